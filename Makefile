@@ -1,0 +1,56 @@
+# PixelTransformer: `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A CPU build of torch is pinned here; every pip call below keeps it (see constraints.txt).
+TORCH_PIN := torch==2.13.0
+DOMAIN ?= polynomial
+DATA ?=
+ARGS ?=
+CKPT ?=
+RESUME ?=
+WANDB ?= offline
+INPUT ?=
+OUT ?=
+
+DATA_CONFIG := $(if $(DATA),--config configs/$(DOMAIN)/$(DATA).yaml,)
+CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer.cli
+
+.DEFAULT_GOAL := help
+.PHONY: help install train eval sample test test-slow bench classifier clean
+
+help: ## list the targets
+	@echo "PixelTransformer targets (variables: DOMAIN=$(DOMAIN) DATA=$(DATA) ARGS=... CKPT=... RESUME=... WANDB=offline|online)"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PIN)
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv (CPU torch pinned) and install the project
+
+train: $(VENV)/.installed ## train DOMAIN (polynomial|images|sdf|video) [DATA=dataset] [ARGS="--trainer.max_steps=50"] [RESUME=run folder]
+	$(CLI) fit --config configs/$(DOMAIN).yaml $(DATA_CONFIG) $(if $(RESUME),--resume $(RESUME),) $(ARGS)
+
+eval: $(VENV)/.installed ## evaluate CKPT on DOMAIN's fixed test set: metrics.json + plots in <run>/eval
+	@test -n "$(CKPT)" || { echo "make eval needs CKPT=runs/<domain>/<run>/checkpoints/last.ckpt"; exit 2; }
+	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(ARGS)
+
+sample: $(VENV)/.installed ## sample from CKPT given INPUT (image/mesh/video file) [ARGS="--num_context 64 --num_samples 3"]
+	@test -n "$(CKPT)" || { echo "make sample needs CKPT=... and INPUT=..."; exit 2; }
+	WANDB_MODE=disabled $(PY) -m pixeltransformer.predict --checkpoint $(CKPT) --input "$(INPUT)" $(if $(OUT),--out $(OUT),) $(ARGS)
+
+test: $(VENV)/.installed ## the fast test suite (W&B disabled)
+	WANDB_MODE=disabled $(PY) -m pytest -q
+
+test-slow: $(VENV)/.installed ## the slow tests: DDP, resume after kill, determinism, long runs
+	WANDB_MODE=disabled $(PY) -m pytest -q -m slow
+
+bench: $(VENV)/.installed ## benchmarks: training throughput, AR sampling, memory, mean-field (JSON + table)
+	WANDB_MODE=disabled $(PY) -m benchmarks.run $(ARGS)
+
+clean: ## remove caches (keeps .venv and runs/)
+	rm -rf .pytest_cache **/__pycache__

@@ -1,0 +1,131 @@
+"""SignalDataModule: the base every domain's LightningDataModule derives from.
+
+A domain implements ``build_split(split)`` returning a ``torch.utils.data.Dataset`` whose items are dicts
+``{"signal": Tensor[V, *grid], "label"?: int}`` and ``spec`` (a :class:`SignalSpec`). The base class owns
+batching, worker seeding and deterministic splits, so no domain writes a DataLoader by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .signal import SignalSpec
+
+SPLITS = ("train", "val", "test")
+
+
+class TensorSignalDataset(Dataset):
+    """Dense signals held in one tensor [N, V, *grid] (plus optional integer labels [N])."""
+
+    def __init__(self, signals: torch.Tensor, labels: torch.Tensor | None = None):
+        if not torch.isfinite(signals).all():
+            bad = int((~torch.isfinite(signals)).flatten(1).any(1).sum())
+            raise ValueError(f"dataset holds NaN/Inf values in {bad} of {len(signals)} signals")
+        self.signals = signals  # [N, V, *grid]
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return self.signals.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = {"signal": self.signals[i]}
+        if self.labels is not None:
+            item["label"] = self.labels[i]
+        return item
+
+
+def split_indices(n: int, sizes: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, ...]:
+    """A deterministic shuffled split of range(n) into train/val/test of the given sizes (-1: the rest)."""
+    sizes = list(sizes)
+    if sizes.count(-1) > 1:
+        raise ValueError("at most one split size may be -1 (the rest)")
+    if -1 in sizes:
+        sizes[sizes.index(-1)] = n - sum(s for s in sizes if s != -1)
+    if min(sizes) < 0 or sum(sizes) > n:
+        raise ValueError(f"split sizes {tuple(sizes)} do not fit {n} items")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    out, start = [], 0
+    for s in sizes:
+        out.append(perm[start : start + s])
+        start += s
+    return tuple(out)
+
+
+class SignalDataModule(L.LightningDataModule):
+    """Base DataModule: batching and splits; subclasses provide ``spec`` and ``build_split``.
+
+    Args:
+        batch_size: signals per batch.
+        num_workers: DataLoader workers (0 keeps everything in the main process, best on small CPUs).
+        seed: fixes splits and the training shuffle.
+        root: where the data lives, for domains that read files.
+    """
+
+    def __init__(self, batch_size: int = 16, num_workers: int = 0, seed: int = 0, root: str | None = None):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.root = Path(root).expanduser() if root else None
+        self._splits: dict[str, Dataset] = {}
+
+    # ---- what a domain provides -------------------------------------------------------------
+    @property
+    def spec(self) -> SignalSpec:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def build_split(self, split: str) -> Dataset:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ---- shared machinery -------------------------------------------------------------------
+    def dataset(self, split: str) -> Dataset:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        if split not in self._splits:
+            self._splits[split] = self.build_split(split)
+            if len(self._splits[split]) == 0:
+                raise ValueError(f"{type(self).__name__}: the {split} split is empty")
+        return self._splits[split]
+
+    def setup(self, stage: str | None = None) -> None:
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        for split in wanted.get(stage or "fit", SPLITS):
+            self.dataset(split)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        ds = self.dataset(split)
+        gen = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            ds,
+            batch_size=min(self.batch_size, len(ds)),
+            shuffle=shuffle,
+            drop_last=shuffle and len(ds) >= self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            generator=gen,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def fixed_examples(self, split: str = "val", n: int = 4) -> dict[str, torch.Tensor]:
+        """The first n items of a split, batched: the same pictures every epoch."""
+        ds = self.dataset(split)
+        items = [ds[i] for i in range(min(n, len(ds)))]
+        return {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}

@@ -1,0 +1,157 @@
+"""Context and query sets drawn from dense signals, on the signal's device.
+
+Positions live in [-1, 1]^P in the grid's axis order; grid point i of an axis of size n sits at
+-1 + 2 i / (n - 1) (``align_corners=True``), so a set drawn at grid points reads exact values. Continuous
+positions are read with (bi/tri)linear interpolation and border clamping, never zero padding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class SetBatch:
+    ctx_pos: torch.Tensor  # [B, K, P]
+    ctx_val: torch.Tensor  # [B, K, V]
+    qry_pos: torch.Tensor  # [B, Q, P]
+    qry_val: torch.Tensor  # [B, Q, V]
+
+    @property
+    def num_context(self) -> int:
+        return self.ctx_pos.shape[1]
+
+
+def grid_positions(grid_shape: tuple[int, ...], device: torch.device | str | None = None) -> torch.Tensor:
+    """Positions of every grid point, row-major over the grid: [N, P]."""
+    axes = [torch.linspace(-1.0, 1.0, n, device=device) if n > 1 else torch.zeros(1, device=device) for n in grid_shape]
+    mesh = torch.meshgrid(*axes, indexing="ij")
+    return torch.stack([m.reshape(-1) for m in mesh], dim=-1)  # [N, P]
+
+
+def flatten_grid(signal: torch.Tensor) -> torch.Tensor:
+    """[B, V, *grid] -> [B, N, V], row-major like :func:`grid_positions`."""
+    return signal.flatten(2).transpose(1, 2)  # [B, N, V]
+
+
+def unflatten_grid(values: torch.Tensor, grid_shape: tuple[int, ...]) -> torch.Tensor:
+    """[..., N, V] -> [..., V, *grid]."""
+    return values.transpose(-1, -2).reshape(*values.shape[:-2], values.shape[-1], *grid_shape)
+
+
+def read_signal(signal: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Read a dense signal [B, V, *grid] at continuous positions [B, N, P] -> values [B, N, V].
+
+    Linear interpolation along every axis, clamped at the border.
+    """
+    b, v = signal.shape[:2]
+    p = pos.shape[-1]
+    if signal.dim() - 2 != p:
+        raise ValueError(f"read_signal: signal has {signal.dim() - 2} grid axes but positions have {p} dims")
+    # grid_sample wants (x, y[, z]) = the reversed axis order, and no 1D mode: lift 1D to 2D.
+    coords = pos.clamp(-1.0, 1.0).flip(-1)  # [B, N, P]
+    if p == 1:
+        signal = signal.unsqueeze(2)  # [B, V, 1, W]
+        coords = torch.cat([coords, torch.zeros_like(coords)], dim=-1)  # [B, N, 2]
+    extra = (1,) * (max(p, 2) - 1)
+    grid = coords.reshape(b, -1, *extra, coords.shape[-1])  # [B, N, 1(, 1), P']
+    out = F.grid_sample(signal, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.reshape(b, v, -1).transpose(1, 2)  # [B, N, V]
+
+
+def log_uniform_int(low: int, high: int, generator: torch.Generator) -> int:
+    """An integer drawn log-uniformly from [low, high]."""
+    if high <= low:
+        return int(low)
+    u = torch.rand((), generator=generator).item()
+    return int(min(high, math.floor(math.exp(math.log(low) + u * (math.log(high + 1) - math.log(low))))))
+
+
+class SetSampler:
+    """Draws (context, query) sets from dense batches.
+
+    Args:
+        min_context, max_context: bounds of |S|; one |S| per batch, log-uniform between them, clipped to
+            the number of grid points when positions are grid points.
+        num_queries: |Q| per signal.
+        grid_points: draw positions at grid points (exact values, no interpolation) instead of
+            continuous positions.
+            With grid points, queries are distinct from the context whenever the grid is large enough.
+        log_uniform: K log-uniform (the paper's choice) rather than uniform between the bounds.
+    """
+
+    def __init__(
+        self,
+        min_context: int = 4,
+        max_context: int = 2048,
+        num_queries: int = 2048,
+        grid_points: bool = False,
+        log_uniform: bool = True,
+    ):
+        if not 1 <= min_context <= max_context:
+            raise ValueError(f"need 1 <= min_context <= max_context, got {min_context}, {max_context}")
+        if num_queries < 1:
+            raise ValueError(f"num_queries must be >= 1, got {num_queries}")
+        self.min_context = min_context
+        self.max_context = max_context
+        self.num_queries = num_queries
+        self.grid_points = grid_points
+        self.log_uniform = log_uniform
+
+    def draw_k(self, generator: torch.Generator, num_points: int | None = None) -> int:
+        hi = self.max_context if num_points is None or not self.grid_points else min(self.max_context, num_points)
+        lo = min(self.min_context, hi)
+        if self.log_uniform:
+            return log_uniform_int(lo, hi, generator)
+        return int(torch.randint(lo, hi + 1, (), generator=generator))
+
+    def positions(self, b: int, n: int, grid_shape: tuple[int, ...], generator: torch.Generator, device) -> torch.Tensor:
+        """n positions per signal: [B, n, P] (grid points or continuous)."""
+        p = len(grid_shape)
+        if self.grid_points:
+            total = math.prod(grid_shape)
+            if n <= total:
+                idx = torch.rand(b, total, generator=generator, device=generator.device).argsort(dim=1)[:, :n]  # [B, n]
+            else:
+                idx = torch.randint(total, (b, n), generator=generator, device=generator.device)  # [B, n]
+            return grid_positions(grid_shape, device=generator.device)[idx].to(device)  # [B, n, P]
+        return (torch.rand(b, n, p, generator=generator, device=generator.device) * 2 - 1).to(device)  # [B, n, P]
+
+    def __call__(self, signal: torch.Tensor, generator: torch.Generator, num_context: int | None = None,
+                 num_queries: int | None = None) -> SetBatch:
+        """Draw one SetBatch from signal [B, V, *grid]; K from the log-uniform law unless given."""
+        b = signal.shape[0]
+        grid_shape = tuple(signal.shape[2:])
+        k = num_context if num_context is not None else self.draw_k(generator, math.prod(grid_shape))
+        q = num_queries if num_queries is not None else self.num_queries
+        if self.grid_points:
+            total = math.prod(grid_shape)
+            if k > total:
+                raise ValueError(f"|S|={k} is larger than the {total} grid points of a {grid_shape} signal")
+            pos = self.positions(b, k + q, grid_shape, generator, signal.device)  # [B, K+Q, P]
+            if k + q > total:  # small grids: queries may repeat context points
+                ctx_pos = pos[:, :k]
+                qry_pos = self.positions(b, q, grid_shape, generator, signal.device)
+            else:
+                ctx_pos, qry_pos = pos[:, :k], pos[:, k:]
+        else:
+            ctx_pos = self.positions(b, k, grid_shape, generator, signal.device)  # [B, K, P]
+            qry_pos = self.positions(b, q, grid_shape, generator, signal.device)  # [B, Q, P]
+        ctx_val = read_signal(signal, ctx_pos)  # [B, K, V]
+        qry_val = read_signal(signal, qry_pos)  # [B, Q, V]
+        return SetBatch(ctx_pos, ctx_val, qry_pos, qry_val)
+
+
+def nearest_neighbour_fill(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
+                           chunk: int = 65536) -> torch.Tensor:
+    """The value of the nearest context point at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, V]."""
+    out = []
+    for start in range(0, qry_pos.shape[1], chunk):
+        d = torch.cdist(qry_pos[:, start : start + chunk], ctx_pos)  # [B, q, K]
+        idx = d.argmin(dim=-1)  # [B, q]
+        out.append(torch.gather(ctx_val, 1, idx.unsqueeze(-1).expand(-1, -1, ctx_val.shape[-1])))  # [B, q, V]
+    return torch.cat(out, dim=1)  # [B, Q, V]

@@ -1,0 +1,115 @@
+"""SignalSpec: what a domain's signal looks like to the core.
+
+A signal maps positions in [-1, 1]^P to values in R^V. Positions follow the axis order of the dense grid
+(for video that is (t, y, x); for images (y, x)). The spec is plain data so that it can live in a checkpoint
+that loads with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """Shape and value range of a domain's signals.
+
+    Args:
+        domain: domain name ("polynomial", "images", ...); checkpoints remember it.
+        dataset: dataset name within the domain ("digits", "mnist", ...).
+        grid_shape: the dense grid a DataModule yields, axis order = position order.
+        val_dims: V, number of value channels.
+        val_range: (low, high) of values; fixes the uniform bin centres and the value normalisation.
+        num_bins: NB, number of mixture bins; 1 is a plain Gaussian.
+        centres: optional explicit bin centres, NB rows of V floats (e.g. k-means RGB colours).
+        pos_scale: half-width of the original position domain per axis (positions are stored in
+            [-1, 1]; a domain that lives on [-2, 2] says 2.0); used only for display and oracles.
+    """
+
+    domain: str
+    dataset: str
+    grid_shape: tuple[int, ...]
+    val_dims: int
+    val_range: tuple[float, float]
+    num_bins: int = 1
+    centres: tuple[tuple[float, ...], ...] | None = None
+    pos_scale: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "grid_shape", tuple(int(g) for g in self.grid_shape))
+        object.__setattr__(self, "val_range", (float(self.val_range[0]), float(self.val_range[1])))
+        if self.centres is not None:
+            cs = tuple(tuple(float(c) for c in row) for row in self.centres)
+            object.__setattr__(self, "centres", cs)
+            if len(cs) != self.num_bins:
+                raise ValueError(f"SignalSpec: {len(cs)} bin centres given but num_bins={self.num_bins}")
+            if any(len(row) != self.val_dims for row in cs):
+                raise ValueError(f"SignalSpec: every bin centre needs {self.val_dims} values")
+        if not 1 <= len(self.grid_shape) <= 3:
+            raise ValueError(f"SignalSpec: grid_shape must have 1 to 3 axes, got {self.grid_shape}")
+        if self.val_range[1] <= self.val_range[0]:
+            raise ValueError(f"SignalSpec: val_range must be increasing, got {self.val_range}")
+        if self.num_bins < 1 or self.val_dims < 1:
+            raise ValueError("SignalSpec: num_bins and val_dims must be >= 1")
+
+    @property
+    def pos_dims(self) -> int:
+        return len(self.grid_shape)
+
+    @property
+    def num_points(self) -> int:
+        n = 1
+        for g in self.grid_shape:
+            n *= g
+        return n
+
+    def bin_centres(self) -> torch.Tensor:
+        """Bin centres [NB, V]: explicit ones if given, else a uniform grid (scalar values) or the
+        cartesian product of per-channel uniform grids (vector values, NB = n^V)."""
+        if self.centres is not None:
+            return torch.tensor(self.centres, dtype=torch.float32)  # [NB, V]
+        lo, hi = self.val_range
+        if self.num_bins == 1:
+            return torch.full((1, self.val_dims), (lo + hi) / 2)  # [1, V]
+        if self.val_dims == 1:
+            width = (hi - lo) / self.num_bins
+            return (lo + width * (torch.arange(self.num_bins) + 0.5)).unsqueeze(-1)  # [NB, 1]
+        per_axis = round(self.num_bins ** (1.0 / self.val_dims))
+        if per_axis**self.val_dims != self.num_bins:
+            raise ValueError(
+                f"SignalSpec: a uniform grid of {self.val_dims}-d centres needs num_bins = n^{self.val_dims}, "
+                f"got {self.num_bins}; pass explicit centres (e.g. k-means) instead"
+            )
+        width = (hi - lo) / per_axis
+        axis = lo + width * (torch.arange(per_axis) + 0.5)  # [n]
+        mesh = torch.meshgrid(*([axis] * self.val_dims), indexing="ij")
+        return torch.stack([m.reshape(-1) for m in mesh], dim=-1)  # [NB, V]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["grid_shape"] = list(self.grid_shape)
+        d["val_range"] = list(self.val_range)
+        d["centres"] = None if self.centres is None else [list(r) for r in self.centres]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | "SignalSpec") -> "SignalSpec":
+        if isinstance(d, SignalSpec):
+            return d
+        d = dict(d)
+        if d.get("centres") is not None:
+            d["centres"] = tuple(tuple(r) for r in d["centres"])
+        d["grid_shape"] = tuple(d["grid_shape"])
+        d["val_range"] = tuple(d["val_range"])
+        return cls(**d)
+
+    def with_centres(self, centres: torch.Tensor | Sequence[Sequence[float]]) -> "SignalSpec":
+        rows = centres.tolist() if isinstance(centres, torch.Tensor) else centres
+        d = self.to_dict()
+        d["centres"] = rows
+        d["num_bins"] = len(rows)
+        return SignalSpec.from_dict(d)
