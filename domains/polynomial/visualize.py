@@ -1,0 +1,44 @@
+"""Pictures of 1D predictions (paper Fig. 9): pure functions from arrays to PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def figure_functions(x: np.ndarray, truth: np.ndarray, panels: Sequence[dict], path: str | Path,
+                     title: str = "") -> Path:
+    """One panel per |S|: the true curve, S in red, the mean with a +-2 sigma band and the samples.
+
+    x, truth: [R]; each panel: {"k": int, "ctx_x": [K], "ctx_y": [K], "mean": [R], "std": [R], "samples": [S, R]}.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
+    lo, hi = float(truth.min()), float(truth.max())
+    pad = 0.25 * (hi - lo + 1e-6)
+    for ax, p in zip(axes[0], panels):
+        ax.fill_between(x, p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"], color="tab:blue", alpha=0.18,
+                        label="mean ± 2σ")
+        for i, s in enumerate(p.get("samples", [])):
+            ax.plot(x, s, color="tab:green", lw=0.9, alpha=0.8, label="samples" if i == 0 else None)
+        ax.plot(x, truth, color="black", lw=1.4, ls="--", label="true")
+        ax.plot(x, p["mean"], color="tab:blue", lw=1.6, label="mean")
+        ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
+        ax.set_title(f"|S| = {p['k']}")
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

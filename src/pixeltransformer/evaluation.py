@@ -1,0 +1,234 @@
+"""The |S| sweep every domain shares.
+
+For each test batch and each |S| level, a context is drawn with a fixed seed; the model's distribution is
+evaluated at the queries (NLL in nats per value dimension over the queries not in S, the mean, optionally
+samples) next to the nearest-neighbour baseline. Domains subclass :class:`SweepEvaluation` and add their own
+metric functions, baselines and pictures; the core writes metrics.json, the curves against |S| and the W&B
+table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from torchmetrics import MeanMetric
+
+from .inference import observed_lookup
+from .media import log_media, log_table_and_curves
+from .sets import SetSampler, flatten_grid, nearest_neighbour_fill, unflatten_grid
+from .signal import SignalSpec
+
+
+@dataclass
+class SweepItem:
+    """Everything a domain metric function may need for one batch at one |S|."""
+
+    spec: SignalSpec
+    signal: torch.Tensor  # [B, V, *grid]
+    num_context: int
+    ctx_pos: torch.Tensor  # [B, K, P]
+    ctx_val: torch.Tensor  # [B, K, V]
+    qry_pos: torch.Tensor  # [B, Q, P]
+    qry_val: torch.Tensor  # [B, Q, V]
+    held_out: torch.Tensor  # [B, Q] bool: queries that are not context positions
+    params: torch.Tensor  # [B, Q, NP]
+    mean: torch.Tensor  # [B, Q, V]
+    nn: torch.Tensor  # [B, Q, V]
+    samples: torch.Tensor | None  # [B, S, Q, V]
+    on_grid: bool  # queries are the full grid, in grid order
+
+    def as_grid(self, values: torch.Tensor) -> torch.Tensor:
+        """[..., Q, V] -> [..., V, *grid] (only when the queries are the full grid)."""
+        if not self.on_grid:
+            raise ValueError("as_grid needs the sweep to query the full grid (queries='grid')")
+        return unflatten_grid(values, self.spec.grid_shape)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the last axis where mask is true (all entries when none is): [B, Q] -> [B]."""
+    mask = torch.where(mask.any(dim=-1, keepdim=True), mask, torch.ones_like(mask))
+    return (x * mask).sum(-1) / mask.sum(-1)
+
+
+def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
+    """<run>/eval for a checkpoint at <run>/checkpoints/x.ckpt; else under the trainer's root dir."""
+    if out_dir:
+        return Path(out_dir)
+    ckpt = getattr(trainer, "ckpt_path", None)
+    if ckpt:
+        ckpt = Path(ckpt)
+        run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+        return run / "eval"
+    return Path(trainer.default_root_dir) / "eval"
+
+
+def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: Path, title: str = "") -> Path:
+    """One panel per group of metrics, each against |S| on a log axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = {t: [k for k in ks if any(r.get(k) is not None for r in rows)] for t, ks in groups.items()}
+    groups = {t: ks for t, ks in groups.items() if ks}
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(4.5 * max(1, len(groups)), 3.6), squeeze=False)
+    xs = [r["num_context"] for r in rows]
+    for ax, (name, keys) in zip(axes[0], groups.items()):
+        for key in keys:
+            ys = [r.get(key, float("nan")) for r in rows]
+            ax.plot(xs, ys, marker="o", label=key)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("|S|")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+class SweepEvaluation(Callback):
+    """Evaluate a model across |S| on the test set (used by `pixeltransformer test`).
+
+    Args:
+        levels: the |S| values (capped at the grid size).
+        queries: "grid" evaluates every grid point (needed for images, meshes, videos); an integer draws
+            that many query positions per signal instead.
+        grid_points: draw the context at grid points (observed pixels) rather than continuous positions.
+        num_samples: samples per signal per level (0: no sampling).
+        n_autoregressive: N', the autoregressive steps per sample (the rest is filled with means).
+        temperature: sampling temperature.
+        seed: fixes every context and sample, so two runs of the same checkpoint agree.
+        max_batches: evaluate at most this many test batches (None: all).
+        out_dir: where metrics.json and plots go (default: <run>/eval next to the checkpoint).
+    """
+
+    def __init__(self, levels: tuple[int, ...] = (4, 16, 64, 256), queries: str | int = "grid", grid_points: bool = True,
+                 num_samples: int = 0, n_autoregressive: int = 2048, temperature: float = 1.0, seed: int = 0,
+                 max_batches: int | None = None, out_dir: str | None = None):
+        super().__init__()
+        self.levels = tuple(levels)
+        self.queries = queries
+        self.grid_points = grid_points
+        self.num_samples = num_samples
+        self.n_autoregressive = n_autoregressive
+        self.temperature = temperature
+        self.seed = seed
+        self.max_batches = max_batches
+        self.out_dir = out_dir
+        self.results: dict[str, Any] = {}
+
+    # ---- domain hooks -------------------------------------------------------------------------------
+    def metrics(self, item: SweepItem, pl_module: L.LightningModule) -> dict[str, torch.Tensor]:
+        """Per-signal metrics [B] for one batch at one |S|; the base reports MSE of mean, samples and NN."""
+        out = {"mse": masked_mean(((item.mean - item.qry_val) ** 2).mean(-1), item.held_out),
+               "nn_mse": masked_mean(((item.nn - item.qry_val) ** 2).mean(-1), item.held_out)}
+        if item.samples is not None:
+            err = ((item.samples - item.qry_val.unsqueeze(1)) ** 2).mean(-1)  # [B, S, Q]
+            out["sample_mse"] = masked_mean(err, item.held_out.unsqueeze(1).expand_as(err)).mean(1)
+        return out
+
+    def plot_groups(self) -> dict[str, list[str]]:
+        return {"NLL (nats/dim)": ["nll"], "MSE": ["mse", "sample_mse", "nn_mse"]}
+
+    def on_sweep_end(self, trainer: L.Trainer, pl_module: L.LightningModule, out_dir: Path,
+                     rows: list[dict[str, Any]]) -> None:
+        """Domains draw their pictures here (rank zero only)."""
+
+    def summary(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Extra top-level entries for metrics.json."""
+        return {}
+
+    # ---- the sweep ---------------------------------------------------------------------------------
+    def level_list(self, spec: SignalSpec) -> list[int]:
+        cap = spec.num_points if self.grid_points else max(self.levels)
+        return sorted({min(k, cap) for k in self.levels})
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._metrics: dict[tuple[int, str], MeanMetric] = {}
+        self._dir = resolve_eval_dir(trainer, self.out_dir)
+
+    def _update(self, k: int, name: str, values: torch.Tensor, device) -> None:
+        key = (k, name)
+        if key not in self._metrics:
+            self._metrics[key] = MeanMetric(nan_strategy="ignore").to(device)
+        self._metrics[key].update(values.detach().float())
+
+    @torch.no_grad()
+    def evaluate_batch(self, pl_module, signal: torch.Tensor, batch_idx: int) -> dict[int, dict[str, torch.Tensor]]:
+        spec: SignalSpec = pl_module.spec
+        b = signal.shape[0]
+        out = {}
+        for k in self.level_list(spec):
+            gen = torch.Generator(device=pl_module.device).manual_seed(self.seed * 1_000_003 + batch_idx * 10_007 + k)
+            on_grid = self.queries == "grid"
+            n_q = 1 if on_grid else int(self.queries)
+            sets = SetSampler(1, max(k, 1), n_q, grid_points=self.grid_points)(signal, gen, num_context=k, num_queries=n_q)
+            if on_grid:
+                qry_pos = pl_module.grid_queries(b)  # [B, N, P]
+                qry_val = flatten_grid(signal)  # [B, N, V]
+            else:
+                qry_pos, qry_val = sets.qry_pos, sets.qry_val
+            observed, _ = observed_lookup(sets.ctx_pos, sets.ctx_val, qry_pos)  # [B, Q]
+            params = pl_module.predict_params(sets.ctx_pos, sets.ctx_val, qry_pos)  # [B, Q, NP]
+            samples = None
+            if self.num_samples > 0:
+                samples = pl_module.sample(sets.ctx_pos, sets.ctx_val, qry_pos, num_samples=self.num_samples,
+                                           n_autoregressive=self.n_autoregressive, temperature=self.temperature,
+                                           seed=self.seed + 31 * batch_idx + k)  # [B, S, Q, V]
+            item = SweepItem(spec, signal, k, sets.ctx_pos, sets.ctx_val, qry_pos, qry_val, ~observed, params,
+                             pl_module.dist.mean(params), nearest_neighbour_fill(sets.ctx_pos, sets.ctx_val, qry_pos),
+                             samples, on_grid)
+            values = {"nll": masked_mean(pl_module.nll_per_dim(params, qry_val), item.held_out)}
+            values.update(self.metrics(item, pl_module))
+            out[k] = values
+        return out
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.max_batches is not None and batch_idx >= self.max_batches:
+            return
+        for k, values in self.evaluate_batch(pl_module, batch["signal"], batch_idx).items():
+            for name, v in values.items():
+                self._update(k, name, v, pl_module.device)
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        by_level: dict[int, dict[str, float]] = {}
+        for (k, name), metric in sorted(self._metrics.items()):
+            value = float(metric.compute())  # syncs across DDP ranks
+            by_level.setdefault(k, {})[name] = None if math.isnan(value) else value
+        rows = [{"num_context": k, **v} for k, v in sorted(by_level.items())]
+        spec: SignalSpec = pl_module.spec
+        self.results = {
+            "domain": spec.domain,
+            "dataset": spec.dataset,
+            "rows": rows,
+            "checkpoint": str(getattr(trainer, "ckpt_path", None) or ""),
+            "nll_units": "nats per value dimension, normalised density, queries not in S",
+            "seed": self.seed,
+            "num_samples": self.num_samples,
+            "n_autoregressive": self.n_autoregressive,
+            **self.summary(rows),
+        }
+        if not trainer.is_global_zero:
+            return
+        self._dir.mkdir(parents=True, exist_ok=True)
+        tmp = self._dir / "metrics.json.tmp"
+        tmp.write_text(json.dumps(self.results, indent=2))
+        tmp.replace(self._dir / "metrics.json")
+        plot = plot_sweep(rows, self.plot_groups(), self._dir / "metrics_vs_context.png",
+                          title=f"{spec.domain} / {spec.dataset}")
+        log_media(trainer, {"eval/metrics_vs_context": plot})
+        log_table_and_curves(trainer, "eval", rows, "num_context", self.plot_groups())
+        self.on_sweep_end(trainer, pl_module, self._dir, rows)
+        print(f"[pixeltransformer] wrote {self._dir / 'metrics.json'}")

@@ -1,0 +1,131 @@
+"""Inference shared by every domain: distribution parameters on a grid, the mean field (Eq. 4), and
+autoregressive sampling (Eq. 5-6) with the hybrid N' strategy of section 4.3.
+
+Sampling runs many chains at once: (signals x samples) chains share each encoder call, each chain with its
+own random order. The growing set lives in preallocated buffers. With the incremental (causal) encoder a new
+sample costs one attention row against a key/value cache instead of a full re-encode.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .distribution import BinnedGaussian
+
+
+def _progress(iterable, enabled: bool, desc: str):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False)
+
+
+@torch.no_grad()
+def decode_chunked(model: nn.Module, memory: torch.Tensor, qry_pos: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
+    """Decode queries [B, Q, P] in chunks from one memory [B, K, D] -> parameters [B, Q, NP]."""
+    return torch.cat([model.decode(memory, qry_pos[:, s : s + chunk]) for s in range(0, qry_pos.shape[1], chunk)], dim=1)
+
+
+@torch.no_grad()
+def predict_params(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
+                   chunk: int = 16384) -> torch.Tensor:
+    """Distribution parameters at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, NP]."""
+    return decode_chunked(model, model.encode(ctx_pos, ctx_val), qry_pos, chunk)
+
+
+@torch.no_grad()
+def mean_field(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
+               qry_pos: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
+    """E[v_x | S] at every query (paper Eq. 4): -> [B, Q, V]."""
+    return dist.mean(predict_params(model, ctx_pos, ctx_val, qry_pos, chunk))
+
+
+@torch.no_grad()
+def observed_lookup(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor, tol: float = 1e-6,
+                    chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which queries coincide with a context position, and the observed value there.
+    -> mask [B, Q] bool, values [B, Q, V]."""
+    masks, vals = [], []
+    for s in range(0, qry_pos.shape[1], chunk):
+        d = torch.cdist(qry_pos[:, s : s + chunk], ctx_pos)  # [B, q, K]
+        dmin, idx = d.min(dim=-1)  # [B, q]
+        masks.append(dmin <= tol)
+        vals.append(torch.gather(ctx_val, 1, idx.unsqueeze(-1).expand(-1, -1, ctx_val.shape[-1])))  # [B, q, V]
+    return torch.cat(masks, dim=1), torch.cat(vals, dim=1)
+
+
+@torch.no_grad()
+def sample(
+    model: nn.Module,
+    dist: BinnedGaussian,
+    ctx_pos: torch.Tensor,
+    ctx_val: torch.Tensor,
+    qry_pos: torch.Tensor,
+    num_samples: int = 1,
+    n_autoregressive: int | None = 2048,
+    temperature: float = 1.0,
+    seed: int = 0,
+    chunk: int = 16384,
+    progress: bool = False,
+    use_cache: bool | None = None,
+) -> torch.Tensor:
+    """Draw samples of the signal at the query positions given S.
+
+    Every chain visits the queries in its own random order; the first N' = n_autoregressive unobserved
+    queries are sampled one by one, each conditioned on S and the values drawn so far; the rest get their
+    mean given S plus the N' samples. Queries that coincide with an observed position keep the observed
+    value. n_autoregressive=None samples every query autoregressively.
+
+    ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> samples [B, S, Q, V].
+    """
+    b, k, p = ctx_pos.shape
+    q, v, s = qry_pos.shape[1], ctx_val.shape[-1], num_samples
+    device = ctx_pos.device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    if use_cache is None:
+        use_cache = getattr(model, "encoder_kind", "bidirectional") == "incremental"
+
+    # chains: every signal repeated S times -> BS = B * S
+    cpos = ctx_pos.repeat_interleave(s, dim=0)  # [BS, K, P]
+    cval = ctx_val.repeat_interleave(s, dim=0)  # [BS, K, V]
+    qpos = qry_pos.repeat_interleave(s, dim=0)  # [BS, Q, P]
+    bs = b * s
+    observed, obs_val = observed_lookup(cpos, cval, qpos)  # [BS, Q], [BS, Q, V]
+    free = (~observed).sum(dim=1).min().item()
+    n_ar = free if n_autoregressive is None else min(n_autoregressive, free)
+
+    # a fresh random order per chain, unobserved queries first
+    keys = torch.rand(bs, q, generator=gen, device=device) + observed.float()  # [BS, Q]
+    order = keys.argsort(dim=1)  # [BS, Q]
+    rows = torch.arange(bs, device=device)
+
+    out = torch.empty(bs, q, v, device=device, dtype=ctx_val.dtype)  # [BS, Q, V]
+    buf_pos = torch.empty(bs, k + n_ar, p, device=device, dtype=ctx_pos.dtype)  # [BS, K+N', P]
+    buf_val = torch.empty(bs, k + n_ar, v, device=device, dtype=ctx_val.dtype)  # [BS, K+N', V]
+    buf_pos[:, :k], buf_val[:, :k] = cpos, cval
+
+    if use_cache:
+        cache = model.new_cache(bs, k + n_ar, device, ctx_pos.dtype)
+        memory = torch.empty(bs, k + n_ar, model.encoder_norm.normalized_shape[0], device=device, dtype=ctx_pos.dtype)
+        memory[:, :k] = model.encode_append(cache, cpos, cval)  # [BS, K, D]
+
+    for t in _progress(range(n_ar), progress, f"sampling {n_ar} steps x {bs} chains"):
+        idx = order[:, t]  # [BS]
+        pos_t = qpos[rows, idx].unsqueeze(1)  # [BS, 1, P]
+        mem = memory[:, : k + t] if use_cache else model.encode(buf_pos[:, : k + t], buf_val[:, : k + t])
+        val_t = dist.sample(model.decode(mem, pos_t), temperature, gen)  # [BS, 1, V]
+        out[rows, idx] = val_t[:, 0]
+        buf_pos[:, k + t], buf_val[:, k + t] = pos_t[:, 0], val_t[:, 0]
+        if use_cache:
+            memory[:, k + t : k + t + 1] = model.encode_append(cache, pos_t, val_t)  # [BS, 1, D]
+
+    rest = order[:, n_ar:]  # [BS, Q - N']
+    if rest.shape[1] > 0:
+        mem = memory if use_cache else model.encode(buf_pos, buf_val)  # [BS, K+N', D]
+        rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]
+        rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk))  # [BS, R, V]
+        out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
+    out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
+    return out.view(b, s, q, v)  # [B, S, Q, V]

@@ -1,0 +1,61 @@
+"""Rank-zero logging of pictures, videos, 3D objects, tables and curves to W&B (when a WandbLogger is used).
+
+Callbacks produce files; these helpers hand them to the logger. Every function is a no-op on other ranks and
+without a WandbLogger, so visualizers and metrics never depend on W&B being there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import lightning as L
+
+
+def wandb_run(trainer: L.Trainer):
+    """The active W&B run on rank zero, or None."""
+    if not trainer.is_global_zero:
+        return None
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            return logger.experiment
+    return None
+
+
+def log_media(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | Path]], kind: str = "image",
+              step: int | None = None) -> None:
+    """Log files as W&B media: kind is "image", "video" or "object3d"."""
+    run = wandb_run(trainer)
+    if run is None:
+        return
+    import wandb
+
+    make = {"image": wandb.Image, "video": lambda p: wandb.Video(str(p), format=Path(p).suffix[1:]),
+            "object3d": lambda p: wandb.Object3D(open(p, "rb") if Path(p).suffix == ".glb" else str(p))}[kind]
+    payload: dict[str, Any] = {}
+    for key, value in items.items():
+        paths = [value] if isinstance(value, (str, Path)) else list(value)
+        payload[key] = [make(str(p)) for p in paths] if len(paths) > 1 else make(str(paths[0]))
+    run.log({**payload, "trainer/global_step": trainer.global_step if step is None else step})
+
+
+def log_table_and_curves(trainer: L.Trainer, prefix: str, rows: list[dict[str, Any]], x_key: str,
+                         groups: dict[str, list[str]]) -> None:
+    """A W&B table of the rows and one line plot per group of columns against x_key."""
+    run = wandb_run(trainer)
+    if run is None or not rows:
+        return
+    import wandb
+
+    columns = sorted({c for r in rows for c in r}, key=lambda c: (c != x_key, c))
+    table = wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in rows])
+    payload: dict[str, Any] = {f"{prefix}/table": table}
+    xs = [r[x_key] for r in rows]
+    for title, keys in groups.items():
+        keys = [k for k in keys if any(r.get(k) is not None for r in rows)]
+        if keys:
+            ys = [[float(r.get(k, float("nan"))) for r in rows] for k in keys]
+            payload[f"{prefix}/{title}"] = wandb.plot.line_series(xs=xs, ys=ys, keys=keys, title=title, xname="|S|")
+    run.log(payload)

@@ -1,0 +1,222 @@
+"""The one LightningModule every domain trains with.
+
+It turns dense batches into sets on the device, trains the paper's objective over the queries, and reports
+validation NLL at fixed |S| levels. Metrics go through torchmetrics, which reduce across DDP ranks at epoch end.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from torchmetrics import MeanMetric
+
+from .distribution import BinnedGaussian
+from .inference import mean_field, predict_params, sample
+from .model import PRESETS, PixelTransformer
+from .sets import SetBatch, SetSampler, grid_positions
+from .signal import SignalSpec
+
+CHECKPOINT_FORMAT = 1
+
+
+class PixelTransformerModule(L.LightningModule):
+    """Train and evaluate a PixelTransformer on any domain's signals.
+
+    Args:
+        spec: the signal description; linked from the DataModule by the CLI.
+        preset: model size ("tiny", "small", "base", "paper"); the explicit sizes below override it.
+        fourier_features, fourier_scale, fourier_seed: random Fourier position features.
+        encoder: "bidirectional" (paper) or "incremental" (causal in a random order, cached sampling).
+        alpha, gaussian_term: the training objective (see BinnedGaussian).
+        min_context, max_context, num_queries, grid_points: the set sampler (|S| log-uniform).
+        val_levels: |S| levels of the validation NLL (capped to the number of grid points).
+        lr, weight_decay, warmup_steps, min_lr_ratio: AdamW with linear warmup and cosine decay.
+        nonfinite: "error" stops on a NaN/Inf loss naming the step; "skip" skips the batch and counts it.
+        seed: seeds the set sampler (each DDP rank offsets it, so ranks draw different sets).
+    """
+
+    def __init__(
+        self,
+        spec: SignalSpec | dict | None = None,
+        preset: str = "small",
+        width: int | None = None,
+        encoder_layers: int | None = None,
+        decoder_layers: int | None = None,
+        heads: int | None = None,
+        ffn: int | None = None,
+        fourier_features: int = 128,
+        fourier_scale: float = 4.0,
+        fourier_seed: int = 0,
+        encoder: str = "bidirectional",
+        alpha: float = 0.1,
+        gaussian_term: str = "paper",
+        min_context: int = 4,
+        max_context: int = 2048,
+        num_queries: int = 2048,
+        grid_points: bool = False,
+        val_levels: tuple[int, ...] = (4, 16, 64, 256),
+        lr: float = 5e-4,
+        weight_decay: float = 0.01,
+        warmup_steps: int = 200,
+        min_lr_ratio: float = 0.05,
+        nonfinite: str = "error",
+        seed: int = 0,
+        chunk: int = 16384,
+    ):
+        super().__init__()
+        if spec is None:
+            raise ValueError("PixelTransformerModule needs a SignalSpec (the CLI links it from the DataModule)")
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        if nonfinite not in ("error", "skip"):
+            raise ValueError(f"nonfinite must be 'error' or 'skip', got {nonfinite!r}")
+        self.spec = SignalSpec.from_dict(spec)
+        hp = {k: v for k, v in locals().items() if k not in ("self", "spec", "__class__")}
+        hp["val_levels"] = list(val_levels)
+        self.save_hyperparameters({"spec": self.spec.to_dict(), **hp})
+
+        size = dict(PRESETS[preset])
+        size.update({k: v for k, v in dict(width=width, encoder_layers=encoder_layers, decoder_layers=decoder_layers,
+                                           heads=heads, ffn=ffn).items() if v is not None})
+        self.dist = BinnedGaussian.from_spec(self.spec, alpha=alpha, gaussian_term=gaussian_term)
+        self.model = PixelTransformer(
+            pos_dims=self.spec.pos_dims, val_dims=self.spec.val_dims, num_params=self.dist.num_params,
+            val_range=self.spec.val_range, fourier_features=fourier_features, fourier_scale=fourier_scale,
+            fourier_seed=fourier_seed, encoder=encoder, **size,
+        )
+        self.sampler = SetSampler(min_context, max_context, num_queries, grid_points)
+        self.val_levels = sorted({min(k, self.spec.num_points) for k in val_levels})
+        self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric() for k in self.val_levels})
+        self.skipped_batches = 0
+        self._gen: torch.Generator | None = None
+        self._gen_state: torch.Tensor | None = None
+
+    # ---- sets ---------------------------------------------------------------------------------------
+    @property
+    def generator(self) -> torch.Generator:
+        """The training set sampler's generator, seeded per rank; its state travels in checkpoints."""
+        if self._gen is None or self._gen.device != self.device:
+            self._gen = torch.Generator(device=self.device)
+            self._gen.manual_seed(self.hparams.seed + 7919 * self.global_rank)
+            if self._gen_state is not None:
+                self._gen.set_state(self._gen_state)
+                self._gen_state = None
+        return self._gen
+
+    def draw_sets(self, signal: torch.Tensor, num_context: int | None = None, generator=None) -> SetBatch:
+        return self.sampler(signal, generator or self.generator, num_context=num_context)
+
+    def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
+        return self.model(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
+
+    # ---- training ---------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
+        signal = batch["signal"]  # [B, V, *grid]
+        sets = self.draw_sets(signal)
+        params = self(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, NP]
+        loss = self.dist.loss(params, sets.qry_val).mean()
+        if not torch.isfinite(loss):
+            if self.hparams.nonfinite == "error":
+                raise FloatingPointError(
+                    f"non-finite training loss {loss.item()} at global step {self.global_step}, batch {batch_idx} "
+                    f"(|S|={sets.num_context}); set model.nonfinite=skip to skip such batches")
+            self.skipped_batches += 1
+            self.log("train/skipped_batches", float(self.skipped_batches))
+            return None
+        bsz = signal.shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
+        self.log("train/num_context", float(sets.num_context), batch_size=bsz)
+        return loss
+
+    # ---- validation: NLL at fixed |S| (same sets every epoch) ----------------------------------------
+    def level_generator(self, batch_idx: int, k: int, salt: int = 0) -> torch.Generator:
+        g = torch.Generator(device=self.device)
+        g.manual_seed(1_000_003 * (salt + 1) + 10_007 * batch_idx + k)
+        return g
+
+    def nll_per_dim(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """-log p(v) in nats per value dimension: [B, Q, NP], [B, Q, V] -> [B, Q]."""
+        return -self.dist.log_prob(params, value) / self.spec.val_dims
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        signal = batch["signal"]  # [B, V, *grid]
+        for k in self.val_levels:
+            sets = self.sampler(signal, self.level_generator(batch_idx, k), num_context=k)
+            nll = self.nll_per_dim(self(sets.ctx_pos, sets.ctx_val, sets.qry_pos), sets.qry_val)  # [B, Q]
+            self.val_nll[str(k)].update(nll.mean(dim=1))
+
+    def on_validation_epoch_end(self) -> None:
+        values = []
+        for k in self.val_levels:
+            value = self.val_nll[str(k)].compute()
+            self.log(f"val/nll@{k}", value)
+            values.append(value)
+            self.val_nll[str(k)].reset()
+        self.log("val/nll", torch.stack(values).mean(), prog_bar=True)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        # the |S| sweep lives in the domain's evaluation callback; this keeps a plain NLL for reference
+        self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        for k in self.val_levels:
+            self.log(f"test/nll@{k}", self.val_nll[str(k)].compute())
+            self.val_nll[str(k)].reset()
+
+    # ---- optimisation ----------------------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, Any]:
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            (no_decay if p.dim() < 2 else decay).append(p)
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": self.hparams.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=self.hparams.lr)
+        total = max(1, int(self.trainer.estimated_stepping_batches)) if self.trainer else 1
+        warmup, floor = self.hparams.warmup_steps, self.hparams.min_lr_ratio
+
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # ---- checkpoints ------------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["pixeltransformer_format"] = CHECKPOINT_FORMAT
+        checkpoint["set_sampler_rng"] = self.generator.get_state()
+        checkpoint["skipped_batches"] = self.skipped_batches
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        hp = checkpoint.get("hyper_parameters", {})
+        fmt = checkpoint.get("pixeltransformer_format")
+        if fmt != CHECKPOINT_FORMAT:
+            raise ValueError(f"checkpoint format {fmt!r} is not supported by this version (expects {CHECKPOINT_FORMAT})")
+        saved = hp.get("spec") or {}
+        mine = self.spec.to_dict()
+        for key in ("domain", "grid_shape", "val_dims", "num_bins"):
+            if key in saved and saved[key] != mine[key]:
+                raise ValueError(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')} with {key}={saved[key]}, "
+                                 f"but the data is {mine['domain']}/{mine['dataset']} with {key}={mine[key]}")
+        if "set_sampler_rng" in checkpoint:
+            self._gen_state = checkpoint["set_sampler_rng"].cpu()
+            self._gen = None
+        self.skipped_batches = int(checkpoint.get("skipped_batches", 0))
+
+    # ---- inference conveniences used by callbacks and predict -----------------------------------------
+    def grid_queries(self, batch: int, grid_shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        pos = grid_positions(grid_shape or self.spec.grid_shape, device=self.device)  # [N, P]
+        return pos.unsqueeze(0).expand(batch, -1, -1)  # [B, N, P]
+
+    def predict_params(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
+        return predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.hparams.chunk)
+
+    def mean_field(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
+        return mean_field(self.model, self.dist, ctx_pos, ctx_val, qry_pos, self.hparams.chunk)
+
+    def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
+        return sample(self.model, self.dist, ctx_pos, ctx_val, qry_pos, chunk=self.hparams.chunk, **kwargs)

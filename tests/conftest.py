@@ -1,0 +1,40 @@
+"""Shared fixtures: W&B disabled, small thread counts, and the path to the shared sample data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared sample data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def poly_spec():
+    from pixeltransformer.signal import SignalSpec
+
+    return SignalSpec(domain="polynomial", dataset="polynomial", grid_shape=(64,), val_dims=1, val_range=(-5, 5),
+                      extra={"degree": 6, "coef_std": 1.0})
+
+
+@pytest.fixture
+def tiny_module(poly_spec):
+    from pixeltransformer.module import PixelTransformerModule
+
+    torch.manual_seed(0)
+    return PixelTransformerModule(spec=poly_spec, preset="tiny", min_context=4, max_context=10, num_queries=8,
+                                  grid_points=True).eval()

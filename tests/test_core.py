@@ -1,0 +1,141 @@
+"""Model, set sampler and inference: the contracts every domain relies on."""
+
+import pytest
+import torch
+
+from pixeltransformer.bins import kmeans_centres
+from pixeltransformer.inference import decode_chunked, sample
+from pixeltransformer.model import PixelTransformer
+from pixeltransformer.sets import SetSampler, grid_positions, read_signal
+from pixeltransformer.signal import SignalSpec
+
+
+def _model(p=2, v=1, **kw):
+    torch.manual_seed(0)
+    return PixelTransformer(pos_dims=p, val_dims=v, num_params=3 * (2 + v), width=32, encoder_layers=2,
+                            decoder_layers=2, heads=4, ffn=64, fourier_features=16, **kw).eval()
+
+
+def test_permutation_invariant_in_context():
+    m = _model()
+    ctx_pos, ctx_val, qry = torch.rand(2, 12, 2) * 2 - 1, torch.rand(2, 12, 1), torch.rand(2, 5, 2) * 2 - 1
+    perm = torch.randperm(12)
+    a = m(ctx_pos, ctx_val, qry)
+    b = m(ctx_pos[:, perm], ctx_val[:, perm], qry)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_queries_are_independent_and_chunking_is_exact():
+    m = _model()
+    ctx_pos, ctx_val, qry = torch.rand(2, 9, 2) * 2 - 1, torch.rand(2, 9, 1), torch.rand(2, 50, 2) * 2 - 1
+    mem = m.encode(ctx_pos, ctx_val)
+    whole = m.decode(mem, qry)
+    chunked = decode_chunked(m, mem, qry, chunk=7)
+    assert torch.allclose(whole, chunked, atol=1e-5)
+    assert torch.allclose(m.decode(mem, qry[:, 3:4]), whole[:, 3:4], atol=1e-5)
+
+
+def test_fourier_frequencies_fixed_by_seed():
+    a, b = _model(fourier_seed=3), _model(fourier_seed=3)
+    c = _model(fourier_seed=4)
+    assert torch.equal(a.fourier.freqs, b.fourier.freqs)
+    assert not torch.equal(a.fourier.freqs, c.fourier.freqs)
+    assert "fourier.freqs" in a.state_dict()
+
+
+def test_grid_points_read_exact_values():
+    signal = torch.rand(2, 3, 5, 7)  # [B, V, H, W]
+    pos = grid_positions((5, 7)).unsqueeze(0).expand(2, -1, -1)
+    vals = read_signal(signal, pos)  # [B, N, V]
+    assert torch.allclose(vals, signal.flatten(2).transpose(1, 2), atol=1e-6)
+
+
+@pytest.mark.parametrize("grid", [(11,), (6, 5), (4, 5, 3)])
+def test_linear_reading_between_points_and_clamped_border(grid):
+    # a signal that is linear in every axis is read exactly anywhere, and positions beyond the border clamp
+    axes = torch.meshgrid(*[torch.linspace(-1, 1, n) for n in grid], indexing="ij")
+    signal = sum((i + 1) * a for i, a in enumerate(axes)).unsqueeze(0).unsqueeze(0)  # [1, 1, *grid]
+    pos = torch.rand(1, 40, len(grid)) * 2 - 1
+    expected = sum((i + 1) * pos[..., i] for i in range(len(grid)))
+    assert torch.allclose(read_signal(signal, pos)[..., 0], expected, atol=1e-5)
+    outside = torch.full((1, 1, len(grid)), 3.0)
+    assert torch.allclose(read_signal(signal, outside), signal.flatten()[-1].view(1, 1, 1), atol=1e-6)
+
+
+def test_set_sampler_bounds_and_values():
+    signal = torch.rand(3, 1, 16, 16)
+    sampler = SetSampler(4, 64, 32)
+    gen = torch.Generator().manual_seed(0)
+    ks = set()
+    for _ in range(20):
+        s = sampler(signal, gen)
+        ks.add(s.num_context)
+        assert 4 <= s.num_context <= 64
+        assert s.ctx_pos.abs().max() <= 1 and s.qry_val.min() >= 0 and s.qry_val.max() <= 1
+        assert s.ctx_pos.shape == (3, s.num_context, 2) and s.qry_val.shape == (3, 32, 1)
+    assert len(ks) > 5
+
+
+def test_set_sampler_rejects_k_larger_than_grid():
+    with pytest.raises(ValueError, match="larger than the 16 grid points"):
+        SetSampler(1, 100, 4, grid_points=True)(torch.rand(1, 1, 4, 4), torch.Generator(), num_context=20)
+
+
+def test_sampling_keeps_observed_values_and_order_depends_on_seed(tiny_module):
+    m = tiny_module
+    signal = torch.randn(2, 1, 64)
+    s = m.draw_sets(signal, num_context=6, generator=torch.Generator().manual_seed(0))
+    qry = m.grid_queries(2)  # [B, N, P]
+    a = m.sample(s.ctx_pos, s.ctx_val, qry, num_samples=3, n_autoregressive=10, seed=1)  # [B, S, N, V]
+    b = m.sample(s.ctx_pos, s.ctx_val, qry, num_samples=3, n_autoregressive=10, seed=1)
+    c = m.sample(s.ctx_pos, s.ctx_val, qry, num_samples=3, n_autoregressive=10, seed=2)
+    assert a.shape == (2, 3, 64, 1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    idx = ((s.ctx_pos[..., 0] + 1) / 2 * 63).round().long()  # grid indices of the context
+    for i in range(2):
+        for j in range(3):
+            assert torch.allclose(a[i, j, idx[i], 0], s.ctx_val[i, :, 0])
+    assert not torch.allclose(a[:, 0], a[:, 1])  # chains differ
+
+
+def test_incremental_encoder_cache_matches_full_encode():
+    m = _model(encoder="incremental")
+    ctx_pos, ctx_val = torch.rand(2, 10, 2) * 2 - 1, torch.rand(2, 10, 1)
+    full = m.encode(ctx_pos, ctx_val)  # [B, K, D]
+    cache = m.new_cache(2, 10, torch.device("cpu"), torch.float32)
+    rows = [m.encode_append(cache, ctx_pos[:, :4], ctx_val[:, :4])]
+    for t in range(4, 10):
+        rows.append(m.encode_append(cache, ctx_pos[:, t : t + 1], ctx_val[:, t : t + 1]))
+    assert torch.allclose(torch.cat(rows, 1), full, atol=1e-5)
+
+
+def test_cached_and_uncached_sampling_agree():
+    from pixeltransformer.distribution import BinnedGaussian
+
+    spec = SignalSpec(domain="t", dataset="t", grid_shape=(6, 6), val_dims=1, val_range=(0, 1), num_bins=3)
+    dist = BinnedGaussian.from_spec(spec)
+    m = _model(encoder="incremental")
+    ctx_pos, ctx_val = torch.rand(1, 5, 2) * 2 - 1, torch.rand(1, 5, 1)
+    qry = grid_positions((6, 6)).unsqueeze(0)
+    a = sample(m, dist, ctx_pos, ctx_val, qry, num_samples=2, n_autoregressive=None, seed=0, use_cache=True)
+    b = sample(m, dist, ctx_pos, ctx_val, qry, num_samples=2, n_autoregressive=None, seed=0, use_cache=False)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_kmeans_centres_find_clusters():
+    gen = torch.Generator().manual_seed(0)
+    true = torch.tensor([[0.1, 0.1, 0.1], [0.9, 0.2, 0.2], [0.2, 0.8, 0.9]])
+    pts = torch.cat([c + 0.02 * torch.randn(300, 3, generator=gen) for c in true])
+    found = kmeans_centres(pts, 3, seed=0)
+    assert torch.cdist(true, found).min(1).values.max() < 0.03
+    assert torch.equal(found, kmeans_centres(pts, 3, seed=0))
+
+
+def test_spec_round_trip_and_errors():
+    spec = SignalSpec(domain="images", dataset="x", grid_shape=(4, 4), val_dims=3, val_range=(0, 1), num_bins=8)
+    assert SignalSpec.from_dict(spec.to_dict()) == spec
+    assert spec.bin_centres().shape == (8, 3)
+    with pytest.raises(ValueError, match="num_bins = n"):
+        SignalSpec(domain="i", dataset="x", grid_shape=(4, 4), val_dims=3, val_range=(0, 1), num_bins=10).bin_centres()
+    with pytest.raises(ValueError, match="val_range"):
+        SignalSpec(domain="i", dataset="x", grid_shape=(4,), val_dims=1, val_range=(1, 0))

@@ -1,0 +1,78 @@
+"""The value distribution: normalisation, mean, samples, loss."""
+
+import math
+
+import pytest
+import torch
+
+from pixeltransformer.distribution import BinnedGaussian
+from pixeltransformer.signal import SignalSpec
+
+
+def _spec(nb, v=1, centres=None):
+    return SignalSpec(domain="t", dataset="t", grid_shape=(8, 8), val_dims=v, val_range=(0.0, 1.0), num_bins=nb,
+                      centres=centres)
+
+
+def test_single_bin_is_a_gaussian():
+    dist = BinnedGaussian.from_spec(_spec(1))
+    params = torch.randn(5, 3)  # [N, NB (2 + V)] with NB = 1, V = 1
+    v = torch.randn(5, 1)
+    _, means, sigma = dist.split(params)
+    expected = torch.distributions.Normal(means[:, 0, 0], sigma[:, 0]).log_prob(v[:, 0])
+    assert torch.allclose(dist.log_prob(params, v), expected, atol=1e-5)
+
+
+def test_mixture_density_integrates_to_one():
+    dist = BinnedGaussian.from_spec(_spec(32))
+    torch.manual_seed(0)
+    params = torch.randn(4, dist.num_params) * 2  # [N, NP]
+    grid = torch.linspace(-3, 4, 20001)  # wide enough for every bin's tails
+    dens = dist.log_prob(params.unsqueeze(1).expand(-1, grid.numel(), -1), grid.view(1, -1, 1).expand(4, -1, 1)).exp()
+    integral = torch.trapezoid(dens, grid, dim=1)  # [N]
+    assert torch.allclose(integral, torch.ones(4), atol=2e-3)
+
+
+def test_mean_formula_matches_expectation():
+    centres = ((0.1, 0.2, 0.3), (0.9, 0.8, 0.7), (0.5, 0.5, 0.5))
+    dist = BinnedGaussian.from_spec(_spec(3, 3, centres))
+    params = torch.randn(2, dist.num_params)
+    logits, means, _ = dist.split(params)
+    q = torch.softmax(logits, -1)
+    manual = sum(q[:, b : b + 1] * means[:, b] for b in range(3))
+    assert torch.allclose(dist.mean(params), manual, atol=1e-6)
+
+
+def test_sample_moments_match_mean_and_variance():
+    dist = BinnedGaussian.from_spec(_spec(8))
+    params = torch.randn(1, dist.num_params).expand(200_000, -1)
+    x = dist.sample(params, generator=torch.Generator().manual_seed(0))  # [N, 1]
+    assert torch.allclose(x.mean(0), dist.mean(params[:1])[0], atol=5e-3)
+    assert torch.allclose(x.var(0), dist.variance(params[:1])[0], rtol=3e-2)
+
+
+def test_sample_uses_sigma_as_standard_deviation():
+    dist = BinnedGaussian.from_spec(_spec(1))
+    params = torch.tensor([[0.0, 0.0, 1.0]]).expand(100_000, -1)  # one bin: logit, offset, raw sigma
+    _, _, sigma = dist.split(params[:1])
+    x = dist.sample(params, generator=torch.Generator().manual_seed(1))
+    assert x.std().item() == pytest.approx(sigma.item(), rel=2e-2)
+
+
+def test_paper_loss_uses_nearest_bin():
+    dist = BinnedGaussian.from_spec(_spec(4))  # centres 0.125, 0.375, 0.625, 0.875
+    params = torch.zeros(1, dist.num_params)
+    v = torch.tensor([[0.40]])
+    assert dist.nearest_bin(v).item() == 1
+    _, means, sigma = dist.split(params)
+    r = (0.40 - means[0, 1, 0]) / sigma[0, 1]
+    expected = -(math.log(0.25) - 0.1 * (math.log(sigma[0, 1] / dist.unit) + r**2))
+    assert dist.loss(params, v).item() == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_vector_nearest_bin_is_exact():
+    centres = torch.rand(50, 3)
+    dist = BinnedGaussian.from_spec(_spec(50, 3, centres.tolist()))
+    v = torch.rand(100, 3)
+    brute = torch.cdist(v, centres).argmin(1)
+    assert torch.equal(dist.nearest_bin(v), brute)
