@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 
-def kmeans_centres(values: torch.Tensor, k: int, seed: int = 0, iters: int = 30, max_points: int = 200_000) -> torch.Tensor:
+def kmeans_centres(values: torch.Tensor, k: int, seed: int = 0, iters: int = 30, max_points: int = 20_000) -> torch.Tensor:
     """k-means (k-means++ initialisation, Lloyd iterations) of values [N, V] -> centres [k, V], sorted by
     their first coordinates so that the result does not depend on the initial draw order."""
     if values.dim() != 2:
@@ -24,8 +24,10 @@ def kmeans_centres(values: torch.Tensor, k: int, seed: int = 0, iters: int = 30,
         nxt = values[torch.multinomial(probs, 1, generator=gen)]  # [1, V]
         centres = torch.cat([centres, nxt])  # [c, V]
         d2 = torch.minimum(d2, ((values - nxt) ** 2).sum(-1))  # [N]
+    sq = (values**2).sum(-1, keepdim=True)  # [N, 1]
     for _ in range(iters):
-        assign = torch.cdist(values, centres).argmin(dim=1)  # [N]
+        # ||v - c||^2 = ||v||^2 - 2 v.c + ||c||^2, one matmul instead of cdist's pairwise differences
+        assign = (sq - 2 * values @ centres.T + (centres**2).sum(-1)).argmin(dim=1)  # [N]
         sums = torch.zeros_like(centres).index_add_(0, assign, values)  # [k, V]
         counts = torch.bincount(assign, minlength=k).unsqueeze(1)  # [k, 1]
         moved = torch.where(counts > 0, sums / counts.clamp(min=1), centres)  # [k, V]

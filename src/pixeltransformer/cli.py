@@ -143,6 +143,13 @@ def main(args: list[str] | None = None, run: bool = True) -> PixelTransformerCLI
 
 
 def cli_main() -> None:
+    """Console script: LightningCLI subcommands, plus `pixeltransformer predict --checkpoint ... --input ...`
+    for conditioning a trained model on a user's own file."""
+    if len(sys.argv) > 1 and sys.argv[1] == "predict" and any(a.startswith("--checkpoint") for a in sys.argv):
+        from .predict import main as predict_main
+
+        predict_main(sys.argv[2:])
+        return
     main()
 
 
