@@ -277,7 +277,8 @@ def _to_uint8_frames(frames: np.ndarray | torch.Tensor) -> np.ndarray:
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"write_video expects frames [T, H, W, 3], got shape {frames.shape}")
     if frames.dtype != np.uint8:
-        frames = np.round(np.clip(frames.astype(np.float32), 0.0, 1.0) * 255).astype(np.uint8)
+        frames = np.nan_to_num(frames.astype(np.float32), nan=0.0)  # a diverged sample must still be viewable
+        frames = np.round(np.clip(frames, 0.0, 1.0) * 255).astype(np.uint8)
     return frames
 
 
@@ -314,7 +315,9 @@ def write_video(
         opts = dict(codec="gif", pix_fmt_out="pal8", output_params=["-vf", graph, "-loop", "0"])
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=1, ffmpeg_log_level="error", **opts)
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (w, h), fps=fps, macro_block_size=1, ffmpeg_log_level="error", **opts
+    )
     writer.send(None)  # start the ffmpeg process
     try:
         for frame in frames:

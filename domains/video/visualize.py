@@ -53,7 +53,9 @@ def context_video(
     ctx_pos = torch.as_tensor(ctx_pos).detach().cpu().float()  # [K, 3]
     ctx_val = torch.as_tensor(ctx_val).detach().cpu().float()  # [K, 3]
     if ctx_pos.dim() != 2 or ctx_pos.shape[1] != 3 or ctx_val.shape != ctx_pos.shape:
-        raise ValueError(f"context_video expects ctx_pos and ctx_val [K, 3], got {tuple(ctx_pos.shape)}, {tuple(ctx_val.shape)}")
+        raise ValueError(
+            f"context_video expects ctx_pos and ctx_val [K, 3], got {tuple(ctx_pos.shape)}, {tuple(ctx_val.shape)}"
+        )
     t, h, w = (int(g) for g in grid_shape)
     if mode == "nearest":
         if ctx_pos.shape[0] == 0:
@@ -128,13 +130,17 @@ def write_side_by_side(
 def _frames_batch(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
     """[B, 3, T, H, W] pairs -> frame batches [B*T, 3, H, W]."""
     if pred.shape != gt.shape or pred.dim() != 5 or pred.shape[1] != 3:
-        raise ValueError(f"video metrics expect pred and gt [B, 3, T, H, W] of one shape, got {tuple(pred.shape)}, {tuple(gt.shape)}")
+        raise ValueError(
+            f"video metrics expect pred and gt [B, 3, T, H, W] of one shape, got {tuple(pred.shape)}, {tuple(gt.shape)}"
+        )
     b, _, t, h, w = pred.shape
     flat = lambda x: x.float().transpose(1, 2).reshape(b * t, 3, h, w)  # noqa: E731
     return flat(pred), flat(gt), b, t
 
 
-def psnr_per_frame(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0, max_db: float = 100.0) -> torch.Tensor:
+def psnr_per_frame(
+    pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0, max_db: float = 100.0
+) -> torch.Tensor:
     """PSNR of every frame, averaged over frames: [B, 3, T, H, W] x2 -> [B] (dB).
 
     A perfect frame has infinite PSNR; it counts as ``max_db`` so one perfect frame cannot turn a clip's
