@@ -25,18 +25,23 @@ KMEANS_PIXELS = 10_000  # training pixels the RGB bins are fitted on: ~40 per co
 
 
 class ClipDataset(Dataset):
-    """uint8 clips [N, T, H, W, 3] served as float signals {"signal": [3, T, H, W] in [0, 1]}."""
+    """uint8 clips [N, T, H, W, 3] served as float signals {"signal": [3, T, H, W] in [0, 1]}.
 
-    def __init__(self, clips: torch.Tensor):
+    ``index`` selects the rows of this split, so the splits share one tensor instead of copying it.
+    """
+
+    def __init__(self, clips: torch.Tensor, index: torch.Tensor | None = None):
         if clips.dtype != torch.uint8 or clips.dim() != 5 or clips.shape[-1] != 3:
             raise ValueError(f"ClipDataset expects uint8 clips [N, T, H, W, 3], got {clips.dtype} {tuple(clips.shape)}")
         self.clips = clips  # [N, T, H, W, 3]
+        self.index = torch.arange(len(clips)) if index is None else index  # [n]
 
     def __len__(self) -> int:
-        return self.clips.shape[0]
+        return self.index.shape[0]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"signal": self.clips[i].permute(3, 0, 1, 2).float() / 255.0}  # [3, T, H, W]
+        clip = self.clips[self.index[i]]  # [T, H, W, 3]
+        return {"signal": clip.permute(3, 0, 1, 2).float() / 255.0}  # [3, T, H, W]
 
 
 def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[torch.Tensor, ...]:
@@ -188,19 +193,21 @@ class VideoDataModule(SignalDataModule):
 
     def build_split(self, split: str) -> Dataset:
         self._prepare()
-        return ClipDataset(self._clips[self._parts[("train", "val", "test").index(split)]])
+        return ClipDataset(self._clips, self._parts[("train", "val", "test").index(split)])
 
     # ---- spec ------------------------------------------------------------------------------------
     def _kmeans(self) -> torch.Tensor:
         """``num_bins`` RGB centres [NB, 3] fitted on a seeded subsample of training pixels."""
         self._prepare()
-        train = self._clips[self._parts[0]]  # [N, T, H, W, 3]
-        pixels = train.reshape(-1, 3)  # [N*T*H*W, 3]
-        if len(pixels) == 0:
+        train = self._parts[0]  # [n] clip rows
+        if len(train) == 0:
             raise ValueError("VideoDataModule: the train split is empty, no pixels to fit k-means bins on")
+        pixels = self._clips.view(len(self._clips), -1, 3)  # [N, T*H*W, 3], a view: big folders are not copied
         gen = torch.Generator().manual_seed(self.seed)
-        take = torch.randperm(len(pixels), generator=gen)[: max(KMEANS_PIXELS, self.num_bins)]
-        values = pixels[take].float() / 255.0  # [M, 3]
+        m = max(KMEANS_PIXELS, 4 * self.num_bins)
+        rows = train[torch.randint(len(train), (m,), generator=gen)]  # [M]
+        cols = torch.randint(pixels.shape[1], (m,), generator=gen)  # [M]
+        values = pixels[rows, cols].float() / 255.0  # [M, 3]
         return kmeans_centres(values, self.num_bins, seed=self.seed)  # [NB, 3]
 
     @property
