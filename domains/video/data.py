@@ -1,0 +1,264 @@
+"""VideoDataModule: clips as 3D signals, positions (t, y, x) in [-1, 1]^3, RGB values in [0, 1].
+
+Sources: "synthetic" (moving digits, generated offline), "folder" (every video file below ``root``) and
+"npz" (an .npz holding ``videos`` [N, T, H, W, 3] uint8, e.g. the shared TinyVideos beach clips). Clips are
+kept as uint8 and turned into float signals [3, T, H, W] one item at a time (a quarter of the memory).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pixeltransformer.bins import kmeans_centres
+from pixeltransformer.datamodule import SignalDataModule, split_indices
+from pixeltransformer.signal import SignalSpec
+
+from .io import VideoFolder, as_size, cut_clips, read_video_file, read_video_npz, read_video_folder
+from .synthetic import moving_digits
+
+KMEANS_PIXELS = 10_000  # training pixels the RGB bins are fitted on: ~40 per colour for 256 bins, ~1 s on 2 cores
+
+
+class ClipDataset(Dataset):
+    """uint8 clips [N, T, H, W, 3] served as float signals {"signal": [3, T, H, W] in [0, 1]}.
+
+    ``index`` selects the rows of this split, so the splits share one tensor instead of copying it.
+    """
+
+    def __init__(self, clips: torch.Tensor, index: torch.Tensor | None = None):
+        if clips.dtype != torch.uint8 or clips.dim() != 5 or clips.shape[-1] != 3:
+            raise ValueError(f"ClipDataset expects uint8 clips [N, T, H, W, 3], got {clips.dtype} {tuple(clips.shape)}")
+        self.clips = clips  # [N, T, H, W, 3]
+        self.index = torch.arange(len(clips)) if index is None else index  # [n]
+
+    def __len__(self) -> int:
+        return self.index.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        clip = self.clips[self.index[i]]  # [T, H, W, 3]
+        return {"signal": clip.permute(3, 0, 1, 2).float() / 255.0}  # [3, T, H, W]
+
+
+def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[torch.Tensor, ...]:
+    """Split items [N] into train/val/test of about ``sizes`` items (-1: the rest) keeping every group
+    (e.g. the clips of one video) inside one split, so overlapping clips never leak into the test set.
+
+    Groups are shuffled with ``seed`` and dealt whole to test, then val, then train: a split takes each
+    group that still fits under its size (and the smallest left if it would otherwise stay empty); the
+    split marked -1 gets what is left. With one item per group this is :func:`split_indices`.
+    """
+    n = groups.shape[0]
+    uniq, inverse = torch.unique(groups, return_inverse=True)
+    if len(uniq) == n:
+        return split_indices(n, tuple(sizes), seed)
+    sizes = list(sizes)
+    if sizes.count(-1) > 1:
+        raise ValueError("at most one split size may be -1 (the rest)")
+    order = torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed)).tolist()
+    members = [torch.nonzero(inverse == g).flatten() for g in range(len(uniq))]
+    assigned: list[list[torch.Tensor]] = [[], [], []]
+    for split in (2, 1, 0):  # test first: its size matters most for honest numbers
+        if sizes[split] == -1:
+            continue
+        count = 0
+        for g in list(order):
+            if count + len(members[g]) <= sizes[split]:
+                assigned[split].append(members[g])
+                count += len(members[g])
+                order.remove(g)
+        if count == 0 and sizes[split] > 0 and order:
+            g = min(order, key=lambda g: len(members[g]))
+            assigned[split].append(members[g])
+            order.remove(g)
+    if -1 in sizes:
+        assigned[sizes.index(-1)].extend(members[g] for g in order)
+    return tuple(torch.cat(a) if a else torch.zeros(0, dtype=torch.long) for a in assigned)
+
+
+class VideoDataModule(SignalDataModule):
+    """Video clips as dense signals [3, T, H, W] (paper section 6.3).
+
+    Args:
+        dataset: "synthetic" (moving digits), "folder" (video files below ``root``) or "npz" (``root`` is an
+            .npz with ``videos`` [N, T, H, W, 3] uint8).
+        root: the folder or .npz file; unused for "synthetic".
+        num_frames: T, frames per clip.
+        size: frame size, an int (square) or (H, W); frames are resized (aspect kept) and centre-cropped.
+        stride: frames between the starts of consecutive clips of one video (default: non-overlapping).
+        frame_step: temporal subsampling inside a clip (2 = every other frame).
+        max_clips_per_video: cap per file, so one long video does not dominate a folder.
+        num_clips: number of synthetic clips.
+        n_digits: (low, high) digits per synthetic clip.
+        splits: (train, val, test) clip counts, -1 for the rest.
+        split_by: "video" keeps all clips of one video in one split (clips of a folder video overlap or
+            share a scene); "clip" splits clips independently.
+        bins: "kmeans" (``num_bins`` RGB centres fitted on training pixels) or "uniform" (an n^3 RGB grid).
+        num_bins: NB.
+        batch_size, num_workers, seed: see :class:`SignalDataModule`.
+    """
+
+    def __init__(
+        self,
+        dataset: Literal["synthetic", "folder", "npz"] = "synthetic",
+        root: str | None = None,
+        num_frames: int = 17,
+        size: int | tuple[int, int] = 32,
+        stride: int | None = None,
+        frame_step: int = 1,
+        max_clips_per_video: int | None = None,
+        num_clips: int = 1000,
+        n_digits: tuple[int, int] = (1, 2),
+        splits: tuple[int, int, int] = (-1, 100, 100),
+        split_by: Literal["video", "clip"] = "video",
+        bins: Literal["kmeans", "uniform"] = "kmeans",
+        num_bins: int = 256,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root)
+        if dataset not in ("synthetic", "folder", "npz"):
+            raise ValueError(f"VideoDataModule: dataset must be 'synthetic', 'folder' or 'npz', got {dataset!r}")
+        if dataset != "synthetic" and self.root is None:
+            raise ValueError(f"VideoDataModule: dataset={dataset!r} needs root (a folder or .npz path)")
+        if bins not in ("kmeans", "uniform"):
+            raise ValueError(f"VideoDataModule: bins must be 'kmeans' or 'uniform', got {bins!r}")
+        if split_by not in ("video", "clip"):
+            raise ValueError(f"VideoDataModule: split_by must be 'video' or 'clip', got {split_by!r}")
+        if bins == "uniform" and round(num_bins ** (1 / 3)) ** 3 != num_bins:
+            raise ValueError(f"VideoDataModule: uniform RGB bins need num_bins = n^3 (e.g. 216, 512), got {num_bins}")
+        if num_frames < 1 or frame_step < 1 or (stride is not None and stride < 1):
+            raise ValueError("VideoDataModule: num_frames, frame_step and stride must be >= 1")
+        self.dataset_name = dataset
+        self.num_frames = num_frames
+        self.size = as_size(size)
+        self.stride = stride
+        self.frame_step = frame_step
+        self.max_clips_per_video = max_clips_per_video
+        self.num_clips = num_clips
+        self.n_digits = tuple(n_digits)
+        self.splits = tuple(splits)
+        self.split_by = split_by
+        self.bins = bins
+        self.num_bins = num_bins
+        self.folder_stats: VideoFolder | None = None  # file counts of a "folder" read, for logging
+        self._clips: torch.Tensor | None = None  # [N, T, H, W, 3] uint8
+        self._parts: tuple[torch.Tensor, ...] | None = None
+        self._spec: SignalSpec | None = None
+
+    # ---- data ------------------------------------------------------------------------------------
+    def _load(self) -> tuple[np.ndarray, np.ndarray]:
+        """All clips [N, T, H, W, 3] uint8 and the video each came from [N]."""
+        if self.dataset_name == "synthetic":
+            h, w = self.size
+            side = max(h, w)  # digits move on a square canvas; a non-square frame is its centre crop
+            clips = moving_digits(self.num_clips, self.num_frames, side, seed=self.seed, n_digits=self.n_digits)
+            top, left = (side - h) // 2, (side - w) // 2
+            return clips[:, :, top : top + h, left : left + w], np.arange(len(clips))
+        if self.dataset_name == "folder":
+            self.folder_stats = read_video_folder(
+                self.root, self.num_frames, self.size, self.stride, self.frame_step, self.max_clips_per_video
+            )
+            return self.folder_stats.clips, self.folder_stats.video_index
+        videos = read_video_npz(self.root)  # [N, T0, H0, W0, 3]
+        per = [cut_clips(v, self.num_frames, self.size, self.stride, self.frame_step) for v in videos]
+        if self.max_clips_per_video is not None:
+            per = [c[: self.max_clips_per_video] for c in per]
+        if sum(len(c) for c in per) == 0:
+            raise ValueError(
+                f"{self.root}: its {videos.shape[1]}-frame videos are too short for clips of {self.num_frames} "
+                f"frames with frame_step {self.frame_step}"
+            )
+        owners = np.concatenate([np.full(len(c), i) for i, c in enumerate(per)])
+        return np.concatenate(per), owners
+
+    def _prepare(self) -> None:
+        """Load every clip once and split it; cached because ``spec`` needs the training pixels."""
+        if self._clips is not None:
+            return
+        clips, owners = self._load()
+        n = len(clips)
+        groups = torch.from_numpy(owners) if self.split_by == "video" else torch.arange(n)
+        try:
+            parts = group_split(groups, self.splits, self.seed)
+        except ValueError as err:
+            raise ValueError(f"VideoDataModule: splits={self.splits} do not fit the {n} clips ({err})") from None
+        self._clips = torch.from_numpy(np.ascontiguousarray(clips))  # [N, T, H, W, 3]
+        self._parts = parts
+
+    def build_split(self, split: str) -> Dataset:
+        self._prepare()
+        return ClipDataset(self._clips, self._parts[("train", "val", "test").index(split)])
+
+    # ---- spec ------------------------------------------------------------------------------------
+    def _kmeans(self) -> torch.Tensor:
+        """``num_bins`` RGB centres [NB, 3] fitted on a seeded subsample of training pixels."""
+        self._prepare()
+        train = self._parts[0]  # [n] clip rows
+        if len(train) == 0:
+            raise ValueError("VideoDataModule: the train split is empty, no pixels to fit k-means bins on")
+        pixels = self._clips.view(len(self._clips), -1, 3)  # [N, T*H*W, 3], a view: big folders are not copied
+        gen = torch.Generator().manual_seed(self.seed)
+        m = max(KMEANS_PIXELS, 4 * self.num_bins)
+        rows = train[torch.randint(len(train), (m,), generator=gen)]  # [M]
+        cols = torch.randint(pixels.shape[1], (m,), generator=gen)  # [M]
+        values = pixels[rows, cols].float() / 255.0  # [M, 3]
+        return kmeans_centres(values, self.num_bins, seed=self.seed)  # [NB, 3]
+
+    @property
+    def spec(self) -> SignalSpec:
+        if self._spec is None:
+            source = "moving_digits" if self.dataset_name == "synthetic" else str(self.root)
+            spec = SignalSpec(
+                domain="video",
+                dataset=self.dataset_name,
+                grid_shape=(self.num_frames, *self.size),
+                val_dims=3,
+                val_range=(0.0, 1.0),
+                num_bins=self.num_bins,
+                extra={"source": source, "frame_step": self.frame_step},
+            )
+            self._spec = spec.with_centres(self._kmeans()) if self.bins == "kmeans" else spec
+        return self._spec
+
+
+# ---- single files for prediction -------------------------------------------------------------------
+def load_user_video(
+    path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32, frame_step: int = 1, start: int = 0
+) -> torch.Tensor:
+    """One clip from a video file, GIF or .npz (its first clip) -> FloatTensor [3, T, H, W] in [0, 1]."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        frames = read_video_npz(path)[0]  # [F, H, W, 3]
+    else:
+        frames = read_video_file(path, size=size)  # [F, H, W, 3]
+    span = (num_frames - 1) * frame_step + 1
+    if start < 0 or len(frames) < start + span:
+        raise ValueError(
+            f"{path}: {len(frames)} frames; a clip of {num_frames} frames (step {frame_step}) from frame {start} "
+            f"needs {start + span}"
+        )
+    clip = cut_clips(frames[start : start + span], num_frames, size, frame_step=frame_step)[0]  # [T, H, W, 3]
+    return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
+
+
+def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32) -> torch.Tensor:
+    """A mask video, GIF or single image (white = observed) -> BoolTensor [T, H, W].
+
+    A single image is used for every frame; a video needs at least T frames (the first T are used).
+    """
+    path = Path(path)
+    frames = read_video_file(path, size=size)  # [F, H, W, 3]
+    if len(frames) == 1:
+        frames = np.repeat(frames, num_frames, axis=0)
+    if len(frames) < num_frames:
+        raise ValueError(f"mask {path}: {len(frames)} frames, need 1 (a still mask) or at least {num_frames}")
+    mask = torch.from_numpy(frames[:num_frames]).float().mean(-1) > 127.5  # [T, H, W]
+    if not mask.any():
+        raise ValueError(f"mask {path} has no white (observed) pixel after resizing to {tuple(mask.shape[1:])}")
+    return mask

@@ -1,0 +1,327 @@
+"""Reading and writing video files: frames in, clips out, mp4/GIF back.
+
+Frames are uint8 arrays [F, H, W, 3] (RGB). Containers ffmpeg understands (mp4, avi, mov, ...) are decoded
+with the imageio-ffmpeg backend (``imageio.v3`` plugin "FFMPEG"); GIFs go through pillow, which composes
+delta frames and palettes into full RGB frames. Writing always goes through the ffmpeg binary that
+imageio-ffmpeg ships, for mp4 (libx264, yuv420p) and for GIF (one palette built over the whole clip).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+class VideoDecodeError(ValueError):
+    """A file that exists but cannot be decoded into RGB frames."""
+
+
+def as_size(size: int | Sequence[int]) -> tuple[int, int]:
+    """An int means a square (H, W)."""
+    if isinstance(size, int):
+        h = w = size
+    else:
+        h, w = (int(s) for s in size)
+    if h < 1 or w < 1:
+        raise ValueError(f"frame size must be positive, got {size}")
+    return h, w
+
+
+def to_rgb(frames: np.ndarray) -> np.ndarray:
+    """Greyscale [F, H, W] / [F, H, W, 1] or RGBA [F, H, W, 4] -> RGB uint8 [F, H, W, 3]."""
+    if frames.ndim == 3:
+        frames = frames[..., None]  # [F, H, W, 1]
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"expected frames [F, H, W(, C)] with C in 1..4, got shape {frames.shape}")
+    c = frames.shape[-1]
+    if c in (1, 2):  # grey (+ alpha): the alpha channel is dropped, like a viewer on black would not
+        frames = np.repeat(frames[..., :1], 3, axis=-1)
+    elif c == 4:
+        frames = frames[..., :3]
+    if frames.dtype != np.uint8:
+        frames = np.clip(frames, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(frames)  # [F, H, W, 3]
+
+
+def cover_size(src: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """The (h, w) that keeps the aspect of ``src`` and just covers ``target`` (the crop comes after)."""
+    (h, w), (th, tw) = src, target
+    scale = max(th / h, tw / w)
+    return max(th, round(h * scale)), max(tw, round(w * scale))
+
+
+def resize_and_crop(frames: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
+    """Scale frames [F, H, W, 3] uint8 so that they cover ``size`` (H', W') with the aspect kept (the
+    shorter side, for a square target), then centre-crop -> [F, H', W', 3] uint8."""
+    th, tw = as_size(size)
+    f, h, w, _ = frames.shape
+    if (h, w) == (th, tw):
+        return frames
+    rh, rw = cover_size((h, w), (th, tw))
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()  # [F, 3, H, W]
+    if (rh, rw) != (h, w):
+        # antialias: downscaling 720p to 32 px without it aliases badly
+        x = F.interpolate(x, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)  # [F, 3, rh, rw]
+    top, left = (rh - th) // 2, (rw - tw) // 2
+    x = x[:, :, top : top + th, left : left + tw]  # [F, 3, H', W']
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()  # [F, H', W', 3]
+
+
+@contextmanager
+def _quiet_ffmpeg_size_note() -> Iterator[None]:
+    """imageio-ffmpeg logs a warning whenever frames are read at another size, which is what we ask for."""
+    logger = logging.getLogger("imageio_ffmpeg")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
+    """Decoded frames of one file, one [H, W, C] array at a time; with ``size``, ffmpeg scales while it
+    decodes (aspect kept, covering ``size``), which is several times faster than decoding HD frames."""
+    if path.suffix.lower() in (".gif",) + IMAGE_SUFFIXES:
+        # mode="RGB" makes pillow compose palette, transparency and delta frames into full frames
+        frames = iio.imread(path, plugin="pillow", mode="RGB")  # [F, H, W, 3] or [H, W, 3]
+        yield from (frames if frames.ndim == 4 else frames[None])
+        return
+    kwargs = {}
+    if size is not None:
+        meta = iio.immeta(path, plugin="FFMPEG")
+        w, h = meta["source_size"]
+        if meta.get("rotate", 0) in (90, 270):  # ffmpeg auto-rotates, so the frames come out transposed
+            w, h = h, w
+        rh, rw = cover_size((h, w), size)
+        kwargs = dict(size=(rw, rh), output_params=["-sws_flags", "area"])
+    with _quiet_ffmpeg_size_note():
+        yield from iio.imiter(path, plugin="FFMPEG", **kwargs)
+
+
+def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, chunk: int = 64) -> np.ndarray:
+    """All frames of a video (mp4/avi/mov/... via ffmpeg, GIF via pillow) -> uint8 [F, H, W, 3].
+
+    With ``size``, frames are resized and centre-cropped while decoding (see :func:`resize_and_crop`),
+    so a long HD video never sits in memory at full resolution.
+
+    Raises FileNotFoundError for a missing file and VideoDecodeError when nothing can be decoded.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video file not found: {path}")
+    out: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        block = to_rgb(np.stack(pending))  # [f, H, W, 3]
+        out.append(resize_and_crop(block, size) if size is not None else block)
+        pending.clear()
+
+    try:
+        for frame in _iter_frames(path, None if size is None else as_size(size)):
+            if pending and frame.shape != pending[0].shape:  # a GIF may change size mid-way; treat as broken
+                raise ValueError(f"frame size changes from {pending[0].shape} to {frame.shape}")
+            pending.append(np.asarray(frame))
+            if len(pending) == chunk:
+                flush()
+        if pending:
+            flush()
+    except Exception as err:  # ffmpeg/pillow raise OSError, RuntimeError, ValueError, ... for broken files
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise VideoDecodeError(f"cannot decode video {path}: {first}") from err
+    if not out:
+        raise VideoDecodeError(f"cannot decode video {path}: no frames")
+    return np.concatenate(out)  # [F, H, W, 3]
+
+
+def num_clips(num_frames_total: int, num_frames: int, stride: int, frame_step: int = 1) -> int:
+    """How many clips of ``num_frames`` frames (``frame_step`` apart), started every ``stride`` frames,
+    fit in a video of ``num_frames_total`` frames."""
+    if num_frames < 1 or stride < 1 or frame_step < 1:
+        raise ValueError(f"num_frames, stride and frame_step must be >= 1, got {num_frames}, {stride}, {frame_step}")
+    span = (num_frames - 1) * frame_step + 1
+    return 0 if num_frames_total < span else (num_frames_total - span) // stride + 1
+
+
+def cut_clips(
+    frames: np.ndarray,
+    num_frames: int,
+    size: int | Sequence[int],
+    stride: int | None = None,
+    frame_step: int = 1,
+) -> np.ndarray:
+    """Clips from one video: frames [F, H, W, 3] uint8 -> [n, T, H', W', 3] uint8.
+
+    Frames are resized/cropped to ``size`` first; clip i holds frames ``i*stride + j*frame_step`` for
+    j < T. ``stride`` defaults to the clip's span (non-overlapping clips). A video shorter than one clip
+    gives n = 0 (callers warn).
+    """
+    frames = to_rgb(np.asarray(frames))
+    span = (num_frames - 1) * frame_step + 1
+    stride = span if stride is None else stride
+    n = num_clips(frames.shape[0], num_frames, stride, frame_step)
+    th, tw = as_size(size)
+    if n == 0:
+        return np.zeros((0, num_frames, th, tw, 3), dtype=np.uint8)
+    used = frames[: (n - 1) * stride + span]  # only decode-resize what clips use
+    used = resize_and_crop(used, (th, tw))  # [F', H', W', 3]
+    idx = np.arange(n)[:, None] * stride + np.arange(num_frames)[None, :] * frame_step  # [n, T]
+    return used[idx]  # [n, T, H', W', 3]
+
+
+@dataclass
+class VideoFolder:
+    """Clips read from a folder and what happened to each file."""
+
+    clips: np.ndarray  # [N, T, H, W, 3] uint8
+    video_index: np.ndarray  # [N] which file (position in ``files``) each clip came from
+    files: list[Path] = field(default_factory=list)  # files that gave clips
+    n_files: int = 0  # video files found
+    n_skipped_short: int = 0
+    n_skipped_corrupt: int = 0
+
+
+def list_video_files(root: str | Path) -> list[Path]:
+    """Every video file below ``root`` (recursive), sorted; a file path is a folder of one."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"video folder not found: {root}")
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def read_video_folder(
+    root: str | Path,
+    num_frames: int,
+    size: int | Sequence[int],
+    stride: int | None = None,
+    frame_step: int = 1,
+    max_clips_per_video: int | None = None,
+    progress: bool = True,
+) -> VideoFolder:
+    """Clips of every video file below ``root``, concatenated in sorted file order.
+
+    Files that cannot be decoded or hold fewer frames than one clip are skipped with a warning and counted,
+    so one bad file never ends a long run. An empty folder (or one where every file was skipped) is an error.
+    """
+    from tqdm.auto import tqdm
+
+    files = list_video_files(root)
+    if not files:
+        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) found under {root}")
+    th, tw = as_size(size)
+    clips, owners, kept = [], [], []
+    short = corrupt = 0
+    for path in tqdm(files, desc=f"reading videos in {Path(root).name}", unit="file", disable=not progress):
+        try:
+            frames = read_video_file(path, size=(th, tw))  # [F, H, W, 3]
+        except VideoDecodeError as err:
+            warnings.warn(f"skipping {err}", stacklevel=2)
+            corrupt += 1
+            continue
+        c = cut_clips(frames, num_frames, (th, tw), stride, frame_step)  # [n, T, H, W, 3]
+        if len(c) == 0:
+            span = (num_frames - 1) * frame_step + 1
+            warnings.warn(f"skipping {path}: {len(frames)} frames, a clip needs {span}", stacklevel=2)
+            short += 1
+            continue
+        if max_clips_per_video is not None:
+            c = c[:max_clips_per_video]
+        owners.append(np.full(len(c), len(kept)))
+        kept.append(path)
+        clips.append(c)
+    if not clips:
+        raise ValueError(
+            f"no clips of {num_frames} frames from {len(files)} video files under {root} "
+            f"({short} too short, {corrupt} undecodable)"
+        )
+    return VideoFolder(np.concatenate(clips), np.concatenate(owners), kept, len(files), short, corrupt)
+
+
+def read_video_npz(path: str | Path, key: str = "videos") -> np.ndarray:
+    """Clips stored as ``videos`` [N, T, H, W, 3] uint8 in an .npz -> that array."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video npz not found: {path}")
+    with np.load(path) as data:
+        if key not in data.files:
+            raise ValueError(f"{path} has no array {key!r} (found {data.files}); expected {key} [N, T, H, W, 3] uint8")
+        videos = data[key]
+    if videos.ndim != 5 or videos.shape[-1] != 3:
+        raise ValueError(f"{path}: {key} must be [N, T, H, W, 3], got shape {videos.shape}")
+    if videos.dtype != np.uint8:
+        raise ValueError(f"{path}: {key} must be uint8 (0..255), got {videos.dtype}")
+    return videos
+
+
+def _to_uint8_frames(frames: np.ndarray | torch.Tensor) -> np.ndarray:
+    """uint8 [T, H, W, 3] or float [0, 1] [T, H, W, 3] -> uint8 [T, H, W, 3]."""
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().cpu().numpy()
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"write_video expects frames [T, H, W, 3], got shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        frames = np.nan_to_num(frames.astype(np.float32), nan=0.0)  # a diverged sample must still be viewable
+        frames = np.round(np.clip(frames, 0.0, 1.0) * 255).astype(np.uint8)
+    return frames
+
+
+def write_video(
+    frames: np.ndarray | torch.Tensor,
+    path: str | Path,
+    fps: float = 8,
+    upscale_to: int | None = 128,
+) -> Path:
+    """Write frames [T, H, W, 3] (uint8, or float in [0, 1]) as mp4 (libx264, yuv420p) or GIF, by suffix.
+
+    Frames smaller than ``upscale_to`` pixels (shorter side) are enlarged by an integer factor with
+    nearest neighbour, so 32x32 clips stay watchable and pixel-sharp; ``None`` keeps the size. yuv420p
+    needs even sides, so an odd side gets one replicated row/column. Returns the path.
+    """
+    import imageio_ffmpeg
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".mp4", ".gif"):
+        raise ValueError(f"write_video writes .mp4 or .gif, got {path}")
+    frames = _to_uint8_frames(frames)  # [T, H, W, 3]
+    if upscale_to:
+        k = max(1, math.ceil(upscale_to / min(frames.shape[1:3])))
+        frames = frames.repeat(k, axis=1).repeat(k, axis=2)  # [T, kH, kW, 3]
+    if suffix == ".mp4":
+        pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        opts = dict(codec="libx264", pix_fmt_out="yuv420p", output_params=["-crf", "18"])
+    else:
+        # one palette for the whole clip keeps colours stable across frames; ffmpeg also keeps repeated
+        # frames (pillow's GIF writer merges identical frames, which changes the frame count)
+        graph = "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=none"
+        opts = dict(codec="gif", pix_fmt_out="pal8", output_params=["-vf", graph, "-loop", "0"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = frames.shape[1:3]
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (w, h), fps=fps, macro_block_size=1, ffmpeg_log_level="error", **opts
+    )
+    writer.send(None)  # start the ffmpeg process
+    try:
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+    finally:
+        writer.close()
+    return path

@@ -1,0 +1,164 @@
+"""Pictures and numbers for video signals; pure functions, no logger calls.
+
+Videos here are float tensors [3, T, H, W] in [0, 1] (the DataModule's signal layout); batched metric
+inputs are [B, 3, T, H, W].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from pixeltransformer.sets import grid_positions, nearest_neighbour_fill
+
+from .io import write_video
+
+
+def _check_video(video: torch.Tensor, name: str = "video") -> torch.Tensor:
+    video = torch.as_tensor(video).detach().cpu()
+    if video.dim() != 4 or video.shape[0] != 3:
+        raise ValueError(f"{name} must be [3, T, H, W], got shape {tuple(video.shape)}")
+    return video.float() / 255.0 if video.dtype == torch.uint8 else video.float()
+
+
+def to_frames(video: torch.Tensor) -> np.ndarray:
+    """[3, T, H, W] float in [0, 1] (or uint8) -> uint8 frames [T, H, W, 3]."""
+    video = _check_video(video)
+    return (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 3, 0).numpy()  # [T, H, W, 3]
+
+
+def frame_strip(video: torch.Tensor, every: int = 1, gap: int = 1) -> np.ndarray:
+    """Frames 0, every, 2*every, ... side by side, ``gap`` white pixels apart -> uint8 [H, W', 3]."""
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    frames = to_frames(video)[::every]  # [n, H, W, 3]
+    n, h, w, _ = frames.shape
+    strip = np.full((h, n * w + (n - 1) * gap, 3), 255, dtype=np.uint8)
+    for i, f in enumerate(frames):
+        strip[:, i * (w + gap) : i * (w + gap) + w] = f
+    return strip
+
+
+def context_video(
+    ctx_pos: torch.Tensor, ctx_val: torch.Tensor, grid_shape: Sequence[int], mode: str = "nearest"
+) -> torch.Tensor:
+    """A picture of the context set S on the grid (T, H, W) -> [3, T, H, W].
+
+    "nearest": every voxel shows its nearest context sample (distance in (t, y, x) position space, the
+    model's own coordinates); "points": the samples on a grey canvas, each at its nearest voxel.
+    """
+    ctx_pos = torch.as_tensor(ctx_pos).detach().cpu().float()  # [K, 3]
+    ctx_val = torch.as_tensor(ctx_val).detach().cpu().float()  # [K, 3]
+    if ctx_pos.dim() != 2 or ctx_pos.shape[1] != 3 or ctx_val.shape != ctx_pos.shape:
+        raise ValueError(
+            f"context_video expects ctx_pos and ctx_val [K, 3], got {tuple(ctx_pos.shape)}, {tuple(ctx_val.shape)}"
+        )
+    t, h, w = (int(g) for g in grid_shape)
+    if mode == "nearest":
+        if ctx_pos.shape[0] == 0:
+            raise ValueError("context_video: the context set is empty")
+        qry = grid_positions((t, h, w))  # [N, 3]
+        vals = nearest_neighbour_fill(ctx_pos[None], ctx_val[None], qry[None])[0]  # [N, 3]
+        return vals.T.reshape(3, t, h, w)  # [3, T, H, W]
+    if mode == "points":
+        sizes = torch.tensor([t, h, w]).float()
+        idx = ((ctx_pos.clamp(-1, 1) + 1) / 2 * (sizes - 1)).round().long()  # [K, 3] voxel indices
+        out = torch.full((3, t, h, w), 0.5)
+        out[:, idx[:, 0], idx[:, 1], idx[:, 2]] = ctx_val.T  # [3, K]
+        return out
+    raise ValueError(f"context_video: mode must be 'nearest' or 'points', got {mode!r}")
+
+
+def figure_video_samples(
+    gt: torch.Tensor,
+    ctx_vis: torch.Tensor,
+    samples: Sequence[torch.Tensor],
+    mean: torch.Tensor | None,
+    path: str | Path,
+    every: int = 2,
+    context_label: str = "S",
+) -> Path:
+    """The paper's Fig. 10 layout as a PNG: one row of frames each for the ground truth, the context S,
+    every sample, and the mean prediction (all [3, T, H, W]). Returns the path."""
+    from matplotlib.figure import Figure
+
+    rows = [("GT", gt), (context_label, ctx_vis)]
+    rows += [(f"sample {i + 1}", s) for i, s in enumerate(samples)]
+    if mean is not None:
+        rows.append(("mean", mean))
+    strips = [(label, frame_strip(v, every=every)) for label, v in rows]
+    shapes = {s.shape for _, s in strips}
+    if len(shapes) != 1:
+        raise ValueError(f"figure_video_samples: all videos need the same [3, T, H, W] shape, got strips {shapes}")
+    h, w, _ = strips[0][1].shape
+    row_in = 0.9  # inches per row; the width follows the strip's aspect
+    fig = Figure(figsize=(1.2 + row_in * w / h, row_in * len(strips)), dpi=150)
+    for i, (label, strip) in enumerate(strips):
+        ax = fig.add_subplot(len(strips), 1, i + 1)
+        ax.imshow(strip, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    fig.subplots_adjust(left=0.1, right=0.99, top=0.99, bottom=0.01, hspace=0.08)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def write_side_by_side(
+    videos: Sequence[torch.Tensor], path: str | Path, fps: float = 8, gap: int = 2, upscale_to: int | None = 128
+) -> Path:
+    """Tile clips [3, T, H, W] horizontally (white gaps) and write one mp4 or GIF. Returns the path."""
+    if not videos:
+        raise ValueError("write_side_by_side needs at least one video")
+    frames = [to_frames(v) for v in videos]  # each [T, H, W, 3]
+    if len({f.shape for f in frames}) != 1:
+        raise ValueError(f"write_side_by_side: videos differ in shape: {[tuple(v.shape) for v in videos]}")
+    t, h, _, _ = frames[0].shape
+    white = np.full((t, h, gap, 3), 255, dtype=np.uint8)
+    tiles = [frames[0]]
+    for f in frames[1:]:
+        tiles += [white, f]
+    return write_video(np.concatenate(tiles, axis=2), path, fps=fps, upscale_to=upscale_to)  # [T, H, W', 3]
+
+
+# ---- metrics -------------------------------------------------------------------------------------
+def _frames_batch(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """[B, 3, T, H, W] pairs -> frame batches [B*T, 3, H, W]."""
+    if pred.shape != gt.shape or pred.dim() != 5 or pred.shape[1] != 3:
+        raise ValueError(
+            f"video metrics expect pred and gt [B, 3, T, H, W] of one shape, got {tuple(pred.shape)}, {tuple(gt.shape)}"
+        )
+    b, _, t, h, w = pred.shape
+    flat = lambda x: x.float().transpose(1, 2).reshape(b * t, 3, h, w)  # noqa: E731
+    return flat(pred), flat(gt), b, t
+
+
+def psnr_per_frame(
+    pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0, max_db: float = 100.0
+) -> torch.Tensor:
+    """PSNR of every frame, averaged over frames: [B, 3, T, H, W] x2 -> [B] (dB).
+
+    A perfect frame has infinite PSNR; it counts as ``max_db`` so one perfect frame cannot turn a clip's
+    mean (or a whole curve) into inf.
+    """
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    p, g, b, t = _frames_batch(pred, gt)
+    per = peak_signal_noise_ratio(p, g, data_range=data_range, reduction="none", dim=(1, 2, 3))  # [B*T]
+    return per.clamp(max=max_db).view(b, t).mean(1)  # [B]
+
+
+def ssim_per_frame(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """SSIM (11x11 Gaussian window) of every frame, averaged over frames: [B, 3, T, H, W] x2 -> [B]."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    p, g, b, t = _frames_batch(pred, gt)
+    if min(p.shape[-2:]) < 11:
+        raise ValueError(f"ssim_per_frame needs frames of at least 11x11 pixels, got {tuple(p.shape[-2:])}")
+    per = structural_similarity_index_measure(p, g, data_range=data_range, reduction="none")  # [B*T]
+    return per.view(b, t).mean(1)  # [B]
