@@ -97,6 +97,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 1
             opt.step()
             sched.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.zero_grad(set_to_none=True)
     return model.cpu().eval()
 
 

@@ -7,7 +7,8 @@ import torch
 from pixeltransformer.sets import grid_positions, read_signal
 
 
-def pixel_context(images: torch.Tensor, k: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def pixel_context(images: torch.Tensor, k: int,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """K distinct random pixels of each image [B, C, H, W] -> ctx_pos [B, K, 2] (y, x), ctx_val [B, K, C]."""
     b, _, h, w = images.shape
     if not 1 <= k <= h * w:

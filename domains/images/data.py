@@ -185,7 +185,8 @@ class ImageDataModule(SignalDataModule):
 
     # ---- loading ------------------------------------------------------------------------------
     def _mnist_native_size(self) -> int:
-        path = io.find_mnist_file(self.root, io.MNIST_FILES["test"][0]) or io.find_mnist_file(self.root, io.MNIST_FILES["train"][0])
+        stems = (io.MNIST_FILES["test"][0], io.MNIST_FILES["train"][0])
+        path = next((p for p in (io.find_mnist_file(self.root, s) for s in stems) if p is not None), None)
         if path is None:
             return 28
         dims = io.read_idx_header(path)

@@ -261,7 +261,7 @@ def image_to_array(img: Image.Image, channels: int = 3) -> np.ndarray:
         rgba = img.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(canvas, rgba)
-    arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    arr = np.array(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)  # writable copy
     return arr[..., None] if channels == 1 else arr
 
 
@@ -286,7 +286,7 @@ def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> 
         raise ValueError(f"{path}: not a readable image (expected PNG/JPG/BMP; {e})") from None
     if size is not None:
         pil = Image.fromarray(arr[..., 0] if channels == 1 else arr)
-        arr = np.asarray(centre_square(pil, size))
+        arr = np.array(centre_square(pil, size))
         arr = arr[..., None] if channels == 1 else arr
     return arr
 

@@ -111,6 +111,7 @@ def train_vae(images: torch.Tensor, epochs: int = 20, seed: int = 0, batch_size:
             opt.step()
             sched.step()
         bar.set_postfix(loss=f"{loss.item():.1f}")
+    vae.zero_grad(set_to_none=True)
     return vae.cpu().eval()
 
 
