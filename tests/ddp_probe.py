@@ -20,16 +20,14 @@ class MetricsDump(Callback):
         self.losses.append(float(loss))
 
     def on_validation_end(self, trainer, pl_module) -> None:
+        # after the module's epoch-end hook, so the synced metrics are in callback_metrics
         if not trainer.sanity_checking:
             self.val.append({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+        if trainer.state.fn == "validate":
+            self._write(trainer)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         self._write(trainer)
-
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.state.fn == "validate":
-            self.val.append({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
-            self._write(trainer)
 
     def _write(self, trainer) -> None:
         if trainer.is_global_zero:

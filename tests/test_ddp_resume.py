@@ -31,7 +31,7 @@ def _probe_config(tmp_path: Path, name: str, pictures: bool = False) -> Path:
     lines = ["trainer:", "  callbacks:"]
     if pictures:
         lines += ["    - class_path: domains.polynomial.callbacks.FunctionPictures",
-                  "      init_args: {num_functions: 1, n_autoregressive: 4}"]
+                  "      init_args: {num_functions: 1, sample_points: 8}"]
     lines += ["    - class_path: tests.ddp_probe.MetricsDump", f"      init_args: {{path: {tmp_path / (name + '.json')}}}"]
     cfg.write_text("\n".join(lines) + "\n")
     return cfg
