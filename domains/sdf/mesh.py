@@ -79,7 +79,8 @@ def load_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         loaded = trimesh.load(path, force="mesh", process=False)
     except Exception as e:  # trimesh raises many types for corrupt input
-        raise ValueError(f"{path}: trimesh could not read it ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        first_line = str(e).splitlines()[0] if str(e) else ""
+        raise ValueError(f"{path}: trimesh could not read it ({type(e).__name__}: {first_line})") from None
     if not isinstance(loaded, trimesh.Trimesh):
         raise ValueError(f"{path}: holds no triangle mesh (got {type(loaded).__name__})")
     return _check_mesh(loaded.vertices, loaded.faces, path)
@@ -100,6 +101,30 @@ def normalise_mesh(v: np.ndarray, margin: float = 0.05) -> np.ndarray:
 # ---- mesh -> SDF ------------------------------------------------------------------------------------
 
 
+def split_long_edges(v: np.ndarray, f: np.ndarray, max_edge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bisect every triangle across its longest edge until no edge exceeds max_edge: [Nv', 3], [Nf', 3].
+
+    The surface is unchanged (T-junctions are left in place, which a winding number, a sum over
+    triangles, does not mind). Long sliver triangles defeat the fast winding number's far-field
+    approximation; after splitting, it runs 2-3x faster on ShapeNet chairs.
+    """
+    verts, faces = np.asarray(v, dtype=np.float64), np.asarray(f, dtype=np.int64)
+    for _ in range(64):
+        tri = verts[faces]  # [F, 3, 3]
+        edges = np.linalg.norm(tri[:, [1, 2, 0]] - tri, axis=-1)  # [F, 3], edge k runs from corner k to k+1
+        k = edges.argmax(1)  # [F]
+        long = edges[np.arange(len(faces)), k] > max_edge  # [F]
+        if not long.any():
+            break
+        fl, kl = faces[long], k[long]
+        rows = np.arange(len(fl))
+        a, b, c = fl[rows, kl], fl[rows, (kl + 1) % 3], fl[rows, (kl + 2) % 3]
+        mid = np.arange(len(verts), len(verts) + len(fl))
+        verts = np.concatenate([verts, (verts[a] + verts[b]) / 2])
+        faces = np.concatenate([faces[~long], np.stack([a, mid, c], 1), np.stack([mid, b, c], 1)])
+    return verts, faces
+
+
 def _winding_number(v: np.ndarray, f: np.ndarray, q: np.ndarray, sign: str, chunk: int) -> np.ndarray:
     """Generalised winding number of the mesh at points q [n, 3] -> [n], in chunks of query points."""
     fn = igl.winding_number if sign == "winding_number" else igl.fast_winding_number
@@ -111,15 +136,17 @@ def _winding_number(v: np.ndarray, f: np.ndarray, q: np.ndarray, sign: str, chun
 
 def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: float | None = None,
                 sign: str = "fast_winding_number", shell_voxels: float = 0.0, chunk: int = 262144,
-                votes: int = 16) -> np.ndarray:
+                vote_stride: int = 4) -> np.ndarray:
     """Signed distance of a mesh (already in [-1, 1] coordinates) on the R^3 grid: float32 [R, R, R].
 
     Distances are exact point-to-triangle distances. Signs come from the winding number at the grid points
     within one voxel of the surface. The other points split into 6-connected components that cannot cross
-    the surface (two grid neighbours on either side of it would put one of them within half a voxel), so
-    each component takes one sign, voted by the winding number at ``votes`` of its points. That cuts the
-    winding-number queries, which dominate the cost, about 20-fold.
-
+    the surface (two grid neighbours on either side of it would put one of them within half a voxel). A
+    component whose winding-number votes (its points on a lattice of stride ``vote_stride``, plus a few
+    more so small components vote too) agree takes that sign; one that disagrees has leaked through a
+    hole in the mesh and gets a winding number at every point. On the shared ShapeNet chairs no component
+    leaks, and the winding-number queries, which dominate the cost, drop about 15-fold. What this can miss:
+    a pocket under 4 voxels wide joined to the other side through a hole and holding no lattice point.
     Args:
         truncation: if given, distances are only resolved up to t and the result is clamped to [-t, t];
             the distance search then prunes everything farther away, several times faster.
@@ -132,6 +159,7 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
             0.75 voxel they become thin solids the grid can hold. Closed parts grow by the same amount.
             0 (default) gives the plain SDF.
         chunk: query points per libigl call; bounds the temporary memory.
+        vote_stride: lattice stride of the points that vote for a far component's sign.
     """
     if sign not in SIGN_TYPES:
         raise ValueError(f"mesh_to_sdf: sign must be one of {SIGN_TYPES}, got {sign!r}")
@@ -154,23 +182,28 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
     dist[np.isnan(dist)] = upper
     far = dist >= band  # [N]
 
+    if sign == "fast_winding_number":
+        v, f = split_long_edges(v, f, max_edge=0.1)  # only the winding numbers below use v, f from here on
     labels, n_comp = ndimage.label(far.reshape((resolution,) * 3))  # 6-connected components of far points
     labels = labels.reshape(-1)  # [N]
+    lattice = np.zeros((resolution,) * 3, dtype=bool)
+    lattice[::vote_stride, ::vote_stride, ::vote_stride] = True
     order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(n_comp + 2))  # component c occupies [bounds[c], bounds[c+1])
-    voters = [order[np.linspace(bounds[c], bounds[c + 1] - 1, min(votes, bounds[c + 1] - bounds[c])).astype(int)]
-              for c in range(1, n_comp + 1)]
+    bounds = np.searchsorted(labels[order], np.arange(n_comp + 2))  # component c is order[bounds[c]:bounds[c+1]]
+    extra = [order[np.linspace(bounds[c], bounds[c + 1] - 1, min(8, bounds[c + 1] - bounds[c])).astype(int)]
+             for c in range(1, n_comp + 1)]
+    vote_idx = np.union1d(np.flatnonzero(far & lattice.reshape(-1)), np.concatenate([[], *extra]).astype(int))
     near_idx = np.flatnonzero(~far)
-    vote_idx = np.concatenate(voters) if voters else np.zeros(0, dtype=int)
     w = _winding_number(v, f, pts[np.concatenate([near_idx, vote_idx])], sign, chunk)  # [n_near + n_votes]
     inside = np.zeros(len(pts), dtype=bool)  # [N]
     inside[near_idx] = w[: len(near_idx)] > 0.5
-    start = len(near_idx)
-    comp_inside = np.zeros(n_comp + 1, dtype=bool)
-    for c, idx in enumerate(voters, start=1):
-        comp_inside[c] = (w[start : start + len(idx)] > 0.5).mean() > 0.5
-        start += len(idx)
-    inside[far] = comp_inside[labels[far]]
+    vote_in = w[len(near_idx) :] > 0.5  # [n_votes]
+    ayes = np.bincount(labels[vote_idx], weights=vote_in, minlength=n_comp + 1)  # [n_comp + 1]
+    total = np.bincount(labels[vote_idx], minlength=n_comp + 1)  # [n_comp + 1]
+    inside[far] = (ayes == total)[labels[far]] & (total[labels[far]] > 0)
+    leaked = np.flatnonzero(far & ((ayes > 0) & (ayes < total))[labels])
+    if len(leaked):
+        inside[leaked] = _winding_number(v, f, pts[leaked], sign, chunk) > 0.5
 
     out = np.where(inside, -dist, dist)  # [N]
     if shell > 0:
@@ -181,7 +214,8 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
     return out.reshape(resolution, resolution, resolution)
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -222,7 +256,7 @@ class SDFCache:
     def key(self, path: str | Path, resolution: int) -> str:
         settings = (f"v{CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
                     f"|s{self.shell_voxels!r}")
-        return hashlib.sha256(f"{_file_digest(Path(path))}|{settings}".encode()).hexdigest()[:32]
+        return hashlib.sha256(f"{file_digest(Path(path))}|{settings}".encode()).hexdigest()[:32]
 
     def entry(self, path: str | Path, resolution: int = 64) -> Path:
         """The cache file of one mesh, converting the mesh first if it is not cached yet."""
@@ -247,7 +281,8 @@ class SDFCache:
                 self.failures.append((Path(path), str(e)))
                 warnings.warn(f"skipping mesh: {e}", stacklevel=2)
         if self.failures:
-            warnings.warn(f"SDFCache: {len(self.failures)} of {len(paths)} meshes failed and were skipped", stacklevel=2)
+            warnings.warn(f"SDFCache: {len(self.failures)} of {len(paths)} meshes failed and were skipped",
+                          stacklevel=2)
         return files
 
     def build(self, paths: Sequence[str | Path], resolution: int = 64, progress: bool = True) -> np.ndarray:
@@ -279,10 +314,9 @@ def voxels_to_sdf(occ: np.ndarray, out_resolution: int | None = None) -> np.ndar
     inside = ndimage.distance_transform_edt(occ)  # [R, R, R] voxels to the nearest empty centre
     sdf = (np.where(occ, 0.5 - inside, outside - 0.5) * voxel).astype(np.float32)
     if out_resolution is not None and out_resolution != res:
-        zoom = [(out_resolution - 1) / (n - 1) for n in occ.shape]
-        # zoom's default grid_mode=False maps corner to corner, the align-corners convention.
-        sdf = ndimage.zoom(sdf, zoom, order=1, mode="nearest", output=np.float32)
-        sdf = sdf[:out_resolution, :out_resolution, :out_resolution]
+        # The factor only fixes the output shape; with grid_mode=False zoom then maps the first and last
+        # points onto each other, i.e. the align-corners convention.
+        sdf = ndimage.zoom(sdf, out_resolution / res, order=1, mode="nearest", output=np.float32)
     return sdf
 
 

@@ -1,8 +1,9 @@
 """Pictures and shape metrics for SDF grids: pure functions, no logger, no model.
 
 Grids follow the domain convention: grid point (i, j, k) of an R^3 grid sits at -1 + 2 (i, j, k) / (R - 1)
-and array axis a holds coordinate a, with y (axis 1) up and the shapes facing +z. Renders use headless
-matplotlib (Agg) with one fixed camera, so pictures of different shapes and epochs compare directly.
+and array axis a holds coordinate a, with y (axis 1) up and the shapes facing +z. Renders draw on
+matplotlib's Agg canvas directly (no pyplot, no global backend switch, safe off the main thread) with one
+fixed camera, so pictures of different shapes and epochs compare directly.
 """
 
 from __future__ import annotations
@@ -11,30 +12,40 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import trimesh  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
-from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
-from scipy.spatial import cKDTree  # noqa: E402
-from skimage.measure import marching_cubes  # noqa: E402
+import mpl_toolkits.mplot3d  # noqa: F401  (registers the "3d" projection)
+import numpy as np
+import trimesh
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+from scipy.spatial import cKDTree
+from skimage.measure import marching_cubes
 
 ELEV, AZIM = 20.0, -55.0  # camera: slightly above, looking at the front-right of a +z-facing shape
 BASE_COLOUR = np.array([0.62, 0.72, 0.86])
+
+
+def _np(x, dtype=np.float32) -> np.ndarray:
+    """numpy view of an array or a (possibly GPU) tensor."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=dtype)
 
 
 # ---- grids <-> meshes -------------------------------------------------------------------------------
 
 
 def sdf_to_mesh(sdf: np.ndarray, level: float = 0.0) -> trimesh.Trimesh:
-    """The level set of an SDF grid [R, R, R] as a mesh in [-1, 1]^3 coordinates, faces wound outwards.
+    """The level set of an SDF grid [R, R, R] (or [1, R, R, R]) as a mesh in [-1, 1]^3 coordinates, faces
+    wound outwards.
 
     An empty level set (the grid is all above or all below ``level``) gives an empty mesh, not an error,
     because sampled shapes can legitimately vanish.
     """
-    sdf = np.asarray(sdf, dtype=np.float32)
+    sdf = _np(sdf)
+    if sdf.ndim == 4 and sdf.shape[0] == 1:  # a signal [V=1, R, R, R]
+        sdf = sdf[0]
     if sdf.ndim != 3 or min(sdf.shape) < 2:
         raise ValueError(f"sdf_to_mesh: expected an SDF grid [R, R, R], got shape {sdf.shape}")
     if not np.isfinite(sdf).all():
@@ -100,9 +111,10 @@ def draw_mesh(ax, mesh: trimesh.Trimesh, title: str | None = None) -> None:
 
 def draw_context_points(ax, ctx_pos: np.ndarray, ctx_val: np.ndarray, title: str | None = None,
                         vmax: float | None = None) -> None:
-    """Draw context samples [K, 3] as markers coloured by their SDF value [K] (red = larger, blue = inside)."""
-    ctx_pos = np.asarray(ctx_pos, dtype=np.float64).reshape(-1, 3)  # [K, 3]
-    ctx_val = np.asarray(ctx_val, dtype=np.float64).reshape(-1)  # [K]
+    """Draw context samples [K, 3] as markers coloured by their SDF value [K] (red = larger, blue = inside,
+    symmetric around 0 up to vmax, default max |value|)."""
+    ctx_pos = _np(ctx_pos, np.float64).reshape(-1, 3)  # [K, 3]
+    ctx_val = _np(ctx_val, np.float64).reshape(-1)  # [K]
     if len(ctx_pos) != len(ctx_val):
         raise ValueError(f"draw_context_points: {len(ctx_pos)} positions but {len(ctx_val)} values")
     _setup_axis(ax, title)
@@ -111,23 +123,26 @@ def draw_context_points(ax, ctx_pos: np.ndarray, ctx_val: np.ndarray, title: str
     vmax = vmax or float(np.abs(ctx_val).max()) or 1.0
     pts = _to_plot(ctx_pos)
     size = float(np.clip(400.0 / np.sqrt(len(pts)), 1.0, 40.0))  # fewer points -> bigger markers
-    ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], c=ctx_val, cmap="coolwarm", norm=Normalize(-vmax, vmax),
-               s=size, depthshade=False, edgecolors="none")
+    colours = matplotlib.colormaps["coolwarm"](Normalize(-vmax, vmax)(ctx_val))  # [K, 4]
+    # Points at the positive truncation bound (empty space) are most of S; fade them so the shape shows.
+    colours[ctx_val >= 0.98 * vmax, 3] = 0.25
+    ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], c=colours, s=size, depthshade=False, edgecolors="none")
 
 
-def _figure_to_array(fig) -> np.ndarray:
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _finish(fig: Figure, path: str | Path | None) -> np.ndarray:
+    """Rasterise the figure: RGB [H, W, 3] uint8, also written as PNG when a path is given."""
     fig.canvas.draw()
     img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # [H, W, 3]
-    return img
-
-
-def _finish(fig, path: str | Path | None) -> np.ndarray:
-    img = _figure_to_array(fig)
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
-    plt.close(fig)
     return img
 
 
@@ -140,7 +155,7 @@ def render_mesh_png(meshes: trimesh.Trimesh | Sequence[trimesh.Trimesh], path: s
         raise ValueError("render_mesh_png: no meshes given")
     if titles is not None and len(titles) != len(meshes):
         raise ValueError(f"render_mesh_png: {len(titles)} titles for {len(meshes)} meshes")
-    fig = plt.figure(figsize=(size * len(meshes), size), dpi=100)
+    fig = _figure(size * len(meshes), size)
     for i, mesh in enumerate(meshes):
         draw_mesh(fig.add_subplot(1, len(meshes), i + 1, projection="3d"), mesh, titles[i] if titles else None)
     fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92, wspace=0)
@@ -154,7 +169,7 @@ def render_context_points(ctx_pos: np.ndarray, ctx_val: np.ndarray, ax=None, pat
     if ax is not None:
         draw_context_points(ax, ctx_pos, ctx_val, title)
         return None
-    fig = plt.figure(figsize=(3, 3), dpi=100)
+    fig = _figure(3, 3)
     draw_context_points(fig.add_subplot(projection="3d"), ctx_pos, ctx_val, title)
     fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92)
     return _finish(fig, path)
@@ -166,7 +181,7 @@ def figure_sdf_samples(gt_mesh: trimesh.Trimesh, ctx_pos: np.ndarray, ctx_val: n
     """The paper's Fig. 8 row: ground truth, the context set S as coloured points, sampled shapes, and the
     shape of the mean prediction. Returns the RGB image [H, W, 3]; writes a PNG when ``path`` is given."""
     n = 3 + len(sample_meshes)
-    fig = plt.figure(figsize=(size * n, size), dpi=100)
+    fig = _figure(size * n, size)
     draw_mesh(fig.add_subplot(1, n, 1, projection="3d"), gt_mesh, "ground truth")
     draw_context_points(fig.add_subplot(1, n, 2, projection="3d"), ctx_pos, ctx_val, f"S ({len(ctx_val)} points)")
     for i, mesh in enumerate(sample_meshes):
@@ -205,7 +220,7 @@ def chamfer_l1(mesh_a: trimesh.Trimesh, mesh_b: trimesh.Trimesh, n_points: int =
 
 def occupancy_iou(sdf_a: np.ndarray, sdf_b: np.ndarray, level: float = 0.0) -> float:
     """Volumetric IoU of the insides (SDF < level) of two grids of the same shape; 1 when both are empty."""
-    sdf_a, sdf_b = np.asarray(sdf_a), np.asarray(sdf_b)
+    sdf_a, sdf_b = _np(sdf_a), _np(sdf_b)
     if sdf_a.shape != sdf_b.shape:
         raise ValueError(f"occupancy_iou: grid shapes differ, {sdf_a.shape} vs {sdf_b.shape}")
     ina, inb = sdf_a < level, sdf_b < level
