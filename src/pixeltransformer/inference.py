@@ -49,7 +49,8 @@ def observed_lookup(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch
     -> mask [B, Q] bool, values [B, Q, V]."""
     masks, vals = [], []
     for s in range(0, qry_pos.shape[1], chunk):
-        d = torch.cdist(qry_pos[:, s : s + chunk], ctx_pos)  # [B, q, K]
+        # exact differences: the matmul form of cdist is off by ~1e-3 on large sets, too coarse for equality
+        d = torch.cdist(qry_pos[:, s : s + chunk], ctx_pos, compute_mode="donot_use_mm_for_euclid_dist")  # [B, q, K]
         dmin, idx = d.min(dim=-1)  # [B, q]
         masks.append(dmin <= tol)
         vals.append(torch.gather(ctx_val, 1, idx.unsqueeze(-1).expand(-1, -1, ctx_val.shape[-1])))  # [B, q, V]
