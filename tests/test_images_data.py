@@ -6,7 +6,6 @@ import torch
 from PIL import Image
 
 from domains.images.data import ImageDataModule, load_user_image
-from images_fixtures import one_thread  # noqa: F401  (autouse fixture)
 from images_fixtures import SHARED, write_folder, write_mnist
 
 
