@@ -148,7 +148,8 @@ class ImageDataModule(SignalDataModule):
         """Known without reading the data, except k-means bins, which read the training pixels once."""
         if self._spec is None:
             spec = SignalSpec(domain="images", dataset=self.dataset_name, grid_shape=(self.image_size, self.image_size),
-                              val_dims=self.channels, val_range=(0.0, 1.0), num_bins=self.num_bins)
+                              val_dims=self.channels, val_range=(0.0, 1.0), num_bins=self.num_bins,
+                              extra={"predictor": "domains.images.predict"})
             if self.bins == "kmeans":
                 spec = spec.with_centres(self._kmeans_centres())
             self._spec = spec
