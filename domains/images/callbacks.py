@@ -23,7 +23,7 @@ from .vae import vae_complete
 PICTURE_LEVELS = (4, 16, 64, 256, 1024)
 SWEEP_LEVELS = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 LEVEL_BITS = math.log2(255)  # pixel values are k / 255: one intensity level is 1/255 wide
-MIN_MSE = 1e-10  # caps PSNR at 100 dB when every pixel is observed and a completion is exact
+MAX_PSNR = 100.0  # dB; an exact completion (every pixel observed) would otherwise score infinity
 
 
 class ImagePictures(Callback):
@@ -72,8 +72,8 @@ def image_scores(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     """Per-image SSIM (Gaussian window, sigma 1.5) and PSNR (dB) of images [N, C, H, W] in [0, 1] -> [N], [N]."""
     pred = pred.clamp(0, 1).float()
     ssim = structural_similarity_index_measure(pred, target, data_range=1.0, reduction="none")  # [N]
-    mse = ((pred - target) ** 2).flatten(1).mean(1).clamp_min(MIN_MSE)  # [N]
-    return ssim, 10 * torch.log10(1.0 / mse)
+    psnr = peak_signal_noise_ratio(pred, target, data_range=1.0, reduction="none", dim=(1, 2, 3))  # [N]
+    return ssim, psnr.clamp(max=MAX_PSNR)
 
 
 class ImageEvaluation(SweepEvaluation):
@@ -99,7 +99,7 @@ class ImageEvaluation(SweepEvaluation):
     def __init__(self, levels: tuple[int, ...] = SWEEP_LEVELS, num_samples: int = 3, n_autoregressive: int = 256,
                  temperature: float = 1.0, seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,
                  classifier: bool = True, classifier_epochs: int | None = None, vae: bool = True,
-                 vae_epochs: int | None = None, vae_steps: int = 300, vae_lr: float = 0.05,
+                 vae_epochs: int | None = None, vae_steps: int = 100, vae_lr: float = 0.1,
                  cache_dir: str | None = None, picture_examples: int = 2, resolution: int = 32):
         super().__init__(levels=levels, queries="grid", grid_points=True, num_samples=num_samples,
                          n_autoregressive=n_autoregressive, temperature=temperature, seed=seed,

@@ -33,7 +33,7 @@ def dataset_key(dm: ImageDataModule) -> str:
     """Names the training data of the cached networks: dataset, folder name, train size and split seed, so
     two different folders or splits never share a file."""
     name = dm.dataset_name if dm.dataset_name != "folder" else f"folder-{Path(dm.root).name}"
-    return f"{name}-n{len(dm.dataset('train'))}-s{dm.seed}"
+    return f"{name}-n{len(dm.build_split('train'))}-s{dm.seed}"
 
 
 def image_shape(dm: ImageDataModule) -> tuple[int, int, int]:
