@@ -10,7 +10,8 @@ import torch
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# small tensors run many times slower with two threads on a busy two-core machine
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -20,18 +20,21 @@ from .visualize import figure_functions
 
 @torch.no_grad()
 def draw_function_figure(pl_module, signal: torch.Tensor, levels: tuple[int, ...], path: Path, num_samples: int = 3,
-                         n_autoregressive: int = 48, seed: int = 0) -> Path:
-    """Fig. 9 for one function signal [1, 1, R]: mean, band and samples at each |S|."""
+                         sample_points: int = 64, seed: int = 0) -> Path:
+    """Fig. 9 for one function signal [1, 1, R]: mean, band and samples at each |S|. Samples are drawn fully
+    autoregressively at `sample_points` evenly spaced grid points (a smooth curve needs no more)."""
     spec = pl_module.spec
     x_norm = grid_positions(spec.grid_shape, device=pl_module.device)  # [R, 1]
     qry = x_norm.unsqueeze(0)  # [1, R, 1]
+    stride = max(1, x_norm.shape[0] // sample_points)
+    sample_qry = qry[:, ::stride]  # [1, R', 1]
     panels = []
     for k in levels:
         gen = torch.Generator(device=pl_module.device).manual_seed(seed + k)
         sets = SetSampler(k, k, 1, grid_points=True)(signal, gen, num_context=k)
         params = pl_module.predict_params(sets.ctx_pos, sets.ctx_val, qry)  # [1, R, NP]
-        samples = pl_module.sample(sets.ctx_pos, sets.ctx_val, qry, num_samples=num_samples,
-                                   n_autoregressive=n_autoregressive, seed=seed + k)  # [1, S, R, 1]
+        samples = pl_module.sample(sets.ctx_pos, sets.ctx_val, sample_qry, num_samples=num_samples,
+                                   n_autoregressive=None, seed=seed + k)  # [1, S, R', 1]
         panels.append({
             "k": k,
             "ctx_x": (sets.ctx_pos[0, :, 0] * spec.pos_scale).cpu().numpy(),
@@ -39,6 +42,7 @@ def draw_function_figure(pl_module, signal: torch.Tensor, levels: tuple[int, ...
             "mean": pl_module.dist.mean(params)[0, :, 0].cpu().numpy(),
             "std": pl_module.dist.variance(params)[0, :, 0].sqrt().cpu().numpy(),
             "samples": samples[0, :, :, 0].cpu().numpy(),
+            "sample_x": (sample_qry[0, :, 0] * spec.pos_scale).cpu().numpy(),
         })
     x = (x_norm[:, 0] * spec.pos_scale).cpu().numpy()
     return figure_functions(x, signal[0, 0].cpu().numpy(), panels, path, title=f"{spec.dataset}")
@@ -48,9 +52,9 @@ class FunctionPictures(Callback):
     """After each validation: Fig. 9 on fixed validation functions, saved in <run>/pictures and logged."""
 
     def __init__(self, levels: tuple[int, ...] = (4, 6, 10), num_functions: int = 2, num_samples: int = 3,
-                 n_autoregressive: int = 48):
+                 sample_points: int = 64):
         self.levels, self.num_functions = tuple(levels), num_functions
-        self.num_samples, self.n_autoregressive = num_samples, n_autoregressive
+        self.num_samples, self.sample_points = num_samples, sample_points
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
@@ -59,7 +63,7 @@ class FunctionPictures(Callback):
         out = Path(trainer.default_root_dir) / "pictures"
         paths = [draw_function_figure(pl_module, examples[i : i + 1], self.levels,
                                       out / f"functions{i}_step{trainer.global_step:06d}.png",
-                                      self.num_samples, self.n_autoregressive, seed=i)
+                                      self.num_samples, self.sample_points, seed=i)
                  for i in range(examples.shape[0])]
         log_media(trainer, {"val/functions": paths})
 
@@ -68,7 +72,7 @@ class FunctionEvaluation(SweepEvaluation):
     """The |S| sweep for 1D functions, with the prior's exact Bayes oracle and a fitted RBF GP."""
 
     def __init__(self, levels: tuple[int, ...] = (4, 5, 6, 8, 10, 15, 20), queries: str | int = 100,
-                 num_samples: int = 0, n_autoregressive: int = 48, seed: int = 0, max_batches: int | None = None,
+                 num_samples: int = 0, n_autoregressive: int = 100, seed: int = 0, max_batches: int | None = None,
                  out_dir: str | None = None):
         super().__init__(levels=levels, queries=queries, grid_points=True, num_samples=num_samples,
                          n_autoregressive=n_autoregressive, seed=seed, max_batches=max_batches, out_dir=out_dir)

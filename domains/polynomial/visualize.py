@@ -12,7 +12,8 @@ def figure_functions(x: np.ndarray, truth: np.ndarray, panels: Sequence[dict], p
                      title: str = "") -> Path:
     """One panel per |S|: the true curve, S in red, the mean with a +-2 sigma band and the samples.
 
-    x, truth: [R]; each panel: {"k": int, "ctx_x": [K], "ctx_y": [K], "mean": [R], "std": [R], "samples": [S, R]}.
+    x, truth: [R]; each panel: {"k": int, "ctx_x": [K], "ctx_y": [K], "mean": [R], "std": [R], "samples": [S, R'],
+    "sample_x": [R'] (default x)}.
     """
     import matplotlib
 
@@ -26,7 +27,7 @@ def figure_functions(x: np.ndarray, truth: np.ndarray, panels: Sequence[dict], p
         ax.fill_between(x, p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"], color="tab:blue", alpha=0.18,
                         label="mean ± 2σ")
         for i, s in enumerate(p.get("samples", [])):
-            ax.plot(x, s, color="tab:green", lw=0.9, alpha=0.8, label="samples" if i == 0 else None)
+            ax.plot(p.get("sample_x", x), s, color="tab:green", lw=0.9, alpha=0.8, label="samples" if i == 0 else None)
         ax.plot(x, truth, color="black", lw=1.4, ls="--", label="true")
         ax.plot(x, p["mean"], color="tab:blue", lw=1.6, label="mean")
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")

@@ -20,8 +20,10 @@ def kmeans_centres(values: torch.Tensor, k: int, seed: int = 0, iters: int = 30,
     centres = values[torch.randint(n, (1,), generator=gen)]  # [1, V]
     d2 = torch.cdist(values, centres).squeeze(1) ** 2  # [N]
     for _ in range(1, k):
-        probs = d2 / d2.sum() if d2.sum() > 0 else torch.full_like(d2, 1.0 / n)
-        nxt = values[torch.multinomial(probs, 1, generator=gen)]  # [1, V]
+        # inverse-CDF draw: torch.multinomial is slow over tens of thousands of points
+        cdf = torch.cumsum(d2 if d2.sum() > 0 else torch.ones_like(d2), 0)  # [N]
+        u = torch.rand(1, generator=gen) * cdf[-1]
+        nxt = values[torch.searchsorted(cdf, u).clamp(max=n - 1)]  # [1, V]
         centres = torch.cat([centres, nxt])  # [c, V]
         d2 = torch.minimum(d2, ((values - nxt) ** 2).sum(-1))  # [N]
     sq = (values**2).sum(-1, keepdim=True)  # [N, 1]

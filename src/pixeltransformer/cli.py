@@ -59,6 +59,8 @@ class PixelTransformerCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
+        if "weights_only" in cfg and cfg.weights_only is None:
+            cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         run_dir = self._run_dir(cfg)
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
@@ -150,8 +152,14 @@ def cli_main() -> None:
 
         predict_main(sys.argv[2:])
         return
-    main()
+    try:
+        main()
+    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+        # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1
+        if os.environ.get("PIXELTRANSFORMER_DEBUG"):
+            raise
+        sys.exit(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli_main()

@@ -12,7 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .signal import SignalSpec
 
@@ -37,6 +37,45 @@ class TensorSignalDataset(Dataset):
         if self.labels is not None:
             item["label"] = self.labels[i]
         return item
+
+
+class IndexedDataset(Dataset):
+    """Adds each item's index within its split, so fixed evaluation sets can be seeded per item (the same
+    on one process and on many DDP ranks)."""
+
+    def __init__(self, base: Dataset):
+        self.base = base
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = dict(self.base[i])
+        item["index"] = i
+        return item
+
+
+class ResumableRandomSampler(Sampler[int]):
+    """A shuffle whose order depends only on (seed, epoch), and which can start part-way into an epoch.
+
+    After a resume the DataModule tells it how many samples of the interrupted epoch were already trained on,
+    so training continues with exactly the batches an uninterrupted run would have seen.
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed = size, seed
+        self.epoch = 0
+        self.start = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.size, generator=gen).tolist()
+        start, self.start = self.start, 0
+        self.epoch += 1
+        return iter(order[start:])
 
 
 def split_indices(n: int, sizes: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, ...]:
@@ -75,6 +114,8 @@ class SignalDataModule(L.LightningDataModule):
         self.seed = seed
         self.root = Path(root).expanduser() if root else None
         self._splits: dict[str, Dataset] = {}
+        self._resume_state: dict[str, Any] | None = None
+        self._train_sampler: ResumableRandomSampler | None = None
 
     # ---- what a domain provides -------------------------------------------------------------
     @property
@@ -89,7 +130,7 @@ class SignalDataModule(L.LightningDataModule):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         if split not in self._splits:
-            self._splits[split] = self.build_split(split)
+            self._splits[split] = IndexedDataset(self.build_split(split))
             if len(self._splits[split]) == 0:
                 raise ValueError(f"{type(self).__name__}: the {split} split is empty")
         return self._splits[split]
@@ -101,16 +142,33 @@ class SignalDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         ds = self.dataset(split)
-        gen = torch.Generator().manual_seed(self.seed) if shuffle else None
+        sampler = None
+        if shuffle:
+            sampler = self._train_sampler = ResumableRandomSampler(len(ds), self.seed)
+            if self._resume_state is not None:
+                sampler.epoch = self._resume_state["epoch"]
+                sampler.start = self._resume_state["samples_done"]
+                self._resume_state = None
         return DataLoader(
             ds,
             batch_size=min(self.batch_size, len(ds)),
-            shuffle=shuffle,
+            sampler=sampler,
             drop_last=shuffle and len(ds) >= self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            generator=gen,
         )
+
+    # ---- resume: the position in the data travels in the checkpoint ---------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or getattr(self, "_train_sampler", None) is None:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        # under DDP the sampler's order is global and each rank takes every world_size-th sample
+        return {"epoch": self._train_sampler.epoch - 1, "samples_done": done * self.batch_size * trainer.world_size}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._resume_state = dict(state) if state else None
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

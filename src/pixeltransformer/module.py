@@ -16,7 +16,7 @@ from torchmetrics import MeanMetric
 from .distribution import BinnedGaussian
 from .inference import mean_field, predict_params, sample
 from .model import PRESETS, PixelTransformer
-from .sets import SetBatch, SetSampler, grid_positions
+from .sets import SetBatch, SetSampler, batch_keys, fixed_sets, grid_positions
 from .signal import SignalSpec
 
 CHECKPOINT_FORMAT = 1
@@ -115,6 +115,9 @@ class PixelTransformerModule(L.LightningModule):
     # ---- training ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         signal = batch["signal"]  # [B, V, *grid]
+        if not torch.isfinite(signal).all():
+            raise FloatingPointError(f"NaN/Inf in the training data at global step {self.global_step}, batch {batch_idx}"
+                                     + (f" (items {batch['index'].tolist()})" if "index" in batch else ""))
         sets = self.draw_sets(signal)
         params = self(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, NP]
         loss = self.dist.loss(params, sets.qry_val).mean()
@@ -131,20 +134,16 @@ class PixelTransformerModule(L.LightningModule):
         self.log("train/num_context", float(sets.num_context), batch_size=bsz)
         return loss
 
-    # ---- validation: NLL at fixed |S| (same sets every epoch) ----------------------------------------
-    def level_generator(self, batch_idx: int, k: int, salt: int = 0) -> torch.Generator:
-        g = torch.Generator(device=self.device)
-        g.manual_seed(1_000_003 * (salt + 1) + 10_007 * batch_idx + k)
-        return g
-
+    # ---- validation: NLL at fixed |S| (the same sets every epoch, on any number of ranks) -------------
     def nll_per_dim(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """-log p(v) in nats per value dimension: [B, Q, NP], [B, Q, V] -> [B, Q]."""
         return -self.dist.log_prob(params, value) / self.spec.val_dims
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         signal = batch["signal"]  # [B, V, *grid]
+        keys = batch_keys(batch, batch_idx)
         for k in self.val_levels:
-            sets = self.sampler(signal, self.level_generator(batch_idx, k), num_context=k)
+            sets = fixed_sets(self.sampler, signal, keys, k)
             nll = self.nll_per_dim(self(sets.ctx_pos, sets.ctx_val, sets.qry_pos), sets.qry_val)  # [B, Q]
             self.val_nll[str(k)].update(nll.mean(dim=1))
 
@@ -189,6 +188,7 @@ class PixelTransformerModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["pixeltransformer_format"] = CHECKPOINT_FORMAT
         checkpoint["set_sampler_rng"] = self.generator.get_state()
+        checkpoint["torch_rng"] = torch.get_rng_state()
         checkpoint["skipped_batches"] = self.skipped_batches
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -205,6 +205,8 @@ class PixelTransformerModule(L.LightningModule):
         if "set_sampler_rng" in checkpoint:
             self._gen_state = checkpoint["set_sampler_rng"].cpu()
             self._gen = None
+        if "torch_rng" in checkpoint:
+            torch.set_rng_state(checkpoint["torch_rng"].cpu())
         self.skipped_batches = int(checkpoint.get("skipped_batches", 0))
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------

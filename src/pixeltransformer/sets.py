@@ -155,3 +155,22 @@ def nearest_neighbour_fill(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos
         idx = d.argmin(dim=-1)  # [B, q]
         out.append(torch.gather(ctx_val, 1, idx.unsqueeze(-1).expand(-1, -1, ctx_val.shape[-1])))  # [B, q, V]
     return torch.cat(out, dim=1)  # [B, Q, V]
+
+
+def fixed_sets(sampler: SetSampler, signal: torch.Tensor, keys: list[int], num_context: int,
+               num_queries: int | None = None, salt: int = 0) -> SetBatch:
+    """Sets drawn with one generator per signal, seeded by its key (e.g. its index in the split), so an
+    evaluation draws the same sets whatever the batch size or the number of DDP ranks."""
+    parts = []
+    for b, key in enumerate(keys):
+        gen = torch.Generator(device=signal.device).manual_seed(1_000_003 * (salt + 1) + 10_007 * int(key) + num_context)
+        parts.append(sampler(signal[b : b + 1], gen, num_context=num_context, num_queries=num_queries))
+    return SetBatch(*(torch.cat([getattr(p, f) for p in parts]) for f in ("ctx_pos", "ctx_val", "qry_pos", "qry_val")))
+
+
+def batch_keys(batch: dict, batch_idx: int) -> list[int]:
+    """Per-signal keys of a batch: the split indices when the DataModule provides them."""
+    if "index" in batch:
+        return [int(i) for i in batch["index"]]
+    b = batch["signal"].shape[0]
+    return [batch_idx * b + i for i in range(b)]

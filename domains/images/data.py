@@ -1,0 +1,265 @@
+"""ImageDataModule: digits, MNIST, CIFAR-10 or any folder of pictures as dense signals [C, H, W] in [0, 1].
+
+Splits (``splits=(train, val, test)``, -1 = the rest; defaults in brackets):
+
+- one pool of images (digits, the MNIST test file alone, a CIFAR .npz, a folder): one seeded shuffle of the
+  pool into three parts [digits 1497/100/200; otherwise val = test = min(500, N // 10), train = the rest, so
+  the 10k MNIST test file gives 9000/500/500 and the 2000-image CIFAR sample 1600/200/200];
+- a train file and a test file (MNIST train+test IDX, the official CIFAR batches): train and val are a seeded
+  split of the train file, test is drawn from the test file [(-1, 1000, -1): val 1000, test = whole test file].
+
+Bins: grayscale defaults to 32 uniform bins on [0, 1]; RGB to 256 k-means colours computed once from a seeded
+subsample of training pixels (``kmeans_pixels``) and stored in the spec, so a checkpoint carries them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from pixeltransformer.bins import kmeans_centres
+from pixeltransformer.datamodule import SignalDataModule, split_indices
+from pixeltransformer.signal import SignalSpec
+
+from . import io
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DEFAULT_ROOTS = {
+    "mnist": SHARED_DATA / "mnist",
+    "cifar10": SHARED_DATA / "cifar10",
+    "folder": SHARED_DATA / "cats" / "faces64",
+}
+NATIVE = {"digits": (8, 1), "mnist": (28, 1), "cifar10": (32, 3)}  # (size, channels)
+DATASETS = ("digits", "mnist", "cifar10", "folder")
+NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10}
+
+Pool = tuple[torch.Tensor, "torch.Tensor | None"]  # uint8 images [N, C, H, W], int64 labels [N] or None
+
+
+class UInt8ImageDataset(Dataset):
+    """Images kept as uint8 [N, C, H, W] (a quarter of float memory) and turned into [0, 1] floats per item."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(f"UInt8ImageDataset expects uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
+        self.images = images  # [N, C, H, W]
+        self.labels = labels  # [N]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = {"signal": self.images[i].float() / 255.0}  # [C, H, W]
+        if self.labels is not None:
+            item["label"] = self.labels[i]
+        return item
+
+
+def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int) -> Pool:
+    """uint8 [N, H, W, C] -> uint8 [N, C, size, size] (antialiased resize when the native size differs)."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()  # [N, C, H, W]
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = x.round().clamp(0, 255).to(torch.uint8)  # [N, C, size, size]
+    y = None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    return x, y
+
+
+def load_user_image(path: str | Path, size: int, channels: int = 3) -> torch.Tensor:
+    """A picture file for prediction -> FloatTensor [C, size, size] in [0, 1] (centre-cropped square).
+
+    Palette, alpha and 16-bit images are converted; a file that is not an image raises a one-line ValueError.
+    """
+    arr = io.open_image(path, size=size, channels=channels)  # [H, W, C]
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
+
+
+class ImageDataModule(SignalDataModule):
+    """Images as signals: positions (y, x) in [-1, 1]^2, values [C] in [0, 1].
+
+    Args:
+        dataset: "digits" (scikit-learn 8x8, bundled), "mnist", "cifar10" or "folder" (any PNG/JPG folder).
+        root: where the files are; defaults to the shared sample data next to the repository
+            (``../shared/data/{mnist,cifar10,cats/faces64}``); unused for digits.
+        image_size: square side; default 64 for folders and the native size otherwise (others are resized).
+        splits: (train, val, test) sizes, -1 = the rest; None picks the defaults in the module docstring.
+        bins: "uniform" or "kmeans"; None = uniform for grayscale, k-means for RGB.
+        num_bins: NB; None = 32 (uniform grayscale), 256 (k-means), 512 = 8^3 (uniform RGB).
+        download: fetch MNIST/CIFAR-10 when missing (md5-verified); never needed for digits or folders.
+        kmeans_pixels: training pixels the k-means bins are fitted on (a seeded subsample, kept small for speed).
+        batch_size, num_workers, seed: see :class:`SignalDataModule`.
+    """
+
+    def __init__(
+        self,
+        dataset: Literal["digits", "mnist", "cifar10", "folder"] = "digits",
+        root: str | None = None,
+        image_size: int | None = None,
+        splits: tuple[int, int, int] | None = None,
+        bins: Literal["uniform", "kmeans"] | None = None,
+        num_bins: int | None = None,
+        download: bool = False,
+        kmeans_pixels: int = 10_000,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root)
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown image dataset {dataset!r}; expected one of {DATASETS}")
+        self.dataset_name = dataset
+        if self.root is None and dataset in DEFAULT_ROOTS:
+            self.root = DEFAULT_ROOTS[dataset]
+        if splits is not None and len(splits) != 3:
+            raise ValueError(f"splits must be (train, val, test), got {splits}")
+        self.splits = None if splits is None else tuple(int(s) for s in splits)
+        native, self.channels = NATIVE.get(dataset, (64, 3))
+        if dataset == "mnist" and image_size is None:
+            native = self._mnist_native_size()
+        self.image_size = int(image_size) if image_size is not None else native
+        if self.image_size < 2:
+            raise ValueError(f"image_size must be >= 2, got {self.image_size}")
+        self.bins = bins or ("uniform" if self.channels == 1 else "kmeans")
+        if self.bins not in ("uniform", "kmeans"):
+            raise ValueError(f"bins must be 'uniform' or 'kmeans', got {self.bins!r}")
+        default_nb = 256 if self.bins == "kmeans" else (32 if self.channels == 1 else 512)
+        self.num_bins = int(num_bins) if num_bins is not None else default_nb
+        if self.num_bins < 1:
+            raise ValueError(f"num_bins must be >= 1, got {self.num_bins}")
+        if self.bins == "uniform" and self.channels > 1:
+            per_axis = round(self.num_bins ** (1 / self.channels))
+            if per_axis**self.channels != self.num_bins:
+                raise ValueError(f"uniform RGB bins form an n^3 grid; num_bins={self.num_bins} is not a cube "
+                                 f"(try 64, 512) or use bins='kmeans'")
+        self.download = download
+        self.kmeans_pixels = kmeans_pixels
+        self._pools: dict[str, Pool] | None = None
+        self._index: dict[str, tuple[str, torch.Tensor]] | None = None
+        self._spec: SignalSpec | None = None
+
+    # ---- what the core needs -----------------------------------------------------------------
+    @property
+    def spec(self) -> SignalSpec:
+        """Known without reading the data, except k-means bins, which read the training pixels once."""
+        if self._spec is None:
+            spec = SignalSpec(domain="images", dataset=self.dataset_name, grid_shape=(self.image_size, self.image_size),
+                              val_dims=self.channels, val_range=(0.0, 1.0), num_bins=self.num_bins)
+            if self.bins == "kmeans":
+                spec = spec.with_centres(self._kmeans_centres())
+            self._spec = spec
+        return self._spec
+
+    @property
+    def num_classes(self) -> int | None:
+        """Label classes (10 for digits/MNIST/CIFAR-10), or None when the images carry no labels."""
+        if self.dataset_name not in NUM_CLASSES:
+            return None
+        return NUM_CLASSES[self.dataset_name] if self._load_pools()[self._pool_of("train")][1] is not None else None
+
+    def prepare_data(self) -> None:
+        if self.download and self.dataset_name == "mnist":
+            if not io.mnist_available(self.root, "test"):
+                io.download_mnist(self.root, "test")
+            if not io.mnist_available(self.root, "train"):
+                io.download_mnist(self.root, "train")
+        elif self.download and self.dataset_name == "cifar10":
+            try:
+                io.cifar10_source(self.root)
+            except FileNotFoundError:
+                io.download_cifar10(self.root)
+
+    def build_split(self, split: str) -> Dataset:
+        pool_name, idx = self._split_index()[split]
+        images, labels = self._load_pools()[pool_name]
+        return UInt8ImageDataset(images[idx], None if labels is None else labels[idx])
+
+    def split_arrays(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A whole split as float images [N, C, H, W] in [0, 1] and labels [N] (for the classifier / VAE)."""
+        ds = self.dataset(split)
+        return ds.images.float() / 255.0, ds.labels
+
+    # ---- loading ------------------------------------------------------------------------------
+    def _mnist_native_size(self) -> int:
+        stems = (io.MNIST_FILES["test"][0], io.MNIST_FILES["train"][0])
+        path = next((p for p in (io.find_mnist_file(self.root, s) for s in stems) if p is not None), None)
+        if path is None:
+            return 28
+        dims = io.read_idx_header(path)
+        if len(dims) != 3 or dims[1] != dims[2]:
+            raise ValueError(f"{path}: expected square images [N, H, H], header says {dims}")
+        return dims[1]
+
+    def _load_pools(self) -> dict[str, Pool]:
+        """{"all": pool} for one pool, or {"train": pool, "test": pool} for a train file and a test file."""
+        if self._pools is not None:
+            return self._pools
+        if self.download:
+            self.prepare_data()
+        size, name = self.image_size, self.dataset_name
+        if name == "digits":
+            pools = {"all": _to_pool(*io.read_digits(), size)}
+        elif name == "folder":
+            pools = {"all": _to_pool(*io.read_image_folder(self.root, size), size)}
+        elif name == "mnist":
+            has_train, has_test = (io.mnist_available(self.root, s) for s in ("train", "test"))
+            if has_train and has_test:
+                pools = {s: _to_pool(*io.read_mnist(self.root, s), size) for s in ("train", "test")}
+            else:  # one file alone (usually the 10k test file): one pool; a missing dataset raises here
+                pools = {"all": _to_pool(*io.read_mnist(self.root, "train" if has_train else "test"), size)}
+        else:  # cifar10
+            kind, where = io.cifar10_source(self.root)
+            present = [s for s, names in (("train", io.CIFAR_TRAIN), ("test", io.CIFAR_TEST))
+                       if kind == "batches" and all((where / n).is_file() for n in names)]
+            if len(present) == 2:
+                pools = {s: _to_pool(*io.read_cifar10(where, s), size) for s in present}
+            else:
+                pools = {"all": _to_pool(*io.read_cifar10(where, present[0] if present else "train"), size)}
+        self._pools = pools
+        return pools
+
+    def _default_splits(self) -> tuple[int, int, int]:
+        pools = self._load_pools()
+        if "all" not in pools:
+            return (-1, min(1000, len(pools["train"][0]) // 10), -1)
+        if self.dataset_name == "digits":
+            return (1497, 100, 200)
+        n = len(pools["all"][0])
+        held = min(500, max(1, n // 10))
+        return (-1, held, held)
+
+    def _split_index(self) -> dict[str, tuple[str, torch.Tensor]]:
+        """split -> (pool name, sorted indices into that pool), deterministic for the seed."""
+        if self._index is not None:
+            return self._index
+        pools = self._load_pools()
+        tr, va, te = self.splits or self._default_splits()
+        if "all" in pools:
+            parts = split_indices(len(pools["all"][0]), (tr, va, te), self.seed)
+            index = {s: ("all", p.sort().values) for s, p in zip(("train", "val", "test"), parts)}
+        else:
+            n_train, n_test = len(pools["train"][0]), len(pools["test"][0])
+            if te > n_test:
+                raise ValueError(f"test split of {te} does not fit the {n_test} images of the test file")
+            train, val, _ = split_indices(n_train, (tr, va, 0) if -1 in (tr, va) else (tr, va, -1), self.seed)
+            test = torch.arange(n_test) if te == -1 else split_indices(n_test, (te, 0, -1), self.seed)[0]
+            index = {"train": ("train", train.sort().values), "val": ("train", val.sort().values),
+                     "test": ("test", test.sort().values)}
+        self._index = index
+        return index
+
+    def _pool_of(self, split: str) -> str:
+        return self._split_index()[split][0]
+
+    def _kmeans_centres(self) -> torch.Tensor:
+        """k-means colours of a seeded subsample of training pixels: [NB, C]."""
+        images = self.dataset("train").images  # [N, C, H, W]
+        pixels = images.permute(0, 2, 3, 1).reshape(-1, self.channels)  # [N*H*W, C]
+        gen = torch.Generator().manual_seed(self.seed)
+        take = min(len(pixels), max(self.kmeans_pixels, self.num_bins))
+        pixels = pixels[torch.randperm(len(pixels), generator=gen)[:take]].float() / 255.0  # [n, C]
+        return kmeans_centres(pixels, self.num_bins, seed=self.seed)  # [NB, C]

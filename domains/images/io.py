@@ -1,0 +1,388 @@
+"""Readers for the image datasets: uint8 arrays images [N, H, W, C] (C = 1 or 3) and int64 labels [N] or None.
+
+Nothing here touches the network unless a caller asks for ``download_*`` explicitly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import pickle
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+# md5 of the canonical gzipped files (the widely used S3 mirror serves LeCun's originals byte for byte).
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR_DIR = "cifar-10-batches-py"
+CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST = ("test_batch",)
+
+Arrays = tuple[np.ndarray, "np.ndarray | None"]
+
+
+# ---- MNIST (IDX) ------------------------------------------------------------------------------------
+
+
+def read_idx(path: str | Path, ndim: int) -> np.ndarray:
+    """One IDX file (gzipped or raw) holding uint8 data of ``ndim`` axes, checked against its header."""
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"{path}: unreadable IDX file ({e})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] != ndim:
+        raise ValueError(f"{path}: not an IDX file of {ndim}-d uint8 data (magic {raw[:4].hex() or 'missing'}, "
+                         f"expected 0000080{ndim})")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header")
+    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = int(np.prod(dims))
+    if len(raw) - header != expected:
+        raise ValueError(f"{path}: IDX header says {dims} = {expected} bytes of data, file holds {len(raw) - header}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()  # writable, owns its memory
+
+
+def _mnist_dirs(root: Path) -> list[Path]:
+    # The official files sit in root; torchvision's layout puts them under MNIST/raw.
+    return [root, root / "MNIST" / "raw", root / "raw"]
+
+
+def find_mnist_file(root: str | Path, stem: str) -> Path | None:
+    """The gzipped or raw IDX file ``stem`` under root, or None."""
+    for d in _mnist_dirs(Path(root)):
+        for name in (stem + ".gz", stem):
+            if (d / name).is_file():
+                return d / name
+    return None
+
+
+def mnist_available(root: str | Path, split: str) -> bool:
+    return find_mnist_file(root, MNIST_FILES[split][0]) is not None
+
+
+def read_mnist(root: str | Path, split: str = "test", download: bool = False) -> Arrays:
+    """MNIST ``split`` ("train" | "test") from IDX files under root -> images [N, 28, 28, 1], labels [N] (None
+    when only the image file is there)."""
+    if split not in MNIST_FILES:
+        raise ValueError(f"read_mnist: split must be 'train' or 'test', got {split!r}")
+    root = Path(root).expanduser()
+    img_stem, lbl_stem = MNIST_FILES[split]
+    img_path = find_mnist_file(root, img_stem)
+    if img_path is None and download:
+        download_mnist(root, split)
+        img_path = find_mnist_file(root, img_stem)
+    if img_path is None:
+        raise FileNotFoundError(f"MNIST {split} images not found in {root}: expected {img_stem}.gz or {img_stem} "
+                                f"(and {lbl_stem}[.gz]); pass download=True to fetch them")
+    images = read_idx(img_path, 3)  # [N, 28, 28]
+    lbl_path = find_mnist_file(root, lbl_stem)
+    labels = None
+    if lbl_path is None:
+        warnings.warn(f"MNIST {split} labels ({lbl_stem}[.gz]) not found in {root}; labels are unavailable")
+    else:
+        labels = read_idx(lbl_path, 1).astype(np.int64)  # [N]
+        if len(labels) != len(images):
+            raise ValueError(f"{lbl_path}: {len(labels)} labels for {len(images)} images in {img_path}")
+        if labels.max(initial=0) > 9:
+            raise ValueError(f"{lbl_path}: labels must be digits 0..9, found {labels.max()}")
+    return images[..., None], labels
+
+
+def read_idx_header(path: str | Path) -> tuple[int, ...]:
+    """The dims in an IDX header, reading only the first bytes (cheap, even gzipped)."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:3] != b"\x00\x00\x08":
+                raise ValueError(f"{path}: not an IDX file of uint8 data")
+            dims = f.read(4 * head[3])
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"{path}: unreadable IDX file ({e})") from None
+    if len(dims) != 4 * head[3]:
+        raise ValueError(f"{path}: truncated IDX header")
+    return tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
+
+
+# ---- CIFAR-10 -------------------------------------------------------------------------------------
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR batches but refuses anything beyond numpy arrays, so a hostile file cannot run code."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy.core.numeric", "_frombuffer"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path) -> Arrays:
+    try:
+        with open(path, "rb") as f:
+            d = _ArrayUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path}: not a CIFAR-10 python batch ({e})") from None
+    d = {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()} if isinstance(d, dict) else {}
+    if "data" not in d or "labels" not in d:
+        raise ValueError(f"{path}: not a CIFAR-10 python batch (expected keys 'data' and 'labels')")
+    data = np.asarray(d["data"], dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"{path}: CIFAR batch data must be [N, 3072] uint8, got {data.shape}")
+    labels = np.asarray(d["labels"], dtype=np.int64)
+    if len(labels) != len(data):
+        raise ValueError(f"{path}: {len(labels)} labels for {len(data)} images")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels  # [N, 32, 32, 3]
+
+
+def read_image_npz(path: str | Path) -> Arrays:
+    """An .npz with uint8 ``images`` [N, H, W, C] (or [N, C, H, W] with C <= 3) and optional ``labels`` [N]."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            if "images" not in d.files:
+                raise ValueError(f"{path}: expected an array 'images' [N, H, W, C], found {d.files}")
+            images = d["images"]
+            labels = d["labels"].astype(np.int64) if "labels" in d.files else None
+    except (OSError, zlib.error, EOFError) as e:
+        raise ValueError(f"{path}: unreadable .npz ({e})") from None
+    if images.ndim == 3:  # grayscale without a channel axis
+        images = images[..., None]
+    if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
+        images = images.transpose(0, 2, 3, 1)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.dtype != np.uint8:
+        raise ValueError(f"{path}: 'images' must be uint8 [N, H, W, 1|3], got {images.dtype} {images.shape}")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"{path}: {len(labels)} labels for {len(images)} images")
+    return images, labels
+
+
+def _cifar_batch_dir(root: Path) -> Path | None:
+    for d in (root, root / CIFAR_DIR):
+        if (d / CIFAR_TEST[0]).is_file() or (d / CIFAR_TRAIN[0]).is_file():
+            return d
+    return None
+
+
+def cifar10_source(root: str | Path) -> tuple[str, Path]:
+    """Where CIFAR-10 lives under root: ("batches", folder) or ("npz", file); FileNotFoundError otherwise."""
+    root = Path(root).expanduser()
+    if root.suffix == ".npz":
+        if not root.is_file():
+            raise FileNotFoundError(f"CIFAR-10 file not found: {root}")
+        return "npz", root
+    batch_dir = _cifar_batch_dir(root)
+    if batch_dir is not None:
+        return "batches", batch_dir
+    npz = sorted(root.glob("*.npz")) if root.is_dir() else []
+    if len(npz) == 1:
+        return "npz", npz[0]
+    if len(npz) > 1:
+        raise ValueError(f"{root} holds several .npz files ({', '.join(p.name for p in npz)}); pass one as root")
+    raise FileNotFoundError(f"CIFAR-10 not found in {root}: expected {CIFAR_DIR}/ with data_batch_1..5 and test_batch, "
+                            f"or one .npz with 'images' and 'labels'; pass download=True to fetch the batches")
+
+
+def read_cifar10(root: str | Path, split: str = "train", download: bool = False) -> Arrays:
+    """CIFAR-10 -> images [N, 32, 32, 3], labels [N].
+
+    root may be the official ``cifar-10-batches-py`` folder, its parent, an .npz file or a folder holding one
+    .npz. ``split`` ("train" | "test") picks the official batches; an .npz is one pool and ignores it.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"read_cifar10: split must be 'train' or 'test', got {split!r}")
+    root = Path(root).expanduser()
+    try:
+        kind, where = cifar10_source(root)
+    except FileNotFoundError:
+        if not download:
+            raise
+        download_cifar10(root)
+        kind, where = cifar10_source(root)
+    if kind == "npz":
+        return read_image_npz(where)
+    names = CIFAR_TRAIN if split == "train" else CIFAR_TEST
+    missing = [n for n in names if not (where / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"CIFAR-10 {split} batches missing in {where}: {', '.join(missing)}")
+    parts = [_read_cifar_batch(where / n) for n in names]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+# ---- folders of pictures and single pictures --------------------------------------------------------
+
+
+def image_to_array(img: Image.Image, channels: int = 3) -> np.ndarray:
+    """Any PIL image -> uint8 [H, W, channels] (1 or 3).
+
+    16-bit and float images are rescaled (PIL's own convert would clip them to 255), and transparency is
+    composited onto white rather than dropped, so palette/alpha PNGs look as they do in a viewer.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 1.0 if img.mode == "F" and arr.max(initial=0) <= 1.0 else (255.0 if arr.max(initial=0) <= 255 else 65535.0)
+        gray = np.clip(np.round(arr / top * 255.0), 0, 255).astype(np.uint8)  # [H, W]
+        return gray[..., None] if channels == 1 else np.repeat(gray[..., None], 3, axis=-1)
+    if (img.mode == "P" and "transparency" in img.info) or img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(canvas, rgba)
+    arr = np.array(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)  # writable copy
+    return arr[..., None] if channels == 1 else arr
+
+
+def centre_square(img: Image.Image, size: int) -> Image.Image:
+    """Centre-crop to a square and resize to size x size (Lanczos, which also antialiases downscaling)."""
+    w, h = img.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    return img.crop((left, top, left + s, top + s)).resize((size, size), Image.Resampling.LANCZOS)
+
+
+def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> np.ndarray:
+    """One picture file -> uint8 [H, W, channels], centre-cropped and resized to size if given."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            arr = image_to_array(img, channels)
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(f"{path}: not a readable image (expected PNG/JPG/BMP; {e})") from None
+    if size is not None:
+        pil = Image.fromarray(arr[..., 0] if channels == 1 else arr)
+        arr = np.array(centre_square(pil, size))
+        arr = arr[..., None] if channels == 1 else arr
+    return arr
+
+
+def list_images(root: str | Path) -> list[Path]:
+    """Every picture under root, recursively, sorted so that the order is the same on every machine."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root} (expected a folder of {'/'.join(IMAGE_SUFFIXES)} files)")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_image_folder(root: str | Path, size: int = 64, progress: bool = True) -> Arrays:
+    """Every PNG/JPG under root -> RGB images [N, size, size, 3], labels None. Unreadable files are skipped
+    with one warning that counts them."""
+    from tqdm import tqdm
+
+    files = list_images(root)
+    if not files:
+        raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
+    images, skipped = [], []
+    for p in tqdm(files, desc=f"reading {Path(root).name}", unit="img", disable=not progress or len(files) < 500):
+        try:
+            images.append(open_image(p, size, channels=3))
+        except ValueError as e:
+            skipped.append(f"{p.name}: {e}")
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} of {len(files)} unreadable files in {root} (first: {skipped[0]})")
+    if not images:
+        raise ValueError(f"none of the {len(files)} image files in {root} could be read")
+    return np.stack(images), None
+
+
+# ---- scikit-learn digits --------------------------------------------------------------------------
+
+
+def read_digits() -> Arrays:
+    """scikit-learn's bundled 8x8 digits (1797 images, values 0..16) -> images [1797, 8, 8, 1], labels [1797]."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = np.round(d.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)  # [N, 8, 8]
+    return images[..., None], d.target.astype(np.int64)
+
+
+# ---- downloads (only when a user asks for them) ---------------------------------------------------------
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fetch(url: str, dest: Path, md5: str) -> None:
+    """Download url to dest through a temporary file, keeping it only if its md5 matches."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
+        tmp_path = Path(tmp.name)
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r:
+                shutil.copyfileobj(r, tmp)
+        except OSError as e:
+            tmp_path.unlink(missing_ok=True)
+            raise RuntimeError(f"download of {url} failed: {e}") from None
+    got = _md5(tmp_path)
+    if got != md5:
+        tmp_path.unlink(missing_ok=True)
+        raise RuntimeError(f"download of {url}: md5 {got} does not match the expected {md5}")
+    tmp_path.replace(dest)
+
+
+def download_mnist(root: str | Path, split: str = "test") -> None:
+    """Fetch MNIST ``split`` (images and labels) into root, verifying md5 checksums."""
+    root = Path(root).expanduser()
+    for stem in MNIST_FILES[split]:
+        if find_mnist_file(root, stem) is None:
+            name = stem + ".gz"
+            _fetch(MNIST_URL + name, root / name, MNIST_MD5[name])
+
+
+def download_cifar10(root: str | Path) -> None:
+    """Fetch and unpack the official CIFAR-10 python batches into root/cifar-10-batches-py (md5 verified)."""
+    root = Path(root).expanduser()
+    archive = root / "cifar-10-python.tar.gz"
+    if not archive.is_file():
+        _fetch(CIFAR_URL, archive, CIFAR_MD5)
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(root, filter="data")
+    archive.unlink()
+
+
+__all__ = [
+    "read_idx", "read_idx_header", "read_mnist", "mnist_available", "find_mnist_file", "read_cifar10",
+    "cifar10_source", "read_image_npz", "read_image_folder", "list_images", "open_image", "image_to_array",
+    "centre_square", "read_digits", "download_mnist", "download_cifar10",
+]

@@ -1,0 +1,367 @@
+"""Meshes and voxel grids -> SDF grids, with a content-keyed disk cache.
+
+Conventions (shared with ``procedural.py``): the SDF is negative inside, positive outside, in units of the
+normalised cube [-1, 1]^3; grid point (i, j, k) of an R^3 grid sits at -1 + 2 (i, j, k) / (R - 1), and array
+axis a holds mesh coordinate a, so a mesh -> SDF -> marching cubes round trip keeps coordinates.
+
+Signs come from the generalised winding number (inside where it exceeds 1/2), which stays right on the
+non-watertight meshes ShapeNet is full of. Magnitudes come from libigl's exact point-to-mesh distance. We
+do not take the value of ``igl.signed_distance`` with a winding-number sign type directly: in libigl 2.6.3
+that value is the distance times (1 - 2 |w|) (a continuous sign), not the distance, e.g. 0.189 instead of
+0.191 at a point whose winding number is 0.005.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import igl
+import numpy as np
+import trimesh
+from scipy import ndimage
+from tqdm.auto import tqdm
+
+from .procedural import grid_points
+
+# Bump when the conversion changes, so that old cache entries are not reused.
+CONVERSION_VERSION = 1
+SIGN_TYPES = ("fast_winding_number", "winding_number")
+
+
+# ---- loading ----------------------------------------------------------------------------------------
+
+
+def _check_mesh(v: np.ndarray, f: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    v = np.asarray(v, dtype=np.float64)
+    f = np.asarray(f)
+    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
+        raise ValueError(f"{path}: expected vertices [N, 3], got shape {v.shape}")
+    if f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
+        raise ValueError(f"{path}: expected triangle faces [F, 3], got shape {f.shape} (an empty mesh?)")
+    if not np.issubdtype(f.dtype, np.integer):
+        raise ValueError(f"{path}: faces must hold integer vertex indices, got dtype {f.dtype}")
+    f = f.astype(np.int64)
+    if f.min() < 0 or f.max() >= len(v):
+        raise ValueError(f"{path}: face indices must lie in [0, {len(v)}), got [{f.min()}, {f.max()}]")
+    if not np.isfinite(v).all():
+        raise ValueError(f"{path}: vertices hold NaN/Inf values")
+    used = v[np.unique(f)]
+    if (used.max(0) - used.min(0)).max() <= 1e-12:
+        raise ValueError(f"{path}: the mesh has zero extent (all vertices coincide)")
+    return v, f
+
+
+def load_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a triangle mesh: vertices [Nv, 3] float64 and faces [Nf, 3] int64.
+
+    Reads anything trimesh reads (.obj .off .ply .glb .stl ...; scenes are concatenated in world
+    coordinates) and .npz files holding ``vertices`` and ``faces``. Missing files raise FileNotFoundError;
+    empty, degenerate or unreadable meshes raise a one-line ValueError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such mesh file")
+    if path.suffix.lower() == ".npz":
+        try:
+            with np.load(path) as d:
+                if "vertices" not in d or "faces" not in d:
+                    raise ValueError(f"{path}: .npz must hold 'vertices' and 'faces', found {sorted(d.files)}")
+                return _check_mesh(d["vertices"], d["faces"], path)
+        except (OSError, zipfile.BadZipFile, EOFError) as e:
+            raise ValueError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    try:
+        loaded = trimesh.load(path, force="mesh", process=False)
+    except Exception as e:  # trimesh raises many types for corrupt input
+        first_line = str(e).splitlines()[0] if str(e) else ""
+        raise ValueError(f"{path}: trimesh could not read it ({type(e).__name__}: {first_line})") from None
+    if not isinstance(loaded, trimesh.Trimesh):
+        raise ValueError(f"{path}: holds no triangle mesh (got {type(loaded).__name__})")
+    return _check_mesh(loaded.vertices, loaded.faces, path)
+
+
+def normalise_mesh(v: np.ndarray, margin: float = 0.05) -> np.ndarray:
+    """Centre the bounding box at 0 and scale uniformly so its longest side spans [-1 + margin, 1 - margin]."""
+    if not 0 <= margin < 1:
+        raise ValueError(f"normalise_mesh: margin must lie in [0, 1), got {margin}")
+    v = np.asarray(v, dtype=np.float64)
+    lo, hi = v.min(0), v.max(0)
+    extent = (hi - lo).max()
+    if extent <= 0:
+        raise ValueError("normalise_mesh: the mesh has zero extent")
+    return (v - (lo + hi) / 2) * ((2 - 2 * margin) / extent)
+
+
+# ---- mesh -> SDF ------------------------------------------------------------------------------------
+
+
+def split_long_edges(v: np.ndarray, f: np.ndarray, max_edge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bisect every triangle across its longest edge until no edge exceeds max_edge: [Nv', 3], [Nf', 3].
+
+    The surface is unchanged (T-junctions are left in place, which a winding number, a sum over
+    triangles, does not mind). Long sliver triangles defeat the fast winding number's far-field
+    approximation; after splitting, it runs 2-3x faster on ShapeNet chairs.
+    """
+    verts, faces = np.asarray(v, dtype=np.float64), np.asarray(f, dtype=np.int64)
+    for _ in range(64):
+        tri = verts[faces]  # [F, 3, 3]
+        edges = np.linalg.norm(tri[:, [1, 2, 0]] - tri, axis=-1)  # [F, 3], edge k runs from corner k to k+1
+        k = edges.argmax(1)  # [F]
+        long = edges[np.arange(len(faces)), k] > max_edge  # [F]
+        if not long.any():
+            break
+        fl, kl = faces[long], k[long]
+        rows = np.arange(len(fl))
+        a, b, c = fl[rows, kl], fl[rows, (kl + 1) % 3], fl[rows, (kl + 2) % 3]
+        mid = np.arange(len(verts), len(verts) + len(fl))
+        verts = np.concatenate([verts, (verts[a] + verts[b]) / 2])
+        faces = np.concatenate([faces[~long], np.stack([a, mid, c], 1), np.stack([mid, b, c], 1)])
+    return verts, faces
+
+
+def _winding_number(v: np.ndarray, f: np.ndarray, q: np.ndarray, sign: str, chunk: int) -> np.ndarray:
+    """Generalised winding number of the mesh at points q [n, 3] -> [n], in chunks of query points."""
+    fn = igl.winding_number if sign == "winding_number" else igl.fast_winding_number
+    out = np.empty(len(q))
+    for start in range(0, len(q), chunk):
+        out[start : start + chunk] = fn(v, f, np.ascontiguousarray(q[start : start + chunk]))
+    return out
+
+
+def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: float | None = None,
+                sign: str = "fast_winding_number", shell_voxels: float = 0.0, chunk: int = 262144,
+                vote_stride: int = 4) -> np.ndarray:
+    """Signed distance of a mesh (already in [-1, 1] coordinates) on the R^3 grid: float32 [R, R, R].
+
+    Distances are exact point-to-triangle distances. Signs come from the winding number at the grid points
+    within one voxel of the surface. The other points split into 6-connected components that cannot cross
+    the surface (two grid neighbours on either side of it would put one of them within half a voxel). A
+    component whose winding-number votes (its points on a lattice of stride ``vote_stride``, plus a few
+    more so small components vote too) agree takes that sign; one that disagrees has leaked through a
+    hole in the mesh and gets a winding number at every point. On the shared ShapeNet chairs no component
+    leaks, and the winding-number queries, which dominate the cost, drop about 15-fold. What this can miss:
+    a pocket under 4 voxels wide joined to the other side through a hole and holding no lattice point.
+    Args:
+        truncation: if given, distances are only resolved up to t and the result is clamped to [-t, t];
+            the distance search then prunes everything farther away, several times faster.
+        sign: "fast_winding_number" (Barill et al. 2018; default, 2-4x faster on typical ShapeNet chairs)
+            or "winding_number" (exact; faster only on meshes with thousands of huge sliver triangles,
+            which defeat the fast method's far-field approximation).
+        shell_voxels: thicken every surface into a shell of this half-thickness (in voxels):
+            sdf = min(sdf, distance - shell). ShapeNet models many parts as single-sided sheets, whose
+            winding number hovers around 1/2 and which no grid point falls inside; with a shell of about
+            0.75 voxel they become thin solids the grid can hold. Closed parts grow by the same amount.
+            0 (default) gives the plain SDF.
+        chunk: query points per libigl call; bounds the temporary memory.
+        vote_stride: lattice stride of the points that vote for a far component's sign.
+    """
+    if sign not in SIGN_TYPES:
+        raise ValueError(f"mesh_to_sdf: sign must be one of {SIGN_TYPES}, got {sign!r}")
+    if truncation is not None and truncation <= 0:
+        raise ValueError(f"mesh_to_sdf: truncation must be > 0, got {truncation}")
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    f = np.ascontiguousarray(f, dtype=np.int64)
+    band = 2.0 / (resolution - 1)  # one voxel: points closer than this get their own winding number
+    if shell_voxels < 0:
+        raise ValueError(f"mesh_to_sdf: shell_voxels must be >= 0, got {shell_voxels}")
+    shell = shell_voxels * band
+    # The distance search stops at the bound; the shell lowers values, so it must see t + shell far.
+    upper = np.inf if truncation is None else max(float(truncation) + shell, band)
+    pts = grid_points(resolution, dtype=np.float64)  # [N, 3]
+    dist = np.empty(len(pts))  # [N]
+    for start in range(0, len(pts), chunk):
+        p = pts[start : start + chunk]  # [n, 3]
+        dist[start : start + chunk] = igl.signed_distance(p, v, f, igl.SIGNED_DISTANCE_TYPE_UNSIGNED, 0.0, upper)[0]
+    # Beyond the search bound libigl returns NaN: those points are farther than the truncation.
+    dist[np.isnan(dist)] = upper
+    far = dist >= band  # [N]
+
+    if sign == "fast_winding_number":
+        v, f = split_long_edges(v, f, max_edge=0.1)  # only the winding numbers below use v, f from here on
+    labels, n_comp = ndimage.label(far.reshape((resolution,) * 3))  # 6-connected components of far points
+    labels = labels.reshape(-1)  # [N]
+    lattice = np.zeros((resolution,) * 3, dtype=bool)
+    lattice[::vote_stride, ::vote_stride, ::vote_stride] = True
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n_comp + 2))  # component c is order[bounds[c]:bounds[c+1]]
+    extra = [order[np.linspace(bounds[c], bounds[c + 1] - 1, min(8, bounds[c + 1] - bounds[c])).astype(int)]
+             for c in range(1, n_comp + 1)]
+    vote_idx = np.union1d(np.flatnonzero(far & lattice.reshape(-1)), np.concatenate([[], *extra]).astype(int))
+    near_idx = np.flatnonzero(~far)
+    w = _winding_number(v, f, pts[np.concatenate([near_idx, vote_idx])], sign, chunk)  # [n_near + n_votes]
+    inside = np.zeros(len(pts), dtype=bool)  # [N]
+    inside[near_idx] = w[: len(near_idx)] > 0.5
+    vote_in = w[len(near_idx) :] > 0.5  # [n_votes]
+    ayes = np.bincount(labels[vote_idx], weights=vote_in, minlength=n_comp + 1)  # [n_comp + 1]
+    total = np.bincount(labels[vote_idx], minlength=n_comp + 1)  # [n_comp + 1]
+    inside[far] = (ayes == total)[labels[far]] & (total[labels[far]] > 0)
+    leaked = np.flatnonzero(far & ((ayes > 0) & (ayes < total))[labels])
+    if len(leaked):
+        inside[leaked] = _winding_number(v, f, pts[leaked], sign, chunk) > 0.5
+
+    out = np.where(inside, -dist, dist)  # [N]
+    if shell > 0:
+        np.minimum(out, dist - shell, out=out)
+    out = out.astype(np.float32)
+    if truncation is not None:
+        np.clip(out, -truncation, truncation, out=out)
+    return out.reshape(resolution, resolution, resolution)
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    """Write .npy through a temporary file, so readers (other ranks) never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, array)
+    os.replace(tmp, path)
+
+
+class SDFCache:
+    """Mesh files -> SDF grids, cached on disk as one .npy per mesh.
+
+    The key hashes the file's content (not its name or mtime) with every setting that changes the result
+    (resolution, margin, truncation, sign type, shell, conversion version), so renamed or copied meshes
+    hit the cache and edited ones miss it. Surfaces get a 0.75-voxel shell by default (see
+    :func:`mesh_to_sdf`), since datasets are where single-sided ShapeNet sheets show up.
+    """
+
+    def __init__(self, cache_dir: str | Path, margin: float = 0.05, truncation: float | None = None,
+                 sign: str = "fast_winding_number", shell_voxels: float = 0.75):
+        if sign not in SIGN_TYPES:
+            raise ValueError(f"SDFCache: sign must be one of {SIGN_TYPES}, got {sign!r}")
+        self.cache_dir = Path(cache_dir).expanduser()
+        self.margin = margin
+        self.truncation = truncation
+        self.sign = sign
+        self.shell_voxels = shell_voxels
+        self.failures: list[tuple[Path, str]] = []  # (file, reason) of the last build
+        self.kept: list[Path] = []  # mesh files of the last build that made it, in order
+
+    def key(self, path: str | Path, resolution: int) -> str:
+        settings = (f"v{CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
+                    f"|s{self.shell_voxels!r}")
+        return hashlib.sha256(f"{file_digest(Path(path))}|{settings}".encode()).hexdigest()[:32]
+
+    def entry(self, path: str | Path, resolution: int = 64) -> Path:
+        """The cache file of one mesh, converting the mesh first if it is not cached yet."""
+        target = self.cache_dir / f"{self.key(path, resolution)}.npy"
+        if not target.is_file():
+            v, f = load_mesh(path)
+            sdf = mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign,
+                              self.shell_voxels)
+            _atomic_save(target, sdf)
+        return target
+
+    def build_files(self, paths: Sequence[str | Path], resolution: int = 64, progress: bool = True) -> list[Path]:
+        """Cache files for the meshes that convert; failures are warned about, skipped and counted in
+        ``self.failures``; ``self.kept`` lists the meshes that made it."""
+        self.failures, self.kept = [], []
+        files = []
+        for path in tqdm(list(paths), desc=f"mesh -> SDF {resolution}^3", disable=not progress):
+            try:
+                files.append(self.entry(path, resolution))
+                self.kept.append(Path(path))
+            except (ValueError, OSError) as e:
+                self.failures.append((Path(path), str(e)))
+                warnings.warn(f"skipping mesh: {e}", stacklevel=2)
+        if self.failures:
+            warnings.warn(f"SDFCache: {len(self.failures)} of {len(paths)} meshes failed and were skipped",
+                          stacklevel=2)
+        return files
+
+    def build(self, paths: Sequence[str | Path], resolution: int = 64, progress: bool = True) -> np.ndarray:
+        """SDF grids of the meshes that convert: float32 [N, R, R, R] (N = len(self.kept))."""
+        files = self.build_files(paths, resolution, progress)
+        if not files:
+            return np.zeros((0, resolution, resolution, resolution), dtype=np.float32)
+        return np.stack([np.load(p) for p in files])
+
+
+# ---- voxels -> SDF ----------------------------------------------------------------------------------
+
+
+def voxels_to_sdf(occ: np.ndarray, out_resolution: int | None = None) -> np.ndarray:
+    """Occupancy grid [R, R, R] (bool) -> SDF float32 [R', R', R'] in normalised units.
+
+    Voxel centres sit on the grid points; the surface is taken halfway between an occupied and an empty
+    centre, hence the half-voxel shift of both Euclidean distance transforms. With ``out_resolution`` the
+    field is resampled trilinearly (corner-aligned, like the grid convention).
+    """
+    occ = np.asarray(occ).astype(bool)
+    if occ.ndim != 3 or min(occ.shape) < 2:
+        raise ValueError(f"voxels_to_sdf: expected an occupancy grid [R, R, R], got shape {occ.shape}")
+    res = occ.shape[0]
+    voxel = 2.0 / (res - 1)
+    if not occ.any() or occ.all():
+        raise ValueError("voxels_to_sdf: the occupancy grid is all empty or all full; it has no surface")
+    outside = ndimage.distance_transform_edt(~occ)  # [R, R, R] voxels to the nearest occupied centre
+    inside = ndimage.distance_transform_edt(occ)  # [R, R, R] voxels to the nearest empty centre
+    sdf = (np.where(occ, 0.5 - inside, outside - 0.5) * voxel).astype(np.float32)
+    if out_resolution is not None and out_resolution != res:
+        # The factor only fixes the output shape; with grid_mode=False zoom then maps the first and last
+        # points onto each other, i.e. the align-corners convention.
+        sdf = ndimage.zoom(sdf, out_resolution / res, order=1, mode="nearest", output=np.float32)
+    return sdf
+
+
+def zup_to_yup(grids: np.ndarray) -> np.ndarray:
+    """Rotate grids [..., R, R, R] from z-up (ModelNet/binvox) to y-up facing +z (ShapeNet, this domain):
+    (x, y, z) -> (x, z, -y), a proper rotation, so shapes are not mirrored."""
+    return np.flip(grids, axis=-2).swapaxes(-1, -2)
+
+
+def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
+    """Read ModelNet-style occupancy grids: bool [N, R, R, R], rotated so that y (axis 1) is up.
+
+    Accepts .npy, .npy.gz and .npz (the array under ``voxels``/``occupancy``/``data`` or its only array),
+    shaped [N, 1, R, R, R], [N, R, R, R] or a single [R, R, R]. Values above 0.5 count as occupied.
+    ``up_axis`` says which array axis is up in the file (2 for binvox output, 1 if already y-up).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such voxel file")
+    name = path.name.lower()
+    try:
+        if name.endswith(".npy.gz"):
+            with gzip.open(path, "rb") as fh:
+                arr = np.load(io.BytesIO(fh.read()))
+        elif name.endswith(".npz"):
+            with np.load(path) as d:
+                named = [k for k in ("voxels", "occupancy", "data") if k in d.files]
+                if not named and len(d.files) != 1:
+                    raise ValueError(f"{path}: .npz holds arrays {d.files}; expected one named 'voxels'")
+                arr = d[(named or d.files)[0]]
+        elif name.endswith(".npy"):
+            arr = np.load(path)
+        else:
+            raise ValueError(f"{path}: expected a .npy, .npy.gz or .npz voxel file")
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable voxel file ({type(e).__name__}: {e})") from None
+    if arr.ndim == 5 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    elif arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or len(set(arr.shape[1:])) != 1:
+        raise ValueError(f"{path}: expected cubic grids [N, 1, R, R, R] or [N, R, R, R], got shape {arr.shape}")
+    occ = arr > 0.5  # [N, R, R, R]
+    if up_axis == 2:
+        occ = zup_to_yup(occ)
+    elif up_axis != 1:
+        raise ValueError(f"read_voxels: up_axis must be 1 or 2, got {up_axis}")
+    return np.ascontiguousarray(occ)

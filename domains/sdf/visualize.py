@@ -1,0 +1,228 @@
+"""Pictures and shape metrics for SDF grids: pure functions, no logger, no model.
+
+Grids follow the domain convention: grid point (i, j, k) of an R^3 grid sits at -1 + 2 (i, j, k) / (R - 1)
+and array axis a holds coordinate a, with y (axis 1) up and the shapes facing +z. Renders draw on
+matplotlib's Agg canvas directly (no pyplot, no global backend switch, safe off the main thread) with one
+fixed camera, so pictures of different shapes and epochs compare directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+import mpl_toolkits.mplot3d  # noqa: F401  (registers the "3d" projection)
+import numpy as np
+import trimesh
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+from scipy.spatial import cKDTree
+from skimage.measure import marching_cubes
+
+ELEV, AZIM = 20.0, -55.0  # camera: slightly above, looking at the front-right of a +z-facing shape
+BASE_COLOUR = np.array([0.62, 0.72, 0.86])
+
+
+def _np(x, dtype=np.float32) -> np.ndarray:
+    """numpy view of an array or a (possibly GPU) tensor."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=dtype)
+
+
+# ---- grids <-> meshes -------------------------------------------------------------------------------
+
+
+def sdf_to_mesh(sdf: np.ndarray, level: float = 0.0) -> trimesh.Trimesh:
+    """The level set of an SDF grid [R, R, R] (or [1, R, R, R]) as a mesh in [-1, 1]^3 coordinates, faces
+    wound outwards.
+
+    An empty level set (the grid is all above or all below ``level``) gives an empty mesh, not an error,
+    because sampled shapes can legitimately vanish.
+    """
+    sdf = _np(sdf)
+    if sdf.ndim == 4 and sdf.shape[0] == 1:  # a signal [V=1, R, R, R]
+        sdf = sdf[0]
+    if sdf.ndim != 3 or min(sdf.shape) < 2:
+        raise ValueError(f"sdf_to_mesh: expected an SDF grid [R, R, R], got shape {sdf.shape}")
+    if not np.isfinite(sdf).all():
+        raise ValueError("sdf_to_mesh: the SDF grid holds NaN/Inf values")
+    if not sdf.min() < level < sdf.max():
+        return trimesh.Trimesh()
+    spacing = tuple(2.0 / (n - 1) for n in sdf.shape)
+    # With the inside negative, skimage's "descent" winding is the outward one (positive volume; tested).
+    verts, faces, _, _ = marching_cubes(sdf, level=level, spacing=spacing, gradient_direction="descent")
+    return trimesh.Trimesh(verts - 1.0, faces, process=False)
+
+
+def export_mesh(mesh: trimesh.Trimesh, path: str | Path) -> Path:
+    """Write a mesh as .glb or .obj (chosen by the suffix)."""
+    path = Path(path)
+    if path.suffix.lower() not in (".glb", ".obj"):
+        raise ValueError(f"export_mesh: {path} must end in .glb or .obj")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mesh.export(path)
+    return path
+
+
+# ---- rendering --------------------------------------------------------------------------------------
+
+
+def _to_plot(points: np.ndarray) -> np.ndarray:
+    """Shape coordinates (x, y up, z) -> matplotlib's (X, Y, Z up): a proper rotation, so no mirroring."""
+    return np.stack([points[..., 0], -points[..., 2], points[..., 1]], axis=-1)
+
+
+def _setup_axis(ax, title: str | None) -> None:
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    ax.set_zlim(-1, 1)
+    ax.set_box_aspect((1, 1, 1), zoom=1.3)
+    ax.view_init(elev=ELEV, azim=AZIM)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def _view_dir() -> np.ndarray:
+    e, a = np.deg2rad(ELEV), np.deg2rad(AZIM)
+    return np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
+
+
+def draw_mesh(ax, mesh: trimesh.Trimesh, title: str | None = None) -> None:
+    """Draw one mesh into a matplotlib 3D axis with two-sided Lambert shading."""
+    _setup_axis(ax, title)
+    if mesh is None or len(mesh.faces) == 0:
+        ax.text2D(0.5, 0.5, "(empty)", transform=ax.transAxes, ha="center", va="center", color="grey")
+        return
+    tris = _to_plot(np.asarray(mesh.vertices)[np.asarray(mesh.faces)])  # [F, 3, 3]
+    normals = np.cross(tris[:, 1] - tris[:, 0], tris[:, 2] - tris[:, 0])  # [F, 3]
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    light = _view_dir() + np.array([-0.3, 0.0, 0.8])
+    light /= np.linalg.norm(light)
+    # Two-sided: real meshes are often not consistently oriented.
+    shade = 0.35 + 0.65 * np.abs(normals @ light)  # [F]
+    colours = np.clip(shade[:, None] * BASE_COLOUR, 0, 1)  # [F, 3]
+    ax.add_collection3d(Poly3DCollection(tris, facecolors=colours, edgecolors="none", linewidths=0))
+
+
+def draw_context_points(ax, ctx_pos: np.ndarray, ctx_val: np.ndarray, title: str | None = None,
+                        vmax: float | None = None) -> None:
+    """Draw context samples [K, 3] as markers coloured by their SDF value [K] (red = larger, blue = inside,
+    symmetric around 0 up to vmax, default max |value|)."""
+    ctx_pos = _np(ctx_pos, np.float64).reshape(-1, 3)  # [K, 3]
+    ctx_val = _np(ctx_val, np.float64).reshape(-1)  # [K]
+    if len(ctx_pos) != len(ctx_val):
+        raise ValueError(f"draw_context_points: {len(ctx_pos)} positions but {len(ctx_val)} values")
+    _setup_axis(ax, title)
+    if len(ctx_pos) == 0:
+        return
+    vmax = vmax or float(np.abs(ctx_val).max()) or 1.0
+    pts = _to_plot(ctx_pos)
+    size = float(np.clip(400.0 / np.sqrt(len(pts)), 1.0, 40.0))  # fewer points -> bigger markers
+    colours = matplotlib.colormaps["coolwarm"](Normalize(-vmax, vmax)(ctx_val))  # [K, 4]
+    # Points at the positive truncation bound (empty space) are most of S; fade them so the shape shows.
+    colours[ctx_val >= 0.98 * vmax, 3] = 0.25
+    ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], c=colours, s=size, depthshade=False, edgecolors="none")
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _finish(fig: Figure, path: str | Path | None) -> np.ndarray:
+    """Rasterise the figure: RGB [H, W, 3] uint8, also written as PNG when a path is given."""
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # [H, W, 3]
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    return img
+
+
+def render_mesh_png(meshes: trimesh.Trimesh | Sequence[trimesh.Trimesh], path: str | Path | None = None,
+                    titles: Sequence[str] | None = None, size: float = 3.0) -> np.ndarray:
+    """Render one or several meshes side by side with the same camera; returns the RGB image [H, W, 3]
+    and writes it to ``path`` (PNG) when one is given."""
+    meshes = [meshes] if isinstance(meshes, trimesh.Trimesh) else list(meshes)
+    if not meshes:
+        raise ValueError("render_mesh_png: no meshes given")
+    if titles is not None and len(titles) != len(meshes):
+        raise ValueError(f"render_mesh_png: {len(titles)} titles for {len(meshes)} meshes")
+    fig = _figure(size * len(meshes), size)
+    for i, mesh in enumerate(meshes):
+        draw_mesh(fig.add_subplot(1, len(meshes), i + 1, projection="3d"), mesh, titles[i] if titles else None)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92, wspace=0)
+    return _finish(fig, path)
+
+
+def render_context_points(ctx_pos: np.ndarray, ctx_val: np.ndarray, ax=None, path: str | Path | None = None,
+                          title: str | None = None) -> np.ndarray | None:
+    """Context samples as coloured markers: into ``ax`` if given (returns None), else into a new figure
+    whose RGB image [H, W, 3] is returned and written to ``path`` when given."""
+    if ax is not None:
+        draw_context_points(ax, ctx_pos, ctx_val, title)
+        return None
+    fig = _figure(3, 3)
+    draw_context_points(fig.add_subplot(projection="3d"), ctx_pos, ctx_val, title)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92)
+    return _finish(fig, path)
+
+
+def figure_sdf_samples(gt_mesh: trimesh.Trimesh, ctx_pos: np.ndarray, ctx_val: np.ndarray,
+                       sample_meshes: Sequence[trimesh.Trimesh], mean_mesh: trimesh.Trimesh,
+                       path: str | Path | None = None, size: float = 2.6) -> np.ndarray:
+    """The paper's Fig. 8 row: ground truth, the context set S as coloured points, sampled shapes, and the
+    shape of the mean prediction. Returns the RGB image [H, W, 3]; writes a PNG when ``path`` is given."""
+    n = 3 + len(sample_meshes)
+    fig = _figure(size * n, size)
+    draw_mesh(fig.add_subplot(1, n, 1, projection="3d"), gt_mesh, "ground truth")
+    draw_context_points(fig.add_subplot(1, n, 2, projection="3d"), ctx_pos, ctx_val, f"S ({len(ctx_val)} points)")
+    for i, mesh in enumerate(sample_meshes):
+        draw_mesh(fig.add_subplot(1, n, 3 + i, projection="3d"), mesh, f"sample {i + 1}")
+    draw_mesh(fig.add_subplot(1, n, n, projection="3d"), mean_mesh, "mean")
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.9, wspace=0)
+    return _finish(fig, path)
+
+
+# ---- metrics ----------------------------------------------------------------------------------------
+
+
+def mesh_volume(mesh: trimesh.Trimesh) -> float:
+    """Enclosed volume (divergence theorem; positive for outward-wound closed meshes, 0 for an empty one)."""
+    if mesh is None or len(mesh.faces) == 0:
+        return 0.0
+    return float(mesh.volume)
+
+
+def chamfer_l1(mesh_a: trimesh.Trimesh, mesh_b: trimesh.Trimesh, n_points: int = 10000, seed: int = 0) -> float:
+    """Symmetric Chamfer-L1 distance as in Occupancy Networks / DISN: the mean Euclidean (not squared)
+    nearest-neighbour distance of n_points surface samples of a to b and of b to a, averaged over the two
+    directions. 0 when both meshes are empty; NaN (undefined) when exactly one is, so callers can count
+    vanished shapes instead of averaging an infinity."""
+    empty_a, empty_b = len(mesh_a.faces) == 0, len(mesh_b.faces) == 0
+    if empty_a and empty_b:
+        return 0.0
+    if empty_a or empty_b:
+        return float("nan")
+    pa, _ = trimesh.sample.sample_surface(mesh_a, n_points, seed=seed)  # [N, 3]
+    pb, _ = trimesh.sample.sample_surface(mesh_b, n_points, seed=seed + 1)  # [N, 3]
+    d_ab, _ = cKDTree(pb).query(pa)  # [N]
+    d_ba, _ = cKDTree(pa).query(pb)  # [N]
+    return float(0.5 * (d_ab.mean() + d_ba.mean()))
+
+
+def occupancy_iou(sdf_a: np.ndarray, sdf_b: np.ndarray, level: float = 0.0) -> float:
+    """Volumetric IoU of the insides (SDF < level) of two grids of the same shape; 1 when both are empty."""
+    sdf_a, sdf_b = _np(sdf_a), _np(sdf_b)
+    if sdf_a.shape != sdf_b.shape:
+        raise ValueError(f"occupancy_iou: grid shapes differ, {sdf_a.shape} vs {sdf_b.shape}")
+    ina, inb = sdf_a < level, sdf_b < level
+    union = np.logical_or(ina, inb).sum()
+    return 1.0 if union == 0 else float(np.logical_and(ina, inb).sum() / union)

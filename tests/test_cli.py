@@ -1,0 +1,95 @@
+"""The command line: a short `fit` of every config, `test` writing metrics.json, checkpoint reload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pixeltransformer.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name != "trainer")
+
+# Per-domain overrides that make one fit take seconds: tiny model, tiny batches, few steps.
+SMOKE = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
+         "--trainer.limit_test_batches=1", "--trainer.logger=false", "--model.preset=tiny",
+         "--model.num_queries=16", "--model.max_context=16", "--model.val_levels=[4]", "--checkpoint.every_n_train_steps=2",
+         "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+DATA_SMOKE = {
+    "polynomial": ["--data.init_args.train_size=64", "--data.init_args.val_size=4", "--data.init_args.test_size=4",
+                   "--data.init_args.batch_size=4", "--data.init_args.resolution=64"],
+}
+
+
+def config_args(path: Path) -> list[str]:
+    """A dataset overlay composes on top of its domain's base file."""
+    if path.parent.name == "configs":
+        return ["--config", str(path)]
+    return ["--config", str(path.parent.parent / f"{path.parent.name}.yaml"), "--config", str(path)]
+
+
+def domain_of(path: Path) -> str:
+    return path.stem if path.parent.name == "configs" else path.parent.name
+
+
+def test_every_domain_has_a_config():
+    assert {domain_of(p) for p in CONFIGS} >= {"polynomial"}
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))
+def test_fit_smoke(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # configs name shared data relative to the repo root
+    args = ["fit", *config_args(config), *SMOKE, *DATA_SMOKE.get(domain_of(config), []),
+            "--run_root", str(tmp_path), "--run_name", "smoke"]
+    cli = main(args)
+    run = tmp_path / domain_of(config) / "smoke"
+    assert cli.trainer.global_step == 2
+    assert (run / "config.yaml").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    for p in cli.model.parameters():
+        assert torch.isfinite(p).all()
+
+
+@pytest.fixture(scope="module")
+def trained_polynomial(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+          "--trainer.max_steps=6", "--run_root", str(root), "--run_name", "p"])
+    return root / "polynomial" / "p"
+
+
+def test_eval_writes_metrics_json(trained_polynomial):
+    ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
+    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+          "--ckpt_path", str(ckpt)])
+    metrics = json.loads((trained_polynomial / "eval" / "metrics.json").read_text())
+    assert metrics["domain"] == "polynomial" and metrics["dataset"] == "polynomial"
+    levels = [r["num_context"] for r in metrics["rows"]]
+    assert levels == [4, 5, 6, 8, 10, 15, 20]
+    for row in metrics["rows"]:
+        for key in ("nll", "mse", "nn_mse", "oracle_nll", "oracle_mse", "gp_nll", "gp_mse"):
+            assert isinstance(row[key], float), key
+    assert set(metrics["nll_gap_to_oracle"]) == {"4", "5", "6"}
+    assert (trained_polynomial / "eval" / "metrics_vs_context.png").stat().st_size > 10_000
+    assert (trained_polynomial / "eval" / "functions.png").stat().st_size > 10_000
+
+
+def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
+    from pixeltransformer.predict import load_module
+
+    a = load_module(trained_polynomial / "checkpoints" / "last.ckpt")
+    b = load_module(trained_polynomial / "checkpoints" / "last.ckpt")
+    gen = torch.Generator().manual_seed(0)
+    ctx_pos, ctx_val, qry = torch.rand(2, 7, 1, generator=gen), torch.randn(2, 7, 1, generator=gen), a.grid_queries(2)
+    assert torch.equal(a.predict_params(ctx_pos, ctx_val, qry), b.predict_params(ctx_pos, ctx_val, qry))
+    fresh = type(a)(**{**a.hparams})
+    assert not torch.equal(fresh.predict_params(ctx_pos, ctx_val, qry), a.predict_params(ctx_pos, ctx_val, qry))
+
+
+def test_unknown_config_key_is_reported(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--model.no_such_option=1"])
+    assert "no_such_option" in capsys.readouterr().err
