@@ -14,7 +14,7 @@ from pixeltransformer.evaluation import SweepEvaluation, SweepItem
 from pixeltransformer.media import log_media
 from pixeltransformer.sets import SetSampler
 
-from .predict import complete_video
+from .predict import complete_video, grid_observed
 from .visualize import context_video, psnr_per_frame, ssim_per_frame, write_figure10
 
 
@@ -103,23 +103,27 @@ class VideoEvaluation(SweepEvaluation):
         self._sampled = 0
 
     @torch.no_grad()
-    def evaluate_batch(self, pl_module, signal: torch.Tensor, batch_idx: int) -> dict[int, dict[str, torch.Tensor]]:
+    def evaluate_batch(self, pl_module, signal: torch.Tensor, batch_idx: int,
+                       keys: list[int] | None = None) -> dict[int, dict[str, torch.Tensor]]:
         """The base sweep without samples on the whole batch, then with samples on its first clips while
-        fewer than ``sample_clips`` were sampled; sample metrics of the other clips are NaN (ignored)."""
+        fewer than ``sample_clips`` were sampled (the same contexts: they are seeded per clip key); sample
+        metrics of the other clips are NaN, which the sweep's means ignore."""
+        b = signal.shape[0]
+        keys = keys if keys is not None else [batch_idx * b + i for i in range(b)]
         wanted, self.num_samples = self.num_samples, 0
         try:
-            out = super().evaluate_batch(pl_module, signal, batch_idx)
+            out = super().evaluate_batch(pl_module, signal, batch_idx, keys)
         finally:
             self.num_samples = wanted
-        n = min(signal.shape[0], self.sample_clips - self._sampled) if wanted > 0 else 0
+        n = min(b, self.sample_clips - self._sampled) if wanted > 0 else 0
         if n <= 0:
             return out
         self._sampled += n
-        sampled = super().evaluate_batch(pl_module, signal[:n], batch_idx)
+        sampled = super().evaluate_batch(pl_module, signal[:n], batch_idx, keys[:n])
         for k, values in sampled.items():
             for name, v in values.items():
                 if name.startswith("sample_"):
-                    padded = torch.full((signal.shape[0],), float("nan"), device=v.device)  # [B]
+                    padded = torch.full((b,), float("nan"), device=v.device)  # [B]
                     padded[:n] = v
                     out[k][name] = padded
         return out
@@ -127,15 +131,17 @@ class VideoEvaluation(SweepEvaluation):
     def metrics(self, item: SweepItem, pl_module) -> dict[str, torch.Tensor]:
         out = super().metrics(item, pl_module)
         gt = item.signal  # [B, 3, T, H, W]
-        # observed pixels are known: the mean video shows them as observed, like samples and the NN fill do
-        mean = torch.where(item.held_out.unsqueeze(-1), item.mean, item.qry_val)  # [B, Q, 3]
+        # observed pixels are known: the videos show them as observed (the NN fill does by construction)
+        observed, obs_val = grid_observed(item.ctx_pos, item.ctx_val, item.spec.grid_shape)  # [B, Q], [B, Q, 3]
+        mean = torch.where(observed.unsqueeze(-1), obs_val, item.mean)  # [B, Q, 3]
         videos = {"": item.as_grid(mean), "nn_": item.as_grid(item.nn)}  # each [B, 3, T, H, W]
         for prefix, video in videos.items():
             out[f"{prefix}psnr"] = psnr_per_frame(video, gt)
             out[f"{prefix}ssim"] = ssim_per_frame(video, gt)
         if item.samples is not None:
             s = item.samples.shape[1]
-            vids = item.as_grid(item.samples).flatten(0, 1)  # [B*S, 3, T, H, W]
+            samples = torch.where(observed[:, None, :, None], obs_val.unsqueeze(1), item.samples)  # [B, S, Q, 3]
+            vids = item.as_grid(samples).flatten(0, 1)  # [B*S, 3, T, H, W]
             ref = gt.repeat_interleave(s, dim=0)  # [B*S, 3, T, H, W]
             out["sample_psnr"] = psnr_per_frame(vids, ref).view(-1, s).mean(1)  # [B]
             out["sample_ssim"] = ssim_per_frame(vids, ref).view(-1, s).mean(1)  # [B]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import warnings
 from pathlib import Path
 
 import torch
 
-from pixeltransformer.inference import observed_lookup
 from pixeltransformer.sets import flatten_grid, grid_positions, unflatten_grid
 
 from .data import load_mask_video, load_user_video
@@ -25,6 +25,30 @@ from .visualize import context_video, psnr_per_frame, ssim_per_frame, to_frames,
 MAX_CONTEXT = 4096  # the largest |S| the evaluation covers; a bigger mask is subsampled to it
 
 
+def grid_observed(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, grid_shape: tuple[int, ...],
+                  tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which voxels of a grid hold a context sample, and its value: ctx_pos [B, K, P], ctx_val [B, K, V] ->
+    mask [B, N] bool, values [B, N, V] (row-major like grid_positions).
+
+    Works in voxel index units, so it is exact where a distance test in float32 is not: torch.cdist's
+    matrix-product path is off by up to ~1e-3 for coinciding points of a few hundred.
+    """
+    b, _, p = ctx_pos.shape
+    sizes = torch.tensor(grid_shape, device=ctx_pos.device, dtype=ctx_pos.dtype)  # [P]
+    frac = (ctx_pos + 1) / 2 * (sizes - 1)  # [B, K, P] fractional voxel coordinates
+    idx = frac.round()
+    on = ((frac - idx).abs() < tol).all(-1)  # [B, K]
+    strides = torch.tensor([math.prod(grid_shape[a + 1 :]) for a in range(p)], device=ctx_pos.device)  # [P]
+    flat = (idx.long() * strides).sum(-1)  # [B, K]
+    n = math.prod(grid_shape)
+    rows = torch.arange(b, device=ctx_pos.device).unsqueeze(1).expand_as(flat)  # [B, K]
+    mask = torch.zeros(b, n, dtype=torch.bool, device=ctx_pos.device)
+    values = torch.zeros(b, n, ctx_val.shape[-1], device=ctx_val.device, dtype=ctx_val.dtype)
+    mask[rows[on], flat[on]] = True
+    values[rows[on], flat[on]] = ctx_val[on]
+    return mask, values
+
+
 @torch.no_grad()
 def complete_video(module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, grid_shape: tuple[int, int, int],
                    num_samples: int = 3, n_autoregressive: int | None = 16, temperature: float = 1.0, seed: int = 0,
@@ -32,17 +56,17 @@ def complete_video(module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, grid_sh
     """Mean and sampled videos on a (T, H, W) grid given one context set.
 
     ctx_pos [K, 3] in [-1, 1]^3 (t, y, x), ctx_val [K, 3] -> mean [3, T, H, W], samples [S, 3, T, H, W].
-    Observed pixels keep their observed value in the mean too, as they do in samples.
+    Pixels of S that lie on the grid show their observed value, in the mean as in the samples.
     """
     cpos = ctx_pos.to(module.device).unsqueeze(0)  # [1, K, 3]
     cval = ctx_val.to(module.device).unsqueeze(0)  # [1, K, 3]
     qry = grid_positions(tuple(grid_shape), device=module.device).unsqueeze(0)  # [1, N, 3]
-    mean = module.mean_field(cpos, cval, qry)  # [1, N, 3]
-    observed, obs_val = observed_lookup(cpos, cval, qry)  # [1, N], [1, N, 3]
-    mean = torch.where(observed.unsqueeze(-1), obs_val, mean)  # [1, N, 3]
+    observed, obs_val = grid_observed(cpos, cval, tuple(grid_shape))  # [1, N], [1, N, 3]
+    mean = torch.where(observed.unsqueeze(-1), obs_val, module.mean_field(cpos, cval, qry))  # [1, N, 3]
     if num_samples > 0:
         samples = module.sample(cpos, cval, qry, num_samples=num_samples, n_autoregressive=n_autoregressive,
                                 temperature=temperature, seed=seed, progress=progress)[0]  # [S, N, 3]
+        samples = torch.where(observed.unsqueeze(-1), obs_val, samples)  # [S, N, 3]
     else:
         samples = mean.new_zeros(0, *mean.shape[1:])  # [0, N, 3]
     return unflatten_grid(mean, grid_shape)[0].cpu(), unflatten_grid(samples, grid_shape).cpu()
@@ -125,9 +149,10 @@ def predict(module, args: argparse.Namespace, out: Path) -> list[Path]:
     step = int(spec.extra.get("frame_step", 1))
     if args.num_samples < 0 or args.n_autoregressive < 0:
         raise ValueError("--num_samples and --n_autoregressive must be >= 0")
+    if args.context:  # checked before the (slower) video decode
+        ctx_pos, ctx_val = parse_context(args.context, spec.val_range)
     clip = load_user_video(args.input, t, (h, w), frame_step=step)  # [3, T, H, W] on the model's grid
     if args.context:
-        ctx_pos, ctx_val = parse_context(args.context, spec.val_range)
         how = f"{len(ctx_pos)} samples from {args.context if len(args.context) < 80 else '--context'}"
     elif args.mask:
         ctx_pos, ctx_val = masked_pixels(clip, load_mask_video(args.mask, t, (h, w)), args.seed)
