@@ -24,7 +24,7 @@ def draw_video_figure(pl_module, signal: torch.Tensor, num_context: int, stem: P
     """Fig. 10 for one clip [1, 3, T, H, W]: GT, the nearest-neighbour view of S (|S| random pixels), samples
     and the mean, as ``<stem>.png/.mp4/.gif``."""
     grid = tuple(signal.shape[2:])
-    k = min(num_context, math.prod(grid))
+    k = min(num_context, math.prod(grid) - 1)  # the sampler draws |S| + 1 distinct pixels
     gen = torch.Generator(device=signal.device).manual_seed(seed + k)
     sets = SetSampler(k, k, 1, grid_points=True)(signal, gen, num_context=k)
     mean, samples = complete_video(pl_module, sets.ctx_pos[0], sets.ctx_val[0], grid, num_samples,
