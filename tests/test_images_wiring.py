@@ -134,8 +134,6 @@ def test_evaluation_metrics_are_finite_per_image(digits_module):
     assert out[32]["nn_mse"].mean() < out[4]["nn_mse"].mean()
 
 
-@pytest.mark.xfail(strict=True, reason="core SetSampler draws grid contexts with replacement when |S| + |Q| "
-                                       "exceeds the pixel count, so |S| = all pixels leaves some unobserved")
 def test_all_pixels_observed_makes_every_completion_exact(digits_module):
     images, labels = tiny_digits().split_arrays("test")
     ev = ImageEvaluation(levels=(64,), num_samples=1, n_autoregressive=4, vae_steps=2)
