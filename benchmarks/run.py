@@ -45,7 +45,7 @@ SETTINGS = {
         "presets": ("tiny",),
         "train": {"tiny": dict(batch=4, num_context=64, num_queries=256, rounds=3)},
         "sampling": {"tiny": dict(image_size=16, full_rounds=1, probe_rounds=1, points=3, probe_steps=1)},
-        "memory": dict(preset="tiny", sizes=(256, 1024, 4096), reference_max=1024, num_queries=256),
+        "memory": dict(preset="tiny", sizes=(256, 1024, 4096), reference_max=4096, num_queries=256),
         "meanfield": {"tiny": dict(grid=32, max_queries=4096, rounds=2)},
     },
     # seconds: plumbing only (tests); memory is probed in this process instead of fresh ones
@@ -78,12 +78,11 @@ def environment(threads: int) -> dict:
 
 
 def smoke_memory(preset: str, sizes: tuple[int, ...], reference_max: int, num_queries: int) -> dict:
-    ours = [measure_in_process("ours", preset, k, num_queries) for k in sizes]
+    ours = measure_in_process("ours", preset, list(sizes), num_queries)
     ref_sizes = [k for k in sizes if k <= reference_max]
     return {"preset": preset, "num_queries": num_queries, "method": "in-process (smoke mode: plumbing only)",
             "sizes": list(sizes), "ours_mib": ours, "ours_exponent": fitted_exponent(list(sizes), ours),
-            "reference_sizes": ref_sizes,
-            "reference_mib": [measure_in_process("reference", preset, k, num_queries) for k in ref_sizes]}
+            "reference_sizes": ref_sizes, "reference_mib": measure_in_process("reference", preset, ref_sizes, num_queries)}
 
 
 def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str, ...] | None = None,
