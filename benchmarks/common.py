@@ -8,7 +8,6 @@ import torch
 
 from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.model import PRESETS, PixelTransformer
-from pixeltransformer.module import PixelTransformerModule
 from pixeltransformer.signal import SignalSpec
 
 from .reference import ReferenceDistribution, ReferenceNet
@@ -36,7 +35,11 @@ def check_preset(preset: str) -> dict[str, int]:
 
 
 def ours_module(spec: SignalSpec, preset: str, num_context: int, num_queries: int, seed: int = 0,
-                encoder: str = "bidirectional") -> PixelTransformerModule:
+                encoder: str = "bidirectional"):
+    """The LightningModule (imported here: Lightning is slow to import, and the inference benchmarks and the
+    fresh memory-probe processes do not need it)."""
+    from pixeltransformer.module import PixelTransformerModule
+
     torch.manual_seed(seed)
     check_preset(preset)
     return PixelTransformerModule(spec=spec, preset=preset, min_context=num_context, max_context=num_context,
@@ -45,12 +48,15 @@ def ours_module(spec: SignalSpec, preset: str, num_context: int, num_queries: in
 
 def ours_model(spec: SignalSpec, preset: str, encoder: str = "bidirectional",
                seed: int = 0) -> tuple[PixelTransformer, BinnedGaussian]:
-    """The bare model and distribution head (inference benchmarks), in eval mode."""
-    module = ours_module(spec, preset, 1, 1, seed=seed, encoder=encoder)
-    return module.model.eval(), module.dist
+    """The bare model and distribution head as the module builds them (module defaults), in eval mode."""
+    torch.manual_seed(seed)
+    dist = BinnedGaussian.from_spec(spec)
+    model = PixelTransformer(pos_dims=spec.pos_dims, val_dims=spec.val_dims, num_params=dist.num_params,
+                             val_range=spec.val_range, encoder=encoder, **check_preset(preset))
+    return model.eval(), dist
 
 
-def module_optimizer(module: PixelTransformerModule, total_steps: int = 1000) -> torch.optim.Optimizer:
+def module_optimizer(module, total_steps: int = 1000) -> torch.optim.Optimizer:
     """The optimizer the module's own configure_optimizers builds (a stand-in trainer reports the step count)."""
     module._trainer = SimpleNamespace(estimated_stepping_batches=total_steps)
     try:

@@ -36,7 +36,7 @@ SETTINGS = {
         "presets": ("small", "paper"),
         "train": {"small": dict(batch=8, num_context=256, num_queries=1024, rounds=5),
                   "paper": dict(batch=2, num_context=256, num_queries=1024, rounds=3)},
-        "sampling": {"small": dict(full_rounds=2, probe_rounds=2, points=5, probe_steps=2),
+        "sampling": {"small": dict(full_rounds=2, probe_rounds=2, points=5, probe_steps=2, validate=True),
                      "paper": dict(full_rounds=1, probe_rounds=2, points=4, probe_steps=1)},
         "memory": dict(preset="small", sizes=(256, 512, 1024, 2048, 4096, 8192), reference_max=4096, num_queries=256),
         "meanfield": {"small": dict(max_queries=16384, rounds=3), "paper": dict(max_queries=4096, rounds=2)},
@@ -45,7 +45,7 @@ SETTINGS = {
         "presets": ("tiny",),
         "train": {"tiny": dict(batch=4, num_context=64, num_queries=256, rounds=3)},
         "sampling": {"tiny": dict(image_size=16, full_rounds=1, probe_rounds=1, points=3, probe_steps=1)},
-        "memory": dict(preset="tiny", sizes=(256, 1024, 4096), reference_max=1024, num_queries=256),
+        "memory": dict(preset="tiny", sizes=(256, 1024, 4096), reference_max=4096, num_queries=256),
         "meanfield": {"tiny": dict(grid=32, max_queries=4096, rounds=2)},
     },
     # seconds: plumbing only (tests); memory is probed in this process instead of fresh ones
@@ -53,7 +53,7 @@ SETTINGS = {
         "presets": ("tiny",),
         "train": {"tiny": dict(batch=2, num_context=8, num_queries=16, rounds=1, image_size=8)},
         "sampling": {"tiny": dict(image_size=4, num_samples=2, num_context=4, full_rounds=1, probe_rounds=1,
-                                  points=2, probe_steps=1)},
+                                  points=2, probe_steps=1, validate=True)},
         "memory": dict(preset="tiny", sizes=(32, 64, 128), reference_max=64, num_queries=16),
         "meanfield": {"tiny": dict(grid=8, num_context=16, chunk=128, max_queries=256, rounds=1)},
     },
@@ -78,12 +78,11 @@ def environment(threads: int) -> dict:
 
 
 def smoke_memory(preset: str, sizes: tuple[int, ...], reference_max: int, num_queries: int) -> dict:
-    ours = [measure_in_process("ours", preset, k, num_queries) for k in sizes]
+    ours = measure_in_process("ours", preset, list(sizes), num_queries)
     ref_sizes = [k for k in sizes if k <= reference_max]
     return {"preset": preset, "num_queries": num_queries, "method": "in-process (smoke mode: plumbing only)",
             "sizes": list(sizes), "ours_mib": ours, "ours_exponent": fitted_exponent(list(sizes), ours),
-            "reference_sizes": ref_sizes,
-            "reference_mib": [measure_in_process("reference", preset, k, num_queries) for k in ref_sizes]}
+            "reference_sizes": ref_sizes, "reference_mib": measure_in_process("reference", preset, ref_sizes, num_queries)}
 
 
 def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str, ...] | None = None,
@@ -132,6 +131,10 @@ def table(results: dict) -> str:
         rows.append((f"AR sampling, {r['num_samples']} x {h}x{w}x{c}, N'={r['autoregressive_steps']} (time)", r["preset"],
                      _fmt_s(r["reference"]["total_s"]) + " *", _fmt_s(r["ours_incremental"]["total_s"]),
                      f"{r['speedup_incremental']:.1f}x", ""))
+        if "reference_one_chain_measured_s" in r:
+            rows.append(("  check: reference, one chain end to end: measured / *", r["preset"],
+                         f"{_fmt_s(r['reference_one_chain_measured_s'])} / {_fmt_s(r['reference_one_chain_extrapolated_s'])}",
+                         "", "", ""))
         rows.append(("  batched bidirectional (paper encoder)", r["preset"], "",
                      _fmt_s(r["ours_batched_bidirectional"]["total_s"]) + " *",
                      f"{r['speedup_batched_bidirectional']:.1f}x", ""))

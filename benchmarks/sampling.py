@@ -17,6 +17,8 @@ output says which figures are extrapolated.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -42,8 +44,9 @@ def probe_sizes(first: int, steps: int, points: int) -> list[int]:
 @torch.no_grad()
 def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int = 32, num_context: int = 16,
                    full_rounds: int = 2, probe_rounds: int = 2, points: int = 5, probe_steps: int = 2,
-                   seed: int = 0) -> dict:
-    """Round r runs ours end to end (while r < full_rounds) and every probe (while r < probe_rounds)."""
+                   validate: bool = False, seed: int = 0) -> dict:
+    """Round r runs ours end to end (while r < full_rounds) and every probe (while r < probe_rounds).
+    ``validate`` also runs one reference chain end to end, to check the extrapolation against it."""
     spec = image_spec(size=image_size)
     steps = spec.num_points  # N' = every pixel
     gen = torch.Generator().manual_seed(seed)
@@ -94,6 +97,12 @@ def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int 
     # the reference draws one sample at a time: S sequential runs of the same cost
     ref_total = num_samples * extrapolate_total(fit_step_cost(x, ref_cost), num_context, steps)
     ours = summary(full)
+    check = {}
+    if validate:  # one reference chain (of the S it would draw) timed end to end
+        t0 = time.perf_counter()
+        reference_sample(net, rdist, ctx_pos.transpose(0, 1), ctx_val.transpose(0, 1), qry.transpose(0, 1))
+        check = {"reference_one_chain_measured_s": time.perf_counter() - t0,
+                 "reference_one_chain_extrapolated_s": ref_total / num_samples}
     return {
         "preset": preset, "num_samples": num_samples, "image": [image_size, image_size, spec.val_dims],
         "num_context": num_context, "autoregressive_steps": steps,
@@ -104,7 +113,7 @@ def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int 
         "reference": {
             "total_s": ref_total, "measured": f"extrapolated from {len(sizes)} set sizes x {probe_steps} steps",
             "probe_sizes": sizes, "probe_step_s": ref_cost},
-        "probe_rounds": probe_rounds,
+        "probe_rounds": probe_rounds, **check,
         "speedup_incremental": ref_total / ours["median_s"],
         "speedup_batched_bidirectional": ref_total / bi_total,
     }

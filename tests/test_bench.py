@@ -23,6 +23,7 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     assert train["speedup"] > 0 and train["speedup_proposed"] > 0
     assert samp["autoregressive_steps"] == 16 and samp["ours_incremental"]["total_s"] > 0
     assert samp["reference"]["total_s"] > 0 and len(samp["reference"]["probe_sizes"]) == 2
+    assert samp["reference_one_chain_measured_s"] > 0
     assert mf["timed_queries"] == 256 and mf["ours"]["queries_per_s"] > 0
     assert saved["memory"]["sizes"] == [32, 64, 128] and len(saved["memory"]["ours_mib"]) == 3
     table = capsys.readouterr().out
