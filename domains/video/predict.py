@@ -76,7 +76,8 @@ def random_pixels(video: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor,
     """K distinct pixels of a clip [3, T, H, W] -> positions [K, 3], values [K, 3]."""
     n = video[0].numel()
     if not 1 <= k <= n:
-        raise ValueError(f"--num_context must be between 1 and the {n} pixels of a {tuple(video.shape[1:])} clip, got {k}")
+        raise ValueError(f"--num_context must be between 1 and the {n} pixels of a {tuple(video.shape[1:])} clip, "
+                         f"got {k}")
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k]  # [K]
     pos = grid_positions(tuple(video.shape[1:]))[idx]  # [K, 3]
     return pos, flatten_grid(video.unsqueeze(0))[0, idx]  # [K, 3], [K, 3]
