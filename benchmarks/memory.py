@@ -1,0 +1,125 @@
+"""Benchmark c: peak memory of one inference call (encode K context points, decode Q queries) against K.
+
+Method (CPU): every (implementation, K) runs in a fresh Python process. After a small warm-up call, the
+process's peak resident set size is reset (``/proc/self/clear_refs`` = 5) and read back from ``VmHWM`` after
+the measured call; the figure is that peak minus the resident size just before the call, i.e. everything
+the call allocated at its high-water mark (activations, attention buffers), not the weights. On a GPU the
+same role is played by ``torch.cuda.max_memory_allocated``; this file measures the CPU only.
+
+Fused attention (SDPA) never materialises the [K, K] score matrix, so the peak should grow linearly in K;
+the reference calls ``nn.MultiheadAttention`` with its default ``need_weights=True``, which does.
+The exponent is the slope of log(peak) against log(K) over the largest sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _hwm_kb() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("VmHWM not found in /proc/self/status")
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def measure_in_process(impl: str, preset: str, num_context: int, num_queries: int) -> float:
+    """Peak extra resident memory (MiB) of one no-grad inference call; meant for a fresh process."""
+    import torch
+
+    from .common import image_spec, ours_model, reference_model
+
+    spec = image_spec()
+    gen = torch.Generator().manual_seed(0)
+    if impl == "ours":
+        model, _ = ours_model(spec, preset)
+
+        def call(k: int) -> None:
+            model(pos[:, :k], val[:, :k], qry)
+    elif impl == "reference":
+        net, _ = reference_model(spec, preset)
+        net.eval()
+
+        def call(k: int) -> None:
+            net(pos[:, :k].transpose(0, 1), val[:, :k].transpose(0, 1), qry.transpose(0, 1))
+    else:
+        raise ValueError(f"impl must be 'ours' or 'reference', got {impl!r}")
+    pos = torch.rand(1, num_context, 2, generator=gen) * 2 - 1  # [1, K, P]
+    val = torch.rand(1, num_context, 3, generator=gen)  # [1, K, V]
+    qry = torch.rand(1, num_queries, 2, generator=gen) * 2 - 1  # [1, Q, P]
+    with torch.no_grad():
+        call(min(16, num_context))  # warm-up: lazy allocations of the libraries
+        gc.collect()
+        base = _rss_kb()
+        _reset_peak()
+        call(num_context)
+        peak = _hwm_kb()
+    return max(peak - base, 0) / 1024
+
+
+def measure(impl: str, preset: str, num_context: int, num_queries: int, timeout: float = 300) -> float:
+    """Run :func:`measure_in_process` in a fresh interpreter; returns MiB."""
+    cmd = [sys.executable, "-m", "benchmarks.memory", "--impl", impl, "--preset", preset,
+           "--context", str(num_context), "--queries", str(num_queries)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"memory probe {impl} K={num_context} failed: {out.stderr.strip().splitlines()[-1:]}")
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"])
+
+
+def fitted_exponent(sizes: list[int], mib: list[float], last: int = 3) -> float:
+    """Slope of log(peak) on log(K) over the `last` largest sizes."""
+    x, y = np.log(sizes[-last:]), np.log(np.maximum(mib[-last:], 1e-3))
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def bench_memory(preset: str = "small", sizes: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192),
+                 reference_max: int = 4096, num_queries: int = 1024) -> dict:
+    sizes = sorted(sizes)
+    ours = [measure("ours", preset, k, num_queries) for k in sizes]
+    ref_sizes = [k for k in sizes if k <= reference_max]
+    ref = [measure("reference", preset, k, num_queries) for k in ref_sizes]
+    out = {
+        "preset": preset, "num_queries": num_queries, "method": "peak RSS delta (VmHWM) in a fresh process, CPU",
+        "sizes": sizes, "ours_mib": ours, "ours_exponent": fitted_exponent(sizes, ours),
+        "reference_sizes": ref_sizes, "reference_mib": ref,
+    }
+    if len(ref_sizes) >= 3:
+        out["reference_exponent"] = fitted_exponent(ref_sizes, ref)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="one memory probe (used by bench_memory in a fresh process)")
+    p.add_argument("--impl", choices=("ours", "reference"), required=True)
+    p.add_argument("--preset", default="small")
+    p.add_argument("--context", type=int, required=True)
+    p.add_argument("--queries", type=int, default=1024)
+    a = p.parse_args(argv)
+    print(json.dumps({"peak_mib": measure_in_process(a.impl, a.preset, a.context, a.queries)}))
+
+
+if __name__ == "__main__":
+    main()
