@@ -14,7 +14,7 @@ from pixeltransformer.evaluation import SweepEvaluation, SweepItem
 from pixeltransformer.media import log_media
 from pixeltransformer.sets import SetSampler
 
-from .predict import complete_video, grid_observed
+from .predict import complete_video
 from .visualize import context_video, psnr_per_frame, ssim_per_frame, write_figure10
 
 
@@ -24,7 +24,7 @@ def draw_video_figure(pl_module, signal: torch.Tensor, num_context: int, stem: P
     """Fig. 10 for one clip [1, 3, T, H, W]: GT, the nearest-neighbour view of S (|S| random pixels), samples
     and the mean, as ``<stem>.png/.mp4/.gif``."""
     grid = tuple(signal.shape[2:])
-    k = min(num_context, math.prod(grid) - 1)  # the sampler draws |S| + 1 distinct pixels
+    k = min(num_context, math.prod(grid))
     gen = torch.Generator(device=signal.device).manual_seed(seed + k)
     sets = SetSampler(k, k, 1, grid_points=True)(signal, gen, num_context=k)
     mean, samples = complete_video(pl_module, sets.ctx_pos[0], sets.ctx_val[0], grid, num_samples,
@@ -131,17 +131,15 @@ class VideoEvaluation(SweepEvaluation):
     def metrics(self, item: SweepItem, pl_module) -> dict[str, torch.Tensor]:
         out = super().metrics(item, pl_module)
         gt = item.signal  # [B, 3, T, H, W]
-        # observed pixels are known: the videos show them as observed (the NN fill does by construction)
-        observed, obs_val = grid_observed(item.ctx_pos, item.ctx_val, item.spec.grid_shape)  # [B, Q], [B, Q, 3]
-        mean = torch.where(observed.unsqueeze(-1), obs_val, item.mean)  # [B, Q, 3]
+        # observed pixels are known: the mean video shows them as observed, as samples and the NN fill do
+        mean = torch.where(item.held_out.unsqueeze(-1), item.mean, item.qry_val)  # [B, Q, 3]
         videos = {"": item.as_grid(mean), "nn_": item.as_grid(item.nn)}  # each [B, 3, T, H, W]
         for prefix, video in videos.items():
             out[f"{prefix}psnr"] = psnr_per_frame(video, gt)
             out[f"{prefix}ssim"] = ssim_per_frame(video, gt)
         if item.samples is not None:
             s = item.samples.shape[1]
-            samples = torch.where(observed[:, None, :, None], obs_val.unsqueeze(1), item.samples)  # [B, S, Q, 3]
-            vids = item.as_grid(samples).flatten(0, 1)  # [B*S, 3, T, H, W]
+            vids = item.as_grid(item.samples).flatten(0, 1)  # [B*S, 3, T, H, W]
             ref = gt.repeat_interleave(s, dim=0)  # [B*S, 3, T, H, W]
             out["sample_psnr"] = psnr_per_frame(vids, ref).view(-1, s).mean(1)  # [B]
             out["sample_ssim"] = ssim_per_frame(vids, ref).view(-1, s).mean(1)  # [B]

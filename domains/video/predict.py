@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import warnings
 from pathlib import Path
 
 import torch
 
+from pixeltransformer.inference import observed_lookup
 from pixeltransformer.sets import flatten_grid, grid_positions, unflatten_grid
 
 from .data import load_mask_video, load_user_video
@@ -23,30 +23,6 @@ from .io import write_video
 from .visualize import context_video, psnr_per_frame, ssim_per_frame, to_frames, write_figure10
 
 MAX_CONTEXT = 4096  # the largest |S| the evaluation covers; a bigger mask is subsampled to it
-
-
-def grid_observed(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, grid_shape: tuple[int, ...],
-                  tol: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
-    """Which voxels of a grid hold a context sample, and its value: ctx_pos [B, K, P], ctx_val [B, K, V] ->
-    mask [B, N] bool, values [B, N, V] (row-major like grid_positions).
-
-    Works in voxel index units, so it is exact where a distance test in float32 is not: torch.cdist's
-    matrix-product path is off by up to ~1e-3 for coinciding points of a few hundred.
-    """
-    b, _, p = ctx_pos.shape
-    sizes = torch.tensor(grid_shape, device=ctx_pos.device, dtype=ctx_pos.dtype)  # [P]
-    frac = (ctx_pos + 1) / 2 * (sizes - 1)  # [B, K, P] fractional voxel coordinates
-    idx = frac.round()
-    on = ((frac - idx).abs() < tol).all(-1)  # [B, K]
-    strides = torch.tensor([math.prod(grid_shape[a + 1 :]) for a in range(p)], device=ctx_pos.device)  # [P]
-    flat = (idx.long() * strides).sum(-1)  # [B, K]
-    n = math.prod(grid_shape)
-    rows = torch.arange(b, device=ctx_pos.device).unsqueeze(1).expand_as(flat)  # [B, K]
-    mask = torch.zeros(b, n, dtype=torch.bool, device=ctx_pos.device)
-    values = torch.zeros(b, n, ctx_val.shape[-1], device=ctx_val.device, dtype=ctx_val.dtype)
-    mask[rows[on], flat[on]] = True
-    values[rows[on], flat[on]] = ctx_val[on]
-    return mask, values
 
 
 @torch.no_grad()
@@ -61,12 +37,11 @@ def complete_video(module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, grid_sh
     cpos = ctx_pos.to(module.device).unsqueeze(0)  # [1, K, 3]
     cval = ctx_val.to(module.device).unsqueeze(0)  # [1, K, 3]
     qry = grid_positions(tuple(grid_shape), device=module.device).unsqueeze(0)  # [1, N, 3]
-    observed, obs_val = grid_observed(cpos, cval, tuple(grid_shape))  # [1, N], [1, N, 3]
+    observed, obs_val = observed_lookup(cpos, cval, qry)  # [1, N], [1, N, 3]
     mean = torch.where(observed.unsqueeze(-1), obs_val, module.mean_field(cpos, cval, qry))  # [1, N, 3]
-    if num_samples > 0:
+    if num_samples > 0:  # samples keep observed values themselves
         samples = module.sample(cpos, cval, qry, num_samples=num_samples, n_autoregressive=n_autoregressive,
                                 temperature=temperature, seed=seed, progress=progress)[0]  # [S, N, 3]
-        samples = torch.where(observed.unsqueeze(-1), obs_val, samples)  # [S, N, 3]
     else:
         samples = mean.new_zeros(0, *mean.shape[1:])  # [0, N, 3]
     return unflatten_grid(mean, grid_shape)[0].cpu(), unflatten_grid(samples, grid_shape).cpu()
@@ -76,7 +51,8 @@ def random_pixels(video: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor,
     """K distinct pixels of a clip [3, T, H, W] -> positions [K, 3], values [K, 3]."""
     n = video[0].numel()
     if not 1 <= k <= n:
-        raise ValueError(f"--num_context must be between 1 and the {n} pixels of a {tuple(video.shape[1:])} clip, got {k}")
+        raise ValueError(f"--num_context must be between 1 and the {n} pixels of a {tuple(video.shape[1:])} clip, "
+                         f"got {k}")
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k]  # [K]
     pos = grid_positions(tuple(video.shape[1:]))[idx]  # [K, 3]
     return pos, flatten_grid(video.unsqueeze(0))[0, idx]  # [K, 3], [K, 3]
