@@ -124,8 +124,6 @@ def table(results: dict) -> str:
         rows.append((f"train step, B={r['batch']} |S|={r['num_context']} |Q|={r['num_queries']} (queries/s)",
                      r["preset"], f"{r['reference']['queries_per_s']:,.0f}", f"{r['ours']['queries_per_s']:,.0f}",
                      f"{r['speedup']:.2f}x", ""))
-        rows.append(("  + proposed module changes (head_loss, fused AdamW)", r["preset"], "",
-                     f"{r['ours_proposed']['queries_per_s']:,.0f}", f"{r['speedup_proposed']:.2f}x", ""))
     for r in results["sampling"]:
         h, w, c = r["image"]
         rows.append((f"AR sampling, {r['num_samples']} x {h}x{w}x{c}, N'={r['autoregressive_steps']} (time)", r["preset"],

@@ -4,10 +4,8 @@ All contenders train the same model size on the same 32x32 RGB images with 256 c
 |S| = K context points and |Q| queries per image, interleaved round by round:
 
 - ours: the shipped path, ``PixelTransformerModule.training_step`` (sets drawn on the device in one batched
-  call) with the optimizer its ``configure_optimizers`` builds;
-- ours_proposed: the same model with two changes proposed for the module (see :func:`proposed_step`): the
-  loss applies the head itself and computes only the head rows it reads (``BinnedGaussian.head_loss``), and
-  AdamW runs its fused kernel;
+  call; the loss applies the head to the rows it reads, ``BinnedGaussian.head_loss``) with the fused AdamW
+  its ``configure_optimizers`` builds;
 - reference: the original design (reference.py): per-item CPU sets in a DataLoader, nn.Transformer layers
   with dropout and materialised attention weights, double k-NN loss, Adam.
 """
@@ -19,25 +17,9 @@ import warnings
 
 import torch
 
-from pixeltransformer.module import PixelTransformerModule
-
 from .common import image_spec, module_optimizer, ours_module, random_images, reference_model
 from .reference import reference_loader, reference_train_step
 from .timing import interleaved, paired_ratio, summary
-
-
-def proposed_step(module: PixelTransformerModule, signal: torch.Tensor) -> torch.Tensor:
-    """The training loss as proposed for ``PixelTransformerModule.training_step``: features, then the head
-    applied inside the loss to the rows it needs."""
-    sets = module.draw_sets(signal)
-    feats = module.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, D]
-    return module.dist.head_loss(feats, module.model.head, sets.qry_val).mean()
-
-
-def fused_adamw(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
-    """The module's AdamW parameter groups with the fused (single-kernel) implementation."""
-    groups = [{k: g[k] for k in ("params", "lr", "weight_decay")} for g in opt.param_groups]
-    return torch.optim.AdamW(groups, fused=True)
 
 
 def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256, num_queries: int = 1024,
@@ -48,11 +30,8 @@ def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256
 
     module = ours_module(spec, preset, num_context, num_queries).train()
     opt = module_optimizer(module)
-    proposed = ours_module(spec, preset, num_context, num_queries, seed=1).train()
-    proposed_opt = fused_adamw(module_optimizer(proposed))
     if compile:
         module.model = torch.compile(module.model)
-        proposed.model = torch.compile(proposed.model)
     step = itertools.count()
 
     def ours() -> None:
@@ -63,12 +42,6 @@ def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256
         loss.backward()
         opt.step()
 
-    def ours_proposed() -> None:
-        loss = proposed_step(proposed, next(batches))
-        proposed_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        proposed_opt.step()
-
     net, dist = reference_model(spec, preset)
     net.train()
     ref_opt = torch.optim.Adam(net.parameters(), lr=1e-4)
@@ -78,12 +51,11 @@ def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256
     def reference() -> None:
         reference_train_step(net, dist, ref_opt, next(ref_batches))
 
-    times = interleaved({"ours": ours, "ours_proposed": ours_proposed, "reference": reference}, rounds, warmup)
+    times = interleaved({"ours": ours, "reference": reference}, rounds, warmup)
     per_step = batch * num_queries
     out = {"preset": preset, "batch": batch, "num_context": num_context, "num_queries": num_queries,
            "num_bins": spec.num_bins, "rounds": rounds, "compile": compile}
     for name in times:
         out[name] = {**summary(times[name]), "queries_per_s": per_step / summary(times[name])["median_s"]}
     out["speedup"] = paired_ratio(times["reference"], times["ours"])
-    out["speedup_proposed"] = paired_ratio(times["reference"], times["ours_proposed"])
     return out

@@ -20,7 +20,7 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     assert saved["mode"] == "smoke" and saved["environment"]["torch_threads"] == 1
     (train,), (samp,), (mf,) = saved["train"], saved["sampling"], saved["meanfield"]
     assert train["preset"] == "tiny" and train["ours"]["queries_per_s"] > 0 and train["reference"]["n"] == 1
-    assert train["speedup"] > 0 and train["speedup_proposed"] > 0
+    assert train["speedup"] > 0
     assert samp["autoregressive_steps"] == 16 and samp["ours_incremental"]["total_s"] > 0
     assert samp["reference"]["total_s"] > 0 and len(samp["reference"]["probe_sizes"]) == 2
     assert samp["reference_one_chain_measured_s"] > 0

@@ -154,6 +154,11 @@ class PixelTransformer(nn.Module):
         self.decoder_norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, num_params)
         self.apply(self._init)
+        # The input embeddings start at unit scale, fan-in init: with std 0.02 the value projection (V = 1-3
+        # inputs) starts ~10x smaller than the position projection (2F + P inputs), so the context values are
+        # nearly invisible to the encoder and short runs learn to ignore S (measured on video clips).
+        for proj in (self.ctx_pos_proj, self.qry_pos_proj, self.ctx_val_proj.proj):
+            nn.init.normal_(proj.weight, std=proj.in_features ** -0.5)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
