@@ -305,7 +305,7 @@ def test_overlays_compose_and_name_the_evaluation_options():
     cfg = config_for("mnist")
     assert cfg["data"]["class_path"] == "domains.images.data.ImageDataModule"
     assert cfg["data"]["init_args"]["dataset"] == "mnist" and cfg["model"]["max_context"] == 784
-    assert evaluation_args(cfg)["max_batches"] == 4
+    assert evaluation_args(cfg)["max_batches"] == 2
     assert config_for(None)["data"]["init_args"]["dataset"] == "digits"
     assert config_for("cats")["data"]["init_args"]["image_size"] == 64
     with pytest.raises(FileNotFoundError, match="nosuch.yaml"):

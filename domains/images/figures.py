@@ -86,5 +86,5 @@ def draw_figures(pl_module, images: torch.Tensor, out_dir: str | Path, suffix: s
         vis = context_image(ctx_pos, ctx_val, resolution, mode="nn")  # [B, C, R, R]
         paths["fig5_composition"] = out_dir / f"fig5_composition{suffix}.png"
         figure_composition(gt, display_size(bottom, resolution).cpu(), vis, sample[:, 0], paths["fig5_composition"],
-                           title=f"top half of S from one image, bottom half from another, |S| = {k}")
+                           title=f"S from the halves of two images, |S| = {k}")
     return paths
