@@ -146,3 +146,31 @@ def test_grid_context_is_distinct_even_when_queries_overflow_the_grid():
     s = sampler(torch.rand(2, 1, 8, 8), torch.Generator().manual_seed(0), num_context=64)
     for b in range(2):
         assert torch.unique(s.ctx_pos[b], dim=0).shape[0] == 64
+
+
+def test_bin_prior_init_sets_log_frequencies_once_on_fresh_runs():
+    import warnings
+
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec(domain="images", dataset="toy", grid_shape=(8, 8), val_dims=1, val_range=(0.0, 1.0), num_bins=4)
+    module = PixelTransformerModule(spec=spec, preset="tiny", min_context=4, max_context=8, num_queries=8)
+    signal = torch.full((2, 1, 8, 8), 0.1)  # [B, V, H, W]: 3/4 of the values in bin 0, 1/4 in bin 3
+    signal[:, :, :2] = 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log() outside a Trainer
+        module.training_step({"signal": signal}, 0)
+    q = torch.softmax(module.model.head.bias[:4].detach(), 0)  # [NB]
+    assert torch.allclose(q, 0.5 * torch.tensor([0.75, 0.0, 0.0, 0.25]) + 0.5 / 4, atol=1e-6)
+    module.model.head.bias.data.zero_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module.training_step({"signal": signal}, 1)  # later steps leave the biases to the optimiser
+    assert module.model.head.bias.abs().max() == 0
+    resumed = PixelTransformerModule(spec=spec, preset="tiny", min_context=4, max_context=8, num_queries=8,
+                                     bin_prior_init=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        resumed.training_step({"signal": signal}, 0)
+    assert resumed.model.head.bias.abs().max() == 0

@@ -35,6 +35,10 @@ class PixelTransformerModule(L.LightningModule):
         val_levels: |S| levels of the validation NLL (capped to the number of grid points).
         lr, weight_decay, warmup_steps, min_lr_ratio: AdamW with linear warmup and cosine decay.
         nonfinite: "error" stops on a NaN/Inf loss naming the step; "skip" skips the batch and counts it.
+        bin_prior_init: a fresh run starts the head's bin logits at the log of the bin frequencies of its first
+            batch (summed over DDP ranks) mixed half and half with uniform, so the first steps go to using S
+            instead of learning a peaked marginal (digits' black, an SDF's truncation bins) through the biases.
+            The uniform half bounds the cost when one batch is not representative (per-clip colours).
         seed: seeds the set sampler (each DDP rank offsets it, so ranks draw different sets).
     """
 
@@ -65,6 +69,7 @@ class PixelTransformerModule(L.LightningModule):
         nonfinite: str = "error",
         seed: int = 0,
         chunk: int = 16384,
+        bin_prior_init: bool = True,
     ):
         super().__init__()
         if spec is None:
@@ -93,6 +98,7 @@ class PixelTransformerModule(L.LightningModule):
         self.skipped_batches = 0
         self._gen: torch.Generator | None = None
         self._gen_state: torch.Tensor | None = None
+        self._prior_checked = not bin_prior_init
 
     # ---- sets ---------------------------------------------------------------------------------------
     @property
@@ -118,6 +124,10 @@ class PixelTransformerModule(L.LightningModule):
         if not torch.isfinite(signal).all():
             raise FloatingPointError(f"NaN/Inf in the training data at global step {self.global_step}, batch {batch_idx}"
                                      + (f" (items {batch['index'].tolist()})" if "index" in batch else ""))
+        if not self._prior_checked:
+            self._prior_checked = True
+            if self.global_step == 0:  # a fresh run, not a resumed one
+                self.init_bin_prior(signal)
         sets = self.draw_sets(signal)
         feats = self.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, D]
         # the head is applied inside the loss, to the rows the loss reads (all logits, the nearest bin's V + 1)
@@ -134,6 +144,22 @@ class PixelTransformerModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
         self.log("train/num_context", float(sets.num_context), batch_size=bsz)
         return loss
+
+    @torch.no_grad()
+    def init_bin_prior(self, signal: torch.Tensor, max_values: int = 200_000) -> torch.Tensor:
+        """Set the head's bin-logit biases to log(0.5 freq + 0.5 / NB), freq the bin frequencies of the values in
+        ``signal`` [B, V, *grid] (counts summed over DDP ranks so every rank sets the same biases); returns them [NB]."""
+        nb, v = self.dist.num_bins, self.spec.val_dims
+        if nb == 1:
+            return self.model.head.bias[:1].clone()
+        values = signal.flatten(2).transpose(1, 2).reshape(-1, v)  # [N, V]
+        values = values[:: max(1, values.shape[0] // max_values)]  # [<= ~max_values, V]
+        counts = torch.bincount(self.dist.nearest_bin(values), minlength=nb).float()  # [NB]
+        if self._trainer is not None and self.trainer.world_size > 1:
+            counts = self.trainer.strategy.reduce(counts, reduce_op="sum")
+        log_freq = torch.log(0.5 * counts / counts.sum() + 0.5 / nb)  # [NB]
+        self.model.head.bias[:nb] = log_freq
+        return log_freq
 
     # ---- validation: NLL at fixed |S| (the same sets every epoch, on any number of ranks) -------------
     def nll_per_dim(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
