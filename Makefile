@@ -52,5 +52,8 @@ test-slow: $(VENV)/.installed ## the slow tests: DDP, resume after kill, determi
 bench: $(VENV)/.installed ## benchmarks: training throughput, AR sampling, memory, mean-field (JSON + table)
 	WANDB_MODE=disabled $(PY) -m benchmarks.run $(ARGS)
 
+classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=mnist|cifar10|cats]
+	$(PY) -m domains.images.pretrained $(if $(DATA),--data $(DATA),)
+
 clean: ## remove caches (keeps .venv and runs/)
 	rm -rf .pytest_cache **/__pycache__

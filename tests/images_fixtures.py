@@ -8,8 +8,6 @@ import struct
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -62,13 +60,3 @@ def write_folder(root: Path, n: int = 5, seed: int = 0) -> list[np.ndarray]:
         Image.fromarray(arr).save(sub / f"img{i}.{'png' if i % 3 else 'jpg'}")
         written.append(arr)
     return written
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine the thread hand-offs
-    make small convolutions 10-40x slower; the setting is restored for other test modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

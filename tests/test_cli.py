@@ -16,11 +16,14 @@ CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name 
 # Per-domain overrides that make one fit take seconds: tiny model, tiny batches, few steps.
 SMOKE = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
          "--trainer.limit_test_batches=1", "--trainer.logger=false", "--model.preset=tiny",
-         "--model.num_queries=16", "--model.max_context=16", "--model.val_levels=[4]", "--checkpoint.every_n_train_steps=2",
+         "--model.num_queries=16", "--model.min_context=4", "--model.max_context=16", "--model.val_levels=[4]", "--checkpoint.every_n_train_steps=2",
          "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
 DATA_SMOKE = {
     "polynomial": ["--data.init_args.train_size=64", "--data.init_args.val_size=4", "--data.init_args.test_size=4",
                    "--data.init_args.batch_size=4", "--data.init_args.resolution=64"],
+    "images": ["--data.init_args.batch_size=4"],
+    "video": ["--data.init_args.batch_size=2", "--data.init_args.num_clips=40"],
+    "sdf": ["--data.init_args.batch_size=2"],
 }
 
 
@@ -36,7 +39,7 @@ def domain_of(path: Path) -> str:
 
 
 def test_every_domain_has_a_config():
-    assert {domain_of(p) for p in CONFIGS} >= {"polynomial"}
+    assert {domain_of(p) for p in CONFIGS} >= {"polynomial", "images", "video"}
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))

@@ -139,3 +139,10 @@ def test_spec_round_trip_and_errors():
         SignalSpec(domain="i", dataset="x", grid_shape=(4, 4), val_dims=3, val_range=(0, 1), num_bins=10).bin_centres()
     with pytest.raises(ValueError, match="val_range"):
         SignalSpec(domain="i", dataset="x", grid_shape=(4,), val_dims=1, val_range=(1, 0))
+
+
+def test_grid_context_is_distinct_even_when_queries_overflow_the_grid():
+    sampler = SetSampler(1, 64, 16, grid_points=True)
+    s = sampler(torch.rand(2, 1, 8, 8), torch.Generator().manual_seed(0), num_context=64)
+    for b in range(2):
+        assert torch.unique(s.ctx_pos[b], dim=0).shape[0] == 64

@@ -6,7 +6,6 @@ import torch
 from PIL import Image
 
 from domains.images.data import ImageDataModule, load_user_image
-from images_fixtures import one_thread  # noqa: F401  (autouse fixture)
 from images_fixtures import SHARED, write_folder, write_mnist
 
 
@@ -49,7 +48,7 @@ def test_mnist_one_file_and_two_files(tmp_path):
     dm = ImageDataModule("mnist", root=str(tmp_path / "two"), splits=(-1, 5, -1))
     assert [len(dm.dataset(x)) for x in ("train", "val", "test")] == [25, 5, 12]
     # test = the whole test file in file order
-    assert torch.equal(dm.dataset("test").images[:, 0], torch.from_numpy(test_images))
+    assert torch.equal(dm.build_split("test").images[:, 0], torch.from_numpy(test_images))
 
 
 def test_mnist_resized_and_missing(tmp_path):

@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 
 from domains.images import io
-from images_fixtures import one_thread  # noqa: F401  (autouse fixture)
 from images_fixtures import SHARED, idx_bytes, write_cifar_batches, write_folder, write_mnist
 
 

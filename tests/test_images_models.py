@@ -7,7 +7,6 @@ from domains.images import classifier as clf
 from domains.images import vae as vae_mod
 from domains.images.cache import cache_file
 from domains.images.context import pixel_context
-from images_fixtures import one_thread  # noqa: F401  (autouse fixture)
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 28, 28)])

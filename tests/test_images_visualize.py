@@ -7,7 +7,6 @@ from PIL import Image
 
 from domains.images import visualize as vis
 from domains.images.context import composition_context, pixel_context
-from images_fixtures import one_thread  # noqa: F401  (autouse fixture)
 
 
 def test_to_uint8_gray_rgb_and_passthrough():

@@ -244,7 +244,7 @@ def test_datamodule_from_npz(tmp_path):
                          splits=(-1, 2, 2), bins="uniform", num_bins=8)
     dm.setup("fit")
     assert len(dm._clips) == 12  # two clips of 5 frames from each 12-frame video
-    train, val = dm.dataset("train").index, dm.dataset("val").index
+    train, val = dm.dataset("train").base.index, dm.dataset("val").base.index  # the core wraps splits in IndexedDataset
     owner = lambda idx: set((idx // 2).tolist())  # noqa: E731 - clips of video i are rows 2i, 2i+1
     assert owner(train).isdisjoint(owner(val))  # split_by="video": no video in two splits
     first = dm.dataset("train")[0]["signal"]

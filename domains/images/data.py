@@ -141,6 +141,7 @@ class ImageDataModule(SignalDataModule):
         self._pools: dict[str, Pool] | None = None
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None
         self._spec: SignalSpec | None = None
+        self._built: dict[str, UInt8ImageDataset] = {}
 
     # ---- what the core needs -----------------------------------------------------------------
     @property
@@ -148,7 +149,8 @@ class ImageDataModule(SignalDataModule):
         """Known without reading the data, except k-means bins, which read the training pixels once."""
         if self._spec is None:
             spec = SignalSpec(domain="images", dataset=self.dataset_name, grid_shape=(self.image_size, self.image_size),
-                              val_dims=self.channels, val_range=(0.0, 1.0), num_bins=self.num_bins)
+                              val_dims=self.channels, val_range=(0.0, 1.0), num_bins=self.num_bins,
+                              extra={"predictor": "domains.images.predict"})
             if self.bins == "kmeans":
                 spec = spec.with_centres(self._kmeans_centres())
             self._spec = spec
@@ -173,14 +175,17 @@ class ImageDataModule(SignalDataModule):
             except FileNotFoundError:
                 io.download_cifar10(self.root)
 
-    def build_split(self, split: str) -> Dataset:
-        pool_name, idx = self._split_index()[split]
-        images, labels = self._load_pools()[pool_name]
-        return UInt8ImageDataset(images[idx], None if labels is None else labels[idx])
+    def build_split(self, split: str) -> UInt8ImageDataset:
+        """The split's images (built once; the base class may wrap what it gets, so this keeps the original)."""
+        if split not in self._built:
+            pool_name, idx = self._split_index()[split]
+            images, labels = self._load_pools()[pool_name]
+            self._built[split] = UInt8ImageDataset(images[idx], None if labels is None else labels[idx])
+        return self._built[split]
 
     def split_arrays(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A whole split as float images [N, C, H, W] in [0, 1] and labels [N] (for the classifier / VAE)."""
-        ds = self.dataset(split)
+        ds = self.build_split(split)
         return ds.images.float() / 255.0, ds.labels
 
     # ---- loading ------------------------------------------------------------------------------
@@ -257,7 +262,7 @@ class ImageDataModule(SignalDataModule):
 
     def _kmeans_centres(self) -> torch.Tensor:
         """k-means colours of a seeded subsample of training pixels: [NB, C]."""
-        images = self.dataset("train").images  # [N, C, H, W]
+        images = self.build_split("train").images  # [N, C, H, W]
         pixels = images.permute(0, 2, 3, 1).reshape(-1, self.channels)  # [N*H*W, C]
         gen = torch.Generator().manual_seed(self.seed)
         take = min(len(pixels), max(self.kmeans_pixels, self.num_bins))

@@ -14,16 +14,25 @@ from .kernels import gaussian_posterior, kernel_matrix
 
 
 def polynomial_oracle(ctx_x, ctx_y, qry_x, degree: int, coef_std: float = 1.0, jitter: float = 1e-8):
-    """Bayesian polynomial regression with noise-free observations: the GP whose kernel is
-    coef_std^2 sum_i x^i x'^i. With |S| >= degree + 1 it recovers the function up to the jitter."""
+    """Bayesian polynomial regression with (almost) noise-free observations: a ~ N(0, coef_std^2 I),
+    y = phi(x) a + N(0, jitter). With |S| >= degree + 1 it recovers the function up to the jitter.
+
+    Solved in weight space through a QR factorisation of the whitened design [phi / sqrt(jitter); I / coef_std],
+    which stays accurate where the kernel matrix phi phi^T is singular (|S| > degree + 1).
+    """
     pw = torch.arange(degree + 1, dtype=torch.float64)
     phi_c = ctx_x.double().unsqueeze(-1) ** pw  # [B, K, deg+1]
     phi_q = qry_x.double().unsqueeze(-1) ** pw  # [B, Q, deg+1]
-    s2 = coef_std**2
-    k_cc = s2 * phi_c @ phi_c.transpose(-1, -2)  # [B, K, K]
-    k_qc = s2 * phi_q @ phi_c.transpose(-1, -2)  # [B, Q, K]
-    k_qq = s2 * (phi_q**2).sum(-1)  # [B, Q]
-    return gaussian_posterior(k_cc, k_qc, k_qq, ctx_y.double(), jitter)
+    b, d = phi_c.shape[0], degree + 1
+    prior = torch.eye(d, dtype=torch.float64).expand(b, d, d) / coef_std  # [B, d, d]
+    design = torch.cat([phi_c / math.sqrt(jitter), prior], dim=1)  # [B, K+d, d]
+    target = torch.cat([ctx_y.double() / math.sqrt(jitter), torch.zeros(b, d, dtype=torch.float64)], dim=1)  # [B, K+d]
+    q, r = torch.linalg.qr(design)  # [B, K+d, d], [B, d, d]
+    w = torch.linalg.solve_triangular(r, (q.transpose(-1, -2) @ target.unsqueeze(-1)), upper=True)  # [B, d, 1]
+    mean = (phi_q @ w).squeeze(-1)  # [B, Q]
+    # posterior covariance (R^T R)^-1: var = || R^-T phi_q ||^2, plus the observation jitter
+    v = torch.linalg.solve_triangular(r.transpose(-1, -2), phi_q.transpose(-1, -2), upper=False)  # [B, d, Q]
+    return mean, (v**2).sum(-2) + jitter
 
 
 def gp_oracle(ctx_x, ctx_y, qry_x, kernel: str, lengthscale: float, variance: float, jitter: float = 1e-8):

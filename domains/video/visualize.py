@@ -126,6 +126,29 @@ def write_side_by_side(
     return write_video(np.concatenate(tiles, axis=2), path, fps=fps, upscale_to=upscale_to)  # [T, H, W', 3]
 
 
+def write_figure10(
+    gt: torch.Tensor,
+    ctx_vis: torch.Tensor,
+    samples: Sequence[torch.Tensor],
+    mean: torch.Tensor,
+    stem: str | Path,
+    fps: float = 8,
+    every: int = 2,
+    context_label: str = "S",
+    gif: bool = True,
+) -> dict[str, Path]:
+    """The paper's Fig. 10 for one clip, as files next to each other: ``<stem>.png`` (rows of frames: GT,
+    S, samples, mean), ``<stem>.mp4`` (the same clips side by side, playing) and, with ``gif``, ``<stem>.gif``.
+    All videos are [3, T, H, W]. Returns {"png": ..., "mp4": ..., "gif"?: ...}."""
+    stem = Path(stem)
+    clips = [gt, ctx_vis, *samples, mean]
+    out = {"png": figure_video_samples(gt, ctx_vis, samples, mean, stem.with_suffix(".png"), every, context_label),
+           "mp4": write_side_by_side(clips, stem.with_suffix(".mp4"), fps=fps)}
+    if gif:
+        out["gif"] = write_side_by_side(clips, stem.with_suffix(".gif"), fps=fps)
+    return out
+
+
 # ---- metrics -------------------------------------------------------------------------------------
 def _frames_batch(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
     """[B, 3, T, H, W] pairs -> frame batches [B*T, 3, H, W]."""

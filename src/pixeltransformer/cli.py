@@ -93,7 +93,7 @@ class PixelTransformerCLI(LightningCLI):
         init_args.save_dir = str(run_dir)
         init_args.offline = mode != "online"
         init_args.name = init_args.get("name") or f"{run_dir.parent.name}/{run_dir.name}"
-        if self.subcommand == "fit":
+        if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
             # the run id lives in the run folder, so a resumed run continues the same W&B run
             id_file = run_dir / "wandb_id.txt"
             run_id = os.environ.get(WANDB_ID_ENV) if _is_ddp_child() else None

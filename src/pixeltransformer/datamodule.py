@@ -49,6 +49,12 @@ class IndexedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.base)
 
+    def __getattr__(self, name: str) -> Any:
+        # domain datasets keep their own attributes (arrays, counts) reachable through the wrapper
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         item = dict(self.base[i])
         item["index"] = i

@@ -97,14 +97,38 @@ class BinnedGaussian(nn.Module):
     # ---- objective and densities -------------------------------------------------------------------
     def loss(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """The training loss per query (paper appendix): -(log q_b* - alpha g(sigma_b*, v - mean_b*)).
-        params [..., NP], value [..., V] -> [...]."""
-        logits, means, sigma = self.split(params)
+        params [..., NP], value [..., V] -> [...].
+
+        Only the nearest bin's offset and scale enter the loss, so they are gathered from the raw outputs
+        before any transform: no [..., NB, V] tensor of means exists, and the backward pass writes one
+        gradient tensor (split) instead of zero-filling a full-size one per slice."""
+        nb, v = self.num_bins, self.val_dims
+        logits, offsets, raw_sigma = params.split([nb, nb * v, nb], dim=-1)  # [..., NB], [..., NB V], [..., NB]
         b = self.nearest_bin(value).unsqueeze(-1)  # [..., 1]
-        log_q = F.log_softmax(logits, dim=-1).gather(-1, b).squeeze(-1)  # [...]
-        mean_b = means.gather(-2, b.unsqueeze(-1).expand(*b.shape, self.val_dims)).squeeze(-2)  # [..., V]
-        sigma_b = sigma.gather(-1, b).squeeze(-1)  # [...]
-        r2 = ((value - mean_b) ** 2).sum(-1) / sigma_b**2  # [...]
-        log_s = torch.log(sigma_b / self.unit)  # [...]
+        offset_b = offsets.unflatten(-1, (nb, v)).gather(-2, b.unsqueeze(-1).expand(*b.shape, v)).squeeze(-2)  # [..., V]
+        return self._loss_at_bin(logits, b, offset_b, raw_sigma.gather(-1, b).squeeze(-1), value)
+
+    def head_loss(self, features: torch.Tensor, head: nn.Linear, value: torch.Tensor) -> torch.Tensor:
+        """``loss(head(features), value)`` without computing the whole head output.
+
+        The logits need every bin, but the offset and scale only the nearest bin's V + 1 head rows, so a
+        query costs NB + V + 1 outputs instead of NB (2 + V) (260 instead of 1280 for 256 RGB bins), and
+        the backward pass never touches the other bins' rows. features [..., D], value [..., V] -> [...]."""
+        nb, v = self.num_bins, self.val_dims
+        logits = F.linear(features, head.weight[:nb], head.bias[:nb])  # [..., NB]
+        b = self.nearest_bin(value).unsqueeze(-1)  # [..., 1]
+        rows = torch.cat([nb + b * v + torch.arange(v, device=b.device), nb + nb * v + b], dim=-1)  # [..., V+1]
+        out = (F.embedding(rows, head.weight) * features.unsqueeze(-2)).sum(-1) + head.bias[rows]  # [..., V+1]
+        return self._loss_at_bin(logits, b, out[..., :v], out[..., v], value)
+
+    def _loss_at_bin(self, logits: torch.Tensor, b: torch.Tensor, offset_b: torch.Tensor, raw_sigma_b: torch.Tensor,
+                     value: torch.Tensor) -> torch.Tensor:
+        """logits [..., NB], nearest bin [..., 1], its raw offset [..., V] and raw scale [...] -> loss [...]."""
+        log_q = logits.gather(-1, b).squeeze(-1) - logits.logsumexp(-1)  # [...]
+        mean_b = self.centres[b.squeeze(-1)] + self.unit * offset_b  # [..., V]
+        sigma_u = F.softplus(raw_sigma_b) + self.min_sigma  # [...] in units
+        r2 = ((value - mean_b) ** 2).sum(-1) / (sigma_u * self.unit) ** 2  # [...]
+        log_s = torch.log(sigma_u)  # [...]
         if self.gaussian_term == "paper":
             gauss = self.val_dims * log_s + r2
         else:

@@ -85,6 +85,9 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
             ys = [r.get(key, float("nan")) for r in rows]
             ax.plot(xs, ys, marker="o", label=key)
         ax.set_xscale("log", base=2)
+        values = [r[k] for r in rows for k in keys if r.get(k) is not None]
+        if values and max(values) - min(values) > 50:  # one wild baseline should not flatten the others
+            ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel("|S|")
         ax.set_title(name)
         ax.grid(alpha=0.3)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .distribution import BinnedGaussian
+from .model import MemoryKV
 
 
 def _progress(iterable, enabled: bool, desc: str):
@@ -23,9 +24,22 @@ def _progress(iterable, enabled: bool, desc: str):
 
 
 @torch.no_grad()
-def decode_chunked(model: nn.Module, memory: torch.Tensor, qry_pos: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
-    """Decode queries [B, Q, P] in chunks from one memory [B, K, D] -> parameters [B, Q, NP]."""
-    return torch.cat([model.decode(memory, qry_pos[:, s : s + chunk]) for s in range(0, qry_pos.shape[1], chunk)], dim=1)
+def decode_chunked(model: nn.Module, memory: torch.Tensor | MemoryKV, qry_pos: torch.Tensor,
+                   chunk: int = 16384) -> torch.Tensor:
+    """Decode queries [B, Q, P] in chunks from one memory [B, K, D] -> parameters [B, Q, NP].
+
+    The decoder's keys/values of the memory are projected once, not once per chunk."""
+    if isinstance(memory, torch.Tensor) and hasattr(model, "memory_kv") and qry_pos.shape[1] > chunk:
+        memory = model.memory_kv(memory)
+    q = qry_pos.shape[1]
+    if q <= chunk:
+        return model.decode(memory, qry_pos)  # [B, Q, NP]
+    first = model.decode(memory, qry_pos[:, :chunk])  # [B, chunk, NP]
+    out = first.new_empty(first.shape[0], q, first.shape[2])  # [B, Q, NP]; no concatenation copy
+    out[:, :chunk] = first
+    for s in range(chunk, q, chunk):
+        out[:, s : s + chunk] = model.decode(memory, qry_pos[:, s : s + chunk])
+    return out
 
 
 @torch.no_grad()
@@ -49,7 +63,8 @@ def observed_lookup(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch
     -> mask [B, Q] bool, values [B, Q, V]."""
     masks, vals = [], []
     for s in range(0, qry_pos.shape[1], chunk):
-        d = torch.cdist(qry_pos[:, s : s + chunk], ctx_pos)  # [B, q, K]
+        # exact differences: the matmul form of cdist is off by ~1e-3 on large sets, too coarse for equality
+        d = torch.cdist(qry_pos[:, s : s + chunk], ctx_pos, compute_mode="donot_use_mm_for_euclid_dist")  # [B, q, K]
         dmin, idx = d.min(dim=-1)  # [B, q]
         masks.append(dmin <= tol)
         vals.append(torch.gather(ctx_val, 1, idx.unsqueeze(-1).expand(-1, -1, ctx_val.shape[-1])))  # [B, q, V]
@@ -99,7 +114,6 @@ def sample(
     # a fresh random order per chain, unobserved queries first
     keys = torch.rand(bs, q, generator=gen, device=device) + observed.float()  # [BS, Q]
     order = keys.argsort(dim=1)  # [BS, Q]
-    rows = torch.arange(bs, device=device)
 
     out = torch.empty(bs, q, v, device=device, dtype=ctx_val.dtype)  # [BS, Q, V]
     buf_pos = torch.empty(bs, k + n_ar, p, device=device, dtype=ctx_pos.dtype)  # [BS, K+N', P]
@@ -107,23 +121,26 @@ def sample(
     buf_pos[:, :k], buf_val[:, :k] = cpos, cval
 
     if use_cache:
+        # the cache holds the encoder's and the decoder's keys/values of every row: a step projects one row
         cache = model.new_cache(bs, k + n_ar, device, ctx_pos.dtype)
-        memory = torch.empty(bs, k + n_ar, model.encoder_norm.normalized_shape[0], device=device, dtype=ctx_pos.dtype)
-        memory[:, :k] = model.encode_append(cache, cpos, cval)  # [BS, K, D]
+        model.encode_append(cache, cpos, cval)
 
+    # the visiting order's positions, gathered once: step t reads a contiguous [BS, 1, P] slice
+    ar_idx = order[:, :n_ar]  # [BS, N']
+    ar_pos = torch.gather(qpos, 1, ar_idx.unsqueeze(-1).expand(-1, -1, p))  # [BS, N', P]
+    buf_pos[:, k:] = ar_pos
     for t in _progress(range(n_ar), progress, f"sampling {n_ar} steps x {bs} chains"):
-        idx = order[:, t]  # [BS]
-        pos_t = qpos[rows, idx].unsqueeze(1)  # [BS, 1, P]
-        mem = memory[:, : k + t] if use_cache else model.encode(buf_pos[:, : k + t], buf_val[:, : k + t])
+        pos_t = ar_pos[:, t : t + 1]  # [BS, 1, P]
+        mem = cache.memory() if use_cache else model.encode(buf_pos[:, : k + t], buf_val[:, : k + t])
         val_t = dist.sample(model.decode(mem, pos_t), temperature, gen)  # [BS, 1, V]
-        out[rows, idx] = val_t[:, 0]
-        buf_pos[:, k + t], buf_val[:, k + t] = pos_t[:, 0], val_t[:, 0]
+        buf_val[:, k + t : k + t + 1] = val_t
         if use_cache:
-            memory[:, k + t : k + t + 1] = model.encode_append(cache, pos_t, val_t)  # [BS, 1, D]
+            model.encode_append(cache, pos_t, val_t)
+    out.scatter_(1, ar_idx.unsqueeze(-1).expand(-1, -1, v), buf_val[:, k:])  # [BS, Q, V]
 
     rest = order[:, n_ar:]  # [BS, Q - N']
     if rest.shape[1] > 0:
-        mem = memory if use_cache else model.encode(buf_pos, buf_val)  # [BS, K+N', D]
+        mem = cache.memory() if use_cache else model.encode(buf_pos, buf_val)  # [BS, K+N', D]
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]
         rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk))  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)

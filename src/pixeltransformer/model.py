@@ -11,7 +11,7 @@ one row of attention against cached keys/values instead of a full re-encode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -30,12 +30,30 @@ PRESETS: dict[str, dict[str, int]] = {
 
 
 @dataclass
-class KVCache:
-    """Per-encoder-layer keys/values of the tokens seen so far, preallocated for `capacity` tokens."""
+class MemoryKV:
+    """The decoder's keys/values of one memory, per decoder layer. They depend only on the memory, so
+    computing them once per encode saves every further decode chunk or sampling step the projection."""
 
-    keys: list[torch.Tensor]  # per layer [B, H, C, Dh]
-    values: list[torch.Tensor]  # per layer [B, H, C, Dh]
+    keys: list[torch.Tensor]  # per decoder layer [B, H, M, Dh]
+    values: list[torch.Tensor]  # per decoder layer [B, H, M, Dh]
+
+
+@dataclass
+class KVCache:
+    """Keys/values of the tokens seen so far, preallocated for `capacity` tokens: per encoder layer (the
+    causal self-attention) and per decoder layer (the queries' cross-attention to the memory rows, which
+    never change once written, so a sampling step projects only the new row)."""
+
+    keys: list[torch.Tensor]  # per encoder layer [B, H, C, Dh]
+    values: list[torch.Tensor]  # per encoder layer [B, H, C, Dh]
     length: int = 0
+    mem_keys: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, Dh]
+    mem_values: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, Dh]
+
+    def memory(self) -> MemoryKV:
+        """The decoder's view of every memory row cached so far."""
+        n = self.length
+        return MemoryKV([k[:, :, :n] for k in self.mem_keys], [v[:, :, :n] for v in self.mem_values])
 
 
 class Attention(nn.Module):
@@ -58,8 +76,10 @@ class Attention(nn.Module):
 
     def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False) -> torch.Tensor:
         q = self.split(self.q(x))  # [B, H, N, Dh]
-        o = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # [B, H, N, Dh]
-        return self.out(o.transpose(1, 2).flatten(2))  # [B, N, D]
+        return self.combine(F.scaled_dot_product_attention(q, k, v, is_causal=causal))  # [B, N, D]
+
+    def combine(self, o: torch.Tensor) -> torch.Tensor:
+        return self.out(o.transpose(1, 2).flatten(2))  # [B, H, N, Dh] -> [B, N, D]
 
     def forward(self, x: torch.Tensor, src: torch.Tensor, causal: bool = False) -> torch.Tensor:
         k, v = self.keys_values(src)
@@ -84,6 +104,11 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, src: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
         h = self.norm1(x)
         x = x + self.attn(h, h if src is None else src, causal)  # [B, N, D]
+        return x + self.mlp(self.norm2(x))  # [B, N, D]
+
+    def cross(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The block with precomputed source keys/values [B, H, M, Dh]: x [B, N, D] -> [B, N, D]."""
+        x = x + self.attn.attend(self.norm1(x), k, v)  # [B, N, D]
         return x + self.mlp(self.norm2(x))  # [B, N, D]
 
 
@@ -129,6 +154,11 @@ class PixelTransformer(nn.Module):
         self.decoder_norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, num_params)
         self.apply(self._init)
+        # The input embeddings start at unit scale, fan-in init: with std 0.02 the value projection (V = 1-3
+        # inputs) starts ~10x smaller than the position projection (2F + P inputs), so the context values are
+        # nearly invisible to the encoder and short runs learn to ignore S (measured on video clips).
+        for proj in (self.ctx_pos_proj, self.qry_pos_proj, self.ctx_val_proj.proj):
+            nn.init.normal_(proj.weight, std=proj.in_features ** -0.5)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -149,15 +179,33 @@ class PixelTransformer(nn.Module):
             x = block(x, causal=causal)  # [B, K, D]
         return self.encoder_norm(x)  # [B, K, D]
 
-    def decode(self, memory: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
-        """Memory [B, K, D] and queries [B, Q, P] -> parameters [B, Q, num_params]."""
+    def memory_kv(self, memory: torch.Tensor) -> MemoryKV:
+        """Memory [B, K, D] -> the decoder's keys/values, to decode many query chunks from one encode."""
+        kvs = [block.attn.keys_values(memory) for block in self.decoder]  # per layer 2 x [B, H, K, Dh]
+        return MemoryKV([k for k, _ in kvs], [v for _, v in kvs])
+
+    def decode(self, memory: torch.Tensor | MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
+        """Memory [B, K, D] (or its precomputed MemoryKV) and queries [B, Q, P] -> parameters [B, Q, num_params]."""
+        return self.head(self.decode_features(memory, qry_pos))  # [B, Q, num_params]
+
+    def decode_features(self, memory: torch.Tensor | MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
+        """decode() without the head: [B, Q, D]."""
         q = self.qry_pos_proj(self.fourier(qry_pos))  # [B, Q, D]
-        for block in self.decoder:
-            q = block(q, src=memory)  # [B, Q, D]
-        return self.head(self.decoder_norm(q))  # [B, Q, num_params]
+        if isinstance(memory, MemoryKV):
+            for block, k, v in zip(self.decoder, memory.keys, memory.values):
+                q = block.cross(q, k, v)  # [B, Q, D]
+        else:
+            for block in self.decoder:
+                q = block(q, src=memory)  # [B, Q, D]
+        return self.decoder_norm(q)  # [B, Q, D]
 
     def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(ctx_pos, ctx_val), qry_pos)  # [B, Q, num_params]
+
+    def features(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
+        """forward() without the head, [B, Q, D]: training feeds it to BinnedGaussian.head_loss with self.head,
+        which skips the head outputs the loss never reads."""
+        return self.decode_features(self.encode(ctx_pos, ctx_val), qry_pos)  # [B, Q, D]
 
     # ---- incremental encoder: key/value cache ------------------------------------------------------
     def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
@@ -166,9 +214,12 @@ class PixelTransformer(nn.Module):
         blk = self.encoder[0].attn
         dh = self.ctx_pos_proj.out_features // blk.heads
         shape = (batch, blk.heads, capacity, dh)
-        n = len(self.encoder)
-        return KVCache([torch.empty(shape, device=device, dtype=dtype) for _ in range(n)],
-                       [torch.empty(shape, device=device, dtype=dtype) for _ in range(n)])
+
+        def buffers(n: int) -> list[torch.Tensor]:
+            return [torch.empty(shape, device=device, dtype=dtype) for _ in range(n)]
+
+        ne, nd = len(self.encoder), len(self.decoder)
+        return KVCache(buffers(ne), buffers(ne), 0, buffers(nd), buffers(nd))
 
     def encode_append(self, cache: KVCache, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
         """Append new samples [B, n, P], [B, n, V] to a cache; returns the memory rows of the new samples
@@ -185,14 +236,20 @@ class PixelTransformer(nn.Module):
             cache.values[i][:, :, start : start + n] = v
             keys = cache.keys[i][:, :, : start + n]  # [B, H, C, Dh]
             vals = cache.values[i][:, :, : start + n]
-            if n == 1:
-                att = block.attn.attend(h, keys, vals)  # a single new row sees everything cached
+            if n == 1 or start == 0:
+                # one new row sees everything cached; a first block of rows is plain causal (fused kernel)
+                att = block.attn.attend(h, keys, vals, causal=n > 1)  # [B, n, D]
             else:  # new rows see the cache plus the new rows causally
                 mask = torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(diagonal=start)  # [n, C]
                 q = block.attn.split(block.attn.q(h))  # [B, H, n, Dh]
-                o = F.scaled_dot_product_attention(q, keys, vals, attn_mask=mask)  # [B, H, n, Dh]
-                att = block.attn.out(o.transpose(1, 2).flatten(2))  # [B, n, D]
+                att = block.attn.combine(F.scaled_dot_product_attention(q, keys, vals, attn_mask=mask))  # [B, n, D]
             x = x + att
             x = x + block.mlp(block.norm2(x))  # [B, n, D]
+        memory = self.encoder_norm(x)  # [B, n, D]
+        if cache.mem_keys:
+            for i, block in enumerate(self.decoder):
+                k, v = block.attn.keys_values(memory)  # [B, H, n, Dh]
+                cache.mem_keys[i][:, :, start : start + n] = k
+                cache.mem_values[i][:, :, start : start + n] = v
         cache.length = start + n
-        return self.encoder_norm(x)  # [B, n, D]
+        return memory  # [B, n, D]

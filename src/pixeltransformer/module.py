@@ -119,8 +119,9 @@ class PixelTransformerModule(L.LightningModule):
             raise FloatingPointError(f"NaN/Inf in the training data at global step {self.global_step}, batch {batch_idx}"
                                      + (f" (items {batch['index'].tolist()})" if "index" in batch else ""))
         sets = self.draw_sets(signal)
-        params = self(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, NP]
-        loss = self.dist.loss(params, sets.qry_val).mean()
+        feats = self.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, D]
+        # the head is applied inside the loss, to the rows the loss reads (all logits, the nearest bin's V + 1)
+        loss = self.dist.head_loss(feats, self.model.head, sets.qry_val).mean()
         if not torch.isfinite(loss):
             if self.hparams.nonfinite == "error":
                 raise FloatingPointError(
@@ -171,7 +172,7 @@ class PixelTransformerModule(L.LightningModule):
         for name, p in self.model.named_parameters():
             (no_decay if p.dim() < 2 else decay).append(p)
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": self.hparams.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=self.hparams.lr)
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=self.hparams.lr, fused=True)
         total = max(1, int(self.trainer.estimated_stepping_batches)) if self.trainer else 1
         warmup, floor = self.hparams.warmup_steps, self.hparams.min_lr_ratio
 

@@ -132,12 +132,12 @@ class SetSampler:
             total = math.prod(grid_shape)
             if k > total:
                 raise ValueError(f"|S|={k} is larger than the {total} grid points of a {grid_shape} signal")
-            pos = self.positions(b, k + q, grid_shape, generator, signal.device)  # [B, K+Q, P]
-            if k + q > total:  # small grids: queries may repeat context points
-                ctx_pos = pos[:, :k]
-                qry_pos = self.positions(b, q, grid_shape, generator, signal.device)
-            else:
+            if k + q <= total:  # distinct context and query points
+                pos = self.positions(b, k + q, grid_shape, generator, signal.device)  # [B, K+Q, P]
                 ctx_pos, qry_pos = pos[:, :k], pos[:, k:]
+            else:  # small grids: the context stays distinct, queries may repeat context points
+                ctx_pos = self.positions(b, k, grid_shape, generator, signal.device)  # [B, K, P]
+                qry_pos = self.positions(b, q, grid_shape, generator, signal.device)  # [B, Q, P]
         else:
             ctx_pos = self.positions(b, k, grid_shape, generator, signal.device)  # [B, K, P]
             qry_pos = self.positions(b, q, grid_shape, generator, signal.device)  # [B, Q, P]

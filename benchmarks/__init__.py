@@ -1,0 +1,9 @@
+"""Benchmarks: ``python -m benchmarks.run`` (``make bench``); see benchmarks/README-section.md."""
+
+import sys
+from pathlib import Path
+
+# measure the checkout these files live in, even when another checkout is pip-installed in the environment
+_SRC = str(Path(__file__).resolve().parents[1] / "src")
+if _SRC not in sys.path:
+    sys.path.insert(0, _SRC)

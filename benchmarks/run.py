@@ -1,0 +1,194 @@
+"""``python -m benchmarks.run`` (``make bench``): every benchmark, ours against the reference design, in one
+process; a table on stdout and JSON in bench-results/bench.json.
+
+    python -m benchmarks.run                 # the full set, under 10 minutes on a 2-core CPU
+    python -m benchmarks.run --quick         # about a minute: the tiny preset, smaller problems
+    python -m benchmarks.run --only train sampling --presets small
+
+Figures that matter are ratios: each benchmark interleaves the contenders round by round in this one process
+(after a warm-up) and reports medians, because a shared machine's speed drifts from minute to minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .meanfield import bench_meanfield
+from .memory import bench_memory, fitted_exponent, measure_in_process
+from .sampling import bench_sampling
+from .train import bench_training
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHES = ("train", "sampling", "memory", "meanfield")
+
+# per mode: the settings of every benchmark (sized so the full mode stays under 10 minutes on 2 cores)
+SETTINGS = {
+    "full": {
+        "presets": ("small", "paper"),
+        "train": {"small": dict(batch=8, num_context=256, num_queries=1024, rounds=5),
+                  "paper": dict(batch=2, num_context=256, num_queries=1024, rounds=3)},
+        "sampling": {"small": dict(full_rounds=2, probe_rounds=2, points=5, probe_steps=2, validate=True),
+                     "paper": dict(full_rounds=1, probe_rounds=2, points=4, probe_steps=1)},
+        "memory": dict(preset="small", sizes=(256, 512, 1024, 2048, 4096, 8192), reference_max=4096, num_queries=256),
+        "meanfield": {"small": dict(max_queries=16384, rounds=3), "paper": dict(max_queries=4096, rounds=2)},
+    },
+    "quick": {
+        "presets": ("tiny",),
+        "train": {"tiny": dict(batch=4, num_context=64, num_queries=256, rounds=3)},
+        "sampling": {"tiny": dict(image_size=16, full_rounds=1, probe_rounds=1, points=3, probe_steps=1)},
+        "memory": dict(preset="tiny", sizes=(256, 1024, 4096), reference_max=4096, num_queries=256),
+        "meanfield": {"tiny": dict(grid=32, max_queries=4096, rounds=2)},
+    },
+    # seconds: plumbing only (tests); memory is probed in this process instead of fresh ones
+    "smoke": {
+        "presets": ("tiny",),
+        "train": {"tiny": dict(batch=2, num_context=8, num_queries=16, rounds=1, image_size=8)},
+        "sampling": {"tiny": dict(image_size=4, num_samples=2, num_context=4, full_rounds=1, probe_rounds=1,
+                                  points=2, probe_steps=1, validate=True)},
+        "memory": dict(preset="tiny", sizes=(32, 64, 128), reference_max=64, num_queries=16),
+        "meanfield": {"tiny": dict(grid=8, num_context=16, chunk=128, max_queries=256, rounds=1)},
+    },
+}
+
+
+def environment(threads: int) -> dict:
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"date": dt.datetime.now().isoformat(timespec="seconds"), "python": platform.python_version(),
+            "torch": torch.__version__, "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "torch_threads": threads, "load_average": load,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def smoke_memory(preset: str, sizes: tuple[int, ...], reference_max: int, num_queries: int) -> dict:
+    ours = measure_in_process("ours", preset, list(sizes), num_queries)
+    ref_sizes = [k for k in sizes if k <= reference_max]
+    return {"preset": preset, "num_queries": num_queries, "method": "in-process (smoke mode: plumbing only)",
+            "sizes": list(sizes), "ours_mib": ours, "ours_exponent": fitted_exponent(list(sizes), ours),
+            "reference_sizes": ref_sizes, "reference_mib": measure_in_process("reference", preset, ref_sizes, num_queries)}
+
+
+def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str, ...] | None = None,
+        threads: int = 1, compile: bool = False, log=print) -> dict:
+    cfg = SETTINGS[mode]
+    presets = tuple(presets or cfg["presets"])
+    torch.set_num_threads(threads)
+    results: dict = {"mode": mode, "environment": environment(threads), "train": [], "sampling": [], "meanfield": []}
+    t0 = time.perf_counter()
+    for name in only:
+        if name == "memory":
+            log("[bench] memory vs set size ...")
+            m = cfg["memory"]
+            results["memory"] = smoke_memory(**m) if mode == "smoke" else bench_memory(**m)
+            continue
+        for preset in presets:
+            kw = cfg[name].get(preset) or next(iter(cfg[name].values()))
+            log(f"[bench] {name} / {preset} ...")
+            if name == "train":
+                results["train"].append(bench_training(preset, compile=compile, **kw))
+            elif name == "sampling":
+                results["sampling"].append(bench_sampling(preset, **kw))
+            elif name == "meanfield":
+                results["meanfield"].append(bench_meanfield(preset, **kw))
+    results["wall_s"] = time.perf_counter() - t0
+    results["environment"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return results
+
+
+def _fmt_s(x: float) -> str:
+    return f"{x:.3g} s" if x < 100 else f"{x:,.0f} s"
+
+
+def table(results: dict) -> str:
+    """The readable summary: one line per benchmark and preset; the GPU column is filled only on a GPU."""
+    gpu = results["environment"]["gpu"]
+    rows = [("benchmark", "preset", "reference", "ours", "ratio (CPU)", "GPU")]
+    for r in results["train"]:
+        rows.append((f"train step, B={r['batch']} |S|={r['num_context']} |Q|={r['num_queries']} (queries/s)",
+                     r["preset"], f"{r['reference']['queries_per_s']:,.0f}", f"{r['ours']['queries_per_s']:,.0f}",
+                     f"{r['speedup']:.2f}x", ""))
+    for r in results["sampling"]:
+        h, w, c = r["image"]
+        rows.append((f"AR sampling, {r['num_samples']} x {h}x{w}x{c}, N'={r['autoregressive_steps']} (time)", r["preset"],
+                     _fmt_s(r["reference"]["total_s"]) + " *", _fmt_s(r["ours_incremental"]["total_s"]),
+                     f"{r['speedup_incremental']:.1f}x", ""))
+        if "reference_one_chain_measured_s" in r:
+            rows.append(("  check: reference, one chain end to end: measured / *", r["preset"],
+                         f"{_fmt_s(r['reference_one_chain_measured_s'])} / {_fmt_s(r['reference_one_chain_extrapolated_s'])}",
+                         "", "", ""))
+        rows.append(("  batched bidirectional (paper encoder)", r["preset"], "",
+                     _fmt_s(r["ours_batched_bidirectional"]["total_s"]) + " *",
+                     f"{r['speedup_batched_bidirectional']:.1f}x", ""))
+    for r in results["meanfield"]:
+        g = "x".join(map(str, r["grid"]))
+        rows.append((f"mean field, {g} grid, |S|={r['num_context']} (queries/s)", r["preset"],
+                     f"{r['reference']['queries_per_s']:,.0f}", f"{r['ours']['queries_per_s']:,.0f}",
+                     f"{r['speedup']:.2f}x", ""))
+    if "memory" in results:
+        m = results["memory"]
+        big = m["sizes"][-1]
+        ref_last = m["reference_sizes"][-1] if m["reference_sizes"] else None
+        ours_at = dict(zip(m["sizes"], m["ours_mib"]))
+        rows.append((f"peak memory, |S|={ref_last} (MiB)", m["preset"],
+                     f"{m['reference_mib'][-1]:.0f}" if ref_last else "", f"{ours_at.get(ref_last, float('nan')):.0f}",
+                     f"{m['reference_mib'][-1] / max(ours_at.get(ref_last, 1), 1e-3):.1f}x" if ref_last else "", ""))
+        exp_ref = f"{m['reference_exponent']:.2f}" if "reference_exponent" in m else ""
+        rows.append((f"  memory growth exponent (|S| up to {big})", m["preset"], exp_ref, f"{m['ours_exponent']:.2f}",
+                     "", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(wd) if i == 0 else c.rjust(wd) for i, (c, wd) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    env = results["environment"]
+    notes = [
+        "* extrapolated: per-step cost timed at a few set sizes, a quadratic in the set size fitted and summed.",
+        f"GPU column empty: {'not measured in this run' if gpu else 'no GPU on this machine'}.",
+        f"{env['cpu']} ({env['cpu_count']} cores, torch {env['torch']}, {env['torch_threads']} thread(s)), "
+        f"{env['date']}, load average {env['load_average']}; mode {results['mode']}, {results['wall_s']:.0f} s.",
+    ]
+    return "\n".join(lines + [""] + notes)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="about one minute: tiny preset, small problems")
+    mode.add_argument("--smoke", action="store_true", help="seconds: plumbing check (used by the tests)")
+    p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES), help="benchmarks to run")
+    p.add_argument("--presets", nargs="+", default=None, help="model presets (default: small paper; quick: tiny)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for every contender (default 1: on a shared 2-core machine OpenMP's "
+                        "spinning barriers make two threads several times slower on small operations)")
+    p.add_argument("--compile", action="store_true", help="torch.compile our model in the training benchmark")
+    p.add_argument("--out", type=Path, default=REPO / "bench-results" / "bench.json", help="JSON output file")
+    a = p.parse_args(argv)
+    if a.threads < 1:
+        p.error(f"--threads must be >= 1, got {a.threads}")
+    results = run("smoke" if a.smoke else "quick" if a.quick else "full", tuple(a.only),
+                  tuple(a.presets) if a.presets else None, a.threads, a.compile,
+                  log=lambda s: print(s, file=sys.stderr, flush=True))
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"\nJSON: {a.out}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

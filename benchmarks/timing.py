@@ -1,0 +1,56 @@
+"""Timing on a noisy shared machine: warm-up, interleaved rounds, medians, paired ratios, and the cost-model
+extrapolation used when a baseline is too slow to run to the end.
+
+Interleaving (every round runs every contender once, in a rotating order) exposes all contenders to the same
+background load, so the paired per-round ratio is far steadier than a ratio of separately taken means.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of every contender, ``rounds`` times each, rotating the order every round."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def summary(seconds: Sequence[float]) -> dict[str, float]:
+    s = sorted(seconds)
+    return {"median_s": statistics.median(s), "min_s": s[0], "max_s": s[-1], "n": len(s)}
+
+
+def paired_ratio(slow: Sequence[float], fast: Sequence[float]) -> float:
+    """Median over rounds of slow/fast (both lists from the same interleaved rounds)."""
+    return statistics.median(a / b for a, b in zip(slow, fast))
+
+
+def fit_step_cost(sizes: Sequence[int], seconds: Sequence[float], degree: int = 2) -> np.ndarray:
+    """Least-squares polynomial (in the set size) through measured per-step costs; highest power first.
+
+    A full re-encode of n tokens costs a + b n + c n^2 (projections and FFN linear, attention quadratic),
+    so degree 2 is the cost model; with fewer than three sizes the degree drops to what they can fix."""
+    deg = min(degree, len(set(sizes)) - 1)
+    return np.polyfit(np.asarray(sizes, float), np.asarray(seconds, float), deg)
+
+
+def extrapolate_total(coeffs: np.ndarray, first_size: int, steps: int) -> float:
+    """Sum of the fitted per-step cost over set sizes first_size, ..., first_size + steps - 1."""
+    n = np.arange(first_size, first_size + steps, dtype=float)
+    return float(np.clip(np.polyval(coeffs, n), 0.0, None).sum())

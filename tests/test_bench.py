@@ -1,0 +1,82 @@
+"""The benchmark harness stays runnable: a seconds-long smoke run of every benchmark, the timing maths, and
+the reference baseline's own behaviour."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import run as bench_run
+from benchmarks.common import image_spec, reference_model
+from benchmarks.reference import PerItemSetDataset, reference_loader, reference_sample, reference_train_step
+from benchmarks.timing import extrapolate_total, fit_step_cost, interleaved, paired_ratio
+
+
+def test_smoke_run_writes_json_and_table(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    results = bench_run.main(["--smoke", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["mode"] == "smoke" and saved["environment"]["torch_threads"] == 1
+    (train,), (samp,), (mf,) = saved["train"], saved["sampling"], saved["meanfield"]
+    assert train["preset"] == "tiny" and train["ours"]["queries_per_s"] > 0 and train["reference"]["n"] == 1
+    assert train["speedup"] > 0
+    assert samp["autoregressive_steps"] == 16 and samp["ours_incremental"]["total_s"] > 0
+    assert samp["reference"]["total_s"] > 0 and len(samp["reference"]["probe_sizes"]) == 2
+    assert samp["reference_one_chain_measured_s"] > 0
+    assert mf["timed_queries"] == 256 and mf["ours"]["queries_per_s"] > 0
+    assert saved["memory"]["sizes"] == [32, 64, 128] and len(saved["memory"]["ours_mib"]) == 3
+    table = capsys.readouterr().out
+    assert "AR sampling, 2 x 4x4x3, N'=16" in table and "GPU column empty" in table
+    assert results["train"][0]["batch"] == 2
+
+
+def test_cli_rejects_bad_threads():
+    with pytest.raises(SystemExit):
+        bench_run.main(["--smoke", "--threads", "0"])
+
+
+def test_extrapolation_is_exact_for_a_quadratic_cost():
+    sizes = [16, 300, 700, 1039]
+    cost = [1e-3 + 2e-6 * n + 3e-9 * n * n for n in sizes]
+    total = extrapolate_total(fit_step_cost(sizes, cost), 16, 1024)
+    n = np.arange(16, 16 + 1024)
+    assert total == pytest.approx(float((1e-3 + 2e-6 * n + 3e-9 * n * n).sum()), rel=1e-6)
+
+
+def test_interleaved_runs_every_contender_each_round_and_pairs_ratios():
+    calls = []
+    times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=3, warmup=1)
+    assert len(times["a"]) == len(times["b"]) == 3 and calls.count("a") == calls.count("b") == 4
+    assert calls[2:] == ["a", "b", "b", "a", "a", "b"]  # the order rotates every round
+    assert paired_ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0
+
+
+def test_reference_trains_and_samples_one_signal_at_a_time():
+    spec = image_spec(size=8, num_bins=6)
+    net, dist = reference_model(spec, "tiny")
+    images = torch.rand(4, 3, 8, 8)
+    item = PerItemSetDataset(images, 5, 7)[0]
+    assert item["ctx_pos"].shape == (5, 2) and item["qry_val"].shape == (7, 3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    batch = next(iter(reference_loader(images, 2, 5, 7)))
+    before = [p.detach().clone() for p in net.parameters()]
+    loss = reference_train_step(net, dist, opt, batch)
+    assert np.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    net.eval()
+    vals = reference_sample(net, dist, torch.rand(3, 1, 2), torch.rand(3, 1, 3), torch.rand(5, 1, 2), steps=4)
+    assert vals.shape == (4, 1, 3) and torch.isfinite(vals).all()
+
+
+def test_reference_loss_finds_the_nearest_centre():
+    centres = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])
+    from benchmarks.reference import ReferenceDistribution
+
+    dist = ReferenceDistribution(centres)
+    v = torch.tensor([[[0.9, 0.8, 0.7]], [[0.1, 0.9, 0.2]]])  # [N, B, V]
+    assert dist.nearest(v).flatten().tolist() == [1, 2]
+    params = torch.zeros(2, 1, 3 * 5)
+    # uniform bins, zero offsets and log-variances: class term log 3, Gaussian term alpha |v - c|^2
+    expected = torch.log(torch.tensor(3.0)) + 0.1 * ((v - centres[[1, 2]].unsqueeze(1)) ** 2).sum(-1, keepdim=True)
+    assert torch.allclose(dist.nll(params, v), expected, atol=1e-6)

@@ -1,0 +1,66 @@
+"""Run-folder checkpoints: atomic writes, saves by wall time, and the W&B run id kept across a resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from domains.polynomial.data import PolynomialDataModule
+from pixeltransformer.checkpointing import RunCheckpoint
+from pixeltransformer.module import PixelTransformerModule
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _fit(tmp_path: Path, callback: RunCheckpoint, steps: int) -> L.Trainer:
+    dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), preset="tiny", max_context=8, num_queries=8, grid_points=True)
+    trainer = L.Trainer(max_steps=steps, logger=False, callbacks=[callback], enable_progress_bar=False,
+                        limit_val_batches=0, enable_model_summary=False, accelerator="cpu",
+                        default_root_dir=str(tmp_path))
+    trainer.fit(module, datamodule=dm)
+    return trainer
+
+
+def test_checkpoint_saved_by_wall_time(tmp_path):
+    cb = RunCheckpoint(monitor=None, every_n_train_steps=1000, every_minutes=1e-9)  # due after every step
+    _fit(tmp_path, cb, steps=3)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 3
+    assert not list((tmp_path / "checkpoints").glob("*.partial"))
+
+
+def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    cb = RunCheckpoint(monitor=None, every_n_train_steps=2, every_minutes=None)
+    trainer = _fit(tmp_path, cb, steps=2)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+
+    def dying_save(path, weights_only=False):
+        Path(path).write_bytes(before[: len(before) // 3])  # half-written, then the job dies
+        raise KeyboardInterrupt("killed during save")
+
+    monkeypatch.setattr(trainer, "save_checkpoint", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        cb._save_checkpoint(trainer, str(last))
+    assert last.read_bytes() == before
+    assert torch.load(last, weights_only=True)["global_step"] == 2
+
+
+def test_resume_keeps_the_wandb_run_id(tmp_path):
+    from pixeltransformer.cli import main
+
+    common = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.preset=tiny", "--trainer.max_steps=2",
+              "--trainer.val_check_interval=2", "--checkpoint.every_n_train_steps=2", "--trainer.enable_progress_bar=false",
+              "--data.init_args.train_size=16", "--data.init_args.val_size=4", "--data.init_args.resolution=64",
+              "--data.init_args.batch_size=4", "--trainer.limit_val_batches=1", "--model.val_levels=[4]"]
+    cli = main(["fit", *common, "--run_root", str(tmp_path), "--run_name", "r", "--trainer.callbacks=[]"])
+    run = tmp_path / "polynomial" / "r"
+    first_id = (run / "wandb_id.txt").read_text().strip()
+    assert cli.trainer.logger._wandb_init["id"] == first_id
+    again = main(["fit", *common, "--trainer.max_steps=4", "--resume", str(run), "--trainer.callbacks=[]"])
+    assert again.trainer.logger._wandb_init["id"] == first_id
+    assert again.trainer.global_step == 4
