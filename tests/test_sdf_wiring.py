@@ -98,17 +98,18 @@ def test_predicted_box_meshes_with_the_right_volume_and_axes():
     assert torch.equal(samples[0, 1], mean[0])
 
 
-def sphere_item(radius_pred: float, k: int = 32) -> SweepItem:
-    """A SweepItem on a 24^3 grid: the truth is a sphere of radius 0.5, the 'model mean' one of radius_pred."""
-    spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(24,) * 3, val_dims=1, val_range=(-T, T),
-                      num_bins=8, extra={"truncation": T})
+def sphere_item(radius_pred: float, k: int = 32, t: float = T) -> SweepItem:
+    """A SweepItem on a 24^3 grid: the truth is a sphere of radius 0.5, the 'model mean' one of radius_pred,
+    both truncated at t."""
+    spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(24,) * 3, val_dims=1, val_range=(-t, t),
+                      num_bins=8, extra={"truncation": t})
     pos = grid_positions(spec.grid_shape).unsqueeze(0)  # [1, N, 3]
-    truth = (pos.norm(dim=-1, keepdim=True) - 0.5).clamp(-T, T)  # [1, N, 1]
-    pred = (pos.norm(dim=-1, keepdim=True) - radius_pred).clamp(-T, T)  # [1, N, 1]
+    truth = (pos.norm(dim=-1, keepdim=True) - 0.5).clamp(-t, t)  # [1, N, 1]
+    pred = (pos.norm(dim=-1, keepdim=True) - radius_pred).clamp(-t, t)  # [1, N, 1]
     signal = truth.transpose(1, 2).reshape(1, 1, *spec.grid_shape)  # [1, 1, R, R, R]
     gen = torch.Generator().manual_seed(0)
     ctx_pos = torch.rand(1, k, 3, generator=gen) * 2 - 1  # [1, K, 3]
-    ctx_val = (ctx_pos.norm(dim=-1, keepdim=True) - 0.5).clamp(-T, T)  # [1, K, 1]
+    ctx_val = (ctx_pos.norm(dim=-1, keepdim=True) - 0.5).clamp(-t, t)  # [1, K, 1]
     n = pos.shape[1]
     return SweepItem(spec, signal, k, ctx_pos, ctx_val, pos, truth, torch.ones(1, n, dtype=torch.bool),
                      torch.zeros(1, n, 3 * 8), pred, nearest_neighbour_fill(ctx_pos, ctx_val, pos), None, True)
@@ -118,14 +119,17 @@ def test_shape_metrics_on_analytic_spheres():
     ev = SDFEvaluation(chamfer_points=4000)
     exact = ev.metrics(sphere_item(0.5), None)
     assert exact["iou_mean"].item() == pytest.approx(1.0)
-    assert exact["chamfer_mean"].item() < 0.01
+    # identical surfaces: only the sampling gap is left, about half the spacing of 4000 points on the sphere
+    assert exact["chamfer_mean"].item() < 0.02
     smaller = ev.metrics(sphere_item(0.4), None)
     assert smaller["iou_mean"].item() == pytest.approx(0.4**3 / 0.5**3, abs=0.04)  # nested balls
     assert smaller["chamfer_mean"].item() == pytest.approx(0.1, abs=0.01)  # concentric spheres 0.1 apart
     for name in ("nn", "rbf"):
         assert 0.0 <= exact[f"iou_{name}"].item() < 1.0
-    # 32 random points pin a sphere down far better by smooth interpolation than by nearest neighbours
-    assert exact["iou_rbf"].item() > exact["iou_nn"].item()
+    # Untruncated, 128 random distances pin a sphere down far better by smooth interpolation than by nearest
+    # neighbours. (With 32 only ~2 fall inside the ball, too few for either baseline.)
+    wide = ev.metrics(sphere_item(0.5, k=128, t=1.0), None)
+    assert wide["iou_rbf"].item() > 0.9 and wide["iou_rbf"].item() > wide["iou_nn"].item() + 0.2
     assert exact["empty_mean"].item() == 0.0
 
 
@@ -222,7 +226,7 @@ def test_predict_from_a_mesh_with_json_context_and_from_bare_json(trained, tmp_p
     paths = main([*ckpt, "--input", str(mesh), "--context", json.dumps(rows), "--out", str(tmp_path / "a")])
     assert "gt.glb" in {p.name for p in paths}
     assert list((tmp_path / "xdg" / "pixeltransformer" / "sdf" / "meshes").glob("*.npy"))
-    assert json.loads((tmp_path / "a" / "context.json").read_text()) == pytest.approx(rows)
+    np.testing.assert_allclose(json.loads((tmp_path / "a" / "context.json").read_text()), rows, atol=1e-6)
     bare = tmp_path / "points.json"
     bare.write_text(json.dumps(rows))
     names = {p.name for p in main([*ckpt, "--input", str(bare), "--out", str(tmp_path / "b")])}
@@ -260,7 +264,8 @@ def test_predict_rejects_bad_context_with_a_one_line_error(trained, tmp_path):
 
 def test_context_values_are_clamped_to_the_truncation():
     pos, val = parse_context("[[0, 0, 0, -3.0], [1, -1, 0.5, 0.5]]", "--context", T)
-    assert pos.shape == (2, 3) and val.tolist() == [[-T], [T]]
+    assert pos.shape == (2, 3)
+    torch.testing.assert_close(val, torch.tensor([[-T], [T]]))
 
 
 # ---- the baseline and the data wiring --------------------------------------------------------------
