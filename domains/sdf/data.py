@@ -90,8 +90,9 @@ class SDFDataModule(SignalDataModule):
             for val and test (at least 1), the rest for training.
         max_shapes: use only the first n meshes/voxel grids (quick experiments).
         cache_dir: where built grids are kept (default :func:`default_cache_dir`).
-        shell_voxels: meshes only: half-thickness, in voxels, given to every surface so single-sided sheets
-            survive (see ``mesh.mesh_to_sdf``).
+        shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
+            single-sided sheets and parts thinner than a voxel keep grid points inside (see
+            ``mesh.mesh_to_sdf`` and ``procedural.chair_sdf_grid``). Voxel grids are already solid.
         batch_size, num_workers, seed: as in :class:`SignalDataModule`.
         eval_batch_size: batch size of the test loader (default batch_size). The evaluation decodes every
             grid point, and the distribution parameters of a 64^3 grid take about 0.5 GB per shape.
@@ -190,11 +191,13 @@ class SDFDataModule(SignalDataModule):
 
     def _procedural(self, split: str) -> Dataset:
         n = self.num_shapes[SPLITS.index(split)]
-        key = _key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation)
+        key = _key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation,
+                   self.shell_voxels)
         path = self.cache_dir / "procedural" / f"{split}_{n}_{self.resolution}_{key}.npy"
         if not path.is_file():
             rng = np.random.default_rng([self.seed, SPLITS.index(split)])  # own stream per split
-            self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng), self.resolution, self.truncation),
+            self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng), self.resolution, self.truncation,
+                                                                   self.shell_voxels),
                                 desc=f"procedural chairs ({split})")
         return StackedSDFDataset(path, range(n), self.truncation)
 
