@@ -300,10 +300,25 @@ def test_chair_sdf_points_grid_and_truncation_agree():
     grid = chair_sdf_grid(params, R)
     np.testing.assert_allclose(chair_sdf(params, grid_points(R)).reshape(R, R, R), grid, atol=1e-6)
     np.testing.assert_allclose(chair_sdf_grid(params, R, truncation=0.1), np.clip(grid, -0.1, 0.1), atol=1e-6)
+    shelled = chair_sdf_grid(params, R, truncation=0.1, shell_voxels=0.75)
+    np.testing.assert_allclose(shelled, np.clip(grid - 0.75 * 2 / (R - 1), -0.1, 0.1), atol=1e-6)
     # The union of exact primitive SDFs is exact outside: its gradient has unit length there.
     gy = np.gradient(grid, 2.0 / (R - 1))
     norm = np.sqrt(sum(g**2 for g in gy))[2:-2, 2:-2, 2:-2]
     assert np.median(norm[grid[2:-2, 2:-2, 2:-2] > 0.2]) == pytest.approx(1.0, abs=0.02)
+
+
+def test_shell_keeps_thin_chair_parts_in_one_piece():
+    from scipy import ndimage
+
+    pieces = {0.0: 0, 0.75: 0}
+    for seed in range(20):
+        params = make_chair(np.random.default_rng(seed))
+        for shell in pieces:
+            inside = chair_sdf_grid(params, 24, truncation=0.1, shell_voxels=shell) < 0
+            pieces[shell] += ndimage.label(inside, structure=np.ones((3, 3, 3)))[1] != 1
+    assert pieces[0.0] > 3  # at 24^3 legs and slats thinner than a voxel break off without it
+    assert pieces[0.75] == 0
 
 
 # ---- the DataModule ---------------------------------------------------------------------------------

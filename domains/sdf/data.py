@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pixeltransformer.datamodule import SPLITS, SignalDataModule, split_indices
@@ -90,9 +90,12 @@ class SDFDataModule(SignalDataModule):
             for val and test (at least 1), the rest for training.
         max_shapes: use only the first n meshes/voxel grids (quick experiments).
         cache_dir: where built grids are kept (default :func:`default_cache_dir`).
-        shell_voxels: meshes only: half-thickness, in voxels, given to every surface so single-sided sheets
-            survive (see ``mesh.mesh_to_sdf``).
+        shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
+            single-sided sheets and parts thinner than a voxel keep grid points inside (see
+            ``mesh.mesh_to_sdf`` and ``procedural.chair_sdf_grid``). Voxel grids are already solid.
         batch_size, num_workers, seed: as in :class:`SignalDataModule`.
+        eval_batch_size: batch size of the test loader (default batch_size). The evaluation decodes every
+            grid point, and the distribution parameters of a 64^3 grid take about 0.5 GB per shape.
     """
 
     def __init__(
@@ -110,8 +113,12 @@ class SDFDataModule(SignalDataModule):
         batch_size: int = 16,
         num_workers: int = 0,
         seed: int = 0,
+        eval_batch_size: int | None = None,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root)
+        if eval_batch_size is not None and eval_batch_size < 1:
+            raise ValueError(f"SDFDataModule: eval_batch_size must be >= 1, got {eval_batch_size}")
+        self.eval_batch_size = eval_batch_size
         if dataset not in DATASETS:
             raise ValueError(f"SDFDataModule: dataset must be one of {DATASETS}, got {dataset!r}")
         if resolution < 2 or truncation <= 0:
@@ -141,7 +148,10 @@ class SDFDataModule(SignalDataModule):
             val_dims=1,
             val_range=(-self.truncation, self.truncation),
             num_bins=num_bins,
-            extra={"truncation": self.truncation, "up_axis": 1},
+            # predictor: the module `pixeltransformer predict` hands SDF checkpoints to; shell_voxels: how a
+            # user's mesh must be converted to match the training data
+            extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels,
+                   "predictor": "domains.sdf.predict"},
         )
         self._mesh_files: list[Path] | None = None
         self.num_failed = 0  # meshes or voxel grids skipped while building
@@ -149,6 +159,13 @@ class SDFDataModule(SignalDataModule):
     @property
     def spec(self) -> SignalSpec:
         return self._spec
+
+    def test_dataloader(self) -> DataLoader:
+        if self.eval_batch_size is None:
+            return super().test_dataloader()
+        ds = self.dataset("test")
+        return DataLoader(ds, batch_size=min(self.eval_batch_size, len(ds)), shuffle=False,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     # ---- building the caches ----------------------------------------------------------------------
 
@@ -174,11 +191,13 @@ class SDFDataModule(SignalDataModule):
 
     def _procedural(self, split: str) -> Dataset:
         n = self.num_shapes[SPLITS.index(split)]
-        key = _key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation)
+        key = _key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation,
+                   self.shell_voxels)
         path = self.cache_dir / "procedural" / f"{split}_{n}_{self.resolution}_{key}.npy"
         if not path.is_file():
             rng = np.random.default_rng([self.seed, SPLITS.index(split)])  # own stream per split
-            self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng), self.resolution, self.truncation),
+            self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng), self.resolution, self.truncation,
+                                                                   self.shell_voxels),
                                 desc=f"procedural chairs ({split})")
         return StackedSDFDataset(path, range(n), self.truncation)
 

@@ -230,30 +230,38 @@ def chair_sdf(params: ChairParams, points: np.ndarray) -> np.ndarray:
     return _union(params, x, y, z)
 
 
-def chair_sdf_grid(params: ChairParams, resolution: int = 64, truncation: float | None = None) -> np.ndarray:
+def chair_sdf_grid(params: ChairParams, resolution: int = 64, truncation: float | None = None,
+                   shell_voxels: float = 0.0) -> np.ndarray:
     """SDF of a chair on the R^3 grid: float32 [R, R, R]; grid point (i, j, k) = -1 + 2 (i, j, k) / (R - 1).
 
     With a truncation t the result is the SDF clamped to [-t, t], computed much faster: a primitive can
     only change grid points within t of its bounding box, so only that block of the grid is evaluated.
+    ``shell_voxels`` offsets the surface outwards by that many voxels (sdf - shell, exact outside): legs and
+    slats thinner than a voxel hold no grid point inside and would fall apart into floating pieces in the
+    grid's marching-cubes mesh and its IoU; the mesh datasets get the same shell (``mesh.mesh_to_sdf``).
     """
+    if shell_voxels < 0:
+        raise ValueError(f"chair_sdf_grid: shell_voxels must be >= 0, got {shell_voxels}")
+    shell = shell_voxels * 2.0 / (resolution - 1)
     ax = np.linspace(-1.0, 1.0, resolution, dtype=np.float32)  # [R]
     if truncation is None:
-        return _union(params, ax[:, None, None], ax[None, :, None], ax[None, None, :]).astype(np.float32)
+        return (_union(params, ax[:, None, None], ax[None, :, None], ax[None, None, :]) - shell).astype(np.float32)
     if truncation <= 0:
         raise ValueError(f"chair_sdf_grid: truncation must be > 0, got {truncation}")
     step = 2.0 / (resolution - 1)
-    out = np.full((resolution,) * 3, truncation, dtype=np.float32)  # [R, R, R]
+    reach = truncation + shell  # the shell lowers values, so a primitive reaches t + shell far
+    out = np.full((resolution,) * 3, reach, dtype=np.float32)  # [R, R, R]
     for prim in params.primitives:
         corners = prim.corners()  # [8, 3]
-        lo = np.clip(np.floor((corners.min(0) - truncation + 1) / step).astype(int), 0, resolution)
-        hi = np.clip(np.ceil((corners.max(0) + truncation + 1) / step).astype(int) + 1, 0, resolution)
+        lo = np.clip(np.floor((corners.min(0) - reach + 1) / step).astype(int), 0, resolution)
+        hi = np.clip(np.ceil((corners.max(0) + reach + 1) / step).astype(int) + 1, 0, resolution)
         if (hi <= lo).any():
             continue
         sub = [ax[lo[i] : hi[i]] for i in range(3)]
         d = primitive_sdf(prim, sub[0][:, None, None], sub[1][None, :, None], sub[2][None, None, :])
         block = out[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
         np.minimum(block, d, out=block)
-    return np.clip(out, -truncation, truncation)
+    return np.clip(out - shell, -truncation, truncation)
 
 
 def grid_points(resolution: int, dtype=np.float32) -> np.ndarray:

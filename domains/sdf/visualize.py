@@ -175,19 +175,26 @@ def render_context_points(ctx_pos: np.ndarray, ctx_val: np.ndarray, ax=None, pat
     return _finish(fig, path)
 
 
-def figure_sdf_samples(gt_mesh: trimesh.Trimesh, ctx_pos: np.ndarray, ctx_val: np.ndarray,
+def figure_sdf_samples(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx_val: np.ndarray,
                        sample_meshes: Sequence[trimesh.Trimesh], mean_mesh: trimesh.Trimesh,
-                       path: str | Path | None = None, size: float = 2.6) -> np.ndarray:
-    """The paper's Fig. 8 row: ground truth, the context set S as coloured points, sampled shapes, and the
+                       path: str | Path | None = None, size: float = 2.6, vmax: float | None = None,
+                       title: str | None = None) -> np.ndarray:
+    """The paper's Fig. 8 row: ground truth (left out when None, e.g. for a user's bare context), the context
+    set S as coloured points (symmetric colour scale up to vmax, e.g. the truncation), sampled shapes, and the
     shape of the mean prediction. Returns the RGB image [H, W, 3]; writes a PNG when ``path`` is given."""
-    n = 3 + len(sample_meshes)
-    fig = _figure(size * n, size)
-    draw_mesh(fig.add_subplot(1, n, 1, projection="3d"), gt_mesh, "ground truth")
-    draw_context_points(fig.add_subplot(1, n, 2, projection="3d"), ctx_pos, ctx_val, f"S ({len(ctx_val)} points)")
+    first = 0 if gt_mesh is None else 1
+    n = first + 2 + len(sample_meshes)
+    fig = _figure(size * n, size + (0.3 if title else 0.0))
+    if gt_mesh is not None:
+        draw_mesh(fig.add_subplot(1, n, 1, projection="3d"), gt_mesh, "ground truth")
+    draw_context_points(fig.add_subplot(1, n, first + 1, projection="3d"), ctx_pos, ctx_val,
+                        f"S ({len(np.reshape(ctx_val, -1))} points)", vmax)
     for i, mesh in enumerate(sample_meshes):
-        draw_mesh(fig.add_subplot(1, n, 3 + i, projection="3d"), mesh, f"sample {i + 1}")
+        draw_mesh(fig.add_subplot(1, n, first + 2 + i, projection="3d"), mesh, f"sample {i + 1}")
     draw_mesh(fig.add_subplot(1, n, n, projection="3d"), mean_mesh, "mean")
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.9, wspace=0)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.84 if title else 0.9, wspace=0)
     return _finish(fig, path)
 
 
