@@ -23,7 +23,8 @@ DATA_SMOKE = {
                    "--data.init_args.batch_size=4", "--data.init_args.resolution=64"],
     "images": ["--data.init_args.batch_size=4"],
     "video": ["--data.init_args.batch_size=2", "--data.init_args.num_clips=40"],
-    "sdf": ["--data.init_args.batch_size=2"],
+    "sdf": ["--data.init_args.batch_size=2", "--data.init_args.num_shapes=[8,2,2]", "--data.init_args.max_shapes=12",
+            "--data.init_args.resolution=16"],
 }
 
 
@@ -47,6 +48,8 @@ def test_fit_smoke(config, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # configs name shared data relative to the repo root
     args = ["fit", *config_args(config), *SMOKE, *DATA_SMOKE.get(domain_of(config), []),
             "--run_root", str(tmp_path), "--run_name", "smoke"]
+    if domain_of(config) == "sdf":  # built SDF grids go to a test folder, not the user's cache
+        args.append(f"--data.init_args.cache_dir={tmp_path / 'sdf-cache'}")
     cli = main(args)
     run = tmp_path / domain_of(config) / "smoke"
     assert cli.trainer.global_step == 2

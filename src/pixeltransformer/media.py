@@ -56,6 +56,6 @@ def log_table_and_curves(trainer: L.Trainer, prefix: str, rows: list[dict[str, A
     for title, keys in groups.items():
         keys = [k for k in keys if any(r.get(k) is not None for r in rows)]
         if keys:
-            ys = [[float(r.get(k, float("nan"))) for r in rows] for k in keys]
+            ys = [[float(r[k]) if r.get(k) is not None else float("nan") for r in rows] for k in keys]  # None: not defined at this |S|
             payload[f"{prefix}/{title}"] = wandb.plot.line_series(xs=xs, ys=ys, keys=keys, title=title, xname="|S|")
     run.log(payload)
