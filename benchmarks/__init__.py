@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m benchmarks.run`` (``make bench``); see benchmarks/README-section.md."""
+"""Benchmarks: ``python -m benchmarks.run`` (``make bench``); see the README's Performance section."""
 
 import sys
 from pathlib import Path
