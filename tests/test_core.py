@@ -174,3 +174,17 @@ def test_bin_prior_init_sets_log_frequencies_once_on_fresh_runs():
         warnings.simplefilter("ignore")
         resumed.training_step({"signal": signal}, 0)
     assert resumed.model.head.bias.abs().max() == 0
+
+
+def test_init_option_scales_hidden_layers_and_keeps_the_head_small():
+    from pixeltransformer.model import PixelTransformer
+
+    torch.manual_seed(0)
+    gpt = PixelTransformer(2, 3, 16, init="gpt")
+    fan = PixelTransformer(2, 3, 16, init="fan_in")
+    width = gpt.encoder[0].attn.q.in_features
+    assert abs(gpt.encoder[0].attn.q.weight.std().item() - 0.02) < 0.003
+    assert abs(fan.encoder[0].attn.q.weight.std().item() - width ** -0.5) < 0.01
+    assert fan.head.weight.std().item() < 0.03 and gpt.head.weight.std().item() < 0.03
+    with pytest.raises(ValueError, match="init must be"):
+        PixelTransformer(2, 3, 16, init="xavier")

@@ -30,6 +30,7 @@ class PixelTransformerModule(L.LightningModule):
         preset: model size ("tiny", "small", "base", "paper"); the explicit sizes below override it.
         fourier_features, fourier_scale, fourier_seed: random Fourier position features.
         encoder: "bidirectional" (paper) or "incremental" (causal in a random order, cached sampling).
+        init: weight initialisation of the hidden layers, "gpt" (std 0.02) or "fan_in" (see PixelTransformer).
         alpha, gaussian_term: the training objective (see BinnedGaussian).
         min_context, max_context, num_queries, grid_points: the set sampler (|S| log-uniform).
         val_levels: |S| levels of the validation NLL (capped to the number of grid points).
@@ -55,6 +56,7 @@ class PixelTransformerModule(L.LightningModule):
         fourier_scale: float = 4.0,
         fourier_seed: int = 0,
         encoder: str = "bidirectional",
+        init: str = "gpt",
         alpha: float = 0.1,
         gaussian_term: str = "paper",
         min_context: int = 4,
@@ -90,7 +92,7 @@ class PixelTransformerModule(L.LightningModule):
         self.model = PixelTransformer(
             pos_dims=self.spec.pos_dims, val_dims=self.spec.val_dims, num_params=self.dist.num_params,
             val_range=self.spec.val_range, fourier_features=fourier_features, fourier_scale=fourier_scale,
-            fourier_seed=fourier_seed, encoder=encoder, **size,
+            fourier_seed=fourier_seed, encoder=encoder, init=init, **size,
         )
         self.sampler = SetSampler(min_context, max_context, num_queries, grid_points)
         self.val_levels = sorted({min(k, self.spec.num_points) for k in val_levels})
