@@ -48,8 +48,7 @@ def test_fit_smoke(config, tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # configs name shared data relative to the repo root
     args = ["fit", *config_args(config), *SMOKE, *DATA_SMOKE.get(domain_of(config), []),
             "--run_root", str(tmp_path), "--run_name", "smoke"]
-    if domain_of(config) == "sdf":  # built SDF grids go to a test folder, not the user's cache
-        args.append(f"--data.init_args.cache_dir={tmp_path / 'sdf-cache'}")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # built data (SDF grids) stays out of the user's cache
     cli = main(args)
     run = tmp_path / domain_of(config) / "smoke"
     assert cli.trainer.global_step == 2
