@@ -16,8 +16,9 @@ def _model(p=2, v=1, **kw):
                             decoder_layers=2, heads=4, ffn=64, fourier_features=16, **kw).eval()
 
 
-def test_permutation_invariant_in_context():
-    m = _model()
+@pytest.mark.parametrize("distance_bias", [False, True])
+def test_permutation_invariant_in_context(distance_bias):
+    m = _model(distance_bias=distance_bias)
     ctx_pos, ctx_val, qry = torch.rand(2, 12, 2) * 2 - 1, torch.rand(2, 12, 1), torch.rand(2, 5, 2) * 2 - 1
     perm = torch.randperm(12)
     a = m(ctx_pos, ctx_val, qry)
@@ -25,8 +26,9 @@ def test_permutation_invariant_in_context():
     assert torch.allclose(a, b, atol=1e-5)
 
 
-def test_queries_are_independent_and_chunking_is_exact():
-    m = _model()
+@pytest.mark.parametrize("distance_bias", [False, True])
+def test_queries_are_independent_and_chunking_is_exact(distance_bias):
+    m = _model(distance_bias=distance_bias)
     ctx_pos, ctx_val, qry = torch.rand(2, 9, 2) * 2 - 1, torch.rand(2, 9, 1), torch.rand(2, 50, 2) * 2 - 1
     mem = m.encode(ctx_pos, ctx_val)
     whole = m.decode(mem, qry)
@@ -98,10 +100,11 @@ def test_sampling_keeps_observed_values_and_order_depends_on_seed(tiny_module):
     assert not torch.allclose(a[:, 0], a[:, 1])  # chains differ
 
 
-def test_incremental_encoder_cache_matches_full_encode():
-    m = _model(encoder="incremental")
+@pytest.mark.parametrize("distance_bias", [False, True])
+def test_incremental_encoder_cache_matches_full_encode(distance_bias):
+    m = _model(encoder="incremental", distance_bias=distance_bias)
     ctx_pos, ctx_val = torch.rand(2, 10, 2) * 2 - 1, torch.rand(2, 10, 1)
-    full = m.encode(ctx_pos, ctx_val)  # [B, K, D]
+    full = m.encode_rows(ctx_pos, ctx_val)  # [B, K, D]
     cache = m.new_cache(2, 10, torch.device("cpu"), torch.float32)
     rows = [m.encode_append(cache, ctx_pos[:, :4], ctx_val[:, :4])]
     for t in range(4, 10):

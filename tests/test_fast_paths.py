@@ -9,29 +9,55 @@ import torch.nn.functional as F
 
 from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.inference import decode_chunked, mean_field
-from pixeltransformer.model import PixelTransformer
+from pixeltransformer.model import Attention, PixelTransformer
 from pixeltransformer.signal import SignalSpec
 
 
-def _model(encoder="bidirectional") -> PixelTransformer:
+def _model(encoder="bidirectional", distance_bias=False) -> PixelTransformer:
     torch.manual_seed(0)
     m = PixelTransformer(pos_dims=3, val_dims=1, num_params=12, width=32, encoder_layers=2, decoder_layers=3, heads=4,
-                         ffn=64, fourier_features=16, encoder=encoder).eval()
+                         ffn=64, fourier_features=16, encoder=encoder, distance_bias=distance_bias).eval()
     with torch.no_grad():
         for p in m.parameters():
             p.add_(0.2 * torch.randn_like(p))
     return m
 
 
-def test_precomputed_memory_keys_values_decode_identically():
-    m = _model()
+@pytest.mark.parametrize("distance_bias", [False, True])
+def test_memory_from_rows_and_chunked_decoding_agree(distance_bias):
+    m = _model(distance_bias=distance_bias)
     ctx_pos, ctx_val, qry = torch.rand(2, 9, 3) * 2 - 1, torch.rand(2, 9, 1), torch.rand(2, 50, 3) * 2 - 1
     mem = m.encode(ctx_pos, ctx_val)
     direct = m.decode(mem, qry)  # [B, Q, NP]
-    assert torch.allclose(m.decode(m.memory_kv(mem), qry), direct, atol=1e-5)
+    assert torch.allclose(m.decode(m.memory_kv(m.encode_rows(ctx_pos, ctx_val), ctx_pos), qry), direct, atol=1e-5)
     assert torch.allclose(decode_chunked(m, mem, qry, chunk=7), direct, atol=1e-5)
     assert torch.allclose(decode_chunked(m, mem, qry, chunk=50), direct, atol=1e-5)
     assert direct.std() > 1e-2
+
+
+def test_distance_bias_is_the_gaussian_log_kernel():
+    """The folded channels give softmax(q.k / sqrt(Dh) - |x_q - x_k|^2 / (2 sigma_h^2)) v, per head."""
+    torch.manual_seed(0)
+    att = Attention(width=24, heads=3, pos_dims=2, sigma_range=(0.1, 0.8))
+    x, src = torch.randn(2, 5, 24), torch.randn(2, 7, 24)
+    xp, sp = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 7, 2) * 2 - 1
+    got = att(x, src, x_pos=xp, src_pos=sp)  # [B, N, D]
+    q = att.split(att.q(x))  # [B, H, N, Dh]
+    k, v = (att.split(t) for t in att.kv(src).chunk(2, dim=-1))  # [B, H, M, Dh]
+    d2 = torch.cdist(xp, sp).pow(2).unsqueeze(1)  # [B, 1, N, M]
+    sigma = att.log_sigma.exp().view(1, -1, 1, 1)  # [1, H, 1, 1]
+    logits = q @ k.transpose(-1, -2) / 8 ** 0.5 - d2 / (2 * sigma**2)  # [B, H, N, M]
+    want = att.combine(logits.softmax(-1) @ v)  # [B, N, D]
+    assert torch.allclose(got, want, atol=1e-5)
+    assert att.key_dim % 8 == 0
+    # a narrow head attends mostly to the nearest key; without the bias it would not
+    narrow = Attention(width=24, heads=3, pos_dims=2, sigma_range=(0.01, 0.02))
+    with torch.no_grad():
+        narrow.q.weight.zero_()
+    qn = narrow.queries(x, xp)  # [B, H, N, key_dim]
+    kn, _ = narrow.keys_values(src, sp)
+    w = (qn @ kn.transpose(-1, -2) / 8 ** 0.5).softmax(-1)  # [B, H, N, M]
+    assert (w.argmax(-1) == d2.squeeze(1).argmin(-1).unsqueeze(1)).all()
 
 
 def test_mean_field_chunking_is_exact():
@@ -63,11 +89,12 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("term", ["paper", "nll"])
-def test_gathered_and_head_fused_losses_match_the_plain_formula(case, term):
+@pytest.mark.parametrize("term,anchor", [("paper", False), ("nll", False), ("paper", True)])
+def test_gathered_and_head_fused_losses_match_the_plain_formula(case, term, anchor):
     torch.manual_seed(1)
     spec = SignalSpec(domain="t", dataset="t", grid_shape=(4, 4), val_range=(0, 1), **CASES[case])
-    dist = BinnedGaussian.from_spec(spec, gaussian_term=term)
+    dist = BinnedGaussian.from_spec(spec, gaussian_term=term, anchor=anchor)
+    assert dist.anchor == (anchor and spec.num_bins > 1)
     head = torch.nn.Linear(8, dist.num_params)
     feats = torch.randn(3, 20, 8, requires_grad=True)
     value = torch.rand(3, 20, spec.val_dims)
@@ -87,3 +114,27 @@ def test_features_feed_the_head():
     m = _model()
     ctx_pos, ctx_val, qry = torch.rand(2, 5, 3) * 2 - 1, torch.rand(2, 5, 1), torch.rand(2, 7, 3) * 2 - 1
     assert torch.allclose(m.head(m.features(ctx_pos, ctx_val, qry)), m(ctx_pos, ctx_val, qry), atol=1e-6)
+
+
+def test_anchored_logits_peak_at_the_bin_nearest_the_anchor():
+    torch.manual_seed(0)
+    spec = SignalSpec(domain="t", dataset="t", grid_shape=(4, 4), val_dims=3, val_range=(0, 1), num_bins=20,
+                      centres=torch.rand(20, 3).tolist())
+    dist = BinnedGaussian.from_spec(spec, anchor=True)
+    plain = BinnedGaussian.from_spec(spec)
+    assert dist.num_params == plain.num_params + 4
+    target = torch.rand(50, 3)  # anchors anywhere in the colour cube
+    raw = torch.cat([2 * target - 1, torch.full((50, 1), 30.0)], dim=-1)  # [50, V + 1], a sharp anchor
+    params = torch.cat([torch.zeros(50, plain.num_params), raw], dim=-1)  # free logits all zero
+    logits, _, _ = dist.split(params)  # [50, NB]
+    assert torch.equal(logits.argmax(-1), dist.nearest_bin(target))
+    # a mild anchor (the initial gate) leaves the free logits in charge
+    params[:, -1] = 0.0
+    assert dist.split(params)[0].std(-1).max() < 1.0
+    # the density stays normalised: log_prob of the scalar case integrates to ~1
+    s1 = SignalSpec(domain="t", dataset="t", grid_shape=(4,), val_dims=1, val_range=(-1, 1), num_bins=8)
+    d1 = BinnedGaussian.from_spec(s1, anchor=True)
+    p1 = torch.randn(1, d1.num_params)  # [1, NP]
+    grid = torch.linspace(-3, 3, 20001).unsqueeze(-1)  # [N, 1]
+    mass = d1.log_prob(p1.expand(grid.shape[0], -1), grid).exp().sum() * (6 / 20000)
+    assert abs(mass.item() - 1) < 1e-3

@@ -24,8 +24,9 @@ def _model(**kw) -> PixelTransformer:
     return m
 
 
-def test_cached_logits_match_full_reencode_at_every_step():
-    m = _model()
+@pytest.mark.parametrize("distance_bias", [False, True])
+def test_cached_logits_match_full_reencode_at_every_step(distance_bias):
+    m = _model(distance_bias=distance_bias)
     b, k, steps = 3, 6, 12
     pos, val = torch.rand(b, k + steps, 2) * 2 - 1, torch.rand(b, k + steps, 1)
     qry = torch.rand(b, 4, 2) * 2 - 1
@@ -46,13 +47,14 @@ def test_cached_logits_match_full_reencode_at_every_step():
     assert (spread[0] - spread[-1]).abs().max() > 1e-2
 
 
-def test_block_append_after_rows_matches_full_encode():
-    m = _model()
+@pytest.mark.parametrize("distance_bias", [False, True])
+def test_block_append_after_rows_matches_full_encode(distance_bias):
+    m = _model(distance_bias=distance_bias)
     pos, val = torch.rand(2, 11, 2) * 2 - 1, torch.rand(2, 11, 1)
     cache = m.new_cache(2, 11, torch.device("cpu"), torch.float32)
     rows = [m.encode_append(cache, pos[:, :3], val[:, :3]), m.encode_append(cache, pos[:, 3:4], val[:, 3:4]),
             m.encode_append(cache, pos[:, 4:11], val[:, 4:11])]  # a block after a row: the masked path
-    assert torch.allclose(torch.cat(rows, 1), m.encode(pos, val), atol=1e-5)
+    assert torch.allclose(torch.cat(rows, 1), m.encode_rows(pos, val), atol=1e-5)
 
 
 def test_cache_overflow_is_a_clear_error():
@@ -68,11 +70,11 @@ def test_bidirectional_model_refuses_a_cache():
         m.new_cache(1, 4, torch.device("cpu"), torch.float32)
 
 
-@pytest.mark.parametrize("n_ar", [None, 7])
-def test_cached_and_uncached_sampling_agree(n_ar):
+@pytest.mark.parametrize("n_ar,distance_bias", [(None, False), (7, False), (7, True)])
+def test_cached_and_uncached_sampling_agree(n_ar, distance_bias):
     spec = SignalSpec(domain="t", dataset="t", grid_shape=(5, 5), val_dims=1, val_range=(0, 1), num_bins=NB)
     dist = BinnedGaussian.from_spec(spec)
-    m = _model()
+    m = _model(distance_bias=distance_bias)
     ctx_pos, ctx_val = torch.rand(2, 4, 2) * 2 - 1, torch.rand(2, 4, 1)
     qry = grid_positions((5, 5)).unsqueeze(0).expand(2, -1, -1)
     a = sample(m, dist, ctx_pos, ctx_val, qry, num_samples=3, n_autoregressive=n_ar, seed=0, use_cache=True)

@@ -30,10 +30,17 @@ class BinnedGaussian(nn.Module):
             whose optimum is the true spread (the paper's form over-estimates sigma by sqrt(2), which costs
             about 0.1 nats in the normalised log-density).
         min_sigma: lower bound of sigma in units.
+        anchor: with NB > 1, the head also emits an anchor value a (V) and a sharpness g >= 0, and every bin's
+            logit gets -g |a - c_b|^2 / (2 unit^2) added. The family is the paper's (one logit per bin); only
+            the parameterisation changes. Copying a context value then means regressing a to it, which a linear
+            head learns in tens of steps, instead of growing per-bin weights until 256 colour logits are sharp
+            (their size ~ 1 / unit^2 takes Adam thousands of steps). The free logits keep every multi-modal shape.
+        value_range: (low, high) of the values; the anchor is low + (high - low)(1 + raw) / 2.
     """
 
     def __init__(self, centres: torch.Tensor, unit: float, alpha: float = 0.1, gaussian_term: str = "paper",
-                 min_sigma: float = 1e-3, uniform_scalar: tuple[float, float] | None = None):
+                 min_sigma: float = 1e-3, uniform_scalar: tuple[float, float] | None = None,
+                 anchor: bool = False, value_range: tuple[float, float] = (0.0, 1.0)):
         super().__init__()
         if gaussian_term not in ("paper", "nll"):
             raise ValueError(f"gaussian_term must be 'paper' or 'nll', got {gaussian_term!r}")
@@ -43,6 +50,10 @@ class BinnedGaussian(nn.Module):
         self.gaussian_term = gaussian_term
         self.min_sigma = min_sigma
         self.uniform_scalar = uniform_scalar  # (low, width) for the O(1) nearest bin of uniform scalar bins
+        self.anchor = bool(anchor) and centres.shape[0] > 1
+        self.anchor_mid = (value_range[0] + value_range[1]) / 2
+        self.anchor_half = (value_range[1] - value_range[0]) / 2
+        self.register_buffer("centres_sq", (self.centres**2).sum(-1), persistent=False)  # [NB]
 
     @classmethod
     def from_spec(cls, spec: SignalSpec, **kwargs) -> "BinnedGaussian":
@@ -58,7 +69,7 @@ class BinnedGaussian(nn.Module):
         else:  # typical spacing of explicit centres: median nearest-neighbour distance
             d = torch.cdist(centres, centres) + torch.eye(nb) * 1e9  # [NB, NB]
             unit = float(d.min(dim=1).values.median())
-        return cls(centres, unit, uniform_scalar=uniform, **kwargs)
+        return cls(centres, unit, uniform_scalar=uniform, value_range=(lo, hi), **kwargs)
 
     @property
     def num_bins(self) -> int:
@@ -70,15 +81,28 @@ class BinnedGaussian(nn.Module):
 
     @property
     def num_params(self) -> int:
-        return self.num_bins * (2 + self.val_dims)
+        return self.num_bins * (2 + self.val_dims) + (self.val_dims + 1 if self.anchor else 0)
+
+    # the anchor's sharpness starts at softplus(-4) = 0.018, a mild pull, and grows where copying pays
+    ANCHOR_GATE_SHIFT = 4.0
+
+    def anchor_logits(self, raw: torch.Tensor) -> torch.Tensor:
+        """The anchor term of every bin's logit from the head's last V + 1 outputs: [..., V + 1] -> [..., NB]."""
+        v = self.val_dims
+        a = self.anchor_mid + self.anchor_half * raw[..., :v]  # [..., V] anchor value
+        g = F.softplus(raw[..., v] - self.ANCHOR_GATE_SHIFT)  # [...] sharpness, >= 0
+        d2 = (a * a).sum(-1, keepdim=True) - 2 * a @ self.centres.T + self.centres_sq  # [..., NB] = |a - c_b|^2
+        return -g.unsqueeze(-1) * d2.clamp_min(0) / (2 * self.unit**2)  # [..., NB]
 
     # ---- parameters ------------------------------------------------------------------------------
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """params [..., NB (2 + V)] -> logits [..., NB], means [..., NB, V], sigmas [..., NB] (value units)."""
         nb, v = self.num_bins, self.val_dims
         logits = params[..., :nb]  # [..., NB]
+        if self.anchor:
+            logits = logits + self.anchor_logits(params[..., nb * (2 + v) :])  # [..., NB]
         offsets = params[..., nb : nb + nb * v].unflatten(-1, (nb, v))  # [..., NB, V]
-        sigma_u = F.softplus(params[..., nb + nb * v :]) + self.min_sigma  # [..., NB]
+        sigma_u = F.softplus(params[..., nb + nb * v : nb * (2 + v)]) + self.min_sigma  # [..., NB]
         means = self.centres + self.unit * offsets  # [..., NB, V]
         return logits, means, sigma_u * self.unit
 
@@ -103,7 +127,9 @@ class BinnedGaussian(nn.Module):
         before any transform: no [..., NB, V] tensor of means exists, and the backward pass writes one
         gradient tensor (split) instead of zero-filling a full-size one per slice."""
         nb, v = self.num_bins, self.val_dims
-        logits, offsets, raw_sigma = params.split([nb, nb * v, nb], dim=-1)  # [..., NB], [..., NB V], [..., NB]
+        logits, offsets, raw_sigma = params[..., : nb * (2 + v)].split([nb, nb * v, nb], dim=-1)  # [..., NB], [..., NB V], [..., NB]
+        if self.anchor:
+            logits = logits + self.anchor_logits(params[..., nb * (2 + v) :])  # [..., NB]
         b = self.nearest_bin(value).unsqueeze(-1)  # [..., 1]
         offset_b = offsets.unflatten(-1, (nb, v)).gather(-2, b.unsqueeze(-1).expand(*b.shape, v)).squeeze(-2)  # [..., V]
         return self._loss_at_bin(logits, b, offset_b, raw_sigma.gather(-1, b).squeeze(-1), value)
@@ -116,6 +142,9 @@ class BinnedGaussian(nn.Module):
         the backward pass never touches the other bins' rows. features [..., D], value [..., V] -> [...]."""
         nb, v = self.num_bins, self.val_dims
         logits = F.linear(features, head.weight[:nb], head.bias[:nb])  # [..., NB]
+        if self.anchor:
+            tail = nb * (2 + v)
+            logits = logits + self.anchor_logits(F.linear(features, head.weight[tail:], head.bias[tail:]))  # [..., NB]
         b = self.nearest_bin(value).unsqueeze(-1)  # [..., 1]
         rows = torch.cat([nb + b * v + torch.arange(v, device=b.device), nb + nb * v + b], dim=-1)  # [..., V+1]
         out = (F.embedding(rows, head.weight) * features.unsqueeze(-2)).sum(-1) + head.bias[rows]  # [..., V+1]

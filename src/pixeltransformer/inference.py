@@ -24,13 +24,10 @@ def _progress(iterable, enabled: bool, desc: str):
 
 
 @torch.no_grad()
-def decode_chunked(model: nn.Module, memory: torch.Tensor | MemoryKV, qry_pos: torch.Tensor,
-                   chunk: int = 16384) -> torch.Tensor:
-    """Decode queries [B, Q, P] in chunks from one memory [B, K, D] -> parameters [B, Q, NP].
+def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
+    """Decode queries [B, Q, P] in chunks from one memory (model.encode or a cache) -> parameters [B, Q, NP].
 
-    The decoder's keys/values of the memory are projected once, not once per chunk."""
-    if isinstance(memory, torch.Tensor) and hasattr(model, "memory_kv") and qry_pos.shape[1] > chunk:
-        memory = model.memory_kv(memory)
+    The memory holds the decoder's keys/values, projected once for all chunks."""
     q = qry_pos.shape[1]
     if q <= chunk:
         return model.decode(memory, qry_pos)  # [B, Q, NP]
@@ -140,7 +137,7 @@ def sample(
 
     rest = order[:, n_ar:]  # [BS, Q - N']
     if rest.shape[1] > 0:
-        mem = cache.memory() if use_cache else model.encode(buf_pos, buf_val)  # [BS, K+N', D]
+        mem = cache.memory() if use_cache else model.encode(buf_pos, buf_val)  # keys/values of K+N' rows
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]
         rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk))  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)

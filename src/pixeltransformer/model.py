@@ -11,6 +11,7 @@ one row of attention against cached keys/values instead of a full re-encode.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -57,33 +58,91 @@ class KVCache:
 
 
 class Attention(nn.Module):
-    def __init__(self, width: int, heads: int):
+    """Multi-head attention through scaled_dot_product_attention.
+
+    With `distance_bias`, head h adds -|x_q - x_k|^2 / (2 sigma_h^2) to its logits, where x are the tokens'
+    positions in [-1, 1]^P and sigma_h is learned (log scale), initialised from sigma_min to sigma_max across the
+    heads. Nearby samples then carry weight from the first step (a Nadaraya-Watson average at several scales),
+    instead of waiting for the query/key projections to discover locality from the Fourier features. The bias is
+    folded into the dot product with P + 2 extra channels (q: [2 l x_q, -l, -l |x_q|^2], k: [x_k, |x_k|^2, 1]
+    with l = 1 / (2 sigma^2)), so the fused kernels and the key/value caches keep working: cached keys hold only
+    geometry, and the learned widths live on the query side.
+    """
+
+    def __init__(self, width: int, heads: int, pos_dims: int = 0, sigma_range: tuple[float, float] | None = None):
         super().__init__()
         if width % heads:
             raise ValueError(f"width {width} must be divisible by heads {heads}")
         self.heads = heads
+        self.head_dim = width // heads
         self.q = nn.Linear(width, width)
         self.kv = nn.Linear(width, 2 * width)
         self.out = nn.Linear(width, width)
+        self.distance = sigma_range is not None
+        # extra key channels: P + 2, padded so the key width stays a multiple of 8 (what fused GPU kernels like)
+        self.extra = (-(self.head_dim + pos_dims + 2) % 8 + pos_dims + 2) if self.distance else 0
+        self.key_dim = self.head_dim + self.extra
+        if self.distance:
+            lo, hi = sigma_range
+            if not 0 < lo <= hi:
+                raise ValueError(f"distance_sigma must be 0 < min <= max, got {sigma_range}")
+            self.log_sigma = nn.Parameter(torch.linspace(math.log(lo), math.log(hi), heads))  # [H]
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
         return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)  # [B, H, N, Dh]
 
-    def keys_values(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        k, v = self.kv(src).chunk(2, dim=-1)  # [B, M, D] each
-        return self.split(k), self.split(v)  # [B, H, M, Dh]
+    def _need_pos(self, pos: torch.Tensor | None) -> torch.Tensor:
+        if pos is None:
+            raise ValueError("attention with a distance bias needs the tokens' positions")
+        return pos
 
-    def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False) -> torch.Tensor:
+    def keys_values(self, src: torch.Tensor, src_pos: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Source tokens [B, M, D] (and positions [B, M, P]) -> keys [B, H, M, key_dim], values [B, H, M, Dh]."""
+        k, v = self.kv(src).chunk(2, dim=-1)  # [B, M, D] each
+        k, v = self.split(k), self.split(v)  # [B, H, M, Dh]
+        if self.distance:
+            pos = self._need_pos(src_pos)  # [B, M, P]
+            b, m, p = pos.shape
+            geo = pos.new_zeros(b, m, self.extra)  # [B, M, E]
+            geo[..., :p] = pos
+            geo[..., p] = pos.pow(2).sum(-1)
+            geo[..., p + 1] = 1.0
+            k = torch.cat([k, geo.unsqueeze(1).expand(-1, self.heads, -1, -1).to(k.dtype)], dim=-1)  # [B, H, M, key_dim]
+        return k, v
+
+    def queries(self, x: torch.Tensor, x_pos: torch.Tensor | None = None) -> torch.Tensor:
+        """Query tokens [B, N, D] (and positions [B, N, P]) -> [B, H, N, key_dim]."""
         q = self.split(self.q(x))  # [B, H, N, Dh]
-        return self.combine(F.scaled_dot_product_attention(q, k, v, is_causal=causal))  # [B, N, D]
+        if self.distance:
+            pos = self._need_pos(x_pos)  # [B, N, P]
+            b, n, p = pos.shape
+            lam = 0.5 * torch.exp(-2.0 * self.log_sigma) * self.head_dim ** 0.5  # [H]; undoes the 1/sqrt(Dh) scale
+            geo = pos.new_zeros(b, 1, n, self.extra)  # [B, 1, N, E]
+            geo[..., :p] = 2.0 * pos.unsqueeze(1)
+            geo[..., p] = -1.0
+            geo[..., p + 1] = -pos.pow(2).sum(-1).unsqueeze(1)
+            q = torch.cat([q, (lam.view(1, -1, 1, 1) * geo).to(q.dtype)], dim=-1)  # [B, H, N, key_dim]
+        return q
+
+    def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
+               x_pos: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        q = self.queries(x, x_pos)  # [B, H, N, key_dim]
+        dtype = q.dtype
+        if self.distance and dtype in (torch.float16, torch.bfloat16):
+            # the bias channels cancel terms of size l * |x|^2; half precision would round the logits badly
+            q, k, v = q.float(), k.float(), v.float()
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
+                                           scale=self.head_dim ** -0.5)  # [B, H, N, Dh]
+        return self.combine(o.to(dtype))  # [B, N, D]
 
     def combine(self, o: torch.Tensor) -> torch.Tensor:
         return self.out(o.transpose(1, 2).flatten(2))  # [B, H, N, Dh] -> [B, N, D]
 
-    def forward(self, x: torch.Tensor, src: torch.Tensor, causal: bool = False) -> torch.Tensor:
-        k, v = self.keys_values(src)
-        return self.attend(x, k, v, causal)
+    def forward(self, x: torch.Tensor, src: torch.Tensor, causal: bool = False,
+                x_pos: torch.Tensor | None = None, src_pos: torch.Tensor | None = None) -> torch.Tensor:
+        k, v = self.keys_values(src, src_pos)
+        return self.attend(x, k, v, causal, x_pos)
 
 
 class FeedForward(nn.Sequential):
@@ -94,21 +153,25 @@ class FeedForward(nn.Sequential):
 class Block(nn.Module):
     """Pre-norm transformer block; self-attention when src is None, else attention to src."""
 
-    def __init__(self, width: int, heads: int, ffn: int):
+    def __init__(self, width: int, heads: int, ffn: int, pos_dims: int = 0,
+                 sigma_range: tuple[float, float] | None = None):
         super().__init__()
         self.norm1 = nn.LayerNorm(width)
-        self.attn = Attention(width, heads)
+        self.attn = Attention(width, heads, pos_dims, sigma_range)
         self.norm2 = nn.LayerNorm(width)
         self.mlp = FeedForward(width, ffn)
 
-    def forward(self, x: torch.Tensor, src: torch.Tensor | None = None, causal: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, src: torch.Tensor | None = None, causal: bool = False,
+                x_pos: torch.Tensor | None = None, src_pos: torch.Tensor | None = None) -> torch.Tensor:
         h = self.norm1(x)
-        x = x + self.attn(h, h if src is None else src, causal)  # [B, N, D]
+        if src is None:
+            src, src_pos = h, x_pos
+        x = x + self.attn(h, src, causal, x_pos, src_pos)  # [B, N, D]
         return x + self.mlp(self.norm2(x))  # [B, N, D]
 
-    def cross(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """The block with precomputed source keys/values [B, H, M, Dh]: x [B, N, D] -> [B, N, D]."""
-        x = x + self.attn.attend(self.norm1(x), k, v)  # [B, N, D]
+    def cross(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x_pos: torch.Tensor | None = None) -> torch.Tensor:
+        """The block with precomputed source keys/values [B, H, M, *]: x [B, N, D] -> [B, N, D]."""
+        x = x + self.attn.attend(self.norm1(x), k, v, x_pos=x_pos)  # [B, N, D]
         return x + self.mlp(self.norm2(x))  # [B, N, D]
 
 
@@ -124,6 +187,8 @@ class PixelTransformer(nn.Module):
         init: "gpt" (std 0.02 for the hidden layers, the default every measured result in the README used) or
             "fan_in" (std 1/sqrt(fan_in) for every hidden layer; the head stays at 0.02). Input embeddings are
             fan-in in both.
+        distance_bias: every attention (encoder and decoder) adds a learned Gaussian distance bias per head
+            (see Attention); distance_sigma: the initial widths' range, in position units ([-1, 1] per axis).
     """
 
     def __init__(
@@ -142,6 +207,8 @@ class PixelTransformer(nn.Module):
         fourier_seed: int = 0,
         encoder: str = "bidirectional",
         init: str = "gpt",
+        distance_bias: bool = True,
+        distance_sigma: tuple[float, float] = (0.05, 1.0),
     ):
         super().__init__()
         if encoder not in ("bidirectional", "incremental"):
@@ -154,9 +221,10 @@ class PixelTransformer(nn.Module):
         self.ctx_pos_proj = nn.Linear(self.fourier.out_dims, width)
         self.ctx_val_proj = ValueEncoding(val_dims, val_range, width)
         self.qry_pos_proj = nn.Linear(self.fourier.out_dims, width)
-        self.encoder = nn.ModuleList(Block(width, heads, ffn) for _ in range(encoder_layers))
+        sig = tuple(distance_sigma) if distance_bias else None
+        self.encoder = nn.ModuleList(Block(width, heads, ffn, pos_dims, sig) for _ in range(encoder_layers))
         self.encoder_norm = nn.LayerNorm(width)
-        self.decoder = nn.ModuleList(Block(width, heads, ffn) for _ in range(decoder_layers))
+        self.decoder = nn.ModuleList(Block(width, heads, ffn, pos_dims, sig) for _ in range(decoder_layers))
         self.decoder_norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, num_params)
         if init == "fan_in":
@@ -188,34 +256,34 @@ class PixelTransformer(nn.Module):
     def embed_context(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
         return self.ctx_pos_proj(self.fourier(ctx_pos)) + self.ctx_val_proj(ctx_val)  # [B, K, D]
 
-    def encode(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
-        """Context set [B, K, P], [B, K, V] -> memory [B, K, D]."""
+    def encode_rows(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
+        """Context set [B, K, P], [B, K, V] -> the encoder's output rows [B, K, D]."""
         if ctx_pos.shape[1] < 1:
             raise ValueError("the context set must hold at least one sample")
         x = self.embed_context(ctx_pos, ctx_val)  # [B, K, D]
         causal = self.encoder_kind == "incremental"
         for block in self.encoder:
-            x = block(x, causal=causal)  # [B, K, D]
+            x = block(x, causal=causal, x_pos=ctx_pos)  # [B, K, D]
         return self.encoder_norm(x)  # [B, K, D]
 
-    def memory_kv(self, memory: torch.Tensor) -> MemoryKV:
-        """Memory [B, K, D] -> the decoder's keys/values, to decode many query chunks from one encode."""
-        kvs = [block.attn.keys_values(memory) for block in self.decoder]  # per layer 2 x [B, H, K, Dh]
+    def memory_kv(self, rows: torch.Tensor, ctx_pos: torch.Tensor) -> MemoryKV:
+        """Encoder rows [B, K, D] at positions [B, K, P] -> the decoder's keys/values, projected once."""
+        kvs = [block.attn.keys_values(rows, ctx_pos) for block in self.decoder]  # per layer [B, H, K, *]
         return MemoryKV([k for k, _ in kvs], [v for _, v in kvs])
 
-    def decode(self, memory: torch.Tensor | MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
-        """Memory [B, K, D] (or its precomputed MemoryKV) and queries [B, Q, P] -> parameters [B, Q, num_params]."""
+    def encode(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> MemoryKV:
+        """Context set [B, K, P], [B, K, V] -> the memory every decode call reads (any number of query chunks)."""
+        return self.memory_kv(self.encode_rows(ctx_pos, ctx_val), ctx_pos)
+
+    def decode(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
+        """Memory (from encode or a cache) and queries [B, Q, P] -> parameters [B, Q, num_params]."""
         return self.head(self.decode_features(memory, qry_pos))  # [B, Q, num_params]
 
-    def decode_features(self, memory: torch.Tensor | MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
+    def decode_features(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
         """decode() without the head: [B, Q, D]."""
         q = self.qry_pos_proj(self.fourier(qry_pos))  # [B, Q, D]
-        if isinstance(memory, MemoryKV):
-            for block, k, v in zip(self.decoder, memory.keys, memory.values):
-                q = block.cross(q, k, v)  # [B, Q, D]
-        else:
-            for block in self.decoder:
-                q = block(q, src=memory)  # [B, Q, D]
+        for block, k, v in zip(self.decoder, memory.keys, memory.values):
+            q = block.cross(q, k, v, qry_pos)  # [B, Q, D]
         return self.decoder_norm(q)  # [B, Q, D]
 
     def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
@@ -230,15 +298,12 @@ class PixelTransformer(nn.Module):
     def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
         if self.encoder_kind != "incremental":
             raise ValueError("a key/value cache needs model.encoder='incremental'")
-        blk = self.encoder[0].attn
-        dh = self.ctx_pos_proj.out_features // blk.heads
-        shape = (batch, blk.heads, capacity, dh)
+        def buffers(blocks: nn.ModuleList, dim: str) -> list[torch.Tensor]:
+            return [torch.empty(batch, blk.attn.heads, capacity, getattr(blk.attn, dim), device=device, dtype=dtype)
+                    for blk in blocks]  # per layer [B, H, C, key_dim or Dh]
 
-        def buffers(n: int) -> list[torch.Tensor]:
-            return [torch.empty(shape, device=device, dtype=dtype) for _ in range(n)]
-
-        ne, nd = len(self.encoder), len(self.decoder)
-        return KVCache(buffers(ne), buffers(ne), 0, buffers(nd), buffers(nd))
+        return KVCache(buffers(self.encoder, "key_dim"), buffers(self.encoder, "head_dim"), 0,
+                       buffers(self.decoder, "key_dim"), buffers(self.decoder, "head_dim"))
 
     def encode_append(self, cache: KVCache, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
         """Append new samples [B, n, P], [B, n, V] to a cache; returns the memory rows of the new samples
@@ -250,24 +315,23 @@ class PixelTransformer(nn.Module):
             raise ValueError(f"the cache holds {cache.keys[0].shape[2]} samples; {start + n} asked")
         for i, block in enumerate(self.encoder):
             h = block.norm1(x)
-            k, v = block.attn.keys_values(h)  # [B, H, n, Dh]
+            k, v = block.attn.keys_values(h, ctx_pos)  # [B, H, n, key_dim], [B, H, n, Dh]
             cache.keys[i][:, :, start : start + n] = k
             cache.values[i][:, :, start : start + n] = v
-            keys = cache.keys[i][:, :, : start + n]  # [B, H, C, Dh]
+            keys = cache.keys[i][:, :, : start + n]  # [B, H, C, key_dim]
             vals = cache.values[i][:, :, : start + n]
             if n == 1 or start == 0:
                 # one new row sees everything cached; a first block of rows is plain causal (fused kernel)
-                att = block.attn.attend(h, keys, vals, causal=n > 1)  # [B, n, D]
+                att = block.attn.attend(h, keys, vals, causal=n > 1, x_pos=ctx_pos)  # [B, n, D]
             else:  # new rows see the cache plus the new rows causally
                 mask = torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(diagonal=start)  # [n, C]
-                q = block.attn.split(block.attn.q(h))  # [B, H, n, Dh]
-                att = block.attn.combine(F.scaled_dot_product_attention(q, keys, vals, attn_mask=mask))  # [B, n, D]
+                att = block.attn.attend(h, keys, vals, x_pos=ctx_pos, mask=mask)  # [B, n, D]
             x = x + att
             x = x + block.mlp(block.norm2(x))  # [B, n, D]
         memory = self.encoder_norm(x)  # [B, n, D]
         if cache.mem_keys:
             for i, block in enumerate(self.decoder):
-                k, v = block.attn.keys_values(memory)  # [B, H, n, Dh]
+                k, v = block.attn.keys_values(memory, ctx_pos)  # [B, H, n, key_dim], [B, H, n, Dh]
                 cache.mem_keys[i][:, :, start : start + n] = k
                 cache.mem_values[i][:, :, start : start + n] = v
         cache.length = start + n

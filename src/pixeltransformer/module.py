@@ -31,6 +31,8 @@ class PixelTransformerModule(L.LightningModule):
         fourier_features, fourier_scale, fourier_seed: random Fourier position features.
         encoder: "bidirectional" (paper) or "incremental" (causal in a random order, cached sampling).
         init: weight initialisation of the hidden layers, "gpt" (std 0.02) or "fan_in" (see PixelTransformer).
+        distance_bias, distance_sigma: a learned Gaussian distance bias in every attention (see model.Attention).
+        anchor_logits: bin logits get an anchored term, -g |a - c_b|^2 / (2 unit^2) (see BinnedGaussian).
         alpha, gaussian_term: the training objective (see BinnedGaussian).
         min_context, max_context, num_queries, grid_points: the set sampler (|S| log-uniform).
         val_levels: |S| levels of the validation NLL (capped to the number of grid points).
@@ -57,6 +59,9 @@ class PixelTransformerModule(L.LightningModule):
         fourier_seed: int = 0,
         encoder: str = "bidirectional",
         init: str = "gpt",
+        distance_bias: bool = True,
+        distance_sigma: tuple[float, float] = (0.05, 1.0),
+        anchor_logits: bool = True,
         alpha: float = 0.1,
         gaussian_term: str = "paper",
         min_context: int = 4,
@@ -83,16 +88,18 @@ class PixelTransformerModule(L.LightningModule):
         self.spec = SignalSpec.from_dict(spec)
         hp = {k: v for k, v in locals().items() if k not in ("self", "spec", "__class__")}
         hp["val_levels"] = list(val_levels)
+        hp["distance_sigma"] = list(distance_sigma)
         self.save_hyperparameters({"spec": self.spec.to_dict(), **hp})
 
         size = dict(PRESETS[preset])
         size.update({k: v for k, v in dict(width=width, encoder_layers=encoder_layers, decoder_layers=decoder_layers,
                                            heads=heads, ffn=ffn).items() if v is not None})
-        self.dist = BinnedGaussian.from_spec(self.spec, alpha=alpha, gaussian_term=gaussian_term)
+        self.dist = BinnedGaussian.from_spec(self.spec, alpha=alpha, gaussian_term=gaussian_term, anchor=anchor_logits)
         self.model = PixelTransformer(
             pos_dims=self.spec.pos_dims, val_dims=self.spec.val_dims, num_params=self.dist.num_params,
             val_range=self.spec.val_range, fourier_features=fourier_features, fourier_scale=fourier_scale,
-            fourier_seed=fourier_seed, encoder=encoder, init=init, **size,
+            fourier_seed=fourier_seed, encoder=encoder, init=init, distance_bias=distance_bias,
+            distance_sigma=tuple(distance_sigma), **size,
         )
         self.sampler = SetSampler(min_context, max_context, num_queries, grid_points)
         self.val_levels = sorted({min(k, self.spec.num_points) for k in val_levels})
@@ -225,6 +232,10 @@ class PixelTransformerModule(L.LightningModule):
         fmt = checkpoint.get("pixeltransformer_format")
         if fmt != CHECKPOINT_FORMAT:
             raise ValueError(f"checkpoint format {fmt!r} is not supported by this version (expects {CHECKPOINT_FORMAT})")
+        for key in ("distance_bias", "anchor_logits"):  # absent from checkpoints made before they existed
+            was = bool(hp.get(key, False)) if hp else bool(self.hparams[key])
+            if was != bool(self.hparams[key]):
+                raise ValueError(f"checkpoint was trained with model.{key}={was}; pass --model.{key} {str(was).lower()}")
         saved = hp.get("spec") or {}
         mine = self.spec.to_dict()
         for key in ("domain", "grid_shape", "val_dims", "num_bins"):
