@@ -50,7 +50,7 @@ def ours_model(spec: SignalSpec, preset: str, encoder: str = "bidirectional",
                seed: int = 0) -> tuple[PixelTransformer, BinnedGaussian]:
     """The bare model and distribution head as the module builds them (module defaults), in eval mode."""
     torch.manual_seed(seed)
-    dist = BinnedGaussian.from_spec(spec)
+    dist = BinnedGaussian.from_spec(spec, anchor=True)  # as the module builds it
     model = PixelTransformer(pos_dims=spec.pos_dims, val_dims=spec.val_dims, num_params=dist.num_params,
                              val_range=spec.val_range, encoder=encoder, **check_preset(preset))
     return model.eval(), dist

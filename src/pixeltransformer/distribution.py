@@ -89,10 +89,12 @@ class BinnedGaussian(nn.Module):
     def anchor_logits(self, raw: torch.Tensor) -> torch.Tensor:
         """The anchor term of every bin's logit from the head's last V + 1 outputs: [..., V + 1] -> [..., NB]."""
         v = self.val_dims
-        a = self.anchor_mid + self.anchor_half * raw[..., :v]  # [..., V] anchor value
-        g = F.softplus(raw[..., v] - self.ANCHOR_GATE_SHIFT)  # [...] sharpness, >= 0
-        d2 = (a * a).sum(-1, keepdim=True) - 2 * a @ self.centres.T + self.centres_sq  # [..., NB] = |a - c_b|^2
-        return -g.unsqueeze(-1) * d2.clamp_min(0) / (2 * self.unit**2)  # [..., NB]
+        with torch.autocast(raw.device.type, enabled=False):  # |a|^2 - 2 a.c + |c|^2 cancels: keep it in fp32
+            raw = raw.float()
+            a = self.anchor_mid + self.anchor_half * raw[..., :v]  # [..., V] anchor value
+            g = F.softplus(raw[..., v] - self.ANCHOR_GATE_SHIFT)  # [...] sharpness, >= 0
+            d2 = (a * a).sum(-1, keepdim=True) - 2 * a @ self.centres.T + self.centres_sq  # [..., NB] = |a - c_b|^2
+            return -g.unsqueeze(-1) * d2.clamp_min(0) / (2 * self.unit**2)  # [..., NB]
 
     # ---- parameters ------------------------------------------------------------------------------
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
