@@ -35,8 +35,8 @@ class MemoryKV:
     """The decoder's keys/values of one memory, per decoder layer. They depend only on the memory, so
     computing them once per encode saves every further decode chunk or sampling step the projection."""
 
-    keys: list[torch.Tensor]  # per decoder layer [B, H, M, Dh]
-    values: list[torch.Tensor]  # per decoder layer [B, H, M, Dh]
+    keys: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
+    values: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
 
 
 @dataclass
@@ -45,11 +45,11 @@ class KVCache:
     causal self-attention) and per decoder layer (the queries' cross-attention to the memory rows, which
     never change once written, so a sampling step projects only the new row)."""
 
-    keys: list[torch.Tensor]  # per encoder layer [B, H, C, Dh]
-    values: list[torch.Tensor]  # per encoder layer [B, H, C, Dh]
+    keys: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim]
+    values: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim]
     length: int = 0
-    mem_keys: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, Dh]
-    mem_values: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, Dh]
+    mem_keys: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim]
+    mem_values: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim]
 
     def memory(self) -> MemoryKV:
         """The decoder's view of every memory row cached so far."""
@@ -66,7 +66,8 @@ class Attention(nn.Module):
     instead of waiting for the query/key projections to discover locality from the Fourier features. The bias is
     folded into the dot product with P + 2 extra channels (q: [2 l x_q, -l, -l |x_q|^2], k: [x_k, |x_k|^2, 1]
     with l = 1 / (2 sigma^2)), so the fused kernels and the key/value caches keep working: cached keys hold only
-    geometry, and the learned widths live on the query side.
+    geometry, and the learned widths live on the query side. Values are zero-padded to the same width: with
+    unequal q/k and v widths the CPU kernel falls back to the unfused path, 2.4x slower at 1024 tokens.
     """
 
     def __init__(self, width: int, heads: int, pos_dims: int = 0, sigma_range: tuple[float, float] | None = None):
@@ -98,7 +99,7 @@ class Attention(nn.Module):
         return pos
 
     def keys_values(self, src: torch.Tensor, src_pos: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Source tokens [B, M, D] (and positions [B, M, P]) -> keys [B, H, M, key_dim], values [B, H, M, Dh]."""
+        """Source tokens [B, M, D] (and positions [B, M, P]) -> keys and values [B, H, M, key_dim]."""
         k, v = self.kv(src).chunk(2, dim=-1)  # [B, M, D] each
         k, v = self.split(k), self.split(v)  # [B, H, M, Dh]
         if self.distance:
@@ -109,6 +110,7 @@ class Attention(nn.Module):
             geo[..., p] = pos.pow(2).sum(-1)
             geo[..., p + 1] = 1.0
             k = torch.cat([k, geo.unsqueeze(1).expand(-1, self.heads, -1, -1).to(k.dtype)], dim=-1)  # [B, H, M, key_dim]
+            v = F.pad(v, (0, self.extra))  # [B, H, M, key_dim]; the zero channels come out as zeros
         return k, v
 
     def queries(self, x: torch.Tensor, x_pos: torch.Tensor | None = None) -> torch.Tensor:
@@ -134,7 +136,7 @@ class Attention(nn.Module):
             q, k, v = q.float(), k.float(), v.float()
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
                                            scale=self.head_dim ** -0.5)  # [B, H, N, Dh]
-        return self.combine(o.to(dtype))  # [B, N, D]
+        return self.combine(o[..., : self.head_dim].to(dtype))  # [B, N, D]
 
     def combine(self, o: torch.Tensor) -> torch.Tensor:
         return self.out(o.transpose(1, 2).flatten(2))  # [B, H, N, Dh] -> [B, N, D]
@@ -298,12 +300,11 @@ class PixelTransformer(nn.Module):
     def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
         if self.encoder_kind != "incremental":
             raise ValueError("a key/value cache needs model.encoder='incremental'")
-        def buffers(blocks: nn.ModuleList, dim: str) -> list[torch.Tensor]:
-            return [torch.empty(batch, blk.attn.heads, capacity, getattr(blk.attn, dim), device=device, dtype=dtype)
-                    for blk in blocks]  # per layer [B, H, C, key_dim or Dh]
+        def buffers(blocks: nn.ModuleList) -> list[torch.Tensor]:
+            return [torch.empty(batch, blk.attn.heads, capacity, blk.attn.key_dim, device=device, dtype=dtype)
+                    for blk in blocks]  # per layer [B, H, C, key_dim]
 
-        return KVCache(buffers(self.encoder, "key_dim"), buffers(self.encoder, "head_dim"), 0,
-                       buffers(self.decoder, "key_dim"), buffers(self.decoder, "head_dim"))
+        return KVCache(buffers(self.encoder), buffers(self.encoder), 0, buffers(self.decoder), buffers(self.decoder))
 
     def encode_append(self, cache: KVCache, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
         """Append new samples [B, n, P], [B, n, V] to a cache; returns the memory rows of the new samples
@@ -315,7 +316,7 @@ class PixelTransformer(nn.Module):
             raise ValueError(f"the cache holds {cache.keys[0].shape[2]} samples; {start + n} asked")
         for i, block in enumerate(self.encoder):
             h = block.norm1(x)
-            k, v = block.attn.keys_values(h, ctx_pos)  # [B, H, n, key_dim], [B, H, n, Dh]
+            k, v = block.attn.keys_values(h, ctx_pos)  # [B, H, n, key_dim] each
             cache.keys[i][:, :, start : start + n] = k
             cache.values[i][:, :, start : start + n] = v
             keys = cache.keys[i][:, :, : start + n]  # [B, H, C, key_dim]
@@ -331,7 +332,7 @@ class PixelTransformer(nn.Module):
         memory = self.encoder_norm(x)  # [B, n, D]
         if cache.mem_keys:
             for i, block in enumerate(self.decoder):
-                k, v = block.attn.keys_values(memory, ctx_pos)  # [B, H, n, key_dim], [B, H, n, Dh]
+                k, v = block.attn.keys_values(memory, ctx_pos)  # [B, H, n, key_dim] each
                 cache.mem_keys[i][:, :, start : start + n] = k
                 cache.mem_values[i][:, :, start : start + n] = v
         cache.length = start + n
