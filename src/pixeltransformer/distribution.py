@@ -53,7 +53,6 @@ class BinnedGaussian(nn.Module):
         self.anchor = bool(anchor) and centres.shape[0] > 1
         self.anchor_mid = (value_range[0] + value_range[1]) / 2
         self.anchor_half = (value_range[1] - value_range[0]) / 2
-        self.register_buffer("centres_sq", (self.centres**2).sum(-1), persistent=False)  # [NB]
 
     @classmethod
     def from_spec(cls, spec: SignalSpec, **kwargs) -> "BinnedGaussian":
@@ -93,7 +92,7 @@ class BinnedGaussian(nn.Module):
             raw = raw.float()
             a = self.anchor_mid + self.anchor_half * raw[..., :v]  # [..., V] anchor value
             g = F.softplus(raw[..., v] - self.ANCHOR_GATE_SHIFT)  # [...] sharpness, >= 0
-            d2 = (a * a).sum(-1, keepdim=True) - 2 * a @ self.centres.T + self.centres_sq  # [..., NB] = |a - c_b|^2
+            d2 = (a * a).sum(-1, keepdim=True) - 2 * a @ self.centres.T + (self.centres**2).sum(-1)  # [..., NB]
             return -g.unsqueeze(-1) * d2.clamp_min(0) / (2 * self.unit**2)  # [..., NB]
 
     # ---- parameters ------------------------------------------------------------------------------
