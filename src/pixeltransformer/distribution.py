@@ -36,14 +36,27 @@ class BinnedGaussian(nn.Module):
             head learns in tens of steps, instead of growing per-bin weights until 256 colour logits are sharp
             (their size ~ 1 / unit^2 takes Adam thousands of steps). The free logits keep every multi-modal shape.
         value_range: (low, high) of the values; the anchor is low + (high - low)(1 + raw) / 2.
+        beta: the beta-NLL weighting (Seitzer et al. 2022): each query's Gaussian term is multiplied by
+            sigma^(2 beta), held constant in the gradient and normalised to mean 1 over the batch. With a learned
+            sigma the plain NLL weights a query's mean error by 1 / sigma^2, so the uncertain queries (few
+            samples, extrapolation) barely train the mean; beta = 0.5 evens that out. The optimum (the true mean
+            and spread at every query) is the same for every beta; 0 is the paper's loss.
+        framed: the parameters end with a frame [m (V), log s] per query (PixelTransformer(value_norm=True));
+            the other parameters describe (v - m) / s, and every method here maps them back to value units.
     """
 
     def __init__(self, centres: torch.Tensor, unit: float, alpha: float = 0.1, gaussian_term: str = "paper",
                  min_sigma: float = 1e-3, uniform_scalar: tuple[float, float] | None = None,
-                 anchor: bool = False, value_range: tuple[float, float] = (0.0, 1.0)):
+                 anchor: bool = False, value_range: tuple[float, float] = (0.0, 1.0), beta: float = 0.0,
+                 framed: bool = False):
         super().__init__()
         if gaussian_term not in ("paper", "nll"):
             raise ValueError(f"gaussian_term must be 'paper' or 'nll', got {gaussian_term!r}")
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        if framed and centres.shape[0] != 1:
+            raise ValueError(f"a per-set value frame (model.value_norm) needs one Gaussian (num_bins=1), "
+                             f"not {centres.shape[0]} fixed bins")
         self.register_buffer("centres", centres.float())  # [NB, V]
         self.unit = float(unit)
         self.alpha = alpha
@@ -53,6 +66,8 @@ class BinnedGaussian(nn.Module):
         self.anchor = bool(anchor) and centres.shape[0] > 1
         self.anchor_mid = (value_range[0] + value_range[1]) / 2
         self.anchor_half = (value_range[1] - value_range[0]) / 2
+        self.beta = float(beta)
+        self.framed = bool(framed)
 
     @classmethod
     def from_spec(cls, spec: SignalSpec, **kwargs) -> "BinnedGaussian":
@@ -80,7 +95,20 @@ class BinnedGaussian(nn.Module):
 
     @property
     def num_params(self) -> int:
+        """Outputs of the model's head (a framed model appends frame_params more)."""
         return self.num_bins * (2 + self.val_dims) + (self.val_dims + 1 if self.anchor else 0)
+
+    @property
+    def frame_params(self) -> int:
+        return self.val_dims + 1 if self.framed else 0
+
+    def unframe(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """params [..., NP (+ V + 1)] -> head params [..., NP], shift m [..., V] and scale s [..., 1] (None
+        when not framed)."""
+        if not self.framed:
+            return params, None, None
+        v = self.val_dims
+        return params[..., : -(v + 1)], params[..., -(v + 1) : -1], params[..., -1:].exp()
 
     # the anchor's sharpness starts at softplus(-4) = 0.018, a mild pull, and grows where copying pays
     ANCHOR_GATE_SHIFT = 4.0
@@ -97,14 +125,17 @@ class BinnedGaussian(nn.Module):
 
     # ---- parameters ------------------------------------------------------------------------------
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """params [..., NB (2 + V)] -> logits [..., NB], means [..., NB, V], sigmas [..., NB] (value units)."""
+        """params [..., NP] -> logits [..., NB], means [..., NB, V], sigmas [..., NB] (value units)."""
         nb, v = self.num_bins, self.val_dims
+        params, shift, scale = self.unframe(params)
         logits = params[..., :nb]  # [..., NB]
         if self.anchor:
             logits = logits + self.anchor_logits(params[..., nb * (2 + v) :])  # [..., NB]
         offsets = params[..., nb : nb + nb * v].unflatten(-1, (nb, v))  # [..., NB, V]
         sigma_u = F.softplus(params[..., nb + nb * v : nb * (2 + v)]) + self.min_sigma  # [..., NB]
         means = self.centres + self.unit * offsets  # [..., NB, V]
+        if shift is not None:  # the set's frame back to value units
+            return logits, shift.unsqueeze(-2) + scale.unsqueeze(-1) * means, sigma_u * self.unit * scale
         return logits, means, sigma_u * self.unit
 
     def nearest_bin(self, value: torch.Tensor) -> torch.Tensor:
@@ -128,6 +159,9 @@ class BinnedGaussian(nn.Module):
         before any transform: no [..., NB, V] tensor of means exists, and the backward pass writes one
         gradient tensor (split) instead of zero-filling a full-size one per slice."""
         nb, v = self.num_bins, self.val_dims
+        params, shift, scale = self.unframe(params)
+        if shift is not None:  # the loss of (v - m) / s: the NLL in value units less the constant log s
+            value = (value - shift) / scale
         logits, offsets, raw_sigma = params[..., : nb * (2 + v)].split([nb, nb * v, nb], dim=-1)  # [..., NB], [..., NB V], [..., NB]
         if self.anchor:
             logits = logits + self.anchor_logits(params[..., nb * (2 + v) :])  # [..., NB]
@@ -141,6 +175,8 @@ class BinnedGaussian(nn.Module):
         The logits need every bin, but the offset and scale only the nearest bin's V + 1 head rows, so a
         query costs NB + V + 1 outputs instead of NB (2 + V) (260 instead of 1280 for 256 RGB bins), and
         the backward pass never touches the other bins' rows. features [..., D], value [..., V] -> [...]."""
+        if self.framed:
+            raise ValueError("head_loss has no frame to read: a framed distribution trains through loss(model(...))")
         nb, v = self.num_bins, self.val_dims
         logits = F.linear(features, head.weight[:nb], head.bias[:nb])  # [..., NB]
         if self.anchor:
@@ -163,6 +199,9 @@ class BinnedGaussian(nn.Module):
             gauss = self.val_dims * log_s + r2
         else:
             gauss = self.val_dims * log_s + 0.5 * r2
+        if self.beta > 0:
+            w = sigma_u.detach() ** (2 * self.beta)  # [...]
+            gauss = gauss * (w / w.mean())
         return -(log_q - self.alpha * gauss)  # [...]; with NB = 1, log_q = 0
 
     def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:

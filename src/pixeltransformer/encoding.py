@@ -30,14 +30,39 @@ class FourierFeatures(nn.Module):
 
 
 class ValueEncoding(nn.Module):
-    """Values normalised to [-1, 1] by the signal's value range, then a linear map to the model width."""
+    """Values -> the model width.
 
-    def __init__(self, val_dims: int, val_range: tuple[float, float], width: int):
+    By default values are normalised to [-1, 1] by the signal's value range, then mapped linearly. With
+    `standardize`, each context set is first expressed in its own frame: the values' mean m (per value
+    dimension) and one scale s (their RMS deviation over the set and the dimensions, floored at `min_scale`
+    times half the range). A token then carries (v - m) / s and the frame itself, [(m - centre) / half,
+    log(s / half)], so the encoder sees every function at unit scale and still knows its amplitude.
+    """
+
+    def __init__(self, val_dims: int, val_range: tuple[float, float], width: int, standardize: bool = False,
+                 min_scale: float = 0.01):
         super().__init__()
         lo, hi = val_range
         self.register_buffer("centre", torch.tensor((lo + hi) / 2))
         self.register_buffer("half_range", torch.tensor((hi - lo) / 2))
-        self.proj = nn.Linear(val_dims, width)
+        self.standardize = standardize
+        self.min_scale = min_scale
+        self.proj = nn.Linear(2 * val_dims + 1 if standardize else val_dims, width)
 
-    def forward(self, val: torch.Tensor) -> torch.Tensor:
-        return self.proj((val - self.centre) / self.half_range)  # [..., D]
+    def frame(self, val: torch.Tensor) -> torch.Tensor:
+        """A set's frame from its values [B, K, V] -> [B, 1, V + 1]: the mean m and log s, in value units."""
+        m = val.mean(dim=1, keepdim=True)  # [B, 1, V]
+        var = ((val - m) ** 2).mean(dim=(1, 2), keepdim=True)  # [B, 1, 1]
+        s = torch.sqrt(var + (self.min_scale * self.half_range) ** 2)  # [B, 1, 1]
+        return torch.cat([m, torch.log(s)], dim=-1)  # [B, 1, V + 1]
+
+    def forward(self, val: torch.Tensor, frame: torch.Tensor | None = None) -> torch.Tensor:
+        if not self.standardize:
+            return self.proj((val - self.centre) / self.half_range)  # [..., D]
+        if frame is None:
+            raise ValueError("a standardized value encoding needs the set's frame (ValueEncoding.frame)")
+        v = val.shape[-1]
+        m, log_s = frame[..., :v], frame[..., v:]  # [B, 1, V], [B, 1, 1]
+        stats = torch.cat([(m - self.centre) / self.half_range, log_s - torch.log(self.half_range)], -1)  # [B, 1, V+1]
+        x = torch.cat([(val - m) / log_s.exp(), stats.expand(*val.shape[:-1], v + 1)], dim=-1)  # [B, K, 2V + 1]
+        return self.proj(x)  # [B, K, D]

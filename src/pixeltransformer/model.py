@@ -37,6 +37,7 @@ class MemoryKV:
 
     keys: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
     values: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
+    frame: torch.Tensor | None = None  # [B, 1, V + 1] the set's mean and log scale (model.value_norm)
 
 
 @dataclass
@@ -191,6 +192,10 @@ class PixelTransformer(nn.Module):
             fan-in in both.
         distance_bias: every attention (encoder and decoder) adds a learned Gaussian distance bias per head
             (see Attention); distance_sigma: the initial widths' range, in position units ([-1, 1] per axis).
+        value_norm: encode each context set in its own frame (mean m, scale s; see ValueEncoding) and append
+            the frame [m, log s] to every query's output, so the distribution is predicted in the set's frame
+            (BinnedGaussian(framed=True) maps it back). Needs the bidirectional encoder: a cached incremental
+            encoder would see its frame move as samples are added.
     """
 
     def __init__(
@@ -211,8 +216,12 @@ class PixelTransformer(nn.Module):
         init: str = "gpt",
         distance_bias: bool = True,
         distance_sigma: tuple[float, float] = (0.05, 1.0),
+        value_norm: bool = False,
     ):
         super().__init__()
+        if value_norm and encoder == "incremental":
+            raise ValueError("model.value_norm needs encoder='bidirectional': the incremental encoder's cache "
+                             "cannot follow a frame that moves as samples are added")
         if encoder not in ("bidirectional", "incremental"):
             raise ValueError(f"encoder must be 'bidirectional' or 'incremental', got {encoder!r}")
         if init not in ("gpt", "fan_in"):
@@ -221,7 +230,8 @@ class PixelTransformer(nn.Module):
         self.pos_dims, self.val_dims = pos_dims, val_dims
         self.fourier = FourierFeatures(pos_dims, fourier_features, fourier_scale, fourier_seed)
         self.ctx_pos_proj = nn.Linear(self.fourier.out_dims, width)
-        self.ctx_val_proj = ValueEncoding(val_dims, val_range, width)
+        self.value_norm = value_norm
+        self.ctx_val_proj = ValueEncoding(val_dims, val_range, width, standardize=value_norm)
         self.qry_pos_proj = nn.Linear(self.fourier.out_dims, width)
         sig = tuple(distance_sigma) if distance_bias else None
         self.encoder = nn.ModuleList(Block(width, heads, ffn, pos_dims, sig) for _ in range(encoder_layers))
@@ -255,31 +265,45 @@ class PixelTransformer(nn.Module):
             nn.init.normal_(m.weight, std=m.in_features ** -0.5)
             nn.init.zeros_(m.bias)
 
-    def embed_context(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
-        return self.ctx_pos_proj(self.fourier(ctx_pos)) + self.ctx_val_proj(ctx_val)  # [B, K, D]
+    def frame(self, ctx_val: torch.Tensor) -> torch.Tensor | None:
+        """The context set's frame [B, 1, V + 1] (mean, log scale) with value_norm, else None."""
+        return self.ctx_val_proj.frame(ctx_val) if self.value_norm else None
 
-    def encode_rows(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
-        """Context set [B, K, P], [B, K, V] -> the encoder's output rows [B, K, D]."""
+    def embed_context(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
+                      frame: torch.Tensor | None = None) -> torch.Tensor:
+        return self.ctx_pos_proj(self.fourier(ctx_pos)) + self.ctx_val_proj(ctx_val, frame)  # [B, K, D]
+
+    def encode_rows(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, frame: torch.Tensor | None = None) -> torch.Tensor:
+        """Context set [B, K, P], [B, K, V] -> the encoder's output rows [B, K, D]. With value_norm the rows
+        are encoded in `frame` (by default the set's own)."""
         if ctx_pos.shape[1] < 1:
             raise ValueError("the context set must hold at least one sample")
-        x = self.embed_context(ctx_pos, ctx_val)  # [B, K, D]
+        if self.value_norm and frame is None:
+            frame = self.frame(ctx_val)  # [B, 1, V + 1]
+        x = self.embed_context(ctx_pos, ctx_val, frame)  # [B, K, D]
         causal = self.encoder_kind == "incremental"
         for block in self.encoder:
             x = block(x, causal=causal, x_pos=ctx_pos)  # [B, K, D]
         return self.encoder_norm(x)  # [B, K, D]
 
-    def memory_kv(self, rows: torch.Tensor, ctx_pos: torch.Tensor) -> MemoryKV:
+    def memory_kv(self, rows: torch.Tensor, ctx_pos: torch.Tensor, frame: torch.Tensor | None = None) -> MemoryKV:
         """Encoder rows [B, K, D] at positions [B, K, P] -> the decoder's keys/values, projected once."""
         kvs = [block.attn.keys_values(rows, ctx_pos) for block in self.decoder]  # per layer [B, H, K, *]
-        return MemoryKV([k for k, _ in kvs], [v for _, v in kvs])
+        return MemoryKV([k for k, _ in kvs], [v for _, v in kvs], frame)
 
     def encode(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> MemoryKV:
         """Context set [B, K, P], [B, K, V] -> the memory every decode call reads (any number of query chunks)."""
-        return self.memory_kv(self.encode_rows(ctx_pos, ctx_val), ctx_pos)
+        frame = self.frame(ctx_val)  # [B, 1, V + 1] or None
+        return self.memory_kv(self.encode_rows(ctx_pos, ctx_val, frame), ctx_pos, frame)
 
     def decode(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
-        """Memory (from encode or a cache) and queries [B, Q, P] -> parameters [B, Q, num_params]."""
-        return self.head(self.decode_features(memory, qry_pos))  # [B, Q, num_params]
+        """Memory (from encode or a cache) and queries [B, Q, P] -> parameters [B, Q, num_params], followed by
+        the set's frame [m, log s] (V + 1 columns) with value_norm."""
+        out = self.head(self.decode_features(memory, qry_pos))  # [B, Q, num_params]
+        if memory.frame is None:
+            return out
+        frame = memory.frame.float()  # the frame stays fp32 under autocast: s multiplies every mean and sigma
+        return torch.cat([out.float(), frame.expand(*out.shape[:-1], frame.shape[-1])], dim=-1)  # [B, Q, NP + V + 1]
 
     def decode_features(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
         """decode() without the head: [B, Q, D]."""

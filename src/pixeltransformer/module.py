@@ -33,7 +33,9 @@ class PixelTransformerModule(L.LightningModule):
         init: weight initialisation of the hidden layers, "gpt" (std 0.02) or "fan_in" (see PixelTransformer).
         distance_bias, distance_sigma: a learned Gaussian distance bias in every attention (see model.Attention).
         anchor_logits: bin logits get an anchored term, -g |a - c_b|^2 / (2 unit^2) (see BinnedGaussian).
-        alpha, gaussian_term: the training objective (see BinnedGaussian).
+        value_norm: every context set is encoded in its own frame (mean, scale) and the distribution is
+            predicted in that frame (see PixelTransformer); for single-Gaussian signals (num_bins = 1).
+        alpha, gaussian_term, beta: the training objective (see BinnedGaussian; beta > 0 is beta-NLL).
         min_context, max_context, num_queries, grid_points: the set sampler (|S| log-uniform).
         val_levels: |S| levels of the validation NLL (capped to the number of grid points).
         lr, weight_decay, warmup_steps, min_lr_ratio: AdamW with linear warmup and cosine decay.
@@ -62,8 +64,10 @@ class PixelTransformerModule(L.LightningModule):
         distance_bias: bool = True,
         distance_sigma: tuple[float, float] = (0.05, 1.0),
         anchor_logits: bool = True,
+        value_norm: bool = False,
         alpha: float = 0.1,
         gaussian_term: str = "paper",
+        beta: float = 0.0,
         min_context: int = 4,
         max_context: int = 2048,
         num_queries: int = 2048,
@@ -94,12 +98,13 @@ class PixelTransformerModule(L.LightningModule):
         size = dict(PRESETS[preset])
         size.update({k: v for k, v in dict(width=width, encoder_layers=encoder_layers, decoder_layers=decoder_layers,
                                            heads=heads, ffn=ffn).items() if v is not None})
-        self.dist = BinnedGaussian.from_spec(self.spec, alpha=alpha, gaussian_term=gaussian_term, anchor=anchor_logits)
+        self.dist = BinnedGaussian.from_spec(self.spec, alpha=alpha, gaussian_term=gaussian_term, anchor=anchor_logits,
+                                             beta=beta, framed=value_norm)
         self.model = PixelTransformer(
             pos_dims=self.spec.pos_dims, val_dims=self.spec.val_dims, num_params=self.dist.num_params,
             val_range=self.spec.val_range, fourier_features=fourier_features, fourier_scale=fourier_scale,
             fourier_seed=fourier_seed, encoder=encoder, init=init, distance_bias=distance_bias,
-            distance_sigma=tuple(distance_sigma), **size,
+            distance_sigma=tuple(distance_sigma), value_norm=value_norm, **size,
         )
         self.sampler = SetSampler(min_context, max_context, num_queries, grid_points)
         self.val_levels = sorted({min(k, self.spec.num_points) for k in val_levels})
@@ -138,9 +143,12 @@ class PixelTransformerModule(L.LightningModule):
             if self.global_step == 0:  # a fresh run, not a resumed one
                 self.init_bin_prior(signal)
         sets = self.draw_sets(signal)
-        feats = self.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, D]
-        # the head is applied inside the loss, to the rows the loss reads (all logits, the nearest bin's V + 1)
-        loss = self.dist.head_loss(feats, self.model.head, sets.qry_val).mean()
+        if self.dist.framed:  # one Gaussian: the whole head is V + 1 outputs, and the frame rides on the params
+            loss = self.dist.loss(self(sets.ctx_pos, sets.ctx_val, sets.qry_pos), sets.qry_val).mean()
+        else:
+            feats = self.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, D]
+            # the head is applied inside the loss, to the rows the loss reads (all logits, the nearest bin's V + 1)
+            loss = self.dist.head_loss(feats, self.model.head, sets.qry_val).mean()
         if not torch.isfinite(loss):
             if self.hparams.nonfinite == "error":
                 raise FloatingPointError(
@@ -232,7 +240,7 @@ class PixelTransformerModule(L.LightningModule):
         fmt = checkpoint.get("pixeltransformer_format")
         if fmt != CHECKPOINT_FORMAT:
             raise ValueError(f"checkpoint format {fmt!r} is not supported by this version (expects {CHECKPOINT_FORMAT})")
-        for key in ("distance_bias", "anchor_logits"):  # absent from checkpoints made before they existed
+        for key in ("distance_bias", "anchor_logits", "value_norm"):  # absent from checkpoints made before they existed
             was = bool(hp.get(key, False)) if hp else bool(self.hparams[key])
             if was != bool(self.hparams[key]):
                 raise ValueError(f"checkpoint was trained with model.{key}={was}; pass --model.{key} {str(was).lower()}")
