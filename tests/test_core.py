@@ -191,3 +191,16 @@ def test_init_option_scales_hidden_layers_and_keeps_the_head_small():
     assert fan.head.weight.std().item() < 0.03 and gpt.head.weight.std().item() < 0.03
     with pytest.raises(ValueError, match="init must be"):
         PixelTransformer(2, 3, 16, init="xavier")
+
+
+def test_sweep_plot_gives_each_method_one_colour_in_every_panel():
+    from pixeltransformer.evaluation import method_colours, method_of
+
+    groups = {"SSIM": ["ssim", "sample_ssim", "nn_ssim"], "accuracy": ["acc_gt", "acc_mean", "acc_nn"],
+              "IoU": ["iou_mean", "iou_rbf", "iou_nn"], "NLL": ["nll_bpd"]}
+    assert [method_of(k, groups["accuracy"]) for k in groups["accuracy"]] == ["gt", "model", "nn"]
+    assert method_of("nll_bpd", groups["NLL"]) == "model"
+    colours = method_colours(groups)
+    assert colours["ssim"] == colours["acc_mean"] == colours["iou_mean"] == colours["nll_bpd"]
+    assert colours["nn_ssim"] == colours["acc_nn"] == colours["iou_nn"]
+    assert len({colours["ssim"], colours["sample_ssim"], colours["nn_ssim"], colours["acc_gt"], colours["iou_rbf"]}) == 5

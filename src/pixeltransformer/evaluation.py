@@ -69,8 +69,28 @@ def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
     return Path(trainer.default_root_dir) / "eval"
 
 
+def method_of(key: str, group: list[str]) -> str:
+    """The method a metric key belongs to: its name less the tokens every key of its group shares ("nn_ssim" in
+    [ssim, nn_ssim] -> "nn", "iou_rbf" in [iou_mean, iou_rbf] -> "rbf"); the model itself ("ssim", "iou_mean")
+    is "model"."""
+    common = set.intersection(*(set(k.split("_")) for k in group))
+    rest = [t for t in key.split("_") if t not in common]
+    return "_".join(rest) if rest and rest != ["mean"] else "model"
+
+
+def method_colours(groups: dict[str, list[str]]) -> dict[str, str]:
+    """One colour per method across every panel: the model first, the others in order of appearance."""
+    methods = ["model"]
+    for keys in groups.values():
+        for key in keys:
+            if method_of(key, keys) not in methods:
+                methods.append(method_of(key, keys))
+    palette = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+    return {key: palette[method_of(key, keys)] for keys in groups.values() for key in keys}
+
+
 def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: Path, title: str = "") -> Path:
-    """One panel per group of metrics, each against |S| on a log axis."""
+    """One panel per group of metrics, each against |S| on a log axis; a method keeps its colour in every panel."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -80,10 +100,11 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
     groups = {t: ks for t, ks in groups.items() if ks}
     fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(4.5 * max(1, len(groups)), 3.6), squeeze=False)
     xs = [r["num_context"] for r in rows]
+    colours = method_colours(groups)
     for ax, (name, keys) in zip(axes[0], groups.items()):
         for key in keys:
             ys = [r.get(key, float("nan")) for r in rows]
-            ax.plot(xs, ys, marker="o", label=key)
+            ax.plot(xs, ys, marker="o", label=key, color=colours[key])
         ax.set_xscale("log", base=2)
         values = [r[k] for r in rows for k in keys if r.get(k) is not None]
         if values and max(values) - min(values) > 50:  # one wild baseline should not flatten the others
