@@ -17,6 +17,8 @@ import sys
 
 import torch
 
+from .data import PolynomialDataset
+from .kernels import gaussian_nll
 from .oracles import polynomial_oracle
 
 GROUPS = ((0.0, 0.01), (0.01, 0.05), (0.05, 0.2), (0.2, math.inf))  # distance to the nearest sample, in x units
@@ -33,13 +35,13 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
     res = spec.grid_shape[0]
     if num_context + num_queries > res:
         raise ValueError(f"|S| + queries = {num_context + num_queries} exceeds the {res} grid points")
+    functions = PolynomialDataset(num_functions, degree, coef_std, res, seed + num_context)
+    signal = torch.stack([functions[i]["signal"][0] for i in range(num_functions)]).double()  # [N, R]
     gen = torch.Generator().manual_seed(seed + num_context)
-    grid = torch.linspace(-1, 1, res)  # [R]
-    coefs = torch.randn(num_functions, degree + 1, generator=gen, dtype=torch.float64) * coef_std  # [N, deg+1]
     idx = torch.stack([torch.randperm(res, generator=gen)[: num_context + num_queries]
                        for _ in range(num_functions)])  # [N, K+Q]
-    x = grid[idx].double() * spec.pos_scale  # [N, K+Q]
-    y = (coefs.unsqueeze(1) * x.unsqueeze(-1) ** torch.arange(degree + 1)).sum(-1)  # [N, K+Q]
+    x = torch.linspace(-1, 1, res, dtype=torch.float64)[idx] * spec.pos_scale  # [N, K+Q]
+    y = signal.gather(1, idx)  # [N, K+Q]
     cx, cy, qx, qy = x[:, :num_context], y[:, :num_context], x[:, num_context:], y[:, num_context:]
     params = module.predict_params((cx / spec.pos_scale).float().unsqueeze(-1), cy.float().unsqueeze(-1),
                                    (qx / spec.pos_scale).float().unsqueeze(-1))  # [N, Q, NP]
@@ -47,7 +49,7 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
     mean = module.dist.mean(params)[..., 0].double()  # [N, Q]
     sigma = module.dist.variance(params)[..., 0].sqrt().double()  # [N, Q]
     o_mean, o_var = polynomial_oracle(cx, cy, qx, degree, coef_std)  # [N, Q] each
-    o_nll = 0.5 * torch.log(2 * math.pi * o_var) + 0.5 * (qy - o_mean) ** 2 / o_var  # [N, Q]
+    o_nll = gaussian_nll(o_mean, o_var, qy)  # [N, Q]
     gap = nll - o_nll  # [N, Q]
     dist = (qx.unsqueeze(-1) - cx.unsqueeze(1)).abs().min(-1).values  # [N, Q]
     groups = []
