@@ -58,8 +58,8 @@ def test_columns_group_metrics_then_methods():
 
 
 def test_number_format():
-    assert [results.fmt(v) for v in (None, 0.0, 3, 12345.678, -2.7183, 0.0012345, 2e-8, 1e6)] == [
-        "–", "0", "3", "12346", "-2.718", "0.001234", "2.000e-08", "1.000e+06"]
+    assert [results.fmt(v) for v in (None, True, 0.0, 3, 12345.678, -2.7183, 0.0012345, 2e-8, 1e6)] == [
+        "–", "true", "0", "3", "12346", "-2.718", "0.001234", "2.000e-08", "1.000e+06"]
 
 
 def test_missing_run_json_is_a_one_line_error(tmp_path, capsys):

@@ -86,7 +86,9 @@ def fmt(value: Any) -> str:
     """One table cell: four significant digits, fixed point between 1e-3 and 1e5, '–' for a missing value."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         if value == 0 or math.isinf(value):
