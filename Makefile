@@ -12,6 +12,7 @@ RESUME ?=
 WANDB ?= offline
 INPUT ?=
 OUT ?=
+RUNS ?=
 
 DATA_CONFIG := $(if $(DATA),--config configs/$(DOMAIN)/$(DATA).yaml,)
 CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer.cli
@@ -51,6 +52,10 @@ test-slow: $(VENV)/.installed ## the slow tests: DDP, resume after kill, determi
 
 bench: $(VENV)/.installed ## benchmarks: training throughput, AR sampling, memory, mean-field (JSON + table)
 	WANDB_MODE=disabled $(PY) -m benchmarks.run $(ARGS)
+
+.PHONY: results
+results: $(VENV)/.installed ## regenerate docs/results.md from docs/metrics/ [RUNS="runs/<domain>/<run> ..." imports those runs first]
+	$(PY) -m pixeltransformer.results $(foreach r,$(RUNS),--run $(r)) $(ARGS)
 
 classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=mnist|cifar10|cats]
 	$(PY) -m domains.images.pretrained $(if $(DATA),--data $(DATA),)

@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m benchmarks.run`` (``make bench``); see the README's Performance section."""
+"""Benchmarks: ``python -m benchmarks.run`` (``make bench``); the method is in benchmarks/README.md."""
 
 import sys
 from pathlib import Path

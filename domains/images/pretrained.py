@@ -21,8 +21,7 @@ from .vae import ConvVAE, load_or_train_vae
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO / ".cache" / "images"
-# (classifier epochs, VAE epochs). Measured on a busy 2-core CPU: digits 1 + 1.5 min; MNIST (9000 images)
-# about 3 + 8 min; the CIFAR-10 sample (1600) 4.5 + 6.5 min (57% test accuracy); the cat folder 0 + 2 min.
+# (classifier epochs, VAE epochs) per dataset, sized for a CPU; the cat folder has no labels, so no classifier.
 EPOCHS = {"digits": (20, 40), "mnist": (2, 2), "cifar10": (10, 10), "folder": (0, 30)}
 
 

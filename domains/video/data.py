@@ -21,7 +21,7 @@ from pixeltransformer.signal import SignalSpec
 from .io import VideoFolder, as_size, cut_clips, read_video_file, read_video_npz, read_video_folder
 from .synthetic import moving_digits
 
-KMEANS_PIXELS = 10_000  # training pixels the RGB bins are fitted on: ~40 per colour for 256 bins, ~1 s on 2 cores
+KMEANS_PIXELS = 10_000  # training pixels the RGB bins are fitted on: ~40 per colour for 256 bins
 
 
 class ClipDataset(Dataset):

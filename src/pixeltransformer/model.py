@@ -21,7 +21,7 @@ from torch import nn
 from .encoding import FourierFeatures, ValueEncoding
 
 PRESETS: dict[str, dict[str, int]] = {
-    # CPU-sized: trains at about 1 s/step here with batch 8, |S| 512, |Q| 2048
+    # tiny and small are CPU-sized; base and paper are meant for GPUs
     "tiny": dict(width=64, encoder_layers=2, decoder_layers=2, heads=4, ffn=128),
     "small": dict(width=128, encoder_layers=2, decoder_layers=2, heads=4, ffn=256),
     "base": dict(width=192, encoder_layers=4, decoder_layers=4, heads=4, ffn=384),
@@ -187,7 +187,7 @@ class PixelTransformer(nn.Module):
         width, encoder_layers, decoder_layers, heads, ffn: transformer size (see PRESETS).
         fourier_features, fourier_scale, fourier_seed: random Fourier position features.
         encoder: "bidirectional" (the paper's set encoder) or "incremental" (causal in sample order).
-        init: "gpt" (std 0.02 for the hidden layers, the default every measured result in the README used) or
+        init: "gpt" (std 0.02 for the hidden layers, the default) or
             "fan_in" (std 1/sqrt(fan_in) for every hidden layer; the head stays at 0.02). Input embeddings are
             fan-in in both.
         distance_bias: every attention (encoder and decoder) adds a learned Gaussian distance bias per head
@@ -259,8 +259,8 @@ class PixelTransformer(nn.Module):
     @staticmethod
     def _init_fan_in(m: nn.Module) -> None:
         # At width 128, 0.02 is 4.4x below fan-in scale per layer, and a context value reaches a query's logits
-        # through the value, attention-value, attention-output and feed-forward matrices. Fan-in scale made the
-        # video diagnostic use S sooner, but not digits or MNIST (README: "What a short CPU run learns").
+        # through the value, attention-value, attention-output and feed-forward matrices, so with fan-in scale a
+        # fresh model's predictions depend on S more strongly. An option, not the default.
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=m.in_features ** -0.5)
             nn.init.zeros_(m.bias)

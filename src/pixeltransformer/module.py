@@ -240,7 +240,7 @@ class PixelTransformerModule(L.LightningModule):
         fmt = checkpoint.get("pixeltransformer_format")
         if fmt != CHECKPOINT_FORMAT:
             raise ValueError(f"checkpoint format {fmt!r} is not supported by this version (expects {CHECKPOINT_FORMAT})")
-        for key in ("distance_bias", "anchor_logits", "value_norm"):  # absent from checkpoints made before they existed
+        for key in ("distance_bias", "anchor_logits", "value_norm"):  # a checkpoint without the key has the option off
             was = bool(hp.get(key, False)) if hp else bool(self.hparams[key])
             if was != bool(self.hparams[key]):
                 raise ValueError(f"checkpoint was trained with model.{key}={was}; pass --model.{key} {str(was).lower()}")
