@@ -14,7 +14,7 @@ INPUT ?=
 OUT ?=
 
 DATA_CONFIG := $(if $(DATA),--config configs/$(DOMAIN)/$(DATA).yaml,)
-CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer.cli
+CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer
 
 # Bad variables stop here with one line (make's $(error)), before any Python starts.
 DOMAINS := $(sort $(basename $(notdir $(wildcard configs/*.yaml))))

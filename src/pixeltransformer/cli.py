@@ -29,16 +29,12 @@ from .datamodule import SignalDataModule
 from .errors import fail, first_line, is_input_error
 from .module import PixelTransformerModule
 from .predict import load_checkpoint
+from .runs import check_new_run, domain_of, resume_checkpoint
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
 RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run this command
 WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
-
-
-def domain_of(data_class_path: str | None) -> str:
-    parts = (data_class_path or "").split(".")
-    return parts[1] if len(parts) > 2 and parts[0] == "domains" else "custom"
 
 
 class RunConfig(SaveConfigCallback):
@@ -82,8 +78,10 @@ def quiet_console() -> None:
     # SignalDataModule saves and restores its position in the epoch, which Lightning cannot see on a DataLoader
     warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
-    logging.getLogger("lightning.pytorch.trainer.connectors.logger_connector.logger_connector").addFilter(
-        _DropLitLoggerTip())
+    from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
+
+    if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):
+        rank_zero.log.addFilter(_DropLitLoggerTip())
 
 
 class PixelTransformerCLI(LightningCLI):
@@ -94,6 +92,13 @@ class PixelTransformerCLI(LightningCLI):
         parser.add_argument("--run_name", type=str | None, default=None, help="default: the start time")
         parser.add_argument("--resume", type=str | None, default=None,
                             help="a run folder: continue it from checkpoints/last.ckpt with the same W&B run")
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads --ckpt_path here, before any other hook: check it first, for a one-line error
+        sub = self.config.get("subcommand")
+        if sub and self.config[sub].get("ckpt_path"):
+            load_checkpoint(self.config[sub].ckpt_path, mmap=True)
+        super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
@@ -111,17 +116,8 @@ class PixelTransformerCLI(LightningCLI):
 
     def _run_dir(self, cfg) -> Path:
         if cfg.get("resume"):
-            run = Path(cfg.resume)
-            last = run / "checkpoints" / "last.ckpt"
-            if not run.is_dir():
-                raise FileNotFoundError(f"--resume {run}: no such run folder")
-            if not last.is_file():
-                raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder")
-            load_checkpoint(last, mmap=True)  # unreadable or unsafe: one line now, not a traceback mid-setup
-            cfg.ckpt_path = str(last)
-            return run
-        if cfg.get("ckpt_path"):
-            load_checkpoint(cfg.ckpt_path, mmap=True)
+            cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
+            return Path(cfg.resume)
         if _is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
         if self.subcommand in ("test", "validate", "predict") and cfg.get("ckpt_path"):
@@ -130,10 +126,7 @@ class PixelTransformerCLI(LightningCLI):
         domain = domain_of(cfg.data.class_path if hasattr(cfg.data, "class_path") else None)
         name = cfg.get("run_name") or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run = Path(cfg.run_root) / domain / name
-        if self.subcommand == "fit" and run.is_dir() and any(run.iterdir()):
-            raise FileExistsError(f"run folder {run} already exists: continue it with --resume {run} "
-                                  f"(make train RESUME={run}) or choose another --run_name")
-        return run
+        return check_new_run(run) if self.subcommand == "fit" else run
 
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
         mode = os.environ.get("WANDB_MODE", "offline")

@@ -258,8 +258,9 @@ class PixelTransformerModule(L.LightningModule):
         mine = self.spec.to_dict()
         for key in ("domain", "grid_shape", "val_dims", "num_bins"):
             if key in saved and saved[key] != mine[key]:
-                raise ValueError(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')} with {key}={saved[key]}, "
-                                 f"but the data is {mine['domain']}/{mine['dataset']} with {key}={mine[key]}")
+                ours, theirs = ("", "") if key == "domain" else (f" with {key}={saved[key]}", f" with {key}={mine[key]}")
+                raise ValueError(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')}{ours}, "
+                                 f"but the data is {mine['domain']}/{mine['dataset']}{theirs}")
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------
     def grid_queries(self, batch: int, grid_shape: tuple[int, ...] | None = None) -> torch.Tensor:
