@@ -202,7 +202,7 @@ ROWS = [
     ("sample-foreign-predictor",
      '`make sample CKPT=this.ckpt ...` (its spec names the module `this`)',
      lambda w: ["make", "sample", f"CKPT={w}/ckpt/this.ckpt", f"INPUT={w}/input/notes.png"],
-     "refusing predictor 'this': a images checkpoint uses domains.images.predict"),
+     "refusing predictor 'this': images checkpoints use domains.images.predict"),
     ("sample-no-predictor",
      '`make sample` with a polynomial checkpoint',
      lambda w: ["make", "sample", f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt", f"INPUT={w}/input/notes.png"],

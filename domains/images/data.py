@@ -109,7 +109,7 @@ class ImageDataModule(SignalDataModule):
             raise ValueError(f"unknown image dataset {dataset!r}; expected one of {DATASETS}")
         self.dataset_name = dataset
         if self.root is None and dataset in DEFAULT_ROOTS:
-            fetch = "or add --data.init_args.download=true to fetch it" if dataset in ("mnist", "cifar10") else ""
+            fetch = "add --data.init_args.download=true to fetch it" if dataset in ("mnist", "cifar10") else ""
             self.root = default_root(DEFAULT_ROOTS[dataset], must_exist=not download, how=fetch)
         if splits is not None and len(splits) != 3:
             raise ValueError(f"splits must be (train, val, test), got {splits}")

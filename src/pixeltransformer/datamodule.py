@@ -34,8 +34,8 @@ def default_root(relative: str, must_exist: bool = True, how: str = "") -> Path:
     where to put the data (``how``: a way to get it, e.g. a download flag)."""
     path = data_dir() / relative
     if must_exist and not path.exists():
-        raise FileNotFoundError(f"no data at {path}: put it there, set {DATA_ENV} to a folder holding {relative}, "
-                                f"or pass --data.init_args.root" + (f"; {how}" if how else ""))
+        options = [f"set {DATA_ENV} to a folder holding {relative}", "pass --data.init_args.root", *([how] if how else [])]
+        raise FileNotFoundError(f"no data at {path}: put it there, {', '.join(options[:-1])}, or {options[-1]}")
     return path
 
 

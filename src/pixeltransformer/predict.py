@@ -50,8 +50,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(f"refusing {path}: it needs code beyond tensors and plain types to load "
-                              f"({first_line(err)})") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))  # torch names the first disallowed global
+        raise CheckpointError(f"refusing {path}: it needs code beyond tensors and plain types to load"
+                              + (f" ({found.group(1)})" if found else "")) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
         raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
@@ -86,7 +87,7 @@ def predictor_module(ckpt: dict, path: str | Path) -> str:
     target = f"domains.{domain}.predict"
     named = (spec.get("extra") or {}).get("predictor", target)
     if named != target:
-        raise CheckpointError(f"{path}: refusing predictor {named!r}: a {domain} checkpoint uses {target}")
+        raise CheckpointError(f"{path}: refusing predictor {named!r}: {domain} checkpoints use {target}")
     package = importlib.util.find_spec("domains")  # locates the folder without running any domain code
     folders = list(package.submodule_search_locations or []) if package else []
     if not any(os.path.isfile(os.path.join(f, domain, "predict.py")) for f in folders):
