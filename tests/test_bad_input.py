@@ -1,5 +1,5 @@
-"""The README's bad-input table: each row drives the real command line (`python -m pixeltransformer.cli`, `make`,
-`python -m pixeltransformer.predict`) in a subprocess and checks that it
+"""The README's bad-input table: each row drives the real command line (`make train/eval/sample`, or
+`python -m pixeltransformer`, which make runs) in a subprocess and checks that it
 
 - exits with status 2,
 - ends stderr with one line that names the cause (make's own "make: *** [...] Error 2" trailer aside),
@@ -73,7 +73,6 @@ def build_world(w: Path) -> Path:
     torch.save(_checkpoint(images), ck / "digits.ckpt")
     (ck / "empty.ckpt").write_bytes(b"")
     (ck / "truncated.ckpt").write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:700])
-    (ck / "notes.ckpt").write_text("these are my notes, not a checkpoint\n")
     torch.save({"weights": torch.zeros(3)}, ck / "tensors.ckpt")
     torch.save(_checkpoint(images, callbacks=_Payload(str(w / "pwned"))), ck / "evil.ckpt")
     torch.save(_checkpoint({**images, "extra": {"predictor": "this"}}), ck / "this.ckpt")

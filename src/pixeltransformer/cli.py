@@ -29,7 +29,7 @@ from .datamodule import SignalDataModule
 from .errors import fail, first_line, is_input_error
 from .module import PixelTransformerModule
 from .predict import load_checkpoint
-from .runs import check_new_run, domain_of, resume_checkpoint
+from .runs import check_new_run, domain_of, joins_a_run, resume_checkpoint
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -126,7 +126,7 @@ class PixelTransformerCLI(LightningCLI):
         domain = domain_of(cfg.data.class_path if hasattr(cfg.data, "class_path") else None)
         name = cfg.get("run_name") or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run = Path(cfg.run_root) / domain / name
-        return check_new_run(run) if self.subcommand == "fit" else run
+        return check_new_run(run) if self.subcommand == "fit" and not joins_a_run() else run
 
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
         mode = os.environ.get("WANDB_MODE", "offline")

@@ -6,6 +6,7 @@ the CLI applies the same rules to its parsed config.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from .predict import load_checkpoint
@@ -26,6 +27,12 @@ def resume_checkpoint(run: str | Path) -> Path:
         raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder")
     load_checkpoint(last, mmap=True)
     return last
+
+
+def joins_a_run() -> bool:
+    """True in a process that joins a run another process starts: a DDP rank the launcher started (LOCAL_RANK > 0)
+    or the command on another node (NODE_RANK > 0), which finds the run folder already there."""
+    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
 
 
 def check_new_run(run: Path) -> Path:
@@ -60,7 +67,7 @@ def preflight(argv: list[str]) -> None:
         parser.add_argument(flag)
     parser.add_argument("-c", "--config", action="append", default=[])
     args, _ = parser.parse_known_args(argv)
-    if args.subcommand not in ("fit", "validate", "test", "predict"):
+    if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return
     if args.resume:
         resume_checkpoint(args.resume)
