@@ -15,7 +15,33 @@ OUT ?=
 RUNS ?=
 
 DATA_CONFIG := $(if $(DATA),--config configs/$(DOMAIN)/$(DATA).yaml,)
-CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer.cli
+CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer
+
+# Bad variables stop here with one line (make's $(error)), before any Python starts.
+DOMAINS := $(sort $(basename $(notdir $(wildcard configs/*.yaml))))
+ifneq ($(filter train eval,$(MAKECMDGOALS)),)
+  ifeq ($(wildcard configs/$(DOMAIN).yaml),)
+    $(error unknown DOMAIN=$(DOMAIN); choose one of: $(DOMAINS))
+  endif
+  ifneq ($(DATA),)
+    ifeq ($(wildcard configs/$(DOMAIN)/$(DATA).yaml),)
+      $(error unknown DATA=$(DATA) for DOMAIN=$(DOMAIN); choose one of: $(or $(sort $(basename $(notdir $(wildcard configs/$(DOMAIN)/*.yaml)))),none))
+    endif
+  endif
+endif
+ifneq ($(filter eval,$(MAKECMDGOALS)),)
+  ifeq ($(CKPT),)
+    $(error make eval needs CKPT=runs/<domain>/<run>/checkpoints/last.ckpt)
+  endif
+endif
+ifneq ($(filter sample,$(MAKECMDGOALS)),)
+  ifeq ($(CKPT),)
+    $(error make sample needs CKPT=<a .ckpt file> and INPUT=<an image, mesh or video file>)
+  endif
+  ifeq ($(INPUT),)
+    $(error make sample needs INPUT=<an image, mesh or video file> to condition on)
+  endif
+endif
 
 .DEFAULT_GOAL := help
 .PHONY: help install train eval sample test test-slow bench classifier clean
@@ -37,11 +63,9 @@ train: $(VENV)/.installed ## train DOMAIN (polynomial|images|sdf|video) [DATA=da
 	$(CLI) fit --config configs/$(DOMAIN).yaml $(DATA_CONFIG) $(if $(RESUME),--resume $(RESUME),) $(ARGS)
 
 eval: $(VENV)/.installed ## evaluate CKPT on DOMAIN's fixed test set: metrics.json + plots in <run>/eval
-	@test -n "$(CKPT)" || { echo "make eval needs CKPT=runs/<domain>/<run>/checkpoints/last.ckpt"; exit 2; }
 	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(ARGS)
 
 sample: $(VENV)/.installed ## sample from CKPT given INPUT (image/mesh/video file) [ARGS="--num_context 64 --num_samples 3"]
-	@test -n "$(CKPT)" || { echo "make sample needs CKPT=... and INPUT=..."; exit 2; }
 	WANDB_MODE=disabled $(PY) -m pixeltransformer.predict --checkpoint $(CKPT) --input "$(INPUT)" $(if $(OUT),--out $(OUT),) $(ARGS)
 
 test: $(VENV)/.installed ## the fast test suite (W&B disabled)

@@ -1,4 +1,9 @@
-"""Shared fixtures: W&B disabled, small thread counts, and the path to the shared sample data."""
+"""Shared fixtures: W&B disabled, small thread counts, and the path to the shared sample data.
+
+The configs read real datasets from $PIXELTRANSFORMER_DATA (default data/ in the repository). When the project's
+shared samples sit next to the repository (../shared/data, as in CI), the tests read those; a clone without them
+skips the tests that need real samples and says so.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+if SHARED_DATA.is_dir():
+    os.environ["PIXELTRANSFORMER_DATA"] = str(SHARED_DATA)  # subprocesses started by tests inherit it
 
 
 @pytest.fixture

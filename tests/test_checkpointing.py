@@ -61,6 +61,7 @@ def test_resume_keeps_the_wandb_run_id(tmp_path):
     run = tmp_path / "polynomial" / "r"
     first_id = (run / "wandb_id.txt").read_text().strip()
     assert cli.trainer.logger._wandb_init["id"] == first_id
+    assert "anonymous" not in cli.trainer.logger._wandb_init  # wandb warns about the deprecated setting, even None
     again = main(["fit", *common, "--trainer.max_steps=4", "--resume", str(run), "--trainer.callbacks=[]"])
     assert again.trainer.logger._wandb_init["id"] == first_id
     assert again.trainer.global_step == 4

@@ -270,7 +270,7 @@ def test_predict_rejects_bad_input(tiny_ckpt, tmp_path, extra, message):
     with pytest.raises(SystemExit) as err:
         main(["--checkpoint", str(tiny_ckpt), "--input", str(img), "--out", str(tmp_path / "o"),
               "--num_samples", "0", *extra])
-    assert message in str(err.value.code)
+    assert message in str(err.value)
 
 
 def test_predict_rejects_unreadable_input_and_empty_mask(tiny_ckpt, tmp_path):
@@ -280,12 +280,12 @@ def test_predict_rejects_unreadable_input_and_empty_mask(tiny_ckpt, tmp_path):
     bad.write_text("not an image")
     with pytest.raises(SystemExit) as err:
         main(["--checkpoint", str(tiny_ckpt), "--input", str(bad), "--out", str(tmp_path / "o")])
-    assert "bad.png: not a readable image" in str(err.value.code)
+    assert "bad.png: not a readable image" in str(err.value)
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "black.png")
     with pytest.raises(SystemExit) as err:
         main(["--checkpoint", str(tiny_ckpt), "--input", str(write_digit_png(tmp_path / "d.png")),
               "--mask", str(tmp_path / "black.png"), "--out", str(tmp_path / "o")])
-    assert "black.png: the mask has no white (observed) pixels" in str(err.value.code)
+    assert "black.png: the mask has no white (observed) pixels" in str(err.value)
 
 
 def test_predict_context_json_file(tiny_ckpt, tmp_path):

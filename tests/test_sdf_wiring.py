@@ -255,7 +255,7 @@ def test_predict_rejects_bad_context_with_a_one_line_error(trained, tmp_path):
     with pytest.raises(SystemExit) as err:
         main(["--checkpoint", str(root / "tiny.ckpt"), "--input", str(grid), "--context", "[[0, 0, 2, 0.1]]",
               "--out", str(tmp_path / "o")])
-    assert str(err.value.code).startswith("error: --context: row 0 position") and "\n" not in str(err.value.code)
+    assert str(err.value).startswith("error: --context: row 0 position") and "\n" not in str(err.value)
     bad = tmp_path / "flat.npy"
     np.save(bad, np.zeros((4, 4)))
     with pytest.raises(SystemExit, match="expected a cubic SDF grid"):

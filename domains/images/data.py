@@ -23,17 +23,12 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import SignalDataModule, split_indices
+from pixeltransformer.datamodule import SignalDataModule, default_root, split_indices
 from pixeltransformer.signal import SignalSpec
 
 from . import io
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-DEFAULT_ROOTS = {
-    "mnist": SHARED_DATA / "mnist",
-    "cifar10": SHARED_DATA / "cifar10",
-    "folder": SHARED_DATA / "cats" / "faces64",
-}
+DEFAULT_ROOTS = {"mnist": "mnist", "cifar10": "cifar10", "folder": "cats/faces64"}  # below data_dir()
 NATIVE = {"digits": (8, 1), "mnist": (28, 1), "cifar10": (32, 3)}  # (size, channels)
 DATASETS = ("digits", "mnist", "cifar10", "folder")
 NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10}
@@ -84,8 +79,8 @@ class ImageDataModule(SignalDataModule):
 
     Args:
         dataset: "digits" (scikit-learn 8x8, bundled), "mnist", "cifar10" or "folder" (any PNG/JPG folder).
-        root: where the files are; defaults to the shared sample data next to the repository
-            (``../shared/data/{mnist,cifar10,cats/faces64}``); unused for digits.
+        root: where the files are; default ``<data>/mnist``, ``<data>/cifar10`` or ``<data>/cats/faces64``, where
+            <data> is $PIXELTRANSFORMER_DATA or data/ in the repository (see ``data_dir``); unused for digits.
         image_size: square side; default 64 for folders and the native size otherwise (others are resized).
         splits: (train, val, test) sizes, -1 = the rest; None picks the defaults in the module docstring.
         bins: "uniform" or "kmeans"; None = uniform for grayscale, k-means for RGB.
@@ -114,7 +109,8 @@ class ImageDataModule(SignalDataModule):
             raise ValueError(f"unknown image dataset {dataset!r}; expected one of {DATASETS}")
         self.dataset_name = dataset
         if self.root is None and dataset in DEFAULT_ROOTS:
-            self.root = DEFAULT_ROOTS[dataset]
+            fetch = "add --data.init_args.download=true to fetch it" if dataset in ("mnist", "cifar10") else ""
+            self.root = default_root(DEFAULT_ROOTS[dataset], must_exist=not download, how=fetch)
         if splits is not None and len(splits) != 3:
             raise ValueError(f"splits must be (train, val, test), got {splits}")
         self.splits = None if splits is None else tuple(int(s) for s in splits)

@@ -20,13 +20,16 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from pixeltransformer.datamodule import SPLITS, SignalDataModule, split_indices
+from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_indices
 from pixeltransformer.signal import SignalSpec
 
 from .mesh import CONVERSION_VERSION, SDFCache, file_digest, read_voxels, voxels_to_sdf
 from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels")
+# below data_dir(), when a config names no root: the shared ShapeNet chairs and ModelNet10 chair voxels
+DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
+                 "voxels": "shapenet_chairs/modelnet10_vox32/modelnet10_chair_train_vox32.npy.gz"}
 MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")
 
 
@@ -81,7 +84,8 @@ class SDFDataModule(SignalDataModule):
     Args:
         dataset: "procedural" (random chairs, see ``procedural.py``), "meshes" (every mesh file in
             ``root``) or "voxels" (a ModelNet-style occupancy file at ``root``, z-up as binvox writes it).
-        root: the mesh folder or the voxel file (unused for procedural chairs).
+        root: the mesh folder or the voxel file (unused for procedural chairs); default ``DEFAULT_ROOTS`` below
+            $PIXELTRANSFORMER_DATA or data/ (see ``data_dir``).
         resolution: R, grid points per axis.
         truncation: t; values are clamped to [-t, t], which is also the spec's value range.
         num_bins: NB, uniform bins over [-t, t] (150 as in the original release).
@@ -127,7 +131,7 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"SDFDataModule: num_shapes must be 3 positive sizes (train, val, test), got {num_shapes}")
         if dataset != "procedural":
             if self.root is None:
-                raise ValueError(f"SDFDataModule: dataset={dataset!r} needs root (a mesh folder or a voxel file)")
+                self.root = default_root(DEFAULT_ROOTS[dataset])
             if not self.root.exists():
                 raise FileNotFoundError(f"SDFDataModule: root {self.root} does not exist")
             if dataset == "meshes" and not self.root.is_dir():

@@ -15,12 +15,14 @@ import torch
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import SignalDataModule, split_indices
+from pixeltransformer.datamodule import SignalDataModule, default_root, split_indices
 from pixeltransformer.signal import SignalSpec
 
 from .io import VideoFolder, as_size, cut_clips, read_video_file, read_video_npz, read_video_folder
 from .synthetic import moving_digits
 
+# below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
+DEFAULT_ROOTS = {"npz": "videos/tinyvideos_beach_gt/beach_gt_64x64x17.npz", "folder": "videos/natural"}
 KMEANS_PIXELS = 10_000  # training pixels the RGB bins are fitted on: ~40 per colour for 256 bins
 
 
@@ -86,7 +88,8 @@ class VideoDataModule(SignalDataModule):
     Args:
         dataset: "synthetic" (moving digits), "folder" (video files below ``root``) or "npz" (``root`` is an
             .npz with ``videos`` [N, T, H, W, 3] uint8).
-        root: the folder or .npz file; unused for "synthetic".
+        root: the folder or .npz file (default: ``DEFAULT_ROOTS`` below $PIXELTRANSFORMER_DATA or data/, see
+            ``data_dir``); unused for "synthetic".
         num_frames: T, frames per clip.
         size: frame size, an int (square) or (H, W); frames are resized (aspect kept) and centre-cropped.
         stride: frames between the starts of consecutive clips of one video (default: non-overlapping).
@@ -125,7 +128,7 @@ class VideoDataModule(SignalDataModule):
         if dataset not in ("synthetic", "folder", "npz"):
             raise ValueError(f"VideoDataModule: dataset must be 'synthetic', 'folder' or 'npz', got {dataset!r}")
         if dataset != "synthetic" and self.root is None:
-            raise ValueError(f"VideoDataModule: dataset={dataset!r} needs root (a folder or .npz path)")
+            self.root = default_root(DEFAULT_ROOTS[dataset])
         if bins not in ("kmeans", "uniform"):
             raise ValueError(f"VideoDataModule: bins must be 'kmeans' or 'uniform', got {bins!r}")
         if split_by not in ("video", "clip"):

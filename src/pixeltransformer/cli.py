@@ -2,32 +2,39 @@
 
 Every run lives in one folder, runs/<domain>/<run-name>/: config.yaml (the resolved config), checkpoints/,
 the offline W&B run (wandb/), pictures/ and eval/. `--resume <run folder>` continues a run from its
-last.ckpt with the same W&B run id.
+last.ckpt with the same W&B run id; a new run never reuses an existing folder. Checkpoints are read with
+weights_only=True and checked against the data before anything is written, and a start that fails before its
+first training step leaves no run folder behind.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
+import shutil
 import sys
+import warnings
+from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
+from .errors import fail, first_line, is_input_error
 from .module import PixelTransformerModule
+from .predict import load_checkpoint
+from .runs import check_new_run, domain_of, joins_a_run, resume_checkpoint
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
 RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run this command
 WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
-
-
-def domain_of(data_class_path: str | None) -> str:
-    parts = (data_class_path or "").split(".")
-    return parts[1] if len(parts) > 2 and parts[0] == "domains" else "custom"
 
 
 class RunConfig(SaveConfigCallback):
@@ -48,6 +55,35 @@ class RunConfig(SaveConfigCallback):
             run.config.update(self.config.as_dict(), allow_val_change=True)
 
 
+class ParamSummary(ModelSummary):
+    """Lightning's plain model summary without the FLOPs column and total, which are 0 here (the module has no
+    example input to count them on)."""
+
+    @staticmethod
+    def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
+                  total_flops, **kwargs) -> None:
+        columns = [c for c in summary_data if c[0] != "FLOPs"]
+        table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes,
+                                      total_flops, *columns)
+        rank_zero_info("\n" + table.rsplit("\n", 1)[0])  # the last line is "0 Total Flops"
+
+
+class _DropLitLoggerTip(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet_console() -> None:
+    """Silence messages that say nothing about this project's runs."""
+    # SignalDataModule saves and restores its position in the epoch, which Lightning cannot see on a DataLoader
+    warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+    from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
+
+    if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):
+        rank_zero.log.addFilter(_DropLitLoggerTip())
+
+
 class PixelTransformerCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
@@ -57,11 +93,20 @@ class PixelTransformerCLI(LightningCLI):
         parser.add_argument("--resume", type=str | None, default=None,
                             help="a run folder: continue it from checkpoints/last.ckpt with the same W&B run")
 
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads --ckpt_path here, before any other hook: check it first, for a one-line error
+        sub = self.config.get("subcommand")
+        if sub and self.config[sub].get("ckpt_path"):
+            load_checkpoint(self.config[sub].ckpt_path, mmap=True)
+        super()._parse_ckpt_path()
+
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         if "weights_only" in cfg and cfg.weights_only is None:
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         run_dir = self._run_dir(cfg)
+        self.run_dir, self.new_run = run_dir, not run_dir.exists()
+        self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
         logger = cfg.trainer.logger
@@ -71,22 +116,17 @@ class PixelTransformerCLI(LightningCLI):
 
     def _run_dir(self, cfg) -> Path:
         if cfg.get("resume"):
-            run = Path(cfg.resume)
-            last = run / "checkpoints" / "last.ckpt"
-            if not last.is_file():
-                raise SystemExit(f"error: --resume {run}: no checkpoints/last.ckpt in that folder")
-            cfg.ckpt_path = str(last)
-            return run
+            cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
+            return Path(cfg.resume)
         if _is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
         if self.subcommand in ("test", "validate", "predict") and cfg.get("ckpt_path"):
             ckpt = Path(cfg.ckpt_path)
-            if not ckpt.is_file():
-                raise SystemExit(f"error: checkpoint not found: {ckpt}")
             return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
         domain = domain_of(cfg.data.class_path if hasattr(cfg.data, "class_path") else None)
         name = cfg.get("run_name") or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        return Path(cfg.run_root) / domain / name
+        run = Path(cfg.run_root) / domain / name
+        return check_new_run(run) if self.subcommand == "fit" and not joins_a_run() else run
 
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
         mode = os.environ.get("WANDB_MODE", "offline")
@@ -101,13 +141,38 @@ class PixelTransformerCLI(LightningCLI):
                 run_id = id_file.read_text().strip() if id_file.is_file() else _new_wandb_id()
             os.environ[WANDB_ID_ENV] = run_id
             if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
-                run_dir.mkdir(parents=True, exist_ok=True)
-                id_file.write_text(run_id + "\n")
+                self.wandb_id = run_id  # written into the run folder when the fit starts (_run_subcommand)
             init_args.id = run_id
             init_args.resume = "allow"
         else:
             init_args.job_type = self.subcommand
             init_args.group = run_dir.name
+
+
+    def instantiate_trainer(self, **kwargs: Any):
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks = [ParamSummary(max_depth=cb._max_depth) if type(cb) in (ModelSummary, RichModelSummary)
+                             else cb for cb in trainer.callbacks]
+        for lg in trainer.loggers:  # wandb warns about any value of this deprecated setting, None included
+            if getattr(lg, "_wandb_init", {}).get("anonymous", True) is None:
+                del lg._wandb_init["anonymous"]
+        return trainer
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        ckpt = self.config[subcommand].get("ckpt_path")
+        if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written
+            self.model.check_checkpoint(load_checkpoint(ckpt, mmap=True))
+        if subcommand == "fit" and self.wandb_id is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            # a new run that failed before its first step leaves nothing behind (rank zero removes it)
+            if (subcommand == "fit" and self.new_run and self.trainer.global_step == 0
+                    and self.trainer.is_global_zero and not _is_ddp_child()):
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
 
 
 def _is_ddp_child() -> bool:
@@ -121,24 +186,27 @@ def _new_wandb_id() -> str:
     return secrets.token_hex(4)
 
 
-def _subcommand_kwargs() -> dict[str, Any]:
-    base = {"parser_mode": "omegaconf"}
+def _subcommand_kwargs(exit_on_error: bool = True) -> dict[str, Any]:
+    base = {"parser_mode": "omegaconf", "exit_on_error": exit_on_error}
+    main_kwargs = {**base, "prog": "pixeltransformer"}
     if BASE_CONFIG.is_file():
         base["default_config_files"] = [str(BASE_CONFIG)]
-    return {sub: dict(base) for sub in ("fit", "validate", "test", "predict")} | {"parser_mode": "omegaconf"}
+    return {sub: {**base, "prog": f"pixeltransformer {sub}"} for sub in ("fit", "validate", "test", "predict")} | main_kwargs
 
 
-def main(args: list[str] | None = None, run: bool = True) -> PixelTransformerCLI:
-    """Run the CLI with the given arguments (sys.argv when None); returns the CLI object."""
+def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = True) -> PixelTransformerCLI:
+    """Run the CLI with the given arguments (sys.argv when None); returns the CLI object. With
+    ``exit_on_error=False`` a bad command line raises ArgumentError instead of printing the usage and exiting."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
+    quiet_console()
     return PixelTransformerCLI(
         PixelTransformerModule,
         SignalDataModule,
         subclass_mode_data=True,
         save_config_callback=RunConfig,
         save_config_kwargs={"overwrite": True},
-        parser_kwargs=_subcommand_kwargs(),
+        parser_kwargs=_subcommand_kwargs(exit_on_error),
         args=args,
         run=run,
     )
@@ -153,12 +221,14 @@ def cli_main() -> None:
         predict_main(sys.argv[2:])
         return
     try:
-        main()
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:
-        # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1
-        if os.environ.get("PIXELTRANSFORMER_DEBUG"):
-            raise
-        sys.exit(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}")
+        main(exit_on_error=False)
+    except ArgumentError as err:
+        sub = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ""
+        fail(f"{first_line(err.message)} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
+    except Exception as err:
+        if not is_input_error(err):
+            raise  # a bug, not bad input: keep the traceback
+        fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1
 
 
 if __name__ == "__main__":

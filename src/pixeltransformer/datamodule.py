@@ -7,6 +7,7 @@ batching, worker seeding and deterministic splits, so no domain writes a DataLoa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,25 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .signal import SignalSpec
 
 SPLITS = ("train", "val", "test")
+DATA_ENV = "PIXELTRANSFORMER_DATA"
+
+
+def data_dir() -> Path:
+    """Where datasets read from files live unless a config names a root: $PIXELTRANSFORMER_DATA, else data/ at
+    the repository root (git-ignored). Domains look for each dataset at a fixed path below it (data/mnist,
+    data/cats/faces64, ...), the layout of the project's shared sample data."""
+    env = os.environ.get(DATA_ENV)
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "data"
+
+
+def default_root(relative: str, must_exist: bool = True, how: str = "") -> Path:
+    """``data_dir() / relative``; when it is absent (and ``must_exist``), a one-line FileNotFoundError that says
+    where to put the data (``how``: a way to get it, e.g. a download flag)."""
+    path = data_dir() / relative
+    if must_exist and not path.exists():
+        options = [f"set {DATA_ENV} to a folder holding {relative}", "pass --data.init_args.root", *([how] if how else [])]
+        raise FileNotFoundError(f"no data at {path}: put it there, {', '.join(options[:-1])}, or {options[-1]}")
+    return path
 
 
 class TensorSignalDataset(Dataset):

@@ -236,6 +236,16 @@ class PixelTransformerModule(L.LightningModule):
         checkpoint["skipped_batches"] = self.skipped_batches
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.check_checkpoint(checkpoint)
+        if "set_sampler_rng" in checkpoint:
+            self._gen_state = checkpoint["set_sampler_rng"].cpu()
+            self._gen = None
+        if "torch_rng" in checkpoint:
+            torch.set_rng_state(checkpoint["torch_rng"].cpu())
+        self.skipped_batches = int(checkpoint.get("skipped_batches", 0))
+
+    def check_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Raise a one-line ValueError when a checkpoint does not fit this module and its data."""
         hp = checkpoint.get("hyper_parameters", {})
         fmt = checkpoint.get("pixeltransformer_format")
         if fmt != CHECKPOINT_FORMAT:
@@ -248,14 +258,9 @@ class PixelTransformerModule(L.LightningModule):
         mine = self.spec.to_dict()
         for key in ("domain", "grid_shape", "val_dims", "num_bins"):
             if key in saved and saved[key] != mine[key]:
-                raise ValueError(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')} with {key}={saved[key]}, "
-                                 f"but the data is {mine['domain']}/{mine['dataset']} with {key}={mine[key]}")
-        if "set_sampler_rng" in checkpoint:
-            self._gen_state = checkpoint["set_sampler_rng"].cpu()
-            self._gen = None
-        if "torch_rng" in checkpoint:
-            torch.set_rng_state(checkpoint["torch_rng"].cpu())
-        self.skipped_batches = int(checkpoint.get("skipped_batches", 0))
+                ours, theirs = ("", "") if key == "domain" else (f" with {key}={saved[key]}", f" with {key}={mine[key]}")
+                raise ValueError(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')}{ours}, "
+                                 f"but the data is {mine['domain']}/{mine['dataset']}{theirs}")
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------
     def grid_queries(self, batch: int, grid_shape: tuple[int, ...] | None = None) -> torch.Tensor:

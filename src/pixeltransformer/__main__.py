@@ -1,0 +1,16 @@
+"""``python -m pixeltransformer``: the ``pixeltransformer`` command, with the checks that need no Lightning done
+first, so that a bad checkpoint or a taken run name is reported in seconds."""
+
+import sys
+
+from .errors import INPUT_ERRORS, fail
+from .runs import preflight
+
+try:
+    preflight(sys.argv[1:])
+except INPUT_ERRORS as err:
+    fail(err)
+
+from .cli import cli_main  # noqa: E402  (imports Lightning)
+
+cli_main()

@@ -1,0 +1,69 @@
+"""How the commands report bad input: one line on stderr naming the cause, exit status 2, and a traceback only
+with PIXELTRANSFORMER_DEBUG=1.
+
+jsonargparse wraps errors raised while it builds the classes of a config ("Call to compute_fn of link ...",
+"Does not validate against any of the Union subtypes ...") and chains the original with ``raise ... from``;
+:func:`root_cause` unwraps those, so the user sees the project's own message.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+DEBUG_ENV = "PIXELTRANSFORMER_DEBUG"
+# errors that describe the user's input (files, values, checkpoints); anything else is a bug and keeps its traceback
+INPUT_ERRORS = (ValueError, OSError, FloatingPointError)
+
+
+class InputExit(SystemExit):
+    """Exit status 2 after a one-line error; ``str()`` is that line."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def first_line(err: BaseException | str) -> str:
+    """The first line of an error message (with the next one when it ends in ':', as jsonargparse's "Parser key
+    ...:" does), or the error's type name when the message is empty."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+
+
+def _raised_in_jsonargparse(err: BaseException) -> bool:
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "jsonargparse" in Path(tb.tb_frame.f_code.co_filename).parts
+
+
+def root_cause(err: BaseException) -> BaseException:
+    """The error under jsonargparse's wrappers: follow ``__cause__`` while the error was raised by jsonargparse."""
+    while err.__cause__ is not None and _raised_in_jsonargparse(err):
+        err = err.__cause__
+    return err
+
+
+def is_input_error(err: BaseException) -> bool:
+    return isinstance(root_cause(err), INPUT_ERRORS)
+
+
+def fail(err: BaseException | str) -> NoReturn:
+    """Print ``error: <cause>`` as one line and exit with status 2 (re-raise with PIXELTRANSFORMER_DEBUG=1)."""
+    if isinstance(err, BaseException) and debugging():
+        raise err
+    message = "error: " + (err if isinstance(err, str) else first_line(root_cause(err)))
+    print(message, file=sys.stderr, flush=True)
+    raise InputExit(message) from None

@@ -1,0 +1,79 @@
+"""Run folders: which folder a command works in and what may start there. No Lightning import, so that
+``python -m pixeltransformer`` can check a command line in seconds, before Lightning is imported (:func:`preflight`);
+the CLI applies the same rules to its parsed config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from .predict import load_checkpoint
+
+
+def domain_of(data_class_path: str | None) -> str:
+    parts = (data_class_path or "").split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "domains" else "custom"
+
+
+def resume_checkpoint(run: str | Path) -> Path:
+    """The last.ckpt a resumed run continues from, checked to be a readable, safe checkpoint."""
+    run = Path(run)
+    if not run.is_dir():
+        raise FileNotFoundError(f"--resume {run}: no such run folder")
+    last = run / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder")
+    load_checkpoint(last, mmap=True)
+    return last
+
+
+def joins_a_run() -> bool:
+    """True in a process that joins a run another process starts: a DDP rank the launcher started (LOCAL_RANK > 0)
+    or the command on another node (NODE_RANK > 0), which finds the run folder already there."""
+    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+
+
+def check_new_run(run: Path) -> Path:
+    """A new run never writes into a folder that holds another run (its W&B id, config or checkpoints)."""
+    if run.is_dir() and any(run.iterdir()):
+        raise FileExistsError(f"run folder {run} already exists: continue it with --resume {run} "
+                              f"(make train RESUME={run}) or choose another --run_name")
+    return run
+
+
+def _config_domain(paths: list[str]) -> str | None:
+    """The domain of the data class named by the last of these YAML files that names one (None if unknown)."""
+    import yaml
+
+    domain = None
+    for path in paths:
+        try:
+            data = (yaml.safe_load(Path(path).read_text()) or {}).get("data")
+        except (OSError, yaml.YAMLError, AttributeError):
+            return None  # the CLI's parser reports unreadable config files
+        if isinstance(data, dict) and data.get("class_path"):
+            domain = domain_of(data["class_path"])
+    return domain
+
+
+def preflight(argv: list[str]) -> None:
+    """The checks that need no Lightning, on the command line alone: --ckpt_path and --resume must be readable,
+    safe checkpoints, and a new fit's --run_name must be free. Values set in config files are checked later."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("subcommand", nargs="?")
+    for flag in ("--ckpt_path", "--resume", "--run_name", "--run_root"):
+        parser.add_argument(flag)
+    parser.add_argument("-c", "--config", action="append", default=[])
+    args, _ = parser.parse_known_args(argv)
+    if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
+        return
+    if args.resume:
+        resume_checkpoint(args.resume)
+    elif args.ckpt_path:
+        load_checkpoint(args.ckpt_path, mmap=True)
+    if args.subcommand == "fit" and not args.resume and args.run_name:
+        domain = _config_domain(args.config)
+        if domain is not None:
+            check_new_run(Path(args.run_root or "runs") / domain / args.run_name)
