@@ -18,6 +18,7 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .module import PixelTransformerModule
+from .progress import replace_default_bar
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -56,6 +57,10 @@ class PixelTransformerCLI(LightningCLI):
         parser.add_argument("--run_name", type=str | None, default=None, help="default: the start time")
         parser.add_argument("--resume", type=str | None, default=None,
                             help="a run folder: continue it from checkpoints/last.ckpt with the same W&B run")
+
+    def instantiate_trainer(self, **kwargs: Any):
+        # progress in steps of the whole run, and plain lines when stdout is a log file (see progress.py)
+        return replace_default_bar(super().instantiate_trainer(**kwargs))
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
