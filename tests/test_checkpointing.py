@@ -121,3 +121,37 @@ def test_kill_before_first_validation_then_resume_matches_uninterrupted(tmp_path
         assert torch.allclose(value, b["state_dict"][key], atol=1e-6, rtol=0), key
     best = [p.name for p in (run / "checkpoints").glob("best-*.ckpt")]
     assert best == ["best-step000012.ckpt"]  # chosen at the validation, by that validation's val/nll
+
+
+def test_best_checkpoint_is_ranked_by_its_own_validation(tmp_path):
+    """A step save and a validation at the same step: the best file's score is that step's val/nll (Lightning's
+    own order would rank the step-6 weights by the step-3 validation)."""
+    from lightning.pytorch.callbacks import Callback
+
+    class ValRecorder(Callback):
+        def __init__(self):
+            self.val: dict[int, float] = {}
+
+        def on_validation_end(self, trainer, pl_module):
+            if not trainer.sanity_checking:
+                self.val[trainer.global_step] = float(trainer.callback_metrics["val/nll"])
+
+    dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), preset="tiny", max_context=8, num_queries=8,
+                                    grid_points=True, val_levels=(4,), lr=1e-2, warmup_steps=1)
+    cb, rec = RunCheckpoint(every_n_train_steps=3, every_minutes=None), ValRecorder()
+    trainer = L.Trainer(max_steps=9, logger=False, callbacks=[rec, cb], enable_progress_bar=False,
+                        val_check_interval=3, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+                        enable_model_summary=False, accelerator="cpu", default_root_dir=str(tmp_path))
+    trainer.fit(module, datamodule=dm)
+    assert sorted(rec.val) == [3, 6, 9]
+    best_step = min(rec.val, key=rec.val.get)
+    assert Path(cb.best_model_path).name == f"best-step{best_step:06d}.ckpt"
+    assert float(cb.best_model_score) == pytest.approx(rec.val[best_step])
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == sorted(
+        ["last.ckpt", f"best-step{best_step:06d}.ckpt"])
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 9
+    state = next(v for k, v in last["callbacks"].items() if k.startswith("RunCheckpoint"))
+    assert Path(state["best_model_path"]).name == f"best-step{best_step:06d}.ckpt"  # last.ckpt knows the best

@@ -34,10 +34,10 @@ class RunCheckpoint(ModelCheckpoint):
         self._last_time = time.monotonic()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        # Lightning's ModelCheckpoint holds step saves back until the monitored metric exists, so a run killed
-        # before its first validation had no checkpoint at all, and later step saves ranked the new weights by
-        # the previous validation's value. Here a step save writes last.ckpt (and, without a monitor, the step
-        # checkpoint) at once; the best-by-monitor copy is chosen in on_validation_end from fresh metrics.
+        # Lightning's ModelCheckpoint holds step saves back until the monitored metric exists (a run killed
+        # before its first validation would leave no checkpoint) and then ranks new weights by the previous
+        # validation's value. Here a step save writes last.ckpt (and, without a monitor, the step checkpoint)
+        # at once; the best-by-monitor copy is chosen in on_validation_end from that validation's metrics.
         if self._should_skip_saving_checkpoint(trainer):
             return
         step = trainer.global_step
