@@ -1,9 +1,11 @@
-"""A callback the DDP and resume tests add through a config file: it records the rank-averaged training loss
-per step and the validation metrics, and writes them as JSON from rank zero."""
+"""Callbacks the DDP and resume tests add through a config file: MetricsDump records the rank-averaged training
+loss per step and the validation metrics and writes them as JSON from rank zero; PauseAtStep holds a run at a
+given step so that a test can kill it there."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
@@ -32,3 +34,15 @@ class MetricsDump(Callback):
     def _write(self, trainer) -> None:
         if trainer.is_global_zero:
             self.path.write_text(json.dumps({"world_size": trainer.world_size, "losses": self.losses, "val": self.val}))
+
+
+class PauseAtStep(Callback):
+    """Before the batch that starts at global step ``step``: write ``flag`` and sleep (the test kills the run)."""
+
+    def __init__(self, step: int, flag: str, seconds: float = 600.0):
+        self.step, self.flag, self.seconds = step, Path(flag), seconds
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            self.flag.write_text(str(trainer.global_step))
+            time.sleep(self.seconds)

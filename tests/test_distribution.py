@@ -76,3 +76,16 @@ def test_vector_nearest_bin_is_exact():
     v = torch.rand(100, 3)
     brute = torch.cdist(v, centres).argmin(1)
     assert torch.equal(dist.nearest_bin(v), brute)
+
+
+@pytest.mark.parametrize("term,factor", [("paper", 2.0), ("nll", 1.0)])
+def test_gaussian_term_optimum_per_value_dimension(term, factor):
+    """With V = 3 the loss is minimised at sigma^2 = factor |r|^2 / V: V log sigma, not the appendix's single
+    log sigma, whose optimum would be factor |r|^2 (sqrt(3) times wider)."""
+    dist = BinnedGaussian(torch.zeros(1, 3), unit=1.0, alpha=1.0, gaussian_term=term)
+    r = torch.tensor([0.3, -0.6, 0.9])
+    raw = torch.linspace(-3, 3, 60001)  # raw sigma: softplus(raw) + min_sigma
+    params = torch.cat([torch.zeros(len(raw), 4), raw.unsqueeze(1)], dim=1)  # [N, logit + 3 offsets + sigma]
+    loss = dist.loss(params, r.expand(len(raw), 3))  # [N]
+    sigma = torch.nn.functional.softplus(raw[loss.argmin()]) + dist.min_sigma
+    assert sigma.item() ** 2 == pytest.approx(factor * (r**2).sum().item() / 3, rel=1e-3)

@@ -72,3 +72,18 @@ def test_vae_train_cache_and_completion(tmp_path):
     assert all(p.grad is None for p in v.parameters())  # the VAE stays frozen
     out = vae_mod.vae_complete(v, pos, val, steps=2)
     assert out.shape == (3, 1, 8, 8) and 0 <= out.min() and out.max() <= 1
+
+
+def test_completion_objective_sums_l1_over_s():
+    """The documented departure from the appendix: L1 summed over S (and channels), not averaged."""
+    torch.manual_seed(0)
+    v = vae_mod.ConvVAE(3, 8, width=8).eval()
+    z = torch.randn(2, 64, 4, 4)
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 3)  # [B, K, 2], [B, K, 3]
+    reg = 1e-3 * z.pow(2).sum(dim=(1, 2, 3))  # [B]
+    with torch.no_grad():
+        once = vae_mod.completion_objective(v, z, pos, val)
+        twice = vae_mod.completion_objective(v, z, pos.repeat(1, 2, 1), val.repeat(1, 2, 1))
+        l1 = (vae_mod.read_signal(v.decode(z), pos) - val).abs().sum(dim=(1, 2))  # [B]
+    torch.testing.assert_close(once, l1 + reg)
+    torch.testing.assert_close(twice, 2 * l1 + reg)  # an average would not change with S repeated

@@ -134,16 +134,20 @@ def test_evaluation_metrics_are_finite_per_image(digits_module):
     assert out[32]["nn_mse"].mean() < out[4]["nn_mse"].mean()
 
 
-def test_all_pixels_observed_makes_every_completion_exact(digits_module):
+def test_completions_keep_the_observed_pixels(digits_module):
     images, labels = tiny_digits().split_arrays("test")
     ev = ImageEvaluation(levels=(64,), num_samples=1, n_autoregressive=4, vae_steps=2)
+    assert ev.level_list(digits_module.spec) == [] and ev.dropped_levels(digits_module.spec) == [64]
+    ev.level_list = lambda spec: [64]  # the sweep leaves |S| = 64 out (nothing held out); forced here
     ev.classifier, ev.vae = small_helpers(1, 8)
     ev.labels = labels
     values = ev.evaluate_batch(digits_module, images, 0)[64]
-    for name in ("ssim", "nn_ssim", "vae_ssim", "sample_ssim"):
+    for name in ("ssim", "nn_ssim", "vae_ssim", "sample_ssim"):  # every pixel observed: every completion exact
         torch.testing.assert_close(values[name], torch.ones(8))
     torch.testing.assert_close(values["psnr"], torch.full((8,), 100.0))
     assert torch.equal(values["acc_mean"], values["acc_gt"])
+    for name in ("nll", "mse", "nn_mse", "vae_mse"):  # no pixel held out: no value, not a mean over S
+        assert torch.isnan(values[name]).all(), name
 
 
 def test_baselines_shapes_on_rgb(tmp_path):

@@ -138,15 +138,20 @@ def test_evaluation_metrics_are_finite_per_clip(trained):
     signal = dm.fixed_examples("test", 2)["signal"]  # [2, 3, T, H, W]
     full = math.prod(GRID)
     ev = VideoEvaluation(levels=(8, 64, full), num_samples=2, n_autoregressive=2, sample_clips=1, figure_levels=())
+    assert ev.level_list(module.spec) == [8, 64] and ev.dropped_levels(module.spec) == [full]
+    ev.level_list = lambda spec: [8, 64, full]  # the sweep leaves |S| = every pixel out (nothing held out); forced
     out = ev.evaluate_batch(module, signal, 0)
     assert sorted(out) == [8, 64, full]
     expected = {"nll", "mse", "nn_mse", "psnr", "ssim", "nn_psnr", "nn_ssim", "sample_mse", "sample_psnr",
                 "sample_ssim"}
+    held_out_only = {"nll", "mse", "nn_mse", "sample_mse"}
     for k, values in out.items():
         assert set(values) == expected
         for name, v in values.items():
             assert v.shape == (2,), name
-            if name.startswith("sample_"):  # only the first clip is sampled; the second is NaN (ignored)
+            if k == full and name in held_out_only:  # no pixel held out: no value, not a mean over S
+                assert torch.isnan(v).all(), name
+            elif name.startswith("sample_"):  # only the first clip is sampled; the second is NaN (ignored)
                 assert torch.isfinite(v[0]) and torch.isnan(v[1]), name
             else:
                 assert torch.isfinite(v).all(), (k, name)

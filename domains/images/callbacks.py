@@ -85,7 +85,7 @@ class ImageEvaluation(SweepEvaluation):
     method is scored on the same whole images; MSE and NLL count only the pixels not in S.
 
     Args:
-        levels: the |S| values (capped at the pixel count).
+        levels: the |S| values; those >= the pixel count are left out (every pixel observed, none held out).
         num_samples, n_autoregressive, temperature: samples per image and |S|, and N' per sample (N' is
             capped at the unobserved pixels, so 8x8 digits are sampled fully autoregressively).
         max_batches: evaluate at most this many test batches (None: the whole test split).

@@ -12,11 +12,16 @@ from pathlib import Path
 from weakref import proxy
 
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 
 
 class RunCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint that defaults to <run>/checkpoints, keeps last.ckpt and the best by val/nll, and
-    saves every `every_n_train_steps` steps and, for last.ckpt, every `every_minutes` of wall time.
+    """ModelCheckpoint that defaults to <run>/checkpoints and keeps last.ckpt and the best by val/nll.
+
+    last.ckpt is written every `every_n_train_steps` steps from the first interval on, whether or not the
+    monitored metric exists yet, every `every_minutes` of wall time, and at the end of training. The best
+    checkpoint is chosen after each validation, by that validation's value. Without a monitor the step
+    checkpoints (top-k by recency) are written with last.ckpt.
     """
 
     def __init__(self, dirpath: str | None = None, monitor: str | None = "val/nll", mode: str = "min",
@@ -29,13 +34,41 @@ class RunCheckpoint(ModelCheckpoint):
         self._last_time = time.monotonic()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        # also save last.ckpt by wall time, so a long step interval cannot lose hours on a preemption
-        if self.every_minutes is None or not self.save_last:
+        # Lightning's ModelCheckpoint holds step saves back until the monitored metric exists (a run killed
+        # before its first validation would leave no checkpoint) and then ranks new weights by the previous
+        # validation's value. Here a step save writes last.ckpt (and, without a monitor, the step checkpoint)
+        # at once; the best-by-monitor copy is chosen in on_validation_end from that validation's metrics.
+        if self._should_skip_saving_checkpoint(trainer):
             return
-        due = time.monotonic() - self._last_time >= 60 * self.every_minutes
-        due = trainer.strategy.broadcast(due)
-        if due and self._last_global_step_saved != trainer.global_step:
+        step = trainer.global_step
+        by_steps = self._every_n_train_steps >= 1 and step % self._every_n_train_steps == 0
+        # also save last.ckpt by wall time, so a long step interval cannot lose hours on a preemption
+        by_time = self.every_minutes is not None and time.monotonic() - self._last_time >= 60 * self.every_minutes
+        by_time = trainer.strategy.broadcast(by_time)
+        if not (by_steps or by_time):
+            return
+        candidates = self._monitor_candidates(trainer)
+        if by_steps and self.monitor is None:
+            self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or trainer.fast_dev_run or trainer.state.fn != TrainerFn.FITTING:
+            return
+        candidates = self._monitor_candidates(trainer)
+        if self.monitor is not None:
+            self._save_topk_checkpoint(trainer, candidates)  # ranks these weights by their own validation
+        if self._last_global_step_saved == trainer.global_step and self.save_last:
+            # last.ckpt of this step was written before the validation: write it again so that it carries the
+            # updated best-model bookkeeping (a resume would otherwise forget the best file)
+            self._save_last_checkpoint(trainer, candidates)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """Saves happen by steps, wall time and validation only (see on_train_batch_end)."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        # the final weights always end up in last.ckpt, whether or not max_steps is a multiple of the interval
+        if self.save_last and not trainer.fast_dev_run and self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:

@@ -29,6 +29,7 @@ from .datamodule import SignalDataModule
 from .errors import fail, first_line, is_input_error
 from .module import PixelTransformerModule
 from .predict import load_checkpoint
+from .progress import replace_default_bar
 from .runs import check_new_run, domain_of, joins_a_run, resume_checkpoint
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -156,7 +157,8 @@ class PixelTransformerCLI(LightningCLI):
         for lg in trainer.loggers:  # wandb warns about any value of this deprecated setting, None included
             if getattr(lg, "_wandb_init", {}).get("anonymous", True) is None:
                 del lg._wandb_init["anonymous"]
-        return trainer
+        # progress in steps of the whole run, and plain lines when stdout is a log file (see progress.py)
+        return replace_default_bar(trainer)
 
     def _run_subcommand(self, subcommand: str) -> None:
         ckpt = self.config[subcommand].get("ckpt_path")

@@ -52,9 +52,11 @@ class SweepItem:
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over the last axis where mask is true (all entries when none is): [B, Q] -> [B]."""
-    mask = torch.where(mask.any(dim=-1, keepdim=True), mask, torch.ones_like(mask))
-    return (x * mask).sum(-1) / mask.sum(-1)
+    """Mean over the last axis where mask is true: [B, Q] -> [B]. A row with no true entry (no query held out)
+    gives NaN, which the sweep's metrics skip, rather than a mean over observed queries."""
+    count = mask.sum(-1)  # [B]
+    total = torch.where(mask, x, torch.zeros_like(x)).sum(-1)  # [B]
+    return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
 
 
 def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
@@ -126,7 +128,8 @@ class SweepEvaluation(Callback):
     """Evaluate a model across |S| on the test set (used by `pixeltransformer test`).
 
     Args:
-        levels: the |S| values (capped at the grid size).
+        levels: the |S| values; with grid points, those >= the number of grid points are left out (S would
+            hold every point, so no query would be held out) and listed in metrics.json as dropped_levels.
         queries: "grid" evaluates every grid point (needed for images, meshes, videos); an integer draws
             that many query positions per signal instead.
         grid_points: draw the context at grid points (observed pixels) rather than continuous positions.
@@ -176,8 +179,15 @@ class SweepEvaluation(Callback):
 
     # ---- the sweep ---------------------------------------------------------------------------------
     def level_list(self, spec: SignalSpec) -> list[int]:
-        cap = spec.num_points if self.grid_points else max(self.levels)
-        return sorted({min(k, cap) for k in self.levels})
+        """The |S| levels evaluated. With grid points, |S| >= the number of grid points observes every point, so
+        no query is held out and the level is left out (see dropped_levels)."""
+        if not self.grid_points:
+            return sorted(set(self.levels))
+        return sorted({k for k in self.levels if k < spec.num_points})
+
+    def dropped_levels(self, spec: SignalSpec) -> list[int]:
+        """Requested levels left out because S would hold every grid point."""
+        return sorted(set(self.levels) - set(self.level_list(spec)))
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._metrics: dict[tuple[int, str], MeanMetric] = {}
@@ -247,6 +257,10 @@ class SweepEvaluation(Callback):
             "n_autoregressive": self.n_autoregressive,
             **self.summary(rows),
         }
+        if self.dropped_levels(spec):
+            self.results["dropped_levels"] = {
+                "levels": self.dropped_levels(spec),
+                "reason": f"|S| >= the {spec.num_points} grid points: every query is in S, nothing is held out"}
         if not trainer.is_global_zero:
             return
         self._dir.mkdir(parents=True, exist_ok=True)
