@@ -50,7 +50,7 @@ def missing_data(path: Path) -> str | None:
 
     if path.parent.name == "configs":
         return None
-    dataset = yaml.safe_load(path.read_text())["data"]["init_args"]["dataset"]
+    dataset = ((yaml.safe_load(path.read_text()).get("data") or {}).get("init_args") or {}).get("dataset")
     relative = getattr(importlib.import_module(f"domains.{domain_of(path)}.data"), "DEFAULT_ROOTS", {}).get(dataset)
     if relative is None or (data_dir() / relative).exists():
         return None

@@ -74,12 +74,17 @@ def test_folder_kmeans_bins_in_spec(tmp_path):
     assert dm.num_classes is None
 
 
-def test_bad_arguments():
+def test_bad_arguments(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown image dataset"):
         ImageDataModule("imagenet")
     with pytest.raises(ValueError, match="not a cube"):
-        ImageDataModule("folder", bins="uniform", num_bins=100)
-    assert ImageDataModule("folder", bins="uniform").spec.num_bins == 512
+        ImageDataModule("folder", root=str(tmp_path), bins="uniform", num_bins=100)
+    assert ImageDataModule("folder", root=str(tmp_path), bins="uniform").spec.num_bins == 512
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "none"))  # the default data folder, empty
+    with pytest.raises(FileNotFoundError, match="no data at .*none/cats/faces64: put it there, set PIXELTRANSFORMER_DATA"):
+        ImageDataModule("folder")
+    with pytest.raises(FileNotFoundError, match="none/mnist: .* or add --data.init_args.download=true to fetch it"):
+        ImageDataModule("mnist")
     with pytest.raises(ValueError, match="splits"):
         ImageDataModule("digits", splits=(1, 2))
 

@@ -324,13 +324,14 @@ def test_shell_keeps_thin_chair_parts_in_one_piece():
 # ---- the DataModule ---------------------------------------------------------------------------------
 
 
-def test_datamodule_spec_without_building(tmp_path):
+def test_datamodule_spec_without_building(tmp_path, monkeypatch):
     dm = SDFDataModule(resolution=16, truncation=0.2, num_bins=50, cache_dir=str(tmp_path))
     s = dm.spec
     assert s.domain == "sdf" and s.grid_shape == (16, 16, 16) and s.val_dims == 1
     assert s.val_range == (-0.2, 0.2) and s.num_bins == 50
     assert not any(tmp_path.iterdir())  # nothing was built
-    with pytest.raises(ValueError, match="needs root"):
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "none"))  # no root, and no data in the default place
+    with pytest.raises(FileNotFoundError, match="no data at .*none/shapenet_chairs/partnet_meshes: put it there"):
         SDFDataModule(dataset="meshes")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         SDFDataModule(dataset="voxels", root=str(tmp_path / "nowhere"))

@@ -223,7 +223,7 @@ def test_datamodule_spec_and_kmeans_bins():
     assert batch["signal"].shape == (16, 3, 9, 32, 32)
 
 
-def test_datamodule_uniform_bins_and_bad_args(tmp_path):
+def test_datamodule_uniform_bins_and_bad_args(tmp_path, monkeypatch):
     dm = VideoDataModule(num_clips=12, splits=(8, 2, 2), bins="uniform", num_bins=27, size=(16, 24), num_frames=5)
     assert dm.spec.centres is None and dm.spec.bin_centres().shape == (27, 3)
     assert dm._clips is None  # uniform bins need no data before setup
@@ -231,7 +231,8 @@ def test_datamodule_uniform_bins_and_bad_args(tmp_path):
     assert dm.dataset("val")[1]["signal"].shape == (3, 5, 16, 24)
     with pytest.raises(ValueError, match="n\\^3"):
         VideoDataModule(bins="uniform", num_bins=100)
-    with pytest.raises(ValueError, match="needs root"):
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "none"))  # no root, and no data in the default place
+    with pytest.raises(FileNotFoundError, match="no data at .*none/videos/natural: put it there"):
         VideoDataModule(dataset="folder")
     with pytest.raises(ValueError, match="do not fit the 12 clips"):
         VideoDataModule(num_clips=12, splits=(8, 8, 8), bins="uniform", num_bins=8).setup("fit")
