@@ -224,7 +224,7 @@ def test_predict_end_to_end_from_a_grid(trained, tmp_path):
     paths = main(["--checkpoint", str(root / "tiny.ckpt"), "--input", str(grid), "--out", str(out), "--num_context",
                   "10", "--num_samples", "2", "--n_autoregressive", "3", "--resolution", "16", "--device", "cpu"])
     names = {p.name for p in paths}
-    assert {"mean.glb", "mean.obj", "sample1.glb", "sample2.glb", "gt.glb", "figure.png", "mean.png",
+    assert {"mean.glb", "mean.obj", "sample1.glb", "sample2.glb", "gt.glb", "figure.png", "mean.png", "prob.glb",
             "context.json", "mean_sdf.npy"} <= names
     assert all(p.is_file() for p in paths)
     assert np.load(out / "mean_sdf.npy").shape == (16, 16, 16)  # --resolution sets the output grid
