@@ -51,10 +51,12 @@ def missing_data(path: Path) -> str | None:
     if path.parent.name == "configs":
         return None
     dataset = ((yaml.safe_load(path.read_text()).get("data") or {}).get("init_args") or {}).get("dataset")
-    relative = getattr(importlib.import_module(f"domains.{domain_of(path)}.data"), "DEFAULT_ROOTS", {}).get(dataset)
-    if relative is None or (data_dir() / relative).exists():
+    roots = getattr(importlib.import_module(f"domains.{domain_of(path)}.data"), "DEFAULT_ROOTS", {})
+    needed = list(roots.values()) if dataset == "mixture" else [roots[dataset]] if dataset in roots else []
+    absent = [relative for relative in needed if not (data_dir() / relative).exists()]
+    if not absent:
         return None
-    return f"{relative} is not under {data_dir()} (set PIXELTRANSFORMER_DATA; tests use ../shared/data when present)"
+    return f"{absent[0]} is not under {data_dir()} (set PIXELTRANSFORMER_DATA; tests use ../shared/data when present)"
 
 
 def test_every_domain_has_a_config():

@@ -78,6 +78,35 @@ def test_set_sampler_bounds_and_values():
     assert len(ks) > 5
 
 
+def test_focused_queries_share_near_the_band():
+    """A fraction f of the queries lands near the grid points whose value is in the band; the rest stay
+    uniform, so the share of near-band queries is f + (1 - f) p_uniform. The context stays uniform."""
+    r = 32
+    axis = torch.linspace(-1, 1, r)
+    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+    sdf = ((z**2 + y**2 + x**2).sqrt() - 0.5).clamp(-0.5, 0.5)  # a sphere
+    signal = sdf.expand(4, 1, r, r, r).contiguous()  # [B, 1, R, R, R]
+    cell = 2 / (r - 1)
+    near = lambda v: v.abs() < 0.05 + 0.87 * cell  # the band plus the jitter's reach (half a cell diagonal)
+    uniform = SetSampler(16, 16, 4000)(signal, torch.Generator().manual_seed(0))
+    p_uniform = near(uniform.qry_val).float().mean().item()
+    assert p_uniform < 0.2
+    for f in (0.5, 0.8):
+        sampler = SetSampler(16, 16, 4000, focus_fraction=f, focus_band=(-0.05, 0.05))
+        s = sampler(signal, torch.Generator().manual_seed(1))
+        share = near(s.qry_val).float().mean().item()
+        assert share == pytest.approx(f + (1 - f) * p_uniform, abs=0.03), (f, share)
+        assert near(s.qry_val[:, : int(f * 4000)]).all()  # every focused query is near
+        assert near(s.ctx_val).float().mean().item() < 0.35  # the context is not focused
+        assert s.qry_pos.abs().max() <= 1
+    # a signal with nothing in the band falls back to uniform queries instead of failing
+    flat = SetSampler(4, 4, 100, focus_fraction=1.0, focus_band=(-0.05, 0.05))(torch.full((1, 1, 8, 8, 8), 0.1),
+                                                                               torch.Generator().manual_seed(2))
+    assert flat.qry_pos.shape == (1, 100, 3)
+    with pytest.raises(ValueError, match="focus_band"):
+        SetSampler(4, 4, 10, focus_fraction=0.5)
+
+
 def test_set_sampler_rejects_k_larger_than_grid():
     with pytest.raises(ValueError, match="larger than the 16 grid points"):
         SetSampler(1, 100, 4, grid_points=True)(torch.rand(1, 1, 4, 4), torch.Generator(), num_context=20)

@@ -89,3 +89,32 @@ def test_gaussian_term_optimum_per_value_dimension(term, factor):
     loss = dist.loss(params, r.expand(len(raw), 3))  # [N]
     sigma = torch.nn.functional.softplus(raw[loss.argmin()]) + dist.min_sigma
     assert sigma.item() ** 2 == pytest.approx(factor * (r**2).sum().item() / 3, rel=1e-3)
+
+
+@pytest.mark.parametrize("anchor", [False, True])
+def test_cdf_matches_monte_carlo_probability(anchor):
+    """P(v < t | S) from the mixture's CDF against the share of samples below t (a bimodal SDF-like head)."""
+    spec = SignalSpec(domain="t", dataset="t", grid_shape=(8, 8), val_dims=1, val_range=(-0.1, 0.1), num_bins=30)
+    dist = BinnedGaussian.from_spec(spec, anchor=anchor)
+    torch.manual_seed(3)
+    params = torch.randn(6, dist.num_params) * 1.5  # [N, NP]
+    params[:3, :30] += 4 * (torch.arange(30) > 25).float()  # mass near +t (outside) for some queries
+    params[3:, :30] += 3 * (torch.arange(30) < 10).float()  # and near -t for others
+    n = 100_000
+    draws = dist.sample(params.unsqueeze(1).expand(-1, n, -1), generator=torch.Generator().manual_seed(4))  # [N, n, 1]
+    for t in (0.0, -0.05, 0.03):
+        mc = (draws < t).float().mean(1)  # [N, 1]
+        cdf = dist.cdf(params, t)  # [N, 1]
+        assert cdf.shape == (6, 1)
+        assert torch.allclose(cdf, mc, atol=6e-3), (t, cdf.squeeze(-1), mc.squeeze(-1))
+    assert torch.all(dist.cdf(params, -10.0) < 1e-6) and torch.all(dist.cdf(params, 10.0) > 1 - 1e-6)
+
+
+def test_cdf_per_value_dimension():
+    centres = ((0.1, 0.2), (0.9, 0.8), (0.5, 0.5))
+    dist = BinnedGaussian.from_spec(_spec(3, 2, centres))
+    params = torch.randn(4, dist.num_params)
+    n = 200_000
+    draws = dist.sample(params.unsqueeze(1).expand(-1, n, -1), generator=torch.Generator().manual_seed(5))  # [N, n, 2]
+    t = torch.tensor([0.4, 0.6])
+    assert torch.allclose(dist.cdf(params, t.expand(4, 2)), (draws < t).float().mean(1), atol=6e-3)

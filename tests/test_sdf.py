@@ -13,7 +13,7 @@ import torch
 import trimesh
 
 from domains.sdf import mesh as mesh_mod
-from domains.sdf.data import SDFDataModule
+from domains.sdf.data import MixtureDataset, SDFDataModule
 from domains.sdf.mesh import (SDFCache, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, split_long_edges,
                               voxels_to_sdf, zup_to_yup)
 from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_points, make_chair, procedural_chairs
@@ -385,3 +385,49 @@ def test_datamodule_meshes_and_voxels(tmp_path):
     assert [len(dm.dataset(s)) for s in ("train", "val", "test")] == [3, 1, 1]
     sig = dm.dataset("train")[0]["signal"]
     assert sig.shape == (1, 12, 12, 12) and (sig < 0).any() and (sig > 0).any()
+
+
+def test_mixture_dataset_proportions():
+    a, b, c = (torch.utils.data.TensorDataset(torch.full((n,), float(j))) for j, n in enumerate((5, 40, 3)))
+    mix = MixtureDataset([a, b, c], [0.2, 0.5, 0.3], size=1000, seed=0)
+    assert len(mix) == 1000 and mix.counts == [200, 500, 300]
+    got = np.bincount([int(mix[i][0]) for i in range(len(mix))], minlength=3)
+    np.testing.assert_array_equal(got, [200, 500, 300])
+    # every shape of a source is used before any repeats: the small source's 3 items 100 times each
+    third = [i for i in range(len(mix)) if mix.source_of(i) == 2]
+    assert sorted(np.bincount([mix.items[i][1] for i in third])) == [100, 100, 100]
+    odd = MixtureDataset([a, b, c], [1, 1, 1], size=10)  # largest remainders: counts still sum to size
+    assert sum(odd.counts) == 10 and max(odd.counts) - min(odd.counts) <= 1
+    assert MixtureDataset([a, b], [0, 1], size=7).counts == [0, 7]
+    with pytest.raises(ValueError, match="weights"):
+        MixtureDataset([a, b], [0, 0], size=7)
+
+
+def test_datamodule_mixture_trains_on_sources_and_tests_on_held_out_meshes(tmp_path, monkeypatch):
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(5):
+        save_npz(meshes / f"s{i}.npz", trimesh.creation.icosphere(2, radius=0.3 + 0.1 * i))
+    occ = np.zeros((4, 1, 10, 10, 10))
+    occ[:, 0, 2:7, 3:7, 2:8] = 1
+    np.save(tmp_path / "vox.npy", occ)
+    dm = SDFDataModule(dataset="mixture", mixture={"procedural": 1, "voxels": 2, "meshes": 1},
+                       mesh_root=str(meshes), voxel_root=str(tmp_path / "vox.npy"), splits=(2, 1, 2),
+                       num_shapes=(3, 1, 1), epoch_size=40, resolution=12, cache_dir=str(tmp_path / "c"))
+    dm.setup("fit")
+    dm.setup("test")
+    train = dm.dataset("train").base
+    assert len(train) == 40 and train.counts == [10, 20, 10]
+    assert [len(s) for s in train.sources] == [3, 4, 2]  # procedural train, every voxel grid, the mesh train split
+    test = dm.dataset("test").base
+    assert len(dm.dataset("val")) == 1 and len(test) == 2
+    held_out = {f.name for f in test.files} | {f.name for f in dm.dataset("val").base.files}
+    assert not held_out & {f.name for f in train.sources[2].files}  # test meshes are never trained on
+    assert dm.dataset("train")[0]["signal"].shape == (1, 12, 12, 12)
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "no-data"))  # an unset root reads the data folder
+    with pytest.raises(FileNotFoundError, match="no data at .*modelnet10_chair_train_vox32"):
+        SDFDataModule(dataset="mixture", mixture={"voxels": 1}, mesh_root=str(meshes))
+    with pytest.raises(ValueError, match="unknown mixture sources"):
+        SDFDataModule(dataset="mixture", mixture={"chairs": 1}, mesh_root=str(meshes))
+    with pytest.raises(FileNotFoundError, match="mesh_root"):
+        SDFDataModule(dataset="mixture", mixture={"procedural": 1}, mesh_root=str(tmp_path / "nowhere"))

@@ -17,6 +17,7 @@ from domains.sdf.data import SDFDataModule
 from domains.sdf.predict import parse_context
 from domains.sdf.shapes import predict_grids
 from domains.sdf.visualize import mesh_volume, sdf_to_mesh
+from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.module import PixelTransformerModule
 from pixeltransformer.sets import flatten_grid, grid_positions, nearest_neighbour_fill
@@ -111,24 +112,40 @@ def sphere_item(radius_pred: float, k: int = 32, t: float = T) -> SweepItem:
     ctx_pos = torch.rand(1, k, 3, generator=gen) * 2 - 1  # [1, K, 3]
     ctx_val = (ctx_pos.norm(dim=-1, keepdim=True) - 0.5).clamp(-t, t)  # [1, K, 1]
     n = pos.shape[1]
+    # distribution parameters whose every bin sits at the predicted value: P(inside) is 1 inside the
+    # predicted sphere and 0 outside it (logits, offsets, raw scales; 8 bins, no anchor)
+    dist = BinnedGaussian.from_spec(spec)
+    offsets = (pred - dist.centres[:, 0]) / dist.unit  # [1, N, NB]
+    params = torch.cat([torch.zeros(1, n, 8), offsets, torch.full((1, n, 8), -6.0)], dim=-1)  # [1, N, 3 NB]
     return SweepItem(spec, signal, k, ctx_pos, ctx_val, pos, truth, torch.ones(1, n, dtype=torch.bool),
-                     torch.zeros(1, n, 3 * 8), pred, nearest_neighbour_fill(ctx_pos, ctx_val, pos), None, True)
+                     params, pred, nearest_neighbour_fill(ctx_pos, ctx_val, pos), None, True)
+
+
+class DistOnly:
+    """What SDFEvaluation.metrics reads from a module: its value distribution."""
+
+    def __init__(self, spec: SignalSpec):
+        self.dist = BinnedGaussian.from_spec(spec)
 
 
 def test_shape_metrics_on_analytic_spheres():
     ev = SDFEvaluation(chamfer_points=4000)
-    exact = ev.metrics(sphere_item(0.5), None)
+    item = sphere_item(0.5)
+    exact = ev.metrics(item, DistOnly(item.spec))
     assert exact["iou_mean"].item() == pytest.approx(1.0)
+    assert exact["iou_prob"].item() == pytest.approx(1.0)
     # identical surfaces: only the sampling gap is left, about half the spacing of 4000 points on the sphere
     assert exact["chamfer_mean"].item() < 0.02
-    smaller = ev.metrics(sphere_item(0.4), None)
+    smaller = ev.metrics(sphere_item(0.4), DistOnly(item.spec))
     assert smaller["iou_mean"].item() == pytest.approx(0.4**3 / 0.5**3, abs=0.04)  # nested balls
+    assert smaller["iou_prob"].item() == pytest.approx(smaller["iou_mean"].item(), abs=0.02)
     assert smaller["chamfer_mean"].item() == pytest.approx(0.1, abs=0.01)  # concentric spheres 0.1 apart
     for name in ("nn", "rbf"):
         assert 0.0 <= exact[f"iou_{name}"].item() < 1.0
     # Untruncated, 128 random distances pin a sphere down far better by smooth interpolation than by nearest
     # neighbours. (With 32 only ~2 fall inside the ball, too few for either baseline.)
-    wide = ev.metrics(sphere_item(0.5, k=128, t=1.0), None)
+    wide_item = sphere_item(0.5, k=128, t=1.0)
+    wide = ev.metrics(wide_item, DistOnly(wide_item.spec))
     assert wide["iou_rbf"].item() > 0.9 and wide["iou_rbf"].item() > wide["iou_nn"].item() + 0.2
     assert exact["empty_mean"].item() == 0.0
 
@@ -143,10 +160,10 @@ def test_evaluation_metrics_on_a_tiny_module(trained):
     out = ev.evaluate_batch(module, signal, 0)
     assert sorted(out) == [4, 16]
     for values in out.values():
-        for key in ("nll", "mse", "nn_mse", "sample_mse", "rbf_mse", "iou_mean", "iou_sample", "iou_nn", "iou_rbf",
+        for key in ("nll", "mse", "nn_mse", "sample_mse", "rbf_mse", "iou_mean", "iou_prob", "iou_sample", "iou_nn", "iou_rbf",
                     "chamfer_mean", "chamfer_nn", "empty_mean", "empty_sample"):
             assert values[key].shape == (2,), key
-        for key in ("nll", "mse", "iou_mean", "iou_sample", "iou_nn", "iou_rbf"):
+        for key in ("nll", "mse", "iou_mean", "iou_prob", "iou_sample", "iou_nn", "iou_rbf"):
             assert torch.isfinite(values[key]).all(), key
         assert ((values["iou_mean"] >= 0) & (values["iou_mean"] <= 1)).all()
         # a Chamfer distance is missing exactly when the predicted surface vanished
@@ -162,9 +179,10 @@ def test_evaluation_writes_metrics_json_and_figures(trained, tmp_path):
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert [r["num_context"] for r in metrics["rows"]] == [4, 16, 64]
     assert all(isinstance(r["iou_mean"], float) and isinstance(r["iou_rbf"], float) for r in metrics["rows"])
-    assert "iou_mean_gain" in metrics
+    assert "iou_mean_gain" in metrics and "iou_model_beats_baselines_at" in metrics
+    assert all(isinstance(r["iou_prob"], float) for r in metrics["rows"])
     assert (tmp_path / "eval" / "metrics_vs_context.png").stat().st_size > 10_000
-    for name in ("figure.png", "gt.glb", "mean.obj", "sample1.glb"):
+    for name in ("figure.png", "gt.glb", "mean.obj", "sample1.glb", "prob.glb"):
         assert (tmp_path / "eval" / "shapes" / f"shape0_{name}").stat().st_size > 0, name
 
 
@@ -175,7 +193,7 @@ def test_pictures_callback_writes_figure_and_meshes(trained):
     root, dm, _ = trained
     out = root / "pictures" / "step000002"
     assert (out / "shape0_figure.png").stat().st_size > 5_000
-    for name in ("gt", "mean", "sample1", "sample2"):
+    for name in ("gt", "mean", "sample1", "sample2", "prob"):
         for fmt in ("glb", "obj"):
             assert (out / f"shape0_{name}.{fmt}").is_file(), (name, fmt)
     assert not (out / "shape0_sample3.glb").exists()
@@ -206,7 +224,7 @@ def test_predict_end_to_end_from_a_grid(trained, tmp_path):
     paths = main(["--checkpoint", str(root / "tiny.ckpt"), "--input", str(grid), "--out", str(out), "--num_context",
                   "10", "--num_samples", "2", "--n_autoregressive", "3", "--resolution", "16", "--device", "cpu"])
     names = {p.name for p in paths}
-    assert {"mean.glb", "mean.obj", "sample1.glb", "sample2.glb", "gt.glb", "figure.png", "mean.png",
+    assert {"mean.glb", "mean.obj", "sample1.glb", "sample2.glb", "gt.glb", "figure.png", "mean.png", "prob.glb",
             "context.json", "mean_sdf.npy"} <= names
     assert all(p.is_file() for p in paths)
     assert np.load(out / "mean_sdf.npy").shape == (16, 16, 16)  # --resolution sets the output grid

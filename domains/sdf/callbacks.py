@@ -15,7 +15,7 @@ from pixeltransformer.evaluation import SweepEvaluation, SweepItem
 from pixeltransformer.media import log_media
 
 from .baselines import rbf_interpolate
-from .shapes import MESH_FORMATS, draw_shapes
+from .shapes import MESH_FORMATS, draw_shapes, probability_field
 from .visualize import chamfer_l1, occupancy_iou, sdf_to_mesh
 
 
@@ -72,9 +72,11 @@ class SDFPictures(Callback):
 class SDFEvaluation(SweepEvaluation):
     """The |S| sweep for SDFs: besides NLL and MSE on the whole grid, per |S| and per shape
 
-    - ``iou_mean``, ``iou_sample``, ``iou_nn``, ``iou_rbf``: volumetric IoU of the occupancy (SDF < 0) on the
-      grid against the ground truth, for the mean prediction, the samples, the nearest-neighbour fill of S
-      and a biharmonic RBF interpolation of S;
+    - ``iou_mean``, ``iou_prob``, ``iou_sample``, ``iou_nn``, ``iou_rbf``: volumetric IoU of the occupancy
+      (SDF < 0) on the grid against the ground truth, for the mean prediction, the model's probability of
+      inside (P(SDF < 0 | S) > 0.5, from the predictive mixture's CDF; a bimodal inside/outside prediction
+      pulls the mean towards +t while P(inside) can still exceed 0.5), the samples, the nearest-neighbour fill
+      of S and a biharmonic RBF interpolation of S;
     - ``chamfer_*``: symmetric Chamfer-L1 (units of the [-1, 1]^3 cube) between points sampled on the
       marching-cubes surfaces of the prediction and of the ground truth, averaged over the shapes where both
       surfaces exist;
@@ -109,7 +111,9 @@ class SDFEvaluation(SweepEvaluation):
     def metrics(self, item: SweepItem, pl_module) -> dict[str, torch.Tensor]:
         out = super().metrics(item, pl_module)
         truth = item.signal[:, 0].cpu().numpy()  # [B, R, R, R]
-        preds = {"mean": item.as_grid(item.mean)[:, 0], "nn": item.as_grid(item.nn)[:, 0]}  # [B, R, R, R]
+        p_inside = pl_module.dist.cdf(item.params, 0.0)  # [B, Q, 1]
+        preds = {"mean": item.as_grid(item.mean)[:, 0], "prob": item.as_grid(probability_field(p_inside))[:, 0],
+                 "nn": item.as_grid(item.nn)[:, 0]}  # [B, R, R, R] each
         if self.rbf:
             t = float(item.spec.extra.get("truncation", item.spec.val_range[1]))
             rbf = rbf_interpolate(item.ctx_pos, item.ctx_val, item.qry_pos).clamp(-t, t)  # [B, Q, 1]
@@ -136,7 +140,7 @@ class SDFEvaluation(SweepEvaluation):
         return out
 
     def plot_groups(self) -> dict[str, list[str]]:
-        methods = ("mean", "sample", "nn", "rbf")
+        methods = ("mean", "prob", "sample", "nn", "rbf")
         return {"NLL (nats/dim)": ["nll"],
                 "occupancy IoU": [f"iou_{m}" for m in methods],
                 "Chamfer-L1": [f"chamfer_{m}" for m in methods],
@@ -146,10 +150,17 @@ class SDFEvaluation(SweepEvaluation):
         ious = [(r["num_context"], r.get("iou_mean")) for r in rows if r.get("iou_mean") is not None]
         if len(ious) < 2:
             return {}
+
+        def beats(r: dict[str, Any], mine: tuple[str, ...], others: tuple[str, ...]) -> bool:
+            best = max((r[m] for m in mine if r.get(m) is not None), default=None)
+            rivals = [r[o] for o in others if r.get(o) is not None]
+            return best is not None and bool(rivals) and best > max(rivals)
+
         return {"iou_mean_gain": ious[-1][1] - ious[0][1],
-                "iou_mean_beats_nn_at": [r["num_context"] for r in rows
-                                         if r.get("iou_mean") is not None and r.get("iou_nn") is not None
-                                         and r["iou_mean"] > r["iou_nn"]]}
+                "iou_mean_beats_nn_at": [r["num_context"] for r in rows if beats(r, ("iou_mean",), ("iou_nn",))],
+                # the better of the two model decisions against the better of the two baselines
+                "iou_model_beats_baselines_at": [r["num_context"] for r in rows
+                                                 if beats(r, ("iou_mean", "iou_prob"), ("iou_nn", "iou_rbf"))]}
 
     def on_sweep_end(self, trainer: L.Trainer, pl_module: L.LightningModule, out_dir: Path,
                      rows: list[dict[str, Any]]) -> None:

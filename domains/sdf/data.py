@@ -1,7 +1,8 @@
 """SDFDataModule: 3D shapes as truncated signed distance fields on an R^3 grid (paper section 6.2).
 
 Three sources: procedurally generated chairs (default, no files needed), a folder of meshes (e.g. the
-shared ShapeNet chairs) and a ModelNet-style voxel file. Every grid is built once into a disk cache and
+shared ShapeNet chairs) and a ModelNet-style voxel file, and a weighted mixture of them for training with one
+source's held-out shapes as the validation and test splits. Every grid is built once into a disk cache and
 read back lazily (memory-mapped), so hundreds of 64^3 shapes cost no RAM and DDP ranks share one copy.
 Items are ``{"signal": float32 [1, R, R, R]}``, clamped to [-t, t]; positions are (x, y, z) with y up.
 """
@@ -26,7 +27,8 @@ from pixeltransformer.signal import SignalSpec
 from .mesh import CONVERSION_VERSION, SDFCache, file_digest, read_voxels, voxels_to_sdf
 from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
 
-DATASETS = ("procedural", "meshes", "voxels")
+DATASETS = ("procedural", "meshes", "voxels", "mixture")
+SOURCES = ("procedural", "voxels", "meshes")
 # below data_dir(), when a config names no root: the shared ShapeNet chairs and ModelNet10 chair voxels
 DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
                  "voxels": "shapenet_chairs/modelnet10_vox32/modelnet10_chair_train_vox32.npy.gz"}
@@ -78,14 +80,65 @@ class FileSDFDataset(Dataset):
         return {"signal": torch.from_numpy(grid).clamp_(-self.truncation, self.truncation).unsqueeze(0)}
 
 
+class MixtureDataset(Dataset):
+    """A fixed-size training epoch drawn from several datasets in given proportions.
+
+    Source j gets round(weight_j / sum(weights) * size) of the items (largest remainders, so the counts sum to
+    size); within a source the items cycle through a seeded permutation, so every shape is used before any
+    repeats. The training sampler shuffles the epoch, so the grouping by source here carries no meaning.
+    """
+
+    def __init__(self, sources: Sequence[Dataset], weights: Sequence[float], size: int, seed: int = 0):
+        if len(sources) != len(weights) or not sources:
+            raise ValueError(f"MixtureDataset: need one weight per source, got {len(sources)} sources, {len(weights)} weights")
+        w = np.asarray(weights, dtype=np.float64)
+        if (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"MixtureDataset: weights must be >= 0 with a positive sum, got {list(weights)}")
+        if size < 1:
+            raise ValueError(f"MixtureDataset: size must be >= 1, got {size}")
+        for j, ds in enumerate(sources):
+            if w[j] > 0 and len(ds) == 0:
+                raise ValueError(f"MixtureDataset: source {j} is empty but has weight {w[j]}")
+        share = w / w.sum() * size
+        counts = np.floor(share).astype(int)
+        counts[np.argsort(-(share - counts), kind="stable")[: size - counts.sum()]] += 1
+        rng = np.random.default_rng(seed)
+        self.sources = list(sources)
+        self.counts = counts.tolist()
+        self.items: list[tuple[int, int]] = []  # (source, index within it)
+        for j, c in enumerate(counts):
+            if c == 0:
+                continue
+            order = np.concatenate([rng.permutation(len(sources[j])) for _ in range(-(-c // len(sources[j])))])
+            self.items += [(j, int(i)) for i in order[:c]]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def source_of(self, i: int) -> int:
+        return self.items[i][0]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        j, k = self.items[i]
+        return self.sources[j][k]
+
+
 class SDFDataModule(SignalDataModule):
     """Truncated SDF grids of 3D shapes.
 
     Args:
         dataset: "procedural" (random chairs, see ``procedural.py``), "meshes" (every mesh file in
-            ``root``) or "voxels" (a ModelNet-style occupancy file at ``root``, z-up as binvox writes it).
-        root: the mesh folder or the voxel file (unused for procedural chairs); default ``DEFAULT_ROOTS`` below
-            $PIXELTRANSFORMER_DATA or data/ (see ``data_dir``).
+            ``root``), "voxels" (a ModelNet-style occupancy file at ``root``, z-up as binvox writes it) or
+            "mixture" (training draws from several of these by ``mixture`` weights; validation and test are
+            ``eval_source``'s held-out shapes, never trained on).
+        root: the mesh folder or the voxel file (procedural: unused; mixture: see mesh_root, voxel_root);
+            default ``DEFAULT_ROOTS`` below $PIXELTRANSFORMER_DATA or data/ (see ``data_dir``).
+        mixture: source name ("procedural", "voxels", "meshes") -> weight, the expected share of each source
+            in a training epoch (normalised; weight 0 or absent: unused).
+        mesh_root, voxel_root: the mixture's mesh folder and voxel file (default: as for root).
+        eval_source: the mixture's source whose val/test splits are the validation and test data ("meshes":
+            the real chairs). The other sources give all their shapes to training (procedural: num_shapes[0]).
+        epoch_size: items in one training epoch of the mixture (default: the sum of the sources' training sizes).
         resolution: R, grid points per axis.
         truncation: t; values are clamped to [-t, t], which is also the spec's value range.
         num_bins: NB, uniform bins over [-t, t] (150 as in the original release).
@@ -106,6 +159,11 @@ class SDFDataModule(SignalDataModule):
         self,
         dataset: str = "procedural",
         root: str | None = None,
+        mixture: dict[str, float] | None = None,
+        mesh_root: str | None = None,
+        voxel_root: str | None = None,
+        eval_source: str = "meshes",
+        epoch_size: int | None = None,
         resolution: int = 64,
         truncation: float = 0.1,
         num_bins: int = 150,
@@ -129,7 +187,12 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"SDFDataModule: need resolution >= 2 and truncation > 0, got {resolution}, {truncation}")
         if len(num_shapes) != 3 or min(num_shapes) < 1:
             raise ValueError(f"SDFDataModule: num_shapes must be 3 positive sizes (train, val, test), got {num_shapes}")
-        if dataset != "procedural":
+        self.mesh_root = Path(mesh_root).expanduser() if mesh_root else None
+        self.voxel_root = Path(voxel_root).expanduser() if voxel_root else None
+        self.mixture, self.eval_source, self.epoch_size = None, eval_source, epoch_size
+        if dataset == "mixture":
+            self.mixture = self._check_mixture(mixture, eval_source, epoch_size)
+        elif dataset != "procedural":
             if self.root is None:
                 self.root = default_root(DEFAULT_ROOTS[dataset])
             if not self.root.exists():
@@ -179,18 +242,58 @@ class SDFDataModule(SignalDataModule):
             self.build_split(split)
 
     def build_split(self, split: str) -> Dataset:
-        if self.dataset_name == "procedural":
-            return self._procedural(split)
-        if self.dataset_name == "voxels":
-            return self._voxels(split)
-        return self._meshes(split)
+        if self.dataset_name == "mixture":
+            return self._mixture(split)
+        return self._source(self.dataset_name, split, self.root)
 
-    def _split_sizes(self, n: int) -> tuple[int, int, int]:
+    def _source(self, name: str, split: str, root: Path | None, everything: bool = False) -> Dataset:
+        """One source's split; everything=True: all its shapes (a mixture's training-only source)."""
+        if name == "procedural":
+            return self._procedural(split)
+        if name == "voxels":
+            return self._voxels(split, root, everything)
+        return self._meshes(split, root, everything)
+
+    def _check_mixture(self, mixture: dict[str, float] | None, eval_source: str,
+                       epoch_size: int | None) -> dict[str, float]:
+        if not mixture:
+            raise ValueError(f"SDFDataModule: dataset='mixture' needs mixture weights, e.g. {{'meshes': 1, 'voxels': 1}}")
+        bad = sorted(set(mixture) - set(SOURCES))
+        if bad:
+            raise ValueError(f"SDFDataModule: unknown mixture sources {bad}; choose from {SOURCES}")
+        weights = {k: float(v) for k, v in mixture.items()}
+        if min(weights.values()) < 0 or sum(weights.values()) <= 0:
+            raise ValueError(f"SDFDataModule: mixture weights must be >= 0 with a positive sum, got {weights}")
+        if eval_source not in SOURCES:
+            raise ValueError(f"SDFDataModule: eval_source must be one of {SOURCES}, got {eval_source!r}")
+        if epoch_size is not None and epoch_size < 1:
+            raise ValueError(f"SDFDataModule: epoch_size must be >= 1, got {epoch_size}")
+        roots = {"meshes": ("mesh_root", self.mesh_root), "voxels": ("voxel_root", self.voxel_root)}
+        for name in {n for n, w in weights.items() if w > 0} | {eval_source}:
+            if name in roots:
+                arg, root = roots[name]
+                if root is None:
+                    root = default_root(DEFAULT_ROOTS[name])
+                    setattr(self, arg, root)
+                if not root.exists():
+                    raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
+        return weights
+
+    def _mixture(self, split: str) -> Dataset:
+        roots = {"meshes": self.mesh_root, "voxels": self.voxel_root, "procedural": None}
+        if split != "train":
+            return self._source(self.eval_source, split, roots[self.eval_source])
+        names = [n for n in SOURCES if self.mixture.get(n, 0) > 0]
+        parts = [self._source(n, "train", roots[n], everything=n != self.eval_source) for n in names]
+        size = self.epoch_size or sum(len(p) for p in parts)
+        return MixtureDataset(parts, [self.mixture[n] for n in names], size, self.seed)
+
+    def _split_sizes(self, n: int, root: Path) -> tuple[int, int, int]:
         if self.splits is not None:
             return self.splits
         held_out = max(1, n // 10)
         if n < 3:
-            raise ValueError(f"SDFDataModule: {self.root} yields only {n} usable shapes; need at least 3 for 3 splits")
+            raise ValueError(f"SDFDataModule: {root} yields only {n} usable shapes; need at least 3 for 3 splits")
         return (-1, held_out, held_out)
 
     def _procedural(self, split: str) -> Dataset:
@@ -205,16 +308,16 @@ class SDFDataModule(SignalDataModule):
                                 desc=f"procedural chairs ({split})")
         return StackedSDFDataset(path, range(n), self.truncation)
 
-    def _voxels(self, split: str) -> Dataset:
-        key = _key("voxels", CONVERSION_VERSION, file_digest(self.root), self.max_shapes, self.resolution,
+    def _voxels(self, split: str, root: Path, everything: bool = False) -> Dataset:
+        key = _key("voxels", CONVERSION_VERSION, file_digest(root), self.max_shapes, self.resolution,
                    self.truncation)
-        path = self.cache_dir / "voxels" / f"{self.root.name.split('.')[0]}_{self.resolution}_{key}.npy"
+        path = self.cache_dir / "voxels" / f"{root.name.split('.')[0]}_{self.resolution}_{key}.npy"
         if not path.is_file():
-            occ = read_voxels(self.root)  # [N, r, r, r]
+            occ = read_voxels(root)  # [N, r, r, r]
             filled = occ.reshape(len(occ), -1).mean(1)
             good = np.flatnonzero((filled > 0) & (filled < 1))
             if len(good) < len(occ):
-                warnings.warn(f"{self.root}: skipping {len(occ) - len(good)} empty or full voxel grids", stacklevel=2)
+                warnings.warn(f"{root}: skipping {len(occ) - len(good)} empty or full voxel grids", stacklevel=2)
             good = good[: self.max_shapes]
 
             def convert(i: int) -> np.ndarray:
@@ -222,19 +325,23 @@ class SDFDataModule(SignalDataModule):
 
             self._write_stacked(path, len(good), convert, desc="voxels -> SDF")
         n = len(np.load(path, mmap_mode="r"))
-        idx = split_indices(n, self._split_sizes(n), self.seed)[SPLITS.index(split)]
+        if everything:
+            return StackedSDFDataset(path, range(n), self.truncation)
+        idx = split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)]
         return StackedSDFDataset(path, idx.tolist(), self.truncation)
 
-    def _meshes(self, split: str) -> Dataset:
+    def _meshes(self, split: str, root: Path, everything: bool = False) -> Dataset:
         if self._mesh_files is None:
-            paths = sorted(p for p in self.root.iterdir() if p.suffix.lower() in MESH_SUFFIXES and p.is_file())
+            paths = sorted(p for p in root.iterdir() if p.suffix.lower() in MESH_SUFFIXES and p.is_file())
             if not paths:
-                raise FileNotFoundError(f"{self.root}: no mesh files ({', '.join(MESH_SUFFIXES)})")
+                raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)})")
             cache = SDFCache(self.cache_dir / "meshes", truncation=self.truncation, shell_voxels=self.shell_voxels)
             self._mesh_files = cache.build_files(paths[: self.max_shapes], self.resolution)
             self.num_failed = len(cache.failures)
         n = len(self._mesh_files)
-        idx = split_indices(n, self._split_sizes(n), self.seed)[SPLITS.index(split)]
+        if everything:
+            return FileSDFDataset(self._mesh_files, self.truncation)
+        idx = split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)]
         return FileSDFDataset([self._mesh_files[i] for i in idx.tolist()], self.truncation)
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:

@@ -4,7 +4,8 @@ The input is a mesh (anything ``mesh.load_mesh`` reads), an SDF grid (.npy, [R, 
 normalised cube's units) or a JSON list of observations [[x, y, z, sdf], ...]. The context S is either
 ``--num_context`` random positions read from the input's SDF (trilinearly, as in training) or the JSON given
 with ``--context`` (a file or the JSON text). Writes into the output folder: context.json (the S used),
-mean.glb/.obj and sample<i>.glb/.obj (marching cubes at level 0), gt.glb/.obj when the input has a shape,
+mean.glb/.obj and sample<i>.glb/.obj (marching cubes at level 0), prob.glb/.obj (the 0.5 level set of
+P(SDF < 0 | S)), gt.glb/.obj when the input has a shape,
 one PNG render per mesh, figure.png (Fig. 8 layout) and mean_sdf.npy.
 """
 
@@ -21,7 +22,7 @@ from pixeltransformer.sets import SetSampler, read_signal
 
 from .data import MESH_SUFFIXES, default_cache_dir
 from .mesh import SDFCache
-from .shapes import predict_grids, shape_pictures
+from .shapes import inside_probability, predict_grids, shape_pictures
 
 
 def load_input_grid(path: Path, resolution: int, truncation: float, shell_voxels: float) -> np.ndarray:
@@ -120,6 +121,7 @@ def predict(module, args: argparse.Namespace, out: Path) -> list[Path]:
     mean, samples = predict_grids(module, ctx_pos[None].to(device), ctx_val[None].to(device), (resolution,) * 3,
                                   args.num_samples, args.n_autoregressive, args.temperature, args.seed,
                                   progress=True)  # [1, R, R, R], [1, S, R, R, R]
+    prob = inside_probability(module, ctx_pos[None].to(device), ctx_val[None].to(device), (resolution,) * 3)  # [1, R, R, R]
     out.mkdir(parents=True, exist_ok=True)
     context_file = out / "context.json"
     context_file.write_text(json.dumps(torch.cat([ctx_pos, ctx_val], dim=1).tolist()))
@@ -128,7 +130,8 @@ def predict(module, args: argparse.Namespace, out: Path) -> list[Path]:
     draws = [] if samples is None else [s.cpu().numpy() for s in samples[0]]
     figure, meshes = shape_pictures(out, "", gt, ctx_pos.numpy(), ctx_val.numpy(), mean[0].cpu().numpy(), draws,
                                     truncation, renders=True,
-                                    title=f"{inp.name}: |S| = {len(ctx_pos)}, N' = {args.n_autoregressive}")
+                                    title=f"{inp.name}: |S| = {len(ctx_pos)}, N' = {args.n_autoregressive}",
+                                    prob_grid=prob[0].cpu().numpy())
     objs = [out / f"{name}.obj" for name in meshes]
     renders = [out / f"{name}.png" for name in meshes]
     return [context_file, mean_file, figure, *meshes.values(), *objs, *renders]

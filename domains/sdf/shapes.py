@@ -2,7 +2,7 @@
 
 The pictures callback, the evaluation's figures and `predict` all go through here, so a shape looks the same
 wherever it is drawn: the mean field and the samples are decoded on a grid, meshed by marching cubes at
-level 0, exported as .glb/.obj and rendered with the paper's Fig. 8 layout.
+level 0 (and the probability of inside, P(SDF < 0 | S), at level 0.5), exported as .glb/.obj and rendered with the paper's Fig. 8 layout.
 """
 
 from __future__ import annotations
@@ -49,6 +49,23 @@ def predict_grids(pl_module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, grid_
     return mean, unflatten_grid(draws, grid_shape)[:, :, 0]  # [B, S, R, R, R]
 
 
+@torch.no_grad()
+def inside_probability(pl_module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
+                       grid_shape: Sequence[int]) -> torch.Tensor:
+    """P(SDF < 0 | S) at every grid point, from the predictive mixture's CDF.
+    ctx_pos [B, K, 3], ctx_val [B, K, 1] -> [B, R, R, R]."""
+    grid_shape = tuple(int(g) for g in grid_shape)
+    qry = pl_module.grid_queries(ctx_pos.shape[0], grid_shape)  # [B, N, 3]
+    params = pl_module.predict_params(ctx_pos, ctx_val, qry)  # [B, N, NP]
+    return unflatten_grid(pl_module.dist.cdf(params, 0.0), grid_shape)[:, 0]  # [B, R, R, R]
+
+
+def probability_field(p_inside: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """An SDF-like field whose level 0 is P(inside) = 0.5 (negative where inside is more likely), so
+    meshing and IoU treat it like an SDF: 0.5 - p."""
+    return 0.5 - p_inside
+
+
 def export_meshes(meshes: dict[str, trimesh.Trimesh], out_dir: Path, prefix: str = "",
                   formats: Sequence[str] = MESH_FORMATS) -> dict[str, Path]:
     """Write each named mesh in every format; returns name -> the first format's file (.glb by default),
@@ -68,23 +85,26 @@ def export_meshes(meshes: dict[str, trimesh.Trimesh], out_dir: Path, prefix: str
 def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_pos: np.ndarray, ctx_val: np.ndarray,
                    mean_grid: np.ndarray, sample_grids: Sequence[np.ndarray], truncation: float,
                    formats: Sequence[str] = MESH_FORMATS, renders: bool = False,
-                   title: str | None = None) -> tuple[Path, dict[str, Path]]:
-    """Fig. 8 for one shape: the ground truth (if known), S coloured by SDF (red = larger), the samples and
-    the mean shape, as <prefix>figure.png, plus every mesh as files (and one PNG render each when renders).
+                   title: str | None = None, prob_grid: np.ndarray | None = None) -> tuple[Path, dict[str, Path]]:
+    """Fig. 8 for one shape: the ground truth (if known), S coloured by SDF (red = larger), the samples, the
+    mean shape and (given prob_grid, P(inside) [R, R, R]) its 0.5 level set, as <prefix>figure.png, plus
+    every mesh as files (and one PNG render each when renders).
 
     gt_grid, mean_grid, sample_grids[i]: [R, R, R]; ctx_pos [K, 3]; ctx_val [K] or [K, 1].
-    Returns the figure's path and name -> mesh file (names: gt, mean, sample1, ...).
+    Returns the figure's path and name -> mesh file (names: gt, mean, sample1, ..., prob).
     """
     out_dir = Path(out_dir)
     meshes = {} if gt_grid is None else {"gt": sdf_to_mesh(gt_grid)}
     meshes["mean"] = sdf_to_mesh(mean_grid)
     for i, grid in enumerate(sample_grids):
         meshes[f"sample{i + 1}"] = sdf_to_mesh(grid)
+    if prob_grid is not None:
+        meshes["prob"] = sdf_to_mesh(probability_field(prob_grid))
     files = export_meshes(meshes, out_dir, prefix, formats)
     samples = [meshes[f"sample{i + 1}"] for i in range(len(sample_grids))]
     figure = out_dir / f"{prefix}figure.png"
     figure_sdf_samples(meshes.get("gt"), ctx_pos, ctx_val, samples, meshes["mean"], figure, vmax=truncation,
-                       title=title)
+                       title=title, prob_mesh=meshes.get("prob"))
     if renders:
         for name, mesh in meshes.items():
             render_mesh_png(mesh, out_dir / f"{prefix}{name}.png", titles=[name])
@@ -101,10 +121,11 @@ def draw_shapes(pl_module, signal: torch.Tensor, out_dir: Path, num_context: int
     ctx_pos, ctx_val = context_sets(signal, num_context, seed)  # [B, K, 3], [B, K, 1]
     mean, samples = predict_grids(pl_module, ctx_pos, ctx_val, signal.shape[2:], num_samples, n_autoregressive,
                                   temperature, seed)  # [B, R, R, R], [B, S, R, R, R]
+    prob = inside_probability(pl_module, ctx_pos, ctx_val, signal.shape[2:])  # [B, R, R, R]
     out = []
     for i in range(signal.shape[0]):
         draws = [] if samples is None else [s.cpu().numpy() for s in samples[i]]
         out.append(shape_pictures(out_dir, f"shape{i}_", signal[i, 0].cpu().numpy(), ctx_pos[i].cpu().numpy(),
                                   ctx_val[i].cpu().numpy(), mean[i].cpu().numpy(), draws, truncation, formats,
-                                  title=title))
+                                  title=title, prob_grid=prob[i].cpu().numpy()))
     return out

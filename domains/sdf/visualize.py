@@ -178,12 +178,12 @@ def render_context_points(ctx_pos: np.ndarray, ctx_val: np.ndarray, ax=None, pat
 def figure_sdf_samples(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx_val: np.ndarray,
                        sample_meshes: Sequence[trimesh.Trimesh], mean_mesh: trimesh.Trimesh,
                        path: str | Path | None = None, size: float = 2.6, vmax: float | None = None,
-                       title: str | None = None) -> np.ndarray:
+                       title: str | None = None, prob_mesh: trimesh.Trimesh | None = None) -> np.ndarray:
     """The paper's Fig. 8 row: ground truth (left out when None, e.g. for a user's bare context), the context
-    set S as coloured points (symmetric colour scale up to vmax, e.g. the truncation), sampled shapes, and the
-    shape of the mean prediction. Returns the RGB image [H, W, 3]; writes a PNG when ``path`` is given."""
+    set S as coloured points (symmetric colour scale up to vmax, e.g. the truncation), sampled shapes, the
+    shape of the mean prediction and, when given, the 0.5 level set of P(SDF < 0 | S) (prob_mesh). Returns the RGB image [H, W, 3]; writes a PNG when ``path`` is given."""
     first = 0 if gt_mesh is None else 1
-    n = first + 2 + len(sample_meshes)
+    n = first + 2 + len(sample_meshes) + (prob_mesh is not None)
     fig = _figure(size * n, size + (0.3 if title else 0.0))
     if gt_mesh is not None:
         draw_mesh(fig.add_subplot(1, n, 1, projection="3d"), gt_mesh, "ground truth")
@@ -191,7 +191,10 @@ def figure_sdf_samples(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx
                         f"S ({len(np.reshape(ctx_val, -1))} points)", vmax)
     for i, mesh in enumerate(sample_meshes):
         draw_mesh(fig.add_subplot(1, n, first + 2 + i, projection="3d"), mesh, f"sample {i + 1}")
-    draw_mesh(fig.add_subplot(1, n, n, projection="3d"), mean_mesh, "mean")
+    last = n - (prob_mesh is not None)
+    draw_mesh(fig.add_subplot(1, n, last, projection="3d"), mean_mesh, "mean")
+    if prob_mesh is not None:
+        draw_mesh(fig.add_subplot(1, n, n, projection="3d"), prob_mesh, "P(inside) > 0.5")
     if title:
         fig.suptitle(title, fontsize=10)
     fig.subplots_adjust(left=0, right=1, bottom=0, top=0.84 if title else 0.9, wspace=0)

@@ -223,6 +223,18 @@ class BinnedGaussian(nn.Module):
         logits, means, _ = self.split(params)
         return (F.softmax(logits, dim=-1).unsqueeze(-1) * means).sum(-2)  # [..., V]
 
+    def cdf(self, params: torch.Tensor, threshold: float | torch.Tensor) -> torch.Tensor:
+        """P(v_d < threshold | S) per value dimension, the marginal CDF of the mixture (each component is an
+        isotropic Gaussian, so dimension d's marginal is sum_b q_b Phi((t - mean_bd) / sigma_b)).
+        params [..., NP], threshold a float or [..., V] -> [..., V]; e.g. P(SDF < 0 | S) with threshold 0."""
+        logits, means, sigma = self.split(params)
+        q = F.softmax(logits.float(), dim=-1).unsqueeze(-1)  # [..., NB, 1]
+        t = torch.as_tensor(threshold, dtype=means.dtype, device=means.device)
+        if t.dim() > 0:
+            t = t.unsqueeze(-2)  # [..., 1, V]
+        z = (t - means) / sigma.unsqueeze(-1)  # [..., NB, V]
+        return (q * 0.5 * torch.erfc(-z / math.sqrt(2))).sum(-2).clamp(0.0, 1.0)  # [..., V]
+
     def variance(self, params: torch.Tensor) -> torch.Tensor:
         """Total variance per value dimension of the mixture: [..., NP] -> [..., V]."""
         logits, means, sigma = self.split(params)

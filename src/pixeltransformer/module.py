@@ -37,6 +37,9 @@ class PixelTransformerModule(L.LightningModule):
             predicted in that frame (see PixelTransformer); for single-Gaussian signals (num_bins = 1).
         alpha, gaussian_term, beta: the training objective (see BinnedGaussian; beta > 0 is beta-NLL).
         min_context, max_context, num_queries, grid_points: the set sampler (|S| log-uniform).
+        query_focus, query_focus_band: training only: this fraction of the queries is drawn near grid points
+            whose value lies in the band (see SetSampler's focus_fraction); validation and evaluation keep
+            uniform queries. 0 is the paper's uniform queries.
         val_levels: |S| levels of the validation NLL (capped to the number of grid points).
         lr, weight_decay, warmup_steps, min_lr_ratio: AdamW with linear warmup and cosine decay.
         nonfinite: "error" stops on a NaN/Inf loss naming the step; "skip" skips the batch and counts it.
@@ -72,6 +75,8 @@ class PixelTransformerModule(L.LightningModule):
         max_context: int = 2048,
         num_queries: int = 2048,
         grid_points: bool = False,
+        query_focus: float = 0.0,
+        query_focus_band: tuple[float, float] | None = None,
         val_levels: tuple[int, ...] = (4, 16, 64, 256),
         lr: float = 5e-4,
         weight_decay: float = 0.01,
@@ -93,6 +98,7 @@ class PixelTransformerModule(L.LightningModule):
         hp = {k: v for k, v in locals().items() if k not in ("self", "spec", "__class__")}
         hp["val_levels"] = list(val_levels)
         hp["distance_sigma"] = list(distance_sigma)
+        hp["query_focus_band"] = None if query_focus_band is None else list(query_focus_band)
         self.save_hyperparameters({"spec": self.spec.to_dict(), **hp})
 
         size = dict(PRESETS[preset])
@@ -106,7 +112,9 @@ class PixelTransformerModule(L.LightningModule):
             fourier_seed=fourier_seed, encoder=encoder, init=init, distance_bias=distance_bias,
             distance_sigma=tuple(distance_sigma), value_norm=value_norm, **size,
         )
-        self.sampler = SetSampler(min_context, max_context, num_queries, grid_points)
+        self.sampler = SetSampler(min_context, max_context, num_queries, grid_points)  # uniform: validation
+        self.train_sampler = (SetSampler(min_context, max_context, num_queries, grid_points, focus_fraction=query_focus,
+                                         focus_band=query_focus_band) if query_focus > 0 else self.sampler)
         self.val_levels = sorted({min(k, self.spec.num_points) for k in val_levels})
         self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric() for k in self.val_levels})
         self.skipped_batches = 0
@@ -127,7 +135,7 @@ class PixelTransformerModule(L.LightningModule):
         return self._gen
 
     def draw_sets(self, signal: torch.Tensor, num_context: int | None = None, generator=None) -> SetBatch:
-        return self.sampler(signal, generator or self.generator, num_context=num_context)
+        return self.train_sampler(signal, generator or self.generator, num_context=num_context)
 
     def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
         return self.model(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]

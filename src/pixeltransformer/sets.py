@@ -82,6 +82,11 @@ class SetSampler:
             continuous positions.
             With grid points, queries are distinct from the context whenever the grid is large enough.
         log_uniform: K log-uniform (the paper's choice) rather than uniform between the bounds.
+        focus_fraction, focus_band: a fraction of the queries (not the context) is drawn near the grid
+            points whose first value channel lies in focus_band = (low, high), each jittered uniformly within
+            its grid cell; the rest stay uniform. For signals where most of the domain holds one value (an
+            SDF truncated at +t far from the surface), this spends the loss where the signal varies. A signal
+            with no grid point in the band falls back to uniform queries. 0 (default): the paper's uniform law.
     """
 
     def __init__(
@@ -91,6 +96,8 @@ class SetSampler:
         num_queries: int = 2048,
         grid_points: bool = False,
         log_uniform: bool = True,
+        focus_fraction: float = 0.0,
+        focus_band: tuple[float, float] | None = None,
     ):
         if not 1 <= min_context <= max_context:
             raise ValueError(f"need 1 <= min_context <= max_context, got {min_context}, {max_context}")
@@ -101,6 +108,12 @@ class SetSampler:
         self.num_queries = num_queries
         self.grid_points = grid_points
         self.log_uniform = log_uniform
+        if not 0.0 <= focus_fraction <= 1.0:
+            raise ValueError(f"focus_fraction must be in [0, 1], got {focus_fraction}")
+        if focus_fraction > 0 and (focus_band is None or len(focus_band) != 2 or focus_band[0] > focus_band[1]):
+            raise ValueError(f"focus_fraction > 0 needs focus_band = (low, high) with low <= high, got {focus_band}")
+        self.focus_fraction = float(focus_fraction)
+        self.focus_band = None if focus_band is None else (float(focus_band[0]), float(focus_band[1]))
 
     def draw_k(self, generator: torch.Generator, num_points: int | None = None) -> int:
         hi = self.max_context if num_points is None or not self.grid_points else min(self.max_context, num_points)
@@ -120,6 +133,20 @@ class SetSampler:
                 idx = torch.randint(total, (b, n), generator=generator, device=generator.device)  # [B, n]
             return grid_positions(grid_shape, device=generator.device)[idx].to(device)  # [B, n, P]
         return (torch.rand(b, n, p, generator=generator, device=generator.device) * 2 - 1).to(device)  # [B, n, P]
+
+    def focused_positions(self, signal: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+        """n continuous positions per signal near the grid points whose value[0] is in focus_band:
+        signal [B, V, *grid] -> [B, n, P]."""
+        grid_shape = tuple(signal.shape[2:])
+        lo, hi = self.focus_band
+        first = signal[:, 0].flatten(1)  # [B, N]
+        weight = ((first >= lo) & (first <= hi)).float()  # [B, N]
+        weight[weight.sum(1) == 0] = 1.0  # nothing in the band: uniform over the grid points
+        idx = torch.multinomial(weight.to(generator.device), n, replacement=True, generator=generator)  # [B, n]
+        pos = grid_positions(grid_shape, device=generator.device)[idx]  # [B, n, P]
+        cell = torch.tensor([2.0 / max(g - 1, 1) for g in grid_shape], device=generator.device)  # [P]
+        jitter = (torch.rand(pos.shape, generator=generator, device=generator.device) - 0.5) * cell  # [B, n, P]
+        return (pos + jitter).clamp(-1.0, 1.0).to(signal.device)  # [B, n, P]
 
     def __call__(self, signal: torch.Tensor, generator: torch.Generator, num_context: int | None = None,
                  num_queries: int | None = None) -> SetBatch:
@@ -141,6 +168,9 @@ class SetSampler:
         else:
             ctx_pos = self.positions(b, k, grid_shape, generator, signal.device)  # [B, K, P]
             qry_pos = self.positions(b, q, grid_shape, generator, signal.device)  # [B, Q, P]
+        n_focus = round(self.focus_fraction * q)
+        if n_focus > 0:  # the first n_focus queries move near the band; the query order carries no meaning
+            qry_pos = torch.cat([self.focused_positions(signal, n_focus, generator), qry_pos[:, n_focus:]], dim=1)  # [B, Q, P]
         ctx_val = read_signal(signal, ctx_pos)  # [B, K, V]
         qry_val = read_signal(signal, qry_pos)  # [B, Q, V]
         return SetBatch(ctx_pos, ctx_val, qry_pos, qry_val)
