@@ -80,6 +80,8 @@ class GPProtocolDataset(Dataset):
                  noise_std: float = 0.02):
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; choose rbf or matern")
+        if seed < 0 or not 0 <= size < 2**40:
+            raise ValueError(f"need seed >= 0 and 0 <= size < 2^40, got {seed}, {size}")
         self.size, self.kernel, self.seed = size, kernel, seed
         self.num_points = max_points - 1
         self.x_max = x_max
@@ -90,7 +92,7 @@ class GPProtocolDataset(Dataset):
         return self.size
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + int(i))
+        gen = torch.Generator().manual_seed((self.seed << 40) | int(i))  # distinct for every (seed, i), i < 2^40
         n = self.num_points
         x = (torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1) * self.x_max  # [N]
         u = torch.rand(2, generator=gen, dtype=torch.float64)  # [2]
