@@ -129,6 +129,11 @@ def test_protocol_items_are_fixed_by_seed_and_index():
     assert torch.equal(a[7]["signal"], b[7]["signal"])
     assert not torch.equal(a[7]["signal"], a[6]["signal"])
     assert not torch.equal(a[7]["signal"], GPProtocolDataset(10, "matern", seed=5)[7]["signal"])
+    # the splits of a DataModule never share a function, at any index
+    dm = PolynomialDataModule(dataset="gp_tnp_rbf", train_size=100, val_size=100, test_size=100)
+    splits = [dm.build_split(s) for s in ("train", "val", "test")]
+    firsts = {tuple(ds[i]["signal"][1, :3].tolist()) for ds in splits for i in range(100)}
+    assert len(firsts) == 300
 
 
 def test_protocol_oracle_is_calibrated_on_the_protocol_data():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -80,8 +81,8 @@ class GPProtocolDataset(Dataset):
                  noise_std: float = 0.02):
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; choose rbf or matern")
-        if seed < 0 or not 0 <= size < 2**40:
-            raise ValueError(f"need seed >= 0 and 0 <= size < 2^40, got {seed}, {size}")
+        if seed < 0 or size < 0:
+            raise ValueError(f"need seed >= 0 and size >= 0, got {seed}, {size}")
         self.size, self.kernel, self.seed = size, kernel, seed
         self.num_points = max_points - 1
         self.x_max = x_max
@@ -92,17 +93,19 @@ class GPProtocolDataset(Dataset):
         return self.size
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        gen = torch.Generator().manual_seed((self.seed << 40) | int(i))  # distinct for every (seed, i), i < 2^40
+        # numpy's SeedSequence mixes (seed, i) into the whole generator state; a torch CPU generator keeps only the
+        # low 32 bits of its seed, so any packing of (seed, i) into one integer would repeat items across splits
+        rng = np.random.default_rng([self.seed, int(i)])
         n = self.num_points
-        x = (torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1) * self.x_max  # [N]
-        u = torch.rand(2, generator=gen, dtype=torch.float64)  # [2]
+        x = torch.from_numpy(rng.uniform(-1.0, 1.0, n)) * self.x_max  # [N] float64
         (l_lo, l_hi), (s_lo, s_hi) = self.lengthscale_range, self.scale_range
-        ls, scale = l_lo + (l_hi - l_lo) * u[0], s_lo + (s_hi - s_lo) * u[1]
-        cov = kernel_matrix(self.kernel, x, x, float(ls), float(scale) ** 2)  # [N, N]
+        ls, scale = rng.uniform(l_lo, l_hi), rng.uniform(s_lo, s_hi)
+        cov = kernel_matrix(self.kernel, x, x, ls, scale**2)  # [N, N]
         cov = cov + self.noise_std**2 * torch.eye(n, dtype=torch.float64)  # the observation noise
-        y = torch.linalg.cholesky(cov) @ torch.randn(n, generator=gen, dtype=torch.float64)  # [N]
+        y = torch.linalg.cholesky(cov) @ torch.from_numpy(rng.standard_normal(n))  # [N]
         signal = torch.stack([x / self.x_max, y]).float()  # [2, N]
-        return {"signal": signal, "lengthscale": ls.float(), "scale": scale.float()}
+        return {"signal": signal, "lengthscale": torch.tensor(ls, dtype=torch.float32),
+                "scale": torch.tensor(scale, dtype=torch.float32)}
 
 
 def protocol_extra(kernel: str, max_points: int, noise_std: float, lengthscale_range, scale_range) -> dict:
