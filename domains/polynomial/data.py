@@ -1,9 +1,12 @@
-"""1D functions: random polynomials (paper section 6.1) and Gaussian-process draws (the neural-process
-benchmark). Both are generated, so the domain works offline with unlimited training data.
+"""1D functions: random polynomials (paper section 6.1), Gaussian-process draws, and the GP regression benchmark
+of the neural-process literature at continuous positions. All are generated, so the domain works offline with
+unlimited training data.
 
-A function is stored densely on a grid of `resolution` points spanning the whole domain; the model reads it
-at grid points (exact values). Positions are normalised to [-1, 1]; `pos_scale` maps them back to the
-function's own x range ([-1, 1] for polynomials, [-2, 2] for GP draws).
+A polynomial or GP draw is stored densely on a grid of `resolution` points spanning the whole domain; the model
+reads it at grid points (exact values). The benchmark (`gp_tnp_rbf`, `gp_tnp_matern`, see protocol.py) stores each
+function as a set of points at continuous positions instead, and installs its own set sampler. Positions are
+normalised to [-1, 1]; `pos_scale` maps them back to the function's own x range ([-1, 1] for polynomials,
+[-2, 2] for GP draws).
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from torch.utils.data import Dataset
 from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.signal import SignalSpec
 
-from .kernels import kernel_matrix
+from .kernels import GP_NUGGET, kernel_matrix
+from .protocol import GPProtocolDataset, ProtocolSetSampler, protocol_extra
+
+DATASETS = ("polynomial", "gp_rbf", "gp_matern", "gp_tnp_rbf", "gp_tnp_matern")
 
 
 class PolynomialDataset(Dataset):
@@ -35,13 +41,14 @@ class PolynomialDataset(Dataset):
 
 
 class GPDataset(Dataset):
-    """Draws from a zero-mean GP on x in [-x_max, x_max] (RBF or Matern-5/2), exact on the grid."""
+    """Draws from a zero-mean GP on x in [-x_max, x_max] (RBF or Matern-5/2), exact on the grid. Every value
+    carries an independent N(0, GP_NUGGET) term (the Cholesky factor's jitter); the oracle predicts it too."""
 
     def __init__(self, size: int, kernel: str, lengthscale: float, variance: float, resolution: int,
                  x_max: float, seed: int):
         x = torch.linspace(-x_max, x_max, resolution, dtype=torch.float64)  # [R]
         cov = kernel_matrix(kernel, x, x, lengthscale, variance)  # [R, R]
-        chol = torch.linalg.cholesky(cov + 1e-8 * torch.eye(resolution, dtype=torch.float64))  # [R, R]
+        chol = torch.linalg.cholesky(cov + GP_NUGGET * torch.eye(resolution, dtype=torch.float64))  # [R, R]
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(size, resolution, generator=gen, dtype=torch.float64)  # [N, R]
         self.values = (z @ chol.T).float()  # [N, R]
@@ -54,13 +61,16 @@ class GPDataset(Dataset):
 
 
 class PolynomialDataModule(SignalDataModule):
-    """Random polynomials or GP draws as 1D signals.
+    """Random polynomials, GP draws, or the GP benchmark's point sets as 1D signals.
 
     Args:
-        dataset: "polynomial", "gp_rbf" or "gp_matern".
+        dataset: "polynomial", "gp_rbf", "gp_matern" (dense grids), or "gp_tnp_rbf", "gp_tnp_matern" (the
+            benchmark of protocol.py: point sets at continuous positions, per-function hyperparameters, noise).
         degree, coef_std: the polynomial prior (degree 6, N(0, 1) coefficients in the paper).
-        lengthscale, variance: the GP prior (x in [-2, 2]).
-        resolution: grid points per function.
+        lengthscale, variance: the GP prior of gp_rbf / gp_matern (x in [-2, 2]).
+        max_points, lengthscale_range, scale_range, noise_std: the benchmark's prior (protocol.py); scale is
+            the output standard deviation.
+        resolution: grid points per function (dense datasets only).
         train_size, val_size, test_size: functions per split (train items are regenerated per index, so a
             large train_size costs only memory for the coefficients).
         val_range: nominal value range, used to normalise values (not a hard bound).
@@ -78,13 +88,17 @@ class PolynomialDataModule(SignalDataModule):
         val_size: int = 256,
         test_size: int = 512,
         val_range: tuple[float, float] = (-5.0, 5.0),
+        max_points: int = 50,
+        lengthscale_range: tuple[float, float] = (0.1, 0.6),
+        scale_range: tuple[float, float] = (0.1, 1.0),
+        noise_std: float = 0.02,
         batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 0,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
-        if dataset not in ("polynomial", "gp_rbf", "gp_matern"):
-            raise ValueError(f"unknown 1D dataset {dataset!r}; choose polynomial, gp_rbf or gp_matern")
+        if dataset not in DATASETS:
+            raise ValueError(f"unknown 1D dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
         if degree < 0 or resolution < 2:
             raise ValueError(f"need degree >= 0 and resolution >= 2, got {degree}, {resolution}")
         self.dataset_name = dataset
@@ -93,6 +107,18 @@ class PolynomialDataModule(SignalDataModule):
         self.resolution = resolution
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
         self.val_range = val_range
+        if not (0 < lengthscale_range[0] <= lengthscale_range[1] and 0 < scale_range[0] <= scale_range[1]):
+            raise ValueError(f"need 0 < low <= high for lengthscale_range {lengthscale_range} and scale_range {scale_range}")
+        if noise_std < 0:
+            raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+        self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
+                             scale_range=tuple(scale_range), noise_std=noise_std)
+        if self.is_protocol:
+            ProtocolSetSampler(max_points)  # validates max_points
+
+    @property
+    def is_protocol(self) -> bool:
+        return self.dataset_name.startswith("gp_tnp_")
 
     @property
     def x_max(self) -> float:
@@ -100,14 +126,31 @@ class PolynomialDataModule(SignalDataModule):
 
     @property
     def spec(self) -> SignalSpec:
+        if self.is_protocol:
+            p = self.protocol
+            extra = protocol_extra(self.dataset_name[len("gp_tnp_"):], p["max_points"], p["noise_std"],
+                                   p["lengthscale_range"], p["scale_range"])
+            return SignalSpec(domain="polynomial", dataset=self.dataset_name, grid_shape=(p["max_points"] - 1,),
+                              val_dims=1, val_range=self.val_range, num_bins=1, pos_scale=self.x_max, extra=extra)
         extra = {"degree": self.degree, "coef_std": self.coef_std} if self.dataset_name == "polynomial" else {
             "kernel": self.dataset_name[3:], "lengthscale": self.lengthscale, "variance": self.variance}
         return SignalSpec(domain="polynomial", dataset=self.dataset_name, grid_shape=(self.resolution,), val_dims=1,
                           val_range=self.val_range, num_bins=1, pos_scale=self.x_max, extra=extra)
 
+    def setup(self, stage: str | None = None) -> None:
+        # the benchmark's point sets need their own set sampler in the module (training and validation draw sets)
+        module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+        if self.is_protocol and module is not None:
+            module.sampler = ProtocolSetSampler(self.protocol["max_points"])
+        super().setup(stage)
+
     def build_split(self, split: str) -> Dataset:
         # disjoint seeds per split so the test functions are never trained on
         seed = self.seed * 1000 + {"train": 1, "val": 2, "test": 3}[split]
+        if self.is_protocol:
+            p = self.protocol
+            return GPProtocolDataset(self.sizes[split], self.dataset_name[len("gp_tnp_"):], seed, p["max_points"],
+                                     self.x_max, p["lengthscale_range"], p["scale_range"], p["noise_std"])
         if self.dataset_name == "polynomial":
             return PolynomialDataset(self.sizes[split], self.degree, self.coef_std, self.resolution, seed)
         kernel = self.dataset_name[3:]

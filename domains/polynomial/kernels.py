@@ -6,6 +6,9 @@ import math
 
 import torch
 
+# The jitter GPDataset adds to its covariance: every stored value carries an independent N(0, GP_NUGGET) term.
+GP_NUGGET = 1e-8
+
 
 def kernel_matrix(kind: str, x1: torch.Tensor, x2: torch.Tensor, lengthscale, variance) -> torch.Tensor:
     """k(x1, x2) for x1 [..., N], x2 [..., M] -> [..., N, M]; lengthscale/variance broadcast over [...]."""

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from .kernels import gaussian_posterior, kernel_matrix
+from .kernels import GP_NUGGET, gaussian_posterior, kernel_matrix
 
 
 def polynomial_oracle(ctx_x, ctx_y, qry_x, degree: int, coef_std: float = 1.0, jitter: float = 1e-8):
@@ -35,13 +35,35 @@ def polynomial_oracle(ctx_x, ctx_y, qry_x, degree: int, coef_std: float = 1.0, j
     return mean, (v**2).sum(-2) + jitter
 
 
-def gp_oracle(ctx_x, ctx_y, qry_x, kernel: str, lengthscale: float, variance: float, jitter: float = 1e-8):
-    """The exact posterior of the GP prior the functions were drawn from."""
+def gp_oracle(ctx_x, ctx_y, qry_x, kernel: str, lengthscale: float, variance: float, nugget: float = GP_NUGGET):
+    """The exact predictive of the values GPDataset stores: a GP draw plus an independent N(0, nugget) term at
+    every point, so the nugget is observation noise on the context and part of the predictive at the queries."""
+    return gp_predictive(ctx_x, ctx_y, qry_x, kernel, lengthscale, variance, nugget)
+
+
+def gp_predictive(ctx_x, ctx_y, qry_x, kernel: str, lengthscale, variance, noise_var: float):
+    """Posterior predictive of noisy observations y = f + eps, eps ~ N(0, noise_var), at the queries, for a GP
+    with the given kernel; lengthscale and variance are floats or per-function tensors [B]. Float64 throughout.
+
+    ctx_x [B, K], ctx_y [B, K], qry_x [B, Q] -> mean [B, Q], var [B, Q] (the noise included).
+    """
     x_c, x_q = ctx_x.double(), qry_x.double()
+    if torch.is_tensor(lengthscale) and lengthscale.dim() > 0:
+        lengthscale = lengthscale.double().to(x_c.device)
+        variance = torch.as_tensor(variance, dtype=torch.float64, device=x_c.device).expand_as(lengthscale)
     k_cc = kernel_matrix(kernel, x_c, x_c, lengthscale, variance)  # [B, K, K]
     k_qc = kernel_matrix(kernel, x_q, x_c, lengthscale, variance)  # [B, Q, K]
-    k_qq = torch.full(x_q.shape, float(variance), dtype=torch.float64)  # [B, Q]
-    return gaussian_posterior(k_cc, k_qc, k_qq, ctx_y.double(), jitter * variance)
+    prior = torch.as_tensor(variance, dtype=torch.float64, device=x_c.device)
+    k_qq = (prior.unsqueeze(-1) if prior.dim() > 0 else prior).expand(x_q.shape)  # [B, Q]
+    mean, var = gaussian_posterior(k_cc, k_qc, k_qq, ctx_y.double(), noise_var)
+    return mean, var + noise_var
+
+
+def gp_protocol_oracle(ctx_x, ctx_y, qry_x, kernel: str, lengthscale: torch.Tensor, scale: torch.Tensor,
+                       noise_std: float):
+    """The exact predictive of the benchmark (protocol.py): per-function lengthscale [B] and output standard
+    deviation scale [B], observation noise noise_std on every value."""
+    return gp_predictive(ctx_x, ctx_y, qry_x, kernel, lengthscale, scale.double() ** 2, noise_std**2)
 
 
 def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e-2)):

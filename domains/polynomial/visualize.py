@@ -1,4 +1,5 @@
-"""Pictures of 1D predictions (paper Fig. 9): pure functions from arrays to PNG files."""
+"""Pictures of 1D predictions (paper Fig. 9, and the GP benchmark with its oracle): pure functions from arrays to
+PNG files."""
 
 from __future__ import annotations
 
@@ -33,6 +34,42 @@ def figure_functions(x: np.ndarray, truth: np.ndarray, panels: Sequence[dict], p
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
         ax.set_title(f"|S| = {p['k']}")
         ax.set_ylim(lo - pad, hi + pad)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def figure_protocol(x: np.ndarray, panels: Sequence[dict], path: str | Path, title: str = "") -> Path:
+    """One panel per |S| for a GP benchmark function: the context in red, the other points in grey, the model's
+    mean with a +-2 sigma band and the exact oracle's mean and +-2 sigma lines.
+
+    x: [G]; each panel: {"k", "ctx_x", "ctx_y", "tgt_x", "tgt_y", "mean", "std", "oracle_mean", "oracle_std"}
+    (curves [G], points [K] or [N - K]).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
+    for ax, p in zip(axes[0], panels):
+        ax.fill_between(x, p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"], color="tab:blue", alpha=0.18,
+                        label="model ± 2σ")
+        ax.plot(x, p["mean"], color="tab:blue", lw=1.6, label="model mean")
+        ax.plot(x, p["oracle_mean"], color="black", lw=1.1, ls="--", label="oracle mean")
+        for sign in (-1, 1):
+            ax.plot(x, p["oracle_mean"] + sign * 2 * p["oracle_std"], color="black", lw=0.7, ls=":",
+                    label="oracle ± 2σ" if sign < 0 else None)
+        ax.scatter(p["tgt_x"], p["tgt_y"], color="grey", s=10, zorder=4, label="other points")
+        ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
+        ax.set_title(f"|S| = {p['k']}")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="best")
     if title:
