@@ -104,40 +104,48 @@ class Attention(nn.Module):
         k, v = self.kv(src).chunk(2, dim=-1)  # [B, M, D] each
         k, v = self.split(k), self.split(v)  # [B, H, M, Dh]
         if self.distance:
-            pos = self._need_pos(src_pos)  # [B, M, P]
+            geo = self.key_geometry(self._need_pos(src_pos))  # [B, M, E] fp32
+            # fp32 even under autocast: the bias channels cancel terms of size l |x|^2 (l up to 200 at sigma 0.05),
+            # which half precision rounds by whole logits
+            k = torch.cat([k.float(), geo.unsqueeze(1).expand(-1, self.heads, -1, -1)], dim=-1)  # [B, H, M, key_dim]
+            v = F.pad(v.float(), (0, self.extra))  # [B, H, M, key_dim]; the zero channels come out as zeros
+        return k, v
+
+    def key_geometry(self, pos: torch.Tensor) -> torch.Tensor:
+        """The keys' bias channels [x, |x|^2, 1, 0...] in fp32: positions [B, M, P] -> [B, M, E]."""
+        with torch.autocast(pos.device.type, enabled=False):
+            pos = pos.float()
             b, m, p = pos.shape
             geo = pos.new_zeros(b, m, self.extra)  # [B, M, E]
             geo[..., :p] = pos
             geo[..., p] = pos.pow(2).sum(-1)
             geo[..., p + 1] = 1.0
-            k = torch.cat([k, geo.unsqueeze(1).expand(-1, self.heads, -1, -1).to(k.dtype)], dim=-1)  # [B, H, M, key_dim]
-            v = F.pad(v, (0, self.extra))  # [B, H, M, key_dim]; the zero channels come out as zeros
-        return k, v
+        return geo
 
     def queries(self, x: torch.Tensor, x_pos: torch.Tensor | None = None) -> torch.Tensor:
         """Query tokens [B, N, D] (and positions [B, N, P]) -> [B, H, N, key_dim]."""
         q = self.split(self.q(x))  # [B, H, N, Dh]
         if self.distance:
             pos = self._need_pos(x_pos)  # [B, N, P]
-            b, n, p = pos.shape
-            lam = 0.5 * torch.exp(-2.0 * self.log_sigma) * self.head_dim ** 0.5  # [H]; undoes the 1/sqrt(Dh) scale
-            geo = pos.new_zeros(b, 1, n, self.extra)  # [B, 1, N, E]
-            geo[..., :p] = 2.0 * pos.unsqueeze(1)
-            geo[..., p] = -1.0
-            geo[..., p + 1] = -pos.pow(2).sum(-1).unsqueeze(1)
-            q = torch.cat([q, (lam.view(1, -1, 1, 1) * geo).to(q.dtype)], dim=-1)  # [B, H, N, key_dim]
+            with torch.autocast(pos.device.type, enabled=False):  # fp32, as the keys' channels (see keys_values)
+                pos = pos.float()
+                b, n, p = pos.shape
+                lam = 0.5 * torch.exp(-2.0 * self.log_sigma.float()) * self.head_dim ** 0.5  # [H]; undoes 1/sqrt(Dh)
+                geo = pos.new_zeros(b, 1, n, self.extra)  # [B, 1, N, E]
+                geo[..., :p] = 2.0 * pos.unsqueeze(1)
+                geo[..., p] = -1.0
+                geo[..., p + 1] = -pos.pow(2).sum(-1).unsqueeze(1)
+                q = torch.cat([q.float(), lam.view(1, -1, 1, 1) * geo], dim=-1)  # [B, H, N, key_dim]
         return q
 
     def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
                x_pos: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
-        q = self.queries(x, x_pos)  # [B, H, N, key_dim]
-        dtype = q.dtype
-        if self.distance and dtype in (torch.float16, torch.bfloat16):
-            # the bias channels cancel terms of size l * |x|^2; half precision would round the logits badly
-            q, k, v = q.float(), k.float(), v.float()
+        q = self.queries(x, x_pos)  # [B, H, N, key_dim]; fp32 with the distance bias
+        if self.distance:  # keys/values may come from a cache in another dtype; the bias needs fp32
+            k, v = k.float(), v.float()
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
-                                           scale=self.head_dim ** -0.5)  # [B, H, N, Dh]
-        return self.combine(o[..., : self.head_dim].to(dtype))  # [B, N, D]
+                                           scale=self.head_dim ** -0.5)  # [B, H, N, key_dim]
+        return self.combine(o[..., : self.head_dim].to(x.dtype))  # [B, N, D]
 
     def combine(self, o: torch.Tensor) -> torch.Tensor:
         return self.out(o.transpose(1, 2).flatten(2))  # [B, H, N, Dh] -> [B, N, D]
