@@ -4,9 +4,15 @@ encode(ctx_pos, ctx_val) -> memory runs self-attention over the context set (no 
 result is permutation invariant). decode(memory, qry_pos) lets every query attend to the memory and never to
 the other queries, so any number of queries can be decoded in chunks from one encode call.
 
-The "incremental" encoder variant makes context self-attention causal in the order the samples are given.
-Training on random orders keeps it a set model in distribution, and at sampling time a new sample costs
-one row of attention against cached keys/values instead of a full re-encode.
+Encoder variants (``encoder=``):
+
+- "bidirectional": the paper's set encoder; every sample attends to every sample.
+- "buffered": the observed samples S attend to each other bidirectionally (S stays a set), and each sample
+  drawn after them (the buffer) attends to S and to the buffer samples before it. encode(..., observed=m)
+  reads the first m samples as S and the rest as the buffer in the given order; with no buffer it is exactly
+  the bidirectional encoder. At sampling time S is encoded once and each drawn value costs one row of
+  attention against cached keys/values.
+- "incremental": causal over the whole set, in the order given (not invariant to the order of S).
 """
 
 from __future__ import annotations
@@ -40,6 +46,16 @@ class MemoryKV:
     frame: torch.Tensor | None = None  # [B, 1, V + 1] the set's mean and log scale (model.value_norm)
 
 
+ENCODERS = ("bidirectional", "buffered", "incremental")
+
+
+def buffer_mask(total: int, observed: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Who may attend to whom in a set of `total` samples whose first `observed` are S and the rest a causal
+    buffer: [N, N] bool, row i may read column j when j < observed or j <= i."""
+    idx = torch.arange(total, device=device)
+    return (idx.unsqueeze(0) < observed) | (idx.unsqueeze(0) <= idx.unsqueeze(1))  # [N, N]
+
+
 @dataclass
 class KVCache:
     """Keys/values of the tokens seen so far, preallocated for `capacity` tokens: per encoder layer (the
@@ -51,11 +67,12 @@ class KVCache:
     length: int = 0
     mem_keys: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim]
     mem_values: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim]
+    frame: torch.Tensor | None = None  # [B, 1, V + 1] the frame of S (buffered encoder with value_norm)
 
     def memory(self) -> MemoryKV:
         """The decoder's view of every memory row cached so far."""
         n = self.length
-        return MemoryKV([k[:, :, :n] for k in self.mem_keys], [v[:, :, :n] for v in self.mem_values])
+        return MemoryKV([k[:, :, :n] for k in self.mem_keys], [v[:, :, :n] for v in self.mem_values], self.frame)
 
 
 class Attention(nn.Module):
@@ -150,10 +167,10 @@ class Attention(nn.Module):
     def combine(self, o: torch.Tensor) -> torch.Tensor:
         return self.out(o.transpose(1, 2).flatten(2))  # [B, H, N, Dh] -> [B, N, D]
 
-    def forward(self, x: torch.Tensor, src: torch.Tensor, causal: bool = False,
-                x_pos: torch.Tensor | None = None, src_pos: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, src: torch.Tensor, causal: bool = False, x_pos: torch.Tensor | None = None,
+                src_pos: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         k, v = self.keys_values(src, src_pos)
-        return self.attend(x, k, v, causal, x_pos)
+        return self.attend(x, k, v, causal, x_pos, mask)
 
 
 class FeedForward(nn.Sequential):
@@ -173,11 +190,12 @@ class Block(nn.Module):
         self.mlp = FeedForward(width, ffn)
 
     def forward(self, x: torch.Tensor, src: torch.Tensor | None = None, causal: bool = False,
-                x_pos: torch.Tensor | None = None, src_pos: torch.Tensor | None = None) -> torch.Tensor:
+                x_pos: torch.Tensor | None = None, src_pos: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
         h = self.norm1(x)
         if src is None:
             src, src_pos = h, x_pos
-        x = x + self.attn(h, src, causal, x_pos, src_pos)  # [B, N, D]
+        x = x + self.attn(h, src, causal, x_pos, src_pos, mask)  # [B, N, D]
         return x + self.mlp(self.norm2(x))  # [B, N, D]
 
     def cross(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x_pos: torch.Tensor | None = None) -> torch.Tensor:
@@ -194,7 +212,8 @@ class PixelTransformer(nn.Module):
         val_range: value range used to normalise input values.
         width, encoder_layers, decoder_layers, heads, ffn: transformer size (see PRESETS).
         fourier_features, fourier_scale, fourier_seed: random Fourier position features.
-        encoder: "bidirectional" (the paper's set encoder) or "incremental" (causal in sample order).
+        encoder: "bidirectional" (the paper's set encoder), "buffered" (S a set plus a causal buffer of drawn
+            samples; cached sampling) or "incremental" (causal in sample order); see the module docstring.
         init: "gpt" (std 0.02 for the hidden layers, the default every measured result in the README used) or
             "fan_in" (std 1/sqrt(fan_in) for every hidden layer; the head stays at 0.02). Input embeddings are
             fan-in in both.
@@ -202,8 +221,9 @@ class PixelTransformer(nn.Module):
             (see Attention); distance_sigma: the initial widths' range, in position units ([-1, 1] per axis).
         value_norm: encode each context set in its own frame (mean m, scale s; see ValueEncoding) and append
             the frame [m, log s] to every query's output, so the distribution is predicted in the set's frame
-            (BinnedGaussian(framed=True) maps it back). Needs the bidirectional encoder: a cached incremental
-            encoder would see its frame move as samples are added.
+            (BinnedGaussian(framed=True) maps it back). With the buffered encoder the frame is that of S alone
+            (the buffer is encoded in it); the incremental encoder cannot have one: its cache would see the
+            frame move as samples are added.
     """
 
     def __init__(
@@ -227,11 +247,11 @@ class PixelTransformer(nn.Module):
         value_norm: bool = False,
     ):
         super().__init__()
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
         if value_norm and encoder == "incremental":
-            raise ValueError("model.value_norm needs encoder='bidirectional': the incremental encoder's cache "
-                             "cannot follow a frame that moves as samples are added")
-        if encoder not in ("bidirectional", "incremental"):
-            raise ValueError(f"encoder must be 'bidirectional' or 'incremental', got {encoder!r}")
+            raise ValueError("model.value_norm needs encoder='bidirectional' or 'buffered': the incremental encoder's "
+                             "cache cannot follow a frame that moves as samples are added")
         if init not in ("gpt", "fan_in"):
             raise ValueError(f"init must be 'gpt' or 'fan_in', got {init!r}")
         self.encoder_kind = encoder
@@ -281,17 +301,30 @@ class PixelTransformer(nn.Module):
                       frame: torch.Tensor | None = None) -> torch.Tensor:
         return self.ctx_pos_proj(self.fourier(ctx_pos)) + self.ctx_val_proj(ctx_val, frame)  # [B, K, D]
 
-    def encode_rows(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, frame: torch.Tensor | None = None) -> torch.Tensor:
+    def _observed(self, total: int, observed: int | None) -> int:
+        """How many of `total` samples are S: all of them unless the buffered encoder is given a split."""
+        if observed is None or self.encoder_kind != "buffered":
+            return total
+        if not 1 <= observed <= total:
+            raise ValueError(f"observed must be between 1 and the {total} samples given, got {observed}")
+        return observed
+
+    def encode_rows(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, frame: torch.Tensor | None = None,
+                    observed: int | None = None) -> torch.Tensor:
         """Context set [B, K, P], [B, K, V] -> the encoder's output rows [B, K, D]. With value_norm the rows
-        are encoded in `frame` (by default the set's own)."""
-        if ctx_pos.shape[1] < 1:
+        are encoded in `frame` (by default that of S). The buffered encoder reads the first `observed` samples
+        as S and the rest as its causal buffer (default: all are S)."""
+        k = ctx_pos.shape[1]
+        if k < 1:
             raise ValueError("the context set must hold at least one sample")
+        m = self._observed(k, observed)
         if self.value_norm and frame is None:
-            frame = self.frame(ctx_val)  # [B, 1, V + 1]
+            frame = self.frame(ctx_val[:, :m])  # [B, 1, V + 1]
         x = self.embed_context(ctx_pos, ctx_val, frame)  # [B, K, D]
         causal = self.encoder_kind == "incremental"
+        mask = buffer_mask(k, m, x.device) if m < k else None  # [K, K] or None
         for block in self.encoder:
-            x = block(x, causal=causal, x_pos=ctx_pos)  # [B, K, D]
+            x = block(x, causal=causal, x_pos=ctx_pos, mask=mask)  # [B, K, D]
         return self.encoder_norm(x)  # [B, K, D]
 
     def memory_kv(self, rows: torch.Tensor, ctx_pos: torch.Tensor, frame: torch.Tensor | None = None) -> MemoryKV:
@@ -299,10 +332,12 @@ class PixelTransformer(nn.Module):
         kvs = [block.attn.keys_values(rows, ctx_pos) for block in self.decoder]  # per layer [B, H, K, *]
         return MemoryKV([k for k, _ in kvs], [v for _, v in kvs], frame)
 
-    def encode(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> MemoryKV:
-        """Context set [B, K, P], [B, K, V] -> the memory every decode call reads (any number of query chunks)."""
-        frame = self.frame(ctx_val)  # [B, 1, V + 1] or None
-        return self.memory_kv(self.encode_rows(ctx_pos, ctx_val, frame), ctx_pos, frame)
+    def encode(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, observed: int | None = None) -> MemoryKV:
+        """Context set [B, K, P], [B, K, V] -> the memory every decode call reads (any number of query chunks).
+        `observed`: the buffered encoder's split (see encode_rows)."""
+        m = self._observed(ctx_pos.shape[1], observed)
+        frame = self.frame(ctx_val[:, :m])  # [B, 1, V + 1] or None
+        return self.memory_kv(self.encode_rows(ctx_pos, ctx_val, frame, m), ctx_pos, frame)
 
     def decode(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
         """Memory (from encode or a cache) and queries [B, Q, P] -> parameters [B, Q, num_params], followed by
@@ -320,18 +355,20 @@ class PixelTransformer(nn.Module):
             q = block.cross(q, k, v, qry_pos)  # [B, Q, D]
         return self.decoder_norm(q)  # [B, Q, D]
 
-    def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(ctx_pos, ctx_val), qry_pos)  # [B, Q, num_params]
+    def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
+                observed: int | None = None) -> torch.Tensor:
+        return self.decode(self.encode(ctx_pos, ctx_val, observed), qry_pos)  # [B, Q, num_params]
 
-    def features(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
+    def features(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
+                 observed: int | None = None) -> torch.Tensor:
         """forward() without the head, [B, Q, D]: training feeds it to BinnedGaussian.head_loss with self.head,
         which skips the head outputs the loss never reads."""
-        return self.decode_features(self.encode(ctx_pos, ctx_val), qry_pos)  # [B, Q, D]
+        return self.decode_features(self.encode(ctx_pos, ctx_val, observed), qry_pos)  # [B, Q, D]
 
-    # ---- incremental encoder: key/value cache ------------------------------------------------------
+    # ---- buffered and incremental encoders: key/value cache -----------------------------------------
     def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
-        if self.encoder_kind != "incremental":
-            raise ValueError("a key/value cache needs model.encoder='incremental'")
+        if self.encoder_kind == "bidirectional":
+            raise ValueError("a key/value cache needs model.encoder='buffered' or 'incremental'")
         def buffers(blocks: nn.ModuleList) -> list[torch.Tensor]:
             return [torch.empty(batch, blk.attn.heads, capacity, blk.attn.key_dim, device=device, dtype=dtype)
                     for blk in blocks]  # per layer [B, H, C, key_dim]
@@ -340,12 +377,17 @@ class PixelTransformer(nn.Module):
 
     def encode_append(self, cache: KVCache, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
         """Append new samples [B, n, P], [B, n, V] to a cache; returns the memory rows of the new samples
-        [B, n, D]. With a causal encoder the rows of earlier samples never change, so the memory of the
-        whole set is the concatenation of the rows returned so far."""
-        x = self.embed_context(ctx_pos, ctx_val)  # [B, n, D]
-        start, n = cache.length, x.shape[1]
+        [B, n, D]. The buffered encoder reads the first call's samples as S (attending to each other, with
+        value_norm fixing the frame) and every later sample as a buffer row; the incremental encoder is causal
+        throughout. Rows of earlier samples never change, so the memory of the whole set is the
+        concatenation of the rows returned so far."""
+        start, n = cache.length, ctx_pos.shape[1]
         if start + n > cache.keys[0].shape[2]:
             raise ValueError(f"the cache holds {cache.keys[0].shape[2]} samples; {start + n} asked")
+        if start == 0 and self.value_norm:
+            cache.frame = self.frame(ctx_val)  # [B, 1, V + 1]: the frame of S, kept for the buffer
+        x = self.embed_context(ctx_pos, ctx_val, cache.frame)  # [B, n, D]
+        first_causal = self.encoder_kind == "incremental"
         for i, block in enumerate(self.encoder):
             h = block.norm1(x)
             k, v = block.attn.keys_values(h, ctx_pos)  # [B, H, n, key_dim] each
@@ -354,8 +396,8 @@ class PixelTransformer(nn.Module):
             keys = cache.keys[i][:, :, : start + n]  # [B, H, C, key_dim]
             vals = cache.values[i][:, :, : start + n]
             if n == 1 or start == 0:
-                # one new row sees everything cached; a first block of rows is plain causal (fused kernel)
-                att = block.attn.attend(h, keys, vals, causal=n > 1, x_pos=ctx_pos)  # [B, n, D]
+                # one new row sees everything cached; a first block is S (buffered) or plain causal (fused kernel)
+                att = block.attn.attend(h, keys, vals, causal=n > 1 and first_causal, x_pos=ctx_pos)  # [B, n, D]
             else:  # new rows see the cache plus the new rows causally
                 mask = torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(diagonal=start)  # [n, C]
                 att = block.attn.attend(h, keys, vals, x_pos=ctx_pos, mask=mask)  # [B, n, D]
