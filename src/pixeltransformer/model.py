@@ -75,6 +75,49 @@ class KVCache:
         return MemoryKV([k[:, :, :n] for k in self.mem_keys], [v[:, :, :n] for v in self.mem_values], self.frame)
 
 
+class Positions:
+    """Token positions [B, N, P] and the distance-bias channels built from them, once for every layer and
+    chunk that reads them (an encode passes one Positions through all its layers)."""
+
+    def __init__(self, pos: torch.Tensor):
+        self.pos = pos  # [B, N, P]
+        self._keys: dict[int, torch.Tensor] = {}
+        self._queries: dict[int, torch.Tensor] = {}
+
+    def key_channels(self, extra: int) -> torch.Tensor:
+        """[x, |x|^2, 1, 0...] in fp32: [B, N, E]."""
+        if extra not in self._keys:
+            with torch.autocast(self.pos.device.type, enabled=False):
+                pos = self.pos.float()
+                b, n, p = pos.shape
+                geo = pos.new_zeros(b, n, extra)  # [B, N, E]
+                geo[..., :p] = pos
+                geo[..., p] = pos.pow(2).sum(-1)
+                geo[..., p + 1] = 1.0
+            self._keys[extra] = geo
+        return self._keys[extra]
+
+    def query_channels(self, extra: int) -> torch.Tensor:
+        """[2 x, -1, -|x|^2, 0...] in fp32 (each head scales them by its l): [B, 1, N, E]."""
+        if extra not in self._queries:
+            with torch.autocast(self.pos.device.type, enabled=False):
+                pos = self.pos.float()
+                b, n, p = pos.shape
+                geo = pos.new_zeros(b, 1, n, extra)  # [B, 1, N, E]
+                geo[..., :p] = 2.0 * pos.unsqueeze(1)
+                geo[..., p] = -1.0
+                geo[..., p + 1] = -pos.pow(2).sum(-1).unsqueeze(1)
+            self._queries[extra] = geo
+        return self._queries[extra]
+
+
+PosLike = torch.Tensor | Positions
+
+
+def as_positions(pos: PosLike | None) -> Positions | None:
+    return pos if pos is None or isinstance(pos, Positions) else Positions(pos)
+
+
 class Attention(nn.Module):
     """Multi-head attention through scaled_dot_product_attention.
 
@@ -111,52 +154,35 @@ class Attention(nn.Module):
         b, n, d = x.shape
         return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)  # [B, H, N, Dh]
 
-    def _need_pos(self, pos: torch.Tensor | None) -> torch.Tensor:
+    def _need_pos(self, pos: PosLike | None) -> Positions:
         if pos is None:
             raise ValueError("attention with a distance bias needs the tokens' positions")
-        return pos
+        return as_positions(pos)
 
-    def keys_values(self, src: torch.Tensor, src_pos: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def keys_values(self, src: torch.Tensor, src_pos: PosLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Source tokens [B, M, D] (and positions [B, M, P]) -> keys and values [B, H, M, key_dim]."""
         k, v = self.kv(src).chunk(2, dim=-1)  # [B, M, D] each
         k, v = self.split(k), self.split(v)  # [B, H, M, Dh]
         if self.distance:
-            geo = self.key_geometry(self._need_pos(src_pos))  # [B, M, E] fp32
+            geo = self._need_pos(src_pos).key_channels(self.extra)  # [B, M, E] fp32
             # fp32 even under autocast: the bias channels cancel terms of size l |x|^2 (l up to 200 at sigma 0.05),
             # which half precision rounds by whole logits
             k = torch.cat([k.float(), geo.unsqueeze(1).expand(-1, self.heads, -1, -1)], dim=-1)  # [B, H, M, key_dim]
             v = F.pad(v.float(), (0, self.extra))  # [B, H, M, key_dim]; the zero channels come out as zeros
         return k, v
 
-    def key_geometry(self, pos: torch.Tensor) -> torch.Tensor:
-        """The keys' bias channels [x, |x|^2, 1, 0...] in fp32: positions [B, M, P] -> [B, M, E]."""
-        with torch.autocast(pos.device.type, enabled=False):
-            pos = pos.float()
-            b, m, p = pos.shape
-            geo = pos.new_zeros(b, m, self.extra)  # [B, M, E]
-            geo[..., :p] = pos
-            geo[..., p] = pos.pow(2).sum(-1)
-            geo[..., p + 1] = 1.0
-        return geo
-
-    def queries(self, x: torch.Tensor, x_pos: torch.Tensor | None = None) -> torch.Tensor:
+    def queries(self, x: torch.Tensor, x_pos: PosLike | None = None) -> torch.Tensor:
         """Query tokens [B, N, D] (and positions [B, N, P]) -> [B, H, N, key_dim]."""
         q = self.split(self.q(x))  # [B, H, N, Dh]
         if self.distance:
-            pos = self._need_pos(x_pos)  # [B, N, P]
-            with torch.autocast(pos.device.type, enabled=False):  # fp32, as the keys' channels (see keys_values)
-                pos = pos.float()
-                b, n, p = pos.shape
+            geo = self._need_pos(x_pos).query_channels(self.extra)  # [B, 1, N, E] fp32
+            with torch.autocast(x.device.type, enabled=False):  # fp32, as the keys' channels (see keys_values)
                 lam = 0.5 * torch.exp(-2.0 * self.log_sigma.float()) * self.head_dim ** 0.5  # [H]; undoes 1/sqrt(Dh)
-                geo = pos.new_zeros(b, 1, n, self.extra)  # [B, 1, N, E]
-                geo[..., :p] = 2.0 * pos.unsqueeze(1)
-                geo[..., p] = -1.0
-                geo[..., p + 1] = -pos.pow(2).sum(-1).unsqueeze(1)
                 q = torch.cat([q.float(), lam.view(1, -1, 1, 1) * geo], dim=-1)  # [B, H, N, key_dim]
         return q
 
     def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
-               x_pos: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+               x_pos: PosLike | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         q = self.queries(x, x_pos)  # [B, H, N, key_dim]; fp32 with the distance bias
         if self.distance:  # keys/values may come from a cache in another dtype; the bias needs fp32
             k, v = k.float(), v.float()
@@ -167,8 +193,8 @@ class Attention(nn.Module):
     def combine(self, o: torch.Tensor) -> torch.Tensor:
         return self.out(o.transpose(1, 2).flatten(2))  # [B, H, N, Dh] -> [B, N, D]
 
-    def forward(self, x: torch.Tensor, src: torch.Tensor, causal: bool = False, x_pos: torch.Tensor | None = None,
-                src_pos: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, src: torch.Tensor, causal: bool = False, x_pos: PosLike | None = None,
+                src_pos: PosLike | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         k, v = self.keys_values(src, src_pos)
         return self.attend(x, k, v, causal, x_pos, mask)
 
@@ -190,7 +216,7 @@ class Block(nn.Module):
         self.mlp = FeedForward(width, ffn)
 
     def forward(self, x: torch.Tensor, src: torch.Tensor | None = None, causal: bool = False,
-                x_pos: torch.Tensor | None = None, src_pos: torch.Tensor | None = None,
+                x_pos: PosLike | None = None, src_pos: PosLike | None = None,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         h = self.norm1(x)
         if src is None:
@@ -198,7 +224,7 @@ class Block(nn.Module):
         x = x + self.attn(h, src, causal, x_pos, src_pos, mask)  # [B, N, D]
         return x + self.mlp(self.norm2(x))  # [B, N, D]
 
-    def cross(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x_pos: torch.Tensor | None = None) -> torch.Tensor:
+    def cross(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x_pos: PosLike | None = None) -> torch.Tensor:
         """The block with precomputed source keys/values [B, H, M, *]: x [B, N, D] -> [B, N, D]."""
         x = x + self.attn.attend(self.norm1(x), k, v, x_pos=x_pos)  # [B, N, D]
         return x + self.mlp(self.norm2(x))  # [B, N, D]
@@ -309,11 +335,13 @@ class PixelTransformer(nn.Module):
             raise ValueError(f"observed must be between 1 and the {total} samples given, got {observed}")
         return observed
 
-    def encode_rows(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, frame: torch.Tensor | None = None,
+    def encode_rows(self, ctx_pos: PosLike, ctx_val: torch.Tensor, frame: torch.Tensor | None = None,
                     observed: int | None = None) -> torch.Tensor:
         """Context set [B, K, P], [B, K, V] -> the encoder's output rows [B, K, D]. With value_norm the rows
         are encoded in `frame` (by default that of S). The buffered encoder reads the first `observed` samples
         as S and the rest as its causal buffer (default: all are S)."""
+        pos = as_positions(ctx_pos)  # the bias channels, built once for every layer
+        ctx_pos = pos.pos  # [B, K, P]
         k = ctx_pos.shape[1]
         if k < 1:
             raise ValueError("the context set must hold at least one sample")
@@ -324,12 +352,13 @@ class PixelTransformer(nn.Module):
         causal = self.encoder_kind == "incremental"
         mask = buffer_mask(k, m, x.device) if m < k else None  # [K, K] or None
         for block in self.encoder:
-            x = block(x, causal=causal, x_pos=ctx_pos, mask=mask)  # [B, K, D]
+            x = block(x, causal=causal, x_pos=pos, mask=mask)  # [B, K, D]
         return self.encoder_norm(x)  # [B, K, D]
 
-    def memory_kv(self, rows: torch.Tensor, ctx_pos: torch.Tensor, frame: torch.Tensor | None = None) -> MemoryKV:
+    def memory_kv(self, rows: torch.Tensor, ctx_pos: PosLike, frame: torch.Tensor | None = None) -> MemoryKV:
         """Encoder rows [B, K, D] at positions [B, K, P] -> the decoder's keys/values, projected once."""
-        kvs = [block.attn.keys_values(rows, ctx_pos) for block in self.decoder]  # per layer [B, H, K, *]
+        pos = as_positions(ctx_pos)
+        kvs = [block.attn.keys_values(rows, pos) for block in self.decoder]  # per layer [B, H, K, *]
         return MemoryKV([k for k, _ in kvs], [v for _, v in kvs], frame)
 
     def encode(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, observed: int | None = None) -> MemoryKV:
@@ -337,7 +366,8 @@ class PixelTransformer(nn.Module):
         `observed`: the buffered encoder's split (see encode_rows)."""
         m = self._observed(ctx_pos.shape[1], observed)
         frame = self.frame(ctx_val[:, :m])  # [B, 1, V + 1] or None
-        return self.memory_kv(self.encode_rows(ctx_pos, ctx_val, frame, m), ctx_pos, frame)
+        pos = Positions(ctx_pos)  # shared by the encoder's and the decoder's layers
+        return self.memory_kv(self.encode_rows(pos, ctx_val, frame, m), pos, frame)
 
     def decode(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
         """Memory (from encode or a cache) and queries [B, Q, P] -> parameters [B, Q, num_params], followed by
@@ -351,8 +381,9 @@ class PixelTransformer(nn.Module):
     def decode_features(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
         """decode() without the head: [B, Q, D]."""
         q = self.qry_pos_proj(self.fourier(qry_pos))  # [B, Q, D]
+        pos = as_positions(qry_pos)
         for block, k, v in zip(self.decoder, memory.keys, memory.values):
-            q = block.cross(q, k, v, qry_pos)  # [B, Q, D]
+            q = block.cross(q, k, v, pos)  # [B, Q, D]
         return self.decoder_norm(q)  # [B, Q, D]
 
     def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
@@ -387,26 +418,27 @@ class PixelTransformer(nn.Module):
         if start == 0 and self.value_norm:
             cache.frame = self.frame(ctx_val)  # [B, 1, V + 1]: the frame of S, kept for the buffer
         x = self.embed_context(ctx_pos, ctx_val, cache.frame)  # [B, n, D]
+        pos = Positions(ctx_pos)  # the bias channels, built once for every layer
         first_causal = self.encoder_kind == "incremental"
         for i, block in enumerate(self.encoder):
             h = block.norm1(x)
-            k, v = block.attn.keys_values(h, ctx_pos)  # [B, H, n, key_dim] each
+            k, v = block.attn.keys_values(h, pos)  # [B, H, n, key_dim] each
             cache.keys[i][:, :, start : start + n] = k
             cache.values[i][:, :, start : start + n] = v
             keys = cache.keys[i][:, :, : start + n]  # [B, H, C, key_dim]
             vals = cache.values[i][:, :, : start + n]
             if n == 1 or start == 0:
                 # one new row sees everything cached; a first block is S (buffered) or plain causal (fused kernel)
-                att = block.attn.attend(h, keys, vals, causal=n > 1 and first_causal, x_pos=ctx_pos)  # [B, n, D]
+                att = block.attn.attend(h, keys, vals, causal=n > 1 and first_causal, x_pos=pos)  # [B, n, D]
             else:  # new rows see the cache plus the new rows causally
                 mask = torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(diagonal=start)  # [n, C]
-                att = block.attn.attend(h, keys, vals, x_pos=ctx_pos, mask=mask)  # [B, n, D]
+                att = block.attn.attend(h, keys, vals, x_pos=pos, mask=mask)  # [B, n, D]
             x = x + att
             x = x + block.mlp(block.norm2(x))  # [B, n, D]
         memory = self.encoder_norm(x)  # [B, n, D]
         if cache.mem_keys:
             for i, block in enumerate(self.decoder):
-                k, v = block.attn.keys_values(memory, ctx_pos)  # [B, H, n, key_dim] each
+                k, v = block.attn.keys_values(memory, pos)  # [B, H, n, key_dim] each
                 cache.mem_keys[i][:, :, start : start + n] = k
                 cache.mem_values[i][:, :, start : start + n] = v
         cache.length = start + n
