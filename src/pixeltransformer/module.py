@@ -63,7 +63,7 @@ class PixelTransformerModule(L.LightningModule):
         fourier_features: int = 128,
         fourier_scale: float = 4.0,
         fourier_seed: int = 0,
-        encoder: str = "bidirectional",
+        encoder: str = "buffered",
         buffer_prob: float = 0.5,
         init: str = "gpt",
         distance_bias: bool = True,
@@ -263,6 +263,10 @@ class PixelTransformerModule(L.LightningModule):
             was = bool(hp.get(key, False)) if hp else bool(self.hparams[key])
             if was != bool(self.hparams[key]):
                 raise ValueError(f"checkpoint was trained with model.{key}={was}; pass --model.{key} {str(was).lower()}")
+        # the encoders share their weights, but each samples with the conditionals it was trained for
+        was = hp.get("encoder", "bidirectional") if hp else self.hparams.encoder
+        if was != self.hparams.encoder:
+            raise ValueError(f"checkpoint was trained with model.encoder={was}; pass --model.encoder {was}")
         saved = hp.get("spec") or {}
         mine = self.spec.to_dict()
         for key in ("domain", "grid_shape", "val_dims", "num_bins"):
