@@ -3,12 +3,12 @@
 FLOPs of one step are counted with torch's FlopCounterMode (matmuls, convolutions and attention kernels;
 elementwise work is not counted, so the figure is the fraction of the step's time spent at matmul speed).
 Its CPU attention kernel has no formula in torch, so one is registered here with torch's own SDPA formulas.
-The peak is the best of a few large ``torch.mm`` calls with the same thread count.
+The peak is a large ``torch.mm`` with the same thread count, timed in the same interleaved rounds as the steps
+(train.py), so a shared machine's load weighs on both alike.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
@@ -42,27 +42,17 @@ def count_flops(fn: Callable[[], object]) -> int:
     return int(counter.get_total_flops())
 
 
-def matmul_peak(device: Device, n: int | None = None, reps: int = 5) -> dict:
-    """The machine's matmul peak in FLOP/s: the best of `reps` timed n x n torch.mm calls (fp32 on the CPU,
-    bf16 on a GPU), with the torch thread count the benchmarks run with."""
+def matmul_contender(device: Device, n: int | None = None) -> tuple[Callable[[], None], int, dict]:
+    """A large n x n ``torch.mm`` (fp32 on the CPU, bf16 on a GPU) to time beside the training steps, with the
+    thread count the benchmarks run with: (call, its FLOPs, a description)."""
     n = n or (8192 if device.name == "cuda" else 2048)
     dtype = torch.bfloat16 if device.precision == "bf16" and device.name == "cuda" else torch.float32
     gen = torch.Generator().manual_seed(0)
     a = device.put(torch.randn(n, n, generator=gen).to(dtype))
     b = device.put(torch.randn(n, n, generator=gen).to(dtype))
-    torch.mm(a, b)  # warm-up
-    device.sync()
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
+
+    def call() -> None:
         torch.mm(a, b)
         device.sync()
-        best = min(best, time.perf_counter() - t0)
-    return {"n": n, "dtype": str(dtype).replace("torch.", ""), "best_s": best, "flops_per_s": 2 * n**3 / best}
 
-
-
-
-def roofline(flops: int, seconds: float, peak_flops_per_s: float) -> dict:
-    achieved = flops / seconds
-    return {"flops_per_step": flops, "achieved_flops_per_s": achieved, "fraction_of_peak": achieved / peak_flops_per_s}
+    return call, 2 * n**3, {"size": n, "dtype": str(dtype).replace("torch.", "")}

@@ -26,7 +26,6 @@ import torch
 from .common import Device
 from .meanfield import bench_meanfield
 from .memory import bench_memory, fitted_exponent, measure_in_process
-from .roofline import matmul_peak
 from .sampling import bench_sampling
 from .train import bench_training
 
@@ -125,9 +124,6 @@ def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str,
     results: dict = {"mode": mode, "environment": environment(threads), "device": device.describe(), "train": [],
                      "sampling": [], "meanfield": []}
     t0 = time.perf_counter()
-    if "train" in only:
-        log("[bench] matmul peak ...")
-        results["matmul_peak"] = matmul_peak(device, n=cfg.get("peak_n"))
     for name in only:
         if name == "memory":
             log("[bench] memory vs set size (CPU) ...")
@@ -138,8 +134,8 @@ def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str,
             kw = cfg[name].get(preset) or next(iter(cfg[name].values()))
             log(f"[bench] {name} / {preset} ...")
             if name == "train":
-                results["train"].append(bench_training(preset, compile=compile, device=device,
-                                                       peak_flops_per_s=results["matmul_peak"]["flops_per_s"], **kw))
+                results["train"].append(bench_training(preset, compile=compile, device=device, peak_n=cfg.get("peak_n"),
+                                                       **kw))
             elif name == "sampling":
                 results["sampling"].append(bench_sampling(preset, device=device, **kw))
             elif name == "meanfield":
@@ -209,7 +205,7 @@ def table(results: dict) -> str:
     lines = ["  ".join(c.ljust(wd) if i == 0 else c.rjust(wd) for i, (c, wd) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     env = results["environment"]
-    peak = results.get("matmul_peak")
+    peak = results["train"][0]["matmul_peak"] if results["train"] else None
     notes = [
         "* extrapolated: per-step cost timed at a few set sizes, a quadratic in the set size fitted and summed.",
         (f"GPU column: {results['device']['gpu']}, {results['device']['precision']} autocast, flash/efficient SDPA "
@@ -219,8 +215,9 @@ def table(results: dict) -> str:
         f"{env['date']}, load average {env['load_average']}; mode {results['mode']}, {results['wall_s']:.0f} s.",
     ]
     if peak:
-        notes.insert(1, f"matmul peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['n']}x{peak['n']} torch.mm, "
-                        f"{peak['dtype']}); roofline: counted FLOPs / median step time, as a fraction of it.")
+        notes.insert(1, f"matmul peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['size']}x{peak['size']} torch.mm, "
+                        f"{peak['dtype']}, best round; median {peak['median_flops_per_s'] / 1e9:.1f}); roofline: per "
+                        "round, counted FLOPs / step time over the matmul's rate in that round, median.")
     return "\n".join(lines + [""] + notes)
 
 

@@ -9,26 +9,28 @@ All contenders train the same model size on the same 32x32 RGB images with 256 c
 - reference: the original design (reference.py): per-item CPU sets in a DataLoader, nn.Transformer layers
   with dropout and materialised attention weights, double k-NN loss, Adam.
 
-Each contender's FLOPs per step are counted once (roofline.py) and divided by its median step time, against
-the machine's matmul peak: the fraction of peak each reaches.
+Each contender's FLOPs per step are counted once (roofline.py). A large ``torch.mm`` runs as a third contender in
+the same interleaved rounds, so each round pairs the step's FLOP rate with the matmul rate under the same load:
+the median of those per-round fractions is the fraction of peak each contender reaches.
 """
 
 from __future__ import annotations
 
 import itertools
+import statistics
 import warnings
 
 import torch
 
 from .common import DEFAULT_ENCODER, Device, image_spec, module_optimizer, ours_module, random_images, reference_model
 from .reference import reference_loader, reference_train_step
-from .roofline import count_flops, roofline
+from .roofline import count_flops, matmul_contender
 from .timing import interleaved, paired_ratio, summary
 
 
 def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256, num_queries: int = 1024,
                    rounds: int = 5, warmup: int = 1, compile: bool = False, image_size: int = 32,
-                   device: Device | None = None, peak_flops_per_s: float | None = None) -> dict:
+                   device: Device | None = None, peak_n: int | None = None) -> dict:
     device = device or Device()
     spec = image_spec(size=image_size)
     images = random_images(8 * batch, spec)  # [N, V, H, W]
@@ -60,16 +62,23 @@ def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256
             reference_train_step(net, dist, ref_opt, next(ref_batches), device.device)
         device.sync()
 
-    times = interleaved({"ours": ours, "reference": reference}, rounds, warmup)
+    matmul, mm_flops, mm_info = matmul_contender(device, peak_n)
+    times = interleaved({"ours": ours, "reference": reference, "matmul": matmul}, rounds, warmup)
     per_step = batch * num_queries
     out = {"preset": preset, "batch": batch, "num_context": num_context, "num_queries": num_queries,
            "num_bins": spec.num_bins, "rounds": rounds, "compile": compile, "encoder": DEFAULT_ENCODER,
            "device": device.describe()}
+    mm = summary(times["matmul"])
+    out["matmul_peak"] = {**mm_info, **mm, "flops_per_s": mm_flops / mm["min_s"],
+                          "median_flops_per_s": mm_flops / mm["median_s"]}
     flops = {"ours": 0 if compile else count_flops(ours), "reference": count_flops(reference)}
-    for name in times:
+    for name in ("ours", "reference"):
         med = summary(times[name])["median_s"]
         out[name] = {**summary(times[name]), "queries_per_s": per_step / med}
-        if peak_flops_per_s and flops[name]:
-            out[name]["roofline"] = roofline(flops[name], med, peak_flops_per_s)
+        if flops[name]:
+            # per round: (step FLOPs / step time) / (matmul FLOPs / matmul time), both under that round's load
+            fractions = [(flops[name] / t) / (mm_flops / tm) for t, tm in zip(times[name], times["matmul"])]
+            out[name]["roofline"] = {"flops_per_step": flops[name], "achieved_flops_per_s": flops[name] / med,
+                                     "fraction_of_peak": statistics.median(fractions)}
     out["speedup"] = paired_ratio(times["reference"], times["ours"])
     return out

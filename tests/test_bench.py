@@ -30,7 +30,7 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     assert mf["timed_queries"] == 256 and mf["ours"]["queries_per_s"] > 0
     assert saved["memory"]["sizes"] == [32, 64, 128] and len(saved["memory"]["ours_mib"]) == 3
     # the roofline: FLOPs counted (attention included), a peak measured, a fraction below 1
-    assert saved["matmul_peak"]["flops_per_s"] > 1e8
+    assert train["matmul_peak"]["flops_per_s"] > 1e8 and train["matmul_peak"]["size"] == 256
     for name in ("ours", "reference"):
         roof = train[name]["roofline"]
         assert roof["flops_per_step"] > 0 and 0 < roof["fraction_of_peak"] < 1
