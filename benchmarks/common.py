@@ -1,7 +1,10 @@
-"""Shared benchmark setup: the image signal both implementations train and sample on, and model builders."""
+"""Shared benchmark setup: the image signal both implementations train and sample on, model builders, and the
+device every contender runs on (CPU in fp32, or a GPU in bf16 autocast with flash SDPA)."""
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
@@ -11,6 +14,62 @@ from pixeltransformer.model import PRESETS, PixelTransformer
 from pixeltransformer.signal import SignalSpec
 
 from .reference import ReferenceDistribution, ReferenceNet
+
+
+# the encoder every domain config trains (and PixelTransformerModule's default); tests keep the two in step
+DEFAULT_ENCODER = "buffered"
+# the encoders that sample with a key/value cache, timed end to end
+CACHED_ENCODERS = ("buffered", "incremental")
+
+
+@dataclass
+class Device:
+    """Where and in what precision every contender runs: "cpu" in fp32 by default; "cuda" in bf16 autocast with
+    scaled-dot-product attention restricted to the flash and memory-efficient kernels (the distance bias keeps
+    its attention in fp32, which flash does not take, so those layers use the memory-efficient kernel).
+    precision="bf16" on the CPU runs the same autocast code (what the tests exercise without a GPU)."""
+
+    name: str = "cpu"
+    precision: str | None = None  # None: bf16 on cuda, fp32 on cpu
+
+    def __post_init__(self):
+        if self.name not in ("cpu", "cuda"):
+            raise ValueError(f"--device must be cpu or cuda, got {self.name!r}")
+        if self.name == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda: no GPU is visible to torch on this machine")
+        if self.precision is None:
+            self.precision = "bf16" if self.name == "cuda" else "fp32"
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.name)
+
+    def put(self, t: torch.Tensor) -> torch.Tensor:
+        return t.to(self.device)
+
+    def module(self, m: torch.nn.Module) -> torch.nn.Module:
+        return m.to(self.device)
+
+    @contextlib.contextmanager
+    def autocast(self):
+        with contextlib.ExitStack() as stack:
+            if self.precision == "bf16":
+                stack.enter_context(torch.autocast(self.name, dtype=torch.bfloat16))
+            if self.name == "cuda":
+                from torch.nn.attention import SDPBackend, sdpa_kernel
+
+                stack.enter_context(sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]))
+            yield
+
+    def sync(self) -> None:
+        if self.name == "cuda":
+            torch.cuda.synchronize()
+
+    def describe(self) -> dict:
+        gpu = torch.cuda.get_device_name(0) if self.name == "cuda" else None
+        return {"device": self.name, "precision": self.precision, "gpu": gpu}
 
 
 def image_spec(size: int = 32, channels: int = 3, num_bins: int = 256, seed: int = 0) -> SignalSpec:
@@ -35,7 +94,7 @@ def check_preset(preset: str) -> dict[str, int]:
 
 
 def ours_module(spec: SignalSpec, preset: str, num_context: int, num_queries: int, seed: int = 0,
-                encoder: str = "bidirectional"):
+                encoder: str = DEFAULT_ENCODER):
     """The LightningModule (imported here: Lightning is slow to import, and the inference benchmarks and the
     fresh memory-probe processes do not need it)."""
     from pixeltransformer.module import PixelTransformerModule

@@ -4,6 +4,7 @@ process; a table on stdout and JSON in bench-results/bench.json.
     python -m benchmarks.run                 # the full set, under 10 minutes on a 2-core CPU
     python -m benchmarks.run --quick         # about a minute: the tiny preset, smaller problems
     python -m benchmarks.run --only train sampling --presets small
+    python -m benchmarks.run --device cuda   # the same contenders on a GPU, bf16 autocast, flash SDPA
 
 Figures that matter are ratios: each benchmark interleaves the contenders round by round in this one process
 (after a warm-up) and reports medians, because a shared machine's speed drifts from minute to minute.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from .common import Device
 from .meanfield import bench_meanfield
 from .memory import bench_memory, fitted_exponent, measure_in_process
 from .sampling import bench_sampling
@@ -43,6 +45,7 @@ SETTINGS = {
     },
     "quick": {
         "presets": ("tiny",),
+        "peak_n": 1024,
         "train": {"tiny": dict(batch=4, num_context=64, num_queries=256, rounds=3)},
         "sampling": {"tiny": dict(image_size=16, full_rounds=1, probe_rounds=1, points=3, probe_steps=1)},
         "memory": dict(preset="tiny", sizes=(256, 1024, 4096), reference_max=4096, num_queries=256),
@@ -51,6 +54,7 @@ SETTINGS = {
     # seconds: plumbing only (tests); memory is probed in this process instead of fresh ones
     "smoke": {
         "presets": ("tiny",),
+        "peak_n": 256,
         "train": {"tiny": dict(batch=2, num_context=8, num_queries=16, rounds=1, image_size=8)},
         "sampling": {"tiny": dict(image_size=4, num_samples=2, num_context=4, full_rounds=1, probe_rounds=1,
                                   points=2, probe_steps=1, validate=True)},
@@ -85,16 +89,44 @@ def smoke_memory(preset: str, sizes: tuple[int, ...], reference_max: int, num_qu
             "reference_sizes": ref_sizes, "reference_mib": measure_in_process("reference", preset, ref_sizes, num_queries)}
 
 
+RATIO_KEYS = ("train_small", "train_paper", "sampling_default_small", "sampling_default_paper", "sampling_best_small",
+              "sampling_best_paper", "memory_4096", "roofline_ours_paper", "roofline_reference_paper")
+
+
+def ratios(results: dict) -> dict[str, float | None]:
+    """The headline figures under stable keys (ours / reference; memory: reference / ours; roofline: the
+    fraction of the matmul peak). A key whose benchmark or preset did not run in this mode is null."""
+    out: dict[str, float | None] = dict.fromkeys(RATIO_KEYS)
+    for r in results["train"]:
+        if r["preset"] in ("small", "paper"):
+            out[f"train_{r['preset']}"] = float(r["speedup"])
+        if r["preset"] == "paper":
+            for name in ("ours", "reference"):
+                if "roofline" in r[name]:
+                    out[f"roofline_{name}_paper"] = float(r[name]["roofline"]["fraction_of_peak"])
+    for r in results["sampling"]:
+        if r["preset"] in ("small", "paper"):
+            out[f"sampling_default_{r['preset']}"] = float(r["speedup_default"])
+            out[f"sampling_best_{r['preset']}"] = float(r["speedup_best"])
+    m = results.get("memory")
+    if m and 4096 in m["reference_sizes"] and 4096 in m["sizes"]:
+        ours = m["ours_mib"][m["sizes"].index(4096)]
+        out["memory_4096"] = float(m["reference_mib"][m["reference_sizes"].index(4096)] / max(ours, 1e-3))
+    return out
+
+
 def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str, ...] | None = None,
-        threads: int = 1, compile: bool = False, log=print) -> dict:
+        threads: int = 1, compile: bool = False, log=print, device: Device | None = None) -> dict:
     cfg = SETTINGS[mode]
     presets = tuple(presets or cfg["presets"])
+    device = device or Device()
     torch.set_num_threads(threads)
-    results: dict = {"mode": mode, "environment": environment(threads), "train": [], "sampling": [], "meanfield": []}
+    results: dict = {"mode": mode, "environment": environment(threads), "device": device.describe(), "train": [],
+                     "sampling": [], "meanfield": []}
     t0 = time.perf_counter()
     for name in only:
         if name == "memory":
-            log("[bench] memory vs set size ...")
+            log("[bench] memory vs set size (CPU) ...")
             m = cfg["memory"]
             results["memory"] = smoke_memory(**m) if mode == "smoke" else bench_memory(**m)
             continue
@@ -102,13 +134,15 @@ def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str,
             kw = cfg[name].get(preset) or next(iter(cfg[name].values()))
             log(f"[bench] {name} / {preset} ...")
             if name == "train":
-                results["train"].append(bench_training(preset, compile=compile, **kw))
+                results["train"].append(bench_training(preset, compile=compile, device=device, peak_n=cfg.get("peak_n"),
+                                                       **kw))
             elif name == "sampling":
-                results["sampling"].append(bench_sampling(preset, **kw))
+                results["sampling"].append(bench_sampling(preset, device=device, **kw))
             elif name == "meanfield":
                 results["meanfield"].append(bench_meanfield(preset, **kw))
     results["wall_s"] = time.perf_counter() - t0
     results["environment"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    results["ratios"] = ratios(results)
     return results
 
 
@@ -118,24 +152,39 @@ def _fmt_s(x: float) -> str:
 
 def table(results: dict) -> str:
     """The readable summary: one line per benchmark and preset; the GPU column is filled only on a GPU."""
-    gpu = results["environment"]["gpu"]
+    gpu = results.get("device", {}).get("device") == "cuda"
+
+    def ratio(text: str, on_device: bool = True) -> tuple[str, str]:
+        """(CPU column, GPU column): a figure measured on the GPU goes to the GPU column."""
+        return ("", text) if gpu and on_device else (text, "")
+
     rows = [("benchmark", "preset", "reference", "ours", "ratio (CPU)", "GPU")]
     for r in results["train"]:
         rows.append((f"train step, B={r['batch']} |S|={r['num_context']} |Q|={r['num_queries']} (queries/s)",
                      r["preset"], f"{r['reference']['queries_per_s']:,.0f}", f"{r['ours']['queries_per_s']:,.0f}",
-                     f"{r['speedup']:.2f}x", ""))
+                     *ratio(f"{r['speedup']:.2f}x")))
+        if "roofline" in r["ours"] and "roofline" in r["reference"]:
+            ro, rr = r["ours"]["roofline"], r["reference"]["roofline"]
+            rows.append(("  roofline: GFLOP/step, fraction of matmul peak", r["preset"],
+                         f"{rr['flops_per_step'] / 1e9:.1f}, {rr['fraction_of_peak']:.0%}",
+                         f"{ro['flops_per_step'] / 1e9:.1f}, {ro['fraction_of_peak']:.0%}", "", ""))
     for r in results["sampling"]:
         h, w, c = r["image"]
-        rows.append((f"AR sampling, {r['num_samples']} x {h}x{w}x{c}, N'={r['autoregressive_steps']} (time)", r["preset"],
-                     _fmt_s(r["reference"]["total_s"]) + " *", _fmt_s(r["ours_incremental"]["total_s"]),
-                     f"{r['speedup_incremental']:.1f}x", ""))
+        default = r["default_encoder"]
+        rows.append((f"AR sampling, {r['num_samples']} x {h}x{w}x{c}, N'={r['autoregressive_steps']}, {default} (time)",
+                     r["preset"], _fmt_s(r["reference"]["total_s"]) + " *", _fmt_s(r[f"ours_{default}"]["total_s"]),
+                     *ratio(f"{r['speedup_default']:.1f}x")))
+        for enc in ("incremental",):
+            if f"ours_{enc}" in r and enc != default:
+                rows.append((f"  {enc} encoder", r["preset"], "", _fmt_s(r[f"ours_{enc}"]["total_s"]),
+                             *ratio(f"{r[f'speedup_{enc}']:.1f}x")))
         if "reference_one_chain_measured_s" in r:
             rows.append(("  check: reference, one chain end to end: measured / *", r["preset"],
                          f"{_fmt_s(r['reference_one_chain_measured_s'])} / {_fmt_s(r['reference_one_chain_extrapolated_s'])}",
                          "", "", ""))
         rows.append(("  batched bidirectional (paper encoder)", r["preset"], "",
                      _fmt_s(r["ours_batched_bidirectional"]["total_s"]) + " *",
-                     f"{r['speedup_batched_bidirectional']:.1f}x", ""))
+                     *ratio(f"{r['speedup_batched_bidirectional']:.1f}x")))
     for r in results["meanfield"]:
         g = "x".join(map(str, r["grid"]))
         rows.append((f"mean field, {g} grid, |S|={r['num_context']} (queries/s)", r["preset"],
@@ -156,12 +205,19 @@ def table(results: dict) -> str:
     lines = ["  ".join(c.ljust(wd) if i == 0 else c.rjust(wd) for i, (c, wd) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     env = results["environment"]
+    peak = results["train"][0]["matmul_peak"] if results["train"] else None
     notes = [
         "* extrapolated: per-step cost timed at a few set sizes, a quadratic in the set size fitted and summed.",
-        f"GPU column empty: {'not measured in this run' if gpu else 'no GPU on this machine'}.",
+        (f"GPU column: {results['device']['gpu']}, {results['device']['precision']} autocast, flash/efficient SDPA "
+         "(mean field and memory ran on the CPU)." if gpu else
+         f"GPU column empty: {'not measured in this run' if results['environment']['gpu'] else 'no GPU on this machine'}."),
         f"{env['cpu']} ({env['cpu_count']} cores, torch {env['torch']}, {env['torch_threads']} thread(s)), "
         f"{env['date']}, load average {env['load_average']}; mode {results['mode']}, {results['wall_s']:.0f} s.",
     ]
+    if peak:
+        notes.insert(1, f"matmul peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['size']}x{peak['size']} torch.mm, "
+                        f"{peak['dtype']}, best round; median {peak['median_flops_per_s'] / 1e9:.1f}); roofline: per "
+                        "round, counted FLOPs / step time over the matmul's rate in that round, median.")
     return "\n".join(lines + [""] + notes)
 
 
@@ -176,13 +232,21 @@ def main(argv: list[str] | None = None) -> dict:
                    help="torch threads for every contender (default 1: on a shared 2-core machine OpenMP's "
                         "spinning barriers make two threads several times slower on small operations)")
     p.add_argument("--compile", action="store_true", help="torch.compile our model in the training benchmark")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where training and sampling run (cuda: bf16 autocast, flash SDPA); memory and mean field stay on the CPU")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                   help="default: bf16 on cuda, fp32 on cpu (bf16 on cpu runs the GPU path's autocast code)")
     p.add_argument("--out", type=Path, default=REPO / "bench-results" / "bench.json", help="JSON output file")
     a = p.parse_args(argv)
     if a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
+    try:
+        device = Device(a.device, a.precision)
+    except ValueError as err:
+        p.error(str(err))
     results = run("smoke" if a.smoke else "quick" if a.quick else "full", tuple(a.only),
                   tuple(a.presets) if a.presets else None, a.threads, a.compile,
-                  log=lambda s: print(s, file=sys.stderr, flush=True))
+                  log=lambda s: print(s, file=sys.stderr, flush=True), device=device)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

@@ -1,10 +1,12 @@
 """Benchmark b: autoregressive sampling of S samples of an image with every pixel autoregressive (N' = H W).
 
-Three strategies draw the same thing (S chains of H W steps, conditioned on K context points placed off the
+Four strategies draw the same thing (S chains of H W steps, conditioned on K context points placed off the
 pixel grid, so no query is observed and all H W pixels are sampled one by one):
 
-- ours, incremental: ``inference.sample`` on an ``encoder="incremental"`` model; all S chains share every
-  step, and the key/value cache makes a step cost one row of attention per layer. Timed end to end.
+- ours, buffered (the default encoder): ``inference.sample``; S is encoded once, each drawn value is
+  appended to a causal buffer, all S chains share every step, and the key/value cache makes a step cost one
+  row of attention per layer. Timed end to end.
+- ours, incremental: the same on the fully causal encoder. Timed end to end.
 - ours, batched bidirectional: ``inference.sample`` on the paper's set encoder; all S chains share every
   step but the encoder re-runs over the whole growing set each step.
 - reference: one sample at a time, the whole encoder re-run every step (reference.py).
@@ -25,15 +27,15 @@ import torch
 from pixeltransformer.inference import sample
 from pixeltransformer.sets import grid_positions
 
-from .common import image_spec, ours_model, reference_model
+from .common import CACHED_ENCODERS, DEFAULT_ENCODER, Device, image_spec, ours_model, reference_model
 from .reference import reference_sample
 from .timing import extrapolate_total, fit_step_cost, interleaved, summary
 
 
-def _context(n: int, spec, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _context(n: int, spec, gen: torch.Generator, device: Device) -> tuple[torch.Tensor, torch.Tensor]:
     """n context points at continuous positions (off the pixel grid): [1, n, P], [1, n, V]."""
     pos = torch.rand(1, n, spec.pos_dims, generator=gen) * 1.98 - 0.99  # [1, n, P]
-    return pos, torch.rand(1, n, spec.val_dims, generator=gen)  # [1, n, V]
+    return device.put(pos), device.put(torch.rand(1, n, spec.val_dims, generator=gen))  # [1, n, V]
 
 
 def probe_sizes(first: int, steps: int, points: int) -> list[int]:
@@ -44,48 +46,61 @@ def probe_sizes(first: int, steps: int, points: int) -> list[int]:
 @torch.no_grad()
 def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int = 32, num_context: int = 16,
                    full_rounds: int = 2, probe_rounds: int = 2, points: int = 5, probe_steps: int = 2,
-                   validate: bool = False, seed: int = 0) -> dict:
-    """Round r runs ours end to end (while r < full_rounds) and every probe (while r < probe_rounds).
-    ``validate`` also runs one reference chain end to end, to check the extrapolation against it."""
+                   validate: bool = False, seed: int = 0, device: Device | None = None) -> dict:
+    """Round r runs each cached encoder end to end (while r < full_rounds) and every probe (while
+    r < probe_rounds). ``validate`` also runs one reference chain end to end, to check the extrapolation."""
+    device = device or Device()
     spec = image_spec(size=image_size)
     steps = spec.num_points  # N' = every pixel
     gen = torch.Generator().manual_seed(seed)
-    ctx_pos, ctx_val = _context(num_context, spec, gen)
-    qry = grid_positions(spec.grid_shape).unsqueeze(0)  # [1, Q, P]
+    ctx_pos, ctx_val = _context(num_context, spec, gen, device)
+    qry = device.put(grid_positions(spec.grid_shape).unsqueeze(0))  # [1, Q, P]
 
-    inc, dist = ours_model(spec, preset, encoder="incremental")
-    bi, _ = ours_model(spec, preset, encoder="bidirectional")
+    cached = {enc: device.module(ours_model(spec, preset, encoder=enc)[0]) for enc in CACHED_ENCODERS}
+    bi, dist = ours_model(spec, preset, encoder="bidirectional")
+    bi, dist = device.module(bi), dist.to(device.device)
     net, rdist = reference_model(spec, preset)
-    net.eval()
+    net = device.module(net.eval())
+    rdist.centres = rdist.centres.to(device.device)
 
-    def ours_full(n_ar: int | None = None) -> None:
-        out = sample(inc, dist, ctx_pos, ctx_val, qry, num_samples=num_samples, n_autoregressive=n_ar, seed=seed)
+    def full_run(enc: str, n_ar: int | None = None) -> None:
+        with device.autocast():
+            out = sample(cached[enc], dist, ctx_pos, ctx_val, qry, num_samples=num_samples, n_autoregressive=n_ar,
+                         seed=seed)
         assert out.shape == (1, num_samples, steps, spec.val_dims)
+        device.sync()
 
     # probes: a set of size n, then `probe_steps` steps; the cost per step is attributed to the mean size
     sizes = probe_sizes(num_context, steps, points)
     probes: dict[str, object] = {}
     for n in sizes:
-        pos, val = _context(n, spec, gen)
+        pos, val = _context(n, spec, gen, device)
         q_pos = qry[:, torch.randperm(steps, generator=gen)[:probe_steps]]  # [1, s, P]
 
         def ours_bi(pos=pos, val=val, q_pos=q_pos) -> None:
-            sample(bi, dist, pos, val, q_pos, num_samples=num_samples, n_autoregressive=probe_steps, seed=seed)
+            with device.autocast():
+                sample(bi, dist, pos, val, q_pos, num_samples=num_samples, n_autoregressive=probe_steps, seed=seed)
+            device.sync()
 
         def ref(pos=pos, val=val, q_pos=q_pos) -> None:
-            reference_sample(net, rdist, pos.transpose(0, 1), val.transpose(0, 1), q_pos.transpose(0, 1))
+            with device.autocast():
+                reference_sample(net, rdist, pos.transpose(0, 1), val.transpose(0, 1), q_pos.transpose(0, 1))
+            device.sync()
 
         probes[f"bi@{n}"], probes[f"ref@{n}"] = ours_bi, ref
 
-    # warm-up: a short run of ours and the smallest probes
-    ours_full(4)
+    # warm-up: a short run of each cached encoder and the smallest probes
+    for enc in CACHED_ENCODERS:
+        full_run(enc, 4)
     probes[f"bi@{sizes[0]}"]()
     probes[f"ref@{sizes[0]}"]()
-    full: list[float] = []
+    full: dict[str, list[float]] = {enc: [] for enc in CACHED_ENCODERS}
     times: dict[str, list[float]] = {name: [] for name in probes}
     for r in range(max(full_rounds, probe_rounds)):
         if r < full_rounds:
-            full.extend(interleaved({"ours": ours_full}, 1, warmup=0)["ours"])
+            runs = {enc: (lambda enc=enc: full_run(enc)) for enc in CACHED_ENCODERS}
+            for enc, t in interleaved(runs, 1, warmup=0).items():
+                full[enc].extend(t)
         if r < probe_rounds:
             for name, t in interleaved(probes, 1, warmup=0).items():
                 times[name].extend(t)
@@ -96,17 +111,23 @@ def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int 
     bi_total = extrapolate_total(fit_step_cost(x, bi_cost), num_context, steps)
     # the reference draws one sample at a time: S sequential runs of the same cost
     ref_total = num_samples * extrapolate_total(fit_step_cost(x, ref_cost), num_context, steps)
-    ours = summary(full)
+    ours = {enc: summary(t) for enc, t in full.items()}
     check = {}
     if validate:  # one reference chain (of the S it would draw) timed end to end
         t0 = time.perf_counter()
-        reference_sample(net, rdist, ctx_pos.transpose(0, 1), ctx_val.transpose(0, 1), qry.transpose(0, 1))
+        with device.autocast():
+            reference_sample(net, rdist, ctx_pos.transpose(0, 1), ctx_val.transpose(0, 1), qry.transpose(0, 1))
+        device.sync()
         check = {"reference_one_chain_measured_s": time.perf_counter() - t0,
                  "reference_one_chain_extrapolated_s": ref_total / num_samples}
+    speedups = {enc: ref_total / ours[enc]["median_s"] for enc in CACHED_ENCODERS}
+    best = max(speedups, key=speedups.get)
     return {
         "preset": preset, "num_samples": num_samples, "image": [image_size, image_size, spec.val_dims],
-        "num_context": num_context, "autoregressive_steps": steps,
-        "ours_incremental": {**ours, "total_s": ours["median_s"], "measured": f"end to end, {full_rounds} run(s)"},
+        "num_context": num_context, "autoregressive_steps": steps, "device": device.describe(),
+        "default_encoder": DEFAULT_ENCODER, "best_encoder": best,
+        **{f"ours_{enc}": {**ours[enc], "total_s": ours[enc]["median_s"], "measured": f"end to end, {full_rounds} run(s)"}
+           for enc in CACHED_ENCODERS},
         "ours_batched_bidirectional": {
             "total_s": bi_total, "measured": f"extrapolated from {len(sizes)} set sizes x {probe_steps} steps",
             "probe_sizes": sizes, "probe_step_s": bi_cost},
@@ -114,6 +135,7 @@ def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int 
             "total_s": ref_total, "measured": f"extrapolated from {len(sizes)} set sizes x {probe_steps} steps",
             "probe_sizes": sizes, "probe_step_s": ref_cost},
         "probe_rounds": probe_rounds, **check,
-        "speedup_incremental": ref_total / ours["median_s"],
+        **{f"speedup_{enc}": speedups[enc] for enc in CACHED_ENCODERS},
+        "speedup_default": speedups[DEFAULT_ENCODER], "speedup_best": speedups[best],
         "speedup_batched_bidirectional": ref_total / bi_total,
     }

@@ -22,13 +22,75 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     assert train["preset"] == "tiny" and train["ours"]["queries_per_s"] > 0 and train["reference"]["n"] == 1
     assert train["speedup"] > 0
     assert samp["autoregressive_steps"] == 16 and samp["ours_incremental"]["total_s"] > 0
+    assert samp["default_encoder"] == "buffered" and samp["ours_buffered"]["total_s"] > 0
+    assert samp["speedup_default"] == samp["speedup_buffered"]
+    assert samp["speedup_best"] == max(samp["speedup_buffered"], samp["speedup_incremental"])
     assert samp["reference"]["total_s"] > 0 and len(samp["reference"]["probe_sizes"]) == 2
     assert samp["reference_one_chain_measured_s"] > 0
     assert mf["timed_queries"] == 256 and mf["ours"]["queries_per_s"] > 0
     assert saved["memory"]["sizes"] == [32, 64, 128] and len(saved["memory"]["ours_mib"]) == 3
+    # the roofline: FLOPs counted (attention included), a peak measured, a fraction below 1
+    assert train["matmul_peak"]["flops_per_s"] > 1e8 and train["matmul_peak"]["size"] == 256
+    for name in ("ours", "reference"):
+        roof = train[name]["roofline"]
+        assert roof["flops_per_step"] > 0 and 0 < roof["fraction_of_peak"] < 1
+    assert set(saved["ratios"]) == set(bench_run.RATIO_KEYS)
+    assert all(v is None for v in saved["ratios"].values())  # smoke mode runs the tiny preset only
     table = capsys.readouterr().out
-    assert "AR sampling, 2 x 4x4x3, N'=16" in table and "GPU column empty" in table
+    assert "AR sampling, 2 x 4x4x3, N'=16, buffered" in table and "GPU column empty" in table
+    assert "roofline" in table and "matmul peak" in table
     assert results["train"][0]["batch"] == 2
+
+
+def test_ratio_keys_from_results():
+    results = {
+        "train": [{"preset": "small", "speedup": 2.5, "ours": {}, "reference": {}},
+                  {"preset": "paper", "speedup": 1.5, "ours": {"roofline": {"fraction_of_peak": 0.6}},
+                   "reference": {"roofline": {"fraction_of_peak": 0.3}}}],
+        "sampling": [{"preset": p, "speedup_default": d, "speedup_best": b} for p, d, b in
+                     (("small", 30.0, 40.0), ("paper", 50.0, 60.0))],
+        "memory": {"sizes": [1024, 4096, 8192], "ours_mib": [4.0, 16.0, 32.0], "reference_sizes": [1024, 4096],
+                   "reference_mib": [30.0, 480.0]},
+    }
+    assert bench_run.ratios(results) == {
+        "train_small": 2.5, "train_paper": 1.5, "sampling_default_small": 30.0, "sampling_default_paper": 50.0,
+        "sampling_best_small": 40.0, "sampling_best_paper": 60.0, "memory_4096": 30.0, "roofline_ours_paper": 0.6,
+        "roofline_reference_paper": 0.3}
+
+
+def test_gpu_path_runs_under_cpu_bf16_autocast(tmp_path):
+    """--device cuda runs the contenders in bf16 autocast; the same code runs here with --precision bf16."""
+    out = tmp_path / "bench.json"
+    bench_run.main(["--smoke", "--precision", "bf16", "--only", "train", "sampling", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["device"] == {"device": "cpu", "precision": "bf16", "gpu": None}
+    assert saved["train"][0]["device"]["precision"] == "bf16"
+    assert saved["train"][0]["ours"]["roofline"]["flops_per_step"] > 0
+    assert saved["sampling"][0]["ours_buffered"]["total_s"] > 0
+
+
+def test_default_encoder_is_the_module_and_config_default():
+    import inspect
+
+    import yaml
+
+    from benchmarks.common import DEFAULT_ENCODER
+    from pixeltransformer.module import PixelTransformerModule
+
+    assert inspect.signature(PixelTransformerModule).parameters["encoder"].default == DEFAULT_ENCODER
+    for domain in ("images", "polynomial", "sdf", "video"):
+        cfg = yaml.safe_load(open(bench_run.REPO / "configs" / f"{domain}.yaml"))
+        assert cfg["model"]["encoder"] == DEFAULT_ENCODER, domain
+
+
+def test_device_errors_are_one_line():
+    from benchmarks.common import Device
+
+    with pytest.raises(ValueError, match="must be cpu or cuda"):
+        Device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no GPU is visible"):
+            Device("cuda")
 
 
 def test_cli_rejects_bad_threads():

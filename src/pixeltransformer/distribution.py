@@ -242,18 +242,24 @@ class BinnedGaussian(nn.Module):
         m = (q * means).sum(-2, keepdim=True)  # [..., 1, V]
         return (q * ((means - m) ** 2 + sigma.unsqueeze(-1) ** 2)).sum(-2)  # [..., V]
 
-    def sample(self, params: torch.Tensor, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, params: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+               uniform: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Draw a bin from softmax(logits / T), then a Gaussian with standard deviation T sigma_b.
-        [..., NP] -> [..., V]."""
+        [..., NP] -> [..., V]. The random numbers come from `generator`, or are given: uniform [...] in [0, 1)
+        picks the bin by inverse CDF, noise [..., V] is the standard normal draw (so each sample can own its
+        random stream whatever batch it is drawn in)."""
         logits, means, sigma = self.split(params)
         if temperature <= 0:  # the most likely bin's mean
             b = logits.argmax(-1, keepdim=True)  # [..., 1]
+        elif uniform is not None:
+            cdf = F.softmax(logits.float() / temperature, dim=-1).cumsum(-1)  # [..., NB]
+            b = (cdf < uniform.unsqueeze(-1) * cdf[..., -1:]).sum(-1, keepdim=True).clamp_max(self.num_bins - 1)
         else:
             probs = F.softmax(logits.float() / temperature, dim=-1)  # [..., NB]
             b = torch.multinomial(probs.reshape(-1, self.num_bins), 1, generator=generator)
             b = b.reshape(*probs.shape[:-1], 1)  # [..., 1]
         mean_b = means.gather(-2, b.unsqueeze(-1).expand(*b.shape, self.val_dims)).squeeze(-2)  # [..., V]
         sigma_b = sigma.gather(-1, b)  # [..., 1]
-        noise = torch.randn(mean_b.shape, generator=generator, device=mean_b.device, dtype=mean_b.dtype)
-        return mean_b + max(temperature, 0.0) * sigma_b * noise  # [..., V]
+        if noise is None:
+            noise = torch.randn(mean_b.shape, generator=generator, device=mean_b.device, dtype=mean_b.dtype)
+        return mean_b + max(temperature, 0.0) * sigma_b * noise.to(mean_b.dtype)  # [..., V]

@@ -51,6 +51,12 @@ class SweepItem:
         return unflatten_grid(values, self.spec.grid_shape)
 
 
+def sample_seed(seed: int, key: int, num_context: int) -> int:
+    """The seed of one signal's sample chains at one |S|, from its key (its index in the split): the same
+    whatever batch, batch size or number of ranks it is evaluated in."""
+    return 1_000_003 * (seed + 1) + 10_007 * int(key) + num_context
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over the last axis where mask is true: [B, Q] -> [B]. A row with no true entry (no query held out)
     gives NaN, which the sweep's metrics skip, rather than a mean over observed queries."""
@@ -223,7 +229,7 @@ class SweepEvaluation(Callback):
             if self.num_samples > 0:
                 samples = pl_module.sample(sets.ctx_pos, sets.ctx_val, qry_pos, num_samples=self.num_samples,
                                            n_autoregressive=self.n_autoregressive, temperature=self.temperature,
-                                           seed=self.seed + 31 * batch_idx + k)  # [B, S, Q, V]
+                                           seed=[sample_seed(self.seed, key, k) for key in keys])  # [B, S, Q, V]
             item = SweepItem(spec, signal, k, sets.ctx_pos, sets.ctx_val, qry_pos, qry_val, ~observed, params,
                              pl_module.dist.mean(params), nearest_neighbour_fill(sets.ctx_pos, sets.ctx_val, qry_pos),
                              samples, on_grid)

@@ -2,14 +2,18 @@
 autoregressive sampling (Eq. 5-6) with the hybrid N' strategy of section 4.3.
 
 Sampling runs many chains at once: (signals x samples) chains share each encoder call, each chain with its
-own random order. The growing set lives in preallocated buffers. With the incremental (causal) encoder a new
-sample costs one attention row against a key/value cache instead of a full re-encode.
+own random order. The growing set lives in preallocated buffers. With the buffered encoder (S encoded once,
+drawn values appended as a causal buffer) or the incremental one, a new sample costs one attention row against
+a key/value cache instead of a full re-encode. Each signal's chains draw their random numbers from that
+signal's own seed, so a signal's samples do not depend on the batch it is sampled in.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from collections.abc import Sequence
 
 from .distribution import BinnedGaussian
 from .model import MemoryKV
@@ -68,6 +72,16 @@ def observed_lookup(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch
     return torch.cat(masks, dim=1), torch.cat(vals, dim=1)
 
 
+def item_seeds(seed: int | Sequence[int], batch: int) -> list[int]:
+    """One seed per signal: given, or derived from one seed and the signal's place in the batch."""
+    if isinstance(seed, int):
+        return [1_000_003 * seed + i for i in range(batch)]
+    seeds = [int(x) for x in seed]
+    if len(seeds) != batch:
+        raise ValueError(f"sample: {len(seeds)} seeds for a batch of {batch} signals")
+    return seeds
+
+
 @torch.no_grad()
 def sample(
     model: nn.Module,
@@ -78,7 +92,7 @@ def sample(
     num_samples: int = 1,
     n_autoregressive: int | None = 2048,
     temperature: float = 1.0,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     chunk: int = 16384,
     progress: bool = False,
     use_cache: bool | None = None,
@@ -88,16 +102,18 @@ def sample(
     Every chain visits the queries in its own random order; the first N' = n_autoregressive unobserved
     queries are sampled one by one, each conditioned on S and the values drawn so far; the rest get their
     mean given S plus the N' samples. Queries that coincide with an observed position keep the observed
-    value. n_autoregressive=None samples every query autoregressively.
+    value. n_autoregressive=None samples every query autoregressively. `seed`: one seed per signal (e.g.
+    derived from its index in the split), or one int from which each signal's seed follows its place in
+    the batch; a signal's chains (order, bins, noise) depend on its seed only.
 
     ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> samples [B, S, Q, V].
     """
     b, k, p = ctx_pos.shape
     q, v, s = qry_pos.shape[1], ctx_val.shape[-1], num_samples
     device = ctx_pos.device
-    gen = torch.Generator(device=device).manual_seed(seed)
+    kind = getattr(model, "encoder_kind", "bidirectional")
     if use_cache is None:
-        use_cache = getattr(model, "encoder_kind", "bidirectional") == "incremental"
+        use_cache = kind != "bidirectional"
 
     # chains: every signal repeated S times -> BS = B * S
     cpos = ctx_pos.repeat_interleave(s, dim=0)  # [BS, K, P]
@@ -108,14 +124,25 @@ def sample(
     free = (~observed).sum(dim=1).min().item()
     n_ar = free if n_autoregressive is None else min(n_autoregressive, free)
 
+    # every signal's random numbers from its own generator, drawn for up to Q steps whatever N' the batch allows
+    n_draw = q if n_autoregressive is None else min(n_autoregressive, q)
+    order_u, bin_u, noise = [], [], []
+    for item_seed in item_seeds(seed, b):
+        gen = torch.Generator(device=device).manual_seed(item_seed)
+        order_u.append(torch.rand(s, q, generator=gen, device=device))  # [S, Q]
+        bin_u.append(torch.rand(s, n_draw, generator=gen, device=device))  # [S, N'']
+        noise.append(torch.randn(s, n_draw, v, generator=gen, device=device))  # [S, N'', V]
+    bin_u, noise = torch.cat(bin_u), torch.cat(noise)  # [BS, N''], [BS, N'', V]
+
     # a fresh random order per chain, unobserved queries first
-    keys = torch.rand(bs, q, generator=gen, device=device) + observed.float()  # [BS, Q]
-    order = keys.argsort(dim=1)  # [BS, Q]
+    order = (torch.cat(order_u) + observed.float()).argsort(dim=1)  # [BS, Q]
 
     out = torch.empty(bs, q, v, device=device, dtype=ctx_val.dtype)  # [BS, Q, V]
     buf_pos = torch.empty(bs, k + n_ar, p, device=device, dtype=ctx_pos.dtype)  # [BS, K+N', P]
     buf_val = torch.empty(bs, k + n_ar, v, device=device, dtype=ctx_val.dtype)  # [BS, K+N', V]
     buf_pos[:, :k], buf_val[:, :k] = cpos, cval
+    # the buffered encoder reads the first K rows as S and the drawn values as its causal buffer
+    observed_rows = k if kind == "buffered" else None
 
     if use_cache:
         # the cache holds the encoder's and the decoder's keys/values of every row: a step projects one row
@@ -128,8 +155,12 @@ def sample(
     buf_pos[:, k:] = ar_pos
     for t in _progress(range(n_ar), progress, f"sampling {n_ar} steps x {bs} chains"):
         pos_t = ar_pos[:, t : t + 1]  # [BS, 1, P]
-        mem = cache.memory() if use_cache else model.encode(buf_pos[:, : k + t], buf_val[:, : k + t])
-        val_t = dist.sample(model.decode(mem, pos_t), temperature, gen)  # [BS, 1, V]
+        if use_cache:
+            mem = cache.memory()
+        else:
+            mem = model.encode(buf_pos[:, : k + t], buf_val[:, : k + t], observed=observed_rows)
+        val_t = dist.sample(model.decode(mem, pos_t), temperature, uniform=bin_u[:, t : t + 1],
+                            noise=noise[:, t : t + 1])  # [BS, 1, V]
         buf_val[:, k + t : k + t + 1] = val_t
         if use_cache:
             model.encode_append(cache, pos_t, val_t)
@@ -137,7 +168,8 @@ def sample(
 
     rest = order[:, n_ar:]  # [BS, Q - N']
     if rest.shape[1] > 0:
-        mem = cache.memory() if use_cache else model.encode(buf_pos, buf_val)  # keys/values of K+N' rows
+        # keys/values of K+N' rows
+        mem = cache.memory() if use_cache else model.encode(buf_pos, buf_val, observed=observed_rows)
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]
         rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk))  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)

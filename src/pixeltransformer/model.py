@@ -4,9 +4,15 @@ encode(ctx_pos, ctx_val) -> memory runs self-attention over the context set (no 
 result is permutation invariant). decode(memory, qry_pos) lets every query attend to the memory and never to
 the other queries, so any number of queries can be decoded in chunks from one encode call.
 
-The "incremental" encoder variant makes context self-attention causal in the order the samples are given.
-Training on random orders keeps it a set model in distribution, and at sampling time a new sample costs
-one row of attention against cached keys/values instead of a full re-encode.
+Encoder variants (``encoder=``):
+
+- "bidirectional": the paper's set encoder; every sample attends to every sample.
+- "buffered": the observed samples S attend to each other bidirectionally (S stays a set), and each sample
+  drawn after them (the buffer) attends to S and to the buffer samples before it. encode(..., observed=m)
+  reads the first m samples as S and the rest as the buffer in the given order; with no buffer it is exactly
+  the bidirectional encoder. At sampling time S is encoded once and each drawn value costs one row of
+  attention against cached keys/values.
+- "incremental": causal over the whole set, in the order given (not invariant to the order of S).
 """
 
 from __future__ import annotations
@@ -40,6 +46,16 @@ class MemoryKV:
     frame: torch.Tensor | None = None  # [B, 1, V + 1] the set's mean and log scale (model.value_norm)
 
 
+ENCODERS = ("bidirectional", "buffered", "incremental")
+
+
+def buffer_mask(total: int, observed: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """Who may attend to whom in a set of `total` samples whose first `observed` are S and the rest a causal
+    buffer: [N, N] bool, row i may read column j when j < observed or j <= i."""
+    idx = torch.arange(total, device=device)
+    return (idx.unsqueeze(0) < observed) | (idx.unsqueeze(0) <= idx.unsqueeze(1))  # [N, N]
+
+
 @dataclass
 class KVCache:
     """Keys/values of the tokens seen so far, preallocated for `capacity` tokens: per encoder layer (the
@@ -51,11 +67,55 @@ class KVCache:
     length: int = 0
     mem_keys: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim]
     mem_values: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim]
+    frame: torch.Tensor | None = None  # [B, 1, V + 1] the frame of S (buffered encoder with value_norm)
 
     def memory(self) -> MemoryKV:
         """The decoder's view of every memory row cached so far."""
         n = self.length
-        return MemoryKV([k[:, :, :n] for k in self.mem_keys], [v[:, :, :n] for v in self.mem_values])
+        return MemoryKV([k[:, :, :n] for k in self.mem_keys], [v[:, :, :n] for v in self.mem_values], self.frame)
+
+
+class Positions:
+    """Token positions [B, N, P] and the distance-bias channels built from them, once for every layer and
+    chunk that reads them (an encode passes one Positions through all its layers)."""
+
+    def __init__(self, pos: torch.Tensor):
+        self.pos = pos  # [B, N, P]
+        self._keys: dict[int, torch.Tensor] = {}
+        self._queries: dict[int, torch.Tensor] = {}
+
+    def key_channels(self, extra: int) -> torch.Tensor:
+        """[x, |x|^2, 1, 0...] in fp32: [B, N, E]."""
+        if extra not in self._keys:
+            with torch.autocast(self.pos.device.type, enabled=False):
+                pos = self.pos.float()
+                b, n, p = pos.shape
+                geo = pos.new_zeros(b, n, extra)  # [B, N, E]
+                geo[..., :p] = pos
+                geo[..., p] = pos.pow(2).sum(-1)
+                geo[..., p + 1] = 1.0
+            self._keys[extra] = geo
+        return self._keys[extra]
+
+    def query_channels(self, extra: int) -> torch.Tensor:
+        """[2 x, -1, -|x|^2, 0...] in fp32 (each head scales them by its l): [B, 1, N, E]."""
+        if extra not in self._queries:
+            with torch.autocast(self.pos.device.type, enabled=False):
+                pos = self.pos.float()
+                b, n, p = pos.shape
+                geo = pos.new_zeros(b, 1, n, extra)  # [B, 1, N, E]
+                geo[..., :p] = 2.0 * pos.unsqueeze(1)
+                geo[..., p] = -1.0
+                geo[..., p + 1] = -pos.pow(2).sum(-1).unsqueeze(1)
+            self._queries[extra] = geo
+        return self._queries[extra]
+
+
+PosLike = torch.Tensor | Positions
+
+
+def as_positions(pos: PosLike | None) -> Positions | None:
+    return pos if pos is None or isinstance(pos, Positions) else Positions(pos)
 
 
 class Attention(nn.Module):
@@ -94,58 +154,49 @@ class Attention(nn.Module):
         b, n, d = x.shape
         return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)  # [B, H, N, Dh]
 
-    def _need_pos(self, pos: torch.Tensor | None) -> torch.Tensor:
+    def _need_pos(self, pos: PosLike | None) -> Positions:
         if pos is None:
             raise ValueError("attention with a distance bias needs the tokens' positions")
-        return pos
+        return as_positions(pos)
 
-    def keys_values(self, src: torch.Tensor, src_pos: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def keys_values(self, src: torch.Tensor, src_pos: PosLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Source tokens [B, M, D] (and positions [B, M, P]) -> keys and values [B, H, M, key_dim]."""
         k, v = self.kv(src).chunk(2, dim=-1)  # [B, M, D] each
         k, v = self.split(k), self.split(v)  # [B, H, M, Dh]
         if self.distance:
-            pos = self._need_pos(src_pos)  # [B, M, P]
-            b, m, p = pos.shape
-            geo = pos.new_zeros(b, m, self.extra)  # [B, M, E]
-            geo[..., :p] = pos
-            geo[..., p] = pos.pow(2).sum(-1)
-            geo[..., p + 1] = 1.0
-            k = torch.cat([k, geo.unsqueeze(1).expand(-1, self.heads, -1, -1).to(k.dtype)], dim=-1)  # [B, H, M, key_dim]
-            v = F.pad(v, (0, self.extra))  # [B, H, M, key_dim]; the zero channels come out as zeros
+            geo = self._need_pos(src_pos).key_channels(self.extra)  # [B, M, E] fp32
+            # fp32 even under autocast: the bias channels cancel terms of size l |x|^2 (l up to 200 at sigma 0.05),
+            # which half precision rounds by whole logits
+            k = torch.cat([k.float(), geo.unsqueeze(1).expand(-1, self.heads, -1, -1)], dim=-1)  # [B, H, M, key_dim]
+            v = F.pad(v.float(), (0, self.extra))  # [B, H, M, key_dim]; the zero channels come out as zeros
         return k, v
 
-    def queries(self, x: torch.Tensor, x_pos: torch.Tensor | None = None) -> torch.Tensor:
+    def queries(self, x: torch.Tensor, x_pos: PosLike | None = None) -> torch.Tensor:
         """Query tokens [B, N, D] (and positions [B, N, P]) -> [B, H, N, key_dim]."""
         q = self.split(self.q(x))  # [B, H, N, Dh]
         if self.distance:
-            pos = self._need_pos(x_pos)  # [B, N, P]
-            b, n, p = pos.shape
-            lam = 0.5 * torch.exp(-2.0 * self.log_sigma) * self.head_dim ** 0.5  # [H]; undoes the 1/sqrt(Dh) scale
-            geo = pos.new_zeros(b, 1, n, self.extra)  # [B, 1, N, E]
-            geo[..., :p] = 2.0 * pos.unsqueeze(1)
-            geo[..., p] = -1.0
-            geo[..., p + 1] = -pos.pow(2).sum(-1).unsqueeze(1)
-            q = torch.cat([q, (lam.view(1, -1, 1, 1) * geo).to(q.dtype)], dim=-1)  # [B, H, N, key_dim]
+            geo = self._need_pos(x_pos).query_channels(self.extra)  # [B, 1, N, E] fp32
+            with torch.autocast(x.device.type, enabled=False):  # fp32, as the keys' channels (see keys_values)
+                lam = 0.5 * torch.exp(-2.0 * self.log_sigma.float()) * self.head_dim ** 0.5  # [H]; undoes 1/sqrt(Dh)
+                q = torch.cat([q.float(), lam.view(1, -1, 1, 1) * geo], dim=-1)  # [B, H, N, key_dim]
         return q
 
     def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
-               x_pos: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
-        q = self.queries(x, x_pos)  # [B, H, N, key_dim]
-        dtype = q.dtype
-        if self.distance and dtype in (torch.float16, torch.bfloat16):
-            # the bias channels cancel terms of size l * |x|^2; half precision would round the logits badly
-            q, k, v = q.float(), k.float(), v.float()
+               x_pos: PosLike | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        q = self.queries(x, x_pos)  # [B, H, N, key_dim]; fp32 with the distance bias
+        if self.distance:  # keys/values may come from a cache in another dtype; the bias needs fp32
+            k, v = k.float(), v.float()
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
-                                           scale=self.head_dim ** -0.5)  # [B, H, N, Dh]
-        return self.combine(o[..., : self.head_dim].to(dtype))  # [B, N, D]
+                                           scale=self.head_dim ** -0.5)  # [B, H, N, key_dim]
+        return self.combine(o[..., : self.head_dim].to(x.dtype))  # [B, N, D]
 
     def combine(self, o: torch.Tensor) -> torch.Tensor:
         return self.out(o.transpose(1, 2).flatten(2))  # [B, H, N, Dh] -> [B, N, D]
 
-    def forward(self, x: torch.Tensor, src: torch.Tensor, causal: bool = False,
-                x_pos: torch.Tensor | None = None, src_pos: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, src: torch.Tensor, causal: bool = False, x_pos: PosLike | None = None,
+                src_pos: PosLike | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
         k, v = self.keys_values(src, src_pos)
-        return self.attend(x, k, v, causal, x_pos)
+        return self.attend(x, k, v, causal, x_pos, mask)
 
 
 class FeedForward(nn.Sequential):
@@ -165,14 +216,15 @@ class Block(nn.Module):
         self.mlp = FeedForward(width, ffn)
 
     def forward(self, x: torch.Tensor, src: torch.Tensor | None = None, causal: bool = False,
-                x_pos: torch.Tensor | None = None, src_pos: torch.Tensor | None = None) -> torch.Tensor:
+                x_pos: PosLike | None = None, src_pos: PosLike | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
         h = self.norm1(x)
         if src is None:
             src, src_pos = h, x_pos
-        x = x + self.attn(h, src, causal, x_pos, src_pos)  # [B, N, D]
+        x = x + self.attn(h, src, causal, x_pos, src_pos, mask)  # [B, N, D]
         return x + self.mlp(self.norm2(x))  # [B, N, D]
 
-    def cross(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x_pos: torch.Tensor | None = None) -> torch.Tensor:
+    def cross(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x_pos: PosLike | None = None) -> torch.Tensor:
         """The block with precomputed source keys/values [B, H, M, *]: x [B, N, D] -> [B, N, D]."""
         x = x + self.attn.attend(self.norm1(x), k, v, x_pos=x_pos)  # [B, N, D]
         return x + self.mlp(self.norm2(x))  # [B, N, D]
@@ -186,7 +238,8 @@ class PixelTransformer(nn.Module):
         val_range: value range used to normalise input values.
         width, encoder_layers, decoder_layers, heads, ffn: transformer size (see PRESETS).
         fourier_features, fourier_scale, fourier_seed: random Fourier position features.
-        encoder: "bidirectional" (the paper's set encoder) or "incremental" (causal in sample order).
+        encoder: "bidirectional" (the paper's set encoder), "buffered" (S a set plus a causal buffer of drawn
+            samples; cached sampling) or "incremental" (causal in sample order); see the module docstring.
         init: "gpt" (std 0.02 for the hidden layers, the default) or
             "fan_in" (std 1/sqrt(fan_in) for every hidden layer; the head stays at 0.02). Input embeddings are
             fan-in in both.
@@ -194,8 +247,9 @@ class PixelTransformer(nn.Module):
             (see Attention); distance_sigma: the initial widths' range, in position units ([-1, 1] per axis).
         value_norm: encode each context set in its own frame (mean m, scale s; see ValueEncoding) and append
             the frame [m, log s] to every query's output, so the distribution is predicted in the set's frame
-            (BinnedGaussian(framed=True) maps it back). Needs the bidirectional encoder: a cached incremental
-            encoder would see its frame move as samples are added.
+            (BinnedGaussian(framed=True) maps it back). With the buffered encoder the frame is that of S alone
+            (the buffer is encoded in it); the incremental encoder cannot have one: its cache would see the
+            frame move as samples are added.
     """
 
     def __init__(
@@ -219,11 +273,11 @@ class PixelTransformer(nn.Module):
         value_norm: bool = False,
     ):
         super().__init__()
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
         if value_norm and encoder == "incremental":
-            raise ValueError("model.value_norm needs encoder='bidirectional': the incremental encoder's cache "
-                             "cannot follow a frame that moves as samples are added")
-        if encoder not in ("bidirectional", "incremental"):
-            raise ValueError(f"encoder must be 'bidirectional' or 'incremental', got {encoder!r}")
+            raise ValueError("model.value_norm needs encoder='bidirectional' or 'buffered': the incremental encoder's "
+                             "cache cannot follow a frame that moves as samples are added")
         if init not in ("gpt", "fan_in"):
             raise ValueError(f"init must be 'gpt' or 'fan_in', got {init!r}")
         self.encoder_kind = encoder
@@ -273,28 +327,47 @@ class PixelTransformer(nn.Module):
                       frame: torch.Tensor | None = None) -> torch.Tensor:
         return self.ctx_pos_proj(self.fourier(ctx_pos)) + self.ctx_val_proj(ctx_val, frame)  # [B, K, D]
 
-    def encode_rows(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, frame: torch.Tensor | None = None) -> torch.Tensor:
+    def _observed(self, total: int, observed: int | None) -> int:
+        """How many of `total` samples are S: all of them unless the buffered encoder is given a split."""
+        if observed is None or self.encoder_kind != "buffered":
+            return total
+        if not 1 <= observed <= total:
+            raise ValueError(f"observed must be between 1 and the {total} samples given, got {observed}")
+        return observed
+
+    def encode_rows(self, ctx_pos: PosLike, ctx_val: torch.Tensor, frame: torch.Tensor | None = None,
+                    observed: int | None = None) -> torch.Tensor:
         """Context set [B, K, P], [B, K, V] -> the encoder's output rows [B, K, D]. With value_norm the rows
-        are encoded in `frame` (by default the set's own)."""
-        if ctx_pos.shape[1] < 1:
+        are encoded in `frame` (by default that of S). The buffered encoder reads the first `observed` samples
+        as S and the rest as its causal buffer (default: all are S)."""
+        pos = as_positions(ctx_pos)  # the bias channels, built once for every layer
+        ctx_pos = pos.pos  # [B, K, P]
+        k = ctx_pos.shape[1]
+        if k < 1:
             raise ValueError("the context set must hold at least one sample")
+        m = self._observed(k, observed)
         if self.value_norm and frame is None:
-            frame = self.frame(ctx_val)  # [B, 1, V + 1]
+            frame = self.frame(ctx_val[:, :m])  # [B, 1, V + 1]
         x = self.embed_context(ctx_pos, ctx_val, frame)  # [B, K, D]
         causal = self.encoder_kind == "incremental"
+        mask = buffer_mask(k, m, x.device) if m < k else None  # [K, K] or None
         for block in self.encoder:
-            x = block(x, causal=causal, x_pos=ctx_pos)  # [B, K, D]
+            x = block(x, causal=causal, x_pos=pos, mask=mask)  # [B, K, D]
         return self.encoder_norm(x)  # [B, K, D]
 
-    def memory_kv(self, rows: torch.Tensor, ctx_pos: torch.Tensor, frame: torch.Tensor | None = None) -> MemoryKV:
+    def memory_kv(self, rows: torch.Tensor, ctx_pos: PosLike, frame: torch.Tensor | None = None) -> MemoryKV:
         """Encoder rows [B, K, D] at positions [B, K, P] -> the decoder's keys/values, projected once."""
-        kvs = [block.attn.keys_values(rows, ctx_pos) for block in self.decoder]  # per layer [B, H, K, *]
+        pos = as_positions(ctx_pos)
+        kvs = [block.attn.keys_values(rows, pos) for block in self.decoder]  # per layer [B, H, K, *]
         return MemoryKV([k for k, _ in kvs], [v for _, v in kvs], frame)
 
-    def encode(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> MemoryKV:
-        """Context set [B, K, P], [B, K, V] -> the memory every decode call reads (any number of query chunks)."""
-        frame = self.frame(ctx_val)  # [B, 1, V + 1] or None
-        return self.memory_kv(self.encode_rows(ctx_pos, ctx_val, frame), ctx_pos, frame)
+    def encode(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, observed: int | None = None) -> MemoryKV:
+        """Context set [B, K, P], [B, K, V] -> the memory every decode call reads (any number of query chunks).
+        `observed`: the buffered encoder's split (see encode_rows)."""
+        m = self._observed(ctx_pos.shape[1], observed)
+        frame = self.frame(ctx_val[:, :m])  # [B, 1, V + 1] or None
+        pos = Positions(ctx_pos)  # shared by the encoder's and the decoder's layers
+        return self.memory_kv(self.encode_rows(pos, ctx_val, frame, m), pos, frame)
 
     def decode(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
         """Memory (from encode or a cache) and queries [B, Q, P] -> parameters [B, Q, num_params], followed by
@@ -308,22 +381,25 @@ class PixelTransformer(nn.Module):
     def decode_features(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
         """decode() without the head: [B, Q, D]."""
         q = self.qry_pos_proj(self.fourier(qry_pos))  # [B, Q, D]
+        pos = as_positions(qry_pos)
         for block, k, v in zip(self.decoder, memory.keys, memory.values):
-            q = block.cross(q, k, v, qry_pos)  # [B, Q, D]
+            q = block.cross(q, k, v, pos)  # [B, Q, D]
         return self.decoder_norm(q)  # [B, Q, D]
 
-    def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(ctx_pos, ctx_val), qry_pos)  # [B, Q, num_params]
+    def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
+                observed: int | None = None) -> torch.Tensor:
+        return self.decode(self.encode(ctx_pos, ctx_val, observed), qry_pos)  # [B, Q, num_params]
 
-    def features(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
+    def features(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
+                 observed: int | None = None) -> torch.Tensor:
         """forward() without the head, [B, Q, D]: training feeds it to BinnedGaussian.head_loss with self.head,
         which skips the head outputs the loss never reads."""
-        return self.decode_features(self.encode(ctx_pos, ctx_val), qry_pos)  # [B, Q, D]
+        return self.decode_features(self.encode(ctx_pos, ctx_val, observed), qry_pos)  # [B, Q, D]
 
-    # ---- incremental encoder: key/value cache ------------------------------------------------------
+    # ---- buffered and incremental encoders: key/value cache -----------------------------------------
     def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
-        if self.encoder_kind != "incremental":
-            raise ValueError("a key/value cache needs model.encoder='incremental'")
+        if self.encoder_kind == "bidirectional":
+            raise ValueError("a key/value cache needs model.encoder='buffered' or 'incremental'")
         def buffers(blocks: nn.ModuleList) -> list[torch.Tensor]:
             return [torch.empty(batch, blk.attn.heads, capacity, blk.attn.key_dim, device=device, dtype=dtype)
                     for blk in blocks]  # per layer [B, H, C, key_dim]
@@ -332,31 +408,37 @@ class PixelTransformer(nn.Module):
 
     def encode_append(self, cache: KVCache, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
         """Append new samples [B, n, P], [B, n, V] to a cache; returns the memory rows of the new samples
-        [B, n, D]. With a causal encoder the rows of earlier samples never change, so the memory of the
-        whole set is the concatenation of the rows returned so far."""
-        x = self.embed_context(ctx_pos, ctx_val)  # [B, n, D]
-        start, n = cache.length, x.shape[1]
+        [B, n, D]. The buffered encoder reads the first call's samples as S (attending to each other, with
+        value_norm fixing the frame) and every later sample as a buffer row; the incremental encoder is causal
+        throughout. Rows of earlier samples never change, so the memory of the whole set is the
+        concatenation of the rows returned so far."""
+        start, n = cache.length, ctx_pos.shape[1]
         if start + n > cache.keys[0].shape[2]:
             raise ValueError(f"the cache holds {cache.keys[0].shape[2]} samples; {start + n} asked")
+        if start == 0 and self.value_norm:
+            cache.frame = self.frame(ctx_val)  # [B, 1, V + 1]: the frame of S, kept for the buffer
+        x = self.embed_context(ctx_pos, ctx_val, cache.frame)  # [B, n, D]
+        pos = Positions(ctx_pos)  # the bias channels, built once for every layer
+        first_causal = self.encoder_kind == "incremental"
         for i, block in enumerate(self.encoder):
             h = block.norm1(x)
-            k, v = block.attn.keys_values(h, ctx_pos)  # [B, H, n, key_dim] each
+            k, v = block.attn.keys_values(h, pos)  # [B, H, n, key_dim] each
             cache.keys[i][:, :, start : start + n] = k
             cache.values[i][:, :, start : start + n] = v
             keys = cache.keys[i][:, :, : start + n]  # [B, H, C, key_dim]
             vals = cache.values[i][:, :, : start + n]
             if n == 1 or start == 0:
-                # one new row sees everything cached; a first block of rows is plain causal (fused kernel)
-                att = block.attn.attend(h, keys, vals, causal=n > 1, x_pos=ctx_pos)  # [B, n, D]
+                # one new row sees everything cached; a first block is S (buffered) or plain causal (fused kernel)
+                att = block.attn.attend(h, keys, vals, causal=n > 1 and first_causal, x_pos=pos)  # [B, n, D]
             else:  # new rows see the cache plus the new rows causally
                 mask = torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(diagonal=start)  # [n, C]
-                att = block.attn.attend(h, keys, vals, x_pos=ctx_pos, mask=mask)  # [B, n, D]
+                att = block.attn.attend(h, keys, vals, x_pos=pos, mask=mask)  # [B, n, D]
             x = x + att
             x = x + block.mlp(block.norm2(x))  # [B, n, D]
         memory = self.encoder_norm(x)  # [B, n, D]
         if cache.mem_keys:
             for i, block in enumerate(self.decoder):
-                k, v = block.attn.keys_values(memory, ctx_pos)  # [B, H, n, key_dim] each
+                k, v = block.attn.keys_values(memory, pos)  # [B, H, n, key_dim] each
                 cache.mem_keys[i][:, :, start : start + n] = k
                 cache.mem_values[i][:, :, start : start + n] = v
         cache.length = start + n

@@ -16,7 +16,7 @@ from torchmetrics import MeanMetric
 from .distribution import BinnedGaussian
 from .inference import mean_field, predict_params, sample
 from .model import PRESETS, PixelTransformer
-from .sets import SetBatch, SetSampler, batch_keys, fixed_sets, grid_positions
+from .sets import SetBatch, SetSampler, batch_keys, fixed_sets, grid_positions, log_uniform_int
 from .signal import SignalSpec
 
 CHECKPOINT_FORMAT = 1
@@ -29,7 +29,11 @@ class PixelTransformerModule(L.LightningModule):
         spec: the signal description; linked from the DataModule by the CLI.
         preset: model size ("tiny", "small", "base", "paper"); the explicit sizes below override it.
         fourier_features, fourier_scale, fourier_seed: random Fourier position features.
-        encoder: "bidirectional" (paper) or "incremental" (causal in a random order, cached sampling).
+        encoder: "buffered" (the paper's set encoder for S plus a causal buffer of drawn samples: cached
+            sampling), "bidirectional" (paper) or "incremental" (causal in a random order, cached sampling).
+        buffer_prob: with the buffered encoder, the fraction of training batches whose set is split into S
+            and a buffer (the rest train S alone, i.e. the bidirectional model); the split point is
+            log-uniform between min_context and |S| - 1, so the conditionals sampling uses are trained.
         init: weight initialisation of the hidden layers, "gpt" (std 0.02) or "fan_in" (see PixelTransformer).
         distance_bias, distance_sigma: a learned Gaussian distance bias in every attention (see model.Attention).
         anchor_logits: bin logits get an anchored term, -g |a - c_b|^2 / (2 unit^2) (see BinnedGaussian).
@@ -62,7 +66,8 @@ class PixelTransformerModule(L.LightningModule):
         fourier_features: int = 128,
         fourier_scale: float = 4.0,
         fourier_seed: int = 0,
-        encoder: str = "bidirectional",
+        encoder: str = "buffered",
+        buffer_prob: float = 0.5,
         init: str = "gpt",
         distance_bias: bool = True,
         distance_sigma: tuple[float, float] = (0.05, 1.0),
@@ -92,6 +97,8 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError("PixelTransformerModule needs a SignalSpec (the CLI links it from the DataModule)")
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        if not 0.0 <= buffer_prob <= 1.0:
+            raise ValueError(f"buffer_prob must be in [0, 1], got {buffer_prob}")
         if nonfinite not in ("error", "skip"):
             raise ValueError(f"nonfinite must be 'error' or 'skip', got {nonfinite!r}")
         self.spec = SignalSpec.from_dict(spec)
@@ -151,10 +158,11 @@ class PixelTransformerModule(L.LightningModule):
             if self.global_step == 0:  # a fresh run, not a resumed one
                 self.init_bin_prior(signal)
         sets = self.draw_sets(signal)
+        observed = self.draw_split(sets.num_context)
         if self.dist.framed:  # one Gaussian: the whole head is V + 1 outputs, and the frame rides on the params
-            loss = self.dist.loss(self(sets.ctx_pos, sets.ctx_val, sets.qry_pos), sets.qry_val).mean()
+            loss = self.dist.loss(self.model(sets.ctx_pos, sets.ctx_val, sets.qry_pos, observed), sets.qry_val).mean()
         else:
-            feats = self.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, D]
+            feats = self.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos, observed)  # [B, Q, D]
             # the head is applied inside the loss, to the rows the loss reads (all logits, the nearest bin's V + 1)
             loss = self.dist.head_loss(feats, self.model.head, sets.qry_val).mean()
         if not torch.isfinite(loss):
@@ -169,6 +177,17 @@ class PixelTransformerModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
         self.log("train/num_context", float(sets.num_context), batch_size=bsz)
         return loss
+
+    def draw_split(self, num_context: int) -> int | None:
+        """The buffered encoder's split of a training set: how many of its (randomly ordered) samples are S,
+        the rest being the buffer; None (all S) for the other encoders, with probability 1 - buffer_prob, and
+        for sets of one sample."""
+        if self.model.encoder_kind != "buffered" or num_context < 2:
+            return None
+        gen = self.generator
+        if torch.rand((), generator=gen, device=gen.device).item() >= self.hparams.buffer_prob:
+            return None
+        return log_uniform_int(min(self.hparams.min_context, num_context - 1), num_context - 1, gen)
 
     @torch.no_grad()
     def init_bin_prior(self, signal: torch.Tensor, max_values: int = 200_000) -> torch.Tensor:
@@ -262,6 +281,10 @@ class PixelTransformerModule(L.LightningModule):
             was = bool(hp.get(key, False)) if hp else bool(self.hparams[key])
             if was != bool(self.hparams[key]):
                 raise ValueError(f"checkpoint was trained with model.{key}={was}; pass --model.{key} {str(was).lower()}")
+        # the encoders share their weights, but each samples with the conditionals it was trained for
+        was = hp.get("encoder", "bidirectional") if hp else self.hparams.encoder
+        if was != self.hparams.encoder:
+            raise ValueError(f"checkpoint was trained with model.encoder={was}; pass --model.encoder {was}")
         saved = hp.get("spec") or {}
         mine = self.spec.to_dict()
         for key in ("domain", "grid_shape", "val_dims", "num_bins"):

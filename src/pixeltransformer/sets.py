@@ -67,7 +67,7 @@ def log_uniform_int(low: int, high: int, generator: torch.Generator) -> int:
     """An integer drawn log-uniformly from [low, high]."""
     if high <= low:
         return int(low)
-    u = torch.rand((), generator=generator).item()
+    u = torch.rand((), generator=generator, device=generator.device).item()
     return int(min(high, math.floor(math.exp(math.log(low) + u * (math.log(high + 1) - math.log(low))))))
 
 

@@ -1,0 +1,58 @@
+"""The roofline figure: how close a training step comes to the machine's matmul peak.
+
+FLOPs of one step are counted with torch's FlopCounterMode (matmuls, convolutions and attention kernels;
+elementwise work is not counted, so the figure is the fraction of the step's time spent at matmul speed).
+Its CPU attention kernel has no formula in torch, so one is registered here with torch's own SDPA formulas.
+The peak is a large ``torch.mm`` with the same thread count, timed in the same interleaved rounds as the steps
+(train.py), so a shared machine's load weighs on both alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+from .common import Device
+
+
+def _cpu_flash(query, key, value, *args, out_val=None, **kwargs) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_flash_backward(grad_out, query, key, value, *args, out_val=None, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+def _custom_formulas() -> dict:
+    aten = torch.ops.aten
+    out = {}
+    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
+        out[aten._scaled_dot_product_flash_attention_for_cpu] = _cpu_flash
+    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward"):
+        out[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _cpu_flash_backward
+    return out
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of one call of fn (forward and backward if it runs both)."""
+    with FlopCounterMode(display=False, custom_mapping=_custom_formulas()) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def matmul_contender(device: Device, n: int | None = None) -> tuple[Callable[[], None], int, dict]:
+    """A large n x n ``torch.mm`` (fp32 on the CPU, bf16 on a GPU) to time beside the training steps, with the
+    thread count the benchmarks run with: (call, its FLOPs, a description)."""
+    n = n or (8192 if device.name == "cuda" else 2048)
+    dtype = torch.bfloat16 if device.precision == "bf16" and device.name == "cuda" else torch.float32
+    gen = torch.Generator().manual_seed(0)
+    a = device.put(torch.randn(n, n, generator=gen).to(dtype))
+    b = device.put(torch.randn(n, n, generator=gen).to(dtype))
+
+    def call() -> None:
+        torch.mm(a, b)
+        device.sync()
+
+    return call, 2 * n**3, {"size": n, "dtype": str(dtype).replace("torch.", "")}
