@@ -120,8 +120,10 @@ class PixelTransformerModule(L.LightningModule):
             distance_sigma=tuple(distance_sigma), value_norm=value_norm, **size,
         )
         self.sampler = SetSampler(min_context, max_context, num_queries, grid_points)  # uniform: validation
-        self.train_sampler = (SetSampler(min_context, max_context, num_queries, grid_points, focus_fraction=query_focus,
-                                         focus_band=query_focus_band) if query_focus > 0 else self.sampler)
+        # training's own sampler only when its queries differ (near-surface focus); otherwise training draws with
+        # self.sampler, so a DataModule that installs its own sampler there changes training and validation alike
+        self.focus_sampler = (SetSampler(min_context, max_context, num_queries, grid_points, focus_fraction=query_focus,
+                                         focus_band=query_focus_band) if query_focus > 0 else None)
         self.val_levels = sorted({min(k, self.spec.num_points) for k in val_levels})
         self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric() for k in self.val_levels})
         self.skipped_batches = 0
@@ -142,7 +144,7 @@ class PixelTransformerModule(L.LightningModule):
         return self._gen
 
     def draw_sets(self, signal: torch.Tensor, num_context: int | None = None, generator=None) -> SetBatch:
-        return self.train_sampler(signal, generator or self.generator, num_context=num_context)
+        return (self.focus_sampler or self.sampler)(signal, generator or self.generator, num_context=num_context)
 
     def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
         return self.model(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
