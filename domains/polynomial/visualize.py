@@ -35,15 +35,7 @@ def figure_functions(x: np.ndarray, truth: np.ndarray, panels: Sequence[dict], p
         ax.set_title(f"|S| = {p['k']}")
         ax.set_ylim(lo - pad, hi + pad)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="best")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, axes, path, title)
 
 
 def figure_protocol(x: np.ndarray, panels: Sequence[dict], path: str | Path, title: str = "") -> Path:
@@ -71,6 +63,13 @@ def figure_protocol(x: np.ndarray, panels: Sequence[dict], path: str | Path, tit
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
         ax.set_title(f"|S| = {p['k']}")
         ax.grid(alpha=0.3)
+    return _save(fig, axes, path, title)
+
+
+def _save(fig, axes, path: str | Path, title: str) -> Path:
+    """Legend on the first panel, the title, and the PNG at ``path`` (its folder made); closes the figure."""
+    import matplotlib.pyplot as plt
+
     axes[0][0].legend(fontsize=7, loc="best")
     if title:
         fig.suptitle(title)
