@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from pixeltransformer.results import cpu_name
+
 from .common import Device
 from .meanfield import bench_meanfield
 from .memory import bench_memory, fitted_exponent, measure_in_process
@@ -69,12 +71,7 @@ def environment(threads: int) -> dict:
         load = os.getloadavg()
     except OSError:
         load = None
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
+    cpu = cpu_name()
     return {"date": dt.datetime.now().isoformat(timespec="seconds"), "python": platform.python_version(),
             "torch": torch.__version__, "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
             "torch_threads": threads, "load_average": load,

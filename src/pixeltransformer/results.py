@@ -354,14 +354,20 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path) -> str:
             f"make eval DOMAIN={domain}{data_arg} CKPT={ckpt}")
 
 
-def this_machine() -> str:
-    """A one-line description of the machine this runs on (for runs imported right after they ran)."""
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
+    return cpu
+
+
+def this_machine() -> str:
+    """A one-line description of the machine this runs on (for runs imported right after they ran)."""
+    cpu = cpu_name()
     try:
         from importlib.metadata import version
 
