@@ -105,7 +105,7 @@ def test_eval_writes_metrics_json(trained_polynomial):
 
 
 def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
-    from pixeltransformer.predict import load_module
+    from pixeltransformer.loading import load_module
 
     a = load_module(trained_polynomial / "checkpoints" / "last.ckpt")
     b = load_module(trained_polynomial / "checkpoints" / "last.ckpt")

@@ -52,7 +52,7 @@ def tiny_ckpt(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def digits_module(tiny_ckpt):
-    from pixeltransformer.predict import load_module
+    from pixeltransformer.loading import load_module
 
     return load_module(tiny_ckpt)
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pixeltransformer.datamodule import TensorSignalDataset
-from pixeltransformer.predict import CheckpointError, load_checkpoint, load_module
+from pixeltransformer.loading import CheckpointError, load_checkpoint, load_module
 from pixeltransformer.sets import SetSampler
 
 REPO = Path(__file__).resolve().parents[1]

@@ -142,6 +142,7 @@ class SignalDataModule(L.LightningDataModule):
         self._splits: dict[str, Dataset] = {}
         self._resume_state: dict[str, Any] | None = None
         self._train_sampler: ResumableRandomSampler | None = None
+        self.predict_inputs: Dataset | None = None  # set by `pixeltransformer predict` (predict.PredictionInputs)
 
     # ---- what a domain provides -------------------------------------------------------------
     @property
@@ -162,7 +163,9 @@ class SignalDataModule(L.LightningDataModule):
         return self._splits[split]
 
     def setup(self, stage: str | None = None) -> None:
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        # a predict of a user's file reads no split
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",),
+                  "predict": () if self.predict_inputs is not None else ("test",)}
         for split in wanted.get(stage or "fit", SPLITS):
             self.dataset(split)
 
@@ -206,6 +209,8 @@ class SignalDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
+        if self.predict_inputs is not None:  # one input per batch: each has its own |S|
+            return DataLoader(self.predict_inputs, batch_size=1, shuffle=False)
         return self._loader("test", shuffle=False)
 
     def fixed_examples(self, split: str = "val", n: int = 4) -> dict[str, torch.Tensor]:

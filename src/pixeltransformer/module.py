@@ -14,7 +14,8 @@ import torch
 from torchmetrics import MeanMetric
 
 from .distribution import BinnedGaussian
-from .inference import mean_field, predict_params, sample
+from .domain import Domain, domain_for
+from .inference import Completion, complete, mean_field, predict_params, sample
 from .model import PRESETS, PixelTransformer
 from .sets import SetBatch, SetSampler, batch_keys, fixed_sets, grid_positions, log_uniform_int
 from .signal import SignalSpec
@@ -27,6 +28,8 @@ class PixelTransformerModule(L.LightningModule):
 
     Args:
         spec: the signal description; linked from the DataModule by the CLI.
+        domain: the Domain (pictures, metrics, a user's files); its config names it by class_path, checkpoints
+            by name (looked up among the loaded domains; a plain Domain when that one is not loaded).
         preset: model size ("tiny", "small", "base", "paper"); the explicit sizes below override it.
         fourier_features, fourier_scale, fourier_seed: random Fourier position features.
         encoder: "buffered" (the paper's set encoder for S plus a causal buffer of drawn samples: cached
@@ -57,6 +60,7 @@ class PixelTransformerModule(L.LightningModule):
     def __init__(
         self,
         spec: SignalSpec | dict | None = None,
+        domain: Domain | str | None = None,
         preset: str = "small",
         width: int | None = None,
         encoder_layers: int | None = None,
@@ -102,7 +106,9 @@ class PixelTransformerModule(L.LightningModule):
         if nonfinite not in ("error", "skip"):
             raise ValueError(f"nonfinite must be 'error' or 'skip', got {nonfinite!r}")
         self.spec = SignalSpec.from_dict(spec)
-        hp = {k: v for k, v in locals().items() if k not in ("self", "spec", "__class__")}
+        self.domain = resolve_domain(domain, self.spec)
+        hp = {k: v for k, v in locals().items() if k not in ("self", "spec", "domain", "__class__")}
+        hp["domain"] = self.domain.name or self.spec.domain
         hp["val_levels"] = list(val_levels)
         hp["distance_sigma"] = list(distance_sigma)
         hp["query_focus_band"] = None if query_focus_band is None else list(query_focus_band)
@@ -130,6 +136,7 @@ class PixelTransformerModule(L.LightningModule):
         self._gen: torch.Generator | None = None
         self._gen_state: torch.Tensor | None = None
         self._prior_checked = not bin_prior_init
+        self.predict_options = None  # set by `pixeltransformer predict` (a PredictOptions)
 
     # ---- sets ---------------------------------------------------------------------------------------
     @property
@@ -308,3 +315,29 @@ class PixelTransformerModule(L.LightningModule):
 
     def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
         return sample(self.model, self.dist, ctx_pos, ctx_val, qry_pos, chunk=self.hparams.chunk, **kwargs)
+
+    def complete(self, ctx_pos, ctx_val, grid_shape, **kwargs) -> Completion:
+        """Mean and samples on a grid (see inference.complete): [B, V, *grid], [B, S, V, *grid]."""
+        return complete(self.model, self.dist, ctx_pos, ctx_val, grid_shape, chunk=self.hparams.chunk, **kwargs)
+
+    # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
+    def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:
+        """Complete one input of `pixeltransformer predict` on its grid (batches of one) -> a CPU Completion."""
+        from .predict import PredictOptions
+
+        opts = self.predict_options or PredictOptions()
+        signal = batch.get("signal")  # [1, V, *grid] when the input was a file
+        return self.complete(batch["ctx_pos"], batch["ctx_val"], opts.grid(self.spec), num_samples=opts.num_samples,
+                             n_autoregressive=opts.n_autoregressive, temperature=opts.temperature, seed=opts.seed,
+                             progress=True, signal=signal).cpu()
+
+
+def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
+    """The module's Domain: as given, or by name from the loaded domains (a plain Domain when not loaded); its name
+    must be the data's."""
+    if isinstance(domain, str) or domain is None:
+        name = domain or spec.domain
+        domain = domain_for(name)() if name in Domain.registry else Domain()
+    if domain.name and domain.name != spec.domain:
+        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}")
+    return domain

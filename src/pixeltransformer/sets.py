@@ -8,6 +8,7 @@ positions are read with (bi/tri)linear interpolation and border clamping, never 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -187,13 +188,52 @@ def nearest_neighbour_fill(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos
     return torch.cat(out, dim=1)  # [B, Q, V]
 
 
+def item_seed(salt: int, key: int, num_context: int) -> int:
+    """The seed of one signal's random draws at one |S|, from its key (its index in the split): the same whatever
+    batch, batch size or number of ranks it is drawn in."""
+    return 1_000_003 * (salt + 1) + 10_007 * int(key) + num_context
+
+
+def draw_context(signal: torch.Tensor, k: int, generator: torch.Generator | Sequence[int] | None = None,
+                 on_grid: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one way to pick K observed samples of each signal [B, V, *grid] -> ctx_pos [B, K, P], ctx_val [B, K, V].
+
+    on_grid: K distinct grid points, their exact values; otherwise K uniform continuous positions in [-1, 1]^P,
+    read by interpolation. generator: one torch.Generator for the whole batch, or one int seed per signal (then a
+    signal's set does not depend on its batch); None draws from torch's global generator.
+    """
+    b, grid_shape = signal.shape[0], tuple(signal.shape[2:])
+    total = math.prod(grid_shape)
+    if k < 1 or (on_grid and k > total):
+        raise ValueError(f"|S| must be between 1 and the {total} grid points of a {grid_shape} signal, got {k}"
+                         if on_grid else f"|S| must be >= 1, got {k}")
+    if generator is None or isinstance(generator, torch.Generator):
+        gens = [generator] * b if generator is None else [generator]
+    else:
+        seeds = [int(s) for s in generator]
+        if len(seeds) != b:
+            raise ValueError(f"draw_context: {len(seeds)} seeds for a batch of {b} signals")
+        gens = [torch.Generator(device=signal.device).manual_seed(s) for s in seeds]
+    rows = b if len(gens) == 1 and gens[0] is not None else 1  # one generator draws the whole batch at once
+    pos = []
+    for gen in gens:
+        device = gen.device if gen is not None else signal.device
+        if on_grid:
+            idx = torch.rand(rows, total, generator=gen, device=device).argsort(dim=1)[:, :k]  # [b', K]
+            pos.append(grid_positions(grid_shape, device=device)[idx])  # [b', K, P]
+        else:
+            pos.append(torch.rand(rows, k, len(grid_shape), generator=gen, device=device) * 2 - 1)  # [b', K, P]
+    ctx_pos = torch.cat(pos).to(signal.device)  # [B, K, P]
+    return ctx_pos, read_signal(signal, ctx_pos)  # [B, K, P], [B, K, V]
+
+
 def fixed_sets(sampler: SetSampler, signal: torch.Tensor, keys: list[int], num_context: int,
                num_queries: int | None = None, salt: int = 0) -> SetBatch:
     """Sets drawn with one generator per signal, seeded by its key (e.g. its index in the split), so an
     evaluation draws the same sets whatever the batch size or the number of DDP ranks."""
     parts = []
     for b, key in enumerate(keys):
-        gen = torch.Generator(device=signal.device).manual_seed(1_000_003 * (salt + 1) + 10_007 * int(key) + num_context)
+        gen = torch.Generator(device=signal.device).manual_seed(item_seed(salt, key, num_context))
         parts.append(sampler(signal[b : b + 1], gen, num_context=num_context, num_queries=num_queries))
     return SetBatch(*(torch.cat([getattr(p, f) for p in parts]) for f in ("ctx_pos", "ctx_val", "qry_pos", "qry_val")))
 
