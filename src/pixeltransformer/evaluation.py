@@ -139,6 +139,8 @@ class SweepEvaluation(Callback):
             that many query positions per signal instead.
         grid_points: draw the context at grid points (observed pixels) rather than continuous positions.
         num_samples: samples per signal per level (0: no sampling).
+        sample_items: draw samples only for the first this many items of the split (by index; their sample
+            metrics average over them alone, the others' are NaN and skipped); None: every item.
         n_autoregressive: N', the autoregressive steps per sample (the rest is filled with means).
         temperature: sampling temperature.
         seed: fixes every context and sample, so two runs of the same checkpoint agree.
@@ -148,12 +150,13 @@ class SweepEvaluation(Callback):
 
     def __init__(self, levels: tuple[int, ...] = (4, 16, 64, 256), queries: str | int = "grid", grid_points: bool = True,
                  num_samples: int = 0, n_autoregressive: int = 2048, temperature: float = 1.0, seed: int = 0,
-                 max_batches: int | None = None, out_dir: str | None = None):
+                 max_batches: int | None = None, out_dir: str | None = None, sample_items: int | None = None):
         super().__init__()
         self.levels = tuple(levels)
         self.queries = queries
         self.grid_points = grid_points
         self.num_samples = num_samples
+        self.sample_items = sample_items
         self.n_autoregressive = n_autoregressive
         self.temperature = temperature
         self.seed = seed
@@ -233,10 +236,13 @@ class SweepEvaluation(Callback):
             observed, _ = observed_lookup(ctx_pos, ctx_val, qry_pos)  # [B, Q]
             params = pl_module.predict_params(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
             samples = None
-            if self.num_samples > 0:
-                samples = pl_module.sample(ctx_pos, ctx_val, qry_pos, num_samples=self.num_samples,
-                                           n_autoregressive=self.n_autoregressive, temperature=self.temperature,
-                                           seed=[item_seed(self.seed, key, k) for key in keys])  # [B, S, Q, V]
+            rows = [i for i, key in enumerate(keys) if self.sample_items is None or key < self.sample_items]
+            if self.num_samples > 0 and rows:
+                drawn = pl_module.sample(ctx_pos[rows], ctx_val[rows], qry_pos[rows], num_samples=self.num_samples,
+                                         n_autoregressive=self.n_autoregressive, temperature=self.temperature,
+                                         seed=[item_seed(self.seed, keys[i], k) for i in rows])  # [B', S, Q, V]
+                samples = drawn.new_full((b, *drawn.shape[1:]), float("nan"))  # [B, S, Q, V]: NaN = not sampled
+                samples[rows] = drawn
             nll = pl_module.nll_per_dim(params, qry_val)  # [B, Q]
             item = SweepItem(spec, signal, k, ctx_pos, ctx_val, qry_pos, qry_val, ~observed, params,
                              pl_module.dist.mean(params), nearest_neighbour_fill(ctx_pos, ctx_val, qry_pos),
