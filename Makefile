@@ -11,6 +11,7 @@ CKPT ?=
 RESUME ?=
 WANDB ?= offline
 INPUT ?=
+CONTEXT ?=
 OUT ?=
 RUNS ?=
 
@@ -19,7 +20,13 @@ CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer
 
 # Bad variables stop here with one line (make's $(error)), before any Python starts.
 DOMAINS := $(sort $(basename $(notdir $(wildcard configs/*.yaml))))
-ifneq ($(filter train eval,$(MAKECMDGOALS)),)
+# make sample without DOMAIN: a checkpoint under runs/<domain>/ names its domain
+ifneq ($(filter sample,$(MAKECMDGOALS)),)
+  ifeq ($(origin DOMAIN),file)
+    DOMAIN := $(or $(filter $(DOMAINS),$(word 2,$(subst /, ,$(CKPT)))),$(DOMAIN))
+  endif
+endif
+ifneq ($(filter train eval sample,$(MAKECMDGOALS)),)
   ifeq ($(wildcard configs/$(DOMAIN).yaml),)
     $(error unknown DOMAIN=$(DOMAIN); choose one of: $(DOMAINS))
   endif
@@ -38,8 +45,8 @@ ifneq ($(filter sample,$(MAKECMDGOALS)),)
   ifeq ($(CKPT),)
     $(error make sample needs CKPT=<a .ckpt file> and INPUT=<an image, mesh or video file>)
   endif
-  ifeq ($(INPUT),)
-    $(error make sample needs INPUT=<an image, mesh or video file> to condition on)
+  ifeq ($(INPUT)$(CONTEXT),)
+    $(error make sample needs INPUT=<an image, mesh or video file> to condition on, or CONTEXT=<S as JSON rows or a .json file>)
   endif
 endif
 
@@ -65,8 +72,8 @@ train: $(VENV)/.installed ## train DOMAIN (polynomial|images|sdf|video) [DATA=da
 eval: $(VENV)/.installed ## evaluate CKPT on DOMAIN's fixed test set: metrics.json + plots in <run>/eval
 	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(ARGS)
 
-sample: $(VENV)/.installed ## sample from CKPT given INPUT (image/mesh/video file) [ARGS="--num_context 64 --num_samples 3"]
-	WANDB_MODE=disabled $(PY) -m pixeltransformer.predict --checkpoint $(CKPT) --input "$(INPUT)" $(if $(OUT),--out $(OUT),) $(ARGS)
+sample: $(VENV)/.installed ## complete INPUT (or CONTEXT) with CKPT: pictures, meshes, videos in <run>/predict [ARGS="--num_context 64 --num_samples 3"]
+	WANDB_MODE=disabled $(PY) -m pixeltransformer predict --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(if $(INPUT),--input "$(INPUT)",) $(if $(CONTEXT),--context '$(CONTEXT)',) $(if $(OUT),--out $(OUT),) $(ARGS)
 
 test: $(VENV)/.installed ## the fast test suite (W&B disabled)
 	WANDB_MODE=disabled $(PY) -m pytest -q
