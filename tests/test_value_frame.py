@@ -1,4 +1,4 @@
-"""The per-set value frame (model.value_norm) and beta-NLL: the frame maps the distribution back to value units
+"""The per-set value frame (model.net.value_norm) and beta-NLL: the frame maps the distribution back to value units
 exactly, the encoding is affine-equivariant, and the weighted loss is the plain one times sigma^(2 beta)."""
 
 import math

@@ -7,7 +7,7 @@ live in config files (configs/model/<size>.yaml), composed after a domain's conf
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -92,11 +92,12 @@ class OptimConfig:
 
 
 def as_config(cls: type[T], value: T | dict | None, name: str) -> T:
-    """A config dataclass from itself, a plain dict (unknown keys named in a one-line error) or None (defaults)."""
+    """A config dataclass (a copy: defaults and callers' objects stay unchanged) from itself, a plain dict (unknown
+    keys named in a one-line error) or None (the defaults)."""
     if value is None:
         return cls()
     if isinstance(value, cls):
-        return value
+        return replace(value)
     if not isinstance(value, dict):
         raise TypeError(f"model.{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
     known = {f.name for f in fields(cls)}

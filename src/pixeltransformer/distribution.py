@@ -61,7 +61,7 @@ class BinnedGaussian(nn.Module):
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         if framed and centres.shape[0] != 1:
-            raise ValueError(f"a per-set value frame (model.value_norm) needs one Gaussian (num_bins=1), "
+            raise ValueError(f"a per-set value frame (model.net.value_norm) needs one Gaussian (num_bins=1), "
                              f"not {centres.shape[0]} fixed bins")
         self.register_buffer("centres", centres.float())  # [NB, V]
         self.unit = float(unit)

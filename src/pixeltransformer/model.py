@@ -35,7 +35,7 @@ class MemoryKV:
 
     keys: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
     values: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
-    frame: torch.Tensor | None = None  # [B, 1, V + 1] the set's mean and log scale (model.value_norm)
+    frame: torch.Tensor | None = None  # [B, 1, V + 1] the set's mean and log scale (model.net.value_norm)
 
 
 ENCODERS = ("bidirectional", "buffered", "incremental")
@@ -264,7 +264,7 @@ class PixelTransformer(nn.Module):
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
         if value_norm and encoder == "incremental":
-            raise ValueError("model.value_norm needs encoder='bidirectional' or 'buffered': the incremental encoder's "
+            raise ValueError("model.net.value_norm needs encoder='bidirectional' or 'buffered': the incremental encoder's "
                              "cache cannot follow a frame that moves as samples are added")
         self.encoder_kind = encoder
         self.pos_dims, self.val_dims = pos_dims, val_dims
@@ -385,7 +385,7 @@ class PixelTransformer(nn.Module):
     # ---- buffered and incremental encoders: key/value cache -----------------------------------------
     def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
         if self.encoder_kind == "bidirectional":
-            raise ValueError("a key/value cache needs model.encoder='buffered' or 'incremental'")
+            raise ValueError("a key/value cache needs model.net.encoder='buffered' or 'incremental'")
         def buffers(blocks: nn.ModuleList) -> list[torch.Tensor]:
             return [torch.empty(batch, blk.attn.heads, capacity, blk.attn.key_dim, device=device, dtype=dtype)
                     for blk in blocks]  # per layer [B, H, C, key_dim]

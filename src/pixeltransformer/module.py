@@ -13,9 +13,9 @@ import lightning as L
 import torch
 from torchmetrics import MeanMetric
 
+from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .distribution import BinnedGaussian
 from .inference import mean_field, predict_params, sample
-from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .model import PixelTransformer
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
                    sampler_hparams)
@@ -55,10 +55,10 @@ class PixelTransformerModule(L.LightningModule):
     def __init__(
         self,
         spec: SignalSpec | dict | None = None,
-        net: NetConfig | None = None,
-        objective: ObjectiveConfig | None = None,
+        net: NetConfig = NetConfig(),
+        objective: ObjectiveConfig = ObjectiveConfig(),
         sets: SetSampler | None = None,
-        optim: OptimConfig | None = None,
+        optim: OptimConfig = OptimConfig(),
         val_levels: tuple[int, ...] = (4, 16, 64, 256),
         seed: int = 0,
     ):
