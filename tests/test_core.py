@@ -252,6 +252,18 @@ def test_module_is_a_composition_of_a_few_configs(poly_spec):
         PixelTransformerModule(spec=poly_spec, net=dict(widht=32))
 
 
+def test_training_draws_focused_queries_and_validation_uniform_ones(poly_spec):
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.sets import SetSampler
+
+    focused = SetSampler(4, 8, 16, focus_fraction=0.5, focus_band=(-0.1, 0.1))
+    module = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64), sets=focused)
+    assert module.sampler.focus_fraction == 0.5 and module.val_sampler.focus_fraction == 0.0
+    assert (module.val_sampler.min_context, module.val_sampler.max_context, module.val_sampler.num_queries) == (4, 8, 16)
+    plain = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64), sets=dict(max_context=8))
+    assert plain.val_sampler is plain.sampler
+
+
 def test_a_checkpoint_naming_another_sampler_class_gets_the_core_sampler(poly_spec):
     """A class path read from a checkpoint is never imported: the rebuilt module falls back to SetSampler."""
     from pixeltransformer.module import PixelTransformerModule

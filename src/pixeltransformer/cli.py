@@ -27,8 +27,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import fail, first_line, is_input_error
-from .module import PixelTransformerModule
-from .predict import load_checkpoint
+from .module import PixelTransformerModule, format_error
+from .predict import CheckpointError, load_checkpoint
 from .progress import replace_default_bar
 from .runs import check_new_run, domain_of, joins_a_run, resume_checkpoint
 
@@ -95,11 +95,19 @@ class PixelTransformerCLI(LightningCLI):
                             help="a run folder: continue it from checkpoints/last.ckpt with the same W&B run")
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning reads --ckpt_path here, before any other hook: check it first, for a one-line error
+        # Lightning reads --ckpt_path here, before any other hook, and merges the checkpoint's hyperparameters into
+        # the config: check the file first, for a one-line error, and keep the set sampler the config names (the
+        # class path a checkpoint records is never imported)
         sub = self.config.get("subcommand")
-        if sub and self.config[sub].get("ckpt_path"):
-            load_checkpoint(self.config[sub].ckpt_path, mmap=True)
-        super()._parse_ckpt_path()
+        if not (sub and self.config[sub].get("ckpt_path")):
+            return
+        path = self.config[sub].ckpt_path
+        ckpt = load_checkpoint(path, mmap=True)
+        if message := format_error(ckpt.get("pixeltransformer_format")):
+            raise CheckpointError(f"{path}: {message}")
+        hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if k not in ("sets", "_instantiator")}
+        if hparams:
+            self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
