@@ -12,9 +12,9 @@ Positions are continuous, so a function is stored as a point set rather than on 
 max_points - 1 jointly drawn points (x, y) as a "signal" [2, N], row 0 the positions normalised to [-1, 1] (x / 2)
 and row 1 the values, plus its lengthscale and scale for the oracle. Taking the first Nc + Nt of those points is
 the same distribution as drawing Nc + Nt points, since the positions are exchangeable. `ProtocolSetSampler` draws
-the sets from such point sets; the protocol configs name it as the module's set sampler (model.sets). Points are drawn in
-float64 and stored in float32; over 300 batches per kernel that rounding moved the oracle's target log-likelihood
-of a batch by at most 2e-6 nats.
+the sets from such point sets; the protocol configs name it as the module's set sampler (model.sets). Points are
+drawn in float64 and stored in float32; over 300 batches per kernel that rounding moved the oracle's target
+log-likelihood of a batch by at most 2e-6 nats.
 """
 
 from __future__ import annotations

@@ -264,8 +264,8 @@ class PixelTransformer(nn.Module):
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
         if value_norm and encoder == "incremental":
-            raise ValueError("model.net.value_norm needs encoder='bidirectional' or 'buffered': the incremental encoder's "
-                             "cache cannot follow a frame that moves as samples are added")
+            raise ValueError("model.net.value_norm needs encoder='bidirectional' or 'buffered': the incremental "
+                             "encoder's cache cannot follow a frame that moves as samples are added")
         self.encoder_kind = encoder
         self.pos_dims, self.val_dims = pos_dims, val_dims
         self.fourier = FourierFeatures(pos_dims, fourier_features, fourier_scale, fourier_seed)
