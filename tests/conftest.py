@@ -44,5 +44,5 @@ def tiny_module(poly_spec):
     from pixeltransformer.module import PixelTransformerModule
 
     torch.manual_seed(0)
-    return PixelTransformerModule(spec=poly_spec, preset="tiny", min_context=4, max_context=10, num_queries=8,
-                                  grid_points=True).eval()
+    return PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128),
+                                  sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()

@@ -41,7 +41,8 @@ def _checkpoint(spec: dict, **extra) -> dict:
     """A checkpoint of an untrained tiny model, as training writes it (the rows never train)."""
     from pixeltransformer.module import CHECKPOINT_FORMAT, PixelTransformerModule
 
-    module = PixelTransformerModule(spec=spec, preset="tiny", max_context=16, num_queries=8, val_levels=(4,))
+    module = PixelTransformerModule(spec=spec, net=dict(width=64, ffn=128), sets=dict(max_context=16, num_queries=8),
+                                    val_levels=(4,))
     return {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
             "pixeltransformer_format": CHECKPOINT_FORMAT, "global_step": 0, **extra}
 
@@ -74,6 +75,8 @@ def build_world(w: Path) -> Path:
     (ck / "empty.ckpt").write_bytes(b"")
     (ck / "truncated.ckpt").write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:700])
     torch.save({"weights": torch.zeros(3)}, ck / "tensors.ckpt")
+    flat = {"spec": poly, "preset": "tiny", "encoder": "buffered", "max_context": 16, "num_queries": 8}
+    torch.save({**_checkpoint(poly), "pixeltransformer_format": 1, "hyper_parameters": flat}, ck / "format1.ckpt")
     torch.save(_checkpoint(images, callbacks=_Payload(str(w / "pwned"))), ck / "evil.ckpt")
     torch.save(_checkpoint({**images, "extra": {"predictor": "this"}}), ck / "this.ckpt")
 
@@ -136,13 +139,13 @@ ROWS = [
      lambda w: ["make", "train", "DOMAIN=images", "DATA=imagenet"],
      "unknown DATA=imagenet for DOMAIN=images; choose one of: cats cifar10 mnist"),
     ("config-unknown-option",
-     'a misspelt option: `--model.widht=64`',
-     lambda w: ["cli", "fit", *POLY, "--model.widht=64", *_runs(w)],
-     "--model.widht=64 (options: pixeltransformer fit --help)"),
+     'a misspelt option: `--model.net.widht=64`',
+     lambda w: ["cli", "fit", *POLY, "--model.net.widht=64", *_runs(w)],
+     "--model.net.widht=64 (options: pixeltransformer fit --help)"),
     ("config-bad-value",
-     '`--model.preset=huge`',
-     lambda w: ["cli", "fit", *POLY, "--model.preset=huge", *_runs(w)],
-     "unknown preset 'huge'"),
+     '`--model.net.encoder=sideways`',
+     lambda w: ["cli", "fit", *POLY, "--model.net.encoder=sideways", *_runs(w)],
+     "encoder must be one of bidirectional, buffered, incremental; got 'sideways'"),
     # ---- checkpoints -------------------------------------------------------------------------------------
     ("ckpt-missing",
      '`make eval CKPT=missing.ckpt`',
@@ -160,6 +163,11 @@ ROWS = [
      '`pixeltransformer fit --ckpt_path tensors.ckpt` (other tensors)',
      lambda w: ["cli", "fit", *POLY, "--ckpt_path", f"{w}/ckpt/tensors.ckpt", *_runs(w)],
      "tensors.ckpt is not a PixelTransformer checkpoint"),
+    ("ckpt-old-format",
+     '`pixeltransformer test --ckpt_path format1.ckpt` (written by release 0.1)',
+     lambda w: ["cli", "test", *POLY, "--ckpt_path", f"{w}/ckpt/format1.ckpt"],
+     "checkpoint format 1 (flat model options) is not supported by this version (expects 2): retrain, or use "
+     "release 0.1"),
     ("ckpt-malicious",
      '`pixeltransformer fit --ckpt_path evil.ckpt` (carries pickled code)',
      lambda w: ["cli", "fit", *POLY, "--ckpt_path", f"{w}/ckpt/evil.ckpt", *_runs(w)],

@@ -70,17 +70,15 @@ def test_gpu_path_runs_under_cpu_bf16_autocast(tmp_path):
 
 
 def test_default_encoder_is_the_module_and_config_default():
-    import inspect
-
     import yaml
 
     from benchmarks.common import DEFAULT_ENCODER
-    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.config import NetConfig
 
-    assert inspect.signature(PixelTransformerModule).parameters["encoder"].default == DEFAULT_ENCODER
+    assert NetConfig().encoder == DEFAULT_ENCODER
     for domain in ("images", "polynomial", "sdf", "video"):
         cfg = yaml.safe_load(open(bench_run.REPO / "configs" / f"{domain}.yaml"))
-        assert cfg["model"]["encoder"] == DEFAULT_ENCODER, domain
+        assert cfg["model"]["net"]["encoder"] == DEFAULT_ENCODER, domain
 
 
 def test_device_errors_are_one_line():

@@ -142,8 +142,9 @@ def test_training_step_splits_sets_and_learns():
 
     spec = SignalSpec(domain="t", dataset="t", grid_shape=(8, 8), val_dims=1, val_range=(0.0, 1.0), num_bins=8)
     torch.manual_seed(0)
-    mod = PixelTransformerModule(spec=spec, preset="tiny", width=32, ffn=64, fourier_features=16, encoder="buffered",
-                                 min_context=4, max_context=32, num_queries=32, bin_prior_init=False)
+    mod = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, fourier_features=16, encoder="buffered"),
+                                 objective=dict(bin_prior_init=False),
+                                 sets=dict(min_context=4, max_context=32, num_queries=32))
     splits = [mod.draw_split(32) for _ in range(200)]
     cut = [s for s in splits if s is not None]
     assert 60 < len(cut) < 140 and min(cut) >= 4 and max(cut) <= 31  # about half the batches, S non-empty

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _fit(tmp_path: Path, callback: RunCheckpoint, steps: int) -> L.Trainer:
     dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
-    module = PixelTransformerModule(spec=dm.spec.to_dict(), preset="tiny", max_context=8, num_queries=8, grid_points=True)
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                    sets=dict(max_context=8, num_queries=8, grid_points=True))
     trainer = L.Trainer(max_steps=steps, logger=False, callbacks=[callback], enable_progress_bar=False,
                         limit_val_batches=0, enable_model_summary=False, accelerator="cpu",
                         default_root_dir=str(tmp_path))
@@ -53,7 +54,7 @@ def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 def test_resume_keeps_the_wandb_run_id(tmp_path):
     from pixeltransformer.cli import main
 
-    common = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.preset=tiny", "--trainer.max_steps=2",
+    common = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128", "--trainer.max_steps=2",
               "--trainer.val_check_interval=2", "--checkpoint.every_n_train_steps=2", "--trainer.enable_progress_bar=false",
               "--data.init_args.train_size=16", "--data.init_args.val_size=4", "--data.init_args.resolution=64",
               "--data.init_args.batch_size=4", "--trainer.limit_val_batches=1", "--model.val_levels=[4]"]
@@ -79,7 +80,7 @@ def test_kill_before_first_validation_then_resume_matches_uninterrupted(tmp_path
 
     from pixeltransformer.cli import main
 
-    common = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.preset=tiny", "--model.val_levels=[4,10]",
+    common = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]",
               "--data.init_args.resolution=64", "--data.init_args.train_size=40", "--data.init_args.val_size=4",
               "--data.init_args.test_size=4", "--data.init_args.batch_size=4", "--trainer.max_steps=16",
               "--trainer.val_check_interval=12", "--checkpoint.every_n_train_steps=3", "--trainer.logger=false",
@@ -139,8 +140,9 @@ def test_best_checkpoint_is_ranked_by_its_own_validation(tmp_path):
 
     dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
     torch.manual_seed(0)
-    module = PixelTransformerModule(spec=dm.spec.to_dict(), preset="tiny", max_context=8, num_queries=8,
-                                    grid_points=True, val_levels=(4,), lr=1e-2, warmup_steps=1)
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                    sets=dict(max_context=8, num_queries=8, grid_points=True),
+                                    optim=dict(lr=1e-2, warmup_steps=1), val_levels=(4,))
     cb, rec = RunCheckpoint(every_n_train_steps=3, every_minutes=None), ValRecorder()
     trainer = L.Trainer(max_steps=9, logger=False, callbacks=[rec, cb], enable_progress_bar=False,
                         val_check_interval=3, check_val_every_n_epoch=None, num_sanity_val_steps=0,

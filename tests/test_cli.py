@@ -12,13 +12,16 @@ import torch
 from pixeltransformer.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name != "trainer")
+# configs/trainer and configs/model hold trainer and model-size files that compose with any domain
+CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name not in ("trainer", "model"))
 
 # Per-domain overrides that make one fit take seconds: tiny model, tiny batches, few steps.
 SMOKE = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
-         "--trainer.limit_test_batches=1", "--trainer.logger=false", "--model.preset=tiny",
-         "--model.num_queries=16", "--model.min_context=4", "--model.max_context=16", "--model.val_levels=[4]", "--checkpoint.every_n_train_steps=2",
+         "--trainer.limit_test_batches=1", "--trainer.logger=false", "--model.net.width=64", "--model.net.ffn=128",
+         "--model.val_levels=[4]", "--checkpoint.every_n_train_steps=2",
          "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+# the core sampler's sizes; a config naming its own sampler class (the GP protocol's) keeps that sampler's
+SETS_SMOKE = ["--model.sets.num_queries=16", "--model.sets.min_context=4", "--model.sets.max_context=16"]
 DATA_SMOKE = {
     "polynomial": ["--data.init_args.train_size=64", "--data.init_args.val_size=4", "--data.init_args.test_size=4",
                    "--data.init_args.batch_size=4", "--data.init_args.resolution=64"],
@@ -34,6 +37,14 @@ def config_args(path: Path) -> list[str]:
     if path.parent.name == "configs":
         return ["--config", str(path)]
     return ["--config", str(path.parent.parent / f"{path.parent.name}.yaml"), "--config", str(path)]
+
+
+def sets_smoke(path: Path) -> list[str]:
+    import yaml
+
+    sets = (yaml.safe_load(path.read_text()).get("model") or {}).get("sets") or {}
+    core = "pixeltransformer.sets.SetSampler"
+    return SETS_SMOKE if sets.get("class_path", core) == core else []
 
 
 def domain_of(path: Path) -> str:
@@ -68,7 +79,7 @@ def test_fit_smoke(config, tmp_path, monkeypatch):
     if reason := missing_data(config):
         pytest.skip(reason)
     monkeypatch.chdir(REPO)
-    args = ["fit", *config_args(config), *SMOKE, *DATA_SMOKE.get(domain_of(config), []),
+    args = ["fit", *config_args(config), *SMOKE, *sets_smoke(config), *DATA_SMOKE.get(domain_of(config), []),
             "--run_root", str(tmp_path), "--run_name", "smoke"]
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # built data (SDF grids) stays out of the user's cache
     cli = main(args)
@@ -83,7 +94,7 @@ def test_fit_smoke(config, tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def trained_polynomial(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *SETS_SMOKE, *DATA_SMOKE["polynomial"],
           "--trainer.max_steps=6", "--run_root", str(root), "--run_name", "p"])
     return root / "polynomial" / "p"
 
@@ -114,6 +125,34 @@ def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
     assert torch.equal(a.predict_params(ctx_pos, ctx_val, qry), b.predict_params(ctx_pos, ctx_val, qry))
     fresh = type(a)(**{**a.hparams})
     assert not torch.equal(fresh.predict_params(ctx_pos, ctx_val, qry), a.predict_params(ctx_pos, ctx_val, qry))
+
+
+@pytest.mark.parametrize("size", sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml")))
+def test_model_size_files_compose_after_a_domain_config(size, capsys):
+    """configs/model/<size>.yaml sets the net's sizes and leaves the domain's other net, set and optimiser options."""
+    import yaml
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config",
+              str(REPO / "configs" / "model" / f"{size}.yaml"), "--print_config"])
+    model = yaml.safe_load(capsys.readouterr().out)["model"]
+    sizes = yaml.safe_load((REPO / "configs" / "model" / f"{size}.yaml").read_text())["model"]["net"]
+    assert {k: model["net"][k] for k in sizes} == sizes
+    assert model["net"]["value_norm"] is True and model["net"]["fourier_scale"] == 1.0  # polynomial.yaml's
+    assert model["sets"]["init_args"]["max_context"] == 20 and model["optim"]["lr"] == 1e-3
+
+
+def test_the_gp_protocol_configs_name_their_set_sampler(tmp_path):
+    """The protocol's sampler comes from the overlay (model.sets), not from its DataModule."""
+    from domains.polynomial.protocol import ProtocolSetSampler
+    from pixeltransformer.sets import SetSampler
+
+    for overlay, kind in (("gp_rbf.yaml", SetSampler), ("gp_tnp_rbf.yaml", ProtocolSetSampler)):
+        cli = main(["--config", str(REPO / "configs/polynomial.yaml"), "--config",
+                    str(REPO / "configs" / "polynomial" / overlay), "--trainer.logger=false",
+                    "--run_root", str(tmp_path)], run=False)
+        assert type(cli.model.sampler) is kind, overlay
+        assert cli.model.hparams["sets"]["class_path"] == f"{kind.__module__}.{kind.__qualname__}"
 
 
 def test_unknown_config_key_is_reported(capsys):

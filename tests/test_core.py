@@ -187,7 +187,8 @@ def test_bin_prior_init_sets_log_frequencies_once_on_fresh_runs():
     from pixeltransformer.signal import SignalSpec
 
     spec = SignalSpec(domain="images", dataset="toy", grid_shape=(8, 8), val_dims=1, val_range=(0.0, 1.0), num_bins=4)
-    module = PixelTransformerModule(spec=spec, preset="tiny", min_context=4, max_context=8, num_queries=8)
+    module = PixelTransformerModule(spec=spec, net=dict(width=64, ffn=128),
+                                    sets=dict(min_context=4, max_context=8, num_queries=8))
     signal = torch.full((2, 1, 8, 8), 0.1)  # [B, V, H, W]: 3/4 of the values in bin 0, 1/4 in bin 3
     signal[:, :, :2] = 0.9
     with warnings.catch_warnings():
@@ -200,26 +201,77 @@ def test_bin_prior_init_sets_log_frequencies_once_on_fresh_runs():
         warnings.simplefilter("ignore")
         module.training_step({"signal": signal}, 1)  # later steps leave the biases to the optimiser
     assert module.model.head.bias.abs().max() == 0
-    resumed = PixelTransformerModule(spec=spec, preset="tiny", min_context=4, max_context=8, num_queries=8,
-                                     bin_prior_init=False)
+    resumed = PixelTransformerModule(spec=spec, net=dict(width=64, ffn=128), objective=dict(bin_prior_init=False),
+                                     sets=dict(min_context=4, max_context=8, num_queries=8))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         resumed.training_step({"signal": signal}, 0)
     assert resumed.model.head.bias.abs().max() == 0
 
 
-def test_init_option_scales_hidden_layers_and_keeps_the_head_small():
+def test_hidden_layers_and_head_start_small_and_input_embeddings_at_fan_in():
     from pixeltransformer.model import PixelTransformer
 
     torch.manual_seed(0)
-    gpt = PixelTransformer(2, 3, 16, init="gpt")
-    fan = PixelTransformer(2, 3, 16, init="fan_in")
-    width = gpt.encoder[0].attn.q.in_features
-    assert abs(gpt.encoder[0].attn.q.weight.std().item() - 0.02) < 0.003
-    assert abs(fan.encoder[0].attn.q.weight.std().item() - width ** -0.5) < 0.01
-    assert fan.head.weight.std().item() < 0.03 and gpt.head.weight.std().item() < 0.03
-    with pytest.raises(ValueError, match="init must be"):
-        PixelTransformer(2, 3, 16, init="xavier")
+    model = PixelTransformer(2, 3, 16)
+    assert abs(model.encoder[0].attn.q.weight.std().item() - 0.02) < 0.003
+    assert model.head.weight.std().item() < 0.03
+    proj = model.ctx_pos_proj
+    assert abs(proj.weight.std().item() - proj.in_features ** -0.5) < 0.01
+
+
+def test_module_is_a_composition_of_a_few_configs(poly_spec):
+    """At most 10 constructor parameters; each config group accepts its dataclass or a plain dict, the two build the
+    same module, and the saved hyperparameters are plain types grouped as the configs."""
+    import inspect
+
+    from pixeltransformer.config import NetConfig, ObjectiveConfig, OptimConfig
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.sets import SetSampler
+
+    assert len(inspect.signature(PixelTransformerModule).parameters) <= 10
+    torch.manual_seed(0)
+    a = PixelTransformerModule(spec=poly_spec, net=NetConfig(width=32, ffn=64, heads=2, value_norm=True),
+                               objective=ObjectiveConfig(beta=0.5), sets=SetSampler(3, 9, 5, grid_points=True),
+                               optim=OptimConfig(lr=1e-2))
+    torch.manual_seed(0)
+    b = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64, heads=2, value_norm=True),
+                               objective=dict(beta=0.5), sets=dict(min_context=3, max_context=9, num_queries=5,
+                                                                   grid_points=True), optim=dict(lr=1e-2))
+    assert dict(a.hparams) == dict(b.hparams)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    hp = dict(a.hparams)
+    assert hp["net"]["width"] == 32 and hp["net"]["distance_sigma"] == [0.05, 1.0] and hp["objective"]["beta"] == 0.5
+    assert hp["sets"] == {"class_path": "pixeltransformer.sets.SetSampler",
+                          "init_args": {"min_context": 3, "max_context": 9, "num_queries": 5, "grid_points": True,
+                                        "focus_fraction": 0.0, "focus_band": None}}
+    assert a.model.encoder[0].attn.heads == 2 and a.dist.framed and a.optim_config.lr == 1e-2
+    rebuilt = PixelTransformerModule(**hp)  # as a checkpoint's hyperparameters rebuild it
+    assert dict(rebuilt.hparams) == hp
+    with pytest.raises(ValueError, match="unknown model.net option.*widht"):
+        PixelTransformerModule(spec=poly_spec, net=dict(widht=32))
+
+
+def test_training_draws_focused_queries_and_validation_uniform_ones(poly_spec):
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.sets import SetSampler
+
+    focused = SetSampler(4, 8, 16, focus_fraction=0.5, focus_band=(-0.1, 0.1))
+    module = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64), sets=focused)
+    assert module.sampler.focus_fraction == 0.5 and module.val_sampler.focus_fraction == 0.0
+    assert (module.val_sampler.min_context, module.val_sampler.max_context, module.val_sampler.num_queries) == (4, 8, 16)
+    plain = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64), sets=dict(max_context=8))
+    assert plain.val_sampler is plain.sampler
+
+
+def test_a_checkpoint_naming_another_sampler_class_gets_the_core_sampler(poly_spec):
+    """A class path read from a checkpoint is never imported: the rebuilt module falls back to SetSampler."""
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.sets import SetSampler
+
+    module = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64),
+                                    sets={"class_path": "os.system", "init_args": {"command": "false"}})
+    assert type(module.sampler) is SetSampler and module.hparams["sets"]["class_path"] == "pixeltransformer.sets.SetSampler"
 
 
 def test_sweep_plot_gives_each_method_one_colour_in_every_panel():

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--model.preset=tiny", "--model.val_levels=[4,10]", "--data.init_args.resolution=64",
+TINY = ["--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]", "--data.init_args.resolution=64",
         "--data.init_args.val_size=8", "--data.init_args.test_size=8", "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false", "--trainer.limit_val_batches=null", "--trainer.accelerator=cpu"]
 

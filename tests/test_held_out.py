@@ -26,8 +26,8 @@ def test_sweep_leaves_out_levels_where_every_point_is_observed(tmp_path):
 
     dm = PolynomialDataModule(train_size=8, val_size=4, test_size=4, batch_size=4, resolution=64)
     torch.manual_seed(0)
-    module = PixelTransformerModule(spec=dm.spec.to_dict(), preset="tiny", max_context=8, num_queries=8,
-                                    grid_points=True)
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                    sets=dict(max_context=8, num_queries=8, grid_points=True))
     ev = SweepEvaluation(levels=(4, 32, 64, 100), queries=16, grid_points=True, out_dir=str(tmp_path))
     assert ev.level_list(module.spec) == [4, 32] and ev.dropped_levels(module.spec) == [64, 100]
     trainer = L.Trainer(logger=False, callbacks=[ev], enable_progress_bar=False, enable_model_summary=False,

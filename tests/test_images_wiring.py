@@ -42,8 +42,9 @@ def tiny_ckpt(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
     torch.manual_seed(0)
     dm = tiny_digits()
-    module = PixelTransformerModule(spec=dm.spec.to_dict(), preset="tiny", max_context=64, num_queries=32,
-                                    grid_points=False, val_levels=(4,))
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                    sets=dict(max_context=64, num_queries=32, grid_points=False),
+                                    val_levels=(4,))
     trainer = quiet_trainer(root, max_steps=2, limit_val_batches=0)
     trainer.fit(module, datamodule=dm)
     trainer.save_checkpoint(root / "tiny.ckpt")
@@ -155,7 +156,7 @@ def test_baselines_shapes_on_rgb(tmp_path):
     dm = ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(4, 2, 2), num_bins=8,
                          batch_size=2)
     torch.manual_seed(0)
-    module = PixelTransformerModule(spec=dm.spec, preset="tiny").eval()
+    module = PixelTransformerModule(spec=dm.spec, net=dict(width=64, ffn=128)).eval()
     images = dm.split_arrays("test")[0]  # [2, 3, 8, 8]
     ev = ImageEvaluation(levels=(4, 16), num_samples=1, n_autoregressive=2, vae_steps=3)
     ev.vae = small_helpers(3, 8)[1]
@@ -203,7 +204,8 @@ def test_evaluation_under_trainer_test_writes_metrics_and_pictures(tmp_path, dig
 def test_pictures_callback_writes_the_three_figures(tmp_path):
     dm = tiny_digits()
     torch.manual_seed(0)
-    module = PixelTransformerModule(spec=dm.spec, preset="tiny", max_context=64, num_queries=16, val_levels=(4,))
+    module = PixelTransformerModule(spec=dm.spec, net=dict(width=64, ffn=128),
+                                    sets=dict(max_context=64, num_queries=16), val_levels=(4,))
     pictures = ImagePictures(num_examples=2, resolution=12, levels=(4, 64), sample_context=8, n_autoregressive=2)
     trainer = quiet_trainer(tmp_path, max_steps=2, val_check_interval=2, limit_val_batches=1,
                             num_sanity_val_steps=0, callbacks=[pictures])

@@ -182,7 +182,7 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch):
 
     monkeypatch.chdir(REPO)
     common = ["--config", "configs/polynomial.yaml", "--config", "configs/polynomial/gp_tnp_rbf.yaml",
-              "--model.preset=tiny", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
+              "--model.net.width=64", "--model.net.ffn=128", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
               "--trainer.enable_model_summary=false", "--data.init_args.batch_size=16",
               "--data.init_args.train_size=64", "--data.init_args.val_size=16", "--data.init_args.test_size=48",
               "--run_root", str(tmp_path)]

@@ -34,8 +34,10 @@ def test_distance_bias_is_exact_under_bf16_autocast():
 def _module() -> PixelTransformerModule:
     spec = SignalSpec(domain="t", dataset="t", grid_shape=(8, 8), val_dims=1, val_range=(0.0, 1.0), num_bins=8)
     torch.manual_seed(0)
-    return PixelTransformerModule(spec=spec, preset="tiny", width=32, ffn=64, fourier_features=16, min_context=16,
-                                  max_context=16, num_queries=32, bin_prior_init=False, warmup_steps=1)
+    return PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, fourier_features=16),
+                                  objective=dict(bin_prior_init=False),
+                                  sets=dict(min_context=16, max_context=16, num_queries=32),
+                                  optim=dict(warmup_steps=1))
 
 
 def _train(autocast: bool, steps: int = 20) -> list[float]:

@@ -12,7 +12,7 @@ import torch
 from pixeltransformer.progress import LogLines, StepBar, step_progress_bar
 
 REPO = Path(__file__).resolve().parents[1]
-COMMON = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.preset=tiny", "--model.val_levels=[4,10]",
+COMMON = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]",
           "--data.init_args.resolution=64", "--data.init_args.train_size=16", "--data.init_args.val_size=4",
           "--data.init_args.test_size=4", "--data.init_args.batch_size=4", "--trainer.val_check_interval=6",
           "--checkpoint.every_n_train_steps=6", "--trainer.logger=false", "--trainer.enable_model_summary=false",
@@ -72,8 +72,8 @@ def test_live_bar_counts_steps_of_the_run_across_a_resume(tmp_path):
 
     def fit(steps: int, ckpt: str | None = None) -> StepBar:
         dm = PolynomialDataModule(train_size=20, val_size=4, test_size=4, batch_size=4, resolution=64)
-        module = PixelTransformerModule(spec=dm.spec.to_dict(), preset="tiny", max_context=8, num_queries=8,
-                                        grid_points=True)
+        module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                        sets=dict(max_context=8, num_queries=8, grid_points=True))
         bar = StepBar()
         trainer = L.Trainer(max_steps=steps, logger=False, callbacks=[bar, RunCheckpoint(monitor=None, every_n_train_steps=4)],
                             limit_val_batches=0, enable_model_summary=False, accelerator="cpu",

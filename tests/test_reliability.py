@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from pixeltransformer.datamodule import TensorSignalDataset
 from pixeltransformer.loading import CheckpointError, load_checkpoint, load_module
 from pixeltransformer.sets import SetSampler
 
@@ -32,7 +31,8 @@ def tiny_ckpt(tmp_path, tiny_module):
     from domains.polynomial.data import PolynomialDataModule
 
     dm = PolynomialDataModule(train_size=16, val_size=4, test_size=4, batch_size=4, resolution=64)
-    module = type(tiny_module)(spec=dm.spec.to_dict(), preset="tiny", max_context=10, num_queries=8, grid_points=True)
+    module = type(tiny_module)(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                               sets=dict(max_context=10, num_queries=8, grid_points=True))
     trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         limit_val_batches=0, enable_model_summary=False, accelerator="cpu")
     trainer.fit(module, datamodule=dm)
@@ -90,9 +90,32 @@ def test_checkpoint_from_another_domain_is_refused(tiny_ckpt):
     from pixeltransformer.signal import SignalSpec
 
     other = SignalSpec(domain="images", dataset="digits", grid_shape=(8, 8), val_dims=1, val_range=(0, 1), num_bins=32)
-    module = PixelTransformerModule(spec=other, preset="tiny")
+    module = PixelTransformerModule(spec=other, net=dict(width=64, ffn=128))
     with pytest.raises(ValueError, match="checkpoint is for polynomial/polynomial"):
         module.on_load_checkpoint(torch.load(tiny_ckpt, weights_only=True))
+
+
+def test_format_1_checkpoint_is_refused_in_one_line(tiny_module):
+    """A checkpoint of the flat option list (format 1) is refused by name, whatever its hyperparameters hold."""
+    flat = {"spec": tiny_module.spec.to_dict(), "preset": "tiny", "encoder": "buffered", "max_context": 10}
+    ckpt = {"state_dict": tiny_module.state_dict(), "hyper_parameters": flat, "pixeltransformer_format": 1}
+    with pytest.raises(ValueError) as err:
+        tiny_module.check_checkpoint(ckpt)
+    assert str(err.value) == ("checkpoint format 1 (flat model options) is not supported by this version (expects 2): "
+                              "retrain, or use release 0.1")
+    tiny_module.check_checkpoint({**ckpt, "hyper_parameters": dict(tiny_module.hparams), "pixeltransformer_format": 2})
+
+
+@pytest.mark.parametrize("group, key, other", [("net", "encoder", "bidirectional"), ("net", "distance_bias", False),
+                                               ("net", "value_norm", True), ("objective", "anchor_logits", False)])
+def test_checkpoint_options_that_change_the_model_must_match(tiny_module, group, key, other):
+    hp = {k: dict(v) if isinstance(v, dict) else v for k, v in tiny_module.hparams.items()}
+    assert hp[group][key] != other
+    hp[group][key] = other
+    shown = str(other).lower() if isinstance(other, bool) else other
+    with pytest.raises(ValueError, match=rf"^checkpoint was trained with model\.{group}\.{key}={other}; "
+                                         rf"pass --model\.{group}\.{key} {shown}$"):
+        tiny_module.check_checkpoint({"hyper_parameters": hp, "pixeltransformer_format": 2})
 
 
 def test_cli_prints_one_line_error_for_wrong_domain_checkpoint(tiny_ckpt):
@@ -106,11 +129,6 @@ def test_cli_prints_one_line_error_for_wrong_domain_checkpoint(tiny_ckpt):
     assert last.startswith("error: checkpoint is for polynomial/polynomial with grid_shape=[64]"), proc.stderr[-2000:]
 
 
-def test_nan_in_data_is_reported():
-    with pytest.raises(ValueError, match="NaN/Inf values in 1 of 3 signals"):
-        TensorSignalDataset(torch.tensor([[[0.0, 1.0]], [[float("nan"), 1.0]], [[2.0, 3.0]]]))
-
-
 def test_nonfinite_loss_stops_or_skips(tiny_module):
     batch = {"signal": torch.randn(2, 1, 64)}
     tiny_module.train()
@@ -118,7 +136,7 @@ def test_nonfinite_loss_stops_or_skips(tiny_module):
         tiny_module.model.head.bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="non-finite training loss .* at global step 0, batch 3"):
         tiny_module.training_step(batch, 3)
-    tiny_module.hparams.nonfinite = "skip"
+    tiny_module.optim_config.nonfinite = "skip"
     assert tiny_module.training_step(batch, 4) is None
     assert tiny_module.skipped_batches == 1
 

@@ -34,8 +34,9 @@ def tiny_datamodule(cache: Path, **kwargs) -> SDFDataModule:
 
 def tiny_module(dm: SDFDataModule) -> PixelTransformerModule:
     torch.manual_seed(0)
-    return PixelTransformerModule(spec=dm.spec.to_dict(), preset="tiny", min_context=4, max_context=16,
-                                  num_queries=16, val_levels=(4,), warmup_steps=1)
+    return PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                  sets=dict(min_context=4, max_context=16, num_queries=16),
+                                  optim=dict(warmup_steps=1), val_levels=(4,))
 
 
 def tiny_trainer(root: Path, callbacks=(), **kwargs) -> L.Trainer:

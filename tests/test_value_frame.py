@@ -1,4 +1,4 @@
-"""The per-set value frame (model.value_norm) and beta-NLL: the frame maps the distribution back to value units
+"""The per-set value frame (model.net.value_norm) and beta-NLL: the frame maps the distribution back to value units
 exactly, the encoding is affine-equivariant, and the weighted loss is the plain one times sigma^(2 beta)."""
 
 import math
@@ -47,7 +47,7 @@ def test_framed_density_is_the_gaussian_in_value_units():
     model, dist = _framed()
     cx, cy, qx = _sets()
     params = model(cx, cy, qx)  # [B, Q, NP + 2]
-    assert params.shape[-1] == dist.num_params + dist.frame_params
+    assert params.shape[-1] == dist.num_params + 2  # the frame: mean (V = 1) and log scale
     head, shift, scale = dist.unframe(params)
     mu_n = dist.unit * head[..., 1:2]  # [B, Q, 1] the head's mean in the frame (one bin at 0)
     sd_n = (torch.nn.functional.softplus(head[..., 2:3]) + dist.min_sigma) * dist.unit  # [B, Q, 1]

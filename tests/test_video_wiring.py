@@ -41,8 +41,9 @@ def trained(tmp_path_factory) -> tuple[VideoDataModule, PixelTransformerModule, 
     tmp = tmp_path_factory.mktemp("video_ckpt")
     torch.manual_seed(0)
     dm = tiny_datamodule()
-    module = PixelTransformerModule(spec=dm.spec.to_dict(), preset="tiny", min_context=8, max_context=64,
-                                    num_queries=32, val_levels=(16,))
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                    sets=dict(min_context=8, max_context=64, num_queries=32),
+                                    val_levels=(16,))
     trainer = tiny_trainer(tmp)
     trainer.fit(module, datamodule=dm)
     trainer.save_checkpoint(tmp / "tiny.ckpt")
@@ -192,8 +193,9 @@ def test_evaluation_sweep_writes_metrics_and_figures(trained, tmp_path):
 def test_pictures_callback_writes_fig10_files(tmp_path):
     torch.manual_seed(0)
     dm = tiny_datamodule()
-    module = PixelTransformerModule(spec=dm.spec.to_dict(), preset="tiny", min_context=8, max_context=64,
-                                    num_queries=32, val_levels=(16,))
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                    sets=dict(min_context=8, max_context=64, num_queries=32),
+                                    val_levels=(16,))
     pictures = VideoPictures(num_context=16, num_videos=2, num_samples=2, n_autoregressive=2)
     trainer = tiny_trainer(tmp_path, callbacks=[pictures], limit_val_batches=1, val_check_interval=1,
                            num_sanity_val_steps=1)

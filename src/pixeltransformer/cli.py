@@ -28,8 +28,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import fail, first_line, is_input_error
-from .loading import load_checkpoint
-from .module import PixelTransformerModule
+from .loading import CheckpointError, load_checkpoint
+from .module import PixelTransformerModule, format_error
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
 from .runs import check_new_run, domain_of, joins_a_run, resume_checkpoint
@@ -99,13 +99,22 @@ class PixelTransformerCLI(LightningCLI):
             parser.add_class_arguments(PredictOptions, None)  # --input, --num_samples, ... at the top level
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning reads --ckpt_path here, before any other hook: check it first, for a one-line error
+        # Lightning reads --ckpt_path here, before any other hook, and merges the checkpoint's hyperparameters into
+        # the config: check the file first, for a one-line error, and keep the set sampler the config names (the
+        # class path a checkpoint records is never imported)
         sub = self.config.get("subcommand")
-        if sub and self.config[sub].get("ckpt_path"):
-            load_checkpoint(self.config[sub].ckpt_path, mmap=True)
         if sub == "predict" and not self.config[sub].get("ckpt_path"):
             raise ValueError("predict needs --ckpt_path: the checkpoint of a trained model")
-        super()._parse_ckpt_path()
+        if not (sub and self.config[sub].get("ckpt_path")):
+            return
+        path = self.config[sub].ckpt_path
+        ckpt = load_checkpoint(path, mmap=True)
+        if message := format_error(ckpt.get("pixeltransformer_format")):
+            raise CheckpointError(f"{path}: {message}")
+        # the config chooses the classes: the domain (by class_path, with its options) and the set sampler
+        hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if k not in ("sets", "domain", "_instantiator")}
+        if hparams:
+            self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config

@@ -39,26 +39,6 @@ def default_root(relative: str, must_exist: bool = True, how: str = "") -> Path:
     return path
 
 
-class TensorSignalDataset(Dataset):
-    """Dense signals held in one tensor [N, V, *grid] (plus optional integer labels [N])."""
-
-    def __init__(self, signals: torch.Tensor, labels: torch.Tensor | None = None):
-        if not torch.isfinite(signals).all():
-            bad = int((~torch.isfinite(signals)).flatten(1).any(1).sum())
-            raise ValueError(f"dataset holds NaN/Inf values in {bad} of {len(signals)} signals")
-        self.signals = signals  # [N, V, *grid]
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return self.signals.shape[0]
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        item = {"signal": self.signals[i]}
-        if self.labels is not None:
-            item["label"] = self.labels[i]
-        return item
-
-
 class IndexedDataset(Dataset):
     """Adds each item's index within its split, so fixed evaluation sets can be seeded per item (the same
     on one process and on many DDP ranks)."""

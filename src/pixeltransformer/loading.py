@@ -54,13 +54,11 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
                 ) -> PixelTransformerModule:
     """A PixelTransformerModule rebuilt from a checkpoint (eval mode); ``ckpt``: the file, if already read."""
     ckpt = load_checkpoint(path, map_location) if ckpt is None else ckpt
-    from .module import CHECKPOINT_FORMAT, PixelTransformerModule
+    from .module import PixelTransformerModule, format_error
 
-    if ckpt.get("pixeltransformer_format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {ckpt.get('pixeltransformer_format')!r} is not supported "
-                              f"by this version (expects {CHECKPOINT_FORMAT})")
-    # checkpoints from before the encoder option was saved were trained with the bidirectional encoder
-    module = PixelTransformerModule(**{"encoder": "bidirectional", **ckpt["hyper_parameters"]})
+    if message := format_error(ckpt.get("pixeltransformer_format")):
+        raise CheckpointError(f"{path}: {message}")
+    module = PixelTransformerModule(**ckpt["hyper_parameters"])
     missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
     if [k for k in missing if not k.startswith("val_nll")] or unexpected:
         raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
