@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from pixeltransformer.files import atomic_write
 
 
 def load_cached(path: str | Path, config: dict[str, Any]) -> dict[str, torch.Tensor] | None:
@@ -31,12 +32,8 @@ def load_cached(path: str | Path, config: dict[str, Any]) -> dict[str, torch.Ten
 def save_cached(path: str | Path, state_dict: dict[str, torch.Tensor], config: dict[str, Any],
                 info: dict[str, Any] | None = None) -> None:
     """Write {"config", "state_dict", "info"} atomically, so a concurrent reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     state = {k: v.detach().cpu() for k, v in state_dict.items()}
-    torch.save({"config": config, "state_dict": state, "info": info or {}}, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save({"config": config, "state_dict": state, "info": info or {}}, tmp))
 
 
 def cache_file(cache_dir: str | Path, kind: str, dataset: str, shape: tuple[int, ...]) -> Path:
