@@ -14,6 +14,7 @@ from pixeltransformer.evaluation import SweepEvaluation, SweepItem, masked_mean
 
 from .baselines.classifier import classify
 from .baselines.vae import vae_complete
+from .domain import ImageDomain  # noqa: F401  registers the domain whose metrics this sweep reports
 from .metrics import accuracy, completed_images, sample_images, scores
 
 SWEEP_LEVELS = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
