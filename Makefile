@@ -89,7 +89,7 @@ results: $(VENV)/.installed ## regenerate docs/results.md from docs/metrics/ [RU
 	$(PY) -m pixeltransformer.results $(foreach r,$(RUNS),--run $(r)) $(ARGS)
 
 classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=mnist|cifar10|cats]
-	$(PY) -m domains.images.pretrained $(if $(DATA),--data $(DATA),)
+	$(PY) -m domains.images.baselines.pretrained $(if $(DATA),--data $(DATA),)
 
 clean: ## remove caches (keeps .venv and runs/)
 	rm -rf .pytest_cache **/__pycache__

@@ -1,11 +1,12 @@
-"""ImageDataModule: spec before setup, bins, splits, items; and load_user_image."""
+"""ImageDataModule: spec before setup, bins, splits, items; and a user's picture read by the ImageDomain."""
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from domains.images.data import ImageDataModule, load_user_image
+from domains.images.data import ImageDataModule
+from domains.images.domain import ImageDomain
 from images_fixtures import SHARED, write_folder, write_mnist
 
 
@@ -89,16 +90,18 @@ def test_bad_arguments(tmp_path, monkeypatch):
         ImageDataModule("digits", splits=(1, 2))
 
 
-def test_load_user_image(tmp_path):
+def test_read_input_crops_and_resizes_to_the_model(tmp_path):
     arr = np.zeros((20, 40, 4), np.uint8)
     arr[..., 0], arr[..., 3] = 200, 255  # opaque red, wide
     Image.fromarray(arr, "RGBA").save(tmp_path / "red.png")
-    x = load_user_image(tmp_path / "red.png", 8)
+    rgb = ImageDataModule("folder", root=str(tmp_path), image_size=8, num_bins=8, bins="uniform").spec
+    x = ImageDomain().read_input(tmp_path / "red.png", rgb)
     assert x.shape == (3, 8, 8) and torch.allclose(x[:, 4, 4], torch.tensor([200 / 255, 0, 0]), atol=1e-6)
-    assert load_user_image(tmp_path / "red.png", 8, channels=1).shape == (1, 8, 8)
+    digits = ImageDataModule("digits").spec
+    assert ImageDomain().read_input(tmp_path / "red.png", digits).shape == (1, 8, 8)
     (tmp_path / "x.jpg").write_bytes(b"no")
     with pytest.raises(ValueError, match="x.jpg"):
-        load_user_image(tmp_path / "x.jpg", 8)
+        ImageDomain().read_input(tmp_path / "x.jpg", digits)
 
 
 def test_shared_cifar_and_cats():

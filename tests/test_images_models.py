@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from domains.images import classifier as clf
-from domains.images import vae as vae_mod
-from domains.images.cache import cache_file
-from domains.images.context import pixel_context
+from domains.images.baselines import classifier as clf
+from domains.images.baselines import vae as vae_mod
+from domains.images.baselines.cache import cache_file
+from pixeltransformer.sets import draw_context
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 28, 28)])
@@ -63,7 +63,7 @@ def test_vae_train_cache_and_completion(tmp_path):
     x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     v = vae_mod.load_or_train_vae(tmp_path, lambda: x, "toy", (1, 8, 8), epochs=1, width=8, progress=False)
     assert torch.load(cache_file(tmp_path, "vae", "toy", (1, 8, 8)), weights_only=True)["config"]["shape"] == [1, 8, 8]
-    pos, val = pixel_context(x[:3], 10, torch.Generator().manual_seed(0))
+    pos, val = draw_context(x[:3], 10, torch.Generator().manual_seed(0))
     z, history = vae_mod.complete_latents(v, pos, val, steps=30, lr=0.1)
     assert z.shape == (3, 64, 4, 4) and history.shape == (30,)
     assert history[-1] < 0.8 * history[0]

@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 
 from domains.images import visualize as vis
-from domains.images.context import composition_context, pixel_context
+from domains.images.domain import composition_context
+from pixeltransformer.sets import draw_context
 
 
 def test_to_uint8_gray_rgb_and_passthrough():
@@ -24,7 +25,7 @@ def test_to_uint8_gray_rgb_and_passthrough():
 
 def test_context_image_nn_reproduces_observed_pixels_and_dots():
     img = torch.rand(2, 3, 6, 7)
-    pos, val = pixel_context(img, 10, torch.Generator().manual_seed(0))  # [2, 10, 2], [2, 10, 3]
+    pos, val = draw_context(img, 10, torch.Generator().manual_seed(0))  # [2, 10, 2], [2, 10, 3]
     assert pos.shape == (2, 10, 2) and val.shape == (2, 10, 3)
     rows = ((pos[..., 0] + 1) / 2 * 5).round().long()
     cols = ((pos[..., 1] + 1) / 2 * 6).round().long()
@@ -55,7 +56,7 @@ def _size(path):
 def test_figures_have_the_promised_size(tmp_path):
     gt = torch.rand(2, 1, 8, 8)  # a batch of two 8x8 digits -> cells of 96 px
     cell, pad = 96, vis.PAD
-    ctx = vis.context_image(*pixel_context(gt, 5), 8)
+    ctx = vis.context_image(*draw_context(gt, 5), 8)
     a = vis.figure_samples(gt, ctx, [gt, gt, gt], tmp_path / "s.png", title="t")
     assert a.shape == (vis.FIG_TITLE_H + vis.COL_TITLE_H + 2 * (cell + pad) + pad, 5 * (cell + pad) + pad, 3)
     assert _size(tmp_path / "s.png") == (a.shape[1], a.shape[0])

@@ -6,7 +6,6 @@ One departure: the L1 is summed over S, where the appendix averages it (see comp
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -16,7 +15,8 @@ import torch.nn.functional as F
 
 from pixeltransformer.sets import read_signal
 
-from .cache import cache_file, load_cached, save_cached
+from .cache import cache_file, load_or_train
+from .training import fit_epochs
 
 LATENT_SIDE = 4
 
@@ -90,8 +90,6 @@ def train_vae(images: torch.Tensor, epochs: int = 20, seed: int = 0, batch_size:
     beta < 1 because the 1024-d latent dwarfs small images: with beta = 1 on 8x8 digits the posterior
     collapses to the mean digit (test reconstruction L1 0.21 vs 0.06 with beta = 0.1).
     """
-    from tqdm import tqdm
-
     if images.dim() != 4 or images.shape[-1] != images.shape[-2]:
         raise ValueError(f"train_vae expects square images [N, C, H, H], got {tuple(images.shape)}")
     gen = torch.Generator().manual_seed(seed)
@@ -102,19 +100,8 @@ def train_vae(images: torch.Tensor, epochs: int = 20, seed: int = 0, batch_size:
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     total = max(1, epochs * math.ceil(len(images) / batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-    vae.train()
-    bar = tqdm(range(epochs), desc="vae", unit="epoch", disable=not progress)
-    for _ in bar:
-        perm = torch.randperm(len(images), generator=gen).to(device)
-        for i in range(0, len(images), batch_size):
-            loss = vae_loss(vae, images[perm[i : i + batch_size]], beta)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        bar.set_postfix(loss=f"{loss.item():.1f}")
-    vae.zero_grad(set_to_none=True)
-    return vae.cpu().eval()
+    return fit_epochs(vae, lambda idx: vae_loss(vae, images[idx], beta), len(images), epochs, batch_size, opt,
+                      sched, gen, device, "vae", progress)
 
 
 def completion_objective(vae: ConvVAE, z: torch.Tensor, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
@@ -166,16 +153,7 @@ def load_or_train_vae(cache_dir: str | Path, data_fn: Callable[[], torch.Tensor]
     images [N, C, H, W] and cached there."""
     config = {"channels": int(shape[0]), "image_size": int(shape[-1]), "width": int(width), "dataset": dataset,
               "shape": [int(s) for s in shape], "epochs": int(epochs), "seed": int(seed), "beta": float(beta)}
-    path = cache_file(cache_dir, "vae", dataset, shape)
-    vae = ConvVAE(config["channels"], config["image_size"], width)
-    state = load_cached(path, config)
-    if state is not None:
-        vae.load_state_dict(state)
-        return vae.eval()
-    images = data_fn()
-    if tuple(images.shape[1:]) != tuple(shape):
-        raise ValueError(f"data_fn gave images {tuple(images.shape[1:])}, expected {tuple(shape)}")
-    start = time.perf_counter()
-    vae = train_vae(images, epochs, seed, width=width, beta=beta, device=device, progress=progress)
-    save_cached(path, vae.state_dict(), config, {"train_seconds": time.perf_counter() - start, "train_size": len(images)})
-    return vae
+    return load_or_train(cache_file(cache_dir, "vae", dataset, shape), config,
+                         ConvVAE(config["channels"], config["image_size"], width), data_fn,
+                         lambda images: train_vae(images, epochs, seed, width=width, beta=beta, device=device,
+                                                  progress=progress), shape)

@@ -1,13 +1,16 @@
-"""Cached weights of the helper networks (classifier, VAE): plain state_dicts that load with weights_only=True."""
+"""Cached weights of the helper networks (classifier, VAE): plain state_dicts that load with weights_only=True,\nand the policy around them: load when the config matches, else train and cache."""
 
 from __future__ import annotations
 
-import os
+import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
+import torch.nn as nn
+
+from pixeltransformer.files import atomic_write
 
 
 def load_cached(path: str | Path, config: dict[str, Any]) -> dict[str, torch.Tensor] | None:
@@ -31,14 +34,29 @@ def load_cached(path: str | Path, config: dict[str, Any]) -> dict[str, torch.Ten
 def save_cached(path: str | Path, state_dict: dict[str, torch.Tensor], config: dict[str, Any],
                 info: dict[str, Any] | None = None) -> None:
     """Write {"config", "state_dict", "info"} atomically, so a concurrent reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     state = {k: v.detach().cpu() for k, v in state_dict.items()}
-    torch.save({"config": config, "state_dict": state, "info": info or {}}, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save({"config": config, "state_dict": state, "info": info or {}}, tmp))
 
 
 def cache_file(cache_dir: str | Path, kind: str, dataset: str, shape: tuple[int, ...]) -> Path:
     """One file per network kind, dataset and image shape [C, H, W], e.g. classifier_mnist_1x28x28.pt."""
     return Path(cache_dir) / f"{kind}_{dataset}_{'x'.join(str(int(s)) for s in shape)}.pt"
+
+
+def load_or_train(path: Path, config: dict[str, Any], model: nn.Module, data_fn: Callable[[], Any],
+                  fit: Callable[[Any], nn.Module], shape: tuple[int, ...]) -> nn.Module:
+    """``model`` with the weights cached at path for ``config``; else ``fit(data_fn())`` (data: images
+    [N, *shape], or a tuple starting with them), cached there. Returns the network in eval mode."""
+    state = load_cached(path, config)
+    if state is not None:
+        model.load_state_dict(state)
+        return model.eval()
+    data = data_fn()
+    images = data[0] if isinstance(data, tuple) else data
+    if tuple(images.shape[1:]) != tuple(shape):
+        raise ValueError(f"data_fn gave images {tuple(images.shape[1:])}, expected {tuple(shape)}")
+    start = time.perf_counter()
+    model = fit(data)
+    save_cached(path, model.state_dict(), config, {"train_seconds": time.perf_counter() - start,
+                                                   "train_size": len(images)})
+    return model

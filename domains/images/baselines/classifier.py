@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -12,7 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cache import cache_file, load_cached, save_cached
+from .cache import cache_file, load_or_train
+from .training import fit_epochs
 
 
 class ResBlock(nn.Module):
@@ -67,8 +67,6 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 1
 
     AdamW with a one-cycle schedule and random shifts (default: 1/8 of the side, at least 1 pixel).
     """
-    from tqdm import tqdm
-
     if images.dim() != 4 or min(images.shape[-2:]) < 8:
         raise ValueError(f"train_classifier expects images [N, C, H>=8, W>=8], got {tuple(images.shape)}")
     if len(labels) != len(images):
@@ -84,21 +82,13 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 1
     steps_per_epoch = math.ceil(len(images) / batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch))
-    model.train()
-    bar = tqdm(range(epochs), desc="classifier", unit="epoch", disable=not progress)
-    for _ in bar:
-        perm = torch.randperm(len(images), generator=gen)
-        for i in range(0, len(images), batch_size):
-            idx = perm[i : i + batch_size].to(device)
-            x = random_shift(images[idx], max_shift, gen) if max_shift > 0 else images[idx]  # [b, C, H, W]
-            loss = F.cross_entropy(model(x), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    model.zero_grad(set_to_none=True)
-    return model.cpu().eval()
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        x = random_shift(images[idx], max_shift, gen) if max_shift > 0 else images[idx]  # [b, C, H, W]
+        return F.cross_entropy(model(x), labels[idx])
+
+    return fit_epochs(model, batch_loss, len(images), epochs, batch_size, opt, sched, gen, device, "classifier",
+                      progress)
 
 
 @torch.no_grad()
@@ -122,17 +112,7 @@ def load_or_train_classifier(cache_dir: str | Path, data_fn: Callable[[], tuple[
     trained on ``data_fn()`` -> (images [N, C, H, W], labels [N]) and cached there."""
     config = {"in_channels": int(shape[0]), "num_classes": int(num_classes), "width": int(width),
               "dataset": dataset, "shape": [int(s) for s in shape], "epochs": int(epochs), "seed": int(seed)}
-    path = cache_file(cache_dir, "classifier", dataset, shape)
-    model = ResNetClassifier(config["in_channels"], num_classes, width)
-    state = load_cached(path, config)
-    if state is not None:
-        model.load_state_dict(state)
-        return model.eval()
-    images, labels = data_fn()
-    if tuple(images.shape[1:]) != tuple(shape):
-        raise ValueError(f"data_fn gave images {tuple(images.shape[1:])}, expected {tuple(shape)}")
-    start = time.perf_counter()
-    model = train_classifier(images, labels, epochs, seed, width=width, num_classes=num_classes,
-                             device=device, progress=progress)
-    save_cached(path, model.state_dict(), config, {"train_seconds": time.perf_counter() - start, "train_size": len(images)})
-    return model
+    return load_or_train(cache_file(cache_dir, "classifier", dataset, shape), config,
+                         ResNetClassifier(config["in_channels"], num_classes, width), data_fn,
+                         lambda data: train_classifier(*data, epochs, seed, width=width, num_classes=num_classes,
+                                                       device=device, progress=progress), shape)
