@@ -61,6 +61,10 @@ class ImageDomain(Domain):
                                                           min(self.composition_context, cap), generator)
         return contexts
 
+    def picture_samples(self, name: str, num_samples: int) -> int:
+        """Fig. 3 shows means only; Fig. 4 shows num_samples samples, Fig. 5 one."""
+        return {"samples": num_samples, "composition": min(num_samples, 1)}.get(name, 0)
+
     def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
         """fig3_means (the mean across |S|), fig4_samples and fig5_composition (only with two images or more)."""
         levels = sorted((int(name), c) for name, c in completions.items() if name.isdigit())

@@ -53,7 +53,8 @@ class Pictures(Callback):
         completions = {}
         for i, (name, (ctx_pos, ctx_val)) in enumerate(contexts.items()):
             completions[name] = pl_module.complete(
-                ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid, num_samples=self.num_samples,
+                ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid,
+                num_samples=pl_module.domain.picture_samples(name, self.num_samples),
                 n_autoregressive=self.n_autoregressive, seed=self.seed + i, signal=signal).cpu()
         return pl_module.domain.pictures(completions, Path(out_dir), suffix)
 

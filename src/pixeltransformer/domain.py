@@ -57,6 +57,11 @@ class Domain:
         cap = signal[0, 0].numel() if self.on_grid else max(levels)
         return {str(k): draw_context(signal, k, generator, self.on_grid) for k in sorted({min(k, cap) for k in levels})}
 
+    def picture_samples(self, name: str, num_samples: int) -> int:
+        """How many samples the picture context ``name`` needs (default: the Pictures callback's num_samples; a
+        picture of means only saves the sampling)."""
+        return num_samples
+
     def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
         """Draw the completions (one per picture context, on the CPU) into out_dir; return {name: file(s)}."""
         return {}
