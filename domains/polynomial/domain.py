@@ -24,7 +24,8 @@ from pixeltransformer.files import write_text
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import grid_positions
 
-from .metrics import nll_gap_to_oracle, protocol_oracle, reference_metrics
+from .metrics import nll_gap_to_oracle, reference_metrics
+from .oracles import gp_protocol_oracle
 from .protocol import point_set_layout
 from .visualize import figure_functions, figure_protocol
 
@@ -61,8 +62,8 @@ class PolynomialDomain(Domain):
         """One figure per example: a panel per |S| (Fig. 9), or the benchmark's points and band."""
         count = next(iter(completions.values())).mean.shape[0]
         draw = self.protocol_figure if self.is_protocol else self.functions_figure
-        return {"functions": [draw({k: c[i] for k, c in completions.items()}, Path(out_dir) / f"functions{i}{suffix}.png")
-                              for i in range(count)]}
+        return {"functions": [draw({k: c[i] for k, c in completions.items()},
+                                   Path(out_dir) / f"functions{i}{suffix}.png") for i in range(count)]}
 
     def function_panel(self, completion: Completion, title: str) -> dict:
         """The curves of one completion (batch of one) in x units, for visualize.figure_functions."""
@@ -70,7 +71,8 @@ class PolynomialDomain(Domain):
         samples = completion.samples[0, :, 0] if completion.samples is not None else torch.zeros(0, x.shape[0])
         return {"title": title, "x": x.numpy(), "mean": completion.mean[0, 0].numpy(),
                 "std": completion.std()[0, 0].numpy(), "samples": samples.numpy(),  # [G], [G], [S, G]
-                "ctx_x": (completion.ctx_pos[0, :, 0] * self.pos_scale).numpy(), "ctx_y": completion.ctx_val[0, :, 0].numpy()}
+                "ctx_x": (completion.ctx_pos[0, :, 0] * self.pos_scale).numpy(),
+                "ctx_y": completion.ctx_val[0, :, 0].numpy()}
 
     def functions_figure(self, completions: dict[str, Completion], path: Path) -> Path:
         """Fig. 9 for one function: completions (batch of one) by |S| -> mean, band and samples beside the truth."""
@@ -95,8 +97,9 @@ class PolynomialDomain(Domain):
                      "tgt_x": (pos[0, k:, 0] * s).numpy(), "tgt_y": val[0, k:, 0].numpy(),
                      "mean": c.mean[0, 0].numpy(), "std": c.std()[0, 0].numpy()}
             if hyper is not None:
-                o_mean, o_var = protocol_oracle(self.spec, pos[:, :k, 0] * s, val[:, :k, 0], x.unsqueeze(0),
-                                                *hyper)  # [1, G] each
+                o_mean, o_var = gp_protocol_oracle(pos[:, :k, 0] * s, val[:, :k, 0], x.unsqueeze(0),
+                                                   self.spec.extra["kernel"], *hyper,
+                                                   self.spec.extra["noise_std"])  # [1, G] each
                 panel.update(oracle_mean=o_mean[0].numpy(), oracle_std=o_var[0].sqrt().numpy())
             panels.append(panel)
         title = self.spec.dataset

@@ -41,19 +41,14 @@ def nll_gap_to_oracle(rows: list[dict]) -> dict[str, float]:
             if r["num_context"] in (4, 5, 6) and r.get("nll") is not None and r.get("oracle_nll") is not None}
 
 
-def protocol_oracle(spec, ctx_x: torch.Tensor, ctx_y: torch.Tensor, qry_x: torch.Tensor, lengthscale: torch.Tensor,
-                    scale: torch.Tensor):
-    """The GP benchmark's exact predictive with each function's true hyperparameters [B]: -> mean, var [B, Q]."""
-    return gp_protocol_oracle(ctx_x, ctx_y, qry_x, spec.extra["kernel"], lengthscale, scale, spec.extra["noise_std"])
-
-
 def protocol_scores(spec, log_lik: torch.Tensor, mean: torch.Tensor, ctx_x: torch.Tensor, ctx_y: torch.Tensor,
                     qry_x: torch.Tensor, qry_y: torch.Tensor, lengthscale: torch.Tensor,
                     scale: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-query scores [B, Q] of the model (its log-likelihoods and mean given) and of the exact oracle: "ll",
     "oracle_ll" (nats) and the squared errors "mse", "oracle_mse". Positions in x units, CPU tensors."""
     y = qry_y.double()  # [B, Q]
-    o_mean, o_var = protocol_oracle(spec, ctx_x, ctx_y, qry_x, lengthscale, scale)  # [B, Q] each
+    o_mean, o_var = gp_protocol_oracle(ctx_x, ctx_y, qry_x, spec.extra["kernel"], lengthscale, scale,
+                                       spec.extra["noise_std"])  # [B, Q] each
     return {"ll": log_lik.double(), "oracle_ll": -gaussian_nll(o_mean, o_var, y),
             "mse": ((mean - qry_y) ** 2).double(), "oracle_mse": (o_mean - y) ** 2}
 

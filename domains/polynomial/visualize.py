@@ -16,7 +16,7 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
     """One panel per context set: S in red, the mean with a +-2 sigma band, the samples and, when known, the true curve.
 
     Each panel: {"title": str, "x": [G], "mean": [G], "std": [G], "samples": [S, G] (S may be 0), "ctx_x": [K],
-    "ctx_y": [K]}; truth: (x [R], y [R]) on its own grid. The y range follows the truth, else S and the mean.
+    "ctx_y": [K]}; truth: (x [R], y [R]) on its own grid. The y range follows the truth, else S and the band.
     """
     import matplotlib
 
@@ -24,7 +24,8 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
-    ref = truth[1] if truth is not None else np.concatenate([np.ravel(p[k]) for p in panels for k in ("ctx_y", "mean")])
+    ref = truth[1] if truth is not None else np.concatenate(
+        [np.ravel(v) for p in panels for v in (p["ctx_y"], p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"])])
     lo, hi = float(ref.min()), float(ref.max())
     pad = 0.25 * (hi - lo + 1e-6)
     for ax, p in zip(axes[0], panels):
