@@ -112,7 +112,7 @@ def test_eval_writes_metrics_json(trained_polynomial):
             assert isinstance(row[key], float), key
     assert set(metrics["nll_gap_to_oracle"]) == {"4", "5", "6"}
     assert (trained_polynomial / "eval" / "metrics_vs_context.png").stat().st_size > 10_000
-    assert (trained_polynomial / "eval" / "functions.png").stat().st_size > 10_000
+    assert (trained_polynomial / "eval" / "pictures" / "functions0.png").stat().st_size > 10_000
 
 
 def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):

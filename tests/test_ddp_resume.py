@@ -30,8 +30,8 @@ def _probe_config(tmp_path: Path, name: str, pictures: bool = False) -> Path:
     cfg = tmp_path / f"{name}.yaml"
     lines = ["trainer:", "  callbacks:"]
     if pictures:
-        lines += ["    - class_path: domains.polynomial.callbacks.FunctionPictures",
-                  "      init_args: {num_functions: 1, sample_points: 8}"]
+        lines += ["    - class_path: pixeltransformer.callbacks.Pictures",
+                  "      init_args: {num_examples: 1, levels: [4], resolution: 8, n_autoregressive: null}"]
     lines += ["    - class_path: tests.ddp_probe.MetricsDump", f"      init_args: {{path: {tmp_path / (name + '.json')}}}"]
     cfg.write_text("\n".join(lines) + "\n")
     return cfg

@@ -41,6 +41,7 @@ class Domain:
     on_grid: ClassVar[bool] = True
     input_help: ClassVar[str] = "a signal file"
     registry: ClassVar[dict[str, type[Domain]]] = {}
+    spec: SignalSpec | None = None  # the data's spec, set by the module that owns the domain (units, dataset)
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

@@ -296,4 +296,5 @@ def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
         domain = domain_for(name)() if name in Domain.registry else Domain()
     if domain.name and domain.name != spec.domain:
         raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}")
+    domain.spec = spec
     return domain
