@@ -14,11 +14,11 @@ import trimesh
 
 from domains.sdf import mesh as mesh_mod
 from domains.sdf.data import MixtureDataset, SDFDataModule
-from domains.sdf.mesh import (SDFCache, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, split_long_edges,
-                              voxels_to_sdf, zup_to_yup)
+from domains.sdf.mesh import (SDFCache, export_mesh, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, sdf_to_mesh,
+                              split_long_edges, voxels_to_sdf, zup_to_yup)
+from domains.sdf.metrics import chamfer_l1, mesh_volume, occupancy_iou
 from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_points, make_chair, procedural_chairs
-from domains.sdf.visualize import (chamfer_l1, export_mesh, figure_sdf_samples, mesh_volume, occupancy_iou,
-                                   render_context_points, render_mesh_png, sdf_to_mesh)
+from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "shapenet_chairs"
 R = 32
@@ -273,8 +273,6 @@ def test_renders(tmp_path):
     assert img.ndim == 3 and img.shape[2] == 3 and (tmp_path / "m.png").stat().st_size > 1000
     assert (img.min(axis=2) < 200).mean() > 0.01  # something was drawn
     pos = np.random.default_rng(0).uniform(-1, 1, (50, 3))
-    pts = render_context_points(pos, np.linalg.norm(pos, axis=1) - 0.5, path=tmp_path / "s.png")
-    assert pts.shape[2] == 3 and (tmp_path / "s.png").is_file()
     fig = figure_sdf_samples(m, pos, pos[:, 0], [m, m, m], m, tmp_path / "fig8.png", size=1.2)
     assert fig.shape[1] > 5 * fig.shape[0]  # six panels side by side
 
