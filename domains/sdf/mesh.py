@@ -279,13 +279,6 @@ class SDFCache:
                           stacklevel=2)
         return files
 
-    def build(self, paths: Sequence[str | Path], resolution: int = 64, progress: bool = True) -> np.ndarray:
-        """SDF grids of the meshes that convert: float32 [N, R, R, R] (N = len(self.kept))."""
-        files = self.build_files(paths, resolution, progress)
-        if not files:
-            return np.zeros((0, resolution, resolution, resolution), dtype=np.float32)
-        return np.stack([np.load(p) for p in files])
-
 
 # ---- voxels -> SDF ----------------------------------------------------------------------------------
 
