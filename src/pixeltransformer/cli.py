@@ -105,7 +105,11 @@ class PixelTransformerCLI(LightningCLI):
             load_checkpoint(self.config[sub].ckpt_path, mmap=True)
         if sub == "predict" and not self.config[sub].get("ckpt_path"):
             raise ValueError("predict needs --ckpt_path: the checkpoint of a trained model")
-        super()._parse_ckpt_path()
+        chosen = self.config[sub].model.get("domain") if sub else None
+        super()._parse_ckpt_path()  # the checkpoint's hyperparameters replace the config's model arguments
+        if chosen is not None and not isinstance(chosen, str):
+            # ... but a checkpoint records its Domain by name only: the config's Domain keeps its options (init args)
+            self.config[sub].model.domain = chosen
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
