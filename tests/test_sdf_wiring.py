@@ -201,9 +201,11 @@ def test_predict_from_a_mesh_with_a_context_and_from_a_context_alone(trained, tm
     np.testing.assert_allclose(json.loads((tmp_path / "a" / "context.json").read_text()), clamped, atol=1e-6)
     points = tmp_path / "points.json"
     points.write_text(json.dumps(rows))
-    main([*base, "--context", str(points), "--out", str(tmp_path / "b")])
+    # the domain's options (init args) hold at predict time, although the checkpoint records the domain by name
+    main([*base, "--context", str(points), "--out", str(tmp_path / "b"), "--model.domain.init_args.formats=[glb]"])
     names = set(json.loads((tmp_path / "b" / "prediction.json").read_text())["files"])
     assert "gt.glb" not in names and {"mean.glb", "sample1.glb", "figure.png"} <= names
+    assert not any(name.endswith(".obj") for name in names) and not list((tmp_path / "b").glob("*.obj"))
 
 
 @pytest.mark.parametrize("args, message", [
