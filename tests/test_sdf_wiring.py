@@ -90,7 +90,8 @@ def test_test_writes_shape_metrics_and_test_pictures(trained):
     signal = dm.fixed_examples("test", 2)["signal"]  # [2, 1, R, R, R]
     for row in rows:
         k = row["num_context"]
-        pos, val = draw_context(signal, k, [item_seed(1, i, k) for i in range(2)], on_grid=False)  # [2, K, 3], [2, K, 1]
+        seeds = [item_seed(1, i, k) for i in range(2)]  # the sweep's: salt seed + 1, key = index in the split
+        pos, val = draw_context(signal, k, seeds, on_grid=False)  # [2, K, 3], [2, K, 1]
         nn = nearest_neighbour_fill(pos, val, grid_positions((RES,) * 3).expand(2, -1, -1))  # [2, N, 1]
         ious = [occupancy_iou(nn[i, :, 0].view((RES,) * 3).numpy(), signal[i, 0].numpy()) for i in range(2)]
         assert row["iou_nn"] == pytest.approx(np.mean(ious), abs=1e-6), k

@@ -75,7 +75,8 @@ class SdfDomain(Domain):
         inside/outside prediction pulls the mean towards +t while P(inside) can still exceed 0.5), of the
         samples, of the nearest-neighbour fill and of the RBF fit of S; and the RBF's MSE."""
         grid = item.as_grid
-        preds = {"mean": grid(item.mean)[:, 0], "prob": probability_field(grid(item.prob_below(0.0).unsqueeze(-1))[:, 0]),
+        p_inside = item.prob_below(0.0).unsqueeze(-1)  # [B, Q, 1]
+        preds = {"mean": grid(item.mean)[:, 0], "prob": probability_field(grid(p_inside)[:, 0]),
                  "nn": grid(item.nn)[:, 0]}  # [B, R, R, R] each
         out = {}
         if self.rbf:

@@ -71,10 +71,11 @@ def draw_scores(truth: np.ndarray, gt_mesh: trimesh.Trimesh, draws: np.ndarray, 
     scores = []
     for grid in draws:
         mesh = sdf_to_mesh(grid)
-        scores.append((occupancy_iou(grid, truth), chamfer_l1(mesh, gt_mesh, n_points, seed), float(len(mesh.faces) == 0)))
+        scores.append((occupancy_iou(grid, truth), chamfer_l1(mesh, gt_mesh, n_points, seed),
+                       float(len(mesh.faces) == 0)))
     iou, cham, empty = np.array(scores).T  # [S] each
-    return float(iou.mean()), float(cham[np.isfinite(cham)].mean()) if np.isfinite(cham).any() else float("nan"), \
-        float(empty.mean())
+    found = cham[np.isfinite(cham)]  # [S']: the draws whose surface exists
+    return float(iou.mean()), float(found.mean()) if len(found) else float("nan"), float(empty.mean())
 
 
 def shape_metrics(truth: torch.Tensor, preds: dict[str, torch.Tensor], n_points: int = 10000,
