@@ -14,11 +14,11 @@ import trimesh
 
 from domains.sdf import mesh as mesh_mod
 from domains.sdf.data import MixtureDataset, SDFDataModule
-from domains.sdf.mesh import (SDFCache, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, split_long_edges,
-                              voxels_to_sdf, zup_to_yup)
-from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_points, make_chair, procedural_chairs
-from domains.sdf.visualize import (chamfer_l1, export_mesh, figure_sdf_samples, mesh_volume, occupancy_iou,
-                                   render_context_points, render_mesh_png, sdf_to_mesh)
+from domains.sdf.mesh import (SDFCache, export_mesh, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, sdf_to_mesh,
+                              split_long_edges, voxels_to_sdf, zup_to_yup)
+from domains.sdf.metrics import chamfer_l1, mesh_volume, occupancy_iou
+from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_points, make_chair
+from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "shapenet_chairs"
 R = 32
@@ -188,20 +188,20 @@ def test_cache_hits_the_second_time(tmp_path, monkeypatch):
     cache = SDFCache(tmp_path / "cache", truncation=0.2)
     paths = sorted(meshes.iterdir())
     with pytest.warns(UserWarning) as record:
-        first = cache.build(paths, resolution=16, progress=False)
+        first = np.stack([np.load(f) for f in cache.build_files(paths, resolution=16, progress=False)])
     messages = [str(w.message) for w in record]
     assert any("c.obj" in m for m in messages) and any("1 of 3 meshes failed" in m for m in messages)
     assert first.shape == (2, 16, 16, 16) and first.dtype == np.float32
     assert len(calls) == 2 and len(cache.failures) == 1 and cache.kept == paths[:2]
     with pytest.warns(UserWarning):
-        second = cache.build(paths, resolution=16, progress=False)
+        second = np.stack([np.load(f) for f in cache.build_files(paths, resolution=16, progress=False)])
     assert len(calls) == 2  # pure cache hit
     np.testing.assert_array_equal(first, second)
     # The key is the content: a renamed copy hits, a different resolution misses.
     (meshes / "a_copy.npz").write_bytes((meshes / "a.npz").read_bytes())
-    cache.build([meshes / "a_copy.npz"], resolution=16, progress=False)
+    cache.build_files([meshes / "a_copy.npz"], resolution=16, progress=False)
     assert len(calls) == 2
-    cache.build([meshes / "a_copy.npz"], resolution=12, progress=False)
+    cache.build_files([meshes / "a_copy.npz"], resolution=12, progress=False)
     assert len(calls) == 3
 
 
@@ -273,8 +273,6 @@ def test_renders(tmp_path):
     assert img.ndim == 3 and img.shape[2] == 3 and (tmp_path / "m.png").stat().st_size > 1000
     assert (img.min(axis=2) < 200).mean() > 0.01  # something was drawn
     pos = np.random.default_rng(0).uniform(-1, 1, (50, 3))
-    pts = render_context_points(pos, np.linalg.norm(pos, axis=1) - 0.5, path=tmp_path / "s.png")
-    assert pts.shape[2] == 3 and (tmp_path / "s.png").is_file()
     fig = figure_sdf_samples(m, pos, pos[:, 0], [m, m, m], m, tmp_path / "fig8.png", size=1.2)
     assert fig.shape[1] > 5 * fig.shape[0]  # six panels side by side
 
@@ -282,13 +280,18 @@ def test_renders(tmp_path):
 # ---- procedural chairs ------------------------------------------------------------------------------
 
 
+def procedural_chairs(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([chair_sdf_grid(make_chair(rng), R) for _ in range(n)])  # [n, R, R, R]
+
+
 def test_procedural_chairs_vary_and_are_reproducible():
-    a = procedural_chairs(3, R, seed=0)
+    a = procedural_chairs(3, seed=0)
     assert a.shape == (3, R, R, R) and a.dtype == np.float32
     assert all((g < 0).sum() > 50 for g in a)  # solid inside points
     assert (a[:, 0] > 0).all() and (a[:, -1] > 0).all()  # nothing touches the cube's faces
-    np.testing.assert_array_equal(a, procedural_chairs(3, R, seed=0))
-    b = procedural_chairs(3, R, seed=1)
+    np.testing.assert_array_equal(a, procedural_chairs(3, seed=0))
+    b = procedural_chairs(3, seed=1)
     assert all(occupancy_iou(x, y) < 0.9 for x, y in zip(a, b))
     styles = [make_chair(np.random.default_rng(s)).style for s in range(40)]
     for key in ("seat", "legs", "back", "arms", "cross_bars", "splayed"):

@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torchmetrics import MeanMetric
 
+from .distribution import BinnedGaussian
 from .inference import observed_lookup
 from .media import log_media, log_table_and_curves
 from .files import write_json
@@ -48,6 +49,13 @@ class SweepItem:
     on_grid: bool  # queries are the full grid, in grid order
     nll: torch.Tensor  # [B, Q]: -log p(qry_val | S) in nats per value dimension
     batch: dict[str, Any]  # the test batch: "signal", "index", and "label" where the data has labels
+    dist: BinnedGaussian | None = None  # the module's value distribution, which params parametrise
+
+    def prob_below(self, threshold: float) -> torch.Tensor:
+        """P(v < threshold | S) of the first value channel at every query, from the mixture's CDF: [B, Q]."""
+        if self.dist is None:
+            raise ValueError("prob_below needs the item's value distribution (SweepItem.dist)")
+        return self.dist.cdf(self.params, threshold)[..., 0]  # [B, Q]
 
     def as_grid(self, values: torch.Tensor) -> torch.Tensor:
         """[..., Q, V] -> [..., V, *grid] (only when the queries are the full grid)."""
@@ -246,7 +254,7 @@ class SweepEvaluation(Callback):
             nll = pl_module.nll_per_dim(params, qry_val)  # [B, Q]
             item = SweepItem(spec, signal, k, ctx_pos, ctx_val, qry_pos, qry_val, ~observed, params,
                              pl_module.dist.mean(params), nearest_neighbour_fill(ctx_pos, ctx_val, qry_pos),
-                             samples, on_grid, nll, batch)
+                             samples, on_grid, nll, batch, pl_module.dist)
             values = {"nll": masked_mean(nll, item.held_out)}
             values.update(self.metrics(item, pl_module))
             out[k] = values
