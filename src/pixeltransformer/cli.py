@@ -105,7 +105,12 @@ class PixelTransformerCLI(LightningCLI):
             load_checkpoint(self.config[sub].ckpt_path, mmap=True)
         if sub == "predict" and not self.config[sub].get("ckpt_path"):
             raise ValueError("predict needs --ckpt_path: the checkpoint of a trained model")
+        # the checkpoint records its domain by name only: keep the configured Domain (class_path and the init args
+        # given on the command line, e.g. predict options); its name is checked against the data's
+        domain = self.config[sub].model.get("domain") if sub else None
         super()._parse_ckpt_path()
+        if domain is not None and hasattr(domain, "class_path"):
+            self.config[sub].model.domain = domain
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
