@@ -25,10 +25,10 @@ from domains.video.visualize import (
     context_video,
     figure_video_samples,
     frame_strip,
-    psnr_per_frame,
-    ssim_per_frame,
+    on_grid,
     write_side_by_side,
 )
+from domains.video.metrics import psnr_per_frame, ssim_per_frame
 from pixeltransformer.sets import grid_positions
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
