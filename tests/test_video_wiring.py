@@ -136,6 +136,11 @@ def test_predict_with_json_context_and_bad_input(run, input_video, tmp_path):
     predict(run, *base, "--out", str(tmp_path / "ok"), "--context", json.dumps(ctx))
     assert json.loads((tmp_path / "ok" / "summary.json").read_text())["num_context"] == 2
     assert json.loads((tmp_path / "ok" / "prediction.json").read_text())["context"] == ctx
+    predict(run, "--num_samples", "0", "--out", str(tmp_path / "alone"), "--context", json.dumps(ctx))  # no clip
+    assert sorted(p.name for p in (tmp_path / "alone").iterdir()) == [
+        "context.mp4", "figure10.gif", "figure10.mp4", "figure10.png", "mean.mp4", "prediction.json", "summary.json"]
+    assert "psnr_vs_input" not in json.loads((tmp_path / "alone" / "summary.json").read_text())  # nothing to compare
+    assert iio.imread(tmp_path / "alone" / "figure10.png").shape[0] == 2 * 135  # rows: S and the mean, no GT
     bad = {
         json.dumps([[0.0, 1.5, 0.0, 0.5, 0.5, 0.5]]): "positions must lie in \\[-1, 1\\]",
         json.dumps([[0.0, 0.0, 0.0, 0.5]]): "6 numbers each",
