@@ -39,20 +39,22 @@ class VideoDomain(Domain):
         self.max_context, self.gif = max_context, gif
 
     # ---- pictures ---------------------------------------------------------------------------------------
-    def figure(self, completion: Completion, stem: Path, context_label: str) -> dict[str, Path]:
-        """Fig. 10 of one completion (batch of 1): GT (when known), the NN view of S, the samples and the mean."""
-        c = completion
+    @staticmethod
+    def clips(c: Completion) -> tuple[torch.Tensor | None, torch.Tensor, list[torch.Tensor]]:
+        """The clips beside the mean of one completion (batch of 1): the ground truth on the completion's grid
+        (None when unknown), the nearest-neighbour view of S and the samples, each [3, T, H, W]."""
         gt = None if c.signal is None else on_grid(c.signal[0], c.grid_shape)  # [3, T, H, W]
         ctx_vis = context_video(c.ctx_pos[0], c.ctx_val[0], c.grid_shape)  # [3, T, H, W]
-        samples = [] if c.samples is None else list(c.samples[0])  # S x [3, T, H, W]
-        return write_figure10(gt, ctx_vis, samples, c.mean[0], stem, context_label=context_label, gif=self.gif)
+        return gt, ctx_vis, [] if c.samples is None else list(c.samples[0])
 
     def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
-        """``video<i>_S<k><suffix>.png/.mp4/.gif`` per clip i and context k; the PNGs and mp4s are logged."""
+        """Fig. 10 as ``video<i>_S<k><suffix>.png/.mp4/.gif`` per clip i and context k (GT, the NN view of S,
+        the samples, the mean); the PNGs and mp4s are logged."""
         pngs, mp4s = [], []
         for name, c in completions.items():
             for i in range(c.mean.shape[0]):
-                files = self.figure(c[i], out_dir / f"video{i}_S{name}{suffix}", context_label=f"S={name} (NN)")
+                files = write_figure10(*self.clips(c[i]), c.mean[i], out_dir / f"video{i}_S{name}{suffix}",
+                                       context_label=f"S={name} (NN)", gif=self.gif)
                 pngs.append(files["png"])
                 mp4s.append(files["mp4"])
         return {"video_frames": pngs, "videos": mp4s}
@@ -100,15 +102,15 @@ class VideoDomain(Domain):
         """gt.mp4 (with an input), context.mp4 (the NN view of S), mean.mp4, sample_<i>.mp4, Fig. 10 as
         figure10.png/.mp4/.gif, and summary.json (grid, PSNR/SSIM of each video against the input)."""
         c = completion
-        gt = None if c.signal is None else on_grid(c.signal[0], c.grid_shape)  # [3, T, H', W']
-        ctx_vis = context_video(c.ctx_pos[0], c.ctx_val[0], c.grid_shape)  # [3, T, H', W']
-        samples = {} if c.samples is None else {f"sample_{i:02d}": s for i, s in enumerate(c.samples[0])}
-        videos = {"gt": gt, "context": ctx_vis, "mean": c.mean[0], **samples}  # each [3, T, H', W'] or None
+        gt, ctx_vis, samples = self.clips(c)  # [3, T, H', W'] each (gt may be None), S x [3, T, H', W']
+        named = {f"sample_{i:02d}": s for i, s in enumerate(samples)}
+        videos = {"gt": gt, "context": ctx_vis, "mean": c.mean[0], **named}
         paths = [write_video(to_frames(v), out_dir / f"{name}.mp4") for name, v in videos.items() if v is not None]
-        paths += list(self.figure(c, out_dir / "figure10", context_label="S (NN)").values())
+        paths += write_figure10(gt, ctx_vis, samples, c.mean[0], out_dir / "figure10", context_label="S (NN)",
+                                gif=self.gif).values()
         summary = {"grid": list(c.grid_shape), "num_context": int(c.ctx_pos.shape[1]), "num_samples": len(samples)}
         if gt is not None and min(c.grid_shape[1:]) >= 11:  # SSIM's 11x11 window
-            pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **samples}
+            pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}
             summary["psnr_vs_input"] = {k: float(psnr_per_frame(v[None], gt[None])) for k, v in pairs.items()}
             summary["ssim_vs_input"] = {k: float(ssim_per_frame(v[None], gt[None])) for k, v in pairs.items()}
         return paths + [write_json(out_dir / "summary.json", summary)]
