@@ -25,10 +25,10 @@ from domains.video.visualize import (
     context_video,
     figure_video_samples,
     frame_strip,
-    psnr_per_frame,
-    ssim_per_frame,
+    on_grid,
     write_side_by_side,
 )
+from domains.video.metrics import psnr_per_frame, ssim_per_frame
 from pixeltransformer.sets import grid_positions
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
@@ -347,3 +347,12 @@ def test_shared_beach_clips():
     assert dm.spec.grid_shape == (17, 64, 64) and dm.spec.num_bins == 32
     folder = read_video_folder(beach, num_frames=17, size=64, progress=False)
     assert folder.clips.shape == (8, 17, 64, 64, 3) and folder.n_skipped_short == folder.n_skipped_corrupt == 0
+
+
+def test_on_grid_reads_a_clip_on_another_grid():
+    video = torch.rand(3, 2, 4, 5)
+    assert on_grid(video, (2, 4, 5)) is video
+    fine = on_grid(video, (2, 7, 9))  # every other row and column is a grid point of the clip
+    assert fine.shape == (3, 2, 7, 9)
+    assert torch.allclose(fine[:, :, ::2, ::2], video, atol=1e-6)
+    assert torch.allclose(fine[:, :, 1, 0], (video[:, :, 0, 0] + video[:, :, 1, 0]) / 2, atol=1e-6)  # halfway

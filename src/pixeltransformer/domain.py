@@ -109,6 +109,10 @@ class Domain:
         pos = grid_positions(tuple(signal.shape[1:]))[mask.flatten().cpu()]  # [K, P]
         return pos, read_signal(signal.unsqueeze(0), pos.unsqueeze(0))[0]  # [K, P], [K, V]
 
+    def predict_grid(self, spec: SignalSpec, resolution: int | None) -> tuple[int, ...]:
+        """The grid a prediction completes on: the model's, or ``--resolution`` points per axis."""
+        return spec.grid_shape if resolution is None else (resolution,) * spec.pos_dims
+
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
         """Write one prediction (a completion of one signal, batch of 1, on the CPU) into out_dir; return the files.
         The default saves the tensors; domains write pictures, meshes or videos."""

@@ -283,7 +283,8 @@ class PixelTransformerModule(L.LightningModule):
 
         opts = self.predict_options or PredictOptions()
         signal = batch.get("signal")  # [1, V, *grid] when the input was a file
-        return self.complete(batch["ctx_pos"], batch["ctx_val"], opts.grid(self.spec), num_samples=opts.num_samples,
+        grid = self.domain.predict_grid(self.spec, opts.resolution)
+        return self.complete(batch["ctx_pos"], batch["ctx_val"], grid, num_samples=opts.num_samples,
                              n_autoregressive=opts.n_autoregressive, temperature=opts.temperature, seed=opts.seed,
                              progress=True, signal=signal).cpu()
 

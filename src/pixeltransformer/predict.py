@@ -73,9 +73,6 @@ class PredictOptions:
         if self.temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {self.temperature}")
 
-    def grid(self, spec: SignalSpec) -> tuple[int, ...]:
-        return spec.grid_shape if self.resolution is None else (self.resolution,) * spec.pos_dims
-
     @property
     def name(self) -> str:
         return Path(self.input).stem if self.input else "context"
