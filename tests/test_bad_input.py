@@ -57,7 +57,7 @@ def build_world(w: Path) -> Path:
     poly = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
             "val_range": [-5.0, 5.0], "num_bins": 1}
     images = {"domain": "images", "dataset": "digits", "grid_shape": [8, 8], "val_dims": 1, "val_range": [0.0, 1.0],
-              "num_bins": 32, "extra": {"predictor": "domains.images.predict"}}
+              "num_bins": 32}
     run = w / "runs" / "polynomial" / "old"
     (run / "checkpoints").mkdir(parents=True)
     torch.save(_checkpoint(poly), run / "checkpoints" / "last.ckpt")
@@ -78,7 +78,6 @@ def build_world(w: Path) -> Path:
     flat = {"spec": poly, "preset": "tiny", "encoder": "buffered", "max_context": 16, "num_queries": 8}
     torch.save({**_checkpoint(poly), "pixeltransformer_format": 1, "hyper_parameters": flat}, ck / "format1.ckpt")
     torch.save(_checkpoint(images, callbacks=_Payload(str(w / "pwned"))), ck / "evil.ckpt")
-    torch.save(_checkpoint({**images, "extra": {"predictor": "this"}}), ck / "this.ckpt")
 
     d = w / "input"
     d.mkdir()
@@ -191,12 +190,13 @@ ROWS = [
      lambda w: ["make", "sample", f"CKPT={w}/ckpt/digits.ckpt"],
      "make sample needs INPUT="),
     ("sample-input-missing",
-     '`make sample CKPT=digits.ckpt INPUT=cat.png` (no such file)',
-     lambda w: ["make", "sample", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/cat.png"],
-     "input not found: {w}/input/cat.png"),
+     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=cat.png` (no such file)',
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/cat.png"],
+     "--input: file not found: {w}/input/cat.png"),
     ("sample-input-not-an-image",
-     '`make sample CKPT=digits.ckpt INPUT=notes.png` (a text file)',
-     lambda w: ["make", "sample", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/notes.png", f"OUT={w}/out"],
+     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=notes.png` (a text file)',
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/notes.png",
+                f"OUT={w}/out"],
      "notes.png: not a readable image"),
     ("sample-empty-checkpoint",
      '`make sample CKPT=empty.ckpt INPUT=notes.png`',
@@ -206,14 +206,15 @@ ROWS = [
      '`make sample CKPT=evil.ckpt INPUT=notes.png` (carries pickled code)',
      lambda w: ["make", "sample", f"CKPT={w}/ckpt/evil.ckpt", f"INPUT={w}/input/notes.png"],
      "refusing {w}/ckpt/evil.ckpt: it needs code beyond tensors and plain types"),
-    ("sample-foreign-predictor",
-     '`make sample CKPT=this.ckpt ...` (its spec names the module `this`)',
-     lambda w: ["make", "sample", f"CKPT={w}/ckpt/this.ckpt", f"INPUT={w}/input/notes.png"],
-     "refusing predictor 'this': images checkpoints use domains.images.predict"),
-    ("sample-no-predictor",
-     '`make sample` with a polynomial checkpoint',
-     lambda w: ["make", "sample", f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt", f"INPUT={w}/input/notes.png"],
-     "no predictor for the 'polynomial' domain here"),
+    ("sample-context-rows",
+     "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.1, 0.2]]'` (a row too short)",
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", "CONTEXT=[[0.1, 0.2]]"],
+     "--context: expected a non-empty list of [y, x, value...] rows (3 numbers each)"),
+    ("sample-wrong-domain",
+     '`make sample DOMAIN=images CKPT=runs/polynomial/old/checkpoints/last.ckpt INPUT=notes.png`',
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt",
+                f"INPUT={w}/input/notes.png"],
+     "checkpoint is for polynomial/polynomial, but the data is images/digits"),
     # ---- run folders -------------------------------------------------------------------------------------
     ("run-name-taken",
      '`make train ARGS="--run_name old"` where runs/polynomial/old exists',

@@ -41,6 +41,7 @@ class ImageDomain(Domain):
     """
 
     name = "images"
+    row_names = ("y", "x", "value...")
     input_help = "a picture (PNG/JPG/BMP), centre-cropped and resized to the model's size"
 
     def __init__(self, sample_context: int = 32, composition_context: int = 32):

@@ -34,6 +34,7 @@ class PolynomialDomain(Domain):
     """1D functions; positions are normalised x / pos_scale, and every picture and file shows x in its own units."""
 
     name = "polynomial"
+    row_names = ("x", "y")
     input_help = "observations as --context rows [x, y]"
 
     @property

@@ -39,6 +39,7 @@ class SdfDomain(Domain):
     """
 
     name = "sdf"
+    row_names = ("x", "y", "z", "sdf")
     on_grid = False
     input_help = f"a mesh ({', '.join(MESH_SUFFIXES)}) or an SDF grid (.npy, [R, R, R])"
 

@@ -35,11 +35,13 @@ class Domain:
         name: the domain's registry name, equal to the SignalSpec.domain its DataModule yields.
         on_grid: S is drawn at grid points (pixels, frames) rather than continuous positions (an SDF's space).
         input_help: what ``--input`` reads, for messages.
+        row_names: the entries of one ``--context`` row, for messages (default x0, x1, ..., value).
     """
 
     name: ClassVar[str] = ""
     on_grid: ClassVar[bool] = True
     input_help: ClassVar[str] = "a signal file"
+    row_names: ClassVar[tuple[str, ...]] = ()  # a context row's entries, for messages, e.g. ("y", "x", "value")
     registry: ClassVar[dict[str, type[Domain]]] = {}
     spec: SignalSpec | None = None  # the data's spec, set by the module that owns the domain (units, dataset)
 
