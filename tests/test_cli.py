@@ -70,8 +70,23 @@ def missing_data(path: Path) -> str | None:
     return f"{absent[0]} is not under {data_dir()} (set PIXELTRANSFORMER_DATA; tests use ../shared/data when present)"
 
 
-def test_every_domain_has_a_config():
-    assert {domain_of(p) for p in CONFIGS} >= {"polynomial", "images", "video"}
+def test_every_domain_has_a_config_that_names_its_domain_class():
+    """configs/<name>.yaml exists for every domains/<name>/domain.py, and its model.domain is that folder's Domain."""
+    import importlib
+
+    import yaml
+
+    from pixeltransformer.domain import Domain
+
+    folders = {p.parent.name for p in (REPO / "domains").glob("*/domain.py")}
+    bases = {p.stem: p for p in CONFIGS if p.parent.name == "configs"}
+    assert folders == set(bases) and len(folders) == 4
+    for name, path in bases.items():
+        class_path = yaml.safe_load(path.read_text())["model"]["domain"]["class_path"]
+        module, _, cls = class_path.rpartition(".")
+        domain = getattr(importlib.import_module(module), cls)
+        assert module == f"domains.{name}.domain" and issubclass(domain, Domain) and domain.name == name
+        assert Domain.registry[name] is domain
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))

@@ -6,7 +6,6 @@ Nothing here touches the network unless a caller asks for ``download_*`` explici
 from __future__ import annotations
 
 import gzip
-import hashlib
 import pickle
 import shutil
 import tarfile
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from pixeltransformer.files import atomic_write
+from pixeltransformer.files import atomic_write, file_digest
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -336,14 +335,6 @@ def read_digits() -> Arrays:
 # ---- downloads (only when a user asks for them) ---------------------------------------------------------
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _fetch(url: str, dest: Path, md5: str) -> None:
     """Download url to dest (atomically), keeping it only if its md5 matches."""
 
@@ -353,7 +344,7 @@ def _fetch(url: str, dest: Path, md5: str) -> None:
                 shutil.copyfileobj(r, f)
         except OSError as e:
             raise RuntimeError(f"download of {url} failed: {e}") from None
-        got = _md5(tmp)
+        got = file_digest(tmp, "md5")
         if got != md5:
             raise RuntimeError(f"download of {url}: md5 {got} does not match the expected {md5}")
 

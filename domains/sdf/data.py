@@ -21,10 +21,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_indices
-from pixeltransformer.files import atomic_write, cache_root
+from pixeltransformer.files import atomic_write, cache_root, file_digest
 from pixeltransformer.signal import SignalSpec
 
-from .mesh import CONVERSION_VERSION, MESH_SUFFIXES, SDFCache, file_digest, read_voxels, voxels_to_sdf
+from .mesh import CONVERSION_VERSION, MESH_SUFFIXES, SDFCache, read_voxels, voxels_to_sdf
 from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")

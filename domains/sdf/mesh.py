@@ -28,7 +28,7 @@ from scipy import ndimage
 from skimage.measure import marching_cubes
 from tqdm.auto import tqdm
 
-from pixeltransformer.files import atomic_write
+from pixeltransformer.files import atomic_write, file_digest
 
 from .procedural import grid_points
 
@@ -215,15 +215,6 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
     if truncation is not None:
         np.clip(out, -truncation, truncation, out=out)
     return out.reshape(resolution, resolution, resolution)
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class SDFCache:
