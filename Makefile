@@ -51,7 +51,7 @@ ifneq ($(filter sample,$(MAKECMDGOALS)),)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval sample test test-slow bench classifier clean
+.PHONY: help install train eval sample test test-unit test-slow bench classifier clean
 
 help: ## list the targets
 	@echo "PixelTransformer targets (variables: DOMAIN=$(DOMAIN) DATA=$(DATA) ARGS=... CKPT=... RESUME=... WANDB=offline|online)"
@@ -75,8 +75,11 @@ eval: $(VENV)/.installed ## evaluate CKPT on DOMAIN's fixed test set: metrics.js
 sample: $(VENV)/.installed ## complete INPUT (or CONTEXT) with CKPT: pictures, meshes, videos in <run>/predict [ARGS="--num_context 64 --num_samples 3"]
 	WANDB_MODE=disabled $(PY) -m pixeltransformer predict --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(if $(INPUT),--input "$(INPUT)",) $(if $(CONTEXT),--context '$(CONTEXT)',) $(if $(OUT),--out $(OUT),) $(ARGS)
 
-test: $(VENV)/.installed ## the fast test suite (W&B disabled)
+test: $(VENV)/.installed ## every tier but the slow tests: tests/unit, tests/domains, tests/cli (W&B disabled)
 	WANDB_MODE=disabled $(PY) -m pytest -q
+
+test-unit: $(VENV)/.installed ## the unit tier (tests/unit): pure functions, under a minute
+	WANDB_MODE=disabled $(PY) -m pytest -q tests/unit
 
 test-slow: $(VENV)/.installed ## the slow tests: DDP, resume after kill, determinism, long runs
 	WANDB_MODE=disabled $(PY) -m pytest -q -m slow

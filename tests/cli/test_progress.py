@@ -11,7 +11,7 @@ import torch
 
 from pixeltransformer.progress import LogLines, StepBar, step_progress_bar
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMMON = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]",
           "--data.init_args.resolution=64", "--data.init_args.train_size=16", "--data.init_args.val_size=4",
           "--data.init_args.test_size=4", "--data.init_args.batch_size=4", "--trainer.val_check_interval=6",

@@ -11,7 +11,7 @@ import torch
 
 from pixeltransformer.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # configs/trainer and configs/model hold trainer and model-size files that compose with any domain
 CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name not in ("trainer", "model"))
 

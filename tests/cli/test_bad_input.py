@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 VENV = Path(sys.prefix)
 TRACEBACK = "Traceback (most recent call last)"

@@ -13,7 +13,7 @@ import torch
 from pixeltransformer.loading import CheckpointError, load_checkpoint, load_module
 from pixeltransformer.sets import SetSampler
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class _Payload:

@@ -24,7 +24,7 @@ from pixeltransformer.cli import main
 from pixeltransformer.module import PixelTransformerModule
 from pixeltransformer.sets import SetSampler, grid_positions, read_signal
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "images.yaml"
 SPLITS = [32, 4, 8]
 # configs/images.yaml made tiny: two training steps, small pictures, a quick sweep with one-epoch baselines

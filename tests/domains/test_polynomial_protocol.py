@@ -16,7 +16,7 @@ from domains.polynomial.kernels import GP_NUGGET
 from domains.polynomial.oracles import gp_oracle, gp_protocol_oracle
 from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, protocol_sizes
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _kernel_np(kind: str, a: np.ndarray, b: np.ndarray, lengthscale: float, scale: float) -> np.ndarray:

@@ -20,7 +20,7 @@ from domains.sdf.metrics import chamfer_l1, mesh_volume, occupancy_iou
 from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_points, make_chair
 from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "shapenet_chairs"
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "shapenet_chairs"
 R = 32
 VOXEL = 2.0 / (R - 1)
 

@@ -12,7 +12,7 @@ from domains.polynomial.data import PolynomialDataModule
 from pixeltransformer.checkpointing import RunCheckpoint
 from pixeltransformer.module import PixelTransformerModule
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _fit(tmp_path: Path, callback: RunCheckpoint, steps: int) -> L.Trainer:
@@ -88,7 +88,7 @@ def test_kill_before_first_validation_then_resume_matches_uninterrupted(tmp_path
               "--trainer.accelerator=cpu", "--run_root", str(tmp_path)]
     flag = tmp_path / "paused"
     pause = tmp_path / "pause.yaml"
-    pause.write_text("trainer:\n  callbacks:\n    - class_path: tests.ddp_probe.PauseAtStep\n"
+    pause.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.PauseAtStep\n"
                      f"      init_args: {{step: 7, flag: {flag}}}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIXELTRANSFORMER_", "LOCAL_RANK", "WORLD_SIZE"))}
     env.update(WANDB_MODE="disabled", PYTHONPATH=f"{REPO / 'src'}:{REPO}", OMP_NUM_THREADS="1")

@@ -18,7 +18,7 @@ from pixeltransformer.callbacks import Pictures
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.sets import draw_context, grid_positions
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _item(spec, signal: torch.Tensor, k: int) -> SweepItem:

@@ -31,7 +31,7 @@ from domains.video.visualize import (
 from domains.video.metrics import psnr_per_frame, ssim_per_frame
 from pixeltransformer.sets import grid_positions
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "videos"
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "videos"
 
 
 def smooth_frames(f: int, h: int = 24, w: int = 32) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = ["--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]", "--data.init_args.resolution=64",
         "--data.init_args.val_size=8", "--data.init_args.test_size=8", "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false", "--trainer.limit_val_batches=null", "--trainer.accelerator=cpu"]
@@ -32,7 +32,7 @@ def _probe_config(tmp_path: Path, name: str, pictures: bool = False) -> Path:
     if pictures:
         lines += ["    - class_path: pixeltransformer.callbacks.Pictures",
                   "      init_args: {num_examples: 1, levels: [4], resolution: 8, n_autoregressive: null}"]
-    lines += ["    - class_path: tests.ddp_probe.MetricsDump", f"      init_args: {{path: {tmp_path / (name + '.json')}}}"]
+    lines += ["    - class_path: tests.cli.ddp_probe.MetricsDump", f"      init_args: {{path: {tmp_path / (name + '.json')}}}"]
     cfg.write_text("\n".join(lines) + "\n")
     return cfg
 

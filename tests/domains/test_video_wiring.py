@@ -23,7 +23,7 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.module import PixelTransformerModule
 from pixeltransformer.sets import flatten_grid, grid_positions
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GRID = (3, 12, 12)  # T, H, W: tiny, but frames stay >= 11 px for SSIM's window
 N = math.prod(GRID)
 

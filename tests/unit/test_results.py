@@ -10,7 +10,7 @@ import pytest
 
 from pixeltransformer import results
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RUN = {"title": "Digits, default config", "command": "make train DOMAIN=images", "machine": "2-core CPU",
        "date": "2026-01-02", "load": "idle", "wall_time": "train 7 min"}
 ROWS = [{"num_context": 16, "nll": -2.0, "mse": 0.125, "nn_mse": 0.25, "sample_mse": None},
