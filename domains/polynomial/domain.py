@@ -7,8 +7,8 @@ GP (metrics.py), and its predictions from a user's own observations:
 
 points.json holds rows [x, y] (or give them inline: --context '[[-0.5, 1.2], [0.3, -0.4]]') in the data's own units:
 x in [-pos_scale, pos_scale] ([-1, 1] for polynomials, [-2, 2] for GP draws). The model completes the function on
-its grid (--resolution points) and writes functions.png (mean, +-2 sigma band, samples, the observed points) and
-prediction.csv (x, mean, std, sample_1, ...), then prediction.json. Observations come only through --context: a
+64 evenly spaced points (--resolution R for R) and writes functions.png (mean, +-2 sigma band, samples, the
+observed points) and prediction.csv (x, mean, std, sample_1, ...), then prediction.json. Observations come only through --context: a
 function has no input file to sample from.
 """
 
@@ -28,6 +28,9 @@ from .metrics import nll_gap_to_oracle, reference_metrics
 from .oracles import gp_protocol_oracle
 from .protocol import point_set_layout
 from .visualize import figure_functions, figure_protocol
+
+
+PREDICT_POINTS = 64  # default points of a prediction
 
 
 class PolynomialDomain(Domain):
@@ -65,6 +68,12 @@ class PolynomialDomain(Domain):
         draw = self.protocol_figure if self.is_protocol else self.functions_figure
         return {"functions": [draw({k: c[i] for k, c in completions.items()},
                                    Path(out_dir) / f"functions{i}{suffix}.png") for i in range(count)]}
+
+    def predict_grid(self, spec, resolution: int | None) -> tuple[int, ...]:
+        """64 evenly spaced points unless --resolution says otherwise, as in the pictures: a sample conditions on
+        every value drawn before it, and a model trained on sets of tens of points draws rough curves when that
+        buffer grows to the data's 1024 grid points."""
+        return (resolution or PREDICT_POINTS,)
 
     def function_panel(self, completion: Completion, title: str) -> dict:
         """The curves of one completion (batch of one) in x units, for visualize.figure_functions."""
