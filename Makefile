@@ -11,6 +11,7 @@ CKPT ?=
 RESUME ?=
 WANDB ?= offline
 INPUT ?=
+CONTEXT ?=
 OUT ?=
 RUNS ?=
 
@@ -19,7 +20,13 @@ CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer
 
 # Bad variables stop here with one line (make's $(error)), before any Python starts.
 DOMAINS := $(sort $(basename $(notdir $(wildcard configs/*.yaml))))
-ifneq ($(filter train eval,$(MAKECMDGOALS)),)
+# make sample without DOMAIN: a checkpoint under runs/<domain>/ names its domain
+ifneq ($(filter sample,$(MAKECMDGOALS)),)
+  ifeq ($(origin DOMAIN),file)
+    DOMAIN := $(or $(filter $(DOMAINS),$(word 2,$(subst /, ,$(CKPT)))),$(DOMAIN))
+  endif
+endif
+ifneq ($(filter train eval sample,$(MAKECMDGOALS)),)
   ifeq ($(wildcard configs/$(DOMAIN).yaml),)
     $(error unknown DOMAIN=$(DOMAIN); choose one of: $(DOMAINS))
   endif
@@ -38,13 +45,13 @@ ifneq ($(filter sample,$(MAKECMDGOALS)),)
   ifeq ($(CKPT),)
     $(error make sample needs CKPT=<a .ckpt file> and INPUT=<an image, mesh or video file>)
   endif
-  ifeq ($(INPUT),)
-    $(error make sample needs INPUT=<an image, mesh or video file> to condition on)
+  ifeq ($(INPUT)$(CONTEXT),)
+    $(error make sample needs INPUT=<an image, mesh or video file> to condition on, or CONTEXT=<S as JSON rows or a .json file>)
   endif
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help install train eval sample test test-slow bench classifier clean
+.PHONY: help install train eval sample test test-unit test-slow bench classifier clean
 
 help: ## list the targets
 	@echo "PixelTransformer targets (variables: DOMAIN=$(DOMAIN) DATA=$(DATA) ARGS=... CKPT=... RESUME=... WANDB=offline|online)"
@@ -65,11 +72,14 @@ train: $(VENV)/.installed ## train DOMAIN (polynomial|images|sdf|video) [DATA=da
 eval: $(VENV)/.installed ## evaluate CKPT on DOMAIN's fixed test set: metrics.json + plots in <run>/eval
 	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(ARGS)
 
-sample: $(VENV)/.installed ## sample from CKPT given INPUT (image/mesh/video file) [ARGS="--num_context 64 --num_samples 3"]
-	WANDB_MODE=disabled $(PY) -m pixeltransformer.predict --checkpoint $(CKPT) --input "$(INPUT)" $(if $(OUT),--out $(OUT),) $(ARGS)
+sample: $(VENV)/.installed ## complete INPUT (or CONTEXT) with CKPT: pictures, meshes, videos in <run>/predict [ARGS="--num_context 64 --num_samples 3"]
+	WANDB_MODE=disabled $(PY) -m pixeltransformer predict --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(if $(INPUT),--input "$(INPUT)",) $(if $(CONTEXT),--context '$(CONTEXT)',) $(if $(OUT),--out $(OUT),) $(ARGS)
 
-test: $(VENV)/.installed ## the fast test suite (W&B disabled)
+test: $(VENV)/.installed ## every tier but the slow tests: tests/unit, tests/domains, tests/cli (W&B disabled)
 	WANDB_MODE=disabled $(PY) -m pytest -q
+
+test-unit: $(VENV)/.installed ## the unit tier (tests/unit): pure functions, under a minute
+	WANDB_MODE=disabled $(PY) -m pytest -q tests/unit
 
 test-slow: $(VENV)/.installed ## the slow tests: DDP, resume after kill, determinism, long runs
 	WANDB_MODE=disabled $(PY) -m pytest -q -m slow
@@ -82,7 +92,7 @@ results: $(VENV)/.installed ## regenerate docs/results.md from docs/metrics/ [RU
 	$(PY) -m pixeltransformer.results $(foreach r,$(RUNS),--run $(r)) $(ARGS)
 
 classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=mnist|cifar10|cats]
-	$(PY) -m domains.images.pretrained $(if $(DATA),--data $(DATA),)
+	$(PY) -m domains.images.baselines.pretrained $(if $(DATA),--data $(DATA),)
 
 clean: ## remove caches (keeps .venv and runs/)
 	rm -rf .pytest_cache **/__pycache__

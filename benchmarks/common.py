@@ -4,20 +4,26 @@ device every contender runs on (CPU in fp32, or a GPU in bf16 autocast with flas
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+import yaml
 
+from pixeltransformer.config import NetConfig, ObjectiveConfig
 from pixeltransformer.distribution import BinnedGaussian
-from pixeltransformer.model import PRESETS, PixelTransformer
+from pixeltransformer.model import PixelTransformer
+from pixeltransformer.sets import SetSampler
 from pixeltransformer.signal import SignalSpec
 
 from .reference import ReferenceDistribution, ReferenceNet
 
 
-# the encoder every domain config trains (and PixelTransformerModule's default); tests keep the two in step
+# the encoder every domain config trains (and NetConfig's default); tests keep the two in step
 DEFAULT_ENCODER = "buffered"
+# the model size files a benchmark preset names: configs/model/<preset>.yaml
+SIZES = Path(__file__).resolve().parents[1] / "configs" / "model"
 # the encoders that sample with a key/value cache, timed end to end
 CACHED_ENCODERS = ("buffered", "incremental")
 
@@ -87,10 +93,23 @@ def random_images(n: int, spec: SignalSpec, seed: int = 0) -> torch.Tensor:
     return torch.nn.functional.interpolate(coarse, size=spec.grid_shape, mode="bilinear", align_corners=True)
 
 
+def presets() -> list[str]:
+    return sorted(p.stem for p in SIZES.glob("*.yaml"))
+
+
+def net_config(preset: str, **options) -> NetConfig:
+    """The NetConfig of configs/model/<preset>.yaml (the sizes training composes), with options on top."""
+    path = SIZES / f"{preset}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown preset {preset!r}; choose one of {presets()}")
+    return replace(NetConfig(**yaml.safe_load(path.read_text())["model"]["net"]), **options)
+
+
 def check_preset(preset: str) -> dict[str, int]:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    return dict(PRESETS[preset])
+    """The transformer sizes of a preset (the reference network takes the same)."""
+    net = net_config(preset)
+    return dict(width=net.width, encoder_layers=net.encoder_layers, decoder_layers=net.decoder_layers,
+                heads=net.heads, ffn=net.ffn)
 
 
 def ours_module(spec: SignalSpec, preset: str, num_context: int, num_queries: int, seed: int = 0,
@@ -100,18 +119,17 @@ def ours_module(spec: SignalSpec, preset: str, num_context: int, num_queries: in
     from pixeltransformer.module import PixelTransformerModule
 
     torch.manual_seed(seed)
-    check_preset(preset)
-    return PixelTransformerModule(spec=spec, preset=preset, min_context=num_context, max_context=num_context,
-                                  num_queries=num_queries, encoder=encoder)
+    return PixelTransformerModule(spec=spec, net=net_config(preset, encoder=encoder),
+                                  sets=SetSampler(num_context, num_context, num_queries))
 
 
 def ours_model(spec: SignalSpec, preset: str, encoder: str = "bidirectional",
                seed: int = 0) -> tuple[PixelTransformer, BinnedGaussian]:
     """The bare model and distribution head as the module builds them (module defaults), in eval mode."""
     torch.manual_seed(seed)
-    dist = BinnedGaussian.from_spec(spec, anchor=True)  # as the module builds it
-    model = PixelTransformer(pos_dims=spec.pos_dims, val_dims=spec.val_dims, num_params=dist.num_params,
-                             val_range=spec.val_range, encoder=encoder, **check_preset(preset))
+    net = net_config(preset, encoder=encoder)
+    dist = BinnedGaussian.from_config(spec, ObjectiveConfig(), framed=net.value_norm)
+    model = PixelTransformer.from_config(net, spec, dist.num_params)
     return model.eval(), dist
 
 

@@ -63,7 +63,7 @@ def identity_target_mask(n: int, device: torch.device | str) -> torch.Tensor:
 
 
 class ReferenceNet(nn.Module):
-    """The baseline network; sizes as in :data:`pixeltransformer.model.PRESETS`.
+    """The baseline network; sizes as in configs/model/<preset>.yaml (benchmarks.common.check_preset).
 
     Tensors are sequence-first: ctx_pos [K, B, P], ctx_val [K, B, V], qry_pos [Q, B, P] -> [Q, B, NP].
     """

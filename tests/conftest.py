@@ -1,4 +1,7 @@
-"""Shared fixtures: W&B disabled, small thread counts, and the path to the shared sample data.
+"""Shared fixtures: W&B disabled, small thread counts, the path to the shared sample data, and the tiers.
+
+Tiers: tests/unit (pure functions, `make test-unit`), tests/domains (each domain), tests/cli (commands through the
+CLI, DDP, checkpoints, bad input). Tests under tests/cli are marked `cli`, those that start DDP processes `ddp`.
 
 The configs read real datasets from $PIXELTRANSFORMER_DATA (default data/ in the repository). When the project's
 shared samples sit next to the repository (../shared/data, as in CI), the tests read those; a clone without them
@@ -44,5 +47,14 @@ def tiny_module(poly_spec):
     from pixeltransformer.module import PixelTransformerModule
 
     torch.manual_seed(0)
-    return PixelTransformerModule(spec=poly_spec, preset="tiny", min_context=4, max_context=10, num_queries=8,
-                                  grid_points=True).eval()
+    return PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128),
+                                  sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
+        if parts[0] == "cli":
+            item.add_marker(pytest.mark.cli)
+        if "ddp" in item.name:
+            item.add_marker(pytest.mark.ddp)

@@ -65,15 +65,6 @@ def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int) -> Pool:
     return x, y
 
 
-def load_user_image(path: str | Path, size: int, channels: int = 3) -> torch.Tensor:
-    """A picture file for prediction -> FloatTensor [C, size, size] in [0, 1] (centre-cropped square).
-
-    Palette, alpha and 16-bit images are converted; a file that is not an image raises a one-line ValueError.
-    """
-    arr = io.open_image(path, size=size, channels=channels)  # [H, W, C]
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
-
-
 class ImageDataModule(SignalDataModule):
     """Images as signals: positions (y, x) in [-1, 1]^2, values [C] in [0, 1].
 
@@ -145,8 +136,7 @@ class ImageDataModule(SignalDataModule):
         """Known without reading the data, except k-means bins, which read the training pixels once."""
         if self._spec is None:
             spec = SignalSpec(domain="images", dataset=self.dataset_name, grid_shape=(self.image_size, self.image_size),
-                              val_dims=self.channels, val_range=(0.0, 1.0), num_bins=self.num_bins,
-                              extra={"predictor": "domains.images.predict"})
+                              val_dims=self.channels, val_range=(0.0, 1.0), num_bins=self.num_bins)
             if self.bins == "kmeans":
                 spec = spec.with_centres(self._kmeans_centres())
             self._spec = spec

@@ -6,11 +6,9 @@ Nothing here touches the network unless a caller asks for ``download_*`` explici
 from __future__ import annotations
 
 import gzip
-import hashlib
 import pickle
 import shutil
 import tarfile
-import tempfile
 import urllib.request
 import warnings
 import zlib
@@ -18,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from pixeltransformer.files import atomic_write, file_digest
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -335,30 +335,20 @@ def read_digits() -> Arrays:
 # ---- downloads (only when a user asks for them) ---------------------------------------------------------
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _fetch(url: str, dest: Path, md5: str) -> None:
-    """Download url to dest through a temporary file, keeping it only if its md5 matches."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
-        tmp_path = Path(tmp.name)
+    """Download url to dest (atomically), keeping it only if its md5 matches."""
+
+    def write(tmp: Path) -> None:
         try:
-            with urllib.request.urlopen(url, timeout=60) as r:
-                shutil.copyfileobj(r, tmp)
+            with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
+                shutil.copyfileobj(r, f)
         except OSError as e:
-            tmp_path.unlink(missing_ok=True)
             raise RuntimeError(f"download of {url} failed: {e}") from None
-    got = _md5(tmp_path)
-    if got != md5:
-        tmp_path.unlink(missing_ok=True)
-        raise RuntimeError(f"download of {url}: md5 {got} does not match the expected {md5}")
-    tmp_path.replace(dest)
+        got = file_digest(tmp, "md5")
+        if got != md5:
+            raise RuntimeError(f"download of {url}: md5 {got} does not match the expected {md5}")
+
+    atomic_write(dest, write)
 
 
 def download_mnist(root: str | Path, split: str = "test") -> None:
@@ -379,10 +369,3 @@ def download_cifar10(root: str | Path) -> None:
     with tarfile.open(archive, "r:gz") as tar:
         tar.extractall(root, filter="data")
     archive.unlink()
-
-
-__all__ = [
-    "read_idx", "read_idx_header", "read_mnist", "mnist_available", "find_mnist_file", "read_cifar10",
-    "cifar10_source", "read_image_npz", "read_image_folder", "list_images", "open_image", "image_to_array",
-    "centre_square", "read_digits", "download_mnist", "download_cifar10",
-]

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
@@ -39,6 +40,20 @@ def to_uint8(img: Any) -> np.ndarray:
     arr = np.nan_to_num(arr.astype(np.float32), nan=0.0)
     out = np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8).transpose(1, 2, 0)  # [H, W, C]
     return np.repeat(out, 3, axis=-1) if out.shape[-1] == 1 else out
+
+
+def save_png(image: Any, path: str | Path) -> Path:
+    """float [C, H, W] in [0, 1] -> a grey or RGB PNG at its own size."""
+    arr = to_uint8(image)  # [H, W, 3]
+    Image.fromarray(arr[..., 0] if image.shape[0] == 1 else arr).save(path)
+    return Path(path)
+
+
+def display_size(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Nearest-neighbour resize of images [B, C, H, W] to [B, C, R, R] (for showing pixels as blocks)."""
+    if images.shape[-2:] == (resolution, resolution):
+        return images
+    return F.interpolate(images, size=(resolution, resolution), mode="nearest")  # [B, C, R, R]
 
 
 def upscale(img: np.ndarray, factor: int) -> np.ndarray:

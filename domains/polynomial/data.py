@@ -4,7 +4,8 @@ unlimited training data.
 
 A polynomial or GP draw is stored densely on a grid of `resolution` points spanning the whole domain; the model
 reads it at grid points (exact values). The benchmark (`gp_tnp_rbf`, `gp_tnp_matern`, see protocol.py) stores each
-function as a set of points at continuous positions instead, and installs its own set sampler. Positions are
+function as a set of points at continuous positions instead, drawn by its own set sampler, which the protocol
+configs name (model.sets: ProtocolSetSampler). Positions are
 normalised to [-1, 1]; `pos_scale` maps them back to the function's own x range ([-1, 1] for polynomials,
 [-2, 2] for GP draws).
 """
@@ -18,7 +19,7 @@ from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.signal import SignalSpec
 
 from .kernels import GP_NUGGET, kernel_matrix
-from .protocol import GPProtocolDataset, ProtocolSetSampler, protocol_extra
+from .protocol import GPProtocolDataset, protocol_extra
 
 DATASETS = ("polynomial", "gp_rbf", "gp_matern", "gp_tnp_rbf", "gp_tnp_matern")
 
@@ -113,8 +114,8 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"noise_std must be >= 0, got {noise_std}")
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
                              scale_range=tuple(scale_range), noise_std=noise_std)
-        if self.is_protocol:
-            ProtocolSetSampler(max_points)  # validates max_points
+        if self.is_protocol and max_points < 10:
+            raise ValueError(f"max_points must be >= 10, got {max_points}")
 
     @property
     def is_protocol(self) -> bool:
@@ -136,13 +137,6 @@ class PolynomialDataModule(SignalDataModule):
             "kernel": self.dataset_name[3:], "lengthscale": self.lengthscale, "variance": self.variance}
         return SignalSpec(domain="polynomial", dataset=self.dataset_name, grid_shape=(self.resolution,), val_dims=1,
                           val_range=self.val_range, num_bins=1, pos_scale=self.x_max, extra=extra)
-
-    def setup(self, stage: str | None = None) -> None:
-        # the benchmark's point sets need their own set sampler in the module (training and validation draw sets)
-        module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
-        if self.is_protocol and module is not None:
-            module.sampler = ProtocolSetSampler(self.protocol["max_points"])
-        super().setup(stage)
 
     def build_split(self, split: str) -> Dataset:
         # disjoint seeds per split so the test functions are never trained on

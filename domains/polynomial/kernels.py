@@ -41,16 +41,6 @@ def gaussian_posterior(k_cc: torch.Tensor, k_qc: torch.Tensor, k_qq_diag: torch.
     return mean, var
 
 
-def log_marginal_likelihood(k_cc: torch.Tensor, y: torch.Tensor, noise: float) -> torch.Tensor:
-    """log N(y; 0, K + noise I) for k_cc [B, K, K], y [B, K] -> [B]."""
-    n = y.shape[-1]
-    eye = torch.eye(n, dtype=k_cc.dtype, device=k_cc.device)
-    chol = torch.linalg.cholesky(k_cc + noise * eye)  # [B, K, K]
-    alpha = torch.cholesky_solve(y.unsqueeze(-1), chol).squeeze(-1)  # [B, K]
-    logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)  # [B]
-    return -0.5 * (y * alpha).sum(-1) - 0.5 * logdet - 0.5 * n * math.log(2 * math.pi)
-
-
 def gaussian_nll(mean: torch.Tensor, var: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """-log N(y; mean, var), elementwise."""
     return 0.5 * (torch.log(2 * math.pi * var) + (y - mean) ** 2 / var)

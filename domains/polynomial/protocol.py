@@ -12,9 +12,9 @@ Positions are continuous, so a function is stored as a point set rather than on 
 max_points - 1 jointly drawn points (x, y) as a "signal" [2, N], row 0 the positions normalised to [-1, 1] (x / 2)
 and row 1 the values, plus its lengthscale and scale for the oracle. Taking the first Nc + Nt of those points is
 the same distribution as drawing Nc + Nt points, since the positions are exchangeable. `ProtocolSetSampler` draws
-the sets from such point sets; PolynomialDataModule installs it in the module (data.py). Points are drawn in
-float64 and stored in float32; over 300 batches per kernel that rounding moved the oracle's target log-likelihood
-of a batch by at most 2e-6 nats.
+the sets from such point sets; the protocol configs name it as the module's set sampler (model.sets). Points are
+drawn in float64 and stored in float32; over 300 batches per kernel that rounding moved the oracle's target
+log-likelihood of a batch by at most 2e-6 nats.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pixeltransformer.sets import SetBatch
+from pixeltransformer.sets import SetBatch, SetSampler
 
 from .kernels import kernel_matrix
 
@@ -46,24 +46,27 @@ def point_set_layout(signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return signal[:, 0].unsqueeze(-1), signal[:, 1].unsqueeze(-1)  # [B, N, 1] each
 
 
-class ProtocolSetSampler:
-    """Context and target sets of the protocol, drawn from point sets [B, 2, N].
+class ProtocolSetSampler(SetSampler):
+    """Context and target sets of the protocol, drawn from point sets [B, 2, N] (N = max_points - 1).
 
     Called like the core's SetSampler: without num_context it draws (Nc, Nt) for the batch; with num_context k
-    (fixed validation levels) the targets are all the remaining points, N - k.
+    (fixed validation levels) the targets are all the remaining points, N - k. The protocol configs name it as the
+    module's set sampler (model.sets). Its min_context, 3 (the protocol's smallest Nc), is also the lower bound of
+    the buffered encoder's training split; the core's other sampler options do not apply.
     """
 
-    def __init__(self, max_points: int = 50):
-        if max_points < 10:
-            raise ValueError(f"max_points must be >= 10, got {max_points}")
-        self.max_points = max_points
+    def __init__(self):
+        super().__init__(min_context=3)
+
+    def init_args(self) -> dict:
+        return {}
 
     def __call__(self, signal: torch.Tensor, generator: torch.Generator, num_context: int | None = None,
                  num_queries: int | None = None) -> SetBatch:
         pos, val = point_set_layout(signal)  # [B, N, 1] each
         n = pos.shape[1]
         if num_context is None:
-            nc, nt = protocol_sizes(generator, self.max_points)
+            nc, nt = protocol_sizes(generator, n + 1)
         else:
             nc = int(num_context)
             nt = int(num_queries) if num_queries is not None else n - nc

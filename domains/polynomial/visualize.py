@@ -8,13 +8,15 @@ from typing import Sequence
 
 import numpy as np
 
+from pixeltransformer.files import atomic_write
 
-def figure_functions(x: np.ndarray, truth: np.ndarray, panels: Sequence[dict], path: str | Path,
+
+def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.ndarray, np.ndarray] | None = None,
                      title: str = "") -> Path:
-    """One panel per |S|: the true curve, S in red, the mean with a +-2 sigma band and the samples.
+    """One panel per context set: S in red, the mean with a +-2 sigma band, the samples and, when known, the true curve.
 
-    x, truth: [R]; each panel: {"k": int, "ctx_x": [K], "ctx_y": [K], "mean": [R], "std": [R], "samples": [S, R'],
-    "sample_x": [R'] (default x)}.
+    Each panel: {"title": str, "x": [G], "mean": [G], "std": [G], "samples": [S, G] (S may be 0), "ctx_x": [K],
+    "ctx_y": [K]}; truth: (x [R], y [R]) on its own grid. The y range follows the truth, else S and the band.
     """
     import matplotlib
 
@@ -22,17 +24,21 @@ def figure_functions(x: np.ndarray, truth: np.ndarray, panels: Sequence[dict], p
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
-    lo, hi = float(truth.min()), float(truth.max())
+    ref = truth[1] if truth is not None else np.concatenate(
+        [np.ravel(v) for p in panels for v in (p["ctx_y"], p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"])])
+    lo, hi = float(ref.min()), float(ref.max())
     pad = 0.25 * (hi - lo + 1e-6)
     for ax, p in zip(axes[0], panels):
+        x = p["x"]
         ax.fill_between(x, p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"], color="tab:blue", alpha=0.18,
                         label="mean ± 2σ")
-        for i, s in enumerate(p.get("samples", [])):
-            ax.plot(p.get("sample_x", x), s, color="tab:green", lw=0.9, alpha=0.8, label="samples" if i == 0 else None)
-        ax.plot(x, truth, color="black", lw=1.4, ls="--", label="true")
+        for i, s in enumerate(p["samples"]):
+            ax.plot(x, s, color="tab:green", lw=0.9, alpha=0.8, label="samples" if i == 0 else None)
+        if truth is not None:
+            ax.plot(truth[0], truth[1], color="black", lw=1.4, ls="--", label="true")
         ax.plot(x, p["mean"], color="tab:blue", lw=1.6, label="mean")
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
-        ax.set_title(f"|S| = {p['k']}")
+        ax.set_title(p["title"])
         ax.set_ylim(lo - pad, hi + pad)
         ax.grid(alpha=0.3)
     return _save(fig, axes, path, title)
@@ -40,10 +46,10 @@ def figure_functions(x: np.ndarray, truth: np.ndarray, panels: Sequence[dict], p
 
 def figure_protocol(x: np.ndarray, panels: Sequence[dict], path: str | Path, title: str = "") -> Path:
     """One panel per |S| for a GP benchmark function: the context in red, the other points in grey, the model's
-    mean with a +-2 sigma band and the exact oracle's mean and +-2 sigma lines.
+    mean with a +-2 sigma band and, where given, the exact oracle's mean and +-2 sigma lines.
 
-    x: [G]; each panel: {"k", "ctx_x", "ctx_y", "tgt_x", "tgt_y", "mean", "std", "oracle_mean", "oracle_std"}
-    (curves [G], points [K] or [N - K]).
+    x: [G]; each panel: {"k", "ctx_x", "ctx_y", "tgt_x", "tgt_y", "mean", "std"} and optionally "oracle_mean",
+    "oracle_std" (curves [G], points [K] or [N - K]).
     """
     import matplotlib
 
@@ -55,10 +61,11 @@ def figure_protocol(x: np.ndarray, panels: Sequence[dict], path: str | Path, tit
         ax.fill_between(x, p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"], color="tab:blue", alpha=0.18,
                         label="model ± 2σ")
         ax.plot(x, p["mean"], color="tab:blue", lw=1.6, label="model mean")
-        ax.plot(x, p["oracle_mean"], color="black", lw=1.1, ls="--", label="oracle mean")
-        for sign in (-1, 1):
-            ax.plot(x, p["oracle_mean"] + sign * 2 * p["oracle_std"], color="black", lw=0.7, ls=":",
-                    label="oracle ± 2σ" if sign < 0 else None)
+        if "oracle_mean" in p:
+            ax.plot(x, p["oracle_mean"], color="black", lw=1.1, ls="--", label="oracle mean")
+            for sign in (-1, 1):
+                ax.plot(x, p["oracle_mean"] + sign * 2 * p["oracle_std"], color="black", lw=0.7, ls=":",
+                        label="oracle ± 2σ" if sign < 0 else None)
         ax.scatter(p["tgt_x"], p["tgt_y"], color="grey", s=10, zorder=4, label="other points")
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
         ax.set_title(f"|S| = {p['k']}")
@@ -74,8 +81,6 @@ def _save(fig, axes, path: str | Path, title: str) -> Path:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
-    return path
+    return Path(path)

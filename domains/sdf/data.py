@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,9 +21,10 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_indices
+from pixeltransformer.files import atomic_write, cache_root, file_digest
 from pixeltransformer.signal import SignalSpec
 
-from .mesh import CONVERSION_VERSION, SDFCache, file_digest, read_voxels, voxels_to_sdf
+from .mesh import CONVERSION_VERSION, MESH_SUFFIXES, SDFCache, read_voxels, voxels_to_sdf
 from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
@@ -32,13 +32,6 @@ SOURCES = ("procedural", "voxels", "meshes")
 # below data_dir(), when a config names no root: the shared ShapeNet chairs and ModelNet10 chair voxels
 DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
                  "voxels": "shapenet_chairs/modelnet10_vox32/modelnet10_chair_train_vox32.npy.gz"}
-MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/pixeltransformer/sdf`` (``~/.cache/...``): data folders are often read-only, and
-    cache keys hash contents and settings, so one cache serves every root."""
-    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "pixeltransformer" / "sdf"
 
 
 def _key(*parts: Any) -> str:
@@ -146,7 +139,8 @@ class SDFDataModule(SignalDataModule):
         splits: (train, val, test) sizes for meshes/voxels, one may be -1 (the rest); default: 10% each
             for val and test (at least 1), the rest for training.
         max_shapes: use only the first n meshes/voxel grids (quick experiments).
-        cache_dir: where built grids are kept (default :func:`default_cache_dir`).
+        cache_dir: where built grids are kept (default ``files.cache_root("sdf")``: data folders are often
+            read-only, and cache keys hash contents and settings, so one cache serves every root).
         shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
             single-sided sheets and parts thinner than a voxel keep grid points inside (see
             ``mesh.mesh_to_sdf`` and ``procedural.chair_sdf_grid``). Voxel grids are already solid.
@@ -206,7 +200,7 @@ class SDFDataModule(SignalDataModule):
         self.num_shapes = tuple(int(n) for n in num_shapes)
         self.splits = None if splits is None else tuple(int(s) for s in splits)
         self.max_shapes = max_shapes
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("sdf")
         self.shell_voxels = shell_voxels
         self._spec = SignalSpec(
             domain="sdf",
@@ -215,10 +209,8 @@ class SDFDataModule(SignalDataModule):
             val_dims=1,
             val_range=(-self.truncation, self.truncation),
             num_bins=num_bins,
-            # predictor: the module `pixeltransformer predict` hands SDF checkpoints to; shell_voxels: how a
-            # user's mesh must be converted to match the training data
-            extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels,
-                   "predictor": "domains.sdf.predict"},
+            # shell_voxels: how a user's mesh must be converted to match the training data
+            extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels},
         )
         self._mesh_files: list[Path] | None = None
         self.num_failed = 0  # meshes or voxel grids skipped while building
@@ -345,17 +337,18 @@ class SDFDataModule(SignalDataModule):
         return FileSDFDataset([self._mesh_files[i] for i in idx.tolist()], self.truncation)
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
-        """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically (temp file + rename).
+        """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.
 
         float16 is plenty for values in [-t, t]: its error (< 1e-4 t) is far below a bin (2 t / NB)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n,) + (self.resolution,) * 3)
-        for i in tqdm(range(n), desc=desc):
-            grid = make(i)
-            if not np.isfinite(grid).all():
-                raise ValueError(f"{desc}: shape {i} has NaN/Inf SDF values")
-            out[i] = grid
-        out.flush()
-        del out
-        os.replace(tmp, path)
+
+        def fill(tmp: Path) -> None:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n,) + (self.resolution,) * 3)
+            for i in tqdm(range(n), desc=desc):
+                grid = make(i)
+                if not np.isfinite(grid).all():
+                    raise ValueError(f"{desc}: shape {i} has NaN/Inf SDF values")
+                out[i] = grid
+            out.flush()
+            del out
+
+        atomic_write(path, fill)

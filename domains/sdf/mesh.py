@@ -1,4 +1,4 @@
-"""Meshes and voxel grids -> SDF grids, with a content-keyed disk cache.
+"""Meshes and voxel grids -> SDF grids, with a content-keyed disk cache, and SDF grids -> meshes (marching cubes).
 
 Conventions (shared with ``procedural.py``): the SDF is negative inside, positive outside, in units of the
 normalised cube [-1, 1]^3; grid point (i, j, k) of an R^3 grid sits at -1 + 2 (i, j, k) / (R - 1), and array
@@ -16,7 +16,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -26,13 +25,17 @@ import igl
 import numpy as np
 import trimesh
 from scipy import ndimage
+from skimage.measure import marching_cubes
 from tqdm.auto import tqdm
+
+from pixeltransformer.files import atomic_write, file_digest
 
 from .procedural import grid_points
 
 # Bump when the conversion changes, so that old cache entries are not reused.
 CONVERSION_VERSION = 1
 SIGN_TYPES = ("fast_winding_number", "winding_number")
+MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")  # what load_mesh reads
 
 
 # ---- loading ----------------------------------------------------------------------------------------
@@ -214,24 +217,6 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
     return out.reshape(resolution, resolution, resolution)
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    """Write .npy through a temporary file, so readers (other ranks) never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, array)
-    os.replace(tmp, path)
-
-
 class SDFCache:
     """Mesh files -> SDF grids, cached on disk as one .npy per mesh.
 
@@ -265,7 +250,7 @@ class SDFCache:
             v, f = load_mesh(path)
             sdf = mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign,
                               self.shell_voxels)
-            _atomic_save(target, sdf)
+            atomic_write(target, lambda tmp: np.save(tmp, sdf))  # other ranks never see half a file
         return target
 
     def build_files(self, paths: Sequence[str | Path], resolution: int = 64, progress: bool = True) -> list[Path]:
@@ -284,13 +269,6 @@ class SDFCache:
             warnings.warn(f"SDFCache: {len(self.failures)} of {len(paths)} meshes failed and were skipped",
                           stacklevel=2)
         return files
-
-    def build(self, paths: Sequence[str | Path], resolution: int = 64, progress: bool = True) -> np.ndarray:
-        """SDF grids of the meshes that convert: float32 [N, R, R, R] (N = len(self.kept))."""
-        files = self.build_files(paths, resolution, progress)
-        if not files:
-            return np.zeros((0, resolution, resolution, resolution), dtype=np.float32)
-        return np.stack([np.load(p) for p in files])
 
 
 # ---- voxels -> SDF ----------------------------------------------------------------------------------
@@ -365,3 +343,42 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
     elif up_axis != 1:
         raise ValueError(f"read_voxels: up_axis must be 1 or 2, got {up_axis}")
     return np.ascontiguousarray(occ)
+
+
+# ---- SDF grid -> mesh -------------------------------------------------------------------------------
+
+
+def sdf_to_mesh(sdf, level: float = 0.0) -> trimesh.Trimesh:
+    """The level set of an SDF grid [R, R, R] (or [1, R, R, R]; an array or a tensor) as a mesh in [-1, 1]^3
+    coordinates, faces wound outwards.
+
+    An empty level set (the grid is all above or all below ``level``) gives an empty mesh, not an error,
+    because sampled shapes can legitimately vanish.
+    """
+    sdf = np.asarray(sdf.detach().cpu() if hasattr(sdf, "detach") else sdf, dtype=np.float32)
+    if sdf.ndim == 4 and sdf.shape[0] == 1:  # a signal [V=1, R, R, R]
+        sdf = sdf[0]
+    if sdf.ndim != 3 or min(sdf.shape) < 2:
+        raise ValueError(f"sdf_to_mesh: expected an SDF grid [R, R, R], got shape {sdf.shape}")
+    if not np.isfinite(sdf).all():
+        raise ValueError("sdf_to_mesh: the SDF grid holds NaN/Inf values")
+    if not sdf.min() < level < sdf.max():
+        return trimesh.Trimesh()
+    spacing = tuple(2.0 / (n - 1) for n in sdf.shape)
+    # With the inside negative, skimage's "descent" winding is the outward one (positive volume; tested).
+    verts, faces, _, _ = marching_cubes(sdf, level=level, spacing=spacing, gradient_direction="descent")
+    return trimesh.Trimesh(verts - 1.0, faces, process=False)
+
+
+def probability_field(p_inside):
+    """An SDF-like field whose level 0 is P(inside) = 0.5 (negative where inside is more likely), so meshing and
+    IoU treat it like an SDF: 0.5 - p (arrays or tensors, any shape)."""
+    return 0.5 - p_inside
+
+
+def export_mesh(mesh: trimesh.Trimesh, path: str | Path) -> Path:
+    """Write a mesh as .glb or .obj (chosen by the suffix), atomically. An empty mesh gives an empty file."""
+    path = Path(path)
+    if path.suffix.lower() not in (".glb", ".obj"):
+        raise ValueError(f"export_mesh: {path} must end in .glb or .obj")
+    return atomic_write(path, lambda tmp: mesh.export(tmp))

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 # Bump when the generator changes, so that disk caches of generated sets are rebuilt.
 GENERATOR_VERSION = 1
@@ -268,18 +267,3 @@ def grid_points(resolution: int, dtype=np.float32) -> np.ndarray:
     """Positions of every point of an R^3 grid, row-major: [R^3, 3] (align-corners convention)."""
     ax = np.linspace(-1.0, 1.0, resolution, dtype=dtype)
     return np.stack(np.meshgrid(ax, ax, ax, indexing="ij"), axis=-1).reshape(-1, 3)  # [N, 3]
-
-
-def procedural_chairs(n: int, resolution: int = 64, seed: int = 0, truncation: float | None = None,
-                      progress: bool = False) -> np.ndarray:
-    """n random chairs as SDF grids: float32 [n, R, R, R] (clamped to [-t, t] when a truncation t is given).
-
-    The same seed gives the same chairs.
-    """
-    if n < 0 or resolution < 2:
-        raise ValueError(f"procedural_chairs: need n >= 0 and resolution >= 2, got n={n}, resolution={resolution}")
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, resolution, resolution, resolution), dtype=np.float32)
-    for i in tqdm(range(n), desc="procedural chairs", disable=not progress):
-        out[i] = chair_sdf_grid(make_chair(rng), resolution, truncation)
-    return out

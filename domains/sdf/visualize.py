@@ -1,4 +1,4 @@
-"""Pictures and shape metrics for SDF grids: pure functions, no logger, no model.
+"""Pictures of SDF grids and meshes: pure functions (arrays in, files out), no metrics, no logger, no model.
 
 Grids follow the domain convention: grid point (i, j, k) of an R^3 grid sits at -1 + 2 (i, j, k) / (R - 1)
 and array axis a holds coordinate a, with y (axis 1) up and the shapes facing +z. Renders draw on
@@ -19,11 +19,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
-from scipy.spatial import cKDTree
-from skimage.measure import marching_cubes
+
+from pixeltransformer.files import atomic_write
+
+from .mesh import export_mesh, probability_field, sdf_to_mesh
 
 ELEV, AZIM = 20.0, -55.0  # camera: slightly above, looking at the front-right of a +z-facing shape
 BASE_COLOUR = np.array([0.62, 0.72, 0.86])
+MESH_FORMATS = ("glb", "obj")
 
 
 def _np(x, dtype=np.float32) -> np.ndarray:
@@ -31,41 +34,6 @@ def _np(x, dtype=np.float32) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=dtype)
-
-
-# ---- grids <-> meshes -------------------------------------------------------------------------------
-
-
-def sdf_to_mesh(sdf: np.ndarray, level: float = 0.0) -> trimesh.Trimesh:
-    """The level set of an SDF grid [R, R, R] (or [1, R, R, R]) as a mesh in [-1, 1]^3 coordinates, faces
-    wound outwards.
-
-    An empty level set (the grid is all above or all below ``level``) gives an empty mesh, not an error,
-    because sampled shapes can legitimately vanish.
-    """
-    sdf = _np(sdf)
-    if sdf.ndim == 4 and sdf.shape[0] == 1:  # a signal [V=1, R, R, R]
-        sdf = sdf[0]
-    if sdf.ndim != 3 or min(sdf.shape) < 2:
-        raise ValueError(f"sdf_to_mesh: expected an SDF grid [R, R, R], got shape {sdf.shape}")
-    if not np.isfinite(sdf).all():
-        raise ValueError("sdf_to_mesh: the SDF grid holds NaN/Inf values")
-    if not sdf.min() < level < sdf.max():
-        return trimesh.Trimesh()
-    spacing = tuple(2.0 / (n - 1) for n in sdf.shape)
-    # With the inside negative, skimage's "descent" winding is the outward one (positive volume; tested).
-    verts, faces, _, _ = marching_cubes(sdf, level=level, spacing=spacing, gradient_direction="descent")
-    return trimesh.Trimesh(verts - 1.0, faces, process=False)
-
-
-def export_mesh(mesh: trimesh.Trimesh, path: str | Path) -> Path:
-    """Write a mesh as .glb or .obj (chosen by the suffix)."""
-    path = Path(path)
-    if path.suffix.lower() not in (".glb", ".obj"):
-        raise ValueError(f"export_mesh: {path} must end in .glb or .obj")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mesh.export(path)
-    return path
 
 
 # ---- rendering --------------------------------------------------------------------------------------
@@ -140,9 +108,7 @@ def _finish(fig: Figure, path: str | Path | None) -> np.ndarray:
     fig.canvas.draw()
     img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # [H, W, 3]
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        atomic_write(path, fig.savefig)
     return img
 
 
@@ -159,19 +125,6 @@ def render_mesh_png(meshes: trimesh.Trimesh | Sequence[trimesh.Trimesh], path: s
     for i, mesh in enumerate(meshes):
         draw_mesh(fig.add_subplot(1, len(meshes), i + 1, projection="3d"), mesh, titles[i] if titles else None)
     fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92, wspace=0)
-    return _finish(fig, path)
-
-
-def render_context_points(ctx_pos: np.ndarray, ctx_val: np.ndarray, ax=None, path: str | Path | None = None,
-                          title: str | None = None) -> np.ndarray | None:
-    """Context samples as coloured markers: into ``ax`` if given (returns None), else into a new figure
-    whose RGB image [H, W, 3] is returned and written to ``path`` when given."""
-    if ax is not None:
-        draw_context_points(ax, ctx_pos, ctx_val, title)
-        return None
-    fig = _figure(3, 3)
-    draw_context_points(fig.add_subplot(projection="3d"), ctx_pos, ctx_val, title)
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92)
     return _finish(fig, path)
 
 
@@ -201,38 +154,36 @@ def figure_sdf_samples(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx
     return _finish(fig, path)
 
 
-# ---- metrics ----------------------------------------------------------------------------------------
+def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_pos: np.ndarray, ctx_val: np.ndarray,
+                   mean_grid: np.ndarray, sample_grids: Sequence[np.ndarray], truncation: float,
+                   formats: Sequence[str] = MESH_FORMATS, renders: bool = False, title: str | None = None,
+                   prob_grid: np.ndarray | None = None) -> tuple[Path, dict[str, list[Path]]]:
+    """Fig. 8 for one shape: the ground truth (if known), S coloured by SDF (red = larger), the samples, the mean
+    shape and (given prob_grid, P(inside) [R, R, R]) its 0.5 level set, as <prefix>figure.png, plus every mesh
+    as <prefix><name>.<format> (and one PNG render each when renders). Empty meshes (a vanished sample) are
+    written too, as empty files of that format, so the set of files never depends on what the model predicted.
 
-
-def mesh_volume(mesh: trimesh.Trimesh) -> float:
-    """Enclosed volume (divergence theorem; positive for outward-wound closed meshes, 0 for an empty one)."""
-    if mesh is None or len(mesh.faces) == 0:
-        return 0.0
-    return float(mesh.volume)
-
-
-def chamfer_l1(mesh_a: trimesh.Trimesh, mesh_b: trimesh.Trimesh, n_points: int = 10000, seed: int = 0) -> float:
-    """Symmetric Chamfer-L1 distance as in Occupancy Networks / DISN: the mean Euclidean (not squared)
-    nearest-neighbour distance of n_points surface samples of a to b and of b to a, averaged over the two
-    directions. 0 when both meshes are empty; NaN (undefined) when exactly one is, so callers can count
-    vanished shapes instead of averaging an infinity."""
-    empty_a, empty_b = len(mesh_a.faces) == 0, len(mesh_b.faces) == 0
-    if empty_a and empty_b:
-        return 0.0
-    if empty_a or empty_b:
-        return float("nan")
-    pa, _ = trimesh.sample.sample_surface(mesh_a, n_points, seed=seed)  # [N, 3]
-    pb, _ = trimesh.sample.sample_surface(mesh_b, n_points, seed=seed + 1)  # [N, 3]
-    d_ab, _ = cKDTree(pb).query(pa)  # [N]
-    d_ba, _ = cKDTree(pa).query(pb)  # [N]
-    return float(0.5 * (d_ab.mean() + d_ba.mean()))
-
-
-def occupancy_iou(sdf_a: np.ndarray, sdf_b: np.ndarray, level: float = 0.0) -> float:
-    """Volumetric IoU of the insides (SDF < level) of two grids of the same shape; 1 when both are empty."""
-    sdf_a, sdf_b = _np(sdf_a), _np(sdf_b)
-    if sdf_a.shape != sdf_b.shape:
-        raise ValueError(f"occupancy_iou: grid shapes differ, {sdf_a.shape} vs {sdf_b.shape}")
-    ina, inb = sdf_a < level, sdf_b < level
-    union = np.logical_or(ina, inb).sum()
-    return 1.0 if union == 0 else float(np.logical_and(ina, inb).sum() / union)
+    gt_grid, mean_grid, sample_grids[i]: [R, R, R]; ctx_pos [K, 3]; ctx_val [K] or [K, 1].
+    Returns the figure's path and name -> its files (names: gt, mean, sample1, ..., prob; formats in order).
+    """
+    bad = [f for f in formats if f not in MESH_FORMATS]
+    if bad or not formats:
+        raise ValueError(f"mesh formats must be a non-empty subset of {MESH_FORMATS}, got {list(formats)}")
+    out_dir = Path(out_dir)
+    meshes = {} if gt_grid is None else {"gt": sdf_to_mesh(gt_grid)}
+    meshes["mean"] = sdf_to_mesh(mean_grid)
+    for i, grid in enumerate(sample_grids):
+        meshes[f"sample{i + 1}"] = sdf_to_mesh(grid)
+    if prob_grid is not None:
+        meshes["prob"] = sdf_to_mesh(probability_field(prob_grid))
+    files = {name: [export_mesh(mesh, out_dir / f"{prefix}{name}.{fmt}") for fmt in formats]
+             for name, mesh in meshes.items()}
+    samples = [meshes[f"sample{i + 1}"] for i in range(len(sample_grids))]
+    figure = out_dir / f"{prefix}figure.png"
+    figure_sdf_samples(meshes.get("gt"), ctx_pos, ctx_val, samples, meshes["mean"], figure, vmax=truncation,
+                       title=title, prob_mesh=meshes.get("prob"))
+    if renders:
+        for name, mesh in meshes.items():
+            render_mesh_png(mesh, out_dir / f"{prefix}{name}.png", titles=[name])
+            files[name].append(out_dir / f"{prefix}{name}.png")
+    return figure, files

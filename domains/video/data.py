@@ -224,8 +224,7 @@ class VideoDataModule(SignalDataModule):
                 val_dims=3,
                 val_range=(0.0, 1.0),
                 num_bins=self.num_bins,
-                # the predictor module lets `pixeltransformer-predict` find this domain from a checkpoint alone
-                extra={"source": source, "frame_step": self.frame_step, "predictor": "domains.video.predict"},
+                extra={"source": source, "frame_step": self.frame_step},
             )
             self._spec = spec.with_centres(self._kmeans()) if self.bins == "kmeans" else spec
         return self._spec

@@ -1,7 +1,6 @@
-"""Pictures and numbers for video signals; pure functions, no logger calls.
+"""Pictures of video signals; pure functions (tensors in, files out), no metrics, no logger calls.
 
-Videos here are float tensors [3, T, H, W] in [0, 1] (the DataModule's signal layout); batched metric
-inputs are [B, 3, T, H, W].
+Videos here are float tensors [3, T, H, W] in [0, 1] (the DataModule's signal layout).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pixeltransformer.sets import grid_positions, nearest_neighbour_fill
+from pixeltransformer.sets import grid_positions, nearest_neighbour_fill, read_signal, unflatten_grid
 
 from .io import write_video
 
@@ -40,6 +39,16 @@ def frame_strip(video: torch.Tensor, every: int = 1, gap: int = 1) -> np.ndarray
     for i, f in enumerate(frames):
         strip[:, i * (w + gap) : i * (w + gap) + w] = f
     return strip
+
+
+def on_grid(video: torch.Tensor, grid_shape: Sequence[int]) -> torch.Tensor:
+    """A clip [3, T, H, W] read trilinearly on another (T', H', W') grid, as the model's positions see it
+    -> [3, T', H', W'] (the clip itself when the grids agree)."""
+    grid = tuple(int(g) for g in grid_shape)
+    if tuple(video.shape[1:]) == grid:
+        return video
+    vals = read_signal(video[None].float(), grid_positions(grid)[None])  # [1, N, 3]
+    return unflatten_grid(vals, grid)[0]  # [3, T', H', W']
 
 
 def context_video(
@@ -73,7 +82,7 @@ def context_video(
 
 
 def figure_video_samples(
-    gt: torch.Tensor,
+    gt: torch.Tensor | None,
     ctx_vis: torch.Tensor,
     samples: Sequence[torch.Tensor],
     mean: torch.Tensor | None,
@@ -82,10 +91,10 @@ def figure_video_samples(
     context_label: str = "S",
 ) -> Path:
     """The paper's Fig. 10 layout as a PNG: one row of frames each for the ground truth, the context S,
-    every sample, and the mean prediction (all [3, T, H, W]). Returns the path."""
+    every sample, and the mean prediction (all [3, T, H, W]; no GT row when gt is None). Returns the path."""
     from matplotlib.figure import Figure
 
-    rows = [("GT", gt), (context_label, ctx_vis)]
+    rows = ([] if gt is None else [("GT", gt)]) + [(context_label, ctx_vis)]
     rows += [(f"sample {i + 1}", s) for i, s in enumerate(samples)]
     if mean is not None:
         rows.append(("mean", mean))
@@ -127,7 +136,7 @@ def write_side_by_side(
 
 
 def write_figure10(
-    gt: torch.Tensor,
+    gt: torch.Tensor | None,
     ctx_vis: torch.Tensor,
     samples: Sequence[torch.Tensor],
     mean: torch.Tensor,
@@ -139,49 +148,11 @@ def write_figure10(
 ) -> dict[str, Path]:
     """The paper's Fig. 10 for one clip, as files next to each other: ``<stem>.png`` (rows of frames: GT,
     S, samples, mean), ``<stem>.mp4`` (the same clips side by side, playing) and, with ``gif``, ``<stem>.gif``.
-    All videos are [3, T, H, W]. Returns {"png": ..., "mp4": ..., "gif"?: ...}."""
+    All videos are [3, T, H, W] (gt may be None: no GT row). Returns {"png": ..., "mp4": ..., "gif"?: ...}."""
     stem = Path(stem)
-    clips = [gt, ctx_vis, *samples, mean]
+    clips = ([] if gt is None else [gt]) + [ctx_vis, *samples, mean]
     out = {"png": figure_video_samples(gt, ctx_vis, samples, mean, stem.with_suffix(".png"), every, context_label),
            "mp4": write_side_by_side(clips, stem.with_suffix(".mp4"), fps=fps)}
     if gif:
         out["gif"] = write_side_by_side(clips, stem.with_suffix(".gif"), fps=fps)
     return out
-
-
-# ---- metrics -------------------------------------------------------------------------------------
-def _frames_batch(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """[B, 3, T, H, W] pairs -> frame batches [B*T, 3, H, W]."""
-    if pred.shape != gt.shape or pred.dim() != 5 or pred.shape[1] != 3:
-        raise ValueError(
-            f"video metrics expect pred and gt [B, 3, T, H, W] of one shape, got {tuple(pred.shape)}, {tuple(gt.shape)}"
-        )
-    b, _, t, h, w = pred.shape
-    flat = lambda x: x.float().transpose(1, 2).reshape(b * t, 3, h, w)  # noqa: E731
-    return flat(pred), flat(gt), b, t
-
-
-def psnr_per_frame(
-    pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0, max_db: float = 100.0
-) -> torch.Tensor:
-    """PSNR of every frame, averaged over frames: [B, 3, T, H, W] x2 -> [B] (dB).
-
-    A perfect frame has infinite PSNR; it counts as ``max_db`` so one perfect frame cannot turn a clip's
-    mean (or a whole curve) into inf.
-    """
-    from torchmetrics.functional.image import peak_signal_noise_ratio
-
-    p, g, b, t = _frames_batch(pred, gt)
-    per = peak_signal_noise_ratio(p, g, data_range=data_range, reduction="none", dim=(1, 2, 3))  # [B*T]
-    return per.clamp(max=max_db).view(b, t).mean(1)  # [B]
-
-
-def ssim_per_frame(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """SSIM (11x11 Gaussian window) of every frame, averaged over frames: [B, 3, T, H, W] x2 -> [B]."""
-    from torchmetrics.functional.image import structural_similarity_index_measure
-
-    p, g, b, t = _frames_batch(pred, gt)
-    if min(p.shape[-2:]) < 11:
-        raise ValueError(f"ssim_per_frame needs frames of at least 11x11 pixels, got {tuple(p.shape[-2:])}")
-    per = structural_similarity_index_measure(p, g, data_range=data_range, reduction="none")  # [B*T]
-    return per.view(b, t).mean(1)  # [B]

@@ -16,6 +16,7 @@ import shutil
 import sys
 import warnings
 from argparse import ArgumentError
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import fail, first_line, is_input_error
-from .module import PixelTransformerModule
-from .predict import load_checkpoint
+from .loading import CheckpointError, load_checkpoint
+from .module import PixelTransformerModule, format_error
+from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
 from .runs import check_new_run, domain_of, joins_a_run, resume_checkpoint
 
@@ -93,13 +95,26 @@ class PixelTransformerCLI(LightningCLI):
         parser.add_argument("--run_name", type=str | None, default=None, help="default: the start time")
         parser.add_argument("--resume", type=str | None, default=None,
                             help="a run folder: continue it from checkpoints/last.ckpt with the same W&B run")
+        if parser.prog == "pixeltransformer predict":  # what to observe and draw (see predict.py)
+            parser.add_class_arguments(PredictOptions, None)  # --input, --num_samples, ... at the top level
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning reads --ckpt_path here, before any other hook: check it first, for a one-line error
+        # Lightning reads --ckpt_path here, before any other hook, and merges the checkpoint's hyperparameters into
+        # the config: check the file first, for a one-line error, and keep the set sampler the config names (the
+        # class path a checkpoint records is never imported)
         sub = self.config.get("subcommand")
-        if sub and self.config[sub].get("ckpt_path"):
-            load_checkpoint(self.config[sub].ckpt_path, mmap=True)
-        super()._parse_ckpt_path()
+        if sub == "predict" and not self.config[sub].get("ckpt_path"):
+            raise ValueError("predict needs --ckpt_path: the checkpoint of a trained model")
+        if not (sub and self.config[sub].get("ckpt_path")):
+            return
+        path = self.config[sub].ckpt_path
+        ckpt = load_checkpoint(path, mmap=True)
+        if message := format_error(ckpt.get("pixeltransformer_format")):
+            raise CheckpointError(f"{path}: {message}")
+        # the config chooses the classes: the domain (by class_path, with its options) and the set sampler
+        hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if k not in ("sets", "domain", "_instantiator")}
+        if hparams:
+            self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
@@ -124,7 +139,8 @@ class PixelTransformerCLI(LightningCLI):
         if self.subcommand in ("test", "validate", "predict") and cfg.get("ckpt_path"):
             ckpt = Path(cfg.ckpt_path)
             return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-        domain = domain_of(cfg.data.class_path if hasattr(cfg.data, "class_path") else None)
+        named = cfg.model.get("domain")
+        domain = domain_of(named.class_path if hasattr(named, "class_path") else named)
         name = cfg.get("run_name") or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run = Path(cfg.run_root) / domain / name
         return check_new_run(run) if self.subcommand == "fit" and not joins_a_run() else run
@@ -159,6 +175,14 @@ class PixelTransformerCLI(LightningCLI):
                 del lg._wandb_init["anonymous"]
         # progress in steps of the whole run, and plain lines when stdout is a log file (see progress.py)
         return replace_default_bar(trainer)
+
+    def before_predict(self) -> None:
+        """Read the user's file (one-line errors before anything is written) and add the writer."""
+        cfg = self.config.predict
+        options = PredictOptions(**{f.name: cfg.get(f.name) for f in fields(PredictOptions)})
+        self.datamodule.predict_inputs = PredictionInputs([prediction_item(self.model.domain, self.model.spec, options)])
+        self.model.predict_options = options
+        self.trainer.callbacks.append(PredictionWriter(options, self.run_dir))
 
     def _run_subcommand(self, subcommand: str) -> None:
         ckpt = self.config[subcommand].get("ckpt_path")
@@ -215,13 +239,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
 
 
 def cli_main() -> None:
-    """Console script: LightningCLI subcommands, plus `pixeltransformer predict --checkpoint ... --input ...`
-    for conditioning a trained model on a user's own file."""
-    if len(sys.argv) > 1 and sys.argv[1] == "predict" and any(a.startswith("--checkpoint") for a in sys.argv):
-        from .predict import main as predict_main
-
-        predict_main(sys.argv[2:])
-        return
+    """Console script: LightningCLI's subcommands fit, validate, test and predict."""
     try:
         main(exit_on_error=False)
     except ArgumentError as err:

@@ -39,26 +39,6 @@ def default_root(relative: str, must_exist: bool = True, how: str = "") -> Path:
     return path
 
 
-class TensorSignalDataset(Dataset):
-    """Dense signals held in one tensor [N, V, *grid] (plus optional integer labels [N])."""
-
-    def __init__(self, signals: torch.Tensor, labels: torch.Tensor | None = None):
-        if not torch.isfinite(signals).all():
-            bad = int((~torch.isfinite(signals)).flatten(1).any(1).sum())
-            raise ValueError(f"dataset holds NaN/Inf values in {bad} of {len(signals)} signals")
-        self.signals = signals  # [N, V, *grid]
-        self.labels = labels
-
-    def __len__(self) -> int:
-        return self.signals.shape[0]
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        item = {"signal": self.signals[i]}
-        if self.labels is not None:
-            item["label"] = self.labels[i]
-        return item
-
-
 class IndexedDataset(Dataset):
     """Adds each item's index within its split, so fixed evaluation sets can be seeded per item (the same
     on one process and on many DDP ranks)."""
@@ -142,6 +122,7 @@ class SignalDataModule(L.LightningDataModule):
         self._splits: dict[str, Dataset] = {}
         self._resume_state: dict[str, Any] | None = None
         self._train_sampler: ResumableRandomSampler | None = None
+        self.predict_inputs: Dataset | None = None  # set by `pixeltransformer predict` (predict.PredictionInputs)
 
     # ---- what a domain provides -------------------------------------------------------------
     @property
@@ -162,7 +143,9 @@ class SignalDataModule(L.LightningDataModule):
         return self._splits[split]
 
     def setup(self, stage: str | None = None) -> None:
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        # a predict of a user's file reads no split
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",),
+                  "predict": () if self.predict_inputs is not None else ("test",)}
         for split in wanted.get(stage or "fit", SPLITS):
             self.dataset(split)
 
@@ -206,6 +189,8 @@ class SignalDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
+        if self.predict_inputs is not None:  # one input per batch: each has its own |S|
+            return DataLoader(self.predict_inputs, batch_size=1, shuffle=False)
         return self._loader("test", shuffle=False)
 
     def fixed_examples(self, split: str = "val", n: int = 4) -> dict[str, torch.Tensor]:

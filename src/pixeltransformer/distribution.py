@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import ObjectiveConfig
 from .signal import SignalSpec
 
 
@@ -60,7 +61,7 @@ class BinnedGaussian(nn.Module):
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         if framed and centres.shape[0] != 1:
-            raise ValueError(f"a per-set value frame (model.value_norm) needs one Gaussian (num_bins=1), "
+            raise ValueError(f"a per-set value frame (model.net.value_norm) needs one Gaussian (num_bins=1), "
                              f"not {centres.shape[0]} fixed bins")
         self.register_buffer("centres", centres.float())  # [NB, V]
         self.unit = float(unit)
@@ -90,6 +91,12 @@ class BinnedGaussian(nn.Module):
             unit = float(d.min(dim=1).values.median())
         return cls(centres, unit, uniform_scalar=uniform, value_range=(lo, hi), **kwargs)
 
+    @classmethod
+    def from_config(cls, spec: SignalSpec, config: ObjectiveConfig, framed: bool = False) -> "BinnedGaussian":
+        """The head and loss an ObjectiveConfig describes; framed: the net predicts in each set's frame."""
+        return cls.from_spec(spec, alpha=config.alpha, gaussian_term=config.gaussian_term, beta=config.beta,
+                             anchor=config.anchor_logits, framed=framed)
+
     @property
     def num_bins(self) -> int:
         return self.centres.shape[0]
@@ -100,12 +107,8 @@ class BinnedGaussian(nn.Module):
 
     @property
     def num_params(self) -> int:
-        """Outputs of the model's head (a framed model appends frame_params more)."""
+        """Outputs of the model's head (a framed model appends its frame, V + 1 more)."""
         return self.num_bins * (2 + self.val_dims) + (self.val_dims + 1 if self.anchor else 0)
-
-    @property
-    def frame_params(self) -> int:
-        return self.val_dims + 1 if self.framed else 0
 
     def unframe(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """params [..., NP (+ V + 1)] -> head params [..., NP], shift m [..., V] and scale s [..., 1] (None

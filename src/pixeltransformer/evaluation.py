@@ -1,10 +1,11 @@
 """The |S| sweep every domain shares.
 
-For each test batch and each |S| level, a context is drawn with a fixed seed; the model's distribution is
-evaluated at the queries (NLL in nats per value dimension over the queries not in S, the mean, optionally
-samples) next to the nearest-neighbour baseline. Domains subclass :class:`SweepEvaluation` and add their own
-metric functions, baselines and pictures; the core writes metrics.json, the curves against |S| and the W&B
-table.
+For each test batch and each |S| level, a context is drawn with a fixed seed per signal; the model's distribution
+is evaluated at the queries (NLL in nats per value dimension over the queries not in S, the mean, optionally
+samples) next to the nearest-neighbour baseline. The module's Domain adds its metrics of each item (the item
+carries its batch, labels included); a domain's evaluation callback may subclass :class:`SweepEvaluation` for
+baselines that need state (a classifier, a VAE). The core writes metrics.json, the curves against |S| and the
+W&B table.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torchmetrics import MeanMetric
 
+from .distribution import BinnedGaussian
 from .inference import observed_lookup
 from .media import log_media, log_table_and_curves
-from .sets import SetSampler, batch_keys, fixed_sets, flatten_grid, nearest_neighbour_fill, unflatten_grid
+from .files import write_json
+from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
+                   unflatten_grid)
 from .signal import SignalSpec
 
 
@@ -43,18 +47,21 @@ class SweepItem:
     nn: torch.Tensor  # [B, Q, V]
     samples: torch.Tensor | None  # [B, S, Q, V]
     on_grid: bool  # queries are the full grid, in grid order
+    nll: torch.Tensor  # [B, Q]: -log p(qry_val | S) in nats per value dimension
+    batch: dict[str, Any]  # the test batch: "signal", "index", and "label" where the data has labels
+    dist: BinnedGaussian | None = None  # the module's value distribution, which params parametrise
+
+    def prob_below(self, threshold: float) -> torch.Tensor:
+        """P(v < threshold | S) of the first value channel at every query, from the mixture's CDF: [B, Q]."""
+        if self.dist is None:
+            raise ValueError("prob_below needs the item's value distribution (SweepItem.dist)")
+        return self.dist.cdf(self.params, threshold)[..., 0]  # [B, Q]
 
     def as_grid(self, values: torch.Tensor) -> torch.Tensor:
         """[..., Q, V] -> [..., V, *grid] (only when the queries are the full grid)."""
         if not self.on_grid:
             raise ValueError("as_grid needs the sweep to query the full grid (queries='grid')")
         return unflatten_grid(values, self.spec.grid_shape)
-
-
-def sample_seed(seed: int, key: int, num_context: int) -> int:
-    """The seed of one signal's sample chains at one |S|, from its key (its index in the split): the same
-    whatever batch, batch size or number of ranks it is evaluated in."""
-    return 1_000_003 * (seed + 1) + 10_007 * int(key) + num_context
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -140,6 +147,8 @@ class SweepEvaluation(Callback):
             that many query positions per signal instead.
         grid_points: draw the context at grid points (observed pixels) rather than continuous positions.
         num_samples: samples per signal per level (0: no sampling).
+        sample_items: draw samples only for the first this many items of the split (by index; their sample
+            metrics average over them alone, the others' are NaN and skipped); None: every item.
         n_autoregressive: N', the autoregressive steps per sample (the rest is filled with means).
         temperature: sampling temperature.
         seed: fixes every context and sample, so two runs of the same checkpoint agree.
@@ -149,12 +158,13 @@ class SweepEvaluation(Callback):
 
     def __init__(self, levels: tuple[int, ...] = (4, 16, 64, 256), queries: str | int = "grid", grid_points: bool = True,
                  num_samples: int = 0, n_autoregressive: int = 2048, temperature: float = 1.0, seed: int = 0,
-                 max_batches: int | None = None, out_dir: str | None = None):
+                 max_batches: int | None = None, out_dir: str | None = None, sample_items: int | None = None):
         super().__init__()
         self.levels = tuple(levels)
         self.queries = queries
         self.grid_points = grid_points
         self.num_samples = num_samples
+        self.sample_items = sample_items
         self.n_autoregressive = n_autoregressive
         self.temperature = temperature
         self.seed = seed
@@ -162,26 +172,32 @@ class SweepEvaluation(Callback):
         self.out_dir = out_dir
         self.results: dict[str, Any] = {}
 
-    # ---- domain hooks -------------------------------------------------------------------------------
+    # ---- hooks: the module's Domain supplies its metrics; subclasses add stateful baselines ----------------
     def metrics(self, item: SweepItem, pl_module: L.LightningModule) -> dict[str, torch.Tensor]:
-        """Per-signal metrics [B] for one batch at one |S|; the base reports MSE of mean, samples and NN."""
+        """Per-signal metrics [B] for one batch at one |S|: MSE of the mean, the samples and NN, then the domain's."""
         out = {"mse": masked_mean(((item.mean - item.qry_val) ** 2).mean(-1), item.held_out),
                "nn_mse": masked_mean(((item.nn - item.qry_val) ** 2).mean(-1), item.held_out)}
         if item.samples is not None:
             err = ((item.samples - item.qry_val.unsqueeze(1)) ** 2).mean(-1)  # [B, S, Q]
             out["sample_mse"] = masked_mean(err, item.held_out.unsqueeze(1).expand_as(err)).mean(1)
+        domain = getattr(pl_module, "domain", None)
+        if domain is not None:
+            out.update(domain.metrics(item))
         return out
 
-    def plot_groups(self) -> dict[str, list[str]]:
-        return {"NLL (nats/dim)": ["nll"], "MSE": ["mse", "sample_mse", "nn_mse"]}
+    def plot_groups(self, pl_module: L.LightningModule) -> dict[str, list[str]]:
+        domain = getattr(pl_module, "domain", None)
+        return domain.plot_groups() if domain is not None else {"NLL (nats/dim)": ["nll"],
+                                                                 "MSE": ["mse", "sample_mse", "nn_mse"]}
 
     def on_sweep_end(self, trainer: L.Trainer, pl_module: L.LightningModule, out_dir: Path,
                      rows: list[dict[str, Any]]) -> None:
         """Domains draw their pictures here (rank zero only)."""
 
-    def summary(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        """Extra top-level entries for metrics.json."""
-        return {}
+    def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
+        """Extra top-level entries for metrics.json (the domain's)."""
+        domain = getattr(pl_module, "domain", None)
+        return domain.summary(rows) if domain is not None else {}
 
     # ---- the sweep ---------------------------------------------------------------------------------
     def level_list(self, spec: SignalSpec) -> list[int]:
@@ -206,34 +222,40 @@ class SweepEvaluation(Callback):
         self._metrics[key].update(values.detach().float())
 
     @torch.no_grad()
-    def evaluate_batch(self, pl_module, signal: torch.Tensor, batch_idx: int,
-                       keys: list[int] | None = None) -> dict[int, dict[str, torch.Tensor]]:
-        """All metrics [B] per level for one batch; keys (the items' split indices) seed the contexts."""
+    def evaluate_batch(self, pl_module, batch: dict[str, Any], batch_idx: int = 0) -> dict[int, dict[str, torch.Tensor]]:
+        """All metrics [B] per level for one batch; the items' keys (split indices) seed the contexts."""
         spec: SignalSpec = pl_module.spec
+        signal = batch["signal"]  # [B, V, *grid]
         b = signal.shape[0]
-        keys = keys if keys is not None else [batch_idx * b + i for i in range(b)]
+        keys = batch_keys(batch, batch_idx)
+        on_grid = self.queries == "grid"
         out = {}
         for k in self.level_list(spec):
-            on_grid = self.queries == "grid"
-            n_q = 1 if on_grid else int(self.queries)
-            sampler = SetSampler(1, max(k, 1), n_q, grid_points=self.grid_points)
-            sets = fixed_sets(sampler, signal, keys, k, n_q, salt=self.seed + 1)
-            if on_grid:
+            if on_grid:  # every grid point is a query
+                ctx_pos, ctx_val = draw_context(signal, k, [item_seed(self.seed + 1, key, k) for key in keys],
+                                                self.grid_points)  # [B, K, P], [B, K, V]
                 qry_pos = pl_module.grid_queries(b)  # [B, N, P]
                 qry_val = flatten_grid(signal)  # [B, N, V]
             else:
-                qry_pos, qry_val = sets.qry_pos, sets.qry_val
-            observed, _ = observed_lookup(sets.ctx_pos, sets.ctx_val, qry_pos)  # [B, Q]
-            params = pl_module.predict_params(sets.ctx_pos, sets.ctx_val, qry_pos)  # [B, Q, NP]
+                n_q = int(self.queries)
+                sets = fixed_sets(SetSampler(1, max(k, 1), n_q, grid_points=self.grid_points), signal, keys, k, n_q,
+                                  salt=self.seed + 1)
+                ctx_pos, ctx_val, qry_pos, qry_val = sets.ctx_pos, sets.ctx_val, sets.qry_pos, sets.qry_val
+            observed, _ = observed_lookup(ctx_pos, ctx_val, qry_pos)  # [B, Q]
+            params = pl_module.predict_params(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
             samples = None
-            if self.num_samples > 0:
-                samples = pl_module.sample(sets.ctx_pos, sets.ctx_val, qry_pos, num_samples=self.num_samples,
-                                           n_autoregressive=self.n_autoregressive, temperature=self.temperature,
-                                           seed=[sample_seed(self.seed, key, k) for key in keys])  # [B, S, Q, V]
-            item = SweepItem(spec, signal, k, sets.ctx_pos, sets.ctx_val, qry_pos, qry_val, ~observed, params,
-                             pl_module.dist.mean(params), nearest_neighbour_fill(sets.ctx_pos, sets.ctx_val, qry_pos),
-                             samples, on_grid)
-            values = {"nll": masked_mean(pl_module.nll_per_dim(params, qry_val), item.held_out)}
+            rows = [i for i, key in enumerate(keys) if self.sample_items is None or key < self.sample_items]
+            if self.num_samples > 0 and rows:
+                drawn = pl_module.sample(ctx_pos[rows], ctx_val[rows], qry_pos[rows], num_samples=self.num_samples,
+                                         n_autoregressive=self.n_autoregressive, temperature=self.temperature,
+                                         seed=[item_seed(self.seed, keys[i], k) for i in rows])  # [B', S, Q, V]
+                samples = drawn.new_full((b, *drawn.shape[1:]), float("nan"))  # [B, S, Q, V]: NaN = not sampled
+                samples[rows] = drawn
+            nll = pl_module.nll_per_dim(params, qry_val)  # [B, Q]
+            item = SweepItem(spec, signal, k, ctx_pos, ctx_val, qry_pos, qry_val, ~observed, params,
+                             pl_module.dist.mean(params), nearest_neighbour_fill(ctx_pos, ctx_val, qry_pos),
+                             samples, on_grid, nll, batch, pl_module.dist)
+            values = {"nll": masked_mean(nll, item.held_out)}
             values.update(self.metrics(item, pl_module))
             out[k] = values
         return out
@@ -241,7 +263,7 @@ class SweepEvaluation(Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if self.max_batches is not None and batch_idx >= self.max_batches:
             return
-        for k, values in self.evaluate_batch(pl_module, batch["signal"], batch_idx, batch_keys(batch, batch_idx)).items():
+        for k, values in self.evaluate_batch(pl_module, batch, batch_idx).items():
             for name, v in values.items():
                 self._update(k, name, v, pl_module.device)
 
@@ -261,7 +283,7 @@ class SweepEvaluation(Callback):
             "seed": self.seed,
             "num_samples": self.num_samples,
             "n_autoregressive": self.n_autoregressive,
-            **self.summary(rows),
+            **self.summary(rows, pl_module),
         }
         if self.dropped_levels(spec):
             self.results["dropped_levels"] = {
@@ -269,13 +291,10 @@ class SweepEvaluation(Callback):
                 "reason": f"|S| >= the {spec.num_points} grid points: every query is in S, nothing is held out"}
         if not trainer.is_global_zero:
             return
-        self._dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._dir / "metrics.json.tmp"
-        tmp.write_text(json.dumps(self.results, indent=2))
-        tmp.replace(self._dir / "metrics.json")
-        plot = plot_sweep(rows, self.plot_groups(), self._dir / "metrics_vs_context.png",
-                          title=f"{spec.domain} / {spec.dataset}")
+        write_json(self._dir / "metrics.json", self.results)
+        groups = self.plot_groups(pl_module)
+        plot = plot_sweep(rows, groups, self._dir / "metrics_vs_context.png", title=f"{spec.domain} / {spec.dataset}")
         log_media(trainer, {"eval/metrics_vs_context": plot})
-        log_table_and_curves(trainer, "eval", rows, "num_context", self.plot_groups())
+        log_table_and_curves(trainer, "eval", rows, "num_context", groups)
         self.on_sweep_end(trainer, pl_module, self._dir, rows)
         print(f"[pixeltransformer] wrote {self._dir / 'metrics.json'}")

@@ -10,13 +10,15 @@ signal's own seed, so a signal's samples do not depend on the batch it is sample
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from collections.abc import Sequence
-
 from .distribution import BinnedGaussian
 from .model import MemoryKV
+from .sets import grid_positions
 
 
 def _progress(iterable, enabled: bool, desc: str):
@@ -175,3 +177,73 @@ def sample(
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
     return out.view(b, s, q, v)  # [B, S, Q, V]
+
+
+@dataclass
+class Completion:
+    """A model's completion of signals from their context sets, on a grid: what pictures and predictions show.
+
+    mean and samples are [B, V, *grid] and [B, S, V, *grid] (S = 0: samples is None). params [B, N, NP] are the
+    distribution's parameters at the N grid points in row-major order, for anything else a picture needs (a
+    band, a probability; see :meth:`std` and :meth:`prob_below`). signal is the ground truth [B, V, *grid'] when
+    known, at its own resolution, which may differ from the completion's grid.
+    """
+
+    grid_shape: tuple[int, ...]
+    ctx_pos: torch.Tensor  # [B, K, P]
+    ctx_val: torch.Tensor  # [B, K, V]
+    mean: torch.Tensor  # [B, V, *grid]
+    samples: torch.Tensor | None  # [B, S, V, *grid]
+    params: torch.Tensor  # [B, N, NP]
+    dist: BinnedGaussian
+    signal: torch.Tensor | None = None  # [B, V, *grid']
+
+    def std(self) -> torch.Tensor:
+        """The predictive standard deviation at every grid point: [B, V, *grid]."""
+        return _as_grid(self.dist.variance(self.params).sqrt(), self.grid_shape)
+
+    def prob_below(self, threshold: float) -> torch.Tensor:
+        """P(v < threshold | S) of the first value channel at every grid point, from the mixture's CDF: [B, *grid]."""
+        return _as_grid(self.dist.cdf(self.params, threshold), self.grid_shape)[:, 0]
+
+    def cpu(self) -> Completion:
+        move = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
+        return Completion(self.grid_shape, move(self.ctx_pos), move(self.ctx_val), move(self.mean),
+                          move(self.samples), move(self.params), self.dist, move(self.signal))
+
+    def __getitem__(self, i: int | slice) -> Completion:
+        """The completion of some of the signals (an index keeps the batch axis: [1, ...])."""
+        i = slice(i, i + 1) if isinstance(i, int) else i
+        cut = lambda t: None if t is None else t[i]  # noqa: E731
+        return Completion(self.grid_shape, cut(self.ctx_pos), cut(self.ctx_val), cut(self.mean), cut(self.samples),
+                          cut(self.params), self.dist, cut(self.signal))
+
+
+def _as_grid(values: torch.Tensor, grid_shape: tuple[int, ...]) -> torch.Tensor:
+    """[..., N, V] -> [..., V, *grid] (row-major grid order, as grid_positions)."""
+    return values.transpose(-1, -2).reshape(*values.shape[:-2], values.shape[-1], *grid_shape)
+
+
+@torch.no_grad()
+def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
+             grid_shape: Sequence[int], num_samples: int = 0, n_autoregressive: int | None = 2048,
+             temperature: float = 1.0, seed: int | Sequence[int] = 0, chunk: int = 16384, progress: bool = False,
+             signal: torch.Tensor | None = None) -> Completion:
+    """The one grid-completion loop: the mean (Eq. 4) and ``num_samples`` samples (Eq. 5-6) of each signal on a
+    grid of any size (positions are continuous). Grid points that coincide with an observed position show the
+    observed value, in the mean as in the samples.
+
+    ctx_pos [B, K, P], ctx_val [B, K, V] -> Completion (mean [B, V, *grid], samples [B, S, V, *grid]).
+    """
+    grid_shape = tuple(int(g) for g in grid_shape)
+    b = ctx_pos.shape[0]
+    qry = grid_positions(grid_shape, device=ctx_pos.device).unsqueeze(0).expand(b, -1, -1)  # [B, N, P]
+    params = predict_params(model, ctx_pos, ctx_val, qry, chunk)  # [B, N, NP]
+    observed, obs_val = observed_lookup(ctx_pos, ctx_val, qry)  # [B, N], [B, N, V]
+    mean = torch.where(observed.unsqueeze(-1), obs_val, dist.mean(params))  # [B, N, V]
+    samples = None
+    if num_samples > 0:
+        samples = _as_grid(sample(model, dist, ctx_pos, ctx_val, qry, num_samples=num_samples,
+                                  n_autoregressive=n_autoregressive, temperature=temperature, seed=seed, chunk=chunk,
+                                  progress=progress), grid_shape)  # [B, S, V, *grid]
+    return Completion(grid_shape, ctx_pos, ctx_val, _as_grid(mean, grid_shape), samples, params, dist, signal)

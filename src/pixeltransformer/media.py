@@ -41,6 +41,22 @@ def log_media(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | P
     run.log({**payload, "trainer/global_step": trainer.global_step if step is None else step})
 
 
+MEDIA_KINDS = {".png": "image", ".jpg": "image", ".gif": "video", ".mp4": "video", ".glb": "object3d",
+               ".obj": "object3d"}
+
+
+def log_files(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | Path]], step: int | None = None) -> None:
+    """Log files as W&B media, each as the kind its suffix names (pictures, videos, meshes); others are skipped."""
+    by_kind: dict[str, dict[str, Any]] = {}
+    for key, value in items.items():
+        paths = [value] if isinstance(value, (str, Path)) else list(value)
+        kinds = {MEDIA_KINDS.get(Path(p).suffix.lower()) for p in paths}
+        if len(kinds) == 1 and None not in kinds and paths:
+            by_kind.setdefault(kinds.pop(), {})[key] = value
+    for kind, group in by_kind.items():
+        log_media(trainer, group, kind=kind, step=step)
+
+
 def log_table_and_curves(trainer: L.Trainer, prefix: str, rows: list[dict[str, Any]], x_key: str,
                          groups: dict[str, list[str]]) -> None:
     """A W&B table of the rows and one line plot per group of columns against x_key."""

@@ -18,23 +18,15 @@ Encoder variants (``encoder=``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import NetConfig
 from .encoding import FourierFeatures, ValueEncoding
-
-PRESETS: dict[str, dict[str, int]] = {
-    # tiny and small are CPU-sized; base and paper are meant for GPUs
-    "tiny": dict(width=64, encoder_layers=2, decoder_layers=2, heads=4, ffn=128),
-    "small": dict(width=128, encoder_layers=2, decoder_layers=2, heads=4, ffn=256),
-    "base": dict(width=192, encoder_layers=4, decoder_layers=4, heads=4, ffn=384),
-    # the original release's size
-    "paper": dict(width=256, encoder_layers=10, decoder_layers=10, heads=4, ffn=512),
-}
-
+from .signal import SignalSpec
 
 @dataclass
 class MemoryKV:
@@ -43,7 +35,7 @@ class MemoryKV:
 
     keys: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
     values: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
-    frame: torch.Tensor | None = None  # [B, 1, V + 1] the set's mean and log scale (model.value_norm)
+    frame: torch.Tensor | None = None  # [B, 1, V + 1] the set's mean and log scale (model.net.value_norm)
 
 
 ENCODERS = ("bidirectional", "buffered", "incremental")
@@ -236,13 +228,10 @@ class PixelTransformer(nn.Module):
     Args:
         pos_dims: P.  val_dims: V.  num_params: outputs per query (given by the distribution head).
         val_range: value range used to normalise input values.
-        width, encoder_layers, decoder_layers, heads, ffn: transformer size (see PRESETS).
+        width, encoder_layers, decoder_layers, heads, ffn: transformer size (configs/model/*.yaml).
         fourier_features, fourier_scale, fourier_seed: random Fourier position features.
         encoder: "bidirectional" (the paper's set encoder), "buffered" (S a set plus a causal buffer of drawn
             samples; cached sampling) or "incremental" (causal in sample order); see the module docstring.
-        init: "gpt" (std 0.02 for the hidden layers, the default) or
-            "fan_in" (std 1/sqrt(fan_in) for every hidden layer; the head stays at 0.02). Input embeddings are
-            fan-in in both.
         distance_bias: every attention (encoder and decoder) adds a learned Gaussian distance bias per head
             (see Attention); distance_sigma: the initial widths' range, in position units ([-1, 1] per axis).
         value_norm: encode each context set in its own frame (mean m, scale s; see ValueEncoding) and append
@@ -267,7 +256,6 @@ class PixelTransformer(nn.Module):
         fourier_scale: float = 4.0,
         fourier_seed: int = 0,
         encoder: str = "bidirectional",
-        init: str = "gpt",
         distance_bias: bool = True,
         distance_sigma: tuple[float, float] = (0.05, 1.0),
         value_norm: bool = False,
@@ -276,10 +264,8 @@ class PixelTransformer(nn.Module):
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
         if value_norm and encoder == "incremental":
-            raise ValueError("model.value_norm needs encoder='bidirectional' or 'buffered': the incremental encoder's "
-                             "cache cannot follow a frame that moves as samples are added")
-        if init not in ("gpt", "fan_in"):
-            raise ValueError(f"init must be 'gpt' or 'fan_in', got {init!r}")
+            raise ValueError("model.net.value_norm needs encoder='bidirectional' or 'buffered': the incremental "
+                             "encoder's cache cannot follow a frame that moves as samples are added")
         self.encoder_kind = encoder
         self.pos_dims, self.val_dims = pos_dims, val_dims
         self.fourier = FourierFeatures(pos_dims, fourier_features, fourier_scale, fourier_seed)
@@ -293,16 +279,19 @@ class PixelTransformer(nn.Module):
         self.decoder = nn.ModuleList(Block(width, heads, ffn, pos_dims, sig) for _ in range(decoder_layers))
         self.decoder_norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, num_params)
-        if init == "fan_in":
-            self.apply(self._init_fan_in)
-            nn.init.trunc_normal_(self.head.weight, std=0.02)  # near-uniform bins, unit offsets and scales at first
-        else:
-            self.apply(self._init)
-        # The input embeddings start at unit scale (fan-in) in both modes: with std 0.02 the value projection
+        self.apply(self._init)  # hidden layers and head: std 0.02 (near-uniform bins, unit offsets and scales)
+        # The input embeddings start at unit scale (fan-in): with std 0.02 the value projection
         # (V = 1-3 inputs) starts ~10x smaller than the position projection (2F + P inputs), so the context
         # values are nearly invisible to the encoder (fixing it gained 0.1-0.26 nats at 800 polynomial steps).
         for proj in (self.ctx_pos_proj, self.qry_pos_proj, self.ctx_val_proj.proj):
             self._init_fan_in(proj)
+
+    @classmethod
+    def from_config(cls, config: NetConfig, spec: SignalSpec, num_params: int) -> "PixelTransformer":
+        """The network a NetConfig describes, for spec's signals and a head of num_params outputs."""
+        # buffer_prob (the training split) and chunk (inference) are the module's; the rest are this class's
+        options = {k: v for k, v in asdict(config).items() if k not in ("buffer_prob", "chunk")}
+        return cls(spec.pos_dims, spec.val_dims, num_params, tuple(spec.val_range), **options)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -312,9 +301,6 @@ class PixelTransformer(nn.Module):
 
     @staticmethod
     def _init_fan_in(m: nn.Module) -> None:
-        # At width 128, 0.02 is 4.4x below fan-in scale per layer, and a context value reaches a query's logits
-        # through the value, attention-value, attention-output and feed-forward matrices, so with fan-in scale a
-        # fresh model's predictions depend on S more strongly. An option, not the default.
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=m.in_features ** -0.5)
             nn.init.zeros_(m.bias)
@@ -399,7 +385,7 @@ class PixelTransformer(nn.Module):
     # ---- buffered and incremental encoders: key/value cache -----------------------------------------
     def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
         if self.encoder_kind == "bidirectional":
-            raise ValueError("a key/value cache needs model.encoder='buffered' or 'incremental'")
+            raise ValueError("a key/value cache needs model.net.encoder='buffered' or 'incremental'")
         def buffers(blocks: nn.ModuleList) -> list[torch.Tensor]:
             return [torch.empty(batch, blk.attn.heads, capacity, blk.attn.key_dim, device=device, dtype=dtype)
                     for blk in blocks]  # per layer [B, H, C, key_dim]

@@ -13,13 +13,26 @@ import lightning as L
 import torch
 from torchmetrics import MeanMetric
 
+from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .distribution import BinnedGaussian
-from .inference import mean_field, predict_params, sample
-from .model import PRESETS, PixelTransformer
-from .sets import SetBatch, SetSampler, batch_keys, fixed_sets, grid_positions, log_uniform_int
+from .domain import Domain, domain_for
+from .inference import Completion, complete, mean_field, predict_params, sample
+from .model import PixelTransformer
+from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
+                   sampler_hparams)
 from .signal import SignalSpec
 
-CHECKPOINT_FORMAT = 1
+# 2: options nested by group (net, objective, sets, optim); 1: one flat list of options
+CHECKPOINT_FORMAT = 2
+
+
+def format_error(fmt: Any) -> str | None:
+    """The one-line refusal of a checkpoint written in another format, or None when it is this version's."""
+    if fmt == CHECKPOINT_FORMAT:
+        return None
+    what = " (flat model options)" if fmt == 1 else ""
+    return (f"checkpoint format {fmt!r}{what} is not supported by this version (expects {CHECKPOINT_FORMAT}): "
+            f"retrain, or use release 0.1")
 
 
 class PixelTransformerModule(L.LightningModule):
@@ -27,109 +40,57 @@ class PixelTransformerModule(L.LightningModule):
 
     Args:
         spec: the signal description; linked from the DataModule by the CLI.
-        preset: model size ("tiny", "small", "base", "paper"); the explicit sizes below override it.
-        fourier_features, fourier_scale, fourier_seed: random Fourier position features.
-        encoder: "buffered" (the paper's set encoder for S plus a causal buffer of drawn samples: cached
-            sampling), "bidirectional" (paper) or "incremental" (causal in a random order, cached sampling).
-        buffer_prob: with the buffered encoder, the fraction of training batches whose set is split into S
-            and a buffer (the rest train S alone, i.e. the bidirectional model); the split point is
-            log-uniform between min_context and |S| - 1, so the conditionals sampling uses are trained.
-        init: weight initialisation of the hidden layers, "gpt" (std 0.02) or "fan_in" (see PixelTransformer).
-        distance_bias, distance_sigma: a learned Gaussian distance bias in every attention (see model.Attention).
-        anchor_logits: bin logits get an anchored term, -g |a - c_b|^2 / (2 unit^2) (see BinnedGaussian).
-        value_norm: every context set is encoded in its own frame (mean, scale) and the distribution is
-            predicted in that frame (see PixelTransformer); for single-Gaussian signals (num_bins = 1).
-        alpha, gaussian_term, beta: the training objective (see BinnedGaussian; beta > 0 is beta-NLL).
-        min_context, max_context, num_queries, grid_points: the set sampler (|S| log-uniform).
-        query_focus, query_focus_band: training only: this fraction of the queries is drawn near grid points
-            whose value lies in the band (see SetSampler's focus_fraction); validation and evaluation keep
-            uniform queries. 0 is the paper's uniform queries.
+        domain: the Domain (pictures, metrics, a user's files); its config names it by class_path, checkpoints
+            by name (looked up among the loaded domains; a plain Domain when that one is not loaded).
+        net: the network (NetConfig); sizes come from configs/model/<size>.yaml.
+        objective: the distribution head and its loss (ObjectiveConfig).
+        sets: the training set sampler: a SetSampler (|S| log-uniform; its focus_fraction/focus_band draw part of
+            the training queries near a value band, while validation and evaluation keep uniform queries) or a
+            subclass named by class_path. A module rebuilt from a checkpoint's hyperparameters gets the core's
+            SetSampler back when the checkpoint names another class (a file never chooses what is imported).
+        optim: the optimiser and the non-finite loss policy (OptimConfig).
         val_levels: |S| levels of the validation NLL (capped to the number of grid points).
-        lr, weight_decay, warmup_steps, min_lr_ratio: AdamW with linear warmup and cosine decay.
-        nonfinite: "error" stops on a NaN/Inf loss naming the step; "skip" skips the batch and counts it.
-        bin_prior_init: a fresh run starts the head's bin logits at the log of the bin frequencies of its first
-            batch (summed over DDP ranks) mixed half and half with uniform, so the first steps go to using S
-            instead of learning a peaked marginal (digits' black, an SDF's truncation bins) through the biases.
-            The uniform half bounds the cost when one batch is not representative (per-clip colours).
         seed: seeds the set sampler (each DDP rank offsets it, so ranks draw different sets).
+
+    Each config may also be given as a plain dict (as checkpoints store them).
     """
 
     def __init__(
         self,
         spec: SignalSpec | dict | None = None,
-        preset: str = "small",
-        width: int | None = None,
-        encoder_layers: int | None = None,
-        decoder_layers: int | None = None,
-        heads: int | None = None,
-        ffn: int | None = None,
-        fourier_features: int = 128,
-        fourier_scale: float = 4.0,
-        fourier_seed: int = 0,
-        encoder: str = "buffered",
-        buffer_prob: float = 0.5,
-        init: str = "gpt",
-        distance_bias: bool = True,
-        distance_sigma: tuple[float, float] = (0.05, 1.0),
-        anchor_logits: bool = True,
-        value_norm: bool = False,
-        alpha: float = 0.1,
-        gaussian_term: str = "paper",
-        beta: float = 0.0,
-        min_context: int = 4,
-        max_context: int = 2048,
-        num_queries: int = 2048,
-        grid_points: bool = False,
-        query_focus: float = 0.0,
-        query_focus_band: tuple[float, float] | None = None,
+        domain: Domain | str | None = None,
+        net: NetConfig = NetConfig(),
+        objective: ObjectiveConfig = ObjectiveConfig(),
+        sets: SetSampler | None = None,
+        optim: OptimConfig = OptimConfig(),
         val_levels: tuple[int, ...] = (4, 16, 64, 256),
-        lr: float = 5e-4,
-        weight_decay: float = 0.01,
-        warmup_steps: int = 200,
-        min_lr_ratio: float = 0.05,
-        nonfinite: str = "error",
         seed: int = 0,
-        chunk: int = 16384,
-        bin_prior_init: bool = True,
     ):
         super().__init__()
         if spec is None:
             raise ValueError("PixelTransformerModule needs a SignalSpec (the CLI links it from the DataModule)")
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-        if not 0.0 <= buffer_prob <= 1.0:
-            raise ValueError(f"buffer_prob must be in [0, 1], got {buffer_prob}")
-        if nonfinite not in ("error", "skip"):
-            raise ValueError(f"nonfinite must be 'error' or 'skip', got {nonfinite!r}")
         self.spec = SignalSpec.from_dict(spec)
-        hp = {k: v for k, v in locals().items() if k not in ("self", "spec", "__class__")}
-        hp["val_levels"] = list(val_levels)
-        hp["distance_sigma"] = list(distance_sigma)
-        hp["query_focus_band"] = None if query_focus_band is None else list(query_focus_band)
-        self.save_hyperparameters({"spec": self.spec.to_dict(), **hp})
+        self.domain = resolve_domain(domain, self.spec)
+        self.net_config = as_config(NetConfig, net, "net")
+        self.objective_config = as_config(ObjectiveConfig, objective, "objective")
+        self.optim_config = as_config(OptimConfig, optim, "optim")
+        self.sampler = as_sampler(sets)  # training; validation draws the same sets with uniform queries
+        self.save_hyperparameters({"spec": self.spec.to_dict(), "domain": self.domain.name or self.spec.domain,
+                                   "net": plain(self.net_config),
+                                   "objective": plain(self.objective_config), "sets": sampler_hparams(self.sampler),
+                                   "optim": plain(self.optim_config), "val_levels": [int(k) for k in val_levels],
+                                   "seed": int(seed)})
 
-        size = dict(PRESETS[preset])
-        size.update({k: v for k, v in dict(width=width, encoder_layers=encoder_layers, decoder_layers=decoder_layers,
-                                           heads=heads, ffn=ffn).items() if v is not None})
-        self.dist = BinnedGaussian.from_spec(self.spec, alpha=alpha, gaussian_term=gaussian_term, anchor=anchor_logits,
-                                             beta=beta, framed=value_norm)
-        self.model = PixelTransformer(
-            pos_dims=self.spec.pos_dims, val_dims=self.spec.val_dims, num_params=self.dist.num_params,
-            val_range=self.spec.val_range, fourier_features=fourier_features, fourier_scale=fourier_scale,
-            fourier_seed=fourier_seed, encoder=encoder, init=init, distance_bias=distance_bias,
-            distance_sigma=tuple(distance_sigma), value_norm=value_norm, **size,
-        )
-        self.sampler = SetSampler(min_context, max_context, num_queries, grid_points)  # uniform: validation
-        # training's own sampler only when its queries differ (near-surface focus); otherwise training draws with
-        # self.sampler, so a DataModule that installs its own sampler there changes training and validation alike
-        self.focus_sampler = (SetSampler(min_context, max_context, num_queries, grid_points, focus_fraction=query_focus,
-                                         focus_band=query_focus_band) if query_focus > 0 else None)
+        self.dist = BinnedGaussian.from_config(self.spec, self.objective_config, framed=self.net_config.value_norm)
+        self.model = PixelTransformer.from_config(self.net_config, self.spec, self.dist.num_params)
+        self.val_sampler = self.sampler.uniform()
         self.val_levels = sorted({min(k, self.spec.num_points) for k in val_levels})
         self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric() for k in self.val_levels})
         self.skipped_batches = 0
         self._gen: torch.Generator | None = None
         self._gen_state: torch.Tensor | None = None
-        self._prior_checked = not bin_prior_init
+        self._prior_checked = not self.objective_config.bin_prior_init
+        self.predict_options = None  # set by `pixeltransformer predict` (a PredictOptions)
 
     # ---- sets ---------------------------------------------------------------------------------------
     @property
@@ -144,7 +105,7 @@ class PixelTransformerModule(L.LightningModule):
         return self._gen
 
     def draw_sets(self, signal: torch.Tensor, num_context: int | None = None, generator=None) -> SetBatch:
-        return (self.focus_sampler or self.sampler)(signal, generator or self.generator, num_context=num_context)
+        return self.sampler(signal, generator or self.generator, num_context=num_context)
 
     def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
         return self.model(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
@@ -168,10 +129,10 @@ class PixelTransformerModule(L.LightningModule):
             # the head is applied inside the loss, to the rows the loss reads (all logits, the nearest bin's V + 1)
             loss = self.dist.head_loss(feats, self.model.head, sets.qry_val).mean()
         if not torch.isfinite(loss):
-            if self.hparams.nonfinite == "error":
+            if self.optim_config.nonfinite == "error":
                 raise FloatingPointError(
                     f"non-finite training loss {loss.item()} at global step {self.global_step}, batch {batch_idx} "
-                    f"(|S|={sets.num_context}); set model.nonfinite=skip to skip such batches")
+                    f"(|S|={sets.num_context}); set model.optim.nonfinite=skip to skip such batches")
             self.skipped_batches += 1
             self.log("train/skipped_batches", float(self.skipped_batches))
             return None
@@ -187,9 +148,9 @@ class PixelTransformerModule(L.LightningModule):
         if self.model.encoder_kind != "buffered" or num_context < 2:
             return None
         gen = self.generator
-        if torch.rand((), generator=gen, device=gen.device).item() >= self.hparams.buffer_prob:
+        if torch.rand((), generator=gen, device=gen.device).item() >= self.net_config.buffer_prob:
             return None
-        return log_uniform_int(min(self.hparams.min_context, num_context - 1), num_context - 1, gen)
+        return log_uniform_int(min(self.sampler.min_context, num_context - 1), num_context - 1, gen)
 
     @torch.no_grad()
     def init_bin_prior(self, signal: torch.Tensor, max_values: int = 200_000) -> torch.Tensor:
@@ -216,7 +177,7 @@ class PixelTransformerModule(L.LightningModule):
         signal = batch["signal"]  # [B, V, *grid]
         keys = batch_keys(batch, batch_idx)
         for k in self.val_levels:
-            sets = fixed_sets(self.sampler, signal, keys, k)
+            sets = fixed_sets(self.val_sampler, signal, keys, k)
             nll = self.nll_per_dim(self(sets.ctx_pos, sets.ctx_val, sets.qry_pos), sets.qry_val)  # [B, Q]
             self.val_nll[str(k)].update(nll.mean(dim=1))
 
@@ -243,10 +204,11 @@ class PixelTransformerModule(L.LightningModule):
         decay, no_decay = [], []
         for name, p in self.model.named_parameters():
             (no_decay if p.dim() < 2 else decay).append(p)
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": self.hparams.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=self.hparams.lr, fused=True)
+        cfg = self.optim_config
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, fused=True)
         total = max(1, int(self.trainer.estimated_stepping_batches)) if self.trainer else 1
-        warmup, floor = self.hparams.warmup_steps, self.hparams.min_lr_ratio
+        warmup, floor = cfg.warmup_steps, cfg.min_lr_ratio
 
         def schedule(step: int) -> float:
             if step < warmup:
@@ -276,17 +238,18 @@ class PixelTransformerModule(L.LightningModule):
     def check_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Raise a one-line ValueError when a checkpoint does not fit this module and its data."""
         hp = checkpoint.get("hyper_parameters", {})
-        fmt = checkpoint.get("pixeltransformer_format")
-        if fmt != CHECKPOINT_FORMAT:
-            raise ValueError(f"checkpoint format {fmt!r} is not supported by this version (expects {CHECKPOINT_FORMAT})")
-        for key in ("distance_bias", "anchor_logits", "value_norm"):  # a checkpoint without the key has the option off
-            was = bool(hp.get(key, False)) if hp else bool(self.hparams[key])
-            if was != bool(self.hparams[key]):
-                raise ValueError(f"checkpoint was trained with model.{key}={was}; pass --model.{key} {str(was).lower()}")
+        message = format_error(checkpoint.get("pixeltransformer_format"))
+        if message:
+            raise ValueError(message)
         # the encoders share their weights, but each samples with the conditionals it was trained for
-        was = hp.get("encoder", "bidirectional") if hp else self.hparams.encoder
-        if was != self.hparams.encoder:
-            raise ValueError(f"checkpoint was trained with model.encoder={was}; pass --model.encoder {was}")
+        options = [("net", "encoder"), ("net", "distance_bias"), ("objective", "anchor_logits"), ("net", "value_norm")]
+        for group, key in options:
+            mine = getattr(getattr(self, f"{group}_config"), key)
+            was = (hp.get(group) or {}).get(key, mine)
+            if was != mine:
+                shown = str(was).lower() if isinstance(was, bool) else was
+                raise ValueError(f"checkpoint was trained with model.{group}.{key}={was}; "
+                                 f"pass --model.{group}.{key} {shown}")
         saved = hp.get("spec") or {}
         mine = self.spec.to_dict()
         for key in ("domain", "grid_shape", "val_dims", "num_bins"):
@@ -301,10 +264,38 @@ class PixelTransformerModule(L.LightningModule):
         return pos.unsqueeze(0).expand(batch, -1, -1)  # [B, N, P]
 
     def predict_params(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
-        return predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.hparams.chunk)
+        return predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.net_config.chunk)
 
     def mean_field(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
-        return mean_field(self.model, self.dist, ctx_pos, ctx_val, qry_pos, self.hparams.chunk)
+        return mean_field(self.model, self.dist, ctx_pos, ctx_val, qry_pos, self.net_config.chunk)
 
     def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
-        return sample(self.model, self.dist, ctx_pos, ctx_val, qry_pos, chunk=self.hparams.chunk, **kwargs)
+        return sample(self.model, self.dist, ctx_pos, ctx_val, qry_pos, chunk=self.net_config.chunk, **kwargs)
+
+    def complete(self, ctx_pos, ctx_val, grid_shape, **kwargs) -> Completion:
+        """Mean and samples on a grid (see inference.complete): [B, V, *grid], [B, S, V, *grid]."""
+        return complete(self.model, self.dist, ctx_pos, ctx_val, grid_shape, chunk=self.net_config.chunk, **kwargs)
+
+    # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
+    def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:
+        """Complete one input of `pixeltransformer predict` on its grid (batches of one) -> a CPU Completion."""
+        from .predict import PredictOptions
+
+        opts = self.predict_options or PredictOptions()
+        signal = batch.get("signal")  # [1, V, *grid] when the input was a file
+        grid = self.domain.predict_grid(self.spec, opts.resolution)
+        return self.complete(batch["ctx_pos"], batch["ctx_val"], grid, num_samples=opts.num_samples,
+                             n_autoregressive=opts.n_autoregressive, temperature=opts.temperature, seed=opts.seed,
+                             progress=True, signal=signal).cpu()
+
+
+def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
+    """The module's Domain: as given, or by name from the loaded domains (a plain Domain when not loaded); its name
+    must be the data's."""
+    if isinstance(domain, str) or domain is None:
+        name = domain or spec.domain
+        domain = domain_for(name)() if name in Domain.registry else Domain()
+    if domain.name and domain.name != spec.domain:
+        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}")
+    domain.spec = spec
+    return domain

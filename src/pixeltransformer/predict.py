@@ -1,155 +1,173 @@
-"""`pixeltransformer-predict` / `make sample`: condition a trained model on a user's own signal.
+"""`pixeltransformer predict`: condition a trained model on a user's own file, through LightningCLI.
 
-The checkpoint is read with ``torch.load(weights_only=True)``: only tensors and plain types, so a checkpoint
-from someone else cannot run code. Which domain turns the input file into a signal and the predictions into
-pictures follows from the checkpoint's domain name: only ``domains.<name>.predict`` of a domain package that
-exists here is imported (see :func:`predictor_module`), never a module path read from the file, so this core
-file names no particular domain.
+    pixeltransformer predict --config configs/<domain>.yaml --ckpt_path CKPT --input FILE [--* ...]
+
+The options below are the `--*` group. The module's Domain reads the file into a signal (or a mask, or a
+context set), ``PixelTransformerModule.predict_step`` completes it on a grid (mean and samples), and
+:class:`PredictionWriter` (a Lightning ``BasePredictionWriter``) hands each completion to the Domain, which
+writes its pictures, meshes or videos, then writes prediction.json beside them. Under DDP every rank writes the
+predictions of its own inputs.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import importlib.util
-import os
-import pickle
-import re
-import zipfile
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch.utils.data import Dataset
 
-from .errors import INPUT_ERRORS, fail, first_line
-
-if TYPE_CHECKING:  # the module (and Lightning) is imported only once a checkpoint has passed the checks
-    from .module import PixelTransformerModule
-
-DOMAIN_NAME = re.compile(r"[a-z_]+")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: unreadable, unsafe, or from an incompatible version."""
+from .domain import Domain
+from .files import write_json
+from .sets import draw_context
+from .signal import SignalSpec
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:
-    """Read a checkpoint with weights_only=True; refuse anything that needs arbitrary pickled code.
+@dataclass
+class PredictOptions:
+    """What `pixeltransformer predict` observes and draws.
 
-    ``mmap=True`` maps the tensors instead of reading them: a cheap check of a large file before a run starts.
+    Args:
+        input: the user's file: an image, a mesh or SDF grid, a video ... (what the domain reads).
+        context: S itself, instead of samples of the input: JSON rows ``[position..., value...]`` (positions in
+            [-1, 1] unless the domain says otherwise), inline or a .json file.
+        mask: a mask file, white = observed (domains on a pixel grid).
+        num_context: K random observed samples of the input (without context or mask).
+        num_samples: samples to draw (0: the mean only).
+        n_autoregressive: N', the autoregressive steps per sample; the rest is filled with means (None: all).
+        temperature: sampling temperature.
+        resolution: grid size per axis of the outputs (default: the model's grid).
+        seed: fixes S and the samples.
+        out: output folder (default: <run>/predict/<input name>).
     """
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"cannot read checkpoint {path}: the file is empty")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one has no central directory
-        raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint, or truncated")
+
+    input: str | None = None
+    context: str | None = None
+    mask: str | None = None
+    num_context: int = 64
+    num_samples: int = 3
+    n_autoregressive: int | None = 2048
+    temperature: float = 1.0
+    resolution: int | None = None
+    seed: int = 0
+    out: str | None = None
+
+    def check(self) -> None:
+        """What can be checked before the model runs; the domain checks its files."""
+        if not self.input and not self.context:
+            raise ValueError("predict needs --input (a file to observe) or --context (S itself)")
+        for name in ("input", "mask"):
+            value = getattr(self, name)
+            if value and not Path(value).expanduser().exists():
+                raise FileNotFoundError(f"--{name}: file not found: {value}")
+        if self.mask and not self.input:
+            raise ValueError("--mask needs --input (the signal the mask observes)")
+        if self.num_context < 1 or self.num_samples < 0 or (self.n_autoregressive is not None and self.n_autoregressive < 0):
+            raise ValueError(f"need --num_context >= 1, num_samples >= 0, n_autoregressive >= 0; got "
+                             f"{self.num_context}, {self.num_samples}, {self.n_autoregressive}")
+        if self.resolution is not None and self.resolution < 2:
+            raise ValueError(f"--resolution must be >= 2, got {self.resolution}")
+        if self.temperature <= 0:
+            raise ValueError(f"--temperature must be > 0, got {self.temperature}")
+
+    @property
+    def name(self) -> str:
+        return Path(self.input).stem if self.input else "context"
+
+
+def parse_rows(text: str, width: int, names: str) -> tuple[torch.Tensor, str]:
+    """A context as JSON rows (inline, or a .json file) -> a float tensor [K, width], and its source's name for
+    messages. ``names`` spells one row for the error message, e.g. "[y, x, value]"."""
+    path = Path(text).expanduser()
+    from_file = text.strip().endswith(".json")
+    source = str(path) if from_file else "--context"
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))  # torch names the first disallowed global
-        raise CheckpointError(f"refusing {path}: it needs code beyond tensors and plain types to load"
-                              + (f" ({found.group(1)})" if found else "")) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise CheckpointError(f"{path} is not a PixelTransformer checkpoint (no state_dict/hyper_parameters)")
-    return ckpt
-
-
-def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt: dict | None = None
-                ) -> PixelTransformerModule:
-    """A PixelTransformerModule rebuilt from a checkpoint (eval mode); ``ckpt``: the file, if already read."""
-    ckpt = load_checkpoint(path, map_location) if ckpt is None else ckpt
-    from .module import CHECKPOINT_FORMAT, PixelTransformerModule
-
-    if ckpt.get("pixeltransformer_format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {ckpt.get('pixeltransformer_format')!r} is not supported "
-                              f"by this version (expects {CHECKPOINT_FORMAT})")
-    # checkpoints from before the encoder option was saved were trained with the bidirectional encoder
-    module = PixelTransformerModule(**{"encoder": "bidirectional", **ckpt["hyper_parameters"]})
-    missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
-    if [k for k in missing if not k.startswith("val_nll")] or unexpected:
-        raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return module.to(map_location).eval()
-
-
-def predictor_module(ckpt: dict, path: str | Path) -> str:
-    """The module that turns files into signals for this checkpoint's domain: ``domains.<domain>.predict``,
-    only for a plain domain name whose package is installed here with a predict.py. A checkpoint is data from
-    anywhere, so a module path written in it is never imported as such."""
-    spec = (ckpt.get("hyper_parameters") or {}).get("spec") or {}
-    domain = spec.get("domain") if isinstance(spec, dict) else None
-    if not isinstance(domain, str) or not DOMAIN_NAME.fullmatch(domain):
-        raise CheckpointError(f"{path}: the checkpoint names no valid domain (got {domain!r})")
-    target = f"domains.{domain}.predict"
-    named = (spec.get("extra") or {}).get("predictor", target)
-    if named != target:
-        raise CheckpointError(f"{path}: refusing predictor {named!r}: {domain} checkpoints use {target}")
-    package = importlib.util.find_spec("domains")  # locates the folder without running any domain code
-    folders = list(package.submodule_search_locations or []) if package else []
-    if not any(os.path.isfile(os.path.join(f, domain, "predict.py")) for f in folders):
-        known = sorted({d for f in folders for d in os.listdir(f) if os.path.isfile(os.path.join(f, d, "predict.py"))})
-        raise CheckpointError(f"{path}: no predictor for the {domain!r} domain here (predictors: {', '.join(known)})")
-    return target
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pixeltransformer-predict", description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="a .ckpt written by training")
-    p.add_argument("--input", required=True, help="the signal: an image, mesh/SDF grid, video, ... (domain-specific)")
-    p.add_argument("--num_context", type=int, default=64, help="K random observed samples (ignored with --mask/--context)")
-    p.add_argument("--mask", default=None, help="a mask file: white = observed (images, videos)")
-    p.add_argument("--context", default=None, help="a JSON list of observed samples, e.g. [[x, y, z, sdf], ...]")
-    p.add_argument("--num_samples", type=int, default=3)
-    p.add_argument("--n_autoregressive", type=int, default=2048, help="N': autoregressive steps per sample")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--resolution", type=int, default=None, help="output grid size per axis (default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="output folder (default: <run>/predict/<input name>)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    return p
-
-
-def default_out(checkpoint: Path, input_path: Path) -> Path:
-    run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-    return run / "predict" / input_path.stem
-
-
-def check_args(args: argparse.Namespace) -> None:
-    """What can be checked before the model is built; the domain's predictor checks the rest."""
-    if not args.input:
-        raise ValueError("--input is required: the image, mesh or video to condition on (make sample INPUT=...)")
-    if not Path(args.input).exists():
-        raise FileNotFoundError(f"input not found: {args.input}")
-
-
-def main(argv: list[str] | None = None) -> list[Path]:
-    args = build_parser().parse_args(argv)
+        rows = json.loads(path.read_text() if from_file else text)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"context file not found: {path}") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{source}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+    if not isinstance(rows, list) or not rows or any(not isinstance(r, list) or len(r) != width for r in rows):
+        raise ValueError(f"{source}: expected a non-empty list of {names} rows ({width} numbers each)")
     try:
-        check_args(args)
-        ckpt = load_checkpoint(args.checkpoint, args.device)
-        predictor = importlib.import_module(predictor_module(ckpt, args.checkpoint))
-        module = load_module(args.checkpoint, args.device, ckpt=ckpt)
-        out = Path(args.out) if args.out else default_out(Path(args.checkpoint), Path(args.input))
+        arr = torch.tensor(rows, dtype=torch.float32)  # [K, width]
+    except (TypeError, ValueError):
+        raise ValueError(f"{source}: every entry must be a number") from None
+    if not torch.isfinite(arr).all():
+        raise ValueError(f"{source}: positions and values must be finite numbers")
+    return arr, source
+
+
+def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -> dict[str, Any]:
+    """One input to predict: S (ctx_pos [K, P], ctx_val [K, V]) and, with an input file, its signal [V, *grid]."""
+    options.check()
+    item: dict[str, Any] = {"name": options.name}
+    signal = domain.read_input(Path(options.input).expanduser(), spec) if options.input else None  # [V, *grid]
+    if signal is not None:
+        item["signal"] = signal
+    if options.context:
+        names = "[" + ", ".join(domain.row_names or [f"x{i}" for i in range(spec.pos_dims)] + ["value"] * spec.val_dims) + "]"
+        rows, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names)
+        item["ctx_pos"], item["ctx_val"] = domain.context_from_rows(rows, spec, source)
+    elif options.mask:
+        item["ctx_pos"], item["ctx_val"] = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))
+    else:
+        n = signal[0].numel()
+        if domain.on_grid and options.num_context > n:
+            raise ValueError(f"--num_context must be between 1 and the {n} grid points of the model's "
+                             f"{'x'.join(map(str, spec.grid_shape))} grid, got {options.num_context}")
+        gen = torch.Generator().manual_seed(options.seed)
+        pos, val = draw_context(signal.unsqueeze(0), options.num_context, gen, domain.on_grid)  # [1, K, P], [1, K, V]
+        item["ctx_pos"], item["ctx_val"] = pos[0], val[0]
+    return item
+
+
+class PredictionInputs(Dataset):
+    """The inputs of one `predict` call, each an item of :func:`prediction_item` (batches of one: K differs)."""
+
+    def __init__(self, items: list[dict[str, Any]]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**self.items[i], "index": i}
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Writes each completion through the module's Domain, then prediction.json (S, options, files) beside it.
+
+    A prediction that fails leaves no empty folders behind."""
+
+    def __init__(self, options: PredictOptions, run_dir: str | Path):
+        super().__init__(write_interval="batch")
+        self.options, self.run_dir = options, Path(run_dir)
+        self.written: list[Path] = []
+
+    def out_dir(self, name: str) -> Path:
+        return Path(self.options.out).expanduser() if self.options.out else self.run_dir / "predict" / name
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
+                           dataloader_idx=0) -> None:
+        out = self.out_dir(batch["name"][0])
         new = [p for p in (out, *out.parents) if not p.exists()]  # innermost first
         out.mkdir(parents=True, exist_ok=True)
         try:
-            paths = predictor.predict(module, args, out)
+            files = pl_module.domain.write_prediction(prediction, out)
         except BaseException:
-            for folder in new:  # a failed prediction leaves no empty folders behind
+            for folder in new:
                 if folder.is_dir() and not any(folder.iterdir()):
                     folder.rmdir()
             raise
-    except INPUT_ERRORS as err:
-        fail(err)
-    for path in paths:
-        print(path)
-    return paths
-
-
-if __name__ == "__main__":
-    main()
+        record = {"checkpoint": str(getattr(trainer, "ckpt_path", "") or ""), "domain": pl_module.spec.domain,
+                  "dataset": pl_module.spec.dataset, "num_context": int(prediction.ctx_pos.shape[1]),
+                  "context": torch.cat([prediction.ctx_pos[0], prediction.ctx_val[0]], dim=-1).tolist(),
+                  "options": asdict(self.options), "files": [p.name for p in files]}
+        files.append(write_json(out / "prediction.json", record))
+        for path in files:
+            print(path)
+        self.written.extend(files)

@@ -9,12 +9,20 @@ import argparse
 import os
 from pathlib import Path
 
-from .predict import load_checkpoint
+from .loading import load_checkpoint
 
 
-def domain_of(data_class_path: str | None) -> str:
-    parts = (data_class_path or "").split(".")
-    return parts[1] if len(parts) > 2 and parts[0] == "domains" else "custom"
+def domain_of(domain_class_path: str | None) -> str:
+    """The run-folder name of a config's ``model.domain``: the Domain class's registry name ("custom" without one).
+    The class path comes from the user's own config, which LightningCLI imports anyway."""
+    import importlib
+
+    module, _, name = (domain_class_path or "").rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name) if module else None
+    except (ImportError, AttributeError):
+        return "custom"  # the CLI's parser reports a class that does not exist
+    return getattr(cls, "name", "") or "custom"
 
 
 def resume_checkpoint(run: str | Path) -> Path:
@@ -44,17 +52,18 @@ def check_new_run(run: Path) -> Path:
 
 
 def _config_domain(paths: list[str]) -> str | None:
-    """The domain of the data class named by the last of these YAML files that names one (None if unknown)."""
+    """The domain of the ``model.domain`` class named by the last of these YAML files that names one (None if unknown)."""
     import yaml
 
     domain = None
     for path in paths:
         try:
-            data = (yaml.safe_load(Path(path).read_text()) or {}).get("data")
+            named = ((yaml.safe_load(Path(path).read_text()) or {}).get("model") or {}).get("domain")
         except (OSError, yaml.YAMLError, AttributeError):
             return None  # the CLI's parser reports unreadable config files
-        if isinstance(data, dict) and data.get("class_path"):
-            domain = domain_of(data["class_path"])
+        named = named.get("class_path") if isinstance(named, dict) else named
+        if isinstance(named, str) and named:
+            domain = domain_of(named)
     return domain
 
 

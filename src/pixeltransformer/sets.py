@@ -8,7 +8,9 @@ positions are read with (bi/tri)linear interpolation and border clamping, never 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -81,12 +83,15 @@ class SetSampler:
         grid_points: draw positions at grid points (exact values, no interpolation) instead of
             continuous positions.
             With grid points, queries are distinct from the context whenever the grid is large enough.
-        log_uniform: K log-uniform (the paper's choice) rather than uniform between the bounds.
         focus_fraction, focus_band: a fraction of the queries (not the context) is drawn near the grid
             points whose first value channel lies in focus_band = (low, high), each jittered uniformly within
             its grid cell; the rest stay uniform. For signals where most of the domain holds one value (an
             SDF truncated at +t far from the surface), this spends the loss where the signal varies. A signal
             with no grid point in the band falls back to uniform queries. 0 (default): the paper's uniform law.
+            The module trains with the focused queries and validates with uniform() ones.
+
+    The module's ``sets`` option names this class or a subclass (``class_path``/``init_args``), such as a domain's
+    sampler for signals stored as point sets; a subclass overrides __call__ (and uniform() when it has a focus).
     """
 
     def __init__(
@@ -95,7 +100,6 @@ class SetSampler:
         max_context: int = 2048,
         num_queries: int = 2048,
         grid_points: bool = False,
-        log_uniform: bool = True,
         focus_fraction: float = 0.0,
         focus_band: tuple[float, float] | None = None,
     ):
@@ -107,7 +111,6 @@ class SetSampler:
         self.max_context = max_context
         self.num_queries = num_queries
         self.grid_points = grid_points
-        self.log_uniform = log_uniform
         if not 0.0 <= focus_fraction <= 1.0:
             raise ValueError(f"focus_fraction must be in [0, 1], got {focus_fraction}")
         if focus_fraction > 0 and (focus_band is None or len(focus_band) != 2 or focus_band[0] > focus_band[1]):
@@ -117,10 +120,19 @@ class SetSampler:
 
     def draw_k(self, generator: torch.Generator, num_points: int | None = None) -> int:
         hi = self.max_context if num_points is None or not self.grid_points else min(self.max_context, num_points)
-        lo = min(self.min_context, hi)
-        if self.log_uniform:
-            return log_uniform_int(lo, hi, generator)
-        return int(torch.randint(lo, hi + 1, (), generator=generator))
+        return log_uniform_int(min(self.min_context, hi), hi, generator)
+
+    def init_args(self) -> dict[str, Any]:
+        """The arguments that rebuild this sampler, as plain types (a checkpoint's hyperparameters)."""
+        return {"min_context": self.min_context, "max_context": self.max_context, "num_queries": self.num_queries,
+                "grid_points": self.grid_points, "focus_fraction": self.focus_fraction,
+                "focus_band": None if self.focus_band is None else list(self.focus_band)}
+
+    def uniform(self) -> "SetSampler":
+        """This sampler with uniform queries (validation): itself when it has no query focus."""
+        if self.focus_fraction == 0:
+            return self
+        return SetSampler(self.min_context, self.max_context, self.num_queries, self.grid_points)
 
     def positions(self, b: int, n: int, grid_shape: tuple[int, ...], generator: torch.Generator, device) -> torch.Tensor:
         """n positions per signal: [B, n, P] (grid points or continuous)."""
@@ -176,6 +188,33 @@ class SetSampler:
         return SetBatch(ctx_pos, ctx_val, qry_pos, qry_val)
 
 
+CORE_SAMPLER = f"{SetSampler.__module__}.{SetSampler.__qualname__}"
+
+
+def sampler_hparams(sampler: SetSampler) -> dict[str, Any]:
+    """A sampler as {"class_path", "init_args"} in plain types, the form the CLI and checkpoints use."""
+    cls = type(sampler)
+    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": sampler.init_args()}
+
+
+def as_sampler(sets: SetSampler | dict | None) -> SetSampler:
+    """The module's training sampler from a SetSampler, None (the defaults) or a dict: the core SetSampler's
+    init_args, flat or under {"class_path", "init_args"}. A dict naming another class (a checkpoint's record of a
+    domain's sampler) gives the default SetSampler: the class is not imported from a file's text, and a rebuilt
+    module only needs its sampler to train, where the config names it again."""
+    if sets is None:
+        return SetSampler()
+    if isinstance(sets, SetSampler):
+        return sets
+    if not isinstance(sets, dict):
+        raise TypeError(f"model.sets must be a SetSampler or a dict, got {type(sets).__name__}")
+    if "class_path" not in sets:
+        return SetSampler(**sets)
+    if sets["class_path"] != CORE_SAMPLER:
+        return SetSampler()
+    return SetSampler(**(sets.get("init_args") or {}))
+
+
 def nearest_neighbour_fill(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
                            chunk: int = 65536) -> torch.Tensor:
     """The value of the nearest context point at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, V]."""
@@ -187,13 +226,52 @@ def nearest_neighbour_fill(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos
     return torch.cat(out, dim=1)  # [B, Q, V]
 
 
+def item_seed(salt: int, key: int, num_context: int) -> int:
+    """The seed of one signal's random draws at one |S|, from its key (its index in the split): the same whatever
+    batch, batch size or number of ranks it is drawn in."""
+    return 1_000_003 * (salt + 1) + 10_007 * int(key) + num_context
+
+
+def draw_context(signal: torch.Tensor, k: int, generator: torch.Generator | Sequence[int] | None = None,
+                 on_grid: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one way to pick K observed samples of each signal [B, V, *grid] -> ctx_pos [B, K, P], ctx_val [B, K, V].
+
+    on_grid: K distinct grid points, their exact values; otherwise K uniform continuous positions in [-1, 1]^P,
+    read by interpolation. generator: one torch.Generator for the whole batch, or one int seed per signal (then a
+    signal's set does not depend on its batch); None draws from torch's global generator.
+    """
+    b, grid_shape = signal.shape[0], tuple(signal.shape[2:])
+    total = math.prod(grid_shape)
+    if k < 1 or (on_grid and k > total):
+        raise ValueError(f"|S| must be between 1 and the {total} grid points of a {grid_shape} signal, got {k}"
+                         if on_grid else f"|S| must be >= 1, got {k}")
+    if generator is None or isinstance(generator, torch.Generator):
+        gens = [generator] * b if generator is None else [generator]
+    else:
+        seeds = [int(s) for s in generator]
+        if len(seeds) != b:
+            raise ValueError(f"draw_context: {len(seeds)} seeds for a batch of {b} signals")
+        gens = [torch.Generator(device=signal.device).manual_seed(s) for s in seeds]
+    rows = b if len(gens) == 1 and gens[0] is not None else 1  # one generator draws the whole batch at once
+    pos = []
+    for gen in gens:
+        device = gen.device if gen is not None else signal.device
+        if on_grid:
+            idx = torch.rand(rows, total, generator=gen, device=device).argsort(dim=1)[:, :k]  # [b', K]
+            pos.append(grid_positions(grid_shape, device=device)[idx])  # [b', K, P]
+        else:
+            pos.append(torch.rand(rows, k, len(grid_shape), generator=gen, device=device) * 2 - 1)  # [b', K, P]
+    ctx_pos = torch.cat(pos).to(signal.device)  # [B, K, P]
+    return ctx_pos, read_signal(signal, ctx_pos)  # [B, K, P], [B, K, V]
+
+
 def fixed_sets(sampler: SetSampler, signal: torch.Tensor, keys: list[int], num_context: int,
                num_queries: int | None = None, salt: int = 0) -> SetBatch:
     """Sets drawn with one generator per signal, seeded by its key (e.g. its index in the split), so an
     evaluation draws the same sets whatever the batch size or the number of DDP ranks."""
     parts = []
     for b, key in enumerate(keys):
-        gen = torch.Generator(device=signal.device).manual_seed(1_000_003 * (salt + 1) + 10_007 * int(key) + num_context)
+        gen = torch.Generator(device=signal.device).manual_seed(item_seed(salt, key, num_context))
         parts.append(sampler(signal[b : b + 1], gen, num_context=num_context, num_queries=num_queries))
     return SetBatch(*(torch.cat([getattr(p, f) for p in parts]) for f in ("ctx_pos", "ctx_val", "qry_pos", "qry_val")))
 

@@ -1,0 +1,100 @@
+"""The evaluation's helper networks for one image dataset: the ResNet classifier (the accuracy judge) and the
+VAE baseline, loaded from the cache (``files.cache_root("images")``) or trained there on the DataModule's own
+train split, so the test images are never seen.
+
+``python -m domains.images.baselines.pretrained --data mnist`` builds both ahead of an evaluation; the
+evaluation otherwise trains them on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from pixeltransformer.files import cache_root
+
+from ..data import ImageDataModule
+from .classifier import ResNetClassifier, accuracy, load_or_train_classifier
+from .vae import ConvVAE, load_or_train_vae
+
+# (classifier epochs, VAE epochs) per dataset, sized for a CPU; the cat folder has no labels, so no classifier.
+EPOCHS = {"digits": (20, 40), "mnist": (2, 2), "cifar10": (10, 10), "folder": (0, 30)}
+# the --data names of the configs/images/<data>.yaml overlays -> the DataModule's dataset
+DATASET_OF = {"digits": "digits", "mnist": "mnist", "cifar10": "cifar10", "cats": "folder"}
+
+
+def default_cache() -> Path:
+    return cache_root("images")
+
+
+def default_epochs(dataset: str) -> tuple[int, int]:
+    return EPOCHS.get(dataset, (10, 20))
+
+
+def dataset_key(dm: ImageDataModule) -> str:
+    """Names the training data of the cached networks: dataset, folder name, train size and split seed, so
+    two different folders or splits never share a file."""
+    name = dm.dataset_name if dm.dataset_name != "folder" else f"folder-{Path(dm.root).name}"
+    return f"{name}-n{len(dm.build_split('train'))}-s{dm.seed}"
+
+
+def image_shape(dm: ImageDataModule) -> tuple[int, int, int]:
+    return (dm.channels, dm.image_size, dm.image_size)
+
+
+def load_classifier(dm: ImageDataModule, cache_dir: str | Path | None = None, epochs: int | None = None,
+                    device: str | torch.device = "cpu", progress: bool = True) -> ResNetClassifier | None:
+    """The dataset's classifier (None when its images carry no labels), cached or trained now."""
+    if dm.num_classes is None:
+        return None
+    epochs = default_epochs(dm.dataset_name)[0] if epochs is None else epochs
+    model = load_or_train_classifier(cache_dir or default_cache(), lambda: dm.split_arrays("train"), dataset_key(dm),
+                                     image_shape(dm), num_classes=dm.num_classes, epochs=epochs, seed=dm.seed,
+                                     device=device, progress=progress)
+    return model.to(device).eval()
+
+
+def load_vae(dm: ImageDataModule, cache_dir: str | Path | None = None, epochs: int | None = None,
+             device: str | torch.device = "cpu", progress: bool = True) -> ConvVAE:
+    """The dataset's VAE baseline, cached or trained now."""
+    epochs = default_epochs(dm.dataset_name)[1] if epochs is None else epochs
+    vae = load_or_train_vae(cache_dir or default_cache(), lambda: dm.split_arrays("train")[0], dataset_key(dm),
+                            image_shape(dm), epochs=epochs, seed=dm.seed, device=device, progress=progress)
+    return vae.to(device).eval()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m domains.images.baselines.pretrained",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="digits", choices=sorted(DATASET_OF), help="the dataset (as DATA= of make)")
+    p.add_argument("--root", default=None, help="the data's folder (default: the DataModule's)")
+    p.add_argument("--cache_dir", default=None, help="default: $PIXELTRANSFORMER_CACHE or ~/.cache/pixeltransformer, /images")
+    p.add_argument("--classifier_epochs", type=int, default=None)
+    p.add_argument("--vae_epochs", type=int, default=None)
+    p.add_argument("--no_vae", action="store_true", help="only the classifier")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args(argv)
+    cache = Path(args.cache_dir) if args.cache_dir else default_cache()
+    try:
+        dm = ImageDataModule(DATASET_OF[args.data], root=args.root)
+        test_x, test_y = dm.split_arrays("test")
+        clf = load_classifier(dm, cache, args.classifier_epochs, args.device)
+        if clf is None:
+            print(f"{dm.dataset_name}: no labels, no classifier")
+        else:
+            print(f"classifier {dataset_key(dm)}: test accuracy {accuracy(clf, test_x, test_y):.4f}")
+        if not args.no_vae:
+            vae = load_vae(dm, cache, args.vae_epochs, args.device)
+            with torch.no_grad():
+                rec = vae.decode(vae.encode(test_x[:512].to(args.device))[0]).cpu()  # [n, C, H, W]
+            print(f"vae {dataset_key(dm)}: test reconstruction L1 {(rec - test_x[:512]).abs().mean():.4f}")
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"error: {err}")
+    print(f"cached in {cache}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""The images Domain: pictures of completions (the paper's Figs. 3-5), image metrics, and a user's picture,
+mask or pixels for `pixeltransformer predict`.
+
+Positions are continuous, so completions are rendered at the Pictures (or --resolution) grid whatever the
+training size (an 8x8 digits model draws 32x32 pictures); ground truths and contexts are enlarged for display.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pixeltransformer.domain import Domain, Files
+from pixeltransformer.inference import Completion
+from pixeltransformer.sets import draw_context, read_signal
+from pixeltransformer.signal import SignalSpec
+
+from . import io
+from .metrics import image_metrics
+from .visualize import (context_image, display_size, figure_composition, figure_mean_sweep, figure_samples,
+                        image_grid, save_png)
+
+
+def composition_context(top: torch.Tensor, bottom: torch.Tensor, k: int,
+                        generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fig. 5: K pixels whose upper-half members (y < 0) come from ``top`` and lower-half ones from ``bottom``
+    (both [B, C, H, W]) -> ctx_pos [B, K, 2], ctx_val [B, K, C]."""
+    pos, from_top = draw_context(top, k, generator)  # [B, K, 2], [B, K, C]
+    upper = pos[..., :1] < 0  # [B, K, 1]; the middle row of an odd-height image goes to the bottom source
+    return pos, torch.where(upper, from_top, read_signal(bottom, pos))  # [B, K, 2], [B, K, C]
+
+
+class ImageDomain(Domain):
+    """Images as signals: positions (y, x) in [-1, 1]^2, values [C] in [0, 1].
+
+    Args:
+        sample_context: |S| of Fig. 4 (the samples), capped at the pixel count.
+        composition_context: |S| of Fig. 5 (upper half from one image, lower half from its neighbour).
+    """
+
+    name = "images"
+    row_names = ("y", "x", "value...")
+    input_help = "a picture (PNG/JPG/BMP), centre-cropped and resized to the model's size"
+
+    def __init__(self, sample_context: int = 32, composition_context: int = 32):
+        if sample_context < 1 or composition_context < 1:
+            raise ValueError(f"ImageDomain: need sample_context >= 1 and composition_context >= 1, got "
+                             f"{sample_context}, {composition_context}")
+        self.sample_context, self.composition_context = sample_context, composition_context
+
+    # ---- pictures -------------------------------------------------------------------------------------
+    def picture_contexts(self, signal, levels, generator):
+        """The per-level contexts (Fig. 3), Fig. 4's "samples" context and, with two images or more, Fig. 5's
+        "composition" context: each image's lower half observed from its neighbour."""
+        contexts = super().picture_contexts(signal, levels, generator)
+        cap = signal[0, 0].numel()
+        contexts["samples"] = draw_context(signal, min(self.sample_context, cap), generator)
+        if signal.shape[0] >= 2:
+            contexts["composition"] = composition_context(signal, signal.roll(1, dims=0),
+                                                          min(self.composition_context, cap), generator)
+        return contexts
+
+    def picture_samples(self, name: str, num_samples: int) -> int:
+        """Fig. 3 shows means only; Fig. 4 shows num_samples samples, Fig. 5 one."""
+        return {"samples": num_samples, "composition": min(num_samples, 1)}.get(name, 0)
+
+    def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
+        """fig3_means (the mean across |S|), fig4_samples and fig5_composition (only with two images or more)."""
+        levels = sorted((int(name), c) for name, c in completions.items() if name.isdigit())
+        first = levels[0][1]
+        signal, res = first.signal.float(), first.grid_shape[0]  # [B, C, H, W], R
+        gt = display_size(signal, res)  # [B, C, R, R]
+        files: Files = {"fig3_means": out_dir / f"fig3_means{suffix}.png"}
+        dots = {k: display_size(context_image(c.ctx_pos, c.ctx_val, signal.shape[-2:], mode="dots"), res)
+                for k, c in levels}  # {K: [B, C, R, R]}
+        figure_mean_sweep(gt, {k: c.mean.clamp(0, 1) for k, c in levels}, files["fig3_means"], ctx_by_k=dots,
+                          title="E[I | S] for growing |S|")
+        drawn = completions.get("samples")
+        if drawn is not None and drawn.samples is not None:
+            files["fig4_samples"] = out_dir / f"fig4_samples{suffix}.png"
+            figure_samples(gt, context_image(drawn.ctx_pos, drawn.ctx_val, res),
+                           [drawn.samples[:, j].clamp(0, 1) for j in range(drawn.samples.shape[1])],
+                           files["fig4_samples"], title=f"samples of I | S, |S| = {drawn.ctx_pos.shape[1]}")
+        comp = completions.get("composition")
+        if comp is not None:
+            files["fig5_composition"] = out_dir / f"fig5_composition{suffix}.png"
+            shown = comp.mean if comp.samples is None else comp.samples[:, 0]  # [B, C, R, R]
+            figure_composition(gt, display_size(signal.roll(1, dims=0), res), context_image(comp.ctx_pos, comp.ctx_val, res),
+                               shown.clamp(0, 1), files["fig5_composition"],
+                               title=f"S from the halves of two images, |S| = {comp.ctx_pos.shape[1]}")
+        return files
+
+    # ---- evaluation -----------------------------------------------------------------------------------
+    def metrics(self, item):
+        return image_metrics(item)
+
+    def plot_groups(self) -> dict[str, list[str]]:
+        return {"NLL (bits/dim)": ["nll_bpd"],
+                "SSIM": ["ssim", "sample_ssim", "nn_ssim", "vae_ssim"],
+                "PSNR (dB)": ["psnr", "sample_psnr", "nn_psnr", "vae_psnr"],
+                "classification accuracy": ["acc_gt", "acc_mean", "acc_sample", "acc_nn", "acc_vae"],
+                "MSE (pixels not in S)": ["mse", "sample_mse", "nn_mse", "vae_mse"]}
+
+    def summary(self, rows: list[dict]) -> dict:
+        return {
+            "nll_units": "nll: nats per channel of the normalised density on [0, 1] values; nll_bpd = nll / ln 2 "
+                         "(bits per dimension, continuous); nll_bpd_256 = nll_bpd + log2(255), the probability of "
+                         "the observed 8-bit level (density times the 1/255 level width); pixels not in S only",
+            "image_metrics": "ssim/psnr/acc on whole images with S's pixels kept (torchmetrics SSIM, Gaussian "
+                             "sigma 1.5, data_range 1; PSNR capped at 100 dB); mse on pixels not in S; prefixes: "
+                             "none = mean image, sample_ = the samples (each drawn at its own |S|, averaged), "
+                             "nn_ = nearest-neighbour fill, vae_ = VAE completion",
+        }
+
+    # ---- a user's files (predict) ----------------------------------------------------------------------
+    def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
+        """A picture -> [C, H, W] in [0, 1], centre-cropped to a square and resized to the model's size; palette,
+        alpha and 16-bit pictures are converted."""
+        arr = io.open_image(path, size=spec.grid_shape[0], channels=spec.val_dims)  # [H, W, C] uint8
+        return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
+
+    def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
+        """A mask picture -> bool [H, W], True where it is white (observed); cropped and resized like the input."""
+        mask = io.open_image(path, size=spec.grid_shape[0], channels=1)[..., 0] >= 128  # [H, W]
+        if not mask.any():
+            raise ValueError(f"{path}: the mask has no white (observed) pixels")
+        return torch.from_numpy(mask)
+
+    def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
+        """input.png (the picture as the model sees it, when there is one), observed.png (every pixel shows its
+        nearest observed pixel), mean.png, sample_1.png ... and panel.png with all of them side by side."""
+        res = completion.grid_shape[0]
+        cells, titles, paths = [], [], []
+
+        def add(image: torch.Tensor, name: str, title: str) -> None:  # image [C, R, R]
+            paths.append(save_png(image, out_dir / f"{name}.png"))
+            cells.append(image)
+            titles.append(title)
+
+        if completion.signal is not None:
+            add(display_size(completion.signal.float(), res)[0], "input", "input")
+        add(context_image(completion.ctx_pos, completion.ctx_val, res)[0], "observed",
+            f"S ({completion.ctx_pos.shape[1]} px)")
+        add(completion.mean[0].clamp(0, 1), "mean", "mean")
+        for i, sample in enumerate([] if completion.samples is None else completion.samples[0]):
+            add(sample.clamp(0, 1), f"sample_{i + 1}", f"sample {i + 1}")
+        image_grid([cells], out_dir / "panel.png", col_titles=titles)
+        return [*paths, out_dir / "panel.png"]

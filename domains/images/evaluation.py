@@ -1,0 +1,116 @@
+"""The |S| sweep for images with the two baselines that need state: the cached classifier (classification
+accuracy of every completion next to the ground truth's) and the VAE completion. The image metrics themselves
+come from the module's ImageDomain."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import lightning as L
+import torch
+
+from pixeltransformer.evaluation import SweepEvaluation, SweepItem, masked_mean
+
+from .baselines.classifier import classify
+from .baselines.vae import vae_complete
+from .domain import ImageDomain  # noqa: F401  registers the domain whose metrics this sweep reports
+from .metrics import accuracy, completed_images, sample_images, scores
+
+SWEEP_LEVELS = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+class ImageEvaluation(SweepEvaluation):
+    """The |S| sweep for images (paper section 5): S is |S| random pixels, every pixel is queried.
+
+    Args:
+        levels, num_samples, n_autoregressive, temperature, seed, max_batches, out_dir, sample_items: see
+            SweepEvaluation (N' is capped at the unobserved pixels, so 8x8 digits are sampled fully
+            autoregressively).
+        classifier, classifier_epochs: score accuracy with the cached ResNet (trained on first use; skipped
+            for unlabelled data); epochs default per dataset (see domains/images/baselines/pretrained.py).
+        vae, vae_epochs, vae_steps, vae_lr: the VAE completion baseline and its latent optimisation.
+        cache_dir: where the classifier and VAE weights live (default: files.cache_root("images")).
+    """
+
+    def __init__(self, levels: tuple[int, ...] = SWEEP_LEVELS, num_samples: int = 3, n_autoregressive: int = 256,
+                 temperature: float = 1.0, seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,
+                 sample_items: int | None = None, classifier: bool = True, classifier_epochs: int | None = None,
+                 vae: bool = True, vae_epochs: int | None = None, vae_steps: int = 100, vae_lr: float = 0.1,
+                 cache_dir: str | None = None):
+        super().__init__(levels=levels, queries="grid", grid_points=True, num_samples=num_samples,
+                         n_autoregressive=n_autoregressive, temperature=temperature, seed=seed,
+                         max_batches=max_batches, out_dir=out_dir, sample_items=sample_items)
+        self.use_classifier, self.classifier_epochs = classifier, classifier_epochs
+        self.use_vae, self.vae_epochs, self.vae_steps, self.vae_lr = vae, vae_epochs, vae_steps, vae_lr
+        self.cache_dir = cache_dir
+        self.classifier: torch.nn.Module | None = None  # set in on_test_start (or by hand, e.g. in tests)
+        self.vae: torch.nn.Module | None = None
+        self.num_images = 0
+
+    # ---- helper networks ------------------------------------------------------------------------------
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_test_start(trainer, pl_module)
+        self.num_images = 0
+        dm = trainer.datamodule
+        if not (self.use_classifier or self.use_vae):
+            return
+        if not hasattr(dm, "split_arrays"):
+            warnings.warn("ImageEvaluation: the DataModule is not an ImageDataModule; no classifier or VAE baseline")
+            return
+        from .baselines.pretrained import load_classifier, load_vae
+
+        # Lightning tests under inference mode; the helpers may need training here, and the VAE baseline
+        # back-propagates into its latents, so they are built as ordinary tensors.
+        with torch.inference_mode(False), torch.enable_grad():
+            if self.use_classifier and self.classifier is None:
+                self.classifier = load_classifier(dm, self.cache_dir, self.classifier_epochs, pl_module.device)
+            if self.use_vae and self.vae is None:
+                self.vae = load_vae(dm, self.cache_dir, self.vae_epochs, pl_module.device)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.max_batches is None or batch_idx < self.max_batches:
+            self.num_images += batch["signal"].shape[0]
+        super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+
+    # ---- metrics ---------------------------------------------------------------------------------------
+    def complete_with_vae(self, item: SweepItem) -> torch.Tensor:
+        """The VAE baseline's completion of S: [B, C, H, W]."""
+        with torch.inference_mode(False), torch.enable_grad():
+            return vae_complete(self.vae, item.ctx_pos.clone(), item.ctx_val.clone(), self.vae_steps,
+                                self.vae_lr).detach()
+
+    def predicted_labels(self, images: torch.Tensor) -> torch.Tensor:
+        """The classifier's labels [N] of images [N, C, H, W]; -1 for an image holding NaN (not sampled)."""
+        ok = torch.isfinite(images.flatten(1)).all(1)  # [N]
+        out = torch.full((images.shape[0],), -1, dtype=torch.long)  # [N]
+        if ok.any():
+            out[ok.cpu()] = classify(self.classifier, images[ok])
+        return out
+
+    def metrics(self, item: SweepItem, pl_module) -> dict[str, torch.Tensor]:
+        out = super().metrics(item, pl_module)
+        gt = item.signal.float()  # [B, C, H, W]
+        images = completed_images(item)  # {method: [B, C, H, W]}
+        if self.vae is not None:
+            observed = (~item.held_out).view(gt.shape[0], 1, *gt.shape[2:])  # [B, 1, H, W]
+            vae = images["vae"] = torch.where(observed, gt, self.complete_with_vae(item).to(gt))  # [B, C, H, W]
+            out["vae_mse"] = masked_mean(((vae - gt) ** 2).mean(1).flatten(1), item.held_out)
+            out.update(scores({"vae": vae}, None, gt))
+        labels = item.batch.get("label")
+        if self.classifier is not None and labels is not None:
+            labels = labels.cpu()  # [B]
+            out["acc_gt"] = accuracy(self.predicted_labels(gt), labels).to(gt.device)
+            for method, img in images.items():
+                out[f"acc_{method}"] = accuracy(self.predicted_labels(img), labels).to(gt.device)
+            samples = sample_images(item)  # [B, S, C, H, W]
+            if samples is not None:
+                b, s = samples.shape[:2]
+                hits = accuracy(self.predicted_labels(samples.flatten(0, 1)), labels.repeat_interleave(s))  # [B*S]
+                out["acc_sample"] = hits.view(b, s).mean(1).to(gt.device)
+        return out
+
+    def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
+        return {**super().summary(rows, pl_module), "num_images": self.num_images,
+                "vae_steps": self.vae_steps if self.vae is not None else None,
+                "classifier": self.classifier is not None}

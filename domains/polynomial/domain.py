@@ -1,0 +1,155 @@
+"""The 1D-function domain: random polynomials, GP draws and the GP benchmark's point sets (data.py). Its pictures
+(paper Fig. 9: mean, +-2 sigma band and samples at each |S|), its metrics against the exact oracle and a fitted RBF
+GP (metrics.py), and its predictions from a user's own observations:
+
+    pixeltransformer predict --config configs/polynomial.yaml --ckpt_path CKPT --context points.json \\
+        [--num_samples 3] [--n_autoregressive null] [--resolution 256] [--seed 0] [--out DIR]
+
+points.json holds rows [x, y] (or give them inline: --context '[[-0.5, 1.2], [0.3, -0.4]]') in the data's own units:
+x in [-pos_scale, pos_scale] ([-1, 1] for polynomials, [-2, 2] for GP draws). The model completes the function on
+64 evenly spaced points (--resolution R for R) and writes functions.png (mean, +-2 sigma band, samples, the
+observed points) and prediction.csv (x, mean, std, sample_1, ...), then prediction.json. Observations come only through --context: a
+function has no input file to sample from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pixeltransformer.domain import Domain, Files
+from pixeltransformer.files import write_text
+from pixeltransformer.inference import Completion
+from pixeltransformer.sets import grid_positions
+
+from .metrics import nll_gap_to_oracle, reference_metrics
+from .oracles import gp_protocol_oracle
+from .protocol import point_set_layout
+from .visualize import figure_functions, figure_protocol
+
+
+PREDICT_POINTS = 64  # default points of a prediction
+
+
+class PolynomialDomain(Domain):
+    """1D functions; positions are normalised x / pos_scale, and every picture and file shows x in its own units."""
+
+    name = "polynomial"
+    row_names = ("x", "y")
+    input_help = "observations as --context rows [x, y]"
+
+    @property
+    def is_protocol(self) -> bool:
+        """The GP benchmark's point sets (signal [B, 2, N]: positions, values) rather than dense functions."""
+        return self.spec is not None and self.spec.extra.get("protocol") == "tnp"
+
+    @property
+    def pos_scale(self) -> float:
+        if self.spec is None:
+            raise ValueError("the polynomial domain needs its model's SignalSpec (set by the module) for x units")
+        return float(self.spec.pos_scale)
+
+    # ---- pictures -------------------------------------------------------------------------------------
+    def picture_contexts(self, signal: torch.Tensor, levels: tuple[int, ...],
+                         generator: torch.Generator) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Dense functions: K random grid points (the core's draw). Point sets: the first K points, as the benchmark
+        takes its context (capped to leave one point out)."""
+        if not self.is_protocol:
+            return super().picture_contexts(signal, levels, generator)
+        pos, val = point_set_layout(signal)  # [B, N, 1] each
+        n = pos.shape[1]
+        return {str(k): (pos[:, :k], val[:, :k]) for k in sorted({min(k, n - 1) for k in levels})}
+
+    def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
+        """One figure per example: a panel per |S| (Fig. 9), or the benchmark's points and band."""
+        count = next(iter(completions.values())).mean.shape[0]
+        draw = self.protocol_figure if self.is_protocol else self.functions_figure
+        return {"functions": [draw({k: c[i] for k, c in completions.items()},
+                                   Path(out_dir) / f"functions{i}{suffix}.png") for i in range(count)]}
+
+    def predict_grid(self, spec, resolution: int | None) -> tuple[int, ...]:
+        """64 evenly spaced points unless --resolution says otherwise, as in the pictures: a sample conditions on
+        every value drawn before it, and a model trained on sets of tens of points draws rough curves when that
+        buffer grows to the data's 1024 grid points."""
+        return (resolution or PREDICT_POINTS,)
+
+    def function_panel(self, completion: Completion, title: str) -> dict:
+        """The curves of one completion (batch of one) in x units, for visualize.figure_functions."""
+        x = grid_positions(completion.grid_shape)[:, 0] * self.pos_scale  # [G]
+        samples = completion.samples[0, :, 0] if completion.samples is not None else torch.zeros(0, x.shape[0])
+        return {"title": title, "x": x.numpy(), "mean": completion.mean[0, 0].numpy(),
+                "std": completion.std()[0, 0].numpy(), "samples": samples.numpy(),  # [G], [G], [S, G]
+                "ctx_x": (completion.ctx_pos[0, :, 0] * self.pos_scale).numpy(),
+                "ctx_y": completion.ctx_val[0, :, 0].numpy()}
+
+    def functions_figure(self, completions: dict[str, Completion], path: Path) -> Path:
+        """Fig. 9 for one function: completions (batch of one) by |S| -> mean, band and samples beside the truth."""
+        panels = [self.function_panel(c, f"|S| = {c.ctx_pos.shape[1]}") for c in completions.values()]
+        truth = next(iter(completions.values())).signal
+        curve = None
+        if truth is not None:  # [1, 1, R] on the data's own grid
+            curve = ((grid_positions(tuple(truth.shape[2:]))[:, 0] * self.pos_scale).numpy(), truth[0, 0].numpy())
+        return figure_functions(panels, path, truth=curve, title=self.spec.dataset)
+
+    def protocol_figure(self, completions: dict[str, Completion], path: Path,
+                        hyper: tuple[torch.Tensor, torch.Tensor] | None = None) -> Path:
+        """A benchmark function (completions of its first K points, batch of one) by |S|: its points, the model's
+        mean +- 2 sigma and, given its (lengthscale [1], scale [1]), the exact oracle's."""
+        s = self.pos_scale
+        panels = []
+        for c in completions.values():
+            k = c.ctx_pos.shape[1]
+            pos, val = point_set_layout(c.signal)  # [1, N, 1] each
+            x = grid_positions(c.grid_shape)[:, 0] * s  # [G]
+            panel = {"k": k, "ctx_x": (pos[0, :k, 0] * s).numpy(), "ctx_y": val[0, :k, 0].numpy(),
+                     "tgt_x": (pos[0, k:, 0] * s).numpy(), "tgt_y": val[0, k:, 0].numpy(),
+                     "mean": c.mean[0, 0].numpy(), "std": c.std()[0, 0].numpy()}
+            if hyper is not None:
+                o_mean, o_var = gp_protocol_oracle(pos[:, :k, 0] * s, val[:, :k, 0], x.unsqueeze(0),
+                                                   self.spec.extra["kernel"], *hyper,
+                                                   self.spec.extra["noise_std"])  # [1, G] each
+                panel.update(oracle_mean=o_mean[0].numpy(), oracle_std=o_var[0].sqrt().numpy())
+            panels.append(panel)
+        title = self.spec.dataset
+        if hyper is not None:
+            title += f": lengthscale {float(hyper[0][0]):.2f}, scale {float(hyper[1][0]):.2f}"
+        return figure_protocol(x.numpy(), panels, path, title=title)
+
+    # ---- evaluation -----------------------------------------------------------------------------------
+    def metrics(self, item) -> dict[str, torch.Tensor]:
+        """The exact oracle's and a fitted RBF GP's NLL and MSE beside the model's (dense functions; the benchmark's
+        evaluation scores its own sets, evaluation.py)."""
+        return {} if item.spec.extra.get("protocol") else reference_metrics(item)
+
+    def plot_groups(self) -> dict[str, list[str]]:
+        return {"NLL (nats)": ["nll", "oracle_nll", "gp_nll"],
+                "MSE of the mean": ["mse", "oracle_mse", "gp_mse", "nn_mse", "sample_mse"]}
+
+    def summary(self, rows: list[dict]) -> dict:
+        return {"nll_gap_to_oracle": nll_gap_to_oracle(rows)}
+
+    # ---- predict ------------------------------------------------------------------------------------------
+    def read_input(self, path: Path, spec) -> torch.Tensor:
+        raise ValueError(f"--input {path}: the polynomial domain takes its observations with --context (JSON rows "
+                         f"[x, y], inline or a .json file), not an input file")
+
+    def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows [K, 2] of (x, y) in the data's units -> positions x / pos_scale [K, 1], values y [K, 1]. The values'
+        range is only nominal (it normalises values), so any finite y is accepted."""
+        scale = float(spec.pos_scale)
+        x = rows[:, :1]  # [K, 1]
+        if x.abs().max() > scale:
+            raise ValueError(f"{source}: x must lie in [{-scale:g}, {scale:g}] (the data's x range), got "
+                             f"[{x.min():.3g}, {x.max():.3g}]")
+        return x / scale, rows[:, 1:]  # [K, 1], [K, 1]
+
+    def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
+        """functions.png (mean, +-2 sigma band, samples, observed points) and prediction.csv (x, mean, std, samples)."""
+        panel = self.function_panel(completion, f"|S| = {completion.ctx_pos.shape[1]}")
+        png = figure_functions([panel], Path(out_dir) / "functions.png", title=self.spec.dataset)
+        columns = [panel["x"], panel["mean"], panel["std"], *panel["samples"]]  # each [G]
+        header = ["x", "mean", "std", *[f"sample_{i + 1}" for i in range(len(panel["samples"]))]]
+        lines = [",".join(header)] + [",".join(f"{v:.6g}" for v in row) for row in np.stack(columns, axis=1)]
+        return [png, write_text(Path(out_dir) / "prediction.csv", "\n".join(lines) + "\n")]

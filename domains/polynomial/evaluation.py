@@ -1,0 +1,141 @@
+"""The GP benchmark's evaluation (protocol.py): the core |S| sweep plus the benchmark's own seeded batches, whose
+per-batch log-likelihoods it keeps (state), written to metrics.json as `gp_protocol`. Dense functions need no
+evaluation class of their own: their oracle and GP baseline are PolynomialDomain.metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pixeltransformer.evaluation import SweepEvaluation
+from pixeltransformer.media import log_media
+
+from .metrics import protocol_scores
+from .protocol import point_set_layout, protocol_sizes, standard_error
+
+
+@torch.no_grad()
+def protocol_lls(pl_module, ctx_pos, ctx_val, qry_pos, qry_val, lengthscale, scale) -> dict[str, torch.Tensor]:
+    """Per-query scores [B, Q] of the model and the exact oracle (metrics.protocol_scores). Positions normalised
+    [B, *, 1], values [B, *, 1], hyperparameters [B]. Queries are independent given the context, so targets and
+    context points can share one call."""
+    spec = pl_module.spec
+    params = pl_module.predict_params(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
+    ll = pl_module.dist.log_prob(params, qry_val)  # [B, Q]
+    mean = pl_module.dist.mean(params)[..., 0]  # [B, Q]
+    s = spec.pos_scale
+    return protocol_scores(spec, ll.cpu(), mean.cpu(), ctx_pos[..., 0].cpu() * s, ctx_val[..., 0].cpu(),
+                           qry_pos[..., 0].cpu() * s, qry_val[..., 0].cpu(), lengthscale.cpu(), scale.cpu())
+
+
+class GPProtocolEvaluation(SweepEvaluation):
+    """The benchmark's evaluation: fixed, seeded batches of `batch_size` test functions; each batch draws its own
+    (Nc, Nt) from a generator seeded by (seed, batch number). Per batch, the target log-likelihood is the mean over
+    its functions and targets, and the context log-likelihood the mean over its context points queried with the
+    context itself; both are averaged over the batches, with the standard error of that mean, for the model and the
+    exact GP predictive (true hyperparameters and noise). metrics.json gets them as `gp_protocol`.
+
+    Alongside, a sweep over fixed |S| `levels` (targets: all other points of the function) on the first
+    `sweep_batches` batches gives the usual rows and curves against |S|.
+
+    The test split must hold whole batches in order (the DataModule's batch size a multiple of `batch_size`, one
+    device): `max_batches` caps how many are evaluated.
+    """
+
+    def __init__(self, batch_size: int = 16, levels: tuple[int, ...] = (3, 5, 10, 20, 30, 46), sweep_batches: int = 8,
+                 seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,
+                 figure_levels: tuple[int, ...] = (3, 10, 30), figure_points: int = 300):
+        super().__init__(levels=levels, queries=1, grid_points=False, seed=seed, max_batches=max_batches,
+                         out_dir=out_dir)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.sweep_batches = sweep_batches
+        self.figure_levels, self.figure_points = tuple(figure_levels), figure_points
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        if pl_module.spec.extra.get("protocol") != "tnp":
+            raise ValueError(f"the GP protocol evaluation needs a gp_tnp_* dataset, not "
+                             f"{pl_module.spec.domain}/{pl_module.spec.dataset}")
+        if trainer.world_size > 1:
+            raise ValueError("the GP protocol evaluation keeps its batches of 16 whole: run it on one device "
+                             "(--trainer.devices=1)")
+        super().on_test_start(trainer, pl_module)
+        self._per_batch: dict[str, list[float]] = {k: [] for k in
+                                                    ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll")}
+        self._sizes: list[tuple[int, int]] = []
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        spec = pl_module.spec
+        pos, val = point_set_layout(batch["signal"])  # [B, N, 1] each
+        keys = [int(i) for i in batch["index"]]
+        n_b = self.batch_size
+        if len(keys) % n_b:
+            raise ValueError(f"the GP protocol evaluation needs test batches of a multiple of {n_b} functions, "
+                             f"got {len(keys)} (set --data.init_args.batch_size and test_size to multiples of {n_b})")
+        for start in range(0, len(keys), n_b):
+            ids = keys[start : start + n_b]
+            if ids != list(range(ids[0], ids[0] + n_b)) or ids[0] % n_b:
+                raise ValueError("the GP protocol evaluation needs the test functions in order, in whole batches")
+            number = ids[0] // n_b
+            if self.max_batches is not None and number >= self.max_batches:
+                continue
+            part = slice(start, start + n_b)
+            p, v = pos[part], val[part]  # [b, N, 1] each
+            ls, scale = batch["lengthscale"][part], batch["scale"][part]  # [b] each
+            gen = torch.Generator().manual_seed(1_000_003 * (self.seed + 1) + number)
+            nc, nt = protocol_sizes(gen, spec.extra["max_points"])
+            # the targets (points nc .. nc + nt) and the context points, queried in one call
+            qry = torch.cat([torch.arange(nc, nc + nt), torch.arange(nc)])  # [Nt + Nc]
+            out = protocol_lls(pl_module, p[:, :nc], v[:, :nc], p[:, qry], v[:, qry], ls, scale)  # [b, Nt + Nc] each
+            for name, key in (("target_ll", "ll"), ("oracle_target_ll", "oracle_ll")):
+                self._per_batch[name].append(float(out[key][:, :nt].mean()))
+            for name, key in (("context_ll", "ll"), ("oracle_context_ll", "oracle_ll")):
+                self._per_batch[name].append(float(out[key][:, nt:].mean()))
+            self._sizes.append((nc, nt))
+            if number < self.sweep_batches:
+                n = p.shape[1]
+                for k in self.levels:
+                    if k >= n:
+                        continue
+                    out = protocol_lls(pl_module, p[:, :k], v[:, :k], p[:, k:], v[:, k:], ls, scale)  # [b, N - k]
+                    values = {"nll": -out["ll"].mean(-1), "oracle_nll": -out["oracle_ll"].mean(-1),
+                              "mse": out["mse"].mean(-1), "oracle_mse": out["oracle_mse"].mean(-1)}
+                    for name, value in values.items():
+                        self._update(k, name, value.to(pl_module.device), pl_module.device)
+
+    def plot_groups(self, pl_module) -> dict[str, list[str]]:
+        return {"NLL (nats)": ["nll", "oracle_nll"], "MSE of the mean": ["mse", "oracle_mse"]}
+
+    def summary(self, rows: list[dict[str, Any]], pl_module) -> dict[str, Any]:
+        per = self._per_batch
+        n = len(per["target_ll"])
+        out: dict[str, Any] = {"num_batches": n, "batch_size": self.batch_size, "seed": self.seed}
+        for name, values in per.items():
+            out[name] = sum(values) / n if n else None
+            out[f"{name}_se"] = standard_error(values)
+        gap = [o - m for o, m in zip(per["oracle_target_ll"], per["target_ll"])]
+        out["target_ll_gap"] = sum(gap) / n if n else None
+        out["target_ll_gap_se"] = standard_error(gap)  # paired over the same batches
+        if self._sizes:
+            out["num_context_range"] = [min(s[0] for s in self._sizes), max(s[0] for s in self._sizes)]
+            out["num_target_range"] = [min(s[1] for s in self._sizes), max(s[1] for s in self._sizes)]
+        out["units"] = ("nats per target value, density of y; context LL queries the context points themselves; "
+                        "standard errors over batches")
+        return {"gp_protocol": out}
+
+    @torch.no_grad()
+    def on_sweep_end(self, trainer, pl_module, out_dir: Path, rows) -> None:
+        """functions.png: the first test function at each figure level, with the exact oracle beside the model."""
+        examples = trainer.datamodule.fixed_examples("test", 1)
+        signal = examples["signal"]  # [1, 2, N]
+        domain = pl_module.domain
+        contexts = domain.picture_contexts(signal, self.figure_levels, torch.Generator().manual_seed(self.seed))
+        completions = {name: pl_module.complete(pos.to(pl_module.device), val.to(pl_module.device),
+                                                (self.figure_points,), signal=signal).cpu()
+                       for name, (pos, val) in contexts.items()}
+        path = domain.protocol_figure(completions, out_dir / "functions.png",
+                                      hyper=(examples["lengthscale"][:1], examples["scale"][:1]))
+        log_media(trainer, {"eval/functions": path})

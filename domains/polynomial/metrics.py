@@ -1,0 +1,54 @@
+"""Metrics of 1D functions against their reference predictors: the prior's exact Bayes oracle, a fitted RBF GP, and
+the GP benchmark's exact predictive. Pure functions of tensors; positions in the function's own x units."""
+
+from __future__ import annotations
+
+import torch
+
+from pixeltransformer.evaluation import SweepItem, masked_mean
+
+from .kernels import gaussian_nll
+from .oracles import fitted_rbf_gp, gp_oracle, gp_protocol_oracle, polynomial_oracle
+
+
+def prior_oracle(spec, ctx_x: torch.Tensor, ctx_y: torch.Tensor, qry_x: torch.Tensor):
+    """The exact predictive of the spec's prior (polynomial or GP draws): [B, K], [B, K], [B, Q] -> mean, var [B, Q]."""
+    extra = spec.extra
+    if spec.dataset == "polynomial":
+        return polynomial_oracle(ctx_x, ctx_y, qry_x, extra["degree"], extra["coef_std"])
+    return gp_oracle(ctx_x, ctx_y, qry_x, extra["kernel"], extra["lengthscale"], extra["variance"])
+
+
+def reference_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
+    """NLL (nats, density of y) and MSE of the mean [B] of the exact oracle and of a fitted RBF GP, over the held-out
+    queries of one sweep item of a dense 1D dataset."""
+    spec = item.spec
+    cx = (item.ctx_pos[..., 0] * spec.pos_scale).cpu()  # [B, K]
+    cy = item.ctx_val[..., 0].cpu()  # [B, K]
+    qx = (item.qry_pos[..., 0] * spec.pos_scale).cpu()  # [B, Q]
+    qy = item.qry_val[..., 0].cpu().double()  # [B, Q]
+    held = item.held_out.cpu()  # [B, Q]
+    out = {}
+    for name, (mean, var) in {"oracle": prior_oracle(spec, cx, cy, qx), "gp": fitted_rbf_gp(cx, cy, qx)}.items():
+        out[f"{name}_nll"] = masked_mean(gaussian_nll(mean, var, qy), held).float().to(item.signal.device)
+        out[f"{name}_mse"] = masked_mean((mean - qy) ** 2, held).float().to(item.signal.device)
+    return out
+
+
+def nll_gap_to_oracle(rows: list[dict]) -> dict[str, float]:
+    """The model's NLL less the oracle's at |S| = 4, 5, 6 (where the prior is not yet pinned down), by |S|."""
+    return {str(r["num_context"]): r["nll"] - r["oracle_nll"] for r in rows
+            if r["num_context"] in (4, 5, 6) and r.get("nll") is not None and r.get("oracle_nll") is not None}
+
+
+def protocol_scores(spec, log_lik: torch.Tensor, mean: torch.Tensor, ctx_x: torch.Tensor, ctx_y: torch.Tensor,
+                    qry_x: torch.Tensor, qry_y: torch.Tensor, lengthscale: torch.Tensor,
+                    scale: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-query scores [B, Q] of the model (its log-likelihoods and mean given) and of the exact oracle: "ll",
+    "oracle_ll" (nats) and the squared errors "mse", "oracle_mse". Positions in x units, CPU tensors."""
+    y = qry_y.double()  # [B, Q]
+    o_mean, o_var = gp_protocol_oracle(ctx_x, ctx_y, qry_x, spec.extra["kernel"], lengthscale, scale,
+                                       spec.extra["noise_std"])  # [B, Q] each
+    return {"ll": log_lik.double(), "oracle_ll": -gaussian_nll(o_mean, o_var, y),
+            "mse": ((mean - qry_y) ** 2).double(), "oracle_mse": (o_mean - y) ** 2}
+

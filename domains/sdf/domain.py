@@ -1,0 +1,143 @@
+"""SdfDomain: the SDF domain's side of the core's contract. Pictures of completed shapes (the paper's Fig. 8 with
+.glb/.obj meshes), shape metrics of the |S| sweep against interpolation baselines (section 6.2), and a user's
+mesh or SDF grid for `pixeltransformer predict`. S lies at continuous positions, read trilinearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from pixeltransformer.domain import Domain, Files
+from pixeltransformer.files import atomic_write, cache_root, write_json
+
+from .baselines import rbf_interpolate
+from .mesh import MESH_SUFFIXES, SDFCache, probability_field
+from .metrics import PLOT_GROUPS, iou_summary, shape_metrics
+from .visualize import MESH_FORMATS, shape_pictures
+
+
+def truncation_of(spec) -> float:
+    """t of a spec whose values lie in [-t, t]."""
+    return float(spec.extra.get("truncation", spec.val_range[1]))
+
+
+def _truncation(completion) -> float:
+    """t of a completion: its uniform bins tile [-t, t], so the outermost centre sits half a bin inside."""
+    return float(completion.dist.centres.abs().max()) + completion.dist.unit / 2
+
+
+class SdfDomain(Domain):
+    """Truncated SDFs of 3D shapes.
+
+    Args:
+        formats: mesh files written by the pictures and by predict (glb and/or obj).
+        rbf: the sweep also scores the biharmonic RBF fit of S (a dense (K+4)^2 solve per shape and level).
+        chamfer_points: surface points per mesh for Chamfer-L1.
+    """
+
+    name = "sdf"
+    row_names = ("x", "y", "z", "sdf")
+    on_grid = False
+    input_help = f"a mesh ({', '.join(MESH_SUFFIXES)}) or an SDF grid (.npy, [R, R, R])"
+
+    def __init__(self, formats: Sequence[str] = MESH_FORMATS, rbf: bool = True, chamfer_points: int = 10000):
+        bad = [f for f in formats if f not in MESH_FORMATS]
+        if bad or not formats:
+            raise ValueError(f"SdfDomain: formats must be a non-empty subset of {MESH_FORMATS}, got {list(formats)}")
+        if chamfer_points < 1:
+            raise ValueError(f"SdfDomain: chamfer_points must be >= 1, got {chamfer_points}")
+        self.formats, self.rbf, self.chamfer_points = tuple(formats), rbf, chamfer_points
+
+    # ---- pictures: Fig. 8 per shape and |S| ------------------------------------------------------------
+    def pictures(self, completions, out_dir: Path, suffix: str = "") -> Files:
+        """Per shape and context: the figure (truth, S, samples, mean, P(inside) > 0.5) and its meshes, in
+        out_dir/<step>/ during training (suffix "_step<N>") and out_dir itself at the end of a test."""
+        out = Path(out_dir) / suffix.strip("_") if suffix else Path(out_dir)
+        figures, meshes = [], {}
+        for k, c in completions.items():
+            prob = c.prob_below(0.0)  # [B, R, R, R]
+            for i in range(c.mean.shape[0]):
+                draws = [] if c.samples is None else list(c.samples[i, :, 0].numpy())  # S x [R, R, R]
+                figure, files = shape_pictures(
+                    out, f"shape{i}_S{k}_", None if c.signal is None else c.signal[i, 0].numpy(),
+                    c.ctx_pos[i].numpy(), c.ctx_val[i].numpy(), c.mean[i, 0].numpy(), draws, _truncation(c),
+                    self.formats, title=f"|S| = {k}" + (f", {suffix.strip('_')}" if suffix else ""),
+                    prob_grid=prob[i].numpy())
+                figures.append(figure)
+                meshes[f"shape{i}_S{k}_meshes"] = [paths[0] for paths in files.values()]
+        return {"sdf_samples": figures, **meshes}
+
+    # ---- the |S| sweep ----------------------------------------------------------------------------------
+    def metrics(self, item) -> dict[str, torch.Tensor]:
+        """IoU, Chamfer-L1 and vanished fraction (see metrics.py) of the mean, of P(SDF < 0 | S) > 0.5 (a bimodal
+        inside/outside prediction pulls the mean towards +t while P(inside) can still exceed 0.5), of the
+        samples, of the nearest-neighbour fill and of the RBF fit of S; and the RBF's MSE."""
+        grid = item.as_grid
+        p_inside = item.prob_below(0.0).unsqueeze(-1)  # [B, Q, 1]
+        preds = {"mean": grid(item.mean)[:, 0], "prob": probability_field(grid(p_inside)[:, 0]),
+                 "nn": grid(item.nn)[:, 0]}  # [B, R, R, R] each
+        out = {}
+        if self.rbf:
+            t = truncation_of(item.spec)
+            rbf = rbf_interpolate(item.ctx_pos, item.ctx_val, item.qry_pos).clamp(-t, t)  # [B, Q, 1]
+            out["rbf_mse"] = ((rbf - item.qry_val) ** 2).mean(dim=(1, 2))  # [B]
+            preds["rbf"] = grid(rbf)[:, 0]
+        if item.samples is not None:
+            preds["sample"] = grid(item.samples)[:, :, 0]  # [B, S, R, R, R]; NaN rows: not sampled
+        out.update(shape_metrics(item.signal[:, 0], preds, self.chamfer_points, seed=7 * item.num_context))
+        return out
+
+    def plot_groups(self) -> dict[str, list[str]]:
+        return PLOT_GROUPS
+
+    def summary(self, rows: list[dict]) -> dict:
+        return iou_summary(rows)
+
+    # ---- predict ----------------------------------------------------------------------------------------
+    def read_input(self, path: Path, spec) -> torch.Tensor:
+        """A mesh (normalised and converted like the training data, through the SDF cache, on the model's grid) or
+        an SDF grid .npy [R, R, R] (its own size, in the normalised cube's units) -> [1, R, R, R] in [-t, t]."""
+        t = truncation_of(spec)
+        suffix = path.suffix.lower()
+        if suffix == ".npy":
+            try:
+                grid = np.load(path)
+            except (OSError, ValueError) as e:
+                raise ValueError(f"{path}: not a readable .npy file ({type(e).__name__}: {e})") from None
+            if grid.ndim == 4 and grid.shape[0] == 1:
+                grid = grid[0]
+            if grid.ndim != 3 or len(set(grid.shape)) != 1 or grid.shape[0] < 2:
+                raise ValueError(f"{path}: expected a cubic SDF grid [R, R, R], got shape {grid.shape}")
+            if not np.issubdtype(grid.dtype, np.number) or not np.isfinite(grid).all():
+                raise ValueError(f"{path}: the SDF grid must hold finite numbers")
+        elif suffix in MESH_SUFFIXES:
+            cache = SDFCache(cache_root("sdf", "meshes"), truncation=t,
+                             shell_voxels=float(spec.extra.get("shell_voxels", 0.75)))
+            grid = np.load(cache.entry(path, spec.grid_shape[0]))
+        elif suffix == ".json":
+            raise ValueError(f"{path} is a context, not a shape: pass it as --context {path}")
+        else:
+            raise ValueError(f"{path}: unsupported input {suffix!r}; expected {self.input_help}")
+        return torch.from_numpy(np.clip(grid.astype(np.float32), -t, t)).unsqueeze(0)  # [1, R, R, R]
+
+    def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3; an SDF beyond the truncation is clamped to
+        [-t, t], as the training data is (a distance of 0.3 says "outside, farther than t")."""
+        t = truncation_of(spec)
+        return super().context_from_rows(torch.cat([rows[:, :3], rows[:, 3:].clamp(-t, t)], dim=1), spec, source)
+
+    def write_prediction(self, completion, out_dir: Path) -> list[Path]:
+        """context.json (S), mean_sdf.npy, figure.png (Fig. 8), and mean, sample<i>, prob (P(inside) > 0.5) and,
+        with an input shape, gt meshes in every format, each with a PNG render."""
+        c, k = completion, completion.ctx_pos.shape[1]
+        ctx_pos, ctx_val, mean = c.ctx_pos[0], c.ctx_val[0], c.mean[0, 0].numpy()  # [K, 3], [K, 1], [R, R, R]
+        files = [write_json(out_dir / "context.json", torch.cat([ctx_pos, ctx_val], dim=1).tolist()),
+                 atomic_write(out_dir / "mean_sdf.npy", lambda tmp: np.save(tmp, mean))]
+        figure, meshes = shape_pictures(
+            out_dir, "", None if c.signal is None else c.signal[0, 0].numpy(), ctx_pos.numpy(), ctx_val.numpy(),
+            mean, [] if c.samples is None else list(c.samples[0, :, 0].numpy()), _truncation(c), self.formats,
+            renders=True, title=f"{out_dir.name}: |S| = {k}", prob_grid=c.prob_below(0.0)[0].numpy())
+        return [*files, figure, *(p for paths in meshes.values() for p in paths)]

@@ -1,0 +1,117 @@
+"""VideoDomain: what the video domain adds to the core's loop: Fig. 10 pictures and videos of completions,
+per-frame PSNR/SSIM of sweep items, and a user's clip or mask video read onto the model's (T, H, W) grid."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from pixeltransformer.domain import Domain, Files
+from pixeltransformer.evaluation import SweepItem
+from pixeltransformer.files import write_json
+from pixeltransformer.inference import Completion
+from pixeltransformer.signal import SignalSpec
+
+from .data import load_mask_video, load_user_video
+from .io import write_video
+from .metrics import psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
+from .visualize import context_video, on_grid, to_frames, write_figure10
+
+
+class VideoDomain(Domain):
+    """Clips [3, T, H, W], positions (t, y, x) in [-1, 1]^3, RGB in [0, 1].
+
+    Args:
+        max_context: the largest |S| a mask gives (the largest the evaluation covers): the set encoder's cost
+            grows with |S|^2 and autoregressive sampling re-encodes the set at every step, so a mask observing
+            more pixels is subsampled to this many (with a warning; a fixed seed picks them).
+        gif: write a GIF next to each Fig. 10 mp4.
+    """
+
+    name = "video"
+    row_names = ("t", "y", "x", "r", "g", "b")
+    input_help = "a video file (mp4, avi, mov, mkv, webm), a GIF or an .npz of clips"
+
+    def __init__(self, max_context: int = 4096, gif: bool = True):
+        if max_context < 1:
+            raise ValueError(f"VideoDomain: max_context must be >= 1, got {max_context}")
+        self.max_context, self.gif = max_context, gif
+
+    # ---- pictures ---------------------------------------------------------------------------------------
+    @staticmethod
+    def clips(c: Completion) -> tuple[torch.Tensor | None, torch.Tensor, list[torch.Tensor]]:
+        """The clips beside the mean of one completion (batch of 1): the ground truth on the completion's grid
+        (None when unknown), the nearest-neighbour view of S and the samples, each [3, T, H, W]."""
+        gt = None if c.signal is None else on_grid(c.signal[0], c.grid_shape)  # [3, T, H, W]
+        ctx_vis = context_video(c.ctx_pos[0], c.ctx_val[0], c.grid_shape)  # [3, T, H, W]
+        return gt, ctx_vis, [] if c.samples is None else list(c.samples[0])
+
+    def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
+        """Fig. 10 as ``video<i>_S<k><suffix>.png/.mp4/.gif`` per clip i and context k (GT, the NN view of S,
+        the samples, the mean); the PNGs and mp4s are logged."""
+        pngs, mp4s = [], []
+        for name, c in completions.items():
+            for i in range(c.mean.shape[0]):
+                files = write_figure10(*self.clips(c[i]), c.mean[i], out_dir / f"video{i}_S{name}{suffix}",
+                                       context_label=f"S={name} (NN)", gif=self.gif)
+                pngs.append(files["png"])
+                mp4s.append(files["mp4"])
+        return {"video_frames": pngs, "videos": mp4s}
+
+    # ---- evaluation -----------------------------------------------------------------------------------
+    def metrics(self, item: SweepItem) -> dict[str, torch.Tensor]:
+        return sweep_metrics(item)
+
+    def plot_groups(self) -> dict[str, list[str]]:
+        return {"NLL (nats/dim)": ["nll"], "PSNR per frame (dB)": ["psnr", "sample_psnr", "nn_psnr"],
+                "SSIM per frame": ["ssim", "sample_ssim", "nn_ssim"]}
+
+    def summary(self, rows: list[dict]) -> dict:
+        return {**sweep_summary(rows),
+                "metric_notes": "PSNR/SSIM per frame averaged over frames and clips; observed pixels keep their "
+                                "values in the mean video; samples on the first sample_clips test clips"}
+
+    # ---- a user's files ---------------------------------------------------------------------------------
+    def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
+        t, h, w = spec.grid_shape
+        return load_user_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [3, T, H, W]
+
+    def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
+        t, h, w = spec.grid_shape
+        return load_mask_video(path, t, (h, w))  # [T, H, W]
+
+    def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pos, val = super().context_from_mask(signal, mask)  # [K, 3], [K, 3]
+        if len(pos) > self.max_context:
+            warnings.warn(f"the mask observes {len(pos)} pixels; using a random {self.max_context} of them",
+                          stacklevel=2)
+            keep = torch.randperm(len(pos), generator=torch.Generator().manual_seed(0))[: self.max_context]
+            keep = keep.sort().values  # [max_context], in grid order
+            pos, val = pos[keep], val[keep]
+        return pos, val
+
+    def predict_grid(self, spec: SignalSpec, resolution: int | None) -> tuple[int, ...]:
+        """The model's grid, or its frames scaled so that their shorter side is ``resolution`` (T unchanged)."""
+        if resolution is None:
+            return spec.grid_shape
+        t, h, w = spec.grid_shape
+        return t, round(h * resolution / min(h, w)), round(w * resolution / min(h, w))
+
+    def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
+        """gt.mp4 (with an input), context.mp4 (the NN view of S), mean.mp4, sample_<i>.mp4, Fig. 10 as
+        figure10.png/.mp4/.gif, and summary.json (grid, PSNR/SSIM of each video against the input)."""
+        c = completion
+        gt, ctx_vis, samples = self.clips(c)  # [3, T, H', W'] each (gt may be None), S x [3, T, H', W']
+        named = {f"sample_{i:02d}": s for i, s in enumerate(samples)}
+        videos = {"gt": gt, "context": ctx_vis, "mean": c.mean[0], **named}
+        paths = [write_video(to_frames(v), out_dir / f"{name}.mp4") for name, v in videos.items() if v is not None]
+        paths += write_figure10(gt, ctx_vis, samples, c.mean[0], out_dir / "figure10", context_label="S (NN)",
+                                gif=self.gif).values()
+        summary = {"grid": list(c.grid_shape), "num_context": int(c.ctx_pos.shape[1]), "num_samples": len(samples)}
+        if gt is not None and min(c.grid_shape[1:]) >= 11:  # SSIM's 11x11 window
+            pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}
+            summary["psnr_vs_input"] = {k: float(psnr_per_frame(v[None], gt[None])) for k, v in pairs.items()}
+            summary["ssim_vs_input"] = {k: float(ssim_per_frame(v[None], gt[None])) for k, v in pairs.items()}
+        return paths + [write_json(out_dir / "summary.json", summary)]

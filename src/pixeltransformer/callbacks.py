@@ -1,0 +1,79 @@
+"""The pictures callback every domain shares: after each validation (and at the end of a test), complete fixed
+examples from context sets and hand the completions to the module's Domain, which draws them.
+
+The core chooses the examples, draws the contexts with a CPU generator (the same pixels on every device),
+completes them on the grid (mean and samples) and logs the files; the domain's ``pictures`` is pure: tensors in,
+files out. Only rank zero draws.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from .evaluation import resolve_eval_dir
+from .media import log_files
+
+
+class Pictures(Callback):
+    """Pictures of completions of fixed examples, in <run>/pictures (training) and <run>/eval/pictures (test).
+
+    Args:
+        num_examples: signals per picture (the first of the split, so every validation shows the same ones).
+        levels: |S| of the picture contexts (the domain may add its own contexts, e.g. a composition).
+        num_samples: samples per context.
+        n_autoregressive: N', the autoregressive steps per sample (the rest is filled with means); None: all.
+        resolution: grid size per axis of the completions (positions are continuous, so a finer grid than the
+            data's works); None: the data's grid.
+        seed: fixes the contexts and the samples.
+        on_test: also draw the test split's examples at the end of `pixeltransformer test`.
+    """
+
+    def __init__(self, num_examples: int = 2, levels: tuple[int, ...] = (4, 16, 64), num_samples: int = 3,
+                 n_autoregressive: int | None = 32, resolution: int | None = None, seed: int = 0,
+                 on_test: bool = True):
+        super().__init__()
+        if num_examples < 1 or num_samples < 0 or not levels or min(levels) < 1:
+            raise ValueError(f"Pictures: need num_examples >= 1, num_samples >= 0 and levels >= 1; got {num_examples},"
+                             f" {num_samples}, {tuple(levels)}")
+        if resolution is not None and resolution < 2:
+            raise ValueError(f"Pictures: resolution must be >= 2, got {resolution}")
+        self.num_examples, self.levels, self.num_samples = num_examples, tuple(levels), num_samples
+        self.n_autoregressive, self.resolution, self.seed, self.on_test = n_autoregressive, resolution, seed, on_test
+
+    @torch.no_grad()
+    def draw(self, pl_module: L.LightningModule, signal: torch.Tensor, out_dir: Path, suffix: str = "") -> dict:
+        """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files."""
+        grid = tuple(signal.shape[2:]) if self.resolution is None else (self.resolution,) * (signal.dim() - 2)
+        gen = torch.Generator().manual_seed(self.seed)
+        contexts = pl_module.domain.picture_contexts(signal, self.levels, gen)
+        completions = {}
+        for i, (name, (ctx_pos, ctx_val)) in enumerate(contexts.items()):
+            completions[name] = pl_module.complete(
+                ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid,
+                num_samples=pl_module.domain.picture_samples(name, self.num_samples),
+                n_autoregressive=self.n_autoregressive, seed=self.seed + i, signal=signal).cpu()
+        return pl_module.domain.pictures(completions, Path(out_dir), suffix)
+
+    def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
+        return trainer.datamodule.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        files = self.draw(pl_module, self._examples(trainer, "val", pl_module.device),
+                          Path(trainer.default_root_dir) / "pictures", f"_step{trainer.global_step:06d}")
+        log_files(trainer, {f"val/{name}": paths for name, paths in files.items()})
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.on_test or not trainer.is_global_zero:
+            return
+        files = self.draw(pl_module, self._examples(trainer, "test", pl_module.device),
+                          resolve_eval_dir(trainer, None) / "pictures")
+        log_files(trainer, {f"eval/{name}": paths for name, paths in files.items()})
+        for paths in files.values():
+            for path in [paths] if isinstance(paths, (str, Path)) else paths:
+                print(f"[pixeltransformer] wrote {path}")

@@ -1,0 +1,112 @@
+"""The module's option groups: the network, the objective and the optimiser, one small dataclass each.
+
+PixelTransformerModule takes each as a dataclass or a plain dict (LightningCLI, checkpoints). The set sampler is
+configured as a class (``model.sets``: a SetSampler or a subclass with its init_args; see sets.py). Model sizes
+live in config files (configs/model/<size>.yaml), composed after a domain's config on the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class NetConfig:
+    """The PixelTransformer: size, position features, encoder and its options (see model.PixelTransformer).
+
+    Args:
+        width, encoder_layers, decoder_layers, heads, ffn: transformer size (configs/model/*.yaml; small here).
+        fourier_features, fourier_scale, fourier_seed: random Fourier position features.
+        encoder: "buffered" (the paper's set encoder for S plus a causal buffer of drawn samples: cached
+            sampling), "bidirectional" (paper) or "incremental" (causal in a random order, cached sampling).
+        buffer_prob: with the buffered encoder, the fraction of training batches whose set is split into S
+            and a buffer (the rest train S alone, i.e. the bidirectional model); the split point is
+            log-uniform between the sampler's min_context and |S| - 1, so the conditionals sampling uses are trained.
+        distance_bias, distance_sigma: a learned Gaussian distance bias in every attention (see model.Attention).
+        value_norm: every context set is encoded in its own frame (mean, scale) and the distribution is
+            predicted in that frame (see PixelTransformer); for single-Gaussian signals (num_bins = 1).
+        chunk: queries decoded per forward pass at inference.
+    """
+
+    width: int = 128
+    encoder_layers: int = 2
+    decoder_layers: int = 2
+    heads: int = 4
+    ffn: int = 256
+    fourier_features: int = 128
+    fourier_scale: float = 4.0
+    fourier_seed: int = 0
+    encoder: str = "buffered"
+    buffer_prob: float = 0.5
+    distance_bias: bool = True
+    distance_sigma: tuple[float, float] = (0.05, 1.0)
+    value_norm: bool = False
+    chunk: int = 16384
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.buffer_prob <= 1.0:
+            raise ValueError(f"model.net.buffer_prob must be in [0, 1], got {self.buffer_prob}")
+        self.distance_sigma = tuple(self.distance_sigma)
+
+
+@dataclass
+class ObjectiveConfig:
+    """The distribution head and its training loss (see distribution.BinnedGaussian).
+
+    Args:
+        alpha, gaussian_term, beta: the training objective (beta > 0 is beta-NLL).
+        anchor_logits: bin logits get an anchored term, -g |a - c_b|^2 / (2 unit^2).
+        bin_prior_init: a fresh run starts the head's bin logits at the log of the bin frequencies of its first
+            batch (summed over DDP ranks) mixed half and half with uniform, so the first steps go to using S
+            instead of learning a peaked marginal (digits' black, an SDF's truncation bins) through the biases.
+            The uniform half bounds the cost when one batch is not representative (per-clip colours).
+    """
+
+    alpha: float = 0.1
+    gaussian_term: str = "paper"
+    beta: float = 0.0
+    anchor_logits: bool = True
+    bin_prior_init: bool = True
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warmup and cosine decay to min_lr_ratio * lr.
+
+    Args:
+        nonfinite: "error" stops on a NaN/Inf loss naming the step; "skip" skips the batch and counts it.
+    """
+
+    lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.05
+    nonfinite: str = "error"
+
+    def __post_init__(self) -> None:
+        if self.nonfinite not in ("error", "skip"):
+            raise ValueError(f"model.optim.nonfinite must be 'error' or 'skip', got {self.nonfinite!r}")
+
+
+def as_config(cls: type[T], value: T | dict | None, name: str) -> T:
+    """A config dataclass (a copy: defaults and callers' objects stay unchanged) from itself, a plain dict (unknown
+    keys named in a one-line error) or None (the defaults)."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return replace(value)
+    if not isinstance(value, dict):
+        raise TypeError(f"model.{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(f"unknown model.{name} option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**value)
+
+
+def plain(config: Any) -> dict:
+    """A config dataclass as plain types (tuples as lists), as checkpoints store hyperparameters."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}

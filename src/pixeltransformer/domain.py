@@ -1,0 +1,132 @@
+"""Domain: the contract a domain fulfils. The core owns the loop (sets, completion, the |S| sweep, pictures and
+predictions); a domain supplies only what is its own:
+
+- pictures of completions (pure: tensors in, files out; no logger);
+- metrics of a sweep item, beyond the core's NLL and MSE;
+- reading a user's file into a signal, a mask or a context set;
+- its predict options (its init arguments) and the files a prediction writes.
+
+A domain is chosen by ``class_path`` in its config (``model.domain``) and recorded by name in checkpoints. Classes
+register themselves by ``name`` when their module is imported; a checkpoint's name is only ever looked up in this
+registry, never imported as a path read from the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+from .sets import grid_positions, read_signal
+
+if TYPE_CHECKING:
+    from .evaluation import SweepItem
+    from .inference import Completion
+    from .signal import SignalSpec
+
+Files = dict[str, "Path | list[Path]"]
+
+
+class Domain:
+    """The base contract; every method has a working default, so a new domain overrides only what it needs.
+
+    Class attributes:
+        name: the domain's registry name, equal to the SignalSpec.domain its DataModule yields.
+        on_grid: S is drawn at grid points (pixels, frames) rather than continuous positions (an SDF's space).
+        input_help: what ``--input`` reads, for messages.
+        row_names: the entries of one ``--context`` row, for messages (default x0, x1, ..., value).
+    """
+
+    name: ClassVar[str] = ""
+    on_grid: ClassVar[bool] = True
+    input_help: ClassVar[str] = "a signal file"
+    row_names: ClassVar[tuple[str, ...]] = ()  # a context row's entries, for messages, e.g. ("y", "x", "value")
+    registry: ClassVar[dict[str, type[Domain]]] = {}
+    spec: SignalSpec | None = None  # the data's spec, set by the module that owns the domain (units, dataset)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            Domain.registry[cls.name] = cls
+
+    # ---- pictures -------------------------------------------------------------------------------------
+    def picture_contexts(self, signal: torch.Tensor, levels: tuple[int, ...],
+                         generator: torch.Generator) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The context sets the pictures complete, by name: one per |S| level (capped at the grid size on a grid).
+        signal [B, V, *grid] -> {name: (ctx_pos [B, K, P], ctx_val [B, K, V])}."""
+        from .sets import draw_context
+
+        cap = signal[0, 0].numel() if self.on_grid else max(levels)
+        return {str(k): draw_context(signal, k, generator, self.on_grid) for k in sorted({min(k, cap) for k in levels})}
+
+    def picture_samples(self, name: str, num_samples: int) -> int:
+        """How many samples the picture context ``name`` needs (default: the Pictures callback's num_samples; a
+        picture of means only saves the sampling)."""
+        return num_samples
+
+    def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
+        """Draw the completions (one per picture context, on the CPU) into out_dir; return {name: file(s)}."""
+        return {}
+
+    # ---- evaluation -----------------------------------------------------------------------------------
+    def metrics(self, item: SweepItem) -> dict[str, torch.Tensor]:
+        """Per-signal metrics [B] of one sweep item, beside the core's nll / mse / nn_mse / sample_mse."""
+        return {}
+
+    def plot_groups(self) -> dict[str, list[str]]:
+        """Panels of the metrics-vs-|S| figure: {title: metric keys}."""
+        return {"NLL (nats/dim)": ["nll"], "MSE": ["mse", "sample_mse", "nn_mse"]}
+
+    def summary(self, rows: list[dict]) -> dict:
+        """Extra top-level entries of metrics.json (units, definitions)."""
+        return {}
+
+    # ---- a user's files (predict) ----------------------------------------------------------------------
+    def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
+        """A user's file -> a dense signal [V, *grid] on the model's grid."""
+        raise ValueError(f"the {self.name or 'this'} domain reads no input files; give S with --context")
+
+    def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
+        """A mask file -> bool [*grid], True where observed."""
+        raise ValueError(f"the {self.name or 'this'} domain takes no --mask; use --num_context "
+                         f"or --context")
+
+    def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows [K, P + V] of a user's context (positions in [-1, 1], values in the spec's range; a domain with other
+        units converts here) -> positions [K, P], values [K, V]."""
+        p = spec.pos_dims
+        pos, val = rows[:, :p], rows[:, p:]
+        if pos.abs().max() > 1:
+            raise ValueError(f"{source}: positions must lie in [-1, 1], got up to {pos.abs().max():.3g}")
+        lo, hi = spec.val_range
+        if val.min() < lo or val.max() > hi:
+            raise ValueError(f"{source}: values must lie in [{lo:g}, {hi:g}], got [{val.min():.3g}, {val.max():.3g}]")
+        return pos, val
+
+    def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The samples of signal [V, *grid] where mask [*grid] is true -> positions [K, P], values [K, V]."""
+        if not mask.any():
+            raise ValueError("the mask observes nothing (no white pixels)")
+        pos = grid_positions(tuple(signal.shape[1:]))[mask.flatten().cpu()]  # [K, P]
+        return pos, read_signal(signal.unsqueeze(0), pos.unsqueeze(0))[0]  # [K, P], [K, V]
+
+    def predict_grid(self, spec: SignalSpec, resolution: int | None) -> tuple[int, ...]:
+        """The grid a prediction completes on: the model's, or ``--resolution`` points per axis."""
+        return spec.grid_shape if resolution is None else (resolution,) * spec.pos_dims
+
+    def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
+        """Write one prediction (a completion of one signal, batch of 1, on the CPU) into out_dir; return the files.
+        The default saves the tensors; domains write pictures, meshes or videos."""
+        path = out_dir / "completion.pt"
+        torch.save({"ctx_pos": completion.ctx_pos[0], "ctx_val": completion.ctx_val[0], "mean": completion.mean[0],
+                    "samples": None if completion.samples is None else completion.samples[0]}, path)
+        return [path]
+
+
+def domain_for(name: str) -> type[Domain]:
+    """The registered Domain class of a name (its module must have been imported, e.g. by the config)."""
+    if name not in Domain.registry:
+        known = ", ".join(sorted(Domain.registry)) or "none imported"
+        raise ValueError(f"no domain named {name!r} is loaded (loaded: {known})")
+    return Domain.registry[name]

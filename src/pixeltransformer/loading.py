@@ -1,0 +1,65 @@
+"""Reading checkpoints: ``torch.load(weights_only=True)`` (tensors and plain types only, so a checkpoint from
+someone else cannot run code), checked before anything is built, with one-line errors. No Lightning import here,
+so ``python -m pixeltransformer`` can check a checkpoint in seconds.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from .errors import first_line
+
+if TYPE_CHECKING:  # the module (and Lightning) is imported only once a checkpoint has passed the checks
+    from .module import PixelTransformerModule
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable, unsafe, or from an incompatible version."""
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:
+    """Read a checkpoint with weights_only=True; refuse anything that needs arbitrary pickled code.
+
+    ``mmap=True`` maps the tensors instead of reading them: a cheap check of a large file before a run starts.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is empty")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one has no central directory
+        raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint, or truncated")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))  # torch names the first disallowed global
+        raise CheckpointError(f"refusing {path}: it needs code beyond tensors and plain types to load"
+                              + (f" ({found.group(1)})" if found else "")) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
+        raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise CheckpointError(f"{path} is not a PixelTransformer checkpoint (no state_dict/hyper_parameters)")
+    return ckpt
+
+
+def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt: dict | None = None
+                ) -> PixelTransformerModule:
+    """A PixelTransformerModule rebuilt from a checkpoint (eval mode); ``ckpt``: the file, if already read."""
+    ckpt = load_checkpoint(path, map_location) if ckpt is None else ckpt
+    from .module import PixelTransformerModule, format_error
+
+    if message := format_error(ckpt.get("pixeltransformer_format")):
+        raise CheckpointError(f"{path}: {message}")
+    module = PixelTransformerModule(**ckpt["hyper_parameters"])
+    missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
+    if [k for k in missing if not k.startswith("val_nll")] or unexpected:
+        raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return module.to(map_location).eval()

@@ -1,0 +1,272 @@
+"""The README's bad-input table: each row drives the real command line (`make train/eval/sample`, or
+`python -m pixeltransformer`, which make runs) in a subprocess and checks that it
+
+- exits with status 2,
+- ends stderr with one line that names the cause (make's own "make: *** [...] Error 2" trailer aside),
+- prints no traceback (unless PIXELTRANSFORMER_DEBUG=1, checked once),
+- changes no file: every row runs against one folder holding a finished run, the bad files, the data folder and
+  the cache, and that folder is the same before and after (a failed start leaves no run folder behind).
+
+Every row fails before training starts, most before the data is read.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "configs"
+VENV = Path(sys.prefix)
+TRACEBACK = "Traceback (most recent call last)"
+
+
+class _Payload:
+    """Pickles to a call of os.system: what a malicious checkpoint carries."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _checkpoint(spec: dict, **extra) -> dict:
+    """A checkpoint of an untrained tiny model, as training writes it (the rows never train)."""
+    from pixeltransformer.module import CHECKPOINT_FORMAT, PixelTransformerModule
+
+    module = PixelTransformerModule(spec=spec, net=dict(width=64, ffn=128), sets=dict(max_context=16, num_queries=8),
+                                    val_levels=(4,))
+    return {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+            "pixeltransformer_format": CHECKPOINT_FORMAT, "global_step": 0, **extra}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    return build_world(tmp_path_factory.mktemp("world"))
+
+
+def build_world(w: Path) -> Path:
+    """One finished polynomial run, an images checkpoint, bad checkpoints, bad data and bad inputs, in w."""
+    poly = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
+            "val_range": [-5.0, 5.0], "num_bins": 1}
+    images = {"domain": "images", "dataset": "digits", "grid_shape": [8, 8], "val_dims": 1, "val_range": [0.0, 1.0],
+              "num_bins": 32}
+    run = w / "runs" / "polynomial" / "old"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save(_checkpoint(poly), run / "checkpoints" / "last.ckpt")
+    (run / "config.yaml").write_text("# the finished run's config\n")
+    (run / "wandb_id.txt").write_text("0123abcd\n")
+    (w / "runs" / "polynomial" / "nockpt").mkdir()
+    (w / "runs" / "polynomial" / "nockpt" / "config.yaml").write_text("# a run that never saved\n")
+    cut = w / "runs" / "polynomial" / "cut" / "checkpoints"
+    cut.mkdir(parents=True)
+    (cut / "last.ckpt").write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:700])
+
+    ck = w / "ckpt"
+    ck.mkdir()
+    torch.save(_checkpoint(images), ck / "digits.ckpt")
+    (ck / "empty.ckpt").write_bytes(b"")
+    (ck / "truncated.ckpt").write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:700])
+    torch.save({"weights": torch.zeros(3)}, ck / "tensors.ckpt")
+    flat = {"spec": poly, "preset": "tiny", "encoder": "buffered", "max_context": 16, "num_queries": 8}
+    torch.save({**_checkpoint(poly), "pixeltransformer_format": 1, "hyper_parameters": flat}, ck / "format1.ckpt")
+    torch.save(_checkpoint(images, callbacks=_Payload(str(w / "pwned"))), ck / "evil.ckpt")
+
+    d = w / "input"
+    d.mkdir()
+    (d / "notes.png").write_text("not a picture\n")
+    np.savez(d / "float.npz", videos=np.random.default_rng(0).random((3, 17, 8, 8, 3)).astype(np.float32))
+    np.savez(d / "one.npz", videos=np.zeros((1, 17, 8, 8, 3), dtype=np.uint8))
+    (w / "cache").mkdir()
+    return w
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    return {str(p.relative_to(root)): (p.is_dir(), p.stat().st_size if p.is_file() else 0, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))}
+
+
+# Rows: (id, what a user did (the README's table), the command given the world folder, what the last line must
+# contain). A command is "make ..." or "cli ..." (python -m pixeltransformer, what make runs); runs go to world/runs.
+POLY = ["--config", str(CONFIGS / "polynomial.yaml"), "--data.init_args.resolution=64",
+        "--data.init_args.train_size=64", "--data.init_args.val_size=4", "--data.init_args.test_size=4"]
+VIDEO = ["--config", str(CONFIGS / "video.yaml"), "--config", str(CONFIGS / "video/beach.yaml"),
+         "--data.init_args.size=8", "--data.init_args.num_bins=8"]
+
+
+def _runs(w: Path) -> list[str]:
+    return ["--run_root", str(w / "runs")]
+
+
+ROWS = [
+    # ---- data --------------------------------------------------------------------------------------------
+    ("data-folder-missing",
+     '`make train DOMAIN=images DATA=cats ARGS="--data.init_args.root=/tmp/nope"`',
+     lambda w: ["make", "train", "DOMAIN=images", "DATA=cats",
+                f"ARGS=--data.init_args.root={w}/nope --run_root {w}/runs"],
+     "image folder not found: {w}/nope"),
+    ("data-not-downloaded",
+     '`make train DOMAIN=images DATA=mnist` without data/mnist',
+     lambda w: ["make", "train", "DOMAIN=images", "DATA=mnist", f"ARGS=--run_root {w}/runs"],
+     "no data at {w}/data/mnist: put it there, set PIXELTRANSFORMER_DATA"),
+    ("data-float-video",
+     'a video .npz holding float frames: `--data.init_args.root=float.npz`',
+     lambda w: ["cli", "fit", *VIDEO, f"--data.init_args.root={w}/input/float.npz", *_runs(w)],
+     "videos must be uint8"),
+    ("data-too-few-clips",
+     'a video .npz with one clip for the three splits',
+     lambda w: ["cli", "fit", *VIDEO, f"--data.init_args.root={w}/input/one.npz", *_runs(w)],
+     "splits=(-1, 1, 1) do not fit the 1 clips"),
+    ("data-batch-size",
+     '`--data.init_args.batch_size=-4` (or 0)',
+     lambda w: ["cli", "fit", *POLY, "--data.init_args.batch_size=-4", *_runs(w)],
+     "batch_size must be >= 1, got -4"),
+    # ---- config ------------------------------------------------------------------------------------------
+    ("config-unknown-domain",
+     '`make train DOMAIN=imgs`',
+     lambda w: ["make", "train", "DOMAIN=imgs"],
+     "unknown DOMAIN=imgs; choose one of: images polynomial sdf video"),
+    ("config-unknown-dataset",
+     '`make train DOMAIN=images DATA=imagenet`',
+     lambda w: ["make", "train", "DOMAIN=images", "DATA=imagenet"],
+     "unknown DATA=imagenet for DOMAIN=images; choose one of: cats cifar10 mnist"),
+    ("config-unknown-option",
+     'a misspelt option: `--model.net.widht=64`',
+     lambda w: ["cli", "fit", *POLY, "--model.net.widht=64", *_runs(w)],
+     "--model.net.widht=64 (options: pixeltransformer fit --help)"),
+    ("config-bad-value",
+     '`--model.net.encoder=sideways`',
+     lambda w: ["cli", "fit", *POLY, "--model.net.encoder=sideways", *_runs(w)],
+     "encoder must be one of bidirectional, buffered, incremental; got 'sideways'"),
+    # ---- checkpoints -------------------------------------------------------------------------------------
+    ("ckpt-missing",
+     '`make eval CKPT=missing.ckpt`',
+     lambda w: ["make", "eval", f"CKPT={w}/ckpt/missing.ckpt"],
+     "checkpoint not found: {w}/ckpt/missing.ckpt"),
+    ("ckpt-empty",
+     '`make eval CKPT=empty.ckpt` (0 bytes)',
+     lambda w: ["make", "eval", f"CKPT={w}/ckpt/empty.ckpt"],
+     "cannot read checkpoint {w}/ckpt/empty.ckpt: the file is empty"),
+    ("ckpt-truncated",
+     '`pixeltransformer test --ckpt_path truncated.ckpt` (cut short)',
+     lambda w: ["cli", "test", *POLY, "--ckpt_path", f"{w}/ckpt/truncated.ckpt"],
+     "truncated.ckpt: not a PyTorch checkpoint, or truncated"),
+    ("ckpt-not-a-checkpoint",
+     '`pixeltransformer fit --ckpt_path tensors.ckpt` (other tensors)',
+     lambda w: ["cli", "fit", *POLY, "--ckpt_path", f"{w}/ckpt/tensors.ckpt", *_runs(w)],
+     "tensors.ckpt is not a PixelTransformer checkpoint"),
+    ("ckpt-old-format",
+     '`pixeltransformer test --ckpt_path format1.ckpt` (written by release 0.1)',
+     lambda w: ["cli", "test", *POLY, "--ckpt_path", f"{w}/ckpt/format1.ckpt"],
+     "checkpoint format 1 (flat model options) is not supported by this version (expects 2): retrain, or use "
+     "release 0.1"),
+    ("ckpt-malicious",
+     '`pixeltransformer fit --ckpt_path evil.ckpt` (carries pickled code)',
+     lambda w: ["cli", "fit", *POLY, "--ckpt_path", f"{w}/ckpt/evil.ckpt", *_runs(w)],
+     "refusing {w}/ckpt/evil.ckpt: it needs code beyond tensors and plain types"),
+    ("ckpt-other-domain",
+     '`make eval DOMAIN=images CKPT=runs/polynomial/old/checkpoints/last.ckpt`',
+     lambda w: ["make", "eval", "DOMAIN=images", "WANDB=offline",
+                f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt"],
+     "checkpoint is for polynomial/polynomial, but the data is images/digits"),
+    ("resume-no-checkpoint",
+     '`make train RESUME=runs/polynomial/nockpt` (a run that never saved)',
+     lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/nockpt"],
+     "no checkpoints/last.ckpt in that folder"),
+    ("resume-truncated",
+     '`make train RESUME=runs/polynomial/cut` (its last.ckpt cut short)',
+     lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/cut"],
+     "cut/checkpoints/last.ckpt: not a PyTorch checkpoint, or truncated"),
+    # ---- inputs to predict -------------------------------------------------------------------------------
+    ("sample-no-input",
+     '`make sample CKPT=digits.ckpt` without INPUT',
+     lambda w: ["make", "sample", f"CKPT={w}/ckpt/digits.ckpt"],
+     "make sample needs INPUT="),
+    ("sample-input-missing",
+     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=cat.png` (no such file)',
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/cat.png"],
+     "--input: file not found: {w}/input/cat.png"),
+    ("sample-input-not-an-image",
+     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=notes.png` (a text file)',
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/notes.png",
+                f"OUT={w}/out"],
+     "notes.png: not a readable image"),
+    ("sample-empty-checkpoint",
+     '`make sample CKPT=empty.ckpt INPUT=notes.png`',
+     lambda w: ["make", "sample", f"CKPT={w}/ckpt/empty.ckpt", f"INPUT={w}/input/notes.png"],
+     "the file is empty"),
+    ("sample-malicious-checkpoint",
+     '`make sample CKPT=evil.ckpt INPUT=notes.png` (carries pickled code)',
+     lambda w: ["make", "sample", f"CKPT={w}/ckpt/evil.ckpt", f"INPUT={w}/input/notes.png"],
+     "refusing {w}/ckpt/evil.ckpt: it needs code beyond tensors and plain types"),
+    ("sample-context-rows",
+     "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.1, 0.2]]'` (a row too short)",
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", "CONTEXT=[[0.1, 0.2]]"],
+     "--context: expected a non-empty list of [y, x, value...] rows (3 numbers each)"),
+    ("sample-wrong-domain",
+     '`make sample DOMAIN=images CKPT=runs/polynomial/old/checkpoints/last.ckpt INPUT=notes.png`',
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt",
+                f"INPUT={w}/input/notes.png"],
+     "checkpoint is for polynomial/polynomial, but the data is images/digits"),
+    # ---- run folders -------------------------------------------------------------------------------------
+    ("run-name-taken",
+     '`make train ARGS="--run_name old"` where runs/polynomial/old exists',
+     lambda w: ["make", "train", f"ARGS=--run_root {w}/runs --run_name old"],
+     "run folder {w}/runs/polynomial/old already exists: continue it with --resume"),
+    ("resume-missing-folder",
+     '`make train RESUME=runs/polynomial/gone`',
+     lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/gone"],
+     "--resume {w}/runs/polynomial/gone: no such run folder"),]
+
+
+def run_row(command: list[str], w: Path, debug: bool = False) -> subprocess.CompletedProcess:
+    kind, *args = command
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PIXELTRANSFORMER_", "LOCAL_RANK", "WORLD_SIZE", "MAKE", "MFLAGS"))}
+    env.update(WANDB_MODE="disabled", PIXELTRANSFORMER_DATA=str(w / "data"), XDG_CACHE_HOME=str(w / "cache"),
+               OMP_NUM_THREADS="1", PYTHONPATH=f"{REPO / 'src'}:{REPO}",
+               MPLCONFIGDIR=str(w.parent / f"{w.name}-matplotlib"))  # matplotlib's font cache is not the project's
+    if debug:
+        env["PIXELTRANSFORMER_DEBUG"] = "1"
+    if kind == "make":
+        argv = ["make", "-s", "--no-print-directory", f"VENV={VENV}", "-o", f"{VENV}/.installed",
+                "WANDB=disabled", *args]
+    else:
+        argv = [sys.executable, "-m", "pixeltransformer", *args]
+    return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+
+
+def last_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip() and not line.startswith("make: ***")]
+    return lines[-1] if lines else ""
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r[0] for r in ROWS])
+def test_bad_input_gives_one_line_and_changes_nothing(row, world):
+    _, _, command, expected = row
+    before = snapshot(world)
+    proc = run_row(command(world), world)
+    after = snapshot(world)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert TRACEBACK not in out, out[-3000:]
+    line = last_line(proc.stderr)
+    assert "error: " in line or "***" in line, out[-3000:]
+    assert expected.format(w=world) in line, out[-3000:]
+    assert before == after, sorted(set(before.items()) ^ set(after.items()))[:10]
+    assert not (world / "pwned").exists()
+
+
+def test_debug_shows_the_traceback(world):
+    before = snapshot(world)
+    proc = run_row(["cli", "fit", *POLY, "--data.init_args.batch_size=0", *_runs(world)], world, debug=True)
+    assert proc.returncode != 0
+    assert TRACEBACK in proc.stderr and "batch_size must be >= 1, got 0" in proc.stderr
+    assert snapshot(world) == before

@@ -1,0 +1,149 @@
+"""The benchmark harness stays runnable: a seconds-long smoke run of every benchmark, the timing maths, and
+the reference baseline's own behaviour."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import run as bench_run
+from benchmarks.common import image_spec, reference_model
+from benchmarks.reference import PerItemSetDataset, reference_loader, reference_sample, reference_train_step
+from benchmarks.timing import extrapolate_total, fit_step_cost, interleaved, paired_ratio
+
+
+def test_smoke_run_writes_json_and_table(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    results = bench_run.main(["--smoke", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["mode"] == "smoke" and saved["environment"]["torch_threads"] == 1
+    (train,), (samp,), (mf,) = saved["train"], saved["sampling"], saved["meanfield"]
+    assert train["preset"] == "tiny" and train["reference"]["n"] == 1
+    # every derived figure is the ratio the table says it is
+    for name in ("ours", "reference"):
+        t = train[name]
+        assert t["queries_per_s"] == pytest.approx(train["batch"] * train["num_queries"] / t["median_s"])
+        roof = t["roofline"]
+        assert roof["achieved_flops_per_s"] == pytest.approx(roof["flops_per_step"] / t["median_s"])
+        assert roof["fraction_of_peak"] == pytest.approx(roof["achieved_flops_per_s"] / train["matmul_peak"]["flops_per_s"])
+    assert train["speedup"] == pytest.approx(train["ours"]["queries_per_s"] / train["reference"]["queries_per_s"])
+    peak = train["matmul_peak"]
+    assert peak["size"] == 256 and peak["flops_per_s"] == pytest.approx(2 * 256**3 / peak["median_s"])
+    assert samp["autoregressive_steps"] == 16 and samp["default_encoder"] == "buffered"
+    for kind in ("buffered", "incremental", "batched_bidirectional"):
+        assert samp[f"speedup_{kind}"] == pytest.approx(samp["reference"]["total_s"] / samp[f"ours_{kind}"]["total_s"])
+    assert samp["speedup_default"] == samp["speedup_buffered"]
+    assert samp["speedup_best"] == max(samp["speedup_buffered"], samp["speedup_incremental"])
+    assert len(samp["reference"]["probe_sizes"]) == 2
+    assert mf["timed_queries"] == 256
+    assert mf["ours"]["queries_per_s"] == pytest.approx(mf["timed_queries"] / mf["ours"]["median_s"])
+    assert mf["speedup"] == pytest.approx(mf["ours"]["queries_per_s"] / mf["reference"]["queries_per_s"])
+    assert saved["memory"]["sizes"] == [32, 64, 128] and len(saved["memory"]["ours_mib"]) == 3
+    assert set(saved["ratios"]) == set(bench_run.RATIO_KEYS)
+    assert all(v is None for v in saved["ratios"].values())  # smoke mode runs the tiny preset only
+    table = capsys.readouterr().out
+    assert "AR sampling, 2 x 4x4x3, N'=16, buffered" in table and "GPU column empty" in table
+    assert "roofline" in table and "matmul peak" in table
+    assert results["train"][0]["batch"] == 2
+
+
+def test_ratio_keys_from_results():
+    results = {
+        "train": [{"preset": "small", "speedup": 2.5, "ours": {}, "reference": {}},
+                  {"preset": "paper", "speedup": 1.5, "ours": {"roofline": {"fraction_of_peak": 0.6}},
+                   "reference": {"roofline": {"fraction_of_peak": 0.3}}}],
+        "sampling": [{"preset": p, "speedup_default": d, "speedup_best": b} for p, d, b in
+                     (("small", 30.0, 40.0), ("paper", 50.0, 60.0))],
+        "memory": {"sizes": [1024, 4096, 8192], "ours_mib": [4.0, 16.0, 32.0], "reference_sizes": [1024, 4096],
+                   "reference_mib": [30.0, 480.0]},
+    }
+    assert bench_run.ratios(results) == {
+        "train_small": 2.5, "train_paper": 1.5, "sampling_default_small": 30.0, "sampling_default_paper": 50.0,
+        "sampling_best_small": 40.0, "sampling_best_paper": 60.0, "memory_4096": 30.0, "roofline_ours_paper": 0.6,
+        "roofline_reference_paper": 0.3}
+
+
+def test_gpu_path_runs_under_cpu_bf16_autocast(tmp_path):
+    """--device cuda runs the contenders in bf16 autocast; the same code runs here with --precision bf16."""
+    out = tmp_path / "bench.json"
+    bench_run.main(["--smoke", "--precision", "bf16", "--only", "train", "sampling", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["device"] == {"device": "cpu", "precision": "bf16", "gpu": None}
+    assert saved["train"][0]["device"]["precision"] == "bf16"
+    train, samp = saved["train"][0], saved["sampling"][0]
+    assert train["speedup"] == pytest.approx(train["ours"]["queries_per_s"] / train["reference"]["queries_per_s"])
+    assert samp["speedup_buffered"] == pytest.approx(samp["reference"]["total_s"] / samp["ours_buffered"]["total_s"])
+
+
+def test_default_encoder_is_the_module_and_config_default():
+    import yaml
+
+    from benchmarks.common import DEFAULT_ENCODER
+    from pixeltransformer.config import NetConfig
+
+    assert NetConfig().encoder == DEFAULT_ENCODER
+    for domain in ("images", "polynomial", "sdf", "video"):
+        cfg = yaml.safe_load(open(bench_run.REPO / "configs" / f"{domain}.yaml"))
+        assert cfg["model"]["net"]["encoder"] == DEFAULT_ENCODER, domain
+
+
+def test_device_errors_are_one_line():
+    from benchmarks.common import Device
+
+    with pytest.raises(ValueError, match="must be cpu or cuda"):
+        Device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no GPU is visible"):
+            Device("cuda")
+
+
+def test_cli_rejects_bad_threads():
+    with pytest.raises(SystemExit):
+        bench_run.main(["--smoke", "--threads", "0"])
+
+
+def test_extrapolation_is_exact_for_a_quadratic_cost():
+    sizes = [16, 300, 700, 1039]
+    cost = [1e-3 + 2e-6 * n + 3e-9 * n * n for n in sizes]
+    total = extrapolate_total(fit_step_cost(sizes, cost), 16, 1024)
+    n = np.arange(16, 16 + 1024)
+    assert total == pytest.approx(float((1e-3 + 2e-6 * n + 3e-9 * n * n).sum()), rel=1e-6)
+
+
+def test_interleaved_runs_every_contender_each_round_and_pairs_ratios():
+    calls = []
+    times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=3, warmup=1)
+    assert len(times["a"]) == len(times["b"]) == 3 and calls.count("a") == calls.count("b") == 4
+    assert calls[2:] == ["a", "b", "b", "a", "a", "b"]  # the order rotates every round
+    assert paired_ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0
+
+
+def test_reference_trains_and_samples_one_signal_at_a_time():
+    spec = image_spec(size=8, num_bins=6)
+    net, dist = reference_model(spec, "tiny")
+    images = torch.rand(4, 3, 8, 8)
+    item = PerItemSetDataset(images, 5, 7)[0]
+    assert item["ctx_pos"].shape == (5, 2) and item["qry_val"].shape == (7, 3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    batch = next(iter(reference_loader(images, 2, 5, 7)))
+    before = [p.detach().clone() for p in net.parameters()]
+    loss = reference_train_step(net, dist, opt, batch)
+    assert np.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    net.eval()
+    vals = reference_sample(net, dist, torch.rand(3, 1, 2), torch.rand(3, 1, 3), torch.rand(5, 1, 2), steps=4)
+    assert vals.shape == (4, 1, 3) and torch.isfinite(vals).all()
+
+
+def test_reference_loss_finds_the_nearest_centre():
+    centres = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])
+    from benchmarks.reference import ReferenceDistribution
+
+    dist = ReferenceDistribution(centres)
+    v = torch.tensor([[[0.9, 0.8, 0.7]], [[0.1, 0.9, 0.2]]])  # [N, B, V]
+    assert dist.nearest(v).flatten().tolist() == [1, 2]
+    params = torch.zeros(2, 1, 3 * 5)
+    # uniform bins, zero offsets and log-variances: class term log 3, Gaussian term alpha |v - c|^2
+    expected = torch.log(torch.tensor(3.0)) + 0.1 * ((v - centres[[1, 2]].unsqueeze(1)) ** 2).sum(-1, keepdim=True)
+    assert torch.allclose(dist.nll(params, v), expected, atol=1e-6)

@@ -1,0 +1,160 @@
+"""Run-folder checkpoints: atomic writes, saves by wall time, and the W&B run id kept across a resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from domains.polynomial.data import PolynomialDataModule
+from pixeltransformer.checkpointing import RunCheckpoint
+from pixeltransformer.module import PixelTransformerModule
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _fit(tmp_path: Path, callback: RunCheckpoint, steps: int) -> L.Trainer:
+    dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                    sets=dict(max_context=8, num_queries=8, grid_points=True))
+    trainer = L.Trainer(max_steps=steps, logger=False, callbacks=[callback], enable_progress_bar=False,
+                        limit_val_batches=0, enable_model_summary=False, accelerator="cpu",
+                        default_root_dir=str(tmp_path))
+    trainer.fit(module, datamodule=dm)
+    return trainer
+
+
+def test_checkpoint_saved_by_wall_time(tmp_path):
+    cb = RunCheckpoint(monitor=None, every_n_train_steps=1000, every_minutes=1e-9)  # due after every step
+    _fit(tmp_path, cb, steps=3)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 3
+    assert not list((tmp_path / "checkpoints").glob("*.partial"))
+
+
+def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    cb = RunCheckpoint(monitor=None, every_n_train_steps=2, every_minutes=None)
+    trainer = _fit(tmp_path, cb, steps=2)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+
+    def dying_save(path, weights_only=False):
+        Path(path).write_bytes(before[: len(before) // 3])  # half-written, then the job dies
+        raise KeyboardInterrupt("killed during save")
+
+    monkeypatch.setattr(trainer, "save_checkpoint", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        cb._save_checkpoint(trainer, str(last))
+    assert last.read_bytes() == before
+    assert torch.load(last, weights_only=True)["global_step"] == 2
+
+
+def test_resume_keeps_the_wandb_run_id(tmp_path):
+    from pixeltransformer.cli import main
+
+    common = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128", "--trainer.max_steps=2",
+              "--trainer.val_check_interval=2", "--checkpoint.every_n_train_steps=2", "--trainer.enable_progress_bar=false",
+              "--data.init_args.train_size=16", "--data.init_args.val_size=4", "--data.init_args.resolution=64",
+              "--data.init_args.batch_size=4", "--trainer.limit_val_batches=1", "--model.val_levels=[4]"]
+    cli = main(["fit", *common, "--run_root", str(tmp_path), "--run_name", "r", "--trainer.callbacks=[]"])
+    run = tmp_path / "polynomial" / "r"
+    first_id = (run / "wandb_id.txt").read_text().strip()
+    assert cli.trainer.logger._wandb_init["id"] == first_id
+    assert "anonymous" not in cli.trainer.logger._wandb_init  # wandb warns about the deprecated setting, even None
+    again = main(["fit", *common, "--trainer.max_steps=4", "--resume", str(run), "--trainer.callbacks=[]"])
+    assert again.trainer.logger._wandb_init["id"] == first_id
+    assert again.trainer.global_step == 4
+
+
+def test_kill_before_first_validation_then_resume_matches_uninterrupted(tmp_path):
+    """SIGKILL a run after its step-6 checkpoint and before its first validation (step 12); resuming it must
+    end with the weights of a run that was never interrupted: last.ckpt exists although val/nll does not yet,
+    and the data order and the set sampler continue where they stopped (mid-epoch; the rest crosses an epoch)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pixeltransformer.cli import main
+
+    common = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]",
+              "--data.init_args.resolution=64", "--data.init_args.train_size=40", "--data.init_args.val_size=4",
+              "--data.init_args.test_size=4", "--data.init_args.batch_size=4", "--trainer.max_steps=16",
+              "--trainer.val_check_interval=12", "--checkpoint.every_n_train_steps=3", "--trainer.logger=false",
+              "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+              "--trainer.accelerator=cpu", "--run_root", str(tmp_path)]
+    flag = tmp_path / "paused"
+    pause = tmp_path / "pause.yaml"
+    pause.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.PauseAtStep\n"
+                     f"      init_args: {{step: 7, flag: {flag}}}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIXELTRANSFORMER_", "LOCAL_RANK", "WORLD_SIZE"))}
+    env.update(WANDB_MODE="disabled", PYTHONPATH=f"{REPO / 'src'}:{REPO}", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "pixeltransformer.cli", "fit", *common, "--config", str(pause),
+                             "--run_name", "killed"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        # the uninterrupted run meanwhile, in this process
+        straight = main(["fit", *common, "--trainer.callbacks=[]", "--run_name", "straight"])
+        assert straight.trainer.global_step == 16
+        deadline = time.time() + 300
+        while not flag.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.1)
+        assert flag.exists(), proc.stderr.read()[-3000:] if proc.poll() is not None else "the run never paused"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    run = tmp_path / "polynomial" / "killed"
+    killed = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert killed["global_step"] == 6
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt"]  # no validation, no best yet
+
+    resumed = main(["fit", *common, "--trainer.callbacks=[]", "--resume", str(run)])
+    assert resumed.trainer.global_step == 16
+    a = torch.load(tmp_path / "polynomial" / "straight" / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 16
+    for key, value in a["state_dict"].items():
+        assert torch.allclose(value, b["state_dict"][key], atol=1e-6, rtol=0), key
+    best = [p.name for p in (run / "checkpoints").glob("best-*.ckpt")]
+    assert best == ["best-step000012.ckpt"]  # chosen at the validation, by that validation's val/nll
+
+
+def test_best_checkpoint_is_ranked_by_its_own_validation(tmp_path):
+    """A step save and a validation at the same step: the best file's score is that step's val/nll (Lightning's
+    own order would rank the step-6 weights by the step-3 validation)."""
+    from lightning.pytorch.callbacks import Callback
+
+    class ValRecorder(Callback):
+        def __init__(self):
+            self.val: dict[int, float] = {}
+
+        def on_validation_end(self, trainer, pl_module):
+            if not trainer.sanity_checking:
+                self.val[trainer.global_step] = float(trainer.callback_metrics["val/nll"])
+
+    dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                    sets=dict(max_context=8, num_queries=8, grid_points=True),
+                                    optim=dict(lr=1e-2, warmup_steps=1), val_levels=(4,))
+    cb, rec = RunCheckpoint(every_n_train_steps=3, every_minutes=None), ValRecorder()
+    trainer = L.Trainer(max_steps=9, logger=False, callbacks=[rec, cb], enable_progress_bar=False,
+                        val_check_interval=3, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+                        enable_model_summary=False, accelerator="cpu", default_root_dir=str(tmp_path))
+    trainer.fit(module, datamodule=dm)
+    assert sorted(rec.val) == [3, 6, 9]
+    best_step = min(rec.val, key=rec.val.get)
+    assert Path(cb.best_model_path).name == f"best-step{best_step:06d}.ckpt"
+    assert float(cb.best_model_score) == pytest.approx(rec.val[best_step])
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == sorted(
+        ["last.ckpt", f"best-step{best_step:06d}.ckpt"])
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 9
+    state = next(v for k, v in last["callbacks"].items() if k.startswith("RunCheckpoint"))
+    assert Path(state["best_model_path"]).name == f"best-step{best_step:06d}.ckpt"  # last.ckpt knows the best

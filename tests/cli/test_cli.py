@@ -1,0 +1,218 @@
+"""The command line: a short `fit` of every config, `test` writing metrics.json, checkpoint reload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from pixeltransformer.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+# configs/trainer and configs/model hold trainer and model-size files that compose with any domain
+CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name not in ("trainer", "model"))
+
+# Per-domain overrides that make one fit take seconds: tiny model, tiny batches, few steps.
+SMOKE = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
+         "--trainer.limit_test_batches=1", "--trainer.logger=false", "--model.net.width=64", "--model.net.ffn=128",
+         "--model.val_levels=[4]", "--checkpoint.every_n_train_steps=2",
+         "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+# the core sampler's sizes; a config naming its own sampler class (the GP protocol's) keeps that sampler's
+SETS_SMOKE = ["--model.sets.num_queries=16", "--model.sets.min_context=4", "--model.sets.max_context=16"]
+DATA_SMOKE = {
+    "polynomial": ["--data.init_args.train_size=64", "--data.init_args.val_size=4", "--data.init_args.test_size=4",
+                   "--data.init_args.batch_size=4", "--data.init_args.resolution=64"],
+    "images": ["--data.init_args.batch_size=4"],
+    "video": ["--data.init_args.batch_size=2", "--data.init_args.num_clips=40"],
+    "sdf": ["--data.init_args.batch_size=2", "--data.init_args.num_shapes=[8,2,2]", "--data.init_args.max_shapes=12",
+            "--data.init_args.resolution=16"],
+}
+
+
+def config_args(path: Path) -> list[str]:
+    """A dataset overlay composes on top of its domain's base file."""
+    if path.parent.name == "configs":
+        return ["--config", str(path)]
+    return ["--config", str(path.parent.parent / f"{path.parent.name}.yaml"), "--config", str(path)]
+
+
+def sets_smoke(path: Path) -> list[str]:
+    import yaml
+
+    sets = (yaml.safe_load(path.read_text()).get("model") or {}).get("sets") or {}
+    core = "pixeltransformer.sets.SetSampler"
+    return SETS_SMOKE if sets.get("class_path", core) == core else []
+
+
+def domain_of(path: Path) -> str:
+    return path.stem if path.parent.name == "configs" else path.parent.name
+
+
+def missing_data(path: Path) -> str | None:
+    """Why an overlay cannot run here: the real dataset it reads by default is not under the data folder."""
+    import importlib
+
+    import yaml
+
+    from pixeltransformer.datamodule import data_dir
+
+    if path.parent.name == "configs":
+        return None
+    dataset = ((yaml.safe_load(path.read_text()).get("data") or {}).get("init_args") or {}).get("dataset")
+    roots = getattr(importlib.import_module(f"domains.{domain_of(path)}.data"), "DEFAULT_ROOTS", {})
+    needed = list(roots.values()) if dataset == "mixture" else [roots[dataset]] if dataset in roots else []
+    absent = [relative for relative in needed if not (data_dir() / relative).exists()]
+    if not absent:
+        return None
+    return f"{absent[0]} is not under {data_dir()} (set PIXELTRANSFORMER_DATA; tests use ../shared/data when present)"
+
+
+def test_every_domain_has_a_config_that_names_its_domain_class():
+    """configs/<name>.yaml exists for every domains/<name>/domain.py, and its model.domain is that folder's Domain."""
+    import importlib
+
+    import yaml
+
+    from pixeltransformer.domain import Domain
+
+    folders = {p.parent.name for p in (REPO / "domains").glob("*/domain.py")}
+    bases = {p.stem: p for p in CONFIGS if p.parent.name == "configs"}
+    assert folders == set(bases) and len(folders) == 4
+    for name, path in bases.items():
+        class_path = yaml.safe_load(path.read_text())["model"]["domain"]["class_path"]
+        module, _, cls = class_path.rpartition(".")
+        domain = getattr(importlib.import_module(module), cls)
+        assert module == f"domains.{name}.domain" and issubclass(domain, Domain) and domain.name == name
+        assert Domain.registry[name] is domain
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(REPO / "configs")))
+def test_fit_smoke(config, tmp_path, monkeypatch):
+    if reason := missing_data(config):
+        pytest.skip(reason)
+    monkeypatch.chdir(REPO)
+    args = ["fit", *config_args(config), *SMOKE, *sets_smoke(config), *DATA_SMOKE.get(domain_of(config), []),
+            "--run_root", str(tmp_path), "--run_name", "smoke"]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # built data (SDF grids) stays out of the user's cache
+    cli = main(args)
+    run = tmp_path / domain_of(config) / "smoke"
+    assert cli.trainer.global_step == 2
+    assert (run / "config.yaml").is_file()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    for p in cli.model.parameters():
+        assert torch.isfinite(p).all()
+
+
+@pytest.fixture(scope="module")
+def trained_polynomial(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *SETS_SMOKE, *DATA_SMOKE["polynomial"],
+          "--trainer.max_steps=6", "--run_root", str(root), "--run_name", "p"])
+    return root / "polynomial" / "p"
+
+
+def test_eval_writes_metrics_json(trained_polynomial):
+    ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
+    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+          "--ckpt_path", str(ckpt)])
+    metrics = json.loads((trained_polynomial / "eval" / "metrics.json").read_text())
+    assert metrics["domain"] == "polynomial" and metrics["dataset"] == "polynomial"
+    levels = [r["num_context"] for r in metrics["rows"]]
+    assert levels == [4, 5, 6, 8, 10, 15, 20]
+    for row in metrics["rows"]:
+        for key in ("nll", "mse", "nn_mse", "oracle_nll", "oracle_mse", "gp_nll", "gp_mse"):
+            assert isinstance(row[key], float), key
+    assert set(metrics["nll_gap_to_oracle"]) == {"4", "5", "6"}
+    assert (trained_polynomial / "eval" / "metrics_vs_context.png").stat().st_size > 10_000
+    assert (trained_polynomial / "eval" / "pictures" / "functions0.png").stat().st_size > 10_000
+
+
+def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
+    from pixeltransformer.loading import load_module
+
+    a = load_module(trained_polynomial / "checkpoints" / "last.ckpt")
+    b = load_module(trained_polynomial / "checkpoints" / "last.ckpt")
+    gen = torch.Generator().manual_seed(0)
+    ctx_pos, ctx_val, qry = torch.rand(2, 7, 1, generator=gen), torch.randn(2, 7, 1, generator=gen), a.grid_queries(2)
+    assert torch.equal(a.predict_params(ctx_pos, ctx_val, qry), b.predict_params(ctx_pos, ctx_val, qry))
+    fresh = type(a)(**{**a.hparams})
+    assert not torch.equal(fresh.predict_params(ctx_pos, ctx_val, qry), a.predict_params(ctx_pos, ctx_val, qry))
+
+
+@pytest.mark.parametrize("size", sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml")))
+def test_model_size_files_compose_after_a_domain_config(size, capsys):
+    """configs/model/<size>.yaml sets the net's sizes and leaves the domain's other net, set and optimiser options."""
+    import yaml
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config",
+              str(REPO / "configs" / "model" / f"{size}.yaml"), "--print_config"])
+    model = yaml.safe_load(capsys.readouterr().out)["model"]
+    sizes = yaml.safe_load((REPO / "configs" / "model" / f"{size}.yaml").read_text())["model"]["net"]
+    assert {k: model["net"][k] for k in sizes} == sizes
+    assert model["net"]["value_norm"] is True and model["net"]["fourier_scale"] == 1.0  # polynomial.yaml's
+    assert model["sets"]["init_args"]["max_context"] == 20 and model["optim"]["lr"] == 1e-3
+
+
+def test_the_gp_protocol_configs_name_their_set_sampler(tmp_path):
+    """The protocol's sampler comes from the overlay (model.sets), not from its DataModule."""
+    from domains.polynomial.protocol import ProtocolSetSampler
+    from pixeltransformer.sets import SetSampler
+
+    for overlay, kind in (("gp_rbf.yaml", SetSampler), ("gp_tnp_rbf.yaml", ProtocolSetSampler)):
+        cli = main(["--config", str(REPO / "configs/polynomial.yaml"), "--config",
+                    str(REPO / "configs" / "polynomial" / overlay), "--trainer.logger=false",
+                    "--run_root", str(tmp_path)], run=False)
+        assert type(cli.model.sampler) is kind, overlay
+        assert cli.model.hparams["sets"]["class_path"] == f"{kind.__module__}.{kind.__qualname__}"
+
+
+def test_unknown_config_key_is_reported(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--model.no_such_option=1"])
+    assert "no_such_option" in capsys.readouterr().err
+
+
+def test_console_noise_is_filtered(caplog):
+    """The litlogger tip, the LeafSpec deprecation, the false "not resumable" warning and the FLOPs total (0: the
+    module has no example input) stay out of the console; other messages still come through."""
+    import logging
+    import warnings
+
+    from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+    from pixeltransformer.cli import ParamSummary, quiet_console
+
+    quiet_console()
+    caplog.set_level(logging.INFO)
+    rank_zero_info("💡 Tip: For seamless cloud logging and experiment tracking, try installing [litlogger](...)")
+    rank_zero_info("a message that matters")
+    ParamSummary.summarize([("Name", ["model"]), ("Type", ["PixelTransformer"]), ("Params", ["167 K"]),
+                            ("FLOPs", ["0"])], 167_000, 167_000, 0.67, {"train": 61, "eval": 0}, 0)
+    assert "litlogger" not in caplog.text and "a message that matters" in caplog.text
+    assert "Trainable params" in caplog.text and "PixelTransformer" in caplog.text
+    assert "FLOPs" not in caplog.text and "Flops" not in caplog.text
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use `isinstance(treespec, TreeSpec)`")
+        warnings.warn("You're resuming from a checkpoint that ended before the epoch ended and your dataloader is"
+                      " not resumable. This can cause unreliable results if further training is done.")
+        warnings.warn("a warning that matters")
+    assert [str(w.message) for w in seen] == ["a warning that matters"]
+
+
+class FailAtStart(L.Callback):
+    def on_train_start(self, trainer, pl_module) -> None:
+        raise ValueError("stopped before the first step")
+
+
+def test_a_failed_start_leaves_no_run_folder(tmp_path):
+    cfg = tmp_path / "fail.yaml"
+    cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.FailAtStart\n")
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(cfg), *SMOKE,
+            *DATA_SMOKE["polynomial"], "--run_root", str(tmp_path / "runs"), "--run_name", "x"]
+    with pytest.raises(ValueError, match="stopped before the first step"):
+        main(args)
+    assert not (tmp_path / "runs" / "polynomial" / "x").exists()

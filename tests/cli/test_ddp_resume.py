@@ -1,0 +1,139 @@
+"""Multi-process and crash-safety behaviour, each run in its own subprocess (a DDP launch inside pytest's own
+process would re-run pytest in the second rank)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ["--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]", "--data.init_args.resolution=64",
+        "--data.init_args.val_size=8", "--data.init_args.test_size=8", "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false", "--trainer.limit_val_batches=null", "--trainer.accelerator=cpu"]
+
+
+def _env(wandb: str = "disabled") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIXELTRANSFORMER_", "LOCAL_RANK", "WORLD_SIZE"))}
+    env.update(WANDB_MODE=wandb, PYTHONPATH=f"{REPO / 'src'}:{REPO}", OMP_NUM_THREADS="1")
+    return env
+
+
+def _probe_config(tmp_path: Path, name: str, pictures: bool = False) -> Path:
+    cfg = tmp_path / f"{name}.yaml"
+    lines = ["trainer:", "  callbacks:"]
+    if pictures:
+        lines += ["    - class_path: pixeltransformer.callbacks.Pictures",
+                  "      init_args: {num_examples: 1, levels: [4], resolution: 8, n_autoregressive: null}"]
+    lines += ["    - class_path: tests.cli.ddp_probe.MetricsDump", f"      init_args: {{path: {tmp_path / (name + '.json')}}}"]
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg
+
+
+def _cli(args: list[str], wandb: str = "disabled", timeout: int = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "pixeltransformer.cli", *args], cwd=REPO, env=_env(wandb),
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_ddp_two_processes_only_rank_zero_writes(tmp_path):
+    cfg = _probe_config(tmp_path, "ddp", pictures=True)
+    _cli(["fit", "--config", "configs/polynomial.yaml", "--config", "configs/trainer/ddp.yaml", "--config", str(cfg),
+          *TINY, "--data.init_args.batch_size=4", "--trainer.max_steps=4", "--trainer.val_check_interval=4",
+          "--checkpoint.every_n_train_steps=4", "--run_root", str(tmp_path), "--run_name", "ddp"], wandb="offline")
+    run = tmp_path / "polynomial" / "ddp"
+    dump = json.loads((tmp_path / "ddp.json").read_text())
+    assert dump["world_size"] == 2 and len(dump["losses"]) == 4
+    assert len(list((run / "wandb").glob("offline-run-*"))) == 1  # one W&B run, not one per rank
+    assert sorted(p.name for p in (run / "pictures").iterdir()) == ["functions0_step000004.png"]
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "config.yaml").is_file()
+    assert not list(tmp_path.glob("polynomial/2*"))  # the second rank did not invent its own run folder
+
+
+@pytest.mark.slow
+def test_ddp_matches_single_process(tmp_path):
+    """Same global batch and seed: a similar loss trajectory, and identical synced validation metrics for the
+    same weights."""
+    common = ["--config", "configs/polynomial.yaml", *TINY, "--trainer.max_steps=30", "--trainer.val_check_interval=30",
+              "--checkpoint.every_n_train_steps=30", "--run_root", str(tmp_path), "--trainer.logger=false"]
+    one = _probe_config(tmp_path, "one")
+    two = _probe_config(tmp_path, "two")
+    _cli(["fit", *common, "--config", str(one), "--data.init_args.batch_size=16", "--run_name", "one"])
+    _cli(["fit", *common, "--config", "configs/trainer/ddp.yaml", "--config", str(two),
+          "--data.init_args.batch_size=8", "--run_name", "two"])
+    a = json.loads((tmp_path / "one.json").read_text())["losses"]
+    b = json.loads((tmp_path / "two.json").read_text())["losses"]
+    assert len(a) == len(b) == 30
+    # different ranks draw different sets, so the curves agree statistically, not bit for bit
+    assert abs(sum(a[-10:]) / 10 - sum(b[-10:]) / 10) < 0.25 * abs(sum(a[:3]) / 3 - sum(a[-10:]) / 10) + 0.05
+
+    ckpt = tmp_path / "polynomial" / "one" / "checkpoints" / "last.ckpt"
+    v1, v2 = _probe_config(tmp_path, "val1"), _probe_config(tmp_path, "val2")
+    _cli(["validate", *common, "--config", str(v1), "--data.init_args.batch_size=2", "--ckpt_path", str(ckpt)])
+    _cli(["validate", *common, "--config", "configs/trainer/ddp.yaml", "--config", str(v2),
+          "--data.init_args.batch_size=2", "--ckpt_path", str(ckpt)])
+    m1 = json.loads((tmp_path / "val1.json").read_text())["val"][-1]
+    m2 = json.loads((tmp_path / "val2.json").read_text())["val"][-1]
+    assert m1.keys() == m2.keys() and "val/nll@4" in m1
+    for key in m1:
+        assert m1[key] == pytest.approx(m2[key], abs=1e-5), key
+
+
+def _params(ckpt: Path) -> dict[str, torch.Tensor]:
+    sd = torch.load(ckpt, weights_only=True)["state_dict"]
+    return {k: v for k, v in sd.items() if k.startswith("model.")}
+
+
+@pytest.mark.slow
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
+    """kill -9 mid-run, resume, and end with the parameters of a run that was never interrupted."""
+    common = ["--config", "configs/polynomial.yaml", *TINY, "--data.init_args.train_size=40",
+              "--data.init_args.batch_size=4", "--trainer.max_steps=24", "--trainer.val_check_interval=6",
+              "--checkpoint.every_n_train_steps=6", "--trainer.logger=false", "--run_root", str(tmp_path)]
+    _cli(["fit", *common, "--run_name", "straight"])  # 10 batches an epoch: the resume crosses an epoch boundary
+
+    proc = subprocess.Popen([sys.executable, "-m", "pixeltransformer.cli", "fit", *common, "--run_name", "killed"],
+                            cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "polynomial" / "killed" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if last.is_file() and torch.load(last, weights_only=True)["global_step"] >= 12:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step_at_kill = torch.load(last, weights_only=True)["global_step"]
+    assert 12 <= step_at_kill < 24
+
+    _cli(["fit", *common, "--resume", str(last.parent.parent)])
+    resumed = torch.load(last, weights_only=True)
+    assert resumed["global_step"] == 24
+    a = _params(tmp_path / "polynomial" / "straight" / "checkpoints" / "last.ckpt")
+    b = _params(last)
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+
+
+@pytest.mark.slow
+def test_same_seed_same_metrics_json(tmp_path):
+    common = ["--config", "configs/polynomial.yaml", *TINY, "--data.init_args.batch_size=8", "--trainer.max_steps=8",
+              "--trainer.val_check_interval=8", "--checkpoint.every_n_train_steps=8", "--trainer.logger=false",
+              "--run_root", str(tmp_path)]
+    rows = []
+    for name in ("a", "b"):
+        _cli(["fit", *common, "--run_name", name])
+        ckpt = tmp_path / "polynomial" / name / "checkpoints" / "last.ckpt"
+        _cli(["test", *common, "--ckpt_path", str(ckpt)])
+        metrics = json.loads((ckpt.parent.parent / "eval" / "metrics.json").read_text())
+        metrics.pop("checkpoint")
+        rows.append(metrics)
+    assert rows[0] == rows[1]

@@ -1,0 +1,90 @@
+"""Progress output: plain lines with step counts of the whole run when stdout is not a terminal (a log file),
+and a live bar counted in steps (no "Epoch 0/-2", no "400/349" after a resume)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from pixeltransformer.progress import LogLines, StepBar, step_progress_bar
+
+REPO = Path(__file__).resolve().parents[2]
+COMMON = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]",
+          "--data.init_args.resolution=64", "--data.init_args.train_size=16", "--data.init_args.val_size=4",
+          "--data.init_args.test_size=4", "--data.init_args.batch_size=4", "--trainer.val_check_interval=6",
+          "--checkpoint.every_n_train_steps=6", "--trainer.logger=false", "--trainer.enable_model_summary=false",
+          "--trainer.callbacks=[]", "--trainer.accelerator=cpu"]
+
+
+def _lines(text: str, tag: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(f"[{tag}]")]
+
+
+def test_fit_to_a_log_prints_steps_of_the_run_and_every_validation(tmp_path, capsys, monkeypatch):
+    from pixeltransformer.cli import main
+
+    monkeypatch.setattr(LogLines, "EVERY_N_STEPS", 5)
+    cli = main(["fit", *COMMON, "--trainer.max_steps=12", "--run_root", str(tmp_path), "--run_name", "r"])
+    assert isinstance(cli.trainer.progress_bar_callback, LogLines)  # pytest's stdout is not a terminal
+    out = capsys.readouterr().out
+    train = _lines(out, "train")
+    assert train[0] == "[train] start at step 0/12"
+    steps = [int(re.match(r"\[train\] step (\d+)/12 ", line).group(1)) for line in train[1:]]
+    assert steps == [5, 10, 12]  # every 5 steps, and the last
+    for line in train[1:]:
+        assert re.search(r" train/loss -?\d[\d.e+-]*  [\d.e+-]+ it/s  elapsed \d+:\d\d:\d\d  ETA \d+:\d\d:\d\d$",
+                         line), line
+    assert train[-1].startswith("[train] step 12/12 (100.0%)") and train[-1].endswith("ETA 0:00:00")
+    val = _lines(out, "val")
+    assert [line.split("  ")[0] for line in val] == ["[val] step 6/12", "[val] step 12/12"]
+    for line in val:  # the mean and every |S| level, in numeric order
+        assert re.fullmatch(r"\[val\] step \d+/12  val/nll \S+  val/nll@4 \S+  val/nll@10 \S+", line), line
+
+    # a resumed run counts from where it stopped, against the run's total steps
+    main(["fit", *COMMON, "--trainer.max_steps=16", "--resume", str(tmp_path / "polynomial" / "r")])
+    train = _lines(capsys.readouterr().out, "train")
+    assert train[0] == "[train] resume at step 12/16"
+    assert [line.split(" (")[0] for line in train[1:]] == ["[train] step 15/16", "[train] step 16/16"]
+
+
+def test_progress_off_and_bar_choice(tmp_path):
+    from pixeltransformer.cli import main
+
+    cli = main([*COMMON, "--trainer.max_steps=1", "--trainer.enable_progress_bar=false",
+                "--run_root", str(tmp_path), "--run_name", "off"], run=False)
+    assert cli.trainer.progress_bar_callback is None
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    assert isinstance(step_progress_bar(Terminal()), StepBar)
+    assert isinstance(step_progress_bar(tmp_path.joinpath("log").open("w")), LogLines)
+
+
+def test_live_bar_counts_steps_of_the_run_across_a_resume(tmp_path):
+    from domains.polynomial.data import PolynomialDataModule
+    from pixeltransformer.checkpointing import RunCheckpoint
+    from pixeltransformer.module import PixelTransformerModule
+
+    def fit(steps: int, ckpt: str | None = None) -> StepBar:
+        dm = PolynomialDataModule(train_size=20, val_size=4, test_size=4, batch_size=4, resolution=64)
+        module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                        sets=dict(max_context=8, num_queries=8, grid_points=True))
+        bar = StepBar()
+        trainer = L.Trainer(max_steps=steps, logger=False, callbacks=[bar, RunCheckpoint(monitor=None, every_n_train_steps=4)],
+                            limit_val_batches=0, enable_model_summary=False, accelerator="cpu",
+                            default_root_dir=str(tmp_path))
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+        return bar
+
+    bar = fit(7)  # 5 batches an epoch: the run crosses an epoch boundary
+    task = bar.progress.tasks[bar.train_progress_bar_id]
+    assert (task.completed, task.total, task.description) == (7, 7, "train")
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 7
+    bar = fit(9, str(tmp_path / "checkpoints" / "last.ckpt"))
+    task = bar.progress.tasks[bar.train_progress_bar_id]
+    assert (task.completed, task.total, task.description) == (9, 9, "train")

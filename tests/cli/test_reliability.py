@@ -1,0 +1,153 @@
+"""Bad input and unsafe checkpoints: clear one-line errors, nothing executed, nothing lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from pixeltransformer.loading import CheckpointError, load_checkpoint, load_module
+from pixeltransformer.sets import SetSampler
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class _Payload:
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture
+def tiny_ckpt(tmp_path, tiny_module):
+    import lightning as L
+
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule(train_size=16, val_size=4, test_size=4, batch_size=4, resolution=64)
+    module = type(tiny_module)(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                               sets=dict(max_context=10, num_queries=8, grid_points=True))
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        limit_val_batches=0, enable_model_summary=False, accelerator="cpu")
+    trainer.fit(module, datamodule=dm)
+    path = tmp_path / "tiny.ckpt"
+    trainer.save_checkpoint(path)
+    return path
+
+
+def test_malicious_checkpoint_is_refused_without_running_code(tmp_path, tiny_ckpt):
+    marker = tmp_path / "pwned"
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["hyper_parameters"]["evil"] = _Payload(str(marker))
+    evil = tmp_path / "evil.ckpt"
+    torch.save(ckpt, evil)
+    with pytest.raises(CheckpointError, match="refusing"):
+        load_module(evil)
+    assert not marker.exists()
+
+
+def test_malicious_checkpoint_refused_by_cli_test(tmp_path, tiny_ckpt):
+    from pixeltransformer.cli import main
+
+    marker = tmp_path / "pwned"
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["callbacks"] = _Payload(str(marker))
+    run = tmp_path / "run" / "checkpoints"
+    run.mkdir(parents=True)
+    torch.save(ckpt, run / "last.ckpt")
+    with pytest.raises(ValueError, match="refusing .* it needs code beyond tensors and plain types to load"):
+        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--trainer.logger=false",
+              "--data.init_args.test_size=4", "--data.init_args.resolution=64", "--ckpt_path", str(run / "last.ckpt")])
+    assert not marker.exists()
+
+
+def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(tiny_ckpt.read_bytes()[:500])
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        load_checkpoint(bad)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+
+
+def test_incompatible_checkpoint_version_is_refused(tmp_path, tiny_ckpt):
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["pixeltransformer_format"] = 99
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    with pytest.raises(CheckpointError, match="format 99"):
+        load_module(old)
+
+
+def test_checkpoint_from_another_domain_is_refused(tiny_ckpt):
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.signal import SignalSpec
+
+    other = SignalSpec(domain="images", dataset="digits", grid_shape=(8, 8), val_dims=1, val_range=(0, 1), num_bins=32)
+    module = PixelTransformerModule(spec=other, net=dict(width=64, ffn=128))
+    with pytest.raises(ValueError, match="checkpoint is for polynomial/polynomial"):
+        module.on_load_checkpoint(torch.load(tiny_ckpt, weights_only=True))
+
+
+def test_format_1_checkpoint_is_refused_in_one_line(tiny_module):
+    """A checkpoint of the flat option list (format 1) is refused by name, whatever its hyperparameters hold."""
+    flat = {"spec": tiny_module.spec.to_dict(), "preset": "tiny", "encoder": "buffered", "max_context": 10}
+    ckpt = {"state_dict": tiny_module.state_dict(), "hyper_parameters": flat, "pixeltransformer_format": 1}
+    with pytest.raises(ValueError) as err:
+        tiny_module.check_checkpoint(ckpt)
+    assert str(err.value) == ("checkpoint format 1 (flat model options) is not supported by this version (expects 2): "
+                              "retrain, or use release 0.1")
+    tiny_module.check_checkpoint({**ckpt, "hyper_parameters": dict(tiny_module.hparams), "pixeltransformer_format": 2})
+
+
+@pytest.mark.parametrize("group, key, other", [("net", "encoder", "bidirectional"), ("net", "distance_bias", False),
+                                               ("net", "value_norm", True), ("objective", "anchor_logits", False)])
+def test_checkpoint_options_that_change_the_model_must_match(tiny_module, group, key, other):
+    hp = {k: dict(v) if isinstance(v, dict) else v for k, v in tiny_module.hparams.items()}
+    assert hp[group][key] != other
+    hp[group][key] = other
+    shown = str(other).lower() if isinstance(other, bool) else other
+    with pytest.raises(ValueError, match=rf"^checkpoint was trained with model\.{group}\.{key}={other}; "
+                                         rf"pass --model\.{group}\.{key} {shown}$"):
+        tiny_module.check_checkpoint({"hyper_parameters": hp, "pixeltransformer_format": 2})
+
+
+def test_cli_prints_one_line_error_for_wrong_domain_checkpoint(tiny_ckpt):
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
+    spec_args = ["--data.init_args.resolution=32"]  # a different grid: the checkpoint does not fit
+    proc = subprocess.run([sys.executable, "-m", "pixeltransformer.cli", "test", "--config", "configs/polynomial.yaml",
+                           "--trainer.logger=false", *spec_args, "--ckpt_path", str(tiny_ckpt)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: checkpoint is for polynomial/polynomial with grid_shape=[64]"), proc.stderr[-2000:]
+
+
+def test_nonfinite_loss_stops_or_skips(tiny_module):
+    batch = {"signal": torch.randn(2, 1, 64)}
+    tiny_module.train()
+    with torch.no_grad():
+        tiny_module.model.head.bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite training loss .* at global step 0, batch 3"):
+        tiny_module.training_step(batch, 3)
+    tiny_module.optim_config.nonfinite = "skip"
+    assert tiny_module.training_step(batch, 4) is None
+    assert tiny_module.skipped_batches == 1
+
+
+def test_nan_in_a_training_batch_names_the_items(tiny_module):
+    signal = torch.randn(2, 1, 64)
+    signal[1, 0, 5] = float("inf")
+    with pytest.raises(FloatingPointError, match=r"NaN/Inf in the training data .* \(items \[7, 9\]\)"):
+        tiny_module.training_step({"signal": signal, "index": torch.tensor([7, 9])}, 0)
+
+
+def test_k_larger_than_positions():
+    with pytest.raises(ValueError, match="larger than the 64 grid points"):
+        SetSampler(4, 100, 8, grid_points=True)(torch.zeros(1, 1, 8, 8), torch.Generator(), num_context=65)

@@ -1,0 +1,117 @@
+"""ImageDataModule: spec before setup, bins, splits, items; and a user's picture read by the ImageDomain."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from domains.images.data import ImageDataModule
+from domains.images.domain import ImageDomain
+from images_fixtures import SHARED, write_folder, write_mnist
+
+
+def test_digits_spec_needs_no_data_and_matches_items():
+    dm = ImageDataModule("digits", batch_size=8)
+    assert dm._pools is None
+    s = dm.spec
+    assert dm._pools is None  # uniform grayscale bins: spec comes without reading anything
+    got = (s.domain, s.dataset, s.grid_shape, s.val_dims, s.val_range, s.num_bins)
+    assert got == ("images", "digits", (8, 8), 1, (0.0, 1.0), 32)
+    centres = s.bin_centres()
+    assert centres.shape == (32, 1) and torch.allclose(centres[0], torch.tensor([1 / 64]))
+    dm.setup("fit")
+    assert [len(dm.dataset(x)) for x in ("train", "val", "test")] == [1497, 100, 200]
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["signal"].shape == (8, 1, 8, 8) and batch["signal"].dtype == torch.float32
+    assert 0.0 <= batch["signal"].min() and batch["signal"].max() <= 1.0 and batch["label"].shape == (8,)
+    assert dm.num_classes == 10
+
+
+def test_splits_are_disjoint_complete_and_deterministic():
+    def index(seed):
+        return {k: v[1] for k, v in ImageDataModule("digits", seed=seed)._split_index().items()}
+    a, b, c = index(0), index(0), index(1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["val"], c["val"])
+    allidx = torch.cat(list(a.values()))
+    assert len(allidx) == 1797 and len(set(allidx.tolist())) == 1797
+    dm = ImageDataModule("digits", splits=(-1, 10, 20))
+    assert [len(dm.dataset(x)) for x in ("train", "val", "test")] == [1767, 10, 20]
+
+
+def test_mnist_one_file_and_two_files(tmp_path):
+    write_mnist(tmp_path / "one", "test", 40, gz=False)
+    dm = ImageDataModule("mnist", root=str(tmp_path / "one"))
+    assert dm.spec.grid_shape == (28, 28) and dm.spec.num_bins == 32
+    assert [len(dm.dataset(x)) for x in ("train", "val", "test")] == [32, 4, 4]  # N // 10 held out twice
+    write_mnist(tmp_path / "two", "train", 30, seed=1)
+    test_images, _ = write_mnist(tmp_path / "two", "test", 12, seed=2)
+    dm = ImageDataModule("mnist", root=str(tmp_path / "two"), splits=(-1, 5, -1))
+    assert [len(dm.dataset(x)) for x in ("train", "val", "test")] == [25, 5, 12]
+    # test = the whole test file in file order
+    assert torch.equal(dm.build_split("test").images[:, 0], torch.from_numpy(test_images))
+
+
+def test_mnist_resized_and_missing(tmp_path):
+    write_mnist(tmp_path, "test", 20, size=28)
+    dm = ImageDataModule("mnist", root=str(tmp_path), image_size=16, splits=(10, 5, 5))
+    assert dm.spec.grid_shape == (16, 16) and dm.dataset("train")[0]["signal"].shape == (1, 16, 16)
+    dm = ImageDataModule("mnist", root=str(tmp_path / "absent"))
+    with pytest.raises(FileNotFoundError, match="absent"):
+        dm.setup("fit")
+
+
+def test_folder_kmeans_bins_in_spec(tmp_path):
+    write_folder(tmp_path, 6)
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=12, splits=(4, 1, 1), num_bins=16, seed=3)
+    s = dm.spec
+    assert s.grid_shape == (12, 12) and s.val_dims == 3 and s.num_bins == 16 and len(s.centres) == 16
+    centres = s.bin_centres()
+    assert centres.shape == (16, 3) and 0 <= centres.min() and centres.max() <= 1
+    # Seeded: the same data and seed give the same colours.
+    again = ImageDataModule("folder", root=str(tmp_path), image_size=12, splits=(4, 1, 1), num_bins=16, seed=3).spec
+    assert again.centres == s.centres
+    assert dm.dataset("train")[0]["signal"].shape == (3, 12, 12) and "label" not in dm.dataset("train")[0]
+    assert dm.num_classes is None
+
+
+def test_bad_arguments(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="unknown image dataset"):
+        ImageDataModule("imagenet")
+    with pytest.raises(ValueError, match="not a cube"):
+        ImageDataModule("folder", root=str(tmp_path), bins="uniform", num_bins=100)
+    assert ImageDataModule("folder", root=str(tmp_path), bins="uniform").spec.num_bins == 512
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "none"))  # the default data folder, empty
+    with pytest.raises(FileNotFoundError, match="no data at .*none/cats/faces64: put it there, set PIXELTRANSFORMER_DATA"):
+        ImageDataModule("folder")
+    with pytest.raises(FileNotFoundError, match="none/mnist: .* or add --data.init_args.download=true to fetch it"):
+        ImageDataModule("mnist")
+    with pytest.raises(ValueError, match="splits"):
+        ImageDataModule("digits", splits=(1, 2))
+
+
+def test_read_input_crops_and_resizes_to_the_model(tmp_path):
+    arr = np.zeros((20, 40, 4), np.uint8)
+    arr[..., 0], arr[..., 3] = 200, 255  # opaque red, wide
+    Image.fromarray(arr, "RGBA").save(tmp_path / "red.png")
+    rgb = ImageDataModule("folder", root=str(tmp_path), image_size=8, num_bins=8, bins="uniform").spec
+    x = ImageDomain().read_input(tmp_path / "red.png", rgb)
+    assert x.shape == (3, 8, 8) and torch.allclose(x[:, 4, 4], torch.tensor([200 / 255, 0, 0]), atol=1e-6)
+    digits = ImageDataModule("digits").spec
+    assert ImageDomain().read_input(tmp_path / "red.png", digits).shape == (1, 8, 8)
+    (tmp_path / "x.jpg").write_bytes(b"no")
+    with pytest.raises(ValueError, match="x.jpg"):
+        ImageDomain().read_input(tmp_path / "x.jpg", digits)
+
+
+def test_shared_cifar_and_cats():
+    if not (SHARED / "cifar10" / "cifar10_train_first2000.npz").is_file():
+        pytest.skip("shared sample data not present")
+    dm = ImageDataModule("cifar10")
+    s = dm.spec
+    assert s.grid_shape == (32, 32) and s.num_bins == 256 and len(s.centres) == 256
+    assert [len(dm.dataset(x)) for x in ("train", "val", "test")] == [1600, 200, 200]
+    x, y = dm.split_arrays("val")
+    assert x.shape == (200, 3, 32, 32) and y.shape == (200,)
+    cats = ImageDataModule("folder", image_size=32, bins="uniform", num_bins=64)  # default root: shared cat faces
+    assert cats.spec.grid_shape == (32, 32) and len(cats.dataset("train")) == 39

@@ -1,0 +1,183 @@
+"""The image readers: MNIST IDX, CIFAR-10 batches and npz, picture folders, digits, single user pictures."""
+
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from domains.images import io
+from images_fixtures import SHARED, idx_bytes, write_cifar_batches, write_folder, write_mnist
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_read_mnist_gz_and_raw(tmp_path, gz):
+    images, labels = write_mnist(tmp_path, "test", 6, gz=gz)
+    x, y = io.read_mnist(tmp_path, "test")
+    assert x.shape == (6, 28, 28, 1) and x.dtype == np.uint8
+    assert np.array_equal(x[..., 0], images)
+    assert y.dtype == np.int64 and np.array_equal(y, labels)
+
+
+def test_read_mnist_torchvision_layout_and_train_split(tmp_path):
+    images, _ = write_mnist(tmp_path / "MNIST" / "raw", "train", 3)
+    x, _ = io.read_mnist(tmp_path, "train")
+    assert np.array_equal(x[..., 0], images)
+
+
+def test_truncated_gz_idx_is_a_one_line_error(tmp_path):
+    write_mnist(tmp_path, "test", 4)
+    f = tmp_path / "t10k-images-idx3-ubyte.gz"
+    f.write_bytes(f.read_bytes()[:-30])
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.gz") as e:
+        io.read_mnist(tmp_path)
+    assert "\n" not in str(e.value)
+
+
+def test_short_raw_idx_and_bad_magic(tmp_path):
+    arr = np.zeros((3, 28, 28), np.uint8)
+    (tmp_path / "short").write_bytes(idx_bytes(arr)[:-5])
+    with pytest.raises(ValueError, match="file holds 2347"):
+        io.read_idx(tmp_path / "short", 3)
+    (tmp_path / "labels").write_bytes(idx_bytes(np.zeros(3, np.uint8)))
+    with pytest.raises(ValueError, match="magic"):
+        io.read_idx(tmp_path / "labels", 3)  # a labels file where images are expected
+
+
+def test_mnist_label_count_mismatch(tmp_path):
+    write_mnist(tmp_path, "test", 4)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(3, np.uint8))))
+    with pytest.raises(ValueError, match="3 labels for 4 images"):
+        io.read_mnist(tmp_path)
+
+
+def test_mnist_without_labels_warns(tmp_path):
+    write_mnist(tmp_path, "test", 2)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.warns(UserWarning, match="labels"):
+        x, y = io.read_mnist(tmp_path)
+    assert y is None and len(x) == 2
+
+
+def test_missing_mnist_names_path_and_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.gz") as e:
+        io.read_mnist(tmp_path / "nowhere")
+    assert "nowhere" in str(e.value)
+
+
+def test_read_cifar_batches_folder_and_parent(tmp_path):
+    batches = write_cifar_batches(tmp_path / "cifar-10-batches-py", n_per_batch=3)
+    for root in (tmp_path, tmp_path / "cifar-10-batches-py"):
+        x, y = io.read_cifar10(root, "train")
+        assert x.shape == (15, 32, 32, 3) and y.shape == (15,) and y.dtype == np.int64
+    data, labels = batches["test_batch"]
+    xt, yt = io.read_cifar10(tmp_path, "test")
+    # The official layout is three 1024-byte channel planes, row-major: pixel (y=1, x=2) of image 0.
+    assert tuple(xt[0, 1, 2]) == (data[0, 34], data[0, 1024 + 34], data[0, 2048 + 34])
+    assert list(yt) == labels
+
+
+def test_cifar_missing_batch_and_hostile_pickle(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar_batches(folder, 2)
+    (folder / "data_batch_3").unlink()
+    with pytest.raises(FileNotFoundError, match="data_batch_3"):
+        io.read_cifar10(tmp_path, "train")
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({b"data": print, b"labels": []}, f)  # a pickle that names a callable
+    with pytest.raises(ValueError, match="test_batch"):
+        io.read_cifar10(tmp_path, "test")
+
+
+def test_read_cifar_npz_file_and_folder(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    np.savez(tmp_path / "c.npz", images=images, labels=np.arange(5))
+    for root in (tmp_path / "c.npz", tmp_path):
+        x, y = io.read_cifar10(root)
+        assert np.array_equal(x, images) and list(y) == [0, 1, 2, 3, 4]
+    np.savez(tmp_path / "bad.npz", pixels=images)
+    with pytest.raises(ValueError, match="images"):
+        io.read_image_npz(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="several .npz"):
+        io.read_cifar10(tmp_path)
+
+
+def test_missing_cifar(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data_batch_1..5"):
+        io.read_cifar10(tmp_path)
+
+
+def test_read_image_folder_skips_and_counts_corrupt(tmp_path):
+    write_folder(tmp_path, 5)
+    (tmp_path / "b" / "broken.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "notes.txt").write_text("ignored: not a picture suffix")
+    with pytest.warns(UserWarning, match="skipped 1 of 6 .*broken.png"):
+        x, y = io.read_image_folder(tmp_path, 16, progress=False)
+    assert x.shape == (5, 16, 16, 3) and x.dtype == np.uint8 and y is None
+    # Sorted by full path, so the order is the same on every machine.
+    names = [f"{p.parent.name}/{p.name}" for p in io.list_images(tmp_path)]
+    assert names == ["a/img1.png", "a/img3.jpg", "b/broken.png", "b/img0.jpg", "b/img2.png", "b/img4.png"]
+
+
+def test_centre_crop_keeps_the_middle(tmp_path):
+    arr = np.zeros((10, 30, 3), np.uint8)
+    arr[:, 10:20] = 255  # a white square in the middle of a wide black picture
+    Image.fromarray(arr).save(tmp_path / "wide.png")
+    x, _ = io.read_image_folder(tmp_path, 10, progress=False)
+    assert x.min() == 255  # the crop is exactly the middle square
+
+
+def test_empty_and_missing_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        io.read_image_folder(tmp_path / "empty", 8)
+    with pytest.raises(FileNotFoundError, match="nope"):
+        io.read_image_folder(tmp_path / "nope", 8)
+
+
+def test_read_digits():
+    x, y = io.read_digits()
+    assert x.shape == (1797, 8, 8, 1) and x.dtype == np.uint8 and x.max() == 255 and x.min() == 0
+    assert y.shape == (1797,) and set(y.tolist()) == set(range(10))
+
+
+def test_user_image_modes(tmp_path):
+    pal = Image.new("P", (4, 4))
+    pal.putpalette([255, 0, 0] + [0, 0, 255] * 255)
+    pal.info["transparency"] = 0  # palette index 0 (red) is fully transparent -> white
+    pal.save(tmp_path / "pal.png", transparency=0)
+    assert tuple(io.open_image(tmp_path / "pal.png")[0, 0]) == (255, 255, 255)
+    Image.fromarray(np.full((4, 4), 65535, np.uint16)).save(tmp_path / "deep.png")  # 16-bit grayscale
+    assert io.open_image(tmp_path / "deep.png", channels=1).max() == 255
+    assert io.open_image(tmp_path / "deep.png").shape == (4, 4, 3)
+    Image.fromarray(np.full((4, 4), 32768, np.uint16)).save(tmp_path / "half.png")
+    assert abs(int(io.open_image(tmp_path / "half.png", channels=1)[0, 0, 0]) - 128) <= 1  # rescaled, not clipped
+    (tmp_path / "fake.png").write_text("hello")
+    with pytest.raises(ValueError, match="not a readable image"):
+        io.open_image(tmp_path / "fake.png")
+    with pytest.raises(FileNotFoundError):
+        io.open_image(tmp_path / "absent.png")
+
+
+def test_shared_samples():
+    if not (SHARED / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("shared sample data not present")
+    x, y = io.read_mnist(SHARED / "mnist", "test")
+    assert x.shape == (10000, 28, 28, 1) and abs(x.mean() - 33.79) < 0.01
+    assert np.bincount(y).tolist()[:3] == [980, 1135, 1032]
+    x, y = io.read_cifar10(SHARED / "cifar10")
+    assert x.shape == (2000, 32, 32, 3) and y[:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
+    x, _ = io.read_image_folder(SHARED / "cats" / "faces64", 64, progress=False)
+    assert x.shape == (47, 64, 64, 3)
+
+
+def test_fetch_keeps_a_file_only_when_its_checksum_matches(tmp_path):
+    # file:// exercises the download path offline: no network is touched.
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"pixels")
+    with pytest.raises(RuntimeError, match="md5"):
+        io._fetch(src.as_uri(), tmp_path / "out" / "a.bin", "0" * 32)
+    assert list((tmp_path / "out").iterdir()) == []  # neither the file nor a partial one
+    io._fetch(src.as_uri(), tmp_path / "out" / "a.bin", "d399848208da8b80a306af0fd62bb03f")  # md5(b"pixels")
+    assert (tmp_path / "out" / "a.bin").read_bytes() == b"pixels"

@@ -1,0 +1,89 @@
+"""Classifier and VAE baseline on tiny inputs: shapes, caching, and that completion lowers its objective."""
+
+import pytest
+import torch
+
+from domains.images.baselines import classifier as clf
+from domains.images.baselines import vae as vae_mod
+from domains.images.baselines.cache import cache_file
+from pixeltransformer.sets import draw_context
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 28, 28)])
+def test_classifier_shapes(shape):
+    model = clf.ResNetClassifier(shape[0], 10, width=8)
+    assert model(torch.rand(2, *shape)).shape == (2, 10)
+
+
+def test_train_classify_and_cache(tmp_path):
+    x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
+    calls = []
+
+    def data():
+        calls.append(1)
+        return x, y
+
+    m = clf.load_or_train_classifier(tmp_path, data, "toy", (1, 8, 8), num_classes=3, epochs=1, width=8, progress=False)
+    pred = clf.classify(m, x)
+    assert pred.shape == (12,) and pred.dtype == torch.int64 and pred.max() < 3
+    path = cache_file(tmp_path, "classifier", "toy", (1, 8, 8))
+    blob = torch.load(path, weights_only=True)
+    assert blob["config"]["num_classes"] == 3
+    again = clf.load_or_train_classifier(tmp_path, data, "toy", (1, 8, 8), num_classes=3, epochs=1, width=8, progress=False)
+    assert len(calls) == 1 and torch.equal(clf.classify(again, x), pred)  # loaded, not retrained
+    path.write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="unreadable cache"):
+        clf.load_or_train_classifier(tmp_path, data, "toy", (1, 8, 8), num_classes=3, epochs=1, width=8, progress=False)
+    assert len(calls) == 2
+
+
+def test_classifier_learns_a_trivial_rule():
+    x = torch.zeros(32, 1, 8, 8)
+    x[16:] = 1.0  # dark vs bright images
+    y = (torch.arange(32) >= 16).long()
+    m = clf.train_classifier(x, y, epochs=15, width=8, progress=False, max_shift=0, batch_size=16)
+    assert clf.accuracy(m, x, y) == 1.0
+
+
+def test_classifier_rejects_tiny_images():
+    with pytest.raises(ValueError, match="H>=8"):
+        clf.train_classifier(torch.rand(2, 1, 4, 4), torch.zeros(2), epochs=1)
+
+
+@pytest.mark.parametrize("size", [8, 28])
+def test_vae_shapes(size):
+    v = vae_mod.ConvVAE(3, size, width=8)
+    mu, logvar = v.encode(torch.rand(2, 3, size, size))
+    assert mu.shape == logvar.shape == (2, 64, 4, 4)
+    assert v.decode(mu).shape == (2, 3, size, size)
+    assert vae_mod.vae_loss(v, torch.rand(2, 3, size, size)).dim() == 0
+
+
+def test_vae_train_cache_and_completion(tmp_path):
+    x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    v = vae_mod.load_or_train_vae(tmp_path, lambda: x, "toy", (1, 8, 8), epochs=1, width=8, progress=False)
+    assert torch.load(cache_file(tmp_path, "vae", "toy", (1, 8, 8)), weights_only=True)["config"]["shape"] == [1, 8, 8]
+    pos, val = draw_context(x[:3], 10, torch.Generator().manual_seed(0))
+    z, history = vae_mod.complete_latents(v, pos, val, steps=30, lr=0.1)
+    assert z.shape == (3, 64, 4, 4) and history.shape == (30,)
+    assert history[-1] < 0.8 * history[0]
+    final = vae_mod.completion_objective(v, z, pos, val).mean()
+    assert final <= history[0]
+    assert all(p.grad is None for p in v.parameters())  # the VAE stays frozen
+    out = vae_mod.vae_complete(v, pos, val, steps=2)
+    assert out.shape == (3, 1, 8, 8) and 0 <= out.min() and out.max() <= 1
+
+
+def test_completion_objective_sums_l1_over_s():
+    """The documented departure from the appendix: L1 summed over S (and channels), not averaged."""
+    torch.manual_seed(0)
+    v = vae_mod.ConvVAE(3, 8, width=8).eval()
+    z = torch.randn(2, 64, 4, 4)
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 3)  # [B, K, 2], [B, K, 3]
+    reg = 1e-3 * z.pow(2).sum(dim=(1, 2, 3))  # [B]
+    with torch.no_grad():
+        once = vae_mod.completion_objective(v, z, pos, val)
+        twice = vae_mod.completion_objective(v, z, pos.repeat(1, 2, 1), val.repeat(1, 2, 1))
+        l1 = (vae_mod.read_signal(v.decode(z), pos) - val).abs().sum(dim=(1, 2))  # [B]
+    torch.testing.assert_close(once, l1 + reg)
+    torch.testing.assert_close(twice, 2 * l1 + reg)  # an average would not change with S repeated

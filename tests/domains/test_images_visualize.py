@@ -1,0 +1,81 @@
+"""Image pictures: conversions, context visualisations, figure sizes, context sets."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from domains.images import visualize as vis
+from domains.images.domain import composition_context
+from pixeltransformer.sets import draw_context
+
+
+def test_to_uint8_gray_rgb_and_passthrough():
+    gray = torch.tensor([[[0.0, 0.5], [1.0, 2.0]]])  # [1, 2, 2]; 2.0 is clipped
+    out = vis.to_uint8(gray)
+    assert out.shape == (2, 2, 3) and out.dtype == np.uint8
+    assert out[..., 0].tolist() == [[0, 128], [255, 255]] and (out[..., 0] == out[..., 2]).all()
+    rgb = np.random.default_rng(0).random((3, 4, 5)).astype(np.float32)
+    assert np.array_equal(vis.to_uint8(rgb)[1, 2], np.round(rgb[:, 1, 2] * 255).astype(np.uint8))
+    u8 = np.zeros((4, 5, 3), np.uint8)
+    assert vis.to_uint8(u8) is u8
+    with pytest.raises(ValueError, match="C, H, W"):
+        vis.to_uint8(np.zeros((2, 4, 4), np.float32))
+
+
+def test_context_image_nn_reproduces_observed_pixels_and_dots():
+    img = torch.rand(2, 3, 6, 7)
+    pos, val = draw_context(img, 10, torch.Generator().manual_seed(0))  # [2, 10, 2], [2, 10, 3]
+    assert pos.shape == (2, 10, 2) and val.shape == (2, 10, 3)
+    rows = ((pos[..., 0] + 1) / 2 * 5).round().long()
+    cols = ((pos[..., 1] + 1) / 2 * 6).round().long()
+    assert torch.allclose(img[0][:, rows[0], cols[0]].T, val[0], atol=1e-6)  # grid points read exactly
+    nn = vis.context_image(pos, val, (6, 7))
+    dots = vis.context_image(pos[1], val[1], (6, 7), mode="dots")
+    assert nn.shape == (2, 3, 6, 7) and dots.shape == (3, 6, 7)
+    assert torch.allclose(nn[0][:, rows[0], cols[0]].T, val[0])
+    observed = torch.zeros(6, 7, dtype=torch.bool)
+    observed[rows[1], cols[1]] = True
+    assert torch.allclose(dots[:, rows[1], cols[1]].T, val[1]) and (dots[:, ~observed] == 0.5).all()
+    with pytest.raises(ValueError, match="mode"):
+        vis.context_image(pos, val, 6, mode="blur")
+
+
+def test_composition_context_takes_halves():
+    top, bottom = torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 8, 8)
+    pos, val = composition_context(top, bottom, 40, torch.Generator().manual_seed(1))
+    assert torch.equal(val[0, :, 0], (pos[0, :, 0] >= 0).float())
+    assert (pos[0, :, 0] < 0).any() and (pos[0, :, 0] > 0).any()
+
+
+def _size(path):
+    with Image.open(path) as im:
+        return im.size  # (W, H)
+
+
+def test_figures_have_the_promised_size(tmp_path):
+    gt = torch.rand(2, 1, 8, 8)  # a batch of two 8x8 digits -> cells of 96 px
+    cell, pad = 96, vis.PAD
+    ctx = vis.context_image(*draw_context(gt, 5), 8)
+    a = vis.figure_samples(gt, ctx, [gt, gt, gt], tmp_path / "s.png", title="t")
+    assert a.shape == (vis.FIG_TITLE_H + vis.COL_TITLE_H + 2 * (cell + pad) + pad, 5 * (cell + pad) + pad, 3)
+    assert _size(tmp_path / "s.png") == (a.shape[1], a.shape[0])
+    means = {k: gt for k in (4, 16, 64)}
+    b = vis.figure_mean_sweep(gt, means, tmp_path / "m.png", ctx_by_k={k: ctx for k in means})
+    assert b.shape == (vis.COL_TITLE_H + 4 * (cell + pad) + pad, vis.ROW_TITLE_W + 4 * (cell + pad) + pad, 3)
+    img = torch.rand(3, 28, 28)  # 28 -> factor 4 -> 112 px cells
+    c = vis.figure_composition(img, img, img, img, tmp_path / "c.png")
+    assert c.shape == (vis.COL_TITLE_H + 112 + 2 * pad, 4 * (112 + pad) + pad, 3)
+    assert _size(tmp_path / "c.png") == (c.shape[1], c.shape[0])
+
+
+def test_image_grid_pixels_are_nearest_upscaled():
+    img = np.zeros((2, 2, 3), np.uint8)
+    img[0, 1] = 255
+    g = vis.image_grid([[img, None]], min_cell=10)  # factor 5, no titles: pixels land 1:1
+    assert g.shape == (10 + 2 * vis.PAD, 2 * (10 + vis.PAD) + vis.PAD, 3)
+    p = vis.PAD
+    assert (g[p : p + 5, p + 5 : p + 10] == 255).all() and (g[p : p + 5, p : p + 5] == 0).all()
+    assert (g[p : p + 10, 2 * p + 10 :][:, :10] == 255).all()  # the None cell stays blank (white)
+    with pytest.raises(ValueError, match="at least one"):
+        vis.image_grid([[None]])

@@ -1,0 +1,341 @@
+"""The images domain wired to the core: bilinear reading, the |S| sweep with its baselines, the Pictures
+callback (Figs. 3-5), and `pixeltransformer fit / test / predict` through the CLI on a tiny checkpoint (8x8
+digits subsets throughout)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from domains.images.baselines.classifier import ResNetClassifier
+from domains.images.baselines.vae import ConvVAE
+from domains.images.data import ImageDataModule
+from domains.images.evaluation import ImageEvaluation
+from domains.images.visualize import COL_TITLE_H, FIG_TITLE_H, PAD, ROW_TITLE_W
+from images_fixtures import write_folder
+from pixeltransformer.cli import main
+from pixeltransformer.module import PixelTransformerModule
+from pixeltransformer.sets import SetSampler, grid_positions, read_signal
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "configs" / "images.yaml"
+SPLITS = [32, 4, 8]
+# configs/images.yaml made tiny: two training steps, small pictures, a quick sweep with one-epoch baselines
+TINY = {
+    "model": {"val_levels": [4],
+              "domain": {"init_args": {"sample_context": 8, "composition_context": 8}}},
+    "data": {"init_args": {"splits": SPLITS, "batch_size": 4}},
+    "trainer": {"max_steps": 2, "val_check_interval": 2, "limit_val_batches": 1, "logger": False,
+                "enable_progress_bar": False, "enable_model_summary": False, "callbacks": [
+                    {"class_path": "pixeltransformer.callbacks.Pictures",
+                     "init_args": {"levels": [4, 64], "resolution": 12, "num_samples": 2, "n_autoregressive": 2}},
+                    {"class_path": "domains.images.evaluation.ImageEvaluation",
+                     "init_args": {"levels": [4, 16], "num_samples": 1, "n_autoregressive": 2,
+                                   "classifier_epochs": 1, "vae_epochs": 1, "vae_steps": 2}}]},
+    "checkpoint": {"every_n_train_steps": 2},
+}
+
+
+def tiny_digits(batch_size: int = 4) -> ImageDataModule:
+    return ImageDataModule("digits", splits=tuple(SPLITS), batch_size=batch_size)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A digits run of two steps through `pixeltransformer fit`: its folder and the config arguments."""
+    root = tmp_path_factory.mktemp("tiny")
+    overlay = root / "tiny.yaml"
+    overlay.write_text(yaml.safe_dump(TINY))
+    config = ["--config", str(CONFIG), "--config", str(REPO / "configs" / "model" / "tiny.yaml"), "--config", str(overlay)]
+    torch.manual_seed(0)
+    main(["fit", *config, "--run_root", str(root / "runs"), "--run_name", "tiny"])
+    return root / "runs" / "images" / "tiny", config
+
+
+@pytest.fixture
+def digits_module(tiny_run):
+    from pixeltransformer.loading import load_module
+
+    return load_module(tiny_run[0] / "checkpoints" / "last.ckpt")
+
+
+# ---- continuous positions ------------------------------------------------------------------------------
+
+
+def bilinear_reference(img: np.ndarray, y: float, x: float) -> np.ndarray:
+    """Textbook bilinear interpolation of img [C, H, W] at (y, x) in [-1, 1] (pixel centres at the grid)."""
+    _, h, w = img.shape
+    fy, fx = (y + 1) / 2 * (h - 1), (x + 1) / 2 * (w - 1)
+    y0, x0 = min(int(np.floor(fy)), h - 2), min(int(np.floor(fx)), w - 2)
+    ty, tx = fy - y0, fx - x0
+    return ((1 - ty) * (1 - tx) * img[:, y0, x0] + (1 - ty) * tx * img[:, y0, x0 + 1]
+            + ty * (1 - tx) * img[:, y0 + 1, x0] + ty * tx * img[:, y0 + 1, x0 + 1])
+
+
+def test_bilinear_reader_exact_at_pixel_centres_and_linear_between():
+    gen = torch.Generator().manual_seed(0)
+    img = torch.rand(2, 3, 5, 7, generator=gen)  # [B, C, H, W]
+    at_centres = read_signal(img, grid_positions((5, 7)).expand(2, -1, -1))  # [B, 35, C]
+    # grid_sample's coordinate arithmetic leaves float32 rounding (a few 1e-7), far below one 8-bit level
+    torch.testing.assert_close(at_centres, img.flatten(2).transpose(1, 2), atol=1e-6, rtol=0)
+    pos = torch.rand(2, 50, 2, generator=gen) * 2 - 1  # [B, N, 2]
+    got = read_signal(img, pos)  # [B, N, C]
+    for b in range(2):
+        for n in range(0, 50, 7):
+            want = bilinear_reference(img[b].numpy(), float(pos[b, n, 0]), float(pos[b, n, 1]))
+            np.testing.assert_allclose(got[b, n].numpy(), want, atol=1e-5)
+    # halfway between the first two pixels of row 0, and beyond the border (clamped, not zero-padded)
+    mid = torch.tensor([[[-1.0, -1.0 + 1 / 6], [-3.0, -1.0]]]).expand(2, -1, -1)
+    out = read_signal(img, mid)
+    torch.testing.assert_close(out[:, 0], (img[:, :, 0, 0] + img[:, :, 0, 1]) / 2)
+    torch.testing.assert_close(out[:, 1], img[:, :, 0, 0])
+
+
+def test_training_sets_are_continuous_and_read_bilinearly():
+    images = tiny_digits().split_arrays("train")[0][:4]  # [4, 1, 8, 8]
+    sets = SetSampler(4, 64, 32, grid_points=False)(images, torch.Generator().manual_seed(1), num_context=64)
+    on_grid = (sets.qry_pos.unsqueeze(-2) - grid_positions((8, 8))).abs().amax(-1).min(-1).values < 1e-6  # [B, Q]
+    assert sets.num_context == 64 and not on_grid.all()
+    for b, n in [(0, 0), (1, 5), (3, 31)]:
+        want = bilinear_reference(images[b].numpy(), *sets.qry_pos[b, n].tolist())
+        np.testing.assert_allclose(sets.qry_val[b, n].numpy(), want, atol=1e-5)
+
+
+# ---- the sweep and its baselines ------------------------------------------------------------------------
+
+
+class LookupClassifier(torch.nn.Module):
+    """A classifier stub that knows the test images: the label of the nearest known image."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        super().__init__()
+        self.register_buffer("known", images.flatten(1))  # [N, D]
+        self.labels = labels
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # classify() reads the device from a parameter
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        d = torch.cdist(images.flatten(1), self.known)  # [B, N]
+        logits = torch.full((images.shape[0], 10), -1e9)  # [B, 10]
+        return logits.scatter_reduce(1, self.labels.expand_as(d), -d, reduce="amax")
+
+
+def test_sweep_metrics_per_image_labels_from_the_batch_and_unsampled_rows(digits_module):
+    images, labels = tiny_digits().split_arrays("test")  # [8, 1, 8, 8], [8]
+    ev = ImageEvaluation(levels=(4, 16, 32), num_samples=2, n_autoregressive=4, vae_steps=3, sample_items=6)
+    torch.manual_seed(0)
+    ev.classifier, ev.vae = LookupClassifier(images, labels), ConvVAE(1, 8, width=8).eval()
+    out = ev.evaluate_batch(digits_module, {"signal": images, "label": labels, "index": torch.arange(8)}, 0)
+    assert sorted(out) == [4, 16, 32]
+    expected = {"nll", "nll_bpd", "nll_bpd_256", "mse", "nn_mse", "sample_mse", "vae_mse", "ssim", "psnr",
+                "nn_ssim", "nn_psnr", "vae_ssim", "vae_psnr", "sample_ssim", "sample_psnr",
+                "acc_gt", "acc_mean", "acc_nn", "acc_vae", "acc_sample"}
+    sampled = torch.arange(8) < 6
+    for k, values in out.items():
+        assert set(values) == expected, k
+        for name, v in values.items():
+            assert v.shape == (8,), (k, name)
+            # the last two test images draw no samples: their sample metrics are NaN (skipped), not 0
+            finite = sampled if name.startswith(("sample_", "acc_sample")) else torch.ones(8, dtype=torch.bool)
+            assert torch.equal(torch.isfinite(v), finite), (k, name)
+        torch.testing.assert_close(values["nll_bpd"], values["nll"] / math.log(2))
+        assert values["acc_gt"].tolist() == [1.0] * 8  # the stub knows every ground truth
+    assert out[32]["nn_mse"].mean() < out[4]["nn_mse"].mean()  # NN fill improves with more observed pixels
+    wrong = (labels + 1) % 10  # the labels come from the batch: wrong ones make the ground truth score 0
+    again = ev.evaluate_batch(digits_module, {"signal": images, "label": wrong, "index": torch.arange(8)}, 0)
+    assert again[4]["acc_gt"].tolist() == [0.0] * 8
+
+
+def test_completions_keep_the_observed_pixels(digits_module):
+    images, labels = tiny_digits().split_arrays("test")
+    ev = ImageEvaluation(levels=(64,), num_samples=1, n_autoregressive=4, vae_steps=2)
+    assert ev.level_list(digits_module.spec) == [] and ev.dropped_levels(digits_module.spec) == [64]
+    ev.level_list = lambda spec: [64]  # the sweep leaves |S| = 64 out (nothing held out); forced here
+    torch.manual_seed(0)
+    ev.classifier, ev.vae = LookupClassifier(images, labels), ConvVAE(1, 8, width=8).eval()
+    values = ev.evaluate_batch(digits_module, {"signal": images, "label": labels, "index": torch.arange(8)}, 0)[64]
+    for name in ("ssim", "nn_ssim", "vae_ssim", "sample_ssim"):  # every pixel observed: every completion exact
+        torch.testing.assert_close(values[name], torch.ones(8))
+    torch.testing.assert_close(values["psnr"], torch.full((8,), 100.0))
+    for name in ("acc_gt", "acc_mean", "acc_nn", "acc_vae", "acc_sample"):
+        assert values[name].tolist() == [1.0] * 8, name
+    for name in ("nll", "mse", "nn_mse", "vae_mse"):  # no pixel held out: no value, not a mean over S
+        assert torch.isnan(values[name]).all(), name
+
+
+def test_baselines_on_rgb_without_labels(tmp_path):
+    write_folder(tmp_path / "pics", n=8)
+    dm = ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(4, 2, 2), num_bins=8,
+                         batch_size=2)
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=dm.spec, net=dict(width=64, ffn=128)).eval()
+    images = dm.split_arrays("test")[0]  # [2, 3, 8, 8]
+    ev = ImageEvaluation(levels=(4, 16), num_samples=1, n_autoregressive=2, vae_steps=3)
+    ev.vae = ConvVAE(3, 8, width=8).eval()
+    seen = {}
+
+    def spy(item, pl_module):  # the sweep's item: NN fill and VAE completion as whole images
+        seen[item.num_context] = (item.as_grid(item.nn), ev.complete_with_vae(item))
+        return ImageEvaluation.metrics(ev, item, pl_module)
+
+    ev.metrics = spy
+    out = ev.evaluate_batch(module, {"signal": images, "index": torch.arange(2)}, 0)
+    for k in (4, 16):
+        nn_img, vae_img = seen[k]
+        assert nn_img.shape == vae_img.shape == (2, 3, 8, 8)
+        assert 0 <= vae_img.min() and vae_img.max() <= 1
+        assert "acc_gt" not in out[k] and out[k]["vae_ssim"].shape == (2,)
+
+        def colours(x: torch.Tensor) -> set[tuple[int, ...]]:
+            return {tuple(c) for c in (x * 255).round().int().permute(0, 2, 3, 1).reshape(-1, 3).tolist()}
+
+        assert colours(nn_img) <= colours(images)  # NN fill copies observed colours only
+
+
+# ---- fit and test through the CLI ------------------------------------------------------------------------
+
+
+def test_fit_draws_the_three_figures(tiny_run):
+    out = tiny_run[0] / "pictures"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "fig3_means_step000002.png", "fig4_samples_step000002.png", "fig5_composition_step000002.png"]
+    cell = 12 * 8  # 12x12 renderings enlarged 8x to reach the 96-pixel cell
+    fig3 = np.asarray(Image.open(out / "fig3_means_step000002.png"))
+    # 2 examples x (S row + mean row), columns GT + 2 levels, with row titles
+    assert fig3.shape == (FIG_TITLE_H + COL_TITLE_H + 4 * (cell + PAD) + PAD, ROW_TITLE_W + 3 * (cell + PAD) + PAD, 3)
+    fig4 = np.asarray(Image.open(out / "fig4_samples_step000002.png"))  # GT, S, 2 samples
+    assert fig4.shape == (FIG_TITLE_H + COL_TITLE_H + 2 * (cell + PAD) + PAD, 4 * (cell + PAD) + PAD, 3)
+    fig5 = np.asarray(Image.open(out / "fig5_composition_step000002.png"))  # top from, bottom from, S, sample
+    assert fig5.shape == (FIG_TITLE_H + COL_TITLE_H + 2 * (cell + PAD) + PAD, 4 * (cell + PAD) + PAD, 3)
+    # the GT cells show the validation digits; Fig. 5's "bottom from" is the neighbour's (the batch rolled by one)
+    gt = tiny_digits().fixed_examples("val", 2)["signal"][:, 0]  # [2, 8, 8]
+    y0, y1, x1 = FIG_TITLE_H + COL_TITLE_H + PAD, FIG_TITLE_H + COL_TITLE_H + 2 * PAD + cell, 2 * PAD + cell
+    assert abs(int(fig4[y0 + 2, PAD + 2, 0]) - round(float(gt[0, 0, 0]) * 255)) <= 1
+    assert abs(int(fig5[y1 + 2, x1 + 2, 0]) - round(float(gt[0, 0, 0]) * 255)) <= 1
+
+
+def test_test_writes_metrics_pictures_and_caches_the_baselines(tiny_run, tmp_path, monkeypatch):
+    run, config = tiny_run
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
+    main(["test", *config, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert [r["num_context"] for r in metrics["rows"]] == [4, 16]
+    assert metrics["num_images"] == 8 and metrics["classifier"] is True and metrics["vae_steps"] == 2
+    for row in metrics["rows"]:
+        # the ground truth's accuracy does not depend on |S|: the same count of the 8 images at every level
+        assert row["acc_gt"] == metrics["rows"][0]["acc_gt"] and (row["acc_gt"] * 8).is_integer()
+        assert row["vae_ssim"] < 1 and row["sample_psnr"] < 100
+        assert math.isclose(row["nll_bpd_256"], row["nll"] / math.log(2) + math.log2(255), rel_tol=1e-5)
+    assert "bits per dimension" in metrics["nll_units"]
+    assert (run / "eval" / "metrics_vs_context.png").is_file()
+    assert sorted(p.name for p in (run / "eval" / "pictures").iterdir()) == [
+        "fig3_means.png", "fig4_samples.png", "fig5_composition.png"]
+    key = f"digits-n{SPLITS[0]}-s0"
+    assert sorted(p.name for p in (tmp_path / "cache" / "images").iterdir()) == [f"classifier_{key}_1x8x8.pt",
+                                                                                 f"vae_{key}_1x8x8.pt"]
+
+
+# ---- predict through the CLI ------------------------------------------------------------------------------
+
+
+def write_digit_png(path: Path, size: int = 24) -> Path:
+    digit = tiny_digits().split_arrays("test")[0][0, 0]  # [8, 8]
+    big = torch.nn.functional.interpolate(digit[None, None], size=(size, size), mode="nearest")[0, 0]
+    Image.fromarray((big.numpy() * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def predict(tiny_run, *args: str) -> None:
+    run, config = tiny_run
+    main(["predict", *config, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *args])
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im).astype(int)
+
+
+def test_predict_writes_the_pictures_and_keeps_the_observed_pixels(tiny_run, tmp_path):
+    img = write_digit_png(tmp_path / "digit.png")
+    predict(tiny_run, "--input", str(img), "--num_context", "16", "--num_samples", "2", "--n_autoregressive", "4")
+    out = tiny_run[0] / "predict" / "digit"
+    record = json.loads((out / "prediction.json").read_text())
+    names = ["input.png", "observed.png", "mean.png", "sample_1.png", "sample_2.png", "panel.png"]
+    assert record["files"] == names and record["num_context"] == 16
+    shown = pixels(out / "input.png")  # the 24x24 picture as the model sees it: 8x8, grey
+    assert shown.shape == (8, 8)
+    for name in names[1:-1]:
+        assert pixels(out / name).shape == (8, 8), name
+    for y, x, v in record["context"]:  # every observed pixel keeps its value in the mean and the samples
+        i, j = round((y + 1) / 2 * 7), round((x + 1) / 2 * 7)
+        assert abs(shown[i, j] - round(v * 255)) <= 1
+        for name in ("observed.png", "mean.png", "sample_1.png", "sample_2.png"):
+            assert abs(pixels(out / name)[i, j] - round(v * 255)) <= 1, name
+
+    predict(tiny_run, "--input", str(img), "--out", str(tmp_path / "fine"), "--num_samples", "0",
+            "--resolution", "16")
+    assert sorted(p.name for p in (tmp_path / "fine").iterdir()) == [
+        "input.png", "mean.png", "observed.png", "panel.png", "prediction.json"]
+    big = pixels(tmp_path / "fine" / "input.png")  # 8x8 pixels shown as 2x2 blocks
+    assert big.shape == (16, 16) and np.array_equal(big[::2, ::2], big[1::2, 1::2])
+
+
+def test_predict_with_a_mask_and_with_a_context_file(tiny_run, tmp_path):
+    img = write_digit_png(tmp_path / "digit.png")
+    mask = np.zeros((24, 24), dtype=np.uint8)
+    mask[:12] = 255  # observe the top half
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    predict(tiny_run, "--input", str(img), "--mask", str(tmp_path / "mask.png"), "--out", str(tmp_path / "m"),
+            "--num_samples", "0")
+    observed, truth = pixels(tmp_path / "m" / "observed.png"), pixels(tmp_path / "m" / "input.png")
+    assert observed.shape == (8, 8) and np.array_equal(observed[:4], truth[:4])
+    assert json.loads((tmp_path / "m" / "prediction.json").read_text())["num_context"] == 32
+
+    (tmp_path / "s.json").write_text(json.dumps([[-1, -1, 0.0], [1, 1, 1.0], [0.2, -0.3, 0.5]]))
+    predict(tiny_run, "--context", str(tmp_path / "s.json"), "--num_samples", "0", "--out", str(tmp_path / "c"))
+    observed = pixels(tmp_path / "c" / "observed.png")  # 8x8 nearest-observed fill; no input picture
+    assert observed[0, 0] == 0 and observed[-1, -1] == 255 and not (tmp_path / "c" / "input.png").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--num_context", "65"], "--num_context must be between 1 and the 64 grid points"),
+    (["--context", "[[0.0, 0.0, 0.5, 0.5]]"], "rows (3 numbers each)"),
+    (["--context", "[[0.0, 1.5, 0.5]]"], "positions must lie in [-1, 1]"),
+    (["--context", "[[0.0, 0.0, 1.2]]"], "values must lie in [0, 1]"),
+    (["--input", "{w}/bad.png"], "bad.png: not a readable image"),
+    (["--mask", "{w}/black.png"], "black.png: the mask has no white (observed) pixels"),
+])
+def test_predict_rejects_bad_input_in_one_line_and_writes_nothing(tiny_run, tmp_path, extra, message):
+    img = write_digit_png(tmp_path / "digit.png")
+    (tmp_path / "bad.png").write_text("not an image")
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "black.png")
+    extra = [e.format(w=tmp_path) for e in extra]
+    with pytest.raises(ValueError) as err:
+        predict(tiny_run, "--input", str(img), *extra, "--out", str(tmp_path / "o"), "--num_samples", "0")
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "o").exists()
+
+
+# ---- the dataset overlays ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data, resolution, contexts", [(None, 32, (32, 32)), ("cats", 64, (256, 1024)),
+                                                        ("cifar10", 32, (128, 256))])
+def test_overlays_keep_the_domain_and_set_its_pictures(data, resolution, contexts, capsys):
+    overlay = ["--config", str(REPO / "configs" / "images" / f"{data}.yaml")] if data else []
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(CONFIG), *overlay, "--print_config"])
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    domain = cfg["model"]["domain"]
+    assert domain["class_path"] == "domains.images.domain.ImageDomain"
+    assert (domain["init_args"]["sample_context"], domain["init_args"]["composition_context"]) == contexts
+    pictures, sweep = cfg["trainer"]["callbacks"]
+    assert pictures["class_path"] == "pixeltransformer.callbacks.Pictures"
+    assert pictures["init_args"]["resolution"] == resolution and pictures["init_args"]["levels"][-1] == 1024
+    assert sweep["class_path"] == "domains.images.evaluation.ImageEvaluation"

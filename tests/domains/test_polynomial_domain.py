@@ -1,0 +1,139 @@
+"""The polynomial Domain: its metrics against the exact oracle, its pictures through the core Pictures callback, and
+`pixeltransformer predict` from a user's own observations through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from domains.polynomial.data import PolynomialDataset
+from domains.polynomial.domain import PolynomialDomain
+from domains.polynomial.metrics import nll_gap_to_oracle, reference_metrics
+from pixeltransformer.callbacks import Pictures
+from pixeltransformer.evaluation import SweepItem
+from pixeltransformer.sets import draw_context, grid_positions
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _item(spec, signal: torch.Tensor, k: int) -> SweepItem:
+    """A sweep item of dense functions [B, 1, R] with K context points and every other grid point as a query."""
+    b, r = signal.shape[0], signal.shape[-1]
+    ctx_pos, ctx_val = draw_context(signal, k, torch.Generator().manual_seed(k), on_grid=True)  # [B, K, 1] each
+    qry_pos = grid_positions((r,)).expand(b, -1, -1)  # [B, R, 1]
+    qry_val = signal.transpose(1, 2)  # [B, R, 1]
+    held = (torch.cdist(qry_pos, ctx_pos).min(-1).values > 1e-6)  # [B, R]
+    zeros = torch.zeros_like(qry_val)
+    return SweepItem(spec, signal, k, ctx_pos, ctx_val, qry_pos, qry_val, held, zeros, zeros, zeros, None, True,
+                     zeros[..., 0], {"signal": signal})
+
+
+def test_oracle_recovers_a_polynomial_from_degree_plus_one_points(poly_spec):
+    signal = torch.stack([PolynomialDataset(4, 6, 1.0, 64, seed=3)[i]["signal"] for i in range(4)])  # [4, 1, 64]
+    few, enough = reference_metrics(_item(poly_spec, signal, 4)), reference_metrics(_item(poly_spec, signal, 8))
+    assert set(few) == {"oracle_nll", "oracle_mse", "gp_nll", "gp_mse"} and few["oracle_mse"].shape == (4,)
+    # 7 points pin a degree-6 curve (up to the float32 values' rounding); 4 leave it open
+    assert (enough["oracle_mse"] < 1e-3).all() and enough["oracle_mse"].mean() < 1e-2 * few["oracle_mse"].mean()
+    assert (enough["oracle_nll"] < few["oracle_nll"]).all() and (enough["oracle_nll"] < -4).all()
+    assert torch.isfinite(few["gp_nll"]).all() and (few["gp_mse"] > 0).all()
+    # the benchmark's point sets are scored by its own evaluation, not by the domain's metrics
+    protocol = dataclasses.replace(poly_spec, extra={"protocol": "tnp"})
+    assert PolynomialDomain().metrics(_item(protocol, signal, 4)) == {}
+
+
+def test_nll_gap_to_oracle_takes_the_small_levels():
+    rows = [{"num_context": k, "nll": 1.0 + k, "oracle_nll": 0.5} for k in (4, 5, 6, 10)] + [
+        {"num_context": 4, "nll": None, "oracle_nll": 0.5}]
+    assert nll_gap_to_oracle(rows[:4]) == {"4": 4.5, "5": 5.5, "6": 6.5}
+    assert nll_gap_to_oracle(rows[4:]) == {}
+
+
+def test_context_rows_are_read_in_the_datas_own_x_units(poly_spec):
+    gp = dataclasses.replace(poly_spec, dataset="gp_rbf", pos_scale=2.0)
+    domain = PolynomialDomain()
+    pos, val = domain.context_from_rows(torch.tensor([[-2.0, 1.0], [1.0, 7.5]]), gp, "pts.json")  # [K, 2]
+    assert pos.tolist() == [[-1.0], [0.5]] and val.tolist() == [[1.0], [7.5]]  # y beyond the nominal range is kept
+    with pytest.raises(ValueError, match=r"pts.json: x must lie in \[-2, 2\]"):
+        domain.context_from_rows(torch.tensor([[2.5, 0.0]]), gp, "pts.json")
+    with pytest.raises(ValueError, match=r"x must lie in \[-1, 1\]"):
+        domain.context_from_rows(torch.tensor([[1.5, 0.0]]), poly_spec, "--context")
+
+
+def test_benchmark_pictures_take_the_first_points_as_context(poly_spec):
+    domain = PolynomialDomain()
+    domain.spec = dataclasses.replace(poly_spec, dataset="gp_tnp_rbf", grid_shape=(49,), pos_scale=2.0,
+                                      extra={"protocol": "tnp", "kernel": "rbf", "noise_std": 0.02})
+    signal = torch.randn(2, 2, 49)  # [B, 2, N]: positions, values
+    contexts = domain.picture_contexts(signal, (3, 30, 60), torch.Generator().manual_seed(0))
+    assert list(contexts) == ["3", "30", "48"]  # capped to leave one point out
+    pos, val = contexts["30"]
+    assert torch.equal(pos[..., 0], signal[:, 0, :30]) and torch.equal(val[..., 0], signal[:, 1, :30])
+
+
+def test_pictures_callback_draws_one_figure_per_function(tiny_module, tmp_path):
+    assert isinstance(tiny_module.domain, PolynomialDomain) and tiny_module.domain.spec is tiny_module.spec
+    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
+    pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
+    files = pictures.draw(tiny_module, signal, tmp_path, "_step000002")
+    assert [p.name for p in files["functions"]] == ["functions0_step000002.png", "functions1_step000002.png"]
+    assert all(p.stat().st_size > 10_000 for p in files["functions"])
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    from pixeltransformer.cli import main
+
+    root = tmp_path_factory.mktemp("runs")
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--trainer.max_steps=2",
+          "--trainer.limit_val_batches=0", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
+          "--trainer.enable_model_summary=false", "--trainer.callbacks=[]", "--checkpoint.every_n_train_steps=2",
+          "--data.init_args.train_size=16", "--data.init_args.val_size=4", "--data.init_args.test_size=4",
+          "--data.init_args.batch_size=4", "--data.init_args.resolution=64", "--run_root", str(root),
+          "--run_name", "p"])
+    return root / "polynomial" / "p" / "checkpoints" / "last.ckpt"
+
+
+def _predict(ckpt: Path, *args: str):
+    from pixeltransformer.cli import main
+
+    return main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), "--data.init_args.resolution=64",
+                 "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.callbacks=[]",
+                 "--ckpt_path", str(ckpt), *args])
+
+
+def test_predict_writes_the_curves_and_keeps_the_observed_points(tiny_checkpoint, tmp_path):
+    grid = torch.linspace(-1, 1, 64)  # the model's grid, in x units (pos_scale 1)
+    rows = [[grid[10].item(), 0.75], [grid[40].item(), -6.5], [0.123, 1.0]]  # two on grid points, one between
+    points = tmp_path / "points.json"
+    points.write_text(json.dumps(rows))
+    out = tmp_path / "pred"
+    _predict(tiny_checkpoint, "--context", str(points), "--num_samples", "2", "--n_autoregressive", "null",
+             "--out", str(out))
+    record = json.loads((out / "prediction.json").read_text())
+    assert record["files"] == ["functions.png", "prediction.csv"] and record["num_context"] == 3
+    assert (out / "functions.png").stat().st_size > 10_000
+    with open(out / "prediction.csv") as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == ["x", "mean", "std", "sample_1", "sample_2"] and len(table) == 64
+    assert float(table[0]["x"]) == -1.0 and float(table[-1]["x"]) == 1.0
+    assert all(float(r["std"]) > 0 for r in table)
+    for i, y in ((10, 0.75), (40, -6.5)):  # the observed grid points keep their values in the mean and the samples
+        assert abs(float(table[i]["x"]) - rows[0 if i == 10 else 1][0]) < 1e-5
+        assert all(abs(float(table[i][c]) - y) < 1e-4 for c in ("mean", "sample_1", "sample_2"))
+    assert float(table[20]["sample_1"]) != float(table[20]["sample_2"])  # two samples, two curves
+
+
+def test_predict_refuses_input_files_and_x_out_of_range(tiny_checkpoint, tmp_path):
+    data = tmp_path / "obs.csv"
+    data.write_text("0.1,0.5\n0.2,0.7\n")
+    with pytest.raises(ValueError, match="takes its observations with --context"):
+        _predict(tiny_checkpoint, "--input", str(data), "--out", str(tmp_path / "a"))
+    with pytest.raises(ValueError, match=r"--context: x must lie in \[-1, 1\]"):
+        _predict(tiny_checkpoint, "--context", "[[1.5, 0.0]]", "--out", str(tmp_path / "b"))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -1,0 +1,201 @@
+"""The GP benchmark (domains/polynomial/protocol.py) and the GP oracles: the sampler's protocol statistics, the
+oracles against a direct float64 solve, and the oracle's calibration on the data it is the oracle of."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from domains.polynomial.data import GPDataset, PolynomialDataModule
+from domains.polynomial.kernels import GP_NUGGET
+from domains.polynomial.oracles import gp_oracle, gp_protocol_oracle
+from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, protocol_sizes
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _kernel_np(kind: str, a: np.ndarray, b: np.ndarray, lengthscale: float, scale: float) -> np.ndarray:
+    """The two kernels written out directly: scale is the output standard deviation."""
+    r = np.abs(a[:, None] - b[None, :]) / lengthscale
+    if kind == "rbf":
+        return scale**2 * np.exp(-0.5 * r**2)
+    return scale**2 * (1 + math.sqrt(5) * r + 5 * r**2 / 3) * np.exp(-math.sqrt(5) * r)
+
+
+def _direct_predictive(kind, xc, yc, xq, lengthscale, scale, noise_var):
+    """Condition the joint Gaussian of noisy (context, query) observations with numpy.linalg.solve."""
+    c_cc = _kernel_np(kind, xc, xc, lengthscale, scale) + noise_var * np.eye(len(xc))
+    c_qc = _kernel_np(kind, xq, xc, lengthscale, scale)
+    c_qq = _kernel_np(kind, xq, xq, lengthscale, scale) + noise_var * np.eye(len(xq))
+    mean = c_qc @ np.linalg.solve(c_cc, yc)
+    cov = c_qq - c_qc @ np.linalg.solve(c_cc, c_qc.T)
+    return mean, np.diag(cov)
+
+
+@pytest.mark.parametrize("kind", ["rbf", "matern"])
+def test_protocol_oracle_matches_a_direct_solve(kind):
+    rng = np.random.default_rng(0)
+    b, k, q = 3, 12, 7
+    xc, xq = rng.uniform(-2, 2, (b, k)), rng.uniform(-2, 2, (b, q))
+    yc = rng.normal(size=(b, k))
+    ls, scale = np.array([0.1, 0.35, 0.6]), np.array([0.1, 0.5, 1.0])
+    mean, var = gp_protocol_oracle(torch.tensor(xc), torch.tensor(yc), torch.tensor(xq), kind, torch.tensor(ls),
+                                   torch.tensor(scale), 0.02)
+    for i in range(b):
+        m, v = _direct_predictive(kind, xc[i], yc[i], xq[i], ls[i], scale[i], 0.02**2)
+        np.testing.assert_allclose(mean[i].numpy(), m, rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(var[i].numpy(), v, rtol=1e-8, atol=1e-12)
+    # context points queried with the context: a fresh observation there, whose function value S pins down to
+    # less than the noise variance, so the predictive variance lies between 1 and 2 noise variances
+    _, var_c = gp_protocol_oracle(torch.tensor(xc), torch.tensor(yc), torch.tensor(xc), kind, torch.tensor(ls),
+                                  torch.tensor(scale), 0.02)
+    assert (var_c > 0.02**2).all() and (var_c < 2 * 0.02**2).all()
+
+
+@pytest.mark.parametrize("kind", ["rbf", "matern"])
+def test_gp_oracle_predicts_the_nugget_of_the_data(kind):
+    """The fixed-hyperparameter oracle (gp_rbf / gp_matern) against a direct solve with the dataset's nugget."""
+    rng = np.random.default_rng(1)
+    xs = np.sort(rng.uniform(-2, 2, 2 * 47))
+    xc, xq = xs[::2][:47], xs[1::2][:20]
+    yc = rng.normal(size=47)
+    mean, var = gp_oracle(torch.tensor(xc)[None], torch.tensor(yc)[None], torch.tensor(xq)[None], kind, 0.4, 1.0)
+    m, v = _direct_predictive(kind, xc, yc, xq, 0.4, 1.0, GP_NUGGET)
+    np.testing.assert_allclose(mean[0].numpy(), m, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(var[0].numpy(), v, rtol=1e-5, atol=1e-13)
+    assert (var >= GP_NUGGET).all()
+
+
+def test_gp_oracle_is_calibrated_on_gp_draws_with_many_samples():
+    """Where S pins the function down (|S| = 47, lengthscale 0.4) the data's own nugget dominates the predictive:
+    the standardised errors at held-out grid points have mean square 1 (an oracle without it gives about 2.5)."""
+    res, n, k = 256, 128, 47
+    values = GPDataset(n, "rbf", 0.4, 1.0, res, 2.0, seed=1).values.double()  # [N, R]
+    x = torch.linspace(-2, 2, res, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.stack([torch.randperm(res, generator=gen)[: k + 50] for _ in range(n)])  # [N, K+Q]
+    xs, ys = x[idx], values.gather(1, idx)
+    mean, var = gp_oracle(xs[:, :k], ys[:, :k], xs[:, k:], "rbf", 0.4, 1.0)
+    z2 = ((ys[:, k:] - mean) ** 2 / var).mean().item()
+    assert abs(z2 - 1) < 0.15, z2
+
+
+def test_protocol_sizes_cover_exactly_the_published_ranges():
+    gen = torch.Generator().manual_seed(0)
+    sizes = [protocol_sizes(gen) for _ in range(20000)]
+    nc = np.array([s[0] for s in sizes])
+    nt = np.array([s[1] for s in sizes])
+    assert set(nc.tolist()) == set(range(3, 47))  # Nc ~ U{3..46}
+    assert nt.min() == 3 and (nt <= 49 - nc).all() and (nt == 49 - nc).any()  # Nt ~ U{3..49 - Nc}
+    counts = np.bincount(nc, minlength=47)[3:]
+    assert counts.min() > 0.8 * len(nc) / 44 and counts.max() < 1.2 * len(nc) / 44  # uniform
+    small = nt[nc == 3]
+    assert set(small.tolist()) == set(range(3, 47))
+
+
+def test_protocol_data_positions_hyperparameters_and_noise():
+    ds = GPProtocolDataset(3000, "rbf", seed=0)
+    items = [ds[i] for i in range(len(ds))]
+    signal = torch.stack([it["signal"] for it in items]).double()  # [N, 2, 49]
+    assert signal.shape[1:] == (2, 49)
+    x, y = signal[:, 0] * 2, signal[:, 1]  # positions back in x units
+    assert x.min() >= -2 and x.max() <= 2 and x.min() < -1.99 and x.max() > 1.99
+    assert abs(x.mean().item()) < 0.02 and abs(x.var().item() - 16 / 12) < 0.02  # U[-2, 2]
+    ls = torch.stack([it["lengthscale"] for it in items])
+    scale = torch.stack([it["scale"] for it in items])
+    assert 0.1 <= ls.min() and ls.max() <= 0.6 and 0.1 <= scale.min() and scale.max() <= 1.0
+    # the scale is a standard deviation: Var(y) = scale^2 + noise^2 at every point
+    ratio = (y**2).mean(1) / (scale.double() ** 2 + 0.02**2)
+    assert abs(ratio.mean().item() - 1) < 0.05
+    # observation noise: two nearly coincident points differ by the noise alone, E (y_i - y_j)^2 / 2 = 0.02^2
+    diffs = []
+    for xi, yi in zip(x, y):
+        d = (xi[:, None] - xi[None, :]).abs()
+        i, j = torch.nonzero(torch.triu(d < 3e-4, diagonal=1), as_tuple=True)
+        diffs.append(yi[i] - yi[j])
+    diffs = torch.cat(diffs)
+    assert len(diffs) > 200
+    sigma = (diffs**2).mean().div(2).sqrt().item()
+    assert abs(sigma - 0.02) < 0.003, sigma
+
+
+def test_protocol_items_are_fixed_by_seed_and_index():
+    a, b = GPProtocolDataset(10, "matern", seed=4), GPProtocolDataset(10, "matern", seed=4)
+    assert torch.equal(a[7]["signal"], b[7]["signal"])
+    assert not torch.equal(a[7]["signal"], a[6]["signal"])
+    assert not torch.equal(a[7]["signal"], GPProtocolDataset(10, "matern", seed=5)[7]["signal"])
+    # the splits of a DataModule never share a function, at any index
+    dm = PolynomialDataModule(dataset="gp_tnp_rbf", train_size=100, val_size=100, test_size=100)
+    splits = [dm.build_split(s) for s in ("train", "val", "test")]
+    firsts = {tuple(ds[i]["signal"][1, :3].tolist()) for ds in splits for i in range(100)}
+    assert len(firsts) == 300
+
+
+def test_protocol_oracle_is_calibrated_on_the_protocol_data():
+    """The oracle reads the data's hyperparameters as the data use them (scale a standard deviation, noise 0.02)."""
+    ds = GPProtocolDataset(64 * 16, "matern", seed=2)
+    gen = torch.Generator().manual_seed(3)
+    sampler = ProtocolSetSampler()
+    z2 = []
+    for start in range(0, len(ds), 16):
+        items = [ds[i] for i in range(start, start + 16)]
+        sets = sampler(torch.stack([it["signal"] for it in items]), gen)
+        ls, scale = torch.stack([it["lengthscale"] for it in items]), torch.stack([it["scale"] for it in items])
+        mean, var = gp_protocol_oracle(sets.ctx_pos[..., 0] * 2, sets.ctx_val[..., 0], sets.qry_pos[..., 0] * 2,
+                                       "matern", ls, scale, 0.02)
+        z2.append(((sets.qry_val[..., 0].double() - mean) ** 2 / var).flatten())
+    assert abs(torch.cat(z2).mean().item() - 1) < 0.08
+
+
+def test_sampler_takes_the_first_points_as_context_and_the_next_as_targets():
+    signal = torch.stack([torch.linspace(-1, 1, 49), torch.arange(49.0)]).unsqueeze(0).repeat(2, 1, 1)  # [2, 2, 49]
+    sets = ProtocolSetSampler()(signal, torch.Generator().manual_seed(0))
+    nc, nt = sets.num_context, sets.qry_pos.shape[1]
+    assert 3 <= nc <= 46 and 3 <= nt <= 49 - nc
+    assert sets.ctx_val[0, :, 0].tolist() == list(range(nc))
+    assert sets.qry_val[0, :, 0].tolist() == list(range(nc, nc + nt))
+    fixed = ProtocolSetSampler()(signal, torch.Generator(), num_context=10)
+    assert fixed.num_context == 10 and fixed.qry_pos.shape[1] == 39
+    with pytest.raises(ValueError, match="point sets"):
+        ProtocolSetSampler()(torch.zeros(2, 1, 64), torch.Generator())
+
+
+def test_protocol_datamodule_spec_and_bad_input():
+    dm = PolynomialDataModule(dataset="gp_tnp_matern", val_range=(-3, 3))
+    spec = dm.spec
+    assert spec.extra["protocol"] == "tnp" and spec.extra["kernel"] == "matern" and spec.pos_scale == 2.0
+    assert spec.extra["noise_std"] == 0.02 and spec.grid_shape == (49,)
+    with pytest.raises(ValueError, match="lengthscale_range"):
+        PolynomialDataModule(dataset="gp_tnp_rbf", lengthscale_range=(0.6, 0.1))
+    with pytest.raises(ValueError, match="unknown 1D dataset"):
+        PolynomialDataModule(dataset="gp_tnp_periodic")
+
+
+def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch):
+    """`fit` then `test` through the CLI with the overlay: metrics.json has the gp_protocol block."""
+    from pixeltransformer.cli import main
+
+    monkeypatch.chdir(REPO)
+    common = ["--config", "configs/polynomial.yaml", "--config", "configs/polynomial/gp_tnp_rbf.yaml",
+              "--model.net.width=64", "--model.net.ffn=128", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
+              "--trainer.enable_model_summary=false", "--data.init_args.batch_size=16",
+              "--data.init_args.train_size=64", "--data.init_args.val_size=16", "--data.init_args.test_size=48",
+              "--run_root", str(tmp_path)]
+    main(["fit", *common, "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
+          "--checkpoint.every_n_train_steps=2", "--run_name", "p"])
+    run = tmp_path / "polynomial" / "p"
+    main(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    gp = metrics["gp_protocol"]
+    assert gp["num_batches"] == 3 and gp["batch_size"] == 16
+    for key in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll"):
+        assert math.isfinite(gp[key]) and gp[f"{key}_se"] >= 0
+    assert gp["oracle_target_ll"] > gp["target_ll"]  # two steps of training are far from the oracle
+    assert 3 <= gp["num_context_range"][0] <= gp["num_context_range"][1] <= 46
+    assert [r["num_context"] for r in metrics["rows"]] == [3, 5, 10, 20, 30, 46]
+    assert (run / "eval" / "functions.png").is_file()

@@ -1,0 +1,436 @@
+"""SDF domain: procedural chairs, mesh/voxel -> SDF, the cache, marching cubes, metrics and the DataModule."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from domains.sdf import mesh as mesh_mod
+from domains.sdf.data import MixtureDataset, SDFDataModule
+from domains.sdf.mesh import (SDFCache, export_mesh, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, sdf_to_mesh,
+                              split_long_edges, voxels_to_sdf, zup_to_yup)
+from domains.sdf.metrics import chamfer_l1, mesh_volume, occupancy_iou
+from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_points, make_chair
+from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "shapenet_chairs"
+R = 32
+VOXEL = 2.0 / (R - 1)
+
+
+def sphere_sdf(resolution: int, radius: float, centre=(0.0, 0.0, 0.0)) -> np.ndarray:
+    pts = grid_points(resolution, np.float64)  # [N, 3]
+    return (np.linalg.norm(pts - np.asarray(centre), axis=1) - radius).reshape((resolution,) * 3)
+
+
+def box_sdf(resolution: int, half: np.ndarray) -> np.ndarray:
+    q = np.abs(grid_points(resolution, np.float64)) - half  # [N, 3]
+    d = np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(1), 0)
+    return d.reshape((resolution,) * 3)
+
+
+def icosphere(radius: float = 0.6) -> trimesh.Trimesh:
+    return trimesh.creation.icosphere(subdivisions=4, radius=radius)
+
+
+def save_npz(path: Path, m: trimesh.Trimesh) -> Path:
+    np.savez(path, vertices=np.asarray(m.vertices, np.float32), faces=np.asarray(m.faces, np.int32))
+    return path
+
+
+# ---- mesh -> SDF ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sign", ["fast_winding_number", "winding_number"])
+def test_sphere_mesh_sdf_matches_analytic(sign):
+    m = icosphere()
+    sdf = mesh_to_sdf(m.vertices, m.faces, R, sign=sign)
+    ref = sphere_sdf(R, 0.6)
+    assert sdf.shape == (R, R, R) and sdf.dtype == np.float32
+    # An icosphere of 5120 faces is within ~2e-3 of the true sphere.
+    assert np.abs(sdf - ref).max() < 5e-3
+    assert (np.sign(sdf) == np.sign(ref))[np.abs(ref) > 5e-3].all()
+    assert (sdf < 0).sum() > 1000  # the far interior got its sign from the component vote
+
+
+def test_box_mesh_sdf_is_exact_and_truncation_clamps():
+    half = np.array([0.5, 0.3, 0.7])
+    m = trimesh.creation.box(extents=2 * half)
+    sdf = mesh_to_sdf(m.vertices, m.faces, R)
+    np.testing.assert_allclose(sdf, box_sdf(R, half), atol=1e-5)
+    trunc = mesh_to_sdf(m.vertices, m.faces, R, truncation=0.1)
+    np.testing.assert_allclose(trunc, np.clip(sdf, -0.1, 0.1), atol=1e-5)
+    assert trunc.min() == pytest.approx(-0.1) and trunc.max() == pytest.approx(0.1)
+
+
+def test_sign_survives_a_hole():
+    m = icosphere()
+    keep = m.triangles_center[:, 1] < 0.55  # drop the faces around the top pole: a hole of radius ~0.25
+    assert 0 < (~keep).sum() < 300
+    v, f = m.vertices, m.faces[keep]
+    sdf = mesh_to_sdf(v, f, R)
+    ref = sphere_sdf(R, 0.6)
+    away = (np.linalg.norm(grid_points(R, np.float64) - [0, 0.6, 0], axis=1) > 0.4).reshape(ref.shape)
+    ok = away & (np.abs(ref) > VOXEL)
+    assert ok.sum() > 10000
+    assert (np.sign(sdf) == np.sign(ref))[ok].all()
+
+
+def test_shell_turns_single_sided_sheets_into_solids():
+    sheet = trimesh.Trimesh([[-0.5, 0.013, -0.5], [0.5, 0.013, -0.5], [0.5, 0.013, 0.5], [-0.5, 0.013, 0.5]],
+                            [[0, 1, 2], [0, 2, 3]])
+    plain = mesh_to_sdf(sheet.vertices, sheet.faces, R)
+    shelled = mesh_to_sdf(sheet.vertices, sheet.faces, R, shell_voxels=0.75)
+    assert (plain < 0).sum() == 0  # an open sheet has no inside
+    assert (shelled < 0).sum() > 0.9 * (0.5 / VOXEL * 2) ** 2  # about one layer of the sheet's grid points
+    np.testing.assert_allclose(shelled, np.minimum(plain, np.abs(plain) - 0.75 * VOXEL), atol=1e-6)
+    assert len(sdf_to_mesh(shelled).faces) > 0
+
+
+def test_split_long_edges_keeps_the_surface():
+    import igl
+
+    m = trimesh.creation.box(extents=[1.6, 0.2, 0.4])  # long slivers
+    v, f = split_long_edges(m.vertices, m.faces, max_edge=0.1)
+    tri = v[f]
+    assert np.linalg.norm(tri[:, [1, 2, 0]] - tri, axis=-1).max() <= 0.1
+    assert len(f) > 20 * len(m.faces)
+    assert trimesh.Trimesh(v, f, process=False).area == pytest.approx(m.area)
+    q = np.random.default_rng(0).uniform(-1, 1, (500, 3))
+    np.testing.assert_allclose(igl.winding_number(v, f, q), igl.winding_number(m.vertices, m.faces, q), atol=1e-9)
+
+
+def test_normalise_mesh_fits_the_cube():
+    v = np.array([[0.0, 0, 0], [4, 1, 2], [2, 3, 1]])
+    out = normalise_mesh(v, margin=0.1)
+    assert np.isclose(np.abs(out).max(), 0.9)
+    np.testing.assert_allclose((out.max(0) + out.min(0)) / 2, 0, atol=1e-12)
+    assert np.isclose((out.max(0) - out.min(0)).max(), 1.8)
+
+
+# ---- loading ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".ply", ".glb", ".stl", ".off", ".npz"])
+def test_load_mesh_formats(tmp_path, suffix):
+    m = trimesh.creation.box(extents=[1, 2, 3])
+    path = tmp_path / f"box{suffix}"
+    save_npz(path, m) if suffix == ".npz" else m.export(path)
+    v, f = load_mesh(path)
+    assert v.dtype == np.float64 and f.dtype == np.int64 and f.shape == (12, 3)
+    np.testing.assert_allclose(v.max(0) - v.min(0), [1, 2, 3], atol=1e-6)
+
+
+def test_load_mesh_concatenates_scenes(tmp_path):
+    a = trimesh.creation.box(extents=[1, 1, 1])
+    b = trimesh.creation.box(extents=[1, 1, 1])
+    b.apply_translation([3, 0, 0])
+    path = tmp_path / "scene.glb"
+    trimesh.Scene([a, b]).export(path)
+    v, f = load_mesh(path)
+    assert f.shape == (24, 3)
+    np.testing.assert_allclose(v.max(0) - v.min(0), [4, 1, 1], atol=1e-6)
+
+
+def test_load_mesh_rejects_bad_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.obj"):
+        load_mesh(tmp_path / "missing.obj")
+    cases = {
+        "empty.npz": dict(vertices=np.zeros((3, 3)), faces=np.zeros((0, 3), int)),
+        "nan.npz": dict(vertices=np.array([[0, 0, 0], [1, 0, 0], [np.nan, 1, 0]]), faces=np.array([[0, 1, 2]])),
+        "flat.npz": dict(vertices=np.ones((3, 3)), faces=np.array([[0, 1, 2]])),
+        "badindex.npz": dict(vertices=np.eye(3), faces=np.array([[0, 1, 7]])),
+        "nokeys.npz": dict(points=np.eye(3)),
+    }
+    for name, arrays in cases.items():
+        np.savez(tmp_path / name, **arrays)
+    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 this is not a zip")
+    (tmp_path / "corrupt.ply").write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 99\nend_header\n\x00")
+    (tmp_path / "empty.obj").write_text("# nothing here\n")
+    for name in [*cases, "corrupt.npz", "corrupt.ply", "empty.obj"]:
+        with pytest.raises(ValueError, match=name.replace(".", r"\.")) as err:
+            load_mesh(tmp_path / name)
+        assert "\n" not in str(err.value)
+
+
+@pytest.mark.skipif(not (SHARED / "partnet_meshes").is_dir(), reason="shared ShapeNet chairs not present")
+def test_shared_chairs_load_and_convert():
+    files = sorted((SHARED / "partnet_meshes").glob("*.npz"))
+    assert len(files) == 20
+    for path in files:
+        v, f = load_mesh(path)
+        assert len(f) > 100 and np.abs(v).max() < 1.0
+    smallest = min(files, key=lambda p: p.stat().st_size)
+    v, f = load_mesh(smallest)
+    sdf = mesh_to_sdf(normalise_mesh(v), f, R, truncation=0.1, shell_voxels=0.75)
+    assert (sdf < 0).sum() > 100 and (sdf > 0).sum() > 0.5 * sdf.size
+
+
+# ---- the cache --------------------------------------------------------------------------------------
+
+
+def test_cache_hits_the_second_time(tmp_path, monkeypatch):
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    save_npz(meshes / "a.npz", icosphere(0.4))
+    trimesh.creation.box(extents=[1, 0.5, 0.2]).export(meshes / "b.obj")
+    (meshes / "c.obj").write_text("v 0 0 0\n")  # no faces: skipped, counted
+    calls = []
+    real = mesh_mod.mesh_to_sdf
+    monkeypatch.setattr(mesh_mod, "mesh_to_sdf", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cache = SDFCache(tmp_path / "cache", truncation=0.2)
+    paths = sorted(meshes.iterdir())
+    with pytest.warns(UserWarning) as record:
+        first = np.stack([np.load(f) for f in cache.build_files(paths, resolution=16, progress=False)])
+    messages = [str(w.message) for w in record]
+    assert any("c.obj" in m for m in messages) and any("1 of 3 meshes failed" in m for m in messages)
+    assert first.shape == (2, 16, 16, 16) and first.dtype == np.float32
+    assert len(calls) == 2 and len(cache.failures) == 1 and cache.kept == paths[:2]
+    with pytest.warns(UserWarning):
+        second = np.stack([np.load(f) for f in cache.build_files(paths, resolution=16, progress=False)])
+    assert len(calls) == 2  # pure cache hit
+    np.testing.assert_array_equal(first, second)
+    # The key is the content: a renamed copy hits, a different resolution misses.
+    (meshes / "a_copy.npz").write_bytes((meshes / "a.npz").read_bytes())
+    cache.build_files([meshes / "a_copy.npz"], resolution=16, progress=False)
+    assert len(calls) == 2
+    cache.build_files([meshes / "a_copy.npz"], resolution=12, progress=False)
+    assert len(calls) == 3
+
+
+# ---- voxels -----------------------------------------------------------------------------------------
+
+
+def test_voxelised_sphere_sdf_within_a_voxel():
+    ref = sphere_sdf(R, 0.55)
+    sdf = voxels_to_sdf(ref < 0)
+    assert sdf.shape == (R, R, R) and sdf.dtype == np.float32
+    assert np.abs(sdf - ref)[np.abs(ref) < 0.3].max() < VOXEL
+    up = voxels_to_sdf(ref < 0, out_resolution=48)
+    assert up.shape == (48, 48, 48)
+    assert np.abs(up - sphere_sdf(48, 0.55))[np.abs(sphere_sdf(48, 0.55)) < 0.3].max() < VOXEL
+    with pytest.raises(ValueError, match="no surface"):
+        voxels_to_sdf(np.zeros((8, 8, 8), bool))
+
+
+def test_read_voxels_layouts_and_up_axis(tmp_path):
+    occ = np.zeros((3, 1, 8, 8, 8))
+    occ[:, 0, 2, 2, :] = 1  # a pillar along z (up in binvox files)
+    with gzip.open(tmp_path / "v.npy.gz", "wb") as fh:
+        buf = io.BytesIO()
+        np.save(buf, occ)
+        fh.write(buf.getvalue())
+    np.save(tmp_path / "v.npy", occ[:, 0])
+    np.savez(tmp_path / "v.npz", voxels=occ)
+    for name in ("v.npy.gz", "v.npy", "v.npz"):
+        out = read_voxels(tmp_path / name)
+        assert out.shape == (3, 8, 8, 8) and out.dtype == bool
+        assert out[0, 2, :, 8 - 1 - 2].all() and out[0].sum() == 8  # now a pillar along y
+    np.testing.assert_array_equal(read_voxels(tmp_path / "v.npy", up_axis=1), occ[:, 0] > 0.5)
+    np.testing.assert_array_equal(zup_to_yup(zup_to_yup(zup_to_yup(zup_to_yup(occ[:, 0])))), occ[:, 0])
+    np.save(tmp_path / "bad.npy", np.zeros((2, 8, 8, 4)))
+    with pytest.raises(ValueError, match="bad.npy"):
+        read_voxels(tmp_path / "bad.npy")
+
+
+# ---- pictures and metrics ---------------------------------------------------------------------------
+
+
+def test_marching_cubes_volume_and_export(tmp_path):
+    m = sdf_to_mesh(sphere_sdf(R, 0.6))
+    assert mesh_volume(m) == pytest.approx(4 / 3 * np.pi * 0.6**3, rel=0.03)
+    assert len(sdf_to_mesh(torch.from_numpy(sphere_sdf(R, 0.6)).unsqueeze(0)).faces) == len(m.faces)
+    assert np.abs(np.linalg.norm(m.vertices, axis=1) - 0.6).max() < 0.01  # back in [-1, 1] coordinates
+    assert len(sdf_to_mesh(np.ones((R, R, R))).faces) == 0
+    for suffix in (".obj", ".glb"):
+        path = export_mesh(m, tmp_path / f"s{suffix}")
+        v, f = load_mesh(path)
+        assert len(f) == len(m.faces)
+
+
+def test_metrics():
+    a = sdf_to_mesh(sphere_sdf(R, 0.5))
+    b = sdf_to_mesh(sphere_sdf(R, 0.5, centre=(0.1, 0, 0)))
+    assert chamfer_l1(a, a, 2000) < 0.02
+    assert 0.03 < chamfer_l1(a, b, 2000) < 0.1
+    assert np.isnan(chamfer_l1(a, trimesh.Trimesh(), 100))
+    s = sphere_sdf(R, 0.5)
+    assert occupancy_iou(s, s) == 1.0
+    assert occupancy_iou(s, sphere_sdf(R, 0.3, centre=(0.8, 0.8, 0.8))) == 0.0
+    assert 0.1 < occupancy_iou(s, sphere_sdf(R, 0.5, centre=(0.3, 0, 0))) < 0.9
+
+
+def test_renders(tmp_path):
+    m = sdf_to_mesh(chair_sdf_grid(make_chair(np.random.default_rng(0)), 24))
+    img = render_mesh_png([m, trimesh.Trimesh()], tmp_path / "m.png", titles=["chair", "empty"], size=1.5)
+    assert img.ndim == 3 and img.shape[2] == 3 and (tmp_path / "m.png").stat().st_size > 1000
+    assert (img.min(axis=2) < 200).mean() > 0.01  # something was drawn
+    pos = np.random.default_rng(0).uniform(-1, 1, (50, 3))
+    fig = figure_sdf_samples(m, pos, pos[:, 0], [m, m, m], m, tmp_path / "fig8.png", size=1.2)
+    assert fig.shape[1] > 5 * fig.shape[0]  # six panels side by side
+
+
+# ---- procedural chairs ------------------------------------------------------------------------------
+
+
+def procedural_chairs(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([chair_sdf_grid(make_chair(rng), R) for _ in range(n)])  # [n, R, R, R]
+
+
+def test_procedural_chairs_vary_and_are_reproducible():
+    a = procedural_chairs(3, seed=0)
+    assert a.shape == (3, R, R, R) and a.dtype == np.float32
+    assert all((g < 0).sum() > 50 for g in a)  # solid inside points
+    assert (a[:, 0] > 0).all() and (a[:, -1] > 0).all()  # nothing touches the cube's faces
+    np.testing.assert_array_equal(a, procedural_chairs(3, seed=0))
+    b = procedural_chairs(3, seed=1)
+    assert all(occupancy_iou(x, y) < 0.9 for x, y in zip(a, b))
+    styles = [make_chair(np.random.default_rng(s)).style for s in range(40)]
+    for key in ("seat", "legs", "back", "arms", "cross_bars", "splayed"):
+        assert len({str(s[key]) for s in styles}) > 1, key
+
+
+def test_chair_sdf_points_grid_and_truncation_agree():
+    params = make_chair(np.random.default_rng(5))
+    grid = chair_sdf_grid(params, R)
+    np.testing.assert_allclose(chair_sdf(params, grid_points(R)).reshape(R, R, R), grid, atol=1e-6)
+    np.testing.assert_allclose(chair_sdf_grid(params, R, truncation=0.1), np.clip(grid, -0.1, 0.1), atol=1e-6)
+    shelled = chair_sdf_grid(params, R, truncation=0.1, shell_voxels=0.75)
+    np.testing.assert_allclose(shelled, np.clip(grid - 0.75 * 2 / (R - 1), -0.1, 0.1), atol=1e-6)
+    # The union of exact primitive SDFs is exact outside: its gradient has unit length there.
+    gy = np.gradient(grid, 2.0 / (R - 1))
+    norm = np.sqrt(sum(g**2 for g in gy))[2:-2, 2:-2, 2:-2]
+    assert np.median(norm[grid[2:-2, 2:-2, 2:-2] > 0.2]) == pytest.approx(1.0, abs=0.02)
+
+
+def test_shell_keeps_thin_chair_parts_in_one_piece():
+    from scipy import ndimage
+
+    pieces = {0.0: 0, 0.75: 0}
+    for seed in range(20):
+        params = make_chair(np.random.default_rng(seed))
+        for shell in pieces:
+            inside = chair_sdf_grid(params, 24, truncation=0.1, shell_voxels=shell) < 0
+            pieces[shell] += ndimage.label(inside, structure=np.ones((3, 3, 3)))[1] != 1
+    assert pieces[0.0] > 3  # at 24^3 legs and slats thinner than a voxel break off without it
+    assert pieces[0.75] == 0
+
+
+# ---- the DataModule ---------------------------------------------------------------------------------
+
+
+def test_datamodule_spec_without_building(tmp_path, monkeypatch):
+    dm = SDFDataModule(resolution=16, truncation=0.2, num_bins=50, cache_dir=str(tmp_path))
+    s = dm.spec
+    assert s.domain == "sdf" and s.grid_shape == (16, 16, 16) and s.val_dims == 1
+    assert s.val_range == (-0.2, 0.2) and s.num_bins == 50
+    assert not any(tmp_path.iterdir())  # nothing was built
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "none"))  # no root, and no data in the default place
+    with pytest.raises(FileNotFoundError, match="no data at .*none/shapenet_chairs/partnet_meshes: put it there"):
+        SDFDataModule(dataset="meshes")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        SDFDataModule(dataset="voxels", root=str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="dataset must be"):
+        SDFDataModule(dataset="chairs")
+
+
+def test_datamodule_procedural_items_and_disk_cache(tmp_path):
+    dm = SDFDataModule(resolution=16, num_shapes=(3, 2, 2), cache_dir=str(tmp_path), batch_size=2)
+    dm.setup("fit")
+    item = dm.dataset("train")[0]["signal"]
+    assert item.shape == (1, 16, 16, 16) and item.dtype == torch.float32
+    assert item.min() >= -0.1 and item.max() <= 0.1 and (item < 0).any()
+    batch = next(iter(dm.train_dataloader()))["signal"]
+    assert batch.shape == (2, 1, 16, 16, 16)
+    files = sorted(tmp_path.rglob("*.npy"))
+    assert len(files) == 2  # train and val
+    mtimes = [os.stat(f).st_mtime_ns for f in files]
+    dm2 = SDFDataModule(resolution=16, num_shapes=(3, 2, 2), cache_dir=str(tmp_path))
+    dm2.setup("fit")
+    assert [os.stat(f).st_mtime_ns for f in files] == mtimes
+    torch.testing.assert_close(dm2.dataset("train")[0]["signal"], item)
+    assert not torch.equal(dm.dataset("val")[0]["signal"], item)  # splits have their own seeds
+
+
+def test_datamodule_meshes_and_voxels(tmp_path):
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(4):
+        save_npz(meshes / f"s{i}.npz", trimesh.creation.icosphere(2, radius=0.3 + 0.1 * i))
+    (meshes / "broken.obj").write_text("garbage\n")
+    dm = SDFDataModule(dataset="meshes", root=str(meshes), resolution=12, cache_dir=str(tmp_path / "c"),
+                       splits=(2, 1, 1))
+    with pytest.warns(UserWarning) as record:
+        dm.setup("fit")
+    assert any("broken.obj" in str(w.message) for w in record)
+    dm.setup("test")
+    assert dm.num_failed == 1
+    assert [len(dm.dataset(s)) for s in ("train", "val", "test")] == [2, 1, 1]
+    assert dm.dataset("test")[0]["signal"].shape == (1, 12, 12, 12)
+
+    occ = np.zeros((6, 1, 10, 10, 10))
+    for i in range(1, 6):
+        occ[i, 0, 2 : 5 + i // 2, 3:7, 2:8] = 1  # index 0 stays empty, like the ModelNet file
+    np.save(tmp_path / "vox.npy", occ)
+    dm = SDFDataModule(dataset="voxels", root=str(tmp_path / "vox.npy"), resolution=12,
+                       cache_dir=str(tmp_path / "c"))
+    with pytest.warns(UserWarning, match="1 empty or full"):
+        dm.setup("fit")
+    dm.setup("test")
+    assert [len(dm.dataset(s)) for s in ("train", "val", "test")] == [3, 1, 1]
+    sig = dm.dataset("train")[0]["signal"]
+    assert sig.shape == (1, 12, 12, 12) and (sig < 0).any() and (sig > 0).any()
+
+
+def test_mixture_dataset_proportions():
+    a, b, c = (torch.utils.data.TensorDataset(torch.full((n,), float(j))) for j, n in enumerate((5, 40, 3)))
+    mix = MixtureDataset([a, b, c], [0.2, 0.5, 0.3], size=1000, seed=0)
+    assert len(mix) == 1000 and mix.counts == [200, 500, 300]
+    got = np.bincount([int(mix[i][0]) for i in range(len(mix))], minlength=3)
+    np.testing.assert_array_equal(got, [200, 500, 300])
+    # every shape of a source is used before any repeats: the small source's 3 items 100 times each
+    third = [i for i in range(len(mix)) if mix.source_of(i) == 2]
+    assert sorted(np.bincount([mix.items[i][1] for i in third])) == [100, 100, 100]
+    odd = MixtureDataset([a, b, c], [1, 1, 1], size=10)  # largest remainders: counts still sum to size
+    assert sum(odd.counts) == 10 and max(odd.counts) - min(odd.counts) <= 1
+    assert MixtureDataset([a, b], [0, 1], size=7).counts == [0, 7]
+    with pytest.raises(ValueError, match="weights"):
+        MixtureDataset([a, b], [0, 0], size=7)
+
+
+def test_datamodule_mixture_trains_on_sources_and_tests_on_held_out_meshes(tmp_path, monkeypatch):
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(5):
+        save_npz(meshes / f"s{i}.npz", trimesh.creation.icosphere(2, radius=0.3 + 0.1 * i))
+    occ = np.zeros((4, 1, 10, 10, 10))
+    occ[:, 0, 2:7, 3:7, 2:8] = 1
+    np.save(tmp_path / "vox.npy", occ)
+    dm = SDFDataModule(dataset="mixture", mixture={"procedural": 1, "voxels": 2, "meshes": 1},
+                       mesh_root=str(meshes), voxel_root=str(tmp_path / "vox.npy"), splits=(2, 1, 2),
+                       num_shapes=(3, 1, 1), epoch_size=40, resolution=12, cache_dir=str(tmp_path / "c"))
+    dm.setup("fit")
+    dm.setup("test")
+    train = dm.dataset("train").base
+    assert len(train) == 40 and train.counts == [10, 20, 10]
+    assert [len(s) for s in train.sources] == [3, 4, 2]  # procedural train, every voxel grid, the mesh train split
+    test = dm.dataset("test").base
+    assert len(dm.dataset("val")) == 1 and len(test) == 2
+    held_out = {f.name for f in test.files} | {f.name for f in dm.dataset("val").base.files}
+    assert not held_out & {f.name for f in train.sources[2].files}  # test meshes are never trained on
+    assert dm.dataset("train")[0]["signal"].shape == (1, 12, 12, 12)
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "no-data"))  # an unset root reads the data folder
+    with pytest.raises(FileNotFoundError, match="no data at .*modelnet10_chair_train_vox32"):
+        SDFDataModule(dataset="mixture", mixture={"voxels": 1}, mesh_root=str(meshes))
+    with pytest.raises(ValueError, match="unknown mixture sources"):
+        SDFDataModule(dataset="mixture", mixture={"chairs": 1}, mesh_root=str(meshes))
+    with pytest.raises(FileNotFoundError, match="mesh_root"):
+        SDFDataModule(dataset="mixture", mixture={"procedural": 1}, mesh_root=str(tmp_path / "nowhere"))

@@ -1,0 +1,277 @@
+"""The SDF domain through the core's contract: pictures after validation and at the end of a test, the |S| sweep's
+shape metrics (metrics.json), predict through the CLI, the RBF baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+import yaml
+
+from domains.sdf.baselines import rbf_interpolate
+from domains.sdf.data import SDFDataModule
+from domains.sdf.domain import SdfDomain
+from domains.sdf.mesh import sdf_to_mesh
+from domains.sdf.metrics import mesh_volume, occupancy_iou
+from pixeltransformer.cli import main
+from pixeltransformer.distribution import BinnedGaussian
+from pixeltransformer.evaluation import SweepItem
+from pixeltransformer.inference import Completion
+from pixeltransformer.sets import draw_context, grid_positions, item_seed, nearest_neighbour_fill, read_signal
+from pixeltransformer.signal import SignalSpec
+
+RES = 12  # grids in these tests: 1728 points, so everything that decodes the whole grid stays fast
+T = 0.1
+LEVELS = [4, 16, 64]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 2-step tiny model fitted through the CLI with the pictures callback on (one validation at step 2)."""
+    root = tmp_path_factory.mktemp("sdf_run")
+    config = {
+        "model": {"domain": {"class_path": "domains.sdf.domain.SdfDomain", "init_args": {"chamfer_points": 500}},
+                  "net": {"width": 64, "encoder_layers": 2, "decoder_layers": 2, "heads": 4, "ffn": 128},
+                  "sets": {"init_args": {"min_context": 4, "max_context": 16, "num_queries": 16}},
+                  "val_levels": [4], "optim": {"warmup_steps": 1}},
+        "data": {"class_path": "domains.sdf.data.SDFDataModule",
+                 "init_args": {"dataset": "procedural", "resolution": RES, "truncation": T, "num_shapes": [6, 2, 2],
+                               "batch_size": 2, "cache_dir": str(root / "cache")}},
+        "trainer": {"max_steps": 2, "val_check_interval": 2, "limit_val_batches": 1, "logger": False,
+                    "enable_progress_bar": False, "enable_model_summary": False, "callbacks": [
+                        {"class_path": "pixeltransformer.callbacks.Pictures",
+                         "init_args": {"num_examples": 1, "levels": [8], "num_samples": 2, "n_autoregressive": 3}},
+                        {"class_path": "pixeltransformer.evaluation.SweepEvaluation",
+                         "init_args": {"levels": LEVELS, "grid_points": False, "num_samples": 1,
+                                       "n_autoregressive": 2}}]},
+        "checkpoint": {"every_n_train_steps": 2},
+    }
+    cfg = root / "sdf.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    cli = main(["fit", "--config", str(cfg), "--run_root", str(root / "runs"), "--run_name", "tiny"])
+    run = root / "runs" / "sdf" / "tiny"
+    return run, cfg, run / "checkpoints" / "last.ckpt", cli.datamodule
+
+
+# ---- pictures and the sweep through the CLI ------------------------------------------------------------
+
+
+def test_pictures_after_validation_show_the_val_shapes(trained):
+    run, _, _, dm = trained
+    out = run / "pictures" / "step000002"
+    assert (out / "shape0_S8_figure.png").stat().st_size > 5_000
+    for name in ("gt", "mean", "sample1", "sample2", "prob"):
+        for fmt in ("glb", "obj"):
+            assert (out / f"shape0_S8_{name}.{fmt}").is_file(), (name, fmt)
+    assert not (out / "shape0_S8_sample3.glb").exists() and not (out / "shape1_S8_figure.png").exists()
+    gt = trimesh.load(out / "shape0_S8_gt.glb", force="mesh")
+    truth = dm.fixed_examples("val", 1)["signal"][0, 0].numpy()
+    assert len(gt.faces) == len(sdf_to_mesh(truth).faces) > 0  # the exported truth is the val shape's level set
+
+
+def test_test_writes_shape_metrics_and_test_pictures(trained):
+    run, cfg, ckpt, dm = trained
+    main(["test", "--config", str(cfg), "--ckpt_path", str(ckpt)])
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    rows = metrics["rows"]
+    assert [r["num_context"] for r in rows] == LEVELS
+    for row in rows:
+        for key in ("nll", "mse", "rbf_mse", *(f"{m}_{x}" for m in ("iou", "chamfer", "empty")
+                                              for x in ("mean", "prob", "sample", "nn", "rbf"))):
+            assert key in row, key
+        for key in ("iou_mean", "iou_prob", "iou_sample", "iou_nn", "iou_rbf"):
+            assert isinstance(row[key], float), key
+    assert {"iou_mean_gain", "iou_mean_beats_nn_at", "iou_model_beats_baselines_at"} <= set(metrics)
+    # the sweep's contexts are continuous positions drawn per test shape: its nearest-neighbour IoU is the one
+    # recomputed here from the same draws
+    signal = dm.fixed_examples("test", 2)["signal"]  # [2, 1, R, R, R]
+    for row in rows:
+        k = row["num_context"]
+        seeds = [item_seed(1, i, k) for i in range(2)]  # the sweep's: salt seed + 1, key = index in the split
+        pos, val = draw_context(signal, k, seeds, on_grid=False)  # [2, K, 3], [2, K, 1]
+        nn = nearest_neighbour_fill(pos, val, grid_positions((RES,) * 3).expand(2, -1, -1))  # [2, N, 1]
+        ious = [occupancy_iou(nn[i, :, 0].view((RES,) * 3).numpy(), signal[i, 0].numpy()) for i in range(2)]
+        assert row["iou_nn"] == pytest.approx(np.mean(ious), abs=1e-6), k
+    pictures = run / "eval" / "pictures"
+    assert (pictures / "shape0_S8_figure.png").stat().st_size > 5_000 and (pictures / "shape0_S8_prob.glb").is_file()
+    assert (run / "eval" / "metrics_vs_context.png").stat().st_size > 10_000
+
+
+# ---- shape metrics on analytic spheres ---------------------------------------------------------------
+
+
+def peaked_params(dist: BinnedGaussian, values: torch.Tensor) -> torch.Tensor:
+    """Distribution parameters whose every bin sits at the given values [B, N, 1] with a tiny spread, so P(v < 0)
+    is 1 where the value is negative and 0 where positive (logits, offsets, raw scales; no anchor)."""
+    offsets = (values - dist.centres[:, 0]) / dist.unit  # [B, N, NB]
+    return torch.cat([torch.zeros_like(offsets), offsets, torch.full_like(offsets, -6.0)], dim=-1)  # [B, N, 3 NB]
+
+
+def sphere_item(radii: list[float], k: int = 32, t: float = T, samples: torch.Tensor | None = None) -> SweepItem:
+    """A SweepItem on a 24^3 grid: every truth is a sphere of radius 0.5; shape b's 'model mean' one of radius
+    radii[b], both truncated at t."""
+    spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(24,) * 3, val_dims=1, val_range=(-t, t),
+                      num_bins=8, extra={"truncation": t})
+    b = len(radii)
+    pos = grid_positions(spec.grid_shape).expand(b, -1, -1)  # [B, N, 3]
+    truth = (pos.norm(dim=-1, keepdim=True) - 0.5).clamp(-t, t)  # [B, N, 1]
+    pred = (pos.norm(dim=-1, keepdim=True) - torch.tensor(radii).view(b, 1, 1)).clamp(-t, t)  # [B, N, 1]
+    signal = truth.transpose(1, 2).reshape(b, 1, *spec.grid_shape)  # [B, 1, R, R, R]
+    gen = torch.Generator().manual_seed(0)
+    ctx_pos = torch.rand(b, k, 3, generator=gen) * 2 - 1  # [B, K, 3]
+    ctx_val = (ctx_pos.norm(dim=-1, keepdim=True) - 0.5).clamp(-t, t)  # [B, K, 1]
+    n = pos.shape[1]
+    dist = BinnedGaussian.from_spec(spec)
+    return SweepItem(spec, signal, k, ctx_pos, ctx_val, pos, truth, torch.ones(b, n, dtype=torch.bool),
+                     peaked_params(dist, pred), pred, nearest_neighbour_fill(ctx_pos, ctx_val, pos), samples, True,
+                     torch.zeros(b, n), {"signal": signal}, dist)
+
+
+def test_shape_metrics_on_analytic_spheres():
+    domain = SdfDomain(chamfer_points=4000)
+    exact = domain.metrics(sphere_item([0.5]))
+    assert exact["iou_mean"].item() == pytest.approx(1.0)
+    assert exact["iou_prob"].item() == pytest.approx(1.0)
+    # identical surfaces: only the sampling gap is left, about half the spacing of 4000 points on the sphere
+    assert exact["chamfer_mean"].item() < 0.02
+    smaller = domain.metrics(sphere_item([0.4]))
+    assert smaller["iou_mean"].item() == pytest.approx(0.4**3 / 0.5**3, abs=0.04)  # nested balls
+    assert smaller["iou_prob"].item() == pytest.approx(smaller["iou_mean"].item(), abs=0.02)
+    assert smaller["chamfer_mean"].item() == pytest.approx(0.1, abs=0.01)  # concentric spheres 0.1 apart
+    for name in ("nn", "rbf"):
+        assert exact[f"iou_{name}"].item() < 0.95, name  # 32 truncated distances do not pin the ball down
+    # Untruncated, 128 random distances pin a sphere down far better by smooth interpolation than by nearest
+    # neighbours. (With 32 only ~2 fall inside the ball, too few for either baseline.)
+    wide = domain.metrics(sphere_item([0.5], k=128, t=1.0))
+    assert wide["iou_rbf"].item() > 0.9 and wide["iou_rbf"].item() > wide["iou_nn"].item() + 0.2
+    assert exact["empty_mean"].item() == 0.0 and smaller["empty_mean"].item() == 0.0
+    vanished = domain.metrics(sphere_item([0.0]))  # a predicted ball of radius 0 is no shape at all
+    assert vanished["empty_mean"].item() == 1.0 and vanished["iou_mean"].item() == 0.0
+    assert np.isnan(vanished["chamfer_mean"].item())
+
+
+def test_sample_metrics_skip_shapes_that_were_not_sampled():
+    base = sphere_item([0.5, 0.5])
+    drawn = base.mean.unsqueeze(1).repeat(1, 2, 1, 1)  # [2, S=2, N, 1]: both draws equal the truth
+    drawn[0, 1] = (grid_positions((24,) * 3).norm(dim=-1, keepdim=True) - 0.4).clamp(-T, T)  # one draw smaller
+    drawn[1] = float("nan")  # shape 1 was not sampled (SweepEvaluation's sample_items)
+    out = SdfDomain(rbf=False, chamfer_points=500).metrics(sphere_item([0.5, 0.5], samples=drawn))
+    assert out["iou_sample"][0].item() == pytest.approx((1 + 0.4**3 / 0.5**3) / 2, abs=0.03)  # mean over draws
+    assert torch.isnan(out["iou_sample"][1]) and torch.isnan(out["empty_sample"][1])
+    assert out["iou_mean"].tolist() == pytest.approx([1.0, 1.0]) and "iou_rbf" not in out
+
+
+# ---- predict through the CLI ------------------------------------------------------------------------------
+
+
+def test_predict_from_a_grid_writes_meshes_figure_and_context(trained, tmp_path):
+    _, cfg, ckpt, dm = trained
+    truth = dm.fixed_examples("test", 1)["signal"][0, 0]  # [R, R, R]
+    grid = tmp_path / "shape.npy"
+    np.save(grid, truth.numpy())
+    out = tmp_path / "out"
+    main(["predict", "--config", str(cfg), "--ckpt_path", str(ckpt), "--input", str(grid), "--out", str(out),
+          "--num_context", "10", "--num_samples", "2", "--n_autoregressive", "3", "--resolution", "16"])
+    record = json.loads((out / "prediction.json").read_text())
+    assert {"mean.glb", "mean.obj", "sample1.glb", "sample2.obj", "gt.glb", "prob.glb", "figure.png", "mean.png",
+            "prob.png", "context.json", "mean_sdf.npy"} <= set(record["files"])
+    assert "sample3.glb" not in record["files"] and all((out / name).is_file() for name in record["files"])
+    assert np.load(out / "mean_sdf.npy").shape == (16, 16, 16)  # --resolution sets the output grid
+    ctx = torch.tensor(json.loads((out / "context.json").read_text()))  # [K, 4]
+    assert ctx.shape == (10, 4) and ctx[:, :3].abs().max() <= 1
+    torch.testing.assert_close(ctx, torch.tensor(record["context"]))
+    # S is the input's SDF read trilinearly at continuous positions
+    torch.testing.assert_close(ctx[:, 3:], read_signal(truth[None, None], ctx[None, :, :3])[0])
+    assert len(trimesh.load(out / "gt.glb", force="mesh").faces) == len(sdf_to_mesh(truth).faces)
+
+
+def test_predict_from_a_mesh_with_a_context_and_from_a_context_alone(trained, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # the mesh's SDF goes into the cache
+    _, cfg, ckpt, _ = trained
+    mesh = tmp_path / "ball.obj"
+    trimesh.creation.icosphere(subdivisions=2, radius=0.7).export(mesh)
+    rows = [[0.0, 0.0, 0.0, -0.1], [0.9, 0.0, 0.0, 0.5], [0.0, -0.5, 0.2, 0.02], [0.1, 0.1, 0.1, -0.05]]
+    base = ["predict", "--config", str(cfg), "--ckpt_path", str(ckpt), "--num_samples", "1", "--n_autoregressive", "2"]
+    main([*base, "--input", str(mesh), "--context", json.dumps(rows), "--out", str(tmp_path / "a")])
+    assert (tmp_path / "a" / "gt.glb").is_file()
+    assert list((tmp_path / "cache" / "sdf" / "meshes").glob("*.npy"))
+    clamped = [r[:3] + [min(r[3], T)] for r in rows]  # an SDF beyond the truncation is clamped to t
+    np.testing.assert_allclose(json.loads((tmp_path / "a" / "context.json").read_text()), clamped, atol=1e-6)
+    points = tmp_path / "points.json"
+    points.write_text(json.dumps(rows))
+    # the domain's options (init args) hold at predict time, although the checkpoint records the domain by name
+    main([*base, "--context", str(points), "--out", str(tmp_path / "b"), "--model.domain.init_args.formats=[glb]"])
+    names = set(json.loads((tmp_path / "b" / "prediction.json").read_text())["files"])
+    assert "gt.glb" not in names and {"mean.glb", "sample1.glb", "figure.png"} <= names
+    assert not any(name.endswith(".obj") for name in names) and not list((tmp_path / "b").glob("*.obj"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--context", "[[0, 0, 2, 0.1]]"], "--context: positions must lie in [-1, 1]"),
+    (["--input", "flat.npy"], "expected a cubic SDF grid [R, R, R], got shape (4, 4)"),
+    (["--input", "points.json"], "is a context, not a shape: pass it as --context"),
+    (["--input", "shape.txt"], "unsupported input '.txt'"),
+])
+def test_predict_rejects_bad_input_with_a_one_line_error(trained, tmp_path, monkeypatch, args, message):
+    _, cfg, ckpt, _ = trained
+    monkeypatch.chdir(tmp_path)
+    np.save("flat.npy", np.zeros((4, 4)))
+    Path("points.json").write_text("[[0, 0, 0, 0.1]]")
+    Path("shape.txt").write_text("1 2 3")
+    with pytest.raises(ValueError, match=r"^[^\n]*$") as err:
+        main(["predict", "--config", str(cfg), "--ckpt_path", str(ckpt), "--out", str(tmp_path / "o"), *args])
+    assert message in str(err.value)
+    assert not (tmp_path / "o").exists()
+
+
+def test_write_prediction_meshes_an_analytic_box_in_place(tmp_path):
+    """The grid's axes are the positions' (x, y, z): a box keeps its place and its proportions in the meshes."""
+    spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(48,) * 3, val_dims=1, val_range=(-T, T),
+                      num_bins=8)
+    pos = grid_positions(spec.grid_shape)  # [N, 3]
+    q = (pos - torch.tensor([0.2, -0.1, 0.0])).abs() - torch.tensor([0.5, 0.3, 0.2])  # [N, 3]
+    box = (q.clamp(min=0).norm(dim=-1) + q.max(dim=-1).values.clamp(max=0)).clamp(-T, T)  # [N]
+    dist = BinnedGaussian.from_spec(spec)
+    mean = box.view(1, 1, *spec.grid_shape)  # [1, 1, R, R, R]
+    completion = Completion(spec.grid_shape, torch.zeros(1, 4, 3), torch.zeros(1, 4, 1), mean,
+                            mean.unsqueeze(1).repeat(1, 2, 1, 1, 1, 1), peaked_params(dist, box.view(1, -1, 1)), dist)
+    files = SdfDomain(formats=["glb"]).write_prediction(completion, tmp_path)
+    assert {p.name for p in files} >= {"mean.glb", "sample2.glb", "prob.glb", "figure.png"}
+    assert not any(p.suffix == ".obj" for p in files) and "gt.glb" not in {p.name for p in files}
+    for name, rel in (("mean", 0.04), ("sample2", 0.04), ("prob", 0.12)):  # P(inside) > 0.5: the box, to a voxel
+        mesh = trimesh.load(tmp_path / f"{name}.glb", force="mesh")
+        assert mesh_volume(mesh) == pytest.approx(1.0 * 0.6 * 0.4, rel=rel), name
+        np.testing.assert_allclose(mesh.bounds, [[-0.3, -0.4, -0.2], [0.7, 0.2, 0.2]], atol=0.03)
+
+
+# ---- the baseline and the data wiring --------------------------------------------------------------
+
+
+def test_rbf_interpolates_and_reproduces_affine_functions():
+    gen = torch.Generator().manual_seed(0)
+    ctx_pos = torch.rand(2, 40, 3, generator=gen) * 2 - 1  # [B, K, 3]
+    qry = torch.rand(2, 300, 3, generator=gen) * 2 - 1  # [B, Q, 3]
+    affine = lambda p: (0.3 * p[..., :1] - 0.2 * p[..., 1:2] + 0.1 * p[..., 2:] + 0.05)  # noqa: E731
+    torch.testing.assert_close(rbf_interpolate(ctx_pos, affine(ctx_pos), qry), affine(qry), atol=1e-4, rtol=0)
+    bumpy = torch.sin(3 * ctx_pos).sum(-1, keepdim=True)  # [B, K, 1]
+    torch.testing.assert_close(rbf_interpolate(ctx_pos, bumpy, ctx_pos), bumpy, atol=1e-4, rtol=0)
+    few = rbf_interpolate(ctx_pos[:, :2], bumpy[:, :2], qry)  # too few points for the affine part: a constant
+    torch.testing.assert_close(few, bumpy[:, :2].mean(1, keepdim=True).expand(-1, 300, -1))
+
+
+def test_datamodule_cache_root_and_eval_batch_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
+    dm = SDFDataModule(dataset="procedural", resolution=RES, truncation=T, num_shapes=(6, 2, 2), batch_size=2,
+                       eval_batch_size=1)
+    assert dm.spec.extra["truncation"] == T and "predictor" not in dm.spec.extra
+    dm.setup("test")
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["signal"].shape == (1, 1, RES, RES, RES)
+    built = list((tmp_path / "cache" / "sdf" / "procedural").iterdir())
+    assert len(built) == 1 and built[0].suffix == ".npy"  # the grids, and no temporary file left beside them
+    with pytest.raises(ValueError, match="eval_batch_size"):
+        SDFDataModule(dataset="procedural", eval_batch_size=0)

@@ -1,0 +1,358 @@
+"""Video domain: file IO, clip arithmetic, synthetic clips, DataModule, pictures and metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from domains.video.data import ClipDataset, VideoDataModule, group_split, load_mask_video, load_user_video
+from domains.video.io import (
+    VideoDecodeError,
+    cut_clips,
+    num_clips,
+    read_video_file,
+    read_video_folder,
+    read_video_npz,
+    resize_and_crop,
+    write_video,
+)
+from domains.video.synthetic import moving_digits
+from domains.video.visualize import (
+    context_video,
+    figure_video_samples,
+    frame_strip,
+    on_grid,
+    write_side_by_side,
+)
+from domains.video.metrics import psnr_per_frame, ssim_per_frame
+from pixeltransformer.sets import grid_positions
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "videos"
+
+
+def smooth_frames(f: int, h: int = 24, w: int = 32) -> np.ndarray:
+    """Smooth moving gradients [F, H, W, 3] uint8: easy for lossy codecs, every frame distinct."""
+    t, y, x = np.meshgrid(np.arange(f), np.arange(h), np.arange(w), indexing="ij")
+    r = 128 + 100 * np.sin(x / w * 2 * np.pi + t * 0.4)
+    g = 128 + 100 * np.cos(y / h * 2 * np.pi - t * 0.3)
+    b = np.full_like(r, 90.0)
+    return np.stack([r, g, b], -1).round().astype(np.uint8)
+
+
+def write_mp4(path: Path, frames: np.ndarray) -> Path:
+    iio.imwrite(path, frames, plugin="FFMPEG", fps=10, codec="libx264", macro_block_size=1,
+                output_params=["-crf", "10"])
+    return path
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+def test_read_mp4_written_by_imageio(tmp_path):
+    frames = smooth_frames(12)
+    got = read_video_file(write_mp4(tmp_path / "a.mp4", frames))
+    assert got.shape == (12, 24, 32, 3) and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - frames).mean() < 6
+    small = read_video_file(tmp_path / "a.mp4", size=12)  # resized while decoding: cover 12x12, centre crop
+    assert small.shape == (12, 12, 12, 3)
+
+
+def test_read_gif_greyscale_becomes_rgb(tmp_path):
+    grey = np.stack([np.full((10, 14), 20 * i, np.uint8) for i in range(5)])  # [5, 10, 14]
+    iio.imwrite(tmp_path / "g.gif", grey, plugin="pillow", duration=100, loop=0)
+    got = read_video_file(tmp_path / "g.gif")
+    assert got.shape == (5, 10, 14, 3)
+    assert (got[..., 0] == got[..., 1]).all() and (got[..., 1] == got[..., 2]).all()
+    assert np.abs(got[:, 0, 0, 0].astype(int) - np.arange(5) * 20).max() <= 2
+
+
+def test_read_npz_and_its_errors(tmp_path):
+    vids = np.random.default_rng(0).integers(0, 256, (3, 5, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "v.npz", videos=vids)
+    assert np.array_equal(read_video_npz(tmp_path / "v.npz"), vids)
+    np.savez(tmp_path / "wrong_key.npz", clips=vids)
+    with pytest.raises(ValueError, match="no array 'videos'"):
+        read_video_npz(tmp_path / "wrong_key.npz")
+    np.savez(tmp_path / "float.npz", videos=vids.astype(np.float32))
+    with pytest.raises(ValueError, match="uint8"):
+        read_video_npz(tmp_path / "float.npz")
+    with pytest.raises(FileNotFoundError):
+        read_video_npz(tmp_path / "missing.npz")
+
+
+def test_undecodable_file_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video" * 50)
+    with pytest.raises(VideoDecodeError, match="broken.mp4") as info:
+        read_video_file(bad)
+    assert "\n" not in str(info.value)
+    with pytest.raises(FileNotFoundError, match="nope.mp4"):
+        read_video_file(tmp_path / "nope.mp4")
+
+
+def test_folder_skips_and_counts_bad_and_short_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    write_mp4(tmp_path / "b_good.mp4", smooth_frames(20))  # 20 frames: clips of 8 with stride 4 -> 4
+    iio.imwrite(tmp_path / "sub" / "c_good.gif", smooth_frames(9), plugin="pillow", duration=100, loop=0)  # 1 clip
+    iio.imwrite(tmp_path / "a_short.gif", smooth_frames(5), plugin="pillow", duration=100, loop=0)
+    (tmp_path / "d_broken.avi").write_bytes(b"\x00garbage" * 64)
+    (tmp_path / "notes.txt").write_text("not a video")
+    with pytest.warns(UserWarning) as record:
+        out = read_video_folder(tmp_path, num_frames=8, size=16, stride=4, progress=False)
+    assert out.n_files == 4 and out.n_skipped_short == 1 and out.n_skipped_corrupt == 1
+    assert out.clips.shape == (5, 8, 16, 16, 3)
+    assert [p.name for p in out.files] == ["b_good.mp4", "c_good.gif"]  # sorted over the whole tree
+    assert out.video_index.tolist() == [0, 0, 0, 0, 1]
+    messages = " ".join(str(r.message) for r in record)
+    assert "a_short.gif" in messages and "d_broken.avi" in messages
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        read_video_folder(tmp_path / "missing", 8, 16)
+    with pytest.raises(FileNotFoundError, match="no video files"):
+        read_video_folder(tmp_path, 8, 16)
+    iio.imwrite(tmp_path / "short.gif", smooth_frames(3), plugin="pillow", duration=100, loop=0)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="1 too short"):
+        read_video_folder(tmp_path, 8, 16, progress=False)
+
+
+# ---- clip arithmetic -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "frames,t,stride,step,expected",
+    [(36, 17, 1, 1, 20), (36, 17, 17, 1, 2), (34, 17, 17, 1, 2), (33, 17, 17, 1, 1), (16, 17, 1, 1, 0),
+     (36, 17, 1, 2, 4), (17, 17, 5, 1, 1)],
+)
+def test_num_clips(frames, t, stride, step, expected):
+    assert num_clips(frames, t, stride, step) == expected
+    clips = cut_clips(np.zeros((frames, 4, 4, 3), np.uint8), t, 4, stride, step)
+    assert clips.shape == (expected, t, 4, 4, 3)
+
+
+def test_cut_clips_picks_the_right_frames():
+    frames = np.broadcast_to(np.arange(30, dtype=np.uint8).reshape(30, 1, 1, 1), (30, 6, 6, 3)).copy()
+    clips = cut_clips(frames, num_frames=4, size=6, stride=5, frame_step=3)  # span 10 -> starts 0, 5, 10, 15, 20
+    assert clips.shape == (5, 4, 6, 6, 3)
+    assert clips[:, :, 0, 0, 0].tolist() == [[s + 3 * j for j in range(4)] for s in (0, 5, 10, 15, 20)]
+    assert cut_clips(frames, 4, 6).shape[0] == 7  # default stride: non-overlapping, 30 // 4
+
+
+def test_resize_keeps_aspect_and_crops_the_centre():
+    frame = np.zeros((1, 30, 90, 3), np.uint8)
+    frame[:, :, :30, 0] = 255  # red | green | blue thirds
+    frame[:, :, 30:60, 1] = 255
+    frame[:, :, 60:, 2] = 255
+    square = resize_and_crop(frame, 15)  # shorter side 30 -> 15, width 45, centre 15 columns = the green third
+    assert square.shape == (1, 15, 15, 3)
+    assert square[:, :, 1:-1, 1].min() >= 250 and square[:, :, 1:-1][..., [0, 2]].max() <= 5
+    assert square[..., 1].min() >= 200  # the antialias filter only blends the outermost columns a little
+    tall = resize_and_crop(np.zeros((2, 240, 320, 3), np.uint8), (32, 24))
+    assert tall.shape == (2, 32, 24, 3)
+
+
+# ---- writing ---------------------------------------------------------------------------------------
+def test_write_video_round_trip(tmp_path):
+    frames = smooth_frames(9, 32, 32)
+    frames[4] = frames[3]  # a repeated frame must survive the GIF writer (pillow would merge it)
+    mp4 = read_video_file(write_video(frames, tmp_path / "v.mp4", upscale_to=None))
+    gif = read_video_file(write_video(frames, tmp_path / "v.gif", upscale_to=None))
+    assert mp4.shape == gif.shape == frames.shape
+    assert np.abs(gif.astype(int) - frames).mean() < 4
+    assert np.abs(mp4.astype(int) - frames).mean() < 8
+    big = read_video_file(write_video(frames.astype(np.float32) / 255, tmp_path / "big.gif"))  # float input
+    assert big.shape == (9, 128, 128, 3)  # 32 px upscaled x4 with nearest neighbour
+    assert (big[:, ::4, ::4] == big[:, 3::4, 3::4]).mean() > 0.95
+    odd = read_video_file(write_video(smooth_frames(3, 15, 21), tmp_path / "odd.mp4", upscale_to=None))
+    assert odd.shape == (3, 16, 22, 3)  # yuv420p needs even sides
+    diverged = np.full((2, 8, 8, 3), np.nan, np.float32)
+    assert read_video_file(write_video(diverged, tmp_path / "nan.gif", upscale_to=None)).max() == 0
+    with pytest.raises(ValueError, match="mp4 or .gif"):
+        write_video(frames, tmp_path / "v.avi")
+
+
+# ---- synthetic -------------------------------------------------------------------------------------
+def test_moving_digits_move_and_stay_inside():
+    clips, pos, counts = moving_digits(24, num_frames=17, size=32, seed=3, n_digits=(1, 2), return_positions=True)
+    assert clips.shape == (24, 17, 32, 32, 3) and clips.dtype == np.uint8
+    assert set(counts.tolist()) <= {1, 2} and len(set(counts.tolist())) == 2
+    diffs = np.abs(np.diff(clips.astype(int), axis=1)).reshape(24, 16, -1).sum(-1)  # [n, T-1]
+    assert (diffs > 0).all()  # every frame differs from the one before
+    room = 32 - 14
+    assert pos.min() >= 0 and pos.max() <= room
+    travel = np.abs(pos[:, -1] - pos[:, 0]).sum(-1)[:, 0]  # first digit's displacement, px
+    assert (travel > 1).all()
+    # digit colours have a full channel; the canvas stays below 0.5: bright pixels must sit in a digit's box
+    bright = clips.max(-1) > 200  # [n, T, H, W]
+    n, t, y, x = np.nonzero(bright)
+    inside = np.zeros(len(n), bool)
+    for d in range(2):
+        py, px = pos[n, t, d, 0], pos[n, t, d, 1]
+        inside |= (d < counts[n]) & (y >= py - 1) & (y <= py + 15) & (x >= px - 1) & (x <= px + 15)
+    assert bright.any() and inside.all()
+
+
+def test_moving_digits_bounce_and_seed():
+    _, pos, _ = moving_digits(8, num_frames=40, size=32, seed=0, n_digits=1, speed=(0.1, 0.1), return_positions=True)
+    vel = np.diff(pos[:, :, 0], axis=1)  # [n, T-1, 2]
+    assert (np.sign(vel[:, 1:]) != np.sign(vel[:, :-1])).any(axis=(1, 2)).all()  # 3 px/frame over 40 frames: bounces
+    a, b = moving_digits(4, seed=1), moving_digits(4, seed=1)
+    assert np.array_equal(a, b) and not np.array_equal(a, moving_digits(4, seed=2))
+
+
+# ---- data module -----------------------------------------------------------------------------------
+def test_datamodule_spec_and_kmeans_bins():
+    dm = VideoDataModule(num_clips=30, splits=(20, 5, 5), num_bins=64, num_frames=9, seed=1)
+    spec = dm.spec  # needed before setup(): the CLI links it to the model
+    assert spec.domain == "video" and spec.grid_shape == (9, 32, 32) and spec.val_dims == 3
+    assert spec.val_range == (0.0, 1.0) and spec.num_bins == 64
+    centres = spec.bin_centres()  # [64, 3]
+    assert centres.shape == (64, 3) and centres.min() >= 0 and centres.max() <= 1
+    assert torch.unique(centres, dim=0).shape[0] == 64
+    dm.setup("fit")
+    assert [len(dm.dataset(s)) for s in ("train", "val")] == [20, 5]
+    item = dm.dataset("train")[0]["signal"]
+    assert item.shape == (3, 9, 32, 32) and item.dtype == torch.float32 and 0 <= item.min() and item.max() <= 1
+    # the centres describe the training colours: every training pixel is near one of them
+    pixels = item.reshape(3, -1).T  # [N, 3]
+    assert torch.cdist(pixels, centres).min(1).values.mean() < 0.05
+    again = VideoDataModule(num_clips=30, splits=(20, 5, 5), num_bins=64, num_frames=9, seed=1).spec
+    assert again.centres == spec.centres
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["signal"].shape == (16, 3, 9, 32, 32)
+
+
+def test_datamodule_uniform_bins_and_bad_args(tmp_path, monkeypatch):
+    dm = VideoDataModule(num_clips=12, splits=(8, 2, 2), bins="uniform", num_bins=27, size=(16, 24), num_frames=5)
+    assert dm.spec.centres is None and dm.spec.bin_centres().shape == (27, 3)
+    assert dm._clips is None  # uniform bins need no data before setup
+    dm.setup("fit")
+    assert dm.dataset("val")[1]["signal"].shape == (3, 5, 16, 24)
+    with pytest.raises(ValueError, match="n\\^3"):
+        VideoDataModule(bins="uniform", num_bins=100)
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "none"))  # no root, and no data in the default place
+    with pytest.raises(FileNotFoundError, match="no data at .*none/videos/natural: put it there"):
+        VideoDataModule(dataset="folder")
+    with pytest.raises(ValueError, match="do not fit the 12 clips"):
+        VideoDataModule(num_clips=12, splits=(8, 8, 8), bins="uniform", num_bins=8).setup("fit")
+
+
+def test_datamodule_from_npz(tmp_path):
+    vids = moving_digits(6, num_frames=12, size=20, seed=0)
+    np.savez(tmp_path / "v.npz", videos=vids)
+    dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=5, size=20, stride=5,
+                         splits=(-1, 2, 2), bins="uniform", num_bins=8)
+    dm.setup("fit")
+    assert len(dm._clips) == 12  # two clips of 5 frames from each 12-frame video
+    train, val = dm.dataset("train").base.index, dm.dataset("val").base.index  # the core wraps splits in IndexedDataset
+    owner = lambda idx: set((idx // 2).tolist())  # noqa: E731 - clips of video i are rows 2i, 2i+1
+    assert owner(train).isdisjoint(owner(val))  # split_by="video": no video in two splits
+    first = dm.dataset("train")[0]["signal"]
+    row = int(train[0])
+    expected = torch.from_numpy(vids[row // 2, (row % 2) * 5 : (row % 2) * 5 + 5]).permute(3, 0, 1, 2).float() / 255
+    assert torch.equal(first, expected)
+
+
+def test_group_split_keeps_groups_whole():
+    groups = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5])
+    parts = group_split(groups, (-1, 2, 3), seed=0)
+    assert sorted(torch.cat(parts).tolist()) == list(range(12))
+    owners = [set(groups[p].tolist()) for p in parts]
+    assert all(owners[i].isdisjoint(owners[j]) for i in range(3) for j in range(i + 1, 3))
+    assert 0 < len(parts[1]) <= 2 and 0 < len(parts[2]) <= 3
+
+
+def test_clip_dataset_rejects_floats():
+    with pytest.raises(ValueError, match="uint8"):
+        ClipDataset(torch.zeros(2, 3, 4, 4, 3))
+
+
+def test_load_user_video_and_mask(tmp_path):
+    path = write_mp4(tmp_path / "u.mp4", smooth_frames(20, 48, 64))
+    clip = load_user_video(path, num_frames=8, size=16, frame_step=2)
+    assert clip.shape == (3, 8, 16, 16) and clip.dtype == torch.float32 and clip.max() <= 1
+    with pytest.raises(ValueError, match="needs 25"):
+        load_user_video(path, num_frames=25, size=16)
+    still = np.zeros((32, 32, 3), np.uint8)
+    still[:, 16:] = 255  # right half observed
+    iio.imwrite(tmp_path / "m.png", still)
+    mask = load_mask_video(tmp_path / "m.png", num_frames=4, size=16)
+    assert mask.shape == (4, 16, 16) and mask.dtype == torch.bool
+    assert mask[:, :, 8:].all() and not mask[:, :, :8].any()
+    iio.imwrite(tmp_path / "black.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="no white"):
+        load_mask_video(tmp_path / "black.png", 4, 8)
+
+
+# ---- pictures and metrics --------------------------------------------------------------------------
+def test_frame_strip_and_context_video():
+    video = torch.rand(3, 17, 8, 10)
+    strip = frame_strip(video, every=2)  # frames 0, 2, ..., 16 -> 9 frames, 1 px gaps
+    assert strip.shape == (8, 9 * 10 + 8, 3) and strip.dtype == np.uint8
+    assert np.array_equal(strip[:, 11:21], (video[:, 2].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+    grid = grid_positions((17, 8, 10))  # [N, 3]
+    idx = torch.randperm(len(grid))[:50]
+    ctx_pos, ctx_val = grid[idx], video.flatten(1).T[idx]  # [K, 3] each
+    near = context_video(ctx_pos, ctx_val, (17, 8, 10))
+    assert near.shape == video.shape
+    assert torch.allclose(near.flatten(1).T[idx], ctx_val)  # context voxels show their own value
+    assert set(map(tuple, near.flatten(1).T.tolist())) <= set(map(tuple, ctx_val.tolist()))
+    pts = context_video(ctx_pos, ctx_val, (17, 8, 10), mode="points")
+    assert torch.allclose(pts.flatten(1).T[idx], ctx_val) and (pts == 0.5).all(0).sum() == len(grid) - 50
+
+
+def test_figure_and_side_by_side(tmp_path):
+    gt = torch.rand(3, 6, 12, 12)
+    png = figure_video_samples(gt, gt * 0.5, [gt, gt.flip(-1), gt], gt * 0.9, tmp_path / "fig.png", every=2)
+    img = iio.imread(png)
+    assert img.shape[0] == 6 * 135  # six rows (GT, S, 3 samples, mean) of 0.9 in at 150 dpi
+    assert img.shape[1] > 3 * 12 and img[..., :3].std() > 10
+    out = write_side_by_side([gt, gt, gt], tmp_path / "sbs.gif", gap=2, upscale_to=None)
+    back = read_video_file(out)
+    assert back.shape == (6, 12, 3 * 12 + 2 * 2, 3)
+    assert (back[:, :, 12:14] == 255).all()  # the white gap
+    with pytest.raises(ValueError, match="differ in shape"):
+        write_side_by_side([gt, gt[:, :3]], tmp_path / "bad.gif")
+
+
+def test_psnr_and_ssim_per_frame():
+    gen = torch.Generator().manual_seed(0)
+    gt = torch.rand(2, 3, 4, 16, 16, generator=gen) * 0.5 + 0.25
+    same_psnr, same_ssim = psnr_per_frame(gt, gt), ssim_per_frame(gt, gt)
+    assert same_psnr.shape == same_ssim.shape == (2,)
+    assert torch.isfinite(same_psnr).all() and (same_psnr >= 99).all()
+    assert torch.allclose(same_ssim, torch.ones(2), atol=1e-5)
+    noisy = gt + 0.05 * torch.randn(gt.shape, generator=gen)
+    mse = ((noisy - gt) ** 2).mean(dim=(1, 3, 4))  # [B, T]
+    assert torch.allclose(psnr_per_frame(noisy, gt), (10 * torch.log10(1 / mse)).mean(1), atol=1e-3)
+    worse = gt + 0.2 * torch.randn(gt.shape, generator=gen)
+    assert (ssim_per_frame(worse, gt) < ssim_per_frame(noisy, gt)).all()
+    with pytest.raises(ValueError, match="B, 3, T, H, W"):
+        psnr_per_frame(gt[0], gt[0])
+
+
+# ---- the shared beach clips -----------------------------------------------------------------------
+def test_shared_beach_clips():
+    beach = SHARED / "tinyvideos_beach_gt"
+    if not (beach / "beach_gt_64x64x17.npz").is_file():
+        pytest.skip(f"shared beach clips not found under {beach}")
+    vids = read_video_npz(beach / "beach_gt_64x64x17.npz")
+    assert vids.shape == (8, 17, 64, 64, 3)
+    gif = read_video_file(beach / "beach_gt_00.gif")
+    assert gif.shape == (17, 64, 64, 3)
+    assert np.abs(gif.astype(int) - vids[0]).mean() < 2  # the npz holds the GIF's frames
+    dm = VideoDataModule(dataset="npz", root=str(beach / "beach_gt_64x64x17.npz"), size=64, splits=(6, 1, 1),
+                         num_bins=32)
+    assert dm.spec.grid_shape == (17, 64, 64) and dm.spec.num_bins == 32
+    folder = read_video_folder(beach, num_frames=17, size=64, progress=False)
+    assert folder.clips.shape == (8, 17, 64, 64, 3) and folder.n_skipped_short == folder.n_skipped_corrupt == 0
+
+
+def test_on_grid_reads_a_clip_on_another_grid():
+    video = torch.rand(3, 2, 4, 5)
+    assert on_grid(video, (2, 4, 5)) is video
+    fine = on_grid(video, (2, 7, 9))  # every other row and column is a grid point of the clip
+    assert fine.shape == (3, 2, 7, 9)
+    assert torch.allclose(fine[:, :, ::2, ::2], video, atol=1e-6)
+    assert torch.allclose(fine[:, :, 1, 0], (video[:, :, 0, 0] + video[:, :, 1, 0]) / 2, atol=1e-6)  # halfway

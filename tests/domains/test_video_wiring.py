@@ -1,0 +1,243 @@
+"""Video domain wired to the core: fit, test and predict through the CLI, the sweep's PSNR/SSIM, the Domain's files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from domains.video.data import VideoDataModule, load_user_video
+from domains.video.domain import VideoDomain
+from domains.video.io import read_video_file, write_video
+from domains.video.metrics import sweep_metrics, sweep_summary
+from domains.video.synthetic import moving_digits
+from pixeltransformer.cli import main
+from pixeltransformer.evaluation import SweepEvaluation, SweepItem
+from pixeltransformer.inference import Completion
+from pixeltransformer.module import PixelTransformerModule
+from pixeltransformer.sets import flatten_grid, grid_positions
+
+REPO = Path(__file__).resolve().parents[2]
+GRID = (3, 12, 12)  # T, H, W: tiny, but frames stay >= 11 px for SSIM's window
+N = math.prod(GRID)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """configs/video.yaml with a tiny model and tiny clips, fitted for two steps through the CLI."""
+    tmp = tmp_path_factory.mktemp("video_run")
+    overlay = {
+        "model": {"net": {"width": 64, "encoder_layers": 2, "decoder_layers": 2, "heads": 4, "ffn": 128},
+                  "sets": {"init_args": {"min_context": 8, "max_context": 64, "num_queries": 32}}, "val_levels": [16]},
+        "data": {"init_args": {"num_frames": GRID[0], "size": GRID[1], "num_clips": 12, "splits": [-1, 2, 2],
+                               "num_bins": 8, "batch_size": 2}},
+        "trainer": {"max_steps": 2, "val_check_interval": 1, "limit_val_batches": 1, "logger": False,
+                    "enable_progress_bar": False, "enable_model_summary": False, "callbacks": [
+                        {"class_path": "pixeltransformer.callbacks.Pictures",
+                         "init_args": {"num_examples": 2, "levels": [16], "num_samples": 2, "n_autoregressive": 2}},
+                        {"class_path": "domains.video.evaluation.VideoEvaluation",
+                         "init_args": {"levels": [8, 32, N], "num_samples": 1, "n_autoregressive": 2,
+                                       "sample_clips": 1}}]},
+        "checkpoint": {"every_n_train_steps": 2},
+    }
+    (tmp / "tiny.yaml").write_text(yaml.safe_dump(overlay))
+    torch.manual_seed(0)
+    main(["fit", *config(tmp), "--run_root", str(tmp / "runs"), "--run_name", "tiny"])
+    return tmp / "runs" / "video" / "tiny"
+
+
+def config(tmp: Path) -> list[str]:
+    return ["--config", str(REPO / "configs" / "video.yaml"), "--config", str(tmp / "tiny.yaml")]
+
+
+def predict(run: Path, *args: str) -> None:
+    main(["predict", *config(run.parents[2]), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), *args])
+
+
+@pytest.fixture(scope="module")
+def input_video(tmp_path_factory) -> Path:
+    clip = moving_digits(1, num_frames=5, size=24, seed=3)[0]  # [5, 24, 24, 3]
+    return write_video(clip, tmp_path_factory.mktemp("video_in") / "clip.mp4", upscale_to=None)
+
+
+# ---- fit and test through the CLI ----------------------------------------------------------------------
+def test_fit_draws_fig10_after_each_validation(run):
+    files = sorted(p.name for p in (run / "pictures").iterdir())
+    # two validations (steps 1 and 2) x two clips x three files at |S| = 16; none from the sanity check
+    assert files == sorted(f"video{i}_S16_step{s:06d}.{x}"
+                           for i in (0, 1) for s in (1, 2) for x in ("gif", "mp4", "png"))
+    frames = read_video_file(run / "pictures" / "video0_S16_step000002.mp4")
+    assert frames.shape[0] == GRID[0]  # T frames of GT, S, 2 samples and the mean side by side
+    assert frames.shape[2] > 5 * frames.shape[1] - 1
+
+
+def test_test_writes_every_metrics_key_and_test_pictures(run):
+    main(["test", *config(run.parents[2]), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    result = json.loads((run / "eval" / "metrics.json").read_text())
+    assert [r["num_context"] for r in result["rows"]] == [8, 32] and result["dropped_levels"]["levels"] == [N]
+    for row in result["rows"]:
+        assert set(row) == {"num_context", "nll", "mse", "nn_mse", "sample_mse", "psnr", "ssim", "nn_psnr", "nn_ssim",
+                            "sample_psnr", "sample_ssim"}
+        assert all(math.isfinite(v) for v in row.values())
+    assert result["sample_clips"] == 1  # of the two test clips, only the first is sampled
+    assert result["mean_psnr_gain_over_nn_db"] == {str(r["num_context"]): r["psnr"] - r["nn_psnr"]
+                                                   for r in result["rows"]}
+    assert result["psnr_rises_with_context"] == (result["rows"][1]["psnr"] > result["rows"][0]["psnr"])
+    assert "metric_notes" in result and (run / "eval" / "metrics_vs_context.png").is_file()
+    assert sorted(p.name for p in (run / "eval" / "pictures").iterdir()) == sorted(
+        f"video{i}_S16.{x}" for i in (0, 1) for x in ("gif", "mp4", "png"))
+
+
+# ---- predict through the CLI -----------------------------------------------------------------------------
+def test_predict_random_pixels_keeps_the_observed_pixels(run, input_video):
+    predict(run, "--input", str(input_video), "--num_context", "20", "--num_samples", "2", "--n_autoregressive", "3")
+    out = run / "predict" / "clip"
+    assert {p.name for p in out.iterdir()} == {
+        "gt.mp4", "context.mp4", "mean.mp4", "sample_00.mp4", "sample_01.mp4", "figure10.png", "figure10.mp4",
+        "figure10.gif", "summary.json", "prediction.json"}
+    record = json.loads((out / "prediction.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["grid"] == list(GRID) and summary["num_context"] == record["num_context"] == 20
+    assert set(summary["psnr_vs_input"]) == {"mean", "nearest_neighbour", "sample_00", "sample_01"}
+    clip = load_user_video(input_video, *GRID[:1], GRID[1:])  # [3, T, H, W], what the model observed
+    mean = read_video_file(out / "mean.mp4").astype(np.float32) / 255  # [T, kH, kW, 3], upscaled k times
+    k = mean.shape[1] // GRID[1]
+    assert mean.shape[0] == GRID[0] and k > 1
+    for row in record["context"]:  # each observed pixel: the input's value, shown as observed in the mean video
+        t, y, x = (round((p + 1) / 2 * (n - 1)) for p, n in zip(row[:3], GRID))
+        assert torch.allclose(torch.tensor(row[3:]), clip[:, t, y, x], atol=1e-6)
+        assert np.abs(mean[t, y * k + k // 2, x * k + k // 2] - np.array(row[3:])).max() < 0.06  # mp4 is lossy
+
+
+def test_predict_with_a_mask_a_cap_and_a_resolution(run, input_video, tmp_path):
+    mask = np.zeros((24, 24, 3), np.uint8)
+    mask[:12] = 255  # the top half of every frame is observed: 6 of 12 rows, 3 frames
+    iio.imwrite(tmp_path / "mask.png", mask)
+    out = tmp_path / "masked"
+    predict(run, "--input", str(input_video), "--mask", str(tmp_path / "mask.png"), "--num_samples", "1",
+            "--n_autoregressive", "2", "--resolution", "16", "--out", str(out))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["grid"] == [GRID[0], 16, 16] and summary["num_context"] == GRID[0] * 6 * 12
+    assert read_video_file(out / "sample_00.mp4").shape[0] == GRID[0]  # frames kept, only H and W scaled
+    with pytest.warns(UserWarning, match="observes 216 pixels; using a random 50"):
+        predict(run, "--input", str(input_video), "--mask", str(tmp_path / "mask.png"), "--num_samples", "0",
+                "--model.domain.init_args.max_context=50", "--out", str(tmp_path / "capped"))
+    assert json.loads((tmp_path / "capped" / "summary.json").read_text())["num_context"] == 50
+
+
+def test_predict_with_json_context_and_bad_input(run, input_video, tmp_path):
+    base = ["--input", str(input_video), "--num_samples", "0"]
+    ctx = [[0.0, -1.0, 1.0, 1.0, 0.0, 0.0], [1.0, 1.0, -1.0, 0.0, 0.0, 1.0]]  # (t, y, x, r, g, b) at grid points
+    predict(run, *base, "--out", str(tmp_path / "ok"), "--context", json.dumps(ctx))
+    assert json.loads((tmp_path / "ok" / "summary.json").read_text())["num_context"] == 2
+    assert json.loads((tmp_path / "ok" / "prediction.json").read_text())["context"] == ctx
+    predict(run, "--num_samples", "0", "--out", str(tmp_path / "alone"), "--context", json.dumps(ctx))  # no clip
+    assert sorted(p.name for p in (tmp_path / "alone").iterdir()) == [
+        "context.mp4", "figure10.gif", "figure10.mp4", "figure10.png", "mean.mp4", "prediction.json", "summary.json"]
+    assert "psnr_vs_input" not in json.loads((tmp_path / "alone" / "summary.json").read_text())  # nothing to compare
+    assert iio.imread(tmp_path / "alone" / "figure10.png").shape[0] == 2 * 135  # rows: S and the mean, no GT
+    bad = {
+        json.dumps([[0.0, 1.5, 0.0, 0.5, 0.5, 0.5]]): "positions must lie in \\[-1, 1\\]",
+        json.dumps([[0.0, 0.0, 0.0, 0.5]]): "6 numbers each",
+        json.dumps([[0.0, 0.0, 0.0, 2.0, 0.5, 0.5]]): "values must lie in \\[0, 1\\]",
+    }
+    for text, message in bad.items():
+        with pytest.raises(ValueError, match=message):
+            predict(run, *base, "--out", str(tmp_path / "bad"), "--context", text)
+    with pytest.raises(ValueError, match=f"--num_context must be between 1 and the {N} grid points"):
+        predict(run, *base, "--out", str(tmp_path / "bad"), "--num_context", "1000")
+    with pytest.raises(ValueError, match="needs 3"):  # a clip shorter than the model's T frames
+        short = write_video(moving_digits(1, num_frames=2, size=12, seed=0)[0], tmp_path / "short.mp4", upscale_to=None)
+        predict(run, "--input", str(short), "--out", str(tmp_path / "bad"))
+    assert not (tmp_path / "bad").exists()
+
+
+# ---- the Domain's parts, without a CLI ---------------------------------------------------------------------
+def clips(b: int = 2) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(b, 3, *GRID, generator=gen) * 0.5 + 0.25  # [B, 3, T, H, W] in [0.25, 0.75]
+
+
+def item_of(signal: torch.Tensor, mean: torch.Tensor, samples: torch.Tensor | None = None) -> SweepItem:
+    """A sweep item querying every pixel, none observed, with the given mean videos [B, 3, T, H, W]."""
+    spec = VideoDataModule(num_frames=GRID[0], size=GRID[1], bins="uniform", num_bins=8).spec
+    b = signal.shape[0]
+    qry = flatten_grid(signal)  # [B, N, 3]
+    pos = grid_positions(GRID).expand(b, -1, -1)  # [B, N, 3]
+    flat = lambda v: flatten_grid(v.flatten(0, 1)).view(*v.shape[:2], N, 3)  # noqa: E731  [B, S, N, 3]
+    return SweepItem(spec, signal, 1, pos[:, :1], qry[:, :1], pos, qry, torch.ones(b, N, dtype=torch.bool),
+                     torch.zeros(b, N, 1), flatten_grid(mean), flatten_grid(signal.flip(-1)),
+                     None if samples is None else flat(samples), True, torch.zeros(b, N), {"signal": signal})
+
+
+def test_sweep_metrics_known_values_and_unsampled_rows():
+    gt = clips()
+    perfect = sweep_metrics(item_of(gt, gt))
+    assert torch.equal(perfect["psnr"], torch.full((2,), 100.0))  # a perfect clip scores the cap
+    assert torch.allclose(perfect["ssim"], torch.ones(2), atol=1e-5)
+    shifted = sweep_metrics(item_of(gt, gt + 0.1))  # MSE 0.01 in every frame: 20 dB
+    assert torch.allclose(shifted["psnr"], torch.full((2,), 20.0), atol=1e-3)
+    assert (shifted["ssim"] < perfect["ssim"] - 0.01).all()
+    assert (shifted["nn_psnr"] < 40).all()  # the (flipped) NN fill is scored on its own
+    samples = torch.stack([gt, gt + 0.1], 1)  # [B, 2, 3, T, H, W]: one perfect, one shifted sample per clip
+    samples[1] = float("nan")  # the second clip was not sampled
+    out = sweep_metrics(item_of(gt, gt, samples))
+    assert out["sample_psnr"][0].item() == pytest.approx(60.0, abs=1e-3) and out["sample_psnr"][1].isnan()
+    assert 0.5 < out["sample_ssim"][0] < 1 and out["sample_ssim"][1].isnan()
+
+
+def test_sweep_summary():
+    rows = [{"num_context": 256, "psnr": 20.0, "nn_psnr": 19.0}, {"num_context": 512, "psnr": 22.0, "nn_psnr": 23.0}]
+    assert sweep_summary(rows) == {"psnr_rises_with_context": True,
+                                   "mean_psnr_gain_over_nn_db": {"256": 1.0, "512": -1.0}}
+    assert sweep_summary(rows[::-1])["psnr_rises_with_context"] is False
+
+
+def test_sweep_with_every_pixel_observed_scores_the_cap(run):
+    module = PixelTransformerModule.load_from_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu").eval()
+    assert isinstance(module.domain, VideoDomain)
+    signal = clips()
+    sweep = SweepEvaluation(levels=(8, 64), num_samples=1, n_autoregressive=2, sample_items=1)
+    sweep.level_list = lambda spec: [8, 64, N]  # the sweep leaves |S| = every pixel out (nothing held out); forced
+    out = sweep.evaluate_batch(module, {"signal": signal, "index": torch.tensor([0, 1])})
+    for name in ("psnr", "nn_psnr"):  # the mean video and the NN fill are the clip itself
+        assert torch.equal(out[N][name], torch.full((2,), 100.0)), name
+    assert torch.allclose(out[N]["ssim"], torch.ones(2), atol=1e-4)
+    assert (out[64]["nn_psnr"] > out[8]["nn_psnr"]).all() and (out[8]["psnr"] < 40).all()
+    assert out[8]["sample_psnr"][0].isfinite() and out[8]["sample_psnr"][1].isnan()  # only item 0 is sampled
+
+
+def test_write_prediction_of_a_perfect_completion(tmp_path):
+    gt = clips(1)  # [1, 3, T, H, W]
+    pos = grid_positions(GRID)[:5].unsqueeze(0)  # [1, 5, 3]
+    c = Completion(GRID, pos, flatten_grid(gt)[:, :5], gt, torch.stack([gt, gt + 0.1], 1), None, None, gt)
+    files = VideoDomain(gif=False).write_prediction(c, tmp_path)
+    assert [p.name for p in files] == ["gt.mp4", "context.mp4", "mean.mp4", "sample_00.mp4", "sample_01.mp4",
+                                       "figure10.png", "figure10.mp4", "summary.json"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["psnr_vs_input"]["mean"] == summary["psnr_vs_input"]["sample_00"] == 100.0
+    assert summary["psnr_vs_input"]["sample_01"] == pytest.approx(20.0, abs=1e-3)
+    assert summary["ssim_vs_input"]["mean"] == pytest.approx(1.0, abs=1e-5)
+    assert iio.imread(tmp_path / "figure10.png").shape[0] == 5 * 135  # rows: GT, S, 2 samples, mean
+
+
+def test_context_from_mask_and_predict_grid():
+    signal = clips(1)[0]  # [3, T, H, W]
+    mask = torch.zeros(GRID, dtype=torch.bool)
+    mask[:, :2] = True  # 2 rows of every frame: 72 pixels
+    pos, val = VideoDomain().context_from_mask(signal, mask)
+    assert pos.shape == val.shape == (72, 3)
+    assert torch.allclose(val, flatten_grid(signal[None])[0, mask.flatten()], atol=1e-6)  # the clip's own pixels
+    with pytest.warns(UserWarning, match="observes 72 pixels; using a random 10"):
+        few_pos, few_val = VideoDomain(max_context=10).context_from_mask(signal, mask)
+    rows = [int((pos == p).all(1).nonzero()) for p in few_pos]  # each kept pixel is one of the mask's, once
+    assert len(set(rows)) == 10 and torch.equal(few_val, val[rows]) and rows == sorted(rows)
+    spec = VideoDataModule(num_frames=5, size=(12, 16), bins="uniform", num_bins=8).spec
+    assert VideoDomain().predict_grid(spec, None) == (5, 12, 16)
+    assert VideoDomain().predict_grid(spec, 24) == (5, 24, 32)  # the shorter side is 24, the frames stay 5

@@ -1,0 +1,287 @@
+"""Model, set sampler and inference: the contracts every domain relies on."""
+
+import pytest
+import torch
+
+from pixeltransformer.bins import kmeans_centres
+from pixeltransformer.inference import decode_chunked, sample
+from pixeltransformer.model import PixelTransformer
+from pixeltransformer.sets import SetSampler, grid_positions, read_signal
+from pixeltransformer.signal import SignalSpec
+
+
+def _model(p=2, v=1, **kw):
+    torch.manual_seed(0)
+    return PixelTransformer(pos_dims=p, val_dims=v, num_params=3 * (2 + v), width=32, encoder_layers=2,
+                            decoder_layers=2, heads=4, ffn=64, fourier_features=16, **kw).eval()
+
+
+@pytest.mark.parametrize("distance_bias", [False, True])
+def test_permutation_invariant_in_context(distance_bias):
+    m = _model(distance_bias=distance_bias)
+    ctx_pos, ctx_val, qry = torch.rand(2, 12, 2) * 2 - 1, torch.rand(2, 12, 1), torch.rand(2, 5, 2) * 2 - 1
+    perm = torch.randperm(12)
+    a = m(ctx_pos, ctx_val, qry)
+    b = m(ctx_pos[:, perm], ctx_val[:, perm], qry)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("distance_bias", [False, True])
+def test_queries_are_independent_and_chunking_is_exact(distance_bias):
+    m = _model(distance_bias=distance_bias)
+    ctx_pos, ctx_val, qry = torch.rand(2, 9, 2) * 2 - 1, torch.rand(2, 9, 1), torch.rand(2, 50, 2) * 2 - 1
+    mem = m.encode(ctx_pos, ctx_val)
+    whole = m.decode(mem, qry)
+    chunked = decode_chunked(m, mem, qry, chunk=7)
+    assert torch.allclose(whole, chunked, atol=1e-5)
+    assert torch.allclose(m.decode(mem, qry[:, 3:4]), whole[:, 3:4], atol=1e-5)
+
+
+def test_fourier_frequencies_fixed_by_seed():
+    a, b = _model(fourier_seed=3), _model(fourier_seed=3)
+    c = _model(fourier_seed=4)
+    assert torch.equal(a.fourier.freqs, b.fourier.freqs)
+    assert not torch.equal(a.fourier.freqs, c.fourier.freqs)
+    assert "fourier.freqs" in a.state_dict()
+
+
+def test_grid_points_read_exact_values():
+    signal = torch.rand(2, 3, 5, 7)  # [B, V, H, W]
+    pos = grid_positions((5, 7)).unsqueeze(0).expand(2, -1, -1)
+    vals = read_signal(signal, pos)  # [B, N, V]
+    assert torch.allclose(vals, signal.flatten(2).transpose(1, 2), atol=1e-6)
+
+
+@pytest.mark.parametrize("grid", [(11,), (6, 5), (4, 5, 3)])
+def test_linear_reading_between_points_and_clamped_border(grid):
+    # a signal that is linear in every axis is read exactly anywhere, and positions beyond the border clamp
+    axes = torch.meshgrid(*[torch.linspace(-1, 1, n) for n in grid], indexing="ij")
+    signal = sum((i + 1) * a for i, a in enumerate(axes)).unsqueeze(0).unsqueeze(0)  # [1, 1, *grid]
+    pos = torch.rand(1, 40, len(grid)) * 2 - 1
+    expected = sum((i + 1) * pos[..., i] for i in range(len(grid)))
+    assert torch.allclose(read_signal(signal, pos)[..., 0], expected, atol=1e-5)
+    outside = torch.full((1, 1, len(grid)), 3.0)
+    assert torch.allclose(read_signal(signal, outside), signal.flatten()[-1].view(1, 1, 1), atol=1e-6)
+
+
+def test_set_sampler_bounds_and_values():
+    signal = torch.rand(3, 1, 16, 16)
+    sampler = SetSampler(4, 64, 32)
+    gen = torch.Generator().manual_seed(0)
+    ks = set()
+    for _ in range(20):
+        s = sampler(signal, gen)
+        ks.add(s.num_context)
+        assert 4 <= s.num_context <= 64
+        assert s.ctx_pos.abs().max() <= 1 and s.qry_val.min() >= 0 and s.qry_val.max() <= 1
+        assert s.ctx_pos.shape == (3, s.num_context, 2) and s.qry_val.shape == (3, 32, 1)
+    assert len(ks) > 5
+
+
+def test_focused_queries_share_near_the_band():
+    """A fraction f of the queries lands near the grid points whose value is in the band; the rest stay
+    uniform, so the share of near-band queries is f + (1 - f) p_uniform. The context stays uniform."""
+    r = 32
+    axis = torch.linspace(-1, 1, r)
+    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+    sdf = ((z**2 + y**2 + x**2).sqrt() - 0.5).clamp(-0.5, 0.5)  # a sphere
+    signal = sdf.expand(4, 1, r, r, r).contiguous()  # [B, 1, R, R, R]
+    cell = 2 / (r - 1)
+    near = lambda v: v.abs() < 0.05 + 0.87 * cell  # the band plus the jitter's reach (half a cell diagonal)
+    uniform = SetSampler(16, 16, 4000)(signal, torch.Generator().manual_seed(0))
+    p_uniform = near(uniform.qry_val).float().mean().item()
+    assert p_uniform < 0.2
+    for f in (0.5, 0.8):
+        sampler = SetSampler(16, 16, 4000, focus_fraction=f, focus_band=(-0.05, 0.05))
+        s = sampler(signal, torch.Generator().manual_seed(1))
+        share = near(s.qry_val).float().mean().item()
+        assert share == pytest.approx(f + (1 - f) * p_uniform, abs=0.03), (f, share)
+        assert near(s.qry_val[:, : int(f * 4000)]).all()  # every focused query is near
+        assert near(s.ctx_val).float().mean().item() < 0.35  # the context is not focused
+        assert s.qry_pos.abs().max() <= 1
+    # a signal with nothing in the band falls back to uniform queries instead of failing
+    flat = SetSampler(4, 4, 100, focus_fraction=1.0, focus_band=(-0.05, 0.05))(torch.full((1, 1, 8, 8, 8), 0.1),
+                                                                               torch.Generator().manual_seed(2))
+    assert flat.qry_pos.shape == (1, 100, 3)
+    with pytest.raises(ValueError, match="focus_band"):
+        SetSampler(4, 4, 10, focus_fraction=0.5)
+
+
+def test_set_sampler_rejects_k_larger_than_grid():
+    with pytest.raises(ValueError, match="larger than the 16 grid points"):
+        SetSampler(1, 100, 4, grid_points=True)(torch.rand(1, 1, 4, 4), torch.Generator(), num_context=20)
+
+
+def test_sampling_keeps_observed_values_and_order_depends_on_seed(tiny_module):
+    m = tiny_module
+    signal = torch.randn(2, 1, 64)
+    s = m.draw_sets(signal, num_context=6, generator=torch.Generator().manual_seed(0))
+    qry = m.grid_queries(2)  # [B, N, P]
+    a = m.sample(s.ctx_pos, s.ctx_val, qry, num_samples=3, n_autoregressive=10, seed=1)  # [B, S, N, V]
+    b = m.sample(s.ctx_pos, s.ctx_val, qry, num_samples=3, n_autoregressive=10, seed=1)
+    c = m.sample(s.ctx_pos, s.ctx_val, qry, num_samples=3, n_autoregressive=10, seed=2)
+    assert a.shape == (2, 3, 64, 1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    idx = ((s.ctx_pos[..., 0] + 1) / 2 * 63).round().long()  # grid indices of the context
+    for i in range(2):
+        for j in range(3):
+            assert torch.allclose(a[i, j, idx[i], 0], s.ctx_val[i, :, 0])
+    assert not torch.allclose(a[:, 0], a[:, 1])  # chains differ
+
+
+@pytest.mark.parametrize("distance_bias", [False, True])
+def test_incremental_encoder_cache_matches_full_encode(distance_bias):
+    m = _model(encoder="incremental", distance_bias=distance_bias)
+    ctx_pos, ctx_val = torch.rand(2, 10, 2) * 2 - 1, torch.rand(2, 10, 1)
+    full = m.encode_rows(ctx_pos, ctx_val)  # [B, K, D]
+    cache = m.new_cache(2, 10, torch.device("cpu"), torch.float32)
+    rows = [m.encode_append(cache, ctx_pos[:, :4], ctx_val[:, :4])]
+    for t in range(4, 10):
+        rows.append(m.encode_append(cache, ctx_pos[:, t : t + 1], ctx_val[:, t : t + 1]))
+    assert torch.allclose(torch.cat(rows, 1), full, atol=1e-5)
+
+
+def test_cached_and_uncached_sampling_agree():
+    from pixeltransformer.distribution import BinnedGaussian
+
+    spec = SignalSpec(domain="t", dataset="t", grid_shape=(6, 6), val_dims=1, val_range=(0, 1), num_bins=3)
+    dist = BinnedGaussian.from_spec(spec)
+    m = _model(encoder="incremental")
+    ctx_pos, ctx_val = torch.rand(1, 5, 2) * 2 - 1, torch.rand(1, 5, 1)
+    qry = grid_positions((6, 6)).unsqueeze(0)
+    a = sample(m, dist, ctx_pos, ctx_val, qry, num_samples=2, n_autoregressive=None, seed=0, use_cache=True)
+    b = sample(m, dist, ctx_pos, ctx_val, qry, num_samples=2, n_autoregressive=None, seed=0, use_cache=False)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_kmeans_centres_find_clusters():
+    gen = torch.Generator().manual_seed(0)
+    true = torch.tensor([[0.1, 0.1, 0.1], [0.9, 0.2, 0.2], [0.2, 0.8, 0.9]])
+    pts = torch.cat([c + 0.02 * torch.randn(300, 3, generator=gen) for c in true])
+    found = kmeans_centres(pts, 3, seed=0)
+    assert torch.cdist(true, found).min(1).values.max() < 0.03
+    assert torch.equal(found, kmeans_centres(pts, 3, seed=0))
+
+
+def test_spec_round_trip_and_errors():
+    spec = SignalSpec(domain="images", dataset="x", grid_shape=(4, 4), val_dims=3, val_range=(0, 1), num_bins=8)
+    assert SignalSpec.from_dict(spec.to_dict()) == spec
+    assert spec.bin_centres().shape == (8, 3)
+    with pytest.raises(ValueError, match="num_bins = n"):
+        SignalSpec(domain="i", dataset="x", grid_shape=(4, 4), val_dims=3, val_range=(0, 1), num_bins=10).bin_centres()
+    with pytest.raises(ValueError, match="val_range"):
+        SignalSpec(domain="i", dataset="x", grid_shape=(4,), val_dims=1, val_range=(1, 0))
+
+
+def test_grid_context_is_distinct_even_when_queries_overflow_the_grid():
+    sampler = SetSampler(1, 64, 16, grid_points=True)
+    s = sampler(torch.rand(2, 1, 8, 8), torch.Generator().manual_seed(0), num_context=64)
+    for b in range(2):
+        assert torch.unique(s.ctx_pos[b], dim=0).shape[0] == 64
+
+
+def test_bin_prior_init_sets_log_frequencies_once_on_fresh_runs():
+    import warnings
+
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec(domain="images", dataset="toy", grid_shape=(8, 8), val_dims=1, val_range=(0.0, 1.0), num_bins=4)
+    module = PixelTransformerModule(spec=spec, net=dict(width=64, ffn=128),
+                                    sets=dict(min_context=4, max_context=8, num_queries=8))
+    signal = torch.full((2, 1, 8, 8), 0.1)  # [B, V, H, W]: 3/4 of the values in bin 0, 1/4 in bin 3
+    signal[:, :, :2] = 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log() outside a Trainer
+        module.training_step({"signal": signal}, 0)
+    q = torch.softmax(module.model.head.bias[:4].detach(), 0)  # [NB]
+    assert torch.allclose(q, 0.5 * torch.tensor([0.75, 0.0, 0.0, 0.25]) + 0.5 / 4, atol=1e-6)
+    module.model.head.bias.data.zero_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module.training_step({"signal": signal}, 1)  # later steps leave the biases to the optimiser
+    assert module.model.head.bias.abs().max() == 0
+    resumed = PixelTransformerModule(spec=spec, net=dict(width=64, ffn=128), objective=dict(bin_prior_init=False),
+                                     sets=dict(min_context=4, max_context=8, num_queries=8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        resumed.training_step({"signal": signal}, 0)
+    assert resumed.model.head.bias.abs().max() == 0
+
+
+def test_hidden_layers_and_head_start_small_and_input_embeddings_at_fan_in():
+    from pixeltransformer.model import PixelTransformer
+
+    torch.manual_seed(0)
+    model = PixelTransformer(2, 3, 16)
+    assert abs(model.encoder[0].attn.q.weight.std().item() - 0.02) < 0.003
+    assert model.head.weight.std().item() < 0.03
+    proj = model.ctx_pos_proj
+    assert abs(proj.weight.std().item() - proj.in_features ** -0.5) < 0.01
+
+
+def test_module_is_a_composition_of_a_few_configs(poly_spec):
+    """At most 10 constructor parameters; each config group accepts its dataclass or a plain dict, the two build the
+    same module, and the saved hyperparameters are plain types grouped as the configs."""
+    import inspect
+
+    from pixeltransformer.config import NetConfig, ObjectiveConfig, OptimConfig
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.sets import SetSampler
+
+    assert len(inspect.signature(PixelTransformerModule).parameters) <= 10
+    torch.manual_seed(0)
+    a = PixelTransformerModule(spec=poly_spec, net=NetConfig(width=32, ffn=64, heads=2, value_norm=True),
+                               objective=ObjectiveConfig(beta=0.5), sets=SetSampler(3, 9, 5, grid_points=True),
+                               optim=OptimConfig(lr=1e-2))
+    torch.manual_seed(0)
+    b = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64, heads=2, value_norm=True),
+                               objective=dict(beta=0.5), sets=dict(min_context=3, max_context=9, num_queries=5,
+                                                                   grid_points=True), optim=dict(lr=1e-2))
+    assert dict(a.hparams) == dict(b.hparams)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    hp = dict(a.hparams)
+    assert hp["net"]["width"] == 32 and hp["net"]["distance_sigma"] == [0.05, 1.0] and hp["objective"]["beta"] == 0.5
+    assert hp["sets"] == {"class_path": "pixeltransformer.sets.SetSampler",
+                          "init_args": {"min_context": 3, "max_context": 9, "num_queries": 5, "grid_points": True,
+                                        "focus_fraction": 0.0, "focus_band": None}}
+    assert a.model.encoder[0].attn.heads == 2 and a.dist.framed and a.optim_config.lr == 1e-2
+    rebuilt = PixelTransformerModule(**hp)  # as a checkpoint's hyperparameters rebuild it
+    assert dict(rebuilt.hparams) == hp
+    with pytest.raises(ValueError, match="unknown model.net option.*widht"):
+        PixelTransformerModule(spec=poly_spec, net=dict(widht=32))
+
+
+def test_training_draws_focused_queries_and_validation_uniform_ones(poly_spec):
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.sets import SetSampler
+
+    focused = SetSampler(4, 8, 16, focus_fraction=0.5, focus_band=(-0.1, 0.1))
+    module = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64), sets=focused)
+    assert module.sampler.focus_fraction == 0.5 and module.val_sampler.focus_fraction == 0.0
+    assert (module.val_sampler.min_context, module.val_sampler.max_context, module.val_sampler.num_queries) == (4, 8, 16)
+    plain = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64), sets=dict(max_context=8))
+    assert plain.val_sampler is plain.sampler
+
+
+def test_a_checkpoint_naming_another_sampler_class_gets_the_core_sampler(poly_spec):
+    """A class path read from a checkpoint is never imported: the rebuilt module falls back to SetSampler."""
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.sets import SetSampler
+
+    module = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64),
+                                    sets={"class_path": "os.system", "init_args": {"command": "false"}})
+    assert type(module.sampler) is SetSampler and module.hparams["sets"]["class_path"] == "pixeltransformer.sets.SetSampler"
+
+
+def test_sweep_plot_gives_each_method_one_colour_in_every_panel():
+    from pixeltransformer.evaluation import method_colours, method_of
+
+    groups = {"SSIM": ["ssim", "sample_ssim", "nn_ssim"], "accuracy": ["acc_gt", "acc_mean", "acc_nn"],
+              "IoU": ["iou_mean", "iou_rbf", "iou_nn"], "NLL": ["nll_bpd"]}
+    assert [method_of(k, groups["accuracy"]) for k in groups["accuracy"]] == ["gt", "model", "nn"]
+    assert method_of("nll_bpd", groups["NLL"]) == "model"
+    colours = method_colours(groups)
+    assert colours["ssim"] == colours["acc_mean"] == colours["iou_mean"] == colours["nll_bpd"]
+    assert colours["nn_ssim"] == colours["acc_nn"] == colours["iou_nn"]
+    assert len({colours["ssim"], colours["sample_ssim"], colours["nn_ssim"], colours["acc_gt"], colours["iou_rbf"]}) == 5
