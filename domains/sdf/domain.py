@@ -24,11 +24,6 @@ def truncation_of(spec) -> float:
     return float(spec.extra.get("truncation", spec.val_range[1]))
 
 
-def _truncation(completion) -> float:
-    """t of a completion: its uniform bins tile [-t, t], so the outermost centre sits half a bin inside."""
-    return float(completion.dist.centres.abs().max()) + completion.dist.unit / 2
-
-
 class SdfDomain(Domain):
     """Truncated SDFs of 3D shapes.
 
@@ -56,16 +51,15 @@ class SdfDomain(Domain):
         """Per shape and context: the figure (truth, S, samples, mean, P(inside) > 0.5) and its meshes, in
         out_dir/<step>/ during training (suffix "_step<N>") and out_dir itself at the end of a test."""
         out = Path(out_dir) / suffix.strip("_") if suffix else Path(out_dir)
-        figures, meshes = [], {}
+        figures, meshes, t = [], {}, truncation_of(self.spec)
         for k, c in completions.items():
             prob = c.prob_below(0.0)  # [B, R, R, R]
             for i in range(c.mean.shape[0]):
                 draws = [] if c.samples is None else list(c.samples[i, :, 0].numpy())  # S x [R, R, R]
                 figure, files = shape_pictures(
                     out, f"shape{i}_S{k}_", None if c.signal is None else c.signal[i, 0].numpy(),
-                    c.ctx_pos[i].numpy(), c.ctx_val[i].numpy(), c.mean[i, 0].numpy(), draws, _truncation(c),
-                    self.formats, title=f"|S| = {k}" + (f", {suffix.strip('_')}" if suffix else ""),
-                    prob_grid=prob[i].numpy())
+                    c.ctx_pos[i].numpy(), c.ctx_val[i].numpy(), c.mean[i, 0].numpy(), draws, t, self.formats,
+                    title=f"|S| = {k}" + (f", {suffix.strip('_')}" if suffix else ""), prob_grid=prob[i].numpy())
                 figures.append(figure)
                 meshes[f"shape{i}_S{k}_meshes"] = [paths[0] for paths in files.values()]
         return {"sdf_samples": figures, **meshes}
@@ -138,6 +132,6 @@ class SdfDomain(Domain):
                  atomic_write(out_dir / "mean_sdf.npy", lambda tmp: np.save(tmp, mean))]
         figure, meshes = shape_pictures(
             out_dir, "", None if c.signal is None else c.signal[0, 0].numpy(), ctx_pos.numpy(), ctx_val.numpy(),
-            mean, [] if c.samples is None else list(c.samples[0, :, 0].numpy()), _truncation(c), self.formats,
-            renders=True, title=f"{out_dir.name}: |S| = {k}", prob_grid=c.prob_below(0.0)[0].numpy())
+            mean, [] if c.samples is None else list(c.samples[0, :, 0].numpy()), truncation_of(self.spec),
+            self.formats, renders=True, title=f"{out_dir.name}: |S| = {k}", prob_grid=c.prob_below(0.0)[0].numpy())
         return [*files, figure, *(p for paths in meshes.values() for p in paths)]

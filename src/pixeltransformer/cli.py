@@ -88,6 +88,10 @@ def quiet_console() -> None:
 
 
 class PixelTransformerCLI(LightningCLI):
+    def __init__(self, *args, **kwargs) -> None:
+        self._checkpoints: dict[str, dict] = {}  # LightningCLI parses and runs inside __init__
+        super().__init__(*args, **kwargs)
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         parser.link_arguments("data", "model.spec", apply_on="instantiate", compute_fn=lambda dm: dm.spec.to_dict())
@@ -108,13 +112,20 @@ class PixelTransformerCLI(LightningCLI):
         if not (sub and self.config[sub].get("ckpt_path")):
             return
         path = self.config[sub].ckpt_path
-        ckpt = load_checkpoint(path, mmap=True)
+        ckpt = self._checkpoint(path)
         if message := format_error(ckpt.get("pixeltransformer_format")):
             raise CheckpointError(f"{path}: {message}")
         # the config chooses the classes: the domain (by class_path, with its options) and the set sampler
         hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if k not in ("sets", "domain", "_instantiator")}
         if hparams:
             self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
+
+    def _checkpoint(self, path: str) -> dict:
+        """The checkpoint at path, read (memory-mapped, checked) once per command: --ckpt_path is read before the
+        classes are built and checked against them after."""
+        if path not in self._checkpoints:
+            self._checkpoints[path] = load_checkpoint(path, mmap=True)
+        return self._checkpoints[path]
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
@@ -180,14 +191,15 @@ class PixelTransformerCLI(LightningCLI):
         """Read the user's file (one-line errors before anything is written) and add the writer."""
         cfg = self.config.predict
         options = PredictOptions(**{f.name: cfg.get(f.name) for f in fields(PredictOptions)})
-        self.datamodule.predict_inputs = PredictionInputs([prediction_item(self.model.domain, self.model.spec, options)])
+        item = prediction_item(self.model.domain, self.model.spec, options)
+        self.datamodule.predict_inputs = PredictionInputs([item])
         self.model.predict_options = options
         self.trainer.callbacks.append(PredictionWriter(options, self.run_dir))
 
     def _run_subcommand(self, subcommand: str) -> None:
         ckpt = self.config[subcommand].get("ckpt_path")
         if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written
-            self.model.check_checkpoint(load_checkpoint(ckpt, mmap=True))
+            self.model.check_checkpoint(self._checkpoint(ckpt))
         if subcommand == "fit" and self.wandb_id is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")

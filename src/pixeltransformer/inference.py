@@ -18,7 +18,7 @@ from torch import nn
 
 from .distribution import BinnedGaussian
 from .model import MemoryKV
-from .sets import grid_positions
+from .sets import grid_positions, unflatten_grid
 
 
 def _progress(iterable, enabled: bool, desc: str):
@@ -200,11 +200,11 @@ class Completion:
 
     def std(self) -> torch.Tensor:
         """The predictive standard deviation at every grid point: [B, V, *grid]."""
-        return _as_grid(self.dist.variance(self.params).sqrt(), self.grid_shape)
+        return unflatten_grid(self.dist.variance(self.params).sqrt(), self.grid_shape)
 
     def prob_below(self, threshold: float) -> torch.Tensor:
         """P(v < threshold | S) of the first value channel at every grid point, from the mixture's CDF: [B, *grid]."""
-        return _as_grid(self.dist.cdf(self.params, threshold), self.grid_shape)[:, 0]
+        return unflatten_grid(self.dist.cdf(self.params, threshold), self.grid_shape)[:, 0]
 
     def cpu(self) -> Completion:
         move = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
@@ -217,11 +217,6 @@ class Completion:
         cut = lambda t: None if t is None else t[i]  # noqa: E731
         return Completion(self.grid_shape, cut(self.ctx_pos), cut(self.ctx_val), cut(self.mean), cut(self.samples),
                           cut(self.params), self.dist, cut(self.signal))
-
-
-def _as_grid(values: torch.Tensor, grid_shape: tuple[int, ...]) -> torch.Tensor:
-    """[..., N, V] -> [..., V, *grid] (row-major grid order, as grid_positions)."""
-    return values.transpose(-1, -2).reshape(*values.shape[:-2], values.shape[-1], *grid_shape)
 
 
 @torch.no_grad()
@@ -243,7 +238,7 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     mean = torch.where(observed.unsqueeze(-1), obs_val, dist.mean(params))  # [B, N, V]
     samples = None
     if num_samples > 0:
-        samples = _as_grid(sample(model, dist, ctx_pos, ctx_val, qry, num_samples=num_samples,
+        samples = unflatten_grid(sample(model, dist, ctx_pos, ctx_val, qry, num_samples=num_samples,
                                   n_autoregressive=n_autoregressive, temperature=temperature, seed=seed, chunk=chunk,
                                   progress=progress), grid_shape)  # [B, S, V, *grid]
-    return Completion(grid_shape, ctx_pos, ctx_val, _as_grid(mean, grid_shape), samples, params, dist, signal)
+    return Completion(grid_shape, ctx_pos, ctx_val, unflatten_grid(mean, grid_shape), samples, params, dist, signal)

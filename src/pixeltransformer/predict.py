@@ -109,7 +109,8 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
     if signal is not None:
         item["signal"] = signal
     if options.context:
-        names = "[" + ", ".join(domain.row_names or [f"x{i}" for i in range(spec.pos_dims)] + ["value"] * spec.val_dims) + "]"
+        entries = domain.row_names or [f"x{i}" for i in range(spec.pos_dims)] + ["value"] * spec.val_dims
+        names = "[" + ", ".join(entries) + "]"
         rows, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names)
         item["ctx_pos"], item["ctx_val"] = domain.context_from_rows(rows, spec, source)
     elif options.mask:

@@ -239,7 +239,9 @@ def test_write_prediction_meshes_an_analytic_box_in_place(tmp_path):
     mean = box.view(1, 1, *spec.grid_shape)  # [1, 1, R, R, R]
     completion = Completion(spec.grid_shape, torch.zeros(1, 4, 3), torch.zeros(1, 4, 1), mean,
                             mean.unsqueeze(1).repeat(1, 2, 1, 1, 1, 1), peaked_params(dist, box.view(1, -1, 1)), dist)
-    files = SdfDomain(formats=["glb"]).write_prediction(completion, tmp_path)
+    domain = SdfDomain(formats=["glb"])
+    domain.spec = spec  # as the module that owns a domain sets it
+    files = domain.write_prediction(completion, tmp_path)
     assert {p.name for p in files} >= {"mean.glb", "sample2.glb", "prob.glb", "figure.png"}
     assert not any(p.suffix == ".obj" for p in files) and "gt.glb" not in {p.name for p in files}
     for name, rel in (("mean", 0.04), ("sample2", 0.04), ("prob", 0.12)):  # P(inside) > 0.5: the box, to a voxel

@@ -13,6 +13,8 @@ from pixeltransformer.module import PixelTransformerModule
 from pixeltransformer.sets import grid_positions
 from pixeltransformer.signal import SignalSpec
 
+from perturb import perturbed
+
 NB = 5
 
 
@@ -21,9 +23,7 @@ def _model(encoder="buffered", value_norm=False, num_params=NB * 3, **kw) -> Pix
     m = PixelTransformer(pos_dims=2, val_dims=1, num_params=num_params, width=32, encoder_layers=3,
                          decoder_layers=2, heads=4, ffn=64, fourier_features=16, encoder=encoder,
                          value_norm=value_norm, **kw).eval()
-    with torch.no_grad():  # larger weights than the init make any mismatch visible
-        for p in m.parameters():
-            p.add_(0.2 * torch.randn_like(p))
+    perturbed(m)
     return m
 
 

@@ -12,14 +12,14 @@ from pixeltransformer.inference import decode_chunked, mean_field
 from pixeltransformer.model import Attention, PixelTransformer
 from pixeltransformer.signal import SignalSpec
 
+from perturb import perturbed
+
 
 def _model(encoder="bidirectional", distance_bias=False) -> PixelTransformer:
     torch.manual_seed(0)
     m = PixelTransformer(pos_dims=3, val_dims=1, num_params=12, width=32, encoder_layers=2, decoder_layers=3, heads=4,
                          ffn=64, fourier_features=16, encoder=encoder, distance_bias=distance_bias).eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(0.2 * torch.randn_like(p))
+    perturbed(m)
     return m
 
 

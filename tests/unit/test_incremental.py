@@ -10,6 +10,8 @@ from pixeltransformer.model import PixelTransformer
 from pixeltransformer.sets import grid_positions
 from pixeltransformer.signal import SignalSpec
 
+from perturb import perturbed
+
 NB = 5
 
 
@@ -17,10 +19,7 @@ def _model(**kw) -> PixelTransformer:
     torch.manual_seed(0)
     m = PixelTransformer(pos_dims=2, val_dims=1, num_params=NB * 3, width=32, encoder_layers=3, decoder_layers=2,
                          heads=4, ffn=64, fourier_features=16, encoder="incremental", **kw).eval()
-    # the default init (std 0.02) makes every output nearly constant; larger weights make a mismatch visible
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(0.2 * torch.randn_like(p))
+    perturbed(m)
     return m
 
 

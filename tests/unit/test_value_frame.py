@@ -10,6 +10,8 @@ from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.inference import sample
 from pixeltransformer.model import PixelTransformer
 
+from perturb import perturbed
+
 
 def _framed(beta: float = 0.0) -> tuple[PixelTransformer, BinnedGaussian]:
     torch.manual_seed(0)
@@ -17,9 +19,7 @@ def _framed(beta: float = 0.0) -> tuple[PixelTransformer, BinnedGaussian]:
     model = PixelTransformer(pos_dims=1, val_dims=1, num_params=dist.num_params, val_range=(-5.0, 5.0), width=32,
                              encoder_layers=2, decoder_layers=2, heads=4, ffn=64, fourier_features=16,
                              value_norm=True, distance_bias=False).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.2 * torch.randn_like(p))
+    perturbed(model)
     return model, dist
 
 
