@@ -153,6 +153,7 @@ class Attention(nn.Module):
         # extra key channels: P + 2, padded so the key width stays a multiple of 8 (what fused GPU kernels like)
         self.extra = (-(self.head_dim + pos_dims + 2) % 8 + pos_dims + 2) if self.distance else 0
         self.key_dim = self.head_dim + self.extra
+        self.used_extra = pos_dims + 2 if self.distance else 0  # the channels that are not padding
         if self.distance:
             lo, hi = sigma_range
             if not 0 < lo <= hi:
@@ -189,9 +190,14 @@ class Attention(nn.Module):
         k, v = kv.chunk(2, dim=-1)  # [B, n, D] each
         keys[:, :, start : start + n, : self.head_dim] = self.split(k)  # [B, H, n, Dh]
         values[:, :, start : start + n, : self.head_dim] = self.split(v)
-        if self.distance:
-            geo = self._need_pos(src_pos).key_channels(self.extra)  # [B, n, E] fp32
-            keys[:, :, start : start + n, self.head_dim :] = geo.unsqueeze(1)  # every head: [B, H, n, E]
+        if self.distance:  # a cache may leave out the padding channels (cache_key_dim)
+            geo = self._need_pos(src_pos).key_channels(self.extra)[..., : keys.shape[-1] - self.head_dim]  # [B, n, E']
+            keys[:, :, start : start + n, self.head_dim :] = geo.unsqueeze(1)  # every head: [B, H, n, E']
+
+    def cache_key_dim(self, device: torch.device | str) -> int:
+        """The key width a cache stores: without the padding channels on the CPU, where the attention reads the
+        whole cache every sampling step and the bytes are the cost (10 % at the small preset); padded on a GPU."""
+        return self.key_dim if torch.device(device).type == "cuda" else self.head_dim + self.used_extra
 
     def query_scale(self) -> torch.Tensor:
         """Each head's l = 1 / (2 sigma^2), times sqrt(Dh) to undo the attention's 1 / sqrt(Dh): [H] fp32."""
@@ -213,6 +219,7 @@ class Attention(nn.Module):
         q = self.queries(x, x_pos, projected)  # [B, H, N, key_dim]; fp32 with the distance bias
         if self.distance:  # keys/values may come from a cache in another dtype; the bias needs fp32
             k, v = k.float(), v.float()
+            q = q[..., : k.shape[-1]]  # a cache without the padding channels: they are zeros in q and k alike
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
                                            scale=self.head_dim ** -0.5)  # [B, H, N, key_dim]
         return self.combine(o[..., : self.head_dim].to(x.dtype))  # [B, N, D]
@@ -423,8 +430,8 @@ class PixelTransformer(nn.Module):
         if self.encoder_kind == "bidirectional":
             raise ValueError("a key/value cache needs model.net.encoder='buffered' or 'incremental'")
         def buffers(blocks: nn.ModuleList, alloc=torch.empty) -> list[torch.Tensor]:
-            return [alloc(batch, blk.attn.heads, capacity, blk.attn.key_dim, device=device, dtype=dtype)
-                    for blk in blocks]  # per layer [B, H, C, key_dim]
+            return [alloc(batch, blk.attn.heads, capacity, blk.attn.cache_key_dim(device), device=device,
+                          dtype=dtype) for blk in blocks]  # per layer [B, H, C, key_dim']
 
         def stack(linears: list[nn.Linear]) -> tuple[torch.Tensor, torch.Tensor]:
             return torch.cat([m.weight for m in linears]), torch.cat([m.bias for m in linears])  # [sum out, D]
