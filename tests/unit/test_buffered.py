@@ -41,6 +41,16 @@ def test_buffer_mask():
     assert torch.equal(m, want)
 
 
+def test_cpu_caches_leave_out_the_padding_channels():
+    """The keys' distance channels are padded to a multiple of 8 for GPU kernels; a CPU cache, read whole every
+    sampling step, stores only the P + 2 real ones (the cached-against-uncached tests check the outputs)."""
+    m = _model(distance_bias=True)  # head width 8, P = 2: 8 + 4 channels, padded to 16
+    attn = m.encoder[0].attn
+    assert (attn.key_dim, attn.cache_key_dim("cpu"), attn.cache_key_dim("cuda")) == (16, 12, 16)
+    cache = m.new_cache(2, 5, torch.device("cpu"), torch.float32)
+    assert cache.keys[0].shape == cache.values[0].shape == cache.mem_keys[1].shape == (2, 4, 5, 12)
+
+
 CASES = [dict(distance_bias=False), dict(distance_bias=True), dict(distance_bias=True, value_norm=True)]
 
 
