@@ -21,6 +21,10 @@ from .model import MemoryKV
 from .sets import grid_positions, unflatten_grid
 
 
+# cached sampling prepares the inputs of this many steps at a time (bounded memory for any N')
+STEP_BLOCK = 1024
+
+
 def _progress(iterable, enabled: bool, desc: str):
     if not enabled:
         return iterable
@@ -155,11 +159,12 @@ def sample(
     ar_idx = order[:, :n_ar]  # [BS, N']
     ar_pos = torch.gather(qpos, 1, ar_idx.unsqueeze(-1).expand(-1, -1, p))  # [BS, N', P]
     buf_pos[:, k:] = ar_pos
-    # with the cache, what the visiting order's positions fix (embeddings, distance channels) is computed once
-    steps = model.step_inputs(ar_pos) if use_cache else None
+    steps = None
     for t in _progress(range(n_ar), progress, f"sampling {n_ar} steps x {bs} chains"):
         if use_cache:
-            pos_t, ctx_embed, qry_embed = steps.at(t)  # [BS, 1, P], [BS, 1, D], [BS, 1, D]
+            if t % STEP_BLOCK == 0:  # what the next positions fix (embeddings, distance channels), computed at once
+                steps = model.step_inputs(ar_pos[:, t : t + STEP_BLOCK])
+            pos_t, ctx_embed, qry_embed = steps.at(t % STEP_BLOCK)  # [BS, 1, P], [BS, 1, D], [BS, 1, D]
             params = model.decode(cache.memory(), pos_t, qry_embed)  # [BS, 1, NP]
         else:
             mem = model.encode(buf_pos[:, : k + t], buf_val[:, : k + t], observed=observed_rows)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from pixeltransformer.distribution import BinnedGaussian
+from pixeltransformer import inference
 from pixeltransformer.inference import sample
 from pixeltransformer.model import PixelTransformer, buffer_mask
 from pixeltransformer.module import PixelTransformerModule
@@ -117,8 +118,10 @@ def _dist(grid=(5, 5), framed=False):
     return BinnedGaussian.from_spec(spec, framed=framed, gaussian_term="nll" if framed else "paper")
 
 
-@pytest.mark.parametrize("framed", [False, True])
-def test_cached_and_uncached_sampling_agree(framed):
+@pytest.mark.parametrize("framed,block", [(False, 1024), (True, 1024), (False, 4)])
+def test_cached_and_uncached_sampling_agree(framed, block, monkeypatch):
+    """block: how many steps' inputs the cached sampler prepares at a time (4: the 25-step runs cross blocks)."""
+    monkeypatch.setattr(inference, "STEP_BLOCK", block)
     dist = _dist(framed=framed)
     m = _model(distance_bias=True, value_norm=framed, num_params=dist.num_params)
     ctx_pos, ctx_val = torch.rand(2, 4, 2) * 2 - 1, torch.rand(2, 4, 1)
