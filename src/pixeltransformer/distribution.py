@@ -134,17 +134,34 @@ class BinnedGaussian(nn.Module):
     # ---- parameters ------------------------------------------------------------------------------
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """params [..., NP] -> logits [..., NB], means [..., NB, V], sigmas [..., NB] (value units)."""
-        nb, v = self.num_bins, self.val_dims
-        params, shift, scale = self.unframe(params)
+        return self.logits(params), *self.components(params)
+
+    def logits(self, params: torch.Tensor) -> torch.Tensor:
+        """params [..., NP] -> the bins' logits [..., NB]."""
+        nb = self.num_bins
+        params = self.unframe(params)[0]
         logits = params[..., :nb]  # [..., NB]
         if self.anchor:
-            logits = logits + self.anchor_logits(params[..., nb * (2 + v) :])  # [..., NB]
+            logits = logits + self.anchor_logits(params[..., nb * (2 + self.val_dims) :])  # [..., NB]
+        return logits
+
+    def components(self, params: torch.Tensor, bins: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """params [..., NP] -> the bins' means [..., NB, V] and sigmas [..., NB] (value units); given bins
+        [..., k] (indices), only those: [..., k, V] and [..., k], without computing the others."""
+        nb, v = self.num_bins, self.val_dims
+        params, shift, scale = self.unframe(params)
         offsets = params[..., nb : nb + nb * v].unflatten(-1, (nb, v))  # [..., NB, V]
-        sigma_u = F.softplus(params[..., nb + nb * v : nb * (2 + v)]) + self.min_sigma  # [..., NB]
-        means = self.centres + self.unit * offsets  # [..., NB, V]
+        sigma_raw = params[..., nb + nb * v : nb * (2 + v)]  # [..., NB]
+        centres = self.centres  # [NB, V]
+        if bins is not None:
+            offsets = offsets.gather(-2, bins.unsqueeze(-1).expand(*bins.shape, v))  # [..., k, V]
+            sigma_raw = sigma_raw.gather(-1, bins)  # [..., k]
+            centres = centres[bins]  # [..., k, V]
+        means = centres + self.unit * offsets  # [..., NB or k, V]
+        sigma_u = F.softplus(sigma_raw) + self.min_sigma  # [..., NB or k]
         if shift is not None:  # the set's frame back to value units
-            return logits, shift.unsqueeze(-2) + scale.unsqueeze(-1) * means, sigma_u * self.unit * scale
-        return logits, means, sigma_u * self.unit
+            return shift.unsqueeze(-2) + scale.unsqueeze(-1) * means, sigma_u * self.unit * scale
+        return means, sigma_u * self.unit
 
     def nearest_bin(self, value: torch.Tensor) -> torch.Tensor:
         """Index of the nearest centre for values [..., V] -> [...]."""
@@ -251,7 +268,7 @@ class BinnedGaussian(nn.Module):
         [..., NP] -> [..., V]. The random numbers come from `generator`, or are given: uniform [...] in [0, 1)
         picks the bin by inverse CDF, noise [..., V] is the standard normal draw (so each sample can own its
         random stream whatever batch it is drawn in)."""
-        logits, means, sigma = self.split(params)
+        logits = self.logits(params)  # [..., NB]
         if temperature <= 0:  # the most likely bin's mean
             b = logits.argmax(-1, keepdim=True)  # [..., 1]
         elif uniform is not None:
@@ -261,8 +278,8 @@ class BinnedGaussian(nn.Module):
             probs = F.softmax(logits.float() / temperature, dim=-1)  # [..., NB]
             b = torch.multinomial(probs.reshape(-1, self.num_bins), 1, generator=generator)
             b = b.reshape(*probs.shape[:-1], 1)  # [..., 1]
-        mean_b = means.gather(-2, b.unsqueeze(-1).expand(*b.shape, self.val_dims)).squeeze(-2)  # [..., V]
-        sigma_b = sigma.gather(-1, b)  # [..., 1]
+        means, sigma_b = self.components(params, b)  # the drawn bin's only: [..., 1, V], [..., 1]
+        mean_b = means.squeeze(-2)  # [..., V]
         if noise is None:
             noise = torch.randn(mean_b.shape, generator=generator, device=mean_b.device, dtype=mean_b.dtype)
         return mean_b + max(temperature, 0.0) * sigma_b * noise.to(mean_b.dtype)  # [..., V]

@@ -21,6 +21,10 @@ from .model import MemoryKV
 from .sets import grid_positions, unflatten_grid
 
 
+# cached sampling prepares the inputs of this many steps at a time (bounded memory for any N')
+STEP_BLOCK = 1024
+
+
 def _progress(iterable, enabled: bool, desc: str):
     if not enabled:
         return iterable
@@ -155,17 +159,20 @@ def sample(
     ar_idx = order[:, :n_ar]  # [BS, N']
     ar_pos = torch.gather(qpos, 1, ar_idx.unsqueeze(-1).expand(-1, -1, p))  # [BS, N', P]
     buf_pos[:, k:] = ar_pos
+    steps = None
     for t in _progress(range(n_ar), progress, f"sampling {n_ar} steps x {bs} chains"):
-        pos_t = ar_pos[:, t : t + 1]  # [BS, 1, P]
         if use_cache:
-            mem = cache.memory()
+            if t % STEP_BLOCK == 0:  # what the next positions fix (embeddings, distance channels), computed at once
+                steps = model.step_inputs(ar_pos[:, t : t + STEP_BLOCK])
+            pos_t, ctx_embed, qry_embed = steps.at(t % STEP_BLOCK)  # [BS, 1, P], [BS, 1, D], [BS, 1, D]
+            params = model.decode(cache.memory(), pos_t, qry_embed)  # [BS, 1, NP]
         else:
             mem = model.encode(buf_pos[:, : k + t], buf_val[:, : k + t], observed=observed_rows)
-        val_t = dist.sample(model.decode(mem, pos_t), temperature, uniform=bin_u[:, t : t + 1],
-                            noise=noise[:, t : t + 1])  # [BS, 1, V]
+            params = model.decode(mem, ar_pos[:, t : t + 1])  # [BS, 1, NP]
+        val_t = dist.sample(params, temperature, uniform=bin_u[:, t : t + 1], noise=noise[:, t : t + 1])  # [BS, 1, V]
         buf_val[:, k + t : k + t + 1] = val_t
         if use_cache:
-            model.encode_append(cache, pos_t, val_t)
+            model.encode_append(cache, pos_t, val_t, ctx_embed)
     out.scatter_(1, ar_idx.unsqueeze(-1).expand(-1, -1, v), buf_val[:, k:])  # [BS, Q, V]
 
     rest = order[:, n_ar:]  # [BS, Q - N']

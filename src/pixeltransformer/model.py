@@ -55,11 +55,15 @@ class KVCache:
     never change once written, so a sampling step projects only the new row)."""
 
     keys: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim]
-    values: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim]
+    values: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim]; the distance padding allocated as zeros
     length: int = 0
     mem_keys: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim]
     mem_values: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim]
     frame: torch.Tensor | None = None  # [B, 1, V + 1] the frame of S (buffered encoder with value_norm)
+    # projections stacked when the cache is made, so a new row takes fewer, larger matmuls: each encoder
+    # layer's query and key/value projections as one, and every decoder layer's key/value projection as one
+    enc_proj: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # per layer [3D, D], [3D]
+    mem_proj: tuple[torch.Tensor, torch.Tensor] | None = None  # weight [L * 2D, D], bias [L * 2D]
 
     def memory(self) -> MemoryKV:
         """The decoder's view of every memory row cached so far."""
@@ -73,34 +77,47 @@ class Positions:
 
     def __init__(self, pos: torch.Tensor):
         self.pos = pos  # [B, N, P]
-        self._keys: dict[int, torch.Tensor] = {}
-        self._queries: dict[int, torch.Tensor] = {}
+        self._memo: dict[object, tuple[torch.Tensor, int]] = {}  # key -> (channels, the axis of N)
+
+    def _cached(self, key: object, axis: int, build) -> torch.Tensor:
+        if key not in self._memo:
+            with torch.autocast(self.pos.device.type, enabled=False):  # fp32: see Attention.keys_values
+                self._memo[key] = (build(), axis)
+        return self._memo[key][0]
 
     def key_channels(self, extra: int) -> torch.Tensor:
         """[x, |x|^2, 1, 0...] in fp32: [B, N, E]."""
-        if extra not in self._keys:
-            with torch.autocast(self.pos.device.type, enabled=False):
-                pos = self.pos.float()
-                b, n, p = pos.shape
-                geo = pos.new_zeros(b, n, extra)  # [B, N, E]
-                geo[..., :p] = pos
-                geo[..., p] = pos.pow(2).sum(-1)
-                geo[..., p + 1] = 1.0
-            self._keys[extra] = geo
-        return self._keys[extra]
+        def build() -> torch.Tensor:
+            pos = self.pos.float()
+            b, n, p = pos.shape
+            geo = pos.new_zeros(b, n, extra)  # [B, N, E]
+            geo[..., :p] = pos
+            geo[..., p] = pos.pow(2).sum(-1)
+            geo[..., p + 1] = 1.0
+            return geo
+        return self._cached(("keys", extra), 1, build)
 
     def query_channels(self, extra: int) -> torch.Tensor:
         """[2 x, -1, -|x|^2, 0...] in fp32 (each head scales them by its l): [B, 1, N, E]."""
-        if extra not in self._queries:
-            with torch.autocast(self.pos.device.type, enabled=False):
-                pos = self.pos.float()
-                b, n, p = pos.shape
-                geo = pos.new_zeros(b, 1, n, extra)  # [B, 1, N, E]
-                geo[..., :p] = 2.0 * pos.unsqueeze(1)
-                geo[..., p] = -1.0
-                geo[..., p + 1] = -pos.pow(2).sum(-1).unsqueeze(1)
-            self._queries[extra] = geo
-        return self._queries[extra]
+        def build() -> torch.Tensor:
+            pos = self.pos.float()
+            b, n, p = pos.shape
+            geo = pos.new_zeros(b, 1, n, extra)  # [B, 1, N, E]
+            geo[..., :p] = 2.0 * pos.unsqueeze(1)
+            geo[..., p] = -1.0
+            geo[..., p + 1] = -pos.pow(2).sum(-1).unsqueeze(1)
+            return geo
+        return self._cached(("queries", extra), 2, build)
+
+    def scaled_query_channels(self, attn: Attention) -> torch.Tensor:
+        """The query channels scaled by each head's l of one attention layer, in fp32: [B, H, N, E]."""
+        return self._cached(attn, 2, lambda: attn.query_scale().view(1, -1, 1, 1) * self.query_channels(attn.extra))
+
+    def rows(self, start: int, stop: int) -> Positions:
+        """Positions start..stop of every set, with the channels built so far sliced rather than rebuilt."""
+        out = Positions(self.pos[:, start:stop])  # [B, n, P]
+        out._memo = {key: (c.narrow(axis, start, stop - start), axis) for key, (c, axis) in self._memo.items()}
+        return out
 
 
 PosLike = torch.Tensor | Positions
@@ -136,6 +153,7 @@ class Attention(nn.Module):
         # extra key channels: P + 2, padded so the key width stays a multiple of 8 (what fused GPU kernels like)
         self.extra = (-(self.head_dim + pos_dims + 2) % 8 + pos_dims + 2) if self.distance else 0
         self.key_dim = self.head_dim + self.extra
+        self.used_extra = pos_dims + 2 if self.distance else 0  # the channels that are not padding
         if self.distance:
             lo, hi = sigma_range
             if not 0 < lo <= hi:
@@ -163,21 +181,45 @@ class Attention(nn.Module):
             v = F.pad(v.float(), (0, self.extra))  # [B, H, M, key_dim]; the zero channels come out as zeros
         return k, v
 
-    def queries(self, x: torch.Tensor, x_pos: PosLike | None = None) -> torch.Tensor:
-        """Query tokens [B, N, D] (and positions [B, N, P]) -> [B, H, N, key_dim]."""
-        q = self.split(self.q(x))  # [B, H, N, Dh]
+    def store(self, kv: torch.Tensor, src_pos: PosLike | None, keys: torch.Tensor, values: torch.Tensor,
+              start: int) -> None:
+        """Write projected source tokens kv = self.kv(src) [B, n, 2D] into rows start..start+n of a cache's
+        keys and values [B, H, C, key_dim]: what keys_values returns, without building it first (the values'
+        distance padding stays as the cache allocated it, zeros)."""
+        n = kv.shape[1]
+        k, v = kv.chunk(2, dim=-1)  # [B, n, D] each
+        keys[:, :, start : start + n, : self.head_dim] = self.split(k)  # [B, H, n, Dh]
+        values[:, :, start : start + n, : self.head_dim] = self.split(v)
+        if self.distance:  # a cache may leave out the padding channels (cache_key_dim)
+            geo = self._need_pos(src_pos).key_channels(self.extra)[..., : keys.shape[-1] - self.head_dim]  # [B, n, E']
+            keys[:, :, start : start + n, self.head_dim :] = geo.unsqueeze(1)  # every head: [B, H, n, E']
+
+    def cache_key_dim(self, device: torch.device | str) -> int:
+        """The key width a cache stores: without the padding channels on the CPU, where the attention reads the
+        whole cache every sampling step and the bytes are the cost (10 % at the small preset); padded on a GPU."""
+        return self.key_dim if torch.device(device).type == "cuda" else self.head_dim + self.used_extra
+
+    def query_scale(self) -> torch.Tensor:
+        """Each head's l = 1 / (2 sigma^2), times sqrt(Dh) to undo the attention's 1 / sqrt(Dh): [H] fp32."""
+        return 0.5 * torch.exp(-2.0 * self.log_sigma.float()) * self.head_dim ** 0.5  # [H]
+
+    def queries(self, x: torch.Tensor, x_pos: PosLike | None = None, projected: torch.Tensor | None = None) -> torch.Tensor:
+        """Query tokens [B, N, D] (and positions [B, N, P]) -> [B, H, N, key_dim]. `projected`: self.q(x)
+        [B, N, D] when already computed (a fused projection)."""
+        q = self.split(self.q(x) if projected is None else projected)  # [B, H, N, Dh]
         if self.distance:
-            geo = self._need_pos(x_pos).query_channels(self.extra)  # [B, 1, N, E] fp32
+            geo = self._need_pos(x_pos).scaled_query_channels(self)  # [B, H, N, E] fp32
             with torch.autocast(x.device.type, enabled=False):  # fp32, as the keys' channels (see keys_values)
-                lam = 0.5 * torch.exp(-2.0 * self.log_sigma.float()) * self.head_dim ** 0.5  # [H]; undoes 1/sqrt(Dh)
-                q = torch.cat([q.float(), lam.view(1, -1, 1, 1) * geo], dim=-1)  # [B, H, N, key_dim]
+                q = torch.cat([q.float(), geo], dim=-1)  # [B, H, N, key_dim]
         return q
 
     def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
-               x_pos: PosLike | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
-        q = self.queries(x, x_pos)  # [B, H, N, key_dim]; fp32 with the distance bias
+               x_pos: PosLike | None = None, mask: torch.Tensor | None = None,
+               projected: torch.Tensor | None = None) -> torch.Tensor:
+        q = self.queries(x, x_pos, projected)  # [B, H, N, key_dim]; fp32 with the distance bias
         if self.distance:  # keys/values may come from a cache in another dtype; the bias needs fp32
             k, v = k.float(), v.float()
+            q = q[..., : k.shape[-1]]  # a cache without the padding channels: they are zeros in q and k alike
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
                                            scale=self.head_dim ** -0.5)  # [B, H, N, key_dim]
         return self.combine(o[..., : self.head_dim].to(x.dtype))  # [B, N, D]
@@ -355,19 +397,20 @@ class PixelTransformer(nn.Module):
         pos = Positions(ctx_pos)  # shared by the encoder's and the decoder's layers
         return self.memory_kv(self.encode_rows(pos, ctx_val, frame, m), pos, frame)
 
-    def decode(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
+    def decode(self, memory: MemoryKV, qry_pos: PosLike, qry_embed: torch.Tensor | None = None) -> torch.Tensor:
         """Memory (from encode or a cache) and queries [B, Q, P] -> parameters [B, Q, num_params], followed by
-        the set's frame [m, log s] (V + 1 columns) with value_norm."""
-        out = self.head(self.decode_features(memory, qry_pos))  # [B, Q, num_params]
+        the set's frame [m, log s] (V + 1 columns) with value_norm. `qry_embed`: the queries' position
+        embedding [B, Q, D] when already computed (StepInputs)."""
+        out = self.head(self.decode_features(memory, qry_pos, qry_embed))  # [B, Q, num_params]
         if memory.frame is None:
             return out
         frame = memory.frame.float()  # the frame stays fp32 under autocast: s multiplies every mean and sigma
         return torch.cat([out.float(), frame.expand(*out.shape[:-1], frame.shape[-1])], dim=-1)  # [B, Q, NP + V + 1]
 
-    def decode_features(self, memory: MemoryKV, qry_pos: torch.Tensor) -> torch.Tensor:
+    def decode_features(self, memory: MemoryKV, qry_pos: PosLike, qry_embed: torch.Tensor | None = None) -> torch.Tensor:
         """decode() without the head: [B, Q, D]."""
-        q = self.qry_pos_proj(self.fourier(qry_pos))  # [B, Q, D]
         pos = as_positions(qry_pos)
+        q = self.qry_pos_proj(self.fourier(pos.pos)) if qry_embed is None else qry_embed  # [B, Q, D]
         for block, k, v in zip(self.decoder, memory.keys, memory.values):
             q = block.cross(q, k, v, pos)  # [B, Q, D]
         return self.decoder_norm(q)  # [B, Q, D]
@@ -386,46 +429,80 @@ class PixelTransformer(nn.Module):
     def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
         if self.encoder_kind == "bidirectional":
             raise ValueError("a key/value cache needs model.net.encoder='buffered' or 'incremental'")
-        def buffers(blocks: nn.ModuleList) -> list[torch.Tensor]:
-            return [torch.empty(batch, blk.attn.heads, capacity, blk.attn.key_dim, device=device, dtype=dtype)
-                    for blk in blocks]  # per layer [B, H, C, key_dim]
+        def buffers(blocks: nn.ModuleList, alloc=torch.empty) -> list[torch.Tensor]:
+            return [alloc(batch, blk.attn.heads, capacity, blk.attn.cache_key_dim(device), device=device,
+                          dtype=dtype) for blk in blocks]  # per layer [B, H, C, key_dim']
 
-        return KVCache(buffers(self.encoder), buffers(self.encoder), 0, buffers(self.decoder), buffers(self.decoder))
+        def stack(linears: list[nn.Linear]) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.cat([m.weight for m in linears]), torch.cat([m.bias for m in linears])  # [sum out, D]
 
-    def encode_append(self, cache: KVCache, ctx_pos: torch.Tensor, ctx_val: torch.Tensor) -> torch.Tensor:
+        return KVCache(buffers(self.encoder), buffers(self.encoder, torch.zeros), 0, buffers(self.decoder),
+                       buffers(self.decoder, torch.zeros),
+                       enc_proj=[stack([blk.attn.q, blk.attn.kv]) for blk in self.encoder],
+                       mem_proj=stack([blk.attn.kv for blk in self.decoder]))
+
+    def step_inputs(self, pos: torch.Tensor) -> StepInputs:
+        """The positions of a run of sampling steps [B, N, P] (one new sample per step) -> what they fix,
+        computed once for all the steps: the distance channels and both position embeddings."""
+        steps = Positions(pos)
+        for blocks in (self.encoder, self.decoder):
+            for blk in blocks:
+                if blk.attn.distance:
+                    steps.key_channels(blk.attn.extra), steps.scaled_query_channels(blk.attn)
+        features = self.fourier(pos)  # [B, N, 2F + P]
+        return StepInputs(steps, self.ctx_pos_proj(features), self.qry_pos_proj(features))
+
+    def encode_append(self, cache: KVCache, ctx_pos: PosLike, ctx_val: torch.Tensor,
+                      pos_embed: torch.Tensor | None = None) -> torch.Tensor:
         """Append new samples [B, n, P], [B, n, V] to a cache; returns the memory rows of the new samples
         [B, n, D]. The buffered encoder reads the first call's samples as S (attending to each other, with
         value_norm fixing the frame) and every later sample as a buffer row; the incremental encoder is causal
         throughout. Rows of earlier samples never change, so the memory of the whole set is the
-        concatenation of the rows returned so far."""
-        start, n = cache.length, ctx_pos.shape[1]
+        concatenation of the rows returned so far. `pos_embed`: the samples' position embedding [B, n, D]
+        when already computed (StepInputs)."""
+        pos = as_positions(ctx_pos)  # the bias channels, built once for every layer
+        start, n = cache.length, pos.pos.shape[1]
         if start + n > cache.keys[0].shape[2]:
             raise ValueError(f"the cache holds {cache.keys[0].shape[2]} samples; {start + n} asked")
         if start == 0 and self.value_norm:
             cache.frame = self.frame(ctx_val)  # [B, 1, V + 1]: the frame of S, kept for the buffer
-        x = self.embed_context(ctx_pos, ctx_val, cache.frame)  # [B, n, D]
-        pos = Positions(ctx_pos)  # the bias channels, built once for every layer
+        if pos_embed is None:
+            pos_embed = self.ctx_pos_proj(self.fourier(pos.pos))  # [B, n, D]
+        x = pos_embed + self.ctx_val_proj(ctx_val, cache.frame)  # [B, n, D]
         first_causal = self.encoder_kind == "incremental"
         for i, block in enumerate(self.encoder):
             h = block.norm1(x)
-            k, v = block.attn.keys_values(h, pos)  # [B, H, n, key_dim] each
-            cache.keys[i][:, :, start : start + n] = k
-            cache.values[i][:, :, start : start + n] = v
+            q, kv = F.linear(h, *cache.enc_proj[i]).split([h.shape[-1], 2 * h.shape[-1]], dim=-1)  # [B, n, D], [B, n, 2D]
+            block.attn.store(kv, pos, cache.keys[i], cache.values[i], start)
             keys = cache.keys[i][:, :, : start + n]  # [B, H, C, key_dim]
             vals = cache.values[i][:, :, : start + n]
             if n == 1 or start == 0:
                 # one new row sees everything cached; a first block is S (buffered) or plain causal (fused kernel)
-                att = block.attn.attend(h, keys, vals, causal=n > 1 and first_causal, x_pos=pos)  # [B, n, D]
+                att = block.attn.attend(h, keys, vals, causal=n > 1 and first_causal, x_pos=pos,
+                                        projected=q)  # [B, n, D]
             else:  # new rows see the cache plus the new rows causally
                 mask = torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(diagonal=start)  # [n, C]
-                att = block.attn.attend(h, keys, vals, x_pos=pos, mask=mask)  # [B, n, D]
+                att = block.attn.attend(h, keys, vals, x_pos=pos, mask=mask, projected=q)  # [B, n, D]
             x = x + att
             x = x + block.mlp(block.norm2(x))  # [B, n, D]
         memory = self.encoder_norm(x)  # [B, n, D]
         if cache.mem_keys:
-            for i, block in enumerate(self.decoder):
-                k, v = block.attn.keys_values(memory, pos)  # [B, H, n, key_dim] each
-                cache.mem_keys[i][:, :, start : start + n] = k
-                cache.mem_values[i][:, :, start : start + n] = v
+            kv = F.linear(memory, *cache.mem_proj)  # [B, n, L * 2D]: every decoder layer's keys/values at once
+            for i, (block, part) in enumerate(zip(self.decoder, kv.chunk(len(self.decoder), dim=-1))):
+                block.attn.store(part, pos, cache.mem_keys[i], cache.mem_values[i], start)  # part [B, n, 2D]
         cache.length = start + n
         return memory  # [B, n, D]
+
+
+@dataclass
+class StepInputs:
+    """What the positions of a run of sampling steps fix, computed once for all of them
+    (PixelTransformer.step_inputs); step t reads its slice with at(t)."""
+
+    pos: Positions  # [B, N, P], the distance channels built
+    ctx_embed: torch.Tensor  # [B, N, D] the position part of a context token
+    qry_embed: torch.Tensor  # [B, N, D] a query token
+
+    def at(self, t: int) -> tuple[Positions, torch.Tensor, torch.Tensor]:
+        """Step t's positions [B, 1, P], context and query embeddings [B, 1, D]."""
+        return self.pos.rows(t, t + 1), self.ctx_embed[:, t : t + 1], self.qry_embed[:, t : t + 1]

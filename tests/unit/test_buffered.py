@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from pixeltransformer.distribution import BinnedGaussian
+from pixeltransformer import inference
 from pixeltransformer.inference import sample
 from pixeltransformer.model import PixelTransformer, buffer_mask
 from pixeltransformer.module import PixelTransformerModule
@@ -39,6 +40,16 @@ def test_buffer_mask():
     m = buffer_mask(5, 2)
     want = torch.tensor([[1, 1, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]).bool()
     assert torch.equal(m, want)
+
+
+def test_cpu_caches_leave_out_the_padding_channels():
+    """The keys' distance channels are padded to a multiple of 8 for GPU kernels; a CPU cache, read whole every
+    sampling step, stores only the P + 2 real ones (the cached-against-uncached tests check the outputs)."""
+    m = _model(distance_bias=True)  # head width 8, P = 2: 8 + 4 channels, padded to 16
+    attn = m.encoder[0].attn
+    assert (attn.key_dim, attn.cache_key_dim("cpu"), attn.cache_key_dim("cuda")) == (16, 12, 16)
+    cache = m.new_cache(2, 5, torch.device("cpu"), torch.float32)
+    assert cache.keys[0].shape == cache.values[0].shape == cache.mem_keys[1].shape == (2, 4, 5, 12)
 
 
 CASES = [dict(distance_bias=False), dict(distance_bias=True), dict(distance_bias=True, value_norm=True)]
@@ -107,8 +118,10 @@ def _dist(grid=(5, 5), framed=False):
     return BinnedGaussian.from_spec(spec, framed=framed, gaussian_term="nll" if framed else "paper")
 
 
-@pytest.mark.parametrize("framed", [False, True])
-def test_cached_and_uncached_sampling_agree(framed):
+@pytest.mark.parametrize("framed,block", [(False, 1024), (True, 1024), (False, 4)])
+def test_cached_and_uncached_sampling_agree(framed, block, monkeypatch):
+    """block: how many steps' inputs the cached sampler prepares at a time (4: the 25-step runs cross blocks)."""
+    monkeypatch.setattr(inference, "STEP_BLOCK", block)
     dist = _dist(framed=framed)
     m = _model(distance_bias=True, value_norm=framed, num_params=dist.num_params)
     ctx_pos, ctx_val = torch.rand(2, 4, 2) * 2 - 1, torch.rand(2, 4, 1)

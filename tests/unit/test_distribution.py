@@ -118,3 +118,22 @@ def test_cdf_per_value_dimension():
     draws = dist.sample(params.unsqueeze(1).expand(-1, n, -1), generator=torch.Generator().manual_seed(5))  # [N, n, 2]
     t = torch.tensor([0.4, 0.6])
     assert torch.allclose(dist.cdf(params, t.expand(4, 2)), (draws < t).float().mean(1), atol=6e-3)
+
+
+@pytest.mark.parametrize("kind", ["plain", "anchored", "framed"])
+def test_components_of_chosen_bins_equal_the_full_split(kind):
+    """Sampling computes the drawn bin's mean and sigma only; they must be the full split's, anchor and frame included."""
+    if kind == "framed":  # a per-set frame goes with one Gaussian
+        dist, nb, v = BinnedGaussian.from_spec(_spec(1), framed=True), 1, 1
+    else:
+        centres = ((0.1, 0.2, 0.3), (0.9, 0.8, 0.7), (0.5, 0.5, 0.5), (0.2, 0.9, 0.4))
+        dist, nb, v = BinnedGaussian.from_spec(_spec(4, 3, centres), anchor=kind == "anchored"), 4, 3
+    gen = torch.Generator().manual_seed(0)
+    extra = v + 1 if kind == "framed" else 0  # the frame [m, log s] follows the head's outputs
+    params = torch.randn(5, 2, dist.num_params + extra, generator=gen)  # [N, Q, NP (+ V + 1)]
+    bins = torch.randint(0, nb, (5, 2, 3), generator=gen)  # [N, Q, k]
+    _, means, sigma = dist.split(params)  # [N, Q, NB, V], [N, Q, NB]
+    got_means, got_sigma = dist.components(params, bins)  # [N, Q, k, V], [N, Q, k]
+    assert got_means.shape == (5, 2, 3, v)
+    assert torch.allclose(got_means, means.gather(-2, bins.unsqueeze(-1).expand(-1, -1, -1, v)), atol=1e-6)
+    assert torch.allclose(got_sigma, sigma.gather(-1, bins), atol=1e-6)
