@@ -54,11 +54,12 @@ class KVCache:
     causal self-attention) and per decoder layer (the queries' cross-attention to the memory rows, which
     never change once written, so a sampling step projects only the new row)."""
 
-    keys: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim]
-    values: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim]; the distance padding allocated as zeros
+    # key_dim' = Attention.cache_key_dim: the keys' distance channels without their padding on the CPU
+    keys: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim']
+    values: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim']; the distance padding allocated as zeros
     length: int = 0
-    mem_keys: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim]
-    mem_values: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim]
+    mem_keys: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim']
+    mem_values: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim']
     frame: torch.Tensor | None = None  # [B, 1, V + 1] the frame of S (buffered encoder with value_norm)
     # projections stacked when the cache is made, so a new row takes fewer, larger matmuls: each encoder
     # layer's query and key/value projections as one, and every decoder layer's key/value projection as one
@@ -474,7 +475,7 @@ class PixelTransformer(nn.Module):
             h = block.norm1(x)
             q, kv = F.linear(h, *cache.enc_proj[i]).split([h.shape[-1], 2 * h.shape[-1]], dim=-1)  # [B, n, D], [B, n, 2D]
             block.attn.store(kv, pos, cache.keys[i], cache.values[i], start)
-            keys = cache.keys[i][:, :, : start + n]  # [B, H, C, key_dim]
+            keys = cache.keys[i][:, :, : start + n]  # [B, H, C, key_dim']
             vals = cache.values[i][:, :, : start + n]
             if n == 1 or start == 0:
                 # one new row sees everything cached; a first block is S (buffered) or plain causal (fused kernel)
