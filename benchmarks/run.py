@@ -39,7 +39,7 @@ SETTINGS = {
     "full": {
         "presets": ("small", "paper"),
         "train": {"small": dict(batch=8, num_context=256, num_queries=1024, rounds=5),
-                  "paper": dict(batch=2, num_context=256, num_queries=1024, rounds=3)},
+                  "paper": dict(batch=2, num_context=256, num_queries=1024, rounds=7)},  # roofline: a per-round median
         "sampling": {"small": dict(full_rounds=2, probe_rounds=2, points=5, probe_steps=2, validate=True),
                      "paper": dict(full_rounds=1, probe_rounds=2, points=4, probe_steps=1)},
         "memory": dict(preset="small", sizes=(256, 512, 1024, 2048, 4096, 8192), reference_max=4096, num_queries=256),

@@ -147,3 +147,21 @@ def test_reference_loss_finds_the_nearest_centre():
     # uniform bins, zero offsets and log-variances: class term log 3, Gaussian term alpha |v - c|^2
     expected = torch.log(torch.tensor(3.0)) + 0.1 * ((v - centres[[1, 2]].unsqueeze(1)) ** 2).sum(-1, keepdim=True)
     assert torch.allclose(dist.nll(params, v), expected, atol=1e-6)
+
+
+def test_compile_flag_compiles_the_entry_points_training_uses(monkeypatch):
+    # training_step reaches the network through features (bins) or forward (one Gaussian): both must be compiled,
+    # and the roofline keeps the eager step's FLOPs
+    compiled = []
+
+    def record(fn, *args, **kwargs):
+        compiled.append(fn.__name__)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", record)
+    from benchmarks.train import bench_training
+
+    out = bench_training("tiny", batch=2, num_context=8, num_queries=16, rounds=1, image_size=8, compile=True,
+                         peak_n=64)
+    assert sorted(compiled) == ["features", "forward"]
+    assert out["compile"] and out["ours"]["roofline"]["flops_per_step"] > 0
