@@ -28,7 +28,7 @@ class NetConfig:
         distance_bias, distance_sigma: a learned Gaussian distance bias in every attention (see model.Attention).
         value_norm: every context set is encoded in its own frame (mean, scale) and the distribution is
             predicted in that frame (see PixelTransformer); for single-Gaussian signals (num_bins = 1).
-        attention_sink: every attention also reads a learned key/value with no position (see model.Attention).
+        attention_sink: every attention also reads a learned key/value at a learned distance (see model.Attention).
         chunk: queries decoded per forward pass at inference.
     """
 

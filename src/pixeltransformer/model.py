@@ -316,8 +316,8 @@ class PixelTransformer(nn.Module):
             (BinnedGaussian(framed=True) maps it back). With the buffered encoder the frame is that of S alone
             (the buffer is encoded in it); the incremental encoder cannot have one: its cache would see the
             frame move as samples are added.
-        attention_sink: every attention also reads one learned key/value per head with no position (see
-            Attention), so "no source nearby" has somewhere to put its weight.
+        attention_sink: every attention also reads one learned key/value per head, at a learned distance from
+            every query (see Attention), so "no source nearby" has somewhere to put its weight.
     """
 
     def __init__(
@@ -354,10 +354,12 @@ class PixelTransformer(nn.Module):
         self.ctx_val_proj = ValueEncoding(val_dims, val_range, width, standardize=value_norm)
         self.qry_pos_proj = nn.Linear(self.fourier.out_dims, width)
         sig = tuple(distance_sigma) if distance_bias else None
-        sink = attention_sink
-        self.encoder = nn.ModuleList(Block(width, heads, ffn, pos_dims, sig, sink) for _ in range(encoder_layers))
+        def blocks(n: int) -> nn.ModuleList:
+            return nn.ModuleList(Block(width, heads, ffn, pos_dims, sig, attention_sink) for _ in range(n))
+
+        self.encoder = blocks(encoder_layers)
         self.encoder_norm = nn.LayerNorm(width)
-        self.decoder = nn.ModuleList(Block(width, heads, ffn, pos_dims, sig, sink) for _ in range(decoder_layers))
+        self.decoder = blocks(decoder_layers)
         self.decoder_norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, num_params)
         self.apply(self._init)  # hidden layers and head: std 0.02 (near-uniform bins, unit offsets and scales)
