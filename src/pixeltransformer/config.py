@@ -28,6 +28,7 @@ class NetConfig:
         distance_bias, distance_sigma: a learned Gaussian distance bias in every attention (see model.Attention).
         value_norm: every context set is encoded in its own frame (mean, scale) and the distribution is
             predicted in that frame (see PixelTransformer); for single-Gaussian signals (num_bins = 1).
+        attention_sink: every attention also reads a learned key/value at a learned distance (see model.Attention).
         chunk: queries decoded per forward pass at inference.
     """
 
@@ -44,6 +45,7 @@ class NetConfig:
     distance_bias: bool = True
     distance_sigma: tuple[float, float] = (0.05, 1.0)
     value_norm: bool = False
+    attention_sink: bool = False
     chunk: int = 16384
 
     def __post_init__(self) -> None:

@@ -242,7 +242,8 @@ class PixelTransformerModule(L.LightningModule):
         if message:
             raise ValueError(message)
         # the encoders share their weights, but each samples with the conditionals it was trained for
-        options = [("net", "encoder"), ("net", "distance_bias"), ("objective", "anchor_logits"), ("net", "value_norm")]
+        options = [("net", "encoder"), ("net", "distance_bias"), ("objective", "anchor_logits"), ("net", "value_norm"),
+                   ("net", "attention_sink")]
         for group, key in options:
             mine = getattr(getattr(self, f"{group}_config"), key)
             was = (hp.get(group) or {}).get(key, mine)

@@ -107,7 +107,8 @@ def test_format_1_checkpoint_is_refused_in_one_line(tiny_module):
 
 
 @pytest.mark.parametrize("group, key, other", [("net", "encoder", "bidirectional"), ("net", "distance_bias", False),
-                                               ("net", "value_norm", True), ("objective", "anchor_logits", False)])
+                                               ("net", "value_norm", True), ("objective", "anchor_logits", False),
+                                               ("net", "attention_sink", True)])
 def test_checkpoint_options_that_change_the_model_must_match(tiny_module, group, key, other):
     hp = {k: dict(v) if isinstance(v, dict) else v for k, v in tiny_module.hparams.items()}
     assert hp[group][key] != other

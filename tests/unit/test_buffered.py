@@ -52,7 +52,8 @@ def test_cpu_caches_leave_out_the_padding_channels():
     assert cache.keys[0].shape == cache.values[0].shape == cache.mem_keys[1].shape == (2, 4, 5, 12)
 
 
-CASES = [dict(distance_bias=False), dict(distance_bias=True), dict(distance_bias=True, value_norm=True)]
+CASES = [dict(distance_bias=False), dict(distance_bias=True), dict(distance_bias=True, value_norm=True),
+         dict(distance_bias=True, attention_sink=True)]
 
 
 @pytest.mark.parametrize("kw", CASES)
