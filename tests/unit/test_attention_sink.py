@@ -1,10 +1,12 @@
-"""The attention sink: a learned key/value with no position that every head may read (model.Attention)."""
+"""The attention sink: a learned key/value at a learned distance that every head may read (model.Attention)."""
 
 import math
 
 import torch
 
 from pixeltransformer.model import PixelTransformer
+
+from perturb import perturbed
 
 
 def _sharp_model(sink: bool) -> PixelTransformer:
@@ -14,8 +16,7 @@ def _sharp_model(sink: bool) -> PixelTransformer:
     m = PixelTransformer(pos_dims=1, val_dims=1, num_params=3, width=32, encoder_layers=2, decoder_layers=2,
                          heads=4, ffn=64, fourier_features=16, distance_bias=True, attention_sink=sink).eval()
     with torch.no_grad():
-        for p in m.parameters():
-            p.add_(0.2 * torch.randn_like(p))
+        perturbed(m)
         for block in [*m.encoder, *m.decoder]:
             block.attn.log_sigma.fill_(math.log(0.01))
             if sink:
@@ -78,8 +79,7 @@ def test_cached_sampling_with_the_sink_equals_reencoding():
         m = PixelTransformer(pos_dims=1, val_dims=1, num_params=dist.num_params, width=32, encoder_layers=2,
                              decoder_layers=2, heads=4, ffn=64, fourier_features=16, encoder=encoder,
                              attention_sink=True).eval()
-        for p in m.parameters():
-            p.add_(0.2 * torch.randn_like(p))
+        perturbed(m)
         ctx_pos, ctx_val = torch.rand(2, 3, 1) * 2 - 1, torch.rand(2, 3, 1)  # [B, K, P], [B, K, V]
         qry = torch.linspace(-0.95, 0.95, 12).view(1, 12, 1).expand(2, -1, -1)  # [B, Q, P]
         a = sample(m, dist, ctx_pos, ctx_val, qry, num_samples=2, n_autoregressive=None, use_cache=True)
