@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from pixeltransformer.numerics import flushing, start_flushing, stop_flushing
 from pixeltransformer.results import cpu_name
 
 from .common import Device
@@ -117,8 +118,10 @@ def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str,
     cfg = SETTINGS[mode]
     presets = tuple(presets or cfg["presets"])
     device = device or Device()
+    started = start_flushing()  # as the CLI trains and samples, and before the thread pool exists (numerics.py)
     torch.set_num_threads(threads)
-    results: dict = {"mode": mode, "environment": environment(threads), "device": device.describe(), "train": [],
+    results: dict = {"mode": mode, "environment": {**environment(threads), "flush_subnormals": flushing()},
+                     "device": device.describe(), "train": [],
                      "sampling": [], "meanfield": []}
     t0 = time.perf_counter()
     for name in only:
@@ -140,6 +143,7 @@ def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str,
     results["wall_s"] = time.perf_counter() - t0
     results["environment"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     results["ratios"] = ratios(results)
+    stop_flushing(started)
     return results
 
 
@@ -160,6 +164,10 @@ def table(results: dict) -> str:
         rows.append((f"train step, B={r['batch']} |S|={r['num_context']} |Q|={r['num_queries']} (queries/s)",
                      r["preset"], f"{r['reference']['queries_per_s']:,.0f}", f"{r['ours']['queries_per_s']:,.0f}",
                      *ratio(f"{r['speedup']:.2f}x")))
+        if "ours_subnormals_kept" in r:
+            rows.append(("  ours with subnormals kept (no flush-to-zero)", r["preset"], "",
+                         f"{r['ours_subnormals_kept']['queries_per_s']:,.0f}",
+                         *ratio(f"{r['speedup_subnormals_kept']:.2f}x")))
         if "roofline" in r["ours"] and "roofline" in r["reference"]:
             ro, rr = r["ours"]["roofline"], r["reference"]["roofline"]
             rows.append(("  roofline: GFLOP/step, fraction of matmul peak", r["preset"],

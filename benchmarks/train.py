@@ -9,6 +9,10 @@ All contenders train the same model size on the same 32x32 RGB images with 256 c
 - reference: the original design (reference.py): per-item CPU sets in a DataLoader, nn.Transformer layers
   with dropout and materialised attention weights, double k-NN loss, Adam.
 
+The whole run flushes subnormal floats to zero, as the CLI's training does (pixeltransformer/numerics.py), so
+both contenders run under that mode; on the CPU, ours is also timed with subnormals kept, in the same rounds,
+to show what the mode is worth.
+
 Each contender's FLOPs per step are counted once (roofline.py). A large ``torch.mm`` runs as a third contender in
 the same interleaved rounds, so each round pairs the step's FLOP rate with the matmul rate under the same load:
 the median of those per-round fractions is the fraction of peak each contender reaches.
@@ -21,6 +25,8 @@ import statistics
 import warnings
 
 import torch
+
+from pixeltransformer.numerics import flushed_subnormals, flushing
 
 from .common import DEFAULT_ENCODER, Device, image_spec, module_optimizer, ours_module, random_images, reference_model
 from .reference import reference_loader, reference_train_step
@@ -49,6 +55,10 @@ def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256
         opt.step()
         device.sync()
 
+    def ours_subnormals_kept() -> None:  # the same step with the CPU's subnormal arithmetic left on
+        with flushed_subnormals(False):
+            ours()
+
     net, dist = reference_model(spec, preset)
     net = device.module(net.train())
     ref_opt = torch.optim.Adam(net.parameters(), lr=1e-4)
@@ -66,7 +76,10 @@ def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256
         model = module.model
         model.forward, model.features = torch.compile(model.forward), torch.compile(model.features)
     matmul, mm_flops, mm_info = matmul_contender(device, peak_n)
-    times = interleaved({"ours": ours, "reference": reference, "matmul": matmul}, rounds, warmup)
+    contenders = {"ours": ours, "reference": reference, "matmul": matmul}
+    if device.name == "cpu" and flushing():  # the flags are the CPU's; the run flushes as training does
+        contenders["ours_subnormals_kept"] = ours_subnormals_kept
+    times = interleaved(contenders, rounds, warmup)
     per_step = batch * num_queries
     out = {"preset": preset, "batch": batch, "num_context": num_context, "num_queries": num_queries,
            "num_bins": spec.num_bins, "rounds": rounds, "compile": compile, "encoder": DEFAULT_ENCODER,
@@ -84,4 +97,9 @@ def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256
             out[name]["roofline"] = {"flops_per_step": flops[name], "achieved_flops_per_s": flops[name] / med,
                                      "fraction_of_peak": statistics.median(fractions)}
     out["speedup"] = paired_ratio(times["reference"], times["ours"])
+    out["flush_subnormals"] = flushing()
+    if "ours_subnormals_kept" in times:
+        med = summary(times["ours_subnormals_kept"])["median_s"]
+        out["ours_subnormals_kept"] = {**summary(times["ours_subnormals_kept"]), "queries_per_s": per_step / med}
+        out["speedup_subnormals_kept"] = paired_ratio(times["reference"], times["ours_subnormals_kept"])
     return out

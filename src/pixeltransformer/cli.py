@@ -30,6 +30,7 @@ from .datamodule import SignalDataModule
 from .errors import fail, first_line, is_input_error
 from .loading import CheckpointError, load_checkpoint
 from .module import PixelTransformerModule, format_error
+from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
 from .runs import check_new_run, domain_of, joins_a_run, resume_checkpoint
@@ -252,6 +253,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
 
 def cli_main() -> None:
     """Console script: LightningCLI's subcommands fit, validate, test and predict."""
+    set_flushing(True)  # before any thread pool exists, so that its workers inherit the mode (numerics.py)
     try:
         main(exit_on_error=False)
     except ArgumentError as err:

@@ -18,6 +18,7 @@ from torch import nn
 
 from .distribution import BinnedGaussian
 from .model import MemoryKV
+from .numerics import with_flushed_subnormals
 from .sets import grid_positions, unflatten_grid
 
 
@@ -50,6 +51,7 @@ def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, ch
 
 
 @torch.no_grad()
+@with_flushed_subnormals
 def predict_params(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
                    chunk: int = 16384) -> torch.Tensor:
     """Distribution parameters at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, NP]."""
@@ -57,6 +59,7 @@ def predict_params(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tenso
 
 
 @torch.no_grad()
+@with_flushed_subnormals
 def mean_field(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
                qry_pos: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
     """E[v_x | S] at every query (paper Eq. 4): -> [B, Q, V]."""
@@ -89,6 +92,7 @@ def item_seeds(seed: int | Sequence[int], batch: int) -> list[int]:
 
 
 @torch.no_grad()
+@with_flushed_subnormals
 def sample(
     model: nn.Module,
     dist: BinnedGaussian,
@@ -227,6 +231,7 @@ class Completion:
 
 
 @torch.no_grad()
+@with_flushed_subnormals
 def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
              grid_shape: Sequence[int], num_samples: int = 0, n_autoregressive: int | None = 2048,
              temperature: float = 1.0, seed: int | Sequence[int] = 0, chunk: int = 16384, progress: bool = False,

@@ -18,6 +18,7 @@ from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .inference import Completion, complete, mean_field, predict_params, sample
 from .model import PixelTransformer
+from .numerics import start_flushing, stop_flushing
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
                    sampler_hparams)
 from .signal import SignalSpec
@@ -109,6 +110,14 @@ class PixelTransformerModule(L.LightningModule):
 
     def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
         return self.model(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
+
+    # ---- numerics: every stage (fit, validate, test, predict) flushes subnormals on its thread (numerics.py) ----
+    def setup(self, stage: str) -> None:
+        self._flushing_started = start_flushing()
+
+    def teardown(self, stage: str) -> None:
+        stop_flushing(getattr(self, "_flushing_started", False))
+        self._flushing_started = False
 
     # ---- training ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:

@@ -204,11 +204,21 @@ def bench_rows(bench: dict[str, Any]) -> list[list[str]]:
         rows.append([f"training step, B={r['batch']}, \\|S\\|={r['num_context']}, \\|Q\\|={r['num_queries']} "
                      f"(queries/s)", r["preset"], fmt(r["reference"]["queries_per_s"]),
                      fmt(r["ours"]["queries_per_s"]), f"{fmt(r['speedup'])}×"])
+        if "ours_subnormals_kept" in r:
+            rows.append(["&nbsp;&nbsp;ours with subnormals kept (no flush-to-zero)", r["preset"], "",
+                         fmt(r["ours_subnormals_kept"]["queries_per_s"]), f"{fmt(r['speedup_subnormals_kept'])}×"])
     for r in bench.get("sampling", []):
         h, w, c = r["image"]
         rows.append([f"AR sampling, {r['num_samples']} samples of {h}×{w}×{c}, N'={r['autoregressive_steps']} "
-                     f"(time)", r["preset"], _seconds(r["reference"]["total_s"]) + " \\*",
-                     _seconds(r["ours_incremental"]["total_s"]), f"{fmt(r['speedup_incremental'])}×"])
+                     f"(time; reference)", r["preset"], _seconds(r["reference"]["total_s"]) + " \\*", "", ""])
+        default = r.get("default_encoder")
+        # every cached encoder the run timed end to end, the default (what every config trains) first
+        encoders = sorted((k[len("ours_"):] for k in r if k.startswith("ours_") and k != "ours_batched_bidirectional"),
+                          key=lambda e: e != default)
+        for enc in encoders:
+            label = f"{enc} encoder" + (" (the default)" if enc == default else "")
+            rows.append([f"&nbsp;&nbsp;ours, {label}", r["preset"], "", _seconds(r[f"ours_{enc}"]["total_s"]),
+                         f"{fmt(r[f'speedup_{enc}'])}×"])
         if "reference_one_chain_measured_s" in r:
             rows.append(["&nbsp;&nbsp;check: one reference chain, measured / extrapolated", r["preset"],
                          f"{_seconds(r['reference_one_chain_measured_s'])} / "

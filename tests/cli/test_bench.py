@@ -28,6 +28,11 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
         assert roof["achieved_flops_per_s"] == pytest.approx(roof["flops_per_step"] / t["median_s"])
         assert roof["fraction_of_peak"] == pytest.approx(roof["achieved_flops_per_s"] / train["matmul_peak"]["flops_per_s"])
     assert train["speedup"] == pytest.approx(train["ours"]["queries_per_s"] / train["reference"]["queries_per_s"])
+    # the run flushes subnormals (as training does) and also times ours with them kept
+    assert saved["environment"]["flush_subnormals"] and train["flush_subnormals"]
+    kept = train["ours_subnormals_kept"]
+    assert kept["queries_per_s"] == pytest.approx(train["batch"] * train["num_queries"] / kept["median_s"])
+    assert train["speedup_subnormals_kept"] == pytest.approx(kept["queries_per_s"] / train["reference"]["queries_per_s"])
     peak = train["matmul_peak"]
     assert peak["size"] == 256 and peak["flops_per_s"] == pytest.approx(2 * 256**3 / peak["median_s"])
     assert samp["autoregressive_steps"] == 16 and samp["default_encoder"] == "buffered"
@@ -44,7 +49,7 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     assert all(v is None for v in saved["ratios"].values())  # smoke mode runs the tiny preset only
     table = capsys.readouterr().out
     assert "AR sampling, 2 x 4x4x3, N'=16, buffered" in table and "GPU column empty" in table
-    assert "roofline" in table and "matmul peak" in table
+    assert "roofline" in table and "matmul peak" in table and "ours with subnormals kept" in table
     assert results["train"][0]["batch"] == 2
 
 
@@ -73,6 +78,11 @@ def test_gpu_path_runs_under_cpu_bf16_autocast(tmp_path):
     assert saved["train"][0]["device"]["precision"] == "bf16"
     train, samp = saved["train"][0], saved["sampling"][0]
     assert train["speedup"] == pytest.approx(train["ours"]["queries_per_s"] / train["reference"]["queries_per_s"])
+    # the run flushes subnormals (as training does) and also times ours with them kept
+    assert saved["environment"]["flush_subnormals"] and train["flush_subnormals"]
+    kept = train["ours_subnormals_kept"]
+    assert kept["queries_per_s"] == pytest.approx(train["batch"] * train["num_queries"] / kept["median_s"])
+    assert train["speedup_subnormals_kept"] == pytest.approx(kept["queries_per_s"] / train["reference"]["queries_per_s"])
     assert samp["speedup_buffered"] == pytest.approx(samp["reference"]["total_s"] / samp["ours_buffered"]["total_s"])
 
 

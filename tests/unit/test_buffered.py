@@ -71,12 +71,16 @@ def test_cached_steps_equal_reencoding_under_the_masks(kw):
         outs.append(full)
         if t < n:
             rows.append(m.encode_append(cache, pos[:, k + t : k + t + 1], val[:, k + t : k + t + 1]))
-    assert torch.allclose(torch.cat(rows, 1), m.encode_rows(pos, val, observed=k), atol=1e-5)
+    # the encoder's rows (features up to |4| after three perturbed layers and layer norms) come from the one-row
+    # kernel here and the masked whole-set kernel there, which sum in other orders: on CPUs with AVX-512 they
+    # differ by up to 4e-5 relative with the attention sink, so rows are compared to 1e-4 relative; the decoded
+    # outputs above, what sampling draws from, agree to 1e-5
+    assert torch.allclose(torch.cat(rows, 1), m.encode_rows(pos, val, observed=k), rtol=1e-4, atol=1e-5)
     # a block of buffer rows after single rows goes through the masked path
     cache2 = m.new_cache(3, k + n, torch.device("cpu"), torch.float32)
     rows2 = [m.encode_append(cache2, pos[:, :k], val[:, :k]), m.encode_append(cache2, pos[:, k : k + 1], val[:, k : k + 1]),
              m.encode_append(cache2, pos[:, k + 1 :], val[:, k + 1 :])]
-    assert torch.allclose(torch.cat(rows2, 1), m.encode_rows(pos, val, observed=k), atol=1e-5)
+    assert torch.allclose(torch.cat(rows2, 1), m.encode_rows(pos, val, observed=k), rtol=1e-4, atol=1e-5)
     assert (outs[0] - outs[-1]).abs().max() > 1e-2  # the buffer matters
 
 

@@ -114,9 +114,19 @@ def test_bench_table_and_ratios(tmp_path):
                              "torch_threads": 1, "load_average": [0.5, 0, 0], "load_average_end": [1.0, 0, 0]},
              "train": [{"preset": "tiny", "batch": 4, "num_context": 64, "num_queries": 256, "speedup": 2.0,
                         "ours": {"queries_per_s": 2000.0}, "reference": {"queries_per_s": 1000.0}}],
+             "sampling": [{"preset": "tiny", "num_samples": 2, "image": [4, 4, 3], "autoregressive_steps": 16,
+                           "default_encoder": "buffered", "reference": {"total_s": 30.0},
+                           "ours_incremental": {"total_s": 3.0}, "ours_buffered": {"total_s": 2.0},
+                           "ours_batched_bidirectional": {"total_s": 20.0}, "speedup_incremental": 10.0,
+                           "speedup_buffered": 15.0, "speedup_batched_bidirectional": 1.5}],
              "ratios": {"train_tiny": 2.0}}
     (folder / "bench.json").write_text(json.dumps(bench))
     lines = render(tmp_path).splitlines()
+    # the default encoder's row comes first and says it is the default; every timed encoder has its row
+    sampling = [line for line in lines if line.startswith("| &nbsp;&nbsp;ours")]
+    assert sampling == ["| &nbsp;&nbsp;ours, buffered encoder (the default) | tiny |  | 2.000 s | 15.00× |",
+                        "| &nbsp;&nbsp;ours, incremental encoder | tiny |  | 3.000 s | 10.00× |",
+                        "| &nbsp;&nbsp;ours, batched bidirectional encoder | tiny |  | 20.00 s \\* | 1.500× |"]
     assert "| training step, B=4, \\|S\\|=64, \\|Q\\|=256 (queries/s) | tiny | 1000 | 2000 | 2.000× |" in lines
     assert "| `train_tiny` | 2.000 |" in lines
     assert "- Command: `make bench ARGS=--quick`" in lines and "- Date: 2026-01-02" in lines
