@@ -1,9 +1,9 @@
-"""Subnormal floats flushed to zero on the CPU, where they cost a hundred times a normal operation.
+"""Subnormal floats flushed to zero on the CPU, where each one costs many times a normal operation.
 
 With the distance bias, most attention weights are exp(-l |x_q - x_k|^2) with l up to 200: the flash kernel's
 exponentials and its backward land in the subnormal range (below 1.2e-38 in fp32) for every pair of tokens
 whose logit is 87 to 103 below the row's maximum, and x86 cores take a microcode path for each such operand.
-The paper preset's training step spends most of its time there (docs/results.md, `make bench`). Flushing them
+The paper preset's training step spent about a third of its time there (docs/results.md, `make bench`). Flushing them
 to zero (the MXCSR FTZ and DAZ flags, what `torch.set_flush_denormal` sets) changes no value above 1.2e-38 and
 is what GPU attention kernels do anyway.
 
