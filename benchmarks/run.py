@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from pixeltransformer.numerics import flushing, start_flushing, stop_flushing
+from pixeltransformer.numerics import flushed_subnormals, flushing
 from pixeltransformer.results import cpu_name
 
 from .common import Device
@@ -118,33 +118,32 @@ def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str,
     cfg = SETTINGS[mode]
     presets = tuple(presets or cfg["presets"])
     device = device or Device()
-    started = start_flushing()  # as the CLI trains and samples, and before the thread pool exists (numerics.py)
-    torch.set_num_threads(threads)
-    results: dict = {"mode": mode, "environment": {**environment(threads), "flush_subnormals": flushing()},
-                     "device": device.describe(), "train": [],
-                     "sampling": [], "meanfield": []}
-    t0 = time.perf_counter()
-    for name in only:
-        if name == "memory":
-            log("[bench] memory vs set size (CPU) ...")
-            m = cfg["memory"]
-            results["memory"] = smoke_memory(**m) if mode == "smoke" else bench_memory(**m)
-            continue
-        for preset in presets:
-            kw = cfg[name].get(preset) or next(iter(cfg[name].values()))
-            log(f"[bench] {name} / {preset} ...")
-            if name == "train":
-                results["train"].append(bench_training(preset, compile=compile, device=device, peak_n=cfg.get("peak_n"),
-                                                       **kw))
-            elif name == "sampling":
-                results["sampling"].append(bench_sampling(preset, device=device, **kw))
-            elif name == "meanfield":
-                results["meanfield"].append(bench_meanfield(preset, **kw))
-    results["wall_s"] = time.perf_counter() - t0
-    results["environment"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
-    results["ratios"] = ratios(results)
-    stop_flushing(started)
-    return results
+    # as the CLI trains and samples, and before the thread pool exists; the caller's mode comes back after
+    with flushed_subnormals():
+        torch.set_num_threads(threads)
+        results: dict = {"mode": mode, "environment": {**environment(threads), "flush_subnormals": flushing()},
+                         "device": device.describe(), "train": [], "sampling": [], "meanfield": []}
+        t0 = time.perf_counter()
+        for name in only:
+            if name == "memory":
+                log("[bench] memory vs set size (CPU) ...")
+                m = cfg["memory"]
+                results["memory"] = smoke_memory(**m) if mode == "smoke" else bench_memory(**m)
+                continue
+            for preset in presets:
+                kw = cfg[name].get(preset) or next(iter(cfg[name].values()))
+                log(f"[bench] {name} / {preset} ...")
+                if name == "train":
+                    results["train"].append(bench_training(preset, compile=compile, device=device,
+                                                           peak_n=cfg.get("peak_n"), **kw))
+                elif name == "sampling":
+                    results["sampling"].append(bench_sampling(preset, device=device, **kw))
+                elif name == "meanfield":
+                    results["meanfield"].append(bench_meanfield(preset, **kw))
+        results["wall_s"] = time.perf_counter() - t0
+        results["environment"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+        results["ratios"] = ratios(results)
+        return results
 
 
 def _fmt_s(x: float) -> str:
