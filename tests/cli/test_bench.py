@@ -82,6 +82,7 @@ def test_gpu_path_runs_under_cpu_bf16_autocast(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["device"] == {"device": "cpu", "precision": "bf16", "gpu": None}
     assert saved["train"][0]["device"]["precision"] == "bf16"
+    assert saved["train"][0]["matmul_peak"]["dtype"] == "bfloat16"  # the peak of the precision the matmuls run at
     train, samp = saved["train"][0], saved["sampling"][0]
     assert train["speedup"] == pytest.approx(train["ours"]["queries_per_s"] / train["reference"]["queries_per_s"])
     # the run flushes subnormals (as training does) and also times ours with them kept
