@@ -7,3 +7,7 @@ from pathlib import Path
 _SRC = str(Path(__file__).resolve().parents[1] / "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
+
+from pixeltransformer.allocator import request_huge_pages  # noqa: E402  (imports no torch)
+
+request_huge_pages()  # before any benchmark imports torch: every contender gets the same allocator

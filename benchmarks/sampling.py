@@ -29,7 +29,7 @@ from pixeltransformer.sets import grid_positions
 
 from .common import CACHED_ENCODERS, DEFAULT_ENCODER, Device, image_spec, ours_model, reference_model
 from .reference import reference_sample
-from .timing import extrapolate_total, fit_step_cost, interleaved, summary
+from .timing import after_warmup, extrapolate_total, fit_step_cost, interleaved, summary
 
 
 def _context(n: int, spec, gen: torch.Generator, device: Device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,9 +46,10 @@ def probe_sizes(first: int, steps: int, points: int) -> list[int]:
 @torch.no_grad()
 def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int = 32, num_context: int = 16,
                    full_rounds: int = 2, probe_rounds: int = 2, points: int = 5, probe_steps: int = 2,
-                   validate: bool = False, seed: int = 0, device: Device | None = None) -> dict:
+                   measure_reference: bool = False, seed: int = 0, device: Device | None = None) -> dict:
     """Round r runs each cached encoder end to end (while r < full_rounds) and every probe (while
-    r < probe_rounds). ``validate`` also runs one reference chain end to end, to check the extrapolation."""
+    r < probe_rounds). ``measure_reference`` also runs one reference chain end to end: the reference's total is
+    then S times that measured chain, and the extrapolation is reported beside it as a check."""
     device = device or Device()
     spec = image_spec(size=image_size)
     steps = spec.num_points  # N' = every pixel
@@ -70,24 +71,26 @@ def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int 
         assert out.shape == (1, num_samples, steps, spec.val_dims)
         device.sync()
 
-    # probes: a set of size n, then `probe_steps` steps; the cost per step is attributed to the mean size
+    # probes: a set of size n, then `probe_steps` steps; the cost per step is attributed to the mean size. Each
+    # probe first runs one untimed step on the same set, so its steps run warm, as in a run of consecutive steps
     sizes = probe_sizes(num_context, steps, points)
     probes: dict[str, object] = {}
     for n in sizes:
         pos, val = _context(n, spec, gen, device)
         q_pos = qry[:, torch.randperm(steps, generator=gen)[:probe_steps]]  # [1, s, P]
 
-        def ours_bi(pos=pos, val=val, q_pos=q_pos) -> None:
+        def ours_bi(pos=pos, val=val, q_pos=q_pos, n_ar=probe_steps) -> None:
             with device.autocast():
-                sample(bi, dist, pos, val, q_pos, num_samples=num_samples, n_autoregressive=probe_steps, seed=seed)
+                sample(bi, dist, pos, val, q_pos, num_samples=num_samples, n_autoregressive=n_ar, seed=seed)
             device.sync()
 
-        def ref(pos=pos, val=val, q_pos=q_pos) -> None:
+        def ref(pos=pos, val=val, q_pos=q_pos, n_ar=probe_steps) -> None:
             with device.autocast():
-                reference_sample(net, rdist, pos.transpose(0, 1), val.transpose(0, 1), q_pos.transpose(0, 1))
+                reference_sample(net, rdist, pos.transpose(0, 1), val.transpose(0, 1), q_pos.transpose(0, 1), n_ar)
             device.sync()
 
-        probes[f"bi@{n}"], probes[f"ref@{n}"] = ours_bi, ref
+        probes[f"bi@{n}"] = lambda f=ours_bi: after_warmup(lambda: f(n_ar=1), f)
+        probes[f"ref@{n}"] = lambda f=ref: after_warmup(lambda: f(n_ar=1), f)
 
     # warm-up: a short run of each cached encoder and the smallest probes
     for enc in CACHED_ENCODERS:
@@ -102,7 +105,7 @@ def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int 
             for enc, t in interleaved(runs, 1, warmup=0).items():
                 full[enc].extend(t)
         if r < probe_rounds:
-            for name, t in interleaved(probes, 1, warmup=0).items():
+            for name, t in interleaved(probes, 1, warmup=0, self_timed=True).items():
                 times[name].extend(t)
 
     x = [n + (probe_steps - 1) / 2 for n in sizes]
@@ -110,16 +113,22 @@ def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int 
     ref_cost = [summary(times[f"ref@{n}"])["median_s"] / probe_steps for n in sizes]
     bi_total = extrapolate_total(fit_step_cost(x, bi_cost), num_context, steps)
     # the reference draws one sample at a time: S sequential runs of the same cost
-    ref_total = num_samples * extrapolate_total(fit_step_cost(x, ref_cost), num_context, steps)
+    ref_extrapolated = num_samples * extrapolate_total(fit_step_cost(x, ref_cost), num_context, steps)
     ours = {enc: summary(t) for enc, t in full.items()}
     check = {}
-    if validate:  # one reference chain (of the S it would draw) timed end to end
+    reference = {"total_s": ref_extrapolated, "extrapolated": True,
+                 "measured": f"extrapolated from {len(sizes)} set sizes x {probe_steps} steps"}
+    if measure_reference:  # one reference chain (of the S it would draw) timed end to end
         t0 = time.perf_counter()
         with device.autocast():
             reference_sample(net, rdist, ctx_pos.transpose(0, 1), ctx_val.transpose(0, 1), qry.transpose(0, 1))
         device.sync()
-        check = {"reference_one_chain_measured_s": time.perf_counter() - t0,
-                 "reference_one_chain_extrapolated_s": ref_total / num_samples}
+        one_chain = time.perf_counter() - t0
+        check = {"reference_one_chain_measured_s": one_chain,
+                 "reference_one_chain_extrapolated_s": ref_extrapolated / num_samples}
+        reference = {"total_s": num_samples * one_chain, "extrapolated": False,
+                     "measured": f"one chain end to end, times the {num_samples} chains it draws one after another"}
+    ref_total = reference["total_s"]
     speedups = {enc: ref_total / ours[enc]["median_s"] for enc in CACHED_ENCODERS}
     best = max(speedups, key=speedups.get)
     return {
@@ -131,9 +140,8 @@ def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int 
         "ours_batched_bidirectional": {
             "total_s": bi_total, "measured": f"extrapolated from {len(sizes)} set sizes x {probe_steps} steps",
             "probe_sizes": sizes, "probe_step_s": bi_cost},
-        "reference": {
-            "total_s": ref_total, "measured": f"extrapolated from {len(sizes)} set sizes x {probe_steps} steps",
-            "probe_sizes": sizes, "probe_step_s": ref_cost},
+        "reference": {**reference, "extrapolated_total_s": ref_extrapolated, "probe_sizes": sizes,
+                      "probe_step_s": ref_cost},
         "probe_rounds": probe_rounds, **check,
         **{f"speedup_{enc}": speedups[enc] for enc in CACHED_ENCODERS},
         "speedup_default": speedups[DEFAULT_ENCODER], "speedup_best": speedups[best],

@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 
-def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Seconds per call of every contender, ``rounds`` times each, rotating the order every round."""
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1,
+                self_timed: bool = False) -> dict[str, list[float]]:
+    """Seconds per call of every contender, ``rounds`` times each, rotating the order every round.
+    ``self_timed``: each contender returns the seconds to record itself (the part after its own warm-up)."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     names = list(fns)
@@ -26,9 +28,19 @@ def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int =
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - t0)
+            out = fns[name]()
+            times[name].append(float(out) if self_timed else time.perf_counter() - t0)
     return times
+
+
+def after_warmup(warm: Callable[[], object], timed: Callable[[], object]) -> float:
+    """Run ``warm``, then return the seconds ``timed`` takes: a contender timed right after another has its
+    weights and buffers evicted from the caches, which a run of consecutive steps does not (measured: 4-16 % per
+    step for the reference at the small preset)."""
+    warm()
+    t0 = time.perf_counter()
+    timed()
+    return time.perf_counter() - t0
 
 
 def summary(seconds: Sequence[float]) -> dict[str, float]:

@@ -3,8 +3,12 @@ first, so that a bad checkpoint or a taken run name is reported in seconds."""
 
 import sys
 
-from .errors import INPUT_ERRORS, fail
-from .runs import preflight
+from .allocator import request_huge_pages
+
+request_huge_pages()  # before anything imports torch
+
+from .errors import INPUT_ERRORS, fail  # noqa: E402
+from .runs import preflight  # noqa: E402
 
 try:
     preflight(sys.argv[1:])

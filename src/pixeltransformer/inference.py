@@ -20,6 +20,7 @@ from .distribution import BinnedGaussian
 from .model import MemoryKV
 from .numerics import with_flushed_subnormals
 from .sets import grid_positions, unflatten_grid
+from .stepping import RowStepper
 
 
 # cached sampling prepares the inputs of this many steps at a time (bounded memory for any N')
@@ -158,6 +159,7 @@ def sample(
         # the cache holds the encoder's and the decoder's keys/values of every row: a step projects one row
         cache = model.new_cache(bs, k + n_ar, device, ctx_pos.dtype)
         model.encode_append(cache, cpos, cval)
+        stepper = RowStepper(model, cache)  # each step: one row per chain
 
     # the visiting order's positions, gathered once: step t reads a contiguous [BS, 1, P] slice
     ar_idx = order[:, :n_ar]  # [BS, N']
@@ -169,14 +171,14 @@ def sample(
             if t % STEP_BLOCK == 0:  # what the next positions fix (embeddings, distance channels), computed at once
                 steps = model.step_inputs(ar_pos[:, t : t + STEP_BLOCK])
             pos_t, ctx_embed, qry_embed = steps.at(t % STEP_BLOCK)  # [BS, 1, P], [BS, 1, D], [BS, 1, D]
-            params = model.decode(cache.memory(), pos_t, qry_embed)  # [BS, 1, NP]
+            params = stepper.decode(pos_t, qry_embed)  # [BS, 1, NP]
         else:
             mem = model.encode(buf_pos[:, : k + t], buf_val[:, : k + t], observed=observed_rows)
             params = model.decode(mem, ar_pos[:, t : t + 1])  # [BS, 1, NP]
         val_t = dist.sample(params, temperature, uniform=bin_u[:, t : t + 1], noise=noise[:, t : t + 1])  # [BS, 1, V]
         buf_val[:, k + t : k + t + 1] = val_t
         if use_cache:
-            model.encode_append(cache, pos_t, val_t, ctx_embed)
+            stepper.append(pos_t, val_t, ctx_embed)
     out.scatter_(1, ar_idx.unsqueeze(-1).expand(-1, -1, v), buf_val[:, k:])  # [BS, Q, V]
 
     rest = order[:, n_ar:]  # [BS, Q - N']

@@ -61,10 +61,8 @@ class KVCache:
     mem_keys: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim']
     mem_values: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim']
     frame: torch.Tensor | None = None  # [B, 1, V + 1] the frame of S (buffered encoder with value_norm)
-    # projections stacked when the cache is made, so a new row takes fewer, larger matmuls: each encoder
-    # layer's query and key/value projections as one, and every decoder layer's key/value projection as one
+    # each encoder layer's query and key/value projections stacked when the cache is made: one matmul per layer
     enc_proj: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # per layer [3D, D], [3D]
-    mem_proj: tuple[torch.Tensor, torch.Tensor] | None = None  # weight [L * 2D, D], bias [L * 2D]
 
     def memory(self) -> MemoryKV:
         """The decoder's view of every memory row cached so far."""
@@ -442,10 +440,15 @@ class PixelTransformer(nn.Module):
         """Memory (from encode or a cache) and queries [B, Q, P] -> parameters [B, Q, num_params], followed by
         the set's frame [m, log s] (V + 1 columns) with value_norm. `qry_embed`: the queries' position
         embedding [B, Q, D] when already computed (StepInputs)."""
-        out = self.head(self.decode_features(memory, qry_pos, qry_embed))  # [B, Q, num_params]
-        if memory.frame is None:
+        return self.head_output(self.decode_features(memory, qry_pos, qry_embed), memory.frame)
+
+    def head_output(self, features: torch.Tensor, frame: torch.Tensor | None) -> torch.Tensor:
+        """Decoded features [B, Q, D] -> parameters [B, Q, num_params], followed by the frame [B, 1, V + 1]
+        when there is one."""
+        out = self.head(features)  # [B, Q, num_params]
+        if frame is None:
             return out
-        frame = memory.frame.float()  # the frame stays fp32 under autocast: s multiplies every mean and sigma
+        frame = frame.float()  # the frame stays fp32 under autocast: s multiplies every mean and sigma
         return torch.cat([out.float(), frame.expand(*out.shape[:-1], frame.shape[-1])], dim=-1)  # [B, Q, NP + V + 1]
 
     def decode_features(self, memory: MemoryKV, qry_pos: PosLike, qry_embed: torch.Tensor | None = None) -> torch.Tensor:
@@ -479,8 +482,7 @@ class PixelTransformer(nn.Module):
 
         return KVCache(buffers(self.encoder), buffers(self.encoder, torch.zeros), 0, buffers(self.decoder),
                        buffers(self.decoder, torch.zeros),
-                       enc_proj=[stack([blk.attn.q, blk.attn.kv]) for blk in self.encoder],
-                       mem_proj=stack([blk.attn.kv for blk in self.decoder]))
+                       enc_proj=[stack([blk.attn.q, blk.attn.kv]) for blk in self.encoder])
 
     def step_inputs(self, pos: torch.Tensor) -> StepInputs:
         """The positions of a run of sampling steps [B, N, P] (one new sample per step) -> what they fix,
@@ -527,10 +529,8 @@ class PixelTransformer(nn.Module):
             x = x + att
             x = x + block.mlp(block.norm2(x))  # [B, n, D]
         memory = self.encoder_norm(x)  # [B, n, D]
-        if cache.mem_keys:
-            kv = F.linear(memory, *cache.mem_proj)  # [B, n, L * 2D]: every decoder layer's keys/values at once
-            for i, (block, part) in enumerate(zip(self.decoder, kv.chunk(len(self.decoder), dim=-1))):
-                block.attn.store(part, pos, cache.mem_keys[i], cache.mem_values[i], start)  # part [B, n, 2D]
+        for block, keys, values in zip(self.decoder, cache.mem_keys, cache.mem_values):
+            block.attn.store(block.attn.kv(memory), pos, keys, values, start)  # kv [B, n, 2D]
         cache.length = start + n
         return memory  # [B, n, D]
 

@@ -2,6 +2,7 @@
 the reference baseline's own behaviour."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 from benchmarks import run as bench_run
 from benchmarks.common import image_spec, reference_model
 from benchmarks.reference import PerItemSetDataset, reference_loader, reference_sample, reference_train_step
-from benchmarks.timing import extrapolate_total, fit_step_cost, interleaved, paired_ratio
+from benchmarks.timing import after_warmup, extrapolate_total, fit_step_cost, interleaved, paired_ratio
 
 
 def test_smoke_run_writes_json_and_table(tmp_path, capsys):
@@ -41,6 +42,11 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     assert samp["speedup_default"] == samp["speedup_buffered"]
     assert samp["speedup_best"] == max(samp["speedup_buffered"], samp["speedup_incremental"])
     assert len(samp["reference"]["probe_sizes"]) == 2
+    # the reference chain was measured end to end: its total is S measured chains, the extrapolation a check
+    assert samp["reference"]["extrapolated"] is False
+    assert samp["reference"]["total_s"] == pytest.approx(samp["num_samples"] * samp["reference_one_chain_measured_s"])
+    assert samp["reference"]["extrapolated_total_s"] == pytest.approx(
+        samp["num_samples"] * samp["reference_one_chain_extrapolated_s"])
     assert mf["timed_queries"] == 256
     assert mf["ours"]["queries_per_s"] == pytest.approx(mf["timed_queries"] / mf["ours"]["median_s"])
     assert mf["speedup"] == pytest.approx(mf["ours"]["queries_per_s"] / mf["reference"]["queries_per_s"])
@@ -76,6 +82,7 @@ def test_gpu_path_runs_under_cpu_bf16_autocast(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["device"] == {"device": "cpu", "precision": "bf16", "gpu": None}
     assert saved["train"][0]["device"]["precision"] == "bf16"
+    assert saved["train"][0]["matmul_peak"]["dtype"] == "bfloat16"  # the peak of the precision the matmuls run at
     train, samp = saved["train"][0], saved["sampling"][0]
     assert train["speedup"] == pytest.approx(train["ours"]["queries_per_s"] / train["reference"]["queries_per_s"])
     # the run flushes subnormals (as training does) and also times ours with them kept
@@ -127,6 +134,11 @@ def test_interleaved_runs_every_contender_each_round_and_pairs_ratios():
     assert len(times["a"]) == len(times["b"]) == 3 and calls.count("a") == calls.count("b") == 4
     assert calls[2:] == ["a", "b", "b", "a", "a", "b"]  # the order rotates every round
     assert paired_ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0
+    # self-timed contenders report their own seconds: after_warmup times only the part after the warm-up
+    order = []
+    own = interleaved({"a": lambda: after_warmup(lambda: (order.append("warm"), time.sleep(0.05)),
+                                                 lambda: order.append("timed"))}, rounds=2, warmup=0, self_timed=True)
+    assert order == ["warm", "timed"] * 2 and all(t < 0.04 for t in own["a"])
 
 
 def test_reference_trains_and_samples_one_signal_at_a_time():

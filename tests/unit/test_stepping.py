@@ -1,0 +1,89 @@
+"""RowStepper, the one-row sampling step: the same outputs and cache as decode and encode_append."""
+
+import pytest
+import torch
+
+from pixeltransformer.model import PixelTransformer
+from pixeltransformer.stepping import RowStepper, padded_out
+
+from perturb import perturbed
+
+CASES = [dict(distance_bias=False), dict(distance_bias=True), dict(distance_bias=True, value_norm=True),
+         dict(distance_bias=True, attention_sink=True), dict(distance_bias=True, encoder="incremental")]
+
+
+def _model(encoder="buffered", **kw) -> PixelTransformer:
+    torch.manual_seed(0)
+    m = PixelTransformer(pos_dims=2, val_dims=2, num_params=9, width=32, encoder_layers=3, decoder_layers=2,
+                         heads=4, ffn=64, fourier_features=16, encoder=encoder, **kw).eval()
+    return perturbed(m)
+
+
+def _run(m, b=3, k=5, n=8, stepper=True, autocast=False):
+    """k samples of S, then n one-row steps: the parameters decoded before each step and the final cache."""
+    g = torch.Generator().manual_seed(1)
+    pos = torch.rand(b, k + n, 2, generator=g) * 2 - 1  # [B, K+n, P]
+    val = torch.rand(b, k + n, 2, generator=g)  # [B, K+n, V]
+    outs = []
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        cache = m.new_cache(b, k + n, torch.device("cpu"), torch.float32)
+        m.encode_append(cache, pos[:, :k], val[:, :k])
+        step = RowStepper(m, cache)
+        inputs = m.step_inputs(pos[:, k:])
+        for t in range(n):
+            p, ctx_embed, qry_embed = inputs.at(t)
+            if stepper:
+                outs.append(step.decode(p, qry_embed))
+                step.append(p, val[:, k + t : k + t + 1], ctx_embed)
+            else:
+                outs.append(m.decode(cache.memory(), p, qry_embed))
+                m.encode_append(cache, p, val[:, k + t : k + t + 1], ctx_embed)
+    return torch.cat(outs, 1), cache  # [B, n, NP (+ V + 1)]
+
+
+@pytest.mark.parametrize("kw", CASES)
+def test_steps_equal_decode_and_encode_append(kw):
+    m = _model(**kw)
+    fast, cache = _run(m)
+    slow, ref = _run(m, stepper=False)
+    assert fast.shape == slow.shape
+    assert torch.allclose(fast, slow, atol=1e-5), f"{(fast - slow).abs().max():.2e}"
+    assert (fast[:, 0] - fast[:, -1]).abs().max() > 1e-2  # the appended rows change what is decoded
+    assert cache.length == ref.length
+    for mine, theirs in zip(cache.keys + cache.values + cache.mem_keys + cache.mem_values,
+                            ref.keys + ref.values + ref.mem_keys + ref.mem_values):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_steps_under_autocast_follow_the_autocast_path():
+    """Under bf16 autocast (the GPU path's code) the step rounds as decode and encode_append do."""
+    m = _model(distance_bias=True, value_norm=True)
+    fast, _ = _run(m, autocast=True)
+    slow, _ = _run(m, stepper=False, autocast=True)
+    exact, _ = _run(m)
+    assert torch.allclose(fast, slow, atol=2e-2)
+    assert (fast - exact).abs().max() > 1e-4  # autocast did round
+
+
+def test_padded_out_projection_ignores_the_padding_channels():
+    m = _model(distance_bias=True)
+    attn = m.encoder[0].attn
+    width = attn.cache_key_dim("cpu")  # 8 + 4 per head
+    out = padded_out(attn, width)
+    o = torch.randn(3, attn.heads, width)  # [B, H, W']
+    want = attn.out(o[..., : attn.head_dim].flatten(1))  # [B, D]
+    assert torch.allclose(out(o.flatten(1)), want, atol=1e-6)  # whatever the padding channels hold
+
+
+def test_append_needs_s_and_room():
+    m = _model(distance_bias=True)
+    cache = m.new_cache(1, 3, torch.device("cpu"), torch.float32)
+    step = RowStepper(m, cache)
+    pos, val = torch.zeros(1, 1, 2), torch.zeros(1, 1, 2)
+    inputs = m.step_inputs(pos)
+    p, ctx_embed, _ = inputs.at(0)
+    with pytest.raises(ValueError, match="holds 0 of 3"):
+        step.append(p, val, ctx_embed)
+    m.encode_append(cache, torch.zeros(1, 3, 2), torch.zeros(1, 3, 2))
+    with pytest.raises(ValueError, match="holds 3 of 3"):
+        step.append(p, val, ctx_embed)
