@@ -177,7 +177,8 @@ def table(results: dict) -> str:
         h, w, c = r["image"]
         default = r["default_encoder"]
         rows.append((f"AR sampling, {r['num_samples']} x {h}x{w}x{c}, N'={r['autoregressive_steps']}, {default} (time)",
-                     r["preset"], _fmt_s(r["reference"]["total_s"]) + (" *" if r["reference"].get("extrapolated") else ""),
+                     r["preset"], _fmt_s(r["reference"]["total_s"]) + (" *" if r["reference"].get("extrapolated", True)
+                                                                        else ""),
                      _fmt_s(r[f"ours_{default}"]["total_s"]),
                      *ratio(f"{r['speedup_default']:.1f}x")))
         for enc in ("incremental",):

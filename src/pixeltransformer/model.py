@@ -228,6 +228,14 @@ class Attention(nn.Module):
     def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
                x_pos: PosLike | None = None, mask: torch.Tensor | None = None,
                projected: torch.Tensor | None = None) -> torch.Tensor:
+        o = self.attend_heads(x, k, v, causal, x_pos, mask, projected)  # [B, H, N, W]
+        return self.combine(o[..., : self.head_dim].to(x.dtype))  # [B, N, D]
+
+    def attend_heads(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
+                     x_pos: PosLike | None = None, mask: torch.Tensor | None = None,
+                     projected: torch.Tensor | None = None) -> torch.Tensor:
+        """attend() before the heads are combined: [B, H, N, W], W = the keys' width; the channels past
+        head_dim are the values' zero padding."""
         q = self.queries(x, x_pos, projected)  # [B, H, N, key_dim]; fp32 with the distance bias
         if self.distance:  # keys/values may come from a cache in another dtype; the bias needs fp32
             k, v = k.float(), v.float()
@@ -236,9 +244,8 @@ class Attention(nn.Module):
             if causal and mask is None:  # top-left aligned, as SDPA's is_causal
                 mask = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril()  # [N, M]
             k, v, mask = self.with_sink(k, v, mask)  # [B, H, M + 1, *], [N, M + 1]
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
-                                           scale=self.head_dim ** -0.5)  # [B, H, N, key_dim]
-        return self.combine(o[..., : self.head_dim].to(x.dtype))  # [B, N, D]
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
+                                              scale=self.head_dim ** -0.5)  # [B, H, N, W]
 
     def with_sink(self, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
