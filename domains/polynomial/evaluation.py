@@ -13,7 +13,7 @@ from pixeltransformer.evaluation import SweepEvaluation
 from pixeltransformer.media import log_media
 
 from .metrics import protocol_scores
-from .protocol import point_set_layout, protocol_sizes, standard_error
+from .protocol import evaluation_sizes, point_set_layout, standard_error
 
 
 @torch.no_grad()
@@ -85,8 +85,7 @@ class GPProtocolEvaluation(SweepEvaluation):
             part = slice(start, start + n_b)
             p, v = pos[part], val[part]  # [b, N, 1] each
             ls, scale = batch["lengthscale"][part], batch["scale"][part]  # [b] each
-            gen = torch.Generator().manual_seed(1_000_003 * (self.seed + 1) + number)
-            nc, nt = protocol_sizes(gen, spec.extra["max_points"])
+            nc, nt = evaluation_sizes(self.seed, number, spec.extra["max_points"])
             # the targets (points nc .. nc + nt) and the context points, queried in one call
             qry = torch.cat([torch.arange(nc, nc + nt), torch.arange(nc)])  # [Nt + Nc]
             out = protocol_lls(pl_module, p[:, :nc], v[:, :nc], p[:, qry], v[:, qry], ls, scale)  # [b, Nt + Nc] each
