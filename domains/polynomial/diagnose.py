@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 import torch
 
@@ -27,9 +28,12 @@ from .data import PolynomialDataset
 from .kernels import gaussian_nll
 from .oracles import gp_protocol_oracle, polynomial_oracle
 from .protocol import GPProtocolDataset, evaluation_sizes, point_set_layout
+from .visualize import figure_gap_by_distance
 
 GROUPS = ((0.0, 0.01), (0.01, 0.05), (0.05, 0.2), (0.2, math.inf))  # distance to the nearest sample, in x units
 GP_DISTANCES = ((0.0, 0.1), (0.1, 0.3), (0.3, 1.0), (1.0, math.inf))  # to the nearest context point, in lengthscales
+GP_CURVE = ((0.0, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.0),
+            (1.0, 1.5), (1.5, math.inf))  # the same distance in finer steps, for the figure
 GP_CONTEXT_SIZES = ((3, 10), (11, 20), (21, 33), (34, 46))  # Nc, both ends included
 TEST_SEED = 3  # the test split's dataset seed under the DataModule's default seed 0 (PolynomialDataModule.build_split)
 
@@ -79,7 +83,8 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
 def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_seed: int = 0,
                      data_seed: int = TEST_SEED) -> dict:
     """The GP benchmark's target log-likelihood gap (oracle minus model, nats) over its first `num_batches` test
-    batches, overall and by group: {"gap", "num_batches", "by_distance": [...], "by_context": [...]}, each group
+    batches, overall and by group: {"gap", "num_batches", "by_distance", "by_context", "curve" (by distance in
+    finer steps)}, each a list of groups
     {"range", "share", "gap", "model_sigma", "oracle_sigma", "model_abs_error", "oracle_abs_error"}."""
     spec = module.spec
     ex = spec.extra
@@ -131,7 +136,8 @@ def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_
         return out
 
     return {"gap": torch.stack(batch_gaps).mean().item(), "num_batches": num_batches, "kernel": ex["kernel"],
-            "by_distance": groups("d", GP_DISTANCES, closed=False), "by_context": groups("nc", GP_CONTEXT_SIZES, True)}
+            "by_distance": groups("d", GP_DISTANCES, closed=False), "by_context": groups("nc", GP_CONTEXT_SIZES, True),
+            "curve": groups("d", GP_CURVE, closed=False)}
 
 
 def format_gp_tables(result: dict) -> str:
@@ -160,26 +166,44 @@ def format_table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m domains.polynomial.diagnose", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoints", nargs="+", metavar="checkpoint")
     p.add_argument("--levels", type=int, nargs="+", default=[4, 5, 6])
     p.add_argument("--functions", type=int, default=512)
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--seed", type=int, default=5)
     p.add_argument("--batches", type=int, default=500, help="GP benchmark: how many of its test batches of 16")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--figure", help="GP benchmark: write the gap and sigma against the distance, one line per "
+                                    "checkpoint (labelled by its run folder), to this PNG")
     args = p.parse_args(argv)
     from pixeltransformer.module import PixelTransformerModule
 
+    outputs, curves = [], {}
     try:
-        module = PixelTransformerModule.load_from_checkpoint(args.checkpoint, map_location="cpu").eval()
-        if module.spec.extra.get("protocol") == "tnp":
-            result = gp_gap_breakdown(module, args.batches)
-            print(json.dumps(result, indent=1) if args.json else format_gp_tables(result))
-            return
-        results = [gap_by_distance(module, k, args.functions, args.queries, args.seed) for k in args.levels]
+        for path in args.checkpoints:
+            module = PixelTransformerModule.load_from_checkpoint(path, map_location="cpu").eval()
+            if module.spec.extra.get("protocol") == "tnp":
+                result = gp_gap_breakdown(module, args.batches)
+                label = run_label(path)
+                curves[label if label not in curves else f"{label} ({len(curves) + 1})"] = result["curve"]
+                outputs.append(result if args.json else f"{path}\n{format_gp_tables(result)}")
+            elif args.figure:
+                raise ValueError(f"--figure draws the GP benchmark breakdown; {path} is a "
+                                 f"{module.spec.dataset} checkpoint")
+            else:
+                results = [gap_by_distance(module, k, args.functions, args.queries, args.seed) for k in args.levels]
+                outputs.extend(results if args.json else [format_table(r) for r in results])
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"error: {str(err).splitlines()[0]}")
-    print(json.dumps(results, indent=1) if args.json else "\n".join(format_table(r) for r in results))
+    print(json.dumps(outputs, indent=1) if args.json else "\n".join(outputs))
+    if args.figure:
+        print(figure_gap_by_distance(curves, args.figure, "GP benchmark: where the gap to the oracle is"))
+
+
+def run_label(checkpoint: str) -> str:
+    """runs/<domain>/<run>/checkpoints/x.ckpt -> <run> (else the file's name)."""
+    p = Path(checkpoint)
+    return p.parent.parent.name if p.parent.name == "checkpoints" else p.stem
 
 
 if __name__ == "__main__":
