@@ -11,7 +11,9 @@ of queries, the mean NLL gap, and medians of the model's and the oracle's predic
 GP-benchmark checkpoints (gp_tnp_*): the benchmark's own test batches, each with the (Nc, Nt) the evaluation draws
 for it, so the overall gap is metrics.json's target_ll_gap for the same number of batches (the default data seed).
 Each target carries the weight the benchmark gives it (1 / Nt within its batch), so a group's share times its gap
-sums to the overall gap. Distances are in units of each function's lengthscale.
+sums to the overall gap. Distances are in units of each function's lengthscale. Beside the gap to the exact oracle
+(told each function's hyperparameters), the gap to the Bayes predictor (oracles.gp_protocol_bayes_log_lik: the
+hyperparameters inferred from S under their priors), the best any model can reach.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch
 
 from .data import PolynomialDataset
 from .kernels import gaussian_nll
-from .oracles import gp_protocol_oracle, polynomial_oracle
+from .oracles import gp_protocol_bayes_log_lik, gp_protocol_oracle, polynomial_oracle
 from .protocol import GPProtocolDataset, evaluation_sizes, point_set_layout
 from .visualize import figure_gap_by_distance
 
@@ -82,10 +84,10 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
 @torch.no_grad()
 def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_seed: int = 0,
                      data_seed: int = TEST_SEED) -> dict:
-    """The GP benchmark's target log-likelihood gap (oracle minus model, nats) over its first `num_batches` test
-    batches, overall and by group: {"gap", "num_batches", "by_distance", "by_context", "curve" (by distance in
-    finer steps)}, each a list of groups
-    {"range", "share", "gap", "model_sigma", "oracle_sigma", "model_abs_error", "oracle_abs_error"}."""
+    """The GP benchmark's target log-likelihood gap (nats) over its first `num_batches` test batches to the exact
+    oracle ("gap") and to the Bayes predictor ("bayes_gap"), overall and by group: {"gap", "bayes_gap",
+    "num_batches", "by_distance", "by_context", "curve" (by distance in finer steps)}, each a list of groups
+    {"range", "share", "gap", "bayes_gap", "model_sigma", "oracle_sigma", "model_abs_error", "oracle_abs_error"}."""
     spec = module.spec
     ex = spec.extra
     if ex.get("protocol") != "tnp":
@@ -94,9 +96,9 @@ def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_
         raise ValueError(f"--batches must be >= 1, got {num_batches}")
     data = GPProtocolDataset(num_batches * batch_size, ex["kernel"], data_seed, ex["max_points"], spec.pos_scale,
                              ex["lengthscale_range"], ex["scale_range"], ex["noise_std"])
-    cols: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "weight", "d", "nc", "model_sigma", "oracle_sigma",
-                                                           "model_abs_error", "oracle_abs_error")}
-    batch_gaps = []
+    cols: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "bayes_gap", "weight", "d", "nc", "model_sigma",
+                                                           "oracle_sigma", "model_abs_error", "oracle_abs_error")}
+    batch_gaps, batch_bayes_gaps = [], []
     for number in range(num_batches):
         items = [data[i] for i in range(number * batch_size, (number + 1) * batch_size)]
         pos, val = point_set_layout(torch.stack([it["signal"] for it in items]))  # [b, N, 1] each
@@ -111,8 +113,12 @@ def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_
         y = val[:, qry, 0].double()  # [b, Nt]
         o_mean, o_var = gp_protocol_oracle(cx, val[:, :nc, 0], qx, ex["kernel"], ls, scale, ex["noise_std"])  # [b, Nt]
         gap = -gaussian_nll(o_mean, o_var, y) - ll  # [b, Nt]
+        bayes_gap = gp_protocol_bayes_log_lik(cx, val[:, :nc, 0], qx, y, ex["kernel"], ex["lengthscale_range"],
+                                              ex["scale_range"], ex["noise_std"]) - ll  # [b, Nt]
         batch_gaps.append(gap.mean())
+        batch_bayes_gaps.append(bayes_gap.mean())
         cols["gap"].append(gap.flatten())
+        cols["bayes_gap"].append(bayes_gap.flatten())
         cols["weight"].append(torch.full((gap.numel(),), 1.0 / gap.numel(), dtype=torch.float64))
         cols["d"].append(((qx.unsqueeze(-1) - cx.unsqueeze(1)).abs().min(-1).values / ls.unsqueeze(-1)).flatten())
         cols["nc"].append(torch.full((gap.numel(),), nc, dtype=torch.float64))
@@ -131,25 +137,28 @@ def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_
             w = c["weight"][sel]  # [T']
             out.append({"range": [lo, None if math.isinf(hi) else hi], "share": (w.sum() / c["weight"].sum()).item(),
                         "gap": ((c["gap"][sel] * w).sum() / w.sum()).item(),
+                        "bayes_gap": ((c["bayes_gap"][sel] * w).sum() / w.sum()).item(),
                         **{k: c[k][sel].median().item() for k in ("model_sigma", "oracle_sigma", "model_abs_error",
                                                                   "oracle_abs_error")}})
         return out
 
-    return {"gap": torch.stack(batch_gaps).mean().item(), "num_batches": num_batches, "kernel": ex["kernel"],
+    return {"gap": torch.stack(batch_gaps).mean().item(), "bayes_gap": torch.stack(batch_bayes_gaps).mean().item(),
+            "num_batches": num_batches, "kernel": ex["kernel"],
             "by_distance": groups("d", GP_DISTANCES, closed=False), "by_context": groups("nc", GP_CONTEXT_SIZES, True),
             "curve": groups("d", GP_CURVE, closed=False)}
 
 
 def format_gp_tables(result: dict) -> str:
-    lines = [f"GP benchmark ({result['kernel']}), {result['num_batches']} test batches: target-LL gap to the oracle "
-             f"{result['gap']:.3f} nats"]
+    lines = [f"GP benchmark ({result['kernel']}), {result['num_batches']} test batches: target-LL gap "
+             f"{result['gap']:.3f} nats to the oracle, {result['bayes_gap']:.3f} to the Bayes predictor"]
     for title, key, fmt in (("d / lengthscale", "by_distance", "[{:g}, {:g})"), ("Nc", "by_context", "{:d}-{:d}")):
-        lines.append(f"  {title:<18} share   gap    model sigma  oracle sigma  model |err|  oracle |err|")
+        lines.append(f"  {title:<18} share   gap  to Bayes  model sigma  oracle sigma  model |err|  oracle |err|")
         for g in result[key]:
             lo, hi = g["range"]
             span = fmt.format(lo, hi) if hi is not None else f">= {lo:g}"
-            lines.append(f"  {span:<18} {g['share']:6.2f} {g['gap']:7.3f} {g['model_sigma']:12.4f} "
-                         f"{g['oracle_sigma']:13.4f} {g['model_abs_error']:12.4f} {g['oracle_abs_error']:13.4f}")
+            lines.append(f"  {span:<18} {g['share']:6.2f} {g['gap']:6.3f} {g['bayes_gap']:9.3f} "
+                         f"{g['model_sigma']:12.4f} {g['oracle_sigma']:13.4f} {g['model_abs_error']:12.4f} "
+                         f"{g['oracle_abs_error']:13.4f}")
     return "\n".join(lines)
 
 

@@ -45,6 +45,7 @@ def test_gp_breakdown_draws_the_benchmark_batches_and_adds_up():
         groups = out[key]
         assert abs(sum(g["share"] for g in groups) - 1) < 1e-9
         assert abs(sum(g["share"] * g["gap"] for g in groups) - out["gap"]) < 1e-9
+        assert abs(sum(g["share"] * g["bayes_gap"] for g in groups) - out["bayes_gap"]) < 1e-9
     # the same numbers the benchmark's evaluation computes on its first four test batches
     test = dm.build_split("test")
     gaps = []
@@ -54,8 +55,9 @@ def test_gp_breakdown_draws_the_benchmark_batches_and_adds_up():
         nc, nt = evaluation_sizes(0, number, 50)
         scores = protocol_lls(module, pos[:, :nc], val[:, :nc], pos[:, nc : nc + nt], val[:, nc : nc + nt],
                               torch.stack([it["lengthscale"] for it in items]), torch.stack([it["scale"] for it in items]))
-        gaps.append((scores["oracle_ll"] - scores["ll"]).mean().item())
-    assert abs(out["gap"] - sum(gaps) / 4) < 1e-9
+        gaps.append([(scores[k] - scores["ll"]).mean().item() for k in ("oracle_ll", "bayes_ll")])
+    assert abs(out["gap"] - sum(g[0] for g in gaps) / 4) < 1e-9
+    assert abs(out["bayes_gap"] - sum(g[1] for g in gaps) / 4) < 1e-9
     assert out["gap"] > 0.5  # an untrained model is far from the oracle
     # a target next to a context point is predicted far better by the oracle than one lengthscales away
     near, far = out["by_distance"][0], out["by_distance"][-1]
