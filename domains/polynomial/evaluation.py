@@ -118,8 +118,11 @@ class GPProtocolEvaluation(SweepEvaluation):
         for name, values in per.items():
             out[name] = sum(values) / n if n else None
             out[f"{name}_se"] = standard_error(values)
-        for name, reference in (("target_ll_gap", "oracle_target_ll"), ("bayes_target_ll_gap", "bayes_target_ll")):
-            gap = [o - m for o, m in zip(per[reference], per["target_ll"])]
+        # the model's gaps, and what being told the hyperparameters is worth (the oracle over the Bayes predictor)
+        for name, upper, lower in (("target_ll_gap", "oracle_target_ll", "target_ll"),
+                                   ("bayes_target_ll_gap", "bayes_target_ll", "target_ll"),
+                                   ("oracle_minus_bayes_target_ll", "oracle_target_ll", "bayes_target_ll")):
+            gap = [o - m for o, m in zip(per[upper], per[lower])]
             out[name] = sum(gap) / n if n else None
             out[f"{name}_se"] = standard_error(gap)  # paired over the same batches
         if self._sizes:

@@ -246,9 +246,10 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch):
     gp = metrics["gp_protocol"]
     assert gp["num_batches"] == 3 and gp["batch_size"] == 16
     for key in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll", "bayes_target_ll",
-                "bayes_context_ll", "bayes_target_ll_gap"):
+                "bayes_context_ll", "bayes_target_ll_gap", "oracle_minus_bayes_target_ll"):
         assert math.isfinite(gp[key]) and gp[f"{key}_se"] >= 0
     assert gp["bayes_target_ll_gap"] == pytest.approx(gp["bayes_target_ll"] - gp["target_ll"])
+    assert gp["oracle_minus_bayes_target_ll"] == pytest.approx(gp["oracle_target_ll"] - gp["bayes_target_ll"])
     assert gp["oracle_target_ll"] > gp["target_ll"]  # two steps of training are far from the oracle
     assert gp["bayes_target_ll"] > gp["target_ll"]  # and from the Bayes predictor
     assert all(math.isfinite(r["bayes_nll"]) for r in metrics["rows"])
