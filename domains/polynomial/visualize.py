@@ -87,7 +87,7 @@ def figure_gap_by_distance(curves: dict[str, Sequence[dict]], path: str | Path, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.6), squeeze=False)
     gap_ax, sigma_ax = axes[0]
     for i, (label, groups) in enumerate(curves.items()):
         mid = [np.sqrt(max(lo, 1e-3) * hi) if hi is not None else 1.5 * lo for lo, hi in (g["range"] for g in groups)]
@@ -97,14 +97,15 @@ def figure_gap_by_distance(curves: dict[str, Sequence[dict]], path: str | Path, 
                     label=f"{label}: to the Bayes predictor")
         sigma_ax.plot(mid, [g["model_sigma"] for g in groups], marker="o", color=color, label=f"{label}: model")
         sigma_ax.plot(mid, [g["oracle_sigma"] for g in groups], color=color, ls="--", label=f"{label}: oracle")
-    for ax, ylabel in ((gap_ax, "target-LL gap to the oracle (nats)"), (sigma_ax, "median predictive σ")):
+    for ax, ylabel in ((gap_ax, "target-LL gap (nats)"), (sigma_ax, "median predictive σ")):
         ax.set_xscale("log")
         ax.set_xlabel("distance to the nearest context point (lengthscales)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
     sigma_ax.set_yscale("log")
-    gap_ax.legend(fontsize=7, loc="best")
-    sigma_ax.legend(fontsize=7, loc="best")
+    gap_ax.set_ylim(0, 1.6 * max(g["gap"] for groups in curves.values() for g in groups))  # room for the legend
+    gap_ax.legend(fontsize=7, loc="upper left")
+    sigma_ax.legend(fontsize=7, loc="upper left")
     return _save(fig, axes, path, title)
 
 
