@@ -1,11 +1,19 @@
-"""Where a polynomial model's NLL gap to the exact oracle comes from: queries grouped by their distance to the
-nearest observed point.
+"""Where a 1D model's gap to the exact oracle comes from: queries grouped by their distance to the nearest observed
+point (and, for the GP benchmark, by the context size).
 
     python -m domains.polynomial.diagnose runs/polynomial/<run>/checkpoints/last.ckpt [--levels 4 6]
+    python -m domains.polynomial.diagnose runs/polynomial/<gp_tnp run>/checkpoints/last.ckpt [--batches 500]
 
-Fresh functions are drawn from the checkpoint's own prior (degree, coefficient scale, grid), with context and query
-positions on distinct grid points. For each |S| and distance group the table gives the share of queries, the mean
-NLL gap, and medians of the model's and the oracle's predictive sigma and absolute error.
+Polynomial checkpoints: fresh functions are drawn from the checkpoint's own prior (degree, coefficient scale, grid),
+with context and query positions on distinct grid points. For each |S| and distance group the table gives the share
+of queries, the mean NLL gap, and medians of the model's and the oracle's predictive sigma and absolute error.
+
+GP-benchmark checkpoints (gp_tnp_*): the benchmark's own test batches, each with the (Nc, Nt) the evaluation draws
+for it, so the overall gap is metrics.json's target_ll_gap for the same number of batches (the default data seed).
+Each target carries the weight the benchmark gives it (1 / Nt within its batch), so a group's share times its gap
+sums to the overall gap. Distances are in units of each function's lengthscale. Beside the gap to the exact oracle
+(told each function's hyperparameters), the gap to the Bayes predictor (oracles.gp_protocol_bayes_log_lik: the
+hyperparameters inferred from S under their priors), the best any model can reach.
 """
 
 from __future__ import annotations
@@ -14,14 +22,22 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 
 import torch
 
 from .data import PolynomialDataset
 from .kernels import gaussian_nll
-from .oracles import polynomial_oracle
+from .oracles import gp_protocol_bayes_log_lik, gp_protocol_oracle, polynomial_oracle
+from .protocol import GPProtocolDataset, evaluation_sizes, point_set_layout
+from .visualize import figure_gap_by_distance
 
 GROUPS = ((0.0, 0.01), (0.01, 0.05), (0.05, 0.2), (0.2, math.inf))  # distance to the nearest sample, in x units
+GP_DISTANCES = ((0.0, 0.1), (0.1, 0.3), (0.3, 1.0), (1.0, math.inf))  # to the nearest context point, in lengthscales
+GP_CURVE = ((0.0, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.0),
+            (1.0, 1.5), (1.5, math.inf))  # the same distance in finer steps, for the figure
+GP_CONTEXT_SIZES = ((3, 10), (11, 20), (21, 33), (34, 46))  # Nc, both ends included
+TEST_SEED = 3  # the test split's dataset seed under the DataModule's default seed 0 (PolynomialDataModule.build_split)
 
 
 @torch.no_grad()
@@ -65,6 +81,87 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
     return {"num_context": num_context, "gap": gap.mean().item(), "groups": groups}
 
 
+@torch.no_grad()
+def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_seed: int = 0,
+                     data_seed: int = TEST_SEED) -> dict:
+    """The GP benchmark's target log-likelihood gap (nats) over its first `num_batches` test batches to the exact
+    oracle ("gap") and to the Bayes predictor ("bayes_gap"), overall and by group: {"gap", "bayes_gap",
+    "num_batches", "by_distance", "by_context", "curve" (by distance in finer steps)}, each a list of groups
+    {"range", "share", "gap", "bayes_gap", "model_sigma", "oracle_sigma", "model_abs_error", "oracle_abs_error"}."""
+    spec = module.spec
+    ex = spec.extra
+    if ex.get("protocol") != "tnp":
+        raise ValueError(f"the GP breakdown needs a gp_tnp_* checkpoint, not {spec.domain}/{spec.dataset}")
+    if num_batches < 1:
+        raise ValueError(f"--batches must be >= 1, got {num_batches}")
+    data = GPProtocolDataset(num_batches * batch_size, ex["kernel"], data_seed, ex["max_points"], spec.pos_scale,
+                             ex["lengthscale_range"], ex["scale_range"], ex["noise_std"])
+    cols: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "bayes_gap", "weight", "d", "nc", "model_sigma",
+                                                           "oracle_sigma", "model_abs_error", "oracle_abs_error")}
+    batch_gaps, batch_bayes_gaps = [], []
+    for number in range(num_batches):
+        items = [data[i] for i in range(number * batch_size, (number + 1) * batch_size)]
+        pos, val = point_set_layout(torch.stack([it["signal"] for it in items]))  # [b, N, 1] each
+        ls = torch.stack([it["lengthscale"] for it in items]).double()  # [b]
+        scale = torch.stack([it["scale"] for it in items])  # [b]
+        nc, nt = evaluation_sizes(eval_seed, number, ex["max_points"])
+        qry = slice(nc, nc + nt)
+        params = module.predict_params(pos[:, :nc], val[:, :nc], pos[:, qry])  # [b, Nt, NP]
+        ll = module.dist.log_prob(params, val[:, qry]).double()  # [b, Nt]
+        mean = module.dist.mean(params)[..., 0].double()  # [b, Nt]
+        cx, qx = pos[:, :nc, 0].double() * spec.pos_scale, pos[:, qry, 0].double() * spec.pos_scale  # [b, Nc], [b, Nt]
+        y = val[:, qry, 0].double()  # [b, Nt]
+        o_mean, o_var = gp_protocol_oracle(cx, val[:, :nc, 0], qx, ex["kernel"], ls, scale, ex["noise_std"])  # [b, Nt]
+        gap = -gaussian_nll(o_mean, o_var, y) - ll  # [b, Nt]
+        bayes_gap = gp_protocol_bayes_log_lik(cx, val[:, :nc, 0], qx, y, ex["kernel"], ex["lengthscale_range"],
+                                              ex["scale_range"], ex["noise_std"]) - ll  # [b, Nt]
+        batch_gaps.append(gap.mean())
+        batch_bayes_gaps.append(bayes_gap.mean())
+        cols["gap"].append(gap.flatten())
+        cols["bayes_gap"].append(bayes_gap.flatten())
+        cols["weight"].append(torch.full((gap.numel(),), 1.0 / gap.numel(), dtype=torch.float64))
+        cols["d"].append(((qx.unsqueeze(-1) - cx.unsqueeze(1)).abs().min(-1).values / ls.unsqueeze(-1)).flatten())
+        cols["nc"].append(torch.full((gap.numel(),), nc, dtype=torch.float64))
+        cols["model_sigma"].append(module.dist.variance(params)[..., 0].double().sqrt().flatten())
+        cols["oracle_sigma"].append(o_var.sqrt().flatten())
+        cols["model_abs_error"].append((mean - y).abs().flatten())
+        cols["oracle_abs_error"].append((o_mean - y).abs().flatten())
+    c = {k: torch.cat(v) for k, v in cols.items()}  # [T] each, T the targets of all batches
+
+    def groups(key: str, bounds: tuple, closed: bool) -> list[dict]:
+        out = []
+        for lo, hi in bounds:
+            sel = (c[key] >= lo) & ((c[key] <= hi) if closed else (c[key] < hi))  # [T]
+            if not sel.any():
+                continue
+            w = c["weight"][sel]  # [T']
+            out.append({"range": [lo, None if math.isinf(hi) else hi], "share": (w.sum() / c["weight"].sum()).item(),
+                        "gap": ((c["gap"][sel] * w).sum() / w.sum()).item(),
+                        "bayes_gap": ((c["bayes_gap"][sel] * w).sum() / w.sum()).item(),
+                        **{k: c[k][sel].median().item() for k in ("model_sigma", "oracle_sigma", "model_abs_error",
+                                                                  "oracle_abs_error")}})
+        return out
+
+    return {"gap": torch.stack(batch_gaps).mean().item(), "bayes_gap": torch.stack(batch_bayes_gaps).mean().item(),
+            "num_batches": num_batches, "kernel": ex["kernel"],
+            "by_distance": groups("d", GP_DISTANCES, closed=False), "by_context": groups("nc", GP_CONTEXT_SIZES, True),
+            "curve": groups("d", GP_CURVE, closed=False)}
+
+
+def format_gp_tables(result: dict) -> str:
+    lines = [f"GP benchmark ({result['kernel']}), {result['num_batches']} test batches: target-LL gap "
+             f"{result['gap']:.3f} nats to the oracle, {result['bayes_gap']:.3f} to the Bayes predictor"]
+    for title, key, fmt in (("d / lengthscale", "by_distance", "[{:g}, {:g})"), ("Nc", "by_context", "{:d}-{:d}")):
+        lines.append(f"  {title:<18} share   gap  to Bayes  model sigma  oracle sigma  model |err|  oracle |err|")
+        for g in result[key]:
+            lo, hi = g["range"]
+            span = fmt.format(lo, hi) if hi is not None else f">= {lo:g}"
+            lines.append(f"  {span:<18} {g['share']:6.2f} {g['gap']:6.3f} {g['bayes_gap']:9.3f} "
+                         f"{g['model_sigma']:12.4f} {g['oracle_sigma']:13.4f} {g['model_abs_error']:12.4f} "
+                         f"{g['oracle_abs_error']:13.4f}")
+    return "\n".join(lines)
+
+
 def format_table(result: dict) -> str:
     lines = [f"|S| = {result['num_context']}: NLL gap to the oracle {result['gap']:.3f} nats",
              "  d to nearest sample   share   gap    model sigma  oracle sigma  model |err|  oracle |err|"]
@@ -78,21 +175,44 @@ def format_table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m domains.polynomial.diagnose", description=__doc__.split("\n\n")[0])
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoints", nargs="+", metavar="checkpoint")
     p.add_argument("--levels", type=int, nargs="+", default=[4, 5, 6])
     p.add_argument("--functions", type=int, default=512)
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--batches", type=int, default=500, help="GP benchmark: how many of its test batches of 16")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--figure", help="GP benchmark: write the gap and sigma against the distance, one line per "
+                                    "checkpoint (labelled by its run folder), to this PNG")
     args = p.parse_args(argv)
     from pixeltransformer.module import PixelTransformerModule
 
+    outputs, curves = [], {}
     try:
-        module = PixelTransformerModule.load_from_checkpoint(args.checkpoint, map_location="cpu").eval()
-        results = [gap_by_distance(module, k, args.functions, args.queries, args.seed) for k in args.levels]
+        for path in args.checkpoints:
+            module = PixelTransformerModule.load_from_checkpoint(path, map_location="cpu").eval()
+            if module.spec.extra.get("protocol") == "tnp":
+                result = gp_gap_breakdown(module, args.batches)
+                label = run_label(path)
+                curves[label if label not in curves else f"{label} ({len(curves) + 1})"] = result["curve"]
+                outputs.append(result if args.json else f"{path}\n{format_gp_tables(result)}")
+            elif args.figure:
+                raise ValueError(f"--figure draws the GP benchmark breakdown; {path} is a "
+                                 f"{module.spec.dataset} checkpoint")
+            else:
+                results = [gap_by_distance(module, k, args.functions, args.queries, args.seed) for k in args.levels]
+                outputs.extend(results if args.json else [format_table(r) for r in results])
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"error: {str(err).splitlines()[0]}")
-    print(json.dumps(results, indent=1) if args.json else "\n".join(format_table(r) for r in results))
+    print(json.dumps(outputs, indent=1) if args.json else "\n".join(outputs))
+    if args.figure:
+        print(figure_gap_by_distance(curves, args.figure, "GP benchmark: where the gap to the oracle is"))
+
+
+def run_label(checkpoint: str) -> str:
+    """runs/<domain>/<run>/checkpoints/x.ckpt -> <run> (else the file's name)."""
+    p = Path(checkpoint)
+    return p.parent.parent.name if p.parent.name == "checkpoints" else p.stem
 
 
 if __name__ == "__main__":

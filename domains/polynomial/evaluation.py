@@ -13,14 +13,14 @@ from pixeltransformer.evaluation import SweepEvaluation
 from pixeltransformer.media import log_media
 
 from .metrics import protocol_scores
-from .protocol import point_set_layout, protocol_sizes, standard_error
+from .protocol import evaluation_sizes, point_set_layout, standard_error
 
 
 @torch.no_grad()
 def protocol_lls(pl_module, ctx_pos, ctx_val, qry_pos, qry_val, lengthscale, scale) -> dict[str, torch.Tensor]:
-    """Per-query scores [B, Q] of the model and the exact oracle (metrics.protocol_scores). Positions normalised
-    [B, *, 1], values [B, *, 1], hyperparameters [B]. Queries are independent given the context, so targets and
-    context points can share one call."""
+    """Per-query scores [B, Q] of the model, the exact oracle and the Bayes predictor (metrics.protocol_scores).
+    Positions normalised [B, *, 1], values [B, *, 1], hyperparameters [B]. Queries are independent given the
+    context, so targets and context points can share one call."""
     spec = pl_module.spec
     params = pl_module.predict_params(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
     ll = pl_module.dist.log_prob(params, qry_val)  # [B, Q]
@@ -35,7 +35,9 @@ class GPProtocolEvaluation(SweepEvaluation):
     (Nc, Nt) from a generator seeded by (seed, batch number). Per batch, the target log-likelihood is the mean over
     its functions and targets, and the context log-likelihood the mean over its context points queried with the
     context itself; both are averaged over the batches, with the standard error of that mean, for the model and the
-    exact GP predictive (true hyperparameters and noise). metrics.json gets them as `gp_protocol`.
+    exact GP predictive (true hyperparameters and noise), and for the Bayes predictor, which averages the GP
+    predictive over the hyperparameters' posterior given the context (their priors known, their values not): the
+    best score any model of this data can reach on average. metrics.json gets them as `gp_protocol`.
 
     Alongside, a sweep over fixed |S| `levels` (targets: all other points of the function) on the first
     `sweep_batches` batches gives the usual rows and curves against |S|.
@@ -64,7 +66,8 @@ class GPProtocolEvaluation(SweepEvaluation):
                              "(--trainer.devices=1)")
         super().on_test_start(trainer, pl_module)
         self._per_batch: dict[str, list[float]] = {k: [] for k in
-                                                    ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll")}
+                                                    ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll",
+                                                     "bayes_target_ll", "bayes_context_ll")}
         self._sizes: list[tuple[int, int]] = []
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
@@ -85,15 +88,13 @@ class GPProtocolEvaluation(SweepEvaluation):
             part = slice(start, start + n_b)
             p, v = pos[part], val[part]  # [b, N, 1] each
             ls, scale = batch["lengthscale"][part], batch["scale"][part]  # [b] each
-            gen = torch.Generator().manual_seed(1_000_003 * (self.seed + 1) + number)
-            nc, nt = protocol_sizes(gen, spec.extra["max_points"])
+            nc, nt = evaluation_sizes(self.seed, number, spec.extra["max_points"])
             # the targets (points nc .. nc + nt) and the context points, queried in one call
             qry = torch.cat([torch.arange(nc, nc + nt), torch.arange(nc)])  # [Nt + Nc]
             out = protocol_lls(pl_module, p[:, :nc], v[:, :nc], p[:, qry], v[:, qry], ls, scale)  # [b, Nt + Nc] each
-            for name, key in (("target_ll", "ll"), ("oracle_target_ll", "oracle_ll")):
-                self._per_batch[name].append(float(out[key][:, :nt].mean()))
-            for name, key in (("context_ll", "ll"), ("oracle_context_ll", "oracle_ll")):
-                self._per_batch[name].append(float(out[key][:, nt:].mean()))
+            for part_name, cols in (("target", slice(None, nt)), ("context", slice(nt, None))):
+                for prefix, key in (("", "ll"), ("oracle_", "oracle_ll"), ("bayes_", "bayes_ll")):
+                    self._per_batch[f"{prefix}{part_name}_ll"].append(float(out[key][:, cols].mean()))
             self._sizes.append((nc, nt))
             if number < self.sweep_batches:
                 n = p.shape[1]
@@ -102,12 +103,13 @@ class GPProtocolEvaluation(SweepEvaluation):
                         continue
                     out = protocol_lls(pl_module, p[:, :k], v[:, :k], p[:, k:], v[:, k:], ls, scale)  # [b, N - k]
                     values = {"nll": -out["ll"].mean(-1), "oracle_nll": -out["oracle_ll"].mean(-1),
+                              "bayes_nll": -out["bayes_ll"].mean(-1),
                               "mse": out["mse"].mean(-1), "oracle_mse": out["oracle_mse"].mean(-1)}
                     for name, value in values.items():
                         self._update(k, name, value.to(pl_module.device), pl_module.device)
 
     def plot_groups(self, pl_module) -> dict[str, list[str]]:
-        return {"NLL (nats)": ["nll", "oracle_nll"], "MSE of the mean": ["mse", "oracle_mse"]}
+        return {"NLL (nats)": ["nll", "oracle_nll", "bayes_nll"], "MSE of the mean": ["mse", "oracle_mse"]}
 
     def summary(self, rows: list[dict[str, Any]], pl_module) -> dict[str, Any]:
         per = self._per_batch
@@ -116,9 +118,13 @@ class GPProtocolEvaluation(SweepEvaluation):
         for name, values in per.items():
             out[name] = sum(values) / n if n else None
             out[f"{name}_se"] = standard_error(values)
-        gap = [o - m for o, m in zip(per["oracle_target_ll"], per["target_ll"])]
-        out["target_ll_gap"] = sum(gap) / n if n else None
-        out["target_ll_gap_se"] = standard_error(gap)  # paired over the same batches
+        # the model's gaps, and what being told the hyperparameters is worth (the oracle over the Bayes predictor)
+        for name, upper, lower in (("target_ll_gap", "oracle_target_ll", "target_ll"),
+                                   ("bayes_target_ll_gap", "bayes_target_ll", "target_ll"),
+                                   ("oracle_minus_bayes_target_ll", "oracle_target_ll", "bayes_target_ll")):
+            gap = [o - m for o, m in zip(per[upper], per[lower])]
+            out[name] = sum(gap) / n if n else None
+            out[f"{name}_se"] = standard_error(gap)  # paired over the same batches
         if self._sizes:
             out["num_context_range"] = [min(s[0] for s in self._sizes), max(s[0] for s in self._sizes)]
             out["num_target_range"] = [min(s[1] for s in self._sizes), max(s[1] for s in self._sizes)]

@@ -1,5 +1,6 @@
 """Metrics of 1D functions against their reference predictors: the prior's exact Bayes oracle, a fitted RBF GP, and
-the GP benchmark's exact predictive. Pure functions of tensors; positions in the function's own x units."""
+the GP benchmark's exact predictive (told each function's hyperparameters) and Bayes predictor (not told them).
+Pure functions of tensors; positions in the function's own x units."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from pixeltransformer.evaluation import SweepItem, masked_mean
 
 from .kernels import gaussian_nll
-from .oracles import fitted_rbf_gp, gp_oracle, gp_protocol_oracle, polynomial_oracle
+from .oracles import fitted_rbf_gp, gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle, polynomial_oracle
 
 
 def prior_oracle(spec, ctx_x: torch.Tensor, ctx_y: torch.Tensor, qry_x: torch.Tensor):
@@ -44,11 +45,14 @@ def nll_gap_to_oracle(rows: list[dict]) -> dict[str, float]:
 def protocol_scores(spec, log_lik: torch.Tensor, mean: torch.Tensor, ctx_x: torch.Tensor, ctx_y: torch.Tensor,
                     qry_x: torch.Tensor, qry_y: torch.Tensor, lengthscale: torch.Tensor,
                     scale: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-query scores [B, Q] of the model (its log-likelihoods and mean given) and of the exact oracle: "ll",
-    "oracle_ll" (nats) and the squared errors "mse", "oracle_mse". Positions in x units, CPU tensors."""
+    """Per-query scores [B, Q] of the model (its log-likelihoods and mean given), of the exact oracle and of the Bayes
+    predictor: "ll", "oracle_ll", "bayes_ll" (nats) and the squared errors "mse", "oracle_mse". Positions in x
+    units, CPU tensors."""
+    extra = spec.extra
     y = qry_y.double()  # [B, Q]
-    o_mean, o_var = gp_protocol_oracle(ctx_x, ctx_y, qry_x, spec.extra["kernel"], lengthscale, scale,
-                                       spec.extra["noise_std"])  # [B, Q] each
-    return {"ll": log_lik.double(), "oracle_ll": -gaussian_nll(o_mean, o_var, y),
+    o_mean, o_var = gp_protocol_oracle(ctx_x, ctx_y, qry_x, extra["kernel"], lengthscale, scale,
+                                       extra["noise_std"])  # [B, Q] each
+    bayes = gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, extra["kernel"], extra["lengthscale_range"],
+                                      extra["scale_range"], extra["noise_std"])  # [B, Q]
+    return {"ll": log_lik.double(), "oracle_ll": -gaussian_nll(o_mean, o_var, y), "bayes_ll": bayes,
             "mse": ((mean - qry_y) ** 2).double(), "oracle_mse": (o_mean - y) ** 2}
-

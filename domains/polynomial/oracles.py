@@ -10,7 +10,11 @@ import math
 
 import torch
 
-from .kernels import GP_NUGGET, gaussian_posterior, kernel_matrix
+from .kernels import GP_NUGGET, gaussian_nll, gaussian_posterior, kernel_matrix
+
+
+# the GP benchmark's Bayes predictor: lengthscales x scales on its integration grid (see gp_protocol_bayes_log_lik)
+BAYES_GRID = (64, 32)
 
 
 def polynomial_oracle(ctx_x, ctx_y, qry_x, degree: int, coef_std: float = 1.0, jitter: float = 1e-8):
@@ -64,6 +68,40 @@ def gp_protocol_oracle(ctx_x, ctx_y, qry_x, kernel: str, lengthscale: torch.Tens
     """The exact predictive of the benchmark (protocol.py): per-function lengthscale [B] and output standard
     deviation scale [B], observation noise noise_std on every value."""
     return gp_predictive(ctx_x, ctx_y, qry_x, kernel, lengthscale, scale.double() ** 2, noise_std**2)
+
+
+def gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, kernel: str, lengthscale_range: tuple[float, float],
+                              scale_range: tuple[float, float], noise_std: float,
+                              grid: tuple[int, int] = BAYES_GRID) -> torch.Tensor:
+    """log p(y_q | S) [B, Q] under the benchmark's whole generative model: the GP predictive averaged over each
+    function's posterior on its lengthscale and scale, given S and their uniform priors. Each query is scored by its
+    own marginal, as the benchmark scores a model. Unlike gp_protocol_oracle it is not told a function's
+    hyperparameters, so it is the best any predictor of the benchmark's data can do on average.
+
+    The priors are integrated by the midpoint rule on grid[0] lengthscales x grid[1] scales. For each lengthscale the
+    unit-variance kernel matrix of S, K0 = U diag(lam) U^T, is diagonalised once; scale s then has the covariance
+    U diag(s^2 lam + noise^2) U^T, so every scale's marginal likelihood and predictive are sums in that basis.
+    ctx_x [B, K], ctx_y [B, K], qry_x [B, Q], qry_y [B, Q] in x units; float64.
+    """
+    x_c, x_q, y_c, y_q = ctx_x.double(), qry_x.double(), ctx_y.double(), qry_y.double()
+    (l_lo, l_hi), (s_lo, s_hi) = lengthscale_range, scale_range
+    n_l, n_s = grid
+    lengthscales = l_lo + (torch.arange(n_l, dtype=torch.float64) + 0.5) * (l_hi - l_lo) / n_l  # [L] midpoints
+    scales = s_lo + (torch.arange(n_s, dtype=torch.float64) + 0.5) * (s_hi - s_lo) / n_s  # [M] midpoints
+    s2 = (scales**2).view(-1, 1, 1)  # [M, 1, 1]
+    noise2 = noise_std**2
+    log_ml, log_pred = [], []
+    for ls in lengthscales.tolist():
+        lam, u = torch.linalg.eigh(kernel_matrix(kernel, x_c, x_c, ls, 1.0))  # [B, K], [B, K, K]
+        yt = (u.transpose(-1, -2) @ y_c.unsqueeze(-1)).squeeze(-1)  # [B, K]: y in the eigenbasis
+        kt = kernel_matrix(kernel, x_q, x_c, ls, 1.0) @ u  # [B, Q, K]
+        d = s2 * lam.clamp(min=0.0) + noise2  # [M, B, K]: the covariance's eigenvalues per scale
+        log_ml.append(-0.5 * ((yt**2 / d).sum(-1) + d.log().sum(-1) + x_c.shape[-1] * math.log(2 * math.pi)))  # [M, B]
+        mean = s2 * torch.einsum("bqk,mbk->mbq", kt, yt / d)  # [M, B, Q]
+        var_f = s2 * (1 - s2 * torch.einsum("bqk,mbk->mbq", kt**2, 1 / d))  # [M, B, Q]: the posterior of f
+        log_pred.append(-gaussian_nll(mean, var_f.clamp(min=0.0) + noise2, y_q.unsqueeze(0)))  # [M, B, Q]
+    log_w = torch.log_softmax(torch.cat(log_ml), dim=0)  # [L * M, B]: the hyperparameters' posterior
+    return torch.logsumexp(log_w.unsqueeze(-1) + torch.cat(log_pred), dim=0)  # [B, Q]
 
 
 def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e-2)):

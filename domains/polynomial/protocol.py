@@ -39,6 +39,12 @@ def protocol_sizes(generator: torch.Generator, max_points: int = 50) -> tuple[in
     return nc, nt
 
 
+def evaluation_sizes(seed: int, number: int, max_points: int = 50) -> tuple[int, int]:
+    """(Nc, Nt) of evaluation batch `number` under evaluation seed `seed`: every batch draws its own, from a
+    generator fixed by the two, so a batch's sizes do not depend on how many batches run before it."""
+    return protocol_sizes(torch.Generator().manual_seed(1_000_003 * (seed + 1) + number), max_points)
+
+
 def point_set_layout(signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of point sets [B, 2, N] -> positions [B, N, 1] (normalised) and values [B, N, 1]."""
     if signal.dim() != 3 or signal.shape[1] != 2:

@@ -73,6 +73,42 @@ def figure_protocol(x: np.ndarray, panels: Sequence[dict], path: str | Path, tit
     return _save(fig, axes, path, title)
 
 
+def figure_gap_by_distance(curves: dict[str, Sequence[dict]], path: str | Path, title: str = "") -> Path:
+    """The GP benchmark's gap against the distance to the nearest context point, one line per model: left the mean
+    gap (nats) to the exact oracle (solid) and to the Bayes predictor (dotted), right the median predictive sigma of
+    the model (solid) and of the oracle (dashed, on the same model's batches).
+
+    curves: label -> groups of diagnose.gp_gap_breakdown's "curve" ({"range": [lo, hi or None], "gap", "bayes_gap",
+    "model_sigma", "oracle_sigma", ...}); a group is drawn at the geometric middle of its range (the last one, open,
+    at 1.5 lo).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.6), squeeze=False)
+    gap_ax, sigma_ax = axes[0]
+    for i, (label, groups) in enumerate(curves.items()):
+        mid = [np.sqrt(max(lo, 1e-3) * hi) if hi is not None else 1.5 * lo for lo, hi in (g["range"] for g in groups)]
+        color = f"C{i}"
+        gap_ax.plot(mid, [g["gap"] for g in groups], marker="o", color=color, label=f"{label}: to the oracle")
+        gap_ax.plot(mid, [g["bayes_gap"] for g in groups], marker=".", ls=":", color=color,
+                    label=f"{label}: to the Bayes predictor")
+        sigma_ax.plot(mid, [g["model_sigma"] for g in groups], marker="o", color=color, label=f"{label}: model")
+        sigma_ax.plot(mid, [g["oracle_sigma"] for g in groups], color=color, ls="--", label=f"{label}: oracle")
+    for ax, ylabel in ((gap_ax, "target-LL gap (nats)"), (sigma_ax, "median predictive σ")):
+        ax.set_xscale("log")
+        ax.set_xlabel("distance to the nearest context point (lengthscales)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, which="both")
+    sigma_ax.set_yscale("log")
+    gap_ax.set_ylim(0, 1.6 * max(g["gap"] for groups in curves.values() for g in groups))  # room for the legend
+    gap_ax.legend(fontsize=7, loc="upper left")
+    sigma_ax.legend(fontsize=7, loc="upper left")
+    return _save(fig, axes, path, title)
+
+
 def _save(fig, axes, path: str | Path, title: str) -> Path:
     """Legend on the first panel, the title, and the PNG at ``path`` (its folder made); closes the figure."""
     import matplotlib.pyplot as plt

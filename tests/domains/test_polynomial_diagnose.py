@@ -24,3 +24,49 @@ def test_rejects_other_datasets_and_too_many_points(tiny_module):
     tiny_module.spec = dataclasses.replace(tiny_module.spec, dataset="gp_rbf")
     with pytest.raises(ValueError, match="polynomial checkpoint"):
         gap_by_distance(tiny_module, num_context=4)
+
+
+def test_gp_breakdown_draws_the_benchmark_batches_and_adds_up():
+    """The GP benchmark breakdown: its overall gap is the evaluation's on the same test batches (split seed and
+    per-batch sizes), and each grouping's shares and gaps add up to it."""
+    import torch
+
+    from domains.polynomial.data import PolynomialDataModule
+    from domains.polynomial.diagnose import format_gp_tables, gp_gap_breakdown
+    from domains.polynomial.evaluation import protocol_lls
+    from domains.polynomial.protocol import evaluation_sizes, point_set_layout
+    from pixeltransformer.module import PixelTransformerModule
+
+    dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=64)
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=dm.spec, net=dict(width=32, ffn=64)).eval()
+    out = gp_gap_breakdown(module, num_batches=4)
+    for key in ("by_distance", "by_context"):
+        groups = out[key]
+        assert abs(sum(g["share"] for g in groups) - 1) < 1e-9
+        assert abs(sum(g["share"] * g["gap"] for g in groups) - out["gap"]) < 1e-9
+        assert abs(sum(g["share"] * g["bayes_gap"] for g in groups) - out["bayes_gap"]) < 1e-9
+    # the same numbers the benchmark's evaluation computes on its first four test batches
+    test = dm.build_split("test")
+    gaps = []
+    for number in range(4):
+        items = [test[i] for i in range(16 * number, 16 * number + 16)]
+        pos, val = point_set_layout(torch.stack([it["signal"] for it in items]))  # [16, 49, 1] each
+        nc, nt = evaluation_sizes(0, number, 50)
+        scores = protocol_lls(module, pos[:, :nc], val[:, :nc], pos[:, nc : nc + nt], val[:, nc : nc + nt],
+                              torch.stack([it["lengthscale"] for it in items]), torch.stack([it["scale"] for it in items]))
+        gaps.append([(scores[k] - scores["ll"]).mean().item() for k in ("oracle_ll", "bayes_ll")])
+    assert abs(out["gap"] - sum(g[0] for g in gaps) / 4) < 1e-9
+    assert abs(out["bayes_gap"] - sum(g[1] for g in gaps) / 4) < 1e-9
+    assert out["gap"] > 0.5  # an untrained model is far from the oracle
+    # a target next to a context point is predicted far better by the oracle than one lengthscales away
+    near, far = out["by_distance"][0], out["by_distance"][-1]
+    assert near["oracle_sigma"] < far["oracle_sigma"]
+    assert "Nc" in format_gp_tables(out) and "d / lengthscale" in format_gp_tables(out)
+
+
+def test_gp_breakdown_rejects_other_checkpoints(tiny_module):
+    from domains.polynomial.diagnose import gp_gap_breakdown
+
+    with pytest.raises(ValueError, match="gp_tnp"):
+        gp_gap_breakdown(tiny_module)

@@ -1,5 +1,6 @@
 """The GP benchmark (domains/polynomial/protocol.py) and the GP oracles: the sampler's protocol statistics, the
-oracles against a direct float64 solve, and the oracle's calibration on the data it is the oracle of."""
+oracles against a direct float64 solve, and the oracle's calibration on the data it is the oracle of; the Bayes
+predictor against a direct mixture over its grid."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import torch
 
 from domains.polynomial.data import GPDataset, PolynomialDataModule
 from domains.polynomial.kernels import GP_NUGGET
-from domains.polynomial.oracles import gp_oracle, gp_protocol_oracle
-from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, protocol_sizes
+from domains.polynomial.oracles import gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle
+from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, evaluation_sizes, protocol_sizes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,6 +84,57 @@ def test_gp_oracle_is_calibrated_on_gp_draws_with_many_samples():
     mean, var = gp_oracle(xs[:, :k], ys[:, :k], xs[:, k:], "rbf", 0.4, 1.0)
     z2 = ((ys[:, k:] - mean) ** 2 / var).mean().item()
     assert abs(z2 - 1) < 0.15, z2
+
+
+@pytest.mark.parametrize("kind", ["rbf", "matern"])
+def test_bayes_predictor_is_the_posterior_mixture_over_its_grid(kind):
+    """On a 3 x 2 grid: weights from each node's marginal likelihood of S (numpy's slogdet and solve), each node's
+    predictive from the direct solve, mixed per query; and with the priors collapsed to one point it is the oracle."""
+    rng = np.random.default_rng(7)
+    xc, xq = rng.uniform(-2, 2, (2, 9)), rng.uniform(-2, 2, (2, 5))
+    yc, yq = rng.normal(0, 0.5, (2, 9)), rng.normal(0, 0.5, (2, 5))
+    ls_range, scale_range, noise = (0.1, 0.6), (0.1, 1.0), 0.02
+    got = gp_protocol_bayes_log_lik(*map(torch.from_numpy, (xc, yc, xq, yq)), kind, ls_range, scale_range, noise,
+                                    grid=(3, 2)).numpy()  # [2, 5]
+    for b in range(2):
+        log_ml, log_pred = [], []
+        for ls in (0.1 + 0.5 * (i + 0.5) / 3 for i in range(3)):
+            for scale in (0.1 + 0.9 * (j + 0.5) / 2 for j in range(2)):
+                cov = _kernel_np(kind, xc[b], xc[b], ls, scale) + noise**2 * np.eye(9)
+                log_ml.append(-0.5 * (yc[b] @ np.linalg.solve(cov, yc[b]) + np.linalg.slogdet(cov)[1]
+                                      + 9 * math.log(2 * math.pi)))
+                mean, var = _direct_predictive(kind, xc[b], yc[b], xq[b], ls, scale, noise**2)
+                log_pred.append(-0.5 * (np.log(2 * math.pi * var) + (yq[b] - mean) ** 2 / var))
+        w = np.exp(np.array(log_ml) - max(log_ml))
+        want = np.log((w[:, None] * np.exp(np.array(log_pred))).sum(0) / w.sum())
+        np.testing.assert_allclose(got[b], want, rtol=0, atol=1e-9)
+    point = gp_protocol_bayes_log_lik(*map(torch.from_numpy, (xc, yc, xq, yq)), kind, (0.3, 0.3), (0.7, 0.7), noise)
+    ls, scale = torch.full((2,), 0.3, dtype=torch.float64), torch.full((2,), 0.7, dtype=torch.float64)
+    mean, var = gp_protocol_oracle(torch.from_numpy(xc), torch.from_numpy(yc), torch.from_numpy(xq), kind, ls, scale,
+                                   noise)
+    want = -0.5 * (torch.log(2 * math.pi * var) + (torch.from_numpy(yq) - mean) ** 2 / var)
+    torch.testing.assert_close(point, want, rtol=0, atol=1e-9)
+
+
+def test_bayes_predictor_sits_between_the_oracle_and_a_fixed_guess_on_protocol_data():
+    """Not told the hyperparameters, it scores below the exact oracle; inferring them from S, it scores above a GP
+    with the priors' middle values."""
+    ds = GPProtocolDataset(24 * 16, "rbf", seed=3)
+    bayes, oracle, guess = [], [], []
+    for number in range(24):
+        items = [ds[i] for i in range(16 * number, 16 * number + 16)]
+        signal = torch.stack([it["signal"] for it in items]).double()  # [16, 2, 49]
+        x, y = signal[:, 0] * 2, signal[:, 1]  # [16, 49] each
+        nc, nt = evaluation_sizes(0, number)
+        xc, yc, xq, yq = x[:, :nc], y[:, :nc], x[:, nc : nc + nt], y[:, nc : nc + nt]
+        bayes.append(gp_protocol_bayes_log_lik(xc, yc, xq, yq, "rbf", (0.1, 0.6), (0.1, 1.0), 0.02).mean())
+        for out, ls, scale in ((oracle, torch.stack([it["lengthscale"] for it in items]),
+                                torch.stack([it["scale"] for it in items])),
+                               (guess, torch.full((16,), 0.35), torch.full((16,), 0.55))):
+            mean, var = gp_protocol_oracle(xc, yc, xq, "rbf", ls, scale, 0.02)
+            out.append((-0.5 * (torch.log(2 * math.pi * var) + (yq - mean) ** 2 / var)).mean())
+    bayes, oracle, guess = (torch.stack(v).mean().item() for v in (bayes, oracle, guess))
+    assert guess + 0.05 < bayes < oracle, (guess, bayes, oracle)
 
 
 def test_protocol_sizes_cover_exactly_the_published_ranges():
@@ -193,9 +245,14 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch):
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     gp = metrics["gp_protocol"]
     assert gp["num_batches"] == 3 and gp["batch_size"] == 16
-    for key in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll"):
+    for key in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll", "bayes_target_ll",
+                "bayes_context_ll", "bayes_target_ll_gap", "oracle_minus_bayes_target_ll"):
         assert math.isfinite(gp[key]) and gp[f"{key}_se"] >= 0
+    assert gp["bayes_target_ll_gap"] == pytest.approx(gp["bayes_target_ll"] - gp["target_ll"])
+    assert gp["oracle_minus_bayes_target_ll"] == pytest.approx(gp["oracle_target_ll"] - gp["bayes_target_ll"])
     assert gp["oracle_target_ll"] > gp["target_ll"]  # two steps of training are far from the oracle
+    assert gp["bayes_target_ll"] > gp["target_ll"]  # and from the Bayes predictor
+    assert all(math.isfinite(r["bayes_nll"]) for r in metrics["rows"])
     assert 3 <= gp["num_context_range"][0] <= gp["num_context_range"][1] <= 46
     assert [r["num_context"] for r in metrics["rows"]] == [3, 5, 10, 20, 30, 46]
     assert (run / "eval" / "functions.png").is_file()
