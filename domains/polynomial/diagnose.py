@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"error: {str(err).splitlines()[0]}")
     print(json.dumps(outputs, indent=1) if args.json else "\n".join(outputs))
     if args.figure:
-        print(figure_gap_by_distance(curves, args.figure, "GP benchmark: where the gap to the oracle is"))
+        print(figure_gap_by_distance(curves, args.figure, "GP benchmark: where the gap is"))
 
 
 def run_label(checkpoint: str) -> str:

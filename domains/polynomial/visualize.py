@@ -103,8 +103,9 @@ def figure_gap_by_distance(curves: dict[str, Sequence[dict]], path: str | Path, 
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
     sigma_ax.set_yscale("log")
-    gap_ax.set_ylim(0, 1.6 * max(g["gap"] for groups in curves.values() for g in groups))  # room for the legend
-    gap_ax.legend(fontsize=7, loc="upper left")
+    top = max(max(g["gap"], g["bayes_gap"]) for groups in curves.values() for g in groups)
+    gap_ax.set_ylim(min(0.0, *(g["bayes_gap"] for groups in curves.values() for g in groups)),
+                    1.6 * max(top, 1e-3))  # room above the lines for the legend
     sigma_ax.legend(fontsize=7, loc="upper left")
     return _save(fig, axes, path, title)
 
