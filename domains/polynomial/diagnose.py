@@ -27,8 +27,9 @@ from pathlib import Path
 import torch
 
 from .data import PolynomialDataset
+from .evaluation import protocol_lls
 from .kernels import gaussian_nll
-from .oracles import gp_protocol_bayes_log_lik, gp_protocol_oracle, polynomial_oracle
+from .oracles import polynomial_oracle
 from .protocol import GPProtocolDataset, evaluation_sizes, point_set_layout
 from .visualize import figure_gap_by_distance
 
@@ -102,30 +103,22 @@ def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_
     for number in range(num_batches):
         items = [data[i] for i in range(number * batch_size, (number + 1) * batch_size)]
         pos, val = point_set_layout(torch.stack([it["signal"] for it in items]))  # [b, N, 1] each
-        ls = torch.stack([it["lengthscale"] for it in items]).double()  # [b]
-        scale = torch.stack([it["scale"] for it in items])  # [b]
+        ls = torch.stack([it["lengthscale"] for it in items])  # [b]
         nc, nt = evaluation_sizes(eval_seed, number, ex["max_points"])
         qry = slice(nc, nc + nt)
-        params = module.predict_params(pos[:, :nc], val[:, :nc], pos[:, qry])  # [b, Nt, NP]
-        ll = module.dist.log_prob(params, val[:, qry]).double()  # [b, Nt]
-        mean = module.dist.mean(params)[..., 0].double()  # [b, Nt]
-        cx, qx = pos[:, :nc, 0].double() * spec.pos_scale, pos[:, qry, 0].double() * spec.pos_scale  # [b, Nc], [b, Nt]
-        y = val[:, qry, 0].double()  # [b, Nt]
-        o_mean, o_var = gp_protocol_oracle(cx, val[:, :nc, 0], qx, ex["kernel"], ls, scale, ex["noise_std"])  # [b, Nt]
-        gap = -gaussian_nll(o_mean, o_var, y) - ll  # [b, Nt]
-        bayes_gap = gp_protocol_bayes_log_lik(cx, val[:, :nc, 0], qx, y, ex["kernel"], ex["lengthscale_range"],
-                                              ex["scale_range"], ex["noise_std"]) - ll  # [b, Nt]
+        scores = protocol_lls(module, pos[:, :nc], val[:, :nc], pos[:, qry], val[:, qry], ls,
+                              torch.stack([it["scale"] for it in items]))  # the evaluation's, [b, Nt] each
+        gap, bayes_gap = scores["oracle_ll"] - scores["ll"], scores["bayes_ll"] - scores["ll"]  # [b, Nt] each
         batch_gaps.append(gap.mean())
         batch_bayes_gaps.append(bayes_gap.mean())
-        cols["gap"].append(gap.flatten())
-        cols["bayes_gap"].append(bayes_gap.flatten())
-        cols["weight"].append(torch.full((gap.numel(),), 1.0 / gap.numel(), dtype=torch.float64))
-        cols["d"].append(((qx.unsqueeze(-1) - cx.unsqueeze(1)).abs().min(-1).values / ls.unsqueeze(-1)).flatten())
-        cols["nc"].append(torch.full((gap.numel(),), nc, dtype=torch.float64))
-        cols["model_sigma"].append(module.dist.variance(params)[..., 0].double().sqrt().flatten())
-        cols["oracle_sigma"].append(o_var.sqrt().flatten())
-        cols["model_abs_error"].append((mean - y).abs().flatten())
-        cols["oracle_abs_error"].append((o_mean - y).abs().flatten())
+        cx, qx = pos[:, :nc, 0].double(), pos[:, qry, 0].double()  # [b, Nc], [b, Nt] (normalised: ratios below)
+        d = (qx.unsqueeze(-1) - cx.unsqueeze(1)).abs().min(-1).values * spec.pos_scale  # [b, Nt] in x units
+        per_target = {"gap": gap, "bayes_gap": bayes_gap, "d": d / ls.double().unsqueeze(-1),
+                      "weight": torch.full_like(gap, 1.0 / gap.numel()), "nc": torch.full_like(gap, float(nc)),
+                      "model_sigma": scores["sigma"], "oracle_sigma": scores["oracle_sigma"],
+                      "model_abs_error": scores["mse"].sqrt(), "oracle_abs_error": scores["oracle_mse"].sqrt()}
+        for k, v in per_target.items():
+            cols[k].append(v.flatten())
     c = {k: torch.cat(v) for k, v in cols.items()}  # [T] each, T the targets of all batches
 
     def groups(key: str, bounds: tuple, closed: bool) -> list[dict]:

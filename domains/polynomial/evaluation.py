@@ -18,7 +18,8 @@ from .protocol import evaluation_sizes, point_set_layout, standard_error
 
 @torch.no_grad()
 def protocol_lls(pl_module, ctx_pos, ctx_val, qry_pos, qry_val, lengthscale, scale) -> dict[str, torch.Tensor]:
-    """Per-query scores [B, Q] of the model, the exact oracle and the Bayes predictor (metrics.protocol_scores).
+    """Per-query scores [B, Q] of the model, the exact oracle and the Bayes predictor (metrics.protocol_scores),
+    and the model's predictive standard deviation "sigma".
     Positions normalised [B, *, 1], values [B, *, 1], hyperparameters [B]. Queries are independent given the
     context, so targets and context points can share one call."""
     spec = pl_module.spec
@@ -26,8 +27,9 @@ def protocol_lls(pl_module, ctx_pos, ctx_val, qry_pos, qry_val, lengthscale, sca
     ll = pl_module.dist.log_prob(params, qry_val)  # [B, Q]
     mean = pl_module.dist.mean(params)[..., 0]  # [B, Q]
     s = spec.pos_scale
-    return protocol_scores(spec, ll.cpu(), mean.cpu(), ctx_pos[..., 0].cpu() * s, ctx_val[..., 0].cpu(),
-                           qry_pos[..., 0].cpu() * s, qry_val[..., 0].cpu(), lengthscale.cpu(), scale.cpu())
+    scores = protocol_scores(spec, ll.cpu(), mean.cpu(), ctx_pos[..., 0].cpu() * s, ctx_val[..., 0].cpu(),
+                             qry_pos[..., 0].cpu() * s, qry_val[..., 0].cpu(), lengthscale.cpu(), scale.cpu())
+    return {**scores, "sigma": pl_module.dist.variance(params)[..., 0].sqrt().double().cpu()}  # [B, Q]
 
 
 class GPProtocolEvaluation(SweepEvaluation):

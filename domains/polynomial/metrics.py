@@ -46,8 +46,8 @@ def protocol_scores(spec, log_lik: torch.Tensor, mean: torch.Tensor, ctx_x: torc
                     qry_x: torch.Tensor, qry_y: torch.Tensor, lengthscale: torch.Tensor,
                     scale: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-query scores [B, Q] of the model (its log-likelihoods and mean given), of the exact oracle and of the Bayes
-    predictor: "ll", "oracle_ll", "bayes_ll" (nats) and the squared errors "mse", "oracle_mse". Positions in x
-    units, CPU tensors."""
+    predictor: "ll", "oracle_ll", "bayes_ll" (nats), the squared errors "mse", "oracle_mse", and the oracle's
+    predictive standard deviation "oracle_sigma". Positions in x units, CPU tensors."""
     extra = spec.extra
     y = qry_y.double()  # [B, Q]
     o_mean, o_var = gp_protocol_oracle(ctx_x, ctx_y, qry_x, extra["kernel"], lengthscale, scale,
@@ -55,4 +55,4 @@ def protocol_scores(spec, log_lik: torch.Tensor, mean: torch.Tensor, ctx_x: torc
     bayes = gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, extra["kernel"], extra["lengthscale_range"],
                                       extra["scale_range"], extra["noise_std"])  # [B, Q]
     return {"ll": log_lik.double(), "oracle_ll": -gaussian_nll(o_mean, o_var, y), "bayes_ll": bayes,
-            "mse": ((mean - qry_y) ** 2).double(), "oracle_mse": (o_mean - y) ** 2}
+            "mse": ((mean - qry_y) ** 2).double(), "oracle_mse": (o_mean - y) ** 2, "oracle_sigma": o_var.sqrt()}
