@@ -142,6 +142,22 @@ def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
     assert not torch.equal(fresh.predict_params(ctx_pos, ctx_val, qry), a.predict_params(ctx_pos, ctx_val, qry))
 
 
+def test_fit_in_the_gpu_recipes_mixed_precision_with_gradient_clipping(tmp_path):
+    """configs/trainer/gpu.yaml's precision with the base trainer's gradient clipping and the module's fused AdamW
+    (Lightning's mixed-precision plugin alone refuses that pair at the first step); CPU autocast stands in."""
+    import yaml
+
+    gpu = yaml.safe_load((REPO / "configs/trainer/gpu.yaml").read_text())["trainer"]
+    cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *SETS_SMOKE,
+                *DATA_SMOKE["polynomial"], f"--trainer.precision={gpu['precision']}", "--run_root", str(tmp_path),
+                "--run_name", "mixed"])
+    assert cli.trainer.precision == gpu["precision"] == "bf16-mixed"
+    assert cli.trainer.gradient_clip_val == 1.0 and cli.trainer.optimizers[0].defaults["fused"]
+    assert cli.trainer.global_step == 2
+    for p in cli.model.parameters():
+        assert torch.isfinite(p).all()
+
+
 @pytest.mark.parametrize("size", sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml")))
 def test_model_size_files_compose_after_a_domain_config(size, capsys):
     """configs/model/<size>.yaml sets the net's sizes and leaves the domain's other net, set and optimiser options."""
