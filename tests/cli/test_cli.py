@@ -142,16 +142,15 @@ def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
     assert not torch.equal(fresh.predict_params(ctx_pos, ctx_val, qry), a.predict_params(ctx_pos, ctx_val, qry))
 
 
-def test_fit_in_the_gpu_recipes_mixed_precision_with_gradient_clipping(tmp_path):
-    """configs/trainer/gpu.yaml's precision with the base trainer's gradient clipping and the module's fused AdamW
-    (Lightning's mixed-precision plugin alone refuses that pair at the first step); CPU autocast stands in."""
-    import yaml
-
-    gpu = yaml.safe_load((REPO / "configs/trainer/gpu.yaml").read_text())["trainer"]
-    cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *SETS_SMOKE,
-                *DATA_SMOKE["polynomial"], f"--trainer.precision={gpu['precision']}", "--run_root", str(tmp_path),
-                "--run_name", "mixed"])
-    assert cli.trainer.precision == gpu["precision"] == "bf16-mixed"
+def test_fit_with_the_gpu_trainer_file(tmp_path):
+    """configs/trainer/gpu.yaml on the CPU (one device, no DDP): its bf16 mixed precision with the base trainer's
+    gradient clipping and the module's fused AdamW, which Lightning's mixed-precision plugin alone refuses at the
+    first step. CPU autocast stands in for the GPU's."""
+    cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config",
+                str(REPO / "configs/trainer/gpu.yaml"), *SMOKE, *SETS_SMOKE, *DATA_SMOKE["polynomial"],
+                "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto",
+                "--run_root", str(tmp_path), "--run_name", "mixed"])
+    assert cli.trainer.precision == "bf16-mixed"
     assert cli.trainer.gradient_clip_val == 1.0 and cli.trainer.optimizers[0].defaults["fused"]
     assert cli.trainer.global_step == 2
     for p in cli.model.parameters():
