@@ -216,7 +216,7 @@ class PixelTransformerModule(L.LightningModule):
         cfg = self.optim_config
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, fused=True)
-        total = max(1, int(self.trainer.estimated_stepping_batches)) if self.trainer else 1
+        total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
         warmup, floor = cfg.warmup_steps, cfg.min_lr_ratio
 
         def schedule(step: int) -> float:
@@ -227,6 +227,23 @@ class PixelTransformerModule(L.LightningModule):
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        """Clip the gradients the fused AdamW is about to apply. Lightning's mixed-precision plugin refuses any
+        clipping with a fused optimizer (it assumes the gradients are still loss-scaled), which stopped every
+        bf16-mixed run at its first step; bf16 has no loss scale, and under fp16's scaler the gradients are
+        unscaled here first (the scaler's step then applies them unscaled)."""
+        if not gradient_clip_val:
+            return
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        if scaler is not None:
+            scaler.unscale_(optimizer)  # idempotent within a step; scaler.step then skips its own unscale
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if gradient_clip_algorithm == "value":
+            torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
 
     # ---- checkpoints ------------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -142,6 +142,21 @@ def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
     assert not torch.equal(fresh.predict_params(ctx_pos, ctx_val, qry), a.predict_params(ctx_pos, ctx_val, qry))
 
 
+def test_fit_with_the_gpu_trainer_file(tmp_path):
+    """configs/trainer/gpu.yaml on the CPU (one device, no DDP): its bf16 mixed precision with the base trainer's
+    gradient clipping and the module's fused AdamW, which Lightning's mixed-precision plugin alone refuses at the
+    first step. CPU autocast stands in for the GPU's."""
+    cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config",
+                str(REPO / "configs/trainer/gpu.yaml"), *SMOKE, *SETS_SMOKE, *DATA_SMOKE["polynomial"],
+                "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto",
+                "--run_root", str(tmp_path), "--run_name", "mixed"])
+    assert cli.trainer.precision == "bf16-mixed"
+    assert cli.trainer.gradient_clip_val == 1.0 and cli.trainer.optimizers[0].defaults["fused"]
+    assert cli.trainer.global_step == 2
+    for p in cli.model.parameters():
+        assert torch.isfinite(p).all()
+
+
 @pytest.mark.parametrize("size", sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml")))
 def test_model_size_files_compose_after_a_domain_config(size, capsys):
     """configs/model/<size>.yaml sets the net's sizes and leaves the domain's other net, set and optimiser options."""

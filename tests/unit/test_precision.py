@@ -66,3 +66,66 @@ def test_bf16_training_tracks_fp32():
     assert full[-1] < full[0] - 0.1  # the model learns something in 20 steps
     rel = [abs(h - f) / abs(f) for f, h in zip(full, half)]
     assert max(rel) < 0.02, f"bf16 loss departs from fp32 by {max(rel):.3%} (step {rel.index(max(rel))})"
+
+
+def _grads_of(module: PixelTransformerModule, scale: float = 1.0, scaler=None, seed: int = 2) -> list[torch.Tensor]:
+    """One training step's backward with the loss times `scale` (through `scaler` when given, whose scale it
+    is); returns the gradients divided by that scale."""
+    import warnings
+
+    module.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    signal = torch.rand(4, 1, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log() outside a Trainer
+        loss = module.training_step({"signal": signal}, 0)
+    (scaler.scale(loss) if scaler is not None else loss * scale).backward()
+    return [p.grad.detach() / scale for p in module.parameters() if p.grad is not None]
+
+
+def _norm(grads) -> float:
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+
+
+def test_gradient_clipping_works_with_the_fused_optimizer():
+    """The module clips for its fused AdamW itself (Lightning's mixed-precision plugin refuses to): by norm and by
+    value, on the gradients the optimizer then applies."""
+    module = _module().train()
+    opt = module.configure_optimizers()["optimizer"]
+    assert opt.defaults["fused"]
+    grads = _grads_of(module, 1.0)
+    clip = 0.5 * _norm(grads)  # the step's gradients are twice the threshold
+    module.configure_gradient_clipping(opt, clip, "norm")
+    clipped = [p.grad for p in module.parameters() if p.grad is not None]
+    assert abs(_norm(clipped) - clip) < 1e-4 * clip
+    for g, c in zip(grads, clipped):
+        torch.testing.assert_close(c, 0.5 * g, rtol=1e-4, atol=1e-9)  # the direction is kept
+    _grads_of(module, 1.0)
+    big = max(p.grad.abs().max().item() for p in module.parameters() if p.grad is not None)
+    module.configure_gradient_clipping(opt, 0.25 * big, "value")
+    assert max(p.grad.abs().max().item() for p in module.parameters() if p.grad is not None) <= 0.25 * big
+    module.configure_gradient_clipping(opt, 0.0, "norm")  # no clipping asked: nothing changes
+    module.configure_gradient_clipping(opt, None, None)
+
+
+def test_gradient_clipping_unscales_an_fp16_loss_scale_first():
+    """Under a loss scaler (fp16 mixed precision) the threshold applies to the true gradients: a step whose true
+    norm is under it is left alone although its scaled norm is far above, and the scaler's step applies the
+    gradients once, as an unscaled step does."""
+    from types import SimpleNamespace
+
+    scale = 1024.0
+    ref, mod = _module().train(), _module().train()
+    ref_opt, opt = ref.configure_optimizers()["optimizer"], mod.configure_optimizers()["optimizer"]
+    true = _grads_of(ref, 1.0)
+    scaler = torch.amp.GradScaler("cpu", init_scale=scale)
+    _grads_of(mod, scale, scaler)  # the gradients the scaler leaves: scale x the true ones
+    mod._trainer = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=scaler))
+    clip = 2.0 * _norm(true)  # true norm half the threshold, scaled norm 512x above it
+    mod.configure_gradient_clipping(opt, clip, "norm")
+    for g, p in zip(true, (p for p in mod.parameters() if p.grad is not None)):
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-7)
+    scaler.step(opt)
+    ref_opt.step()
+    for a, b in zip(ref.parameters(), mod.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
