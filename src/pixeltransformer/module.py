@@ -230,13 +230,20 @@ class PixelTransformerModule(L.LightningModule):
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
                                     gradient_clip_algorithm: str | None = None) -> None:
-        """Clip the gradients the fused AdamW is about to apply. Lightning's mixed-precision plugin refuses any
-        clipping with a fused optimizer (it assumes the gradients are still loss-scaled), which stopped every
-        bf16-mixed run at its first step; bf16 has no loss scale, and under fp16's scaler the gradients are
-        unscaled here first (the scaler's step then applies them unscaled)."""
+        """Under mixed precision, clip the gradients the fused AdamW is about to apply here. Lightning's
+        mixed-precision plugin refuses any clipping with a fused optimizer (it assumes the gradients are still
+        loss-scaled), which stopped every bf16-mixed run at its first step; bf16 has no loss scale, and under fp16's
+        scaler the gradients are unscaled first (the scaler's step then applies them as they are). Other precision
+        plugins (fp32, and those of sharded strategies) clip as Lightning does."""
+        from lightning.pytorch.plugins.precision import MixedPrecision
+
+        plugin = self.trainer.precision_plugin if self._trainer is not None else None
+        if plugin is not None and not isinstance(plugin, MixedPrecision):
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            return
         if not gradient_clip_val:
             return
-        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        scaler = getattr(plugin, "scaler", None)
         if scaler is not None:
             scaler.unscale_(optimizer)  # idempotent within a step; scaler.step then skips its own unscale
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]

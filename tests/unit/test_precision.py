@@ -114,13 +114,15 @@ def test_gradient_clipping_unscales_an_fp16_loss_scale_first():
     gradients once, as an unscaled step does."""
     from types import SimpleNamespace
 
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
     scale = 1024.0
     ref, mod = _module().train(), _module().train()
     ref_opt, opt = ref.configure_optimizers()["optimizer"], mod.configure_optimizers()["optimizer"]
     true = _grads_of(ref, 1.0)
     scaler = torch.amp.GradScaler("cpu", init_scale=scale)
     _grads_of(mod, scale, scaler)  # the gradients the scaler leaves: scale x the true ones
-    mod._trainer = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=scaler))
+    mod._trainer = SimpleNamespace(precision_plugin=MixedPrecision("16-mixed", device="cpu", scaler=scaler))
     clip = 2.0 * _norm(true)  # true norm half the threshold, scaled norm 512x above it
     mod.configure_gradient_clipping(opt, clip, "norm")
     for g, p in zip(true, (p for p in mod.parameters() if p.grad is not None)):
