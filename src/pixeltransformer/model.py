@@ -247,7 +247,8 @@ class Attention(nn.Module):
             k, v, mask = self.with_sink(k, v, mask)  # [B, H, M + 1, *], [N, M + 1]
         # autocast would cast the kernel's inputs to half precision (scaled_dot_product_attention is on its list)
         # and round the bias's cancelling terms inside it: with the distance bias the attention runs in fp32
-        with torch.autocast(q.device.type, enabled=False) if self.distance else contextlib.nullcontext():
+        half = self.distance and torch.is_autocast_enabled(q.device.type)
+        with torch.autocast(q.device.type, enabled=False) if half else contextlib.nullcontext():
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
                                                   scale=self.head_dim ** -0.5)  # [B, H, N, W]
 
