@@ -343,10 +343,10 @@ def _fetch(url: str, dest: Path, md5: str) -> None:
             with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
                 shutil.copyfileobj(r, f)
         except OSError as e:
-            raise RuntimeError(f"download of {url} failed: {e}") from None
+            raise OSError(f"download of {url} failed: {e}") from None
         got = file_digest(tmp, "md5")
         if got != md5:
-            raise RuntimeError(f"download of {url}: md5 {got} does not match the expected {md5}")
+            raise OSError(f"download of {url}: md5 {got} does not match the expected {md5}")
 
     atomic_write(dest, write)
 

@@ -265,7 +265,7 @@ class SDFDataModule(SignalDataModule):
             if name in roots:
                 arg, root = roots[name]
                 if root is None:
-                    root = default_root(DEFAULT_ROOTS[name])
+                    root = default_root(DEFAULT_ROOTS[name], option=arg)
                     setattr(self, arg, root)
                 if not root.exists():
                     raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
-from .errors import fail, first_line, is_input_error
+from .errors import fail, first_line, is_input_error, root_cause
 from .loading import CheckpointError, load_checkpoint
-from .module import PixelTransformerModule, format_error
+from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
@@ -37,6 +38,16 @@ from .runs import check_new_run, domain_of, joins_a_run, resume_checkpoint
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
+
+
+def data_hint(saved: dict) -> str:
+    """Where a checkpoint's data is, for the one-line error of a checkpoint given other data: its saved spec's
+    domain and, where the repository has an overlay of that name, the dataset."""
+    domain, dataset = saved.get("domain"), saved.get("dataset")
+    if not domain:
+        return ""
+    data = f" DATA={dataset}" if dataset and (REPO_CONFIGS / domain / f"{dataset}.yaml").is_file() else ""
+    return f" (evaluate it on its own data: DOMAIN={domain}{data}, or the config.yaml of its run folder)"
 RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run this command
 WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
 
@@ -116,10 +127,25 @@ class PixelTransformerCLI(LightningCLI):
         ckpt = self._checkpoint(path)
         if message := format_error(ckpt.get("pixeltransformer_format")):
             raise CheckpointError(f"{path}: {message}")
+        self._check_domain(ckpt, sub)
         # the config chooses the classes: the domain (by class_path, with its options) and the set sampler
         hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if k not in ("sets", "domain", "_instantiator")}
         if hparams:
             self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
+
+    def _check_domain(self, ckpt: dict, sub: str) -> None:
+        """A checkpoint of another domain fails by name here, before its options meet this domain's data (where
+        the first option that does not fit would be reported instead of the cause)."""
+        saved = (ckpt.get("hyper_parameters") or {}).get("spec") or {}
+        named = self.config[sub].model.get("domain")
+        if not saved.get("domain") or named is None:
+            return
+        mine = domain_of(named.class_path if hasattr(named, "class_path") else named)
+        if saved["domain"] != mine:
+            data = self.config[sub].get("data")
+            dataset = data.init_args.get("dataset") if data is not None and hasattr(data, "init_args") else None
+            raise DataMismatch(f"checkpoint is for {saved['domain']}/{saved.get('dataset')}, but the data is "
+                             f"{mine}/{dataset}{data_hint(saved)}")
 
     def _checkpoint(self, path: str) -> dict:
         """The checkpoint at path, read (memory-mapped, checked) once per command: --ckpt_path is read before the
@@ -185,6 +211,8 @@ class PixelTransformerCLI(LightningCLI):
         for lg in trainer.loggers:  # wandb warns about any value of this deprecated setting, None included
             if getattr(lg, "_wandb_init", {}).get("anonymous", True) is None:
                 del lg._wandb_init["anonymous"]
+            if hasattr(lg, "_wandb_init") and os.environ.get("WANDB_MODE") == "disabled":
+                lg._wandb_init["mode"] = "disabled"  # the logger asks for "offline" itself, which the variable loses to
         # progress in steps of the whole run, and plain lines when stdout is a log file (see progress.py)
         return replace_default_bar(trainer)
 
@@ -200,7 +228,14 @@ class PixelTransformerCLI(LightningCLI):
     def _run_subcommand(self, subcommand: str) -> None:
         ckpt = self.config[subcommand].get("ckpt_path")
         if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written
-            self.model.check_checkpoint(self._checkpoint(ckpt))
+            saved = self._checkpoint(ckpt)
+            try:
+                self.model.check_checkpoint(saved)
+            except DataMismatch as err:
+                raise DataMismatch(f"{err}{data_hint((saved.get('hyper_parameters') or {}).get('spec') or {})}") from None
+        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":  # where to look, once per command
+            shown = os.path.relpath(self.run_dir) if self.run_dir.is_relative_to(Path.cwd()) else self.run_dir
+            print(f"[run] {subcommand}: {shown}", flush=True)
         if subcommand == "fit" and self.wandb_id is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
@@ -260,6 +295,8 @@ def cli_main() -> None:
         sub = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ""
         fail(f"{first_line(err.message)} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
     except Exception as err:
+        if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks
+            fail(f"trainer settings: {first_line(root_cause(err))}")
         if not is_input_error(err):
             raise  # a bug, not bad input: keep the traceback
         fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1

@@ -29,12 +29,14 @@ def data_dir() -> Path:
     return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "data"
 
 
-def default_root(relative: str, must_exist: bool = True, how: str = "") -> Path:
+def default_root(relative: str, must_exist: bool = True, how: str = "", option: str = "root") -> Path:
     """``data_dir() / relative``; when it is absent (and ``must_exist``), a one-line FileNotFoundError that says
-    where to put the data (``how``: a way to get it, e.g. a download flag)."""
+    where to put the data (``how``: a way to get it, e.g. a download flag; ``option``: the DataModule argument
+    that names this path instead)."""
     path = data_dir() / relative
     if must_exist and not path.exists():
-        options = [f"set {DATA_ENV} to a folder holding {relative}", "pass --data.init_args.root", *([how] if how else [])]
+        options = [f"set {DATA_ENV} to a folder holding {relative}", f"pass --data.init_args.{option}",
+                   *([how] if how else [])]
         raise FileNotFoundError(f"no data at {path}: put it there, {', '.join(options[:-1])}, or {options[-1]}")
     return path
 

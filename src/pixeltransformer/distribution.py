@@ -170,10 +170,12 @@ class BinnedGaussian(nn.Module):
             return ((value[..., 0] - lo) / width).floor().long().clamp(0, self.num_bins - 1)  # [...]
         if self.num_bins == 1:
             return torch.zeros(value.shape[:-1], dtype=torch.long, device=value.device)
-        flat = value.reshape(-1, self.val_dims)  # [N, V]
-        # ||v - c||^2 = ||v||^2 - 2 v.c + ||c||^2; ||v||^2 is the same for every bin
-        score = (self.centres**2).sum(-1) - 2 * flat @ self.centres.T  # [N, NB]
-        return score.argmin(dim=-1).reshape(value.shape[:-1])  # [...]
+        # fp32 even under autocast: a bf16 matmul here put a quarter of random colours in the wrong one of 256 bins
+        with torch.autocast(value.device.type, enabled=False):
+            flat = value.reshape(-1, self.val_dims).float()  # [N, V]
+            # ||v - c||^2 = ||v||^2 - 2 v.c + ||c||^2; ||v||^2 is the same for every bin
+            score = (self.centres**2).sum(-1) - 2 * flat @ self.centres.float().T  # [N, NB]
+            return score.argmin(dim=-1).reshape(value.shape[:-1])  # [...]
 
     # ---- objective and densities -------------------------------------------------------------------
     def loss(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:

@@ -24,9 +24,13 @@ class FourierFeatures(nn.Module):
         self.out_dims = 2 * num_frequencies + pos_dims
 
     def forward(self, pos: torch.Tensor) -> torch.Tensor:
-        proj = 2 * math.pi * pos @ self.freqs  # [..., F]
-        # the raw position keeps a smooth, low-frequency handle on where the point is
-        return torch.cat([torch.sin(proj), torch.cos(proj), pos], dim=-1)  # [..., 2F + P]
+        # fp32 even under autocast, whose bf16 matmul would move phases of size 2 pi |B x| by tenths of a radian
+        # (and a model trained in bf16 would meet other features at fp32 inference)
+        with torch.autocast(pos.device.type, enabled=False):
+            pos = pos.float()
+            proj = 2 * math.pi * pos @ self.freqs.float()  # [..., F]
+            # the raw position keeps a smooth, low-frequency handle on where the point is
+            return torch.cat([torch.sin(proj), torch.cos(proj), pos], dim=-1)  # [..., 2F + P]
 
 
 class ValueEncoding(nn.Module):

@@ -17,6 +17,7 @@ Encoder variants (``encoder=``):
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -244,8 +245,12 @@ class Attention(nn.Module):
             if causal and mask is None:  # top-left aligned, as SDPA's is_causal
                 mask = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril()  # [N, M]
             k, v, mask = self.with_sink(k, v, mask)  # [B, H, M + 1, *], [N, M + 1]
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
-                                              scale=self.head_dim ** -0.5)  # [B, H, N, W]
+        # autocast would cast the kernel's inputs to half precision (scaled_dot_product_attention is on its list)
+        # and round the bias's cancelling terms inside it: with the distance bias the attention runs in fp32
+        half = self.distance and torch.is_autocast_enabled(q.device.type)
+        with torch.autocast(q.device.type, enabled=False) if half else contextlib.nullcontext():
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
+                                                  scale=self.head_dim ** -0.5)  # [B, H, N, W]
 
     def with_sink(self, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

@@ -36,6 +36,10 @@ def format_error(fmt: Any) -> str | None:
             f"retrain, or use release 0.1")
 
 
+class DataMismatch(ValueError):
+    """A checkpoint whose data (domain, grid, value dimensions, bins) is not the data it is given."""
+
+
 class PixelTransformerModule(L.LightningModule):
     """Train and evaluate a PixelTransformer on any domain's signals.
 
@@ -289,7 +293,7 @@ class PixelTransformerModule(L.LightningModule):
         for key in ("domain", "grid_shape", "val_dims", "num_bins"):
             if key in saved and saved[key] != mine[key]:
                 ours, theirs = ("", "") if key == "domain" else (f" with {key}={saved[key]}", f" with {key}={mine[key]}")
-                raise ValueError(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')}{ours}, "
+                raise DataMismatch(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')}{ours}, "
                                  f"but the data is {mine['domain']}/{mine['dataset']}{theirs}")
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------

@@ -231,3 +231,25 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path):
     with pytest.raises(ValueError, match="stopped before the first step"):
         main(args)
     assert not (tmp_path / "runs" / "polynomial" / "x").exists()
+
+
+def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys):
+    """WANDB_MODE=disabled (the README's way to turn W&B off) reaches the logger, which asks for offline itself.
+    The command names its run folder first."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
+    cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *SETS_SMOKE,
+                *DATA_SMOKE["polynomial"], "--run_root", str(tmp_path), "--run_name", "quiet"])
+    run = tmp_path / "polynomial" / "quiet"
+    assert type(cli.trainer.logger).__name__ == "WandbLogger" and cli.trainer.global_step == 2
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert not list(run.rglob("*wandb*")) or [p.name for p in run.rglob("*wandb*")] == ["wandb_id.txt"]
+    assert f"[run] fit: {run}" in capsys.readouterr().out
+
+
+def test_a_checkpoint_for_other_data_names_where_its_data_is():
+    from pixeltransformer.cli import data_hint
+
+    assert "DOMAIN=polynomial DATA=gp_tnp_rbf," in data_hint({"domain": "polynomial", "dataset": "gp_tnp_rbf"})
+    assert "DOMAIN=polynomial," in data_hint({"domain": "polynomial", "dataset": "polynomial"})  # no overlay
+    assert data_hint({}) == ""

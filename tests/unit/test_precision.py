@@ -131,3 +131,57 @@ def test_gradient_clipping_unscales_an_fp16_loss_scale_first():
     ref_opt.step()
     for a, b in zip(ref.parameters(), mod.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_distance_bias_attention_runs_in_fp32_under_bf16_autocast():
+    """autocast casts scaled_dot_product_attention's inputs to bf16 (its op list), which would round the bias's
+    cancelling terms by whole logits inside the kernel; the attention output must match an fp64 softmax over
+    the exact bias applied to the same values."""
+    torch.manual_seed(0)
+    att = Attention(width=32, heads=4, pos_dims=2, sigma_range=(0.05, 1.0))
+    with torch.no_grad():  # only the bias remains in the logits; the values stay
+        att.q.weight.zero_()
+        att.q.bias.zero_()
+        att.kv.weight[:32].zero_()
+        att.kv.bias[:32].zero_()
+    x, src = torch.randn(2, 40, 32), torch.randn(2, 50, 32)
+    xp, sp = torch.rand(2, 40, 2) * 2 - 1, torch.rand(2, 50, 2) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        k, v = att.keys_values(src, sp)  # [B, H, M, key_dim]; v as autocast's linear left it
+        out = att.attend_heads(x, k, v, x_pos=xp)  # [B, H, N, key_dim]
+    d2 = torch.cdist(xp.double(), sp.double()).pow(2)  # [B, N, M]
+    sigma = att.log_sigma.detach().double().exp()  # [H]
+    weights = (-d2.unsqueeze(1) / (2 * sigma.view(1, -1, 1, 1) ** 2)).softmax(-1)  # [B, H, N, M]
+    want = weights @ v.double()  # [B, H, N, key_dim]
+    err = (out.double() - want).abs().max().item()
+    assert err < 1e-4 * v.abs().max().item(), f"attention off by {err:.2e}"
+
+
+def test_fourier_features_are_fp32_under_bf16_autocast():
+    """autocast runs the position-frequency matmul in bf16, whose rounding moves a phase of size 2 pi |f x| ~ 100 by
+    tenths of a radian: a model trained in bf16 would then see other features at fp32 inference."""
+    from pixeltransformer.encoding import FourierFeatures
+
+    ff = FourierFeatures(pos_dims=3, num_frequencies=128, scale=10.0)
+    pos = torch.rand(4, 500, 3) * 2 - 1  # [B, N, P]
+    want = ff(pos)  # [B, N, 2F + P] fp32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = ff(pos)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+
+
+def test_nearest_bin_is_exact_under_bf16_autocast():
+    """The loss's target bin: autocast's bf16 matmul assigned about a quarter of random RGB values to another of 256
+    k-means-like centres."""
+    from pixeltransformer.distribution import BinnedGaussian
+
+    gen = torch.Generator().manual_seed(0)
+    dist = BinnedGaussian(torch.rand(256, 3, generator=gen), unit=0.05)
+    values = torch.rand(20000, 3, generator=gen)  # [N, V]
+    want = dist.nearest_bin(values)  # [N]
+    exact = torch.cdist(values.double(), dist.centres.double()).argmin(-1)  # [N]
+    assert (want == exact).float().mean() > 0.999  # fp32 ties aside
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = dist.nearest_bin(values)
+    assert torch.equal(got, want)
