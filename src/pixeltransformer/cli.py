@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import shlex
 import shutil
 import sys
 import warnings
@@ -38,6 +39,10 @@ from .runs import check_new_run, domain_of, joins_a_run, resume_checkpoint
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
+COMMAND_FILE = "command.txt"  # in a run folder: the command line of each fit of the run, as given
+
+RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run this command
+WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
 
 
 def data_hint(saved: dict) -> str:
@@ -48,18 +53,26 @@ def data_hint(saved: dict) -> str:
         return ""
     data = f" DATA={dataset}" if dataset and (REPO_CONFIGS / domain / f"{dataset}.yaml").is_file() else ""
     return f" (evaluate it on its own data: DOMAIN={domain}{data}, or the config.yaml of its run folder)"
-RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run this command
-WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
 
 
 class RunConfig(SaveConfigCallback):
-    """Writes the resolved config into the run folder (config.yaml, or eval/config.yaml for other stages)
-    and puts the whole config into wandb.config."""
+    """Writes the resolved config into the run folder (config.yaml, or eval/config.yaml for other stages), and
+    for a fit appends the command line as given to command.txt (one line per fit: a resume adds one); puts the
+    whole config into wandb.config."""
+
+    def __init__(self, *args, command: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.command = command
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if stage != "fit":
             (Path(trainer.log_dir or ".") / "eval").mkdir(parents=True, exist_ok=True)
             self.config_filename = os.path.join("eval", f"config_{getattr(stage, 'value', stage)}.yaml")
+        elif self.command and trainer.is_global_zero and not _is_ddp_child():
+            run_dir = Path(trainer.log_dir or ".")
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with open(run_dir / COMMAND_FILE, "a") as f:
+                f.write(self.command + "\n")
         super().setup(trainer, pl_module, stage)
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
@@ -274,12 +287,14 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     quiet_console()
+    argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
     return PixelTransformerCLI(
         PixelTransformerModule,
         SignalDataModule,
         subclass_mode_data=True,
         save_config_callback=RunConfig,
-        save_config_kwargs={"overwrite": True},
+        save_config_kwargs={"overwrite": True, "command": shlex.join(["pixeltransformer", *map(str, argv)])
+                            if argv is not None else None},
         parser_kwargs=_subcommand_kwargs(exit_on_error),
         args=args,
         run=run,

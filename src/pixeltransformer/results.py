@@ -349,11 +349,16 @@ def overlay_of(domain: str, config: dict, configs_dir: Path) -> str | None:
 
 
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path) -> str:
-    """`make train` and `make eval` lines that reproduce the run as far as its config.yaml tells."""
+    """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
+    `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then `make eval`."""
     domain = metrics.get("domain", run_dir.parent.name)
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(run_dir / "eval" / "config_test.yaml")
     data = overlay_of(domain, config, configs_dir)
     data_arg = f" DATA={data}" if data else ""
+    recorded = run_dir / "command.txt"
+    if recorded.is_file() and recorded.read_text().strip():
+        ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/last.ckpt"
+        return f"{recorded.read_text().strip()}\nmake eval DOMAIN={domain}{data_arg} CKPT={ckpt}"
     args = [f"--run_name {run_dir.name}"]
     steps = _dig(config, "trainer", "max_steps")
     default_steps = None

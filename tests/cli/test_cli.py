@@ -245,6 +245,7 @@ def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert not list(run.rglob("*wandb*")) or [p.name for p in run.rglob("*wandb*")] == ["wandb_id.txt"]
     assert f"[run] fit: {run}" in capsys.readouterr().out
+    assert (run / "command.txt").read_text().startswith("pixeltransformer fit --config ")  # as given, one line
 
 
 def test_a_checkpoint_for_other_data_names_where_its_data_is():

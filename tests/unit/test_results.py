@@ -99,6 +99,12 @@ def test_import_run_folder(tmp_path):
     assert run["command"] == ('make train DOMAIN=images DATA=mnist ARGS="--run_name m1 --trainer.max_steps=500"\n'
                               "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/last.ckpt")
     assert run["load"] == "idle" and run["title"] and run["machine"] and len(run["date"]) == 10
+    # a run that recorded its fit commands (command.txt) is reproduced by them
+    (run_dir / "command.txt").write_text("pixeltransformer fit --config configs/images.yaml --trainer.max_steps=500 "
+                                         "--trainer.val_check_interval=20\n")
+    assert results.default_command(run_dir, metrics, configs) == (
+        "pixeltransformer fit --config configs/images.yaml --trainer.max_steps=500 --trainer.val_check_interval=20\n"
+        "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/last.ckpt")
     # a re-import keeps what run.json already says unless a flag overrides it
     (dest / "run.json").write_text(json.dumps(run | {"title": "MNIST"}))
     results.main(args[:-2])
