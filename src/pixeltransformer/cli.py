@@ -106,6 +106,8 @@ def quiet_console() -> None:
     # SignalDataModule saves and restores its position in the epoch, which Lightning cannot see on a DataLoader
     warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+    # a resumed run writes into its own checkpoints/ (a new run never reuses a folder: runs.check_new_run)
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
 
     if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):

@@ -192,8 +192,9 @@ def test_unknown_config_key_is_reported(capsys):
 
 
 def test_console_noise_is_filtered(caplog):
-    """The litlogger tip, the LeafSpec deprecation, the false "not resumable" warning and the FLOPs total (0: the
-    module has no example input) stay out of the console; other messages still come through."""
+    """The litlogger tip, the LeafSpec deprecation, the false "not resumable" warning, a resume's "checkpoint
+    directory is not empty" and the FLOPs total (0: the module has no example input) stay out of the console; other
+    messages still come through."""
     import logging
     import warnings
 
@@ -214,6 +215,7 @@ def test_console_noise_is_filtered(caplog):
         warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use `isinstance(treespec, TreeSpec)`")
         warnings.warn("You're resuming from a checkpoint that ended before the epoch ended and your dataloader is"
                       " not resumable. This can cause unreliable results if further training is done.")
+        warnings.warn("Checkpoint directory /r/runs/polynomial/a/checkpoints exists and is not empty.")  # a resume
         warnings.warn("a warning that matters")
     assert [str(w.message) for w in seen] == ["a warning that matters"]
 
