@@ -21,8 +21,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
@@ -35,11 +35,10 @@ from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
-from .runs import check_new_run, domain_of, joins_a_run, resume_checkpoint
+from .runs import COMMAND_FILE, check_new_run, domain_of, joins_a_run, resume_checkpoint
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
-COMMAND_FILE = "command.txt"  # in a run folder: the command line of each fit of the run, as given
 
 RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run this command
 WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
@@ -160,7 +159,7 @@ class PixelTransformerCLI(LightningCLI):
             data = self.config[sub].get("data")
             dataset = data.init_args.get("dataset") if data is not None and hasattr(data, "init_args") else None
             raise DataMismatch(f"checkpoint is for {saved['domain']}/{saved.get('dataset')}, but the data is "
-                             f"{mine}/{dataset}{data_hint(saved)}")
+                               f"{mine}/{dataset}{data_hint(saved)}")
 
     def _checkpoint(self, path: str) -> dict:
         """The checkpoint at path, read (memory-mapped, checked) once per command: --ckpt_path is read before the
@@ -247,7 +246,8 @@ class PixelTransformerCLI(LightningCLI):
             try:
                 self.model.check_checkpoint(saved)
             except DataMismatch as err:
-                raise DataMismatch(f"{err}{data_hint((saved.get('hyper_parameters') or {}).get('spec') or {})}") from None
+                spec = (saved.get("hyper_parameters") or {}).get("spec") or {}
+                raise DataMismatch(f"{err}{data_hint(spec)}") from None
         if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":  # where to look, once per command
             shown = os.path.relpath(self.run_dir) if self.run_dir.is_relative_to(Path.cwd()) else self.run_dir
             print(f"[run] {subcommand}: {shown}", flush=True)

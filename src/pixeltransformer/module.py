@@ -294,7 +294,7 @@ class PixelTransformerModule(L.LightningModule):
             if key in saved and saved[key] != mine[key]:
                 ours, theirs = ("", "") if key == "domain" else (f" with {key}={saved[key]}", f" with {key}={mine[key]}")
                 raise DataMismatch(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')}{ours}, "
-                                 f"but the data is {mine['domain']}/{mine['dataset']}{theirs}")
+                                   f"but the data is {mine['domain']}/{mine['dataset']}{theirs}")
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------
     def grid_queries(self, batch: int, grid_shape: tuple[int, ...] | None = None) -> torch.Tensor:

@@ -355,7 +355,9 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path) -> str:
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(run_dir / "eval" / "config_test.yaml")
     data = overlay_of(domain, config, configs_dir)
     data_arg = f" DATA={data}" if data else ""
-    recorded = run_dir / "command.txt"
+    from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
+
+    recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
         ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/last.ckpt"
         return f"{recorded.read_text().strip()}\nmake eval DOMAIN={domain}{data_arg} CKPT={ckpt}"

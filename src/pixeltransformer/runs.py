@@ -11,6 +11,8 @@ from pathlib import Path
 
 from .loading import load_checkpoint
 
+COMMAND_FILE = "command.txt"  # in a run folder: the command line of each fit of the run, as given (cli.RunConfig)
+
 
 def domain_of(domain_class_path: str | None) -> str:
     """The run-folder name of a config's ``model.domain``: the Domain class's registry name ("custom" without one).
