@@ -64,11 +64,11 @@ class RunConfig(SaveConfigCallback):
         self.command = command
 
     def setup(self, trainer, pl_module, stage: str) -> None:
+        run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
         if stage != "fit":
-            (Path(trainer.log_dir or ".") / "eval").mkdir(parents=True, exist_ok=True)
+            (run_dir / "eval").mkdir(parents=True, exist_ok=True)
             self.config_filename = os.path.join("eval", f"config_{getattr(stage, 'value', stage)}.yaml")
-        elif self.command and trainer.is_global_zero and not _is_ddp_child():
-            run_dir = Path(trainer.log_dir or ".")
+        elif self.command and trainer.is_global_zero:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(run_dir / COMMAND_FILE, "a") as f:
                 f.write(self.command + "\n")

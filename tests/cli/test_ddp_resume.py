@@ -55,6 +55,7 @@ def test_ddp_two_processes_only_rank_zero_writes(tmp_path):
     assert len(list((run / "wandb").glob("offline-run-*"))) == 1  # one W&B run, not one per rank
     assert sorted(p.name for p in (run / "pictures").iterdir()) == ["functions0_step000004.png"]
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "config.yaml").is_file()
+    assert len((run / "command.txt").read_text().splitlines()) == 1  # written once, by rank zero
     assert not list(tmp_path.glob("polynomial/2*"))  # the second rank did not invent its own run folder
 
 
