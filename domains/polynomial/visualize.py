@@ -18,11 +18,7 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
     Each panel: {"title": str, "x": [G], "mean": [G], "std": [G], "samples": [S, G] (S may be 0), "ctx_x": [K],
     "ctx_y": [K]}; truth: (x [R], y [R]) on its own grid. The y range follows the truth, else S and the band.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
     ref = truth[1] if truth is not None else np.concatenate(
         [np.ravel(v) for p in panels for v in (p["ctx_y"], p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"])])
@@ -51,11 +47,7 @@ def figure_protocol(x: np.ndarray, panels: Sequence[dict], path: str | Path, tit
     x: [G]; each panel: {"k", "ctx_x", "ctx_y", "tgt_x", "tgt_y", "mean", "std"} and optionally "oracle_mean",
     "oracle_std" (curves [G], points [K] or [N - K]).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
     for ax, p in zip(axes[0], panels):
         ax.fill_between(x, p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"], color="tab:blue", alpha=0.18,
@@ -82,11 +74,7 @@ def figure_gap_by_distance(curves: dict[str, Sequence[dict]], path: str | Path, 
     "model_sigma", "oracle_sigma", ...}); a group is drawn at the geometric middle of its range (the last one, open,
     at 1.5 lo).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.6), squeeze=False)
     gap_ax, sigma_ax = axes[0]
     for i, (label, groups) in enumerate(curves.items()):
@@ -108,6 +96,16 @@ def figure_gap_by_distance(curves: dict[str, Sequence[dict]], path: str | Path, 
                     1.6 * max(top, 1e-3))  # room above the lines for the legend
     sigma_ax.legend(fontsize=7, loc="upper left")
     return _save(fig, axes, path, title)
+
+
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, imported when a figure is drawn (not at import)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _save(fig, axes, path: str | Path, title: str) -> Path:
