@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pixeltransformer.files import atomic_write, file_digest
+from pixeltransformer.loopbar import loop_progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -302,13 +303,11 @@ def list_images(root: str | Path) -> list[Path]:
 def read_image_folder(root: str | Path, size: int = 64, progress: bool = True) -> Arrays:
     """Every PNG/JPG under root -> RGB images [N, size, size, 3], labels None. Unreadable files are skipped
     with one warning that counts them."""
-    from tqdm import tqdm
-
     files = list_images(root)
     if not files:
         raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
     images, skipped = [], []
-    for p in tqdm(files, desc=f"reading {Path(root).name}", unit="img", disable=not progress or len(files) < 500):
+    for p in loop_progress(files, f"reading {Path(root).name}", unit="img", enabled=progress and len(files) >= 500):
         try:
             images.append(open_image(p, size, channels=3))
         except ValueError as e:

@@ -18,10 +18,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_indices
 from pixeltransformer.files import atomic_write, cache_root, file_digest
+from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
 from .mesh import CONVERSION_VERSION, MESH_SUFFIXES, SDFCache, read_voxels, voxels_to_sdf
@@ -343,7 +343,7 @@ class SDFDataModule(SignalDataModule):
 
         def fill(tmp: Path) -> None:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n,) + (self.resolution,) * 3)
-            for i in tqdm(range(n), desc=desc):
+            for i in loop_progress(range(n), desc, unit="shape"):
                 grid = make(i)
                 if not np.isfinite(grid).all():
                     raise ValueError(f"{desc}: shape {i} has NaN/Inf SDF values")

@@ -26,9 +26,9 @@ import numpy as np
 import trimesh
 from scipy import ndimage
 from skimage.measure import marching_cubes
-from tqdm.auto import tqdm
 
 from pixeltransformer.files import atomic_write, file_digest
+from pixeltransformer.loopbar import loop_progress
 
 from .procedural import grid_points
 
@@ -258,7 +258,7 @@ class SDFCache:
         ``self.failures``; ``self.kept`` lists the meshes that made it."""
         self.failures, self.kept = [], []
         files = []
-        for path in tqdm(list(paths), desc=f"mesh -> SDF {resolution}^3", disable=not progress):
+        for path in loop_progress(list(paths), f"mesh -> SDF {resolution}^3", unit="mesh", enabled=progress):
             try:
                 files.append(self.entry(path, resolution))
                 self.kept.append(Path(path))

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pixeltransformer.loopbar import loop_progress
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -219,15 +221,13 @@ def read_video_folder(
     Files that cannot be decoded or hold fewer frames than one clip are skipped with a warning and counted,
     so one bad file never ends a long run. An empty folder (or one where every file was skipped) is an error.
     """
-    from tqdm.auto import tqdm
-
     files = list_video_files(root)
     if not files:
         raise FileNotFoundError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) found under {root}")
     th, tw = as_size(size)
     clips, owners, kept = [], [], []
     short = corrupt = 0
-    for path in tqdm(files, desc=f"reading videos in {Path(root).name}", unit="file", disable=not progress):
+    for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
             frames = read_video_file(path, size=(th, tw))  # [F, H, W, 3]
         except VideoDecodeError as err:

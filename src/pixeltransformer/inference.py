@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .distribution import BinnedGaussian
+from .loopbar import loop_progress
 from .model import MemoryKV
 from .numerics import with_flushed_subnormals
 from .sets import grid_positions, unflatten_grid
@@ -25,14 +26,6 @@ from .stepping import RowStepper
 
 # cached sampling prepares the inputs of this many steps at a time (bounded memory for any N')
 STEP_BLOCK = 1024
-
-
-def _progress(iterable, enabled: bool, desc: str):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, leave=False)
 
 
 @torch.no_grad()
@@ -166,7 +159,8 @@ def sample(
     ar_pos = torch.gather(qpos, 1, ar_idx.unsqueeze(-1).expand(-1, -1, p))  # [BS, N', P]
     buf_pos[:, k:] = ar_pos
     steps = None
-    for t in _progress(range(n_ar), progress, f"sampling {n_ar} steps x {bs} chains"):
+    for t in loop_progress(range(n_ar), f"sampling {n_ar} steps x {bs} chains", unit="step", enabled=progress,
+                           leave=False):
         if use_cache:
             if t % STEP_BLOCK == 0:  # what the next positions fix (embeddings, distance channels), computed at once
                 steps = model.step_inputs(ar_pos[:, t : t + STEP_BLOCK])

@@ -41,7 +41,8 @@ class PredictOptions:
         temperature: sampling temperature.
         resolution: grid size per axis of the outputs (default: the model's grid).
         seed: fixes S and the samples.
-        out: output folder (default: <run>/predict/<input name>).
+        out: output folder, new or empty (default: <run>/predict/<input name>, numbered -2, -3 ... when
+            that folder already holds an earlier prediction).
     """
 
     input: str | None = None
@@ -139,6 +140,25 @@ class PredictionInputs(Dataset):
         return {**self.items[i], "index": i}
 
 
+def output_folder(options: PredictOptions, run_dir: Path) -> Path:
+    """Where a prediction goes, chosen before the model runs; an earlier prediction is never overwritten.
+
+    ``--out`` must be new or empty. By default it is ``<run>/predict/<input name>``, or ``<input name>-2``, ``-3`` ...
+    when that folder already holds files (a second call on the same input)."""
+    if options.out:
+        out = Path(options.out).expanduser()
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise FileExistsError(f"--out {options.out}: already exists and is not an empty folder; "
+                                  "choose a new one (nothing was written)")
+        return out
+    base = run_dir / "predict" / options.name
+    out, n = base, 1
+    while out.exists() and (not out.is_dir() or any(out.iterdir())):
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
+
+
 class PredictionWriter(BasePredictionWriter):
     """Writes each completion through the module's Domain, then prediction.json (S, options, files) beside it.
 
@@ -147,14 +167,12 @@ class PredictionWriter(BasePredictionWriter):
     def __init__(self, options: PredictOptions, run_dir: str | Path):
         super().__init__(write_interval="batch")
         self.options, self.run_dir = options, Path(run_dir)
+        self.out = output_folder(options, self.run_dir)
         self.written: list[Path] = []
-
-    def out_dir(self, name: str) -> Path:
-        return Path(self.options.out).expanduser() if self.options.out else self.run_dir / "predict" / name
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
                            dataloader_idx=0) -> None:
-        out = self.out_dir(batch["name"][0])
+        out = self.out
         new = [p for p in (out, *out.parents) if not p.exists()]  # innermost first
         out.mkdir(parents=True, exist_ok=True)
         try:

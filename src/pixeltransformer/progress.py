@@ -19,6 +19,8 @@ from typing import Any, TextIO
 from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
 
+from .loopbar import format_duration
+
 
 def total_steps(trainer) -> int | float:
     """Optimiser steps of the whole run: max_steps, or what max_epochs allows (inf when neither limits it)."""
@@ -29,13 +31,6 @@ def total_steps(trainer) -> int | float:
     except Exception:  # no train dataloader length (an iterable dataset): unknown
         return math.inf
 
-
-def format_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 def format_value(value: Any) -> str:

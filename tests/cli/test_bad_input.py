@@ -83,6 +83,10 @@ def build_world(w: Path) -> Path:
     d = w / "input"
     d.mkdir()
     (d / "notes.png").write_text("not a picture\n")
+    from PIL import Image
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(d / "digit.png")
+    (w / "taken").mkdir()
+    (w / "taken" / "prediction.json").write_text("{}\n")  # an earlier prediction
     np.savez(d / "float.npz", videos=np.random.default_rng(0).random((3, 17, 8, 8, 3)).astype(np.float32))
     np.savez(d / "one.npz", videos=np.zeros((1, 17, 8, 8, 3), dtype=np.uint8))
     (w / "cache").mkdir()
@@ -222,6 +226,11 @@ ROWS = [
                 f"INPUT={w}/input/notes.png"],
      "checkpoint is for polynomial/polynomial, but the data is images/digits (evaluate it on its own data: "
      "DOMAIN=polynomial, or the config.yaml of its run folder)"),
+    ("sample-out-taken",
+     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png OUT=taken` (taken holds a prediction)',
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/digit.png",
+                f"OUT={w}/taken"],
+     "--out {w}/taken: already exists and is not an empty folder; choose a new one (nothing was written)"),
     # ---- run folders -------------------------------------------------------------------------------------
     ("run-name-taken",
      '`make train ARGS="--run_name old"` where runs/polynomial/old exists',

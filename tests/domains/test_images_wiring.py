@@ -278,6 +278,12 @@ def test_predict_writes_the_pictures_and_keeps_the_observed_pixels(tiny_run, tmp
         for name in ("observed.png", "mean.png", "sample_1.png", "sample_2.png"):
             assert abs(pixels(out / name)[i, j] - round(v * 255)) <= 1, name
 
+    # a second call on the same input (other S) goes beside the first, which stays as it was
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    predict(tiny_run, "--input", str(img), "--num_context", "8", "--num_samples", "0")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    assert json.loads((out.parent / "digit-2" / "prediction.json").read_text())["num_context"] == 8
+
     predict(tiny_run, "--input", str(img), "--out", str(tmp_path / "fine"), "--num_samples", "0",
             "--resolution", "16")
     assert sorted(p.name for p in (tmp_path / "fine").iterdir()) == [

@@ -1,0 +1,90 @@
+"""Progress of one loop (reading files, converting meshes, fitting a baseline, sampling), for a terminal and for a
+log file.
+
+On a terminal :func:`loop_progress` is tqdm's live bar. In a log file a live bar writes a carriage-return update
+many times a second, which a log shows as one very long line or as hundreds; there it prints a plain line at every
+tenth of the loop (or every 30 s when the length is unknown) and one at the end, each with the count, the elapsed
+and the expected remaining time, and the last ``set_postfix`` values (a loss, for instance).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+LINES_PER_LOOP = 10
+SECONDS_PER_LINE = 30.0  # when the loop's length is unknown
+
+
+def format_duration(seconds: float) -> str:
+    """h:mm:ss, or "?" for an unknown (infinite or NaN) time."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+class LoopLines:
+    """Iterates like the loop it wraps and prints plain progress lines to ``stream`` (see the module)."""
+
+    def __init__(self, iterable: Iterable, desc: str, total: int | None = None, unit: str = "it",
+                 stream: TextIO | None = None, clock=time.monotonic):
+        self.iterable, self.desc, self.unit, self.clock = iterable, desc, unit, clock
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.stream = stream if stream is not None else sys.stderr
+        self.postfix = ""
+
+    def set_postfix(self, **values: Any) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
+
+    def line(self, done: int, elapsed: float) -> str:
+        if self.total:
+            left = elapsed / done * (self.total - done) if done else math.inf
+            text = (f"[{self.desc}] {done}/{self.total} {self.unit} ({100 * done / self.total:.0f}%), "
+                    f"{format_duration(elapsed)} elapsed, ~{format_duration(left)} left")
+        else:
+            text = f"[{self.desc}] {done} {self.unit}, {format_duration(elapsed)} elapsed"
+        return f"{text}, {self.postfix}" if self.postfix else text
+
+    def __iter__(self) -> Iterator:
+        start = last = now = self.clock()
+        step = max(1, math.ceil(self.total / LINES_PER_LOOP)) if self.total else None
+        done = 0
+        for item in self.iterable:
+            yield item
+            done += 1
+            now = self.clock()
+            if (step and done % step == 0 and done != self.total) or (not step and now - last >= SECONDS_PER_LINE):
+                print(self.line(done, now - start), file=self.stream, flush=True)
+                last = now
+        print(self.line(done, now - start), file=self.stream, flush=True)
+
+
+def loop_progress(iterable: Iterable, desc: str, total: int | None = None, unit: str = "it", enabled: bool = True,
+                  leave: bool = True):
+    """``iterable`` with progress: tqdm on a terminal, :class:`LoopLines` when stderr is a file or pipe, nothing
+    when not ``enabled``. The result iterates like ``iterable`` and has ``set_postfix``."""
+    if not enabled:
+        return _Quiet(iterable)
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave)
+    return LoopLines(iterable, desc, total, unit)
+
+
+class _Quiet:
+    """The loop itself, with a ``set_postfix`` that does nothing."""
+
+    def __init__(self, iterable: Iterable):
+        self.iterable = iterable
+
+    def __iter__(self) -> Iterator:
+        return iter(self.iterable)
+
+    def set_postfix(self, **values: Any) -> None:
+        pass
