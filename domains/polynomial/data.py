@@ -61,6 +61,11 @@ class GPDataset(Dataset):
         return {"signal": self.values[i].unsqueeze(0)}  # [1, R]
 
 
+def split_seed(data_seed: int, split: str) -> int:
+    """The dataset seed of a split: disjoint per split, so the test functions are never trained on."""
+    return data_seed * 1000 + {"train": 1, "val": 2, "test": 3}[split]
+
+
 class PolynomialDataModule(SignalDataModule):
     """Random polynomials, GP draws, or the GP benchmark's point sets as 1D signals.
 
@@ -139,8 +144,7 @@ class PolynomialDataModule(SignalDataModule):
                           val_range=self.val_range, num_bins=1, pos_scale=self.x_max, extra=extra)
 
     def build_split(self, split: str) -> Dataset:
-        # disjoint seeds per split so the test functions are never trained on
-        seed = self.seed * 1000 + {"train": 1, "val": 2, "test": 3}[split]
+        seed = split_seed(self.seed, split)
         if self.is_protocol:
             p = self.protocol
             return GPProtocolDataset(self.sizes[split], self.dataset_name[len("gp_tnp_"):], seed, p["max_points"],

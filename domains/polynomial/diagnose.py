@@ -9,7 +9,8 @@ with context and query positions on distinct grid points. For each |S| and dista
 of queries, the mean NLL gap, and medians of the model's and the oracle's predictive sigma and absolute error.
 
 GP-benchmark checkpoints (gp_tnp_*): the benchmark's own test batches, each with the (Nc, Nt) the evaluation draws
-for it, so the overall gap is metrics.json's target_ll_gap for the same number of batches (the default data seed).
+for it, so the overall gap is metrics.json's target_ll_gap for the same number of batches (the test split of the
+data seed in the run folder's config.yaml, 0 without one).
 Each target carries the weight the benchmark gives it (1 / Nt within its batch), so a group's share times its gap
 sums to the overall gap. Distances are in units of each function's lengthscale. Beside the gap to the exact oracle
 (told each function's hyperparameters), the gap to the Bayes predictor (oracles.gp_protocol_bayes_log_lik: the
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from .data import PolynomialDataset
+from .data import PolynomialDataset, split_seed
 from .evaluation import protocol_lls
 from .kernels import gaussian_nll
 from .oracles import polynomial_oracle
@@ -38,7 +39,6 @@ GP_DISTANCES = ((0.0, 0.1), (0.1, 0.3), (0.3, 1.0), (1.0, math.inf))  # to the n
 GP_CURVE = ((0.0, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.0),
             (1.0, 1.5), (1.5, math.inf))  # the same distance in finer steps, for the figure
 GP_CONTEXT_SIZES = ((3, 10), (11, 20), (21, 33), (34, 46))  # Nc, both ends included
-TEST_SEED = 3  # the test split's dataset seed under the DataModule's default seed 0 (PolynomialDataModule.build_split)
 
 
 @torch.no_grad()
@@ -84,19 +84,20 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
 
 @torch.no_grad()
 def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_seed: int = 0,
-                     data_seed: int = TEST_SEED) -> dict:
+                     data_seed: int = 0) -> dict:
     """The GP benchmark's target log-likelihood gap (nats) over its first `num_batches` test batches to the exact
     oracle ("gap") and to the Bayes predictor ("bayes_gap"), overall and by group: {"gap", "bayes_gap",
     "num_batches", "by_distance", "by_context", "curve" (by distance in finer steps)}, each a list of groups
-    {"range", "share", "gap", "bayes_gap", "model_sigma", "oracle_sigma", "model_abs_error", "oracle_abs_error"}."""
+    {"range", "share", "gap", "bayes_gap", "model_sigma", "oracle_sigma", "model_abs_error", "oracle_abs_error"}.
+    ``data_seed`` is the DataModule's seed (``--data.init_args.seed``); its test split is scored."""
     spec = module.spec
     ex = spec.extra
     if ex.get("protocol") != "tnp":
         raise ValueError(f"the GP breakdown needs a gp_tnp_* checkpoint, not {spec.domain}/{spec.dataset}")
     if num_batches < 1:
         raise ValueError(f"--batches must be >= 1, got {num_batches}")
-    data = GPProtocolDataset(num_batches * batch_size, ex["kernel"], data_seed, ex["max_points"], spec.pos_scale,
-                             ex["lengthscale_range"], ex["scale_range"], ex["noise_std"])
+    data = GPProtocolDataset(num_batches * batch_size, ex["kernel"], split_seed(data_seed, "test"), ex["max_points"],
+                             spec.pos_scale, ex["lengthscale_range"], ex["scale_range"], ex["noise_std"])
     cols: dict[str, list[torch.Tensor]] = {k: [] for k in ("gap", "bayes_gap", "weight", "d", "nc", "model_sigma",
                                                            "oracle_sigma", "model_abs_error", "oracle_abs_error")}
     batch_gaps, batch_bayes_gaps = [], []
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         for path in args.checkpoints:
             module = PixelTransformerModule.load_from_checkpoint(path, map_location="cpu").eval()
             if module.spec.extra.get("protocol") == "tnp":
-                result = gp_gap_breakdown(module, args.batches)
+                result = gp_gap_breakdown(module, args.batches, data_seed=run_data_seed(path))
                 label = run_label(path)
                 curves[label if label not in curves else f"{label} ({len(curves) + 1})"] = result["curve"]
                 outputs.append(result if args.json else f"{path}\n{format_gp_tables(result)}")
@@ -200,6 +201,20 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(outputs, indent=1) if args.json else "\n".join(outputs))
     if args.figure:
         print(figure_gap_by_distance(curves, args.figure, "GP benchmark: where the gap is"))
+
+
+def run_data_seed(checkpoint: str) -> int:
+    """The data seed the run trained and was evaluated with: ``data.init_args.seed`` in the config.yaml of the run
+    folder (runs/<domain>/<run>/checkpoints/x.ckpt); 0, the DataModule's default, where there is none."""
+    import yaml
+
+    config = Path(checkpoint).parent.parent / "config.yaml"
+    if Path(checkpoint).parent.name != "checkpoints" or not config.is_file():
+        print(f"{checkpoint}: no config.yaml in its run folder; scoring the test split of data seed 0", file=sys.stderr)
+        return 0
+    cfg = yaml.safe_load(config.read_text()) or {}
+    data = cfg.get("data") or {}
+    return int((data.get("init_args") or {}).get("seed", 0))
 
 
 def run_label(checkpoint: str) -> str:

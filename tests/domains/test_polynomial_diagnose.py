@@ -37,10 +37,10 @@ def test_gp_breakdown_draws_the_benchmark_batches_and_adds_up():
     from domains.polynomial.protocol import evaluation_sizes, point_set_layout
     from pixeltransformer.module import PixelTransformerModule
 
-    dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=64)
+    dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=64, seed=7)  # not the default
     torch.manual_seed(0)
     module = PixelTransformerModule(spec=dm.spec, net=dict(width=32, ffn=64)).eval()
-    out = gp_gap_breakdown(module, num_batches=4)
+    out = gp_gap_breakdown(module, num_batches=4, data_seed=7)
     for key in ("by_distance", "by_context"):
         groups = out[key]
         assert abs(sum(g["share"] for g in groups) - 1) < 1e-9
@@ -70,3 +70,16 @@ def test_gp_breakdown_rejects_other_checkpoints(tiny_module):
 
     with pytest.raises(ValueError, match="gp_tnp"):
         gp_gap_breakdown(tiny_module)
+
+
+def test_the_breakdown_reads_the_data_seed_of_the_run(tmp_path, capsys):
+    from domains.polynomial.diagnose import run_data_seed
+
+    run = tmp_path / "runs" / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("data:\n  class_path: domains.polynomial.data.PolynomialDataModule\n"
+                                     "  init_args:\n    dataset: gp_tnp_rbf\n    seed: 7\n")
+    assert run_data_seed(str(run / "checkpoints" / "last.ckpt")) == 7
+    (run / "config.yaml").write_text("data:\n  init_args:\n    dataset: gp_tnp_rbf\n")
+    assert run_data_seed(str(run / "checkpoints" / "last.ckpt")) == 0
+    assert run_data_seed(str(tmp_path / "loose.ckpt")) == 0 and "data seed 0" in capsys.readouterr().err
