@@ -174,6 +174,7 @@ class PixelTransformerCLI(LightningCLI):
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
+        self._new_parents = [d for d in run_dir.parents if not d.exists()]  # innermost first; removed on failure
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
@@ -260,13 +261,24 @@ class PixelTransformerCLI(LightningCLI):
             # a new run that failed before its first step leaves nothing behind (rank zero removes it)
             if (subcommand == "fit" and self.new_run and self.trainer.global_step == 0
                     and self.trainer.is_global_zero and not _is_ddp_child()):
+                _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
                 shutil.rmtree(self.run_dir, ignore_errors=True)
+                for folder in self._new_parents:  # runs/<domain>/ when this was the domain's first run
+                    if folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
             raise
 
 
 def _is_ddp_child() -> bool:
     """True in the processes a DDP launcher started for ranks other than local rank zero."""
     return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+def _finish_wandb() -> None:
+    """End this process's W&B run now, if one was started (marked as failed)."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=1)
 
 
 def _new_wandb_id() -> str:
