@@ -44,14 +44,19 @@ RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run 
 WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
 
 
-def data_hint(saved: dict) -> str:
-    """Where a checkpoint's data is, for the one-line error of a checkpoint given other data: its saved spec's
-    domain and, where the repository has an overlay of that name, the dataset."""
+def own_data(saved: dict) -> str:
+    """A checkpoint's data as make variables: its saved spec's domain and, where the repository has an overlay of
+    that name, the dataset ("DOMAIN=images DATA=mnist")."""
     domain, dataset = saved.get("domain"), saved.get("dataset")
-    if not domain:
+    data = f" DATA={dataset}" if dataset and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else ""
+    return f"DOMAIN={domain}{data}"
+
+
+def data_hint(saved: dict) -> str:
+    """Where a checkpoint's data is, for the one-line error of a checkpoint given other data."""
+    if not saved.get("domain"):
         return ""
-    data = f" DATA={dataset}" if dataset and (REPO_CONFIGS / domain / f"{dataset}.yaml").is_file() else ""
-    return f" (evaluate it on its own data: DOMAIN={domain}{data}, or the config.yaml of its run folder)"
+    return f" (use its own data: {own_data(saved)}, or the config.yaml of its run folder)"
 
 
 class RunConfig(SaveConfigCallback):
@@ -65,9 +70,12 @@ class RunConfig(SaveConfigCallback):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
+        if stage == "predict":  # prediction.json records the prediction's options beside its files
+            return
         if stage != "fit":
-            (run_dir / "eval").mkdir(parents=True, exist_ok=True)
-            self.config_filename = os.path.join("eval", f"config_{getattr(stage, 'value', stage)}.yaml")
+            folder = pl_module.eval_folder() if hasattr(pl_module, "eval_folder") else "eval"
+            (run_dir / folder).mkdir(parents=True, exist_ok=True)
+            self.config_filename = os.path.join(folder, f"config_{getattr(stage, 'value', stage)}.yaml")
         elif self.command and trainer.is_global_zero:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(run_dir / COMMAND_FILE, "a") as f:
@@ -242,16 +250,23 @@ class PixelTransformerCLI(LightningCLI):
 
     def _run_subcommand(self, subcommand: str) -> None:
         ckpt = self.config[subcommand].get("ckpt_path")
+        spec: dict = {}
         if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written
             saved = self._checkpoint(ckpt)
+            spec = (saved.get("hyper_parameters") or {}).get("spec") or {}
             try:
                 self.model.check_checkpoint(saved)
             except DataMismatch as err:
-                spec = (saved.get("hyper_parameters") or {}).get("spec") or {}
                 raise DataMismatch(f"{err}{data_hint(spec)}") from None
+            if subcommand in ("test", "validate"):
+                self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
         if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":  # where to look, once per command
             shown = os.path.relpath(self.run_dir) if self.run_dir.is_relative_to(Path.cwd()) else self.run_dir
             print(f"[run] {subcommand}: {shown}", flush=True)
+            if subcommand in ("test", "validate") and self.model.eval_folder() != "eval":
+                print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
+                      f"on {self.model.spec.dataset} goes to {self.model.eval_folder()}/ (its own data: {own_data(spec)})",
+                      flush=True)
         if subcommand == "fit" and self.wandb_id is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")

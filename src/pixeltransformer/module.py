@@ -96,6 +96,7 @@ class PixelTransformerModule(L.LightningModule):
         self._gen_state: torch.Tensor | None = None
         self._prior_checked = not self.objective_config.bin_prior_init
         self.predict_options = None  # set by `pixeltransformer predict` (a PredictOptions)
+        self.trained_dataset: str | None = None  # the dataset of the checkpoint being evaluated, when known
 
     # ---- sets ---------------------------------------------------------------------------------------
     @property
@@ -265,6 +266,7 @@ class PixelTransformerModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_checkpoint(checkpoint)
+        self.trained_dataset = ((checkpoint.get("hyper_parameters") or {}).get("spec") or {}).get("dataset")
         if "set_sampler_rng" in checkpoint:
             self._gen_state = checkpoint["set_sampler_rng"].cpu()
             self._gen = None
@@ -295,6 +297,12 @@ class PixelTransformerModule(L.LightningModule):
                 ours, theirs = ("", "") if key == "domain" else (f" with {key}={saved[key]}", f" with {key}={mine[key]}")
                 raise DataMismatch(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')}{ours}, "
                                    f"but the data is {mine['domain']}/{mine['dataset']}{theirs}")
+
+    def eval_folder(self) -> str:
+        """The run's evaluation folder: eval/ on the data the checkpoint was trained on, eval-<dataset>/ on other
+        data (a ShapeNet model tested on ModelNet), so that neither evaluation replaces the other."""
+        same = self.trained_dataset in (None, self.spec.dataset)
+        return "eval" if same else f"eval-{self.spec.dataset}"
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------
     def grid_queries(self, batch: int, grid_shape: tuple[int, ...] | None = None) -> torch.Tensor:

@@ -180,7 +180,7 @@ ROWS = [
      '`make eval DOMAIN=images CKPT=runs/polynomial/old/checkpoints/last.ckpt`',
      lambda w: ["make", "eval", "DOMAIN=images", "WANDB=offline",
                 f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt"],
-     "checkpoint is for polynomial/polynomial, but the data is images/digits (evaluate it on its own data: "
+     "checkpoint is for polynomial/polynomial, but the data is images/digits (use its own data: "
      "DOMAIN=polynomial, or the config.yaml of its run folder)"),
     ("gpu-trainer-without-gpu",
      '`pixeltransformer fit --config configs/polynomial.yaml --config configs/trainer/gpu.yaml` on a machine without a GPU',
@@ -224,7 +224,7 @@ ROWS = [
      '`make sample DOMAIN=images CKPT=runs/polynomial/old/checkpoints/last.ckpt INPUT=notes.png`',
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt",
                 f"INPUT={w}/input/notes.png"],
-     "checkpoint is for polynomial/polynomial, but the data is images/digits (evaluate it on its own data: "
+     "checkpoint is for polynomial/polynomial, but the data is images/digits (use its own data: "
      "DOMAIN=polynomial, or the config.yaml of its run folder)"),
     ("sample-out-taken",
      '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png OUT=taken` (taken holds a prediction)',

@@ -283,6 +283,7 @@ def test_predict_writes_the_pictures_and_keeps_the_observed_pixels(tiny_run, tmp
     predict(tiny_run, "--input", str(img), "--num_context", "8", "--num_samples", "0")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
     assert json.loads((out.parent / "digit-2" / "prediction.json").read_text())["num_context"] == 8
+    assert not (tiny_run[0] / "eval" / "config_predict.yaml").exists()  # prediction.json has the options
 
     predict(tiny_run, "--input", str(img), "--out", str(tmp_path / "fine"), "--num_samples", "0",
             "--resolution", "16")
