@@ -280,6 +280,8 @@ def centre_square(img: Image.Image, size: int) -> Image.Image:
 def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> np.ndarray:
     """One picture file -> uint8 [H, W, channels], centre-cropped and resized to size if given."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: expected one image file")
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:

@@ -29,13 +29,13 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
-from .errors import fail, first_line, is_input_error, root_cause
+from .errors import debugging, fail, first_line, is_input_error, root_cause
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
-from .runs import COMMAND_FILE, check_new_run, domain_of, joins_a_run, resume_checkpoint
+from .runs import COMMAND_FILE, check_new_run, domain_of, joins_a_run, resume_checkpoint, with_run_config
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -108,13 +108,22 @@ class _DropLitLoggerTip(logging.Filter):
         return "litlogger" not in record.getMessage()
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def quiet_console() -> None:
-    """Silence messages that say nothing about this project's runs."""
+    """Silence messages that say nothing about this project's runs; warnings print as "warning: <message>", without
+    the source file and line (kept with PIXELTRANSFORMER_DEBUG=1)."""
+    if not debugging():
+        warnings.formatwarning = _one_line_warning
     # SignalDataModule saves and restores its position in the epoch, which Lightning cannot see on a DataLoader
     warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     # a resumed run writes into its own checkpoints/ (a new run never reuses a folder: runs.check_new_run)
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # main() hands LightningCLI the command line itself (a resume adds the run's config.yaml: runs.with_run_config)
+    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python")
     from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
 
     if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):
@@ -183,6 +192,9 @@ class PixelTransformerCLI(LightningCLI):
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_parents = [d for d in run_dir.parents if not d.exists()]  # innermost first; removed on failure
+        if self.subcommand and not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
+            shown = os.path.relpath(run_dir) if run_dir.absolute().is_relative_to(Path.cwd()) else run_dir
+            print(f"[run] {self.subcommand}: {shown}", flush=True)  # where to look, first and once per command
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
@@ -260,9 +272,7 @@ class PixelTransformerCLI(LightningCLI):
                 raise DataMismatch(f"{err}{data_hint(spec)}") from None
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
-        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":  # where to look, once per command
-            shown = os.path.relpath(self.run_dir) if self.run_dir.is_relative_to(Path.cwd()) else self.run_dir
-            print(f"[run] {subcommand}: {shown}", flush=True)
+        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
             if subcommand in ("test", "validate") and self.model.eval_folder() != "eval":
                 print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
                       f"on {self.model.spec.dataset} goes to {self.model.eval_folder()}/ (its own data: {own_data(spec)})",
@@ -325,7 +335,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
         save_config_kwargs={"overwrite": True, "command": shlex.join(["pixeltransformer", *map(str, argv)])
                             if argv is not None else None},
         parser_kwargs=_subcommand_kwargs(exit_on_error),
-        args=args,
+        args=with_run_config(argv) if argv is not None else args,
         run=run,
     )
 

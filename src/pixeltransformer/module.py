@@ -280,6 +280,10 @@ class PixelTransformerModule(L.LightningModule):
         message = format_error(checkpoint.get("pixeltransformer_format"))
         if message:
             raise ValueError(message)
+        saved, data = hp.get("spec") or {}, self.spec.to_dict()
+        if saved.get("domain", data["domain"]) != data["domain"]:  # the cause, before any option it would fail on
+            raise DataMismatch(f"checkpoint is for {saved['domain']}/{saved.get('dataset')}, "
+                               f"but the data is {data['domain']}/{data['dataset']}")
         # the encoders share their weights, but each samples with the conditionals it was trained for
         options = [("net", "encoder"), ("net", "distance_bias"), ("objective", "anchor_logits"), ("net", "value_norm"),
                    ("net", "attention_sink")]
@@ -290,13 +294,11 @@ class PixelTransformerModule(L.LightningModule):
                 shown = str(was).lower() if isinstance(was, bool) else was
                 raise ValueError(f"checkpoint was trained with model.{group}.{key}={was}; "
                                  f"pass --model.{group}.{key} {shown}")
-        saved = hp.get("spec") or {}
-        mine = self.spec.to_dict()
-        for key in ("domain", "grid_shape", "val_dims", "num_bins"):
-            if key in saved and saved[key] != mine[key]:
-                ours, theirs = ("", "") if key == "domain" else (f" with {key}={saved[key]}", f" with {key}={mine[key]}")
-                raise DataMismatch(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')}{ours}, "
-                                   f"but the data is {mine['domain']}/{mine['dataset']}{theirs}")
+        for key in ("grid_shape", "val_dims", "num_bins"):
+            if key in saved and saved[key] != data[key]:
+                raise DataMismatch(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')} with "
+                                   f"{key}={saved[key]}, but the data is {data['domain']}/{data['dataset']} with "
+                                   f"{key}={data[key]}")
 
     def eval_folder(self) -> str:
         """The run's evaluation folder: eval/ on the data the checkpoint was trained on, eval-<dataset>/ on other
