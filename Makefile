@@ -15,17 +15,14 @@ CONTEXT ?=
 OUT ?=
 RUNS ?=
 
-DATA_CONFIG := $(if $(DATA),--config configs/$(DOMAIN)/$(DATA).yaml,)
-CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer
-
 # Bad variables stop here with one line (make's $(error)), before any Python starts.
 DOMAINS := $(sort $(basename $(notdir $(wildcard configs/*.yaml))))
-# make sample without DOMAIN: a checkpoint under runs/<domain>/ names its domain
-ifneq ($(filter sample,$(MAKECMDGOALS)),)
-  ifeq ($(origin DOMAIN),file)
-    DOMAIN := $(or $(filter $(DOMAINS),$(word 2,$(subst /, ,$(CKPT)))),$(DOMAIN))
-  endif
+# no DOMAIN given: a checkpoint (eval, sample) or run folder (train RESUME=) under runs/<domain>/ names its domain
+ifeq ($(origin DOMAIN),file)
+  DOMAIN := $(or $(filter $(DOMAINS),$(word 2,$(subst /, ,$(or $(RESUME),$(CKPT))))),$(DOMAIN))
 endif
+DATA_CONFIG := $(if $(DATA),--config configs/$(DOMAIN)/$(DATA).yaml,)
+CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer
 ifneq ($(filter train eval sample,$(MAKECMDGOALS)),)
   ifeq ($(wildcard configs/$(DOMAIN).yaml),)
     $(error unknown DOMAIN=$(DOMAIN); choose one of: $(DOMAINS))
@@ -67,7 +64,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed ## create .venv (CPU torch pinned) and install the project
 
 train: $(VENV)/.installed ## train DOMAIN (polynomial|images|sdf|video) [DATA=dataset] [ARGS="--trainer.max_steps=50"] [RESUME=run folder]
-	$(CLI) fit --config configs/$(DOMAIN).yaml $(DATA_CONFIG) $(if $(RESUME),--resume $(RESUME),) $(ARGS)
+	$(CLI) fit $(if $(RESUME),--resume $(RESUME),--config configs/$(DOMAIN).yaml $(DATA_CONFIG)) $(ARGS)
 
 eval: $(VENV)/.installed ## evaluate CKPT on DOMAIN's fixed test set: metrics.json + plots in <run>/eval
 	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(ARGS)

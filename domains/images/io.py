@@ -97,9 +97,11 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
     if img_path is None and download:
         download_mnist(root, split)
         img_path = find_mnist_file(root, img_stem)
+    if img_path is None and root.is_file():
+        raise ValueError(f"{root} is a file: the MNIST root is the folder that holds {img_stem}.gz and the others")
     if img_path is None:
         raise FileNotFoundError(f"MNIST {split} images not found in {root}: expected {img_stem}.gz or {img_stem} "
-                                f"(and {lbl_stem}[.gz]); pass download=True to fetch them")
+                                f"(and {lbl_stem}[.gz]); add --data.init_args.download=true to fetch them")
     images = read_idx(img_path, 3)  # [N, 28, 28]
     lbl_path = find_mnist_file(root, lbl_stem)
     labels = None
@@ -212,8 +214,9 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
         return "npz", npz[0]
     if len(npz) > 1:
         raise ValueError(f"{root} holds several .npz files ({', '.join(p.name for p in npz)}); pass one as root")
-    raise FileNotFoundError(f"CIFAR-10 not found in {root}: expected {CIFAR_DIR}/ with data_batch_1..5 and test_batch, "
-                            f"or one .npz with 'images' and 'labels'; pass download=True to fetch the batches")
+    raise FileNotFoundError(f"CIFAR-10 not found in {root}: expected {CIFAR_DIR}/ with data_batch_1..5 and "
+                            "test_batch, or one .npz with 'images' and 'labels'; add --data.init_args.download=true "
+                            "to fetch the batches")
 
 
 def read_cifar10(root: str | Path, split: str = "train", download: bool = False) -> Arrays:
@@ -277,6 +280,8 @@ def centre_square(img: Image.Image, size: int) -> Image.Image:
 def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> np.ndarray:
     """One picture file -> uint8 [H, W, channels], centre-cropped and resized to size if given."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: expected one image file")
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:

@@ -17,6 +17,8 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
+from pixeltransformer.numerics import flushed_subnormals
+
 from .mesh import sdf_to_mesh
 
 # the methods scored: the mean, P(inside) > 0.5, the samples, the nearest-neighbour fill and the RBF fit of S
@@ -46,8 +48,12 @@ def chamfer_l1(mesh_a: trimesh.Trimesh, mesh_b: trimesh.Trimesh, n_points: int =
         return float("nan")
     pa, _ = trimesh.sample.sample_surface(mesh_a, n_points, seed=seed)  # [N, 3]
     pb, _ = trimesh.sample.sample_surface(mesh_b, n_points, seed=seed + 1)  # [N, 3]
-    d_ab, _ = cKDTree(pb).query(pa)  # [N]
-    d_ba, _ = cKDTree(pa).query(pb)  # [N]
+    # Subnormals kept: where a node's median coordinate is its minimum, 0.0 exactly (a voxel truth's face on a grid
+    # plane), scipy's tree moves the split to the next float up, a subnormal that flush-to-zero reads as 0; the
+    # split then never separates and the build recurses until the stack overflows (a segfault)
+    with flushed_subnormals(False):
+        d_ab, _ = cKDTree(pb).query(pa)  # [N]
+        d_ba, _ = cKDTree(pa).query(pb)  # [N]
     return float(0.5 * (d_ab.mean() + d_ba.mean()))
 
 

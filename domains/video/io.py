@@ -221,6 +221,9 @@ def read_video_folder(
     Files that cannot be decoded or hold fewer frames than one clip are skipped with a warning and counted,
     so one bad file never ends a long run. An empty folder (or one where every file was skipped) is an error.
     """
+    if Path(root).suffix.lower() == ".npz":
+        raise ValueError(f"{root} is an .npz of clips, not a video or a folder of videos: read it with "
+                         "--data.init_args.dataset=npz (as DATA=beach does)")
     files = list_video_files(root)
     if not files:
         raise FileNotFoundError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) found under {root}")
@@ -256,6 +259,8 @@ def read_video_folder(
 def read_video_npz(path: str | Path, key: str = "videos") -> np.ndarray:
     """Clips stored as ``videos`` [N, T, H, W, 3] uint8 in an .npz -> that array."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: this dataset reads one .npz of clips (a folder of videos: DATA=folder)")
     if not path.is_file():
         raise FileNotFoundError(f"video npz not found: {path}")
     with np.load(path) as data:

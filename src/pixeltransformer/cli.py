@@ -29,13 +29,13 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
-from .errors import fail, first_line, is_input_error, root_cause
+from .errors import debugging, fail, first_line, is_input_error, root_cause
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
-from .runs import COMMAND_FILE, check_new_run, domain_of, joins_a_run, resume_checkpoint
+from .runs import COMMAND_FILE, check_new_run, domain_of, joins_a_run, resume_checkpoint, with_run_config
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -44,14 +44,19 @@ RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run 
 WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
 
 
-def data_hint(saved: dict) -> str:
-    """Where a checkpoint's data is, for the one-line error of a checkpoint given other data: its saved spec's
-    domain and, where the repository has an overlay of that name, the dataset."""
+def own_data(saved: dict) -> str:
+    """A checkpoint's data as make variables: its saved spec's domain and, where the repository has an overlay of
+    that name, the dataset ("DOMAIN=images DATA=mnist")."""
     domain, dataset = saved.get("domain"), saved.get("dataset")
-    if not domain:
+    data = f" DATA={dataset}" if dataset and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else ""
+    return f"DOMAIN={domain}{data}"
+
+
+def data_hint(saved: dict) -> str:
+    """Where a checkpoint's data is, for the one-line error of a checkpoint given other data."""
+    if not saved.get("domain"):
         return ""
-    data = f" DATA={dataset}" if dataset and (REPO_CONFIGS / domain / f"{dataset}.yaml").is_file() else ""
-    return f" (evaluate it on its own data: DOMAIN={domain}{data}, or the config.yaml of its run folder)"
+    return f" (use its own data: {own_data(saved)}, or the config.yaml of its run folder)"
 
 
 class RunConfig(SaveConfigCallback):
@@ -65,9 +70,12 @@ class RunConfig(SaveConfigCallback):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
+        if stage == "predict":  # prediction.json records the prediction's options beside its files
+            return
         if stage != "fit":
-            (run_dir / "eval").mkdir(parents=True, exist_ok=True)
-            self.config_filename = os.path.join("eval", f"config_{getattr(stage, 'value', stage)}.yaml")
+            folder = pl_module.eval_folder() if hasattr(pl_module, "eval_folder") else "eval"
+            (run_dir / folder).mkdir(parents=True, exist_ok=True)
+            self.config_filename = os.path.join(folder, f"config_{getattr(stage, 'value', stage)}.yaml")
         elif self.command and trainer.is_global_zero:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(run_dir / COMMAND_FILE, "a") as f:
@@ -100,13 +108,22 @@ class _DropLitLoggerTip(logging.Filter):
         return "litlogger" not in record.getMessage()
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def quiet_console() -> None:
-    """Silence messages that say nothing about this project's runs."""
+    """Silence messages that say nothing about this project's runs; warnings print as "warning: <message>", without
+    the source file and line (kept with PIXELTRANSFORMER_DEBUG=1)."""
+    if not debugging():
+        warnings.formatwarning = _one_line_warning
     # SignalDataModule saves and restores its position in the epoch, which Lightning cannot see on a DataLoader
     warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     # a resumed run writes into its own checkpoints/ (a new run never reuses a folder: runs.check_new_run)
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # main() hands LightningCLI the command line itself (a resume adds the run's config.yaml: runs.with_run_config)
+    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python")
     from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
 
     if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):
@@ -174,6 +191,10 @@ class PixelTransformerCLI(LightningCLI):
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
+        self._new_parents = [d for d in run_dir.parents if not d.exists()]  # innermost first; removed on failure
+        if self.subcommand and not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
+            shown = os.path.relpath(run_dir) if run_dir.absolute().is_relative_to(Path.cwd()) else run_dir
+            print(f"[run] {self.subcommand}: {shown}", flush=True)  # where to look, first and once per command
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
@@ -241,16 +262,21 @@ class PixelTransformerCLI(LightningCLI):
 
     def _run_subcommand(self, subcommand: str) -> None:
         ckpt = self.config[subcommand].get("ckpt_path")
+        spec: dict = {}
         if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written
             saved = self._checkpoint(ckpt)
+            spec = (saved.get("hyper_parameters") or {}).get("spec") or {}
             try:
                 self.model.check_checkpoint(saved)
             except DataMismatch as err:
-                spec = (saved.get("hyper_parameters") or {}).get("spec") or {}
                 raise DataMismatch(f"{err}{data_hint(spec)}") from None
-        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":  # where to look, once per command
-            shown = os.path.relpath(self.run_dir) if self.run_dir.is_relative_to(Path.cwd()) else self.run_dir
-            print(f"[run] {subcommand}: {shown}", flush=True)
+            if subcommand in ("test", "validate"):
+                self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
+        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
+            if subcommand in ("test", "validate") and self.model.eval_folder() != "eval":
+                print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
+                      f"on {self.model.spec.dataset} goes to {self.model.eval_folder()}/ (its own data: {own_data(spec)})",
+                      flush=True)
         if subcommand == "fit" and self.wandb_id is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
@@ -260,13 +286,24 @@ class PixelTransformerCLI(LightningCLI):
             # a new run that failed before its first step leaves nothing behind (rank zero removes it)
             if (subcommand == "fit" and self.new_run and self.trainer.global_step == 0
                     and self.trainer.is_global_zero and not _is_ddp_child()):
+                _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
                 shutil.rmtree(self.run_dir, ignore_errors=True)
+                for folder in self._new_parents:  # runs/<domain>/ when this was the domain's first run
+                    if folder.is_dir() and not any(folder.iterdir()):
+                        folder.rmdir()
             raise
 
 
 def _is_ddp_child() -> bool:
     """True in the processes a DDP launcher started for ranks other than local rank zero."""
     return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+def _finish_wandb() -> None:
+    """End this process's W&B run now, if one was started (marked as failed)."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=1)
 
 
 def _new_wandb_id() -> str:
@@ -298,7 +335,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
         save_config_kwargs={"overwrite": True, "command": shlex.join(["pixeltransformer", *map(str, argv)])
                             if argv is not None else None},
         parser_kwargs=_subcommand_kwargs(exit_on_error),
-        args=args,
+        args=with_run_config(argv) if argv is not None else args,
         run=run,
     )
 

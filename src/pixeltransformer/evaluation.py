@@ -73,15 +73,18 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
-    """<run>/eval for a checkpoint at <run>/checkpoints/x.ckpt; else under the trainer's root dir."""
+    """<run>/eval for a checkpoint at <run>/checkpoints/x.ckpt (<run>/eval-<dataset> on other data than it was
+    trained on: module.eval_folder); else under the trainer's root dir."""
     if out_dir:
         return Path(out_dir)
+    module = trainer.lightning_module
+    folder = module.eval_folder() if hasattr(module, "eval_folder") else "eval"
     ckpt = getattr(trainer, "ckpt_path", None)
     if ckpt:
         ckpt = Path(ckpt)
         run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-        return run / "eval"
-    return Path(trainer.default_root_dir) / "eval"
+        return run / folder
+    return Path(trainer.default_root_dir) / folder
 
 
 def method_of(key: str, group: list[str]) -> str:

@@ -4,7 +4,8 @@ log file.
 On a terminal :func:`loop_progress` is tqdm's live bar. In a log file a live bar writes a carriage-return update
 many times a second, which a log shows as one very long line or as hundreds; there it prints a plain line at every
 tenth of the loop (or every 30 s when the length is unknown) and one at the end, each with the count, the elapsed
-and the expected remaining time, and the last ``set_postfix`` values (a loss, for instance).
+and the expected remaining time, and the last ``set_postfix`` values (a loss, for instance). Either way a loop
+that ends within its first second (files already cached, a short sampling run) prints nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, TextIO
 
 LINES_PER_LOOP = 10
 SECONDS_PER_LINE = 30.0  # when the loop's length is unknown
+DELAY_SECONDS = 1.0  # nothing is shown before a loop has run this long
 
 
 def format_duration(seconds: float) -> str:
@@ -58,10 +60,12 @@ class LoopLines:
             yield item
             done += 1
             now = self.clock()
-            if (step and done % step == 0 and done != self.total) or (not step and now - last >= SECONDS_PER_LINE):
+            due = (step and done % step == 0 and done != self.total) or (not step and now - last >= SECONDS_PER_LINE)
+            if due and now - start >= DELAY_SECONDS:
                 print(self.line(done, now - start), file=self.stream, flush=True)
                 last = now
-        print(self.line(done, now - start), file=self.stream, flush=True)
+        if now - start >= DELAY_SECONDS:
+            print(self.line(done, now - start), file=self.stream, flush=True)
 
 
 def loop_progress(iterable: Iterable, desc: str, total: int | None = None, unit: str = "it", enabled: bool = True,
@@ -73,7 +77,7 @@ def loop_progress(iterable: Iterable, desc: str, total: int | None = None, unit:
     if sys.stderr.isatty():
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave)
+        return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, delay=DELAY_SECONDS)
     return LoopLines(iterable, desc, total, unit)
 
 

@@ -96,6 +96,7 @@ class PixelTransformerModule(L.LightningModule):
         self._gen_state: torch.Tensor | None = None
         self._prior_checked = not self.objective_config.bin_prior_init
         self.predict_options = None  # set by `pixeltransformer predict` (a PredictOptions)
+        self.trained_dataset: str | None = None  # the dataset of the checkpoint being evaluated, when known
 
     # ---- sets ---------------------------------------------------------------------------------------
     @property
@@ -265,6 +266,7 @@ class PixelTransformerModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_checkpoint(checkpoint)
+        self.trained_dataset = ((checkpoint.get("hyper_parameters") or {}).get("spec") or {}).get("dataset")
         if "set_sampler_rng" in checkpoint:
             self._gen_state = checkpoint["set_sampler_rng"].cpu()
             self._gen = None
@@ -278,6 +280,10 @@ class PixelTransformerModule(L.LightningModule):
         message = format_error(checkpoint.get("pixeltransformer_format"))
         if message:
             raise ValueError(message)
+        saved, data = hp.get("spec") or {}, self.spec.to_dict()
+        if saved.get("domain", data["domain"]) != data["domain"]:  # the cause, before any option it would fail on
+            raise DataMismatch(f"checkpoint is for {saved['domain']}/{saved.get('dataset')}, "
+                               f"but the data is {data['domain']}/{data['dataset']}")
         # the encoders share their weights, but each samples with the conditionals it was trained for
         options = [("net", "encoder"), ("net", "distance_bias"), ("objective", "anchor_logits"), ("net", "value_norm"),
                    ("net", "attention_sink")]
@@ -288,13 +294,17 @@ class PixelTransformerModule(L.LightningModule):
                 shown = str(was).lower() if isinstance(was, bool) else was
                 raise ValueError(f"checkpoint was trained with model.{group}.{key}={was}; "
                                  f"pass --model.{group}.{key} {shown}")
-        saved = hp.get("spec") or {}
-        mine = self.spec.to_dict()
-        for key in ("domain", "grid_shape", "val_dims", "num_bins"):
-            if key in saved and saved[key] != mine[key]:
-                ours, theirs = ("", "") if key == "domain" else (f" with {key}={saved[key]}", f" with {key}={mine[key]}")
-                raise DataMismatch(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')}{ours}, "
-                                   f"but the data is {mine['domain']}/{mine['dataset']}{theirs}")
+        for key in ("grid_shape", "val_dims", "num_bins"):
+            if key in saved and saved[key] != data[key]:
+                raise DataMismatch(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')} with "
+                                   f"{key}={saved[key]}, but the data is {data['domain']}/{data['dataset']} with "
+                                   f"{key}={data[key]}")
+
+    def eval_folder(self) -> str:
+        """The run's evaluation folder: eval/ on the data the checkpoint was trained on, eval-<dataset>/ on other
+        data (a ShapeNet model tested on ModelNet), so that neither evaluation replaces the other."""
+        same = self.trained_dataset in (None, self.spec.dataset)
+        return "eval" if same else f"eval-{self.spec.dataset}"
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------
     def grid_queries(self, batch: int, grid_shape: tuple[int, ...] | None = None) -> torch.Tensor:

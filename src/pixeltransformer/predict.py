@@ -64,6 +64,8 @@ class PredictOptions:
             value = getattr(self, name)
             if value and not Path(value).expanduser().exists():
                 raise FileNotFoundError(f"--{name}: file not found: {value}")
+            if value and Path(value).expanduser().is_dir():
+                raise ValueError(f"--{name} {value} is a folder: expected one file")
         if self.mask and not self.input:
             raise ValueError("--mask needs --input (the signal the mask observes)")
         if self.num_context < 1 or self.num_samples < 0 or (self.n_autoregressive is not None and self.n_autoregressive < 0):
@@ -76,7 +78,10 @@ class PredictOptions:
 
     @property
     def name(self) -> str:
-        return Path(self.input).stem if self.input else "context"
+        """The prediction's folder name: the input's, else a context file's, else "context"."""
+        if self.input:
+            return Path(self.input).stem
+        return Path(self.context).stem if (self.context or "").strip().endswith(".json") else "context"
 
 
 def parse_rows(text: str, width: int, names: str) -> tuple[torch.Tensor, str]:

@@ -39,6 +39,25 @@ def resume_checkpoint(run: str | Path) -> Path:
     return last
 
 
+def with_run_config(argv: list[str]) -> list[str]:
+    """``fit ... --resume RUN``: RUN/config.yaml becomes the first config of the command line, so the run goes on
+    with its own settings (data, model, max_steps, schedule); whatever the command line gives applies on top
+    (``--trainer.max_steps=2000`` to train longer, ``--config configs/trainer/gpu.yaml`` to move to GPUs)."""
+    if not argv or argv[0] != "fit":
+        return argv
+    for i, arg in enumerate(argv):
+        if arg == "--resume" and i + 1 < len(argv):
+            run = argv[i + 1]
+            break
+        if arg.startswith("--resume="):
+            run = arg.split("=", 1)[1]
+            break
+    else:
+        return argv
+    config = Path(run) / "config.yaml"
+    return [argv[0], "--config", str(config), *argv[1:]] if config.is_file() else argv
+
+
 def joins_a_run() -> bool:
     """True in a process that joins a run another process starts: a DDP rank the launcher started (LOCAL_RANK > 0)
     or the command on another node (NODE_RANK > 0), which finds the run folder already there."""

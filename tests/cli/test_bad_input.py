@@ -180,7 +180,7 @@ ROWS = [
      '`make eval DOMAIN=images CKPT=runs/polynomial/old/checkpoints/last.ckpt`',
      lambda w: ["make", "eval", "DOMAIN=images", "WANDB=offline",
                 f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt"],
-     "checkpoint is for polynomial/polynomial, but the data is images/digits (evaluate it on its own data: "
+     "checkpoint is for polynomial/polynomial, but the data is images/digits (use its own data: "
      "DOMAIN=polynomial, or the config.yaml of its run folder)"),
     ("gpu-trainer-without-gpu",
      '`pixeltransformer fit --config configs/polynomial.yaml --config configs/trainer/gpu.yaml` on a machine without a GPU',
@@ -224,7 +224,7 @@ ROWS = [
      '`make sample DOMAIN=images CKPT=runs/polynomial/old/checkpoints/last.ckpt INPUT=notes.png`',
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt",
                 f"INPUT={w}/input/notes.png"],
-     "checkpoint is for polynomial/polynomial, but the data is images/digits (evaluate it on its own data: "
+     "checkpoint is for polynomial/polynomial, but the data is images/digits (use its own data: "
      "DOMAIN=polynomial, or the config.yaml of its run folder)"),
     ("sample-out-taken",
      '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png OUT=taken` (taken holds a prediction)',
@@ -242,18 +242,18 @@ ROWS = [
      "--resume {w}/runs/polynomial/gone: no such run folder"),]
 
 
-def run_row(command: list[str], w: Path, debug: bool = False) -> subprocess.CompletedProcess:
+def run_row(command: list[str], w: Path, debug: bool = False, wandb: str = "disabled") -> subprocess.CompletedProcess:
     kind, *args = command
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PIXELTRANSFORMER_", "LOCAL_RANK", "WORLD_SIZE", "MAKE", "MFLAGS"))}
-    env.update(WANDB_MODE="disabled", PIXELTRANSFORMER_DATA=str(w / "data"), XDG_CACHE_HOME=str(w / "cache"),
+    env.update(WANDB_MODE=wandb, PIXELTRANSFORMER_DATA=str(w / "data"), XDG_CACHE_HOME=str(w / "cache"),
                OMP_NUM_THREADS="1", PYTHONPATH=f"{REPO / 'src'}:{REPO}",
                MPLCONFIGDIR=str(w.parent / f"{w.name}-matplotlib"))  # matplotlib's font cache is not the project's
     if debug:
         env["PIXELTRANSFORMER_DEBUG"] = "1"
     if kind == "make":
         argv = ["make", "-s", "--no-print-directory", f"VENV={VENV}", "-o", f"{VENV}/.installed",
-                "WANDB=disabled", *args]
+                f"WANDB={wandb}", *args]
     else:
         argv = [sys.executable, "-m", "pixeltransformer", *args]
     return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -280,6 +280,24 @@ def test_bad_input_gives_one_line_and_changes_nothing(row, world):
     assert expected.format(w=world) in line, out[-3000:]
     assert before == after, sorted(set(before.items()) ^ set(after.items()))[:10]
     assert not (world / "pwned").exists()
+
+
+def test_a_start_that_fails_after_wandb_began_leaves_nothing(world):
+    """With W&B offline (the default), a fit whose data fails after the logger started (an MNIST root without
+    MNIST in it) leaves no run folder: W&B's own teardown would otherwise write wandb/offline-run-*/ into it, and
+    a re-run under the same --run_name would be refused."""
+    before = snapshot(world)
+    command = ["make", "train", "DOMAIN=images", "DATA=mnist",
+               f"ARGS=--data.init_args.root={world}/input --run_root {world}/runs --run_name again"]
+    proc = run_row(command, world, wandb="offline")
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
+    assert f"MNIST test images not found in {world}/input" in last_line(proc.stderr)
+    # W&B keeps its own logs under the cache folder; and runs/ held a folder for a moment (its time changed)
+    def project_files(snap: dict) -> dict:
+        return {k: (v if not v[0] else None) for k, v in snap.items() if k != "cache" and not k.startswith("cache/")}
+
+    after = project_files(snapshot(world))
+    assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]
 
 
 def test_debug_shows_the_traceback(world):

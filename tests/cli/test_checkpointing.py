@@ -68,6 +68,25 @@ def test_resume_keeps_the_wandb_run_id(tmp_path):
     assert again.trainer.global_step == 4
 
 
+def test_a_resume_goes_on_with_the_run_s_own_config(tmp_path, monkeypatch):
+    """`fit --resume RUN` alone (what `make train RESUME=RUN` runs): the run's config.yaml supplies the data, the
+    model and max_steps; options on the command line apply on top of it."""
+    from pixeltransformer.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128",
+          "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.enable_progress_bar=false",
+          "--data.init_args.train_size=16", "--data.init_args.val_size=4", "--data.init_args.resolution=48",
+          "--data.init_args.batch_size=4", "--trainer.limit_val_batches=1", "--model.val_levels=[4]",
+          "--run_root", str(tmp_path), "--run_name", "r"])
+    run = tmp_path / "polynomial" / "r"
+    same = main(["fit", "--resume", str(run)])  # already at its max_steps: nothing to do
+    assert same.trainer.global_step == 2 and same.trainer.max_steps == 2
+    longer = main(["fit", "--resume", str(run), "--trainer.max_steps=4"])
+    assert longer.trainer.global_step == 4
+    assert longer.model.net_config.width == 64 and longer.datamodule.resolution == 48
+
+
 def test_kill_before_first_validation_then_resume_matches_uninterrupted(tmp_path):
     """SIGKILL a run after its step-6 checkpoint and before its first validation (step 12); resuming it must
     end with the weights of a run that was never interrupted: last.ckpt exists although val/nll does not yet,

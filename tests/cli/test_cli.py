@@ -130,6 +130,21 @@ def test_eval_writes_metrics_json(trained_polynomial):
     assert (trained_polynomial / "eval" / "pictures" / "functions0.png").stat().st_size > 10_000
 
 
+def test_eval_on_other_data_goes_beside_the_run_s_own(trained_polynomial, capsys):
+    """A checkpoint tested on another dataset of the same shape writes eval-<dataset>/, and eval/ stays as it was."""
+    ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
+    own = trained_polynomial / "eval"
+    before = {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()} if own.is_dir() else None
+    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+          "--data.init_args.dataset=gp_rbf", "--ckpt_path", str(ckpt)])
+    other = trained_polynomial / "eval-gp_rbf"
+    assert json.loads((other / "metrics.json").read_text())["dataset"] == "gp_rbf"
+    assert (other / "config_test.yaml").is_file()
+    after = {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()} if own.is_dir() else None
+    assert after == before
+    assert "trained on polynomial/polynomial; this evaluation on gp_rbf goes to eval-gp_rbf/" in capsys.readouterr().out
+
+
 def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
     from pixeltransformer.loading import load_module
 

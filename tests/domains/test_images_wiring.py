@@ -283,6 +283,7 @@ def test_predict_writes_the_pictures_and_keeps_the_observed_pixels(tiny_run, tmp
     predict(tiny_run, "--input", str(img), "--num_context", "8", "--num_samples", "0")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first
     assert json.loads((out.parent / "digit-2" / "prediction.json").read_text())["num_context"] == 8
+    assert not (tiny_run[0] / "eval" / "config_predict.yaml").exists()  # prediction.json has the options
 
     predict(tiny_run, "--input", str(img), "--out", str(tmp_path / "fine"), "--num_samples", "0",
             "--resolution", "16")
@@ -316,6 +317,7 @@ def test_predict_with_a_mask_and_with_a_context_file(tiny_run, tmp_path):
     (["--context", "[[0.0, 0.0, 1.2]]"], "values must lie in [0, 1]"),
     (["--input", "{w}/bad.png"], "bad.png: not a readable image"),
     (["--mask", "{w}/black.png"], "black.png: the mask has no white (observed) pixels"),
+    (["--input", "{w}"], "is a folder: expected one file"),
 ])
 def test_predict_rejects_bad_input_in_one_line_and_writes_nothing(tiny_run, tmp_path, extra, message):
     img = write_digit_png(tmp_path / "digit.png")
@@ -345,3 +347,11 @@ def test_overlays_keep_the_domain_and_set_its_pictures(data, resolution, context
     assert pictures["class_path"] == "pixeltransformer.callbacks.Pictures"
     assert pictures["init_args"]["resolution"] == resolution and pictures["init_args"]["levels"][-1] == 1024
     assert sweep["class_path"] == "domains.images.evaluation.ImageEvaluation"
+
+
+def test_a_prediction_is_named_after_its_input_or_context_file():
+    from pixeltransformer.predict import PredictOptions
+
+    assert PredictOptions(input="dir/my_digit.png").name == "my_digit"
+    assert PredictOptions(context="rows/pts.json").name == "pts"
+    assert PredictOptions(context="[[0.1, 0.2, 0.5]]").name == "context"

@@ -267,6 +267,33 @@ def test_metrics():
     assert 0.1 < occupancy_iou(s, sphere_sdf(R, 0.5, centre=(0.3, 0, 0))) < 0.9
 
 
+CHAMFER_ON_A_ZERO_PLANE = """
+import numpy as np, trimesh
+from domains.sdf.metrics import chamfer_l1
+from pixeltransformer.numerics import set_flushing
+
+assert set_flushing(True)  # as fit, test and predict run (numerics.py)
+# a 2 x 2 floor on the plane y = 0.0 and a sliver 3 high: most samples have y == 0.0 exactly, as on a voxel truth
+v = np.array([[-1, 0, -1], [1, 0, -1], [1, 0, 1], [-1, 0, 1], [0, 0, 0], [0.02, 0, 0], [0, 3, 0]], dtype=float)
+mesh = trimesh.Trimesh(v, np.array([[0, 2, 1], [0, 3, 2], [4, 5, 6]]), process=False)
+print(chamfer_l1(mesh, mesh, 4000))
+"""
+
+
+def test_chamfer_on_a_voxel_like_surface_under_flush_to_zero():
+    """scipy's k-d tree build never ended (a stack overflow: segfault) on samples with a coordinate at exactly
+    0.0 while subnormals were flushed; a subprocess, so that a regression fails this test instead of pytest."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{repo / 'src'}:{repo}", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", CHAMFER_ON_A_ZERO_PLANE], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, f"exit status {proc.returncode}: {proc.stderr[-2000:]}"
+    assert 0 < float(proc.stdout.split()[-1]) < 0.05  # two samplings of one surface
+
+
 def test_renders(tmp_path):
     m = sdf_to_mesh(chair_sdf_grid(make_chair(np.random.default_rng(0)), 24))
     img = render_mesh_png([m, trimesh.Trimesh()], tmp_path / "m.png", titles=["chair", "empty"], size=1.5)

@@ -228,6 +228,22 @@ def test_predict_rejects_bad_input_with_a_one_line_error(trained, tmp_path, monk
     assert not (tmp_path / "o").exists()
 
 
+def test_an_occupancy_grid_is_read_as_the_sdf_of_its_solid(tmp_path, capsys):
+    """A 0/1 (or bool) voxel grid, as ModelNet's voxels or a binvox export, is converted like the training data:
+    negative inside the occupied voxels, positive outside; an empty one names the file and the cause."""
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8)
+    ball = (grid_positions((16,) * 3).norm(dim=-1) < 0.6).view(16, 16, 16).numpy()  # [16, 16, 16] bool
+    for name, grid in (("ball.npy", ball.astype(np.uint8)), ("ball_bool.npy", ball)):
+        np.save(tmp_path / name, grid)
+        sdf = SdfDomain().read_input(tmp_path / name, spec)  # [1, 16, 16, 16]
+        assert sdf.shape == (1, 16, 16, 16) and sdf[0, 8, 8, 8] < 0 and sdf[0, 0, 0, 0] == T
+        assert ((sdf[0] < 0).numpy() == ball).mean() > 0.97  # the same solid, up to voxels on the surface
+        assert "an occupancy grid (only 0 and 1), converted to an SDF" in capsys.readouterr().err
+    np.save(tmp_path / "empty.npy", np.zeros((8, 8, 8), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"empty.npy: the occupancy grid is all empty or all full"):
+        SdfDomain().read_input(tmp_path / "empty.npy", spec)
+
+
 def test_write_prediction_meshes_an_analytic_box_in_place(tmp_path):
     """The grid's axes are the positions' (x, y, z): a box keeps its place and its proportions in the meshes."""
     spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(48,) * 3, val_dims=1, val_range=(-T, T),

@@ -80,6 +80,11 @@ def test_read_npz_and_its_errors(tmp_path):
         read_video_npz(tmp_path / "float.npz")
     with pytest.raises(FileNotFoundError):
         read_video_npz(tmp_path / "missing.npz")
+    # a folder given as the .npz, and an .npz given as a folder of videos, say which is which
+    with pytest.raises(ValueError, match="is a folder: this dataset reads one .npz of clips"):
+        read_video_npz(tmp_path)
+    with pytest.raises(ValueError, match=r"v.npz is an .npz of clips, not a video or a folder of videos"):
+        read_video_folder(tmp_path / "v.npz", num_frames=5, size=8)
 
 
 def test_undecodable_file_is_a_one_line_error(tmp_path):

@@ -39,7 +39,18 @@ def test_an_unknown_length_prints_every_30_seconds_with_the_postfix():
                      "[fit] 9 epoch, 0:01:30 elapsed, loss=0.111", "[fit] 10 epoch, 0:01:40 elapsed, loss=0.1"]
 
 
-def test_loop_progress_writes_lines_to_a_log_and_nothing_when_disabled(capsys):
+def test_a_loop_done_within_a_second_prints_nothing():
+    out = io.StringIO()
+    assert list(LoopLines(range(50), "cached", stream=out, clock=clock(0.01))) == list(range(50))  # 0.5 s
+    assert out.getvalue() == ""
+    out = io.StringIO()
+    list(LoopLines(range(50), "slower", stream=out, clock=clock(0.05)))  # 2.5 s: lines from the first second on
+    assert [line.split()[1] for line in out.getvalue().splitlines()] == ["20/50", "25/50", "30/50", "35/50",
+                                                                          "40/50", "45/50", "50/50"]
+
+
+def test_loop_progress_writes_lines_to_a_log_and_nothing_when_disabled(capsys, monkeypatch):
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
     assert list(loop_progress(range(4), "quiet", enabled=False)) == [0, 1, 2, 3]
     assert capsys.readouterr().err == ""
     bar = loop_progress(range(4), "log")  # pytest's stderr is not a terminal
@@ -48,9 +59,10 @@ def test_loop_progress_writes_lines_to_a_log_and_nothing_when_disabled(capsys):
     assert err.startswith("[log] 1/4 it (25%)") and "\r" not in err and len(err.splitlines()) == 4
 
 
-def test_a_baseline_fit_reports_its_loss_in_plain_lines(capsys):
+def test_a_baseline_fit_reports_its_loss_in_plain_lines(capsys, monkeypatch):
     from domains.images.baselines.training import fit_epochs
 
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
     model = torch.nn.Linear(2, 1)
     x, y = torch.randn(8, 2), torch.randn(8, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -1,0 +1,47 @@
+"""Run folders on the command line: a resume's own config, and the domain `make` reads from a run's path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from pixeltransformer.runs import with_run_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_resume_puts_the_run_s_config_first(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    argv = ["fit", "--resume", str(run), "--trainer.max_steps=9"]
+    assert with_run_config(argv) == argv  # no config.yaml (yet): the command line as given
+    (run / "config.yaml").write_text("seed_everything: 0\n")
+    config = ["--config", str(run / "config.yaml")]
+    assert with_run_config(argv) == ["fit", *config, "--resume", str(run), "--trainer.max_steps=9"]
+    assert with_run_config(["fit", "--x=1", f"--resume={run}"]) == ["fit", *config, "--x=1", f"--resume={run}"]
+    assert with_run_config(["test", "--resume", str(run)]) == ["test", "--resume", str(run)]  # fit only
+    assert with_run_config(["fit", "--config", "c.yaml"]) == ["fit", "--config", "c.yaml"]
+
+
+def make_dry_run(*variables: str) -> str:
+    """The command `make` would run (make -n), without installing or running anything."""
+    venv = Path(sys.prefix)
+    proc = subprocess.run(["make", "-n", "-s", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed",
+                           *variables], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_make_reads_the_domain_from_a_run_path_and_resumes_with_the_run_s_config():
+    # a resume passes no domain config: the run's own config.yaml comes first (with_run_config)
+    line = make_dry_run("train", "RESUME=runs/images/r", "ARGS=--trainer.max_steps=9")
+    assert line.endswith("fit --resume runs/images/r --trainer.max_steps=9") and "configs/" not in line
+    # eval and sample without DOMAIN: the checkpoint's run folder names it, also for DATA
+    line = make_dry_run("eval", "DATA=mnist", "CKPT=runs/images/r/checkpoints/last.ckpt")
+    assert "test --config configs/images.yaml --config configs/images/mnist.yaml --ckpt_path" in line
+    line = make_dry_run("sample", "DATA=mnist", "CKPT=runs/images/r/checkpoints/last.ckpt", "INPUT=a.png")
+    assert "predict --config configs/images.yaml --config configs/images/mnist.yaml" in line
+    # a DOMAIN given wins, and a path outside runs/<domain>/ names none
+    assert "test --config configs/sdf.yaml " in make_dry_run("eval", "DOMAIN=sdf", "CKPT=runs/images/r/x.ckpt")
+    assert "test --config configs/polynomial.yaml " in make_dry_run("eval", "CKPT=/tmp/x.ckpt")
