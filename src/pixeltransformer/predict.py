@@ -150,15 +150,18 @@ def output_folder(options: PredictOptions, run_dir: Path) -> Path:
 
     ``--out`` must be new or empty. By default it is ``<run>/predict/<input name>``, or ``<input name>-2``, ``-3`` ...
     when that folder already holds files (a second call on the same input)."""
+    def taken(folder: Path) -> bool:
+        return folder.exists() and (not folder.is_dir() or any(folder.iterdir()))
+
     if options.out:
         out = Path(options.out).expanduser()
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if taken(out):
             raise FileExistsError(f"--out {options.out}: already exists and is not an empty folder; "
                                   "choose a new one (nothing was written)")
         return out
     base = run_dir / "predict" / options.name
     out, n = base, 1
-    while out.exists() and (not out.is_dir() or any(out.iterdir())):
+    while taken(out):
         n += 1
         out = base.with_name(f"{base.name}-{n}")
     return out
