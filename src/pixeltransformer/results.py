@@ -348,19 +348,26 @@ def overlay_of(domain: str, config: dict, configs_dir: Path) -> str | None:
     return best
 
 
-def default_command(run_dir: Path, metrics: dict, configs_dir: Path) -> str:
+def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
-    `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then `make eval`."""
+    `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the `make eval` that wrote
+    eval_dir (default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own overlay)."""
     domain = metrics.get("domain", run_dir.parent.name)
-    config = _load_yaml(run_dir / "config.yaml") or _load_yaml(run_dir / "eval" / "config_test.yaml")
+    eval_dir = eval_dir or run_dir / "eval"
+    config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
     data = overlay_of(domain, config, configs_dir)
     data_arg = f" DATA={data}" if data else ""
+    if eval_dir.name != "eval":  # evaluated on other data than it was trained on
+        other = overlay_of(domain, _load_yaml(eval_dir / "config_test.yaml"), configs_dir)
+        eval_data_arg = f" DATA={other}" if other else ""
+    else:
+        eval_data_arg = data_arg
     from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
 
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
         ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/last.ckpt"
-        return f"{recorded.read_text().strip()}\nmake eval DOMAIN={domain}{data_arg} CKPT={ckpt}"
+        return f"{recorded.read_text().strip()}\nmake eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
     args = [f"--run_name {run_dir.name}"]
     steps = _dig(config, "trainer", "max_steps")
     default_steps = None
@@ -370,7 +377,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path) -> str:
         args.append(f"--trainer.max_steps={steps}")
     ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/last.ckpt"
     return (f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n"
-            f"make eval DOMAIN={domain}{data_arg} CKPT={ckpt}")
+            f"make eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}")
 
 
 def cpu_name() -> str:
@@ -400,8 +407,12 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
                overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
     """Copy <run>/eval/metrics.json into metrics_dir/<name>/ and write its run.json: the overrides first, then
     an existing run.json's entries, then defaults from the run folder. With figures_dir, the run's
-    eval/metrics_vs_context.png is copied to figures_dir/<name>_metrics.png."""
-    src = run_dir / "eval" / "metrics.json"
+    eval/metrics_vs_context.png is copied to figures_dir/<name>_metrics.png. ``run_dir`` may also name one of the
+    run's evaluation folders (<run>/eval-<dataset>: an evaluation on other data than the run's own)."""
+    eval_dir = run_dir / "eval"
+    if run_dir.name.startswith("eval") and (run_dir / "metrics.json").is_file():
+        eval_dir, run_dir = run_dir, run_dir.parent
+    src = eval_dir / "metrics.json"
     if not src.is_file():
         raise ResultsError(f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)")
     metrics = read_metrics(src.parent)
@@ -410,13 +421,13 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
     defaults = {"title": f"{metrics.get('domain')} / {metrics.get('dataset')}: run {run_dir.name}",
-                "command": default_command(run_dir, metrics, configs_dir), "machine": this_machine(),
+                "command": default_command(run_dir, metrics, configs_dir, eval_dir), "machine": this_machine(),
                 "date": mtime, "load": "", "wall_time": ""}
     run = {k: (overrides or {}).get(k) or old.get(k) or defaults[k] for k in RUN_KEYS}
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest / "metrics.json")
     (dest / "run.json").write_text(json.dumps(run, indent=2) + "\n")
-    curve = run_dir / "eval" / "metrics_vs_context.png"
+    curve = eval_dir / "metrics_vs_context.png"
     if figures_dir is not None and curve.is_file():
         figures_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(curve, figures_dir / f"{name}_metrics.png")

@@ -110,6 +110,16 @@ def test_import_run_folder(tmp_path):
     results.main(args[:-2])
     assert json.loads((dest / "run.json").read_text())["title"] == "MNIST"
     assert "### MNIST" in out.read_text() and "[metrics.json](metrics/images-mnist-m1/metrics.json)" in out.read_text()
+    # an evaluation on other data (eval-<dataset>/) imports under its own name, with its own make eval line
+    (configs / "images" / "cifar10.yaml").write_text("data:\n  init_args:\n    dataset: cifar10\n")
+    other = run_dir / "eval-cifar10"
+    other.mkdir()
+    (other / "metrics.json").write_text(json.dumps(metrics | {"dataset": "cifar10"}))
+    (other / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: cifar10\n")
+    results.main([*args[:-4], "--run", str(other)])
+    run = json.loads((tmp_path / "docs" / "metrics" / "images-cifar10-m1" / "run.json").read_text())
+    assert run["command"].endswith("make eval DOMAIN=images DATA=cifar10 CKPT=runs/images/m1/checkpoints/last.ckpt")
+    assert json.loads((dest / "metrics.json").read_text()) == metrics  # the run's own evaluation is untouched
 
 
 def test_bench_table_and_ratios(tmp_path):
