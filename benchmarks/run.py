@@ -2,7 +2,7 @@
 process; a table on stdout and JSON in bench-results/bench.json.
 
     python -m benchmarks.run                 # the full set, under 10 minutes on a 2-core CPU
-    python -m benchmarks.run --quick         # about a minute: the tiny preset, smaller problems
+    python -m benchmarks.run --quick         # seconds: the tiny preset, smaller problems
     python -m benchmarks.run --only train sampling --presets small
     python -m benchmarks.run --device cuda   # the same contenders on a GPU, bf16 autocast, flash SDPA
 
@@ -231,7 +231,7 @@ def table(results: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="about one minute: tiny preset, small problems")
+    mode.add_argument("--quick", action="store_true", help="seconds: tiny preset, small problems")
     mode.add_argument("--smoke", action="store_true", help="seconds: plumbing check (used by the tests)")
     p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES), help="benchmarks to run")
     p.add_argument("--presets", nargs="+", default=None, help="model presets (default: small paper; quick: tiny)")

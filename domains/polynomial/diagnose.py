@@ -179,12 +179,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--figure", help="GP benchmark: write the gap and sigma against the distance, one line per "
                                     "checkpoint (labelled by its run folder), to this PNG")
     args = p.parse_args(argv)
-    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.errors import fail
+    from pixeltransformer.loading import load_module
 
     outputs, curves = [], {}
     try:
         for path in args.checkpoints:
-            module = PixelTransformerModule.load_from_checkpoint(path, map_location="cpu").eval()
+            module = load_module(path)  # read safely (tensors and plain types only), in eval mode
             if module.spec.extra.get("protocol") == "tnp":
                 result = gp_gap_breakdown(module, args.batches, data_seed=run_data_seed(path))
                 label = run_label(path)
@@ -196,8 +197,8 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 results = [gap_by_distance(module, k, args.functions, args.queries, args.seed) for k in args.levels]
                 outputs.extend(results if args.json else [format_table(r) for r in results])
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"error: {str(err).splitlines()[0]}")
+    except (ValueError, OSError) as err:
+        fail(err)  # one line, exit status 2
     print(json.dumps(outputs, indent=1) if args.json else "\n".join(outputs))
     if args.figure:
         print(figure_gap_by_distance(curves, args.figure, "GP benchmark: where the gap is"))

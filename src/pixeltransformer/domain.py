@@ -66,7 +66,9 @@ class Domain:
         return num_samples
 
     def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
-        """Draw the completions (one per picture context, on the CPU) into out_dir; return {name: file(s)}."""
+        """Draw the completions (one per picture context, on the CPU) into out_dir; return {name: file(s)}. The keys
+        are those of :meth:`picture_contexts` (by default |S| as a string, "4", "64", ...), which a domain's pictures
+        may read as numbers."""
         return {}
 
     # ---- evaluation -----------------------------------------------------------------------------------

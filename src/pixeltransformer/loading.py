@@ -53,6 +53,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
 def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt: dict | None = None
                 ) -> PixelTransformerModule:
     """A PixelTransformerModule rebuilt from a checkpoint (eval mode); ``ckpt``: the file, if already read."""
+    device = torch.device(map_location)  # a bad string fails here, naming itself
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"map_location={map_location!r}: this machine has no CUDA device (use 'cpu')")
     ckpt = load_checkpoint(path, map_location) if ckpt is None else ckpt
     from .module import PixelTransformerModule, format_error
 

@@ -7,6 +7,7 @@ validation NLL at fixed |S| levels. Metrics go through torchmetrics, which reduc
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import lightning as L
@@ -40,6 +41,14 @@ class DataMismatch(ValueError):
     """A checkpoint whose data (domain, grid, value dimensions, bins) is not the data it is given."""
 
 
+def validation_levels(levels, num_points: int, grid_points: bool) -> list[int]:
+    """The |S| levels validation scores. At grid points, S of every point leaves no query unobserved: such levels
+    are left out (half the grid where none is left); continuous positions are capped at the number of points."""
+    if not grid_points:
+        return sorted({min(int(k), num_points) for k in levels})
+    return sorted({int(k) for k in levels if k < num_points}) or [max(1, num_points // 2)]
+
+
 class PixelTransformerModule(L.LightningModule):
     """Train and evaluate a PixelTransformer on any domain's signals.
 
@@ -54,7 +63,8 @@ class PixelTransformerModule(L.LightningModule):
             subclass named by class_path. A module rebuilt from a checkpoint's hyperparameters gets the core's
             SetSampler back when the checkpoint names another class (a file never chooses what is imported).
         optim: the optimiser and the non-finite loss policy (OptimConfig).
-        val_levels: |S| levels of the validation NLL (capped to the number of grid points).
+        val_levels: |S| levels of the validation NLL: capped to the number of grid points; with S at grid points,
+            levels of every point or more are left out (no query would be unobserved), as the evaluation does.
         seed: seeds the set sampler (each DDP rank offsets it, so ranks draw different sets).
 
     Each config may also be given as a plain dict (as checkpoints store them).
@@ -89,7 +99,8 @@ class PixelTransformerModule(L.LightningModule):
         self.dist = BinnedGaussian.from_config(self.spec, self.objective_config, framed=self.net_config.value_norm)
         self.model = PixelTransformer.from_config(self.net_config, self.spec, self.dist.num_params)
         self.val_sampler = self.sampler.uniform()
-        self.val_levels = sorted({min(k, self.spec.num_points) for k in val_levels})
+        self.val_levels = validation_levels(val_levels, self.spec.num_points,
+                                            getattr(self.val_sampler, "grid_points", False))
         self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric() for k in self.val_levels})
         self.skipped_batches = 0
         self._gen: torch.Generator | None = None
@@ -311,18 +322,48 @@ class PixelTransformerModule(L.LightningModule):
         pos = grid_positions(grid_shape or self.spec.grid_shape, device=self.device)  # [N, P]
         return pos.unsqueeze(0).expand(batch, -1, -1)  # [B, N, P]
 
+    def api_inputs(self, ctx_pos, ctx_val, qry_pos=None) -> tuple[torch.Tensor, ...]:
+        """S (and queries) for the inference conveniences, checked against the model's data in one line each and
+        moved to its device and dtype (numpy's float64 included): ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos
+        [B, Q, P]."""
+        p, v = self.spec.pos_dims, self.spec.val_dims
+        named = {"ctx_pos": (ctx_pos, p), "ctx_val": (ctx_val, v)}
+        if qry_pos is not None:
+            named["qry_pos"] = (qry_pos, p)
+        out = []
+        for name, (x, width) in named.items():
+            x = torch.as_tensor(x)
+            if x.dim() != 3 or x.shape[-1] != width or x.shape[1] < 1:
+                raise ValueError(f"{name} must be [batch, points >= 1, {width}] for {self.spec.domain}/"
+                                 f"{self.spec.dataset}, got {list(x.shape)}")
+            out.append(x.to(self.device, next(self.model.parameters()).dtype))
+        if out[0].shape[:2] != out[1].shape[:2] or (len(out) == 3 and out[2].shape[0] != out[0].shape[0]):
+            raise ValueError(f"ctx_pos, ctx_val and qry_pos disagree on batch or |S|: "
+                             f"{[list(x.shape) for x in out]}")
+        return tuple(out)
+
     def predict_params(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
-        return predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.net_config.chunk)
+        return predict_params(self.model, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
 
     def mean_field(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
-        return mean_field(self.model, self.dist, ctx_pos, ctx_val, qry_pos, self.net_config.chunk)
+        return mean_field(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
 
     def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
-        return sample(self.model, self.dist, ctx_pos, ctx_val, qry_pos, chunk=self.net_config.chunk, **kwargs)
+        check_sampling(**kwargs)
+        if kwargs.get("num_samples", 1) < 1:
+            raise ValueError(f"sample needs num_samples >= 1, got {kwargs['num_samples']} (the mean: mean_field)")
+        return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), chunk=self.net_config.chunk,
+                      **kwargs)
 
     def complete(self, ctx_pos, ctx_val, grid_shape, **kwargs) -> Completion:
         """Mean and samples on a grid (see inference.complete): [B, V, *grid], [B, S, V, *grid]."""
-        return complete(self.model, self.dist, ctx_pos, ctx_val, grid_shape, chunk=self.net_config.chunk, **kwargs)
+        shape = (grid_shape,) if isinstance(grid_shape, int) else tuple(grid_shape)
+        if len(shape) != self.spec.pos_dims or min(shape) < 1:
+            raise ValueError(f"grid_shape must give {self.spec.pos_dims} sizes >= 1 (the model's grid is "
+                             f"{tuple(self.spec.grid_shape)}), got {grid_shape}")
+        check_sampling(**kwargs)
+        return complete(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val), shape, chunk=self.net_config.chunk,
+                        **kwargs)
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:
@@ -337,12 +378,25 @@ class PixelTransformerModule(L.LightningModule):
                              progress=True, signal=signal).cpu()
 
 
+def check_sampling(num_samples: int = 1, temperature: float = 1.0, n_autoregressive: int | None = None,
+                   **_) -> None:
+    """The sampling options of the inference conveniences, as the command line checks them."""
+    if num_samples < 0 or temperature <= 0 or (n_autoregressive is not None and n_autoregressive < 0):
+        raise ValueError(f"need num_samples >= 0, temperature > 0, n_autoregressive >= 0; got {num_samples}, "
+                         f"{temperature}, {n_autoregressive}")
+
+
 def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
     """The module's Domain: as given, or by name from the loaded domains (a plain Domain when not loaded); its name
     must be the data's."""
     if isinstance(domain, str) or domain is None:
         name = domain or spec.domain
-        domain = domain_for(name)() if name in Domain.registry else Domain()
+        if name in Domain.registry:
+            domain = domain_for(name)()
+        else:
+            warnings.warn(f"no Domain named {name!r} is loaded, so pictures, metrics and file reading do nothing; "
+                          f"import its module first (this repository's: import domains.{name}.domain)", stacklevel=3)
+            domain = Domain()
     if domain.name and domain.name != spec.domain:
         raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}")
     domain.spec = spec

@@ -198,6 +198,9 @@ def _seconds(x: float) -> str:
     return f"{fmt(float(x))} s"
 
 
+BENCH_PARTS = ("train", "sampling", "meanfield", "memory")
+
+
 def bench_rows(bench: dict[str, Any]) -> list[list[str]]:
     rows = []
     for r in bench.get("train", []):
@@ -243,6 +246,16 @@ def bench_rows(bench: dict[str, Any]) -> list[list[str]]:
         rows.append([f"memory growth exponent in \\|S\\|", m["preset"], fmt(m.get("reference_exponent")),
                      fmt(m.get("ours_exponent")), ""])
     return rows
+
+
+def check_bench(bench: Any, path: Path, any_mode: bool = False) -> None:
+    """A bench.json to publish: a `make bench` record, of a full run unless ``any_mode``."""
+    if not isinstance(bench, dict) or "environment" not in bench or not any(k in bench for k in BENCH_PARTS):
+        raise ResultsError(f"{path}: not a `make bench` record (expected environment and {', '.join(BENCH_PARTS)})")
+    mode = bench.get("mode", "full")
+    if mode != "full" and not any_mode:
+        raise ResultsError(f"{path}: a {mode} run; the results page publishes full runs (`make bench`), or pass "
+                           "--any-mode")
 
 
 def bench_provenance(bench: dict[str, Any], run: dict[str, Any] | None) -> dict[str, str]:
@@ -438,7 +451,10 @@ def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(prog="python -m pixeltransformer.results", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", action="append", type=Path, default=[], metavar="RUN_FOLDER",
                    help="import <run>/eval/metrics.json first (repeatable)")
-    p.add_argument("--bench", type=Path, default=None, help="import a bench.json (bench-results/bench.json) first")
+    p.add_argument("--bench", type=Path, default=None, help="import a bench.json (bench-results/bench.json) first; "
+                   "it replaces the published one, whose run.json (provenance) goes with it")
+    p.add_argument("--any-mode", action="store_true", help="import a --quick or --smoke bench.json too (the page "
+                   "publishes full runs)")
     p.add_argument("--name", default=None, help="folder name under docs/metrics for a single --run "
                                                 "(default <domain>-<dataset>-<run>)")
     for key in RUN_KEYS:
@@ -460,12 +476,13 @@ def main(argv: list[str] | None = None) -> str:
         print(f"[results] imported {run_dir} -> {dest}")
     if a.bench is not None:
         dest = a.metrics_dir / "bench"
-        read_json(a.bench)
+        check_bench(read_json(a.bench), a.bench, a.any_mode)
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(a.bench, dest / "bench.json")
+        # the replaced run's provenance would describe the new one wrongly: bench.json's own is used, and the flags
+        (dest / "run.json").unlink(missing_ok=True)
         if overrides:
-            old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
-            (dest / "run.json").write_text(json.dumps(old | overrides, indent=2) + "\n")
+            (dest / "run.json").write_text(json.dumps(overrides, indent=2) + "\n")
         print(f"[results] imported {a.bench} -> {dest / 'bench.json'}")
     page = render(a.metrics_dir, a.figures_dir, a.out.parent)
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -153,6 +153,9 @@ def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
     gen = torch.Generator().manual_seed(0)
     ctx_pos, ctx_val, qry = torch.rand(2, 7, 1, generator=gen), torch.randn(2, 7, 1, generator=gen), a.grid_queries(2)
     assert torch.equal(a.predict_params(ctx_pos, ctx_val, qry), b.predict_params(ctx_pos, ctx_val, qry))
+    if not torch.cuda.is_available():  # a CUDA device asked for on a machine without one is named as the cause
+        with pytest.raises(ValueError, match="map_location='cuda:0': this machine has no CUDA device"):
+            load_module(trained_polynomial / "checkpoints" / "last.ckpt", map_location="cuda:0")
     fresh = type(a)(**{**a.hparams})
     assert not torch.equal(fresh.predict_params(ctx_pos, ctx_val, qry), a.predict_params(ctx_pos, ctx_val, qry))
 

@@ -83,3 +83,15 @@ def test_the_breakdown_reads_the_data_seed_of_the_run(tmp_path, capsys):
     (run / "config.yaml").write_text("data:\n  init_args:\n    dataset: gp_tnp_rbf\n")
     assert run_data_seed(str(run / "checkpoints" / "last.ckpt")) == 0
     assert run_data_seed(str(tmp_path / "loose.ckpt")) == 0 and "data seed 0" in capsys.readouterr().err
+
+
+def test_diagnose_reads_checkpoints_safely_with_one_line_errors(tmp_path, capsys):
+    from domains.polynomial.diagnose import main
+
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    for name, message in (("empty.ckpt", "the file is empty"), ("nope.ckpt", "checkpoint not found")):
+        with pytest.raises(SystemExit) as exc:
+            main([str(tmp_path / name)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err

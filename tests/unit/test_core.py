@@ -285,3 +285,52 @@ def test_sweep_plot_gives_each_method_one_colour_in_every_panel():
     assert colours["ssim"] == colours["acc_mean"] == colours["iou_mean"] == colours["nll_bpd"]
     assert colours["nn_ssim"] == colours["acc_nn"] == colours["iou_nn"]
     assert len({colours["ssim"], colours["sample_ssim"], colours["nn_ssim"], colours["acc_gt"], colours["iou_rbf"]}) == 5
+
+
+def test_validation_levels_leave_no_level_where_every_query_is_observed():
+    """With S at grid points, |S| = every point leaves nothing unobserved to score (the evaluation drops such
+    levels too); continuous positions are only capped."""
+    from pixeltransformer.module import PixelTransformerModule, validation_levels
+
+    assert validation_levels((4, 16, 64), 16, grid_points=True) == [4]
+    assert validation_levels((16, 64), 16, grid_points=True) == [8]
+    assert validation_levels((4, 16, 64), 16, grid_points=False) == [4, 16]
+    spec = {"domain": "toy", "dataset": "t", "grid_shape": [4, 4], "val_dims": 1, "val_range": [0.0, 1.0],
+            "num_bins": 8}
+    on_grid = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64), val_levels=(4, 16),
+                                     sets=dict(max_context=8, num_queries=4, grid_points=True))
+    assert on_grid.val_levels == [4] and list(on_grid.val_nll) == ["4"]
+
+
+def test_a_domain_that_is_not_loaded_is_named_in_a_warning():
+    from pixeltransformer.module import PixelTransformerModule
+
+    spec = {"domain": "nowhere", "dataset": "t", "grid_shape": [4, 4], "val_dims": 1, "val_range": [0.0, 1.0],
+            "num_bins": 8}
+    with pytest.warns(UserWarning, match=r"no Domain named 'nowhere' is loaded.*import domains.nowhere.domain"):
+        PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64))
+
+
+def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
+    import numpy as np
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    spec = {"domain": "toy", "dataset": "t", "grid_shape": [4, 4], "val_dims": 1, "val_range": [0.0, 1.0],
+            "num_bins": 8}
+    with pytest.warns(UserWarning):  # a domain of this name is not loaded
+        m = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64)).eval()
+    rng = np.random.default_rng(0)
+    pos, val = torch.from_numpy(rng.uniform(-1, 1, (2, 5, 2))), torch.from_numpy(rng.uniform(0, 1, (2, 5, 1)))
+    c = m.complete(pos, val, (4, 4))  # float64, as numpy gives
+    assert c.mean.shape == (2, 1, 4, 4) and c.mean.dtype == torch.float32
+    assert torch.equal(c.mean, m.complete(pos.float(), val.float(), (4, 4)).mean)
+    bad = [(lambda: m.complete(pos[0], val[0], (4, 4)), r"ctx_pos must be \[batch, points >= 1, 2\]"),
+           (lambda: m.complete(pos[..., :1], val, (4, 4)), r"ctx_pos must be .* got \[2, 5, 1\]"),
+           (lambda: m.complete(pos, val, 4), r"grid_shape must give 2 sizes"),
+           (lambda: m.complete(pos, val[:, :3], (4, 4)), "disagree on batch or"),
+           (lambda: m.sample(pos, val, pos, num_samples=0), "sample needs num_samples >= 1"),
+           (lambda: m.complete(pos, val, (4, 4), num_samples=1, temperature=0), "temperature > 0")]
+    for call, message in bad:
+        with pytest.raises(ValueError, match=message):
+            call()

@@ -152,3 +152,24 @@ def test_docs_results_is_up_to_date():
     """docs/results.md is exactly what `make results` makes of docs/metrics/."""
     page = results.render(REPO / "docs" / "metrics", REPO / "docs" / "figures", REPO / "docs")
     assert (REPO / "docs" / "results.md").read_text() == page, "docs/results.md is stale: run `make results`"
+
+
+def test_bench_import_publishes_full_runs_with_their_own_provenance(tmp_path):
+    metrics = tmp_path / "metrics"
+    (metrics / "bench").mkdir(parents=True)
+    (metrics / "bench" / "run.json").write_text(json.dumps({"command": "make bench", "wall_time": "301 s"}))
+    published = {"mode": "full", "environment": {"date": "2026-01-01"}, "train": []}
+    (metrics / "bench" / "bench.json").write_text(json.dumps(published))
+    args = ["--metrics-dir", str(metrics), "--out", str(tmp_path / "results.md"), "--figures-dir", str(tmp_path)]
+    quick = tmp_path / "quick.json"
+    quick.write_text(json.dumps(published | {"mode": "quick"}))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"a": 1}))
+    for path, message in ((quick, "a quick run; the results page publishes full runs"),
+                          (other, "not a `make bench` record")):
+        with pytest.raises(results.ResultsError, match=message):
+            results.main([*args, "--bench", str(path)])
+        assert json.loads((metrics / "bench" / "bench.json").read_text()) == published  # kept
+    results.main([*args, "--bench", str(quick), "--any-mode"])
+    assert json.loads((metrics / "bench" / "bench.json").read_text())["mode"] == "quick"
+    assert not (metrics / "bench" / "run.json").exists()  # the full run's provenance went with it
