@@ -220,7 +220,11 @@ class Completion:
 
     def __getitem__(self, i: int | slice) -> Completion:
         """The completion of some of the signals (an index keeps the batch axis: [1, ...])."""
-        i = slice(i, i + 1) if isinstance(i, int) else i
+        if isinstance(i, int):
+            b = self.mean.shape[0]
+            if not -b <= i < b:
+                raise IndexError(f"completion {i} of a batch of {b}")
+            i = slice(i % b, i % b + 1)  # c[-1] is the last signal, not an empty batch
         cut = lambda t: None if t is None else t[i]  # noqa: E731
         return Completion(self.grid_shape, cut(self.ctx_pos), cut(self.ctx_val), cut(self.mean), cut(self.samples),
                           cut(self.params), self.dist, cut(self.signal))

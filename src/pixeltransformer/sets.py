@@ -261,7 +261,8 @@ def draw_context(signal: torch.Tensor, k: int, generator: torch.Generator | Sequ
             pos.append(grid_positions(grid_shape, device=device)[idx])  # [b', K, P]
         else:
             pos.append(torch.rand(rows, k, len(grid_shape), generator=gen, device=device) * 2 - 1)  # [b', K, P]
-    ctx_pos = torch.cat(pos).to(signal.device)  # [B, K, P]
+    dtype = signal.dtype if signal.is_floating_point() else None  # float64 signals read at float64 positions
+    ctx_pos = torch.cat(pos).to(signal.device, dtype)  # [B, K, P]
     return ctx_pos, read_signal(signal, ctx_pos)  # [B, K, P], [B, K, V]
 
 

@@ -334,3 +334,30 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
     for call, message in bad:
         with pytest.raises(ValueError, match=message):
             call()
+
+
+@pytest.mark.parametrize("on_grid", [True, False])
+def test_draw_context_reads_a_float64_signal(on_grid):
+    from pixeltransformer.sets import draw_context
+
+    signal = torch.rand(2, 1, 6, 6)  # [B, V, H, W]
+    pos, val = draw_context(signal, 5, [1, 2], on_grid)
+    pos64, val64 = draw_context(signal.double(), 5, [1, 2], on_grid)  # numpy's default dtype
+    assert pos64.dtype == val64.dtype == torch.float64
+    torch.testing.assert_close(pos64.float(), pos)
+    torch.testing.assert_close(val64.float(), val)
+
+
+def test_a_completion_is_indexed_like_a_sequence():
+    from pixeltransformer.distribution import BinnedGaussian
+    from pixeltransformer.inference import Completion
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec(domain="toy", dataset="t", grid_shape=(2, 2), val_dims=1, val_range=(0.0, 1.0), num_bins=4)
+    mean = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 1, 2, 2)  # [B, V, 2, 2]
+    c = Completion((2, 2), torch.zeros(3, 1, 2), torch.zeros(3, 1, 1), mean, None, None,
+                   BinnedGaussian.from_spec(spec), None)
+    assert c[-1].mean.shape == (1, 1, 2, 2) and c[-1].mean.max() == 2 and c[0].mean.max() == 0
+    assert c[1:].mean.shape[0] == 2
+    with pytest.raises(IndexError, match="completion 3 of a batch of 3"):
+        c[3]
