@@ -325,7 +325,7 @@ class PixelTransformerModule(L.LightningModule):
     def api_inputs(self, ctx_pos, ctx_val, qry_pos=None) -> tuple[torch.Tensor, ...]:
         """S (and queries) for the inference conveniences, checked against the model's data in one line each and
         moved to its device and dtype (numpy's float64 included): ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos
-        [B, Q, P]."""
+        [B, Q, P]. Positions beyond [-1, 1] (data in its own units, say) are answered, with a warning."""
         p, v = self.spec.pos_dims, self.spec.val_dims
         named = {"ctx_pos": (ctx_pos, p), "ctx_val": (ctx_val, v)}
         if qry_pos is not None:
@@ -337,6 +337,10 @@ class PixelTransformerModule(L.LightningModule):
                 raise ValueError(f"{name} must be [batch, points >= 1, {width}] for {self.spec.domain}/"
                                  f"{self.spec.dataset}, got {list(x.shape)}")
             out.append(x.to(self.device, next(self.model.parameters()).dtype))
+            if name != "ctx_val" and x.numel() and (far := float(out[-1].abs().max())) > 1 + 1e-4:
+                scale = f" (x / {self.spec.pos_scale:g} for this data)" if self.spec.pos_scale != 1 else ""
+                warnings.warn(f"{name} reaches {far:.3g}: the model was trained on positions in [-1, 1]{scale}; "
+                              "beyond that it extrapolates", stacklevel=3)
         if out[0].shape[:2] != out[1].shape[:2] or (len(out) == 3 and out[2].shape[0] != out[0].shape[0]):
             raise ValueError(f"ctx_pos, ctx_val and qry_pos disagree on batch or |S|: "
                              f"{[list(x.shape) for x in out]}")

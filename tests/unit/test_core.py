@@ -334,6 +334,8 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
     for call, message in bad:
         with pytest.raises(ValueError, match=message):
             call()
+    with pytest.warns(UserWarning, match=r"qry_pos reaches 3: the model was trained on positions in \[-1, 1\]"):
+        m.mean_field(pos, val, torch.full((2, 1, 2), 3.0))
 
 
 @pytest.mark.parametrize("on_grid", [True, False])
