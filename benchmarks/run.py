@@ -1,5 +1,5 @@
 """``python -m benchmarks.run`` (``make bench``): every benchmark, ours against the reference design, in one
-process; a table on stdout and JSON in bench-results/bench.json.
+process; a table on stdout and JSON in bench-results/bench.json (bench-quick.json, bench-smoke.json for those modes).
 
     python -m benchmarks.run                 # the full set, under 10 minutes on a 2-core CPU
     python -m benchmarks.run --quick         # seconds: the tiny preset, smaller problems
@@ -228,6 +228,11 @@ def table(results: dict) -> str:
     return "\n".join(lines + [""] + notes)
 
 
+def default_out(mode: str) -> Path:
+    """bench-results/bench.json for a full run; a quick or smoke check writes beside it, never over it."""
+    return REPO / "bench-results" / ("bench.json" if mode == "full" else f"bench-{mode}.json")
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
@@ -243,7 +248,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="where training and sampling run (cuda: bf16 autocast, flash SDPA); memory and mean field stay on the CPU")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
                    help="default: bf16 on cuda, fp32 on cpu (bf16 on cpu runs the GPU path's autocast code)")
-    p.add_argument("--out", type=Path, default=REPO / "bench-results" / "bench.json", help="JSON output file")
+    p.add_argument("--out", type=Path, default=None, help="JSON output file (default: bench-results/bench.json for a "
+                   "full run, bench-quick.json or bench-smoke.json beside it, so a check never replaces a full run)")
     a = p.parse_args(argv)
     if a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
@@ -251,13 +257,15 @@ def main(argv: list[str] | None = None) -> dict:
         device = Device(a.device, a.precision)
     except ValueError as err:
         p.error(str(err))
-    results = run("smoke" if a.smoke else "quick" if a.quick else "full", tuple(a.only),
+    mode = "smoke" if a.smoke else "quick" if a.quick else "full"
+    out = a.out or default_out(mode)
+    results = run(mode, tuple(a.only),
                   tuple(a.presets) if a.presets else None, a.threads, a.compile,
                   log=lambda s: print(s, file=sys.stderr, flush=True), device=device)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(results, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
-    print(f"\nJSON: {a.out}")
+    print(f"\nJSON: {out}")
     return results
 
 

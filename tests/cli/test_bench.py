@@ -187,3 +187,9 @@ def test_compile_flag_compiles_the_entry_points_training_uses(monkeypatch):
                          peak_n=64)
     assert sorted(compiled) == ["features", "forward"]
     assert out["compile"] and out["ours"]["roofline"]["flops_per_step"] > 0
+
+
+def test_a_check_never_writes_over_the_full_record():
+    assert bench_run.default_out("full").name == "bench.json"
+    assert {bench_run.default_out(m).name for m in ("quick", "smoke")} == {"bench-quick.json", "bench-smoke.json"}
+    assert len({bench_run.default_out(m).parent for m in ("full", "quick", "smoke")}) == 1
