@@ -30,6 +30,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, root_cause
+from .evaluation import eval_folder
+from .files import missing_folders, remove_empty
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
@@ -73,7 +75,7 @@ class RunConfig(SaveConfigCallback):
         if stage == "predict":  # prediction.json records the prediction's options beside its files
             return
         if stage != "fit":
-            folder = pl_module.eval_folder() if hasattr(pl_module, "eval_folder") else "eval"
+            folder = eval_folder(pl_module)
             (run_dir / folder).mkdir(parents=True, exist_ok=True)
             self.config_filename = os.path.join(folder, f"config_{getattr(stage, 'value', stage)}.yaml")
         elif self.command and trainer.is_global_zero:
@@ -191,7 +193,7 @@ class PixelTransformerCLI(LightningCLI):
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
-        self._new_parents = [d for d in run_dir.parents if not d.exists()]  # innermost first; removed on failure
+        self._new_folders = missing_folders(run_dir)  # removed when the start fails
         if self.subcommand and not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
             shown = os.path.relpath(run_dir) if run_dir.absolute().is_relative_to(Path.cwd()) else run_dir
             print(f"[run] {self.subcommand}: {shown}", flush=True)  # where to look, first and once per command
@@ -288,9 +290,7 @@ class PixelTransformerCLI(LightningCLI):
                     and self.trainer.is_global_zero and not _is_ddp_child()):
                 _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
                 shutil.rmtree(self.run_dir, ignore_errors=True)
-                for folder in self._new_parents:  # runs/<domain>/ when this was the domain's first run
-                    if folder.is_dir() and not any(folder.iterdir()):
-                        folder.rmdir()
+                remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
             raise
 
 

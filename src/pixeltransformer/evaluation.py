@@ -72,13 +72,17 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
 
 
+def eval_folder(module: L.LightningModule) -> str:
+    """The name of the run's folder an evaluation of ``module`` writes into (module.eval_folder; else eval)."""
+    return module.eval_folder() if hasattr(module, "eval_folder") else "eval"
+
+
 def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
     """<run>/eval for a checkpoint at <run>/checkpoints/x.ckpt (<run>/eval-<dataset> on other data than it was
     trained on: module.eval_folder); else under the trainer's root dir."""
     if out_dir:
         return Path(out_dir)
-    module = trainer.lightning_module
-    folder = module.eval_folder() if hasattr(module, "eval_folder") else "eval"
+    folder = eval_folder(trainer.lightning_module)
     ckpt = getattr(trainer, "ckpt_path", None)
     if ckpt:
         ckpt = Path(ckpt)

@@ -1,4 +1,5 @@
-"""Where the project keeps files, and how it writes them: atomic writes and the one cache root.
+"""Where the project keeps files, and how it writes them: atomic writes, the one cache root, and folders a failed
+command made and leaves empty.
 
 A file is written next to its target under a temporary name and renamed over it, so a job killed in the middle
 of a write leaves the previous file (or none) instead of a truncated one, and two processes writing the same
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,18 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def missing_folders(path: Path) -> list[Path]:
+    """path and those of its parents that do not exist yet, innermost first: what mkdir(parents=True) would make."""
+    return [p for p in (path, *path.parents) if not p.exists()]
+
+
+def remove_empty(folders: Iterable[Path]) -> None:
+    """Remove those folders (innermost first) that exist and are empty: a failure leaves no empty folders behind."""
+    for folder in folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def write_text(path: str | Path, text: str) -> Path:

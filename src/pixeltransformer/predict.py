@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import Dataset
 
 from .domain import Domain
-from .files import write_json
+from .files import missing_folders, remove_empty, write_json
 from .sets import draw_context
 from .signal import SignalSpec
 
@@ -181,14 +181,12 @@ class PredictionWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
                            dataloader_idx=0) -> None:
         out = self.out
-        new = [p for p in (out, *out.parents) if not p.exists()]  # innermost first
+        new = missing_folders(out)
         out.mkdir(parents=True, exist_ok=True)
         try:
             files = pl_module.domain.write_prediction(prediction, out)
         except BaseException:
-            for folder in new:
-                if folder.is_dir() and not any(folder.iterdir()):
-                    folder.rmdir()
+            remove_empty(new)
             raise
         record = {"checkpoint": str(getattr(trainer, "ckpt_path", "") or ""), "domain": pl_module.spec.domain,
                   "dataset": pl_module.spec.dataset, "num_context": int(prediction.ctx_pos.shape[1]),
