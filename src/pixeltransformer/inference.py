@@ -149,7 +149,7 @@ def sample(
     observed_rows = k if kind == "buffered" else None
 
     if use_cache:
-        # the cache holds the encoder's and the decoder's keys/values of every row: a step projects one row
+        # the cache holds every row the encoder's and the decoder's attention reads: a step appends one
         cache = model.new_cache(bs, k + n_ar, device, ctx_pos.dtype)
         model.encode_append(cache, cpos, cval)
         stepper = RowStepper(model, cache)  # each step: one row per chain
@@ -178,7 +178,7 @@ def sample(
     rest = order[:, n_ar:]  # [BS, Q - N']
     if rest.shape[1] > 0:
         # keys/values of K+N' rows
-        mem = cache.memory() if use_cache else model.encode(buf_pos, buf_val, observed=observed_rows)
+        mem = model.cached_memory(cache) if use_cache else model.encode(buf_pos, buf_val, observed=observed_rows)
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]
         rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk))  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
