@@ -1,11 +1,11 @@
 """Inference shared by every domain: distribution parameters on a grid, the mean field (Eq. 4), and
 autoregressive sampling (Eq. 5-6) with the hybrid N' strategy of section 4.3.
 
-Sampling runs many chains at once: (signals x samples) chains share each encoder call, each chain with its
-own random order. The growing set lives in preallocated buffers. With the buffered encoder (S encoded once,
-drawn values appended as a causal buffer) or the incremental one, a new sample costs one attention row against
-a key/value cache instead of a full re-encode. Each signal's chains draw their random numbers from that
-signal's own seed, so a signal's samples do not depend on the batch it is sampled in.
+Sampling runs many chains at once: (signals x samples) chains share each encoder call, each chain with its own
+random order. The growing set lives in preallocated buffers. With the buffered encoder (S encoded once, drawn
+values appended as a causal buffer) or the incremental one, a new sample costs one attention row against a cache of
+the rows every layer attends to, instead of a full re-encode. Each signal's chains draw their random numbers from
+that signal's own seed, so a signal's samples do not depend on the batch it is sampled in.
 """
 
 from __future__ import annotations

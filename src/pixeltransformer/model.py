@@ -50,7 +50,7 @@ def buffer_mask(total: int, observed: int, device: torch.device | str | None = N
 
 
 @dataclass
-class KVCache:
+class RowCache:
     """What a sampling step reads of the tokens seen so far, preallocated for `capacity` tokens: per encoder
     layer each token's normed input to the layer (what the layer's keys and values are projected from), and
     once for every decoder layer each token's memory row (the encoder's output), each row with its distance
@@ -238,7 +238,9 @@ class Attention(nn.Module):
         if self.distance:  # fp32, as in keys_values
             geo = self._need_pos(x_pos).scaled_query_channels(self)[..., : self.used_extra]  # [B, H, n, P + 2]
             with torch.autocast(q.device.type, enabled=False):
-                qt = F.pad(torch.cat([qt.float(), geo], dim=-1), (0, rows.shape[-1] - d - self.used_extra))  # [B, H, n, W]
+                qt = torch.cat([qt.float(), geo], dim=-1)  # [B, H, n, D + P + 2]
+                if rows.shape[-1] > qt.shape[-1]:  # a GPU cache's padding channels
+                    qt = F.pad(qt, (0, rows.shape[-1] - qt.shape[-1]))  # [B, H, n, W]
             rows = rows.float()
         qt = qt.reshape(b, 1, h * n, -1)  # [B, 1, H n, W]: head-major query rows
         if mask is not None:
@@ -552,16 +554,16 @@ class PixelTransformer(nn.Module):
         which skips the head outputs the loss never reads."""
         return self.decode_features(self.encode(ctx_pos, ctx_val, observed), qry_pos)  # [B, Q, D]
 
-    # ---- buffered and incremental encoders: key/value cache -----------------------------------------
-    def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
+    # ---- buffered and incremental encoders: the sampling cache ----------------------------------------
+    def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> RowCache:
         if self.encoder_kind == "bidirectional":
-            raise ValueError("a key/value cache needs model.net.encoder='buffered' or 'incremental'")
+            raise ValueError("a sampling cache needs model.net.encoder='buffered' or 'incremental'")
         def rows(attn: Attention) -> torch.Tensor:  # zeros: a GPU's padding channels are never written
             return torch.zeros(batch, 1, capacity, attn.row_dim(device), device=device, dtype=dtype)  # [B, 1, C, W]
 
-        return KVCache([rows(blk.attn) for blk in self.encoder], rows(self.decoder[0].attn))
+        return RowCache([rows(blk.attn) for blk in self.encoder], rows(self.decoder[0].attn))
 
-    def cached_memory(self, cache: KVCache) -> MemoryKV:
+    def cached_memory(self, cache: RowCache) -> MemoryKV:
         """The memory of every token cached so far, projected for the decoder (decode, for many queries)."""
         rows = cache.memory_rows[:, 0, : cache.length]  # [B, n, W]
         kvs = [block.attn.keys_values_of_rows(rows) for block in self.decoder]  # per layer [B, H, n, *]
@@ -578,7 +580,7 @@ class PixelTransformer(nn.Module):
         features = self.fourier(pos)  # [B, N, 2F + P]
         return StepInputs(steps, self.ctx_pos_proj(features), self.qry_pos_proj(features))
 
-    def encode_append(self, cache: KVCache, ctx_pos: PosLike, ctx_val: torch.Tensor,
+    def encode_append(self, cache: RowCache, ctx_pos: PosLike, ctx_val: torch.Tensor,
                       pos_embed: torch.Tensor | None = None) -> torch.Tensor:
         """Append new samples [B, n, P], [B, n, V] to a cache; returns the memory rows of the new samples
         [B, n, D]. The buffered encoder reads the first call's samples as S (attending to each other, with

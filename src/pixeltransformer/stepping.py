@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import Block, KVCache, PixelTransformer, Positions
+from .model import Block, RowCache, PixelTransformer, Positions
 
 
 @dataclass
@@ -60,14 +60,14 @@ class RowLayer:
 
 
 class RowStepper:
-    """decode and append for one new row per chain, on a model's KVCache (buffered or incremental encoder).
+    """decode and append for one new row per chain, on a model's RowCache (buffered or incremental encoder).
 
     decode(pos, qry_embed) equals model.decode(model.cached_memory(cache), pos, qry_embed); append(pos, val,
     ctx_embed) equals model.encode_append(cache, pos, val, ctx_embed) for one sample per chain. The weights are
     copied when the stepper is made: make a new one after the model's weights change.
     """
 
-    def __init__(self, model: PixelTransformer, cache: KVCache):
+    def __init__(self, model: PixelTransformer, cache: RowCache):
         self.model, self.cache = model, cache
         self.encoder = [RowLayer.of(blk) for blk in model.encoder]
         self.decoder = [RowLayer.of(blk) for blk in model.decoder]
