@@ -24,7 +24,7 @@ from .reference import ReferenceDistribution, ReferenceNet
 DEFAULT_ENCODER = "buffered"
 # the model size files a benchmark preset names: configs/model/<preset>.yaml
 SIZES = Path(__file__).resolve().parents[1] / "configs" / "model"
-# the encoders that sample with a key/value cache, timed end to end
+# the encoders that sample with a cache (model.RowCache), timed end to end
 CACHED_ENCODERS = ("buffered", "incremental")
 
 
@@ -117,6 +117,8 @@ def ours_module(spec: SignalSpec, preset: str, num_context: int, num_queries: in
     """The LightningModule (imported here: Lightning is slow to import, and the inference benchmarks and the
     fresh memory-probe processes do not need it)."""
     from pixeltransformer.module import PixelTransformerModule
+
+    import domains.images.domain  # noqa: F401  the spec's domain, so the module finds it (and warns of nothing)
 
     torch.manual_seed(seed)
     return PixelTransformerModule(spec=spec, net=net_config(preset, encoder=encoder),

@@ -4,7 +4,7 @@ Four strategies draw the same thing (S chains of H W steps, conditioned on K con
 pixel grid, so no query is observed and all H W pixels are sampled one by one):
 
 - ours, buffered (the default encoder): ``inference.sample``; S is encoded once, each drawn value is
-  appended to a causal buffer, all S chains share every step, and the key/value cache makes a step cost one
+  appended to a causal buffer, all S chains share every step, and the cache (model.RowCache) makes a step cost one
   row of attention per layer. Timed end to end.
 - ours, incremental: the same on the fully causal encoder. Timed end to end.
 - ours, batched bidirectional: ``inference.sample`` on the paper's set encoder; all S chains share every

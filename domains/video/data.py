@@ -18,7 +18,8 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import SignalDataModule, default_root, split_indices
 from pixeltransformer.signal import SignalSpec
 
-from .io import VideoFolder, as_size, cut_clips, read_video_file, read_video_npz, read_video_folder
+from .io import (VIDEO_SUFFIXES, VideoFolder, as_size, cut_clips, read_video_file, read_video_npz,
+                 read_video_folder)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -241,6 +242,9 @@ def load_user_video(
     else:
         frames = read_video_file(path, size=size)  # [F, H, W, 3]
     span = (num_frames - 1) * frame_step + 1
+    if len(frames) == 1 and span > 1:
+        raise ValueError(f"{path}: a still image (one frame), not a video; give a video file "
+                         f"({', '.join(VIDEO_SUFFIXES)}) or a clip .npz, or complete a picture with DOMAIN=images")
     if start < 0 or len(frames) < start + span:
         raise ValueError(
             f"{path}: {len(frames)} frames; a clip of {num_frames} frames (step {frame_step}) from frame {start} "

@@ -126,6 +126,9 @@ def quiet_console() -> None:
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     # main() hands LightningCLI the command line itself (a resume adds the run's config.yaml: runs.with_run_config)
     warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python")
+    # Lightning counts log_every_n_steps over the whole run, not within an epoch, so a small training set (the cat
+    # faces' 5 batches an epoch) is still logged every n steps, whatever this warning says
+    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
     from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
 
     if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):

@@ -1,11 +1,11 @@
 """Inference shared by every domain: distribution parameters on a grid, the mean field (Eq. 4), and
 autoregressive sampling (Eq. 5-6) with the hybrid N' strategy of section 4.3.
 
-Sampling runs many chains at once: (signals x samples) chains share each encoder call, each chain with its
-own random order. The growing set lives in preallocated buffers. With the buffered encoder (S encoded once,
-drawn values appended as a causal buffer) or the incremental one, a new sample costs one attention row against
-a key/value cache instead of a full re-encode. Each signal's chains draw their random numbers from that
-signal's own seed, so a signal's samples do not depend on the batch it is sampled in.
+Sampling runs many chains at once: (signals x samples) chains share each encoder call, each chain with its own
+random order. The growing set lives in preallocated buffers. With the buffered encoder (S encoded once, drawn
+values appended as a causal buffer) or the incremental one, a new sample costs one attention row against a cache of
+the rows every layer attends to, instead of a full re-encode. Each signal's chains draw their random numbers from
+that signal's own seed, so a signal's samples do not depend on the batch it is sampled in.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def sample(
     observed_rows = k if kind == "buffered" else None
 
     if use_cache:
-        # the cache holds the encoder's and the decoder's keys/values of every row: a step projects one row
+        # the cache holds every row the encoder's and the decoder's attention reads: a step appends one
         cache = model.new_cache(bs, k + n_ar, device, ctx_pos.dtype)
         model.encode_append(cache, cpos, cval)
         stepper = RowStepper(model, cache)  # each step: one row per chain
@@ -178,7 +178,7 @@ def sample(
     rest = order[:, n_ar:]  # [BS, Q - N']
     if rest.shape[1] > 0:
         # keys/values of K+N' rows
-        mem = cache.memory() if use_cache else model.encode(buf_pos, buf_val, observed=observed_rows)
+        mem = model.cached_memory(cache) if use_cache else model.encode(buf_pos, buf_val, observed=observed_rows)
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]
         rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk))  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)

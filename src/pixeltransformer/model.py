@@ -50,25 +50,21 @@ def buffer_mask(total: int, observed: int, device: torch.device | str | None = N
 
 
 @dataclass
-class KVCache:
-    """Keys/values of the tokens seen so far, preallocated for `capacity` tokens: per encoder layer (the
-    causal self-attention) and per decoder layer (the queries' cross-attention to the memory rows, which
-    never change once written, so a sampling step projects only the new row)."""
+class RowCache:
+    """What a sampling step reads of the tokens seen so far, preallocated for `capacity` tokens: per encoder
+    layer each token's normed input to the layer (what the layer's keys and values are projected from), and
+    once for every decoder layer each token's memory row (the encoder's output), each row with its distance
+    channels. Attention.attend_rows reads them without projecting keys or values: D channels a token per
+    layer, where keys and values take 2 D per layer and the decoder's would take 2 D per decoder layer."""
 
-    # key_dim' = Attention.cache_key_dim: the keys' distance channels without their padding on the CPU
-    keys: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim']
-    values: list[torch.Tensor]  # per encoder layer [B, H, C, key_dim']; the distance padding allocated as zeros
+    rows: list[torch.Tensor]  # per encoder layer [B, 1, C, W], W = Attention.row_dim
+    memory_rows: torch.Tensor  # [B, 1, C, W], read by every decoder layer
     length: int = 0
-    mem_keys: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim']
-    mem_values: list[torch.Tensor] = field(default_factory=list)  # per decoder layer [B, H, C, key_dim']
     frame: torch.Tensor | None = None  # [B, 1, V + 1] the frame of S (buffered encoder with value_norm)
-    # each encoder layer's query and key/value projections stacked when the cache is made: one matmul per layer
-    enc_proj: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # per layer [3D, D], [3D]
 
-    def memory(self) -> MemoryKV:
-        """The decoder's view of every memory row cached so far."""
-        n = self.length
-        return MemoryKV([k[:, :, :n] for k in self.mem_keys], [v[:, :, :n] for v in self.mem_values], self.frame)
+    @property
+    def capacity(self) -> int:
+        return self.memory_rows.shape[2]
 
 
 class Positions:
@@ -194,24 +190,101 @@ class Attention(nn.Module):
             v = F.pad(v.float(), (0, self.extra))  # [B, H, M, key_dim]; the zero channels come out as zeros
         return k, v
 
-    def store(self, kv: torch.Tensor, src_pos: PosLike | None, keys: torch.Tensor, values: torch.Tensor,
-              start: int) -> None:
-        """Write projected source tokens kv = self.kv(src) [B, n, 2D] into rows start..start+n of a cache's
-        keys and values [B, H, C, key_dim]: what keys_values returns, without building it first (the values'
-        distance padding stays as the cache allocated it, zeros)."""
-        n = kv.shape[1]
-        k, v = kv.chunk(2, dim=-1)  # [B, n, D] each
-        keys[:, :, start : start + n, : self.head_dim] = self.split(k)  # [B, H, n, Dh]
-        values[:, :, start : start + n, : self.head_dim] = self.split(v)
-        if self.distance:  # a cache may leave out the padding channels (cache_key_dim)
-            geo = self._need_pos(src_pos).key_channels(self.extra)[..., : keys.shape[-1] - self.head_dim]  # [B, n, E']
-            keys[:, :, start : start + n, self.head_dim :] = geo.unsqueeze(1)  # every head: [B, H, n, E']
+    def row_dim(self, device: torch.device | str) -> int:
+        """The width of a row cache (store_rows): the D channels of each source row and its P + 2 distance
+        channels; on a GPU padded to a multiple of 8, what fused kernels like (the padding stays zero)."""
+        d = self.heads * self.head_dim
+        if not self.distance:
+            return d
+        used = d + self.used_extra
+        return used + (-used % 8 if torch.device(device).type == "cuda" else 0)
 
-    def cache_key_dim(self, device: torch.device | str) -> int:
-        """The key width a cache stores: without the padding channels on the CPU, where the attention reads the
-        whole cache every sampling step and the bytes are the cost (10 % at the small preset); padded on a GPU."""
-        return self.key_dim if torch.device(device).type == "cuda" else self.head_dim + self.used_extra
+    def store_rows(self, src: torch.Tensor, src_pos: PosLike | None, rows: torch.Tensor, start: int) -> None:
+        """Write source rows [B, n, D] (the layer's normed inputs; what keys_values would project) and their
+        distance channels into rows start..start+n of a row cache [B, 1, C, row_dim]."""
+        n, d = src.shape[1], src.shape[2]
+        rows[:, 0, start : start + n, :d] = src
+        if self.distance:
+            geo = self._need_pos(src_pos).key_channels(self.extra)[..., : self.used_extra]  # [B, n, P + 2]
+            rows[:, 0, start : start + n, d : d + self.used_extra] = geo
 
+    def keys_values_of_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A row cache's rows [B, M, row_dim] -> keys and values [B, H, M, Dh + P + 2], as keys_values
+        projects them (the values' distance channels zeros)."""
+        d = self.heads * self.head_dim
+        k, v = self.kv(rows[..., :d]).chunk(2, dim=-1)  # [B, M, D] each
+        k, v = self.split(k), self.split(v)  # [B, H, M, Dh]
+        if self.distance:
+            geo = rows[..., d : d + self.used_extra].float()  # [B, M, P + 2]
+            k = torch.cat([k.float(), geo.unsqueeze(1).expand(-1, self.heads, -1, -1)], dim=-1)  # [B, H, M, Dh + P + 2]
+            v = F.pad(v.float(), (0, self.used_extra))  # [B, H, M, Dh + P + 2]
+        return k, v
+
+    def attend_rows(self, q: torch.Tensor, rows: torch.Tensor, x_pos: PosLike | None = None,
+                    mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Projected queries q = self.q(x) [B, n, D] against a row cache [B, 1, M, row_dim] -> the heads'
+        outputs [B, n, D], before self.out: attend() against the keys and values keys_values_of_rows would
+        project, without projecting them. Head h's logit q_h . (W_k,h r + b_k,h) is (W_k,h^T q_h) . r plus a
+        term equal for every row, which softmax ignores; its output sum_j p_j (W_v,h r_j + b_v,h) is
+        W_v,h (sum_j p_j r_j) + b_v,h, as the weights sum to 1. So the cache holds one D-wide row per token,
+        whatever the number of heads (keys and values hold 2 D), and one kernel call reads it as keys and values
+        with the heads as H x n query rows; the distance channels ride along in the values and are dropped.
+        mask: [n, M] bool (True: may attend), or None for every row."""
+        b, n, d = q.shape
+        h, dh = self.heads, self.head_dim
+        w_k, w_v = self.kv.weight[:d].view(h, dh, d), self.kv.weight[d:].view(h, dh, d)  # [H, Dh, D] each
+        q_heads = q.view(b * n, h, dh).transpose(0, 1)  # [H, B n, Dh]
+        qt = torch.bmm(q_heads, w_k).view(h, b, n, d).transpose(0, 1)  # [B, H, n, D]: the queries in row space
+        if self.distance:  # fp32, as in keys_values
+            geo = self._need_pos(x_pos).scaled_query_channels(self)[..., : self.used_extra]  # [B, H, n, P + 2]
+            with torch.autocast(q.device.type, enabled=False):
+                qt = torch.cat([qt.float(), geo], dim=-1)  # [B, H, n, D + P + 2]
+                if rows.shape[-1] > qt.shape[-1]:  # a GPU cache's padding channels
+                    qt = F.pad(qt, (0, rows.shape[-1] - qt.shape[-1]))  # [B, H, n, W]
+            rows = rows.float()
+        qt = qt.reshape(b, 1, h * n, -1)  # [B, 1, H n, W]: head-major query rows
+        if mask is not None:
+            mask = mask.repeat(h, 1)  # [H n, M]
+        half = self.distance and torch.is_autocast_enabled(q.device.type)  # fp32, as in attend_heads
+        with torch.autocast(q.device.type, enabled=False) if half else contextlib.nullcontext():
+            if self.sink:
+                o, kept = self._attend_rows_with_sink(q, qt, rows, x_pos, mask)  # [B, 1, H n, W], [B, H, n, 1]
+            else:
+                o = F.scaled_dot_product_attention(qt, rows, rows.to(qt.dtype), attn_mask=mask,
+                                                   scale=dh ** -0.5)  # [B, 1, H n, W]
+                kept = None
+        o = o.reshape(b, h, n, -1)[..., :d].transpose(0, 1).reshape(h, b * n, d)  # [H, B n, D]
+        out = torch.bmm(o, w_v.transpose(1, 2)).view(h, b, n, dh)  # [H, B, n, Dh]
+        bias = self.kv.bias[d:].view(h, 1, 1, dh)  # [H, 1, 1, Dh]
+        if kept is not None:  # the sink took weight 1 - kept: the value bias comes with the rest
+            kept = kept.permute(1, 0, 2, 3)  # [H, B, n, 1]
+            out = out + kept * bias + (1 - kept) * self.sink_value.view(h, 1, 1, dh)  # [H, B, n, Dh]
+        else:
+            out = out + bias
+        return out.permute(1, 2, 0, 3).reshape(b, n, d)  # [B, n, D]
+
+    def _attend_rows_with_sink(self, q: torch.Tensor, qt: torch.Tensor, rows: torch.Tensor, x_pos: PosLike | None,
+                               mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """attend_rows' weighted sum of rows when every head also reads the sink (with_sink): written out, as the
+        sink is a key of head space, not of row space. q [B, n, D], qt [B, 1, H n, W] -> the rows' weighted sum
+        [B, 1, H n, W] and the weight the rows kept [B, H, n, 1]."""
+        b, n, d = q.shape
+        h, dh = self.heads, self.head_dim
+        scale = dh ** -0.5
+        q_heads = q.view(b, n, h, dh).transpose(1, 2).to(qt.dtype)  # [B, H, n, Dh]
+        logits = qt @ rows.to(qt.dtype).transpose(-1, -2)  # [B, 1, H n, M]
+        # the key bias, the same for every row but not for the sink
+        logits = (logits.view(b, h, n, -1) + (q_heads * self.kv.bias[:d].view(h, 1, dh)).sum(-1, keepdim=True)) * scale
+        if mask is not None:
+            logits = logits.masked_fill(~mask.view(h, n, -1), float("-inf"))  # [B, H, n, M]
+        sink = (q_heads * self.sink_key.view(h, 1, dh)).sum(-1, keepdim=True)  # [B, H, n, 1]
+        if self.distance:  # the sink sits at distance r from every query: [0, r^2, 0] against the query channels
+            geo = self._need_pos(x_pos).scaled_query_channels(self)  # [B, H, n, E]
+            r2 = torch.exp(2.0 * self.log_sink_radius.float()).view(h, 1, 1)  # [H, 1, 1]
+            sink = sink.float() + geo[..., self.used_extra - 2 : self.used_extra - 1] * r2
+        p = torch.cat([logits, sink * scale], dim=-1).softmax(-1)  # [B, H, n, M + 1]
+        o = p[..., :-1].reshape(b, 1, h * n, -1) @ rows  # [B, 1, H n, W]
+        return o, 1 - p[..., -1:]
     def query_scale(self) -> torch.Tensor:
         """Each head's l = 1 / (2 sigma^2), times sqrt(Dh) to undo the attention's 1 / sqrt(Dh): [H] fp32."""
         return 0.5 * torch.exp(-2.0 * self.log_sigma.float()) * self.head_dim ** 0.5  # [H]
@@ -481,20 +554,20 @@ class PixelTransformer(nn.Module):
         which skips the head outputs the loss never reads."""
         return self.decode_features(self.encode(ctx_pos, ctx_val, observed), qry_pos)  # [B, Q, D]
 
-    # ---- buffered and incremental encoders: key/value cache -----------------------------------------
-    def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> KVCache:
+    # ---- buffered and incremental encoders: the sampling cache ----------------------------------------
+    def new_cache(self, batch: int, capacity: int, device: torch.device, dtype: torch.dtype) -> RowCache:
         if self.encoder_kind == "bidirectional":
-            raise ValueError("a key/value cache needs model.net.encoder='buffered' or 'incremental'")
-        def buffers(blocks: nn.ModuleList, alloc=torch.empty) -> list[torch.Tensor]:
-            return [alloc(batch, blk.attn.heads, capacity, blk.attn.cache_key_dim(device), device=device,
-                          dtype=dtype) for blk in blocks]  # per layer [B, H, C, key_dim']
+            raise ValueError("a sampling cache needs model.net.encoder='buffered' or 'incremental'")
+        def rows(attn: Attention) -> torch.Tensor:  # zeros: a GPU's padding channels are never written
+            return torch.zeros(batch, 1, capacity, attn.row_dim(device), device=device, dtype=dtype)  # [B, 1, C, W]
 
-        def stack(linears: list[nn.Linear]) -> tuple[torch.Tensor, torch.Tensor]:
-            return torch.cat([m.weight for m in linears]), torch.cat([m.bias for m in linears])  # [sum out, D]
+        return RowCache([rows(blk.attn) for blk in self.encoder], rows(self.decoder[0].attn))
 
-        return KVCache(buffers(self.encoder), buffers(self.encoder, torch.zeros), 0, buffers(self.decoder),
-                       buffers(self.decoder, torch.zeros),
-                       enc_proj=[stack([blk.attn.q, blk.attn.kv]) for blk in self.encoder])
+    def cached_memory(self, cache: RowCache) -> MemoryKV:
+        """The memory of every token cached so far, projected for the decoder (decode, for many queries)."""
+        rows = cache.memory_rows[:, 0, : cache.length]  # [B, n, W]
+        kvs = [block.attn.keys_values_of_rows(rows) for block in self.decoder]  # per layer [B, H, n, *]
+        return MemoryKV([k for k, _ in kvs], [v for _, v in kvs], cache.frame)
 
     def step_inputs(self, pos: torch.Tensor) -> StepInputs:
         """The positions of a run of sampling steps [B, N, P] (one new sample per step) -> what they fix,
@@ -507,7 +580,7 @@ class PixelTransformer(nn.Module):
         features = self.fourier(pos)  # [B, N, 2F + P]
         return StepInputs(steps, self.ctx_pos_proj(features), self.qry_pos_proj(features))
 
-    def encode_append(self, cache: KVCache, ctx_pos: PosLike, ctx_val: torch.Tensor,
+    def encode_append(self, cache: RowCache, ctx_pos: PosLike, ctx_val: torch.Tensor,
                       pos_embed: torch.Tensor | None = None) -> torch.Tensor:
         """Append new samples [B, n, P], [B, n, V] to a cache; returns the memory rows of the new samples
         [B, n, D]. The buffered encoder reads the first call's samples as S (attending to each other, with
@@ -517,32 +590,26 @@ class PixelTransformer(nn.Module):
         when already computed (StepInputs)."""
         pos = as_positions(ctx_pos)  # the bias channels, built once for every layer
         start, n = cache.length, pos.pos.shape[1]
-        if start + n > cache.keys[0].shape[2]:
-            raise ValueError(f"the cache holds {cache.keys[0].shape[2]} samples; {start + n} asked")
+        if start + n > cache.capacity:
+            raise ValueError(f"the cache holds {cache.capacity} samples; {start + n} asked")
         if start == 0 and self.value_norm:
             cache.frame = self.frame(ctx_val)  # [B, 1, V + 1]: the frame of S, kept for the buffer
         if pos_embed is None:
             pos_embed = self.ctx_pos_proj(self.fourier(pos.pos))  # [B, n, D]
         x = pos_embed + self.ctx_val_proj(ctx_val, cache.frame)  # [B, n, D]
-        first_causal = self.encoder_kind == "incremental"
         for i, block in enumerate(self.encoder):
-            h = block.norm1(x)
-            q, kv = F.linear(h, *cache.enc_proj[i]).split([h.shape[-1], 2 * h.shape[-1]], dim=-1)  # [B, n, D], [B, n, 2D]
-            block.attn.store(kv, pos, cache.keys[i], cache.values[i], start)
-            keys = cache.keys[i][:, :, : start + n]  # [B, H, C, key_dim']
-            vals = cache.values[i][:, :, : start + n]
-            if n == 1 or start == 0:
-                # one new row sees everything cached; a first block is S (buffered) or plain causal (fused kernel)
-                att = block.attn.attend(h, keys, vals, causal=n > 1 and first_causal, x_pos=pos,
-                                        projected=q)  # [B, n, D]
-            else:  # new rows see the cache plus the new rows causally
-                mask = torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(diagonal=start)  # [n, C]
-                att = block.attn.attend(h, keys, vals, x_pos=pos, mask=mask, projected=q)  # [B, n, D]
+            h = block.norm1(x)  # [B, n, D]
+            block.attn.store_rows(h, pos, cache.rows[i], start)
+            if start == 0:  # S (buffered) or a causal first block (incremental): as encode_rows computes it
+                att = block.attn(h, h, causal=self.encoder_kind == "incremental" and n > 1, x_pos=pos, src_pos=pos)
+            else:  # new rows see the cache and, causally, each other
+                mask = None if n == 1 else torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(start)  # [n, C]
+                att = block.attn.out(block.attn.attend_rows(block.attn.q(h), cache.rows[i][:, :, : start + n], pos,
+                                                            mask))  # [B, n, D]
             x = x + att
             x = x + block.mlp(block.norm2(x))  # [B, n, D]
         memory = self.encoder_norm(x)  # [B, n, D]
-        for block, keys, values in zip(self.decoder, cache.mem_keys, cache.mem_values):
-            block.attn.store(block.attn.kv(memory), pos, keys, values, start)  # kv [B, n, 2D]
+        self.decoder[0].attn.store_rows(memory, pos, cache.memory_rows, start)  # every decoder layer reads these
         cache.length = start + n
         return memory  # [B, n, D]
 

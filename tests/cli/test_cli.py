@@ -211,8 +211,9 @@ def test_unknown_config_key_is_reported(capsys):
 
 def test_console_noise_is_filtered(caplog):
     """The litlogger tip, the LeafSpec deprecation, the false "not resumable" warning, a resume's "checkpoint
-    directory is not empty" and the FLOPs total (0: the module has no example input) stay out of the console; other
-    messages still come through."""
+    directory is not empty", the small-epoch logging interval warning (Lightning counts the interval over the run)
+    and the FLOPs total (0: the module has no example input) stay out of the console; other messages still come
+    through."""
     import logging
     import warnings
 
@@ -234,6 +235,9 @@ def test_console_noise_is_filtered(caplog):
         warnings.warn("You're resuming from a checkpoint that ended before the epoch ended and your dataloader is"
                       " not resumable. This can cause unreliable results if further training is done.")
         warnings.warn("Checkpoint directory /r/runs/polynomial/a/checkpoints exists and is not empty.")  # a resume
+        warnings.warn("The number of training batches (5) is smaller than the logging interval Trainer("
+                      "log_every_n_steps=10). Set a lower value for log_every_n_steps if you want to see logs for the "
+                      "training epoch.")
         warnings.warn("a warning that matters")
     assert [str(w.message) for w in seen] == ["a warning that matters"]
 

@@ -282,6 +282,8 @@ def test_load_user_video_and_mask(tmp_path):
     still = np.zeros((32, 32, 3), np.uint8)
     still[:, 16:] = 255  # right half observed
     iio.imwrite(tmp_path / "m.png", still)
+    with pytest.raises(ValueError, match="m.png: a still image .one frame., not a video"):  # a picture to sample
+        load_user_video(tmp_path / "m.png", num_frames=4, size=16)
     mask = load_mask_video(tmp_path / "m.png", num_frames=4, size=16)
     assert mask.shape == (4, 16, 16) and mask.dtype == torch.bool
     assert mask[:, :, 8:].all() and not mask[:, :, :8].any()

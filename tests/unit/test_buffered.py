@@ -42,14 +42,15 @@ def test_buffer_mask():
     assert torch.equal(m, want)
 
 
-def test_cpu_caches_leave_out_the_padding_channels():
-    """The keys' distance channels are padded to a multiple of 8 for GPU kernels; a CPU cache, read whole every
-    sampling step, stores only the P + 2 real ones (the cached-against-uncached tests check the outputs)."""
-    m = _model(distance_bias=True)  # head width 8, P = 2: 8 + 4 channels, padded to 16
+def test_caches_hold_one_row_a_token_per_layer():
+    """A cache holds, per encoder layer and once for every decoder layer, each token's D-wide row and its P + 2
+    distance channels (padded to a multiple of 8 on a GPU): not keys and values per head and per layer."""
+    m = _model(distance_bias=True)  # width 32, P = 2: 32 + 4 channels, padded to 40
     attn = m.encoder[0].attn
-    assert (attn.key_dim, attn.cache_key_dim("cpu"), attn.cache_key_dim("cuda")) == (16, 12, 16)
+    assert (attn.row_dim("cpu"), attn.row_dim("cuda")) == (36, 40)
     cache = m.new_cache(2, 5, torch.device("cpu"), torch.float32)
-    assert cache.keys[0].shape == cache.values[0].shape == cache.mem_keys[1].shape == (2, 4, 5, 12)
+    assert len(cache.rows) == 3 and cache.rows[0].shape == cache.memory_rows.shape == (2, 1, 5, 36)
+    assert _model(distance_bias=False).new_cache(2, 5, torch.device("cpu"), torch.float32).rows[0].shape[-1] == 32
 
 
 CASES = [dict(distance_bias=False), dict(distance_bias=True), dict(distance_bias=True, value_norm=True),
@@ -65,7 +66,7 @@ def test_cached_steps_equal_reencoding_under_the_masks(kw):
     rows = [m.encode_append(cache, pos[:, :k], val[:, :k])]
     outs = []
     for t in range(n + 1):
-        cached = m.decode(cache.memory(), qry)  # [B, Q, NP (+ V + 1)]
+        cached = m.decode(m.cached_memory(cache), qry)  # [B, Q, NP (+ V + 1)]
         full = m.decode(m.encode(pos[:, : k + t], val[:, : k + t], observed=k), qry)
         assert torch.allclose(cached, full, atol=1e-5), f"step {t}: {(cached - full).abs().max():.2e}"
         outs.append(full)
@@ -115,7 +116,7 @@ def test_empty_buffer_is_the_bidirectional_encoder(kw):
     # and the cache's first block (S) is the bidirectional encoding too
     cache = buf.new_cache(3, pos.shape[1], torch.device("cpu"), torch.float32)
     buf.encode_append(cache, pos, val)
-    assert torch.allclose(buf.decode(cache.memory(), qry), want, atol=1e-5)
+    assert torch.allclose(buf.decode(buf.cached_memory(cache), qry), want, atol=1e-5)
 
 
 def _dist(grid=(5, 5), framed=False):

@@ -34,7 +34,7 @@ def test_cached_logits_match_full_reencode_at_every_step(distance_bias):
     spread = []
     for t in range(steps + 1):
         n = k + t
-        cached = m.decode(cache.memory(), qry)  # [B, Q, NP]
+        cached = m.decode(m.cached_memory(cache), qry)  # [B, Q, NP]
         full = m.decode(m.encode(pos[:, :n], val[:, :n]), qry)
         assert cache.length == n
         assert torch.allclose(cached[..., :NB], full[..., :NB], atol=1e-5), f"logits differ after {n} samples"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pixeltransformer.model import PixelTransformer
-from pixeltransformer.stepping import RowStepper, padded_out
+from pixeltransformer.stepping import RowStepper
 
 from perturb import perturbed
 
@@ -36,7 +36,7 @@ def _run(m, b=3, k=5, n=8, stepper=True, autocast=False):
                 outs.append(step.decode(p, qry_embed))
                 step.append(p, val[:, k + t : k + t + 1], ctx_embed)
             else:
-                outs.append(m.decode(cache.memory(), p, qry_embed))
+                outs.append(m.decode(m.cached_memory(cache), p, qry_embed))
                 m.encode_append(cache, p, val[:, k + t : k + t + 1], ctx_embed)
     return torch.cat(outs, 1), cache  # [B, n, NP (+ V + 1)]
 
@@ -50,29 +50,23 @@ def test_steps_equal_decode_and_encode_append(kw):
     assert torch.allclose(fast, slow, atol=1e-5), f"{(fast - slow).abs().max():.2e}"
     assert (fast[:, 0] - fast[:, -1]).abs().max() > 1e-2  # the appended rows change what is decoded
     assert cache.length == ref.length
-    for mine, theirs in zip(cache.keys + cache.values + cache.mem_keys + cache.mem_values,
-                            ref.keys + ref.values + ref.mem_keys + ref.mem_values):
+    for mine, theirs in zip(cache.rows + [cache.memory_rows], ref.rows + [ref.memory_rows]):
         assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-5)
 
 
-def test_steps_under_autocast_follow_the_autocast_path():
-    """Under bf16 autocast (the GPU path's code) the step rounds as decode and encode_append do."""
-    m = _model(distance_bias=True, value_norm=True)
+@pytest.mark.parametrize("kw", CASES[1:4])
+def test_steps_under_autocast_round_as_decode_and_encode_append_do(kw):
+    """Under bf16 autocast (the GPU path's code) the step, which carries each query into row space, rounds no
+    worse than decode's projected keys and values: its error against fp32 is about theirs (the distance bias
+    stays fp32 in both: rounded, it would move logits by whole units)."""
+    m = _model(**kw)
     fast, _ = _run(m, autocast=True)
     slow, _ = _run(m, stepper=False, autocast=True)
     exact, _ = _run(m)
-    assert torch.allclose(fast, slow, atol=2e-2)
-    assert (fast - exact).abs().max() > 1e-4  # autocast did round
-
-
-def test_padded_out_projection_ignores_the_padding_channels():
-    m = _model(distance_bias=True)
-    attn = m.encoder[0].attn
-    width = attn.cache_key_dim("cpu")  # 8 + 4 per head
-    out = padded_out(attn, width)
-    o = torch.randn(3, attn.heads, width)  # [B, H, W']
-    want = attn.out(o[..., : attn.head_dim].flatten(1))  # [B, D]
-    assert torch.allclose(out(o.flatten(1)), want, atol=1e-6)  # whatever the padding channels hold
+    err_fast, err_slow = (fast - exact).abs(), (slow - exact).abs()
+    assert err_fast.max() > 1e-4  # autocast did round
+    assert err_fast.mean() < 1.5 * err_slow.mean(), f"{err_fast.mean():.2e} vs {err_slow.mean():.2e}"
+    assert err_fast.max() < 2 * err_slow.max(), f"{err_fast.max():.2e} vs {err_slow.max():.2e}"
 
 
 def test_append_needs_s_and_room():
