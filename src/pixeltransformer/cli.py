@@ -62,27 +62,41 @@ def data_hint(saved: dict) -> str:
 
 
 class RunConfig(SaveConfigCallback):
-    """Writes the resolved config into the run folder (config.yaml, or eval/config.yaml for other stages), and
+    """Writes the resolved config into the run folder (config.yaml, or eval/config_test.yaml for other stages), and
     for a fit appends the command line as given to command.txt (one line per fit: a resume adds one); puts the
-    whole config into wandb.config."""
+    whole config into wandb.config. An evaluation's config is written when the evaluation has ended, after its
+    metrics: one that fails leaves the folder's config and metrics as they were, the pair of an earlier evaluation."""
 
     def __init__(self, *args, command: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.command = command
+        self.eval_config: Path | None = None  # an evaluation's config file, written at teardown
+        self.failed = False
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
         if stage == "predict":  # prediction.json records the prediction's options beside its files
             return
         if stage != "fit":
-            folder = eval_folder(pl_module)
-            (run_dir / folder).mkdir(parents=True, exist_ok=True)
-            self.config_filename = os.path.join(folder, f"config_{getattr(stage, 'value', stage)}.yaml")
-        elif self.command and trainer.is_global_zero:
+            self.eval_config = run_dir / eval_folder(pl_module) / f"config_{getattr(stage, 'value', stage)}.yaml"
+            if trainer.is_global_zero:
+                self.save_config(trainer, pl_module, stage)
+            return
+        if self.command and trainer.is_global_zero:
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(run_dir / COMMAND_FILE, "a") as f:
                 f.write(self.command + "\n")
         super().setup(trainer, pl_module, stage)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self.failed = True
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        if self.eval_config is not None and not self.failed and trainer.is_global_zero:
+            self.eval_config.parent.mkdir(parents=True, exist_ok=True)
+            self.parser.save(self.config, str(self.eval_config), skip_none=False, overwrite=True,
+                             multifile=self.multifile)
+        self.eval_config = None
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
         from .media import wandb_run

@@ -247,6 +247,27 @@ class FailAtStart(L.Callback):
         raise ValueError("stopped before the first step")
 
 
+class FailInTest(L.Callback):
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        raise ValueError("stopped in the test loop")
+
+
+def test_a_failed_evaluation_leaves_the_earlier_config_and_metrics(trained_polynomial, tmp_path):
+    """An evaluation's config is written after its metrics: one that fails leaves eval/ holding the earlier
+    evaluation's config and metrics, not a new config beside old metrics."""
+    own = trained_polynomial / "eval"
+    args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
+    main(args)
+    before = {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()}
+    assert {"config_test.yaml", "metrics.json"} <= set(before)
+    cfg = tmp_path / "fail.yaml"
+    cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.FailInTest\n")
+    with pytest.raises(ValueError, match="stopped in the test loop"):
+        main([*args, "--config", str(cfg), "--seed_everything=123"])
+    assert {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()} == before
+
+
 def test_a_failed_start_leaves_no_run_folder(tmp_path):
     cfg = tmp_path / "fail.yaml"
     cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.FailAtStart\n")
