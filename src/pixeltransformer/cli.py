@@ -29,7 +29,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
-from .errors import debugging, fail, first_line, is_input_error, root_cause
+from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import eval_folder
 from .files import missing_folders, remove_empty
 from .loading import CheckpointError, load_checkpoint
@@ -364,7 +364,7 @@ def cli_main() -> None:
         main(exit_on_error=False)
     except ArgumentError as err:
         sub = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ""
-        fail(f"{first_line(err.message)} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
+        fail(f"{parse_error_line(err.message)} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
     except Exception as err:
         if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks
             fail(f"trainer settings: {first_line(root_cause(err))}")

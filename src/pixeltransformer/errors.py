@@ -9,6 +9,7 @@ jsonargparse wraps errors raised while it builds the classes of a config ("Call 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -40,6 +41,29 @@ def first_line(err: BaseException | str) -> str:
     if not lines:
         return type(err).__name__
     return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+
+
+def parse_error_line(message: str) -> str:
+    """jsonargparse's message for a bad command line or config, as one line. When a class fits none of its
+    option's types (say a DataModule config of another domain, whose keys this domain's class does not have), the
+    first line says only that; the line here names the key that failed inside the class and why:
+    ``data.init_args.dataset: Expected a typing.Literal[...]. Got value: npz (ImageDataModule)``."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    head = re.match(r'Parser key "([^"]+)":$', lines[0]) if lines else None
+    if head and len(lines) > 1 and lines[1].startswith("Does not validate against any of the Union subtypes"):
+        keys, cls = [], None
+        for line in lines[2:]:
+            problem = re.match(r"- Problem with given class_path '([^']+)':", line)
+            if cls is None:
+                cls = problem.group(1) if problem else None
+                continue
+            key = re.match(r'Parser key "([^"]+)":$', line)
+            if key:
+                keys.append(key.group(1))
+                continue
+            where = ".init_args.".join([head.group(1), ".".join(keys)]) if keys else head.group(1)
+            return f"{where}: {line.removeprefix('- ')} ({cls.rsplit('.', 1)[-1]})"
+    return first_line(message)
 
 
 def _raised_in_jsonargparse(err: BaseException) -> bool:

@@ -146,6 +146,12 @@ ROWS = [
      'a misspelt option: `--model.net.widht=64`',
      lambda w: ["cli", "fit", *POLY, "--model.net.widht=64", *_runs(w)],
      "--model.net.widht=64 (options: pixeltransformer fit --help)"),
+    ("config-other-domain",
+     "another domain's overlay: `--config configs/images.yaml --config configs/video/beach.yaml`",
+     lambda w: ["cli", "fit", "--config", str(CONFIGS / "images.yaml"), "--config", str(CONFIGS / "video/beach.yaml"),
+                *_runs(w)],
+     "data.init_args.dataset: Expected a typing.Literal['digits', 'mnist', 'cifar10', 'folder']. Got value: npz "
+     "(ImageDataModule) (options: pixeltransformer fit --help)"),
     ("config-bad-value",
      '`--model.net.encoder=sideways`',
      lambda w: ["cli", "fit", *POLY, "--model.net.encoder=sideways", *_runs(w)],
