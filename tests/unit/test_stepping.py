@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from pixeltransformer.model import PixelTransformer
+from pixeltransformer.model import Attention, PixelTransformer
 from pixeltransformer.stepping import RowStepper
 
 from perturb import perturbed
@@ -67,6 +67,20 @@ def test_steps_under_autocast_round_as_decode_and_encode_append_do(kw):
     assert err_fast.max() > 1e-4  # autocast did round
     assert err_fast.mean() < 1.5 * err_slow.mean(), f"{err_fast.mean():.2e} vs {err_slow.mean():.2e}"
     assert err_fast.max() < 2 * err_slow.max(), f"{err_fast.max():.2e} vs {err_slow.max():.2e}"
+
+
+@pytest.mark.parametrize("kw", [dict(distance_bias=True), dict(distance_bias=True, attention_sink=True)])
+def test_steps_on_a_gpu_sized_cache_ignore_its_padding(kw, monkeypatch):
+    """A GPU cache pads each row's distance channels to a multiple of 8 (Attention.row_dim): the same steps on a
+    padded cache, built here on the CPU, give what the unpadded cache gives."""
+    m = _model(**kw)
+    want, _ = _run(m)
+    row_dim = Attention.row_dim
+    monkeypatch.setattr(Attention, "row_dim", lambda self, device: row_dim(self, "cuda"))
+    fast, cache = _run(m)
+    slow, _ = _run(m, stepper=False)
+    assert cache.memory_rows.shape[-1] == 40 and cache.memory_rows[..., 36:].abs().max() == 0  # 32 + 4, padded
+    assert torch.allclose(fast, want, atol=1e-5) and torch.allclose(slow, want, atol=1e-5)
 
 
 def test_append_needs_s_and_room():
