@@ -11,7 +11,7 @@ Encoder variants (``encoder=``):
   drawn after them (the buffer) attends to S and to the buffer samples before it. encode(..., observed=m)
   reads the first m samples as S and the rest as the buffer in the given order; with no buffer it is exactly
   the bidirectional encoder. At sampling time S is encoded once and each drawn value costs one row of
-  attention against cached keys/values.
+  attention per layer against cached rows (RowCache).
 - "incremental": causal over the whole set, in the order given (not invariant to the order of S).
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -53,12 +53,14 @@ def buffer_mask(total: int, observed: int, device: torch.device | str | None = N
 class RowCache:
     """What a sampling step reads of the tokens seen so far, preallocated for `capacity` tokens: per encoder
     layer each token's normed input to the layer (what the layer's keys and values are projected from), and
-    once for every decoder layer each token's memory row (the encoder's output), each row with its distance
-    channels. Attention.attend_rows reads them without projecting keys or values: D channels a token per
-    layer, where keys and values take 2 D per layer and the decoder's would take 2 D per decoder layer."""
+    once for all the decoder layers each token's memory row (the encoder's output), each row with its distance
+    channels. Attention.attend_rows reads them without projecting keys or values, so a token takes D + P + 2
+    channels per encoder layer and D + P + 2 for the whole decoder, where keys and values took 2 D (plus
+    distance channels) per layer of either. The axis of size 1 is the attention kernel's head axis: every head
+    reads the same rows."""
 
     rows: list[torch.Tensor]  # per encoder layer [B, 1, C, W], W = Attention.row_dim
-    memory_rows: torch.Tensor  # [B, 1, C, W], read by every decoder layer
+    memory_rows: torch.Tensor  # [B, 1, C, W], read by every decoder layer (all have the same row width)
     length: int = 0
     frame: torch.Tensor | None = None  # [B, 1, V + 1] the frame of S (buffered encoder with value_norm)
 
@@ -131,8 +133,8 @@ class Attention(nn.Module):
     heads. Nearby samples then carry weight from the first step (a Nadaraya-Watson average at several scales),
     instead of waiting for the query/key projections to discover locality from the Fourier features. The bias is
     folded into the dot product with P + 2 extra channels (q: [2 l x_q, -l, -l |x_q|^2], k: [x_k, |x_k|^2, 1]
-    with l = 1 / (2 sigma^2)), so the fused kernels and the key/value caches keep working: cached keys hold only
-    geometry, and the learned widths live on the query side. Values are zero-padded to the same width: with
+    with l = 1 / (2 sigma^2)), so the fused kernels keep working and a cache stores only geometry with each row
+    (store_rows): the learned widths live on the query side. Values are zero-padded to the same width: with
     unequal q/k and v widths the CPU kernel falls back to the unfused path, 2.4x slower at 1024 tokens.
 
     With `sink`, every head also attends to one learned key/value. With the distance bias the sink scores as a
@@ -209,15 +211,18 @@ class Attention(nn.Module):
             rows[:, 0, start : start + n, d : d + self.used_extra] = geo
 
     def keys_values_of_rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A row cache's rows [B, M, row_dim] -> keys and values [B, H, M, Dh + P + 2], as keys_values
-        projects them (the values' distance channels zeros)."""
+        """A row cache's rows [B, M, row_dim] (in any float dtype) -> keys and values [B, H, M, W'], as
+        keys_values projects them (the values' distance channels zeros): W' = Dh + P + 2, or key_dim (a multiple
+        of 8) from a padded cache (row_dim on a GPU, where an fp32 attention kernel needs aligned widths)."""
         d = self.heads * self.head_dim
-        k, v = self.kv(rows[..., :d]).chunk(2, dim=-1)  # [B, M, D] each
+        k, v = self.kv(rows[..., :d].to(self.kv.weight.dtype)).chunk(2, dim=-1)  # [B, M, D] each
         k, v = self.split(k), self.split(v)  # [B, H, M, Dh]
         if self.distance:
+            width = self.key_dim if rows.shape[-1] > d + self.used_extra else self.head_dim + self.used_extra
             geo = rows[..., d : d + self.used_extra].float()  # [B, M, P + 2]
             k = torch.cat([k.float(), geo.unsqueeze(1).expand(-1, self.heads, -1, -1)], dim=-1)  # [B, H, M, Dh + P + 2]
-            v = F.pad(v.float(), (0, self.used_extra))  # [B, H, M, Dh + P + 2]
+            k = F.pad(k, (0, width - k.shape[-1]))  # [B, H, M, W']
+            v = F.pad(v.float(), (0, width - self.head_dim))  # [B, H, M, W']
         return k, v
 
     def attend_rows(self, q: torch.Tensor, rows: torch.Tensor, x_pos: PosLike | None = None,
@@ -250,8 +255,8 @@ class Attention(nn.Module):
             if self.sink:
                 o, kept = self._attend_rows_with_sink(q, qt, rows, x_pos, mask)  # [B, 1, H n, W], [B, H, n, 1]
             else:
-                o = F.scaled_dot_product_attention(qt, rows, rows.to(qt.dtype), attn_mask=mask,
-                                                   scale=dh ** -0.5)  # [B, 1, H n, W]
+                rows = rows.to(qt.dtype)  # a cache in another dtype than the model's
+                o = F.scaled_dot_product_attention(qt, rows, rows, attn_mask=mask, scale=dh ** -0.5)  # [B, 1, H n, W]
                 kept = None
         o = o.reshape(b, h, n, -1)[..., :d].transpose(0, 1).reshape(h, b * n, d)  # [H, B n, D]
         out = torch.bmm(o, w_v.transpose(1, 2)).view(h, b, n, dh)  # [H, B, n, Dh]
@@ -272,9 +277,10 @@ class Attention(nn.Module):
         h, dh = self.heads, self.head_dim
         scale = dh ** -0.5
         q_heads = q.view(b, n, h, dh).transpose(1, 2).to(qt.dtype)  # [B, H, n, Dh]
-        logits = qt @ rows.to(qt.dtype).transpose(-1, -2)  # [B, 1, H n, M]
-        # the key bias, the same for every row but not for the sink
-        logits = (logits.view(b, h, n, -1) + (q_heads * self.kv.bias[:d].view(h, 1, dh)).sum(-1, keepdim=True)) * scale
+        rows = rows.to(qt.dtype)  # a cache in another dtype than the model's
+        logits = (qt @ rows.transpose(-1, -2)).view(b, h, n, -1)  # [B, H, n, M]
+        key_bias = (q_heads * self.kv.bias[:d].view(h, 1, dh)).sum(-1, keepdim=True)  # [B, H, n, 1]
+        logits = (logits + key_bias) * scale  # [B, H, n, M]: the key bias, the same for every row but not the sink
         if mask is not None:
             logits = logits.masked_fill(~mask.view(h, n, -1), float("-inf"))  # [B, H, n, M]
         sink = (q_heads * self.sink_key.view(h, 1, dh)).sum(-1, keepdim=True)  # [B, H, n, 1]
@@ -285,6 +291,7 @@ class Attention(nn.Module):
         p = torch.cat([logits, sink * scale], dim=-1).softmax(-1)  # [B, H, n, M + 1]
         o = p[..., :-1].reshape(b, 1, h * n, -1) @ rows  # [B, 1, H n, W]
         return o, 1 - p[..., -1:]
+
     def query_scale(self) -> torch.Tensor:
         """Each head's l = 1 / (2 sigma^2), times sqrt(Dh) to undo the attention's 1 / sqrt(Dh): [H] fp32."""
         return 0.5 * torch.exp(-2.0 * self.log_sigma.float()) * self.head_dim ** 0.5  # [H]
@@ -311,7 +318,7 @@ class Attention(nn.Module):
         """attend() before the heads are combined: [B, H, N, W], W = the keys' width; the channels past
         head_dim are the values' zero padding."""
         q = self.queries(x, x_pos, projected)  # [B, H, N, key_dim]; fp32 with the distance bias
-        if self.distance:  # keys/values may come from a cache in another dtype; the bias needs fp32
+        if self.distance:  # keys/values may come in another dtype (cached_memory's); the bias needs fp32
             k, v = k.float(), v.float()
             q = q[..., : k.shape[-1]]  # a cache without the padding channels: they are zeros in q and k alike
         if self.sink:
@@ -426,6 +433,9 @@ class PixelTransformer(nn.Module):
         super().__init__()
         if encoder not in ENCODERS:
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
+        if decoder_layers < 1 or encoder_layers < 0:
+            raise ValueError(f"model.net needs decoder_layers >= 1 (queries read S only through the decoder) and "
+                             f"encoder_layers >= 0; got {decoder_layers} and {encoder_layers}")
         if value_norm and encoder == "incremental":
             raise ValueError("model.net.value_norm needs encoder='bidirectional' or 'buffered': the incremental "
                              "encoder's cache cannot follow a frame that moves as samples are added")
@@ -603,13 +613,15 @@ class PixelTransformer(nn.Module):
             if start == 0:  # S (buffered) or a causal first block (incremental): as encode_rows computes it
                 att = block.attn(h, h, causal=self.encoder_kind == "incremental" and n > 1, x_pos=pos, src_pos=pos)
             else:  # new rows see the cache and, causally, each other
-                mask = None if n == 1 else torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(start)  # [n, C]
+                mask = None if n == 1 else torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(start)
+                # mask: [n, start + n] or None
                 att = block.attn.out(block.attn.attend_rows(block.attn.q(h), cache.rows[i][:, :, : start + n], pos,
                                                             mask))  # [B, n, D]
             x = x + att
             x = x + block.mlp(block.norm2(x))  # [B, n, D]
         memory = self.encoder_norm(x)  # [B, n, D]
-        self.decoder[0].attn.store_rows(memory, pos, cache.memory_rows, start)  # every decoder layer reads these
+        # every decoder layer reads these rows; all have the first one's distance channels and row width
+        self.decoder[0].attn.store_rows(memory, pos, cache.memory_rows, start)
         cache.length = start + n
         return memory  # [B, n, D]
 

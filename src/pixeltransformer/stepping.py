@@ -63,8 +63,9 @@ class RowStepper:
     """decode and append for one new row per chain, on a model's RowCache (buffered or incremental encoder).
 
     decode(pos, qry_embed) equals model.decode(model.cached_memory(cache), pos, qry_embed); append(pos, val,
-    ctx_embed) equals model.encode_append(cache, pos, val, ctx_embed) for one sample per chain. The weights are
-    copied when the stepper is made: make a new one after the model's weights change.
+    ctx_embed) equals model.encode_append(cache, pos, val, ctx_embed) for one sample per chain. The linear layers'
+    weights are copied when the stepper is made (the attention reads its key/value weights from the module): make
+    a new one after the model's weights change.
     """
 
     def __init__(self, model: PixelTransformer, cache: RowCache):
@@ -94,5 +95,6 @@ class RowStepper:
             h = layer.block.norm1(x)  # [B, D]
             layer.block.attn.store_rows(h.unsqueeze(1), pos, rows, s)
             x = layer(x, h, rows[:, :, : s + 1], pos)  # [B, D]
-        model.decoder[0].attn.store_rows(model.encoder_norm(x).unsqueeze(1), pos, cache.memory_rows, s)
+        memory = model.encoder_norm(x).unsqueeze(1)  # [B, 1, D]: one row for every decoder layer (encode_append)
+        model.decoder[0].attn.store_rows(memory, pos, cache.memory_rows, s)
         cache.length = s + 1

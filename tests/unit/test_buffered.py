@@ -119,6 +119,18 @@ def test_empty_buffer_is_the_bidirectional_encoder(kw):
     assert torch.allclose(buf.decode(buf.cached_memory(cache), qry), want, atol=1e-5)
 
 
+def test_cached_sampling_with_float64_positions():
+    """Positions in float64 (the cache takes their dtype) and float32 values: the cached steps and the final decode
+    of the remaining queries read the cache in the model's dtype, and draw what float32 positions draw."""
+    m = _model(distance_bias=True)
+    dist = _dist()
+    pos, val, _ = _sets(b=2, k=6, n=0)
+    qry = grid_positions((5, 5)).unsqueeze(0).expand(2, -1, -1)  # [B, Q, P]
+    want = sample(m, dist, pos, val, qry, num_samples=2, n_autoregressive=7, seed=0)  # [B, S, Q, V]
+    got = sample(m, dist, pos.double(), val, qry.double(), num_samples=2, n_autoregressive=7, seed=0)
+    assert got.shape == want.shape and torch.allclose(got.float(), want, atol=1e-4)
+
+
 def _dist(grid=(5, 5), framed=False):
     spec = SignalSpec(domain="t", dataset="t", grid_shape=grid, val_dims=1, val_range=(0, 1), num_bins=1 if framed else NB)
     return BinnedGaussian.from_spec(spec, framed=framed, gaussian_term="nll" if framed else "paper")
@@ -185,3 +197,5 @@ def test_bad_split_and_encoder_are_one_line_errors():
         _model(encoder="causal")
     with pytest.raises(ValueError, match="value_norm needs encoder='bidirectional' or 'buffered'"):
         _model(encoder="incremental", value_norm=True)
+    with pytest.raises(ValueError, match="needs decoder_layers >= 1 .queries read S only through the decoder."):
+        PixelTransformer(pos_dims=2, val_dims=1, num_params=3, decoder_layers=0)

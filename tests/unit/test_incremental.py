@@ -1,4 +1,4 @@
-"""The incremental (causal, key/value-cached) encoder: cached decoding gives the same logits as a full
+"""The incremental (causal, cached) encoder: cached decoding gives the same logits as a full
 re-encode at every sampling step, and the sampler's cached and uncached runs agree."""
 
 import pytest

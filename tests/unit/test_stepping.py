@@ -56,9 +56,10 @@ def test_steps_equal_decode_and_encode_append(kw):
 
 @pytest.mark.parametrize("kw", CASES[1:4])
 def test_steps_under_autocast_round_as_decode_and_encode_append_do(kw):
-    """Under bf16 autocast (the GPU path's code) the step, which carries each query into row space, rounds no
-    worse than decode's projected keys and values: its error against fp32 is about theirs (the distance bias
-    stays fp32 in both: rounded, it would move logits by whole units)."""
+    """Under bf16 autocast (the GPU path's code) the step's decoder, which carries each query into row space,
+    rounds no worse than decode's projected keys and values (both append encoder rows through attend_rows): its
+    error against fp32 is about theirs (the distance bias stays fp32 in both: rounded, it would move logits by
+    whole units)."""
     m = _model(**kw)
     fast, _ = _run(m, autocast=True)
     slow, _ = _run(m, stepper=False, autocast=True)
@@ -80,6 +81,8 @@ def test_steps_on_a_gpu_sized_cache_ignore_its_padding(kw, monkeypatch):
     fast, cache = _run(m)
     slow, _ = _run(m, stepper=False)
     assert cache.memory_rows.shape[-1] == 40 and cache.memory_rows[..., 36:].abs().max() == 0  # 32 + 4, padded
+    memory = m.cached_memory(cache)  # keys and values for many queries: aligned widths too, as a GPU kernel needs
+    assert memory.keys[0].shape[-1] == memory.values[0].shape[-1] == m.decoder[0].attn.key_dim == 16
     assert torch.allclose(fast, want, atol=1e-5) and torch.allclose(slow, want, atol=1e-5)
 
 
