@@ -10,6 +10,7 @@ that signal's own seed, so a signal's samples do not depend on the batch it is s
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from .loopbar import loop_progress
 from .model import MemoryKV
 from .numerics import with_flushed_subnormals
 from .sets import grid_positions, unflatten_grid
-from .stepping import RowStepper
+from .stepping import RowStepper, native_cpu_kernels
 
 
 # cached sampling prepares the inputs of this many steps at a time (bounded memory for any N')
@@ -159,20 +160,23 @@ def sample(
     ar_pos = torch.gather(qpos, 1, ar_idx.unsqueeze(-1).expand(-1, -1, p))  # [BS, N', P]
     buf_pos[:, k:] = ar_pos
     steps = None
-    for t in loop_progress(range(n_ar), f"sampling {n_ar} steps x {bs} chains", unit="step", enabled=progress,
-                           leave=False):
-        if use_cache:
-            if t % STEP_BLOCK == 0:  # what the next positions fix (embeddings, distance channels), computed at once
-                steps = model.step_inputs(ar_pos[:, t : t + STEP_BLOCK])
-            pos_t, ctx_embed, qry_embed = steps.at(t % STEP_BLOCK)  # [BS, 1, P], [BS, 1, D], [BS, 1, D]
-            params = stepper.decode(pos_t, qry_embed)  # [BS, 1, NP]
-        else:
-            mem = model.encode(buf_pos[:, : k + t], buf_val[:, : k + t], observed=observed_rows)
-            params = model.decode(mem, ar_pos[:, t : t + 1])  # [BS, 1, NP]
-        val_t = dist.sample(params, temperature, uniform=bin_u[:, t : t + 1], noise=noise[:, t : t + 1])  # [BS, 1, V]
-        buf_val[:, k + t : k + t + 1] = val_t
-        if use_cache:
-            stepper.append(pos_t, val_t, ctx_embed)
+    # one-row steps: PyTorch's own small-tensor kernels (stepping.native_cpu_kernels)
+    with native_cpu_kernels(device) if use_cache else contextlib.nullcontext():
+        for t in loop_progress(range(n_ar), f"sampling {n_ar} steps x {bs} chains", unit="step", enabled=progress,
+                               leave=False):
+            if use_cache:
+                if t % STEP_BLOCK == 0:  # what the next positions fix (embeddings, distance channels), at once
+                    steps = model.step_inputs(ar_pos[:, t : t + STEP_BLOCK])
+                pos_t, ctx_embed, qry_embed = steps.at(t % STEP_BLOCK)  # [BS, 1, P], [BS, 1, D], [BS, 1, D]
+                params = stepper.decode(pos_t, qry_embed)  # [BS, 1, NP]
+            else:
+                mem = model.encode(buf_pos[:, : k + t], buf_val[:, : k + t], observed=observed_rows)
+                params = model.decode(mem, ar_pos[:, t : t + 1])  # [BS, 1, NP]
+            val_t = dist.sample(params, temperature, uniform=bin_u[:, t : t + 1],
+                                noise=noise[:, t : t + 1])  # [BS, 1, V]
+            buf_val[:, k + t : k + t + 1] = val_t
+            if use_cache:
+                stepper.append(pos_t, val_t, ctx_embed)
     out.scatter_(1, ar_idx.unsqueeze(-1).expand(-1, -1, v), buf_val[:, k:])  # [BS, Q, V]
 
     rest = order[:, n_ar:]  # [BS, Q - N']

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pixeltransformer.model import Attention, PixelTransformer
-from pixeltransformer.stepping import RowStepper
+from pixeltransformer.stepping import RowStepper, native_cpu_kernels
 
 from perturb import perturbed
 
@@ -98,3 +98,20 @@ def test_append_needs_s_and_room():
     m.encode_append(cache, torch.zeros(1, 3, 2), torch.zeros(1, 3, 2))
     with pytest.raises(ValueError, match="holds 3 of 3"):
         step.append(p, val, ctx_embed)
+
+
+def test_native_cpu_kernels_switch_onednn_off_and_back():
+    """The sampling loop's one-row steps run without oneDNN on the CPU (its GELU is slow to set up on a few rows),
+    give what they give with it, and leave the flag as it was, after an error too; CPU autocast keeps it."""
+    m = _model(distance_bias=True)
+    with_onednn, _ = _run(m)
+    with native_cpu_kernels("cpu"):
+        assert not torch.backends.mkldnn.enabled
+        without, _ = _run(m)
+    assert torch.backends.mkldnn.enabled
+    assert torch.allclose(without, with_onednn, atol=1e-5)
+    with pytest.raises(RuntimeError, match="stopped"), native_cpu_kernels("cpu"):
+        raise RuntimeError("stopped")
+    assert torch.backends.mkldnn.enabled
+    with torch.autocast("cpu", dtype=torch.bfloat16), native_cpu_kernels("cpu"):
+        assert torch.backends.mkldnn.enabled  # bf16 matmuls run on oneDNN
