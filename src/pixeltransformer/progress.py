@@ -32,7 +32,6 @@ def total_steps(trainer) -> int | float:
         return math.inf
 
 
-
 def format_value(value: Any) -> str:
     try:
         return f"{float(value):.4g}"
