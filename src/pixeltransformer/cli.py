@@ -86,6 +86,10 @@ class RunConfig(SaveConfigCallback):
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(run_dir / COMMAND_FILE, "a") as f:
                 f.write(self.command + "\n")
+        # config.yaml holds the run's settings, not where this fit started from: a resume finds last.ckpt in the run
+        # folder, wherever it has moved, and a new run started from a copy of this file is a new run
+        self.config = self.config.clone()
+        self.config.ckpt_path = self.config.resume = None
         super().setup(trainer, pl_module, stage)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
@@ -171,6 +175,11 @@ class PixelTransformerCLI(LightningCLI):
         sub = self.config.get("subcommand")
         if sub == "predict" and not self.config[sub].get("ckpt_path"):
             raise ValueError("predict needs --ckpt_path: the checkpoint of a trained model")
+        if sub == "fit" and self.config[sub].get("resume"):
+            # the run's own config.yaml (runs.with_run_config) and the command line set the model; its checkpoint
+            # is the folder's last.ckpt, wherever the folder is now (module.check_checkpoint compares the two)
+            self.config[sub].ckpt_path = str(resume_checkpoint(self.config[sub].resume))
+            return
         if not (sub and self.config[sub].get("ckpt_path")):
             return
         path = self.config[sub].ckpt_path

@@ -295,9 +295,12 @@ class PixelTransformerModule(L.LightningModule):
         if saved.get("domain", data["domain"]) != data["domain"]:  # the cause, before any option it would fail on
             raise DataMismatch(f"checkpoint is for {saved['domain']}/{saved.get('dataset')}, "
                                f"but the data is {data['domain']}/{data['dataset']}")
-        # the encoders share their weights, but each samples with the conditionals it was trained for
-        options = [("net", "encoder"), ("net", "distance_bias"), ("objective", "anchor_logits"), ("net", "value_norm"),
-                   ("net", "attention_sink")]
+        # the size and heads shape the weights (a resume that changed them would fail on the first tensor, or train
+        # another split of heads silently); the encoders share their weights, but each samples with the conditionals
+        # it was trained for
+        options = [("net", "width"), ("net", "encoder_layers"), ("net", "decoder_layers"), ("net", "heads"),
+                   ("net", "ffn"), ("net", "fourier_features"), ("net", "encoder"), ("net", "distance_bias"),
+                   ("objective", "anchor_logits"), ("net", "value_norm"), ("net", "attention_sink")]
         for group, key in options:
             mine = getattr(getattr(self, f"{group}_config"), key)
             was = (hp.get(group) or {}).get(key, mine)
