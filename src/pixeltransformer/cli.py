@@ -31,7 +31,7 @@ from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import eval_folder
-from .files import missing_folders, remove_empty
+from .files import drop_aside, missing_folders, put_back, remove_empty, set_aside
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
@@ -62,23 +62,24 @@ def data_hint(saved: dict) -> str:
 
 
 class RunConfig(SaveConfigCallback):
-    """Writes the resolved config into the run folder (config.yaml, or eval/config_test.yaml for other stages), and
-    for a fit appends the command line as given to command.txt (one line per fit: a resume adds one); puts the
-    whole config into wandb.config. An evaluation's config is written when the evaluation has ended, after its
-    metrics: one that fails leaves the folder's config and metrics as they were, the pair of an earlier evaluation."""
+    """Writes the resolved config into the run folder (config.yaml, or config_test.yaml in the evaluation's folder:
+    evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
+    resume adds one); puts the whole config into wandb.config. An evaluation's config is written when the evaluation
+    has ended, after its metrics; the CLI sets an earlier evaluation aside meanwhile (files.set_aside), so a folder
+    holds one evaluation's files, and a failed evaluation leaves the earlier one as it was."""
 
     def __init__(self, *args, command: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.command = command
-        self.eval_config: Path | None = None  # an evaluation's config file, written at teardown
+        self.eval_config: tuple[Path, str] | None = None  # an evaluation's run folder and file name, for teardown
         self.failed = False
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
         if stage == "predict":  # prediction.json records the prediction's options beside its files
             return
-        if stage != "fit":
-            self.eval_config = run_dir / eval_folder(pl_module) / f"config_{getattr(stage, 'value', stage)}.yaml"
+        if stage != "fit":  # the folder is named at teardown, once the checkpoint is restored (eval_folder)
+            self.eval_config = run_dir, f"config_{getattr(stage, 'value', stage)}.yaml"
             if trainer.is_global_zero:
                 self.save_config(trainer, pl_module, stage)
             return
@@ -97,8 +98,10 @@ class RunConfig(SaveConfigCallback):
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         if self.eval_config is not None and not self.failed and trainer.is_global_zero:
-            self.eval_config.parent.mkdir(parents=True, exist_ok=True)
-            self.parser.save(self.config, str(self.eval_config), skip_none=False, overwrite=True,
+            run_dir, name = self.eval_config
+            folder = run_dir / eval_folder(pl_module, trainer.ckpt_path)
+            folder.mkdir(parents=True, exist_ok=True)
+            self.parser.save(self.config, str(folder / name), skip_none=False, overwrite=True,
                              multifile=self.multifile)
         self.eval_config = None
 
@@ -300,17 +303,28 @@ class PixelTransformerCLI(LightningCLI):
                 raise DataMismatch(f"{err}{data_hint(spec)}") from None
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
-        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
-            if subcommand in ("test", "validate") and self.model.eval_folder() != "eval":
+        earlier = None  # an earlier evaluation in the folder this one writes: replaced as a whole, never mixed
+        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0" and subcommand in ("test", "validate"):
+            folder = eval_folder(self.model, ckpt)
+            if self.model.eval_folder() != "eval":
                 print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
-                      f"on {self.model.spec.dataset} goes to {self.model.eval_folder()}/ (its own data: {own_data(spec)})",
-                      flush=True)
+                      f"on {self.model.spec.dataset} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
+            earlier = set_aside(self.run_dir / folder)
+            if earlier is not None:
+                print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it fails, "
+                      f"the earlier one stays)", flush=True)
         if subcommand == "fit" and self.wandb_id is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
         try:
             super()._run_subcommand(subcommand)
+            if earlier is not None and self.trainer.interrupted:  # Ctrl-C: Lightning returns without an exception
+                put_back(self.run_dir / folder, earlier)
+            elif earlier is not None:
+                drop_aside(earlier)
         except BaseException:
+            if earlier is not None:
+                put_back(self.run_dir / folder, earlier)
             # a new run that failed before its first step leaves nothing behind (rank zero removes it)
             if (subcommand == "fit" and self.new_run and self.trainer.global_step == 0
                     and self.trainer.is_global_zero and not _is_ddp_child()):

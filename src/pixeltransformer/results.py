@@ -364,22 +364,23 @@ def overlay_of(domain: str, config: dict, configs_dir: Path) -> str | None:
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
     `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the `make eval` that wrote
-    eval_dir (default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own overlay)."""
+    eval_dir (default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own overlay, and
+    eval-<checkpoint>/ one of another checkpoint than last.ckpt, the one metrics.json names)."""
     domain = metrics.get("domain", run_dir.parent.name)
     eval_dir = eval_dir or run_dir / "eval"
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
     data = overlay_of(domain, config, configs_dir)
     data_arg = f" DATA={data}" if data else ""
-    if eval_dir.name != "eval":  # evaluated on other data than it was trained on
+    if eval_dir.name != "eval":  # evaluated on other data than it was trained on, or another checkpoint
         other = overlay_of(domain, _load_yaml(eval_dir / "config_test.yaml"), configs_dir)
         eval_data_arg = f" DATA={other}" if other else ""
     else:
         eval_data_arg = data_arg
     from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
 
+    ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/{Path(metrics.get('checkpoint') or 'last.ckpt').name}"
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
-        ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/last.ckpt"
         return f"{recorded.read_text().strip()}\nmake eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
     args = [f"--run_name {run_dir.name}"]
     steps = _dig(config, "trainer", "max_steps")
@@ -388,7 +389,6 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
         default_steps = _dig(_load_yaml(path), "trainer", "max_steps") or default_steps
     if steps is not None and default_steps is not None and steps != default_steps:
         args.append(f"--trainer.max_steps={steps}")
-    ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/last.ckpt"
     return (f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n"
             f"make eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}")
 

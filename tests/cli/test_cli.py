@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -259,13 +260,41 @@ def test_a_failed_evaluation_leaves_the_earlier_config_and_metrics(trained_polyn
     args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
             "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
     main(args)
-    before = {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()}
-    assert {"config_test.yaml", "metrics.json"} <= set(before)
+    before = _files(own)
+    assert {"config_test.yaml", "metrics.json", "pictures/functions0.png"} <= set(before)
     cfg = tmp_path / "fail.yaml"
     cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.FailInTest\n")
     with pytest.raises(ValueError, match="stopped in the test loop"):
         main([*args, "--config", str(cfg), "--seed_everything=123"])
-    assert {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()} == before
+    assert _files(own) == before
+    assert not list(trained_polynomial.glob(".eval*"))
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_new_evaluation_replaces_the_folder_as_a_whole(trained_polynomial, capsys):
+    """Evaluating again replaces eval/ whole (no file of the earlier evaluation stays beside the new ones); another
+    checkpoint of the run is evaluated into eval-<checkpoint>/, beside eval/."""
+    own = trained_polynomial / "eval"
+    last = trained_polynomial / "checkpoints" / "last.ckpt"
+    args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"]]
+    main([*args, "--ckpt_path", str(last)])
+    stale = own / "pictures" / "functions7.png"  # as an earlier evaluation that drew more examples would leave
+    stale.write_bytes((own / "pictures" / "functions0.png").read_bytes())
+    main([*args, "--ckpt_path", str(last)])
+    assert not stale.exists() and (own / "metrics.json").is_file() and (own / "config_test.yaml").is_file()
+    assert "[run] eval/ holds an earlier evaluation: this one replaces it when it ends" in capsys.readouterr().out
+    before = _files(own)
+    best = trained_polynomial / "checkpoints" / "best-step000099.ckpt"
+    shutil.copy(last, best)
+    main([*args, "--ckpt_path", str(best)])
+    other = trained_polynomial / "eval-best-step000099"
+    assert json.loads((other / "metrics.json").read_text())["checkpoint"] == str(best)
+    assert (other / "config_test.yaml").is_file() and (other / "pictures" / "functions0.png").is_file()
+    assert _files(own) == before
+    assert not list(trained_polynomial.glob(".eval*"))
 
 
 def test_a_failed_start_leaves_no_run_folder(tmp_path):

@@ -120,6 +120,14 @@ def test_import_run_folder(tmp_path):
     run = json.loads((tmp_path / "docs" / "metrics" / "images-cifar10-m1" / "run.json").read_text())
     assert run["command"].endswith("make eval DOMAIN=images DATA=cifar10 CKPT=runs/images/m1/checkpoints/last.ckpt")
     assert json.loads((dest / "metrics.json").read_text()) == metrics  # the run's own evaluation is untouched
+    # an evaluation of another checkpoint (eval-<checkpoint>/) is reproduced with that checkpoint
+    best = run_dir / "eval-best-step000400"
+    best.mkdir()
+    ckpt = str(run_dir / "checkpoints" / "best-step000400.ckpt")
+    (best / "metrics.json").write_text(json.dumps(metrics | {"checkpoint": ckpt}))
+    (best / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
+    assert results.default_command(run_dir, metrics | {"checkpoint": ckpt}, configs, best).endswith(
+        "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/best-step000400.ckpt")
 
 
 def test_bench_table_and_ratios(tmp_path):
