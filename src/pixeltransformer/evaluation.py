@@ -290,6 +290,7 @@ class SweepEvaluation(Callback):
             "dataset": spec.dataset,
             "rows": rows,
             "checkpoint": str(getattr(trainer, "ckpt_path", None) or ""),
+            "checkpoint_step": getattr(pl_module, "trained_steps", None),
             "nll_units": "nats per value dimension, normalised density, queries not in S",
             "seed": self.seed,
             "num_samples": self.num_samples,

@@ -108,6 +108,7 @@ class PixelTransformerModule(L.LightningModule):
         self._prior_checked = not self.objective_config.bin_prior_init
         self.predict_options = None  # set by `pixeltransformer predict` (a PredictOptions)
         self.trained_dataset: str | None = None  # the dataset of the checkpoint being evaluated, when known
+        self.trained_steps: int | None = None  # and the training step it was saved at
 
     # ---- sets ---------------------------------------------------------------------------------------
     @property
@@ -278,6 +279,7 @@ class PixelTransformerModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_checkpoint(checkpoint)
         self.trained_dataset = ((checkpoint.get("hyper_parameters") or {}).get("spec") or {}).get("dataset")
+        self.trained_steps = checkpoint.get("global_step")
         if "set_sampler_rng" in checkpoint:
             self._gen_state = checkpoint["set_sampler_rng"].cpu()
             self._gen = None

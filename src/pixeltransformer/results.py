@@ -416,6 +416,21 @@ def this_machine() -> str:
     return f"{os.cpu_count()}-core {cpu}{torch}"
 
 
+def check_current(run_dir: Path, eval_dir: Path, metrics: dict) -> None:
+    """Refuse an evaluation of a checkpoint that has been written over since (a resumed run's last.ckpt): its
+    numbers are not the run's any more. Evaluations that did not record the step pass."""
+    step = metrics.get("checkpoint_step")
+    ckpt = run_dir / "checkpoints" / Path(metrics.get("checkpoint") or "last.ckpt").name
+    if step is None or not ckpt.is_file():
+        return
+    from .loading import load_checkpoint  # here: torch, which the rest of this module does without
+
+    now = load_checkpoint(ckpt, mmap=True).get("global_step")
+    if now is not None and now != step:
+        raise ResultsError(f"{eval_dir / 'metrics.json'} is of {ckpt.name} at step {step}, but {ckpt.name} is now at "
+                           f"step {now}: evaluate it again (make eval CKPT={ckpt})")
+
+
 def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,
                overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
     """Copy <run>/eval/metrics.json into metrics_dir/<name>/ and write its run.json: the overrides first, then
@@ -429,6 +444,7 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     if not src.is_file():
         raise ResultsError(f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)")
     metrics = read_metrics(src.parent)
+    check_current(run_dir, eval_dir, metrics)
     name = name or f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
     dest = metrics_dir / name
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}

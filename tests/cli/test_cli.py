@@ -121,6 +121,7 @@ def test_eval_writes_metrics_json(trained_polynomial):
           "--ckpt_path", str(ckpt)])
     metrics = json.loads((trained_polynomial / "eval" / "metrics.json").read_text())
     assert metrics["domain"] == "polynomial" and metrics["dataset"] == "polynomial"
+    assert metrics["checkpoint"] == str(ckpt) and metrics["checkpoint_step"] == 6
     levels = [r["num_context"] for r in metrics["rows"]]
     assert levels == [4, 5, 6, 8, 10, 15, 20]
     for row in metrics["rows"]:

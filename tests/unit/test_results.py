@@ -181,3 +181,25 @@ def test_bench_import_publishes_full_runs_with_their_own_provenance(tmp_path):
     results.main([*args, "--bench", str(quick), "--any-mode"])
     assert json.loads((metrics / "bench" / "bench.json").read_text())["mode"] == "quick"
     assert not (metrics / "bench" / "run.json").exists()  # the full run's provenance went with it
+
+
+def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
+    """A run resumed after its evaluation has a newer last.ckpt: importing the older evaluation would publish
+    numbers the run no longer has, so it is refused in one line naming the fix."""
+    import torch
+
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "checkpoints").mkdir()
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "global_step": 60}, ckpt)
+    metrics = {"domain": "images", "dataset": "digits", "rows": ROWS, "checkpoint": str(ckpt)}
+    args = ["--metrics-dir", str(tmp_path / "metrics"), "--figures-dir", str(tmp_path / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "results.md"), "--load", "idle"]
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 30}))
+    with pytest.raises(results.ResultsError, match=r"metrics\.json is of last\.ckpt at step 30, but last\.ckpt is now "
+                                                   r"at step 60: evaluate it again \(make eval CKPT=.*last\.ckpt\)$"):
+        results.import_run(run_dir, tmp_path / "metrics", tmp_path / "configs")
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 60}))
+    results.main([*args, "--run", str(run_dir)])
+    assert (tmp_path / "metrics" / "images-digits-m1" / "metrics.json").is_file()
