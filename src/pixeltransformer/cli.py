@@ -391,6 +391,8 @@ def cli_main() -> None:
     except Exception as err:
         if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks
             fail(f"trainer settings: {first_line(root_cause(err))}")
+        if type(root_cause(err)).__module__.startswith("wandb."):  # no login, no network: W&B's, not a bug here
+            fail(f"W&B: {first_line(root_cause(err))} (or run with WANDB=offline, the default, or WANDB_MODE=disabled)")
         if not is_input_error(err):
             raise  # a bug, not bad input: keep the traceback
         fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1

@@ -244,6 +244,32 @@ def test_console_noise_is_filtered(caplog):
     assert [str(w.message) for w in seen] == ["a warning that matters"]
 
 
+class WandbRefuses(L.Callback):
+    def on_train_start(self, trainer, pl_module) -> None:
+        import wandb.errors
+
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+
+def test_a_wandb_error_is_one_line_naming_the_fallbacks(tmp_path, monkeypatch, capsys):
+    """WANDB=online without a login fails inside W&B: the user gets its message and the ways round it, not a
+    traceback, and the new run's folder is removed."""
+    from pixeltransformer.cli import cli_main
+    from pixeltransformer.errors import InputExit
+
+    cfg = tmp_path / "wandb.yaml"
+    cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.WandbRefuses\n")
+    monkeypatch.setattr("sys.argv", ["pixeltransformer", "fit", "--config", str(REPO / "configs/polynomial.yaml"),
+                                     "--config", str(cfg), *SMOKE, *DATA_SMOKE["polynomial"],
+                                     "--run_root", str(tmp_path / "runs"), "--run_name", "w"])
+    with pytest.raises(InputExit):
+        cli_main()
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: W&B: No API key configured. Use `wandb login` to log in. (or run with WANDB=offline, the default, "
+        "or WANDB_MODE=disabled)")
+    assert not (tmp_path / "runs" / "polynomial" / "w").exists()
+
+
 class FailAtStart(L.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         raise ValueError("stopped before the first step")
