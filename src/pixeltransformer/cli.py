@@ -156,9 +156,20 @@ def quiet_console() -> None:
         rank_zero.log.addFilter(_DropLitLoggerTip())
 
 
+# how a model runs, not what it computes: a command line's value holds over a checkpoint's
+RUNTIME_MODEL_OPTIONS = ("model.net.chunk",)
+
+
+def given_model_options(argv: list[str] | None) -> list[str]:
+    """The model options a command line gives by name (``--model.net.chunk=4096`` or ``--model.net.chunk 4096``)."""
+    return [arg[2:].split("=", 1)[0] for arg in argv or [] if arg.startswith("--model.")]
+
+
 class PixelTransformerCLI(LightningCLI):
     def __init__(self, *args, **kwargs) -> None:
         self._checkpoints: dict[str, dict] = {}  # LightningCLI parses and runs inside __init__
+        given = kwargs.get("args")
+        self._given_model_options = given_model_options(given if isinstance(given, list) else None)
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -193,7 +204,21 @@ class PixelTransformerCLI(LightningCLI):
         # the config chooses the classes: the domain (by class_path, with its options) and the set sampler
         hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if k not in ("sets", "domain", "_instantiator")}
         if hparams:
+            given = self.config[sub]
             self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
+            self._keep_given_options(given, self.config[sub])
+
+    def _keep_given_options(self, given, merged) -> None:
+        """A model option the command line names and the checkpoint sets otherwise: a runtime option (the decoding
+        chunk) keeps the command line's value; any other is the checkpoint's, with a warning that says so."""
+        for key in self._given_model_options:
+            mine, saved = given.get(key), merged.get(key)
+            if mine == saved or key not in merged:
+                continue
+            if key in RUNTIME_MODEL_OPTIONS:
+                merged[key] = mine
+            else:
+                warnings.warn(f"--{key}={mine} is not used: the checkpoint's model has {key.rsplit('.', 1)[-1]}={saved}")
 
     def _check_domain(self, ckpt: dict, sub: str) -> None:
         """A checkpoint of another domain fails by name here, before its options meet this domain's data (where

@@ -147,6 +147,16 @@ def test_eval_on_other_data_goes_beside_the_run_s_own(trained_polynomial, capsys
     assert "trained on polynomial/polynomial; this evaluation on gp_rbf goes to eval-gp_rbf/" in capsys.readouterr().out
 
 
+def test_model_options_given_with_a_checkpoint(trained_polynomial):
+    """With --ckpt_path the checkpoint sets the model: an option that would change it is named in a warning and not
+    used; the decoding chunk, which changes no result, is the command line's."""
+    ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
+    with pytest.warns(UserWarning, match=r"^--model\.net\.heads=8 is not used: the checkpoint's model has heads=4$"):
+        cli = main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+                    "--model.net.heads=8", "--model.net.chunk", "7", "--ckpt_path", str(ckpt)])
+    assert cli.model.net_config.heads == 4 and cli.model.net_config.chunk == 7
+
+
 def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
     from pixeltransformer.loading import load_module
 
