@@ -37,7 +37,7 @@ from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
-from .runs import COMMAND_FILE, check_new_run, domain_of, joins_a_run, resume_checkpoint, with_run_config
+from .runs import COMMAND_FILE, check_config_order, check_new_run, domain_of, joins_a_run, resume_checkpoint, with_run_config
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -392,6 +392,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     os.environ.setdefault("WANDB_SILENT", "true")
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
+    check_config_order(argv or [])
     return PixelTransformerCLI(
         PixelTransformerModule,
         SignalDataModule,
