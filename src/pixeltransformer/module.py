@@ -217,12 +217,13 @@ class PixelTransformerModule(L.LightningModule):
         self.log("val/nll", torch.stack(values).mean(), prog_bar=True)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        # the |S| sweep lives in the domain's evaluation callback; this keeps a plain NLL for reference
+        # the |S| sweep lives in the domain's evaluation callback (metrics.json's nll: the queries not in S); this
+        # is the validation's NLL on the test split, named as such, to set beside val/nll@k
         self.validation_step(batch, batch_idx)
 
     def on_test_epoch_end(self) -> None:
         for k in self.val_levels:
-            self.log(f"test/nll@{k}", self.val_nll[str(k)].compute())
+            self.log(f"test/val_nll@{k}", self.val_nll[str(k)].compute())
             self.val_nll[str(k)].reset()
 
     # ---- optimisation ----------------------------------------------------------------------------------

@@ -117,8 +117,9 @@ def trained_polynomial(tmp_path_factory):
 
 def test_eval_writes_metrics_json(trained_polynomial):
     ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
-    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
-          "--ckpt_path", str(ckpt)])
+    cli = main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+                "--ckpt_path", str(ckpt)])
+    assert set(cli.trainer.callback_metrics) == {"test/val_nll@4"}  # the validation's NLL, named apart from the sweep's
     metrics = json.loads((trained_polynomial / "eval" / "metrics.json").read_text())
     assert metrics["domain"] == "polynomial" and metrics["dataset"] == "polynomial"
     assert metrics["checkpoint"] == str(ckpt) and metrics["checkpoint_step"] == 6
