@@ -416,6 +416,17 @@ def this_machine() -> str:
     return f"{os.cpu_count()}-core {cpu}{torch}"
 
 
+def default_title(run_dir: Path, metrics: dict) -> str:
+    """"domain / dataset: run <name>", with the data it was trained on when that is other data (read from the run's
+    config.yaml) and the checkpoint when it is not last.ckpt."""
+    dataset = metrics.get("dataset")
+    trained = _dig(_load_yaml(run_dir / "config.yaml"), "data", "init_args", "dataset")
+    ckpt = Path(metrics.get("checkpoint") or "last.ckpt").stem
+    return (f"{metrics.get('domain')} / {dataset}: run {run_dir.name}"
+            + (f", trained on {trained}" if trained and trained != dataset else "")
+            + (f", checkpoint {ckpt}" if ckpt != "last" else ""))
+
+
 def check_current(run_dir: Path, eval_dir: Path, metrics: dict) -> None:
     """Refuse an evaluation of a checkpoint that has been written over since (a resumed run's last.ckpt): its
     numbers are not the run's any more. Evaluations that did not record the step pass."""
@@ -449,7 +460,7 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     dest = metrics_dir / name
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
-    defaults = {"title": f"{metrics.get('domain')} / {metrics.get('dataset')}: run {run_dir.name}",
+    defaults = {"title": default_title(run_dir, metrics),
                 "command": default_command(run_dir, metrics, configs_dir, eval_dir), "machine": this_machine(),
                 "date": mtime, "load": "", "wall_time": ""}
     run = {k: (overrides or {}).get(k) or old.get(k) or defaults[k] for k in RUN_KEYS}

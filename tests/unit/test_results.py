@@ -119,6 +119,7 @@ def test_import_run_folder(tmp_path):
     results.main([*args[:-4], "--run", str(other)])
     run = json.loads((tmp_path / "docs" / "metrics" / "images-cifar10-m1" / "run.json").read_text())
     assert run["command"].endswith("make eval DOMAIN=images DATA=cifar10 CKPT=runs/images/m1/checkpoints/last.ckpt")
+    assert run["title"] == "images / cifar10: run m1, trained on mnist"
     assert json.loads((dest / "metrics.json").read_text()) == metrics  # the run's own evaluation is untouched
     # an evaluation of another checkpoint (eval-<checkpoint>/) is reproduced with that checkpoint
     best = run_dir / "eval-best-step000400"
@@ -128,6 +129,8 @@ def test_import_run_folder(tmp_path):
     (best / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
     assert results.default_command(run_dir, metrics | {"checkpoint": ckpt}, configs, best).endswith(
         "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/best-step000400.ckpt")
+    assert results.default_title(run_dir, metrics | {"checkpoint": ckpt}) == (
+        "images / mnist: run m1, checkpoint best-step000400")
 
 
 def test_bench_table_and_ratios(tmp_path):
