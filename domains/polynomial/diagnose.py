@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from . import domain  # noqa: F401  registers the Domain a checkpoint names (load_module finds it by name)
 from .data import PolynomialDataset, split_seed
 from .evaluation import protocol_lls
 from .kernels import gaussian_nll

@@ -80,6 +80,24 @@ class RunCheckpoint(ModelCheckpoint):
             self.dirpath = str(Path(trainer.default_root_dir) / "checkpoints")
         super().setup(trainer, pl_module, stage)
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        # a run folder that was moved or copied keeps its files under the same names: its bookkeeping follows it, so
+        # that last.ckpt is written over (Lightning would write last-v1.ckpt beside it, and the next resume would
+        # continue from the stale last.ckpt) and the best checkpoint is still known
+        old = state_dict.get("dirpath")
+        if old and self.dirpath and Path(old) != Path(self.dirpath):
+            moved = {key: self._moved(state_dict.get(key), old)
+                     for key in ("best_model_path", "kth_best_model_path", "last_model_path")}
+            best_k = {self._moved(path, old): score for path, score in (state_dict.get("best_k_models") or {}).items()}
+            state_dict = {**state_dict, **moved, "best_k_models": best_k, "dirpath": self.dirpath}
+        super().load_state_dict(state_dict)
+
+    def _moved(self, path: str | None, old: str) -> str | None:
+        """path, written under the old dirpath, at its place under this dirpath (other paths as they are)."""
+        if not path or not Path(path).is_relative_to(old):
+            return path
+        return str(Path(self.dirpath) / Path(path).relative_to(old))
+
     def _atomic_save(self, trainer, filepath: str) -> None:
         tmp = f"{filepath}.partial"
         trainer.save_checkpoint(tmp, self.save_weights_only)

@@ -31,13 +31,13 @@ from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import eval_folder
-from .files import missing_folders, remove_empty
+from .files import drop_aside, missing_folders, put_back, remove_empty, set_aside
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
-from .runs import COMMAND_FILE, check_new_run, domain_of, joins_a_run, resume_checkpoint, with_run_config
+from .runs import COMMAND_FILE, check_config_order, check_new_run, domain_of, joins_a_run, resume_checkpoint, with_run_config
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -62,23 +62,24 @@ def data_hint(saved: dict) -> str:
 
 
 class RunConfig(SaveConfigCallback):
-    """Writes the resolved config into the run folder (config.yaml, or eval/config_test.yaml for other stages), and
-    for a fit appends the command line as given to command.txt (one line per fit: a resume adds one); puts the
-    whole config into wandb.config. An evaluation's config is written when the evaluation has ended, after its
-    metrics: one that fails leaves the folder's config and metrics as they were, the pair of an earlier evaluation."""
+    """Writes the resolved config into the run folder (config.yaml, or config_test.yaml in the evaluation's folder:
+    evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
+    resume adds one); puts the whole config into wandb.config. An evaluation's config is written when the evaluation
+    has ended, after its metrics; the CLI sets an earlier evaluation aside meanwhile (files.set_aside), so a folder
+    holds one evaluation's files, and a failed evaluation leaves the earlier one as it was."""
 
     def __init__(self, *args, command: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.command = command
-        self.eval_config: Path | None = None  # an evaluation's config file, written at teardown
+        self.eval_config: tuple[Path, str] | None = None  # an evaluation's run folder and file name, for teardown
         self.failed = False
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
         if stage == "predict":  # prediction.json records the prediction's options beside its files
             return
-        if stage != "fit":
-            self.eval_config = run_dir / eval_folder(pl_module) / f"config_{getattr(stage, 'value', stage)}.yaml"
+        if stage != "fit":  # the folder is named at teardown, once the checkpoint is restored (eval_folder)
+            self.eval_config = run_dir, f"config_{getattr(stage, 'value', stage)}.yaml"
             if trainer.is_global_zero:
                 self.save_config(trainer, pl_module, stage)
             return
@@ -86,6 +87,10 @@ class RunConfig(SaveConfigCallback):
             run_dir.mkdir(parents=True, exist_ok=True)
             with open(run_dir / COMMAND_FILE, "a") as f:
                 f.write(self.command + "\n")
+        # config.yaml holds the run's settings, not where this fit started from: a resume finds last.ckpt in the run
+        # folder, wherever it has moved, and a new run started from a copy of this file is a new run
+        self.config = self.config.clone()
+        self.config.ckpt_path = self.config.resume = None
         super().setup(trainer, pl_module, stage)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
@@ -93,8 +98,10 @@ class RunConfig(SaveConfigCallback):
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         if self.eval_config is not None and not self.failed and trainer.is_global_zero:
-            self.eval_config.parent.mkdir(parents=True, exist_ok=True)
-            self.parser.save(self.config, str(self.eval_config), skip_none=False, overwrite=True,
+            run_dir, name = self.eval_config
+            folder = run_dir / eval_folder(pl_module, trainer.ckpt_path)
+            folder.mkdir(parents=True, exist_ok=True)
+            self.parser.save(self.config, str(folder / name), skip_none=False, overwrite=True,
                              multifile=self.multifile)
         self.eval_config = None
 
@@ -149,9 +156,20 @@ def quiet_console() -> None:
         rank_zero.log.addFilter(_DropLitLoggerTip())
 
 
+# how a model runs, not what it computes: a command line's value holds over a checkpoint's
+RUNTIME_MODEL_OPTIONS = ("model.net.chunk",)
+
+
+def given_model_options(argv: list[str] | None) -> list[str]:
+    """The model options a command line gives by name (``--model.net.chunk=4096`` or ``--model.net.chunk 4096``)."""
+    return [arg[2:].split("=", 1)[0] for arg in argv or [] if arg.startswith("--model.")]
+
+
 class PixelTransformerCLI(LightningCLI):
     def __init__(self, *args, **kwargs) -> None:
         self._checkpoints: dict[str, dict] = {}  # LightningCLI parses and runs inside __init__
+        given = kwargs.get("args")
+        self._given_model_options = given_model_options(given if isinstance(given, list) else None)
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -171,6 +189,11 @@ class PixelTransformerCLI(LightningCLI):
         sub = self.config.get("subcommand")
         if sub == "predict" and not self.config[sub].get("ckpt_path"):
             raise ValueError("predict needs --ckpt_path: the checkpoint of a trained model")
+        if sub == "fit" and self.config[sub].get("resume"):
+            # the run's own config.yaml (runs.with_run_config) and the command line set the model; its checkpoint
+            # is the folder's last.ckpt, wherever the folder is now (module.check_checkpoint compares the two)
+            self.config[sub].ckpt_path = str(resume_checkpoint(self.config[sub].resume))
+            return
         if not (sub and self.config[sub].get("ckpt_path")):
             return
         path = self.config[sub].ckpt_path
@@ -181,7 +204,21 @@ class PixelTransformerCLI(LightningCLI):
         # the config chooses the classes: the domain (by class_path, with its options) and the set sampler
         hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if k not in ("sets", "domain", "_instantiator")}
         if hparams:
+            given = self.config[sub]
             self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
+            self._keep_given_options(given, self.config[sub])
+
+    def _keep_given_options(self, given, merged) -> None:
+        """A model option the command line names and the checkpoint sets otherwise: a runtime option (the decoding
+        chunk) keeps the command line's value; any other is the checkpoint's, with a warning that says so."""
+        for key in self._given_model_options:
+            mine, saved = given.get(key), merged.get(key)
+            if mine == saved or key not in merged:
+                continue
+            if key in RUNTIME_MODEL_OPTIONS:
+                merged[key] = mine
+            else:
+                warnings.warn(f"--{key}={mine} is not used: the checkpoint's model has {key.rsplit('.', 1)[-1]}={saved}")
 
     def _check_domain(self, ckpt: dict, sub: str) -> None:
         """A checkpoint of another domain fails by name here, before its options meet this domain's data (where
@@ -291,17 +328,28 @@ class PixelTransformerCLI(LightningCLI):
                 raise DataMismatch(f"{err}{data_hint(spec)}") from None
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
-        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
-            if subcommand in ("test", "validate") and self.model.eval_folder() != "eval":
+        earlier = None  # an earlier evaluation in the folder this one writes: replaced as a whole, never mixed
+        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0" and subcommand in ("test", "validate"):
+            folder = eval_folder(self.model, ckpt)
+            if self.model.eval_folder() != "eval":
                 print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
-                      f"on {self.model.spec.dataset} goes to {self.model.eval_folder()}/ (its own data: {own_data(spec)})",
-                      flush=True)
+                      f"on {self.model.spec.dataset} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
+            earlier = set_aside(self.run_dir / folder)
+            if earlier is not None:
+                print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it fails, "
+                      f"the earlier one stays)", flush=True)
         if subcommand == "fit" and self.wandb_id is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
         try:
             super()._run_subcommand(subcommand)
+            if earlier is not None and self.trainer.interrupted:  # Ctrl-C: Lightning returns without an exception
+                put_back(self.run_dir / folder, earlier)
+            elif earlier is not None:
+                drop_aside(earlier)
         except BaseException:
+            if earlier is not None:
+                put_back(self.run_dir / folder, earlier)
             # a new run that failed before its first step leaves nothing behind (rank zero removes it)
             if (subcommand == "fit" and self.new_run and self.trainer.global_step == 0
                     and self.trainer.is_global_zero and not _is_ddp_child()):
@@ -344,6 +392,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     os.environ.setdefault("WANDB_SILENT", "true")
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
+    check_config_order(argv or [])
     return PixelTransformerCLI(
         PixelTransformerModule,
         SignalDataModule,
@@ -368,6 +417,8 @@ def cli_main() -> None:
     except Exception as err:
         if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks
             fail(f"trainer settings: {first_line(root_cause(err))}")
+        if type(root_cause(err)).__module__.startswith("wandb."):  # no login, no network: W&B's, not a bug here
+            fail(f"W&B: {first_line(root_cause(err))} (or run with WANDB=offline, the default, or WANDB_MODE=disabled)")
         if not is_input_error(err):
             raise  # a bug, not bad input: keep the traceback
         fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1

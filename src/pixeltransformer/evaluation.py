@@ -72,18 +72,22 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
 
 
-def eval_folder(module: L.LightningModule) -> str:
-    """The name of the run's folder an evaluation of ``module`` writes into (module.eval_folder; else eval)."""
-    return module.eval_folder() if hasattr(module, "eval_folder") else "eval"
+def eval_folder(module: L.LightningModule, ckpt_path: str | Path | None = None) -> str:
+    """The name of the run's folder an evaluation of ``module`` writes into: module.eval_folder() (eval, or
+    eval-<dataset> on other data than it was trained on), then -<name> for a checkpoint other than last.ckpt
+    (eval-best-step004000), so that evaluations of two checkpoints of one run are kept apart."""
+    folder = module.eval_folder() if hasattr(module, "eval_folder") else "eval"
+    name = Path(ckpt_path).stem if ckpt_path else "last"
+    return folder if name == "last" else f"{folder}-{name}"
 
 
 def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
-    """<run>/eval for a checkpoint at <run>/checkpoints/x.ckpt (<run>/eval-<dataset> on other data than it was
-    trained on: module.eval_folder); else under the trainer's root dir."""
+    """<run>/<eval_folder> for a checkpoint at <run>/checkpoints/x.ckpt (<run>/eval for last.ckpt on its own data);
+    else under the trainer's root dir."""
     if out_dir:
         return Path(out_dir)
-    folder = eval_folder(trainer.lightning_module)
     ckpt = getattr(trainer, "ckpt_path", None)
+    folder = eval_folder(trainer.lightning_module, ckpt)
     if ckpt:
         ckpt = Path(ckpt)
         run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
@@ -286,6 +290,7 @@ class SweepEvaluation(Callback):
             "dataset": spec.dataset,
             "rows": rows,
             "checkpoint": str(getattr(trainer, "ckpt_path", None) or ""),
+            "checkpoint_step": getattr(pl_module, "trained_steps", None),
             "nll_units": "nats per value dimension, normalised density, queries not in S",
             "seed": self.seed,
             "num_samples": self.num_samples,

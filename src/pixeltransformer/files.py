@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,34 @@ def remove_empty(folders: Iterable[Path]) -> None:
     for folder in folders:
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
+
+
+def set_aside(folder: Path) -> Path | None:
+    """Before a writer replaces ``folder`` as a whole (an evaluation): move its earlier content to
+    ``.<name>.previous`` beside it and return that path (None when there was nothing). The writer's files then never
+    mix with the earlier ones; :func:`put_back` restores them when the writer fails, :func:`drop_aside` deletes them
+    when it succeeds. An aside left by a writer that was killed is put back first, over that writer's partial files."""
+    folder = Path(folder)
+    aside = folder.with_name(f".{folder.name}.previous")
+    if aside.is_dir():
+        put_back(folder, aside)
+    if not (folder.is_dir() and any(folder.iterdir())):
+        return None
+    folder.rename(aside)
+    return aside
+
+
+def put_back(folder: Path, aside: Path | None) -> None:
+    """Undo :func:`set_aside`: the writer's partial folder goes, the earlier content comes back."""
+    if aside is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        Path(aside).rename(folder)
+
+
+def drop_aside(aside: Path | None) -> None:
+    """The writer succeeded: the earlier content it replaced is deleted."""
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> Path:

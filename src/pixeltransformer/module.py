@@ -108,6 +108,7 @@ class PixelTransformerModule(L.LightningModule):
         self._prior_checked = not self.objective_config.bin_prior_init
         self.predict_options = None  # set by `pixeltransformer predict` (a PredictOptions)
         self.trained_dataset: str | None = None  # the dataset of the checkpoint being evaluated, when known
+        self.trained_steps: int | None = None  # and the training step it was saved at
 
     # ---- sets ---------------------------------------------------------------------------------------
     @property
@@ -216,12 +217,13 @@ class PixelTransformerModule(L.LightningModule):
         self.log("val/nll", torch.stack(values).mean(), prog_bar=True)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        # the |S| sweep lives in the domain's evaluation callback; this keeps a plain NLL for reference
+        # the |S| sweep lives in the domain's evaluation callback (metrics.json's nll: the queries not in S); this
+        # is the validation's NLL on the test split, named as such, to set beside val/nll@k
         self.validation_step(batch, batch_idx)
 
     def on_test_epoch_end(self) -> None:
         for k in self.val_levels:
-            self.log(f"test/nll@{k}", self.val_nll[str(k)].compute())
+            self.log(f"test/val_nll@{k}", self.val_nll[str(k)].compute())
             self.val_nll[str(k)].reset()
 
     # ---- optimisation ----------------------------------------------------------------------------------
@@ -278,6 +280,7 @@ class PixelTransformerModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_checkpoint(checkpoint)
         self.trained_dataset = ((checkpoint.get("hyper_parameters") or {}).get("spec") or {}).get("dataset")
+        self.trained_steps = checkpoint.get("global_step")
         if "set_sampler_rng" in checkpoint:
             self._gen_state = checkpoint["set_sampler_rng"].cpu()
             self._gen = None
@@ -295,9 +298,12 @@ class PixelTransformerModule(L.LightningModule):
         if saved.get("domain", data["domain"]) != data["domain"]:  # the cause, before any option it would fail on
             raise DataMismatch(f"checkpoint is for {saved['domain']}/{saved.get('dataset')}, "
                                f"but the data is {data['domain']}/{data['dataset']}")
-        # the encoders share their weights, but each samples with the conditionals it was trained for
-        options = [("net", "encoder"), ("net", "distance_bias"), ("objective", "anchor_logits"), ("net", "value_norm"),
-                   ("net", "attention_sink")]
+        # the size and heads shape the weights (a resume that changed them would fail on the first tensor, or train
+        # another split of heads silently); the encoders share their weights, but each samples with the conditionals
+        # it was trained for
+        options = [("net", "width"), ("net", "encoder_layers"), ("net", "decoder_layers"), ("net", "heads"),
+                   ("net", "ffn"), ("net", "fourier_features"), ("net", "encoder"), ("net", "distance_bias"),
+                   ("objective", "anchor_logits"), ("net", "value_norm"), ("net", "attention_sink")]
         for group, key in options:
             mine = getattr(getattr(self, f"{group}_config"), key)
             was = (hp.get(group) or {}).get(key, mine)

@@ -364,22 +364,23 @@ def overlay_of(domain: str, config: dict, configs_dir: Path) -> str | None:
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
     `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the `make eval` that wrote
-    eval_dir (default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own overlay)."""
+    eval_dir (default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own overlay, and
+    eval-<checkpoint>/ one of another checkpoint than last.ckpt, the one metrics.json names)."""
     domain = metrics.get("domain", run_dir.parent.name)
     eval_dir = eval_dir or run_dir / "eval"
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
     data = overlay_of(domain, config, configs_dir)
     data_arg = f" DATA={data}" if data else ""
-    if eval_dir.name != "eval":  # evaluated on other data than it was trained on
+    if eval_dir.name != "eval":  # evaluated on other data than it was trained on, or another checkpoint
         other = overlay_of(domain, _load_yaml(eval_dir / "config_test.yaml"), configs_dir)
         eval_data_arg = f" DATA={other}" if other else ""
     else:
         eval_data_arg = data_arg
     from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
 
+    ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/{Path(metrics.get('checkpoint') or 'last.ckpt').name}"
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
-        ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/last.ckpt"
         return f"{recorded.read_text().strip()}\nmake eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
     args = [f"--run_name {run_dir.name}"]
     steps = _dig(config, "trainer", "max_steps")
@@ -388,7 +389,6 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
         default_steps = _dig(_load_yaml(path), "trainer", "max_steps") or default_steps
     if steps is not None and default_steps is not None and steps != default_steps:
         args.append(f"--trainer.max_steps={steps}")
-    ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/last.ckpt"
     return (f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n"
             f"make eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}")
 
@@ -416,6 +416,32 @@ def this_machine() -> str:
     return f"{os.cpu_count()}-core {cpu}{torch}"
 
 
+def default_title(run_dir: Path, metrics: dict) -> str:
+    """"domain / dataset: run <name>", with the data it was trained on when that is other data (read from the run's
+    config.yaml) and the checkpoint when it is not last.ckpt."""
+    dataset = metrics.get("dataset")
+    trained = _dig(_load_yaml(run_dir / "config.yaml"), "data", "init_args", "dataset")
+    ckpt = Path(metrics.get("checkpoint") or "last.ckpt").stem
+    return (f"{metrics.get('domain')} / {dataset}: run {run_dir.name}"
+            + (f", trained on {trained}" if trained and trained != dataset else "")
+            + (f", checkpoint {ckpt}" if ckpt != "last" else ""))
+
+
+def check_current(run_dir: Path, eval_dir: Path, metrics: dict) -> None:
+    """Refuse an evaluation of a checkpoint that has been written over since (a resumed run's last.ckpt): its
+    numbers are not the run's any more. Evaluations that did not record the step pass."""
+    step = metrics.get("checkpoint_step")
+    ckpt = run_dir / "checkpoints" / Path(metrics.get("checkpoint") or "last.ckpt").name
+    if step is None or not ckpt.is_file():
+        return
+    from .loading import load_checkpoint  # here: torch, which the rest of this module does without
+
+    now = load_checkpoint(ckpt, mmap=True).get("global_step")
+    if now is not None and now != step:
+        raise ResultsError(f"{eval_dir / 'metrics.json'} is of {ckpt.name} at step {step}, but {ckpt.name} is now at "
+                           f"step {now}: evaluate it again (make eval CKPT={ckpt})")
+
+
 def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,
                overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
     """Copy <run>/eval/metrics.json into metrics_dir/<name>/ and write its run.json: the overrides first, then
@@ -429,11 +455,12 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     if not src.is_file():
         raise ResultsError(f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)")
     metrics = read_metrics(src.parent)
+    check_current(run_dir, eval_dir, metrics)
     name = name or f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
     dest = metrics_dir / name
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
-    defaults = {"title": f"{metrics.get('domain')} / {metrics.get('dataset')}: run {run_dir.name}",
+    defaults = {"title": default_title(run_dir, metrics),
                 "command": default_command(run_dir, metrics, configs_dir, eval_dir), "machine": this_machine(),
                 "date": mtime, "load": "", "wall_time": ""}
     run = {k: (overrides or {}).get(k) or old.get(k) or defaults[k] for k in RUN_KEYS}

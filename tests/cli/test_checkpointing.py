@@ -87,6 +87,53 @@ def test_a_resume_goes_on_with_the_run_s_own_config(tmp_path, monkeypatch):
     assert longer.model.net_config.width == 64 and longer.datamodule.resolution == 48
 
 
+def _small_run(tmp_path: Path, name: str = "r") -> Path:
+    from pixeltransformer.cli import main
+
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128",
+          "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.enable_progress_bar=false",
+          "--data.init_args.train_size=16", "--data.init_args.val_size=4", "--data.init_args.resolution=48",
+          "--data.init_args.batch_size=4", "--trainer.limit_val_batches=1", "--model.val_levels=[4]",
+          "--run_root", str(tmp_path), "--run_name", name])
+    return tmp_path / "polynomial" / name
+
+
+def test_a_moved_run_resumes_from_its_own_last_checkpoint(tmp_path, monkeypatch):
+    """A run folder moved (or copied) elsewhere goes on writing its last.ckpt, which every later resume continues
+    from; its best checkpoint is still known there; config.yaml does not tie it to where it was."""
+    from pixeltransformer.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = _small_run(tmp_path / "before", "r")
+    main(["fit", "--resume", str(run), "--trainer.max_steps=4"])  # a resume before the move records its start
+    moved = tmp_path / "after" / "polynomial" / "r"
+    moved.parent.mkdir(parents=True)
+    run.rename(moved)
+    for steps in (6, 8):
+        cli = main(["fit", "--resume", str(moved), f"--trainer.max_steps={steps}"])
+        assert cli.trainer.global_step == steps
+        last = torch.load(moved / "checkpoints" / "last.ckpt", weights_only=True)
+        assert last["global_step"] == steps
+    assert sorted(p.name for p in (moved / "checkpoints").glob("last*")) == ["last.ckpt"]
+    assert Path(cli.trainer.checkpoint_callback.best_model_path).parent == moved / "checkpoints"
+    assert Path(cli.trainer.checkpoint_callback.best_model_path).is_file()
+    config = (moved / "config.yaml").read_text()
+    assert "\nckpt_path: null\n" in config and "\nresume: null\n" in config
+
+
+def test_a_resume_that_changes_the_model_fails_before_writing(tmp_path, monkeypatch):
+    """--model.net.width on a resume would not fit the weights: one line naming the option, and the run's
+    config.yaml and command.txt are left as they were."""
+    from pixeltransformer.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = _small_run(tmp_path)
+    before = {name: (run / name).read_text() for name in ("config.yaml", "command.txt")}
+    with pytest.raises(ValueError, match=r"^checkpoint was trained with model\.net\.width=64; pass --model\.net\.width 64$"):
+        main(["fit", "--resume", str(run), "--trainer.max_steps=4", "--model.net.width=32"])
+    assert {name: (run / name).read_text() for name in before} == before
+
+
 def test_kill_before_first_validation_then_resume_matches_uninterrupted(tmp_path):
     """SIGKILL a run after its step-6 checkpoint and before its first validation (step 12); resuming it must
     end with the weights of a run that was never interrupted: last.ckpt exists although val/nll does not yet,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -116,10 +117,12 @@ def trained_polynomial(tmp_path_factory):
 
 def test_eval_writes_metrics_json(trained_polynomial):
     ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
-    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
-          "--ckpt_path", str(ckpt)])
+    cli = main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+                "--ckpt_path", str(ckpt)])
+    assert set(cli.trainer.callback_metrics) == {"test/val_nll@4"}  # the validation's NLL, named apart from the sweep's
     metrics = json.loads((trained_polynomial / "eval" / "metrics.json").read_text())
     assert metrics["domain"] == "polynomial" and metrics["dataset"] == "polynomial"
+    assert metrics["checkpoint"] == str(ckpt) and metrics["checkpoint_step"] == 6
     levels = [r["num_context"] for r in metrics["rows"]]
     assert levels == [4, 5, 6, 8, 10, 15, 20]
     for row in metrics["rows"]:
@@ -143,6 +146,16 @@ def test_eval_on_other_data_goes_beside_the_run_s_own(trained_polynomial, capsys
     after = {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()} if own.is_dir() else None
     assert after == before
     assert "trained on polynomial/polynomial; this evaluation on gp_rbf goes to eval-gp_rbf/" in capsys.readouterr().out
+
+
+def test_model_options_given_with_a_checkpoint(trained_polynomial):
+    """With --ckpt_path the checkpoint sets the model: an option that would change it is named in a warning and not
+    used; the decoding chunk, which changes no result, is the command line's."""
+    ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
+    with pytest.warns(UserWarning, match=r"^--model\.net\.heads=8 is not used: the checkpoint's model has heads=4$"):
+        cli = main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+                    "--model.net.heads=8", "--model.net.chunk", "7", "--ckpt_path", str(ckpt)])
+    assert cli.model.net_config.heads == 4 and cli.model.net_config.chunk == 7
 
 
 def test_checkpoint_reload_gives_identical_predictions(trained_polynomial):
@@ -242,6 +255,32 @@ def test_console_noise_is_filtered(caplog):
     assert [str(w.message) for w in seen] == ["a warning that matters"]
 
 
+class WandbRefuses(L.Callback):
+    def on_train_start(self, trainer, pl_module) -> None:
+        import wandb.errors
+
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+
+def test_a_wandb_error_is_one_line_naming_the_fallbacks(tmp_path, monkeypatch, capsys):
+    """WANDB=online without a login fails inside W&B: the user gets its message and the ways round it, not a
+    traceback, and the new run's folder is removed."""
+    from pixeltransformer.cli import cli_main
+    from pixeltransformer.errors import InputExit
+
+    cfg = tmp_path / "wandb.yaml"
+    cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.WandbRefuses\n")
+    monkeypatch.setattr("sys.argv", ["pixeltransformer", "fit", "--config", str(REPO / "configs/polynomial.yaml"),
+                                     "--config", str(cfg), *SMOKE, *DATA_SMOKE["polynomial"],
+                                     "--run_root", str(tmp_path / "runs"), "--run_name", "w"])
+    with pytest.raises(InputExit):
+        cli_main()
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: W&B: No API key configured. Use `wandb login` to log in. (or run with WANDB=offline, the default, "
+        "or WANDB_MODE=disabled)")
+    assert not (tmp_path / "runs" / "polynomial" / "w").exists()
+
+
 class FailAtStart(L.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         raise ValueError("stopped before the first step")
@@ -259,13 +298,41 @@ def test_a_failed_evaluation_leaves_the_earlier_config_and_metrics(trained_polyn
     args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
             "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
     main(args)
-    before = {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()}
-    assert {"config_test.yaml", "metrics.json"} <= set(before)
+    before = _files(own)
+    assert {"config_test.yaml", "metrics.json", "pictures/functions0.png"} <= set(before)
     cfg = tmp_path / "fail.yaml"
     cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.FailInTest\n")
     with pytest.raises(ValueError, match="stopped in the test loop"):
         main([*args, "--config", str(cfg), "--seed_everything=123"])
-    assert {p.name: p.read_bytes() for p in own.iterdir() if p.is_file()} == before
+    assert _files(own) == before
+    assert not list(trained_polynomial.glob(".eval*"))
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_new_evaluation_replaces_the_folder_as_a_whole(trained_polynomial, capsys):
+    """Evaluating again replaces eval/ whole (no file of the earlier evaluation stays beside the new ones); another
+    checkpoint of the run is evaluated into eval-<checkpoint>/, beside eval/."""
+    own = trained_polynomial / "eval"
+    last = trained_polynomial / "checkpoints" / "last.ckpt"
+    args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"]]
+    main([*args, "--ckpt_path", str(last)])
+    stale = own / "pictures" / "functions7.png"  # as an earlier evaluation that drew more examples would leave
+    stale.write_bytes((own / "pictures" / "functions0.png").read_bytes())
+    main([*args, "--ckpt_path", str(last)])
+    assert not stale.exists() and (own / "metrics.json").is_file() and (own / "config_test.yaml").is_file()
+    assert "[run] eval/ holds an earlier evaluation: this one replaces it when it ends" in capsys.readouterr().out
+    before = _files(own)
+    best = trained_polynomial / "checkpoints" / "best-step000099.ckpt"
+    shutil.copy(last, best)
+    main([*args, "--ckpt_path", str(best)])
+    other = trained_polynomial / "eval-best-step000099"
+    assert json.loads((other / "metrics.json").read_text())["checkpoint"] == str(best)
+    assert (other / "config_test.yaml").is_file() and (other / "pictures" / "functions0.png").is_file()
+    assert _files(own) == before
+    assert not list(trained_polynomial.glob(".eval*"))
 
 
 def test_a_failed_start_leaves_no_run_folder(tmp_path):

@@ -106,7 +106,10 @@ def test_format_1_checkpoint_is_refused_in_one_line(tiny_module):
     tiny_module.check_checkpoint({**ckpt, "hyper_parameters": dict(tiny_module.hparams), "pixeltransformer_format": 2})
 
 
-@pytest.mark.parametrize("group, key, other", [("net", "encoder", "bidirectional"), ("net", "distance_bias", False),
+@pytest.mark.parametrize("group, key, other", [("net", "width", 96), ("net", "encoder_layers", 3),
+                                               ("net", "decoder_layers", 3), ("net", "heads", 8), ("net", "ffn", 64),
+                                               ("net", "fourier_features", 16),
+                                               ("net", "encoder", "bidirectional"), ("net", "distance_bias", False),
                                                ("net", "value_norm", True), ("objective", "anchor_logits", False),
                                                ("net", "attention_sink", True)])
 def test_checkpoint_options_that_change_the_model_must_match(tiny_module, group, key, other):

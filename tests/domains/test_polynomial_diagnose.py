@@ -95,3 +95,16 @@ def test_diagnose_reads_checkpoints_safely_with_one_line_errors(tmp_path, capsys
         assert exc.value.code == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_the_diagnosis_command_loads_the_domain_its_checkpoints_name():
+    """`python -m domains.polynomial.diagnose` rebuilds a checkpoint's module, which finds its Domain by name: the
+    command's own imports register it (a fresh interpreter, since this test process has imported every domain)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import domains.polynomial.diagnose; from pixeltransformer.domain import Domain; print(sorted(Domain.registry))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout
+    assert "'polynomial'" in out

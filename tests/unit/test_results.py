@@ -119,7 +119,18 @@ def test_import_run_folder(tmp_path):
     results.main([*args[:-4], "--run", str(other)])
     run = json.loads((tmp_path / "docs" / "metrics" / "images-cifar10-m1" / "run.json").read_text())
     assert run["command"].endswith("make eval DOMAIN=images DATA=cifar10 CKPT=runs/images/m1/checkpoints/last.ckpt")
+    assert run["title"] == "images / cifar10: run m1, trained on mnist"
     assert json.loads((dest / "metrics.json").read_text()) == metrics  # the run's own evaluation is untouched
+    # an evaluation of another checkpoint (eval-<checkpoint>/) is reproduced with that checkpoint
+    best = run_dir / "eval-best-step000400"
+    best.mkdir()
+    ckpt = str(run_dir / "checkpoints" / "best-step000400.ckpt")
+    (best / "metrics.json").write_text(json.dumps(metrics | {"checkpoint": ckpt}))
+    (best / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
+    assert results.default_command(run_dir, metrics | {"checkpoint": ckpt}, configs, best).endswith(
+        "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/best-step000400.ckpt")
+    assert results.default_title(run_dir, metrics | {"checkpoint": ckpt}) == (
+        "images / mnist: run m1, checkpoint best-step000400")
 
 
 def test_bench_table_and_ratios(tmp_path):
@@ -173,3 +184,25 @@ def test_bench_import_publishes_full_runs_with_their_own_provenance(tmp_path):
     results.main([*args, "--bench", str(quick), "--any-mode"])
     assert json.loads((metrics / "bench" / "bench.json").read_text())["mode"] == "quick"
     assert not (metrics / "bench" / "run.json").exists()  # the full run's provenance went with it
+
+
+def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
+    """A run resumed after its evaluation has a newer last.ckpt: importing the older evaluation would publish
+    numbers the run no longer has, so it is refused in one line naming the fix."""
+    import torch
+
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "checkpoints").mkdir()
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "global_step": 60}, ckpt)
+    metrics = {"domain": "images", "dataset": "digits", "rows": ROWS, "checkpoint": str(ckpt)}
+    args = ["--metrics-dir", str(tmp_path / "metrics"), "--figures-dir", str(tmp_path / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "results.md"), "--load", "idle"]
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 30}))
+    with pytest.raises(results.ResultsError, match=r"metrics\.json is of last\.ckpt at step 30, but last\.ckpt is now "
+                                                   r"at step 60: evaluate it again \(make eval CKPT=.*last\.ckpt\)$"):
+        results.import_run(run_dir, tmp_path / "metrics", tmp_path / "configs")
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 60}))
+    results.main([*args, "--run", str(run_dir)])
+    assert (tmp_path / "metrics" / "images-digits-m1" / "metrics.json").is_file()

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pixeltransformer.runs import with_run_config
+import pytest
+
+from pixeltransformer.runs import check_config_order, with_run_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,6 +24,21 @@ def test_a_resume_puts_the_run_s_config_first(tmp_path):
     assert with_run_config(["fit", "--x=1", f"--resume={run}"]) == ["fit", *config, "--x=1", f"--resume={run}"]
     assert with_run_config(["test", "--resume", str(run)]) == ["test", "--resume", str(run)]  # fit only
     assert with_run_config(["fit", "--config", "c.yaml"]) == ["fit", "--config", "c.yaml"]
+
+
+def test_an_overlay_given_before_its_domain_config_is_named():
+    """configs/images/mnist.yaml alone, or before configs/images.yaml: one line naming the order, not the parser's
+    "Option 'dataset' is not accepted"."""
+    overlay, base = REPO / "configs/images/mnist.yaml", REPO / "configs/images.yaml"
+    for argv in (["fit", "--config", str(overlay)], ["fit", f"--config={overlay}", "--config", str(base)],
+                 ["test", "-c", str(overlay), "-c", str(base)]):
+        with pytest.raises(ValueError, match=rf"^{overlay} is an overlay of {base}: give --config {base} before it$"):
+            check_config_order(argv)
+    for argv in (["fit", "--config", str(base), "--config", str(overlay)],  # the documented order
+                 ["fit", "--config", str(REPO / "configs/model/paper.yaml"), "--config", str(base)],  # not a dataset
+                 ["fit", "--resume", "runs/images/r", "--config", str(overlay)],  # the run's config.yaml comes first
+                 ["fit"]):
+        check_config_order(argv)
 
 
 def make_dry_run(*variables: str) -> str:
