@@ -34,6 +34,8 @@ def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, ch
     """Decode queries [B, Q, P] in chunks from one memory (model.encode or a cache) -> parameters [B, Q, NP].
 
     The memory holds the decoder's keys/values, projected once for all chunks."""
+    if chunk < 1:  # a negative chunk would leave rows of the output unwritten
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     q = qry_pos.shape[1]
     if q <= chunk:
         return model.decode(memory, qry_pos)  # [B, Q, NP]

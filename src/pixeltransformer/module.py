@@ -84,6 +84,8 @@ class PixelTransformerModule(L.LightningModule):
         super().__init__()
         if spec is None:
             raise ValueError("PixelTransformerModule needs a SignalSpec (the CLI links it from the DataModule)")
+        if not len(val_levels) or min(val_levels) < 1:
+            raise ValueError(f"model.val_levels must list |S| levels >= 1, got {list(val_levels)}")
         self.spec = SignalSpec.from_dict(spec)
         self.domain = resolve_domain(domain, self.spec)
         self.net_config = as_config(NetConfig, net, "net")

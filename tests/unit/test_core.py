@@ -1,5 +1,7 @@
 """Model, set sampler and inference: the contracts every domain relies on."""
 
+import re
+
 import pytest
 import torch
 
@@ -250,6 +252,34 @@ def test_module_is_a_composition_of_a_few_configs(poly_spec):
     assert dict(rebuilt.hparams) == hp
     with pytest.raises(ValueError, match="unknown model.net option.*widht"):
         PixelTransformerModule(spec=poly_spec, net=dict(widht=32))
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(net=dict(chunk=-1)), "model.net.chunk must be >= 1, got -1"),
+    (dict(net=dict(chunk=0)), "model.net.chunk must be >= 1, got 0"),
+    (dict(net=dict(heads=0)), "model.net.heads must be >= 1, got 0"),
+    (dict(net=dict(width=-32)), "model.net.width must be >= 1, got -32"),
+    (dict(net=dict(ffn=0)), "model.net.ffn must be >= 1, got 0"),
+    (dict(net=dict(fourier_features=-1)), "model.net.fourier_features must be >= 0, got -1"),
+    (dict(objective=dict(alpha=-0.1)), "model.objective.alpha must be > 0, got -0.1"),
+    (dict(optim=dict(lr=0.0)), "model.optim.lr must be > 0, got 0.0"),
+    (dict(optim=dict(weight_decay=-0.01)), "model.optim.weight_decay must be >= 0, got -0.01"),
+    (dict(optim=dict(warmup_steps=-5)), "model.optim.warmup_steps must be >= 0, got -5"),
+    (dict(optim=dict(min_lr_ratio=-0.05)), "model.optim.min_lr_ratio must be in [0, 1], got -0.05"),
+    (dict(val_levels=()), "model.val_levels must list |S| levels >= 1, got []"),
+    (dict(val_levels=(4, 0)), "model.val_levels must list |S| levels >= 1, got [4, 0]"),
+])
+def test_options_out_of_range_are_named_in_one_line(poly_spec, options, message):
+    from pixeltransformer.module import PixelTransformerModule
+
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        PixelTransformerModule(spec=poly_spec, **options)
+
+
+def test_decode_chunked_refuses_a_chunk_below_one():
+    m = _model()
+    with pytest.raises(ValueError, match="chunk must be >= 1, got -1"):
+        decode_chunked(m, m.encode(torch.rand(1, 4, 2), torch.rand(1, 4, 1)), torch.rand(1, 9, 2), chunk=-1)
 
 
 def test_training_draws_focused_queries_and_validation_uniform_ones(poly_spec):
