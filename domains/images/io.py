@@ -288,6 +288,8 @@ def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> 
         with Image.open(path) as img:
             img.load()
             arr = image_to_array(img, channels)
+    except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
+        raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{path}: not a readable image (expected PNG/JPG/BMP; {e})") from None
     if size is not None:

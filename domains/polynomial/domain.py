@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from pixeltransformer.domain import Domain, Files
+from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.files import write_text
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import grid_positions
@@ -137,13 +138,16 @@ class PolynomialDomain(Domain):
 
     def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows [K, 2] of (x, y) in the data's units -> positions x / pos_scale [K, 1], values y [K, 1]. The values'
-        range is only nominal (it normalises values), so any finite y is accepted."""
+        range is only nominal (it normalises values), so any y within +-MAX_ABS_VALUE is accepted."""
         scale = float(spec.pos_scale)
-        x = rows[:, :1]  # [K, 1]
+        x, y = rows[:, :1], rows[:, 1:]  # [K, 1], [K, 1]
         if x.abs().max() > scale:
             raise ValueError(f"{source}: x must lie in [{-scale:g}, {scale:g}] (the data's x range), got "
                              f"[{x.min():.3g}, {x.max():.3g}]")
-        return x / scale, rows[:, 1:]  # [K, 1], [K, 1]
+        if y.abs().max() > MAX_ABS_VALUE:
+            raise ValueError(f"{source}: y must lie within +-{MAX_ABS_VALUE:g} (beyond that the model's float32 "
+                             f"arithmetic overflows), got {y.flatten()[y.abs().argmax()].item():.3g}")
+        return x / scale, y  # [K, 1], [K, 1]
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
         """functions.png (mean, +-2 sigma band, samples, observed points) and prediction.csv (x, mean, std, samples)."""

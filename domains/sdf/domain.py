@@ -15,7 +15,7 @@ from pixeltransformer.domain import Domain, Files
 from pixeltransformer.files import atomic_write, cache_root, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import MESH_SUFFIXES, SDFCache, probability_field, voxels_to_sdf
+from .mesh import MESH_SUFFIXES, SDFCache, check_real, probability_field, voxels_to_sdf
 from .metrics import PLOT_GROUPS, iou_summary, shape_metrics
 from .visualize import MESH_FORMATS, shape_pictures
 
@@ -106,14 +106,15 @@ class SdfDomain(Domain):
                 grid = grid[0]
             if grid.ndim != 3 or len(set(grid.shape)) != 1 or grid.shape[0] < 2:
                 raise ValueError(f"{path}: expected a cubic SDF grid [R, R, R], got shape {grid.shape}")
-            if grid.dtype == np.bool_ or (np.issubdtype(grid.dtype, np.number) and np.isin(grid, (0, 1)).all()):
+            check_real(grid, path, "the SDF grid")
+            if grid.dtype == np.bool_ or np.isin(grid, (0, 1)).all():
                 # an occupancy grid (ModelNet's voxels, a binvox export): 1 = inside, converted as the data is
                 try:
                     grid = voxels_to_sdf(grid.astype(bool))  # [R, R, R]
                 except ValueError as e:
                     raise ValueError(f"{path}: {str(e).removeprefix('voxels_to_sdf: ')}") from None
                 print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside", file=sys.stderr)
-            if not np.issubdtype(grid.dtype, np.number) or not np.isfinite(grid).all():
+            if not np.isfinite(grid).all():
                 raise ValueError(f"{path}: the SDF grid must hold finite numbers (or be an occupancy grid of 0 and 1)")
         elif suffix in MESH_SUFFIXES:
             cache = SDFCache(cache_root("sdf", "meshes"), truncation=t,

@@ -44,10 +44,14 @@ MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")  # wha
 def _check_mesh(v: np.ndarray, f: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray(v, dtype=np.float64)
     f = np.asarray(f)
-    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
+    if v.ndim != 2 or v.shape[1] != 3:
         raise ValueError(f"{path}: expected vertices [N, 3], got shape {v.shape}")
-    if f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
-        raise ValueError(f"{path}: expected triangle faces [F, 3], got shape {f.shape} (an empty mesh?)")
+    if len(v) == 0:
+        raise ValueError(f"{path}: no vertices (an empty mesh)")
+    if f.size == 0:
+        raise ValueError(f"{path}: no faces ({len(v)} vertices but no triangles: a point cloud, not a mesh)")
+    if f.ndim != 2 or f.shape[1] != 3:
+        raise ValueError(f"{path}: expected triangle faces [F, 3], got shape {f.shape}")
     if not np.issubdtype(f.dtype, np.integer):
         raise ValueError(f"{path}: faces must hold integer vertex indices, got dtype {f.dtype}")
     f = f.astype(np.int64)
@@ -86,7 +90,23 @@ def load_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{path}: trimesh could not read it ({type(e).__name__}: {first_line})") from None
     if not isinstance(loaded, trimesh.Trimesh):
         raise ValueError(f"{path}: holds no triangle mesh (got {type(loaded).__name__})")
+    if len(loaded.faces) == 0:
+        raise ValueError(f"{path}: {_why_no_faces(path)}")
     return _check_mesh(loaded.vertices, loaded.faces, path)
+
+
+def _why_no_faces(path: Path) -> str:
+    """Why trimesh found no triangles in a file it read: empty, vertices alone (which a forced mesh drops), or
+    nothing it recognises."""
+    if path.stat().st_size == 0:
+        return "no vertices (the file is empty)"
+    try:
+        points = len(getattr(trimesh.load(path, process=False), "vertices", ()))
+    except Exception:  # it was read once already: a failure now means nothing usable
+        points = 0
+    if points:
+        return f"no faces ({points} vertices but no triangles: a point cloud, not a mesh)"
+    return f"not a mesh: no vertices or faces found (expected {', '.join(MESH_SUFFIXES)})"
 
 
 def normalise_mesh(v: np.ndarray, margin: float = 0.05) -> np.ndarray:
@@ -274,6 +294,13 @@ class SDFCache:
 # ---- voxels -> SDF ----------------------------------------------------------------------------------
 
 
+def check_real(arr: np.ndarray, path: str | Path, what: str) -> None:
+    """A one-line error naming the dtype of an array that does not hold real numbers (complex, strings, records),
+    which would otherwise compare or convert as if it did."""
+    if not (arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{path}: {what} must hold real numbers, got dtype {arr.dtype}")
+
+
 def voxels_to_sdf(occ: np.ndarray, out_resolution: int | None = None) -> np.ndarray:
     """Occupancy grid [R, R, R] (bool) -> SDF float32 [R', R', R'] in normalised units.
 
@@ -337,6 +364,7 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
         arr = arr[None]
     if arr.ndim != 4 or len(set(arr.shape[1:])) != 1:
         raise ValueError(f"{path}: expected cubic grids [N, 1, R, R, R] or [N, R, R, R], got shape {arr.shape}")
+    check_real(arr, path, "voxel grids")
     occ = arr > 0.5  # [N, R, R, R]
     if up_axis == 2:
         occ = zup_to_yup(occ)

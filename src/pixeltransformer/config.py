@@ -13,6 +13,19 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def check_minimums(config: Any, group: str, minimums: dict[str, float], positive: tuple[str, ...] = ()) -> None:
+    """One-line errors for options below their minimum (``>= minimum``) or not above zero (``positive``);
+    NaN fails both."""
+    for key, low in minimums.items():
+        value = getattr(config, key)
+        if not value >= low:
+            raise ValueError(f"model.{group}.{key} must be >= {low:g}, got {value}")
+    for key in positive:
+        value = getattr(config, key)
+        if not value > 0:
+            raise ValueError(f"model.{group}.{key} must be > 0, got {value}")
+
+
 @dataclass
 class NetConfig:
     """The PixelTransformer: size, position features, encoder and its options (see model.PixelTransformer).
@@ -49,6 +62,8 @@ class NetConfig:
     chunk: int = 16384
 
     def __post_init__(self) -> None:
+        # fourier_features 0 leaves the raw position alone; encoder/decoder_layers are checked by the model
+        check_minimums(self, "net", {"width": 1, "heads": 1, "ffn": 1, "fourier_features": 0, "chunk": 1})
         if not 0.0 <= self.buffer_prob <= 1.0:
             raise ValueError(f"model.net.buffer_prob must be in [0, 1], got {self.buffer_prob}")
         self.distance_sigma = tuple(self.distance_sigma)
@@ -73,6 +88,10 @@ class ObjectiveConfig:
     anchor_logits: bool = True
     bin_prior_init: bool = True
 
+    def __post_init__(self) -> None:
+        # alpha 0 would leave the Gaussian untrained (and one Gaussian, NB = 1, with no loss at all)
+        check_minimums(self, "objective", {}, positive=("alpha",))
+
 
 @dataclass
 class OptimConfig:
@@ -89,6 +108,9 @@ class OptimConfig:
     nonfinite: str = "error"
 
     def __post_init__(self) -> None:
+        check_minimums(self, "optim", {"weight_decay": 0, "warmup_steps": 0}, positive=("lr",))
+        if not 0.0 <= self.min_lr_ratio <= 1.0:  # the floor of the cosine decay, as a fraction of lr
+            raise ValueError(f"model.optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.nonfinite not in ("error", "skip"):
             raise ValueError(f"model.optim.nonfinite must be 'error' or 'skip', got {self.nonfinite!r}")
 

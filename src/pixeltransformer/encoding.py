@@ -13,6 +13,11 @@ import torch
 from torch import nn
 
 
+# the largest value magnitude a model takes: a set's frame (ValueEncoding) squares deviations in float32, which
+# overflow near 1e19; 1e15 leaves room for sums over large sets
+MAX_ABS_VALUE = 1e15
+
+
 class FourierFeatures(nn.Module):
     """[..., P] positions -> [..., 2F] features (F random frequencies plus the raw position folded in)."""
 

@@ -11,7 +11,8 @@ that signal's own seed, so a signal's samples do not depend on the batch it is s
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,8 @@ def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, ch
     """Decode queries [B, Q, P] in chunks from one memory (model.encode or a cache) -> parameters [B, Q, NP].
 
     The memory holds the decoder's keys/values, projected once for all chunks."""
+    if chunk < 1:  # a negative chunk would leave rows of the output unwritten
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     q = qry_pos.shape[1]
     if q <= chunk:
         return model.decode(memory, qry_pos)  # [B, Q, NP]
@@ -76,11 +79,31 @@ def observed_lookup(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch
     return torch.cat(masks, dim=1), torch.cat(vals, dim=1)
 
 
+# one seed spreads over a batch as 1_000_003 * seed + i, and torch seeds are 64-bit
+SEED_LIMIT = 2**63 // 1_000_003 - 1
+
+
+def as_int(value) -> int | None:
+    """value as an int when it is a whole number's type (Python, numpy, a one-element integer tensor; not a bool),
+    else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def item_seeds(seed: int | Sequence[int], batch: int) -> list[int]:
     """One seed per signal: given, or derived from one seed and the signal's place in the batch."""
-    if isinstance(seed, int):
-        return [1_000_003 * seed + i for i in range(batch)]
-    seeds = [int(x) for x in seed]
+    one = as_int(seed)
+    if one is not None:
+        if abs(one) > SEED_LIMIT:
+            raise ValueError(f"seed must lie in [-{SEED_LIMIT}, {SEED_LIMIT}], got {one}")
+        return [1_000_003 * one + i for i in range(batch)]
+    seeds = [as_int(x) for x in seed] if isinstance(seed, Iterable) and not isinstance(seed, str) else [None]
+    if None in seeds or not all(-(2**63) <= x < 2**64 for x in seeds):
+        raise ValueError(f"seed must be an int, or one 64-bit int per signal; got {seed!r}")
     if len(seeds) != batch:
         raise ValueError(f"sample: {len(seeds)} seeds for a batch of {batch} signals")
     return seeds
@@ -248,6 +271,7 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     """
     grid_shape = tuple(int(g) for g in grid_shape)
     b = ctx_pos.shape[0]
+    seed = item_seeds(seed, b) if num_samples > 0 else seed  # a bad seed fails before the mean is computed
     qry = grid_positions(grid_shape, device=ctx_pos.device).unsqueeze(0).expand(b, -1, -1)  # [B, N, P]
     params = predict_params(model, ctx_pos, ctx_val, qry, chunk)  # [B, N, NP]
     observed, obs_val = observed_lookup(ctx_pos, ctx_val, qry)  # [B, N], [B, N, V]

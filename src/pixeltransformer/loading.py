@@ -26,7 +26,8 @@ class CheckpointError(ValueError):
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:
     """Read a checkpoint with weights_only=True; refuse anything that needs arbitrary pickled code.
 
-    ``mmap=True`` maps the tensors instead of reading them: a cheap check of a large file before a run starts.
+    ``mmap=True`` maps the tensors instead of reading them (the archive's CRCs are still checked, which reads the
+    file once).
     """
     path = Path(path)
     if path.is_dir():
@@ -37,6 +38,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"cannot read checkpoint {path}: the file is empty")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one has no central directory
         raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint, or truncated")
+    try:  # torch.load does not check the archive's CRCs: flipped bytes would load as other weights
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # reads the file once
+    except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as err:
+        raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
+    if damaged is not None:
+        raise CheckpointError(f"cannot read checkpoint {path}: corrupted (CRC mismatch in {damaged})")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:

@@ -7,6 +7,7 @@ validation NLL at fixed |S| levels. Metrics go through torchmetrics, which reduc
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import Any
 
@@ -17,7 +18,8 @@ from torchmetrics import MeanMetric
 from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
-from .inference import Completion, complete, mean_field, predict_params, sample
+from .encoding import MAX_ABS_VALUE
+from .inference import Completion, as_int, complete, mean_field, predict_params, sample
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
@@ -84,6 +86,8 @@ class PixelTransformerModule(L.LightningModule):
         super().__init__()
         if spec is None:
             raise ValueError("PixelTransformerModule needs a SignalSpec (the CLI links it from the DataModule)")
+        if not len(val_levels) or min(val_levels) < 1:
+            raise ValueError(f"model.val_levels must list |S| levels >= 1, got {list(val_levels)}")
         self.spec = SignalSpec.from_dict(spec)
         self.domain = resolve_domain(domain, self.spec)
         self.net_config = as_config(NetConfig, net, "net")
@@ -331,7 +335,8 @@ class PixelTransformerModule(L.LightningModule):
     def api_inputs(self, ctx_pos, ctx_val, qry_pos=None) -> tuple[torch.Tensor, ...]:
         """S (and queries) for the inference conveniences, checked against the model's data in one line each and
         moved to its device and dtype (numpy's float64 included): ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos
-        [B, Q, P]. Positions beyond [-1, 1] (data in its own units, say) are answered, with a warning."""
+        [B, Q, P]. Positions beyond [-1, 1] (data in its own units, say) are answered, with a warning; values
+        beyond the range of a model's bins, like non-finite numbers, are refused."""
         p, v = self.spec.pos_dims, self.spec.val_dims
         named = {"ctx_pos": (ctx_pos, p), "ctx_val": (ctx_val, v)}
         if qry_pos is not None:
@@ -339,11 +344,19 @@ class PixelTransformerModule(L.LightningModule):
         out = []
         for name, (x, width) in named.items():
             x = torch.as_tensor(x)
-            if x.dim() != 3 or x.shape[-1] != width or x.shape[1] < 1:
-                raise ValueError(f"{name} must be [batch, points >= 1, {width}] for {self.spec.domain}/"
+            if x.dim() != 3 or x.shape[-1] != width or x.shape[0] < 1 or x.shape[1] < 1:
+                raise ValueError(f"{name} must be [batch >= 1, points >= 1, {width}] for {self.spec.domain}/"
                                  f"{self.spec.dataset}, got {list(x.shape)}")
-            out.append(x.to(self.device, next(self.model.parameters()).dtype))
-            if name != "ctx_val" and x.numel() and (far := float(out[-1].abs().max())) > 1 + 1e-4:
+            if x.is_complex():
+                raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
+            out.append(x.to(self.device, next(self.model.parameters()).dtype))  # [B, K or Q, P or V]
+            if not torch.isfinite(out[-1]).all():
+                bad = int((~torch.isfinite(out[-1])).sum())
+                raise ValueError(f"{name} holds {bad} NaN or infinite entries (as {out[-1].dtype}); "
+                                 "positions and values must be finite")
+            if name == "ctx_val":
+                self.check_values(out[-1])
+            elif (far := float(out[-1].abs().max())) > 1 + 1e-4:
                 scale = f" (x / {self.spec.pos_scale:g} for this data)" if self.spec.pos_scale != 1 else ""
                 warnings.warn(f"{name} reaches {far:.3g}: the model was trained on positions in [-1, 1]{scale}; "
                               "beyond that it extrapolates", stacklevel=3)
@@ -352,6 +365,21 @@ class PixelTransformerModule(L.LightningModule):
                              f"{[list(x.shape) for x in out]}")
         return tuple(out)
 
+    def check_values(self, ctx_val: torch.Tensor) -> None:
+        """Values [B, K, V] a model can read, as `predict --context` takes them: within the value range when bins
+        cover it (the spec's range), else (the range only normalises, as with one Gaussian) any value whose frame
+        float32 can hold."""
+        lo, hi = self.spec.val_range
+        low, high = float(ctx_val.min()), float(ctx_val.max())
+        if self.spec.num_bins > 1:
+            slack = 1e-4 * (hi - lo)  # rounding of data resampled or converted to float32
+            if low < lo - slack or high > hi + slack:
+                raise ValueError(f"ctx_val spans [{low:.3g}, {high:.3g}], outside the value range [{lo:g}, {hi:g}] "
+                                 f"of {self.spec.domain}/{self.spec.dataset}: scale or clip the values into it")
+        elif max(-low, high) > MAX_ABS_VALUE:
+            raise ValueError(f"ctx_val reaches {max(-low, high):.3g}: values must lie within +-{MAX_ABS_VALUE:g} "
+                             "(beyond that the model's float32 arithmetic overflows)")
+
     def predict_params(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
         return predict_params(self.model, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
 
@@ -359,7 +387,7 @@ class PixelTransformerModule(L.LightningModule):
         return mean_field(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
 
     def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
-        check_sampling(**kwargs)
+        kwargs = check_sampling(kwargs)
         if kwargs.get("num_samples", 1) < 1:
             raise ValueError(f"sample needs num_samples >= 1, got {kwargs['num_samples']} (the mean: mean_field)")
         return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), chunk=self.net_config.chunk,
@@ -367,11 +395,14 @@ class PixelTransformerModule(L.LightningModule):
 
     def complete(self, ctx_pos, ctx_val, grid_shape, **kwargs) -> Completion:
         """Mean and samples on a grid (see inference.complete): [B, V, *grid], [B, S, V, *grid]."""
-        shape = (grid_shape,) if isinstance(grid_shape, int) else tuple(grid_shape)
-        if len(shape) != self.spec.pos_dims or min(shape) < 1:
-            raise ValueError(f"grid_shape must give {self.spec.pos_dims} sizes >= 1 (the model's grid is "
+        try:
+            shape = tuple(as_int(g) for g in grid_shape)
+        except TypeError:  # one size (an int, or a scalar tensor)
+            shape = (as_int(grid_shape),)
+        if len(shape) != self.spec.pos_dims or None in shape or min(shape) < 1:
+            raise ValueError(f"grid_shape must give {self.spec.pos_dims} integer sizes >= 1 (the model's grid is "
                              f"{tuple(self.spec.grid_shape)}), got {grid_shape}")
-        check_sampling(**kwargs)
+        kwargs = check_sampling(kwargs)
         return complete(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val), shape, chunk=self.net_config.chunk,
                         **kwargs)
 
@@ -388,12 +419,21 @@ class PixelTransformerModule(L.LightningModule):
                              progress=True, signal=signal).cpu()
 
 
-def check_sampling(num_samples: int = 1, temperature: float = 1.0, n_autoregressive: int | None = None,
-                   **_) -> None:
-    """The sampling options of the inference conveniences, as the command line checks them."""
-    if num_samples < 0 or temperature <= 0 or (n_autoregressive is not None and n_autoregressive < 0):
-        raise ValueError(f"need num_samples >= 0, temperature > 0, n_autoregressive >= 0; got {num_samples}, "
-                         f"{temperature}, {n_autoregressive}")
+def check_sampling(options: dict[str, Any]) -> dict[str, Any]:
+    """The sampling options of the inference conveniences, checked as the command line checks them (counts as
+    ints; a seed is checked where it is used, inference.item_seeds)."""
+    options = dict(options)
+    for key in ("num_samples", "n_autoregressive"):
+        if key in options and not (key == "n_autoregressive" and options[key] is None):
+            count = as_int(options[key])
+            if count is None or count < 0:
+                allowed = "an int >= 0" + (" or None" if key == "n_autoregressive" else "")
+                raise ValueError(f"{key} must be {allowed}, got {options[key]!r}")
+            options[key] = count
+    temperature = options.get("temperature", 1.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    return options
 
 
 def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from .domain import Domain
 from .files import missing_folders, remove_empty, write_json
+from .inference import item_seeds
 from .sets import draw_context
 from .signal import SignalSpec
 
@@ -34,7 +35,7 @@ class PredictOptions:
         input: the user's file: an image, a mesh or SDF grid, a video ... (what the domain reads).
         context: S itself, instead of samples of the input: JSON rows ``[position..., value...]`` (positions in
             [-1, 1] unless the domain says otherwise), inline or a .json file.
-        mask: a mask file, white = observed (domains on a pixel grid).
+        mask: a mask file, white = observed (domains on a pixel grid); not with context.
         num_context: K random observed samples of the input (without context or mask).
         num_samples: samples to draw (0: the mean only).
         n_autoregressive: N', the autoregressive steps per sample; the rest is filled with means (None: all).
@@ -68,6 +69,9 @@ class PredictOptions:
                 raise ValueError(f"--{name} {value} is a folder: expected one file")
         if self.mask and not self.input:
             raise ValueError("--mask needs --input (the signal the mask observes)")
+        if self.mask and self.context:
+            raise ValueError("--mask and --context exclude each other: --mask observes the --input where it is white, "
+                             "--context gives S itself; pass one")
         if self.num_context < 1 or self.num_samples < 0 or (self.n_autoregressive is not None and self.n_autoregressive < 0):
             raise ValueError(f"need --num_context >= 1, num_samples >= 0, n_autoregressive >= 0; got "
                              f"{self.num_context}, {self.num_samples}, {self.n_autoregressive}")
@@ -75,6 +79,7 @@ class PredictOptions:
             raise ValueError(f"--resolution must be >= 2, got {self.resolution}")
         if self.temperature <= 0:
             raise ValueError(f"--temperature must be > 0, got {self.temperature}")
+        item_seeds(self.seed, 1)  # the seed S is drawn with and the samples' seeds follow from, in range
 
     @property
     def name(self) -> str:

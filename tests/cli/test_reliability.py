@@ -76,6 +76,24 @@ def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):
         load_checkpoint(tmp_path / "missing.ckpt")
 
 
+def test_checkpoint_with_flipped_bytes_is_refused_naming_the_damaged_member(tmp_path):
+    """torch.load does not check the archive's CRCs: a flipped byte inside a tensor would load as another weight."""
+    weights = torch.arange(256, dtype=torch.float32)  # [256]
+    good = tmp_path / "good.ckpt"
+    torch.save({"state_dict": {"w": weights}, "hyper_parameters": {}}, good)
+    for mmap in (False, True):
+        assert torch.equal(load_checkpoint(good, mmap=mmap)["state_dict"]["w"], weights)
+    raw = bytearray(good.read_bytes())
+    at = raw.find(weights.numpy().tobytes())
+    raw[at + 400] ^= 0x40  # one bit of one float, in the middle of the tensor's storage
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(bytes(raw))
+    for mmap in (False, True):
+        with pytest.raises(CheckpointError, match=rf"^cannot read checkpoint {bad}: corrupted \(CRC mismatch in "
+                                                  r"good/data/0\)$"):
+            load_checkpoint(bad, mmap=mmap)
+
+
 def test_incompatible_checkpoint_version_is_refused(tmp_path, tiny_ckpt):
     ckpt = torch.load(tiny_ckpt, weights_only=True)
     ckpt["pixeltransformer_format"] = 99

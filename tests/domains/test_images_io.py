@@ -120,6 +120,17 @@ def test_read_image_folder_skips_and_counts_corrupt(tmp_path):
     assert names == ["a/img1.png", "a/img3.jpg", "b/broken.png", "b/img0.jpg", "b/img2.png", "b/img4.png"]
 
 
+def test_an_image_too_large_for_pil_is_unreadable_and_skipped_in_a_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # PIL refuses twice this many pixels as a decompression bomb
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "small.png")
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "bomb.png")
+    with pytest.raises(ValueError, match=r"^\S*bomb.png: not a readable image \(too large: Image size \(256 pixels\)"):
+        io.open_image(tmp_path / "bomb.png")
+    with pytest.warns(UserWarning, match="skipped 1 of 2 .*bomb.png: not a readable image"):
+        x, _ = io.read_image_folder(tmp_path, 8, progress=False)
+    assert x.shape == (1, 8, 8, 3)
+
+
 def test_centre_crop_keeps_the_middle(tmp_path):
     arr = np.zeros((10, 30, 3), np.uint8)
     arr[:, 10:20] = 255  # a white square in the middle of a wide black picture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -142,20 +143,30 @@ def test_load_mesh_concatenates_scenes(tmp_path):
 def test_load_mesh_rejects_bad_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.obj"):
         load_mesh(tmp_path / "missing.obj")
-    cases = {
-        "empty.npz": dict(vertices=np.zeros((3, 3)), faces=np.zeros((0, 3), int)),
-        "nan.npz": dict(vertices=np.array([[0, 0, 0], [1, 0, 0], [np.nan, 1, 0]]), faces=np.array([[0, 1, 2]])),
-        "flat.npz": dict(vertices=np.ones((3, 3)), faces=np.array([[0, 1, 2]])),
-        "badindex.npz": dict(vertices=np.eye(3), faces=np.array([[0, 1, 7]])),
-        "nokeys.npz": dict(points=np.eye(3)),
+    cases = {  # name: (arrays, the cause the one-line error names)
+        "empty.npz": (dict(vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), int)), "no vertices (an empty mesh)"),
+        "points.npz": (dict(vertices=np.zeros((3, 3)), faces=np.zeros((0, 3), int)), "no faces (3 vertices but no"),
+        "nan.npz": (dict(vertices=np.array([[0, 0, 0], [1, 0, 0], [np.nan, 1, 0]]), faces=np.array([[0, 1, 2]])),
+                    "vertices hold NaN/Inf"),
+        "flat.npz": (dict(vertices=np.ones((3, 3)), faces=np.array([[0, 1, 2]])), "the mesh has zero extent"),
+        "badindex.npz": (dict(vertices=np.eye(3), faces=np.array([[0, 1, 7]])), "face indices must lie in [0, 3)"),
+        "nokeys.npz": (dict(points=np.eye(3)), ".npz must hold 'vertices' and 'faces'"),
     }
-    for name, arrays in cases.items():
+    for name, (arrays, _) in cases.items():
         np.savez(tmp_path / name, **arrays)
-    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 this is not a zip")
-    (tmp_path / "corrupt.ply").write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 99\nend_header\n\x00")
-    (tmp_path / "empty.obj").write_text("# nothing here\n")
-    for name in [*cases, "corrupt.npz", "corrupt.ply", "empty.obj"]:
-        with pytest.raises(ValueError, match=name.replace(".", r"\.")) as err:
+    files = {  # name: (bytes, cause)
+        "corrupt.npz": (b"PK\x03\x04 this is not a zip", "not a readable .npz file"),
+        "corrupt.ply": (b"ply\nformat binary_little_endian 1.0\nelement vertex 99\nend_header\n\x00",
+                        "trimesh could not read it"),
+        "blank.obj": (b"", "no vertices (the file is empty)"),
+        "comments.obj": (b"# nothing here\n", "not a mesh: no vertices or faces found"),
+        "garbage.obj": (b"hello world\n", "not a mesh: no vertices or faces found"),
+        "vertices.obj": (b"v 0 0 0\nv 1 0 0\nv 0 1 0\n", "no faces (3 vertices but no triangles: a point cloud"),
+    }
+    for name, (data, _) in files.items():
+        (tmp_path / name).write_bytes(data)
+    for name, (_, cause) in {**cases, **files}.items():
+        with pytest.raises(ValueError, match=re.escape(f"{tmp_path / name}: {cause}")) as err:
             load_mesh(tmp_path / name)
         assert "\n" not in str(err.value)
 
@@ -238,6 +249,9 @@ def test_read_voxels_layouts_and_up_axis(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((2, 8, 8, 4)))
     with pytest.raises(ValueError, match="bad.npy"):
         read_voxels(tmp_path / "bad.npy")
+    np.save(tmp_path / "complex.npy", occ[:, 0].astype(np.complex64))  # compared as complex, it passed for voxels
+    with pytest.raises(ValueError, match=r"complex.npy: voxel grids must hold real numbers, got dtype complex64$"):
+        read_voxels(tmp_path / "complex.npy")
 
 
 # ---- pictures and metrics ---------------------------------------------------------------------------

@@ -242,6 +242,9 @@ def test_an_occupancy_grid_is_read_as_the_sdf_of_its_solid(tmp_path, capsys):
     np.save(tmp_path / "empty.npy", np.zeros((8, 8, 8), dtype=np.uint8))
     with pytest.raises(ValueError, match=r"empty.npy: the occupancy grid is all empty or all full"):
         SdfDomain().read_input(tmp_path / "empty.npy", spec)
+    np.save(tmp_path / "complex.npy", ball.astype(np.complex64))  # 0 and 1, but not an occupancy grid
+    with pytest.raises(ValueError, match=r"complex.npy: the SDF grid must hold real numbers, got dtype complex64$"):
+        SdfDomain().read_input(tmp_path / "complex.npy", spec)
 
 
 def test_write_prediction_meshes_an_analytic_box_in_place(tmp_path):

@@ -1,5 +1,7 @@
 """Model, set sampler and inference: the contracts every domain relies on."""
 
+import re
+
 import pytest
 import torch
 
@@ -252,6 +254,34 @@ def test_module_is_a_composition_of_a_few_configs(poly_spec):
         PixelTransformerModule(spec=poly_spec, net=dict(widht=32))
 
 
+@pytest.mark.parametrize("options, message", [
+    (dict(net=dict(chunk=-1)), "model.net.chunk must be >= 1, got -1"),
+    (dict(net=dict(chunk=0)), "model.net.chunk must be >= 1, got 0"),
+    (dict(net=dict(heads=0)), "model.net.heads must be >= 1, got 0"),
+    (dict(net=dict(width=-32)), "model.net.width must be >= 1, got -32"),
+    (dict(net=dict(ffn=0)), "model.net.ffn must be >= 1, got 0"),
+    (dict(net=dict(fourier_features=-1)), "model.net.fourier_features must be >= 0, got -1"),
+    (dict(objective=dict(alpha=-0.1)), "model.objective.alpha must be > 0, got -0.1"),
+    (dict(optim=dict(lr=0.0)), "model.optim.lr must be > 0, got 0.0"),
+    (dict(optim=dict(weight_decay=-0.01)), "model.optim.weight_decay must be >= 0, got -0.01"),
+    (dict(optim=dict(warmup_steps=-5)), "model.optim.warmup_steps must be >= 0, got -5"),
+    (dict(optim=dict(min_lr_ratio=-0.05)), "model.optim.min_lr_ratio must be in [0, 1], got -0.05"),
+    (dict(val_levels=()), "model.val_levels must list |S| levels >= 1, got []"),
+    (dict(val_levels=(4, 0)), "model.val_levels must list |S| levels >= 1, got [4, 0]"),
+])
+def test_options_out_of_range_are_named_in_one_line(poly_spec, options, message):
+    from pixeltransformer.module import PixelTransformerModule
+
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        PixelTransformerModule(spec=poly_spec, **options)
+
+
+def test_decode_chunked_refuses_a_chunk_below_one():
+    m = _model()
+    with pytest.raises(ValueError, match="chunk must be >= 1, got -1"):
+        decode_chunked(m, m.encode(torch.rand(1, 4, 2), torch.rand(1, 4, 1)), torch.rand(1, 9, 2), chunk=-1)
+
+
 def test_training_draws_focused_queries_and_validation_uniform_ones(poly_spec):
     from pixeltransformer.module import PixelTransformerModule
     from pixeltransformer.sets import SetSampler
@@ -325,17 +355,50 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
     c = m.complete(pos, val, (4, 4))  # float64, as numpy gives
     assert c.mean.shape == (2, 1, 4, 4) and c.mean.dtype == torch.float32
     assert torch.equal(c.mean, m.complete(pos.float(), val.float(), (4, 4)).mean)
-    bad = [(lambda: m.complete(pos[0], val[0], (4, 4)), r"ctx_pos must be \[batch, points >= 1, 2\]"),
+    nan_val, inf_pos = val.clone(), pos.clone()  # [2, 5, 1], [2, 5, 2]
+    nan_val[0, 0, 0], inf_pos[1, 2, 1] = float("nan"), float("inf")
+    bad = [(lambda: m.complete(pos[0], val[0], (4, 4)), r"ctx_pos must be \[batch >= 1, points >= 1, 2\]"),
            (lambda: m.complete(pos[..., :1], val, (4, 4)), r"ctx_pos must be .* got \[2, 5, 1\]"),
-           (lambda: m.complete(pos, val, 4), r"grid_shape must give 2 sizes"),
+           (lambda: m.complete(pos[:0], val[:0], (4, 4)), r"ctx_pos must be \[batch >= 1, .* got \[0, 5, 2\]"),
+           (lambda: m.complete(pos, val, 4), r"grid_shape must give 2 integer sizes"),
+           (lambda: m.complete(pos, val, (8.7, 8.7)), r"grid_shape must give 2 integer sizes .* got \(8.7, 8.7\)"),
+           (lambda: m.complete(pos, val, "44"), r"grid_shape must give 2 integer sizes .* got 44"),
            (lambda: m.complete(pos, val[:, :3], (4, 4)), "disagree on batch or"),
+           (lambda: m.complete(pos, nan_val, (4, 4)), r"^ctx_val holds 1 NaN or infinite entries"),
+           (lambda: m.mean_field(inf_pos, val, pos), r"^ctx_pos holds 1 NaN or infinite entries"),
+           (lambda: m.mean_field(pos, val, pos * float("nan")), r"^qry_pos holds 20 NaN or infinite entries"),
+           (lambda: m.complete(pos, val * 255, (4, 4)),
+            r"^ctx_val spans \[.*\], outside the value range \[0, 1\] of toy/t: scale or clip the values into it$"),
+           (lambda: m.complete(pos, -val, (4, 4)), r"^ctx_val spans .* outside the value range \[0, 1\]"),
+           (lambda: m.complete(pos, val.to(torch.complex64), (4, 4)), "ctx_val must hold real numbers"),
            (lambda: m.sample(pos, val, pos, num_samples=0), "sample needs num_samples >= 1"),
-           (lambda: m.complete(pos, val, (4, 4), num_samples=1, temperature=0), "temperature > 0")]
+           (lambda: m.complete(pos, val, (4, 4), num_samples=2.5), r"^num_samples must be an int >= 0, got 2.5$"),
+           (lambda: m.complete(pos, val, (4, 4), num_samples=True), r"^num_samples must be an int >= 0, got True$"),
+           (lambda: m.sample(pos, val, pos, n_autoregressive=2.5),
+            r"^n_autoregressive must be an int >= 0 or None, got 2.5$"),
+           (lambda: m.complete(pos, val, (4, 4), num_samples=1, temperature=0), "temperature must be a finite num"),
+           (lambda: m.complete(pos, val, (4, 4), num_samples=1, temperature=float("nan")), "temperature must be a fin"),
+           (lambda: m.complete(pos, val, (4, 4), num_samples=1, seed=1.5), r"^seed must be an int, or one 64-bit"),
+           (lambda: m.complete(pos, val, (4, 4), num_samples=1, seed=2**62),
+            r"^seed must lie in \[-\d+, \d+\], got 4611686018427387904$"),
+           (lambda: m.sample(pos, val, pos, seed=[2**64, 0]), r"^seed must be an int, or one 64-bit int per signal")]
     for call, message in bad:
         with pytest.raises(ValueError, match=message):
             call()
+    # whole numbers of other types are counts and seeds as well
+    c = m.complete(pos, val, torch.tensor([4, 4]), num_samples=np.int64(1), seed=np.int64(3))
+    assert c.samples.shape == (2, 1, 1, 4, 4)
     with pytest.warns(UserWarning, match=r"qry_pos reaches 3: the model was trained on positions in \[-1, 1\]"):
         m.mean_field(pos, val, torch.full((2, 1, 2), 3.0))
+
+
+def test_one_gaussian_takes_values_beyond_its_nominal_range_but_not_beyond_float32(tiny_module):
+    """With one Gaussian (NB = 1) the value range only normalises: values beyond it are read, as
+    `predict --context` reads them, up to where the value frame's float32 squares would overflow."""
+    pos, val = torch.rand(1, 6, 1) * 2 - 1, torch.randn(1, 6, 1)  # [1, 6, 1], [1, 6, 1]
+    assert torch.isfinite(tiny_module.complete(pos, 50 * val, 16).mean).all()  # val_range is (-5, 5)
+    with pytest.raises(ValueError, match=r"^ctx_val reaches 1e\+20: values must lie within \+-1e\+15 \(beyond"):
+        tiny_module.complete(pos, val.sign() * 1e20, 16)
 
 
 @pytest.mark.parametrize("on_grid", [True, False])

@@ -1,0 +1,32 @@
+"""`pixeltransformer predict`'s options: what PredictOptions.check refuses before a model is loaded."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pixeltransformer.predict import PredictOptions
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(context="[[0, 0, 1]]"), None),
+    (dict(input="{w}/in.png", mask="{w}/mask.png"), None),
+    (dict(), "predict needs --input (a file to observe) or --context (S itself)"),
+    (dict(context="[[0, 0, 1]]", mask="{w}/mask.png"), "--mask needs --input (the signal the mask observes)"),
+    (dict(input="{w}/in.png", mask="{w}/mask.png", context="[[0, 0, 1]]"),
+     "--mask and --context exclude each other: --mask observes the --input where it is white, --context gives S "
+     "itself; pass one"),
+    (dict(input="{w}/in.png", temperature=0.0), "--temperature must be > 0, got 0.0"),
+    (dict(input="{w}/in.png", seed=2**64),
+     "seed must lie in [-9223344366820, 9223344366820], got 18446744073709551616"),
+])
+def test_predict_options_refuse_conflicting_or_bad_options(tmp_path, options, message):
+    (tmp_path / "in.png").write_bytes(b"")
+    (tmp_path / "mask.png").write_bytes(b"")
+    opts = PredictOptions(**{k: v.format(w=tmp_path) if isinstance(v, str) else v for k, v in options.items()})
+    if message is None:
+        opts.check()
+        return
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        opts.check()
