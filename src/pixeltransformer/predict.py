@@ -27,6 +27,9 @@ from .sets import draw_context
 from .signal import SignalSpec
 
 
+DEFAULT_CONTEXT = 64  # --num_context when not given, capped at a quarter of the input's points
+
+
 @dataclass
 class PredictOptions:
     """What `pixeltransformer predict` observes and draws.
@@ -36,7 +39,8 @@ class PredictOptions:
         context: S itself, instead of samples of the input: JSON rows ``[position..., value...]`` (positions in
             [-1, 1] unless the domain says otherwise), inline or a .json file.
         mask: a mask file, white = observed (domains on a pixel grid); not with context.
-        num_context: K random observed samples of the input (without context or mask).
+        num_context: K random observed samples of the input (without context or mask); default 64, or a quarter
+            of the input's points when that is fewer (16 of an 8x8 digit), so that something is left to complete.
         num_samples: samples to draw (0: the mean only).
         n_autoregressive: N', the autoregressive steps per sample; the rest is filled with means (None: all).
         temperature: sampling temperature.
@@ -49,7 +53,7 @@ class PredictOptions:
     input: str | None = None
     context: str | None = None
     mask: str | None = None
-    num_context: int = 64
+    num_context: int | None = None
     num_samples: int = 3
     n_autoregressive: int | None = 2048
     temperature: float = 1.0
@@ -72,7 +76,7 @@ class PredictOptions:
         if self.mask and self.context:
             raise ValueError("--mask and --context exclude each other: --mask observes the --input where it is white, "
                              "--context gives S itself; pass one")
-        if self.num_context < 1 or self.num_samples < 0 or (self.n_autoregressive is not None and self.n_autoregressive < 0):
+        if (self.num_context is not None and self.num_context < 1) or self.num_samples < 0 or (self.n_autoregressive is not None and self.n_autoregressive < 0):
             raise ValueError(f"need --num_context >= 1, num_samples >= 0, n_autoregressive >= 0; got "
                              f"{self.num_context}, {self.num_samples}, {self.n_autoregressive}")
         if self.resolution is not None and self.resolution < 2:
@@ -128,11 +132,12 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
         item["ctx_pos"], item["ctx_val"] = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))
     else:
         n = signal[0].numel()
-        if domain.on_grid and options.num_context > n:
+        if domain.on_grid and options.num_context is not None and options.num_context > n:
             raise ValueError(f"--num_context must be between 1 and the {n} grid points of the model's "
                              f"{'x'.join(map(str, spec.grid_shape))} grid, got {options.num_context}")
+        k = options.num_context or min(DEFAULT_CONTEXT, max(1, n // 4))
         gen = torch.Generator().manual_seed(options.seed)
-        pos, val = draw_context(signal.unsqueeze(0), options.num_context, gen, domain.on_grid)  # [1, K, P], [1, K, V]
+        pos, val = draw_context(signal.unsqueeze(0), k, gen, domain.on_grid)  # [1, K, P], [1, K, V]
         item["ctx_pos"], item["ctx_val"] = pos[0], val[0]
     return item
 

@@ -291,6 +291,8 @@ def test_predict_writes_the_pictures_and_keeps_the_observed_pixels(tiny_run, tmp
         "input.png", "mean.png", "observed.png", "panel.png", "prediction.json"]
     big = pixels(tmp_path / "fine" / "input.png")  # 8x8 pixels shown as 2x2 blocks
     assert big.shape == (16, 16) and np.array_equal(big[::2, ::2], big[1::2, 1::2])
+    # without --num_context an 8x8 digit is observed at a quarter of its pixels, not at all 64 of them
+    assert json.loads((tmp_path / "fine" / "prediction.json").read_text())["num_context"] == 16
 
 
 def test_predict_with_a_mask_and_with_a_context_file(tiny_run, tmp_path):
