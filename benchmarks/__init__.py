@@ -8,6 +8,7 @@ _SRC = str(Path(__file__).resolve().parents[1] / "src")
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 
-from pixeltransformer.allocator import request_huge_pages  # noqa: E402  (imports no torch)
+from pixeltransformer.allocator import keep_freed_memory, request_huge_pages  # noqa: E402  (imports no torch)
 
 request_huge_pages()  # before any benchmark imports torch: every contender gets the same allocator
+keep_freed_memory()  # as the CLI's commands do

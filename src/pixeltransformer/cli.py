@@ -27,6 +27,7 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
+from .allocator import keep_freed_memory
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
@@ -409,6 +410,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
 def cli_main() -> None:
     """Console script: LightningCLI's subcommands fit, validate, test and predict."""
     set_flushing(True)  # before any thread pool exists, so that its workers inherit the mode (numerics.py)
+    keep_freed_memory()  # large temporaries reuse mapped pages (allocator.py)
     try:
         main(exit_on_error=False)
     except ArgumentError as err:

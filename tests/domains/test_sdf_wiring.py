@@ -282,6 +282,9 @@ def test_rbf_interpolates_and_reproduces_affine_functions():
     torch.testing.assert_close(rbf_interpolate(ctx_pos, bumpy, ctx_pos), bumpy, atol=1e-4, rtol=0)
     few = rbf_interpolate(ctx_pos[:, :2], bumpy[:, :2], qry)  # too few points for the affine part: a constant
     torch.testing.assert_close(few, bumpy[:, :2].mean(1, keepdim=True).expand(-1, 300, -1))
+    # the queries in chunks (here 7 at a time, the last one short) give what one pass over them gives
+    whole = rbf_interpolate(ctx_pos, bumpy, qry, chunk_elements=10**9)  # [B, Q, 1]
+    torch.testing.assert_close(rbf_interpolate(ctx_pos, bumpy, qry, chunk_elements=2 * 40 * 7), whole, atol=0, rtol=0)
 
 
 def test_datamodule_cache_root_and_eval_batch_size(tmp_path, monkeypatch):

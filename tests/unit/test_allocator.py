@@ -40,3 +40,24 @@ def test_cli_requests_huge_pages_before_torch(tmp_path):
     assert "pixeltransformer.allocator" in imported
     first_torch = next((i for i, name in enumerate(imported) if name == "torch"), len(imported))
     assert imported.index("pixeltransformer.allocator") < first_torch
+
+
+
+@pytest.mark.parametrize("keep", ["1", "0"])
+def test_keep_freed_memory_serves_large_blocks_from_the_heap(keep):
+    """With keep_freed_memory a 64 MiB tensor lives in malloc's heap, where its pages stay mapped for the next one
+    when it is freed; by default malloc maps it on its own (glibc's mallinfo2: hblkhd counts the bytes in such
+    mappings). In a fresh process: the setting is process-wide."""
+    code = ("import ctypes, torch; from pixeltransformer.allocator import keep_freed_memory\n"
+            "class Info(ctypes.Structure): _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', "
+            "'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"
+            "info = ctypes.CDLL(None).mallinfo2; info.restype = Info\n"
+            "took = keep_freed_memory(); x = torch.ones(16 << 20); print(took, info().hblkhd >> 20)")
+    env = {**_env("0"), "PIXELTRANSFORMER_KEEP_MEMORY": keep}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    took, mapped_mib = out.stdout.split()
+    if keep == "1":
+        assert took == "True" and int(mapped_mib) < 32
+    else:
+        assert took == "False" and int(mapped_mib) >= 64
