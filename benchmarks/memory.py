@@ -82,15 +82,19 @@ def measure_in_process(impl: str, preset: str, sizes: list[int], num_queries: in
     return out
 
 
+def probe_env() -> dict[str, str]:
+    """The environment of a memory probe: blocks of 64 KiB and more are mapped and unmapped, not kept in malloc's
+    free lists, so the resident size follows what is alive (else a warm-up's freed memory hides a small call's
+    peak); and `import benchmarks` leaves that so (allocator.keep_freed_memory would serve them from the heap)."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")]),
+                MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0", PIXELTRANSFORMER_KEEP_MEMORY="0")
+
+
 def measure(impl: str, preset: str, sizes: list[int], num_queries: int, timeout: float = 600) -> list[float]:
     """Run :func:`measure_in_process` in a fresh interpreter; returns MiB per size (sizes ascending)."""
     cmd = [sys.executable, "-m", "benchmarks.memory", "--impl", impl, "--preset", preset,
            "--queries", str(num_queries), "--context", *map(str, sorted(sizes))]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")]),
-               # blocks of 64 KiB and more are mapped and unmapped, not kept in malloc's free lists, so the
-               # resident size follows what is alive (else a warm-up's freed memory hides a small call's peak)
-               MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
-    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(cmd, cwd=REPO, env=probe_env(), capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"memory probe {impl} K={sizes} failed: {out.stderr.strip().splitlines()[-1:]}")
     return [float(x) for x in json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]]

@@ -43,16 +43,31 @@ def test_cli_requests_huge_pages_before_torch(tmp_path):
 
 
 
+MAPPED_MIB = ("import ctypes, torch{imports}\n"
+              "class Info(ctypes.Structure): _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', "
+              "'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"
+              "info = ctypes.CDLL(None).mallinfo2; info.restype = Info\n"
+              "{before}x = torch.ones(16 << 20); print(info().hblkhd >> 20)")  # MiB in blocks malloc mapped alone
+
+
+def test_memory_probes_keep_malloc_mapping_large_blocks():
+    """The memory benchmark's probes read the resident size, which follows what is alive only while malloc maps
+    large blocks on their own: `import benchmarks` must not serve them from the heap there."""
+    from benchmarks.memory import probe_env
+
+    code = MAPPED_MIB.format(imports="; import benchmarks", before="")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=probe_env(), capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.split()[-1]) >= 64
+
+
 @pytest.mark.parametrize("keep", ["1", "0"])
 def test_keep_freed_memory_serves_large_blocks_from_the_heap(keep):
     """With keep_freed_memory a 64 MiB tensor lives in malloc's heap, where its pages stay mapped for the next one
     when it is freed; by default malloc maps it on its own (glibc's mallinfo2: hblkhd counts the bytes in such
     mappings). In a fresh process: the setting is process-wide."""
-    code = ("import ctypes, torch; from pixeltransformer.allocator import keep_freed_memory\n"
-            "class Info(ctypes.Structure): _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', "
-            "'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"
-            "info = ctypes.CDLL(None).mallinfo2; info.restype = Info\n"
-            "took = keep_freed_memory(); x = torch.ones(16 << 20); print(took, info().hblkhd >> 20)")
+    code = MAPPED_MIB.format(imports="; from pixeltransformer.allocator import keep_freed_memory",
+                             before="print(keep_freed_memory()); ")
     env = {**_env("0"), "PIXELTRANSFORMER_KEEP_MEMORY": keep}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
