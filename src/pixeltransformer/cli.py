@@ -31,7 +31,7 @@ from .allocator import keep_freed_memory
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
-from .evaluation import eval_folder
+from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, remove_empty, set_aside
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
@@ -335,7 +335,11 @@ class PixelTransformerCLI(LightningCLI):
             if self.model.eval_folder() != "eval":
                 print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
                       f"on {self.model.spec.dataset} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
-            earlier = set_aside(self.run_dir / folder)
+            # only an evaluation that writes its metrics there replaces the folder: a validate (config_validate.yaml
+            # alone), or a sweep with its own out_dir, adds beside what is there
+            if subcommand == "test" and any(isinstance(cb, SweepEvaluation) and not cb.out_dir
+                                            for cb in self.trainer.callbacks):
+                earlier = set_aside(self.run_dir / folder)
             if earlier is not None:
                 print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it fails, "
                       f"the earlier one stays)", flush=True)
@@ -344,7 +348,7 @@ class PixelTransformerCLI(LightningCLI):
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
         try:
             super()._run_subcommand(subcommand)
-            if earlier is not None and self.trainer.interrupted:  # Ctrl-C: Lightning returns without an exception
+            if earlier is not None and self.trainer.interrupted:  # Ctrl-C where Lightning returns (older 2.x)
                 put_back(self.run_dir / folder, earlier)
             elif earlier is not None:
                 drop_aside(earlier)

@@ -325,6 +325,9 @@ def test_a_new_evaluation_replaces_the_folder_as_a_whole(trained_polynomial, cap
     assert not stale.exists() and (own / "metrics.json").is_file() and (own / "config_test.yaml").is_file()
     assert "[run] eval/ holds an earlier evaluation: this one replaces it when it ends" in capsys.readouterr().out
     before = _files(own)
+    main(["validate", *args[1:], "--ckpt_path", str(last)])  # writes config_validate.yaml beside the test's files
+    assert _files(own).keys() == before.keys() | {"config_validate.yaml"}
+    (own / "config_validate.yaml").unlink()
     best = trained_polynomial / "checkpoints" / "best-step000099.ckpt"
     shutil.copy(last, best)
     main([*args, "--ckpt_path", str(best)])
