@@ -38,7 +38,8 @@ from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
-from .runs import COMMAND_FILE, check_config_order, check_new_run, domain_of, joins_a_run, resume_checkpoint, with_run_config
+from .runs import (COMMAND_FILE, check_config_order, check_new_run, domain_of, joins_a_run, resume_checkpoint,
+                   with_run_config)
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -262,7 +263,8 @@ class PixelTransformerCLI(LightningCLI):
 
     def _run_dir(self, cfg) -> Path:
         if cfg.get("resume"):
-            cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
+            if not cfg.get("ckpt_path"):  # set and checked by _parse_ckpt_path on a fit's command line
+                cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
             return Path(cfg.resume)
         if _is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
@@ -424,7 +426,9 @@ def cli_main() -> None:
         if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks
             fail(f"trainer settings: {first_line(root_cause(err))}")
         if type(root_cause(err)).__module__.startswith("wandb."):  # no login, no network: W&B's, not a bug here
-            fail(f"W&B: {first_line(root_cause(err))} (or run with WANDB=offline, the default, or WANDB_MODE=disabled)")
+            hint = (" (or run offline, the default: make ... WANDB=offline, else WANDB_MODE=offline; without W&B: "
+                    "WANDB_MODE=disabled)" if os.environ.get("WANDB_MODE") == "online" else "")
+            fail(f"W&B: {first_line(root_cause(err))}{hint}")
         if not is_input_error(err):
             raise  # a bug, not bad input: keep the traceback
         fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1

@@ -268,6 +268,7 @@ def test_a_wandb_error_is_one_line_naming_the_fallbacks(tmp_path, monkeypatch, c
     from pixeltransformer.cli import cli_main
     from pixeltransformer.errors import InputExit
 
+    monkeypatch.setenv("WANDB_MODE", "online")  # what make's WANDB=online sets
     cfg = tmp_path / "wandb.yaml"
     cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.WandbRefuses\n")
     monkeypatch.setattr("sys.argv", ["pixeltransformer", "fit", "--config", str(REPO / "configs/polynomial.yaml"),
@@ -276,8 +277,8 @@ def test_a_wandb_error_is_one_line_naming_the_fallbacks(tmp_path, monkeypatch, c
     with pytest.raises(InputExit):
         cli_main()
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "error: W&B: No API key configured. Use `wandb login` to log in. (or run with WANDB=offline, the default, "
-        "or WANDB_MODE=disabled)")
+        "error: W&B: No API key configured. Use `wandb login` to log in. (or run offline, the default: make ... "
+        "WANDB=offline, else WANDB_MODE=offline; without W&B: WANDB_MODE=disabled)")
     assert not (tmp_path / "runs" / "polynomial" / "w").exists()
 
 
