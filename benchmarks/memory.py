@@ -86,7 +86,8 @@ def probe_env() -> dict[str, str]:
     """The environment of a memory probe: blocks of 64 KiB and more are mapped and unmapped, not kept in malloc's
     free lists, so the resident size follows what is alive (else a warm-up's freed memory hides a small call's
     peak); and `import benchmarks` leaves that so (allocator.keep_freed_memory would serve them from the heap)."""
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")]),
+    path = os.pathsep.join([str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")])
+    return dict(os.environ, PYTHONPATH=path,
                 MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0", PIXELTRANSFORMER_KEEP_MEMORY="0")
 
 

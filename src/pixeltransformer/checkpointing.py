@@ -80,12 +80,19 @@ class RunCheckpoint(ModelCheckpoint):
             self.dirpath = str(Path(trainer.default_root_dir) / "checkpoints")
         super().setup(trainer, pl_module, stage)
 
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        # called just before load_state_dict: is this run resuming from its own checkpoints folder?
+        restored = getattr(trainer, "ckpt_path", None)
+        self._resuming_here = bool(restored and self.dirpath
+                                   and Path(restored).parent.resolve() == Path(self.dirpath).resolve())
+
     def load_state_dict(self, state_dict: dict) -> None:
         # a run folder that was moved or copied keeps its files under the same names: its bookkeeping follows it, so
         # that last.ckpt is written over (Lightning would write last-v1.ckpt beside it, and the next resume would
-        # continue from the stale last.ckpt) and the best checkpoint is still known
+        # continue from the stale last.ckpt) and the best checkpoint is still known. A new run started from another
+        # run's checkpoint keeps Lightning's behaviour: none of that run's files are its own
         old = state_dict.get("dirpath")
-        if old and self.dirpath and Path(old) != Path(self.dirpath):
+        if old and self.dirpath and Path(old) != Path(self.dirpath) and getattr(self, "_resuming_here", False):
             moved = {key: self._moved(state_dict.get(key), old)
                      for key in ("best_model_path", "kth_best_model_path", "last_model_path")}
             best_k = {self._moved(path, old): score for path, score in (state_dict.get("best_k_models") or {}).items()}

@@ -31,14 +31,15 @@ from .allocator import keep_freed_memory
 from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
-from .evaluation import eval_folder
+from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, remove_empty, set_aside
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
-from .runs import COMMAND_FILE, check_config_order, check_new_run, domain_of, joins_a_run, resume_checkpoint, with_run_config
+from .runs import (COMMAND_FILE, check_config_order, check_new_run, domain_of, joins_a_run, resume_checkpoint,
+                   with_run_config)
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -262,7 +263,8 @@ class PixelTransformerCLI(LightningCLI):
 
     def _run_dir(self, cfg) -> Path:
         if cfg.get("resume"):
-            cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
+            if not cfg.get("ckpt_path"):  # set and checked by _parse_ckpt_path on a fit's command line
+                cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
             return Path(cfg.resume)
         if _is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
@@ -335,7 +337,11 @@ class PixelTransformerCLI(LightningCLI):
             if self.model.eval_folder() != "eval":
                 print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
                       f"on {self.model.spec.dataset} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
-            earlier = set_aside(self.run_dir / folder)
+            # only an evaluation that writes its metrics there replaces the folder: a validate (config_validate.yaml
+            # alone), or a sweep with its own out_dir, adds beside what is there
+            if subcommand == "test" and any(isinstance(cb, SweepEvaluation) and not cb.out_dir
+                                            for cb in self.trainer.callbacks):
+                earlier = set_aside(self.run_dir / folder)
             if earlier is not None:
                 print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it fails, "
                       f"the earlier one stays)", flush=True)
@@ -344,7 +350,7 @@ class PixelTransformerCLI(LightningCLI):
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
         try:
             super()._run_subcommand(subcommand)
-            if earlier is not None and self.trainer.interrupted:  # Ctrl-C: Lightning returns without an exception
+            if earlier is not None and self.trainer.interrupted:  # Ctrl-C where Lightning returns (older 2.x)
                 put_back(self.run_dir / folder, earlier)
             elif earlier is not None:
                 drop_aside(earlier)
@@ -420,7 +426,9 @@ def cli_main() -> None:
         if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks
             fail(f"trainer settings: {first_line(root_cause(err))}")
         if type(root_cause(err)).__module__.startswith("wandb."):  # no login, no network: W&B's, not a bug here
-            fail(f"W&B: {first_line(root_cause(err))} (or run with WANDB=offline, the default, or WANDB_MODE=disabled)")
+            hint = (" (or run offline, the default: make ... WANDB=offline, else WANDB_MODE=offline; without W&B: "
+                    "WANDB_MODE=disabled)" if os.environ.get("WANDB_MODE") == "online" else "")
+            fail(f"W&B: {first_line(root_cause(err))}{hint}")
         if not is_input_error(err):
             raise  # a bug, not bad input: keep the traceback
         fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1

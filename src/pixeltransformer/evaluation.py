@@ -10,7 +10,6 @@ W&B table.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path

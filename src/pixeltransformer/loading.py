@@ -39,8 +39,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one has no central directory
         raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint, or truncated")
     try:  # torch.load does not check the archive's CRCs: flipped bytes would load as other weights
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()  # reads the file once
+        with zipfile.ZipFile(path) as archive:  # (one saved with torch's compute_crc32 off has none to check)
+            recorded = any(info.CRC for info in archive.infolist() if info.file_size)
+            damaged = archive.testzip() if recorded else None  # reads the file once
     except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as err:
         raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
     if damaged is not None:

@@ -250,6 +250,19 @@ class PixelTransformerModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    def on_train_start(self) -> None:
+        """A resume restores the optimizer and its schedule with the learning rate and weight decay they were built
+        with; the run's config, and an option given on resuming (`--model.optim.lr`), apply instead. On a fresh
+        start this sets what configure_optimizers built."""
+        if self._trainer is None or not self.trainer.optimizers or not self.trainer.lr_scheduler_configs:
+            return
+        cfg = self.optim_config
+        opt, sched = self.trainer.optimizers[0], self.trainer.lr_scheduler_configs[0].scheduler
+        opt.param_groups[0]["weight_decay"] = cfg.weight_decay  # [decay, no_decay] as configure_optimizers built them
+        sched.base_lrs = [cfg.lr] * len(opt.param_groups)
+        for group, factor in zip(opt.param_groups, sched.lr_lambdas):
+            group["initial_lr"], group["lr"] = cfg.lr, cfg.lr * factor(sched.last_epoch)
+
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
                                     gradient_clip_algorithm: str | None = None) -> None:
         """Under mixed precision, clip the gradients the fused AdamW is about to apply here. Lightning's

@@ -76,7 +76,8 @@ class PredictOptions:
         if self.mask and self.context:
             raise ValueError("--mask and --context exclude each other: --mask observes the --input where it is white, "
                              "--context gives S itself; pass one")
-        if (self.num_context is not None and self.num_context < 1) or self.num_samples < 0 or (self.n_autoregressive is not None and self.n_autoregressive < 0):
+        if ((self.num_context is not None and self.num_context < 1) or self.num_samples < 0
+                or (self.n_autoregressive is not None and self.n_autoregressive < 0)):
             raise ValueError(f"need --num_context >= 1, num_samples >= 0, n_autoregressive >= 0; got "
                              f"{self.num_context}, {self.num_samples}, {self.n_autoregressive}")
         if self.resolution is not None and self.resolution < 2:

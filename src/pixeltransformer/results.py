@@ -456,7 +456,9 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
         raise ResultsError(f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)")
     metrics = read_metrics(src.parent)
     check_current(run_dir, eval_dir, metrics)
-    name = name or f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
+    ckpt = Path(metrics.get("checkpoint") or "last.ckpt").stem  # another checkpoint's evaluation: its own entry
+    name = name or (f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
+                    + ("" if ckpt == "last" else f"-{ckpt}"))
     dest = metrics_dir / name
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")

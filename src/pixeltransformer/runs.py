@@ -122,6 +122,7 @@ def preflight(argv: list[str]) -> None:
     args, _ = parser.parse_known_args(argv)
     if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return
+    check_config_order(argv)
     if args.resume:
         resume_checkpoint(args.resume)
     elif args.ckpt_path:

@@ -152,6 +152,11 @@ ROWS = [
                 *_runs(w)],
      "data.init_args.dataset: Expected a typing.Literal['digits', 'mnist', 'cifar10', 'folder']. Got value: npz "
      "(ImageDataModule) (options: pixeltransformer fit --help)"),
+    ("config-overlay-first",
+     '`pixeltransformer fit --config configs/images/mnist.yaml` (an overlay, without `configs/images.yaml` first)',
+     lambda w: ["cli", "fit", "--config", str(CONFIGS / "images/mnist.yaml"), *_runs(w)],
+     f"{CONFIGS}/images/mnist.yaml is an overlay of {CONFIGS}/images.yaml: give --config {CONFIGS}/images.yaml "
+     "before it"),
     ("config-bad-value",
      '`--model.net.encoder=sideways`',
      lambda w: ["cli", "fit", *POLY, "--model.net.encoder=sideways", *_runs(w)],

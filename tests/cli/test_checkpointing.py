@@ -121,6 +121,36 @@ def test_a_moved_run_resumes_from_its_own_last_checkpoint(tmp_path, monkeypatch)
     assert "\nckpt_path: null\n" in config and "\nresume: null\n" in config
 
 
+def test_a_new_run_from_another_run_s_checkpoint_claims_none_of_its_files(tmp_path, monkeypatch):
+    """fit --ckpt_path <another run's last.ckpt> into a new run folder: that run's best checkpoint is not carried
+    over as if it were the new run's (it is not in the new folder); the new run keeps its own bookkeeping."""
+    from pixeltransformer.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = _small_run(tmp_path, "a")
+    cli = main(["fit", "--config", str(run / "config.yaml"), "--run_name", "c", "--trainer.max_steps=3",
+                "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])  # no validation in its one step
+    callback = cli.trainer.checkpoint_callback
+    assert cli.trainer.global_step == 3 and callback.best_model_path
+    assert all(Path(path).is_file() for path in [callback.best_model_path, *callback.best_k_models])
+
+
+def test_optimizer_options_given_on_a_resume_apply(tmp_path, monkeypatch):
+    """--model.optim.lr and weight_decay on a resume take effect (Lightning restores the optimizer and schedule as
+    they were built), as config.yaml then records."""
+    from pixeltransformer.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = _small_run(tmp_path)
+    cli = main(["fit", "--resume", str(run), "--trainer.max_steps=4", "--model.optim.lr=0.01",
+                "--model.optim.weight_decay=0.2"])
+    opt, sched = cli.trainer.optimizers[0], cli.trainer.lr_scheduler_configs[0].scheduler
+    assert sched.base_lrs == [0.01, 0.01] and sched.last_epoch == 4
+    assert [g["lr"] for g in opt.param_groups] == [0.01 * sched.lr_lambdas[0](4)] * 2
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.2, 0.0]
+    assert "lr: 0.01\n" in (run / "config.yaml").read_text()
+
+
 def test_a_resume_that_changes_the_model_fails_before_writing(tmp_path, monkeypatch):
     """--model.net.width on a resume would not fit the weights: one line naming the option, and the run's
     config.yaml and command.txt are left as they were."""

@@ -268,6 +268,7 @@ def test_a_wandb_error_is_one_line_naming_the_fallbacks(tmp_path, monkeypatch, c
     from pixeltransformer.cli import cli_main
     from pixeltransformer.errors import InputExit
 
+    monkeypatch.setenv("WANDB_MODE", "online")  # what make's WANDB=online sets
     cfg = tmp_path / "wandb.yaml"
     cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.WandbRefuses\n")
     monkeypatch.setattr("sys.argv", ["pixeltransformer", "fit", "--config", str(REPO / "configs/polynomial.yaml"),
@@ -276,8 +277,8 @@ def test_a_wandb_error_is_one_line_naming_the_fallbacks(tmp_path, monkeypatch, c
     with pytest.raises(InputExit):
         cli_main()
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "error: W&B: No API key configured. Use `wandb login` to log in. (or run with WANDB=offline, the default, "
-        "or WANDB_MODE=disabled)")
+        "error: W&B: No API key configured. Use `wandb login` to log in. (or run offline, the default: make ... "
+        "WANDB=offline, else WANDB_MODE=offline; without W&B: WANDB_MODE=disabled)")
     assert not (tmp_path / "runs" / "polynomial" / "w").exists()
 
 
@@ -325,6 +326,9 @@ def test_a_new_evaluation_replaces_the_folder_as_a_whole(trained_polynomial, cap
     assert not stale.exists() and (own / "metrics.json").is_file() and (own / "config_test.yaml").is_file()
     assert "[run] eval/ holds an earlier evaluation: this one replaces it when it ends" in capsys.readouterr().out
     before = _files(own)
+    main(["validate", *args[1:], "--ckpt_path", str(last)])  # writes config_validate.yaml beside the test's files
+    assert _files(own).keys() == before.keys() | {"config_validate.yaml"}
+    (own / "config_validate.yaml").unlink()
     best = trained_polynomial / "checkpoints" / "best-step000099.ckpt"
     shutil.copy(last, best)
     main([*args, "--ckpt_path", str(best)])

@@ -92,6 +92,16 @@ def test_checkpoint_with_flipped_bytes_is_refused_naming_the_damaged_member(tmp_
         with pytest.raises(CheckpointError, match=rf"^cannot read checkpoint {bad}: corrupted \(CRC mismatch in "
                                                   r"good/data/0\)$"):
             load_checkpoint(bad, mmap=mmap)
+    # a checkpoint saved without CRCs (torch's compute_crc32 off) has nothing to check, and loads
+    from torch.utils.serialization import config
+
+    unchecked = tmp_path / "unchecked.ckpt"
+    before, config.save.compute_crc32 = config.save.compute_crc32, False
+    try:
+        torch.save({"state_dict": {"w": weights}, "hyper_parameters": {}}, unchecked)
+    finally:
+        config.save.compute_crc32 = before
+    assert torch.equal(load_checkpoint(unchecked)["state_dict"]["w"], weights)
 
 
 def test_incompatible_checkpoint_version_is_refused(tmp_path, tiny_ckpt):

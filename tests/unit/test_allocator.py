@@ -42,7 +42,6 @@ def test_cli_requests_huge_pages_before_torch(tmp_path):
     assert imported.index("pixeltransformer.allocator") < first_torch
 
 
-
 MAPPED_MIB = ("import ctypes, torch{imports}\n"
               "class Info(ctypes.Structure): _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', "
               "'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"

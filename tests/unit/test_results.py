@@ -131,6 +131,10 @@ def test_import_run_folder(tmp_path):
         "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/best-step000400.ckpt")
     assert results.default_title(run_dir, metrics | {"checkpoint": ckpt}) == (
         "images / mnist: run m1, checkpoint best-step000400")
+    results.main([*args[:-4], "--run", str(best)])  # an entry of its own, beside last.ckpt's
+    entry = tmp_path / "docs" / "metrics" / "images-mnist-m1-best-step000400"
+    assert json.loads((entry / "metrics.json").read_text())["checkpoint"] == ckpt
+    assert json.loads((dest / "metrics.json").read_text()) == metrics
 
 
 def test_bench_table_and_ratios(tmp_path):
