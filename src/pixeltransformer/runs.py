@@ -69,16 +69,28 @@ def given_configs(argv: list[str]) -> list[str]:
     return configs
 
 
+def _names_a_data_class(path: Path) -> bool:
+    """Whether a config file names the data class (``data: {class_path: ...}``), as a domain's config does."""
+    import yaml
+
+    try:
+        data = (yaml.safe_load(path.read_text()) or {}).get("data")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return True  # unreadable: the CLI's parser reports it
+    return isinstance(data, dict) and "class_path" in data
+
+
 def check_config_order(argv: list[str]) -> None:
-    """A dataset overlay (configs/<domain>/<name>.yaml) given first, before its domain's config (configs/<domain>.yaml),
-    meets no data class yet, and the parser would only say that an option "is not accepted": name the order."""
-    configs = given_configs(argv)
-    if not configs or any(a == "--resume" or a.startswith("--resume=") for a in argv):
+    """A dataset overlay (configs/<domain>/<name>.yaml) given before any config that names the data class (its
+    domain's configs/<domain>.yaml) meets no data class yet, and the parser would only say that an option "is not
+    accepted": name the order."""
+    if any(a == "--resume" or a.startswith("--resume=") for a in argv):
         return  # a resume's first config is the run's own config.yaml (with_run_config)
-    first = Path(configs[0])
-    base = first.parent.with_suffix(".yaml") if first.parent.name else None
-    if base is not None and base.is_file():
-        raise ValueError(f"{first} is an overlay of {base}: give --config {base} before it")
+    configs = [Path(c) for c in given_configs(argv)]
+    for i, config in enumerate(configs):
+        base = config.parent.with_suffix(".yaml") if config.parent.name else None
+        if base is not None and base.is_file() and not any(_names_a_data_class(c) for c in configs[:i]):
+            raise ValueError(f"{config} is an overlay of {base}: give --config {base} before it")
 
 
 def joins_a_run() -> bool:

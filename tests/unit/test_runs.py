@@ -30,13 +30,16 @@ def test_an_overlay_given_before_its_domain_config_is_named():
     """configs/images/mnist.yaml alone, or before configs/images.yaml: one line naming the order, not the parser's
     "Option 'dataset' is not accepted"."""
     overlay, base = REPO / "configs/images/mnist.yaml", REPO / "configs/images.yaml"
+    gpu = REPO / "configs/trainer/gpu.yaml"
     for argv in (["fit", "--config", str(overlay)], ["fit", f"--config={overlay}", "--config", str(base)],
-                 ["test", "-c", str(overlay), "-c", str(base)]):
+                 ["test", "-c", str(overlay), "-c", str(base)],
+                 ["fit", "--config", str(gpu), "--config", str(overlay)]):  # a config before it, but not the domain's
         with pytest.raises(ValueError, match=rf"^{overlay} is an overlay of {base}: give --config {base} before it$"):
             check_config_order(argv)
     for argv in (["fit", "--config", str(base), "--config", str(overlay)],  # the documented order
                  ["fit", "--config", str(REPO / "configs/model/paper.yaml"), "--config", str(base)],  # not a dataset
                  ["fit", "--resume", "runs/images/r", "--config", str(overlay)],  # the run's config.yaml comes first
+                 ["fit", "--config", str(base), "--config", str(gpu), "--config", str(overlay)],
                  ["fit"]):
         check_config_order(argv)
 
