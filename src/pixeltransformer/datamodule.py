@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .signal import SignalSpec
 
@@ -63,27 +63,35 @@ class IndexedDataset(Dataset):
         return item
 
 
-class ResumableRandomSampler(Sampler[int]):
-    """A shuffle whose order depends only on (seed, epoch), and which can start part-way into an epoch.
+class ResumableRandomSampler(DistributedSampler):
+    """A shuffle whose order depends only on (seed, epoch), and which can start part-way into an epoch; under DDP
+    each of ``num_replicas`` ranks takes every num_replicas-th sample of that one order (an epoch drops the last
+    size % num_replicas samples, so that every rank has as many batches).
 
-    After a resume the DataModule tells it how many samples of the interrupted epoch were already trained on,
-    so training continues with exactly the batches an uninterrupted run would have seen.
+    After a resume the DataModule tells it how many samples of the interrupted epoch were already trained on, over
+    all ranks, so training continues with exactly the batches an uninterrupted run would have seen. It is a
+    DistributedSampler so that Lightning does not wrap it in one, which would shuffle its order again (and, after
+    a resume, index past the shortened epoch).
     """
 
-    def __init__(self, size: int, seed: int):
-        self.size, self.seed = size, seed
+    def __init__(self, size: int, seed: int, num_replicas: int = 1, rank: int = 0):  # no process group needed
+        self.size, self.seed, self.num_replicas, self.rank = size, seed, num_replicas, rank
         self.epoch = 0
         self.start = 0
 
     def __len__(self) -> int:
-        return self.size
+        return self.size // self.num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this each epoch; the sampler counts its epochs itself (restored with the checkpoint)."""
 
     def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(self.size, generator=gen).tolist()
+        usable = self.size - self.size % self.num_replicas
         start, self.start = self.start, 0
         self.epoch += 1
-        return iter(order[start:])
+        return iter(order[start + self.rank:usable:self.num_replicas])
 
 
 def split_indices(n: int, sizes: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, ...]:
@@ -155,7 +163,9 @@ class SignalDataModule(L.LightningDataModule):
         ds = self.dataset(split)
         sampler = None
         if shuffle:
-            sampler = self._train_sampler = ResumableRandomSampler(len(ds), self.seed)
+            trainer = getattr(self, "trainer", None)
+            world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+            sampler = self._train_sampler = ResumableRandomSampler(len(ds), self.seed, world, rank)
             if self._resume_state is not None:
                 sampler.epoch = self._resume_state["epoch"]
                 sampler.start = self._resume_state["samples_done"]
@@ -175,7 +185,7 @@ class SignalDataModule(L.LightningDataModule):
         if trainer is None or getattr(self, "_train_sampler", None) is None:
             return {}
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        # under DDP the sampler's order is global and each rank takes every world_size-th sample
+        # under DDP the sampler's order is global and each rank takes every world_size-th sample of it
         return {"epoch": self._train_sampler.epoch - 1, "samples_done": done * self.batch_size * trainer.world_size}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

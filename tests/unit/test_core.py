@@ -426,3 +426,23 @@ def test_a_completion_is_indexed_like_a_sequence():
     assert c[1:].mean.shape[0] == 2
     with pytest.raises(IndexError, match="completion 3 of a batch of 3"):
         c[3]
+
+
+def test_the_training_shuffle_is_shared_by_ranks_and_resumes_where_it_stopped():
+    """Under DDP each rank takes every world-th sample of one (seed, epoch) order, all ranks the same count; a
+    resume part-way into an epoch (samples_done over all ranks) continues that order where it stopped, on any
+    number of ranks. It is a DistributedSampler, so Lightning does not wrap (and reshuffle) it."""
+    from torch.utils.data import DistributedSampler
+
+    from pixeltransformer.datamodule import ResumableRandomSampler
+
+    whole = list(ResumableRandomSampler(11, seed=3))  # one process: the epoch's order, [11]
+    ranks = [list(ResumableRandomSampler(11, seed=3, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert sorted(whole) == list(range(11)) and isinstance(ResumableRandomSampler(11, 3), DistributedSampler)
+    assert ranks == [whole[0:10:2], whole[1:10:2]]  # 5 each: the 11th sample waits for another epoch
+    assert [len(ResumableRandomSampler(11, 3, 2, r)) for r in (0, 1)] == [5, 5]
+    resumed = ResumableRandomSampler(11, seed=3, num_replicas=2, rank=1)
+    resumed.start = 4  # two batches of 1 on each of 2 ranks were done
+    resumed.set_epoch(7)  # what Lightning calls each epoch: the sampler keeps its own count
+    assert list(resumed) == whole[5:10:2] and resumed.epoch == 1
+    assert list(resumed) != whole[1:10:2]  # the next epoch draws another order
