@@ -147,10 +147,29 @@ class SignalDataModule(L.LightningDataModule):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         if split not in self._splits:
-            self._splits[split] = IndexedDataset(self.build_split(split))
-            if len(self._splits[split]) == 0:
+            ds = IndexedDataset(self.build_split(split))
+            if len(ds) == 0:
                 raise ValueError(f"{type(self).__name__}: the {split} split is empty")
+            self.check_item(split, ds[0])
+            self._splits[split] = ds
         return self._splits[split]
+
+    def check_item(self, split: str, item: Any) -> None:
+        """A split's first item against the spec, in one line naming what differs: everything downstream pairs the
+        spec's grid positions with the signal's values, so a transposed or resized grid would give wrong metrics
+        without an error, and a missing value axis or float64 values would fail far from the cause."""
+        name, spec = type(self).__name__, self.spec
+        signal = item.get("signal") if isinstance(item, dict) else None
+        if not isinstance(signal, torch.Tensor):
+            raise ValueError(f"{name}: the {split} split's items must be dicts with a 'signal' tensor [V, *grid], "
+                             f"got {type(signal if isinstance(item, dict) else item).__name__}")
+        # [V, *grid]; a dataset whose own set sampler reads its layout may carry more channels (the GP protocol's
+        # point sets [2, N]: positions and values)
+        if tuple(signal.shape[1:]) != spec.grid_shape or signal.shape[0] < spec.val_dims:
+            raise ValueError(f"{name}: the {split} split yields signals of shape {list(signal.shape)}, but its spec "
+                             f"says [V, *grid_shape] = {[spec.val_dims, *spec.grid_shape]}")
+        if signal.dtype != torch.float32:
+            raise ValueError(f"{name}: the {split} split yields {signal.dtype} signals; the model reads float32")
 
     def setup(self, stage: str | None = None) -> None:
         # a predict of a user's file reads no split

@@ -137,7 +137,7 @@ ROWS = [
     ("config-unknown-domain",
      '`make train DOMAIN=imgs`',
      lambda w: ["make", "train", "DOMAIN=imgs"],
-     "unknown DOMAIN=imgs; choose one of: images polynomial sdf video"),
+     "unknown DOMAIN=imgs; choose one of: " + " ".join(sorted(p.stem for p in CONFIGS.glob("*.yaml")))),
     ("config-unknown-dataset",
      '`make train DOMAIN=images DATA=imagenet`',
      lambda w: ["make", "train", "DOMAIN=images", "DATA=imagenet"],

@@ -446,3 +446,26 @@ def test_the_training_shuffle_is_shared_by_ranks_and_resumes_where_it_stopped():
     resumed.set_epoch(7)  # what Lightning calls each epoch: the sampler keeps its own count
     assert list(resumed) == whole[5:10:2] and resumed.epoch == 1
     assert list(resumed) != whole[1:10:2]  # the next epoch draws another order
+
+
+@pytest.mark.parametrize("signal, cause", [
+    (torch.zeros(1, 16, 32), r" yields signals of shape \[1, 16, 32\], but its spec says \[V, \*grid_shape\] = "
+                             r"\[1, 32, 16\]"),  # a transposed grid: every query would get another point's value
+    (torch.zeros(32, 16), r" yields signals of shape \[32, 16\], but its spec"),  # no value axis
+    (torch.zeros(1, 32, 16, dtype=torch.float64), r" yields torch.float64 signals; the model reads float32"),
+    ([0.0], r"'s items must be dicts with a 'signal' tensor \[V, \*grid\], got list"),
+])
+def test_a_datamodule_whose_items_do_not_fit_its_spec_is_named(signal, cause):
+    """A split's first item is checked against the spec when the split is built, in one line."""
+    from pixeltransformer.datamodule import SignalDataModule
+    from pixeltransformer.signal import SignalSpec
+
+    class Fields(SignalDataModule):
+        spec = SignalSpec(domain="fields", dataset="toy", grid_shape=(32, 16), val_dims=1, val_range=(0.0, 1.0),
+                          num_bins=8)
+
+        def build_split(self, split):
+            return [{"signal": signal}]
+
+    with pytest.raises(ValueError, match=rf"^Fields: the train split{cause}"):
+        Fields().dataset("train")
