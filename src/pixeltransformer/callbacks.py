@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 import torch
 from lightning.pytorch.callbacks import Callback
 
@@ -64,8 +65,11 @@ class Pictures(Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
+        # a `validate` of a checkpoint restores its weights, not its step: the pictures are named after its step
+        fitting = trainer.state.fn == TrainerFn.FITTING
+        step = trainer.global_step if fitting else getattr(pl_module, "trained_steps", None) or trainer.global_step
         files = self.draw(pl_module, self._examples(trainer, "val", pl_module.device),
-                          Path(trainer.default_root_dir) / "pictures", f"_step{trainer.global_step:06d}")
+                          Path(trainer.default_root_dir) / "pictures", f"_step{step:06d}")
         log_files(trainer, {f"val/{name}": paths for name, paths in files.items()})
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

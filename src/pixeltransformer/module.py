@@ -215,10 +215,10 @@ class PixelTransformerModule(L.LightningModule):
         values = []
         for k in self.val_levels:
             value = self.val_nll[str(k)].compute()
-            self.log(f"val/nll@{k}", value)
+            self.log(f"val/nll@{k}", value, sync_dist=True)  # the same on every rank (the metric syncs): no warning
             values.append(value)
             self.val_nll[str(k)].reset()
-        self.log("val/nll", torch.stack(values).mean(), prog_bar=True)
+        self.log("val/nll", torch.stack(values).mean(), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         # the |S| sweep lives in the domain's evaluation callback (metrics.json's nll: the queries not in S); this
@@ -227,7 +227,7 @@ class PixelTransformerModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         for k in self.val_levels:
-            self.log(f"test/val_nll@{k}", self.val_nll[str(k)].compute())
+            self.log(f"test/val_nll@{k}", self.val_nll[str(k)].compute(), sync_dist=True)
             self.val_nll[str(k)].reset()
 
     # ---- optimisation ----------------------------------------------------------------------------------

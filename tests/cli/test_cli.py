@@ -328,6 +328,8 @@ def test_a_new_evaluation_replaces_the_folder_as_a_whole(trained_polynomial, cap
     before = _files(own)
     main(["validate", *args[1:], "--ckpt_path", str(last)])  # writes config_validate.yaml beside the test's files
     assert _files(own).keys() == before.keys() | {"config_validate.yaml"}
+    pictures = trained_polynomial / "pictures"  # the validation's pictures carry the checkpoint's step, not 0
+    assert list(pictures.glob("*_step000006.png")) and not list(pictures.glob("*_step000000.png"))
     (own / "config_validate.yaml").unlink()
     best = trained_polynomial / "checkpoints" / "best-step000099.ckpt"
     shutil.copy(last, best)

@@ -46,7 +46,7 @@ def _cli(args: list[str], wandb: str = "disabled", timeout: int = 600) -> subpro
 
 def test_ddp_two_processes_only_rank_zero_writes(tmp_path):
     cfg = _probe_config(tmp_path, "ddp", pictures=True)
-    _cli(["fit", "--config", "configs/polynomial.yaml", "--config", "configs/trainer/ddp.yaml", "--config", str(cfg),
+    fit = _cli(["fit", "--config", "configs/polynomial.yaml", "--config", "configs/trainer/ddp.yaml", "--config", str(cfg),
           *TINY, "--data.init_args.batch_size=4", "--data.init_args.train_size=40", "--trainer.max_steps=4",
           "--trainer.val_check_interval=4", "--checkpoint.every_n_train_steps=4", "--run_root", str(tmp_path),
           "--run_name", "ddp"], wandb="offline")
@@ -58,6 +58,7 @@ def test_ddp_two_processes_only_rank_zero_writes(tmp_path):
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "config.yaml").is_file()
     assert len((run / "command.txt").read_text().splitlines()) == 1  # written once, by rank zero
     assert not list(tmp_path.glob("polynomial/2*"))  # the second rank did not invent its own run folder
+    assert "sync_dist" not in fit.stderr  # the validation NLLs are synced metrics: Lightning has nothing to warn of
     # the DDP run resumes part-way into its epoch, at sample 32 of 40 (the training sampler is a DistributedSampler
     # of its own: Lightning's wrapper indexed past the shortened epoch)
     _cli(["fit", "--resume", str(run), "--trainer.max_steps=6"], wandb="offline")
