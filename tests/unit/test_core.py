@@ -453,6 +453,8 @@ def test_the_training_shuffle_is_shared_by_ranks_and_resumes_where_it_stopped():
                              r"\[1, 32, 16\]"),  # a transposed grid: every query would get another point's value
     (torch.zeros(32, 16), r" yields signals of shape \[32, 16\], but its spec"),  # no value axis
     (torch.zeros(1, 32, 16, dtype=torch.float64), r" yields torch.float64 signals; the model reads float32"),
+    (torch.full((1, 32, 16), 255.0), r" yields values in \[255, 255\], outside its spec's val_range \[0, 1\], "
+                                     r"which the value bins span"),  # 0..255 pixels for a [0, 1] spec
     ([0.0], r"'s items must be dicts with a 'signal' tensor \[V, \*grid\], got list"),
 ])
 def test_a_datamodule_whose_items_do_not_fit_its_spec_is_named(signal, cause):
