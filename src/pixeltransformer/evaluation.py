@@ -71,6 +71,19 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
 
 
+def checked_metrics(domain: Any, metrics: dict[str, Any], core: set[str], batch: int) -> dict[str, torch.Tensor]:
+    """A Domain's metrics for one batch, refused in one line when one would replace a core metric of the same name
+    or is not one value per signal ([B]: a 0-d value would be averaged per batch, not per signal)."""
+    name = type(domain).__name__
+    for key, value in metrics.items():
+        if key in core:
+            raise ValueError(f"{name}.metrics returned {key!r}, a name the core's sweep already reports; rename it")
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != (batch,):
+            shape = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"{name}.metrics returned {key!r} as {shape}; metrics are [B] = [{batch}], one per signal")
+    return metrics
+
+
 def eval_folder(module: L.LightningModule, ckpt_path: str | Path | None = None) -> str:
     """The name of the run's folder an evaluation of ``module`` writes into: module.eval_folder() (eval, or
     eval-<dataset> on other data than it was trained on), then -<name> for a checkpoint other than last.ckpt
@@ -192,7 +205,7 @@ class SweepEvaluation(Callback):
             out["sample_mse"] = masked_mean(err, item.held_out.unsqueeze(1).expand_as(err)).mean(1)
         domain = getattr(pl_module, "domain", None)
         if domain is not None:
-            out.update(domain.metrics(item))
+            out.update(checked_metrics(domain, domain.metrics(item), {"nll", *out}, item.signal.shape[0]))
         return out
 
     def plot_groups(self, pl_module: L.LightningModule) -> dict[str, list[str]]:

@@ -471,3 +471,21 @@ def test_a_datamodule_whose_items_do_not_fit_its_spec_is_named(signal, cause):
 
     with pytest.raises(ValueError, match=rf"^Fields: the train split{cause}"):
         Fields().dataset("train")
+
+
+@pytest.mark.parametrize("metrics, cause", [
+    ({"nll": torch.zeros(2)}, r"returned 'nll', a name the core's sweep already reports; rename it"),
+    ({"iou": torch.tensor(0.5)}, r"returned 'iou' as \[\]; metrics are \[B\] = \[2\], one per signal"),
+    ({"iou": [0.5, 0.5]}, r"returned 'iou' as list; metrics are \[B\] = \[2\], one per signal"),
+])
+def test_a_domain_metric_that_would_be_misread_is_named(metrics, cause):
+    """A domain metric named like a core one would replace it in metrics.json; a 0-d one would be averaged per batch,
+    not per signal."""
+    from pixeltransformer.evaluation import checked_metrics
+
+    class Fields:
+        pass
+
+    assert checked_metrics(Fields(), {"iou": torch.zeros(2)}, {"nll", "mse"}, 2).keys() == {"iou"}
+    with pytest.raises(ValueError, match=rf"^Fields\.metrics {cause}$"):
+        checked_metrics(Fields(), metrics, {"nll", "mse"}, 2)
