@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.trainer.states import TrainerFn
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 
 from .evaluation import resolve_eval_dir
 from .media import log_files

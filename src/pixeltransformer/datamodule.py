@@ -171,10 +171,8 @@ class SignalDataModule(L.LightningDataModule):
         if signal.dtype != torch.float32:
             raise ValueError(f"{name}: the {split} split yields {signal.dtype} signals; the model reads float32")
         lo, hi = spec.val_range
-        values = signal[: spec.val_dims]  # [V, *grid]
-        slack = 1e-3 * (hi - lo)
-        if spec.num_bins > 1 and (values.min() < lo - slack or values.max() > hi + slack):  # bins span val_range
-            raise ValueError(f"{name}: the {split} split yields values in [{values.min():.4g}, {values.max():.4g}], "
+        if span := spec.outside_bins(signal[: spec.val_dims], slack=1e-3):
+            raise ValueError(f"{name}: the {split} split yields values in [{span[0]:.4g}, {span[1]:.4g}], "
                              f"outside its spec's val_range [{lo:.4g}, {hi:.4g}], which the value bins span")
 
     def setup(self, stage: str | None = None) -> None:

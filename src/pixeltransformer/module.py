@@ -383,14 +383,11 @@ class PixelTransformerModule(L.LightningModule):
         cover it (the spec's range), else (the range only normalises, as with one Gaussian) any value whose frame
         float32 can hold."""
         lo, hi = self.spec.val_range
-        low, high = float(ctx_val.min()), float(ctx_val.max())
-        if self.spec.num_bins > 1:
-            slack = 1e-4 * (hi - lo)  # rounding of data resampled or converted to float32
-            if low < lo - slack or high > hi + slack:
-                raise ValueError(f"ctx_val spans [{low:.3g}, {high:.3g}], outside the value range [{lo:g}, {hi:g}] "
-                                 f"of {self.spec.domain}/{self.spec.dataset}: scale or clip the values into it")
-        elif max(-low, high) > MAX_ABS_VALUE:
-            raise ValueError(f"ctx_val reaches {max(-low, high):.3g}: values must lie within +-{MAX_ABS_VALUE:g} "
+        if span := self.spec.outside_bins(ctx_val, slack=1e-4):  # rounding of data resampled or converted to float32
+            raise ValueError(f"ctx_val spans [{span[0]:.3g}, {span[1]:.3g}], outside the value range [{lo:g}, {hi:g}] "
+                             f"of {self.spec.domain}/{self.spec.dataset}: scale or clip the values into it")
+        if self.spec.num_bins == 1 and (far := float(ctx_val.abs().max())) > MAX_ABS_VALUE:
+            raise ValueError(f"ctx_val reaches {far:.3g}: values must lie within +-{MAX_ABS_VALUE:g} "
                              "(beyond that the model's float32 arithmetic overflows)")
 
     def predict_params(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:

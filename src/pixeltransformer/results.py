@@ -361,6 +361,11 @@ def overlay_of(domain: str, config: dict, configs_dir: Path) -> str | None:
     return best
 
 
+def evaluated_checkpoint(metrics: dict) -> Path:
+    """The checkpoint an evaluation's metrics.json names (last.ckpt when it names none)."""
+    return Path(metrics.get("checkpoint") or "last.ckpt")
+
+
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
     `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the `make eval` that wrote
@@ -378,7 +383,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
         eval_data_arg = data_arg
     from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
 
-    ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/{Path(metrics.get('checkpoint') or 'last.ckpt').name}"
+    ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/{evaluated_checkpoint(metrics).name}"
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
         return f"{recorded.read_text().strip()}\nmake eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
@@ -421,7 +426,7 @@ def default_title(run_dir: Path, metrics: dict) -> str:
     config.yaml) and the checkpoint when it is not last.ckpt."""
     dataset = metrics.get("dataset")
     trained = _dig(_load_yaml(run_dir / "config.yaml"), "data", "init_args", "dataset")
-    ckpt = Path(metrics.get("checkpoint") or "last.ckpt").stem
+    ckpt = evaluated_checkpoint(metrics).stem
     return (f"{metrics.get('domain')} / {dataset}: run {run_dir.name}"
             + (f", trained on {trained}" if trained and trained != dataset else "")
             + (f", checkpoint {ckpt}" if ckpt != "last" else ""))
@@ -431,7 +436,7 @@ def check_current(run_dir: Path, eval_dir: Path, metrics: dict) -> None:
     """Refuse an evaluation of a checkpoint that has been written over since (a resumed run's last.ckpt): its
     numbers are not the run's any more. Evaluations that did not record the step pass."""
     step = metrics.get("checkpoint_step")
-    ckpt = run_dir / "checkpoints" / Path(metrics.get("checkpoint") or "last.ckpt").name
+    ckpt = run_dir / "checkpoints" / evaluated_checkpoint(metrics).name
     if step is None or not ckpt.is_file():
         return
     from .loading import load_checkpoint  # here: torch, which the rest of this module does without
@@ -456,7 +461,7 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
         raise ResultsError(f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)")
     metrics = read_metrics(src.parent)
     check_current(run_dir, eval_dir, metrics)
-    ckpt = Path(metrics.get("checkpoint") or "last.ckpt").stem  # another checkpoint's evaluation: its own entry
+    ckpt = evaluated_checkpoint(metrics).stem  # another checkpoint's evaluation: its own entry
     name = name or (f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
                     + ("" if ckpt == "last" else f"-{ckpt}"))
     dest = metrics_dir / name

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from .loading import load_checkpoint
 
@@ -71,13 +72,8 @@ def given_configs(argv: list[str]) -> list[str]:
 
 def _names_a_data_class(path: Path) -> bool:
     """Whether a config file names the data class (``data: {class_path: ...}``), as a domain's config does."""
-    import yaml
-
-    try:
-        data = (yaml.safe_load(path.read_text()) or {}).get("data")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return True  # unreadable: the CLI's parser reports it
-    return isinstance(data, dict) and "class_path" in data
+    readable, named = _config_entry(path, "data", "class_path")
+    return not readable or named is not None  # unreadable: the CLI's parser reports it
 
 
 def check_config_order(argv: list[str]) -> None:
@@ -107,15 +103,23 @@ def check_new_run(run: Path) -> Path:
     return run
 
 
-def _config_domain(paths: list[str]) -> str | None:
-    """The domain of the ``model.domain`` class named by the last of these YAML files that names one (None if unknown)."""
+def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
+    """(readable, config[group][key]) of a YAML config file (None where absent); unreadable files are the CLI
+    parser's to report."""
     import yaml
 
+    try:
+        return True, ((yaml.safe_load(Path(path).read_text()) or {}).get(group) or {}).get(key)
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False, None
+
+
+def _config_domain(paths: list[str]) -> str | None:
+    """The domain of the ``model.domain`` class named by the last of these YAML files that names one (None if unknown)."""
     domain = None
     for path in paths:
-        try:
-            named = ((yaml.safe_load(Path(path).read_text()) or {}).get("model") or {}).get("domain")
-        except (OSError, yaml.YAMLError, AttributeError):
+        readable, named = _config_entry(path, "model", "domain")
+        if not readable:
             return None  # the CLI's parser reports unreadable config files
         named = named.get("class_path") if isinstance(named, dict) else named
         if isinstance(named, str) and named:

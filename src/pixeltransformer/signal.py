@@ -56,6 +56,15 @@ class SignalSpec:
         if self.num_bins < 1 or self.val_dims < 1:
             raise ValueError("SignalSpec: num_bins and val_dims must be >= 1")
 
+    def outside_bins(self, values: torch.Tensor, slack: float) -> tuple[float, float] | None:
+        """(min, max) of values [..., V] when the value bins cannot hold them: a model with bins (num_bins > 1), and
+        values beyond val_range by more than ``slack`` times its width; else None (one Gaussian's range only
+        normalises)."""
+        lo, hi = self.val_range
+        low, high = float(values.min()), float(values.max())
+        margin = slack * (hi - lo)
+        return (low, high) if self.num_bins > 1 and (low < lo - margin or high > hi + margin) else None
+
     @property
     def pos_dims(self) -> int:
         return len(self.grid_shape)
