@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -282,20 +283,23 @@ class PixelTransformerCLI(LightningCLI):
         init_args.save_dir = str(run_dir)
         init_args.offline = mode != "online"
         init_args.name = init_args.get("name") or f"{run_dir.parent.name}/{run_dir.name}"
+        init_args.group = run_dir.name  # a run folder's trainings and evaluations are one W&B group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
-            # the run id lives in the run folder, so a resumed run continues the same W&B run
+            # the run id lives in the run folder: an online resume continues the same W&B run
             id_file = run_dir / "wandb_id.txt"
             run_id = os.environ.get(WANDB_ID_ENV) if _is_ddp_child() else None
             if run_id is None:
                 run_id = id_file.read_text().strip() if id_file.is_file() else _new_wandb_id()
-            os.environ[WANDB_ID_ENV] = run_id
+                if not init_args.offline:
+                    os.environ[WANDB_ID_ENV] = run_id
+                else:  # W&B cannot resume offline, and syncing two offline folders of one id keeps only one's history
+                    os.environ[WANDB_ID_ENV] = offline_segment_id(run_id, run_dir / "wandb")
             if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
                 self.wandb_id = run_id  # written into the run folder when the fit starts (_run_subcommand)
-            init_args.id = run_id
+            init_args.id = os.environ[WANDB_ID_ENV]
             init_args.resume = "allow"
         else:
             init_args.job_type = self.subcommand
-            init_args.group = run_dir.name
 
 
     def instantiate_trainer(self, **kwargs: Any):
@@ -376,6 +380,20 @@ def _finish_wandb() -> None:
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
         wandb.finish(exit_code=1)
+
+
+def offline_segment_id(run_id: str, wandb_dir: Path) -> str:
+    """The W&B id of an offline fit of a run whose W&B id is run_id: run_id itself for its first segment, and
+    ``<run_id>-<k>`` for the k-th resume (k counts the W&B folders already in wandb_dir), so that `wandb sync` uploads
+    every segment of the run as a run of its own in the run folder's group, none replacing another's history."""
+    folders = wandb_dir.iterdir() if wandb_dir.is_dir() else []  # offline-run-<time>-<id> or run-<time>-<id>
+    ids = {m.group(1) for p in folders if (m := re.fullmatch(r"(?:offline-)?run-\d{8}_\d{6}-(.+)", p.name))}
+    if not ids:
+        return run_id
+    k = len(ids)
+    while f"{run_id}-{k}" in ids:
+        k += 1
+    return f"{run_id}-{k}"
 
 
 def _new_wandb_id() -> str:

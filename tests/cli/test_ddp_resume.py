@@ -63,6 +63,10 @@ def test_ddp_two_processes_only_rank_zero_writes(tmp_path):
     # of its own: Lightning's wrapper indexed past the shortened epoch)
     _cli(["fit", "--resume", str(run), "--trainer.max_steps=6"], wandb="offline")
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6
+    # the resumed segment is one more offline W&B run (both ranks agree on its id), not a second folder of the first
+    run_id = (run / "wandb_id.txt").read_text().strip()
+    segments = sorted(p.name.split("-", 3)[3] for p in (run / "wandb").glob("offline-run-*"))
+    assert segments == [run_id, f"{run_id}-1"]
     assert len((run / "command.txt").read_text().splitlines()) == 2
 
 
