@@ -22,7 +22,7 @@ from torchmetrics import MeanMetric
 
 from .distribution import BinnedGaussian
 from .inference import observed_lookup
-from .media import log_media, log_table_and_curves
+from .media import log_media, log_summary, log_table_and_curves
 from .files import write_json
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
@@ -82,6 +82,28 @@ def checked_metrics(domain: Any, metrics: dict[str, Any], core: set[str], batch:
             shape = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise ValueError(f"{name}.metrics returned {key!r} as {shape}; metrics are [B] = [{batch}], one per signal")
     return metrics
+
+
+def summary_scalars(rows: list[dict[str, Any]], extra: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
+    """metrics.json's numbers as flat scalars: ``eval/<metric>@<|S|>`` for every row's metric, and
+    ``eval/<entry>/<key>`` for the numbers in the domain's summary entries (nested dicts joined by "/"). Text, lists,
+    switches and undefined values (None) are left out."""
+    out: dict[str, float] = {}
+    for row in rows:
+        for name, value in row.items():
+            if name != "num_context" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[f"{prefix}/{name}@{row['num_context']}"] = float(value)
+
+    def walk(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{key}/{k}", v)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(value)
+
+    for name, value in extra.items():
+        walk(f"{prefix}/{name}", value)
+    return out
 
 
 def eval_folder(module: L.LightningModule, ckpt_path: str | Path | None = None) -> str:
@@ -307,8 +329,9 @@ class SweepEvaluation(Callback):
             "seed": self.seed,
             "num_samples": self.num_samples,
             "n_autoregressive": self.n_autoregressive,
-            **self.summary(rows, pl_module),
         }
+        extra = self.summary(rows, pl_module)
+        self.results.update(extra)
         if self.dropped_levels(spec):
             self.results["dropped_levels"] = {
                 "levels": self.dropped_levels(spec),
@@ -320,5 +343,6 @@ class SweepEvaluation(Callback):
         plot = plot_sweep(rows, groups, self._dir / "metrics_vs_context.png", title=f"{spec.domain} / {spec.dataset}")
         log_media(trainer, {"eval/metrics_vs_context": plot})
         log_table_and_curves(trainer, "eval", rows, "num_context", groups)
+        log_summary(trainer, summary_scalars(rows, extra))  # one column per number in the W&B runs table
         self.on_sweep_end(trainer, pl_module, self._dir, rows)
         print(f"[pixeltransformer] wrote {self._dir / 'metrics.json'}")

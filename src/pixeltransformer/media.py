@@ -75,3 +75,11 @@ def log_table_and_curves(trainer: L.Trainer, prefix: str, rows: list[dict[str, A
             ys = [[float(r[k]) if r.get(k) is not None else float("nan") for r in rows] for k in keys]  # None: not defined at this |S|
             payload[f"{prefix}/{title}"] = wandb.plot.line_series(xs=xs, ys=ys, keys=keys, title=title, xname="|S|")
     run.log(payload)
+
+
+def log_summary(trainer: L.Trainer, values: dict[str, float]) -> None:
+    """Set scalars in the W&B run's summary: the numbers its runs table shows and sorts by, one column each."""
+    run = wandb_run(trainer)
+    if run is None or not values:
+        return
+    run.summary.update(values)

@@ -133,6 +133,31 @@ def test_eval_writes_metrics_json(trained_polynomial):
     assert (trained_polynomial / "eval" / "pictures" / "functions0.png").stat().st_size > 10_000
 
 
+def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_path, monkeypatch):
+    """W&B's runs table shows a run's summary: an evaluation's numbers go there as scalars (its curves and table
+    alone left that table empty), the same numbers as metrics.json."""
+    import shutil
+
+    import wandb
+
+    run = tmp_path / "polynomial" / "w"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
+    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+          "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    assert wandb.run is not None and Path(wandb.run.dir).is_relative_to(run / "wandb")  # the evaluation's W&B run
+    summary = {k: wandb.run.summary[k] for k in wandb.run.summary.keys()}
+    wandb.finish()
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    for row in metrics["rows"]:
+        for key in ("nll", "mse", "oracle_nll", "gp_nll"):
+            assert summary[f"eval/{key}@{row['num_context']}"] == pytest.approx(row[key])
+    assert summary["eval/nll_gap_to_oracle/4"] == pytest.approx(metrics["nll_gap_to_oracle"]["4"])
+
+
 def test_eval_on_other_data_goes_beside_the_run_s_own(trained_polynomial, capsys):
     """A checkpoint tested on another dataset of the same shape writes eval-<dataset>/, and eval/ stays as it was."""
     ckpt = trained_polynomial / "checkpoints" / "last.ckpt"

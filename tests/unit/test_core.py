@@ -489,3 +489,14 @@ def test_a_domain_metric_that_would_be_misread_is_named(metrics, cause):
     assert checked_metrics(Fields(), {"iou": torch.zeros(2)}, {"nll", "mse"}, 2).keys() == {"iou"}
     with pytest.raises(ValueError, match=rf"^Fields\.metrics {cause}$"):
         checked_metrics(Fields(), metrics, {"nll", "mse"}, 2)
+
+
+def test_summary_scalars_flatten_the_numbers_of_an_evaluation():
+    from pixeltransformer.evaluation import summary_scalars
+
+    rows = [{"num_context": 4, "nll": 1.5, "gp_nll": None, "mse": 2}, {"num_context": 16, "nll": -0.25}]
+    extra = {"gp_protocol": {"target_ll": 1.25, "units": "nats", "num_context_range": [3, 46]},
+             "nll_gap_to_oracle": {"4": 0.5}, "psnr_rises_with_context": True, "note": "text"}
+    assert summary_scalars(rows, extra) == {"eval/nll@4": 1.5, "eval/mse@4": 2.0, "eval/nll@16": -0.25,
+                                            "eval/gp_protocol/target_ll": 1.25, "eval/nll_gap_to_oracle/4": 0.5}
+
