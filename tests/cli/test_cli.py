@@ -351,6 +351,19 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path):
     assert not (tmp_path / "runs" / "polynomial" / "x").exists()
 
 
+@pytest.mark.parametrize("option", ["--trainer.max_steps=0", "--trainer.max_epochs=0", "--trainer.max_steps=-3"])
+def test_a_fit_of_no_steps_is_refused_before_its_folder(tmp_path, capsys, option):
+    """max_steps=0 (or max_epochs=0) stopped the fit before its first step and left a run folder without a
+    checkpoint; it is refused in one line before the run folder is named."""
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"], option,
+            "--run_root", str(tmp_path / "runs"), "--run_name", "none"]
+    key, value = option[2:].split("=")
+    with pytest.raises(ValueError, match=rf"^{key} must be >= 1 for fit, or -1 for no limit \(got {value}\)$"):
+        main(args)
+    assert not (tmp_path / "runs").exists()
+    assert "[run]" not in capsys.readouterr().out
+
+
 def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys):
     """WANDB_MODE=disabled (the README's way to turn W&B off) reaches the logger, which asks for offline itself.
     The command names its run folder first."""
