@@ -170,6 +170,7 @@ def given_model_options(argv: list[str] | None) -> list[str]:
 class PixelTransformerCLI(LightningCLI):
     def __init__(self, *args, **kwargs) -> None:
         self._checkpoints: dict[str, dict] = {}  # LightningCLI parses and runs inside __init__
+        self._shown: str | Path | None = None  # the run folder as this process's [run] line named it
         given = kwargs.get("args")
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)
         super().__init__(*args, **kwargs)
@@ -255,6 +256,7 @@ class PixelTransformerCLI(LightningCLI):
         if self.subcommand and not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
             shown = os.path.relpath(run_dir) if run_dir.absolute().is_relative_to(Path.cwd()) else run_dir
             print(f"[run] {self.subcommand}: {shown}", flush=True)  # where to look, first and once per command
+            self._shown = shown
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
@@ -262,6 +264,25 @@ class PixelTransformerCLI(LightningCLI):
         for lg in logger if isinstance(logger, list) else [logger]:
             if hasattr(lg, "class_path") and lg.class_path.endswith("WandbLogger"):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except BaseException:  # bad data or options, found after the run folder was named
+            self._drop_new_run()
+            raise
+
+    def _drop_new_run(self) -> None:
+        """A new run that stopped before its first step leaves nothing behind (rank zero removes it), and says so
+        under the [run] line that named its folder."""
+        trainer = getattr(self, "trainer", None)
+        if (self.subcommand != "fit" or not self.new_run or self._shown is None
+                or (trainer is not None and (trainer.global_step > 0 or not trainer.is_global_zero))):
+            return
+        _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
+        print(f"[run] fit: {self._shown} not kept: the fit stopped before its first step", flush=True)
 
     def _run_dir(self, cfg) -> Path:
         if cfg.get("resume"):
@@ -330,6 +351,7 @@ class PixelTransformerCLI(LightningCLI):
             try:
                 self.model.check_checkpoint(saved)
             except DataMismatch as err:
+                self._drop_new_run()
                 raise DataMismatch(f"{err}{data_hint(spec)}") from None
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
@@ -359,12 +381,7 @@ class PixelTransformerCLI(LightningCLI):
         except BaseException:
             if earlier is not None:
                 put_back(self.run_dir / folder, earlier)
-            # a new run that failed before its first step leaves nothing behind (rank zero removes it)
-            if (subcommand == "fit" and self.new_run and self.trainer.global_step == 0
-                    and self.trainer.is_global_zero and not _is_ddp_child()):
-                _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
-                shutil.rmtree(self.run_dir, ignore_errors=True)
-                remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
+            self._drop_new_run()
             raise
 
 

@@ -341,7 +341,8 @@ def test_a_new_evaluation_replaces_the_folder_as_a_whole(trained_polynomial, cap
     assert not list(trained_polynomial.glob(".eval*"))
 
 
-def test_a_failed_start_leaves_no_run_folder(tmp_path):
+def test_a_failed_start_leaves_no_run_folder(tmp_path, capsys):
+    """The [run] line named the folder first; the line under it says it was not kept."""
     cfg = tmp_path / "fail.yaml"
     cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.FailAtStart\n")
     args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(cfg), *SMOKE,
@@ -349,6 +350,21 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path):
     with pytest.raises(ValueError, match="stopped before the first step"):
         main(args)
     assert not (tmp_path / "runs" / "polynomial" / "x").exists()
+    run = tmp_path / "runs" / "polynomial" / "x"
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")] == [
+        f"[run] fit: {run}", f"[run] fit: {run} not kept: the fit stopped before its first step"]
+
+
+def test_bad_data_found_after_the_run_line_says_the_folder_was_not_kept(tmp_path, capsys):
+    """A DataModule option refused while the classes are built, after the [run] line named the folder."""
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            "--data.init_args.batch_size=-4", "--run_root", str(tmp_path / "runs"), "--run_name", "x"]
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got -4"):
+        main(args)
+    run = tmp_path / "runs" / "polynomial" / "x"
+    assert not (tmp_path / "runs").exists()
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")] == [
+        f"[run] fit: {run}", f"[run] fit: {run} not kept: the fit stopped before its first step"]
 
 
 @pytest.mark.parametrize("option", ["--trainer.max_steps=0", "--trainer.max_epochs=0", "--trainer.max_steps=-3"])
