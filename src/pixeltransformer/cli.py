@@ -23,7 +23,7 @@ from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
-from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
@@ -113,6 +113,29 @@ class RunConfig(SaveConfigCallback):
         run = wandb_run(trainer)
         if run is not None:
             run.config.update(self.config.as_dict(), allow_val_change=True)
+
+
+def wandb_offline() -> bool:
+    """The W&B logger's ``offline``: set from WANDB_MODE (online only with WANDB=online), whatever a config says."""
+    return os.environ.get("WANDB_MODE", "offline") != "online"
+
+
+def set_wandb_mode(cfg) -> None:
+    """Give each W&B logger of a subcommand's config the mode the run will use (``wandb_offline``)."""
+    logger = cfg.get("trainer.logger") if "trainer.logger" in cfg else None
+    for lg in logger if isinstance(logger, list) else [logger]:
+        if getattr(lg, "class_path", "").endswith("WandbLogger") and lg.get("init_args") is not None:
+            lg.init_args.offline = wandb_offline()
+
+
+class RunParser(LightningArgumentParser):
+    """LightningCLI's parser; ``--print_config`` shows the W&B mode the run will use, which the CLI sets from
+    WANDB_MODE after the config is parsed (where the parser prints it)."""
+
+    def dump(self, cfg, *args, **kwargs) -> str:
+        cfg = cfg.clone()
+        set_wandb_mode(cfg)
+        return super().dump(cfg, *args, **kwargs)
 
 
 class ParamSummary(ModelSummary):
@@ -301,9 +324,8 @@ class PixelTransformerCLI(LightningCLI):
         return check_new_run(run) if self.subcommand == "fit" and not joins_a_run() else run
 
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
-        mode = os.environ.get("WANDB_MODE", "offline")
         init_args.save_dir = str(run_dir)
-        init_args.offline = mode != "online"
+        init_args.offline = wandb_offline()
         init_args.name = init_args.get("name") or f"{run_dir.parent.name}/{run_dir.name}"
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
             # the run id lives in the run folder, so a resumed run continues the same W&B run
@@ -424,6 +446,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
         SignalDataModule,
         subclass_mode_data=True,
         save_config_callback=RunConfig,
+        parser_class=RunParser,
         save_config_kwargs={"overwrite": True, "command": shlex.join(["pixeltransformer", *map(str, argv)])
                             if argv is not None else None},
         parser_kwargs=_subcommand_kwargs(exit_on_error),

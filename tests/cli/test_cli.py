@@ -203,6 +203,19 @@ def test_model_size_files_compose_after_a_domain_config(size, capsys):
     assert model["sets"]["init_args"]["max_context"] == 20 and model["optim"]["lr"] == 1e-3
 
 
+@pytest.mark.parametrize("mode, offline", [("online", False), ("offline", True), ("disabled", True)])
+def test_print_config_shows_the_wandb_mode_the_run_uses(mode, offline, capsys, monkeypatch):
+    """The CLI sets the W&B logger's offline from WANDB_MODE after the parser has printed the config: the printed
+    config says what the run will use."""
+    import yaml
+
+    monkeypatch.setenv("WANDB_MODE", mode)
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--print_config"])
+    logger = yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"]
+    assert logger["class_path"].endswith("WandbLogger") and logger["init_args"]["offline"] is offline
+
+
 def test_the_gp_protocol_configs_name_their_set_sampler(tmp_path):
     """The protocol's sampler comes from the overlay (model.sets), not from its DataModule."""
     from domains.polynomial.protocol import ProtocolSetSampler
