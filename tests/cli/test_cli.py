@@ -295,6 +295,21 @@ def test_a_wandb_error_is_one_line_naming_the_fallbacks(tmp_path, monkeypatch, c
     assert not (tmp_path / "runs" / "polynomial" / "w").exists()
 
 
+def test_a_rank_whose_error_another_rank_reported_exits_2_without_a_line(monkeypatch, capsys):
+    """Under DDP the first rank to fail prints the error (errors.first_to_report); the others exit with status 2."""
+    from pixeltransformer import errors
+
+    monkeypatch.setattr(errors, "first_to_report", lambda: False)
+    with pytest.raises(errors.InputExit) as caught:
+        errors.fail(ValueError("the val split is empty"))
+    assert caught.value.code == 2 and str(caught.value) == "error: the val split is empty"
+    assert capsys.readouterr().err == ""
+    monkeypatch.undo()
+    with pytest.raises(errors.InputExit):  # one process, no process group: it reports
+        errors.fail("the val split is empty")
+    assert capsys.readouterr().err == "error: the val split is empty\n"
+
+
 class FailAtStart(L.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         raise ValueError("stopped before the first step")
