@@ -27,6 +27,7 @@ import trimesh
 from scipy import ndimage
 from skimage.measure import marching_cubes
 
+from pixeltransformer.errors import first_line
 from pixeltransformer.files import atomic_write, file_digest
 from pixeltransformer.loopbar import loop_progress
 
@@ -342,22 +343,30 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such voxel file")
     name = path.name.lower()
+    if not name.endswith((".npy.gz", ".npz", ".npy")):
+        raise ValueError(f"{path}: expected a .npy, .npy.gz or .npz voxel file")
+    arr, files = None, []
     try:
         if name.endswith(".npy.gz"):
             with gzip.open(path, "rb") as fh:
                 arr = np.load(io.BytesIO(fh.read()))
         elif name.endswith(".npz"):
             with np.load(path) as d:
-                named = [k for k in ("voxels", "occupancy", "data") if k in d.files]
-                if not named and len(d.files) != 1:
-                    raise ValueError(f"{path}: .npz holds arrays {d.files}; expected one named 'voxels'")
-                arr = d[(named or d.files)[0]]
-        elif name.endswith(".npy"):
-            arr = np.load(path)
+                files = d.files
+                named = [k for k in ("voxels", "occupancy", "data") if k in files]
+                if named or len(files) == 1:
+                    arr = d[(named or files)[0]]
         else:
-            raise ValueError(f"{path}: expected a .npy, .npy.gz or .npz voxel file")
+            arr = np.load(path)
+    except ValueError as e:  # numpy's own words, which do not name the file
+        if "pickled" in str(e) or "Object arrays" in str(e):  # never unpickled: a file could run code
+            raise ValueError(f"{path}: voxel grids must hold real numbers, got Python objects (pickled data is "
+                             "never loaded)") from None
+        raise ValueError(f"{path}: not a readable voxel file ({first_line(e)})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path}: not a readable voxel file ({type(e).__name__}: {e})") from None
+    if arr is None:
+        raise ValueError(f"{path}: .npz holds arrays {files}; expected one named 'voxels'")
     if arr.ndim == 5 and arr.shape[1] == 1:
         arr = arr[:, 0]
     elif arr.ndim == 3:

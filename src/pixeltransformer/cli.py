@@ -24,7 +24,7 @@ from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
-from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
@@ -39,8 +39,8 @@ from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, check_config_order, check_new_run, domain_of, joins_a_run, resume_checkpoint,
-                   with_run_config)
+from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, domain_of, joins_a_run,
+                   resume_checkpoint, with_run_config)
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -116,6 +116,29 @@ class RunConfig(SaveConfigCallback):
             run.config.update(self.config.as_dict(), allow_val_change=True)
 
 
+def wandb_offline() -> bool:
+    """The W&B logger's ``offline``: set from WANDB_MODE (online only with WANDB=online), whatever a config says."""
+    return os.environ.get("WANDB_MODE", "offline") != "online"
+
+
+def set_wandb_mode(cfg) -> None:
+    """Give each W&B logger of a subcommand's config the mode the run will use (``wandb_offline``)."""
+    logger = cfg.get("trainer.logger") if "trainer.logger" in cfg else None
+    for lg in logger if isinstance(logger, list) else [logger]:
+        if getattr(lg, "class_path", "").endswith("WandbLogger") and lg.get("init_args") is not None:
+            lg.init_args.offline = wandb_offline()
+
+
+class RunParser(LightningArgumentParser):
+    """LightningCLI's parser; ``--print_config`` shows the W&B mode the run will use, which the CLI sets from
+    WANDB_MODE after the config is parsed (where the parser prints it)."""
+
+    def dump(self, cfg, *args, **kwargs) -> str:
+        cfg = cfg.clone()
+        set_wandb_mode(cfg)
+        return super().dump(cfg, *args, **kwargs)
+
+
 class ParamSummary(ModelSummary):
     """Lightning's plain model summary without the FLOPs column and total, which are 0 here (the module has no
     example input to count them on)."""
@@ -171,6 +194,7 @@ def given_model_options(argv: list[str] | None) -> list[str]:
 class PixelTransformerCLI(LightningCLI):
     def __init__(self, *args, **kwargs) -> None:
         self._checkpoints: dict[str, dict] = {}  # LightningCLI parses and runs inside __init__
+        self._shown: str | Path | None = None  # the run folder as this process's [run] line named it
         given = kwargs.get("args")
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)
         super().__init__(*args, **kwargs)
@@ -248,12 +272,15 @@ class PixelTransformerCLI(LightningCLI):
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         if "weights_only" in cfg and cfg.weights_only is None:
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
+        if self.subcommand == "fit":
+            check_fit_length(cfg.trainer.get("max_steps"), cfg.trainer.get("max_epochs"))
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails
         if self.subcommand and not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
             shown = os.path.relpath(run_dir) if run_dir.absolute().is_relative_to(Path.cwd()) else run_dir
             print(f"[run] {self.subcommand}: {shown}", flush=True)  # where to look, first and once per command
+            self._shown = shown
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
@@ -261,6 +288,25 @@ class PixelTransformerCLI(LightningCLI):
         for lg in logger if isinstance(logger, list) else [logger]:
             if hasattr(lg, "class_path") and lg.class_path.endswith("WandbLogger"):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except BaseException:  # bad data or options, found after the run folder was named
+            self._drop_new_run()
+            raise
+
+    def _drop_new_run(self) -> None:
+        """A new run that stopped before its first step leaves nothing behind (rank zero removes it), and says so
+        under the [run] line that named its folder."""
+        trainer = getattr(self, "trainer", None)
+        if (self.subcommand != "fit" or not self.new_run or self._shown is None
+                or (trainer is not None and (trainer.global_step > 0 or not trainer.is_global_zero))):
+            return
+        _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
+        print(f"[run] fit: {self._shown} not kept: the fit stopped before its first step", flush=True)
 
     def _run_dir(self, cfg) -> Path:
         if cfg.get("resume"):
@@ -279,9 +325,8 @@ class PixelTransformerCLI(LightningCLI):
         return check_new_run(run) if self.subcommand == "fit" and not joins_a_run() else run
 
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
-        mode = os.environ.get("WANDB_MODE", "offline")
         init_args.save_dir = str(run_dir)
-        init_args.offline = mode != "online"
+        init_args.offline = wandb_offline()
         init_args.name = init_args.get("name") or f"{run_dir.parent.name}/{run_dir.name}"
         init_args.group = run_dir.name  # a run folder's trainings and evaluations are one W&B group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
@@ -332,6 +377,7 @@ class PixelTransformerCLI(LightningCLI):
             try:
                 self.model.check_checkpoint(saved)
             except DataMismatch as err:
+                self._drop_new_run()
                 raise DataMismatch(f"{err}{data_hint(spec)}") from None
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
@@ -361,12 +407,7 @@ class PixelTransformerCLI(LightningCLI):
         except BaseException:
             if earlier is not None:
                 put_back(self.run_dir / folder, earlier)
-            # a new run that failed before its first step leaves nothing behind (rank zero removes it)
-            if (subcommand == "fit" and self.new_run and self.trainer.global_step == 0
-                    and self.trainer.is_global_zero and not _is_ddp_child()):
-                _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
-                shutil.rmtree(self.run_dir, ignore_errors=True)
-                remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
+            self._drop_new_run()
             raise
 
 
@@ -423,6 +464,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
         SignalDataModule,
         subclass_mode_data=True,
         save_config_callback=RunConfig,
+        parser_class=RunParser,
         save_config_kwargs={"overwrite": True, "command": shlex.join(["pixeltransformer", *map(str, argv)])
                             if argv is not None else None},
         parser_kwargs=_subcommand_kwargs(exit_on_error),

@@ -84,10 +84,28 @@ def is_input_error(err: BaseException) -> bool:
     return isinstance(root_cause(err), INPUT_ERRORS)
 
 
+def first_to_report() -> bool:
+    """Under DDP every rank meets the same bad input: only the first rank to fail reports it, counted in the process
+    group's store (which rank zero holds). Outside DDP, or without a store to ask, every process reports."""
+    dist = sys.modules.get("torch.distributed")  # imported by whoever started DDP; never imported here
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return True
+    try:
+        store = dist.distributed_c10d._get_default_store()
+    except Exception:  # noqa: BLE001 - torch's private store moved: report, as every rank did before
+        return True
+    try:
+        return store.add("pixeltransformer/reported", 1) == 1
+    except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: it reported first
+        return False
+
+
 def fail(err: BaseException | str) -> NoReturn:
-    """Print ``error: <cause>`` as one line and exit with status 2 (re-raise with PIXELTRANSFORMER_DEBUG=1)."""
+    """Print ``error: <cause>`` as one line and exit with status 2 (re-raise with PIXELTRANSFORMER_DEBUG=1). Under
+    DDP the first rank to fail prints the line; every rank exits with status 2."""
     if isinstance(err, BaseException) and debugging():
         raise err
     message = "error: " + (err if isinstance(err, str) else first_line(root_cause(err)))
-    print(message, file=sys.stderr, flush=True)
+    if first_to_report():
+        print(message, file=sys.stderr, flush=True)
     raise InputExit(message) from None

@@ -59,12 +59,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     return ckpt
 
 
+def check_device(map_location: str | torch.device) -> torch.device:
+    """map_location as a device this machine has that can hold weights, or one line naming why not (torch's own
+    error for an unknown name lists twenty device types; 'meta' holds shapes without values)."""
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"map_location={map_location!r}: not a device torch knows (use 'cpu' or 'cuda')") from None
+    if device.type == "meta":
+        raise ValueError(f"map_location={map_location!r}: meta tensors hold no values, so the model could not "
+                         "compute (use 'cpu' or 'cuda')")
+    if device.type == "cpu":
+        return device
+    here = torch.accelerator.current_accelerator()  # cuda, mps, xpu, ... or None
+    if here is None or here.type != device.type:
+        raise ValueError(f"map_location={map_location!r}: this machine has no {device.type.upper()} device "
+                         "(use 'cpu')")
+    if device.index is not None and device.index >= (count := torch.accelerator.device_count()):
+        raise ValueError(f"map_location={map_location!r}: this machine has {count} {device.type.upper()} "
+                         f"device{'s' if count > 1 else ''}, numbered from 0")
+    return device
+
+
 def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt: dict | None = None
                 ) -> PixelTransformerModule:
     """A PixelTransformerModule rebuilt from a checkpoint (eval mode); ``ckpt``: the file, if already read."""
-    device = torch.device(map_location)  # a bad string fails here, naming itself
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"map_location={map_location!r}: this machine has no CUDA device (use 'cpu')")
+    check_device(map_location)
     ckpt = load_checkpoint(path, map_location) if ckpt is None else ckpt
     from .module import PixelTransformerModule, format_error
 

@@ -350,6 +350,10 @@ class PixelTransformerModule(L.LightningModule):
         moved to its device and dtype (numpy's float64 included): ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos
         [B, Q, P]. Positions beyond [-1, 1] (data in its own units, say) are answered, with a warning; values
         beyond the range of a model's bins, like non-finite numbers, are refused."""
+        weights = next(self.model.parameters()).dtype
+        if weights != torch.float32:  # .half(), .double(): the Fourier features and distance bias stay float32
+            raise ValueError(f"model parameters are {str(weights).removeprefix('torch.')}; use torch.autocast to lower "
+                             "precision, keep the weights float32 (call .float())")
         p, v = self.spec.pos_dims, self.spec.val_dims
         named = {"ctx_pos": (ctx_pos, p), "ctx_val": (ctx_val, v)}
         if qry_pos is not None:
@@ -362,7 +366,7 @@ class PixelTransformerModule(L.LightningModule):
                                  f"{self.spec.dataset}, got {list(x.shape)}")
             if x.is_complex():
                 raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
-            out.append(x.to(self.device, next(self.model.parameters()).dtype))  # [B, K or Q, P or V]
+            out.append(x.to(self.device, weights))  # [B, K or Q, P or V]
             if not torch.isfinite(out[-1]).all():
                 bad = int((~torch.isfinite(out[-1])).sum())
                 raise ValueError(f"{name} holds {bad} NaN or infinite entries (as {out[-1].dtype}); "

@@ -103,6 +103,14 @@ def check_new_run(run: Path) -> Path:
     return run
 
 
+def check_fit_length(max_steps: int | None, max_epochs: int | None) -> None:
+    """A fit that would stop before its first step (0 steps or epochs) would leave a run folder without a checkpoint:
+    refused before the folder is named. -1 (or None) means no limit, as in Lightning."""
+    for name, value in (("max_steps", max_steps), ("max_epochs", max_epochs)):
+        if value is not None and value != -1 and value < 1:
+            raise ValueError(f"trainer.{name} must be >= 1 for fit, or -1 for no limit (got {value})")
+
+
 def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
     """(readable, config[group][key]) of a YAML config file (None where absent); unreadable files are the CLI
     parser's to report."""

@@ -228,6 +228,19 @@ def test_model_size_files_compose_after_a_domain_config(size, capsys):
     assert model["sets"]["init_args"]["max_context"] == 20 and model["optim"]["lr"] == 1e-3
 
 
+@pytest.mark.parametrize("mode, offline", [("online", False), ("offline", True), ("disabled", True)])
+def test_print_config_shows_the_wandb_mode_the_run_uses(mode, offline, capsys, monkeypatch):
+    """The CLI sets the W&B logger's offline from WANDB_MODE after the parser has printed the config: the printed
+    config says what the run will use."""
+    import yaml
+
+    monkeypatch.setenv("WANDB_MODE", mode)
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--print_config"])
+    logger = yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"]
+    assert logger["class_path"].endswith("WandbLogger") and logger["init_args"]["offline"] is offline
+
+
 def test_the_gp_protocol_configs_name_their_set_sampler(tmp_path):
     """The protocol's sampler comes from the overlay (model.sets), not from its DataModule."""
     from domains.polynomial.protocol import ProtocolSetSampler
@@ -307,6 +320,21 @@ def test_a_wandb_error_is_one_line_naming_the_fallbacks(tmp_path, monkeypatch, c
     assert not (tmp_path / "runs" / "polynomial" / "w").exists()
 
 
+def test_a_rank_whose_error_another_rank_reported_exits_2_without_a_line(monkeypatch, capsys):
+    """Under DDP the first rank to fail prints the error (errors.first_to_report); the others exit with status 2."""
+    from pixeltransformer import errors
+
+    monkeypatch.setattr(errors, "first_to_report", lambda: False)
+    with pytest.raises(errors.InputExit) as caught:
+        errors.fail(ValueError("the val split is empty"))
+    assert caught.value.code == 2 and str(caught.value) == "error: the val split is empty"
+    assert capsys.readouterr().err == ""
+    monkeypatch.undo()
+    with pytest.raises(errors.InputExit):  # one process, no process group: it reports
+        errors.fail("the val split is empty")
+    assert capsys.readouterr().err == "error: the val split is empty\n"
+
+
 class FailAtStart(L.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         raise ValueError("stopped before the first step")
@@ -366,7 +394,8 @@ def test_a_new_evaluation_replaces_the_folder_as_a_whole(trained_polynomial, cap
     assert not list(trained_polynomial.glob(".eval*"))
 
 
-def test_a_failed_start_leaves_no_run_folder(tmp_path):
+def test_a_failed_start_leaves_no_run_folder(tmp_path, capsys):
+    """The [run] line named the folder first; the line under it says it was not kept."""
     cfg = tmp_path / "fail.yaml"
     cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.FailAtStart\n")
     args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(cfg), *SMOKE,
@@ -374,6 +403,34 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path):
     with pytest.raises(ValueError, match="stopped before the first step"):
         main(args)
     assert not (tmp_path / "runs" / "polynomial" / "x").exists()
+    run = tmp_path / "runs" / "polynomial" / "x"
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")] == [
+        f"[run] fit: {run}", f"[run] fit: {run} not kept: the fit stopped before its first step"]
+
+
+def test_bad_data_found_after_the_run_line_says_the_folder_was_not_kept(tmp_path, capsys):
+    """A DataModule option refused while the classes are built, after the [run] line named the folder."""
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            "--data.init_args.batch_size=-4", "--run_root", str(tmp_path / "runs"), "--run_name", "x"]
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got -4"):
+        main(args)
+    run = tmp_path / "runs" / "polynomial" / "x"
+    assert not (tmp_path / "runs").exists()
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")] == [
+        f"[run] fit: {run}", f"[run] fit: {run} not kept: the fit stopped before its first step"]
+
+
+@pytest.mark.parametrize("option", ["--trainer.max_steps=0", "--trainer.max_epochs=0", "--trainer.max_steps=-3"])
+def test_a_fit_of_no_steps_is_refused_before_its_folder(tmp_path, capsys, option):
+    """max_steps=0 (or max_epochs=0) stopped the fit before its first step and left a run folder without a
+    checkpoint; it is refused in one line before the run folder is named."""
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"], option,
+            "--run_root", str(tmp_path / "runs"), "--run_name", "none"]
+    key, value = option[2:].split("=")
+    with pytest.raises(ValueError, match=rf"^{key} must be >= 1 for fit, or -1 for no limit \(got {value}\)$"):
+        main(args)
+    assert not (tmp_path / "runs").exists()
+    assert "[run]" not in capsys.readouterr().out
 
 
 def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys):

@@ -70,6 +70,19 @@ def test_ddp_two_processes_only_rank_zero_writes(tmp_path):
     assert len((run / "command.txt").read_text().splitlines()) == 2
 
 
+def test_ddp_bad_input_is_one_line_once(tmp_path):
+    """Both ranks meet the empty validation split: the first to fail prints the one-line error, the other exits
+    without repeating it, and the new run's folder is not kept."""
+    proc = subprocess.run([sys.executable, "-m", "pixeltransformer.cli", "fit", "--config", "configs/polynomial.yaml",
+                           "--config", "configs/trainer/ddp.yaml", *TINY, "--data.init_args.val_size=0",
+                           "--data.init_args.train_size=40", "--trainer.max_steps=2", "--run_root", str(tmp_path),
+                           "--run_name", "bad"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: PolynomialDataModule: the val split is empty"], proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "polynomial").exists()
+
+
 @pytest.mark.slow
 def test_ddp_matches_single_process(tmp_path):
     """Same global batch and seed: a similar loss trajectory, and identical synced validation metrics for the

@@ -67,6 +67,22 @@ def test_malicious_checkpoint_refused_by_cli_test(tmp_path, tiny_ckpt):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("where, cause", [
+    ("tpu", "map_location='tpu': not a device torch knows (use 'cpu' or 'cuda')"),
+    ("meta", "map_location='meta': meta tensors hold no values, so the model could not compute (use 'cpu' or 'cuda')"),
+    ("xpu", "map_location='xpu': this machine has no XPU device (use 'cpu')"),
+], ids=["tpu", "meta", "xpu"])
+def test_a_map_location_the_model_cannot_use_is_one_line(tiny_ckpt, where, cause):
+    """torch's own error for an unknown device lists twenty device types, and 'meta' loaded a model that could not
+    compute: each is refused by name before the checkpoint is read."""
+    if where == "xpu" and getattr(torch.accelerator.current_accelerator(), "type", None) == "xpu":
+        pytest.skip("this machine has an XPU")
+    with pytest.raises(ValueError) as caught:
+        load_module(tiny_ckpt, map_location=where)
+    assert str(caught.value) == cause
+    assert next(load_module(tiny_ckpt, map_location=torch.device("cpu")).parameters()).device.type == "cpu"
+
+
 def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(tiny_ckpt.read_bytes()[:500])

@@ -254,6 +254,24 @@ def test_read_voxels_layouts_and_up_axis(tmp_path):
         read_voxels(tmp_path / "complex.npy")
 
 
+def test_read_voxels_names_a_file_of_python_objects_or_a_broken_header(tmp_path):
+    """numpy refuses object arrays and pickles (never loaded: they could run code) and bad headers in its own words,
+    without the file's name; the error is one line naming the file and the cause."""
+    where = re.escape(str(tmp_path))
+    np.save(tmp_path / "objects.npy", np.array([{"grid": 1}, None], dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "objects.npz", voxels=np.array([{"grid": 1}], dtype=object))
+    for name in ("objects.npy", "objects.npz"):
+        with pytest.raises(ValueError, match=rf"^{where}/{name}: voxel grids must hold real numbers, got Python "
+                                             r"objects \(pickled data is never loaded\)$"):
+            read_voxels(tmp_path / name)
+    (tmp_path / "cut.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
+    with pytest.raises(ValueError, match=rf"^{where}/cut.npy: not a readable voxel file \(EOF: reading array"):
+        read_voxels(tmp_path / "cut.npy")
+    np.savez(tmp_path / "two.npz", a=np.zeros(2), b=np.zeros(2))
+    with pytest.raises(ValueError, match=r"two.npz: .npz holds arrays \['a', 'b'\]; expected one named 'voxels'$"):
+        read_voxels(tmp_path / "two.npz")
+
+
 # ---- pictures and metrics ---------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """Half-precision autocast keeps the distance bias exact: its channels are built and combined in fp32, so a
 bf16 run computes the same attention logits and trains like fp32 (CPU bf16 autocast stands in for a GPU's)."""
 
+import pytest
 import torch
 
 from pixeltransformer.model import Attention
@@ -185,3 +186,22 @@ def test_nearest_bin_is_exact_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = dist.nearest_bin(values)
     assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("cast, name", [("half", "float16"), ("bfloat16", "bfloat16"), ("double", "float64")])
+def test_the_api_refuses_cast_weights_in_one_line(tiny_module, cast, name):
+    """The Fourier features and the distance bias are float32 whatever the weights are, so a model cast with
+    .half() or .double() failed deep inside with a dtype mismatch; every entry point of the API names the cause.
+    torch.autocast is the way to lower precision."""
+    ctx_pos, ctx_val, qry_pos = torch.rand(1, 4, 1) * 2 - 1, torch.rand(1, 4, 1), torch.rand(1, 3, 1) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert tiny_module.mean_field(ctx_pos, ctx_val, qry_pos).shape == (1, 3, 1)
+    model = getattr(tiny_module, cast)()
+    cause = (f"model parameters are {name}; use torch.autocast to lower precision, keep the weights float32 "
+             "(call .float())")
+    for call in (lambda: model.mean_field(ctx_pos, ctx_val, qry_pos),
+                 lambda: model.predict_params(ctx_pos, ctx_val, qry_pos),
+                 lambda: model.sample(ctx_pos, ctx_val, qry_pos), lambda: model.complete(ctx_pos, ctx_val, 8)):
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert str(caught.value) == cause
