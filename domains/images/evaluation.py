@@ -24,7 +24,7 @@ class ImageEvaluation(SweepEvaluation):
     """The |S| sweep for images (paper section 5): S is |S| random pixels, every pixel is queried.
 
     Args:
-        levels, num_samples, n_autoregressive, temperature, seed, max_batches, out_dir, sample_items: see
+        levels, num_samples, n_autoregressive, temperature, seed, max_items, out_dir, sample_items: see
             SweepEvaluation (N' is capped at the unobserved pixels, so 8x8 digits are sampled fully
             autoregressively).
         classifier, classifier_epochs: score accuracy with the cached ResNet (trained on first use; skipped
@@ -34,24 +34,22 @@ class ImageEvaluation(SweepEvaluation):
     """
 
     def __init__(self, levels: tuple[int, ...] = SWEEP_LEVELS, num_samples: int = 3, n_autoregressive: int = 256,
-                 temperature: float = 1.0, seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,
+                 temperature: float = 1.0, seed: int = 0, max_items: int | None = None, out_dir: str | None = None,
                  sample_items: int | None = None, classifier: bool = True, classifier_epochs: int | None = None,
                  vae: bool = True, vae_epochs: int | None = None, vae_steps: int = 100, vae_lr: float = 0.1,
                  cache_dir: str | None = None):
         super().__init__(levels=levels, queries="grid", grid_points=True, num_samples=num_samples,
                          n_autoregressive=n_autoregressive, temperature=temperature, seed=seed,
-                         max_batches=max_batches, out_dir=out_dir, sample_items=sample_items)
+                         max_items=max_items, out_dir=out_dir, sample_items=sample_items)
         self.use_classifier, self.classifier_epochs = classifier, classifier_epochs
         self.use_vae, self.vae_epochs, self.vae_steps, self.vae_lr = vae, vae_epochs, vae_steps, vae_lr
         self.cache_dir = cache_dir
         self.classifier: torch.nn.Module | None = None  # set in on_test_start (or by hand, e.g. in tests)
         self.vae: torch.nn.Module | None = None
-        self.num_images = 0
 
     # ---- helper networks ------------------------------------------------------------------------------
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_test_start(trainer, pl_module)
-        self.num_images = 0
         dm = trainer.datamodule
         if not (self.use_classifier or self.use_vae):
             return
@@ -67,11 +65,6 @@ class ImageEvaluation(SweepEvaluation):
                 self.classifier = load_classifier(dm, self.cache_dir, self.classifier_epochs, pl_module.device)
             if self.use_vae and self.vae is None:
                 self.vae = load_vae(dm, self.cache_dir, self.vae_epochs, pl_module.device)
-
-    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self.max_batches is None or batch_idx < self.max_batches:
-            self.num_images += batch["signal"].shape[0]
-        super().on_test_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
 
     # ---- metrics ---------------------------------------------------------------------------------------
     def complete_with_vae(self, item: SweepItem) -> torch.Tensor:
@@ -111,6 +104,6 @@ class ImageEvaluation(SweepEvaluation):
         return out
 
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
-        return {**super().summary(rows, pl_module), "num_images": self.num_images,
+        return {**super().summary(rows, pl_module), "num_images": len(self.evaluated),
                 "vae_steps": self.vae_steps if self.vae is not None else None,
                 "classifier": self.classifier is not None}

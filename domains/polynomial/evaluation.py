@@ -51,8 +51,8 @@ class GPProtocolEvaluation(SweepEvaluation):
     def __init__(self, batch_size: int = 16, levels: tuple[int, ...] = (3, 5, 10, 20, 30, 46), sweep_batches: int = 8,
                  seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,
                  figure_levels: tuple[int, ...] = (3, 10, 30), figure_points: int = 300):
-        super().__init__(levels=levels, queries=1, grid_points=False, seed=seed, max_batches=max_batches,
-                         out_dir=out_dir)
+        super().__init__(levels=levels, queries=1, grid_points=False, seed=seed, out_dir=out_dir)
+        self.max_batches = max_batches  # the benchmark's batches of batch_size functions, in order
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
@@ -108,7 +108,7 @@ class GPProtocolEvaluation(SweepEvaluation):
                               "bayes_nll": -out["bayes_ll"].mean(-1),
                               "mse": out["mse"].mean(-1), "oracle_mse": out["oracle_mse"].mean(-1)}
                     for name, value in values.items():
-                        self._update(k, name, value.to(pl_module.device), pl_module.device)
+                        self._update(k, name, value, ids)
 
     def plot_groups(self, pl_module) -> dict[str, list[str]]:
         return {"NLL (nats)": ["nll", "oracle_nll", "bayes_nll"], "MSE of the mean": ["mse", "oracle_mse"]}

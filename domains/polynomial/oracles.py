@@ -108,18 +108,23 @@ def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e
     """An RBF GP whose hyperparameters maximise the marginal likelihood of S, per function.
 
     The signal variance has a closed-form optimum for each (lengthscale, relative noise) pair
-    (s2 = y^T R^-1 y / K); the other two are chosen on a log grid. Batched over functions.
+    (s2 = y^T R^-1 y / K); the other two are chosen on a log grid, the lengthscales' from 0.02 to 3 times the
+    function's own span of S (or ``lengthscales``, the same for every function). Batched over functions; each
+    function's fit depends on its S alone.
     """
     x_c, x_q, y = ctx_x.double(), qry_x.double(), ctx_y.double()
     b, k = y.shape
-    span = float((x_c.max() - x_c.min()).clamp(min=1e-3))
     if lengthscales is None:
-        lengthscales = torch.logspace(math.log10(0.02 * span), math.log10(3 * span), 24, dtype=torch.float64)
+        span = (x_c.max(-1).values - x_c.min(-1).values).clamp(min=1e-3)  # [B]
+        factors = torch.logspace(math.log10(0.02), math.log10(3), 24, dtype=torch.float64)  # [24]
+        grid = factors.unsqueeze(-1) * span  # [24, B]
+    else:
+        grid = torch.as_tensor(lengthscales, dtype=torch.float64).unsqueeze(-1).expand(-1, b)  # [L, B]
     best_ll = torch.full((b,), -math.inf, dtype=torch.float64)
     best = torch.zeros(b, 3, dtype=torch.float64)  # lengthscale, relative noise, s2
     eye = torch.eye(k, dtype=torch.float64)
-    for ls in lengthscales:
-        r = kernel_matrix("rbf", x_c, x_c, float(ls), 1.0)  # [B, K, K]
+    for ls in grid:  # [B]
+        r = kernel_matrix("rbf", x_c, x_c, ls, 1.0)  # [B, K, K]
         for eta in noises:
             chol = torch.linalg.cholesky(r + eta * eye)  # [B, K, K]
             alpha = torch.cholesky_solve(y.unsqueeze(-1), chol).squeeze(-1)  # [B, K]
@@ -128,7 +133,7 @@ def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e
             ll = -0.5 * k * (torch.log(s2) + 1 + math.log(2 * math.pi)) - 0.5 * logdet  # [B]
             better = ll > best_ll
             best_ll = torch.where(better, ll, best_ll)
-            cand = torch.stack([torch.full_like(s2, float(ls)), torch.full_like(s2, eta), s2], -1)  # [B, 3]
+            cand = torch.stack([ls, torch.full_like(s2, eta), s2], -1)  # [B, 3]
             best = torch.where(better.unsqueeze(-1), cand, best)
     ls, eta, s2 = best[:, 0], best[:, 1], best[:, 2]
     k_cc = kernel_matrix("rbf", x_c, x_c, ls, s2)  # [B, K, K]

@@ -18,7 +18,6 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
-from torchmetrics import MeanMetric
 
 from .distribution import BinnedGaussian
 from .inference import observed_lookup
@@ -82,6 +81,43 @@ def checked_metrics(domain: Any, metrics: dict[str, Any], core: set[str], batch:
             shape = list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise ValueError(f"{name}.metrics returned {key!r} as {shape}; metrics are [B] = [{batch}], one per signal")
     return metrics
+
+
+def select_items(batch: dict[str, Any], rows: list[int]) -> dict[str, Any]:
+    """The items ``rows`` of a batch: every tensor or list with one entry per item is indexed, the rest kept."""
+    b = batch["signal"].shape[0]
+    out: dict[str, Any] = {}
+    for name, value in batch.items():
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == b:
+            out[name] = value[rows]
+        elif isinstance(value, (list, tuple)) and len(value) == b:
+            out[name] = [value[i] for i in rows]
+        else:
+            out[name] = value
+    return out
+
+
+def gather_item_values(trainer: L.Trainer, values: dict[tuple[int, str], dict[int, float]], keys: set[int]
+                       ) -> tuple[dict[tuple[int, str], dict[int, float]], set[int]]:
+    """Every rank's per-item values, merged by item key (one process: as they are). A distributed sampler gives
+    some items to two ranks to even them out; they computed the same values, and the merge keeps one."""
+    if trainer.world_size <= 1 or not torch.distributed.is_available() or not torch.distributed.is_initialized():
+        return values, keys
+    parts: list[Any] = [None] * trainer.world_size
+    torch.distributed.all_gather_object(parts, (values, keys))
+    merged: dict[tuple[int, str], dict[int, float]] = {}
+    all_keys: set[int] = set()
+    for part_values, part_keys in parts:
+        for metric, per_item in part_values.items():
+            merged.setdefault(metric, {}).update(per_item)
+        all_keys |= part_keys
+    return merged, all_keys
+
+
+def mean_over_items(per_item: dict[int, float]) -> float:
+    """The mean of a metric over the items it is defined for (NaN: not defined for that item, e.g. not sampled)."""
+    defined = [v for v in per_item.values() if not math.isnan(v)]
+    return sum(defined) / len(defined) if defined else float("nan")
 
 
 def summary_scalars(rows: list[dict[str, Any]], extra: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
@@ -197,13 +233,14 @@ class SweepEvaluation(Callback):
         n_autoregressive: N', the autoregressive steps per sample (the rest is filled with means).
         temperature: sampling temperature.
         seed: fixes every context and sample, so two runs of the same checkpoint agree.
-        max_batches: evaluate at most this many test batches (None: all).
+        max_items: evaluate the test items whose split index is below this (None: all), whatever the batch
+            size and the number of devices.
         out_dir: where metrics.json and plots go (default: <run>/eval next to the checkpoint).
     """
 
     def __init__(self, levels: tuple[int, ...] = (4, 16, 64, 256), queries: str | int = "grid", grid_points: bool = True,
                  num_samples: int = 0, n_autoregressive: int = 2048, temperature: float = 1.0, seed: int = 0,
-                 max_batches: int | None = None, out_dir: str | None = None, sample_items: int | None = None):
+                 max_items: int | None = None, out_dir: str | None = None, sample_items: int | None = None):
         super().__init__()
         self.levels = tuple(levels)
         self.queries = queries
@@ -213,7 +250,7 @@ class SweepEvaluation(Callback):
         self.n_autoregressive = n_autoregressive
         self.temperature = temperature
         self.seed = seed
-        self.max_batches = max_batches
+        self.max_items = max_items
         self.out_dir = out_dir
         self.results: dict[str, Any] = {}
 
@@ -257,14 +294,25 @@ class SweepEvaluation(Callback):
         return sorted(set(self.levels) - set(self.level_list(spec)))
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._metrics: dict[tuple[int, str], MeanMetric] = {}
+        self._values: dict[tuple[int, str], dict[int, float]] = {}  # (|S|, metric) -> {item key: value}
+        self.evaluated: set[int] = set()  # the keys of the items evaluated, over every rank once the test has ended
         self._dir = resolve_eval_dir(trainer, self.out_dir)
 
-    def _update(self, k: int, name: str, values: torch.Tensor, device) -> None:
-        key = (k, name)
-        if key not in self._metrics:
-            self._metrics[key] = MeanMetric(nan_strategy="ignore").to(device)
-        self._metrics[key].update(values.detach().float())
+    def _update(self, k: int, name: str, values: torch.Tensor, keys: list[int]) -> None:
+        """Record one metric [B] of the items ``keys`` at |S| = k. An item met twice (the copies a distributed
+        sampler adds to even out the ranks) keeps one value: metrics are means over distinct items."""
+        store = self._values.setdefault((k, name), {})
+        for key, value in zip(keys, values.detach().float().cpu().tolist()):
+            store[key] = value
+        self.evaluated.update(keys)
+
+    def items_to_evaluate(self, batch: dict[str, Any], batch_idx: int) -> tuple[dict[str, Any] | None, list[int]]:
+        """The part of a batch that ``max_items`` keeps (None when nothing), and its item keys."""
+        keys = batch_keys(batch, batch_idx)
+        if self.max_items is None or all(key < self.max_items for key in keys):
+            return batch, keys
+        rows = [i for i, key in enumerate(keys) if key < self.max_items]
+        return (select_items(batch, rows) if rows else None), [keys[i] for i in rows]
 
     @torch.no_grad()
     def evaluate_batch(self, pl_module, batch: dict[str, Any], batch_idx: int = 0) -> dict[int, dict[str, torch.Tensor]]:
@@ -306,16 +354,18 @@ class SweepEvaluation(Callback):
         return out
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if self.max_batches is not None and batch_idx >= self.max_batches:
+        part, keys = self.items_to_evaluate(batch, batch_idx)
+        if part is None:
             return
-        for k, values in self.evaluate_batch(pl_module, batch, batch_idx).items():
+        for k, values in self.evaluate_batch(pl_module, part, batch_idx).items():
             for name, v in values.items():
-                self._update(k, name, v, pl_module.device)
+                self._update(k, name, v, keys)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._values, self.evaluated = gather_item_values(trainer, self._values, self.evaluated)
         by_level: dict[int, dict[str, float]] = {}
-        for (k, name), metric in sorted(self._metrics.items()):
-            value = float(metric.compute())  # syncs across DDP ranks
+        for (k, name), per_item in sorted(self._values.items()):
+            value = mean_over_items(per_item)
             by_level.setdefault(k, {})[name] = None if math.isnan(value) else value
         rows = [{"num_context": k, **v} for k, v in sorted(by_level.items())]
         spec: SignalSpec = pl_module.spec

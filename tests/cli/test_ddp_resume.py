@@ -112,6 +112,33 @@ def test_ddp_matches_single_process(tmp_path):
         assert m1[key] == pytest.approx(m2[key], abs=1e-5), key
 
 
+def test_evaluation_is_the_same_for_any_batch_size_and_device_count(tmp_path):
+    """metrics.json averages over distinct test items, the first max_items of them: batch size 4 or 3, one process
+    or two (where the distributed sampler hands item 0 to both ranks to even them out) give the same numbers. The
+    fitted-GP baseline fits each function alone, not on its batch's span."""
+    common = ["--config", "configs/polynomial.yaml", *TINY, "--data.init_args.test_size=7", "--trainer.logger=false",
+              "--run_root", str(tmp_path)]
+    _cli(["fit", *common, "--data.init_args.batch_size=4", "--trainer.max_steps=4", "--trainer.val_check_interval=4",
+          "--checkpoint.every_n_train_steps=4", "--run_name", "r"])
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("trainer:\n  callbacks:\n    - class_path: pixeltransformer.evaluation.SweepEvaluation\n"
+                     "      init_args: {levels: [4, 6], queries: 20, grid_points: true, max_items: 5}\n")
+    ckpt = tmp_path / "polynomial" / "r" / "checkpoints" / "last.ckpt"
+    runs = {"batch 4": ["--data.init_args.batch_size=4"], "batch 3": ["--data.init_args.batch_size=3"],
+            "2 processes": ["--config", "configs/trainer/ddp.yaml", "--data.init_args.batch_size=2"]}
+    rows = {}
+    for name, extra in runs.items():
+        _cli(["test", *common, "--config", str(sweep), *extra, "--ckpt_path", str(ckpt)])
+        rows[name] = json.loads((tmp_path / "polynomial" / "r" / "eval" / "metrics.json").read_text())["rows"]
+    first = rows["batch 4"]
+    assert [r["num_context"] for r in first] == [4, 6] and {"nll", "gp_nll", "oracle_nll"} <= first[0].keys()
+    for name, other in rows.items():
+        for a, b in zip(first, other):
+            assert a.keys() == b.keys(), name
+            for key in a:
+                assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6), (name, a["num_context"], key)
+
+
 def _params(ckpt: Path) -> dict[str, torch.Tensor]:
     sd = torch.load(ckpt, weights_only=True)["state_dict"]
     return {k: v for k, v in sd.items() if k.startswith("model.")}

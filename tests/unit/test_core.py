@@ -500,3 +500,20 @@ def test_summary_scalars_flatten_the_numbers_of_an_evaluation():
     assert summary_scalars(rows, extra) == {"eval/nll@4": 1.5, "eval/mse@4": 2.0, "eval/nll@16": -0.25,
                                             "eval/gp_protocol/target_ll": 1.25, "eval/nll_gap_to_oracle/4": 0.5}
 
+
+
+def test_max_items_keeps_items_by_split_index_and_means_count_each_item_once():
+    from pixeltransformer.evaluation import SweepEvaluation, mean_over_items, select_items
+
+    ev = SweepEvaluation(max_items=5)
+    batch = {"signal": torch.zeros(4, 1, 8), "index": torch.tensor([3, 4, 5, 6]), "label": torch.arange(4),
+             "names": ["a", "b", "c", "d"], "grid": 8}
+    part, keys = ev.items_to_evaluate(batch, 1)
+    assert keys == [3, 4] and part["signal"].shape == (2, 1, 8) and part["label"].tolist() == [0, 1]
+    assert part["names"] == ["a", "b"] and part["grid"] == 8
+    assert ev.items_to_evaluate({**batch, "index": torch.tensor([5, 6, 7, 8])}, 2) == (None, [])
+    assert select_items(batch, [2])["index"].tolist() == [5]
+    ev._values, ev.evaluated = {}, set()  # what on_test_start sets up
+    ev._update(4, "nll", torch.tensor([1.0, 3.0]), [0, 1])
+    ev._update(4, "nll", torch.tensor([1.0, float("nan")]), [0, 2])  # item 0 again (a padded copy); 2 undefined
+    assert mean_over_items(ev._values[(4, "nll")]) == 2.0 and ev.evaluated == {0, 1, 2}
