@@ -70,8 +70,10 @@ class VideoDomain(Domain):
 
     def summary(self, rows: list[dict]) -> dict:
         return {**sweep_summary(rows),
-                "metric_notes": "PSNR/SSIM per frame averaged over frames and clips; observed pixels keep their "
-                                "values in the mean video; samples on the first sample_clips test clips"}
+                "metric_notes": "PSNR/SSIM per frame averaged over frames and clips (torchmetrics SSIM, 11x11 "
+                                "Gaussian window, sigma 1.5, data_range 1, whole reflect-padded frames with no "
+                                "border crop; predictions unclamped); observed pixels keep their values in the mean "
+                                "video; samples on the first sample_clips test clips"}
 
     # ---- a user's files ---------------------------------------------------------------------------------
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
