@@ -37,7 +37,7 @@ from .files import drop_aside, missing_folders, put_back, remove_empty, set_asid
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
-from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
+from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, domain_of, joins_a_run,
                    resume_checkpoint, with_run_config)
@@ -281,6 +281,8 @@ class PixelTransformerCLI(LightningCLI):
             shown = os.path.relpath(run_dir) if run_dir.absolute().is_relative_to(Path.cwd()) else run_dir
             print(f"[run] {self.subcommand}: {shown}", flush=True)  # where to look, first and once per command
             self._shown = shown
+        if self.subcommand == "predict" and (asked := one_device(cfg.trainer)):
+            print(f"[run] predict runs on one device, in one process (the config asks for {asked})", flush=True)
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
