@@ -33,7 +33,7 @@ from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
-from .files import drop_aside, missing_folders, put_back, remove_empty, set_aside
+from .files import drop_aside, missing_folders, put_back, remove_empty, restore_asides, set_aside
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
@@ -384,6 +384,10 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
         earlier = None  # an earlier evaluation in the folder this one writes: replaced as a whole, never mixed
+        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
+            for back in restore_asides(self.run_dir):  # set aside by an evaluation that was killed
+                print(f"[run] {back.name}/: put back the earlier evaluation, which an evaluation that did not end "
+                      f"(killed) had set aside in .{back.name}.previous", flush=True)
         if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0" and subcommand in ("test", "validate"):
             folder = eval_folder(self.model, ckpt)
             if self.model.eval_folder() != "eval":
