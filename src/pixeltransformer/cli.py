@@ -33,11 +33,11 @@ from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
-from .files import drop_aside, missing_folders, put_back, remove_empty, set_aside
+from .files import drop_aside, missing_folders, put_back, remove_empty, restore_asides, set_aside
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
-from .predict import PredictionInputs, PredictionWriter, PredictOptions, prediction_item
+from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, domain_of, joins_a_run,
                    resume_checkpoint, with_run_config)
@@ -281,6 +281,8 @@ class PixelTransformerCLI(LightningCLI):
             shown = os.path.relpath(run_dir) if run_dir.absolute().is_relative_to(Path.cwd()) else run_dir
             print(f"[run] {self.subcommand}: {shown}", flush=True)  # where to look, first and once per command
             self._shown = shown
+        if self.subcommand == "predict" and (asked := one_device(cfg.trainer)):
+            print(f"[run] predict runs on one device, in one process (the config asks for {asked})", flush=True)
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
@@ -382,6 +384,10 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
         earlier = None  # an earlier evaluation in the folder this one writes: replaced as a whole, never mixed
+        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
+            for back in restore_asides(self.run_dir):  # set aside by an evaluation that was killed
+                print(f"[run] {back.name}/: put back the earlier evaluation, which an evaluation that did not end "
+                      f"(killed) had set aside in .{back.name}.previous", flush=True)
         if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0" and subcommand in ("test", "validate"):
             folder = eval_folder(self.model, ckpt)
             if self.model.eval_folder() != "eval":

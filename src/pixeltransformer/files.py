@@ -8,10 +8,12 @@ cache entry each leave a whole file.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -56,19 +58,118 @@ def remove_empty(folders: Iterable[Path]) -> None:
             folder.rmdir()
 
 
+_WRITING: dict[Path, int] = {}  # this process's asides: the descriptor that locks each one's writer file
+
+
+def _writer_file(aside: Path) -> Path:
+    """``.<name>.previous.writer`` beside an aside: the host and process id of the writer that set it aside, locked
+    (flock) while that writer runs. A killed process's lock goes with it, on this machine or on a shared file system,
+    so the lock tells a writer that was killed from one that is still running."""
+    return aside.with_name(aside.name + ".writer")
+
+
+def _lock(fd: int, writer: Path) -> bool:
+    """Take the writer file's lock without waiting: False when a running writer holds it. On a file system without
+    locks the recorded process tells: running when it runs on this machine, or on another machine (unknown)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        host, _, pid = (writer.read_text().strip() if writer.is_file() else "").partition(" ")
+        if not pid.isdigit():  # no writer recorded
+            return True
+        if host != socket.gethostname():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # it runs, as another user
+            return False
+        return False
+
+
+def writer_of(folder: Path) -> str:
+    """The running writer an aside of ``folder`` waits on, for messages: "process 123 on host"."""
+    writer = _writer_file(Path(folder).with_name(f".{Path(folder).name}.previous"))
+    host, _, pid = (writer.read_text().strip() if writer.is_file() else "").partition(" ")
+    return f"process {pid} on {host}" if pid else "a process"
+
+
+def restore_aside(folder: Path) -> bool:
+    """Put back the earlier content of ``folder`` that a writer which never ended (killed: kill -9, SLURM, out of
+    memory) left set aside, over that writer's partial files. True when it did; False when there is none, or when
+    its writer still runs."""
+    folder = Path(folder)
+    aside = folder.with_name(f".{folder.name}.previous")
+    if not aside.is_dir() or aside in _WRITING:
+        return False
+    writer = _writer_file(aside)
+    try:
+        fd = os.open(writer, os.O_RDWR | os.O_CREAT, 0o644)  # none: left by a version without writer files
+    except OSError:  # a folder this user cannot write: nothing can be put back
+        return False
+    try:
+        if not _lock(fd, writer):  # its writer runs
+            return False
+        restored = aside.is_dir()  # else another reader put it back meanwhile
+        if restored:
+            shutil.rmtree(folder, ignore_errors=True)
+            aside.rename(folder)
+        writer.unlink(missing_ok=True)
+        return restored
+    finally:
+        os.close(fd)
+
+
+def restore_asides(parent: Path) -> list[Path]:
+    """:func:`restore_aside` for every aside in ``parent`` (a run folder's .eval.previous, .eval-<name>.previous):
+    the folders put back."""
+    parent = Path(parent)
+    asides = sorted(parent.glob(".*.previous")) if parent.is_dir() else []
+    return [folder for aside in asides if aside.is_dir()
+            and restore_aside(folder := aside.with_name(aside.name[1:-len(".previous")]))]
+
+
 def set_aside(folder: Path) -> Path | None:
     """Before a writer replaces ``folder`` as a whole (an evaluation): move its earlier content to
     ``.<name>.previous`` beside it and return that path (None when there was nothing). The writer's files then never
     mix with the earlier ones; :func:`put_back` restores them when the writer fails, :func:`drop_aside` deletes them
-    when it succeeds. An aside left by a writer that was killed is put back first, over that writer's partial files."""
+    when it succeeds. While the writer runs it holds a lock on ``.<name>.previous.writer``; an aside left by a
+    writer that was killed is put back first, over that writer's partial files (readers do the same:
+    :func:`restore_aside`), and a folder another running writer is replacing is refused in one line."""
     folder = Path(folder)
     aside = folder.with_name(f".{folder.name}.previous")
-    if aside.is_dir():
-        put_back(folder, aside)
+    if aside.is_dir() and not restore_aside(folder):
+        raise FileExistsError(f"{folder} is being replaced by another evaluation ({writer_of(folder)}; the earlier "
+                              f"one waits in {aside.name}): wait for it to end")
     if not (folder.is_dir() and any(folder.iterdir())):
         return None
-    folder.rename(aside)
+    writer = _writer_file(aside)
+    fd = os.open(writer, os.O_RDWR | os.O_CREAT, 0o644)
+    if not _lock(fd, writer):
+        os.close(fd)
+        raise FileExistsError(f"{folder} is being replaced by another evaluation ({writer_of(folder)}): wait for it "
+                              "to end")
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+    _WRITING[aside] = fd
+    try:
+        folder.rename(aside)
+    except BaseException:
+        _release(aside)
+        raise
     return aside
+
+
+def _release(aside: Path) -> None:
+    """The writer has ended: its writer file goes, and with the descriptor its lock."""
+    fd = _WRITING.pop(Path(aside), None)
+    _writer_file(Path(aside)).unlink(missing_ok=True)
+    if fd is not None:
+        os.close(fd)
 
 
 def put_back(folder: Path, aside: Path | None) -> None:
@@ -76,12 +177,14 @@ def put_back(folder: Path, aside: Path | None) -> None:
     if aside is not None:
         shutil.rmtree(folder, ignore_errors=True)
         Path(aside).rename(folder)
+        _release(aside)
 
 
 def drop_aside(aside: Path | None) -> None:
     """The writer succeeded: the earlier content it replaced is deleted."""
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
+        _release(aside)
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -1,7 +1,8 @@
 """PixelTransformer: a set encoder over (position, value) samples and a query decoder.
 
-encode(ctx_pos, ctx_val) -> memory runs self-attention over the context set (no positional order, so the
-result is permutation invariant). decode(memory, qry_pos) lets every query attend to the memory and never to
+encode(ctx_pos, ctx_val) -> memory runs self-attention over the context set (no positional order, so with the
+bidirectional and buffered encoders the result is permutation invariant in S; the incremental encoder is causal
+over S, below). decode(memory, qry_pos) lets every query attend to the memory and never to
 the other queries, so any number of queries can be decoded in chunks from one encode call.
 
 Encoder variants (``encoder=``):

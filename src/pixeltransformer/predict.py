@@ -5,8 +5,9 @@
 The options below are the `--*` group. The module's Domain reads the file into a signal (or a mask, or a
 context set), ``PixelTransformerModule.predict_step`` completes it on a grid (mean and samples), and
 :class:`PredictionWriter` (a Lightning ``BasePredictionWriter``) hands each completion to the Domain, which
-writes its pictures, meshes or videos, then writes prediction.json beside them. Under DDP every rank writes the
-predictions of its own inputs.
+writes its pictures, meshes or videos, then writes prediction.json beside them. A prediction is one input, so it
+runs in one process on one device: a config that asks for several (configs/trainer/ddp.yaml, gpu.yaml) is narrowed
+to one by :func:`one_device`, and the CLI says so.
 """
 
 from __future__ import annotations
@@ -141,6 +142,46 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
         pos, val = draw_context(signal.unsqueeze(0), k, gen, domain.on_grid)  # [1, K, P], [1, K, V]
         item["ctx_pos"], item["ctx_val"] = pos[0], val[0]
     return item
+
+
+def _one_process(strategy: Any) -> bool:
+    """Whether a trainer's strategy runs in one process ("auto", "single_device", a Single*Strategy)."""
+    if strategy is None:
+        return True
+    name = str(getattr(strategy, "class_path", None) or (strategy if isinstance(strategy, str) else
+                                                          type(strategy).__name__))
+    name = name.rsplit(".", 1)[-1].lower()
+    return name == "auto" or name.startswith("single")
+
+
+def _one(devices: Any) -> bool:
+    """Whether a trainer's devices name one device: 1, "1", [3] or "3," (a device index)."""
+    if isinstance(devices, (list, tuple)):
+        return len(devices) == 1
+    if isinstance(devices, str) and "," in devices:
+        return len([d for d in devices.split(",") if d.strip()]) == 1
+    return str(devices).strip() == "1"
+
+
+def one_device(trainer: Any) -> str | None:
+    """Narrow a predict's trainer settings (the config's ``trainer`` group) to one process on one device: a
+    prediction is one input, which a second rank would not get (Lightning's sampler gives it nothing and the run
+    dies at a barrier). Returns what the config asked for, for the line that says so, or None when it asked for one
+    device in one process."""
+    devices, nodes, strategy = trainer.get("devices"), trainer.get("num_nodes") or 1, trainer.get("strategy")
+    asked = []
+    if not _one(devices):
+        asked.append("every device" if str(devices) in ("-1", "auto") else
+                     f"{devices} devices" if str(devices).isdigit() else f"devices {devices}")
+        trainer.devices = 1
+    if int(nodes) != 1:
+        asked.append(f"{nodes} nodes")
+        trainer.num_nodes = 1
+    if not _one_process(strategy):
+        name = getattr(strategy, "class_path", strategy) if not isinstance(strategy, str) else strategy
+        asked.append(f"strategy {str(name).rsplit('.', 1)[-1]}")
+        trainer.strategy = "auto"
+    return ", ".join(asked) or None
 
 
 class PredictionInputs(Dataset):

@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .files import restore_aside, restore_asides
+
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
 REQUIRED_RUN_KEYS = ("title", "command", "machine", "date")
 DOMAIN_ORDER = ("polynomial", "images", "sdf", "video")
@@ -453,6 +455,11 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     an existing run.json's entries, then defaults from the run folder. With figures_dir, the run's
     eval/metrics_vs_context.png is copied to figures_dir/<name>_metrics.png. ``run_dir`` may also name one of the
     run's evaluation folders (<run>/eval-<dataset>: an evaluation on other data than the run's own)."""
+    # an evaluation that was killed (kill -9, SLURM, out of memory) left the earlier one set aside: put it back
+    named = run_dir.name.startswith("eval") and restore_aside(run_dir)  # <run>/eval-<name> itself
+    for back in restore_asides(run_dir) + ([run_dir] if named else []):
+        print(f"[results] {back}: put back the earlier evaluation, which an evaluation that did not end (killed) "
+              f"had set aside in .{back.name}.previous")
     eval_dir = run_dir / "eval"
     if run_dir.name.startswith("eval") and (run_dir / "metrics.json").is_file():
         eval_dir, run_dir = run_dir, run_dir.parent

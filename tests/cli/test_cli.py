@@ -362,6 +362,23 @@ def test_a_failed_evaluation_leaves_the_earlier_config_and_metrics(trained_polyn
     assert not list(trained_polynomial.glob(".eval*"))
 
 
+def test_the_next_command_puts_back_an_evaluation_that_a_killed_one_set_aside(trained_polynomial, capsys):
+    """An evaluation killed (kill -9, SLURM) leaves the earlier one in .eval.previous and no eval/: the next command
+    on the run folder puts it back before it writes (a validate adds config_validate.yaml beside it)."""
+    own = trained_polynomial / "eval"
+    args = ["--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
+    main(["test", *args])
+    before = _files(own)
+    own.rename(trained_polynomial / ".eval.previous")  # as a killed evaluation leaves it
+    main(["validate", *args])
+    assert "[run] eval/: put back the earlier evaluation, which an evaluation that did not end (killed) had set " \
+           "aside in .eval.previous" in capsys.readouterr().out.splitlines()
+    assert _files(own) == before | {"config_validate.yaml": (own / "config_validate.yaml").read_bytes()}
+    assert not list(trained_polynomial.glob(".eval*"))
+    (own / "config_validate.yaml").unlink()
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 

@@ -83,6 +83,31 @@ def test_ddp_bad_input_is_one_line_once(tmp_path):
     assert "Traceback" not in proc.stderr and not (tmp_path / "polynomial").exists()
 
 
+def test_predict_under_ddp_runs_on_one_device(tmp_path):
+    """A prediction is one input: with the DDP config it runs in one process on one device, says so in one line
+    and writes its files (a second rank had no input and the first died at a barrier)."""
+    import numpy as np
+    from PIL import Image
+
+    _cli(["fit", "--config", "configs/images.yaml", "--model.net.width=64", "--model.net.ffn=128",
+          "--trainer.max_steps=2", "--trainer.limit_val_batches=0", "--trainer.callbacks=[]", "--trainer.logger=false",
+          "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", "--trainer.accelerator=cpu",
+          "--checkpoint.every_n_train_steps=2", "--data.init_args.batch_size=4", "--run_root", str(tmp_path),
+          "--run_name", "tiny"])
+    run = tmp_path / "images" / "tiny"
+    digit = tmp_path / "my_digit.png"
+    Image.fromarray((np.arange(64, dtype=np.uint8).reshape(8, 8) * 4)).save(digit)
+    proc = _cli(["predict", "--config", "configs/images.yaml", "--config", "configs/trainer/ddp.yaml",
+                 "--trainer.accelerator=cpu", "--trainer.logger=false", "--ckpt_path",
+                 str(run / "checkpoints" / "last.ckpt"), "--input", str(digit), "--num_samples", "1",
+                 "--n_autoregressive", "4"])
+    assert "[run] predict runs on one device, in one process (the config asks for 2 devices, strategy ddp)" in \
+        proc.stdout.splitlines()
+    assert [p.name for p in (run / "predict").iterdir()] == ["my_digit"]  # one prediction, not one per rank
+    record = json.loads((run / "predict" / "my_digit" / "prediction.json").read_text())
+    assert record["num_context"] == 16 and "mean.png" in record["files"]
+
+
 @pytest.mark.slow
 def test_ddp_matches_single_process(tmp_path):
     """Same global batch and seed: a similar loss trajectory, and identical synced validation metrics for the

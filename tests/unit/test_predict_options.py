@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pixeltransformer.predict import PredictOptions
+from pixeltransformer.predict import PredictOptions, one_device
 
 
 @pytest.mark.parametrize("options, message", [
@@ -30,3 +30,20 @@ def test_predict_options_refuse_conflicting_or_bad_options(tmp_path, options, me
         return
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         opts.check()
+
+
+@pytest.mark.parametrize("trainer, asked, narrowed", [
+    (dict(devices=1, strategy="auto"), None, dict(devices=1, strategy="auto")),
+    (dict(devices="1,", strategy="single_device"), None, dict(devices="1,", strategy="single_device")),
+    (dict(devices=[3], strategy="auto"), None, dict(devices=[3], strategy="auto")),
+    (dict(devices=2, strategy="ddp"), "2 devices, strategy ddp", dict(devices=1, strategy="auto")),  # ddp.yaml
+    (dict(devices=-1, strategy="ddp"), "every device, strategy ddp", dict(devices=1, strategy="auto")),  # gpu.yaml
+    (dict(devices="0,1", num_nodes=2), "devices 0,1, 2 nodes", dict(devices=1, num_nodes=1)),
+    (dict(devices=1, strategy="ddp_spawn"), "strategy ddp_spawn", dict(devices=1, strategy="auto")),
+])
+def test_predict_runs_on_one_device(trainer, asked, narrowed):
+    from jsonargparse import Namespace
+
+    cfg = Namespace(**trainer)
+    assert one_device(cfg) == asked
+    assert {k: cfg.get(k) for k in narrowed} == narrowed

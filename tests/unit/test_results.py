@@ -137,6 +137,26 @@ def test_import_run_folder(tmp_path):
     assert json.loads((dest / "metrics.json").read_text()) == metrics
 
 
+def test_import_puts_back_an_evaluation_that_a_killed_one_set_aside(tmp_path, capsys):
+    """A killed evaluation leaves the earlier one in the hidden .eval.previous (.eval-<name>.previous) and no eval/:
+    the import puts it back and imports it."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    metrics = {"domain": "images", "dataset": "mnist", "rows": ROWS}
+    for name in (".eval.previous", ".eval-cifar10.previous"):
+        (run_dir / name).mkdir(parents=True)
+        (run_dir / name / "metrics.json").write_text(json.dumps(metrics | {"dataset": name[6:-9] or "mnist"}))
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    results.main([*args, "--run", str(run_dir)])
+    assert f"[results] {run_dir / 'eval'}: put back the earlier evaluation, which an evaluation that did not end " \
+           "(killed) had set aside in .eval.previous" in capsys.readouterr().out.splitlines()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["eval", "eval-cifar10"]
+    assert json.loads((tmp_path / "docs" / "metrics" / "images-mnist-m1" / "metrics.json").read_text()) == metrics
+    (run_dir / "eval-cifar10").rename(run_dir / ".eval-cifar10.previous")  # named by itself
+    results.main([*args, "--run", str(run_dir / "eval-cifar10")])
+    assert (run_dir / "eval-cifar10" / "metrics.json").is_file() and not list(run_dir.glob(".eval*"))
+
+
 def test_bench_table_and_ratios(tmp_path):
     folder = tmp_path / "metrics" / "bench"
     folder.mkdir(parents=True)

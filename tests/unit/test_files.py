@@ -1,0 +1,80 @@
+"""files.py: an evaluation's folder is replaced as a whole, and an evaluation that was killed loses nothing."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pixeltransformer.files import drop_aside, put_back, restore_aside, restore_asides, set_aside
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def _earlier(run: Path) -> dict[str, str]:
+    (run / "eval" / "pictures").mkdir(parents=True)
+    files = {"metrics.json": '{"rows": []}\n', "config_test.yaml": "seed: 1\n", "pictures/a.png": "png"}
+    for name, text in files.items():
+        (run / "eval" / name).write_text(text)
+    return files
+
+
+def _files(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_writer_that_fails_or_ends_leaves_one_evaluation(tmp_path):
+    files = _earlier(tmp_path)
+    aside = set_aside(tmp_path / "eval")
+    assert aside == tmp_path / ".eval.previous" and not (tmp_path / "eval").exists()
+    assert restore_asides(tmp_path) == []  # this process's own writer runs: a reader leaves it alone
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text("partial")
+    put_back(tmp_path / "eval", aside)  # the writer failed
+    assert _files(tmp_path / "eval") == files and sorted(p.name for p in tmp_path.iterdir()) == ["eval"]
+    aside = set_aside(tmp_path / "eval")
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text("new")
+    drop_aside(aside)  # the writer ended
+    assert _files(tmp_path / "eval") == {"metrics.json": "new"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval"]
+    assert set_aside(tmp_path / "missing") is None and restore_aside(tmp_path / "missing") is False
+
+
+def test_an_evaluation_killed_leaves_the_earlier_one_to_the_next_reader(tmp_path):
+    """A running evaluation's aside is its own (readers leave it, a second evaluation of the folder is refused in
+    one line); once it is killed (kill -9: no handler runs), the next reader puts the earlier evaluation back, over
+    the killed one's partial files."""
+    files = _earlier(tmp_path)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from pixeltransformer.files import set_aside; run = Path(sys.argv[1]); set_aside(run / 'eval'); "
+         "(run / 'eval').mkdir(); (run / 'eval' / 'metrics_vs_context.png').write_text('partial'); "
+         "print('ready', flush=True); time.sleep(600)", str(tmp_path)],
+        env={"PYTHONPATH": str(SRC)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        assert restore_asides(tmp_path) == [] and not restore_aside(tmp_path / "eval")
+        with pytest.raises(FileExistsError, match=rf"^{tmp_path / 'eval'} is being replaced by another evaluation "
+                                                  rf"\(process {writer.pid} on .+; the earlier one waits in "
+                                                  r"\.eval\.previous\): wait for it to end$"):
+            set_aside(tmp_path / "eval")
+        assert _files(tmp_path / ".eval.previous") == files
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    assert restore_asides(tmp_path) == [tmp_path / "eval"]
+    assert _files(tmp_path / "eval") == files and sorted(p.name for p in tmp_path.iterdir()) == ["eval"]
+    assert restore_asides(tmp_path) == []  # nothing left to put back
+
+
+def test_an_aside_without_a_writer_file_is_put_back(tmp_path):
+    """As an earlier version's killed evaluation left it: .eval.previous alone (also for eval-<name>/)."""
+    files = _earlier(tmp_path)
+    (tmp_path / "eval").rename(tmp_path / ".eval-best-step000010.previous")
+    assert restore_aside(tmp_path / "eval-best-step000010")
+    assert _files(tmp_path / "eval-best-step000010") == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval-best-step000010"]
