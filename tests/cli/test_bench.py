@@ -100,9 +100,11 @@ def test_default_encoder_is_the_module_and_config_default():
     from pixeltransformer.config import NetConfig
 
     assert NetConfig().encoder == DEFAULT_ENCODER
+    # 1D functions: the buffered split cost NLL at equal steps, and their sampling is cheap (docs/design.md)
+    measured_otherwise = {"polynomial": "bidirectional"}
     for domain in ("images", "polynomial", "sdf", "video"):
         cfg = yaml.safe_load(open(bench_run.REPO / "configs" / f"{domain}.yaml"))
-        assert cfg["model"]["net"]["encoder"] == DEFAULT_ENCODER, domain
+        assert cfg["model"]["net"]["encoder"] == measured_otherwise.get(domain, DEFAULT_ENCODER), domain
 
 
 def test_device_errors_are_one_line():

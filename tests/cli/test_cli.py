@@ -143,6 +143,7 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     run = tmp_path / "polynomial" / "w"
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    wandb.finish()  # a run an earlier test left open (W&B disabled there) would take this evaluation's logging
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
