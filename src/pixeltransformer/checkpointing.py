@@ -6,6 +6,7 @@ save leaves the previous last.ckpt intact instead of a truncated file.
 
 from __future__ import annotations
 
+import ast
 import os
 import time
 from pathlib import Path
@@ -21,7 +22,8 @@ class RunCheckpoint(ModelCheckpoint):
     last.ckpt is written every `every_n_train_steps` steps from the first interval on, whether or not the
     monitored metric exists yet, every `every_minutes` of wall time, and at the end of training. The best
     checkpoint is chosen after each validation, by that validation's value. Without a monitor the step
-    checkpoints (top-k by recency) are written with last.ckpt.
+    checkpoints (top-k by recency) are written with last.ckpt. A resume may change how often it saves: a run resumed
+    from its own folder goes on writing its last.ckpt, and keeps its best checkpoint while it ranks by the same monitor.
     """
 
     def __init__(self, dirpath: str | None = None, monitor: str | None = "val/nll", mode: str = "min",
@@ -80,11 +82,39 @@ class RunCheckpoint(ModelCheckpoint):
             self.dirpath = str(Path(trainer.default_root_dir) / "checkpoints")
         super().setup(trainer, pl_module, stage)
 
+    @property
+    def state_key(self) -> str:
+        """The key of this callback's state in a checkpoint: what it ranks by, not how often it saves. Lightning's key
+        names the save options too, so a resume with another every_n_train_steps found no state: it wrote last-v1.ckpt
+        beside last.ckpt, the next resume started from the stale last.ckpt, and the best checkpoint was forgotten."""
+        return self._generate_state_key(monitor=self.monitor, mode=self.mode)
+
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         # called just before load_state_dict: is this run resuming from its own checkpoints folder?
         restored = getattr(trainer, "ckpt_path", None)
         self._resuming_here = bool(restored and self.dirpath
                                    and Path(restored).parent.resolve() == Path(self.dirpath).resolve())
+        if self._resuming_here:  # its last.ckpt is this run's, whatever state is found (none, for another monitor)
+            self.last_model_path = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION)
+        states = checkpoint.get("callbacks") or {}
+        if self.state_key not in states and (earlier := self._same_ranking(states)) is not None:
+            self.load_state_dict(earlier)  # Lightning looks under this key alone
+
+    def _same_ranking(self, states: dict) -> dict | None:
+        """The state a RunCheckpoint of the same monitor and mode saved under a key of Lightning's form, which also
+        names the save options (checkpoints of earlier versions); None unless exactly one is found."""
+        name = type(self).__qualname__
+        found = []
+        for key, state in states.items():
+            if not (isinstance(key, str) and key.startswith(name + "{")):
+                continue
+            try:
+                options = ast.literal_eval(key[len(name):])  # {'monitor': 'val/nll', 'mode': 'min', ...}
+            except (ValueError, SyntaxError):  # a train_time_interval (a timedelta) is no literal
+                continue
+            if isinstance(options, dict) and (options.get("monitor"), options.get("mode")) == (self.monitor, self.mode):
+                found.append(state)
+        return found[0] if len(found) == 1 else None
 
     def load_state_dict(self, state_dict: dict) -> None:
         # a run folder that was moved or copied keeps its files under the same names: its bookkeeping follows it, so

@@ -171,6 +171,10 @@ def quiet_console() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     # a resumed run writes into its own checkpoints/ (a new run never reuses a folder: runs.check_new_run)
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # earlier versions kept RunCheckpoint's state under a key that names its save options, which its
+    # on_load_checkpoint finds (checkpointing.py): Lightning's "add the following callbacks" would be wrong
+    warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks .* Please add the "
+                            r"following callbacks: \[\"RunCheckpoint\{[^\"]*'every_n_train_steps'[^\"]*\}\"\]\.$")
     # main() hands LightningCLI the command line itself (a resume adds the run's config.yaml: runs.with_run_config)
     warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python")
     # Lightning counts log_every_n_steps over the whole run, not within an epoch, so a small training set (the cat

@@ -6,6 +6,7 @@ validation NLL at fixed |S| levels. Metrics go through torchmetrics, which reduc
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 import warnings
@@ -13,6 +14,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics import MeanMetric
 
 from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
@@ -28,6 +30,7 @@ from .signal import SignalSpec
 
 # 2: options nested by group (net, objective, sets, optim); 1: one flat list of options
 CHECKPOINT_FORMAT = 2
+RANK_SEED_OFFSET = 7919  # DDP rank r seeds its set sampler with seed + RANK_SEED_OFFSET * r
 
 
 def format_error(fmt: Any) -> str | None:
@@ -67,7 +70,8 @@ class PixelTransformerModule(L.LightningModule):
         optim: the optimiser and the non-finite loss policy (OptimConfig).
         val_levels: |S| levels of the validation NLL: capped to the number of grid points; with S at grid points,
             levels of every point or more are left out (no query would be unobserved), as the evaluation does.
-        seed: seeds the set sampler (each DDP rank offsets it, so ranks draw different sets).
+        seed: seeds the set sampler (each DDP rank offsets it, so ranks draw different sets; a checkpoint keeps each
+            rank's state, see rank_generator_state).
 
     Each config may also be given as a plain dict (as checkpoints store them).
     """
@@ -108,7 +112,7 @@ class PixelTransformerModule(L.LightningModule):
         self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric() for k in self.val_levels})
         self.skipped_batches = 0
         self._gen: torch.Generator | None = None
-        self._gen_state: torch.Tensor | None = None
+        self._gen_state: torch.Tensor | int | None = None  # from a checkpoint: this rank's state, or a derived seed
         self._prior_checked = not self.objective_config.bin_prior_init
         self.predict_options = None  # set by `pixeltransformer predict` (a PredictOptions)
         self.trained_dataset: str | None = None  # the dataset of the checkpoint being evaluated, when known
@@ -117,13 +121,14 @@ class PixelTransformerModule(L.LightningModule):
     # ---- sets ---------------------------------------------------------------------------------------
     @property
     def generator(self) -> torch.Generator:
-        """The training set sampler's generator, seeded per rank; its state travels in checkpoints."""
+        """The training set sampler's generator, seeded per rank; each rank's state travels in checkpoints."""
         if self._gen is None or self._gen.device != self.device:
+            state, self._gen_state = self._gen_state, None
             self._gen = torch.Generator(device=self.device)
-            self._gen.manual_seed(self.hparams.seed + 7919 * self.global_rank)
-            if self._gen_state is not None:
-                self._gen.set_state(self._gen_state)
-                self._gen_state = None
+            self._gen.manual_seed(state if isinstance(state, int) else
+                                  self.hparams.seed + RANK_SEED_OFFSET * self.global_rank)
+            if isinstance(state, torch.Tensor):
+                self._gen.set_state(state)
         return self._gen
 
     def draw_sets(self, signal: torch.Tensor, num_context: int | None = None, generator=None) -> SetBatch:
@@ -290,16 +295,35 @@ class PixelTransformerModule(L.LightningModule):
     # ---- checkpoints ------------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["pixeltransformer_format"] = CHECKPOINT_FORMAT
-        checkpoint["set_sampler_rng"] = self.generator.get_state()
+        # Lightning dumps the checkpoint on every rank (rank zero writes it), so this gather runs on all of them
+        states = self.gather_ranks(self.generator.get_state())  # [W, S]
+        checkpoint["set_sampler_rng"] = states[0].clone()  # rank zero's, which earlier versions kept alone
+        checkpoint["set_sampler_rng_ranks"] = states
+        # training draws nothing from the global generator (the sets come from the one above, the data order from the
+        # sampler's own; the DataLoader's worker seeds, no dataset uses), and seed_everything gives every rank the same
+        # one: rank zero's serves every rank
         checkpoint["torch_rng"] = torch.get_rng_state()
         checkpoint["skipped_batches"] = self.skipped_batches
+
+    def gather_ranks(self, state: torch.Tensor) -> torch.Tensor:
+        """Every rank's generator state [S] (uint8) -> [W, S], by rank: a collective under DDP, which every rank
+        must call."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return state[None]  # [1, S]
+        return self.all_gather(state.to(self.device)).reshape(-1, state.numel()).cpu()  # [W, S]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_checkpoint(checkpoint)
         self.trained_dataset = ((checkpoint.get("hyper_parameters") or {}).get("spec") or {}).get("dataset")
         self.trained_steps = checkpoint.get("global_step")
         if "set_sampler_rng" in checkpoint:
-            self._gen_state = checkpoint["set_sampler_rng"].cpu()
+            states = checkpoint.get("set_sampler_rng_ranks")
+            states = checkpoint["set_sampler_rng"][None] if states is None else states  # [W', S]
+            world = self.trainer.world_size if self._trainer is not None else 1
+            fitting = self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING
+            if fitting and self.global_rank == 0 and len(states) != world:
+                print(f"[pixeltransformer] {ranks_note(len(states), world)}", flush=True)
+            self._gen_state = rank_generator_state(states, self.global_rank)
             self._gen = None
         if "torch_rng" in checkpoint:
             torch.set_rng_state(checkpoint["torch_rng"].cpu())
@@ -431,6 +455,31 @@ class PixelTransformerModule(L.LightningModule):
         return self.complete(batch["ctx_pos"], batch["ctx_val"], grid, num_samples=opts.num_samples,
                              n_autoregressive=opts.n_autoregressive, temperature=opts.temperature, seed=opts.seed,
                              progress=True, signal=signal).cpu()
+
+
+def rank_generator_state(states: torch.Tensor, rank: int) -> torch.Tensor | int:
+    """The set-sampler state rank continues from, given the states [W', S] a checkpoint holds by rank: its own where
+    there is one; for a rank beyond them (a fit resumed on more processes, or from a checkpoint that kept rank zero's
+    alone), a seed: a 63-bit digest of rank zero's state plus RANK_SEED_OFFSET * rank, so each such rank draws sets
+    of its own, the same on every resume of that checkpoint."""
+    if rank < len(states):
+        return states[rank].cpu().clone()  # [S] in storage of its own: Generator.set_state crashes on a row view
+    digest = hashlib.sha256(states[0].cpu().numpy().tobytes()).digest()
+    return (int.from_bytes(digest[:8], "little") + RANK_SEED_OFFSET * rank) % 2**63
+
+
+def ranks_note(saved: int, world: int) -> str:
+    """One line on a fit resumed on another number of ranks than the checkpoint kept set-sampler states of."""
+    def named(first: int, last: int) -> str:
+        return f"rank {first}" if first == last else f"ranks {first}-{last}"
+
+    if world > saved:
+        starts = "starts from a state" if world - saved == 1 else "start from states"
+        what = f"{named(saved, world - 1)} {starts} derived from rank 0's"
+    else:
+        what = f"the states of {named(world, saved - 1)} are not used"
+    return (f"the checkpoint holds the set sampler's random states of {saved} rank{'s' * (saved != 1)} and this fit "
+            f"runs {world}: {what}")
 
 
 def check_sampling(options: dict[str, Any]) -> dict[str, Any]:

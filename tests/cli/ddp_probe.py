@@ -1,13 +1,15 @@
 """Callbacks the DDP and resume tests add through a config file: MetricsDump records the rank-averaged training
 loss per step and the validation metrics and writes them as JSON from rank zero; PauseAtStep holds a run at a
-given step so that a test can kill it there."""
+given step so that a test can kill it there; RankDraws records what each DDP rank drew at each step."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
 
+import torch
 from lightning.pytorch.callbacks import Callback
 
 
@@ -46,3 +48,24 @@ class PauseAtStep(Callback):
         if trainer.global_step == self.step:
             self.flag.write_text(str(trainer.global_step))
             time.sleep(self.seconds)
+
+
+class RankDraws(Callback):
+    """After each training step, every rank's |S|, loss and a digest of its set-sampler generator's state, gathered
+    to rank zero and written there as JSON at the end of the fit: {"<step>": [[|S|, loss, digest] per rank]}."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        self.steps: dict[int, list[list[float]]] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        state = pl_module.generator.get_state().numpy().tobytes()
+        digest = int(hashlib.sha256(state).hexdigest()[:12], 16)  # 48 bits: exact in a float64
+        row = torch.tensor([float(trainer.callback_metrics["train/num_context"]), float(outputs["loss"]), digest],
+                           dtype=torch.float64)  # [3]
+        rows = trainer.strategy.all_gather(row).reshape(-1, 3)  # [W, 3]
+        self.steps[trainer.global_step] = rows.tolist()
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            self.path.write_text(json.dumps(self.steps))

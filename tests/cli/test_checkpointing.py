@@ -142,6 +142,44 @@ def test_a_moved_run_resumes_from_its_own_last_checkpoint(tmp_path, monkeypatch)
     assert "\nckpt_path: null\n" in config and "\nresume: null\n" in config
 
 
+def test_a_resume_with_other_save_options_goes_on_writing_last_ckpt(tmp_path, monkeypatch):
+    """--checkpoint.every_n_train_steps changed on a resume: last.ckpt is still the file written, and the next resume
+    starts from it; the best checkpoint is still known (one best file). Lightning kept the callback's state under a
+    key naming the save options, so the state was not found: last-v1.ckpt was written beside a stale last.ckpt.
+    The same holds for a checkpoint of an earlier version (its key named them), and last.ckpt for another monitor."""
+    import json
+
+    from pixeltransformer.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = _small_run(tmp_path)  # 2 steps, saved at the end (every_n_train_steps: 1000) and at its validation
+    ckpts = run / "checkpoints"
+
+    def saved(cli) -> tuple[int, list[str]]:
+        best = sorted(p.name for p in ckpts.glob("best-*.ckpt"))
+        assert best == [Path(cli.trainer.checkpoint_callback.best_model_path).name]  # known, and no stale best left
+        assert sorted(p.name for p in ckpts.glob("last*")) == ["last.ckpt"]
+        return torch.load(ckpts / "last.ckpt", weights_only=True)["global_step"]
+
+    cli = main(["fit", "--resume", str(run), "--trainer.max_steps=4", "--checkpoint.every_n_train_steps=1"])
+    assert saved(cli) == 4
+    last = torch.load(ckpts / "last.ckpt", weights_only=True)  # as an earlier version wrote it: the save options
+    [key] = [k for k in last["callbacks"] if k.startswith("RunCheckpoint")]  # in the callback's key
+    last["callbacks"][key[:-1] + ", 'every_n_train_steps': 1, 'every_n_epochs': 0, 'train_time_interval': None}"] = (
+        last["callbacks"].pop(key))
+    torch.save(last, ckpts / "last.ckpt")
+    probe = tmp_path / "probe.yaml"  # counts the steps a fit trains
+    probe.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.MetricsDump\n"
+                     f"      init_args: {{path: {tmp_path / 'steps.json'}}}\n")
+    cli = main(["fit", "--resume", str(run), "--config", str(probe), "--trainer.max_steps=5",
+                "--checkpoint.every_n_train_steps=3"])
+    assert len(json.loads((tmp_path / "steps.json").read_text())["losses"]) == 1  # from step 4
+    assert saved(cli) == 5
+    cli = main(["fit", "--resume", str(run), "--trainer.max_steps=6", "--checkpoint.monitor=val/nll@4"])
+    assert sorted(p.name for p in ckpts.glob("last*")) == ["last.ckpt"]
+    assert torch.load(ckpts / "last.ckpt", weights_only=True)["global_step"] == 6
+
+
 def test_a_new_run_from_another_run_s_checkpoint_claims_none_of_its_files(tmp_path, monkeypatch):
     """fit --ckpt_path <another run's last.ckpt> into a new run folder: that run's best checkpoint is not carried
     over as if it were the new run's (it is not in the new folder); the new run keeps its own bookkeeping."""

@@ -26,13 +26,14 @@ def _env(wandb: str = "disabled") -> dict[str, str]:
     return env
 
 
-def _probe_config(tmp_path: Path, name: str, pictures: bool = False) -> Path:
+def _probe_config(tmp_path: Path, name: str, pictures: bool = False, probe: str = "MetricsDump") -> Path:
     cfg = tmp_path / f"{name}.yaml"
     lines = ["trainer:", "  callbacks:"]
     if pictures:
         lines += ["    - class_path: pixeltransformer.callbacks.Pictures",
                   "      init_args: {num_examples: 1, levels: [4], resolution: 8, n_autoregressive: null}"]
-    lines += ["    - class_path: tests.cli.ddp_probe.MetricsDump", f"      init_args: {{path: {tmp_path / (name + '.json')}}}"]
+    lines += [f"    - class_path: tests.cli.ddp_probe.{probe}",
+              f"      init_args: {{path: {tmp_path / (name + '.json')}}}"]
     cfg.write_text("\n".join(lines) + "\n")
     return cfg
 
@@ -68,6 +69,27 @@ def test_ddp_two_processes_only_rank_zero_writes(tmp_path):
     segments = sorted(p.name.split("-", 3)[3] for p in (run / "wandb").glob("offline-run-*"))
     assert segments == [run_id, f"{run_id}-1"]
     assert len((run / "command.txt").read_text().splitlines()) == 2
+
+
+def test_a_ddp_resume_continues_each_rank_s_own_sets(tmp_path):
+    """Each rank draws its own sets (its set sampler's seed is offset by its rank): a 2-process run resumed at step 2
+    draws, rank by rank, the |S| and generator states of a run that was never interrupted, to the same losses (a
+    resume used to give every rank rank zero's state, and both ranks drew the same sets)."""
+    common = ["--config", "configs/polynomial.yaml", "--config", "configs/trainer/ddp.yaml", *TINY,
+              "--data.init_args.batch_size=4", "--data.init_args.train_size=40", "--trainer.val_check_interval=2",
+              "--checkpoint.every_n_train_steps=2", "--trainer.logger=false", "--run_root", str(tmp_path)]
+    straight = _probe_config(tmp_path, "straight", probe="RankDraws")
+    _cli(["fit", *common, "--config", str(straight), "--trainer.max_steps=4", "--run_name", "straight"])
+    _cli(["fit", *common, "--trainer.callbacks=[]", "--trainer.max_steps=2", "--run_name", "split"])
+    resumed = _probe_config(tmp_path, "resumed", probe="RankDraws")
+    _cli(["fit", "--resume", str(tmp_path / "polynomial" / "split"), "--config", str(resumed), "--trainer.max_steps=4"])
+    a = json.loads((tmp_path / "straight.json").read_text())  # {step: [[|S|, loss, state digest] per rank]}
+    b = json.loads((tmp_path / "resumed.json").read_text())
+    assert sorted(b) == ["3", "4"] and all(len(rows) == 2 for rows in b.values())
+    assert a["3"][0][2] != a["3"][1][2]  # the ranks' generators differ
+    for step, rows in b.items():
+        assert [(size, digest) for size, _, digest in rows] == [(size, digest) for size, _, digest in a[step]], step
+        assert [loss for _, loss, _ in rows] == pytest.approx([loss for _, loss, _ in a[step]], abs=1e-6), step
 
 
 def test_ddp_bad_input_is_one_line_once(tmp_path):

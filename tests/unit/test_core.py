@@ -448,6 +448,45 @@ def test_the_training_shuffle_is_shared_by_ranks_and_resumes_where_it_stopped():
     assert list(resumed) != whole[1:10:2]  # the next epoch draws another order
 
 
+def test_a_resume_gives_each_rank_its_own_set_sampler_state(tiny_module, capsys):
+    """A checkpoint keeps every rank's set-sampler state, and each rank continues from its own; a rank beyond those
+    (a fit resumed on more processes, or from a checkpoint that kept rank zero's alone) starts from a seed derived
+    from rank zero's state and its rank, the same on every resume, and rank zero says so in one line."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    states = torch.stack([torch.Generator().manual_seed(s).get_state() for s in (11, 12)])  # [2, S]
+    ckpt = {"pixeltransformer_format": 2, "hyper_parameters": dict(tiny_module.hparams),
+            "set_sampler_rng": states[0].clone(), "set_sampler_rng_ranks": states}
+
+    def resumed(checkpoint, rank: int, world: int, fn=TrainerFn.FITTING) -> torch.Tensor:
+        tiny_module._trainer = SimpleNamespace(world_size=world, global_rank=rank, state=SimpleNamespace(fn=fn))
+        try:
+            tiny_module.on_load_checkpoint(checkpoint)
+            return tiny_module.generator.get_state()  # [S]
+        finally:
+            tiny_module._trainer = None
+
+    drawn = [resumed(ckpt, rank, 4) for rank in range(4)]
+    assert torch.equal(drawn[0], states[0]) and torch.equal(drawn[1], states[1])
+    assert len({bytes(d.numpy()) for d in drawn}) == 4  # ranks 2 and 3 draw sets of their own
+    assert torch.equal(resumed(ckpt, 3, 4), drawn[3])  # and the same on every resume of this checkpoint
+    assert torch.equal(resumed(ckpt, 1, 1), states[1]) and torch.equal(resumed(ckpt, 0, 1), states[0])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["[pixeltransformer] the checkpoint holds the set sampler's random states of 2 ranks and this fit "
+                     "runs 4: ranks 2-3 start from states derived from rank 0's",
+                     "[pixeltransformer] the checkpoint holds the set sampler's random states of 2 ranks and this fit "
+                     "runs 1: the states of rank 1 are not used"]
+    older = {key: value for key, value in ckpt.items() if key != "set_sampler_rng_ranks"}  # rank zero's alone
+    assert not torch.equal(resumed(older, 1, 2), states[0])
+    assert torch.equal(resumed(older, 0, 2), states[0])
+    assert capsys.readouterr().out == ("[pixeltransformer] the checkpoint holds the set sampler's random states of 1 "
+                                       "rank and this fit runs 2: rank 1 starts from a state derived from rank 0's\n")
+    resumed(ckpt, 0, 1, fn=TrainerFn.TESTING)  # an evaluation never draws training sets: nothing to say
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.parametrize("signal, cause", [
     (torch.zeros(1, 16, 32), r" yields signals of shape \[1, 16, 32\], but its spec says \[V, \*grid_shape\] = "
                              r"\[1, 32, 16\]"),  # a transposed grid: every query would get another point's value
