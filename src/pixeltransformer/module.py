@@ -128,7 +128,14 @@ class PixelTransformerModule(L.LightningModule):
             self._gen.manual_seed(state if isinstance(state, int) else
                                   self.hparams.seed + RANK_SEED_OFFSET * self.global_rank)
             if isinstance(state, torch.Tensor):
-                self._gen.set_state(state)
+                try:
+                    self._gen.set_state(state)
+                except RuntimeError:  # saved on another kind of device (a CPU state is 5056 bytes, a CUDA one 16)
+                    self._gen.manual_seed(state_digest(state, self.global_rank))
+                    if self.global_rank == 0:
+                        print(f"[pixeltransformer] the checkpoint's set-sampler random state is for another kind of "
+                              f"device than {self.device.type}: the sets continue from a state derived from it",
+                              flush=True)
         return self._gen
 
     def draw_sets(self, signal: torch.Tensor, num_context: int | None = None, generator=None) -> SetBatch:
@@ -464,7 +471,12 @@ def rank_generator_state(states: torch.Tensor, rank: int) -> torch.Tensor | int:
     of its own, the same on every resume of that checkpoint."""
     if rank < len(states):
         return states[rank].cpu().clone()  # [S] in storage of its own: Generator.set_state crashes on a row view
-    digest = hashlib.sha256(states[0].cpu().numpy().tobytes()).digest()
+    return state_digest(states[0], rank)
+
+
+def state_digest(state: torch.Tensor, rank: int) -> int:
+    """A seed for rank from a generator state [S]: a 63-bit digest of the state plus RANK_SEED_OFFSET * rank."""
+    digest = hashlib.sha256(state.cpu().numpy().tobytes()).digest()
     return (int.from_bytes(digest[:8], "little") + RANK_SEED_OFFSET * rank) % 2**63
 
 

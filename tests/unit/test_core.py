@@ -487,6 +487,21 @@ def test_a_resume_gives_each_rank_its_own_set_sampler_state(tiny_module, capsys)
     assert capsys.readouterr().out == ""
 
 
+def test_a_set_sampler_state_from_another_kind_of_device_seeds_a_derived_state(tiny_module, capsys):
+    """A run trained on a CPU and resumed on a GPU (or back) holds a generator state of another size (CPU 5056 bytes,
+    CUDA 16): the sets continue from a seed derived from it, the same on every resume, and rank zero says so."""
+    cuda_like = torch.arange(16, dtype=torch.uint8)  # [16]: what a CUDA generator's get_state() returns
+    ckpt = {"pixeltransformer_format": 2, "hyper_parameters": dict(tiny_module.hparams),
+            "set_sampler_rng": cuda_like.clone(), "set_sampler_rng_ranks": cuda_like[None]}
+    states = []
+    for _ in range(2):
+        tiny_module.on_load_checkpoint(ckpt)
+        states.append(tiny_module.generator.get_state())  # [5056]
+    assert torch.equal(states[0], states[1])
+    assert not torch.equal(states[0], torch.Generator().manual_seed(tiny_module.hparams.seed).get_state())
+    assert capsys.readouterr().out.count("random state is for another kind of device than cpu") == 2
+
+
 @pytest.mark.parametrize("signal, cause", [
     (torch.zeros(1, 16, 32), r" yields signals of shape \[1, 16, 32\], but its spec says \[V, \*grid_shape\] = "
                              r"\[1, 32, 16\]"),  # a transposed grid: every query would get another point's value
