@@ -18,19 +18,21 @@ BAYES_GRID = (64, 32)
 
 
 # The noise in the values the |S| sweep reads from PolynomialDataset (float32 values and positions, read through
-# float32 interpolation): 1.4e-7 standard deviation, 2.7e-6 at most, on 51,200 test queries. A floor of 1e-12
-# (standard deviation 1e-6) leaves no query beyond 4 standard deviations of the oracle; 1e-13 left some at 8-12.
+# float32 interpolation): 1.4e-7 standard deviation, 2.7e-6 at most, on 51,200 test queries of coef_std = 1. A floor
+# of 1e-12 (standard deviation 1e-6) leaves no query beyond 4 standard deviations of the oracle; 1e-13 left some at
+# 8-12. float32 noise grows with the values, so the floor scales with coef_std^2.
 DATA_NOISE_VAR = 1e-12
 
 
-def polynomial_oracle(ctx_x, ctx_y, qry_x, degree: int, coef_std: float = 1.0, jitter: float = DATA_NOISE_VAR):
-    """Bayesian polynomial regression with the data's own noise: a ~ N(0, coef_std^2 I), y = phi(x) a + N(0, jitter).
-    Below degree + 1 samples this floor changes nothing that counts (the prior's uncertainty is orders larger); from
-    degree + 1 on the oracle knows the curve to the data's precision.
+def polynomial_oracle(ctx_x, ctx_y, qry_x, degree: int, coef_std: float = 1.0, jitter: float | None = None):
+    """Bayesian polynomial regression with the data's own noise: a ~ N(0, coef_std^2 I), y = phi(x) a + N(0, jitter),
+    jitter DATA_NOISE_VAR * coef_std^2 by default. Below degree + 1 samples this floor changes nothing that counts
+    (the prior's uncertainty is orders larger); from degree + 1 on the oracle knows the curve to the data's precision.
 
     Solved in weight space through a QR factorisation of the whitened design [phi / sqrt(jitter); I / coef_std],
     which stays accurate where the kernel matrix phi phi^T is singular (|S| > degree + 1).
     """
+    jitter = DATA_NOISE_VAR * coef_std**2 if jitter is None else jitter
     pw = torch.arange(degree + 1, dtype=torch.float64)
     phi_c = ctx_x.double().unsqueeze(-1) ** pw  # [B, K, deg+1]
     phi_q = qry_x.double().unsqueeze(-1) ** pw  # [B, Q, deg+1]

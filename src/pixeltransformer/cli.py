@@ -33,7 +33,8 @@ from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
-from .files import drop_aside, missing_folders, put_back, remove_empty, restore_asides, set_aside
+from .files import (drop_aside, missing_folders, put_back, remove_empty, restore_asides, restored_note,
+                    set_aside)
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
@@ -281,7 +282,7 @@ class PixelTransformerCLI(LightningCLI):
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails
-        if self.subcommand and not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
+        if self.subcommand and _first_process():
             shown = os.path.relpath(run_dir) if run_dir.absolute().is_relative_to(Path.cwd()) else run_dir
             print(f"[run] {self.subcommand}: {shown}", flush=True)  # where to look, first and once per command
             self._shown = shown
@@ -334,7 +335,7 @@ class PixelTransformerCLI(LightningCLI):
         init_args.save_dir = str(run_dir)
         init_args.offline = wandb_offline()
         init_args.name = init_args.get("name") or f"{run_dir.parent.name}/{run_dir.name}"
-        init_args.group = run_dir.name  # a run folder's trainings and evaluations are one W&B group
+        init_args.group = f"{run_dir.parent.name}/{run_dir.name}"  # a run folder's fits and evaluations: one group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
             # the run id lives in the run folder: an online resume continues the same W&B run
             id_file = run_dir / "wandb_id.txt"
@@ -345,7 +346,7 @@ class PixelTransformerCLI(LightningCLI):
                     os.environ[WANDB_ID_ENV] = run_id
                 else:  # W&B cannot resume offline, and syncing two offline folders of one id keeps only one's history
                     os.environ[WANDB_ID_ENV] = offline_segment_id(run_id, run_dir / "wandb")
-            if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
+            if _first_process():
                 self.wandb_id = run_id  # written into the run folder when the fit starts (_run_subcommand)
             init_args.id = os.environ[WANDB_ID_ENV]
             init_args.resume = "allow"
@@ -387,12 +388,11 @@ class PixelTransformerCLI(LightningCLI):
                 raise DataMismatch(f"{err}{data_hint(spec)}") from None
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
-        earlier = None  # an earlier evaluation in the folder this one writes: replaced as a whole, never mixed
-        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0":
+        replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
+        if _first_process():
             for back in restore_asides(self.run_dir):  # set aside by an evaluation that was killed
-                print(f"[run] {back.name}/: put back the earlier evaluation, which an evaluation that did not end "
-                      f"(killed) had set aside in .{back.name}.previous", flush=True)
-        if not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0" and subcommand in ("test", "validate"):
+                print(f"[run] {back.name}/: {restored_note(back)}", flush=True)
+        if _first_process() and subcommand in ("test", "validate"):
             folder = eval_folder(self.model, ckpt)
             if self.model.eval_folder() != "eval":
                 print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
@@ -401,24 +401,29 @@ class PixelTransformerCLI(LightningCLI):
             # alone), or a sweep with its own out_dir, adds beside what is there
             if subcommand == "test" and any(isinstance(cb, SweepEvaluation) and not cb.out_dir
                                             for cb in self.trainer.callbacks):
-                earlier = set_aside(self.run_dir / folder)
-            if earlier is not None:
-                print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it fails, "
-                      f"the earlier one stays)", flush=True)
+                replacing = self.run_dir / folder
+                if set_aside(replacing) is not None:
+                    print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it "
+                          f"fails, the earlier one stays)", flush=True)
         if subcommand == "fit" and self.wandb_id is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
         try:
             super()._run_subcommand(subcommand)
-            if earlier is not None and self.trainer.interrupted:  # Ctrl-C where Lightning returns (older 2.x)
-                put_back(self.run_dir / folder, earlier)
-            elif earlier is not None:
-                drop_aside(earlier)
+            if replacing is not None and self.trainer.interrupted:  # Ctrl-C where Lightning returns (older 2.x)
+                put_back(replacing)
+            elif replacing is not None:
+                drop_aside(replacing)
         except BaseException:
-            if earlier is not None:
-                put_back(self.run_dir / folder, earlier)
+            if replacing is not None:
+                put_back(replacing)
             self._drop_new_run()
             raise
+
+
+def _first_process() -> bool:
+    """The process a command was started as on the first node: the one that names, prints and keeps the run folder."""
+    return not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0"
 
 
 def _is_ddp_child() -> bool:
@@ -435,13 +440,15 @@ def _finish_wandb() -> None:
 
 def offline_segment_id(run_id: str, wandb_dir: Path) -> str:
     """The W&B id of an offline fit of a run whose W&B id is run_id: run_id itself for its first segment, and
-    ``<run_id>-<k>`` for the k-th resume (k counts the W&B folders already in wandb_dir), so that `wandb sync` uploads
-    every segment of the run as a run of its own in the run folder's group, none replacing another's history."""
+    ``<run_id>-<k>`` for the k-th resume (k counts the run's segments already in wandb_dir; its evaluations' W&B
+    runs are not segments), so that `wandb sync` uploads every segment of the run as a run of its own in the run
+    folder's group, none replacing another's history."""
     folders = wandb_dir.iterdir() if wandb_dir.is_dir() else []  # offline-run-<time>-<id> or run-<time>-<id>
     ids = {m.group(1) for p in folders if (m := re.fullmatch(r"(?:offline-)?run-\d{8}_\d{6}-(.+)", p.name))}
-    if not ids:
+    segments = {i for i in ids if i == run_id or re.fullmatch(re.escape(run_id) + r"-\d+", i)}  # not evaluations'
+    if not segments:
         return run_id
-    k = len(ids)
+    k = len(segments)
     while f"{run_id}-{k}" in ids:
         k += 1
     return f"{run_id}-{k}"

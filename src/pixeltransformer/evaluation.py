@@ -89,7 +89,7 @@ def select_items(batch: dict[str, Any], rows: list[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in batch.items():
         if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == b:
-            out[name] = value[rows]
+            out[name] = value[rows]  # [B, ...] -> [len(rows), ...]
         elif isinstance(value, (list, tuple)) and len(value) == b:
             out[name] = [value[i] for i in rows]
         else:

@@ -58,43 +58,73 @@ def remove_empty(folders: Iterable[Path]) -> None:
             folder.rmdir()
 
 
-_WRITING: dict[Path, int] = {}  # this process's asides: the descriptor that locks each one's writer file
+_WRITING: dict[Path, int] = {}  # the folders this process is replacing: the descriptor that holds each one's lock
 
 
-def _writer_file(aside: Path) -> Path:
-    """``.<name>.previous.writer`` beside an aside: the host and process id of the writer that set it aside, locked
-    (flock) while that writer runs. A killed process's lock goes with it, on this machine or on a shared file system,
-    so the lock tells a writer that was killed from one that is still running."""
-    return aside.with_name(aside.name + ".writer")
+def _lock_file(folder: Path) -> Path:
+    """``.<name>.lock`` beside a folder an evaluation replaces: locked (flock) while a writer runs, and naming it
+    ("host pid"). The kernel, or a shared file system's lock server where it has one, drops a lock with its process,
+    so the lock tells a writer that was killed from one that still runs. Whoever holds the lock deletes the file
+    when done; a process that locked a file deleted meanwhile sees that and locks the new one (_take_lock)."""
+    return folder.with_name(f".{folder.name}.lock")
 
 
-def _lock(fd: int, writer: Path) -> bool:
-    """Take the writer file's lock without waiting: False when a running writer holds it. On a file system without
-    locks the recorded process tells: running when it runs on this machine, or on another machine (unknown)."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
-    except OSError:
-        host, _, pid = (writer.read_text().strip() if writer.is_file() else "").partition(" ")
-        if not pid.isdigit():  # no writer recorded
-            return True
-        if host != socket.gethostname():
-            return False
+def _aside(folder: Path) -> Path:
+    return folder.with_name(f".{folder.name}.previous")
+
+
+def _recorded(lock: Path) -> tuple[str, str]:
+    """(host, pid) of the writer a lock file names; empty strings when none."""
+    host, _, pid = (lock.read_text().strip() if lock.is_file() else "").partition(" ")
+    return host, pid
+
+
+def _take_lock(folder: Path) -> int | None:
+    """Lock ``folder``'s lock file without waiting: its descriptor, or None while another writer holds it. On a
+    file system without locks the recorded writer tells: still running when its process runs on this machine, or
+    when it ran on another machine (which cannot be asked)."""
+    lock = _lock_file(folder)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # it runs, as another user
-            return False
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except OSError:
+            host, pid = _recorded(lock)
+            if pid.isdigit() and (host != socket.gethostname() or _process_runs(int(pid))):
+                os.close(fd)
+                return None
+            return fd
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # its holder deleted the file after this process opened it: lock the one at the path now
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
+
+
+def _release(folder: Path, fd: int) -> None:
+    """Delete the lock file while holding its lock, then drop the lock with the descriptor."""
+    _lock_file(folder).unlink(missing_ok=True)
+    os.close(fd)
 
 
 def writer_of(folder: Path) -> str:
-    """The running writer an aside of ``folder`` waits on, for messages: "process 123 on host"."""
-    writer = _writer_file(Path(folder).with_name(f".{Path(folder).name}.previous"))
-    host, _, pid = (writer.read_text().strip() if writer.is_file() else "").partition(" ")
+    """The running writer of ``folder``, for messages: "process 123 on host"."""
+    host, pid = _recorded(_lock_file(Path(folder)))
     return f"process {pid} on {host}" if pid else "a process"
 
 
@@ -103,25 +133,29 @@ def restore_aside(folder: Path) -> bool:
     memory) left set aside, over that writer's partial files. True when it did; False when there is none, or when
     its writer still runs."""
     folder = Path(folder)
-    aside = folder.with_name(f".{folder.name}.previous")
-    if not aside.is_dir() or aside in _WRITING:
+    aside = _aside(folder)
+    if not aside.is_dir() or folder in _WRITING:
         return False
-    writer = _writer_file(aside)
     try:
-        fd = os.open(writer, os.O_RDWR | os.O_CREAT, 0o644)  # none: left by a version without writer files
+        fd = _take_lock(folder)
     except OSError:  # a folder this user cannot write: nothing can be put back
         return False
+    if fd is None:  # its writer runs
+        return False
     try:
-        if not _lock(fd, writer):  # its writer runs
+        if not aside.is_dir():  # another reader put it back meanwhile
             return False
-        restored = aside.is_dir()  # else another reader put it back meanwhile
-        if restored:
-            shutil.rmtree(folder, ignore_errors=True)
-            aside.rename(folder)
-        writer.unlink(missing_ok=True)
-        return restored
+        shutil.rmtree(folder, ignore_errors=True)
+        aside.rename(folder)
+        return True
     finally:
-        os.close(fd)
+        _release(folder, fd)
+
+
+def restored_note(folder: Path) -> str:
+    """What a reader says after :func:`restore_aside` put ``folder`` back."""
+    return (f"put back the earlier evaluation, which an evaluation that did not end (killed) had set aside in "
+            f".{Path(folder).name}.previous")
 
 
 def restore_asides(parent: Path) -> list[Path]:
@@ -134,57 +168,51 @@ def restore_asides(parent: Path) -> list[Path]:
 
 
 def set_aside(folder: Path) -> Path | None:
-    """Before a writer replaces ``folder`` as a whole (an evaluation): move its earlier content to
-    ``.<name>.previous`` beside it and return that path (None when there was nothing). The writer's files then never
-    mix with the earlier ones; :func:`put_back` restores them when the writer fails, :func:`drop_aside` deletes them
-    when it succeeds. While the writer runs it holds a lock on ``.<name>.previous.writer``; an aside left by a
-    writer that was killed is put back first, over that writer's partial files (readers do the same:
-    :func:`restore_aside`), and a folder another running writer is replacing is refused in one line."""
+    """Before a writer replaces ``folder`` as a whole (an evaluation): take the folder's lock for as long as the
+    writer runs, and move its earlier content to ``.<name>.previous`` beside it; returns that path (None when there
+    was nothing). The writer's files then never mix with the earlier ones: :func:`put_back` restores them when the
+    writer fails, :func:`drop_aside` deletes them when it succeeds, and either releases the lock. A folder another
+    running writer is replacing is refused in one line; an aside left by a writer that was killed is put back
+    first, over that writer's partial files (readers do the same: :func:`restore_aside`)."""
     folder = Path(folder)
-    aside = folder.with_name(f".{folder.name}.previous")
-    if aside.is_dir() and not restore_aside(folder):
-        raise FileExistsError(f"{folder} is being replaced by another evaluation ({writer_of(folder)}; the earlier "
-                              f"one waits in {aside.name}): wait for it to end")
-    if not (folder.is_dir() and any(folder.iterdir())):
-        return None
-    writer = _writer_file(aside)
-    fd = os.open(writer, os.O_RDWR | os.O_CREAT, 0o644)
-    if not _lock(fd, writer):
-        os.close(fd)
+    fd = _take_lock(folder)
+    if fd is None:
         raise FileExistsError(f"{folder} is being replaced by another evaluation ({writer_of(folder)}): wait for it "
                               "to end")
     os.ftruncate(fd, 0)
     os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
-    _WRITING[aside] = fd
+    _WRITING[folder] = fd
     try:
+        aside = _aside(folder)
+        if aside.is_dir():  # its writer was killed
+            shutil.rmtree(folder, ignore_errors=True)
+            aside.rename(folder)
+        if not (folder.is_dir() and any(folder.iterdir())):
+            return None
         folder.rename(aside)
+        return aside
     except BaseException:
-        _release(aside)
+        _release(folder, _WRITING.pop(folder))
         raise
-    return aside
 
 
-def _release(aside: Path) -> None:
-    """The writer has ended: its writer file goes, and with the descriptor its lock."""
-    fd = _WRITING.pop(Path(aside), None)
-    _writer_file(Path(aside)).unlink(missing_ok=True)
-    if fd is not None:
-        os.close(fd)
-
-
-def put_back(folder: Path, aside: Path | None) -> None:
-    """Undo :func:`set_aside`: the writer's partial folder goes, the earlier content comes back."""
-    if aside is not None:
+def put_back(folder: Path) -> None:
+    """Undo :func:`set_aside`: the writer's partial folder goes, the earlier content (if any) comes back."""
+    folder = Path(folder)
+    aside = _aside(folder)
+    if aside.is_dir():
         shutil.rmtree(folder, ignore_errors=True)
-        Path(aside).rename(folder)
-        _release(aside)
+        aside.rename(folder)
+    if folder in _WRITING:
+        _release(folder, _WRITING.pop(folder))
 
 
-def drop_aside(aside: Path | None) -> None:
-    """The writer succeeded: the earlier content it replaced is deleted."""
-    if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
-        _release(aside)
+def drop_aside(folder: Path) -> None:
+    """The writer of ``folder`` succeeded: the earlier content it replaced is deleted."""
+    folder = Path(folder)
+    shutil.rmtree(_aside(folder), ignore_errors=True)
+    if folder in _WRITING:
+        _release(folder, _WRITING.pop(folder))
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -59,6 +59,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     return ckpt
 
 
+def accelerator() -> tuple[str | None, int]:
+    """This machine's accelerator type ("cuda", "mps", ...; None without one) and its number of devices
+    (torch.accelerator from torch 2.6; CUDA alone before)."""
+    if hasattr(torch, "accelerator"):
+        here = torch.accelerator.current_accelerator()
+        return (here.type, torch.accelerator.device_count()) if here is not None else (None, 0)
+    return ("cuda", torch.cuda.device_count()) if torch.cuda.is_available() else (None, 0)
+
+
 def check_device(map_location: str | torch.device) -> torch.device:
     """map_location as a device this machine has that can hold weights, or one line naming why not (torch's own
     error for an unknown name lists twenty device types; 'meta' holds shapes without values)."""
@@ -71,11 +80,11 @@ def check_device(map_location: str | torch.device) -> torch.device:
                          "compute (use 'cpu' or 'cuda')")
     if device.type == "cpu":
         return device
-    here = torch.accelerator.current_accelerator()  # cuda, mps, xpu, ... or None
-    if here is None or here.type != device.type:
+    here, count = accelerator()
+    if here != device.type:
         raise ValueError(f"map_location={map_location!r}: this machine has no {device.type.upper()} device "
                          "(use 'cpu')")
-    if device.index is not None and device.index >= (count := torch.accelerator.device_count()):
+    if device.index is not None and device.index >= count:
         raise ValueError(f"map_location={map_location!r}: this machine has {count} {device.type.upper()} "
                          f"device{'s' if count > 1 else ''}, numbered from 0")
     return device

@@ -304,7 +304,7 @@ class PixelTransformerModule(L.LightningModule):
         checkpoint["pixeltransformer_format"] = CHECKPOINT_FORMAT
         # Lightning dumps the checkpoint on every rank (rank zero writes it), so this gather runs on all of them
         states = self.gather_ranks(self.generator.get_state())  # [W, S]
-        checkpoint["set_sampler_rng"] = states[0].clone()  # rank zero's, which earlier versions kept alone
+        checkpoint["set_sampler_rng"] = states[0].clone()  # [S]: rank zero's, which earlier versions kept alone
         checkpoint["set_sampler_rng_ranks"] = states
         # training draws nothing from the global generator (the sets come from the one above, the data order from the
         # sampler's own; the DataLoader's worker seeds, no dataset uses), and seed_everything gives every rank the same

@@ -163,6 +163,15 @@ def _one(devices: Any) -> bool:
     return str(devices).strip() == "1"
 
 
+def _accelerator_count(accelerator: Any) -> int:
+    """How many devices "auto" or -1 would take: the GPUs (CUDA) unless the CPU is asked for, else one."""
+    import torch
+
+    if str(accelerator) == "cpu" or not torch.cuda.is_available():
+        return 1
+    return torch.cuda.device_count()
+
+
 def one_device(trainer: Any) -> str | None:
     """Narrow a predict's trainer settings (the config's ``trainer`` group) to one process on one device: a
     prediction is one input, which a second rank would not get (Lightning's sampler gives it nothing and the run
@@ -170,10 +179,15 @@ def one_device(trainer: Any) -> str | None:
     device in one process."""
     devices, nodes, strategy = trainer.get("devices"), trainer.get("num_nodes") or 1, trainer.get("strategy")
     asked = []
-    if not _one(devices):
-        asked.append("every device" if str(devices) in ("-1", "auto") else
-                     f"{devices} devices" if str(devices).isdigit() else f"devices {devices}")
+    if str(devices) in ("-1", "auto"):
+        if _accelerator_count(trainer.get("accelerator")) > 1:
+            asked.append("every device")
         trainer.devices = 1
+    elif not _one(devices):
+        asked.append(f"{devices} devices" if str(devices).isdigit() else f"devices {devices}")
+        listed = list(devices) if isinstance(devices, (list, tuple)) else \
+            [d.strip() for d in str(devices).split(",") if d.strip()] if "," in str(devices) else []
+        trainer.devices = [int(listed[0])] if listed else 1  # the first device the user chose
     if int(nodes) != 1:
         asked.append(f"{nodes} nodes")
         trainer.num_nodes = 1

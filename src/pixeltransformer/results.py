@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .files import restore_aside, restore_asides
+from .files import restore_aside, restore_asides, restored_note
 
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
 REQUIRED_RUN_KEYS = ("title", "command", "machine", "date")
@@ -458,8 +458,7 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     # an evaluation that was killed (kill -9, SLURM, out of memory) left the earlier one set aside: put it back
     named = run_dir.name.startswith("eval") and restore_aside(run_dir)  # <run>/eval-<name> itself
     for back in restore_asides(run_dir) + ([run_dir] if named else []):
-        print(f"[results] {back}: put back the earlier evaluation, which an evaluation that did not end (killed) "
-              f"had set aside in .{back.name}.previous")
+        print(f"[results] {back}: {restored_note(back)}")
     eval_dir = run_dir / "eval"
     if run_dir.name.startswith("eval") and (run_dir / "metrics.json").is_file():
         eval_dir, run_dir = run_dir, run_dir.parent

@@ -65,7 +65,7 @@ def test_resume_keeps_the_wandb_run_id(tmp_path):
     assert "anonymous" not in cli.trainer.logger._wandb_init  # wandb warns about the deprecated setting, even None
     again = main(["fit", *common, "--trainer.max_steps=4", "--resume", str(run), "--trainer.callbacks=[]"])
     assert again.trainer.logger._wandb_init["id"] == first_id  # no W&B folder yet: nothing to keep apart from
-    assert again.trainer.logger._wandb_init["group"] == "r"  # with the run's evaluations
+    assert again.trainer.logger._wandb_init["group"] == "polynomial/r"  # with the run's evaluations
     assert again.trainer.global_step == 4
 
 
@@ -78,11 +78,12 @@ def test_each_offline_segment_of_a_run_gets_its_own_wandb_id(tmp_path):
     assert offline_segment_id("ab12", wandb_dir) == "ab12"  # no folder: the run's first segment
     (wandb_dir / "offline-run-20261201_101010-ab12").mkdir(parents=True)
     (wandb_dir / "latest-run").mkdir()
+    (wandb_dir / "offline-run-20261201_102020-zz99").mkdir()  # an evaluation's W&B run: not a segment
     assert offline_segment_id("ab12", wandb_dir) == "ab12-1"
     (wandb_dir / "offline-run-20261201_111111-ab12-1").mkdir()
     assert offline_segment_id("ab12", wandb_dir) == "ab12-2"
     (wandb_dir / "offline-run-20261201_121212-ab12-2").mkdir()
-    (wandb_dir / "offline-run-20261201_131313-ab12-3").mkdir()  # an evaluation's, or one of an earlier name
+    (wandb_dir / "offline-run-20261201_131313-ab12-3").mkdir()  # a segment whose folder outlived an earlier one's
     assert offline_segment_id("ab12", wandb_dir) == "ab12-4"
     online_first = tmp_path / "online" / "wandb"
     (online_first / "run-20261201_101010-cd34").mkdir(parents=True)  # trained online, resumed offline

@@ -83,6 +83,18 @@ def test_a_map_location_the_model_cannot_use_is_one_line(tiny_ckpt, where, cause
     assert next(load_module(tiny_ckpt, map_location=torch.device("cpu")).parameters()).device.type == "cpu"
 
 
+def test_the_device_check_works_without_torch_accelerator(monkeypatch):
+    """torch.accelerator came with torch 2.6; the supported torch >= 2.1 asks CUDA itself."""
+    from pixeltransformer.loading import accelerator, check_device
+
+    monkeypatch.delattr(torch, "accelerator")
+    here = ("cuda", torch.cuda.device_count()) if torch.cuda.is_available() else (None, 0)
+    assert accelerator() == here
+    if here[0] is None:
+        with pytest.raises(ValueError, match=r"^map_location='cuda': this machine has no CUDA device \(use 'cpu'\)$"):
+            check_device("cuda")
+
+
 def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(tiny_ckpt.read_bytes()[:500])

@@ -77,6 +77,21 @@ def test_oracle_is_the_exact_posterior_of_the_data(poly_spec):
     assert (many["oracle_nll"] < -7).all() and many["oracle_nll"].mean() < -10  # 1e-8 gave about -6.4 each
 
 
+@pytest.mark.parametrize("coef_std", [1.0, 100.0])
+def test_the_oracle_s_noise_floor_follows_the_size_of_the_values(coef_std):
+    """float32 noise grows with the values: with coef_std = 100 a fixed floor of 1e-12 left a third of the queries
+    beyond 4 standard deviations of the oracle (NLL +14 at |S| = 8)."""
+    from domains.polynomial.oracles import polynomial_oracle
+    from pixeltransformer.sets import SetSampler, fixed_sets
+
+    functions = PolynomialDataset(32, 6, coef_std, 128, seed=5)
+    signal = torch.stack([functions[i]["signal"] for i in range(32)])  # [32, 1, 128]
+    sets = fixed_sets(SetSampler(1, 8, 100, grid_points=True), signal, list(range(32)), 8, 100, salt=1)
+    mean, var = polynomial_oracle(sets.ctx_pos[..., 0], sets.ctx_val[..., 0], sets.qry_pos[..., 0], 6, coef_std)
+    z = (sets.qry_val[..., 0].double() - mean).abs() / var.sqrt()  # [32, 100]
+    assert z.max() < 4
+
+
 def test_nll_gap_to_oracle_takes_the_small_levels():
     rows = [{"num_context": k, "nll": 1.0 + k, "oracle_nll": 0.5} for k in (4, 5, 6, 10)] + [
         {"num_context": 4, "nll": None, "oracle_nll": 0.5}]

@@ -22,6 +22,10 @@ def _earlier(run: Path) -> dict[str, str]:
     return files
 
 
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 def _files(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
 
@@ -33,15 +37,16 @@ def test_a_writer_that_fails_or_ends_leaves_one_evaluation(tmp_path):
     assert restore_asides(tmp_path) == []  # this process's own writer runs: a reader leaves it alone
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "metrics.json").write_text("partial")
-    put_back(tmp_path / "eval", aside)  # the writer failed
-    assert _files(tmp_path / "eval") == files and sorted(p.name for p in tmp_path.iterdir()) == ["eval"]
-    aside = set_aside(tmp_path / "eval")
+    put_back(tmp_path / "eval")  # the writer failed
+    assert _files(tmp_path / "eval") == files and _names(tmp_path) == ["eval"]
+    assert set_aside(tmp_path / "eval") == aside
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "metrics.json").write_text("new")
-    drop_aside(aside)  # the writer ended
+    drop_aside(tmp_path / "eval")  # the writer ended
     assert _files(tmp_path / "eval") == {"metrics.json": "new"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval"]
+    assert _names(tmp_path) == ["eval"]
     assert set_aside(tmp_path / "missing") is None and restore_aside(tmp_path / "missing") is False
+    drop_aside(tmp_path / "missing")
 
 
 def test_an_evaluation_killed_leaves_the_earlier_one_to_the_next_reader(tmp_path):
@@ -59,15 +64,14 @@ def test_an_evaluation_killed_leaves_the_earlier_one_to_the_next_reader(tmp_path
         assert writer.stdout.readline().strip() == "ready"
         assert restore_asides(tmp_path) == [] and not restore_aside(tmp_path / "eval")
         with pytest.raises(FileExistsError, match=rf"^{tmp_path / 'eval'} is being replaced by another evaluation "
-                                                  rf"\(process {writer.pid} on .+; the earlier one waits in "
-                                                  r"\.eval\.previous\): wait for it to end$"):
+                                                  rf"\(process {writer.pid} on .+\): wait for it to end$"):
             set_aside(tmp_path / "eval")
         assert _files(tmp_path / ".eval.previous") == files
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait()
     assert restore_asides(tmp_path) == [tmp_path / "eval"]
-    assert _files(tmp_path / "eval") == files and sorted(p.name for p in tmp_path.iterdir()) == ["eval"]
+    assert _files(tmp_path / "eval") == files and _names(tmp_path) == ["eval"]
     assert restore_asides(tmp_path) == []  # nothing left to put back
 
 
@@ -77,4 +81,31 @@ def test_an_aside_without_a_writer_file_is_put_back(tmp_path):
     (tmp_path / "eval").rename(tmp_path / ".eval-best-step000010.previous")
     assert restore_aside(tmp_path / "eval-best-step000010")
     assert _files(tmp_path / "eval-best-step000010") == files
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval-best-step000010"]
+    assert _names(tmp_path) == ["eval-best-step000010"]
+
+
+def test_a_second_writer_waits_for_the_first_even_with_nothing_set_aside(tmp_path):
+    """The first evaluation of a folder sets nothing aside but still holds its lock: a second one is refused
+    rather than taking the first one's partial files for an earlier evaluation, and a reader finds nothing to put
+    back and leaves the running writer's lock file alone."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from pixeltransformer.files import set_aside; run = Path(sys.argv[1]); print(set_aside(run / 'eval')); "
+         "(run / 'eval').mkdir(); (run / 'eval' / 'metrics.json').write_text('first'); "
+         "print('ready', flush=True); time.sleep(600)", str(tmp_path)],
+        env={"PYTHONPATH": str(SRC)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "None"
+        assert writer.stdout.readline().strip() == "ready"
+        lock = (tmp_path / ".eval.lock").stat().st_ino
+        assert restore_asides(tmp_path) == [] and (tmp_path / ".eval.lock").stat().st_ino == lock
+        with pytest.raises(FileExistsError, match=r"is being replaced by another evaluation \(process "):
+            set_aside(tmp_path / "eval")
+        assert _files(tmp_path / "eval") == {"metrics.json": "first"} and _names(tmp_path) == [".eval.lock", "eval"]
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    assert set_aside(tmp_path / "eval") == tmp_path / ".eval.previous"  # its writer gone, the folder is free
+    put_back(tmp_path / "eval")
+    assert _files(tmp_path / "eval") == {"metrics.json": "first"} and _names(tmp_path) == ["eval"]
+

@@ -38,12 +38,17 @@ def test_predict_options_refuse_conflicting_or_bad_options(tmp_path, options, me
     (dict(devices=[3], strategy="auto"), None, dict(devices=[3], strategy="auto")),
     (dict(devices=2, strategy="ddp"), "2 devices, strategy ddp", dict(devices=1, strategy="auto")),  # ddp.yaml
     (dict(devices=-1, strategy="ddp"), "every device, strategy ddp", dict(devices=1, strategy="auto")),  # gpu.yaml
-    (dict(devices="0,1", num_nodes=2), "devices 0,1, 2 nodes", dict(devices=1, num_nodes=1)),
+    (dict(devices="auto", accelerator="cpu"), None, dict(devices=1)),  # one device on a CPU: nothing to say
+    (dict(devices="1,2", num_nodes=2), "devices 1,2, 2 nodes", dict(devices=[1], num_nodes=1)),  # the first chosen
+    (dict(devices=[2, 3]), "devices [2, 3]", dict(devices=[2])),
     (dict(devices=1, strategy="ddp_spawn"), "strategy ddp_spawn", dict(devices=1, strategy="auto")),
 ])
-def test_predict_runs_on_one_device(trainer, asked, narrowed):
+def test_predict_runs_on_one_device(trainer, asked, narrowed, monkeypatch):
     from jsonargparse import Namespace
 
+    import pixeltransformer.predict as predict
+
+    monkeypatch.setattr(predict, "_accelerator_count", lambda accelerator: 1 if accelerator == "cpu" else 8)
     cfg = Namespace(**trainer)
     assert one_device(cfg) == asked
     assert {k: cfg.get(k) for k in narrowed} == narrowed
