@@ -22,6 +22,17 @@ def _earlier(run: Path) -> dict[str, str]:
     return files
 
 
+def _writer(run: Path, name: str, text: str) -> subprocess.Popen:
+    """An evaluation in another process: it sets run/eval aside, writes eval/<name>, says what it set aside, and
+    runs until it is killed."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from pixeltransformer.files import "
+         "set_aside; run = Path(sys.argv[1]); aside = set_aside(run / 'eval'); (run / 'eval').mkdir(); "
+         "(run / 'eval' / sys.argv[2]).write_text(sys.argv[3]); "
+         "print('set aside:', aside.name if aside else 'nothing', flush=True); time.sleep(600)", str(run), name, text],
+        env={"PYTHONPATH": str(SRC)}, stdout=subprocess.PIPE, text=True)
+
+
 def _names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
@@ -54,14 +65,9 @@ def test_an_evaluation_killed_leaves_the_earlier_one_to_the_next_reader(tmp_path
     one line); once it is killed (kill -9: no handler runs), the next reader puts the earlier evaluation back, over
     the killed one's partial files."""
     files = _earlier(tmp_path)
-    writer = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from pixeltransformer.files import set_aside; run = Path(sys.argv[1]); set_aside(run / 'eval'); "
-         "(run / 'eval').mkdir(); (run / 'eval' / 'metrics_vs_context.png').write_text('partial'); "
-         "print('ready', flush=True); time.sleep(600)", str(tmp_path)],
-        env={"PYTHONPATH": str(SRC)}, stdout=subprocess.PIPE, text=True)
+    writer = _writer(tmp_path, "metrics_vs_context.png", "partial")
     try:
-        assert writer.stdout.readline().strip() == "ready"
+        assert writer.stdout.readline().strip() == "set aside: .eval.previous"
         assert restore_asides(tmp_path) == [] and not restore_aside(tmp_path / "eval")
         with pytest.raises(FileExistsError, match=rf"^{tmp_path / 'eval'} is being replaced by another evaluation "
                                                   rf"\(process {writer.pid} on .+\): wait for it to end$"):
@@ -88,15 +94,9 @@ def test_a_second_writer_waits_for_the_first_even_with_nothing_set_aside(tmp_pat
     """The first evaluation of a folder sets nothing aside but still holds its lock: a second one is refused
     rather than taking the first one's partial files for an earlier evaluation, and a reader finds nothing to put
     back and leaves the running writer's lock file alone."""
-    writer = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from pixeltransformer.files import set_aside; run = Path(sys.argv[1]); print(set_aside(run / 'eval')); "
-         "(run / 'eval').mkdir(); (run / 'eval' / 'metrics.json').write_text('first'); "
-         "print('ready', flush=True); time.sleep(600)", str(tmp_path)],
-        env={"PYTHONPATH": str(SRC)}, stdout=subprocess.PIPE, text=True)
+    writer = _writer(tmp_path, "metrics.json", "first")
     try:
-        assert writer.stdout.readline().strip() == "None"
-        assert writer.stdout.readline().strip() == "ready"
+        assert writer.stdout.readline().strip() == "set aside: nothing"
         lock = (tmp_path / ".eval.lock").stat().st_ino
         assert restore_asides(tmp_path) == [] and (tmp_path / ".eval.lock").stat().st_ino == lock
         with pytest.raises(FileExistsError, match=r"is being replaced by another evaluation \(process "):
