@@ -33,8 +33,7 @@ from .checkpointing import RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
-from .files import (drop_aside, missing_folders, put_back, remove_empty, restore_asides, restored_note,
-                    set_aside)
+from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, format_error
 from .numerics import set_flushing
@@ -390,8 +389,8 @@ class PixelTransformerCLI(LightningCLI):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
         replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
         if _first_process():
-            for back in restore_asides(self.run_dir):  # set aside by an evaluation that was killed
-                print(f"[run] {back.name}/: {restored_note(back)}", flush=True)
+            for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left
+                print(f"[run] {folder.name}/: {note}", flush=True)
         if _first_process() and subcommand in ("test", "validate"):
             folder = eval_folder(self.model, ckpt)
             if self.model.eval_folder() != "eval":

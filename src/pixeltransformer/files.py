@@ -64,8 +64,9 @@ _WRITING: dict[Path, int] = {}  # the folders this process is replacing: the des
 def _lock_file(folder: Path) -> Path:
     """``.<name>.lock`` beside a folder an evaluation replaces: locked (flock) while a writer runs, and naming it
     ("host pid"). The kernel, or a shared file system's lock server where it has one, drops a lock with its process,
-    so the lock tells a writer that was killed from one that still runs. Whoever holds the lock deletes the file
-    when done; a process that locked a file deleted meanwhile sees that and locks the new one (_take_lock)."""
+    so the lock tells a writer that was killed from one that still runs, and a file that still names a writer no
+    one holds marks the folder as that killed writer's. Whoever holds the lock deletes the file when done; a process
+    that locked a file deleted meanwhile sees that and locks the new one (_take_lock)."""
     return folder.with_name(f".{folder.name}.lock")
 
 
@@ -128,43 +129,52 @@ def writer_of(folder: Path) -> str:
     return f"process {pid} on {host}" if pid else "a process"
 
 
-def restore_aside(folder: Path) -> bool:
-    """Put back the earlier content of ``folder`` that a writer which never ended (killed: kill -9, SLURM, out of
-    memory) left set aside, over that writer's partial files. True when it did; False when there is none, or when
-    its writer still runs."""
-    folder = Path(folder)
+RESTORED = ("put back the earlier evaluation, which an evaluation that did not end (killed) had set aside in "
+            ".{name}.previous")
+REMOVED = "removed the partial files of an evaluation that did not end (killed); there was no earlier one"
+
+
+def _recover_locked(folder: Path, killed: bool) -> str | None:
+    """With ``folder``'s lock held: undo what a writer that never ended left. Its aside goes back over its partial
+    files; with nothing set aside, a folder it wrote (``killed``: its lock file still names it) is its partial files
+    alone and goes. Returns what was done, for a message, or None."""
     aside = _aside(folder)
-    if not aside.is_dir() or folder in _WRITING:
-        return False
-    try:
-        fd = _take_lock(folder)
-    except OSError:  # a folder this user cannot write: nothing can be put back
-        return False
-    if fd is None:  # its writer runs
-        return False
-    try:
-        if not aside.is_dir():  # another reader put it back meanwhile
-            return False
+    if aside.is_dir():
         shutil.rmtree(folder, ignore_errors=True)
         aside.rename(folder)
-        return True
+        return RESTORED.format(name=folder.name)
+    if killed and folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        return REMOVED
+    return None
+
+
+def recover(folder: Path) -> str | None:
+    """Undo what a writer of ``folder`` that never ended (killed: kill -9, SLURM, out of memory) left: the earlier
+    content it set aside is put back over its partial files, and partial files with nothing earlier are removed.
+    Returns what was done, for a message; None when there was nothing to undo, or when the writer still runs."""
+    folder = Path(folder)
+    if folder in _WRITING or not (_aside(folder).is_dir() or _lock_file(folder).is_file()):
+        return None
+    try:
+        fd = _take_lock(folder)
+    except OSError:  # a folder this user cannot write: nothing can be undone
+        return None
+    if fd is None:  # its writer runs
+        return None
+    try:
+        return _recover_locked(folder, killed=bool(_recorded(_lock_file(folder))[1]))
     finally:
         _release(folder, fd)
 
 
-def restored_note(folder: Path) -> str:
-    """What a reader says after :func:`restore_aside` put ``folder`` back."""
-    return (f"put back the earlier evaluation, which an evaluation that did not end (killed) had set aside in "
-            f".{Path(folder).name}.previous")
-
-
-def restore_asides(parent: Path) -> list[Path]:
-    """:func:`restore_aside` for every aside in ``parent`` (a run folder's .eval.previous, .eval-<name>.previous):
-    the folders put back."""
+def recover_all(parent: Path) -> list[tuple[Path, str]]:
+    """:func:`recover` for every folder in ``parent`` that a writer left an aside or a lock file beside (a run
+    folder's eval/, eval-<name>/): (folder, what was done) for each one undone."""
     parent = Path(parent)
-    asides = sorted(parent.glob(".*.previous")) if parent.is_dir() else []
-    return [folder for aside in asides if aside.is_dir()
-            and restore_aside(folder := aside.with_name(aside.name[1:-len(".previous")]))]
+    marks = sorted(parent.glob(".*.previous")) + sorted(parent.glob(".*.lock")) if parent.is_dir() else []
+    folders = dict.fromkeys(mark.with_name(mark.name[1:].rsplit(".", 1)[0]) for mark in marks)
+    return [(folder, note) for folder in folders if (note := recover(folder)) is not None]
 
 
 def set_aside(folder: Path) -> Path | None:
@@ -172,21 +182,20 @@ def set_aside(folder: Path) -> Path | None:
     writer runs, and move its earlier content to ``.<name>.previous`` beside it; returns that path (None when there
     was nothing). The writer's files then never mix with the earlier ones: :func:`put_back` restores them when the
     writer fails, :func:`drop_aside` deletes them when it succeeds, and either releases the lock. A folder another
-    running writer is replacing is refused in one line; an aside left by a writer that was killed is put back
-    first, over that writer's partial files (readers do the same: :func:`restore_aside`)."""
+    running writer is replacing is refused in one line; what a writer that was killed left is undone first, as
+    readers do (:func:`recover`)."""
     folder = Path(folder)
     fd = _take_lock(folder)
     if fd is None:
         raise FileExistsError(f"{folder} is being replaced by another evaluation ({writer_of(folder)}): wait for it "
                               "to end")
+    killed = bool(_recorded(_lock_file(folder))[1])  # a writer that never ended named itself there
     os.ftruncate(fd, 0)
     os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
     _WRITING[folder] = fd
     try:
+        _recover_locked(folder, killed)
         aside = _aside(folder)
-        if aside.is_dir():  # its writer was killed
-            shutil.rmtree(folder, ignore_errors=True)
-            aside.rename(folder)
         if not (folder.is_dir() and any(folder.iterdir())):
             return None
         folder.rename(aside)
@@ -199,10 +208,7 @@ def set_aside(folder: Path) -> Path | None:
 def put_back(folder: Path) -> None:
     """Undo :func:`set_aside`: the writer's partial folder goes, the earlier content (if any) comes back."""
     folder = Path(folder)
-    aside = _aside(folder)
-    if aside.is_dir():
-        shutil.rmtree(folder, ignore_errors=True)
-        aside.rename(folder)
+    _recover_locked(folder, killed=True)
     if folder in _WRITING:
         _release(folder, _WRITING.pop(folder))
 

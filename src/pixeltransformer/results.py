@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .files import restore_aside, restore_asides, restored_note
+from .files import recover, recover_all
 
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
 REQUIRED_RUN_KEYS = ("title", "command", "machine", "date")
@@ -455,10 +455,10 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     an existing run.json's entries, then defaults from the run folder. With figures_dir, the run's
     eval/metrics_vs_context.png is copied to figures_dir/<name>_metrics.png. ``run_dir`` may also name one of the
     run's evaluation folders (<run>/eval-<dataset>: an evaluation on other data than the run's own)."""
-    # an evaluation that was killed (kill -9, SLURM, out of memory) left the earlier one set aside: put it back
-    named = run_dir.name.startswith("eval") and restore_aside(run_dir)  # <run>/eval-<name> itself
-    for back in restore_asides(run_dir) + ([run_dir] if named else []):
-        print(f"[results] {back}: {restored_note(back)}")
+    # what an evaluation that was killed (kill -9, SLURM, out of memory) left: the earlier one back, or no partial one
+    named = recover(run_dir) if run_dir.name.startswith("eval") else None  # <run>/eval-<name> itself
+    for folder, note in recover_all(run_dir) + ([(run_dir, named)] if named else []):
+        print(f"[results] {folder}: {note}")
     eval_dir = run_dir / "eval"
     if run_dir.name.startswith("eval") and (run_dir / "metrics.json").is_file():
         eval_dir, run_dir = run_dir, run_dir.parent

@@ -346,21 +346,31 @@ class FailInTest(L.Callback):
         raise ValueError("stopped in the test loop")
 
 
-def test_a_failed_evaluation_leaves_the_earlier_config_and_metrics(trained_polynomial, tmp_path):
+class FailAtTestEnd(L.Callback):
+    def on_test_end(self, trainer, pl_module) -> None:
+        raise ValueError("stopped at the end of the test loop")
+
+
+def test_a_failed_evaluation_leaves_the_earlier_config_and_metrics(trained_polynomial):
     """An evaluation's config is written after its metrics: one that fails leaves eval/ holding the earlier
-    evaluation's config and metrics, not a new config beside old metrics."""
+    evaluation's config and metrics, not a new config beside old metrics. A first evaluation that fails leaves no
+    eval/, so its partial files are never taken for an earlier evaluation."""
     own = trained_polynomial / "eval"
     args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
             "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
     main(args)
     before = _files(own)
     assert {"config_test.yaml", "metrics.json", "pictures/functions0.png"} <= set(before)
-    cfg = tmp_path / "fail.yaml"
-    cfg.write_text("trainer:\n  callbacks:\n    - class_path: test_cli.FailInTest\n")
-    with pytest.raises(ValueError, match="stopped in the test loop"):
-        main([*args, "--config", str(cfg), "--seed_everything=123"])
+    with pytest.raises(ValueError, match="stopped in the test loop"):  # after the evaluation's callbacks
+        main([*args, "--trainer.callbacks+=test_cli.FailInTest", "--seed_everything=123"])
     assert _files(own) == before
     assert not list(trained_polynomial.glob(".eval*"))
+    shutil.rmtree(own)
+    with pytest.raises(ValueError, match="stopped at the end of the test loop"):  # after metrics.json and pictures
+        main([*args, "--trainer.callbacks+=test_cli.FailAtTestEnd", "--seed_everything=123"])
+    assert not own.exists() and not list(trained_polynomial.glob(".eval*"))
+    main(args)
+    assert _files(own).keys() == before.keys()
 
 
 def test_the_next_command_puts_back_an_evaluation_that_a_killed_one_set_aside(trained_polynomial, capsys):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.files import drop_aside, put_back, restore_aside, restore_asides, set_aside
+from pixeltransformer.files import REMOVED, drop_aside, put_back, recover, recover_all, set_aside
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -45,7 +45,7 @@ def test_a_writer_that_fails_or_ends_leaves_one_evaluation(tmp_path):
     files = _earlier(tmp_path)
     aside = set_aside(tmp_path / "eval")
     assert aside == tmp_path / ".eval.previous" and not (tmp_path / "eval").exists()
-    assert restore_asides(tmp_path) == []  # this process's own writer runs: a reader leaves it alone
+    assert recover_all(tmp_path) == []  # this process's own writer runs: a reader leaves it alone
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "metrics.json").write_text("partial")
     put_back(tmp_path / "eval")  # the writer failed
@@ -56,8 +56,16 @@ def test_a_writer_that_fails_or_ends_leaves_one_evaluation(tmp_path):
     drop_aside(tmp_path / "eval")  # the writer ended
     assert _files(tmp_path / "eval") == {"metrics.json": "new"}
     assert _names(tmp_path) == ["eval"]
-    assert set_aside(tmp_path / "missing") is None and restore_aside(tmp_path / "missing") is False
+    assert set_aside(tmp_path / "missing") is None and recover(tmp_path / "missing") is None
     drop_aside(tmp_path / "missing")
+
+
+def test_a_writer_that_fails_with_nothing_set_aside_leaves_nothing(tmp_path):
+    assert set_aside(tmp_path / "eval") is None
+    (tmp_path / "eval" / "pictures").mkdir(parents=True)
+    (tmp_path / "eval" / "pictures" / "a.png").write_text("partial")
+    put_back(tmp_path / "eval")
+    assert _names(tmp_path) == []
 
 
 def test_an_evaluation_killed_leaves_the_earlier_one_to_the_next_reader(tmp_path):
@@ -68,7 +76,7 @@ def test_an_evaluation_killed_leaves_the_earlier_one_to_the_next_reader(tmp_path
     writer = _writer(tmp_path, "metrics_vs_context.png", "partial")
     try:
         assert writer.stdout.readline().strip() == "set aside: .eval.previous"
-        assert restore_asides(tmp_path) == [] and not restore_aside(tmp_path / "eval")
+        assert recover_all(tmp_path) == [] and recover(tmp_path / "eval") is None
         with pytest.raises(FileExistsError, match=rf"^{tmp_path / 'eval'} is being replaced by another evaluation "
                                                   rf"\(process {writer.pid} on .+\): wait for it to end$"):
             set_aside(tmp_path / "eval")
@@ -76,16 +84,17 @@ def test_an_evaluation_killed_leaves_the_earlier_one_to_the_next_reader(tmp_path
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait()
-    assert restore_asides(tmp_path) == [tmp_path / "eval"]
+    assert recover_all(tmp_path) == [(tmp_path / "eval", "put back the earlier evaluation, which an evaluation that "
+                                                         "did not end (killed) had set aside in .eval.previous")]
     assert _files(tmp_path / "eval") == files and _names(tmp_path) == ["eval"]
-    assert restore_asides(tmp_path) == []  # nothing left to put back
+    assert recover_all(tmp_path) == []  # nothing left to put back
 
 
 def test_an_aside_without_a_writer_file_is_put_back(tmp_path):
     """As an earlier version's killed evaluation left it: .eval.previous alone (also for eval-<name>/)."""
     files = _earlier(tmp_path)
     (tmp_path / "eval").rename(tmp_path / ".eval-best-step000010.previous")
-    assert restore_aside(tmp_path / "eval-best-step000010")
+    assert recover(tmp_path / "eval-best-step000010")
     assert _files(tmp_path / "eval-best-step000010") == files
     assert _names(tmp_path) == ["eval-best-step000010"]
 
@@ -93,19 +102,37 @@ def test_an_aside_without_a_writer_file_is_put_back(tmp_path):
 def test_a_second_writer_waits_for_the_first_even_with_nothing_set_aside(tmp_path):
     """The first evaluation of a folder sets nothing aside but still holds its lock: a second one is refused
     rather than taking the first one's partial files for an earlier evaluation, and a reader finds nothing to put
-    back and leaves the running writer's lock file alone."""
+    back and leaves the running writer's lock file alone. Once the first is killed, its partial files are not taken
+    for an earlier evaluation: the next writer, or a reader, removes them."""
     writer = _writer(tmp_path, "metrics.json", "first")
     try:
         assert writer.stdout.readline().strip() == "set aside: nothing"
         lock = (tmp_path / ".eval.lock").stat().st_ino
-        assert restore_asides(tmp_path) == [] and (tmp_path / ".eval.lock").stat().st_ino == lock
+        assert recover_all(tmp_path) == [] and (tmp_path / ".eval.lock").stat().st_ino == lock
         with pytest.raises(FileExistsError, match=r"is being replaced by another evaluation \(process "):
             set_aside(tmp_path / "eval")
         assert _files(tmp_path / "eval") == {"metrics.json": "first"} and _names(tmp_path) == [".eval.lock", "eval"]
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait()
-    assert set_aside(tmp_path / "eval") == tmp_path / ".eval.previous"  # its writer gone, the folder is free
+    assert set_aside(tmp_path / "eval") is None  # its writer gone: its partial files go, nothing is set aside
+    assert _names(tmp_path) == [".eval.lock"]
     put_back(tmp_path / "eval")
-    assert _files(tmp_path / "eval") == {"metrics.json": "first"} and _names(tmp_path) == ["eval"]
+    assert _names(tmp_path) == []
+
+
+def test_a_reader_removes_what_a_killed_writer_wrote_with_nothing_before(tmp_path):
+    """An evaluation killed with nothing set aside leaves eval/ with its partial files and its lock file naming it:
+    the next reader removes both (an empty lock file, as a killed reader leaves it, marks nothing)."""
+    writer = _writer(tmp_path, "metrics.json", "partial")
+    assert writer.stdout.readline().strip() == "set aside: nothing"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert _names(tmp_path) == [".eval.lock", "eval"]
+    assert recover_all(tmp_path) == [(tmp_path / "eval", REMOVED)]
+    assert _names(tmp_path) == [] and recover_all(tmp_path) == []
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text("whole")
+    (tmp_path / ".eval.lock").write_text("")
+    assert recover_all(tmp_path) == [] and _names(tmp_path) == ["eval"]
 
