@@ -211,3 +211,17 @@ def test_nan_in_a_training_batch_names_the_items(tiny_module):
 def test_k_larger_than_positions():
     with pytest.raises(ValueError, match="larger than the 64 grid points"):
         SetSampler(4, 100, 8, grid_points=True)(torch.zeros(1, 1, 8, 8), torch.Generator(), num_context=65)
+
+
+def test_a_checkpoint_with_nan_weights_is_refused(tmp_path, tiny_ckpt):
+    """A diverged run's checkpoint loaded, and every mean and sample it gave was NaN (an evaluation wrote a
+    metrics.json of nulls, with status 0)."""
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["state_dict"]["model.head.bias"][0] = float("inf")
+    bad = tmp_path / "diverged.ckpt"
+    torch.save(ckpt, bad)
+    with pytest.raises(CheckpointError, match=r"refusing .*diverged\.ckpt: its weights hold NaN or Inf \(1 of \d+ "
+                       r"tensors, first model\.head\.bias\): the training had diverged when it was saved"):
+        load_module(bad)
+    with pytest.raises(CheckpointError, match="its weights hold NaN or Inf"):
+        load_checkpoint(bad, mmap=True)  # as the commands check a checkpoint before they start
