@@ -21,7 +21,7 @@ from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_VALUE
-from .inference import Completion, as_int, complete, mean_field, predict_params, sample
+from .inference import Completion, as_int, check_finite, complete, mean_field, predict_params, sample
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
@@ -451,10 +451,7 @@ class PixelTransformerModule(L.LightningModule):
             if x.is_complex():
                 raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
             out.append(x.to(self.device, weights))  # [B, K or Q, P or V]
-            if not torch.isfinite(out[-1]).all():
-                bad = int((~torch.isfinite(out[-1])).sum())
-                raise ValueError(f"{name} holds {bad} NaN or infinite entries (as {out[-1].dtype}); "
-                                 "positions and values must be finite")
+            check_finite(**{name: out[-1]})
             if name == "ctx_val":
                 self.check_values(out[-1])
             elif (far := float(out[-1].abs().max())) > 1 + 1e-4:
