@@ -110,7 +110,8 @@ class PixelTransformerModule(L.LightningModule):
         self.val_sampler = self.sampler.uniform()
         self.val_levels = validation_levels(val_levels, self.spec.num_points,
                                             getattr(self.val_sampler, "grid_points", False))
-        self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric() for k in self.val_levels})
+        # a NaN NLL makes the level's mean NaN: torchmetrics' default leaves such items out of it, with a warning
+        self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric(nan_strategy="disable") for k in self.val_levels})
         self.skipped_batches = 0  # in the whole run (kept in checkpoints)
         self.skipped_in_a_row = 0
         self._step_note: tuple[int, int, float] | None = None  # this step's batch index, |S| and loss
@@ -157,10 +158,7 @@ class PixelTransformerModule(L.LightningModule):
 
     # ---- training ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        signal = batch["signal"]  # [B, V, *grid]
-        if not torch.isfinite(signal).all():
-            raise FloatingPointError(f"NaN/Inf in the training data at global step {self.global_step}, batch {batch_idx}"
-                                     + (f" (items {batch['index'].tolist()})" if "index" in batch else ""))
+        signal = self.finite_signal(batch, batch_idx, "training")  # [B, V, *grid]
         if not self._prior_checked:
             self._prior_checked = True
             if self.global_step == 0:  # a fresh run, not a resumed one
@@ -236,6 +234,17 @@ class PixelTransformerModule(L.LightningModule):
             warnings.warn(f"{self.skipped_batches} training batch{'es were' if self.skipped_batches > 1 else ' was'} "
                           "skipped for a non-finite loss or gradients (model.optim.nonfinite=skip)", stacklevel=2)
 
+    def finite_signal(self, batch: dict[str, torch.Tensor], batch_idx: int, split: str) -> torch.Tensor:
+        """The batch's signal [B, V, *grid], refused in one line naming its items when it holds NaN or Inf: training
+        would stop at a NaN loss, and a validation or evaluation would leave such items out of its means."""
+        signal = batch["signal"]  # [B, V, *grid]
+        if not torch.isfinite(signal).all():
+            bad = ~torch.isfinite(signal.flatten(1)).all(1)  # [B]
+            items = (batch["index"][bad] if "index" in batch else bad.nonzero()[:, 0]).tolist()
+            raise FloatingPointError(f"NaN/Inf in the {split} data at global step {self.global_step}, batch "
+                                     f"{batch_idx} ({'items' if 'index' in batch else 'rows'} {items})")
+        return signal
+
     def draw_split(self, num_context: int) -> int | None:
         """The buffered encoder's split of a training set: how many of its (randomly ordered) samples are S,
         the rest being the buffer; None (all S) for the other encoders, with probability 1 - buffer_prob, and
@@ -269,7 +278,8 @@ class PixelTransformerModule(L.LightningModule):
         return -self.dist.log_prob(params, value) / self.spec.val_dims
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        signal = batch["signal"]  # [B, V, *grid]
+        testing = self._trainer is not None and self.trainer.testing
+        signal = self.finite_signal(batch, batch_idx, "test" if testing else "validation")  # [B, V, *grid]
         keys = batch_keys(batch, batch_idx)
         for k in self.val_levels:
             sets = fixed_sets(self.val_sampler, signal, keys, k)
