@@ -10,6 +10,7 @@ import hashlib
 import math
 import numbers
 import warnings
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -223,8 +224,10 @@ class PixelTransformerModule(L.LightningModule):
         callback = self.trainer.checkpoint_callback if self._trainer is not None else None
         if callback is None:
             return ""
-        path = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
-        if not path:
+        # the file, not the callback's record: while a checkpoint is being saved, the record names it already
+        path = next((p for p in (getattr(callback, "last_model_path", ""), getattr(callback, "best_model_path", ""))
+                     if p and Path(p).is_file()), None)
+        if path is None:
             return "; no checkpoint of this run was saved yet"
         step = getattr(callback, "_last_global_step_saved", 0)
         return f"; the last checkpoint saved is {path}" + (f" (step {step})" if step else "")
@@ -364,6 +367,13 @@ class PixelTransformerModule(L.LightningModule):
 
     # ---- checkpoints ------------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        weights = dict(self.model.named_parameters())
+        bad = [name for name, w in weights.items() if not torch.isfinite(w).all()]
+        if bad:  # before anything is written: the last checkpoint keeps the last finite weights
+            raise FloatingPointError(f"the weights hold NaN or Inf at global step {self.global_step} ({len(bad)} of "
+                                     f"{len(weights)} tensors, first model.{bad[0]}) after an optimizer step with a "
+                                     f"finite loss and gradients: lower model.optim.lr (now {self.optim_config.lr:g}); "
+                                     f"not saved{self.saved_note()}")
         checkpoint["pixeltransformer_format"] = CHECKPOINT_FORMAT
         # Lightning dumps the checkpoint on every rank (rank zero writes it), so this gather runs on all of them
         states = self.gather_ranks(self.generator.get_state())  # [W, S]

@@ -15,13 +15,21 @@ class Blowup(module_lib.PixelTransformerModule):
     """Gradients overflow (an Inf in one weight's gradient, the loss still finite) at the steps listed."""
 
     blow_at: frozenset[int] = frozenset()
+    overflow_at: int | None = None  # the optimizer step of this global step leaves an Inf weight
 
     def on_after_backward(self) -> None:
         if self.global_step in self.blow_at:
             self.model.head.weight.grad[0, 0] = math.inf
 
+    def optimizer_step(self, *args, **kwargs) -> None:
+        step = self.global_step
+        super().optimizer_step(*args, **kwargs)
+        if step == self.overflow_at:
+            with torch.no_grad():
+                self.model.head.bias[0] = math.inf
 
-def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error"):
+
+def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at: int | None = None):
     import lightning as L
 
     import domains.polynomial.domain  # noqa: F401 - the domain the module names
@@ -31,7 +39,7 @@ def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error"):
     module = Blowup(spec=dm.spec.to_dict(), net=dict(width=32, ffn=64, fourier_features=16),
                     sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True),
                     optim=dict(nonfinite=nonfinite, warmup_steps=0))
-    module.blow_at = frozenset(blow_at)
+    module.blow_at, module.overflow_at = frozenset(blow_at), overflow_at
     checkpoints = RunCheckpoint(dirpath=str(tmp_path / "checkpoints"), monitor=None, save_top_k=0,
                                 every_n_train_steps=1, every_minutes=None)
     trainer = L.Trainer(max_steps=max_steps, logger=False, callbacks=[checkpoints], enable_progress_bar=False,
@@ -69,3 +77,13 @@ def test_skip_stops_a_run_that_skips_every_batch(tmp_path, monkeypatch):
                        r"up to global step 5 .*the run has diverged; the last checkpoint saved is .*last\.ckpt"):
         fit(tmp_path, blow_at=range(2, 100), max_steps=20, nonfinite="skip")
     assert saved(tmp_path)[1]
+
+
+def test_weights_that_overflow_are_never_saved(tmp_path):
+    """With finite loss and gradients an optimizer step can still overflow (model.optim.lr=1e39 is finite in Python and
+    Inf in float32): the step's checkpoint wrote the Inf weights."""
+    with pytest.raises(FloatingPointError, match=r"^the weights hold NaN or Inf at global step 3 \(1 of \d+ tensors, first "
+                       r"model.head.bias\) after an optimizer step .*; not saved; the last checkpoint saved is "
+                       r".*last\.ckpt \(step 2\)$"):
+        fit(tmp_path, blow_at=(), max_steps=5, overflow_at=2)
+    assert saved(tmp_path) == (2, True)
