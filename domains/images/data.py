@@ -210,6 +210,7 @@ class ImageDataModule(SignalDataModule):
                 pools = {s: _to_pool(*io.read_cifar10(where, s), size) for s in present}
             else:
                 pools = {"all": _to_pool(*io.read_cifar10(where, present[0] if present else "train"), size)}
+        io.warn_if_unscaled(np.array([int(images.max()) for images, _ in pools.values()]), self.root or name)
         self._pools = pools
         return pools
 

@@ -121,6 +121,7 @@ class ImageDomain(Domain):
         """A picture -> [C, H, W] in [0, 1], centre-cropped to a square and resized to the model's size; palette,
         alpha and 16-bit pictures are converted."""
         arr = io.open_image(path, size=spec.grid_shape[0], channels=spec.val_dims)  # [H, W, C] uint8
+        io.warn_if_unscaled(arr, path)
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:

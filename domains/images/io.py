@@ -46,6 +46,13 @@ Arrays = tuple[np.ndarray, "np.ndarray | None"]
 # ---- MNIST (IDX) ------------------------------------------------------------------------------------
 
 
+def warn_if_unscaled(pixels: np.ndarray, where: str | Path) -> None:
+    """Warn when 8-bit pixels (any shape, uint8) are all 0 or 1: 0..1 values saved as 8-bit, which read as black."""
+    if pixels.size and int(pixels.max()) <= 1:
+        warnings.warn(f"{where}: every pixel is 0 or 1 of 255, so the pictures read as black: were 0..1 values saved "
+                      "as 8-bit? Scale them to 0..255", stacklevel=3)
+
+
 def read_idx(path: str | Path, ndim: int) -> np.ndarray:
     """One IDX file (gzipped or raw) holding uint8 data of ``ndim`` axes, checked against its header."""
     path = Path(path)

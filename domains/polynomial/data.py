@@ -107,6 +107,11 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"unknown 1D dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
         if degree < 0 or resolution < 2:
             raise ValueError(f"need degree >= 0 and resolution >= 2, got {degree}, {resolution}")
+        # 0 draws constant functions, which neither the oracle (its prior's variance, NaN) nor a GP (a covariance
+        # that is not positive definite) can score; negative values and NaN are no prior at all
+        for name, value in (("coef_std", coef_std), ("lengthscale", lengthscale), ("variance", variance)):
+            if not value > 0:
+                raise ValueError(f"--data.init_args.{name} must be > 0, got {value}")
         self.dataset_name = dataset
         self.degree, self.coef_std = degree, coef_std
         self.lengthscale, self.variance = lengthscale, variance

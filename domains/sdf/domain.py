@@ -5,6 +5,7 @@ mesh or SDF grid for `pixeltransformer predict`. S lies at continuous positions,
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -23,6 +24,30 @@ from .visualize import MESH_FORMATS, shape_pictures
 def truncation_of(spec) -> float:
     """t of a spec whose values lie in [-t, t]."""
     return float(spec.extra.get("truncation", spec.val_range[1]))
+
+
+def surface_slope(grid: np.ndarray) -> float | None:
+    """How fast an SDF grid [R, R, R] changes across its surface: the median |difference| of neighbouring grid points
+    of opposite signs, in grid spacings (2 / (R - 1)). A distance in the cube [-1, 1]'s units changes by at most one
+    spacing between them; None when the grid has no surface."""
+    inside = grid < 0  # [R, R, R]
+    steps = [np.abs(np.diff(grid, axis=a))[np.diff(inside, axis=a)] for a in range(3)]  # each [crossings along a]
+    steps = np.concatenate(steps)  # [M]
+    return float(np.median(steps)) * (grid.shape[0] - 1) / 2 if len(steps) else None
+
+
+def check_units(grid: np.ndarray, path: Path, t: float) -> None:
+    """Warn about an SDF grid [R, R, R] whose values cannot be distances in the cube [-1, 1]'s units (voxel units,
+    a -1/+1 sign field), which the clip to [-t, t] would turn into another shape's band, and one with no surface."""
+    slope = surface_slope(grid)
+    if slope is None:
+        side = "positive (outside): the shape is empty" if grid.min() >= 0 else "negative (inside): the cube is full"
+        warnings.warn(f"{path}: the SDF grid has no surface, every value is {side}", stacklevel=3)
+    elif slope > 2:
+        warnings.warn(f"{path}: across its surface the SDF grid changes by {slope:.3g} grid spacings per spacing, a "
+                      f"distance in the cube [-1, 1]'s units by at most 1: its values look like other units (voxels: "
+                      f"divide by {(grid.shape[0] - 1) / 2:g}); they are read as cube units, clipped to +-{t:g}",
+                      stacklevel=3)
 
 
 class SdfDomain(Domain):
@@ -116,6 +141,7 @@ class SdfDomain(Domain):
                 print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside", file=sys.stderr)
             if not np.isfinite(grid).all():
                 raise ValueError(f"{path}: the SDF grid must hold finite numbers (or be an occupancy grid of 0 and 1)")
+            check_units(grid, path, t)
         elif suffix in MESH_SUFFIXES:
             cache = SDFCache(cache_root("sdf", "meshes"), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)))

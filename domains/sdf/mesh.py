@@ -374,6 +374,8 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
     if arr.ndim != 4 or len(set(arr.shape[1:])) != 1:
         raise ValueError(f"{path}: expected cubic grids [N, 1, R, R, R] or [N, R, R, R], got shape {arr.shape}")
     check_real(arr, path, "voxel grids")
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():  # NaN > 0.5 is False: read as empty
+        raise ValueError(f"{path}: voxel grids hold {int((~np.isfinite(arr)).sum())} NaN or Inf values")
     occ = arr > 0.5  # [N, R, R, R]
     if up_axis == 2:
         occ = zup_to_yup(occ)

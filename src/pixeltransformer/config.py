@@ -98,7 +98,9 @@ class OptimConfig:
     """AdamW with linear warmup and cosine decay to min_lr_ratio * lr.
 
     Args:
-        nonfinite: "error" stops on a NaN/Inf loss naming the step; "skip" skips the batch and counts it.
+        nonfinite: a batch whose loss or gradients hold NaN/Inf: "error" stops the run naming the step and the
+            last checkpoint saved (whose weights are finite); "skip" leaves the weights as they are and counts the
+            batch (the progress lines show train/skipped_batches), and stops a run that skips 50 batches in a row.
     """
 
     lr: float = 5e-4

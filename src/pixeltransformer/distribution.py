@@ -89,6 +89,12 @@ class BinnedGaussian(nn.Module):
         else:  # typical spacing of explicit centres: median nearest-neighbour distance
             d = torch.cdist(centres, centres) + torch.eye(nb) * 1e9  # [NB, NB]
             unit = float(d.min(dim=1).values.median())
+            tol = 1e-3 * (hi - lo)  # k-means centres of one value differ by the rounding of their sums
+            if not unit > tol:  # offsets, sigmas and anchor logits are in this unit: every loss would be NaN
+                distinct = len(torch.unique(torch.round(centres / tol), dim=0))
+                raise ValueError(f"{spec.domain}/{spec.dataset}: the {nb} value bins have only {distinct} distinct "
+                                 f"centres (k-means bins of data with {distinct} distinct values?), so they have no "
+                                 f"spacing: set --data.init_args.num_bins to at most {distinct}")
         return cls(centres, unit, uniform_scalar=uniform, value_range=(lo, hi), **kwargs)
 
     @classmethod

@@ -48,11 +48,21 @@ def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, ch
     return out
 
 
+def check_finite(**named: torch.Tensor) -> None:
+    """One line naming an input that holds NaN or Inf (one NaN in S makes every answer NaN, silently)."""
+    for name, x in named.items():
+        if not torch.isfinite(x).all():
+            bad = int((~torch.isfinite(x)).sum())
+            raise ValueError(f"{name} holds {bad} NaN or infinite entries (as {x.dtype}); "
+                             "positions and values must be finite")
+
+
 @torch.no_grad()
 @with_flushed_subnormals
 def predict_params(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
                    chunk: int = 16384) -> torch.Tensor:
     """Distribution parameters at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, NP]."""
+    check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     return decode_chunked(model, model.encode(ctx_pos, ctx_val), qry_pos, chunk)
 
 
@@ -136,6 +146,7 @@ def sample(
 
     ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> samples [B, S, Q, V].
     """
+    check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     b, k, p = ctx_pos.shape
     q, v, s = qry_pos.shape[1], ctx_val.shape[-1], num_samples
     device = ctx_pos.device

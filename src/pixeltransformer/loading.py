@@ -24,7 +24,8 @@ class CheckpointError(ValueError):
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:
-    """Read a checkpoint with weights_only=True; refuse anything that needs arbitrary pickled code.
+    """Read a checkpoint with weights_only=True; refuse anything that needs arbitrary pickled code, and the weights
+    of a run that had diverged (NaN or Inf).
 
     ``mmap=True`` maps the tensors instead of reading them (the archive's CRCs are still checked, which reads the
     file once).
@@ -56,6 +57,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path} is not a PixelTransformer checkpoint (no state_dict/hyper_parameters)")
+    weights = {name: w for name, w in ckpt["state_dict"].items() if isinstance(w, torch.Tensor) and w.is_floating_point()}
+    bad = [name for name, w in weights.items() if not torch.isfinite(w).all()]
+    if bad:  # a diverged run's weights: every prediction would be NaN, and a resume could not recover
+        raise CheckpointError(f"refusing {path}: its weights hold NaN or Inf ({len(bad)} of {len(weights)} tensors, "
+                              f"first {bad[0]}): the training had diverged when it was saved; use an earlier checkpoint")
     return ckpt
 
 

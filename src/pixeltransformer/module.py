@@ -10,6 +10,7 @@ import hashlib
 import math
 import numbers
 import warnings
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -21,7 +22,7 @@ from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_VALUE
-from .inference import Completion, as_int, complete, mean_field, predict_params, sample
+from .inference import Completion, as_int, check_finite, complete, mean_field, predict_params, sample
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
@@ -31,6 +32,7 @@ from .signal import SignalSpec
 # 2: options nested by group (net, objective, sets, optim); 1: one flat list of options
 CHECKPOINT_FORMAT = 2
 RANK_SEED_OFFSET = 7919  # DDP rank r seeds its set sampler with seed + RANK_SEED_OFFSET * r
+MAX_SKIPPED_IN_A_ROW = 50  # model.optim.nonfinite=skip stops a run that skips this many batches in a row
 
 
 def format_error(fmt: Any) -> str | None:
@@ -109,8 +111,11 @@ class PixelTransformerModule(L.LightningModule):
         self.val_sampler = self.sampler.uniform()
         self.val_levels = validation_levels(val_levels, self.spec.num_points,
                                             getattr(self.val_sampler, "grid_points", False))
-        self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric() for k in self.val_levels})
-        self.skipped_batches = 0
+        # a NaN NLL makes the level's mean NaN: torchmetrics' default leaves such items out of it, with a warning
+        self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric(nan_strategy="disable") for k in self.val_levels})
+        self.skipped_batches = 0  # in the whole run (kept in checkpoints)
+        self.skipped_in_a_row = 0
+        self._step_note: tuple[int, int, float] | None = None  # this step's batch index, |S| and loss
         self._gen: torch.Generator | None = None
         self._gen_state: torch.Tensor | int | None = None  # from a checkpoint: this rank's state, or a derived seed
         self._prior_checked = not self.objective_config.bin_prior_init
@@ -154,10 +159,7 @@ class PixelTransformerModule(L.LightningModule):
 
     # ---- training ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        signal = batch["signal"]  # [B, V, *grid]
-        if not torch.isfinite(signal).all():
-            raise FloatingPointError(f"NaN/Inf in the training data at global step {self.global_step}, batch {batch_idx}"
-                                     + (f" (items {batch['index'].tolist()})" if "index" in batch else ""))
+        signal = self.finite_signal(batch, batch_idx, "training")  # [B, V, *grid]
         if not self._prior_checked:
             self._prior_checked = True
             if self.global_step == 0:  # a fresh run, not a resumed one
@@ -170,18 +172,81 @@ class PixelTransformerModule(L.LightningModule):
             feats = self.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos, observed)  # [B, Q, D]
             # the head is applied inside the loss, to the rows the loss reads (all logits, the nearest bin's V + 1)
             loss = self.dist.head_loss(feats, self.model.head, sets.qry_val).mean()
+        self._step_note = (batch_idx, sets.num_context, float(loss.detach()))  # named if its gradients are not finite
         if not torch.isfinite(loss):
-            if self.optim_config.nonfinite == "error":
-                raise FloatingPointError(
-                    f"non-finite training loss {loss.item()} at global step {self.global_step}, batch {batch_idx} "
-                    f"(|S|={sets.num_context}); set model.optim.nonfinite=skip to skip such batches")
-            self.skipped_batches += 1
-            self.log("train/skipped_batches", float(self.skipped_batches))
+            self.nonfinite_batch(f"non-finite training loss {loss.item()}")
             return None
         bsz = signal.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
         self.log("train/num_context", float(sets.num_context), batch_size=bsz)
         return loss
+
+    # ---- non-finite training: one policy (model.optim.nonfinite) for the loss and the gradients -------------
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Gradients with a NaN or Inf (a finite loss can overflow in backward) would turn every weight into NaN at
+        the optimizer step, and the next checkpoint would save them: such a batch is stopped or skipped as a non-finite
+        loss is. Under DDP the gradients are already reduced, so every rank decides alike. An fp16 loss scaler skips
+        such steps itself and is left to do so."""
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if not grads or getattr(getattr(self._trainer, "precision_plugin", None), "scaler", None) is not None:
+            return
+        # the largest magnitude: NaN or Inf when any entry is, and no overflow for finite ones
+        largest = torch.stack([torch.linalg.vector_norm(g.detach(), float("inf")) for g in grads]).max()  # []
+        if torch.isfinite(largest):
+            self.skipped_in_a_row = 0
+            return
+        loss = self._step_note[2] if self._step_note else float("nan")
+        self.nonfinite_batch(f"non-finite gradients (loss {loss:.4g})")
+        for group in optimizer.param_groups:  # the optimizer leaves parameters without a gradient as they are
+            for p in group["params"]:
+                p.grad = None
+
+    def nonfinite_batch(self, what: str) -> None:
+        """A training batch whose loss or gradients are not finite: stop with one line naming the step and the last
+        checkpoint saved ("error"), or count it and leave the weights as they are ("skip"; the progress lines show
+        the count). Skipping MAX_SKIPPED_IN_A_ROW batches in a row means the run has diverged: it stops then too."""
+        batch_idx, num_context, _ = self._step_note or (None, None, None)
+        where = f"at global step {self.global_step}" + (f", batch {batch_idx} (|S|={num_context})"
+                                                        if batch_idx is not None else "")
+        if self.optim_config.nonfinite == "error":
+            raise FloatingPointError(f"{what} {where}{self.saved_note()}; lower model.optim.lr, or set "
+                                     "model.optim.nonfinite=skip to skip such batches")
+        self.skipped_batches += 1
+        self.skipped_in_a_row += 1
+        self.log("train/skipped_batches", float(self.skipped_batches), prog_bar=True)
+        if self.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+            raise FloatingPointError(f"{self.skipped_in_a_row} training batches in a row had a non-finite loss or "
+                                     f"gradients, up to global step {self.global_step} (model.optim.nonfinite=skip "
+                                     f"skipped them): the run has diverged{self.saved_note()}; lower model.optim.lr")
+
+    def saved_note(self) -> str:
+        """'; the last checkpoint saved is <path> (step N)', or that none was saved yet; '' outside a fit."""
+        callback = self.trainer.checkpoint_callback if self._trainer is not None else None
+        if callback is None:
+            return ""
+        # the file, not the callback's record: while a checkpoint is being saved, the record names it already
+        path = next((p for p in (getattr(callback, "last_model_path", ""), getattr(callback, "best_model_path", ""))
+                     if p and Path(p).is_file()), None)
+        if path is None:
+            return "; no checkpoint of this run was saved yet"
+        step = getattr(callback, "_last_global_step_saved", 0)
+        return f"; the last checkpoint saved is {path}" + (f" (step {step})" if step else "")
+
+    def on_train_end(self) -> None:
+        if self.skipped_batches and self.global_rank == 0:
+            warnings.warn(f"{self.skipped_batches} training batch{'es were' if self.skipped_batches > 1 else ' was'} "
+                          "skipped for a non-finite loss or gradients (model.optim.nonfinite=skip)", stacklevel=2)
+
+    def finite_signal(self, batch: dict[str, torch.Tensor], batch_idx: int, split: str) -> torch.Tensor:
+        """The batch's signal [B, V, *grid], refused in one line naming its items when it holds NaN or Inf: training
+        would stop at a NaN loss, and a validation or evaluation would leave such items out of its means."""
+        signal = batch["signal"]  # [B, V, *grid]
+        if not torch.isfinite(signal).all():
+            bad = ~torch.isfinite(signal.flatten(1)).all(1)  # [B]
+            items = (batch["index"][bad] if "index" in batch else bad.nonzero()[:, 0]).tolist()
+            raise FloatingPointError(f"NaN/Inf in the {split} data at global step {self.global_step}, batch "
+                                     f"{batch_idx} ({'items' if 'index' in batch else 'rows'} {items})")
+        return signal
 
     def draw_split(self, num_context: int) -> int | None:
         """The buffered encoder's split of a training set: how many of its (randomly ordered) samples are S,
@@ -216,7 +281,8 @@ class PixelTransformerModule(L.LightningModule):
         return -self.dist.log_prob(params, value) / self.spec.val_dims
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        signal = batch["signal"]  # [B, V, *grid]
+        testing = self._trainer is not None and self.trainer.testing
+        signal = self.finite_signal(batch, batch_idx, "test" if testing else "validation")  # [B, V, *grid]
         keys = batch_keys(batch, batch_idx)
         for k in self.val_levels:
             sets = fixed_sets(self.val_sampler, signal, keys, k)
@@ -301,6 +367,13 @@ class PixelTransformerModule(L.LightningModule):
 
     # ---- checkpoints ------------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        weights = dict(self.model.named_parameters())
+        bad = [name for name, w in weights.items() if not torch.isfinite(w).all()]
+        if bad:  # before anything is written: the last checkpoint keeps the last finite weights
+            raise FloatingPointError(f"the weights hold NaN or Inf at global step {self.global_step} ({len(bad)} of "
+                                     f"{len(weights)} tensors, first model.{bad[0]}) after an optimizer step with a "
+                                     f"finite loss and gradients: lower model.optim.lr (now {self.optim_config.lr:g}); "
+                                     f"not saved{self.saved_note()}")
         checkpoint["pixeltransformer_format"] = CHECKPOINT_FORMAT
         # Lightning dumps the checkpoint on every rank (rank zero writes it), so this gather runs on all of them
         states = self.gather_ranks(self.generator.get_state())  # [W, S]
@@ -398,10 +471,7 @@ class PixelTransformerModule(L.LightningModule):
             if x.is_complex():
                 raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
             out.append(x.to(self.device, weights))  # [B, K or Q, P or V]
-            if not torch.isfinite(out[-1]).all():
-                bad = int((~torch.isfinite(out[-1])).sum())
-                raise ValueError(f"{name} holds {bad} NaN or infinite entries (as {out[-1].dtype}); "
-                                 "positions and values must be finite")
+            check_finite(**{name: out[-1]})
             if name == "ctx_val":
                 self.check_values(out[-1])
             elif (far := float(out[-1].abs().max())) > 1 + 1e-4:

@@ -79,6 +79,9 @@ def build_world(w: Path) -> Path:
     flat = {"spec": poly, "preset": "tiny", "encoder": "buffered", "max_context": 16, "num_queries": 8}
     torch.save({**_checkpoint(poly), "pixeltransformer_format": 1, "hyper_parameters": flat}, ck / "format1.ckpt")
     torch.save(_checkpoint(images, callbacks=_Payload(str(w / "pwned"))), ck / "evil.ckpt")
+    diverged = _checkpoint(poly)
+    diverged["state_dict"]["model.head.weight"][0, 0] = float("nan")
+    torch.save(diverged, ck / "diverged.ckpt")
 
     d = w / "input"
     d.mkdir()
@@ -187,6 +190,10 @@ ROWS = [
      '`pixeltransformer fit --config configs/polynomial.yaml --ckpt_path evil.ckpt` (carries pickled code)',
      lambda w: ["cli", "fit", *POLY, "--ckpt_path", f"{w}/ckpt/evil.ckpt", *_runs(w)],
      "refusing {w}/ckpt/evil.ckpt: it needs code beyond tensors and plain types"),
+    ("ckpt-diverged",
+     '`make eval CKPT=diverged.ckpt` (saved after the training diverged: NaN weights)',
+     lambda w: ["make", "eval", f"CKPT={w}/ckpt/diverged.ckpt"],
+     "refusing {w}/ckpt/diverged.ckpt: its weights hold NaN or Inf (1 of "),
     ("ckpt-other-domain",
      '`make eval DOMAIN=images CKPT=runs/polynomial/old/checkpoints/last.ckpt`',
      lambda w: ["make", "eval", "DOMAIN=images", "WANDB=offline",

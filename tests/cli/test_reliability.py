@@ -204,10 +204,37 @@ def test_nonfinite_loss_stops_or_skips(tiny_module):
 def test_nan_in_a_training_batch_names_the_items(tiny_module):
     signal = torch.randn(2, 1, 64)
     signal[1, 0, 5] = float("inf")
-    with pytest.raises(FloatingPointError, match=r"NaN/Inf in the training data .* \(items \[7, 9\]\)"):
+    with pytest.raises(FloatingPointError, match=r"NaN/Inf in the training data .* \(items \[9\]\)"):
         tiny_module.training_step({"signal": signal, "index": torch.tensor([7, 9])}, 0)
+
+
+def test_nan_in_validation_or_test_data_is_named_not_left_out(tiny_module):
+    """A validation (and the test loop, which scores the same way) left items with NaN data out of val/nll with
+    torchmetrics' generic warning, so a split with broken items scored as if it had only the others."""
+    signal = torch.randn(3, 1, 64)  # [B, V, N]
+    signal[2, 0, 7] = float("nan")
+    with pytest.raises(FloatingPointError, match=r"^NaN/Inf in the validation data at global step 0, batch 1 "
+                       r"\(items \[12\]\)$"):
+        tiny_module.validation_step({"signal": signal, "index": torch.tensor([10, 11, 12])}, 1)
+    level = tiny_module.val_nll[str(tiny_module.val_levels[0])]
+    level.update(torch.tensor([1.0, float("nan")]))  # a NaN NLL from the model itself
+    assert torch.isnan(level.compute())  # not 1.0: the level's mean says so, and no best checkpoint is chosen by it
 
 
 def test_k_larger_than_positions():
     with pytest.raises(ValueError, match="larger than the 64 grid points"):
         SetSampler(4, 100, 8, grid_points=True)(torch.zeros(1, 1, 8, 8), torch.Generator(), num_context=65)
+
+
+def test_a_checkpoint_with_nan_weights_is_refused(tmp_path, tiny_ckpt):
+    """A diverged run's checkpoint loaded, and every mean and sample it gave was NaN (an evaluation wrote a
+    metrics.json of nulls, with status 0)."""
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["state_dict"]["model.head.bias"][0] = float("inf")
+    bad = tmp_path / "diverged.ckpt"
+    torch.save(ckpt, bad)
+    with pytest.raises(CheckpointError, match=r"refusing .*diverged\.ckpt: its weights hold NaN or Inf \(1 of \d+ "
+                       r"tensors, first model\.head\.bias\): the training had diverged when it was saved"):
+        load_module(bad)
+    with pytest.raises(CheckpointError, match="its weights hold NaN or Inf"):
+        load_checkpoint(bad, mmap=True)  # as the commands check a checkpoint before they start

@@ -115,3 +115,22 @@ def test_shared_cifar_and_cats():
     assert x.shape == (200, 3, 32, 32) and y.shape == (200,)
     cats = ImageDataModule("folder", image_size=32, bins="uniform", num_bins=64)  # default root: shared cat faces
     assert cats.spec.grid_shape == (32, 32) and len(cats.dataset("train")) == 39
+
+
+def test_pictures_of_0_and_1_saved_as_8_bit_are_named(tmp_path, recwarn):
+    """A folder of masks saved from 0..1 arrays as 8-bit PNGs trained, and `predict --input` completed, nearly black
+    pictures (values 0 and 1/255) without a word."""
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray((rng.random((12, 12)) > 0.5).astype(np.uint8)).save(tmp_path / f"m{i}.png")
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=12, splits=(4, 1, 1), bins="uniform", num_bins=8)
+    with pytest.warns(UserWarning, match=r"every pixel is 0 or 1 of 255, so the pictures read as black: were 0..1 "
+                      r"values saved as 8-bit\? Scale them to 0..255$"):
+        dm.setup("fit")
+    with pytest.warns(UserWarning, match=r"m0.png: every pixel is 0 or 1 of 255"):
+        ImageDomain().read_input(tmp_path / "m0.png", dm.spec)
+    recwarn.clear()
+    write_folder(tmp_path / "photos", 3)
+    ImageDataModule("folder", root=str(tmp_path / "photos"), image_size=12, splits=(1, 1, 1), bins="uniform",
+                    num_bins=8).setup("fit")
+    assert not [w for w in recwarn if "0 or 1 of 255" in str(w.message)]

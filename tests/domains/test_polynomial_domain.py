@@ -186,3 +186,15 @@ def test_predict_refuses_input_files_and_x_out_of_range(tiny_checkpoint, tmp_pat
     with pytest.raises(ValueError, match=r"--context: x must lie in \[-1, 1\]"):
         _predict(tiny_checkpoint, "--context", "[[1.5, 0.0]]", "--out", str(tmp_path / "b"))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("option, dataset", [("coef_std", "polynomial"), ("lengthscale", "gp_rbf"),
+                                             ("variance", "gp_matern")])
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
+def test_a_prior_without_spread_is_refused_in_one_line(option, dataset, value):
+    """lengthscale 0 stopped with a Cholesky traceback; coef_std 0 trained on constant zero functions and evaluated
+    an oracle of NaN (null in metrics.json) without a word."""
+    from domains.polynomial.data import PolynomialDataModule
+
+    with pytest.raises(ValueError, match=rf"^--data.init_args.{option} must be > 0, got {value}$"):
+        PolynomialDataModule(dataset=dataset, **{option: value})

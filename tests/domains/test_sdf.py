@@ -252,6 +252,10 @@ def test_read_voxels_layouts_and_up_axis(tmp_path):
     np.save(tmp_path / "complex.npy", occ[:, 0].astype(np.complex64))  # compared as complex, it passed for voxels
     with pytest.raises(ValueError, match=r"complex.npy: voxel grids must hold real numbers, got dtype complex64$"):
         read_voxels(tmp_path / "complex.npy")
+    occ[1, 0, 3, 3, 3] = np.nan  # NaN > 0.5 is False: the voxel was read as empty
+    np.save(tmp_path / "nan.npy", occ[:, 0])
+    with pytest.raises(ValueError, match=r"nan.npy: voxel grids hold 1 NaN or Inf values$"):
+        read_voxels(tmp_path / "nan.npy")
 
 
 def test_read_voxels_names_a_file_of_python_objects_or_a_broken_header(tmp_path):

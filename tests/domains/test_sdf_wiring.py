@@ -247,6 +247,24 @@ def test_an_occupancy_grid_is_read_as_the_sdf_of_its_solid(tmp_path, capsys):
         SdfDomain().read_input(tmp_path / "complex.npy", spec)
 
 
+def test_an_sdf_grid_in_other_units_or_without_a_surface_is_named(tmp_path, recwarn):
+    """An SDF grid in voxel units was read as cube units and clipped to [-t, t], a band 15x too thin, and one with no
+    surface (every value positive) completed an empty shape, both without a word."""
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8)
+    ball = (grid_positions((16,) * 3).norm(dim=-1) - 0.6).view(16, 16, 16).numpy()  # [16, 16, 16] cube units
+    np.save(tmp_path / "ball.npy", ball)
+    SdfDomain().read_input(tmp_path / "ball.npy", spec)
+    assert not [w for w in recwarn if "SDF grid" in str(w.message)]
+    np.save(tmp_path / "voxels.npy", ball * 7.5)  # voxel units of a 16^3 grid
+    with pytest.warns(UserWarning, match=r"voxels.npy: across its surface the SDF grid changes by [\d.]+ grid spacings "
+                      r"per spacing.*\(voxels: divide by 7.5\); they are read as cube units, clipped to \+-0.1$"):
+        SdfDomain().read_input(tmp_path / "voxels.npy", spec)
+    np.save(tmp_path / "outside.npy", np.abs(ball) + 0.01)
+    with pytest.warns(UserWarning, match=r"outside.npy: the SDF grid has no surface, every value is positive "
+                      r"\(outside\): the shape is empty$"):
+        SdfDomain().read_input(tmp_path / "outside.npy", spec)
+
+
 def test_write_prediction_meshes_an_analytic_box_in_place(tmp_path):
     """The grid's axes are the positions' (x, y, z): a box keeps its place and its proportions in the meshes."""
     spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(48,) * 3, val_dims=1, val_range=(-T, T),

@@ -392,6 +392,25 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
         m.mean_field(pos, val, torch.full((2, 1, 2), 3.0))
 
 
+def test_the_inference_functions_refuse_nan_in_s(tiny_module):
+    """pixeltransformer.inference's functions (model and dist given) answered one NaN in S with a mean that was NaN
+    everywhere, and samples that were finite numbers drawn from NaN logits, without a word."""
+    from pixeltransformer import inference
+
+    m = tiny_module
+    pos, val = torch.rand(1, 6, 1) * 2 - 1, torch.randn(1, 6, 1)  # [1, 6, 1], [1, 6, 1]
+    nan_val, inf_pos = val.clone(), pos.clone()
+    nan_val[0, 2, 0], inf_pos[0, 4, 0] = float("nan"), float("-inf")
+    calls = [(lambda: inference.complete(m.model, m.dist, pos, nan_val, (16,), num_samples=1), "ctx_val holds 1 "),
+             (lambda: inference.mean_field(m.model, m.dist, inf_pos, val, pos), "ctx_pos holds 1 "),
+             (lambda: inference.predict_params(m.model, pos, val, pos * float("nan")), "qry_pos holds 6 "),
+             (lambda: inference.sample(m.model, m.dist, pos, nan_val, pos), "ctx_val holds 1 ")]
+    for call, named in calls:
+        with pytest.raises(ValueError, match=rf"^{named}NaN or infinite entries \(as torch.float32\); positions and "
+                           "values must be finite$"):
+            call()
+
+
 def test_one_gaussian_takes_values_beyond_its_nominal_range_but_not_beyond_float32(tiny_module):
     """With one Gaussian (NB = 1) the value range only normalises: values beyond it are read, as
     `predict --context` reads them, up to where the value frame's float32 squares would overflow."""

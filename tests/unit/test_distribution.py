@@ -137,3 +137,19 @@ def test_components_of_chosen_bins_equal_the_full_split(kind):
     assert got_means.shape == (5, 2, 3, v)
     assert torch.allclose(got_means, means.gather(-2, bins.unsqueeze(-1).expand(-1, -1, -1, v)), atol=1e-6)
     assert torch.allclose(got_sigma, sigma.gather(-1, bins), atol=1e-6)
+
+
+@pytest.mark.parametrize("colours", [1, 4])
+def test_kmeans_bins_of_data_with_fewer_colours_than_bins_are_refused(colours):
+    """A picture folder of 4 colours (or 1) gave 256 k-means centres of which at most 4 were distinct: their spacing,
+    the unit of every offset and sigma, was 0, and every training loss was NaN from the first step."""
+    from pixeltransformer.bins import kmeans_centres
+
+    palette = torch.rand(colours, 3, generator=torch.Generator().manual_seed(0))  # [c, 3]
+    pixels = palette[torch.randint(colours, (5000,), generator=torch.Generator().manual_seed(1))]  # [N, 3]
+    spec = _spec(256, v=3).with_centres(kmeans_centres(pixels, 256))
+    with pytest.raises(ValueError, match=rf"^t/t: the 256 value bins have only {colours} distinct centres .* set "
+                       rf"--data.init_args.num_bins to at most {colours}$"):
+        BinnedGaussian.from_spec(spec)
+    dist = BinnedGaussian.from_spec(_spec(colours, v=3).with_centres(kmeans_centres(pixels, colours)))
+    assert dist.unit > 0  # as many bins as colours: a spacing, finite losses

@@ -1,0 +1,89 @@
+"""A run that diverges: it stops (or skips) before NaN weights reach a checkpoint, and says so in one line."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pixeltransformer import module as module_lib
+from pixeltransformer.checkpointing import RunCheckpoint
+
+
+class Blowup(module_lib.PixelTransformerModule):
+    """Gradients overflow (an Inf in one weight's gradient, the loss still finite) at the steps listed."""
+
+    blow_at: frozenset[int] = frozenset()
+    overflow_at: int | None = None  # the optimizer step of this global step leaves an Inf weight
+
+    def on_after_backward(self) -> None:
+        if self.global_step in self.blow_at:
+            self.model.head.weight.grad[0, 0] = math.inf
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        step = self.global_step
+        super().optimizer_step(*args, **kwargs)
+        if step == self.overflow_at:
+            with torch.no_grad():
+                self.model.head.bias[0] = math.inf
+
+
+def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at: int | None = None):
+    import lightning as L
+
+    import domains.polynomial.domain  # noqa: F401 - the domain the module names
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule(train_size=64, val_size=4, test_size=4, batch_size=4, resolution=64)
+    module = Blowup(spec=dm.spec.to_dict(), net=dict(width=32, ffn=64, fourier_features=16),
+                    sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True),
+                    optim=dict(nonfinite=nonfinite, warmup_steps=0))
+    module.blow_at, module.overflow_at = frozenset(blow_at), overflow_at
+    checkpoints = RunCheckpoint(dirpath=str(tmp_path / "checkpoints"), monitor=None, save_top_k=0,
+                                every_n_train_steps=1, every_minutes=None)
+    trainer = L.Trainer(max_steps=max_steps, logger=False, callbacks=[checkpoints], enable_progress_bar=False,
+                        limit_val_batches=0, enable_model_summary=False, accelerator="cpu", gradient_clip_val=1.0)
+    trainer.fit(module, datamodule=dm)
+    return trainer, module
+
+
+def saved(tmp_path) -> tuple[int, bool]:
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    return ckpt["global_step"], all(torch.isfinite(v).all() for v in ckpt["state_dict"].values()
+                                    if v.is_floating_point())
+
+
+def test_nonfinite_gradients_stop_the_run_before_a_checkpoint_saves_them(tmp_path):
+    """An Inf gradient with a finite loss made every weight NaN at the optimizer step; the step's save wrote them to
+    last.ckpt, and the run stopped only at the next step's NaN loss."""
+    with pytest.raises(FloatingPointError, match=r"^non-finite gradients \(loss .*\) at global step 2, batch 2 "
+                       r"\(\|S\|=\d+\); the last checkpoint saved is .*last\.ckpt \(step 2\); lower model\.optim\.lr"):
+        fit(tmp_path, blow_at={2}, max_steps=5)
+    assert saved(tmp_path) == (2, True)
+
+
+def test_skip_leaves_the_weights_finite_and_counts_the_batches(tmp_path):
+    with pytest.warns(UserWarning, match="2 training batches were skipped for a non-finite loss or gradients"):
+        trainer, module = fit(tmp_path, blow_at={1, 3}, max_steps=5, nonfinite="skip")
+    assert module.skipped_batches == 2
+    assert trainer.progress_bar_metrics["train/skipped_batches"] == 2  # the progress lines show it
+    assert saved(tmp_path) == (5, True)
+
+
+def test_skip_stops_a_run_that_skips_every_batch(tmp_path, monkeypatch):
+    monkeypatch.setattr(module_lib, "MAX_SKIPPED_IN_A_ROW", 4)
+    with pytest.raises(FloatingPointError, match=r"^4 training batches in a row had a non-finite loss or gradients, "
+                       r"up to global step 5 .*the run has diverged; the last checkpoint saved is .*last\.ckpt"):
+        fit(tmp_path, blow_at=range(2, 100), max_steps=20, nonfinite="skip")
+    assert saved(tmp_path)[1]
+
+
+def test_weights_that_overflow_are_never_saved(tmp_path):
+    """With finite loss and gradients an optimizer step can still overflow (model.optim.lr=1e39 is finite in Python and
+    Inf in float32): the step's checkpoint wrote the Inf weights."""
+    with pytest.raises(FloatingPointError, match=r"^the weights hold NaN or Inf at global step 3 \(1 of \d+ tensors, first "
+                       r"model.head.bias\) after an optimizer step .*; not saved; the last checkpoint saved is "
+                       r".*last\.ckpt \(step 2\)$"):
+        fit(tmp_path, blow_at=(), max_steps=5, overflow_at=2)
+    assert saved(tmp_path) == (2, True)
