@@ -94,6 +94,9 @@ class RunConfig(SaveConfigCallback):
         # folder, wherever it has moved, and a new run started from a copy of this file is a new run
         self.config = self.config.clone()
         self.config.ckpt_path = self.config.resume = None
+        for logger in _config_list(self.config.trainer.get("logger")):  # the W&B id lives in wandb_id.txt alone: an
+            if "id" in (logger.get("init_args") or {}):  # id of digits (2048e123) would read back as a number
+                logger.init_args.id = None
         super().setup(trainer, pl_module, stage)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
@@ -451,6 +454,11 @@ def offline_segment_id(run_id: str, wandb_dir: Path) -> str:
     while f"{run_id}-{k}" in ids:
         k += 1
     return f"{run_id}-{k}"
+
+
+def _config_list(value: Any) -> list:
+    """A config entry that may be one item or a list of them (trainer.logger, trainer.callbacks), as a list."""
+    return [] if value is None or isinstance(value, bool) else list(value) if isinstance(value, list) else [value]
 
 
 def _new_wandb_id() -> str:

@@ -221,6 +221,9 @@ def sample(
         rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk))  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
+    if not torch.isfinite(out).all():  # a drawn value that overflowed feeds every later step of its chain
+        raise ValueError(f"sampling at temperature {temperature:g} drew values that overflow float32 (NaN or Inf); "
+                         "use a lower temperature")
     return out.view(b, s, q, v)  # [B, S, Q, V]
 
 

@@ -56,7 +56,34 @@ def with_run_config(argv: list[str]) -> list[str]:
     else:
         return argv
     config = Path(run) / "config.yaml"
-    return [argv[0], "--config", str(config), *argv[1:]] if config.is_file() else argv
+    if not config.is_file():
+        return argv
+    drop_logged_id(config)
+    return [argv[0], "--config", str(config), *argv[1:]]
+
+
+def drop_logged_id(config: Path) -> None:
+    """Set the W&B logger's ``id`` in a run's config.yaml to null, in place. Configs are now written without it (the
+    id lives in wandb_id.txt); in one written with it, an id of digits, or of digits, an e and digits (2048e123),
+    reads back as a number that the parser refuses, and the run could not be resumed."""
+    import re
+
+    import yaml
+
+    try:
+        text = config.read_text()
+        loggers = ((yaml.safe_load(text) or {}).get("trainer") or {}).get("logger")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return  # the CLI's parser reports it
+    ids = [lg["init_args"]["id"] for lg in (loggers if isinstance(loggers, list) else [loggers])
+           if isinstance(lg, dict) and isinstance(lg.get("init_args"), dict) and lg["init_args"].get("id") is not None]
+    new = text
+    for run_id in ids:
+        new = re.sub(rf"^(\s*)id: ['\"]?{re.escape(str(run_id))}['\"]?[ \t]*$", r"\1id: null", new, flags=re.M)
+    if new != text:
+        from .files import write_text
+
+        write_text(config, new)
 
 
 def given_configs(argv: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+import yaml
 
 from domains.polynomial.data import PolynomialDataModule
 from pixeltransformer.checkpointing import RunCheckpoint
@@ -63,7 +64,15 @@ def test_resume_keeps_the_wandb_run_id(tmp_path):
     first_id = (run / "wandb_id.txt").read_text().strip()
     assert cli.trainer.logger._wandb_init["id"] == first_id
     assert "anonymous" not in cli.trainer.logger._wandb_init  # wandb warns about the deprecated setting, even None
+    config = run / "config.yaml"
+    assert yaml.safe_load(config.read_text())["trainer"]["logger"]["init_args"]["id"] is None  # wandb_id.txt has it
+    # as an earlier version wrote a run whose id is digits, an e and digits: the parser would read back a number
+    first_id = "2048e123"
+    (run / "wandb_id.txt").write_text(first_id + "\n")
+    config.write_text(config.read_text().replace("      id: null\n", f"      id: {first_id}\n"))
+    assert yaml.safe_load(config.read_text())["trainer"]["logger"]["init_args"]["id"] == first_id
     again = main(["fit", *common, "--trainer.max_steps=4", "--resume", str(run), "--trainer.callbacks=[]"])
+    assert yaml.safe_load(config.read_text())["trainer"]["logger"]["init_args"]["id"] is None
     assert again.trainer.logger._wandb_init["id"] == first_id  # no W&B folder yet: nothing to keep apart from
     assert again.trainer.logger._wandb_init["group"] == "polynomial/r"  # with the run's evaluations
     assert again.trainer.global_step == 4

@@ -411,6 +411,20 @@ def test_the_inference_functions_refuse_nan_in_s(tiny_module):
             call()
 
 
+def test_sampling_names_a_temperature_whose_draws_overflow(tiny_module):
+    """A finite temperature can still scale the drawn values beyond float32, and every later step of the chain reads
+    them: the samples came back NaN without a word."""
+    from pixeltransformer import inference
+
+    m = tiny_module
+    pos, val = torch.rand(1, 6, 1) * 2 - 1, torch.randn(1, 6, 1)  # [1, 6, 1], [1, 6, 1]
+    qry = torch.linspace(-1, 1, 16).view(1, 16, 1)  # [1, 16, 1]
+    assert torch.isfinite(inference.sample(m.model, m.dist, pos, val, qry, temperature=2.0)).all()
+    with pytest.raises(ValueError, match=r"^sampling at temperature 1e\+30 drew values that overflow float32 \(NaN or "
+                                         r"Inf\); use a lower temperature$"):
+        inference.sample(m.model, m.dist, pos, val, qry, temperature=1e30)
+
+
 def test_one_gaussian_takes_values_beyond_its_nominal_range_but_not_beyond_float32(tiny_module):
     """With one Gaussian (NB = 1) the value range only normalises: values beyond it are read, as
     `predict --context` reads them, up to where the value frame's float32 squares would overflow."""
