@@ -36,7 +36,7 @@ from .evaluation import SweepEvaluation, eval_folder
 from .files import (drop_aside, missing_folders, put_back, remove_empty, restore_asides, restored_note,
                     set_aside)
 from .loading import CheckpointError, load_checkpoint
-from .module import DataMismatch, PixelTransformerModule, format_error
+from .module import DataMismatch, PixelTransformerModule, check_precision, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
@@ -277,6 +277,7 @@ class PixelTransformerCLI(LightningCLI):
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         if "weights_only" in cfg and cfg.weights_only is None:
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
+        check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
         if self.subcommand == "fit":
             check_fit_length(cfg.trainer.get("max_steps"), cfg.trainer.get("max_epochs"))
         run_dir = self._run_dir(cfg)

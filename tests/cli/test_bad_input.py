@@ -161,6 +161,11 @@ ROWS = [
      '`--model.net.encoder=sideways`',
      lambda w: ["cli", "fit", *POLY, "--model.net.encoder=sideways", *_runs(w)],
      "encoder must be one of bidirectional, buffered, incremental; got 'sideways'"),
+    ("config-true-precision",
+     '`--trainer.precision=bf16-true` (also `16-true`, `64-true`: they cast the weights)',
+     lambda w: ["cli", "fit", *POLY, "--trainer.precision=bf16-true", *_runs(w)],
+     "trainer.precision=bf16-true casts the model's weights to bfloat16, but they must stay float32 (the distance "
+     "bias and Fourier features run in float32): use 16-mixed or bf16-mixed for half precision, or 32-true"),
     # ---- checkpoints -------------------------------------------------------------------------------------
     ("ckpt-missing",
      '`make eval CKPT=missing.ckpt`',

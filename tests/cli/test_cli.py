@@ -214,6 +214,34 @@ def test_fit_with_the_gpu_trainer_file(tmp_path):
         assert torch.isfinite(p).all()
 
 
+@pytest.mark.parametrize("subcommand, precision, dtype", [
+    ("fit", "16-true", "float16"), ("fit", "bf16-true", "bfloat16"), ("fit", "64-true", "float64"),
+    ("fit", "64", "float64"), ("validate", "bf16-true", "bfloat16"), ("test", "64-true", "float64"),
+    ("predict", "16-true", "float16")])
+def test_a_precision_that_casts_the_weights_is_refused_before_the_run_folder(subcommand, precision, dtype,
+                                                                            trained_polynomial, tmp_path, capsys):
+    """Lightning's "true" precisions cast the weights, which the model keeps float32 (the distance bias and Fourier
+    features): every one failed at the first forward pass, after the fit's run folder was named. They are refused
+    in one line naming the option and the mixed precisions, before any folder or [run] line."""
+    args = ["--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            f"--trainer.precision={precision}"]
+    if subcommand == "fit":
+        args += [*SETS_SMOKE, "--run_root", str(tmp_path / "runs"), "--run_name", "cast"]
+    else:
+        args += ["--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
+    if subcommand == "predict":
+        args += ["--context", "[[-0.5, 1.2], [0.1, 0.3]]", "--out", str(tmp_path / "predicted")]
+    before = sorted(p.relative_to(trained_polynomial) for p in trained_polynomial.rglob("*"))
+    message = (rf"^trainer\.precision={precision} casts the model's weights to {dtype}, but they must stay float32 "
+               r"\(the distance bias and Fourier features run in float32\): use 16-mixed or bf16-mixed for half "
+               r"precision, or 32-true$")
+    with pytest.raises(ValueError, match=message):
+        main([subcommand, *args])
+    assert not list(tmp_path.iterdir())  # no run folder, no prediction
+    assert sorted(p.relative_to(trained_polynomial) for p in trained_polynomial.rglob("*")) == before  # no eval folder
+    assert "[run]" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("size", sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml")))
 def test_model_size_files_compose_after_a_domain_config(size, capsys):
     """configs/model/<size>.yaml sets the net's sizes and leaves the domain's other net, set and optimiser options."""
