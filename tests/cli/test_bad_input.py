@@ -142,6 +142,12 @@ ROWS = [
      '`make train DOMAIN=images DATA=imagenet`',
      lambda w: ["make", "train", "DOMAIN=images", "DATA=imagenet"],
      "unknown DATA=imagenet for DOMAIN=images; choose one of: cats cifar10 mnist"),
+    ("config-option-file-as-data",
+     '`make train DOMAIN=sdf DATA=eval_quick` (an option file, not a dataset)',
+     lambda w: ["make", "train", "DOMAIN=sdf", "DATA=eval_quick",  # else a short fit into the world folder
+                f"ARGS=--run_root {w}/runs --trainer.max_steps=1 --trainer.limit_val_batches=0"],
+     'configs/sdf/eval_quick.yaml is an option file, not a dataset: give it as ARGS="--config '
+     'configs/sdf/eval_quick.yaml" (DATA= is one of: modelnet shapenet shapenet_paper)'),
     ("config-unknown-option",
      'a misspelt option: `--model.net.widht=64`',
      lambda w: ["cli", "fit", *POLY, "--model.net.widht=64", *_runs(w)],
