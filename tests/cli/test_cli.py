@@ -159,6 +159,37 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     assert summary["eval/nll_gap_to_oracle/4"] == pytest.approx(metrics["nll_gap_to_oracle"]["4"])
 
 
+def test_pictures_land_on_the_step_of_their_validation_metrics(tmp_path, monkeypatch):
+    """W&B charts everything against trainer/global_step. Lightning logs a validation's metrics at the batches
+    counted for its loggers, one less than trainer.global_step (whose optimizer step came before the validation);
+    the pictures of that validation used global_step, one step after their val/nll@k."""
+    import wandb
+    from wandb.sdk.wandb_run import Run
+
+    received: list[dict] = []
+    log = Run.log
+
+    def record(run, data, *args, **kwargs):
+        received.append(dict(data))
+        return log(run, data, *args, **kwargs)
+
+    wandb.finish()  # a run an earlier test left open would take this fit's logging
+    monkeypatch.setattr(Run, "log", record)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    smoke = [a for a in SMOKE if a not in ("--trainer.logger=false", "--trainer.max_steps=2")]
+    cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *SETS_SMOKE,
+                *DATA_SMOKE["polynomial"], "--trainer.max_steps=4", "--trainer.log_every_n_steps=1",
+                "--run_root", str(tmp_path), "--run_name", "w"])
+    wandb.finish()
+    assert cli.trainer.global_step == 4 and list((tmp_path / "polynomial" / "w" / "wandb").glob("offline-run-*"))
+    metrics = [r["trainer/global_step"] for r in received if "val/nll@4" in r]
+    pictures = [r["trainer/global_step"] for r in received if any(k.startswith("val/functions") for k in r)]
+    assert len(metrics) == 2 and pictures == metrics  # the validations after steps 2 and 4, each at one step
+    losses = [r["trainer/global_step"] for r in received if "train/loss" in r]
+    assert losses == [0, 1, 2, 3] and metrics == [1, 3]  # each beside the loss of the batch before it
+
+
 def test_eval_on_other_data_goes_beside_the_run_s_own(trained_polynomial, capsys):
     """A checkpoint tested on another dataset of the same shape writes eval-<dataset>/, and eval/ stays as it was."""
     ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
