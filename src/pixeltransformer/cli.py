@@ -41,7 +41,7 @@ from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, domain_of, joins_a_run,
-                   resume_checkpoint, with_run_config)
+                   predict_in_the_first_process, resume_checkpoint, with_run_config)
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -493,6 +493,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
 
 def cli_main() -> None:
     """Console script: LightningCLI's subcommands fit, validate, test and predict."""
+    predict_in_the_first_process(sys.argv[1:])  # torchrun, srun: one prediction, in the first process
     set_flushing(True)  # before any thread pool exists, so that its workers inherit the mode (numerics.py)
     keep_freed_memory()  # large temporaries reuse mapped pages (allocator.py)
     try:
