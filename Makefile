@@ -22,6 +22,10 @@ ifeq ($(origin DOMAIN),file)
   DOMAIN := $(or $(filter $(DOMAINS),$(word 2,$(subst /, ,$(or $(RESUME),$(CKPT))))),$(DOMAIN))
 endif
 DATA_CONFIG := $(if $(DATA),--config configs/$(DOMAIN)/$(DATA).yaml,)
+# DATA= takes a domain's dataset overlays: the files of configs/<domain>/ that name a dataset (data: init_args:
+# dataset:). The others there are option files (a grid size, a GPU recipe, a quicker evaluation): ARGS="--config ...".
+datasets = $(sort $(basename $(notdir $(shell awk 'FNR == 1 { top = "" } /^[^ \#]/ { top = $$1 } \
+  top == "data:" && /^ +dataset:/ { print FILENAME }' $(wildcard configs/$(1)/*.yaml) /dev/null))))
 CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer
 ifneq ($(filter train eval sample,$(MAKECMDGOALS)),)
   ifeq ($(wildcard configs/$(DOMAIN).yaml),)
@@ -29,7 +33,10 @@ ifneq ($(filter train eval sample,$(MAKECMDGOALS)),)
   endif
   ifneq ($(DATA),)
     ifeq ($(wildcard configs/$(DOMAIN)/$(DATA).yaml),)
-      $(error unknown DATA=$(DATA) for DOMAIN=$(DOMAIN); choose one of: $(or $(sort $(basename $(notdir $(wildcard configs/$(DOMAIN)/*.yaml)))),none))
+      $(error unknown DATA=$(DATA) for DOMAIN=$(DOMAIN); choose one of: $(or $(call datasets,$(DOMAIN)),none))
+    endif
+    ifeq ($(filter $(DATA),$(call datasets,$(DOMAIN))),)
+      $(error configs/$(DOMAIN)/$(DATA).yaml is an option file, not a dataset: give it as ARGS="--config configs/$(DOMAIN)/$(DATA).yaml" (DATA= is one of: $(or $(call datasets,$(DOMAIN)),none)))
     endif
   endif
 endif
@@ -53,6 +60,8 @@ endif
 help: ## list the targets
 	@echo "PixelTransformer targets (variables: DOMAIN=$(DOMAIN) DATA=$(DATA) ARGS=... CKPT=... RESUME=... INPUT=... CONTEXT=... OUT=... RUNS=... WANDB=offline|online)"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@echo "DATA= of each DOMAIN (configs/<domain>/<dataset>.yaml; other files there are options: ARGS=\"--config ...\"):"
+	@$(foreach d,$(DOMAINS),echo "  $(d): $(or $(call datasets,$(d)),none)";)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)

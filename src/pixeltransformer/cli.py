@@ -35,12 +35,12 @@ from .errors import debugging, fail, first_line, is_input_error, parse_error_lin
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, load_checkpoint
-from .module import DataMismatch, PixelTransformerModule, format_error
+from .module import DataMismatch, PixelTransformerModule, check_precision, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, domain_of, joins_a_run,
-                   resume_checkpoint, with_run_config)
+                   predict_in_the_first_process, resume_checkpoint, with_run_config)
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -279,6 +279,7 @@ class PixelTransformerCLI(LightningCLI):
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         if "weights_only" in cfg and cfg.weights_only is None:
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
+        check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
         if self.subcommand == "fit":
             check_fit_length(cfg.trainer.get("max_steps"), cfg.trainer.get("max_epochs"))
         run_dir = self._run_dir(cfg)
@@ -499,6 +500,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
 
 def cli_main() -> None:
     """Console script: LightningCLI's subcommands fit, validate, test and predict."""
+    predict_in_the_first_process(sys.argv[1:])  # torchrun, srun: one prediction, in the first process
     set_flushing(True)  # before any thread pool exists, so that its workers inherit the mode (numerics.py)
     keep_freed_memory()  # large temporaries reuse mapped pages (allocator.py)
     try:

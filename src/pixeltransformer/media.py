@@ -24,9 +24,19 @@ def wandb_run(trainer: L.Trainer):
     return None
 
 
+def logger_step(trainer: L.Trainer) -> int:
+    """The step Lightning gives its loggers now, which W&B charts as trainer/global_step: the batches whose optimizer
+    step has been counted for the loggers (Lightning's ``_batches_that_stepped``). A validation inside a fit runs
+    after its batch's optimizer step, which ``trainer.global_step`` already counts, and before the loggers count that
+    batch: its metrics (``val/nll@k``) go to ``global_step - 1``, and so must what is logged beside them."""
+    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
+
+
 def log_media(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | Path]], kind: str = "image",
               step: int | None = None) -> None:
-    """Log files as W&B media: kind is "image", "video" or "object3d"."""
+    """Log files as W&B media: kind is "image", "video" or "object3d"; by default at the step of the metrics
+    logged now (:func:`logger_step`)."""
     run = wandb_run(trainer)
     if run is None:
         return
@@ -38,7 +48,7 @@ def log_media(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | P
     for key, value in items.items():
         paths = [value] if isinstance(value, (str, Path)) else list(value)
         payload[key] = [make(str(p)) for p in paths] if len(paths) > 1 else make(str(paths[0]))
-    run.log({**payload, "trainer/global_step": trainer.global_step if step is None else step})
+    run.log({**payload, "trainer/global_step": logger_step(trainer) if step is None else step})
 
 
 MEDIA_KINDS = {".png": "image", ".jpg": "image", ".gif": "video", ".mp4": "video", ".glb": "object3d",

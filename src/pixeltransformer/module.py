@@ -44,6 +44,22 @@ def format_error(fmt: Any) -> str | None:
             f"retrain, or use release 0.1")
 
 
+# Lightning's precisions that cast the module's weights (the weights' dtype under each); "64" is 64-true's alias
+WEIGHT_CASTING_PRECISIONS = {"16-true": "float16", "bf16-true": "bfloat16", "64-true": "float64", "64": "float64",
+                             "transformer-engine": "bfloat16", "transformer-engine-float16": "float16"}
+
+
+def check_precision(precision: Any) -> None:
+    """Refuse a trainer precision that casts the weights: the model keeps them float32 (its distance bias and
+    Fourier features run in float32, also under autocast), so such a run fails at its first forward pass. Mixed
+    precision (bf16-mixed, 16-mixed) keeps the weights float32 and runs the matmuls in half precision."""
+    dtype = WEIGHT_CASTING_PRECISIONS.get(str(precision)) if precision is not None else None
+    if dtype is not None:
+        raise ValueError(f"trainer.precision={precision} casts the model's weights to {dtype}, but they must stay "
+                         "float32 (the distance bias and Fourier features run in float32): use 16-mixed or "
+                         "bf16-mixed for half precision, or 32-true")
+
+
 class DataMismatch(ValueError):
     """A checkpoint whose data (domain, grid, value dimensions, bins) is not the data it is given."""
 

@@ -7,7 +7,8 @@ context set), ``PixelTransformerModule.predict_step`` completes it on a grid (me
 :class:`PredictionWriter` (a Lightning ``BasePredictionWriter``) hands each completion to the Domain, which
 writes its pictures, meshes or videos, then writes prediction.json beside them. A prediction is one input, so it
 runs in one process on one device: a config that asks for several (configs/trainer/ddp.yaml, gpu.yaml) is narrowed
-to one by :func:`one_device`, and the CLI says so.
+to one by :func:`one_device`, and the CLI says so; under a launcher (torchrun, srun) only its first process predicts
+(runs.predict_in_the_first_process).
 """
 
 from __future__ import annotations

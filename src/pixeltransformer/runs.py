@@ -122,6 +122,46 @@ def joins_a_run() -> bool:
     return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
 
 
+def _rank_variable(name: str) -> int:
+    try:
+        return int(os.environ.get(name) or 0)
+    except ValueError:
+        return 0
+
+
+def other_launched_process() -> str | None:
+    """Under a multi-process launcher, the variables that make this process another than the launcher's first, for
+    the line it prints: torchrun's RANK, LOCAL_RANK and GROUP_RANK (of WORLD_SIZE), Lightning's NODE_RANK, SLURM's
+    SLURM_PROCID (of SLURM_NTASKS > 1; an sbatch script alone is task 0). None in the first process, and in a
+    command started as one process."""
+    named = [f"{name}={os.environ[name]}" for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK")
+             if _rank_variable(name) > 0]
+    if _rank_variable("SLURM_NTASKS") > 1 and _rank_variable("SLURM_PROCID") > 0:
+        named.append(f"SLURM_PROCID={os.environ['SLURM_PROCID']} of SLURM_NTASKS={os.environ['SLURM_NTASKS']}")
+    return ", ".join(named) or None
+
+
+# what torchrun and srun tell the processes they start: Lightning would join a predict to that world (and refuses
+# SLURM's --ntasks without --ntasks-per-node)
+LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE",
+                      "TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE", "SLURM_PROCID", "SLURM_LOCALID")
+
+
+def predict_in_the_first_process(argv: list[str]) -> None:
+    """`predict` started by torchrun or srun runs in every process the launcher starts, with the same command line: a
+    prediction is one input, which the first process completes alone, on one device (predict.one_device), as a
+    process of its own (the launcher's variables are removed from its environment). Any other process says so in
+    one line and exits with status 0 (`python -m pixeltransformer`: before Lightning is imported), since a process
+    that failed would make the launcher stop the first one too."""
+    if not argv or argv[0] != "predict":
+        return
+    if (why := other_launched_process()) is not None:
+        print(f"[run] predict runs in the launcher's first process only; this one ({why}) exits", flush=True)
+        raise SystemExit(0)
+    for name in LAUNCHER_VARIABLES:
+        os.environ.pop(name, None)
+
+
 def check_new_run(run: Path) -> Path:
     """A new run never writes into a folder that holds another run (its W&B id, config or checkpoints)."""
     if run.is_dir() and any(run.iterdir()):

@@ -145,6 +145,12 @@ ROWS = [
      '`make train DOMAIN=images DATA=imagenet`',
      lambda w: ["make", "train", "DOMAIN=images", "DATA=imagenet"],
      "unknown DATA=imagenet for DOMAIN=images; choose one of: cats cifar10 mnist"),
+    ("config-option-file-as-data",
+     '`make train DOMAIN=sdf DATA=eval_quick` (an option file, not a dataset)',
+     lambda w: ["make", "train", "DOMAIN=sdf", "DATA=eval_quick",  # else a short fit into the world folder
+                f"ARGS=--run_root {w}/runs --trainer.max_steps=1 --trainer.limit_val_batches=0"],
+     'configs/sdf/eval_quick.yaml is an option file, not a dataset: give it as ARGS="--config '
+     'configs/sdf/eval_quick.yaml" (DATA= is one of: modelnet shapenet shapenet_paper)'),
     ("config-unknown-option",
      'a misspelt option: `--model.net.widht=64`',
      lambda w: ["cli", "fit", *POLY, "--model.net.widht=64", *_runs(w)],
@@ -164,6 +170,11 @@ ROWS = [
      '`--model.net.encoder=sideways`',
      lambda w: ["cli", "fit", *POLY, "--model.net.encoder=sideways", *_runs(w)],
      "encoder must be one of bidirectional, buffered, incremental; got 'sideways'"),
+    ("config-true-precision",
+     '`--trainer.precision=bf16-true` (also `16-true`, `64-true`: they cast the weights)',
+     lambda w: ["cli", "fit", *POLY, "--trainer.precision=bf16-true", *_runs(w)],
+     "trainer.precision=bf16-true casts the model's weights to bfloat16, but they must stay float32 (the distance "
+     "bias and Fourier features run in float32): use 16-mixed or bf16-mixed for half precision, or 32-true"),
     # ---- checkpoints -------------------------------------------------------------------------------------
     ("ckpt-missing",
      '`make eval CKPT=missing.ckpt`',

@@ -159,6 +159,37 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     assert summary["eval/nll_gap_to_oracle/4"] == pytest.approx(metrics["nll_gap_to_oracle"]["4"])
 
 
+def test_pictures_land_on_the_step_of_their_validation_metrics(tmp_path, monkeypatch):
+    """W&B charts everything against trainer/global_step. Lightning logs a validation's metrics at the batches
+    counted for its loggers, one less than trainer.global_step (whose optimizer step came before the validation);
+    the pictures of that validation used global_step, one step after their val/nll@k."""
+    import wandb
+    from wandb.sdk.wandb_run import Run
+
+    received: list[dict] = []
+    log = Run.log
+
+    def record(run, data, *args, **kwargs):
+        received.append(dict(data))
+        return log(run, data, *args, **kwargs)
+
+    wandb.finish()  # a run an earlier test left open would take this fit's logging
+    monkeypatch.setattr(Run, "log", record)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    smoke = [a for a in SMOKE if a not in ("--trainer.logger=false", "--trainer.max_steps=2")]
+    cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *SETS_SMOKE,
+                *DATA_SMOKE["polynomial"], "--trainer.max_steps=4", "--trainer.log_every_n_steps=1",
+                "--run_root", str(tmp_path), "--run_name", "w"])
+    wandb.finish()
+    assert cli.trainer.global_step == 4 and list((tmp_path / "polynomial" / "w" / "wandb").glob("offline-run-*"))
+    metrics = [r["trainer/global_step"] for r in received if "val/nll@4" in r]
+    pictures = [r["trainer/global_step"] for r in received if any(k.startswith("val/functions") for k in r)]
+    assert len(metrics) == 2 and pictures == metrics  # the validations after steps 2 and 4, each at one step
+    losses = [r["trainer/global_step"] for r in received if "train/loss" in r]
+    assert losses == [0, 1, 2, 3] and metrics == [1, 3]  # each beside the loss of the batch before it
+
+
 def test_eval_on_other_data_goes_beside_the_run_s_own(trained_polynomial, capsys):
     """A checkpoint tested on another dataset of the same shape writes eval-<dataset>/, and eval/ stays as it was."""
     ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
@@ -212,6 +243,34 @@ def test_fit_with_the_gpu_trainer_file(tmp_path):
     assert cli.trainer.global_step == 2
     for p in cli.model.parameters():
         assert torch.isfinite(p).all()
+
+
+@pytest.mark.parametrize("subcommand, precision, dtype", [
+    ("fit", "16-true", "float16"), ("fit", "bf16-true", "bfloat16"), ("fit", "64-true", "float64"),
+    ("fit", "64", "float64"), ("validate", "bf16-true", "bfloat16"), ("test", "64-true", "float64"),
+    ("predict", "16-true", "float16")])
+def test_a_precision_that_casts_the_weights_is_refused_before_the_run_folder(subcommand, precision, dtype,
+                                                                            trained_polynomial, tmp_path, capsys):
+    """Lightning's "true" precisions cast the weights, which the model keeps float32 (the distance bias and Fourier
+    features): every one failed at the first forward pass, after the fit's run folder was named. They are refused
+    in one line naming the option and the mixed precisions, before any folder or [run] line."""
+    args = ["--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            f"--trainer.precision={precision}"]
+    if subcommand == "fit":
+        args += [*SETS_SMOKE, "--run_root", str(tmp_path / "runs"), "--run_name", "cast"]
+    else:
+        args += ["--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
+    if subcommand == "predict":
+        args += ["--context", "[[-0.5, 1.2], [0.1, 0.3]]", "--out", str(tmp_path / "predicted")]
+    before = sorted(p.relative_to(trained_polynomial) for p in trained_polynomial.rglob("*"))
+    message = (rf"^trainer\.precision={precision} casts the model's weights to {dtype}, but they must stay float32 "
+               r"\(the distance bias and Fourier features run in float32\): use 16-mixed or bf16-mixed for half "
+               r"precision, or 32-true$")
+    with pytest.raises(ValueError, match=message):
+        main([subcommand, *args])
+    assert not list(tmp_path.iterdir())  # no run folder, no prediction
+    assert sorted(p.relative_to(trained_polynomial) for p in trained_polynomial.rglob("*")) == before  # no eval folder
+    assert "[run]" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("size", sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml")))

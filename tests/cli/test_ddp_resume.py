@@ -130,6 +130,44 @@ def test_predict_under_ddp_runs_on_one_device(tmp_path):
     assert record["num_context"] == 16 and "mean.png" in record["files"]
 
 
+def test_predict_under_a_launcher_runs_in_its_first_process_only(tmp_path):
+    """torchrun and srun start the same command in every process: each ran the whole prediction, all into one run
+    folder. The launcher's first process predicts; each other one says so in one line and exits with status 0 (a
+    failure would make the launcher stop the first). No launcher is started: its variables are set."""
+    from pixeltransformer.cli import main
+
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--trainer.logger=false", "--trainer.callbacks=[]",
+          "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+          "--checkpoint.every_n_train_steps=1", "--data.init_args.train_size=8", "--data.init_args.batch_size=4",
+          "--data.init_args.resolution=64", "--run_root", str(tmp_path), "--run_name", "p"])
+    run = tmp_path / "polynomial" / "p"
+    predict = ["predict", "--config", "configs/polynomial.yaml", "--data.init_args.resolution=64",
+               "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--ckpt_path",
+               str(run / "checkpoints" / "last.ckpt"), "--context", "[[-0.5, 1.2], [0.1, 0.3]]", "--num_samples", "1"]
+    env = {k: v for k, v in _env().items()
+           if k not in ("RANK", "GROUP_RANK", "NODE_RANK", "TORCHELASTIC_RUN_ID") and not k.startswith("SLURM_")}
+    others = [  # (the module a launcher runs, its variables in a process other than the first, what the line names)
+        ("pixeltransformer.cli", {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2"}, "RANK=1, LOCAL_RANK=1"),
+        ("pixeltransformer", {"RANK": "2", "LOCAL_RANK": "0", "GROUP_RANK": "1", "WORLD_SIZE": "4"},
+         "RANK=2, GROUP_RANK=1"),  # torchrun's first process on a second node
+        ("pixeltransformer", {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_LOCALID": "1"},
+         "SLURM_PROCID=1 of SLURM_NTASKS=2")]
+    for module, launched, named in others:
+        proc = subprocess.run([sys.executable, "-m", module, *predict], cwd=REPO, env={**env, **launched},
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.splitlines() == [
+            f"[run] predict runs in the launcher's first process only; this one ({named}) exits"], proc.stdout[-3000:]
+        assert not (run / "predict").exists()
+    first = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "SLURM_PROCID": "0", "SLURM_NTASKS": "2"}
+    proc = subprocess.run([sys.executable, "-m", "pixeltransformer", *predict], cwd=REPO, env={**env, **first},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p.name for p in (run / "predict").iterdir()] == ["context"]  # the one prediction
+    assert json.loads((run / "predict" / "context" / "prediction.json").read_text())["num_context"] == 2
+
+
 @pytest.mark.slow
 def test_ddp_matches_single_process(tmp_path):
     """Same global batch and seed: a similar loss trajectory, and identical synced validation metrics for the

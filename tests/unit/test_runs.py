@@ -44,13 +44,51 @@ def test_an_overlay_given_before_its_domain_config_is_named():
         check_config_order(argv)
 
 
+def make(*variables: str, dry: bool = True) -> subprocess.CompletedProcess:
+    """`make` (with -n: what it would run), without installing or running anything."""
+    venv = Path(sys.prefix)
+    return subprocess.run(["make", *(["-n"] if dry else []), "-s", "--no-print-directory", f"VENV={venv}", "-o",
+                           f"{venv}/.installed", *variables], cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
 def make_dry_run(*variables: str) -> str:
     """The command `make` would run (make -n), without installing or running anything."""
-    venv = Path(sys.prefix)
-    proc = subprocess.run(["make", "-n", "-s", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed",
-                           *variables], cwd=REPO, capture_output=True, text=True, timeout=60)
+    proc = make(*variables)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip().splitlines()[-1]
+
+
+def dataset_overlays(domain: str) -> list[str]:
+    """The files of configs/<domain>/ that name a dataset (data.init_args.dataset), read as YAML."""
+    import yaml
+
+    return sorted(p.stem for p in (REPO / "configs" / domain).glob("*.yaml")
+                  if ((yaml.safe_load(p.read_text()).get("data") or {}).get("init_args") or {}).get("dataset"))
+
+
+def test_make_offers_only_dataset_overlays_as_data():
+    """DATA= lists and takes the overlays that name a dataset; an option file of the same folder (the GP benchmark's
+    GPU recipe, the quick SDF evaluation, the 64^3 grid) is named as one, to be given with ARGS="--config ...". The
+    list offered every file there."""
+    options = {"polynomial": ["gp_tnp_paper"], "sdf": ["eval_quick", "procedural64"]}
+    for domain in ("images", "polynomial", "sdf", "video"):
+        datasets = dataset_overlays(domain)
+        assert datasets and not set(datasets) & set(options.get(domain, []))
+        proc = make("train", f"DOMAIN={domain}", "DATA=nope")
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith(
+            f"*** unknown DATA=nope for DOMAIN={domain}; choose one of: {' '.join(datasets)}.  Stop."), proc.stderr
+        for name in datasets:  # each one runs as before
+            assert f"--config configs/{domain}/{name}.yaml" in make_dry_run("train", f"DOMAIN={domain}", f"DATA={name}")
+        for name in options.get(domain, []):
+            for goal in ("train", "eval", "sample"):
+                proc = make(goal, f"DOMAIN={domain}", f"DATA={name}", "CKPT=x.ckpt", "INPUT=x.png")
+                assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith(
+                    f"*** configs/{domain}/{name}.yaml is an option file, not a dataset: give it as ARGS=\"--config "
+                    f"configs/{domain}/{name}.yaml\" (DATA= is one of: {' '.join(datasets)}).  Stop."), proc.stderr
+    assert "shapenet_paper" in dataset_overlays("sdf")  # the paper-size recipe names its data: README's DATA=shapenet_paper
+    listed = make("help", dry=False).stdout.splitlines()
+    for domain in ("images", "polynomial", "sdf", "video"):
+        assert f"  {domain}: {' '.join(dataset_overlays(domain))}" in listed
 
 
 def test_make_reads_the_domain_from_a_run_path_and_resumes_with_the_run_s_config():
