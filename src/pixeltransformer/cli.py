@@ -40,7 +40,7 @@ from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, domain_of, joins_a_run,
-                   predict_in_the_first_process, resume_checkpoint, with_run_config)
+                   launched_run_name, predict_in_the_first_process, resume_checkpoint, with_run_config)
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -330,7 +330,8 @@ class PixelTransformerCLI(LightningCLI):
             return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
         named = cfg.model.get("domain")
         domain = domain_of(named.class_path if hasattr(named, "class_path") else named)
-        name = cfg.get("run_name") or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = cfg.get("run_name") or (self.subcommand == "fit" and launched_run_name()) \
+            or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run = Path(cfg.run_root) / domain / name
         return check_new_run(run) if self.subcommand == "fit" and not joins_a_run() else run
 
@@ -426,7 +427,7 @@ class PixelTransformerCLI(LightningCLI):
 
 def _first_process() -> bool:
     """The process a command was started as on the first node: the one that names, prints and keeps the run folder."""
-    return not _is_ddp_child() and os.environ.get("NODE_RANK", "0") == "0"
+    return not joins_a_run()
 
 
 def _is_ddp_child() -> bool:

@@ -117,9 +117,26 @@ def check_config_order(argv: list[str]) -> None:
 
 
 def joins_a_run() -> bool:
-    """True in a process that joins a run another process starts: a DDP rank the launcher started (LOCAL_RANK > 0)
-    or the command on another node (NODE_RANK > 0), which finds the run folder already there."""
-    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+    """True in a process that joins a run another process starts, which finds the run folder already there: any but
+    the first process of a launch (:func:`other_launched_process`): a DDP rank Lightning started, the command on
+    another node, torchrun's or srun's other processes."""
+    return other_launched_process() is not None
+
+
+def launched_run_name() -> str | None:
+    """The run name every process of a torchrun or srun launch agrees on when the command gives none (each process
+    would take its own start time): ``slurm-<job>[-<step>]``, or ``torchrun-<rendezvous id>``. None outside such a
+    launch; a launch that offers neither is refused in one line."""
+    if _rank_variable("SLURM_NTASKS") > 1 and "SLURM_PROCID" in os.environ and os.environ.get("SLURM_JOB_ID"):
+        step = os.environ.get("SLURM_STEP_ID", "")
+        return f"slurm-{os.environ['SLURM_JOB_ID']}" + (f"-{step}" if step.isdigit() else "")
+    if _rank_variable("WORLD_SIZE") > 1 and "RANK" in os.environ:
+        run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+        if run_id and run_id != "none":
+            return f"torchrun-{run_id}"
+        raise ValueError(f"this fit is one of {os.environ['WORLD_SIZE']} processes a launcher started, and each would "
+                         "name its run folder by its own start time: give --run_name")
+    return None
 
 
 def _rank_variable(name: str) -> int:
