@@ -52,6 +52,7 @@ def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256
             loss = module.training_step({"signal": next(batches)}, next(step))
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        module.on_before_optimizer_step(opt)  # what training runs between backward and the step: the gradient check
         opt.step()
         device.sync()
 

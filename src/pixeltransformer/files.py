@@ -12,6 +12,8 @@ import fcntl
 import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
 import socket
 from collections.abc import Callable, Iterable
@@ -36,7 +38,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # the suffix is kept, so writers that pick a format from the file name (numpy, PIL, trimesh) still can
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -59,14 +61,16 @@ def remove_empty(folders: Iterable[Path]) -> None:
 
 
 _WRITING: dict[Path, int] = {}  # the folders this process is replacing: the descriptor that holds each one's lock
+_RECORD = re.compile(r"(\S+) (\d+)( done)?")  # what a writer's lock file says: "host pid", then "host pid done"
 
 
 def _lock_file(folder: Path) -> Path:
-    """``.<name>.lock`` beside a folder an evaluation replaces: locked (flock) while a writer runs, and naming it
-    ("host pid"). The kernel, or a shared file system's lock server where it has one, drops a lock with its process,
-    so the lock tells a writer that was killed from one that still runs, and a file that still names a writer no
-    one holds marks the folder as that killed writer's. Whoever holds the lock deletes the file when done; a process
-    that locked a file deleted meanwhile sees that and locks the new one (_take_lock)."""
+    """``.<name>.lock`` beside a folder an evaluation replaces: locked (flock) while a writer runs. The kernel, or a
+    shared file system's lock server where it has one, drops a lock with its process, so the lock tells a writer
+    that was killed from one that still runs. The file says how far its writer got: empty until the writer has
+    set the earlier content aside, then "host pid" while the folder holds its partial files, then "host pid done"
+    once the folder is whole and only the aside remains to delete. Whoever holds the lock deletes the file when
+    done; a process that locked a file deleted meanwhile sees that and locks the new one (_take_lock)."""
     return folder.with_name(f".{folder.name}.lock")
 
 
@@ -74,10 +78,17 @@ def _aside(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}.previous")
 
 
-def _recorded(lock: Path) -> tuple[str, str]:
-    """(host, pid) of the writer a lock file names; empty strings when none."""
-    host, _, pid = (lock.read_text().strip() if lock.is_file() else "").partition(" ")
-    return host, pid
+def _recorded(lock: Path) -> tuple[str, str, bool]:
+    """(host, pid, done) of the writer a lock file names; ("", "", False) when it names none."""
+    match = _RECORD.fullmatch(lock.read_text().strip() if lock.is_file() else "")
+    return (match[1], match[2], bool(match[3])) if match else ("", "", False)
+
+
+def _record(fd: int, done: bool = False, blank: bool = False) -> None:
+    """Say in the lock file held through ``fd`` how far this writer got (see :func:`_lock_file`)."""
+    os.ftruncate(fd, 0)
+    if not blank:
+        os.pwrite(fd, f"{socket.gethostname()} {os.getpid()}{' done' if done else ''}\n".encode(), 0)
 
 
 def _take_lock(folder: Path) -> int | None:
@@ -93,8 +104,8 @@ def _take_lock(folder: Path) -> int | None:
             os.close(fd)
             return None
         except OSError:
-            host, pid = _recorded(lock)
-            if pid.isdigit() and (host != socket.gethostname() or _process_runs(int(pid))):
+            host, pid, _ = _recorded(lock)
+            if pid and (host != socket.gethostname() or _process_runs(int(pid))):
                 os.close(fd)
                 return None
             return fd
@@ -125,7 +136,7 @@ def _release(folder: Path, fd: int) -> None:
 
 def writer_of(folder: Path) -> str:
     """The running writer of ``folder``, for messages: "process 123 on host"."""
-    host, pid = _recorded(_lock_file(Path(folder)))
+    host, pid, _ = _recorded(_lock_file(Path(folder)))
     return f"process {pid} on {host}" if pid else "a process"
 
 
@@ -134,25 +145,30 @@ RESTORED = ("put back the earlier evaluation, which an evaluation that did not e
 REMOVED = "removed the partial files of an evaluation that did not end (killed); there was no earlier one"
 
 
-def _recover_locked(folder: Path, killed: bool) -> str | None:
-    """With ``folder``'s lock held: undo what a writer that never ended left. Its aside goes back over its partial
-    files; with nothing set aside, a folder it wrote (``killed``: its lock file still names it) is its partial files
-    alone and goes. Returns what was done, for a message, or None."""
+def _recover_locked(folder: Path, writing: bool, done: bool, remove: bool = True) -> str | None:
+    """With ``folder``'s lock held, undo what a writer that did not end left (see :func:`_lock_file`): a writer that
+    was done leaves a whole folder and its aside, which goes; one that was ``writing`` leaves its partial files,
+    over which its aside comes back, or which go when nothing was set aside (unless ``remove`` is False). Returns
+    what was done, for a message, or None."""
     aside = _aside(folder)
+    if done:
+        shutil.rmtree(aside, ignore_errors=True)
+        return None
     if aside.is_dir():
         shutil.rmtree(folder, ignore_errors=True)
         aside.rename(folder)
         return RESTORED.format(name=folder.name)
-    if killed and folder.exists():
+    if writing and remove and folder.exists():
         shutil.rmtree(folder, ignore_errors=True)
         return REMOVED
     return None
 
 
 def recover(folder: Path) -> str | None:
-    """Undo what a writer of ``folder`` that never ended (killed: kill -9, SLURM, out of memory) left: the earlier
-    content it set aside is put back over its partial files, and partial files with nothing earlier are removed.
-    Returns what was done, for a message; None when there was nothing to undo, or when the writer still runs."""
+    """Undo what a writer of ``folder`` that did not end (killed: kill -9, SLURM, out of memory) left: the earlier
+    content it set aside is put back over its partial files, and partial files with nothing earlier are removed
+    (only those of a writer on this machine: a lock may hold on one machine alone, and the writer may still run on
+    its own). Returns what was done, for a message; None when there was nothing to undo, or when the writer runs."""
     folder = Path(folder)
     if folder in _WRITING or not (_aside(folder).is_dir() or _lock_file(folder).is_file()):
         return None
@@ -163,18 +179,20 @@ def recover(folder: Path) -> str | None:
     if fd is None:  # its writer runs
         return None
     try:
-        return _recover_locked(folder, killed=bool(_recorded(_lock_file(folder))[1]))
+        host, pid, done = _recorded(_lock_file(folder))
+        return _recover_locked(folder, bool(pid), done, remove=host == socket.gethostname())
     finally:
         _release(folder, fd)
 
 
 def recover_all(parent: Path) -> list[tuple[Path, str]]:
-    """:func:`recover` for every folder in ``parent`` that a writer left an aside or a lock file beside (a run
-    folder's eval/, eval-<name>/): (folder, what was done) for each one undone."""
+    """:func:`recover` for every evaluation folder of a run folder (eval/, eval-<name>/) that a writer left an aside
+    or a lock file beside: (folder, what was done) for each one undone."""
     parent = Path(parent)
-    marks = sorted(parent.glob(".*.previous")) + sorted(parent.glob(".*.lock")) if parent.is_dir() else []
+    marks = sorted(parent.glob(".eval*.previous")) + sorted(parent.glob(".eval*.lock")) if parent.is_dir() else []
     folders = dict.fromkeys(mark.with_name(mark.name[1:].rsplit(".", 1)[0]) for mark in marks)
-    return [(folder, note) for folder in folders if (note := recover(folder)) is not None]
+    return [(folder, note) for folder in folders if (folder.name == "eval" or folder.name.startswith("eval-"))
+            and (note := recover(folder)) is not None]
 
 
 def set_aside(folder: Path) -> Path | None:
@@ -189,16 +207,17 @@ def set_aside(folder: Path) -> Path | None:
     if fd is None:
         raise FileExistsError(f"{folder} is being replaced by another evaluation ({writer_of(folder)}): wait for it "
                               "to end")
-    killed = bool(_recorded(_lock_file(folder))[1])  # a writer that never ended named itself there
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
     _WRITING[folder] = fd
     try:
-        _recover_locked(folder, killed)
+        _, pid, done = _recorded(_lock_file(folder))
+        _recover_locked(folder, bool(pid), done)
+        _record(fd, blank=True)  # the folder is whole: a kill from here to the rename leaves it as it is
         aside = _aside(folder)
-        if not (folder.is_dir() and any(folder.iterdir())):
-            return None
-        folder.rename(aside)
+        if folder.is_dir() and any(folder.iterdir()):
+            folder.rename(aside)
+        else:
+            aside = None
+        _record(fd)  # from here the folder holds this writer's partial files
         return aside
     except BaseException:
         _release(folder, _WRITING.pop(folder))
@@ -208,7 +227,7 @@ def set_aside(folder: Path) -> Path | None:
 def put_back(folder: Path) -> None:
     """Undo :func:`set_aside`: the writer's partial folder goes, the earlier content (if any) comes back."""
     folder = Path(folder)
-    _recover_locked(folder, killed=True)
+    _recover_locked(folder, writing=True, done=False)
     if folder in _WRITING:
         _release(folder, _WRITING.pop(folder))
 
@@ -216,6 +235,8 @@ def put_back(folder: Path) -> None:
 def drop_aside(folder: Path) -> None:
     """The writer of ``folder`` succeeded: the earlier content it replaced is deleted."""
     folder = Path(folder)
+    if folder in _WRITING:
+        _record(_WRITING[folder], done=True)  # the folder is whole: a kill from here leaves it, and the aside goes
     shutil.rmtree(_aside(folder), ignore_errors=True)
     if folder in _WRITING:
         _release(folder, _WRITING.pop(folder))

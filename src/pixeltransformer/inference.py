@@ -222,8 +222,9 @@ def sample(
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
     if not torch.isfinite(out).all():  # a drawn value that overflowed feeds every later step of its chain
-        raise ValueError(f"sampling at temperature {temperature:g} drew values that overflow float32 (NaN or Inf); "
-                         "use a lower temperature")
+        hint = "use a lower temperature" if temperature > 1 else "the model's outputs overflow (its weights?)"
+        raise ValueError(f"sampling at temperature {temperature:g} drew values that overflow float32 (NaN or Inf): "
+                         f"{hint}")
     return out.view(b, s, q, v)  # [B, S, Q, V]
 
 

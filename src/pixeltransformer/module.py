@@ -60,6 +60,15 @@ def check_precision(precision: Any) -> None:
                          "bf16-mixed for half precision, or 32-true")
 
 
+def grads_finite(grads: list[torch.Tensor]) -> bool:
+    """Whether every gradient entry is finite: the largest magnitude is NaN or Inf when any entry is, and cannot
+    overflow for finite ones (one fused kernel for all the tensors, where torch has it)."""
+    inf = float("inf")
+    norms = torch._foreach_norm(grads, inf) if hasattr(torch, "_foreach_norm") else [
+        torch.linalg.vector_norm(g, inf) for g in grads]
+    return bool(torch.isfinite(torch.stack(norms).max()))  # stack: [len(grads)]
+
+
 class DataMismatch(ValueError):
     """A checkpoint whose data (domain, grid, value dimensions, bins) is not the data it is given."""
 
@@ -190,6 +199,10 @@ class PixelTransformerModule(L.LightningModule):
             loss = self.dist.head_loss(feats, self.model.head, sets.qry_val).mean()
         self._step_note = (batch_idx, sets.num_context, float(loss.detach()))  # named if its gradients are not finite
         if not torch.isfinite(loss):
+            if self._trainer is not None and self.trainer.world_size > 1:
+                # Lightning cannot skip a step on one rank alone: the loss's NaN gradients reach every rank through
+                # the all-reduce, and each one stops or skips the step alike (on_before_optimizer_step)
+                return loss
             self.nonfinite_batch(f"non-finite training loss {loss.item()}")
             return None
         bsz = signal.shape[0]
@@ -201,14 +214,16 @@ class PixelTransformerModule(L.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Gradients with a NaN or Inf (a finite loss can overflow in backward) would turn every weight into NaN at
         the optimizer step, and the next checkpoint would save them: such a batch is stopped or skipped as a non-finite
-        loss is. Under DDP the gradients are already reduced, so every rank decides alike. An fp16 loss scaler skips
-        such steps itself and is left to do so."""
-        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if not grads or getattr(getattr(self._trainer, "precision_plugin", None), "scaler", None) is not None:
+        loss is. The ranks decide together (under DDP the gradients are already reduced; sharded strategies hold a
+        shard each). An fp16 loss scaler skips such steps itself and is left to do so."""
+        grads = [p.grad.detach() for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if not grads:
             return
-        # the largest magnitude: NaN or Inf when any entry is, and no overflow for finite ones
-        largest = torch.stack([torch.linalg.vector_norm(g.detach(), float("inf")) for g in grads]).max()  # []
-        if torch.isfinite(largest):
+        scaler = getattr(getattr(self._trainer, "precision_plugin", None), "scaler", None)
+        finite = scaler is not None or grads_finite(grads)
+        if self._trainer is not None:
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if finite:
             self.skipped_in_a_row = 0
             return
         loss = self._step_note[2] if self._step_note else float("nan")
@@ -370,12 +385,12 @@ class PixelTransformerModule(L.LightningModule):
         if plugin is not None and not isinstance(plugin, MixedPrecision):
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
             return
-        if not gradient_clip_val:
-            return
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if not gradient_clip_val or not params:  # no gradients: a skipped step, whose scaler is not updated either,
+            return  # so an unscale_ here would be its second before the next step's
         scaler = getattr(plugin, "scaler", None)
         if scaler is not None:
-            scaler.unscale_(optimizer)  # idempotent within a step; scaler.step then skips its own unscale
-        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            scaler.unscale_(optimizer)  # scaler.step then skips its own unscale
         if gradient_clip_algorithm == "value":
             torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
         else:

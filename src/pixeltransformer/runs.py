@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,34 +57,42 @@ def with_run_config(argv: list[str]) -> list[str]:
     else:
         return argv
     config = Path(run) / "config.yaml"
-    if not config.is_file():
-        return argv
-    drop_logged_id(config)
-    return [argv[0], "--config", str(config), *argv[1:]]
+    return [argv[0], "--config", str(config), *argv[1:]] if config.is_file() else argv
+
+
+def readable_run_configs(argv: list[str]) -> None:
+    """Make the run config.yaml files a command line gives (a resume's own, or one given to an evaluation) readable
+    by the parser: their W&B logger ``id`` becomes null, in place. Configs are now written without it (the id lives
+    in wandb_id.txt); in one written with it, an id like 2048e123 was written as a number (2.048e+126, .inf) or
+    reads back as one, which the parser refuses, so the run could be neither resumed nor evaluated with it."""
+    for config in map(Path, given_configs(argv)):
+        if config.name == "config.yaml" and ((config.parent / "checkpoints").is_dir()
+                                             or (config.parent / "wandb_id.txt").is_file()):
+            drop_logged_id(config)
 
 
 def drop_logged_id(config: Path) -> None:
-    """Set the W&B logger's ``id`` in a run's config.yaml to null, in place. Configs are now written without it (the
-    id lives in wandb_id.txt); in one written with it, an id of digits, or of digits, an e and digits (2048e123),
-    reads back as a number that the parser refuses, and the run could not be resumed."""
-    import re
-
-    import yaml
-
+    """Set every ``id:`` inside the ``logger:`` entry of a config file to null, whatever its value; a file without
+    one is left as it is."""
     try:
-        text = config.read_text()
-        loggers = ((yaml.safe_load(text) or {}).get("trainer") or {}).get("logger")
-    except (OSError, yaml.YAMLError, AttributeError):
+        lines = config.read_text().splitlines(keepends=True)
+    except OSError:
         return  # the CLI's parser reports it
-    ids = [lg["init_args"]["id"] for lg in (loggers if isinstance(loggers, list) else [loggers])
-           if isinstance(lg, dict) and isinstance(lg.get("init_args"), dict) and lg["init_args"].get("id") is not None]
-    new = text
-    for run_id in ids:
-        new = re.sub(rf"^(\s*)id: ['\"]?{re.escape(str(run_id))}['\"]?[ \t]*$", r"\1id: null", new, flags=re.M)
-    if new != text:
+    out, block = [], None  # block: the indent of the `logger:` key while inside its entry
+    for line in lines:
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
+        if block is not None and body.strip() and (indent < block or indent == block and not body.startswith("- ")):
+            block = None
+        if block is None and body.startswith("logger:"):
+            block = indent
+        elif block is not None and re.match(r"(- )?id:\s", body) and body.split(":", 1)[1].strip() != "null":
+            line = line[: indent] + body[: body.index("id:")] + "id: null\n"
+        out.append(line)
+    if out != lines:
         from .files import write_text
 
-        write_text(config, new)
+        write_text(config, "".join(out))
 
 
 def given_configs(argv: list[str]) -> list[str]:
@@ -127,7 +136,10 @@ def launched_run_name() -> str | None:
     """The run name every process of a torchrun or srun launch agrees on when the command gives none (each process
     would take its own start time): ``slurm-<job>[-<step>]``, or ``torchrun-<rendezvous id>``. None outside such a
     launch; a launch that offers neither is refused in one line."""
-    if _rank_variable("SLURM_NTASKS") > 1 and "SLURM_PROCID" in os.environ and os.environ.get("SLURM_JOB_ID"):
+    # a shell in an interactive allocation runs one process (Lightning does not take it for a SLURM launch either)
+    interactive = os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive")
+    if (_rank_variable("SLURM_NTASKS") > 1 and "SLURM_PROCID" in os.environ and os.environ.get("SLURM_JOB_ID")
+            and not interactive):
         step = os.environ.get("SLURM_STEP_ID", "")
         return f"slurm-{os.environ['SLURM_JOB_ID']}" + (f"-{step}" if step.isdigit() else "")
     if _rank_variable("WORLD_SIZE") > 1 and "RANK" in os.environ:

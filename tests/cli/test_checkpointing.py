@@ -66,16 +66,19 @@ def test_resume_keeps_the_wandb_run_id(tmp_path):
     assert "anonymous" not in cli.trainer.logger._wandb_init  # wandb warns about the deprecated setting, even None
     config = run / "config.yaml"
     assert yaml.safe_load(config.read_text())["trainer"]["logger"]["init_args"]["id"] is None  # wandb_id.txt has it
-    # as an earlier version wrote a run whose id is digits, an e and digits: the parser would read back a number
-    first_id = "2048e123"
+    # as earlier versions wrote the id of a run whose id was digits, an e and digits: the parser reads a number
+    for step, written in ((4, "2.048e+126"), (6, "1.0e+126"), (8, ".inf"), (10, "1234e567")):
+        (run / "wandb_id.txt").write_text("1234e567\n")
+        config.write_text(config.read_text().replace("      id: null\n", f"      id: {written}\n"))
+        assert yaml.safe_load(config.read_text())["trainer"]["logger"]["init_args"]["id"] is not None
+        again = main(["fit", *common, f"--trainer.max_steps={step}", "--resume", str(run), "--trainer.callbacks=[]"])
+        assert again.trainer.global_step == step and again.trainer.logger._wandb_init["id"] == "1234e567"
+        assert yaml.safe_load(config.read_text())["trainer"]["logger"]["init_args"]["id"] is None
     (run / "wandb_id.txt").write_text(first_id + "\n")
-    config.write_text(config.read_text().replace("      id: null\n", f"      id: {first_id}\n"))
-    assert yaml.safe_load(config.read_text())["trainer"]["logger"]["init_args"]["id"] == first_id
-    again = main(["fit", *common, "--trainer.max_steps=4", "--resume", str(run), "--trainer.callbacks=[]"])
-    assert yaml.safe_load(config.read_text())["trainer"]["logger"]["init_args"]["id"] is None
+    again = main(["fit", *common, "--trainer.max_steps=12", "--resume", str(run), "--trainer.callbacks=[]"])
     assert again.trainer.logger._wandb_init["id"] == first_id  # no W&B folder yet: nothing to keep apart from
     assert again.trainer.logger._wandb_init["group"] == "polynomial/r"  # with the run's evaluations
-    assert again.trainer.global_step == 4
+    assert again.trainer.global_step == 12
 
 
 def test_each_offline_segment_of_a_run_gets_its_own_wandb_id(tmp_path):

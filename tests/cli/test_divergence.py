@@ -29,21 +29,39 @@ class Blowup(module_lib.PixelTransformerModule):
                 self.model.head.bias[0] = math.inf
 
 
-def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at: int | None = None):
+class NanLoss(Blowup):
+    """The loss is NaN at the steps listed (on the first rank alone under DDP)."""
+
+    nan_at: frozenset[int] = frozenset()
+
+    def training_step(self, batch, batch_idx):
+        if self.global_rank == 0 and self.global_step in self.nan_at:
+            for name in ("loss", "head_loss"):  # one Gaussian with a value frame, or the bins
+                real = getattr(self.dist, name)
+                setattr(self.dist, name, lambda *args, real=real, **kwargs: real(*args, **kwargs) * math.nan)
+        try:
+            return super().training_step(batch, batch_idx)
+        finally:
+            self.dist.__dict__.pop("loss", None), self.dist.__dict__.pop("head_loss", None)
+
+
+def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at: int | None = None,
+        nan_at=(), **trainer_options):
     import lightning as L
 
     import domains.polynomial.domain  # noqa: F401 - the domain the module names
     from domains.polynomial.data import PolynomialDataModule
 
     dm = PolynomialDataModule(train_size=64, val_size=4, test_size=4, batch_size=4, resolution=64)
-    module = Blowup(spec=dm.spec.to_dict(), net=dict(width=32, ffn=64, fourier_features=16),
-                    sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True),
-                    optim=dict(nonfinite=nonfinite, warmup_steps=0))
-    module.blow_at, module.overflow_at = frozenset(blow_at), overflow_at
+    module = NanLoss(spec=dm.spec.to_dict(), net=dict(width=32, ffn=64, fourier_features=16),
+                     sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True),
+                     optim=dict(nonfinite=nonfinite, warmup_steps=0))
+    module.blow_at, module.overflow_at, module.nan_at = frozenset(blow_at), overflow_at, frozenset(nan_at)
     checkpoints = RunCheckpoint(dirpath=str(tmp_path / "checkpoints"), monitor=None, save_top_k=0,
                                 every_n_train_steps=1, every_minutes=None)
-    trainer = L.Trainer(max_steps=max_steps, logger=False, callbacks=[checkpoints], enable_progress_bar=False,
-                        limit_val_batches=0, enable_model_summary=False, accelerator="cpu", gradient_clip_val=1.0)
+    trainer = L.Trainer(**{"max_steps": max_steps, "logger": False, "callbacks": [checkpoints],
+                           "enable_progress_bar": False, "limit_val_batches": 0, "enable_model_summary": False,
+                           "accelerator": "cpu", "gradient_clip_val": 1.0, **trainer_options})
     trainer.fit(module, datamodule=dm)
     return trainer, module
 
@@ -87,3 +105,23 @@ def test_weights_that_overflow_are_never_saved(tmp_path):
                        r".*last\.ckpt \(step 2\)$"):
         fit(tmp_path, blow_at=(), max_steps=5, overflow_at=2)
     assert saved(tmp_path) == (2, True)
+
+
+def test_skips_apart_are_not_a_run_of_skips_under_a_loss_scaler(tmp_path, monkeypatch):
+    """Under 16-mixed the scaler checks the gradients, and a step it took did not end the run of skipped batches:
+    NaN losses apart stopped the run as diverged."""
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    monkeypatch.setattr(module_lib, "MAX_SKIPPED_IN_A_ROW", 2)
+    with pytest.warns(UserWarning, match="2 training batches were skipped"):
+        trainer, module = fit(tmp_path, blow_at=(), max_steps=6, nonfinite="skip", nan_at={1, 3},
+                              plugins=[MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))])
+    assert trainer.global_step == 6 and module.skipped_batches == 2
+
+
+def test_a_nonfinite_loss_on_one_rank_is_skipped_on_every_rank(tmp_path):
+    """Under DDP a skipped step (training_step returning None) is refused by Lightning, and the run crashed; the
+    NaN loss of one rank now reaches every rank's gradients, and every rank skips the step."""
+    trainer, _ = fit(tmp_path, blow_at=(), max_steps=4, nonfinite="skip", nan_at={2}, strategy="ddp_spawn", devices=2)
+    assert trainer.callback_metrics["train/skipped_batches"] == 1  # what the first rank logged
+    assert saved(tmp_path) == (4, True)

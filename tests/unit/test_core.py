@@ -421,7 +421,7 @@ def test_sampling_names_a_temperature_whose_draws_overflow(tiny_module):
     qry = torch.linspace(-1, 1, 16).view(1, 16, 1)  # [1, 16, 1]
     assert torch.isfinite(inference.sample(m.model, m.dist, pos, val, qry, temperature=2.0)).all()
     with pytest.raises(ValueError, match=r"^sampling at temperature 1e\+30 drew values that overflow float32 \(NaN or "
-                                         r"Inf\); use a lower temperature$"):
+                                         r"Inf\): use a lower temperature$"):
         inference.sample(m.model, m.dist, pos, val, qry, temperature=1e30)
 
 

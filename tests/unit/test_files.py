@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,30 @@ def test_a_reader_removes_what_a_killed_writer_wrote_with_nothing_before(tmp_pat
     (tmp_path / ".eval.lock").write_text("")
     assert recover_all(tmp_path) == [] and _names(tmp_path) == ["eval"]
 
+
+
+def test_a_reader_acts_on_evaluation_folders_alone_and_on_what_their_writer_said(tmp_path):
+    """A run folder may be any folder (a checkpoint's own): a lock file beside another folder is not an evaluation's.
+    An evaluation's lock file says how far its writer got: nothing yet (the folder is still the earlier whole one),
+    partial files, or done (only the aside was left to delete); partial files of a writer on another machine stay,
+    as a lock may hold on one machine alone."""
+    host = socket.gethostname()
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_text("mine")
+    (tmp_path / ".photos.lock").write_text(f"{host} 4242\n")
+    assert recover_all(tmp_path) == [] and _names(tmp_path) == [".photos.lock", "photos"]
+
+    files = _earlier(tmp_path)
+    (tmp_path / ".eval.lock").write_text("")  # killed before it set anything aside
+    assert recover_all(tmp_path) == [] and _files(tmp_path / "eval") == files
+    (tmp_path / "eval").rename(tmp_path / ".eval.previous")
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text("whole")
+    (tmp_path / ".eval.lock").write_text(f"{host} 4242 done\n")  # killed while it deleted the aside
+    assert recover_all(tmp_path) == [] and _files(tmp_path / "eval") == {"metrics.json": "whole"}
+    assert _names(tmp_path) == [".photos.lock", "eval", "photos"]
+    (tmp_path / ".eval.lock").write_text("elsewhere 4242\n")  # a writer on another machine
+    assert recover_all(tmp_path) == [] and _files(tmp_path / "eval") == {"metrics.json": "whole"}
+    (tmp_path / ".eval.lock").write_text(f"{host} 4242\n")
+    assert recover_all(tmp_path) == [(tmp_path / "eval", REMOVED)]
+    assert _names(tmp_path) == [".photos.lock", "photos"]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import check_config_order, joins_a_run, launched_run_name, preflight, with_run_config
+from pixeltransformer.runs import (check_config_order, joins_a_run, launched_run_name, preflight,
+                                  readable_run_configs, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,7 +35,7 @@ LAUNCHES = {  # what each launcher tells the processes it starts
     "Lightning's rank 1": {"LOCAL_RANK": "1", "NODE_RANK": "0"},
     "Lightning, second node": {"LOCAL_RANK": "0", "NODE_RANK": "1"},
 }
-LAUNCHER_NAMES = {name for env in LAUNCHES.values() for name in env} | {"SLURM_STEP_ID"}
+LAUNCHER_NAMES = {name for env in LAUNCHES.values() for name in env} | {"SLURM_STEP_ID", "SLURM_JOB_NAME"}
 
 
 def test_every_process_of_a_launch_but_the_first_joins_its_run(tmp_path, monkeypatch):
@@ -73,6 +74,9 @@ def test_a_launch_names_one_run_for_all_its_processes(monkeypatch):
     assert launched_run_name() == "slurm-88"
     monkeypatch.setenv("SLURM_STEP_ID", "2")
     assert launched_run_name() == "slurm-88-2"
+    monkeypatch.setenv("SLURM_JOB_NAME", "bash")  # a shell of an interactive allocation runs one process
+    assert launched_run_name() is None
+    monkeypatch.delenv("SLURM_JOB_NAME")
     for name in ("SLURM_NTASKS", "SLURM_PROCID", "SLURM_JOB_ID", "SLURM_STEP_ID"):
         monkeypatch.delenv(name)
     monkeypatch.setenv("RANK", "0"), monkeypatch.setenv("WORLD_SIZE", "4")
@@ -82,6 +86,24 @@ def test_a_launch_names_one_run_for_all_its_processes(monkeypatch):
     with pytest.raises(ValueError, match=r"^this fit is one of 4 processes a launcher started, and each would name "
                                          r"its run folder by its own start time: give --run_name$"):
         launched_run_name()
+
+
+def test_a_run_s_config_given_to_any_command_loses_its_logged_wandb_id(tmp_path):
+    """Earlier versions wrote the W&B id into config.yaml, where an id like 2048e123 became a number the parser
+    refuses: a run's config.yaml on any command line gets `id: null` (the id lives in wandb_id.txt); other config
+    files and other keys named id stay as they are."""
+    text = ("trainer:\n  logger:\n  - class_path: lightning.pytorch.loggers.WandbLogger\n    init_args:\n"
+            "      id: 2.048e+126\n      name: r\n  callbacks:\n  - class_path: x.Y\n    init_args:\n      id: 3\n"
+            "model:\n  id: .inf\n")
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text(text)
+    (tmp_path / "config.yaml").write_text(text)  # not a run's: no checkpoints/ or wandb_id.txt beside it
+    readable_run_configs(["test", "--config", str(run / "config.yaml"), f"--config={tmp_path / 'config.yaml'}"])
+    assert (run / "config.yaml").read_text() == text.replace("id: 2.048e+126", "id: null")
+    assert (tmp_path / "config.yaml").read_text() == text
+    readable_run_configs(["test", "--config", str(run / "config.yaml")])  # nothing left to change
+    assert (run / "config.yaml").read_text() == text.replace("id: 2.048e+126", "id: null")
 
 
 def test_an_overlay_given_before_its_domain_config_is_named():
