@@ -67,10 +67,12 @@ _RECORD = re.compile(r"(\S+) (\d+)( done)?")  # what a writer's lock file says: 
 def _lock_file(folder: Path) -> Path:
     """``.<name>.lock`` beside a folder an evaluation replaces: locked (flock) while a writer runs. The kernel, or a
     shared file system's lock server where it has one, drops a lock with its process, so the lock tells a writer
-    that was killed from one that still runs. The file says how far its writer got: empty until the writer has
-    set the earlier content aside, then "host pid" while the folder holds its partial files, then "host pid done"
-    once the folder is whole and only the aside remains to delete. Whoever holds the lock deletes the file when
-    done; a process that locked a file deleted meanwhile sees that and locks the new one (_take_lock)."""
+    that was killed from one that still runs. The file says what the folder holds: empty (or no file), a whole
+    evaluation, and an aside beside it is the whole earlier one that a killed writer set aside; "host pid", that
+    writer's partial files; "host pid done", the writer's whole evaluation, and an aside beside it is left to
+    delete. The file is rewritten before each move of a folder, so a kill at any point leaves a state that the next
+    process reads right. Whoever holds the lock deletes the file when nothing is left to do; a process that locked a
+    file deleted meanwhile sees that and locks the new one (_take_lock)."""
     return folder.with_name(f".{folder.name}.lock")
 
 
@@ -85,10 +87,11 @@ def _recorded(lock: Path) -> tuple[str, str, bool]:
 
 
 def _record(fd: int, done: bool = False, blank: bool = False) -> None:
-    """Say in the lock file held through ``fd`` how far this writer got (see :func:`_lock_file`)."""
-    os.ftruncate(fd, 0)
-    if not blank:
-        os.pwrite(fd, f"{socket.gethostname()} {os.getpid()}{' done' if done else ''}\n".encode(), 0)
+    """Say in the lock file held through ``fd`` how far this writer got (see :func:`_lock_file`): the new text is
+    written over the old before the file is cut to its length, so it never reads empty on the way."""
+    text = b"" if blank else f"{socket.gethostname()} {os.getpid()}{' done' if done else ''}\n".encode()
+    os.pwrite(fd, text, 0)
+    os.ftruncate(fd, len(text))
 
 
 def _take_lock(folder: Path) -> int | None:
@@ -128,9 +131,11 @@ def _process_runs(pid: int) -> bool:
     return True
 
 
-def _release(folder: Path, fd: int) -> None:
-    """Delete the lock file while holding its lock, then drop the lock with the descriptor."""
-    _lock_file(folder).unlink(missing_ok=True)
+def _release(folder: Path, fd: int, unlink: bool = True) -> None:
+    """Delete the lock file while holding its lock (unless what it says must stay), then drop the lock with the
+    descriptor."""
+    if unlink:
+        _lock_file(folder).unlink(missing_ok=True)
     os.close(fd)
 
 
@@ -145,30 +150,37 @@ RESTORED = ("put back the earlier evaluation, which an evaluation that did not e
 REMOVED = "removed the partial files of an evaluation that did not end (killed); there was no earlier one"
 
 
-def _recover_locked(folder: Path, writing: bool, done: bool, remove: bool = True) -> str | None:
-    """With ``folder``'s lock held, undo what a writer that did not end left (see :func:`_lock_file`): a writer that
-    was done leaves a whole folder and its aside, which goes; one that was ``writing`` leaves its partial files,
-    over which its aside comes back, or which go when nothing was set aside (unless ``remove`` is False). Returns
-    what was done, for a message, or None."""
+def _recover_locked(folder: Path, fd: int, record: tuple[str, str, bool]) -> tuple[str | None, bool]:
+    """With ``folder``'s lock held through ``fd``, undo what the writer the lock file names (``record``) left when it
+    did not end (see :func:`_lock_file`). Done: its whole folder stays, and its aside goes. Writing: its aside comes
+    back over its partial files, or its partial files go when nothing was set aside. The lock file is rewritten
+    before each move, so a kill at any point leaves a state the next process reads right. Returns what was done,
+    for a message (or None), and whether the lock file may go (not while a deleted aside left files behind)."""
+    _, pid, done = record
     aside = _aside(folder)
     if done:
         shutil.rmtree(aside, ignore_errors=True)
-        return None
+        if aside.exists():
+            return None, False
+        _record(fd, blank=True)
+        return None, True
     if aside.is_dir():
+        _record(fd, blank=True)  # from here the aside is the whole evaluation, whatever the folder holds
         shutil.rmtree(folder, ignore_errors=True)
         aside.rename(folder)
-        return RESTORED.format(name=folder.name)
-    if writing and remove and folder.exists():
+        return RESTORED.format(name=folder.name), True
+    if pid and folder.exists():
         shutil.rmtree(folder, ignore_errors=True)
-        return REMOVED
-    return None
+        _record(fd, blank=True)
+        return REMOVED, True
+    return None, True
 
 
 def recover(folder: Path) -> str | None:
     """Undo what a writer of ``folder`` that did not end (killed: kill -9, SLURM, out of memory) left: the earlier
-    content it set aside is put back over its partial files, and partial files with nothing earlier are removed
-    (only those of a writer on this machine: a lock may hold on one machine alone, and the writer may still run on
-    its own). Returns what was done, for a message; None when there was nothing to undo, or when the writer runs."""
+    content it set aside is put back over its partial files, and partial files with nothing earlier are removed.
+    A writer on another machine is left alone, as if it still ran: a lock may hold on one machine alone. Returns what
+    was done, for a message; None when there was nothing to undo, or when the writer runs."""
     folder = Path(folder)
     if folder in _WRITING or not (_aside(folder).is_dir() or _lock_file(folder).is_file()):
         return None
@@ -178,11 +190,16 @@ def recover(folder: Path) -> str | None:
         return None
     if fd is None:  # its writer runs
         return None
+    record, unlink = _recorded(_lock_file(folder)), False
     try:
-        host, pid, done = _recorded(_lock_file(folder))
-        return _recover_locked(folder, bool(pid), done, remove=host == socket.gethostname())
+        if record[1] and record[0] != socket.gethostname():
+            return None
+        note, unlink = _recover_locked(folder, fd, record)
+        return note
+    except OSError:  # a file that cannot be moved or deleted: the lock file keeps saying what is left to do
+        return None
     finally:
-        _release(folder, fd)
+        _release(folder, fd, unlink)
 
 
 def recover_all(parent: Path) -> list[tuple[Path, str]]:
@@ -208,38 +225,40 @@ def set_aside(folder: Path) -> Path | None:
         raise FileExistsError(f"{folder} is being replaced by another evaluation ({writer_of(folder)}): wait for it "
                               "to end")
     _WRITING[folder] = fd
+    clean = True
     try:
-        _, pid, done = _recorded(_lock_file(folder))
-        _recover_locked(folder, bool(pid), done)
-        _record(fd, blank=True)  # the folder is whole: a kill from here to the rename leaves it as it is
+        _, clean = _recover_locked(folder, fd, _recorded(_lock_file(folder)))
         aside = _aside(folder)
+        if not clean:
+            raise OSError(f"{aside} holds files of an earlier evaluation that could not be deleted: delete them")
         if folder.is_dir() and any(folder.iterdir()):
-            folder.rename(aside)
+            folder.rename(aside)  # the lock file is blank: a kill from here puts the aside back
         else:
             aside = None
         _record(fd)  # from here the folder holds this writer's partial files
         return aside
     except BaseException:
-        _release(folder, _WRITING.pop(folder))
+        _release(folder, _WRITING.pop(folder), unlink=clean)
         raise
 
 
 def put_back(folder: Path) -> None:
     """Undo :func:`set_aside`: the writer's partial folder goes, the earlier content (if any) comes back."""
     folder = Path(folder)
-    _recover_locked(folder, writing=True, done=False)
     if folder in _WRITING:
-        _release(folder, _WRITING.pop(folder))
+        fd = _WRITING.pop(folder)
+        _, unlink = _recover_locked(folder, fd, (socket.gethostname(), str(os.getpid()), False))
+        _release(folder, fd, unlink)
 
 
 def drop_aside(folder: Path) -> None:
     """The writer of ``folder`` succeeded: the earlier content it replaced is deleted."""
     folder = Path(folder)
     if folder in _WRITING:
-        _record(_WRITING[folder], done=True)  # the folder is whole: a kill from here leaves it, and the aside goes
-    shutil.rmtree(_aside(folder), ignore_errors=True)
-    if folder in _WRITING:
-        _release(folder, _WRITING.pop(folder))
+        fd = _WRITING.pop(folder)
+        _record(fd, done=True)  # the folder is whole: a kill from here leaves it, and the aside goes
+        _, unlink = _recover_locked(folder, fd, (socket.gethostname(), str(os.getpid()), True))
+        _release(folder, fd, unlink)
 
 
 def write_text(path: str | Path, text: str) -> Path:

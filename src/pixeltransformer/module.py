@@ -141,6 +141,8 @@ class PixelTransformerModule(L.LightningModule):
         self.skipped_batches = 0  # in the whole run (kept in checkpoints)
         self.skipped_in_a_row = 0
         self._step_note: tuple[int, int, float] | None = None  # this step's batch index, |S| and loss
+        self._loss_finite = True  # this step's losses so far, on this rank (under DDP)
+        self._returned_none = False  # the last training_step skipped its batch (one process)
         self._gen: torch.Generator | None = None
         self._gen_state: torch.Tensor | int | None = None  # from a checkpoint: this rank's state, or a derived seed
         self._prior_checked = not self.objective_config.bin_prior_init
@@ -184,6 +186,7 @@ class PixelTransformerModule(L.LightningModule):
 
     # ---- training ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
+        self._returned_none = False
         signal = self.finite_signal(batch, batch_idx, "training")  # [B, V, *grid]
         if not self._prior_checked:
             self._prior_checked = True
@@ -200,10 +203,12 @@ class PixelTransformerModule(L.LightningModule):
         self._step_note = (batch_idx, sets.num_context, float(loss.detach()))  # named if its gradients are not finite
         if not torch.isfinite(loss):
             if self._trainer is not None and self.trainer.world_size > 1:
-                # Lightning cannot skip a step on one rank alone: the loss's NaN gradients reach every rank through
-                # the all-reduce, and each one stops or skips the step alike (on_before_optimizer_step)
+                # Lightning cannot skip a step on one rank alone: the step goes on, and the ranks stop or skip it
+                # together once its gradients are reduced (on_before_optimizer_step)
+                self._loss_finite = False
                 return loss
             self.nonfinite_batch(f"non-finite training loss {loss.item()}")
+            self._returned_none = True  # Lightning takes no optimizer step for this batch
             return None
         bsz = signal.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
@@ -216,21 +221,23 @@ class PixelTransformerModule(L.LightningModule):
         the optimizer step, and the next checkpoint would save them: such a batch is stopped or skipped as a non-finite
         loss is. The ranks decide together (under DDP the gradients are already reduced; sharded strategies hold a
         shard each). An fp16 loss scaler skips such steps itself and is left to do so."""
-        grads = [p.grad.detach() for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if not grads:
+        if self._returned_none:  # counted in training_step, and Lightning takes no step (one process only)
             return
+        loss_finite, self._loss_finite = self._loss_finite, True  # this step's losses, on this rank
+        grads = [p.grad.detach() for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         scaler = getattr(getattr(self._trainer, "precision_plugin", None), "scaler", None)
-        finite = scaler is not None or grads_finite(grads)
+        finite = loss_finite and (scaler is not None or not grads or grads_finite(grads))
         if self._trainer is not None:
             finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
         if finite:
             self.skipped_in_a_row = 0
             return
         loss = self._step_note[2] if self._step_note else float("nan")
-        self.nonfinite_batch(f"non-finite gradients (loss {loss:.4g})")
-        for group in optimizer.param_groups:  # the optimizer leaves parameters without a gradient as they are
-            for p in group["params"]:
-                p.grad = None
+        self.nonfinite_batch(f"non-finite {'gradients' if loss_finite else 'training loss'} (loss {loss:.4g})")
+        if scaler is None:  # a loss scaler skips a step with non-finite gradients itself, and needs them to tell
+            for group in optimizer.param_groups:  # the optimizer leaves parameters without a gradient as they are
+                for p in group["params"]:
+                    p.grad = None
 
     def nonfinite_batch(self, what: str) -> None:
         """A training batch whose loss or gradients are not finite: stop with one line naming the step and the last
@@ -386,8 +393,8 @@ class PixelTransformerModule(L.LightningModule):
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
             return
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if not gradient_clip_val or not params:  # no gradients: a skipped step, whose scaler is not updated either,
-            return  # so an unscale_ here would be its second before the next step's
+        if not gradient_clip_val or not params or self._returned_none:  # a skipped step: its scaler is not updated
+            return  # either, so an unscale_ here would be its second before the next step's
         scaler = getattr(plugin, "scaler", None)
         if scaler is not None:
             scaler.unscale_(optimizer)  # scaler.step then skips its own unscale

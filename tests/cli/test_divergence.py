@@ -30,12 +30,13 @@ class Blowup(module_lib.PixelTransformerModule):
 
 
 class NanLoss(Blowup):
-    """The loss is NaN at the steps listed (on the first rank alone under DDP)."""
+    """The loss is NaN at the steps, or the batches, listed (on the first rank alone under DDP)."""
 
     nan_at: frozenset[int] = frozenset()
+    nan_batches: frozenset[int] = frozenset()
 
     def training_step(self, batch, batch_idx):
-        if self.global_rank == 0 and self.global_step in self.nan_at:
+        if self.global_rank == 0 and (self.global_step in self.nan_at or batch_idx in self.nan_batches):
             for name in ("loss", "head_loss"):  # one Gaussian with a value frame, or the bins
                 real = getattr(self.dist, name)
                 setattr(self.dist, name, lambda *args, real=real, **kwargs: real(*args, **kwargs) * math.nan)
@@ -46,7 +47,7 @@ class NanLoss(Blowup):
 
 
 def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at: int | None = None,
-        nan_at=(), **trainer_options):
+        nan_at=(), nan_batches=(), **trainer_options):
     import lightning as L
 
     import domains.polynomial.domain  # noqa: F401 - the domain the module names
@@ -57,6 +58,7 @@ def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at
                      sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True),
                      optim=dict(nonfinite=nonfinite, warmup_steps=0))
     module.blow_at, module.overflow_at, module.nan_at = frozenset(blow_at), overflow_at, frozenset(nan_at)
+    module.nan_batches = frozenset(nan_batches)
     checkpoints = RunCheckpoint(dirpath=str(tmp_path / "checkpoints"), monitor=None, save_top_k=0,
                                 every_n_train_steps=1, every_minutes=None)
     trainer = L.Trainer(**{"max_steps": max_steps, "logger": False, "callbacks": [checkpoints],
@@ -125,3 +127,25 @@ def test_a_nonfinite_loss_on_one_rank_is_skipped_on_every_rank(tmp_path):
     trainer, _ = fit(tmp_path, blow_at=(), max_steps=4, nonfinite="skip", nan_at={2}, strategy="ddp_spawn", devices=2)
     assert trainer.callback_metrics["train/skipped_batches"] == 1  # what the first rank logged
     assert saved(tmp_path) == (4, True)
+
+
+def test_a_nonfinite_loss_under_ddp_and_a_loss_scaler_follows_the_policy(tmp_path):
+    """Under DDP the step of a NaN loss goes on, and a loss scaler skips its non-finite gradients by itself: the
+    policy was never applied, so nonfinite=error did not stop the run."""
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    with pytest.raises(Exception, match=r"non-finite (training loss|gradients) \(loss \S+\) at global step 1"):
+        fit(tmp_path, blow_at=(), max_steps=4, nan_at={1}, strategy="ddp_spawn", devices=2,
+            plugins=[MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))])
+
+
+def test_a_skipped_last_micro_batch_under_a_loss_scaler_does_not_unscale_twice(tmp_path, monkeypatch):
+    """With gradient accumulation, a NaN loss on the last micro-batch left the earlier ones' gradients: the clipping
+    unscaled them although Lightning took no step, and the next step's unscale_ raised."""
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    with pytest.warns(UserWarning, match="1 training batch was skipped"):
+        trainer, module = fit(tmp_path, blow_at=(), max_steps=4, nonfinite="skip", nan_batches={3},
+                              accumulate_grad_batches=2,
+                              plugins=[MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))])
+    assert trainer.global_step == 4 and module.skipped_batches == 1

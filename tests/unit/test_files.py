@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 import subprocess
@@ -164,3 +165,39 @@ def test_a_reader_acts_on_evaluation_folders_alone_and_on_what_their_writer_said
     (tmp_path / ".eval.lock").write_text(f"{host} 4242\n")
     assert recover_all(tmp_path) == [(tmp_path / "eval", REMOVED)]
     assert _names(tmp_path) == [".photos.lock", "photos"]
+
+
+def test_what_a_writer_leaves_at_any_point_is_read_right(tmp_path, monkeypatch):
+    """The lock file is rewritten before each move of a folder: an aside with an empty lock file goes back over
+    partial files; a writer that was done, whose aside could not be deleted whole, keeps its lock file saying so,
+    and its whole folder is never replaced by what is left of the aside."""
+    from pixeltransformer import files
+
+    host = socket.gethostname()
+    files_before = _earlier(tmp_path)
+    (tmp_path / "eval").rename(tmp_path / ".eval.previous")
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text("partial")
+    (tmp_path / ".eval.lock").write_text("")  # killed as it put its aside back
+    assert [note for _, note in recover_all(tmp_path)] == [files.RESTORED.format(name="eval")]
+    assert _files(tmp_path / "eval") == files_before and _names(tmp_path) == ["eval"]
+
+    assert set_aside(tmp_path / "eval") == tmp_path / ".eval.previous"
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text("new")
+    real = shutil.rmtree
+    monkeypatch.setattr(files.shutil, "rmtree", lambda path, **kw: [f.unlink() for f in Path(path).glob("*.yaml")])
+    drop_aside(tmp_path / "eval")  # the aside keeps files it could not delete (NFS, permissions)
+    assert (tmp_path / ".eval.lock").read_text().endswith(" done\n") and (tmp_path / ".eval.previous").is_dir()
+    assert recover_all(tmp_path) == [] and _files(tmp_path / "eval") == {"metrics.json": "new"}
+    with pytest.raises(OSError, match=r"\.eval\.previous holds files of an earlier evaluation that could not be "
+                                      r"deleted: delete them$"):
+        set_aside(tmp_path / "eval")
+    monkeypatch.setattr(files.shutil, "rmtree", real)
+    assert recover_all(tmp_path) == [] and _files(tmp_path / "eval") == {"metrics.json": "new"}
+    assert _names(tmp_path) == ["eval"]  # the aside went, then the lock file
+
+    (tmp_path / ".eval.lock").write_text("elsewhere 4242\n")  # a writer on another machine: left as it runs
+    assert recover_all(tmp_path) == [] and _names(tmp_path) == [".eval.lock", "eval"]
+    (tmp_path / ".eval.lock").write_text(f"{host} 4242\n")
+    assert recover_all(tmp_path) == [(tmp_path / "eval", REMOVED)] and _names(tmp_path) == []
