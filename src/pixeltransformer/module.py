@@ -61,12 +61,12 @@ def check_precision(precision: Any) -> None:
 
 
 def grads_finite(grads: list[torch.Tensor]) -> bool:
-    """Whether every gradient entry is finite: the largest magnitude is NaN or Inf when any entry is, and cannot
-    overflow for finite ones (one fused kernel for all the tensors, where torch has it)."""
-    inf = float("inf")
-    norms = torch._foreach_norm(grads, inf) if hasattr(torch, "_foreach_norm") else [
-        torch.linalg.vector_norm(g, inf) for g in grads]
-    return bool(torch.isfinite(torch.stack(norms).max()))  # stack: [len(grads)]
+    """Whether the gradients are finite: every tensor's L2 norm is, which fails for any NaN or Inf entry and for
+    entries so large their squares overflow, where AdamW's second moment would overflow too. One fused kernel for
+    all the tensors where torch has it; the max-norm would be exact but is ten times slower on a CPU."""
+    norms = torch._foreach_norm(grads) if hasattr(torch, "_foreach_norm") else [torch.linalg.vector_norm(g)
+                                                                                for g in grads]
+    return bool(torch.isfinite(torch.stack(norms)).all())  # stack: [len(grads)]
 
 
 class DataMismatch(ValueError):
