@@ -128,7 +128,7 @@ def wandb_offline() -> bool:
 def set_wandb_mode(cfg) -> None:
     """Give each W&B logger of a subcommand's config the mode the run will use (``wandb_offline``)."""
     logger = cfg.get("trainer.logger") if "trainer.logger" in cfg else None
-    for lg in logger if isinstance(logger, list) else [logger]:
+    for lg in _config_list(logger):
         if getattr(lg, "class_path", "").endswith("WandbLogger") and lg.get("init_args") is not None:
             lg.init_args.offline = wandb_offline()
 
@@ -295,8 +295,7 @@ class PixelTransformerCLI(LightningCLI):
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
-        logger = cfg.trainer.logger
-        for lg in logger if isinstance(logger, list) else [logger]:
+        for lg in _config_list(cfg.trainer.logger):
             if hasattr(lg, "class_path") and lg.class_path.endswith("WandbLogger"):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
 

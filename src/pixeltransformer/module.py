@@ -200,14 +200,15 @@ class PixelTransformerModule(L.LightningModule):
             feats = self.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos, observed)  # [B, Q, D]
             # the head is applied inside the loss, to the rows the loss reads (all logits, the nearest bin's V + 1)
             loss = self.dist.head_loss(feats, self.model.head, sets.qry_val).mean()
-        self._step_note = (batch_idx, sets.num_context, float(loss.detach()))  # named if its gradients are not finite
-        if not torch.isfinite(loss):
+        value = float(loss.detach())  # the step's one wait for the device
+        self._step_note = (batch_idx, sets.num_context, value)  # named if its gradients are not finite
+        if not math.isfinite(value):
             if self._trainer is not None and self.trainer.world_size > 1:
                 # Lightning cannot skip a step on one rank alone: the step goes on, and the ranks stop or skip it
                 # together once its gradients are reduced (on_before_optimizer_step)
                 self._loss_finite = False
                 return loss
-            self.nonfinite_batch(f"non-finite training loss {loss.item()}")
+            self.nonfinite_batch(f"non-finite training loss {value}")
             self._returned_none = True  # Lightning takes no optimizer step for this batch
             return None
         bsz = signal.shape[0]

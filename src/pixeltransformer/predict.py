@@ -22,6 +22,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import Dataset
 
+from . import loading
 from .domain import Domain
 from .files import missing_folders, remove_empty, write_json
 from .inference import item_seeds
@@ -165,12 +166,9 @@ def _one(devices: Any) -> bool:
 
 
 def _accelerator_count(accelerator: Any) -> int:
-    """How many devices "auto" or -1 would take: the GPUs (CUDA) unless the CPU is asked for, else one."""
-    import torch
-
-    if str(accelerator) == "cpu" or not torch.cuda.is_available():
-        return 1
-    return torch.cuda.device_count()
+    """How many devices "auto" or -1 would take: this machine's accelerators unless the CPU is asked for, else one."""
+    here, count = loading.accelerator()
+    return 1 if str(accelerator) == "cpu" or here is None else count
 
 
 def one_device(trainer: Any) -> str | None:
