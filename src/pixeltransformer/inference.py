@@ -160,7 +160,9 @@ def sample(
     qpos = qry_pos.repeat_interleave(s, dim=0)  # [BS, Q, P]
     bs = b * s
     observed, obs_val = observed_lookup(cpos, cval, qpos)  # [BS, Q], [BS, Q, V]
-    free = (~observed).sum(dim=1).min().item()
+    # steps for the chain with the most unobserved queries: a chain with fewer visits observed ones in its last steps,
+    # whose draws the observed values replace, so its samples do not depend on the other signals of the batch
+    free = int((~observed).sum(dim=1).max())
     n_ar = free if n_autoregressive is None else min(n_autoregressive, free)
 
     # every signal's random numbers from its own generator, drawn for up to Q steps whatever N' the batch allows

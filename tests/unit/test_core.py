@@ -131,6 +131,23 @@ def test_sampling_keeps_observed_values_and_order_depends_on_seed(tiny_module):
     assert not torch.allclose(a[:, 0], a[:, 1])  # chains differ
 
 
+@pytest.mark.parametrize("n_autoregressive", [None, 14])
+def test_a_signals_samples_do_not_depend_on_the_other_signals_of_its_batch(tiny_module, n_autoregressive):
+    """Every chain took as many autoregressive steps as the batch's chain with the fewest unobserved queries: beside
+    a signal whose S lies on the grid, a signal whose S lies between grid points got some of its queries filled with
+    the mean, and n_autoregressive=None did not sample every query."""
+    m = tiny_module
+    on_grid = grid_positions((16,))[[0, 3, 7, 12]].unsqueeze(0)  # [1, 4, 1]: 4 of the 16 queries are observed
+    off_grid = torch.tensor([[[-0.91], [-0.33], [0.27], [0.81]]])  # [1, 4, 1]: none is
+    val = torch.tensor([[[0.5], [1.0], [-0.5], [2.0]]])  # [1, 4, 1]
+    options = dict(num_samples=2, n_autoregressive=n_autoregressive)
+    alone = m.complete(off_grid, val, (16,), seed=[5], **options).samples  # [1, 2, 1, 16]
+    batch = m.complete(torch.cat([on_grid, off_grid]), torch.cat([val, val]), (16,), seed=[9, 5], **options).samples
+    assert torch.allclose(batch[1], alone[0], atol=1e-4)  # [2, 1, 16]
+    first = m.complete(on_grid, val, (16,), seed=[9], **options).samples  # [1, 2, 1, 16]
+    assert torch.allclose(batch[0], first[0], atol=1e-4)
+
+
 @pytest.mark.parametrize("distance_bias", [False, True])
 def test_incremental_encoder_cache_matches_full_encode(distance_bias):
     m = _model(encoder="incremental", distance_bias=distance_bias)
