@@ -263,9 +263,10 @@ class Completion:
                           move(self.samples), move(self.params), self.dist, move(self.signal))
 
     def __getitem__(self, i: int | slice) -> Completion:
-        """The completion of some of the signals (an index keeps the batch axis: [1, ...])."""
-        if isinstance(i, int):
-            b = self.mean.shape[0]
+        """The completion of some of the signals (an index keeps the batch axis: [1, ...]; numpy's and one-element
+        tensors' whole numbers are indices too)."""
+        if (index := as_int(i)) is not None:
+            i, b = index, self.mean.shape[0]
             if not -b <= i < b:
                 raise IndexError(f"completion {i} of a batch of {b}")
             i = slice(i % b, i % b + 1)  # c[-1] is the last signal, not an empty batch

@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -476,6 +477,11 @@ def test_a_completion_is_indexed_like_a_sequence():
     assert c[1:].mean.shape[0] == 2
     with pytest.raises(IndexError, match="completion 3 of a batch of 3"):
         c[3]
+    # numpy's and torch's whole numbers (a loop over np.arange, an argmax) dropped the batch axis
+    for i in (np.int64(-1), torch.tensor(2)):
+        assert c[i].mean.shape == (1, 1, 2, 2) and c[i].mean.max() == 2 and c[i].ctx_pos.shape == (1, 1, 2)
+    with pytest.raises(IndexError, match="completion 3 of a batch of 3"):
+        c[np.int64(3)]
 
 
 def test_the_training_shuffle_is_shared_by_ranks_and_resumes_where_it_stopped():
