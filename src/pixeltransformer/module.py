@@ -509,7 +509,10 @@ class PixelTransformerModule(L.LightningModule):
                                  f"{self.spec.dataset}, got {list(x.shape)}")
             if x.is_complex():
                 raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
-            out.append(x.to(self.device, weights))  # [B, K or Q, P or V]
+            if x.is_meta:  # torch's own error names no input ("Cannot copy out of meta tensor; no data!")
+                raise ValueError(f"{name} is a meta tensor, which holds a shape but no values: give it on a real "
+                                 f"device (the model is on {self.device})")
+            out.append(x.detach().to(self.device, weights))  # [B, K or Q, P or V]; no graph: answers hold none
             check_finite(**{name: out[-1]})
             if name == "ctx_val":
                 self.check_values(out[-1])

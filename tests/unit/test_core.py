@@ -410,6 +410,27 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
         m.mean_field(pos, val, torch.full((2, 1, 2), 3.0))
 
 
+def test_the_inference_conveniences_name_a_meta_tensor_and_read_tensors_that_require_grad(tiny_module):
+    """A meta tensor in S stopped in torch's "Cannot copy out of meta tensor; no data!", which names no input; S that
+    required grad drew torch's warning on converting such a tensor to a number, and the completion kept S's graph."""
+    import warnings
+
+    m = tiny_module
+    pos, val = torch.rand(2, 6, 1) * 2 - 1, torch.randn(2, 6, 1)  # [2, 6, 1], [2, 6, 1]
+    with pytest.raises(ValueError, match=r"^ctx_pos is a meta tensor, which holds a shape but no values: give it on "
+                                         r"a real device \(the model is on cpu\)$"):
+        m.mean_field(pos.to("meta"), val, pos)
+    with pytest.raises(ValueError, match=r"^qry_pos is a meta tensor"):
+        m.sample(pos, val, torch.empty(2, 4, 1, device="meta"))
+    pos.requires_grad_(), val.requires_grad_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = m.complete(pos, val, (16,), num_samples=1, n_autoregressive=4)
+        mean = m.mean_field(pos, val, pos)  # [2, 6, 1]
+    assert not c.ctx_pos.requires_grad and not c.ctx_val.requires_grad and not mean.requires_grad
+    assert torch.equal(mean, m.mean_field(pos.detach(), val.detach(), pos.detach()))
+
+
 def test_the_inference_functions_refuse_nan_in_s(tiny_module):
     """pixeltransformer.inference's functions (model and dist given) answered one NaN in S with a mean that was NaN
     everywhere, and samples that were finite numbers drawn from NaN logits, without a word."""
