@@ -146,6 +146,10 @@ def sample(
 
     ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> samples [B, S, Q, V].
     """
+    if as_int(num_samples) is None or num_samples < 1:  # torch's errors name neither (repeats, an empty min)
+        raise ValueError(f"sample needs num_samples >= 1, got {num_samples!r}")
+    if n_autoregressive is not None and (as_int(n_autoregressive) is None or n_autoregressive < 0):
+        raise ValueError(f"n_autoregressive must be an int >= 0 or None, got {n_autoregressive!r}")
     check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     b, k, p = ctx_pos.shape
     q, v, s = qry_pos.shape[1], ctx_val.shape[-1], num_samples
@@ -287,6 +291,8 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
 
     ctx_pos [B, K, P], ctx_val [B, K, V] -> Completion (mean [B, V, *grid], samples [B, S, V, *grid]).
     """
+    if as_int(num_samples) is None or num_samples < 0:  # a negative count returned no samples, silently
+        raise ValueError(f"num_samples must be an int >= 0, got {num_samples!r}")
     grid_shape = tuple(int(g) for g in grid_shape)
     b = ctx_pos.shape[0]
     seed = item_seeds(seed, b) if num_samples > 0 else seed  # a bad seed fails before the mean is computed

@@ -450,6 +450,29 @@ def test_the_inference_functions_refuse_nan_in_s(tiny_module):
             call()
 
 
+def test_the_inference_functions_name_counts_out_of_range(tiny_module):
+    """pixeltransformer.inference.sample stopped in torch's "Repeats must be non-negative", "min(): Expected reduction
+    dim ..." or "negative dimension", and complete returned no samples for num_samples=-1 without a word."""
+    from pixeltransformer import inference
+
+    m = tiny_module
+    pos, val = torch.rand(1, 6, 1) * 2 - 1, torch.randn(1, 6, 1)  # [1, 6, 1], [1, 6, 1]
+    calls = [(lambda: inference.sample(m.model, m.dist, pos, val, pos, num_samples=0), r"sample needs num_samples >= "
+              r"1, got 0"),
+             (lambda: inference.sample(m.model, m.dist, pos, val, pos, num_samples=-2), r"sample needs num_samples >= "
+              r"1, got -2"),
+             (lambda: inference.sample(m.model, m.dist, pos, val, pos, n_autoregressive=-1),
+              r"n_autoregressive must be an int >= 0 or None, got -1"),
+             (lambda: inference.complete(m.model, m.dist, pos, val, (16,), num_samples=-1),
+              r"num_samples must be an int >= 0, got -1"),
+             (lambda: inference.complete(m.model, m.dist, pos, val, (16,), num_samples=1, n_autoregressive=-3),
+              r"n_autoregressive must be an int >= 0 or None, got -3")]
+    for call, message in calls:
+        with pytest.raises(ValueError, match=rf"^{message}$"):
+            call()
+    assert inference.sample(m.model, m.dist, pos, val, pos, n_autoregressive=0).shape == (1, 1, 6, 1)
+
+
 def test_sampling_names_a_temperature_whose_draws_overflow(tiny_module):
     """A finite temperature can still scale the drawn values beyond float32, and every later step of the chain reads
     them: the samples came back NaN without a word."""
