@@ -608,7 +608,8 @@ def ranks_note(saved: int, world: int) -> str:
 
 def check_sampling(options: dict[str, Any]) -> dict[str, Any]:
     """The sampling options of the inference conveniences, checked as the command line checks them (counts as
-    ints; a seed is checked where it is used, inference.item_seeds)."""
+    ints, a temperature as a number, one-element tensors included; a seed is checked where it is used,
+    inference.item_seeds)."""
     options = dict(options)
     for key in ("num_samples", "n_autoregressive"):
         if key in options and not (key == "n_autoregressive" and options[key] is None):
@@ -618,6 +619,9 @@ def check_sampling(options: dict[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"{key} must be {allowed}, got {options[key]!r}")
             options[key] = count
     temperature = options.get("temperature", 1.0)
+    if isinstance(temperature, torch.Tensor) and temperature.numel() == 1 and temperature.dtype != torch.bool \
+            and not temperature.is_complex():  # a sweep's torch.linspace entry: a number, as counts take tensors
+        temperature = options["temperature"] = temperature.item()
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
     return options

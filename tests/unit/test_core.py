@@ -406,6 +406,11 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
     # whole numbers of other types are counts and seeds as well
     c = m.complete(pos, val, torch.tensor([4, 4]), num_samples=np.int64(1), seed=np.int64(3))
     assert c.samples.shape == (2, 1, 1, 4, 4)
+    # and a one-element tensor is a temperature (a sweep's torch.linspace entries were refused as not numbers)
+    warm = m.complete(pos, val, (4, 4), num_samples=1, temperature=torch.linspace(0.5, 1.5, 3)[0])
+    assert torch.equal(warm.samples, m.complete(pos, val, (4, 4), num_samples=1, temperature=0.5).samples)
+    with pytest.raises(ValueError, match=r"^temperature must be a finite number > 0, got -1.0$"):
+        m.sample(pos, val, pos, temperature=torch.tensor(-1.0))
     with pytest.warns(UserWarning, match=r"qry_pos reaches 3: the model was trained on positions in \[-1, 1\]"):
         m.mean_field(pos, val, torch.full((2, 1, 2), 3.0))
 
