@@ -547,8 +547,8 @@ class PixelTransformerModule(L.LightningModule):
         kwargs = check_sampling(kwargs)
         if kwargs.get("num_samples", 1) < 1:
             raise ValueError(f"sample needs num_samples >= 1, got {kwargs['num_samples']} (the mean: mean_field)")
-        return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), chunk=self.net_config.chunk,
-                      **kwargs)
+        kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
+        return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), **kwargs)
 
     def complete(self, ctx_pos, ctx_val, grid_shape, **kwargs) -> Completion:
         """Mean and samples on a grid (see inference.complete): [B, V, *grid], [B, S, V, *grid]."""
@@ -560,8 +560,8 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError(f"grid_shape must give {self.spec.pos_dims} integer sizes >= 1 (the model's grid is "
                              f"{tuple(self.spec.grid_shape)}), got {grid_shape}")
         kwargs = check_sampling(kwargs)
-        return complete(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val), shape, chunk=self.net_config.chunk,
-                        **kwargs)
+        kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
+        return complete(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val), shape, **kwargs)
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:
@@ -618,6 +618,11 @@ def check_sampling(options: dict[str, Any]) -> dict[str, Any]:
                 allowed = "an int >= 0" + (" or None" if key == "n_autoregressive" else "")
                 raise ValueError(f"{key} must be {allowed}, got {options[key]!r}")
             options[key] = count
+    if "chunk" in options:  # queries decoded at a time
+        chunk = as_int(options["chunk"])
+        if chunk is None or chunk < 1:
+            raise ValueError(f"chunk must be an int >= 1, got {options['chunk']!r}")
+        options["chunk"] = chunk
     temperature = options.get("temperature", 1.0)
     if isinstance(temperature, torch.Tensor) and temperature.numel() == 1 and temperature.dtype != torch.bool \
             and not temperature.is_complex():  # a sweep's torch.linspace entry: a number, as counts take tensors

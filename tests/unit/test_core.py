@@ -411,6 +411,13 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
     assert torch.equal(warm.samples, m.complete(pos, val, (4, 4), num_samples=1, temperature=0.5).samples)
     with pytest.raises(ValueError, match=r"^temperature must be a finite number > 0, got -1.0$"):
         m.sample(pos, val, pos, temperature=torch.tensor(-1.0))
+    # chunk, an option of inference.sample and complete, stopped in "got multiple values for keyword argument"
+    drawn = m.sample(pos, val, pos, num_samples=2, seed=1)  # [2, 2, 5, 1]
+    assert torch.allclose(m.sample(pos, val, pos, num_samples=2, seed=1, chunk=np.int64(2)), drawn, atol=1e-5)
+    assert torch.allclose(m.complete(pos, val, (4, 4), chunk=3).mean, c.mean, atol=1e-5)
+    for chunk in (0, 2.5):
+        with pytest.raises(ValueError, match=rf"^chunk must be an int >= 1, got {chunk}$"):
+            m.complete(pos, val, (4, 4), chunk=chunk)
     with pytest.warns(UserWarning, match=r"qry_pos reaches 3: the model was trained on positions in \[-1, 1\]"):
         m.mean_field(pos, val, torch.full((2, 1, 2), 3.0))
 
