@@ -57,11 +57,24 @@ def check_finite(**named: torch.Tensor) -> None:
                              "positions and values must be finite")
 
 
+def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> None:
+    """One line naming S and queries whose shapes do not fit each other or the model (a ctx_val of one signal beside
+    ctx_pos of two was broadcast to both, silently; other mismatches stopped deep in the model)."""
+    p, v = getattr(model, "pos_dims", None), getattr(model, "val_dims", None)
+    shapes = [list(x.shape) for x in (ctx_pos, ctx_val, qry_pos)]
+    if any(len(shape) != 3 for shape in shapes) or ctx_pos.shape[:2] != ctx_val.shape[:2] \
+            or qry_pos.shape[0] != ctx_pos.shape[0] or qry_pos.shape[2] != ctx_pos.shape[2] \
+            or (p is not None and ctx_pos.shape[2] != p) or (v is not None and ctx_val.shape[2] != v):
+        raise ValueError(f"ctx_pos [B, K, P], ctx_val [B, K, V] and qry_pos [B, Q, P] must agree on B, K and P, with "
+                         f"P = {p} and V = {v} for this model; got {shapes}")
+
+
 @torch.no_grad()
 @with_flushed_subnormals
 def predict_params(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
                    chunk: int = 16384) -> torch.Tensor:
     """Distribution parameters at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, NP]."""
+    check_sets(model, ctx_pos, ctx_val, qry_pos)
     check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     return decode_chunked(model, model.encode(ctx_pos, ctx_val), qry_pos, chunk)
 
@@ -150,6 +163,7 @@ def sample(
         raise ValueError(f"sample needs num_samples >= 1, got {num_samples!r}")
     if n_autoregressive is not None and (as_int(n_autoregressive) is None or n_autoregressive < 0):
         raise ValueError(f"n_autoregressive must be an int >= 0 or None, got {n_autoregressive!r}")
+    check_sets(model, ctx_pos, ctx_val, qry_pos)
     check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     b, k, p = ctx_pos.shape
     q, v, s = qry_pos.shape[1], ctx_val.shape[-1], num_samples

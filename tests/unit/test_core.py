@@ -485,6 +485,26 @@ def test_the_inference_functions_name_counts_out_of_range(tiny_module):
     assert inference.sample(m.model, m.dist, pos, val, pos, n_autoregressive=0).shape == (1, 1, 6, 1)
 
 
+def test_the_inference_functions_name_shapes_that_do_not_fit(tiny_module):
+    """pixeltransformer.inference's functions broadcast a ctx_val of one signal over ctx_pos of two, answering with
+    the first signal's values for both, without a word; other mismatches stopped deep in the model."""
+    from pixeltransformer import inference
+
+    m = tiny_module
+    pos, val = torch.rand(2, 6, 1) * 2 - 1, torch.randn(2, 6, 1)  # [2, 6, 1], [2, 6, 1]
+    calls = [lambda: inference.mean_field(m.model, m.dist, pos, val[:1], pos),
+             lambda: inference.predict_params(m.model, pos, val, pos[:1]),
+             lambda: inference.mean_field(m.model, m.dist, pos, val[:, :4], pos),
+             lambda: inference.mean_field(m.model, m.dist, pos[0], val[0], pos[0]),
+             lambda: inference.mean_field(m.model, m.dist, pos.expand(-1, -1, 2), val, pos.expand(-1, -1, 2)),
+             lambda: inference.sample(m.model, m.dist, pos[:1], val, pos),
+             lambda: inference.complete(m.model, m.dist, pos, val.expand(-1, -1, 3), (16,))]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"^ctx_pos \[B, K, P\], ctx_val \[B, K, V\] and qry_pos \[B, Q, P\] must "
+                                             r"agree on B, K and P, with P = 1 and V = 1 for this model; got \[\["):
+            call()
+
+
 def test_sampling_names_a_temperature_whose_draws_overflow(tiny_module):
     """A finite temperature can still scale the drawn values beyond float32, and every later step of the chain reads
     them: the samples came back NaN without a word."""
