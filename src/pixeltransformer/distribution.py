@@ -279,13 +279,19 @@ class BinnedGaussian(nn.Module):
         logits = self.logits(params)  # [..., NB]
         if temperature <= 0:  # the most likely bin's mean
             b = logits.argmax(-1, keepdim=True)  # [..., 1]
-        elif uniform is not None:
-            cdf = F.softmax(logits.float() / temperature, dim=-1).cumsum(-1)  # [..., NB]
-            b = (cdf < uniform.unsqueeze(-1) * cdf[..., -1:]).sum(-1, keepdim=True).clamp_max(self.num_bins - 1)
         else:
-            probs = F.softmax(logits.float() / temperature, dim=-1)  # [..., NB]
-            b = torch.multinomial(probs.reshape(-1, self.num_bins), 1, generator=generator)
-            b = b.reshape(*probs.shape[:-1], 1)  # [..., 1]
+            # logits / T overflowed to -inf in every bin below T ~ 1e-37 (NaN probabilities: the inverse CDF took bin
+            # 0): the row's maximum is subtracted first (softmax's own shift, so T = 1 is unchanged), and T below
+            # float32's smallest normal number, which it would read as 0, is that number
+            logits = logits.float()
+            scaled = (logits - logits.amax(-1, keepdim=True)) / max(temperature, torch.finfo(torch.float32).tiny)
+            probs = F.softmax(scaled, dim=-1)  # [..., NB]
+            if uniform is not None:
+                cdf = probs.cumsum(-1)  # [..., NB]
+                b = (cdf < uniform.unsqueeze(-1) * cdf[..., -1:]).sum(-1, keepdim=True).clamp_max(self.num_bins - 1)
+            else:
+                b = torch.multinomial(probs.reshape(-1, self.num_bins), 1, generator=generator)
+                b = b.reshape(*probs.shape[:-1], 1)  # [..., 1]
         means, sigma_b = self.components(params, b)  # the drawn bin's only: [..., 1, V], [..., 1]
         mean_b = means.squeeze(-2)  # [..., V]
         if noise is None:

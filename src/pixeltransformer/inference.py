@@ -57,11 +57,24 @@ def check_finite(**named: torch.Tensor) -> None:
                              "positions and values must be finite")
 
 
+def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> None:
+    """One line naming S and queries whose shapes do not fit each other or the model (a ctx_val of one signal beside
+    ctx_pos of two was broadcast to both, silently; other mismatches stopped deep in the model)."""
+    p, v = getattr(model, "pos_dims", None), getattr(model, "val_dims", None)
+    shapes = [list(x.shape) for x in (ctx_pos, ctx_val, qry_pos)]
+    if any(len(shape) != 3 for shape in shapes) or ctx_pos.shape[:2] != ctx_val.shape[:2] \
+            or qry_pos.shape[0] != ctx_pos.shape[0] or qry_pos.shape[2] != ctx_pos.shape[2] \
+            or (p is not None and ctx_pos.shape[2] != p) or (v is not None and ctx_val.shape[2] != v):
+        raise ValueError(f"ctx_pos [B, K, P], ctx_val [B, K, V] and qry_pos [B, Q, P] must agree on B, K and P, with "
+                         f"P = {p} and V = {v} for this model; got {shapes}")
+
+
 @torch.no_grad()
 @with_flushed_subnormals
 def predict_params(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
                    chunk: int = 16384) -> torch.Tensor:
     """Distribution parameters at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, NP]."""
+    check_sets(model, ctx_pos, ctx_val, qry_pos)
     check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     return decode_chunked(model, model.encode(ctx_pos, ctx_val), qry_pos, chunk)
 
@@ -146,6 +159,11 @@ def sample(
 
     ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> samples [B, S, Q, V].
     """
+    if as_int(num_samples) is None or num_samples < 1:  # torch's errors name neither (repeats, an empty min)
+        raise ValueError(f"sample needs num_samples >= 1, got {num_samples!r}")
+    if n_autoregressive is not None and (as_int(n_autoregressive) is None or n_autoregressive < 0):
+        raise ValueError(f"n_autoregressive must be an int >= 0 or None, got {n_autoregressive!r}")
+    check_sets(model, ctx_pos, ctx_val, qry_pos)
     check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     b, k, p = ctx_pos.shape
     q, v, s = qry_pos.shape[1], ctx_val.shape[-1], num_samples
@@ -160,7 +178,9 @@ def sample(
     qpos = qry_pos.repeat_interleave(s, dim=0)  # [BS, Q, P]
     bs = b * s
     observed, obs_val = observed_lookup(cpos, cval, qpos)  # [BS, Q], [BS, Q, V]
-    free = (~observed).sum(dim=1).min().item()
+    # steps for the chain with the most unobserved queries: a chain with fewer visits observed ones in its last steps,
+    # whose draws the observed values replace, so its samples do not depend on the other signals of the batch
+    free = int((~observed).sum(dim=1).max())
     n_ar = free if n_autoregressive is None else min(n_autoregressive, free)
 
     # every signal's random numbers from its own generator, drawn for up to Q steps whatever N' the batch allows
@@ -261,9 +281,10 @@ class Completion:
                           move(self.samples), move(self.params), self.dist, move(self.signal))
 
     def __getitem__(self, i: int | slice) -> Completion:
-        """The completion of some of the signals (an index keeps the batch axis: [1, ...])."""
-        if isinstance(i, int):
-            b = self.mean.shape[0]
+        """The completion of some of the signals (an index keeps the batch axis: [1, ...]; numpy's and one-element
+        tensors' whole numbers are indices too)."""
+        if (index := as_int(i)) is not None:
+            i, b = index, self.mean.shape[0]
             if not -b <= i < b:
                 raise IndexError(f"completion {i} of a batch of {b}")
             i = slice(i % b, i % b + 1)  # c[-1] is the last signal, not an empty batch
@@ -284,6 +305,8 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
 
     ctx_pos [B, K, P], ctx_val [B, K, V] -> Completion (mean [B, V, *grid], samples [B, S, V, *grid]).
     """
+    if as_int(num_samples) is None or num_samples < 0:  # a negative count returned no samples, silently
+        raise ValueError(f"num_samples must be an int >= 0, got {num_samples!r}")
     grid_shape = tuple(int(g) for g in grid_shape)
     b = ctx_pos.shape[0]
     seed = item_seeds(seed, b) if num_samples > 0 else seed  # a bad seed fails before the mean is computed

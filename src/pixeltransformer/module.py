@@ -509,7 +509,10 @@ class PixelTransformerModule(L.LightningModule):
                                  f"{self.spec.dataset}, got {list(x.shape)}")
             if x.is_complex():
                 raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
-            out.append(x.to(self.device, weights))  # [B, K or Q, P or V]
+            if x.is_meta:  # torch's own error names no input ("Cannot copy out of meta tensor; no data!")
+                raise ValueError(f"{name} is a meta tensor, which holds a shape but no values: give it on a real "
+                                 f"device (the model is on {self.device})")
+            out.append(x.detach().to(self.device, weights))  # [B, K or Q, P or V]; no graph: answers hold none
             check_finite(**{name: out[-1]})
             if name == "ctx_val":
                 self.check_values(out[-1])
@@ -544,8 +547,8 @@ class PixelTransformerModule(L.LightningModule):
         kwargs = check_sampling(kwargs)
         if kwargs.get("num_samples", 1) < 1:
             raise ValueError(f"sample needs num_samples >= 1, got {kwargs['num_samples']} (the mean: mean_field)")
-        return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), chunk=self.net_config.chunk,
-                      **kwargs)
+        kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
+        return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), **kwargs)
 
     def complete(self, ctx_pos, ctx_val, grid_shape, **kwargs) -> Completion:
         """Mean and samples on a grid (see inference.complete): [B, V, *grid], [B, S, V, *grid]."""
@@ -557,8 +560,8 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError(f"grid_shape must give {self.spec.pos_dims} integer sizes >= 1 (the model's grid is "
                              f"{tuple(self.spec.grid_shape)}), got {grid_shape}")
         kwargs = check_sampling(kwargs)
-        return complete(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val), shape, chunk=self.net_config.chunk,
-                        **kwargs)
+        kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
+        return complete(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val), shape, **kwargs)
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:
@@ -605,7 +608,8 @@ def ranks_note(saved: int, world: int) -> str:
 
 def check_sampling(options: dict[str, Any]) -> dict[str, Any]:
     """The sampling options of the inference conveniences, checked as the command line checks them (counts as
-    ints; a seed is checked where it is used, inference.item_seeds)."""
+    ints, a temperature as a number, one-element tensors included; a seed is checked where it is used,
+    inference.item_seeds)."""
     options = dict(options)
     for key in ("num_samples", "n_autoregressive"):
         if key in options and not (key == "n_autoregressive" and options[key] is None):
@@ -614,7 +618,15 @@ def check_sampling(options: dict[str, Any]) -> dict[str, Any]:
                 allowed = "an int >= 0" + (" or None" if key == "n_autoregressive" else "")
                 raise ValueError(f"{key} must be {allowed}, got {options[key]!r}")
             options[key] = count
+    if "chunk" in options:  # queries decoded at a time
+        chunk = as_int(options["chunk"])
+        if chunk is None or chunk < 1:
+            raise ValueError(f"chunk must be an int >= 1, got {options['chunk']!r}")
+        options["chunk"] = chunk
     temperature = options.get("temperature", 1.0)
+    if isinstance(temperature, torch.Tensor) and temperature.numel() == 1 and temperature.dtype != torch.bool \
+            and not temperature.is_complex():  # a sweep's torch.linspace entry: a number, as counts take tensors
+        temperature = options["temperature"] = temperature.item()
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
     return options

@@ -83,6 +83,18 @@ def test_a_map_location_the_model_cannot_use_is_one_line(tiny_ckpt, where, cause
     assert next(load_module(tiny_ckpt, map_location=torch.device("cpu")).parameters()).device.type == "cpu"
 
 
+def test_loading_a_module_leaves_the_global_random_stream_as_it_was(tiny_ckpt):
+    """The module's random initial weights, which the checkpoint's replace, were drawn from torch's global generator:
+    `torch.manual_seed(0); load_module(...); torch.rand(...)` drew other numbers than without the load."""
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    module = load_module(tiny_ckpt)
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(1)  # and the module is the checkpoint's whatever the global stream
+    again = load_module(tiny_ckpt)
+    assert all(torch.equal(a, b) for a, b in zip(module.state_dict().values(), again.state_dict().values()))
+
+
 def test_the_device_check_works_without_torch_accelerator(monkeypatch):
     """torch.accelerator came with torch 2.6; the supported torch >= 2.1 asks CUDA itself."""
     from pixeltransformer.loading import accelerator, check_device

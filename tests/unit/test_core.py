@@ -2,6 +2,7 @@
 
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -129,6 +130,23 @@ def test_sampling_keeps_observed_values_and_order_depends_on_seed(tiny_module):
         for j in range(3):
             assert torch.allclose(a[i, j, idx[i], 0], s.ctx_val[i, :, 0])
     assert not torch.allclose(a[:, 0], a[:, 1])  # chains differ
+
+
+@pytest.mark.parametrize("n_autoregressive", [None, 14])
+def test_a_signals_samples_do_not_depend_on_the_other_signals_of_its_batch(tiny_module, n_autoregressive):
+    """Every chain took as many autoregressive steps as the batch's chain with the fewest unobserved queries: beside
+    a signal whose S lies on the grid, a signal whose S lies between grid points got some of its queries filled with
+    the mean, and n_autoregressive=None did not sample every query."""
+    m = tiny_module
+    on_grid = grid_positions((16,))[[0, 3, 7, 12]].unsqueeze(0)  # [1, 4, 1]: 4 of the 16 queries are observed
+    off_grid = torch.tensor([[[-0.91], [-0.33], [0.27], [0.81]]])  # [1, 4, 1]: none is
+    val = torch.tensor([[[0.5], [1.0], [-0.5], [2.0]]])  # [1, 4, 1]
+    options = dict(num_samples=2, n_autoregressive=n_autoregressive)
+    alone = m.complete(off_grid, val, (16,), seed=[5], **options).samples  # [1, 2, 1, 16]
+    batch = m.complete(torch.cat([on_grid, off_grid]), torch.cat([val, val]), (16,), seed=[9, 5], **options).samples
+    assert torch.allclose(batch[1], alone[0], atol=1e-4)  # [2, 1, 16]
+    first = m.complete(on_grid, val, (16,), seed=[9], **options).samples  # [1, 2, 1, 16]
+    assert torch.allclose(batch[0], first[0], atol=1e-4)
 
 
 @pytest.mark.parametrize("distance_bias", [False, True])
@@ -388,8 +406,41 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
     # whole numbers of other types are counts and seeds as well
     c = m.complete(pos, val, torch.tensor([4, 4]), num_samples=np.int64(1), seed=np.int64(3))
     assert c.samples.shape == (2, 1, 1, 4, 4)
+    # and a one-element tensor is a temperature (a sweep's torch.linspace entries were refused as not numbers)
+    warm = m.complete(pos, val, (4, 4), num_samples=1, temperature=torch.linspace(0.5, 1.5, 3)[0])
+    assert torch.equal(warm.samples, m.complete(pos, val, (4, 4), num_samples=1, temperature=0.5).samples)
+    with pytest.raises(ValueError, match=r"^temperature must be a finite number > 0, got -1.0$"):
+        m.sample(pos, val, pos, temperature=torch.tensor(-1.0))
+    # chunk, an option of inference.sample and complete, stopped in "got multiple values for keyword argument"
+    drawn = m.sample(pos, val, pos, num_samples=2, seed=1)  # [2, 2, 5, 1]
+    assert torch.allclose(m.sample(pos, val, pos, num_samples=2, seed=1, chunk=np.int64(2)), drawn, atol=1e-5)
+    assert torch.allclose(m.complete(pos, val, (4, 4), chunk=3).mean, c.mean, atol=1e-5)
+    for chunk in (0, 2.5):
+        with pytest.raises(ValueError, match=rf"^chunk must be an int >= 1, got {chunk}$"):
+            m.complete(pos, val, (4, 4), chunk=chunk)
     with pytest.warns(UserWarning, match=r"qry_pos reaches 3: the model was trained on positions in \[-1, 1\]"):
         m.mean_field(pos, val, torch.full((2, 1, 2), 3.0))
+
+
+def test_the_inference_conveniences_name_a_meta_tensor_and_read_tensors_that_require_grad(tiny_module):
+    """A meta tensor in S stopped in torch's "Cannot copy out of meta tensor; no data!", which names no input; S that
+    required grad drew torch's warning on converting such a tensor to a number, and the completion kept S's graph."""
+    import warnings
+
+    m = tiny_module
+    pos, val = torch.rand(2, 6, 1) * 2 - 1, torch.randn(2, 6, 1)  # [2, 6, 1], [2, 6, 1]
+    with pytest.raises(ValueError, match=r"^ctx_pos is a meta tensor, which holds a shape but no values: give it on "
+                                         r"a real device \(the model is on cpu\)$"):
+        m.mean_field(pos.to("meta"), val, pos)
+    with pytest.raises(ValueError, match=r"^qry_pos is a meta tensor"):
+        m.sample(pos, val, torch.empty(2, 4, 1, device="meta"))
+    pos.requires_grad_(), val.requires_grad_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = m.complete(pos, val, (16,), num_samples=1, n_autoregressive=4)
+        mean = m.mean_field(pos, val, pos)  # [2, 6, 1]
+    assert not c.ctx_pos.requires_grad and not c.ctx_val.requires_grad and not mean.requires_grad
+    assert torch.equal(mean, m.mean_field(pos.detach(), val.detach(), pos.detach()))
 
 
 def test_the_inference_functions_refuse_nan_in_s(tiny_module):
@@ -408,6 +459,49 @@ def test_the_inference_functions_refuse_nan_in_s(tiny_module):
     for call, named in calls:
         with pytest.raises(ValueError, match=rf"^{named}NaN or infinite entries \(as torch.float32\); positions and "
                            "values must be finite$"):
+            call()
+
+
+def test_the_inference_functions_name_counts_out_of_range(tiny_module):
+    """pixeltransformer.inference.sample stopped in torch's "Repeats must be non-negative", "min(): Expected reduction
+    dim ..." or "negative dimension", and complete returned no samples for num_samples=-1 without a word."""
+    from pixeltransformer import inference
+
+    m = tiny_module
+    pos, val = torch.rand(1, 6, 1) * 2 - 1, torch.randn(1, 6, 1)  # [1, 6, 1], [1, 6, 1]
+    calls = [(lambda: inference.sample(m.model, m.dist, pos, val, pos, num_samples=0), r"sample needs num_samples >= "
+              r"1, got 0"),
+             (lambda: inference.sample(m.model, m.dist, pos, val, pos, num_samples=-2), r"sample needs num_samples >= "
+              r"1, got -2"),
+             (lambda: inference.sample(m.model, m.dist, pos, val, pos, n_autoregressive=-1),
+              r"n_autoregressive must be an int >= 0 or None, got -1"),
+             (lambda: inference.complete(m.model, m.dist, pos, val, (16,), num_samples=-1),
+              r"num_samples must be an int >= 0, got -1"),
+             (lambda: inference.complete(m.model, m.dist, pos, val, (16,), num_samples=1, n_autoregressive=-3),
+              r"n_autoregressive must be an int >= 0 or None, got -3")]
+    for call, message in calls:
+        with pytest.raises(ValueError, match=rf"^{message}$"):
+            call()
+    assert inference.sample(m.model, m.dist, pos, val, pos, n_autoregressive=0).shape == (1, 1, 6, 1)
+
+
+def test_the_inference_functions_name_shapes_that_do_not_fit(tiny_module):
+    """pixeltransformer.inference's functions broadcast a ctx_val of one signal over ctx_pos of two, answering with
+    the first signal's values for both, without a word; other mismatches stopped deep in the model."""
+    from pixeltransformer import inference
+
+    m = tiny_module
+    pos, val = torch.rand(2, 6, 1) * 2 - 1, torch.randn(2, 6, 1)  # [2, 6, 1], [2, 6, 1]
+    calls = [lambda: inference.mean_field(m.model, m.dist, pos, val[:1], pos),
+             lambda: inference.predict_params(m.model, pos, val, pos[:1]),
+             lambda: inference.mean_field(m.model, m.dist, pos, val[:, :4], pos),
+             lambda: inference.mean_field(m.model, m.dist, pos[0], val[0], pos[0]),
+             lambda: inference.mean_field(m.model, m.dist, pos.expand(-1, -1, 2), val, pos.expand(-1, -1, 2)),
+             lambda: inference.sample(m.model, m.dist, pos[:1], val, pos),
+             lambda: inference.complete(m.model, m.dist, pos, val.expand(-1, -1, 3), (16,))]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"^ctx_pos \[B, K, P\], ctx_val \[B, K, V\] and qry_pos \[B, Q, P\] must "
+                                             r"agree on B, K and P, with P = 1 and V = 1 for this model; got \[\["):
             call()
 
 
@@ -459,6 +553,11 @@ def test_a_completion_is_indexed_like_a_sequence():
     assert c[1:].mean.shape[0] == 2
     with pytest.raises(IndexError, match="completion 3 of a batch of 3"):
         c[3]
+    # numpy's and torch's whole numbers (a loop over np.arange, an argmax) dropped the batch axis
+    for i in (np.int64(-1), torch.tensor(2)):
+        assert c[i].mean.shape == (1, 1, 2, 2) and c[i].mean.max() == 2 and c[i].ctx_pos.shape == (1, 1, 2)
+    with pytest.raises(IndexError, match="completion 3 of a batch of 3"):
+        c[np.int64(3)]
 
 
 def test_the_training_shuffle_is_shared_by_ranks_and_resumes_where_it_stopped():

@@ -59,6 +59,20 @@ def test_sample_uses_sigma_as_standard_deviation():
     assert x.std().item() == pytest.approx(sigma.item(), rel=2e-2)
 
 
+@pytest.mark.parametrize("temperature", [1e-39, 1e-300])
+def test_a_temperature_near_zero_draws_the_most_likely_bin(temperature):
+    """logits / T overflowed to -inf in every bin for T below ~1e-37, and the NaN probabilities made the inverse CDF
+    take bin 0 (the lowest value) everywhere, not the most likely bin."""
+    dist = BinnedGaussian.from_spec(_spec(32))
+    gen = torch.Generator().manual_seed(0)
+    params = torch.randn(256, dist.num_params, generator=gen) * 3  # [N, NP]
+    greedy = dist.sample(params, 0.0, uniform=torch.rand(256, generator=gen), noise=torch.zeros(256, 1))  # [N, 1]
+    assert dist.logits(params).argmax(-1).ne(0).any()  # some rows' most likely bin is not bin 0
+    for uniform in (torch.rand(256, generator=gen), None):
+        drawn = dist.sample(params, temperature, generator=gen, uniform=uniform, noise=torch.zeros(256, 1))
+        assert torch.equal(drawn, greedy)
+
+
 def test_paper_loss_uses_nearest_bin():
     dist = BinnedGaussian.from_spec(_spec(4))  # centres 0.125, 0.375, 0.625, 0.875
     params = torch.zeros(1, dist.num_params)
