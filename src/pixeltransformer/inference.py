@@ -58,8 +58,8 @@ def check_finite(**named: torch.Tensor) -> None:
 
 
 def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> None:
-    """One line naming S and queries whose shapes do not fit each other or the model (a ctx_val of one signal beside
-    ctx_pos of two was broadcast to both, silently; other mismatches stopped deep in the model)."""
+    """One line naming S and queries whose shapes or dtypes do not fit each other or the model (a ctx_val of one
+    signal beside ctx_pos of two was broadcast to both, silently; other mismatches stopped deep in the model)."""
     p, v = getattr(model, "pos_dims", None), getattr(model, "val_dims", None)
     shapes = [list(x.shape) for x in (ctx_pos, ctx_val, qry_pos)]
     if any(len(shape) != 3 for shape in shapes) or ctx_pos.shape[:2] != ctx_val.shape[:2] \
@@ -67,6 +67,11 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
             or (p is not None and ctx_pos.shape[2] != p) or (v is not None and ctx_val.shape[2] != v):
         raise ValueError(f"ctx_pos [B, K, P], ctx_val [B, K, V] and qry_pos [B, Q, P] must agree on B, K and P, with "
                          f"P = {p} and V = {v} for this model; got {shapes}")
+    weight = next(model.parameters(), None)
+    dtypes = [x.dtype for x in (ctx_pos, ctx_val, qry_pos)]
+    if weight is not None and any(dtype != weight.dtype for dtype in dtypes):  # torch's error names no input
+        raise ValueError(f"ctx_pos, ctx_val and qry_pos must be {weight.dtype}, as the model's weights; got "
+                         f"{', '.join(str(dtype) for dtype in dtypes)} (the module's own methods convert them)")
 
 
 @torch.no_grad()

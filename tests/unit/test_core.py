@@ -505,6 +505,23 @@ def test_the_inference_functions_name_shapes_that_do_not_fit(tiny_module):
             call()
 
 
+def test_the_inference_functions_name_inputs_of_another_dtype(tiny_module):
+    """float64 S (numpy's default) stopped inside the first linear layer with torch's "mat1 and mat2 must have the
+    same dtype", which names no input."""
+    from pixeltransformer import inference
+
+    m = tiny_module
+    pos, val = torch.rand(1, 6, 1) * 2 - 1, torch.randn(1, 6, 1)  # [1, 6, 1], [1, 6, 1]
+    assert inference.mean_field(m.model, m.dist, pos, val, pos).shape == (1, 6, 1)
+    calls = [lambda: inference.mean_field(m.model, m.dist, pos.double(), val.double(), pos.double()),
+             lambda: inference.sample(m.model, m.dist, pos, val.half(), pos),
+             lambda: inference.complete(m.model, m.dist, pos.double(), val, (16,))]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"^ctx_pos, ctx_val and qry_pos must be torch.float32, as the model's "
+                                             r"weights; got torch.float(64|32), "):
+            call()
+
+
 def test_sampling_names_a_temperature_whose_draws_overflow(tiny_module):
     """A finite temperature can still scale the drawn values beyond float32, and every later step of the chain reads
     them: the samples came back NaN without a word."""
