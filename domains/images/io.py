@@ -15,9 +15,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pixeltransformer.files import atomic_write, file_digest
+from pixeltransformer.files import atomic_write, data_files, file_digest
 from pixeltransformer.loopbar import loop_progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -294,7 +294,8 @@ def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> 
     try:
         with Image.open(path) as img:
             img.load()
-            arr = image_to_array(img, channels)
+            # a camera's EXIF orientation turns the picture upright, as viewers show it
+            arr = image_to_array(ImageOps.exif_transpose(img), channels)
     except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
@@ -307,11 +308,12 @@ def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> 
 
 
 def list_images(root: str | Path) -> list[Path]:
-    """Every picture under root, recursively, sorted so that the order is the same on every machine."""
+    """Every picture under root, recursively, sorted so that the order is the same on every machine; hidden files
+    and folders (macOS ``._name.jpg``, ``.thumbnails/``) are not pictures of the dataset."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root} (expected a folder of {'/'.join(IMAGE_SUFFIXES)} files)")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return data_files(root, IMAGE_SUFFIXES)
 
 
 def read_image_folder(root: str | Path, size: int = 64, progress: bool = True) -> Arrays:

@@ -2,6 +2,7 @@
 
 import gzip
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -118,6 +119,33 @@ def test_read_image_folder_skips_and_counts_corrupt(tmp_path):
     # Sorted by full path, so the order is the same on every machine.
     names = [f"{p.parent.name}/{p.name}" for p in io.list_images(tmp_path)]
     assert names == ["a/img1.png", "a/img3.jpg", "b/broken.png", "b/img0.jpg", "b/img2.png", "b/img4.png"]
+
+
+def test_image_folder_leaves_out_hidden_files_and_folders(tmp_path):
+    write_folder(tmp_path, 3)
+    # a macOS copy: an AppleDouble "._" file beside every picture, .DS_Store, and a viewer's hidden thumbnails
+    for p in list(tmp_path.rglob("img*")):
+        (p.parent / f"._{p.name}").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (tmp_path / "a" / ".thumbnails").mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "a" / ".thumbnails" / "img1.png")
+    assert [p.name for p in io.list_images(tmp_path)] == ["img1.png", "img0.jpg", "img2.png"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to skip, so no warning
+        x, _ = io.read_image_folder(tmp_path, 8, progress=False)
+    assert len(x) == 3
+
+
+def test_exif_orientation_turns_a_camera_picture_upright(tmp_path):
+    arr = np.zeros((10, 30, 3), np.uint8)  # stored landscape, black on the left, white on the right
+    arr[:, 15:] = 255
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view": a phone held upright
+    img.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright = io.open_image(tmp_path / "phone.jpg")
+    assert upright.shape == (30, 10, 3)  # portrait, as a viewer shows it
+    assert upright[:10].mean() < 30 and upright[-10:].mean() > 225  # the left edge turned to the top
 
 
 def test_an_image_too_large_for_pil_is_unreadable_and_skipped_in_a_folder(tmp_path, monkeypatch):
