@@ -204,8 +204,7 @@ class ImageDataModule(SignalDataModule):
                 pools = {"all": _to_pool(*io.read_mnist(self.root, "train" if has_train else "test"), size)}
         else:  # cifar10
             kind, where = io.cifar10_source(self.root)
-            present = [s for s, names in (("train", io.CIFAR_TRAIN), ("test", io.CIFAR_TEST))
-                       if kind == "batches" and all((where / n).is_file() for n in names)]
+            present = io.cifar10_splits(where) if kind == "batches" else []
             if len(present) == 2:
                 pools = {s: _to_pool(*io.read_cifar10(where, s), size) for s in present}
             else:

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from domains.images import io
+from domains.images.data import ImageDataModule
 from images_fixtures import SHARED, idx_bytes, write_cifar_batches, write_folder, write_mnist
 
 
@@ -77,6 +78,42 @@ def test_read_cifar_batches_folder_and_parent(tmp_path):
     # The official layout is three 1024-byte channel planes, row-major: pixel (y=1, x=2) of image 0.
     assert tuple(xt[0, 1, 2]) == (data[0, 34], data[0, 1024 + 34], data[0, 2048 + 34])
     assert list(yt) == labels
+
+
+def test_read_cifar_binary_version_matches_the_python_version(tmp_path):
+    batches = write_cifar_batches(tmp_path / "py" / "cifar-10-batches-py", n_per_batch=3)
+    folder = tmp_path / "bin" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    for name, (data, labels) in batches.items():  # records of a label byte and the 3072 pixel bytes
+        records = np.concatenate([np.array(labels, np.uint8)[:, None], data], axis=1)  # [N, 3073]
+        (folder / f"{name}.bin").write_bytes(records.tobytes())
+    (folder / "batches.meta.txt").write_text("airplane\n")
+    for split in ("train", "test"):
+        x, y = io.read_cifar10(tmp_path / "py", split)
+        for root in (tmp_path / "bin", folder):
+            xb, yb = io.read_cifar10(root, split)
+            assert np.array_equal(xb, x) and np.array_equal(yb, y)
+    (folder / "test_batch.bin").write_bytes(b"\x03" * 3074)
+    with pytest.raises(ValueError, match=r"test_batch.bin: not a CIFAR-10 binary batch \(3074 bytes"):
+        io.read_cifar10(folder, "test")
+
+
+def test_cifar_archive_is_named_with_how_to_unpack_it(tmp_path):
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b")
+    with pytest.raises(ValueError, match=r"cifar-10-python.tar.gz is an archive: unpack it \(tar -xzf"):
+        io.read_cifar10(tmp_path / "cifar-10-python.tar.gz")
+    with pytest.raises(FileNotFoundError, match="still the archive cifar-10-python.tar.gz: unpack it there"):
+        io.read_cifar10(tmp_path)  # a folder that holds only the archive
+
+
+def test_cifar_with_some_training_batches_missing_is_an_error(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar_batches(folder, 2)
+    for i in (3, 4, 5):  # an interrupted copy: the test batch and two of the five training batches
+        (folder / f"data_batch_{i}").unlink()
+    dm = ImageDataModule("cifar10", root=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="train batches missing .*data_batch_3, data_batch_4, data_batch_5"):
+        dm.setup("fit")
 
 
 def test_cifar_missing_batch_and_hostile_pickle(tmp_path):
