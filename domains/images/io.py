@@ -55,12 +55,18 @@ def warn_if_unscaled(pixels: np.ndarray, where: str | Path) -> None:
                       "as 8-bit? Scale them to 0..255", stacklevel=3)
 
 
+def _idx_opener(path: Path):
+    """gzip.open or open, by the file's first bytes: a browser that undoes the server's gzip encoding leaves a raw
+    IDX file under its .gz name."""
+    with open(path, "rb") as f:
+        return gzip.open if f.read(2) == b"\x1f\x8b" else open
+
+
 def read_idx(path: str | Path, ndim: int) -> np.ndarray:
     """One IDX file (gzipped or raw) holding uint8 data of ``ndim`` axes, checked against its header."""
     path = Path(path)
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as f:
+        with _idx_opener(path)(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         raise ValueError(f"{path}: unreadable IDX file ({e})") from None
@@ -83,9 +89,11 @@ def _mnist_dirs(root: Path) -> list[Path]:
 
 
 def find_mnist_file(root: str | Path, stem: str) -> Path | None:
-    """The gzipped or raw IDX file ``stem`` under root, or None."""
+    """The gzipped or raw IDX file ``stem`` under root, or None; also under the dotted name that unpacked copies
+    (Kaggle's) use, ``train-images.idx3-ubyte``."""
+    dotted = stem.replace("-idx", ".idx")
     for d in _mnist_dirs(Path(root)):
-        for name in (stem + ".gz", stem):
+        for name in (stem + ".gz", stem, dotted + ".gz", dotted):
             if (d / name).is_file():
                 return d / name
     return None
@@ -128,9 +136,8 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
 def read_idx_header(path: str | Path) -> tuple[int, ...]:
     """The dims in an IDX header, reading only the first bytes (cheap, even gzipped)."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        with _idx_opener(path)(path, "rb") as f:
             head = f.read(4)
             if len(head) < 4 or head[:3] != b"\x00\x00\x08":
                 raise ValueError(f"{path}: not an IDX file of uint8 data")

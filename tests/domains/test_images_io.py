@@ -28,6 +28,21 @@ def test_read_mnist_torchvision_layout_and_train_split(tmp_path):
     assert np.array_equal(x[..., 0], images)
 
 
+def test_read_mnist_dotted_names_and_a_gz_name_on_a_raw_file(tmp_path):
+    images, labels = write_mnist(tmp_path, "train", 4, gz=False)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):  # as Kaggle's unpacked copy names them
+        (tmp_path / stem).rename(tmp_path / stem.replace("-idx", ".idx"))
+    x, y = io.read_mnist(tmp_path, "train")
+    assert np.array_equal(x[..., 0], images) and np.array_equal(y, labels)
+    # a browser that undid the server's gzip encoding keeps the .gz name on the raw bytes
+    images, labels = write_mnist(tmp_path / "browser", "test", 3, gz=False)
+    for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / "browser" / stem).rename(tmp_path / "browser" / f"{stem}.gz")
+    x, y = io.read_mnist(tmp_path / "browser", "test")
+    assert np.array_equal(x[..., 0], images) and np.array_equal(y, labels)
+    assert io.read_idx_header(tmp_path / "browser" / "t10k-images-idx3-ubyte.gz") == (3, 28, 28)
+
+
 def test_truncated_gz_idx_is_a_one_line_error(tmp_path):
     write_mnist(tmp_path, "test", 4)
     f = tmp_path / "t10k-images-idx3-ubyte.gz"
