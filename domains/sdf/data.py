@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_indices
-from pixeltransformer.files import atomic_write, cache_root, file_digest
+from pixeltransformer.files import atomic_write, cache_root, data_files, file_digest
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -32,6 +32,21 @@ SOURCES = ("procedural", "voxels", "meshes")
 # below data_dir(), when a config names no root: the shared ShapeNet chairs and ModelNet10 chair voxels
 DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
                  "voxels": "shapenet_chairs/modelnet10_vox32/modelnet10_chair_train_vox32.npy.gz"}
+
+
+def split_folders(paths: Sequence[Path], root: Path) -> dict[str, list[Path]] | None:
+    """The meshes of each official split when they lie in folders named train/ and test/ (ModelNet's
+    ``chair/train/chair_0001.off``, ``chair/test/chair_0890.off``), or None when no mesh does. A folder with only
+    one of the two is one pool; meshes outside them beside meshes inside are refused, rather than mixed in."""
+    where = {p: {"train", "test"} & set(p.relative_to(root).parts[:-1]) for p in paths}
+    if not any(where.values()):
+        return None
+    odd = [p for p, w in where.items() if len(w) != 1]
+    if odd:
+        raise ValueError(f"{root}: {len(odd)} mesh files (first: {odd[0].relative_to(root)}) lie outside the train/ "
+                         "and test/ folders that hold the others (or inside both); point the root at one layout")
+    groups = {s: [p for p in paths if where[p] == {s}] for s in ("train", "test")}
+    return groups if groups["train"] and groups["test"] else None
 
 
 def _key(*parts: Any) -> str:
@@ -125,7 +140,9 @@ class SDFDataModule(SignalDataModule):
             "mixture" (training draws from several of these by ``mixture`` weights; validation and test are
             ``eval_source``'s held-out shapes, never trained on).
         root: the mesh folder or the voxel file (procedural: unused; mixture: see mesh_root, voxel_root);
-            default ``DEFAULT_ROOTS`` below $PIXELTRANSFORMER_DATA or data/ (see ``data_dir``).
+            default ``DEFAULT_ROOTS`` below $PIXELTRANSFORMER_DATA or data/ (see ``data_dir``). A mesh folder is
+            searched recursively, one file a shape (ShapeNet's nested layouts); meshes in train/ and test/ folders
+            keep that split (see ``split_folders``).
         mixture: source name ("procedural", "voxels", "meshes") -> weight, the expected share of each source
             in a training epoch (normalised; weight 0 or absent: unused).
         mesh_root, voxel_root: the mixture's mesh folder and voxel file (default: as for root).
@@ -212,7 +229,7 @@ class SDFDataModule(SignalDataModule):
             # shell_voxels: how a user's mesh must be converted to match the training data
             extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels},
         )
-        self._mesh_files: list[Path] | None = None
+        self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool) or "train" and "test" (folders)
         self.num_failed = 0  # meshes or voxel grids skipped while building
 
     @property
@@ -301,6 +318,10 @@ class SDFDataModule(SignalDataModule):
         return StackedSDFDataset(path, range(n), self.truncation)
 
     def _voxels(self, split: str, root: Path, everything: bool = False) -> Dataset:
+        if root.is_dir():
+            raise ValueError(f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of "
+                             "occupancy grids [N, R, R, R]; a folder of meshes (ModelNet's .off files) is "
+                             "dataset: meshes (a mixture's mesh_root)")
         key = _key("voxels", CONVERSION_VERSION, file_digest(root), self.max_shapes, self.resolution,
                    self.truncation)
         path = self.cache_dir / "voxels" / f"{root.name.split('.')[0]}_{self.resolution}_{key}.npy"
@@ -324,17 +345,36 @@ class SDFDataModule(SignalDataModule):
 
     def _meshes(self, split: str, root: Path, everything: bool = False) -> Dataset:
         if self._mesh_files is None:
-            paths = sorted(p for p in root.iterdir() if p.suffix.lower() in MESH_SUFFIXES and p.is_file())
+            # ShapeNet nests one model a folder (v1 <synset>/<id>/model.obj, v2 <id>/models/model_normalized.obj)
+            paths = data_files(root, MESH_SUFFIXES)
             if not paths:
-                raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)})")
+                raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
+            groups = split_folders(paths, root) or {"all": paths}
             cache = SDFCache(self.cache_dir / "meshes", truncation=self.truncation, shell_voxels=self.shell_voxels)
-            self._mesh_files = cache.build_files(paths[: self.max_shapes], self.resolution)
-            self.num_failed = len(cache.failures)
-        n = len(self._mesh_files)
-        if everything:
-            return FileSDFDataset(self._mesh_files, self.truncation)
-        idx = split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)]
-        return FileSDFDataset([self._mesh_files[i] for i in idx.tolist()], self.truncation)
+            self._mesh_files, self.num_failed = {}, 0
+            for name, group in groups.items():
+                self._mesh_files[name] = cache.build_files(group[: self.max_shapes], self.resolution)
+                self.num_failed += len(cache.failures)
+        files = self._mesh_files
+        if "all" in files:
+            n = len(files["all"])
+            if everything:
+                return FileSDFDataset(files["all"], self.truncation)
+            idx = split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)]
+            return FileSDFDataset([files["all"][i] for i in idx.tolist()], self.truncation)
+        # the official split: validation is drawn from the train folder, the test folder is the test split
+        if everything:  # a mixture's training-only source keeps to the train folder too
+            return FileSDFDataset(files["train"], self.truncation)
+        n_train, n_test = len(files["train"]), len(files["test"])
+        tr, va, te = self.splits or (-1, max(1, n_train // 10), -1)
+        if split == "test":
+            if te > n_test:
+                raise ValueError(f"SDFDataModule: a test split of {te} does not fit the {n_test} meshes of {root}'s "
+                                 "test folders")
+            idx = torch.arange(n_test) if te == -1 else split_indices(n_test, (te, 0, -1), self.seed)[0]
+            return FileSDFDataset([files["test"][i] for i in idx.sort().values.tolist()], self.truncation)
+        parts = split_indices(n_train, (tr, va, 0) if -1 in (tr, va) else (tr, va, -1), self.seed)
+        return FileSDFDataset([files["train"][i] for i in parts[SPLITS.index(split)].tolist()], self.truncation)
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.
