@@ -114,6 +114,38 @@ def test_folder_skips_and_counts_bad_and_short_files(tmp_path):
     assert "a_short.gif" in messages and "d_broken.avi" in messages
 
 
+def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
+    # TinyVideos' originals: JPEGs of square frames stacked top to bottom (128 x 128*32 there), first frame on top
+    frames = np.stack([np.full((16, 16, 3), 12 * k, np.uint8) for k in range(12)])  # [12, 16, 16, 3]
+    (tmp_path / "beach" / "2013").mkdir(parents=True)
+    iio.imwrite(tmp_path / "beach" / "2013" / "strip.jpg", frames.reshape(12 * 16, 16, 3), quality=95)
+    iio.imwrite(tmp_path / "beach" / "poster.png", np.zeros((16, 24, 3), np.uint8))  # not a strip
+    (tmp_path / "beach" / "._strip.jpg").write_bytes(b"\x00\x05\x16\x07")  # macOS AppleDouble: left out
+    with pytest.warns(UserWarning, match=r"poster.png: a 24x16 picture is not a strip") as record:
+        out = read_video_folder(tmp_path, num_frames=8, size=8, stride=4, progress=False)
+    assert len(record) == 1 and out.n_files == 2 and out.n_skipped_corrupt == 1
+    assert out.clips.shape == (2, 8, 8, 8, 3)  # clips from frames 0..7 and 4..11, resized to 8x8
+    assert np.abs(out.clips[1, :, 4, 4, 0].astype(int) - 12 * np.arange(4, 12)).max() <= 2
+
+
+def test_variable_frame_rate_video_gives_each_frame_once(tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    frames = smooth_frames(10, 16, 16)
+    listing = ""
+    for k, frame in enumerate(frames):  # frames shown for 0.2 s and 0.04 s in turn, as a phone records
+        iio.imwrite(tmp_path / f"{k}.png", frame)
+        listing += f"file '{tmp_path / f'{k}.png'}'\nduration {0.2 if k % 2 else 0.04}\n"
+    (tmp_path / "list.txt").write_text(listing)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "concat", "-safe", "0", "-i",
+                    str(tmp_path / "list.txt"), "-fps_mode", "vfr", "-pix_fmt", "yuv420p", "-crf", "10",
+                    str(tmp_path / "vfr.mp4")], check=True)
+    for size in (None, 8):  # decoded at full size, and resized while decoding
+        assert len(read_video_file(tmp_path / "vfr.mp4", size=size)) == 10  # not repeated to a constant rate
+
+
 def test_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         read_video_folder(tmp_path / "missing", 8, 16)
