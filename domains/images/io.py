@@ -366,10 +366,11 @@ def list_images(root: str | Path) -> list[Path]:
     return data_files(root, IMAGE_SUFFIXES)
 
 
-def read_image_folder(root: str | Path, size: int = 64, progress: bool = True) -> Arrays:
-    """Every PNG/JPG under root -> RGB images [N, size, size, 3], labels None. Unreadable files are skipped
-    with one warning that counts them."""
-    files = list_images(root)
+def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
+                      files: list[Path] | None = None) -> Arrays:
+    """Every PNG/JPG under root (or those of ``files``, from :func:`list_images`) -> RGB images [N, size, size, 3],
+    labels None. Unreadable files are skipped with one warning that counts them."""
+    files = list_images(root) if files is None else files
     if not files:
         raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
     images, skipped = [], []

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_indices
+from pixeltransformer.datamodule import (SPLITS, SignalDataModule, default_root, official_split_indices,
+                                         split_folders, split_indices)
 from pixeltransformer.files import atomic_write, cache_root, data_files, file_digest
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -32,21 +33,6 @@ SOURCES = ("procedural", "voxels", "meshes")
 # below data_dir(), when a config names no root: the shared ShapeNet chairs and ModelNet10 chair voxels
 DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
                  "voxels": "shapenet_chairs/modelnet10_vox32/modelnet10_chair_train_vox32.npy.gz"}
-
-
-def split_folders(paths: Sequence[Path], root: Path) -> dict[str, list[Path]] | None:
-    """The meshes of each official split when they lie in folders named train/ and test/ (ModelNet's
-    ``chair/train/chair_0001.off``, ``chair/test/chair_0890.off``), or None when no mesh does. A folder with only
-    one of the two is one pool; meshes outside them beside meshes inside are refused, rather than mixed in."""
-    where = {p: {"train", "test"} & set(p.relative_to(root).parts[:-1]) for p in paths}
-    if not any(where.values()):
-        return None
-    odd = [p for p, w in where.items() if len(w) != 1]
-    if odd:
-        raise ValueError(f"{root}: {len(odd)} mesh files (first: {odd[0].relative_to(root)}) lie outside the train/ "
-                         "and test/ folders that hold the others (or inside both); point the root at one layout")
-    groups = {s: [p for p in paths if where[p] == {s}] for s in ("train", "test")}
-    return groups if groups["train"] and groups["test"] else None
 
 
 def _key(*parts: Any) -> str:
@@ -362,19 +348,12 @@ class SDFDataModule(SignalDataModule):
                 return FileSDFDataset(files["all"], self.truncation)
             idx = split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)]
             return FileSDFDataset([files["all"][i] for i in idx.tolist()], self.truncation)
-        # the official split: validation is drawn from the train folder, the test folder is the test split
+        # the official split: the test folder is the test split, validation its folder's or drawn from train/
         if everything:  # a mixture's training-only source keeps to the train folder too
             return FileSDFDataset(files["train"], self.truncation)
-        n_train, n_test = len(files["train"]), len(files["test"])
-        tr, va, te = self.splits or (-1, max(1, n_train // 10), -1)
-        if split == "test":
-            if te > n_test:
-                raise ValueError(f"SDFDataModule: a test split of {te} does not fit the {n_test} meshes of {root}'s "
-                                 "test folders")
-            idx = torch.arange(n_test) if te == -1 else split_indices(n_test, (te, 0, -1), self.seed)[0]
-            return FileSDFDataset([files["test"][i] for i in idx.sort().values.tolist()], self.truncation)
-        parts = split_indices(n_train, (tr, va, 0) if -1 in (tr, va) else (tr, va, -1), self.seed)
-        return FileSDFDataset([files["train"][i] for i in parts[SPLITS.index(split)].tolist()], self.truncation)
+        idx = official_split_indices({s: len(f) for s, f in files.items()}, self.splits, self.seed, str(root))
+        pool, chosen = idx[split]
+        return FileSDFDataset([files[pool][i] for i in chosen.tolist()], self.truncation)
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.
