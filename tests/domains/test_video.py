@@ -291,6 +291,24 @@ def test_datamodule_from_npz(tmp_path):
     assert torch.equal(first, expected)
 
 
+def test_datamodule_folder_keeps_its_train_and_test_folders(tmp_path):
+    # Kinetics-style: train/ and test/ folders of videos; each video one grey level, to tell where clips came from
+    grey = {"train": (10, 30, 50, 70), "test": (200, 220)}
+    for split, levels in grey.items():
+        (tmp_path / split).mkdir()
+        for level in levels:  # 12 frames: clips of 4 every 4 frames -> 3 clips a video
+            frames = np.full((12, 8, 8), level, np.uint8)
+            frames[:, 0, 0] = np.arange(12) * 20  # distinct frames: pillow merges repeated ones
+            iio.imwrite(tmp_path / split / f"v{level}.gif", frames, plugin="pillow", duration=100, loop=0)
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
+    dm.setup("fit")
+    dm.setup("test")
+    seen = {s: sorted({round(dm.dataset(s)[i]["signal"][0, 0, 4, 4].item() * 255) for i in range(len(dm.dataset(s)))})
+            for s in ("train", "val", "test")}
+    assert seen["test"] == [200, 220] and len(dm.dataset("test")) == 6  # the test folder, no other
+    assert len(seen["val"]) == 1 and sorted(seen["train"] + seen["val"]) == [10, 30, 50, 70]  # whole videos
+
+
 def test_group_split_keeps_groups_whole():
     groups = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5])
     parts = group_split(groups, (-1, 2, 3), seed=0)
