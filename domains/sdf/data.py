@@ -141,7 +141,7 @@ class SDFDataModule(SignalDataModule):
         num_shapes: procedural chairs per split (train, val, test); each split has its own seed.
         splits: (train, val, test) sizes for meshes/voxels, one may be -1 (the rest); default: 10% each
             for val and test (at least 1), the rest for training.
-        max_shapes: use only the first n meshes/voxel grids (quick experiments).
+        max_shapes: use only the first n meshes/voxel grids (quick experiments; of each split folder).
         cache_dir: where built grids are kept (default ``files.cache_root("sdf")``: data folders are often
             read-only, and cache keys hash contents and settings, so one cache serves every root).
         shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
