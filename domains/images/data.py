@@ -201,7 +201,8 @@ class ImageDataModule(SignalDataModule):
         elif name == "folder":  # one pool, or the train/, val/ and test/ folders a dataset ships (cat_combined)
             files = io.list_images(self.root)
             groups = split_folders(files, self.root) or {"all": files}
-            pools = {s: _to_pool(*io.read_image_folder(self.root, size, files=group), size) for s, group in groups.items()}
+            pools = {s: _to_pool(*io.read_image_folder(self.root, size, files=group), size)
+                     for s, group in groups.items()}
         elif name == "mnist":
             has_train, has_test = (io.mnist_available(self.root, s) for s in ("train", "test"))
             if has_train and has_test:

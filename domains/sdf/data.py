@@ -215,7 +215,7 @@ class SDFDataModule(SignalDataModule):
             # shell_voxels: how a user's mesh must be converted to match the training data
             extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels},
         )
-        self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool) or "train" and "test" (folders)
+        self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool), or "train", "test" (and "val") folders
         self.num_failed = 0  # meshes or voxel grids skipped while building
 
     @property
