@@ -6,7 +6,9 @@ Splits (``splits=(train, val, test)``, -1 = the rest; defaults in brackets):
   pool into three parts [digits 1497/100/200; otherwise val = test = min(500, N // 10), train = the rest, so
   the 10k MNIST test file gives 9000/500/500 and the 2000-image CIFAR sample 1600/200/200];
 - a train file and a test file (MNIST train+test IDX, the official CIFAR batches): train and val are a seeded
-  split of the train file, test is drawn from the test file [(-1, 1000, -1): val 1000, test = whole test file].
+  split of the train file, test is drawn from the test file [(-1, 1000, -1): val 1000, test = whole test file];
+- a folder of pictures in train/ and test/ folders, and maybe val/ (the cat faces' cat_combined): as two files,
+  and validation is the val folder when there is one [(-1, -1, -1): each folder whole].
 
 Bins: grayscale defaults to 32 uniform bins on [0, 1]; RGB to 256 k-means colours computed once from a seeded
 subsample of training pixels (``kmeans_pixels``) and stored in the spec, so a checkpoint carries them.
@@ -23,7 +25,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import SignalDataModule, default_root, split_indices
+from pixeltransformer.datamodule import (SignalDataModule, default_root, official_split_indices, split_folders,
+                                         split_indices)
 from pixeltransformer.signal import SignalSpec
 
 from . import io
@@ -186,7 +189,8 @@ class ImageDataModule(SignalDataModule):
         return dims[1]
 
     def _load_pools(self) -> dict[str, Pool]:
-        """{"all": pool} for one pool, or {"train": pool, "test": pool} for a train file and a test file."""
+        """{"all": pool} for one pool, or {"train": pool, "test": pool} for a train file and a test file (and "val"
+        for a folder with train/, val/ and test/ folders)."""
         if self._pools is not None:
             return self._pools
         if self.download:
@@ -194,8 +198,11 @@ class ImageDataModule(SignalDataModule):
         size, name = self.image_size, self.dataset_name
         if name == "digits":
             pools = {"all": _to_pool(*io.read_digits(), size)}
-        elif name == "folder":
-            pools = {"all": _to_pool(*io.read_image_folder(self.root, size), size)}
+        elif name == "folder":  # one pool, or the train/, val/ and test/ folders a dataset ships (cat_combined)
+            files = io.list_images(self.root)
+            groups = split_folders(files, self.root) or {"all": files}
+            pools = {s: _to_pool(*io.read_image_folder(self.root, size, files=group), size)
+                     for s, group in groups.items()}
         elif name == "mnist":
             has_train, has_test = (io.mnist_available(self.root, s) for s in ("train", "test"))
             if has_train and has_test:
@@ -204,8 +211,7 @@ class ImageDataModule(SignalDataModule):
                 pools = {"all": _to_pool(*io.read_mnist(self.root, "train" if has_train else "test"), size)}
         else:  # cifar10
             kind, where = io.cifar10_source(self.root)
-            present = [s for s, names in (("train", io.CIFAR_TRAIN), ("test", io.CIFAR_TEST))
-                       if kind == "batches" and all((where / n).is_file() for n in names)]
+            present = io.cifar10_splits(where) if kind == "batches" else []
             if len(present) == 2:
                 pools = {s: _to_pool(*io.read_cifar10(where, s), size) for s in present}
             else:
@@ -216,8 +222,6 @@ class ImageDataModule(SignalDataModule):
 
     def _default_splits(self) -> tuple[int, int, int]:
         pools = self._load_pools()
-        if "all" not in pools:
-            return (-1, min(1000, len(pools["train"][0]) // 10), -1)
         if self.dataset_name == "digits":
             return (1497, 100, 200)
         n = len(pools["all"][0])
@@ -229,18 +233,13 @@ class ImageDataModule(SignalDataModule):
         if self._index is not None:
             return self._index
         pools = self._load_pools()
-        tr, va, te = self.splits or self._default_splits()
         if "all" in pools:
+            tr, va, te = self.splits or self._default_splits()
             parts = split_indices(len(pools["all"][0]), (tr, va, te), self.seed)
             index = {s: ("all", p.sort().values) for s, p in zip(("train", "val", "test"), parts)}
-        else:
-            n_train, n_test = len(pools["train"][0]), len(pools["test"][0])
-            if te > n_test:
-                raise ValueError(f"test split of {te} does not fit the {n_test} images of the test file")
-            train, val, _ = split_indices(n_train, (tr, va, 0) if -1 in (tr, va) else (tr, va, -1), self.seed)
-            test = torch.arange(n_test) if te == -1 else split_indices(n_test, (te, 0, -1), self.seed)[0]
-            index = {"train": ("train", train.sort().values), "val": ("train", val.sort().values),
-                     "test": ("test", test.sort().values)}
+        else:  # a train file and a test file, or split folders
+            index = official_split_indices({s: len(images) for s, (images, _) in pools.items()}, self.splits,
+                                           self.seed, str(self.root))
         self._index = index
         return index
 

@@ -15,9 +15,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pixeltransformer.files import atomic_write, file_digest
+from pixeltransformer.files import atomic_write, data_files, file_digest
 from pixeltransformer.loopbar import loop_progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -36,7 +36,9 @@ MNIST_MD5 = {
 }
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR_DIR = "cifar-10-batches-py"
+CIFAR_BIN_DIR = "cifar-10-batches-bin"  # the binary version: the same batches as <name>.bin, 3073-byte records
 CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = ("test_batch",)
 
@@ -53,12 +55,18 @@ def warn_if_unscaled(pixels: np.ndarray, where: str | Path) -> None:
                       "as 8-bit? Scale them to 0..255", stacklevel=3)
 
 
+def _idx_opener(path: Path):
+    """gzip.open or open, by the file's first bytes: a browser that undoes the server's gzip encoding leaves a raw
+    IDX file under its .gz name."""
+    with open(path, "rb") as f:
+        return gzip.open if f.read(2) == b"\x1f\x8b" else open
+
+
 def read_idx(path: str | Path, ndim: int) -> np.ndarray:
     """One IDX file (gzipped or raw) holding uint8 data of ``ndim`` axes, checked against its header."""
     path = Path(path)
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as f:
+        with _idx_opener(path)(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         raise ValueError(f"{path}: unreadable IDX file ({e})") from None
@@ -81,9 +89,11 @@ def _mnist_dirs(root: Path) -> list[Path]:
 
 
 def find_mnist_file(root: str | Path, stem: str) -> Path | None:
-    """The gzipped or raw IDX file ``stem`` under root, or None."""
+    """The gzipped or raw IDX file ``stem`` under root, or None; also under the dotted name that unpacked copies
+    (Kaggle's) use, ``train-images.idx3-ubyte``."""
+    dotted = stem.replace("-idx", ".idx")
     for d in _mnist_dirs(Path(root)):
-        for name in (stem + ".gz", stem):
+        for name in (stem + ".gz", stem, dotted + ".gz", dotted):
             if (d / name).is_file():
                 return d / name
     return None
@@ -126,9 +136,8 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
 def read_idx_header(path: str | Path) -> tuple[int, ...]:
     """The dims in an IDX header, reading only the first bytes (cheap, even gzipped)."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        with _idx_opener(path)(path, "rb") as f:
             head = f.read(4)
             if len(head) < 4 or head[:3] != b"\x00\x00\x08":
                 raise ValueError(f"{path}: not an IDX file of uint8 data")
@@ -177,6 +186,19 @@ def _read_cifar_batch(path: Path) -> Arrays:
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels  # [N, 32, 32, 3]
 
 
+def _read_cifar_bin(path: Path) -> Arrays:
+    """A batch of the binary version: records of one label byte and 3072 pixel bytes (channel planes)."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0 or raw.size % 3073:
+        raise ValueError(f"{path}: not a CIFAR-10 binary batch ({raw.size} bytes is not a whole number of "
+                         "3073-byte records: a label byte and 3072 pixel bytes)")
+    records = raw.reshape(-1, 3073)  # [N, 1 + 3072]
+    labels = records[:, 0].astype(np.int64)  # [N]
+    if labels.max() > 9:
+        raise ValueError(f"{path}: not a CIFAR-10 binary batch (label byte {labels.max()} is not a class 0..9)")
+    return records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels  # [N, 32, 32, 3]
+
+
 def read_image_npz(path: str | Path) -> Arrays:
     """An .npz with uint8 ``images`` [N, H, W, C] (or [N, C, H, W] with C <= 3) and optional ``labels`` [N]."""
     path = Path(path)
@@ -200,10 +222,29 @@ def read_image_npz(path: str | Path) -> Arrays:
 
 
 def _cifar_batch_dir(root: Path) -> Path | None:
-    for d in (root, root / CIFAR_DIR):
-        if (d / CIFAR_TEST[0]).is_file() or (d / CIFAR_TRAIN[0]).is_file():
+    for d in (root, root / CIFAR_DIR, root / CIFAR_BIN_DIR):
+        if any((d / (name + suffix)).is_file() for name in (CIFAR_TEST[0], CIFAR_TRAIN[0]) for suffix in ("", ".bin")):
             return d
     return None
+
+
+def cifar10_batches(where: Path, split: str) -> list[Path]:
+    """The batch files of ``split`` ("train": data_batch_1..5, "test": test_batch) in a batches folder: the python
+    version's, or the binary version's ``<name>.bin`` when the folder holds those."""
+    names = CIFAR_TRAIN if split == "train" else CIFAR_TEST
+    binary = not any((where / n).is_file() for n in CIFAR_TRAIN + CIFAR_TEST)
+    return [where / (n + ".bin" if binary else n) for n in names]
+
+
+def cifar10_splits(where: Path) -> list[str]:
+    """The splits ("train", "test") whose batches are all in the folder; a train split with only some of its five
+    batches (an interrupted copy) is an error, not a smaller dataset."""
+    train = cifar10_batches(where, "train")
+    have = [p.is_file() for p in train]
+    if any(have) and not all(have):
+        missing = ", ".join(p.name for p, ok in zip(train, have) if not ok)
+        raise FileNotFoundError(f"CIFAR-10 train batches missing in {where}: {missing} (the training set is all five)")
+    return [s for s in ("train", "test") if all(p.is_file() for p in cifar10_batches(where, s))]
 
 
 def cifar10_source(root: str | Path) -> tuple[str, Path]:
@@ -213,6 +254,9 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
         if not root.is_file():
             raise FileNotFoundError(f"CIFAR-10 file not found: {root}")
         return "npz", root
+    if root.is_file() and root.name.lower().endswith((".tar.gz", ".tgz", ".tar")):
+        raise ValueError(f"{root} is an archive: unpack it (tar -xzf {root.name}) and pass the folder it makes, "
+                         f"{CIFAR_DIR}/ or {CIFAR_BIN_DIR}/, or the folder that holds it")
     batch_dir = _cifar_batch_dir(root)
     if batch_dir is not None:
         return "batches", batch_dir
@@ -221,16 +265,22 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
         return "npz", npz[0]
     if len(npz) > 1:
         raise ValueError(f"{root} holds several .npz files ({', '.join(p.name for p in npz)}); pass one as root")
+    archives = sorted(p.name for p in root.glob("cifar-10-*.tar.gz")) if root.is_dir() else []
+    if archives:  # a FileNotFoundError still: download=true unpacks the python version's archive where it lies
+        raise FileNotFoundError(f"CIFAR-10 in {root} is still the archive {archives[0]}: unpack it there "
+                                f"(tar -xzf {archives[0]}), or add --data.init_args.download=true, which unpacks "
+                                f"{CIFAR_ARCHIVE}")
     raise FileNotFoundError(f"CIFAR-10 not found in {root}: expected {CIFAR_DIR}/ with data_batch_1..5 and "
-                            "test_batch, or one .npz with 'images' and 'labels'; add --data.init_args.download=true "
-                            "to fetch the batches")
+                            f"test_batch (or {CIFAR_BIN_DIR}/ with the .bin batches), or one .npz with 'images' and "
+                            "'labels'; add --data.init_args.download=true to fetch the batches")
 
 
 def read_cifar10(root: str | Path, split: str = "train", download: bool = False) -> Arrays:
     """CIFAR-10 -> images [N, 32, 32, 3], labels [N].
 
-    root may be the official ``cifar-10-batches-py`` folder, its parent, an .npz file or a folder holding one
-    .npz. ``split`` ("train" | "test") picks the official batches; an .npz is one pool and ignores it.
+    root may be the official ``cifar-10-batches-py`` folder (or the binary version's ``cifar-10-batches-bin``), its
+    parent, an .npz file or a folder holding one .npz. ``split`` ("train" | "test") picks the official batches; an
+    .npz is one pool and ignores it.
     """
     if split not in ("train", "test"):
         raise ValueError(f"read_cifar10: split must be 'train' or 'test', got {split!r}")
@@ -244,11 +294,11 @@ def read_cifar10(root: str | Path, split: str = "train", download: bool = False)
         kind, where = cifar10_source(root)
     if kind == "npz":
         return read_image_npz(where)
-    names = CIFAR_TRAIN if split == "train" else CIFAR_TEST
-    missing = [n for n in names if not (where / n).is_file()]
+    files = cifar10_batches(where, split)
+    missing = [p.name for p in files if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"CIFAR-10 {split} batches missing in {where}: {', '.join(missing)}")
-    parts = [_read_cifar_batch(where / n) for n in names]
+    parts = [_read_cifar_bin(p) if p.suffix == ".bin" else _read_cifar_batch(p) for p in files]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
@@ -294,7 +344,8 @@ def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> 
     try:
         with Image.open(path) as img:
             img.load()
-            arr = image_to_array(img, channels)
+            # a camera's EXIF orientation turns the picture upright, as viewers show it
+            arr = image_to_array(ImageOps.exif_transpose(img), channels)
     except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
@@ -307,17 +358,19 @@ def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> 
 
 
 def list_images(root: str | Path) -> list[Path]:
-    """Every picture under root, recursively, sorted so that the order is the same on every machine."""
+    """Every picture under root, recursively, sorted so that the order is the same on every machine; hidden files
+    and folders (macOS ``._name.jpg``, ``.thumbnails/``) are not pictures of the dataset."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root} (expected a folder of {'/'.join(IMAGE_SUFFIXES)} files)")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return data_files(root, IMAGE_SUFFIXES)
 
 
-def read_image_folder(root: str | Path, size: int = 64, progress: bool = True) -> Arrays:
-    """Every PNG/JPG under root -> RGB images [N, size, size, 3], labels None. Unreadable files are skipped
-    with one warning that counts them."""
-    files = list_images(root)
+def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
+                      files: list[Path] | None = None) -> Arrays:
+    """Every PNG/JPG under root (or those of ``files``, from :func:`list_images`) -> RGB images [N, size, size, 3],
+    labels None. Unreadable files are skipped with one warning that counts them."""
+    files = list_images(root) if files is None else files
     if not files:
         raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
     images, skipped = [], []
@@ -376,7 +429,7 @@ def download_mnist(root: str | Path, split: str = "test") -> None:
 def download_cifar10(root: str | Path) -> None:
     """Fetch and unpack the official CIFAR-10 python batches into root/cifar-10-batches-py (md5 verified)."""
     root = Path(root).expanduser()
-    archive = root / "cifar-10-python.tar.gz"
+    archive = root / CIFAR_ARCHIVE
     if not archive.is_file():
         _fetch(CIFAR_URL, archive, CIFAR_MD5)
     with tarfile.open(archive, "r:gz") as tar:

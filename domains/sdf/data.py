@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_indices
-from pixeltransformer.files import atomic_write, cache_root, file_digest
+from pixeltransformer.datamodule import (SPLITS, SignalDataModule, default_root, official_split_indices,
+                                         split_folders, split_indices)
+from pixeltransformer.files import atomic_write, cache_root, data_files, file_digest
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -125,7 +126,9 @@ class SDFDataModule(SignalDataModule):
             "mixture" (training draws from several of these by ``mixture`` weights; validation and test are
             ``eval_source``'s held-out shapes, never trained on).
         root: the mesh folder or the voxel file (procedural: unused; mixture: see mesh_root, voxel_root);
-            default ``DEFAULT_ROOTS`` below $PIXELTRANSFORMER_DATA or data/ (see ``data_dir``).
+            default ``DEFAULT_ROOTS`` below $PIXELTRANSFORMER_DATA or data/ (see ``data_dir``). A mesh folder is
+            searched recursively, one file a shape (ShapeNet's nested layouts); meshes in train/ and test/ folders
+            keep that split (see ``split_folders``).
         mixture: source name ("procedural", "voxels", "meshes") -> weight, the expected share of each source
             in a training epoch (normalised; weight 0 or absent: unused).
         mesh_root, voxel_root: the mixture's mesh folder and voxel file (default: as for root).
@@ -138,7 +141,7 @@ class SDFDataModule(SignalDataModule):
         num_shapes: procedural chairs per split (train, val, test); each split has its own seed.
         splits: (train, val, test) sizes for meshes/voxels, one may be -1 (the rest); default: 10% each
             for val and test (at least 1), the rest for training.
-        max_shapes: use only the first n meshes/voxel grids (quick experiments).
+        max_shapes: use only the first n meshes/voxel grids (quick experiments; of each split folder).
         cache_dir: where built grids are kept (default ``files.cache_root("sdf")``: data folders are often
             read-only, and cache keys hash contents and settings, so one cache serves every root).
         shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
@@ -212,7 +215,7 @@ class SDFDataModule(SignalDataModule):
             # shell_voxels: how a user's mesh must be converted to match the training data
             extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels},
         )
-        self._mesh_files: list[Path] | None = None
+        self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool), or "train", "test" (and "val") folders
         self.num_failed = 0  # meshes or voxel grids skipped while building
 
     @property
@@ -301,6 +304,10 @@ class SDFDataModule(SignalDataModule):
         return StackedSDFDataset(path, range(n), self.truncation)
 
     def _voxels(self, split: str, root: Path, everything: bool = False) -> Dataset:
+        if root.is_dir():
+            raise ValueError(f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of "
+                             "occupancy grids [N, R, R, R]; a folder of meshes (ModelNet's .off files) is "
+                             "dataset: meshes (a mixture's mesh_root)")
         key = _key("voxels", CONVERSION_VERSION, file_digest(root), self.max_shapes, self.resolution,
                    self.truncation)
         path = self.cache_dir / "voxels" / f"{root.name.split('.')[0]}_{self.resolution}_{key}.npy"
@@ -324,17 +331,29 @@ class SDFDataModule(SignalDataModule):
 
     def _meshes(self, split: str, root: Path, everything: bool = False) -> Dataset:
         if self._mesh_files is None:
-            paths = sorted(p for p in root.iterdir() if p.suffix.lower() in MESH_SUFFIXES and p.is_file())
+            # ShapeNet nests one model a folder (v1 <synset>/<id>/model.obj, v2 <id>/models/model_normalized.obj)
+            paths = data_files(root, MESH_SUFFIXES)
             if not paths:
-                raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)})")
+                raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
+            groups = split_folders(paths, root) or {"all": paths}
             cache = SDFCache(self.cache_dir / "meshes", truncation=self.truncation, shell_voxels=self.shell_voxels)
-            self._mesh_files = cache.build_files(paths[: self.max_shapes], self.resolution)
-            self.num_failed = len(cache.failures)
-        n = len(self._mesh_files)
-        if everything:
-            return FileSDFDataset(self._mesh_files, self.truncation)
-        idx = split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)]
-        return FileSDFDataset([self._mesh_files[i] for i in idx.tolist()], self.truncation)
+            self._mesh_files, self.num_failed = {}, 0
+            for name, group in groups.items():
+                self._mesh_files[name] = cache.build_files(group[: self.max_shapes], self.resolution)
+                self.num_failed += len(cache.failures)
+        files = self._mesh_files
+        if "all" in files:
+            n = len(files["all"])
+            if everything:
+                return FileSDFDataset(files["all"], self.truncation)
+            idx = split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)]
+            return FileSDFDataset([files["all"][i] for i in idx.tolist()], self.truncation)
+        # the official split: the test folder is the test split, validation its folder's or drawn from train/
+        if everything:  # a mixture's training-only source keeps to the train folder too
+            return FileSDFDataset(files["train"], self.truncation)
+        idx = official_split_indices({s: len(f) for s, f in files.items()}, self.splits, self.seed, str(root))
+        pool, chosen = idx[split]
+        return FileSDFDataset([files[pool][i] for i in chosen.tolist()], self.truncation)
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import SignalDataModule, default_root, split_indices
+from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_folders, split_indices
 from pixeltransformer.signal import SignalSpec
 
 from .io import (VIDEO_SUFFIXES, VideoFolder, as_size, cut_clips, read_video_file, read_video_npz,
@@ -181,6 +181,27 @@ class VideoDataModule(SignalDataModule):
         owners = np.concatenate([np.full(len(c), i) for i, c in enumerate(per)])
         return np.concatenate(per), owners
 
+    def _folder_parts(self, owners: np.ndarray, groups: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        """A folder of videos in train/, val/ and test/ folders (see ``split_folders``): each split's clips from its
+        own folder (validation from train/ without val/), sized by ``splits`` (-1: all); None for other layouts."""
+        if self.folder_stats is None or (folders := split_folders(self.folder_stats.files, self.root)) is None:
+            return None
+        split_of = {p: SPLITS.index(s) for s, files in folders.items() for p in files}
+        label = torch.tensor([split_of[p] for p in self.folder_stats.files])[torch.from_numpy(owners)]  # [N]
+        tr, va, te = self.splits
+
+        def take(split: int, sizes: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
+            rows = torch.nonzero(label == split).flatten()  # [n] clips of that folder
+            return tuple(rows[part] for part in group_split(groups[rows], sizes, self.seed))
+
+        test = take(2, (0, 0, te))[2] if te != -1 else torch.nonzero(label == 2).flatten()
+        if "val" not in folders:
+            train, val, _ = take(0, (tr, va, 0))
+            return train, val, test
+        val = take(1, (0, va, 0))[1] if va != -1 else torch.nonzero(label == 1).flatten()
+        train = take(0, (tr, 0, 0))[0] if tr != -1 else torch.nonzero(label == 0).flatten()
+        return train, val, test
+
     def _prepare(self) -> None:
         """Load every clip once and split it; cached because ``spec`` needs the training pixels."""
         if self._clips is not None:
@@ -189,7 +210,7 @@ class VideoDataModule(SignalDataModule):
         n = len(clips)
         groups = torch.from_numpy(owners) if self.split_by == "video" else torch.arange(n)
         try:
-            parts = group_split(groups, self.splits, self.seed)
+            parts = self._folder_parts(owners, groups) or group_split(groups, self.splits, self.seed)
         except ValueError as err:
             raise ValueError(f"VideoDataModule: splits={self.splits} do not fit the {n} clips ({err})") from None
         self._clips = torch.from_numpy(np.ascontiguousarray(clips))  # [N, T, H, W, 3]

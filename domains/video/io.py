@@ -8,8 +8,10 @@ imageio-ffmpeg ships, for mp4 (libx264, yuv420p) and for GIF (one palette built 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import re
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,10 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pixeltransformer.files import data_files
 from pixeltransformer.loopbar import loop_progress
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")  # in a folder of videos: frames stacked top to bottom (TinyVideos)
 
 
 class VideoDecodeError(ValueError):
@@ -94,6 +98,17 @@ def _quiet_ffmpeg_size_note() -> Iterator[None]:
         logger.setLevel(level)
 
 
+@functools.lru_cache(maxsize=1)
+def _every_frame_once() -> list[str]:
+    """ffmpeg's output option that hands on each decoded frame once. Without it, ffmpeg repeats and drops frames to
+    a constant rate, so a variable-frame-rate video (phones record them) gave clips of repeated frames."""
+    import imageio_ffmpeg
+
+    version = re.match(r"n?(\d+)\.(\d+)", imageio_ffmpeg.get_ffmpeg_version())  # "n9.0.2-17-...", "4.4.2"; git: "N-..."
+    old = version is not None and (int(version[1]), int(version[2])) < (5, 1)  # -fps_mode came with 5.1
+    return ["-vsync", "passthrough"] if old else ["-fps_mode", "passthrough"]
+
+
 def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
     """Decoded frames of one file, one [H, W, C] array at a time; with ``size``, ffmpeg scales while it
     decodes (aspect kept, covering ``size``), which is several times faster than decoding HD frames."""
@@ -102,14 +117,14 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
         frames = iio.imread(path, plugin="pillow", mode="RGB")  # [F, H, W, 3] or [H, W, 3]
         yield from (frames if frames.ndim == 4 else frames[None])
         return
-    kwargs = {}
+    kwargs = dict(output_params=_every_frame_once())
     if size is not None:
         meta = iio.immeta(path, plugin="FFMPEG")
         w, h = meta["source_size"]
         if meta.get("rotate", 0) in (90, 270):  # ffmpeg auto-rotates, so the frames come out transposed
             w, h = h, w
         rh, rw = cover_size((h, w), size)
-        kwargs = dict(size=(rw, rh), output_params=["-sws_flags", "area"])
+        kwargs = dict(size=(rw, rh), output_params=["-sws_flags", "area", *_every_frame_once()])
     with _quiet_ffmpeg_size_note():
         yield from iio.imiter(path, plugin="FFMPEG", **kwargs)
 
@@ -148,6 +163,17 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     if not out:
         raise VideoDecodeError(f"cannot decode video {path}: no frames")
     return np.concatenate(out)  # [F, H, W, 3]
+
+
+def read_strip(path: str | Path) -> np.ndarray:
+    """A picture of square frames stacked top to bottom, first frame on top (TinyVideos' JPEG strips: 32 frames of
+    128x128 in a 128 x 4096 picture) -> uint8 [F, W, W, 3]."""
+    frame = read_video_file(path)[0]  # [H, W, 3]
+    h, w = frame.shape[:2]
+    if h % w or h < 2 * w:
+        raise VideoDecodeError(f"{path}: a {w}x{h} picture is not a strip of square frames stacked top to bottom "
+                               "(its height a multiple of its width)")
+    return frame.reshape(h // w, w, w, 3)  # [F, W, W, 3]
 
 
 def num_clips(num_frames_total: int, num_frames: int, stride: int, frame_step: int = 1) -> int:
@@ -198,13 +224,14 @@ class VideoFolder:
 
 
 def list_video_files(root: str | Path) -> list[Path]:
-    """Every video file below ``root`` (recursive), sorted; a file path is a folder of one."""
+    """Every video file and picture (a strip of frames) below ``root`` (recursive, hidden files and folders left
+    out: macOS ``._name.mp4``), sorted; a file path is a folder of one."""
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"video folder not found: {root}")
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    return data_files(root, VIDEO_SUFFIXES + STRIP_SUFFIXES)
 
 
 def read_video_folder(
@@ -216,23 +243,29 @@ def read_video_folder(
     max_clips_per_video: int | None = None,
     progress: bool = True,
 ) -> VideoFolder:
-    """Clips of every video file below ``root``, concatenated in sorted file order.
+    """Clips of every video file below ``root``, concatenated in sorted file order. A JPEG or PNG there is a strip
+    of square frames stacked top to bottom (:func:`read_strip`, TinyVideos' originals).
 
-    Files that cannot be decoded or hold fewer frames than one clip are skipped with a warning and counted,
-    so one bad file never ends a long run. An empty folder (or one where every file was skipped) is an error.
+    Files that cannot be decoded (or pictures that are not strips) or hold fewer frames than one clip are skipped
+    with a warning and counted, so one bad file never ends a long run. An empty folder (or one where every file was
+    skipped) is an error.
     """
     if Path(root).suffix.lower() == ".npz":
         raise ValueError(f"{root} is an .npz of clips, not a video or a folder of videos: read it with "
                          "--data.init_args.dataset=npz (as DATA=beach does)")
     files = list_video_files(root)
     if not files:
-        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) found under {root}")
+        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) or strips of frames "
+                                f"({', '.join(STRIP_SUFFIXES)}) found under {root}")
     th, tw = as_size(size)
     clips, owners, kept = [], [], []
     short = corrupt = 0
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
-            frames = read_video_file(path, size=(th, tw))  # [F, H, W, 3]
+            if path.suffix.lower() in STRIP_SUFFIXES:
+                frames = resize_and_crop(read_strip(path), (th, tw))  # [F, H, W, 3]
+            else:
+                frames = read_video_file(path, size=(th, tw))  # [F, H, W, 3]
         except VideoDecodeError as err:
             warnings.warn(f"skipping {err}", stacklevel=2)
             corrupt += 1

@@ -111,6 +111,54 @@ def split_indices(n: int, sizes: tuple[int, int, int], seed: int) -> tuple[torch
     return tuple(out)
 
 
+def split_folders(paths: list[Path], root: Path) -> dict[str, list[Path]] | None:
+    """The files of each official split when a dataset ships them in folders named train/, val/ and test/ (ModelNet's
+    ``chair/train/*.off``, the cat faces' ``cat_combined/{train,val,test}/``): {"train": [...], "test": [...]}, with
+    "val" when there is such a folder; None when no file lies in one, or only in train/ (then the files are one pool).
+    Files both inside and outside such folders, or a val/ or test/ folder without train/ and test/, are refused in
+    one line rather than mixed into one pool, where the official test files would train."""
+    where = {p: [part for part in p.relative_to(root).parts[:-1] if part in SPLITS] for p in paths}
+    if not any(where.values()):
+        return None
+    odd = [p for p, w in where.items() if len(w) != 1]
+    if odd:
+        raise ValueError(f"{root}: {len(odd)} files (first: {odd[0].relative_to(root)}) lie outside the train/, val/ "
+                         "and test/ folders that hold the others (or in two of them); point the root at one layout")
+    groups = {s: [p for p in paths if where[p] == [s]] for s in SPLITS}
+    if not groups["val"] and not groups["test"]:
+        return None
+    if not groups["train"] or not groups["test"]:
+        have = ", ".join(f"{s}/" for s in SPLITS if groups[s])
+        raise ValueError(f"{root}: split folders {have} but a dataset split by folders needs train/ and test/ "
+                         "(val/ is optional: without it, validation is drawn from train/)")
+    return {s: g for s, g in groups.items() if g}
+
+
+def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] | None, seed: int,
+                           where: str) -> dict[str, tuple[str, torch.Tensor]]:
+    """Splits of a dataset that ships a train pool and a test pool, maybe a val pool (two files, or
+    :func:`split_folders`): split -> (pool, sorted indices into it). ``splits`` (train, val, test) sizes, -1 = the
+    whole pool (the rest, for train and val drawn from one pool); default: all of each, and without a val pool a
+    seeded tenth of the train pool (at most 1000) for validation. A size below its pool's takes a seeded subset."""
+    n_train, has_val = counts["train"], "val" in counts
+    tr, va, te = splits or (-1, -1 if has_val else min(1000, max(1, n_train // 10)), -1)
+
+    def subset(split: str, size: int) -> tuple[str, torch.Tensor]:
+        n = counts[split]
+        if size > n:
+            raise ValueError(f"a {split} split of {size} does not fit the {n} items of {where}'s {split} part")
+        idx = torch.arange(n) if size == -1 else split_indices(n, (size, 0, -1), seed)[0]
+        return split, idx.sort().values
+
+    out = {"test": subset("test", te)}
+    if has_val:
+        out["train"], out["val"] = subset("train", tr), subset("val", va)
+    else:
+        train, val, _ = split_indices(n_train, (tr, va, 0) if -1 in (tr, va) else (tr, va, -1), seed)
+        out["train"], out["val"] = ("train", train.sort().values), ("train", val.sort().values)
+    return {s: out[s] for s in SPLITS}
+
+
 class SignalDataModule(L.LightningDataModule):
     """Base DataModule: batching and splits; subclasses provide ``spec`` and ``build_split``.
 

@@ -48,6 +48,15 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     return path
 
 
+def data_files(root: str | Path, suffixes: Iterable[str]) -> list[Path]:
+    """Every file below root (recursively) whose suffix is one of ``suffixes`` (lower case, with the dot), sorted so
+    that the order is the same on every machine. Hidden files and folders are left out: macOS copies carry an
+    AppleDouble ``._name.jpg`` beside every file, and viewers keep ``.thumbnails/``; neither is data."""
+    root, suffixes = Path(root), tuple(suffixes)
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
 def missing_folders(path: Path) -> list[Path]:
     """path and those of its parents that do not exist yet, innermost first: what mkdir(parents=True) would make."""
     return [p for p in (path, *path.parents) if not p.exists()]

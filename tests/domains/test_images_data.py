@@ -1,5 +1,7 @@
 """ImageDataModule: spec before setup, bins, splits, items; and a user's picture read by the ImageDomain."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -59,6 +61,29 @@ def test_mnist_resized_and_missing(tmp_path):
     dm = ImageDataModule("mnist", root=str(tmp_path / "absent"))
     with pytest.raises(FileNotFoundError, match="absent"):
         dm.setup("fit")
+
+
+def test_folder_keeps_the_train_val_and_test_folders_it_ships_with(tmp_path):
+    # the cat faces as unsup3d ships them: cat_combined/train, val and test
+    sizes = {"train": 9, "val": 2, "test": 3}
+    for i, (split, n) in enumerate(sizes.items()):
+        folder = tmp_path / "cat_combined" / split
+        folder.mkdir(parents=True)
+        for k in range(n):  # each split's pictures in its own grey level, to tell them apart
+            Image.fromarray(np.full((20, 20, 3), 40 + 80 * i, np.uint8)).save(folder / f"{k:05d}.png")
+    dm = ImageDataModule("folder", root=str(tmp_path / "cat_combined"), image_size=8, bins="uniform", num_bins=64)
+    for i, split in enumerate(("train", "val", "test")):
+        images = dm.build_split(split).images  # [N, 3, 8, 8]
+        assert len(images) == sizes[split] and (images == 40 + 80 * i).all()
+    dm = ImageDataModule("folder", root=str(tmp_path / "cat_combined"), image_size=8, splits=(5, 1, 2))
+    assert [len(dm.dataset(s)) for s in ("train", "val", "test")] == [5, 1, 2]
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "cat_combined" / "stray.png")
+    with pytest.raises(ValueError, match=r"1 files \(first: stray.png\) lie outside the train/, val/ and test/"):
+        ImageDataModule("folder", root=str(tmp_path / "cat_combined"), image_size=8).setup("fit")
+    (tmp_path / "cat_combined" / "stray.png").unlink()
+    shutil.rmtree(tmp_path / "cat_combined" / "train")  # val/ and test/ alone
+    with pytest.raises(ValueError, match=r"split folders val/, test/ but .* needs train/ and test/"):
+        ImageDataModule("folder", root=str(tmp_path / "cat_combined"), image_size=8).setup("fit")
 
 
 def test_folder_kmeans_bins_in_spec(tmp_path):

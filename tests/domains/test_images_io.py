@@ -2,12 +2,14 @@
 
 import gzip
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from domains.images import io
+from domains.images.data import ImageDataModule
 from images_fixtures import SHARED, idx_bytes, write_cifar_batches, write_folder, write_mnist
 
 
@@ -24,6 +26,21 @@ def test_read_mnist_torchvision_layout_and_train_split(tmp_path):
     images, _ = write_mnist(tmp_path / "MNIST" / "raw", "train", 3)
     x, _ = io.read_mnist(tmp_path, "train")
     assert np.array_equal(x[..., 0], images)
+
+
+def test_read_mnist_dotted_names_and_a_gz_name_on_a_raw_file(tmp_path):
+    images, labels = write_mnist(tmp_path, "train", 4, gz=False)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):  # as Kaggle's unpacked copy names them
+        (tmp_path / stem).rename(tmp_path / stem.replace("-idx", ".idx"))
+    x, y = io.read_mnist(tmp_path, "train")
+    assert np.array_equal(x[..., 0], images) and np.array_equal(y, labels)
+    # a browser that undid the server's gzip encoding keeps the .gz name on the raw bytes
+    images, labels = write_mnist(tmp_path / "browser", "test", 3, gz=False)
+    for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / "browser" / stem).rename(tmp_path / "browser" / f"{stem}.gz")
+    x, y = io.read_mnist(tmp_path / "browser", "test")
+    assert np.array_equal(x[..., 0], images) and np.array_equal(y, labels)
+    assert io.read_idx_header(tmp_path / "browser" / "t10k-images-idx3-ubyte.gz") == (3, 28, 28)
 
 
 def test_truncated_gz_idx_is_a_one_line_error(tmp_path):
@@ -78,6 +95,42 @@ def test_read_cifar_batches_folder_and_parent(tmp_path):
     assert list(yt) == labels
 
 
+def test_read_cifar_binary_version_matches_the_python_version(tmp_path):
+    batches = write_cifar_batches(tmp_path / "py" / "cifar-10-batches-py", n_per_batch=3)
+    folder = tmp_path / "bin" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    for name, (data, labels) in batches.items():  # records of a label byte and the 3072 pixel bytes
+        records = np.concatenate([np.array(labels, np.uint8)[:, None], data], axis=1)  # [N, 3073]
+        (folder / f"{name}.bin").write_bytes(records.tobytes())
+    (folder / "batches.meta.txt").write_text("airplane\n")
+    for split in ("train", "test"):
+        x, y = io.read_cifar10(tmp_path / "py", split)
+        for root in (tmp_path / "bin", folder):
+            xb, yb = io.read_cifar10(root, split)
+            assert np.array_equal(xb, x) and np.array_equal(yb, y)
+    (folder / "test_batch.bin").write_bytes(b"\x03" * 3074)
+    with pytest.raises(ValueError, match=r"test_batch.bin: not a CIFAR-10 binary batch \(3074 bytes"):
+        io.read_cifar10(folder, "test")
+
+
+def test_cifar_archive_is_named_with_how_to_unpack_it(tmp_path):
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b")
+    with pytest.raises(ValueError, match=r"cifar-10-python.tar.gz is an archive: unpack it \(tar -xzf"):
+        io.read_cifar10(tmp_path / "cifar-10-python.tar.gz")
+    with pytest.raises(FileNotFoundError, match="still the archive cifar-10-python.tar.gz: unpack it there"):
+        io.read_cifar10(tmp_path)  # a folder that holds only the archive
+
+
+def test_cifar_with_some_training_batches_missing_is_an_error(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar_batches(folder, 2)
+    for i in (3, 4, 5):  # an interrupted copy: the test batch and two of the five training batches
+        (folder / f"data_batch_{i}").unlink()
+    dm = ImageDataModule("cifar10", root=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="train batches missing .*data_batch_3, data_batch_4, data_batch_5"):
+        dm.setup("fit")
+
+
 def test_cifar_missing_batch_and_hostile_pickle(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     write_cifar_batches(folder, 2)
@@ -118,6 +171,33 @@ def test_read_image_folder_skips_and_counts_corrupt(tmp_path):
     # Sorted by full path, so the order is the same on every machine.
     names = [f"{p.parent.name}/{p.name}" for p in io.list_images(tmp_path)]
     assert names == ["a/img1.png", "a/img3.jpg", "b/broken.png", "b/img0.jpg", "b/img2.png", "b/img4.png"]
+
+
+def test_image_folder_leaves_out_hidden_files_and_folders(tmp_path):
+    write_folder(tmp_path, 3)
+    # a macOS copy: an AppleDouble "._" file beside every picture, .DS_Store, and a viewer's hidden thumbnails
+    for p in list(tmp_path.rglob("img*")):
+        (p.parent / f"._{p.name}").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (tmp_path / "a" / ".thumbnails").mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "a" / ".thumbnails" / "img1.png")
+    assert [p.name for p in io.list_images(tmp_path)] == ["img1.png", "img0.jpg", "img2.png"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to skip, so no warning
+        x, _ = io.read_image_folder(tmp_path, 8, progress=False)
+    assert len(x) == 3
+
+
+def test_exif_orientation_turns_a_camera_picture_upright(tmp_path):
+    arr = np.zeros((10, 30, 3), np.uint8)  # stored landscape, black on the left, white on the right
+    arr[:, 15:] = 255
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view": a phone held upright
+    img.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright = io.open_image(tmp_path / "phone.jpg")
+    assert upright.shape == (30, 10, 3)  # portrait, as a viewer shows it
+    assert upright[:10].mean() < 30 and upright[-10:].mean() > 225  # the left edge turned to the top
 
 
 def test_an_image_too_large_for_pil_is_unreadable_and_skipped_in_a_folder(tmp_path, monkeypatch):

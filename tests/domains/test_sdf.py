@@ -453,6 +453,75 @@ def test_datamodule_meshes_and_voxels(tmp_path):
     assert sig.shape == (1, 12, 12, 12) and (sig < 0).any() and (sig > 0).any()
 
 
+def write_obj(path: Path, m: trimesh.Trimesh, mtl: str | None = None) -> Path:
+    """A Wavefront .obj as ShapeNet ships them: a material library named first, one group with a material."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = f"mtllib {mtl}\ng part0\nusemtl mat0\n" if mtl else ""
+    path.write_text(head + "".join(f"v {x} {y} {z}\n" for x, y, z in m.vertices)
+                    + "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in m.faces))
+    if mtl:  # the texture it names was never downloaded, as is common with ShapeNetCore v2
+        (path.parent / mtl).write_text("newmtl mat0\nKd 0.5 0.5 0.5\nmap_Kd ../images/texture0.jpg\n")
+    return path
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_datamodule_reads_the_nested_shapenet_layouts(tmp_path, version):
+    root = tmp_path / "ShapeNetCore" / "03001627"
+    for i in range(4):
+        model = root / f"{i + 1:032x}"
+        m = trimesh.creation.box((0.4 + 0.1 * i, 0.8, 0.5))
+        if version == "v1":  # <synset>/<id>/model.obj
+            write_obj(model / "model.obj", m, "model.mtl")
+        else:  # <synset>/<id>/models/model_normalized.obj, beside its .json and .binvox
+            write_obj(model / "models" / "model_normalized.obj", m, "model_normalized.mtl")
+            (model / "models" / "model_normalized.json").write_text("{}")
+            (model / "models" / "model_normalized.solid.binvox").write_bytes(b"#binvox 1\n")
+    (root / f"{1:032x}" / "._model.obj").write_bytes(b"\x00\x05\x16\x07")  # a macOS AppleDouble file
+    for where in (root, root.parent):  # the synset folder, or the folder above it
+        dm = SDFDataModule(dataset="meshes", root=str(where), resolution=8, cache_dir=str(tmp_path / "c"),
+                           splits=(2, 1, 1))
+        dm.setup("fit")
+        dm.setup("test")
+        assert [len(dm.dataset(s)) for s in ("train", "val", "test")] == [2, 1, 1] and dm.num_failed == 0
+
+
+def test_datamodule_keeps_the_modelnet_train_and_test_folders(tmp_path):
+    root = tmp_path / "ModelNet10" / "chair"
+    sources = {"train": [], "test": []}
+    for split, n in (("train", 5), ("test", 3)):
+        for i in range(n):
+            m = trimesh.creation.box((0.3 + 0.1 * i, 0.6 + 0.05 * (split == "test"), 0.5))
+            text = m.export(file_type="off")
+            if i % 2 == 0:  # ModelNet's header defect: the counts follow "OFF" on the first line ("OFF490 518 0")
+                text = text.replace("OFF\n", "OFF", 1)
+            path = root / split / f"chair_{i + 1:04d}.off"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            sources[split].append(path)
+    v, f = load_mesh(sources["train"][0])
+    assert sources["train"][0].read_text().startswith("OFF8 12 0")  # trimesh reads it all the same
+    assert v.shape == (8, 3) and f.shape == (12, 3)
+    dm = SDFDataModule(dataset="meshes", root=str(tmp_path / "ModelNet10"), resolution=8,
+                       cache_dir=str(tmp_path / "c"))
+    dm.setup("fit")
+    dm.setup("test")
+    cache = SDFCache(tmp_path / "c" / "meshes", truncation=dm.truncation, shell_voxels=dm.shell_voxels)
+    names = {s: {cache.key(p, 8) + ".npy" for p in paths} for s, paths in sources.items()}
+    got = {s: {f.name for f in dm.dataset(s).base.files} for s in ("train", "val", "test")}
+    assert got["test"] == names["test"]  # the test folder, all of it
+    assert len(got["val"]) == 1 and got["train"] | got["val"] == names["train"] and not got["train"] & got["val"]
+    mix = SDFDataModule(dataset="mixture", mixture={"procedural": 1, "meshes": 1}, eval_source="procedural",
+                        mesh_root=str(root), num_shapes=(2, 1, 1), resolution=8, cache_dir=str(tmp_path / "c"))
+    mix.setup("fit")  # a training-only source: its train folder, never its test folder
+    assert {f.name for f in mix.dataset("train").base.sources[1].files} == names["train"]
+    write_obj(root / "stray.obj", trimesh.creation.box((0.5, 0.5, 0.5)))
+    dm = SDFDataModule(dataset="meshes", root=str(root), resolution=8, cache_dir=str(tmp_path / "c"))
+    with pytest.raises(ValueError, match=r"1 files \(first: stray.obj\) lie outside the train/, val/ and test/"):
+        dm.setup("fit")
+    with pytest.raises(ValueError, match="chair is a folder: voxel grids are read from one .npy"):
+        SDFDataModule(dataset="voxels", root=str(root), resolution=8, cache_dir=str(tmp_path / "c")).setup("fit")
+
+
 def test_mixture_dataset_proportions():
     a, b, c = (torch.utils.data.TensorDataset(torch.full((n,), float(j))) for j, n in enumerate((5, 40, 3)))
     mix = MixtureDataset([a, b, c], [0.2, 0.5, 0.3], size=1000, seed=0)

@@ -114,6 +114,38 @@ def test_folder_skips_and_counts_bad_and_short_files(tmp_path):
     assert "a_short.gif" in messages and "d_broken.avi" in messages
 
 
+def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
+    # TinyVideos' originals: JPEGs of square frames stacked top to bottom (128 x 128*32 there), first frame on top
+    frames = np.stack([np.full((16, 16, 3), 12 * k, np.uint8) for k in range(12)])  # [12, 16, 16, 3]
+    (tmp_path / "beach" / "2013").mkdir(parents=True)
+    iio.imwrite(tmp_path / "beach" / "2013" / "strip.jpg", frames.reshape(12 * 16, 16, 3), quality=95)
+    iio.imwrite(tmp_path / "beach" / "poster.png", np.zeros((16, 24, 3), np.uint8))  # not a strip
+    (tmp_path / "beach" / "._strip.jpg").write_bytes(b"\x00\x05\x16\x07")  # macOS AppleDouble: left out
+    with pytest.warns(UserWarning, match=r"poster.png: a 24x16 picture is not a strip") as record:
+        out = read_video_folder(tmp_path, num_frames=8, size=8, stride=4, progress=False)
+    assert len(record) == 1 and out.n_files == 2 and out.n_skipped_corrupt == 1
+    assert out.clips.shape == (2, 8, 8, 8, 3)  # clips from frames 0..7 and 4..11, resized to 8x8
+    assert np.abs(out.clips[1, :, 4, 4, 0].astype(int) - 12 * np.arange(4, 12)).max() <= 2
+
+
+def test_variable_frame_rate_video_gives_each_frame_once(tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    frames = smooth_frames(10, 16, 16)
+    listing = ""
+    for k, frame in enumerate(frames):  # frames shown for 0.2 s and 0.04 s in turn, as a phone records
+        iio.imwrite(tmp_path / f"{k}.png", frame)
+        listing += f"file '{tmp_path / f'{k}.png'}'\nduration {0.2 if k % 2 else 0.04}\n"
+    (tmp_path / "list.txt").write_text(listing)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "concat", "-safe", "0", "-i",
+                    str(tmp_path / "list.txt"), "-fps_mode", "vfr", "-pix_fmt", "yuv420p", "-crf", "10",
+                    str(tmp_path / "vfr.mp4")], check=True)
+    for size in (None, 8):  # decoded at full size, and resized while decoding
+        assert len(read_video_file(tmp_path / "vfr.mp4", size=size)) == 10  # not repeated to a constant rate
+
+
 def test_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         read_video_folder(tmp_path / "missing", 8, 16)
@@ -257,6 +289,24 @@ def test_datamodule_from_npz(tmp_path):
     row = int(train[0])
     expected = torch.from_numpy(vids[row // 2, (row % 2) * 5 : (row % 2) * 5 + 5]).permute(3, 0, 1, 2).float() / 255
     assert torch.equal(first, expected)
+
+
+def test_datamodule_folder_keeps_its_train_and_test_folders(tmp_path):
+    # Kinetics-style: train/ and test/ folders of videos; each video one grey level, to tell where clips came from
+    grey = {"train": (10, 30, 50, 70), "test": (200, 220)}
+    for split, levels in grey.items():
+        (tmp_path / split).mkdir()
+        for level in levels:  # 12 frames: clips of 4 every 4 frames -> 3 clips a video
+            frames = np.full((12, 8, 8), level, np.uint8)
+            frames[:, 0, 0] = np.arange(12) * 20  # distinct frames: pillow merges repeated ones
+            iio.imwrite(tmp_path / split / f"v{level}.gif", frames, plugin="pillow", duration=100, loop=0)
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
+    dm.setup("fit")
+    dm.setup("test")
+    seen = {s: sorted({round(dm.dataset(s)[i]["signal"][0, 0, 4, 4].item() * 255) for i in range(len(dm.dataset(s)))})
+            for s in ("train", "val", "test")}
+    assert seen["test"] == [200, 220] and len(dm.dataset("test")) == 6  # the test folder, no other
+    assert len(seen["val"]) == 1 and sorted(seen["train"] + seen["val"]) == [10, 30, 50, 70]  # whole videos
 
 
 def test_group_split_keeps_groups_whole():
