@@ -19,7 +19,7 @@ from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, 
 from pixeltransformer.signal import SignalSpec
 
 from .io import (VIDEO_SUFFIXES, VideoFolder, as_size, cut_clips, read_video_file, read_video_npz,
-                 read_video_folder)
+                 read_video_folder, source_videos)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -100,7 +100,8 @@ class VideoDataModule(SignalDataModule):
         n_digits: (low, high) digits per synthetic clip.
         splits: (train, val, test) clip counts, -1 for the rest.
         split_by: "video" keeps all clips of one video in one split (clips of a folder video overlap or
-            share a scene); "clip" splits clips independently.
+            share a scene; JPEG strips that share a folder are one video's, see ``io.source_videos``); "clip"
+            splits clips independently.
         bins: "kmeans" (``num_bins`` RGB centres fitted on training pixels) or "uniform" (an n^3 RGB grid).
         num_bins: NB.
         batch_size, num_workers, seed: see :class:`SignalDataModule`.
@@ -208,7 +209,10 @@ class VideoDataModule(SignalDataModule):
             return
         clips, owners = self._load()
         n = len(clips)
-        groups = torch.from_numpy(owners) if self.split_by == "video" else torch.arange(n)
+        videos = owners  # [N] the source video of each clip: its file, or the folder of a video's strips
+        if self.folder_stats is not None:
+            videos = source_videos(self.folder_stats.files, self.root)[owners]  # [N]
+        groups = torch.from_numpy(videos) if self.split_by == "video" else torch.arange(n)  # [N]
         try:
             parts = self._folder_parts(owners, groups) or group_split(groups, self.splits, self.seed)
         except ValueError as err:

@@ -309,6 +309,28 @@ def test_datamodule_folder_keeps_its_train_and_test_folders(tmp_path):
     assert len(seen["val"]) == 1 and sorted(seen["train"] + seen["val"]) == [10, 30, 50, 70]  # whole videos
 
 
+def test_datamodule_keeps_the_strips_of_one_tinyvideos_video_in_one_split(tmp_path):
+    """TinyVideos stores a video's clips as strips 0000.jpg, 0001.jpg, ... in a folder of its own (consecutive
+    stretches of one scene); each strip was taken for a video of its own, so one video's strips trained and tested."""
+    for v in range(4):  # each video one grey level, to tell where clips came from
+        (tmp_path / "beach" / f"{v:032x}.mp4").mkdir(parents=True)
+        for c in range(3):
+            strip = np.full((8 * 8, 8, 3), 40 + 50 * v, np.uint8)  # [8 frames x 8, 8, 3]
+            iio.imwrite(tmp_path / "beach" / f"{v:032x}.mp4" / f"{c:04d}.png", strip)
+    for k in range(3):  # strips directly in the root: a video each, as before
+        iio.imwrite(tmp_path / f"loose{k}.png", np.full((8 * 8, 8, 3), 250, np.uint8))
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=8, size=8, splits=(-1, 3, 4),
+                         bins="uniform", num_bins=8)
+    dm.setup("fit")
+    dm.setup("test")
+    seen = [[round(dm.dataset(s)[i]["signal"][0, 0, 4, 4].item() * 255) for i in range(len(dm.dataset(s)))]
+            for s in ("train", "val", "test")]
+    videos = [set(levels) - {250} for levels in seen]
+    assert all(videos[i].isdisjoint(videos[j]) for i in range(3) for j in range(i + 1, 3))  # no video in two splits
+    assert all(sum(level == 40 + 50 * v for levels in seen for level in levels) == 3 for v in range(4))
+    assert sum(level == 250 for levels in seen for level in levels) == 3
+
+
 def test_group_split_keeps_groups_whole():
     groups = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5])
     parts = group_split(groups, (-1, 2, 3), seed=0)
