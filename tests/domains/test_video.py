@@ -307,6 +307,11 @@ def test_datamodule_folder_keeps_its_train_and_test_folders(tmp_path):
             for s in ("train", "val", "test")}
     assert seen["test"] == [200, 220] and len(dm.dataset("test")) == 6  # the test folder, no other
     assert len(seen["val"]) == 1 and sorted(seen["train"] + seen["val"]) == [10, 30, 50, 70]  # whole videos
+    # a video beside the split folders is named as such, not as splits that "do not fit the 18 clips"
+    iio.imwrite(tmp_path / "stray.gif", frames, plugin="pillow", duration=100, loop=0)
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
+    with pytest.raises(ValueError, match=r"^\S+: 1 files \(first: stray.gif\) lie outside the train/, val/ and test/"):
+        dm.setup("fit")
 
 
 def test_datamodule_keeps_the_strips_of_one_tinyvideos_video_in_one_split(tmp_path):
