@@ -173,7 +173,7 @@ def read_strip(path: str | Path) -> np.ndarray:
     h, w = frame.shape[:2]
     if h % w or h < 2 * w:
         raise VideoDecodeError(f"{path}: a {w}x{h} picture is not a strip of square frames stacked top to bottom "
-                               "(its height a multiple of its width)")
+                               "(its height a whole multiple of its width: 2 frames or more)")
     return frame.reshape(h // w, w, w, 3)  # [F, W, W, 3]
 
 

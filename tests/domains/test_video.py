@@ -124,6 +124,10 @@ def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
     with pytest.warns(UserWarning, match=r"poster.png: a 24x16 picture is not a strip") as record:
         out = read_video_folder(tmp_path, num_frames=8, size=8, stride=4, progress=False)
     assert len(record) == 1 and out.n_files == 2 and out.n_skipped_corrupt == 1
+    # one square frame: its height is a multiple of its width, so that alone is not what it lacks
+    iio.imwrite(tmp_path / "beach" / "poster.png", np.zeros((16, 16, 3), np.uint8))
+    with pytest.warns(UserWarning, match=r"poster.png: a 16x16 picture is not a strip .*: 2 frames or more\)"):
+        read_video_folder(tmp_path, num_frames=8, size=8, stride=4, progress=False)
     assert out.clips.shape == (2, 8, 8, 8, 3)  # clips from frames 0..7 and 4..11, resized to 8x8
     assert np.abs(out.clips[1, :, 4, 4, 0].astype(int) - 12 * np.arange(4, 12)).max() <= 2
 
