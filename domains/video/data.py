@@ -18,8 +18,8 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_folders, split_indices
 from pixeltransformer.signal import SignalSpec
 
-from .io import (VIDEO_SUFFIXES, VideoFolder, as_size, cut_clips, read_video_file, read_video_npz,
-                 read_video_folder, source_videos)
+from .io import (VIDEO_SUFFIXES, VideoFolder, as_size, cut_clips, list_video_files, read_video_file,
+                 read_video_npz, read_video_folder, source_videos)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -212,8 +212,14 @@ class VideoDataModule(SignalDataModule):
         if self.folder_stats is not None:
             videos = source_videos(self.folder_stats.files, self.root)[owners]  # [N]
         groups = torch.from_numpy(videos) if self.split_by == "video" else torch.arange(n)  # [N]
-        # a layout that mixes split folders and other files is named as such, not as splits that do not fit
-        folders = split_folders(self.folder_stats.files, self.root) if self.folder_stats is not None else None
+        # every file found, read or skipped: a test/ folder whose videos were all too short is named, not taken for no
+        # split folders (the test split drawn from train/); a layout that mixes split folders and other files is
+        # named as such, not as splits that do not fit
+        folders = split_folders(list_video_files(self.root), self.root) if self.folder_stats is not None else None
+        if folders is not None and (empty := [s for s, files in folders.items()
+                                              if not set(files).intersection(self.folder_stats.files)]):
+            raise ValueError(f"{self.root}: no clips from its {', '.join(f'{s}/' for s in empty)} folder: each of its "
+                             f"videos was too short or undecodable (see the warnings)")
         try:
             if folders is not None:
                 parts = self._folder_parts(folders, owners, groups)

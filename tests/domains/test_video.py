@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -311,6 +312,17 @@ def test_datamodule_folder_keeps_its_train_and_test_folders(tmp_path):
             for s in ("train", "val", "test")}
     assert seen["test"] == [200, 220] and len(dm.dataset("test")) == 6  # the test folder, no other
     assert len(seen["val"]) == 1 and sorted(seen["train"] + seen["val"]) == [10, 30, 50, 70]  # whole videos
+    # a test folder whose videos are all too short is no test split, not a folder without split folders, whose test
+    # split was drawn from train/
+    (tmp_path / "test").rename(tmp_path / ".aside")  # a hidden folder is left out
+    (tmp_path / "test").mkdir()
+    iio.imwrite(tmp_path / "test" / "short.gif", frames[:2], plugin="pillow", duration=100, loop=0)
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
+    with pytest.warns(UserWarning, match="short.gif: 2 frames"), \
+            pytest.raises(ValueError, match=r"^\S+: no clips from its test/ folder: each of its videos was too short"):
+        dm.setup("fit")
+    shutil.rmtree(tmp_path / "test")
+    (tmp_path / ".aside").rename(tmp_path / "test")
     # a video beside the split folders is named as such, not as splits that "do not fit the 18 clips"
     iio.imwrite(tmp_path / "stray.gif", frames, plugin="pillow", duration=100, loop=0)
     dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
