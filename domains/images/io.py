@@ -188,7 +188,7 @@ def _read_cifar_batch(path: Path) -> Arrays:
 
 def _read_cifar_bin(path: Path) -> Arrays:
     """A batch of the binary version: records of one label byte and 3072 pixel bytes (channel planes)."""
-    raw = np.fromfile(path, dtype=np.uint8)
+    raw = np.fromfile(path, dtype=np.uint8)  # [N * 3073]
     if raw.size == 0 or raw.size % 3073:
         raise ValueError(f"{path}: not a CIFAR-10 binary batch ({raw.size} bytes is not a whole number of "
                          "3073-byte records: a label byte and 3072 pixel bytes)")

@@ -18,8 +18,8 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_folders, split_indices
 from pixeltransformer.signal import SignalSpec
 
-from .io import (VIDEO_SUFFIXES, VideoFolder, as_size, cut_clips, read_video_file, read_video_npz,
-                 read_video_folder)
+from .io import (VIDEO_SUFFIXES, VideoFolder, as_size, cut_clips, list_video_files, read_video_file,
+                 read_video_npz, read_video_folder, source_videos)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -100,7 +100,8 @@ class VideoDataModule(SignalDataModule):
         n_digits: (low, high) digits per synthetic clip.
         splits: (train, val, test) clip counts, -1 for the rest.
         split_by: "video" keeps all clips of one video in one split (clips of a folder video overlap or
-            share a scene); "clip" splits clips independently.
+            share a scene; JPEG strips that share a folder are one video's, see ``io.source_videos``); "clip"
+            splits clips independently.
         bins: "kmeans" (``num_bins`` RGB centres fitted on training pixels) or "uniform" (an n^3 RGB grid).
         num_bins: NB.
         batch_size, num_workers, seed: see :class:`SignalDataModule`.
@@ -181,11 +182,10 @@ class VideoDataModule(SignalDataModule):
         owners = np.concatenate([np.full(len(c), i) for i, c in enumerate(per)])
         return np.concatenate(per), owners
 
-    def _folder_parts(self, owners: np.ndarray, groups: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
-        """A folder of videos in train/, val/ and test/ folders (see ``split_folders``): each split's clips from its
-        own folder (validation from train/ without val/), sized by ``splits`` (-1: all); None for other layouts."""
-        if self.folder_stats is None or (folders := split_folders(self.folder_stats.files, self.root)) is None:
-            return None
+    def _folder_parts(self, folders: dict[str, list[Path]], owners: np.ndarray,
+                      groups: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """A folder of videos in train/, val/ and test/ folders (``split_folders``' groups): each split's clips from its
+        own folder (validation from train/ without val/), sized by ``splits`` (-1: all)."""
         split_of = {p: SPLITS.index(s) for s, files in folders.items() for p in files}
         label = torch.tensor([split_of[p] for p in self.folder_stats.files])[torch.from_numpy(owners)]  # [N]
         tr, va, te = self.splits
@@ -194,12 +194,12 @@ class VideoDataModule(SignalDataModule):
             rows = torch.nonzero(label == split).flatten()  # [n] clips of that folder
             return tuple(rows[part] for part in group_split(groups[rows], sizes, self.seed))
 
-        test = take(2, (0, 0, te))[2] if te != -1 else torch.nonzero(label == 2).flatten()
+        test = take(2, (0, 0, te))[2] if te != -1 else torch.nonzero(label == 2).flatten()  # [n_test] clip rows
         if "val" not in folders:
-            train, val, _ = take(0, (tr, va, 0))
+            train, val, _ = take(0, (tr, va, 0))  # [n_train], [n_val]
             return train, val, test
-        val = take(1, (0, va, 0))[1] if va != -1 else torch.nonzero(label == 1).flatten()
-        train = take(0, (tr, 0, 0))[0] if tr != -1 else torch.nonzero(label == 0).flatten()
+        val = take(1, (0, va, 0))[1] if va != -1 else torch.nonzero(label == 1).flatten()  # [n_val]
+        train = take(0, (tr, 0, 0))[0] if tr != -1 else torch.nonzero(label == 0).flatten()  # [n_train]
         return train, val, test
 
     def _prepare(self) -> None:
@@ -208,9 +208,23 @@ class VideoDataModule(SignalDataModule):
             return
         clips, owners = self._load()
         n = len(clips)
-        groups = torch.from_numpy(owners) if self.split_by == "video" else torch.arange(n)
+        videos = owners  # [N] the source video of each clip: its file, or the folder of a video's strips
+        if self.folder_stats is not None:
+            videos = source_videos(self.folder_stats.files, self.root)[owners]  # [N]
+        groups = torch.from_numpy(videos) if self.split_by == "video" else torch.arange(n)  # [N]
+        # every file found, read or skipped: a test/ folder whose videos were all too short is named, not taken for no
+        # split folders (the test split drawn from train/); a layout that mixes split folders and other files is
+        # named as such, not as splits that do not fit
+        folders = split_folders(list_video_files(self.root), self.root) if self.folder_stats is not None else None
+        if folders is not None and (empty := [s for s, files in folders.items()
+                                              if not set(files).intersection(self.folder_stats.files)]):
+            raise ValueError(f"{self.root}: no clips from its {', '.join(f'{s}/' for s in empty)} folder: each of its "
+                             f"videos was too short or undecodable (see the warnings)")
         try:
-            parts = self._folder_parts(owners, groups) or group_split(groups, self.splits, self.seed)
+            if folders is not None:
+                parts = self._folder_parts(folders, owners, groups)
+            else:
+                parts = group_split(groups, self.splits, self.seed)
         except ValueError as err:
             raise ValueError(f"VideoDataModule: splits={self.splits} do not fit the {n} clips ({err})") from None
         self._clips = torch.from_numpy(np.ascontiguousarray(clips))  # [N, T, H, W, 3]

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.files import data_files
 from pixeltransformer.loopbar import loop_progress
 
@@ -172,7 +173,7 @@ def read_strip(path: str | Path) -> np.ndarray:
     h, w = frame.shape[:2]
     if h % w or h < 2 * w:
         raise VideoDecodeError(f"{path}: a {w}x{h} picture is not a strip of square frames stacked top to bottom "
-                               "(its height a multiple of its width)")
+                               "(its height a whole multiple of its width: 2 frames or more)")
     return frame.reshape(h // w, w, w, 3)  # [F, W, W, 3]
 
 
@@ -232,6 +233,18 @@ def list_video_files(root: str | Path) -> list[Path]:
     if root.is_file():
         return [root]
     return data_files(root, VIDEO_SUFFIXES + STRIP_SUFFIXES)
+
+
+def source_videos(files: Sequence[Path], root: str | Path) -> np.ndarray:
+    """Which source video each file's clips come from, as an index per file [n_files]. A video file is a video of its
+    own; JPEG/PNG strips that share a folder are clips of one video, as TinyVideos stores them (a video's clips are
+    0000.jpg, 0001.jpg, ... in a folder of its own, consecutive stretches of one scene), except strips directly in
+    ``root`` or in a train/, val/ or test/ folder, which are a video each."""
+    root = Path(root)
+    keys = [p.parent if p.suffix.lower() in STRIP_SUFFIXES and p.parent != root and p.parent.name not in SPLITS
+            else p for p in files]
+    index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    return np.array([index[key] for key in keys], dtype=np.int64)  # [n_files]
 
 
 def read_video_folder(

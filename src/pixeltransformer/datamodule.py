@@ -147,14 +147,14 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
         n = counts[split]
         if size > n:
             raise ValueError(f"a {split} split of {size} does not fit the {n} items of {where}'s {split} part")
-        idx = torch.arange(n) if size == -1 else split_indices(n, (size, 0, -1), seed)[0]
+        idx = torch.arange(n) if size == -1 else split_indices(n, (size, 0, -1), seed)[0]  # [size or n]
         return split, idx.sort().values
 
     out = {"test": subset("test", te)}
     if has_val:
         out["train"], out["val"] = subset("train", tr), subset("val", va)
     else:
-        train, val, _ = split_indices(n_train, (tr, va, 0) if -1 in (tr, va) else (tr, va, -1), seed)
+        train, val, _ = split_indices(n_train, (tr, va, 0) if -1 in (tr, va) else (tr, va, -1), seed)  # [tr], [va]
         out["train"], out["val"] = ("train", train.sort().values), ("train", val.sort().values)
     return {s: out[s] for s in SPLITS}
 

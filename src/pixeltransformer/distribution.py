@@ -283,8 +283,9 @@ class BinnedGaussian(nn.Module):
             # logits / T overflowed to -inf in every bin below T ~ 1e-37 (NaN probabilities: the inverse CDF took bin
             # 0): the row's maximum is subtracted first (softmax's own shift, so T = 1 is unchanged), and T below
             # float32's smallest normal number, which it would read as 0, is that number
-            logits = logits.float()
-            scaled = (logits - logits.amax(-1, keepdim=True)) / max(temperature, torch.finfo(torch.float32).tiny)
+            logits = logits.float()  # [..., NB]
+            lowest = torch.finfo(torch.float32).tiny
+            scaled = (logits - logits.amax(-1, keepdim=True)) / max(temperature, lowest)  # [..., NB]
             probs = F.softmax(scaled, dim=-1)  # [..., NB]
             if uniform is not None:
                 cdf = probs.cumsum(-1)  # [..., NB]

@@ -51,10 +51,21 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
 def data_files(root: str | Path, suffixes: Iterable[str]) -> list[Path]:
     """Every file below root (recursively) whose suffix is one of ``suffixes`` (lower case, with the dot), sorted so
     that the order is the same on every machine. Hidden files and folders are left out: macOS copies carry an
-    AppleDouble ``._name.jpg`` beside every file, and viewers keep ``.thumbnails/``; neither is data."""
+    AppleDouble ``._name.jpg`` beside every file, and viewers keep ``.thumbnails/``; neither is data. Linked folders
+    are searched as folders (a dataset assembled from links, ``train -> /data/cats/train``), each real folder once, so
+    a link back up the tree ends."""
     root, suffixes = Path(root), tuple(suffixes)
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    found, seen = [], set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree, or a second way to a folder already read
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # in order: the same way wins on every machine
+        found += [Path(folder, name) for name in files if not name.startswith(".")
+                  and Path(name).suffix.lower() in suffixes and os.path.isfile(os.path.join(folder, name))]
+    return sorted(found)
 
 
 def missing_folders(path: Path) -> list[Path]:

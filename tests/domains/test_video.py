@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -124,6 +125,10 @@ def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
     with pytest.warns(UserWarning, match=r"poster.png: a 24x16 picture is not a strip") as record:
         out = read_video_folder(tmp_path, num_frames=8, size=8, stride=4, progress=False)
     assert len(record) == 1 and out.n_files == 2 and out.n_skipped_corrupt == 1
+    # one square frame: its height is a multiple of its width, so that alone is not what it lacks
+    iio.imwrite(tmp_path / "beach" / "poster.png", np.zeros((16, 16, 3), np.uint8))
+    with pytest.warns(UserWarning, match=r"poster.png: a 16x16 picture is not a strip .*: 2 frames or more\)"):
+        read_video_folder(tmp_path, num_frames=8, size=8, stride=4, progress=False)
     assert out.clips.shape == (2, 8, 8, 8, 3)  # clips from frames 0..7 and 4..11, resized to 8x8
     assert np.abs(out.clips[1, :, 4, 4, 0].astype(int) - 12 * np.arange(4, 12)).max() <= 2
 
@@ -307,6 +312,44 @@ def test_datamodule_folder_keeps_its_train_and_test_folders(tmp_path):
             for s in ("train", "val", "test")}
     assert seen["test"] == [200, 220] and len(dm.dataset("test")) == 6  # the test folder, no other
     assert len(seen["val"]) == 1 and sorted(seen["train"] + seen["val"]) == [10, 30, 50, 70]  # whole videos
+    # a test folder whose videos are all too short is no test split, not a folder without split folders, whose test
+    # split was drawn from train/
+    (tmp_path / "test").rename(tmp_path / ".aside")  # a hidden folder is left out
+    (tmp_path / "test").mkdir()
+    iio.imwrite(tmp_path / "test" / "short.gif", frames[:2], plugin="pillow", duration=100, loop=0)
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
+    with pytest.warns(UserWarning, match="short.gif: 2 frames"), \
+            pytest.raises(ValueError, match=r"^\S+: no clips from its test/ folder: each of its videos was too short"):
+        dm.setup("fit")
+    shutil.rmtree(tmp_path / "test")
+    (tmp_path / ".aside").rename(tmp_path / "test")
+    # a video beside the split folders is named as such, not as splits that "do not fit the 18 clips"
+    iio.imwrite(tmp_path / "stray.gif", frames, plugin="pillow", duration=100, loop=0)
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
+    with pytest.raises(ValueError, match=r"^\S+: 1 files \(first: stray.gif\) lie outside the train/, val/ and test/"):
+        dm.setup("fit")
+
+
+def test_datamodule_keeps_the_strips_of_one_tinyvideos_video_in_one_split(tmp_path):
+    """TinyVideos stores a video's clips as strips 0000.jpg, 0001.jpg, ... in a folder of its own (consecutive
+    stretches of one scene); each strip was taken for a video of its own, so one video's strips trained and tested."""
+    for v in range(4):  # each video one grey level, to tell where clips came from
+        (tmp_path / "beach" / f"{v:032x}.mp4").mkdir(parents=True)
+        for c in range(3):
+            strip = np.full((8 * 8, 8, 3), 40 + 50 * v, np.uint8)  # [8 frames x 8, 8, 3]
+            iio.imwrite(tmp_path / "beach" / f"{v:032x}.mp4" / f"{c:04d}.png", strip)
+    for k in range(3):  # strips directly in the root: a video each, as before
+        iio.imwrite(tmp_path / f"loose{k}.png", np.full((8 * 8, 8, 3), 250, np.uint8))
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=8, size=8, splits=(-1, 3, 4),
+                         bins="uniform", num_bins=8)
+    dm.setup("fit")
+    dm.setup("test")
+    seen = [[round(dm.dataset(s)[i]["signal"][0, 0, 4, 4].item() * 255) for i in range(len(dm.dataset(s)))]
+            for s in ("train", "val", "test")]
+    videos = [set(levels) - {250} for levels in seen]
+    assert all(videos[i].isdisjoint(videos[j]) for i in range(3) for j in range(i + 1, 3))  # no video in two splits
+    assert all(sum(level == 40 + 50 * v for levels in seen for level in levels) == 3 for v in range(4))
+    assert sum(level == 250 for levels in seen for level in levels) == 3
 
 
 def test_group_split_keeps_groups_whole():

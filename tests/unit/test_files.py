@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.files import REMOVED, drop_aside, put_back, recover, recover_all, set_aside
+from pixeltransformer.files import REMOVED, data_files, drop_aside, put_back, recover, recover_all, set_aside
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -201,3 +201,19 @@ def test_what_a_writer_leaves_at_any_point_is_read_right(tmp_path, monkeypatch):
     assert recover_all(tmp_path) == [] and _names(tmp_path) == [".eval.lock", "eval"]
     (tmp_path / ".eval.lock").write_text(f"{host} 4242\n")
     assert recover_all(tmp_path) == [(tmp_path / "eval", REMOVED)] and _names(tmp_path) == []
+
+
+def test_data_files_searches_linked_folders_once_each(tmp_path):
+    """A folder linked into the root (a dataset assembled from links) was left out without a word: rglob does not
+    enter linked folders, so a ShapeNet root of linked synset folders had "no mesh files"."""
+    (tmp_path / "elsewhere" / ".thumbnails").mkdir(parents=True)
+    for name in ("elsewhere/b.OFF", "elsewhere/._b.off", "elsewhere/.thumbnails/c.off", "elsewhere/notes.txt"):
+        (tmp_path / name).write_text("OFF")
+    root = tmp_path / "root"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "a.off").write_text("OFF")
+    (root / "linked").symlink_to(tmp_path / "elsewhere")
+    (root / "real" / "up").symlink_to(root)  # a link back up the tree
+    (root / "zz_again").symlink_to(tmp_path / "elsewhere")  # a second way to a folder already read
+    (root / "broken.off").symlink_to(tmp_path / "missing.off")
+    assert data_files(root, (".off",)) == [root / "linked" / "b.OFF", root / "real" / "a.off"]
