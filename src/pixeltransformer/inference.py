@@ -67,11 +67,15 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
             or (p is not None and ctx_pos.shape[2] != p) or (v is not None and ctx_val.shape[2] != v):
         raise ValueError(f"ctx_pos [B, K, P], ctx_val [B, K, V] and qry_pos [B, Q, P] must agree on B, K and P, with "
                          f"P = {p} and V = {v} for this model; got {shapes}")
+    # torch's own errors name no input: values meet the weights in a linear layer; positions (float64 too, which
+    # the cache then holds) meet each other in the distance channels
     weight = next(model.parameters(), None)
-    dtypes = [x.dtype for x in (ctx_pos, ctx_val, qry_pos)]
-    if weight is not None and any(dtype != weight.dtype for dtype in dtypes):  # torch's error names no input
-        raise ValueError(f"ctx_pos, ctx_val and qry_pos must be {weight.dtype}, as the model's weights; got "
-                         f"{', '.join(str(dtype) for dtype in dtypes)} (the module's own methods convert them)")
+    if weight is not None and ctx_val.dtype != weight.dtype:
+        raise ValueError(f"ctx_val must be {weight.dtype}, as the model's weights; got {ctx_val.dtype} (the module's "
+                         "own methods convert it)")
+    if ctx_pos.dtype != qry_pos.dtype or ctx_pos.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"ctx_pos and qry_pos must share one dtype, torch.float32 or torch.float64; got "
+                         f"{ctx_pos.dtype} and {qry_pos.dtype}")
 
 
 @torch.no_grad()
