@@ -427,11 +427,18 @@ def download_mnist(root: str | Path, split: str = "test") -> None:
 
 
 def download_cifar10(root: str | Path) -> None:
-    """Fetch and unpack the official CIFAR-10 python batches into root/cifar-10-batches-py (md5 verified)."""
+    """Fetch and unpack the official CIFAR-10 python batches into root/cifar-10-batches-py (md5 verified). An
+    archive already in root (the user's download) is unpacked where it lies and kept; a fetched one is deleted."""
     root = Path(root).expanduser()
     archive = root / CIFAR_ARCHIVE
-    if not archive.is_file():
+    fetched = not archive.is_file()
+    if fetched:
         _fetch(CIFAR_URL, archive, CIFAR_MD5)
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(root, filter="data")
-    archive.unlink()
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(root, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as e:  # a truncated or foreign file; zlib errors are OSErrors
+        raise ValueError(f"{archive}: not a readable CIFAR-10 archive ({e}); delete it to download it again, or "
+                         f"fetch {CIFAR_URL} by hand") from None
+    if fetched:
+        archive.unlink()

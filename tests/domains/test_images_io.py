@@ -2,6 +2,7 @@
 
 import gzip
 import pickle
+import tarfile
 import warnings
 
 import numpy as np
@@ -119,6 +120,28 @@ def test_cifar_archive_is_named_with_how_to_unpack_it(tmp_path):
         io.read_cifar10(tmp_path / "cifar-10-python.tar.gz")
     with pytest.raises(FileNotFoundError, match="still the archive cifar-10-python.tar.gz: unpack it there"):
         io.read_cifar10(tmp_path)  # a folder that holds only the archive
+
+
+def test_download_unpacks_the_users_archive_and_keeps_it(tmp_path, monkeypatch):
+    """The archive-only error points to download=true, which unpacked a user's cifar-10-python.tar.gz and then
+    deleted it; an archive that was not gzip stopped in tarfile's ReadError."""
+    monkeypatch.setattr(io, "_fetch", lambda *a: pytest.fail("the archive in root must be used, not fetched"))
+    src = tmp_path / "src"
+    write_cifar_batches(src / "cifar-10-batches-py", n_per_batch=2)
+    root = tmp_path / "data"
+    root.mkdir()
+    with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    x, y = io.read_cifar10(root, "train", download=True)
+    assert x.shape == (10, 32, 32, 3) and y.shape == (10,)
+    assert (root / "cifar-10-python.tar.gz").is_file()  # the user's file stays
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "cifar-10-python.tar.gz").write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match=r"cifar-10-python.tar.gz: not a readable CIFAR-10 archive \(.*\); delete it "
+                                         r"to download it again, or fetch https://"):
+        io.read_cifar10(bad, "train", download=True)
+    assert (bad / "cifar-10-python.tar.gz").read_bytes() == b"not an archive"
 
 
 def test_cifar_with_some_training_batches_missing_is_an_error(tmp_path):
