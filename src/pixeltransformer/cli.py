@@ -307,16 +307,19 @@ class PixelTransformerCLI(LightningCLI):
             raise
 
     def _drop_new_run(self) -> None:
-        """A new run that stopped before its first step leaves nothing behind (rank zero removes it), and says so
-        under the [run] line that named its folder."""
+        """A new run that stopped before its first step, or a fast_dev_run (which saves no checkpoint or config, as
+        in Lightning: its folder could be neither resumed nor evaluated), leaves nothing behind (rank zero removes
+        it), and says so under the [run] line that named its folder."""
         trainer = getattr(self, "trainer", None)
+        dev_run = trainer is not None and bool(trainer.fast_dev_run)
         if (self.subcommand != "fit" or not self.new_run or self._shown is None
-                or (trainer is not None and (trainer.global_step > 0 or not trainer.is_global_zero))):
+                or (trainer is not None and ((trainer.global_step > 0 and not dev_run) or not trainer.is_global_zero))):
             return
         _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
         shutil.rmtree(self.run_dir, ignore_errors=True)
         remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
-        print(f"[run] fit: {self._shown} not kept: the fit stopped before its first step", flush=True)
+        why = "a fast_dev_run keeps no run folder" if dev_run else "the fit stopped before its first step"
+        print(f"[run] fit: {self._shown} not kept: {why}", flush=True)
 
     def _run_dir(self, cfg) -> Path:
         if cfg.get("resume"):
@@ -362,11 +365,14 @@ class PixelTransformerCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         trainer.callbacks = [ParamSummary(max_depth=cb._max_depth) if type(cb) in (ModelSummary, RichModelSummary)
                              else cb for cb in trainer.callbacks]
-        for lg in trainer.loggers:  # wandb warns about any value of this deprecated setting, None included
-            if getattr(lg, "_wandb_init", {}).get("anonymous", True) is None:
-                del lg._wandb_init["anonymous"]
-            if hasattr(lg, "_wandb_init") and os.environ.get("WANDB_MODE") == "disabled":
-                lg._wandb_init["mode"] = "disabled"  # the logger asks for "offline" itself, which the variable loses to
+        for lg in trainer.loggers:
+            init = getattr(lg, "_wandb_init", None)  # fast_dev_run's DummyLogger answers any attribute with a no-op
+            if not isinstance(init, dict):
+                continue
+            if init.get("anonymous", True) is None:  # wandb warns about any value of this deprecated setting
+                del init["anonymous"]
+            if os.environ.get("WANDB_MODE") == "disabled":
+                init["mode"] = "disabled"  # the logger asks for "offline" itself, which the variable loses to
         # progress in steps of the whole run, and plain lines when stdout is a log file (see progress.py)
         return replace_default_bar(trainer)
 
@@ -418,6 +424,8 @@ class PixelTransformerCLI(LightningCLI):
                 put_back(replacing)
             elif replacing is not None:
                 drop_aside(replacing)
+            if subcommand == "fit" and self.trainer.fast_dev_run:
+                self._drop_new_run()
         except BaseException:
             if replacing is not None:
                 put_back(replacing)

@@ -1,0 +1,33 @@
+"""Lightning's own Trainer and LightningCLI options, given as a Lightning user gives them: each works as in any
+Lightning project, or is refused in one line that says what to use instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pixeltransformer.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+# a fit of a few seconds: the tiny model on a handful of polynomials, W&B on (disabled by conftest)
+FAST = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+        "--model.val_levels=[4]", "--data.init_args.resolution=64", "--data.init_args.train_size=16",
+        "--data.init_args.val_size=4", "--data.init_args.test_size=4", "--data.init_args.batch_size=4",
+        "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
+        "--checkpoint.every_n_train_steps=2", "--trainer.enable_model_summary=false", "--trainer.callbacks=[]",
+        "--trainer.accelerator=cpu"]
+
+
+def runs(tmp_path: Path, name: str) -> list[str]:
+    return ["--run_root", str(tmp_path), "--run_name", name]
+
+
+def test_fast_dev_run_runs_and_keeps_no_run_folder(tmp_path, capsys):
+    """fast_dev_run swaps the loggers for Lightning's DummyLogger and saves no checkpoint or config: the fit runs,
+    and its run folder, which could be neither resumed nor evaluated, is not kept (the name stays free)."""
+    for value in ("true", "2"):
+        cli = main(["fit", *FAST, f"--trainer.fast_dev_run={value}", *runs(tmp_path, "dev")])
+        assert cli.trainer.global_step == (1 if value == "true" else 2)
+        assert not (tmp_path / "polynomial" / "dev").exists()
+        assert "polynomial/dev not kept: a fast_dev_run keeps no run folder" in capsys.readouterr().out
