@@ -58,6 +58,12 @@ def own_data(saved: dict) -> str:
     return f"DOMAIN={domain}{data}"
 
 
+def data_spec(datamodule: SignalDataModule) -> dict:
+    """The data's SignalSpec as the module's ``spec`` (a link of the parser; a function of this module, not a
+    lambda, so that ddp_spawn can pickle the parser that the config callback holds)."""
+    return datamodule.spec.to_dict()
+
+
 def data_hint(saved: dict) -> str:
     """Where a checkpoint's data is, for the one-line error of a checkpoint given other data."""
     if not saved.get("domain"):
@@ -209,7 +215,7 @@ class PixelTransformerCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
-        parser.link_arguments("data", "model.spec", apply_on="instantiate", compute_fn=lambda dm: dm.spec.to_dict())
+        parser.link_arguments("data", "model.spec", apply_on="instantiate", compute_fn=data_spec)
         parser.add_argument("--run_root", type=str, default="runs", help="runs go to <run_root>/<domain>/<run_name>")
         parser.add_argument("--run_name", type=str | None, default=None, help="default: the start time")
         parser.add_argument("--resume", type=str | None, default=None,

@@ -31,3 +31,12 @@ def test_fast_dev_run_runs_and_keeps_no_run_folder(tmp_path, capsys):
         assert cli.trainer.global_step == (1 if value == "true" else 2)
         assert not (tmp_path / "polynomial" / "dev").exists()
         assert "polynomial/dev not kept: a fast_dev_run keeps no run folder" in capsys.readouterr().out
+
+
+def test_spawn_strategy_can_send_the_run_to_its_processes(tmp_path):
+    """ddp_spawn pickles the trainer, with the config callback and the parser it holds, for each process it starts:
+    the parser's link from the data to the model's spec is a function, not a lambda."""
+    import pickle
+
+    cli = main([*FAST, "--trainer.logger=false", *runs(tmp_path, "spawn")], run=False)
+    pickle.dumps((cli.trainer, cli.model, cli.datamodule))
