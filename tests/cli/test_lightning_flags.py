@@ -40,3 +40,13 @@ def test_spawn_strategy_can_send_the_run_to_its_processes(tmp_path):
 
     cli = main([*FAST, "--trainer.logger=false", *runs(tmp_path, "spawn")], run=False)
     pickle.dumps((cli.trainer, cli.model, cli.datamodule))
+
+
+def test_enable_checkpointing_false_trains_without_checkpoints(tmp_path):
+    """The run's checkpoint callback (--checkpoint.*) is the CLI's, not the user's: with
+    trainer.enable_checkpointing=false it is left out, where Lightning refused the fit for a ModelCheckpoint in the
+    callbacks."""
+    cli = main(["fit", *FAST, "--trainer.enable_checkpointing=false", *runs(tmp_path, "nockpt")])
+    run = tmp_path / "polynomial" / "nockpt"
+    assert cli.trainer.global_step == 2 and cli.trainer.checkpoint_callback is None
+    assert (run / "config.yaml").is_file() and not (run / "checkpoints").exists()
