@@ -39,9 +39,9 @@ from .module import DataMismatch, PixelTransformerModule, check_precision, forma
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, domain_of, joins_a_run,
-                   launched_run_name, predict_in_the_first_process, readable_run_configs, resume_checkpoint,
-                   with_run_config)
+from .runs import (COMMAND_FILE, check_config_order, check_default_root_dir, check_fit_length, check_new_run,
+                   domain_of, joins_a_run, launched_run_name, predict_in_the_first_process, readable_run_configs,
+                   resume_checkpoint, with_run_config)
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -503,6 +503,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
     check_config_order(argv or [])
+    check_default_root_dir(argv or [])
     full = with_run_config(argv) if argv is not None else None  # a resume: the run's config.yaml first
     readable_run_configs(full or [])
     return PixelTransformerCLI(
