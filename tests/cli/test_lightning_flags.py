@@ -50,3 +50,13 @@ def test_enable_checkpointing_false_trains_without_checkpoints(tmp_path):
     run = tmp_path / "polynomial" / "nockpt"
     assert cli.trainer.global_step == 2 and cli.trainer.checkpoint_callback is None
     assert (run / "config.yaml").is_file() and not (run / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("given", [["--lr_scheduler=StepLR", "--lr_scheduler.step_size=2"],
+                                   ["--optimizer=Adam", "--optimizer.lr=0.1"]])
+def test_lightning_optimizer_options_are_refused_for_model_optim(tmp_path, given):
+    """LightningCLI's --optimizer replaced the module's optimiser and schedule (model.optim unused); an
+    --lr_scheduler alone was dropped. Both are refused before the run folder is named."""
+    with pytest.raises(ValueError, match=rf"^{given[0].split('=')[0]}: the model trains with AdamW.*--model.optim.lr"):
+        main([*FAST, *given, *runs(tmp_path, "opt")], run=False)
+    assert not (tmp_path / "polynomial").exists()
