@@ -348,7 +348,10 @@ class PixelTransformerCLI(LightningCLI):
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
         init_args.save_dir = str(run_dir)
         init_args.offline = wandb_offline()
-        init_args.name = init_args.get("name") or f"{run_dir.parent.name}/{run_dir.name}"
+        # a run's config.yaml holds the name derived for its own folder (the name of its group): another folder's
+        # run started or evaluated with that file gets its own
+        if init_args.get("name") in (None, init_args.get("group")):
+            init_args.name = f"{run_dir.parent.name}/{run_dir.name}"
         init_args.group = f"{run_dir.parent.name}/{run_dir.name}"  # a run folder's fits and evaluations: one group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
             # the run id lives in the run folder: an online resume continues the same W&B run
