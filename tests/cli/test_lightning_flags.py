@@ -72,3 +72,16 @@ def test_a_run_started_from_another_run_s_config_gets_its_own_wandb_name(tmp_pat
         logger = cli.config.fit.trainer.logger.init_args
         assert (logger.name, logger.group) == (expected, f"polynomial/{name}")
         assert cli.trainer.logger._wandb_init["name"] == expected
+
+
+@pytest.mark.parametrize("sub, name", [("test", "best"), ("fit", "last")])
+def test_lightning_s_best_and_last_ckpt_names_point_to_the_files(tmp_path, monkeypatch, sub, name):
+    """--ckpt_path best|last name a checkpoint of a fit in the same process, which a command line never has: the
+    error names the files to give instead, and --resume."""
+    from pixeltransformer.loading import CheckpointError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {name} \(give the file: runs/<domain>/<run>/"
+                                              r"checkpoints/last.ckpt or best-step\*.ckpt; to continue a run, fit "
+                                              r"--resume runs/<domain>/<run>\)$"):
+        main([sub, *FAST, f"--ckpt_path={name}", *runs(tmp_path, "r")])
