@@ -39,9 +39,9 @@ from .module import DataMismatch, PixelTransformerModule, check_precision, forma
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, domain_of, joins_a_run,
-                   launched_run_name, predict_in_the_first_process, readable_run_configs, resume_checkpoint,
-                   with_run_config)
+from .runs import (COMMAND_FILE, check_config_order, check_default_root_dir, check_fit_length, check_new_run,
+                   domain_of, joins_a_run, launched_run_name, predict_in_the_first_process, readable_run_configs,
+                   resume_checkpoint, with_run_config)
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -56,6 +56,12 @@ def own_data(saved: dict) -> str:
     domain, dataset = saved.get("domain"), saved.get("dataset")
     data = f" DATA={dataset}" if dataset and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else ""
     return f"DOMAIN={domain}{data}"
+
+
+def data_spec(datamodule: SignalDataModule) -> dict:
+    """The data's SignalSpec as the module's ``spec`` (a link of the parser; a function of this module, not a
+    lambda, so that ddp_spawn can pickle the parser that the config callback holds)."""
+    return datamodule.spec.to_dict()
 
 
 def data_hint(saved: dict) -> str:
@@ -209,7 +215,7 @@ class PixelTransformerCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
-        parser.link_arguments("data", "model.spec", apply_on="instantiate", compute_fn=lambda dm: dm.spec.to_dict())
+        parser.link_arguments("data", "model.spec", apply_on="instantiate", compute_fn=data_spec)
         parser.add_argument("--run_root", type=str, default="runs", help="runs go to <run_root>/<domain>/<run_name>")
         parser.add_argument("--run_name", type=str | None, default=None, help="default: the start time")
         parser.add_argument("--resume", type=str | None, default=None,
@@ -281,6 +287,7 @@ class PixelTransformerCLI(LightningCLI):
         if "weights_only" in cfg and cfg.weights_only is None:
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
+        check_no_optimizer_options(cfg)
         if self.subcommand == "fit":
             check_fit_length(cfg.trainer.get("max_steps"), cfg.trainer.get("max_epochs"))
         run_dir = self._run_dir(cfg)
@@ -307,16 +314,19 @@ class PixelTransformerCLI(LightningCLI):
             raise
 
     def _drop_new_run(self) -> None:
-        """A new run that stopped before its first step leaves nothing behind (rank zero removes it), and says so
-        under the [run] line that named its folder."""
+        """A new run that stopped before its first step, or a fast_dev_run (which saves no checkpoint or config, as
+        in Lightning: its folder could be neither resumed nor evaluated), leaves nothing behind (rank zero removes
+        it), and says so under the [run] line that named its folder."""
         trainer = getattr(self, "trainer", None)
+        dev_run = trainer is not None and bool(trainer.fast_dev_run)
         if (self.subcommand != "fit" or not self.new_run or self._shown is None
-                or (trainer is not None and (trainer.global_step > 0 or not trainer.is_global_zero))):
+                or (trainer is not None and ((trainer.global_step > 0 and not dev_run) or not trainer.is_global_zero))):
             return
         _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
         shutil.rmtree(self.run_dir, ignore_errors=True)
         remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
-        print(f"[run] fit: {self._shown} not kept: the fit stopped before its first step", flush=True)
+        why = "a fast_dev_run keeps no run folder" if dev_run else "the fit stopped before its first step"
+        print(f"[run] fit: {self._shown} not kept: {why}", flush=True)
 
     def _run_dir(self, cfg) -> Path:
         if cfg.get("resume"):
@@ -338,7 +348,10 @@ class PixelTransformerCLI(LightningCLI):
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
         init_args.save_dir = str(run_dir)
         init_args.offline = wandb_offline()
-        init_args.name = init_args.get("name") or f"{run_dir.parent.name}/{run_dir.name}"
+        # a run's config.yaml holds the name derived for its own folder (the name of its group): another folder's
+        # run started or evaluated with that file gets its own
+        if init_args.get("name") in (None, init_args.get("group")):
+            init_args.name = f"{run_dir.parent.name}/{run_dir.name}"
         init_args.group = f"{run_dir.parent.name}/{run_dir.name}"  # a run folder's fits and evaluations: one group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
             # the run id lives in the run folder: an online resume continues the same W&B run
@@ -359,14 +372,21 @@ class PixelTransformerCLI(LightningCLI):
 
 
     def instantiate_trainer(self, **kwargs: Any):
-        trainer = super().instantiate_trainer(**kwargs)
+        callbacks = [self._get(self.config_init, c) for c in self._parser(self.subcommand).callback_keys]
+        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        if config.get("enable_checkpointing") is False:  # Lightning refuses any checkpoint callback then: the run's
+            callbacks = [cb for cb in callbacks if not isinstance(cb, RunCheckpoint)]  # (--checkpoint.*) goes
+        trainer = self._instantiate_trainer(config, callbacks)
         trainer.callbacks = [ParamSummary(max_depth=cb._max_depth) if type(cb) in (ModelSummary, RichModelSummary)
                              else cb for cb in trainer.callbacks]
-        for lg in trainer.loggers:  # wandb warns about any value of this deprecated setting, None included
-            if getattr(lg, "_wandb_init", {}).get("anonymous", True) is None:
-                del lg._wandb_init["anonymous"]
-            if hasattr(lg, "_wandb_init") and os.environ.get("WANDB_MODE") == "disabled":
-                lg._wandb_init["mode"] = "disabled"  # the logger asks for "offline" itself, which the variable loses to
+        for lg in trainer.loggers:
+            init = getattr(lg, "_wandb_init", None)  # fast_dev_run's DummyLogger answers any attribute with a no-op
+            if not isinstance(init, dict):
+                continue
+            if init.get("anonymous", True) is None:  # wandb warns about any value of this deprecated setting
+                del init["anonymous"]
+            if os.environ.get("WANDB_MODE") == "disabled":
+                init["mode"] = "disabled"  # the logger asks for "offline" itself, which the variable loses to
         # progress in steps of the whole run, and plain lines when stdout is a log file (see progress.py)
         return replace_default_bar(trainer)
 
@@ -418,11 +438,24 @@ class PixelTransformerCLI(LightningCLI):
                 put_back(replacing)
             elif replacing is not None:
                 drop_aside(replacing)
+            if subcommand == "fit" and self.trainer.fast_dev_run:
+                self._drop_new_run()
         except BaseException:
             if replacing is not None:
                 put_back(replacing)
             self._drop_new_run()
             raise
+
+
+def check_no_optimizer_options(cfg) -> None:
+    """LightningCLI's --optimizer and --lr_scheduler would replace the module's AdamW and schedule (and the resume of
+    both), leaving model.optim unused; an --lr_scheduler without --optimizer was dropped without a word. Refused in
+    one line; the parser keeps the keys, which every run's config.yaml holds as null."""
+    for key in ("optimizer", "lr_scheduler"):
+        if cfg.get(key) is not None:
+            raise ValueError(f"--{key}: the model trains with AdamW, a warmup and a cosine decay set by model.optim, "
+                             "not LightningCLI's --optimizer/--lr_scheduler: give --model.optim.lr, .weight_decay, "
+                             ".warmup_steps or .min_lr_ratio")
 
 
 def _first_process() -> bool:
@@ -485,6 +518,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
     check_config_order(argv or [])
+    check_default_root_dir(argv or [])
     full = with_run_config(argv) if argv is not None else None  # a resume: the run's config.yaml first
     readable_run_configs(full or [])
     return PixelTransformerCLI(

@@ -33,6 +33,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    if not path.is_file() and str(path) in ("best", "last"):  # Lightning's names for a fit in the same process
+        raise CheckpointError(f"checkpoint not found: {path} (give the file: runs/<domain>/<run>/checkpoints/last.ckpt "
+                              "or best-step*.ckpt; to continue a run, fit --resume runs/<domain>/<run>)")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:

@@ -23,13 +23,12 @@ from .loopbar import format_duration
 
 
 def total_steps(trainer) -> int | float:
-    """Optimiser steps of the whole run: max_steps, or what max_epochs allows (inf when neither limits it)."""
-    if trainer.max_steps is not None and trainer.max_steps > 0:
-        return trainer.max_steps
+    """Optimiser steps of the whole run: what max_steps and max_epochs allow, whichever stops it first (inf when
+    neither limits it)."""
     try:
         return trainer.estimated_stepping_batches
-    except Exception:  # no train dataloader length (an iterable dataset): unknown
-        return math.inf
+    except Exception:  # no train dataloader length (an iterable dataset): max_steps, or unknown
+        return trainer.max_steps if trainer.max_steps is not None and trainer.max_steps > 0 else math.inf
 
 
 def format_value(value: Any) -> str:

@@ -128,6 +128,16 @@ def check_config_order(argv: list[str]) -> None:
             raise ValueError(f"{config} is an overlay of {base}: give --config {base} before it")
 
 
+def check_default_root_dir(argv: list[str]) -> None:
+    """``--trainer.default_root_dir`` on the command line: the CLI sets it to the run folder, which it names itself,
+    so the value would be ignored without a word (a run's own config.yaml holds its folder there, and is read as
+    it is)."""
+    for arg in argv:
+        if arg == "--trainer.default_root_dir" or arg.startswith("--trainer.default_root_dir="):
+            raise ValueError("--trainer.default_root_dir: each run goes to its own folder, <run_root>/<domain>/"
+                             "<run_name>, where the CLI points Lightning: give --run_root DIR (and --run_name) instead")
+
+
 def joins_a_run() -> bool:
     """True in a process that joins a run another process starts, which finds the run folder already there: any but
     the first process of a launch (:func:`other_launched_process`): a DDP rank Lightning started, the command on
@@ -246,6 +256,7 @@ def preflight(argv: list[str]) -> None:
     if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return
     check_config_order(argv)
+    check_default_root_dir(argv)
     if args.resume:
         resume_checkpoint(args.resume)
     elif args.ckpt_path:

@@ -175,6 +175,16 @@ ROWS = [
      lambda w: ["cli", "fit", *POLY, "--trainer.precision=bf16-true", *_runs(w)],
      "trainer.precision=bf16-true casts the model's weights to bfloat16, but they must stay float32 (the distance "
      "bias and Fourier features run in float32): use 16-mixed or bf16-mixed for half precision, or 32-true"),
+    ("config-default-root-dir",
+     '`--trainer.default_root_dir=/tmp/x` (the CLI names the run folder)',
+     lambda w: ["cli", "fit", *POLY, f"--trainer.default_root_dir={w}/elsewhere", *_runs(w)],
+     "--trainer.default_root_dir: each run goes to its own folder, <run_root>/<domain>/<run_name>, where the CLI "
+     "points Lightning: give --run_root DIR (and --run_name) instead"),
+    ("config-optimizer",
+     "LightningCLI's `--optimizer=SGD` (also `--lr_scheduler=...`)",
+     lambda w: ["cli", "fit", *POLY, "--optimizer=SGD", "--optimizer.lr=0.1", *_runs(w)],
+     "--optimizer: the model trains with AdamW, a warmup and a cosine decay set by model.optim, not LightningCLI's "
+     "--optimizer/--lr_scheduler: give --model.optim.lr, .weight_decay, .warmup_steps or .min_lr_ratio"),
     # ---- checkpoints -------------------------------------------------------------------------------------
     ("ckpt-missing",
      '`make eval CKPT=missing.ckpt`',

@@ -50,6 +50,19 @@ def test_fit_to_a_log_prints_steps_of_the_run_and_every_validation(tmp_path, cap
     assert [line.split(" (")[0] for line in train[1:]] == ["[train] step 15/16", "[train] step 16/16"]
 
 
+def test_max_epochs_that_stops_first_is_the_total(tmp_path, capsys):
+    """--trainer.max_epochs=2 beside a config's max_steps: the run is 2 epochs of 4 steps, not max_steps long."""
+    from pixeltransformer.cli import main
+
+    main(["fit", *COMMON, "--trainer.max_steps=1000", "--trainer.max_epochs=2", "--run_root", str(tmp_path),
+          "--run_name", "e"])
+    out = capsys.readouterr().out
+    train = _lines(out, "train")
+    assert train[0] == "[train] start at step 0/8"
+    assert train[-1].startswith("[train] step 8/8 (100.0%)") and train[-1].endswith("ETA 0:00:00")
+    assert _lines(out, "val")[0].startswith("[val] step 6/8  ")
+
+
 def test_progress_off_and_bar_choice(tmp_path):
     from pixeltransformer.cli import main
 

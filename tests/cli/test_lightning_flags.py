@@ -1,0 +1,87 @@
+"""Lightning's own Trainer and LightningCLI options, given as a Lightning user gives them: each works as in any
+Lightning project, or is refused in one line that says what to use instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pixeltransformer.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+# a fit of a few seconds: the tiny model on a handful of polynomials, W&B on (disabled by conftest)
+FAST = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+        "--model.val_levels=[4]", "--data.init_args.resolution=64", "--data.init_args.train_size=16",
+        "--data.init_args.val_size=4", "--data.init_args.test_size=4", "--data.init_args.batch_size=4",
+        "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
+        "--checkpoint.every_n_train_steps=2", "--trainer.enable_model_summary=false", "--trainer.callbacks=[]",
+        "--trainer.accelerator=cpu"]
+
+
+def runs(tmp_path: Path, name: str) -> list[str]:
+    return ["--run_root", str(tmp_path), "--run_name", name]
+
+
+def test_fast_dev_run_runs_and_keeps_no_run_folder(tmp_path, capsys):
+    """fast_dev_run swaps the loggers for Lightning's DummyLogger and saves no checkpoint or config: the fit runs,
+    and its run folder, which could be neither resumed nor evaluated, is not kept (the name stays free)."""
+    for value in ("true", "2"):
+        cli = main(["fit", *FAST, f"--trainer.fast_dev_run={value}", *runs(tmp_path, "dev")])
+        assert cli.trainer.global_step == (1 if value == "true" else 2)
+        assert not (tmp_path / "polynomial" / "dev").exists()
+        assert "polynomial/dev not kept: a fast_dev_run keeps no run folder" in capsys.readouterr().out
+
+
+def test_spawn_strategy_can_send_the_run_to_its_processes(tmp_path):
+    """ddp_spawn pickles the trainer, with the config callback and the parser it holds, for each process it starts:
+    the parser's link from the data to the model's spec is a function, not a lambda."""
+    import pickle
+
+    cli = main([*FAST, "--trainer.logger=false", *runs(tmp_path, "spawn")], run=False)
+    pickle.dumps((cli.trainer, cli.model, cli.datamodule))
+
+
+def test_enable_checkpointing_false_trains_without_checkpoints(tmp_path):
+    """The run's checkpoint callback (--checkpoint.*) is the CLI's, not the user's: with
+    trainer.enable_checkpointing=false it is left out, where Lightning refused the fit for a ModelCheckpoint in the
+    callbacks."""
+    cli = main(["fit", *FAST, "--trainer.enable_checkpointing=false", *runs(tmp_path, "nockpt")])
+    run = tmp_path / "polynomial" / "nockpt"
+    assert cli.trainer.global_step == 2 and cli.trainer.checkpoint_callback is None
+    assert (run / "config.yaml").is_file() and not (run / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("given", [["--lr_scheduler=StepLR", "--lr_scheduler.step_size=2"],
+                                   ["--optimizer=Adam", "--optimizer.lr=0.1"]])
+def test_lightning_optimizer_options_are_refused_for_model_optim(tmp_path, given):
+    """LightningCLI's --optimizer replaced the module's optimiser and schedule (model.optim unused); an
+    --lr_scheduler alone was dropped. Both are refused before the run folder is named."""
+    with pytest.raises(ValueError, match=rf"^{given[0].split('=')[0]}: the model trains with AdamW.*--model.optim.lr"):
+        main([*FAST, *given, *runs(tmp_path, "opt")], run=False)
+    assert not (tmp_path / "polynomial").exists()
+
+
+def test_a_run_started_from_another_run_s_config_gets_its_own_wandb_name(tmp_path):
+    """`fit --config <run>/config.yaml --run_name b`: the file holds the W&B name derived for run a, which named
+    run b's W&B run "polynomial/a" in group "polynomial/b"; a name the user chose is kept."""
+    main(["fit", *FAST, "--trainer.max_steps=1", *runs(tmp_path, "a")])
+    config = str(tmp_path / "polynomial" / "a" / "config.yaml")
+    for name, given, expected in (("b", [], "polynomial/b"), ("c", ["--trainer.logger.init_args.name=mine"], "mine")):
+        cli = main(["fit", "--config", config, "--run_name", name, *given])
+        logger = cli.config.fit.trainer.logger.init_args
+        assert (logger.name, logger.group) == (expected, f"polynomial/{name}")
+        assert cli.trainer.logger._wandb_init["name"] == expected
+
+
+@pytest.mark.parametrize("sub, name", [("test", "best"), ("fit", "last")])
+def test_lightning_s_best_and_last_ckpt_names_point_to_the_files(tmp_path, monkeypatch, sub, name):
+    """--ckpt_path best|last name a checkpoint of a fit in the same process, which a command line never has: the
+    error names the files to give instead, and --resume."""
+    from pixeltransformer.loading import CheckpointError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {name} \(give the file: runs/<domain>/<run>/"
+                                              r"checkpoints/last.ckpt or best-step\*.ckpt; to continue a run, fit "
+                                              r"--resume runs/<domain>/<run>\)$"):
+        main([sub, *FAST, f"--ckpt_path={name}", *runs(tmp_path, "r")])
