@@ -422,9 +422,9 @@ class PixelTransformerCLI(LightningCLI):
                 print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
                       f"on {self.model.spec.dataset} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
             # only an evaluation that writes its metrics there replaces the folder: a validate (config_validate.yaml
-            # alone), or a sweep with its own out_dir, adds beside what is there
-            if subcommand == "test" and any(isinstance(cb, SweepEvaluation) and not cb.out_dir
-                                            for cb in self.trainer.callbacks):
+            # alone), or a sweep with its own out_dir, adds beside what is there; a fast_dev_run writes none
+            if subcommand == "test" and not self.trainer.fast_dev_run and any(
+                    isinstance(cb, SweepEvaluation) and not cb.out_dir for cb in self.trainer.callbacks):
                 replacing = self.run_dir / folder
                 if set_aside(replacing) is not None:
                     print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it "

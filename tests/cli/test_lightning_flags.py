@@ -33,6 +33,24 @@ def test_fast_dev_run_runs_and_keeps_no_run_folder(tmp_path, capsys):
         assert "polynomial/dev not kept: a fast_dev_run keeps no run folder" in capsys.readouterr().out
 
 
+def test_a_fast_dev_run_of_test_leaves_the_run_s_evaluation(tmp_path, capsys):
+    """`test --trainer.fast_dev_run` evaluates a batch: it replaced the run's eval/ (metrics.json over the whole test
+    set, config_test.yaml) with that batch's metrics and no config; it now writes no evaluation."""
+    main(["fit", *FAST, "--trainer.max_steps=1", *runs(tmp_path, "a")])
+    run = tmp_path / "polynomial" / "a"
+    sweep = [a for a in FAST if a != "--trainer.callbacks=[]"]  # the config's SweepEvaluation and Pictures
+    test = ["test", *sweep, "--data.init_args.test_size=8", "--ckpt_path", str(run / "checkpoints" / "last.ckpt")]
+    main(test)
+    files = {p: p.read_bytes() for p in (run / "eval").rglob("*") if p.is_file()}
+    assert {run / "eval" / "config_test.yaml", run / "eval" / "metrics.json"} <= set(files)
+    capsys.readouterr()
+    main([*test, "--trainer.fast_dev_run=true"])
+    assert {p: p.read_bytes() for p in (run / "eval").rglob("*") if p.is_file()} == files
+    assert not list(run.glob(".eval*"))
+    assert f"[pixeltransformer] fast_dev_run: {run / 'eval' / 'metrics.json'} and plots not written" in \
+        capsys.readouterr().out.splitlines()
+
+
 def test_spawn_strategy_can_send_the_run_to_its_processes(tmp_path):
     """ddp_spawn pickles the trainer, with the config callback and the parser it holds, for each process it starts:
     the parser's link from the data to the model's spec is a function, not a lambda."""
