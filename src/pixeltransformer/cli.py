@@ -205,12 +205,19 @@ def given_model_options(argv: list[str] | None) -> list[str]:
     return [arg[2:].split("=", 1)[0] for arg in argv or [] if arg.startswith("--model.")]
 
 
+def gives_logger_name(argv: list[str] | None) -> bool:
+    """Whether a command line names the W&B run (``--trainer.logger.init_args.name=x``, ``--trainer.logger.name x``)."""
+    return any(arg.split("=", 1)[0] in ("--trainer.logger.init_args.name", "--trainer.logger.name")
+               for arg in argv or [])
+
+
 class PixelTransformerCLI(LightningCLI):
     def __init__(self, *args, **kwargs) -> None:
         self._checkpoints: dict[str, dict] = {}  # LightningCLI parses and runs inside __init__
         self._shown: str | Path | None = None  # the run folder as this process's [run] line named it
         given = kwargs.get("args")
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)
+        self._given_logger_name = gives_logger_name(given if isinstance(given, list) else None)
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -349,8 +356,8 @@ class PixelTransformerCLI(LightningCLI):
         init_args.save_dir = str(run_dir)
         init_args.offline = wandb_offline()
         # a run's config.yaml holds the name derived for its own folder (the name of its group): another folder's
-        # run started or evaluated with that file gets its own
-        if init_args.get("name") in (None, init_args.get("group")):
+        # run started or evaluated with that file gets its own; a name the command line gives is kept
+        if not self._given_logger_name and init_args.get("name") in (None, init_args.get("group")):
             init_args.name = f"{run_dir.parent.name}/{run_dir.name}"
         init_args.group = f"{run_dir.parent.name}/{run_dir.name}"  # a run folder's fits and evaluations: one group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit

@@ -82,10 +82,12 @@ def test_lightning_optimizer_options_are_refused_for_model_optim(tmp_path, given
 
 def test_a_run_started_from_another_run_s_config_gets_its_own_wandb_name(tmp_path):
     """`fit --config <run>/config.yaml --run_name b`: the file holds the W&B name derived for run a, which named
-    run b's W&B run "polynomial/a" in group "polynomial/b"; a name the user chose is kept."""
+    run b's W&B run "polynomial/a" in group "polynomial/b"; a name the user chose is kept, run a's name too when the
+    command line gives it."""
     main(["fit", *FAST, "--trainer.max_steps=1", *runs(tmp_path, "a")])
     config = str(tmp_path / "polynomial" / "a" / "config.yaml")
-    for name, given, expected in (("b", [], "polynomial/b"), ("c", ["--trainer.logger.init_args.name=mine"], "mine")):
+    for name, given, expected in (("b", [], "polynomial/b"), ("c", ["--trainer.logger.init_args.name=mine"], "mine"),
+                                  ("d", ["--trainer.logger.name", "polynomial/a"], "polynomial/a")):  # run a's own
         cli = main(["fit", "--config", config, "--run_name", name, *given])
         logger = cli.config.fit.trainer.logger.init_args
         assert (logger.name, logger.group) == (expected, f"polynomial/{name}")
