@@ -329,6 +329,10 @@ class PixelTransformerCLI(LightningCLI):
         if (self.subcommand != "fit" or not self.new_run or self._shown is None
                 or (trainer is not None and ((trainer.global_step > 0 and not dev_run) or not trainer.is_global_zero))):
             return
+        if dev_run and any((self.run_dir / name).exists() for name in ("config.yaml", "checkpoints", "wandb_id.txt")):
+            # a dev run writes none of these: a run started since under the same name (another process) did
+            print(f"[run] fit: {self._shown} kept: a run started there while this fast_dev_run ran", flush=True)
+            return
         _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
         shutil.rmtree(self.run_dir, ignore_errors=True)
         remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
@@ -436,7 +440,7 @@ class PixelTransformerCLI(LightningCLI):
                 if set_aside(replacing) is not None:
                     print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it "
                           f"fails, the earlier one stays)", flush=True)
-        if subcommand == "fit" and self.wandb_id is not None:
+        if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
         try:

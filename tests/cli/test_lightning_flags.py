@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning as L
 import pytest
 
 from pixeltransformer.cli import main
@@ -31,6 +32,27 @@ def test_fast_dev_run_runs_and_keeps_no_run_folder(tmp_path, capsys):
         assert cli.trainer.global_step == (1 if value == "true" else 2)
         assert not (tmp_path / "polynomial" / "dev").exists()
         assert "polynomial/dev not kept: a fast_dev_run keeps no run folder" in capsys.readouterr().out
+
+
+class OtherProcessStartsTheRun(L.Callback):
+    """What a real fit given the same --run_name in another process writes while a fast_dev_run runs."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        run = Path(trainer.default_root_dir)
+        (run / "checkpoints").mkdir(parents=True)
+        for path in (run / "checkpoints" / "last.ckpt", run / "config.yaml", run / "wandb_id.txt"):
+            path.write_text("the other run's")
+
+
+def test_a_fast_dev_run_leaves_a_run_another_process_started_in_its_folder(tmp_path, capsys):
+    """The run folder is named (and found free) before the dev run starts; a run of the same name started meanwhile
+    writes its config, W&B id and checkpoints there, which the dev run, which writes none of them, must not remove."""
+    other = "--trainer.callbacks+=test_lightning_flags.OtherProcessStartsTheRun"
+    main(["fit", *FAST, "--trainer.fast_dev_run=true", other, *runs(tmp_path, "dev")])
+    run = tmp_path / "polynomial" / "dev"
+    assert [(run / name).read_text() for name in ("checkpoints/last.ckpt", "config.yaml", "wandb_id.txt")] == \
+        ["the other run's"] * 3
+    assert "polynomial/dev kept: a run started there while this fast_dev_run ran" in capsys.readouterr().out
 
 
 def test_a_fast_dev_run_of_test_leaves_the_run_s_evaluation(tmp_path, capsys):
