@@ -73,7 +73,7 @@ class Pictures(Callback):
         log_files(trainer, {f"val/{name}": paths for name, paths in files.items()})
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.on_test or not trainer.is_global_zero:
+        if not self.on_test or not trainer.is_global_zero or trainer.fast_dev_run:  # a dev run writes no evaluation
             return
         files = self.draw(pl_module, self._examples(trainer, "test", pl_module.device),
                           resolve_eval_dir(trainer, None) / "pictures")

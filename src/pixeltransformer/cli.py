@@ -205,12 +205,19 @@ def given_model_options(argv: list[str] | None) -> list[str]:
     return [arg[2:].split("=", 1)[0] for arg in argv or [] if arg.startswith("--model.")]
 
 
+def gives_logger_name(argv: list[str] | None) -> bool:
+    """Whether a command line names the W&B run (``--trainer.logger.init_args.name=x``, ``--trainer.logger.name x``)."""
+    return any(arg.split("=", 1)[0] in ("--trainer.logger.init_args.name", "--trainer.logger.name")
+               for arg in argv or [])
+
+
 class PixelTransformerCLI(LightningCLI):
     def __init__(self, *args, **kwargs) -> None:
         self._checkpoints: dict[str, dict] = {}  # LightningCLI parses and runs inside __init__
         self._shown: str | Path | None = None  # the run folder as this process's [run] line named it
         given = kwargs.get("args")
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)
+        self._given_logger_name = gives_logger_name(given if isinstance(given, list) else None)
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -322,6 +329,10 @@ class PixelTransformerCLI(LightningCLI):
         if (self.subcommand != "fit" or not self.new_run or self._shown is None
                 or (trainer is not None and ((trainer.global_step > 0 and not dev_run) or not trainer.is_global_zero))):
             return
+        if dev_run and any((self.run_dir / name).exists() for name in ("config.yaml", "checkpoints", "wandb_id.txt")):
+            # a dev run writes none of these: a run started since under the same name (another process) did
+            print(f"[run] fit: {self._shown} kept: a run started there while this fast_dev_run ran", flush=True)
+            return
         _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
         shutil.rmtree(self.run_dir, ignore_errors=True)
         remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
@@ -349,8 +360,8 @@ class PixelTransformerCLI(LightningCLI):
         init_args.save_dir = str(run_dir)
         init_args.offline = wandb_offline()
         # a run's config.yaml holds the name derived for its own folder (the name of its group): another folder's
-        # run started or evaluated with that file gets its own
-        if init_args.get("name") in (None, init_args.get("group")):
+        # run started or evaluated with that file gets its own; a name the command line gives is kept
+        if not self._given_logger_name and init_args.get("name") in (None, init_args.get("group")):
             init_args.name = f"{run_dir.parent.name}/{run_dir.name}"
         init_args.group = f"{run_dir.parent.name}/{run_dir.name}"  # a run folder's fits and evaluations: one group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
@@ -422,14 +433,14 @@ class PixelTransformerCLI(LightningCLI):
                 print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
                       f"on {self.model.spec.dataset} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
             # only an evaluation that writes its metrics there replaces the folder: a validate (config_validate.yaml
-            # alone), or a sweep with its own out_dir, adds beside what is there
-            if subcommand == "test" and any(isinstance(cb, SweepEvaluation) and not cb.out_dir
-                                            for cb in self.trainer.callbacks):
+            # alone), or a sweep with its own out_dir, adds beside what is there; a fast_dev_run writes none
+            if subcommand == "test" and not self.trainer.fast_dev_run and any(
+                    isinstance(cb, SweepEvaluation) and not cb.out_dir for cb in self.trainer.callbacks):
                 replacing = self.run_dir / folder
                 if set_aside(replacing) is not None:
                     print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it "
                           f"fails, the earlier one stays)", flush=True)
-        if subcommand == "fit" and self.wandb_id is not None:
+        if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
         try:

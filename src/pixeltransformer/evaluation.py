@@ -388,6 +388,9 @@ class SweepEvaluation(Callback):
                 "reason": f"|S| >= the {spec.num_points} grid points: every query is in S, nothing is held out"}
         if not trainer.is_global_zero:
             return
+        if trainer.fast_dev_run:  # metrics of a batch or two: never put in place of (or beside) an evaluation's
+            print(f"[pixeltransformer] fast_dev_run: {self._dir / 'metrics.json'} and plots not written")
+            return
         write_json(self._dir / "metrics.json", self.results)
         groups = self.plot_groups(pl_module)
         plot = plot_sweep(rows, groups, self._dir / "metrics_vs_context.png", title=f"{spec.domain} / {spec.dataset}")

@@ -320,6 +320,8 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     b = ctx_pos.shape[0]
     seed = item_seeds(seed, b) if num_samples > 0 else seed  # a bad seed fails before the mean is computed
     qry = grid_positions(grid_shape, device=ctx_pos.device).unsqueeze(0).expand(b, -1, -1)  # [B, N, P]
+    if ctx_pos.dtype == torch.float64:  # S's positions in float64 (supported): the grid's in float64 too
+        qry = qry.double()
     params = predict_params(model, ctx_pos, ctx_val, qry, chunk)  # [B, N, NP]
     observed, obs_val = observed_lookup(ctx_pos, ctx_val, qry)  # [B, N], [B, N, V]
     mean = torch.where(observed.unsqueeze(-1), obs_val, dist.mean(params))  # [B, N, V]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning as L
 import pytest
 
 from pixeltransformer.cli import main
@@ -31,6 +32,45 @@ def test_fast_dev_run_runs_and_keeps_no_run_folder(tmp_path, capsys):
         assert cli.trainer.global_step == (1 if value == "true" else 2)
         assert not (tmp_path / "polynomial" / "dev").exists()
         assert "polynomial/dev not kept: a fast_dev_run keeps no run folder" in capsys.readouterr().out
+
+
+class OtherProcessStartsTheRun(L.Callback):
+    """What a real fit given the same --run_name in another process writes while a fast_dev_run runs."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        run = Path(trainer.default_root_dir)
+        (run / "checkpoints").mkdir(parents=True)
+        for path in (run / "checkpoints" / "last.ckpt", run / "config.yaml", run / "wandb_id.txt"):
+            path.write_text("the other run's")
+
+
+def test_a_fast_dev_run_leaves_a_run_another_process_started_in_its_folder(tmp_path, capsys):
+    """The run folder is named (and found free) before the dev run starts; a run of the same name started meanwhile
+    writes its config, W&B id and checkpoints there, which the dev run, which writes none of them, must not remove."""
+    other = "--trainer.callbacks+=test_lightning_flags.OtherProcessStartsTheRun"
+    main(["fit", *FAST, "--trainer.fast_dev_run=true", other, *runs(tmp_path, "dev")])
+    run = tmp_path / "polynomial" / "dev"
+    assert [(run / name).read_text() for name in ("checkpoints/last.ckpt", "config.yaml", "wandb_id.txt")] == \
+        ["the other run's"] * 3
+    assert "polynomial/dev kept: a run started there while this fast_dev_run ran" in capsys.readouterr().out
+
+
+def test_a_fast_dev_run_of_test_leaves_the_run_s_evaluation(tmp_path, capsys):
+    """`test --trainer.fast_dev_run` evaluates a batch: it replaced the run's eval/ (metrics.json over the whole test
+    set, config_test.yaml) with that batch's metrics and no config; it now writes no evaluation."""
+    main(["fit", *FAST, "--trainer.max_steps=1", *runs(tmp_path, "a")])
+    run = tmp_path / "polynomial" / "a"
+    sweep = [a for a in FAST if a != "--trainer.callbacks=[]"]  # the config's SweepEvaluation and Pictures
+    test = ["test", *sweep, "--data.init_args.test_size=8", "--ckpt_path", str(run / "checkpoints" / "last.ckpt")]
+    main(test)
+    files = {p: p.read_bytes() for p in (run / "eval").rglob("*") if p.is_file()}
+    assert {run / "eval" / "config_test.yaml", run / "eval" / "metrics.json"} <= set(files)
+    capsys.readouterr()
+    main([*test, "--trainer.fast_dev_run=true"])
+    assert {p: p.read_bytes() for p in (run / "eval").rglob("*") if p.is_file()} == files
+    assert not list(run.glob(".eval*"))
+    assert f"[pixeltransformer] fast_dev_run: {run / 'eval' / 'metrics.json'} and plots not written" in \
+        capsys.readouterr().out.splitlines()
 
 
 def test_spawn_strategy_can_send_the_run_to_its_processes(tmp_path):
@@ -64,10 +104,12 @@ def test_lightning_optimizer_options_are_refused_for_model_optim(tmp_path, given
 
 def test_a_run_started_from_another_run_s_config_gets_its_own_wandb_name(tmp_path):
     """`fit --config <run>/config.yaml --run_name b`: the file holds the W&B name derived for run a, which named
-    run b's W&B run "polynomial/a" in group "polynomial/b"; a name the user chose is kept."""
+    run b's W&B run "polynomial/a" in group "polynomial/b"; a name the user chose is kept, run a's name too when the
+    command line gives it."""
     main(["fit", *FAST, "--trainer.max_steps=1", *runs(tmp_path, "a")])
     config = str(tmp_path / "polynomial" / "a" / "config.yaml")
-    for name, given, expected in (("b", [], "polynomial/b"), ("c", ["--trainer.logger.init_args.name=mine"], "mine")):
+    for name, given, expected in (("b", [], "polynomial/b"), ("c", ["--trainer.logger.init_args.name=mine"], "mine"),
+                                  ("d", ["--trainer.logger.name", "polynomial/a"], "polynomial/a")):  # run a's own
         cli = main(["fit", "--config", config, "--run_name", name, *given])
         logger = cli.config.fit.trainer.logger.init_args
         assert (logger.name, logger.group) == (expected, f"polynomial/{name}")

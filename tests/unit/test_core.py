@@ -514,13 +514,14 @@ def test_the_inference_functions_name_inputs_of_another_dtype(tiny_module):
     pos, val = torch.rand(1, 6, 1) * 2 - 1, torch.randn(1, 6, 1)  # [1, 6, 1], [1, 6, 1]
     assert inference.mean_field(m.model, m.dist, pos, val, pos).shape == (1, 6, 1)
     assert inference.sample(m.model, m.dist, pos.double(), val, pos.double()).shape == (1, 1, 6, 1)  # supported
+    done = inference.complete(m.model, m.dist, pos.double(), val, (16,), num_samples=1)  # its grid: S's dtype
+    assert torch.allclose(done.mean, inference.complete(m.model, m.dist, pos, val, (16,)).mean, atol=1e-5)
     for call in (lambda: inference.mean_field(m.model, m.dist, pos.double(), val.double(), pos.double()),
                  lambda: inference.sample(m.model, m.dist, pos, val.half(), pos)):
         with pytest.raises(ValueError, match=r"^ctx_val must be torch.float32, as the model's weights; got "
                                              r"torch.float(64|16) \(the module's own methods convert it\)$"):
             call()
     for call in (lambda: inference.sample(m.model, m.dist, pos.double(), val, pos),  # stopped in torch's cdist
-                 lambda: inference.complete(m.model, m.dist, pos.double(), val, (16,)),
                  lambda: inference.sample(m.model, m.dist, pos.half(), val, pos.half())):
         with pytest.raises(ValueError, match=r"^ctx_pos and qry_pos must share one dtype, torch.float32 or "
                                              r"torch.float64; got torch.float(64|16) and torch.float(32|16)$"):
