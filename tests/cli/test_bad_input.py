@@ -1,4 +1,4 @@
-"""The README's bad-input table: each row drives the real command line (`make train/eval/sample`, or
+"""The bad-input table of docs/errors.md: each row drives the real command line (`make train/eval/sample`, or
 `python -m pixeltransformer`, which make runs) in a subprocess and checks that it
 
 - exits with status 2,
@@ -101,7 +101,7 @@ def snapshot(root: Path) -> dict[str, tuple]:
             for p in sorted(root.rglob("*"))}
 
 
-# Rows: (id, what a user did (the README's table), the command given the world folder, what the last line must
+# Rows: (id, what a user did (docs/errors.md's table), the command given the world folder, what the last line must
 # contain). A command is "make ..." or "cli ..." (python -m pixeltransformer, what make runs); runs go to world/runs.
 POLY = ["--config", str(CONFIGS / "polynomial.yaml"), "--data.init_args.resolution=64",
         "--data.init_args.train_size=64", "--data.init_args.val_size=4", "--data.init_args.test_size=4"]
