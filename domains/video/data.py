@@ -18,7 +18,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_folders, split_indices
 from pixeltransformer.signal import SignalSpec
 
-from .io import (VIDEO_SUFFIXES, VideoFolder, as_size, cut_clips, list_video_files, read_video_file,
+from .io import (VIDEO_SUFFIXES, VideoFolder, as_size, cut_clips, read_video_file,
                  read_video_npz, read_video_folder, source_videos)
 from .synthetic import moving_digits
 
@@ -215,7 +215,7 @@ class VideoDataModule(SignalDataModule):
         # every file found, read or skipped: a test/ folder whose videos were all too short is named, not taken for no
         # split folders (the test split drawn from train/); a layout that mixes split folders and other files is
         # named as such, not as splits that do not fit
-        folders = split_folders(list_video_files(self.root), self.root) if self.folder_stats is not None else None
+        folders = split_folders(self.folder_stats.found, self.root) if self.folder_stats is not None else None
         if folders is not None and (empty := [s for s, files in folders.items()
                                               if not set(files).intersection(self.folder_stats.files)]):
             raise ValueError(f"{self.root}: no clips from its {', '.join(f'{s}/' for s in empty)} folder: each of its "

@@ -222,6 +222,7 @@ class VideoFolder:
     n_files: int = 0  # video files found
     n_skipped_short: int = 0
     n_skipped_corrupt: int = 0
+    found: list[Path] = field(default_factory=list)  # every file listed, read or skipped
 
 
 def list_video_files(root: str | Path) -> list[Path]:
@@ -276,7 +277,7 @@ def read_video_folder(
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
             if path.suffix.lower() in STRIP_SUFFIXES:
-                frames = resize_and_crop(read_strip(path), (th, tw))  # [F, H, W, 3]
+                frames = read_strip(path)  # [F, W, W, 3]: cut_clips resizes the frames its clips use
             else:
                 frames = read_video_file(path, size=(th, tw))  # [F, H, W, 3]
         except VideoDecodeError as err:
@@ -299,7 +300,7 @@ def read_video_folder(
             f"no clips of {num_frames} frames from {len(files)} video files under {root} "
             f"({short} too short, {corrupt} undecodable)"
         )
-    return VideoFolder(np.concatenate(clips), np.concatenate(owners), kept, len(files), short, corrupt)
+    return VideoFolder(np.concatenate(clips), np.concatenate(owners), kept, len(files), short, corrupt, files)
 
 
 def read_video_npz(path: str | Path, key: str = "videos") -> np.ndarray:

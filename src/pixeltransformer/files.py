@@ -170,13 +170,13 @@ RESTORED = ("put back the earlier evaluation, which an evaluation that did not e
 REMOVED = "removed the partial files of an evaluation that did not end (killed); there was no earlier one"
 
 
-def _recover_locked(folder: Path, fd: int, record: tuple[str, str, bool]) -> tuple[str | None, bool]:
-    """With ``folder``'s lock held through ``fd``, undo what the writer the lock file names (``record``) left when it
-    did not end (see :func:`_lock_file`). Done: its whole folder stays, and its aside goes. Writing: its aside comes
-    back over its partial files, or its partial files go when nothing was set aside. The lock file is rewritten
-    before each move, so a kill at any point leaves a state the next process reads right. Returns what was done,
-    for a message (or None), and whether the lock file may go (not while a deleted aside left files behind)."""
-    _, pid, done = record
+def _recover_locked(folder: Path, fd: int, writing: bool, done: bool) -> tuple[str | None, bool]:
+    """With ``folder``'s lock held through ``fd``, undo what the writer the lock file names left when it did not end
+    (see :func:`_lock_file`; ``writing``: the file names a writer, ``done``: it says "done"). Done: its whole folder
+    stays, and its aside goes. Writing: its aside comes back over its partial files, or its partial files go when
+    nothing was set aside. The lock file is rewritten before each move, so a kill at any point leaves a state the
+    next process reads right. Returns what was done, for a message (or None), and whether the lock file may go (not
+    while a deleted aside left files behind)."""
     aside = _aside(folder)
     if done:
         shutil.rmtree(aside, ignore_errors=True)
@@ -189,7 +189,7 @@ def _recover_locked(folder: Path, fd: int, record: tuple[str, str, bool]) -> tup
         shutil.rmtree(folder, ignore_errors=True)
         aside.rename(folder)
         return RESTORED.format(name=folder.name), True
-    if pid and folder.exists():
+    if writing and folder.exists():
         shutil.rmtree(folder, ignore_errors=True)
         _record(fd, blank=True)
         return REMOVED, True
@@ -214,7 +214,7 @@ def recover(folder: Path) -> str | None:
     try:
         if record[1] and record[0] != socket.gethostname():
             return None
-        note, unlink = _recover_locked(folder, fd, record)
+        note, unlink = _recover_locked(folder, fd, bool(record[1]), record[2])
         return note
     except OSError:  # a file that cannot be moved or deleted: the lock file keeps saying what is left to do
         return None
@@ -247,7 +247,8 @@ def set_aside(folder: Path) -> Path | None:
     _WRITING[folder] = fd
     clean = True
     try:
-        _, clean = _recover_locked(folder, fd, _recorded(_lock_file(folder)))
+        _, pid, done = _recorded(_lock_file(folder))
+        _, clean = _recover_locked(folder, fd, bool(pid), done)
         aside = _aside(folder)
         if not clean:
             raise OSError(f"{aside} holds files of an earlier evaluation that could not be deleted: delete them")
@@ -267,7 +268,7 @@ def put_back(folder: Path) -> None:
     folder = Path(folder)
     if folder in _WRITING:
         fd = _WRITING.pop(folder)
-        _, unlink = _recover_locked(folder, fd, (socket.gethostname(), str(os.getpid()), False))
+        _, unlink = _recover_locked(folder, fd, writing=True, done=False)
         _release(folder, fd, unlink)
 
 
@@ -277,7 +278,7 @@ def drop_aside(folder: Path) -> None:
     if folder in _WRITING:
         fd = _WRITING.pop(folder)
         _record(fd, done=True)  # the folder is whole: a kill from here leaves it, and the aside goes
-        _, unlink = _recover_locked(folder, fd, (socket.gethostname(), str(os.getpid()), True))
+        _, unlink = _recover_locked(folder, fd, writing=True, done=True)
         _release(folder, fd, unlink)
 
 

@@ -393,9 +393,11 @@ class PixelTransformerModule(L.LightningModule):
         if plugin is not None and not isinstance(plugin, MixedPrecision):
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
             return
+        if not gradient_clip_val or self._returned_none:  # a skipped step: its scaler is not updated either, so an
+            return  # unscale_ here would be its second before the next step's
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if not gradient_clip_val or not params or self._returned_none:  # a skipped step: its scaler is not updated
-            return  # either, so an unscale_ here would be its second before the next step's
+        if not params:
+            return
         scaler = getattr(plugin, "scaler", None)
         if scaler is not None:
             scaler.unscale_(optimizer)  # scaler.step then skips its own unscale
