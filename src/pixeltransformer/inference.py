@@ -11,6 +11,8 @@ that signal's own seed, so a signal's samples do not depend on the batch it is s
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -126,6 +128,18 @@ def as_int(value) -> int | None:
         return None
 
 
+def check_temperature(temperature) -> float:
+    """A sampling temperature as a float: a finite number >= 0 (a one-element real tensor too, as a sweep's
+    torch.linspace entry); 0 draws the most likely bin at each step, its mean without noise (a greedy completion)."""
+    if isinstance(temperature, torch.Tensor) and temperature.numel() == 1 and temperature.dtype != torch.bool \
+            and not temperature.is_complex():
+        temperature = temperature.item()
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 <= temperature < math.inf:
+        raise ValueError(f"temperature must be a finite number >= 0 (0: the most likely value at each step), "
+                         f"got {temperature!r}")
+    return float(temperature)
+
+
 def item_seeds(seed: int | Sequence[int], batch: int) -> list[int]:
     """One seed per signal: given, or derived from one seed and the signal's place in the batch."""
     one = as_int(seed)
@@ -172,6 +186,7 @@ def sample(
         raise ValueError(f"sample needs num_samples >= 1, got {num_samples!r}")
     if n_autoregressive is not None and (as_int(n_autoregressive) is None or n_autoregressive < 0):
         raise ValueError(f"n_autoregressive must be an int >= 0 or None, got {n_autoregressive!r}")
+    temperature = check_temperature(temperature)
     check_sets(model, ctx_pos, ctx_val, qry_pos)
     check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     b, k, p = ctx_pos.shape

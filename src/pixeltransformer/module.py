@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import numbers
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_VALUE
-from .inference import Completion, as_int, check_finite, complete, mean_field, predict_params, sample
+from .inference import Completion, as_int, check_finite, check_temperature, complete, mean_field, predict_params, sample
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
@@ -625,12 +624,8 @@ def check_sampling(options: dict[str, Any]) -> dict[str, Any]:
         if chunk is None or chunk < 1:
             raise ValueError(f"chunk must be an int >= 1, got {options['chunk']!r}")
         options["chunk"] = chunk
-    temperature = options.get("temperature", 1.0)
-    if isinstance(temperature, torch.Tensor) and temperature.numel() == 1 and temperature.dtype != torch.bool \
-            and not temperature.is_complex():  # a sweep's torch.linspace entry: a number, as counts take tensors
-        temperature = options["temperature"] = temperature.item()
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+    if "temperature" in options:
+        options["temperature"] = check_temperature(options["temperature"])
     return options
 
 

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from . import loading
 from .domain import Domain
 from .files import missing_folders, remove_empty, write_json
-from .inference import item_seeds
+from .inference import check_temperature, item_seeds
 from .sets import draw_context
 from .signal import SignalSpec
 
@@ -46,7 +46,7 @@ class PredictOptions:
             of the input's points when that is fewer (16 of an 8x8 digit), so that something is left to complete.
         num_samples: samples to draw (0: the mean only).
         n_autoregressive: N', the autoregressive steps per sample; the rest is filled with means (None: all).
-        temperature: sampling temperature.
+        temperature: sampling temperature (0: the most likely value at each step, a greedy completion).
         resolution: grid size per axis of the outputs (default: the model's grid).
         seed: fixes S and the samples.
         out: output folder, new or empty (default: <run>/predict/<input name>, numbered -2, -3 ... when
@@ -85,8 +85,10 @@ class PredictOptions:
                              f"{self.num_context}, {self.num_samples}, {self.n_autoregressive}")
         if self.resolution is not None and self.resolution < 2:
             raise ValueError(f"--resolution must be >= 2, got {self.resolution}")
-        if self.temperature <= 0:
-            raise ValueError(f"--temperature must be > 0, got {self.temperature}")
+        try:
+            check_temperature(self.temperature)
+        except ValueError as e:
+            raise ValueError(f"--{e}") from None
         item_seeds(self.seed, 1)  # the seed S is drawn with and the samples' seeds follow from, in range
 
     @property

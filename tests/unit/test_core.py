@@ -394,8 +394,10 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
            (lambda: m.complete(pos, val, (4, 4), num_samples=True), r"^num_samples must be an int >= 0, got True$"),
            (lambda: m.sample(pos, val, pos, n_autoregressive=2.5),
             r"^n_autoregressive must be an int >= 0 or None, got 2.5$"),
-           (lambda: m.complete(pos, val, (4, 4), num_samples=1, temperature=0), "temperature must be a finite num"),
+           (lambda: m.complete(pos, val, (4, 4), num_samples=1, temperature=-0.5), "temperature must be a finite num"),
            (lambda: m.complete(pos, val, (4, 4), num_samples=1, temperature=float("nan")), "temperature must be a fin"),
+           (lambda: sample(m.model, m.dist, pos, val, pos, temperature=-1.0),
+            r"^temperature must be a finite number >= 0 \(0: the most likely value at each step\), got -1.0$"),
            (lambda: m.complete(pos, val, (4, 4), num_samples=1, seed=1.5), r"^seed must be an int, or one 64-bit"),
            (lambda: m.complete(pos, val, (4, 4), num_samples=1, seed=2**62),
             r"^seed must lie in \[-\d+, \d+\], got 4611686018427387904$"),
@@ -409,7 +411,8 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
     # and a one-element tensor is a temperature (a sweep's torch.linspace entries were refused as not numbers)
     warm = m.complete(pos, val, (4, 4), num_samples=1, temperature=torch.linspace(0.5, 1.5, 3)[0])
     assert torch.equal(warm.samples, m.complete(pos, val, (4, 4), num_samples=1, temperature=0.5).samples)
-    with pytest.raises(ValueError, match=r"^temperature must be a finite number > 0, got -1.0$"):
+    with pytest.raises(ValueError, match=r"^temperature must be a finite number >= 0 \(0: the most likely value at "
+                                         r"each step\), got -1.0$"):
         m.sample(pos, val, pos, temperature=torch.tensor(-1.0))
     # chunk, an option of inference.sample and complete, stopped in "got multiple values for keyword argument"
     drawn = m.sample(pos, val, pos, num_samples=2, seed=1)  # [2, 2, 5, 1]
@@ -726,3 +729,19 @@ def test_max_items_keeps_items_by_split_index_and_means_count_each_item_once():
     ev._update(4, "nll", torch.tensor([1.0, 3.0]), [0, 1])
     ev._update(4, "nll", torch.tensor([1.0, float("nan")]), [0, 2])  # item 0 again (a padded copy); 2 undefined
     assert mean_over_items(ev._values[(4, "nll")]) == 2.0 and ev.evaluated == {0, 1, 2}
+
+
+def test_temperature_zero_draws_the_most_likely_value(tiny_module):
+    """Temperature 0 is a greedy completion: each step takes the most likely bin's mean, without noise. The module's
+    methods and the command line refused it while inference.sample took it (and took a negative one as 0)."""
+    from pixeltransformer import inference
+
+    m = tiny_module
+    pos, val = torch.rand(1, 6, 1) * 2 - 1, torch.rand(1, 6, 1)  # [1, 6, 1], [1, 6, 1]
+    qry = torch.tensor([[[0.123]]])  # [1, 1, 1]: one query, so the one step is conditioned on S alone
+    drawn = m.sample(pos, val, qry, num_samples=3, temperature=0, seed=5)  # [1, 3, 1, 1]
+    params = inference.predict_params(m.model, pos, val, qry)  # [1, 1, NP]
+    best = m.dist.logits(params).argmax(-1, keepdim=True)  # [1, 1, 1]
+    expected = m.dist.components(params, best)[0].squeeze(-2)  # [1, 1, V]
+    assert torch.allclose(drawn, expected.unsqueeze(1).expand(1, 3, 1, 1), atol=1e-6)
+    assert not torch.allclose(m.sample(pos, val, qry, num_samples=3, temperature=1.0, seed=5), drawn, atol=1e-3)

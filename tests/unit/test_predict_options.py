@@ -17,7 +17,11 @@ from pixeltransformer.predict import PredictOptions, one_device
     (dict(input="{w}/in.png", mask="{w}/mask.png", context="[[0, 0, 1]]"),
      "--mask and --context exclude each other: --mask observes the --input where it is white, --context gives S "
      "itself; pass one"),
-    (dict(input="{w}/in.png", temperature=0.0), "--temperature must be > 0, got 0.0"),
+    (dict(input="{w}/in.png", temperature=0.0), None),  # a greedy completion
+    (dict(input="{w}/in.png", temperature=-0.5),
+     "--temperature must be a finite number >= 0 (0: the most likely value at each step), got -0.5"),
+    (dict(input="{w}/in.png", temperature=float("nan")),
+     "--temperature must be a finite number >= 0 (0: the most likely value at each step), got nan"),
     (dict(input="{w}/in.png", seed=2**64),
      "seed must lie in [-9223344366820, 9223344366820], got 18446744073709551616"),
 ])
