@@ -115,9 +115,10 @@ def _record(fd: int, done: bool = False, blank: bool = False) -> None:
 
 
 def _take_lock(folder: Path) -> int | None:
-    """Lock ``folder``'s lock file without waiting: its descriptor, or None while another writer holds it. On a
-    file system without locks the recorded writer tells: still running when its process runs on this machine, or
-    when it ran on another machine (which cannot be asked)."""
+    """Lock ``folder``'s lock file without waiting: its descriptor, or None while another writer may run. A writer
+    the file names on another machine is taken to run whatever the lock says, for every caller: a lock may hold on
+    one machine alone (some NFS set-ups), and its process cannot be asked from here. On a file system without locks,
+    a writer on this machine runs while its process does."""
     lock = _lock_file(folder)
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -126,19 +127,26 @@ def _take_lock(folder: Path) -> int | None:
         except BlockingIOError:
             os.close(fd)
             return None
-        except OSError:
-            host, pid, _ = _recorded(lock)
-            if pid and (host != socket.gethostname() or _process_runs(int(pid))):
+        except OSError:  # no locks on this file system: the recorded writer tells
+            locked = False
+        else:
+            try:
+                locked = os.fstat(fd).st_ino == os.stat(lock).st_ino
+            except FileNotFoundError:
+                locked = False
+            if not locked:  # its holder deleted the file after this process opened it: lock the one at the path now
                 os.close(fd)
-                return None
-            return fd
-        try:
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            return fd
-        os.close(fd)  # its holder deleted the file after this process opened it: lock the one at the path now
+                continue
+        host, pid, _ = _recorded(lock)
+        if _elsewhere(host, pid) or (pid and not locked and _process_runs(int(pid))):
+            os.close(fd)
+            return None
+        return fd
+
+
+def _elsewhere(host: str, pid: str) -> bool:
+    """Whether a lock file's writer (``_recorded``) ran on another machine: it may still run there."""
+    return bool(pid) and host != socket.gethostname()
 
 
 def _process_runs(pid: int) -> bool:
@@ -199,8 +207,8 @@ def _recover_locked(folder: Path, fd: int, writing: bool, done: bool) -> tuple[s
 def recover(folder: Path) -> str | None:
     """Undo what a writer of ``folder`` that did not end (killed: kill -9, SLURM, out of memory) left: the earlier
     content it set aside is put back over its partial files, and partial files with nothing earlier are removed.
-    A writer on another machine is left alone, as if it still ran: a lock may hold on one machine alone. Returns what
-    was done, for a message; None when there was nothing to undo, or when the writer runs."""
+    A writer on another machine is left alone, as if it still ran (:func:`_take_lock`). Returns what was done, for a
+    message; None when there was nothing to undo, or when the writer runs."""
     folder = Path(folder)
     if folder in _WRITING or not (_aside(folder).is_dir() or _lock_file(folder).is_file()):
         return None
@@ -210,11 +218,10 @@ def recover(folder: Path) -> str | None:
         return None
     if fd is None:  # its writer runs
         return None
-    record, unlink = _recorded(_lock_file(folder)), False
+    _, pid, done = _recorded(_lock_file(folder))
+    unlink = False
     try:
-        if record[1] and record[0] != socket.gethostname():
-            return None
-        note, unlink = _recover_locked(folder, fd, bool(record[1]), record[2])
+        note, unlink = _recover_locked(folder, fd, bool(pid), done)
         return note
     except OSError:  # a file that cannot be moved or deleted: the lock file keeps saying what is left to do
         return None
@@ -238,10 +245,20 @@ def set_aside(folder: Path) -> Path | None:
     was nothing). The writer's files then never mix with the earlier ones: :func:`put_back` restores them when the
     writer fails, :func:`drop_aside` deletes them when it succeeds, and either releases the lock. A folder another
     running writer is replacing is refused in one line; what a writer that was killed left is undone first, as
-    readers do (:func:`recover`)."""
+    readers do (:func:`recover`). A writer on another machine may run whatever the lock says (:func:`_take_lock`):
+    its folder is refused too, with what to delete if it no longer runs (what :func:`recover` would do there)."""
     folder = Path(folder)
     fd = _take_lock(folder)
     if fd is None:
+        lock = _lock_file(folder)
+        host, pid, done = _recorded(lock)
+        if _elsewhere(host, pid):
+            path, what = (_aside(folder), "what is left of the evaluation it replaced") if done else \
+                (folder, "its partial files")
+            first = f"{what}, {path}, then " if path.exists() else ""
+            raise FileExistsError(f"{folder} is being replaced by an evaluation on another machine "
+                                  f"({writer_of(folder)}), which cannot be checked from {socket.gethostname()}: wait "
+                                  f"for it to end, or if it no longer runs, delete {first}{lock}")
         raise FileExistsError(f"{folder} is being replaced by another evaluation ({writer_of(folder)}): wait for it "
                               "to end")
     _WRITING[folder] = fd

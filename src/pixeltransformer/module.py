@@ -21,7 +21,9 @@ from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_VALUE
-from .inference import Completion, as_int, check_finite, check_temperature, complete, mean_field, predict_params, sample
+from .inference import (Completion, as_int, check_finite, check_temperature, complete, mean_field, predict_params,
+                        sample)
+from .loading import nonfinite
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
@@ -407,13 +409,11 @@ class PixelTransformerModule(L.LightningModule):
 
     # ---- checkpoints ------------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        weights = dict(self.model.named_parameters())
-        bad = [name for name, w in weights.items() if not torch.isfinite(w).all()]
-        if bad:  # before anything is written: the last checkpoint keeps the last finite weights
-            raise FloatingPointError(f"the weights hold NaN or Inf at global step {self.global_step} ({len(bad)} of "
-                                     f"{len(weights)} tensors, first model.{bad[0]}) after an optimizer step with a "
-                                     f"finite loss and gradients: lower model.optim.lr (now {self.optim_config.lr:g}); "
-                                     f"not saved{self.saved_note()}")
+        # before anything is written: the last checkpoint keeps the last finite weights
+        if bad := nonfinite(self.model.named_parameters(prefix="model")):
+            raise FloatingPointError(f"the weights hold NaN or Inf at global step {self.global_step} ({bad}) after an "
+                                     f"optimizer step with a finite loss and gradients: lower model.optim.lr (now "
+                                     f"{self.optim_config.lr:g}); not saved{self.saved_note()}")
         checkpoint["pixeltransformer_format"] = CHECKPOINT_FORMAT
         # Lightning dumps the checkpoint on every rank (rank zero writes it), so this gather runs on all of them
         states = self.gather_ranks(self.generator.get_state())  # [W, S]

@@ -13,6 +13,7 @@ Every row fails before training starts, most before the data is read.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,12 @@ def build_world(w: Path) -> Path:
     (run / "wandb_id.txt").write_text("0123abcd\n")
     (w / "runs" / "polynomial" / "nockpt").mkdir()
     (w / "runs" / "polynomial" / "nockpt" / "config.yaml").write_text("# a run that never saved\n")
+    elsewhere = w / "runs" / "polynomial" / "elsewhere"  # as far as one can tell, evaluated on another machine now
+    (elsewhere / "checkpoints").mkdir(parents=True)
+    (elsewhere / "checkpoints" / "last.ckpt").write_bytes((run / "checkpoints" / "last.ckpt").read_bytes())
+    (elsewhere / "eval").mkdir()
+    (elsewhere / "eval" / "config_test.yaml").write_text("# that evaluation's first file\n")
+    (elsewhere / ".eval.lock").write_text("node7 4242\n")
     cut = w / "runs" / "polynomial" / "cut" / "checkpoints"
     cut.mkdir(parents=True)
     (cut / "last.ckpt").write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:700])
@@ -275,6 +282,13 @@ ROWS = [
      '`make train ARGS="--run_name old"` where runs/polynomial/old exists',
      lambda w: ["make", "train", f"ARGS=--run_root {w}/runs --run_name old"],
      "run folder {w}/runs/polynomial/old already exists: continue it with --resume"),
+    ("eval-elsewhere",
+     '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt` on node3 while node7 evaluates it (or was killed '
+     'doing so): a lock may hold on one machine alone',
+     lambda w: ["cli", "test", *POLY, "--ckpt_path", f"{w}/runs/polynomial/elsewhere/checkpoints/last.ckpt"],
+     "{w}/runs/polynomial/elsewhere/eval is being replaced by an evaluation on another machine (process 4242 on "
+     f"node7), which cannot be checked from {socket.gethostname()}: wait for it to end, or if it no longer runs, "
+     "delete its partial files, {w}/runs/polynomial/elsewhere/eval, then {w}/runs/polynomial/elsewhere/.eval.lock"),
     ("resume-missing-folder",
      '`make train RESUME=runs/polynomial/gone`',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/gone"],

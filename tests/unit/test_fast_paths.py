@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.inference import decode_chunked, mean_field
+from pixeltransformer.loading import nonfinite
 from pixeltransformer.model import Attention, PixelTransformer
 from pixeltransformer.signal import SignalSpec
 
@@ -138,3 +139,19 @@ def test_anchored_logits_peak_at_the_bin_nearest_the_anchor():
     grid = torch.linspace(-3, 3, 20001).unsqueeze(-1)  # [N, 1]
     mass = d1.log_prob(p1.expand(grid.shape[0], -1), grid).exp().sum() * (6 / 20000)
     assert abs(mass.item() - 1) < 1e-3
+
+
+def test_the_weights_scan_names_what_isfinite_names():
+    """The scan for NaN or Inf weights (checkpoints read and saved) clears a tensor by its sum: finite entries whose
+    sum overflows are finite all the same, and every NaN or Inf, wherever it lies, is found."""
+    big = torch.full((4, 3), 3e38)  # float32: each entry finite, their sum Inf
+    half = torch.full((70,), 1000.0, dtype=torch.float16)  # the sum overflows float16's 65504
+    steps = torch.arange(5)  # not a floating-point tensor: not a weight to scan
+    assert not torch.isfinite(big.sum()) and not torch.isfinite(half.sum())
+    assert nonfinite([("big", big), ("half", half), ("steps", steps), ("empty", torch.zeros(0))]) is None
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        hurt = torch.randn(7, 5)
+        hurt[6, 4] = bad
+        both = big.clone()
+        both[0, 0] = bad  # among finite entries whose sum overflows
+        assert nonfinite([("big", big), ("a", hurt), ("half", half), ("b", both)]) == "2 of 4 tensors, first a"

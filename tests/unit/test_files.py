@@ -203,6 +203,72 @@ def test_what_a_writer_leaves_at_any_point_is_read_right(tmp_path, monkeypatch):
     assert recover_all(tmp_path) == [(tmp_path / "eval", REMOVED)] and _names(tmp_path) == []
 
 
+def test_a_writer_on_another_machine_is_left_alone_by_writers_too(tmp_path):
+    """Where a lock holds on one machine alone (some NFS set-ups), this machine gets the lock of a folder that a
+    writer on another machine is replacing: that writer may run, so a new evaluation refuses its folder in one line
+    naming what to delete if it no longer runs, as readers leave it; it took the partial files for a killed
+    writer's and put the earlier evaluation back over them. Once the user deletes what the line names, the next
+    command goes on as after a writer killed on this machine."""
+    files = _earlier(tmp_path)
+    (tmp_path / "eval").rename(tmp_path / ".eval.previous")
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text("partial")
+    (tmp_path / ".eval.lock").write_text("elsewhere 4242\n")  # its writer runs on the machine "elsewhere"
+    lock, partial = tmp_path / ".eval.lock", tmp_path / "eval"
+    with pytest.raises(FileExistsError, match=rf"^{partial} is being replaced by an evaluation on another machine "
+                                              rf"\(process 4242 on elsewhere\), which cannot be checked from "
+                                              rf"{socket.gethostname()}: wait for it to end, or if it no longer runs, "
+                                              rf"delete its partial files, {partial}, then {lock}$"):
+        set_aside(partial)
+    assert _files(partial) == {"metrics.json": "partial"} and _files(tmp_path / ".eval.previous") == files
+    assert lock.read_text() == "elsewhere 4242\n" and recover_all(tmp_path) == []
+    shutil.rmtree(partial)  # what the line says, once that writer no longer runs
+    lock.unlink()
+    assert set_aside(partial) == tmp_path / ".eval.previous"  # the earlier evaluation, put back, is set aside
+    put_back(partial)
+    assert _files(partial) == files and _names(tmp_path) == ["eval"]
+
+    (tmp_path / ".eval.previous").mkdir()
+    (tmp_path / ".eval.previous" / "metrics.json").write_text("older")
+    lock.write_text("elsewhere 4242 done\n")  # it ended, and is deleting the evaluation it replaced
+    with pytest.raises(FileExistsError, match=rf"no longer runs, delete what is left of the evaluation it replaced, "
+                                              rf"{tmp_path / '.eval.previous'}, then {lock}$"):
+        set_aside(partial)
+    assert _files(partial) == files and _files(tmp_path / ".eval.previous") == {"metrics.json": "older"}
+    shutil.rmtree(tmp_path / ".eval.previous")
+    with pytest.raises(FileExistsError, match=rf"no longer runs, delete {lock}$"):  # nothing else is left
+        set_aside(partial)
+    assert _files(partial) == files and lock.read_text() == "elsewhere 4242 done\n"
+
+
+def test_without_file_locks_the_recorded_writer_tells(tmp_path, monkeypatch):
+    """On a file system without flock, a writer recorded on this machine runs while its process does, and one
+    recorded on another machine is taken to run."""
+    from pixeltransformer import files
+
+    def no_locks(fd, op):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(files.fcntl, "flock", no_locks)
+    files_before = _earlier(tmp_path)
+    lock = tmp_path / ".eval.lock"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        lock.write_text(f"{socket.gethostname()} {sleeper.pid}\n")
+        assert recover_all(tmp_path) == []
+        with pytest.raises(FileExistsError, match=rf"by another evaluation \(process {sleeper.pid} on "):
+            set_aside(tmp_path / "eval")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    lock.write_text("elsewhere 4242\n")
+    with pytest.raises(FileExistsError, match=r"an evaluation on another machine \(process 4242 on elsewhere\)"):
+        set_aside(tmp_path / "eval")
+    assert _files(tmp_path / "eval") == files_before and recover_all(tmp_path) == []
+    lock.write_text(f"{socket.gethostname()} {sleeper.pid}\n")  # its process has ended: its partial files go
+    assert recover_all(tmp_path) == [(tmp_path / "eval", REMOVED)] and _names(tmp_path) == []
+
+
 def test_data_files_searches_linked_folders_once_each(tmp_path):
     """A folder linked into the root (a dataset assembled from links) was left out without a word: rglob does not
     enter linked folders, so a ShapeNet root of linked synset folders had "no mesh files"."""
