@@ -194,13 +194,16 @@ class VideoDataModule(SignalDataModule):
             rows = torch.nonzero(label == split).flatten()  # [n] clips of that folder
             return tuple(rows[part] for part in group_split(groups[rows], sizes, self.seed))
 
-        test = take(2, (0, 0, te))[2] if te != -1 else torch.nonzero(label == 2).flatten()  # [n_test] clip rows
+        def own(split: int, size: int) -> torch.Tensor:
+            """A split from its own folder: all of it (-1), else a seeded subset of its videos; [n] clip rows."""
+            if size == -1:
+                return torch.nonzero(label == split).flatten()
+            return take(split, tuple(size if s == split else 0 for s in range(3)))[split]
+
         if "val" not in folders:
             train, val, _ = take(0, (tr, va, 0))  # [n_train], [n_val]
-            return train, val, test
-        val = take(1, (0, va, 0))[1] if va != -1 else torch.nonzero(label == 1).flatten()  # [n_val]
-        train = take(0, (tr, 0, 0))[0] if tr != -1 else torch.nonzero(label == 0).flatten()  # [n_train]
-        return train, val, test
+            return train, val, own(2, te)
+        return own(0, tr), own(1, va), own(2, te)
 
     def _prepare(self) -> None:
         """Load every clip once and split it; cached because ``spec`` needs the training pixels."""
