@@ -69,17 +69,20 @@ def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[
     if sizes.count(-1) > 1:
         raise ValueError("at most one split size may be -1 (the rest)")
     order = torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed)).tolist()
-    members = [torch.nonzero(inverse == g).flatten() for g in range(len(uniq))]
+    # each group's items in ascending order, found by one sort (a comparison per group took N x groups)
+    members = torch.split(torch.argsort(inverse, stable=True), torch.bincount(inverse, minlength=len(uniq)).tolist())
     assigned: list[list[torch.Tensor]] = [[], [], []]
     for split in (2, 1, 0):  # test first: its size matters most for honest numbers
         if sizes[split] == -1:
             continue
-        count = 0
-        for g in list(order):
+        count, left = 0, []
+        for g in order:
             if count + len(members[g]) <= sizes[split]:
                 assigned[split].append(members[g])
                 count += len(members[g])
-                order.remove(g)
+            else:
+                left.append(g)
+        order = left  # the groups no split took yet, in their shuffled order
         if count == 0 and sizes[split] > 0 and order:
             g = min(order, key=lambda g: len(members[g]))
             assigned[split].append(members[g])
