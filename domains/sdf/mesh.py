@@ -18,6 +18,8 @@ import hashlib
 import io
 import warnings
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
@@ -269,24 +271,53 @@ class SDFCache:
         """The cache file of one mesh, converting the mesh first if it is not cached yet."""
         target = self.cache_dir / f"{self.key(path, resolution)}.npy"
         if not target.is_file():
-            v, f = load_mesh(path)
-            sdf = mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign,
-                              self.shell_voxels)
-            atomic_write(target, lambda tmp: np.save(tmp, sdf))  # other ranks never see half a file
+            self._convert(Path(path), target, resolution)
         return target
 
-    def build_files(self, paths: Sequence[str | Path], resolution: int = 64, progress: bool = True) -> list[Path]:
+    def _convert(self, path: Path, target: Path, resolution: int) -> None:
+        v, f = load_mesh(path)
+        sdf = mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign, self.shell_voxels)
+        atomic_write(target, lambda tmp: np.save(tmp, sdf))  # other ranks never see half a file
+
+    def _try_convert(self, job: tuple[Path, Path, int]) -> str | None:
+        """:meth:`_convert` (path, target, resolution), in a worker process: why the mesh failed, None if it did not."""
+        try:
+            self._convert(*job)
+        except (ValueError, OSError) as e:
+            return str(e)
+        return None
+
+    def build_files(self, paths: Sequence[str | Path], resolution: int = 64, progress: bool = True,
+                    workers: int = 1) -> list[Path]:
         """Cache files for the meshes that convert; failures are warned about, skipped and counted in
-        ``self.failures``; ``self.kept`` lists the meshes that made it."""
+        ``self.failures``; ``self.kept`` lists the meshes that made it. Meshes not cached yet are converted by
+        ``workers`` processes at once (1: here, one at a time); a real ShapeNet chair takes about 0.3 s at 32^3."""
         self.failures, self.kept = [], []
-        files = []
-        for path in loop_progress(list(paths), f"mesh -> SDF {resolution}^3", unit="mesh", enabled=progress):
+        paths = [Path(p) for p in paths]
+        targets: dict[int, Path] = {}
+        errors: dict[int, str] = {}
+        for i, path in enumerate(loop_progress(paths, "mesh cache: reading files", unit="mesh", enabled=progress)):
             try:
-                files.append(self.entry(path, resolution))
-                self.kept.append(Path(path))
-            except (ValueError, OSError) as e:
-                self.failures.append((Path(path), str(e)))
-                warnings.warn(f"skipping mesh: {e}", stacklevel=2)
+                targets[i] = self.cache_dir / f"{self.key(path, resolution)}.npy"  # the key hashes the file
+            except OSError as e:
+                errors[i] = str(e)
+        todo = [i for i, target in targets.items() if not target.is_file()]
+        jobs = [(paths[i], targets[i], resolution) for i in todo]
+        workers = min(len(jobs), workers)
+        with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+            results = pool.map(self._try_convert, jobs) if pool else map(self._try_convert, jobs)
+            for i, error in zip(todo, loop_progress(results, f"mesh -> SDF {resolution}^3", total=len(jobs),
+                                                    unit="mesh", enabled=progress)):
+                if error is not None:
+                    errors[i] = error
+        files = []
+        for i, path in enumerate(paths):
+            if i in errors:
+                self.failures.append((path, errors[i]))
+                warnings.warn(f"skipping mesh: {errors[i]}", stacklevel=2)
+            else:
+                files.append(targets[i])
+                self.kept.append(path)
         if self.failures:
             warnings.warn(f"SDFCache: {len(self.failures)} of {len(paths)} meshes failed and were skipped",
                           stacklevel=2)

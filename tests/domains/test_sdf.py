@@ -187,6 +187,26 @@ def test_shared_chairs_load_and_convert():
 # ---- the cache --------------------------------------------------------------------------------------
 
 
+def test_cache_converts_in_worker_processes_as_it_does_here(tmp_path):
+    """ShapeNet's chairs took over half an hour to convert on one core, whatever the machine had: meshes not cached
+    yet are converted by several processes, which must give the files, failures and order of one."""
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(3):
+        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
+    (meshes / "broken.obj").write_text("v 0 0 0\n")
+    paths = sorted(meshes.iterdir())
+    here, many = SDFCache(tmp_path / "one", truncation=0.2), SDFCache(tmp_path / "many", truncation=0.2)
+    with pytest.warns(UserWarning) as warned:
+        one = here.build_files(paths, resolution=12, progress=False)
+        three = many.build_files(paths, resolution=12, progress=False, workers=3)
+    messages = [str(w.message) for w in warned]  # "skipping mesh: ...broken.obj...", "1 of 4 meshes failed", twice
+    assert messages[:2] == messages[2:] and "broken.obj" in messages[0]
+    assert [f.name for f in three] == [f.name for f in one] and len(one) == 3
+    assert all(np.array_equal(np.load(a), np.load(b)) for a, b in zip(one, three))
+    assert many.failures == here.failures and many.kept == here.kept == paths[1:]
+
+
 def test_cache_hits_the_second_time(tmp_path, monkeypatch):
     meshes = tmp_path / "meshes"
     meshes.mkdir()
