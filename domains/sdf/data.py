@@ -2,8 +2,9 @@
 
 Three sources: procedurally generated chairs (default, no files needed), a folder of meshes (e.g. the
 shared ShapeNet chairs) and a ModelNet-style voxel file or a folder of .binvox files, and a weighted mixture of
-them for training with one source's held-out shapes as the validation and test splits. Every grid is built once into a disk cache and
-read back lazily (memory-mapped), so hundreds of 64^3 shapes cost no RAM and DDP ranks share one copy.
+them for training with one source's held-out shapes as the validation and test splits. Every grid is built once
+into a disk cache and read back lazily (memory-mapped), so hundreds of 64^3 shapes cost no RAM and DDP ranks share
+one copy.
 Items are ``{"signal": float32 [1, R, R, R]}``, clamped to [-t, t]; positions are (x, y, z) with y up.
 """
 

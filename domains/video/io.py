@@ -364,7 +364,7 @@ def read_video_folder(
             continue
         if max_clips_per_video is not None:
             n = min(n, max_clips_per_video)
-            source = source if isinstance(source, Path) else source[:n]
+            source = source if isinstance(source, Path) else source[:n].copy()  # not a view keeping every clip
         owners.append(np.full(n, len(kept)))
         kept.append(path)
         clips.add(source, n)
