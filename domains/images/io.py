@@ -239,12 +239,11 @@ def cifar10_batches(where: Path, split: str) -> list[Path]:
 def cifar10_splits(where: Path) -> list[str]:
     """The splits ("train", "test") whose batches are all in the folder; a train split with only some of its five
     batches (an interrupted copy) is an error, not a smaller dataset."""
-    train = cifar10_batches(where, "train")
-    have = [p.is_file() for p in train]
-    if any(have) and not all(have):
-        missing = ", ".join(p.name for p, ok in zip(train, have) if not ok)
+    have = {s: {p: p.is_file() for p in cifar10_batches(where, s)} for s in ("train", "test")}
+    if any(have["train"].values()) and not all(have["train"].values()):
+        missing = ", ".join(p.name for p, ok in have["train"].items() if not ok)
         raise FileNotFoundError(f"CIFAR-10 train batches missing in {where}: {missing} (the training set is all five)")
-    return [s for s in ("train", "test") if all(p.is_file() for p in cifar10_batches(where, s))]
+    return [s for s, files in have.items() if all(files.values())]
 
 
 def cifar10_source(root: str | Path) -> tuple[str, Path]:

@@ -1,9 +1,10 @@
 """SDFDataModule: 3D shapes as truncated signed distance fields on an R^3 grid (paper section 6.2).
 
 Three sources: procedurally generated chairs (default, no files needed), a folder of meshes (e.g. the
-shared ShapeNet chairs) and a ModelNet-style voxel file, and a weighted mixture of them for training with one
-source's held-out shapes as the validation and test splits. Every grid is built once into a disk cache and
-read back lazily (memory-mapped), so hundreds of 64^3 shapes cost no RAM and DDP ranks share one copy.
+shared ShapeNet chairs) and a ModelNet-style voxel file or a folder of .binvox files, and a weighted mixture of
+them for training with one source's held-out shapes as the validation and test splits. Every grid is built once
+into a disk cache and read back lazily (memory-mapped), so hundreds of 64^3 shapes cost no RAM and DDP ranks share
+one copy.
 Items are ``{"signal": float32 [1, R, R, R]}``, clamped to [-t, t]; positions are (x, y, z) with y up.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,7 +27,7 @@ from pixeltransformer.files import atomic_write, cache_root, data_files, file_di
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
-from .mesh import CONVERSION_VERSION, MESH_SUFFIXES, SDFCache, read_voxels, voxels_to_sdf
+from .mesh import CONVERSION_VERSION, MESH_SUFFIXES, SDFCache, read_voxels, voxel_files, voxels_to_sdf
 from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
@@ -33,6 +35,12 @@ SOURCES = ("procedural", "voxels", "meshes")
 # below data_dir(), when a config names no root: the shared ShapeNet chairs and ModelNet10 chair voxels
 DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
                  "voxels": "shapenet_chairs/modelnet10_vox32/modelnet10_chair_train_vox32.npy.gz"}
+
+
+def cores() -> int:
+    """The CPU cores this process may use: how many processes convert meshes not cached yet. One core takes about
+    0.3 s a ShapeNet chair at 32^3 (0.5 s at 64^3), over half an hour for ShapeNet's 6 778 chairs."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _key(*parts: Any) -> str:
@@ -122,16 +130,17 @@ class SDFDataModule(SignalDataModule):
 
     Args:
         dataset: "procedural" (random chairs, see ``procedural.py``), "meshes" (every mesh file in
-            ``root``), "voxels" (a ModelNet-style occupancy file at ``root``, z-up as binvox writes it) or
+            ``root``), "voxels" (a ModelNet-style occupancy file at ``root``, or a folder of .binvox files, one
+            shape each; see ``voxel_up_axis``) or
             "mixture" (training draws from several of these by ``mixture`` weights; validation and test are
             ``eval_source``'s held-out shapes, never trained on).
-        root: the mesh folder or the voxel file (procedural: unused; mixture: see mesh_root, voxel_root);
+        root: the mesh folder, or the voxel file or folder (procedural: unused; mixture: see mesh_root, voxel_root);
             default ``DEFAULT_ROOTS`` below $PIXELTRANSFORMER_DATA or data/ (see ``data_dir``). A mesh folder is
             searched recursively, one file a shape (ShapeNet's nested layouts); meshes in train/ and test/ folders
-            keep that split (see ``split_folders``).
+            keep that split (see ``split_folders``); so does a folder of .binvox files.
         mixture: source name ("procedural", "voxels", "meshes") -> weight, the expected share of each source
             in a training epoch (normalised; weight 0 or absent: unused).
-        mesh_root, voxel_root: the mixture's mesh folder and voxel file (default: as for root).
+        mesh_root, voxel_root: the mixture's mesh folder and voxel file or folder (default: as for root).
         eval_source: the mixture's source whose val/test splits are the validation and test data ("meshes":
             the real chairs). The other sources give all their shapes to training (procedural: num_shapes[0]).
         epoch_size: items in one training epoch of the mixture (default: the sum of the sources' training sizes).
@@ -143,10 +152,13 @@ class SDFDataModule(SignalDataModule):
             for val and test (at least 1), the rest for training.
         max_shapes: use only the first n meshes/voxel grids (quick experiments; of each split folder).
         cache_dir: where built grids are kept (default ``files.cache_root("sdf")``: data folders are often
-            read-only, and cache keys hash contents and settings, so one cache serves every root).
+            read-only, and cache keys hash contents and settings, so one cache serves every root). Meshes not
+            cached yet are converted by one process per CPU core (see ``cores``).
         shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
             single-sided sheets and parts thinner than a voxel keep grid points inside (see
             ``mesh.mesh_to_sdf`` and ``procedural.chair_sdf_grid``). Voxel grids are already solid.
+        voxel_up_axis: the array axis that is up in voxel files: 2 (z, ModelNet's models and the shared grids;
+            default) or 1 (y, as ShapeNet's models are). Grids are turned y-up, this domain's convention.
         batch_size, num_workers, seed: as in :class:`SignalDataModule`.
         eval_batch_size: batch size of the test loader (default batch_size). The evaluation decodes every
             grid point, and the distribution parameters of a 64^3 grid take about 0.5 GB per shape.
@@ -169,6 +181,7 @@ class SDFDataModule(SignalDataModule):
         max_shapes: int | None = None,
         cache_dir: str | None = None,
         shell_voxels: float = 0.75,
+        voxel_up_axis: int = 2,
         batch_size: int = 16,
         num_workers: int = 0,
         seed: int = 0,
@@ -182,6 +195,8 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"SDFDataModule: dataset must be one of {DATASETS}, got {dataset!r}")
         if resolution < 2 or truncation <= 0:
             raise ValueError(f"SDFDataModule: need resolution >= 2 and truncation > 0, got {resolution}, {truncation}")
+        if voxel_up_axis not in (1, 2):
+            raise ValueError(f"SDFDataModule: voxel_up_axis must be 1 (y up) or 2 (z up), got {voxel_up_axis}")
         if len(num_shapes) != 3 or min(num_shapes) < 1:
             raise ValueError(f"SDFDataModule: num_shapes must be 3 positive sizes (train, val, test), got {num_shapes}")
         self.mesh_root = Path(mesh_root).expanduser() if mesh_root else None
@@ -205,6 +220,7 @@ class SDFDataModule(SignalDataModule):
         self.max_shapes = max_shapes
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("sdf")
         self.shell_voxels = shell_voxels
+        self.voxel_up_axis = voxel_up_axis
         self._spec = SignalSpec(
             domain="sdf",
             dataset=dataset,
@@ -212,10 +228,12 @@ class SDFDataModule(SignalDataModule):
             val_dims=1,
             val_range=(-self.truncation, self.truncation),
             num_bins=num_bins,
-            # shell_voxels: how a user's mesh must be converted to match the training data
-            extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels},
+            # shell_voxels, voxel_up_axis: how a user's mesh or voxels must be converted to match the training data
+            extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels,
+                   "voxel_up_axis": voxel_up_axis},
         )
         self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool), or "train", "test" (and "val") folders
+        self._voxel_stacks: dict[str, tuple[Path, int]] | None = None  # as _mesh_files: (stacked grid file, count)
         self.num_failed = 0  # meshes or voxel grids skipped while building
 
     @property
@@ -304,30 +322,77 @@ class SDFDataModule(SignalDataModule):
         return StackedSDFDataset(path, range(n), self.truncation)
 
     def _voxels(self, split: str, root: Path, everything: bool = False) -> Dataset:
-        if root.is_dir():
-            raise ValueError(f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of "
-                             "occupancy grids [N, R, R, R]; a folder of meshes (ModelNet's .off files) is "
-                             "dataset: meshes (a mixture's mesh_root)")
-        key = _key("voxels", CONVERSION_VERSION, file_digest(root), self.max_shapes, self.resolution,
-                   self.truncation)
-        path = self.cache_dir / "voxels" / f"{root.name.split('.')[0]}_{self.resolution}_{key}.npy"
+        if self._voxel_stacks is None:
+            if root.is_dir():  # ModelNet's and ShapeNet's voxelisations: a .binvox file a shape, maybe in split folders
+                files = voxel_files(root)
+                if not files:
+                    raise ValueError(f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of "
+                                     "occupancy grids [N, R, R, R] or from the .binvox files below a folder, and it "
+                                     "holds none; a folder of meshes (ModelNet's .off files) is dataset: meshes (a "
+                                     "mixture's mesh_root)")
+                groups = split_folders(files, root) or {"all": files}
+                self._voxel_stacks = {name: self._voxel_stack(group[: self.max_shapes], root, name)
+                                      for name, group in groups.items()}
+            else:
+                self._voxel_stacks = {"all": self._voxel_stack([root], root, "all")}
+        stacks = self._voxel_stacks
+        pool, idx = self._pick(split, {name: n for name, (_, n) in stacks.items()}, root, everything)
+        return StackedSDFDataset(stacks[pool][0], idx, self.truncation)
+
+    def _voxel_stack(self, files: list[Path], root: Path, name: str) -> tuple[Path, int]:
+        """The grids of voxel files (one file of N grids, or .binvox files of one grid each) as SDFs in one stacked
+        cache file: (its path, how many). Empty or full grids are skipped; so are unreadable files of a folder."""
+        key = _key("voxels", CONVERSION_VERSION, [file_digest(f) for f in files], self.max_shapes, self.resolution,
+                   self.truncation, self.voxel_up_axis)
+        stem = root.name.split(".")[0] + ("" if name == "all" else f"_{name}")
+        path = self.cache_dir / "voxels" / f"{stem}_{self.resolution}_{key}.npy"
         if not path.is_file():
-            occ = read_voxels(root)  # [N, r, r, r]
-            filled = occ.reshape(len(occ), -1).mean(1)
-            good = np.flatnonzero((filled > 0) & (filled < 1))
-            if len(good) < len(occ):
-                warnings.warn(f"{root}: skipping {len(occ) - len(good)} empty or full voxel grids", stacklevel=2)
+            loaded: dict[Path, np.ndarray] = {}  # the file read last: a file of many grids is read once
+
+            def grids(f: Path) -> np.ndarray:  # [n, r, r, r] bool
+                if f not in loaded:
+                    loaded.clear()
+                    loaded[f] = read_voxels(f, self.voxel_up_axis)
+                return loaded[f]
+
+            good, empty = [], 0  # (file, grid within it) of the grids that have a surface
+            for f in loop_progress(files, f"reading voxels in {root.name}", unit="file", enabled=len(files) > 1):
+                try:
+                    occ = grids(f)  # [n, r, r, r]
+                except ValueError as e:
+                    if not root.is_dir():
+                        raise
+                    warnings.warn(f"skipping voxel file: {e}", stacklevel=2)
+                    self.num_failed += 1
+                    continue
+                filled = occ.reshape(len(occ), -1).mean(1)  # [n]
+                keep = np.flatnonzero((filled > 0) & (filled < 1))
+                empty += len(occ) - len(keep)
+                good += [(f, int(i)) for i in keep]
+            if empty:
+                warnings.warn(f"{root}: skipping {empty} empty or full voxel grids", stacklevel=2)
             good = good[: self.max_shapes]
 
             def convert(i: int) -> np.ndarray:
-                return np.clip(voxels_to_sdf(occ[good[i]], self.resolution), -self.truncation, self.truncation)
+                f, k = good[i]
+                return np.clip(voxels_to_sdf(grids(f)[k], self.resolution), -self.truncation, self.truncation)
 
             self._write_stacked(path, len(good), convert, desc="voxels -> SDF")
-        n = len(np.load(path, mmap_mode="r"))
+        return path, len(np.load(path, mmap_mode="r"))
+
+    def _pick(self, split: str, counts: dict[str, int], root: Path, everything: bool) -> tuple[str, list[int]]:
+        """The pool a split draws from and its items there, for a source of one pool ("all": split by ``splits``) or
+        of official split folders (the test folder is the test split, validation its folder's or drawn from train/).
+        everything: all its shapes, a mixture's training-only source, which keeps to the train folder too."""
+        if "all" in counts:
+            n = counts["all"]
+            if everything:
+                return "all", list(range(n))
+            return "all", split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)].tolist()
         if everything:
-            return StackedSDFDataset(path, range(n), self.truncation)
-        idx = split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)]
-        return StackedSDFDataset(path, idx.tolist(), self.truncation)
+            return "train", list(range(counts["train"]))
+        pool, chosen = official_split_indices(counts, self.splits, self.seed, str(root))[split]
+        return pool, chosen.tolist()
 
     def _meshes(self, split: str, root: Path, everything: bool = False) -> Dataset:
         if self._mesh_files is None:
@@ -337,23 +402,14 @@ class SDFDataModule(SignalDataModule):
                 raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
             groups = split_folders(paths, root) or {"all": paths}
             cache = SDFCache(self.cache_dir / "meshes", truncation=self.truncation, shell_voxels=self.shell_voxels)
-            self._mesh_files, self.num_failed = {}, 0
+            self._mesh_files = {}
             for name, group in groups.items():
-                self._mesh_files[name] = cache.build_files(group[: self.max_shapes], self.resolution)
+                self._mesh_files[name] = cache.build_files(group[: self.max_shapes], self.resolution,
+                                                           workers=cores())
                 self.num_failed += len(cache.failures)
         files = self._mesh_files
-        if "all" in files:
-            n = len(files["all"])
-            if everything:
-                return FileSDFDataset(files["all"], self.truncation)
-            idx = split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)]
-            return FileSDFDataset([files["all"][i] for i in idx.tolist()], self.truncation)
-        # the official split: the test folder is the test split, validation its folder's or drawn from train/
-        if everything:  # a mixture's training-only source keeps to the train folder too
-            return FileSDFDataset(files["train"], self.truncation)
-        idx = official_split_indices({s: len(f) for s, f in files.items()}, self.splits, self.seed, str(root))
-        pool, chosen = idx[split]
-        return FileSDFDataset([files[pool][i] for i in chosen.tolist()], self.truncation)
+        pool, idx = self._pick(split, {name: len(f) for name, f in files.items()}, root, everything)
+        return FileSDFDataset([files[pool][i] for i in idx], self.truncation)
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

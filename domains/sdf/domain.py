@@ -16,7 +16,7 @@ from pixeltransformer.domain import Domain, Files
 from pixeltransformer.files import atomic_write, cache_root, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import MESH_SUFFIXES, SDFCache, check_real, probability_field, voxels_to_sdf
+from .mesh import MESH_SUFFIXES, SDFCache, check_real, probability_field, read_voxels, voxels_to_sdf
 from .metrics import PLOT_GROUPS, iou_summary, shape_metrics
 from .visualize import MESH_FORMATS, shape_pictures
 
@@ -24,6 +24,15 @@ from .visualize import MESH_FORMATS, shape_pictures
 def truncation_of(spec) -> float:
     """t of a spec whose values lie in [-t, t]."""
     return float(spec.extra.get("truncation", spec.val_range[1]))
+
+
+def occupancy_sdf(occ: np.ndarray, path: Path) -> np.ndarray:
+    """An occupancy grid [R, R, R] (bool, True = inside) -> its SDF [R, R, R]; a grid without a surface names the
+    file."""
+    try:
+        return voxels_to_sdf(occ)
+    except ValueError as e:
+        raise ValueError(f"{path}: {str(e).removeprefix('voxels_to_sdf: ')}") from None
 
 
 def surface_slope(grid: np.ndarray) -> float | None:
@@ -62,7 +71,7 @@ class SdfDomain(Domain):
     name = "sdf"
     row_names = ("x", "y", "z", "sdf")
     on_grid = False
-    input_help = f"a mesh ({', '.join(MESH_SUFFIXES)}) or an SDF grid (.npy, [R, R, R])"
+    input_help = f"a mesh ({', '.join(MESH_SUFFIXES)}), an SDF grid (.npy, [R, R, R]) or voxels (.binvox)"
 
     def __init__(self, formats: Sequence[str] = MESH_FORMATS, rbf: bool = True, chamfer_points: int = 10000):
         bad = [f for f in formats if f not in MESH_FORMATS]
@@ -118,8 +127,9 @@ class SdfDomain(Domain):
 
     # ---- predict ----------------------------------------------------------------------------------------
     def read_input(self, path: Path, spec) -> torch.Tensor:
-        """A mesh (normalised and converted like the training data, through the SDF cache, on the model's grid) or
-        an SDF grid .npy [R, R, R] (its own size, in the normalised cube's units) -> [1, R, R, R] in [-t, t]."""
+        """A mesh (normalised and converted like the training data, through the SDF cache, on the model's grid), an
+        SDF grid .npy [R, R, R] (its own size, in the normalised cube's units) or a .binvox file (its own size, turned
+        y-up as the training data's voxels were) -> [1, R, R, R] in [-t, t]."""
         t = truncation_of(spec)
         suffix = path.suffix.lower()
         if suffix == ".npy":
@@ -134,14 +144,13 @@ class SdfDomain(Domain):
             check_real(grid, path, "the SDF grid")
             if grid.dtype == np.bool_ or np.isin(grid, (0, 1)).all():
                 # an occupancy grid (ModelNet's voxels, a binvox export): 1 = inside, converted as the data is
-                try:
-                    grid = voxels_to_sdf(grid.astype(bool))  # [R, R, R]
-                except ValueError as e:
-                    raise ValueError(f"{path}: {str(e).removeprefix('voxels_to_sdf: ')}") from None
+                grid = occupancy_sdf(grid.astype(bool), path)  # [R, R, R]
                 print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside", file=sys.stderr)
             if not np.isfinite(grid).all():
                 raise ValueError(f"{path}: the SDF grid must hold finite numbers (or be an occupancy grid of 0 and 1)")
             check_units(grid, path, t)
+        elif suffix == ".binvox":
+            grid = occupancy_sdf(read_voxels(path, int(spec.extra.get("voxel_up_axis", 2)))[0], path)  # [R, R, R]
         elif suffix in MESH_SUFFIXES:
             cache = SDFCache(cache_root("sdf", "meshes"), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)))

@@ -2,7 +2,9 @@
 
 Sources: "synthetic" (moving digits, generated offline), "folder" (every video file below ``root``) and
 "npz" (an .npz holding ``videos`` [N, T, H, W, 3] uint8, e.g. the shared TinyVideos beach clips). Clips are
-kept as uint8 and turned into float signals [3, T, H, W] one item at a time (a quarter of the memory).
+kept as uint8 and turned into float signals [3, T, H, W] one item at a time (a quarter of the memory); a folder's
+JPEG/PNG strips (TinyVideos' originals) are decoded only then (``io.FolderClips``), so DataLoader workers
+(``num_workers``) decode them in parallel.
 """
 
 from __future__ import annotations
@@ -16,25 +18,29 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_folders, split_indices
+from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
-from .io import (VIDEO_SUFFIXES, VideoFolder, as_size, cut_clips, read_video_file,
+from .io import (VIDEO_SUFFIXES, FolderClips, VideoFolder, as_size, cut_clips, read_video_file,
                  read_video_npz, read_video_folder, source_videos)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
 DEFAULT_ROOTS = {"npz": "videos/tinyvideos_beach_gt/beach_gt_64x64x17.npz", "folder": "videos/natural"}
 KMEANS_PIXELS = 10_000  # training pixels the RGB bins are fitted on: ~40 per colour for 256 bins
+KMEANS_CLIPS = 256  # a folder's clips are decoded when read: the pixels come from at most this many of them
 
 
 class ClipDataset(Dataset):
-    """uint8 clips [N, T, H, W, 3] served as float signals {"signal": [3, T, H, W] in [0, 1]}.
+    """uint8 clips [N, T, H, W, 3] (a tensor, or a folder's :class:`FolderClips`) served as float signals
+    {"signal": [3, T, H, W] in [0, 1]}.
 
     ``index`` selects the rows of this split, so the splits share one tensor instead of copying it.
     """
 
-    def __init__(self, clips: torch.Tensor, index: torch.Tensor | None = None):
-        if clips.dtype != torch.uint8 or clips.dim() != 5 or clips.shape[-1] != 3:
+    def __init__(self, clips: torch.Tensor | FolderClips, index: torch.Tensor | None = None):
+        if not isinstance(clips, FolderClips) and (clips.dtype != torch.uint8 or clips.dim() != 5
+                                                   or clips.shape[-1] != 3):
             raise ValueError(f"ClipDataset expects uint8 clips [N, T, H, W, 3], got {clips.dtype} {tuple(clips.shape)}")
         self.clips = clips  # [N, T, H, W, 3]
         self.index = torch.arange(len(clips)) if index is None else index  # [n]
@@ -43,7 +49,7 @@ class ClipDataset(Dataset):
         return self.index.shape[0]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        clip = self.clips[self.index[i]]  # [T, H, W, 3]
+        clip = torch.as_tensor(self.clips[int(self.index[i])])  # [T, H, W, 3]
         return {"signal": clip.permute(3, 0, 1, 2).float() / 255.0}  # [3, T, H, W]
 
 
@@ -63,17 +69,20 @@ def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[
     if sizes.count(-1) > 1:
         raise ValueError("at most one split size may be -1 (the rest)")
     order = torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed)).tolist()
-    members = [torch.nonzero(inverse == g).flatten() for g in range(len(uniq))]
+    # each group's items in ascending order, found by one sort (a comparison per group took N x groups)
+    members = torch.split(torch.argsort(inverse, stable=True), torch.bincount(inverse, minlength=len(uniq)).tolist())
     assigned: list[list[torch.Tensor]] = [[], [], []]
     for split in (2, 1, 0):  # test first: its size matters most for honest numbers
         if sizes[split] == -1:
             continue
-        count = 0
-        for g in list(order):
+        count, left = 0, []
+        for g in order:
             if count + len(members[g]) <= sizes[split]:
                 assigned[split].append(members[g])
                 count += len(members[g])
-                order.remove(g)
+            else:
+                left.append(g)
+        order = left  # the groups no split took yet, in their shuffled order
         if count == 0 and sizes[split] > 0 and order:
             g = min(order, key=lambda g: len(members[g]))
             assigned[split].append(members[g])
@@ -152,13 +161,13 @@ class VideoDataModule(SignalDataModule):
         self.bins = bins
         self.num_bins = num_bins
         self.folder_stats: VideoFolder | None = None  # file counts of a "folder" read, for logging
-        self._clips: torch.Tensor | None = None  # [N, T, H, W, 3] uint8
+        self._clips: torch.Tensor | FolderClips | None = None  # [N, T, H, W, 3] uint8
         self._parts: tuple[torch.Tensor, ...] | None = None
         self._spec: SignalSpec | None = None
 
     # ---- data ------------------------------------------------------------------------------------
-    def _load(self) -> tuple[np.ndarray, np.ndarray]:
-        """All clips [N, T, H, W, 3] uint8 and the video each came from [N]."""
+    def _load(self) -> tuple[np.ndarray | FolderClips, np.ndarray]:
+        """All clips [N, T, H, W, 3] uint8 (a folder's: :class:`FolderClips`) and the video each came from [N]."""
         if self.dataset_name == "synthetic":
             h, w = self.size
             side = max(h, w)  # digits move on a square canvas; a non-square frame is its centre crop
@@ -194,13 +203,16 @@ class VideoDataModule(SignalDataModule):
             rows = torch.nonzero(label == split).flatten()  # [n] clips of that folder
             return tuple(rows[part] for part in group_split(groups[rows], sizes, self.seed))
 
-        test = take(2, (0, 0, te))[2] if te != -1 else torch.nonzero(label == 2).flatten()  # [n_test] clip rows
+        def own(split: int, size: int) -> torch.Tensor:
+            """A split from its own folder: all of it (-1), else a seeded subset of its videos; [n] clip rows."""
+            if size == -1:
+                return torch.nonzero(label == split).flatten()
+            return take(split, tuple(size if s == split else 0 for s in range(3)))[split]
+
         if "val" not in folders:
             train, val, _ = take(0, (tr, va, 0))  # [n_train], [n_val]
-            return train, val, test
-        val = take(1, (0, va, 0))[1] if va != -1 else torch.nonzero(label == 1).flatten()  # [n_val]
-        train = take(0, (tr, 0, 0))[0] if tr != -1 else torch.nonzero(label == 0).flatten()  # [n_train]
-        return train, val, test
+            return train, val, own(2, te)
+        return own(0, tr), own(1, va), own(2, te)
 
     def _prepare(self) -> None:
         """Load every clip once and split it; cached because ``spec`` needs the training pixels."""
@@ -227,7 +239,8 @@ class VideoDataModule(SignalDataModule):
                 parts = group_split(groups, self.splits, self.seed)
         except ValueError as err:
             raise ValueError(f"VideoDataModule: splits={self.splits} do not fit the {n} clips ({err})") from None
-        self._clips = torch.from_numpy(np.ascontiguousarray(clips))  # [N, T, H, W, 3]
+        # [N, T, H, W, 3]
+        self._clips = clips if isinstance(clips, FolderClips) else torch.from_numpy(np.ascontiguousarray(clips))
         self._parts = parts
 
     def build_split(self, split: str) -> Dataset:
@@ -241,13 +254,19 @@ class VideoDataModule(SignalDataModule):
         train = self._parts[0]  # [n] clip rows
         if len(train) == 0:
             raise ValueError("VideoDataModule: the train split is empty, no pixels to fit k-means bins on")
-        pixels = self._clips.view(len(self._clips), -1, 3)  # [N, T*H*W, 3], a view: big folders are not copied
         gen = torch.Generator().manual_seed(self.seed)
         m = max(KMEANS_PIXELS, 4 * self.num_bins)
+        if isinstance(self._clips, FolderClips) and len(train) > KMEANS_CLIPS:  # each clip read is decoded
+            train = train[torch.randperm(len(train), generator=gen)[:KMEANS_CLIPS]]  # [KMEANS_CLIPS]
         rows = train[torch.randint(len(train), (m,), generator=gen)]  # [M]
-        cols = torch.randint(pixels.shape[1], (m,), generator=gen)  # [M]
-        values = pixels[rows, cols].float() / 255.0  # [M, 3]
-        return kmeans_centres(values, self.num_bins, seed=self.seed)  # [NB, 3]
+        cols = torch.randint(self.num_frames * self.size[0] * self.size[1], (m,), generator=gen)  # [M] pixel of a clip
+        order = torch.argsort(rows, stable=True)  # [M]: the draws of one clip together, so that it is read once
+        clip_rows, counts = torch.unique_consecutive(rows[order], return_counts=True)
+        values = torch.empty(m, 3, dtype=torch.uint8)  # [M, 3]
+        reads = zip(clip_rows.tolist(), torch.split(order, counts.tolist()))
+        for row, draws in loop_progress(reads, "k-means bins: reading clips", total=len(clip_rows), unit="clip"):
+            values[draws] = torch.as_tensor(self._clips[row]).reshape(-1, 3)[cols[draws]]  # [T*H*W, 3] -> [d, 3]
+        return kmeans_centres(values.float() / 255.0, self.num_bins, seed=self.seed)  # [NB, 3]
 
     @property
     def spec(self) -> SignalSpec:

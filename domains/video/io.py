@@ -8,6 +8,7 @@ imageio-ffmpeg ships, for mp4 (libx264, yuv420p) and for GIF (one palette built 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import math
@@ -22,8 +23,10 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from pixeltransformer.datamodule import SPLITS
+from pixeltransformer.errors import first_line
 from pixeltransformer.files import data_files
 from pixeltransformer.loopbar import loop_progress
 
@@ -166,15 +169,38 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     return np.concatenate(out)  # [F, H, W, 3]
 
 
+def _strip_frames(path: str | Path, w: int, h: int) -> int:
+    """The frames of a w x h strip; a picture that is not one is a VideoDecodeError naming its size."""
+    if h % w or h < 2 * w:
+        raise VideoDecodeError(f"{path}: a {w}x{h} picture is not a strip of square frames stacked top to bottom "
+                               "(its height a whole multiple of its width: 2 frames or more)")
+    return h // w
+
+
 def read_strip(path: str | Path) -> np.ndarray:
     """A picture of square frames stacked top to bottom, first frame on top (TinyVideos' JPEG strips: 32 frames of
     128x128 in a 128 x 4096 picture) -> uint8 [F, W, W, 3]."""
     frame = read_video_file(path)[0]  # [H, W, 3]
     h, w = frame.shape[:2]
-    if h % w or h < 2 * w:
-        raise VideoDecodeError(f"{path}: a {w}x{h} picture is not a strip of square frames stacked top to bottom "
-                               "(its height a whole multiple of its width: 2 frames or more)")
-    return frame.reshape(h // w, w, w, 3)  # [F, W, W, 3]
+    return frame.reshape(_strip_frames(path, w, h), w, w, 3)  # [F, W, W, 3]
+
+
+END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}  # the last bytes of a whole file
+
+
+def strip_length(path: str | Path) -> int:
+    """How many frames a strip holds, from the picture's header and its last bytes (nothing is decoded): what
+    :func:`read_strip` will give, or the VideoDecodeError it would raise for a picture that is not a strip or not a
+    picture. A file that does not end as a whole JPEG or PNG does (a copy cut short) is decoded to tell."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            end = END_MARKERS.get(img.format, b"")
+            img.fp.seek(-len(end), 2)
+            whole = img.fp.read() == end
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # UnidentifiedImageError: OSError
+        raise VideoDecodeError(f"cannot decode video {path}: {first_line(err) or type(err).__name__}") from err
+    return _strip_frames(path, w, h) if whole else len(read_strip(path))
 
 
 def num_clips(num_frames_total: int, num_frames: int, stride: int, frame_step: int = 1) -> int:
@@ -212,11 +238,55 @@ def cut_clips(
     return used[idx]  # [n, T, H', W', 3]
 
 
+class FolderClips:
+    """The clips of a folder of videos, read as one uint8 array [N, T, H, W, 3] is, a clip at a time: ``clips[i]``
+    [T, H, W, 3], ``clips[i, ...]``, ``len(clips)``, ``clips.shape``. A strip's clips (:func:`read_strip`) are decoded
+    when they are read, so a folder of TinyVideos' tens of thousands of strips costs no more memory than a list of its
+    files, and DataLoader workers decode them in parallel. A video file's clips are kept decoded: ffmpeg reads a video
+    from its start, not one clip of it."""
+
+    def __init__(self, num_frames: int, size: tuple[int, int], stride: int | None = None, frame_step: int = 1):
+        self.num_frames, self.size, self.frame_step = num_frames, size, frame_step
+        self.span = (num_frames - 1) * frame_step + 1  # frames one clip covers
+        self.stride = self.span if stride is None else stride
+        self.sources: list[Path | np.ndarray] = []  # per file: a strip, or a video's clips [n, T, H, W, 3] uint8
+        self.starts = [0]  # the first row of each file's clips, then the number of clips
+
+    def add(self, source: Path | np.ndarray, n: int) -> None:
+        """The first n clips of a strip (its path), or a video's clips [n, T, H, W, 3]."""
+        self.sources.append(source)
+        self.starts.append(self.starts[-1] + n)
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), self.num_frames, *self.size, 3)
+
+    def __getitem__(self, key: int | tuple) -> np.ndarray:
+        row, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        row = int(row)
+        if not 0 <= row < len(self):
+            raise IndexError(f"clip {row} of {len(self)}")
+        f = bisect.bisect_right(self.starts, row) - 1  # the file of this clip
+        source, k = self.sources[f], row - self.starts[f]
+        if isinstance(source, np.ndarray):
+            return source[k][rest]
+        first = k * self.stride
+        try:
+            frames = read_strip(source)[first : first + self.span]  # [span, W, W, 3]
+        except VideoDecodeError as err:  # its header was read when the folder was listed, its pixels only now
+            raise VideoDecodeError(f"{err} (a strip is decoded when its clips are read: move it out of the folder and "
+                                   "run again)") from None
+        return cut_clips(frames, self.num_frames, self.size, frame_step=self.frame_step)[0][rest]  # [T, H, W, 3]
+
+
 @dataclass
 class VideoFolder:
     """Clips read from a folder and what happened to each file."""
 
-    clips: np.ndarray  # [N, T, H, W, 3] uint8
+    clips: FolderClips  # [N, T, H, W, 3] uint8, a clip at a time
     video_index: np.ndarray  # [N] which file (position in ``files``) each clip came from
     files: list[Path] = field(default_factory=list)  # files that gave clips
     n_files: int = 0  # video files found
@@ -258,7 +328,8 @@ def read_video_folder(
     progress: bool = True,
 ) -> VideoFolder:
     """Clips of every video file below ``root``, concatenated in sorted file order. A JPEG or PNG there is a strip
-    of square frames stacked top to bottom (:func:`read_strip`, TinyVideos' originals).
+    of square frames stacked top to bottom (:func:`read_strip`, TinyVideos' originals), whose clips are decoded when
+    they are read (:class:`FolderClips`): here only its header is, for its length.
 
     Files that cannot be decoded (or pictures that are not strips) or hold fewer frames than one clip are skipped
     with a warning and counted, so one bad file never ends a long run. An empty folder (or one where every file was
@@ -271,36 +342,38 @@ def read_video_folder(
     if not files:
         raise FileNotFoundError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) or strips of frames "
                                 f"({', '.join(STRIP_SUFFIXES)}) found under {root}")
-    th, tw = as_size(size)
-    clips, owners, kept = [], [], []
+    clips = FolderClips(num_frames, as_size(size), stride, frame_step)
+    owners, kept = [], []
     short = corrupt = 0
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
             if path.suffix.lower() in STRIP_SUFFIXES:
-                frames = read_strip(path)  # [F, W, W, 3]: cut_clips resizes the frames its clips use
+                length = strip_length(path)  # frames, from its header: its clips are decoded when read
+                n, source = num_clips(length, num_frames, clips.stride, frame_step), path
             else:
-                frames = read_video_file(path, size=(th, tw))  # [F, H, W, 3]
+                frames = read_video_file(path, size=clips.size)  # [F, H, W, 3]
+                length, source = len(frames), cut_clips(frames, num_frames, clips.size, stride, frame_step)
+                n = len(source)  # source: [n, T, H, W, 3]
         except VideoDecodeError as err:
             warnings.warn(f"skipping {err}", stacklevel=2)
             corrupt += 1
             continue
-        c = cut_clips(frames, num_frames, (th, tw), stride, frame_step)  # [n, T, H, W, 3]
-        if len(c) == 0:
-            span = (num_frames - 1) * frame_step + 1
-            warnings.warn(f"skipping {path}: {len(frames)} frames, a clip needs {span}", stacklevel=2)
+        if n == 0:
+            warnings.warn(f"skipping {path}: {length} frames, a clip needs {clips.span}", stacklevel=2)
             short += 1
             continue
         if max_clips_per_video is not None:
-            c = c[:max_clips_per_video]
-        owners.append(np.full(len(c), len(kept)))
+            n = min(n, max_clips_per_video)
+            source = source if isinstance(source, Path) else source[:n].copy()  # not a view keeping every clip
+        owners.append(np.full(n, len(kept)))
         kept.append(path)
-        clips.append(c)
-    if not clips:
+        clips.add(source, n)
+    if not kept:
         raise ValueError(
             f"no clips of {num_frames} frames from {len(files)} video files under {root} "
             f"({short} too short, {corrupt} undecodable)"
         )
-    return VideoFolder(np.concatenate(clips), np.concatenate(owners), kept, len(files), short, corrupt, files)
+    return VideoFolder(clips, np.concatenate(owners), kept, len(files), short, corrupt, files)
 
 
 def read_video_npz(path: str | Path, key: str = "videos") -> np.ndarray:

@@ -187,6 +187,26 @@ def test_shared_chairs_load_and_convert():
 # ---- the cache --------------------------------------------------------------------------------------
 
 
+def test_cache_converts_in_worker_processes_as_it_does_here(tmp_path):
+    """ShapeNet's chairs took over half an hour to convert on one core, whatever the machine had: meshes not cached
+    yet are converted by several processes, which must give the files, failures and order of one."""
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(3):
+        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
+    (meshes / "broken.obj").write_text("v 0 0 0\n")
+    paths = sorted(meshes.iterdir())
+    here, many = SDFCache(tmp_path / "one", truncation=0.2), SDFCache(tmp_path / "many", truncation=0.2)
+    with pytest.warns(UserWarning) as warned:
+        one = here.build_files(paths, resolution=12, progress=False)
+        three = many.build_files(paths, resolution=12, progress=False, workers=3)
+    messages = [str(w.message) for w in warned]  # "skipping mesh: ...broken.obj...", "1 of 4 meshes failed", twice
+    assert messages[:2] == messages[2:] and "broken.obj" in messages[0]
+    assert [f.name for f in three] == [f.name for f in one] and len(one) == 3
+    assert all(np.array_equal(np.load(a), np.load(b)) for a, b in zip(one, three))
+    assert many.failures == here.failures and many.kept == here.kept == paths[1:]
+
+
 def test_cache_hits_the_second_time(tmp_path, monkeypatch):
     meshes = tmp_path / "meshes"
     meshes.mkdir()
@@ -256,6 +276,96 @@ def test_read_voxels_layouts_and_up_axis(tmp_path):
     np.save(tmp_path / "nan.npy", occ[:, 0])
     with pytest.raises(ValueError, match=r"nan.npy: voxel grids hold 1 NaN or Inf values$"):
         read_voxels(tmp_path / "nan.npy")
+
+
+def write_binvox(path: Path, occ: np.ndarray) -> Path:
+    """A .binvox file of a grid [D, D, D] indexed (x, y, z), as binvox writes them: a text header, then (value, count)
+    byte pairs running over the voxels in x-z-y order (y fastest, then z, then x), a count at most 255."""
+    flat = occ.astype(bool).transpose(0, 2, 1).reshape(-1)  # [D^3] in the order x, z, y
+    pairs = []
+    start = 0
+    for end in [*(np.flatnonzero(flat[1:] != flat[:-1]) + 1).tolist(), flat.size]:  # runs of one value
+        for left in range(end - start, 0, -255):
+            pairs += [int(flat[start]), min(left, 255)]
+        start = end
+    d = occ.shape[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(f"#binvox 1\ndim {d} {d} {d}\ntranslate -0.5 -0.5 -0.5\nscale 1.2\ndata\n".encode() + bytes(pairs))
+    return path
+
+
+def box_occupancy(resolution: int, lo, hi) -> np.ndarray:
+    """Grid points inside the box lo < p < hi (corners (x, y, z)), bool [R, R, R] indexed (x, y, z)."""
+    pts = grid_points(resolution, np.float64)  # [N, 3]
+    return ((pts > lo) & (pts < hi)).all(1).reshape((resolution,) * 3)
+
+
+def test_binvox_voxels_land_where_the_same_shape_does_as_a_mesh_or_an_array(tmp_path):
+    """ModelNet's and ShapeNet's voxels come as .binvox files, which were not read. An off-centre box of unequal sides,
+    in this domain's y-up coordinates, and the same box as a z-up model (ModelNet's convention, (x, y, z) -> (x, -z, y))
+    written as a .binvox file must give the same grid as the mesh of the box and as the z-up array."""
+    r, lo, hi = 16, np.array([0.15, -0.8, -0.55]), np.array([0.75, 0.1, 0.35])  # no bound on a grid point
+    yup = box_occupancy(r, lo, hi)  # [R, R, R] the box, y up
+    zup = box_occupancy(r, [lo[0], -hi[2], lo[1]], [hi[0], -lo[2], hi[1]])  # the same box as a z-up model
+    box = trimesh.creation.box(hi - lo, trimesh.transformations.translation_matrix((lo + hi) / 2))
+    mesh_inside = mesh_to_sdf(box.vertices, box.faces, r) < 0  # [R, R, R], the mesh in the cube's coordinates
+    np.testing.assert_array_equal(mesh_inside, yup)
+    np.save(tmp_path / "box.npy", zup)
+    from_binvox = read_voxels(write_binvox(tmp_path / "box.binvox", zup))  # [1, R, R, R]
+    np.testing.assert_array_equal(from_binvox[0], yup)
+    np.testing.assert_array_equal(from_binvox, read_voxels(tmp_path / "box.npy"))
+    np.testing.assert_array_equal(read_voxels(write_binvox(tmp_path / "yup.binvox", yup), up_axis=1)[0], yup)
+    # a file cut short, or not a binvox file, is named in one line
+    (tmp_path / "cut.binvox").write_bytes((tmp_path / "box.binvox").read_bytes()[:-2])
+    with pytest.raises(ValueError, match=r"^\S+cut.binvox: binvox data hold \d+ voxels, its header says 16\^3 = 4096"):
+        read_voxels(tmp_path / "cut.binvox")
+    (tmp_path / "text.binvox").write_text("solid box\n")
+    with pytest.raises(ValueError, match=r"text.binvox: not a binvox file \(its first line is not '#binvox 1'\)$"):
+        read_voxels(tmp_path / "text.binvox")
+    # predict: a .binvox input is the SDF of its solid, turned y-up as the training voxels are
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(r,) * 3, val_dims=1, val_range=(-0.1, 0.1), num_bins=8,
+                      extra={"truncation": 0.1, "voxel_up_axis": 2})
+    got = SdfDomain().read_input(tmp_path / "box.binvox", spec)  # [1, R, R, R]
+    np.testing.assert_array_equal(got[0].numpy() < 0, yup)
+
+
+def test_datamodule_reads_folders_of_binvox_files(tmp_path):
+    """A folder of .binvox files, one shape each, as ModelNet (chair/train/, chair/test/) and ShapeNet (a .solid.binvox
+    beside a .surface.binvox in every model folder) publish them: the same SDFs as the grids stacked in one array."""
+    r = 10
+    boxes = [box_occupancy(r, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i]) for i in range(5)]
+    np.save(tmp_path / "stack.npy", np.stack(boxes))  # [5, R, R, R]
+    shapenet = tmp_path / "ShapeNetCore" / "03001627"
+    for i, occ in enumerate(boxes):
+        write_binvox(shapenet / f"{i:032x}" / "models" / "model_normalized.solid.binvox", occ)
+        shell = occ & ~np.pad(occ[1:-1, 1:-1, 1:-1], 1)  # its surface voxels: no inside
+        write_binvox(shapenet / f"{i:032x}" / "models" / "model_normalized.surface.binvox", shell)
+    (shapenet / "broken" / "models").mkdir(parents=True)
+    (shapenet / "broken" / "models" / "model_normalized.solid.binvox").write_bytes(b"#binvox 1\ndim 10 10 10\n")
+    kw = dict(dataset="voxels", resolution=12, splits=(3, 1, 1), cache_dir=str(tmp_path / "c"))
+    for up in (1, 2):
+        stacked = SDFDataModule(root=str(tmp_path / "stack.npy"), voxel_up_axis=up, **kw)
+        folder = SDFDataModule(root=str(shapenet.parent), voxel_up_axis=up, **kw)
+        with pytest.warns(UserWarning, match="broken/models/model_normalized.solid.binvox: binvox header without"):
+            folder.setup("fit")
+        assert folder.num_failed == 1
+        for split in ("train", "val", "test"):
+            a, b = stacked.dataset(split), folder.dataset(split)
+            assert len(a) == len(b) and all(torch.equal(a[i]["signal"], b[i]["signal"]) for i in range(len(a)))
+    # ModelNet's layout: the test folder is the test split
+    modelnet = tmp_path / "ModelNet10" / "chair"
+    for i, occ in enumerate(boxes):
+        write_binvox(modelnet / ("test" if i >= 3 else "train") / f"chair_{i:04d}.binvox", occ)
+    dm = SDFDataModule(dataset="voxels", root=str(modelnet), resolution=12, cache_dir=str(tmp_path / "c"))
+    dm.setup("fit")
+    dm.setup("test")
+    test = dm.dataset("test")
+    expected = [np.clip(voxels_to_sdf(zup_to_yup(boxes[i]), 12), -0.1, 0.1) for i in (3, 4)]
+    assert len(test) == 2 and all(np.abs(test[k]["signal"][0].numpy() - e).max() < 1e-3 for k, e in enumerate(expected))
+    assert [len(dm.dataset(s)) for s in ("train", "val")] == [2, 1]
 
 
 def test_read_voxels_names_a_file_of_python_objects_or_a_broken_header(tmp_path):

@@ -9,6 +9,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from domains.video.data import ClipDataset, VideoDataModule, group_split, load_mask_video, load_user_video
 from domains.video.io import (
@@ -131,6 +132,49 @@ def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
         read_video_folder(tmp_path, num_frames=8, size=8, stride=4, progress=False)
     assert out.clips.shape == (2, 8, 8, 8, 3)  # clips from frames 0..7 and 4..11, resized to 8x8
     assert np.abs(out.clips[1, :, 4, 4, 0].astype(int) - 12 * np.arange(4, 12)).max() <= 2
+
+
+def test_folder_strips_are_decoded_when_their_clips_are_read(tmp_path, monkeypatch):
+    """A folder of strips was decoded whole into memory before the first step: TinyVideos' tens of thousands of strips
+    do not fit. Listing reads each strip's header; a clip is decoded when it is read, and the bins read a sample."""
+    import domains.video.data as video_data
+    from domains.video import io as video_io
+
+    for v in range(5):  # strip s<v>: 12 frames of 8x8, frame k of grey level 20 v + 3 k
+        frames = np.stack([np.full((8, 8, 3), 20 * v + 3 * k, np.uint8) for k in range(12)])  # [12, 8, 8, 3]
+        iio.imwrite(tmp_path / f"s{v}.png", frames.reshape(12 * 8, 8, 3))
+    decoded, read_strip = [], video_io.read_strip
+    monkeypatch.setattr(video_io, "read_strip", lambda path: decoded.append(Path(path).name) or read_strip(path))
+    out = read_video_folder(tmp_path, num_frames=4, size=8, stride=4, progress=False)
+    assert decoded == [] and out.clips.shape == (15, 4, 8, 8, 3)  # 3 clips a strip, none decoded yet
+    clip = out.clips[7]  # [T, H, W, 3], the second clip of s2: its frames 4..7
+    assert decoded == ["s2.png"] and clip[:, 0, 0, 0].tolist() == [40 + 3 * k for k in range(4, 8)]
+    np.testing.assert_array_equal(clip, cut_clips(read_strip(tmp_path / "s2.png"), 4, 8, stride=4)[1])
+    monkeypatch.setattr(video_data, "KMEANS_CLIPS", 4)
+    decoded.clear()
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, stride=4, splits=(-1, 3, 3),
+                         split_by="clip", num_bins=8)
+    assert dm.spec.bin_centres().shape == (8, 3) and 0 < len(decoded) <= 4  # bins from 4 of the 9 training clips
+    dm.setup("fit")
+    decoded.clear()
+    assert dm.dataset("train")[0]["signal"].shape == (3, 4, 8, 8) and len(decoded) == 1
+
+
+def test_a_strip_cut_short_is_skipped_and_one_broken_later_is_named(tmp_path):
+    strip = np.random.default_rng(0).integers(0, 256, (12 * 16, 16, 3), dtype=np.uint8)  # 12 frames of noise
+    for name in ("a_good.jpg", "b_cut.jpg"):
+        iio.imwrite(tmp_path / name, strip, quality=95)
+    whole = (tmp_path / "b_cut.jpg").read_bytes()
+    (tmp_path / "b_cut.jpg").write_bytes(whole[: len(whole) // 2])  # a copy that stopped half-way, past the header
+    assert Image.open(tmp_path / "b_cut.jpg").size == (16, 12 * 16)
+    with pytest.warns(UserWarning, match=r"skipping cannot decode video \S+b_cut.jpg: \S"):
+        out = read_video_folder(tmp_path, num_frames=4, size=8, stride=4, progress=False)
+    assert out.n_skipped_corrupt == 1 and [p.name for p in out.files] == ["a_good.jpg"] and len(out.clips) == 3
+    (tmp_path / "a_good.jpg").write_bytes(b"\x00" * 100)  # broken after the folder was listed
+    with pytest.raises(VideoDecodeError, match=r"a_good.jpg: .*\(a strip is decoded when its clips are read: move it "
+                       r"out of the folder and run again\)$") as info:
+        out.clips[0]
+    assert "\n" not in str(info.value)
 
 
 def test_variable_frame_rate_video_gives_each_frame_once(tmp_path):
