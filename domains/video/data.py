@@ -2,18 +2,20 @@
 
 Sources: "synthetic" (moving digits, generated offline), "folder" (every video file below ``root``) and
 "npz" (an .npz holding ``videos`` [N, T, H, W, 3] uint8, e.g. the shared TinyVideos beach clips). Clips are
-kept as uint8 and turned into float signals [3, T, H, W] one item at a time (a quarter of the memory); a folder's
-JPEG/PNG strips (TinyVideos' originals) are decoded only then (``io.FolderClips``), so DataLoader workers
-(``num_workers``) decode them in parallel.
+kept as uint8 and turned into float signals [3, T, H, W] one item at a time (a quarter of the memory); the JPEG/PNG
+strips (TinyVideos' originals) of a folder too large to hold decoded (``in_memory_gb``) are decoded only then
+(``io.FolderClips``), so DataLoader workers (``num_workers``) decode them in parallel.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
@@ -111,6 +113,9 @@ class VideoDataModule(SignalDataModule):
         split_by: "video" keeps all clips of one video in one split (clips of a folder video overlap or
             share a scene; JPEG strips that share a folder are one video's, see ``io.source_videos``); "clip"
             splits clips independently.
+        in_memory_gb: a folder whose clips take at most this many GiB decoded is decoded once, at the start, and
+            served from memory; a larger one (a full TinyVideos folder of strips) keeps its JPEG/PNG strips encoded
+            and decodes a clip when a batch draws it (``num_workers`` then decode in parallel).
         bins: "kmeans" (``num_bins`` RGB centres fitted on training pixels) or "uniform" (an n^3 RGB grid).
         num_bins: NB.
         batch_size, num_workers, seed: see :class:`SignalDataModule`.
@@ -129,6 +134,7 @@ class VideoDataModule(SignalDataModule):
         n_digits: tuple[int, int] = (1, 2),
         splits: tuple[int, int, int] = (-1, 100, 100),
         split_by: Literal["video", "clip"] = "video",
+        in_memory_gb: float = 4.0,
         bins: Literal["kmeans", "uniform"] = "kmeans",
         num_bins: int = 256,
         batch_size: int = 16,
@@ -146,6 +152,8 @@ class VideoDataModule(SignalDataModule):
             raise ValueError(f"VideoDataModule: split_by must be 'video' or 'clip', got {split_by!r}")
         if bins == "uniform" and round(num_bins ** (1 / 3)) ** 3 != num_bins:
             raise ValueError(f"VideoDataModule: uniform RGB bins need num_bins = n^3 (e.g. 216, 512), got {num_bins}")
+        if not 0 <= in_memory_gb < math.inf:
+            raise ValueError(f"VideoDataModule: in_memory_gb must be a number >= 0, got {in_memory_gb}")
         if num_frames < 1 or frame_step < 1 or (stride is not None and stride < 1):
             raise ValueError("VideoDataModule: num_frames, frame_step and stride must be >= 1")
         self.dataset_name = dataset
@@ -158,6 +166,7 @@ class VideoDataModule(SignalDataModule):
         self.n_digits = tuple(n_digits)
         self.splits = tuple(splits)
         self.split_by = split_by
+        self.in_memory_gb = in_memory_gb
         self.bins = bins
         self.num_bins = num_bins
         self.folder_stats: VideoFolder | None = None  # file counts of a "folder" read, for logging
@@ -178,7 +187,14 @@ class VideoDataModule(SignalDataModule):
             self.folder_stats = read_video_folder(
                 self.root, self.num_frames, self.size, self.stride, self.frame_step, self.max_clips_per_video
             )
-            return self.folder_stats.clips, self.folder_stats.video_index
+            clips = self.folder_stats.clips
+            if clips.nbytes <= self.in_memory_gb * 2**30:
+                return clips.decoded(), self.folder_stats.video_index  # [N, T, H, W, 3]: served from memory
+            if clips.strips:
+                rank_zero_info(f"[data] {len(clips)} clips take {clips.nbytes / 2**30:.1f} GiB decoded, more than "
+                               f"in_memory_gb={self.in_memory_gb:g}: {clips.strips} strips are decoded as batches draw "
+                               "their clips (--data.init_args.num_workers decodes them in parallel)")
+            return clips, self.folder_stats.video_index
         videos = read_video_npz(self.root)  # [N, T0, H0, W0, 3]
         per = [cut_clips(v, self.num_frames, self.size, self.stride, self.frame_step) for v in videos]
         if self.max_clips_per_video is not None:

@@ -274,12 +274,39 @@ class FolderClips:
         if isinstance(source, np.ndarray):
             return source[k][rest]
         first = k * self.stride
+        frames = self._strip(source)[first : first + self.span]  # [span, W, W, 3]
+        return cut_clips(frames, self.num_frames, self.size, frame_step=self.frame_step)[0][rest]  # [T, H, W, 3]
+
+    @staticmethod
+    def _strip(path: Path) -> np.ndarray:
+        """:func:`read_strip`, naming what to do with a strip whose pixels (read only now) are broken."""
         try:
-            frames = read_strip(source)[first : first + self.span]  # [span, W, W, 3]
+            return read_strip(path)  # [F, W, W, 3]
         except VideoDecodeError as err:  # its header was read when the folder was listed, its pixels only now
             raise VideoDecodeError(f"{err} (a strip is decoded when its clips are read: move it out of the folder and "
                                    "run again)") from None
-        return cut_clips(frames, self.num_frames, self.size, frame_step=self.frame_step)[0][rest]  # [T, H, W, 3]
+
+    @property
+    def strips(self) -> int:
+        """How many of the files are strips, decoded when read."""
+        return sum(isinstance(source, Path) for source in self.sources)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of every clip decoded, as one uint8 array [N, T, H, W, 3] holds them."""
+        return len(self) * self.num_frames * self.size[0] * self.size[1] * 3
+
+    def decoded(self, progress: bool = True) -> np.ndarray:
+        """Every clip in one array, each strip decoded once: uint8 [N, T, H, W, 3] (the same values as ``self[i]``)."""
+        out = np.empty(self.shape, dtype=np.uint8)  # [N, T, H, W, 3]
+        files = loop_progress(enumerate(self.sources), "decoding strips", total=len(self.sources), unit="file",
+                              enabled=progress)
+        for f, source in files:
+            a, b = self.starts[f], self.starts[f + 1]
+            if isinstance(source, Path):  # the strip's clips, as __getitem__ cuts each: frames resized one by one
+                source = cut_clips(self._strip(source), self.num_frames, self.size, self.stride, self.frame_step)
+            out[a:b] = source[: b - a]  # [n, T, H, W, 3]
+        return out
 
 
 @dataclass

@@ -152,12 +152,26 @@ def test_folder_strips_are_decoded_when_their_clips_are_read(tmp_path, monkeypat
     np.testing.assert_array_equal(clip, cut_clips(read_strip(tmp_path / "s2.png"), 4, 8, stride=4)[1])
     monkeypatch.setattr(video_data, "KMEANS_CLIPS", 4)
     decoded.clear()
+    # in_memory_gb=0: larger than what may be held decoded, as a full TinyVideos folder is
     dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, stride=4, splits=(-1, 3, 3),
-                         split_by="clip", num_bins=8)
+                         split_by="clip", num_bins=8, in_memory_gb=0)
     assert dm.spec.bin_centres().shape == (8, 3) and 0 < len(decoded) <= 4  # bins from 4 of the 9 training clips
     dm.setup("fit")
     decoded.clear()
-    assert dm.dataset("train")[0]["signal"].shape == (3, 4, 8, 8) and len(decoded) == 1
+    lazy = dm.dataset("train")[0]["signal"]  # [3, T, H, W]
+    assert lazy.shape == (3, 4, 8, 8) and len(decoded) == 1
+    # a folder that fits in in_memory_gb (the default, 4 GiB) is decoded once, each strip once, and then served from
+    # memory: decoding a strip at every draw made training from a small folder I/O bound (about 50 times slower)
+    decoded.clear()
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, stride=4, splits=(-1, 3, 3),
+                         split_by="clip", num_bins=8)
+    dm.setup("fit")
+    assert sorted(decoded) == [f"s{v}.png" for v in range(5)]
+    decoded.clear()
+    torch.testing.assert_close(dm.dataset("train")[0]["signal"], lazy, rtol=0, atol=0)
+    assert decoded == []
+    with pytest.raises(ValueError, match=r"^VideoDataModule: in_memory_gb must be a number >= 0, got -1$"):
+        VideoDataModule(dataset="folder", root=str(tmp_path), in_memory_gb=-1)
 
 
 def test_a_strip_cut_short_is_skipped_and_one_broken_later_is_named(tmp_path):
@@ -500,3 +514,16 @@ def test_on_grid_reads_a_clip_on_another_grid():
     assert fine.shape == (3, 2, 7, 9)
     assert torch.allclose(fine[:, :, ::2, ::2], video, atol=1e-6)
     assert torch.allclose(fine[:, :, 1, 0], (video[:, :, 0, 0] + video[:, :, 1, 0]) / 2, atol=1e-6)  # halfway
+
+
+def test_a_folder_decoded_at_once_holds_what_its_clips_read_one_by_one(tmp_path):
+    """FolderClips.decoded (a folder that fits in in_memory_gb) decodes each strip once and cuts all its clips; they
+    must be the clips that reading them one at a time gives, also where max_clips_per_video leaves some out."""
+    frames = np.random.default_rng(1).integers(0, 256, (12, 16, 16, 3), dtype=np.uint8)  # [12, 16, 16, 3]
+    iio.imwrite(tmp_path / "a.png", frames.reshape(12 * 16, 16, 3))  # 12 frames: 3 clips of 4, 2 kept
+    write_mp4(tmp_path / "b.mp4", smooth_frames(20))  # a video file: its clips decoded at listing
+    out = read_video_folder(tmp_path, num_frames=4, size=8, stride=3, max_clips_per_video=2, progress=False)
+    assert out.clips.strips == 1 and out.clips.nbytes == len(out.clips) * 4 * 8 * 8 * 3
+    whole = out.clips.decoded(progress=False)  # [N, T, H, W, 3]
+    assert whole.shape == out.clips.shape == (4, 4, 8, 8, 3)
+    np.testing.assert_array_equal(whole, np.stack([out.clips[i] for i in range(len(out.clips))]))
