@@ -296,7 +296,11 @@ class PixelTransformerCLI(LightningCLI):
         check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
         check_no_optimizer_options(cfg)
         if self.subcommand == "fit":
-            check_fit_length(cfg.trainer.get("max_steps"), cfg.trainer.get("max_epochs"))
+            trainer = cfg.trainer
+            # a fast_dev_run or overfit_batches sets Lightning's limit_train_batches itself
+            limit = None if trainer.get("fast_dev_run") or trainer.get("overfit_batches") else \
+                trainer.get("limit_train_batches")
+            check_fit_length(trainer.get("max_steps"), trainer.get("max_epochs"), limit)
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails

@@ -212,12 +212,17 @@ def check_new_run(run: Path) -> Path:
     return run
 
 
-def check_fit_length(max_steps: int | None, max_epochs: int | None) -> None:
-    """A fit that would stop before its first step (0 steps or epochs) would leave a run folder without a checkpoint:
-    refused before the folder is named. -1 (or None) means no limit, as in Lightning."""
+def check_fit_length(max_steps: int | None, max_epochs: int | None, limit_train_batches: int | float | None = None) -> None:
+    """A fit that would stop before its first step (0 steps or epochs, or 0 training batches an epoch) would leave a
+    run folder without a checkpoint, and a resume would write such a setting into its config.yaml: refused before the
+    folder is named. -1 (or None) means no limit, as in Lightning."""
     for name, value in (("max_steps", max_steps), ("max_epochs", max_epochs)):
         if value is not None and value != -1 and value < 1:
             raise ValueError(f"trainer.{name} must be >= 1 for fit, or -1 for no limit (got {value})")
+    if limit_train_batches is not None and limit_train_batches == 0:
+        raise ValueError(f"trainer.limit_train_batches must be above 0 for fit (got {limit_train_batches}): a fit of no "
+                         "training batch saves no checkpoint; to validate a checkpoint alone: pixeltransformer validate "
+                         "--ckpt_path CKPT")
 
 
 def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:

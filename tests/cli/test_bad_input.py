@@ -185,6 +185,11 @@ ROWS = [
      lambda w: ["cli", "fit", *POLY, "--optimizer=SGD", "--optimizer.lr=0.1", *_runs(w)],
      "--optimizer: the model trains with AdamW, a warmup and a cosine decay set by model.optim, not LightningCLI's "
      "--optimizer/--lr_scheduler: give --model.optim.lr, .weight_decay, .warmup_steps or .min_lr_ratio"),
+    ("config-no-training-batches",
+     '`--trainer.limit_train_batches=0` on a fit (no training batch: no step, no checkpoint)',
+     lambda w: ["cli", "fit", *POLY, "--trainer.limit_train_batches=0", *_runs(w)],
+     "trainer.limit_train_batches must be above 0 for fit (got 0): a fit of no training batch saves no checkpoint; "
+     "to validate a checkpoint alone: pixeltransformer validate --ckpt_path CKPT"),
     # ---- checkpoints -------------------------------------------------------------------------------------
     ("ckpt-missing",
      '`make eval CKPT=missing.ckpt`',
