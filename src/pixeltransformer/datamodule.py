@@ -164,7 +164,7 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
 def start_worker(worker_id: int, rank: int) -> None:
     """A DataLoader worker's start. Ctrl-C is the main process's to handle: a fit stops at the end of its training
     step and saves it (checkpointing.py), and a worker that took the signal would end, failing the fit's next batch.
-    Then what Lightning adds when no worker_init_fn is given: its worker seeding, under seed_everything(workers=True)."""
+    Then what Lightning adds when no worker_init_fn is given: its worker seeding (seed_everything(workers=True))."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if int(os.environ.get("PL_SEED_WORKERS", 0)):
         from lightning.fabric.utilities.seed import pl_worker_init_function

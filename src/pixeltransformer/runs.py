@@ -155,7 +155,8 @@ def check_set_by_the_cli(argv: list[str]) -> None:
     without them)."""
     for arg in argv:
         given = arg.split("=", 1)[0].removeprefix("--")
-        name = "trainer.logger.init_args.group" if given == "trainer.logger.group" else given  # jsonargparse's short form
+        # --trainer.logger.group: jsonargparse's short form of the init argument
+        name = "trainer.logger.init_args.group" if given == "trainer.logger.group" else given
         if name in SET_BY_THE_CLI:
             why, instead, _ = SET_BY_THE_CLI[name]
             raise ValueError(f"--{given}: {why}: {instead}")
@@ -256,7 +257,8 @@ def check_new_run(run: Path) -> Path:
     return run
 
 
-def check_fit_length(max_steps: int | None, max_epochs: int | None, limit_train_batches: int | float | None = None) -> None:
+def check_fit_length(max_steps: int | None, max_epochs: int | None,
+                     limit_train_batches: int | float | None = None) -> None:
     """A fit that would stop before its first step (0 steps or epochs, or 0 training batches an epoch) would leave a
     run folder without a checkpoint, and a resume would write such a setting into its config.yaml: refused before the
     folder is named. -1 (or None) means no limit, as in Lightning."""
@@ -264,9 +266,9 @@ def check_fit_length(max_steps: int | None, max_epochs: int | None, limit_train_
         if value is not None and value != -1 and value < 1:
             raise ValueError(f"trainer.{name} must be >= 1 for fit, or -1 for no limit (got {value})")
     if limit_train_batches is not None and limit_train_batches == 0:
-        raise ValueError(f"trainer.limit_train_batches must be above 0 for fit (got {limit_train_batches}): a fit of no "
-                         "training batch saves no checkpoint; to validate a checkpoint alone: pixeltransformer validate "
-                         "--ckpt_path CKPT")
+        raise ValueError(f"trainer.limit_train_batches must be above 0 for fit (got {limit_train_batches}): a fit "
+                         "of no training batch saves no checkpoint; to validate a checkpoint alone: pixeltransformer "
+                         "validate --ckpt_path CKPT")
 
 
 def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:

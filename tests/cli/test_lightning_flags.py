@@ -155,7 +155,8 @@ def test_a_config_file_that_sets_what_the_cli_sets_is_refused(tmp_path, capsys, 
 @pytest.mark.parametrize("given", ["--trainer.logger.init_args.group=sweep", "--trainer.logger.group=sweep"])
 def test_a_wandb_group_on_the_command_line_is_refused(tmp_path, given):
     """The command-line form of the W&B group, like --trainer.default_root_dir."""
-    with pytest.raises(ValueError, match=rf"^{given.split('=')[0]}: {GROUP}: --trainer.logger.init_args.tags=\[\.\.\.\]$"):
+    refused = rf"^{given.split('=')[0]}: {GROUP}: --trainer.logger.init_args.tags=\[\.\.\.\]$"
+    with pytest.raises(ValueError, match=refused):
         main(["fit", *FAST, given, *runs(tmp_path, "sweep")])
     assert not (tmp_path / "polynomial").exists()
 
