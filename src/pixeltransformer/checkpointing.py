@@ -2,25 +2,35 @@
 
 A checkpoint is first written next to its target and then renamed over it, so a job killed in the middle of a
 save leaves the previous last.ckpt intact instead of a truncated file.
+
+A fit stopped by Ctrl-C (SIGINT) or SIGTERM saves last.ckpt of its last completed step and says how to resume it. The
+signal only marks the stop: the step under way finishes (its weights and optimizer are never saved half-updated), the
+ranks agree at its end, and the save there is a regular one, so weights that hold NaN or Inf are refused as at any
+save. Any other error saves nothing: the state it leaves is not known to be sound.
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from weakref import proxy
 
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 
 class RunCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that defaults to <run>/checkpoints and keeps last.ckpt and the best by val/nll.
 
     last.ckpt is written every `every_n_train_steps` steps from the first interval on, whether or not the
-    monitored metric exists yet, every `every_minutes` of wall time, and at the end of training. The best
+    monitored metric exists yet, every `every_minutes` of wall time, at the end of training, and at the end of the
+    training step under way when the fit is stopped by Ctrl-C or SIGTERM (then it stops the fit). The best
     checkpoint is chosen after each validation, by that validation's value. Without a monitor the step
     checkpoints (top-k by recency) are written with last.ckpt. A resume may change how often it saves: a run resumed
     from its own folder goes on writing its last.ckpt, and keeps its best checkpoint while it ranks by the same monitor.
@@ -34,6 +44,10 @@ class RunCheckpoint(ModelCheckpoint):
                          auto_insert_metric_name=False, **kwargs)
         self.every_minutes = every_minutes
         self._last_time = time.monotonic()
+        self._interrupted = False  # Ctrl-C was pressed: stop at the end of the training step under way
+        self._on_sigint = None  # the SIGINT handler while a fit trains (on_train_start)
+        self._announce = False  # this process prints the stop's lines (rank zero)
+        self._stopped: str | None = None  # the line that says where a stopped fit was saved
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # Lightning's ModelCheckpoint holds step saves back until the monitored metric exists (a run killed
@@ -46,13 +60,86 @@ class RunCheckpoint(ModelCheckpoint):
         by_steps = self._every_n_train_steps >= 1 and step % self._every_n_train_steps == 0
         # also save last.ckpt by wall time, so a long step interval cannot lose hours on a preemption
         by_time = self.every_minutes is not None and time.monotonic() - self._last_time >= 60 * self.every_minutes
-        by_time = trainer.strategy.broadcast(by_time)
-        if not (by_steps or by_time):
+        by_time, interrupted, terminated = self._on_any_rank(trainer, by_time, self._interrupted,
+                                                             trainer.received_sigterm)
+        # a stop waits for the end of an optimizer step: within a gradient accumulation the step is not done
+        stop = (interrupted or terminated) and not trainer.fit_loop.epoch_loop._should_accumulate()
+        if not (by_steps or by_time or stop):
             return
         candidates = self._monitor_candidates(trainer)
         if by_steps and self.monitor is None:
             self._save_topk_checkpoint(trainer, candidates)
         self._save_last_checkpoint(trainer, candidates)
+        if stop:
+            self._stop(trainer, "SIGTERM" if terminated else "Ctrl-C")
+
+    @staticmethod
+    def _on_any_rank(trainer, *flags: bool) -> tuple[bool, ...]:
+        """Each flag set on any rank, on every rank (one collective under DDP, at the same step on every rank)."""
+        if trainer.world_size == 1:
+            return flags
+        votes = torch.tensor([int(f) for f in flags], device=trainer.strategy.root_device)  # [F]
+        return tuple(bool(v) for v in trainer.strategy.reduce(votes, reduce_op="sum").tolist())
+
+    def _stop(self, trainer, why: str) -> None:
+        """End a fit that a signal stopped, after its step's save: raise what Lightning raises for that signal (every
+        rank at the same step); on_exception then says where the step was saved and how to go on."""
+        self._release_ctrl_c()
+        step, last = trainer.global_step, Path(self.last_model_path or ".")
+        if not self.save_last:
+            self._stopped = f"[run] {why}: stopped at step {step}; nothing saved (checkpoint.save_last=false)"
+        elif last.parent.name == "checkpoints":  # a run folder's: --resume takes the folder
+            run = last.parent.parent
+            self._stopped = (f"[run] {why}: stopped at step {step} and saved {last}: continue with --resume {run} "
+                             f"(make train RESUME={run})")
+        else:
+            self._stopped = f"[run] {why}: stopped at step {step} and saved {last}"
+        raise SIGTERMException() if why == "SIGTERM" else KeyboardInterrupt()
+
+    # ---- Ctrl-C: marks the stop, which the end of the step carries out ---------------------------------------------
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._interrupted, self._stopped = False, None
+        if trainer.fast_dev_run:  # a dev run saves nothing
+            return
+        self._announce = trainer.is_global_zero
+        # signal handlers belong to the main thread; one the user or a launcher installed is theirs
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._on_sigint = self._ctrl_c
+            signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _ctrl_c(self, signum, frame) -> None:
+        if self._interrupted:  # the second Ctrl-C stops at once, without saving
+            self._release_ctrl_c()
+            raise KeyboardInterrupt
+        self._interrupted = True
+        if self._announce:  # os.write: a print here could land inside another print to the same stream
+            saves = " and saves last.ckpt" if self.save_last else ""
+            os.write(2, f"\n[run] Ctrl-C: the fit stops at the end of this training step (after the validation under "
+                        f"way, if any){saves}; Ctrl-C again stops it now, without saving\n".encode())
+
+    def _release_ctrl_c(self) -> None:
+        """Give SIGINT back to Python's handler (unless another was installed since, as Lightning does to stop)."""
+        if self._on_sigint is not None and signal.getsignal(signal.SIGINT) is self._on_sigint:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        self._on_sigint = None
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._release_ctrl_c()
+        # the final weights always end up in last.ckpt, whether or not max_steps is a multiple of the interval
+        if self.save_last and not trainer.fast_dev_run and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self._release_ctrl_c()
+        if self._stopped is not None and trainer.is_global_zero:  # after Lightning's "Detected KeyboardInterrupt"
+            print(self._stopped, flush=True)
+        self._stopped = None
+        super().on_exception(trainer, pl_module, exception)
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        self._release_ctrl_c()
+        super().teardown(trainer, pl_module, stage)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run or trainer.state.fn != TrainerFn.FITTING:
@@ -67,11 +154,6 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         """Saves happen by steps, wall time and validation only (see on_train_batch_end)."""
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        # the final weights always end up in last.ckpt, whether or not max_steps is a multiple of the interval
-        if self.save_last and not trainer.fast_dev_run and self._last_global_step_saved != trainer.global_step:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         self._last_time = time.monotonic()

@@ -39,7 +39,7 @@ from .module import DataMismatch, PixelTransformerModule, check_precision, forma
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, check_config_order, check_default_root_dir, check_fit_length, check_new_run,
+from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, check_set_by_the_cli,
                    domain_of, joins_a_run, launched_run_name, predict_in_the_first_process, readable_run_configs,
                    resume_checkpoint, with_run_config)
 
@@ -99,7 +99,7 @@ class RunConfig(SaveConfigCallback):
                 f.write(self.command + "\n")
         # config.yaml holds the run's settings, not where this fit started from: a resume finds last.ckpt in the run
         # folder, wherever it has moved, and a new run started from a copy of this file is a new run
-        self.config = self.config.clone()
+        self.config = without_run_folder(self.config)
         self.config.ckpt_path = self.config.resume = None
         for logger in _config_list(self.config.trainer.get("logger")):  # the W&B id lives in wandb_id.txt alone: an
             if "id" in (logger.get("init_args") or {}):  # id of digits (2048e123) would read back as a number
@@ -114,7 +114,7 @@ class RunConfig(SaveConfigCallback):
             run_dir, name = self.eval_config
             folder = run_dir / eval_folder(pl_module, trainer.ckpt_path)
             folder.mkdir(parents=True, exist_ok=True)
-            self.parser.save(self.config, str(folder / name), skip_none=False, overwrite=True,
+            self.parser.save(without_run_folder(self.config), str(folder / name), skip_none=False, overwrite=True,
                              multifile=self.multifile)
         self.eval_config = None
 
@@ -124,6 +124,24 @@ class RunConfig(SaveConfigCallback):
         run = wandb_run(trainer)
         if run is not None:
             run.config.update(self.config.as_dict(), allow_val_change=True)
+
+
+def without_run_folder(config):
+    """A copy of a command's config as its run folder records it: without what the CLI sets from the folder
+    (trainer.default_root_dir, the W&B logger's save_dir and group) and the W&B name it derived from it, so that a
+    copy of the file serves another run, and a config that sets them is the user's (runs.check_set_by_the_cli)."""
+    config = config.clone()
+    config.trainer.default_root_dir = None
+    for logger in _config_list(config.trainer.get("logger")):
+        init_args = logger.get("init_args") if getattr(logger, "class_path", "").endswith("WandbLogger") else None
+        if init_args is None:
+            continue
+        if init_args.get("name") is not None and init_args.get("name") == init_args.get("group"):
+            init_args.name = None  # derived (_configure_wandb); a name the user gave stays
+        for key in ("save_dir", "group"):
+            if key in init_args:
+                init_args[key] = None
+    return config
 
 
 def wandb_offline() -> bool:
@@ -296,7 +314,11 @@ class PixelTransformerCLI(LightningCLI):
         check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
         check_no_optimizer_options(cfg)
         if self.subcommand == "fit":
-            check_fit_length(cfg.trainer.get("max_steps"), cfg.trainer.get("max_epochs"))
+            trainer = cfg.trainer
+            # a fast_dev_run or overfit_batches sets Lightning's limit_train_batches itself
+            limit = None if trainer.get("fast_dev_run") or trainer.get("overfit_batches") else \
+                trainer.get("limit_train_batches")
+            check_fit_length(trainer.get("max_steps"), trainer.get("max_epochs"), limit)
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails
@@ -529,7 +551,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
     check_config_order(argv or [])
-    check_default_root_dir(argv or [])
+    check_set_by_the_cli(argv or [])
     full = with_run_config(argv) if argv is not None else None  # a resume: the run's config.yaml first
     readable_run_configs(full or [])
     return PixelTransformerCLI(

@@ -7,7 +7,9 @@ batching, worker seeding and deterministic splits, so no domain writes a DataLoa
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +161,17 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
     return {s: out[s] for s in SPLITS}
 
 
+def start_worker(worker_id: int, rank: int) -> None:
+    """A DataLoader worker's start. Ctrl-C is the main process's to handle: a fit stops at the end of its training
+    step and saves it (checkpointing.py), and a worker that took the signal would end, failing the fit's next batch.
+    Then what Lightning adds when no worker_init_fn is given: its worker seeding (seed_everything(workers=True))."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if int(os.environ.get("PL_SEED_WORKERS", 0)):
+        from lightning.fabric.utilities.seed import pl_worker_init_function
+
+        pl_worker_init_function(worker_id, rank=rank)
+
+
 class SignalDataModule(L.LightningDataModule):
     """Base DataModule: batching and splits; subclasses provide ``spec`` and ``build_split``.
 
@@ -233,9 +246,9 @@ class SignalDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         ds = self.dataset(split)
         sampler = None
+        trainer = getattr(self, "trainer", None)
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         if shuffle:
-            trainer = getattr(self, "trainer", None)
-            world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
             sampler = self._train_sampler = ResumableRandomSampler(len(ds), self.seed, world, rank)
             if self._resume_state is not None:
                 sampler.epoch = self._resume_state["epoch"]
@@ -248,6 +261,7 @@ class SignalDataModule(L.LightningDataModule):
             drop_last=shuffle and len(ds) >= self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=functools.partial(start_worker, rank=rank) if self.num_workers > 0 else None,
         )
 
     # ---- resume: the position in the data travels in the checkpoint ---------------------------------

@@ -66,9 +66,19 @@ def readable_run_configs(argv: list[str]) -> None:
     in wandb_id.txt); in one written with it, an id like 2048e123 was written as a number (2.048e+126, .inf) or
     reads back as one, which the parser refuses, so the run could be neither resumed nor evaluated with it."""
     for config in map(Path, given_configs(argv)):
-        if config.name == "config.yaml" and ((config.parent / "checkpoints").is_dir()
-                                             or (config.parent / "wandb_id.txt").is_file()):
+        if config.name == "config.yaml" and written_into_a_run(config):
             drop_logged_id(config)
+
+
+def written_into_a_run(config: Path) -> bool:
+    """Whether a config file is one the CLI wrote into a run folder (one that holds checkpoints/ or wandb_id.txt): the
+    run's config.yaml, or an evaluation's config_<stage>.yaml in a folder of the run (eval/, eval-<name>/)."""
+    def run_folder(folder: Path) -> bool:
+        return (folder / "checkpoints").is_dir() or (folder / "wandb_id.txt").is_file()
+
+    if config.name == "config.yaml":
+        return run_folder(config.parent)
+    return re.fullmatch(r"config_[a-z]+\.yaml", config.name) is not None and run_folder(config.parent.parent)
 
 
 def drop_logged_id(config: Path) -> None:
@@ -128,14 +138,49 @@ def check_config_order(argv: list[str]) -> None:
             raise ValueError(f"{config} is an overlay of {base}: give --config {base} before it")
 
 
-def check_default_root_dir(argv: list[str]) -> None:
-    """``--trainer.default_root_dir`` on the command line: the CLI sets it to the run folder, which it names itself,
-    so the value would be ignored without a word (a run's own config.yaml holds its folder there, and is read as
-    it is)."""
+# what the CLI sets for each run from its folder (a value given for it was ignored without a word): why, and what to
+# give instead on the command line and in a config file
+RUN_FOLDER = ("each run goes to its own folder, <run_root>/<domain>/<run_name>, where the CLI points Lightning",
+              "give --run_root DIR (and --run_name) instead", "set run_root (and run_name) instead")
+WANDB_GROUP = ("a run folder's fits and evaluations form one W&B group, <domain>/<run_name>, which the CLI names",
+               "gather runs with W&B tags instead: --trainer.logger.init_args.tags=[...]",
+               "gather runs with W&B tags instead (trainer.logger.init_args.tags)")
+SET_BY_THE_CLI = {"trainer.default_root_dir": RUN_FOLDER, "trainer.logger.init_args.group": WANDB_GROUP}
+
+
+def check_set_by_the_cli(argv: list[str]) -> None:
+    """``--trainer.default_root_dir`` or the W&B logger's ``group``, on the command line or in a config file it gives:
+    the CLI sets both for each run from its folder, which it names itself, so the value would be ignored without a
+    word. A config the CLI wrote into a run folder records them and is read as it is (configs are now written
+    without them)."""
     for arg in argv:
-        if arg == "--trainer.default_root_dir" or arg.startswith("--trainer.default_root_dir="):
-            raise ValueError("--trainer.default_root_dir: each run goes to its own folder, <run_root>/<domain>/"
-                             "<run_name>, where the CLI points Lightning: give --run_root DIR (and --run_name) instead")
+        given = arg.split("=", 1)[0].removeprefix("--")
+        # --trainer.logger.group: jsonargparse's short form of the init argument
+        name = "trainer.logger.init_args.group" if given == "trainer.logger.group" else given
+        if name in SET_BY_THE_CLI:
+            why, instead, _ = SET_BY_THE_CLI[name]
+            raise ValueError(f"--{given}: {why}: {instead}")
+    for config in map(Path, given_configs(argv)):
+        keys = [] if written_into_a_run(config) else _keys_set_by_the_cli(config)
+        if keys:
+            reasons = dict.fromkeys(SET_BY_THE_CLI[key] for key in keys)  # each reason once, in order
+            raise ValueError(f"{config} sets {' and '.join(keys)}: "
+                             + "; ".join(f"{why}: {in_a_file}" for why, _, in_a_file in reasons))
+
+
+def _keys_set_by_the_cli(path: Path) -> list[str]:
+    """The keys of SET_BY_THE_CLI a YAML config file gives a value (the group of a logger entry that names the W&B
+    logger or no class); none for a file the parser cannot read, which it reports."""
+    _, root_dir = _config_entry(path, "trainer", "default_root_dir")
+    _, loggers = _config_entry(path, "trainer", "logger")
+    keys = ["trainer.default_root_dir"] if root_dir is not None else []
+    for logger in loggers if isinstance(loggers, list) else [loggers]:
+        if not isinstance(logger, dict) or not str(logger.get("class_path") or "WandbLogger").endswith("WandbLogger"):
+            continue
+        init_args = logger.get("init_args") if isinstance(logger.get("init_args"), dict) else logger
+        if init_args.get("group") is not None:
+            return [*keys, "trainer.logger.init_args.group"]
+    return keys
 
 
 def joins_a_run() -> bool:
@@ -212,12 +257,18 @@ def check_new_run(run: Path) -> Path:
     return run
 
 
-def check_fit_length(max_steps: int | None, max_epochs: int | None) -> None:
-    """A fit that would stop before its first step (0 steps or epochs) would leave a run folder without a checkpoint:
-    refused before the folder is named. -1 (or None) means no limit, as in Lightning."""
+def check_fit_length(max_steps: int | None, max_epochs: int | None,
+                     limit_train_batches: int | float | None = None) -> None:
+    """A fit that would stop before its first step (0 steps or epochs, or 0 training batches an epoch) would leave a
+    run folder without a checkpoint, and a resume would write such a setting into its config.yaml: refused before the
+    folder is named. -1 (or None) means no limit, as in Lightning."""
     for name, value in (("max_steps", max_steps), ("max_epochs", max_epochs)):
         if value is not None and value != -1 and value < 1:
             raise ValueError(f"trainer.{name} must be >= 1 for fit, or -1 for no limit (got {value})")
+    if limit_train_batches is not None and limit_train_batches == 0:
+        raise ValueError(f"trainer.limit_train_batches must be above 0 for fit (got {limit_train_batches}): a fit "
+                         "of no training batch saves no checkpoint; to validate a checkpoint alone: pixeltransformer "
+                         "validate --ckpt_path CKPT")
 
 
 def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
@@ -256,7 +307,7 @@ def preflight(argv: list[str]) -> None:
     if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return
     check_config_order(argv)
-    check_default_root_dir(argv)
+    check_set_by_the_cli(argv)
     if args.resume:
         resume_checkpoint(args.resume)
     elif args.ckpt_path:

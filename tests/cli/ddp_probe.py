@@ -1,11 +1,15 @@
 """Callbacks the DDP and resume tests add through a config file: MetricsDump records the rank-averaged training
 loss per step and the validation metrics and writes them as JSON from rank zero; PauseAtStep holds a run at a
-given step so that a test can kill it there; RankDraws records what each DDP rank drew at each step."""
+given step so that a test can kill it there; SignalAtStep sends a signal there, as Ctrl-C or a scheduler does;
+RankDraws records what each DDP rank drew at each step."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -48,6 +52,28 @@ class PauseAtStep(Callback):
         if trainer.global_step == self.step:
             self.flag.write_text(str(trainer.global_step))
             time.sleep(self.seconds)
+
+
+class SignalAtStep(Callback):
+    """Before the first batch that starts at global step ``step``, on the first rank: send the signal ``signum`` names
+    (SIGINT or SIGTERM) ``times`` times to this process and its children (DataLoader workers), or with ``group`` to
+    its whole process group, as a terminal's Ctrl-C does (every DDP rank). The step then runs to its end."""
+
+    def __init__(self, step: int, signum: str = "SIGINT", times: int = 1, group: bool = False):
+        self.step, self.signum, self.times, self.group = step, getattr(signal, signum), times, group
+        self.sent = False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.sent or trainer.global_step != self.step or not trainer.is_global_zero:
+            return
+        self.sent = True
+        for _ in range(self.times):
+            if self.group:
+                os.killpg(os.getpgrp(), self.signum)
+                continue
+            for child in multiprocessing.active_children():
+                os.kill(child.pid, self.signum)
+            os.kill(os.getpid(), self.signum)
 
 
 class RankDraws(Callback):

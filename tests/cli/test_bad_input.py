@@ -93,6 +93,7 @@ def build_world(w: Path) -> Path:
     d = w / "input"
     d.mkdir()
     (d / "notes.png").write_text("not a picture\n")
+    (d / "mine.yaml").write_text("trainer:\n  default_root_dir: /tmp/mine\n")  # which the CLI sets
     from PIL import Image
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(d / "digit.png")
     (w / "taken").mkdir()
@@ -187,11 +188,26 @@ ROWS = [
      lambda w: ["cli", "fit", *POLY, f"--trainer.default_root_dir={w}/elsewhere", *_runs(w)],
      "--trainer.default_root_dir: each run goes to its own folder, <run_root>/<domain>/<run_name>, where the CLI "
      "points Lightning: give --run_root DIR (and --run_name) instead"),
+    ("config-file-default-root-dir",
+     "a config file that sets `trainer.default_root_dir` (or the W&B logger's `group`): `--config mine.yaml`",
+     lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/mine.yaml", *_runs(w)],
+     "{w}/input/mine.yaml sets trainer.default_root_dir: each run goes to its own folder, <run_root>/<domain>/"
+     "<run_name>, where the CLI points Lightning: set run_root (and run_name) instead"),
+    ("config-wandb-group",
+     '`--trainer.logger.init_args.group=sweep` (the CLI names each run folder\'s W&B group)',
+     lambda w: ["cli", "fit", *POLY, "--trainer.logger.init_args.group=sweep", *_runs(w)],
+     "--trainer.logger.init_args.group: a run folder's fits and evaluations form one W&B group, <domain>/<run_name>, "
+     "which the CLI names: gather runs with W&B tags instead: --trainer.logger.init_args.tags=[...]"),
     ("config-optimizer",
      "LightningCLI's `--optimizer=SGD` (also `--lr_scheduler=...`)",
      lambda w: ["cli", "fit", *POLY, "--optimizer=SGD", "--optimizer.lr=0.1", *_runs(w)],
      "--optimizer: the model trains with AdamW, a warmup and a cosine decay set by model.optim, not LightningCLI's "
      "--optimizer/--lr_scheduler: give --model.optim.lr, .weight_decay, .warmup_steps or .min_lr_ratio"),
+    ("config-no-training-batches",
+     '`--trainer.limit_train_batches=0` on a fit (no training batch: no step, no checkpoint)',
+     lambda w: ["cli", "fit", *POLY, "--trainer.limit_train_batches=0", *_runs(w)],
+     "trainer.limit_train_batches must be above 0 for fit (got 0): a fit of no training batch saves no checkpoint; "
+     "to validate a checkpoint alone: pixeltransformer validate --ckpt_path CKPT"),
     # ---- checkpoints -------------------------------------------------------------------------------------
     ("ckpt-missing",
      '`make eval CKPT=missing.ckpt`',

@@ -1,4 +1,5 @@
-"""Run-folder checkpoints: atomic writes, saves by wall time, and the W&B run id kept across a resume."""
+"""Run-folder checkpoints: atomic writes, saves by wall time, the W&B run id kept across a resume, and a fit stopped
+by Ctrl-C or SIGTERM saved at the end of its step."""
 
 from __future__ import annotations
 
@@ -326,3 +327,110 @@ def test_best_checkpoint_is_ranked_by_its_own_validation(tmp_path):
     assert last["global_step"] == 9
     state = next(v for k, v in last["callbacks"].items() if k.startswith("RunCheckpoint"))
     assert Path(state["best_model_path"]).name == f"best-step{best_step:06d}.ckpt"  # last.ckpt knows the best
+
+
+# ---- a fit stopped by Ctrl-C or SIGTERM -----------------------------------------------------------------------------
+# 8 steps of 4 batches an epoch, a validation and a save every 4: a signal before step 6 lands mid-epoch, between saves
+STOPPED = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+           "--model.val_levels=[4]", "--data.init_args.resolution=64", "--data.init_args.train_size=16",
+           "--data.init_args.val_size=4", "--data.init_args.test_size=4", "--data.init_args.batch_size=4",
+           "--trainer.max_steps=8", "--trainer.val_check_interval=4", "--trainer.limit_val_batches=1",
+           "--checkpoint.every_n_train_steps=4", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
+           "--trainer.enable_model_summary=false", "--trainer.accelerator=cpu"]
+
+
+@pytest.fixture
+def sigint_back():
+    """Lightning ignores SIGINT from its Ctrl-C shutdown on (and never gives it back): pytest's process gets it back."""
+    import signal
+
+    yield
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _signal_at(tmp_path: Path, step: int, signum: str = "SIGINT", times: int = 1) -> str:
+    """A config that sends the signal before the batch that starts at global step ``step`` (tests.cli.ddp_probe)."""
+    config = tmp_path / f"{signum}-{step}-{times}.yaml"
+    config.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.SignalAtStep\n"
+                      f"      init_args: {{step: {step}, signum: {signum}, times: {times}}}\n")
+    return str(config)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[str, torch.Tensor]:
+    """The final weights of the fit the interrupted ones resume, run without a stop."""
+    from pixeltransformer.cli import main
+
+    root = tmp_path_factory.mktemp("uninterrupted")
+    main(["fit", *STOPPED, "--run_root", str(root), "--run_name", "straight"])
+    return torch.load(root / "polynomial" / "straight" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+@pytest.mark.parametrize("signum, why", [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
+def test_a_stopped_fit_saves_its_step_and_resumes_as_if_never_stopped(tmp_path, capsys, sigint_back, uninterrupted,
+                                                                      signum, why):
+    """Ctrl-C (or a scheduler's SIGTERM) an hour into a fit saved nothing: the run went back to its last interval's
+    last.ckpt. The step under way now ends, last.ckpt saves it, a line says how to resume, and the resume ends with
+    the weights of a fit that was never stopped."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from pixeltransformer.cli import main
+
+    with pytest.raises(SystemExit) as stopped:  # what Lightning ends a fit with on Ctrl-C (status 1) and on SIGTERM
+        main(["fit", *STOPPED, "--config", _signal_at(tmp_path, 5, signum), "--run_root", str(tmp_path),
+              "--run_name", "stopped"])
+    assert isinstance(stopped.value, SIGTERMException) if signum == "SIGTERM" else stopped.value.code == 1
+    run = tmp_path / "polynomial" / "stopped"
+    last = run / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 6
+    assert sorted(p.name for p in last.parent.iterdir()) == ["best-step000004.ckpt", "last.ckpt"]  # no .partial
+    assert f"[run] {why}: stopped at step 6 and saved {last}: continue with --resume {run} (make train RESUME={run})" \
+        in capsys.readouterr().out.splitlines()
+
+    resumed = main(["fit", "--resume", str(run), "--trainer.callbacks=[]"])
+    assert resumed.trainer.global_step == 8
+    weights = torch.load(last, weights_only=True)["state_dict"]
+    for key, value in uninterrupted.items():
+        assert torch.allclose(value, weights[key], atol=1e-6, rtol=0), key
+
+
+def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, capsys, sigint_back):
+    """The first Ctrl-C asks for the end of the step; a second one stops the fit where it is, and saves nothing."""
+    from pixeltransformer.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fit", *STOPPED, "--config", _signal_at(tmp_path, 5, times=2), "--run_root", str(tmp_path),
+              "--run_name", "twice"])
+    assert torch.load(tmp_path / "polynomial" / "twice" / "checkpoints" / "last.ckpt",
+                      weights_only=True)["global_step"] == 4  # the interval's save
+    assert "stopped at step" not in capsys.readouterr().out
+
+
+def test_a_stop_within_a_gradient_accumulation_saves_the_end_of_its_step(tmp_path, sigint_back):
+    """With accumulate_grad_batches=2 a step takes two batches: a stop after the first would save a step whose batch
+    is half used (the resume would skip it); it waits for the optimizer step."""
+    from pixeltransformer.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fit", *STOPPED, "--trainer.accumulate_grad_batches=2", "--config", _signal_at(tmp_path, 1),
+              "--run_root", str(tmp_path), "--run_name", "accumulating"])
+    ckpt = torch.load(tmp_path / "polynomial" / "accumulating" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 2
+    assert ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["processed"] == 4
+
+
+def test_a_data_worker_leaves_ctrl_c_to_the_fit(tmp_path):
+    """Ctrl-C reaches every process of the terminal, DataLoader workers too: a worker ended on it, and the fit, which
+    goes on to the end of its step, failed at its next batch ("DataLoader worker exited unexpectedly")."""
+    import multiprocessing
+    import os
+    import signal
+
+    dm = PolynomialDataModule(train_size=64, val_size=4, test_size=4, batch_size=4, resolution=16, num_workers=1)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    batches = iter(loader)
+    next(batches)  # the worker has started
+    for worker in multiprocessing.active_children():
+        os.kill(worker.pid, signal.SIGINT)
+    assert 1 + sum(1 for _ in batches) == len(loader) == 16

@@ -520,6 +520,28 @@ def test_a_fit_of_no_steps_is_refused_before_its_folder(tmp_path, capsys, option
     assert "[run]" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("value", ["0", "0.0"])
+def test_a_fit_of_no_training_batches_is_refused_before_its_folder(tmp_path, capsys, trained_polynomial, value):
+    """limit_train_batches=0 ran a fit of no step: a new run left a folder that could be neither resumed nor
+    evaluated, and a resume wrote the setting into its run's config.yaml (and command.txt). Both are refused in one
+    line, and nothing is written."""
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            f"--trainer.limit_train_batches={value}", "--run_root", str(tmp_path / "runs"), "--run_name", "none"]
+    refused = rf"^trainer.limit_train_batches must be above 0 for fit \(got {value}\): a fit of no training batch " \
+              r"saves no checkpoint; to validate a checkpoint alone: pixeltransformer validate --ckpt_path CKPT$"
+    with pytest.raises(ValueError, match=refused):
+        main(args)
+    assert not (tmp_path / "runs").exists()
+    assert "[run]" not in capsys.readouterr().out
+    before = {p: p.read_bytes() for p in trained_polynomial.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match=refused):
+        main(["fit", "--resume", str(trained_polynomial), f"--trainer.limit_train_batches={value}"])
+    assert {p: p.read_bytes() for p in trained_polynomial.rglob("*") if p.is_file()} == before
+    # a fast_dev_run sets the batches itself: it trains, and keeps no folder
+    cli = main([*args, "--trainer.fast_dev_run=true"])
+    assert cli.trainer.global_step == 1 and not (tmp_path / "runs" / "polynomial" / "none").exists()
+
+
 def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys):
     """WANDB_MODE=disabled (the README's way to turn W&B off) reaches the logger, which asks for offline itself.
     The command names its run folder first."""

@@ -47,7 +47,7 @@ class NanLoss(Blowup):
 
 
 def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at: int | None = None,
-        nan_at=(), nan_batches=(), **trainer_options):
+        nan_at=(), nan_batches=(), every_n_train_steps: int = 1, callbacks=(), **trainer_options):
     import lightning as L
 
     import domains.polynomial.domain  # noqa: F401 - the domain the module names
@@ -60,8 +60,8 @@ def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at
     module.blow_at, module.overflow_at, module.nan_at = frozenset(blow_at), overflow_at, frozenset(nan_at)
     module.nan_batches = frozenset(nan_batches)
     checkpoints = RunCheckpoint(dirpath=str(tmp_path / "checkpoints"), monitor=None, save_top_k=0,
-                                every_n_train_steps=1, every_minutes=None)
-    trainer = L.Trainer(**{"max_steps": max_steps, "logger": False, "callbacks": [checkpoints],
+                                every_n_train_steps=every_n_train_steps, every_minutes=None)
+    trainer = L.Trainer(**{"max_steps": max_steps, "logger": False, "callbacks": [*callbacks, checkpoints],
                            "enable_progress_bar": False, "limit_val_batches": 0, "enable_model_summary": False,
                            "accelerator": "cpu", "gradient_clip_val": 1.0, **trainer_options})
     trainer.fit(module, datamodule=dm)
@@ -107,6 +107,23 @@ def test_weights_that_overflow_are_never_saved(tmp_path):
                        r".*last\.ckpt \(step 2\)$"):
         fit(tmp_path, blow_at=(), max_steps=5, overflow_at=2)
     assert saved(tmp_path) == (2, True)
+
+
+def test_a_ctrl_c_never_saves_weights_that_overflowed(tmp_path):
+    """Ctrl-C saves the step under way when it ends: if that step's optimizer step overflowed the weights, the save
+    is refused as any other, the run stops as diverged, and the last finite checkpoint stays."""
+    import signal
+
+    from tests.cli.ddp_probe import SignalAtStep
+
+    try:
+        with pytest.raises(FloatingPointError, match=r"^the weights hold NaN or Inf at global step 5 .*; not saved; "
+                           r"the last checkpoint saved is .*last\.ckpt \(step 4\)$"):  # the next save is at step 8
+            fit(tmp_path, blow_at=(), max_steps=8, overflow_at=4, every_n_train_steps=4,
+                callbacks=[SignalAtStep(step=4)])
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert saved(tmp_path) == (4, True)
 
 
 def test_skips_apart_are_not_a_run_of_skips_under_a_loss_scaler(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@ Lightning project, or is refused in one line that says what to use instead."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import lightning as L
@@ -127,3 +128,57 @@ def test_lightning_s_best_and_last_ckpt_names_point_to_the_files(tmp_path, monke
                                               r"checkpoints/last.ckpt or best-step\*.ckpt; to continue a run, fit "
                                               r"--resume runs/<domain>/<run>\)$"):
         main([sub, *FAST, f"--ckpt_path={name}", *runs(tmp_path, "r")])
+
+
+FOLDER = ("each run goes to its own folder, <run_root>/<domain>/<run_name>, where the CLI points Lightning: set "
+          "run_root (and run_name) instead")
+GROUP = ("a run folder's fits and evaluations form one W&B group, <domain>/<run_name>, which the CLI names: gather "
+         "runs with W&B tags instead")
+
+
+@pytest.mark.parametrize("trainer, refused, why", [
+    ("  default_root_dir: /tmp/mine\n", "trainer.default_root_dir", FOLDER),
+    ("  logger:\n    init_args:\n      group: sweep\n", "trainer.logger.init_args.group", GROUP),
+    ("  default_root_dir: /tmp/mine\n  logger:\n    - class_path: lightning.pytorch.loggers.WandbLogger\n"
+     "      init_args: {group: sweep}\n", "trainer.default_root_dir and trainer.logger.init_args.group",
+     f"{FOLDER}; {GROUP}")])
+def test_a_config_file_that_sets_what_the_cli_sets_is_refused(tmp_path, capsys, trainer, refused, why):
+    """--trainer.default_root_dir on the command line is refused in one line; in a config file it, and the W&B
+    logger's group, were ignored without a word (the CLI sets both from the run folder). The file is named."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("trainer:\n" + trainer)
+    with pytest.raises(ValueError, match=rf"^{mine} sets {refused}: {re.escape(why)}"):
+        main(["fit", *FAST, "--config", str(mine), *runs(tmp_path, "mine")])
+    assert not (tmp_path / "polynomial").exists() and "[run]" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("given", ["--trainer.logger.init_args.group=sweep", "--trainer.logger.group=sweep"])
+def test_a_wandb_group_on_the_command_line_is_refused(tmp_path, given):
+    """The command-line form of the W&B group, like --trainer.default_root_dir."""
+    refused = rf"^{given.split('=')[0]}: {GROUP}: --trainer.logger.init_args.tags=\[\.\.\.\]$"
+    with pytest.raises(ValueError, match=refused):
+        main(["fit", *FAST, given, *runs(tmp_path, "sweep")])
+    assert not (tmp_path / "polynomial").exists()
+
+
+def test_a_run_s_config_records_no_run_folder_and_a_copy_starts_another_run(tmp_path):
+    """config.yaml recorded its run folder (default_root_dir, the W&B save_dir and group, the name derived from them):
+    a copy of it elsewhere, which the user means for a new run, would now be refused; it records none of them. A
+    run folder's config.yaml written so by earlier versions still resumes its run."""
+    import yaml
+
+    main(["fit", *FAST, "--trainer.max_steps=1", *runs(tmp_path, "a")])
+    config = tmp_path / "polynomial" / "a" / "config.yaml"
+    saved = yaml.safe_load(config.read_text())["trainer"]
+    assert saved["default_root_dir"] is None
+    assert {k: saved["logger"]["init_args"][k] for k in ("save_dir", "group", "name")} == dict.fromkeys(
+        ("save_dir", "group", "name"))
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(config.read_text())
+    cli = main(["fit", "--config", str(copy), "--trainer.max_steps=1", *runs(tmp_path, "b")])
+    assert cli.trainer.global_step == 1 and cli.trainer.logger._wandb_init["group"] == "polynomial/b"
+
+    old = config.read_text().replace("default_root_dir: null", f"default_root_dir: {config.parent}")
+    config.write_text(old.replace("group: null", "group: polynomial/a"))  # as earlier versions wrote it
+    resumed = main(["fit", "--resume", str(config.parent), "--trainer.max_steps=2"])
+    assert resumed.trainer.global_step == 2 and resumed.trainer.logger._wandb_init["group"] == "polynomial/a"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_order, joins_a_run, launched_run_name, preflight,
-                                  readable_run_configs, with_run_config)
+from pixeltransformer.runs import (check_config_order, check_set_by_the_cli, joins_a_run, launched_run_name,
+                                  preflight, readable_run_configs, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -104,6 +104,27 @@ def test_a_run_s_config_given_to_any_command_loses_its_logged_wandb_id(tmp_path)
     assert (tmp_path / "config.yaml").read_text() == text
     readable_run_configs(["test", "--config", str(run / "config.yaml")])  # nothing left to change
     assert (run / "config.yaml").read_text() == text.replace("id: 2.048e+126", "id: null")
+
+
+def test_what_the_cli_sets_is_refused_in_a_config_file_but_not_in_one_a_run_folder_holds(tmp_path):
+    """The run folder and the W&B group in a config file are refused in one line, found also in a logger list (only
+    the W&B logger's group: another logger's is its own); the files earlier versions wrote into a run folder, its
+    config.yaml and an evaluation's config_test.yaml, record them and are read as they are."""
+    text = ("trainer:\n  default_root_dir: runs/polynomial/r\n  logger:\n"
+            "  - class_path: lightning.pytorch.loggers.WandbLogger\n    init_args: {group: polynomial/r}\n")
+    run = tmp_path / "runs" / "polynomial" / "r"
+    (run / "eval").mkdir(parents=True)
+    (run / "wandb_id.txt").write_text("0123abcd\n")
+    for config in (run / "config.yaml", run / "eval" / "config_test.yaml", tmp_path / "config.yaml"):
+        config.write_text(text)
+    check_set_by_the_cli(["fit", "--config", str(run / "config.yaml"), "-c", str(run / "eval" / "config_test.yaml")])
+    with pytest.raises(ValueError, match=rf"^{tmp_path / 'config.yaml'} sets trainer.default_root_dir and "
+                                         r"trainer.logger.init_args.group: each run goes to its own folder, .*; a run "
+                                         r"folder's fits and evaluations form one W&B group, .*tags\)$"):
+        check_set_by_the_cli(["fit", f"--config={tmp_path / 'config.yaml'}"])
+    other = tmp_path / "other.yaml"
+    other.write_text("trainer:\n  logger:\n  - class_path: mine.GroupLogger\n    init_args: {group: g}\n")
+    check_set_by_the_cli(["fit", "--config", str(other)])
 
 
 def test_an_overlay_given_before_its_domain_config_is_named():
