@@ -103,6 +103,9 @@ class ImageDomain(Domain):
                 "classification accuracy": ["acc_gt", "acc_mean", "acc_sample", "acc_nn", "acc_vae"],
                 "MSE (pixels not in S)": ["mse", "sample_mse", "nn_mse", "vae_mse"]}
 
+    def method_names(self) -> dict[str, str]:
+        return {**super().method_names(), "gt": "ground truth", "vae": "VAE completion"}
+
     def summary(self, rows: list[dict]) -> dict:
         return {
             "nll_units": "nll: nats per channel of the normalised density on [0, 1] values; nll_bpd = nll / ln 2 "

@@ -185,17 +185,18 @@ def figure_mean_sweep(gt: Any, means_by_k: dict[int, Any], path: str | Path | No
 
 def figure_samples(gt: Any, ctx_vis: Any, samples: Sequence[Any], path: str | Path | None,
                    title: str | None = None) -> np.ndarray:
-    """Fig. 4: ground truth, the visualised context S, then the samples (one row per example)."""
+    """Fig. 4: ground truth, the context S drawn as its nearest-neighbour fill (context_image's "nn"), then the
+    samples (one row per example)."""
     gts, ctxs = _examples(gt), _examples(ctx_vis)
     per_sample = [_examples(s) for s in samples]
     rows = [[g, ctxs[i]] + [s[i] for s in per_sample] for i, g in enumerate(gts)]
-    return image_grid(rows, path, col_titles=["GT", "S"] + [f"sample {j + 1}" for j in range(len(samples))], title=title)
+    return image_grid(rows, path, col_titles=["GT", "S (NN fill)"] + [f"sample {j + 1}" for j in range(len(samples))], title=title)
 
 
 def figure_composition(top_src: Any, bottom_src: Any, ctx_vis: Any, sample: Any, path: str | Path | None,
                        title: str | None = None) -> np.ndarray:
-    """Fig. 5: the image giving the top half of S, the one giving the bottom half, S, and the sample
-    (each one image, or batches of the same length: one row per example)."""
+    """Fig. 5: the image giving the top half of S, the one giving the bottom half, S drawn as its nearest-neighbour
+    fill, and the sample (each one image, or batches of the same length: one row per example)."""
     tops, bottoms, ctxs, samples = (_examples(x) for x in (top_src, bottom_src, ctx_vis, sample))
     rows = [[t, bottoms[i], ctxs[i], samples[i]] for i, t in enumerate(tops)]
-    return image_grid(rows, path, col_titles=["top from", "bottom from", "S", "sample"], title=title)
+    return image_grid(rows, path, col_titles=["top from", "bottom from", "S (NN fill)", "sample"], title=title)

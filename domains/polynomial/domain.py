@@ -128,6 +128,9 @@ class PolynomialDomain(Domain):
         return {"NLL (nats)": ["nll", "oracle_nll", "gp_nll"],
                 "MSE of the mean": ["mse", "oracle_mse", "gp_mse", "nn_mse", "sample_mse"]}
 
+    def method_names(self) -> dict[str, str]:
+        return {**super().method_names(), "oracle": "exact Bayes oracle", "gp": "RBF GP fitted to S"}
+
     def summary(self, rows: list[dict]) -> dict:
         return {"nll_gap_to_oracle": nll_gap_to_oracle(rows)}
 

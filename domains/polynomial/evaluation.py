@@ -113,6 +113,10 @@ class GPProtocolEvaluation(SweepEvaluation):
     def plot_groups(self, pl_module) -> dict[str, list[str]]:
         return {"NLL (nats)": ["nll", "oracle_nll", "bayes_nll"], "MSE of the mean": ["mse", "oracle_mse"]}
 
+    def method_names(self, pl_module) -> dict[str, str]:
+        return {**super().method_names(pl_module), "oracle": "exact GP oracle (told the kernel)",
+                "bayes": "Bayes predictor"}
+
     def summary(self, rows: list[dict[str, Any]], pl_module) -> dict[str, Any]:
         per = self._per_batch
         n = len(per["target_ll"])

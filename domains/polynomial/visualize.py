@@ -19,6 +19,8 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
     "ctx_y": [K]}; truth: (x [R], y [R]) on its own grid. The y range follows the truth, else S and the band.
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
     ref = truth[1] if truth is not None else np.concatenate(
         [np.ravel(v) for p in panels for v in (p["ctx_y"], p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"])])
@@ -36,6 +38,7 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
         ax.set_title(p["title"])
         ax.set_ylim(lo - pad, hi + pad)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # [-1, 1] in steps of 0.5: 0.25 steps ran together
         ax.grid(alpha=0.3)
     return _save(fig, axes, path, title)
 

@@ -122,6 +122,9 @@ class SdfDomain(Domain):
     def plot_groups(self) -> dict[str, list[str]]:
         return PLOT_GROUPS
 
+    def method_names(self) -> dict[str, str]:
+        return {**super().method_names(), "prob": "model, P(inside) > 0.5", "rbf": "RBF fill"}
+
     def summary(self, rows: list[dict]) -> dict:
         return iou_summary(rows)
 

@@ -141,7 +141,7 @@ def figure_sdf_samples(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx
     if gt_mesh is not None:
         draw_mesh(fig.add_subplot(1, n, 1, projection="3d"), gt_mesh, "ground truth")
     draw_context_points(fig.add_subplot(1, n, first + 1, projection="3d"), ctx_pos, ctx_val,
-                        f"S ({len(np.reshape(ctx_val, -1))} points)", vmax)
+                        f"S ({len(np.reshape(ctx_val, -1))} points: blue in, red out)", vmax)
     for i, mesh in enumerate(sample_meshes):
         draw_mesh(fig.add_subplot(1, n, first + 2 + i, projection="3d"), mesh, f"sample {i + 1}")
     last = n - (prob_mesh is not None)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .signal import SignalSpec
 
 Files = dict[str, "Path | list[Path]"]
+# legend names of the core's methods in the metrics-vs-|S| figure (Domain.method_names adds a domain's baselines)
+CORE_METHOD_NAMES = {"model": "model", "sample": "model samples", "nn": "nearest-neighbour fill"}
 
 
 class Domain:
@@ -79,6 +81,11 @@ class Domain:
     def plot_groups(self) -> dict[str, list[str]]:
         """Panels of the metrics-vs-|S| figure: {title: metric keys}."""
         return {"NLL (nats/dim)": ["nll"], "MSE": ["mse", "sample_mse", "nn_mse"]}
+
+    def method_names(self) -> dict[str, str]:
+        """Legend names of the methods in that figure, by evaluation.method_of's name ("nn" for "nn_mse"); a line
+        reads "<name> (<metric key>)". A domain adds its baselines to these."""
+        return dict(CORE_METHOD_NAMES)
 
     def summary(self, rows: list[dict]) -> dict:
         """Extra top-level entries of metrics.json (units, definitions)."""

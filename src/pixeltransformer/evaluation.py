@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from .distribution import BinnedGaussian
+from .domain import CORE_METHOD_NAMES
 from .inference import observed_lookup
 from .media import log_media, log_summary, log_table_and_curves
 from .files import write_json
@@ -185,8 +186,17 @@ def method_colours(groups: dict[str, list[str]]) -> dict[str, str]:
     return {key: palette[method_of(key, keys)] for keys in groups.values() for key in keys}
 
 
-def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: Path, title: str = "") -> Path:
-    """One panel per group of metrics, each against |S| on a log axis; a method keeps its colour in every panel."""
+def legend_label(key: str, group: list[str], names: dict[str, str]) -> str:
+    """A line's legend entry: its method's name and the metric key of metrics.json ("nearest-neighbour fill
+    (nn_ssim)"); the bare key for a method without a name."""
+    method = method_of(key, group)
+    return f"{names[method]} ({key})" if method in names else key
+
+
+def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: Path, title: str = "",
+               names: dict[str, str] | None = None) -> Path:
+    """One panel per group of metrics, each against |S| on a log axis; a method keeps its colour in every panel and
+    is named in the legends by ``names`` (method -> name, see legend_label)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -200,7 +210,7 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
     for ax, (name, keys) in zip(axes[0], groups.items()):
         for key in keys:
             ys = [r.get(key, float("nan")) for r in rows]
-            ax.plot(xs, ys, marker="o", label=key, color=colours[key])
+            ax.plot(xs, ys, marker="o", label=legend_label(key, keys, names or {}), color=colours[key])
         ax.set_xscale("log", base=2)
         values = [r[k] for r in rows for k in keys if r.get(k) is not None]
         if values and max(values) - min(values) > 50:  # one wild baseline should not flatten the others
@@ -271,6 +281,11 @@ class SweepEvaluation(Callback):
         domain = getattr(pl_module, "domain", None)
         return domain.plot_groups() if domain is not None else {"NLL (nats/dim)": ["nll"],
                                                                  "MSE": ["mse", "sample_mse", "nn_mse"]}
+
+    def method_names(self, pl_module: L.LightningModule) -> dict[str, str]:
+        """Legend names of the methods in plot_groups' panels (the domain's)."""
+        domain = getattr(pl_module, "domain", None)
+        return domain.method_names() if domain is not None else dict(CORE_METHOD_NAMES)
 
     def on_sweep_end(self, trainer: L.Trainer, pl_module: L.LightningModule, out_dir: Path,
                      rows: list[dict[str, Any]]) -> None:
@@ -393,7 +408,8 @@ class SweepEvaluation(Callback):
             return
         write_json(self._dir / "metrics.json", self.results)
         groups = self.plot_groups(pl_module)
-        plot = plot_sweep(rows, groups, self._dir / "metrics_vs_context.png", title=f"{spec.domain} / {spec.dataset}")
+        plot = plot_sweep(rows, groups, self._dir / "metrics_vs_context.png", title=f"{spec.domain} / {spec.dataset}",
+                          names=self.method_names(pl_module))
         log_media(trainer, {"eval/metrics_vs_context": plot})
         log_table_and_curves(trainer, "eval", rows, "num_context", groups)
         log_summary(trainer, summary_scalars(rows, extra))  # one column per number in the W&B runs table

@@ -69,6 +69,19 @@ def test_figures_have_the_promised_size(tmp_path):
     assert _size(tmp_path / "c.png") == (c.shape[1], c.shape[0])
 
 
+def test_a_nearest_neighbour_view_of_s_says_so(tmp_path, monkeypatch):
+    """Fig. 4 and 5 show S as its nearest-neighbour fill, a picture that could pass for a completion: the column
+    says what it is."""
+    titles, draw = [], vis._draw_text
+    monkeypatch.setattr(vis, "_draw_text", lambda canvas, cell, left, top, title, rows, cols:
+                        titles.append(cols) or draw(canvas, cell, left, top, title, rows, cols))
+    gt = torch.rand(2, 1, 8, 8)  # [B, C, H, W]
+    ctx = vis.context_image(*draw_context(gt, 5), 8)  # [B, C, H, W]
+    vis.figure_samples(gt, ctx, [gt], tmp_path / "s.png")
+    vis.figure_composition(gt, gt, ctx, gt, tmp_path / "c.png")
+    assert titles[0][1] == titles[1][2] == "S (NN fill)", titles
+
+
 def test_image_grid_pixels_are_nearest_upscaled():
     img = np.zeros((2, 2, 3), np.uint8)
     img[0, 1] = 255

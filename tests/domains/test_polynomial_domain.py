@@ -198,3 +198,25 @@ def test_a_prior_without_spread_is_refused_in_one_line(option, dataset, value):
 
     with pytest.raises(ValueError, match=rf"^--data.init_args.{option} must be > 0, got {value}$"):
         PolynomialDataModule(dataset=dataset, **{option: value})
+
+
+def test_function_pictures_x_tick_labels_do_not_run_into_each_other(tmp_path, monkeypatch):
+    """Three panels on [-1, 1] (the evaluation's pictures): the x labels of each panel stay apart."""
+    import numpy as np
+    import matplotlib.pyplot as plt
+
+    from domains.polynomial.visualize import figure_functions
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to measure its labels
+    x = np.linspace(-1, 1, 64)  # [G]
+    panel = {"title": "|S| = 4", "x": x, "mean": x ** 3, "std": 0.1 + 0 * x, "samples": np.stack([x ** 3] * 2),
+             "ctx_x": x[::16], "ctx_y": x[::16] ** 3}
+    figure_functions([panel] * 3, tmp_path / "f.png", truth=(x, x ** 3))
+    fig = figures[0]
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        boxes = sorted((t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()),
+                       key=lambda b: b.x0)
+        gaps = [b.x0 - a.x1 for a, b in zip(boxes, boxes[1:])]
+        assert len(boxes) >= 3 and min(gaps) > 2, f"x tick labels overlap: gaps {gaps} px"

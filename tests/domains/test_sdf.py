@@ -450,6 +450,19 @@ def test_renders(tmp_path):
     assert fig.shape[1] > 5 * fig.shape[0]  # six panels side by side
 
 
+def test_the_context_panel_says_what_its_colours_mean(tmp_path, monkeypatch):
+    """S's points are coloured by their SDF value: the panel's title gives the key (blue inside, red outside)."""
+    from domains.sdf import visualize
+
+    figures, finish = [], visualize._finish
+    monkeypatch.setattr(visualize, "_finish", lambda fig, path: figures.append(fig) or finish(fig, path))
+    m = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    pos = np.random.default_rng(0).uniform(-1, 1, (32, 3))  # [K, 3]
+    figure_sdf_samples(m, pos, np.linalg.norm(pos, axis=1) - 0.5, [m], m, tmp_path / "fig8.png", size=1.2)
+    titles = [ax.get_title() for ax in figures[0].axes]
+    assert titles[1] == "S (32 points: blue in, red out)", titles
+
+
 # ---- procedural chairs ------------------------------------------------------------------------------
 
 

@@ -335,6 +335,52 @@ def test_sweep_plot_gives_each_method_one_colour_in_every_panel():
     assert len({colours["ssim"], colours["sample_ssim"], colours["nn_ssim"], colours["acc_gt"], colours["iou_rbf"]}) == 5
 
 
+def test_sweep_plot_legends_name_each_method_beside_its_metric_key(tmp_path, monkeypatch):
+    """metrics_vs_context.png: a line reads "nearest-neighbour fill (nn_ssim)", not the bare key; a method without
+    a name keeps its key."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pixeltransformer.evaluation import plot_sweep
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to read its legends
+    rows = [{"num_context": k, "ssim": 0.1 * k, "sample_ssim": 0.05 * k, "nn_ssim": 0.2, "odd_ssim": 0.3, "nll": 1.0}
+            for k in (4, 16)]
+    names = {"model": "model", "sample": "model samples", "nn": "nearest-neighbour fill"}
+    plot_sweep(rows, {"NLL": ["nll"], "SSIM": ["ssim", "sample_ssim", "nn_ssim", "odd_ssim"]}, tmp_path / "m.png",
+               names=names)
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in figures[0].axes]
+    assert legends == [["model (nll)"],
+                       ["model (ssim)", "model samples (sample_ssim)", "nearest-neighbour fill (nn_ssim)", "odd_ssim"]]
+
+
+@pytest.mark.parametrize("name", ["polynomial", "images", "sdf", "video"])
+def test_every_domain_names_every_method_of_its_sweep_figure(name):
+    import importlib
+
+    from pixeltransformer.domain import Domain
+    from pixeltransformer.evaluation import method_of
+
+    module = importlib.import_module(f"domains.{name}.domain")
+    domain = next(c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Domain) and c is not Domain)
+    groups, names = domain.plot_groups(domain.__new__(domain)), domain.method_names(domain.__new__(domain))
+    unnamed = [k for keys in groups.values() for k in keys if method_of(k, keys) not in names]
+    assert not unnamed, f"{name}: no legend name for {unnamed}"
+
+
+def test_the_gp_benchmark_names_its_oracle_and_bayes_predictor():
+    from domains.polynomial.evaluation import GPProtocolEvaluation
+    from pixeltransformer.evaluation import method_of
+
+    evaluation = GPProtocolEvaluation()
+    groups, names = evaluation.plot_groups(None), evaluation.method_names(None)
+    assert {method_of(k, keys) for keys in groups.values() for k in keys} <= set(names)
+    assert names["bayes"] == "Bayes predictor" and "told" in names["oracle"]
+
+
 def test_validation_levels_leave_no_level_where_every_query_is_observed():
     """With S at grid points, |S| = every point leaves nothing unobserved to score (the evaluation drops such
     levels too); continuous positions are only capped."""
