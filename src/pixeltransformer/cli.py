@@ -34,7 +34,7 @@ from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
-from .loading import CheckpointError, load_checkpoint
+from .loading import CheckpointError, check_accelerator, load_checkpoint
 from .module import DataMismatch, PixelTransformerModule, check_precision, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
@@ -312,6 +312,7 @@ class PixelTransformerCLI(LightningCLI):
         if "weights_only" in cfg and cfg.weights_only is None:
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
+        check_accelerator(cfg.trainer.get("accelerator"))
         check_no_optimizer_options(cfg)
         if self.subcommand == "fit":
             trainer = cfg.trainer

@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
 from .inference import observed_lookup
+from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .files import write_json
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
@@ -330,15 +331,20 @@ class SweepEvaluation(Callback):
         return (select_items(batch, rows) if rows else None), [keys[i] for i in rows]
 
     @torch.no_grad()
-    def evaluate_batch(self, pl_module, batch: dict[str, Any], batch_idx: int = 0) -> dict[int, dict[str, torch.Tensor]]:
-        """All metrics [B] per level for one batch; the items' keys (split indices) seed the contexts."""
+    def evaluate_batch(self, pl_module, batch: dict[str, Any], batch_idx: int = 0,
+                       progress: bool = False) -> dict[int, dict[str, torch.Tensor]]:
+        """All metrics [B] per level for one batch; the items' keys (split indices) seed the contexts. ``progress``:
+        a line per level (a live bar on a terminal) once the batch has run a second, as a batch of large items (3D
+        shapes, sampled at every level) takes minutes, which the test loop's own progress shows only at its end."""
         spec: SignalSpec = pl_module.spec
         signal = batch["signal"]  # [B, V, *grid]
         b = signal.shape[0]
         keys = batch_keys(batch, batch_idx)
         on_grid = self.queries == "grid"
         out = {}
-        for k in self.level_list(spec):
+        levels = loop_progress(self.level_list(spec), f"eval: |S| levels of batch {batch_idx + 1}", unit="level",
+                               enabled=progress, leave=False)
+        for k in levels:
             if on_grid:  # every grid point is a query
                 ctx_pos, ctx_val = draw_context(signal, k, [item_seed(self.seed + 1, key, k) for key in keys],
                                                 self.grid_points)  # [B, K, P], [B, K, V]
@@ -372,7 +378,7 @@ class SweepEvaluation(Callback):
         part, keys = self.items_to_evaluate(batch, batch_idx)
         if part is None:
             return
-        for k, values in self.evaluate_batch(pl_module, part, batch_idx).items():
+        for k, values in self.evaluate_batch(pl_module, part, batch_idx, progress=trainer.is_global_zero).items():
             for name, v in values.items():
                 self._update(k, name, v, keys)
 

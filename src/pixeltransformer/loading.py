@@ -88,6 +88,25 @@ def accelerator() -> tuple[str | None, int]:
     return ("cuda", torch.cuda.device_count()) if torch.cuda.is_available() else (None, 0)
 
 
+# trainer.accelerator names -> the device types that serve them (Lightning's "gpu": CUDA, else Apple's MPS)
+ACCELERATOR_TYPES = {"gpu": ("cuda", "mps"), "cuda": ("cuda",), "mps": ("mps",)}
+
+
+def check_accelerator(name: Any) -> None:
+    """trainer.accelerator asking for a device this machine does not have, in one line that says what to do (Lightning
+    says "No supported gpu backend found!", naming neither the setting nor the torch build)."""
+    wanted = ACCELERATOR_TYPES.get(str(name).lower()) if isinstance(name, str) else None
+    if wanted is None:
+        return
+    here, count = accelerator()
+    if here in wanted and count > 0:
+        return
+    build = "a CPU build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+    raise ValueError(f"trainer.accelerator={name}, but torch sees no {'GPU' if name == 'gpu' else name} device here "
+                     f"(torch {torch.__version__}, {build}): leave out configs/trainer/gpu.yaml or the "
+                     "trainer.accelerator setting to run on the CPU")
+
+
 def check_device(map_location: str | torch.device) -> torch.device:
     """map_location as a device this machine has that can hold weights, or one line naming why not (torch's own
     error for an unknown name lists twenty device types; 'meta' holds shapes without values)."""

@@ -247,7 +247,8 @@ ROWS = [
     ("gpu-trainer-without-gpu",
      '`pixeltransformer fit --config configs/polynomial.yaml --config configs/trainer/gpu.yaml` on a machine without a GPU',
      lambda w: ["cli", "fit", *POLY, "--config", str(CONFIGS / "trainer" / "gpu.yaml"), *_runs(w)],
-     "trainer settings: No supported gpu backend found!"),
+     "trainer.accelerator=gpu, but torch sees no GPU device here (torch {torch}, a CPU build): leave out "
+     "configs/trainer/gpu.yaml or the trainer.accelerator setting to run on the CPU"),
     ("resume-no-checkpoint",
      '`make train RESUME=runs/polynomial/nockpt` (a run that never saved)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/nockpt"],
@@ -346,7 +347,7 @@ def test_bad_input_gives_one_line_and_changes_nothing(row, world):
     assert TRACEBACK not in out, out[-3000:]
     line = last_line(proc.stderr)
     assert "error: " in line or "***" in line, out[-3000:]
-    assert expected.format(w=world) in line, out[-3000:]
+    assert expected.format(w=world, torch=torch.__version__) in line, out[-3000:]
     assert before == after, sorted(set(before.items()) ^ set(after.items()))[:10]
     assert not (world / "pwned").exists()
 

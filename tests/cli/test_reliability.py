@@ -107,6 +107,25 @@ def test_the_device_check_works_without_torch_accelerator(monkeypatch):
             check_device("cuda")
 
 
+@pytest.mark.parametrize("here, name, refused", [
+    ((None, 0), "gpu", True), ((None, 0), "cuda", True), (("mps", 1), "cuda", True), (("cuda", 0), "gpu", True),
+    (("cuda", 2), "gpu", False), (("mps", 1), "gpu", False), (("cuda", 1), "cuda", False), ((None, 0), "cpu", False),
+    ((None, 0), "auto", False), ((None, 0), None, False)])
+def test_an_accelerator_this_machine_lacks_is_one_line(monkeypatch, here, name, refused):
+    """trainer.accelerator=gpu on a machine without one stopped in Lightning's "No supported gpu backend found!", which
+    names neither the setting nor what to do."""
+    from pixeltransformer import loading
+
+    monkeypatch.setattr(loading, "accelerator", lambda: here)
+    if not refused:
+        loading.check_accelerator(name)
+        return
+    with pytest.raises(ValueError, match=rf"^trainer.accelerator={name}, but torch sees no .* device here \(torch "
+                                         r".*\): leave out configs/trainer/gpu.yaml or the trainer.accelerator "
+                                         r"setting to run on the CPU$"):
+        loading.check_accelerator(name)
+
+
 def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(tiny_ckpt.read_bytes()[:500])

@@ -76,7 +76,7 @@ def test_gp_oracle_is_calibrated_on_gp_draws_with_many_samples():
     """Where S pins the function down (|S| = 47, lengthscale 0.4) the data's own nugget dominates the predictive:
     the standardised errors at held-out grid points have mean square 1 (an oracle without it gives about 2.5)."""
     res, n, k = 256, 128, 47
-    values = GPDataset(n, "rbf", 0.4, 1.0, res, 2.0, seed=1).values.double()  # [N, R]
+    values = GPDataset(n, "rbf", 0.4, 1.0, res, 2.0, seed=1).draw(list(range(n))).double()  # [N, R]
     x = torch.linspace(-2, 2, res, dtype=torch.float64)
     gen = torch.Generator().manual_seed(0)
     idx = torch.stack([torch.randperm(res, generator=gen)[: k + 50] for _ in range(n)])  # [N, K+Q]
@@ -256,3 +256,20 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch):
     assert 3 <= gp["num_context_range"][0] <= gp["num_context_range"][1] <= 46
     assert [r["num_context"] for r in metrics["rows"]] == [3, 5, 10, 20, 30, 46]
     assert (run / "eval" / "functions.png").is_file()
+
+
+def test_gp_draws_are_fixed_by_seed_and_index_and_drawn_when_read():
+    """The 200 000 training functions were drawn before the first step (20 s, 2.4 GB): each item is now drawn when
+    read, fixed by (seed, i) whatever batch it comes in, and a DataLoader draws a batch in one call."""
+    from torch.utils.data import DataLoader
+
+    huge = GPDataset(10**12, "rbf", 0.4, 1.0, 64, 2.0, seed=3)  # no storage: a size of any length costs nothing
+    assert len(huge) == 10**12 and huge[10**12 - 1]["signal"].shape == (1, 64)
+    ds = GPDataset(8, "matern", 0.4, 1.0, 64, 2.0, seed=3)
+    alone = torch.cat([ds[i]["signal"] for i in range(8)])  # [8, 64]
+    batched = torch.cat([b["signal"][:, 0] for b in DataLoader(ds, batch_size=3, shuffle=False)])  # [8, 64]
+    torch.testing.assert_close(batched, alone, rtol=0, atol=1e-6)
+    torch.testing.assert_close(ds.__getitems__([5, 2])[0]["signal"], alone[5:6], rtol=0, atol=1e-6)
+    assert not torch.allclose(GPDataset(8, "matern", 0.4, 1.0, 64, 2.0, seed=4)[0]["signal"], alone[:1])
+    with pytest.raises(IndexError):
+        ds[8]

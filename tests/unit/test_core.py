@@ -791,3 +791,21 @@ def test_temperature_zero_draws_the_most_likely_value(tiny_module):
     expected = m.dist.components(params, best)[0].squeeze(-2)  # [1, 1, V]
     assert torch.allclose(drawn, expected.unsqueeze(1).expand(1, 3, 1, 1), atol=1e-6)
     assert not torch.allclose(m.sample(pos, val, qry, num_samples=3, temperature=1.0, seed=5), drawn, atol=1e-3)
+
+
+def test_the_sweep_shows_its_progress_over_levels(tiny_module, capsys, monkeypatch):
+    """One batch of large items (3D shapes at every level) took two minutes with no output: the test loop's own
+    progress line comes only when the batch ends. The sweep now shows its levels as it goes (on rank zero)."""
+    from pixeltransformer import loopbar
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    monkeypatch.setattr(loopbar, "DELAY_SECONDS", 0.0)  # a batch this small ends within the usual first second
+    ev = SweepEvaluation(levels=(2, 4, 8), num_samples=0)
+    signal = torch.rand(2, *tiny_module.spec.grid_shape).unsqueeze(1) * 0.5  # [2, 1, N]
+    batch = {"signal": signal, "index": torch.arange(2)}
+    ev.evaluate_batch(tiny_module, batch, 0)
+    assert capsys.readouterr().err == ""  # other ranks, and callers that do not ask, print nothing
+    out = ev.evaluate_batch(tiny_module, batch, 0, progress=True)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert sorted(out) == [2, 4, 8] and len(lines) == 3, lines
+    assert all(line.startswith(f"[eval: |S| levels of batch 1] {i}/3 level") for i, line in enumerate(lines, 1))
