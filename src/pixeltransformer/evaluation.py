@@ -205,7 +205,9 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
 
     groups = {t: [k for k in ks if any(r.get(k) is not None for r in rows)] for t, ks in groups.items()}
     groups = {t: ks for t, ks in groups.items() if ks}
-    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(4.5 * max(1, len(groups)), 3.6), squeeze=False)
+    most = max((len(ks) for ks in groups.values()), default=1)  # legend lines under the fullest panel
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(4.5 * max(1, len(groups)), 3.4 + 0.16 * most),
+                             squeeze=False)
     xs = [r["num_context"] for r in rows]
     colours = method_colours(groups)
     for ax, (name, keys) in zip(axes[0], groups.items()):
@@ -219,7 +221,7 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
         ax.set_xlabel("|S|")
         ax.set_title(name)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.26), frameon=False)  # under it: no line hidden
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -355,6 +355,11 @@ def test_sweep_plot_legends_name_each_method_beside_its_metric_key(tmp_path, mon
     legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in figures[0].axes]
     assert legends == [["model (nll)"],
                        ["model (ssim)", "model samples (sample_ssim)", "nearest-neighbour fill (nn_ssim)", "odd_ssim"]]
+    # each legend lies under its panel, below the |S| label: inside, four long entries covered the lines
+    renderer = figures[0].canvas.get_renderer()
+    for ax in figures[0].axes:
+        box, label = ax.get_legend().get_window_extent(renderer), ax.xaxis.label.get_window_extent(renderer)
+        assert box.y1 <= label.y0 and box.y0 >= 0, (box, label)
 
 
 @pytest.mark.parametrize("name", ["polynomial", "images", "sdf", "video"])
