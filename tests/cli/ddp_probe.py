@@ -57,13 +57,23 @@ class PauseAtStep(Callback):
 class SignalAtStep(Callback):
     """Before the first batch that starts at global step ``step``, on the first rank: send the signal ``signum`` names
     (SIGINT or SIGTERM) ``times`` times to this process and its children (DataLoader workers), or with ``group`` to
-    its whole process group, as a terminal's Ctrl-C does (every DDP rank). The step then runs to its end."""
+    its whole process group, as a terminal's Ctrl-C does (every DDP rank). The step then runs to its end. With
+    ``during="validation"``, before the first batch of the validation after that step instead."""
 
-    def __init__(self, step: int, signum: str = "SIGINT", times: int = 1, group: bool = False):
+    def __init__(self, step: int, signum: str = "SIGINT", times: int = 1, group: bool = False,
+                 during: str = "train"):
         self.step, self.signum, self.times, self.group = step, getattr(signal, signum), times, group
-        self.sent = False
+        self.during, self.sent = during, False
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.during == "train":
+            self._send(trainer)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.during == "validation" and not trainer.sanity_checking:
+            self._send(trainer)
+
+    def _send(self, trainer) -> None:
         if self.sent or trainer.global_step != self.step or not trainer.is_global_zero:
             return
         self.sent = True

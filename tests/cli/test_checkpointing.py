@@ -348,11 +348,12 @@ def sigint_back():
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _signal_at(tmp_path: Path, step: int, signum: str = "SIGINT", times: int = 1) -> str:
-    """A config that sends the signal before the batch that starts at global step ``step`` (tests.cli.ddp_probe)."""
-    config = tmp_path / f"{signum}-{step}-{times}.yaml"
+def _signal_at(tmp_path: Path, step: int, signum: str = "SIGINT", times: int = 1, during: str = "train") -> str:
+    """A config that sends the signal before the batch that starts at global step ``step``, or with
+    ``during="validation"`` before the first batch of the validation after it (tests.cli.ddp_probe)."""
+    config = tmp_path / f"{signum}-{step}-{times}-{during}.yaml"
     config.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.SignalAtStep\n"
-                      f"      init_args: {{step: {step}, signum: {signum}, times: {times}}}\n")
+                      f"      init_args: {{step: {step}, signum: {signum}, times: {times}, during: {during}}}\n")
     return str(config)
 
 
@@ -406,17 +407,33 @@ def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, capsys, sigint_b
     assert "stopped at step" not in capsys.readouterr().out
 
 
-def test_a_stop_within_a_gradient_accumulation_saves_the_end_of_its_step(tmp_path, sigint_back):
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_stop_within_a_gradient_accumulation_saves_the_end_of_its_step(tmp_path, sigint_back, signum):
     """With accumulate_grad_batches=2 a step takes two batches: a stop after the first would save a step whose batch
-    is half used (the resume would skip it); it waits for the optimizer step."""
+    is half used (the resume would skip it); it waits for the optimizer step. (Lightning's own SIGTERM handling
+    stopped the fit after the first batch, and saved nothing.)"""
     from pixeltransformer.cli import main
 
     with pytest.raises(SystemExit):
-        main(["fit", *STOPPED, "--trainer.accumulate_grad_batches=2", "--config", _signal_at(tmp_path, 1),
+        main(["fit", *STOPPED, "--trainer.accumulate_grad_batches=2", "--config", _signal_at(tmp_path, 1, signum),
               "--run_root", str(tmp_path), "--run_name", "accumulating"])
     ckpt = torch.load(tmp_path / "polynomial" / "accumulating" / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 2
     assert ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["processed"] == 4
+
+
+@pytest.mark.parametrize("signum, why", [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
+def test_a_stop_during_a_validation_saves_the_step_after_it(tmp_path, capsys, sigint_back, signum, why):
+    """A signal in a validation lets it end, and the next step, which is saved. (Lightning's own SIGTERM handling
+    stopped the fit in the validation, and saved nothing: here the interval save comes only at step 8.)"""
+    from pixeltransformer.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fit", *STOPPED, "--checkpoint.every_n_train_steps=8", "--config",
+              _signal_at(tmp_path, 4, signum, during="validation"), "--run_root", str(tmp_path), "--run_name", "val"])
+    last = tmp_path / "polynomial" / "val" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 5
+    assert f"[run] {why}: stopped at step 5 and saved {last}" in capsys.readouterr().out
 
 
 def test_a_data_worker_leaves_ctrl_c_to_the_fit(tmp_path):
