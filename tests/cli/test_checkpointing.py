@@ -348,12 +348,15 @@ def sigint_back():
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _signal_at(tmp_path: Path, step: int, signum: str = "SIGINT", times: int = 1, during: str = "train") -> str:
+def _signal_at(tmp_path: Path, step: int, signum: str = "SIGINT", times: int = 1, during: str = "train",
+               another: bool = False) -> str:
     """A config that sends the signal before the batch that starts at global step ``step``, or with
-    ``during="validation"`` before the first batch of the validation after it (tests.cli.ddp_probe)."""
-    config = tmp_path / f"{signum}-{step}-{times}-{during}.yaml"
+    ``during="validation"`` before the first batch of the validation after it; ``another``: from a process of its
+    own (tests.cli.ddp_probe)."""
+    config = tmp_path / f"{signum}-{step}-{times}-{during}-{another}.yaml"
     config.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.SignalAtStep\n"
-                      f"      init_args: {{step: {step}, signum: {signum}, times: {times}, during: {during}}}\n")
+                      f"      init_args: {{step: {step}, signum: {signum}, times: {times}, during: {during}, "
+                      f"another: {str(another).lower()}}}\n")
     return str(config)
 
 
@@ -432,6 +435,23 @@ def test_a_stop_during_a_validation_saves_the_step_after_it(tmp_path, capsys, si
         main(["fit", *STOPPED, "--checkpoint.every_n_train_steps=8", "--config",
               _signal_at(tmp_path, 4, signum, during="validation"), "--run_root", str(tmp_path), "--run_name", "val"])
     last = tmp_path / "polynomial" / "val" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 5
+    assert f"[run] {why}: stopped at step 5 and saved {last}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("signum, why", [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
+def test_a_signal_that_reaches_the_data_workers_too_saves_the_step(tmp_path, capsys, sigint_back, signum, why):
+    """torchrun's agent sends its SIGTERM (or Ctrl-C) to each rank's process group, and SLURM to every process of a
+    job step: the DataLoader workers get it with the fit. A worker that ended on SIGTERM failed the step at once
+    ("DataLoader worker ... is killed by signal: Terminated", or at the next batch it drew, "exited unexpectedly") and
+    nothing was saved. Sent in a validation, the step that ends the fit draws a batch after it."""
+    from pixeltransformer.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fit", *STOPPED, "--checkpoint.every_n_train_steps=8", "--data.init_args.num_workers=1", "--config",
+              _signal_at(tmp_path, 4, signum, during="validation", another=True), "--run_root", str(tmp_path),
+              "--run_name", "workers"])
+    last = tmp_path / "polynomial" / "workers" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == 5
     assert f"[run] {why}: stopped at step 5 and saved {last}" in capsys.readouterr().out
 
