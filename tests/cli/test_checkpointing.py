@@ -471,3 +471,41 @@ def test_a_data_worker_leaves_ctrl_c_to_the_fit(tmp_path):
     for worker in multiprocessing.active_children():
         os.kill(worker.pid, signal.SIGINT)
     assert 1 + sum(1 for _ in batches) == len(loader) == 16
+
+
+def test_sigterm_is_the_fit_s_while_it_trains_and_a_handler_of_the_user_s_stays_with_lightning(tmp_path):
+    """While a fit trains, SIGTERM marks the stop (RunCheckpoint), as Ctrl-C does; the handlers are given back when it
+    ends. A SIGTERM handler the user installed before the fit is left as Lightning composes it, and called."""
+    import signal
+
+    seen = []
+
+    class Handlers(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    def fit() -> None:
+        dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
+        module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                        sets=dict(max_context=8, num_queries=8, grid_points=True))
+        L.Trainer(max_steps=2, logger=False, callbacks=[RunCheckpoint(monitor=None), Handlers()],
+                  enable_progress_bar=False, limit_val_batches=0, enable_model_summary=False, accelerator="cpu",
+                  default_root_dir=str(tmp_path)).fit(module, datamodule=dm)
+
+    fit()
+    assert getattr(seen[-1], "__func__", None) is RunCheckpoint._sigterm
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    called = []
+    def mine(signum, frame) -> None:
+        called.append(signum)
+
+    signal.signal(signal.SIGTERM, mine)
+    try:
+        fit()
+        assert mine in seen[-1].signal_handlers  # Lightning's, which calls the user's
+        seen[-1](signal.SIGTERM, None)
+        assert called == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
