@@ -188,8 +188,10 @@ class VideoDataModule(SignalDataModule):
                 self.root, self.num_frames, self.size, self.stride, self.frame_step, self.max_clips_per_video
             )
             clips = self.folder_stats.clips
-            if clips.nbytes <= self.in_memory_gb * 2**30:
-                return clips.decoded(), self.folder_stats.video_index  # [N, T, H, W, 3]: served from memory
+            if clips.nbytes <= self.in_memory_gb * 2**30:  # served from memory, from one array: the clips of each
+                # video file, which FolderClips holds decoded, are let go with it
+                self.folder_stats.clips = clips = clips.decoded()  # [N, T, H, W, 3]
+                return clips, self.folder_stats.video_index
             if clips.strips:
                 rank_zero_info(f"[data] {len(clips)} clips take {clips.nbytes / 2**30:.1f} GiB decoded, more than "
                                f"in_memory_gb={self.in_memory_gb:g}: {clips.strips} strips are decoded as batches draw "
@@ -272,7 +274,8 @@ class VideoDataModule(SignalDataModule):
             raise ValueError("VideoDataModule: the train split is empty, no pixels to fit k-means bins on")
         gen = torch.Generator().manual_seed(self.seed)
         m = max(KMEANS_PIXELS, 4 * self.num_bins)
-        if isinstance(self._clips, FolderClips) and len(train) > KMEANS_CLIPS:  # each clip read is decoded
+        # each clip of a strip read is decoded (a video file's are held decoded, and all of them are drawn from)
+        if isinstance(self._clips, FolderClips) and self._clips.strips and len(train) > KMEANS_CLIPS:
             train = train[torch.randperm(len(train), generator=gen)[:KMEANS_CLIPS]]  # [KMEANS_CLIPS]
         rows = train[torch.randint(len(train), (m,), generator=gen)]  # [M]
         cols = torch.randint(self.num_frames * self.size[0] * self.size[1], (m,), generator=gen)  # [M] pixel of a clip

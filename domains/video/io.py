@@ -313,7 +313,8 @@ class FolderClips:
 class VideoFolder:
     """Clips read from a folder and what happened to each file."""
 
-    clips: FolderClips  # [N, T, H, W, 3] uint8, a clip at a time
+    # [N, T, H, W, 3] uint8, a clip at a time (VideoDataModule replaces it by the one array it decodes a folder into)
+    clips: FolderClips | np.ndarray
     video_index: np.ndarray  # [N] which file (position in ``files``) each clip came from
     files: list[Path] = field(default_factory=list)  # files that gave clips
     n_files: int = 0  # video files found

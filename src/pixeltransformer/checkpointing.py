@@ -6,7 +6,10 @@ save leaves the previous last.ckpt intact instead of a truncated file.
 A fit stopped by Ctrl-C (SIGINT) or SIGTERM saves last.ckpt of its last completed step and says how to resume it. The
 signal only marks the stop: the step under way finishes (its weights and optimizer are never saved half-updated), the
 ranks agree at its end, and the save there is a regular one, so weights that hold NaN or Inf are refused as at any
-save. Any other error saves nothing: the state it leaves is not known to be sound.
+save. Any other error saves nothing: the state it leaves is not known to be sound. While a fit trains, SIGTERM is
+marked here rather than by Lightning's handler, which stops the fit where nothing is saved (in a validation, within a
+gradient accumulation) and, under DDP, makes a collective inside the handler, wherever each rank is (the ranks hang
+when one gets the signal twice, as when a scheduler signals every process and Lightning forwards it to its ranks).
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ class RunCheckpoint(ModelCheckpoint):
         self.every_minutes = every_minutes
         self._last_time = time.monotonic()
         self._interrupted = False  # Ctrl-C was pressed: stop at the end of the training step under way
+        self._terminated = False  # SIGTERM came: the same
         self._on_sigint = None  # the SIGINT handler while a fit trains (on_train_start)
+        self._on_sigterm = self._sigterm_before = None  # the SIGTERM handler while a fit trains, and Lightning's
         self._announce = False  # this process prints the stop's lines (rank zero)
         self._stopped: str | None = None  # the line that says where a stopped fit was saved
 
@@ -61,7 +66,7 @@ class RunCheckpoint(ModelCheckpoint):
         # also save last.ckpt by wall time, so a long step interval cannot lose hours on a preemption
         by_time = self.every_minutes is not None and time.monotonic() - self._last_time >= 60 * self.every_minutes
         by_time, interrupted, terminated = self._on_any_rank(trainer, by_time, self._interrupted,
-                                                             trainer.received_sigterm)
+                                                             self._terminated or trainer.received_sigterm)
         # a stop waits for the end of an optimizer step: within a gradient accumulation the step is not done
         stop = (interrupted or terminated) and not trainer.fit_loop.epoch_loop._should_accumulate()
         if not (by_steps or by_time or stop):
@@ -84,7 +89,7 @@ class RunCheckpoint(ModelCheckpoint):
     def _stop(self, trainer, why: str) -> None:
         """End a fit that a signal stopped, after its step's save: raise what Lightning raises for that signal (every
         rank at the same step); on_exception then says where the step was saved and how to go on."""
-        self._release_ctrl_c()
+        self._release_signals()
         step, last = trainer.global_step, Path(self.last_model_path or ".")
         if not self.save_last:
             self._stopped = f"[run] {why}: stopped at step {step}; nothing saved (checkpoint.save_last=false)"
@@ -96,49 +101,66 @@ class RunCheckpoint(ModelCheckpoint):
             self._stopped = f"[run] {why}: stopped at step {step} and saved {last}"
         raise SIGTERMException() if why == "SIGTERM" else KeyboardInterrupt()
 
-    # ---- Ctrl-C: marks the stop, which the end of the step carries out ---------------------------------------------
+    # ---- Ctrl-C and SIGTERM: mark the stop, which the end of the step carries out --------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
-        self._interrupted, self._stopped = False, None
+        self._interrupted, self._terminated, self._stopped = False, False, None
         if trainer.fast_dev_run:  # a dev run saves nothing
             return
         self._announce = trainer.is_global_zero
-        # signal handlers belong to the main thread; one the user or a launcher installed is theirs
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+            return
+        # one the user or a launcher installed is theirs
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._on_sigint = self._ctrl_c
             signal.signal(signal.SIGINT, self._on_sigint)
+        if _lightning_s_own(signal.getsignal(signal.SIGTERM), trainer):
+            self._sigterm_before, self._on_sigterm = signal.getsignal(signal.SIGTERM), self._sigterm
+            signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _ctrl_c(self, signum, frame) -> None:
         if self._interrupted:  # the second Ctrl-C stops at once, without saving
-            self._release_ctrl_c()
+            self._release_signals()
             raise KeyboardInterrupt
         self._interrupted = True
+        self._say_stopping("Ctrl-C", "; Ctrl-C again stops it now, without saving")
+
+    def _sigterm(self, signum, frame) -> None:
+        # a second SIGTERM changes nothing: a launcher (torchrun, Lightning's) forwards the one a scheduler also sends
+        # to each process
+        if not self._terminated:
+            self._say_stopping("SIGTERM", "")
+        self._terminated = True
+
+    def _say_stopping(self, why: str, more: str) -> None:
         if self._announce:  # os.write: a print here could land inside another print to the same stream
             saves = " and saves last.ckpt" if self.save_last else ""
-            os.write(2, f"\n[run] Ctrl-C: the fit stops at the end of this training step (after the validation under "
-                        f"way, if any){saves}; Ctrl-C again stops it now, without saving\n".encode())
+            os.write(2, f"\n[run] {why}: the fit stops at the end of this training step (after the validation under "
+                        f"way, if any){saves}{more}\n".encode())
 
-    def _release_ctrl_c(self) -> None:
-        """Give SIGINT back to Python's handler (unless another was installed since, as Lightning does to stop)."""
+    def _release_signals(self) -> None:
+        """Give SIGINT back to Python's handler and SIGTERM to Lightning's (unless another was installed since, as
+        Lightning does to stop)."""
         if self._on_sigint is not None and signal.getsignal(signal.SIGINT) is self._on_sigint:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-        self._on_sigint = None
+        if self._on_sigterm is not None and signal.getsignal(signal.SIGTERM) is self._on_sigterm:
+            signal.signal(signal.SIGTERM, self._sigterm_before)
+        self._on_sigint = self._on_sigterm = self._sigterm_before = None
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self._release_ctrl_c()
+        self._release_signals()
         # the final weights always end up in last.ckpt, whether or not max_steps is a multiple of the interval
         if self.save_last and not trainer.fast_dev_run and self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        self._release_ctrl_c()
+        self._release_signals()
         if self._stopped is not None and trainer.is_global_zero:  # after Lightning's "Detected KeyboardInterrupt"
             print(self._stopped, flush=True)
         self._stopped = None
         super().on_exception(trainer, pl_module, exception)
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
-        self._release_ctrl_c()
+        self._release_signals()
         super().teardown(trainer, pl_module, stage)
 
     def on_validation_end(self, trainer, pl_module) -> None:
@@ -228,3 +250,12 @@ class RunCheckpoint(ModelCheckpoint):
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
+
+
+def _lightning_s_own(handler, trainer) -> bool:
+    """Whether a SIGTERM handler is the one Lightning's trainer installs for a fit, alone: no handler of the user's or
+    a launcher's composed into it (that one is theirs, and Lightning's stays with it)."""
+    connector = getattr(trainer, "_signal_connector", None)
+    handlers = getattr(handler, "signal_handlers", None)  # lightning's _HandlersCompose
+    return connector is not None and isinstance(handlers, list) and bool(handlers) and \
+        all(getattr(h, "__self__", None) is connector for h in handlers)

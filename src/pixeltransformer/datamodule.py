@@ -15,6 +15,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .signal import SignalSpec
@@ -161,11 +162,17 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
     return {s: out[s] for s in SPLITS}
 
 
-def start_worker(worker_id: int, rank: int) -> None:
+def start_worker(worker_id: int, rank: int, fitting: bool = False) -> None:
     """A DataLoader worker's start. Ctrl-C is the main process's to handle: a fit stops at the end of its training
     step and saves it (checkpointing.py), and a worker that took the signal would end, failing the fit's next batch.
+    A fit's workers leave it SIGTERM too, which torchrun's agent (to each rank's process group) and schedulers (SLURM,
+    to every process of a job step) send them with the fit: one that ended on it failed the fit's step at once ("is
+    killed by signal: Terminated"), and nothing was saved. The fit shuts its workers down when it ends; elsewhere a
+    worker keeps PyTorch's SIGTERM, with which a DataLoader still running when Python exits ends its workers.
     Then what Lightning adds when no worker_init_fn is given: its worker seeding (seed_everything(workers=True))."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if fitting:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if int(os.environ.get("PL_SEED_WORKERS", 0)):
         from lightning.fabric.utilities.seed import pl_worker_init_function
 
@@ -248,12 +255,14 @@ class SignalDataModule(L.LightningDataModule):
         sampler = None
         trainer = getattr(self, "trainer", None)
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        fitting = trainer is not None and trainer.state.fn == TrainerFn.FITTING
         if shuffle:
             sampler = self._train_sampler = ResumableRandomSampler(len(ds), self.seed, world, rank)
             if self._resume_state is not None:
                 sampler.epoch = self._resume_state["epoch"]
                 sampler.start = self._resume_state["samples_done"]
                 self._resume_state = None
+        start = functools.partial(start_worker, rank=rank, fitting=fitting) if self.num_workers > 0 else None
         return DataLoader(
             ds,
             batch_size=min(self.batch_size, len(ds)),
@@ -261,7 +270,7 @@ class SignalDataModule(L.LightningDataModule):
             drop_last=shuffle and len(ds) >= self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            worker_init_fn=functools.partial(start_worker, rank=rank) if self.num_workers > 0 else None,
+            worker_init_fn=start,
         )
 
     # ---- resume: the position in the data travels in the checkpoint ---------------------------------

@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -57,13 +58,24 @@ class PauseAtStep(Callback):
 class SignalAtStep(Callback):
     """Before the first batch that starts at global step ``step``, on the first rank: send the signal ``signum`` names
     (SIGINT or SIGTERM) ``times`` times to this process and its children (DataLoader workers), or with ``group`` to
-    its whole process group, as a terminal's Ctrl-C does (every DDP rank). The step then runs to its end."""
+    its whole process group, as a terminal's Ctrl-C does (every DDP rank). The step then runs to its end. With
+    ``during="validation"``, before the first batch of the validation after that step instead. With ``another``, a
+    process of its own sends it, as torchrun's agent or a scheduler does (not the DataLoader workers' parent)."""
 
-    def __init__(self, step: int, signum: str = "SIGINT", times: int = 1, group: bool = False):
+    def __init__(self, step: int, signum: str = "SIGINT", times: int = 1, group: bool = False,
+                 during: str = "train", another: bool = False):
         self.step, self.signum, self.times, self.group = step, getattr(signal, signum), times, group
-        self.sent = False
+        self.during, self.another, self.sent = during, another, False
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.during == "train":
+            self._send(trainer)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.during == "validation" and not trainer.sanity_checking:
+            self._send(trainer)
+
+    def _send(self, trainer) -> None:
         if self.sent or trainer.global_step != self.step or not trainer.is_global_zero:
             return
         self.sent = True
@@ -71,9 +83,30 @@ class SignalAtStep(Callback):
             if self.group:
                 os.killpg(os.getpgrp(), self.signum)
                 continue
-            for child in multiprocessing.active_children():
-                os.kill(child.pid, self.signum)
-            os.kill(os.getpid(), self.signum)
+            pids = [child.pid for child in multiprocessing.active_children()] + [os.getpid()]
+            if self.another:
+                name = self.signum.name.removeprefix("SIG")
+                subprocess.run(["/bin/sh", "-c", f"kill -s {name} {' '.join(map(str, pids))}"], check=True)
+                for pid in pids[:-1]:  # each worker has taken the signal: it ended on it, or it ignores it
+                    _took(pid, self.signum)
+                continue
+            for pid in pids:
+                os.kill(pid, self.signum)
+
+
+def _took(pid: int, signum: int, seconds: float = 30.0) -> None:
+    """Wait until process ``pid`` has ended (a zombie its parent has not reaped) or ignores ``signum`` (Linux /proc)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            ignored = int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                               if line.startswith("SigIgn:")), 16)
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        if state in ("Z", "X") or ignored >> (signum - 1) & 1:
+            return
+        time.sleep(0.01)
 
 
 class RankDraws(Callback):

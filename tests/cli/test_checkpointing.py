@@ -348,11 +348,15 @@ def sigint_back():
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _signal_at(tmp_path: Path, step: int, signum: str = "SIGINT", times: int = 1) -> str:
-    """A config that sends the signal before the batch that starts at global step ``step`` (tests.cli.ddp_probe)."""
-    config = tmp_path / f"{signum}-{step}-{times}.yaml"
+def _signal_at(tmp_path: Path, step: int, signum: str = "SIGINT", times: int = 1, during: str = "train",
+               another: bool = False) -> str:
+    """A config that sends the signal before the batch that starts at global step ``step``, or with
+    ``during="validation"`` before the first batch of the validation after it; ``another``: from a process of its
+    own (tests.cli.ddp_probe)."""
+    config = tmp_path / f"{signum}-{step}-{times}-{during}-{another}.yaml"
     config.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.SignalAtStep\n"
-                      f"      init_args: {{step: {step}, signum: {signum}, times: {times}}}\n")
+                      f"      init_args: {{step: {step}, signum: {signum}, times: {times}, during: {during}, "
+                      f"another: {str(another).lower()}}}\n")
     return str(config)
 
 
@@ -406,17 +410,50 @@ def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, capsys, sigint_b
     assert "stopped at step" not in capsys.readouterr().out
 
 
-def test_a_stop_within_a_gradient_accumulation_saves_the_end_of_its_step(tmp_path, sigint_back):
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_stop_within_a_gradient_accumulation_saves_the_end_of_its_step(tmp_path, sigint_back, signum):
     """With accumulate_grad_batches=2 a step takes two batches: a stop after the first would save a step whose batch
-    is half used (the resume would skip it); it waits for the optimizer step."""
+    is half used (the resume would skip it); it waits for the optimizer step. (Lightning's own SIGTERM handling
+    stopped the fit after the first batch, and saved nothing.)"""
     from pixeltransformer.cli import main
 
     with pytest.raises(SystemExit):
-        main(["fit", *STOPPED, "--trainer.accumulate_grad_batches=2", "--config", _signal_at(tmp_path, 1),
+        main(["fit", *STOPPED, "--trainer.accumulate_grad_batches=2", "--config", _signal_at(tmp_path, 1, signum),
               "--run_root", str(tmp_path), "--run_name", "accumulating"])
     ckpt = torch.load(tmp_path / "polynomial" / "accumulating" / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 2
     assert ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["processed"] == 4
+
+
+@pytest.mark.parametrize("signum, why", [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
+def test_a_stop_during_a_validation_saves_the_step_after_it(tmp_path, capsys, sigint_back, signum, why):
+    """A signal in a validation lets it end, and the next step, which is saved. (Lightning's own SIGTERM handling
+    stopped the fit in the validation, and saved nothing: here the interval save comes only at step 8.)"""
+    from pixeltransformer.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fit", *STOPPED, "--checkpoint.every_n_train_steps=8", "--config",
+              _signal_at(tmp_path, 4, signum, during="validation"), "--run_root", str(tmp_path), "--run_name", "val"])
+    last = tmp_path / "polynomial" / "val" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 5
+    assert f"[run] {why}: stopped at step 5 and saved {last}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("signum, why", [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
+def test_a_signal_that_reaches_the_data_workers_too_saves_the_step(tmp_path, capsys, sigint_back, signum, why):
+    """torchrun's agent sends its SIGTERM (or Ctrl-C) to each rank's process group, and SLURM to every process of a
+    job step: the DataLoader workers get it with the fit. A worker that ended on SIGTERM failed the step at once
+    ("DataLoader worker ... is killed by signal: Terminated", or at the next batch it drew, "exited unexpectedly") and
+    nothing was saved. Sent in a validation, the step that ends the fit draws a batch after it."""
+    from pixeltransformer.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fit", *STOPPED, "--checkpoint.every_n_train_steps=8", "--data.init_args.num_workers=1", "--config",
+              _signal_at(tmp_path, 4, signum, during="validation", another=True), "--run_root", str(tmp_path),
+              "--run_name", "workers"])
+    last = tmp_path / "polynomial" / "workers" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 5
+    assert f"[run] {why}: stopped at step 5 and saved {last}" in capsys.readouterr().out
 
 
 def test_a_data_worker_leaves_ctrl_c_to_the_fit(tmp_path):
@@ -434,3 +471,41 @@ def test_a_data_worker_leaves_ctrl_c_to_the_fit(tmp_path):
     for worker in multiprocessing.active_children():
         os.kill(worker.pid, signal.SIGINT)
     assert 1 + sum(1 for _ in batches) == len(loader) == 16
+
+
+def test_sigterm_is_the_fit_s_while_it_trains_and_a_handler_of_the_user_s_stays_with_lightning(tmp_path):
+    """While a fit trains, SIGTERM marks the stop (RunCheckpoint), as Ctrl-C does; the handlers are given back when it
+    ends. A SIGTERM handler the user installed before the fit is left as Lightning composes it, and called."""
+    import signal
+
+    seen = []
+
+    class Handlers(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    def fit() -> None:
+        dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
+        module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                        sets=dict(max_context=8, num_queries=8, grid_points=True))
+        L.Trainer(max_steps=2, logger=False, callbacks=[RunCheckpoint(monitor=None), Handlers()],
+                  enable_progress_bar=False, limit_val_batches=0, enable_model_summary=False, accelerator="cpu",
+                  default_root_dir=str(tmp_path)).fit(module, datamodule=dm)
+
+    fit()
+    assert getattr(seen[-1], "__func__", None) is RunCheckpoint._sigterm
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    called = []
+    def mine(signum, frame) -> None:
+        called.append(signum)
+
+    signal.signal(signal.SIGTERM, mine)
+    try:
+        fit()
+        assert mine in seen[-1].signal_handlers  # Lightning's, which calls the user's
+        seen[-1](signal.SIGTERM, None)
+        assert called == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

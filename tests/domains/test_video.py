@@ -527,3 +527,41 @@ def test_a_folder_decoded_at_once_holds_what_its_clips_read_one_by_one(tmp_path)
     whole = out.clips.decoded(progress=False)  # [N, T, H, W, 3]
     assert whole.shape == out.clips.shape == (4, 4, 8, 8, 3)
     np.testing.assert_array_equal(whole, np.stack([out.clips[i] for i in range(len(out.clips))]))
+
+
+def _noise_gifs(folder: Path, videos: int, frames: int, side: int) -> None:
+    """GIF video files of random frames [frames, side, side, 3]."""
+    rng = np.random.default_rng(0)
+    for v in range(videos):
+        iio.imwrite(folder / f"v{v}.gif", rng.integers(0, 256, (frames, side, side, 3), dtype=np.uint8),
+                    plugin="pillow", duration=100, loop=0)
+
+
+def test_a_folder_of_video_files_that_fits_is_held_once(tmp_path):
+    """A folder that fits in in_memory_gb is served from the one array it is decoded into; the clips of its video
+    files, held decoded while it was listed, were kept beside that array for the whole fit (twice the memory)."""
+    import gc
+    import tracemalloc
+
+    _noise_gifs(tmp_path, videos=3, frames=40, side=32)
+    tracemalloc.start()
+    try:
+        dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=32, stride=1,
+                             splits=(-1, 4, 4), split_by="clip", num_bins=8)
+        dm.setup("fit")
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(dm.dataset("train")) == 103
+    assert held < 1.5 * 111 * 4 * 32 * 32 * 3  # 111 clips of [4, 32, 32, 3] uint8, 1.4 MB; twice that before
+
+
+def test_video_file_bins_do_not_depend_on_in_memory_gb(tmp_path):
+    """Past in_memory_gb the bins are fitted on pixels of at most KMEANS_CLIPS clips, since each clip of a strip read
+    is decoded; a video file's clips are held decoded, and its bins are fitted on all its training clips either way."""
+    _noise_gifs(tmp_path, videos=3, frames=100, side=8)  # 297 clips of 2 frames: more than KMEANS_CLIPS
+    kwargs = dict(dataset="folder", root=str(tmp_path), num_frames=2, size=8, stride=1, splits=(-1, 4, 4),
+                  split_by="clip", num_bins=8)
+    decoded = VideoDataModule(**kwargs).spec.bin_centres()  # [8, 3]
+    torch.testing.assert_close(VideoDataModule(**kwargs, in_memory_gb=0).spec.bin_centres(), decoded, rtol=0, atol=0)
