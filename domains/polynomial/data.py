@@ -131,6 +131,8 @@ class PolynomialDataModule(SignalDataModule):
         for name, value in (("coef_std", coef_std), ("lengthscale", lengthscale), ("variance", variance)):
             if not value > 0:
                 raise ValueError(f"--data.init_args.{name} must be > 0, got {value}")
+        if seed < 0 and dataset != "polynomial":  # numpy's SeedSequence, which fixes each GP draw, takes no negatives
+            raise ValueError(f"--data.init_args.seed must be >= 0 for {dataset}, got {seed}")
         self.dataset_name = dataset
         self.degree, self.coef_std = degree, coef_std
         self.lengthscale, self.variance = lengthscale, variance

@@ -65,6 +65,14 @@ class IndexedDataset(Dataset):
         item["index"] = i
         return item
 
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """A DataLoader's batch in one call: the base's own ``__getitems__`` where it has one (GP draws: one product
+        for the batch), each item with its index. Without this, __getattr__ handed the DataLoader the base's method,
+        whose items had no index."""
+        many = getattr(self.base, "__getitems__", None)
+        items = many(indices) if many is not None else [self.base[i] for i in indices]
+        return [{**item, "index": i} for item, i in zip(items, indices)]
+
 
 class ResumableRandomSampler(DistributedSampler):
     """A shuffle whose order depends only on (seed, epoch), and which can start part-way into an epoch; under DDP

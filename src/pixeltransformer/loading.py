@@ -5,6 +5,7 @@ so ``python -m pixeltransformer`` can check a checkpoint in seconds.
 
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import zipfile
@@ -101,10 +102,21 @@ def check_accelerator(name: Any) -> None:
     here, count = accelerator()
     if here in wanted and count > 0:
         return
-    build = "a CPU build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
+    hides = here == "cuda" and count == 0 and "cuda" in wanted and hidden is not None
+    why = f"; CUDA_VISIBLE_DEVICES={hidden!r} leaves none visible" if hides else ""
     raise ValueError(f"trainer.accelerator={name}, but torch sees no {'GPU' if name == 'gpu' else name} device here "
-                     f"(torch {torch.__version__}, {build}): leave out configs/trainer/gpu.yaml or the "
+                     f"(torch {torch.__version__}, {torch_build()}{why}): leave out configs/trainer/gpu.yaml or the "
                      "trainer.accelerator setting to run on the CPU")
+
+
+def torch_build() -> str:
+    """What this torch was built for, for a message: a CUDA or ROCm build, one with Apple's MPS, or a CPU build."""
+    if torch.version.cuda:
+        return f"built for CUDA {torch.version.cuda}"
+    if getattr(torch.version, "hip", None):
+        return f"built for ROCm {torch.version.hip}"
+    return "built with MPS" if torch.backends.mps.is_built() else "a CPU build"
 
 
 def check_device(map_location: str | torch.device) -> torch.device:

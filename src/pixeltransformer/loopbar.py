@@ -4,8 +4,10 @@ log file.
 On a terminal :func:`loop_progress` is tqdm's live bar. In a log file a live bar writes a carriage-return update
 many times a second, which a log shows as one very long line or as hundreds; there it prints a plain line at every
 tenth of the loop (or every 30 s when the length is unknown) and one at the end, each with the count, the elapsed
-and the expected remaining time, and the last ``set_postfix`` values (a loss, for instance). Either way a loop
-that ends within its first second (files already cached, a short sampling run) prints nothing.
+and the expected remaining time, and the last ``set_postfix`` values (a loss, for instance). So does a loop run
+under the live bar of a fit, test or predict on a terminal (progress.StepBar, a rich display): that display takes
+stderr and prints each of tqdm's redraws as a line of its own, so the lines are what shows there anyway. Either way
+a loop that ends within its first second (files already cached, a short sampling run) prints nothing.
 """
 
 from __future__ import annotations
@@ -74,11 +76,18 @@ def loop_progress(iterable: Iterable, desc: str, total: int | None = None, unit:
     when not ``enabled``. The result iterates like ``iterable`` and has ``set_postfix``."""
     if not enabled:
         return _Quiet(iterable)
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and not under_live_display(sys.stderr):
         from tqdm.auto import tqdm
 
         return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, delay=DELAY_SECONDS)
     return LoopLines(iterable, desc, total, unit)
+
+
+def under_live_display(stream: TextIO) -> bool:
+    """Whether ``stream`` is the stand-in a rich live display puts in place of stderr while it draws (the progress
+    bar of a fit, test or predict on a terminal): it prints what it is given above the display, line by line."""
+    proxy = sys.modules.get("rich.file_proxy")  # only a display that is running has imported it
+    return proxy is not None and isinstance(stream, proxy.FileProxy)
 
 
 class _Quiet:

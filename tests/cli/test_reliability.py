@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,31 @@ def test_an_accelerator_this_machine_lacks_is_one_line(monkeypatch, here, name, 
                                          r"setting to run on the CPU$"):
         loading.check_accelerator(name)
 
+
+
+@pytest.mark.parametrize("cuda, hip, mps, hidden, says", [
+    ("12.4", None, False, "", "built for CUDA 12.4; CUDA_VISIBLE_DEVICES='' leaves none visible"),
+    ("12.4", None, False, None, "built for CUDA 12.4"),
+    (None, "6.2.4", False, None, "built for ROCm 6.2.4"),
+    (None, None, True, None, "built with MPS"),
+    (None, None, False, None, "a CPU build")])
+def test_a_missing_accelerator_names_the_torch_build_and_what_hides_the_gpus(monkeypatch, cuda, hip, mps, hidden, says):
+    """A ROCm or MPS build was called "a CPU build"; a CUDA machine whose CUDA_VISIBLE_DEVICES hides every GPU was
+    told only that torch sees none."""
+    from pixeltransformer import loading
+
+    monkeypatch.setattr(loading, "accelerator", lambda: ("cuda", 0) if cuda or hip else ("mps", 0) if mps else (None, 0))
+    monkeypatch.setattr(torch.version, "cuda", cuda)
+    monkeypatch.setattr(torch.version, "hip", hip, raising=False)
+    monkeypatch.setattr(torch.backends.mps, "is_built", lambda: mps)
+    if hidden is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
+    with pytest.raises(ValueError, match=rf"^trainer.accelerator=gpu, but torch sees no GPU device here \(torch "
+                                         rf"[^,]+, {re.escape(says)}\): leave out configs/trainer/gpu.yaml or the "
+                                         r"trainer.accelerator setting to run on the CPU$"):
+        loading.check_accelerator("gpu")
 
 def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):
     bad = tmp_path / "bad.ckpt"

@@ -220,3 +220,14 @@ def test_function_pictures_x_tick_labels_do_not_run_into_each_other(tmp_path, mo
                        key=lambda b: b.x0)
         gaps = [b.x0 - a.x1 for a, b in zip(boxes, boxes[1:])]
         assert len(boxes) >= 3 and min(gaps) > 2, f"x tick labels overlap: gaps {gaps} px"
+
+
+@pytest.mark.parametrize("dataset", ["gp_rbf", "gp_matern", "gp_tnp_rbf"])
+def test_a_negative_seed_for_gp_draws_is_refused_in_one_line_naming_the_option(dataset):
+    """GP draws are fixed by (seed, index) through numpy's SeedSequence, which takes no negative seed: the split's
+    dataset stopped at setup with "need seed >= 0 ..., got -999", the split's seed, not the one given."""
+    from domains.polynomial.data import PolynomialDataModule
+
+    with pytest.raises(ValueError, match=rf"^--data.init_args.seed must be >= 0 for {dataset}, got -1$"):
+        PolynomialDataModule(dataset=dataset, seed=-1)
+    PolynomialDataModule(dataset="polynomial", seed=-1).dataset("val")  # torch's generator takes it

@@ -273,3 +273,13 @@ def test_gp_draws_are_fixed_by_seed_and_index_and_drawn_when_read():
     assert not torch.allclose(GPDataset(8, "matern", 0.4, 1.0, 64, 2.0, seed=4)[0]["signal"], alone[:1])
     with pytest.raises(IndexError):
         ds[8]
+
+
+def test_gp_draw_batches_carry_their_split_indices():
+    """GP batches are drawn in one call; each item still carries its index in the split, which seeds its evaluation
+    sets and keys its metrics (without it a short last batch repeated the keys of the batch before)."""
+    dm = PolynomialDataModule(dataset="gp_rbf", train_size=16, val_size=8, test_size=10, resolution=32, batch_size=4)
+    batches = list(dm.test_dataloader())
+    assert [b["index"].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    alone = torch.cat([dm.dataset("test")[i]["signal"] for i in range(10)])  # [10, 32]
+    torch.testing.assert_close(torch.cat([b["signal"][:, 0] for b in batches]), alone, rtol=0, atol=1e-6)

@@ -736,6 +736,40 @@ def test_a_datamodule_whose_items_do_not_fit_its_spec_is_named(signal, cause):
         Fields().dataset("train")
 
 
+
+def test_a_batch_keeps_its_split_indices_when_the_dataset_draws_it_in_one_call():
+    """A DataLoader reads a batch through ``__getitems__`` where the dataset has one (GP draws do); the wrapper that
+    adds each item's index handed it the domain dataset's own, so those batches had no index: the evaluation then
+    keyed items by batch_idx * len(batch), which repeats keys in a short last batch and across DDP ranks."""
+    from pixeltransformer.datamodule import SignalDataModule
+    from pixeltransformer.sets import batch_keys
+    from pixeltransformer.signal import SignalSpec
+
+    class Drawn(torch.utils.data.Dataset):
+        calls: list[list[int]] = []
+
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return self.__getitems__([i])[0]
+
+        def __getitems__(self, indices):
+            Drawn.calls.append(list(indices))
+            return [{"signal": torch.full((1, 4), i / 10)} for i in indices]  # [1, 4] each
+
+    class Fields(SignalDataModule):
+        spec = SignalSpec(domain="fields", dataset="toy", grid_shape=(4,), val_dims=1, val_range=(0.0, 1.0),
+                          num_bins=8)
+
+        def build_split(self, split):
+            return Drawn()
+
+    batches = list(Fields(batch_size=4).test_dataloader())
+    assert [batch_keys(b, i) for i, b in enumerate(batches)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [b["signal"][:, 0, 0].mul(10).round().int().tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert Drawn.calls[-3:] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]  # still one call per batch
+
 @pytest.mark.parametrize("metrics, cause", [
     ({"nll": torch.zeros(2)}, r"returned 'nll', a name the core's sweep already reports; rename it"),
     ({"iou": torch.tensor(0.5)}, r"returned 'iou' as \[\]; metrics are \[B\] = \[2\], one per signal"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import itertools
 
 import torch
@@ -75,3 +76,27 @@ def test_a_baseline_fit_reports_its_loss_in_plain_lines(capsys, monkeypatch):
 
 def test_format_duration():
     assert format_duration(3725.4) == "1:02:05" and format_duration(float("inf")) == "?"
+
+
+def test_a_loop_under_the_live_bar_of_a_run_prints_lines_not_a_second_bar(monkeypatch):
+    """On a terminal, a fit, test or predict draws a rich live bar, which takes stderr and prints each redraw of a
+    tqdm bar (an evaluation's levels, sampling steps) as a line of its own, bar characters and all: such a loop
+    prints the plain lines of a log, once per step, above the run's bar."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
+    monkeypatch.setattr("sys.stderr", Terminal())
+    screen = io.StringIO()
+    with Progress(console=Console(file=screen, force_terminal=True, width=120)) as run_bar:
+        run_bar.add_task("Testing", total=1)
+        assert list(loop_progress([2, 4, 8], "eval: |S| levels of batch 1", unit="level", leave=False)) == [2, 4, 8]
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())  # the terminal's text, less its escape codes
+    assert "%|" not in shown, shown  # no tqdm bar
+    lines = [line for line in shown.replace("\r", "\n").splitlines() if line.strip()]
+    assert [line.split(", ")[0] for line in lines if not line.startswith("Testing")] == [
+        f"[eval: |S| levels of batch 1] {i}/3 level ({p}%)" for i, p in ((1, 33), (2, 67), (3, 100))], shown
