@@ -6,7 +6,7 @@ import math
 
 import torch
 
-# The jitter GPDataset adds to its covariance: every stored value carries an independent N(0, GP_NUGGET) term.
+# The jitter GPDataset adds to its covariance: every drawn value carries an independent N(0, GP_NUGGET) term.
 GP_NUGGET = 1e-8
 
 

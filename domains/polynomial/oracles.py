@@ -49,7 +49,7 @@ def polynomial_oracle(ctx_x, ctx_y, qry_x, degree: int, coef_std: float = 1.0, j
 
 
 def gp_oracle(ctx_x, ctx_y, qry_x, kernel: str, lengthscale: float, variance: float, nugget: float = GP_NUGGET):
-    """The exact predictive of the values GPDataset stores: a GP draw plus an independent N(0, nugget) term at
+    """The exact predictive of the values GPDataset draws: a GP draw plus an independent N(0, nugget) term at
     every point, so the nugget is observation noise on the context and part of the predictive at the queries."""
     return gp_predictive(ctx_x, ctx_y, qry_x, kernel, lengthscale, variance, nugget)
 
