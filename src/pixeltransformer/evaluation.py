@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import Callback
 
 from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
-from .inference import observed_lookup
+from .inference import check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .files import write_json
@@ -255,6 +255,13 @@ class SweepEvaluation(Callback):
                  num_samples: int = 0, n_autoregressive: int = 2048, temperature: float = 1.0, seed: int = 0,
                  max_items: int | None = None, out_dir: str | None = None, sample_items: int | None = None):
         super().__init__()
+        if not levels or min(levels) < 1 or num_samples < 0:
+            raise ValueError(f"SweepEvaluation: need levels >= 1 and num_samples >= 0; got {tuple(levels)}, "
+                             f"{num_samples}")
+        try:  # refused here, not at the first sampled batch of an evaluation
+            temperature = check_temperature(temperature)
+        except ValueError as err:
+            raise ValueError(f"SweepEvaluation: {err}") from None
         self.levels = tuple(levels)
         self.queries = queries
         self.grid_points = grid_points

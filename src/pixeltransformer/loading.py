@@ -106,8 +106,9 @@ def check_accelerator(name: Any) -> None:
     hides = here == "cuda" and count == 0 and "cuda" in wanted and hidden is not None
     why = f"; CUDA_VISIBLE_DEVICES={hidden!r} leaves none visible" if hides else ""
     raise ValueError(f"trainer.accelerator={name}, but torch sees no {'GPU' if name == 'gpu' else name} device here "
-                     f"(torch {torch.__version__}, {torch_build()}{why}): leave out configs/trainer/gpu.yaml or the "
-                     "trainer.accelerator setting to run on the CPU")
+                     f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, leave out "
+                     "configs/trainer/gpu.yaml (a run trained on GPUs: --trainer.accelerator=cpu --trainer.devices=1 "
+                     "--trainer.strategy=auto)")
 
 
 def torch_build() -> str:

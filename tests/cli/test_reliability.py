@@ -122,8 +122,9 @@ def test_an_accelerator_this_machine_lacks_is_one_line(monkeypatch, here, name, 
         loading.check_accelerator(name)
         return
     with pytest.raises(ValueError, match=rf"^trainer.accelerator={name}, but torch sees no .* device here \(torch "
-                                         r".*\): leave out configs/trainer/gpu.yaml or the trainer.accelerator "
-                                         r"setting to run on the CPU$"):
+                                         r".*\): to run on the CPU, leave out configs/trainer/gpu.yaml \(a run "
+                                         r"trained on GPUs: --trainer.accelerator=cpu --trainer.devices=1 "
+                                         r"--trainer.strategy=auto\)$"):
         loading.check_accelerator(name)
 
 
@@ -148,8 +149,9 @@ def test_a_missing_accelerator_names_the_torch_build_and_what_hides_the_gpus(mon
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
     with pytest.raises(ValueError, match=rf"^trainer.accelerator=gpu, but torch sees no GPU device here \(torch "
-                                         rf"[^,]+, {re.escape(says)}\): leave out configs/trainer/gpu.yaml or the "
-                                         r"trainer.accelerator setting to run on the CPU$"):
+                                         rf"[^,]+, {re.escape(says)}\): to run on the CPU, leave out "
+                                         r"configs/trainer/gpu.yaml \(a run trained on GPUs: --trainer.accelerator=cpu "
+                                         r"--trainer.devices=1 --trainer.strategy=auto\)$"):
         loading.check_accelerator("gpu")
 
 def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):

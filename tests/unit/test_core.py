@@ -848,3 +848,19 @@ def test_the_sweep_shows_its_progress_over_levels(tiny_module, capsys, monkeypat
     lines = capsys.readouterr().err.strip().splitlines()
     assert sorted(out) == [2, 4, 8] and len(lines) == 3, lines
     assert all(line.startswith(f"[eval: |S| levels of batch 1] {i}/3 level") for i, line in enumerate(lines, 1))
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(temperature=-1.0), r"^SweepEvaluation: temperature must be a finite number >= 0 \(0: the most likely value "
+                             r"at each step\), got -1.0$"),
+    (dict(temperature=float("nan")), r"^SweepEvaluation: temperature must be a finite number >= 0"),
+    (dict(levels=()), r"^SweepEvaluation: need levels >= 1 and num_samples >= 0; got \(\), 0$"),
+    (dict(levels=(0, 4)), r"^SweepEvaluation: need levels >= 1 and num_samples >= 0; got \(0, 4\), 0$"),
+    (dict(num_samples=-1), r"^SweepEvaluation: need levels >= 1 and num_samples >= 0; got \(4, 16, 64, 256\), -1$")])
+def test_an_evaluation_with_bad_options_is_refused_when_built(options, message):
+    """A negative temperature in an evaluation config was refused only at its first sampled batch, minutes in."""
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    with pytest.raises(ValueError, match=message):
+        SweepEvaluation(**options)
+    assert SweepEvaluation(temperature=0).temperature == 0.0  # greedy samples
