@@ -267,9 +267,13 @@ class SDFCache:
                     f"|s{self.shell_voxels!r}")
         return hashlib.sha256(f"{file_digest(Path(path))}|{settings}".encode()).hexdigest()[:32]
 
+    def target(self, path: str | Path, resolution: int) -> Path:
+        """Where the cache file of one mesh lies (the key hashes the file), built or not."""
+        return self.cache_dir / f"{self.key(path, resolution)}.npy"
+
     def entry(self, path: str | Path, resolution: int = 64) -> Path:
         """The cache file of one mesh, converting the mesh first if it is not cached yet."""
-        target = self.cache_dir / f"{self.key(path, resolution)}.npy"
+        target = self.target(path, resolution)
         if not target.is_file():
             self._convert(Path(path), target, resolution)
         return target
@@ -298,7 +302,7 @@ class SDFCache:
         errors: dict[int, str] = {}
         for i, path in enumerate(loop_progress(paths, "mesh cache: reading files", unit="mesh", enabled=progress)):
             try:
-                targets[i] = self.cache_dir / f"{self.key(path, resolution)}.npy"  # the key hashes the file
+                targets[i] = self.target(path, resolution)
             except OSError as e:
                 errors[i] = str(e)
         todo = [i for i, target in targets.items() if not target.is_file()]
