@@ -139,7 +139,7 @@ class GPProtocolEvaluation(SweepEvaluation):
         return {"gp_protocol": out}
 
     @torch.no_grad()
-    def on_sweep_end(self, trainer, pl_module, out_dir: Path, rows) -> None:
+    def on_sweep_end(self, trainer, pl_module, out_dir: Path, rows) -> list[Path]:
         """functions.png: the first test function at each figure level, with the exact oracle beside the model."""
         examples = trainer.datamodule.fixed_examples("test", 1)
         signal = examples["signal"]  # [1, 2, N]
@@ -151,3 +151,4 @@ class GPProtocolEvaluation(SweepEvaluation):
         path = domain.protocol_figure(completions, out_dir / "functions.png",
                                       hyper=(examples["lengthscale"][:1], examples["scale"][:1]))
         log_media(trainer, {"eval/functions": path})
+        return [path]

@@ -298,8 +298,9 @@ class SweepEvaluation(Callback):
         return domain.method_names() if domain is not None else dict(CORE_METHOD_NAMES)
 
     def on_sweep_end(self, trainer: L.Trainer, pl_module: L.LightningModule, out_dir: Path,
-                     rows: list[dict[str, Any]]) -> None:
-        """Domains draw their pictures here (rank zero only)."""
+                     rows: list[dict[str, Any]]) -> list[Path]:
+        """Domains draw their pictures here (rank zero only); returns the files written."""
+        return []
 
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
         """Extra top-level entries for metrics.json (the domain's)."""
@@ -428,5 +429,6 @@ class SweepEvaluation(Callback):
         log_media(trainer, {"eval/metrics_vs_context": plot})
         log_table_and_curves(trainer, "eval", rows, "num_context", groups)
         log_summary(trainer, summary_scalars(rows, extra))  # one column per number in the W&B runs table
-        self.on_sweep_end(trainer, pl_module, self._dir, rows)
-        print(f"[pixeltransformer] wrote {self._dir / 'metrics.json'}")
+        extra_files = self.on_sweep_end(trainer, pl_module, self._dir, rows)
+        names = ", ".join(p.name for p in [plot, *extra_files])
+        print(f"[pixeltransformer] wrote {self._dir / 'metrics.json'}, {names}")

@@ -228,8 +228,9 @@ def test_protocol_datamodule_spec_and_bad_input():
         PolynomialDataModule(dataset="gp_tnp_periodic")
 
 
-def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch):
-    """`fit` then `test` through the CLI with the overlay: metrics.json has the gp_protocol block."""
+def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys):
+    """`fit` then `test` through the CLI with the overlay: metrics.json has the gp_protocol block, and the
+    evaluation's last line names every file it wrote."""
     from pixeltransformer.cli import main
 
     monkeypatch.chdir(REPO)
@@ -241,7 +242,10 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch):
     main(["fit", *common, "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
           "--checkpoint.every_n_train_steps=2", "--run_name", "p"])
     run = tmp_path / "polynomial" / "p"
+    capsys.readouterr()
     main(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    wrote = [line for line in capsys.readouterr().out.splitlines() if "wrote" in line and "metrics.json" in line]
+    assert wrote == [f"[pixeltransformer] wrote {run / 'eval' / 'metrics.json'}, metrics_vs_context.png, functions.png"]
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     gp = metrics["gp_protocol"]
     assert gp["num_batches"] == 3 and gp["batch_size"] == 16
