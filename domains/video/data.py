@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_folders, split_indices
+from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, group_split, split_folders
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -53,45 +53,6 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         clip = torch.as_tensor(self.clips[int(self.index[i])])  # [T, H, W, 3]
         return {"signal": clip.permute(3, 0, 1, 2).float() / 255.0}  # [3, T, H, W]
-
-
-def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[torch.Tensor, ...]:
-    """Split items [N] into train/val/test of about ``sizes`` items (-1: the rest) keeping every group
-    (e.g. the clips of one video) inside one split, so overlapping clips never leak into the test set.
-
-    Groups are shuffled with ``seed`` and dealt whole to test, then val, then train: a split takes each
-    group that still fits under its size (and the smallest left if it would otherwise stay empty); the
-    split marked -1 gets what is left. With one item per group this is :func:`split_indices`.
-    """
-    n = groups.shape[0]
-    uniq, inverse = torch.unique(groups, return_inverse=True)
-    if len(uniq) == n:
-        return split_indices(n, tuple(sizes), seed)
-    sizes = list(sizes)
-    if sizes.count(-1) > 1:
-        raise ValueError("at most one split size may be -1 (the rest)")
-    order = torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed)).tolist()
-    # each group's items in ascending order, found by one sort (a comparison per group took N x groups)
-    members = torch.split(torch.argsort(inverse, stable=True), torch.bincount(inverse, minlength=len(uniq)).tolist())
-    assigned: list[list[torch.Tensor]] = [[], [], []]
-    for split in (2, 1, 0):  # test first: its size matters most for honest numbers
-        if sizes[split] == -1:
-            continue
-        count, left = 0, []
-        for g in order:
-            if count + len(members[g]) <= sizes[split]:
-                assigned[split].append(members[g])
-                count += len(members[g])
-            else:
-                left.append(g)
-        order = left  # the groups no split took yet, in their shuffled order
-        if count == 0 and sizes[split] > 0 and order:
-            g = min(order, key=lambda g: len(members[g]))
-            assigned[split].append(members[g])
-            order.remove(g)
-    if -1 in sizes:
-        assigned[sizes.index(-1)].extend(members[g] for g in order)
-    return tuple(torch.cat(a) if a else torch.zeros(0, dtype=torch.long) for a in assigned)
 
 
 class VideoDataModule(SignalDataModule):

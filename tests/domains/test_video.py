@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from domains.video.data import ClipDataset, VideoDataModule, group_split, load_mask_video, load_user_video
+from domains.video.data import ClipDataset, VideoDataModule, load_mask_video, load_user_video
 from domains.video.io import (
     VideoDecodeError,
     cut_clips,
@@ -408,15 +408,6 @@ def test_datamodule_keeps_the_strips_of_one_tinyvideos_video_in_one_split(tmp_pa
     assert all(videos[i].isdisjoint(videos[j]) for i in range(3) for j in range(i + 1, 3))  # no video in two splits
     assert all(sum(level == 40 + 50 * v for levels in seen for level in levels) == 3 for v in range(4))
     assert sum(level == 250 for levels in seen for level in levels) == 3
-
-
-def test_group_split_keeps_groups_whole():
-    groups = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5])
-    parts = group_split(groups, (-1, 2, 3), seed=0)
-    assert sorted(torch.cat(parts).tolist()) == list(range(12))
-    owners = [set(groups[p].tolist()) for p in parts]
-    assert all(owners[i].isdisjoint(owners[j]) for i in range(3) for j in range(i + 1, 3))
-    assert 0 < len(parts[1]) <= 2 and 0 < len(parts[2]) <= 3
 
 
 def test_clip_dataset_rejects_floats():
