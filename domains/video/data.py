@@ -19,7 +19,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, group_split, split_folders
+from pixeltransformer.datamodule import (SPLITS, SignalDataModule, default_root, group_split, official_split_indices,
+                                         split_folders)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -70,7 +71,9 @@ class VideoDataModule(SignalDataModule):
         max_clips_per_video: cap per file, so one long video does not dominate a folder.
         num_clips: number of synthetic clips.
         n_digits: (low, high) digits per synthetic clip.
-        splits: (train, val, test) clip counts, -1 for the rest.
+        splits: (train, val, test) clip counts, -1 for the rest. With ``split_by="video"`` a split takes whole videos,
+            about its count. A folder in train/, (val/,) test/ folders: a count takes a seeded subset of its folder's
+            videos, -1 all of it, and without val/ validation is drawn from train/.
         split_by: "video" keeps all clips of one video in one split (clips of a folder video overlap or
             share a scene; JPEG strips that share a folder are one video's, see ``io.source_videos``); "clip"
             splits clips independently.
@@ -170,28 +173,12 @@ class VideoDataModule(SignalDataModule):
         owners = np.concatenate([np.full(len(c), i) for i, c in enumerate(per)])
         return np.concatenate(per), owners
 
-    def _folder_parts(self, folders: dict[str, list[Path]], owners: np.ndarray,
-                      groups: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """A folder of videos in train/, val/ and test/ folders (``split_folders``' groups): each split's clips from its
-        own folder (validation from train/ without val/), sized by ``splits`` (-1: all)."""
+    def _folder_pools(self, folders: dict[str, list[Path]], owners: np.ndarray) -> dict[str, torch.Tensor]:
+        """The clip rows [n] of each folder of a folder of videos in train/, val/ and test/ folders (``split_folders``'
+        groups), from the file each clip came from (``owners`` [N])."""
         split_of = {p: SPLITS.index(s) for s, files in folders.items() for p in files}
         label = torch.tensor([split_of[p] for p in self.folder_stats.files])[torch.from_numpy(owners)]  # [N]
-        tr, va, te = self.splits
-
-        def take(split: int, sizes: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
-            rows = torch.nonzero(label == split).flatten()  # [n] clips of that folder
-            return tuple(rows[part] for part in group_split(groups[rows], sizes, self.seed))
-
-        def own(split: int, size: int) -> torch.Tensor:
-            """A split from its own folder: all of it (-1), else a seeded subset of its videos; [n] clip rows."""
-            if size == -1:
-                return torch.nonzero(label == split).flatten()
-            return take(split, tuple(size if s == split else 0 for s in range(3)))[split]
-
-        if "val" not in folders:
-            train, val, _ = take(0, (tr, va, 0))  # [n_train], [n_val]
-            return train, val, own(2, te)
-        return own(0, tr), own(1, va), own(2, te)
+        return {s: torch.nonzero(label == SPLITS.index(s)).flatten() for s in folders}  # [n] clip rows a folder
 
     def _prepare(self) -> None:
         """Load every clip once and split it; cached because ``spec`` needs the training pixels."""
@@ -212,8 +199,11 @@ class VideoDataModule(SignalDataModule):
             raise ValueError(f"{self.root}: no clips from its {', '.join(f'{s}/' for s in empty)} folder: each of its "
                              f"videos was too short or undecodable (see the warnings)")
         try:
-            if folders is not None:
-                parts = self._folder_parts(folders, owners, groups)
+            if folders is not None:  # each split from its own folder (validation from train/ without val/)
+                pools = self._folder_pools(folders, owners)  # folder -> [n] clip rows
+                index = official_split_indices({s: len(rows) for s, rows in pools.items()}, self.splits, self.seed,
+                                               str(self.root), groups={s: groups[rows] for s, rows in pools.items()})
+                parts = tuple(pools[pool][idx] for pool, idx in (index[s] for s in SPLITS))  # [n] clip rows a split
             else:
                 parts = group_split(groups, self.splits, self.seed)
         except ValueError as err:
