@@ -230,13 +230,21 @@ class VideoDataModule(SignalDataModule):
             train = train[torch.randperm(len(train), generator=gen)[:KMEANS_CLIPS]]  # [KMEANS_CLIPS]
         rows = train[torch.randint(len(train), (m,), generator=gen)]  # [M]
         cols = torch.randint(self.num_frames * self.size[0] * self.size[1], (m,), generator=gen)  # [M] pixel of a clip
+        values = self._pixels(rows, cols)  # [M, 3]
+        return kmeans_centres(values.float() / 255.0, self.num_bins, seed=self.seed)  # [NB, 3]
+
+    def _pixels(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Pixel ``cols`` [M] (an index into a clip's T*H*W) of clips ``rows`` [M] -> uint8 RGB [M, 3]: one gather
+        from clips held in memory, else each clip drawn read once (a folder's clips are decoded when read)."""
+        if isinstance(self._clips, torch.Tensor):
+            return self._clips.reshape(len(self._clips), -1, 3)[rows, cols]  # [N, T*H*W, 3] -> [M, 3]
         order = torch.argsort(rows, stable=True)  # [M]: the draws of one clip together, so that it is read once
         clip_rows, counts = torch.unique_consecutive(rows[order], return_counts=True)
-        values = torch.empty(m, 3, dtype=torch.uint8)  # [M, 3]
+        values = torch.empty(len(rows), 3, dtype=torch.uint8)  # [M, 3]
         reads = zip(clip_rows.tolist(), torch.split(order, counts.tolist()))
         for row, draws in loop_progress(reads, "k-means bins: reading clips", total=len(clip_rows), unit="clip"):
             values[draws] = torch.as_tensor(self._clips[row]).reshape(-1, 3)[cols[draws]]  # [T*H*W, 3] -> [d, 3]
-        return kmeans_centres(values.float() / 255.0, self.num_bins, seed=self.seed)  # [NB, 3]
+        return values
 
     @property
     def spec(self) -> SignalSpec:

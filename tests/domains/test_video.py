@@ -610,3 +610,33 @@ def test_video_file_bins_do_not_depend_on_in_memory_gb(tmp_path):
     decoded = VideoDataModule(**kwargs).spec.bin_centres()  # [8, 3]
     torch.testing.assert_close(VideoDataModule(**kwargs, in_memory_gb=0).spec.bin_centres(), decoded, rtol=0, atol=0)
 
+
+class _ClipsOneByOne:
+    """Clips [N, T, H, W, 3] read one at a time, as a folder's FolderClips are."""
+
+    def __init__(self, clips: np.ndarray):
+        self.clips = clips  # [N, T, H, W, 3]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.clips[i]  # [T, H, W, 3]
+
+
+def test_bins_of_clips_in_memory_are_gathered_at_once_as_read_clip_by_clip(monkeypatch):
+    """Clips held in memory give their bins' pixels in one gather; reading them clip by clip (a folder's lazy clips),
+    a Python loop over every training clip, gives the same pixels and so the same centres."""
+    import domains.video.data as video_data
+
+    loops = []
+    monkeypatch.setattr(video_data, "loop_progress", lambda reads, *args, **kw: loops.append(args[0]) or reads)
+    kwargs = dict(num_clips=40, splits=(30, 5, 5), num_bins=16, num_frames=3, size=(8, 12), seed=2)
+    held = VideoDataModule(**kwargs)
+    gathered = held._kmeans()  # [16, 3]
+    assert loops == []  # no clip read on its own
+    one_by_one = VideoDataModule(**kwargs)
+    one_by_one._prepare()
+    one_by_one._clips = _ClipsOneByOne(one_by_one._clips.numpy())
+    torch.testing.assert_close(one_by_one._kmeans(), gathered, rtol=0, atol=0)
+    assert loops == ["k-means bins: reading clips"]
