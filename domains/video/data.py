@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -19,7 +19,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import SPLITS, SignalDataModule, default_root, split_folders, split_indices
+from pixeltransformer.datamodule import (SPLITS, SignalDataModule, default_root, group_split, official_split_indices,
+                                         split_folders)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -55,45 +56,6 @@ class ClipDataset(Dataset):
         return {"signal": clip.permute(3, 0, 1, 2).float() / 255.0}  # [3, T, H, W]
 
 
-def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[torch.Tensor, ...]:
-    """Split items [N] into train/val/test of about ``sizes`` items (-1: the rest) keeping every group
-    (e.g. the clips of one video) inside one split, so overlapping clips never leak into the test set.
-
-    Groups are shuffled with ``seed`` and dealt whole to test, then val, then train: a split takes each
-    group that still fits under its size (and the smallest left if it would otherwise stay empty); the
-    split marked -1 gets what is left. With one item per group this is :func:`split_indices`.
-    """
-    n = groups.shape[0]
-    uniq, inverse = torch.unique(groups, return_inverse=True)
-    if len(uniq) == n:
-        return split_indices(n, tuple(sizes), seed)
-    sizes = list(sizes)
-    if sizes.count(-1) > 1:
-        raise ValueError("at most one split size may be -1 (the rest)")
-    order = torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed)).tolist()
-    # each group's items in ascending order, found by one sort (a comparison per group took N x groups)
-    members = torch.split(torch.argsort(inverse, stable=True), torch.bincount(inverse, minlength=len(uniq)).tolist())
-    assigned: list[list[torch.Tensor]] = [[], [], []]
-    for split in (2, 1, 0):  # test first: its size matters most for honest numbers
-        if sizes[split] == -1:
-            continue
-        count, left = 0, []
-        for g in order:
-            if count + len(members[g]) <= sizes[split]:
-                assigned[split].append(members[g])
-                count += len(members[g])
-            else:
-                left.append(g)
-        order = left  # the groups no split took yet, in their shuffled order
-        if count == 0 and sizes[split] > 0 and order:
-            g = min(order, key=lambda g: len(members[g]))
-            assigned[split].append(members[g])
-            order.remove(g)
-    if -1 in sizes:
-        assigned[sizes.index(-1)].extend(members[g] for g in order)
-    return tuple(torch.cat(a) if a else torch.zeros(0, dtype=torch.long) for a in assigned)
-
-
 class VideoDataModule(SignalDataModule):
     """Video clips as dense signals [3, T, H, W] (paper section 6.3).
 
@@ -109,7 +71,9 @@ class VideoDataModule(SignalDataModule):
         max_clips_per_video: cap per file, so one long video does not dominate a folder.
         num_clips: number of synthetic clips.
         n_digits: (low, high) digits per synthetic clip.
-        splits: (train, val, test) clip counts, -1 for the rest.
+        splits: (train, val, test) clip counts, -1 for the rest. With ``split_by="video"`` a split takes whole videos,
+            about its count. A folder in train/, (val/,) test/ folders: a count takes a seeded subset of its folder's
+            videos, -1 all of it, and without val/ validation is drawn from train/.
         split_by: "video" keeps all clips of one video in one split (clips of a folder video overlap or
             share a scene; JPEG strips that share a folder are one video's, see ``io.source_videos``); "clip"
             splits clips independently.
@@ -209,28 +173,12 @@ class VideoDataModule(SignalDataModule):
         owners = np.concatenate([np.full(len(c), i) for i, c in enumerate(per)])
         return np.concatenate(per), owners
 
-    def _folder_parts(self, folders: dict[str, list[Path]], owners: np.ndarray,
-                      groups: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """A folder of videos in train/, val/ and test/ folders (``split_folders``' groups): each split's clips from its
-        own folder (validation from train/ without val/), sized by ``splits`` (-1: all)."""
+    def _folder_pools(self, folders: dict[str, list[Path]], owners: np.ndarray) -> dict[str, torch.Tensor]:
+        """The clip rows [n] of each folder of a folder of videos in train/, val/ and test/ folders (``split_folders``'
+        groups), from the file each clip came from (``owners`` [N])."""
         split_of = {p: SPLITS.index(s) for s, files in folders.items() for p in files}
         label = torch.tensor([split_of[p] for p in self.folder_stats.files])[torch.from_numpy(owners)]  # [N]
-        tr, va, te = self.splits
-
-        def take(split: int, sizes: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
-            rows = torch.nonzero(label == split).flatten()  # [n] clips of that folder
-            return tuple(rows[part] for part in group_split(groups[rows], sizes, self.seed))
-
-        def own(split: int, size: int) -> torch.Tensor:
-            """A split from its own folder: all of it (-1), else a seeded subset of its videos; [n] clip rows."""
-            if size == -1:
-                return torch.nonzero(label == split).flatten()
-            return take(split, tuple(size if s == split else 0 for s in range(3)))[split]
-
-        if "val" not in folders:
-            train, val, _ = take(0, (tr, va, 0))  # [n_train], [n_val]
-            return train, val, own(2, te)
-        return own(0, tr), own(1, va), own(2, te)
+        return {s: torch.nonzero(label == SPLITS.index(s)).flatten() for s in folders}  # [n] clip rows a folder
 
     def _prepare(self) -> None:
         """Load every clip once and split it; cached because ``spec`` needs the training pixels."""
@@ -251,8 +199,11 @@ class VideoDataModule(SignalDataModule):
             raise ValueError(f"{self.root}: no clips from its {', '.join(f'{s}/' for s in empty)} folder: each of its "
                              f"videos was too short or undecodable (see the warnings)")
         try:
-            if folders is not None:
-                parts = self._folder_parts(folders, owners, groups)
+            if folders is not None:  # each split from its own folder (validation from train/ without val/)
+                pools = self._folder_pools(folders, owners)  # folder -> [n] clip rows
+                index = official_split_indices({s: len(rows) for s, rows in pools.items()}, self.splits, self.seed,
+                                               str(self.root), groups={s: groups[rows] for s, rows in pools.items()})
+                parts = tuple(pools[pool][idx] for pool, idx in (index[s] for s in SPLITS))  # [n] clip rows a split
             else:
                 parts = group_split(groups, self.splits, self.seed)
         except ValueError as err:
@@ -279,13 +230,21 @@ class VideoDataModule(SignalDataModule):
             train = train[torch.randperm(len(train), generator=gen)[:KMEANS_CLIPS]]  # [KMEANS_CLIPS]
         rows = train[torch.randint(len(train), (m,), generator=gen)]  # [M]
         cols = torch.randint(self.num_frames * self.size[0] * self.size[1], (m,), generator=gen)  # [M] pixel of a clip
+        values = self._pixels(rows, cols)  # [M, 3]
+        return kmeans_centres(values.float() / 255.0, self.num_bins, seed=self.seed)  # [NB, 3]
+
+    def _pixels(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """Pixel ``cols`` [M] (an index into a clip's T*H*W) of clips ``rows`` [M] -> uint8 RGB [M, 3]: one gather
+        from clips held in memory, else each clip drawn read once (a folder's clips are decoded when read)."""
+        if isinstance(self._clips, torch.Tensor):
+            return self._clips.reshape(len(self._clips), -1, 3)[rows, cols]  # [N, T*H*W, 3] -> [M, 3]
         order = torch.argsort(rows, stable=True)  # [M]: the draws of one clip together, so that it is read once
         clip_rows, counts = torch.unique_consecutive(rows[order], return_counts=True)
-        values = torch.empty(m, 3, dtype=torch.uint8)  # [M, 3]
+        values = torch.empty(len(rows), 3, dtype=torch.uint8)  # [M, 3]
         reads = zip(clip_rows.tolist(), torch.split(order, counts.tolist()))
         for row, draws in loop_progress(reads, "k-means bins: reading clips", total=len(clip_rows), unit="clip"):
             values[draws] = torch.as_tensor(self._clips[row]).reshape(-1, 3)[cols[draws]]  # [T*H*W, 3] -> [d, 3]
-        return kmeans_centres(values.float() / 255.0, self.num_bins, seed=self.seed)  # [NB, 3]
+        return values
 
     @property
     def spec(self) -> SignalSpec:

@@ -11,7 +11,7 @@ import functools
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import lightning as L
 import torch
@@ -145,27 +145,77 @@ def split_folders(paths: list[Path], root: Path) -> dict[str, list[Path]] | None
     return {s: g for s, g in groups.items() if g}
 
 
-def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] | None, seed: int,
-                           where: str) -> dict[str, tuple[str, torch.Tensor]]:
+def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[torch.Tensor, ...]:
+    """Split items [N] into train/val/test of about ``sizes`` items (-1: the rest) keeping every group
+    (e.g. the clips of one video) inside one split, so overlapping clips never leak into the test set.
+
+    Groups are shuffled with ``seed`` and dealt whole to test, then val, then train: a split takes each
+    group that still fits under its size (and the smallest left if it would otherwise stay empty); the
+    split marked -1 gets what is left. With one item per group this is :func:`split_indices`.
+    """
+    n = groups.shape[0]
+    uniq, inverse = torch.unique(groups, return_inverse=True)
+    if len(uniq) == n:
+        return split_indices(n, tuple(sizes), seed)
+    sizes = list(sizes)
+    if sizes.count(-1) > 1:
+        raise ValueError("at most one split size may be -1 (the rest)")
+    order = torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed)).tolist()
+    # each group's items in ascending order, found by one sort (a comparison per group took N x groups)
+    members = torch.split(torch.argsort(inverse, stable=True), torch.bincount(inverse, minlength=len(uniq)).tolist())
+    assigned: list[list[torch.Tensor]] = [[], [], []]
+    for split in (2, 1, 0):  # test first: its size matters most for honest numbers
+        if sizes[split] == -1:
+            continue
+        count, left = 0, []
+        for g in order:
+            if count + len(members[g]) <= sizes[split]:
+                assigned[split].append(members[g])
+                count += len(members[g])
+            else:
+                left.append(g)
+        order = left  # the groups no split took yet, in their shuffled order
+        if count == 0 and sizes[split] > 0 and order:
+            g = min(order, key=lambda g: len(members[g]))
+            assigned[split].append(members[g])
+            order.remove(g)
+    if -1 in sizes:
+        assigned[sizes.index(-1)].extend(members[g] for g in order)
+    return tuple(torch.cat(a) if a else torch.zeros(0, dtype=torch.long) for a in assigned)
+
+
+def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] | None, seed: int, where: str,
+                           groups: dict[str, torch.Tensor] | None = None) -> dict[str, tuple[str, torch.Tensor]]:
     """Splits of a dataset that ships a train pool and a test pool, maybe a val pool (two files, or
-    :func:`split_folders`): split -> (pool, sorted indices into it). ``splits`` (train, val, test) sizes, -1 = the
-    whole pool (the rest, for train and val drawn from one pool); default: all of each, and without a val pool a
-    seeded tenth of the train pool (at most 1000) for validation. A size below its pool's takes a seeded subset."""
+    :func:`split_folders`): split -> (pool, sorted indices into it). ``splits`` (train, val, test) sizes in items,
+    -1 = the whole pool (the rest, for train and val drawn from one pool); default: all of each, and without a val
+    pool a seeded tenth of the train pool (at most 1000) for validation. A size below its pool's takes a seeded subset.
+
+    ``groups``: pool -> the group of each of its items [counts[pool]] (the video of each clip). Subsets and the
+    train/val draw then take whole groups (:func:`group_split`: about the size in items, no group in two splits).
+    """
     n_train, has_val = counts["train"], "val" in counts
     tr, va, te = splits or (-1, -1 if has_val else min(1000, max(1, n_train // 10)), -1)
+
+    def draw(pool: str, sizes: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
+        """Seeded (train, val, test) index parts [size] of one pool's items, whole groups where there are groups."""
+        return split_indices(counts[pool], sizes, seed) if groups is None else group_split(groups[pool], sizes, seed)
 
     def subset(split: str, size: int) -> tuple[str, torch.Tensor]:
         n = counts[split]
         if size > n:
             raise ValueError(f"a {split} split of {size} does not fit the {n} items of {where}'s {split} part")
-        idx = torch.arange(n) if size == -1 else split_indices(n, (size, 0, -1), seed)[0]  # [size or n]
+        idx = torch.arange(n) if size == -1 else draw(split, (size, 0, -1))[0]  # [size or n]
         return split, idx.sort().values
 
     out = {"test": subset("test", te)}
     if has_val:
         out["train"], out["val"] = subset("train", tr), subset("val", va)
     else:
-        train, val, _ = split_indices(n_train, (tr, va, 0) if -1 in (tr, va) else (tr, va, -1), seed)  # [tr], [va]
+        if sum(s for s in (tr, va) if s != -1) > n_train:
+            raise ValueError(f"train and val splits of {tr} and {va} do not fit the {n_train} items of {where}'s "
+                             "train part (without a val part, validation is drawn from it)")
+        train, val, _ = draw("train", (tr, va, 0) if -1 in (tr, va) else (tr, va, -1))  # [tr], [va]
         out["train"], out["val"] = ("train", train.sort().values), ("train", val.sort().values)
     return {s: out[s] for s in SPLITS}
 

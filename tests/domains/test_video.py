@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from domains.video.data import ClipDataset, VideoDataModule, group_split, load_mask_video, load_user_video
+from domains.video.data import ClipDataset, VideoDataModule, load_mask_video, load_user_video
 from domains.video.io import (
     VideoDecodeError,
     cut_clips,
@@ -354,20 +354,30 @@ def test_datamodule_from_npz(tmp_path):
     assert torch.equal(first, expected)
 
 
-def test_datamodule_folder_keeps_its_train_and_test_folders(tmp_path):
-    # Kinetics-style: train/ and test/ folders of videos; each video one grey level, to tell where clips came from
-    grey = {"train": (10, 30, 50, 70), "test": (200, 220)}
-    for split, levels in grey.items():
-        (tmp_path / split).mkdir()
-        for level in levels:  # 12 frames: clips of 4 every 4 frames -> 3 clips a video
-            frames = np.full((12, 8, 8), level, np.uint8)
-            frames[:, 0, 0] = np.arange(12) * 20  # distinct frames: pillow merges repeated ones
-            iio.imwrite(tmp_path / split / f"v{level}.gif", frames, plugin="pillow", duration=100, loop=0)
-    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
+def _grey_videos(root: Path, videos: dict[str, dict[int, int]]) -> np.ndarray:
+    """Kinetics-style split folders of GIF videos, {folder: {grey level: frames}}: each video one grey level, to tell
+    where clips came from (clips of 4 frames every 4: a clip per 4 frames). Returns the last video's frames."""
+    for split, levels in videos.items():
+        (root / split).mkdir()
+        for level, count in levels.items():
+            frames = np.full((count, 8, 8), level, np.uint8)  # [F, 8, 8]
+            frames[:, 0, 0] = np.arange(count) * 15  # distinct frames: pillow merges repeated ones
+            iio.imwrite(root / split / f"v{level}.gif", frames, plugin="pillow", duration=100, loop=0)
+    return frames
+
+
+def _clip_levels(dm: VideoDataModule) -> dict[str, list[int]]:
+    """The grey level of each clip of each split: the video it came from."""
     dm.setup("fit")
     dm.setup("test")
-    seen = {s: sorted({round(dm.dataset(s)[i]["signal"][0, 0, 4, 4].item() * 255) for i in range(len(dm.dataset(s)))})
+    return {s: [round(dm.dataset(s)[i]["signal"][0, 0, 4, 4].item() * 255) for i in range(len(dm.dataset(s)))]
             for s in ("train", "val", "test")}
+
+
+def test_datamodule_folder_keeps_its_train_and_test_folders(tmp_path):
+    frames = _grey_videos(tmp_path, {"train": {10: 12, 30: 12, 50: 12, 70: 12}, "test": {200: 12, 220: 12}})
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
+    seen = {s: sorted(set(levels)) for s, levels in _clip_levels(dm).items()}
     assert seen["test"] == [200, 220] and len(dm.dataset("test")) == 6  # the test folder, no other
     assert len(seen["val"]) == 1 and sorted(seen["train"] + seen["val"]) == [10, 30, 50, 70]  # whole videos
     # a test folder whose videos are all too short is no test split, not a folder without split folders, whose test
@@ -386,6 +396,49 @@ def test_datamodule_folder_keeps_its_train_and_test_folders(tmp_path):
     dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
     with pytest.raises(ValueError, match=r"^\S+: 1 files \(first: stray.gif\) lie outside the train/, val/ and test/"):
         dm.setup("fit")
+
+
+def test_datamodule_folder_splits_take_whole_videos_of_their_own_folders(tmp_path):
+    """train/, val/ and test/ folders (and without val/): each split from its folder, a size a seeded subset of whole
+    videos of at most that many clips, -1 all of the folder; a size beyond its folder's clips is named in one line."""
+    frames = {"train": {10: 4, 20: 8, 30: 12, 40: 16, 50: 8, 60: 4, 70: 12}, "val": {150: 8, 160: 12, 170: 4},
+              "test": {200: 12, 210: 8, 220: 4, 230: 16}}  # a clip per 4 frames
+    _grey_videos(tmp_path, frames)
+    clips = {level: count // 4 for levels in frames.values() for level, count in levels.items()}
+
+    def check(splits: tuple[int, int, int], pools: tuple[str, str, str]) -> list[torch.Tensor]:
+        kw = dict(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=splits, num_bins=8, seed=3)
+        dm = VideoDataModule(**kw)
+        seen = _clip_levels(dm)
+        for split, size, pool in zip(("train", "val", "test"), splits, pools):
+            levels = seen[split]
+            assert set(levels) <= set(frames[pool])  # from its own folder
+            assert all(levels.count(level) == clips[level] for level in levels)  # whole videos
+            if size != -1:
+                assert 0 < len(levels) <= size
+            elif pools.count(pool) == 1:  # the whole folder
+                assert len(levels) == sum(clips[level] for level in frames[pool])
+        assert not set(seen["train"]) & set(seen["val"])  # no video in two splits
+        again = VideoDataModule(**kw)
+        again.setup("fit")
+        again.setup("test")
+        parts = [dm.dataset(s).base.index for s in ("train", "val", "test")]  # [n] clip rows
+        assert all(torch.equal(again.dataset(s).base.index, p) for s, p in zip(("train", "val", "test"), parts))
+        return parts
+
+    check((-1, 3, 5), ("train", "val", "test"))
+    check((9, -1, 4), ("train", "val", "test"))
+    total = sum(clips.values())
+    with pytest.raises(ValueError, match=rf"^VideoDataModule: splits=\(-1, 3, 11\) do not fit the {total} "
+                                         r"clips \(a test split of 11 does not fit the 10 items of \S+'s test part\)$"):
+        VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 11)).setup("fit")
+    shutil.rmtree(tmp_path / "val")  # validation drawn from train/
+    train, val, _ = check((-1, 4, -1), ("train", "train", "test"))
+    assert len(train) + len(val) == sum(clips[level] for level in frames["train"])
+    check((7, 3, 2), ("train", "train", "test"))
+    with pytest.raises(ValueError, match=r"\(train and val splits of 15 and 2 do not fit the 16 items of \S+'s train "
+                                         r"part \(without a val part, validation is drawn from it\)\)$"):
+        VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(15, 2, 1)).setup("fit")
 
 
 def test_datamodule_keeps_the_strips_of_one_tinyvideos_video_in_one_split(tmp_path):
@@ -408,15 +461,6 @@ def test_datamodule_keeps_the_strips_of_one_tinyvideos_video_in_one_split(tmp_pa
     assert all(videos[i].isdisjoint(videos[j]) for i in range(3) for j in range(i + 1, 3))  # no video in two splits
     assert all(sum(level == 40 + 50 * v for levels in seen for level in levels) == 3 for v in range(4))
     assert sum(level == 250 for levels in seen for level in levels) == 3
-
-
-def test_group_split_keeps_groups_whole():
-    groups = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5])
-    parts = group_split(groups, (-1, 2, 3), seed=0)
-    assert sorted(torch.cat(parts).tolist()) == list(range(12))
-    owners = [set(groups[p].tolist()) for p in parts]
-    assert all(owners[i].isdisjoint(owners[j]) for i in range(3) for j in range(i + 1, 3))
-    assert 0 < len(parts[1]) <= 2 and 0 < len(parts[2]) <= 3
 
 
 def test_clip_dataset_rejects_floats():
@@ -565,3 +609,34 @@ def test_video_file_bins_do_not_depend_on_in_memory_gb(tmp_path):
                   split_by="clip", num_bins=8)
     decoded = VideoDataModule(**kwargs).spec.bin_centres()  # [8, 3]
     torch.testing.assert_close(VideoDataModule(**kwargs, in_memory_gb=0).spec.bin_centres(), decoded, rtol=0, atol=0)
+
+
+class _ClipsOneByOne:
+    """Clips [N, T, H, W, 3] read one at a time, as a folder's FolderClips are."""
+
+    def __init__(self, clips: np.ndarray):
+        self.clips = clips  # [N, T, H, W, 3]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.clips[i]  # [T, H, W, 3]
+
+
+def test_bins_of_clips_in_memory_are_gathered_at_once_as_read_clip_by_clip(monkeypatch):
+    """Clips held in memory give their bins' pixels in one gather; reading them clip by clip (a folder's lazy clips),
+    a Python loop over every training clip, gives the same pixels and so the same centres."""
+    import domains.video.data as video_data
+
+    loops = []
+    monkeypatch.setattr(video_data, "loop_progress", lambda reads, *args, **kw: loops.append(args[0]) or reads)
+    kwargs = dict(num_clips=40, splits=(30, 5, 5), num_bins=16, num_frames=3, size=(8, 12), seed=2)
+    held = VideoDataModule(**kwargs)
+    gathered = held._kmeans()  # [16, 3]
+    assert loops == []  # no clip read on its own
+    one_by_one = VideoDataModule(**kwargs)
+    one_by_one._prepare()
+    one_by_one._clips = _ClipsOneByOne(one_by_one._clips.numpy())
+    torch.testing.assert_close(one_by_one._kmeans(), gathered, rtol=0, atol=0)
+    assert loops == ["k-means bins: reading clips"]

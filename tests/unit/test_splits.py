@@ -1,0 +1,125 @@
+"""datamodule.py's deterministic splits: group_split, and official_split_indices over a dataset's own train/(val/)test
+pools, item by item or a group (a video's clips) at a time."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pixeltransformer.datamodule import group_split, official_split_indices
+
+
+def _seeded_first(n: int, size: int, seed: int) -> torch.Tensor:
+    """The items [size] a seeded subset of range(n) takes: the first of one seeded permutation."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size]
+
+
+def _item_splits(counts: dict[str, int], splits: tuple[int, int, int] | None, seed: int) -> dict[str, tuple]:
+    """Item-by-item official splits, computed here from seeded permutations: every pool a size takes a subset of
+    (-1: all of it), and without a val pool train and val from one permutation of the train pool (val a tenth of it,
+    at most 1000, by default)."""
+    n_train = counts["train"]
+    tr, va, te = splits or (-1, -1 if "val" in counts else min(1000, max(1, n_train // 10)), -1)
+
+    def own(pool: str, size: int) -> tuple[str, list[int]]:
+        idx = torch.arange(counts[pool]) if size == -1 else _seeded_first(counts[pool], size, seed)
+        return pool, sorted(idx.tolist())
+
+    if "val" in counts:
+        return {"train": own("train", tr), "val": own("val", va), "test": own("test", te)}
+    tr = n_train - va if tr == -1 else tr
+    va = n_train - tr if va == -1 else va
+    perm = _seeded_first(n_train, n_train, seed)  # [n_train]
+    return {"train": ("train", sorted(perm[:tr].tolist())), "val": ("train", sorted(perm[tr:tr + va].tolist())),
+            "test": own("test", te)}
+
+
+CASES = [({"train": 40, "test": 15}, (20, 6, 7), 3), ({"train": 40, "val": 9, "test": 15}, (-1, 4, -1), 1),
+         ({"train": 40, "test": 15}, None, 0), ({"train": 30, "test": 10}, (-1, 5, 10), 5),
+         ({"train": 30, "test": 10}, (12, -1, 4), 2), ({"train": 30, "val": 8, "test": 10}, (7, -1, 3), 4)]
+
+
+@pytest.mark.parametrize("counts, splits, seed", CASES)
+def test_official_splits_without_groups_take_seeded_items(counts, splits, seed):
+    """Pictures and meshes (no groups): the same items as before groups were added; one item a group is the same."""
+    got = official_split_indices(counts, splits, seed, "root")
+    assert {s: (pool, idx.tolist()) for s, (pool, idx) in got.items()} == _item_splits(counts, splits, seed)
+    one_each = {pool: torch.arange(n) for pool, n in counts.items()}  # [n] a group an item
+    singles = official_split_indices(counts, splits, seed, "root", groups=one_each)
+    assert {s: (pool, idx.tolist()) for s, (pool, idx) in singles.items()} == _item_splits(counts, splits, seed)
+
+
+def _pool(sizes: list[int], first: int = 0) -> torch.Tensor:
+    """Group ids of a pool [sum(sizes)]: group first + k has sizes[k] items, groups interleaved as a folder lists
+    them (a group's items need not be next to each other)."""
+    ids = torch.cat([torch.full((s,), first + k) for k, s in enumerate(sizes)])  # [n]
+    return ids[torch.randperm(len(ids), generator=torch.Generator().manual_seed(99))]
+
+
+GROUPS = {"train": _pool([3, 1, 4, 2, 5, 3, 2, 4, 1, 3, 2, 5]), "val": _pool([2, 3, 1, 4], 100),
+          "test": _pool([4, 2, 3, 1, 2], 200)}  # train 35 items in 12 groups, val 10 in 4, test 12 in 5
+
+
+def _check_whole_groups(index: dict[str, tuple[str, torch.Tensor]], groups: dict[str, torch.Tensor],
+                        sizes: tuple[int, int, int]) -> None:
+    """Every split takes whole groups of its pool, no group is in two splits, -1 takes the whole of a pool of its own,
+    and a size is met as closely as whole groups allow (no group left out would still have fitted)."""
+    splits = ("train", "val", "test")
+    mine = {s: set(groups[index[s][0]][index[s][1]].tolist()) for s in splits}  # the groups of each split
+    for split, size in zip(splits, sizes):
+        pool, idx = index[split]
+        ids = groups[pool]  # [n]
+        assert idx.tolist() == sorted(set(idx.tolist()))  # sorted, no item twice
+        assert idx.tolist() == [i for i in range(len(ids)) if ids[i].item() in mine[split]]  # whole groups
+        sharing = [s for s in splits if index[s][0] == pool]
+        assert all(not mine[split] & mine[s] for s in sharing if s != split)  # no group in two splits
+        if size == -1 and sharing == [split]:
+            assert len(idx) == len(ids)
+        elif size != -1:
+            left = [int((ids == g).sum()) for g in set(ids.tolist()).difference(*(mine[s] for s in sharing))]
+            assert len(idx) <= size and (not left or size - len(idx) < min(left))
+
+
+@pytest.mark.parametrize("sizes", [(-1, 3, 7), (20, 4, -1), (-1, -1, 5), (11, 6, 9)])
+@pytest.mark.parametrize("with_val", [True, False])
+def test_official_splits_with_groups_keep_each_group_in_one_split(sizes, with_val):
+    groups = {p: g for p, g in GROUPS.items() if with_val or p != "val"}
+    counts = {p: len(g) for p, g in groups.items()}
+    if not with_val and sizes[:2] == (-1, -1):
+        with pytest.raises(ValueError, match="at most one split size may be -1"):
+            official_split_indices(counts, sizes, 0, "root", groups=groups)
+        return
+    index = official_split_indices(counts, sizes, 0, "root", groups=groups)
+    assert [index[s][0] for s in ("train", "val", "test")] == ["train", "val" if with_val else "train", "test"]
+    _check_whole_groups(index, groups, sizes)
+    if not with_val and -1 in sizes[:2]:  # train and val share the train pool: the -1 one takes the rest
+        assert len(index["train"][1]) + len(index["val"][1]) == counts["train"]
+    again = official_split_indices(counts, sizes, 0, "root", groups=groups)
+    assert all(torch.equal(again[s][1], index[s][1]) for s in index)  # seeded: the same every time
+    draws = {tuple(official_split_indices(counts, sizes, seed, "root", groups=groups)["test"][1].tolist())
+             for seed in range(8)}
+    assert sizes[2] == -1 or len(draws) > 1  # and another seed draws other groups
+
+
+def test_split_sizes_that_do_not_fit_a_pool_name_it_in_one_line():
+    counts = {p: len(g) for p, g in GROUPS.items()}
+    for groups in (GROUPS, None):
+        with pytest.raises(ValueError, match=r"^a test split of 13 does not fit the 12 items of data/x's test part$"):
+            official_split_indices(counts, (-1, 2, 13), 0, "data/x", groups=groups)
+        with pytest.raises(ValueError, match=r"^a val split of 11 does not fit the 10 items of data/x's val part$"):
+            official_split_indices(counts, (-1, 11, 2), 0, "data/x", groups=groups)
+        no_val = {"train": 35, "test": 12}
+        with pytest.raises(ValueError, match=r"^train and val splits of 30 and 6 do not fit the 35 items of data/x's "
+                                             r"train part \(without a val part, validation is drawn from it\)$"):
+            official_split_indices(no_val, (30, 6, 2), 0, "data/x", groups=groups)
+        with pytest.raises(ValueError, match=r"^train and val splits of -1 and 36 do not fit the 35 items"):
+            official_split_indices(no_val, (-1, 36, 2), 0, "data/x", groups=groups)
+
+
+def test_group_split_keeps_groups_whole():
+    groups = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5])
+    parts = group_split(groups, (-1, 2, 3), seed=0)
+    assert sorted(torch.cat(parts).tolist()) == list(range(12))
+    owners = [set(groups[p].tolist()) for p in parts]
+    assert all(owners[i].isdisjoint(owners[j]) for i in range(3) for j in range(i + 1, 3))
+    assert 0 < len(parts[1]) <= 2 and 0 < len(parts[2]) <= 3
