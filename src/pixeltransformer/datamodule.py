@@ -160,6 +160,8 @@ def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[
     sizes = list(sizes)
     if sizes.count(-1) > 1:
         raise ValueError("at most one split size may be -1 (the rest)")
+    if min(sizes) < -1:
+        raise ValueError(f"split sizes {tuple(sizes)} must be counts, or -1 for the rest")
     order = torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed)).tolist()
     # each group's items in ascending order, found by one sort (a comparison per group took N x groups)
     members = torch.split(torch.argsort(inverse, stable=True), torch.bincount(inverse, minlength=len(uniq)).tolist())

@@ -123,3 +123,5 @@ def test_group_split_keeps_groups_whole():
     owners = [set(groups[p].tolist()) for p in parts]
     assert all(owners[i].isdisjoint(owners[j]) for i in range(3) for j in range(i + 1, 3))
     assert 0 < len(parts[1]) <= 2 and 0 < len(parts[2]) <= 3
+    with pytest.raises(ValueError, match=r"^split sizes \(-1, -5, 3\) must be counts, or -1 for the rest$"):
+        group_split(groups, (-1, -5, 3), seed=0)  # a size below -1 gave an empty split without a word
