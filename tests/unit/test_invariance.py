@@ -39,3 +39,24 @@ def test_the_sweep_s_metrics_do_not_depend_on_the_batching_or_the_decoding_chunk
             torch.testing.assert_close(batched, value, rtol=1e-5, atol=1e-5, msg=f"{name} at |S| = {k}")
     # the items' draws differ from each other: the keys seed them, not one seed for all
     assert not torch.allclose(whole[3]["sample_mse"][:3], whole[3]["sample_mse"][3:])
+
+
+@pytest.mark.parametrize("encoder", ["buffered", "bidirectional"])
+def test_a_sample_does_not_depend_on_how_many_are_drawn_beside_it(encoder):
+    """Sample j of a signal is drawn from its seed and j alone: --num_samples 1 and --num_samples 3 with one seed
+    give the same first sample (each chain took its random numbers from a block of the signal's generator whose
+    place depended on num_samples, so every sample changed with the count). The cached (buffered) and the
+    re-encoding (bidirectional) sampling paths both."""
+    m = _module(encoder)
+    gen = torch.Generator().manual_seed(1)
+    pos = torch.rand(2, 4, 1, generator=gen) * 2 - 1  # [2, 4, 1]
+    val = torch.rand(2, 4, 1, generator=gen)  # [2, 4, 1]
+    qry = m.grid_queries(2)  # [2, 16, 1]
+    three = m.sample(pos, val, qry, num_samples=3, n_autoregressive=6, seed=11)  # [2, 3, 16, 1]
+    for n in (1, 2):
+        fewer = m.sample(pos, val, qry, num_samples=n, n_autoregressive=6, seed=11)  # [2, n, 16, 1]
+        torch.testing.assert_close(fewer, three[:, :n], rtol=0, atol=1e-5)
+    assert not torch.allclose(three[:, 0], three[:, 1])  # the chains still differ
+    full = m.sample(pos, val, qry, num_samples=3, n_autoregressive=None, seed=11)  # every query sampled
+    torch.testing.assert_close(m.sample(pos, val, qry, num_samples=1, n_autoregressive=None, seed=11), full[:, :1],
+                               rtol=0, atol=1e-5)
