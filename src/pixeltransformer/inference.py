@@ -5,7 +5,8 @@ Sampling runs many chains at once: (signals x samples) chains share each encoder
 random order. The growing set lives in preallocated buffers. With the buffered encoder (S encoded once, drawn
 values appended as a causal buffer) or the incremental one, a new sample costs one attention row against a cache of
 the rows every layer attends to, instead of a full re-encode. Each signal's chains draw their random numbers from
-that signal's own seed, so a signal's samples do not depend on the batch it is sampled in.
+that signal's own seed, chain after chain, so a signal's samples do not depend on the batch it is sampled in, nor a
+sample on how many are drawn beside it.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def sample(
     mean given S plus the N' samples. Queries that coincide with an observed position keep the observed
     value. n_autoregressive=None samples every query autoregressively. `seed`: one seed per signal (e.g.
     derived from its index in the split), or one int from which each signal's seed follows its place in
-    the batch; a signal's chains (order, bins, noise) depend on its seed only.
+    the batch; a signal's chain j (order, bins, noise) depends on its seed and j only, so the first n of more
+    samples are the n samples drawn alone.
 
     ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> samples [B, S, Q, V].
     """
@@ -207,14 +209,16 @@ def sample(
     free = int((~observed).sum(dim=1).max())
     n_ar = free if n_autoregressive is None else min(n_autoregressive, free)
 
-    # every signal's random numbers from its own generator, drawn for up to Q steps whatever N' the batch allows
+    # every signal's random numbers from its own generator, drawn for up to Q steps whatever N' the batch allows, one
+    # chain after the other: chain j draws the same numbers whatever num_samples is
     n_draw = q if n_autoregressive is None else min(n_autoregressive, q)
     order_u, bin_u, noise = [], [], []
     for item_seed in item_seeds(seed, b):
         gen = torch.Generator(device=device).manual_seed(item_seed)
-        order_u.append(torch.rand(s, q, generator=gen, device=device))  # [S, Q]
-        bin_u.append(torch.rand(s, n_draw, generator=gen, device=device))  # [S, N'']
-        noise.append(torch.randn(s, n_draw, v, generator=gen, device=device))  # [S, N'', V]
+        for _ in range(s):
+            order_u.append(torch.rand(1, q, generator=gen, device=device))  # [1, Q]
+            bin_u.append(torch.rand(1, n_draw, generator=gen, device=device))  # [1, N'']
+            noise.append(torch.randn(1, n_draw, v, generator=gen, device=device))  # [1, N'', V]
     bin_u, noise = torch.cat(bin_u), torch.cat(noise)  # [BS, N''], [BS, N'', V]
 
     # a fresh random order per chain, unobserved queries first

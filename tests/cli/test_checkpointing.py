@@ -398,6 +398,23 @@ def test_a_stopped_fit_saves_its_step_and_resumes_as_if_never_stopped(tmp_path, 
         assert torch.allclose(value, weights[key], atol=1e-6, rtol=0), key
 
 
+def test_a_fit_that_reached_its_max_steps_resumes_with_more_as_one_fit_of_them(tmp_path, uninterrupted):
+    """`--resume <run> --trainer.max_steps=8` trains a run that ended at its max_steps (5) longer. Its last.ckpt is
+    the save at the end of the fit: mid-epoch, and after the step-4 interval save. The schedule is still in its warmup,
+    which does not depend on max_steps, so the resumed fit ends with the weights of the 8-step fit, bit for bit."""
+    from pixeltransformer.cli import main
+
+    main(["fit", *STOPPED, "--trainer.max_steps=5", "--run_root", str(tmp_path), "--run_name", "short"])
+    run = tmp_path / "polynomial" / "short"
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 5
+    resumed = main(["fit", "--resume", str(run), "--trainer.max_steps=8"])
+    assert resumed.trainer.global_step == 8
+    weights = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert weights.keys() == uninterrupted.keys()
+    for key, value in uninterrupted.items():
+        assert torch.equal(value, weights[key]), key
+
+
 def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, capsys, sigint_back):
     """The first Ctrl-C asks for the end of the step; a second one stops the fit where it is, and saves nothing."""
     from pixeltransformer.cli import main
