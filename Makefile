@@ -101,4 +101,5 @@ classifier: $(VENV)/.installed ## train and cache the images evaluation's classi
 	$(PY) -m domains.images.baselines.pretrained $(if $(DATA),--data $(DATA),)
 
 clean: ## remove caches (keeps .venv and runs/)
-	rm -rf .pytest_cache **/__pycache__
+	rm -rf .pytest_cache
+	find . -path './$(VENV)' -prune -o -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
