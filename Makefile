@@ -87,7 +87,7 @@ test: $(VENV)/.installed ## every tier but the slow tests: tests/unit, tests/dom
 test-unit: $(VENV)/.installed ## the unit tier (tests/unit): pure functions, under a minute
 	WANDB_MODE=disabled $(PY) -m pytest -q tests/unit
 
-test-slow: $(VENV)/.installed ## the slow tests: DDP, resume after kill, determinism, long runs
+test-slow: $(VENV)/.installed ## the slow tests: DDP against one process, resume after kill, determinism, Ctrl-C under DDP
 	WANDB_MODE=disabled $(PY) -m pytest -q -m slow
 
 bench: $(VENV)/.installed ## benchmarks: training throughput, AR sampling, memory, mean-field (JSON + table)
@@ -101,4 +101,5 @@ classifier: $(VENV)/.installed ## train and cache the images evaluation's classi
 	$(PY) -m domains.images.baselines.pretrained $(if $(DATA),--data $(DATA),)
 
 clean: ## remove caches (keeps .venv and runs/)
-	rm -rf .pytest_cache **/__pycache__
+	rm -rf .pytest_cache
+	find . -path './$(VENV)' -prune -o -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

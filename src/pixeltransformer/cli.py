@@ -1,8 +1,9 @@
 """The `pixeltransformer` command: LightningCLI behind a thin `main(args)` that tests call directly.
 
-Every run lives in one folder, runs/<domain>/<run-name>/: config.yaml (the resolved config), checkpoints/,
-the offline W&B run (wandb/), pictures/ and eval/. `--resume <run folder>` continues a run from its
-last.ckpt with the same W&B run id; a new run never reuses an existing folder. Checkpoints are read with
+Every run lives in one folder, runs/<domain>/<run-name>/: config.yaml (the resolved config), command.txt,
+checkpoints/, the offline W&B run (wandb/), pictures/ and eval/. `--resume <run folder>` continues a run from its
+last.ckpt with the same W&B run id (offline, a W&B run of its own, <id>-1, ..., in the run folder's group); a new
+run never reuses an existing folder. Checkpoints are read with
 weights_only=True and checked against the data before anything is written, and a start that fails before its
 first training step leaves no run folder behind.
 """

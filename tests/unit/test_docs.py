@@ -1,7 +1,9 @@
-"""The documentation's relative links resolve to files in the repository."""
+"""What the documentation says that can be checked cheaply: relative links resolve, and the make targets, datasets,
+config files, modules, options, bad-input rows and Makefile lines it names exist as named."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -40,3 +42,154 @@ def test_link_finder():
 def test_relative_links_resolve(page):
     missing = [t for t in relative_links(page.read_text()) if not (page.parent / t).exists()]
     assert not missing, f"{page.relative_to(REPO)} links to missing files: {missing}"
+
+
+# ---- claims the documentation makes about the repository ----------------------------------------------------------
+# The pages users read for how things are now (CHANGELOG and the generated results record the past).
+CURRENT = [REPO / "README.md", REPO / "docs" / "design.md", REPO / "docs" / "errors.md",
+           REPO / "docs" / "metrics" / "README.md", REPO / "benchmarks" / "README.md"]
+CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
+
+
+def config_comments(path: Path) -> str:
+    return "\n".join(line.split("#", 1)[1] for line in path.read_text().splitlines() if "#" in line)
+
+
+def claims() -> list[tuple[str, str]]:
+    """(where, text) of every current page and every config file's comments."""
+    return ([(str(p.relative_to(REPO)), p.read_text()) for p in CURRENT]
+            + [(str(p.relative_to(REPO)), config_comments(p)) for p in CONFIGS])
+
+
+def test_readme_is_at_most_250_lines():
+    assert len((REPO / "README.md").read_text().splitlines()) <= 250
+
+
+def test_every_make_target_named_exists():
+    targets = set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), flags=re.M))
+    named = {(where, t) for where, text in claims() for t in re.findall(r"\bmake ([a-z][a-z-]*)", text)}
+    english = {"the", "this", "two", "variables"}  # "make the ...", "make two ...": prose, not a target
+    assert sorted((w, t) for w, t in named if t not in targets | english) == []
+
+
+def test_every_dataset_named_for_a_domain_exists():
+    """`make ... DOMAIN=d DATA=x` (and `also DATA=y` on the same line) names a dataset overlay, configs/d/x.yaml
+    with data.init_args.dataset (make takes no other file as DATA=). docs/errors.md names bad ones on purpose."""
+    import yaml
+
+    def overlay(domain: str, data: str) -> bool:
+        path = REPO / "configs" / domain / f"{data}.yaml"
+        return path.is_file() and bool(((yaml.safe_load(path.read_text()).get("data") or {}).get("init_args") or {})
+                                       .get("dataset"))
+
+    missing = [(where, line.strip()) for where, text in claims() if where != "docs/errors.md"
+               for line in text.splitlines()
+               for domain in re.findall(r"\bDOMAIN=([a-z_]+)\b", line)[:1]
+               for data in re.findall(r"\bDATA=([a-z0-9_]+)\b", line) if not overlay(domain, data)]
+    assert missing == []
+
+
+def test_every_config_file_named_exists():
+    named = {(where, m.rstrip(".,")) for where, text in claims() for m in re.findall(r"configs/[\w./-]+\.yaml", text)}
+    assert sorted((w, p) for w, p in named if not (REPO / p).is_file()) == []
+
+
+def module_docstrings() -> list[tuple[str, str]]:
+    out = []
+    for p in sorted([*(REPO / "src").rglob("*.py"), *(REPO / "domains").rglob("*.py"), *(REPO / "benchmarks").glob("*.py")]):
+        doc = ast.get_docstring(ast.parse(p.read_text()))
+        if doc:
+            out.append((str(p.relative_to(REPO)), doc))
+    return out
+
+
+def test_every_python_m_module_named_exists():
+    def exists(module: str) -> bool:
+        parts = module.split(".")
+        return any((root / Path(*parts)).with_suffix(".py").is_file() or (root / Path(*parts) / "__main__.py").is_file()
+                   for root in (REPO, REPO / "src"))
+
+    named = {(where, m) for where, text in claims() + module_docstrings()
+             for m in re.findall(r"python -m ([A-Za-z_][\w.]*[A-Za-z_])", text)}
+    assert sorted((w, m) for w, m in named if not exists(m)) == []
+
+
+def test_design_lists_every_core_module():
+    """docs/design.md's listing of src/pixeltransformer/ names each of its modules, and no other."""
+    text = (REPO / "docs" / "design.md").read_text()
+    block = text.split("```\nsrc/pixeltransformer/\n", 1)[1].split("```", 1)[0]
+    listed = set(re.findall(r"^  (\w+\.py) ", block, flags=re.M))
+    present = {p.name for p in (REPO / "src" / "pixeltransformer").glob("*.py")} - {"__init__.py"}
+    assert listed == present
+
+
+def test_every_option_named_exists():
+    """model.net/objective/optim/sets.X and data.init_args.X in the pages and config comments are real options."""
+    import dataclasses
+    import inspect
+
+    from domains.images.data import ImageDataModule
+    from domains.polynomial.data import PolynomialDataModule
+    from domains.sdf.data import SDFDataModule
+    from domains.video.data import VideoDataModule
+    from pixeltransformer.config import NetConfig, ObjectiveConfig, OptimConfig
+    from pixeltransformer.sets import SetSampler
+
+    groups = {"net": {f.name for f in dataclasses.fields(NetConfig)},
+              "objective": {f.name for f in dataclasses.fields(ObjectiveConfig)},
+              "optim": {f.name for f in dataclasses.fields(OptimConfig)},
+              "sets": set(inspect.signature(SetSampler).parameters)}
+    data = set().union(*(inspect.signature(c).parameters for c in (ImageDataModule, PolynomialDataModule,
+                                                                    SDFDataModule, VideoDataModule)))
+    misspelt = {("docs/errors.md", "net", "widht")}  # the row that shows what a misspelt option gives
+    unknown = {(where, group, name) for where, text in claims()
+               for group, name in re.findall(r"\bmodel\.(net|objective|optim|sets)\.(?:init_args\.)?(\w+)", text)
+               if name not in groups[group]} - misspelt
+    unknown |= {(where, "data", name) for where, text in claims()
+                for name in re.findall(r"\bdata\.init_args\.(\w+)", text) if name not in data}
+    assert sorted(unknown) == []
+
+
+# errors.md rows whose test calls the CLI in the test's own process rather than in tests/cli/test_bad_input.py
+ERROR_ROWS_ELSEWHERE = {
+    '`make train RESUME=runs/polynomial/r ARGS="--model.net.width=32"` (the run has width 128)':
+        ("tests/cli/test_checkpointing.py", "test_a_resume_that_changes_the_model_fails_before_writing"),
+    "`make train WANDB=online` without `wandb login`":
+        ("tests/cli/test_cli.py", "test_a_wandb_error_is_one_line_naming_the_fallbacks"),
+}
+
+
+def error_table() -> list[tuple[str, str]]:
+    """docs/errors.md's rows: (what you did, what you see)."""
+    rows = []
+    for line in (REPO / "docs" / "errors.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if line.startswith("| ") and len(cells) == 2 and cells[0] != "what you did":
+            rows.append((cells[0], cells[1]))
+    return rows
+
+
+def test_every_bad_input_row_is_a_test_and_every_test_a_row():
+    source = (REPO / "tests" / "cli" / "test_bad_input.py").read_text()
+    rows = next(node.value for node in ast.parse(source).body if isinstance(node, ast.Assign)
+                and any(getattr(t, "id", None) == "ROWS" for t in node.targets))
+    tested = [ast.literal_eval(row.elts[1]) for row in rows.elts]
+    documented = [did for did, _ in error_table()]
+    assert len(documented) == len(set(documented))
+    assert sorted(set(documented) - set(ERROR_ROWS_ELSEWHERE)) == sorted(tested)
+    for did, (path, test) in ERROR_ROWS_ELSEWHERE.items():
+        assert did in documented and f"def {test}(" in (REPO / path).read_text()
+
+
+def test_makefile_errors_quoted_in_errors_md_name_their_line():
+    """`Makefile:N: *** message.  Stop.` in docs/errors.md: line N of the Makefile is the $(error ...) that prints it."""
+    makefile = (REPO / "Makefile").read_text().splitlines()
+    quoted = [m for _, see in error_table() for m in re.findall(r"Makefile:(\d+): \*\*\* (.+?)\.  Stop\.", see)]
+    assert quoted
+    for number, message in quoted:
+        line = makefile[int(number) - 1].strip()
+        assert line.startswith("$(error ") and line.endswith(")"), (number, line)
+        template = line[len("$(error "):-1]
+        while re.search(r"\$\([^()]*\)", template):  # a variable or function, innermost first: any text
+            template = re.sub(r"\$\([^()]*\)", "\0", template)
+        assert re.fullmatch(".+".join(map(re.escape, template.split("\0"))), message), (number, message, line)
