@@ -125,3 +125,29 @@ def test_group_split_keeps_groups_whole():
     assert 0 < len(parts[1]) <= 2 and 0 < len(parts[2]) <= 3
     with pytest.raises(ValueError, match=r"^split sizes \(-1, -5, 3\) must be counts, or -1 for the rest$"):
         group_split(groups, (-1, -5, 3), seed=0)  # a size below -1 gave an empty split without a word
+
+
+def test_official_splits_take_pools_without_groups_item_by_item():
+    """Groups given for some pools only: the others split item by item (a KeyError named the pool before); groups
+    that do not cover a pool's items are refused in one line rather than leaving items out of every split."""
+    counts = {"train": 35, "test": 12}
+    some = official_split_indices(counts, (-1, 6, 5), 2, "data/x", groups={"train": GROUPS["train"]})
+    none = official_split_indices(counts, (-1, 6, 5), 2, "data/x")
+    assert torch.equal(some["test"][1], none["test"][1])  # the test pool, which has no groups: items
+    _check_whole_groups(some, {"train": GROUPS["train"], "test": torch.arange(12)}, (-1, 6, 5))
+    with pytest.raises(ValueError, match=r"^groups for data/x's train part name 34 items, but it has 35$"):
+        official_split_indices(counts, (-1, 6, 5), 2, "data/x", groups={"train": GROUPS["train"][:34]})
+
+
+@pytest.mark.parametrize("groups", [GROUPS, None])
+def test_split_sizes_below_minus_one_are_refused_as_given(groups):
+    """A size below -1 is refused naming the sizes given, whether or not there are groups and whether or not the
+    groups are single items (the message named sizes computed on the way, `(-5, 0, 17) do not fit 12 items`)."""
+    counts = {p: len(g) for p, g in GROUPS.items()}
+    for sizes in [(-1, -5, 2), (-1, 2, -3), (-2, 2, 2)]:
+        with pytest.raises(ValueError, match=rf"^split sizes \({', '.join(map(str, sizes))}\) must be counts, or -1 "
+                                             r"for the rest$"):
+            official_split_indices(counts, sizes, 0, "data/x", groups=groups)
+    with pytest.raises(ValueError, match=r"^split sizes \(-1, -5, 3\) must be counts, or -1 for the rest$"):
+        group_split(torch.arange(12), (-1, -5, 3), seed=0)  # one item a group: split_indices' rule
+
