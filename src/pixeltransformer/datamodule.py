@@ -200,7 +200,8 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
 
     ``groups``: pool -> the group of each of its items [counts[pool]] (the video of each clip). Subsets and the
     train/val draw then take whole groups (:func:`group_split`: about the size in items, no group in two splits); a
-    pool without groups is split item by item.
+    pool without groups is split item by item. A train part drawn from for validation that leaves no training item
+    (one group) is refused.
     """
     n_train, has_val = counts["train"], "val" in counts
     tr, va, te = splits or (-1, -1 if has_val else min(1000, max(1, n_train // 10)), -1)
@@ -229,6 +230,11 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
             raise ValueError(f"train and val splits of {tr} and {va} do not fit the {n_train} items of {where}'s "
                              "train part (without a val part, validation is drawn from it)")
         train, val, _ = draw("train", (tr, va, 0) if -1 in (tr, va) else (tr, va, -1))  # [tr], [va]
+        if len(train) == 0 and tr != 0 and n_train > 0:  # val took the whole part (a group goes whole, or one item)
+            k = len(torch.unique(groups["train"])) if "train" in groups else 0
+            grouped = f" in {k} group{'s' * (k != 1)}" if k else ""
+            raise ValueError(f"{where}'s train part ({n_train} item{'s' * (n_train != 1)}{grouped}) leaves no train "
+                             "split once a val split is drawn from it: add a val part, or make the val split 0")
         out["train"], out["val"] = ("train", train.sort().values), ("train", val.sort().values)
     return {s: out[s] for s in SPLITS}
 

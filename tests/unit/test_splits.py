@@ -151,3 +151,18 @@ def test_split_sizes_below_minus_one_are_refused_as_given(groups):
     with pytest.raises(ValueError, match=r"^split sizes \(-1, -5, 3\) must be counts, or -1 for the rest$"):
         group_split(torch.arange(12), (-1, -5, 3), seed=0)  # one item a group: split_indices' rule
 
+
+def test_a_train_part_that_validation_takes_whole_is_refused_naming_it():
+    """Without a val part, validation comes from the train part; when its groups (or items) leave nothing to train
+    on, the split names that part (a train/ folder of one video gave `the train split is empty` much later)."""
+    counts = {"train": 6, "test": 3}
+    one_video = {"train": torch.zeros(6, dtype=torch.long), "test": torch.tensor([0, 0, 1])}
+    for splits in [(-1, 2, -1), None]:
+        with pytest.raises(ValueError, match=r"^data/x's train part \(6 items in 1 group\) leaves no train split once "
+                                             r"a val split is drawn from it: add a val part, or make the val split 0$"):
+            official_split_indices(counts, splits, 0, "data/x", groups=one_video)
+    with pytest.raises(ValueError, match=r"^data/x's train part \(1 item\) leaves no train split once a val split is "
+                                         r"drawn from it"):
+        official_split_indices({"train": 1, "test": 3}, None, 0, "data/x")
+    no_val = official_split_indices(counts, (-1, 0, -1), 0, "data/x", groups=one_video)  # asked for: no val split
+    assert len(no_val["train"][1]) == 6 and len(no_val["val"][1]) == 0
