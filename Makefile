@@ -102,4 +102,5 @@ classifier: $(VENV)/.installed ## train and cache the images evaluation's classi
 
 clean: ## remove caches (keeps .venv and runs/)
 	rm -rf .pytest_cache
-	find . -path './$(VENV)' -prune -o -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	find '$(CURDIR)' -path '$(abspath $(VENV))' -prune -o -path '$(CURDIR)/.git' -prune \
+		-o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -105,11 +105,19 @@ class ResumableRandomSampler(DistributedSampler):
         return iter(order[start + self.rank:usable:self.num_replicas])
 
 
+def check_split_sizes(sizes: Sequence[int], rests: int = 1) -> None:
+    """Split sizes are item counts, or -1 for the rest (in at most ``rests`` places); refused in one line naming the
+    sizes as given."""
+    if min(sizes) < -1:
+        raise ValueError(f"split sizes {tuple(sizes)} must be counts, or -1 for the rest")
+    if list(sizes).count(-1) > rests:
+        raise ValueError("at most one split size may be -1 (the rest)")
+
+
 def split_indices(n: int, sizes: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, ...]:
     """A deterministic shuffled split of range(n) into train/val/test of the given sizes (-1: the rest)."""
+    check_split_sizes(sizes)
     sizes = list(sizes)
-    if sizes.count(-1) > 1:
-        raise ValueError("at most one split size may be -1 (the rest)")
     if -1 in sizes:
         sizes[sizes.index(-1)] = n - sum(s for s in sizes if s != -1)
     if min(sizes) < 0 or sum(sizes) > n:
@@ -153,15 +161,12 @@ def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[
     group that still fits under its size (and the smallest left if it would otherwise stay empty); the
     split marked -1 gets what is left. With one item per group this is :func:`split_indices`.
     """
+    check_split_sizes(sizes)
     n = groups.shape[0]
     uniq, inverse = torch.unique(groups, return_inverse=True)
     if len(uniq) == n:
         return split_indices(n, tuple(sizes), seed)
     sizes = list(sizes)
-    if sizes.count(-1) > 1:
-        raise ValueError("at most one split size may be -1 (the rest)")
-    if min(sizes) < -1:
-        raise ValueError(f"split sizes {tuple(sizes)} must be counts, or -1 for the rest")
     order = torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed)).tolist()
     # each group's items in ascending order, found by one sort (a comparison per group took N x groups)
     members = torch.split(torch.argsort(inverse, stable=True), torch.bincount(inverse, minlength=len(uniq)).tolist())
@@ -194,14 +199,21 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
     pool a seeded tenth of the train pool (at most 1000) for validation. A size below its pool's takes a seeded subset.
 
     ``groups``: pool -> the group of each of its items [counts[pool]] (the video of each clip). Subsets and the
-    train/val draw then take whole groups (:func:`group_split`: about the size in items, no group in two splits).
+    train/val draw then take whole groups (:func:`group_split`: about the size in items, no group in two splits); a
+    pool without groups is split item by item. A train part drawn from for validation that leaves no training item
+    (one group) is refused.
     """
     n_train, has_val = counts["train"], "val" in counts
     tr, va, te = splits or (-1, -1 if has_val else min(1000, max(1, n_train // 10)), -1)
+    check_split_sizes((tr, va, te), rests=3)  # -1 takes a whole pool, in any split
+    groups = {pool: ids for pool, ids in (groups or {}).items() if pool in counts}  # pool -> [counts[pool]]
+    for pool, ids in groups.items():
+        if len(ids) != counts[pool]:
+            raise ValueError(f"groups for {where}'s {pool} part name {len(ids)} items, but it has {counts[pool]}")
 
     def draw(pool: str, sizes: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
         """Seeded (train, val, test) index parts [size] of one pool's items, whole groups where there are groups."""
-        return split_indices(counts[pool], sizes, seed) if groups is None else group_split(groups[pool], sizes, seed)
+        return group_split(groups[pool], sizes, seed) if pool in groups else split_indices(counts[pool], sizes, seed)
 
     def subset(split: str, size: int) -> tuple[str, torch.Tensor]:
         n = counts[split]
@@ -218,6 +230,11 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
             raise ValueError(f"train and val splits of {tr} and {va} do not fit the {n_train} items of {where}'s "
                              "train part (without a val part, validation is drawn from it)")
         train, val, _ = draw("train", (tr, va, 0) if -1 in (tr, va) else (tr, va, -1))  # [tr], [va]
+        if len(train) == 0 and tr != 0 and n_train > 0:  # val took the whole part (a group goes whole, or one item)
+            k = len(torch.unique(groups["train"])) if "train" in groups else 0
+            grouped = f" in {k} group{'s' * (k != 1)}" if k else ""
+            raise ValueError(f"{where}'s train part ({n_train} item{'s' * (n_train != 1)}{grouped}) leaves no train "
+                             "split once a val split is drawn from it: add a val part, or make the val split 0")
         out["train"], out["val"] = ("train", train.sort().values), ("train", val.sort().values)
     return {s: out[s] for s in SPLITS}
 

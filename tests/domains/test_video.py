@@ -441,6 +441,17 @@ def test_datamodule_folder_splits_take_whole_videos_of_their_own_folders(tmp_pat
         VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(15, 2, 1)).setup("fit")
 
 
+def test_datamodule_folder_whose_train_video_validation_would_take_is_refused(tmp_path):
+    """train/ with one video and no val/: validation, drawn from train/ by whole videos, would take it all; the setup
+    says so in one line, not "the train split is empty" when the bins are fitted."""
+    _grey_videos(tmp_path, {"train": {10: 12}, "test": {200: 8}})
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 2, -1), num_bins=8)
+    with pytest.raises(ValueError, match=r"^VideoDataModule: splits=\(-1, 2, -1\) do not fit the 5 clips \(\S+'s train "
+                                         r"part \(3 items in 1 group\) leaves no train split once a val split is drawn "
+                                         r"from it: add a val part, or make the val split 0\)$"):
+        dm.setup("fit")
+
+
 def test_datamodule_keeps_the_strips_of_one_tinyvideos_video_in_one_split(tmp_path):
     """TinyVideos stores a video's clips as strips 0000.jpg, 0001.jpg, ... in a folder of its own (consecutive
     stretches of one scene); each strip was taken for a video of its own, so one video's strips trained and tested."""

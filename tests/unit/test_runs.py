@@ -206,9 +206,11 @@ def test_make_reads_the_domain_from_a_run_path_and_resumes_with_the_run_s_config
     assert "test --config configs/polynomial.yaml " in make_dry_run("eval", "CKPT=/tmp/x.ckpt")
 
 
-def test_make_clean_removes_every_cache_folder_but_keeps_the_venv_and_runs(tmp_path):
+@pytest.mark.parametrize("venv", [".venv", "./.venv", ".venv/", "{tmp}/.venv"])
+def test_make_clean_removes_every_cache_folder_but_keeps_the_venv_and_runs(tmp_path, venv):
     """`make clean` removes __pycache__ folders at any depth (bash reads `**` as `*`: it removed only those one
-    level down) and leaves the virtualenv and the run folders alone."""
+    level down) and leaves the virtualenv, however VENV spells it (`./.venv`, an absolute path), and the run folders
+    alone."""
     (tmp_path / "Makefile").write_text((REPO / "Makefile").read_text())
     made = ["src/pkg/__pycache__", "tests/unit/__pycache__", "top/__pycache__", ".venv/lib/pkg/__pycache__"]
     for folder in made:
@@ -216,8 +218,8 @@ def test_make_clean_removes_every_cache_folder_but_keeps_the_venv_and_runs(tmp_p
         (tmp_path / folder / "m.cpython-312.pyc").write_bytes(b"\0")
     (tmp_path / "runs" / "images" / "r").mkdir(parents=True)
     (tmp_path / "runs" / "images" / "r" / "config.yaml").write_text("# a run\n")
-    proc = subprocess.run(["make", "-s", "--no-print-directory", "VENV=.venv", "clean"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(["make", "-s", "--no-print-directory", f"VENV={venv.format(tmp=tmp_path)}", "clean"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("__pycache__"))
     assert left == [".venv/lib/pkg/__pycache__"]

@@ -125,3 +125,44 @@ def test_group_split_keeps_groups_whole():
     assert 0 < len(parts[1]) <= 2 and 0 < len(parts[2]) <= 3
     with pytest.raises(ValueError, match=r"^split sizes \(-1, -5, 3\) must be counts, or -1 for the rest$"):
         group_split(groups, (-1, -5, 3), seed=0)  # a size below -1 gave an empty split without a word
+
+
+def test_official_splits_take_pools_without_groups_item_by_item():
+    """Groups given for some pools only: the others split item by item (a KeyError named the pool before); groups
+    that do not cover a pool's items are refused in one line rather than leaving items out of every split."""
+    counts = {"train": 35, "test": 12}
+    some = official_split_indices(counts, (-1, 6, 5), 2, "data/x", groups={"train": GROUPS["train"]})
+    none = official_split_indices(counts, (-1, 6, 5), 2, "data/x")
+    assert torch.equal(some["test"][1], none["test"][1])  # the test pool, which has no groups: items
+    _check_whole_groups(some, {"train": GROUPS["train"], "test": torch.arange(12)}, (-1, 6, 5))
+    with pytest.raises(ValueError, match=r"^groups for data/x's train part name 34 items, but it has 35$"):
+        official_split_indices(counts, (-1, 6, 5), 2, "data/x", groups={"train": GROUPS["train"][:34]})
+
+
+@pytest.mark.parametrize("groups", [GROUPS, None])
+def test_split_sizes_below_minus_one_are_refused_as_given(groups):
+    """A size below -1 is refused naming the sizes given, whether or not there are groups and whether or not the
+    groups are single items (the message named sizes computed on the way, `(-5, 0, 17) do not fit 12 items`)."""
+    counts = {p: len(g) for p, g in GROUPS.items()}
+    for sizes in [(-1, -5, 2), (-1, 2, -3), (-2, 2, 2)]:
+        with pytest.raises(ValueError, match=rf"^split sizes \({', '.join(map(str, sizes))}\) must be counts, or -1 "
+                                             r"for the rest$"):
+            official_split_indices(counts, sizes, 0, "data/x", groups=groups)
+    with pytest.raises(ValueError, match=r"^split sizes \(-1, -5, 3\) must be counts, or -1 for the rest$"):
+        group_split(torch.arange(12), (-1, -5, 3), seed=0)  # one item a group: split_indices' rule
+
+
+def test_a_train_part_that_validation_takes_whole_is_refused_naming_it():
+    """Without a val part, validation comes from the train part; when its groups (or items) leave nothing to train
+    on, the split names that part (a train/ folder of one video gave `the train split is empty` much later)."""
+    counts = {"train": 6, "test": 3}
+    one_video = {"train": torch.zeros(6, dtype=torch.long), "test": torch.tensor([0, 0, 1])}
+    for splits in [(-1, 2, -1), None]:
+        with pytest.raises(ValueError, match=r"^data/x's train part \(6 items in 1 group\) leaves no train split once "
+                                             r"a val split is drawn from it: add a val part, or make the val split 0$"):
+            official_split_indices(counts, splits, 0, "data/x", groups=one_video)
+    with pytest.raises(ValueError, match=r"^data/x's train part \(1 item\) leaves no train split once a val split is "
+                                         r"drawn from it"):
+        official_split_indices({"train": 1, "test": 3}, None, 0, "data/x")
+    no_val = official_split_indices(counts, (-1, 0, -1), 0, "data/x", groups=one_video)  # asked for: no val split
+    assert len(no_val["train"][1]) == 6 and len(no_val["val"][1]) == 0
