@@ -218,7 +218,8 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
     def subset(split: str, size: int) -> tuple[str, torch.Tensor]:
         n = counts[split]
         if size > n:
-            raise ValueError(f"a {split} split of {size} does not fit the {n} items of {where}'s {split} part")
+            raise ValueError(f"a {split} split of {size} does not fit the {n} items of {where}'s {split} part "
+                             "(-1 takes all of it)")
         idx = torch.arange(n) if size == -1 else draw(split, (size, 0, -1))[0]  # [size or n]
         return split, idx.sort().values
 

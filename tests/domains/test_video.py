@@ -430,7 +430,8 @@ def test_datamodule_folder_splits_take_whole_videos_of_their_own_folders(tmp_pat
     check((9, -1, 4), ("train", "val", "test"))
     total = sum(clips.values())
     with pytest.raises(ValueError, match=rf"^VideoDataModule: splits=\(-1, 3, 11\) do not fit the {total} "
-                                         r"clips \(a test split of 11 does not fit the 10 items of \S+'s test part\)$"):
+                                         r"clips \(a test split of 11 does not fit the 10 items of \S+'s test part "
+                                         r"\(-1 takes all of it\)\)$"):
         VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 11)).setup("fit")
     shutil.rmtree(tmp_path / "val")  # validation drawn from train/
     train, val, _ = check((-1, 4, -1), ("train", "train", "test"))

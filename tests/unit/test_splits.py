@@ -104,9 +104,11 @@ def test_official_splits_with_groups_keep_each_group_in_one_split(sizes, with_va
 def test_split_sizes_that_do_not_fit_a_pool_name_it_in_one_line():
     counts = {p: len(g) for p, g in GROUPS.items()}
     for groups in (GROUPS, None):
-        with pytest.raises(ValueError, match=r"^a test split of 13 does not fit the 12 items of data/x's test part$"):
+        with pytest.raises(ValueError, match=r"^a test split of 13 does not fit the 12 items of data/x's test part "
+                                             r"\(-1 takes all of it\)$"):
             official_split_indices(counts, (-1, 2, 13), 0, "data/x", groups=groups)
-        with pytest.raises(ValueError, match=r"^a val split of 11 does not fit the 10 items of data/x's val part$"):
+        with pytest.raises(ValueError, match=r"^a val split of 11 does not fit the 10 items of data/x's val part "
+                                             r"\(-1 takes all of it\)$"):
             official_split_indices(counts, (-1, 11, 2), 0, "data/x", groups=groups)
         no_val = {"train": 35, "test": 12}
         with pytest.raises(ValueError, match=r"^train and val splits of 30 and 6 do not fit the 35 items of data/x's "
