@@ -62,6 +62,25 @@ def check_precision(precision: Any) -> None:
                          "bf16-mixed for half precision, or 32-true")
 
 
+def batch_limit(limit: Any) -> bool:
+    """Whether a trainer.limit_val_batches cuts the validation at a number of batches (an int >= 1) or a fraction of
+    them (a float between 0 and 1) on each device: then which items are validated depends on the batch size and the
+    number of devices. 0 (no validation), 1.0 and None (every batch) do not."""
+    if isinstance(limit, bool):
+        return False
+    return (isinstance(limit, int) and limit >= 1) or (isinstance(limit, float) and 0 < limit < 1)
+
+
+def check_val_limit(limit: Any) -> None:
+    """Refuse a trainer.limit_val_batches that would make val/nll depend on the batch size and the device count."""
+    if batch_limit(limit):
+        what = f"{limit} batch{'es' * (limit != 1)}" if isinstance(limit, int) else f"{limit:g} of the batches"
+        raise ValueError(f"trainer.limit_val_batches={limit} validates {what} on each device, so val/nll would score "
+                         "other items at another batch size or device count: choose the items instead with "
+                         "--data.init_args.val_items=N (the first N val items; null: all of them), or turn "
+                         "validation off with --trainer.limit_val_batches=0")
+
+
 def grads_finite(grads: list[torch.Tensor]) -> bool:
     """Whether the gradients are finite: every tensor's L2 norm is, which fails for any NaN or Inf entry and for
     entries so large their squares overflow, where AdamW's second moment would overflow too. One fused kernel for
@@ -182,6 +201,10 @@ class PixelTransformerModule(L.LightningModule):
 
     # ---- numerics: every stage (fit, validate, test, predict) flushes subnormals on its thread (numerics.py) ----
     def setup(self, stage: str) -> None:
+        trainer = self._trainer
+        debugging = trainer is not None and (trainer.fast_dev_run or trainer.overfit_batches)  # they set the limit
+        if stage in ("fit", "validate") and trainer is not None and not debugging:
+            check_val_limit(trainer.limit_val_batches)
         self._flushing_started = start_flushing()
 
     def teardown(self, stage: str) -> None:
