@@ -81,7 +81,7 @@ class ImageDataModule(SignalDataModule):
         num_bins: NB; None = 32 (uniform grayscale), 256 (k-means), 512 = 8^3 (uniform RGB).
         download: fetch MNIST/CIFAR-10 when missing (md5-verified); never needed for digits or folders.
         kmeans_pixels: training pixels the k-means bins are fitted on (a seeded subsample, kept small for speed).
-        batch_size, num_workers, seed: see :class:`SignalDataModule`.
+        batch_size, num_workers, seed, val_items: see :class:`SignalDataModule`.
     """
 
     def __init__(
@@ -97,8 +97,9 @@ class ImageDataModule(SignalDataModule):
         batch_size: int = 16,
         num_workers: int = 0,
         seed: int = 0,
+        val_items: int | None = None,
     ):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items)
         if dataset not in DATASETS:
             raise ValueError(f"unknown image dataset {dataset!r}; expected one of {DATASETS}")
         self.dataset_name = dataset

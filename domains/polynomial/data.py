@@ -99,6 +99,7 @@ class PolynomialDataModule(SignalDataModule):
         train_size, val_size, test_size: functions per split (train items are regenerated per index, so a
             large train_size costs only memory for the coefficients).
         val_range: nominal value range, used to normalise values (not a hard bound).
+        batch_size, num_workers, seed, val_items: see :class:`SignalDataModule`.
     """
 
     def __init__(
@@ -120,8 +121,9 @@ class PolynomialDataModule(SignalDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         seed: int = 0,
+        val_items: int | None = None,
     ):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, val_items=val_items)
         if dataset not in DATASETS:
             raise ValueError(f"unknown 1D dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
         if degree < 0 or resolution < 2:

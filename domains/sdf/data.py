@@ -159,7 +159,7 @@ class SDFDataModule(SignalDataModule):
             ``mesh.mesh_to_sdf`` and ``procedural.chair_sdf_grid``). Voxel grids are already solid.
         voxel_up_axis: the array axis that is up in voxel files: 2 (z, ModelNet's models and the shared grids;
             default) or 1 (y, as ShapeNet's models are). Grids are turned y-up, this domain's convention.
-        batch_size, num_workers, seed: as in :class:`SignalDataModule`.
+        batch_size, num_workers, seed, val_items: as in :class:`SignalDataModule`.
         eval_batch_size: batch size of the test loader (default batch_size). The evaluation decodes every
             grid point, and the distribution parameters of a 64^3 grid take about 0.5 GB per shape.
     """
@@ -186,8 +186,9 @@ class SDFDataModule(SignalDataModule):
         num_workers: int = 0,
         seed: int = 0,
         eval_batch_size: int | None = None,
+        val_items: int | None = None,
     ):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items)
         if eval_batch_size is not None and eval_batch_size < 1:
             raise ValueError(f"SDFDataModule: eval_batch_size must be >= 1, got {eval_batch_size}")
         self.eval_batch_size = eval_batch_size

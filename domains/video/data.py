@@ -82,7 +82,7 @@ class VideoDataModule(SignalDataModule):
             and decodes a clip when a batch draws it (``num_workers`` then decode in parallel).
         bins: "kmeans" (``num_bins`` RGB centres fitted on training pixels) or "uniform" (an n^3 RGB grid).
         num_bins: NB.
-        batch_size, num_workers, seed: see :class:`SignalDataModule`.
+        batch_size, num_workers, seed, val_items: see :class:`SignalDataModule`.
     """
 
     def __init__(
@@ -104,8 +104,9 @@ class VideoDataModule(SignalDataModule):
         batch_size: int = 16,
         num_workers: int = 0,
         seed: int = 0,
+        val_items: int | None = None,
     ):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items)
         if dataset not in ("synthetic", "folder", "npz"):
             raise ValueError(f"VideoDataModule: dataset must be 'synthetic', 'folder' or 'npz', got {dataset!r}")
         if dataset != "synthetic" and self.root is None:

@@ -36,13 +36,13 @@ from .errors import debugging, fail, first_line, is_input_error, parse_error_lin
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, load_checkpoint
-from .module import DataMismatch, PixelTransformerModule, check_precision, format_error
+from .module import DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit, format_error
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, check_set_by_the_cli,
                    domain_of, joins_a_run, launched_run_name, predict_in_the_first_process, readable_run_configs,
-                   resume_checkpoint, with_run_config)
+                   resume_checkpoint, run_config_setting, with_run_config)
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -235,6 +235,7 @@ class PixelTransformerCLI(LightningCLI):
         self._checkpoints: dict[str, dict] = {}  # LightningCLI parses and runs inside __init__
         self._shown: str | Path | None = None  # the run folder as this process's [run] line named it
         given = kwargs.get("args")
+        self._argv = given if isinstance(given, list) else []
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)
         self._given_logger_name = gives_logger_name(given if isinstance(given, list) else None)
         super().__init__(*args, **kwargs)
@@ -321,6 +322,8 @@ class PixelTransformerCLI(LightningCLI):
             limit = None if trainer.get("fast_dev_run") or trainer.get("overfit_batches") else \
                 trainer.get("limit_train_batches")
             check_fit_length(trainer.get("max_steps"), trainer.get("max_epochs"), limit)
+        if self.subcommand in ("fit", "validate"):
+            self._validation_items(cfg)
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails
@@ -336,6 +339,27 @@ class PixelTransformerCLI(LightningCLI):
         for lg in _config_list(cfg.trainer.logger):
             if hasattr(lg, "class_path") and lg.class_path.endswith("WandbLogger"):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
+
+    def _validation_items(self, cfg) -> None:
+        """A trainer.limit_val_batches that validates some of each device's batches is refused in one line
+        (module.check_val_limit), unless it comes from a run's own config.yaml, written before data.init_args.val_items
+        existed: there its N batches become the N x batch_size items one device validated, so that a resumed run
+        goes on scoring the items of its earlier validations and best checkpoint."""
+        trainer = cfg.trainer
+        limit = trainer.get("limit_val_batches")
+        if trainer.get("fast_dev_run") or trainer.get("overfit_batches") or not batch_limit(limit):
+            return  # a debugging run sets the limits itself
+        source = run_config_setting(self._argv, "trainer", "limit_val_batches")
+        data = cfg.get("data")
+        init = data.get("init_args") if data is not None and hasattr(data, "get") else None
+        if source is None or not isinstance(limit, int) or init is None or not init.get("batch_size"):
+            check_val_limit(limit)
+        items = init.get("val_items") or limit * init.batch_size
+        trainer.limit_val_batches, init.val_items = None, items
+        if _first_process():
+            print(f"[run] {source} validates trainer.limit_val_batches={limit} batches of {init.batch_size}: "
+                  f"validation scores the first {items} val items instead (data.init_args.val_items={items}), on "
+                  f"any batch size and number of devices", flush=True)
 
     def instantiate_classes(self) -> None:
         try:

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import lightning as L
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from .signal import SignalSpec
 
@@ -265,13 +265,21 @@ class SignalDataModule(L.LightningDataModule):
         num_workers: DataLoader workers (0 keeps everything in the main process, best on small CPUs).
         seed: fixes splits and the training shuffle.
         root: where the data lives, for domains that read files.
+        val_items: the validation set (val/nll, the best checkpoints): the val items whose split index is below
+            this; None, or a number past the split's size, takes the whole val split. The items, and so val/nll,
+            are the same whatever the batch size and the number of devices.
     """
 
-    def __init__(self, batch_size: int = 16, num_workers: int = 0, seed: int = 0, root: str | None = None):
+    def __init__(self, batch_size: int = 16, num_workers: int = 0, seed: int = 0, root: str | None = None,
+                 val_items: int | None = None):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if val_items is not None and val_items < 1:
+            raise ValueError(f"--data.init_args.val_items must be >= 1 (null: the whole val split), got {val_items}; "
+                             "--trainer.limit_val_batches=0 turns validation off")
         self.batch_size = batch_size
+        self.val_items = val_items
         self.num_workers = num_workers
         self.seed = seed
         self.root = Path(root).expanduser() if root else None
@@ -328,8 +336,15 @@ class SignalDataModule(L.LightningDataModule):
         for split in wanted.get(stage or "fit", SPLITS):
             self.dataset(split)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        ds = self.dataset(split)
+    def validation_set(self) -> Dataset:
+        """The items validation scores: the val split's first ``val_items`` (by split index), or all of it. Their
+        items keep their split index, which seeds each one's sets (module.validation_step)."""
+        ds = self.dataset("val")
+        if self.val_items is None or self.val_items >= len(ds):
+            return ds
+        return Subset(ds, range(self.val_items))
+
+    def _loader(self, ds: Dataset, shuffle: bool) -> DataLoader:
         sampler = None
         trainer = getattr(self, "trainer", None)
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
@@ -364,18 +379,20 @@ class SignalDataModule(L.LightningDataModule):
         self._resume_state = dict(state) if state else None
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader(self.dataset("train"), shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        # under DDP Lightning shards it with a DistributedSampler, whose padding repeats a few items: the module's
+        # val/nll averages over distinct items (module.val_nll_means)
+        return self._loader(self.validation_set(), shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader(self.dataset("test"), shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_inputs is not None:  # one input per batch: each has its own |S|
             return DataLoader(self.predict_inputs, batch_size=1, shuffle=False)
-        return self._loader("test", shuffle=False)
+        return self._loader(self.dataset("test"), shuffle=False)
 
     def fixed_examples(self, split: str = "val", n: int = 4) -> dict[str, torch.Tensor]:
         """The first n items of a split, batched: the same pictures every epoch."""

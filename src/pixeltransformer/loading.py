@@ -154,6 +154,6 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
     with torch.random.fork_rng(devices=[]):  # the weights' random init, replaced below, leaves the caller's stream
         module = PixelTransformerModule(**ckpt["hyper_parameters"])
     missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
-    if [k for k in missing if not k.startswith("val_nll")] or unexpected:
+    if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return module.to(map_location).eval()

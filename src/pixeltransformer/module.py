@@ -1,7 +1,8 @@
 """The one LightningModule every domain trains with.
 
 It turns dense batches into sets on the device, trains the paper's objective over the queries, and reports
-validation NLL at fixed |S| levels. Metrics go through torchmetrics, which reduce across DDP ranks at epoch end.
+validation NLL at fixed |S| levels: a mean over the distinct items validated, gathered from every DDP rank at the
+epoch's end, so the same items give the same val/nll whatever the batch size and the number of devices.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
-from torchmetrics import MeanMetric
 
 from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_VALUE
+from .evaluation import gather_item_values
 from .inference import (Completion, as_int, check_finite, check_temperature, complete, mean_field, predict_params,
                         sample)
 from .loading import nonfinite
@@ -59,6 +60,25 @@ def check_precision(precision: Any) -> None:
         raise ValueError(f"trainer.precision={precision} casts the model's weights to {dtype}, but they must stay "
                          "float32 (the distance bias and Fourier features run in float32): use 16-mixed or "
                          "bf16-mixed for half precision, or 32-true")
+
+
+def batch_limit(limit: Any) -> bool:
+    """Whether a trainer.limit_val_batches cuts the validation at a number of batches (an int >= 1) or a fraction of
+    them (a float between 0 and 1) on each device: then which items are validated depends on the batch size and the
+    number of devices. 0 (no validation), 1.0 and None (every batch) do not."""
+    if isinstance(limit, bool):
+        return False
+    return (isinstance(limit, int) and limit >= 1) or (isinstance(limit, float) and 0 < limit < 1)
+
+
+def check_val_limit(limit: Any) -> None:
+    """Refuse a trainer.limit_val_batches that would make val/nll depend on the batch size and the device count."""
+    if batch_limit(limit):
+        what = f"{limit} batch{'es' * (limit != 1)}" if isinstance(limit, int) else f"{limit:g} of the batches"
+        raise ValueError(f"trainer.limit_val_batches={limit} validates {what} on each device, so val/nll would score "
+                         "other items at another batch size or device count: choose the items instead with "
+                         "--data.init_args.val_items=N (the first N val items; null: all of them), or turn "
+                         "validation off with --trainer.limit_val_batches=0")
 
 
 def grads_finite(grads: list[torch.Tensor]) -> bool:
@@ -137,8 +157,10 @@ class PixelTransformerModule(L.LightningModule):
         self.val_sampler = self.sampler.uniform()
         self.val_levels = validation_levels(val_levels, self.spec.num_points,
                                             getattr(self.val_sampler, "grid_points", False))
-        # a NaN NLL makes the level's mean NaN: torchmetrics' default leaves such items out of it, with a warning
-        self.val_nll = torch.nn.ModuleDict({str(k): MeanMetric(nan_strategy="disable") for k in self.val_levels})
+        # this rank's validation (or test) NLLs so far: item keys [B] and, per |S| level, NLLs [B], one per batch
+        self._val_keys: list[torch.Tensor] = []
+        self._val_nll: dict[int, list[torch.Tensor]] = {}
+        self.forget_val_nll()
         self.skipped_batches = 0  # in the whole run (kept in checkpoints)
         self.skipped_in_a_row = 0
         self._step_note: tuple[int, int, float] | None = None  # this step's batch index, |S| and loss
@@ -179,6 +201,10 @@ class PixelTransformerModule(L.LightningModule):
 
     # ---- numerics: every stage (fit, validate, test, predict) flushes subnormals on its thread (numerics.py) ----
     def setup(self, stage: str) -> None:
+        trainer = self._trainer
+        debugging = trainer is not None and (trainer.fast_dev_run or trainer.overfit_batches)  # they set the limit
+        if stage in ("fit", "validate") and trainer is not None and not debugging:
+            check_val_limit(trainer.limit_val_batches)
         self._flushing_started = start_flushing()
 
     def teardown(self, stage: str) -> None:
@@ -323,20 +349,46 @@ class PixelTransformerModule(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         testing = self._trainer is not None and self.trainer.testing
         signal = self.finite_signal(batch, batch_idx, "test" if testing else "validation")  # [B, V, *grid]
-        keys = batch_keys(batch, batch_idx)
+        keys = batch_keys(batch, batch_idx)  # the items' split indices: they seed each item's sets
+        self._val_keys.append(torch.as_tensor(keys))  # [B]
         for k in self.val_levels:
             sets = fixed_sets(self.val_sampler, signal, keys, k)
             nll = self.nll_per_dim(self(sets.ctx_pos, sets.ctx_val, sets.qry_pos), sets.qry_val)  # [B, Q]
-            self.val_nll[str(k)].update(nll.mean(dim=1))
+            self._val_nll[k].append(nll.mean(dim=1).detach())  # [B]
+
+    def val_nll_means(self) -> dict[int, float]:
+        """Each level's NLL averaged over the distinct items scored since the last call, on every rank (a
+        collective under DDP, which every rank must call), and forget them. An item a rank met twice, or two ranks
+        met (the padding of a DistributedSampler), counts once; a NaN NLL makes its level's mean NaN, so no best
+        checkpoint is chosen by it."""
+        keys = torch.cat(self._val_keys).tolist() if self._val_keys else []  # [N]
+        values = {(k, "nll"): dict(zip(keys, torch.cat(parts).float().cpu().tolist())) if parts else {}
+                  for k, parts in self._val_nll.items()}  # one wait for the device per level and epoch
+        self.forget_val_nll()
+        if self._trainer is not None:
+            values, _ = gather_item_values(self.trainer, values, set(keys))
+        means = {}
+        for k in self.val_levels:
+            per_item = values.get((k, "nll"), {})  # {item key: NLL}, every rank's
+            # summed in item order, so that any sharding of the same items adds the same numbers the same way
+            means[k] = sum(per_item[key] for key in sorted(per_item)) / len(per_item) if per_item else math.nan
+        return means
+
+    def forget_val_nll(self) -> None:
+        self._val_keys = []
+        self._val_nll = {k: [] for k in self.val_levels}
+
+    def on_validation_epoch_start(self) -> None:
+        self.forget_val_nll()  # a sanity check's batches, or a validation an error cut short, count in no epoch
+
+    def on_test_epoch_start(self) -> None:
+        self.forget_val_nll()
 
     def on_validation_epoch_end(self) -> None:
-        values = []
-        for k in self.val_levels:
-            value = self.val_nll[str(k)].compute()
-            self.log(f"val/nll@{k}", value, sync_dist=True)  # the same on every rank (the metric syncs): no warning
-            values.append(value)
-            self.val_nll[str(k)].reset()
-        self.log("val/nll", torch.stack(values).mean(), prog_bar=True, sync_dist=True)
+        means = self.val_nll_means()
+        for k, value in means.items():
+            self.log(f"val/nll@{k}", value, sync_dist=True)  # the same on every rank (gathered): no warning
+        self.log("val/nll", sum(means.values()) / len(means), prog_bar=True, sync_dist=True)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         # the |S| sweep lives in the domain's evaluation callback (metrics.json's nll: the queries not in S); this
@@ -344,9 +396,8 @@ class PixelTransformerModule(L.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def on_test_epoch_end(self) -> None:
-        for k in self.val_levels:
-            self.log(f"test/val_nll@{k}", self.val_nll[str(k)].compute(), sync_dist=True)
-            self.val_nll[str(k)].reset()
+        for k, value in self.val_nll_means().items():
+            self.log(f"test/val_nll@{k}", value, sync_dist=True)
 
     # ---- optimisation ----------------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:

@@ -271,6 +271,22 @@ def check_fit_length(max_steps: int | None, max_epochs: int | None,
                          "validate --ckpt_path CKPT")
 
 
+def run_config_setting(argv: list[str], group: str, key: str) -> Path | None:
+    """The config file a run folder holds (:func:`written_into_a_run`: a resume's own config.yaml, or an evaluation's)
+    that sets ``group.key`` last on a command line, when no option or other config file after it sets it; None
+    otherwise (the value is the command line's, or a config file's the user gives)."""
+    source = None
+    option = f"--{group}.{key}"
+    for i, arg in enumerate(argv):
+        if arg == option or arg.startswith(option + "="):
+            source = None
+        elif arg in ("--config", "-c") and i + 1 < len(argv) or arg.startswith("--config="):
+            config = Path(argv[i + 1] if "=" not in arg else arg.split("=", 1)[1])
+            if _config_entry(config, group, key)[1] is not None:
+                source = config if written_into_a_run(config) else None
+    return source
+
+
 def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
     """(readable, config[group][key]) of a YAML config file (None where absent); unreadable files are the CLI
     parser's to report."""

@@ -144,6 +144,11 @@ ROWS = [
      '`--data.init_args.batch_size=-4` (or 0)',
      lambda w: ["cli", "fit", *POLY, "--data.init_args.batch_size=-4", *_runs(w)],
      "batch_size must be >= 1, got -4"),
+    ("data-val-items",
+     '`--data.init_args.val_items=0` (how many val items validate)',
+     lambda w: ["cli", "fit", *POLY, "--data.init_args.val_items=0", *_runs(w)],
+     "--data.init_args.val_items must be >= 1 (null: the whole val split), got 0; --trainer.limit_val_batches=0 "
+     "turns validation off"),
     # ---- config ------------------------------------------------------------------------------------------
     ("config-unknown-domain",
      '`make train DOMAIN=imgs`',
@@ -208,6 +213,12 @@ ROWS = [
      lambda w: ["cli", "fit", *POLY, "--trainer.limit_train_batches=0", *_runs(w)],
      "trainer.limit_train_batches must be above 0 for fit (got 0): a fit of no training batch saves no checkpoint; "
      "to validate a checkpoint alone: pixeltransformer validate --ckpt_path CKPT"),
+    ("config-val-batch-limit",
+     '`--trainer.limit_val_batches=4` (4 batches of each device: other items at another batch size or device count)',
+     lambda w: ["cli", "fit", *POLY, "--trainer.limit_val_batches=4", *_runs(w)],
+     "trainer.limit_val_batches=4 validates 4 batches on each device, so val/nll would score other items at another "
+     "batch size or device count: choose the items instead with --data.init_args.val_items=N (the first N val items; "
+     "null: all of them), or turn validation off with --trainer.limit_val_batches=0"),
     # ---- checkpoints -------------------------------------------------------------------------------------
     ("ckpt-missing",
      '`make eval CKPT=missing.ckpt`',

@@ -59,7 +59,7 @@ def test_resume_keeps_the_wandb_run_id(tmp_path):
     common = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128", "--trainer.max_steps=2",
               "--trainer.val_check_interval=2", "--checkpoint.every_n_train_steps=2", "--trainer.enable_progress_bar=false",
               "--data.init_args.train_size=16", "--data.init_args.val_size=4", "--data.init_args.resolution=64",
-              "--data.init_args.batch_size=4", "--trainer.limit_val_batches=1", "--model.val_levels=[4]"]
+              "--data.init_args.batch_size=4", "--model.val_levels=[4]"]
     cli = main(["fit", *common, "--run_root", str(tmp_path), "--run_name", "r", "--trainer.callbacks=[]"])
     run = tmp_path / "polynomial" / "r"
     first_id = (run / "wandb_id.txt").read_text().strip()
@@ -112,7 +112,7 @@ def test_a_resume_goes_on_with_the_run_s_own_config(tmp_path, monkeypatch):
     main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128",
           "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.enable_progress_bar=false",
           "--data.init_args.train_size=16", "--data.init_args.val_size=4", "--data.init_args.resolution=48",
-          "--data.init_args.batch_size=4", "--trainer.limit_val_batches=1", "--model.val_levels=[4]",
+          "--data.init_args.batch_size=4", "--model.val_levels=[4]",
           "--run_root", str(tmp_path), "--run_name", "r"])
     run = tmp_path / "polynomial" / "r"
     same = main(["fit", "--resume", str(run)])  # already at its max_steps: nothing to do
@@ -128,7 +128,7 @@ def _small_run(tmp_path: Path, name: str = "r") -> Path:
     main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128",
           "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.enable_progress_bar=false",
           "--data.init_args.train_size=16", "--data.init_args.val_size=4", "--data.init_args.resolution=48",
-          "--data.init_args.batch_size=4", "--trainer.limit_val_batches=1", "--model.val_levels=[4]",
+          "--data.init_args.batch_size=4", "--model.val_levels=[4]",
           "--run_root", str(tmp_path), "--run_name", name])
     return tmp_path / "polynomial" / name
 
@@ -334,7 +334,7 @@ def test_best_checkpoint_is_ranked_by_its_own_validation(tmp_path):
 STOPPED = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
            "--model.val_levels=[4]", "--data.init_args.resolution=64", "--data.init_args.train_size=16",
            "--data.init_args.val_size=4", "--data.init_args.test_size=4", "--data.init_args.batch_size=4",
-           "--trainer.max_steps=8", "--trainer.val_check_interval=4", "--trainer.limit_val_batches=1",
+           "--trainer.max_steps=8", "--trainer.val_check_interval=4",
            "--checkpoint.every_n_train_steps=4", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
            "--trainer.enable_model_summary=false", "--trainer.accelerator=cpu"]
 

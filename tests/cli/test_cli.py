@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name not in ("trainer", "model"))
 
 # Per-domain overrides that make one fit take seconds: tiny model, tiny batches, few steps.
-SMOKE = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
+SMOKE = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--data.init_args.val_items=2",
          "--trainer.limit_test_batches=1", "--trainer.logger=false", "--model.net.width=64", "--model.net.ffn=128",
          "--model.val_levels=[4]", "--checkpoint.every_n_train_steps=2",
          "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]

@@ -17,7 +17,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]", "--data.init_args.resolution=64",
         "--data.init_args.val_size=8", "--data.init_args.test_size=8", "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false", "--trainer.limit_val_batches=null", "--trainer.accelerator=cpu"]
+        "--trainer.enable_model_summary=false", "--trainer.accelerator=cpu"]
 
 
 def _env(wandb: str = "disabled") -> dict[str, str]:
@@ -195,6 +195,22 @@ def test_ddp_matches_single_process(tmp_path):
     assert m1.keys() == m2.keys() and "val/nll@4" in m1
     for key in m1:
         assert m1[key] == pytest.approx(m2[key], abs=1e-5), key
+
+
+def test_ddp_validates_the_items_one_process_validates(tmp_path):
+    """11 val items in batches of 2: one process validates them all, two ranks six each (the DistributedSampler hands
+    item 0 to both to even them out). val/nll counts each item once, so the two agree; torchmetrics' means counted
+    item 0 twice, and the configs' limit_val_batches let one process stop at 8 items."""
+    common = ["--config", "configs/polynomial.yaml", *TINY, "--data.init_args.val_size=11",
+              "--data.init_args.batch_size=2", "--trainer.logger=false", "--run_root", str(tmp_path)]
+    one, two = _probe_config(tmp_path, "one"), _probe_config(tmp_path, "two")
+    _cli(["validate", *common, "--config", str(one)])
+    _cli(["validate", *common, "--config", "configs/trainer/ddp.yaml", "--config", str(two)])
+    a, b = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("one", "two"))
+    assert (a["world_size"], b["world_size"]) == (1, 2)
+    assert set(a["val"][-1]) == {"val/nll", "val/nll@4", "val/nll@10"} == set(b["val"][-1])
+    for key, value in a["val"][-1].items():
+        assert b["val"][-1][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
 
 
 def test_evaluation_is_the_same_for_any_batch_size_and_device_count(tmp_path):

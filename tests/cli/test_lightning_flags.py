@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 FAST = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
         "--model.val_levels=[4]", "--data.init_args.resolution=64", "--data.init_args.train_size=16",
         "--data.init_args.val_size=4", "--data.init_args.test_size=4", "--data.init_args.batch_size=4",
-        "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
+        "--trainer.max_steps=2", "--trainer.val_check_interval=2",
         "--checkpoint.every_n_train_steps=2", "--trainer.enable_model_summary=false", "--trainer.callbacks=[]",
         "--trainer.accelerator=cpu"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -275,9 +276,18 @@ def test_nan_in_validation_or_test_data_is_named_not_left_out(tiny_module):
     with pytest.raises(FloatingPointError, match=r"^NaN/Inf in the validation data at global step 0, batch 1 "
                        r"\(items \[12\]\)$"):
         tiny_module.validation_step({"signal": signal, "index": torch.tensor([10, 11, 12])}, 1)
-    level = tiny_module.val_nll[str(tiny_module.val_levels[0])]
-    level.update(torch.tensor([1.0, float("nan")]))  # a NaN NLL from the model itself
-    assert torch.isnan(level.compute())  # not 1.0: the level's mean says so, and no best checkpoint is chosen by it
+    tiny_module.on_validation_epoch_start()
+    real = tiny_module.nll_per_dim
+
+    def nan_for_the_second(params, value):  # a NaN NLL from the model itself
+        nll = real(params, value)  # [B, Q]
+        nll[1] = float("nan")
+        return nll
+
+    tiny_module.nll_per_dim = nan_for_the_second
+    tiny_module.validation_step({"signal": torch.randn(2, 1, 64), "index": torch.tensor([3, 4])}, 0)
+    # not the first item's NLL alone: each level's mean says so, and no best checkpoint is chosen by it
+    assert all(math.isnan(value) for value in tiny_module.val_nll_means().values())
 
 
 def test_k_larger_than_positions():

@@ -75,7 +75,7 @@ def test_a_domain_defined_in_one_file_fits_tests_and_predicts(tmp_path: Path, mo
                   "sets": {"init_args": {"min_context": 2, "max_context": 16, "num_queries": 16, "grid_points": True}},
                   "val_levels": [2, 8]},
         "data": {"class_path": f"{here}.SineData", "init_args": {"batch_size": 8}},
-        "trainer": {"max_steps": 4, "val_check_interval": 2, "limit_val_batches": 1, "logger": False,
+        "trainer": {"max_steps": 4, "val_check_interval": 2, "logger": False,
                     "enable_progress_bar": False, "enable_model_summary": False, "callbacks": [
                         {"class_path": "pixeltransformer.callbacks.Pictures",
                          "init_args": {"levels": [2, 8], "num_samples": 1, "n_autoregressive": 4}},

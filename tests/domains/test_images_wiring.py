@@ -32,7 +32,7 @@ TINY = {
     "model": {"val_levels": [4],
               "domain": {"init_args": {"sample_context": 8, "composition_context": 8}}},
     "data": {"init_args": {"splits": SPLITS, "batch_size": 4}},
-    "trainer": {"max_steps": 2, "val_check_interval": 2, "limit_val_batches": 1, "logger": False,
+    "trainer": {"max_steps": 2, "val_check_interval": 2, "logger": False,
                 "enable_progress_bar": False, "enable_model_summary": False, "callbacks": [
                     {"class_path": "pixeltransformer.callbacks.Pictures",
                      "init_args": {"levels": [4, 64], "resolution": 12, "num_samples": 2, "n_autoregressive": 2}},

@@ -239,7 +239,7 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys
               "--trainer.enable_model_summary=false", "--data.init_args.batch_size=16",
               "--data.init_args.train_size=64", "--data.init_args.val_size=16", "--data.init_args.test_size=48",
               "--run_root", str(tmp_path)]
-    main(["fit", *common, "--trainer.max_steps=2", "--trainer.val_check_interval=2", "--trainer.limit_val_batches=1",
+    main(["fit", *common, "--trainer.max_steps=2", "--trainer.val_check_interval=2",
           "--checkpoint.every_n_train_steps=2", "--run_name", "p"])
     run = tmp_path / "polynomial" / "p"
     capsys.readouterr()

@@ -41,7 +41,7 @@ def trained(tmp_path_factory):
         "data": {"class_path": "domains.sdf.data.SDFDataModule",
                  "init_args": {"dataset": "procedural", "resolution": RES, "truncation": T, "num_shapes": [6, 2, 2],
                                "batch_size": 2, "cache_dir": str(root / "cache")}},
-        "trainer": {"max_steps": 2, "val_check_interval": 2, "limit_val_batches": 1, "logger": False,
+        "trainer": {"max_steps": 2, "val_check_interval": 2, "logger": False,
                     "enable_progress_bar": False, "enable_model_summary": False, "callbacks": [
                         {"class_path": "pixeltransformer.callbacks.Pictures",
                          "init_args": {"num_examples": 1, "levels": [8], "num_samples": 2, "n_autoregressive": 3}},

@@ -37,7 +37,7 @@ def run(tmp_path_factory) -> Path:
                   "sets": {"init_args": {"min_context": 8, "max_context": 64, "num_queries": 32}}, "val_levels": [16]},
         "data": {"init_args": {"num_frames": GRID[0], "size": GRID[1], "num_clips": 12, "splits": [-1, 2, 2],
                                "num_bins": 8, "batch_size": 2}},
-        "trainer": {"max_steps": 2, "val_check_interval": 1, "limit_val_batches": 1, "logger": False,
+        "trainer": {"max_steps": 2, "val_check_interval": 1, "logger": False,
                     "enable_progress_bar": False, "enable_model_summary": False, "callbacks": [
                         {"class_path": "pixeltransformer.callbacks.Pictures",
                          "init_args": {"num_examples": 2, "levels": [16], "num_samples": 2, "n_autoregressive": 2}},
