@@ -47,9 +47,17 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def sdf_values(grids: torch.Tensor, truncation: float) -> torch.Tensor:
+    """Grids as stored (float16 or float32, any shape) -> float32 clamped to [-t, t]: the values of an item, and of a
+    batch sent as float16 once on its device (SDFDataModule.to_float). The clamp is on the float32 values: float16
+    cannot hold every t (0.15 rounds up)."""
+    return grids.float().clamp(-truncation, truncation)
+
+
 class StackedSDFDataset(Dataset):
     """Items i of a stacked grid file [N, R, R, R] (float16/32 .npy), memory-mapped on first access so the
-    dataset pickles cheaply into DataLoader workers."""
+    dataset pickles cheaply into DataLoader workers. A DataLoader's batch is read in one call and sent as the file
+    stores it (float16: half the bytes to collate and copy), made float and clamped on its device."""
 
     def __init__(self, path: Path, indices: Sequence[int], truncation: float):
         self.path, self.indices, self.truncation = Path(path), [int(i) for i in indices], truncation
@@ -58,18 +66,26 @@ class StackedSDFDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def _grids(self, items: list[int]) -> torch.Tensor:
+        """The stored grids of items [n] -> [n, 1, R, R, R] in the file's dtype (a copy, in one read)."""
         if self._arr is None:
             self._arr = np.load(self.path, mmap_mode="r")
-        grid = np.asarray(self._arr[self.indices[i]], dtype=np.float32)  # [R, R, R]
-        return {"signal": torch.from_numpy(grid).clamp_(-self.truncation, self.truncation).unsqueeze(0)}
+        rows = [self.indices[i] for i in items]
+        return torch.from_numpy(np.ascontiguousarray(self._arr[rows])).unsqueeze(1)  # [n, 1, R, R, R]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"signal": sdf_values(self._grids([i])[0], self.truncation)}  # [1, R, R, R]
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        grids = self._grids(list(indices))  # [B, 1, R, R, R] as stored
+        return {"signal": grids if grids.dtype == torch.float16 else sdf_values(grids, self.truncation)}
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_arr": None}
 
 
 class FileSDFDataset(Dataset):
-    """One .npy grid [R, R, R] per item (the mesh cache's entries)."""
+    """One .npy grid [R, R, R] per item (the mesh cache's entries, float32); a DataLoader's batch in one call."""
 
     def __init__(self, files: Sequence[Path], truncation: float):
         self.files, self.truncation = [Path(f) for f in files], truncation
@@ -78,8 +94,11 @@ class FileSDFDataset(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        grid = np.load(self.files[i]).astype(np.float32)  # [R, R, R]
-        return {"signal": torch.from_numpy(grid).clamp_(-self.truncation, self.truncation).unsqueeze(0)}
+        return {"signal": sdf_values(torch.from_numpy(np.load(self.files[i])), self.truncation).unsqueeze(0)}
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        grids = np.stack([np.load(self.files[i]) for i in indices])  # [B, R, R, R]
+        return {"signal": sdf_values(torch.from_numpy(grids), self.truncation).unsqueeze(1)}  # [B, 1, R, R, R]
 
 
 class MixtureDataset(Dataset):
@@ -123,6 +142,22 @@ class MixtureDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         j, k = self.items[i]
         return self.sources[j][k]
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """A batch of SDF items in one call per source: {"signal": [B, 1, R, R, R]} in the sources' dtype when they
+        share one (float16 grids travel as float16), else their float32 items' values."""
+        by_source: dict[int, list[tuple[int, int]]] = {}  # source -> (position in the batch, index within it)
+        for pos, i in enumerate(indices):
+            j, k = self.items[i]
+            by_source.setdefault(j, []).append((pos, k))
+        parts = {j: self.sources[j].__getitems__([k for _, k in pairs])["signal"] for j, pairs in by_source.items()}
+        if len({part.dtype for part in parts.values()}) > 1:
+            parts = {j: sdf_values(part, self.sources[j].truncation) for j, part in parts.items()}  # all float32
+        first = next(iter(parts.values()))
+        out = first.new_empty((len(indices), *first.shape[1:]))  # [B, 1, R, R, R]
+        for j, pairs in by_source.items():
+            out[torch.tensor([pos for pos, _ in pairs])] = parts[j]
+        return {"signal": out}
 
 
 class SDFDataModule(SignalDataModule):
@@ -241,11 +276,12 @@ class SDFDataModule(SignalDataModule):
         return self._spec
 
     def test_dataloader(self) -> DataLoader:
-        if self.eval_batch_size is None:
-            return super().test_dataloader()
-        ds = self.dataset("test")
-        return DataLoader(ds, batch_size=min(self.eval_batch_size, len(ds)), shuffle=False,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return self._loader("test", shuffle=False, batch_size=self.eval_batch_size)
+
+    def to_float(self, signal: torch.Tensor) -> torch.Tensor:
+        """A batch on its device: float16 grids (as the stacked caches store them) become the float32 values of the
+        items, clamped to [-t, t]; other batches were made where they were read (mesh grids, a user's grid)."""
+        return sdf_values(signal, self.truncation) if signal.dtype == torch.float16 else signal
 
     # ---- building the caches ----------------------------------------------------------------------
 
