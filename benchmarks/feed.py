@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -128,20 +129,20 @@ def time_parts(dm, batches: int) -> dict[str, float]:
     return {"items_ms": median_ms(items_t), "collate_ms": median_ms(collate_t)}
 
 
-def device_signal(module, batch) -> torch.Tensor:
-    """The float32 signal the module reads, from the batch as the loader sends it (the module's own conversion
-    when it has one)."""
-    convert = getattr(module, "batch_signal", None)
-    return convert(batch) if convert is not None else batch["signal"]
+def device_signal(dm, batch) -> torch.Tensor:
+    """The float32 signal the module reads, from the batch as the loader sends it (the DataModule's conversion on
+    the device, where it has one)."""
+    convert = getattr(dm, "on_after_batch_transfer", None)
+    return convert(dict(batch), 0)["signal"] if convert is not None else batch["signal"]
 
 
-def time_module_cpu(module, batch, rounds: int) -> dict[str, float]:
+def time_module_cpu(dm, module, batch, rounds: int) -> dict[str, float]:
     """to_float, then finite check + set sampling + nearest bins of the query values, on the CPU."""
     gen = torch.Generator().manual_seed(0)
     conv, work = [], []
     for r in range(rounds + 1):
         t0 = time.perf_counter()
-        signal = device_signal(module, batch)  # [B, V, *grid]
+        signal = device_signal(dm, batch)  # [B, V, *grid]
         t1 = time.perf_counter()
         module.finite_signal({**batch, "signal": signal}, 0, "training")
         sets = module.sampler(signal, gen)
@@ -163,8 +164,21 @@ def k_law(sampler, num_points: int) -> tuple[int, int, np.ndarray]:
     return lo, hi, p / p.sum()
 
 
-def step_flops(module, signal: torch.Tensor, k: int) -> int:
-    """FLOPs of one training step (forward and backward) of ``signal`` [b, V, *grid] with |S| = k."""
+class OpCount(TorchDispatchMode):
+    """Counts the aten operations run under it (forward and backward): on a GPU each is at least one kernel launch."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        return func(*args, **(kwargs or {}))
+
+
+def step_flops(module, signal: torch.Tensor, k: int, ops: bool = False) -> int:
+    """FLOPs of one training step (forward and backward) of ``signal`` [b, V, *grid] with |S| = k; with ``ops``,
+    the number of aten operations it runs instead."""
     from .roofline import count_flops
 
     sampler = module.sampler
@@ -179,7 +193,11 @@ def step_flops(module, signal: torch.Tensor, k: int) -> int:
         loss.backward()
 
     try:
-        return count_flops(step)
+        if not ops:
+            return count_flops(step)
+        with OpCount() as counter:
+            step()
+        return counter.ops
     finally:
         module.sampler = sampler
         module.model.zero_grad(set_to_none=True)
@@ -190,7 +208,8 @@ def mean_step_flops(module, signal: torch.Tensor, batch_size: int) -> dict:
     at three |S| (FLOPs are linear in the batch), a quadratic in |S| through them."""
     sampler = module.sampler
     if type(sampler).__name__ == "ProtocolSetSampler":  # |S| + |Q| <= 49 points: count the largest sets
-        return {"flops_mean": batch_size * step_flops(module, signal[:1], 46), "k_law": "protocol, counted at 46"}
+        return {"flops_mean": batch_size * step_flops(module, signal[:1], 46), "k_law": "protocol, counted at 46",
+                "ops_per_step": step_flops(module, signal[:1], 46, ops=True)}
     num_points = math.prod(signal.shape[2:])
     lo, hi, p = k_law(sampler, num_points)
     ks = sorted({lo, (lo + hi) // 2, hi})
@@ -199,7 +218,7 @@ def mean_step_flops(module, signal: torch.Tensor, batch_size: int) -> dict:
     grid = np.arange(lo, hi + 1, dtype=float)
     mean = float((np.polyval(coeffs, grid) * p).sum())
     return {"flops_mean": batch_size * mean, "flops_at_k": {int(k): batch_size * c for k, c in zip(ks, counts)},
-            "k_mean": float((grid * p).sum())}
+            "k_mean": float((grid * p).sum()), "ops_per_step": step_flops(module, signal[:1], hi, ops=True)}
 
 
 def measure(case: str, batches: int, tflops: float, run_root: Path, extra: list[str]) -> dict:
@@ -220,8 +239,8 @@ def measure(case: str, batches: int, tflops: float, run_root: Path, extra: list[
         dm.num_workers = workers
     out["h2d_bytes"] = batch_bytes(batch)
     out["sent_dtype"] = str(batch["signal"].dtype).removeprefix("torch.")
-    out.update(time_module_cpu(module, batch, batches))
-    signal = device_signal(module, batch)
+    out.update(time_module_cpu(dm, module, batch, batches))
+    signal = device_signal(dm, batch)
     out.update(mean_step_flops(module, signal, size))
     out["gpu_step_ms"] = 1e3 * out["flops_mean"] / (tflops * 1e12)
     out["ratio_w0"] = (out["loader_w0_ms"] + out["to_float_ms"]) / out["gpu_step_ms"]
@@ -252,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
               f"w0 {row['loader_w0_ms']:8.2f} ms (items {row['items_ms']:7.2f}, collate {row['collate_ms']:6.2f})  "
               f"w2 {row['loader_w2_ms']:7.2f} ms  to_float {row['to_float_ms']:6.2f}  module_cpu "
               f"{row['module_cpu_ms']:8.2f} ms  {row['flops_mean'] / 1e9:9.1f} GFLOP  gpu {row['gpu_step_ms']:7.2f} ms"
-              f"  ratio w0 {row['ratio_w0']:6.2f} w2 {row['ratio_w2']:6.2f}", flush=True)
+              f"  ratio w0 {row['ratio_w0']:6.2f} w2 {row['ratio_w2']:6.2f}  ops {row['ops_per_step']}", flush=True)
     env["load_end"] = os.getloadavg()
     print(json.dumps(env))
     if args.json:
