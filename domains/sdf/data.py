@@ -48,10 +48,23 @@ def _key(*parts: Any) -> str:
 
 
 def sdf_values(grids: torch.Tensor, truncation: float) -> torch.Tensor:
-    """Grids as stored (float16 or float32, any shape) -> float32 clamped to [-t, t]: the values of an item, and of a
-    batch sent as float16 once on its device (SDFDataModule.to_float). The clamp is on the float32 values: float16
+    """Grids as stored (float16 or float32, any shape) -> float32 clamped to [-t, t]: a batch sent as float16, once on
+    its device (SDFDataModule.to_float), gets the values its items have. The clamp is on the float32 values: float16
     cannot hold every t (0.15 rounds up)."""
     return grids.float().clamp(-truncation, truncation)
+
+
+def read_grids(reads: Sequence[tuple[Any, int]], dtype: torch.dtype) -> torch.Tensor:
+    """The grids of ``reads`` [(dataset, item)], each read straight into its row of one batch [B, 1, R, R, R] of
+    ``dtype``: float16 as a stacked cache stores them (made float32 on the device), or float32 clamped row by row to
+    its dataset's [-t, t] (the items' values: the float16 -> float32 conversion is exact)."""
+    shape = reads[0][0].grid_shape
+    out = torch.empty((len(reads), 1, *shape), dtype=dtype)  # [B, 1, R, R, R]
+    for row, (ds, i) in zip(out, reads):
+        ds.read_into(i, row[0].numpy())
+        if dtype == torch.float32:
+            row.clamp_(-ds.truncation, ds.truncation)
+    return out
 
 
 class StackedSDFDataset(Dataset):
@@ -66,19 +79,28 @@ class StackedSDFDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def _grids(self, items: list[int]) -> torch.Tensor:
-        """The stored grids of items [n] -> [n, 1, R, R, R] in the file's dtype (a copy, in one read)."""
+    def _stack(self) -> np.ndarray:
         if self._arr is None:
-            self._arr = np.load(self.path, mmap_mode="r")
-        rows = [self.indices[i] for i in items]
-        return torch.from_numpy(np.ascontiguousarray(self._arr[rows])).unsqueeze(1)  # [n, 1, R, R, R]
+            self._arr = np.load(self.path, mmap_mode="r")  # [N, R, R, R]
+        return self._arr
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        return tuple(self._stack().shape[1:])
+
+    @property
+    def stored_dtype(self) -> torch.dtype:
+        return torch.float16 if self._stack().dtype == np.float16 else torch.float32
+
+    def read_into(self, i: int, out: np.ndarray) -> None:
+        """Item i's stored grid into ``out`` [R, R, R] (float16 or float32)."""
+        np.copyto(out, self._stack()[self.indices[i]], casting="same_kind")
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"signal": sdf_values(self._grids([i])[0], self.truncation)}  # [1, R, R, R]
+        return {"signal": read_grids([(self, i)], torch.float32)[0]}  # [1, R, R, R]
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        grids = self._grids(list(indices))  # [B, 1, R, R, R] as stored
-        return {"signal": grids if grids.dtype == torch.float16 else sdf_values(grids, self.truncation)}
+        return {"signal": read_grids([(self, i) for i in indices], self.stored_dtype)}  # [B, 1, R, R, R]
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_arr": None}
@@ -87,18 +109,27 @@ class StackedSDFDataset(Dataset):
 class FileSDFDataset(Dataset):
     """One .npy grid [R, R, R] per item (the mesh cache's entries, float32); a DataLoader's batch in one call."""
 
+    stored_dtype = torch.float32
+
     def __init__(self, files: Sequence[Path], truncation: float):
         self.files, self.truncation = [Path(f) for f in files], truncation
 
     def __len__(self) -> int:
         return len(self.files)
 
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        return tuple(np.load(self.files[0], mmap_mode="r").shape)
+
+    def read_into(self, i: int, out: np.ndarray) -> None:
+        """Item i's grid into ``out`` [R, R, R], read from its file without another copy."""
+        np.copyto(out, np.load(self.files[i], mmap_mode="r"), casting="same_kind")
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"signal": sdf_values(torch.from_numpy(np.load(self.files[i])), self.truncation).unsqueeze(0)}
+        return {"signal": read_grids([(self, i)], torch.float32)[0]}  # [1, R, R, R]
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        grids = np.stack([np.load(self.files[i]) for i in indices])  # [B, R, R, R]
-        return {"signal": sdf_values(torch.from_numpy(grids), self.truncation).unsqueeze(1)}  # [B, 1, R, R, R]
+        return {"signal": read_grids([(self, i) for i in indices], torch.float32)}  # [B, 1, R, R, R]
 
 
 class MixtureDataset(Dataset):
@@ -144,20 +175,11 @@ class MixtureDataset(Dataset):
         return self.sources[j][k]
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        """A batch of SDF items in one call per source: {"signal": [B, 1, R, R, R]} in the sources' dtype when they
-        share one (float16 grids travel as float16), else their float32 items' values."""
-        by_source: dict[int, list[tuple[int, int]]] = {}  # source -> (position in the batch, index within it)
-        for pos, i in enumerate(indices):
-            j, k = self.items[i]
-            by_source.setdefault(j, []).append((pos, k))
-        parts = {j: self.sources[j].__getitems__([k for _, k in pairs])["signal"] for j, pairs in by_source.items()}
-        if len({part.dtype for part in parts.values()}) > 1:
-            parts = {j: sdf_values(part, self.sources[j].truncation) for j, part in parts.items()}  # all float32
-        first = next(iter(parts.values()))
-        out = first.new_empty((len(indices), *first.shape[1:]))  # [B, 1, R, R, R]
-        for j, pairs in by_source.items():
-            out[torch.tensor([pos for pos, _ in pairs])] = parts[j]
-        return {"signal": out}
+        """A batch of SDF items in one call: {"signal": [B, 1, R, R, R]}, float16 when every source drawn stores
+        float16 grids, else their float32 items' values."""
+        reads = [(self.sources[j], k) for j, k in (self.items[i] for i in indices)]
+        half = all(ds.stored_dtype == torch.float16 for ds, _ in reads)
+        return {"signal": read_grids(reads, torch.float16 if half else torch.float32)}
 
 
 class SDFDataModule(SignalDataModule):

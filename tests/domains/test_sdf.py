@@ -661,8 +661,8 @@ def test_mixture_dataset_proportions():
         MixtureDataset([a, b], [0, 0], size=7)
 
 
-def _sent_and_items(dm: SDFDataModule, monkeypatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A training batch as the loader sends it (no item read one by one), the same batch on its device, and the
+def _sent_and_items(dm: SDFDataModule, monkeypatch, split: str = "train") -> tuple[torch.Tensor, ...]:
+    """A batch of a split as its loader sends it (no item read one by one), the same batch on its device, and the
     float items it holds stacked: [B, 1, R, R, R] each."""
     from domains.sdf.data import FileSDFDataset, StackedSDFDataset
 
@@ -672,9 +672,9 @@ def _sent_and_items(dm: SDFDataModule, monkeypatch) -> tuple[torch.Tensor, torch
     with monkeypatch.context() as patch:
         for cls in (StackedSDFDataset, FileSDFDataset, MixtureDataset):
             patch.setattr(cls, "__getitem__", one_by_one)
-        sent = next(iter(dm.train_dataloader()))
+        sent = next(iter(dm.train_dataloader() if split == "train" else dm.test_dataloader()))
     got = dm.on_after_batch_transfer(sent, 0)["signal"]
-    return sent["signal"], got, torch.stack([dm.dataset("train")[int(i)]["signal"] for i in sent["index"]])
+    return sent["signal"], got, torch.stack([dm.dataset(split)[int(i)]["signal"] for i in sent["index"]])
 
 
 def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, monkeypatch):
@@ -697,6 +697,9 @@ def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, m
         sent, got, items = _sent_and_items(dm, monkeypatch)
         assert sent.dtype == dtype and sent.shape == (6, 1, 12, 12, 12), mixture
         assert got.dtype == torch.float32 and torch.equal(got, items), mixture
+    dm.setup("test")
+    sent, got, items = _sent_and_items(dm, monkeypatch, "test")  # the held-out meshes' float32 grids
+    assert sent.dtype == torch.float32 and sent.shape == (2, 1, 12, 12, 12) and torch.equal(got, items)
     # t = 0.15 is 0.1500244 in float16: the clamp is on the float32 values, as the items' is
     grids = np.full((3, 12, 12, 12), 0.2, np.float16)
     grids[:, :6] = -0.2
