@@ -65,7 +65,7 @@ class ClipDataset(Dataset):
             clips = self.clips[rows]  # [B, T, H, W, 3]
         else:
             clips = torch.stack([torch.as_tensor(self.clips[int(r)]) for r in rows])  # [B, T, H, W, 3]
-        return {"signal": clips.permute(0, 4, 1, 2, 3).contiguous()}  # [B, 3, T, H, W]
+        return {"signal": clips.permute(0, 4, 1, 2, 3)}  # [B, 3, T, H, W], a view: the device makes it contiguous
 
 
 class VideoDataModule(SignalDataModule):
