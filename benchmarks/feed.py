@@ -18,7 +18,9 @@ What it times, on this CPU with one thread (medians over ``--batches`` batches a
 
 The GPU step is FLOPs / rate: the FLOPs of the module's training step (forward and backward, roofline.py's count)
 at the paper preset, for the config's batch, |Q| and grid, averaged over the |S| law of its sampler (a quadratic
-in |S| fitted through counts at three sizes), at ``--tflops`` (default: 35 % of 400 TFLOP/s in bf16).
+in |S| fitted through counts at three sizes), at ``--tflops`` (default: 35 % of 400 TFLOP/s in bf16). ``ops`` is
+the number of aten operations the step runs (at |S| = its largest, fp32 here; bf16 autocast adds casts): each is at
+least one kernel launch, which bounds an eager step from below whatever its FLOPs. benchmarks/README.md has a run.
 """
 
 from __future__ import annotations
