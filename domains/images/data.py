@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import (SignalDataModule, default_root, official_split_indices, split_folders,
-                                         split_indices)
+from pixeltransformer.datamodule import (SignalDataModule, default_root, float_signal, official_split_indices,
+                                         split_folders, split_indices)
 from pixeltransformer.signal import SignalSpec
 
 from . import io
@@ -40,7 +40,9 @@ Pool = tuple[torch.Tensor, "torch.Tensor | None"]  # uint8 images [N, C, H, W], 
 
 
 class UInt8ImageDataset(Dataset):
-    """Images kept as uint8 [N, C, H, W] (a quarter of float memory) and turned into [0, 1] floats per item."""
+    """Images kept as uint8 [N, C, H, W] (a quarter of float memory). An item is [0, 1] floats; a DataLoader's batch is
+    read in one call and stays uint8 (a quarter of the bytes to collate and copy), made float on its device by the
+    DataModule (``float_signal``: the same values)."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
         if images.dtype != torch.uint8 or images.dim() != 4:
@@ -52,10 +54,18 @@ class UInt8ImageDataset(Dataset):
         return self.images.shape[0]
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = {"signal": self.images[i].float() / 255.0}  # [C, H, W]
+        item = {"signal": float_signal(self.images[i])}  # [C, H, W]
         if self.labels is not None:
             item["label"] = self.labels[i]
         return item
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """The batch of ``indices``: {"signal": uint8 [B, C, H, W], "label": [B]} in one gather."""
+        rows = torch.as_tensor(indices, dtype=torch.long)  # [B]
+        batch = {"signal": self.images[rows]}  # [B, C, H, W] uint8
+        if self.labels is not None:
+            batch["label"] = self.labels[rows]  # [B]
+        return batch
 
 
 def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int) -> Pool:
@@ -176,7 +186,7 @@ class ImageDataModule(SignalDataModule):
     def split_arrays(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A whole split as float images [N, C, H, W] in [0, 1] and labels [N] (for the classifier / VAE)."""
         ds = self.build_split(split)
-        return ds.images.float() / 255.0, ds.labels
+        return float_signal(ds.images), ds.labels  # [N, C, H, W], [N]
 
     # ---- loading ------------------------------------------------------------------------------
     def _mnist_native_size(self) -> int:

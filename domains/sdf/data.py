@@ -47,9 +47,30 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def sdf_values(grids: torch.Tensor, truncation: float) -> torch.Tensor:
+    """Grids as stored (float16 or float32, any shape) -> float32 clamped to [-t, t]: a batch sent as float16, once on
+    its device (SDFDataModule.to_float), gets the values its items have. The clamp is on the float32 values: float16
+    cannot hold every t (0.15 rounds up)."""
+    return grids.float().clamp(-truncation, truncation)
+
+
+def read_grids(reads: Sequence[tuple[Any, int]], dtype: torch.dtype) -> torch.Tensor:
+    """The grids of ``reads`` [(dataset, item)], each read straight into its row of one batch [B, 1, R, R, R] of
+    ``dtype``: float16 as a stacked cache stores them (made float32 on the device), or float32 clamped row by row to
+    its dataset's [-t, t] (the items' values: the float16 -> float32 conversion is exact)."""
+    shape = reads[0][0].grid_shape
+    out = torch.empty((len(reads), 1, *shape), dtype=dtype)  # [B, 1, R, R, R]
+    for row, (ds, i) in zip(out, reads):
+        ds.read_into(i, row[0].numpy())
+        if dtype == torch.float32:
+            row.clamp_(-ds.truncation, ds.truncation)
+    return out
+
+
 class StackedSDFDataset(Dataset):
     """Items i of a stacked grid file [N, R, R, R] (float16/32 .npy), memory-mapped on first access so the
-    dataset pickles cheaply into DataLoader workers."""
+    dataset pickles cheaply into DataLoader workers. A DataLoader's batch is read in one call and sent as the file
+    stores it (float16: half the bytes to collate and copy), made float and clamped on its device."""
 
     def __init__(self, path: Path, indices: Sequence[int], truncation: float):
         self.path, self.indices, self.truncation = Path(path), [int(i) for i in indices], truncation
@@ -58,18 +79,37 @@ class StackedSDFDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def _stack(self) -> np.ndarray:
         if self._arr is None:
-            self._arr = np.load(self.path, mmap_mode="r")
-        grid = np.asarray(self._arr[self.indices[i]], dtype=np.float32)  # [R, R, R]
-        return {"signal": torch.from_numpy(grid).clamp_(-self.truncation, self.truncation).unsqueeze(0)}
+            self._arr = np.load(self.path, mmap_mode="r")  # [N, R, R, R]
+        return self._arr
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        return tuple(self._stack().shape[1:])
+
+    @property
+    def stored_dtype(self) -> torch.dtype:
+        return torch.float16 if self._stack().dtype == np.float16 else torch.float32
+
+    def read_into(self, i: int, out: np.ndarray) -> None:
+        """Item i's stored grid into ``out`` [R, R, R] (float16 or float32)."""
+        np.copyto(out, self._stack()[self.indices[i]], casting="same_kind")
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"signal": read_grids([(self, i)], torch.float32)[0]}  # [1, R, R, R]
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return {"signal": read_grids([(self, i) for i in indices], self.stored_dtype)}  # [B, 1, R, R, R]
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_arr": None}
 
 
 class FileSDFDataset(Dataset):
-    """One .npy grid [R, R, R] per item (the mesh cache's entries)."""
+    """One .npy grid [R, R, R] per item (the mesh cache's entries, float32); a DataLoader's batch in one call."""
+
+    stored_dtype = torch.float32
 
     def __init__(self, files: Sequence[Path], truncation: float):
         self.files, self.truncation = [Path(f) for f in files], truncation
@@ -77,9 +117,19 @@ class FileSDFDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        return tuple(np.load(self.files[0], mmap_mode="r").shape)
+
+    def read_into(self, i: int, out: np.ndarray) -> None:
+        """Item i's grid into ``out`` [R, R, R], read from its file without another copy."""
+        np.copyto(out, np.load(self.files[i], mmap_mode="r"), casting="same_kind")
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        grid = np.load(self.files[i]).astype(np.float32)  # [R, R, R]
-        return {"signal": torch.from_numpy(grid).clamp_(-self.truncation, self.truncation).unsqueeze(0)}
+        return {"signal": read_grids([(self, i)], torch.float32)[0]}  # [1, R, R, R]
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return {"signal": read_grids([(self, i) for i in indices], torch.float32)}  # [B, 1, R, R, R]
 
 
 class MixtureDataset(Dataset):
@@ -123,6 +173,13 @@ class MixtureDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         j, k = self.items[i]
         return self.sources[j][k]
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """A batch of SDF items in one call: {"signal": [B, 1, R, R, R]}, float16 when every source drawn stores
+        float16 grids, else their float32 items' values."""
+        reads = [(self.sources[j], k) for j, k in (self.items[i] for i in indices)]
+        half = all(ds.stored_dtype == torch.float16 for ds, _ in reads)
+        return {"signal": read_grids(reads, torch.float16 if half else torch.float32)}
 
 
 class SDFDataModule(SignalDataModule):
@@ -242,11 +299,12 @@ class SDFDataModule(SignalDataModule):
         return self._spec
 
     def test_dataloader(self) -> DataLoader:
-        if self.eval_batch_size is None:
-            return super().test_dataloader()
-        ds = self.dataset("test")
-        return DataLoader(ds, batch_size=min(self.eval_batch_size, len(ds)), shuffle=False,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return self._loader(self.dataset("test"), shuffle=False, batch_size=self.eval_batch_size)
+
+    def to_float(self, signal: torch.Tensor) -> torch.Tensor:
+        """A batch on its device: float16 grids (as the stacked caches store them) become the float32 values of the
+        items, clamped to [-t, t]; other batches were made where they were read (mesh grids, a user's grid)."""
+        return sdf_values(signal, self.truncation) if signal.dtype == torch.float16 else signal
 
     # ---- building the caches ----------------------------------------------------------------------
 

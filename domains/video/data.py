@@ -19,8 +19,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import (SPLITS, SignalDataModule, default_root, group_split, official_split_indices,
-                                         split_folders)
+from pixeltransformer.datamodule import (SPLITS, SignalDataModule, default_root, float_signal, group_split,
+                                         official_split_indices, split_folders)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -36,7 +36,9 @@ KMEANS_CLIPS = 256  # a folder's clips are decoded when read: the pixels come fr
 
 class ClipDataset(Dataset):
     """uint8 clips [N, T, H, W, 3] (a tensor, or a folder's :class:`FolderClips`) served as float signals
-    {"signal": [3, T, H, W] in [0, 1]}.
+    {"signal": [3, T, H, W] in [0, 1]}; a DataLoader's batch is read in one call and stays uint8 [B, 3, T, H, W] (a
+    quarter of the bytes to collate and copy), made float on its device by the DataModule (``float_signal``: the
+    same values).
 
     ``index`` selects the rows of this split, so the splits share one tensor instead of copying it.
     """
@@ -53,7 +55,17 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         clip = torch.as_tensor(self.clips[int(self.index[i])])  # [T, H, W, 3]
-        return {"signal": clip.permute(3, 0, 1, 2).float() / 255.0}  # [3, T, H, W]
+        return {"signal": float_signal(clip.permute(3, 0, 1, 2))}  # [3, T, H, W]
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """The batch of ``indices``: {"signal": uint8 [B, 3, T, H, W]}, one gather from clips held in memory (a
+        folder's clips decoded one by one)."""
+        rows = self.index[torch.as_tensor(indices, dtype=torch.long)]  # [B]
+        if isinstance(self.clips, torch.Tensor):
+            clips = self.clips[rows]  # [B, T, H, W, 3]
+        else:
+            clips = torch.stack([torch.as_tensor(self.clips[int(r)]) for r in rows])  # [B, T, H, W, 3]
+        return {"signal": clips.permute(0, 4, 1, 2, 3)}  # [B, 3, T, H, W], a view: the device makes it contiguous
 
 
 class VideoDataModule(SignalDataModule):

@@ -16,12 +16,39 @@ from typing import Any, Sequence
 import lightning as L
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
 from .signal import SignalSpec
 
 SPLITS = ("train", "val", "test")
 DATA_ENV = "PIXELTRANSFORMER_DATA"
+# the float32 value k / 255 of each 8-bit level k, as the CPU divides it: a signal sent as uint8 and made float on
+# another device gathers these, so that it has the bits of the CPU's float items there too (a GPU divides by 255 as a
+# multiplication by its reciprocal, a bit off at times)
+UINT8_LEVELS = torch.arange(256, dtype=torch.float32) / 255.0  # [256]
+_LEVELS_ON: dict[torch.device, torch.Tensor] = {}  # UINT8_LEVELS copied to each device once (a copy waits for it)
+
+
+def float_signal(signal: torch.Tensor) -> torch.Tensor:
+    """A signal as a dataset stores it or a loader sends it -> float32 on its device, exactly: 8-bit levels k ->
+    k / 255 (pictures, video frames), float16 -> float32 (SDF grids); any other dtype as it is (not copied)."""
+    if signal.dtype == torch.uint8:
+        return signal.float() / 255.0 if signal.device.type == "cpu" else uint8_levels(signal)
+    return signal.float() if signal.dtype == torch.float16 else signal
+
+
+def uint8_levels(signal: torch.Tensor) -> torch.Tensor:
+    """8-bit levels [...] -> their UINT8_LEVELS [...] float32, gathered on the signal's device."""
+    levels = _LEVELS_ON.get(signal.device)
+    if levels is None:
+        levels = _LEVELS_ON[signal.device] = UINT8_LEVELS.to(signal.device)  # [256]
+    return levels.index_select(0, signal.reshape(-1).int()).view(signal.shape)  # [...]
+
+
+def collate(items: Any) -> Any:
+    """A DataLoader's batch: what a dataset's ``__getitems__`` returned when that is a batch already (a dict of
+    [B, ...] tensors, read in one call), else torch's default_collate of the items."""
+    return items if isinstance(items, dict) else default_collate(items)
 
 
 def data_dir() -> Path:
@@ -65,12 +92,14 @@ class IndexedDataset(Dataset):
         item["index"] = i
         return item
 
-    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]] | dict[str, Any]:
         """A DataLoader's batch in one call: the base's own ``__getitems__`` where it has one (GP draws: one product
-        for the batch), each item with its index. Without this, __getattr__ handed the DataLoader the base's method,
-        whose items had no index."""
+        for the batch; pictures, clips and SDF grids: the batch itself, a dict of [B, ...] tensors), each item with
+        its index. Without this, __getattr__ handed the DataLoader the base's method, whose items had no index."""
         many = getattr(self.base, "__getitems__", None)
         items = many(indices) if many is not None else [self.base[i] for i in indices]
+        if isinstance(items, dict):  # a batch already
+            return {**items, "index": torch.tensor(indices, dtype=torch.long)}  # index [B]
         return [{**item, "index": i} for item, i in zip(items, indices)]
 
 
@@ -262,7 +291,8 @@ class SignalDataModule(L.LightningDataModule):
 
     Args:
         batch_size: signals per batch.
-        num_workers: DataLoader workers (0 keeps everything in the main process, best on small CPUs).
+        num_workers: DataLoader workers (0 keeps everything in the main process, best on small CPUs;
+            configs/trainer/gpu.yaml sets 4, so that a GPU's process only launches its work).
         seed: fixes splits and the training shuffle.
         root: where the data lives, for domains that read files.
         val_items: the validation set (val/nll, the best checkpoints): the val items whose split index is below
@@ -344,11 +374,17 @@ class SignalDataModule(L.LightningDataModule):
             return ds
         return Subset(ds, range(self.val_items))
 
-    def _loader(self, ds: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, ds: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
+        """A dataset's loader (batch_size: this DataModule's unless given). Its batches keep the dtype the dataset sends
+        (on_after_batch_transfer makes the float32 signal on the device), in page-locked memory when the trainer
+        runs on a GPU, so that their copy runs while the GPU works (Lightning copies with non_blocking=True)."""
         sampler = None
         trainer = getattr(self, "trainer", None)
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         fitting = trainer is not None and trainer.state.fn == TrainerFn.FITTING
+        strategy = getattr(trainer, "strategy", None)
+        on_gpu = getattr(getattr(strategy, "root_device", None), "type", None) == "cuda"
+        batch_size = batch_size or self.batch_size
         if shuffle:
             sampler = self._train_sampler = ResumableRandomSampler(len(ds), self.seed, world, rank)
             if self._resume_state is not None:
@@ -358,13 +394,28 @@ class SignalDataModule(L.LightningDataModule):
         start = functools.partial(start_worker, rank=rank, fitting=fitting) if self.num_workers > 0 else None
         return DataLoader(
             ds,
-            batch_size=min(self.batch_size, len(ds)),
+            batch_size=min(batch_size, len(ds)),
             sampler=sampler,
-            drop_last=shuffle and len(ds) >= self.batch_size,
+            drop_last=shuffle and len(ds) >= batch_size,
             num_workers=self.num_workers,
+            collate_fn=collate,
+            pin_memory=on_gpu,
             persistent_workers=self.num_workers > 0,
             worker_init_fn=start,
         )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """A batch on its device (every loop: fit, validate, test, predict): its signal as the float32 the model
+        reads. Datasets send what they store (uint8 pixels and frames, float16 SDF grids: a quarter or half of
+        float32's bytes through the loader, the page-locking and the copy), and the conversion runs on the device."""
+        if isinstance(batch, dict) and isinstance(batch.get("signal"), torch.Tensor):
+            batch = {**batch, "signal": self.to_float(batch["signal"])}
+        return batch
+
+    def to_float(self, signal: torch.Tensor) -> torch.Tensor:
+        """A batch's signal as sent [B, V, *grid] -> float32 [B, V, *grid], the values of the dataset's float items
+        (:func:`float_signal`; a domain whose items are more than a cast of what it stores adds that)."""
+        return float_signal(signal)
 
     # ---- resume: the position in the data travels in the checkpoint ---------------------------------
     def state_dict(self) -> dict[str, Any]:

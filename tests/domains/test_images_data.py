@@ -23,10 +23,32 @@ def test_digits_spec_needs_no_data_and_matches_items():
     assert centres.shape == (32, 1) and torch.allclose(centres[0], torch.tensor([1 / 64]))
     dm.setup("fit")
     assert [len(dm.dataset(x)) for x in ("train", "val", "test")] == [1497, 100, 200]
-    batch = next(iter(dm.train_dataloader()))
+    batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)  # the batch the module gets
     assert batch["signal"].shape == (8, 1, 8, 8) and batch["signal"].dtype == torch.float32
     assert 0.0 <= batch["signal"].min() and batch["signal"].max() <= 1.0 and batch["label"].shape == (8,)
     assert dm.num_classes == 10
+
+
+def test_a_batch_is_read_in_one_call_and_sent_as_8_bit_levels(monkeypatch):
+    """The loader's batch is one gather of the stored uint8 pixels (a quarter of float32's bytes to collate, page-lock
+    and copy); on its device it becomes the float items' values, bit for bit."""
+    from domains.images.data import UInt8ImageDataset
+
+    dm = ImageDataModule("digits", batch_size=8)
+    dm.setup("fit")
+
+    def one_by_one(self, i):
+        raise AssertionError("a batch was read item by item")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(UInt8ImageDataset, "__getitem__", one_by_one)
+        sent = next(iter(dm.train_dataloader()))
+    assert sent["signal"].dtype == torch.uint8 and sent["signal"].shape == (8, 1, 8, 8)
+    got = dm.on_after_batch_transfer(sent, 0)
+    items = [dm.dataset("train")[int(i)] for i in sent["index"]]
+    assert got["signal"].dtype == torch.float32
+    assert torch.equal(got["signal"], torch.stack([it["signal"] for it in items]))  # [8, 1, 8, 8]
+    assert torch.equal(got["label"], torch.stack([it["label"] for it in items]))
 
 
 def test_splits_are_disjoint_complete_and_deterministic():

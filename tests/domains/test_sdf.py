@@ -661,6 +661,58 @@ def test_mixture_dataset_proportions():
         MixtureDataset([a, b], [0, 0], size=7)
 
 
+def _sent_and_items(dm: SDFDataModule, monkeypatch, split: str = "train") -> tuple[torch.Tensor, ...]:
+    """A batch of a split as its loader sends it (no item read one by one), the same batch on its device, and the
+    float items it holds stacked: [B, 1, R, R, R] each."""
+    from domains.sdf.data import FileSDFDataset, StackedSDFDataset
+
+    def one_by_one(self, i):
+        raise AssertionError("a batch was read item by item")
+
+    with monkeypatch.context() as patch:
+        for cls in (StackedSDFDataset, FileSDFDataset, MixtureDataset):
+            patch.setattr(cls, "__getitem__", one_by_one)
+        sent = next(iter(dm.train_dataloader() if split == "train" else dm.test_dataloader()))
+    got = dm.on_after_batch_transfer(sent, 0)["signal"]
+    return sent["signal"], got, torch.stack([dm.dataset(split)[int(i)]["signal"] for i in sent["index"]])
+
+
+def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, monkeypatch):
+    """Stacked caches hold float16 grids: a batch travels as float16 (half of float32's bytes to collate, page-lock
+    and copy) and becomes the items' float32 values, clamped to [-t, t], on its device. A mixture that draws float32
+    mesh grids as well sends the items' float32 values."""
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(5):
+        save_npz(meshes / f"s{i}.npz", trimesh.creation.icosphere(2, radius=0.3 + 0.1 * i))
+    occ = np.zeros((4, 1, 10, 10, 10))
+    occ[:, 0, 2:7, 3:7, 2:8] = 1
+    np.save(tmp_path / "vox.npy", occ)
+    common = dict(voxel_root=str(tmp_path / "vox.npy"), mesh_root=str(meshes), splits=(2, 1, 2), num_shapes=(3, 1, 1),
+                  epoch_size=12, resolution=12, cache_dir=str(tmp_path / "c"), batch_size=6)
+    for mixture, dtype in (({"procedural": 1, "voxels": 2}, torch.float16),
+                           ({"procedural": 1, "voxels": 2, "meshes": 3}, torch.float32)):
+        dm = SDFDataModule(dataset="mixture", mixture=mixture, eval_source="meshes", **common)
+        dm.setup("fit")
+        sent, got, items = _sent_and_items(dm, monkeypatch)
+        assert sent.dtype == dtype and sent.shape == (6, 1, 12, 12, 12), mixture
+        assert got.dtype == torch.float32 and torch.equal(got, items), mixture
+    dm.setup("test")
+    sent, got, items = _sent_and_items(dm, monkeypatch, "test")  # the held-out meshes' float32 grids
+    assert sent.dtype == torch.float32 and sent.shape == (2, 1, 12, 12, 12) and torch.equal(got, items)
+    # t = 0.15 is 0.1500244 in float16: the clamp is on the float32 values, as the items' is
+    grids = np.full((3, 12, 12, 12), 0.2, np.float16)
+    grids[:, :6] = -0.2
+    np.save(tmp_path / "stacked.npy", grids)
+    from domains.sdf.data import StackedSDFDataset
+
+    ds = StackedSDFDataset(tmp_path / "stacked.npy", [2, 0], truncation=0.15)
+    sent = ds.__getitems__([0, 1])["signal"]  # [2, 1, 12, 12, 12]
+    got = SDFDataModule(truncation=0.15).to_float(sent)
+    assert sent.dtype == torch.float16 and torch.equal(got, torch.stack([ds[0]["signal"], ds[1]["signal"]]))
+    assert got.max().item() == torch.tensor(0.15).item() and got.min().item() == -torch.tensor(0.15).item()
+
+
 def test_datamodule_mixture_trains_on_sources_and_tests_on_held_out_meshes(tmp_path, monkeypatch):
     meshes = tmp_path / "meshes"
     meshes.mkdir()

@@ -323,6 +323,30 @@ def test_datamodule_spec_and_kmeans_bins():
     assert batch["signal"].shape == (16, 3, 9, 32, 32)
 
 
+@pytest.mark.parametrize("in_memory_gb", [4.0, 0.0])
+def test_a_batch_is_read_in_one_call_and_sent_as_8_bit_levels(tmp_path, monkeypatch, in_memory_gb):
+    """The loader's batch is the stored uint8 clips [B, 3, T, H, W] (a quarter of float32's bytes to collate,
+    page-lock and copy), one gather from memory or a folder's clips decoded as read; on its device it becomes the
+    float items' values, bit for bit."""
+    for v in range(4):  # strip s<v>: 8 frames of 8x8
+        frames = np.stack([np.full((8, 8, 3), (20 * v + 3 * k, 7 * k, 200 - v), np.uint8) for k in range(8)])
+        iio.imwrite(tmp_path / f"s{v}.png", frames.reshape(8 * 8, 8, 3))
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, stride=2, splits=(-1, 2, 2),
+                         split_by="clip", bins="uniform", num_bins=8, in_memory_gb=in_memory_gb, batch_size=4)
+    dm.setup("fit")
+
+    def one_by_one(self, i):
+        raise AssertionError("a batch was read item by item")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ClipDataset, "__getitem__", one_by_one)
+        sent = next(iter(dm.train_dataloader()))
+    assert sent["signal"].dtype == torch.uint8 and sent["signal"].shape == (4, 3, 4, 8, 8)
+    got = dm.on_after_batch_transfer(sent, 0)["signal"]
+    expected = torch.stack([dm.dataset("train")[int(i)]["signal"] for i in sent["index"]])  # [4, 3, 4, 8, 8]
+    assert got.dtype == torch.float32 and torch.equal(got, expected)
+
+
 def test_datamodule_uniform_bins_and_bad_args(tmp_path, monkeypatch):
     dm = VideoDataModule(num_clips=12, splits=(8, 2, 2), bins="uniform", num_bins=27, size=(16, 24), num_frames=5)
     assert dm.spec.centres is None and dm.spec.bin_centres().shape == (27, 3)
