@@ -661,6 +661,18 @@ def test_mixture_dataset_proportions():
         MixtureDataset([a, b], [0, 0], size=7)
 
 
+def _mixture_sources(tmp_path: Path) -> Path:
+    """A mixture's file sources: five sphere meshes (returns their folder) and four voxel grids (tmp_path/vox.npy)."""
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(5):
+        save_npz(meshes / f"s{i}.npz", trimesh.creation.icosphere(2, radius=0.3 + 0.1 * i))
+    occ = np.zeros((4, 1, 10, 10, 10))
+    occ[:, 0, 2:7, 3:7, 2:8] = 1
+    np.save(tmp_path / "vox.npy", occ)
+    return meshes
+
+
 def _sent_and_items(dm: SDFDataModule, monkeypatch, split: str = "train") -> tuple[torch.Tensor, ...]:
     """A batch of a split as its loader sends it (no item read one by one), the same batch on its device, and the
     float items it holds stacked: [B, 1, R, R, R] each."""
@@ -681,13 +693,7 @@ def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, m
     """Stacked caches hold float16 grids: a batch travels as float16 (half of float32's bytes to collate, page-lock
     and copy) and becomes the items' float32 values, clamped to [-t, t], on its device. A mixture that draws float32
     mesh grids as well sends the items' float32 values."""
-    meshes = tmp_path / "meshes"
-    meshes.mkdir()
-    for i in range(5):
-        save_npz(meshes / f"s{i}.npz", trimesh.creation.icosphere(2, radius=0.3 + 0.1 * i))
-    occ = np.zeros((4, 1, 10, 10, 10))
-    occ[:, 0, 2:7, 3:7, 2:8] = 1
-    np.save(tmp_path / "vox.npy", occ)
+    meshes = _mixture_sources(tmp_path)
     common = dict(voxel_root=str(tmp_path / "vox.npy"), mesh_root=str(meshes), splits=(2, 1, 2), num_shapes=(3, 1, 1),
                   epoch_size=12, resolution=12, cache_dir=str(tmp_path / "c"), batch_size=6)
     for mixture, dtype in (({"procedural": 1, "voxels": 2}, torch.float16),
@@ -714,13 +720,7 @@ def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, m
 
 
 def test_datamodule_mixture_trains_on_sources_and_tests_on_held_out_meshes(tmp_path, monkeypatch):
-    meshes = tmp_path / "meshes"
-    meshes.mkdir()
-    for i in range(5):
-        save_npz(meshes / f"s{i}.npz", trimesh.creation.icosphere(2, radius=0.3 + 0.1 * i))
-    occ = np.zeros((4, 1, 10, 10, 10))
-    occ[:, 0, 2:7, 3:7, 2:8] = 1
-    np.save(tmp_path / "vox.npy", occ)
+    meshes = _mixture_sources(tmp_path)
     dm = SDFDataModule(dataset="mixture", mixture={"procedural": 1, "voxels": 2, "meshes": 1},
                        mesh_root=str(meshes), voxel_root=str(tmp_path / "vox.npy"), splits=(2, 1, 2),
                        num_shapes=(3, 1, 1), epoch_size=40, resolution=12, cache_dir=str(tmp_path / "c"))
