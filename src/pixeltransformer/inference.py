@@ -22,11 +22,12 @@ import torch
 from torch import nn
 
 from .distribution import BinnedGaussian
+from .kernels import native_cpu_kernels
 from .loopbar import loop_progress
 from .model import MemoryKV
 from .numerics import with_flushed_subnormals
 from .sets import grid_positions, unflatten_grid
-from .stepping import RowStepper, native_cpu_kernels
+from .stepping import RowStepper
 
 
 # cached sampling prepares the inputs of this many steps at a time (bounded memory for any N')
@@ -242,7 +243,7 @@ def sample(
     ar_pos = torch.gather(qpos, 1, ar_idx.unsqueeze(-1).expand(-1, -1, p))  # [BS, N', P]
     buf_pos[:, k:] = ar_pos
     steps = None
-    # one-row steps: PyTorch's own small-tensor kernels (stepping.native_cpu_kernels)
+    # one-row steps: PyTorch's own small-tensor kernels (kernels.native_cpu_kernels)
     with native_cpu_kernels(device) if use_cache else contextlib.nullcontext():
         for t in loop_progress(range(n_ar), f"sampling {n_ar} steps x {bs} chains", unit="step", enabled=progress,
                                leave=False):

@@ -28,6 +28,7 @@ from torch import nn
 
 from .config import NetConfig
 from .encoding import FourierFeatures, ValueEncoding
+from .kernels import GELU
 from .signal import SignalSpec
 
 @dataclass
@@ -360,8 +361,10 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Sequential):
+    """Linear, GELU, linear. The GELU is kernels.GELU: nn.GELU's values, without oneDNN's kernel per |S| on a CPU."""
+
     def __init__(self, width: int, hidden: int):
-        super().__init__(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
+        super().__init__(nn.Linear(width, hidden), GELU(), nn.Linear(hidden, width))
 
 
 class Block(nn.Module):

@@ -15,30 +15,11 @@ decode and encode_append (1e-5) for every encoder option.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 
 from .model import Block, RowCache, PixelTransformer, Positions
-
-
-@contextlib.contextmanager
-def native_cpu_kernels(device: torch.device | str) -> Iterator[None]:
-    """oneDNN off for a loop of one-row steps on the CPU, and back as it was after. On a few rows its GELU costs
-    about 6 us a call to set up, where PyTorch's own takes 1-3 us; a step calls it once per layer, and a whole
-    sampling run took 7-8 % less time at both presets without it. The step's fp32 matmuls go through MKL either
-    way. Under CPU autocast oneDNN stays on: it runs the bf16 matmuls (on AMX where the CPU has it)."""
-    off = (torch.device(device).type == "cpu" and not torch.is_autocast_enabled("cpu")
-           and torch.backends.mkldnn.enabled)
-    if off:
-        torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        if off:
-            torch.backends.mkldnn.enabled = True
 
 
 @dataclass

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from pixeltransformer.model import Attention, PixelTransformer
-from pixeltransformer.stepping import RowStepper, native_cpu_kernels
+from pixeltransformer.kernels import native_cpu_kernels
+from pixeltransformer.stepping import RowStepper
 
 from perturb import perturbed
 
