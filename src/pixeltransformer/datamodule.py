@@ -11,7 +11,7 @@ import functools
 import os
 import signal
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import lightning as L
 import torch
@@ -45,10 +45,19 @@ def uint8_levels(signal: torch.Tensor) -> torch.Tensor:
     return levels.index_select(0, signal.reshape(-1).int()).view(signal.shape)  # [...]
 
 
-def collate(items: Any) -> Any:
+def collate(items: Any, to_float: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Any:
     """A DataLoader's batch: what a dataset's ``__getitems__`` returned when that is a batch already (a dict of
-    [B, ...] tensors, read in one call), else torch's default_collate of the items."""
-    return items if isinstance(items, dict) else default_collate(items)
+    [B, ...] tensors, read in one call), else torch's default_collate of the items. With ``to_float``, its signal
+    becomes float32 here (a loader used outside a Trainer, which has no on_after_batch_transfer to do it)."""
+    batch = items if isinstance(items, dict) else default_collate(items)
+    return float_batch(batch, to_float) if to_float is not None else batch
+
+
+def float_batch(batch: Any, to_float: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """A batch with its signal [B, V, *grid] as to_float makes it; anything else as it is."""
+    if isinstance(batch, dict) and isinstance(batch.get("signal"), torch.Tensor):
+        return {**batch, "signal": to_float(batch["signal"])}
+    return batch
 
 
 def data_dir() -> Path:
@@ -375,9 +384,10 @@ class SignalDataModule(L.LightningDataModule):
         return Subset(ds, range(self.val_items))
 
     def _loader(self, ds: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
-        """A dataset's loader (batch_size: this DataModule's unless given). Its batches keep the dtype the dataset sends
-        (on_after_batch_transfer makes the float32 signal on the device), in page-locked memory when the trainer
-        runs on a GPU, so that their copy runs while the GPU works (Lightning copies with non_blocking=True)."""
+        """A dataset's loader (batch_size: this DataModule's unless given). Under a Trainer its batches keep the dtype
+        the dataset sends (on_after_batch_transfer makes the float32 signal on the device), in page-locked memory
+        when the trainer runs on a GPU, so that their copy runs while the GPU works (Lightning copies with
+        non_blocking=True). Without a Trainer (a notebook, a script) the loader's batches are float32 already."""
         sampler = None
         trainer = getattr(self, "trainer", None)
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
@@ -398,7 +408,7 @@ class SignalDataModule(L.LightningDataModule):
             sampler=sampler,
             drop_last=shuffle and len(ds) >= batch_size,
             num_workers=self.num_workers,
-            collate_fn=collate,
+            collate_fn=collate if trainer is not None else functools.partial(collate, to_float=self.to_float),
             pin_memory=on_gpu,
             persistent_workers=self.num_workers > 0,
             worker_init_fn=start,
@@ -408,9 +418,7 @@ class SignalDataModule(L.LightningDataModule):
         """A batch on its device (every loop: fit, validate, test, predict): its signal as the float32 the model
         reads. Datasets send what they store (uint8 pixels and frames, float16 SDF grids: a quarter or half of
         float32's bytes through the loader, the page-locking and the copy), and the conversion runs on the device."""
-        if isinstance(batch, dict) and isinstance(batch.get("signal"), torch.Tensor):
-            batch = {**batch, "signal": self.to_float(batch["signal"])}
-        return batch
+        return float_batch(batch, self.to_float)
 
     def to_float(self, signal: torch.Tensor) -> torch.Tensor:
         """A batch's signal as sent [B, V, *grid] -> float32 [B, V, *grid], the values of the dataset's float items

@@ -38,8 +38,8 @@ def _onednn_off() -> Iterator[None]:
 def _onednn_would_run(x: torch.Tensor) -> bool:
     """True where F.gelu on x would go to oneDNN: a CPU fp32 tensor, oneDNN enabled, no CPU autocast, and not
     inside torch.compile (which writes its own GELU kernel)."""
-    return (not torch.compiler.is_compiling() and x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.enabled
-            and not torch.is_autocast_enabled("cpu"))
+    return (not torch.compiler.is_compiling() and x.device.type == "cpu" and x.dtype == torch.float32
+            and torch.backends.mkldnn.enabled and not torch.is_autocast_enabled("cpu"))
 
 
 class _NativeGelu(torch.autograd.Function):

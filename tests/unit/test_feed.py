@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import Dataset
@@ -52,9 +53,15 @@ def test_8_bit_levels_gathered_on_a_device_are_the_cpus_division():
     assert float_signal(floats) is floats
 
 
+def _trainer(device: str) -> SimpleNamespace:
+    return SimpleNamespace(world_size=1, global_rank=0, state=SimpleNamespace(fn=TrainerFn.FITTING),
+                           strategy=SimpleNamespace(root_device=torch.device(device)))
+
+
 def test_a_batch_read_in_one_call_travels_as_stored_and_is_float_on_its_device():
     dm = LevelData(batch_size=4)
     dm.setup("test")
+    dm.trainer = _trainer("cpu")
     ds = dm.dataset("test")
     ds.base.item_reads = 0
     batches = list(dm.test_dataloader())
@@ -70,14 +77,23 @@ def test_a_batch_read_in_one_call_travels_as_stored_and_is_float_on_its_device()
 def test_batches_are_page_locked_when_the_trainer_runs_on_a_gpu():
     """Lightning copies batches with non_blocking=True: from page-locked memory the copy overlaps the GPU's step."""
     dm = LevelData(batch_size=4)
-
-    def trainer(device: str) -> SimpleNamespace:
-        return SimpleNamespace(world_size=1, global_rank=0, state=SimpleNamespace(fn=TrainerFn.FITTING),
-                               strategy=SimpleNamespace(root_device=torch.device(device)))
-
-    dm.trainer = trainer("cuda")
+    dm.trainer = _trainer("cuda")
     assert dm.train_dataloader().pin_memory and dm.val_dataloader().pin_memory and dm.test_dataloader().pin_memory
-    dm.trainer = trainer("cpu")
+    dm.trainer = _trainer("cpu")
     assert not dm.train_dataloader().pin_memory
     dm.trainer = None
     assert not dm.train_dataloader().pin_memory
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_loader_used_without_a_trainer_gives_float_batches(workers):
+    """A notebook or script that reads a DataModule's loader itself gets the float32 signal the module trains on:
+    no Trainer is there to convert it on a device (8-bit levels read as floats would be 0..255)."""
+    dm = LevelData(batch_size=4, num_workers=workers)
+    dm.setup("fit")
+    loaders = {"train": dm.train_dataloader(), "val": dm.val_dataloader(), "test": dm.test_dataloader()}
+    for split, loader in loaders.items():
+        ds = dm.dataset(split)
+        for b in loader:
+            expected = torch.stack([ds[int(i)]["signal"] for i in b["index"]])  # the float items [B, 1, 6]
+            assert b["signal"].dtype == torch.float32 and torch.equal(b["signal"], expected)
