@@ -324,7 +324,7 @@ def test_datamodule_spec_and_kmeans_bins():
 
 
 @pytest.mark.parametrize("in_memory_gb", [4.0, 0.0])
-def test_a_batch_is_read_in_one_call_and_sent_as_8_bit_levels(tmp_path, monkeypatch, in_memory_gb):
+def test_a_batch_is_read_in_one_call_and_sent_as_8_bit_levels(tmp_path, monkeypatch, in_memory_gb, under_trainer):
     """The loader's batch is the stored uint8 clips [B, 3, T, H, W] (a quarter of float32's bytes to collate,
     page-lock and copy), one gather from memory or a folder's clips decoded as read; on its device it becomes the
     float items' values, bit for bit."""
@@ -333,7 +333,7 @@ def test_a_batch_is_read_in_one_call_and_sent_as_8_bit_levels(tmp_path, monkeypa
         iio.imwrite(tmp_path / f"s{v}.png", frames.reshape(8 * 8, 8, 3))
     dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, stride=2, splits=(-1, 2, 2),
                          split_by="clip", bins="uniform", num_bins=8, in_memory_gb=in_memory_gb, batch_size=4)
-    dm.setup("fit")
+    under_trainer(dm).setup("fit")
 
     def one_by_one(self, i):
         raise AssertionError("a batch was read item by item")
