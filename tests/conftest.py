@@ -51,6 +51,22 @@ def tiny_module(poly_spec):
                                   sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()
 
 
+@pytest.fixture
+def under_trainer():
+    """Attach a stand-in Trainer (one process, fitting, on `device`) to a DataModule: its loaders then send batches
+    as a fit's loaders do, in the dtype the dataset stores (without a Trainer they make the float32 signal)."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    def attach(dm, device: str = "cpu"):
+        dm.trainer = SimpleNamespace(world_size=1, global_rank=0, state=SimpleNamespace(fn=TrainerFn.FITTING),
+                                     strategy=SimpleNamespace(root_device=torch.device(device)))
+        return dm
+
+    return attach
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts

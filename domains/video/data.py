@@ -220,7 +220,7 @@ class VideoDataModule(SignalDataModule):
             else:
                 parts = group_split(groups, self.splits, self.seed)
         except ValueError as err:
-            raise ValueError(f"VideoDataModule: splits={self.splits} do not fit the {n} clips ({err})") from None
+            raise ValueError(f"VideoDataModule: {err}") from None  # the sizes as given, the clips as items
         # [N, T, H, W, 3]
         self._clips = clips if isinstance(clips, FolderClips) else torch.from_numpy(np.ascontiguousarray(clips))
         self._parts = parts

@@ -155,11 +155,13 @@ def check_split_sizes(sizes: Sequence[int], rests: int = 1) -> None:
 def split_indices(n: int, sizes: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, ...]:
     """A deterministic shuffled split of range(n) into train/val/test of the given sizes (-1: the rest)."""
     check_split_sizes(sizes)
-    sizes = list(sizes)
+    given, sizes = tuple(sizes), list(sizes)
+    fixed = sum(s for s in sizes if s != -1)
+    if fixed > n:  # named as given: the rest computed for -1 would be negative
+        others = f": the sizes besides -1 take {fixed}" if -1 in given else ""
+        raise ValueError(f"split sizes {given} do not fit {n} item{'s' * (n != 1)}{others}")
     if -1 in sizes:
-        sizes[sizes.index(-1)] = n - sum(s for s in sizes if s != -1)
-    if min(sizes) < 0 or sum(sizes) > n:
-        raise ValueError(f"split sizes {tuple(sizes)} do not fit {n} items")
+        sizes[sizes.index(-1)] = n - fixed
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     out, start = [], 0
     for s in sizes:

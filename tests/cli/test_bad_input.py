@@ -139,7 +139,7 @@ ROWS = [
     ("data-too-few-clips",
      'a video .npz with one clip for the three splits',
      lambda w: ["cli", "fit", *VIDEO, f"--data.init_args.root={w}/input/one.npz", *_runs(w)],
-     "splits=(-1, 1, 1) do not fit the 1 clips"),
+     "split sizes (-1, 1, 1) do not fit 1 item: the sizes besides -1 take 2"),
     ("data-batch-size",
      '`--data.init_args.batch_size=-4` (or 0)',
      lambda w: ["cli", "fit", *POLY, "--data.init_args.batch_size=-4", *_runs(w)],

@@ -29,12 +29,12 @@ def test_digits_spec_needs_no_data_and_matches_items():
     assert dm.num_classes == 10
 
 
-def test_a_batch_is_read_in_one_call_and_sent_as_8_bit_levels(monkeypatch):
+def test_a_batch_is_read_in_one_call_and_sent_as_8_bit_levels(monkeypatch, under_trainer):
     """The loader's batch is one gather of the stored uint8 pixels (a quarter of float32's bytes to collate, page-lock
     and copy); on its device it becomes the float items' values, bit for bit."""
     from domains.images.data import UInt8ImageDataset
 
-    dm = ImageDataModule("digits", batch_size=8)
+    dm = under_trainer(ImageDataModule("digits", batch_size=8))
     dm.setup("fit")
 
     def one_by_one(self, i):

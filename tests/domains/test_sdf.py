@@ -674,8 +674,8 @@ def _mixture_sources(tmp_path: Path) -> Path:
 
 
 def _sent_and_items(dm: SDFDataModule, monkeypatch, split: str = "train") -> tuple[torch.Tensor, ...]:
-    """A batch of a split as its loader sends it (no item read one by one), the same batch on its device, and the
-    float items it holds stacked: [B, 1, R, R, R] each."""
+    """A batch of a split as its loader sends it in a fit (no item read one by one; dm has a Trainer), the same
+    batch on its device, and the float items it holds stacked: [B, 1, R, R, R] each."""
     from domains.sdf.data import FileSDFDataset, StackedSDFDataset
 
     def one_by_one(self, i):
@@ -689,7 +689,7 @@ def _sent_and_items(dm: SDFDataModule, monkeypatch, split: str = "train") -> tup
     return sent["signal"], got, torch.stack([dm.dataset(split)[int(i)]["signal"] for i in sent["index"]])
 
 
-def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, monkeypatch):
+def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, monkeypatch, under_trainer):
     """Stacked caches hold float16 grids: a batch travels as float16 (half of float32's bytes to collate, page-lock
     and copy) and becomes the items' float32 values, clamped to [-t, t], on its device. A mixture that draws float32
     mesh grids as well sends the items' float32 values."""
@@ -698,7 +698,7 @@ def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, m
                   epoch_size=12, resolution=12, cache_dir=str(tmp_path / "c"), batch_size=6)
     for mixture, dtype in (({"procedural": 1, "voxels": 2}, torch.float16),
                            ({"procedural": 1, "voxels": 2, "meshes": 3}, torch.float32)):
-        dm = SDFDataModule(dataset="mixture", mixture=mixture, eval_source="meshes", **common)
+        dm = under_trainer(SDFDataModule(dataset="mixture", mixture=mixture, eval_source="meshes", **common))
         dm.setup("fit")
         sent, got, items = _sent_and_items(dm, monkeypatch)
         assert sent.dtype == dtype and sent.shape == (6, 1, 12, 12, 12), mixture

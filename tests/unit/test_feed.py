@@ -4,11 +4,8 @@ GPU."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import torch
-from lightning.pytorch.trainer.states import TrainerFn
 from torch.utils.data import Dataset
 
 from pixeltransformer.datamodule import SignalDataModule, float_signal, uint8_levels
@@ -53,15 +50,9 @@ def test_8_bit_levels_gathered_on_a_device_are_the_cpus_division():
     assert float_signal(floats) is floats
 
 
-def _trainer(device: str) -> SimpleNamespace:
-    return SimpleNamespace(world_size=1, global_rank=0, state=SimpleNamespace(fn=TrainerFn.FITTING),
-                           strategy=SimpleNamespace(root_device=torch.device(device)))
-
-
-def test_a_batch_read_in_one_call_travels_as_stored_and_is_float_on_its_device():
-    dm = LevelData(batch_size=4)
+def test_a_batch_read_in_one_call_travels_as_stored_and_is_float_on_its_device(under_trainer):
+    dm = under_trainer(LevelData(batch_size=4))
     dm.setup("test")
-    dm.trainer = _trainer("cpu")
     ds = dm.dataset("test")
     ds.base.item_reads = 0
     batches = list(dm.test_dataloader())
@@ -74,12 +65,12 @@ def test_a_batch_read_in_one_call_travels_as_stored_and_is_float_on_its_device()
         assert got.dtype == torch.float32 and torch.equal(got, expected)
 
 
-def test_batches_are_page_locked_when_the_trainer_runs_on_a_gpu():
+def test_batches_are_page_locked_when_the_trainer_runs_on_a_gpu(under_trainer):
     """Lightning copies batches with non_blocking=True: from page-locked memory the copy overlaps the GPU's step."""
     dm = LevelData(batch_size=4)
-    dm.trainer = _trainer("cuda")
+    under_trainer(dm, "cuda")
     assert dm.train_dataloader().pin_memory and dm.val_dataloader().pin_memory and dm.test_dataloader().pin_memory
-    dm.trainer = _trainer("cpu")
+    under_trainer(dm, "cpu")
     assert not dm.train_dataloader().pin_memory
     dm.trainer = None
     assert not dm.train_dataloader().pin_memory

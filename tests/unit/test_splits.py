@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pixeltransformer.datamodule import group_split, official_split_indices
+from pixeltransformer.datamodule import group_split, official_split_indices, split_indices
 
 
 def _seeded_first(n: int, size: int, seed: int) -> torch.Tensor:
@@ -152,6 +152,18 @@ def test_split_sizes_below_minus_one_are_refused_as_given(groups):
             official_split_indices(counts, sizes, 0, "data/x", groups=groups)
     with pytest.raises(ValueError, match=r"^split sizes \(-1, -5, 3\) must be counts, or -1 for the rest$"):
         group_split(torch.arange(12), (-1, -5, 3), seed=0)  # one item a group: split_indices' rule
+
+
+def test_split_sizes_that_do_not_fit_are_named_as_given():
+    """-1 takes the rest; where the other sizes take more than there is, the message names the sizes given and what
+    the others take (it named the rest computed on the way: `split sizes (-2, 3, 4) do not fit 5 items`)."""
+    with pytest.raises(ValueError, match=r"^split sizes \(-1, 3, 4\) do not fit 5 items: the sizes besides -1 take 7$"):
+        split_indices(5, (-1, 3, 4), seed=0)
+    with pytest.raises(ValueError, match=r"^split sizes \(3, 3, 4\) do not fit 5 items$"):
+        split_indices(5, (3, 3, 4), seed=0)
+    with pytest.raises(ValueError, match=r"^split sizes \(-1, 1, 1\) do not fit 1 item: the sizes besides -1 take 2$"):
+        group_split(torch.arange(1), (-1, 1, 1), seed=0)
+    assert [len(p) for p in split_indices(7, (-1, 3, 4), seed=0)] == [0, 3, 4]  # the rest may be empty
 
 
 def test_a_train_part_that_validation_takes_whole_is_refused_naming_it():
