@@ -76,6 +76,9 @@ def build(case: str, run_root: Path, extra: list[str]):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cli = main(args, run=False)
+    # attached as a fit attaches it: a DataModule's loaders send batches as stored only under a Trainer (without
+    # one they make the float32 signal themselves)
+    cli.datamodule.trainer = cli.trainer
     return cli.datamodule, cli.model
 
 
