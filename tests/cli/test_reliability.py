@@ -201,6 +201,23 @@ def test_incompatible_checkpoint_version_is_refused(tmp_path, tiny_ckpt):
         load_module(old)
 
 
+def test_a_lightning_checkpoint_of_another_model_is_named(tmp_path, tiny_module):
+    """A Lightning checkpoint of another project (state_dict and hyper_parameters, no pixeltransformer_format) was
+    refused as "checkpoint format None is not supported by this version (expects 2): retrain, or use release 0.1",
+    which no release could load either."""
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": torch.nn.Linear(2, 2).state_dict(), "hyper_parameters": {"lr": 1e-3}, "epoch": 0,
+                "global_step": 3}, other)
+    cause = "not a PixelTransformer checkpoint (it records no pixeltransformer_format: a Lightning checkpoint of " \
+            "another model?)"
+    with pytest.raises(CheckpointError) as caught:
+        load_module(other)
+    assert str(caught.value) == f"{other}: {cause}"
+    with pytest.raises(ValueError) as caught:  # as a Trainer's ckpt_path meets it
+        tiny_module.check_checkpoint(torch.load(other, weights_only=True))
+    assert str(caught.value) == cause
+
+
 def test_checkpoint_from_another_domain_is_refused(tiny_ckpt):
     from pixeltransformer.module import PixelTransformerModule
     from pixeltransformer.signal import SignalSpec
