@@ -131,7 +131,7 @@ def check_device(map_location: str | torch.device) -> torch.device:
         raise ValueError(f"map_location={map_location!r}: meta tensors hold no values, so the model could not "
                          "compute (use 'cpu' or 'cuda')")
     if device.type == "cpu":
-        return device
+        return torch.device("cpu")  # torch.load cannot restore storages to "cpu:0"
     here, count = accelerator()
     if here != device.type:
         raise ValueError(f"map_location={map_location!r}: this machine has no {device.type.upper()} device "
@@ -145,8 +145,8 @@ def check_device(map_location: str | torch.device) -> torch.device:
 def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt: dict | None = None
                 ) -> PixelTransformerModule:
     """A PixelTransformerModule rebuilt from a checkpoint (eval mode); ``ckpt``: the file, if already read."""
-    check_device(map_location)
-    ckpt = load_checkpoint(path, map_location) if ckpt is None else ckpt
+    device = check_device(map_location)
+    ckpt = load_checkpoint(path, device) if ckpt is None else ckpt
     from .module import PixelTransformerModule, format_error
 
     if message := format_error(ckpt.get("pixeltransformer_format")):
@@ -156,4 +156,4 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
     missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return module.to(map_location).eval()
+    return module.to(device).eval()

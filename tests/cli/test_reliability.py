@@ -85,6 +85,13 @@ def test_a_map_location_the_model_cannot_use_is_one_line(tiny_ckpt, where, cause
     assert next(load_module(tiny_ckpt, map_location=torch.device("cpu")).parameters()).device.type == "cpu"
 
 
+def test_a_map_location_naming_the_cpu_by_index_loads(tiny_ckpt):
+    """map_location="cpu:0" passed the device check and then failed in torch.load as "cannot read checkpoint ...: don't know how to
+    restore data location of torch.storage.UntypedStorage (tagged with cpu:0)", as if the file were damaged."""
+    module = load_module(tiny_ckpt, map_location="cpu:0")
+    assert next(module.parameters()).device.type == "cpu"
+
+
 def test_loading_a_module_leaves_the_global_random_stream_as_it_was(tiny_ckpt):
     """The module's random initial weights, which the checkpoint's replace, were drawn from torch's global generator:
     `torch.manual_seed(0); load_module(...); torch.rand(...)` drew other numbers than without the load."""
