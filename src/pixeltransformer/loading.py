@@ -153,6 +153,16 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
         raise CheckpointError(f"{path}: {message}")
     with torch.random.fork_rng(devices=[]):  # the weights' random init, replaced below, leaves the caller's stream
         module = PixelTransformerModule(**ckpt["hyper_parameters"])
+    # weights of another shape than the hyperparameters give (an edited spec or size) stopped in torch's multi-line
+    # "Error(s) in loading state_dict"
+    shapes = {name: list(w.shape) for name, w in module.state_dict().items()}
+    reshaped = [(name, list(w.shape)) for name, w in ckpt["state_dict"].items()
+                if isinstance(w, torch.Tensor) and name in shapes and list(w.shape) != shapes[name]]
+    if reshaped:
+        name, shape = reshaped[0]
+        raise CheckpointError(f"{path}: weights do not match the model its hyper_parameters describe "
+                              f"({len(reshaped)} of another shape, first {name}: {shape} in the file, "
+                              f"{shapes[name]} in the model)")
     missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")

@@ -225,6 +225,20 @@ def test_a_lightning_checkpoint_of_another_model_is_named(tmp_path, tiny_module)
     assert str(caught.value) == cause
 
 
+def test_weights_of_another_shape_than_the_hyperparameters_give_are_one_line(tmp_path, tiny_ckpt):
+    """Hyperparameters edited after the fit (here the width) stopped in torch's multi-line "Error(s) in loading
+    state_dict for PixelTransformerModule: size mismatch for ..." from load_module."""
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["hyper_parameters"]["net"]["width"] = 32
+    edited = tmp_path / "edited.ckpt"
+    torch.save(ckpt, edited)
+    with pytest.raises(CheckpointError) as caught:
+        load_module(edited)
+    assert re.fullmatch(rf"{re.escape(str(edited))}: weights do not match the model its hyper_parameters describe "
+                        r"\(\d+ of another shape, first model\.[\w.]+: \[64(, \d+)*\] in the file, \[32(, \d+)*\] in "
+                        r"the model\)", str(caught.value)), str(caught.value)
+
+
 def test_checkpoint_from_another_domain_is_refused(tiny_ckpt):
     from pixeltransformer.module import PixelTransformerModule
     from pixeltransformer.signal import SignalSpec
