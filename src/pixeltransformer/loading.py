@@ -151,8 +151,14 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
 
     if message := format_error(ckpt.get("pixeltransformer_format")):
         raise CheckpointError(f"{path}: {message}")
-    with torch.random.fork_rng(devices=[]):  # the weights' random init, replaced below, leaves the caller's stream
-        module = PixelTransformerModule(**ckpt["hyper_parameters"])
+    # float32 weights, as trained, whatever default dtype the caller set (torch.set_default_dtype(torch.float64) in
+    # a notebook built float64 weights, which every inference call then refused)
+    default, _ = torch.get_default_dtype(), torch.set_default_dtype(torch.float32)
+    try:
+        with torch.random.fork_rng(devices=[]):  # the weights' random init, replaced below, leaves the caller's stream
+            module = PixelTransformerModule(**ckpt["hyper_parameters"])
+    finally:
+        torch.set_default_dtype(default)
     # weights of another shape than the hyperparameters give (an edited spec or size) stopped in torch's multi-line
     # "Error(s) in loading state_dict"
     shapes = {name: list(w.shape) for name, w in module.state_dict().items()}

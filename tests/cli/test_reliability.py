@@ -104,6 +104,28 @@ def test_loading_a_module_leaves_the_global_random_stream_as_it_was(tiny_ckpt):
     assert all(torch.equal(a, b) for a, b in zip(module.state_dict().values(), again.state_dict().values()))
 
 
+def test_a_float64_default_dtype_loads_float32_weights_and_answers_as_float32_does(tiny_ckpt):
+    """torch.set_default_dtype(torch.float64), as a notebook of numerical work may set it, built the loaded module with
+    float64 weights, which every inference call refused ("model parameters are float64 ... call .float()"); with
+    float32 weights, complete's float64 grid met float32 S in "ctx_pos and qry_pos must share one dtype", and the
+    samples' random numbers were float64 draws: other samples for the same seed."""
+    pos = torch.linspace(-0.9, 0.8, 6).view(1, 6, 1)  # [1, 6, 1]
+    val = torch.linspace(-1.0, 2.0, 6).view(1, 6, 1)  # [1, 6, 1]
+    module = load_module(tiny_ckpt)
+    want = module.complete(pos, val, 16, num_samples=2, n_autoregressive=4, seed=3)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        module = load_module(tiny_ckpt)
+        assert next(module.parameters()).dtype == torch.float32
+        got = module.complete(pos, val, 16, num_samples=2, n_autoregressive=4, seed=3)
+        mean = module.mean_field(pos, val, pos)  # [1, 6, 1]
+    finally:
+        torch.set_default_dtype(default)
+    assert torch.equal(got.mean, want.mean) and torch.equal(got.samples, want.samples)
+    assert torch.equal(mean, module.mean_field(pos, val, pos))
+
+
 def test_the_device_check_works_without_torch_accelerator(monkeypatch):
     """torch.accelerator came with torch 2.6; the supported torch >= 2.1 asks CUDA itself."""
     from pixeltransformer.loading import accelerator, check_device
