@@ -214,12 +214,13 @@ def sample(
     # chain after the other: chain j draws the same numbers whatever num_samples is
     n_draw = q if n_autoregressive is None else min(n_autoregressive, q)
     order_u, bin_u, noise = [], [], []
+    f32 = dict(device=device, dtype=torch.float32)  # the same draws whatever torch's default dtype
     for item_seed in item_seeds(seed, b):
         gen = torch.Generator(device=device).manual_seed(item_seed)
         for _ in range(s):
-            order_u.append(torch.rand(1, q, generator=gen, device=device))  # [1, Q]
-            bin_u.append(torch.rand(1, n_draw, generator=gen, device=device))  # [1, N'']
-            noise.append(torch.randn(1, n_draw, v, generator=gen, device=device))  # [1, N'', V]
+            order_u.append(torch.rand(1, q, generator=gen, **f32))  # [1, Q]
+            bin_u.append(torch.rand(1, n_draw, generator=gen, **f32))  # [1, N'']
+            noise.append(torch.randn(1, n_draw, v, generator=gen, **f32))  # [1, N'', V]
     bin_u, noise = torch.cat(bin_u), torch.cat(noise)  # [BS, N''], [BS, N'', V]
 
     # a fresh random order per chain, unobserved queries first

@@ -131,7 +131,7 @@ def check_device(map_location: str | torch.device) -> torch.device:
         raise ValueError(f"map_location={map_location!r}: meta tensors hold no values, so the model could not "
                          "compute (use 'cpu' or 'cuda')")
     if device.type == "cpu":
-        return device
+        return torch.device("cpu")  # torch.load cannot restore storages to "cpu:0"
     here, count = accelerator()
     if here != device.type:
         raise ValueError(f"map_location={map_location!r}: this machine has no {device.type.upper()} device "
@@ -145,15 +145,31 @@ def check_device(map_location: str | torch.device) -> torch.device:
 def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt: dict | None = None
                 ) -> PixelTransformerModule:
     """A PixelTransformerModule rebuilt from a checkpoint (eval mode); ``ckpt``: the file, if already read."""
-    check_device(map_location)
-    ckpt = load_checkpoint(path, map_location) if ckpt is None else ckpt
+    device = check_device(map_location)
+    ckpt = load_checkpoint(path, device) if ckpt is None else ckpt
     from .module import PixelTransformerModule, format_error
 
     if message := format_error(ckpt.get("pixeltransformer_format")):
         raise CheckpointError(f"{path}: {message}")
-    with torch.random.fork_rng(devices=[]):  # the weights' random init, replaced below, leaves the caller's stream
-        module = PixelTransformerModule(**ckpt["hyper_parameters"])
+    # float32 weights, as trained, whatever default dtype the caller set (torch.set_default_dtype(torch.float64) in
+    # a notebook built float64 weights, which every inference call then refused)
+    default, _ = torch.get_default_dtype(), torch.set_default_dtype(torch.float32)
+    try:
+        with torch.random.fork_rng(devices=[]):  # the weights' random init, replaced below, leaves the caller's stream
+            module = PixelTransformerModule(**ckpt["hyper_parameters"])
+    finally:
+        torch.set_default_dtype(default)
+    # weights of another shape than the hyperparameters give (an edited spec or size) stopped in torch's multi-line
+    # "Error(s) in loading state_dict"
+    shapes = {name: list(w.shape) for name, w in module.state_dict().items()}
+    reshaped = [(name, list(w.shape)) for name, w in ckpt["state_dict"].items()
+                if isinstance(w, torch.Tensor) and name in shapes and list(w.shape) != shapes[name]]
+    if reshaped:
+        name, shape = reshaped[0]
+        raise CheckpointError(f"{path}: weights do not match the model its hyper_parameters describe "
+                              f"({len(reshaped)} of another shape, first {name}: {shape} in the file, "
+                              f"{shapes[name]} in the model)")
     missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return module.to(map_location).eval()
+    return module.to(device).eval()

@@ -30,7 +30,8 @@ class SetBatch:
 
 def grid_positions(grid_shape: tuple[int, ...], device: torch.device | str | None = None) -> torch.Tensor:
     """Positions of every grid point, row-major over the grid: [N, P]."""
-    axes = [torch.linspace(-1.0, 1.0, n, device=device) if n > 1 else torch.zeros(1, device=device) for n in grid_shape]
+    f32 = dict(device=device, dtype=torch.float32)  # whatever torch's default dtype (a notebook may set float64)
+    axes = [torch.linspace(-1.0, 1.0, n, **f32) if n > 1 else torch.zeros(1, **f32) for n in grid_shape]
     mesh = torch.meshgrid(*axes, indexing="ij")
     return torch.stack([m.reshape(-1) for m in mesh], dim=-1)  # [N, P]
 

@@ -85,6 +85,8 @@ def build_world(w: Path) -> Path:
     torch.save({"weights": torch.zeros(3)}, ck / "tensors.ckpt")
     flat = {"spec": poly, "preset": "tiny", "encoder": "buffered", "max_context": 16, "num_queries": 8}
     torch.save({**_checkpoint(poly), "pixeltransformer_format": 1, "hyper_parameters": flat}, ck / "format1.ckpt")
+    torch.save({"state_dict": torch.nn.Linear(2, 2).state_dict(), "hyper_parameters": {"lr": 1e-3}, "epoch": 0,
+                "global_step": 3}, ck / "lightning.ckpt")  # another project's Lightning checkpoint
     torch.save(_checkpoint(images, callbacks=_Payload(str(w / "pwned"))), ck / "evil.ckpt")
     diverged = _checkpoint(poly)
     diverged["state_dict"]["model.head.weight"][0, 0] = float("nan")
@@ -241,6 +243,11 @@ ROWS = [
      lambda w: ["cli", "test", *POLY, "--ckpt_path", f"{w}/ckpt/format1.ckpt"],
      "checkpoint format 1 (flat model options) is not supported by this version (expects 2): retrain, or use "
      "release 0.1"),
+    ("ckpt-another-model",
+     '`pixeltransformer test --config configs/polynomial.yaml --ckpt_path lightning.ckpt` (another model\'s)',
+     lambda w: ["cli", "test", *POLY, "--ckpt_path", f"{w}/ckpt/lightning.ckpt"],
+     "{w}/ckpt/lightning.ckpt: not a PixelTransformer checkpoint (it records no pixeltransformer_format: a "
+     "Lightning checkpoint of another model?)"),
     ("ckpt-malicious",
      '`pixeltransformer fit --config configs/polynomial.yaml --ckpt_path evil.ckpt` (carries pickled code)',
      lambda w: ["cli", "fit", *POLY, "--ckpt_path", f"{w}/ckpt/evil.ckpt", *_runs(w)],

@@ -85,6 +85,13 @@ def test_a_map_location_the_model_cannot_use_is_one_line(tiny_ckpt, where, cause
     assert next(load_module(tiny_ckpt, map_location=torch.device("cpu")).parameters()).device.type == "cpu"
 
 
+def test_a_map_location_naming_the_cpu_by_index_loads(tiny_ckpt):
+    """map_location="cpu:0" passed the device check and then failed in torch.load as "cannot read checkpoint ...: don't know how to
+    restore data location of torch.storage.UntypedStorage (tagged with cpu:0)", as if the file were damaged."""
+    module = load_module(tiny_ckpt, map_location="cpu:0")
+    assert next(module.parameters()).device.type == "cpu"
+
+
 def test_loading_a_module_leaves_the_global_random_stream_as_it_was(tiny_ckpt):
     """The module's random initial weights, which the checkpoint's replace, were drawn from torch's global generator:
     `torch.manual_seed(0); load_module(...); torch.rand(...)` drew other numbers than without the load."""
@@ -95,6 +102,28 @@ def test_loading_a_module_leaves_the_global_random_stream_as_it_was(tiny_ckpt):
     torch.manual_seed(1)  # and the module is the checkpoint's whatever the global stream
     again = load_module(tiny_ckpt)
     assert all(torch.equal(a, b) for a, b in zip(module.state_dict().values(), again.state_dict().values()))
+
+
+def test_a_float64_default_dtype_loads_float32_weights_and_answers_as_float32_does(tiny_ckpt):
+    """torch.set_default_dtype(torch.float64), as a notebook of numerical work may set it, built the loaded module with
+    float64 weights, which every inference call refused ("model parameters are float64 ... call .float()"); with
+    float32 weights, complete's float64 grid met float32 S in "ctx_pos and qry_pos must share one dtype", and the
+    samples' random numbers were float64 draws: other samples for the same seed."""
+    pos = torch.linspace(-0.9, 0.8, 6).view(1, 6, 1)  # [1, 6, 1]
+    val = torch.linspace(-1.0, 2.0, 6).view(1, 6, 1)  # [1, 6, 1]
+    module = load_module(tiny_ckpt)
+    want = module.complete(pos, val, 16, num_samples=2, n_autoregressive=4, seed=3)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        module = load_module(tiny_ckpt)
+        assert next(module.parameters()).dtype == torch.float32
+        got = module.complete(pos, val, 16, num_samples=2, n_autoregressive=4, seed=3)
+        mean = module.mean_field(pos, val, pos)  # [1, 6, 1]
+    finally:
+        torch.set_default_dtype(default)
+    assert torch.equal(got.mean, want.mean) and torch.equal(got.samples, want.samples)
+    assert torch.equal(mean, module.mean_field(pos, val, pos))
 
 
 def test_the_device_check_works_without_torch_accelerator(monkeypatch):
@@ -199,6 +228,37 @@ def test_incompatible_checkpoint_version_is_refused(tmp_path, tiny_ckpt):
     torch.save(ckpt, old)
     with pytest.raises(CheckpointError, match="format 99"):
         load_module(old)
+
+
+def test_a_lightning_checkpoint_of_another_model_is_named(tmp_path, tiny_module):
+    """A Lightning checkpoint of another project (state_dict and hyper_parameters, no pixeltransformer_format) was
+    refused as "checkpoint format None is not supported by this version (expects 2): retrain, or use release 0.1",
+    which no release could load either."""
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": torch.nn.Linear(2, 2).state_dict(), "hyper_parameters": {"lr": 1e-3}, "epoch": 0,
+                "global_step": 3}, other)
+    cause = "not a PixelTransformer checkpoint (it records no pixeltransformer_format: a Lightning checkpoint of " \
+            "another model?)"
+    with pytest.raises(CheckpointError) as caught:
+        load_module(other)
+    assert str(caught.value) == f"{other}: {cause}"
+    with pytest.raises(ValueError) as caught:  # as a Trainer's ckpt_path meets it
+        tiny_module.check_checkpoint(torch.load(other, weights_only=True))
+    assert str(caught.value) == cause
+
+
+def test_weights_of_another_shape_than_the_hyperparameters_give_are_one_line(tmp_path, tiny_ckpt):
+    """Hyperparameters edited after the fit (here the width) stopped in torch's multi-line "Error(s) in loading
+    state_dict for PixelTransformerModule: size mismatch for ..." from load_module."""
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["hyper_parameters"]["net"]["width"] = 32
+    edited = tmp_path / "edited.ckpt"
+    torch.save(ckpt, edited)
+    with pytest.raises(CheckpointError) as caught:
+        load_module(edited)
+    assert re.fullmatch(rf"{re.escape(str(edited))}: weights do not match the model its hyper_parameters describe "
+                        r"\(\d+ of another shape, first model\.[\w.]+: \[64(, \d+)*\] in the file, \[32(, \d+)*\] in "
+                        r"the model\)", str(caught.value)), str(caught.value)
 
 
 def test_checkpoint_from_another_domain_is_refused(tiny_ckpt):
