@@ -153,7 +153,8 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
         raise CheckpointError(f"{path}: {message}")
     # float32 weights, as trained, whatever default dtype the caller set (torch.set_default_dtype(torch.float64) in
     # a notebook built float64 weights, which every inference call then refused)
-    default, _ = torch.get_default_dtype(), torch.set_default_dtype(torch.float32)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
     try:
         with torch.random.fork_rng(devices=[]):  # the weights' random init, replaced below, leaves the caller's stream
             module = PixelTransformerModule(**ckpt["hyper_parameters"])

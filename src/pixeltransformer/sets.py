@@ -258,10 +258,13 @@ def draw_context(signal: torch.Tensor, k: int, generator: torch.Generator | Sequ
     for gen in gens:
         device = gen.device if gen is not None else signal.device
         if on_grid:
-            idx = torch.rand(rows, total, generator=gen, device=device).argsort(dim=1)[:, :k]  # [b', K]
+            # float32 draws whatever torch's default dtype, so a seed picks the same S under a float64 default
+            u = torch.rand(rows, total, generator=gen, device=device, dtype=torch.float32)  # [b', N]
+            idx = u.argsort(dim=1)[:, :k]  # [b', K]
             pos.append(grid_positions(grid_shape, device=device)[idx])  # [b', K, P]
         else:
-            pos.append(torch.rand(rows, k, len(grid_shape), generator=gen, device=device) * 2 - 1)  # [b', K, P]
+            u = torch.rand(rows, k, len(grid_shape), generator=gen, device=device, dtype=torch.float32)  # [b', K, P]
+            pos.append(u * 2 - 1)  # [b', K, P]
     dtype = signal.dtype if signal.is_floating_point() else None  # float64 signals read at float64 positions
     ctx_pos = torch.cat(pos).to(signal.device, dtype)  # [B, K, P]
     return ctx_pos, read_signal(signal, ctx_pos)  # [B, K, P], [B, K, V]

@@ -86,8 +86,9 @@ def test_a_map_location_the_model_cannot_use_is_one_line(tiny_ckpt, where, cause
 
 
 def test_a_map_location_naming_the_cpu_by_index_loads(tiny_ckpt):
-    """map_location="cpu:0" passed the device check and then failed in torch.load as "cannot read checkpoint ...: don't know how to
-    restore data location of torch.storage.UntypedStorage (tagged with cpu:0)", as if the file were damaged."""
+    """map_location="cpu:0" passed the device check and then failed in torch.load as "cannot read checkpoint ...:
+    don't know how to restore data location of torch.storage.UntypedStorage (tagged with cpu:0)", as if the file
+    were damaged."""
     module = load_module(tiny_ckpt, map_location="cpu:0")
     assert next(module.parameters()).device.type == "cpu"
 

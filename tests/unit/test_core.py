@@ -617,6 +617,30 @@ def test_draw_context_reads_a_float64_signal(on_grid):
     torch.testing.assert_close(val64.float(), val)
 
 
+@pytest.mark.parametrize("on_grid", [True, False])
+@pytest.mark.parametrize("generator", ["seeds", "one"])
+def test_draw_context_picks_the_same_set_under_a_float64_default_dtype(on_grid, generator):
+    """Its uniform draws were in torch's default dtype: under torch.set_default_dtype(torch.float64), as a notebook
+    may set it, the same seeds picked other samples."""
+    from pixeltransformer.sets import draw_context
+
+    signal = torch.rand(2, 1, 6, 6)  # [B, V, H, W]
+
+    def draw():
+        gen = [1, 2] if generator == "seeds" else torch.Generator().manual_seed(7)
+        return draw_context(signal, 5, gen, on_grid)
+
+    want = draw()
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        got = draw()
+    finally:
+        torch.set_default_dtype(default)
+    assert got[0].dtype == got[1].dtype == torch.float32  # the signal's dtype
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
 def test_a_completion_is_indexed_like_a_sequence():
     from pixeltransformer.distribution import BinnedGaussian
     from pixeltransformer.inference import Completion
