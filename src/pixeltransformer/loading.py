@@ -32,6 +32,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     ``mmap=True`` maps the tensors instead of reading them (the archive's CRCs are still checked, which reads the
     file once).
     """
+    if not isinstance(path, (str, os.PathLike)):  # Path(3) says "expected str, bytes or os.PathLike object, not int"
+        raise CheckpointError(f"a checkpoint is a file path (str or Path), got {type(path).__name__} {path!r}")
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")

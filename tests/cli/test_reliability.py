@@ -185,6 +185,7 @@ def test_a_missing_accelerator_names_the_torch_build_and_what_hides_the_gpus(mon
                                          r"--trainer.devices=1 --trainer.strategy=auto\)$"):
         loading.check_accelerator("gpu")
 
+
 def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(tiny_ckpt.read_bytes()[:500])
@@ -192,6 +193,13 @@ def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):
         load_checkpoint(bad)
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "missing.ckpt")
+
+
+@pytest.mark.parametrize("path", [3, None, ["last.ckpt"]])
+def test_a_checkpoint_path_that_is_not_a_path_is_one_line(path):
+    """load_module(3) stopped in pathlib's "expected str, bytes or os.PathLike object, not int"."""
+    with pytest.raises(CheckpointError, match=r"^a checkpoint is a file path \(str or Path\), got \w+ "):
+        load_module(path)
 
 
 def test_checkpoint_with_flipped_bytes_is_refused_naming_the_damaged_member(tmp_path):
