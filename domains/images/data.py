@@ -261,6 +261,11 @@ class ImageDataModule(SignalDataModule):
         """k-means colours of a seeded subsample of training pixels: [NB, C]."""
         images = self.build_split("train").images  # [N, C, H, W]
         pixels = images.permute(0, 2, 3, 1).reshape(-1, self.channels)  # [N*H*W, C]
+        if len(pixels) < self.num_bins:  # k-means would say only "64 values cannot make 256 centres"
+            n, _, h, w = images.shape
+            raise ValueError(f"images/{self.dataset_name}: the train split's {n} image{'s' * (n != 1)} of {h}x{w} "
+                             f"hold {len(pixels)} pixels, too few for {self.num_bins} k-means colour bins: set "
+                             f"--data.init_args.num_bins to at most {len(pixels)}, or give more training images")
         gen = torch.Generator().manual_seed(self.seed)
         take = min(len(pixels), max(self.kmeans_pixels, self.num_bins))
         pixels = pixels[torch.randperm(len(pixels), generator=gen)[:take]].float() / 255.0  # [n, C]

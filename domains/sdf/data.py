@@ -365,7 +365,10 @@ class SDFDataModule(SignalDataModule):
             return self.splits
         held_out = max(1, n // 10)
         if n < 3:
-            raise ValueError(f"SDFDataModule: {root} yields only {n} usable shapes; need at least 3 for 3 splits")
+            # a cached conversion warns no more about what it left out: the line says what that can be
+            raise ValueError(f"SDFDataModule: {root} yields only {n} usable shapes (empty or full voxel grids, having "
+                             f"no surface, and files that cannot be read or converted are left out); need at least 3 "
+                             f"for 3 splits")
         return (-1, held_out, held_out)
 
     def _procedural(self, split: str) -> Dataset:

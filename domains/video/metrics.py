@@ -73,9 +73,10 @@ def sweep_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
 
 
 def sweep_summary(rows: list[dict]) -> dict:
-    """metrics.json's video entries: whether PSNR rises with |S| and the PSNR gain over the NN fill per |S|."""
+    """metrics.json's video entries: whether PSNR rises with |S| (None below two levels: no trend to tell) and the
+    PSNR gain over the NN fill per |S|."""
     psnr = [r.get("psnr") for r in rows]
-    rising = all(a is not None and b is not None and b > a for a, b in zip(psnr, psnr[1:]))
+    rising = all(a is not None and b is not None and b > a for a, b in zip(psnr, psnr[1:])) if len(psnr) > 1 else None
     gain = {str(r["num_context"]): r["psnr"] - r["nn_psnr"] for r in rows
             if r.get("psnr") is not None and r.get("nn_psnr") is not None}
     return {"psnr_rises_with_context": rising, "mean_psnr_gain_over_nn_db": gain}

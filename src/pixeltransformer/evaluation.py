@@ -320,6 +320,13 @@ class SweepEvaluation(Callback):
         return sorted(set(self.levels) - set(self.level_list(spec)))
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        spec: SignalSpec = pl_module.spec
+        if not self.level_list(spec):  # a metrics.json of no rows (and verdicts over none) would look like a result
+            levels = ", ".join(map(str, self.dropped_levels(spec)))
+            raise ValueError(f"{type(self).__name__}: every |S| level ({levels}) observes all {spec.num_points} grid "
+                             f"points of {spec.domain}/{spec.dataset}, so no query is held out and nothing would be "
+                             f"scored: give the evaluation callback levels below {spec.num_points} (its "
+                             f"init_args.levels under trainer.callbacks, in a config file)")
         self._values: dict[tuple[int, str], dict[int, float]] = {}  # (|S|, metric) -> {item key: value}
         self.evaluated: set[int] = set()  # the keys of the items evaluated, over every rank once the test has ended
         self._dir = resolve_eval_dir(trainer, self.out_dir)

@@ -7,6 +7,7 @@ import json
 import math
 
 import lightning as L
+import pytest
 import torch
 
 from pixeltransformer.evaluation import SweepEvaluation, masked_mean
@@ -39,3 +40,21 @@ def test_sweep_leaves_out_levels_where_every_point_is_observed(tmp_path):
     assert "nothing is held out" in metrics["dropped_levels"]["reason"]
     for row in metrics["rows"]:
         assert all(isinstance(row[k], float) and math.isfinite(row[k]) for k in ("nll", "mse", "nn_mse"))
+
+
+def test_sweep_of_levels_that_all_observe_every_point_stops_before_writing(tmp_path):
+    """A grid smaller than every level (a tiny or one-frame dataset) would score no row: one line, no metrics.json."""
+    from domains.polynomial.data import PolynomialDataModule
+    from pixeltransformer.module import PixelTransformerModule
+
+    dm = PolynomialDataModule(train_size=8, val_size=4, test_size=4, batch_size=4, resolution=16)
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+                                    sets=dict(max_context=8, num_queries=8, grid_points=True))
+    ev = SweepEvaluation(levels=(16, 32), queries=16, grid_points=True, out_dir=str(tmp_path / "eval"))
+    trainer = L.Trainer(logger=False, callbacks=[ev], enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu", default_root_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"every \|S\| level \(16, 32\) observes all 16 grid points of "
+                                         r"polynomial/polynomial, so no query is held out"):
+        trainer.test(module, datamodule=dm, verbose=False)
+    assert not (tmp_path / "eval").exists()

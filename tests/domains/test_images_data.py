@@ -122,6 +122,14 @@ def test_folder_kmeans_bins_in_spec(tmp_path):
     assert dm.num_classes is None
 
 
+def test_kmeans_bins_of_fewer_training_pixels_name_the_option(tmp_path):
+    write_folder(tmp_path, 3)
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(1, 1, 1))  # 64 pixels, 256 bins
+    with pytest.raises(ValueError, match=r"^images/folder: the train split's 1 image of 8x8 hold 64 pixels, too few "
+                                         r"for 256 k-means colour bins: set --data.init_args.num_bins to at most 64"):
+        dm.spec
+
+
 def test_bad_arguments(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown image dataset"):
         ImageDataModule("imagenet")

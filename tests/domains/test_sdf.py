@@ -368,6 +368,16 @@ def test_datamodule_reads_folders_of_binvox_files(tmp_path):
     assert [len(dm.dataset(s)) for s in ("train", "val")] == [2, 1]
 
 
+def test_voxels_without_a_surface_name_why_no_shape_is_left_even_from_the_cache(tmp_path, recwarn):
+    np.save(tmp_path / "empty.npy", np.zeros((5, 8, 8, 8), dtype=np.uint8))  # no grid has a surface
+    for _ in range(2):  # the second reads the conversion from the cache, which warns no more
+        dm = SDFDataModule(dataset="voxels", root=str(tmp_path / "empty.npy"), resolution=8,
+                           cache_dir=str(tmp_path / "c"))
+        with pytest.raises(ValueError, match=r"yields only 0 usable shapes \(empty or full voxel grids, having no "
+                                             r"surface, and files that cannot be read or converted are left out\)"):
+            dm.setup("fit")
+
+
 def test_read_voxels_names_a_file_of_python_objects_or_a_broken_header(tmp_path):
     """numpy refuses object arrays and pickles (never loaded: they could run code) and bad headers in its own words,
     without the file's name; the error is one line naming the file and the cause."""

@@ -197,6 +197,7 @@ def test_sweep_summary():
     assert sweep_summary(rows) == {"psnr_rises_with_context": True,
                                    "mean_psnr_gain_over_nn_db": {"256": 1.0, "512": -1.0}}
     assert sweep_summary(rows[::-1])["psnr_rises_with_context"] is False
+    assert sweep_summary(rows[:1])["psnr_rises_with_context"] is None  # one level: no trend, not a rise
 
 
 def test_sweep_with_every_pixel_observed_scores_the_cap(run):
