@@ -20,7 +20,6 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 
 @contextlib.contextmanager
@@ -43,20 +42,36 @@ def _onednn_would_run(x: torch.Tensor) -> bool:
 
 
 class _NativeGelu(torch.autograd.Function):
-    """GELU (exact, erf form) forward and backward with oneDNN off for the call."""
+    """GELU (exact, erf form) with oneDNN off for the call. Its backward is differentiable (aten.gelu_backward has
+    a derivative), so a second derivative through it is GELU's, and it has a jvp and a vmap rule, so torch.func's
+    transforms and forward-mode AD get nn.GELU's answers."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
+    def forward(x: torch.Tensor) -> torch.Tensor:
         with _onednn_off():
             return F.gelu(x)  # [..., D]
 
     @staticmethod
-    @once_differentiable
+    def setup_context(ctx, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+        (x,) = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+
+    @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        with _onednn_off():
-            return torch.ops.aten.gelu_backward(grad, x)  # [..., D]
+        return _times_slope(grad, *ctx.saved_tensors)  # [..., D]
+
+    @staticmethod
+    def jvp(ctx, tangent: torch.Tensor) -> torch.Tensor:
+        return _times_slope(tangent, *ctx.saved_tensors)  # [..., D]
+
+
+def _times_slope(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """v * GELU'(x) [..., D], with oneDNN off: a gradient (backward) or a tangent (jvp)."""
+    with _onednn_off():
+        return torch.ops.aten.gelu_backward(v, x)  # [..., D]
 
 
 class GELU(nn.Module):

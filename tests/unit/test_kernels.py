@@ -61,3 +61,28 @@ def test_feed_forward_builds_no_onednn_gelu_kernel_per_set_size(capfd):
         onednn = capfd.readouterr().out
     assert "eltwise" in onednn  # the log is on, and shows nn.GELU's kernel
     assert "eltwise" not in ours
+
+
+def _second_derivative(act: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    x = x.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad((act(x) * x).sum(), x, create_graph=True)  # [..., D]
+    (h,) = torch.autograd.grad(g.sum(), x)  # [..., D]
+    return h
+
+
+def test_gelu_has_nn_gelus_second_derivative_jvp_and_torch_func_transforms():
+    """A backward marked once-differentiable gave a second derivative without GELU's own (x * GELU''(x) dropped,
+    silently: 1.12 for 2.09); forward-mode AD and torch.func's grad and vmap refused the Function."""
+    import torch.autograd.forward_ad as fwAD
+
+    x = torch.randn(5, 8, generator=torch.Generator().manual_seed(1)) * 2  # [5, 8]
+    torch.testing.assert_close(_second_derivative(GELU(), x), _second_derivative(nn.GELU(), x))
+    tangent = torch.linspace(-1, 1, 8).expand(5, 8)  # [5, 8]
+    jvps = []
+    for act in (GELU(), nn.GELU()):
+        with fwAD.dual_level():
+            jvps.append(fwAD.unpack_dual(act(fwAD.make_dual(x, tangent))).tangent)  # [5, 8]
+    torch.testing.assert_close(*jvps)
+    grads = [torch.func.grad(lambda t, act=act: act(t).sum())(x) for act in (GELU(), nn.GELU())]  # [5, 8] each
+    torch.testing.assert_close(*grads)
+    torch.testing.assert_close(torch.func.vmap(GELU())(x), nn.GELU()(x))
