@@ -76,9 +76,12 @@ def build(case: str, run_root: Path, extra: list[str]):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cli = main(args, run=False)
-    # attached as a fit attaches it: a DataModule's loaders send batches as stored only under a Trainer (without
-    # one they make the float32 signal themselves)
+    # attached and running, as in a fit: a DataModule's loaders send batches as stored only under a running Trainer
+    # (otherwise they make the float32 signal themselves)
+    from lightning.pytorch.trainer.states import TrainerStatus
+
     cli.datamodule.trainer = cli.trainer
+    cli.trainer.state.status = TrainerStatus.RUNNING
     return cli.datamodule, cli.model
 
 

@@ -53,14 +53,16 @@ def tiny_module(poly_spec):
 
 @pytest.fixture
 def under_trainer():
-    """Attach a stand-in Trainer (one process, fitting, on `device`) to a DataModule: its loaders then send batches
-    as a fit's loaders do, in the dtype the dataset stores (without a Trainer they make the float32 signal)."""
+    """Attach a stand-in Trainer (one process, running a fit, on `device`) to a DataModule: its loaders then send
+    batches as a fit's loaders do, in the dtype the dataset stores (without a running Trainer they make the float32
+    signal)."""
     from types import SimpleNamespace
 
-    from lightning.pytorch.trainer.states import TrainerFn
+    from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 
-    def attach(dm, device: str = "cpu"):
-        dm.trainer = SimpleNamespace(world_size=1, global_rank=0, state=SimpleNamespace(fn=TrainerFn.FITTING),
+    def attach(dm, device: str = "cpu", status: TrainerStatus = TrainerStatus.RUNNING):
+        dm.trainer = SimpleNamespace(world_size=1, global_rank=0,
+                                     state=SimpleNamespace(fn=TrainerFn.FITTING, status=status),
                                      strategy=SimpleNamespace(root_device=torch.device(device)))
         return dm
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import lightning as L
 import torch
-from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
 from .signal import SignalSpec
@@ -49,7 +49,7 @@ def collate(items: Any, to_float: Callable[[torch.Tensor], torch.Tensor] | None 
     """A DataLoader's batch: what a dataset's ``__getitems__`` returned when that is a batch already (a dict of
     [B, ...] tensors, read in one call), else torch's default_collate of the items. With ``to_float``, its signal
     becomes float32 here (a loader used outside a Trainer, which has no on_after_batch_transfer to do it)."""
-    batch = items if isinstance(items, dict) else default_collate(items)
+    batch = items if isinstance(items, dict) else default_collate(items)  # {"signal": [B, V, *grid], ...}
     return float_batch(batch, to_float) if to_float is not None else batch
 
 
@@ -389,13 +389,15 @@ class SignalDataModule(L.LightningDataModule):
         """A dataset's loader (batch_size: this DataModule's unless given). Under a Trainer its batches keep the dtype
         the dataset sends (on_after_batch_transfer makes the float32 signal on the device), in page-locked memory
         when the trainer runs on a GPU, so that their copy runs while the GPU works (Lightning copies with
-        non_blocking=True). Without a Trainer (a notebook, a script) the loader's batches are float32 already."""
+        non_blocking=True). Without a running Trainer (a notebook, a script, also after a fit: Lightning leaves its
+        finished Trainer attached) the loader's batches are float32 already."""
         sampler = None
         trainer = getattr(self, "trainer", None)
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         fitting = trainer is not None and trainer.state.fn == TrainerFn.FITTING
         strategy = getattr(trainer, "strategy", None)
         on_gpu = getattr(getattr(strategy, "root_device", None), "type", None) == "cuda"
+        running = trainer is not None and trainer.state.status == TrainerStatus.RUNNING  # its hook makes the floats
         batch_size = batch_size or self.batch_size
         if shuffle:
             sampler = self._train_sampler = ResumableRandomSampler(len(ds), self.seed, world, rank)
@@ -410,7 +412,7 @@ class SignalDataModule(L.LightningDataModule):
             sampler=sampler,
             drop_last=shuffle and len(ds) >= batch_size,
             num_workers=self.num_workers,
-            collate_fn=collate if trainer is not None else functools.partial(collate, to_float=self.to_float),
+            collate_fn=collate if running else functools.partial(collate, to_float=self.to_float),
             pin_memory=on_gpu,
             persistent_workers=self.num_workers > 0,
             worker_init_fn=start,

@@ -7,14 +7,15 @@ large freed tensors and keep them from merging: glibc's heap grows step after st
 flat (a bare model went from 370 MB to 2.4 GB of heap in 300 steps, 173-188 MB in use). PyTorch's own GELU kernel
 allocates nothing that outlives the call, and its values are within 1e-6 of float64 (oneDNN's, 1.2e-6).
 
-`GELU` is the model's activation: PyTorch's kernel for fp32 on the CPU outside autocast, `F.gelu` everywhere else
-(CUDA; CPU autocast, where oneDNN runs bf16; torch.compile). `native_cpu_kernels` turns oneDNN off for a whole
+`GELU` is the model's activation: PyTorch's kernel for fp32 on the CPU, `F.gelu` everywhere else (CUDA; bf16,
+as CPU autocast gives it, which oneDNN runs; torch.compile). `native_cpu_kernels` turns oneDNN off for a whole
 loop of one-row sampling steps, where its set-up cost per call is the larger part of a small GELU.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Iterator
 
 import torch
@@ -22,23 +23,46 @@ import torch.nn.functional as F
 from torch import nn
 
 
+_flag_lock = threading.Lock()
+_holders = 0  # contexts inside _onednn_off, over every thread
+_was_enabled = True  # the flag when the first of them entered
+
+
 @contextlib.contextmanager
 def _onednn_off() -> Iterator[None]:
-    """oneDNN off, and back as it was after, an error too. (torch.backends.mkldnn.flags also resets TF32 and warns
-    at every call.)"""
-    was = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
+    """oneDNN off while any thread is inside, and back as it was when the last one leaves, after an error too.
+
+    torch.backends.mkldnn.enabled is the process's flag, not a thread's: two threads that each saved and restored
+    it could restore each other's "off" and leave it off for good. A count under a lock restores it once, when the
+    last one leaves; meanwhile other threads' operations also run without oneDNN (the same values, other kernels).
+    (torch.backends.mkldnn.flags also resets TF32 and warns at every call.)"""
+    global _holders, _was_enabled
+    with _flag_lock:
+        if _holders == 0:
+            _was_enabled = torch.backends.mkldnn.enabled
+            torch.backends.mkldnn.enabled = False
+        _holders += 1
     try:
         yield
     finally:
-        torch.backends.mkldnn.enabled = was
+        with _flag_lock:
+            _holders -= 1
+            if _holders == 0:
+                torch.backends.mkldnn.enabled = _was_enabled
+
+
+def _compiling() -> bool:
+    """Inside torch.compile's tracing (torch.compiler.is_compiling came with torch 2.3)."""
+    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    return bool(is_compiling is not None and is_compiling())
 
 
 def _onednn_would_run(x: torch.Tensor) -> bool:
-    """True where F.gelu on x would go to oneDNN: a CPU fp32 tensor, oneDNN enabled, no CPU autocast, and not
-    inside torch.compile (which writes its own GELU kernel)."""
-    return (not torch.compiler.is_compiling() and x.device.type == "cpu" and x.dtype == torch.float32
-            and torch.backends.mkldnn.enabled and not torch.is_autocast_enabled("cpu"))
+    """True where F.gelu on x would go to oneDNN with its kernel per shape: a CPU fp32 tensor with oneDNN enabled
+    (under CPU autocast the input is bf16 and keeps F.gelu), and not while torch.compile traces the model (the
+    traced graph holds F.gelu: inductor writes its own kernel)."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.enabled
+            and not _compiling())
 
 
 class _NativeGelu(torch.autograd.Function):

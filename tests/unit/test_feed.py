@@ -77,10 +77,16 @@ def test_batches_are_page_locked_when_the_trainer_runs_on_a_gpu(under_trainer):
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_a_loader_used_without_a_trainer_gives_float_batches(workers):
+@pytest.mark.parametrize("after_a_fit", [False, True])
+def test_a_loader_used_without_a_trainer_gives_float_batches(workers, after_a_fit, under_trainer):
     """A notebook or script that reads a DataModule's loader itself gets the float32 signal the module trains on:
-    no Trainer is there to convert it on a device (8-bit levels read as floats would be 0..255)."""
+    no Trainer is there to convert it on a device (8-bit levels read as floats would be 0..255). Lightning leaves
+    a finished fit's Trainer attached to the DataModule: its loaders give float32 too."""
+    from lightning.pytorch.trainer.states import TrainerStatus
+
     dm = LevelData(batch_size=4, num_workers=workers)
+    if after_a_fit:
+        under_trainer(dm, status=TrainerStatus.FINISHED)
     dm.setup("fit")
     loaders = {"train": dm.train_dataloader(), "val": dm.val_dataloader(), "test": dm.test_dataloader()}
     for split, loader in loaders.items():

@@ -9,8 +9,9 @@ from pixeltransformer.model import FeedForward
 
 
 def _values_and_grads(act: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    x = x.detach().clone().requires_grad_(True)
-    y = act(x)
+    """act(x) and the gradient of a weighted sum of it: [..., D] each."""
+    x = x.detach().clone().requires_grad_(True)  # [..., D]
+    y = act(x)  # [..., D]
     (y * torch.linspace(-1, 1, y.shape[-1])).sum().backward()
     return y.detach(), x.grad
 
@@ -27,7 +28,7 @@ def test_gelu_gives_exact_gelu_values_and_gradients(shape):
 
 
 def test_gelu_leaves_onednn_as_it_was():
-    x = torch.randn(4, 9, 16, requires_grad=True)
+    x = torch.randn(4, 9, 16, requires_grad=True)  # [4, 9, 16]
     GELU()(x).sum().backward()
     assert torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = False
@@ -38,9 +39,24 @@ def test_gelu_leaves_onednn_as_it_was():
         torch.backends.mkldnn.enabled = True
 
 
+def test_overlapping_onednn_off_contexts_restore_the_flag_once_the_last_leaves():
+    """The flag is the process's: threads whose GELUs overlap each saved and restored it, so the first to leave
+    turned oneDNN back on under the other, and the other then restored its "off" for good. Two contexts entered
+    and left in that order (what two threads can do) show both."""
+    from pixeltransformer.kernels import _onednn_off
+
+    first, second = _onednn_off(), _onednn_off()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not torch.backends.mkldnn.enabled  # the second is still inside
+    second.__exit__(None, None, None)
+    assert torch.backends.mkldnn.enabled
+
+
 def test_gelu_under_cpu_autocast_keeps_bf16_and_its_gradient():
     lin = nn.Linear(16, 16)
-    x = torch.randn(4, 9, 16, requires_grad=True)
+    x = torch.randn(4, 9, 16, requires_grad=True)  # [4, 9, 16]
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = GELU()(lin(x))  # [4, 9, 16] bf16
     assert y.dtype == torch.bfloat16
