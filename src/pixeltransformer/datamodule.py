@@ -48,7 +48,7 @@ def uint8_levels(signal: torch.Tensor) -> torch.Tensor:
 def collate(items: Any, to_float: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Any:
     """A DataLoader's batch: what a dataset's ``__getitems__`` returned when that is a batch already (a dict of
     [B, ...] tensors, read in one call), else torch's default_collate of the items. With ``to_float``, its signal
-    becomes float32 here (a loader used outside a Trainer, which has no on_after_batch_transfer to do it)."""
+    becomes float32 here (a loader used where no Trainer runs on_after_batch_transfer to do it)."""
     batch = items if isinstance(items, dict) else default_collate(items)  # {"signal": [B, V, *grid], ...}
     return float_batch(batch, to_float) if to_float is not None else batch
 
@@ -386,9 +386,9 @@ class SignalDataModule(L.LightningDataModule):
         return Subset(ds, range(self.val_items))
 
     def _loader(self, ds: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
-        """A dataset's loader (batch_size: this DataModule's unless given). Under a Trainer its batches keep the dtype
-        the dataset sends (on_after_batch_transfer makes the float32 signal on the device), in page-locked memory
-        when the trainer runs on a GPU, so that their copy runs while the GPU works (Lightning copies with
+        """A dataset's loader (batch_size: this DataModule's unless given). Under a running Trainer its batches keep
+        the dtype the dataset sends (on_after_batch_transfer makes the float32 signal on the device), in page-locked
+        memory when the trainer runs on a GPU, so that their copy runs while the GPU works (Lightning copies with
         non_blocking=True). Without a running Trainer (a notebook, a script, also after a fit: Lightning leaves its
         finished Trainer attached) the loader's batches are float32 already."""
         sampler = None
