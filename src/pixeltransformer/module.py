@@ -220,6 +220,7 @@ class PixelTransformerModule(L.LightningModule):
         signal = self.finite_signal(batch, batch_idx, "training")  # [B, V, *grid]
         if not self._prior_checked:
             self._prior_checked = True
+            self.warn_far_values(signal)
             if self.global_step == 0:  # a fresh run, not a resumed one
                 self.init_bin_prior(signal)
         sets = self.draw_sets(signal)
@@ -327,6 +328,25 @@ class PixelTransformerModule(L.LightningModule):
         if torch.rand((), generator=gen, device=gen.device).item() >= self.net_config.buffer_prob:
             return None
         return log_uniform_int(min(self.sampler.min_context, num_context - 1), num_context - 1, gen)
+
+    @torch.no_grad()
+    def warn_far_values(self, signal: torch.Tensor, reach_limit: float = 10.0) -> float:
+        """Warn, once a fit, where one Gaussian without a value frame meets values [B, V, *grid] far beyond its
+        val_range. With bins the DataModule refuses such values (check_item); one Gaussian's range only normalises,
+        so values 1e5 times its half-width gave a loss of 8.5e9 and trained on without a word. Returns how many
+        half-widths from the range's middle the values reach."""
+        if self.spec.num_bins > 1 or self.net_config.value_norm:
+            return 0.0
+        values = signal[:, : self.spec.val_dims]  # [B, V, *grid]
+        lo, hi = self.spec.val_range
+        low, high = float(values.min()), float(values.max())
+        reach = max(abs(low - (lo + hi) / 2), abs(high - (lo + hi) / 2)) / ((hi - lo) / 2)
+        if reach > reach_limit:
+            warnings.warn(f"the first training batch's values span [{low:.4g}, {high:.4g}], {reach:.3g} times the "
+                          f"half-width of val_range [{lo:.4g}, {hi:.4g}], the units one Gaussian without a value "
+                          f"frame reads them in: give the data's range as its val_range (data.init_args.val_range), "
+                          f"or set model.net.value_norm: true")
+        return reach
 
     @torch.no_grad()
     def init_bin_prior(self, signal: torch.Tensor, max_values: int = 200_000) -> torch.Tensor:

@@ -229,6 +229,34 @@ def test_bin_prior_init_sets_log_frequencies_once_on_fresh_runs():
     assert resumed.model.head.bias.abs().max() == 0
 
 
+def test_one_gaussian_without_a_value_frame_warns_of_values_far_beyond_its_range(tiny_module, poly_spec):
+    """One Gaussian's val_range only normalises, so values far beyond it trained on without a word (polynomials
+    1e5 times the range: train/loss 8.5e9); the first training batch now says so, once. Values near the range, and
+    a model with a value frame, say nothing."""
+    import warnings
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    signal = torch.linspace(-1, 1, 64).view(1, 1, 64).repeat(2, 1, 1)  # [B, V, N]
+    with pytest.warns(UserWarning, match=r"^the first training batch's values span \[-2000, 2000\], 400 times the "
+                                         r"half-width of val_range \[-5, 5\], .* or set model.net.value_norm: true$"):
+        tiny_module.training_step({"signal": 2000 * signal}, 0)
+    framed = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, value_norm=True),
+                                    sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True))
+    for module, values in ((PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128),
+                                                   sets=dict(min_context=4, max_context=10, num_queries=8,
+                                                             grid_points=True)), 6 * signal),
+                           (framed, 2000 * signal)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module.training_step({"signal": values}, 0)
+        assert not [w for w in caught if "first training batch" in str(w.message)]
+    with warnings.catch_warnings(record=True) as caught:  # once a fit
+        warnings.simplefilter("always")
+        tiny_module.training_step({"signal": 2000 * signal}, 1)
+    assert not [w for w in caught if "first training batch" in str(w.message)]
+
+
 def test_hidden_layers_and_head_start_small_and_input_embeddings_at_fan_in():
     from pixeltransformer.model import PixelTransformer
 
