@@ -150,5 +150,6 @@ class GPProtocolEvaluation(SweepEvaluation):
                        for name, (pos, val) in contexts.items()}
         path = domain.protocol_figure(completions, out_dir / "functions.png",
                                       hyper=(examples["lengthscale"][:1], examples["scale"][:1]))
-        log_media(trainer, {"eval/functions": path})
+        # not eval/functions: the Pictures callback's test pictures have that key, and W&B showed only one of the two
+        log_media(trainer, {"eval/functions_with_oracle": path})
         return [path]

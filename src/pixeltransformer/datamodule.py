@@ -435,6 +435,10 @@ class SignalDataModule(L.LightningDataModule):
         if trainer is None or getattr(self, "_train_sampler", None) is None:
             return {}
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
+            # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained
+            # one epoch less, and the epoch W&B charts stayed one ahead of an uninterrupted run's)
+            return {"epoch": self._train_sampler.epoch, "samples_done": 0}
         # under DDP the sampler's order is global and each rank takes every world_size-th sample of it
         return {"epoch": self._train_sampler.epoch - 1, "samples_done": done * self.batch_size * trainer.world_size}
 

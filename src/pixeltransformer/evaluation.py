@@ -124,7 +124,7 @@ def mean_over_items(per_item: dict[int, float]) -> float:
 
 def summary_scalars(rows: list[dict[str, Any]], extra: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
     """metrics.json's numbers as flat scalars: ``eval/<metric>@<|S|>`` for every row's metric, and
-    ``eval/<entry>/<key>`` for the numbers in the domain's summary entries (nested dicts joined by "/"). Text, lists,
+    ``eval/<entry>/<key>`` for the numbers in ``extra``'s entries (the domain's summary, the checkpoint's step) (nested dicts joined by "/"). Text, lists,
     switches and undefined values (None) are left out."""
     out: dict[str, float] = {}
     for row in rows:
@@ -435,7 +435,9 @@ class SweepEvaluation(Callback):
                           names=self.method_names(pl_module))
         log_media(trainer, {"eval/metrics_vs_context": plot})
         log_table_and_curves(trainer, "eval", rows, "num_context", groups)
-        log_summary(trainer, summary_scalars(rows, extra))  # one column per number in the W&B runs table
+        # one column per number in the W&B runs table, with the step of the checkpoint evaluated (the run's own
+        # x-axis, trainer/global_step, is 0 in an evaluation)
+        log_summary(trainer, summary_scalars(rows, {**extra, "checkpoint_step": self.results["checkpoint_step"]}))
         extra_files = self.on_sweep_end(trainer, pl_module, self._dir, rows)
         names = ", ".join(p.name for p in [plot, *extra_files])
         print(f"[pixeltransformer] wrote {self._dir / 'metrics.json'}, {names}")

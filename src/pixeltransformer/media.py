@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 
 
 def wandb_run(trainer: L.Trainer):
@@ -33,21 +34,34 @@ def logger_step(trainer: L.Trainer) -> int:
     return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
 
 
+def media_caption(trainer: L.Trainer, path: str | Path) -> str:
+    """A logged file's W&B caption: its name, the split it shows and the training step of the weights that drew it
+    ("functions0_step000020.png: val split, weights of step 20"; in an evaluation, the checkpoint's step)."""
+    fitting = trainer.state.fn == TrainerFn.FITTING
+    step = trainer.global_step if fitting else getattr(trainer.lightning_module, "trained_steps", None) \
+        or trainer.global_step
+    split = {TrainerFn.FITTING: "val", TrainerFn.VALIDATING: "val", TrainerFn.TESTING: "test"}.get(trainer.state.fn)
+    where = f"{split} split, " if split else ""
+    return f"{Path(path).name}: {where}{'weights' if fitting else 'checkpoint'} of step {step}"
+
+
 def log_media(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | Path]], kind: str = "image",
               step: int | None = None) -> None:
     """Log files as W&B media: kind is "image", "video" or "object3d"; by default at the step of the metrics
-    logged now (:func:`logger_step`)."""
+    logged now (:func:`logger_step`), each captioned with what it shows (:func:`media_caption`)."""
     run = wandb_run(trainer)
     if run is None:
         return
     import wandb
 
-    make = {"image": wandb.Image, "video": lambda p: wandb.Video(str(p), format=Path(p).suffix[1:]),
-            "object3d": lambda p: wandb.Object3D(open(p, "rb") if Path(p).suffix == ".glb" else str(p))}[kind]
+    make = {"image": lambda p, c: wandb.Image(p, caption=c),
+            "video": lambda p, c: wandb.Video(p, caption=c, format=Path(p).suffix[1:]),
+            "object3d": lambda p, c: wandb.Object3D(open(p, "rb") if Path(p).suffix == ".glb" else p, caption=c)}[kind]
     payload: dict[str, Any] = {}
     for key, value in items.items():
-        paths = [value] if isinstance(value, (str, Path)) else list(value)
-        payload[key] = [make(str(p)) for p in paths] if len(paths) > 1 else make(str(paths[0]))
+        paths = [str(p) for p in ([value] if isinstance(value, (str, Path)) else value)]
+        media = [make(p, media_caption(trainer, p)) for p in paths]
+        payload[key] = media if len(media) > 1 else media[0]
     run.log({**payload, "trainer/global_step": logger_step(trainer) if step is None else step})
 
 

@@ -415,6 +415,27 @@ def test_a_fit_that_reached_its_max_steps_resumes_with_more_as_one_fit_of_them(t
         assert torch.equal(value, weights[key]), key
 
 
+def test_a_resume_at_the_end_of_an_epoch_counts_epochs_as_one_fit(tmp_path, monkeypatch):
+    """A last.ckpt saved after an epoch's last batch recorded the data position as the end of that epoch: the resume
+    went through an epoch of no batches first, so --trainer.max_epochs trained one epoch less and the epoch W&B charts
+    stayed one ahead of an uninterrupted fit's. 16 items in batches of 4: 4 steps an epoch."""
+    from pixeltransformer.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    common = ["--config", str(REPO / "configs/polynomial.yaml"), "--model.net.width=64", "--model.net.ffn=128",
+              "--trainer.val_check_interval=4", "--checkpoint.every_n_train_steps=4", "--trainer.enable_progress_bar=false",
+              "--data.init_args.train_size=16", "--data.init_args.val_size=4", "--data.init_args.resolution=48",
+              "--data.init_args.batch_size=4", "--model.val_levels=[4]", "--trainer.callbacks=[]",
+              "--run_root", str(tmp_path)]
+    main(["fit", *common, "--trainer.max_steps=-1", "--trainer.max_epochs=1", "--run_name", "epochs"])
+    by_epochs = main(["fit", "--resume", str(tmp_path / "polynomial" / "epochs"), "--trainer.max_epochs=2"])
+    assert by_epochs.trainer.global_step == 8 and by_epochs.trainer.current_epoch == 2
+    main(["fit", *common, "--trainer.max_steps=4", "--run_name", "steps"])  # saved by steps, within epoch 0
+    by_steps = main(["fit", "--resume", str(tmp_path / "polynomial" / "steps"), "--trainer.max_steps=10"])
+    # epochs 0, 1 and 2 (4 + 4 + 2 steps), which Lightning counts as done when max_steps stops it, as in one fit
+    assert by_steps.trainer.global_step == 10 and by_steps.trainer.current_epoch == 3
+
+
 def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, capsys, sigint_back):
     """The first Ctrl-C asks for the end of the step; a second one stops the fit where it is, and saves nothing."""
     from pixeltransformer.cli import main

@@ -143,7 +143,17 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     run = tmp_path / "polynomial" / "w"
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    from wandb.sdk.wandb_run import Run
+
+    received: list[dict] = []
+    log = Run.log
+
+    def record(run, data, *args, **kwargs):
+        received.append(dict(data))
+        return log(run, data, *args, **kwargs)
+
     wandb.finish()  # a run an earlier test left open (W&B disabled there) would take this evaluation's logging
+    monkeypatch.setattr(Run, "log", record)
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
@@ -157,6 +167,14 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
         for key in ("nll", "mse", "oracle_nll", "gp_nll"):
             assert summary[f"eval/{key}@{row['num_context']}"] == pytest.approx(row[key])
     assert summary["eval/nll_gap_to_oracle/4"] == pytest.approx(metrics["nll_gap_to_oracle"]["4"])
+    # which weights were evaluated: the W&B run's own steps are 0, and last.ckpt names no step
+    assert summary["eval/checkpoint_step"] == metrics["checkpoint_step"] == 6
+    media = {key: value for r in received for key, value in r.items() if key in ("eval/functions",
+                                                                                   "eval/metrics_vs_context")}
+    assert wandb.Image.all_captions(media["eval/functions"]) == [
+        f"functions{i}.png: test split, checkpoint of step 6" for i in (0, 1)]
+    assert wandb.Image.all_captions([media["eval/metrics_vs_context"]]) == [
+        "metrics_vs_context.png: test split, checkpoint of step 6"]
 
 
 def test_pictures_land_on_the_step_of_their_validation_metrics(tmp_path, monkeypatch):
@@ -188,6 +206,10 @@ def test_pictures_land_on_the_step_of_their_validation_metrics(tmp_path, monkeyp
     assert len(metrics) == 2 and pictures == metrics  # the validations after steps 2 and 4, each at one step
     losses = [r["trainer/global_step"] for r in received if "train/loss" in r]
     assert losses == [0, 1, 2, 3] and metrics == [1, 3]  # each beside the loss of the batch before it
+    # each picture says what it is and which weights drew it (W&B showed them with no caption)
+    captions = [wandb.Image.all_captions(r["val/functions"]) for r in received if "val/functions" in r]
+    assert captions == [[f"functions{i}_step{s:06d}.png: val split, weights of step {s}" for i in (0, 1)]
+                        for s in (2, 4)]
 
 
 def test_eval_on_other_data_goes_beside_the_run_s_own(trained_polynomial, capsys):

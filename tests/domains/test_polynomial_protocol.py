@@ -229,10 +229,20 @@ def test_protocol_datamodule_spec_and_bad_input():
 
 
 def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys):
-    """`fit` then `test` through the CLI with the overlay: metrics.json has the gp_protocol block, and the
-    evaluation's last line names every file it wrote."""
+    """`fit` then `test` through the CLI with the overlay: metrics.json has the gp_protocol block, the
+    evaluation's last line names every file it wrote, and W&B gets each of its media under a key of its own."""
+    from pixeltransformer import media
     from pixeltransformer.cli import main
 
+    class FakeRun:  # stands for the W&B run of rank zero (the fit and the test here have no logger)
+        def __init__(self):
+            self.logged, self.summary, self.config = [], {}, {}
+
+        def log(self, data):
+            self.logged.append(data)
+
+    run_log = FakeRun()
+    monkeypatch.setattr(media, "wandb_run", lambda trainer: run_log)
     monkeypatch.chdir(REPO)
     common = ["--config", "configs/polynomial.yaml", "--config", "configs/polynomial/gp_tnp_rbf.yaml",
               "--model.net.width=64", "--model.net.ffn=128", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
@@ -246,6 +256,8 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys
     main(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
     wrote = [line for line in capsys.readouterr().out.splitlines() if "wrote" in line and "metrics.json" in line]
     assert wrote == [f"[pixeltransformer] wrote {run / 'eval' / 'metrics.json'}, metrics_vs_context.png, functions.png"]
+    keys = [key for data in run_log.logged for key in data if key.startswith("eval/")]
+    assert len(keys) == len(set(keys)) and {"eval/functions", "eval/functions_with_oracle"} <= set(keys)
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     gp = metrics["gp_protocol"]
     assert gp["num_batches"] == 3 and gp["batch_size"] == 16
