@@ -124,8 +124,8 @@ def mean_over_items(per_item: dict[int, float]) -> float:
 
 def summary_scalars(rows: list[dict[str, Any]], extra: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
     """metrics.json's numbers as flat scalars: ``eval/<metric>@<|S|>`` for every row's metric, and
-    ``eval/<entry>/<key>`` for the numbers in ``extra``'s entries (the domain's summary, the checkpoint's step) (nested dicts joined by "/"). Text, lists,
-    switches and undefined values (None) are left out."""
+    ``eval/<entry>/<key>`` for the numbers in ``extra``'s entries (the domain's summary, the checkpoint's step;
+    nested dicts joined by "/"). Text, lists, switches and undefined values (None) are left out."""
     out: dict[str, float] = {}
     for row in rows:
         for name, value in row.items():
