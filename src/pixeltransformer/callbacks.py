@@ -13,10 +13,9 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.trainer.states import TrainerFn
 
 from .evaluation import resolve_eval_dir
-from .media import log_files
+from .media import log_files, weights_step
 
 
 class Pictures(Callback):
@@ -65,9 +64,7 @@ class Pictures(Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
-        # a `validate` of a checkpoint restores its weights, not its step: the pictures are named after its step
-        fitting = trainer.state.fn == TrainerFn.FITTING
-        step = trainer.global_step if fitting else getattr(pl_module, "trained_steps", None) or trainer.global_step
+        step = weights_step(trainer)  # a `validate` of a checkpoint: the pictures are named after its step
         files = self.draw(pl_module, self._examples(trainer, "val", pl_module.device),
                           Path(trainer.default_root_dir) / "pictures", f"_step{step:06d}")
         log_files(trainer, {f"val/{name}": paths for name, paths in files.items()})

@@ -34,12 +34,18 @@ def logger_step(trainer: L.Trainer) -> int:
     return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
 
 
+def weights_step(trainer: L.Trainer) -> int:
+    """The training step of the weights in use: the fit's, or, in a `validate` or `test` of a checkpoint (which
+    restores its weights, not its step), the step it was saved at."""
+    if trainer.state.fn == TrainerFn.FITTING:
+        return trainer.global_step
+    return getattr(trainer.lightning_module, "trained_steps", None) or trainer.global_step
+
+
 def media_caption(trainer: L.Trainer, path: str | Path) -> str:
     """A logged file's W&B caption: its name, the split it shows and the training step of the weights that drew it
     ("functions0_step000020.png: val split, weights of step 20"; in an evaluation, the checkpoint's step)."""
-    fitting = trainer.state.fn == TrainerFn.FITTING
-    step = trainer.global_step if fitting else getattr(trainer.lightning_module, "trained_steps", None) \
-        or trainer.global_step
+    fitting, step = trainer.state.fn == TrainerFn.FITTING, weights_step(trainer)
     split = {TrainerFn.FITTING: "val", TrainerFn.VALIDATING: "val", TrainerFn.TESTING: "test"}.get(trainer.state.fn)
     where = f"{split} split, " if split else ""
     return f"{Path(path).name}: {where}{'weights' if fitting else 'checkpoint'} of step {step}"
