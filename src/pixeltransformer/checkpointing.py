@@ -10,6 +10,8 @@ save. Any other error saves nothing: the state it leaves is not known to be soun
 marked here rather than by Lightning's handler, which stops the fit where nothing is saved (in a validation, within a
 gradient accumulation) and, under DDP, makes a collective inside the handler, wherever each rank is (the ranks hang
 when one gets the signal twice, as when a scheduler signals every process and Lightning forwards it to its ranks).
+The process then exits with status 143 (128 + SIGTERM) after SIGTERM and 1 after Ctrl-C: a fit stopped early never
+reports success.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+SIGTERM_STATUS = 128 + signal.SIGTERM  # 143: a fit that SIGTERM stopped has not finished
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -99,7 +103,9 @@ class RunCheckpoint(ModelCheckpoint):
                              f"(make train RESUME={run})")
         else:
             self._stopped = f"[run] {why}: stopped at step {step} and saved {last}"
-        raise SIGTERMException() if why == "SIGTERM" else KeyboardInterrupt()
+        # after SIGTERM the status a shell gives a process the signal ended (Lightning's own SIGTERM exits 0, so that
+        # `fit && eval` went on to evaluate a fit that had not finished); after Ctrl-C Lightning exits 1
+        raise SIGTERMException(SIGTERM_STATUS) if why == "SIGTERM" else KeyboardInterrupt()
 
     # ---- Ctrl-C and SIGTERM: mark the stop, which the end of the step carries out --------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
