@@ -1,5 +1,6 @@
 """``python -m benchmarks.run`` (``make bench``): every benchmark, ours against the reference design, in one
-process; a table on stdout and JSON in bench-results/bench.json (bench-quick.json, bench-smoke.json for those modes).
+process; a table on stdout, JSON in bench-results/bench.json (bench-quick.json, bench-smoke.json for those modes) and
+its picture beside it (bench.png; benchmarks/figure.py).
 
     python -m benchmarks.run                 # the full set, under 10 minutes on a 2-core CPU
     python -m benchmarks.run --quick         # seconds: the tiny preset, smaller problems
@@ -27,6 +28,7 @@ from pixeltransformer.numerics import flushed_subnormals, flushing
 from pixeltransformer.results import cpu_name
 
 from .common import Device
+from .figure import draw, figure_panels
 from .meanfield import bench_meanfield
 from .memory import bench_memory, fitted_exponent, measure_in_process
 from .sampling import bench_sampling
@@ -264,8 +266,9 @@ def main(argv: list[str] | None = None) -> dict:
                   log=lambda s: print(s, file=sys.stderr, flush=True), device=device)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
+    picture = draw(results, out.with_suffix(".png")) if figure_panels(results) else None
     print(table(results))
-    print(f"\nJSON: {out}")
+    print(f"\nJSON: {out}" + (f"\npicture: {picture}" if picture else ""))
     return results
 
 

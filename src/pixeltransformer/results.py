@@ -250,6 +250,9 @@ def bench_rows(bench: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+BENCH_PICTURE = "bench_summary.png"  # docs/figures/: the published record's picture
+
+
 def check_bench(bench: Any, path: Path, any_mode: bool = False) -> None:
     """A bench.json to publish: a `make bench` record, of a full run unless ``any_mode``."""
     if not isinstance(bench, dict) or "environment" not in bench or not any(k in bench for k in BENCH_PARTS):
@@ -279,7 +282,7 @@ def bench_provenance(bench: dict[str, Any], run: dict[str, Any] | None) -> dict[
     return derived | {k: v for k, v in (run or {}).items() if v}
 
 
-def bench_section(folder: Path, page_dir: Path) -> list[str]:
+def bench_section(folder: Path, page_dir: Path, figures_dir: Path | None = None) -> list[str]:
     bench = read_json(folder / "bench.json")
     if not isinstance(bench, dict):
         raise ResultsError(f"{folder / 'bench.json'}: expected a JSON object")
@@ -300,6 +303,9 @@ def bench_section(folder: Path, page_dir: Path) -> list[str]:
     if isinstance(ratios, dict) and ratios:
         out += ["", "Ratios (ours against the reference, measured interleaved in one process):", ""]
         out += markdown_table(["ratio", "value"], [[f"`{k}`", fmt(v)] for k, v in ratios.items()])
+    pictures = figure_links(folder.name, figures_dir, page_dir, run or {}) if figures_dir is not None else []
+    if pictures:  # benchmarks/figure.py's picture of this record
+        out += [""] + pictures
     return out + [""]
 
 
@@ -311,7 +317,7 @@ def render(metrics_dir: Path, figures_dir: Path, page_dir: Path) -> str:
     bench: list[str] = []
     for folder in folders:
         if folder.name == "bench":
-            bench = bench_section(folder, page_dir)
+            bench = bench_section(folder, page_dir, figures_dir)
             continue
         run = read_run_json(folder)
         metrics = read_metrics(folder)
@@ -524,6 +530,16 @@ def main(argv: list[str] | None = None) -> str:
         if overrides:
             (dest / "run.json").write_text(json.dumps(overrides, indent=2) + "\n")
         print(f"[results] imported {a.bench} -> {dest / 'bench.json'}")
+        # its picture (benchmarks/figure.py writes it beside the record); the replaced record's would be stale
+        picture, published = a.bench.with_suffix(".png"), a.figures_dir / BENCH_PICTURE
+        if picture.is_file():
+            a.figures_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(picture, published)
+            print(f"[results] imported {picture} -> {published}")
+        elif published.exists():
+            published.unlink()
+            print(f"[results] removed {published}: {a.bench} has no picture beside it "
+                  f"(python -m benchmarks.figure {a.bench} draws one)")
     page = render(a.metrics_dir, a.figures_dir, a.out.parent)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(page)

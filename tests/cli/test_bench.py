@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks import figure as bench_figure
 from benchmarks import run as bench_run
+from benchmarks.figure import figure_panels, sampling_bars
 from benchmarks.common import image_spec, reference_model
 from benchmarks.reference import PerItemSetDataset, reference_loader, reference_sample, reference_train_step
 from benchmarks.timing import after_warmup, extrapolate_total, fit_step_cost, interleaved, paired_ratio
@@ -57,6 +59,32 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     assert "AR sampling, 2 x 4x4x3, N'=16, buffered" in table and "GPU column empty" in table
     assert "roofline" in table and "matmul peak" in table and "ours with subnormals kept" in table
     assert results["train"][0]["batch"] == 2
+    # the picture beside the JSON, one panel per benchmark that has one
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"picture: {out.with_suffix('.png')}" in table
+    assert figure_panels(saved) == ["sampling", "train", "memory"]
+    # its sampling bars are the record's totals: every contender, the measured reference not hatched
+    bars = {label: (seconds, extrapolated) for _, label, seconds, extrapolated in sampling_bars(saved)}
+    assert bars["ours, buffered encoder (default; cached)"] == (samp["ours_buffered"]["total_s"], False)
+    assert bars["ours, incremental encoder (cached)"] == (samp["ours_incremental"]["total_s"], False)
+    assert bars["ours, paper's set encoder (chains batched, re-encodes)"] == (
+        samp["ours_batched_bidirectional"]["total_s"], True)
+    assert [v for k, v in bars.items() if k.startswith("2021 design")] == [(samp["reference"]["total_s"], False)]
+
+
+def test_bench_picture_command_redraws_a_record_and_refuses_others(tmp_path, capsys):
+    record = tmp_path / "bench.json"
+    record.write_text(json.dumps({"mode": "smoke", "train": [], "sampling": [], "meanfield": [{"preset": "tiny"}]}))
+    with pytest.raises(SystemExit) as refused:  # no panel to draw: one line, status 2
+        bench_figure.main([str(record)])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith("holds no sampling, training or memory results to draw)"), err
+    assert not record.with_suffix(".png").exists()
+    record.write_text("{not json")
+    with pytest.raises(SystemExit):
+        bench_figure.main([str(record)])
+    assert "not a readable bench record" in capsys.readouterr().err
 
 
 def test_ratio_keys_from_results():

@@ -210,6 +210,23 @@ def test_bench_import_publishes_full_runs_with_their_own_provenance(tmp_path):
     assert not (metrics / "bench" / "run.json").exists()  # the full run's provenance went with it
 
 
+def test_bench_import_brings_its_picture_and_never_leaves_an_older_one(tmp_path, capsys):
+    metrics, figures = tmp_path / "metrics", tmp_path / "figures"
+    args = ["--metrics-dir", str(metrics), "--out", str(tmp_path / "docs" / "results.md"), "--figures-dir", str(figures)]
+    record = {"mode": "full", "environment": {"date": "2026-01-01"}, "train": []}
+    first, second = tmp_path / "a" / "bench.json", tmp_path / "b" / "bench.json"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text(json.dumps(record))
+    first.with_suffix(".png").write_bytes(b"picture of a")
+    page = results.main([*args, "--bench", str(first)])
+    assert (figures / "bench_summary.png").read_bytes() == b"picture of a"
+    assert "![bench_summary](../figures/bench_summary.png)" in page.splitlines()
+    page = results.main([*args, "--bench", str(second)])  # no picture beside it: a's is not b's
+    assert not (figures / "bench_summary.png").exists() and "bench_summary" not in page
+    assert f"python -m benchmarks.figure {second} draws one" in capsys.readouterr().out
+
+
 def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
     """A run resumed after its evaluation has a newer last.ckpt: importing the older evaluation would publish
     numbers the run no longer has, so it is refused in one line naming the fix."""
