@@ -72,3 +72,9 @@ def test_the_learning_rate_of_every_step_is_logged_beside_its_loss(fitted):
     assert lrs == pytest.approx([LR * schedule(step) for step in range(8)], rel=1e-6)
     assert lrs[:3] == pytest.approx([LR / 2, LR, LR], rel=1e-6)  # the warmup, then the decay's start
     assert lrs[2:] == sorted(lrs[2:], reverse=True) and lrs[-1] < LR / 5
+
+
+def test_the_model_s_trainable_parameter_count_is_in_the_run_s_config(fitted):
+    _, cli, _, config, _ = fitted
+    count = sum(p.numel() for p in cli.model.parameters() if p.requires_grad)
+    assert count > 100_000 and config["model/parameters"] == count  # the tiny model's 167 K
