@@ -78,3 +78,36 @@ def test_the_model_s_trainable_parameter_count_is_in_the_run_s_config(fitted):
     _, cli, _, config, _ = fitted
     count = sum(p.numel() for p in cli.model.parameters() if p.requires_grad)
     assert count > 100_000 and config["model/parameters"] == count  # the tiny model's 167 K
+
+
+def test_the_best_validation_nll_is_the_best_checkpoint_s(fitted):
+    """The summary's val/nll is its last value; val/nll_best and val/nll_best_step are the best validation's,
+    the one the best checkpoint kept (best-step<step>.ckpt) holds."""
+    root, cli, received, _, summary = fitted
+    validations = {r["trainer/global_step"] + 1: r["val/nll"] for r in received if "val/nll" in r}
+    assert sorted(validations) == [2, 4, 6, 8]
+    best_step = min(validations, key=validations.get)
+    assert summary["val/nll"] == pytest.approx(validations[8])
+    assert summary["val/nll_best"] == pytest.approx(validations[best_step])
+    assert summary["val/nll_best_step"] == best_step
+    callback = cli.trainer.checkpoint_callback
+    assert callback.monitor == "val/nll" and callback.mode == "min"
+    assert float(callback.best_model_score) == pytest.approx(summary["val/nll_best"])
+    assert Path(callback.best_model_path).name == f"best-step{best_step:06d}.ckpt"
+    assert [p.name for p in (root / "polynomial" / "a" / "checkpoints").glob("best-*")] == [
+        f"best-step{best_step:06d}.ckpt"]
+
+
+def test_a_resumed_fit_s_wandb_run_names_the_best_checkpoint_before_it_validates(tmp_path, monkeypatch):
+    """Offline, a resume is a W&B run of its own: its summary holds the run's best checkpoint from its start,
+    also when it ends before its first validation (W&B's own min of val/nll would be of its validations alone)."""
+    run = ["--run_root", str(tmp_path), "--run_name", "r"]
+    first, received, _, summary = fit_with_wandb(["--trainer.max_steps=4", *run], monkeypatch, tmp_path)
+    best = (summary["val/nll_best"], summary["val/nll_best_step"])
+    assert best[1] in (2, 4) and best[0] == pytest.approx(float(first.trainer.checkpoint_callback.best_model_score))
+    saved = torch.load(tmp_path / "polynomial" / "r" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert [s["best_model_step"] for k, s in saved["callbacks"].items() if k.startswith("RunCheckpoint")] == [best[1]]
+    _, received, _, summary = fit_with_wandb(["--trainer.max_steps=5", "--resume", str(tmp_path / "polynomial" / "r")],
+                                             monkeypatch, tmp_path)
+    assert not any("val/nll" in r for r in received)  # step 5: no validation in this segment
+    assert (summary["val/nll_best"], summary["val/nll_best_step"]) == pytest.approx(best)
