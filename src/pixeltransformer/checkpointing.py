@@ -29,6 +29,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from .media import log_summary
+
 SIGTERM_STATUS = 128 + signal.SIGTERM  # 143: a fit that SIGTERM stopped has not finished
 
 
@@ -57,6 +59,7 @@ class RunCheckpoint(ModelCheckpoint):
         self._on_sigterm = self._sigterm_before = None  # the SIGTERM handler while a fit trains, and Lightning's
         self._announce = False  # this process prints the stop's lines (rank zero)
         self._stopped: str | None = None  # the line that says where a stopped fit was saved
+        self.best_model_step: int | None = None  # the training step of best_model_score's weights
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         # Lightning's ModelCheckpoint holds step saves back until the monitored metric exists (a run killed
@@ -110,6 +113,7 @@ class RunCheckpoint(ModelCheckpoint):
     # ---- Ctrl-C and SIGTERM: mark the stop, which the end of the step carries out --------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
         self._interrupted, self._terminated, self._stopped = False, False, None
+        self._log_best(trainer)  # a resumed fit's W&B run names the best checkpoint kept before its first validation
         if trainer.fast_dev_run:  # a dev run saves nothing
             return
         self._announce = trainer.is_global_zero
@@ -174,7 +178,11 @@ class RunCheckpoint(ModelCheckpoint):
             return
         candidates = self._monitor_candidates(trainer)
         if self.monitor is not None:
+            best = self.best_model_score
             self._save_topk_checkpoint(trainer, candidates)  # ranks these weights by their own validation
+            if self.best_model_score is not None and (best is None or not torch.equal(best, self.best_model_score)):
+                self.best_model_step = trainer.global_step  # a tie keeps the earlier best (Lightning ranks strictly)
+            self._log_best(trainer)
         if self._last_global_step_saved == trainer.global_step and self.save_last:
             # last.ckpt of this step was written before the validation: write it again so that it carries the
             # updated best-model bookkeeping (a resume would otherwise forget the best file)
@@ -182,6 +190,22 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         """Saves happen by steps, wall time and validation only (see on_train_batch_end)."""
+
+    def _log_best(self, trainer) -> None:
+        """The best checkpoint's score and training step as W&B summary scalars, ``<monitor>_best`` and
+        ``<monitor>_best_step`` (val/nll_best, val/nll_best_step), which the runs table sorts by. They are the
+        checkpoint kept, across resumes (a resumed fit's offline W&B run starts with them), where W&B's own summary
+        of val/nll is its last value, and a min by define_metric would be that W&B run's alone."""
+        score = self.best_model_score
+        if self.monitor is None or score is None or not torch.isfinite(score):  # no validation ranked yet
+            return
+        best = {f"{self.monitor}_best": float(score)}
+        if self.best_model_step is not None:  # unknown for a checkpoint written before this was kept
+            best[f"{self.monitor}_best_step"] = self.best_model_step
+        log_summary(trainer, best)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "best_model_step": self.best_model_step}
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         self._last_time = time.monotonic()
@@ -238,6 +262,8 @@ class RunCheckpoint(ModelCheckpoint):
             best_k = {self._moved(path, old): score for path, score in (state_dict.get("best_k_models") or {}).items()}
             state_dict = {**state_dict, **moved, "best_k_models": best_k, "dirpath": self.dirpath}
         super().load_state_dict(state_dict)
+        # the step of the best score restored (none where another run's folder keeps its score: Lightning's rule)
+        self.best_model_step = state_dict.get("best_model_step") if self.best_model_score is not None else None
 
     def _moved(self, path: str | None, old: str) -> str | None:
         """path, written under the old dirpath, at its place under this dirpath (other paths as they are)."""

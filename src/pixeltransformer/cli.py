@@ -75,9 +75,10 @@ def data_hint(saved: dict) -> str:
 class RunConfig(SaveConfigCallback):
     """Writes the resolved config into the run folder (config.yaml, or config_test.yaml in the evaluation's folder:
     evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
-    resume adds one); puts the whole config into wandb.config. An evaluation's config is written when the evaluation
-    has ended, after its metrics; the CLI sets an earlier evaluation aside meanwhile (files.set_aside), so a folder
-    holds one evaluation's files, and a failed evaluation leaves the earlier one as it was."""
+    resume adds one); puts the whole config into wandb.config, with the model's trainable parameter count
+    (``model/parameters``). An evaluation's config is written when the evaluation has ended, after its metrics; the
+    CLI sets an earlier evaluation aside meanwhile (files.set_aside), so a folder holds one evaluation's files, and a
+    failed evaluation leaves the earlier one as it was."""
 
     def __init__(self, *args, command: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -123,8 +124,14 @@ class RunConfig(SaveConfigCallback):
         from .media import wandb_run
 
         run = wandb_run(trainer)
-        if run is not None:
-            run.config.update(self.config.as_dict(), allow_val_change=True)
+        if run is not None:  # and the model's size, the "Trainable params" of the model summary, exactly
+            run.config.update({**self.config.as_dict(), "model/parameters": trainable_parameters(pl_module)},
+                              allow_val_change=True)
+
+
+def trainable_parameters(module) -> int:
+    """The number of parameters a module trains (those that require a gradient)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def without_run_folder(config):

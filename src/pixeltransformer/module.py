@@ -245,6 +245,10 @@ class PixelTransformerModule(L.LightningModule):
         bsz = signal.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
         self.log("train/num_context", float(sets.num_context), batch_size=bsz)
+        if self._trainer is not None and self.trainer.optimizers:
+            # the rate this batch's optimizer step applies (warmup, cosine decay: configure_optimizers), beside its
+            # loss; both parameter groups share it. Lightning's LearningRateMonitor would log one key per group
+            self.log("train/lr", float(self.trainer.optimizers[0].param_groups[0]["lr"]), batch_size=bsz)
         return loss
 
     # ---- non-finite training: one policy (model.optim.nonfinite) for the loss and the gradients -------------

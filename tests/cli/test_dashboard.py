@@ -1,0 +1,113 @@
+"""What a fit's W&B run holds for its dashboard and runs table, beyond the losses: the learning rate of every step,
+the model's size and the best validation NLL (the best checkpoint kept, across a resume)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from pixeltransformer.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+LR = 0.05  # high enough that val/nll need not fall at every validation: its best need not be its last
+FIT = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+       "--data.init_args.train_size=64", "--data.init_args.val_size=4", "--data.init_args.test_size=4",
+       "--data.init_args.batch_size=4", "--data.init_args.resolution=64", "--data.init_args.val_items=4",
+       "--model.val_levels=[4]", "--model.sets.num_queries=16", "--model.sets.max_context=16",
+       "--model.optim.warmup_steps=2", f"--model.optim.lr={LR}", "--trainer.val_check_interval=2",
+       "--trainer.log_every_n_steps=1", "--checkpoint.every_n_train_steps=2", "--trainer.enable_progress_bar=false",
+       "--trainer.enable_model_summary=false", "--trainer.callbacks=[]"]
+
+
+def fit_with_wandb(args: list[str], monkeypatch, tmp_path: Path):
+    """Run `pixeltransformer fit` with an offline W&B run; returns the CLI, what it logged (one dict per call of
+    Run.log), its config and its summary."""
+    import wandb
+    from wandb.sdk.wandb_run import Run
+
+    received: list[dict] = []
+    log = Run.log
+
+    def record(run, data, *a, **kw):
+        received.append(dict(data))
+        return log(run, data, *a, **kw)
+
+    wandb.finish()  # a run an earlier test left open would take this fit's logging
+    monkeypatch.setattr(Run, "log", record)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    cli = main(["fit", *FIT, *args])
+    assert wandb.run is not None
+    config = dict(wandb.run.config)
+    summary = {k: wandb.run.summary[k] for k in wandb.run.summary.keys()}
+    wandb.finish()
+    return cli, received, config, summary
+
+
+@pytest.fixture(scope="module")
+def monkeymodule():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, monkeymodule):
+    """One fit of 8 steps, validated every 2 steps."""
+    root = tmp_path_factory.mktemp("runs")
+    return (root, *fit_with_wandb(["--trainer.max_steps=8", "--run_root", str(root), "--run_name", "a"],
+                                  monkeymodule, root))
+
+
+def test_the_learning_rate_of_every_step_is_logged_beside_its_loss(fitted):
+    """train/lr: the rate each step's optimizer step applied (warmup, then the cosine decay), logged with its
+    loss, once per step (both parameter groups share it)."""
+    _, cli, received, _, _ = fitted
+    schedule = cli.trainer.lr_scheduler_configs[0].scheduler.lr_lambdas[0]
+    rows = [r for r in received if "train/loss" in r]
+    assert [r["trainer/global_step"] for r in rows] == list(range(8))
+    assert all("train/lr" in r for r in rows) and sum("train/lr" in r for r in received) == 8
+    lrs = [r["train/lr"] for r in rows]
+    assert lrs == pytest.approx([LR * schedule(step) for step in range(8)], rel=1e-6)
+    assert lrs[:3] == pytest.approx([LR / 2, LR, LR], rel=1e-6)  # the warmup, then the decay's start
+    assert lrs[2:] == sorted(lrs[2:], reverse=True) and lrs[-1] < LR / 5
+
+
+def test_the_model_s_trainable_parameter_count_is_in_the_run_s_config(fitted):
+    _, cli, _, config, _ = fitted
+    count = sum(p.numel() for p in cli.model.parameters() if p.requires_grad)
+    assert count > 100_000 and config["model/parameters"] == count  # the tiny model's 167 K
+
+
+def test_the_best_validation_nll_is_the_best_checkpoint_s(fitted):
+    """The summary's val/nll is its last value; val/nll_best and val/nll_best_step are the best validation's,
+    the one the best checkpoint kept (best-step<step>.ckpt) holds."""
+    root, cli, received, _, summary = fitted
+    validations = {r["trainer/global_step"] + 1: r["val/nll"] for r in received if "val/nll" in r}
+    assert sorted(validations) == [2, 4, 6, 8]
+    best_step = min(validations, key=validations.get)
+    assert summary["val/nll"] == pytest.approx(validations[8])
+    assert summary["val/nll_best"] == pytest.approx(validations[best_step])
+    assert summary["val/nll_best_step"] == best_step
+    callback = cli.trainer.checkpoint_callback
+    assert callback.monitor == "val/nll" and callback.mode == "min"
+    assert float(callback.best_model_score) == pytest.approx(summary["val/nll_best"])
+    assert Path(callback.best_model_path).name == f"best-step{best_step:06d}.ckpt"
+    assert [p.name for p in (root / "polynomial" / "a" / "checkpoints").glob("best-*")] == [
+        f"best-step{best_step:06d}.ckpt"]
+
+
+def test_a_resumed_fit_s_wandb_run_names_the_best_checkpoint_before_it_validates(tmp_path, monkeypatch):
+    """Offline, a resume is a W&B run of its own: its summary holds the run's best checkpoint from its start,
+    also when it ends before its first validation (W&B's own min of val/nll would be of its validations alone)."""
+    run = ["--run_root", str(tmp_path), "--run_name", "r"]
+    first, received, _, summary = fit_with_wandb(["--trainer.max_steps=4", *run], monkeypatch, tmp_path)
+    best = (summary["val/nll_best"], summary["val/nll_best_step"])
+    assert best[1] in (2, 4) and best[0] == pytest.approx(float(first.trainer.checkpoint_callback.best_model_score))
+    saved = torch.load(tmp_path / "polynomial" / "r" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert [s["best_model_step"] for k, s in saved["callbacks"].items() if k.startswith("RunCheckpoint")] == [best[1]]
+    _, received, _, summary = fit_with_wandb(["--trainer.max_steps=5", "--resume", str(tmp_path / "polynomial" / "r")],
+                                             monkeypatch, tmp_path)
+    assert not any("val/nll" in r for r in received)  # step 5: no validation in this segment
+    assert (summary["val/nll_best"], summary["val/nll_best_step"]) == pytest.approx(best)
