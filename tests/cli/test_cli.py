@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from pixeltransformer.cli import main
+from tests.cli.wandb_record import record_wandb_logs
 
 REPO = Path(__file__).resolve().parents[2]
 # configs/trainer and configs/model hold trainer and model-size files that compose with any domain
@@ -143,19 +144,7 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     run = tmp_path / "polynomial" / "w"
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
-    from wandb.sdk.wandb_run import Run
-
-    received: list[dict] = []
-    log = Run.log
-
-    def record(run, data, *args, **kwargs):
-        received.append(dict(data))
-        return log(run, data, *args, **kwargs)
-
-    wandb.finish()  # a run an earlier test left open (W&B disabled there) would take this evaluation's logging
-    monkeypatch.setattr(Run, "log", record)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    received = record_wandb_logs(monkeypatch, tmp_path)
     smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
     main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
           "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
@@ -182,19 +171,8 @@ def test_pictures_land_on_the_step_of_their_validation_metrics(tmp_path, monkeyp
     counted for its loggers, one less than trainer.global_step (whose optimizer step came before the validation);
     the pictures of that validation used global_step, one step after their val/nll@k."""
     import wandb
-    from wandb.sdk.wandb_run import Run
 
-    received: list[dict] = []
-    log = Run.log
-
-    def record(run, data, *args, **kwargs):
-        received.append(dict(data))
-        return log(run, data, *args, **kwargs)
-
-    wandb.finish()  # a run an earlier test left open would take this fit's logging
-    monkeypatch.setattr(Run, "log", record)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    received = record_wandb_logs(monkeypatch, tmp_path)
     smoke = [a for a in SMOKE if a not in ("--trainer.logger=false", "--trainer.max_steps=2")]
     cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *SETS_SMOKE,
                 *DATA_SMOKE["polynomial"], "--trainer.max_steps=4", "--trainer.log_every_n_steps=1",

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pixeltransformer.cli import main
+from tests.cli.wandb_record import record_wandb_logs
 
 REPO = Path(__file__).resolve().parents[2]
 LR = 0.05  # high enough that val/nll need not fall at every validation: its best need not be its last
@@ -25,19 +26,8 @@ def fit_with_wandb(args: list[str], monkeypatch, tmp_path: Path):
     """Run `pixeltransformer fit` with an offline W&B run; returns the CLI, what it logged (one dict per call of
     Run.log), its config and its summary."""
     import wandb
-    from wandb.sdk.wandb_run import Run
 
-    received: list[dict] = []
-    log = Run.log
-
-    def record(run, data, *a, **kw):
-        received.append(dict(data))
-        return log(run, data, *a, **kw)
-
-    wandb.finish()  # a run an earlier test left open would take this fit's logging
-    monkeypatch.setattr(Run, "log", record)
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    received = record_wandb_logs(monkeypatch, tmp_path)
     cli = main(["fit", *FIT, *args])
     assert wandb.run is not None
     config = dict(wandb.run.config)
