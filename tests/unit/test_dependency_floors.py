@@ -81,3 +81,37 @@ def test_the_floor_has_what_the_code_calls(package):
     floor = declared_floors()[package]
     older = {api: f"{first} ({source})" for api, (first, source) in NEEDED[package].items() if Version(first) > floor}
     assert not older, f"pyproject.toml says {package}>={floor}, but the code needs: {older}"
+
+
+def test_every_package_the_code_imports_is_declared():
+    """A package imported by the code but reached only through another dependency breaks an install the day that
+    dependency stops bringing it. Every top-level import of src/, domains/ and benchmarks/ outside the standard
+    library and the project is a [project] dependency."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    repo = PYPROJECT.parent
+    ours = {"pixeltransformer", "domains", "benchmarks"}
+    imported: dict[str, str] = {}  # top-level module -> a file importing it
+    for folder in ("src", "domains", "benchmarks"):
+        for path in sorted((repo / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    imported.setdefault(name.split(".")[0], str(path.relative_to(repo)))
+    third_party = {m: f for m, f in imported.items() if m not in sys.stdlib_module_names and m not in ours}
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    block = re.search(r"^dependencies = \[(.*?)^\]", PYPROJECT.read_text(), re.S | re.M).group(1)
+    declared = {canonical(Requirement(entry).name) for entry in re.findall(r'"([^"]+)"', block)}
+    distributions = packages_distributions()
+    missing = {m: f for m, f in third_party.items()
+               if not {canonical(d) for d in distributions.get(m, [m])} & declared}
+    assert not missing, f"imported but not in pyproject.toml's dependencies: {missing}"
