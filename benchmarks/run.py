@@ -265,6 +265,9 @@ def main(argv: list[str] | None = None) -> dict:
                   tuple(a.presets) if a.presets else None, a.threads, a.compile,
                   log=lambda s: print(s, file=sys.stderr, flush=True), device=device)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # an earlier record's picture beside this one would pass for its picture (make results publishes it with the
+    # record): it goes first, whether or not this record has one to draw
+    out.with_suffix(".png").unlink(missing_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     picture = draw(results, out.with_suffix(".png")) if figure_panels(results) else None
     print(table(results))

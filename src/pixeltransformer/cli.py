@@ -26,11 +26,12 @@ from typing import Any
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
-from .checkpointing import RunCheckpoint
+from .checkpointing import SIGTERM_STATUS, RunCheckpoint
 from .datamodule import SignalDataModule
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
@@ -506,10 +507,14 @@ class PixelTransformerCLI(LightningCLI):
                 drop_aside(replacing)
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
-        except BaseException:
+        except BaseException as err:
             if replacing is not None:
                 put_back(replacing)
             self._drop_new_run()
+            if isinstance(err, SIGTERMException) and not err.code:
+                # Lightning's own SIGTERM stop (a fit's sanity check, checkpointing off, a handler of the user's, an
+                # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
+                err.code = SIGTERM_STATUS
             raise
 
 

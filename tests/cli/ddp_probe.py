@@ -60,7 +60,9 @@ class SignalAtStep(Callback):
     (SIGINT or SIGTERM) ``times`` times to this process and its children (DataLoader workers), or with ``group`` to
     its whole process group, as a terminal's Ctrl-C does (every DDP rank). The step then runs to its end. With
     ``during="validation"``, before the first batch of the validation after that step instead. With ``another``, a
-    process of its own sends it, as torchrun's agent or a scheduler does (not the DataLoader workers' parent)."""
+    process of its own sends it, as torchrun's agent or a scheduler does (not the DataLoader workers' parent).
+    ``during="sanity"``: before the first batch of the sanity check; ``during="test"``: before the first test batch
+    (an evaluation's global step is 0)."""
 
     def __init__(self, step: int, signum: str = "SIGINT", times: int = 1, group: bool = False,
                  during: str = "train", another: bool = False):
@@ -72,7 +74,12 @@ class SignalAtStep(Callback):
             self._send(trainer)
 
     def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
-        if self.during == "validation" and not trainer.sanity_checking:
+        if (self.during == "validation" and not trainer.sanity_checking) or \
+                (self.during == "sanity" and trainer.sanity_checking):
+            self._send(trainer)
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.during == "test":
             self._send(trainer)
 
     def _send(self, trainer) -> None:

@@ -72,6 +72,15 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     assert [v for k, v in bars.items() if k.startswith("2021 design")] == [(samp["reference"]["total_s"], False)]
 
 
+def test_a_record_without_a_picture_leaves_no_older_one_beside_it(tmp_path):
+    """`--only meanfield` draws no picture: the bench.png an earlier run left beside bench.json stayed, and
+    `make results --bench` published it as this record's."""
+    out = tmp_path / "bench.json"
+    out.with_suffix(".png").write_bytes(b"an earlier record's picture")
+    bench_run.main(["--smoke", "--only", "meanfield", "--out", str(out)])
+    assert json.loads(out.read_text())["meanfield"] and not out.with_suffix(".png").exists()
+
+
 def test_bench_picture_command_redraws_a_record_and_refuses_others(tmp_path, capsys):
     record = tmp_path / "bench.json"
     record.write_text(json.dumps({"mode": "smoke", "train": [], "sampling": [], "meanfield": [{"preset": "tiny"}]}))

@@ -464,6 +464,28 @@ def test_a_stop_within_a_gradient_accumulation_saves_the_end_of_its_step(tmp_pat
     assert ckpt["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["processed"] == 4
 
 
+@pytest.mark.parametrize("case", ["sanity check", "checkpointing off", "test"])
+def test_a_run_that_lightning_s_sigterm_stop_ends_exits_143(tmp_path, case):
+    """Where RunCheckpoint's handler does not hold SIGTERM (before the first step, in the sanity check; with
+    checkpointing off; in an evaluation), Lightning's own stop ends the run with status 0, as if it had finished:
+    `fit && test` went on. Every run SIGTERM ends exits 143."""
+    from pixeltransformer.cli import main
+
+    two_batches = ["--data.init_args.val_size=8", "--data.init_args.test_size=8", "--trainer.num_sanity_val_steps=2"]
+    if case == "test":
+        main(["fit", *STOPPED, "--trainer.max_steps=2", "--run_root", str(tmp_path), "--run_name", "done"])
+        ckpt = tmp_path / "polynomial" / "done" / "checkpoints" / "last.ckpt"
+        command = ["test", *STOPPED, *two_batches, "--ckpt_path", str(ckpt), "--config",
+                   _signal_at(tmp_path, 0, "SIGTERM", during="test")]
+    else:
+        during, more = ("sanity", []) if case == "sanity check" else ("train", ["--trainer.enable_checkpointing=false"])
+        command = ["fit", *STOPPED, *two_batches, *more, "--config", _signal_at(tmp_path, 0, "SIGTERM", during=during),
+                   "--run_root", str(tmp_path), "--run_name", "stopped"]
+    with pytest.raises(SystemExit) as stopped:
+        main(command)
+    assert stopped.value.code == 143
+
+
 @pytest.mark.parametrize("signum, why", [("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM")])
 def test_a_stop_during_a_validation_saves_the_step_after_it(tmp_path, capsys, sigint_back, signum, why):
     """A signal in a validation lets it end, and the next step, which is saved. (Lightning's own SIGTERM handling
