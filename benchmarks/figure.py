@@ -125,7 +125,7 @@ def _memory(ax, results: dict) -> None:
     ax.minorticks_off()
     ax.set_xlabel("|S| (context samples)")
     ax.set_ylabel("peak memory of a forward pass (MiB)")
-    ax.set_title(f"memory, {m['preset']} model, |Q| = {m['num_queries']}", fontsize=9)
+    ax.set_title(f"memory on the CPU, {m['preset']} model, |Q| = {m['num_queries']}", fontsize=9)
     ax.legend(fontsize=7)
 
 
@@ -137,10 +137,11 @@ def draw(results: dict, out: Path) -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels), 5.2), squeeze=False)
     for ax, name in zip(axes[0], panels):
         {"sampling": _sampling, "train": _training, "memory": _memory}[name](ax, results)
-    env, device = results["environment"], results.get("device", {})
-    where = device.get("gpu") or f"{env['cpu']}, {env['torch_threads']} thread(s)"
-    fig.suptitle(f"make bench ({results['mode']}): ours against the 2021 design, {where}, "
-                 f"{device.get('precision', 'fp32')}, torch {env['torch']}, {env['date'][:10]}", fontsize=9)
+    env, device = results.get("environment", {}), results.get("device", {})
+    where = device.get("gpu") or f"{env.get('cpu', 'CPU')}, {env.get('torch_threads', '?')} thread(s)"
+    fig.suptitle(f"make bench ({results.get('mode', 'full')}): ours against the 2021 design, {where}, "
+                 f"{device.get('precision', 'fp32')}, torch {env.get('torch', '?')}, {env.get('date', 'undated')[:10]}",
+                 fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

@@ -11,7 +11,7 @@ marked here rather than by Lightning's handler, which stops the fit where nothin
 gradient accumulation) and, under DDP, makes a collective inside the handler, wherever each rank is (the ranks hang
 when one gets the signal twice, as when a scheduler signals every process and Lightning forwards it to its ranks).
 The process then exits with status 143 (128 + SIGTERM) after SIGTERM and 1 after Ctrl-C: a fit stopped early never
-reports success.
+reports success (under torchrun, torchrun's own failure status).
 """
 
 from __future__ import annotations
@@ -180,8 +180,10 @@ class RunCheckpoint(ModelCheckpoint):
         if self.monitor is not None:
             best = self.best_model_score
             self._save_topk_checkpoint(trainer, candidates)  # ranks these weights by their own validation
-            if self.best_model_score is not None and (best is None or not torch.equal(best, self.best_model_score)):
-                self.best_model_step = trainer.global_step  # a tie keeps the earlier best (Lightning ranks strictly)
+            # compared as numbers: a best restored on the CPU and one scored on a GPU are tensors on two devices,
+            # which torch.equal refuses. A tie keeps the earlier best (Lightning ranks strictly)
+            if self.best_model_score is not None and (best is None or float(best) != float(self.best_model_score)):
+                self.best_model_step = trainer.global_step
             self._log_best(trainer)
         if self._last_global_step_saved == trainer.global_step and self.save_last:
             # last.ckpt of this step was written before the validation: write it again so that it carries the

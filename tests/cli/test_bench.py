@@ -81,6 +81,14 @@ def test_a_record_without_a_picture_leaves_no_older_one_beside_it(tmp_path):
     assert json.loads(out.read_text())["meanfield"] and not out.with_suffix(".png").exists()
 
 
+def test_a_record_without_its_environment_is_drawn_undated(tmp_path):
+    """Only the title reads the environment: a record written by hand (or trimmed) still draws."""
+    record = {"train": [{"preset": "tiny", "batch": 2, "num_context": 8, "num_queries": 16, "speedup": 1.5,
+                         "ours": {"queries_per_s": 3.0}, "reference": {"queries_per_s": 2.0}}]}
+    out = bench_figure.draw(record, tmp_path / "b.png")
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_bench_picture_command_redraws_a_record_and_refuses_others(tmp_path, capsys):
     record = tmp_path / "bench.json"
     record.write_text(json.dumps({"mode": "smoke", "train": [], "sampling": [], "meanfield": [{"preset": "tiny"}]}))
