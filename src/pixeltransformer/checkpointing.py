@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import signal
 import threading
 import time
@@ -202,7 +203,7 @@ class RunCheckpoint(ModelCheckpoint):
         if self.monitor is None or score is None or not torch.isfinite(score):  # no validation ranked yet
             return
         best = {f"{self.monitor}_best": float(score)}
-        if self.best_model_step is not None:  # unknown for a checkpoint written before this was kept
+        if self.best_model_step is not None:  # unknown for an older checkpoint whose best file has another name
             best[f"{self.monitor}_best_step"] = self.best_model_step
         log_summary(trainer, best)
 
@@ -265,7 +266,11 @@ class RunCheckpoint(ModelCheckpoint):
             state_dict = {**state_dict, **moved, "best_k_models": best_k, "dirpath": self.dirpath}
         super().load_state_dict(state_dict)
         # the step of the best score restored (none where another run's folder keeps its score: Lightning's rule)
-        self.best_model_step = state_dict.get("best_model_step") if self.best_model_score is not None else None
+        step = state_dict.get("best_model_step")
+        if step is None and self.best_model_score is not None:  # a checkpoint from before the step was kept: its name
+            named = re.fullmatch(r"best-step(\d+)", Path(self.best_model_path or "").stem)
+            step = int(named.group(1)) if named and self.filename == "best-step{step:06d}" else None
+        self.best_model_step = step if self.best_model_score is not None else None
 
     def _moved(self, path: str | None, old: str) -> str | None:
         """path, written under the old dirpath, at its place under this dirpath (other paths as they are)."""

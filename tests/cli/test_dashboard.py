@@ -101,3 +101,19 @@ def test_a_resumed_fit_s_wandb_run_names_the_best_checkpoint_before_it_validates
                                              monkeypatch, tmp_path)
     assert not any("val/nll" in r for r in received)  # step 5: no validation in this segment
     assert (summary["val/nll_best"], summary["val/nll_best_step"]) == pytest.approx(best)
+
+
+def test_a_resume_from_a_checkpoint_without_the_best_step_reads_it_from_the_best_file_s_name(tmp_path, monkeypatch):
+    """last.ckpt written before the best step was kept names no step; the best file's name (best-step<N>.ckpt) does."""
+    run = ["--run_root", str(tmp_path), "--run_name", "old"]
+    _, _, _, summary = fit_with_wandb(["--trainer.max_steps=4", *run], monkeypatch, tmp_path)
+    last = tmp_path / "polynomial" / "old" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    for key, state in saved["callbacks"].items():
+        if key.startswith("RunCheckpoint"):
+            del state["best_model_step"]  # as an older version wrote it
+    torch.save(saved, last)
+    _, _, _, resumed = fit_with_wandb(["--trainer.max_steps=5", "--resume", str(last.parent.parent)], monkeypatch,
+                                      tmp_path)
+    assert resumed["val/nll_best_step"] == summary["val/nll_best_step"]
+
