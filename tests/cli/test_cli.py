@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pixeltransformer.cli import main
-from tests.cli.wandb_record import record_wandb_logs
+from tests.cli.wandb_record import record_wandb_logs, undocumented
 
 REPO = Path(__file__).resolve().parents[2]
 # configs/trainer and configs/model hold trainer and model-size files that compose with any domain
@@ -158,6 +158,7 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     assert summary["eval/nll_gap_to_oracle/4"] == pytest.approx(metrics["nll_gap_to_oracle"]["4"])
     # which weights were evaluated: the W&B run's own steps are 0, and last.ckpt names no step
     assert summary["eval/checkpoint_step"] == metrics["checkpoint_step"] == 6
+    assert undocumented(set(summary) | {k for r in received for k in r}) == []  # docs/dashboard.md names each
     media = {key: value for r in received for key, value in r.items() if key in ("eval/functions",
                                                                                    "eval/metrics_vs_context")}
     assert wandb.Image.all_captions(media["eval/functions"]) == [

@@ -3,13 +3,14 @@ the model's size and the best validation NLL (the best checkpoint kept, across a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from pixeltransformer.cli import main
-from tests.cli.wandb_record import record_wandb_logs
+from tests.cli.wandb_record import record_wandb_logs, undocumented
 
 REPO = Path(__file__).resolve().parents[2]
 LR = 0.05  # high enough that val/nll need not fall at every validation: its best need not be its last
@@ -116,4 +117,13 @@ def test_a_resume_from_a_checkpoint_without_the_best_step_reads_it_from_the_best
     _, _, _, resumed = fit_with_wandb(["--trainer.max_steps=5", "--resume", str(last.parent.parent)], monkeypatch,
                                       tmp_path)
     assert resumed["val/nll_best_step"] == summary["val/nll_best_step"]
+
+
+def test_every_key_a_fit_logs_is_on_the_dashboard_page(fitted):
+    """docs/dashboard.md says what each key of the W&B dashboard is: a key added without a line there fails here."""
+    _, _, received, config, summary = fitted
+    logged = {k for r in received for k in r} | set(summary) | {k for k in config if "/" in k}
+    assert "train/lr" in logged and "val/nll_best" in logged and "model/parameters" in logged
+    assert undocumented(logged) == []
+    assert undocumented(["val/made_up"]) == ["val/made_up"]  # the page's patterns do not take any key
 
