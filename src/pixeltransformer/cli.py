@@ -217,6 +217,10 @@ def quiet_console() -> None:
     # Lightning counts log_every_n_steps over the whole run, not within an epoch, so a small training set (the cat
     # faces' 5 batches an epoch) is still logged every n steps, whatever this warning says
     warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
+    # Lightning's config saving and RunConfig pass jsonargparse's skip_none, which 4.49 renamed (the floor, 4.27.7,
+    # has no skip_unset): shown where a run starts as `python -m pixeltransformer.cli` (torchrun), and not the user's
+    warnings.filterwarnings("ignore", message=r"\s*skip_none parameter was deprecated")
+    warnings.filterwarnings("ignore", message=r"\s*By default only one JsonargparseDeprecationWarning per type is shown")
     from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
 
     if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):
