@@ -22,6 +22,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .timing import seconds_text  # noqa: E402
+
 REFERENCE, OURS, OTHER = "#9e9e9e", "#1f77b4", "#aec7e8"
 # sampling contenders: (key in a sampling record, label, colour); "ours_<default encoder>" is labelled at run time
 SAMPLERS = (("reference", "2021 design (one chain at a time, re-encodes every step)", REFERENCE),
@@ -33,30 +35,28 @@ def figure_panels(results: dict) -> list[str]:
     return [name for name in ("sampling", "train", "memory") if results.get(name)]
 
 
+def _contenders(r: dict) -> list[tuple[str, str, str]]:
+    """(key in a sampling record, label, colour) of each contender the record timed, in drawing order."""
+    default = r["default_encoder"]
+    return [*SAMPLERS, (f"ours_{default}", f"ours, {default} encoder (default; cached)", OURS),
+            *[(f"ours_{enc}", f"ours, {enc} encoder (cached)", "#17becf")
+              for enc in ("incremental",) if enc != default and f"ours_{enc}" in r]]
+
+
 def sampling_bars(results: dict) -> list[tuple[str, str, float, bool]]:
     """(preset, contender label, seconds, extrapolated) for every sampling bar, in drawing order."""
     bars = []
     for r in results["sampling"]:
-        default = r["default_encoder"]
-        contenders = [*SAMPLERS, (f"ours_{default}", f"ours, {default} encoder (default; cached)", OURS)]
-        contenders += [(f"ours_{enc}", f"ours, {enc} encoder (cached)", "#17becf")
-                       for enc in ("incremental",) if enc != default and f"ours_{enc}" in r]
-        for key, label, _ in contenders:
+        for key, label, _ in _contenders(r):
             rec = r[key]
             extrapolated = rec.get("extrapolated", "extrapolated" in rec.get("measured", ""))
             bars.append((r["preset"], label, float(rec["total_s"]), bool(extrapolated)))
     return bars
 
 
-def _colour(label: str) -> str:
-    for _, name, colour in SAMPLERS:
-        if name == label:
-            return colour
-    return OURS if "default" in label else "#17becf"
-
-
 def _sampling(ax, results: dict) -> None:
     bars = sampling_bars(results)
+    colours = {label: colour for r in results["sampling"] for _, label, colour in _contenders(r)}
     presets = list(dict.fromkeys(p for p, *_ in bars))
     labels = list(dict.fromkeys(lab for _, lab, *_ in bars))
     width = 0.8 / len(labels)
@@ -67,10 +67,9 @@ def _sampling(ax, results: dict) -> None:
                 continue
             seconds, extrapolated = hit[0]
             x = i + (j - (len(labels) - 1) / 2) * width
-            ax.bar(x, seconds, width, color=_colour(label), hatch="//" if extrapolated else None,
+            ax.bar(x, seconds, width, color=colours[label], hatch="//" if extrapolated else None,
                    edgecolor="white", label=label if i == 0 else None)
-            ax.annotate(f"{seconds:.3g} s" if seconds < 100 else f"{seconds:,.0f} s", (x, seconds), ha="center",
-                        va="bottom", fontsize=7)
+            ax.annotate(seconds_text(seconds), (x, seconds), ha="center", va="bottom", fontsize=7)
     for i, r in enumerate(results["sampling"]):
         ax.text(i, 1.0, f"default {r['speedup_default']:.0f}x", transform=ax.get_xaxis_transform(), ha="center",
                 va="bottom", fontsize=8, fontweight="bold")

@@ -32,6 +32,7 @@ from .figure import draw, figure_panels
 from .meanfield import bench_meanfield
 from .memory import bench_memory, fitted_exponent, measure_in_process
 from .sampling import bench_sampling
+from .timing import seconds_text
 from .train import bench_training
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,10 +150,6 @@ def run(mode: str = "full", only: tuple[str, ...] = BENCHES, presets: tuple[str,
         return results
 
 
-def _fmt_s(x: float) -> str:
-    return f"{x:.3g} s" if x < 100 else f"{x:,.0f} s"
-
-
 def table(results: dict) -> str:
     """The readable summary: one line per benchmark and preset; the GPU column is filled only on a GPU."""
     gpu = results.get("device", {}).get("device") == "cuda"
@@ -179,20 +176,20 @@ def table(results: dict) -> str:
         h, w, c = r["image"]
         default = r["default_encoder"]
         rows.append((f"AR sampling, {r['num_samples']} x {h}x{w}x{c}, N'={r['autoregressive_steps']}, {default} (time)",
-                     r["preset"], _fmt_s(r["reference"]["total_s"]) + (" *" if r["reference"].get("extrapolated", True)
+                     r["preset"], seconds_text(r["reference"]["total_s"]) + (" *" if r["reference"].get("extrapolated", True)
                                                                         else ""),
-                     _fmt_s(r[f"ours_{default}"]["total_s"]),
+                     seconds_text(r[f"ours_{default}"]["total_s"]),
                      *ratio(f"{r['speedup_default']:.1f}x")))
         for enc in ("incremental",):
             if f"ours_{enc}" in r and enc != default:
-                rows.append((f"  {enc} encoder", r["preset"], "", _fmt_s(r[f"ours_{enc}"]["total_s"]),
+                rows.append((f"  {enc} encoder", r["preset"], "", seconds_text(r[f"ours_{enc}"]["total_s"]),
                              *ratio(f"{r[f'speedup_{enc}']:.1f}x")))
         if "reference_one_chain_measured_s" in r:
             rows.append(("  check: reference, one chain end to end: measured / *", r["preset"],
-                         f"{_fmt_s(r['reference_one_chain_measured_s'])} / {_fmt_s(r['reference_one_chain_extrapolated_s'])}",
+                         f"{seconds_text(r['reference_one_chain_measured_s'])} / {seconds_text(r['reference_one_chain_extrapolated_s'])}",
                          "", "", ""))
         rows.append(("  batched bidirectional (paper encoder)", r["preset"], "",
-                     _fmt_s(r["ours_batched_bidirectional"]["total_s"]) + " *",
+                     seconds_text(r["ours_batched_bidirectional"]["total_s"]) + " *",
                      *ratio(f"{r['speedup_batched_bidirectional']:.1f}x")))
     for r in results["meanfield"]:
         g = "x".join(map(str, r["grid"]))

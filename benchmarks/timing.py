@@ -66,3 +66,8 @@ def extrapolate_total(coeffs: np.ndarray, first_size: int, steps: int) -> float:
     """Sum of the fitted per-step cost over set sizes first_size, ..., first_size + steps - 1."""
     n = np.arange(first_size, first_size + steps, dtype=float)
     return float(np.clip(np.polyval(coeffs, n), 0.0, None).sum())
+
+
+def seconds_text(x: float) -> str:
+    """A duration for the table and the picture: 3 significant digits below 100 s, whole seconds above."""
+    return f"{x:.3g} s" if x < 100 else f"{x:,.0f} s"

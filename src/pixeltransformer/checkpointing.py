@@ -32,6 +32,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .media import log_summary
 
+BEST_FILENAME = "best-step{step:06d}"  # the best checkpoint's name (ModelCheckpoint's filename template)
 SIGTERM_STATUS = 128 + signal.SIGTERM  # 143: a fit that SIGTERM stopped has not finished
 
 
@@ -48,7 +49,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     def __init__(self, dirpath: str | None = None, monitor: str | None = "val/nll", mode: str = "min",
                  save_last: bool = True, save_top_k: int = 1, every_n_train_steps: int | None = 500,
-                 filename: str = "best-step{step:06d}", every_minutes: float | None = 30.0, **kwargs):
+                 filename: str = BEST_FILENAME, every_minutes: float | None = 30.0, **kwargs):
         super().__init__(dirpath=dirpath, monitor=monitor, mode=mode, save_last=save_last, save_top_k=save_top_k,
                          every_n_train_steps=every_n_train_steps, filename=filename,
                          auto_insert_metric_name=False, **kwargs)
@@ -269,7 +270,7 @@ class RunCheckpoint(ModelCheckpoint):
         step = state_dict.get("best_model_step")
         if step is None and self.best_model_score is not None:  # a checkpoint from before the step was kept: its name
             named = re.fullmatch(r"best-step(\d+)", Path(self.best_model_path or "").stem)
-            step = int(named.group(1)) if named and self.filename == "best-step{step:06d}" else None
+            step = int(named.group(1)) if named and self.filename == BEST_FILENAME else None
         self.best_model_step = step if self.best_model_score is not None else None
 
     def _moved(self, path: str | None, old: str) -> str | None:

@@ -51,18 +51,12 @@ def _onednn_off() -> Iterator[None]:
                 torch.backends.mkldnn.enabled = _was_enabled
 
 
-def _compiling() -> bool:
-    """Inside torch.compile's tracing (torch.compiler.is_compiling came with torch 2.3)."""
-    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
-    return bool(is_compiling is not None and is_compiling())
-
-
 def _onednn_would_run(x: torch.Tensor) -> bool:
     """True where F.gelu on x would go to oneDNN with its kernel per shape: a CPU fp32 tensor with oneDNN enabled
     (under CPU autocast the input is bf16 and keeps F.gelu), and not while torch.compile traces the model (the
     traced graph holds F.gelu: inductor writes its own kernel)."""
     return (x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.enabled
-            and not _compiling())
+            and not torch.compiler.is_compiling())
 
 
 class _NativeGelu(torch.autograd.Function):
