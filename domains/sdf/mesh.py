@@ -4,8 +4,9 @@ Conventions (shared with ``procedural.py``): the SDF is negative inside, positiv
 normalised cube [-1, 1]^3; grid point (i, j, k) of an R^3 grid sits at -1 + 2 (i, j, k) / (R - 1), and array
 axis a holds mesh coordinate a, so a mesh -> SDF -> marching cubes round trip keeps coordinates.
 
-Signs come from the generalised winding number (inside where it exceeds 1/2), which stays right on the
-non-watertight meshes ShapeNet is full of. Magnitudes come from libigl's exact point-to-mesh distance. We
+Signs come from the generalised winding number (inside where its magnitude exceeds 1/2), which stays right on the
+non-watertight meshes ShapeNet is full of; its magnitude, because a mesh wound inside out (every normal pointing
+inwards, as some exporters leave them) has a winding number of -1 inside. Magnitudes come from libigl's exact point-to-mesh distance. We
 do not take the value of ``igl.signed_distance`` with a winding-number sign type directly: in libigl 2.6.3
 that value is the distance times (1 - 2 |w|) (a continuous sign), not the distance, e.g. 0.189 instead of
 0.191 at a point whose winding number is 0.005.
@@ -35,8 +36,10 @@ from pixeltransformer.loopbar import loop_progress
 
 from .procedural import grid_points
 
-# Bump when the conversion changes, so that old cache entries are not reused.
+# Bump when a conversion changes, so that old cache entries are not reused: voxels -> SDF (the voxel caches) and
+# meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing).
 CONVERSION_VERSION = 1
+MESH_CONVERSION_VERSION = 2
 SIGN_TYPES = ("fast_winding_number", "winding_number")
 MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")  # what load_mesh reads
 VOXEL_SUFFIXES = (".npy", ".npy.gz", ".npz", ".binvox")  # what read_voxels reads
@@ -153,7 +156,8 @@ def split_long_edges(v: np.ndarray, f: np.ndarray, max_edge: float) -> tuple[np.
 
 
 def _winding_number(v: np.ndarray, f: np.ndarray, q: np.ndarray, sign: str, chunk: int) -> np.ndarray:
-    """Generalised winding number of the mesh at points q [n, 3] -> [n], in chunks of query points."""
+    """Generalised winding number of the mesh at points q [n, 3] -> [n], in chunks of query points. Its magnitude
+    says inside (> 1/2); its sign only how the faces are wound."""
     fn = igl.winding_number if sign == "winding_number" else igl.fast_winding_number
     out = np.empty(len(q))
     for start in range(0, len(q), chunk):
@@ -223,14 +227,14 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
     near_idx = np.flatnonzero(~far)
     w = _winding_number(v, f, pts[np.concatenate([near_idx, vote_idx])], sign, chunk)  # [n_near + n_votes]
     inside = np.zeros(len(pts), dtype=bool)  # [N]
-    inside[near_idx] = w[: len(near_idx)] > 0.5
-    vote_in = w[len(near_idx) :] > 0.5  # [n_votes]
+    inside[near_idx] = np.abs(w[: len(near_idx)]) > 0.5
+    vote_in = np.abs(w[len(near_idx) :]) > 0.5  # [n_votes]
     ayes = np.bincount(labels[vote_idx], weights=vote_in, minlength=n_comp + 1)  # [n_comp + 1]
     total = np.bincount(labels[vote_idx], minlength=n_comp + 1)  # [n_comp + 1]
     inside[far] = (ayes == total)[labels[far]] & (total[labels[far]] > 0)
     leaked = np.flatnonzero(far & ((ayes > 0) & (ayes < total))[labels])
     if len(leaked):
-        inside[leaked] = _winding_number(v, f, pts[leaked], sign, chunk) > 0.5
+        inside[leaked] = np.abs(_winding_number(v, f, pts[leaked], sign, chunk)) > 0.5
 
     out = np.where(inside, -dist, dist)  # [N]
     if shell > 0:
@@ -263,7 +267,7 @@ class SDFCache:
         self.kept: list[Path] = []  # mesh files of the last build that made it, in order
 
     def key(self, path: str | Path, resolution: int) -> str:
-        settings = (f"v{CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
+        settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
                     f"|s{self.shell_voxels!r}")
         return hashlib.sha256(f"{file_digest(Path(path))}|{settings}".encode()).hexdigest()[:32]
 

@@ -71,6 +71,21 @@ def test_box_mesh_sdf_is_exact_and_truncation_clamps():
     assert trunc.min() == pytest.approx(-0.1) and trunc.max() == pytest.approx(0.1)
 
 
+@pytest.mark.parametrize("sign", ["fast_winding_number", "winding_number"])
+def test_a_mesh_wound_inside_out_is_as_solid_as_the_mesh(sign):
+    m = icosphere()
+    box = trimesh.creation.box(extents=[0.3, 0.3, 0.3])
+    box.apply_translation([0, 0, 0.8])
+    flipped = m.copy()
+    flipped.invert()  # every face wound the other way: normals point inwards, the winding number is -1 inside
+    sdf = mesh_to_sdf(m.vertices, m.faces, R, sign=sign)
+    np.testing.assert_array_equal(mesh_to_sdf(flipped.vertices, flipped.faces, R, sign=sign), sdf)
+    # one part of a model inverted, the other not: both solid
+    both = trimesh.util.concatenate([flipped, box])
+    mixed = mesh_to_sdf(both.vertices, both.faces, R, sign=sign)
+    assert (mixed < 0).sum() > 0.95 * ((sdf < 0).sum() + (0.3 / VOXEL) ** 3)
+
+
 def test_sign_survives_a_hole():
     m = icosphere()
     keep = m.triangles_center[:, 1] < 0.55  # drop the faces around the top pole: a hole of radius ~0.25
