@@ -6,10 +6,10 @@ axis a holds mesh coordinate a, so a mesh -> SDF -> marching cubes round trip ke
 
 Signs come from the generalised winding number (inside where its magnitude exceeds 1/2), which stays right on the
 non-watertight meshes ShapeNet is full of; its magnitude, because a mesh wound inside out (every normal pointing
-inwards, as some exporters leave them) has a winding number of -1 inside. Magnitudes come from libigl's exact point-to-mesh distance. We
-do not take the value of ``igl.signed_distance`` with a winding-number sign type directly: in libigl 2.6.3
-that value is the distance times (1 - 2 |w|) (a continuous sign), not the distance, e.g. 0.189 instead of
-0.191 at a point whose winding number is 0.005.
+inwards, as some exporters leave them) has a winding number of -1 inside. Magnitudes come from libigl's exact
+point-to-mesh distance. We do not take the value of ``igl.signed_distance`` with a winding-number sign type
+directly: in libigl 2.6.3 that value is the distance times (1 - 2 |w|) (a continuous sign), not the distance, e.g.
+0.189 instead of 0.191 at a point whose winding number is 0.005.
 """
 
 from __future__ import annotations
