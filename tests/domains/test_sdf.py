@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import os
@@ -345,6 +346,11 @@ def test_binvox_voxels_land_where_the_same_shape_does_as_a_mesh_or_an_array(tmp_
                       extra={"truncation": 0.1, "voxel_up_axis": 2})
     got = SdfDomain().read_input(tmp_path / "box.binvox", spec)  # [1, R, R, R]
     np.testing.assert_array_equal(got[0].numpy() < 0, yup)
+    # the same z-up grid as an occupancy .npy (a grid of ModelNet's voxel file) is turned y-up too
+    np.testing.assert_array_equal(SdfDomain().read_input(tmp_path / "box.npy", spec), got)
+    np.save(tmp_path / "yup.npy", yup)  # and a model whose voxel files were y up takes it as it is
+    yup_spec = dataclasses.replace(spec, extra={"truncation": 0.1, "voxel_up_axis": 1})
+    np.testing.assert_array_equal(SdfDomain().read_input(tmp_path / "yup.npy", yup_spec), got)
 
 
 def test_datamodule_reads_folders_of_binvox_files(tmp_path):
