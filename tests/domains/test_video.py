@@ -70,6 +70,30 @@ def test_read_gif_greyscale_becomes_rgb(tmp_path):
     assert np.abs(got[:, 0, 0, 0].astype(int) - np.arange(5) * 20).max() <= 2
 
 
+def test_transparent_gif_and_png_pixels_read_white_as_pictures_do(tmp_path):
+    """A transparent GIF pixel hides its palette entry's colour (here green), which was read as the pixel's colour; a
+    PNG's alpha was dropped. Both are composited onto white, as the image domain reads pictures."""
+    frames = []
+    for t in range(3):  # a red pixel moving along the top row of a transparent 8x8 picture
+        frame = Image.new("P", (8, 8), 0)
+        frame.putpalette([0, 255, 0] + [255, 0, 0] * 255)  # entry 0 (green) is the transparent one
+        frame.putpixel((t, 0), 1)
+        frames.append(frame)
+    frames[0].save(tmp_path / "t.gif", save_all=True, append_images=frames[1:], transparency=0, duration=100,
+                   disposal=2, loop=0)
+    got = read_video_file(tmp_path / "t.gif")  # [3, 8, 8, 3]
+    assert got.shape == (3, 8, 8, 3)
+    assert [tuple(got[t, 0, t]) for t in range(3)] == [(255, 0, 0)] * 3
+    assert (got[:, 4:] == 255).all()  # transparent: white, not the hidden green
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 1] = 255  # green, fully transparent ...
+    rgba[:4, :, 3] = 255  # ... except the top half; and half transparent black in the corner
+    rgba[7, 7] = (0, 0, 0, 128)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    got = read_video_file(tmp_path / "t.png")[0]  # [8, 8, 3]
+    assert (got[:4] == (0, 255, 0)).all() and (got[4:7] == 255).all() and tuple(got[7, 7]) == (127, 127, 127)
+
+
 def test_read_npz_and_its_errors(tmp_path):
     vids = np.random.default_rng(0).integers(0, 256, (3, 5, 8, 8, 3), dtype=np.uint8)
     np.savez(tmp_path / "v.npz", videos=vids)
