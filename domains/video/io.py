@@ -210,6 +210,15 @@ def strip_length(path: str | Path) -> int:
     return _strip_frames(path, w, h) if whole else len(read_strip(path))
 
 
+def strip_problem(path: str | Path) -> str | None:
+    """None when a picture is a strip of square frames (:func:`strip_length`, from its header), else why not."""
+    try:
+        strip_length(path)
+    except VideoDecodeError as err:
+        return str(err).removeprefix(f"{path}: ")
+    return None
+
+
 def num_clips(num_frames_total: int, num_frames: int, stride: int, frame_step: int = 1) -> int:
     """How many clips of ``num_frames`` frames (``frame_step`` apart), started every ``stride`` frames,
     fit in a video of ``num_frames_total`` frames."""

@@ -546,6 +546,24 @@ def test_load_user_video_and_mask(tmp_path):
         load_mask_video(tmp_path / "black.png", 4, 8)
 
 
+def test_a_tinyvideos_strip_to_complete_is_read_as_a_folder_reads_it(tmp_path):
+    """A strip of square frames (TinyVideos' JPEGs, which DATA=folder trains on) was refused by make sample as "a still
+    image", with the advice to complete a picture with DOMAIN=images."""
+    frames = smooth_frames(10, 24, 24)  # [10, 24, 24, 3]
+    (tmp_path / "videos").mkdir()
+    iio.imwrite(tmp_path / "videos" / "0000.png", frames.reshape(10 * 24, 24, 3))  # frame 0 on top
+    clip = load_user_video(tmp_path / "videos" / "0000.png", num_frames=8, size=12)  # [3, 8, 12, 12]
+    folder = read_video_folder(tmp_path / "videos", num_frames=8, size=12, progress=False)
+    assert clip.shape == (3, 8, 12, 12)
+    torch.testing.assert_close(clip, torch.from_numpy(folder.clips[0]).permute(3, 0, 1, 2).float() / 255)
+    with pytest.raises(ValueError, match="0000.png: 10 frames; a clip of 12 frames"):
+        load_user_video(tmp_path / "videos" / "0000.png", num_frames=12, size=12)
+    iio.imwrite(tmp_path / "tall.png", np.zeros((50, 24, 3), np.uint8))  # 50 rows of 24: no whole frames
+    with pytest.raises(ValueError, match=r"tall.png: a still image \(one frame\), not a video, and a 24x50 picture is "
+                                         r"not a strip of square frames"):
+        load_user_video(tmp_path / "tall.png", num_frames=8, size=12)
+
+
 # ---- pictures and metrics --------------------------------------------------------------------------
 def test_frame_strip_and_context_video():
     video = torch.rand(3, 17, 8, 10)
