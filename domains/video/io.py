@@ -129,14 +129,14 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
         yield from (frames if frames.ndim == 4 else frames[None])
         return
     kwargs = dict(output_params=_every_frame_once())
-    if size is not None:
-        meta = iio.immeta(path, plugin="FFMPEG")
-        w, h = meta["source_size"]
-        if meta.get("rotate", 0) in (90, 270):  # ffmpeg auto-rotates, so the frames come out transposed
-            w, h = h, w
-        rh, rw = cover_size((h, w), size)
-        kwargs = dict(size=(rw, rh), output_params=["-sws_flags", "area", *_every_frame_once()])
     with _quiet_ffmpeg_size_note():
+        if size is not None:
+            # the size of the frames ffmpeg hands on: turned upright where the file says so (a phone's portrait
+            # video is stored landscape with a display rotation, which recent ffmpeg reports in words imageio's
+            # "rotate" does not read), so the aspect kept is the one a player shows
+            w, h = iio.immeta(path, plugin="FFMPEG")["size"]
+            rh, rw = cover_size((h, w), size)
+            kwargs = dict(size=(rw, rh), output_params=["-sws_flags", "area", *_every_frame_once()])
         yield from iio.imiter(path, plugin="FFMPEG", **kwargs)
 
 

@@ -61,6 +61,28 @@ def test_read_mp4_written_by_imageio(tmp_path):
     assert small.shape == (12, 12, 12, 3)
 
 
+def test_a_phone_video_stored_sideways_keeps_its_aspect_when_read_at_a_size(tmp_path):
+    """A phone stores a portrait video as landscape frames with a display rotation, which ffmpeg applies. Read at a
+    size, its frames were scaled to the stored frame's aspect after ffmpeg had turned them upright: squeezed."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    stored = write_mp4(tmp_path / "stored.mp4", smooth_frames(6, 24, 64))  # landscape, 64 wide
+    ffmpeg, out = imageio_ffmpeg.get_ffmpeg_exe(), tmp_path / "phone.mp4"
+    turned = subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-display_rotation", "90", "-i", str(stored), "-c",
+                             "copy", str(out)], capture_output=True)
+    if turned.returncode:  # an ffmpeg before 6.1 takes the rotation as a tag
+        subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-i", str(stored), "-c", "copy", "-metadata:s:v:0",
+                        "rotate=90", str(out)], check=True)
+    upright = read_video_file(out)  # [6, 64, 24, 3]
+    assert upright.shape == (6, 64, 24, 3)  # a portrait video, as a player shows it
+    for size in [(16, 16), (12, 24)]:
+        got = read_video_file(out, size=size).astype(int)  # resized while decoding (ffmpeg's area scaler)
+        # the two resamplers differ by about 5 levels on these frames; the squeezed frames differed by 38
+        assert np.abs(got - resize_and_crop(upright, size)).mean() < 8
+
+
 def test_read_gif_greyscale_becomes_rgb(tmp_path):
     grey = np.stack([np.full((10, 14), 20 * i, np.uint8) for i in range(5)])  # [5, 10, 14]
     iio.imwrite(tmp_path / "g.gif", grey, plugin="pillow", duration=100, loop=0)
