@@ -415,7 +415,8 @@ def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
     if skipped:
         warnings.warn(f"skipped {len(skipped)} of {len(files)} unreadable files in {root} (first: {skipped[0]})")
     if dim:
-        warnings.warn(f"{len(dim)} of {len(files)} pictures in {root} are 16-bit and nearly black (first: {dim[0]})")
+        warnings.warn(f"{len(dim)} of the {len(images)} pictures read in {root} are 16-bit and nearly black (first: "
+                      f"{dim[0]})")
     if not images:
         raise ValueError(f"none of the {len(files)} image files in {root} could be read")
     return np.stack(images), None

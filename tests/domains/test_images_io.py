@@ -288,7 +288,7 @@ def test_16_bit_pictures_share_one_scale_and_a_dim_one_is_named(tmp_path):
         warnings.simplefilter("error")  # a 16-bit picture that uses its range reads without a word
         assert io.open_image(tmp_path / "bright.png", channels=1).max() == 156
     # a folder says it once, counting them
-    with pytest.warns(UserWarning, match=r"2 of 3 pictures in \S+ are 16-bit and nearly black \(first: night.png"):
+    with pytest.warns(UserWarning, match=r"2 of the 3 pictures read in \S+ are 16-bit and nearly black \(first: night"):
         x, _ = io.read_image_folder(tmp_path, 4, progress=False)
     assert sorted(int(v) for v in x.max(axis=(1, 2, 3))) == [1, 16, 156]
 
