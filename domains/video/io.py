@@ -3,7 +3,8 @@
 Frames are uint8 arrays [F, H, W, 3] (RGB). Containers ffmpeg understands (mp4, avi, mov, ...) are decoded
 with the imageio-ffmpeg backend (``imageio.v3`` plugin "FFMPEG"); GIFs go through pillow, which composes
 delta frames and palettes into full frames. Transparent pixels (a GIF's transparent colour, a PNG's alpha) are
-composited onto white, as the image domain reads pictures. Writing always goes through the ffmpeg binary that
+composited onto white, as the image domain reads pictures. Every decoded frame is one frame of a clip, however long
+it is shown (a GIF's frame delays, a variable frame rate). Writing always goes through the ffmpeg binary that
 imageio-ffmpeg ships, for mp4 (libx264, yuv420p) and for GIF (one palette built over the whole clip).
 """
 
