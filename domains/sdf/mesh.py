@@ -449,7 +449,8 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
 
     Accepts .npy, .npy.gz and .npz (the array under ``voxels``/``occupancy``/``data`` or its only array),
     shaped [N, 1, R, R, R], [N, R, R, R] or a single [R, R, R], and .binvox files (one grid, :func:`read_binvox`).
-    Values above 0.5 count as occupied. ``up_axis`` says which array axis is up in the file (2 for ModelNet, whose
+    Values above 0.5 count as occupied (0/1, 0/255, probabilities); negative values are refused (an SDF is not
+    occupancy). ``up_axis`` says which array axis is up in the file (2 for ModelNet, whose
     models are z-up, 1 if already y-up, as ShapeNet's models are).
     """
     path = Path(path)
@@ -473,6 +474,9 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
     check_real(arr, path, "voxel grids")
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():  # NaN > 0.5 is False: read as empty
         raise ValueError(f"{path}: voxel grids hold {int((~np.isfinite(arr)).sum())} NaN or Inf values")
+    if arr.dtype != np.bool_ and arr.size and arr.min() < 0:  # an SDF or a -1/+1 field: > 0.5 would be far outside
+        raise ValueError(f"{path}: voxel grids hold negative values (down to {arr.min():.3g}), but occupancy is 0 "
+                         "(empty) to 1 (occupied): an SDF grid, negative inside, is not a voxel grid")
     occ = arr > 0.5  # [N, R, R, R]
     if up_axis == 2:
         occ = zup_to_yup(occ)

@@ -292,6 +292,12 @@ def test_read_voxels_layouts_and_up_axis(tmp_path):
     np.save(tmp_path / "nan.npy", occ[:, 0])
     with pytest.raises(ValueError, match=r"nan.npy: voxel grids hold 1 NaN or Inf values$"):
         read_voxels(tmp_path / "nan.npy")
+    # an SDF grid (negative inside) given as voxels: its far outside (> 0.5) was read as occupied, its inside as empty
+    np.save(tmp_path / "sdf.npy", sphere_sdf(8, 0.5)[None])
+    with pytest.raises(ValueError, match=r"sdf.npy: voxel grids hold negative values \(down to -0.253\), but "
+                                         r"occupancy is 0 \(empty\) to 1 \(occupied\): an SDF grid, negative inside, "
+                                         r"is not a voxel grid$"):
+        read_voxels(tmp_path / "sdf.npy")
 
 
 def write_binvox(path: Path, occ: np.ndarray) -> Path:
