@@ -7,6 +7,7 @@ training size (an 8x8 digits model draws 32x32 pictures); ground truths and cont
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -123,8 +124,11 @@ class ImageDomain(Domain):
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """A picture -> [C, H, W] in [0, 1], centre-cropped to a square and resized to the model's size; palette,
         alpha and 16-bit pictures are converted."""
-        arr = io.open_image(path, size=spec.grid_shape[0], channels=spec.val_dims)  # [H, W, C] uint8
-        io.warn_if_unscaled(arr, path)
+        arr, peak = io.read_picture(path, size=spec.grid_shape[0], channels=spec.val_dims)  # [H, W, C] uint8
+        if peak is not None:  # 16-bit values of 12 bits or fewer: nearly black
+            warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
+        else:
+            io.warn_if_unscaled(arr, path)
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:

@@ -304,17 +304,22 @@ def read_cifar10(root: str | Path, split: str = "train", download: bool = False)
 # ---- folders of pictures and single pictures --------------------------------------------------------
 
 
+SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # integer pictures of more than 8 bits a value
+DIM_16_BIT = 4096  # a 16-bit picture whose values all lie below this uses 12 bits or fewer: it reads nearly black
+
+
 def image_to_array(img: Image.Image, channels: int = 3) -> np.ndarray:
     """Any PIL image -> uint8 [H, W, channels] (1 or 3).
 
-    16-bit and float images are rescaled (PIL's own convert would clip them to 255), and transparency is
-    composited onto white rather than dropped, so palette/alpha PNGs look as they do in a viewer.
+    16-bit pictures are scaled from their 0..65535 range (PIL's own convert would clip them to 255), every picture by
+    the same factor, so a dark one stays dark; float pictures from 0..1 (or 0..255 when they exceed 1). Transparency
+    is composited onto white rather than dropped, so palette/alpha PNGs look as they do in a viewer.
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 1.0 if img.mode == "F" and arr.max(initial=0) <= 1.0 else (255.0 if arr.max(initial=0) <= 255 else 65535.0)
+    if img.mode in SIXTEEN_BIT_MODES or img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)  # [H, W]
+        top = 65535.0 if img.mode != "F" else (1.0 if arr.max(initial=0) <= 1.0 else 255.0)
         gray = np.clip(np.round(arr / top * 255.0), 0, 255).astype(np.uint8)  # [H, W]
         return gray[..., None] if channels == 1 else np.repeat(gray[..., None], 3, axis=-1)
     if (img.mode == "P" and "transparency" in img.info) or img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
@@ -325,6 +330,21 @@ def image_to_array(img: Image.Image, channels: int = 3) -> np.ndarray:
     return arr[..., None] if channels == 1 else arr
 
 
+def dim_peak(img: Image.Image) -> int | None:
+    """The largest value of a 16-bit picture that uses 12 bits or fewer (below ``DIM_16_BIT``: a 12-bit camera's or
+    scanner's data), which reads as 0..15 of 255, nearly black; None for any other picture."""
+    if img.mode not in SIXTEEN_BIT_MODES:
+        return None
+    peak = int(np.asarray(img).max(initial=0))
+    return peak if peak < DIM_16_BIT else None
+
+
+def dim_note(peak: int) -> str:
+    """What a dim 16-bit picture (:func:`dim_peak`) reads as, and what to do."""
+    return (f"16-bit pixels reach only {peak} of 65535 (12-bit data?), so they read as 0..{round(peak / 257)} of 255, "
+            "nearly black: scale them to the 16-bit range (or save them as 8-bit)")
+
+
 def centre_square(img: Image.Image, size: int) -> Image.Image:
     """Centre-crop to a square and resize to size x size (Lanczos, which also antialiases downscaling)."""
     w, h = img.size
@@ -333,8 +353,8 @@ def centre_square(img: Image.Image, size: int) -> Image.Image:
     return img.crop((left, top, left + s, top + s)).resize((size, size), Image.Resampling.LANCZOS)
 
 
-def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> np.ndarray:
-    """One picture file -> uint8 [H, W, channels], centre-cropped and resized to size if given."""
+def read_picture(path: str | Path, size: int | None = None, channels: int = 3) -> tuple[np.ndarray, int | None]:
+    """:func:`open_image`, and the :func:`dim_peak` of the picture (None unless it is a dim 16-bit one)."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise ValueError(f"{path} is a folder: expected one image file")
@@ -344,7 +364,8 @@ def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> 
         with Image.open(path) as img:
             img.load()
             # a camera's EXIF orientation turns the picture upright, as viewers show it
-            arr = image_to_array(ImageOps.exif_transpose(img), channels)
+            upright = ImageOps.exif_transpose(img)
+            arr, peak = image_to_array(upright, channels), dim_peak(upright)
     except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
@@ -353,6 +374,15 @@ def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> 
         pil = Image.fromarray(arr[..., 0] if channels == 1 else arr)
         arr = np.array(centre_square(pil, size))
         arr = arr[..., None] if channels == 1 else arr
+    return arr, peak
+
+
+def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> np.ndarray:
+    """One picture file -> uint8 [H, W, channels], centre-cropped and resized to size if given; a 16-bit picture of
+    12 bits or fewer is read as it is (nearly black) with a warning (:func:`dim_peak`)."""
+    arr, peak = read_picture(path, size, channels)
+    if peak is not None:
+        warnings.warn(f"{Path(path).expanduser()}: {dim_note(peak)}", stacklevel=2)
     return arr
 
 
@@ -372,14 +402,21 @@ def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
     files = list_images(root) if files is None else files
     if not files:
         raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
-    images, skipped = [], []
+    images, skipped, dim = [], [], []
     for p in loop_progress(files, f"reading {Path(root).name}", unit="img", enabled=progress and len(files) >= 500):
         try:
-            images.append(open_image(p, size, channels=3))
+            arr, peak = read_picture(p, size, channels=3)
         except ValueError as e:
             skipped.append(f"{p.name}: {e}")
+            continue
+        images.append(arr)
+        if peak is not None:
+            dim.append(f"{p.name}: {dim_note(peak)}")
     if skipped:
         warnings.warn(f"skipped {len(skipped)} of {len(files)} unreadable files in {root} (first: {skipped[0]})")
+    if dim:
+        warnings.warn(f"{len(dim)} of the {len(images)} pictures read in {root} are 16-bit and nearly black (first: "
+                      f"{dim[0]})")
     if not images:
         raise ValueError(f"none of the {len(files)} image files in {root} could be read")
     return np.stack(images), None

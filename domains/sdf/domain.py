@@ -16,7 +16,8 @@ from pixeltransformer.domain import Domain, Files
 from pixeltransformer.files import atomic_write, cache_root, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import MESH_SUFFIXES, SDFCache, check_real, probability_field, read_voxels, voxels_to_sdf
+from .mesh import (MESH_SUFFIXES, SDFCache, check_real, probability_field, read_voxels, voxels_to_sdf,
+                   zup_to_yup)
 from .metrics import PLOT_GROUPS, iou_summary, shape_metrics
 from .visualize import MESH_FORMATS, shape_pictures
 
@@ -131,8 +132,9 @@ class SdfDomain(Domain):
     # ---- predict ----------------------------------------------------------------------------------------
     def read_input(self, path: Path, spec) -> torch.Tensor:
         """A mesh (normalised and converted like the training data, through the SDF cache, on the model's grid), an
-        SDF grid .npy [R, R, R] (its own size, in the normalised cube's units) or a .binvox file (its own size, turned
-        y-up as the training data's voxels were) -> [1, R, R, R] in [-t, t]."""
+        SDF grid .npy [R, R, R] (its own size, in the normalised cube's units, y up), or voxels: a .binvox file or a
+        .npy occupancy grid of 0 and 1 (its own size, turned y-up as the training data's voxel files were) -> [1, R,
+        R, R] in [-t, t]."""
         t = truncation_of(spec)
         suffix = path.suffix.lower()
         if suffix == ".npy":
@@ -146,9 +148,13 @@ class SdfDomain(Domain):
                 raise ValueError(f"{path}: expected a cubic SDF grid [R, R, R], got shape {grid.shape}")
             check_real(grid, path, "the SDF grid")
             if grid.dtype == np.bool_ or np.isin(grid, (0, 1)).all():
-                # an occupancy grid (ModelNet's voxels, a binvox export): 1 = inside, converted as the data is
-                grid = occupancy_sdf(grid.astype(bool), path)  # [R, R, R]
-                print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside", file=sys.stderr)
+                # an occupancy grid (ModelNet's voxels, a binvox export): 1 = inside, converted and turned as the
+                # model's voxel files were (voxel_up_axis), like a .binvox input
+                occ, up = grid.astype(bool), int(spec.extra.get("voxel_up_axis", 2))  # [R, R, R]
+                grid = occupancy_sdf(zup_to_yup(occ) if up == 2 else occ, path)  # [R, R, R]
+                turned = ", turned from z up to y up as the model's voxel files were (voxel_up_axis 2)" * (up == 2)
+                print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside{turned}",
+                      file=sys.stderr)
             if not np.isfinite(grid).all():
                 raise ValueError(f"{path}: the SDF grid must hold finite numbers (or be an occupancy grid of 0 and 1)")
             check_units(grid, path, t)

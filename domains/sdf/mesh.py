@@ -4,11 +4,12 @@ Conventions (shared with ``procedural.py``): the SDF is negative inside, positiv
 normalised cube [-1, 1]^3; grid point (i, j, k) of an R^3 grid sits at -1 + 2 (i, j, k) / (R - 1), and array
 axis a holds mesh coordinate a, so a mesh -> SDF -> marching cubes round trip keeps coordinates.
 
-Signs come from the generalised winding number (inside where it exceeds 1/2), which stays right on the
-non-watertight meshes ShapeNet is full of. Magnitudes come from libigl's exact point-to-mesh distance. We
-do not take the value of ``igl.signed_distance`` with a winding-number sign type directly: in libigl 2.6.3
-that value is the distance times (1 - 2 |w|) (a continuous sign), not the distance, e.g. 0.189 instead of
-0.191 at a point whose winding number is 0.005.
+Signs come from the generalised winding number (inside where its magnitude exceeds 1/2), which stays right on the
+non-watertight meshes ShapeNet is full of; its magnitude, because a mesh wound inside out (every normal pointing
+inwards, as some exporters leave them) has a winding number of -1 inside. Magnitudes come from libigl's exact
+point-to-mesh distance. We do not take the value of ``igl.signed_distance`` with a winding-number sign type
+directly: in libigl 2.6.3 that value is the distance times (1 - 2 |w|) (a continuous sign), not the distance, e.g.
+0.189 instead of 0.191 at a point whose winding number is 0.005.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from pixeltransformer.loopbar import loop_progress
 
 from .procedural import grid_points
 
-# Bump when the conversion changes, so that old cache entries are not reused.
+# Bump when a conversion changes, so that old cache entries are not reused: voxels -> SDF (the voxel caches) and
+# meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing).
 CONVERSION_VERSION = 1
+MESH_CONVERSION_VERSION = 2
 SIGN_TYPES = ("fast_winding_number", "winding_number")
 MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")  # what load_mesh reads
 VOXEL_SUFFIXES = (".npy", ".npy.gz", ".npz", ".binvox")  # what read_voxels reads
@@ -153,7 +156,8 @@ def split_long_edges(v: np.ndarray, f: np.ndarray, max_edge: float) -> tuple[np.
 
 
 def _winding_number(v: np.ndarray, f: np.ndarray, q: np.ndarray, sign: str, chunk: int) -> np.ndarray:
-    """Generalised winding number of the mesh at points q [n, 3] -> [n], in chunks of query points."""
+    """Generalised winding number of the mesh at points q [n, 3] -> [n], in chunks of query points. Its magnitude
+    says inside (> 1/2); its sign only how the faces are wound."""
     fn = igl.winding_number if sign == "winding_number" else igl.fast_winding_number
     out = np.empty(len(q))
     for start in range(0, len(q), chunk):
@@ -223,14 +227,14 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
     near_idx = np.flatnonzero(~far)
     w = _winding_number(v, f, pts[np.concatenate([near_idx, vote_idx])], sign, chunk)  # [n_near + n_votes]
     inside = np.zeros(len(pts), dtype=bool)  # [N]
-    inside[near_idx] = w[: len(near_idx)] > 0.5
-    vote_in = w[len(near_idx) :] > 0.5  # [n_votes]
+    inside[near_idx] = np.abs(w[: len(near_idx)]) > 0.5
+    vote_in = np.abs(w[len(near_idx) :]) > 0.5  # [n_votes]
     ayes = np.bincount(labels[vote_idx], weights=vote_in, minlength=n_comp + 1)  # [n_comp + 1]
     total = np.bincount(labels[vote_idx], minlength=n_comp + 1)  # [n_comp + 1]
     inside[far] = (ayes == total)[labels[far]] & (total[labels[far]] > 0)
     leaked = np.flatnonzero(far & ((ayes > 0) & (ayes < total))[labels])
     if len(leaked):
-        inside[leaked] = _winding_number(v, f, pts[leaked], sign, chunk) > 0.5
+        inside[leaked] = np.abs(_winding_number(v, f, pts[leaked], sign, chunk)) > 0.5
 
     out = np.where(inside, -dist, dist)  # [N]
     if shell > 0:
@@ -263,7 +267,7 @@ class SDFCache:
         self.kept: list[Path] = []  # mesh files of the last build that made it, in order
 
     def key(self, path: str | Path, resolution: int) -> str:
-        settings = (f"v{CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
+        settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
                     f"|s{self.shell_voxels!r}")
         return hashlib.sha256(f"{file_digest(Path(path))}|{settings}".encode()).hexdigest()[:32]
 
@@ -445,7 +449,8 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
 
     Accepts .npy, .npy.gz and .npz (the array under ``voxels``/``occupancy``/``data`` or its only array),
     shaped [N, 1, R, R, R], [N, R, R, R] or a single [R, R, R], and .binvox files (one grid, :func:`read_binvox`).
-    Values above 0.5 count as occupied. ``up_axis`` says which array axis is up in the file (2 for ModelNet, whose
+    Values above 0.5 count as occupied (0/1, 0/255, probabilities); negative values are refused (an SDF is not
+    occupancy). ``up_axis`` says which array axis is up in the file (2 for ModelNet, whose
     models are z-up, 1 if already y-up, as ShapeNet's models are).
     """
     path = Path(path)
@@ -469,6 +474,9 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
     check_real(arr, path, "voxel grids")
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():  # NaN > 0.5 is False: read as empty
         raise ValueError(f"{path}: voxel grids hold {int((~np.isfinite(arr)).sum())} NaN or Inf values")
+    if arr.dtype != np.bool_ and arr.size and arr.min() < 0:  # an SDF or a -1/+1 field: > 0.5 would be far outside
+        raise ValueError(f"{path}: voxel grids hold negative values (down to {arr.min():.3g}), but occupancy is 0 "
+                         "(empty) to 1 (occupied): an SDF grid, negative inside, is not a voxel grid")
     occ = arr > 0.5  # [N, R, R, R]
     if up_axis == 2:
         occ = zup_to_yup(occ)

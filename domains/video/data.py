@@ -24,8 +24,8 @@ from pixeltransformer.datamodule import (SPLITS, SignalDataModule, default_root,
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
-from .io import (VIDEO_SUFFIXES, FolderClips, VideoFolder, as_size, cut_clips, read_video_file,
-                 read_video_npz, read_video_folder, source_videos)
+from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoFolder, as_size, cut_clips, read_strip,
+                 read_video_file, read_video_npz, read_video_folder, source_videos, strip_problem)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -280,16 +280,22 @@ class VideoDataModule(SignalDataModule):
 def load_user_video(
     path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32, frame_step: int = 1, start: int = 0
 ) -> torch.Tensor:
-    """One clip from a video file, GIF or .npz (its first clip) -> FloatTensor [3, T, H, W] in [0, 1]."""
+    """One clip from a video file, GIF, .npz (its first clip) or a JPEG/PNG strip of square frames stacked top to
+    bottom (TinyVideos', as a folder of videos reads them) -> FloatTensor [3, T, H, W] in [0, 1]."""
     path = Path(path)
-    if path.suffix.lower() == ".npz":
+    suffix = path.suffix.lower()
+    not_strip = strip_problem(path) if suffix in STRIP_SUFFIXES else None
+    if suffix == ".npz":
         frames = read_video_npz(path)[0]  # [F, H, W, 3]
+    elif suffix in STRIP_SUFFIXES and not_strip is None:
+        frames = read_strip(path)  # [F, W, W, 3], resized with the clip below
     else:
         frames = read_video_file(path, size=size)  # [F, H, W, 3]
     span = (num_frames - 1) * frame_step + 1
     if len(frames) == 1 and span > 1:
-        raise ValueError(f"{path}: a still image (one frame), not a video; give a video file "
-                         f"({', '.join(VIDEO_SUFFIXES)}) or a clip .npz, or complete a picture with DOMAIN=images")
+        raise ValueError(f"{path}: a still image (one frame), not a video{f', and {not_strip}' if not_strip else ''}; "
+                         f"give a video file ({', '.join(VIDEO_SUFFIXES)}), a strip ({', '.join(STRIP_SUFFIXES)}) or a "
+                         "clip .npz, or complete a picture with DOMAIN=images")
     if start < 0 or len(frames) < start + span:
         raise ValueError(
             f"{path}: {len(frames)} frames; a clip of {num_frames} frames (step {frame_step}) from frame {start} "

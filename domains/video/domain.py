@@ -32,7 +32,7 @@ class VideoDomain(Domain):
 
     name = "video"
     row_names = ("t", "y", "x", "r", "g", "b")
-    input_help = "a video file (mp4, avi, mov, mkv, webm), a GIF or an .npz of clips"
+    input_help = "a video file (mp4, avi, mov, mkv, webm), a GIF, a JPEG/PNG strip of square frames or an .npz of clips"
 
     def __init__(self, max_context: int = 4096, gif: bool = True):
         if max_context < 1:

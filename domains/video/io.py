@@ -2,7 +2,9 @@
 
 Frames are uint8 arrays [F, H, W, 3] (RGB). Containers ffmpeg understands (mp4, avi, mov, ...) are decoded
 with the imageio-ffmpeg backend (``imageio.v3`` plugin "FFMPEG"); GIFs go through pillow, which composes
-delta frames and palettes into full RGB frames. Writing always goes through the ffmpeg binary that
+delta frames and palettes into full frames. Transparent pixels (a GIF's transparent colour, a PNG's alpha) are
+composited onto white, as the image domain reads pictures. Every decoded frame is one frame of a clip, however long
+it is shown (a GIF's frame delays, a variable frame rate). Writing always goes through the ffmpeg binary that
 imageio-ffmpeg ships, for mp4 (libx264, yuv420p) and for GIF (one palette built over the whole clip).
 """
 
@@ -51,18 +53,22 @@ def as_size(size: int | Sequence[int]) -> tuple[int, int]:
 
 
 def to_rgb(frames: np.ndarray) -> np.ndarray:
-    """Greyscale [F, H, W] / [F, H, W, 1] or RGBA [F, H, W, 4] -> RGB uint8 [F, H, W, 3]."""
+    """Greyscale [F, H, W] / [F, H, W, 1] or RGB [F, H, W, 3], with an alpha channel or without (grey + alpha
+    [F, H, W, 2], RGBA [F, H, W, 4]) -> RGB uint8 [F, H, W, 3]; transparent pixels are composited onto white (the
+    colour a transparent GIF pixel hides is arbitrary: its palette entry's)."""
     if frames.ndim == 3:
         frames = frames[..., None]  # [F, H, W, 1]
     if frames.ndim != 4 or frames.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(f"expected frames [F, H, W(, C)] with C in 1..4, got shape {frames.shape}")
-    c = frames.shape[-1]
-    if c in (1, 2):  # grey (+ alpha): the alpha channel is dropped, like a viewer on black would not
-        frames = np.repeat(frames[..., :1], 3, axis=-1)
-    elif c == 4:
-        frames = frames[..., :3]
     if frames.dtype != np.uint8:
         frames = np.clip(frames, 0, 255).astype(np.uint8)
+    c = frames.shape[-1]
+    if c in (2, 4):
+        alpha = frames[..., -1:].astype(np.uint16)  # [F, H, W, 1]
+        colour = frames[..., :-1].astype(np.uint16)  # [F, H, W, C - 1]
+        frames = ((colour * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)  # on white
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
     return np.ascontiguousarray(frames)  # [F, H, W, 3]
 
 
@@ -117,19 +123,21 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
     """Decoded frames of one file, one [H, W, C] array at a time; with ``size``, ffmpeg scales while it
     decodes (aspect kept, covering ``size``), which is several times faster than decoding HD frames."""
     if path.suffix.lower() in (".gif",) + IMAGE_SUFFIXES:
-        # mode="RGB" makes pillow compose palette, transparency and delta frames into full frames
-        frames = iio.imread(path, plugin="pillow", mode="RGB")  # [F, H, W, 3] or [H, W, 3]
+        # a mode makes pillow compose palette, transparency and delta frames into full frames; RGBA keeps what is
+        # transparent, which to_rgb composites onto white (JPEG and BMP have no transparency)
+        mode = "RGB" if path.suffix.lower() in (".jpg", ".jpeg", ".bmp") else "RGBA"
+        frames = iio.imread(path, plugin="pillow", mode=mode)  # [F, H, W, C] or [H, W, C]
         yield from (frames if frames.ndim == 4 else frames[None])
         return
     kwargs = dict(output_params=_every_frame_once())
-    if size is not None:
-        meta = iio.immeta(path, plugin="FFMPEG")
-        w, h = meta["source_size"]
-        if meta.get("rotate", 0) in (90, 270):  # ffmpeg auto-rotates, so the frames come out transposed
-            w, h = h, w
-        rh, rw = cover_size((h, w), size)
-        kwargs = dict(size=(rw, rh), output_params=["-sws_flags", "area", *_every_frame_once()])
     with _quiet_ffmpeg_size_note():
+        if size is not None:
+            # the size of the frames ffmpeg hands on: turned upright where the file says so (a phone's portrait
+            # video is stored landscape with a display rotation, which recent ffmpeg reports in words imageio's
+            # "rotate" does not read), so the aspect kept is the one a player shows
+            w, h = iio.immeta(path, plugin="FFMPEG")["size"]
+            rh, rw = cover_size((h, w), size)
+            kwargs = dict(size=(rw, rh), output_params=["-sws_flags", "area", *_every_frame_once()])
         yield from iio.imiter(path, plugin="FFMPEG", **kwargs)
 
 
@@ -201,6 +209,15 @@ def strip_length(path: str | Path) -> int:
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # UnidentifiedImageError: OSError
         raise VideoDecodeError(f"cannot decode video {path}: {first_line(err) or type(err).__name__}") from err
     return _strip_frames(path, w, h) if whole else len(read_strip(path))
+
+
+def strip_problem(path: str | Path) -> str | None:
+    """None when a picture is a strip of square frames (:func:`strip_length`, from its header), else why not."""
+    try:
+        strip_length(path)
+    except VideoDecodeError as err:
+        return str(err).removeprefix(f"{path}: ")
+    return None
 
 
 def num_clips(num_frames_total: int, num_frames: int, stride: int, frame_step: int = 1) -> int:

@@ -274,6 +274,39 @@ def test_user_image_modes(tmp_path):
         io.open_image(tmp_path / "absent.png")
 
 
+def test_16_bit_pictures_share_one_scale_and_a_dim_one_is_named(tmp_path):
+    # values of 200 in a 16-bit picture are nearly black in any viewer: they are not 8-bit values to read as 200
+    Image.fromarray(np.full((4, 4), 200, np.uint16)).save(tmp_path / "night.png")
+    with pytest.warns(UserWarning, match=r"night.png: 16-bit pixels reach only 200 of 65535 .* 0..1 of 255"):
+        assert io.open_image(tmp_path / "night.png", channels=1).max() == 1
+    # a 12-bit camera's data in a 16-bit file: read on the 16-bit scale too, and named
+    Image.fromarray(np.linspace(0, 4095, 16).reshape(4, 4).astype(np.uint16)).save(tmp_path / "twelve.png")
+    with pytest.warns(UserWarning, match=r"twelve.png: 16-bit pixels reach only 4095 of 65535 \(12-bit data\?\)"):
+        assert io.open_image(tmp_path / "twelve.png", channels=1).max() == 16
+    Image.fromarray(np.full((4, 4), 40000, np.uint16)).save(tmp_path / "bright.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a 16-bit picture that uses its range reads without a word
+        assert io.open_image(tmp_path / "bright.png", channels=1).max() == 156
+    # a folder says it once, counting them
+    with pytest.warns(UserWarning, match=r"2 of the 3 pictures read in \S+ are 16-bit and nearly black \(first: night"):
+        x, _ = io.read_image_folder(tmp_path, 4, progress=False)
+    assert sorted(int(v) for v in x.max(axis=(1, 2, 3))) == [1, 16, 156]
+
+
+def test_a_dim_16_bit_input_to_predict_is_named_once(tmp_path):
+    from domains.images.domain import ImageDomain
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec(domain="images", dataset="digits", grid_shape=(4, 4), val_dims=1, val_range=(0, 1), num_bins=32)
+    Image.fromarray(np.full((4, 4), 100, np.uint16)).save(tmp_path / "dark.png")  # 0 of 255 on the 16-bit scale
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        signal = ImageDomain().read_input(tmp_path / "dark.png", spec)  # [1, 4, 4]
+    assert signal.shape == (1, 4, 4) and signal.max() == 0
+    # what the pixels are, not the guess that 0..1 values were saved as 8-bit
+    assert [str(w.message).split(": ", 1)[1][:24] for w in caught] == ["16-bit pixels reach only"]
+
+
 def test_shared_samples():
     if not (SHARED / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("shared sample data not present")

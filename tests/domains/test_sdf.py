@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import os
@@ -69,6 +70,21 @@ def test_box_mesh_sdf_is_exact_and_truncation_clamps():
     trunc = mesh_to_sdf(m.vertices, m.faces, R, truncation=0.1)
     np.testing.assert_allclose(trunc, np.clip(sdf, -0.1, 0.1), atol=1e-5)
     assert trunc.min() == pytest.approx(-0.1) and trunc.max() == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("sign", ["fast_winding_number", "winding_number"])
+def test_a_mesh_wound_inside_out_is_as_solid_as_the_mesh(sign):
+    m = icosphere()
+    box = trimesh.creation.box(extents=[0.3, 0.3, 0.3])
+    box.apply_translation([0, 0, 0.8])
+    flipped = m.copy()
+    flipped.invert()  # every face wound the other way: normals point inwards, the winding number is -1 inside
+    sdf = mesh_to_sdf(m.vertices, m.faces, R, sign=sign)
+    np.testing.assert_array_equal(mesh_to_sdf(flipped.vertices, flipped.faces, R, sign=sign), sdf)
+    # one part of a model inverted, the other not: both solid
+    both = trimesh.util.concatenate([flipped, box])
+    mixed = mesh_to_sdf(both.vertices, both.faces, R, sign=sign)
+    assert (mixed < 0).sum() > 0.95 * ((sdf < 0).sum() + (0.3 / VOXEL) ** 3)
 
 
 def test_sign_survives_a_hole():
@@ -276,6 +292,12 @@ def test_read_voxels_layouts_and_up_axis(tmp_path):
     np.save(tmp_path / "nan.npy", occ[:, 0])
     with pytest.raises(ValueError, match=r"nan.npy: voxel grids hold 1 NaN or Inf values$"):
         read_voxels(tmp_path / "nan.npy")
+    # an SDF grid (negative inside) given as voxels: its far outside (> 0.5) was read as occupied, its inside as empty
+    np.save(tmp_path / "sdf.npy", sphere_sdf(8, 0.5)[None])
+    with pytest.raises(ValueError, match=r"sdf.npy: voxel grids hold negative values \(down to -0.253\), but "
+                                         r"occupancy is 0 \(empty\) to 1 \(occupied\): an SDF grid, negative inside, "
+                                         r"is not a voxel grid$"):
+        read_voxels(tmp_path / "sdf.npy")
 
 
 def write_binvox(path: Path, occ: np.ndarray) -> Path:
@@ -330,6 +352,11 @@ def test_binvox_voxels_land_where_the_same_shape_does_as_a_mesh_or_an_array(tmp_
                       extra={"truncation": 0.1, "voxel_up_axis": 2})
     got = SdfDomain().read_input(tmp_path / "box.binvox", spec)  # [1, R, R, R]
     np.testing.assert_array_equal(got[0].numpy() < 0, yup)
+    # the same z-up grid as an occupancy .npy (a grid of ModelNet's voxel file) is turned y-up too
+    np.testing.assert_array_equal(SdfDomain().read_input(tmp_path / "box.npy", spec), got)
+    np.save(tmp_path / "yup.npy", yup)  # and a model whose voxel files were y up takes it as it is
+    yup_spec = dataclasses.replace(spec, extra={"truncation": 0.1, "voxel_up_axis": 1})
+    np.testing.assert_array_equal(SdfDomain().read_input(tmp_path / "yup.npy", yup_spec), got)
 
 
 def test_datamodule_reads_folders_of_binvox_files(tmp_path):

@@ -61,6 +61,28 @@ def test_read_mp4_written_by_imageio(tmp_path):
     assert small.shape == (12, 12, 12, 3)
 
 
+def test_a_phone_video_stored_sideways_keeps_its_aspect_when_read_at_a_size(tmp_path):
+    """A phone stores a portrait video as landscape frames with a display rotation, which ffmpeg applies. Read at a
+    size, its frames were scaled to the stored frame's aspect after ffmpeg had turned them upright: squeezed."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    stored = write_mp4(tmp_path / "stored.mp4", smooth_frames(6, 24, 64))  # landscape, 64 wide
+    ffmpeg, out = imageio_ffmpeg.get_ffmpeg_exe(), tmp_path / "phone.mp4"
+    turned = subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-display_rotation", "90", "-i", str(stored), "-c",
+                             "copy", str(out)], capture_output=True)
+    if turned.returncode:  # an ffmpeg before 6.1 takes the rotation as a tag
+        subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-i", str(stored), "-c", "copy", "-metadata:s:v:0",
+                        "rotate=90", str(out)], check=True)
+    upright = read_video_file(out)  # [6, 64, 24, 3]
+    assert upright.shape == (6, 64, 24, 3)  # a portrait video, as a player shows it
+    for size in [(16, 16), (12, 24)]:
+        got = read_video_file(out, size=size).astype(int)  # resized while decoding (ffmpeg's area scaler)
+        # the two resamplers differ by about 5 levels on these frames; the squeezed frames differed by 38
+        assert np.abs(got - resize_and_crop(upright, size)).mean() < 8
+
+
 def test_read_gif_greyscale_becomes_rgb(tmp_path):
     grey = np.stack([np.full((10, 14), 20 * i, np.uint8) for i in range(5)])  # [5, 10, 14]
     iio.imwrite(tmp_path / "g.gif", grey, plugin="pillow", duration=100, loop=0)
@@ -68,6 +90,30 @@ def test_read_gif_greyscale_becomes_rgb(tmp_path):
     assert got.shape == (5, 10, 14, 3)
     assert (got[..., 0] == got[..., 1]).all() and (got[..., 1] == got[..., 2]).all()
     assert np.abs(got[:, 0, 0, 0].astype(int) - np.arange(5) * 20).max() <= 2
+
+
+def test_transparent_gif_and_png_pixels_read_white_as_pictures_do(tmp_path):
+    """A transparent GIF pixel hides its palette entry's colour (here green), which was read as the pixel's colour; a
+    PNG's alpha was dropped. Both are composited onto white, as the image domain reads pictures."""
+    frames = []
+    for t in range(3):  # a red pixel moving along the top row of a transparent 8x8 picture
+        frame = Image.new("P", (8, 8), 0)
+        frame.putpalette([0, 255, 0] + [255, 0, 0] * 255)  # entry 0 (green) is the transparent one
+        frame.putpixel((t, 0), 1)
+        frames.append(frame)
+    frames[0].save(tmp_path / "t.gif", save_all=True, append_images=frames[1:], transparency=0, duration=100,
+                   disposal=2, loop=0)
+    got = read_video_file(tmp_path / "t.gif")  # [3, 8, 8, 3]
+    assert got.shape == (3, 8, 8, 3)
+    assert [tuple(got[t, 0, t]) for t in range(3)] == [(255, 0, 0)] * 3
+    assert (got[:, 4:] == 255).all()  # transparent: white, not the hidden green
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 1] = 255  # green, fully transparent ...
+    rgba[:4, :, 3] = 255  # ... except the top half; and half transparent black in the corner
+    rgba[7, 7] = (0, 0, 0, 128)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    got = read_video_file(tmp_path / "t.png")[0]  # [8, 8, 3]
+    assert (got[:4] == (0, 255, 0)).all() and (got[4:7] == 255).all() and tuple(got[7, 7]) == (127, 127, 127)
 
 
 def test_read_npz_and_its_errors(tmp_path):
@@ -520,6 +566,24 @@ def test_load_user_video_and_mask(tmp_path):
     iio.imwrite(tmp_path / "black.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="no white"):
         load_mask_video(tmp_path / "black.png", 4, 8)
+
+
+def test_a_tinyvideos_strip_to_complete_is_read_as_a_folder_reads_it(tmp_path):
+    """A strip of square frames (TinyVideos' JPEGs, which DATA=folder trains on) was refused by make sample as "a still
+    image", with the advice to complete a picture with DOMAIN=images."""
+    frames = smooth_frames(10, 24, 24)  # [10, 24, 24, 3]
+    (tmp_path / "videos").mkdir()
+    iio.imwrite(tmp_path / "videos" / "0000.png", frames.reshape(10 * 24, 24, 3))  # frame 0 on top
+    clip = load_user_video(tmp_path / "videos" / "0000.png", num_frames=8, size=12)  # [3, 8, 12, 12]
+    folder = read_video_folder(tmp_path / "videos", num_frames=8, size=12, progress=False)
+    assert clip.shape == (3, 8, 12, 12)
+    torch.testing.assert_close(clip, torch.from_numpy(folder.clips[0]).permute(3, 0, 1, 2).float() / 255)
+    with pytest.raises(ValueError, match="0000.png: 10 frames; a clip of 12 frames"):
+        load_user_video(tmp_path / "videos" / "0000.png", num_frames=12, size=12)
+    iio.imwrite(tmp_path / "tall.png", np.zeros((50, 24, 3), np.uint8))  # 50 rows of 24: no whole frames
+    with pytest.raises(ValueError, match=r"tall.png: a still image \(one frame\), not a video, and a 24x50 picture is "
+                                         r"not a strip of square frames"):
+        load_user_video(tmp_path / "tall.png", num_frames=8, size=12)
 
 
 # ---- pictures and metrics --------------------------------------------------------------------------
