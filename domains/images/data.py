@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import (SignalDataModule, default_root, float_signal, official_split_indices,
+from pixeltransformer.datamodule import (SignalDataModule, float_signal, official_split_indices,
                                          split_folders, split_indices)
 from pixeltransformer.signal import SignalSpec
 
@@ -115,7 +115,7 @@ class ImageDataModule(SignalDataModule):
         self.dataset_name = dataset
         if self.root is None and dataset in DEFAULT_ROOTS:
             fetch = "add --data.init_args.download=true to fetch it" if dataset in ("mnist", "cifar10") else ""
-            self.root = default_root(DEFAULT_ROOTS[dataset], must_exist=not download, how=fetch)
+            self.root = self.default_data_root(DEFAULT_ROOTS[dataset], how=fetch, required=not download)
         if splits is not None and len(splits) != 3:
             raise ValueError(f"splits must be (train, val, test), got {splits}")
         self.splits = None if splits is None else tuple(int(s) for s in splits)
@@ -164,6 +164,9 @@ class ImageDataModule(SignalDataModule):
         return NUM_CLASSES[self.dataset_name] if self._load_pools()[self._pool_of("train")][1] is not None else None
 
     def prepare_data(self) -> None:
+        """Download MNIST or CIFAR-10 where asked and missing (a prediction from a user's file downloads nothing)."""
+        if self.predicts_a_file:
+            return
         if self.download and self.dataset_name == "mnist":
             if not io.mnist_available(self.root, "test"):
                 io.download_mnist(self.root, "test")
@@ -204,6 +207,7 @@ class ImageDataModule(SignalDataModule):
         for a folder with train/, val/ and test/ folders)."""
         if self._pools is not None:
             return self._pools
+        self.check_data_roots()
         if self.download:
             self.prepare_data()
         size, name = self.image_size, self.dataset_name

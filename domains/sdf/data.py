@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixeltransformer.datamodule import (SPLITS, SignalDataModule, default_root, official_split_indices,
+from pixeltransformer.datamodule import (SPLITS, SignalDataModule, official_split_indices,
                                          split_folders, split_indices)
 from pixeltransformer.files import atomic_write, cache_root, data_files, file_digest
 from pixeltransformer.loopbar import loop_progress
@@ -264,11 +264,7 @@ class SDFDataModule(SignalDataModule):
             self.mixture = self._check_mixture(mixture, eval_source, epoch_size)
         elif dataset != "procedural":
             if self.root is None:
-                self.root = default_root(DEFAULT_ROOTS[dataset])
-            if not self.root.exists():
-                raise FileNotFoundError(f"SDFDataModule: root {self.root} does not exist")
-            if dataset == "meshes" and not self.root.is_dir():
-                raise ValueError(f"SDFDataModule: root {self.root} must be a folder of meshes for dataset='meshes'")
+                self.root = self.default_data_root(DEFAULT_ROOTS[dataset])
         self.dataset_name = dataset
         self.resolution = resolution
         self.truncation = float(truncation)
@@ -309,11 +305,32 @@ class SDFDataModule(SignalDataModule):
     # ---- building the caches ----------------------------------------------------------------------
 
     def prepare_data(self) -> None:
-        """Build every split's grids into the cache (Lightning runs this on one process per node)."""
+        """Build every split's grids into the cache (Lightning runs this on one process per node); a prediction
+        from a user's file builds none."""
+        if self.predicts_a_file:
+            return
         for split in SPLITS:
             self.build_split(split)
 
+    def check_data_roots(self) -> None:
+        """The folders and files the data is read from exist: asked where the data is first read and by the command
+        line before a run starts, not when the module is made (a prediction from a user's file reads none of them)."""
+        super().check_data_roots()
+        if self.dataset_name == "procedural":
+            return
+        roots = [("root", self.root)]
+        if self.dataset_name == "mixture":
+            named = {"meshes": ("mesh_root", self.mesh_root), "voxels": ("voxel_root", self.voxel_root)}
+            used = {n for n, w in self.mixture.items() if w > 0} | {self.eval_source}
+            roots = [named[n] for n in SOURCES if n in used and n in named]
+        for arg, root in roots:
+            if not root.exists():
+                raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
+        if self.dataset_name == "meshes" and not self.root.is_dir():
+            raise ValueError(f"SDFDataModule: root {self.root} must be a folder of meshes for dataset='meshes'")
+
     def build_split(self, split: str) -> Dataset:
+        self.check_data_roots()
         if self.dataset_name == "mixture":
             return self._mixture(split)
         return self._source(self.dataset_name, split, self.root)
@@ -345,10 +362,7 @@ class SDFDataModule(SignalDataModule):
             if name in roots:
                 arg, root = roots[name]
                 if root is None:
-                    root = default_root(DEFAULT_ROOTS[name], option=arg)
-                    setattr(self, arg, root)
-                if not root.exists():
-                    raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
+                    setattr(self, arg, self.default_data_root(DEFAULT_ROOTS[name], option=arg))
         return weights
 
     def _mixture(self, split: str) -> Dataset:

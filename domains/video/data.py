@@ -19,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import (SPLITS, SignalDataModule, default_root, float_signal, group_split,
+from pixeltransformer.datamodule import (SPLITS, SignalDataModule, float_signal, group_split,
                                          official_split_indices, split_folders)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -122,7 +122,7 @@ class VideoDataModule(SignalDataModule):
         if dataset not in ("synthetic", "folder", "npz"):
             raise ValueError(f"VideoDataModule: dataset must be 'synthetic', 'folder' or 'npz', got {dataset!r}")
         if dataset != "synthetic" and self.root is None:
-            self.root = default_root(DEFAULT_ROOTS[dataset])
+            self.root = self.default_data_root(DEFAULT_ROOTS[dataset])
         if bins not in ("kmeans", "uniform"):
             raise ValueError(f"VideoDataModule: bins must be 'kmeans' or 'uniform', got {bins!r}")
         if split_by not in ("video", "clip"):
@@ -154,6 +154,7 @@ class VideoDataModule(SignalDataModule):
     # ---- data ------------------------------------------------------------------------------------
     def _load(self) -> tuple[np.ndarray | FolderClips, np.ndarray]:
         """All clips [N, T, H, W, 3] uint8 (a folder's: :class:`FolderClips`) and the video each came from [N]."""
+        self.check_data_roots()
         if self.dataset_name == "synthetic":
             h, w = self.size
             side = max(h, w)  # digits move on a square canvas; a non-square frame is its centre crop

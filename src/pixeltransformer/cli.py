@@ -254,7 +254,10 @@ class PixelTransformerCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
-        parser.link_arguments("data", "model.spec", apply_on="instantiate", compute_fn=data_spec)
+        if parser.prog != "pixeltransformer predict":
+            parser.link_arguments("data", "model.spec", apply_on="instantiate", compute_fn=data_spec)
+        # a prediction's model takes its spec (bins, grid) from --ckpt_path, which predict requires: the user's file
+        # is all it reads, so the training data need not be on the machine (k-means bins would read its pixels)
         parser.add_argument("--run_root", type=str, default="runs", help="runs go to <run_root>/<domain>/<run_name>")
         parser.add_argument("--run_name", type=str | None, default=None, help="default: the start time")
         parser.add_argument("--resume", type=str | None, default=None,
@@ -376,6 +379,8 @@ class PixelTransformerCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
+            if self.subcommand != "predict" and hasattr(self.datamodule, "check_data_roots"):
+                self.datamodule.check_data_roots()  # missing data: one line before a run starts (predict reads none)
         except BaseException:  # bad data or options, found after the run folder was named
             self._drop_new_run()
             raise

@@ -328,6 +328,7 @@ class SignalDataModule(L.LightningDataModule):
         self._resume_state: dict[str, Any] | None = None
         self._train_sampler: ResumableRandomSampler | None = None
         self.predict_inputs: Dataset | None = None  # set by `pixeltransformer predict` (predict.PredictionInputs)
+        self._default_roots: dict[str, tuple[str, str]] = {}  # option -> (place below data_dir(), how to get it)
 
     # ---- what a domain provides -------------------------------------------------------------
     @property
@@ -338,6 +339,20 @@ class SignalDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     # ---- shared machinery -------------------------------------------------------------------
+    def default_data_root(self, relative: str, how: str = "", option: str = "root", required: bool = True) -> Path:
+        """``data_dir() / relative``, a dataset's default place. Whether the data is there is asked where it is first
+        read and by the command line before a run starts (:meth:`check_data_roots`), not here: a prediction from a
+        user's file reads none of it."""
+        if required:
+            self._default_roots[option] = (relative, how)
+        return default_root(relative, must_exist=False)
+
+    def check_data_roots(self) -> None:
+        """For a default place that holds no data, the one-line FileNotFoundError that says where to put it (a domain
+        adds the places it was given)."""
+        for option, (relative, how) in self._default_roots.items():
+            default_root(relative, how=how, option=option)
+
     def dataset(self, split: str) -> Dataset:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
@@ -370,10 +385,14 @@ class SignalDataModule(L.LightningDataModule):
             raise ValueError(f"{name}: the {split} split yields values in [{span[0]:.4g}, {span[1]:.4g}], "
                              f"outside its spec's val_range [{lo:.4g}, {hi:.4g}], which the value bins span")
 
+    @property
+    def predicts_a_file(self) -> bool:
+        """A predict of a user's file: it reads, builds and downloads no split (prepare_data and setup skip them)."""
+        return self.predict_inputs is not None
+
     def setup(self, stage: str | None = None) -> None:
-        # a predict of a user's file reads no split
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",),
-                  "predict": () if self.predict_inputs is not None else ("test",)}
+                  "predict": () if self.predicts_a_file else ("test",)}
         for split in wanted.get(stage or "fit", SPLITS):
             self.dataset(split)
 

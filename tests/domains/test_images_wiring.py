@@ -312,6 +312,40 @@ def test_predict_with_a_mask_and_with_a_context_file(tiny_run, tmp_path):
     assert observed[0, 0] == 0 and observed[-1, -1] == 255 and not (tmp_path / "c" / "input.png").exists()
 
 
+def test_predict_needs_only_the_checkpoint_not_the_training_data(tmp_path, monkeypatch):
+    """A picture folder trained with k-means colours: `predict` took its spec from the data config, so it read every
+    training picture again to refit the colours, and failed where the folder is not (a laptop, after training on a
+    cluster). Its colours and grid come from the checkpoint, and the training data is not looked for."""
+    write_folder(tmp_path / "pictures", n=10)
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "no-data"))
+    overlay = tmp_path / "folder.yaml"
+    data = {"dataset": "folder", "root": str(tmp_path / "pictures"), "image_size": 8, "num_bins": 16,
+            "splits": [6, 2, 2], "batch_size": 2}
+    overlay.write_text(yaml.safe_dump({**TINY, "model": {"val_levels": [4]}, "data": {"init_args": data},
+                                       "trainer": {**TINY["trainer"], "callbacks": []}}))
+    config = ["--config", str(CONFIG), "--config", str(REPO / "configs" / "model" / "tiny.yaml"),
+              "--config", str(overlay)]
+    main(["fit", *config, "--run_root", str(tmp_path / "runs"), "--run_name", "cats"])
+    run = tmp_path / "runs" / "images" / "cats"
+    centres = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]["dist.centres"]  # [16, 3]
+    assert centres.shape == (16, 3)
+    (tmp_path / "pictures").rename(tmp_path / "moved")  # the training data is gone
+
+    rgb = np.zeros((8, 8, 3), dtype=np.uint8)
+    rgb[:, :4] = (200, 30, 30)
+    Image.fromarray(rgb).save(tmp_path / "mine.png")
+    main(["predict", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+          "--input", str(tmp_path / "mine.png"), "--num_context", "16", "--num_samples", "1",
+          "--n_autoregressive", "2", "--out", str(tmp_path / "out")])
+    record = json.loads((tmp_path / "out" / "prediction.json").read_text())
+    assert record["num_context"] == 16 and "mean.png" in record["files"]
+    assert pixels(tmp_path / "out" / "mean.png").shape == (8, 8, 3)
+    # the same holds for a default data place that holds nothing: made without data, asked only where it is read
+    dm = ImageDataModule("folder", image_size=8)
+    with pytest.raises(FileNotFoundError, match="no data at .*no-data/cats/faces64: put it there"):
+        dm.setup("fit")
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--num_context", "65"], "--num_context must be between 1 and the 64 grid points"),
     (["--context", "[[0.0, 0.0, 0.5, 0.5]]"], "rows (3 numbers each)"),

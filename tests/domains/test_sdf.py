@@ -557,10 +557,14 @@ def test_datamodule_spec_without_building(tmp_path, monkeypatch):
     assert s.val_range == (-0.2, 0.2) and s.num_bins == 50
     assert not any(tmp_path.iterdir())  # nothing was built
     monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "none"))  # no root, and no data in the default place
+    missing = SDFDataModule(dataset="meshes")  # made without its data (a prediction reads none): asked when read
     with pytest.raises(FileNotFoundError, match="no data at .*none/shapenet_chairs/partnet_meshes: put it there"):
-        SDFDataModule(dataset="meshes")
+        missing.setup("fit")
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        SDFDataModule(dataset="voxels", root=str(tmp_path / "nowhere"))
+        SDFDataModule(dataset="voxels", root=str(tmp_path / "nowhere")).prepare_data()
+    missing.predict_inputs = [{"signal": torch.zeros(1, 16, 16, 16)}]  # `predict` of a user's file: no split
+    missing.prepare_data()  # to build (or mesh folder to convert, minutes for ShapeNet), and none looked for
+    missing.setup("predict")
     with pytest.raises(ValueError, match="dataset must be"):
         SDFDataModule(dataset="chairs")
 
@@ -773,8 +777,8 @@ def test_datamodule_mixture_trains_on_sources_and_tests_on_held_out_meshes(tmp_p
     assert dm.dataset("train")[0]["signal"].shape == (1, 12, 12, 12)
     monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "no-data"))  # an unset root reads the data folder
     with pytest.raises(FileNotFoundError, match="no data at .*modelnet10_chair_train_vox32"):
-        SDFDataModule(dataset="mixture", mixture={"voxels": 1}, mesh_root=str(meshes))
+        SDFDataModule(dataset="mixture", mixture={"voxels": 1}, mesh_root=str(meshes)).dataset("train")
     with pytest.raises(ValueError, match="unknown mixture sources"):
         SDFDataModule(dataset="mixture", mixture={"chairs": 1}, mesh_root=str(meshes))
     with pytest.raises(FileNotFoundError, match="mesh_root"):
-        SDFDataModule(dataset="mixture", mixture={"procedural": 1}, mesh_root=str(tmp_path / "nowhere"))
+        SDFDataModule(dataset="mixture", mixture={"procedural": 1}, mesh_root=str(tmp_path / "nowhere")).prepare_data()

@@ -402,8 +402,9 @@ def test_datamodule_uniform_bins_and_bad_args(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="n\\^3"):
         VideoDataModule(bins="uniform", num_bins=100)
     monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "none"))  # no root, and no data in the default place
+    missing = VideoDataModule(dataset="folder")  # made without its data (a prediction reads none): asked when read
     with pytest.raises(FileNotFoundError, match="no data at .*none/videos/natural: put it there"):
-        VideoDataModule(dataset="folder")
+        missing.setup("fit")
     with pytest.raises(ValueError, match=r"^VideoDataModule: split sizes \(8, 8, 8\) do not fit 12 items$"):
         VideoDataModule(num_clips=12, splits=(8, 8, 8), bins="uniform", num_bins=8).setup("fit")
 
