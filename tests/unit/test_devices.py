@@ -41,6 +41,7 @@ from pixeltransformer.inference import decode_chunked, sample
 from pixeltransformer.model import Attention, PixelTransformer
 from pixeltransformer.module import PixelTransformerModule
 from pixeltransformer.predict import PredictOptions
+from pixeltransformer.sets import SetSampler, batch_keys
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.stepping import RowStepper
 
@@ -508,3 +509,33 @@ def test_predict_step_stays_on_the_device(on_meta, monkeypatch, domains_loaded):
     with torch.no_grad():
         completion = m.predict_step(batch)
     assert completion.mean.device.type == "cpu" and completion.samples.shape[:2] == (1, 2)
+
+
+# ---- reads from the device that need not be -----------------------------------------------------------------
+
+def test_focused_queries_wait_for_nothing(on_meta):
+    """The query focus (SDF fits) made a signal with no point in the band uniform with a boolean mask: a wait for the
+    device at every training step."""
+    sampler = SetSampler(**FOCUS)
+    sets = sampler(device_batch("sdf")["signal"], torch.Generator(device=META), num_context=4)
+    assert sets.qry_pos.shape == (3, 6, 3) and sets.qry_pos.device == META
+    assert not on_meta.syncs, on_meta.syncs
+
+
+def test_batch_keys_read_the_index_once(on_meta):
+    """Validation and the sweep key every item by its index, a device tensor: one read, not one per item."""
+    keys = batch_keys({"index": torch.arange(3, device=META)}, 0)
+    assert len(on_meta.syncs) == 1, on_meta.syncs
+    assert keys == [0, 0, 0]  # meta's stand-in values
+
+
+def test_vae_completion_steps_wait_for_nothing(on_meta):
+    """The VAE baseline's latent optimisation kept its objective history on the CPU: a wait per step."""
+    from domains.images.baselines.vae import ConvVAE, complete_latents
+
+    vae = ConvVAE(3, 8, 8).to(META)
+    for steps in (2, 5):
+        on_meta.syncs.clear()
+        z, history = complete_latents(vae, torch.rand(2, 4, 2, device=META), torch.rand(2, 4, 3, device=META), steps)
+        assert z.device == META and history.shape == (steps,) and history.device.type == "cpu"
+        assert len(on_meta.syncs) == 1, on_meta.syncs  # the history, once
