@@ -33,9 +33,10 @@ KERNELS = ("rbf", "matern")
 
 
 def protocol_sizes(generator: torch.Generator, max_points: int = 50) -> tuple[int, int]:
-    """One batch's (Nc, Nt): Nc ~ U{3, ..., max_points - 4}, then Nt ~ U{3, ..., max_points - 1 - Nc}."""
-    nc = int(torch.randint(3, max_points - 3, (), generator=generator))
-    nt = int(torch.randint(3, max_points - nc, (), generator=generator))
+    """One batch's (Nc, Nt): Nc ~ U{3, ..., max_points - 4}, then Nt ~ U{3, ..., max_points - 1 - Nc}. Drawn on the
+    generator's device: training passes the module's, a GPU generator on a GPU."""
+    nc = int(torch.randint(3, max_points - 3, (), generator=generator, device=generator.device))
+    nt = int(torch.randint(3, max_points - nc, (), generator=generator, device=generator.device))
     return nc, nt
 
 

@@ -154,7 +154,8 @@ class SetSampler:
         lo, hi = self.focus_band
         first = signal[:, 0].flatten(1)  # [B, N]
         weight = ((first >= lo) & (first <= hi)).float()  # [B, N]
-        weight[weight.sum(1) == 0] = 1.0  # nothing in the band: uniform over the grid points
+        # nothing in the band: uniform over the grid points (a where, not a mask, which would wait for a GPU)
+        weight = torch.where(weight.sum(1, keepdim=True) == 0, 1.0, weight)  # [B, N]
         idx = torch.multinomial(weight.to(generator.device), n, replacement=True, generator=generator)  # [B, n]
         pos = grid_positions(grid_shape, device=generator.device)[idx]  # [B, n, P]
         cell = torch.tensor([2.0 / max(g - 1, 1) for g in grid_shape], device=generator.device)  # [P]
@@ -283,7 +284,7 @@ def fixed_sets(sampler: SetSampler, signal: torch.Tensor, keys: list[int], num_c
 
 def batch_keys(batch: dict, batch_idx: int) -> list[int]:
     """Per-signal keys of a batch: the split indices when the DataModule provides them."""
-    if "index" in batch:
-        return [int(i) for i in batch["index"]]
+    if "index" in batch:  # one read of a device tensor's values, not one per item
+        return [int(i) for i in torch.as_tensor(batch["index"]).tolist()]
     b = batch["signal"].shape[0]
     return [batch_idx * b + i for i in range(b)]

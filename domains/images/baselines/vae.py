@@ -127,15 +127,15 @@ def complete_latents(vae: ConvVAE, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
     vae.eval()
     z = torch.zeros(ctx_pos.shape[0], *vae.latent_shape, device=device, requires_grad=True)  # [B, 64, 4, 4]
     opt = torch.optim.Adam([z], lr=lr)
-    history = torch.empty(steps)
+    history = torch.empty(steps, device=device)  # read back once, at the end: not a wait for a GPU per step
     for step in range(steps):
         obj = completion_objective(vae, z, ctx_pos, ctx_val, reg)  # [B]
         # Items are independent, so the gradient of the sum is each item's own; only z is updated (no
         # gradients pile up in the frozen VAE's parameters).
         (z.grad,) = torch.autograd.grad(obj.sum(), z)
         opt.step()
-        history[step] = obj.detach().mean().cpu()
-    return z.detach(), history
+        history[step] = obj.detach().mean()
+    return z.detach(), history.cpu()
 
 
 def vae_complete(vae: ConvVAE, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, steps: int = 300, lr: float = 0.05,
