@@ -231,7 +231,7 @@ class PixelTransformerModule(L.LightningModule):
             feats = self.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos, observed)  # [B, Q, D]
             # the head is applied inside the loss, to the rows the loss reads (all logits, the nearest bin's V + 1)
             loss = self.dist.head_loss(feats, self.model.head, sets.qry_val).mean()
-        value = float(loss.detach())  # the step's one wait for the device
+        value = float(loss.detach())  # a wait for the device, as are |S|, the split and the finite checks
         self._step_note = (batch_idx, sets.num_context, value)  # named if its gradients are not finite
         if not math.isfinite(value):
             if self._trainer is not None and self.trainer.world_size > 1:
