@@ -7,6 +7,7 @@ epoch's end, so the same items give the same val/nll whatever the batch size and
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import warnings
@@ -512,6 +513,7 @@ class PixelTransformerModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_checkpoint(checkpoint)
+        self.use_checkpoint_bins(checkpoint)
         self.trained_dataset = ((checkpoint.get("hyper_parameters") or {}).get("spec") or {}).get("dataset")
         self.trained_steps = checkpoint.get("global_step")
         if "set_sampler_rng" in checkpoint:
@@ -555,6 +557,27 @@ class PixelTransformerModule(L.LightningModule):
                 raise DataMismatch(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')} with "
                                    f"{key}={saved[key]}, but the data is {data['domain']}/{data['dataset']} with "
                                    f"{key}={data[key]}")
+
+    def use_checkpoint_bins(self, checkpoint: dict[str, Any]) -> None:
+        """The value bins a checkpoint was trained with (its value range and bin centres), where the data's differ:
+        a model evaluated on other data than its own (a CIFAR-10 model on a folder of 32x32 pictures) got the other
+        data's k-means colours from the DataModule. The weights load the checkpoint's centres, but the bins' spacing,
+        in which the head's offsets, scales and anchor logits are measured, came from the data's: a wrong NLL,
+        without a word."""
+        saved = (checkpoint.get("hyper_parameters") or {}).get("spec")
+        if not saved:
+            return
+        trained = SignalSpec.from_dict(saved)
+        if (trained.val_range, trained.centres) == (self.spec.val_range, self.spec.centres):
+            return
+        self.spec = dataclasses.replace(self.spec, val_range=trained.val_range, centres=trained.centres)
+        device = self.dist.centres.device
+        self.dist = BinnedGaussian.from_config(self.spec, self.objective_config,
+                                               framed=self.net_config.value_norm).to(device)
+        if self._trainer is None or self.global_rank == 0:
+            print(f"[pixeltransformer] the value bins are the checkpoint's ({trained.domain}/{trained.dataset}: "
+                  f"{'its k-means centres' if trained.centres else f'range {list(trained.val_range)}'}), not the data's",
+                  flush=True)
 
     def eval_folder(self) -> str:
         """The run's evaluation folder: eval/ on the data the checkpoint was trained on, eval-<dataset>/ on other

@@ -763,6 +763,36 @@ def test_a_set_sampler_state_from_another_kind_of_device_seeds_a_derived_state(t
     assert capsys.readouterr().out.count("random state is for another kind of device than cpu") == 2
 
 
+@pytest.mark.filterwarnings("ignore:no Domain named 'images' is loaded")
+def test_a_checkpoint_evaluated_on_other_data_keeps_its_own_value_bins(capsys):
+    """A k-means model evaluated on other pictures of its size: the module was built with the evaluation data's
+    colours. Loading the checkpoint restored its centres (a buffer) but not the bins' spacing, the unit of the head's
+    offsets, scales and anchor logits, so the NLL was the trained model's under another unit."""
+    from pixeltransformer.module import PixelTransformerModule
+
+    def module(seed: int) -> PixelTransformerModule:
+        centres = torch.rand(8, 3, generator=torch.Generator().manual_seed(seed)).tolist()  # [8, 3] k-means colours
+        spec = SignalSpec(domain="images", dataset=f"colours{seed}", grid_shape=(4, 4), val_dims=3,
+                          val_range=(0.0, 1.0), num_bins=8, centres=centres)
+        torch.manual_seed(0)
+        return PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1),
+                                      sets=dict(min_context=2, max_context=4, num_queries=4, grid_points=True)).eval()
+
+    trained, other = module(0), module(1)
+    assert trained.dist.unit != other.dist.unit
+    ckpt = {"pixeltransformer_format": 2, "hyper_parameters": dict(trained.hparams), "global_step": 0}
+    other.on_load_checkpoint(ckpt)
+    other.load_state_dict(trained.state_dict())
+    assert other.dist.unit == trained.dist.unit and other.spec.centres == trained.spec.centres
+    assert other.spec.dataset == "colours1"  # the data's name still names its evaluation folder
+    params, value = torch.randn(2, 5, trained.dist.num_params), torch.rand(2, 5, 3)  # [B, Q, NP], [B, Q, V]
+    assert torch.equal(other.dist.log_prob(params, value), trained.dist.log_prob(params, value))
+    assert "the value bins are the checkpoint's (images/colours0: its k-means centres), not the data's" in \
+        capsys.readouterr().out
+    other.on_load_checkpoint(ckpt)  # bins that already agree: nothing to change or say
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.parametrize("signal, cause", [
     (torch.zeros(1, 16, 32), r" yields signals of shape \[1, 16, 32\], but its spec says \[V, \*grid_shape\] = "
                              r"\[1, 32, 16\]"),  # a transposed grid: every query would get another point's value
