@@ -5,7 +5,8 @@ shared ShapeNet chairs) and a ModelNet-style voxel file or a folder of .binvox f
 them for training with one source's held-out shapes as the validation and test splits. Every grid is built once
 into a disk cache and read back lazily (memory-mapped), so hundreds of 64^3 shapes cost no RAM and DDP ranks share
 one copy.
-Items are ``{"signal": float32 [1, R, R, R]}``, clamped to [-t, t]; positions are (x, y, z) with y up.
+Items are ``{"signal": float32 [1, R, R, R]}``, clamped to [-t, t]; positions are (x, y, z) with y up (z-up files
+are turned: ``voxel_up_axis``, ``mesh_up_axis``).
 """
 
 from __future__ import annotations
@@ -216,6 +217,10 @@ class SDFDataModule(SignalDataModule):
             ``mesh.mesh_to_sdf`` and ``procedural.chair_sdf_grid``). Voxel grids are already solid.
         voxel_up_axis: the array axis that is up in voxel files: 2 (z, ModelNet's models and the shared grids;
             default) or 1 (y, as ShapeNet's models are). Grids are turned y-up, this domain's convention.
+        mesh_up_axis: the axis that is up in mesh files (dataset "meshes" and the mixture's mesh_root): 1 (y, as
+            ShapeNet's models are; default) or 2 (z, as ModelNet's .off models and many scans and CAD exports).
+            Meshes are turned y-up as voxel grids are, so the two agree in a mixture. Both up axes are in the spec,
+            and ``predict`` turns a user's mesh or voxels as the training files were turned.
         batch_size, num_workers, seed, val_items: as in :class:`SignalDataModule`.
         eval_batch_size: batch size of the test loader (default batch_size). The evaluation decodes every
             grid point, and the distribution parameters of a 64^3 grid take about 0.5 GB per shape.
@@ -239,6 +244,7 @@ class SDFDataModule(SignalDataModule):
         cache_dir: str | None = None,
         shell_voxels: float = 0.75,
         voxel_up_axis: int = 2,
+        mesh_up_axis: int = 1,
         batch_size: int = 16,
         num_workers: int = 0,
         seed: int = 0,
@@ -255,6 +261,8 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"SDFDataModule: need resolution >= 2 and truncation > 0, got {resolution}, {truncation}")
         if voxel_up_axis not in (1, 2):
             raise ValueError(f"SDFDataModule: voxel_up_axis must be 1 (y up) or 2 (z up), got {voxel_up_axis}")
+        if mesh_up_axis not in (1, 2):
+            raise ValueError(f"SDFDataModule: mesh_up_axis must be 1 (y up) or 2 (z up), got {mesh_up_axis}")
         if len(num_shapes) != 3 or min(num_shapes) < 1:
             raise ValueError(f"SDFDataModule: num_shapes must be 3 positive sizes (train, val, test), got {num_shapes}")
         self.mesh_root = Path(mesh_root).expanduser() if mesh_root else None
@@ -275,6 +283,7 @@ class SDFDataModule(SignalDataModule):
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("sdf")
         self.shell_voxels = shell_voxels
         self.voxel_up_axis = voxel_up_axis
+        self.mesh_up_axis = mesh_up_axis
         self._spec = SignalSpec(
             domain="sdf",
             dataset=dataset,
@@ -282,9 +291,10 @@ class SDFDataModule(SignalDataModule):
             val_dims=1,
             val_range=(-self.truncation, self.truncation),
             num_bins=num_bins,
-            # shell_voxels, voxel_up_axis: how a user's mesh or voxels must be converted to match the training data
+            # shell_voxels, voxel_up_axis, mesh_up_axis: how a user's mesh or voxels must be converted to match the
+            # training data
             extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels,
-                   "voxel_up_axis": voxel_up_axis},
+                   "voxel_up_axis": voxel_up_axis, "mesh_up_axis": mesh_up_axis},
         )
         self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool), or "train", "test" (and "val") folders
         self._voxel_stacks: dict[str, tuple[Path, int]] | None = None  # as _mesh_files: (stacked grid file, count)
@@ -405,7 +415,7 @@ class SDFDataModule(SignalDataModule):
                     raise ValueError(f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of "
                                      "occupancy grids [N, R, R, R] or from the .binvox files below a folder, and it "
                                      "holds none; a folder of meshes (ModelNet's .off files) is dataset: meshes (a "
-                                     "mixture's mesh_root)")
+                                     "mixture's mesh_root), with mesh_up_axis: 2 for z-up models such as ModelNet's")
                 groups = split_folders(files, root) or {"all": files}
                 self._voxel_stacks = {name: self._voxel_stack(group[: self.max_shapes], root, name)
                                       for name, group in groups.items()}
@@ -477,7 +487,8 @@ class SDFDataModule(SignalDataModule):
             if not paths:
                 raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
             groups = split_folders(paths, root) or {"all": paths}
-            cache = SDFCache(self.cache_dir / "meshes", truncation=self.truncation, shell_voxels=self.shell_voxels)
+            cache = SDFCache(self.cache_dir / "meshes", truncation=self.truncation, shell_voxels=self.shell_voxels,
+                             up_axis=self.mesh_up_axis)
             self._mesh_files = {}
             for name, group in groups.items():
                 self._mesh_files[name] = cache.build_files(group[: self.max_shapes], self.resolution,

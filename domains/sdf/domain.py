@@ -131,10 +131,10 @@ class SdfDomain(Domain):
 
     # ---- predict ----------------------------------------------------------------------------------------
     def read_input(self, path: Path, spec) -> torch.Tensor:
-        """A mesh (normalised and converted like the training data, through the SDF cache, on the model's grid), an
-        SDF grid .npy [R, R, R] (its own size, in the normalised cube's units, y up), or voxels: a .binvox file or a
-        .npy occupancy grid of 0 and 1 (its own size, turned y-up as the training data's voxel files were) -> [1, R,
-        R, R] in [-t, t]."""
+        """A mesh (turned y-up as the training data's meshes were, mesh_up_axis, then normalised and converted like
+        them, through the SDF cache, on the model's grid), an SDF grid .npy [R, R, R] (its own size, in the normalised
+        cube's units, y up), or voxels: a .binvox file or a .npy occupancy grid of 0 and 1 (its own size, turned y-up
+        as the training data's voxel files were, voxel_up_axis) -> [1, R, R, R] in [-t, t]."""
         t = truncation_of(spec)
         suffix = path.suffix.lower()
         if suffix == ".npy":
@@ -161,9 +161,13 @@ class SdfDomain(Domain):
         elif suffix == ".binvox":
             grid = occupancy_sdf(read_voxels(path, int(spec.extra.get("voxel_up_axis", 2)))[0], path)  # [R, R, R]
         elif suffix in MESH_SUFFIXES:
+            up = int(spec.extra.get("mesh_up_axis", 1))  # a model trained before the option: y-up meshes
             cache = SDFCache(cache_root("sdf", "meshes"), truncation=t,
-                             shell_voxels=float(spec.extra.get("shell_voxels", 0.75)))
+                             shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
             grid = np.load(cache.entry(path, spec.grid_shape[0]))
+            if up == 2:
+                print(f"{path}: turned from z up to y up as the model's training meshes were (mesh_up_axis 2)",
+                      file=sys.stderr)
         elif suffix == ".json":
             raise ValueError(f"{path} is a context, not a shape: pass it as --context {path}")
         else:

@@ -116,6 +116,17 @@ def _why_no_faces(path: Path) -> str:
     return f"not a mesh: no vertices or faces found (expected {', '.join(MESH_SUFFIXES)})"
 
 
+def turn_y_up(v: np.ndarray, up_axis: int) -> np.ndarray:
+    """Vertices [N, 3] of a model whose ``up_axis`` is up (1: y, as ShapeNet's; 2: z, as ModelNet's and many scans and
+    CAD exports) -> y up facing +z, this domain's convention: a z-up model is turned (x, y, z) -> (x, z, -y), the
+    rotation :func:`zup_to_yup` turns voxel grids by (proper, so shapes are not mirrored)."""
+    if up_axis == 1:
+        return v
+    if up_axis != 2:
+        raise ValueError(f"turn_y_up: up_axis must be 1 (y up) or 2 (z up), got {up_axis}")
+    return np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1)  # [N, 3]
+
+
 def normalise_mesh(v: np.ndarray, margin: float = 0.05) -> np.ndarray:
     """Centre the bounding box at 0 and scale uniformly so its longest side spans [-1 + margin, 1 - margin]."""
     if not 0 <= margin < 1:
@@ -249,26 +260,31 @@ class SDFCache:
     """Mesh files -> SDF grids, cached on disk as one .npy per mesh.
 
     The key hashes the file's content (not its name or mtime) with every setting that changes the result
-    (resolution, margin, truncation, sign type, shell, conversion version), so renamed or copied meshes
+    (resolution, margin, truncation, sign type, shell, up axis, conversion version), so renamed or copied meshes
     hit the cache and edited ones miss it. Surfaces get a 0.75-voxel shell by default (see
-    :func:`mesh_to_sdf`), since datasets are where single-sided ShapeNet sheets show up.
+    :func:`mesh_to_sdf`), since datasets are where single-sided ShapeNet sheets show up. ``up_axis`` is the axis
+    that is up in the mesh files (1: y, default; 2: z, turned y up by :func:`turn_y_up`); the keys of y-up meshes
+    do not name it, so they are the keys the cache had before it existed.
     """
 
     def __init__(self, cache_dir: str | Path, margin: float = 0.05, truncation: float | None = None,
-                 sign: str = "fast_winding_number", shell_voxels: float = 0.75):
+                 sign: str = "fast_winding_number", shell_voxels: float = 0.75, up_axis: int = 1):
         if sign not in SIGN_TYPES:
             raise ValueError(f"SDFCache: sign must be one of {SIGN_TYPES}, got {sign!r}")
+        if up_axis not in (1, 2):
+            raise ValueError(f"SDFCache: up_axis must be 1 (y up) or 2 (z up), got {up_axis}")
         self.cache_dir = Path(cache_dir).expanduser()
         self.margin = margin
         self.truncation = truncation
         self.sign = sign
         self.shell_voxels = shell_voxels
+        self.up_axis = up_axis
         self.failures: list[tuple[Path, str]] = []  # (file, reason) of the last build
         self.kept: list[Path] = []  # mesh files of the last build that made it, in order
 
     def key(self, path: str | Path, resolution: int) -> str:
         settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
-                    f"|s{self.shell_voxels!r}")
+                    f"|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}"))
         return hashlib.sha256(f"{file_digest(Path(path))}|{settings}".encode()).hexdigest()[:32]
 
     def target(self, path: str | Path, resolution: int) -> Path:
@@ -284,6 +300,7 @@ class SDFCache:
 
     def _convert(self, path: Path, target: Path, resolution: int) -> None:
         v, f = load_mesh(path)
+        v = turn_y_up(v, self.up_axis)  # [Nv, 3]
         sdf = mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign, self.shell_voxels)
         atomic_write(target, lambda tmp: np.save(tmp, sdf))  # other ranks never see half a file
 

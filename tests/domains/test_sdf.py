@@ -686,6 +686,86 @@ def test_datamodule_keeps_the_modelnet_train_and_test_folders(tmp_path):
         SDFDataModule(dataset="voxels", root=str(root), resolution=8, cache_dir=str(tmp_path / "c")).setup("fit")
 
 
+def chair_mesh(seat_height: float = 0.45) -> trimesh.Trimesh:
+    """A y-up chair facing +z made of overlapping boxes: seat, a back at -z, four legs and one arm (on +x), so no
+    rotation or mirroring maps it onto itself."""
+    parts = [((0.8, 0.1, 0.8), (0, seat_height, 0)), ((0.8, 0.9, 0.1), (0, seat_height + 0.45, -0.35)),
+             ((0.1, 0.3, 0.6), (0.35, seat_height + 0.2, 0.05))]
+    parts += [((0.1, seat_height, 0.1), (x, seat_height / 2, z)) for x in (-0.35, 0.35) for z in (-0.35, 0.35)]
+    return trimesh.util.concatenate([trimesh.creation.box(size, trimesh.transformations.translation_matrix(at))
+                                     for size, at in parts])
+
+
+def write_off(path: Path, v: np.ndarray, f: np.ndarray) -> Path:
+    """An .off file as ModelNet ships its models, every float32 vertex written to round-trip exactly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"OFF\n{len(v)} {len(f)} 0\n" + "".join(f"{x!r} {y!r} {z!r}\n" for x, y, z in v.tolist())
+                    + "".join(f"3 {a} {b} {c}\n" for a, b, c in f.tolist()))
+    return path
+
+
+def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, capsys):
+    """ModelNet's .off models (and many scans and CAD exports) are z up: with mesh_up_axis 2 a z-up copy of a chair
+    gives the y-up original's grid, in training (dataset meshes, a mixture's meshes), in the cache and in predict; they
+    are turned as z-up voxel grids are, so meshes and voxels agree in a mixture. The default, y up, keeps the keys
+    the cache had before the option, so its entries stay valid."""
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # where predict caches a user's mesh
+    r = 16
+    (tmp_path / "yup").mkdir()
+    for i, height in enumerate((0.35, 0.45, 0.55)):  # three chairs: a dataset of three splits
+        m = chair_mesh(height)
+        v, f = np.asarray(m.vertices, np.float32), np.asarray(m.faces)  # [Nv, 3], [Nf, 3]
+        save_npz(tmp_path / "yup" / f"chair{i}.npz", m)
+        write_off(tmp_path / "zup" / f"chair{i}.off", v[:, [0, 2, 1]] * [1, -1, 1], f)  # (x, y, z) -> (x, -z, y)
+    kw = dict(dataset="meshes", resolution=r, splits=(1, 1, 1), cache_dir=str(tmp_path / "c"))
+    yup = SDFDataModule(root=str(tmp_path / "yup"), **kw)
+    turned = SDFDataModule(root=str(tmp_path / "zup"), mesh_up_axis=2, **kw)
+    lying = SDFDataModule(root=str(tmp_path / "zup"), **kw)  # z-up meshes read as y up: chairs on their backs
+    assert yup.spec.extra["mesh_up_axis"] == 1 and turned.spec.extra["mesh_up_axis"] == 2
+    grids = {}
+    for name, dm in (("yup", yup), ("turned", turned), ("lying", lying)):
+        dm.setup("fit")
+        dm.setup("test")
+        grids[name] = torch.cat([dm.dataset(s)[0]["signal"] for s in ("train", "val", "test")])  # [3, R, R, R]
+    assert torch.equal(grids["turned"], grids["yup"])  # to the voxel, and to the value
+    assert ((grids["lying"] < 0) != (grids["yup"] < 0)).sum() > 100
+    # the same rotation as z-up voxel grids get: the z-up chair's own grid, turned by zup_to_yup, is the y-up grid
+    vz, fz = load_mesh(tmp_path / "zup" / "chair1.off")
+    inside_z = mesh_to_sdf(normalise_mesh(vz), fz, r, truncation=0.1, shell_voxels=0.75) < 0  # [R, R, R], z up
+    inside_y = np.load(SDFCache(tmp_path / "c" / "meshes", truncation=0.1).entry(tmp_path / "yup" / "chair1.npz", r))
+    np.testing.assert_array_equal(zup_to_yup(inside_z), inside_y < 0)
+    # the mixture's meshes are turned too
+    mix = SDFDataModule(dataset="mixture", mixture={"meshes": 1}, mesh_root=str(tmp_path / "zup"), mesh_up_axis=2,
+                        splits=(1, 1, 1), resolution=r, cache_dir=str(tmp_path / "c"))
+    mix.setup("fit")
+    assert torch.equal(mix.dataset("train")[0]["signal"], grids["yup"][0:1])
+    # the cache: a turned mesh has its own entry; the y-up key is the one the cache had before mesh_up_axis
+    cache = tmp_path / "c" / "meshes"
+    assert len(list(cache.glob("*.npy"))) == 9  # 3 y-up, 3 z-up turned, 3 z-up read as y up
+    tri = tmp_path / "tri.obj"
+    tri.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    assert SDFCache(cache, truncation=0.1, shell_voxels=0.75).key(tri, 32) == "407bc04bfe1090e21a92b9b3c4ca270c"
+    assert SDFCache(cache).key(tri, 64) == "49057ae6d69fdd99618fb13e3302d085"
+    assert SDFCache(cache, up_axis=2).key(tri, 64) != SDFCache(cache).key(tri, 64)
+    with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_up_axis must be 1 \(y up\) or 2 \(z up\), got 3$"):
+        SDFDataModule(dataset="meshes", root=str(tmp_path / "yup"), mesh_up_axis=3)
+    # predict: a user's z-up mesh is turned as the model's training meshes were; a model trained before the option
+    # (no mesh_up_axis in its spec) takes meshes as y up
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    old = SignalSpec(domain="sdf", dataset="meshes", grid_shape=(r,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                     num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75})
+    zup_spec = dataclasses.replace(old, extra={**old.extra, "mesh_up_axis": 2})
+    want = SdfDomain().read_input(tmp_path / "yup" / "chair0.npz", old)  # [1, R, R, R]
+    assert "turned" not in capsys.readouterr().err
+    assert torch.equal(SdfDomain().read_input(tmp_path / "zup" / "chair0.off", zup_spec), want)
+    assert "chair0.off: turned from z up to y up as the model's training meshes were" in capsys.readouterr().err
+    trained_on = np.load(SDFCache(cache, truncation=0.1).entry(tmp_path / "yup" / "chair0.npz", r))  # [R, R, R]
+    assert torch.equal(want[0], torch.from_numpy(trained_on))  # the grid the training data holds
+    assert not torch.equal(SdfDomain().read_input(tmp_path / "zup" / "chair0.off", old), want)
+
+
 def test_mixture_dataset_proportions():
     a, b, c = (torch.utils.data.TensorDataset(torch.full((n,), float(j))) for j, n in enumerate((5, 40, 3)))
     mix = MixtureDataset([a, b, c], [0.2, 0.5, 0.3], size=1000, seed=0)
