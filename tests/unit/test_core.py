@@ -791,6 +791,11 @@ def test_a_checkpoint_evaluated_on_other_data_keeps_its_own_value_bins(capsys):
         capsys.readouterr().out
     other.on_load_checkpoint(ckpt)  # bins that already agree: nothing to change or say
     assert capsys.readouterr().out == ""
+    near = module(1)  # the same k-means on another machine, last bits apart: adopted without a line
+    nudged = [[c + 1e-7 for c in row] for row in near.spec.centres]
+    near.on_load_checkpoint({**ckpt, "hyper_parameters": {**near.hparams, "spec": {**near.hparams["spec"],
+                                                                                   "centres": nudged}}})
+    assert near.spec.centres == tuple(tuple(row) for row in nudged) and capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("signal, cause", [
