@@ -87,6 +87,8 @@ class ImageDataModule(SignalDataModule):
             <data> is $PIXELTRANSFORMER_DATA or data/ in the repository (see ``data_dir``); unused for digits.
         image_size: square side; default 64 for folders and the native size otherwise (others are resized).
         splits: (train, val, test) sizes, -1 = the rest; None picks the defaults in the module docstring.
+        channels: 1 (grey) or 3 (RGB) for a folder's pictures, read as that whatever they hold; default 3. The
+            other datasets have their own (digits and MNIST grey, CIFAR-10 RGB).
         bins: "uniform" or "kmeans"; None = uniform for grayscale, k-means for RGB.
         num_bins: NB; None = 32 (uniform grayscale), 256 (k-means), 512 = 8^3 (uniform RGB).
         download: fetch MNIST/CIFAR-10 when missing (md5-verified); never needed for digits or folders.
@@ -100,6 +102,7 @@ class ImageDataModule(SignalDataModule):
         root: str | None = None,
         image_size: int | None = None,
         splits: tuple[int, int, int] | None = None,
+        channels: int | None = None,
         bins: Literal["uniform", "kmeans"] | None = None,
         num_bins: int | None = None,
         download: bool = False,
@@ -120,6 +123,13 @@ class ImageDataModule(SignalDataModule):
             raise ValueError(f"splits must be (train, val, test), got {splits}")
         self.splits = None if splits is None else tuple(int(s) for s in splits)
         native, self.channels = NATIVE.get(dataset, (64, 3))
+        if channels is not None and channels != self.channels:
+            if dataset != "folder":
+                raise ValueError(f"channels={channels}: {dataset} images have {self.channels}; only a folder's "
+                                 "pictures can be read in another")
+            if channels not in (1, 3):
+                raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+            self.channels = channels
         if dataset == "mnist" and image_size is None:
             native = self._mnist_native_size()
         self.image_size = int(image_size) if image_size is not None else native
@@ -216,7 +226,7 @@ class ImageDataModule(SignalDataModule):
         elif name == "folder":  # one pool, or the train/, val/ and test/ folders a dataset ships (cat_combined)
             files = io.list_images(self.root)
             groups = split_folders(files, self.root) or {"all": files}
-            pools = {s: _to_pool(*io.read_image_folder(self.root, size, files=group), size)
+            pools = {s: _to_pool(*io.read_image_folder(self.root, size, files=group, channels=self.channels), size)
                      for s, group in groups.items()}
         elif name == "mnist":
             has_train, has_test = (io.mnist_available(self.root, s) for s in ("train", "test"))

@@ -396,16 +396,16 @@ def list_images(root: str | Path) -> list[Path]:
 
 
 def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
-                      files: list[Path] | None = None) -> Arrays:
-    """Every PNG/JPG under root (or those of ``files``, from :func:`list_images`) -> RGB images [N, size, size, 3],
-    labels None. Unreadable files are skipped with one warning that counts them."""
+                      files: list[Path] | None = None, channels: int = 3) -> Arrays:
+    """Every PNG/JPG under root (or those of ``files``, from :func:`list_images`) -> images [N, size, size, C] (RGB,
+    or grey for channels=1), labels None. Unreadable files are skipped with one warning that counts them."""
     files = list_images(root) if files is None else files
     if not files:
         raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
     images, skipped, dim = [], [], []
     for p in loop_progress(files, f"reading {Path(root).name}", unit="img", enabled=progress and len(files) >= 500):
         try:
-            arr, peak = read_picture(p, size, channels=3)
+            arr, peak = read_picture(p, size, channels=channels)
         except ValueError as e:
             skipped.append(f"{p.name}: {e}")
             continue

@@ -122,6 +122,29 @@ def test_folder_kmeans_bins_in_spec(tmp_path):
     assert dm.num_classes is None
 
 
+def test_a_folder_of_grey_pictures_read_as_grey(tmp_path):
+    """A folder was always read as RGB (256 k-means colours for grey sketches or scans); channels=1 reads it as
+    grey, with MNIST's 32 uniform bins, the values being each picture's own grey levels."""
+    rng = np.random.default_rng(0)
+    written = [rng.integers(0, 256, (12, 12), dtype=np.uint8) for _ in range(6)]
+    for i, arr in enumerate(written):
+        Image.fromarray(arr).save(tmp_path / f"g{i}.png")
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=12, splits=(4, 1, 1), channels=1)
+    s = dm.spec
+    assert (s.val_dims, s.num_bins, s.centres) == (1, 32, None) and dm.bins == "uniform"
+    items = [dm.dataset(split)[i]["signal"] for split, n in (("train", 4), ("val", 1), ("test", 1))
+             for i in range(n)]  # [1, 12, 12] each
+    assert all(x.shape == (1, 12, 12) for x in items)
+    assert sorted(x.float().sum().item() for x in items) == \
+        pytest.approx(sorted(float(a.sum()) / (255 if items[0].is_floating_point() else 1) for a in written))
+    rgb = ImageDataModule("folder", root=str(tmp_path), image_size=12, splits=(4, 1, 1), num_bins=8)
+    assert rgb.spec.val_dims == 3 and rgb.dataset("train")[0]["signal"].shape == (3, 12, 12)  # the default
+    with pytest.raises(ValueError, match="channels must be 1 .grey. or 3 .RGB., got 2"):
+        ImageDataModule("folder", root=str(tmp_path), channels=2)
+    with pytest.raises(ValueError, match="channels=3: digits images have 1; only a folder's pictures"):
+        ImageDataModule("digits", channels=3)
+
+
 def test_kmeans_bins_of_fewer_training_pixels_name_the_option(tmp_path):
     write_folder(tmp_path, 3)
     dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(1, 1, 1))  # 64 pixels, 256 bins
