@@ -91,13 +91,19 @@ class PolynomialDataModule(SignalDataModule):
     Args:
         dataset: "polynomial", "gp_rbf", "gp_matern" (dense grids), or "gp_tnp_rbf", "gp_tnp_matern" (the
             benchmark of protocol.py: point sets at continuous positions, per-function hyperparameters, noise).
-        degree, coef_std: the polynomial prior (degree 6, N(0, 1) coefficients in the paper).
-        lengthscale, variance: the GP prior of gp_rbf / gp_matern (x in [-2, 2]).
-        max_points, lengthscale_range, scale_range, noise_std: the benchmark's prior (protocol.py); scale is
-            the output standard deviation.
+        degree: the polynomials' degree (6 in the paper).
+        coef_std: standard deviation of their N(0, coef_std^2) coefficients (1 in the paper).
+        lengthscale: the GP prior's lengthscale for gp_rbf / gp_matern (x in [-2, 2]).
+        variance: the GP prior's output variance for gp_rbf / gp_matern.
+        max_points: the benchmark's points per function, context and targets together (protocol.py; 50).
+        lengthscale_range: (low, high) of the benchmark's per-function lengthscale, drawn uniformly.
+        scale_range: (low, high) of the benchmark's per-function output standard deviation, drawn uniformly.
+        noise_std: standard deviation of the Gaussian noise on every value of the benchmark (context and targets).
         resolution: grid points per function (dense datasets only).
-        train_size, val_size, test_size: functions per split (train items are regenerated per index, so a
-            large train_size costs only memory for the coefficients).
+        train_size: training functions (train items are regenerated per index, so a large train_size costs only
+            memory for the coefficients).
+        val_size: validation functions.
+        test_size: test functions.
         val_range: nominal value range, used to normalise values (not a hard bound).
         batch_size, num_workers, seed, val_items: see :class:`SignalDataModule`.
     """

@@ -198,7 +198,8 @@ class SDFDataModule(SignalDataModule):
             keep that split (see ``split_folders``); so does a folder of .binvox files.
         mixture: source name ("procedural", "voxels", "meshes") -> weight, the expected share of each source
             in a training epoch (normalised; weight 0 or absent: unused).
-        mesh_root, voxel_root: the mixture's mesh folder and voxel file or folder (default: as for root).
+        mesh_root: the mixture's mesh folder (default: as for root with dataset "meshes").
+        voxel_root: the mixture's voxel file or folder (default: as for root with dataset "voxels").
         eval_source: the mixture's source whose val/test splits are the validation and test data ("meshes":
             the real chairs). The other sources give all their shapes to training (procedural: num_shapes[0]).
         epoch_size: items in one training epoch of the mixture (default: the sum of the sources' training sizes).

@@ -45,6 +45,18 @@ class RunCheckpoint(ModelCheckpoint):
     checkpoint is chosen after each validation, by that validation's value. Without a monitor the step
     checkpoints (top-k by recency) are written with last.ckpt. A resume may change how often it saves: a run resumed
     from its own folder goes on writing its last.ckpt, and keeps its best checkpoint while it ranks by the same monitor.
+
+    Args:
+        dirpath: where the checkpoints go; default ``<run>/checkpoints``.
+        monitor: the logged value the best checkpoint is chosen by (default val/nll, after each validation); None:
+            no best checkpoint, the step checkpoints are kept instead.
+        mode: "min" or "max": which of the monitored values is best.
+        save_last: keep ``last.ckpt``, the checkpoint a resume continues from.
+        save_top_k: how many best checkpoints to keep (-1: all, 0: none).
+        every_n_train_steps: write last.ckpt every this many training steps (None or 0: not by steps).
+        filename: the best checkpoints' name pattern (``best-step004000.ckpt`` for step 4000).
+        every_minutes: also write last.ckpt when this many minutes of wall time have passed since the last one
+            (None: by steps only), so a long step interval cannot lose hours of training to a preemption.
     """
 
     def __init__(self, dirpath: str | None = None, monitor: str | None = "val/nll", mode: str = "min",

@@ -31,18 +31,27 @@ class NetConfig:
     """The PixelTransformer: size, position features, encoder and its options (see model.PixelTransformer).
 
     Args:
-        width, encoder_layers, decoder_layers, heads, ffn: transformer size (configs/model/*.yaml; small here).
-        fourier_features, fourier_scale, fourier_seed: random Fourier position features.
+        width: the model width D (paper preset 256; configs/model/*.yaml set the sizes).
+        encoder_layers: transformer layers over S (and the buffer); paper preset 10.
+        decoder_layers: layers of query cross-attention to S; paper preset 10.
+        heads: attention heads per layer (width must be divisible by it).
+        ffn: hidden width of each layer's feed-forward block; paper preset 512.
+        fourier_features: random Fourier frequencies F of the position features (2F + P inputs); 0: raw positions.
+        fourier_scale: standard deviation of the random frequencies, in cycles per unit of position ([-1, 1] per
+            axis): higher resolves finer detail.
+        fourier_seed: the seed of the random frequencies (saved with the model).
         encoder: "buffered" (the paper's set encoder for S plus a causal buffer of drawn samples: cached
             sampling), "bidirectional" (paper) or "incremental" (causal in a random order, cached sampling).
         buffer_prob: with the buffered encoder, the fraction of training batches whose set is split into S
             and a buffer (the rest train S alone, i.e. the bidirectional model); the split point is
             log-uniform between the sampler's min_context and |S| - 1, so the conditionals sampling uses are trained.
-        distance_bias, distance_sigma: a learned Gaussian distance bias in every attention (see model.Attention).
+        distance_bias: every attention adds a learned Gaussian distance bias per head, -|x_q - x_k|^2 / (2
+            sigma_h^2) (see model.Attention).
+        distance_sigma: (min, max) of the heads' initial widths sigma_h, in position units.
         value_norm: every context set is encoded in its own frame (mean, scale) and the distribution is
             predicted in that frame (see PixelTransformer); for single-Gaussian signals (num_bins = 1).
         attention_sink: every attention also reads a learned key/value at a learned distance (see model.Attention).
-        chunk: queries decoded per forward pass at inference.
+        chunk: queries decoded per forward pass at inference (memory against speed; results do not depend on it).
     """
 
     width: int = 128
@@ -74,7 +83,11 @@ class ObjectiveConfig:
     """The distribution head and its training loss (see distribution.BinnedGaussian).
 
     Args:
-        alpha, gaussian_term, beta: the training objective (beta > 0 is beta-NLL).
+        alpha: weight of the Gaussian term of the training loss against the bin's log-probability (paper: 0.1).
+        gaussian_term: "paper" (the appendix's V log sigma + |v - mu|^2 / sigma^2) or "nll" (the Gaussian's own
+            negative log-likelihood, with the 1/2; the paper's form over-estimates sigma by sqrt 2 at one bin).
+        beta: > 0 multiplies each query's Gaussian term by sigma^(2 beta), held constant in the gradient (beta-NLL,
+            Seitzer et al. 2022), so poorly fitted queries still train their mean; 0: the paper's loss.
         anchor_logits: bin logits get an anchored term, -g |a - c_b|^2 / (2 unit^2).
         bin_prior_init: a fresh run starts the head's bin logits at the log of the bin frequencies of its first
             batch (summed over DDP ranks) mixed half and half with uniform, so the first steps go to using S
@@ -98,6 +111,10 @@ class OptimConfig:
     """AdamW with linear warmup and cosine decay to min_lr_ratio * lr.
 
     Args:
+        lr: the peak learning rate, reached after the warmup.
+        weight_decay: AdamW's decoupled weight decay, on the matrices only (not on norms, biases, distance widths).
+        warmup_steps: steps of linear warmup from 0 to lr.
+        min_lr_ratio: the cosine decay ends at min_lr_ratio * lr at the fit's last step (trainer.max_steps).
         nonfinite: a batch whose loss or gradients hold NaN/Inf: "error" stops the run naming the step and the
             last checkpoint saved (whose weights are finite); "skip" leaves the weights as they are and counts the
             batch (the progress lines show train/skipped_batches), and stops a run that skips 50 batches in a row.

@@ -78,18 +78,19 @@ class SetSampler:
     """Draws (context, query) sets from dense batches.
 
     Args:
-        min_context, max_context: bounds of |S|; one |S| per batch, log-uniform between them, clipped to
-            the number of grid points when positions are grid points.
+        min_context: the smallest |S|; one |S| per batch, log-uniform between min_context and max_context.
+        max_context: the largest |S| (clipped to the number of grid points when positions are grid points).
         num_queries: |Q| per signal.
         grid_points: draw positions at grid points (exact values, no interpolation) instead of
             continuous positions.
             With grid points, queries are distinct from the context whenever the grid is large enough.
-        focus_fraction, focus_band: a fraction of the queries (not the context) is drawn near the grid
-            points whose first value channel lies in focus_band = (low, high), each jittered uniformly within
-            its grid cell; the rest stay uniform. For signals where most of the domain holds one value (an
-            SDF truncated at +t far from the surface), this spends the loss where the signal varies. A signal
-            with no grid point in the band falls back to uniform queries. 0 (default): the paper's uniform law.
-            The module trains with the focused queries and validates with uniform() ones.
+        focus_fraction: a fraction of the queries (not the context) is drawn near the grid points whose first
+            value channel lies in focus_band, each jittered uniformly within its grid cell; the rest stay
+            uniform. For signals where most of the domain holds one value (an SDF truncated at +t far from the
+            surface), this spends the loss where the signal varies. A signal with no grid point in the band falls
+            back to uniform queries. 0 (default): the paper's uniform law. The module trains with the focused
+            queries and validates with uniform() ones.
+        focus_band: (low, high): the values that focus_fraction draws its queries near (SDF: near the surface).
 
     The module's ``sets`` option names this class or a subclass (``class_path``/``init_args``), such as a domain's
     sampler for signals stored as point sets; a subclass overrides __call__ (and uniform() when it has a focus).

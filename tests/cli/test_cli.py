@@ -289,6 +289,44 @@ def test_a_precision_that_casts_the_weights_is_refused_before_the_run_folder(sub
     assert "[run]" not in capsys.readouterr().out
 
 
+def help_texts(args: list[str], capsys) -> dict[str, str]:
+    """Each option of a `--help` (or `--data.help <class>`) output -> its description, on one line."""
+    import re
+
+    with pytest.raises(SystemExit):
+        main(args)
+    described, option = {}, None
+    for line in capsys.readouterr().out.splitlines():
+        if start := re.match(r"  (--[\w.]+)", line):
+            option = start.group(1)
+            described[option] = line[24:].strip() if len(line) > 24 and line[22:24] == "  " else ""
+        elif option and line.startswith(" " * 24):
+            described[option] = f"{described[option]} {line.strip()}".strip()
+        else:
+            option = None
+    return described
+
+
+@pytest.mark.parametrize("extra, prefixes, count", [
+    (["--help"], ("--model.net.", "--model.objective.", "--model.optim.", "--checkpoint.every_minutes",
+                  "--checkpoint.monitor", "--checkpoint.dirpath", "--run_root", "--run_name", "--resume"), 30),
+    (["--model.sets.help", "pixeltransformer.sets.SetSampler"], ("--model.sets.",), 6),
+    (["--data.help", "domains.polynomial.data.PolynomialDataModule"], ("--data.",), 18),
+    (["--data.help", "domains.images.data.ImageDataModule"], ("--data.",), 13),
+    (["--data.help", "domains.sdf.data.SDFDataModule"], ("--data.",), 22),
+    (["--data.help", "domains.video.data.VideoDataModule"], ("--data.",), 18),
+], ids=["fit", "sets", "polynomial-data", "images-data", "sdf-data", "video-data"])
+def test_help_describes_every_option_of_the_model_the_data_and_the_run(extra, prefixes, count, capsys):
+    """`pixeltransformer fit --help` showed the net's sizes, the objective, the optimiser, the set sampler's bounds and
+    several data options as bare types ("--model.net.width WIDTH (type: int, default: 128)"): their docstrings
+    documented them in groups ("width, encoder_layers, ...: transformer size"), which the help cannot split."""
+    described = help_texts(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *extra], capsys)
+    ours = [o for o in described if o.startswith(prefixes) and not o.endswith(".help")]
+    assert len(ours) >= count, sorted(described)
+    bare = [o for o in ours if described[o].startswith("(type:") or not described[o]]
+    assert not bare, bare
+
+
 @pytest.mark.parametrize("size", sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml")))
 def test_model_size_files_compose_after_a_domain_config(size, capsys):
     """configs/model/<size>.yaml sets the net's sizes and leaves the domain's other net, set and optimiser options."""
