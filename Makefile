@@ -17,9 +17,9 @@ RUNS ?=
 
 # Bad variables stop here with one line (make's $(error)), before any Python starts.
 DOMAINS := $(sort $(basename $(notdir $(wildcard configs/*.yaml))))
-# no DOMAIN given: a checkpoint (eval, sample) or run folder (train RESUME=) under runs/<domain>/ names its domain
+# no DOMAIN given: the run folder <run_root>/<domain>/<run> names it, that of RESUME= or of CKPT= (<run>/checkpoints/)
 ifeq ($(origin DOMAIN),file)
-  DOMAIN := $(or $(filter $(DOMAINS),$(word 2,$(subst /, ,$(or $(RESUME),$(CKPT))))),$(DOMAIN))
+  DOMAIN := $(or $(filter $(DOMAINS),$(notdir $(patsubst %/,%,$(dir $(patsubst %/,%,$(or $(RESUME),$(patsubst %/checkpoints/,%,$(dir $(CKPT))))))))),$(DOMAIN))
 endif
 DATA_CONFIG := $(if $(DATA),--config configs/$(DOMAIN)/$(DATA).yaml,)
 # DATA= takes a domain's dataset overlays: the files of configs/<domain>/ that name a dataset (data: init_args:

@@ -374,6 +374,14 @@ def evaluated_checkpoint(metrics: dict) -> Path:
     return Path(metrics.get("checkpoint") or "last.ckpt")
 
 
+def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: Path) -> str:
+    """" DATA=<overlay>" (or "") for the `make eval` that writes eval_dir: <run>/eval holds the run's own data, and
+    eval-<dataset>/ (other data) and eval-<checkpoint>/ (another checkpoint) the data their config_test.yaml names."""
+    config = _load_yaml(run_dir / "config.yaml") if eval_dir.name == "eval" else {}
+    data = overlay_of(domain, config or _load_yaml(eval_dir / "config_test.yaml"), configs_dir)
+    return f" DATA={data}" if data else ""
+
+
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
     `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the `make eval` that wrote
@@ -384,11 +392,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
     data = overlay_of(domain, config, configs_dir)
     data_arg = f" DATA={data}" if data else ""
-    if eval_dir.name != "eval":  # evaluated on other data than it was trained on, or another checkpoint
-        other = overlay_of(domain, _load_yaml(eval_dir / "config_test.yaml"), configs_dir)
-        eval_data_arg = f" DATA={other}" if other else ""
-    else:
-        eval_data_arg = data_arg
+    eval_data_arg = evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)
     from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
 
     ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/{evaluated_checkpoint(metrics).name}"
@@ -440,9 +444,10 @@ def default_title(run_dir: Path, metrics: dict) -> str:
             + (f", checkpoint {ckpt}" if ckpt != "last" else ""))
 
 
-def check_current(run_dir: Path, eval_dir: Path, metrics: dict) -> None:
+def check_current(run_dir: Path, eval_dir: Path, metrics: dict, configs_dir: Path) -> None:
     """Refuse an evaluation of a checkpoint that has been written over since (a resumed run's last.ckpt): its
-    numbers are not the run's any more. Evaluations that did not record the step pass."""
+    numbers are not the run's any more, and the error names the `make eval` (its DATA=) that writes eval_dir again.
+    Evaluations that did not record the step pass."""
     step = metrics.get("checkpoint_step")
     ckpt = run_dir / "checkpoints" / evaluated_checkpoint(metrics).name
     if step is None or not ckpt.is_file():
@@ -451,8 +456,10 @@ def check_current(run_dir: Path, eval_dir: Path, metrics: dict) -> None:
 
     now = load_checkpoint(ckpt, mmap=True).get("global_step")
     if now is not None and now != step:
+        domain = metrics.get("domain", run_dir.parent.name)
+        again = f"make eval DOMAIN={domain}{evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)} CKPT={ckpt}"
         raise ResultsError(f"{eval_dir / 'metrics.json'} is of {ckpt.name} at step {step}, but {ckpt.name} is now at "
-                           f"step {now}: evaluate it again (make eval CKPT={ckpt})")
+                           f"step {now}: evaluate it again ({again})")
 
 
 def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,
@@ -472,7 +479,7 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     if not src.is_file():
         raise ResultsError(f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)")
     metrics = read_metrics(src.parent)
-    check_current(run_dir, eval_dir, metrics)
+    check_current(run_dir, eval_dir, metrics, configs_dir)
     ckpt = evaluated_checkpoint(metrics).stem  # another checkpoint's evaluation: its own entry
     name = name or (f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
                     + ("" if ckpt == "last" else f"-{ckpt}"))

@@ -242,8 +242,20 @@ def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
             "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "results.md"), "--load", "idle"]
     (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 30}))
     with pytest.raises(results.ResultsError, match=r"metrics\.json is of last\.ckpt at step 30, but last\.ckpt is now "
-                                                   r"at step 60: evaluate it again \(make eval CKPT=.*last\.ckpt\)$"):
+                                                   r"at step 60: evaluate it again \(make eval DOMAIN=images "
+                                                   r"CKPT=.*last\.ckpt\)$"):
         results.import_run(run_dir, tmp_path / "metrics", tmp_path / "configs")
+    # an evaluation on other data (eval-<dataset>/) is written again by a make eval with its DATA=: without it, the
+    # run's own data would be evaluated, into eval/
+    (tmp_path / "configs" / "images").mkdir(parents=True)
+    (tmp_path / "configs" / "images" / "mnist.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
+    other = run_dir / "eval-mnist"
+    other.mkdir()
+    (other / "metrics.json").write_text(json.dumps(metrics | {"dataset": "mnist", "checkpoint_step": 30}))
+    (other / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
+    with pytest.raises(results.ResultsError, match=r"evaluate it again \(make eval DOMAIN=images DATA=mnist "
+                                                   r"CKPT=.*last\.ckpt\)$"):
+        results.import_run(other, tmp_path / "metrics", tmp_path / "configs")
     (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 60}))
     results.main([*args, "--run", str(run_dir)])
     assert (tmp_path / "metrics" / "images-digits-m1" / "metrics.json").is_file()

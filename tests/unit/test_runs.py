@@ -206,6 +206,19 @@ def test_make_reads_the_domain_from_a_run_path_and_resumes_with_the_run_s_config
     assert "test --config configs/polynomial.yaml " in make_dry_run("eval", "CKPT=/tmp/x.ckpt")
 
 
+@pytest.mark.parametrize("run", ["./runs/images/r", "/home/me/pixeltransformer/runs/images/r", "/scratch/mine/images/r",
+                                 "runs/images/video"])
+def test_make_reads_the_domain_from_a_run_folder_at_any_path(run):
+    """<run_root>/<domain>/<run> names the domain whatever the run root (--run_root) and however the path is
+    written: the second word of the path was read, so ./runs/... and absolute paths evaluated with the polynomial
+    config and stopped on a domain mismatch."""
+    line = make_dry_run("sample", f"CKPT={run}/checkpoints/last.ckpt", "INPUT=a.png")
+    assert "predict --config configs/images.yaml " in line
+    assert "test --config configs/images.yaml " in make_dry_run("eval", f"CKPT={run}/checkpoints/best-step000200.ckpt")
+    proc = make("train", f"RESUME={run}/", "DATA=nope")  # the domain named in the error is the run's
+    assert proc.returncode == 2 and "unknown DATA=nope for DOMAIN=images;" in proc.stderr, proc.stderr
+
+
 @pytest.mark.parametrize("venv", [".venv", "./.venv", ".venv/", "{tmp}/.venv"])
 def test_make_clean_removes_every_cache_folder_but_keeps_the_venv_and_runs(tmp_path, venv):
     """`make clean` removes __pycache__ folders at any depth (bash reads `**` as `*`: it removed only those one
