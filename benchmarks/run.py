@@ -71,6 +71,11 @@ SETTINGS = {
 }
 
 
+def load_text(load) -> str:
+    """The 1, 5 and 15 minute load averages as a reader wants them, "1.99 / 1.70 / 1.42" (None: unknown)."""
+    return "unknown" if not load else " / ".join(f"{float(x):.2f}" for x in load)
+
+
 def environment(threads: int) -> dict:
     try:
         load = os.getloadavg()
@@ -218,7 +223,8 @@ def table(results: dict) -> str:
          "(mean field and memory ran on the CPU)." if gpu else
          f"GPU column empty: {'not measured in this run' if results['environment']['gpu'] else 'no GPU on this machine'}."),
         f"{env['cpu']} ({env['cpu_count']} cores, torch {env['torch']}, {env['torch_threads']} thread(s)), "
-        f"{env['date']}, load average {env['load_average']}; mode {results['mode']}, {results['wall_s']:.0f} s.",
+        f"{env['date']}, load average {load_text(env['load_average'])}; mode {results['mode']}, "
+        f"{results['wall_s']:.0f} s.",
     ]
     if peak:
         notes.insert(1, f"matmul peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['size']}x{peak['size']} torch.mm, "

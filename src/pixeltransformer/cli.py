@@ -221,6 +221,9 @@ def quiet_console() -> None:
     # has no skip_unset): shown where a run starts as `python -m pixeltransformer.cli` (torchrun), and not the user's
     warnings.filterwarnings("ignore", message=r"\s*skip_none parameter was deprecated")
     warnings.filterwarnings("ignore", message=r"\s*By default only one JsonargparseDeprecationWarning per type is shown")
+    # Lightning's all_gather (the validation NLLs and item keys of every rank) calls torch's, which torch 2.13 marks
+    # deprecated: once per rank of every DDP run, and not the user's to act on
+    warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_gather is deprecated")
     from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
 
     if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):

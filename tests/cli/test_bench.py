@@ -58,6 +58,8 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "AR sampling, 2 x 4x4x3, N'=16, buffered" in table and "GPU column empty" in table
     assert "roofline" in table and "matmul peak" in table and "ours with subnormals kept" in table
+    load = saved["environment"]["load_average"]  # the footer's 1/5/15-minute loads, not the raw floats
+    assert f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f};" in table
     assert results["train"][0]["batch"] == 2
     # the picture beside the JSON, one panel per benchmark that has one
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

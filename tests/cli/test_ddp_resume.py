@@ -63,6 +63,7 @@ def test_ddp_two_processes_only_rank_zero_writes(tmp_path):
     # started as torchrun starts it (python -m pixeltransformer.cli), jsonargparse's deprecation of an argument
     # Lightning's config saving passes it was shown: not the user's to act on
     assert "skip_none" not in fit.stderr, fit.stderr[-3000:]
+    assert "all_gather is deprecated" not in fit.stderr + fit.stdout  # torch's, under Lightning's gather: the same
     # the DDP run resumes part-way into its epoch, at sample 32 of 40 (the training sampler is a DistributedSampler
     # of its own: Lightning's wrapper indexed past the shortened epoch)
     _cli(["fit", "--resume", str(run), "--trainer.max_steps=6"], wandb="offline")
