@@ -188,6 +188,18 @@ class ImageDataModule(SignalDataModule):
             except FileNotFoundError:
                 io.download_cifar10(self.root)
 
+    def check_data_roots(self) -> None:
+        """The default data place holds something (SignalDataModule), and a root given exists, unless download=true
+        is to fetch MNIST or CIFAR-10 into it: refused in the readers' own line before a run starts, rather than once
+        the run has begun (an evaluation had started its W&B run in the run folder)."""
+        super().check_data_roots()
+        if self.root is None or self.dataset_name == "digits" or self.root.exists():
+            return  # digits need no root; what a folder holds is checked as it is read
+        if self.download and self.dataset_name in ("mnist", "cifar10"):
+            return
+        locate = {"folder": io.list_images, "mnist": io.read_mnist, "cifar10": io.cifar10_source}
+        locate[self.dataset_name](self.root)  # each refuses a root that does not exist in one line
+
     def build_split(self, split: str) -> UInt8ImageDataset:
         """The split's images (built once; the base class may wrap what it gets, so this keeps the original)."""
         if split not in self._built:

@@ -152,6 +152,14 @@ class VideoDataModule(SignalDataModule):
         self._spec: SignalSpec | None = None
 
     # ---- data ------------------------------------------------------------------------------------
+    def check_data_roots(self) -> None:
+        """The default data place holds something (SignalDataModule), and a root given exists: refused in the
+        readers' own line before a run starts, rather than once the run has begun."""
+        super().check_data_roots()
+        if self.dataset_name != "synthetic" and not self.root.exists():
+            what = "video folder" if self.dataset_name == "folder" else "video npz"
+            raise FileNotFoundError(f"{what} not found: {self.root}")  # as list_video_files, read_video_npz say
+
     def _load(self) -> tuple[np.ndarray | FolderClips, np.ndarray]:
         """All clips [N, T, H, W, 3] uint8 (a folder's: :class:`FolderClips`) and the video each came from [N]."""
         self.check_data_roots()

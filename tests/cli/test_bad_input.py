@@ -77,6 +77,10 @@ def build_world(w: Path) -> Path:
     cut.mkdir(parents=True)
     (cut / "last.ckpt").write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:700])
 
+    mnist = w / "runs" / "images" / "mnist" / "checkpoints"  # an MNIST run, its data elsewhere
+    mnist.mkdir(parents=True)
+    torch.save(_checkpoint({**images, "dataset": "mnist", "grid_shape": [28, 28]}), mnist / "last.ckpt")
+
     ck = w / "ckpt"
     ck.mkdir()
     torch.save(_checkpoint(images), ck / "digits.ckpt")
@@ -386,12 +390,28 @@ def test_a_start_that_fails_after_wandb_began_leaves_nothing(world):
     proc = run_row(command, world, wandb="offline")
     assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
     assert f"MNIST test images not found in {world}/input" in last_line(proc.stderr)
-    # W&B keeps its own logs under the cache folder; and runs/ held a folder for a moment (its time changed)
-    def project_files(snap: dict) -> dict:
-        return {k: (v if not v[0] else None) for k, v in snap.items() if k != "cache" and not k.startswith("cache/")}
-
     after = project_files(snapshot(world))
     assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]
+
+
+def test_an_evaluation_given_a_data_root_that_does_not_exist_writes_nothing(world):
+    """With W&B offline (the default), `make eval` of an MNIST run given a --data.init_args.root that does not exist
+    stops before the evaluation starts: MNIST's grey bins read no pixels when the model is made, so the data was
+    first read once the evaluation ran, after W&B had written wandb/offline-run-*/ into the run folder."""
+    before = snapshot(world)
+    command = ["make", "eval", "DOMAIN=images", "DATA=mnist", f"CKPT={world}/runs/images/mnist/checkpoints/last.ckpt",
+               f"ARGS=--data.init_args.root={world}/nope"]
+    proc = run_row(command, world, wandb="offline")
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
+    assert f"MNIST test images not found in {world}/nope" in last_line(proc.stderr)
+    after = project_files(snapshot(world))
+    assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]
+
+
+def project_files(snap: dict) -> dict:
+    """A snapshot without W&B's own logs (under the cache folder) and folder times (runs/ may hold a run folder for
+    a moment)."""
+    return {k: (v if not v[0] else None) for k, v in snap.items() if k != "cache" and not k.startswith("cache/")}
 
 
 def test_debug_shows_the_traceback(world):

@@ -168,6 +168,24 @@ def test_bad_arguments(tmp_path, monkeypatch):
         ImageDataModule("digits", splits=(1, 2))
 
 
+def test_a_root_that_does_not_exist_is_refused_before_a_run_starts(tmp_path):
+    """A root given that does not exist is refused where the command line asks, before a run starts (an evaluation of
+    MNIST, whose grey bins read no pixels, began its W&B run in the run folder before it failed), in the line its
+    reader gives; a prediction, which reads no data, never asks. download=true fetches MNIST or CIFAR-10 there."""
+    nope = tmp_path / "nope"
+    for dataset, message in [("folder", "image folder not found: .*nope"), ("mnist", "MNIST test images not found in"),
+                             ("cifar10", "CIFAR-10 not found in .*nope")]:
+        dm = ImageDataModule(dataset, root=str(nope))  # made without its data
+        with pytest.raises(FileNotFoundError, match=message):
+            dm.check_data_roots()
+    ImageDataModule("mnist", root=str(nope), download=True).check_data_roots()  # to be fetched there
+    ImageDataModule("cifar10", root=str(nope), download=True).check_data_roots()
+    ImageDataModule("digits", root=str(nope)).check_data_roots()  # bundled: a root is not used
+    write_folder(tmp_path / "pictures", 3)
+    ImageDataModule("folder", root=str(tmp_path / "pictures")).check_data_roots()
+    assert not nope.exists()
+
+
 def test_read_input_crops_and_resizes_to_the_model(tmp_path):
     arr = np.zeros((20, 40, 4), np.uint8)
     arr[..., 0], arr[..., 3] = 200, 255  # opaque red, wide

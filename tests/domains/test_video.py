@@ -405,6 +405,12 @@ def test_datamodule_uniform_bins_and_bad_args(tmp_path, monkeypatch):
     missing = VideoDataModule(dataset="folder")  # made without its data (a prediction reads none): asked when read
     with pytest.raises(FileNotFoundError, match="no data at .*none/videos/natural: put it there"):
         missing.setup("fit")
+    # a root given that does not exist: refused where the command line asks, before a run starts (with uniform bins
+    # nothing reads the clips before then), in the reader's own line
+    with pytest.raises(FileNotFoundError, match="^video folder not found: .*nope$"):
+        VideoDataModule(dataset="folder", root=str(tmp_path / "nope"), bins="uniform", num_bins=8).check_data_roots()
+    with pytest.raises(FileNotFoundError, match="^video npz not found: .*nope.npz$"):
+        VideoDataModule(dataset="npz", root=str(tmp_path / "nope.npz"), bins="uniform", num_bins=8).check_data_roots()
     with pytest.raises(ValueError, match=r"^VideoDataModule: split sizes \(8, 8, 8\) do not fit 12 items$"):
         VideoDataModule(num_clips=12, splits=(8, 8, 8), bins="uniform", num_bins=8).setup("fit")
 
