@@ -36,6 +36,7 @@ SOURCES = ("procedural", "voxels", "meshes")
 # below data_dir(), when a config names no root: the shared ShapeNet chairs and ModelNet10 chair voxels
 DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
                  "voxels": "shapenet_chairs/modelnet10_vox32/modelnet10_chair_train_vox32.npy.gz"}
+ROOT_OPTIONS = {"meshes": "mesh_root", "voxels": "voxel_root"}  # a mixture's sources read from files: their option
 
 
 def cores() -> int:
@@ -329,12 +330,8 @@ class SDFDataModule(SignalDataModule):
         super().check_data_roots()
         if self.dataset_name == "procedural":
             return
-        roots = [("root", self.root)]
-        if self.dataset_name == "mixture":
-            named = {"meshes": ("mesh_root", self.mesh_root), "voxels": ("voxel_root", self.voxel_root)}
-            used = {n for n, w in self.mixture.items() if w > 0} | {self.eval_source}
-            roots = [named[n] for n in SOURCES if n in used and n in named]
-        for arg, root in roots:
+        options = [ROOT_OPTIONS[n] for n in self._file_sources(self.mixture)] if self.mixture else ["root"]
+        for arg, root in ((option, getattr(self, option)) for option in options):
             if not root.exists():
                 raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
         if self.dataset_name == "meshes" and not self.root.is_dir():
@@ -368,13 +365,16 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"SDFDataModule: eval_source must be one of {SOURCES}, got {eval_source!r}")
         if epoch_size is not None and epoch_size < 1:
             raise ValueError(f"SDFDataModule: epoch_size must be >= 1, got {epoch_size}")
-        roots = {"meshes": ("mesh_root", self.mesh_root), "voxels": ("voxel_root", self.voxel_root)}
-        for name in {n for n, w in weights.items() if w > 0} | {eval_source}:
-            if name in roots:
-                arg, root = roots[name]
-                if root is None:
-                    setattr(self, arg, self.default_data_root(DEFAULT_ROOTS[name], option=arg))
+        for name in self._file_sources(weights):
+            option = ROOT_OPTIONS[name]
+            if getattr(self, option) is None:
+                setattr(self, option, self.default_data_root(DEFAULT_ROOTS[name], option=option))
         return weights
+
+    def _file_sources(self, weights: dict[str, float]) -> list[str]:
+        """The mixture's sources read from files (meshes, voxels) that it trains on or evaluates, in SOURCES order."""
+        used = {n for n, w in weights.items() if w > 0} | {self.eval_source}
+        return [n for n in SOURCES if n in used and n in ROOT_OPTIONS]
 
     def _mixture(self, split: str) -> Dataset:
         roots = {"meshes": self.mesh_root, "voxels": self.voxel_root, "procedural": None}

@@ -24,8 +24,8 @@ from pixeltransformer.datamodule import (SPLITS, SignalDataModule, float_signal,
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
-from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoFolder, as_size, cut_clips, read_strip,
-                 read_video_file, read_video_npz, read_video_folder, source_videos, strip_problem)
+from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoFolder, as_size, cut_clips, list_video_files,
+                 read_strip, read_video_file, read_video_npz, read_video_folder, source_videos, strip_problem)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -156,9 +156,8 @@ class VideoDataModule(SignalDataModule):
         """The default data place holds something (SignalDataModule), and a root given exists: refused in the
         readers' own line before a run starts, rather than once the run has begun."""
         super().check_data_roots()
-        if self.dataset_name != "synthetic" and not self.root.exists():
-            what = "video folder" if self.dataset_name == "folder" else "video npz"
-            raise FileNotFoundError(f"{what} not found: {self.root}")  # as list_video_files, read_video_npz say
+        if self.dataset_name != "synthetic" and not self.root.exists():  # the reader refuses it in its own line
+            (list_video_files if self.dataset_name == "folder" else read_video_npz)(self.root)
 
     def _load(self) -> tuple[np.ndarray | FolderClips, np.ndarray]:
         """All clips [N, T, H, W, 3] uint8 (a folder's: :class:`FolderClips`) and the video each came from [N]."""
