@@ -52,6 +52,9 @@ ifneq ($(filter sample,$(MAKECMDGOALS)),)
   ifeq ($(INPUT)$(CONTEXT),)
     $(error make sample needs INPUT=<an image, mesh or video file> to condition on, or CONTEXT=<S as JSON rows or a .json file>)
   endif
+  ifneq ($(DATA),)
+    $(info make sample: DATA=$(DATA) is not used; a prediction's model and value bins are the checkpoint's (CKPT=))
+  endif
 endif
 
 .DEFAULT_GOAL := help
@@ -79,7 +82,7 @@ eval: $(VENV)/.installed ## evaluate CKPT on DOMAIN's fixed test set: metrics.js
 	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(ARGS)
 
 sample: $(VENV)/.installed ## complete INPUT (or CONTEXT) with CKPT: pictures, meshes, videos in <run>/predict [ARGS="--num_context 64 --num_samples 3"]
-	WANDB_MODE=disabled $(PY) -m pixeltransformer predict --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(if $(INPUT),--input "$(INPUT)",) $(if $(CONTEXT),--context '$(CONTEXT)',) $(if $(OUT),--out $(OUT),) $(ARGS)
+	WANDB_MODE=disabled $(PY) -m pixeltransformer predict --config configs/$(DOMAIN).yaml --ckpt_path $(CKPT) $(if $(INPUT),--input "$(INPUT)",) $(if $(CONTEXT),--context '$(CONTEXT)',) $(if $(OUT),--out $(OUT),) $(ARGS)
 
 test: $(VENV)/.installed ## every tier but the slow tests: tests/unit, tests/domains, tests/cli (W&B disabled)
 	WANDB_MODE=disabled $(PY) -m pytest -q

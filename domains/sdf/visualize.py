@@ -164,7 +164,7 @@ def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_p
     written too, as empty files of that format, so the set of files never depends on what the model predicted.
 
     gt_grid, mean_grid, sample_grids[i]: [R, R, R]; ctx_pos [K, 3]; ctx_val [K] or [K, 1].
-    Returns the figure's path and name -> its files (names: gt, mean, sample1, ..., prob; formats in order).
+    Returns the figure's path and name -> its files (names: gt, mean, sample_1, ..., prob; formats in order).
     """
     bad = [f for f in formats if f not in MESH_FORMATS]
     if bad or not formats:
@@ -173,12 +173,12 @@ def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_p
     meshes = {} if gt_grid is None else {"gt": sdf_to_mesh(gt_grid)}
     meshes["mean"] = sdf_to_mesh(mean_grid)
     for i, grid in enumerate(sample_grids):
-        meshes[f"sample{i + 1}"] = sdf_to_mesh(grid)
+        meshes[f"sample_{i + 1}"] = sdf_to_mesh(grid)
     if prob_grid is not None:
         meshes["prob"] = sdf_to_mesh(probability_field(prob_grid))
     files = {name: [export_mesh(mesh, out_dir / f"{prefix}{name}.{fmt}") for fmt in formats]
              for name, mesh in meshes.items()}
-    samples = [meshes[f"sample{i + 1}"] for i in range(len(sample_grids))]
+    samples = [meshes[f"sample_{i + 1}"] for i in range(len(sample_grids))]
     figure = out_dir / f"{prefix}figure.png"
     figure_sdf_samples(meshes.get("gt"), ctx_pos, ctx_val, samples, meshes["mean"], figure, vmax=truncation,
                        title=title, prob_mesh=meshes.get("prob"))

@@ -106,7 +106,7 @@ class VideoDomain(Domain):
         figure10.png/.mp4/.gif, and summary.json (grid, PSNR/SSIM of each video against the input)."""
         c = completion
         gt, ctx_vis, samples = self.clips(c)  # [3, T, H', W'] each (gt may be None), S x [3, T, H', W']
-        named = {f"sample_{i:02d}": s for i, s in enumerate(samples)}
+        named = {f"sample_{i + 1}": s for i, s in enumerate(samples)}
         videos = {"gt": gt, "context": ctx_vis, "mean": c.mean[0], **named}
         paths = [write_video(to_frames(v), out_dir / f"{name}.mp4") for name, v in videos.items() if v is not None]
         paths += write_figure10(gt, ctx_vis, samples, c.mean[0], out_dir / "figure10", context_label="S (NN)",

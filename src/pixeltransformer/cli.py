@@ -66,10 +66,13 @@ def data_spec(datamodule: SignalDataModule) -> dict:
     return datamodule.spec.to_dict()
 
 
-def data_hint(saved: dict) -> str:
-    """Where a checkpoint's data is, for the one-line error of a checkpoint given other data."""
+def data_hint(saved: dict, predict: bool = False) -> str:
+    """Where a checkpoint's data is, for the one-line error of a checkpoint given other data; a prediction needs only
+    the checkpoint's domain (its model and bins are the checkpoint's, whatever the data config)."""
     if not saved.get("domain"):
         return ""
+    if predict:
+        return f" (use its domain: DOMAIN={saved['domain']})"
     return f" (use its own data: {own_data(saved)}, or the config.yaml of its run folder)"
 
 
@@ -318,7 +321,7 @@ class PixelTransformerCLI(LightningCLI):
             data = self.config[sub].get("data")
             dataset = data.init_args.get("dataset") if data is not None and hasattr(data, "init_args") else None
             raise DataMismatch(f"checkpoint is for {saved['domain']}/{saved.get('dataset')}, but the data is "
-                               f"{mine}/{dataset}{data_hint(saved)}")
+                               f"{mine}/{dataset}{data_hint(saved, predict=sub == 'predict')}")
 
     def _checkpoint(self, path: str) -> dict:
         """The checkpoint at path, read (memory-mapped, checked) once per command: --ckpt_path is read before the
@@ -488,7 +491,7 @@ class PixelTransformerCLI(LightningCLI):
                 self.model.check_checkpoint(saved)
             except DataMismatch as err:
                 self._drop_new_run()
-                raise DataMismatch(f"{err}{data_hint(spec)}") from None
+                raise DataMismatch(f"{err}{data_hint(spec, predict=subcommand == 'predict')}") from None
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
         replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in

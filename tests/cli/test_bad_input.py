@@ -315,8 +315,7 @@ ROWS = [
      '`make sample DOMAIN=images CKPT=runs/polynomial/old/checkpoints/last.ckpt INPUT=notes.png`',
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt",
                 f"INPUT={w}/input/notes.png"],
-     "checkpoint is for polynomial/polynomial, but the data is images/digits (use its own data: "
-     "DOMAIN=polynomial, or the config.yaml of its run folder)"),
+     "checkpoint is for polynomial/polynomial, but the data is images/digits (use its domain: DOMAIN=polynomial)"),
     ("sample-out-taken",
      '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png OUT=taken` (taken holds a prediction)',
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/digit.png",

@@ -617,3 +617,5 @@ def test_a_checkpoint_for_other_data_names_where_its_data_is():
     assert "DOMAIN=polynomial DATA=gp_tnp_rbf," in data_hint({"domain": "polynomial", "dataset": "gp_tnp_rbf"})
     assert "DOMAIN=polynomial," in data_hint({"domain": "polynomial", "dataset": "polynomial"})  # no overlay
     assert data_hint({}) == ""
+    # a prediction needs the domain alone: DATA= is not used by make sample
+    assert data_hint({"domain": "images", "dataset": "mnist"}, predict=True) == " (use its domain: DOMAIN=images)"

@@ -64,10 +64,10 @@ def test_pictures_after_validation_show_the_val_shapes(trained):
     run, _, _, dm = trained
     out = run / "pictures" / "step000002"
     assert (out / "shape0_S8_figure.png").stat().st_size > 5_000
-    for name in ("gt", "mean", "sample1", "sample2", "prob"):
+    for name in ("gt", "mean", "sample_1", "sample_2", "prob"):
         for fmt in ("glb", "obj"):
             assert (out / f"shape0_S8_{name}.{fmt}").is_file(), (name, fmt)
-    assert not (out / "shape0_S8_sample3.glb").exists() and not (out / "shape1_S8_figure.png").exists()
+    assert not (out / "shape0_S8_sample_3.glb").exists() and not (out / "shape1_S8_figure.png").exists()
     gt = trimesh.load(out / "shape0_S8_gt.glb", force="mesh")
     truth = dm.fixed_examples("val", 1)["signal"][0, 0].numpy()
     assert len(gt.faces) == len(sdf_to_mesh(truth).faces) > 0  # the exported truth is the val shape's level set
@@ -177,9 +177,9 @@ def test_predict_from_a_grid_writes_meshes_figure_and_context(trained, tmp_path)
     main(["predict", "--config", str(cfg), "--ckpt_path", str(ckpt), "--input", str(grid), "--out", str(out),
           "--num_context", "10", "--num_samples", "2", "--n_autoregressive", "3", "--resolution", "16"])
     record = json.loads((out / "prediction.json").read_text())
-    assert {"mean.glb", "mean.obj", "sample1.glb", "sample2.obj", "gt.glb", "prob.glb", "figure.png", "mean.png",
+    assert {"mean.glb", "mean.obj", "sample_1.glb", "sample_2.obj", "gt.glb", "prob.glb", "figure.png", "mean.png",
             "prob.png", "context.json", "mean_sdf.npy"} <= set(record["files"])
-    assert "sample3.glb" not in record["files"] and all((out / name).is_file() for name in record["files"])
+    assert "sample_3.glb" not in record["files"] and all((out / name).is_file() for name in record["files"])
     assert np.load(out / "mean_sdf.npy").shape == (16, 16, 16)  # --resolution sets the output grid
     ctx = torch.tensor(json.loads((out / "context.json").read_text()))  # [K, 4]
     assert ctx.shape == (10, 4) and ctx[:, :3].abs().max() <= 1
@@ -206,7 +206,7 @@ def test_predict_from_a_mesh_with_a_context_and_from_a_context_alone(trained, tm
     # the domain's options (init args) hold at predict time, although the checkpoint records the domain by name
     main([*base, "--context", str(points), "--out", str(tmp_path / "b"), "--model.domain.init_args.formats=[glb]"])
     names = set(json.loads((tmp_path / "b" / "prediction.json").read_text())["files"])
-    assert "gt.glb" not in names and {"mean.glb", "sample1.glb", "figure.png"} <= names
+    assert "gt.glb" not in names and {"mean.glb", "sample_1.glb", "figure.png"} <= names
     assert not any(name.endswith(".obj") for name in names) and not list((tmp_path / "b").glob("*.obj"))
 
 
@@ -279,9 +279,9 @@ def test_write_prediction_meshes_an_analytic_box_in_place(tmp_path):
     domain = SdfDomain(formats=["glb"])
     domain.spec = spec  # as the module that owns a domain sets it
     files = domain.write_prediction(completion, tmp_path)
-    assert {p.name for p in files} >= {"mean.glb", "sample2.glb", "prob.glb", "figure.png"}
+    assert {p.name for p in files} >= {"mean.glb", "sample_2.glb", "prob.glb", "figure.png"}
     assert not any(p.suffix == ".obj" for p in files) and "gt.glb" not in {p.name for p in files}
-    for name, rel in (("mean", 0.04), ("sample2", 0.04), ("prob", 0.12)):  # P(inside) > 0.5: the box, to a voxel
+    for name, rel in (("mean", 0.04), ("sample_2", 0.04), ("prob", 0.12)):  # P(inside) > 0.5: the box, to a voxel
         mesh = trimesh.load(tmp_path / f"{name}.glb", force="mesh")
         assert mesh_volume(mesh) == pytest.approx(1.0 * 0.6 * 0.4, rel=rel), name
         np.testing.assert_allclose(mesh.bounds, [[-0.3, -0.4, -0.2], [0.7, 0.2, 0.2]], atol=0.03)

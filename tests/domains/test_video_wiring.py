@@ -99,12 +99,12 @@ def test_predict_random_pixels_keeps_the_observed_pixels(run, input_video):
     predict(run, "--input", str(input_video), "--num_context", "20", "--num_samples", "2", "--n_autoregressive", "3")
     out = run / "predict" / "clip"
     assert {p.name for p in out.iterdir()} == {
-        "gt.mp4", "context.mp4", "mean.mp4", "sample_00.mp4", "sample_01.mp4", "figure10.png", "figure10.mp4",
+        "gt.mp4", "context.mp4", "mean.mp4", "sample_1.mp4", "sample_2.mp4", "figure10.png", "figure10.mp4",
         "figure10.gif", "summary.json", "prediction.json"}
     record = json.loads((out / "prediction.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
     assert summary["grid"] == list(GRID) and summary["num_context"] == record["num_context"] == 20
-    assert set(summary["psnr_vs_input"]) == {"mean", "nearest_neighbour", "sample_00", "sample_01"}
+    assert set(summary["psnr_vs_input"]) == {"mean", "nearest_neighbour", "sample_1", "sample_2"}
     clip = load_user_video(input_video, *GRID[:1], GRID[1:])  # [3, T, H, W], what the model observed
     mean = read_video_file(out / "mean.mp4").astype(np.float32) / 255  # [T, kH, kW, 3], upscaled k times
     k = mean.shape[1] // GRID[1]
@@ -124,7 +124,7 @@ def test_predict_with_a_mask_a_cap_and_a_resolution(run, input_video, tmp_path):
             "--n_autoregressive", "2", "--resolution", "16", "--out", str(out))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["grid"] == [GRID[0], 16, 16] and summary["num_context"] == GRID[0] * 6 * 12
-    assert read_video_file(out / "sample_00.mp4").shape[0] == GRID[0]  # frames kept, only H and W scaled
+    assert read_video_file(out / "sample_1.mp4").shape[0] == GRID[0]  # frames kept, only H and W scaled
     with pytest.warns(UserWarning, match="observes 216 pixels; using a random 50"):
         predict(run, "--input", str(input_video), "--mask", str(tmp_path / "mask.png"), "--num_samples", "0",
                 "--model.domain.init_args.max_context=50", "--out", str(tmp_path / "capped"))
@@ -219,11 +219,11 @@ def test_write_prediction_of_a_perfect_completion(tmp_path):
     pos = grid_positions(GRID)[:5].unsqueeze(0)  # [1, 5, 3]
     c = Completion(GRID, pos, flatten_grid(gt)[:, :5], gt, torch.stack([gt, gt + 0.1], 1), None, None, gt)
     files = VideoDomain(gif=False).write_prediction(c, tmp_path)
-    assert [p.name for p in files] == ["gt.mp4", "context.mp4", "mean.mp4", "sample_00.mp4", "sample_01.mp4",
+    assert [p.name for p in files] == ["gt.mp4", "context.mp4", "mean.mp4", "sample_1.mp4", "sample_2.mp4",
                                        "figure10.png", "figure10.mp4", "summary.json"]
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["psnr_vs_input"]["mean"] == summary["psnr_vs_input"]["sample_00"] == 100.0
-    assert summary["psnr_vs_input"]["sample_01"] == pytest.approx(20.0, abs=1e-3)
+    assert summary["psnr_vs_input"]["mean"] == summary["psnr_vs_input"]["sample_1"] == 100.0
+    assert summary["psnr_vs_input"]["sample_2"] == pytest.approx(20.0, abs=1e-3)
     assert summary["ssim_vs_input"]["mean"] == pytest.approx(1.0, abs=1e-5)
     assert iio.imread(tmp_path / "figure10.png").shape[0] == 5 * 135  # rows: GT, S, 2 samples, mean
 

@@ -199,11 +199,22 @@ def test_make_reads_the_domain_from_a_run_path_and_resumes_with_the_run_s_config
     # eval and sample without DOMAIN: the checkpoint's run folder names it, also for DATA
     line = make_dry_run("eval", "DATA=mnist", "CKPT=runs/images/r/checkpoints/last.ckpt")
     assert "test --config configs/images.yaml --config configs/images/mnist.yaml --ckpt_path" in line
-    line = make_dry_run("sample", "DATA=mnist", "CKPT=runs/images/r/checkpoints/last.ckpt", "INPUT=a.png")
-    assert "predict --config configs/images.yaml --config configs/images/mnist.yaml" in line
+    line = make_dry_run("sample", "CKPT=runs/images/r/checkpoints/last.ckpt", "INPUT=a.png")
+    assert "predict --config configs/images.yaml --ckpt_path" in line
     # a DOMAIN given wins, and a path outside runs/<domain>/ names none
     assert "test --config configs/sdf.yaml " in make_dry_run("eval", "DOMAIN=sdf", "CKPT=runs/images/r/x.ckpt")
     assert "test --config configs/polynomial.yaml " in make_dry_run("eval", "CKPT=/tmp/x.ckpt")
+
+
+def test_make_sample_says_data_is_not_used():
+    """A prediction's model and bins are the checkpoint's, whatever the data config: `make sample DATA=cifar10` with
+    an MNIST checkpoint predicted with the MNIST model without a word, and passed an overlay nothing read."""
+    proc = make("sample", "DATA=cifar10", "CKPT=runs/images/r/checkpoints/last.ckpt", "INPUT=a.png")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert "make sample: DATA=cifar10 is not used; a prediction's model and value bins are the checkpoint's (CKPT=)" \
+        in lines
+    assert "predict --config configs/images.yaml --ckpt_path" in lines[-1] and "cifar10" not in lines[-1]
 
 
 @pytest.mark.parametrize("run", ["./runs/images/r", "/home/me/pixeltransformer/runs/images/r", "/scratch/mine/images/r",
