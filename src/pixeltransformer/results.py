@@ -386,7 +386,8 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
     `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the `make eval` that wrote
     eval_dir (default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own overlay, and
-    eval-<checkpoint>/ one of another checkpoint than last.ckpt, the one metrics.json names)."""
+    eval-<checkpoint>/ one of another checkpoint than last.ckpt, the one metrics.json names). The checkpoint's path
+    is under the run root the fit was given (config.yaml's run_root; runs/ by default)."""
     domain = metrics.get("domain", run_dir.parent.name)
     eval_dir = eval_dir or run_dir / "eval"
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
@@ -395,11 +396,12 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     eval_data_arg = evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)
     from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
 
-    ckpt = f"runs/{domain}/{run_dir.name}/checkpoints/{evaluated_checkpoint(metrics).name}"
+    run_root = _dig(config, "run_root") or "runs"  # the fit's --run_root: its run folder is <run_root>/<domain>/<run>
+    ckpt = f"{run_root}/{domain}/{run_dir.name}/checkpoints/{evaluated_checkpoint(metrics).name}"
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
         return f"{recorded.read_text().strip()}\nmake eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
-    args = [f"--run_name {run_dir.name}"]
+    args = [f"--run_name {run_dir.name}"] + ([f"--run_root {run_root}"] if run_root != "runs" else [])
     steps = _dig(config, "trainer", "max_steps")
     default_steps = None
     for path in [configs_dir / f"{domain}.yaml"] + ([configs_dir / domain / f"{data}.yaml"] if data else []):

@@ -105,6 +105,17 @@ def test_import_run_folder(tmp_path):
     assert results.default_command(run_dir, metrics, configs) == (
         "pixeltransformer fit --config configs/images.yaml --trainer.max_steps=500 --trainer.val_check_interval=20\n"
         "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/last.ckpt")
+    # a run trained under another --run_root is evaluated there, and a rebuilt fit line puts it there again
+    (run_dir / "config.yaml").write_text("run_root: /scratch/me/runs\ntrainer:\n  max_steps: 500\ndata:\n  init_args:\n"
+                                         "    dataset: mnist\n")
+    assert results.default_command(run_dir, metrics, configs).endswith(
+        "make eval DOMAIN=images DATA=mnist CKPT=/scratch/me/runs/images/m1/checkpoints/last.ckpt")
+    (run_dir / "command.txt").rename(run_dir / "command.keep")
+    assert results.default_command(run_dir, metrics, configs).startswith(
+        'make train DOMAIN=images DATA=mnist ARGS="--run_name m1 --run_root /scratch/me/runs --trainer.max_steps=500"\n')
+    (run_dir / "command.keep").rename(run_dir / "command.txt")
+    (run_dir / "config.yaml").write_text("trainer:\n  max_steps: 500\ndata:\n  init_args:\n    dataset: mnist\n"
+                                         "    root: x\n")
     # a re-import keeps what run.json already says unless a flag overrides it
     (dest / "run.json").write_text(json.dumps(run | {"title": "MNIST"}))
     results.main(args[:-2])
