@@ -44,6 +44,7 @@ from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, check_set_by_the_cli,
                    domain_of, joins_a_run, launched_run_name, predict_in_the_first_process, readable_run_configs,
                    resume_checkpoint, run_config_setting, with_run_config)
+from .wandbfolder import take_back, wandb_folder
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -511,6 +512,9 @@ class PixelTransformerCLI(LightningCLI):
                 if set_aside(replacing) is not None:
                     print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it "
                           f"fails, the earlier one stays)", flush=True)
+        # an evaluation that fails takes back the offline W&B record it began (wandbfolder.py)
+        wandb_before = wandb_folder(self.run_dir / "wandb") if (
+            subcommand in ("test", "validate") and _first_process() and wandb_offline()) else None
         if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
@@ -525,6 +529,9 @@ class PixelTransformerCLI(LightningCLI):
         except BaseException as err:
             if replacing is not None:
                 put_back(replacing)
+            if wandb_before is not None:
+                _finish_wandb()
+                take_back(wandb_before)
             self._drop_new_run()
             if isinstance(err, SIGTERMException) and not err.code:
                 # Lightning's own SIGTERM stop (a fit's sanity check, checkpointing off, a handler of the user's, an

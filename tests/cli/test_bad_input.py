@@ -407,6 +407,20 @@ def test_an_evaluation_given_a_data_root_that_does_not_exist_writes_nothing(worl
     assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]
 
 
+def test_an_evaluation_whose_data_root_holds_no_data_writes_nothing(world):
+    """With W&B offline (the default), `make eval` of an MNIST run given a root that exists but holds no MNIST fails
+    once the evaluation reads its data, after W&B began its run: the evaluation's W&B folder
+    (wandb/offline-run-*/) is removed with it, and the fit's W&B record is left as it was."""
+    before = snapshot(world)
+    command = ["make", "eval", "DOMAIN=images", "DATA=mnist", f"CKPT={world}/runs/images/mnist/checkpoints/last.ckpt",
+               f"ARGS=--data.init_args.root={world}/input"]
+    proc = run_row(command, world, wandb="offline")
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
+    assert f"MNIST test images not found in {world}/input" in last_line(proc.stderr)
+    after = project_files(snapshot(world))
+    assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]
+
+
 def project_files(snap: dict) -> dict:
     """A snapshot without W&B's own logs (under the cache folder) and folder times (runs/ may hold a run folder for
     a moment)."""

@@ -1,0 +1,57 @@
+"""A run folder's W&B folder (<run>/wandb/): what a command found there, and taking back what a failed one added.
+
+W&B writes into <run>/wandb/ as soon as a logger starts: the run's record (offline-run-<time>-<id>/), the links
+debug.log, debug-internal.log and latest-run to it, and the folder itself on a run's first W&B run. An evaluation
+that fails (data it cannot read, an error in a metric) publishes nothing: the CLI puts its evaluation folder back
+as it was (files.set_aside), and with this its offline W&B record goes too, so that the run folder is as before.
+An online run's record is W&B's own (the dashboard shows the run as failed), and is left where it is.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class WandbFolder:
+    """What <run>/wandb/ held: whether it existed, its entries' names, and where its links pointed."""
+
+    folder: Path
+    existed: bool
+    names: frozenset[str] = frozenset()
+    links: dict[str, str] = field(default_factory=dict)
+
+
+def wandb_folder(folder: Path) -> WandbFolder:
+    """The state of a W&B folder now, to be restored by :func:`take_back`."""
+    if not folder.is_dir():
+        return WandbFolder(folder, existed=False)
+    entries = list(folder.iterdir())
+    return WandbFolder(folder, True, frozenset(p.name for p in entries),
+                       {p.name: os.readlink(p) for p in entries if p.is_symlink()})
+
+
+def take_back(before: WandbFolder) -> list[str]:
+    """Remove what was added to the folder since ``before`` and point its links where they pointed then (a folder
+    that did not exist goes as a whole); returns the names removed. Call it once W&B has finished its run."""
+    folder = before.folder
+    if not folder.is_dir():
+        return []
+    if not before.existed:
+        shutil.rmtree(folder, ignore_errors=True)
+        return [folder.name]
+    removed = []
+    for path in list(folder.iterdir()):
+        if path.name not in before.names:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+        elif path.name in before.links and (not path.is_symlink() or os.readlink(path) != before.links[path.name]):
+            path.unlink()
+            path.symlink_to(before.links[path.name])
+    return sorted(removed)
