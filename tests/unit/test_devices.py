@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import sys
 import traceback
 import warnings
 from pathlib import Path
@@ -94,7 +95,7 @@ class DeviceCheck(TorchDispatchMode):
     def _note_sync(self, func) -> None:
         """Record func with the line of the project's code that called it."""
         ours = [f for f in traceback.extract_stack() if f.filename.startswith(str(REPO))
-                and not f.filename.startswith(str(REPO / "tests"))]
+                and not f.filename.startswith((str(REPO / "tests"), str(Path(sys.prefix).resolve())))]
         where = f"{Path(ours[-1].filename).relative_to(REPO)}:{ours[-1].lineno}" if ours else "?"
         self.syncs.append(f"{func.overloadpacket.__name__} at {where}")
 
