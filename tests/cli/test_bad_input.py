@@ -393,30 +393,19 @@ def test_a_start_that_fails_after_wandb_began_leaves_nothing(world):
     assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]
 
 
-def test_an_evaluation_given_a_data_root_that_does_not_exist_writes_nothing(world):
-    """With W&B offline (the default), `make eval` of an MNIST run given a --data.init_args.root that does not exist
-    stops before the evaluation starts: MNIST's grey bins read no pixels when the model is made, so the data was
-    first read once the evaluation ran, after W&B had written wandb/offline-run-*/ into the run folder."""
+@pytest.mark.parametrize("root", ["nope", "input"], ids=["root-missing", "root-without-mnist"])
+def test_an_evaluation_given_a_root_without_its_data_writes_nothing(world, root):
+    """With W&B offline (the default), `make eval` of an MNIST run given a --data.init_args.root without MNIST leaves
+    the run folder as it was. A root that does not exist stops before the evaluation starts (MNIST's grey bins read
+    no pixels when the model is made, so the data was first read once the evaluation ran, after W&B had written
+    wandb/offline-run-*/ into the run folder). A root that exists is read once the evaluation runs: its W&B record
+    goes with it."""
     before = snapshot(world)
     command = ["make", "eval", "DOMAIN=images", "DATA=mnist", f"CKPT={world}/runs/images/mnist/checkpoints/last.ckpt",
-               f"ARGS=--data.init_args.root={world}/nope"]
+               f"ARGS=--data.init_args.root={world}/{root}"]
     proc = run_row(command, world, wandb="offline")
     assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
-    assert f"MNIST test images not found in {world}/nope" in last_line(proc.stderr)
-    after = project_files(snapshot(world))
-    assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]
-
-
-def test_an_evaluation_whose_data_root_holds_no_data_writes_nothing(world):
-    """With W&B offline (the default), `make eval` of an MNIST run given a root that exists but holds no MNIST fails
-    once the evaluation reads its data, after W&B began its run: the evaluation's W&B folder
-    (wandb/offline-run-*/) is removed with it, and the fit's W&B record is left as it was."""
-    before = snapshot(world)
-    command = ["make", "eval", "DOMAIN=images", "DATA=mnist", f"CKPT={world}/runs/images/mnist/checkpoints/last.ckpt",
-               f"ARGS=--data.init_args.root={world}/input"]
-    proc = run_row(command, world, wandb="offline")
-    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
-    assert f"MNIST test images not found in {world}/input" in last_line(proc.stderr)
+    assert f"MNIST test images not found in {world}/{root}" in last_line(proc.stderr)
     after = project_files(snapshot(world))
     assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]
 
