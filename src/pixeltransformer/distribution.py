@@ -288,8 +288,11 @@ class BinnedGaussian(nn.Module):
             scaled = (logits - logits.amax(-1, keepdim=True)) / max(temperature, lowest)  # [..., NB]
             probs = F.softmax(scaled, dim=-1)  # [..., NB]
             if uniform is not None:
+                # bin b takes u in [cdf_{b-1}, cdf_b): the first bin whose cdf exceeds u, so a bin of probability 0
+                # (its cdf equal to the one before) is never drawn, not even for u = 0, which torch.rand returns
+                # once in 2^24 draws (with cdf < u, u = 0 took bin 0 whatever its probability)
                 cdf = probs.cumsum(-1)  # [..., NB]
-                b = (cdf < uniform.unsqueeze(-1) * cdf[..., -1:]).sum(-1, keepdim=True).clamp_max(self.num_bins - 1)
+                b = (cdf <= uniform.unsqueeze(-1) * cdf[..., -1:]).sum(-1, keepdim=True).clamp_max(self.num_bins - 1)
             else:
                 b = torch.multinomial(probs.reshape(-1, self.num_bins), 1, generator=generator)
                 b = b.reshape(*probs.shape[:-1], 1)  # [..., 1]

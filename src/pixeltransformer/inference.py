@@ -137,7 +137,7 @@ def check_temperature(temperature) -> float:
             and not temperature.is_complex():
         temperature = temperature.item()
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 <= temperature < math.inf:
-        raise ValueError(f"temperature must be a finite number >= 0 (0: the most likely value at each step), "
+        raise ValueError(f"temperature must be a finite number >= 0 (0: the most likely bin's mean at each step), "
                          f"got {temperature!r}")
     return float(temperature)
 

@@ -46,7 +46,8 @@ class PredictOptions:
             of the input's points when that is fewer (16 of an 8x8 digit), so that something is left to complete.
         num_samples: samples to draw (0: the mean only).
         n_autoregressive: N', the autoregressive steps per sample; the rest is filled with means (None: all).
-        temperature: sampling temperature (0: the most likely value at each step, a greedy completion).
+        temperature: sampling temperature (0: the most likely bin's mean at each step, a greedy
+            completion).
         resolution: grid size per axis of the outputs (default: the model's grid).
         seed: fixes S and the samples (the first samples of a larger num_samples are the same).
         out: output folder, new or empty (default: <run>/predict/<input name>, numbered -2, -3 ... when

@@ -476,7 +476,7 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
            (lambda: m.complete(pos, val, (4, 4), num_samples=1, temperature=-0.5), "temperature must be a finite num"),
            (lambda: m.complete(pos, val, (4, 4), num_samples=1, temperature=float("nan")), "temperature must be a fin"),
            (lambda: sample(m.model, m.dist, pos, val, pos, temperature=-1.0),
-            r"^temperature must be a finite number >= 0 \(0: the most likely value at each step\), got -1.0$"),
+            r"^temperature must be a finite number >= 0 \(0: the most likely bin's mean at each step\), got -1.0$"),
            (lambda: m.complete(pos, val, (4, 4), num_samples=1, seed=1.5), r"^seed must be an int, or one 64-bit"),
            (lambda: m.complete(pos, val, (4, 4), num_samples=1, seed=2**62),
             r"^seed must lie in \[-\d+, \d+\], got 4611686018427387904$"),
@@ -490,8 +490,8 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
     # and a one-element tensor is a temperature (a sweep's torch.linspace entries were refused as not numbers)
     warm = m.complete(pos, val, (4, 4), num_samples=1, temperature=torch.linspace(0.5, 1.5, 3)[0])
     assert torch.equal(warm.samples, m.complete(pos, val, (4, 4), num_samples=1, temperature=0.5).samples)
-    with pytest.raises(ValueError, match=r"^temperature must be a finite number >= 0 \(0: the most likely value at "
-                                         r"each step\), got -1.0$"):
+    with pytest.raises(ValueError, match=r"^temperature must be a finite number >= 0 \(0: the most likely bin's mean "
+                                         r"at each step\), got -1.0$"):
         m.sample(pos, val, pos, temperature=torch.tensor(-1.0))
     # chunk, an option of inference.sample and complete, stopped in "got multiple values for keyword argument"
     drawn = m.sample(pos, val, pos, num_samples=2, seed=1)  # [2, 2, 5, 1]
@@ -938,8 +938,8 @@ def test_the_sweep_shows_its_progress_over_levels(tiny_module, capsys, monkeypat
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(temperature=-1.0), r"^SweepEvaluation: temperature must be a finite number >= 0 \(0: the most likely value "
-                             r"at each step\), got -1.0$"),
+    (dict(temperature=-1.0), r"^SweepEvaluation: temperature must be a finite number >= 0 \(0: the most likely bin's "
+                             r"mean at each step\), got -1.0$"),
     (dict(temperature=float("nan")), r"^SweepEvaluation: temperature must be a finite number >= 0"),
     (dict(levels=()), r"^SweepEvaluation: need levels >= 1 and num_samples >= 0; got \(\), 0$"),
     (dict(levels=(0, 4)), r"^SweepEvaluation: need levels >= 1 and num_samples >= 0; got \(0, 4\), 0$"),

@@ -73,6 +73,42 @@ def test_a_temperature_near_zero_draws_the_most_likely_bin(temperature):
         assert torch.equal(drawn, greedy)
 
 
+def test_a_uniform_draw_of_zero_never_takes_a_bin_of_probability_zero():
+    """torch.rand returns exactly 0 once in 2^24 draws. The inverse CDF took bin 0 for it whatever its probability:
+    a black pixel where the model puts every bit of its mass on white (logits 200 apart: exp(-200) is 0 in float32)."""
+    dist = BinnedGaussian.from_spec(_spec(32))
+    params = torch.zeros(3, dist.num_params)  # [N, NP]: offsets 0, so a draw without noise is its bin's centre
+    params[:, :32] = -200.0
+    params[0, 31] = 0.0  # all the mass on the last bin
+    params[1, 10:32] = 0.0  # bins 0-9 impossible
+    params[2, 0] = 0.0  # bin 0 certain: u = 0 still takes it
+    probs = torch.softmax(dist.logits(params), -1)  # [N, NB]
+    assert probs[0, 0] == 0 and probs[1, :10].eq(0).all()
+    for temperature in (1.0, 0.5):
+        drawn = dist.sample(params, temperature, uniform=torch.zeros(3), noise=torch.zeros(3, 1))  # [N, 1]
+        assert torch.equal(dist.nearest_bin(drawn), torch.tensor([31, 10, 0]))
+    # a uniform just below 1 takes the last bin of positive probability, not a trailing impossible one
+    params[1, 20:32] = -200.0
+    drawn = dist.sample(params, 1.0, uniform=torch.full((3,), 1.0 - 2.0**-24), noise=torch.zeros(3, 1))
+    assert torch.equal(dist.nearest_bin(drawn), torch.tensor([31, 19, 0]))
+
+
+def test_temperature_zero_is_the_most_likely_bins_mean_not_the_densitys_peak():
+    """T = 0 (greedy, "the most likely bin's mean" in the options' help) is the limit of the tempered draws as T -> 0:
+    the heaviest bin's mean. With bins of unequal widths that is not where the density peaks."""
+    dist = BinnedGaussian.from_spec(_spec(4))  # centres 0.125, 0.375, 0.625, 0.875
+    params = torch.zeros(1, dist.num_params)  # [1, NP]
+    params[0, :4] = torch.tensor([-50.0, math.log(0.6), math.log(0.4), -50.0])
+    params[0, 8:12] = torch.tensor([0.0, 2.0, -5.0, 0.0])  # bin 1 wide, bin 2 narrow
+    grid = torch.linspace(0, 1, 10001).unsqueeze(-1)  # [G, 1]
+    peak = grid[dist.log_prob(params.expand(len(grid), -1), grid).argmax()]
+    assert abs(float(peak) - 0.625) < 1e-3  # the narrow bin's centre
+    greedy = dist.sample(params, 0.0, uniform=torch.rand(1), noise=torch.randn(1, 1))
+    assert float(greedy) == pytest.approx(0.375)
+    cold = dist.sample(params.expand(1000, -1), 1e-3, generator=torch.Generator().manual_seed(0))  # [1000, 1]
+    assert (cold - 0.375).abs().max() < 0.01
+
+
 def test_paper_loss_uses_nearest_bin():
     dist = BinnedGaussian.from_spec(_spec(4))  # centres 0.125, 0.375, 0.625, 0.875
     params = torch.zeros(1, dist.num_params)

@@ -19,9 +19,9 @@ from pixeltransformer.predict import PredictOptions, one_device
      "itself; pass one"),
     (dict(input="{w}/in.png", temperature=0.0), None),  # a greedy completion
     (dict(input="{w}/in.png", temperature=-0.5),
-     "--temperature must be a finite number >= 0 (0: the most likely value at each step), got -0.5"),
+     "--temperature must be a finite number >= 0 (0: the most likely bin's mean at each step), got -0.5"),
     (dict(input="{w}/in.png", temperature=float("nan")),
-     "--temperature must be a finite number >= 0 (0: the most likely value at each step), got nan"),
+     "--temperature must be a finite number >= 0 (0: the most likely bin's mean at each step), got nan"),
     (dict(input="{w}/in.png", seed=2**64),
      "seed must lie in [-9223344366820, 9223344366820], got 18446744073709551616"),
 ])
