@@ -19,7 +19,7 @@ from pixeltransformer.files import atomic_write, cache_root, write_json
 from .baselines import rbf_interpolate
 from .mesh import (MESH_SUFFIXES, SDFCache, check_real, probability_field, read_voxels, voxels_to_sdf,
                    zup_to_yup)
-from .metrics import PLOT_GROUPS, iou_summary, shape_metrics
+from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .visualize import MESH_FORMATS, shape_pictures
 
 
@@ -128,7 +128,7 @@ class SdfDomain(Domain):
         return {**super().method_names(), "prob": "model, P(inside) > 0.5", "rbf": "RBF fill"}
 
     def summary(self, rows: list[dict]) -> dict:
-        return iou_summary(rows)
+        return {**iou_summary(rows), "metric_notes": METRIC_NOTES}
 
     # ---- predict ----------------------------------------------------------------------------------------
     def read_input(self, path: Path, spec) -> torch.Tensor:
