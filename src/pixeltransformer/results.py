@@ -54,10 +54,13 @@ GP protocol's Bayes predictor (told only their priors), `acc_gt` the classifier 
 
 Metrics: NLL in nats per value dimension (colour channels counted) on the queries not in S; `nll_bpd` the same in
 bits (/ ln 2), `nll_bpd_256` plus log2 255, the 8-bit level's probability as density times level width; MSE on the
-queries not in S; PSNR (dB, capped at 100) and SSIM per image or video frame, whole with S's pixels kept (SSIM's
-settings are in each run's notes below its table); `iou_` occupancy (SDF < 0) IoU on the grid; `chamfer_` Chamfer-L1,
-the mean of the two directed mean distances between surface samples, in units of the [-1, 1]³ cube, over the shapes
-where both surfaces exist; `empty_` the fraction of shapes with no predicted surface; `acc_` classifier accuracy.
+queries not in S; PSNR (dB, capped at 100) and SSIM per image or video frame, whole with S's pixels kept. SSIM is
+torchmetrics' (11×11 Gaussian window, σ 1.5, data range 1) averaged over the whole reflect-padded image;
+scikit-image crops a 5-pixel border, which on pictures with a flat border moves SSIM by far more than the
+"0.005-0.03" of older runs' notes (noisy or low-contrast predictions of digits upscaled to 28×28: 0.03-0.24), and it
+cannot score 8×8 digits. `iou_` occupancy (SDF < 0) IoU on the grid; `chamfer_` Chamfer-L1, the mean of the two
+directed mean distances between surface samples, in units of the [-1, 1]³ cube, over the shapes where both surfaces
+exist; `empty_` the fraction of shapes with no predicted surface; `acc_` classifier accuracy.
 """
 
 
