@@ -47,10 +47,11 @@ not drawn or a surface that vanished, is left out of that mean; – where no ite
 
 Methods: no prefix (or `_mean`) is the model's mean prediction, `_prob` its P(SDF < 0 | S) > 0.5, `sample_` /
 `_sample` its autoregressive samples (averaged over each item's), `nn_` / `_nn` the value of the nearest sample of S
-(in the positions normalised to [-1, 1] per axis; equidistant samples are ties), `vae_` the VAE completion, `rbf_` /
-`_rbf` a biharmonic RBF fit of S, `gp_` an RBF Gaussian process fitted to S, `oracle_` the exact predictive of the
-data's generating process (GP-protocol tables: the GP told each function's lengthscale and scale), `bayes_` the
-GP protocol's Bayes predictor (told only their priors), `acc_gt` the classifier on the ground truth.
+(in the positions normalised to [-1, 1] per axis; a tie, common on a grid, is broken by float32 rounding), `vae_` the
+VAE completion, `rbf_` / `_rbf` a biharmonic RBF fit of S, `gp_` an RBF Gaussian process fitted to S, `oracle_` the
+exact predictive of the data's generating process (GP-protocol tables: the GP told each function's lengthscale and
+scale), `bayes_` the GP protocol's Bayes predictor (told only their priors), `acc_gt` the classifier on the ground
+truth.
 
 Metrics: NLL in nats per value dimension (colour channels counted) on the queries not in S; `nll_bpd` the same in
 bits (/ ln 2), `nll_bpd_256` plus log2 255, the 8-bit level's probability as density times level width; MSE on the
