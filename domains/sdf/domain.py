@@ -13,12 +13,13 @@ import numpy as np
 import torch
 
 from pixeltransformer.domain import Domain, Files
+from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, cache_root, write_json
 
 from .baselines import rbf_interpolate
 from .mesh import (MESH_SUFFIXES, SDFCache, check_real, probability_field, read_voxels, voxels_to_sdf,
                    zup_to_yup)
-from .metrics import PLOT_GROUPS, iou_summary, shape_metrics
+from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .visualize import MESH_FORMATS, shape_pictures
 
 
@@ -113,7 +114,7 @@ class SdfDomain(Domain):
         if self.rbf:
             t = truncation_of(item.spec)
             rbf = rbf_interpolate(item.ctx_pos, item.ctx_val, item.qry_pos).clamp(-t, t)  # [B, Q, 1]
-            out["rbf_mse"] = ((rbf - item.qry_val) ** 2).mean(dim=(1, 2))  # [B]
+            out["rbf_mse"] = masked_mean(((rbf - item.qry_val) ** 2).mean(-1), item.held_out)  # [B]: not in S, as mse
             preds["rbf"] = grid(rbf)[:, 0]
         if item.samples is not None:
             preds["sample"] = grid(item.samples)[:, :, 0]  # [B, S, R, R, R]; NaN rows: not sampled
@@ -127,7 +128,7 @@ class SdfDomain(Domain):
         return {**super().method_names(), "prob": "model, P(inside) > 0.5", "rbf": "RBF fill"}
 
     def summary(self, rows: list[dict]) -> dict:
-        return iou_summary(rows)
+        return {**iou_summary(rows), "metric_notes": METRIC_NOTES}
 
     # ---- predict ----------------------------------------------------------------------------------------
     def read_input(self, path: Path, spec) -> torch.Tensor:

@@ -2,10 +2,10 @@
 
 The |S| sweep scores every method's predicted grid against the ground truth by
 
-- ``iou_*``: volumetric IoU of the occupancy (SDF < 0) on the grid;
+- ``iou_*``: volumetric IoU of the occupancy (SDF < 0) on the grid (1 when both are empty);
 - ``chamfer_*``: symmetric Chamfer-L1 (units of the [-1, 1]^3 cube) between points sampled on the marching-cubes
   surfaces of the prediction and of the truth, averaged over the shapes where both surfaces exist;
-- ``empty_*``: the fraction of shapes whose predicted surface vanished (no SDF < 0 anywhere).
+- ``empty_*``: the fraction of shapes whose predicted surface vanished (SDF < 0 nowhere, or everywhere on the grid).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .mesh import sdf_to_mesh
 METHODS = ("mean", "prob", "sample", "nn", "rbf")
 PLOT_GROUPS = {"NLL (nats/dim)": ["nll"],
                "occupancy IoU": [f"iou_{m}" for m in METHODS],
-               "Chamfer-L1": [f"chamfer_{m}" for m in METHODS],
+               "Chamfer-L1 ([-1, 1]^3 units)": [f"chamfer_{m}" for m in METHODS],
                "MSE": ["mse", "sample_mse", "nn_mse", "rbf_mse"]}
 
 
@@ -102,6 +102,14 @@ def shape_metrics(truth: torch.Tensor, preds: dict[str, torch.Tensor], n_points:
         iou, cham, empty = torch.tensor(values, dtype=torch.float32, device=truth.device).unbind(dim=1)  # 3 x [B]
         out[f"iou_{name}"], out[f"chamfer_{name}"], out[f"empty_{name}"] = iou, cham, empty
     return out
+
+
+METRIC_NOTES = ("iou_*: occupancy (SDF < 0) IoU on the grid, 1 when both are empty; chamfer_*: Chamfer-L1, the mean "
+                "of the two directed mean Euclidean distances between surface samples (marching cubes, 10000 points "
+                "by default), in units of the [-1, 1]^3 cube (a mesh's longest side spans 1.9 of its 2 units), over "
+                "the shapes where both surfaces exist; empty_*: the fraction of shapes without a predicted surface "
+                "(SDF < 0 nowhere or everywhere); _prob: P(SDF < 0 | S) > 0.5; sample: each shape's draws averaged; "
+                "mse on the queries not in S; nn and rbf: the nearest sample of S and a biharmonic RBF fit of S")
 
 
 def iou_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:

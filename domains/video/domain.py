@@ -73,7 +73,9 @@ class VideoDomain(Domain):
                 "metric_notes": "PSNR/SSIM per frame averaged over frames and clips (torchmetrics SSIM, 11x11 "
                                 "Gaussian window, sigma 1.5, data_range 1, whole reflect-padded frames with no "
                                 "border crop; predictions unclamped); observed pixels keep their values in the mean "
-                                "video; samples on the first sample_clips test clips"}
+                                "video; samples on the first sample_clips test clips; nn_: the nearest sample of S "
+                                "in normalised (t, y, x), each axis on [-1, 1], so one frame step is as far as "
+                                "(W - 1) / (T - 1) pixel steps"}
 
     # ---- a user's files ---------------------------------------------------------------------------------
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:

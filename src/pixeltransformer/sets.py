@@ -220,7 +220,10 @@ def as_sampler(sets: SetSampler | dict | None) -> SetSampler:
 
 def nearest_neighbour_fill(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
                            chunk: int = 65536) -> torch.Tensor:
-    """The value of the nearest context point at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, V]."""
+    """The value of the nearest context point at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, V].
+
+    Nearest in the normalised positions ([-1, 1] per axis). Points equidistant in exact arithmetic, common on a grid,
+    are a tie that the float32 rounding of the positions and of cdist breaks; which of them is taken is arbitrary."""
     out = []
     for start in range(0, qry_pos.shape[1], chunk):
         d = torch.cdist(qry_pos[:, start : start + chunk], ctx_pos)  # [B, q, K]

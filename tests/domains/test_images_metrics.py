@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from domains.images import metrics as m
@@ -69,3 +70,41 @@ def test_image_metrics_keep_s_and_skip_unsampled_rows():
     assert (out["ssim"] < 1).all()
     assert out["sample_ssim"][0] == 1 and out["sample_psnr"][0] == m.MAX_PSNR
     assert torch.isnan(out["sample_ssim"][1]) and torch.isnan(out["sample_psnr"][1])
+
+
+def textbook_ssim(a, b, crop: int = 0) -> float:
+    """Wang et al. (2004) SSIM in numpy for one grey image [H, W] in [0, 1]: Gaussian window 11x11 (sigma 1.5),
+    population (co)variances, local statistics mirrored at the border (the edge pixel not repeated), the map averaged
+    after dropping ``crop`` pixels at each border."""
+    import numpy as np
+    from scipy.ndimage import correlate
+
+    g = np.exp(-np.arange(-5, 6) ** 2 / (2 * 1.5**2))
+    window = np.outer(g, g) / g.sum() ** 2  # [11, 11]
+    mu = lambda x: correlate(x, window, mode="mirror")  # noqa: E731
+    ma, mb = mu(a), mu(b)
+    va, vb, cov = mu(a * a) - ma**2, mu(b * b) - mb**2, mu(a * b) - ma * mb
+    c1, c2 = 0.01**2, 0.03**2
+    s = (2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2))  # [H, W]
+    return float(s[crop : s.shape[0] - crop, crop : s.shape[1] - crop].mean())
+
+
+def test_ssim_is_the_textbook_ssim_averaged_over_the_whole_image_as_the_notes_say():
+    """The SSIM the evaluation reports is the textbook one, averaged over the whole image (no border crop), also on
+    8x8 digits; scikit-image crops a 5-pixel border, which on a digit's flat border moves it by far more than a few
+    thousandths (the notes say so)."""
+    import numpy as np
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+    from skimage.metrics import structural_similarity
+
+    digits = load_digits().images[:3] / 16.0  # [3, 8, 8] in [0, 1]
+    for gt in [digits[0], np.clip(zoom(digits[1], 3.5, order=1), 0, 1)]:  # 8x8 and 28x28
+        pred = np.clip(0.7 * gt + 0.1, 0, 1)  # low contrast: the flat black border turns grey
+        got = m.image_scores(torch.tensor(pred[None, None], dtype=torch.float32),
+                             torch.tensor(gt[None, None], dtype=torch.float32))[0].item()
+        assert got == pytest.approx(textbook_ssim(pred, gt), abs=1e-5)
+    cropped = structural_similarity(gt, pred, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False)
+    assert cropped == pytest.approx(textbook_ssim(pred, gt, crop=5), abs=1e-6)
+    assert cropped - got > 0.05

@@ -165,6 +165,41 @@ def test_sample_metrics_skip_shapes_that_were_not_sampled():
     assert out["iou_mean"].tolist() == pytest.approx([1.0, 1.0]) and "iou_rbf" not in out
 
 
+def polyharmonic_fit(ctx: np.ndarray, vals: np.ndarray, qry: np.ndarray) -> np.ndarray:
+    """The textbook biharmonic spline in numpy: f(x) = sum_i w_i |x - x_i| + affine part, interpolating S exactly."""
+    k = len(ctx)
+    system = np.zeros((k + 4, k + 4))
+    system[:k, :k] = np.linalg.norm(ctx[:, None] - ctx[None], axis=-1)
+    affine = np.hstack([np.ones((k, 1)), ctx])  # [K, 4]
+    system[:k, k:], system[k:, :k] = affine, affine.T
+    coef = np.linalg.solve(system, np.concatenate([vals, np.zeros(4)]))
+    radial = np.linalg.norm(qry[:, None] - ctx[None], axis=-1)  # [Q, K]
+    return radial @ coef[:k] + np.hstack([np.ones((len(qry), 1)), qry]) @ coef[k:]  # [Q]
+
+
+def test_rbf_mse_scores_the_queries_not_in_s_as_mse_and_nn_mse_do():
+    """With S at grid points the RBF fill reproduces S's own values; its MSE, like the model's and the NN fill's, is
+    the mean over the queries not in S (it averaged every grid point, S's exact ones too, which flattered it)."""
+    spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(12,) * 3, val_dims=1, val_range=(-1.0, 1.0),
+                      num_bins=8, extra={"truncation": 1.0})
+    pos = grid_positions(spec.grid_shape).unsqueeze(0)  # [1, N, 3]
+    truth = (pos.norm(dim=-1, keepdim=True) - 0.5).clamp(-1.0, 1.0)  # [1, N, 1]: a sphere's SDF, truncated at 1
+    signal = truth.transpose(1, 2).reshape(1, 1, *spec.grid_shape)  # [1, 1, R, R, R]
+    n = pos.shape[1]
+    ctx_pos, ctx_val = draw_context(signal, 300, [item_seed(1, 0, 300)])  # [1, K, 3], [1, K, 1] at grid points
+    observed = (torch.cdist(pos, ctx_pos) < 1e-6).any(-1)  # [1, N]
+    dist = BinnedGaussian.from_spec(spec)
+    item = SweepItem(spec, signal, 300, ctx_pos, ctx_val, pos, truth, ~observed, peaked_params(dist, truth), truth,
+                     nearest_neighbour_fill(ctx_pos, ctx_val, pos), None, True, torch.zeros(1, n), {"signal": signal},
+                     dist)
+    got = SdfDomain(chamfer_points=200).metrics(item)["rbf_mse"].item()
+    fill = polyharmonic_fit(ctx_pos[0].double().numpy(), ctx_val[0, :, 0].double().numpy(), pos[0].double().numpy())
+    err = (np.clip(fill, -1.0, 1.0) - truth[0, :, 0].double().numpy()) ** 2  # [N]
+    held = ~observed[0].numpy()
+    assert err[~held].max() < 1e-8 and held.sum() < n  # S's own points are exact: they must not count
+    assert got == pytest.approx(err[held].mean(), rel=1e-4)
+
+
 # ---- predict through the CLI ------------------------------------------------------------------------------
 
 

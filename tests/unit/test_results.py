@@ -51,10 +51,12 @@ def test_table_rows_match_the_json_sorted_by_context(tmp_path):
 
 def test_columns_group_metrics_then_methods():
     keys = ["vae_ssim", "nn_ssim", "ssim", "sample_ssim", "psnr", "nll_bpd", "iou_rbf", "iou_mean", "iou_sample",
-            "acc_gt", "acc_mean", "oracle_nll", "nll", "zeta"]
+            "acc_gt", "acc_mean", "oracle_nll", "nll", "zeta", "iou_prob", "chamfer_prob", "chamfer_mean",
+            "empty_nn", "empty_mean", "bayes_nll"]
     assert results.columns([{"num_context": 1, **{k: 0.0 for k in keys}}]) == [
-        "nll", "oracle_nll", "nll_bpd", "psnr", "ssim", "sample_ssim", "nn_ssim", "vae_ssim",
-        "iou_mean", "iou_sample", "iou_rbf", "acc_mean", "acc_gt", "zeta"]
+        "nll", "bayes_nll", "oracle_nll", "nll_bpd", "psnr", "ssim", "sample_ssim", "nn_ssim", "vae_ssim",
+        "iou_mean", "iou_sample", "iou_prob", "iou_rbf", "chamfer_mean", "chamfer_prob", "empty_mean", "empty_nn",
+        "acc_mean", "acc_gt", "zeta"]
 
 
 def test_number_format():
