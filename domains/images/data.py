@@ -88,8 +88,9 @@ class UInt8ImageDataset(Dataset):
 
 
 def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int) -> Pool:
-    """uint8 [N, H, W, C] -> uint8 [N, C, size, size] (antialiased resize when the native size differs)."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()  # [N, C, H, W]
+    """uint8 [N, H, W, C] -> uint8 [N, C, size, size] (antialiased resize when the native size differs). Pixels already
+    laid out channel by channel (a CIFAR batch, a picture folder's :func:`io.read_image_folder`) are not copied."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # [N, C, H, W]
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         x = x.round().clamp(0, 255).to(torch.uint8)  # [N, C, size, size]
