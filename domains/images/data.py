@@ -229,9 +229,16 @@ class ImageDataModule(SignalDataModule):
         return self._built[split]
 
     def split_arrays(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """A whole split as float images [N, C, H, W] in [0, 1] and labels [N] (for the classifier / VAE)."""
+        """A whole split as float images [N, C, H, W] in [0, 1] and labels [N]."""
+        images, labels = self.split_pixels(split)
+        return float_signal(images), labels  # [N, C, H, W], [N]
+
+    def split_pixels(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A whole split as its stored uint8 images [N, C, H, W] and labels [N]: what the classifier and the VAE train
+        on, a batch made float at a time (as floats, 200 000 pictures of 64x64 would take 9 GiB, twice over while
+        they were divided)."""
         ds = self.build_split(split)
-        return float_signal(ds.images), ds.labels  # [N, C, H, W], [N]
+        return ds.images, ds.labels  # [N, C, H, W] uint8, [N]
 
     # ---- loading ------------------------------------------------------------------------------
     def _mnist_native_size(self) -> int:
