@@ -40,37 +40,57 @@ Pool = tuple[torch.Tensor, "torch.Tensor | None"]  # uint8 images [N, C, H, W], 
 
 
 class UInt8ImageDataset(Dataset):
-    """Images kept as uint8 [N, C, H, W] (a quarter of float memory). An item is [0, 1] floats; a DataLoader's batch is
-    read in one call and stays uint8 (a quarter of the bytes to collate and copy), made float on its device by the
-    DataModule (``float_signal``: the same values)."""
+    """A split of a pool of images kept as uint8 [N, C, H, W] (a quarter of float memory): the pool's rows ``index``
+    (every row when None), so that the splits of one pool share its memory rather than each holding a copy of its
+    rows. An item is [0, 1] floats; a DataLoader's batch is read in one call and stays uint8 (a quarter of the bytes
+    to collate and copy), made float on its device by the DataModule (``float_signal``: the same values)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None, index: torch.Tensor | None = None):
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise ValueError(f"UInt8ImageDataset expects uint8 [N, C, H, W], got {images.dtype} {tuple(images.shape)}")
-        self.images = images  # [N, C, H, W]
-        self.labels = labels  # [N]
+        self.pool = images  # [N, C, H, W]
+        self.pool_labels = labels  # [N]
+        self.index = index  # [n] rows of the pool, or None: all of them
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return self.pool.shape[0] if self.index is None else self.index.shape[0]
+
+    def rows(self, indices: torch.Tensor) -> torch.Tensor:
+        """The pool rows [B] of this split's items ``indices`` [B]."""
+        return indices if self.index is None else self.index[indices]
+
+    @property
+    def images(self) -> torch.Tensor:
+        """The split's images [n, C, H, W] uint8 (a copy of its rows, unless the split is the whole pool)."""
+        return self.pool if self.index is None else self.pool[self.index]
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        """The split's labels [n], or None."""
+        if self.pool_labels is None or self.index is None:
+            return self.pool_labels
+        return self.pool_labels[self.index]
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = {"signal": float_signal(self.images[i])}  # [C, H, W]
-        if self.labels is not None:
-            item["label"] = self.labels[i]
+        row = i if self.index is None else int(self.index[i])
+        item = {"signal": float_signal(self.pool[row])}  # [C, H, W]
+        if self.pool_labels is not None:
+            item["label"] = self.pool_labels[row]
         return item
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         """The batch of ``indices``: {"signal": uint8 [B, C, H, W], "label": [B]} in one gather."""
-        rows = torch.as_tensor(indices, dtype=torch.long)  # [B]
-        batch = {"signal": self.images[rows]}  # [B, C, H, W] uint8
-        if self.labels is not None:
-            batch["label"] = self.labels[rows]  # [B]
+        rows = self.rows(torch.as_tensor(indices, dtype=torch.long))  # [B]
+        batch = {"signal": self.pool[rows]}  # [B, C, H, W] uint8
+        if self.pool_labels is not None:
+            batch["label"] = self.pool_labels[rows]  # [B]
         return batch
 
 
 def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int) -> Pool:
-    """uint8 [N, H, W, C] -> uint8 [N, C, size, size] (antialiased resize when the native size differs)."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()  # [N, C, H, W]
+    """uint8 [N, H, W, C] -> uint8 [N, C, size, size] (antialiased resize when the native size differs). Pixels already
+    laid out channel by channel (a CIFAR batch, a picture folder's :func:`io.read_image_folder`) are not copied."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # [N, C, H, W]
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         x = x.round().clamp(0, 255).to(torch.uint8)  # [N, C, size, size]
@@ -205,13 +225,20 @@ class ImageDataModule(SignalDataModule):
         if split not in self._built:
             pool_name, idx = self._split_index()[split]
             images, labels = self._load_pools()[pool_name]
-            self._built[split] = UInt8ImageDataset(images[idx], None if labels is None else labels[idx])
+            self._built[split] = UInt8ImageDataset(images, labels, idx)  # the pool's rows idx, not a copy of them
         return self._built[split]
 
     def split_arrays(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """A whole split as float images [N, C, H, W] in [0, 1] and labels [N] (for the classifier / VAE)."""
+        """A whole split as float images [N, C, H, W] in [0, 1] and labels [N]."""
+        images, labels = self.split_pixels(split)
+        return float_signal(images), labels  # [N, C, H, W], [N]
+
+    def split_pixels(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A whole split as its stored uint8 images [N, C, H, W] and labels [N]: what the classifier and the VAE train
+        on, a batch made float at a time (as floats, 200 000 pictures of 64x64 would take 9 GiB, twice over while
+        they were divided)."""
         ds = self.build_split(split)
-        return float_signal(ds.images), ds.labels  # [N, C, H, W], [N]
+        return ds.images, ds.labels  # [N, C, H, W] uint8, [N]
 
     # ---- loading ------------------------------------------------------------------------------
     def _mnist_native_size(self) -> int:
@@ -284,15 +311,21 @@ class ImageDataModule(SignalDataModule):
         return self._split_index()[split][0]
 
     def _kmeans_centres(self) -> torch.Tensor:
-        """k-means colours of a seeded subsample of training pixels: [NB, C]."""
-        images = self.build_split("train").images  # [N, C, H, W]
-        pixels = images.permute(0, 2, 3, 1).reshape(-1, self.channels)  # [N*H*W, C]
-        if len(pixels) < self.num_bins:  # k-means would say only "64 values cannot make 256 centres"
-            n, _, h, w = images.shape
+        """k-means colours of a seeded subsample of training pixels: [NB, C]. The subsample is drawn as (picture,
+        pixel) pairs and gathered alone: drawing it from every training pixel took 8 bytes a pixel, more than the
+        pictures themselves (1.6 GB for 50 000 of 64x64)."""
+        train = self.build_split("train")
+        n, (_, _, h, w) = len(train), train.pool.shape
+        if n * h * w < self.num_bins:  # k-means would say only "64 values cannot make 256 centres"
             raise ValueError(f"images/{self.dataset_name}: the train split's {n} image{'s' * (n != 1)} of {h}x{w} "
-                             f"hold {len(pixels)} pixels, too few for {self.num_bins} k-means colour bins: set "
-                             f"--data.init_args.num_bins to at most {len(pixels)}, or give more training images")
-        gen = torch.Generator().manual_seed(self.seed)
-        take = min(len(pixels), max(self.kmeans_pixels, self.num_bins))
-        pixels = pixels[torch.randperm(len(pixels), generator=gen)[:take]].float() / 255.0  # [n, C]
-        return kmeans_centres(pixels, self.num_bins, seed=self.seed)  # [NB, C]
+                             f"hold {n * h * w} pixels, too few for {self.num_bins} k-means colour bins: set "
+                             f"--data.init_args.num_bins to at most {n * h * w}, or give more training images")
+        take = max(self.kmeans_pixels, self.num_bins)
+        if n * h * w <= take:  # every pixel
+            pixels = train.images.permute(0, 2, 3, 1).reshape(-1, self.channels)  # [N*H*W, C]
+        else:  # a seeded draw of (picture, pixel) pairs
+            gen = torch.Generator().manual_seed(self.seed)
+            rows = train.rows(torch.randint(n, (take,), generator=gen))  # [take] pool rows
+            spots = torch.randint(h * w, (take,), generator=gen)  # [take] pixel of a picture
+            pixels = train.pool[rows, :, spots // w, spots % w]  # [take, C]
+        return kmeans_centres(pixels.float() / 255.0, self.num_bins, seed=self.seed)  # [NB, C]

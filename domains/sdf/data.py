@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pixeltransformer.datamodule import (SPLITS, SignalDataModule, official_split_indices,
                                          split_folders, split_indices)
-from pixeltransformer.files import atomic_write, cache_root, data_files, file_digest
+from pixeltransformer.files import FileDigests, atomic_write, cache_root, data_files
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -429,8 +429,10 @@ class SDFDataModule(SignalDataModule):
     def _voxel_stack(self, files: list[Path], root: Path, name: str) -> tuple[Path, int]:
         """The grids of voxel files (one file of N grids, or .binvox files of one grid each) as SDFs in one stacked
         cache file: (its path, how many). Empty or full grids are skipped; so are unreadable files of a folder."""
-        key = _key("voxels", CONVERSION_VERSION, [file_digest(f) for f in files], self.max_shapes, self.resolution,
+        digests = FileDigests(self.cache_dir / "voxels" / "digests.json")  # bytes read once, not at every start
+        key = _key("voxels", CONVERSION_VERSION, [digests(f) for f in files], self.max_shapes, self.resolution,
                    self.truncation, self.voxel_up_axis)
+        digests.save()
         stem = root.name.split(".")[0] + ("" if name == "all" else f"_{name}")
         path = self.cache_dir / "voxels" / f"{stem}_{self.resolution}_{key}.npy"
         if not path.is_file():

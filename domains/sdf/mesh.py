@@ -31,7 +31,7 @@ from scipy import ndimage
 from skimage.measure import marching_cubes
 
 from pixeltransformer.errors import first_line
-from pixeltransformer.files import atomic_write, data_files, file_digest
+from pixeltransformer.files import FileDigests, atomic_write, data_files
 from pixeltransformer.loopbar import loop_progress
 
 from .procedural import grid_points
@@ -261,8 +261,10 @@ class SDFCache:
 
     The key hashes the file's content (not its name or mtime) with every setting that changes the result
     (resolution, margin, truncation, sign type, shell, up axis, conversion version), so renamed or copied meshes
-    hit the cache and edited ones miss it. Surfaces get a 0.75-voxel shell by default (see
-    :func:`mesh_to_sdf`), since datasets are where single-sided ShapeNet sheets show up. ``up_axis`` is the axis
+    hit the cache and edited ones miss it. The content's digest is remembered in ``digests.json`` there by the
+    file's path, size and times (:class:`FileDigests`), so a start reads the bytes of new or changed files only.
+    Surfaces get a 0.75-voxel shell by default (see :func:`mesh_to_sdf`), since datasets are where single-sided
+    ShapeNet sheets show up. ``up_axis`` is the axis
     that is up in the mesh files (1: y, default; 2: z, turned y up by :func:`turn_y_up`); the keys of y-up meshes
     do not name it, so they are the keys the cache had before it existed.
     """
@@ -279,13 +281,19 @@ class SDFCache:
         self.sign = sign
         self.shell_voxels = shell_voxels
         self.up_axis = up_axis
+        self.digests = FileDigests(self.cache_dir / "digests.json")  # a mesh's bytes are read once, not every start
         self.failures: list[tuple[Path, str]] = []  # (file, reason) of the last build
         self.kept: list[Path] = []  # mesh files of the last build that made it, in order
+
+    def __getstate__(self) -> dict:
+        """What a conversion process gets (the bound :meth:`_try_convert`, once a mesh): not the digests, which it does
+        not use and which for ShapeNet's chairs weigh a megabyte."""
+        return {**self.__dict__, "digests": None}
 
     def key(self, path: str | Path, resolution: int) -> str:
         settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
                     f"|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}"))
-        return hashlib.sha256(f"{file_digest(Path(path))}|{settings}".encode()).hexdigest()[:32]
+        return hashlib.sha256(f"{self.digests(path)}|{settings}".encode()).hexdigest()[:32]
 
     def target(self, path: str | Path, resolution: int) -> Path:
         """Where the cache file of one mesh lies (the key hashes the file), built or not."""
@@ -294,6 +302,7 @@ class SDFCache:
     def entry(self, path: str | Path, resolution: int = 64) -> Path:
         """The cache file of one mesh, converting the mesh first if it is not cached yet."""
         target = self.target(path, resolution)
+        self.digests.save()
         if not target.is_file():
             self._convert(Path(path), target, resolution)
         return target
@@ -326,6 +335,7 @@ class SDFCache:
                 targets[i] = self.target(path, resolution)
             except OSError as e:
                 errors[i] = str(e)
+        self.digests.save()
         todo = [i for i, target in targets.items() if not target.is_file()]
         jobs = [(paths[i], targets[i], resolution) for i in todo]
         workers = min(len(jobs), workers)

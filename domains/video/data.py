@@ -293,13 +293,13 @@ def load_user_video(
     path = Path(path)
     suffix = path.suffix.lower()
     not_strip = strip_problem(path) if suffix in STRIP_SUFFIXES else None
+    span = (num_frames - 1) * frame_step + 1
     if suffix == ".npz":
         frames = read_video_npz(path)[0]  # [F, H, W, 3]
     elif suffix in STRIP_SUFFIXES and not_strip is None:
         frames = read_strip(path)  # [F, W, W, 3], resized with the clip below
-    else:
-        frames = read_video_file(path, size=size)  # [F, H, W, 3]
-    span = (num_frames - 1) * frame_step + 1
+    else:  # decoded as far as the clip reaches
+        frames = read_video_file(path, size=size, max_frames=max(start, 0) + span)  # [F, H, W, 3]
     if len(frames) == 1 and span > 1:
         raise ValueError(f"{path}: a still image (one frame), not a video{f', and {not_strip}' if not_strip else ''}; "
                          f"give a video file ({', '.join(VIDEO_SUFFIXES)}), a strip ({', '.join(STRIP_SUFFIXES)}) or a "
@@ -319,7 +319,7 @@ def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     A single image is used for every frame; a video needs at least T frames (the first T are used).
     """
     path = Path(path)
-    frames = read_video_file(path, size=size)  # [F, H, W, 3]
+    frames = read_video_file(path, size=size, max_frames=num_frames)  # [F, H, W, 3]
     if len(frames) == 1:
         frames = np.repeat(frames, num_frames, axis=0)
     if len(frames) < num_frames:

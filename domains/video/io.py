@@ -16,7 +16,7 @@ import logging
 import math
 import re
 import warnings
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -141,11 +141,13 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
         yield from iio.imiter(path, plugin="FFMPEG", **kwargs)
 
 
-def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, chunk: int = 64) -> np.ndarray:
+def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, chunk: int = 64,
+                    max_frames: int | None = None) -> np.ndarray:
     """All frames of a video (mp4/avi/mov/... via ffmpeg, GIF via pillow) -> uint8 [F, H, W, 3].
 
     With ``size``, frames are resized and centre-cropped while decoding (see :func:`resize_and_crop`),
-    so a long HD video never sits in memory at full resolution.
+    so a long HD video never sits in memory at full resolution. With ``max_frames``, decoding stops there: the
+    first max_frames frames (all of a shorter video), and ffmpeg never decodes the rest of the file.
 
     Raises FileNotFoundError for a missing file and VideoDecodeError when nothing can be decoded.
     """
@@ -160,13 +162,20 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
         out.append(resize_and_crop(block, size) if size is not None else block)
         pending.clear()
 
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"read_video_file: max_frames must be >= 1, got {max_frames}")
+    read = 0
     try:
-        for frame in _iter_frames(path, None if size is None else as_size(size)):
-            if pending and frame.shape != pending[0].shape:  # a GIF may change size mid-way; treat as broken
-                raise ValueError(f"frame size changes from {pending[0].shape} to {frame.shape}")
-            pending.append(np.asarray(frame))
-            if len(pending) == chunk:
-                flush()
+        with closing(_iter_frames(path, None if size is None else as_size(size))) as frames:  # closed: ffmpeg ends
+            for frame in frames:
+                if pending and frame.shape != pending[0].shape:  # a GIF may change size mid-way; treat as broken
+                    raise ValueError(f"frame size changes from {pending[0].shape} to {frame.shape}")
+                pending.append(np.asarray(frame))
+                read += 1
+                if len(pending) == chunk:
+                    flush()
+                if read == max_frames:
+                    break
         if pending:
             flush()
     except Exception as err:  # ffmpeg/pillow raise OSError, RuntimeError, ValueError, ... for broken files
@@ -376,6 +385,9 @@ def read_video_folder(
     of square frames stacked top to bottom (:func:`read_strip`, TinyVideos' originals), whose clips are decoded when
     they are read (:class:`FolderClips`): here only its header is, for its length.
 
+    With ``max_clips_per_video``, a video file is decoded only as far as its first clips reach (a few seconds of a
+    long recording), not to its end.
+
     Files that cannot be decoded (or pictures that are not strips) or hold fewer frames than one clip are skipped
     with a warning and counted, so one bad file never ends a long run. An empty folder (or one where every file was
     skipped) is an error.
@@ -388,6 +400,8 @@ def read_video_folder(
         raise FileNotFoundError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) or strips of frames "
                                 f"({', '.join(STRIP_SUFFIXES)}) found under {root}")
     clips = FolderClips(num_frames, as_size(size), stride, frame_step)
+    # the frames max_clips_per_video clips span, the last starting (max - 1) strides after the first
+    needed = (max_clips_per_video - 1) * clips.stride + clips.span if (max_clips_per_video or 0) > 0 else None
     owners, kept = [], []
     short = corrupt = 0
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
@@ -395,8 +409,8 @@ def read_video_folder(
             if path.suffix.lower() in STRIP_SUFFIXES:
                 length = strip_length(path)  # frames, from its header: its clips are decoded when read
                 n, source = num_clips(length, num_frames, clips.stride, frame_step), path
-            else:
-                frames = read_video_file(path, size=clips.size)  # [F, H, W, 3]
+            else:  # the frames its clips can use: a long video's others are never decoded
+                frames = read_video_file(path, size=clips.size, max_frames=needed)  # [F, H, W, 3]
                 length, source = len(frames), cut_clips(frames, num_frames, clips.size, stride, frame_step)
                 n = len(source)  # source: [n, T, H, W, 3]
         except VideoDecodeError as err:

@@ -252,6 +252,48 @@ def test_cache_hits_the_second_time(tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
+def test_a_second_start_reads_no_bytes_of_the_meshes_or_voxel_files(tmp_path, monkeypatch):
+    """The caches are keyed by what the files hold, and every start hashed every mesh and .binvox file to find its
+    key: ShapeNet's chairs are gigabytes, read again by each DDP rank. A start after the first opens none of them
+    (their digests are remembered by path, size and times); a changed file is read, and converted, again."""
+    import builtins
+    import time
+
+    meshes, voxels = tmp_path / "meshes", tmp_path / "voxels"
+    meshes.mkdir()
+    for i in range(3):
+        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
+    for i in range(3):
+        write_binvox(voxels / f"v{i}.binvox", box_occupancy(16, (-0.5, -0.4 + 0.1 * i, -0.5), (0.5, 0.5, 0.3)))
+    hour_ago = time.time_ns() - 3600 * 10**9
+    for f in [*meshes.iterdir(), *voxels.iterdir()]:
+        os.utime(f, ns=(hour_ago, hour_ago))  # a dataset's files, written before the first start
+
+    def start():
+        built = {}
+        for name, root in (("meshes", meshes), ("voxels", voxels)):
+            dm = SDFDataModule(dataset=name, root=str(root), resolution=16, splits=(1, 1, 1),
+                               cache_dir=str(tmp_path / "cache"))
+            dm.prepare_data()
+            built[name] = [dm.dataset(s)[0]["signal"] for s in ("train", "val", "test")]  # [1, 16, 16, 16] each
+        return built
+
+    first = start()
+    opened, real_open = [], builtins.open
+    monkeypatch.setattr(builtins, "open", lambda file, *a, **k: opened.append(file) or real_open(file, *a, **k))
+    again = start()
+    assert opened and not {Path(f).parent for f in opened if isinstance(f, (str, os.PathLike))} & {meshes, voxels}
+    assert all(torch.equal(x, y) for name in first for x, y in zip(first[name], again[name]))
+    save_npz(meshes / "s1.npz", icosphere(0.7))  # changed: read and converted again
+    converted = []
+    real_convert = mesh_mod.SDFCache._convert
+    monkeypatch.setattr(mesh_mod.SDFCache, "_convert", lambda self, path, *a: converted.append(path.name)
+                        or real_convert(self, path, *a))
+    SDFDataModule(dataset="meshes", root=str(meshes), resolution=16, splits=(1, 1, 1),
+                  cache_dir=str(tmp_path / "cache")).prepare_data()
+    assert converted == ["s1.npz"]
+
+
 # ---- voxels -----------------------------------------------------------------------------------------
 
 

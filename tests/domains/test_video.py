@@ -679,6 +679,34 @@ def test_a_folder_decoded_at_once_holds_what_its_clips_read_one_by_one(tmp_path)
     np.testing.assert_array_equal(whole, np.stack([out.clips[i] for i in range(len(out.clips))]))
 
 
+def test_a_long_video_is_decoded_only_as_far_as_its_clips_reach(tmp_path, monkeypatch):
+    """With max_clips_per_video (configs/video/folder.yaml: 32 clips every 8 frames, 265 frames), a video file is read
+    up to the last frame its clips use, and a prediction's clip up to its own: a folder of long recordings was decoded
+    to the end of each file (30 s of 720p took 6.6 s for the 9 s its clips use)."""
+    import domains.video.io as vio
+
+    write_mp4(tmp_path / "long.mp4", smooth_frames(60))
+    whole = read_video_folder(tmp_path, num_frames=4, size=8, stride=3, progress=False)  # every clip: 19
+    decoded, real = [], vio._iter_frames
+
+    def counting(path, size):
+        for frame in real(path, size):
+            decoded.append(frame)
+            yield frame
+
+    monkeypatch.setattr(vio, "_iter_frames", counting)
+    out = read_video_folder(tmp_path, num_frames=4, size=8, stride=3, max_clips_per_video=2, progress=False)
+    assert len(decoded) == 7  # the clips of frames 0-3 and 3-6
+    assert len(out.clips) == 2 and len(whole.clips) == 19
+    np.testing.assert_array_equal(np.stack([out.clips[i] for i in range(2)]),
+                                  np.stack([whole.clips[i] for i in range(2)]))  # [2, 4, 8, 8, 3]
+    decoded.clear()
+    clip = load_user_video(tmp_path / "long.mp4", num_frames=4, size=8, start=5)  # [3, 4, 8, 8]
+    assert len(decoded) == 9 and clip.shape == (3, 4, 8, 8)
+    full = torch.from_numpy(read_video_file(tmp_path / "long.mp4", size=8)[5:9]).permute(3, 0, 1, 2) / 255
+    assert torch.equal(clip, full)
+
+
 def _noise_gifs(folder: Path, videos: int, frames: int, side: int) -> None:
     """GIF video files of random frames [frames, side, side, 3]."""
     rng = np.random.default_rng(0)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from pixeltransformer.files import REMOVED, data_files, drop_aside, put_back, recover, recover_all, set_aside
+from pixeltransformer.files import (REMOVED, FileDigests, data_files, drop_aside, file_digest, put_back, recover,
+                                    recover_all, set_aside)
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -283,3 +286,35 @@ def test_data_files_searches_linked_folders_once_each(tmp_path):
     (root / "zz_again").symlink_to(tmp_path / "elsewhere")  # a second way to a folder already read
     (root / "broken.off").symlink_to(tmp_path / "missing.off")
     assert data_files(root, (".off",)) == [root / "linked" / "b.OFF", root / "real" / "a.off"]
+
+
+def _aged(path: Path, text: str) -> Path:
+    """A file written an hour ago, as a dataset's files are when a run starts."""
+    path.write_text(text)
+    os.utime(path, ns=(time.time_ns() - 3600 * 10**9,) * 2)
+    return path
+
+
+def test_file_digests_read_a_file_once_and_again_once_it_changes(tmp_path, monkeypatch):
+    """Content-keyed caches (the SDF meshes and voxel files) hashed every file's bytes at every start: gigabytes for
+    ShapeNet's chairs, on every DDP rank. The digest is remembered by path, size, times and inode, so a later start
+    reads no bytes of a file that did not change; one that changed, even to the same size and modification time, is
+    read again, and so is one modified just before it was read (a coarse clock could miss a rewrite)."""
+    import pixeltransformer.files as files_mod
+
+    a, b = _aged(tmp_path / "a.obj", "v 0 0 0\n"), _aged(tmp_path / "b.obj", "v 1 1 1\n")
+    fresh = tmp_path / "fresh.obj"
+    fresh.write_text("v 2 2 2\n")
+    truth = [file_digest(p) for p in (a, b, fresh)]
+    first = FileDigests(tmp_path / "cache" / "digests.json")
+    assert [first(p) for p in (a, b, fresh)] == truth
+    first.save()
+    read = []
+    monkeypatch.setattr(files_mod, "file_digest", lambda path, algorithm="sha256": read.append(Path(path).name) or "x")
+    later = FileDigests(tmp_path / "cache" / "digests.json")  # another start
+    assert [later(a), later(b)] == truth[:2] and read == []  # neither file's bytes were read
+    assert later(fresh) == "x" and read == ["fresh.obj"]  # modified just before the first start read it
+    stat = a.stat()
+    a.write_text("v 9 9 9\n")  # the same size, and the same modification time below
+    os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert later(a) == "x" and read == ["fresh.obj", "a.obj"]

@@ -11,6 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pixeltransformer.datamodule import float_signal
+
 from .cache import cache_file, load_or_train
 from .training import fit_epochs
 
@@ -63,7 +65,8 @@ def random_shift(images: torch.Tensor, max_shift: float, generator: torch.Genera
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 10, seed: int = 0, batch_size: int = 64,
                      lr: float = 3e-3, width: int = 32, num_classes: int | None = None, max_shift: float | None = None,
                      device: str | torch.device = "cpu", progress: bool = True) -> ResNetClassifier:
-    """Train a ResNetClassifier on images [N, C, H, W] in [0, 1] with labels [N]; returns it in eval mode on CPU.
+    """Train a ResNetClassifier on images [N, C, H, W] with labels [N]; returns it in eval mode on CPU. Images are
+    floats in [0, 1], or uint8 levels, which stay so on the device and become the same floats a batch at a time.
 
     AdamW with a one-cycle schedule and random shifts (default: 1/8 of the side, at least 1 pixel).
     """
@@ -84,7 +87,8 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 1
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch))
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        x = random_shift(images[idx], max_shift, gen) if max_shift > 0 else images[idx]  # [b, C, H, W]
+        x = float_signal(images[idx])  # [b, C, H, W] in [0, 1]
+        x = random_shift(x, max_shift, gen) if max_shift > 0 else x  # [b, C, H, W]
         return F.cross_entropy(model(x), labels[idx])
 
     return fit_epochs(model, batch_loss, len(images), epochs, batch_size, opt, sched, gen, device, "classifier",
@@ -109,7 +113,7 @@ def load_or_train_classifier(cache_dir: str | Path, data_fn: Callable[[], tuple[
                              seed: int = 0, width: int = 32, device: str | torch.device = "cpu",
                              progress: bool = True) -> ResNetClassifier:
     """The classifier for ``dataset`` images of ``shape`` [C, H, W] from cache_dir, or, if absent or stale,
-    trained on ``data_fn()`` -> (images [N, C, H, W], labels [N]) and cached there."""
+    trained on ``data_fn()`` -> (images [N, C, H, W], floats in [0, 1] or uint8 levels, labels [N]) and cached there."""
     config = {"in_channels": int(shape[0]), "num_classes": int(num_classes), "width": int(width),
               "dataset": dataset, "shape": [int(s) for s in shape], "epochs": int(epochs), "seed": int(seed)}
     return load_or_train(cache_file(cache_dir, "classifier", dataset, shape), config,

@@ -51,7 +51,7 @@ def load_classifier(dm: ImageDataModule, cache_dir: str | Path | None = None, ep
     if dm.num_classes is None:
         return None
     epochs = default_epochs(dm.dataset_name)[0] if epochs is None else epochs
-    model = load_or_train_classifier(cache_dir or default_cache(), lambda: dm.split_arrays("train"), dataset_key(dm),
+    model = load_or_train_classifier(cache_dir or default_cache(), lambda: dm.split_pixels("train"), dataset_key(dm),
                                      image_shape(dm), num_classes=dm.num_classes, epochs=epochs, seed=dm.seed,
                                      device=device, progress=progress)
     return model.to(device).eval()
@@ -61,7 +61,7 @@ def load_vae(dm: ImageDataModule, cache_dir: str | Path | None = None, epochs: i
              device: str | torch.device = "cpu", progress: bool = True) -> ConvVAE:
     """The dataset's VAE baseline, cached or trained now."""
     epochs = default_epochs(dm.dataset_name)[1] if epochs is None else epochs
-    vae = load_or_train_vae(cache_dir or default_cache(), lambda: dm.split_arrays("train")[0], dataset_key(dm),
+    vae = load_or_train_vae(cache_dir or default_cache(), lambda: dm.split_pixels("train")[0], dataset_key(dm),
                             image_shape(dm), epochs=epochs, seed=dm.seed, device=device, progress=progress)
     return vae.to(device).eval()
 
