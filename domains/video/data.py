@@ -294,17 +294,19 @@ def load_user_video(
     suffix = path.suffix.lower()
     not_strip = strip_problem(path) if suffix in STRIP_SUFFIXES else None
     span = (num_frames - 1) * frame_step + 1
+    if start < 0:  # before decoding, which stops where the clip ends
+        raise ValueError(f"{path}: start must be >= 0 (the clip's first frame), got {start}")
     if suffix == ".npz":
         frames = read_video_npz(path)[0]  # [F, H, W, 3]
     elif suffix in STRIP_SUFFIXES and not_strip is None:
         frames = read_strip(path)  # [F, W, W, 3], resized with the clip below
     else:  # decoded as far as the clip reaches
-        frames = read_video_file(path, size=size, max_frames=max(start, 0) + span)  # [F, H, W, 3]
+        frames = read_video_file(path, size=size, max_frames=start + span)  # [F, H, W, 3]
     if len(frames) == 1 and span > 1:
         raise ValueError(f"{path}: a still image (one frame), not a video{f', and {not_strip}' if not_strip else ''}; "
                          f"give a video file ({', '.join(VIDEO_SUFFIXES)}), a strip ({', '.join(STRIP_SUFFIXES)}) or a "
                          "clip .npz, or complete a picture with DOMAIN=images")
-    if start < 0 or len(frames) < start + span:
+    if len(frames) < start + span:
         raise ValueError(
             f"{path}: {len(frames)} frames; a clip of {num_frames} frames (step {frame_step}) from frame {start} "
             f"needs {start + span}"

@@ -323,10 +323,12 @@ class FileDigests:
     """:func:`file_digest` of files, remembered in one JSON file (``memo``, beside a cache) by each file's path, size,
     modification and change times and inode: a cache keyed by what files hold then reads each file's bytes once,
     rather than at every start (ShapeNet's chairs are gigabytes, read again by every DDP rank). A file written since
-    (another size or time) is read again, and so is one modified in the two seconds before it was read, which a coarse
-    file-system clock could not tell from a rewrite just after. Call :meth:`save` to keep what was read."""
+    (another size or time) is read again, and so is one written in the two seconds before it was read, which a coarse
+    file-system clock could not tell from a rewrite just after: written by its change time too, since a copy that
+    keeps times (``cp -p``, ``touch -r``) has an old modification time but a change time of now. Call :meth:`save`
+    to keep what was read."""
 
-    RECENT_NS = 2_000_000_000  # a file modified this shortly before it was read is read again next time
+    RECENT_NS = 2_000_000_000  # a file written (mtime or ctime) this shortly before it was read is read again next time
 
     def __init__(self, memo: str | Path, algorithm: str = "sha256"):
         self.memo, self.algorithm = Path(memo), algorithm
@@ -353,7 +355,7 @@ class FileDigests:
         if isinstance(known, list) and len(known) == 5 and known[:4] == stamp:
             return known[4]
         digest = file_digest(path, self.algorithm)
-        if time.time_ns() - st.st_mtime_ns > self.RECENT_NS:
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > self.RECENT_NS:  # cp -p: mtime old, ctime now
             self._known[key] = self._new[key] = [*stamp, digest]
         return digest
 

@@ -258,6 +258,9 @@ def test_a_second_start_reads_no_bytes_of_the_meshes_or_voxel_files(tmp_path, mo
     (their digests are remembered by path, size and times); a changed file is read, and converted, again."""
     import builtins
     import time
+    import types
+
+    import pixeltransformer.files as files_mod
 
     meshes, voxels = tmp_path / "meshes", tmp_path / "voxels"
     meshes.mkdir()
@@ -268,6 +271,8 @@ def test_a_second_start_reads_no_bytes_of_the_meshes_or_voxel_files(tmp_path, mo
     hour_ago = time.time_ns() - 3600 * 10**9
     for f in [*meshes.iterdir(), *voxels.iterdir()]:
         os.utime(f, ns=(hour_ago, hour_ago))  # a dataset's files, written before the first start
+    # which comes an hour later (their change times are now: a file changed just before it is read is read again)
+    monkeypatch.setattr(files_mod, "time", types.SimpleNamespace(time_ns=lambda: time.time_ns() + 3600 * 10**9))
 
     def start():
         built = {}

@@ -707,6 +707,14 @@ def test_a_long_video_is_decoded_only_as_far_as_its_clips_reach(tmp_path, monkey
     assert torch.equal(clip, full)
 
 
+def test_a_clip_from_a_negative_frame_is_refused_in_its_own_words(tmp_path):
+    """A negative start was refused with the frames read, which stop where the clip ends: "4 frames; a clip of 4
+    frames (step 1) from frame -1 needs 3" of a 60-frame video (and "needs 3" was never the trouble)."""
+    write_mp4(tmp_path / "long.mp4", smooth_frames(60))
+    with pytest.raises(ValueError, match=r"long\.mp4: start must be >= 0 \(the clip's first frame\), got -1$"):
+        load_user_video(tmp_path / "long.mp4", num_frames=4, size=8, start=-1)
+
+
 def _noise_gifs(folder: Path, videos: int, frames: int, side: int) -> None:
     """GIF video files of random frames [frames, side, side, 3]."""
     rng = np.random.default_rng(0)

@@ -289,10 +289,20 @@ def test_data_files_searches_linked_folders_once_each(tmp_path):
 
 
 def _aged(path: Path, text: str) -> Path:
-    """A file written an hour ago, as a dataset's files are when a run starts."""
+    """A file written an hour ago, as a dataset's files are when a run starts (its change time is now: the tests that
+    use it run on a clock an hour ahead, :func:`_hour_later`)."""
     path.write_text(text)
     os.utime(path, ns=(time.time_ns() - 3600 * 10**9,) * 2)
     return path
+
+
+def _hour_later(monkeypatch) -> None:
+    """FileDigests' clock an hour ahead: the start comes an hour after the files were written."""
+    import types
+
+    import pixeltransformer.files as files_mod
+
+    monkeypatch.setattr(files_mod, "time", types.SimpleNamespace(time_ns=lambda: time.time_ns() + 3600 * 10**9))
 
 
 def test_file_digests_read_a_file_once_and_again_once_it_changes(tmp_path, monkeypatch):
@@ -303,8 +313,10 @@ def test_file_digests_read_a_file_once_and_again_once_it_changes(tmp_path, monke
     import pixeltransformer.files as files_mod
 
     a, b = _aged(tmp_path / "a.obj", "v 0 0 0\n"), _aged(tmp_path / "b.obj", "v 1 1 1\n")
+    _hour_later(monkeypatch)
     fresh = tmp_path / "fresh.obj"
     fresh.write_text("v 2 2 2\n")
+    os.utime(fresh, ns=(time.time_ns() + 3600 * 10**9,) * 2)  # written just before the start, an hour later
     truth = [file_digest(p) for p in (a, b, fresh)]
     first = FileDigests(tmp_path / "cache" / "digests.json")
     assert [first(p) for p in (a, b, fresh)] == truth
@@ -318,3 +330,28 @@ def test_file_digests_read_a_file_once_and_again_once_it_changes(tmp_path, monke
     a.write_text("v 9 9 9\n")  # the same size, and the same modification time below
     os.utime(a, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert later(a) == "x" and read == ["fresh.obj", "a.obj"]
+
+
+def test_file_digests_read_again_a_file_copied_with_its_times_just_before_it_was_read(tmp_path, monkeypatch):
+    """A copy that keeps times (``cp -p``, ``touch -r``) has an old modification time and a change time of now. The
+    digests trusted a file whose modification time was old however recently it was written, so on a file system whose
+    clock ticks coarsely (NFS, FAT: whole seconds) a second ``cp -p`` of another mesh of the same size in the same tick
+    kept the first one's digest, and its cached SDF. A file changed in the two seconds before it was read is read again
+    at the next start, whichever of its times says so."""
+    import types
+
+    import pixeltransformer.files as files_mod
+
+    mesh = _aged(tmp_path / "chair.obj", "v 0 0 0\n")  # cp -p: mtime an hour ago, ctime now
+    st = mesh.stat()
+    tick = max(st.st_mtime_ns, st.st_ctime_ns)
+    coarse = types.SimpleNamespace(st_size=st.st_size, st_mtime_ns=st.st_mtime_ns, st_ctime_ns=tick, st_ino=st.st_ino)
+    real_stat = Path.stat
+    # a clock of whole ticks: both copies have the same size, times and inode
+    monkeypatch.setattr(files_mod.Path, "stat", lambda self, **kw: coarse if self == mesh else real_stat(self, **kw))
+    monkeypatch.setattr(files_mod, "time", types.SimpleNamespace(time_ns=lambda: tick + 10**8))  # read 0.1 s later
+    first = FileDigests(tmp_path / "cache" / "digests.json")
+    assert first(mesh) == file_digest(mesh)
+    first.save()
+    mesh.write_text("v 9 9 9\n")  # another chair of the same size, cp -p'd over it in the same tick
+    assert FileDigests(tmp_path / "cache" / "digests.json")(mesh) == file_digest(mesh)
