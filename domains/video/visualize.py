@@ -81,6 +81,11 @@ def context_video(
     raise ValueError(f"context_video: mode must be 'nearest' or 'points', got {mode!r}")
 
 
+def frame_labels(num_frames: int, every: int) -> list[str]:
+    """The column labels of a frame strip: the index of each frame shown, in time order ("frame 0", "frame 2", ...)."""
+    return [f"frame {t}" for t in range(0, num_frames, every)]
+
+
 def figure_video_samples(
     gt: torch.Tensor | None,
     ctx_vis: torch.Tensor,
@@ -88,13 +93,15 @@ def figure_video_samples(
     mean: torch.Tensor | None,
     path: str | Path,
     every: int = 2,
-    context_label: str = "S",
+    context_label: str = "S (NN fill)",
+    title: str | None = None,
 ) -> Path:
     """The paper's Fig. 10 layout as a PNG: one row of frames each for the ground truth, the context S,
-    every sample, and the mean prediction (all [3, T, H, W]; no GT row when gt is None). Returns the path."""
+    every sample, and the mean prediction (all [3, T, H, W]; no ground-truth row when gt is None), each frame
+    labelled above the first row with its index (frame_labels) and, given ``title``, a title. Returns the path."""
     from matplotlib.figure import Figure
 
-    rows = ([] if gt is None else [("GT", gt)]) + [(context_label, ctx_vis)]
+    rows = ([] if gt is None else [("ground truth", gt)]) + [(context_label, ctx_vis)]
     rows += [(f"sample {i + 1}", s) for i, s in enumerate(samples)]
     if mean is not None:
         rows.append(("mean", mean))
@@ -103,15 +110,25 @@ def figure_video_samples(
     if len(shapes) != 1:
         raise ValueError(f"figure_video_samples: all videos need the same [3, T, H, W] shape, got strips {shapes}")
     h, w, _ = strips[0][1].shape
-    row_in = 0.9  # inches per row; the width follows the strip's aspect
-    fig = Figure(figsize=(1.2 + row_in * w / h, row_in * len(strips)), dpi=150)
+    frame_w = _check_video(ctx_vis, "ctx_vis").shape[-1]
+    labels = frame_labels(_check_video(ctx_vis, "ctx_vis").shape[1], every)
+    row_in, head_in = 0.9, 0.22 + (0.3 if title else 0.0)  # inches per row; above them the frame labels and title
+    height = row_in * len(strips) + head_in
+    fig = Figure(figsize=(1.2 + row_in * w / h, height), dpi=150)
     for i, (label, strip) in enumerate(strips):
         ax = fig.add_subplot(len(strips), 1, i + 1)
         ax.imshow(strip, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.subplots_adjust(left=0.1, right=0.99, top=0.99, bottom=0.01, hspace=0.08)
+        if i == 0:  # frame indices over the first row: the columns are in time order, every ``every``-th frame
+            ax.xaxis.tick_top()
+            ax.set_xticks([j * (frame_w + 1) + (frame_w - 1) / 2 for j in range(len(labels))], labels, fontsize=7)
+            ax.tick_params(axis="x", length=0, pad=2)
+    if title:
+        fig.suptitle(title, fontsize=9, y=1 - 0.12 / height)
+    fig.subplots_adjust(left=0.1, right=0.99, top=1 - head_in / height, bottom=0.01 * row_in * len(strips) / height,
+                        hspace=0.08)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -143,15 +160,17 @@ def write_figure10(
     stem: str | Path,
     fps: float = 8,
     every: int = 2,
-    context_label: str = "S",
+    context_label: str = "S (NN fill)",
     gif: bool = True,
+    title: str | None = None,
 ) -> dict[str, Path]:
-    """The paper's Fig. 10 for one clip, as files next to each other: ``<stem>.png`` (rows of frames: GT,
-    S, samples, mean), ``<stem>.mp4`` (the same clips side by side, playing) and, with ``gif``, ``<stem>.gif``.
+    """The paper's Fig. 10 for one clip, as files next to each other: ``<stem>.png`` (rows of frames: ground truth,
+    S, samples, mean; frames labelled, ``title`` above), ``<stem>.mp4`` (the same clips side by side, playing) and, with ``gif``, ``<stem>.gif``.
     All videos are [3, T, H, W] (gt may be None: no GT row). Returns {"png": ..., "mp4": ..., "gif"?: ...}."""
     stem = Path(stem)
     clips = ([] if gt is None else [gt]) + [ctx_vis, *samples, mean]
-    out = {"png": figure_video_samples(gt, ctx_vis, samples, mean, stem.with_suffix(".png"), every, context_label),
+    out = {"png": figure_video_samples(gt, ctx_vis, samples, mean, stem.with_suffix(".png"), every, context_label,
+                                       title),
            "mp4": write_side_by_side(clips, stem.with_suffix(".mp4"), fps=fps)}
     if gif:
         out["gif"] = write_side_by_side(clips, stem.with_suffix(".gif"), fps=fps)

@@ -225,7 +225,8 @@ def test_write_prediction_of_a_perfect_completion(tmp_path):
     assert summary["psnr_vs_input"]["mean"] == summary["psnr_vs_input"]["sample_1"] == 100.0
     assert summary["psnr_vs_input"]["sample_2"] == pytest.approx(20.0, abs=1e-3)
     assert summary["ssim_vs_input"]["mean"] == pytest.approx(1.0, abs=1e-5)
-    assert iio.imread(tmp_path / "figure10.png").shape[0] == 5 * 135  # rows: GT, S, 2 samples, mean
+    # rows: truth, S, 2 samples, mean (0.9 in each at 150 dpi), the frame labels (0.22 in), the title (0.3 in)
+    assert iio.imread(tmp_path / "figure10.png").shape[0] == 5 * 135 + 33 + 45
 
 
 def test_context_from_mask_and_predict_grid():
