@@ -27,6 +27,7 @@ from .mesh import export_mesh, probability_field, sdf_to_mesh
 ELEV, AZIM = 20.0, -55.0  # camera: slightly above, looking at the front-right of a +z-facing shape
 BASE_COLOUR = np.array([0.62, 0.72, 0.86])
 MESH_FORMATS = ("glb", "obj")
+PROB_TITLE = "P(SDF < 0 | S) > 0.5"  # the 0.5 level set of the probability of inside, as the README writes it
 
 
 def _np(x, dtype=np.float32) -> np.ndarray:
@@ -162,11 +163,17 @@ def figure_sdf_samples(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx
     last = n - (prob_mesh is not None)
     draw_mesh(fig.add_subplot(1, n, last, projection="3d"), mean_mesh, "mean")
     if prob_mesh is not None:
-        draw_mesh(fig.add_subplot(1, n, n, projection="3d"), prob_mesh, "P(SDF < 0 | S) > 0.5")
+        draw_mesh(fig.add_subplot(1, n, n, projection="3d"), prob_mesh, PROB_TITLE)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.subplots_adjust(left=0, right=1, bottom=0, top=0.84 if title else 0.9, wspace=0)
     return _finish(fig, path)
+
+
+def mesh_title(name: str) -> str:
+    """A mesh's file name -> its panel title, as the figure names it: "gt" -> "ground truth", "sample_2" ->
+    "sample 2", "prob" -> "P(SDF < 0 | S) > 0.5"."""
+    return {"gt": "ground truth", "prob": PROB_TITLE}.get(name, name.replace("_", " "))
 
 
 def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_pos: np.ndarray, ctx_val: np.ndarray,
@@ -199,6 +206,6 @@ def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_p
                        title=title, prob_mesh=meshes.get("prob"))
     if renders:
         for name, mesh in meshes.items():
-            render_mesh_png(mesh, out_dir / f"{prefix}{name}.png", titles=[name])
+            render_mesh_png(mesh, out_dir / f"{prefix}{name}.png", titles=[mesh_title(name)])
             files[name].append(out_dir / f"{prefix}{name}.png")
     return figure, files

@@ -565,6 +565,21 @@ def test_the_context_panel_has_a_colour_key_from_inside_to_outside(tmp_path, mon
     assert figures[0].axes[-1].get_title() == "P(SDF < 0 | S) > 0.5"
 
 
+def test_each_mesh_render_is_titled_as_the_figure_names_it(tmp_path, monkeypatch):
+    """make sample's one-mesh renders were titled by file name ("gt", "prob"): they read as the figure's panels."""
+    from domains.sdf import visualize
+
+    titles, render = [], visualize.render_mesh_png
+    monkeypatch.setattr(visualize, "render_mesh_png",
+                        lambda mesh, path, titles=None, **kw: titles_of(titles) or render(mesh, path, titles, **kw))
+    titles_of = titles.extend
+    grid = np.linalg.norm(np.stack(np.meshgrid(*[np.linspace(-1, 1, 12)] * 3, indexing="ij"), -1), axis=-1) - 0.5
+    pos = np.zeros((4, 3))  # [K, 3]
+    visualize.shape_pictures(tmp_path, "x_", grid, pos, np.zeros(4), grid, [grid, grid], 0.1, formats=("obj",),
+                             renders=True, prob_grid=(grid < 0).astype(np.float32))
+    assert titles == ["ground truth", "mean", "sample 1", "sample 2", "P(SDF < 0 | S) > 0.5"], titles
+
+
 # ---- procedural chairs ------------------------------------------------------------------------------
 
 
