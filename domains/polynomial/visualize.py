@@ -88,7 +88,9 @@ def figure_protocol(x: np.ndarray, panels: Sequence[dict], path: str | Path, tit
         ax.scatter(p["tgt_x"], p["tgt_y"], color="grey", s=10, zorder=4, label="other points")
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
         ax.set_title(f"|S| = {p['k']}")
+        ax.set_xlabel("x")
         ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("y")
     return _save(fig, axes, path, title)
 
 

@@ -248,6 +248,20 @@ def test_function_pictures_name_what_leaves_the_y_range_they_show(tmp_path, monk
     assert "3 samples" in legend and figures[0].axes[0].get_ylabel() == "y", legend
 
 
+def test_gp_protocol_pictures_label_their_axes_as_the_function_pictures_do(tmp_path, monkeypatch):
+    import numpy as np
+    import matplotlib.pyplot as plt
+
+    from domains.polynomial.visualize import figure_protocol
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    x = np.linspace(-2, 2, 32)  # [G]
+    panel = {"k": 3, "ctx_x": x[:3], "ctx_y": x[:3], "tgt_x": x[3:], "tgt_y": x[3:], "mean": x, "std": 0.1 + 0 * x}
+    figure_protocol(x, [panel, {**panel, "k": 10}], tmp_path / "p.png")
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in figures[0].axes] == [("x", "y"), ("x", "")]
+
+
 @pytest.mark.parametrize("dataset", ["gp_rbf", "gp_matern", "gp_tnp_rbf"])
 def test_a_negative_seed_for_gp_draws_is_refused_in_one_line_naming_the_option(dataset):
     """GP draws are fixed by (seed, index) through numpy's SeedSequence, which takes no negative seed: the split's
