@@ -42,7 +42,7 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
         ax.set_title(p["title"])
         ax.set_ylim(lo - pad, hi + pad)
         off = beyond_range(p, lo - pad, hi + pad)
-        ax.set_xlabel("x" + (f"\noutside the y range shown: {', '.join(off)}" if off else ""))
+        ax.set_xlabel("x" + (f"\noutside the y range shown:\n{', '.join(off)}" if off else ""))  # fits a panel
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # [-1, 1] in steps of 0.5: 0.25 steps ran together
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("y")
