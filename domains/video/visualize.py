@@ -5,6 +5,7 @@ Videos here are float tensors [3, T, H, W] in [0, 1] (the DataModule's signal la
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -135,21 +136,57 @@ def figure_video_samples(
     return path
 
 
+LABEL_H = 18  # pixels of the label band over side-by-side clips
+
+
+def label_band(labels: Sequence[str], tile_w: int, gap: int) -> np.ndarray:
+    """A white band of LABEL_H rows with each label centred over its tile (tiles tile_w wide, gap apart)
+    -> uint8 [LABEL_H, n * tile_w + (n - 1) * gap, 3]. matplotlib draws the text (Agg canvas, no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    width = len(labels) * tile_w + (len(labels) - 1) * gap
+    fig = Figure(figsize=(width / 100, LABEL_H / 100), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    # points such that the longest label (a character ~0.6 em wide) fits its tile, at most 9
+    size = min(9.0, 0.9 * tile_w * 72 / (100 * 0.6 * max(len(t) for t in labels)))
+    for i, text in enumerate(labels):
+        fig.text((i * (tile_w + gap) + tile_w / 2) / width, 0.5, text, ha="center", va="center", fontsize=size)
+    canvas.draw()
+    band = np.asarray(canvas.buffer_rgba())[..., :3]  # [h', w', 3]
+    out = np.full((LABEL_H, width, 3), 255, dtype=np.uint8)
+    h, w = min(LABEL_H, band.shape[0]), min(width, band.shape[1])
+    out[:h, :w] = band[:h, :w]
+    return out
+
+
 def write_side_by_side(
-    videos: Sequence[torch.Tensor], path: str | Path, fps: float = 8, gap: int = 2, upscale_to: int | None = 128
+    videos: Sequence[torch.Tensor], path: str | Path, fps: float = 8, gap: int = 2, upscale_to: int | None = 128,
+    labels: Sequence[str] | None = None,
 ) -> Path:
-    """Tile clips [3, T, H, W] horizontally (white gaps) and write one mp4 or GIF. Returns the path."""
+    """Tile clips [3, T, H, W] horizontally (white gaps) and write one mp4 or GIF; with ``labels`` (one per clip)
+    a band above the clips names each (label_band), the clips enlarged first as write_video would. Returns the path."""
     if not videos:
         raise ValueError("write_side_by_side needs at least one video")
+    if labels is not None and len(labels) != len(videos):
+        raise ValueError(f"write_side_by_side: {len(labels)} labels for {len(videos)} videos")
     frames = [to_frames(v) for v in videos]  # each [T, H, W, 3]
     if len({f.shape for f in frames}) != 1:
         raise ValueError(f"write_side_by_side: videos differ in shape: {[tuple(v.shape) for v in videos]}")
-    t, h, _, _ = frames[0].shape
+    if labels is not None and upscale_to:  # enlarge before the labels join, so their text stays sharp
+        k = max(1, math.ceil(upscale_to / min(frames[0].shape[1:3])))
+        frames = [f.repeat(k, axis=1).repeat(k, axis=2) for f in frames]  # each [T, kH, kW, 3]
+        upscale_to = None
+    t, h, w, _ = frames[0].shape
     white = np.full((t, h, gap, 3), 255, dtype=np.uint8)
     tiles = [frames[0]]
     for f in frames[1:]:
         tiles += [white, f]
-    return write_video(np.concatenate(tiles, axis=2), path, fps=fps, upscale_to=upscale_to)  # [T, H, W', 3]
+    clip = np.concatenate(tiles, axis=2)  # [T, H, W', 3]
+    if labels is not None:
+        band = label_band(labels, w, gap)  # [LABEL_H, W', 3]
+        clip = np.concatenate([np.broadcast_to(band, (t, *band.shape)), clip], axis=1)  # [T, LABEL_H + H, W', 3]
+    return write_video(clip, path, fps=fps, upscale_to=upscale_to)
 
 
 def write_figure10(
@@ -165,13 +202,16 @@ def write_figure10(
     title: str | None = None,
 ) -> dict[str, Path]:
     """The paper's Fig. 10 for one clip, as files next to each other: ``<stem>.png`` (rows of frames: ground truth,
-    S, samples, mean; frames labelled, ``title`` above), ``<stem>.mp4`` (the same clips side by side, playing) and, with ``gif``, ``<stem>.gif``.
+    S, samples, mean; frames labelled, ``title`` above), ``<stem>.mp4`` (the same clips side by side, playing, each
+    named above it) and, with ``gif``, ``<stem>.gif``.
     All videos are [3, T, H, W] (gt may be None: no GT row). Returns {"png": ..., "mp4": ..., "gif"?: ...}."""
     stem = Path(stem)
     clips = ([] if gt is None else [gt]) + [ctx_vis, *samples, mean]
+    labels = (([] if gt is None else ["ground truth"]) + [context_label]
+              + [f"sample {i + 1}" for i in range(len(samples))] + ["mean"])
     out = {"png": figure_video_samples(gt, ctx_vis, samples, mean, stem.with_suffix(".png"), every, context_label,
                                        title),
-           "mp4": write_side_by_side(clips, stem.with_suffix(".mp4"), fps=fps)}
+           "mp4": write_side_by_side(clips, stem.with_suffix(".mp4"), fps=fps, labels=labels)}
     if gif:
-        out["gif"] = write_side_by_side(clips, stem.with_suffix(".gif"), fps=fps)
+        out["gif"] = write_side_by_side(clips, stem.with_suffix(".gif"), fps=fps, labels=labels)
     return out

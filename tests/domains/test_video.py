@@ -643,6 +643,26 @@ def test_the_frame_rows_say_which_frame_each_column_is_and_what_each_row_is(tmp_
     assert fig.texts[0].get_text() == "|S| = 64"
 
 
+def test_side_by_side_clips_are_named_over_each_clip(tmp_path):
+    """The logged mp4/GIF put truth, S, samples and mean side by side with nothing to tell them apart: a band
+    above names each clip, over its own columns, the same in every frame, and the clips keep their pixels below."""
+    from domains.video.visualize import LABEL_H, label_band
+
+    band = label_band(["ground truth", "mean"], 24, 2)  # [LABEL_H, 50, 3]
+    assert band.shape == (LABEL_H, 50, 3) and band.dtype == np.uint8
+    inked = (band.min(axis=2) < 128).any(axis=0)  # [50] columns with text
+    assert inked[:24].any() and inked[26:].any() and not inked[24:26].any()  # each label over its own tile
+
+    black, white = torch.zeros(3, 4, 8, 8), torch.ones(3, 4, 8, 8)  # [3, T, H, W]
+    out = write_side_by_side([black, white], tmp_path / "sbs.gif", gap=2, upscale_to=24, labels=["a", "b"])
+    back = read_video_file(out)  # [T, H', W', 3]
+    assert back.shape == (4, LABEL_H + 24, 2 * 24 + 2, 3)
+    assert (back[:, :LABEL_H] == back[:1, :LABEL_H]).all()  # the band does not change over time
+    assert (back[:, LABEL_H:, :24] == 0).all() and (back[:, LABEL_H:, 26:] == 255).all()
+    with pytest.raises(ValueError, match="1 labels for 2 videos"):
+        write_side_by_side([black, white], tmp_path / "bad.gif", labels=["a"])
+
+
 def test_psnr_and_ssim_per_frame():
     gen = torch.Generator().manual_seed(0)
     gt = torch.rand(2, 3, 4, 16, 16, generator=gen) * 0.5 + 0.25
