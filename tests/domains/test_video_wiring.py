@@ -17,6 +17,7 @@ from domains.video.domain import VideoDomain
 from domains.video.io import read_video_file, write_video
 from domains.video.metrics import sweep_metrics, sweep_summary
 from domains.video.synthetic import moving_digits
+from domains.video.visualize import LABEL_H
 from pixeltransformer.cli import main
 from pixeltransformer.evaluation import SweepEvaluation, SweepItem
 from pixeltransformer.inference import Completion
@@ -74,7 +75,8 @@ def test_fit_draws_fig10_after_each_validation(run):
                            for i in (0, 1) for s in (1, 2) for x in ("gif", "mp4", "png"))
     frames = read_video_file(run / "pictures" / "video0_S16_step000002.mp4")
     assert frames.shape[0] == GRID[0]  # T frames of GT, S, 2 samples and the mean side by side
-    assert frames.shape[2] > 5 * frames.shape[1] - 1
+    side = frames.shape[1] - LABEL_H  # under the band of names
+    assert frames.shape[2] > 5 * side - 1
 
 
 def test_test_writes_every_metrics_key_and_test_pictures(run):
