@@ -20,8 +20,8 @@ from pixeltransformer.signal import SignalSpec
 
 from . import io
 from .metrics import image_metrics
-from .visualize import (context_image, display_size, figure_composition, figure_mean_sweep, figure_samples,
-                        image_grid, save_png)
+from .visualize import (UNSEEN, UNSEEN_NAME, context_image, display_size, figure_composition, figure_mean_sweep,
+                        figure_samples, image_grid, save_png)
 
 
 def composition_context(top: torch.Tensor, bottom: torch.Tensor, k: int,
@@ -74,10 +74,11 @@ class ImageDomain(Domain):
         signal, res = first.signal.float(), first.grid_shape[0]  # [B, C, H, W], R
         gt = display_size(signal, res)  # [B, C, R, R]
         files: Files = {"fig3_means": out_dir / f"fig3_means{suffix}.png"}
-        dots = {k: display_size(context_image(c.ctx_pos, c.ctx_val, signal.shape[-2:], mode="dots"), res)
-                for k, c in levels}  # {K: [B, C, R, R]}
+        dots = {k: display_size(context_image(c.ctx_pos, c.ctx_val, signal.shape[-2:], mode="dots",
+                                              background=UNSEEN), res)
+                for k, c in levels}  # {K: [B, 3, R, R]}
         figure_mean_sweep(gt, {k: c.mean.clamp(0, 1) for k, c in levels}, files["fig3_means"], ctx_by_k=dots,
-                          title="E[I | S] for growing |S|")
+                          title=f"E[I | S] for growing |S|; {UNSEEN_NAME}: not in S")
         drawn = completions.get("samples")
         if drawn is not None and drawn.samples is not None:
             files["fig4_samples"] = out_dir / f"fig4_samples{suffix}.png"
@@ -155,10 +156,9 @@ class ImageDomain(Domain):
 
         if completion.signal is not None:
             add(display_size(completion.signal.float(), res)[0], "input", "input")
-        add(context_image(completion.ctx_pos, completion.ctx_val, res)[0], "observed",
-            f"S ({completion.ctx_pos.shape[1]} px)")
+        add(context_image(completion.ctx_pos, completion.ctx_val, res)[0], "observed", "S (NN fill)")
         add(completion.mean[0].clamp(0, 1), "mean", "mean")
         for i, sample in enumerate([] if completion.samples is None else completion.samples[0]):
             add(sample.clamp(0, 1), f"sample_{i + 1}", f"sample {i + 1}")
-        image_grid([cells], out_dir / "panel.png", col_titles=titles)
+        image_grid([cells], out_dir / "panel.png", col_titles=titles, title=f"|S| = {completion.ctx_pos.shape[1]}")
         return [*paths, out_dir / "panel.png"]

@@ -61,12 +61,17 @@ def upscale(img: np.ndarray, factor: int) -> np.ndarray:
     return img.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
+UNSEEN = (0.55, 0.35, 0.75)  # purple: the pixels not in S of a "dots" picture, a colour no grey image holds
+UNSEEN_NAME = "purple"
+
+
 def context_image(ctx_pos: Any, ctx_val: Any, size: int | tuple[int, int], mode: str = "nn",
-                  background: float = 0.5) -> torch.Tensor:
+                  background: float | tuple[float, float, float] = 0.5) -> torch.Tensor:
     """Picture of a context set S: ctx_pos [(B,) K, 2] (y, x), ctx_val [(B,) K, C] -> float [(B,) C, H, W].
 
     mode "nn" fills every pixel with its nearest observed pixel (the paper's Fig. 4 visualisation); "dots"
-    paints the observed pixels on a grey background.
+    paints the observed pixels on a background: a grey level, or an RGB colour such as UNSEEN (then a grey S is
+    drawn in RGB, C = 3), so that an observed pixel of the background's grey does not vanish into it.
     """
     pos = torch.as_tensor(ctx_pos, dtype=torch.float32).cpu()
     val = torch.as_tensor(ctx_val, dtype=torch.float32).cpu()
@@ -81,7 +86,15 @@ def context_image(ctx_pos: Any, ctx_val: Any, size: int | tuple[int, int], mode:
         qry = grid_positions((h, w)).expand(pos.shape[0], -1, -1)  # [B, H*W, 2]
         out = unflatten_grid(nearest_neighbour_fill(pos, val, qry), (h, w))  # [B, C, H, W]
     elif mode == "dots":
-        out = torch.full((pos.shape[0], val.shape[-1], h, w), background)  # [B, C, H, W]
+        if not isinstance(background, (int, float)):
+            colour = torch.as_tensor(background, dtype=torch.float32)  # [3]
+            if colour.shape != (3,) or val.shape[-1] not in (1, 3):
+                raise ValueError(f"context_image: an RGB background needs grey or RGB values, got "
+                                 f"{val.shape[-1]} channels and background {tuple(background)}")
+            val = val.expand(*val.shape[:-1], 3)  # [B, K, 3]
+            out = colour.view(1, 3, 1, 1).repeat(pos.shape[0], 1, h, w)  # [B, 3, H, W]
+        else:
+            out = torch.full((pos.shape[0], val.shape[-1], h, w), float(background))  # [B, C, H, W]
         rows = ((pos[..., 0].clamp(-1, 1) + 1) / 2 * (h - 1)).round().long()  # [B, K]
         cols = ((pos[..., 1].clamp(-1, 1) + 1) / 2 * (w - 1)).round().long()  # [B, K]
         batch = torch.arange(pos.shape[0]).unsqueeze(1).expand_as(rows)  # [B, K]
@@ -180,7 +193,7 @@ def figure_mean_sweep(gt: Any, means_by_k: dict[int, Any], path: str | Path | No
         rows.append([g] + [means[k][i] for k in ks])
         row_titles.append("mean")
     return image_grid(rows, path, row_titles=row_titles if ctxs else None,
-                      col_titles=["GT"] + [f"|S|={k}" for k in ks], title=title)
+                      col_titles=["ground truth"] + [f"|S|={k}" for k in ks], title=title)
 
 
 def figure_samples(gt: Any, ctx_vis: Any, samples: Sequence[Any], path: str | Path | None,
@@ -190,7 +203,7 @@ def figure_samples(gt: Any, ctx_vis: Any, samples: Sequence[Any], path: str | Pa
     gts, ctxs = _examples(gt), _examples(ctx_vis)
     per_sample = [_examples(s) for s in samples]
     rows = [[g, ctxs[i]] + [s[i] for s in per_sample] for i, g in enumerate(gts)]
-    return image_grid(rows, path, col_titles=["GT", "S (NN fill)"] + [f"sample {j + 1}" for j in range(len(samples))], title=title)
+    return image_grid(rows, path, col_titles=["ground truth", "S (NN fill)"] + [f"sample {j + 1}" for j in range(len(samples))], title=title)
 
 
 def figure_composition(top_src: Any, bottom_src: Any, ctx_vis: Any, sample: Any, path: str | Path | None,

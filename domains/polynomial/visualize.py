@@ -16,7 +16,8 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
     """One panel per context set: S in red, the mean with a +-2 sigma band, the samples and, when known, the true curve.
 
     Each panel: {"title": str, "x": [G], "mean": [G], "std": [G], "samples": [S, G] (S may be 0), "ctx_x": [K],
-    "ctx_y": [K]}; truth: (x [R], y [R]) on its own grid. The y range follows the truth, else S and the band.
+    "ctx_y": [K]}; truth: (x [R], y [R]) on its own grid. The y range follows the truth, else S and the band; what
+    of a panel's prediction leaves it is named under its x axis (beyond_range), not cut off without a word.
     """
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
@@ -30,17 +31,40 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
         x = p["x"]
         ax.fill_between(x, p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"], color="tab:blue", alpha=0.18,
                         label="mean ± 2σ")
+        n = len(p["samples"])
         for i, s in enumerate(p["samples"]):
-            ax.plot(x, s, color="tab:green", lw=0.9, alpha=0.8, label="samples" if i == 0 else None)
+            ax.plot(x, s, color="tab:green", lw=0.9, alpha=0.8,
+                    label=(f"{n} samples" if n > 1 else "sample") if i == 0 else None)
         if truth is not None:
             ax.plot(truth[0], truth[1], color="black", lw=1.4, ls="--", label="true")
         ax.plot(x, p["mean"], color="tab:blue", lw=1.6, label="mean")
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
         ax.set_title(p["title"])
         ax.set_ylim(lo - pad, hi + pad)
+        off = beyond_range(p, lo - pad, hi + pad)
+        ax.set_xlabel("x" + (f"\noutside the y range shown:\n{', '.join(off)}" if off else ""))  # fits a panel
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # [-1, 1] in steps of 0.5: 0.25 steps ran together
         ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("y")
     return _save(fig, axes, path, title)
+
+
+def beyond_range(panel: dict, lo: float, hi: float) -> list[str]:
+    """What of a panel's prediction leaves the y range [lo, hi] drawn, so the figure can say so: "mean",
+    "2 of 3 samples", "±2σ band" (in that order; empty when everything fits). Non-finite values count as outside."""
+    def out(v: np.ndarray) -> np.ndarray:  # [..., G] -> [...]
+        v = np.asarray(v, dtype=np.float64)
+        return ~((v >= lo) & (v <= hi)).all(axis=-1)
+
+    mean, std = np.asarray(panel["mean"]), np.asarray(panel["std"])  # [G], [G]
+    samples = np.asarray(panel["samples"]).reshape(-1, mean.shape[-1])  # [S, G]
+    parts = ["mean"] if out(mean) else []
+    n_out = int(out(samples).sum()) if len(samples) else 0
+    if n_out:
+        parts.append(f"{n_out} of {len(samples)} samples" if len(samples) > 1 else "the sample")
+    if out(np.stack([mean - 2 * std, mean + 2 * std])).any():
+        parts.append("±2σ band")
+    return parts
 
 
 def figure_protocol(x: np.ndarray, panels: Sequence[dict], path: str | Path, title: str = "") -> Path:
@@ -64,7 +88,9 @@ def figure_protocol(x: np.ndarray, panels: Sequence[dict], path: str | Path, tit
         ax.scatter(p["tgt_x"], p["tgt_y"], color="grey", s=10, zorder=4, label="other points")
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
         ax.set_title(f"|S| = {p['k']}")
+        ax.set_xlabel("x")
         ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("y")
     return _save(fig, axes, path, title)
 
 

@@ -27,6 +27,7 @@ from .mesh import export_mesh, probability_field, sdf_to_mesh
 ELEV, AZIM = 20.0, -55.0  # camera: slightly above, looking at the front-right of a +z-facing shape
 BASE_COLOUR = np.array([0.62, 0.72, 0.86])
 MESH_FORMATS = ("glb", "obj")
+PROB_TITLE = "P(SDF < 0 | S) > 0.5"  # the 0.5 level set of the probability of inside, as the README writes it
 
 
 def _np(x, dtype=np.float32) -> np.ndarray:
@@ -95,6 +96,21 @@ def draw_context_points(ax, ctx_pos: np.ndarray, ctx_val: np.ndarray, title: str
     # Points at the positive truncation bound (empty space) are most of S; fade them so the shape shows.
     colours[ctx_val >= 0.98 * vmax, 3] = 0.25
     ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], c=colours, s=size, depthshade=False, edgecolors="none")
+    context_colour_key(ax, vmax)
+
+
+def context_colour_key(ax, vmax: float):
+    """A colour bar under S's panel: the SDF values of the colours, -vmax (inside) to +vmax (outside; points at
+    +vmax, empty space, are drawn faded). Returns the bar's axis."""
+    from matplotlib.cm import ScalarMappable
+
+    key = ax.inset_axes((0.15, 0.12, 0.7, 0.035))  # room below for its labels
+    bar = ax.figure.colorbar(ScalarMappable(Normalize(-vmax, vmax), matplotlib.colormaps["coolwarm"]), cax=key,
+                             orientation="horizontal")
+    bar.set_ticks([-vmax, 0.0, vmax], labels=[f"{-vmax:.2g} in", "0", f"{vmax:.2g} out"])
+    key.tick_params(labelsize=6, length=2, pad=1)
+    bar.set_label("SDF of S's points", fontsize=6, labelpad=1)
+    return key
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -147,11 +163,17 @@ def figure_sdf_samples(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx
     last = n - (prob_mesh is not None)
     draw_mesh(fig.add_subplot(1, n, last, projection="3d"), mean_mesh, "mean")
     if prob_mesh is not None:
-        draw_mesh(fig.add_subplot(1, n, n, projection="3d"), prob_mesh, "P(inside) > 0.5")
+        draw_mesh(fig.add_subplot(1, n, n, projection="3d"), prob_mesh, PROB_TITLE)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.subplots_adjust(left=0, right=1, bottom=0, top=0.84 if title else 0.9, wspace=0)
     return _finish(fig, path)
+
+
+def mesh_title(name: str) -> str:
+    """A mesh's file name -> its panel title, as the figure names it: "gt" -> "ground truth", "sample_2" ->
+    "sample 2", "prob" -> "P(SDF < 0 | S) > 0.5"."""
+    return {"gt": "ground truth", "prob": PROB_TITLE}.get(name, name.replace("_", " "))
 
 
 def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_pos: np.ndarray, ctx_val: np.ndarray,
@@ -184,6 +206,6 @@ def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_p
                        title=title, prob_mesh=meshes.get("prob"))
     if renders:
         for name, mesh in meshes.items():
-            render_mesh_png(mesh, out_dir / f"{prefix}{name}.png", titles=[name])
+            render_mesh_png(mesh, out_dir / f"{prefix}{name}.png", titles=[mesh_title(name)])
             files[name].append(out_dir / f"{prefix}{name}.png")
     return figure, files

@@ -55,7 +55,8 @@ class VideoDomain(Domain):
         for name, c in completions.items():
             for i in range(c.mean.shape[0]):
                 files = write_figure10(*self.clips(c[i]), c.mean[i], out_dir / f"video{i}_S{name}{suffix}",
-                                       context_label=f"S={name} (NN)", gif=self.gif)
+                                       gif=self.gif, title=f"|S| = {c.ctx_pos.shape[1]}"
+                                       + (f", {suffix.strip('_')}" if suffix else ""))
                 pngs.append(files["png"])
                 mp4s.append(files["mp4"])
         return {"video_frames": pngs, "videos": mp4s}
@@ -111,8 +112,8 @@ class VideoDomain(Domain):
         named = {f"sample_{i + 1}": s for i, s in enumerate(samples)}
         videos = {"gt": gt, "context": ctx_vis, "mean": c.mean[0], **named}
         paths = [write_video(to_frames(v), out_dir / f"{name}.mp4") for name, v in videos.items() if v is not None]
-        paths += write_figure10(gt, ctx_vis, samples, c.mean[0], out_dir / "figure10", context_label="S (NN)",
-                                gif=self.gif).values()
+        paths += write_figure10(gt, ctx_vis, samples, c.mean[0], out_dir / "figure10", gif=self.gif,
+                                title=f"|S| = {c.ctx_pos.shape[1]}").values()
         summary = {"grid": list(c.grid_shape), "num_context": int(c.ctx_pos.shape[1]), "num_samples": len(samples)}
         if gt is not None and min(c.grid_shape[1:]) >= 11:  # SSIM's 11x11 window
             pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}

@@ -5,6 +5,7 @@ Videos here are float tensors [3, T, H, W] in [0, 1] (the DataModule's signal la
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -81,6 +82,11 @@ def context_video(
     raise ValueError(f"context_video: mode must be 'nearest' or 'points', got {mode!r}")
 
 
+def frame_labels(num_frames: int, every: int) -> list[str]:
+    """The column labels of a frame strip: the index of each frame shown, in time order ("frame 0", "frame 2", ...)."""
+    return [f"frame {t}" for t in range(0, num_frames, every)]
+
+
 def figure_video_samples(
     gt: torch.Tensor | None,
     ctx_vis: torch.Tensor,
@@ -88,13 +94,15 @@ def figure_video_samples(
     mean: torch.Tensor | None,
     path: str | Path,
     every: int = 2,
-    context_label: str = "S",
+    context_label: str = "S (NN fill)",
+    title: str | None = None,
 ) -> Path:
     """The paper's Fig. 10 layout as a PNG: one row of frames each for the ground truth, the context S,
-    every sample, and the mean prediction (all [3, T, H, W]; no GT row when gt is None). Returns the path."""
+    every sample, and the mean prediction (all [3, T, H, W]; no ground-truth row when gt is None), each frame
+    labelled above the first row with its index (frame_labels) and, given ``title``, a title. Returns the path."""
     from matplotlib.figure import Figure
 
-    rows = ([] if gt is None else [("GT", gt)]) + [(context_label, ctx_vis)]
+    rows = ([] if gt is None else [("ground truth", gt)]) + [(context_label, ctx_vis)]
     rows += [(f"sample {i + 1}", s) for i, s in enumerate(samples)]
     if mean is not None:
         rows.append(("mean", mean))
@@ -103,36 +111,82 @@ def figure_video_samples(
     if len(shapes) != 1:
         raise ValueError(f"figure_video_samples: all videos need the same [3, T, H, W] shape, got strips {shapes}")
     h, w, _ = strips[0][1].shape
-    row_in = 0.9  # inches per row; the width follows the strip's aspect
-    fig = Figure(figsize=(1.2 + row_in * w / h, row_in * len(strips)), dpi=150)
+    frame_w = _check_video(ctx_vis, "ctx_vis").shape[-1]
+    labels = frame_labels(_check_video(ctx_vis, "ctx_vis").shape[1], every)
+    row_in, head_in = 0.9, 0.22 + (0.3 if title else 0.0)  # inches per row; above them the frame labels and title
+    height = row_in * len(strips) + head_in
+    fig = Figure(figsize=(1.2 + row_in * w / h, height), dpi=150)
     for i, (label, strip) in enumerate(strips):
         ax = fig.add_subplot(len(strips), 1, i + 1)
         ax.imshow(strip, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.subplots_adjust(left=0.1, right=0.99, top=0.99, bottom=0.01, hspace=0.08)
+        if i == 0:  # frame indices over the first row: the columns are in time order, every ``every``-th frame
+            ax.xaxis.tick_top()
+            ax.set_xticks([j * (frame_w + 1) + (frame_w - 1) / 2 for j in range(len(labels))], labels, fontsize=7)
+            ax.tick_params(axis="x", length=0, pad=2)
+    if title:
+        fig.suptitle(title, fontsize=9, y=1 - 0.12 / height)
+    fig.subplots_adjust(left=0.1, right=0.99, top=1 - head_in / height, bottom=0.01 * row_in * len(strips) / height,
+                        hspace=0.08)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
 
 
+LABEL_H = 18  # pixels of the label band over side-by-side clips
+
+
+def label_band(labels: Sequence[str], tile_w: int, gap: int) -> np.ndarray:
+    """A white band of LABEL_H rows with each label centred over its tile (tiles tile_w wide, gap apart)
+    -> uint8 [LABEL_H, n * tile_w + (n - 1) * gap, 3]. matplotlib draws the text (Agg canvas, no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    width = len(labels) * tile_w + (len(labels) - 1) * gap
+    fig = Figure(figsize=(width / 100, LABEL_H / 100), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    # points such that the longest label (a character ~0.6 em wide) fits its tile, at most 9
+    size = min(9.0, 0.9 * tile_w * 72 / (100 * 0.6 * max(len(t) for t in labels)))
+    for i, text in enumerate(labels):
+        fig.text((i * (tile_w + gap) + tile_w / 2) / width, 0.5, text, ha="center", va="center", fontsize=size)
+    canvas.draw()
+    band = np.asarray(canvas.buffer_rgba())[..., :3]  # [h', w', 3]
+    out = np.full((LABEL_H, width, 3), 255, dtype=np.uint8)
+    h, w = min(LABEL_H, band.shape[0]), min(width, band.shape[1])
+    out[:h, :w] = band[:h, :w]
+    return out
+
+
 def write_side_by_side(
-    videos: Sequence[torch.Tensor], path: str | Path, fps: float = 8, gap: int = 2, upscale_to: int | None = 128
+    videos: Sequence[torch.Tensor], path: str | Path, fps: float = 8, gap: int = 2, upscale_to: int | None = 128,
+    labels: Sequence[str] | None = None,
 ) -> Path:
-    """Tile clips [3, T, H, W] horizontally (white gaps) and write one mp4 or GIF. Returns the path."""
+    """Tile clips [3, T, H, W] horizontally (white gaps) and write one mp4 or GIF; with ``labels`` (one per clip)
+    a band above the clips names each (label_band), the clips enlarged first as write_video would. Returns the path."""
     if not videos:
         raise ValueError("write_side_by_side needs at least one video")
+    if labels is not None and len(labels) != len(videos):
+        raise ValueError(f"write_side_by_side: {len(labels)} labels for {len(videos)} videos")
     frames = [to_frames(v) for v in videos]  # each [T, H, W, 3]
     if len({f.shape for f in frames}) != 1:
         raise ValueError(f"write_side_by_side: videos differ in shape: {[tuple(v.shape) for v in videos]}")
-    t, h, _, _ = frames[0].shape
+    if labels is not None and upscale_to:  # enlarge before the labels join, so their text stays sharp
+        k = max(1, math.ceil(upscale_to / min(frames[0].shape[1:3])))
+        frames = [f.repeat(k, axis=1).repeat(k, axis=2) for f in frames]  # each [T, kH, kW, 3]
+        upscale_to = None
+    t, h, w, _ = frames[0].shape
     white = np.full((t, h, gap, 3), 255, dtype=np.uint8)
     tiles = [frames[0]]
     for f in frames[1:]:
         tiles += [white, f]
-    return write_video(np.concatenate(tiles, axis=2), path, fps=fps, upscale_to=upscale_to)  # [T, H, W', 3]
+    clip = np.concatenate(tiles, axis=2)  # [T, H, W', 3]
+    if labels is not None:
+        band = label_band(labels, w, gap)  # [LABEL_H, W', 3]
+        clip = np.concatenate([np.broadcast_to(band, (t, *band.shape)), clip], axis=1)  # [T, LABEL_H + H, W', 3]
+    return write_video(clip, path, fps=fps, upscale_to=upscale_to)
 
 
 def write_figure10(
@@ -143,16 +197,21 @@ def write_figure10(
     stem: str | Path,
     fps: float = 8,
     every: int = 2,
-    context_label: str = "S",
+    context_label: str = "S (NN fill)",
     gif: bool = True,
+    title: str | None = None,
 ) -> dict[str, Path]:
-    """The paper's Fig. 10 for one clip, as files next to each other: ``<stem>.png`` (rows of frames: GT,
-    S, samples, mean), ``<stem>.mp4`` (the same clips side by side, playing) and, with ``gif``, ``<stem>.gif``.
+    """The paper's Fig. 10 for one clip, as files next to each other: ``<stem>.png`` (rows of frames: ground truth,
+    S, samples, mean; frames labelled, ``title`` above), ``<stem>.mp4`` (the same clips side by side, playing, each
+    named above it) and, with ``gif``, ``<stem>.gif``.
     All videos are [3, T, H, W] (gt may be None: no GT row). Returns {"png": ..., "mp4": ..., "gif"?: ...}."""
     stem = Path(stem)
     clips = ([] if gt is None else [gt]) + [ctx_vis, *samples, mean]
-    out = {"png": figure_video_samples(gt, ctx_vis, samples, mean, stem.with_suffix(".png"), every, context_label),
-           "mp4": write_side_by_side(clips, stem.with_suffix(".mp4"), fps=fps)}
+    labels = (([] if gt is None else ["ground truth"]) + [context_label]
+              + [f"sample {i + 1}" for i in range(len(samples))] + ["mean"])
+    out = {"png": figure_video_samples(gt, ctx_vis, samples, mean, stem.with_suffix(".png"), every, context_label,
+                                       title),
+           "mp4": write_side_by_side(clips, stem.with_suffix(".mp4"), fps=fps, labels=labels)}
     if gif:
-        out["gif"] = write_side_by_side(clips, stem.with_suffix(".gif"), fps=fps)
+        out["gif"] = write_side_by_side(clips, stem.with_suffix(".gif"), fps=fps, labels=labels)
     return out

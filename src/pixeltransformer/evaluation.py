@@ -196,8 +196,8 @@ def legend_label(key: str, group: list[str], names: dict[str, str]) -> str:
 
 def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: Path, title: str = "",
                names: dict[str, str] | None = None) -> Path:
-    """One panel per group of metrics, each against |S| on a log axis; a method keeps its colour in every panel and
-    is named in the legends by ``names`` (method -> name, see legend_label)."""
+    """One panel per group of metrics, each against |S| on a log axis ticked at the |S| evaluated; a method keeps its
+    colour in every panel and is named in the legends by ``names`` (method -> name, see legend_label)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,9 +215,13 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
             ys = [r.get(key, float("nan")) for r in rows]
             ax.plot(xs, ys, marker="o", label=legend_label(key, keys, names or {}), color=colours[key])
         ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(set(xs)), [str(k) for k in sorted(set(xs))])  # the |S| evaluated, not 2^k
+        ax.minorticks_off()
         values = [r[k] for r in rows for k in keys if r.get(k) is not None]
         if values and max(values) - min(values) > 50:  # one wild baseline should not flatten the others
             ax.set_yscale("symlog", linthresh=1.0)
+        else:  # values as they are: an offset ("1e-5 - 3.486e-1" above the axis) left each tick unreadable alone
+            ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlabel("|S|")
         ax.set_title(name)
         ax.grid(alpha=0.3)

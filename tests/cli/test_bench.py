@@ -91,6 +91,31 @@ def test_a_record_without_its_environment_is_drawn_undated(tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_bench_picture_names_what_it_leaves_out_and_keeps_its_notes_in_their_panels(tmp_path, monkeypatch):
+    """The 2021 design's memory line stopped at 4096 without a word (it is not run past reference_max); the last
+    training bar's note ran over its panel's right edge; "default 34x" did not say what it compared."""
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    train = [{"preset": p, "batch": 8, "num_context": 256, "num_queries": 1024, "speedup": 1.5,
+              "ours": {"queries_per_s": 2669.0, "roofline": {"fraction_of_peak": 0.6}},
+              "reference": {"queries_per_s": 1789.0, "roofline": {"fraction_of_peak": 0.39}}} for p in ("small", "paper")]
+    memory = {"preset": "small", "num_queries": 256, "sizes": [256, 1024, 4096, 8192], "ours_mib": [1, 2, 4, 8],
+              "ours_exponent": 0.5, "reference_sizes": [256, 1024, 4096], "reference_mib": [2, 20, 300],
+              "reference_exponent": 1.9}
+    bench_figure.draw({"train": train, "memory": memory}, tmp_path / "b.png")
+    fig = figures[0]
+    training, mem = fig.axes
+    assert [t.get_text() for t in mem.get_legend().get_texts()][0] == "2021 design (|S|^1.90; not run at |S| = 8192)"
+    assert bench_figure.memory_label({**memory, "reference_sizes": memory["sizes"]}) == "2021 design (|S|^1.90)"
+    renderer = fig.canvas.get_renderer()
+    box = training.get_window_extent(renderer)
+    for note in training.texts:
+        extent = note.get_window_extent(renderer)
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, (note.get_text(), extent, box)
+
+
 def test_bench_picture_command_redraws_a_record_and_refuses_others(tmp_path, capsys):
     record = tmp_path / "bench.json"
     record.write_text(json.dumps({"mode": "smoke", "train": [], "sampling": [], "meanfield": [{"preset": "tiny"}]}))

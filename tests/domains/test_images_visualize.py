@@ -41,6 +41,36 @@ def test_context_image_nn_reproduces_observed_pixels_and_dots():
         vis.context_image(pos, val, 6, mode="blur")
 
 
+def test_an_observed_grey_pixel_stands_out_from_the_pixels_not_in_s():
+    """Fig. 3 drew S on a 0.5 grey: an observed pixel of that grey (a digit's level 8 of 16) vanished into it. On the
+    UNSEEN colour a grey S keeps every observed pixel apart from the rest, at its own grey, where it was observed."""
+    img = torch.full((1, 1, 4, 5), 0.5)  # [B, C, H, W], every pixel the old background's grey
+    img[0, 0, 1, 3] = 1.0
+    pos, val = draw_context(img, 6, torch.Generator().manual_seed(1))  # [1, 6, 2], [1, 6, 1]
+    dots = vis.context_image(pos, val, (4, 5), mode="dots", background=vis.UNSEEN)  # [1, 3, 4, 5]
+    assert dots.shape == (1, 3, 4, 5)
+    rows = ((pos[0, :, 0] + 1) / 2 * 3).round().long()  # [K]
+    cols = ((pos[0, :, 1] + 1) / 2 * 4).round().long()  # [K]
+    observed = torch.zeros(4, 5, dtype=torch.bool)
+    observed[rows, cols] = True
+    assert torch.allclose(dots[0][:, rows, cols], val[0].T.expand(3, -1))  # grey values, at (row y, column x)
+    unseen = torch.tensor(vis.UNSEEN).view(3, 1)
+    assert (dots[0][:, ~observed] == unseen).all()
+    assert not (dots[0][:, observed] == unseen).all(0).any()  # no observed pixel looks unobserved
+    with pytest.raises(ValueError, match="RGB background"):
+        vis.context_image(pos, torch.rand(1, 6, 2), (4, 5), mode="dots", background=vis.UNSEEN)
+
+
+def test_the_ground_truth_column_is_named_as_in_the_other_domains(tmp_path, monkeypatch):
+    titles, draw = [], vis._draw_text
+    monkeypatch.setattr(vis, "_draw_text", lambda canvas, cell, left, top, title, rows, cols:
+                        titles.append(cols) or draw(canvas, cell, left, top, title, rows, cols))
+    gt = torch.rand(1, 1, 8, 8)  # [B, C, H, W]
+    vis.figure_mean_sweep(gt, {4: gt}, tmp_path / "m.png")
+    vis.figure_samples(gt, gt, [gt], tmp_path / "s.png")
+    assert titles[0][0] == titles[1][0] == "ground truth", titles
+
+
 def test_composition_context_takes_halves():
     top, bottom = torch.zeros(1, 1, 8, 8), torch.ones(1, 1, 8, 8)
     pos, val = composition_context(top, bottom, 40, torch.Generator().manual_seed(1))
@@ -92,3 +122,20 @@ def test_image_grid_pixels_are_nearest_upscaled():
     assert (g[p : p + 10, 2 * p + 10 :][:, :10] == 255).all()  # the None cell stays blank (white)
     with pytest.raises(ValueError, match="at least one"):
         vis.image_grid([[None]])
+
+
+def test_a_prediction_panel_names_s_as_the_figures_do_and_gives_its_size(tmp_path, monkeypatch):
+    """panel.png's S column is S's nearest-neighbour fill: named "S (NN fill)" as in Fig. 4 and 5, with |S| in
+    the title (it read "S (32 px)", which looked like the observed pixels alone)."""
+    from domains.images import domain as images_domain
+    from pixeltransformer.inference import Completion
+    from pixeltransformer.sets import flatten_grid, grid_positions
+
+    grids, grid = [], images_domain.image_grid
+    monkeypatch.setattr(images_domain, "image_grid", lambda rows, path, **kw: grids.append(kw) or grid(rows, path, **kw))
+    img = torch.rand(1, 1, 8, 8)  # [B, C, H, W]
+    pos = grid_positions((8, 8))[:5].unsqueeze(0)  # [1, 5, 2]
+    c = Completion((8, 8), pos, flatten_grid(img)[:, :5], img, torch.stack([img, img], 1), None, None, img)
+    images_domain.ImageDomain().write_prediction(c, tmp_path)
+    assert grids[0]["col_titles"] == ["input", "S (NN fill)", "mean", "sample 1", "sample 2"]
+    assert grids[0]["title"] == "|S| = 5"

@@ -222,6 +222,50 @@ def test_function_pictures_x_tick_labels_do_not_run_into_each_other(tmp_path, mo
         assert len(boxes) >= 3 and min(gaps) > 2, f"x tick labels overlap: gaps {gaps} px"
 
 
+def test_function_pictures_name_what_leaves_the_y_range_they_show(tmp_path, monkeypatch):
+    """The y range follows the true curve: a mean or samples outside it were cut off without a word. The panel's x
+    label names what leaves the range; a panel where everything fits says nothing more than "x"."""
+    import numpy as np
+    import matplotlib.pyplot as plt
+
+    from domains.polynomial.visualize import beyond_range, figure_functions
+
+    x = np.linspace(-1, 1, 64)  # [G]
+    inside = {"title": "|S| = 4", "x": x, "mean": 0.5 * x, "std": 0.05 + 0 * x, "samples": np.stack([0.5 * x] * 3),
+              "ctx_x": x[::16], "ctx_y": x[::16]}
+    wild = {**inside, "title": "|S| = 6", "mean": 3 * x, "samples": np.stack([0.5 * x, 9 * x, np.nan * x])}
+    assert beyond_range(inside, -1.5, 1.5) == []
+    assert beyond_range(wild, -1.5, 1.5) == ["mean", "2 of 3 samples", "±2σ band"]
+    assert beyond_range({**inside, "samples": np.stack([9 * x])}, -1.5, 1.5) == ["the sample"]
+    assert beyond_range({**inside, "std": 2 + 0 * x}, -1.5, 1.5) == ["±2σ band"]
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep the figure to read its labels
+    figure_functions([inside, wild, wild], tmp_path / "f.png", truth=(x, x))
+    labels = [ax.get_xlabel() for ax in figures[0].axes]
+    note = "x\noutside the y range shown:\nmean, 2 of 3 samples, ±2σ band"
+    assert labels == ["x", note, note], labels
+    renderer = figures[0].canvas.get_renderer()  # side by side, the notes do not run into each other
+    boxes = [ax.xaxis.label.get_window_extent(renderer) for ax in figures[0].axes]
+    assert boxes[1].x1 < boxes[2].x0, boxes
+    legend = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    assert "3 samples" in legend and figures[0].axes[0].get_ylabel() == "y", legend
+
+
+def test_gp_protocol_pictures_label_their_axes_as_the_function_pictures_do(tmp_path, monkeypatch):
+    import numpy as np
+    import matplotlib.pyplot as plt
+
+    from domains.polynomial.visualize import figure_protocol
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    x = np.linspace(-2, 2, 32)  # [G]
+    panel = {"k": 3, "ctx_x": x[:3], "ctx_y": x[:3], "tgt_x": x[3:], "tgt_y": x[3:], "mean": x, "std": 0.1 + 0 * x}
+    figure_protocol(x, [panel, {**panel, "k": 10}], tmp_path / "p.png")
+    assert [(ax.get_xlabel(), ax.get_ylabel()) for ax in figures[0].axes] == [("x", "y"), ("x", "")]
+
+
 @pytest.mark.parametrize("dataset", ["gp_rbf", "gp_matern", "gp_tnp_rbf"])
 def test_a_negative_seed_for_gp_draws_is_refused_in_one_line_naming_the_option(dataset):
     """GP draws are fixed by (seed, index) through numpy's SeedSequence, which takes no negative seed: the split's

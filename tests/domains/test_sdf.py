@@ -547,6 +547,44 @@ def test_the_context_panel_says_what_its_colours_mean(tmp_path, monkeypatch):
     assert titles[1] == "S (32 points: blue in, red out)", titles
 
 
+def test_the_context_panel_has_a_colour_key_from_inside_to_outside(tmp_path, monkeypatch):
+    """The title's "blue in, red out" left the scale unsaid: a colour bar under S gives the SDF values, -t to +t,
+    on S's own colour map, and the last panel is named as the README names it."""
+    from domains.sdf import visualize
+
+    figures, finish = [], visualize._finish
+    monkeypatch.setattr(visualize, "_finish", lambda fig, path: figures.append(fig) or finish(fig, path))
+    m = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    pos = np.random.default_rng(0).uniform(-1, 1, (32, 3))  # [K, 3]
+    figure_sdf_samples(m, pos, np.linalg.norm(pos, axis=1) - 0.5, [m], m, tmp_path / "fig8.png", size=1.2, vmax=0.1,
+                       prob_mesh=m)
+    s_panel = figures[0].axes[1]
+    keys = [a for a in s_panel.child_axes]
+    assert len(keys) == 1, keys
+    key = keys[0]
+    assert key.get_xlim() == pytest.approx((-0.1, 0.1))
+    assert [t.get_text() for t in key.get_xticklabels()] == ["-0.1 in", "0", "0.1 out"]
+    from matplotlib.collections import QuadMesh
+
+    assert [c.get_cmap().name for c in key.collections if isinstance(c, QuadMesh)] == ["coolwarm"]
+    assert figures[0].axes[-1].get_title() == "P(SDF < 0 | S) > 0.5"
+
+
+def test_each_mesh_render_is_titled_as_the_figure_names_it(tmp_path, monkeypatch):
+    """make sample's one-mesh renders were titled by file name ("gt", "prob"): they read as the figure's panels."""
+    from domains.sdf import visualize
+
+    titles, render = [], visualize.render_mesh_png
+    monkeypatch.setattr(visualize, "render_mesh_png",
+                        lambda mesh, path, titles=None, **kw: titles_of(titles) or render(mesh, path, titles, **kw))
+    titles_of = titles.extend
+    grid = np.linalg.norm(np.stack(np.meshgrid(*[np.linspace(-1, 1, 12)] * 3, indexing="ij"), -1), axis=-1) - 0.5
+    pos = np.zeros((4, 3))  # [K, 3]
+    visualize.shape_pictures(tmp_path, "x_", grid, pos, np.zeros(4), grid, [grid, grid], 0.1, formats=("obj",),
+                             renders=True, prob_grid=(grid < 0).astype(np.float32))
+    assert titles == ["ground truth", "mean", "sample 1", "sample 2", "P(SDF < 0 | S) > 0.5"], titles
+
+
 # ---- procedural chairs ------------------------------------------------------------------------------
 
 

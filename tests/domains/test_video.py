@@ -26,6 +26,7 @@ from domains.video.synthetic import moving_digits
 from domains.video.visualize import (
     context_video,
     figure_video_samples,
+    frame_labels,
     frame_strip,
     on_grid,
     write_side_by_side,
@@ -614,7 +615,7 @@ def test_figure_and_side_by_side(tmp_path):
     gt = torch.rand(3, 6, 12, 12)
     png = figure_video_samples(gt, gt * 0.5, [gt, gt.flip(-1), gt], gt * 0.9, tmp_path / "fig.png", every=2)
     img = iio.imread(png)
-    assert img.shape[0] == 6 * 135  # six rows (GT, S, 3 samples, mean) of 0.9 in at 150 dpi
+    assert img.shape[0] == 6 * 135 + 33  # six rows (truth, S, 3 samples, mean) of 0.9 in, 0.22 in of frame labels
     assert img.shape[1] > 3 * 12 and img[..., :3].std() > 10
     out = write_side_by_side([gt, gt, gt], tmp_path / "sbs.gif", gap=2, upscale_to=None)
     back = read_video_file(out)
@@ -622,6 +623,44 @@ def test_figure_and_side_by_side(tmp_path):
     assert (back[:, :, 12:14] == 255).all()  # the white gap
     with pytest.raises(ValueError, match="differ in shape"):
         write_side_by_side([gt, gt[:, :3]], tmp_path / "bad.gif")
+
+
+def test_the_frame_rows_say_which_frame_each_column_is_and_what_each_row_is(tmp_path, monkeypatch):
+    """Fig. 10 shows every second frame: the columns are labelled with their frame index, in time order, the rows
+    with the names the other domains use, and the title gives |S|."""
+    from matplotlib.figure import Figure
+
+    saved, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: saved.append(fig) or save(fig, path, **kw))
+    gt = torch.rand(3, 7, 12, 12)  # [3, T, H, W]
+    figure_video_samples(gt, gt, [gt, gt], gt, tmp_path / "fig.png", every=2, title="|S| = 64")
+    fig = saved[0]
+    assert frame_labels(7, 2) == ["frame 0", "frame 2", "frame 4", "frame 6"]
+    top = fig.axes[0]
+    assert [t.get_text() for t in top.get_xticklabels()] == frame_labels(7, 2)
+    assert list(top.get_xticks()) == [j * 13 + 5.5 for j in range(4)]  # each label over its frame's centre
+    assert [ax.get_ylabel() for ax in fig.axes] == ["ground truth", "S (NN fill)", "sample 1", "sample 2", "mean"]
+    assert fig.texts[0].get_text() == "|S| = 64"
+
+
+def test_side_by_side_clips_are_named_over_each_clip(tmp_path):
+    """The logged mp4/GIF put truth, S, samples and mean side by side with nothing to tell them apart: a band
+    above names each clip, over its own columns, the same in every frame, and the clips keep their pixels below."""
+    from domains.video.visualize import LABEL_H, label_band
+
+    band = label_band(["ground truth", "mean"], 24, 2)  # [LABEL_H, 50, 3]
+    assert band.shape == (LABEL_H, 50, 3) and band.dtype == np.uint8
+    inked = (band.min(axis=2) < 128).any(axis=0)  # [50] columns with text
+    assert inked[:24].any() and inked[26:].any() and not inked[24:26].any()  # each label over its own tile
+
+    black, white = torch.zeros(3, 4, 8, 8), torch.ones(3, 4, 8, 8)  # [3, T, H, W]
+    out = write_side_by_side([black, white], tmp_path / "sbs.gif", gap=2, upscale_to=24, labels=["a", "b"])
+    back = read_video_file(out)  # [T, H', W', 3]
+    assert back.shape == (4, LABEL_H + 24, 2 * 24 + 2, 3)
+    assert (back[:, :LABEL_H] == back[:1, :LABEL_H]).all()  # the band does not change over time
+    assert (back[:, LABEL_H:, :24] == 0).all() and (back[:, LABEL_H:, 26:] == 255).all()
+    with pytest.raises(ValueError, match="1 labels for 2 videos"):
+        write_side_by_side([black, white], tmp_path / "bad.gif", labels=["a"])
 
 
 def test_psnr_and_ssim_per_frame():

@@ -17,6 +17,7 @@ from domains.video.domain import VideoDomain
 from domains.video.io import read_video_file, write_video
 from domains.video.metrics import sweep_metrics, sweep_summary
 from domains.video.synthetic import moving_digits
+from domains.video.visualize import LABEL_H
 from pixeltransformer.cli import main
 from pixeltransformer.evaluation import SweepEvaluation, SweepItem
 from pixeltransformer.inference import Completion
@@ -74,7 +75,8 @@ def test_fit_draws_fig10_after_each_validation(run):
                            for i in (0, 1) for s in (1, 2) for x in ("gif", "mp4", "png"))
     frames = read_video_file(run / "pictures" / "video0_S16_step000002.mp4")
     assert frames.shape[0] == GRID[0]  # T frames of GT, S, 2 samples and the mean side by side
-    assert frames.shape[2] > 5 * frames.shape[1] - 1
+    side = frames.shape[1] - LABEL_H  # under the band of names
+    assert frames.shape[2] > 5 * side - 1
 
 
 def test_test_writes_every_metrics_key_and_test_pictures(run):
@@ -141,7 +143,8 @@ def test_predict_with_json_context_and_bad_input(run, input_video, tmp_path):
     assert sorted(p.name for p in (tmp_path / "alone").iterdir()) == [
         "context.mp4", "figure10.gif", "figure10.mp4", "figure10.png", "mean.mp4", "prediction.json", "summary.json"]
     assert "psnr_vs_input" not in json.loads((tmp_path / "alone" / "summary.json").read_text())  # nothing to compare
-    assert iio.imread(tmp_path / "alone" / "figure10.png").shape[0] == 2 * 135  # rows: S and the mean, no GT
+    # rows: S and the mean, no ground truth (0.9 in each at 150 dpi), the frame labels (0.22 in), the title (0.3 in)
+    assert iio.imread(tmp_path / "alone" / "figure10.png").shape[0] == 2 * 135 + 33 + 45
     bad = {
         json.dumps([[0.0, 1.5, 0.0, 0.5, 0.5, 0.5]]): "positions must lie in \\[-1, 1\\]",
         json.dumps([[0.0, 0.0, 0.0, 0.5]]): "6 numbers each",
@@ -225,7 +228,8 @@ def test_write_prediction_of_a_perfect_completion(tmp_path):
     assert summary["psnr_vs_input"]["mean"] == summary["psnr_vs_input"]["sample_1"] == 100.0
     assert summary["psnr_vs_input"]["sample_2"] == pytest.approx(20.0, abs=1e-3)
     assert summary["ssim_vs_input"]["mean"] == pytest.approx(1.0, abs=1e-5)
-    assert iio.imread(tmp_path / "figure10.png").shape[0] == 5 * 135  # rows: GT, S, 2 samples, mean
+    # rows: truth, S, 2 samples, mean (0.9 in each at 150 dpi), the frame labels (0.22 in), the title (0.3 in)
+    assert iio.imread(tmp_path / "figure10.png").shape[0] == 5 * 135 + 33 + 45
 
 
 def test_context_from_mask_and_predict_grid():

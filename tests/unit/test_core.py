@@ -390,6 +390,47 @@ def test_sweep_plot_legends_name_each_method_beside_its_metric_key(tmp_path, mon
         assert box.y1 <= label.y0 and box.y0 >= 0, (box, label)
 
 
+def test_sweep_plot_ticks_its_axis_at_the_context_sizes_evaluated(tmp_path, monkeypatch):
+    """The |S| axis is logarithmic; its ticks read the |S| evaluated ("4", "16", "2048"), not powers 2^k where an
+    evaluated size such as 10 or 1024 had no tick at all."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pixeltransformer.evaluation import plot_sweep
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    levels = (4, 10, 64, 1024, 2048)
+    plot_sweep([{"num_context": k, "nll": 1.0 / k} for k in levels], {"NLL": ["nll"]}, tmp_path / "m.png")
+    ax = figures[0].axes[0]
+    figures[0].canvas.draw()
+    assert list(ax.get_xticks()) == list(levels)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [str(k) for k in levels]
+    assert len(ax.xaxis.get_minorticklocs()) == 0
+
+
+def test_sweep_plot_reads_each_value_without_an_axis_offset(tmp_path, monkeypatch):
+    """An NLL that moves in its fifth decimal was drawn as ticks -4, -6 under an offset "1e-5-3.486e-1": each tick
+    reads as its value instead."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pixeltransformer.evaluation import plot_sweep
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    rows = [{"num_context": 256, "nll": -0.3486025}, {"num_context": 1024, "nll": -0.3486075}]
+    plot_sweep(rows, {"NLL": ["nll"]}, tmp_path / "m.png")
+    ax = figures[0].axes[0]
+    figures[0].canvas.draw()
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    assert all(t.get_text().startswith("−0.34860") for t in ax.get_yticklabels() if t.get_text())
+
+
 @pytest.mark.parametrize("name", ["polynomial", "images", "sdf", "video"])
 def test_every_domain_names_every_method_of_its_sweep_figure(name):
     import importlib
