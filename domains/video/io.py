@@ -466,6 +466,15 @@ def _to_uint8_frames(frames: np.ndarray | torch.Tensor) -> np.ndarray:
     return frames
 
 
+def enlarge(frames: np.ndarray, upscale_to: int | None) -> np.ndarray:
+    """Frames [T, H, W, 3] whose shorter side is under ``upscale_to`` pixels, enlarged by the smallest integer factor
+    k that reaches it, nearest neighbour -> [T, kH, kW, 3]; ``None`` (or 0) keeps them as they are."""
+    if not upscale_to:
+        return frames
+    k = max(1, math.ceil(upscale_to / min(frames.shape[1:3])))
+    return frames.repeat(k, axis=1).repeat(k, axis=2)  # [T, kH, kW, 3]
+
+
 def write_video(
     frames: np.ndarray | torch.Tensor,
     path: str | Path,
@@ -484,10 +493,7 @@ def write_video(
     suffix = path.suffix.lower()
     if suffix not in (".mp4", ".gif"):
         raise ValueError(f"write_video writes .mp4 or .gif, got {path}")
-    frames = _to_uint8_frames(frames)  # [T, H, W, 3]
-    if upscale_to:
-        k = max(1, math.ceil(upscale_to / min(frames.shape[1:3])))
-        frames = frames.repeat(k, axis=1).repeat(k, axis=2)  # [T, kH, kW, 3]
+    frames = enlarge(_to_uint8_frames(frames), upscale_to)  # [T, kH, kW, 3]
     if suffix == ".mp4":
         pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")

@@ -5,7 +5,6 @@ Videos here are float tensors [3, T, H, W] in [0, 1] (the DataModule's signal la
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Sequence
 
@@ -14,7 +13,7 @@ import torch
 
 from pixeltransformer.sets import grid_positions, nearest_neighbour_fill, read_signal, unflatten_grid
 
-from .io import write_video
+from .io import enlarge, write_video
 
 
 def _check_video(video: torch.Tensor, name: str = "video") -> torch.Tensor:
@@ -111,8 +110,8 @@ def figure_video_samples(
     if len(shapes) != 1:
         raise ValueError(f"figure_video_samples: all videos need the same [3, T, H, W] shape, got strips {shapes}")
     h, w, _ = strips[0][1].shape
-    frame_w = _check_video(ctx_vis, "ctx_vis").shape[-1]
-    labels = frame_labels(_check_video(ctx_vis, "ctx_vis").shape[1], every)
+    _, num_frames, _, frame_w = _check_video(ctx_vis, "ctx_vis").shape
+    labels = frame_labels(num_frames, every)
     row_in, head_in = 0.9, 0.22 + (0.3 if title else 0.0)  # inches per row; above them the frame labels and title
     height = row_in * len(strips) + head_in
     fig = Figure(figsize=(1.2 + row_in * w / h, height), dpi=150)
@@ -174,8 +173,7 @@ def write_side_by_side(
     if len({f.shape for f in frames}) != 1:
         raise ValueError(f"write_side_by_side: videos differ in shape: {[tuple(v.shape) for v in videos]}")
     if labels is not None and upscale_to:  # enlarge before the labels join, so their text stays sharp
-        k = max(1, math.ceil(upscale_to / min(frames[0].shape[1:3])))
-        frames = [f.repeat(k, axis=1).repeat(k, axis=2) for f in frames]  # each [T, kH, kW, 3]
+        frames = [enlarge(f, upscale_to) for f in frames]  # each [T, kH, kW, 3]
         upscale_to = None
     t, h, w, _ = frames[0].shape
     white = np.full((t, h, gap, 3), 255, dtype=np.uint8)
