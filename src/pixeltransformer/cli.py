@@ -130,8 +130,15 @@ class RunConfig(SaveConfigCallback):
 
         run = wandb_run(trainer)
         if run is not None:  # and the model's size, the "Trainable params" of the model summary, exactly
-            run.config.update({**self.config.as_dict(), "model/parameters": trainable_parameters(pl_module)},
-                              allow_val_change=True)
+            run.config.update({**dashboard_config(self.config.as_dict()),
+                               "model/parameters": trainable_parameters(pl_module)}, allow_val_change=True)
+
+
+def dashboard_config(config: dict) -> dict:
+    """A command's config as W&B shows it: without LightningCLI's top-level optimizer and lr_scheduler, which are
+    always null here (check_no_optimizer_options refuses them; the module's own AdamW and schedule are model.optim),
+    so a dashboard does not read "optimizer: null" beside a run that trained with AdamW."""
+    return {k: v for k, v in config.items() if not (k in ("optimizer", "lr_scheduler") and v is None)}
 
 
 def trainable_parameters(module) -> int:

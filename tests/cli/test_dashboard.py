@@ -71,6 +71,14 @@ def test_the_model_s_trainable_parameter_count_is_in_the_run_s_config(fitted):
     assert count > 100_000 and config["model/parameters"] == count  # the tiny model's 167 K
 
 
+def test_the_run_s_config_names_the_optimizer_the_model_trains_with_and_no_null_one(fitted):
+    """LightningCLI's optimizer and lr_scheduler keys are refused here and were null in every run's W&B config,
+    beside a model that trained with AdamW: the config holds model.optim, what the run used, and not them."""
+    _, cli, _, config, _ = fitted
+    assert "optimizer" not in config and "lr_scheduler" not in config
+    assert config["model"]["optim"]["lr"] == pytest.approx(LR)
+
+
 def test_the_best_validation_nll_is_the_best_checkpoint_s(fitted):
     """The summary's val/nll is its last value; val/nll_best and val/nll_best_step are the best validation's,
     the one the best checkpoint kept (best-step<step>.ckpt) holds."""
