@@ -36,9 +36,8 @@ EXTENT = 1.0  # every shape lies in the cube [-EXTENT, EXTENT]^3 (the grid's pos
 # The camera's zoom: the largest (to 2 decimals, rounded down) at which the projections of the cube's 8 corners lie
 # in every panel with 2% of its side to spare (S's markers are a few pixels wide). A shape in the cube lies in the
 # corners' convex hull, whose projection is the hull of theirs: no shape in the cube is cropped. At this camera
-# the bottom corner is the closest to its edge; 1.3 cut the cube's top and bottom corners, and chairs' legs.
+# the bottom corner comes closest to its edge. 1.3 drew corners up to 7% of a panel beyond it, cutting chairs' legs.
 ZOOM = 1.1
-CORNER_MARGIN = 0.02  # what ZOOM leaves free on each side of a panel, as a fraction of its side
 # Layout: panels in a grid of at most MAX_COLUMNS columns, so that a figure shrunk into a ~600 px wide W&B media
 # panel keeps its titles and colour key readable (the fonts are ~10 px high there at 4 columns). Sizes in inches
 # at 100 dpi, fonts in points.
