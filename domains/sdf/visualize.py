@@ -8,11 +8,10 @@ fixed camera, so pictures of different shapes and epochs compare directly.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Sequence
-
 import itertools
 import math
+from pathlib import Path
+from typing import Sequence
 
 import matplotlib
 import mpl_toolkits.mplot3d  # noqa: F401  (registers the "3d" projection)
