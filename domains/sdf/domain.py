@@ -105,10 +105,12 @@ class SdfDomain(Domain):
     def metrics(self, item) -> dict[str, torch.Tensor]:
         """IoU, Chamfer-L1 and vanished fraction (see metrics.py) of the mean, of P(SDF < 0 | S) > 0.5 (a bimodal
         inside/outside prediction pulls the mean towards +t while P(inside) can still exceed 0.5), of the
-        samples, of the nearest-neighbour fill and of the RBF fit of S; and the RBF's MSE."""
+        samples, of the nearest-neighbour fill and of the RBF fit of S; and the RBF's MSE. The mean keeps S's values
+        at the grid points S lies on (with S at grid points), as the pictures' and predict's mean (complete) does."""
         grid = item.as_grid
         p_inside = item.prob_below(0.0).unsqueeze(-1)  # [B, Q, 1]
-        preds = {"mean": grid(item.mean)[:, 0], "prob": probability_field(grid(p_inside)[:, 0]),
+        mean = torch.where(item.held_out.unsqueeze(-1), item.mean, item.qry_val)  # [B, Q, 1]: S's value where in S
+        preds = {"mean": grid(mean)[:, 0], "prob": probability_field(grid(p_inside)[:, 0]),
                  "nn": grid(item.nn)[:, 0]}  # [B, R, R, R] each
         out = {}
         if self.rbf:

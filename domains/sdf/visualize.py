@@ -8,6 +8,8 @@ fixed camera, so pictures of different shapes and epochs compare directly.
 
 from __future__ import annotations
 
+import itertools
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +20,7 @@ import trimesh
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from mpl_toolkits.mplot3d import proj3d
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from pixeltransformer.files import atomic_write
@@ -28,6 +31,18 @@ ELEV, AZIM = 20.0, -55.0  # camera: slightly above, looking at the front-right o
 BASE_COLOUR = np.array([0.62, 0.72, 0.86])
 MESH_FORMATS = ("glb", "obj")
 PROB_TITLE = "P(SDF < 0 | S) > 0.5"  # the 0.5 level set of the probability of inside, as the README writes it
+EXTENT = 1.0  # every shape lies in the cube [-EXTENT, EXTENT]^3 (the grid's positions)
+# The camera's zoom: the largest (to 2 decimals, rounded down) at which the projections of the cube's 8 corners lie
+# in every panel with 2% of its side to spare (S's markers are a few pixels wide). A shape in the cube lies in the
+# corners' convex hull, whose projection is the hull of theirs: no shape in the cube is cropped. At this camera
+# the bottom corner comes closest to its edge. 1.3 drew corners up to 7% of a panel beyond it, cutting chairs' legs.
+ZOOM = 1.1
+# Layout: panels in a grid of at most MAX_COLUMNS columns, so that a figure shrunk into a ~600 px wide W&B media
+# panel keeps its titles and colour key readable (the fonts are ~10 px high there at 4 columns). Sizes in inches
+# at 100 dpi, fonts in points.
+MAX_COLUMNS = 4
+TITLE_SIZE, SUPTITLE_SIZE, KEY_SIZE = 13, 14, 12
+TITLE_ROOM, SUPTITLE_ROOM, KEY_ROOM = 0.35, 0.4, 0.7  # above each row, above the figure, below S's row
 
 
 def _np(x, dtype=np.float32) -> np.ndarray:
@@ -46,14 +61,22 @@ def _to_plot(points: np.ndarray) -> np.ndarray:
 
 
 def _setup_axis(ax, title: str | None) -> None:
-    ax.set_xlim(-1, 1)
-    ax.set_ylim(-1, 1)
-    ax.set_zlim(-1, 1)
-    ax.set_box_aspect((1, 1, 1), zoom=1.3)
+    ax.set_xlim(-EXTENT, EXTENT)
+    ax.set_ylim(-EXTENT, EXTENT)
+    ax.set_zlim(-EXTENT, EXTENT)
+    ax.set_box_aspect((1, 1, 1), zoom=ZOOM)
     ax.view_init(elev=ELEV, azim=AZIM)
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=TITLE_SIZE, pad=4)
+
+
+def cube_corners_in_axes(ax) -> np.ndarray:
+    """Where the 8 corners of the cube [-EXTENT, EXTENT]^3 fall in a drawn 3D panel, as fractions of its axes (0..1
+    inside): [8, 2]. Call after the figure was drawn (the panel's size and projection are set then)."""
+    corners = np.array(list(itertools.product([-EXTENT, EXTENT], repeat=3)))  # [8, 3], matplotlib's order
+    x, y, _ = proj3d.proj_transform(*corners.T, ax.get_proj())  # each [8]
+    return ax.transAxes.inverted().transform(ax.transData.transform(np.stack([x, y], axis=1)))  # [8, 2]
 
 
 def _view_dir() -> np.ndarray:
@@ -104,12 +127,14 @@ def context_colour_key(ax, vmax: float):
     +vmax, empty space, are drawn faded). Returns the bar's axis."""
     from matplotlib.cm import ScalarMappable
 
-    key = ax.inset_axes((0.15, 0.12, 0.7, 0.035))  # room below for its labels
+    # below the panel, outside the cube's projection (KEY_ROOM leaves the room for it and its labels)
+    side = ax.get_position().height * ax.figure.get_figheight()  # the panel's side in inches
+    key = ax.inset_axes((0.15, -0.22 / side, 0.7, 0.12 / side))
     bar = ax.figure.colorbar(ScalarMappable(Normalize(-vmax, vmax), matplotlib.colormaps["coolwarm"]), cax=key,
                              orientation="horizontal")
     bar.set_ticks([-vmax, 0.0, vmax], labels=[f"{-vmax:.2g} in", "0", f"{vmax:.2g} out"])
-    key.tick_params(labelsize=6, length=2, pad=1)
-    bar.set_label("SDF of S's points", fontsize=6, labelpad=1)
+    key.tick_params(labelsize=KEY_SIZE, length=2, pad=1)
+    bar.set_label("SDF of S's points", fontsize=KEY_SIZE, labelpad=1)
     return key
 
 
@@ -128,46 +153,81 @@ def _finish(fig: Figure, path: str | Path | None) -> np.ndarray:
     return img
 
 
+def panel_grid(n: int) -> tuple[int, int]:
+    """Rows and columns of a figure of n panels, filled row by row: as few rows as MAX_COLUMNS columns allow, but
+    two from 4 panels on (no strip), the panels spread evenly over them: 3 -> 1 x 3, 4 -> 2 x 2, 5 and 6 -> 2 x 3,
+    7 and 8 -> 2 x 4, 9 -> 3 x 3."""
+    if n < 1:
+        raise ValueError(f"panel_grid: a figure needs at least one panel, got {n}")
+    rows = max(math.ceil(n / MAX_COLUMNS), 2 if n >= 4 else 1)
+    return rows, math.ceil(n / rows)
+
+
+def panel_axes(n: int, size: float, title: bool = False, key_under: int | None = None) -> tuple[Figure, list]:
+    """A figure of n square 3D panels of ``size`` inches in the grid of :func:`panel_grid`, in reading order, with
+    room above each row for the panels' titles, above all for the figure's (title) and below the panel
+    ``key_under`` for S's colour key. Returns the figure and its panels."""
+    rows, cols = panel_grid(n)
+    key_row = None if key_under is None else key_under // cols
+    head, foot = SUPTITLE_ROOM if title else 0.05, 0.05  # inches above the first row and below the last
+    width, height = cols * size, head + rows * (TITLE_ROOM + size) + (KEY_ROOM if key_row is not None else 0) + foot
+    fig = _figure(width, height)
+    axes, top = [], height - head  # inches from the bottom
+    for r in range(rows):
+        top -= TITLE_ROOM + size  # the bottom of this row's panels
+        for c in range(min(cols, n - r * cols)):
+            axes.append(fig.add_axes((c * size / width, top / height, size / width, size / height), projection="3d"))
+        top -= KEY_ROOM if r == key_row else 0.0
+    return fig, axes
+
+
 def render_mesh_png(meshes: trimesh.Trimesh | Sequence[trimesh.Trimesh], path: str | Path | None = None,
                     titles: Sequence[str] | None = None, size: float = 3.0) -> np.ndarray:
-    """Render one or several meshes side by side with the same camera; returns the RGB image [H, W, 3]
+    """Render one or several meshes with the same camera, in the figures' grid; returns the RGB image [H, W, 3]
     and writes it to ``path`` (PNG) when one is given."""
     meshes = [meshes] if isinstance(meshes, trimesh.Trimesh) else list(meshes)
     if not meshes:
         raise ValueError("render_mesh_png: no meshes given")
     if titles is not None and len(titles) != len(meshes):
         raise ValueError(f"render_mesh_png: {len(titles)} titles for {len(meshes)} meshes")
-    fig = _figure(size * len(meshes), size)
-    for i, mesh in enumerate(meshes):
-        draw_mesh(fig.add_subplot(1, len(meshes), i + 1, projection="3d"), mesh, titles[i] if titles else None)
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.92, wspace=0)
+    fig, axes = panel_axes(len(meshes), size)
+    for i, (ax, mesh) in enumerate(zip(axes, meshes)):
+        draw_mesh(ax, mesh, titles[i] if titles else None)
     return _finish(fig, path)
+
+
+def sdf_samples_figure(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx_val: np.ndarray,
+                       sample_meshes: Sequence[trimesh.Trimesh], mean_mesh: trimesh.Trimesh, size: float = 2.6,
+                       vmax: float | None = None, title: str | None = None,
+                       prob_mesh: trimesh.Trimesh | None = None) -> Figure:
+    """The paper's Fig. 8 as a matplotlib Figure, not yet drawn: ground truth (left out when None, e.g. for a user's
+    bare context), the context set S as coloured points (symmetric colour scale up to vmax, e.g. the truncation,
+    with its key below), sampled shapes, the shape of the mean prediction and, when given, the 0.5 level set of
+    P(SDF < 0 | S) (prob_mesh); in reading order in a grid of at most MAX_COLUMNS columns, one camera for all."""
+    first = 0 if gt_mesh is None else 1
+    n = first + 2 + len(sample_meshes) + (prob_mesh is not None)
+    fig, axes = panel_axes(n, size, title=bool(title), key_under=first)
+    if gt_mesh is not None:
+        draw_mesh(axes[0], gt_mesh, "ground truth")
+    draw_context_points(axes[first], ctx_pos, ctx_val, f"S ({len(np.reshape(ctx_val, -1))} points: blue in, red out)",
+                        vmax)
+    for i, mesh in enumerate(sample_meshes):
+        draw_mesh(axes[first + 1 + i], mesh, f"sample {i + 1}")
+    draw_mesh(axes[first + 1 + len(sample_meshes)], mean_mesh, "mean")
+    if prob_mesh is not None:
+        draw_mesh(axes[-1], prob_mesh, PROB_TITLE)
+    if title:
+        fig.suptitle(title, fontsize=SUPTITLE_SIZE, y=1 - 0.08 / fig.get_figheight(), va="top")
+    return fig
 
 
 def figure_sdf_samples(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx_val: np.ndarray,
                        sample_meshes: Sequence[trimesh.Trimesh], mean_mesh: trimesh.Trimesh,
                        path: str | Path | None = None, size: float = 2.6, vmax: float | None = None,
                        title: str | None = None, prob_mesh: trimesh.Trimesh | None = None) -> np.ndarray:
-    """The paper's Fig. 8 row: ground truth (left out when None, e.g. for a user's bare context), the context
-    set S as coloured points (symmetric colour scale up to vmax, e.g. the truncation), sampled shapes, the
-    shape of the mean prediction and, when given, the 0.5 level set of P(SDF < 0 | S) (prob_mesh). Returns the RGB image [H, W, 3]; writes a PNG when ``path`` is given."""
-    first = 0 if gt_mesh is None else 1
-    n = first + 2 + len(sample_meshes) + (prob_mesh is not None)
-    fig = _figure(size * n, size + (0.3 if title else 0.0))
-    if gt_mesh is not None:
-        draw_mesh(fig.add_subplot(1, n, 1, projection="3d"), gt_mesh, "ground truth")
-    draw_context_points(fig.add_subplot(1, n, first + 1, projection="3d"), ctx_pos, ctx_val,
-                        f"S ({len(np.reshape(ctx_val, -1))} points: blue in, red out)", vmax)
-    for i, mesh in enumerate(sample_meshes):
-        draw_mesh(fig.add_subplot(1, n, first + 2 + i, projection="3d"), mesh, f"sample {i + 1}")
-    last = n - (prob_mesh is not None)
-    draw_mesh(fig.add_subplot(1, n, last, projection="3d"), mean_mesh, "mean")
-    if prob_mesh is not None:
-        draw_mesh(fig.add_subplot(1, n, n, projection="3d"), prob_mesh, PROB_TITLE)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.84 if title else 0.9, wspace=0)
-    return _finish(fig, path)
+    """:func:`sdf_samples_figure` rasterised: the RGB image [H, W, 3]; writes a PNG when ``path`` is given."""
+    return _finish(sdf_samples_figure(gt_mesh, ctx_pos, ctx_val, sample_meshes, mean_mesh, size, vmax, title,
+                                      prob_mesh), path)
 
 
 def mesh_title(name: str) -> str:

@@ -531,7 +531,69 @@ def test_renders(tmp_path):
     assert (img.min(axis=2) < 200).mean() > 0.01  # something was drawn
     pos = np.random.default_rng(0).uniform(-1, 1, (50, 3))
     fig = figure_sdf_samples(m, pos, pos[:, 0], [m, m, m], m, tmp_path / "fig8.png", size=1.2)
-    assert fig.shape[1] > 5 * fig.shape[0]  # six panels side by side
+    assert fig.ndim == 3 and fig.shape[2] == 3 and (tmp_path / "fig8.png").stat().st_size > 1000
+    assert (fig.min(axis=2) < 200).mean() > 0.01
+
+
+MEDIA_PANEL_PX = 600  # a W&B media panel's width, into which a logged figure is shrunk
+
+
+def fig8(samples: int, gt: bool = True, title: str | None = "|S| = 32, step000004"):
+    """Fig. 8 of a chair (or no ground truth), 50 points of S and a cube filling [-1, 1]^3 for the prediction
+    panels, drawn, with its 3D panels in the order they were made."""
+    from domains.sdf.visualize import sdf_samples_figure
+
+    chair = sdf_to_mesh(chair_sdf_grid(make_chair(np.random.default_rng(0)), 24))
+    cube = trimesh.creation.box(extents=(2.0, 2.0, 2.0))  # the largest shape the grid holds
+    pos = np.random.default_rng(0).uniform(-1, 1, (50, 3))  # [K, 3]
+    fig = sdf_samples_figure(chair if gt else None, pos, np.clip(pos[:, 0], -0.1, 0.1), [cube] * samples, cube,
+                             vmax=0.1, title=title, prob_mesh=cube)
+    fig.canvas.draw()
+    return fig, [ax for ax in fig.axes if ax.name == "3d"]
+
+
+@pytest.mark.parametrize("samples, gt", [(3, True), (2, True), (1, True), (1, False)])
+def test_the_figure_is_a_grid_that_reads_at_a_media_panels_width(samples, gt):
+    """One row of 5-7 panels (1820 x 290 px with 9 pt titles) shrank to an unreadable strip in a ~600 px wide W&B
+    media panel: the panels fill a grid of at most 4 columns, in reading order, and the titles and S's colour key
+    stay ~10 px high at that width, none on another."""
+    from domains.sdf.visualize import PROB_TITLE
+
+    fig, panels = fig8(samples, gt)
+    names = ["ground truth"] * gt + ["S (50 points: blue in, red out)"] + [f"sample {i + 1}" for i in range(samples)]
+    assert [ax.get_title() for ax in panels] == [*names, "mean", PROB_TITLE]
+    lefts = sorted({round(ax.get_position().x0, 3) for ax in panels})
+    bottoms = sorted({round(ax.get_position().y0, 3) for ax in panels}, reverse=True)
+    assert len(lefts) <= 4 and len(bottoms) == 2, (lefts, bottoms)
+    order = sorted(panels, key=lambda ax: (bottoms.index(round(ax.get_position().y0, 3)), ax.get_position().x0))
+    assert order == panels  # reading order: left to right, then the next row
+    width, height = fig.canvas.get_width_height()
+    assert 0.7 <= width / height <= 2, (width, height)  # neither a strip nor a column
+    shrink = MEDIA_PANEL_PX / width
+    px = lambda text: text.get_fontsize() * fig.dpi / 72 * shrink  # noqa: E731  (its height there, in pixels)
+    (key,) = panels[gt].child_axes
+    assert min(px(ax.title) for ax in panels) >= 10 and px(fig._suptitle) >= 10
+    assert min(px(t) for t in [*key.get_xticklabels(), key.xaxis.label]) >= 9
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.title.get_window_extent(renderer) for ax in panels]
+    boxes += [key.get_tightbbox(renderer), fig._suptitle.get_window_extent(renderer)]
+    for i, box in enumerate(boxes):
+        assert box.x0 >= -1 and box.x1 <= width + 1 and box.y0 >= -1 and box.y1 <= height + 1, box
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :]), box
+        assert not any(box.overlaps(ax.bbox) for ax in panels), box  # nothing written over a picture
+
+
+def test_no_shape_in_the_cube_is_cropped_and_shapes_stay_large():
+    """zoom=1.3 drew the cube [-1, 1]^3 bigger than its panel, cutting chairs' legs: in every panel the projections
+    of the cube's 8 corners, whose hull holds every shape in the cube, fall inside the panel with room for S's
+    markers; and one comes close to an edge, so the shapes are not drawn smaller than they need to be."""
+    from domains.sdf.visualize import cube_corners_in_axes
+
+    _, panels = fig8(3)
+    for ax in panels:
+        corners = cube_corners_in_axes(ax)  # [8, 2] in the panel's fractions
+        assert corners.min() >= 0.015 and corners.max() <= 0.985, (ax.get_title(), corners.min(0), corners.max(0))
+        assert min(corners.min(), 1 - corners.max()) <= 0.04, ax.get_title()
 
 
 def test_the_context_panel_says_what_its_colours_mean(tmp_path, monkeypatch):

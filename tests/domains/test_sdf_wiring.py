@@ -20,7 +20,7 @@ from domains.sdf.metrics import mesh_volume, occupancy_iou
 from pixeltransformer.cli import main
 from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.evaluation import SweepItem
-from pixeltransformer.inference import Completion
+from pixeltransformer.inference import Completion, observed_lookup
 from pixeltransformer.sets import draw_context, grid_positions, item_seed, nearest_neighbour_fill, read_signal
 from pixeltransformer.signal import SignalSpec
 
@@ -200,6 +200,28 @@ def test_rbf_mse_scores_the_queries_not_in_s_as_mse_and_nn_mse_do():
     assert got == pytest.approx(err[held].mean(), rel=1e-4)
 
 
+def test_the_sweeps_mean_keeps_s_where_s_lies_on_grid_points():
+    """The pictures' and predict's mean (complete) shows S's values at the grid points S lies on; the sweep scored the
+    model's mean there instead. S = a ball's inside grid points and a 'model mean' of empty space (+t everywhere): the
+    mean as the pictures show it is the ball, to the grid point."""
+    spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T),
+                      num_bins=8, extra={"truncation": T})
+    pos = grid_positions(spec.grid_shape).unsqueeze(0)  # [1, N, 3]
+    truth = (pos.norm(dim=-1, keepdim=True) - 0.5).clamp(-T, T)  # [1, N, 1]: a ball of radius 0.5
+    signal = truth.transpose(1, 2).reshape(1, 1, *spec.grid_shape)  # [1, 1, R, R, R]
+    inside = truth[0, :, 0] < 0  # [N]
+    ctx_pos, ctx_val = pos[:, inside], truth[:, inside]  # [1, K, 3], [1, K, 1]: S exactly on grid points
+    observed, _ = observed_lookup(ctx_pos, ctx_val, pos)  # [1, N], as the sweep finds them
+    empty = torch.full_like(truth, T)  # [1, N, 1]: the model's mean says "outside" everywhere
+    dist = BinnedGaussian.from_spec(spec)
+    n = pos.shape[1]
+    item = SweepItem(spec, signal, int(inside.sum()), ctx_pos, ctx_val, pos, truth, ~observed,
+                     peaked_params(dist, empty), empty, nearest_neighbour_fill(ctx_pos, ctx_val, pos), None, True,
+                     torch.zeros(1, n), {"signal": signal}, dist)
+    out = SdfDomain(rbf=False, chamfer_points=500).metrics(item)
+    assert out["empty_mean"].item() == 0.0 and out["iou_mean"].item() == pytest.approx(1.0)
+
+
 # ---- predict through the CLI ------------------------------------------------------------------------------
 
 
@@ -243,6 +265,21 @@ def test_predict_from_a_mesh_with_a_context_and_from_a_context_alone(trained, tm
     names = set(json.loads((tmp_path / "b" / "prediction.json").read_text())["files"])
     assert "gt.glb" not in names and {"mean.glb", "sample_1.glb", "figure.png"} <= names
     assert not any(name.endswith(".obj") for name in names) and not list((tmp_path / "b").glob("*.obj"))
+
+
+def test_predicts_mean_keeps_s_at_the_grid_points_it_lies_on(trained, tmp_path):
+    """make sample's mean (mean_sdf.npy, the mean mesh and the figure's mean) comes from complete, which keeps S's
+    values at the grid points S lies on, as the sweep's mean now does: a context at four of the 12^3 grid points
+    reads back there, exactly."""
+    _, cfg, ckpt, _ = trained
+    cells = [(0, 0, 0), (11, 5, 3), (4, 7, 10), (6, 6, 6)]  # grid indices (x, y, z)
+    values = [-0.08, 0.03, -0.01, 0.1]
+    rows = [[-1 + 2 * i / (RES - 1) for i in cell] + [v] for cell, v in zip(cells, values)]
+    main(["predict", "--config", str(cfg), "--ckpt_path", str(ckpt), "--context", json.dumps(rows), "--out",
+          str(tmp_path / "out"), "--num_samples", "1", "--n_autoregressive", "2"])
+    mean = np.load(tmp_path / "out" / "mean_sdf.npy")  # [R, R, R], array axis a = coordinate a
+    assert mean.shape == (RES,) * 3
+    np.testing.assert_allclose([mean[cell] for cell in cells], values, atol=1e-6)
 
 
 @pytest.mark.parametrize("args, message", [
