@@ -52,10 +52,12 @@ class SweepItem:
     dist: BinnedGaussian | None = None  # the module's value distribution, which params parametrise
 
     def prob_below(self, threshold: float) -> torch.Tensor:
-        """P(v < threshold | S) of the first value channel at every query, from the mixture's CDF: [B, Q]."""
+        """P(v < threshold | S) of the first value channel at every query, from the mixture's CDF: [B, Q]. At a query
+        that is a context position it is S's own side of the threshold (0 or 1), as the mean keeps S's value there."""
         if self.dist is None:
             raise ValueError("prob_below needs the item's value distribution (SweepItem.dist)")
-        return self.dist.cdf(self.params, threshold)[..., 0]  # [B, Q]
+        p = self.dist.cdf(self.params, threshold)[..., 0]  # [B, Q]
+        return torch.where(self.held_out, p, (self.qry_val[..., 0] < threshold).to(p.dtype))  # [B, Q]
 
     def as_grid(self, values: torch.Tensor) -> torch.Tensor:
         """[..., Q, V] -> [..., V, *grid] (only when the queries are the full grid)."""

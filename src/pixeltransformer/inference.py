@@ -302,8 +302,13 @@ class Completion:
         return unflatten_grid(self.dist.variance(self.params).sqrt(), self.grid_shape)
 
     def prob_below(self, threshold: float) -> torch.Tensor:
-        """P(v < threshold | S) of the first value channel at every grid point, from the mixture's CDF: [B, *grid]."""
-        return unflatten_grid(self.dist.cdf(self.params, threshold), self.grid_shape)[:, 0]
+        """P(v < threshold | S) of the first value channel at every grid point, from the mixture's CDF: [B, *grid].
+        At a grid point S lies on it is S's own side of the threshold (0 or 1), as the mean shows S's value there."""
+        p = self.dist.cdf(self.params, threshold)[..., :1]  # [B, N, 1]
+        qry = grid_positions(self.grid_shape, device=self.ctx_pos.device).to(self.ctx_pos.dtype)  # [N, P]
+        observed, obs_val = observed_lookup(self.ctx_pos, self.ctx_val, qry.unsqueeze(0).expand(p.shape[0], -1, -1))
+        p = torch.where(observed.unsqueeze(-1), (obs_val[..., :1] < threshold).to(p.dtype), p)  # [B, N, 1]
+        return unflatten_grid(p, self.grid_shape)[:, 0]  # [B, *grid]
 
     def cpu(self) -> Completion:
         move = lambda t: None if t is None else t.detach().cpu()  # noqa: E731

@@ -220,6 +220,25 @@ def test_the_sweeps_mean_keeps_s_where_s_lies_on_grid_points():
                      torch.zeros(1, n), {"signal": signal}, dist)
     out = SdfDomain(rbf=False, chamfer_points=500).metrics(item)
     assert out["empty_mean"].item() == 0.0 and out["iou_mean"].item() == pytest.approx(1.0)
+    # P(inside | S) is S's own side at S's grid points: the P(SDF < 0 | S) > 0.5 shape is the ball too
+    assert torch.equal(item.prob_below(0.0), inside.float().unsqueeze(0))
+    assert out["empty_prob"].item() == 0.0 and out["iou_prob"].item() == pytest.approx(1.0)
+
+
+def test_the_pictures_probability_of_inside_keeps_s_where_s_lies_on_grid_points():
+    """Completion.prob_below (the pictures' and predict's P(SDF < 0 | S) > 0.5 shape) took the model's CDF at S's
+    own grid points, while the mean beside it shows S's values there. A model that says "outside" everywhere and S =
+    a ball's inside grid points: P(inside) is 1 on the ball, the model's 0 elsewhere."""
+    spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(12,) * 3, val_dims=1, val_range=(-T, T),
+                      num_bins=8, extra={"truncation": T})
+    pos = grid_positions(spec.grid_shape).unsqueeze(0)  # [1, N, 3]
+    truth = (pos.norm(dim=-1, keepdim=True) - 0.5).clamp(-T, T)  # [1, N, 1]
+    inside = truth[0, :, 0] < 0  # [N]
+    dist = BinnedGaussian.from_spec(spec)
+    empty = torch.full_like(truth, T)  # [1, N, 1]
+    mean = torch.where(inside.view(1, -1, 1), truth, empty).transpose(1, 2).reshape(1, 1, *spec.grid_shape)
+    c = Completion(spec.grid_shape, pos[:, inside], truth[:, inside], mean, None, peaked_params(dist, empty), dist)
+    assert torch.equal(c.prob_below(0.0), inside.float().reshape(1, *spec.grid_shape))
 
 
 # ---- predict through the CLI ------------------------------------------------------------------------------
