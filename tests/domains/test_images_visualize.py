@@ -1,11 +1,15 @@
 """Image pictures: conversions, context visualisations, figure sizes, context sets."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from domains.images import visualize as vis
+from domains.images.data import NATIVE
 from domains.images.domain import composition_context
 from pixeltransformer.sets import draw_context
 
@@ -139,3 +143,21 @@ def test_a_prediction_panel_names_s_as_the_figures_do_and_gives_its_size(tmp_pat
     images_domain.ImageDomain().write_prediction(c, tmp_path)
     assert grids[0]["col_titles"] == ["input", "S (NN fill)", "mean", "sample 1", "sample 2"]
     assert grids[0]["title"] == "|S| = 5"
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("overlay", [None, "mnist.yaml", "cifar10.yaml", "cats.yaml"])
+def test_each_image_config_draws_its_pictures_at_a_whole_multiple_of_their_size(overlay):
+    """The pictures show the ground truth (and S's dots) enlarged to the completions' grid with a nearest resize.
+    MNIST's 28x28 digits were drawn at 32x32, which repeats 4 of every 28 rows and columns and leaves the others
+    single: a ground truth with seams. A whole multiple repeats every pixel alike (digits 8 -> 32)."""
+    layers = [yaml.safe_load((CONFIGS / "images.yaml").read_text())]
+    if overlay:
+        layers.append(yaml.safe_load((CONFIGS / "images" / overlay).read_text()))
+    data = {k: v for layer in layers for k, v in layer["data"]["init_args"].items()}
+    side = data.get("image_size") or NATIVE[data["dataset"]][0]
+    callbacks = [c for c in layers[-1]["trainer"]["callbacks"] if c["class_path"].endswith(".Pictures")]
+    resolution = callbacks[0]["init_args"]["resolution"]
+    assert resolution % side == 0, f"{overlay or 'images.yaml'}: pictures of {side}x{side} drawn at {resolution}"
