@@ -297,16 +297,23 @@ class Completion:
     dist: BinnedGaussian
     signal: torch.Tensor | None = None  # [B, V, *grid']
 
+    def observed(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The grid points S lies on and S's values there, as the mean keeps them: [B, N] bool, [B, N, V]."""
+        qry = grid_positions(self.grid_shape, device=self.ctx_pos.device).to(self.ctx_pos.dtype)  # [N, P]
+        return observed_lookup(self.ctx_pos, self.ctx_val, qry.unsqueeze(0).expand(self.ctx_pos.shape[0], -1, -1))
+
     def std(self) -> torch.Tensor:
-        """The predictive standard deviation at every grid point: [B, V, *grid]."""
-        return unflatten_grid(self.dist.variance(self.params).sqrt(), self.grid_shape)
+        """The predictive standard deviation at every grid point: [B, V, *grid]; 0 at the grid points S lies on,
+        where the mean is S's value."""
+        sd = self.dist.variance(self.params).sqrt()  # [B, N, V]
+        observed, _ = self.observed()  # [B, N]
+        return unflatten_grid(sd.masked_fill(observed.unsqueeze(-1), 0.0), self.grid_shape)  # [B, V, *grid]
 
     def prob_below(self, threshold: float) -> torch.Tensor:
         """P(v < threshold | S) of the first value channel at every grid point, from the mixture's CDF: [B, *grid].
         At a grid point S lies on it is S's own side of the threshold (0 or 1), as the mean shows S's value there."""
         p = self.dist.cdf(self.params, threshold)[..., :1]  # [B, N, 1]
-        qry = grid_positions(self.grid_shape, device=self.ctx_pos.device).to(self.ctx_pos.dtype)  # [N, P]
-        observed, obs_val = observed_lookup(self.ctx_pos, self.ctx_val, qry.unsqueeze(0).expand(p.shape[0], -1, -1))
+        observed, obs_val = self.observed()  # [B, N], [B, N, V]
         p = torch.where(observed.unsqueeze(-1), (obs_val[..., :1] < threshold).to(p.dtype), p)  # [B, N, 1]
         return unflatten_grid(p, self.grid_shape)[:, 0]  # [B, *grid]
 

@@ -132,6 +132,25 @@ def test_sampling_keeps_observed_values_and_order_depends_on_seed(tiny_module):
     assert not torch.allclose(a[:, 0], a[:, 1])  # chains differ
 
 
+def test_a_completions_spread_and_probability_keep_s_where_the_mean_does(tiny_module):
+    """At the grid points S lies on, the mean is S's value; the band (std) and P(v < t) beside it were the model's
+    own there: now 0 and S's side of t. Elsewhere they are the model's."""
+    m = tiny_module
+    signal = torch.randn(2, 1, 64)
+    s = m.draw_sets(signal, num_context=6, generator=torch.Generator().manual_seed(0))
+    c = m.complete(s.ctx_pos, s.ctx_val, (64,))
+    idx = ((s.ctx_pos[..., 0] + 1) / 2 * 63).round().long()  # [B, K] grid indices of the context
+    observed = torch.zeros(2, 64, dtype=torch.bool).scatter_(1, idx, True)  # [B, N]
+    sd, below = c.std()[:, 0], c.prob_below(0.0)  # [B, N] each
+    model_sd = c.dist.variance(c.params).sqrt()[..., 0]  # [B, N]
+    model_below = c.dist.cdf(c.params, 0.0)[..., 0]  # [B, N]
+    assert (sd[observed] == 0).all() and torch.equal(sd[~observed], model_sd[~observed])
+    assert (model_sd[observed] > 0).all()  # so the test can fail
+    truth_below = torch.zeros(2, 64).scatter_(1, idx, (s.ctx_val[..., 0] < 0).float())  # [B, N]
+    assert torch.equal(below[observed], truth_below[observed])
+    assert torch.equal(below[~observed], model_below[~observed])
+
+
 @pytest.mark.parametrize("n_autoregressive", [None, 14])
 def test_a_signals_samples_do_not_depend_on_the_other_signals_of_its_batch(tiny_module, n_autoregressive):
     """Every chain took as many autoregressive steps as the batch's chain with the fewest unobserved queries: beside
