@@ -320,8 +320,8 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule") -
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
-    return (f"the checkpoint was trained on the splits of {was}, not on this evaluation's ({now}): its test items "
-            f"are others, and may include ones it trained on; pass {fix} for its own test split")
+    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
+            f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
 
 
 class SignalDataModule(L.LightningDataModule):

@@ -53,7 +53,7 @@ def test_an_evaluation_on_other_splits_than_the_checkpoint_trained_on_says_so(tm
           "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=1"])
     ckpt = str(tmp_path / "images" / "s1" / "checkpoints" / "last.ckpt")
     evaluate = ["test", *images, *quiet, "--ckpt_path", ckpt, "--trainer.limit_test_batches=1"]
-    with pytest.warns(UserWarning, match=r"trained on the splits of data.init_args.seed=1, not on this evaluation's "
+    with pytest.warns(UserWarning, match=r"trained on the splits of data.init_args.seed=1, not this evaluation's "
                                          r"\(seed=0\).*pass --data.init_args.seed 1"):
         main(evaluate)
     with warnings.catch_warnings(record=True) as caught:
