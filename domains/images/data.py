@@ -220,6 +220,9 @@ class ImageDataModule(SignalDataModule):
         locate = {"folder": io.list_images, "mnist": io.read_mnist, "cifar10": io.cifar10_source}
         locate[self.dataset_name](self.root)  # each refuses a root that does not exist in one line
 
+    def split_options(self) -> dict:
+        return {**super().split_options(), "splits": self.splits}  # None: the defaults of the module docstring
+
     def build_split(self, split: str) -> UInt8ImageDataset:
         """The split's images (built once; the base class may wrap what it gets, so this keeps the original)."""
         if split not in self._built:

@@ -337,6 +337,10 @@ class SDFDataModule(SignalDataModule):
         if self.dataset_name == "meshes" and not self.root.is_dir():
             raise ValueError(f"SDFDataModule: root {self.root} must be a folder of meshes for dataset='meshes'")
 
+    def split_options(self) -> dict:
+        # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split
+        return {**super().split_options(), "splits": self.splits}
+
     def build_split(self, split: str) -> Dataset:
         self.check_data_roots()
         if self.dataset_name == "mixture":

@@ -233,6 +233,12 @@ class VideoDataModule(SignalDataModule):
         self._clips = clips if isinstance(clips, FolderClips) else torch.from_numpy(np.ascontiguousarray(clips))
         self._parts = parts
 
+    def split_options(self) -> dict:
+        options = {**super().split_options(), "splits": self.splits, "split_by": self.split_by}
+        if self.dataset_name == "synthetic":  # the pool the splits share: clip i depends on the count
+            options["num_clips"] = self.num_clips
+        return options
+
     def build_split(self, split: str) -> Dataset:
         self._prepare()
         return ClipDataset(self._clips, self._parts[("train", "val", "test").index(split)])

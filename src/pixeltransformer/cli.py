@@ -32,7 +32,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint
-from .datamodule import SignalDataModule
+from .datamodule import SignalDataModule, split_mismatch
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
@@ -502,6 +502,8 @@ class PixelTransformerCLI(LightningCLI):
                 raise DataMismatch(f"{err}{data_hint(spec, predict=subcommand == 'predict')}") from None
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
+                if spec.get("dataset") == self.model.spec.dataset and (note := split_mismatch(saved, self.datamodule)):
+                    warnings.warn(note)
         replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
         if _first_process():
             for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left

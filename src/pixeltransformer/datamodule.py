@@ -297,6 +297,33 @@ def start_worker(worker_id: int, rank: int, fitting: bool = False) -> None:
         pl_worker_init_function(worker_id, rank=rank)
 
 
+def option_text(value: Any) -> str:
+    """An option's value as the command line takes it: null, true, 3, [1000,100,200]."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(option_text(v) for v in value) + "]"
+    return str(value)
+
+
+def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule") -> str | None:
+    """One line when a checkpoint was trained on splits chosen by other options (seed, split sizes) than
+    ``datamodule``'s, naming them and what to pass; None when they agree or the checkpoint did not record them."""
+    state = checkpoint.get(type(datamodule).__qualname__)
+    trained = state.get("split_options") if isinstance(state, dict) else None
+    if not isinstance(trained, dict):
+        return None
+    mine = datamodule.split_options()
+    differ = [k for k in trained if k in mine and option_text(trained[k]) != option_text(mine[k])]
+    if not differ:
+        return None
+    was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
+    now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
+    fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
+    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
+            f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
+
+
 class SignalDataModule(L.LightningDataModule):
     """Base DataModule: batching and splits; subclasses provide ``spec`` and ``build_split``.
 
@@ -448,21 +475,29 @@ class SignalDataModule(L.LightningDataModule):
         (:func:`float_signal`; a domain whose items are more than a cast of what it stores adds that)."""
         return float_signal(signal)
 
+    def split_options(self) -> dict[str, Any]:
+        """The options that choose which items each split holds: the seed, and the split sizes a domain adds. A
+        checkpoint records them (state_dict), and an evaluation on other ones says so (cli), since the test split it
+        then draws from a shared pool may hold the checkpoint's training items."""
+        return {"seed": self.seed}
+
     # ---- resume: the position in the data travels in the checkpoint ---------------------------------
     def state_dict(self) -> dict[str, Any]:
         trainer = getattr(self, "trainer", None)
         if trainer is None or getattr(self, "_train_sampler", None) is None:
             return {}
+        splits = {"split_options": self.split_options()}
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
             # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained
             # one epoch less, and the epoch W&B charts stayed one ahead of an uninterrupted run's)
-            return {"epoch": self._train_sampler.epoch, "samples_done": 0}
+            return {"epoch": self._train_sampler.epoch, "samples_done": 0, **splits}
         # under DDP the sampler's order is global and each rank takes every world_size-th sample of it
-        return {"epoch": self._train_sampler.epoch - 1, "samples_done": done * self.batch_size * trainer.world_size}
+        return {"epoch": self._train_sampler.epoch - 1, "samples_done": done * self.batch_size * trainer.world_size,
+                **splits}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._resume_state = dict(state) if state else None
+        self._resume_state = {k: v for k, v in state.items() if k != "split_options"} if state else None
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("train"), shuffle=True)

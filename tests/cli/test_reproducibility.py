@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,24 @@ def test_a_fit_gives_the_same_weights_twice_and_with_data_workers(tmp_path, doma
         assert [key for key in first if not torch.equal(first[key], other[key])] == [], name
     reseeded = fit("reseeded", "--seed_everything=1")
     assert not all(torch.equal(first[key], reseeded[key]) for key in first)
+
+
+def test_an_evaluation_on_other_splits_than_the_checkpoint_trained_on_says_so(tmp_path):
+    """The digits are one pool that the data seed splits: a model trained with data.init_args.seed=1 and evaluated with
+    the default seed 0 was scored on 200 test digits of which 166 were its training digits, without a word. The
+    checkpoint records the options that chose its splits, and an evaluation on other ones names them."""
+    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", "s1"]
+    images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+              "--data.init_args.batch_size=4"]
+    main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=1"])
+    ckpt = str(tmp_path / "images" / "s1" / "checkpoints" / "last.ckpt")
+    evaluate = ["test", *images, *quiet, "--ckpt_path", ckpt, "--trainer.limit_test_batches=1"]
+    with pytest.warns(UserWarning, match=r"trained on the splits of data.init_args.seed=1, not this evaluation's "
+                                         r"\(seed=0\).*pass --data.init_args.seed 1"):
+        main(evaluate)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main([*evaluate, "--data.init_args.seed=1"])
+    assert not [w for w in caught if "splits of" in str(w.message)]

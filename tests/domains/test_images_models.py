@@ -101,11 +101,7 @@ def test_the_baselines_train_on_8_bit_pictures_as_on_their_floats(tmp_path, monk
     floats = pixels.float() / 255  # [12, 1, 8, 8]
     for train in (lambda x: clf.train_classifier(x, labels, epochs=1, width=8, progress=False, batch_size=4),
                   lambda x: vae_mod.train_vae(x, epochs=1, width=8, progress=False, batch_size=4)):
-        weights = []
-        for x in (pixels, floats):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(1)  # the VAE's reparameterisation draws from the global generator
-                weights.append(train(x).state_dict())
+        weights = [train(x).state_dict() for x in (pixels, floats)]
         assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])
     trained_on = []
     monkeypatch.setattr(clf, "train_classifier", lambda x, y, *a, **k: trained_on.append(x.dtype) or
@@ -115,3 +111,37 @@ def test_the_baselines_train_on_8_bit_pictures_as_on_their_floats(tmp_path, monk
     pretrained.load_classifier(dm, tmp_path, epochs=1)
     pretrained.load_vae(dm, tmp_path, epochs=1)
     assert trained_on == [torch.uint8, torch.uint8]
+
+
+@pytest.mark.parametrize("kind", ["classifier", "vae"])
+def test_a_baselines_weights_are_a_function_of_its_seed_whatever_the_global_random_state(kind):
+    """The evaluation caches each helper network under its seed, so the seed alone must give its weights: the VAE
+    drew its reparameterisation noise from torch's global generator, whose state depends on what ran before it."""
+    x = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(0))  # [12, 1, 8, 8]
+    labels = torch.arange(12) % 3
+
+    def train(seed: int, global_seed: int) -> dict[str, torch.Tensor]:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(global_seed)
+            if kind == "classifier":
+                return clf.train_classifier(x, labels, epochs=2, seed=seed, width=8, batch_size=4,
+                                            progress=False).state_dict()
+            return vae_mod.train_vae(x, epochs=2, seed=seed, width=8, batch_size=4, progress=False).state_dict()
+
+    first, other_global, other_seed = train(0, 1), train(0, 2), train(1, 1)
+    assert [k for k in first if not torch.equal(first[k], other_global[k])] == []
+    assert not all(torch.equal(first[k], other_seed[k]) for k in first if first[k].is_floating_point())
+
+
+def test_a_vae_cached_before_its_noise_was_seeded_is_retrained(tmp_path):
+    """A VAE cached when its training noise came from the global generator has weights its seed does not give:
+    its cache entry does not match the current config, so it is retrained rather than loaded."""
+    x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))  # [8, 1, 8, 8]
+    vae_mod.load_or_train_vae(tmp_path, lambda: x, "toy", (1, 8, 8), epochs=1, width=8, progress=False)
+    path = cache_file(tmp_path, "vae", "toy", (1, 8, 8))
+    blob = torch.load(path, weights_only=True)
+    del blob["config"]["training"]  # the config as it was written before
+    torch.save(blob, path)
+    with pytest.warns(UserWarning, match="retraining"):
+        vae_mod.load_or_train_vae(tmp_path, lambda: x, "toy", (1, 8, 8), epochs=1, width=8, progress=False)
+    assert "training" in torch.load(path, weights_only=True)["config"]
