@@ -504,6 +504,8 @@ class PixelTransformerCLI(LightningCLI):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
                 if spec.get("dataset") == self.model.spec.dataset and (note := split_mismatch(saved, self.datamodule)):
                     warnings.warn(note)
+            elif subcommand == "fit" and (note := split_mismatch(saved, self.datamodule, resume=True)):
+                warnings.warn(note)
         replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
         if _first_process():
             for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left

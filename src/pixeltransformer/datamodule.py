@@ -306,9 +306,10 @@ def option_text(value: Any) -> str:
     return str(value)
 
 
-def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule") -> str | None:
+def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", resume: bool = False) -> str | None:
     """One line when a checkpoint was trained on splits chosen by other options (seed, split sizes) than
-    ``datamodule``'s, naming them and what to pass; None when they agree or the checkpoint did not record them."""
+    ``datamodule``'s, naming them and what to pass; None when they agree or the checkpoint did not record them.
+    ``resume``: the line of a fit that continues the checkpoint, rather than of an evaluation."""
     state = checkpoint.get(type(datamodule).__qualname__)
     trained = state.get("split_options") if isinstance(state, dict) else None
     if not isinstance(trained, dict):
@@ -320,6 +321,9 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule") -
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
+    if resume:
+        return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it may now train on its "
+                f"own validation and test items; pass {fix} to continue on its own splits")
     return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
             f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
 

@@ -60,3 +60,13 @@ def test_an_evaluation_on_other_splits_than_the_checkpoint_trained_on_says_so(tm
         warnings.simplefilter("always")
         main([*evaluate, "--data.init_args.seed=1"])
     assert not [w for w in caught if "splits of" in str(w.message)]
+    # a resume continues the checkpoint's own splits, and one given another data seed says so
+    run, resume = str(tmp_path / "images" / "s1"), ["--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"]
+    with pytest.warns(UserWarning, match=r"trained on the splits of data.init_args.seed=1, not this run's \(seed=0\): "
+                                         r"it may now train on its own validation and test items; pass "
+                                         r"--data.init_args.seed 1 to continue on its own splits$"):
+        main(["fit", *quiet, *resume, "--resume", run, "--trainer.max_steps=2", "--data.init_args.seed=0"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["fit", *quiet, *resume, "--resume", run, "--trainer.max_steps=3"])
+    assert not [w for w in caught if "splits of" in str(w.message)]
