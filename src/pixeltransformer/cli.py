@@ -92,6 +92,7 @@ class RunConfig(SaveConfigCallback):
         self.failed = False
 
     def setup(self, trainer, pl_module, stage: str) -> None:
+        quiet_console()  # again in each process ddp_spawn starts afresh, which main() never ran in
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
         if stage == "predict":  # prediction.json records the prediction's options beside its files
             return
