@@ -212,7 +212,8 @@ def launched_run_name() -> str | None:
 def check_launch_size(world_size: int) -> None:
     """A torchrun launch of more processes than the trainer's world (trainer.devices x trainer.num_nodes, 1 on a CPU
     by default): each process would train on its own into the same run folder, and all but the first stopped at
-    W&B with a traceback. Refused in one line that gives the trainer settings for the launch."""
+    W&B with a traceback. Refused in one line that gives the trainer settings for the launch. (A DDP trainer's
+    devices Lightning checks against the launch itself; a single-device trainer's it does not.)"""
     launched = _rank_variable("WORLD_SIZE")
     if "RANK" not in os.environ or launched <= 1 or world_size == launched:
         return
