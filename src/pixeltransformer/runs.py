@@ -215,7 +215,8 @@ def check_launch_size(world_size: int) -> None:
     W&B with a traceback. Refused in one line that gives the trainer settings for the launch. (A DDP trainer's
     devices Lightning checks against the launch itself; a single-device trainer's it does not.)"""
     launched = _rank_variable("WORLD_SIZE")
-    if "RANK" not in os.environ or launched <= 1 or world_size == launched:
+    torchrun = all(name in os.environ for name in ("RANK", "GROUP_RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"))
+    if not torchrun or launched <= 1 or world_size == launched:  # (the variables Lightning takes for torchrun's)
         return
     per_node = _rank_variable("LOCAL_WORLD_SIZE") or launched
     raise ValueError(f"torchrun started {launched} processes, but the trainer runs {world_size} (trainer.devices x "

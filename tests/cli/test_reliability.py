@@ -197,6 +197,8 @@ def test_a_torchrun_launch_larger_than_the_trainer_is_refused_in_one_line(tmp_pa
     for name in LAUNCHER_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     check_launch_size(1)  # one process, not launched
+    monkeypatch.setenv("RANK", "0"), monkeypatch.setenv("WORLD_SIZE", "2")
+    check_launch_size(1)  # another launcher's variables (a Kubeflow pod's): not torchrun's
     for name, value in {"RANK": "0", "LOCAL_RANK": "0", "GROUP_RANK": "0", "WORLD_SIZE": "2",
                         "LOCAL_WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "t1"}.items():
         monkeypatch.setenv(name, value)
