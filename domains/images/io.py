@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pixeltransformer.files import atomic_write, data_files, file_digest
+from pixeltransformer.files import atomic_write, data_files, file_digest, missing_folders, remove_empty
 from pixeltransformer.loopbar import loop_progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -444,7 +444,8 @@ def read_digits() -> Arrays:
 
 
 def _fetch(url: str, dest: Path, md5: str) -> None:
-    """Download url to dest (atomically), keeping it only if its md5 matches."""
+    """Download url to dest (atomically), keeping it only if its md5 matches; one that fails leaves none of the folders
+    it made (data/mnist/ would tell the next command that MNIST is there, but incomplete)."""
 
     def write(tmp: Path) -> None:
         try:
@@ -456,7 +457,12 @@ def _fetch(url: str, dest: Path, md5: str) -> None:
         if got != md5:
             raise OSError(f"download of {url}: md5 {got} does not match the expected {md5}")
 
-    atomic_write(dest, write)
+    made = missing_folders(dest.parent)
+    try:
+        atomic_write(dest, write)
+    except BaseException:
+        remove_empty(made)
+        raise
 
 
 def download_mnist(root: str | Path, split: str = "test") -> None:

@@ -41,9 +41,9 @@ from .module import DataMismatch, PixelTransformerModule, batch_limit, check_pre
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_new_run, check_set_by_the_cli,
-                   domain_of, joins_a_run, launched_run_name, predict_in_the_first_process, readable_run_configs,
-                   resume_checkpoint, run_config_setting, with_run_config)
+from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_launch_size, check_new_run,
+                   check_set_by_the_cli, domain_of, joins_a_run, launched_run_name, predict_in_the_first_process,
+                   readable_run_configs, resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import take_back, wandb_folder
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -92,6 +92,7 @@ class RunConfig(SaveConfigCallback):
         self.failed = False
 
     def setup(self, trainer, pl_module, stage: str) -> None:
+        quiet_console()  # again in each process ddp_spawn starts afresh, which main() never ran in
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
         if stage == "predict":  # prediction.json records the prediction's options beside its files
             return
@@ -467,6 +468,7 @@ class PixelTransformerCLI(LightningCLI):
         if config.get("enable_checkpointing") is False:  # Lightning refuses any checkpoint callback then: the run's
             callbacks = [cb for cb in callbacks if not isinstance(cb, RunCheckpoint)]  # (--checkpoint.*) goes
         trainer = self._instantiate_trainer(config, callbacks)
+        check_launch_size(trainer.world_size)  # torchrun's processes, each a trainer of its own: refused
         trainer.callbacks = [ParamSummary(max_depth=cb._max_depth) if type(cb) in (ModelSummary, RichModelSummary)
                              else cb for cb in trainer.callbacks]
         for lg in trainer.loggers:

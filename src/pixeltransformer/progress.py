@@ -255,7 +255,8 @@ class LogLines(ProgressBar):
             self._eval_last = now
 
     def _eval_end(self, stage: str) -> None:
-        self.print(f"[{stage}] {self._eval_batches} batches in {format_duration(time.monotonic() - self._eval_start)}")
+        batches = f"{self._eval_batches} batch{'es' if self._eval_batches != 1 else ''}"  # a prediction's one batch
+        self.print(f"[{stage}] {batches} in {format_duration(time.monotonic() - self._eval_start)}")
 
 
 def step_progress_bar(stream: TextIO | None = None) -> ProgressBar:

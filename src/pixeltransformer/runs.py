@@ -209,6 +209,21 @@ def launched_run_name() -> str | None:
     return None
 
 
+def check_launch_size(world_size: int) -> None:
+    """A torchrun launch of more processes than the trainer's world (trainer.devices x trainer.num_nodes, 1 on a CPU
+    by default): each process would train on its own into the same run folder, and all but the first stopped at
+    W&B with a traceback. Refused in one line that gives the trainer settings for the launch. (A DDP trainer's
+    devices Lightning checks against the launch itself; a single-device trainer's it does not.)"""
+    launched = _rank_variable("WORLD_SIZE")
+    torchrun = all(name in os.environ for name in ("RANK", "GROUP_RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"))
+    if not torchrun or launched <= 1 or world_size == launched:  # (the variables Lightning takes for torchrun's)
+        return
+    per_node = _rank_variable("LOCAL_WORLD_SIZE") or launched
+    raise ValueError(f"torchrun started {launched} processes, but the trainer runs {world_size} (trainer.devices x "
+                     f"trainer.num_nodes): give --trainer.devices={per_node} --trainer.num_nodes="
+                     f"{max(launched // per_node, 1)} --trainer.strategy=ddp, or configs/trainer/gpu.yaml on GPUs")
+
+
 def _rank_variable(name: str) -> int:
     try:
         return int(os.environ.get(name) or 0)

@@ -83,6 +83,23 @@ def test_spawn_strategy_can_send_the_run_to_its_processes(tmp_path):
     pickle.dumps((cli.trainer, cli.model, cli.datamodule))
 
 
+def test_ddp_spawn_processes_print_no_warnings_the_cli_silences(tmp_path):
+    """The processes ddp_spawn starts never ran main(): each printed the warnings the CLI silences as not the user's
+    to act on (torch 2.13's all_gather and LeafSpec deprecations, with their source file and line)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
+    done = subprocess.run([sys.executable, "-m", "pixeltransformer", "fit", *FAST, "--trainer.strategy=ddp_spawn",
+                           "--trainer.devices=2", *runs(tmp_path, "spawn")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "All distributed processes registered. Starting with 2 processes" in out
+    assert not re.search(r"all_gather is deprecated|LeafSpec|\.py:\d+: ", out), out
+
+
 def test_enable_checkpointing_false_trains_without_checkpoints(tmp_path):
     """The run's checkpoint callback (--checkpoint.*) is the CLI's, not the user's: with
     trainer.enable_checkpointing=false it is left out, where Lightning refused the fit for a ModelCheckpoint in the

@@ -101,3 +101,18 @@ def test_live_bar_counts_steps_of_the_run_across_a_resume(tmp_path):
     bar = fit(9, str(tmp_path / "checkpoints" / "last.ckpt"))
     task = bar.progress.tasks[bar.train_progress_bar_id]
     assert (task.completed, task.total, task.description) == (9, 9, "train")
+
+
+def test_an_evaluation_s_last_line_counts_its_batches_in_words():
+    """Every `make sample` (a prediction is one batch) ended on "[predict] 1 batches in 0:00:00"."""
+    import io
+
+    out = io.StringIO()
+    bar = LogLines(stream=out)
+    for stage, batches in (("predict", 1), ("test", 3)):
+        bar._eval_begin()
+        for _ in range(batches):
+            bar._eval_step(stage, batches)
+        bar._eval_end(stage)
+    assert [line.rsplit(" in ", 1)[0] for line in out.getvalue().splitlines()] == ["[predict] 1 batch",
+                                                                                   "[test] 3 batches"]

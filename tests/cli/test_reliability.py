@@ -188,6 +188,29 @@ def test_a_missing_accelerator_names_the_torch_build_and_what_hides_the_gpus(mon
         loading.check_accelerator("gpu")
 
 
+def test_a_torchrun_launch_larger_than_the_trainer_is_refused_in_one_line(tmp_path, monkeypatch):
+    """torchrun --nproc-per-node 2 with the CPU's default of one device: each process trained alone into the same run
+    folder, and the second stopped at W&B with a traceback ('function' object has no attribute 'update')."""
+    from pixeltransformer.cli import main
+    from pixeltransformer.runs import LAUNCHER_VARIABLES, check_launch_size
+
+    for name in LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    check_launch_size(1)  # one process, not launched
+    monkeypatch.setenv("RANK", "0"), monkeypatch.setenv("WORLD_SIZE", "2")
+    check_launch_size(1)  # another launcher's variables (a Kubeflow pod's): not torchrun's
+    for name, value in {"RANK": "0", "LOCAL_RANK": "0", "GROUP_RANK": "0", "WORLD_SIZE": "2",
+                        "LOCAL_WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "t1"}.items():
+        monkeypatch.setenv(name, value)
+    check_launch_size(2)  # a trainer of two processes, as launched
+    with pytest.raises(ValueError, match=r"^torchrun started 2 processes, but the trainer runs 1 \(trainer.devices x "
+                                         r"trainer.num_nodes\): give --trainer.devices=2 --trainer.num_nodes=1 "
+                                         r"--trainer.strategy=ddp, or configs/trainer/gpu.yaml on GPUs$"):
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path),
+              "--trainer.accelerator=cpu", "--trainer.max_steps=2"])
+    assert not (tmp_path / "polynomial").exists()  # the run folder it named is not kept
+
+
 def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(tiny_ckpt.read_bytes()[:500])
