@@ -539,6 +539,9 @@ class PixelTransformerCLI(LightningCLI):
                 drop_aside(replacing)
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
+            elif subcommand == "fit" and not self.trainer.interrupted and self.trainer.is_global_zero:
+                if (line := fit_summary(self.trainer, self._shown)) is not None:
+                    print(line, flush=True)
         except BaseException as err:
             if replacing is not None:
                 put_back(replacing)
@@ -551,6 +554,26 @@ class PixelTransformerCLI(LightningCLI):
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
                 err.code = SIGTERM_STATUS
             raise
+
+
+def fit_summary(trainer, shown) -> str | None:
+    """The last line of a fit, where a long run's first [run] line has scrolled away: its folder, the checkpoints it
+    keeps (the best with its score and step) and the command that evaluates the best; None without a checkpoint."""
+    ckpt = trainer.checkpoint_callback
+    if ckpt is None or not ckpt.dirpath:
+        return None
+    folder, last = Path(str(shown)), Path(ckpt.dirpath) / "last.ckpt"
+    best = Path(ckpt.best_model_path or ".")  # this run's own best: with a score, in its folder (not a run started from)
+    best = best if ckpt.best_model_score is not None and best.parent == Path(ckpt.dirpath) and best.is_file() else None
+    if best is None and not last.is_file():
+        return None
+    kept = [f"checkpoints/{last.name}"] if last.is_file() else []
+    if best is not None:
+        kept.append(f"checkpoints/{best.name} (best {ckpt.monitor} {float(ckpt.best_model_score):.4g})")
+    done = f" ended at step {trainer.global_step}" if trainer.global_step else " ended"
+    target = folder / "checkpoints" / (best or last).name
+    return (f"[run] fit: {folder}{done}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
+            f"{folder / 'config.yaml'} --ckpt_path {target}")
 
 
 def check_no_optimizer_options(cfg) -> None:

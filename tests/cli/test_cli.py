@@ -611,6 +611,27 @@ def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys
     assert (run / "command.txt").read_text().startswith("pixeltransformer fit --config ")  # as given, one line
 
 
+def test_a_fit_ends_on_a_line_naming_its_checkpoints_and_the_command_that_evaluates_the_best(tmp_path, capsys):
+    """A long fit's first [run] line has scrolled away when it ends: its last line names the folder, the checkpoints
+    (the best with its val/nll) and an evaluation command, which runs as printed. Without validation: last.ckpt."""
+    fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *SETS_SMOKE, *DATA_SMOKE["polynomial"],
+           "--run_root", str(tmp_path)]
+    cli = main([*fit, "--run_name", "validated"])
+    run, score = tmp_path / "polynomial" / "validated", float(cli.trainer.checkpoint_callback.best_model_score)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    best = run / "checkpoints" / "best-step000002.ckpt"
+    assert last == (f"[run] fit: {run} ended at step 2: checkpoints/last.ckpt, checkpoints/best-step000002.ckpt "
+                    f"(best val/nll {score:.4g}); evaluate with: pixeltransformer test --config {run}/config.yaml "
+                    f"--ckpt_path {best}")
+    main(last.split("evaluate with: pixeltransformer ")[1].split() + ["--trainer.limit_test_batches=1"])
+    assert (run / "eval-best-step000002" / "metrics.json").is_file()
+    main([*fit, "--run_name", "unvalidated", "--trainer.limit_val_batches=0"])
+    run = tmp_path / "polynomial" / "unvalidated"
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"[run] fit: {run} ended at step 2: checkpoints/last.ckpt; evaluate with: pixeltransformer test --config "
+        f"{run}/config.yaml --ckpt_path {run}/checkpoints/last.ckpt")
+
+
 def test_a_checkpoint_for_other_data_names_where_its_data_is():
     from pixeltransformer.cli import data_hint
 
