@@ -324,14 +324,15 @@ class SDFDataModule(SignalDataModule):
         for split in SPLITS:
             self.build_split(split)
 
-    def check_data_roots(self) -> None:
+    def check_data_roots(self, stage: str | None = None) -> None:
         """The folders and files the data is read from exist: asked where the data is first read and by the command
-        line before a run starts, not when the module is made (a prediction from a user's file reads none of them)."""
-        super().check_data_roots()
+        line before a run starts, not when the module is made (a prediction from a user's file reads none of them).
+        ``stage``: only those it reads (an evaluation of a mixture reads its eval_source alone)."""
+        super().check_data_roots(stage)
         if self.dataset_name == "procedural":
             return
         options = [ROOT_OPTIONS[n] for n in self._file_sources(self.mixture)] if self.mixture else ["root"]
-        for arg, root in ((option, getattr(self, option)) for option in options):
+        for arg, root in ((option, getattr(self, option)) for option in options if self.read_by(option, stage)):
             if not root.exists():
                 raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
         if self.dataset_name == "meshes" and not self.root.is_dir():
@@ -341,8 +342,14 @@ class SDFDataModule(SignalDataModule):
         # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split
         return {**super().split_options(), "splits": self.splits}
 
+    def read_by(self, option: str, stage: str | None) -> bool:
+        """A mixture's validation and test splits are its eval_source's: an evaluation reads no other source."""
+        if not self.mixture or stage not in ("validate", "test"):
+            return True
+        return option == ROOT_OPTIONS.get(self.eval_source)
+
     def build_split(self, split: str) -> Dataset:
-        self.check_data_roots()
+        self.check_data_roots("fit" if split == "train" else "test")
         if self.dataset_name == "mixture":
             return self._mixture(split)
         return self._source(self.dataset_name, split, self.root)

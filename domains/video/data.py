@@ -152,10 +152,10 @@ class VideoDataModule(SignalDataModule):
         self._spec: SignalSpec | None = None
 
     # ---- data ------------------------------------------------------------------------------------
-    def check_data_roots(self) -> None:
+    def check_data_roots(self, stage: str | None = None) -> None:
         """The default data place holds something (SignalDataModule), and a root given exists: refused in the
         readers' own line before a run starts, rather than once the run has begun."""
-        super().check_data_roots()
+        super().check_data_roots(stage)
         if self.dataset_name != "synthetic" and not self.root.exists():  # the reader refuses it in its own line
             (list_video_files if self.dataset_name == "folder" else read_video_npz)(self.root)
 

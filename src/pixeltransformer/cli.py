@@ -395,7 +395,8 @@ class PixelTransformerCLI(LightningCLI):
         try:
             super().instantiate_classes()
             if self.subcommand != "predict" and hasattr(self.datamodule, "check_data_roots"):
-                self.datamodule.check_data_roots()  # missing data: one line before a run starts (predict reads none)
+                # missing data: one line before a run starts (predict reads none; an evaluation, what it reads)
+                self.datamodule.check_data_roots(self.subcommand)
         except BaseException:  # bad data or options, found after the run folder was named
             self._drop_new_run()
             raise

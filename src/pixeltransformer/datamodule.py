@@ -378,11 +378,18 @@ class SignalDataModule(L.LightningDataModule):
             self._default_roots[option] = (relative, how)
         return default_root(relative, must_exist=False)
 
-    def check_data_roots(self) -> None:
+    def check_data_roots(self, stage: str | None = None) -> None:
         """For a default place that holds no data, the one-line FileNotFoundError that says where to put it (a domain
-        adds the places it was given)."""
+        adds the places it was given). ``stage`` ("fit", "validate", "test"; None: every one): only the places that
+        stage reads (:meth:`read_by`)."""
         for option, (relative, how) in self._default_roots.items():
-            default_root(relative, how=how, option=option)
+            if self.read_by(option, stage):
+                default_root(relative, how=how, option=option)
+
+    def read_by(self, option: str, stage: str | None) -> bool:
+        """Whether ``stage`` (None: any) reads the data place of the root option ``option``: by default every stage
+        reads every place; a domain whose evaluation reads fewer says which."""
+        return True
 
     def dataset(self, split: str) -> Dataset:
         if split not in SPLITS:

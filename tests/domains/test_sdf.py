@@ -987,6 +987,27 @@ def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, m
     assert got.max().item() == torch.tensor(0.15).item() and got.min().item() == -torch.tensor(0.15).item()
 
 
+def test_a_mixture_s_evaluation_reads_its_eval_source_alone(tmp_path, monkeypatch):
+    """`make eval DATA=shapenet` asked for ModelNet's training voxel file, which a ShapeNet-trained model's evaluation
+    never reads (its val and test splits are the meshes'): refused with 'no data at ...vox32' before it started."""
+    meshes = _mixture_sources(tmp_path)
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "no-data"))  # the voxels' default place is empty
+    dm = SDFDataModule(dataset="mixture", mixture={"procedural": 1, "voxels": 2, "meshes": 1}, mesh_root=str(meshes),
+                       splits=(2, 1, 2), num_shapes=(3, 1, 1), resolution=12, cache_dir=str(tmp_path / "c"))
+    for stage in ("test", "validate"):
+        dm.check_data_roots(stage)
+    assert len(dm.dataset("test")) == 2 and len(dm.dataset("val")) == 1
+    for stage in ("fit", None):  # training reads every source
+        with pytest.raises(FileNotFoundError, match="no data at .*modelnet10_chair_train_vox32"):
+            dm.check_data_roots(stage)
+    with pytest.raises(FileNotFoundError, match="no data at .*modelnet10_chair_train_vox32"):
+        dm.dataset("train")
+    given = SDFDataModule(dataset="mixture", mixture={"voxels": 1}, mesh_root=str(tmp_path / "nowhere"),
+                          voxel_root=str(tmp_path / "vox.npy"))
+    with pytest.raises(FileNotFoundError, match="mesh_root .*nowhere does not exist"):  # the eval source it reads
+        given.check_data_roots("test")
+
+
 def test_datamodule_mixture_trains_on_sources_and_tests_on_held_out_meshes(tmp_path, monkeypatch):
     meshes = _mixture_sources(tmp_path)
     dm = SDFDataModule(dataset="mixture", mixture={"procedural": 1, "voxels": 2, "meshes": 1},
