@@ -506,9 +506,9 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
                 if spec.get("dataset") == self.model.spec.dataset and (note := split_mismatch(saved, self.datamodule)):
-                    warnings.warn(note)
+                    warn_once(note)
             elif subcommand == "fit" and (note := split_mismatch(saved, self.datamodule, resume=True)):
-                warnings.warn(note)
+                warn_once(note)
         replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
         if _first_process():
             for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left
@@ -616,6 +616,12 @@ def check_no_optimizer_options(cfg) -> None:
             raise ValueError(f"--{key}: the model trains with AdamW, a warmup and a cosine decay set by model.optim, "
                              "not LightningCLI's --optimizer/--lr_scheduler: give --model.optim.lr, .weight_decay, "
                              ".warmup_steps or .min_lr_ratio")
+
+
+def warn_once(note: str) -> None:
+    """A warning about the command, not a process: from the first process alone (under DDP each rank found it)."""
+    if _first_process():
+        warnings.warn(note)
 
 
 def _first_process() -> bool:
