@@ -991,15 +991,24 @@ def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, m
     assert got.max().item() == torch.tensor(0.15).item() and got.min().item() == -torch.tensor(0.15).item()
 
 
-def test_a_mixture_s_evaluation_reads_its_eval_source_alone(tmp_path, monkeypatch):
+def test_a_mixture_s_evaluation_reads_its_eval_source_alone(tmp_path, monkeypatch, under_trainer):
     """`make eval DATA=shapenet` asked for ModelNet's training voxel file, which a ShapeNet-trained model's evaluation
-    never reads (its val and test splits are the meshes'): refused with 'no data at ...vox32' before it started."""
+    never reads (its val and test splits are the meshes'): refused with 'no data at ...vox32' before it started, and
+    then by prepare_data (which Lightning runs in an evaluation too), which built every split's grids."""
+    from lightning.pytorch.trainer.states import TrainerFn
+
     meshes = _mixture_sources(tmp_path)
     monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "no-data"))  # the voxels' default place is empty
     dm = SDFDataModule(dataset="mixture", mixture={"procedural": 1, "voxels": 2, "meshes": 1}, mesh_root=str(meshes),
                        splits=(2, 1, 2), num_shapes=(3, 1, 1), resolution=12, cache_dir=str(tmp_path / "c"))
     for stage in ("test", "validate"):
         dm.check_data_roots(stage)
+    for fn in (TrainerFn.TESTING, TrainerFn.VALIDATING, TrainerFn.PREDICTING):
+        under_trainer(dm).trainer.state.fn = fn
+        dm.prepare_data()
+    dm.trainer.state.fn = TrainerFn.FITTING
+    with pytest.raises(FileNotFoundError, match="no data at .*modelnet10_chair_train_vox32"):
+        dm.prepare_data()  # a fit builds every split
     assert len(dm.dataset("test")) == 2 and len(dm.dataset("val")) == 1
     for stage in ("fit", None):  # training reads every source
         with pytest.raises(FileNotFoundError, match="no data at .*modelnet10_chair_train_vox32"):
