@@ -297,18 +297,30 @@ class ImageDataModule(SignalDataModule):
 
     def _split_index(self) -> dict[str, tuple[str, torch.Tensor]]:
         """split -> (pool name, sorted indices into that pool), deterministic for the seed."""
-        if self._index is not None:
-            return self._index
+        if self._index is None:
+            self._index = self._split_index_of(self.splits)
+        return self._index
+
+    def _split_index_of(self, splits: tuple[int, int, int] | None) -> dict[str, tuple[str, torch.Tensor]]:
+        """What :meth:`_split_index` is for the split sizes ``splits`` under this module's seed."""
         pools = self._load_pools()
         if "all" in pools:
-            tr, va, te = self.splits or self._default_splits()
+            tr, va, te = splits or self._default_splits()
             parts = split_indices(len(pools["all"][0]), (tr, va, te), self.seed)
-            index = {s: ("all", p.sort().values) for s, p in zip(("train", "val", "test"), parts)}
-        else:  # a train file and a test file, or split folders
-            index = official_split_indices({s: len(images) for s, (images, _) in pools.items()}, self.splits,
-                                           self.seed, str(self.root))
-        self._index = index
-        return index
+            return {s: ("all", p.sort().values) for s, p in zip(("train", "val", "test"), parts)}
+        # a train file and a test file, or split folders
+        return official_split_indices({s: len(images) for s, (images, _) in pools.items()}, splits, self.seed,
+                                      str(self.root))
+
+    def same_splits(self, splits) -> bool:
+        """Whether a checkpoint's split sizes hold the items this module's own do: None and the defaults it stands
+        for, -1 and the rest, are the same splits."""
+        try:
+            theirs = self._split_index_of(None if splits is None else tuple(int(s) for s in splits))
+            mine = self._split_index()
+        except (ValueError, TypeError, OSError):  # sizes that do not fit this data, or data not there yet
+            return False
+        return all(theirs[s][0] == mine[s][0] and torch.equal(theirs[s][1], mine[s][1]) for s in mine)
 
     def _pool_of(self, split: str) -> str:
         return self._split_index()[split][0]

@@ -317,11 +317,15 @@ class SDFDataModule(SignalDataModule):
     # ---- building the caches ----------------------------------------------------------------------
 
     def prepare_data(self) -> None:
-        """Build every split's grids into the cache (Lightning runs this on one process per node); a prediction
-        from a user's file builds none."""
+        """Build the grids of the splits a run reads into the cache (Lightning runs this on one process per node, in
+        every stage): a fit every split; an evaluation or a prediction its own, as :meth:`setup` reads them (a
+        mixture's training sources, which its evaluation never reads, may be absent then); a prediction from a
+        user's file none."""
         if self.predicts_a_file:
             return
-        for split in SPLITS:
+        trainer = getattr(self, "trainer", None)
+        stage = getattr(getattr(getattr(trainer, "state", None), "fn", None), "value", None)  # "fit", "test", ...
+        for split in {"validate": ("val",), "test": ("test",), "predict": ("test",)}.get(stage, SPLITS):
             self.build_split(split)
 
     def check_data_roots(self, stage: str | None = None) -> None:

@@ -209,8 +209,8 @@ def sdf_samples_figure(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx
     fig, axes = panel_axes(n, size, title=bool(title), key_under=first)
     if gt_mesh is not None:
         draw_mesh(axes[0], gt_mesh, "ground truth")
-    draw_context_points(axes[first], ctx_pos, ctx_val, f"S ({len(np.reshape(ctx_val, -1))} points: blue in, red out)",
-                        vmax)
+    k = len(np.reshape(ctx_val, -1))  # the key under S says which colour is in and which out
+    draw_context_points(axes[first], ctx_pos, ctx_val, f"S ({k} point{'s' * (k != 1)})", vmax)
     for i, mesh in enumerate(sample_meshes):
         draw_mesh(axes[first + 1 + i], mesh, f"sample {i + 1}")
     draw_mesh(axes[first + 1 + len(sample_meshes)], mean_mesh, "mean")

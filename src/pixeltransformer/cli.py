@@ -506,9 +506,9 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
                 if spec.get("dataset") == self.model.spec.dataset and (note := split_mismatch(saved, self.datamodule)):
-                    warnings.warn(note)
+                    warn_once(note)
             elif subcommand == "fit" and (note := split_mismatch(saved, self.datamodule, resume=True)):
-                warnings.warn(note)
+                warn_once(note)
         replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
         if _first_process():
             for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left
@@ -561,20 +561,50 @@ def fit_summary(trainer, shown) -> str | None:
     """The last line of a fit, where a long run's first [run] line has scrolled away: its folder, the checkpoints it
     keeps (the best with its score and step) and the command that evaluates the best; None without a checkpoint."""
     ckpt = trainer.checkpoint_callback
-    if ckpt is None or not ckpt.dirpath:
+    if ckpt is None:
         return None
-    folder, last = Path(str(shown)), Path(ckpt.dirpath) / "last.ckpt"
+    # under ddp_spawn this process gets back only the best checkpoint's path from the processes that trained: the
+    # callback's folder is its default one (set where it trained), and its best score and the step are in the files
+    spawned = not ckpt.dirpath
+    dirpath = Path(trainer.default_root_dir) / "checkpoints" if spawned else Path(ckpt.dirpath)
+    folder, last = Path(str(shown)), dirpath / "last.ckpt"
     best = Path(ckpt.best_model_path or ".")  # this run's own best: with a score, in its folder (not a run started from)
-    best = best if ckpt.best_model_score is not None and best.parent == Path(ckpt.dirpath) and best.is_file() else None
+    score = saved_best_score(best) if spawned and best.parent == dirpath and best.is_file() else ckpt.best_model_score
+    best = best if score is not None and best.parent == dirpath and best.is_file() else None
     if best is None and not last.is_file():
         return None
     kept = [f"checkpoints/{last.name}"] if last.is_file() else []
     if best is not None:
-        kept.append(f"checkpoints/{best.name} (best {ckpt.monitor} {float(ckpt.best_model_score):.4g})")
-    done = f" ended at step {trainer.global_step}" if trainer.global_step else " ended"
+        kept.append(f"checkpoints/{best.name} (best {ckpt.monitor} {float(score):.4g})")
+    step = saved_step(last if last.is_file() else best) if spawned else trainer.global_step
+    done = f" ended at step {step}" if step else " ended"
     target = folder / "checkpoints" / (best or last).name
     return (f"[run] fit: {folder}{done}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
             f"{folder / 'config.yaml'} --ckpt_path {target}")
+
+
+def _saved(path: Path) -> dict:
+    """A checkpoint's record, memory-mapped (its weights are not read), or {} when it cannot be read."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # the line then leaves out what the file would have said
+        return {}
+
+
+def saved_best_score(path: Path) -> float | None:
+    """The score a best checkpoint was saved with (its checkpoint callback's record of itself), or None."""
+    for state in (_saved(path).get("callbacks") or {}).values():
+        if isinstance(state, dict) and state.get("best_model_score") is not None and \
+                Path(str(state.get("best_model_path") or "")).name == path.name:
+            return float(state["best_model_score"])
+    return None
+
+
+def saved_step(path: Path) -> int:
+    """The global step a checkpoint was saved at (0 when unknown)."""
+    return int(_saved(path).get("global_step") or 0)
 
 
 def check_no_optimizer_options(cfg) -> None:
@@ -586,6 +616,12 @@ def check_no_optimizer_options(cfg) -> None:
             raise ValueError(f"--{key}: the model trains with AdamW, a warmup and a cosine decay set by model.optim, "
                              "not LightningCLI's --optimizer/--lr_scheduler: give --model.optim.lr, .weight_decay, "
                              ".warmup_steps or .min_lr_ratio")
+
+
+def warn_once(note: str) -> None:
+    """A warning about the command, not a process: from the first process alone (under DDP each rank found it)."""
+    if _first_process():
+        warnings.warn(note)
 
 
 def _first_process() -> bool:

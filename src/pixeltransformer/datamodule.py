@@ -316,7 +316,7 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
         return None
     mine = datamodule.split_options()
     differ = [k for k in trained if k in mine and option_text(trained[k]) != option_text(mine[k])]
-    if not differ:
+    if not differ or (differ == ["splits"] and datamodule.same_splits(trained["splits"])):
         return None
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
@@ -491,6 +491,11 @@ class SignalDataModule(L.LightningDataModule):
         checkpoint records them (state_dict), and an evaluation on other ones says so (cli), since the test split it
         then draws from a shared pool may hold the checkpoint's training items."""
         return {"seed": self.seed}
+
+    def same_splits(self, splits: Any) -> bool:
+        """Whether the split sizes ``splits`` a checkpoint recorded hold the same items as this module's own, written
+        otherwise (None for the defaults, -1 for the rest): a domain that can tell says so; by default they differ."""
+        return False
 
     # ---- resume: the position in the data travels in the checkpoint ---------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -96,6 +96,20 @@ def test_a_ddp_resume_continues_each_rank_s_own_sets(tmp_path):
         assert [loss for _, loss, _ in rows] == pytest.approx([loss for _, loss, _ in a[step]], abs=1e-6), step
 
 
+def test_a_ddp_resume_on_other_splits_says_so_once(tmp_path):
+    """A resume given another data seed than its checkpoint's warns (datamodule.split_mismatch), and under DDP in one
+    line, not once per rank."""
+    common = ["--config", "configs/polynomial.yaml", "--config", "configs/trainer/ddp.yaml", *TINY,
+              "--data.init_args.batch_size=4", "--data.init_args.train_size=40", "--trainer.limit_val_batches=0",
+              "--checkpoint.every_n_train_steps=1", "--trainer.logger=false", "--run_root", str(tmp_path)]
+    _cli(["fit", *common, "--trainer.max_steps=1", "--run_name", "seeded"])
+    resumed = _cli(["fit", "--resume", str(tmp_path / "polynomial" / "seeded"), "--trainer.max_steps=2",
+                    "--data.init_args.seed=3"])
+    out = resumed.stdout + resumed.stderr
+    assert out.count("warning: the checkpoint was trained on the splits of data.init_args.seed=0, not this run's "
+                     "(seed=3)") == 1, out[-3000:]
+
+
 def test_ddp_bad_input_is_one_line_once(tmp_path):
     """Both ranks meet the empty validation split: the first to fail prints the one-line error, the other exits
     without repeating it, and the new run's folder is not kept."""

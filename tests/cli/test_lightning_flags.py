@@ -98,6 +98,14 @@ def test_ddp_spawn_processes_print_no_warnings_the_cli_silences(tmp_path):
     assert done.returncode == 0, out
     assert "All distributed processes registered. Starting with 2 processes" in out
     assert not re.search(r"all_gather is deprecated|LeafSpec|\.py:\d+: ", out), out
+    # the fit's closing line, which this process writes from what the processes that trained saved (Lightning
+    # sends back the best checkpoint's path alone): it was left out
+    run = tmp_path / "polynomial" / "spawn"
+    best = run / "checkpoints" / "best-step000002.ckpt"
+    assert re.fullmatch(rf"\[run\] fit: {run} ended at step 2: checkpoints/last.ckpt, checkpoints/best-step000002.ckpt "
+                        rf"\(best val/nll \d+\.\d+\); evaluate with: pixeltransformer test --config {run}/config.yaml "
+                        rf"--ckpt_path {best}", done.stdout.strip().splitlines()[-1]), done.stdout[-2000:]
+    assert done.stdout.count("[run] fit: ") == 2  # the first line and the closing one, once each
 
 
 def test_enable_checkpointing_false_trains_without_checkpoints(tmp_path):

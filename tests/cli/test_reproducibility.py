@@ -70,3 +70,24 @@ def test_an_evaluation_on_other_splits_than_the_checkpoint_trained_on_says_so(tm
         warnings.simplefilter("always")
         main(["fit", *quiet, *resume, "--resume", run, "--trainer.max_steps=3"])
     assert not [w for w in caught if "splits of" in str(w.message)]
+
+
+def test_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
+    """A checkpoint trained on the digits' default splits (splits: null) and evaluated with those sizes written out,
+    or with -1 for the rest, is on its own splits: no warning. Sizes that move items between splits still warn."""
+    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", "d"]
+    images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+              "--data.init_args.batch_size=4"]
+    main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1"])
+    evaluate = ["test", *images, *quiet, "--ckpt_path", str(tmp_path / "images" / "d" / "checkpoints" / "last.ckpt"),
+                "--trainer.limit_test_batches=1"]
+    for same in ("[1497,100,200]", "[-1,100,200]"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            main([*evaluate, f"--data.init_args.splits={same}"])
+        assert not [w for w in caught if "splits of" in str(w.message)], same
+    with pytest.warns(UserWarning, match=r"trained on the splits of data.init_args.splits=null, not this evaluation's "
+                                         r"\(splits=\[1497,200,100\]\).*pass --data.init_args.splits null"):
+        main([*evaluate, "--data.init_args.splits=[1497,200,100]"])

@@ -538,29 +538,31 @@ def test_renders(tmp_path):
 MEDIA_PANEL_PX = 600  # a W&B media panel's width, into which a logged figure is shrunk
 
 
-def fig8(samples: int, gt: bool = True, title: str | None = "|S| = 32, step000004"):
+def fig8(samples: int, gt: bool = True, title: str | None = "|S| = 32, step000004", points: int = 50):
     """Fig. 8 of a chair (or no ground truth), 50 points of S and a cube filling [-1, 1]^3 for the prediction
     panels, drawn, with its 3D panels in the order they were made."""
     from domains.sdf.visualize import sdf_samples_figure
 
     chair = sdf_to_mesh(chair_sdf_grid(make_chair(np.random.default_rng(0)), 24))
     cube = trimesh.creation.box(extents=(2.0, 2.0, 2.0))  # the largest shape the grid holds
-    pos = np.random.default_rng(0).uniform(-1, 1, (50, 3))  # [K, 3]
+    pos = np.random.default_rng(0).uniform(-1, 1, (points, 3))  # [K, 3]
     fig = sdf_samples_figure(chair if gt else None, pos, np.clip(pos[:, 0], -0.1, 0.1), [cube] * samples, cube,
                              vmax=0.1, title=title, prob_mesh=cube)
     fig.canvas.draw()
     return fig, [ax for ax in fig.axes if ax.name == "3d"]
 
 
-@pytest.mark.parametrize("samples, gt", [(3, True), (2, True), (1, True), (1, False)])
-def test_the_figure_is_a_grid_that_reads_at_a_media_panels_width(samples, gt):
+@pytest.mark.parametrize("samples, gt, points", [(3, True, 50), (2, True, 50), (1, True, 50), (1, False, 50),
+                                                  (0, True, 2048), (1, False, 2048)])
+def test_the_figure_is_a_grid_that_reads_at_a_media_panels_width(samples, gt, points):
     """One row of 5-7 panels (1820 x 290 px with 9 pt titles) shrank to an unreadable strip in a ~600 px wide W&B
     media panel: the panels fill a grid of at most 4 columns, in reading order, and the titles and S's colour key
-    stay ~10 px high at that width, none on another."""
+    stay ~10 px high at that width, none on another. S's title fits its panel at the figure's edge (no ground truth,
+    or two columns) with the 2048 points of the SDF levels: "S (2048 points: blue in, red out)" was cut there."""
     from domains.sdf.visualize import PROB_TITLE
 
-    fig, panels = fig8(samples, gt)
-    names = ["ground truth"] * gt + ["S (50 points: blue in, red out)"] + [f"sample {i + 1}" for i in range(samples)]
+    fig, panels = fig8(samples, gt, points=points)
+    names = ["ground truth"] * gt + [f"S ({points} points)"] + [f"sample {i + 1}" for i in range(samples)]
     assert [ax.get_title() for ax in panels] == [*names, "mean", PROB_TITLE]
     lefts = sorted({round(ax.get_position().x0, 3) for ax in panels})
     bottoms = sorted({round(ax.get_position().y0, 3) for ax in panels}, reverse=True)
@@ -597,7 +599,9 @@ def test_no_shape_in_the_cube_is_cropped_and_shapes_stay_large():
 
 
 def test_the_context_panel_says_what_its_colours_mean(tmp_path, monkeypatch):
-    """S's points are coloured by their SDF value: the panel's title gives the key (blue inside, red outside)."""
+    """S's points are coloured by their SDF value: the panel's title counts them, and the colour key under it says
+    which colour is in and which out (the title said "blue in, red out" before the key, and was cut at a figure's
+    edge)."""
     from domains.sdf import visualize
 
     figures, finish = [], visualize._finish
@@ -606,7 +610,7 @@ def test_the_context_panel_says_what_its_colours_mean(tmp_path, monkeypatch):
     pos = np.random.default_rng(0).uniform(-1, 1, (32, 3))  # [K, 3]
     figure_sdf_samples(m, pos, np.linalg.norm(pos, axis=1) - 0.5, [m], m, tmp_path / "fig8.png", size=1.2)
     titles = [ax.get_title() for ax in figures[0].axes]
-    assert titles[1] == "S (32 points: blue in, red out)", titles
+    assert titles[1] == "S (32 points)", titles
 
 
 def test_the_context_panel_has_a_colour_key_from_inside_to_outside(tmp_path, monkeypatch):
@@ -987,15 +991,24 @@ def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, m
     assert got.max().item() == torch.tensor(0.15).item() and got.min().item() == -torch.tensor(0.15).item()
 
 
-def test_a_mixture_s_evaluation_reads_its_eval_source_alone(tmp_path, monkeypatch):
+def test_a_mixture_s_evaluation_reads_its_eval_source_alone(tmp_path, monkeypatch, under_trainer):
     """`make eval DATA=shapenet` asked for ModelNet's training voxel file, which a ShapeNet-trained model's evaluation
-    never reads (its val and test splits are the meshes'): refused with 'no data at ...vox32' before it started."""
+    never reads (its val and test splits are the meshes'): refused with 'no data at ...vox32' before it started, and
+    then by prepare_data (which Lightning runs in an evaluation too), which built every split's grids."""
+    from lightning.pytorch.trainer.states import TrainerFn
+
     meshes = _mixture_sources(tmp_path)
     monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "no-data"))  # the voxels' default place is empty
     dm = SDFDataModule(dataset="mixture", mixture={"procedural": 1, "voxels": 2, "meshes": 1}, mesh_root=str(meshes),
                        splits=(2, 1, 2), num_shapes=(3, 1, 1), resolution=12, cache_dir=str(tmp_path / "c"))
     for stage in ("test", "validate"):
         dm.check_data_roots(stage)
+    for fn in (TrainerFn.TESTING, TrainerFn.VALIDATING, TrainerFn.PREDICTING):
+        under_trainer(dm).trainer.state.fn = fn
+        dm.prepare_data()
+    dm.trainer.state.fn = TrainerFn.FITTING
+    with pytest.raises(FileNotFoundError, match="no data at .*modelnet10_chair_train_vox32"):
+        dm.prepare_data()  # a fit builds every split
     assert len(dm.dataset("test")) == 2 and len(dm.dataset("val")) == 1
     for stage in ("fit", None):  # training reads every source
         with pytest.raises(FileNotFoundError, match="no data at .*modelnet10_chair_train_vox32"):
