@@ -11,7 +11,8 @@ marked here rather than by Lightning's handler, which stops the fit where nothin
 gradient accumulation) and, under DDP, makes a collective inside the handler, wherever each rank is (the ranks hang
 when one gets the signal twice, as when a scheduler signals every process and Lightning forwards it to its ranks).
 The process then exits with status 143 (128 + SIGTERM) after SIGTERM and 1 after Ctrl-C: a fit stopped early never
-reports success (under torchrun, torchrun's own failure status).
+reports success (under torchrun, torchrun's own failure status). A fit that ends names the checkpoints it keeps
+(fit_summary).
 """
 
 from __future__ import annotations
@@ -311,3 +312,51 @@ def _lightning_s_own(handler, trainer) -> bool:
     handlers = getattr(handler, "signal_handlers", None)  # lightning's _HandlersCompose
     return connector is not None and isinstance(handlers, list) and bool(handlers) and \
         all(getattr(h, "__self__", None) is connector for h in handlers)
+
+
+def fit_summary(trainer, shown) -> str | None:
+    """The last line of a fit, where a long run's first [run] line has scrolled away: its folder, the checkpoints it
+    keeps (the best with its score and step) and the command that evaluates the best; None without a checkpoint."""
+    ckpt = trainer.checkpoint_callback
+    if ckpt is None:
+        return None
+    # under ddp_spawn this process gets back only the best checkpoint's path from the processes that trained: the
+    # callback's folder is its default one (set where it trained), and its best score and the step are in the files
+    spawned = not ckpt.dirpath
+    dirpath = Path(trainer.default_root_dir) / "checkpoints" if spawned else Path(ckpt.dirpath)
+    folder, last = Path(str(shown)), dirpath / "last.ckpt"
+    best = Path(ckpt.best_model_path or ".")  # this run's own best: with a score, in its folder (not a run started from)
+    score = saved_best_score(best) if spawned and best.parent == dirpath and best.is_file() else ckpt.best_model_score
+    best = best if score is not None and best.parent == dirpath and best.is_file() else None
+    if best is None and not last.is_file():
+        return None
+    kept = [f"checkpoints/{last.name}"] if last.is_file() else []
+    if best is not None:
+        kept.append(f"checkpoints/{best.name} (best {ckpt.monitor} {float(score):.4g})")
+    step = saved_step(last if last.is_file() else best) if spawned else trainer.global_step
+    done = f" ended at step {step}" if step else " ended"
+    target = folder / "checkpoints" / (best or last).name
+    return (f"[run] fit: {folder}{done}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
+            f"{folder / 'config.yaml'} --ckpt_path {target}")
+
+
+def _saved(path: Path) -> dict:
+    """A checkpoint's record, memory-mapped (its weights are not read), or {} when it cannot be read."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # the line then leaves out what the file would have said
+        return {}
+
+
+def saved_best_score(path: Path) -> float | None:
+    """The score a best checkpoint was saved with (its checkpoint callback's record of itself), or None."""
+    for state in (_saved(path).get("callbacks") or {}).values():
+        if isinstance(state, dict) and state.get("best_model_score") is not None and \
+                Path(str(state.get("best_model_path") or "")).name == path.name:
+            return float(state["best_model_score"])
+    return None
+
+
+def saved_step(path: Path) -> int:
+    """The global step a checkpoint was saved at (0 when unknown)."""
+    return int(_saved(path).get("global_step") or 0)

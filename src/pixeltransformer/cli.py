@@ -31,7 +31,7 @@ from lightning.pytorch.utilities.model_summary.model_summary import _format_summ
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
-from .checkpointing import SIGTERM_STATUS, RunCheckpoint
+from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import SignalDataModule, split_mismatch
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
@@ -555,56 +555,6 @@ class PixelTransformerCLI(LightningCLI):
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
                 err.code = SIGTERM_STATUS
             raise
-
-
-def fit_summary(trainer, shown) -> str | None:
-    """The last line of a fit, where a long run's first [run] line has scrolled away: its folder, the checkpoints it
-    keeps (the best with its score and step) and the command that evaluates the best; None without a checkpoint."""
-    ckpt = trainer.checkpoint_callback
-    if ckpt is None:
-        return None
-    # under ddp_spawn this process gets back only the best checkpoint's path from the processes that trained: the
-    # callback's folder is its default one (set where it trained), and its best score and the step are in the files
-    spawned = not ckpt.dirpath
-    dirpath = Path(trainer.default_root_dir) / "checkpoints" if spawned else Path(ckpt.dirpath)
-    folder, last = Path(str(shown)), dirpath / "last.ckpt"
-    best = Path(ckpt.best_model_path or ".")  # this run's own best: with a score, in its folder (not a run started from)
-    score = saved_best_score(best) if spawned and best.parent == dirpath and best.is_file() else ckpt.best_model_score
-    best = best if score is not None and best.parent == dirpath and best.is_file() else None
-    if best is None and not last.is_file():
-        return None
-    kept = [f"checkpoints/{last.name}"] if last.is_file() else []
-    if best is not None:
-        kept.append(f"checkpoints/{best.name} (best {ckpt.monitor} {float(score):.4g})")
-    step = saved_step(last if last.is_file() else best) if spawned else trainer.global_step
-    done = f" ended at step {step}" if step else " ended"
-    target = folder / "checkpoints" / (best or last).name
-    return (f"[run] fit: {folder}{done}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
-            f"{folder / 'config.yaml'} --ckpt_path {target}")
-
-
-def _saved(path: Path) -> dict:
-    """A checkpoint's record, memory-mapped (its weights are not read), or {} when it cannot be read."""
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # the line then leaves out what the file would have said
-        return {}
-
-
-def saved_best_score(path: Path) -> float | None:
-    """The score a best checkpoint was saved with (its checkpoint callback's record of itself), or None."""
-    for state in (_saved(path).get("callbacks") or {}).values():
-        if isinstance(state, dict) and state.get("best_model_score") is not None and \
-                Path(str(state.get("best_model_path") or "")).name == path.name:
-            return float(state["best_model_score"])
-    return None
-
-
-def saved_step(path: Path) -> int:
-    """The global step a checkpoint was saved at (0 when unknown)."""
-    return int(_saved(path).get("global_step") or 0)
 
 
 def check_no_optimizer_options(cfg) -> None:
