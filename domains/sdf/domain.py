@@ -109,8 +109,7 @@ class SdfDomain(Domain):
         at the grid points S lies on (with S at grid points), as the pictures' and predict's mean (complete) does."""
         grid = item.as_grid
         p_inside = item.prob_below(0.0).unsqueeze(-1)  # [B, Q, 1]
-        mean = torch.where(item.held_out.unsqueeze(-1), item.mean, item.qry_val)  # [B, Q, 1]: S's value where in S
-        preds = {"mean": grid(mean)[:, 0], "prob": probability_field(grid(p_inside)[:, 0]),
+        preds = {"mean": grid(item.kept_mean())[:, 0], "prob": probability_field(grid(p_inside)[:, 0]),
                  "nn": grid(item.nn)[:, 0]}  # [B, R, R, R] each
         out = {}
         if self.rbf:

@@ -54,9 +54,8 @@ def sweep_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
     Clips without samples (NaN rows: the sweep samples only its first items) score NaN, which the means skip.
     """
     gt = item.signal  # [B, 3, T, H, W]
-    mean = torch.where(item.held_out.unsqueeze(-1), item.mean, item.qry_val)  # [B, Q, 3]
     out = {}
-    for prefix, video in {"": item.as_grid(mean), "nn_": item.as_grid(item.nn)}.items():  # each [B, 3, T, H, W]
+    for prefix, video in {"": item.as_grid(item.kept_mean()), "nn_": item.as_grid(item.nn)}.items():  # [B, 3, T, H, W]
         out[f"{prefix}psnr"] = psnr_per_frame(video, gt)
         out[f"{prefix}ssim"] = ssim_per_frame(video, gt)
     if item.samples is not None:

@@ -51,6 +51,11 @@ class SweepItem:
     batch: dict[str, Any]  # the test batch: "signal", "index", and "label" where the data has labels
     dist: BinnedGaussian | None = None  # the module's value distribution, which params parametrise
 
+    def kept_mean(self) -> torch.Tensor:
+        """The mean with S's own values at the queries that are context positions, as a completion's mean shows them
+        (inference.complete): [B, Q, V]. ``mean`` is the model's at every query."""
+        return torch.where(self.held_out.unsqueeze(-1), self.mean, self.qry_val)  # [B, Q, V]
+
     def prob_below(self, threshold: float) -> torch.Tensor:
         """P(v < threshold | S) of the first value channel at every query, from the mixture's CDF: [B, Q]. At a query
         that is a context position it is S's own side of the threshold (0 or 1), as the mean keeps S's value there."""
