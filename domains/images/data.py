@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import (SignalDataModule, float_signal, official_split_indices,
+from pixeltransformer.datamodule import (SPLIT_LAYOUT, SignalDataModule, float_signal, official_split_indices,
                                          split_folders, split_indices)
 from pixeltransformer.signal import SignalSpec
 
@@ -113,7 +113,7 @@ class ImageDataModule(SignalDataModule):
         num_bins: NB; None = 32 (uniform grayscale), 256 (k-means), 512 = 8^3 (uniform RGB).
         download: fetch MNIST/CIFAR-10 when missing (md5-verified); never needed for digits or folders.
         kmeans_pixels: training pixels the k-means bins are fitted on (a seeded subsample, kept small for speed).
-        batch_size, num_workers, seed, val_items: see :class:`SignalDataModule`.
+        batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """
 
     def __init__(
@@ -131,8 +131,10 @@ class ImageDataModule(SignalDataModule):
         num_workers: int = 0,
         seed: int = 0,
         val_items: int | None = None,
+        split_layout: int = SPLIT_LAYOUT,
     ):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items,
+                         split_layout=split_layout)
         if dataset not in DATASETS:
             raise ValueError(f"unknown image dataset {dataset!r}; expected one of {DATASETS}")
         self.dataset_name = dataset
@@ -306,11 +308,11 @@ class ImageDataModule(SignalDataModule):
         pools = self._load_pools()
         if "all" in pools:
             tr, va, te = splits or self._default_splits()
-            parts = split_indices(len(pools["all"][0]), (tr, va, te), self.seed)
+            parts = split_indices(len(pools["all"][0]), (tr, va, te), self.seed, self.split_layout)
             return {s: ("all", p.sort().values) for s, p in zip(("train", "val", "test"), parts)}
         # a train file and a test file, or split folders
         return official_split_indices({s: len(images) for s, (images, _) in pools.items()}, splits, self.seed,
-                                      str(self.root))
+                                      str(self.root), layout=self.split_layout)
 
     def same_splits(self, splits) -> bool:
         """Whether a checkpoint's split sizes hold the items this module's own do: None and the defaults it stands

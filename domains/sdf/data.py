@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixeltransformer.datamodule import (SPLITS, SignalDataModule, official_split_indices,
+from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
                                          split_folders, split_indices)
 from pixeltransformer.files import FileDigests, atomic_write, cache_root, data_files
 from pixeltransformer.loopbar import loop_progress
@@ -223,7 +223,7 @@ class SDFDataModule(SignalDataModule):
             ShapeNet's models are; default) or 2 (z, as ModelNet's .off models and many scans and CAD exports).
             Meshes are turned y-up as voxel grids are, so the two agree in a mixture. Both up axes are in the spec,
             and ``predict`` turns a user's mesh or voxels as the training files were turned.
-        batch_size, num_workers, seed, val_items: as in :class:`SignalDataModule`.
+        batch_size, num_workers, seed, val_items, split_layout: as in :class:`SignalDataModule`.
         eval_batch_size: batch size of the test loader (default batch_size). The evaluation decodes every
             grid point, and the distribution parameters of a 64^3 grid take about 0.5 GB per shape.
     """
@@ -252,8 +252,10 @@ class SDFDataModule(SignalDataModule):
         seed: int = 0,
         eval_batch_size: int | None = None,
         val_items: int | None = None,
+        split_layout: int = SPLIT_LAYOUT,
     ):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items,
+                         split_layout=split_layout)
         if eval_batch_size is not None and eval_batch_size < 1:
             raise ValueError(f"SDFDataModule: eval_batch_size must be >= 1, got {eval_batch_size}")
         self.eval_batch_size = eval_batch_size
@@ -492,10 +494,12 @@ class SDFDataModule(SignalDataModule):
             n = counts["all"]
             if everything:
                 return "all", list(range(n))
-            return "all", split_indices(n, self._split_sizes(n, root), self.seed)[SPLITS.index(split)].tolist()
+            parts = split_indices(n, self._split_sizes(n, root), self.seed, self.split_layout)
+            return "all", parts[SPLITS.index(split)].tolist()
         if everything:
             return "train", list(range(counts["train"]))
-        pool, chosen = official_split_indices(counts, self.splits, self.seed, str(root))[split]
+        index = official_split_indices(counts, self.splits, self.seed, str(root), layout=self.split_layout)
+        pool, chosen = index[split]
         return pool, chosen.tolist()
 
     def _meshes(self, split: str, root: Path, everything: bool = False) -> Dataset:

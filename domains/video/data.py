@@ -19,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import (SPLITS, SignalDataModule, float_signal, group_split,
+from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, group_split,
                                          official_split_indices, split_folders)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -94,7 +94,7 @@ class VideoDataModule(SignalDataModule):
             and decodes a clip when a batch draws it (``num_workers`` then decode in parallel).
         bins: "kmeans" (``num_bins`` RGB centres fitted on training pixels) or "uniform" (an n^3 RGB grid).
         num_bins: NB.
-        batch_size, num_workers, seed, val_items: see :class:`SignalDataModule`.
+        batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """
 
     def __init__(
@@ -117,8 +117,10 @@ class VideoDataModule(SignalDataModule):
         num_workers: int = 0,
         seed: int = 0,
         val_items: int | None = None,
+        split_layout: int = SPLIT_LAYOUT,
     ):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items,
+                         split_layout=split_layout)
         if dataset not in ("synthetic", "folder", "npz"):
             raise ValueError(f"VideoDataModule: dataset must be 'synthetic', 'folder' or 'npz', got {dataset!r}")
         if dataset != "synthetic" and self.root is None:
@@ -223,10 +225,11 @@ class VideoDataModule(SignalDataModule):
             if folders is not None:  # each split from its own folder (validation from train/ without val/)
                 pools = self._folder_pools(folders, owners)  # folder -> [n] clip rows
                 index = official_split_indices({s: len(rows) for s, rows in pools.items()}, self.splits, self.seed,
-                                               str(self.root), groups={s: groups[rows] for s, rows in pools.items()})
+                                               str(self.root), groups={s: groups[rows] for s, rows in pools.items()},
+                                               layout=self.split_layout)
                 parts = tuple(pools[pool][idx] for pool, idx in (index[s] for s in SPLITS))  # [n] clip rows a split
             else:
-                parts = group_split(groups, self.splits, self.seed)
+                parts = group_split(groups, self.splits, self.seed, self.split_layout)
         except ValueError as err:
             raise ValueError(f"VideoDataModule: {err}") from None  # the sizes as given, the clips as items
         # [N, T, H, W, 3]

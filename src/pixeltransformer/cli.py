@@ -32,7 +32,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
-from .datamodule import SignalDataModule, split_mismatch
+from .datamodule import SignalDataModule, checkpoint_split_layout, split_mismatch
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
@@ -291,6 +291,7 @@ class PixelTransformerCLI(LightningCLI):
             # the run's own config.yaml (runs.with_run_config) and the command line set the model; its checkpoint
             # is the folder's last.ckpt, wherever the folder is now (module.check_checkpoint compares the two)
             self.config[sub].ckpt_path = str(resume_checkpoint(self.config[sub].resume))
+            self._use_split_layout(self._checkpoint(self.config[sub].ckpt_path), sub)
             return
         if not (sub and self.config[sub].get("ckpt_path")):
             return
@@ -305,6 +306,22 @@ class PixelTransformerCLI(LightningCLI):
             given = self.config[sub]
             self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
             self._keep_given_options(given, self.config[sub])
+        self._use_split_layout(ckpt, sub)
+
+    def _use_split_layout(self, ckpt: dict, sub: str) -> None:
+        """An evaluation or resume draws its splits as its checkpoint's were drawn (datamodule.split_indices): one
+        written before split layout 2 gets layout 1. With layout 2, sizes that fix the train size would draw other
+        splits for it, where a resume could train on its test items and an evaluation score it on its training items."""
+        data = self.config[sub].get("data")
+        args = data.init_args if data is not None and hasattr(data, "init_args") else None
+        if args is None or "split_layout" not in args:  # a domain without shared pools has no layout
+            return
+        layout = checkpoint_split_layout(ckpt, str(data.class_path).rsplit(".", 1)[-1])
+        if args.split_layout != layout:
+            if _first_process():
+                print(f"[run] the checkpoint's splits were drawn with split layout {layout}: so are this run's "
+                      f"(--data.init_args.split_layout {layout})", flush=True)
+            args.split_layout = layout
 
     def _keep_given_options(self, given, merged) -> None:
         """A model option the command line names and the checkpoint sets otherwise: a runtime option (the decoding

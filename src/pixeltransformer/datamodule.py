@@ -21,6 +21,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, de
 from .signal import SignalSpec
 
 SPLITS = ("train", "val", "test")
+# how split sizes deal a seeded permutation of a shared pool (split_indices). 2: fixed sizes from its end, test first,
+# so a test split of fixed size does not move with the train size. 1: train, val and test from its start, the layout
+# of checkpoints that record none (PixelTransformerCLI draws their splits with it)
+SPLIT_LAYOUT = 2
+SPLIT_LAYOUTS = (1, 2)
 DATA_ENV = "PIXELTRANSFORMER_DATA"
 # the float32 value k / 255 of each 8-bit level k, as the CPU divides it: a signal sent as uint8 and made float on
 # another device gathers these, so that it has the bits of the CPU's float items there too (a GPU divides by 255 as a
@@ -152,9 +157,20 @@ def check_split_sizes(sizes: Sequence[int], rests: int = 1) -> None:
         raise ValueError("at most one split size may be -1 (the rest)")
 
 
-def split_indices(n: int, sizes: tuple[int, int, int], seed: int) -> tuple[torch.Tensor, ...]:
-    """A deterministic shuffled split of range(n) into train/val/test of the given sizes (-1: the rest)."""
+def split_indices(n: int, sizes: tuple[int, int, int], seed: int,
+                  layout: int = SPLIT_LAYOUT) -> tuple[torch.Tensor, ...]:
+    """A deterministic shuffled split of range(n) into train/val/test of the given sizes (-1: the rest).
+
+    Layout 2 deals a seeded permutation from its end: test takes its last items, val those before them, train those
+    before val, and the split marked -1 what is left at its start. A test split of fixed size then depends on the
+    seed and its own size alone, val on test's size too, and a smaller train split lies inside a larger one: models
+    of a data-size study are scored on the same test items. Layout 1, that of checkpoints that record none, dealt
+    train, val and test from the start, so a fixed test split moved with the train size. Sizes with train -1, or
+    summing to n, hold the same items in both.
+    """
     check_split_sizes(sizes)
+    if layout not in SPLIT_LAYOUTS:
+        raise ValueError(f"split layout {layout!r} is not one of {SPLIT_LAYOUTS}")
     given, sizes = tuple(sizes), list(sizes)
     fixed = sum(s for s in sizes if s != -1)
     if fixed > n:  # named as given: the rest computed for -1 would be negative
@@ -162,11 +178,17 @@ def split_indices(n: int, sizes: tuple[int, int, int], seed: int) -> tuple[torch
         raise ValueError(f"split sizes {given} do not fit {n} item{'s' * (n != 1)}{others}")
     if -1 in sizes:
         sizes[sizes.index(-1)] = n - fixed
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    out, start = [], 0
-    for s in sizes:
-        out.append(perm[start : start + s])
-        start += s
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))  # [n]
+    if layout == 1:
+        bounds = torch.tensor([0, *sizes]).cumsum(0).tolist()  # each split's start and end, train first
+        return tuple(perm[bounds[i] : bounds[i + 1]] for i in range(3))
+    out: list[torch.Tensor] = [perm[:0]] * 3
+    end = n
+    for i in (2, 1, 0):  # test, val, train from the end; the rest takes the start
+        if given[i] != -1:
+            out[i], end = perm[end - sizes[i] : end], end - sizes[i]
+    if -1 in given:
+        out[given.index(-1)] = perm[:end]
     return tuple(out)
 
 
@@ -193,19 +215,21 @@ def split_folders(paths: list[Path], root: Path) -> dict[str, list[Path]] | None
     return {s: g for s, g in groups.items() if g}
 
 
-def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[torch.Tensor, ...]:
+def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int,
+                layout: int = SPLIT_LAYOUT) -> tuple[torch.Tensor, ...]:
     """Split items [N] into train/val/test of about ``sizes`` items (-1: the rest) keeping every group
     (e.g. the clips of one video) inside one split, so overlapping clips never leak into the test set.
 
     Groups are shuffled with ``seed`` and dealt whole to test, then val, then train: a split takes each
     group that still fits under its size (and the smallest left if it would otherwise stay empty); the
-    split marked -1 gets what is left. With one item per group this is :func:`split_indices`.
+    split marked -1 gets what is left. A test split of fixed size thus never depends on the train size. With one
+    item per group this is :func:`split_indices` in ``layout``, which keeps that property.
     """
     check_split_sizes(sizes)
     n = groups.shape[0]
     uniq, inverse = torch.unique(groups, return_inverse=True)
     if len(uniq) == n:
-        return split_indices(n, tuple(sizes), seed)
+        return split_indices(n, tuple(sizes), seed, layout)
     sizes = list(sizes)
     order = torch.randperm(len(uniq), generator=torch.Generator().manual_seed(seed)).tolist()
     # each group's items in ascending order, found by one sort (a comparison per group took N x groups)
@@ -232,7 +256,8 @@ def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int) -> tuple[
 
 
 def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] | None, seed: int, where: str,
-                           groups: dict[str, torch.Tensor] | None = None) -> dict[str, tuple[str, torch.Tensor]]:
+                           groups: dict[str, torch.Tensor] | None = None,
+                           layout: int = SPLIT_LAYOUT) -> dict[str, tuple[str, torch.Tensor]]:
     """Splits of a dataset that ships a train pool and a test pool, maybe a val pool (two files, or
     :func:`split_folders`): split -> (pool, sorted indices into it). ``splits`` (train, val, test) sizes in items,
     -1 = the whole pool (the rest, for train and val drawn from one pool); default: all of each, and without a val
@@ -241,7 +266,7 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
     ``groups``: pool -> the group of each of its items [counts[pool]] (the video of each clip). Subsets and the
     train/val draw then take whole groups (:func:`group_split`: about the size in items, no group in two splits); a
     pool without groups is split item by item. A train part drawn from for validation that leaves no training item
-    (one group) is refused.
+    (one group) is refused. ``layout``: see :func:`split_indices`.
     """
     n_train, has_val = counts["train"], "val" in counts
     tr, va, te = splits or (-1, -1 if has_val else min(1000, max(1, n_train // 10)), -1)
@@ -253,7 +278,9 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
 
     def draw(pool: str, sizes: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
         """Seeded (train, val, test) index parts [size] of one pool's items, whole groups where there are groups."""
-        return group_split(groups[pool], sizes, seed) if pool in groups else split_indices(counts[pool], sizes, seed)
+        if pool in groups:
+            return group_split(groups[pool], sizes, seed, layout)
+        return split_indices(counts[pool], sizes, seed, layout)
 
     def subset(split: str, size: int) -> tuple[str, torch.Tensor]:
         n = counts[split]
@@ -328,6 +355,14 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
             f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
 
 
+def checkpoint_split_layout(checkpoint: dict[str, Any], datamodule_class: str) -> int:
+    """The split layout (:func:`split_indices`) a checkpoint's splits were drawn with: the one it records under its
+    DataModule ``datamodule_class`` (a class name), or 1 for a checkpoint written before layouts were recorded."""
+    state = checkpoint.get(datamodule_class)
+    trained = state.get("split_options") if isinstance(state, dict) else None
+    return int(trained.get("split_layout", 1)) if isinstance(trained, dict) else 1
+
+
 class SignalDataModule(L.LightningDataModule):
     """Base DataModule: batching and splits; subclasses provide ``spec`` and ``build_split``.
 
@@ -340,11 +375,16 @@ class SignalDataModule(L.LightningDataModule):
         val_items: the validation set (val/nll, the best checkpoints): the val items whose split index is below
             this; None, or a number past the split's size, takes the whole val split. The items, and so val/nll,
             are the same whatever the batch size and the number of devices.
+        split_layout: how the split sizes deal a pool the splits share (:func:`split_indices`): 2, where a test
+            split of fixed size does not move with the train size, or 1, the layout of checkpoints that record none,
+            which an evaluation or resume of such a checkpoint takes by itself. Domains with shared pools offer it.
     """
 
     def __init__(self, batch_size: int = 16, num_workers: int = 0, seed: int = 0, root: str | None = None,
-                 val_items: int | None = None):
+                 val_items: int | None = None, split_layout: int = SPLIT_LAYOUT):
         super().__init__()
+        if split_layout not in SPLIT_LAYOUTS:
+            raise ValueError(f"--data.init_args.split_layout must be one of {SPLIT_LAYOUTS}, got {split_layout!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if val_items is not None and val_items < 1:
@@ -354,6 +394,7 @@ class SignalDataModule(L.LightningDataModule):
         self.val_items = val_items
         self.num_workers = num_workers
         self.seed = seed
+        self.split_layout = split_layout
         self.root = Path(root).expanduser() if root else None
         self._splits: dict[str, Dataset] = {}
         self._resume_state: dict[str, Any] | None = None
@@ -490,7 +531,7 @@ class SignalDataModule(L.LightningDataModule):
         """The options that choose which items each split holds: the seed, and the split sizes a domain adds. A
         checkpoint records them (state_dict), and an evaluation on other ones says so (cli), since the test split it
         then draws from a shared pool may hold the checkpoint's training items."""
-        return {"seed": self.seed}
+        return {"seed": self.seed, "split_layout": self.split_layout}
 
     def same_splits(self, splits: Any) -> bool:
         """Whether the split sizes ``splits`` a checkpoint recorded hold the same items as this module's own, written

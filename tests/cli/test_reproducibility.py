@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pixeltransformer.cli import main
+from pixeltransformer.datamodule import split_indices
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = {"polynomial": ["--data.init_args.train_size=24", "--data.init_args.val_size=4", "--data.init_args.test_size=4",
@@ -91,3 +92,34 @@ def test_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
     with pytest.warns(UserWarning, match=r"trained on the splits of data.init_args.splits=null, not this evaluation's "
                                          r"\(splits=\[1497,200,100\]\).*pass --data.init_args.splits null"):
         main([*evaluate, "--data.init_args.splits=[1497,200,100]"])
+
+
+def test_a_checkpoint_that_records_no_split_layout_keeps_its_own_splits(tmp_path, capsys):
+    """Checkpoints written before split layout 2 record none: their splits were drawn with layout 1, where a test
+    split of fixed size moved with the train size. Layout 2 would draw other splits for them: with splits
+    (1000, 100, 200) of the digits a resume would train on all 200 of its test digits, and with (300, 100, -1) an
+    evaluation would score it on a test split holding all 300 of its training digits. An evaluation, and a resume, of
+    such a checkpoint draws its splits with layout 1 and says so; one that records its layout keeps it quietly."""
+    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", "old"]
+    images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+              "--data.init_args.batch_size=4", "--data.init_args.splits=[1000,100,200]"]
+    main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "images" / "old"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    evaluate = ["test", *images, *quiet, "--ckpt_path", str(ckpt), "--trainer.limit_test_batches=1"]
+    capsys.readouterr()
+    cli = main(evaluate)
+    assert cli.datamodule.split_layout == 2 and "split layout" not in capsys.readouterr().out
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["ImageDataModule"]["split_options"]["split_layout"] == 2
+    del saved["ImageDataModule"]["split_options"]["split_layout"]  # as a checkpoint of earlier code has it
+    torch.save(saved, ckpt)
+    cli = main(evaluate)
+    assert "the checkpoint's splits were drawn with split layout 1" in capsys.readouterr().out
+    train, _, test = split_indices(1797, (1000, 100, 200), seed=0, layout=1)  # the checkpoint's own splits
+    assert cli.datamodule.dataset("test").index.tolist() == test.sort().values.tolist()
+    assert cli.datamodule.dataset("train").index.tolist() == train.sort().values.tolist()
+    cli = main(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run), "--trainer.max_steps=2"])
+    assert cli.datamodule.split_layout == 1 and "split layout 1" in capsys.readouterr().out

@@ -9,12 +9,24 @@ import torch
 from pixeltransformer.datamodule import group_split, official_split_indices, split_indices
 
 
-def _seeded_first(n: int, size: int, seed: int) -> torch.Tensor:
-    """The items [size] a seeded subset of range(n) takes: the first of one seeded permutation."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size]
+def _dealt(n: int, sizes: tuple[int, int, int], seed: int, layout: int) -> list[list[int]]:
+    """The items of (train, val, test) [size each] as the layouts are documented, from one seeded permutation of
+    range(n): layout 1 deals train, val, test from its start; layout 2 deals test, val, train of fixed size from its
+    end, and the split marked -1 takes what is left at its start."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    counts = [n - sum(s for s in sizes if s != -1) if s == -1 else s for s in sizes]
+    if layout == 1:
+        return [perm[sum(counts[:i]):sum(counts[:i + 1])] for i in range(3)]
+    fixed = [i for i in (2, 1, 0) if sizes[i] != -1]  # from the end: test, val, train
+    order = [i for i in range(3) if sizes[i] == -1] + fixed[::-1]  # the splits from the start of the permutation
+    out, start = [[], [], []], n - sum(counts)  # a pool the sizes do not fill leaves its first items out
+    for i in order:
+        out[i], start = perm[start:start + counts[i]], start + counts[i]
+    return out
 
 
-def _item_splits(counts: dict[str, int], splits: tuple[int, int, int] | None, seed: int) -> dict[str, tuple]:
+def _item_splits(counts: dict[str, int], splits: tuple[int, int, int] | None, seed: int,
+                 layout: int) -> dict[str, tuple]:
     """Item-by-item official splits, computed here from seeded permutations: every pool a size takes a subset of
     (-1: all of it), and without a val pool train and val from one permutation of the train pool (val a tenth of it,
     at most 1000, by default)."""
@@ -22,16 +34,13 @@ def _item_splits(counts: dict[str, int], splits: tuple[int, int, int] | None, se
     tr, va, te = splits or (-1, -1 if "val" in counts else min(1000, max(1, n_train // 10)), -1)
 
     def own(pool: str, size: int) -> tuple[str, list[int]]:
-        idx = torch.arange(counts[pool]) if size == -1 else _seeded_first(counts[pool], size, seed)
-        return pool, sorted(idx.tolist())
+        idx = range(counts[pool]) if size == -1 else _dealt(counts[pool], (size, 0, -1), seed, layout)[0]
+        return pool, sorted(idx)
 
     if "val" in counts:
         return {"train": own("train", tr), "val": own("val", va), "test": own("test", te)}
-    tr = n_train - va if tr == -1 else tr
-    va = n_train - tr if va == -1 else va
-    perm = _seeded_first(n_train, n_train, seed)  # [n_train]
-    return {"train": ("train", sorted(perm[:tr].tolist())), "val": ("train", sorted(perm[tr:tr + va].tolist())),
-            "test": own("test", te)}
+    train, val, _ = _dealt(n_train, (tr, va, 0) if -1 in (tr, va) else (tr, va, -1), seed, layout)
+    return {"train": ("train", sorted(train)), "val": ("train", sorted(val)), "test": own("test", te)}
 
 
 CASES = [({"train": 40, "test": 15}, (20, 6, 7), 3), ({"train": 40, "val": 9, "test": 15}, (-1, 4, -1), 1),
@@ -39,14 +48,35 @@ CASES = [({"train": 40, "test": 15}, (20, 6, 7), 3), ({"train": 40, "val": 9, "t
          ({"train": 30, "test": 10}, (12, -1, 4), 2), ({"train": 30, "val": 8, "test": 10}, (7, -1, 3), 4)]
 
 
+@pytest.mark.parametrize("layout", [1, 2])
 @pytest.mark.parametrize("counts, splits, seed", CASES)
-def test_official_splits_without_groups_take_seeded_items(counts, splits, seed):
-    """Pictures and meshes (no groups): the same items as before groups were added; one item a group is the same."""
-    got = official_split_indices(counts, splits, seed, "root")
-    assert {s: (pool, idx.tolist()) for s, (pool, idx) in got.items()} == _item_splits(counts, splits, seed)
+def test_official_splits_without_groups_take_seeded_items(counts, splits, seed, layout):
+    """Pictures and meshes (no groups): the items each layout documents; one item a group is the same."""
+    got = official_split_indices(counts, splits, seed, "root", layout=layout)
+    want = _item_splits(counts, splits, seed, layout)
+    assert {s: (pool, idx.tolist()) for s, (pool, idx) in got.items()} == want
     one_each = {pool: torch.arange(n) for pool, n in counts.items()}  # [n] a group an item
-    singles = official_split_indices(counts, splits, seed, "root", groups=one_each)
-    assert {s: (pool, idx.tolist()) for s, (pool, idx) in singles.items()} == _item_splits(counts, splits, seed)
+    singles = official_split_indices(counts, splits, seed, "root", groups=one_each, layout=layout)
+    assert {s: (pool, idx.tolist()) for s, (pool, idx) in singles.items()} == want
+
+
+def test_a_fixed_test_split_does_not_move_with_the_train_size():
+    """A data-size study trains on (n, 100, 200) for several n: each model is scored on the same 200 test items and
+    validated on the same 100, and a smaller train split lies inside a larger one. Layout 1 moved the test split
+    with the train size (digits with 300 training items shared none of their 200 test items with 1497)."""
+    draws = {tr: split_indices(1797, (tr, 100, 200), seed=0) for tr in (300, 1000, 1497, -1)}
+    for tr, (train, val, test) in draws.items():
+        assert torch.equal(test, draws[-1][2]) and torch.equal(val, draws[-1][1]), tr
+        assert set(train.tolist()).isdisjoint(test.tolist() + val.tolist())
+    assert set(draws[300][0].tolist()) < set(draws[1000][0].tolist()) < set(draws[1497][0].tolist())
+    old = {tr: split_indices(1797, (tr, 100, 200), seed=0, layout=1)[2] for tr in (300, 1497)}
+    assert set(old[300].tolist()).isdisjoint(old[1497].tolist())
+    # sizes whose train is the rest, or that fill the pool, hold the same items in both layouts
+    for sizes in [(-1, 100, 200), (1497, 100, 200), (-1, 0, 5), (0, -1, 3)]:
+        new, was = split_indices(1797, sizes, seed=4), split_indices(1797, sizes, seed=4, layout=1)
+        assert all(torch.equal(a, b) for a, b in zip(new, was)), sizes
+    with pytest.raises(ValueError, match=r"^split layout 3 is not one of \(1, 2\)$"):
+        split_indices(10, (-1, 1, 1), seed=0, layout=3)
 
 
 def _pool(sizes: list[int], first: int = 0) -> torch.Tensor:
