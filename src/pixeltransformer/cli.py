@@ -541,8 +541,7 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
             elif subcommand == "fit" and not self.trainer.interrupted and self.trainer.is_global_zero:
-                if (line := fit_summary(self.trainer, self._shown)) is not None:
-                    print(line, flush=True)
+                print(fit_summary(self.trainer, self._shown), flush=True)
         except BaseException as err:
             if replacing is not None:
                 put_back(replacing)
