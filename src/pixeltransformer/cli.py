@@ -124,6 +124,7 @@ class RunConfig(SaveConfigCallback):
             folder.mkdir(parents=True, exist_ok=True)
             self.parser.save(without_run_folder(self.config), str(folder / name), skip_none=False, overwrite=True,
                              multifile=self.multifile)
+            print(f"[pixeltransformer] wrote {folder / name}", flush=True)  # beside the evaluation's other files
         self.eval_config = None
 
     def save_config(self, trainer, pl_module, stage: str) -> None:

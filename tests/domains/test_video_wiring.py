@@ -23,6 +23,7 @@ from pixeltransformer.evaluation import SweepEvaluation, SweepItem
 from pixeltransformer.inference import Completion
 from pixeltransformer.module import PixelTransformerModule
 from pixeltransformer.sets import flatten_grid, grid_positions
+from wrote_lines import PREFIX, unnamed_files
 
 REPO = Path(__file__).resolve().parents[2]
 GRID = (3, 12, 12)  # T, H, W: tiny, but frames stay >= 11 px for SSIM's window
@@ -79,8 +80,12 @@ def test_fit_draws_fig10_after_each_validation(run):
     assert frames.shape[2] > 5 * side - 1
 
 
-def test_test_writes_every_metrics_key_and_test_pictures(run):
+def test_test_writes_every_metrics_key_and_test_pictures(run, capsys):
+    capsys.readouterr()
     main(["test", *config(run.parents[2]), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    # every file of the evaluation is named by its wrote lines: the GIFs beside the logged mp4s were left out
+    out = capsys.readouterr().out
+    assert unnamed_files(out, run / "eval") == [] and f"{PREFIX}2 .gif files in {run / 'eval' / 'pictures'}/" in out
     result = json.loads((run / "eval" / "metrics.json").read_text())
     assert [r["num_context"] for r in result["rows"]] == [8, 32] and result["dropped_levels"]["levels"] == [N]
     for row in result["rows"]:
