@@ -102,9 +102,11 @@ def test_test_writes_every_metrics_key_and_test_pictures(run, capsys):
 
 
 # ---- predict through the CLI -----------------------------------------------------------------------------
-def test_predict_random_pixels_keeps_the_observed_pixels(run, input_video):
+def test_predict_random_pixels_keeps_the_observed_pixels(run, input_video, capsys):
+    capsys.readouterr()
     predict(run, "--input", str(input_video), "--num_context", "20", "--num_samples", "2", "--n_autoregressive", "3")
     out = run / "predict" / "clip"
+    assert unnamed_files(capsys.readouterr().out, out) == []  # every file on a "[pixeltransformer] wrote" line
     assert {p.name for p in out.iterdir()} == {
         "gt.mp4", "context.mp4", "mean.mp4", "sample_1.mp4", "sample_2.mp4", "figure10.png", "figure10.mp4",
         "figure10.gif", "summary.json", "prediction.json"}
