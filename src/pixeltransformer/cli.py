@@ -317,7 +317,8 @@ class PixelTransformerCLI(LightningCLI):
             if key in RUNTIME_MODEL_OPTIONS:
                 merged[key] = mine
             else:
-                warnings.warn(f"--{key}={mine} is not used: the checkpoint's model has {key.rsplit('.', 1)[-1]}={saved}")
+                # each process of a DDP launch parses the command: the first one says so
+                warn_once(f"--{key}={mine} is not used: the checkpoint's model has {key.rsplit('.', 1)[-1]}={saved}")
 
     def _check_domain(self, ckpt: dict, sub: str) -> None:
         """A checkpoint of another domain fails by name here, before its options meet this domain's data (where
