@@ -204,7 +204,7 @@ class SDFDataModule(SignalDataModule):
         eval_source: the mixture's source whose val/test splits are the validation and test data ("meshes":
             the real chairs). The other sources give all their shapes to training (procedural: num_shapes[0]).
         epoch_size: items in one training epoch of the mixture (default: the sum of the sources' training sizes).
-        resolution: R, grid points per axis.
+        resolution: R, grid points per axis (32, as configs/sdf.yaml; the paper's 64: configs/sdf/procedural64.yaml).
         truncation: t; values are clamped to [-t, t], which is also the spec's value range.
         num_bins: NB, uniform bins over [-t, t] (150 as in the original release).
         num_shapes: procedural chairs per split (train, val, test); each split has its own seed.
@@ -237,7 +237,7 @@ class SDFDataModule(SignalDataModule):
         voxel_root: str | None = None,
         eval_source: str = "meshes",
         epoch_size: int | None = None,
-        resolution: int = 64,
+        resolution: int = 32,
         truncation: float = 0.1,
         num_bins: int = 150,
         num_shapes: tuple[int, int, int] = (600, 50, 50),

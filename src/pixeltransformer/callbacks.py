@@ -72,9 +72,28 @@ class Pictures(Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.on_test or not trainer.is_global_zero or trainer.fast_dev_run:  # a dev run writes no evaluation
             return
-        files = self.draw(pl_module, self._examples(trainer, "test", pl_module.device),
-                          resolve_eval_dir(trainer, None) / "pictures")
+        out_dir = resolve_eval_dir(trainer, None) / "pictures"
+        before = _stamps(out_dir)
+        files = self.draw(pl_module, self._examples(trainer, "test", pl_module.device), out_dir)
         log_files(trainer, {f"eval/{name}": paths for name, paths in files.items()})
-        for paths in files.values():
-            for path in [paths] if isinstance(paths, (str, Path)) else paths:
-                print(f"[pixeltransformer] wrote {path}")
+        named = [Path(path) for paths in files.values()
+                 for path in ([paths] if isinstance(paths, (str, Path)) else paths)]
+        for path in named:
+            print(f"[pixeltransformer] wrote {path}")
+        # what the domain wrote beside the files it logs (a video's GIFs, an SDF's .obj meshes): once per folder and
+        # kind, so that every file of the evaluation is named
+        others: dict[tuple[Path, str], list[Path]] = {}
+        for path, stamp in _stamps(out_dir).items():
+            if before.get(path) != stamp and path not in named:
+                others.setdefault((path.parent, path.suffix), []).append(path)
+        for (folder, suffix), paths in sorted(others.items()):
+            print(f"[pixeltransformer] wrote {paths[0]}" if len(paths) == 1 else
+                  f"[pixeltransformer] wrote {len(paths)} {suffix or 'other'} files in {folder}/")
+
+
+def _stamps(folder: Path) -> dict[Path, tuple[int, int]]:
+    """Each file under folder with its modification time and size: what a draw wrote is what changed."""
+    if not folder.is_dir():
+        return {}
+    return {path: (st.st_mtime_ns, st.st_size) for path in folder.rglob("*")
+            if path.is_file() and (st := path.stat())}

@@ -314,12 +314,14 @@ def _lightning_s_own(handler, trainer) -> bool:
         all(getattr(h, "__self__", None) is connector for h in handlers)
 
 
-def fit_summary(trainer, shown) -> str | None:
+def fit_summary(trainer, shown) -> str:
     """The last line of a fit, where a long run's first [run] line has scrolled away: its folder, the checkpoints it
-    keeps (the best with its score and step) and the command that evaluates the best; None without a checkpoint."""
+    keeps (the best with its score and step) and the command that evaluates the best; without a checkpoint, the folder
+    (its logs and pictures are there), that none was kept and the option that keeps one."""
     ckpt = trainer.checkpoint_callback
-    if ckpt is None:
-        return None
+    if ckpt is None:  # trainer.enable_checkpointing=false: the CLI leaves the run's checkpoint callback out
+        return _nothing_kept(shown, trainer.global_step,
+                             "trainer.enable_checkpointing=false; without it the fit keeps checkpoints/last.ckpt")
     # under ddp_spawn this process gets back only the best checkpoint's path from the processes that trained: the
     # callback's folder is its default one (set where it trained), and its best score and the step are in the files
     spawned = not ckpt.dirpath
@@ -329,7 +331,9 @@ def fit_summary(trainer, shown) -> str | None:
     score = saved_best_score(best) if spawned and best.parent == dirpath and best.is_file() else ckpt.best_model_score
     best = best if score is not None and best.parent == dirpath and best.is_file() else None
     if best is None and not last.is_file():
-        return None
+        why = ("checkpoint.save_last=false; --checkpoint.save_last=true keeps checkpoints/last.ckpt"
+               if not ckpt.save_last else "none found in checkpoints/")
+        return _nothing_kept(shown, trainer.global_step, why)
     kept = [f"checkpoints/{last.name}"] if last.is_file() else []
     if best is not None:
         kept.append(f"checkpoints/{best.name} (best {ckpt.monitor} {float(score):.4g})")
@@ -338,6 +342,12 @@ def fit_summary(trainer, shown) -> str | None:
     target = folder / "checkpoints" / (best or last).name
     return (f"[run] fit: {folder}{done}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
             f"{folder / 'config.yaml'} --ckpt_path {target}")
+
+
+def _nothing_kept(shown, step: int, why: str) -> str:
+    """The closing line of a fit that kept no checkpoint: its folder, and why none was kept."""
+    done = f" ended at step {step}" if step else " ended"
+    return f"[run] fit: {shown}{done}: no checkpoint kept ({why})"
 
 
 def _saved(path: Path) -> dict:

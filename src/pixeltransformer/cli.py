@@ -124,6 +124,7 @@ class RunConfig(SaveConfigCallback):
             folder.mkdir(parents=True, exist_ok=True)
             self.parser.save(without_run_folder(self.config), str(folder / name), skip_none=False, overwrite=True,
                              multifile=self.multifile)
+            print(f"[pixeltransformer] wrote {folder / name}", flush=True)  # beside the evaluation's other files
         self.eval_config = None
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
@@ -333,7 +334,8 @@ class PixelTransformerCLI(LightningCLI):
             if key in RUNTIME_MODEL_OPTIONS:
                 merged[key] = mine
             else:
-                warnings.warn(f"--{key}={mine} is not used: the checkpoint's model has {key.rsplit('.', 1)[-1]}={saved}")
+                # each process of a DDP launch parses the command: the first one says so
+                warn_once(f"--{key}={mine} is not used: the checkpoint's model has {key.rsplit('.', 1)[-1]}={saved}")
 
     def _check_domain(self, ckpt: dict, sub: str) -> None:
         """A checkpoint of another domain fails by name here, before its options meet this domain's data (where
@@ -558,8 +560,7 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
             elif subcommand == "fit" and not self.trainer.interrupted and self.trainer.is_global_zero:
-                if (line := fit_summary(self.trainer, self._shown)) is not None:
-                    print(line, flush=True)
+                print(fit_summary(self.trainer, self._shown), flush=True)
         except BaseException as err:
             if replacing is not None:
                 put_back(replacing)

@@ -261,6 +261,6 @@ class PredictionWriter(BasePredictionWriter):
                   "context": torch.cat([prediction.ctx_pos[0], prediction.ctx_val[0]], dim=-1).tolist(),
                   "options": asdict(self.options), "files": [p.name for p in files]}
         files.append(write_json(out / "prediction.json", record))
-        for path in files:
-            print(path)
+        for path in files:  # the evaluation's lines; prediction.json lists the same files, for scripts
+            print(f"[pixeltransformer] wrote {path}", flush=True)
         self.written.extend(files)

@@ -110,6 +110,19 @@ def test_a_ddp_resume_on_other_splits_says_so_once(tmp_path):
                      "(seed=3)") == 1, out[-3000:]
 
 
+def test_a_ddp_evaluation_says_once_that_a_model_option_is_the_checkpoint_s(tmp_path):
+    """A model option the command line gives and the checkpoint sets otherwise is not used, with a warning: each rank
+    of a DDP launch parses the command, and each printed it."""
+    common = ["--config", "configs/polynomial.yaml", *TINY, "--data.init_args.batch_size=4",
+              "--data.init_args.train_size=8", "--trainer.logger=false", "--trainer.callbacks=[]"]
+    _cli(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1", "--run_root", str(tmp_path), "--run_name", "one"])
+    tested = _cli(["test", *common, "--config", "configs/trainer/ddp.yaml", "--model.net.ffn=64", "--ckpt_path",
+                   str(tmp_path / "polynomial" / "one" / "checkpoints" / "last.ckpt")])
+    out = tested.stdout + tested.stderr
+    assert out.count("warning: --model.net.ffn=64 is not used: the checkpoint's model has ffn=128") == 1, out[-3000:]
+
+
 def test_ddp_bad_input_is_one_line_once(tmp_path):
     """Both ranks meet the empty validation split: the first to fail prints the one-line error, the other exits
     without repeating it, and the new run's folder is not kept."""

@@ -108,14 +108,24 @@ def test_ddp_spawn_processes_print_no_warnings_the_cli_silences(tmp_path):
     assert done.stdout.count("[run] fit: ") == 2  # the first line and the closing one, once each
 
 
-def test_enable_checkpointing_false_trains_without_checkpoints(tmp_path):
+def test_enable_checkpointing_false_trains_without_checkpoints(tmp_path, capsys):
     """The run's checkpoint callback (--checkpoint.*) is the CLI's, not the user's: with
     trainer.enable_checkpointing=false it is left out, where Lightning refused the fit for a ModelCheckpoint in the
-    callbacks."""
+    callbacks. The fit still ends on a line naming its folder (its config, logs and pictures) and saying that no
+    checkpoint was kept, and how to keep one; so does a fit whose checkpoint options keep none."""
     cli = main(["fit", *FAST, "--trainer.enable_checkpointing=false", *runs(tmp_path, "nockpt")])
     run = tmp_path / "polynomial" / "nockpt"
     assert cli.trainer.global_step == 2 and cli.trainer.checkpoint_callback is None
     assert (run / "config.yaml").is_file() and not (run / "checkpoints").exists()
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"[run] fit: {run} ended at step 2: no checkpoint kept (trainer.enable_checkpointing=false; without it the "
+        f"fit keeps checkpoints/last.ckpt)")
+    main(["fit", *FAST, "--checkpoint.save_last=false", "--checkpoint.save_top_k=0", *runs(tmp_path, "none")])
+    run = tmp_path / "polynomial" / "none"
+    assert (run / "config.yaml").is_file() and not list(run.glob("checkpoints/*.ckpt"))
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"[run] fit: {run} ended at step 2: no checkpoint kept (checkpoint.save_last=false; "
+        f"--checkpoint.save_last=true keeps checkpoints/last.ckpt)")
 
 
 @pytest.mark.parametrize("given", [["--lr_scheduler=StepLR", "--lr_scheduler.step_size=2"],

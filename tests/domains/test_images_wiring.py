@@ -20,6 +20,7 @@ from domains.images.data import ImageDataModule
 from domains.images.evaluation import ImageEvaluation
 from domains.images.visualize import COL_TITLE_H, FIG_TITLE_H, PAD, ROW_TITLE_W
 from images_fixtures import write_folder
+from wrote_lines import unnamed_files
 from pixeltransformer.cli import main
 from pixeltransformer.module import PixelTransformerModule
 from pixeltransformer.sets import SetSampler, grid_positions, read_signal
@@ -220,10 +221,12 @@ def test_fit_draws_the_three_figures(tiny_run):
     assert abs(int(fig5[y1 + 2, x1 + 2, 0]) - round(float(gt[0, 0, 0]) * 255)) <= 1
 
 
-def test_test_writes_metrics_pictures_and_caches_the_baselines(tiny_run, tmp_path, monkeypatch):
+def test_test_writes_metrics_pictures_and_caches_the_baselines(tiny_run, tmp_path, monkeypatch, capsys):
     run, config = tiny_run
     monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
+    capsys.readouterr()
     main(["test", *config, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    assert unnamed_files(capsys.readouterr().out, run / "eval") == []
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert [r["num_context"] for r in metrics["rows"]] == [4, 16]
     assert metrics["num_images"] == 8 and metrics["classifier"] is True and metrics["vae_steps"] == 2

@@ -156,16 +156,20 @@ def _predict(ckpt: Path, *args: str):
                  "--ckpt_path", str(ckpt), *args])
 
 
-def test_predict_writes_the_curves_and_keeps_the_observed_points(tiny_checkpoint, tmp_path):
+def test_predict_writes_the_curves_and_keeps_the_observed_points(tiny_checkpoint, tmp_path, capsys):
     grid = torch.linspace(-1, 1, 64)  # the model's grid, in x units (pos_scale 1)
     rows = [[grid[10].item(), 0.75], [grid[40].item(), -6.5], [0.123, 1.0]]  # two on grid points, one between
     points = tmp_path / "points.json"
     points.write_text(json.dumps(rows))
     out = tmp_path / "pred"
+    capsys.readouterr()
     _predict(tiny_checkpoint, "--context", str(points), "--num_samples", "2", "--n_autoregressive", "null",
              "--out", str(out))
     record = json.loads((out / "prediction.json").read_text())
     assert record["files"] == ["functions.png", "prediction.csv"] and record["num_context"] == 3
+    # each file on a line of the evaluation's form (the paths were printed bare)
+    assert [line for line in capsys.readouterr().out.splitlines() if str(out) in line] == [
+        f"[pixeltransformer] wrote {out / name}" for name in ("functions.png", "prediction.csv", "prediction.json")]
     assert (out / "functions.png").stat().st_size > 10_000
     with open(out / "prediction.csv") as f:
         table = list(csv.DictReader(f))

@@ -16,6 +16,7 @@ from domains.polynomial.data import GPDataset, PolynomialDataModule
 from domains.polynomial.kernels import GP_NUGGET
 from domains.polynomial.oracles import gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle
 from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, evaluation_sizes, protocol_sizes
+from wrote_lines import unnamed_files
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -254,8 +255,10 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys
     run = tmp_path / "polynomial" / "p"
     capsys.readouterr()
     main(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
-    wrote = [line for line in capsys.readouterr().out.splitlines() if "wrote" in line and "metrics.json" in line]
+    out = capsys.readouterr().out
+    wrote = [line for line in out.splitlines() if "wrote" in line and "metrics.json" in line]
     assert wrote == [f"[pixeltransformer] wrote {run / 'eval' / 'metrics.json'}, metrics_vs_context.png, functions.png"]
+    assert unnamed_files(out, run / "eval") == []  # the pictures and config_test.yaml too
     keys = [key for data in run_log.logged for key in data if key.startswith("eval/")]
     assert len(keys) == len(set(keys)) and {"eval/functions", "eval/functions_with_oracle"} <= set(keys)
     metrics = json.loads((run / "eval" / "metrics.json").read_text())

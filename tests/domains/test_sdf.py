@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+import yaml
 
 from domains.sdf import mesh as mesh_mod
 from domains.sdf.data import MixtureDataset, SDFDataModule
@@ -699,6 +700,14 @@ def test_shell_keeps_thin_chair_parts_in_one_piece():
 
 
 # ---- the DataModule ---------------------------------------------------------------------------------
+
+
+def test_the_datamodule_s_default_grid_is_the_default_config_s(tmp_path):
+    """SDFDataModule() in Python gave 64^3 grids where `make train DOMAIN=sdf` (configs/sdf.yaml) and the README's
+    32^3 do."""
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs" / "sdf.yaml").read_text())
+    r = config["data"]["init_args"]["resolution"]
+    assert r == 32 and SDFDataModule(cache_dir=str(tmp_path)).spec.grid_shape == (r, r, r)
 
 
 def test_datamodule_spec_without_building(tmp_path, monkeypatch):

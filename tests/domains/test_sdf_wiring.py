@@ -23,6 +23,7 @@ from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.inference import Completion, observed_lookup
 from pixeltransformer.sets import draw_context, grid_positions, item_seed, nearest_neighbour_fill, read_signal
 from pixeltransformer.signal import SignalSpec
+from wrote_lines import unnamed_files
 
 RES = 12  # grids in these tests: 1728 points, so everything that decodes the whole grid stays fast
 T = 0.1
@@ -73,9 +74,11 @@ def test_pictures_after_validation_show_the_val_shapes(trained):
     assert len(gt.faces) == len(sdf_to_mesh(truth).faces) > 0  # the exported truth is the val shape's level set
 
 
-def test_test_writes_shape_metrics_and_test_pictures(trained):
+def test_test_writes_shape_metrics_and_test_pictures(trained, capsys):
     run, cfg, ckpt, dm = trained
+    capsys.readouterr()
     main(["test", "--config", str(cfg), "--ckpt_path", str(ckpt)])
+    assert unnamed_files(capsys.readouterr().out, run / "eval") == []  # the .obj meshes beside the logged .glb too
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     rows = metrics["rows"]
     assert [r["num_context"] for r in rows] == LEVELS

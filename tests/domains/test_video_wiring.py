@@ -23,6 +23,7 @@ from pixeltransformer.evaluation import SweepEvaluation, SweepItem
 from pixeltransformer.inference import Completion
 from pixeltransformer.module import PixelTransformerModule
 from pixeltransformer.sets import flatten_grid, grid_positions
+from wrote_lines import PREFIX, unnamed_files
 
 REPO = Path(__file__).resolve().parents[2]
 GRID = (3, 12, 12)  # T, H, W: tiny, but frames stay >= 11 px for SSIM's window
@@ -79,8 +80,12 @@ def test_fit_draws_fig10_after_each_validation(run):
     assert frames.shape[2] > 5 * side - 1
 
 
-def test_test_writes_every_metrics_key_and_test_pictures(run):
+def test_test_writes_every_metrics_key_and_test_pictures(run, capsys):
+    capsys.readouterr()
     main(["test", *config(run.parents[2]), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    # every file of the evaluation is named by its wrote lines: the GIFs beside the logged mp4s were left out
+    out = capsys.readouterr().out
+    assert unnamed_files(out, run / "eval") == [] and f"{PREFIX}2 .gif files in {run / 'eval' / 'pictures'}/" in out
     result = json.loads((run / "eval" / "metrics.json").read_text())
     assert [r["num_context"] for r in result["rows"]] == [8, 32] and result["dropped_levels"]["levels"] == [N]
     for row in result["rows"]:
@@ -97,9 +102,11 @@ def test_test_writes_every_metrics_key_and_test_pictures(run):
 
 
 # ---- predict through the CLI -----------------------------------------------------------------------------
-def test_predict_random_pixels_keeps_the_observed_pixels(run, input_video):
+def test_predict_random_pixels_keeps_the_observed_pixels(run, input_video, capsys):
+    capsys.readouterr()
     predict(run, "--input", str(input_video), "--num_context", "20", "--num_samples", "2", "--n_autoregressive", "3")
     out = run / "predict" / "clip"
+    assert unnamed_files(capsys.readouterr().out, out) == []  # every file on a "[pixeltransformer] wrote" line
     assert {p.name for p in out.iterdir()} == {
         "gt.mp4", "context.mp4", "mean.mp4", "sample_1.mp4", "sample_2.mp4", "figure10.png", "figure10.mp4",
         "figure10.gif", "summary.json", "prediction.json"}
