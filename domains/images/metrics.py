@@ -44,9 +44,7 @@ def nll_bits(item: SweepItem) -> dict[str, torch.Tensor]:
 def completed_images(item: SweepItem) -> dict[str, torch.Tensor]:
     """The whole images [B, C, H, W] each method completes, S's pixels kept: "mean" (the model's mean image) and
     "nn" (the nearest-neighbour fill, which keeps them by construction)."""
-    gt = item.signal.float()  # [B, C, H, W]
-    observed = (~item.held_out).view(gt.shape[0], 1, *gt.shape[2:])  # [B, 1, H, W]
-    return {"mean": torch.where(observed, gt, item.as_grid(item.mean)), "nn": item.as_grid(item.nn)}
+    return {"mean": item.as_grid(item.mean), "nn": item.as_grid(item.nn)}
 
 
 def sample_images(item: SweepItem) -> torch.Tensor | None:

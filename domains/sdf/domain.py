@@ -109,7 +109,7 @@ class SdfDomain(Domain):
         at the grid points S lies on (with S at grid points), as the pictures' and predict's mean (complete) does."""
         grid = item.as_grid
         p_inside = item.prob_below(0.0).unsqueeze(-1)  # [B, Q, 1]
-        preds = {"mean": grid(item.kept_mean())[:, 0], "prob": probability_field(grid(p_inside)[:, 0]),
+        preds = {"mean": grid(item.mean)[:, 0], "prob": probability_field(grid(p_inside)[:, 0]),
                  "nn": grid(item.nn)[:, 0]}  # [B, R, R, R] each
         out = {}
         if self.rbf:

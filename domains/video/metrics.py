@@ -55,7 +55,7 @@ def sweep_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
     """
     gt = item.signal  # [B, 3, T, H, W]
     out = {}
-    for prefix, video in {"": item.as_grid(item.kept_mean()), "nn_": item.as_grid(item.nn)}.items():  # [B, 3, T, H, W]
+    for prefix, video in {"": item.as_grid(item.mean), "nn_": item.as_grid(item.nn)}.items():  # [B, 3, T, H, W]
         out[f"{prefix}psnr"] = psnr_per_frame(video, gt)
         out[f"{prefix}ssim"] = ssim_per_frame(video, gt)
     if item.samples is not None:

@@ -43,7 +43,7 @@ class SweepItem:
     qry_val: torch.Tensor  # [B, Q, V]
     held_out: torch.Tensor  # [B, Q] bool: queries that are not context positions
     params: torch.Tensor  # [B, Q, NP]
-    mean: torch.Tensor  # [B, Q, V]
+    model_mean: torch.Tensor  # [B, Q, V]: the model's mean at every query, S's positions too
     nn: torch.Tensor  # [B, Q, V]
     samples: torch.Tensor | None  # [B, S, Q, V]
     on_grid: bool  # queries are the full grid, in grid order
@@ -51,10 +51,12 @@ class SweepItem:
     batch: dict[str, Any]  # the test batch: "signal", "index", and "label" where the data has labels
     dist: BinnedGaussian | None = None  # the module's value distribution, which params parametrise
 
-    def kept_mean(self) -> torch.Tensor:
-        """The mean with S's own values at the queries that are context positions, as a completion's mean shows them
-        (inference.complete): [B, Q, V]. ``mean`` is the model's at every query."""
-        return torch.where(self.held_out.unsqueeze(-1), self.mean, self.qry_val)  # [B, Q, V]
+    @property
+    def mean(self) -> torch.Tensor:
+        """The mean a completion shows (inference.complete): the model's at the held-out queries and S's own values
+        at the queries that are context positions, [B, Q, V]. Metrics of the whole signal score this, as the
+        pictures show it; ``model_mean`` is the model's everywhere."""
+        return torch.where(self.held_out.unsqueeze(-1), self.model_mean, self.qry_val)  # [B, Q, V]
 
     def prob_below(self, threshold: float) -> torch.Tensor:
         """P(v < threshold | S) of the first value channel at every query, from the mixture's CDF: [B, Q]. At a query

@@ -319,6 +319,25 @@ def test_module_is_a_composition_of_a_few_configs(poly_spec):
         PixelTransformerModule(spec=poly_spec, net=dict(widht=32))
 
 
+def test_the_sweeps_mean_keeps_s_at_the_queries_s_lies_on(tiny_module, monkeypatch):
+    """Every domain scores the mean a completion shows, with S's own values at the queries S lies on (grid points):
+    the sweep's item gives it as ``mean``, so no domain keeps S by itself (three did, each its own way, and a new
+    domain that did not scored the model's mean there). ``model_mean`` is the model's at every query."""
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    ev = SweepEvaluation(levels=(8,), num_samples=0)
+    seen = []
+    monkeypatch.setattr(ev, "metrics", lambda item, module: seen.append(item) or {})
+    signal = torch.rand(2, *tiny_module.spec.grid_shape, generator=torch.Generator().manual_seed(0)).unsqueeze(1)
+    ev.evaluate_batch(tiny_module, {"signal": signal, "index": torch.arange(2)}, 0)  # signal [2, 1, N]
+    item = seen[0]
+    held = item.held_out  # [B, Q]
+    assert int((~held).sum()) == 2 * 8  # S lies on 8 grid points of each signal
+    assert torch.equal(item.mean[~held], item.qry_val[~held])
+    assert torch.equal(item.mean[held], item.model_mean[held])
+    assert (item.model_mean[~held] - item.qry_val[~held]).abs().max() > 1e-3  # the model's own mean differs there
+
+
 @pytest.mark.parametrize("options, message", [
     (dict(net=dict(chunk=-1)), "model.net.chunk must be >= 1, got -1"),
     (dict(net=dict(chunk=0)), "model.net.chunk must be >= 1, got 0"),
