@@ -203,10 +203,18 @@ def legend_label(key: str, group: list[str], names: dict[str, str]) -> str:
     return f"{names[method]} ({key})" if method in names else key
 
 
+# a panel's lines in order, each drawn over the ones before: its own marker shape, a smaller marker, a thinner line
+# and gaps through which an equal line under it shows
+LINE_MARKERS = ("o", "s", "^", "D", "v", "P")
+LINE_STYLES = ("-", (0, (4, 2)), (0, (1, 2)), (0, (6, 2, 1, 2)), (0, (2, 3)), (0, (8, 3)))
+
+
 def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: Path, title: str = "",
                names: dict[str, str] | None = None) -> Path:
     """One panel per group of metrics, each against |S| on a log axis ticked at the |S| evaluated; a method keeps its
-    colour in every panel and is named in the legends by ``names`` (method -> name, see legend_label)."""
+    colour in every panel and is named in the legends by ``names`` (method -> name, see legend_label). A panel's
+    later lines are drawn thinner and dashed, with smaller markers of other shapes, over the earlier ones: methods
+    with equal values (a fitted RBF GP that finds the oracle's kernel, fills exact at a large |S|) show each colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,9 +228,11 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
     xs = [r["num_context"] for r in rows]
     colours = method_colours(groups)
     for ax, (name, keys) in zip(axes[0], groups.items()):
-        for key in keys:
+        for j, key in enumerate(keys):
             ys = [r.get(key, float("nan")) for r in rows]
-            ax.plot(xs, ys, marker="o", label=legend_label(key, keys, names or {}), color=colours[key])
+            ax.plot(xs, ys, label=legend_label(key, keys, names or {}), color=colours[key],
+                    marker=LINE_MARKERS[j % len(LINE_MARKERS)], markersize=max(3.0, 9.0 - 1.8 * j),
+                    linestyle=LINE_STYLES[j % len(LINE_STYLES)], linewidth=max(1.0, 3.2 - 0.7 * j))
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(set(xs)), [str(k) for k in sorted(set(xs))])  # the |S| evaluated, not 2^k
         ax.minorticks_off()

@@ -469,6 +469,33 @@ def test_sweep_plot_reads_each_value_without_an_axis_offset(tmp_path, monkeypatc
     assert all(t.get_text().startswith("−0.34860") for t in ax.get_yticklabels() if t.get_text())
 
 
+def test_sweep_plot_shows_lines_with_equal_values(tmp_path, monkeypatch):
+    """Methods with equal values (a fitted RBF GP that finds the oracle's kernel, fills exact at a large |S|) were
+    drawn as one line: the later covered the earlier, whose colour showed in the legend alone. Inside the panel, each
+    of three equal lines now shows its own colour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgb
+
+    from pixeltransformer.evaluation import method_colours, plot_sweep
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    groups = {"NLL": ["nll", "oracle_nll", "bayes_nll"]}
+    rows = [{"num_context": k, "nll": 1.0 / k, "oracle_nll": 1.0 / k, "bayes_nll": 1.0 / k} for k in (4, 16, 64)]
+    plot_sweep(rows, groups, tmp_path / "m.png")
+    fig = figures[0]
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float) / 255  # [H, W, 3], the figure as drawn
+    box = fig.axes[0].get_window_extent()  # the panel, in pixels from the bottom left; the legend lies under it
+    inside = pixels[int(pixels.shape[0] - box.y1):int(pixels.shape[0] - box.y0), int(box.x0):int(box.x1)]
+    for key, colour in method_colours(groups).items():
+        near = (np.abs(inside - np.array(to_rgb(colour))).max(-1) < 0.08).sum()  # pixels of that line's colour
+        assert near > 100, (key, colour, near)
+
+
 @pytest.mark.parametrize("name", ["polynomial", "images", "sdf", "video"])
 def test_every_domain_names_every_method_of_its_sweep_figure(name):
     import importlib
