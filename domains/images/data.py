@@ -27,9 +27,11 @@ from torch.utils.data import Dataset
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SignalDataModule, float_signal, official_split_indices,
                                          split_folders, split_indices)
+from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
 
 from . import io
+from .folder_cache import read_folder
 
 DEFAULT_ROOTS = {"mnist": "mnist", "cifar10": "cifar10", "folder": "cats/faces64"}  # below data_dir()
 NATIVE = {"digits": (8, 1), "mnist": (28, 1), "cifar10": (32, 3)}  # (size, channels)
@@ -113,6 +115,8 @@ class ImageDataModule(SignalDataModule):
         num_bins: NB; None = 32 (uniform grayscale), 256 (k-means), 512 = 8^3 (uniform RGB).
         download: fetch MNIST/CIFAR-10 when missing (md5-verified); never needed for digits or folders.
         kmeans_pixels: training pixels the k-means bins are fitted on (a seeded subsample, kept small for speed).
+        cache_dir: where a folder's decoded pictures are kept (default ``files.cache_root("images", "folders")``),
+            keyed by the files' bytes and the size: later starts, DDP ranks and evaluations read one array.
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """
 
@@ -127,6 +131,7 @@ class ImageDataModule(SignalDataModule):
         num_bins: int | None = None,
         download: bool = False,
         kmeans_pixels: int = 10_000,
+        cache_dir: str | None = None,
         batch_size: int = 16,
         num_workers: int = 0,
         seed: int = 0,
@@ -171,6 +176,7 @@ class ImageDataModule(SignalDataModule):
                                  f"(try 64, 512) or use bins='kmeans'")
         self.download = download
         self.kmeans_pixels = kmeans_pixels
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("images", "folders")
         self._pools: dict[str, Pool] | None = None
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None
         self._spec: SignalSpec | None = None
@@ -270,7 +276,7 @@ class ImageDataModule(SignalDataModule):
         elif name == "folder":  # one pool, or the train/, val/ and test/ folders a dataset ships (cat_combined)
             files = io.list_images(self.root)
             groups = split_folders(files, self.root) or {"all": files}
-            pools = {s: _to_pool(*io.read_image_folder(self.root, size, files=group, channels=self.channels), size)
+            pools = {s: _to_pool(*read_folder(self.root, group, size, self.channels, self.cache_dir), size)
                      for s, group in groups.items()}
         elif name == "mnist":
             has_train, has_test = (io.mnist_available(self.root, s) for s in ("train", "test"))

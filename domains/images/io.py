@@ -398,12 +398,21 @@ def list_images(root: str | Path) -> list[Path]:
 def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
                       files: list[Path] | None = None, channels: int = 3) -> Arrays:
     """Every PNG/JPG under root (or those of ``files``, from :func:`list_images`) -> images [N, size, size, C] (RGB,
-    or grey for channels=1), labels None. Unreadable files are skipped with one warning that counts them.
+    or grey for channels=1), labels None. Unreadable files are skipped with one warning that counts them."""
+    files = list_images(root) if files is None else files
+    images, notes = decode_folder(root, files, size, progress, channels)
+    warn_folder_notes(root, notes)
+    return images, None
+
+
+def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool = True,
+                  channels: int = 3) -> tuple[np.ndarray, dict]:
+    """The pictures of ``files`` -> images [N, size, size, C] and what to tell about them (:func:`warn_folder_notes`):
+    ``{"files": how many, "skipped": [unreadable ones], "dim": [dim 16-bit ones]}``, each "name: why".
 
     Each picture is written into one array as it is read, laid out channel by channel ([N, C, size, size] in memory,
     seen as [N, size, size, C]), so a folder takes its pixels' bytes once: gathering the pictures and stacking them
     took twice that, and a DataModule's channel-first copy (``torch.permute(0, 3, 1, 2)``) a third time."""
-    files = list_images(root) if files is None else files
     if not files:
         raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
     out = np.empty((len(files), channels, size, size), dtype=np.uint8).transpose(0, 2, 3, 1)  # [N, size, size, C]
@@ -418,14 +427,20 @@ def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
         kept += 1
         if peak is not None:
             dim.append(f"{p.name}: {dim_note(peak)}")
+    if not kept:
+        raise ValueError(f"none of the {len(files)} image files in {root} could be read (first: {skipped[0]})")
+    return out[:kept], {"files": len(files), "skipped": skipped, "dim": dim}
+
+
+def warn_folder_notes(root: str | Path, notes: dict) -> None:
+    """One warning for a folder's unreadable files and one for its dim 16-bit pictures (:func:`decode_folder`)."""
+    skipped, dim = notes["skipped"], notes["dim"]
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} of {len(files)} unreadable files in {root} (first: {skipped[0]})")
+        warnings.warn(f"skipped {len(skipped)} of {notes['files']} unreadable files in {root} (first: {skipped[0]})")
     if dim:
+        kept = notes["files"] - len(skipped)
         warnings.warn(f"{len(dim)} of the {kept} pictures read in {root} are 16-bit and nearly black (first: "
                       f"{dim[0]})")
-    if not kept:
-        raise ValueError(f"none of the {len(files)} image files in {root} could be read")
-    return out[:kept], None
 
 
 # ---- scikit-learn digits --------------------------------------------------------------------------

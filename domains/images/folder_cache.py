@@ -1,0 +1,50 @@
+"""A picture folder decoded once. Its pictures' pixels at one size are kept in the cache (``files.cache_root("images",
+"folders")``), keyed by what the files hold, so a later run, and every DDP rank and evaluation of this one, reads one
+array instead of decoding each picture again: about 0.5 ms a 64x64 PNG and 12 ms a full-size photo here, so minutes
+a start for a folder of 10 000 photos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from pixeltransformer.files import FileDigests, atomic_write
+
+from . import io
+
+FOLDER_VERSION = 1  # what decoding makes of a file (crop, resize, colour): a change here makes every entry new
+
+
+def folder_key(root: Path, files: list[Path], size: int, channels: int, digests: FileDigests) -> str:
+    """The cache key of ``files`` read at ``size`` with ``channels``: their places under root and their bytes."""
+    parts = [FOLDER_VERSION, size, channels, [[str(f.relative_to(root)), digests(f)] for f in files]]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+
+
+def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_dir: Path,
+                progress: bool = True) -> io.Arrays:
+    """:func:`io.read_image_folder` of ``files`` through the cache: images [N, size, size, C] uint8 (channel by
+    channel in memory, as decoded), labels None, and the same warnings about unreadable or dim files every time. A
+    cache that cannot be written only means decoding again next time (one warning)."""
+    digests = FileDigests(cache_dir / "digests.json")  # each file's bytes read once, not at every start
+    key = folder_key(root, files, size, channels, digests)
+    digests.save()
+    path = cache_dir / f"{root.name or 'root'}_{size}_{channels}_{key}.npy"  # [N, C, size, size]
+    notes_path = path.with_suffix(".json")
+    try:
+        notes = json.loads(notes_path.read_text())
+        images = np.load(path).transpose(0, 2, 3, 1)  # [N, size, size, C]
+    except (OSError, ValueError):
+        images, notes = io.decode_folder(root, files, size, progress, channels)  # [N, size, size, C]
+        try:  # the notes first: the array's presence says the entry is whole
+            atomic_write(notes_path, lambda tmp: tmp.write_text(json.dumps(notes)))
+            atomic_write(path, lambda tmp: np.save(tmp, images.transpose(0, 3, 1, 2)))  # C-contiguous
+        except OSError as err:
+            warnings.warn(f"decoded pictures not cached ({err}): {root} is decoded again at the next start")
+    io.warn_folder_notes(root, notes)
+    return images, None
