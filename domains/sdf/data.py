@@ -364,6 +364,11 @@ class SDFDataModule(SignalDataModule):
         except (ValueError, TypeError, OSError):  # sizes that do not fit this data, or data not there
             return False
 
+    @property
+    def splits_share_a_pool(self) -> bool:
+        """Procedural chairs (also a mixture's evaluated ones) draw each split from its own stream; files are a pool."""
+        return (self.eval_source if self.mixture else self.dataset_name) != "procedural"
+
     def read_by(self, option: str, stage: str | None) -> bool:
         """A mixture's validation and test splits are its eval_source's: an evaluation reads no other source."""
         if not self.mixture or stage not in ("validate", "test"):

@@ -202,3 +202,32 @@ def test_video_split_sizes_that_take_the_same_videos_are_the_same_splits(tmp_pat
     assert len(by_clip) == 1 and "data.init_args.split_by=video" in by_clip[0]
     assert evaluate("synthetic", "--data.init_args.splits=[8,2,2]") == []
     assert len(evaluate("synthetic", "--data.init_args.splits=[8,1,3]")) == 1
+
+
+def test_another_seed_of_data_drawn_split_by_split_never_tests_on_training_items(tmp_path):
+    """Polynomial functions and procedural chairs draw each split from its own seeded stream: another data seed gives
+    other test items, but never the checkpoint's training items, where the warning said the test split "may hold
+    items it trained on"; a resume with another seed trains on other items, never on the old validation and test
+    items. It says so; data split from one pool (the digits, above) keeps its warning."""
+    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", "s1"]
+    data = {"polynomial": DATA["polynomial"],
+            "sdf": ["--data.init_args.resolution=8", "--data.init_args.num_shapes=[4,2,2]", "--model.val_levels=[4]",
+                    f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--model.sets.init_args.max_context=64",
+                    "--model.sets.init_args.num_queries=64", "--data.init_args.val_items=null"]}
+    for domain, options in data.items():
+        common = ["--config", str(REPO / f"configs/{domain}.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+                  *options, "--data.init_args.batch_size=2", *quiet]
+        main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+              "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=1"])
+        run = tmp_path / domain / "s1"
+        note = split_warnings(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                               "--trainer.limit_test_batches=1"])
+        assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's "
+                        "(seed=0): the test split then holds other items than its own, none of them its training "
+                        "items; pass --data.init_args.seed 1 to evaluate on its own"], domain
+        note = split_warnings(["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1",
+                               "--resume", str(run), "--trainer.max_steps=2", "--data.init_args.seed=0"])
+        assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this run's (seed=0): "
+                        "it now trains on other items than its own, never on its validation and test items; pass "
+                        "--data.init_args.seed 1 to continue on its own splits"], domain
