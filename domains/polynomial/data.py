@@ -177,6 +177,12 @@ class PolynomialDataModule(SignalDataModule):
         return SignalSpec(domain="polynomial", dataset=self.dataset_name, grid_shape=(self.resolution,), val_dims=1,
                           val_range=self.val_range, num_bins=1, pos_scale=self.x_max, extra=extra)
 
+    @property
+    def splits_share_a_pool(self) -> bool:
+        """Each split is its own seeded stream (split_seed): another data seed gives other functions, never another
+        split's."""
+        return False
+
     def build_split(self, split: str) -> Dataset:
         seed = split_seed(self.seed, split)
         if self.is_protocol:

@@ -348,6 +348,27 @@ class SDFDataModule(SignalDataModule):
         # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split
         return {**super().split_options(), "splits": self.splits}
 
+    def same_splits(self, splits: Any) -> bool:
+        """Whether a checkpoint's split sizes hold the items this module's own do (None and the defaults it stands
+        for, -1 and the rest): the splits each draws from the pools of the evaluated source, counted as this module
+        loaded them (no file is read twice). Procedural chairs: always, the sizes choose none of them."""
+        source = self.eval_source if self.mixture else self.dataset_name
+        if source == "procedural":
+            return True
+        root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
+        try:
+            theirs = None if splits is None else tuple(int(s) for s in splits)
+            counts = self._pool_counts(source, root)  # pool -> usable shapes
+            return all(self._pick(s, counts, root, False, theirs) == self._pick(s, counts, root, False, self.splits)
+                       for s in SPLITS)
+        except (ValueError, TypeError, OSError):  # sizes that do not fit this data, or data not there
+            return False
+
+    @property
+    def splits_share_a_pool(self) -> bool:
+        """Procedural chairs (also a mixture's evaluated ones) draw each split from its own stream; files are a pool."""
+        return (self.eval_source if self.mixture else self.dataset_name) != "procedural"
+
     def read_by(self, option: str, stage: str | None) -> bool:
         """A mixture's validation and test splits are its eval_source's: an evaluation reads no other source."""
         if not self.mixture or stage not in ("validate", "test"):
@@ -402,9 +423,9 @@ class SDFDataModule(SignalDataModule):
         size = self.epoch_size or sum(len(p) for p in parts)
         return MixtureDataset(parts, [self.mixture[n] for n in names], size, self.seed)
 
-    def _split_sizes(self, n: int, root: Path) -> tuple[int, int, int]:
-        if self.splits is not None:
-            return self.splits
+    def _split_sizes(self, n: int, root: Path, splits: tuple[int, int, int] | None) -> tuple[int, int, int]:
+        if splits is not None:
+            return splits
         held_out = max(1, n // 10)
         if n < 3:
             # a cached conversion warns no more about what it left out: the line says what that can be
@@ -426,6 +447,18 @@ class SDFDataModule(SignalDataModule):
         return StackedSDFDataset(path, range(n), self.truncation)
 
     def _voxels(self, split: str, root: Path, everything: bool = False) -> Dataset:
+        stacks = self._load_voxels(root)
+        pool, idx = self._pick(split, {name: n for name, (_, n) in stacks.items()}, root, everything, self.splits)
+        return StackedSDFDataset(stacks[pool][0], idx, self.truncation)
+
+    def _pool_counts(self, source: str, root: Path) -> dict[str, int]:
+        """The usable shapes of each pool ("all", or split folders) of a file source, as loaded once."""
+        if source == "voxels":
+            return {name: n for name, (_, n) in self._load_voxels(root).items()}
+        return {name: len(files) for name, files in self._load_meshes(root).items()}
+
+    def _load_voxels(self, root: Path) -> dict[str, tuple[Path, int]]:
+        """The stacked grid file of each pool of voxel grids and how many it holds, built into the cache once."""
         if self._voxel_stacks is None:
             if root.is_dir():  # ModelNet's and ShapeNet's voxelisations: a .binvox file a shape, maybe in split folders
                 files = voxel_files(root)
@@ -439,9 +472,7 @@ class SDFDataModule(SignalDataModule):
                                       for name, group in groups.items()}
             else:
                 self._voxel_stacks = {"all": self._voxel_stack([root], root, "all")}
-        stacks = self._voxel_stacks
-        pool, idx = self._pick(split, {name: n for name, (_, n) in stacks.items()}, root, everything)
-        return StackedSDFDataset(stacks[pool][0], idx, self.truncation)
+        return self._voxel_stacks
 
     def _voxel_stack(self, files: list[Path], root: Path, name: str) -> tuple[Path, int]:
         """The grids of voxel files (one file of N grids, or .binvox files of one grid each) as SDFs in one stacked
@@ -486,7 +517,8 @@ class SDFDataModule(SignalDataModule):
             self._write_stacked(path, len(good), convert, desc="voxels -> SDF")
         return path, len(np.load(path, mmap_mode="r"))
 
-    def _pick(self, split: str, counts: dict[str, int], root: Path, everything: bool) -> tuple[str, list[int]]:
+    def _pick(self, split: str, counts: dict[str, int], root: Path, everything: bool,
+              splits: tuple[int, int, int] | None) -> tuple[str, list[int]]:
         """The pool a split draws from and its items there, for a source of one pool ("all": split by ``splits``) or
         of official split folders (the test folder is the test split, validation its folder's or drawn from train/).
         everything: all its shapes, a mixture's training-only source, which keeps to the train folder too."""
@@ -494,15 +526,21 @@ class SDFDataModule(SignalDataModule):
             n = counts["all"]
             if everything:
                 return "all", list(range(n))
-            parts = split_indices(n, self._split_sizes(n, root), self.seed, self.split_layout)
+            parts = split_indices(n, self._split_sizes(n, root, splits), self.seed, self.split_layout)
             return "all", parts[SPLITS.index(split)].tolist()
         if everything:
             return "train", list(range(counts["train"]))
-        index = official_split_indices(counts, self.splits, self.seed, str(root), layout=self.split_layout)
+        index = official_split_indices(counts, splits, self.seed, str(root), layout=self.split_layout)
         pool, chosen = index[split]
         return pool, chosen.tolist()
 
     def _meshes(self, split: str, root: Path, everything: bool = False) -> Dataset:
+        files = self._load_meshes(root)
+        pool, idx = self._pick(split, {name: len(f) for name, f in files.items()}, root, everything, self.splits)
+        return FileSDFDataset([files[pool][i] for i in idx], self.truncation)
+
+    def _load_meshes(self, root: Path) -> dict[str, list[Path]]:
+        """The cached SDF grid files of each pool of meshes, the meshes converted into the cache once."""
         if self._mesh_files is None:
             # ShapeNet nests one model a folder (v1 <synset>/<id>/model.obj, v2 <id>/models/model_normalized.obj)
             paths = data_files(root, MESH_SUFFIXES)
@@ -516,9 +554,7 @@ class SDFDataModule(SignalDataModule):
                 self._mesh_files[name] = cache.build_files(group[: self.max_shapes], self.resolution,
                                                            workers=cores())
                 self.num_failed += len(cache.failures)
-        files = self._mesh_files
-        pool, idx = self._pick(split, {name: len(f) for name, f in files.items()}, root, everything)
-        return FileSDFDataset([files[pool][i] for i in idx], self.truncation)
+        return self._mesh_files
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

@@ -151,6 +151,8 @@ class VideoDataModule(SignalDataModule):
         self.folder_stats: VideoFolder | None = None  # file counts of a "folder" read, for logging
         self._clips: torch.Tensor | FolderClips | None = None  # [N, T, H, W, 3] uint8
         self._parts: tuple[torch.Tensor, ...] | None = None
+        self._groups: torch.Tensor | None = None  # [N] the group a clip is split with: its video, or itself
+        self._folder_rows: dict[str, torch.Tensor] | None = None  # split folder -> [n] its clip rows
         self._spec: SignalSpec | None = None
 
     # ---- data ------------------------------------------------------------------------------------
@@ -221,20 +223,36 @@ class VideoDataModule(SignalDataModule):
                                               if not set(files).intersection(self.folder_stats.files)]):
             raise ValueError(f"{self.root}: no clips from its {', '.join(f'{s}/' for s in empty)} folder: each of its "
                              f"videos was too short or undecodable (see the warnings)")
+        self._groups = groups
         try:
-            if folders is not None:  # each split from its own folder (validation from train/ without val/)
-                pools = self._folder_pools(folders, owners)  # folder -> [n] clip rows
-                index = official_split_indices({s: len(rows) for s, rows in pools.items()}, self.splits, self.seed,
-                                               str(self.root), groups={s: groups[rows] for s, rows in pools.items()},
-                                               layout=self.split_layout)
-                parts = tuple(pools[pool][idx] for pool, idx in (index[s] for s in SPLITS))  # [n] clip rows a split
-            else:
-                parts = group_split(groups, self.splits, self.seed, self.split_layout)
+            self._folder_rows = self._folder_pools(folders, owners) if folders is not None else None
+            parts = self._parts_of(self.splits)
         except ValueError as err:
             raise ValueError(f"VideoDataModule: {err}") from None  # the sizes as given, the clips as items
         # [N, T, H, W, 3]
         self._clips = clips if isinstance(clips, FolderClips) else torch.from_numpy(np.ascontiguousarray(clips))
         self._parts = parts
+
+    def _parts_of(self, splits: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
+        """The clip rows [n] of each split (train, val, test) for the split sizes ``splits``, from the groups and
+        folders :meth:`_prepare` found: indices alone, no clip is read."""
+        if self._folder_rows is not None:  # each split from its own folder (validation from train/ without val/)
+            pools = self._folder_rows  # folder -> [n] clip rows
+            index = official_split_indices({s: len(rows) for s, rows in pools.items()}, splits, self.seed,
+                                           str(self.root), groups={s: self._groups[rows] for s, rows in pools.items()},
+                                           layout=self.split_layout)
+            return tuple(pools[pool][idx] for pool, idx in (index[s] for s in SPLITS))  # [n] clip rows a split
+        return group_split(self._groups, splits, self.seed, self.split_layout)
+
+    def same_splits(self, splits: Any) -> bool:
+        """Whether a checkpoint's split sizes hold the clips this module's own do, in their order (-1 and the rest,
+        counts that take the same whole videos): the parts each draws from the clips as loaded once."""
+        try:
+            self._prepare()
+            theirs = self._parts_of(tuple(int(s) for s in splits))
+        except (ValueError, TypeError, OSError):  # sizes that do not fit these clips, or data not there
+            return False
+        return all(torch.equal(a, b) for a, b in zip(theirs, self._parts))
 
     def split_options(self) -> dict:
         options = {**super().split_options(), "splits": self.splits, "split_by": self.split_by}

@@ -348,11 +348,17 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
-    if resume:
+    if resume and datamodule.splits_share_a_pool:
         return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it may now train on its "
                 f"own validation and test items; pass {fix} to continue on its own splits")
-    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
-            f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
+    if resume:  # each split its own stream: other items, but never another split's
+        return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it now trains on other "
+                f"items than its own, never on its validation and test items; pass {fix} to continue on its own splits")
+    if datamodule.splits_share_a_pool:
+        return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
+                f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
+    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split then "
+            f"holds other items than its own, none of them its training items; pass {fix} to evaluate on its own")
 
 
 def checkpoint_split_layout(checkpoint: dict[str, Any], datamodule_class: str) -> int:
@@ -532,6 +538,13 @@ class SignalDataModule(L.LightningDataModule):
         checkpoint records them (state_dict), and an evaluation on other ones says so (cli), since the test split it
         then draws from a shared pool may hold the checkpoint's training items."""
         return {"seed": self.seed, "split_layout": self.split_layout}
+
+    @property
+    def splits_share_a_pool(self) -> bool:
+        """Whether the splits are drawn from one pool, so that other split options can put a checkpoint's training
+        items in the test split (as split_mismatch then says); a domain whose splits each come from their own seeded
+        stream says False, where another seed gives other items but never another split's."""
+        return True
 
     def same_splits(self, splits: Any) -> bool:
         """Whether the split sizes ``splits`` a checkpoint recorded hold the same items as this module's own, written

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -123,3 +124,110 @@ def test_a_checkpoint_that_records_no_split_layout_keeps_its_own_splits(tmp_path
     assert cli.datamodule.dataset("train").index.tolist() == train.sort().values.tolist()
     cli = main(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run), "--trainer.max_steps=2"])
     assert cli.datamodule.split_layout == 1 and "split layout 1" in capsys.readouterr().out
+
+
+def split_warnings(argv: list[str]) -> list[str]:
+    """The split-mismatch lines a command warns."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(argv)
+    return [str(w.message) for w in caught if "splits of" in str(w.message)]
+
+
+def test_sdf_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
+    """A model trained on a folder of 12 meshes with splits: null (the defaults (-1, 1, 1): a tenth each for val and
+    test) and evaluated with those sizes written out, or with -1 for the rest, is on its own splits: no warning (it
+    warned). Sizes that move shapes between splits still warn. Procedural chairs draw each split from its own stream,
+    so no split size chooses them."""
+    import trimesh
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(12):
+        trimesh.creation.box(extents=[0.4 + 0.05 * i, 0.6, 0.3]).export(meshes / f"m{i:02d}.obj")
+    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path / "runs")]
+    sdf = ["--config", str(REPO / "configs/sdf.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+           "--data.init_args.resolution=8", "--data.init_args.batch_size=2", "--data.init_args.val_items=null",
+           f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--model.sets.init_args.max_context=64",
+           "--model.sets.init_args.num_queries=64", "--model.val_levels=[4]"]
+    for name, data in (("meshes", ["--data.init_args.dataset=meshes", f"--data.init_args.root={meshes}"]),
+                       ("procedural", ["--data.init_args.num_shapes=[4,2,2]"])):
+        main(["fit", *sdf, *data, *quiet, "--run_name", name, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+              "--checkpoint.every_n_train_steps=1"])
+    evaluate = ["test", *sdf, *quiet, "--trainer.limit_test_batches=1"]
+    on_meshes = [*evaluate, "--data.init_args.dataset=meshes", f"--data.init_args.root={meshes}", "--ckpt_path",
+                 str(tmp_path / "runs" / "sdf" / "meshes" / "checkpoints" / "last.ckpt"), "--run_name", "meshes"]
+    for same in ("[10,1,1]", "[-1,1,1]"):
+        assert split_warnings([*on_meshes, f"--data.init_args.splits={same}"]) == [], same
+    for moved in ("[9,1,2]", "[10,1,-1]"):  # a test shape more; train dealt from the end, test from the start
+        note = split_warnings([*on_meshes, f"--data.init_args.splits={moved}"])
+        assert len(note) == 1 and f"data.init_args.splits=null, not this evaluation's (splits={moved})" in note[0]
+    on_chairs = [*evaluate, "--data.init_args.num_shapes=[4,2,2]", "--run_name", "procedural", "--ckpt_path",
+                 str(tmp_path / "runs" / "sdf" / "procedural" / "checkpoints" / "last.ckpt")]
+    assert split_warnings([*on_chairs, "--data.init_args.splits=[1,1,1]"]) == []
+
+
+def test_video_split_sizes_that_take_the_same_videos_are_the_same_splits(tmp_path):
+    """Clips split by video take whole videos: 3 videos of 4 clips each, split (-1, 4, 4), give one video to test and
+    one to val, and so do sizes (-1, 5, 5) and (4, 4, 4), which take the same videos: no warning (they warned). Sizes
+    that move clips between splits (clips split one by one, or (4, -1, 4): val and train swap videos) still warn. Synthetic clips are one clip
+    a group: sizes written out are the same splits too."""
+    rng = np.random.default_rng(0)
+    clips = tmp_path / "clips.npz"
+    np.savez(clips, videos=rng.integers(0, 256, (3, 12, 12, 12, 3), dtype=np.uint8))  # 3 videos of 12 frames
+    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path / "runs")]
+    video = ["--config", str(REPO / "configs/video.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+             "--data.init_args.num_frames=3", "--data.init_args.size=12", "--data.init_args.num_bins=8",
+             "--data.init_args.batch_size=2", "--data.init_args.val_items=null", "--model.val_levels=[16]",
+             "--model.sets.init_args.min_context=8", "--model.sets.init_args.max_context=64",
+             "--model.sets.init_args.num_queries=32"]
+    sources = {"npz": ["--data.init_args.dataset=npz", f"--data.init_args.root={clips}",
+                       "--data.init_args.splits=[-1,4,4]"],
+               "synthetic": ["--data.init_args.num_clips=12", "--data.init_args.splits=[-1,2,2]"]}
+    for name, data in sources.items():
+        main(["fit", *video, *data, *quiet, "--run_name", name, "--trainer.max_steps=1",
+              "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+
+    def evaluate(name: str, *more: str) -> list[str]:
+        ckpt = tmp_path / "runs" / "video" / name / "checkpoints" / "last.ckpt"
+        return split_warnings(["test", *video, *sources[name], *quiet, "--run_name", name, "--ckpt_path", str(ckpt),
+                               "--trainer.limit_test_batches=1", *more])
+
+    for same in ("[-1,5,5]", "[4,4,4]"):
+        assert evaluate("npz", f"--data.init_args.splits={same}") == [], same
+    assert len(evaluate("npz", "--data.init_args.splits=[4,-1,4]")) == 1
+    by_clip = evaluate("npz", "--data.init_args.split_by=clip")
+    assert len(by_clip) == 1 and "data.init_args.split_by=video" in by_clip[0]
+    assert evaluate("synthetic", "--data.init_args.splits=[8,2,2]") == []
+    assert len(evaluate("synthetic", "--data.init_args.splits=[8,1,3]")) == 1
+
+
+def test_another_seed_of_data_drawn_split_by_split_never_tests_on_training_items(tmp_path):
+    """Polynomial functions and procedural chairs draw each split from its own seeded stream: another data seed gives
+    other test items, but never the checkpoint's training items, where the warning said the test split "may hold
+    items it trained on"; a resume with another seed trains on other items, never on the old validation and test
+    items. It says so; data split from one pool (the digits, above) keeps its warning."""
+    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", "s1"]
+    data = {"polynomial": DATA["polynomial"],
+            "sdf": ["--data.init_args.resolution=8", "--data.init_args.num_shapes=[4,2,2]", "--model.val_levels=[4]",
+                    f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--model.sets.init_args.max_context=64",
+                    "--model.sets.init_args.num_queries=64", "--data.init_args.val_items=null"]}
+    for domain, options in data.items():
+        common = ["--config", str(REPO / f"configs/{domain}.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+                  *options, "--data.init_args.batch_size=2", *quiet]
+        main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+              "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=1"])
+        run = tmp_path / domain / "s1"
+        note = split_warnings(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                               "--trainer.limit_test_batches=1"])
+        assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's "
+                        "(seed=0): the test split then holds other items than its own, none of them its training "
+                        "items; pass --data.init_args.seed 1 to evaluate on its own"], domain
+        note = split_warnings(["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1",
+                               "--resume", str(run), "--trainer.max_steps=2", "--data.init_args.seed=0"])
+        assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this run's (seed=0): "
+                        "it now trains on other items than its own, never on its validation and test items; pass "
+                        "--data.init_args.seed 1 to continue on its own splits"], domain
