@@ -252,8 +252,8 @@ def test_a_damaged_folder_cache_entry_is_decoded_again(tmp_path, damage):
     """A cached array left empty (a machine that stopped just after the file was renamed into place) failed every
     later start with numpy's "No data left in file" (EOFError); a truncated one, or one without its notes, is decoded
     again, and so is an empty one now, with the same pixels."""
-    from domains.images.folder_cache import read_folder
     from domains.images import io
+    from domains.images.folder_cache import read_folder
 
     folder, cache = tmp_path / "pics", tmp_path / "cache"
     folder.mkdir()
