@@ -39,7 +39,7 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
     try:
         notes = json.loads(notes_path.read_text())
         images = np.load(path).transpose(0, 2, 3, 1)  # [N, size, size, C]
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):  # absent, truncated, or left empty (numpy: "No data left in file")
         images, notes = io.decode_folder(root, files, size, progress, channels)  # [N, size, size, C]
         try:  # the notes first: the array's presence says the entry is whole
             atomic_write(notes_path, lambda tmp: tmp.write_text(json.dumps(notes)))

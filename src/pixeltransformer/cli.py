@@ -312,11 +312,15 @@ class PixelTransformerCLI(LightningCLI):
     def _use_split_layout(self, ckpt: dict, sub: str) -> None:
         """An evaluation or resume draws its splits as its checkpoint's were drawn (datamodule.split_indices): one
         written before split layout 2 gets layout 1. With layout 2, sizes that fix the train size would draw other
-        splits for it, where a resume could train on its test items and an evaluation score it on its training items."""
+        splits for it, where a resume could train on its test items and an evaluation score it on its training items.
+        An evaluation on another dataset than the checkpoint's draws that data's splits as every run does."""
         data = self.config[sub].get("data")
         args = data.init_args if data is not None and hasattr(data, "init_args") else None
         if args is None or "split_layout" not in args:  # a domain without shared pools has no layout
             return
+        trained_on = ((ckpt.get("hyper_parameters") or {}).get("spec") or {}).get("dataset")
+        if trained_on is not None and "dataset" in args and args.dataset != trained_on:
+            return  # another dataset than its own: its splits are not this data's (split_mismatch leaves it too)
         layout = checkpoint_split_layout(ckpt, str(data.class_path).rsplit(".", 1)[-1])
         if args.split_layout != layout:
             if _first_process():

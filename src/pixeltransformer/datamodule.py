@@ -266,7 +266,8 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
     ``groups``: pool -> the group of each of its items [counts[pool]] (the video of each clip). Subsets and the
     train/val draw then take whole groups (:func:`group_split`: about the size in items, no group in two splits); a
     pool without groups is split item by item. A train part drawn from for validation that leaves no training item
-    (one group) is refused. ``layout``: see :func:`split_indices`.
+    (one group) is refused. ``layout``: see :func:`split_indices`; it deals the train part validation is drawn from.
+    A subset of a pool of its own is the same in both layouts.
     """
     n_train, has_val = counts["train"], "val" in counts
     tr, va, te = splits or (-1, -1 if has_val else min(1000, max(1, n_train // 10)), -1)
@@ -276,7 +277,7 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
         if len(ids) != counts[pool]:
             raise ValueError(f"groups for {where}'s {pool} part name {len(ids)} items, but it has {counts[pool]}")
 
-    def draw(pool: str, sizes: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
+    def draw(pool: str, sizes: tuple[int, int, int], layout: int = layout) -> tuple[torch.Tensor, ...]:
         """Seeded (train, val, test) index parts [size] of one pool's items, whole groups where there are groups."""
         if pool in groups:
             return group_split(groups[pool], sizes, seed, layout)
@@ -287,7 +288,9 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
         if size > n:
             raise ValueError(f"a {split} split of {size} does not fit the {n} items of {where}'s {split} part "
                              "(-1 takes all of it)")
-        idx = torch.arange(n) if size == -1 else draw(split, (size, 0, -1))[0]  # [size or n]
+        # a pool of its own: its subset depends on the seed and its size alone, and a smaller one lies inside a larger
+        # one, in either layout; drawn as layout 1 drew it, so that sizes whose train is -1 keep their test items
+        idx = torch.arange(n) if size == -1 else draw(split, (size, 0, -1), layout=1)[0]  # [size or n]
         return split, idx.sort().values
 
     out = {"test": subset("test", te)}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from pixeltransformer.cli import main
 from pixeltransformer.datamodule import split_indices
@@ -124,6 +125,20 @@ def test_a_checkpoint_that_records_no_split_layout_keeps_its_own_splits(tmp_path
     assert cli.datamodule.dataset("train").index.tolist() == train.sort().values.tolist()
     cli = main(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run), "--trainer.max_steps=2"])
     assert cli.datamodule.split_layout == 1 and "split layout 1" in capsys.readouterr().out
+    # on another dataset the checkpoint's splits are not this data's: its splits are drawn as any run's (they were
+    # drawn with layout 1 here, scoring an older model on other test pictures than a newer one, with a [run] line
+    # saying the checkpoint's splits were so drawn)
+    pictures = tmp_path / "grey"
+    pictures.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(pictures / f"{i:02d}.png")
+    cli = main([*evaluate, "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}",
+                "--data.init_args.channels=1", "--data.init_args.image_size=8", "--data.init_args.splits=[6,2,4]",
+                f"--data.init_args.cache_dir={tmp_path / 'cache'}"])
+    assert cli.datamodule.split_layout == 2 and "split layout" not in capsys.readouterr().out
+    test = split_indices(12, (6, 2, 4), seed=0)[2]  # layout 2's
+    assert cli.datamodule.dataset("test").index.tolist() == test.sort().values.tolist()
 
 
 def split_warnings(argv: list[str]) -> list[str]:

@@ -247,6 +247,33 @@ def test_a_picture_folder_is_decoded_once_and_then_read_from_the_cache(tmp_path,
     assert len(decoded) == 39  # another size: its own entry
 
 
+@pytest.mark.parametrize("damage", ["empty", "truncated", "no notes"])
+def test_a_damaged_folder_cache_entry_is_decoded_again(tmp_path, damage):
+    """A cached array left empty (a machine that stopped just after the file was renamed into place) failed every
+    later start with numpy's "No data left in file" (EOFError); a truncated one, or one without its notes, is decoded
+    again, and so is an empty one now, with the same pixels."""
+    from domains.images import io
+    from domains.images.folder_cache import read_folder
+
+    folder, cache = tmp_path / "pics", tmp_path / "cache"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    files = io.list_images(folder)
+    first, _ = read_folder(folder, files, 8, 3, cache, progress=False)
+    (entry,) = cache.glob("pics_8_3_*.npy")
+    if damage == "empty":
+        entry.write_bytes(b"")
+    elif damage == "truncated":
+        entry.write_bytes(entry.read_bytes()[:-20])
+    else:
+        entry.with_suffix(".json").unlink()
+    again, _ = read_folder(folder, files, 8, 3, cache, progress=False)
+    assert np.array_equal(again, first)
+    assert np.array_equal(np.load(entry).transpose(0, 2, 3, 1), first)  # the entry written whole again
+
+
 def test_bad_arguments(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown image dataset"):
         ImageDataModule("imagenet")

@@ -28,13 +28,13 @@ def _dealt(n: int, sizes: tuple[int, int, int], seed: int, layout: int) -> list[
 def _item_splits(counts: dict[str, int], splits: tuple[int, int, int] | None, seed: int,
                  layout: int) -> dict[str, tuple]:
     """Item-by-item official splits, computed here from seeded permutations: every pool a size takes a subset of
-    (-1: all of it), and without a val pool train and val from one permutation of the train pool (val a tenth of it,
-    at most 1000, by default)."""
+    (-1: all of it; the first items of its permutation in both layouts), and without a val pool train and val from
+    one permutation of the train pool (val a tenth of it, at most 1000, by default), dealt in the layout."""
     n_train = counts["train"]
     tr, va, te = splits or (-1, -1 if "val" in counts else min(1000, max(1, n_train // 10)), -1)
 
     def own(pool: str, size: int) -> tuple[str, list[int]]:
-        idx = range(counts[pool]) if size == -1 else _dealt(counts[pool], (size, 0, -1), seed, layout)[0]
+        idx = range(counts[pool]) if size == -1 else _dealt(counts[pool], (size, 0, -1), seed, 1)[0]
         return pool, sorted(idx)
 
     if "val" in counts:
@@ -77,6 +77,21 @@ def test_a_fixed_test_split_does_not_move_with_the_train_size():
         assert all(torch.equal(a, b) for a, b in zip(new, was)), sizes
     with pytest.raises(ValueError, match=r"^split layout 3 is not one of \(1, 2\)$"):
         split_indices(10, (-1, 1, 1), seed=0, layout=3)
+
+
+@pytest.mark.parametrize("counts, splits", [
+    ({"train": 889, "test": 100}, (-1, 2, 8)),  # configs/sdf/shapenet.yaml on ModelNet's chair/train/, chair/test/
+    ({"train": 60000, "test": 10000}, (-1, 1000, 500)),  # MNIST's two files, a smaller test split
+    ({"train": 80, "val": 20, "test": 20}, (-1, 8, 8))])  # configs/video/folder.yaml on train/, val/, test/ folders
+@pytest.mark.parametrize("grouped", [False, True])
+def test_official_sizes_whose_train_is_the_rest_keep_their_items_in_both_layouts(counts, splits, grouped):
+    """A test (or val) split of fixed size drawn from a pool of its own held other items in layout 2 than in layout
+    1, so a model trained now was scored on other test chairs than a checkpoint of before (evaluated in layout 1)
+    with the same config. Such a subset depends on the seed and its size alone in either layout: it is the same."""
+    groups = {pool: torch.arange(n) for pool, n in counts.items()} if grouped else None  # one clip a video
+    new, was = (official_split_indices(counts, splits, 3, "root", groups=groups, layout=layout) for layout in (2, 1))
+    for split in ("train", "val", "test"):
+        assert new[split][0] == was[split][0] and torch.equal(new[split][1], was[split][1]), split
 
 
 def _pool(sizes: list[int], first: int = 0) -> torch.Tensor:
