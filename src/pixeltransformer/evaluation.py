@@ -185,15 +185,20 @@ def method_of(key: str, group: list[str]) -> str:
     return "_".join(rest) if rest and rest != ["mean"] else "model"
 
 
-def method_colours(groups: dict[str, list[str]]) -> dict[str, str]:
-    """One colour per method across every panel: the model first, the others in order of appearance."""
+def method_order(groups: dict[str, list[str]]) -> dict[str, int]:
+    """Each metric key's method by number, the same in every panel: the model first, the others in order of
+    appearance."""
     methods = ["model"]
     for keys in groups.values():
         for key in keys:
             if method_of(key, keys) not in methods:
                 methods.append(method_of(key, keys))
-    palette = {m: f"C{i % 10}" for i, m in enumerate(methods)}
-    return {key: palette[method_of(key, keys)] for keys in groups.values() for key in keys}
+    return {key: methods.index(method_of(key, keys)) for keys in groups.values() for key in keys}
+
+
+def method_colours(groups: dict[str, list[str]]) -> dict[str, str]:
+    """One colour per method across every panel (:func:`method_order`)."""
+    return {key: f"C{i % 10}" for key, i in method_order(groups).items()}
 
 
 def legend_label(key: str, group: list[str], names: dict[str, str]) -> str:
@@ -203,8 +208,8 @@ def legend_label(key: str, group: list[str], names: dict[str, str]) -> str:
     return f"{names[method]} ({key})" if method in names else key
 
 
-# a panel's lines in order, each drawn over the ones before: its own marker shape, a smaller marker, a thinner line
-# and gaps through which an equal line under it shows
+# each method's line (method_order), drawn over the methods before it: its own marker shape, a smaller marker, a
+# thinner line and gaps through which an equal line under it shows
 LINE_MARKERS = ("o", "s", "^", "D", "v", "P")
 LINE_STYLES = ("-", (0, (4, 2)), (0, (1, 2)), (0, (6, 2, 1, 2)), (0, (2, 3)), (0, (8, 3)))
 
@@ -212,8 +217,8 @@ LINE_STYLES = ("-", (0, (4, 2)), (0, (1, 2)), (0, (6, 2, 1, 2)), (0, (2, 3)), (0
 def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: Path, title: str = "",
                names: dict[str, str] | None = None) -> Path:
     """One panel per group of metrics, each against |S| on a log axis ticked at the |S| evaluated; a method keeps its
-    colour in every panel and is named in the legends by ``names`` (method -> name, see legend_label). A panel's
-    later lines are drawn thinner and dashed, with smaller markers of other shapes, over the earlier ones: methods
+    colour and line style in every panel and is named in the legends by ``names`` (method -> name, see legend_label).
+    Later methods are drawn thinner and dashed, with smaller markers of other shapes, over the earlier ones: methods
     with equal values (a fitted RBF GP that finds the oracle's kernel, fills exact at a large |S|) show each colour."""
     import matplotlib
 
@@ -226,13 +231,14 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
     fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(4.5 * max(1, len(groups)), 3.4 + 0.16 * most),
                              squeeze=False)
     xs = [r["num_context"] for r in rows]
-    colours = method_colours(groups)
+    colours, order = method_colours(groups), method_order(groups)
     for ax, (name, keys) in zip(axes[0], groups.items()):
-        for j, key in enumerate(keys):
+        for key in keys:  # the legend in the domain's order; a later method drawn over an earlier one (zorder)
+            j = order[key]
             ys = [r.get(key, float("nan")) for r in rows]
             ax.plot(xs, ys, label=legend_label(key, keys, names or {}), color=colours[key],
                     marker=LINE_MARKERS[j % len(LINE_MARKERS)], markersize=max(3.0, 9.0 - 1.8 * j),
-                    linestyle=LINE_STYLES[j % len(LINE_STYLES)], linewidth=max(1.0, 3.2 - 0.7 * j))
+                    linestyle=LINE_STYLES[j % len(LINE_STYLES)], linewidth=max(1.0, 3.2 - 0.7 * j), zorder=2 + 0.01 * j)
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(set(xs)), [str(k) for k in sorted(set(xs))])  # the |S| evaluated, not 2^k
         ax.minorticks_off()

@@ -483,17 +483,25 @@ def test_sweep_plot_shows_lines_with_equal_values(tmp_path, monkeypatch):
 
     figures = []
     monkeypatch.setattr(plt, "close", figures.append)
-    groups = {"NLL": ["nll", "oracle_nll", "bayes_nll"]}
-    rows = [{"num_context": k, "nll": 1.0 / k, "oracle_nll": 1.0 / k, "bayes_nll": 1.0 / k} for k in (4, 16, 64)]
+    # the second panel lists the methods in another order: a method keeps its colour and line style there too
+    groups = {"NLL": ["nll", "oracle_nll", "bayes_nll"], "MSE": ["bayes_mse", "oracle_mse", "mse"]}
+    rows = [{"num_context": k, **{f"{m}_{x}": 1.0 / k for m in ("oracle", "bayes") for x in ("nll", "mse")},
+             "nll": 1.0 / k, "mse": 1.0 / k} for k in (4, 16, 64)]
     plot_sweep(rows, groups, tmp_path / "m.png")
     fig = figures[0]
     fig.canvas.draw()
     pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float) / 255  # [H, W, 3], the figure as drawn
-    box = fig.axes[0].get_window_extent()  # the panel, in pixels from the bottom left; the legend lies under it
-    inside = pixels[int(pixels.shape[0] - box.y1):int(pixels.shape[0] - box.y0), int(box.x0):int(box.x1)]
-    for key, colour in method_colours(groups).items():
-        near = (np.abs(inside - np.array(to_rgb(colour))).max(-1) < 0.08).sum()  # pixels of that line's colour
-        assert near > 100, (key, colour, near)
+    colours = method_colours(groups)
+    for ax, keys in zip(fig.axes, groups.values()):
+        box = ax.get_window_extent()  # the panel, in pixels from the bottom left; the legend lies under it
+        inside = pixels[int(pixels.shape[0] - box.y1):int(pixels.shape[0] - box.y0), int(box.x0):int(box.x1)]
+        for key in keys:
+            near = (np.abs(inside - np.array(to_rgb(colours[key]))).max(-1) < 0.08).sum()  # that line's colour
+            assert near > 100, (key, colours[key], near)
+    styles = [{line.get_label(): (line.get_linestyle(), line.get_marker()) for line in ax.get_lines()}
+              for ax in fig.axes]
+    assert [styles[0][k] for k in ("nll", "oracle_nll", "bayes_nll")] == \
+        [styles[1][k] for k in ("mse", "oracle_mse", "bayes_mse")]
 
 
 @pytest.mark.parametrize("name", ["polynomial", "images", "sdf", "video"])
