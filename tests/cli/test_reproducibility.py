@@ -139,6 +139,10 @@ def test_a_checkpoint_that_records_no_split_layout_keeps_its_own_splits(tmp_path
     assert cli.datamodule.split_layout == 2 and "split layout" not in capsys.readouterr().out
     test = split_indices(12, (6, 2, 4), seed=0)[2]  # layout 2's
     assert cli.datamodule.dataset("test").index.tolist() == test.sort().values.tolist()
+    # a prediction reads the user's file alone: no split, and no line about how splits are drawn
+    main(["predict", *images, "--ckpt_path", str(ckpt), "--input", str(pictures / "00.png"), "--num_samples", "0",
+          "--out", str(tmp_path / "predicted")])
+    assert "split layout" not in capsys.readouterr().out and (tmp_path / "predicted" / "prediction.json").is_file()
 
 
 def split_warnings(argv: list[str]) -> list[str]:
