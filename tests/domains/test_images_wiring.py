@@ -234,7 +234,7 @@ def test_test_writes_metrics_pictures_and_caches_the_baselines(tiny_run, tmp_pat
         # the ground truth's accuracy does not depend on |S|: the same count of the 8 images at every level
         assert row["acc_gt"] == metrics["rows"][0]["acc_gt"] and (row["acc_gt"] * 8).is_integer()
         assert row["vae_ssim"] < 1 and row["sample_psnr"] < 100
-        assert math.isclose(row["nll_bpd_256"], row["nll"] / math.log(2) + math.log2(255), rel_tol=1e-5)
+        assert row["nll_bpd_256"] >= 0  # a discrete likelihood, where nll_bpd (a density's) may be negative
     assert "bits per dimension" in metrics["nll_units"]
     assert (run / "eval" / "metrics_vs_context.png").is_file()
     assert sorted(p.name for p in (run / "eval" / "pictures").iterdir()) == [
