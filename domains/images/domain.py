@@ -121,10 +121,10 @@ class ImageDomain(Domain):
                              "window; scikit-image crops a 5-pixel border, which on pictures with a flat border "
                              "moves SSIM a lot (0.03-0.24 for noisy or low-contrast predictions of digits upscaled "
                              "to 28x28) and refuses images below 11x11; PSNR of the image's MSE, capped at 100 dB; "
-                             "predictions clamped to [0, 1] for ssim/psnr, not for the classifier); mse on pixels not "
-                             "in S; prefixes: none = mean image, sample_ = the samples (each drawn at its own |S|, "
-                             "averaged), nn_ = nearest-neighbour fill (nearest sample of S in normalised (y, x)), "
-                             "vae_ = VAE completion",
+                             "predictions clamped to [0, 1] for ssim/psnr and for the classifier's acc); mse on pixels "
+                             "not in S, unclamped; prefixes: none = mean image, sample_ = the samples (each drawn "
+                             "at its own |S|, averaged), nn_ = nearest-neighbour fill (nearest sample of S in "
+                             "normalised (y, x)), vae_ = VAE completion",
         }
 
     # ---- a user's files (predict) ----------------------------------------------------------------------
