@@ -111,18 +111,20 @@ class ImageDomain(Domain):
     def summary(self, rows: list[dict]) -> dict:
         return {
             "nll_units": "nll: nats per channel of the normalised density on [0, 1] values; nll_bpd = nll / ln 2 "
-                         "(bits per dimension, continuous); nll_bpd_256 = nll_bpd + log2(255), the probability of "
-                         "the observed 8-bit level (density times the 1/255 level width); pixels not in S only",
+                         "(bits per dimension, continuous; negative where the density exceeds 1); nll_bpd_256 = -log2 "
+                         "of the probability the model gives the observed 8-bit level, its distribution's mass on "
+                         "[v - 1/510, v + 1/510] (the lowest level's interval open to -inf, the highest's to +inf), "
+                         "over the channels jointly, per channel (a discrete likelihood, >= 0); pixels not in S only",
             "image_metrics": "ssim/psnr/acc on whole images with S's pixels kept, per image, averaged over images "
                              "(torchmetrics SSIM, 11x11 Gaussian window, sigma 1.5, data_range 1, averaged over the "
                              "whole reflect-padded image with no border crop, also on images smaller than the "
                              "window; scikit-image crops a 5-pixel border, which on pictures with a flat border "
                              "moves SSIM a lot (0.03-0.24 for noisy or low-contrast predictions of digits upscaled "
                              "to 28x28) and refuses images below 11x11; PSNR of the image's MSE, capped at 100 dB; "
-                             "predictions clamped to [0, 1] for ssim/psnr, not for the classifier); mse on pixels not "
-                             "in S; prefixes: none = mean image, sample_ = the samples (each drawn at its own |S|, "
-                             "averaged), nn_ = nearest-neighbour fill (nearest sample of S in normalised (y, x)), "
-                             "vae_ = VAE completion",
+                             "predictions clamped to [0, 1] for ssim/psnr and for the classifier's acc); mse on pixels "
+                             "not in S, unclamped; prefixes: none = mean image, sample_ = the samples (each drawn "
+                             "at its own |S|, averaged), nn_ = nearest-neighbour fill (nearest sample of S in "
+                             "normalised (y, x)), vae_ = VAE completion",
         }
 
     # ---- a user's files (predict) ----------------------------------------------------------------------

@@ -74,11 +74,13 @@ class ImageEvaluation(SweepEvaluation):
                                 self.vae_lr).detach()
 
     def predicted_labels(self, images: torch.Tensor) -> torch.Tensor:
-        """The classifier's labels [N] of images [N, C, H, W]; -1 for an image holding NaN (not sampled)."""
+        """The classifier's labels [N] of images [N, C, H, W], clamped to [0, 1] as SSIM and PSNR clamp them (the
+        model's mean and samples may leave the value range: a Gaussian sample of a black pixel is below 0 half the
+        time); -1 for an image holding NaN (not sampled)."""
         ok = torch.isfinite(images.flatten(1)).all(1)  # [N]
         out = torch.full((images.shape[0],), -1, dtype=torch.long)  # [N]
         if ok.any():
-            out[ok.cpu()] = classify(self.classifier, images[ok])
+            out[ok.cpu()] = classify(self.classifier, images[ok].clamp(0, 1))
         return out
 
     def metrics(self, item: SweepItem, pl_module) -> dict[str, torch.Tensor]:

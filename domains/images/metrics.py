@@ -13,7 +13,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 
 from pixeltransformer.evaluation import SweepItem, masked_mean
 
-LEVEL_BITS = math.log2(255)  # pixel values are k / 255: one intensity level is 1/255 wide
+LEVELS = 255  # pixel values are k / 255, k = 0 ... 255
 MAX_PSNR = 100.0  # dB; an exact completion (every pixel observed) would otherwise score infinity
 
 
@@ -35,10 +35,32 @@ def image_scores(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     return ssim, psnr
 
 
+def level_bounds(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 8-bit level interval of every value [..., C] in [0, 1]: its nearest level k / 255 widened by half a level
+    each way, [(k - 1/2) / 255, (k + 1/2) / 255], the lowest level's opening down to -inf and the highest's up to +inf
+    (what rounding a value of the model's and clamping it to [0, 1] maps onto that level, so the 256 levels'
+    probabilities sum to 1) -> low [..., C], high [..., C]."""
+    k = (values.double() * LEVELS).round().clamp(0, LEVELS)  # [..., C]
+    inf = torch.full_like(k, math.inf)
+    low = torch.where(k > 0, (k - 0.5) / LEVELS, -inf)  # [..., C]
+    high = torch.where(k < LEVELS, (k + 0.5) / LEVELS, inf)  # [..., C]
+    return low, high
+
+
 def nll_bits(item: SweepItem) -> dict[str, torch.Tensor]:
-    """NLL of the pixels not in S in bits per dimension [B], continuous and as the probability of the 8-bit level."""
+    """NLL of the pixels not in S in bits per dimension (colour channels counted) [B], averaged over them:
+    ``nll_bpd``, -log2 of the continuous density at the value (can be negative: a density may exceed 1), and
+    ``nll_bpd_256``, -log2 of the probability the model gives the value's 8-bit level, the mass of its interval
+    (:func:`level_bounds`) under the predicted distribution, from its CDF (over all C channels jointly, divided by
+    C): a discrete likelihood, so never negative. Needs the item's distribution (item.dist)."""
+    if item.dist is None:
+        raise ValueError("nll_bpd_256 needs the item's value distribution (SweepItem.dist)")
     bpd = masked_mean(item.nll, item.held_out) / math.log(2)  # [B]
-    return {"nll_bpd": bpd, "nll_bpd_256": bpd + LEVEL_BITS}
+    held = item.held_out  # [B, Q]
+    low, high = level_bounds(item.qry_val[held])  # [M, C] each: the held-out queries only
+    level = torch.zeros(held.shape, dtype=bpd.dtype, device=bpd.device)  # [B, Q]
+    level[held] = (-item.dist.log_prob_box(item.params[held], low, high) / (item.spec.val_dims * math.log(2))).to(level)
+    return {"nll_bpd": bpd, "nll_bpd_256": masked_mean(level, held)}
 
 
 def completed_images(item: SweepItem) -> dict[str, torch.Tensor]:

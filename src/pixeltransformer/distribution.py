@@ -263,6 +263,40 @@ class BinnedGaussian(nn.Module):
         z = (t - means) / sigma.unsqueeze(-1)  # [..., NB, V]
         return (q * 0.5 * torch.erfc(-z / math.sqrt(2))).sum(-2).clamp(0.0, 1.0)  # [..., V]
 
+    # log_prob_box works through the queries in chunks of at most this many [rows, NB, V] elements (float64, a few
+    # temporaries each): 256 RGB bins at every pixel of a batch of images would otherwise take gigabytes
+    BOX_CHUNK = 1 << 22
+
+    def log_prob_box(self, params: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """log P(low <= v <= high | S), the probability (not density) the mixture puts on the box whose corners are
+        low and high [..., V] (an edge may be -inf or +inf): log sum_b q_b prod_d (Phi(z_high) - Phi(z_low)) in nats,
+        summed over V -> [...] (float64). Computed in float64 from log Phi, so a box far in a component's tail or much
+        narrower than its sigma keeps its digits (Phi(b) - Phi(a) of two values near 1 would cancel)."""
+        lead = params.shape[:-1]
+        low, high = (t.expand(*lead, self.val_dims).reshape(-1, self.val_dims) for t in (low, high))  # [N, V] each
+        flat = params.reshape(-1, params.shape[-1])  # [N, NP]
+        rows = max(1, self.BOX_CHUNK // (self.num_bins * self.val_dims))
+        parts = [self._log_prob_box(flat[i : i + rows], low[i : i + rows], high[i : i + rows])
+                 for i in range(0, flat.shape[0], rows)]  # [n] each
+        return (torch.cat(parts) if parts else flat.new_zeros(0, dtype=torch.float64)).view(lead)  # [...]
+
+    def _log_prob_box(self, params: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        """log_prob_box of rows: params [N, NP], low and high [N, V] -> [N]."""
+        logits, means, sigma = self.split(params)  # [N, NB], [N, NB, V], [N, NB]
+        with torch.autocast(means.device.type, enabled=False):
+            log_q = F.log_softmax(logits.double(), dim=-1)  # [N, NB]
+            s = sigma.double().unsqueeze(-1)  # [N, NB, 1]
+            a = (low.double().unsqueeze(-2) - means.double()) / s  # [N, NB, V]
+            b = (high.double().unsqueeze(-2) - means.double()) / s  # [N, NB, V]
+            # Phi(b) - Phi(a) = Phi(-a) - Phi(-b): take the side where both ends lie below the centre, where Phi is
+            # small
+            flip = a + b > 0  # [N, NB, V]; an infinite edge decides on its own (a = -inf never flips, b = inf does)
+            flip = torch.where(torch.isinf(a) | torch.isinf(b), torch.isinf(b), flip)
+            lo, hi = torch.where(flip, -b, a), torch.where(flip, -a, b)  # [N, NB, V], lo < hi
+            log_hi, log_lo = torch.special.log_ndtr(hi), torch.special.log_ndtr(lo)  # [N, NB, V]
+            log_cell = log_hi + torch.log1p(-torch.exp(log_lo - log_hi))  # [N, NB, V]
+            return torch.logsumexp(log_q + log_cell.sum(-1), dim=-1)  # [N]
+
     def variance(self, params: torch.Tensor) -> torch.Tensor:
         """Total variance per value dimension of the mixture: [..., NP] -> [..., V]."""
         logits, means, sigma = self.split(params)

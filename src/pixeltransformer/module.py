@@ -244,7 +244,8 @@ class PixelTransformerModule(L.LightningModule):
             self._returned_none = True  # Lightning takes no optimizer step for this batch
             return None
         bsz = signal.shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
+        if not self.distributed:  # under DDP the ranks' mean, once they agree it is finite (on_before_optimizer_step)
+            self.log("train/loss", loss, prog_bar=True, batch_size=bsz)
         self.log("train/num_context", float(sets.num_context), batch_size=bsz)
         if self._trainer is not None and self.trainer.optimizers:
             # the rate this batch's optimizer step applies (warmup, cosine decay: configure_optimizers), beside its
@@ -264,7 +265,9 @@ class PixelTransformerModule(L.LightningModule):
         grads = [p.grad.detach() for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         scaler = getattr(getattr(self._trainer, "precision_plugin", None), "scaler", None)
         finite = loss_finite and (scaler is not None or not grads or grads_finite(grads))
-        if self._trainer is not None:
+        if self.distributed:
+            finite = self.reduce_step(finite, loss_finite)
+        elif self._trainer is not None:
             finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
         if finite:
             self.skipped_in_a_row = 0
@@ -275,6 +278,24 @@ class PixelTransformerModule(L.LightningModule):
             for group in optimizer.param_groups:  # the optimizer leaves parameters without a gradient as they are
                 for p in group["params"]:
                     p.grad = None
+
+    @property
+    def distributed(self) -> bool:
+        """Whether this module trains in more than one process (DDP and the like)."""
+        return self._trainer is not None and self.trainer.world_size > 1
+
+    def reduce_step(self, finite: bool, loss_finite: bool) -> bool:
+        """Under DDP, in one collective (every rank comes here once per optimizer step): whether every rank's step is
+        finite (losses and gradients: the ranks stop or skip together), and the sum of the ranks' batch losses, whose
+        mean is logged as train/loss when every rank's loss is finite (logged in training_step, each rank's own loss,
+        the dashboard showed rank zero's; a sync_dist there would hang when a rank with a non-finite loss skips it).
+        With gradient accumulation it is the step's last batch's loss, as a single process's dashboard shows it."""
+        loss = self._step_note[2] if loss_finite and self._step_note else 0.0
+        local = torch.tensor([float(not finite), float(not loss_finite), loss], device=self.device)  # [3]
+        unfinished, nonfinite_losses, total = self.trainer.strategy.reduce(local, reduce_op="sum").tolist()
+        if nonfinite_losses == 0:
+            self.log("train/loss", total / self.trainer.world_size, prog_bar=True)
+        return unfinished == 0
 
     def nonfinite_batch(self, what: str) -> None:
         """A training batch whose loss or gradients are not finite: stop with one line naming the step and the last

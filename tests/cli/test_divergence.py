@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import Logger
 
 from pixeltransformer import module as module_lib
 from pixeltransformer.checkpointing import RunCheckpoint
@@ -166,3 +169,79 @@ def test_a_skipped_last_micro_batch_under_a_loss_scaler_does_not_unscale_twice(t
                               accumulate_grad_batches=2,
                               plugins=[MixedPrecision("16-mixed", "cpu", torch.amp.GradScaler("cpu"))])
     assert trainer.global_step == 4 and module.skipped_batches == 1
+
+
+class LossOfEachRank(Logger):
+    """A logger on every rank (Lightning's own log on rank zero alone) that writes, with each step's batch loss of
+    its rank, the train/loss logged there at each step to <folder>/rank<r>.json (a spawned process returns nothing
+    else)."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder, self.losses, self.logged, self.rank = folder, {}, {}, 0
+
+    @property
+    def name(self):
+        return "every_rank"
+
+    @property
+    def version(self):
+        return 0
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        if "train/loss" in metrics:
+            self.logged[step] = float(metrics["train/loss"])
+            self.write()
+
+    def after_step(self, trainer, pl_module):
+        self.rank, self.losses[trainer.global_step - 1] = trainer.global_rank, pl_module._step_note[2]
+        self.write()
+
+    def write(self):
+        (self.folder / f"rank{self.rank}.json").write_text(json.dumps({"losses": self.losses, "logged": self.logged}))
+
+
+class AfterStep(Callback):
+    def __init__(self, record: LossOfEachRank):
+        self.record = record
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.record.after_step(trainer, pl_module)
+
+
+def test_under_ddp_train_loss_is_the_mean_of_the_ranks_losses(tmp_path):
+    """train/loss was each rank's own batch loss, so the dashboard (rank zero's) showed one rank's. It is the mean of
+    every rank's, the same on every rank; a step with a NaN loss on one rank is skipped on both as before, without a
+    collective that one rank alone reaches (the run would hang), and logs no mean (Lightning repeats the last)."""
+    record = LossOfEachRank(tmp_path)
+    fit(tmp_path, blow_at=(), max_steps=4, nonfinite="skip", nan_at={2}, strategy="ddp_spawn", devices=2,
+        logger=record, log_every_n_steps=1, callbacks=[AfterStep(record)])
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(sorted(r["losses"]) == sorted(r["logged"]) == ["0", "1", "2", "3"] for r in ranks)
+    assert math.isnan(ranks[0]["losses"]["2"]) and math.isfinite(ranks[1]["losses"]["2"])
+    assert ranks[0]["logged"] == ranks[1]["logged"]
+    for step in ("0", "1", "3"):
+        assert ranks[0]["losses"][step] != pytest.approx(ranks[1]["losses"][step], rel=1e-3)  # two batches
+        mean = (ranks[0]["losses"][step] + ranks[1]["losses"][step]) / 2
+        assert ranks[0]["logged"][step] == pytest.approx(mean, rel=1e-6), step
+    assert ranks[0]["logged"]["2"] == ranks[0]["logged"]["1"]
+    assert saved(tmp_path) == (4, True)
+
+
+def test_a_single_process_logs_each_step_s_own_loss(tmp_path):
+    record = LossOfEachRank(tmp_path)
+    fit(tmp_path, blow_at=(), max_steps=3, logger=record, log_every_n_steps=1, callbacks=[AfterStep(record)])
+    rank = json.loads((tmp_path / "rank0.json").read_text())
+    assert sorted(rank["logged"]) == ["0", "1", "2"]
+    assert all(rank["logged"][step] == pytest.approx(loss, rel=1e-6) for step, loss in rank["losses"].items())
+
+
+def test_a_nonfinite_loss_on_one_rank_stops_every_rank(tmp_path):
+    """The error policy under DDP without a loss scaler: every rank stops at the step (the first rank for its loss,
+    the second for the gradients it shares), none waits in a collective."""
+    with pytest.raises(Exception, match=r"non-finite (training loss|gradients) \(loss \S+\) at global step 1"):
+        fit(tmp_path, blow_at=(), max_steps=4, nan_at={1}, strategy="ddp_spawn", devices=2)
+    assert saved(tmp_path) == (1, True)

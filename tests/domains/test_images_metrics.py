@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from domains.images import metrics as m
+from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.sets import flatten_grid, grid_positions
 from pixeltransformer.signal import SignalSpec
@@ -41,15 +42,25 @@ def test_accuracy_counts_hits_and_leaves_undefined_predictions_out():
 
 
 def item_of(signal: torch.Tensor, mean: torch.Tensor, samples: torch.Tensor | None, observed: torch.Tensor,
-            nll: torch.Tensor) -> SweepItem:
-    """A sweep item over the full grid of signal [B, C, H, W]; mean [B, C, H, W], samples [B, S, C, H, W]."""
+            nll: torch.Tensor, params: torch.Tensor | None = None) -> SweepItem:
+    """A sweep item over the full grid of signal [B, C, H, W]; mean [B, C, H, W], samples [B, S, C, H, W]; params
+    [B, H W, NP] of one Gaussian per pixel (zeros, a wide one centred on 0.5, by default)."""
     b, c, h, w = signal.shape
-    spec = SignalSpec(domain="images", dataset="t", grid_shape=(h, w), val_dims=c, val_range=(0.0, 1.0), num_bins=4)
+    spec = SignalSpec(domain="images", dataset="t", grid_shape=(h, w), val_dims=c, val_range=(0.0, 1.0), num_bins=1)
+    dist = BinnedGaussian.from_spec(spec)
     qry = grid_positions((h, w)).expand(b, -1, -1)  # [B, N, 2]
     flat = flatten_grid(signal)  # [B, N, C]
     sflat = None if samples is None else samples.flatten(3).transpose(-1, -2)  # [B, S, N, C]
-    return SweepItem(spec, signal, 1, qry[:, :1], flat[:, :1], qry, flat, ~observed, torch.zeros(b, h * w, 3),
-                     flatten_grid(mean), flat, sflat, True, nll, {"signal": signal})
+    params = torch.zeros(b, h * w, dist.num_params) if params is None else params  # [B, N, NP]
+    return SweepItem(spec, signal, 1, qry[:, :1], flat[:, :1], qry, flat, ~observed, params,
+                     flatten_grid(mean), flat, sflat, True, nll, {"signal": signal}, dist)
+
+
+def gaussian_params(mean: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The parameters [..., 1 + C + 1] of one Gaussian (num_bins=1 on [0, 1]: centre 0.5, unit 0.5) with the given
+    mean [..., C] and sigma."""
+    raw = math.log(math.expm1(sigma / 0.5 - 1e-3))  # softplus(raw) + min_sigma = sigma / unit
+    return torch.cat([torch.zeros_like(mean[..., :1]), (mean - 0.5) / 0.5, torch.full_like(mean[..., :1], raw)], -1)
 
 
 def test_image_metrics_keep_s_and_skip_unsampled_rows():
@@ -64,12 +75,57 @@ def test_image_metrics_keep_s_and_skip_unsampled_rows():
     nll[:, :32] = 99.0
     out = m.image_metrics(item_of(gt, wrong, samples, observed, nll))
     torch.testing.assert_close(out["nll_bpd"], torch.ones(2))
-    torch.testing.assert_close(out["nll_bpd_256"], torch.ones(2) + math.log2(255))
+    # the held-out pixels' 8-bit levels under the default wide Gaussian, S's pixels left out
+    low, high = m.level_bounds(flatten_grid(gt))  # [B, N, 1] each
+    cell = torch.distributions.Normal(0.5, 0.5 * (math.log(2) + 1e-3))  # softplus(0) + min_sigma, in unit 0.5
+    level = -torch.log(cell.cdf(high.float()) - cell.cdf(low.float()))[..., 0] / math.log(2)  # [B, N]
+    torch.testing.assert_close(out["nll_bpd_256"], level[:, 32:].mean(1), rtol=1e-4, atol=1e-4)
     kept = torch.where(observed.view(2, 1, 8, 8), gt, wrong)
     torch.testing.assert_close(out["ssim"], m.image_scores(kept, gt)[0])
     assert (out["ssim"] < 1).all()
     assert out["sample_ssim"][0] == 1 and out["sample_psnr"][0] == m.MAX_PSNR
     assert torch.isnan(out["sample_ssim"][1]) and torch.isnan(out["sample_psnr"][1])
+
+
+def test_level_nll_of_a_predictive_narrower_than_a_level_is_near_zero_not_negative():
+    # sigma 0.0006, a sixth of a level: the density at the value is ~660, 9.4 bits below zero, which density times
+    # the 1/255 level width would report as -1.4 bits; the level's probability is ~1, so ~0 bits
+    gt = torch.tensor([0.0, 1 / 255, 128 / 255, 1.0]).view(1, 1, 2, 2)
+    params = gaussian_params(flatten_grid(gt), 0.0006)  # [1, 4, 3]
+    observed = torch.zeros(1, 4, dtype=torch.bool)
+    dist_nll = -BinnedGaussian.from_spec(item_of(gt, gt, None, observed, torch.zeros(1, 4)).spec).log_prob(
+        params, flatten_grid(gt))  # [1, 4]
+    out = m.nll_bits(item_of(gt, gt, None, observed, dist_nll, params))
+    assert out["nll_bpd"].item() < -9
+    assert 0 <= out["nll_bpd_256"].item() < 0.01  # 3.3 sigma each side of the value: 0.1% of the mass outside
+
+
+def test_level_probabilities_sum_to_one_and_rgb_counts_each_channel():
+    gen = torch.Generator().manual_seed(3)
+    levels = torch.arange(256, dtype=torch.float32).view(256, 1) / 255  # [256, 1]
+    grey = SignalSpec(domain="images", dataset="t", grid_shape=(16, 16), val_dims=1, val_range=(0.0, 1.0), num_bins=8)
+    dist = BinnedGaussian.from_spec(grey, anchor=True)
+    params = torch.randn(3, 1, dist.num_params, generator=gen).expand(3, 256, -1)  # [3, 256, NP]: 3 mixtures
+    low, high = m.level_bounds(levels.expand(3, 256, 1))  # [3, 256, 1] each
+    total = dist.log_prob_box(params, low, high).exp().sum(-1)  # [3]
+    torch.testing.assert_close(total, torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-9)
+    # RGB: one Gaussian's level probability is the product of its channels' (each from the marginal CDF)
+    gt = torch.rand(2, 3, 4, 4, generator=gen).mul(255).round().div(255)  # [2, 3, 4, 4] on the levels
+    values = flatten_grid(gt)  # [2, 16, 3]
+    params = gaussian_params(values + 0.01 * torch.randn(values.shape, generator=gen), 0.02)  # [2, 16, 5]
+    observed = torch.zeros(2, 16, dtype=torch.bool)
+    observed[:, :5] = True
+    item = item_of(gt, gt, None, observed, torch.zeros(2, 16), params)
+    low, high = m.level_bounds(values)  # [2, 16, 3] each
+    per_channel = item.dist.cdf(params, high.float()) - item.dist.cdf(params, low.float())  # [2, 16, 3]
+    bits = -per_channel.double().log().sum(-1) / (3 * math.log(2))  # [2, 16]
+    torch.testing.assert_close(m.nll_bits(item)["nll_bpd_256"], bits[:, 5:].mean(1).float(), rtol=1e-4, atol=1e-5)
+
+
+def test_level_bounds_open_the_outer_levels():
+    low, high = m.level_bounds(torch.tensor([0.0, 0.001, 1 / 255, 1.0]))
+    assert low.tolist() == [-math.inf, -math.inf, 0.5 / 255, 254.5 / 255]
+    assert high.tolist() == [0.5 / 255, 0.5 / 255, 1.5 / 255, math.inf]
 
 
 def textbook_ssim(a, b, crop: int = 0) -> float:
@@ -108,3 +164,15 @@ def test_ssim_is_the_textbook_ssim_averaged_over_the_whole_image_as_the_notes_sa
                                     use_sample_covariance=False)
     assert cropped == pytest.approx(textbook_ssim(pred, gt, crop=5), abs=1e-6)
     assert cropped - got > 0.05
+
+
+def test_level_probabilities_are_the_same_in_chunks(monkeypatch):
+    gen = torch.Generator().manual_seed(4)
+    rgb = SignalSpec(domain="images", dataset="t", grid_shape=(4, 4), val_dims=3, val_range=(0.0, 1.0), num_bins=8)
+    dist = BinnedGaussian.from_spec(rgb)
+    params = torch.randn(2, 16, dist.num_params, generator=gen)  # [2, 16, NP]
+    low, high = m.level_bounds(torch.rand(2, 16, 3, generator=gen))  # [2, 16, 3] each
+    whole = dist.log_prob_box(params, low, high)  # [2, 16]
+    monkeypatch.setattr(BinnedGaussian, "BOX_CHUNK", 5 * 8 * 3)  # five queries at a time, the last chunk two
+    torch.testing.assert_close(dist.log_prob_box(params, low, high), whole, rtol=0, atol=0)
+    assert whole.shape == (2, 16) and whole.dtype == torch.float64
