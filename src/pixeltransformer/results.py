@@ -56,11 +56,8 @@ truth.
 Metrics: NLL in nats per value dimension (colour channels counted) on the queries not in S; `nll_bpd` the same in
 bits (/ ln 2), `nll_bpd_256` -log2 of the probability the model gives the value's 8-bit level, its distribution's
 mass on [v - 1/510, v + 1/510] (the lowest and highest levels' intervals open to ∓∞), per channel: a discrete
-likelihood, never negative. Tables whose `nll_units` says "density times the 1/255 level width" (the digits runs of
-2026-12-01) computed `nll_bpd_256` as `nll_bpd` + log2 255 instead, which is not a probability (it exceeds 1 for a
-predictive narrower than a level); on tiny-model digits fits of 400 and 2000 steps it read 0.7-0.9 bits more than
-the level's probability at every |S|. MSE on the queries not in S; PSNR (dB, capped at 100) and SSIM per image
-or video frame, whole with S's pixels kept. SSIM is
+likelihood, never negative. MSE on the queries not in S; PSNR (dB, capped at 100) and SSIM per image or video
+frame, whole with S's pixels kept. SSIM is
 torchmetrics' (11×11 Gaussian window, σ 1.5, data range 1) averaged over the whole reflect-padded image;
 scikit-image crops a 5-pixel border, which on pictures with a flat border moves SSIM by far more than the
 "0.005-0.03" of older runs' notes (noisy or low-contrast predictions of digits upscaled to 28×28: 0.03-0.24), and it
