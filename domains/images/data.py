@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SignalDataModule, float_signal, official_split_indices,
-                                         split_folders, split_indices)
+                                         split_folders, split_indices, splits_with_train_of)
 from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
 
@@ -319,6 +319,14 @@ class ImageDataModule(SignalDataModule):
         # a train file and a test file, or split folders
         return official_split_indices({s: len(images) for s, (images, _) in pools.items()}, splits, self.seed,
                                       str(self.root), layout=self.split_layout)
+
+    @property
+    def splits_with_train(self) -> tuple[str, ...]:
+        """As the pools are: one (digits, a single file or folder), or a train part with a test part of its own."""
+        try:
+            return splits_with_train_of(list(self._load_pools()))
+        except (ValueError, OSError):  # data not there: the run says so where it reads it
+            return super().splits_with_train
 
     def same_splits(self, splits) -> bool:
         """Whether a checkpoint's split sizes hold the items this module's own do: None and the defaults it stands

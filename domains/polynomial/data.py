@@ -178,10 +178,10 @@ class PolynomialDataModule(SignalDataModule):
                           val_range=self.val_range, num_bins=1, pos_scale=self.x_max, extra=extra)
 
     @property
-    def splits_share_a_pool(self) -> bool:
-        """Each split is its own seeded stream (split_seed): another data seed gives other functions, never another
-        split's."""
-        return False
+    def splits_with_train(self) -> tuple[str, ...]:
+        """None: each split is its own seeded stream (split_seed), and another data seed gives other functions, never
+        another split's."""
+        return ()
 
     def build_split(self, split: str) -> Dataset:
         seed = split_seed(self.seed, split)

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
-                                         split_folders, split_indices)
+                                         split_folders, split_indices, splits_with_train_of)
 from pixeltransformer.files import FileDigests, atomic_write, cache_root, data_files
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -365,9 +365,17 @@ class SDFDataModule(SignalDataModule):
             return False
 
     @property
-    def splits_share_a_pool(self) -> bool:
-        """Procedural chairs (also a mixture's evaluated ones) draw each split from its own stream; files are a pool."""
-        return (self.eval_source if self.mixture else self.dataset_name) != "procedural"
+    def splits_with_train(self) -> tuple[str, ...]:
+        """Procedural chairs (also a mixture's evaluated ones) draw each split from its own stream: none. Files: as
+        their pools are (one, or split folders), counted as this module loaded them."""
+        source = self.eval_source if self.mixture else self.dataset_name
+        if source == "procedural":
+            return ()
+        root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
+        try:
+            return splits_with_train_of(list(self._pool_counts(source, root)))
+        except (ValueError, OSError):  # data not there: the run says so where it reads it
+            return super().splits_with_train
 
     def read_by(self, option: str, stage: str | None) -> bool:
         """A mixture's validation and test splits are its eval_source's: an evaluation reads no other source."""

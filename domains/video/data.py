@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, group_split,
-                                         official_split_indices, split_folders)
+                                         official_split_indices, split_folders, splits_with_train_of)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -243,6 +243,15 @@ class VideoDataModule(SignalDataModule):
                                            layout=self.split_layout)
             return tuple(pools[pool][idx] for pool, idx in (index[s] for s in SPLITS))  # [n] clip rows a split
         return group_split(self._groups, splits, self.seed, self.split_layout)
+
+    @property
+    def splits_with_train(self) -> tuple[str, ...]:
+        """A folder with split folders: as its folders are; otherwise the clips are one pool."""
+        try:
+            self._prepare()
+        except (ValueError, OSError):  # data not there: the run says so where it reads it
+            return super().splits_with_train
+        return splits_with_train_of(list(self._folder_rows) if self._folder_rows is not None else ["all"])
 
     def same_splits(self, splits: Any) -> bool:
         """Whether a checkpoint's split sizes hold the clips this module's own do, in their order (-1 and the rest,

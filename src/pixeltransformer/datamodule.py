@@ -351,17 +351,27 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
-    if resume and datamodule.splits_share_a_pool:
-        return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it may now train on its "
-                f"own validation and test items; pass {fix} to continue on its own splits")
-    if resume:  # each split its own stream: other items, but never another split's
-        return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it now trains on other "
-                f"items than its own, never on its validation and test items; pass {fix} to continue on its own splits")
-    if datamodule.splits_share_a_pool:
+    shared = datamodule.splits_with_train
+    if resume:
+        risk = ("may now train on its own " + " and ".join({"val": "validation", "test": "test"}[s] for s in shared)
+                + " items" if shared else "now trains on other items than its own")
+        never = [{"val": "validation", "test": "test"}[s] for s in ("val", "test") if s not in shared]
+        risk += f", never on its {' and '.join(never)} items" if never else ""
+        return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it {risk}; pass {fix} to "
+                "continue on its own splits")
+    if "test" in shared:
         return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
                 f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
-    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split then "
-            f"holds other items than its own, none of them its training items; pass {fix} to evaluate on its own")
+    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
+            f"then hold other items than its own, none of them its training items; pass {fix} to evaluate on its own")
+
+
+def splits_with_train_of(pools: Sequence[str]) -> tuple[str, ...]:
+    """SignalDataModule.splits_with_train for data of these pools: one pool ("all") gives every split from it; a
+    train part with a test part of its own gives validation from the train part, unless a val part of its own."""
+    if "all" in pools:
+        return ("val", "test")
+    return () if "val" in pools else ("val",)
 
 
 def checkpoint_split_layout(checkpoint: dict[str, Any], datamodule_class: str) -> int:
@@ -543,11 +553,12 @@ class SignalDataModule(L.LightningDataModule):
         return {"seed": self.seed, "split_layout": self.split_layout}
 
     @property
-    def splits_share_a_pool(self) -> bool:
-        """Whether the splits are drawn from one pool, so that other split options can put a checkpoint's training
-        items in the test split (as split_mismatch then says); a domain whose splits each come from their own seeded
-        stream says False, where another seed gives other items but never another split's."""
-        return True
+    def splits_with_train(self) -> tuple[str, ...]:
+        """The splits drawn from the train split's pool, of ("val", "test"): other split options can move the
+        checkpoint's training items into them, and its validation and test items into training (as split_mismatch
+        then says). One pool: both; a train file or folder with a test one of its own: ("val",), drawn from the
+        train part; its own pool for each split, or each split its own seeded stream: ()."""
+        return ("val", "test")
 
     def same_splits(self, splits: Any) -> bool:
         """Whether the split sizes ``splits`` a checkpoint recorded hold the same items as this module's own, written

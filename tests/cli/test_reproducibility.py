@@ -243,10 +243,49 @@ def test_another_seed_of_data_drawn_split_by_split_never_tests_on_training_items
         note = split_warnings(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
                                "--trainer.limit_test_batches=1"])
         assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's "
-                        "(seed=0): the test split then holds other items than its own, none of them its training "
-                        "items; pass --data.init_args.seed 1 to evaluate on its own"], domain
+                        "(seed=0): the test split may then hold other items than its own, none of them its "
+                        "training items; pass --data.init_args.seed 1 to evaluate on its own"], domain
         note = split_warnings(["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1",
                                "--resume", str(run), "--trainer.max_steps=2", "--data.init_args.seed=0"])
         assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this run's (seed=0): "
                         "it now trains on other items than its own, never on its validation and test items; pass "
                         "--data.init_args.seed 1 to continue on its own splits"], domain
+
+
+def test_pictures_with_a_test_folder_of_their_own_never_test_on_training_items(tmp_path):
+    """A picture folder in train/ and test/ folders (or MNIST's two files) tests on its test folder alone: another
+    data seed draws other validation pictures from train/, never moves training pictures into the test split. The
+    warning said the test split "may hold items it trained on", and a resume that it may train on its own test
+    items; each says what can happen. With a val/ folder too, no split shares a pool."""
+    rng = np.random.default_rng(0)
+    for folder, n in (("train", 12), ("test", 4), ("val", 3)):
+        (tmp_path / "pics" / folder).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "pics" / folder / f"{i}.png")
+    for with_val, resume_says in ((False, "it may now train on its own validation items, never on its test items"),
+                                  (True, "it now trains on other items than its own, never on its validation and test "
+                                         "items")):
+        if not with_val:
+            (tmp_path / "pics" / "val").rename(tmp_path / "val_aside")
+        else:
+            (tmp_path / "val_aside").rename(tmp_path / "pics" / "val")
+        name = f"v{int(with_val)}"
+        quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+                 "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", name]
+        common = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+                  "--data.init_args.dataset=folder", f"--data.init_args.root={tmp_path / 'pics'}",
+                  "--data.init_args.channels=1", "--data.init_args.image_size=8", "--data.init_args.splits=[-1,2,-1]"
+                  if not with_val else "--data.init_args.splits=null", f"--data.init_args.cache_dir={tmp_path / 'c'}",
+                  "--data.init_args.batch_size=2", *quiet]
+        main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+              "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=1"])
+        run = tmp_path / "images" / name
+        note = split_warnings(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                               "--trainer.limit_test_batches=1"])
+        assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's "
+                        "(seed=0): the test split may then hold other items than its own, none of them its "
+                        "training items; pass --data.init_args.seed 1 to evaluate on its own"], with_val
+        note = split_warnings(["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1",
+                               "--resume", str(run), "--trainer.max_steps=2", "--data.init_args.seed=0"])
+        assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this run's (seed=0): "
+                        f"{resume_says}; pass --data.init_args.seed 1 to continue on its own splits"], with_val
