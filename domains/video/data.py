@@ -21,11 +21,13 @@ from torch.utils.data import Dataset
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, group_split,
                                          official_split_indices, split_folders, splits_with_train_of)
+from pixeltransformer.files import cache_root
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
 from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoFolder, as_size, cut_clips, list_video_files,
                  read_strip, read_video_file, read_video_npz, read_video_folder, source_videos, strip_problem)
+from .file_cache import DecodedVideos
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -94,6 +96,9 @@ class VideoDataModule(SignalDataModule):
             and decodes a clip when a batch draws it (``num_workers`` then decode in parallel).
         bins: "kmeans" (``num_bins`` RGB centres fitted on training pixels) or "uniform" (an n^3 RGB grid).
         num_bins: NB.
+        cache_dir: where a folder's video files are kept decoded, the frames its clips use at the clip size
+            (default ``files.cache_root("video", "files")``), keyed by each file's bytes: later starts, DDP ranks and
+            evaluations load them instead of running ffmpeg. Strips are decoded as clips are read, and not cached.
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """
 
@@ -113,6 +118,7 @@ class VideoDataModule(SignalDataModule):
         in_memory_gb: float = 4.0,
         bins: Literal["kmeans", "uniform"] = "kmeans",
         num_bins: int = 256,
+        cache_dir: str | None = None,
         batch_size: int = 16,
         num_workers: int = 0,
         seed: int = 0,
@@ -146,6 +152,7 @@ class VideoDataModule(SignalDataModule):
         self.splits = tuple(splits)
         self.split_by = split_by
         self.in_memory_gb = in_memory_gb
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("video", "files")
         self.bins = bins
         self.num_bins = num_bins
         self.folder_stats: VideoFolder | None = None  # file counts of a "folder" read, for logging
@@ -173,9 +180,10 @@ class VideoDataModule(SignalDataModule):
             top, left = (side - h) // 2, (side - w) // 2
             return clips[:, :, top : top + h, left : left + w], np.arange(len(clips))
         if self.dataset_name == "folder":
-            self.folder_stats = read_video_folder(
-                self.root, self.num_frames, self.size, self.stride, self.frame_step, self.max_clips_per_video
-            )
+            decoded = DecodedVideos(self.cache_dir)  # ffmpeg once a file: later starts load its frames
+            self.folder_stats = read_video_folder(self.root, self.num_frames, self.size, self.stride, self.frame_step,
+                                                  self.max_clips_per_video, read=decoded.read)
+            decoded.save()
             clips = self.folder_stats.clips
             if clips.nbytes <= self.in_memory_gb * 2**30:  # served from memory, from one array: the clips of each
                 # video file, which FolderClips holds decoded, are let go with it

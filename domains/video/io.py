@@ -19,7 +19,7 @@ import warnings
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import imageio.v3 as iio
 import numpy as np
@@ -380,6 +380,7 @@ def read_video_folder(
     frame_step: int = 1,
     max_clips_per_video: int | None = None,
     progress: bool = True,
+    read: Callable[..., np.ndarray] | None = None,
 ) -> VideoFolder:
     """Clips of every video file below ``root``, concatenated in sorted file order. A JPEG or PNG there is a strip
     of square frames stacked top to bottom (:func:`read_strip`, TinyVideos' originals), whose clips are decoded when
@@ -390,7 +391,8 @@ def read_video_folder(
 
     Files that cannot be decoded (or pictures that are not strips) or hold fewer frames than one clip are skipped
     with a warning and counted, so one bad file never ends a long run. An empty folder (or one where every file was
-    skipped) is an error.
+    skipped) is an error. ``read`` decodes a video file as :func:`read_video_file` does (the default), e.g. through
+    a cache (file_cache.DecodedVideos).
     """
     if Path(root).suffix.lower() == ".npz":
         raise ValueError(f"{root} is an .npz of clips, not a video or a folder of videos: read it with "
@@ -410,7 +412,7 @@ def read_video_folder(
                 length = strip_length(path)  # frames, from its header: its clips are decoded when read
                 n, source = num_clips(length, num_frames, clips.stride, frame_step), path
             else:  # the frames its clips can use: a long video's others are never decoded
-                frames = read_video_file(path, size=clips.size, max_frames=needed)  # [F, H, W, 3]
+                frames = (read or read_video_file)(path, size=clips.size, max_frames=needed)  # [F, H, W, 3]
                 length, source = len(frames), cut_clips(frames, num_frames, clips.size, stride, frame_step)
                 n = len(source)  # source: [n, T, H, W, 3]
         except VideoDecodeError as err:

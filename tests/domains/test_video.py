@@ -163,6 +163,42 @@ def test_folder_skips_and_counts_bad_and_short_files(tmp_path):
     assert "a_short.gif" in messages and "d_broken.avi" in messages
 
 
+def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(tmp_path, monkeypatch):
+    """Every start, DDP rank and evaluation ran ffmpeg on every file of a folder again (0.3-0.4 s a file for the
+    sample videos here). A file's frames are decoded once and cached, keyed by its bytes and the decoding asked: a
+    second DataModule runs no decoder and gets the same clips, a broken file is still skipped with its warning every
+    time, and a rewritten file, or another clip size, is decoded anew."""
+    from domains.video import file_cache
+
+    folder, cache = tmp_path / "videos", tmp_path / "cache"
+    folder.mkdir()
+    write_mp4(folder / "a.mp4", smooth_frames(20))
+    iio.imwrite(folder / "b.gif", smooth_frames(9), plugin="pillow", duration=100, loop=0)
+    (folder / "c_broken.avi").write_bytes(b"\x00garbage" * 64)
+    decoded = []
+    read = file_cache.read_video_file
+    monkeypatch.setattr(file_cache, "read_video_file", lambda path, **k: decoded.append(Path(path).name) or read(path, **k))
+
+    def clips(size: int = 16) -> torch.Tensor:
+        dm = VideoDataModule(dataset="folder", root=str(folder), num_frames=8, size=size, stride=4, splits=(-1, 1, 1),
+                             split_by="clip", bins="uniform", num_bins=8, cache_dir=str(cache))
+        with pytest.warns(UserWarning, match="c_broken.avi"):
+            dm.setup("fit")
+        return torch.cat([torch.stack([dm.dataset(s)[i]["signal"] for i in range(len(dm.dataset(s)))])
+                          for s in ("train", "val", "test")])  # [5, 3, 8, size, size]
+
+    first = clips()
+    assert sorted(decoded) == ["a.mp4", "b.gif", "c_broken.avi"] and len(list(cache.glob("*.npy"))) == 2
+    again = clips()
+    assert decoded.count("a.mp4") == 1 and decoded.count("c_broken.avi") == 2  # cached; the broken one tried again
+    assert torch.equal(again, first)
+    iio.imwrite(folder / "b.gif", smooth_frames(9)[::-1].copy(), plugin="pillow", duration=100, loop=0)  # rewritten
+    clips()
+    assert decoded.count("b.gif") == 2 and decoded.count("a.mp4") == 1
+    clips(size=8)
+    assert decoded.count("a.mp4") == 2  # another size: its own entry
+
+
 def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
     # TinyVideos' originals: JPEGs of square frames stacked top to bottom (128 x 128*32 there), first frame on top
     frames = np.stack([np.full((16, 16, 3), 12 * k, np.uint8) for k in range(12)])  # [12, 16, 16, 3]
