@@ -316,8 +316,8 @@ class PixelTransformerCLI(LightningCLI):
         An evaluation on another dataset than the checkpoint's draws that data's splits as every run does."""
         data = self.config[sub].get("data")
         args = data.init_args if data is not None and hasattr(data, "init_args") else None
-        if sub == "predict" or args is None or "split_layout" not in args:  # predict reads the user's file alone;
-            return  # a domain without shared pools has no layout
+        if sub == "predict" or args is None or "split_layout" not in args:
+            return  # a prediction reads the user's file alone; a domain without shared pools has no layout
         trained_on = ((ckpt.get("hyper_parameters") or {}).get("spec") or {}).get("dataset")
         if trained_on is not None and "dataset" in args and args.dataset != trained_on:
             return  # another dataset than its own: its splits are not this data's (split_mismatch leaves it too)

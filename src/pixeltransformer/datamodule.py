@@ -547,9 +547,9 @@ class SignalDataModule(L.LightningDataModule):
         return float_signal(signal)
 
     def split_options(self) -> dict[str, Any]:
-        """The options that choose which items each split holds: the seed, and the split sizes a domain adds. A
-        checkpoint records them (state_dict), and an evaluation on other ones says so (cli), since the test split it
-        then draws from a shared pool may hold the checkpoint's training items."""
+        """The options that choose which items each split holds: the seed, the split layout, and the split sizes a
+        domain adds. A checkpoint records them (state_dict), and an evaluation on other ones says so (cli), since the
+        test split it then draws from a shared pool may hold the checkpoint's training items."""
         return {"seed": self.seed, "split_layout": self.split_layout}
 
     @property
