@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -857,3 +858,22 @@ def test_bins_of_clips_in_memory_are_gathered_at_once_as_read_clip_by_clip(monke
     one_by_one._clips = _ClipsOneByOne(one_by_one._clips.numpy())
     torch.testing.assert_close(one_by_one._kmeans(), gathered, rtol=0, atol=0)
     assert loops == ["k-means bins: reading clips"]
+
+
+def test_a_video_file_with_a_long_name_is_cached_too(tmp_path):
+    """A cache entry was named by the whole file name and its key, so a file named with 200 bytes or more (a video
+    saved under its title) made a name past the file system's 255 bytes: never cached, with a warning at every start.
+    The entry keeps the name's start; two long names alike there still get their own entries (the key is the bytes)."""
+    from domains.video.file_cache import DecodedVideos
+
+    names = ["é" * 110 + "a.gif", "é" * 110 + "b.gif"]  # 225 bytes each, alike in their first 220
+    for k, name in enumerate(names):
+        iio.imwrite(tmp_path / name, smooth_frames(5 + k), plugin="pillow", duration=100, loop=0)
+    cache = DecodedVideos(tmp_path / "cache")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="decoded videos not cached")
+        got = [cache.read(tmp_path / name, (8, 8)) for name in names]  # [F, 8, 8, 3] each
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+    for name, frames in zip(names, got):
+        np.testing.assert_array_equal(DecodedVideos(tmp_path / "cache").read(tmp_path / name, (8, 8)), frames)
+        np.testing.assert_array_equal(frames, read_video_file(tmp_path / name, size=(8, 8)))
