@@ -38,6 +38,18 @@ from pixeltransformer.sets import grid_positions
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "videos"
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    """A folder's decoded video files go to the test's own cache, not the user's (~/.cache/pixeltransformer)."""
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
+
+
+def test_the_tests_here_keep_decoded_videos_out_of_the_user_s_cache(tmp_path):
+    """The DataModules these tests make without a cache_dir cached the files they decoded in the user's cache, where a
+    later test run found them: a change to decoding left the tests reading what the code before it decoded."""
+    assert VideoDataModule(dataset="folder", root=str(tmp_path)).cache_dir == tmp_path / "cache" / "video" / "files"
+
+
 def smooth_frames(f: int, h: int = 24, w: int = 32) -> np.ndarray:
     """Smooth moving gradients [F, H, W, 3] uint8: easy for lossy codecs, every frame distinct."""
     t, y, x = np.meshgrid(np.arange(f), np.arange(h), np.arange(w), indexing="ij")
