@@ -889,3 +889,24 @@ def test_a_video_file_with_a_long_name_is_cached_too(tmp_path):
     for name, frames in zip(names, got):
         np.testing.assert_array_equal(DecodedVideos(tmp_path / "cache").read(tmp_path / name, (8, 8)), frames)
         np.testing.assert_array_equal(frames, read_video_file(tmp_path / name, size=(8, 8)))
+
+
+def test_synthetic_clips_of_another_seed_or_count_share_no_item_with_the_checkpoint_s():
+    """Synthetic clips are drawn by the data seed and their count: a checkpoint trained with another seed (or count)
+    never saw one of this run's clips, yet the warning said the test split "may hold items it trained on", and a resume
+    that it may train on its own validation and test items. Other split sizes of the same clips still move clips
+    between splits, and keep the warning."""
+    from pixeltransformer.datamodule import split_mismatch
+
+    dm = VideoDataModule(dataset="synthetic", num_clips=12, num_frames=4, size=8, splits=(8, 2, 2))
+    mine, seed_1 = moving_digits(12, 4, 8, seed=0), moving_digits(12, 4, 8, seed=1)  # [12, 4, 8, 8, 3] each
+    assert not any(np.array_equal(a, b) for a in mine for b in seed_1)
+
+    def note(resume: bool = False, **trained) -> str:
+        return split_mismatch({"VideoDataModule": {"split_options": {**dm.split_options(), **trained}}}, dm, resume)
+
+    for other in ({"seed": 1}, {"num_clips": 16}, {"seed": 1, "splits": (6, 3, 3)}):
+        assert "none of them its training items" in note(**other), other
+        assert "it now trains on other items than its own, never on its validation and test items" in note(True, **other)
+    assert "may then differ from its own and hold items it trained on" in note(splits=(6, 3, 3))
+    assert "it may now train on its own validation and test items" in note(True, splits=(6, 3, 3))
