@@ -36,7 +36,11 @@ class DecodedVideos:
         """The frames [F, H, W, 3] uint8 of ``path`` at ``size``, the first ``max_frames`` (None: all), as
         read_video_file decodes them; a file that cannot be decoded raises as it does there, and is not cached."""
         path = Path(path)
-        parts = [DECODE_VERSION, self.digests(path), [int(s) for s in size], max_frames]
+        try:
+            digest = self.digests(path)
+        except OSError:  # its bytes cannot be read (no permission): decoded, or refused, as without the cache
+            return read_video_file(path, size=size, max_frames=max_frames)  # [F, H, W, 3]
+        parts = [DECODE_VERSION, digest, [int(s) for s in size], max_frames]
         # the name's start only, for whoever looks: a file name of up to 255 bytes leaves no room for the key
         stem = os.fsencode(path.stem)[:STEM_BYTES].decode(errors="ignore")
         entry = self.dir / f"{stem}_{hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]}.npy"

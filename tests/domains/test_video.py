@@ -910,3 +910,26 @@ def test_synthetic_clips_of_another_seed_or_count_share_no_item_with_the_checkpo
         assert "it now trains on other items than its own, never on its validation and test items" in note(True, **other)
     assert "may then differ from its own and hold items it trained on" in note(splits=(6, 3, 3))
     assert "it may now train on its own validation and test items" in note(True, splits=(6, 3, 3))
+
+
+def test_a_video_file_the_cache_cannot_read_is_read_as_without_the_cache(tmp_path, monkeypatch):
+    """The cache reads a file's bytes for its key; a file it may not read (no read permission) ended the whole folder's
+    read with a PermissionError, where it was decoded, or skipped with a warning, as every file the decoder refuses
+    is. It is now read as without the cache, and not cached."""
+    import pixeltransformer.files as files
+
+    write_mp4(tmp_path / "a.mp4", smooth_frames(12))
+    iio.imwrite(tmp_path / "b.gif", smooth_frames(9), plugin="pillow", duration=100, loop=0)
+    digest = files.file_digest
+
+    def refusing(path, *args):
+        if Path(path).name == "b.gif":
+            raise PermissionError(13, "Permission denied", str(path))
+        return digest(path, *args)
+
+    monkeypatch.setattr(files, "file_digest", refusing)
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, stride=4, splits=(-1, 1, 1),
+                         split_by="clip", bins="uniform", num_bins=8, cache_dir=str(tmp_path / "cache"))
+    dm.setup("fit")
+    assert [p.name for p in dm.folder_stats.files] == ["a.mp4", "b.gif"]
+    assert [p.name.split("_")[0] for p in (tmp_path / "cache").glob("*.npy")] == ["a"]
