@@ -907,7 +907,8 @@ def test_synthetic_clips_of_another_seed_or_count_share_no_item_with_the_checkpo
 
     for other in ({"seed": 1}, {"num_clips": 16}, {"seed": 1, "splits": (6, 3, 3)}):
         assert "none of them its training items" in note(**other), other
-        assert "it now trains on other items than its own, never on its validation and test items" in note(True, **other)
+        resumed = note(True, **other)
+        assert "it now trains on other items than its own, never on its validation and test items" in resumed, other
     assert "may then differ from its own and hold items it trained on" in note(splits=(6, 3, 3))
     assert "it may now train on its own validation and test items" in note(True, splits=(6, 3, 3))
 
