@@ -366,10 +366,11 @@ class SDFDataModule(SignalDataModule):
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:
-        """Procedural chairs (also a mixture's evaluated ones) draw each split from its own stream: none. Files: as
-        their pools are (one, or split folders), counted as this module loaded them."""
+        """Procedural chairs (also a mixture's evaluated ones) draw each split from its own stream: none; so does a
+        mixture that evaluates a source it gives no weight, whose training never reads it. Files: as their pools are
+        (one, or split folders), counted as this module loaded them."""
         source = self.eval_source if self.mixture else self.dataset_name
-        if source == "procedural":
+        if source == "procedural" or (self.mixture and self.mixture.get(source, 0) <= 0):
             return ()
         root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
         try:

@@ -261,6 +261,12 @@ class VideoDataModule(SignalDataModule):
             return super().splits_with_train
         return splits_with_train_of(list(self._folder_rows) if self._folder_rows is not None else ["all"])
 
+    @property
+    def data_drawn_by(self) -> tuple[str, ...]:
+        """Synthetic clips are drawn by the data seed and their count (each clip depends on it): other values draw
+        other clips, none of a checkpoint's."""
+        return ("seed", "num_clips") if self.dataset_name == "synthetic" else ()
+
     def same_splits(self, splits: Any) -> bool:
         """Whether a checkpoint's split sizes hold the clips this module's own do, in their order (-1 and the rest,
         counts that take the same whole videos): the parts each draws from the clips as loaded once."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +19,7 @@ from pixeltransformer.files import FileDigests, atomic_write
 
 from .io import read_video_file
 
+STEM_BYTES = 64  # of the file's name in its entry's, which (with the temporary name's host and process) stays short
 DECODE_VERSION = 1  # what decoding makes of a file (colour, resize, crop): a change here makes every entry new
 
 
@@ -34,8 +36,14 @@ class DecodedVideos:
         """The frames [F, H, W, 3] uint8 of ``path`` at ``size``, the first ``max_frames`` (None: all), as
         read_video_file decodes them; a file that cannot be decoded raises as it does there, and is not cached."""
         path = Path(path)
-        parts = [DECODE_VERSION, self.digests(path), [int(s) for s in size], max_frames]
-        entry = self.dir / f"{path.stem}_{hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]}.npy"
+        try:
+            digest = self.digests(path)
+        except OSError:  # its bytes cannot be read (no permission): decoded, or refused, as without the cache
+            return read_video_file(path, size=size, max_frames=max_frames)  # [F, H, W, 3]
+        parts = [DECODE_VERSION, digest, [int(s) for s in size], max_frames]
+        # the name's start only, for whoever looks: a file name of up to 255 bytes leaves no room for the key
+        stem = os.fsencode(path.stem)[:STEM_BYTES].decode(errors="ignore")
+        entry = self.dir / f"{stem}_{hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]}.npy"
         try:
             return np.load(entry)  # [F, H, W, 3]
         except (OSError, ValueError, EOFError):  # not cached yet, or an entry left unreadable: decoded again

@@ -351,7 +351,8 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
-    shared = datamodule.splits_with_train
+    # items drawn anew (synthetic clips of another seed): none of the checkpoint's can be in any split
+    shared = () if set(differ) & set(datamodule.data_drawn_by) else datamodule.splits_with_train
     if resume:
         risk = ("may now train on its own " + " and ".join({"val": "validation", "test": "test"}[s] for s in shared)
                 + " items" if shared else "now trains on other items than its own")
@@ -559,6 +560,13 @@ class SignalDataModule(L.LightningDataModule):
         then says). One pool: both; a train file or folder with a test one of its own: ("val",), drawn from the
         train part; its own pool for each split, or each split its own seeded stream: ()."""
         return ("val", "test")
+
+    @property
+    def data_drawn_by(self) -> tuple[str, ...]:
+        """The split options that draw the items themselves, not only which split holds each (synthetic clips: their
+        seed and count): a checkpoint trained with another value of one has seen none of these items, in any split
+        (as split_mismatch then says). Data read from files, or drawn split by split: ()."""
+        return ()
 
     def same_splits(self, splits: Any) -> bool:
         """Whether the split sizes ``splits`` a checkpoint recorded hold the same items as this module's own, written

@@ -1052,3 +1052,18 @@ def test_datamodule_mixture_trains_on_sources_and_tests_on_held_out_meshes(tmp_p
         SDFDataModule(dataset="mixture", mixture={"chairs": 1}, mesh_root=str(meshes))
     with pytest.raises(FileNotFoundError, match="mesh_root"):
         SDFDataModule(dataset="mixture", mixture={"procedural": 1}, mesh_root=str(tmp_path / "nowhere")).prepare_data()
+
+
+def test_a_mixture_that_evaluates_a_source_it_never_trains_on_shares_no_split_with_training(tmp_path):
+    """A mixture may evaluate a source it gives no weight (eval_source voxels, trained on procedural chairs alone): its
+    training never reads that source, so other split options cannot move a training item into its test split. The
+    checkpoint warning said the test split "may hold items it trained on", as for a mixture that trains on it."""
+    occ = np.zeros((6, 10, 10, 10), np.uint8)  # [6, R, R, R] boxes of three lengths
+    for i in range(6):
+        occ[i, 2 : 7 + i % 3, 3:7, 3:7] = 1
+    np.save(tmp_path / "vox.npy", occ)
+    kw = dict(dataset="mixture", eval_source="voxels", voxel_root=str(tmp_path / "vox.npy"), resolution=8,
+              num_shapes=(2, 1, 1), splits=(3, 1, 1), cache_dir=str(tmp_path / "c"))
+    assert SDFDataModule(mixture={"procedural": 1, "voxels": 1}, **kw).splits_with_train == ("val", "test")
+    for mixture in ({"procedural": 1}, {"procedural": 1, "voxels": 0}):
+        assert SDFDataModule(mixture=mixture, **kw).splits_with_train == (), mixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -35,6 +36,18 @@ from domains.video.metrics import psnr_per_frame, ssim_per_frame
 from pixeltransformer.sets import grid_positions
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "videos"
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    """A folder's decoded video files go to the test's own cache, not the user's (~/.cache/pixeltransformer)."""
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
+
+
+def test_the_tests_here_keep_decoded_videos_out_of_the_user_s_cache(tmp_path):
+    """The DataModules these tests make without a cache_dir cached the files they decoded in the user's cache, where a
+    later test run found them: a change to decoding left the tests reading what the code before it decoded."""
+    assert VideoDataModule(dataset="folder", root=str(tmp_path)).cache_dir == tmp_path / "cache" / "video" / "files"
 
 
 def smooth_frames(f: int, h: int = 24, w: int = 32) -> np.ndarray:
@@ -857,3 +870,67 @@ def test_bins_of_clips_in_memory_are_gathered_at_once_as_read_clip_by_clip(monke
     one_by_one._clips = _ClipsOneByOne(one_by_one._clips.numpy())
     torch.testing.assert_close(one_by_one._kmeans(), gathered, rtol=0, atol=0)
     assert loops == ["k-means bins: reading clips"]
+
+
+def test_a_video_file_with_a_long_name_is_cached_too(tmp_path):
+    """A cache entry was named by the whole file name and its key, so a file named with 200 bytes or more (a video
+    saved under its title) made a name past the file system's 255 bytes: never cached, with a warning at every start.
+    The entry keeps the name's start; two long names alike there still get their own entries (the key is the bytes)."""
+    from domains.video.file_cache import DecodedVideos
+
+    names = ["é" * 110 + "a.gif", "é" * 110 + "b.gif"]  # 225 bytes each, alike in their first 220
+    for k, name in enumerate(names):
+        iio.imwrite(tmp_path / name, smooth_frames(5 + k), plugin="pillow", duration=100, loop=0)
+    cache = DecodedVideos(tmp_path / "cache")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="decoded videos not cached")
+        got = [cache.read(tmp_path / name, (8, 8)) for name in names]  # [F, 8, 8, 3] each
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+    for name, frames in zip(names, got):
+        np.testing.assert_array_equal(DecodedVideos(tmp_path / "cache").read(tmp_path / name, (8, 8)), frames)
+        np.testing.assert_array_equal(frames, read_video_file(tmp_path / name, size=(8, 8)))
+
+
+def test_synthetic_clips_of_another_seed_or_count_share_no_item_with_the_checkpoint_s():
+    """Synthetic clips are drawn by the data seed and their count: a checkpoint trained with another seed (or count)
+    never saw one of this run's clips, yet the warning said the test split "may hold items it trained on", and a resume
+    that it may train on its own validation and test items. Other split sizes of the same clips still move clips
+    between splits, and keep the warning."""
+    from pixeltransformer.datamodule import split_mismatch
+
+    dm = VideoDataModule(dataset="synthetic", num_clips=12, num_frames=4, size=8, splits=(8, 2, 2))
+    mine, seed_1 = moving_digits(12, 4, 8, seed=0), moving_digits(12, 4, 8, seed=1)  # [12, 4, 8, 8, 3] each
+    assert not any(np.array_equal(a, b) for a in mine for b in seed_1)
+
+    def note(resume: bool = False, **trained) -> str:
+        return split_mismatch({"VideoDataModule": {"split_options": {**dm.split_options(), **trained}}}, dm, resume)
+
+    for other in ({"seed": 1}, {"num_clips": 16}, {"seed": 1, "splits": (6, 3, 3)}):
+        assert "none of them its training items" in note(**other), other
+        resumed = note(True, **other)
+        assert "it now trains on other items than its own, never on its validation and test items" in resumed, other
+    assert "may then differ from its own and hold items it trained on" in note(splits=(6, 3, 3))
+    assert "it may now train on its own validation and test items" in note(True, splits=(6, 3, 3))
+
+
+def test_a_video_file_the_cache_cannot_read_is_read_as_without_the_cache(tmp_path, monkeypatch):
+    """The cache reads a file's bytes for its key; a file it may not read (no read permission) ended the whole folder's
+    read with a PermissionError, where it was decoded, or skipped with a warning, as every file the decoder refuses
+    is. It is now read as without the cache, and not cached."""
+    import pixeltransformer.files as files
+
+    write_mp4(tmp_path / "a.mp4", smooth_frames(12))
+    iio.imwrite(tmp_path / "b.gif", smooth_frames(9), plugin="pillow", duration=100, loop=0)
+    digest = files.file_digest
+
+    def refusing(path, *args):
+        if Path(path).name == "b.gif":
+            raise PermissionError(13, "Permission denied", str(path))
+        return digest(path, *args)
+
+    monkeypatch.setattr(files, "file_digest", refusing)
+    dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, stride=4, splits=(-1, 1, 1),
+                         split_by="clip", bins="uniform", num_bins=8, cache_dir=str(tmp_path / "cache"))
+    dm.setup("fit")
+    assert [p.name for p in dm.folder_stats.files] == ["a.mp4", "b.gif"]
+    assert [p.name.split("_")[0] for p in (tmp_path / "cache").glob("*.npy")] == ["a"]
