@@ -1,5 +1,6 @@
 """Classifier and VAE baseline on tiny inputs: shapes, caching, and that completion lowers its objective."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,6 +112,37 @@ def test_the_baselines_train_on_8_bit_pictures_as_on_their_floats(tmp_path, monk
     pretrained.load_classifier(dm, tmp_path, epochs=1)
     pretrained.load_vae(dm, tmp_path, epochs=1)
     assert trained_on == [torch.uint8, torch.uint8]
+
+
+def test_two_picture_folders_of_one_name_and_size_train_their_own_baselines(tmp_path, monkeypatch):
+    """The cached VAE was named by the folder's name, the train size and the seed: a second folder of that name and
+    size, or the same pictures split another way, got the first one's VAE, trained on other pictures (perhaps on its
+    test pictures). The name now carries a digest of the train split's pixels and labels."""
+    from PIL import Image
+
+    from domains.images.baselines import pretrained
+    from domains.images.data import ImageDataModule
+
+    trained = []
+    monkeypatch.setattr(vae_mod, "train_vae", lambda x, *a, **k: trained.append(x.clone()) or vae_mod.ConvVAE(1, 8, 32))
+    rng = np.random.default_rng(0)
+    for place in ("a", "b"):
+        (tmp_path / place / "faces").mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / place / "faces" / f"{i}.png")
+
+    def vae_of(place: str, **options) -> None:
+        dm = ImageDataModule("folder", root=str(tmp_path / place / "faces"), channels=1, image_size=8, bins="uniform",
+                             cache_dir=str(tmp_path / "pictures"), splits=(5, 2, 2), **options)
+        pretrained.load_vae(dm, tmp_path / "nets", epochs=1)
+
+    vae_of("a")
+    vae_of("a")  # cached
+    assert len(trained) == 1
+    vae_of("b")  # another folder of one name and size: its own VAE, on its own pictures
+    assert len(trained) == 2 and not torch.equal(trained[0], trained[1])
+    vae_of("a", split_layout=1)  # the same pictures, its train split drawn otherwise
+    assert len(trained) == 3
 
 
 @pytest.mark.parametrize("kind", ["classifier", "vae"])

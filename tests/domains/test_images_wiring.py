@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -270,9 +271,10 @@ def test_test_writes_metrics_pictures_and_caches_the_baselines(tiny_run, tmp_pat
     assert (run / "eval" / "metrics_vs_context.png").is_file()
     assert sorted(p.name for p in (run / "eval" / "pictures").iterdir()) == [
         "fig3_means.png", "fig4_samples.png", "fig5_composition.png"]
-    key = f"digits-n{SPLITS[0]}-s0"
-    assert sorted(p.name for p in (tmp_path / "cache" / "images").iterdir()) == [f"classifier_{key}_1x8x8.pt",
-                                                                                 f"vae_{key}_1x8x8.pt"]
+    key = rf"digits-n{SPLITS[0]}-s0-[0-9a-f]{{12}}"  # and a digest of the train split (pretrained.dataset_key)
+    names = sorted(p.name for p in (tmp_path / "cache" / "images").iterdir())
+    assert len(names) == 2 and re.fullmatch(rf"classifier_{key}_1x8x8\.pt", names[0]) \
+        and re.fullmatch(rf"vae_{key}_1x8x8\.pt", names[1]), names
 
 
 # ---- predict through the CLI ------------------------------------------------------------------------------
