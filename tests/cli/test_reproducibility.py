@@ -48,8 +48,7 @@ def test_an_evaluation_on_other_splits_than_the_checkpoint_trained_on_says_so(tm
     """The digits are one pool that the data seed splits: a model trained with data.init_args.seed=1 and evaluated with
     the default seed 0 was scored on 200 test digits of which 166 were its training digits, without a word. The
     checkpoint records the options that chose its splits, and an evaluation on other ones names them."""
-    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", "s1"]
+    quiet = quiet_run(tmp_path, "s1")
     images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
               "--data.init_args.batch_size=4"]
     main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
@@ -78,8 +77,7 @@ def test_an_evaluation_on_other_splits_than_the_checkpoint_trained_on_says_so(tm
 def test_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
     """A checkpoint trained on the digits' default splits (splits: null) and evaluated with those sizes written out,
     or with -1 for the rest, is on its own splits: no warning. Sizes that move items between splits still warn."""
-    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", "d"]
+    quiet = quiet_run(tmp_path, "d")
     images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
               "--data.init_args.batch_size=4"]
     main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
@@ -102,8 +100,7 @@ def test_a_checkpoint_that_records_no_split_layout_keeps_its_own_splits(tmp_path
     (1000, 100, 200) of the digits a resume would train on all 200 of its test digits, and with (300, 100, -1) an
     evaluation would score it on a test split holding all 300 of its training digits. An evaluation, and a resume, of
     such a checkpoint draws its splits with layout 1 and says so; one that records its layout keeps it quietly."""
-    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", "old"]
+    quiet = quiet_run(tmp_path, "old")
     images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
               "--data.init_args.batch_size=4", "--data.init_args.splits=[1000,100,200]"]
     main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
@@ -145,12 +142,37 @@ def test_a_checkpoint_that_records_no_split_layout_keeps_its_own_splits(tmp_path
     assert "split layout" not in capsys.readouterr().out and (tmp_path / "predicted" / "prediction.json").is_file()
 
 
+def quiet_run(root: Path, name: str | None = None) -> list[str]:
+    """The options of a quiet CPU run under ``root`` (named ``name``, if given): no logger, bars, summary or
+    callbacks."""
+    named = ["--run_name", name] if name else []
+    return ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+            "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(root), *named]
+
+
 def split_warnings(argv: list[str]) -> list[str]:
     """The split-mismatch lines a command warns."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         main(argv)
     return [str(w.message) for w in caught if "splits of" in str(w.message)]
+
+
+def seed_warnings(common: list[str], quiet: list[str], run: Path) -> list[str]:
+    """A fit of ``common`` with data seed 1 into ``run``, then the split lines of its evaluation with seed 0 and of a
+    resume with seed 0: [the evaluation's line, the resume's line]."""
+    main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=1"])
+    note = split_warnings(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                           "--trainer.limit_test_batches=1"])
+    note += split_warnings(["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1",
+                            "--resume", str(run), "--trainer.max_steps=2", "--data.init_args.seed=0"])
+    return note
+
+
+NEVER_TESTS_ON_TRAINING = ("the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's "
+                           "(seed=0): the test split may then hold other items than its own, none of them its training "
+                           "items; pass --data.init_args.seed 1 to evaluate on its own")
 
 
 def test_sdf_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
@@ -164,8 +186,7 @@ def test_sdf_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
     meshes.mkdir()
     for i in range(12):
         trimesh.creation.box(extents=[0.4 + 0.05 * i, 0.6, 0.3]).export(meshes / f"m{i:02d}.obj")
-    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path / "runs")]
+    quiet = quiet_run(tmp_path / "runs")
     sdf = ["--config", str(REPO / "configs/sdf.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
            "--data.init_args.resolution=8", "--data.init_args.batch_size=2", "--data.init_args.val_items=null",
            f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--model.sets.init_args.max_context=64",
@@ -190,13 +211,12 @@ def test_sdf_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
 def test_video_split_sizes_that_take_the_same_videos_are_the_same_splits(tmp_path):
     """Clips split by video take whole videos: 3 videos of 4 clips each, split (-1, 4, 4), give one video to test and
     one to val, and so do sizes (-1, 5, 5) and (4, 4, 4), which take the same videos: no warning (they warned). Sizes
-    that move clips between splits (clips split one by one, or (4, -1, 4): val and train swap videos) still warn. Synthetic clips are one clip
-    a group: sizes written out are the same splits too."""
+    that move clips between splits (clips split one by one, or (4, -1, 4): val and train swap videos) still warn.
+    Synthetic clips are one clip a group: sizes written out are the same splits too."""
     rng = np.random.default_rng(0)
     clips = tmp_path / "clips.npz"
     np.savez(clips, videos=rng.integers(0, 256, (3, 12, 12, 12, 3), dtype=np.uint8))  # 3 videos of 12 frames
-    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path / "runs")]
+    quiet = quiet_run(tmp_path / "runs")
     video = ["--config", str(REPO / "configs/video.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
              "--data.init_args.num_frames=3", "--data.init_args.size=12", "--data.init_args.num_bins=8",
              "--data.init_args.batch_size=2", "--data.init_args.val_items=null", "--model.val_levels=[16]",
@@ -228,8 +248,7 @@ def test_another_seed_of_data_drawn_split_by_split_never_tests_on_training_items
     other test items, but never the checkpoint's training items, where the warning said the test split "may hold
     items it trained on"; a resume with another seed trains on other items, never on the old validation and test
     items. It says so; data split from one pool (the digits, above) keeps its warning."""
-    quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", "s1"]
+    quiet = quiet_run(tmp_path, "s1")
     data = {"polynomial": DATA["polynomial"],
             "sdf": ["--data.init_args.resolution=8", "--data.init_args.num_shapes=[4,2,2]", "--model.val_levels=[4]",
                     f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--model.sets.init_args.max_context=64",
@@ -237,19 +256,11 @@ def test_another_seed_of_data_drawn_split_by_split_never_tests_on_training_items
     for domain, options in data.items():
         common = ["--config", str(REPO / f"configs/{domain}.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
                   *options, "--data.init_args.batch_size=2", *quiet]
-        main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-              "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=1"])
-        run = tmp_path / domain / "s1"
-        note = split_warnings(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
-                               "--trainer.limit_test_batches=1"])
-        assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's "
-                        "(seed=0): the test split may then hold other items than its own, none of them its "
-                        "training items; pass --data.init_args.seed 1 to evaluate on its own"], domain
-        note = split_warnings(["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1",
-                               "--resume", str(run), "--trainer.max_steps=2", "--data.init_args.seed=0"])
-        assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this run's (seed=0): "
-                        "it now trains on other items than its own, never on its validation and test items; pass "
-                        "--data.init_args.seed 1 to continue on its own splits"], domain
+        assert seed_warnings(common, quiet, tmp_path / domain / "s1") == [
+            NEVER_TESTS_ON_TRAINING,
+            "the checkpoint was trained on the splits of data.init_args.seed=1, not this run's (seed=0): it now trains "
+            "on other items than its own, never on its validation and test items; pass --data.init_args.seed 1 to "
+            "continue on its own splits"], domain
 
 
 def test_pictures_with_a_test_folder_of_their_own_never_test_on_training_items(tmp_path):
@@ -270,22 +281,13 @@ def test_pictures_with_a_test_folder_of_their_own_never_test_on_training_items(t
         else:
             (tmp_path / "val_aside").rename(tmp_path / "pics" / "val")
         name = f"v{int(with_val)}"
-        quiet = ["--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-                 "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(tmp_path), "--run_name", name]
+        quiet = quiet_run(tmp_path, name)
         common = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
                   "--data.init_args.dataset=folder", f"--data.init_args.root={tmp_path / 'pics'}",
                   "--data.init_args.channels=1", "--data.init_args.image_size=8", "--data.init_args.splits=[-1,2,-1]"
                   if not with_val else "--data.init_args.splits=null", f"--data.init_args.cache_dir={tmp_path / 'c'}",
                   "--data.init_args.batch_size=2", *quiet]
-        main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-              "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=1"])
-        run = tmp_path / "images" / name
-        note = split_warnings(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
-                               "--trainer.limit_test_batches=1"])
-        assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's "
-                        "(seed=0): the test split may then hold other items than its own, none of them its "
-                        "training items; pass --data.init_args.seed 1 to evaluate on its own"], with_val
-        note = split_warnings(["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1",
-                               "--resume", str(run), "--trainer.max_steps=2", "--data.init_args.seed=0"])
-        assert note == ["the checkpoint was trained on the splits of data.init_args.seed=1, not this run's (seed=0): "
-                        f"{resume_says}; pass --data.init_args.seed 1 to continue on its own splits"], with_val
+        assert seed_warnings(common, quiet, tmp_path / "images" / name) == [
+            NEVER_TESTS_ON_TRAINING,
+            "the checkpoint was trained on the splits of data.init_args.seed=1, not this run's (seed=0): "
+            f"{resume_says}; pass --data.init_args.seed 1 to continue on its own splits"], with_val

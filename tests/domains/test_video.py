@@ -190,7 +190,8 @@ def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(
     (folder / "c_broken.avi").write_bytes(b"\x00garbage" * 64)
     decoded = []
     read = file_cache.read_video_file
-    monkeypatch.setattr(file_cache, "read_video_file", lambda path, **k: decoded.append(Path(path).name) or read(path, **k))
+    monkeypatch.setattr(file_cache, "read_video_file",
+                        lambda path, **k: decoded.append(Path(path).name) or read(path, **k))
 
     def clips(size: int = 16) -> torch.Tensor:
         dm = VideoDataModule(dataset="folder", root=str(folder), num_frames=8, size=size, stride=4, splits=(-1, 1, 1),
