@@ -179,7 +179,7 @@ class PolynomialDataModule(SignalDataModule):
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:
-        """None: each split is its own seeded stream (split_seed), and another data seed gives other functions, never
+        """No split: each is its own seeded stream (split_seed), and another data seed gives other functions, never
         another split's."""
         return ()
 

@@ -25,9 +25,9 @@ from pixeltransformer.files import cache_root
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
+from .file_cache import DecodedVideos
 from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoFolder, as_size, cut_clips, list_video_files,
                  read_strip, read_video_file, read_video_npz, read_video_folder, source_videos, strip_problem)
-from .file_cache import DecodedVideos
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos

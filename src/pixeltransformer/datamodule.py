@@ -354,9 +354,10 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     # items drawn anew (synthetic clips of another seed): none of the checkpoint's can be in any split
     shared = () if set(differ) & set(datamodule.data_drawn_by) else datamodule.splits_with_train
     if resume:
-        risk = ("may now train on its own " + " and ".join({"val": "validation", "test": "test"}[s] for s in shared)
-                + " items" if shared else "now trains on other items than its own")
-        never = [{"val": "validation", "test": "test"}[s] for s in ("val", "test") if s not in shared]
+        words = {"val": "validation", "test": "test"}
+        risk = (f"may now train on its own {' and '.join(words[s] for s in shared)} items" if shared
+                else "now trains on other items than its own")
+        never = [words[s] for s in ("val", "test") if s not in shared]
         risk += f", never on its {' and '.join(never)} items" if never else ""
         return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it {risk}; pass {fix} to "
                 "continue on its own splits")
