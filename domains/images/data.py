@@ -16,6 +16,7 @@ subsample of training pixels (``kmeans_pixels``) and stored in the spec, so a ch
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -181,6 +182,7 @@ class ImageDataModule(SignalDataModule):
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None
         self._spec: SignalSpec | None = None
         self._built: dict[str, UInt8ImageDataset] = {}
+        self._digests: dict[str, str] = {}  # split -> split_digest
 
     # ---- what the core needs -----------------------------------------------------------------
     @property
@@ -243,6 +245,20 @@ class ImageDataModule(SignalDataModule):
         """A whole split as float images [N, C, H, W] in [0, 1] and labels [N]."""
         images, labels = self.split_pixels(split)
         return float_signal(images), labels  # [N, C, H, W], [N]
+
+    def split_digest(self, split: str, rows_at_once: int = 8192) -> str:
+        """12 hex digits of a SHA-256 of a split's stored pixels and labels, read a block of rows at a time from the
+        pool (no copy of the whole split) and once per module: what the evaluation's cached networks are named by."""
+        if split not in self._digests:
+            ds = self.build_split(split)
+            h = hashlib.sha256()
+            for block in torch.arange(len(ds)).split(rows_at_once):  # [b] split indices
+                rows = ds.rows(block)  # [b] pool rows
+                h.update(ds.pool[rows].numpy().tobytes())  # [b, C, H, W] uint8
+                if ds.pool_labels is not None:
+                    h.update(ds.pool_labels[rows].numpy().tobytes())  # [b] int64
+            self._digests[split] = h.hexdigest()[:12]
+        return self._digests[split]
 
     def split_pixels(self, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A whole split as its stored uint8 images [N, C, H, W] and labels [N]: what the classifier and the VAE train

@@ -6,14 +6,13 @@ a start for a folder of 10 000 photos.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write
+from pixeltransformer.files import FileDigests, atomic_write, cache_key
 
 from . import io
 
@@ -22,8 +21,7 @@ FOLDER_VERSION = 1  # what decoding makes of a file (crop, resize, colour): a ch
 
 def folder_key(root: Path, files: list[Path], size: int, channels: int, digests: FileDigests) -> str:
     """The cache key of ``files`` read at ``size`` with ``channels``: their places under root and their bytes."""
-    parts = [FOLDER_VERSION, size, channels, [[str(f.relative_to(root)), digests(f)] for f in files]]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+    return cache_key(FOLDER_VERSION, size, channels, [[str(f.relative_to(root)), digests(f)] for f in files])
 
 
 def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_dir: Path,

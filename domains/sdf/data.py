@@ -11,8 +11,6 @@ are turned: ``voxel_up_axis``, ``mesh_up_axis``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import warnings
 from pathlib import Path
@@ -24,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
                                          split_folders, split_indices, splits_with_train_of)
-from pixeltransformer.files import FileDigests, atomic_write, cache_root, data_files
+from pixeltransformer.files import FileDigests, atomic_write, cache_key, cache_root, data_files
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -43,10 +41,6 @@ def cores() -> int:
     """The CPU cores this process may use: how many processes convert meshes not cached yet. One core takes about
     0.3 s a ShapeNet chair at 32^3 (0.5 s at 64^3), over half an hour for ShapeNet's 6 778 chairs."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def sdf_values(grids: torch.Tensor, truncation: float) -> torch.Tensor:
@@ -445,7 +439,7 @@ class SDFDataModule(SignalDataModule):
 
     def _procedural(self, split: str) -> Dataset:
         n = self.num_shapes[SPLITS.index(split)]
-        key = _key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation,
+        key = cache_key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation,
                    self.shell_voxels)
         path = self.cache_dir / "procedural" / f"{split}_{n}_{self.resolution}_{key}.npy"
         if not path.is_file():
@@ -487,7 +481,7 @@ class SDFDataModule(SignalDataModule):
         """The grids of voxel files (one file of N grids, or .binvox files of one grid each) as SDFs in one stacked
         cache file: (its path, how many). Empty or full grids are skipped; so are unreadable files of a folder."""
         digests = FileDigests(self.cache_dir / "voxels" / "digests.json")  # bytes read once, not at every start
-        key = _key("voxels", CONVERSION_VERSION, [digests(f) for f in files], self.max_shapes, self.resolution,
+        key = cache_key("voxels", CONVERSION_VERSION, [digests(f) for f in files], self.max_shapes, self.resolution,
                    self.truncation, self.voxel_up_axis)
         digests.save()
         stem = root.name.split(".")[0] + ("" if name == "all" else f"_{name}")

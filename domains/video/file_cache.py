@@ -6,8 +6,6 @@ videos here (two ffmpeg processes each), minutes a start for a folder of a thous
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import warnings
 from pathlib import Path
@@ -15,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write
+from pixeltransformer.files import FileDigests, atomic_write, cache_key
 
 from .io import read_video_file
 
@@ -40,10 +38,9 @@ class DecodedVideos:
             digest = self.digests(path)
         except OSError:  # its bytes cannot be read (no permission): decoded, or refused, as without the cache
             return read_video_file(path, size=size, max_frames=max_frames)  # [F, H, W, 3]
-        parts = [DECODE_VERSION, digest, [int(s) for s in size], max_frames]
         # the name's start only, for whoever looks: a file name of up to 255 bytes leaves no room for the key
         stem = os.fsencode(path.stem)[:STEM_BYTES].decode(errors="ignore")
-        entry = self.dir / f"{stem}_{hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]}.npy"
+        entry = self.dir / f"{stem}_{cache_key(DECODE_VERSION, digest, [int(s) for s in size], max_frames)}.npy"
         try:
             return np.load(entry)  # [F, H, W, 3]
         except (OSError, ValueError, EOFError):  # not cached yet, or an entry left unreadable: decoded again

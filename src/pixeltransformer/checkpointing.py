@@ -327,7 +327,7 @@ def fit_summary(trainer, shown) -> str:
     spawned = not ckpt.dirpath
     dirpath = Path(trainer.default_root_dir) / "checkpoints" if spawned else Path(ckpt.dirpath)
     folder, last = Path(str(shown)), dirpath / "last.ckpt"
-    best = Path(ckpt.best_model_path or ".")  # this run's own best: with a score, in its folder (not a run started from)
+    best = Path(ckpt.best_model_path or ".")  # this run's own best: with a score, in its folder (not one resumed from)
     score = saved_best_score(best) if spawned and best.parent == dirpath and best.is_file() else ckpt.best_model_score
     best = best if score is not None and best.parent == dirpath and best.is_file() else None
     if best is None and not last.is_file():
@@ -338,16 +338,19 @@ def fit_summary(trainer, shown) -> str:
     if best is not None:
         kept.append(f"checkpoints/{best.name} (best {ckpt.monitor} {float(score):.4g})")
     step = saved_step(last if last.is_file() else best) if spawned else trainer.global_step
-    done = f" ended at step {step}" if step else " ended"
     target = folder / "checkpoints" / (best or last).name
-    return (f"[run] fit: {folder}{done}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
+    return (f"{_ended(folder, step)}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
             f"{folder / 'config.yaml'} --ckpt_path {target}")
 
 
 def _nothing_kept(shown, step: int, why: str) -> str:
     """The closing line of a fit that kept no checkpoint: its folder, and why none was kept."""
-    done = f" ended at step {step}" if step else " ended"
-    return f"[run] fit: {shown}{done}: no checkpoint kept ({why})"
+    return f"{_ended(shown, step)}: no checkpoint kept ({why})"
+
+
+def _ended(folder, step: int) -> str:
+    """The start of a fit's closing line: its folder and the step it ended at (when known)."""
+    return f"[run] fit: {folder} ended" + (f" at step {step}" if step else "")
 
 
 def _saved(path: Path) -> dict:

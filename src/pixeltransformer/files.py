@@ -33,6 +33,12 @@ def cache_root(*parts: str) -> Path:
     return root.expanduser().joinpath(*parts)
 
 
+def cache_key(*parts: Any) -> str:
+    """The name part of a cache entry built from ``parts`` (versions, settings, file digests): 24 hex digits of a
+    SHA-256 of them as JSON, so entries of other parts never share a file."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it over ``path``. Parent folders
     are created; on failure the temporary file is removed and ``path`` is left as it was."""

@@ -9,7 +9,6 @@ evaluation otherwise trains them on first use.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -40,20 +39,7 @@ def dataset_key(dm: ImageDataModule) -> str:
     of the train split's pixels and labels, so two folders of one name and size, or splits of one size drawn
     otherwise (another split layout), never share a file."""
     name = dm.dataset_name if dm.dataset_name != "folder" else f"folder-{Path(dm.root).name}"
-    return f"{name}-n{len(dm.build_split('train'))}-s{dm.seed}-{train_digest(dm)}"
-
-
-def train_digest(dm: ImageDataModule, rows_at_once: int = 8192) -> str:
-    """The first 12 hex digits of a SHA-256 of the train split's stored pixels and labels, read a block of rows at a
-    time from the pool (no copy of the whole split)."""
-    ds = dm.build_split("train")
-    h = hashlib.sha256()
-    for block in torch.arange(len(ds)).split(rows_at_once):  # [b] split indices
-        rows = ds.rows(block)  # [b] pool rows
-        h.update(ds.pool[rows].numpy().tobytes())  # [b, C, H, W] uint8
-        if ds.pool_labels is not None:
-            h.update(ds.pool_labels[rows].numpy().tobytes())  # [b] int64
-    return h.hexdigest()[:12]
+    return f"{name}-n{len(dm.build_split('train'))}-s{dm.seed}-{dm.split_digest('train')}"
 
 
 def image_shape(dm: ImageDataModule) -> tuple[int, int, int]:
