@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import (SPLIT_LAYOUT, SignalDataModule, float_signal, official_split_indices,
+from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, official_split_indices,
                                          split_folders, split_indices, splits_with_train_of)
 from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
@@ -322,19 +322,22 @@ class ImageDataModule(SignalDataModule):
     def _split_index(self) -> dict[str, tuple[str, torch.Tensor]]:
         """split -> (pool name, sorted indices into that pool), deterministic for the seed."""
         if self._index is None:
-            self._index = self._split_index_of(self.splits)
+            self._index = self._split_index_of(self.split_options())
         return self._index
 
-    def _split_index_of(self, splits: tuple[int, int, int] | None) -> dict[str, tuple[str, torch.Tensor]]:
-        """What :meth:`_split_index` is for the split sizes ``splits`` under this module's seed."""
+    def _split_index_of(self, options: dict) -> dict[str, tuple[str, torch.Tensor]]:
+        """What :meth:`_split_index` is under the split options ``options`` (:meth:`split_options`: the sizes, the
+        seed and the layout)."""
         pools = self._load_pools()
+        splits = None if options["splits"] is None else tuple(int(s) for s in options["splits"])
+        seed, layout = int(options["seed"]), int(options["split_layout"])
         if "all" in pools:
             tr, va, te = splits or self._default_splits()
-            parts = split_indices(len(pools["all"][0]), (tr, va, te), self.seed, self.split_layout)
+            parts = split_indices(len(pools["all"][0]), (tr, va, te), seed, layout)
             return {s: ("all", p.sort().values) for s, p in zip(("train", "val", "test"), parts)}
         # a train file and a test file, or split folders
-        return official_split_indices({s: len(images) for s, (images, _) in pools.items()}, splits, self.seed,
-                                      str(self.root), layout=self.split_layout)
+        return official_split_indices({s: len(images) for s, (images, _) in pools.items()}, splits, seed,
+                                      str(self.root), layout=layout)
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:
@@ -344,15 +347,16 @@ class ImageDataModule(SignalDataModule):
         except (ValueError, OSError):  # data not there: the run says so where it reads it
             return super().splits_with_train
 
-    def same_splits(self, splits) -> bool:
-        """Whether a checkpoint's split sizes hold the items this module's own do: None and the defaults it stands
-        for, -1 and the rest, are the same splits."""
+    def same_splits(self, options: dict, splits: Sequence[str] = SPLITS) -> bool:
+        """Whether a checkpoint's split options hold the items this module's own do: None and the defaults it stands
+        for, -1 and the rest, are the same splits, and so are two seeds' where each split is a whole file or
+        folder."""
         try:
-            theirs = self._split_index_of(None if splits is None else tuple(int(s) for s in splits))
+            theirs = self._split_index_of({**self.split_options(), **options})
             mine = self._split_index()
         except (ValueError, TypeError, OSError):  # sizes that do not fit this data, or data not there yet
             return False
-        return all(theirs[s][0] == mine[s][0] and torch.equal(theirs[s][1], mine[s][1]) for s in mine)
+        return all(theirs[s][0] == mine[s][0] and torch.equal(theirs[s][1], mine[s][1]) for s in splits)
 
     def _pool_of(self, split: str) -> str:
         return self._split_index()[split][0]

@@ -342,19 +342,23 @@ class SDFDataModule(SignalDataModule):
         # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split
         return {**super().split_options(), "splits": self.splits}
 
-    def same_splits(self, splits: Any) -> bool:
-        """Whether a checkpoint's split sizes hold the items this module's own do (None and the defaults it stands
-        for, -1 and the rest): the splits each draws from the pools of the evaluated source, counted as this module
-        loaded them (no file is read twice). Procedural chairs: always, the sizes choose none of them."""
+    def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:
+        """Whether a checkpoint's split options hold the items this module's own do (sizes: None and the defaults it
+        stands for, -1 and the rest; seeds of splits that each take a whole folder): the splits each draws from the
+        pools of the evaluated source, counted as this module loaded them (no file is read twice). Procedural chairs,
+        evaluated or mixed into training, are drawn by the seed: the same for another seed never, and for other
+        sizes always (the sizes choose none of them)."""
         source = self.eval_source if self.mixture else self.dataset_name
+        if "seed" in options and "procedural" in (source, *(n for n, w in (self.mixture or {}).items() if w > 0)):
+            return False
         if source == "procedural":
             return True
         root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
         try:
-            theirs = None if splits is None else tuple(int(s) for s in splits)
+            mine, theirs = self.split_options(), {**self.split_options(), **options}
             counts = self._pool_counts(source, root)  # pool -> usable shapes
-            return all(self._pick(s, counts, root, False, theirs) == self._pick(s, counts, root, False, self.splits)
-                       for s in SPLITS)
+            return all(self._pick(s, counts, root, False, theirs) == self._pick(s, counts, root, False, mine)
+                       for s in splits)
         except (ValueError, TypeError, OSError):  # sizes that do not fit this data, or data not there
             return False
 
@@ -451,7 +455,8 @@ class SDFDataModule(SignalDataModule):
 
     def _voxels(self, split: str, root: Path, everything: bool = False) -> Dataset:
         stacks = self._load_voxels(root)
-        pool, idx = self._pick(split, {name: n for name, (_, n) in stacks.items()}, root, everything, self.splits)
+        counts = {name: n for name, (_, n) in stacks.items()}  # pool -> usable shapes
+        pool, idx = self._pick(split, counts, root, everything, self.split_options())
         return StackedSDFDataset(stacks[pool][0], idx, self.truncation)
 
     def _pool_counts(self, source: str, root: Path) -> dict[str, int]:
@@ -521,25 +526,29 @@ class SDFDataModule(SignalDataModule):
         return path, len(np.load(path, mmap_mode="r"))
 
     def _pick(self, split: str, counts: dict[str, int], root: Path, everything: bool,
-              splits: tuple[int, int, int] | None) -> tuple[str, list[int]]:
-        """The pool a split draws from and its items there, for a source of one pool ("all": split by ``splits``) or
-        of official split folders (the test folder is the test split, validation its folder's or drawn from train/).
-        everything: all its shapes, a mixture's training-only source, which keeps to the train folder too."""
+              options: dict[str, Any]) -> tuple[str, list[int]]:
+        """The pool a split draws from and its items there, for a source of one pool ("all": split by the sizes of
+        the split options ``options``, :meth:`split_options`) or of official split folders (the test folder is the
+        test split, validation its folder's or drawn from train/). everything: all its shapes, a mixture's
+        training-only source, which keeps to the train folder too."""
+        splits = None if options["splits"] is None else tuple(int(s) for s in options["splits"])
+        seed, layout = int(options["seed"]), int(options["split_layout"])
         if "all" in counts:
             n = counts["all"]
             if everything:
                 return "all", list(range(n))
-            parts = split_indices(n, self._split_sizes(n, root, splits), self.seed, self.split_layout)
+            parts = split_indices(n, self._split_sizes(n, root, splits), seed, layout)
             return "all", parts[SPLITS.index(split)].tolist()
         if everything:
             return "train", list(range(counts["train"]))
-        index = official_split_indices(counts, splits, self.seed, str(root), layout=self.split_layout)
+        index = official_split_indices(counts, splits, seed, str(root), layout=layout)
         pool, chosen = index[split]
         return pool, chosen.tolist()
 
     def _meshes(self, split: str, root: Path, everything: bool = False) -> Dataset:
         files = self._load_meshes(root)
-        pool, idx = self._pick(split, {name: len(f) for name, f in files.items()}, root, everything, self.splits)
+        counts = {name: len(f) for name, f in files.items()}  # pool -> usable shapes
+        pool, idx = self._pick(split, counts, root, everything, self.split_options())
         return FileSDFDataset([files[pool][i] for i in idx], self.truncation)
 
     def _load_meshes(self, root: Path) -> dict[str, list[Path]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -234,23 +234,25 @@ class VideoDataModule(SignalDataModule):
         self._groups = groups
         try:
             self._folder_rows = self._folder_pools(folders, owners) if folders is not None else None
-            parts = self._parts_of(self.splits)
+            parts = self._parts_of(self.split_options())
         except ValueError as err:
             raise ValueError(f"VideoDataModule: {err}") from None  # the sizes as given, the clips as items
         # [N, T, H, W, 3]
         self._clips = clips if isinstance(clips, FolderClips) else torch.from_numpy(np.ascontiguousarray(clips))
         self._parts = parts
 
-    def _parts_of(self, splits: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
-        """The clip rows [n] of each split (train, val, test) for the split sizes ``splits``, from the groups and
-        folders :meth:`_prepare` found: indices alone, no clip is read."""
+    def _parts_of(self, options: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+        """The clip rows [n] of each split (train, val, test) under the split options ``options``
+        (:meth:`split_options`: the sizes, the seed and the layout), from the groups and folders :meth:`_prepare`
+        found: indices alone, no clip is read."""
+        splits = tuple(int(s) for s in options["splits"])
+        seed, layout = int(options["seed"]), int(options["split_layout"])
         if self._folder_rows is not None:  # each split from its own folder (validation from train/ without val/)
             pools = self._folder_rows  # folder -> [n] clip rows
-            index = official_split_indices({s: len(rows) for s, rows in pools.items()}, splits, self.seed,
-                                           str(self.root), groups={s: self._groups[rows] for s, rows in pools.items()},
-                                           layout=self.split_layout)
+            index = official_split_indices({s: len(rows) for s, rows in pools.items()}, splits, seed, str(self.root),
+                                           groups={s: self._groups[rows] for s, rows in pools.items()}, layout=layout)
             return tuple(pools[pool][idx] for pool, idx in (index[s] for s in SPLITS))  # [n] clip rows a split
-        return group_split(self._groups, splits, self.seed, self.split_layout)
+        return group_split(self._groups, splits, seed, layout)
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:
@@ -267,15 +269,18 @@ class VideoDataModule(SignalDataModule):
         other clips, none of a checkpoint's."""
         return ("seed", "num_clips") if self.dataset_name == "synthetic" else ()
 
-    def same_splits(self, splits: Any) -> bool:
-        """Whether a checkpoint's split sizes hold the clips this module's own do, in their order (-1 and the rest,
-        counts that take the same whole videos): the parts each draws from the clips as loaded once."""
+    def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:
+        """Whether a checkpoint's split options hold the clips this module's own do, in their order (sizes: -1 and
+        the rest, counts that take the same whole videos; seeds of splits that each take a whole folder): the parts
+        each draws from the clips as loaded once. Another ``split_by`` groups the clips otherwise: not the same."""
+        if "split_by" in options:
+            return False
         try:
             self._prepare()
-            theirs = self._parts_of(tuple(int(s) for s in splits))
+            theirs = self._parts_of({**self.split_options(), **options})
         except (ValueError, TypeError, OSError):  # sizes that do not fit these clips, or data not there
             return False
-        return all(torch.equal(a, b) for a, b in zip(theirs, self._parts))
+        return all(torch.equal(theirs[SPLITS.index(s)], self._parts[SPLITS.index(s)]) for s in splits)
 
     def split_options(self) -> dict:
         options = {**super().split_options(), "splits": self.splits, "split_by": self.split_by}

@@ -528,7 +528,8 @@ class PixelTransformerCLI(LightningCLI):
                 raise DataMismatch(f"{err}{data_hint(spec, predict=subcommand == 'predict')}") from None
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
-                if spec.get("dataset") == self.model.spec.dataset and (note := split_mismatch(saved, self.datamodule)):
+                if spec.get("dataset") == self.model.spec.dataset and (note := split_mismatch(
+                        saved, self.datamodule, reads=("test",) if subcommand == "test" else ("val",))):
                     warn_once(note)
             elif subcommand == "fit" and (note := split_mismatch(saved, self.datamodule, resume=True)):
                 warn_once(note)

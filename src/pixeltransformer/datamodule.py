@@ -336,23 +336,28 @@ def option_text(value: Any) -> str:
     return str(value)
 
 
-def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", resume: bool = False) -> str | None:
+def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", resume: bool = False,
+                   reads: Sequence[str] = ("test",)) -> str | None:
     """One line when a checkpoint was trained on splits chosen by other options (seed, split sizes) than
-    ``datamodule``'s, naming them and what to pass; None when they agree or the checkpoint did not record them.
-    ``resume``: the line of a fit that continues the checkpoint, rather than of an evaluation."""
+    ``datamodule``'s, naming them and what to pass; None when they agree, when the splits the command ``reads`` hold
+    the same items under both (:meth:`SignalDataModule.same_splits`), or when the checkpoint did not record them.
+    ``resume``: the line of a fit that continues the checkpoint (which reads every split), rather than of an
+    evaluation (its test split, or a validate's val split)."""
     state = checkpoint.get(type(datamodule).__qualname__)
     trained = state.get("split_options") if isinstance(state, dict) else None
     if not isinstance(trained, dict):
         return None
     mine = datamodule.split_options()
     differ = [k for k in trained if k in mine and option_text(trained[k]) != option_text(mine[k])]
-    if not differ or (differ == ["splits"] and datamodule.same_splits(trained["splits"])):
+    drawn_anew = set(differ) & set(datamodule.data_drawn_by)
+    reads = SPLITS if resume else tuple(reads)
+    if not differ or (not drawn_anew and datamodule.same_splits({k: trained[k] for k in differ}, reads)):
         return None
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
     # items drawn anew (synthetic clips of another seed): none of the checkpoint's can be in any split
-    shared = () if set(differ) & set(datamodule.data_drawn_by) else datamodule.splits_with_train
+    shared = () if drawn_anew else datamodule.splits_with_train
     if resume:
         words = {"val": "validation", "test": "test"}
         risk = (f"may now train on its own {' and '.join(words[s] for s in shared)} items" if shared
@@ -569,9 +574,11 @@ class SignalDataModule(L.LightningDataModule):
         (as split_mismatch then says). Data read from files, or drawn split by split: ()."""
         return ()
 
-    def same_splits(self, splits: Any) -> bool:
-        """Whether the split sizes ``splits`` a checkpoint recorded hold the same items as this module's own, written
-        otherwise (None for the defaults, -1 for the rest): a domain that can tell says so; by default they differ."""
+    def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:
+        """Whether the split options a checkpoint recorded that differ from this module's (``options``, a part of
+        :meth:`split_options`: split sizes written otherwise, None for the defaults or -1 for the rest, another seed
+        for a split that takes a whole folder) hold the same items as this module's own in each of ``splits``: a
+        domain that can tell says so; by default they differ."""
         return False
 
     # ---- resume: the position in the data travels in the checkpoint ---------------------------------

@@ -211,8 +211,9 @@ def test_sdf_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
 def test_video_split_sizes_that_take_the_same_videos_are_the_same_splits(tmp_path):
     """Clips split by video take whole videos: 3 videos of 4 clips each, split (-1, 4, 4), give one video to test and
     one to val, and so do sizes (-1, 5, 5) and (4, 4, 4), which take the same videos: no warning (they warned). Sizes
-    that move clips between splits (clips split one by one, or (4, -1, 4): val and train swap videos) still warn.
-    Synthetic clips are one clip a group: sizes written out are the same splits too."""
+    that move clips between the splits a command reads still warn (clips split one by one; (4, -1, 4), where val and
+    train swap videos, on a validate, not on a test). Synthetic clips are one clip a group: sizes written out are the
+    same splits too."""
     rng = np.random.default_rng(0)
     clips = tmp_path / "clips.npz"
     np.savez(clips, videos=rng.integers(0, 256, (3, 12, 12, 12, 3), dtype=np.uint8))  # 3 videos of 12 frames
@@ -229,14 +230,17 @@ def test_video_split_sizes_that_take_the_same_videos_are_the_same_splits(tmp_pat
         main(["fit", *video, *data, *quiet, "--run_name", name, "--trainer.max_steps=1",
               "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
 
-    def evaluate(name: str, *more: str) -> list[str]:
+    def evaluate(name: str, *more: str, command: str = "test") -> list[str]:
         ckpt = tmp_path / "runs" / "video" / name / "checkpoints" / "last.ckpt"
-        return split_warnings(["test", *video, *sources[name], *quiet, "--run_name", name, "--ckpt_path", str(ckpt),
-                               "--trainer.limit_test_batches=1", *more])
+        limit = ["--trainer.limit_test_batches=1"] if command == "test" else []  # a validate reads its val_items
+        return split_warnings([command, *video, *sources[name], *quiet, "--run_name", name, "--ckpt_path", str(ckpt),
+                               *limit, *more])
 
     for same in ("[-1,5,5]", "[4,4,4]"):
         assert evaluate("npz", f"--data.init_args.splits={same}") == [], same
-    assert len(evaluate("npz", "--data.init_args.splits=[4,-1,4]")) == 1
+    # val and train swap videos: a test reads the same test video (and says nothing), a validate another val video
+    assert evaluate("npz", "--data.init_args.splits=[4,-1,4]") == []
+    assert len(evaluate("npz", "--data.init_args.splits=[4,-1,4]", command="validate")) == 1
     by_clip = evaluate("npz", "--data.init_args.split_by=clip")
     assert len(by_clip) == 1 and "data.init_args.split_by=video" in by_clip[0]
     assert evaluate("synthetic", "--data.init_args.splits=[8,2,2]") == []
@@ -263,19 +267,21 @@ def test_another_seed_of_data_drawn_split_by_split_never_tests_on_training_items
             "continue on its own splits"], domain
 
 
-def test_pictures_with_a_test_folder_of_their_own_never_test_on_training_items(tmp_path):
-    """A picture folder in train/ and test/ folders (or MNIST's two files) tests on its test folder alone: another
-    data seed draws other validation pictures from train/, never moves training pictures into the test split. The
-    warning said the test split "may hold items it trained on", and a resume that it may train on its own test
-    items; each says what can happen. With a val/ folder too, no split shares a pool."""
+def test_another_seed_of_pictures_in_folders_of_their_own_warns_only_of_what_moves(tmp_path):
+    """A picture folder in train/ and test/ folders (or MNIST's two files) tests on its test folder, whole: another
+    data seed draws other validation pictures from train/ and moves no test picture. Its evaluation then says
+    nothing (it warned that the test split "may hold other items than its own"), and a resume that it may now train
+    on its own validation items. With a val/ folder too, each split is a whole folder: another seed moves nothing, and
+    neither warns (both did)."""
     rng = np.random.default_rng(0)
     for folder, n in (("train", 12), ("test", 4), ("val", 3)):
         (tmp_path / "pics" / folder).mkdir(parents=True)
         for i in range(n):
             Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "pics" / folder / f"{i}.png")
-    for with_val, resume_says in ((False, "it may now train on its own validation items, never on its test items"),
-                                  (True, "it now trains on other items than its own, never on its validation and test "
-                                         "items")):
+    for with_val, says in ((False, ["the checkpoint was trained on the splits of data.init_args.seed=1, not this run's "
+                                    "(seed=0): it may now train on its own validation items, never on its test items; "
+                                    "pass --data.init_args.seed 1 to continue on its own splits"]),
+                           (True, [])):
         if not with_val:
             (tmp_path / "pics" / "val").rename(tmp_path / "val_aside")
         else:
@@ -287,7 +293,4 @@ def test_pictures_with_a_test_folder_of_their_own_never_test_on_training_items(t
                   "--data.init_args.channels=1", "--data.init_args.image_size=8", "--data.init_args.splits=[-1,2,-1]"
                   if not with_val else "--data.init_args.splits=null", f"--data.init_args.cache_dir={tmp_path / 'c'}",
                   "--data.init_args.batch_size=2", *quiet]
-        assert seed_warnings(common, quiet, tmp_path / "images" / name) == [
-            NEVER_TESTS_ON_TRAINING,
-            "the checkpoint was trained on the splits of data.init_args.seed=1, not this run's (seed=0): "
-            f"{resume_says}; pass --data.init_args.seed 1 to continue on its own splits"], with_val
+        assert seed_warnings(common, quiet, tmp_path / "images" / name) == says, with_val

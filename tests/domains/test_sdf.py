@@ -1067,3 +1067,24 @@ def test_a_mixture_that_evaluates_a_source_it_never_trains_on_shares_no_split_wi
     assert SDFDataModule(mixture={"procedural": 1, "voxels": 1}, **kw).splits_with_train == ("val", "test")
     for mixture in ({"procedural": 1}, {"procedural": 1, "voxels": 0}):
         assert SDFDataModule(mixture=mixture, **kw).splits_with_train == (), mixture
+
+
+def test_another_seed_keeps_a_test_folder_and_draws_other_procedural_chairs(tmp_path):
+    """Which items another data seed moves (what an evaluation's split warning rests on): a test folder is the test
+    split, whole, under any seed; procedural chairs, evaluated or mixed into training, are drawn by the seed, so
+    another seed is never the same data; other split sizes choose no procedural chair."""
+    r = 10
+    modelnet = tmp_path / "ModelNet10" / "chair"
+    for i in range(5):
+        occ = box_occupancy(r, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i])
+        write_binvox(modelnet / ("test" if i >= 3 else "train") / f"chair_{i:04d}.binvox", occ)
+    kw = dict(resolution=12, cache_dir=str(tmp_path / "c"))
+    voxels = SDFDataModule(dataset="voxels", root=str(modelnet), **kw)
+    assert voxels.same_splits({"seed": 1}, ("test",)) and voxels.same_splits({"seed": 5}, ("test",))
+    assert voxels.same_splits({"splits": (-1, 1, -1)}, ("test",))
+    assert not voxels.same_splits({"splits": (-1, 1, 1)}, ("test",))  # one of the folder's two test chairs
+    mixed = SDFDataModule(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, eval_source="voxels",
+                          voxel_root=str(modelnet), **kw)
+    assert mixed.same_splits({"splits": (-1, 1, -1)}, ("test",)) and not mixed.same_splits({"seed": 1}, ("test",))
+    chairs = SDFDataModule(dataset="procedural", num_shapes=(4, 2, 2), **kw)
+    assert chairs.same_splits({"splits": (1, 1, 1)}) and not chairs.same_splits({"seed": 1}, ("test",))
