@@ -12,16 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key
+from pixeltransformer.files import FileDigests, atomic_write, cache_key, package_version
 
 from . import io
 
 FOLDER_VERSION = 1  # what decoding makes of a file (crop, resize, colour): a change here makes every entry new
+DECODERS = ("pillow",)  # the libraries whose versions a key holds: another pillow may decode or resize otherwise
 
 
 def folder_key(root: Path, files: list[Path], size: int, channels: int, digests: FileDigests) -> str:
-    """The cache key of ``files`` read at ``size`` with ``channels``: their places under root and their bytes."""
-    return cache_key(FOLDER_VERSION, size, channels, [[str(f.relative_to(root)), digests(f)] for f in files])
+    """The cache key of ``files`` read at ``size`` with ``channels``: their places under root and their bytes, and
+    the decoding library's version."""
+    decoders = {name: package_version(name) for name in DECODERS}
+    return cache_key(FOLDER_VERSION, decoders, size, channels, [[str(f.relative_to(root)), digests(f)] for f in files])
 
 
 def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_dir: Path,

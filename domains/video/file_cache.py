@@ -13,12 +13,27 @@ from typing import Sequence
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key
+from pixeltransformer.files import FileDigests, atomic_write, cache_key, package_version
 
-from .io import read_video_file
+from .io import decoded_by_pillow, ffmpeg_version, read_video_file
 
 STEM_BYTES = 64  # of the file's name in its entry's, which (with the temporary name's host and process) stays short
 DECODE_VERSION = 1  # what decoding makes of a file (colour, resize, crop): a change here makes every entry new
+# the libraries whose versions a key holds: pillow decodes GIFs and pictures, ffmpeg (through imageio-ffmpeg) every
+# other container, and torch resizes: another version of one may give other frames
+LIBRARIES = ("pillow", "imageio", "imageio-ffmpeg", "torch")
+
+
+def decoder_versions(path: Path) -> dict[str, str | None]:
+    """The versions of what decodes and resizes ``path``'s frames: the libraries, and for a container ffmpeg reads
+    the ffmpeg binary's (asked once a process)."""
+    versions = {name: package_version(name) for name in LIBRARIES}
+    if not decoded_by_pillow(path):
+        try:
+            versions["ffmpeg"] = ffmpeg_version()
+        except (ImportError, OSError, RuntimeError):  # no ffmpeg: decoding says so, and nothing is cached
+            versions["ffmpeg"] = None
+    return versions
 
 
 class DecodedVideos:
@@ -40,7 +55,8 @@ class DecodedVideos:
             return read_video_file(path, size=size, max_frames=max_frames)  # [F, H, W, 3]
         # the name's start only, for whoever looks: a file name of up to 255 bytes leaves no room for the key
         stem = os.fsencode(path.stem)[:STEM_BYTES].decode(errors="ignore")
-        entry = self.dir / f"{stem}_{cache_key(DECODE_VERSION, digest, [int(s) for s in size], max_frames)}.npy"
+        key = cache_key(DECODE_VERSION, decoder_versions(path), digest, [int(s) for s in size], max_frames)
+        entry = self.dir / f"{stem}_{key}.npy"
         try:
             return np.load(entry)  # [F, H, W, 3]
         except (OSError, ValueError, EOFError):  # not cached yet, or an entry left unreadable: decoded again

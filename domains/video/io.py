@@ -108,13 +108,24 @@ def _quiet_ffmpeg_size_note() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def decoded_by_pillow(path: Path) -> bool:
+    """Whether pillow decodes ``path`` (a GIF, a picture); ffmpeg decodes every other container."""
+    return path.suffix.lower() in (".gif",) + IMAGE_SUFFIXES
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_version() -> str:
+    """The version of the ffmpeg binary that decodes containers: "n9.0.2-17-...", "4.4.2"; a git build "N-..."."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_version()
+
+
 @functools.lru_cache(maxsize=1)
 def _every_frame_once() -> list[str]:
     """ffmpeg's output option that hands on each decoded frame once. Without it, ffmpeg repeats and drops frames to
     a constant rate, so a variable-frame-rate video (phones record them) gave clips of repeated frames."""
-    import imageio_ffmpeg
-
-    version = re.match(r"n?(\d+)\.(\d+)", imageio_ffmpeg.get_ffmpeg_version())  # "n9.0.2-17-...", "4.4.2"; git: "N-..."
+    version = re.match(r"n?(\d+)\.(\d+)", ffmpeg_version())
     old = version is not None and (int(version[1]), int(version[2])) < (5, 1)  # -fps_mode came with 5.1
     return ["-vsync", "passthrough"] if old else ["-fps_mode", "passthrough"]
 
@@ -122,7 +133,7 @@ def _every_frame_once() -> list[str]:
 def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
     """Decoded frames of one file, one [H, W, C] array at a time; with ``size``, ffmpeg scales while it
     decodes (aspect kept, covering ``size``), which is several times faster than decoding HD frames."""
-    if path.suffix.lower() in (".gif",) + IMAGE_SUFFIXES:
+    if decoded_by_pillow(path):
         # a mode makes pillow compose palette, transparency and delta frames into full frames; RGBA keeps what is
         # transparent, which to_rgb composites onto white (JPEG and BMP have no transparency)
         mode = "RGB" if path.suffix.lower() in (".jpg", ".jpeg", ".bmp") else "RGBA"

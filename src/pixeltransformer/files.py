@@ -9,7 +9,9 @@ cache entry each leave a whole file.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -37,6 +39,17 @@ def cache_key(*parts: Any) -> str:
     """The name part of a cache entry built from ``parts`` (versions, settings, file digests): 24 hex digits of a
     SHA-256 of them as JSON, so entries of other parts never share a file."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=None)
+def package_version(name: str) -> str | None:
+    """The installed version of the distribution ``name`` (None where it is not installed): a part of the cache key
+    of what a library computes (a decoder's pixels), so that a cache shared by machines with other versions never
+    serves one's results to another."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:

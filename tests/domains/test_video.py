@@ -180,7 +180,7 @@ def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(
     """Every start, DDP rank and evaluation ran ffmpeg on every file of a folder again (0.3-0.4 s a file for the
     sample videos here). A file's frames are decoded once and cached, keyed by its bytes and the decoding asked: a
     second DataModule runs no decoder and gets the same clips, a broken file is still skipped with its warning every
-    time, and a rewritten file, or another clip size, is decoded anew."""
+    time, and a rewritten file, another clip size, or another decoder, is decoded anew."""
     from domains.video import file_cache
 
     folder, cache = tmp_path / "videos", tmp_path / "cache"
@@ -211,6 +211,13 @@ def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(
     assert decoded.count("b.gif") == 2 and decoded.count("a.mp4") == 1
     clips(size=8)
     assert decoded.count("a.mp4") == 2  # another size: its own entry
+    # another ffmpeg binary, or another version of a decoding library, may give other frames: decoded anew
+    monkeypatch.setattr(file_cache, "ffmpeg_version", lambda: "n0.0-other")
+    clips(size=8)
+    assert decoded.count("a.mp4") == 3 and decoded.count("b.gif") == 3  # the GIF, which pillow decodes, is kept
+    monkeypatch.setattr(file_cache, "package_version", lambda name: "0.0-other")
+    clips(size=8)
+    assert decoded.count("a.mp4") == 4 and decoded.count("b.gif") == 4
 
 
 def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
