@@ -11,6 +11,7 @@ import math
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+from pixeltransformer.distribution import float64_device
 from pixeltransformer.evaluation import SweepItem, masked_mean
 
 LEVELS = 255  # pixel values are k / 255, k = 0 ... 255
@@ -57,9 +58,11 @@ def nll_bits(item: SweepItem) -> dict[str, torch.Tensor]:
         raise ValueError("nll_bpd_256 needs the item's value distribution (SweepItem.dist)")
     bpd = masked_mean(item.nll, item.held_out) / math.log(2)  # [B]
     held = item.held_out  # [B, Q]
-    low, high = level_bounds(item.qry_val[held])  # [M, C] each: the held-out queries only
+    # the held-out queries only, where float64 runs (the CPU for Apple's MPS)
+    low, high = level_bounds(item.qry_val[held].to(float64_device(held.device)))  # [M, C] each
     level = torch.zeros(held.shape, dtype=bpd.dtype, device=bpd.device)  # [B, Q]
-    level[held] = (-item.dist.log_prob_box(item.params[held], low, high) / (item.spec.val_dims * math.log(2))).to(level)
+    bits = -item.dist.log_prob_box(item.params[held], low, high) / (item.spec.val_dims * math.log(2))  # [M] float64
+    level[held] = bits.to(level.dtype).to(level.device)  # cast where it was computed, then moved
     return {"nll_bpd": bpd, "nll_bpd_256": masked_mean(level, held)}
 
 

@@ -18,6 +18,12 @@ from .config import ObjectiveConfig
 from .signal import SignalSpec
 
 
+def float64_device(device: torch.device) -> torch.device:
+    """Where float64 arithmetic on tensors of ``device`` runs: on the device itself, or on the CPU for Apple's MPS,
+    which has no float64 (an evaluation there stopped with torch's float64 error)."""
+    return torch.device("cpu") if torch.device(device).type == "mps" else torch.device(device)
+
+
 class BinnedGaussian(nn.Module):
     """Distribution head maths (no learnable parameters; the centres are a buffer saved with the model).
 
@@ -271,18 +277,21 @@ class BinnedGaussian(nn.Module):
         """log P(low <= v <= high | S), the probability (not density) the mixture puts on the box whose corners are
         low and high [..., V] (an edge may be -inf or +inf): log sum_b q_b prod_d (Phi(z_high) - Phi(z_low)) in nats,
         summed over V -> [...] (float64). Computed in float64 from log Phi, so a box far in a component's tail or much
-        narrower than its sigma keeps its digits (Phi(b) - Phi(a) of two values near 1 would cancel)."""
-        lead = params.shape[:-1]
-        low, high = (t.expand(*lead, self.val_dims).reshape(-1, self.val_dims) for t in (low, high))  # [N, V] each
+        narrower than its sigma keeps its digits (Phi(b) - Phi(a) of two values near 1 would cancel); on the CPU for
+        a device without float64 (:func:`float64_device`), where the result stays."""
+        lead, where = params.shape[:-1], float64_device(params.device)
+        low, high = (t.to(where).expand(*lead, self.val_dims).reshape(-1, self.val_dims) for t in (low, high))  # [N, V]
         flat = params.reshape(-1, params.shape[-1])  # [N, NP]
         rows = max(1, self.BOX_CHUNK // (self.num_bins * self.val_dims))
         parts = [self._log_prob_box(flat[i : i + rows], low[i : i + rows], high[i : i + rows])
                  for i in range(0, flat.shape[0], rows)]  # [n] each
-        return (torch.cat(parts) if parts else flat.new_zeros(0, dtype=torch.float64)).view(lead)  # [...]
+        return (torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64, device=where)).view(lead)  # [...]
 
     def _log_prob_box(self, params: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-        """log_prob_box of rows: params [N, NP], low and high [N, V] -> [N]."""
-        logits, means, sigma = self.split(params)  # [N, NB], [N, NB, V], [N, NB]
+        """log_prob_box of rows: params [N, NP] on their device, low and high [N, V] where float64 runs -> [N] there.
+        The parameters are split on their device (with the module's buffers), then moved."""
+        # [N, NB], [N, NB, V], [N, NB]
+        logits, means, sigma = (t.to(low.device) for t in self.split(params))
         with torch.autocast(means.device.type, enabled=False):
             log_q = F.log_softmax(logits.double(), dim=-1)  # [N, NB]
             s = sigma.double().unsqueeze(-1)  # [N, NB, 1]

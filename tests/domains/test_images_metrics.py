@@ -176,3 +176,37 @@ def test_level_probabilities_are_the_same_in_chunks(monkeypatch):
     monkeypatch.setattr(BinnedGaussian, "BOX_CHUNK", 5 * 8 * 3)  # five queries at a time, the last chunk two
     torch.testing.assert_close(dist.log_prob_box(params, low, high), whole, rtol=0, atol=0)
     assert whole.shape == (2, 16) and whole.dtype == torch.float64
+
+
+def test_level_probabilities_run_where_float64_does(monkeypatch):
+    """Apple's MPS has no float64: the level probabilities (float64, from log Phi) stopped an images evaluation there
+    with torch's float64 error. They run where float64 does, the CPU for MPS (the bounds and the split parameters
+    moved there, the bits brought back as float32), and on the device itself elsewhere. The parameters are split on
+    their own device, where the distribution's buffers are (moving them first would mix devices)."""
+    import pixeltransformer.distribution as distribution
+
+    assert distribution.float64_device(torch.device("mps")) == torch.device("cpu")
+    for device in ("cpu", "cuda:1"):
+        assert distribution.float64_device(torch.device(device)) == torch.device(device)
+    gen = torch.Generator().manual_seed(5)
+    gt = torch.rand(2, 1, 4, 4, generator=gen).mul(255).round().div(255)  # [2, 1, 4, 4]
+    values = flatten_grid(gt)  # [2, 16, 1]
+    observed = torch.zeros(2, 16, dtype=torch.bool)
+    observed[:, :3] = True
+    item = item_of(gt, gt, None, observed, torch.zeros(2, 16), gaussian_params(values, 0.05))
+    expected = m.nll_bits(item)["nll_bpd_256"]  # [2]
+    asked, split_on, box_on = [], [], []
+    split, box = BinnedGaussian.split, BinnedGaussian._log_prob_box
+
+    def stand_in(device):  # where float64 runs: asked with the tensors' device
+        asked.append(torch.device(device).type)
+        return torch.device("cpu")
+
+    monkeypatch.setattr(distribution, "float64_device", stand_in)
+    monkeypatch.setattr(m, "float64_device", stand_in)
+    monkeypatch.setattr(BinnedGaussian, "split", lambda self, p: split_on.append(p.device.type) or split(self, p))
+    monkeypatch.setattr(BinnedGaussian, "_log_prob_box",
+                        lambda self, p, lo, hi: box_on.append((lo.device.type, hi.dtype)) or box(self, p, lo, hi))
+    got = m.nll_bits(item)["nll_bpd_256"]
+    assert asked == ["cpu", "cpu"] and split_on == ["cpu"] and box_on == [("cpu", torch.float64)]
+    assert torch.equal(got, expected) and got.dtype == torch.float32
