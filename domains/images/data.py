@@ -336,6 +336,15 @@ class ImageDataModule(SignalDataModule):
         return official_split_indices({s: len(images) for s, (images, _) in pools.items()}, splits, self.seed,
                                       str(self.root), layout=self.split_layout)
 
+    def pool_sizes(self) -> dict[str, int] | None:
+        """The pictures of each pool: a folder's readable ones, which a file added or removed changes."""
+        if self.dataset_name == "digits":
+            return None  # bundled: the same 1797 everywhere
+        try:
+            return {name: len(images) for name, (images, _) in self._load_pools().items()}
+        except (ValueError, OSError):  # data not there: the run says so where it reads it
+            return None
+
     @property
     def splits_with_train(self) -> tuple[str, ...]:
         """As the pools are: one (digits, a single file or folder), or a train part with a test part of its own."""

@@ -347,7 +347,7 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     mine = datamodule.split_options()
     differ = [k for k in trained if k in mine and option_text(trained[k]) != option_text(mine[k])]
     if not differ or (differ == ["splits"] and datamodule.same_splits(trained["splits"])):
-        return None
+        return pool_change(state.get("pool_sizes"), datamodule, resume)
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
@@ -366,6 +366,31 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
                 f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
     return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
             f"then hold other items than its own, none of them its training items; pass {fix} to evaluate on its own")
+
+
+def pool_change(trained: Any, datamodule: "SignalDataModule", resume: bool = False) -> str | None:
+    """One line when the pools a checkpoint's splits were drawn from held other numbers of items (``trained``, as its
+    state recorded them) than ``datamodule``'s do now: files added to or removed from a folder since. The same options
+    then draw other splits (a seeded permutation of another length), so a test split of a shared pool holds items the
+    checkpoint trained on. None when they agree, or either is not known."""
+    mine = datamodule.pool_sizes()
+    if not isinstance(trained, dict) or mine is None or trained == mine:
+        return None
+
+    def items(sizes: dict) -> str:
+        return ", ".join(f"{n}" if name == "all" else f"{n} in {name}" for name, n in sorted(sizes.items()))
+
+    changed = (f"the checkpoint's splits were drawn from {items(trained)} items, but the data now holds {items(mine)} "
+               "(files added or removed since): the same options draw other splits")
+    shared = datamodule.splits_with_train
+    if resume:
+        words = {"val": "validation", "test": "test"}
+        risk = f"this run may train on its own {' and '.join(words[s] for s in shared)} items" if shared else \
+            "this run trains on other items than its own"
+        return f"{changed}, and {risk}; continue on the data it was trained on"
+    if "test" in shared:
+        return f"{changed}, and the test split may hold items it trained on; evaluate it on the data it was trained on"
+    return f"{changed}: the test split may hold other items than its own; evaluate it on the data it was trained on"
 
 
 def splits_with_train_of(pools: Sequence[str]) -> tuple[str, ...]:
@@ -554,6 +579,12 @@ class SignalDataModule(L.LightningDataModule):
         test split it then draws from a shared pool may hold the checkpoint's training items."""
         return {"seed": self.seed, "split_layout": self.split_layout}
 
+    def pool_sizes(self) -> dict[str, int] | None:
+        """How many items each pool the splits are drawn from holds ({"all": n} for one pool), for data read from
+        files, which can change: a checkpoint records them, and an evaluation or resume on pools of other sizes says
+        so (``pool_change``). None where the items cannot change or are not known (the default)."""
+        return None
+
     @property
     def splits_with_train(self) -> tuple[str, ...]:
         """The splits drawn from the train split's pool, of ("val", "test"): other split options can move the
@@ -580,6 +611,8 @@ class SignalDataModule(L.LightningDataModule):
         if trainer is None or getattr(self, "_train_sampler", None) is None:
             return {}
         splits = {"split_options": self.split_options()}
+        if (pools := self.pool_sizes()) is not None:
+            splits["pool_sizes"] = pools
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
             # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained
@@ -590,7 +623,8 @@ class SignalDataModule(L.LightningDataModule):
                 **splits}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._resume_state = {k: v for k, v in state.items() if k != "split_options"} if state else None
+        self._resume_state = {k: v for k, v in state.items() if k not in ("split_options", "pool_sizes")} \
+            if state else None
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("train"), shuffle=True)

@@ -291,3 +291,47 @@ def test_pictures_with_a_test_folder_of_their_own_never_test_on_training_items(t
             NEVER_TESTS_ON_TRAINING,
             "the checkpoint was trained on the splits of data.init_args.seed=1, not this run's (seed=0): "
             f"{resume_says}; pass --data.init_args.seed 1 to continue on its own splits"], with_val
+
+
+def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
+    """The split options draw a seeded permutation of a folder's pictures: a picture added to or removed from the
+    folder since a fit draws other splits with the same options, and the test split then held pictures the checkpoint
+    trained on (here 2 of 3), without a word. The checkpoint records how many pictures its splits were drawn from; an
+    evaluation or a resume on a folder of another size says so, one on the same folder says nothing."""
+    pictures = tmp_path / "pics"
+    pictures.mkdir()
+    rng = np.random.default_rng(0)
+
+    def add(i: int) -> None:
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(pictures / f"{i:02d}.png")
+
+    for i in range(12):
+        add(i)
+    quiet = quiet_run(tmp_path, "f")
+    common = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+              "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
+              "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
+              f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet]
+    main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1"])
+    evaluate = ["test", *common, "--ckpt_path", str(tmp_path / "images" / "f" / "checkpoints" / "last.ckpt"),
+                "--trainer.limit_test_batches=1"]
+
+    def pool_warnings(argv: list[str]) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            main(argv)
+        return [str(w.message) for w in caught if "drawn from" in str(w.message)]
+
+    assert pool_warnings(evaluate) == []
+    add(12)  # sorted last: the first 12 pictures keep their places, yet the permutation of 13 is another
+    trained, now = split_indices(12, (-1, 3, 3), seed=0), split_indices(13, (-1, 3, 3), seed=0)
+    assert len(set(now[2].tolist()) & set(trained[0].tolist())) == 2  # test pictures it trained on
+    changed = ("the checkpoint's splits were drawn from 12 items, but the data now holds 13 (files added or removed "
+               "since): the same options draw other splits, and ")
+    assert pool_warnings(evaluate) == [f"{changed}the test split may hold items it trained on; evaluate it on the "
+                                       "data it was trained on"]
+    resume = ["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--resume",
+              str(tmp_path / "images" / "f"), "--trainer.max_steps=2"]
+    assert pool_warnings(resume) == [f"{changed}this run may train on its own validation and test items; continue on "
+                                     "the data it was trained on"]
