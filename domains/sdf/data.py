@@ -358,6 +358,18 @@ class SDFDataModule(SignalDataModule):
         except (ValueError, TypeError, OSError):  # sizes that do not fit this data, or data not there
             return False
 
+    def pool_sizes(self) -> dict[str, int] | None:
+        """The usable shapes of each pool of the evaluated source, which files added or removed change; procedural
+        chairs: None (each split its own stream)."""
+        source = self.eval_source if self.mixture else self.dataset_name
+        if source == "procedural":
+            return None
+        root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
+        try:
+            return self._pool_counts(source, root)
+        except (ValueError, OSError):  # data not there: the run says so where it reads it
+            return None
+
     @property
     def splits_with_train(self) -> tuple[str, ...]:
         """Procedural chairs (also a mixture's evaluated ones) draw each split from its own stream: none; so does a

@@ -335,3 +335,48 @@ def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
               str(tmp_path / "images" / "f"), "--trainer.max_steps=2"]
     assert pool_warnings(resume) == [f"{changed}this run may train on its own validation and test items; continue on "
                                      "the data it was trained on"]
+
+
+def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
+    """As for a picture folder (above): a mesh added to a folder, or a video to an .npz, since the fit draws other
+    splits with the same options; the evaluation says so, and says nothing on the data it was trained on."""
+    import trimesh
+
+    meshes, clips = tmp_path / "meshes", tmp_path / "clips.npz"
+    meshes.mkdir()
+    for i in range(12):
+        trimesh.creation.box(extents=[0.4 + 0.05 * i, 0.6, 0.3]).export(meshes / f"m{i:02d}.obj")
+    rng = np.random.default_rng(0)
+    np.savez(clips, videos=rng.integers(0, 256, (3, 12, 12, 12, 3), dtype=np.uint8))  # 3 videos of 4 clips
+    quiet = quiet_run(tmp_path / "runs")
+    sources = {
+        "sdf": ["--config", str(REPO / "configs/sdf.yaml"), "--data.init_args.resolution=8",
+                "--data.init_args.dataset=meshes", f"--data.init_args.root={meshes}",
+                f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--model.sets.init_args.max_context=64",
+                "--model.sets.init_args.num_queries=64", "--model.val_levels=[4]"],
+        "video": ["--config", str(REPO / "configs/video.yaml"), "--data.init_args.num_frames=3",
+                  "--data.init_args.size=12", "--data.init_args.num_bins=8", "--data.init_args.dataset=npz",
+                  f"--data.init_args.root={clips}", "--data.init_args.splits=[-1,4,4]", "--model.val_levels=[16]",
+                  "--model.sets.init_args.min_context=8", "--model.sets.init_args.max_context=64",
+                  "--model.sets.init_args.num_queries=32"]}
+    common = ["--config", str(REPO / "configs/model/tiny.yaml"), "--data.init_args.batch_size=2",
+              "--data.init_args.val_items=null", *quiet]
+
+    def evaluate(domain: str) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            main(["test", *sources[domain], *common, "--run_name", domain, "--trainer.limit_test_batches=1",
+                  "--ckpt_path", str(tmp_path / "runs" / domain / domain / "checkpoints" / "last.ckpt")])
+        return [str(w.message) for w in caught if "drawn from" in str(w.message)]
+
+    for domain in sources:
+        main(["fit", *sources[domain], *common, "--run_name", domain, "--trainer.max_steps=1",
+              "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+        assert evaluate(domain) == [], domain
+    trimesh.creation.box(extents=[1.0, 0.6, 0.3]).export(meshes / "m12.obj")
+    np.savez(clips, videos=rng.integers(0, 256, (4, 12, 12, 12, 3), dtype=np.uint8))
+    for domain, counts in (("sdf", "12 items, but the data now holds 13"), ("video", "12 items, but the data now "
+                                                                                      "holds 16")):
+        note = evaluate(domain)
+        assert len(note) == 1 and f"splits were drawn from {counts} (files added or removed since)" in note[0] \
+            and "the test split may hold items it trained on" in note[0], (domain, note)
