@@ -265,6 +265,16 @@ class VideoDataModule(SignalDataModule):
             return {name: len(rows) for name, rows in self._folder_rows.items()}
         return {"all": len(self._groups)}
 
+    def pool_files(self) -> list[str] | None:
+        """A folder's video files under root, read or skipped; an .npz or synthetic clips: None."""
+        if self.dataset_name != "folder":
+            return None
+        try:
+            self._prepare()
+        except (ValueError, OSError):
+            return None
+        return [str(f.relative_to(self.root)) for f in self.folder_stats.found]
+
     @property
     def splits_with_train(self) -> tuple[str, ...]:
         """A folder with split folders: as its folders are; otherwise the clips are one pool."""

@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
+from .files import cache_key
 from .signal import SignalSpec
 
 SPLITS = ("train", "val", "test")
@@ -347,7 +348,7 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     mine = datamodule.split_options()
     differ = [k for k in trained if k in mine and option_text(trained[k]) != option_text(mine[k])]
     if not differ or (differ == ["splits"] and datamodule.same_splits(trained["splits"])):
-        return pool_change(state.get("pool_sizes"), datamodule, resume)
+        return pool_change(state.get("pool_sizes"), state.get("pool_files"), datamodule, resume)
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
@@ -368,20 +369,28 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
             f"then hold other items than its own, none of them its training items; pass {fix} to evaluate on its own")
 
 
-def pool_change(trained: Any, datamodule: "SignalDataModule", resume: bool = False) -> str | None:
+def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule", resume: bool = False) -> str | None:
     """One line when the pools a checkpoint's splits were drawn from held other numbers of items (``trained``, as its
-    state recorded them) than ``datamodule``'s do now: files added to or removed from a folder since. The same options
-    then draw other splits (a seeded permutation of another length), so a test split of a shared pool holds items the
+    state recorded them) than ``datamodule``'s do now, or came from other files (``trained_files``, a digest of their
+    names): files added to, removed from or renamed in a folder since. The same options then draw other splits (a
+    seeded permutation of another length, or of other files), so a test split of a shared pool holds items the
     checkpoint trained on. None when they agree, or either is not known."""
-    mine = datamodule.pool_sizes()
-    if not isinstance(trained, dict) or mine is None or trained == mine:
+    mine, files = datamodule.pool_sizes(), datamodule.pool_files()
+    other_sizes = isinstance(trained, dict) and mine is not None and trained != mine
+    other_files = isinstance(trained_files, str) and files is not None and cache_key(files) != trained_files
+    if not (other_sizes or other_files):
         return None
 
     def items(sizes: dict) -> str:
         return ", ".join(f"{n}" if name == "all" else f"{n} in {name}" for name, n in sorted(sizes.items()))
 
-    changed = (f"the checkpoint's splits were drawn from {items(trained)} items, but the data now holds {items(mine)} "
-               "(files added or removed since): the same options draw other splits")
+    if other_sizes:
+        changed = (f"the checkpoint's splits were drawn from {items(trained)} items, but the data now holds "
+                   f"{items(mine)} (files added or removed since): the same options draw other splits")
+    else:
+        changed = (f"the checkpoint's splits were drawn from {items(mine) + ' items of ' if mine else ''}other files "
+                   "than the data's now (files renamed, or added and removed, since): the same options may draw "
+                   "other splits")
     shared = datamodule.splits_with_train
     if resume:
         words = {"val": "validation", "test": "test"}
@@ -585,6 +594,12 @@ class SignalDataModule(L.LightningDataModule):
         so (``pool_change``). None where the items cannot change or are not known (the default)."""
         return None
 
+    def pool_files(self) -> list[str] | None:
+        """The files the pools' items are read from, by their paths under the data root (a folder's): a checkpoint
+        records a digest of them, so that files renamed, or added and removed in equal numbers, since are told from
+        the data it was trained on (``pool_change``). None where not known (the default)."""
+        return None
+
     @property
     def splits_with_train(self) -> tuple[str, ...]:
         """The splits drawn from the train split's pool, of ("val", "test"): other split options can move the
@@ -613,6 +628,8 @@ class SignalDataModule(L.LightningDataModule):
         splits = {"split_options": self.split_options()}
         if (pools := self.pool_sizes()) is not None:
             splits["pool_sizes"] = pools
+        if (files := self.pool_files()) is not None:
+            splits["pool_files"] = cache_key(files)
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
             # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained
@@ -623,8 +640,8 @@ class SignalDataModule(L.LightningDataModule):
                 **splits}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._resume_state = {k: v for k, v in state.items() if k not in ("split_options", "pool_sizes")} \
-            if state else None
+        recorded = ("split_options", "pool_sizes", "pool_files")  # what chose the splits, not a position in them
+        self._resume_state = {k: v for k, v in state.items() if k not in recorded} if state else None
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("train"), shuffle=True)

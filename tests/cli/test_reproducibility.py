@@ -324,6 +324,13 @@ def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
         return [str(w.message) for w in caught if "drawn from" in str(w.message)]
 
     assert pool_warnings(evaluate) == []
+    (pictures / "00.png").rename(pictures / "zz.png")  # as many pictures, one of them renamed: sorted last now
+    assert pool_warnings(evaluate) == ["the checkpoint's splits were drawn from 12 items of other files than the "
+                                       "data's now (files renamed, or added and removed, since): the same options may "
+                                       "draw other splits, and the test split may hold items it trained on; evaluate "
+                                       "it on the data it was trained on"]
+    (pictures / "zz.png").rename(pictures / "00.png")
+    assert pool_warnings(evaluate) == []
     add(12)  # sorted last: the first 12 pictures keep their places, yet the permutation of 13 is another
     trained, now = split_indices(12, (-1, 3, 3), seed=0), split_indices(13, (-1, 3, 3), seed=0)
     assert len(set(now[2].tolist()) & set(trained[0].tolist())) == 2  # test pictures it trained on
@@ -339,44 +346,59 @@ def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
 
 def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
     """As for a picture folder (above): a mesh added to a folder, or a video to an .npz, since the fit draws other
-    splits with the same options; the evaluation says so, and says nothing on the data it was trained on."""
+    splits with the same options, and so may a mesh or video file renamed; the evaluation says so, and says nothing on
+    the data it was trained on."""
     import trimesh
 
-    meshes, clips = tmp_path / "meshes", tmp_path / "clips.npz"
+    meshes, clips, gifs = tmp_path / "meshes", tmp_path / "clips.npz", tmp_path / "gifs"
     meshes.mkdir()
+    gifs.mkdir()
     for i in range(12):
         trimesh.creation.box(extents=[0.4 + 0.05 * i, 0.6, 0.3]).export(meshes / f"m{i:02d}.obj")
     rng = np.random.default_rng(0)
     np.savez(clips, videos=rng.integers(0, 256, (3, 12, 12, 12, 3), dtype=np.uint8))  # 3 videos of 4 clips
+    for i in range(3):  # 3 GIFs of 3 frames: a clip each
+        frames = [Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)) for _ in range(3)]
+        frames[0].save(gifs / f"g{i}.gif", save_all=True, append_images=frames[1:], duration=100)
     quiet = quiet_run(tmp_path / "runs")
+    video = ["--config", str(REPO / "configs/video.yaml"), "--data.init_args.num_frames=3", "--data.init_args.size=12",
+             "--data.init_args.num_bins=8", "--model.val_levels=[16]", "--model.sets.init_args.min_context=8",
+             "--model.sets.init_args.max_context=64", "--model.sets.init_args.num_queries=32",
+             f"--data.init_args.cache_dir={tmp_path / 'cache'}"]
     sources = {
         "sdf": ["--config", str(REPO / "configs/sdf.yaml"), "--data.init_args.resolution=8",
                 "--data.init_args.dataset=meshes", f"--data.init_args.root={meshes}",
                 f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--model.sets.init_args.max_context=64",
                 "--model.sets.init_args.num_queries=64", "--model.val_levels=[4]"],
-        "video": ["--config", str(REPO / "configs/video.yaml"), "--data.init_args.num_frames=3",
-                  "--data.init_args.size=12", "--data.init_args.num_bins=8", "--data.init_args.dataset=npz",
-                  f"--data.init_args.root={clips}", "--data.init_args.splits=[-1,4,4]", "--model.val_levels=[16]",
-                  "--model.sets.init_args.min_context=8", "--model.sets.init_args.max_context=64",
-                  "--model.sets.init_args.num_queries=32"]}
+        "npz": [*video, "--data.init_args.dataset=npz", f"--data.init_args.root={clips}",
+                "--data.init_args.splits=[-1,4,4]"],
+        "gifs": [*video, "--data.init_args.dataset=folder", f"--data.init_args.root={gifs}",
+                 "--data.init_args.splits=[1,1,1]"]}
     common = ["--config", str(REPO / "configs/model/tiny.yaml"), "--data.init_args.batch_size=2",
               "--data.init_args.val_items=null", *quiet]
 
-    def evaluate(domain: str) -> list[str]:
+    def evaluate(name: str) -> list[str]:
+        run = tmp_path / "runs" / ("sdf" if name == "sdf" else "video") / name
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            main(["test", *sources[domain], *common, "--run_name", domain, "--trainer.limit_test_batches=1",
-                  "--ckpt_path", str(tmp_path / "runs" / domain / domain / "checkpoints" / "last.ckpt")])
+            main(["test", *sources[name], *common, "--run_name", name, "--trainer.limit_test_batches=1",
+                  "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
         return [str(w.message) for w in caught if "drawn from" in str(w.message)]
 
-    for domain in sources:
-        main(["fit", *sources[domain], *common, "--run_name", domain, "--trainer.max_steps=1",
+    for name in sources:
+        main(["fit", *sources[name], *common, "--run_name", name, "--trainer.max_steps=1",
               "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
-        assert evaluate(domain) == [], domain
+        assert evaluate(name) == [], name
+    for name, was, now in (("sdf", meshes / "m00.obj", meshes / "z.obj"), ("gifs", gifs / "g0.gif", gifs / "z.gif")):
+        was.rename(now)  # as many files, one renamed: sorted last now
+        note = evaluate(name)
+        assert len(note) == 1 and "splits were drawn from" in note[0] and "items of other files than the data's " \
+            "now (files renamed, or added and removed, since)" in note[0], (name, note)
+        now.rename(was)
     trimesh.creation.box(extents=[1.0, 0.6, 0.3]).export(meshes / "m12.obj")
     np.savez(clips, videos=rng.integers(0, 256, (4, 12, 12, 12, 3), dtype=np.uint8))
-    for domain, counts in (("sdf", "12 items, but the data now holds 13"), ("video", "12 items, but the data now "
-                                                                                      "holds 16")):
-        note = evaluate(domain)
+    for name, counts in (("sdf", "12 items, but the data now holds 13"), ("npz", "12 items, but the data now holds "
+                                                                             "16")):
+        note = evaluate(name)
         assert len(note) == 1 and f"splits were drawn from {counts} (files added or removed since)" in note[0] \
-            and "the test split may hold items it trained on" in note[0], (domain, note)
+            and "the test split may hold items it trained on" in note[0], (name, note)
