@@ -381,16 +381,18 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
     if not (other_sizes or other_files):
         return None
 
-    def items(sizes: dict) -> str:
-        return ", ".join(f"{n}" if name == "all" else f"{n} in {name}" for name, n in sorted(sizes.items()))
+    def items(sizes: dict) -> str:  # "12 items", or "8 items [6 in train/, 2 in test/]" for split folders
+        parts = sorted(sizes.items(), key=lambda kv: SPLITS.index(kv[0]) if kv[0] in SPLITS else -1)
+        each = "" if list(sizes) == ["all"] else f" [{', '.join(f'{n} in {name}/' for name, n in parts)}]"
+        return f"{sum(sizes.values())} items{each}"
 
     if other_sizes:
-        changed = (f"the checkpoint's splits were drawn from {items(trained)} items, but the data now holds "
-                   f"{items(mine)} (files added or removed since): the same options draw other splits")
+        changed = (f"the checkpoint's splits were drawn from {items(trained)}, but the data now holds {items(mine)} "
+                   "(files added or removed since): the same options draw other splits")
     else:
-        changed = (f"the checkpoint's splits were drawn from {items(mine) + ' items of ' if mine else ''}other files "
-                   "than the data's now (files renamed, or added and removed, since): the same options may draw "
-                   "other splits")
+        changed = (f"the checkpoint's splits were drawn from {items(mine) + ' of ' if mine else ''}other files than "
+                   "the data's now (files renamed, or added and removed, since): the same options may draw other "
+                   "splits")
     shared = datamodule.splits_with_train
     if resume:
         words = {"val": "validation", "test": "test"}
@@ -399,7 +401,7 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
         return f"{changed}, and {risk}; continue on the data it was trained on"
     if "test" in shared:
         return f"{changed}, and the test split may hold items it trained on; evaluate it on the data it was trained on"
-    return f"{changed}: the test split may hold other items than its own; evaluate it on the data it was trained on"
+    return f"{changed}, and the test split may hold other items than its own; evaluate it on the data it was trained on"
 
 
 def splits_with_train_of(pools: Sequence[str]) -> tuple[str, ...]:
