@@ -388,11 +388,11 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
 
     if other_sizes:
         changed = (f"the checkpoint's splits were drawn from {items(trained)}, but the data now holds {items(mine)} "
-                   "(files added or removed since): the same options draw other splits")
+                   "(another folder, or files added or removed since): the same options draw other splits")
     else:
         changed = (f"the checkpoint's splits were drawn from {items(mine) + ' of ' if mine else ''}other files than "
-                   "the data's now (files renamed, or added and removed, since): the same options may draw other "
-                   "splits")
+                   "the data's now (another folder, or files renamed, added or removed since): the same options may "
+                   "draw other splits")
     shared = datamodule.splits_with_train
     if resume:
         words = {"val": "validation", "test": "test"}

@@ -326,16 +326,16 @@ def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
     assert pool_warnings(evaluate) == []
     (pictures / "00.png").rename(pictures / "zz.png")  # as many pictures, one of them renamed: sorted last now
     assert pool_warnings(evaluate) == ["the checkpoint's splits were drawn from 12 items of other files than the "
-                                       "data's now (files renamed, or added and removed, since): the same options may "
-                                       "draw other splits, and the test split may hold items it trained on; evaluate "
-                                       "it on the data it was trained on"]
+                                       "data's now (another folder, or files renamed, added or removed since): the "
+                                       "same options may draw other splits, and the test split may hold items it "
+                                       "trained on; evaluate it on the data it was trained on"]
     (pictures / "zz.png").rename(pictures / "00.png")
     assert pool_warnings(evaluate) == []
     add(12)  # sorted last: the first 12 pictures keep their places, yet the permutation of 13 is another
     trained, now = split_indices(12, (-1, 3, 3), seed=0), split_indices(13, (-1, 3, 3), seed=0)
     assert len(set(now[2].tolist()) & set(trained[0].tolist())) == 2  # test pictures it trained on
-    changed = ("the checkpoint's splits were drawn from 12 items, but the data now holds 13 items (files added or "
-               "removed since): the same options draw other splits, and ")
+    changed = ("the checkpoint's splits were drawn from 12 items, but the data now holds 13 items (another folder, or "
+               "files added or removed since): the same options draw other splits, and ")
     assert pool_warnings(evaluate) == [f"{changed}the test split may hold items it trained on; evaluate it on the "
                                        "data it was trained on"]
     resume = ["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--resume",
@@ -393,12 +393,12 @@ def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
         was.rename(now)  # as many files, one renamed: sorted last now
         note = evaluate(name)
         assert len(note) == 1 and "splits were drawn from" in note[0] and "items of other files than the data's " \
-            "now (files renamed, or added and removed, since)" in note[0], (name, note)
+            "now (another folder, or files renamed, added or removed since)" in note[0], (name, note)
         now.rename(was)
     trimesh.creation.box(extents=[1.0, 0.6, 0.3]).export(meshes / "m12.obj")
     np.savez(clips, videos=rng.integers(0, 256, (4, 12, 12, 12, 3), dtype=np.uint8))
     for name, counts in (("sdf", "12 items, but the data now holds 13 items"), ("npz", "12 items, but the data "
                                                                                    "now holds 16 items")):
         note = evaluate(name)
-        assert len(note) == 1 and f"splits were drawn from {counts} (files added or removed since)" in note[0] \
+        assert len(note) == 1 and f"splits were drawn from {counts} (another folder, or files added" in note[0] \
             and "the test split may hold items it trained on" in note[0], (name, note)

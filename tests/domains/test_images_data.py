@@ -367,8 +367,8 @@ def test_a_test_folder_of_its_own_that_changed_is_named_without_claiming_trainin
     saved = {"ImageDataModule": {"split_options": dm.split_options(), "pool_sizes": {"train": 6, "test": 2}}}
     assert split_mismatch(saved, dm) == (
         "the checkpoint's splits were drawn from 8 items [6 in train/, 2 in test/], but the data now holds 9 items [6 "
-        "in train/, 3 in test/] (files added or removed since): the same options draw other splits, and the test split "
-        "may hold other items than its own; evaluate it on the data it was trained on")
+        "in train/, 3 in test/] (another folder, or files added or removed since): the same options draw other "
+        "splits, and the test split may hold other items than its own; evaluate it on the data it was trained on")
     assert split_mismatch(saved, dm, resume=True).endswith(
         "other splits, and this run may train on its own validation items; continue on the data it was trained on")
     saved["ImageDataModule"]["pool_sizes"] = {"train": 6, "test": 3}
