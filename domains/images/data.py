@@ -179,6 +179,7 @@ class ImageDataModule(SignalDataModule):
         self.kmeans_pixels = kmeans_pixels
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("images", "folders")
         self._pools: dict[str, Pool] | None = None
+        self._pool_files: list[str] | None = None  # a folder's files under root, as _load_pools found them
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None
         self._spec: SignalSpec | None = None
         self._built: dict[str, UInt8ImageDataset] = {}
@@ -291,6 +292,7 @@ class ImageDataModule(SignalDataModule):
             pools = {"all": _to_pool(*io.read_digits(), size)}
         elif name == "folder":  # one pool, or the train/, val/ and test/ folders a dataset ships (cat_combined)
             files = io.list_images(self.root)
+            self._pool_files = [str(f.relative_to(self.root)) for f in files]  # every file found, readable or not
             groups = split_folders(files, self.root) or {"all": files}
             pools = {s: _to_pool(*read_folder(self.root, group, size, self.channels, self.cache_dir), size)
                      for s, group in groups.items()}
@@ -338,6 +340,25 @@ class ImageDataModule(SignalDataModule):
         # a train file and a test file, or split folders
         return official_split_indices({s: len(images) for s, (images, _) in pools.items()}, splits, seed,
                                       str(self.root), layout=layout)
+
+    def pool_sizes(self) -> dict[str, int] | None:
+        """The pictures of each pool: a folder's readable ones, which a file added or removed changes."""
+        if self.dataset_name == "digits":
+            return None  # bundled: the same 1797 everywhere
+        try:
+            return {name: len(images) for name, (images, _) in self._load_pools().items()}
+        except (ValueError, OSError):  # data not there: the run says so where it reads it
+            return None
+
+    def pool_files(self) -> list[str] | None:
+        """A folder's picture files under root, readable or not (an unreadable one changes the counts)."""
+        if self.dataset_name != "folder":
+            return None
+        try:
+            self._load_pools()
+        except (ValueError, OSError):
+            return None
+        return self._pool_files
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:

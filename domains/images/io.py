@@ -390,6 +390,8 @@ def list_images(root: str | Path) -> list[Path]:
     """Every picture under root, recursively, sorted so that the order is the same on every machine; hidden files
     and folders (macOS ``._name.jpg``, ``.thumbnails/``) are not pictures of the dataset."""
     root = Path(root).expanduser()
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"{root} is a file: expected a folder of {'/'.join(IMAGE_SUFFIXES)} files")
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root} (expected a folder of {'/'.join(IMAGE_SUFFIXES)} files)")
     return data_files(root, IMAGE_SUFFIXES)
@@ -408,7 +410,8 @@ def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
 def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool = True,
                   channels: int = 3) -> tuple[np.ndarray, dict]:
     """The pictures of ``files`` -> images [N, size, size, C] and what to tell about them (:func:`warn_folder_notes`):
-    ``{"files": how many, "skipped": [unreadable ones], "dim": [dim 16-bit ones]}``, each "name: why".
+    ``{"files": how many, "skipped": [unreadable ones], "dim": [dim 16-bit ones]}``, each "name: why"
+    (the file's path under root).
 
     Each picture is written into one array as it is read, laid out channel by channel ([N, C, size, size] in memory,
     seen as [N, size, size, C]), so a folder takes its pixels' bytes once: gathering the pictures and stacking them
@@ -418,15 +421,16 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
     out = np.empty((len(files), channels, size, size), dtype=np.uint8).transpose(0, 2, 3, 1)  # [N, size, size, C]
     kept, skipped, dim = 0, [], []
     for p in loop_progress(files, f"reading {Path(root).name}", unit="img", enabled=progress and len(files) >= 500):
+        name = p.relative_to(root) if p.is_relative_to(root) else p.name
         try:
             arr, peak = read_picture(p, size, channels=channels)
-        except ValueError as e:
-            skipped.append(f"{p.name}: {e}")
+        except ValueError as e:  # the reader's line names the file by its whole path, not repeated after its name
+            skipped.append(f"{name}: {str(e).removeprefix(f'{p}: ')}")
             continue
         out[kept] = arr  # [size, size, C]
         kept += 1
         if peak is not None:
-            dim.append(f"{p.name}: {dim_note(peak)}")
+            dim.append(f"{name}: {dim_note(peak)}")
     if not kept:
         raise ValueError(f"none of the {len(files)} image files in {root} could be read (first: {skipped[0]})")
     return out[:kept], {"files": len(files), "skipped": skipped, "dim": dim}

@@ -294,6 +294,7 @@ class SDFDataModule(SignalDataModule):
             extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels,
                    "voxel_up_axis": voxel_up_axis, "mesh_up_axis": mesh_up_axis},
         )
+        self._mesh_paths: list[str] | None = None  # the mesh files under root, as _load_meshes found them
         self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool), or "train", "test" (and "val") folders
         self._voxel_stacks: dict[str, tuple[Path, int]] | None = None  # as _mesh_files: (stacked grid file, count)
         self.num_failed = 0  # meshes or voxel grids skipped while building
@@ -361,6 +362,29 @@ class SDFDataModule(SignalDataModule):
                        for s in splits)
         except (ValueError, TypeError, OSError):  # sizes that do not fit this data, or data not there
             return False
+
+    def pool_sizes(self) -> dict[str, int] | None:
+        """The usable shapes of each pool of the evaluated source, which files added or removed change; procedural
+        chairs: None (each split its own stream)."""
+        source = self.eval_source if self.mixture else self.dataset_name
+        if source == "procedural":
+            return None
+        root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
+        try:
+            return self._pool_counts(source, root)
+        except (ValueError, OSError):  # data not there: the run says so where it reads it
+            return None
+
+    def pool_files(self) -> list[str] | None:
+        """The mesh files of the evaluated source under its root; voxel grids and procedural chairs: None."""
+        source = self.eval_source if self.mixture else self.dataset_name
+        if source != "meshes":
+            return None
+        try:
+            self._load_meshes(self.mesh_root if self.mixture else self.root)
+        except (ValueError, OSError):
+            return None
+        return self._mesh_paths
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:
@@ -558,6 +582,7 @@ class SDFDataModule(SignalDataModule):
             paths = data_files(root, MESH_SUFFIXES)
             if not paths:
                 raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
+            self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
             groups = split_folders(paths, root) or {"all": paths}
             cache = SDFCache(self.cache_dir / "meshes", truncation=self.truncation, shell_voxels=self.shell_voxels,
                              up_axis=self.mesh_up_axis)

@@ -254,6 +254,29 @@ class VideoDataModule(SignalDataModule):
             return tuple(pools[pool][idx] for pool, idx in (index[s] for s in SPLITS))  # [n] clip rows a split
         return group_split(self._groups, splits, seed, layout)
 
+    def pool_sizes(self) -> dict[str, int] | None:
+        """The clips of each pool (a split folder's, or "all"), which video files added, removed or cut change;
+        synthetic clips: None (their count is a split option)."""
+        if self.dataset_name == "synthetic":
+            return None
+        try:
+            self._prepare()
+        except (ValueError, OSError):  # data not there: the run says so where it reads it
+            return None
+        if self._folder_rows is not None:
+            return {name: len(rows) for name, rows in self._folder_rows.items()}
+        return {"all": len(self._groups)}
+
+    def pool_files(self) -> list[str] | None:
+        """A folder's video files under root, read or skipped; an .npz or synthetic clips: None."""
+        if self.dataset_name != "folder":
+            return None
+        try:
+            self._prepare()
+        except (ValueError, OSError):
+            return None
+        return [str(f.relative_to(self.root)) for f in self.folder_stats.found]
+
     @property
     def splits_with_train(self) -> tuple[str, ...]:
         """A folder with split folders: as its folders are; otherwise the clips are one pool."""

@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
+from .files import cache_key
 from .signal import SignalSpec
 
 SPLITS = ("train", "val", "test")
@@ -352,7 +353,7 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     drawn_anew = set(differ) & set(datamodule.data_drawn_by)
     reads = SPLITS if resume else tuple(reads)
     if not differ or (not drawn_anew and datamodule.same_splits({k: trained[k] for k in differ}, reads)):
-        return None
+        return pool_change(state.get("pool_sizes"), state.get("pool_files"), datamodule, resume)
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
@@ -371,6 +372,41 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
                 f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
     return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
             f"then hold other items than its own, none of them its training items; pass {fix} to evaluate on its own")
+
+
+def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule", resume: bool = False) -> str | None:
+    """One line when the pools a checkpoint's splits were drawn from held other numbers of items (``trained``, as its
+    state recorded them) than ``datamodule``'s do now, or came from other files (``trained_files``, a digest of their
+    names): files added to, removed from or renamed in a folder since. The same options then draw other splits (a
+    seeded permutation of another length, or of other files), so a test split of a shared pool holds items the
+    checkpoint trained on. None when they agree, or either is not known."""
+    mine, files = datamodule.pool_sizes(), datamodule.pool_files()
+    other_sizes = isinstance(trained, dict) and mine is not None and trained != mine
+    other_files = isinstance(trained_files, str) and files is not None and cache_key(files) != trained_files
+    if not (other_sizes or other_files):
+        return None
+
+    def items(sizes: dict) -> str:  # "12 items", or "8 items [6 in train/, 2 in test/]" for split folders
+        parts = sorted(sizes.items(), key=lambda kv: SPLITS.index(kv[0]) if kv[0] in SPLITS else -1)
+        each = "" if list(sizes) == ["all"] else f" [{', '.join(f'{n} in {name}/' for name, n in parts)}]"
+        return f"{sum(sizes.values())} items{each}"
+
+    if other_sizes:
+        changed = (f"the checkpoint's splits were drawn from {items(trained)}, but the data now holds {items(mine)} "
+                   "(another folder, or files added or removed since): the same options draw other splits")
+    else:
+        changed = (f"the checkpoint's splits were drawn from {items(mine) + ' of ' if mine else ''}other files than "
+                   "the data's now (another folder, or files renamed, added or removed since): the same options may "
+                   "draw other splits")
+    shared = datamodule.splits_with_train
+    if resume:
+        words = {"val": "validation", "test": "test"}
+        risk = f"this run may train on its own {' and '.join(words[s] for s in shared)} items" if shared else \
+            "this run trains on other items than its own"
+        return f"{changed}, and {risk}; continue on the data it was trained on"
+    if "test" in shared:
+        return f"{changed}, and the test split may hold items it trained on; evaluate it on the data it was trained on"
+    return f"{changed}, and the test split may hold other items than its own; evaluate it on the data it was trained on"
 
 
 def splits_with_train_of(pools: Sequence[str]) -> tuple[str, ...]:
@@ -559,6 +595,18 @@ class SignalDataModule(L.LightningDataModule):
         test split it then draws from a shared pool may hold the checkpoint's training items."""
         return {"seed": self.seed, "split_layout": self.split_layout}
 
+    def pool_sizes(self) -> dict[str, int] | None:
+        """How many items each pool the splits are drawn from holds ({"all": n} for one pool), for data read from
+        files, which can change: a checkpoint records them, and an evaluation or resume on pools of other sizes says
+        so (``pool_change``). None where the items cannot change or are not known (the default)."""
+        return None
+
+    def pool_files(self) -> list[str] | None:
+        """The files the pools' items are read from, by their paths under the data root (a folder's): a checkpoint
+        records a digest of them, so that files renamed, or added and removed in equal numbers, since are told from
+        the data it was trained on (``pool_change``). None where not known (the default)."""
+        return None
+
     @property
     def splits_with_train(self) -> tuple[str, ...]:
         """The splits drawn from the train split's pool, of ("val", "test"): other split options can move the
@@ -587,6 +635,10 @@ class SignalDataModule(L.LightningDataModule):
         if trainer is None or getattr(self, "_train_sampler", None) is None:
             return {}
         splits = {"split_options": self.split_options()}
+        if (pools := self.pool_sizes()) is not None:
+            splits["pool_sizes"] = pools
+        if (files := self.pool_files()) is not None:
+            splits["pool_files"] = cache_key(files)
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
             # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained
@@ -597,7 +649,8 @@ class SignalDataModule(L.LightningDataModule):
                 **splits}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self._resume_state = {k: v for k, v in state.items() if k != "split_options"} if state else None
+        recorded = ("split_options", "pool_sizes", "pool_files")  # what chose the splits, not a position in them
+        self._resume_state = {k: v for k, v in state.items() if k not in recorded} if state else None
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("train"), shuffle=True)

@@ -294,3 +294,114 @@ def test_another_seed_of_pictures_in_folders_of_their_own_warns_only_of_what_mov
                   if not with_val else "--data.init_args.splits=null", f"--data.init_args.cache_dir={tmp_path / 'c'}",
                   "--data.init_args.batch_size=2", *quiet]
         assert seed_warnings(common, quiet, tmp_path / "images" / name) == says, with_val
+
+
+def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
+    """The split options draw a seeded permutation of a folder's pictures: a picture added to or removed from the
+    folder since a fit draws other splits with the same options, and the test split then held pictures the checkpoint
+    trained on (here 2 of 3), without a word. The checkpoint records how many pictures its splits were drawn from; an
+    evaluation or a resume on a folder of another size says so, one on the same folder says nothing."""
+    pictures = tmp_path / "pics"
+    pictures.mkdir()
+    rng = np.random.default_rng(0)
+
+    def add(i: int) -> None:
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(pictures / f"{i:02d}.png")
+
+    for i in range(12):
+        add(i)
+    quiet = quiet_run(tmp_path, "f")
+    common = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+              "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
+              "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
+              f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet]
+    main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1"])
+    evaluate = ["test", *common, "--ckpt_path", str(tmp_path / "images" / "f" / "checkpoints" / "last.ckpt"),
+                "--trainer.limit_test_batches=1"]
+
+    def pool_warnings(argv: list[str]) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            main(argv)
+        return [str(w.message) for w in caught if "drawn from" in str(w.message)]
+
+    assert pool_warnings(evaluate) == []
+    (pictures / "00.png").rename(pictures / "zz.png")  # as many pictures, one of them renamed: sorted last now
+    assert pool_warnings(evaluate) == ["the checkpoint's splits were drawn from 12 items of other files than the "
+                                       "data's now (another folder, or files renamed, added or removed since): the "
+                                       "same options may draw other splits, and the test split may hold items it "
+                                       "trained on; evaluate it on the data it was trained on"]
+    (pictures / "zz.png").rename(pictures / "00.png")
+    assert pool_warnings(evaluate) == []
+    add(12)  # sorted last: the first 12 pictures keep their places, yet the permutation of 13 is another
+    trained, now = split_indices(12, (-1, 3, 3), seed=0), split_indices(13, (-1, 3, 3), seed=0)
+    assert len(set(now[2].tolist()) & set(trained[0].tolist())) == 2  # test pictures it trained on
+    changed = ("the checkpoint's splits were drawn from 12 items, but the data now holds 13 items (another folder, or "
+               "files added or removed since): the same options draw other splits, and ")
+    assert pool_warnings(evaluate) == [f"{changed}the test split may hold items it trained on; evaluate it on the "
+                                       "data it was trained on"]
+    resume = ["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--resume",
+              str(tmp_path / "images" / "f"), "--trainer.max_steps=2"]
+    assert pool_warnings(resume) == [f"{changed}this run may train on its own validation and test items; continue on "
+                                     "the data it was trained on"]
+
+
+def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
+    """As for a picture folder (above): a mesh added to a folder, or a video to an .npz, since the fit draws other
+    splits with the same options, and so may a mesh or video file renamed; the evaluation says so, and says nothing on
+    the data it was trained on."""
+    import trimesh
+
+    meshes, clips, gifs = tmp_path / "meshes", tmp_path / "clips.npz", tmp_path / "gifs"
+    meshes.mkdir()
+    gifs.mkdir()
+    for i in range(12):
+        trimesh.creation.box(extents=[0.4 + 0.05 * i, 0.6, 0.3]).export(meshes / f"m{i:02d}.obj")
+    rng = np.random.default_rng(0)
+    np.savez(clips, videos=rng.integers(0, 256, (3, 12, 12, 12, 3), dtype=np.uint8))  # 3 videos of 4 clips
+    for i in range(3):  # 3 GIFs of 3 frames: a clip each
+        frames = [Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)) for _ in range(3)]
+        frames[0].save(gifs / f"g{i}.gif", save_all=True, append_images=frames[1:], duration=100)
+    quiet = quiet_run(tmp_path / "runs")
+    video = ["--config", str(REPO / "configs/video.yaml"), "--data.init_args.num_frames=3", "--data.init_args.size=12",
+             "--data.init_args.num_bins=8", "--model.val_levels=[16]", "--model.sets.init_args.min_context=8",
+             "--model.sets.init_args.max_context=64", "--model.sets.init_args.num_queries=32",
+             f"--data.init_args.cache_dir={tmp_path / 'cache'}"]
+    sources = {
+        "sdf": ["--config", str(REPO / "configs/sdf.yaml"), "--data.init_args.resolution=8",
+                "--data.init_args.dataset=meshes", f"--data.init_args.root={meshes}",
+                f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--model.sets.init_args.max_context=64",
+                "--model.sets.init_args.num_queries=64", "--model.val_levels=[4]"],
+        "npz": [*video, "--data.init_args.dataset=npz", f"--data.init_args.root={clips}",
+                "--data.init_args.splits=[-1,4,4]"],
+        "gifs": [*video, "--data.init_args.dataset=folder", f"--data.init_args.root={gifs}",
+                 "--data.init_args.splits=[1,1,1]"]}
+    common = ["--config", str(REPO / "configs/model/tiny.yaml"), "--data.init_args.batch_size=2",
+              "--data.init_args.val_items=null", *quiet]
+
+    def evaluate(name: str) -> list[str]:
+        run = tmp_path / "runs" / ("sdf" if name == "sdf" else "video") / name
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            main(["test", *sources[name], *common, "--run_name", name, "--trainer.limit_test_batches=1",
+                  "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+        return [str(w.message) for w in caught if "drawn from" in str(w.message)]
+
+    for name in sources:
+        main(["fit", *sources[name], *common, "--run_name", name, "--trainer.max_steps=1",
+              "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+        assert evaluate(name) == [], name
+    for name, was, now in (("sdf", meshes / "m00.obj", meshes / "z.obj"), ("gifs", gifs / "g0.gif", gifs / "z.gif")):
+        was.rename(now)  # as many files, one renamed: sorted last now
+        note = evaluate(name)
+        assert len(note) == 1 and "splits were drawn from" in note[0] and "items of other files than the data's " \
+            "now (another folder, or files renamed, added or removed since)" in note[0], (name, note)
+        now.rename(was)
+    trimesh.creation.box(extents=[1.0, 0.6, 0.3]).export(meshes / "m12.obj")
+    np.savez(clips, videos=rng.integers(0, 256, (4, 12, 12, 12, 3), dtype=np.uint8))
+    for name, counts in (("sdf", "12 items, but the data now holds 13 items"), ("npz", "12 items, but the data "
+                                                                                   "now holds 16 items")):
+        note = evaluate(name)
+        assert len(note) == 1 and f"splits were drawn from {counts} (another folder, or files added" in note[0] \
+            and "the test split may hold items it trained on" in note[0], (name, note)

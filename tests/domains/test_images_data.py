@@ -357,3 +357,25 @@ def test_pictures_of_0_and_1_saved_as_8_bit_are_named(tmp_path, recwarn):
     ImageDataModule("folder", root=str(tmp_path / "photos"), image_size=12, splits=(1, 1, 1), bins="uniform",
                     num_bins=8).setup("fit")
     assert not [w for w in recwarn if "0 or 1 of 255" in str(w.message)]
+
+
+def test_a_test_folder_of_its_own_that_changed_is_named_without_claiming_training_items(tmp_path):
+    """Pictures in train/ and test/ folders: a picture added to test/ since a checkpoint draws another test subset, but
+    never from the training pictures; the line says the test split may hold other items, not training items. A
+    resume, which validates on pictures drawn from train/, may train on its validation pictures."""
+    from pixeltransformer.datamodule import split_mismatch
+
+    write_folder(tmp_path / "pics" / "train", 6)
+    write_folder(tmp_path / "pics" / "test", 3, seed=1)
+    dm = ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 2, -1),
+                         cache_dir=str(tmp_path / "cache"))
+    assert dm.pool_sizes() == {"train": 6, "test": 3}
+    saved = {"ImageDataModule": {"split_options": dm.split_options(), "pool_sizes": {"train": 6, "test": 2}}}
+    assert split_mismatch(saved, dm) == (
+        "the checkpoint's splits were drawn from 8 items [6 in train/, 2 in test/], but the data now holds 9 items [6 "
+        "in train/, 3 in test/] (another folder, or files added or removed since): the same options draw other "
+        "splits, and the test split may hold other items than its own; evaluate it on the data it was trained on")
+    assert split_mismatch(saved, dm, resume=True).endswith(
+        "other splits, and this run may train on its own validation items; continue on the data it was trained on")
+    saved["ImageDataModule"]["pool_sizes"] = {"train": 6, "test": 3}
+    assert split_mismatch(saved, dm) is None

@@ -188,7 +188,9 @@ def test_read_image_folder_skips_and_counts_corrupt(tmp_path):
     write_folder(tmp_path, 5)
     (tmp_path / "b" / "broken.png").write_bytes(b"\x89PNG not really")
     (tmp_path / "notes.txt").write_text("ignored: not a picture suffix")
-    with pytest.warns(UserWarning, match="skipped 1 of 6 .*broken.png"):
+    # named by its place under the folder, once: not its name and then its whole path
+    with pytest.warns(UserWarning, match=r"skipped 1 of 6 unreadable files in \S+ \(first: b/broken.png: not a readable "
+                                         r"image \(expected PNG/JPG/BMP; "):
         x, y = io.read_image_folder(tmp_path, 16, progress=False)
     assert x.shape == (5, 16, 16, 3) and x.dtype == np.uint8 and y is None
     # Sorted by full path, so the order is the same on every machine.
@@ -248,6 +250,10 @@ def test_empty_and_missing_folder(tmp_path):
         io.read_image_folder(tmp_path / "empty", 8)
     with pytest.raises(FileNotFoundError, match="nope"):
         io.read_image_folder(tmp_path / "nope", 8)
+    write_folder(tmp_path / "pics", 1)
+    one = next((tmp_path / "pics").rglob("*.*"))
+    with pytest.raises(NotADirectoryError, match=rf"^{one} is a file: expected a folder of \.png/"):  # not "not found"
+        io.read_image_folder(one, 8)
 
 
 def test_read_digits():
