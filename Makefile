@@ -103,7 +103,7 @@ results: $(VENV)/.installed ## regenerate docs/results.md from docs/metrics/ [RU
 classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=mnist|cifar10|cats]
 	$(PY) -m domains.images.baselines.pretrained $(if $(DATA),--data $(DATA),)
 
-clean: ## remove caches (keeps .venv and runs/)
+clean: ## remove Python and pytest caches (keeps .venv, runs/ and ~/.cache/pixeltransformer)
 	rm -rf .pytest_cache
 	find '$(CURDIR)' -path '$(abspath $(VENV))' -prune -o -path '$(CURDIR)/.git' -prune \
 		-o -name __pycache__ -type d -prune -exec rm -rf {} +
