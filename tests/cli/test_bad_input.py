@@ -150,7 +150,8 @@ ROWS = [
     ("data-too-few-clips",
      'a video .npz with one clip for the three splits',
      lambda w: ["cli", "fit", *VIDEO, f"--data.init_args.root={w}/input/one.npz", *_runs(w)],
-     "split sizes (-1, 1, 1) do not fit 1 item: the sizes besides -1 take 2"),
+     "split sizes (-1, 1, 1) do not fit 1 item: the sizes besides -1 take 2; the items are clips, 1 from 1 video: give "
+     "--data.init_args.splits in clips (train, val, test; -1: the rest)"),
     ("data-batch-size",
      '`--data.init_args.batch_size=-4` (or 0)',
      lambda w: ["cli", "fit", *POLY, "--data.init_args.batch_size=-4", *_runs(w)],

@@ -469,7 +469,10 @@ def test_datamodule_uniform_bins_and_bad_args(tmp_path, monkeypatch):
         VideoDataModule(dataset="folder", root=str(tmp_path / "nope"), bins="uniform", num_bins=8).check_data_roots()
     with pytest.raises(FileNotFoundError, match="^video npz not found: .*nope.npz$"):
         VideoDataModule(dataset="npz", root=str(tmp_path / "nope.npz"), bins="uniform", num_bins=8).check_data_roots()
-    with pytest.raises(ValueError, match=r"^VideoDataModule: split sizes \(8, 8, 8\) do not fit 12 items$"):
+    # sizes that do not fit say what an item is here, and which option takes the sizes
+    with pytest.raises(ValueError, match=r"^VideoDataModule: split sizes \(8, 8, 8\) do not fit 12 items; the items "
+                                         r"are clips, 12 from 12 videos: give --data.init_args.splits in clips "
+                                         r"\(train, val, test; -1: the rest\)$"):
         VideoDataModule(num_clips=12, splits=(8, 8, 8), bins="uniform", num_bins=8).setup("fit")
 
 
