@@ -32,7 +32,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
-from .datamodule import SignalDataModule, checkpoint_split_layout, split_mismatch
+from .datamodule import SPLITS, SignalDataModule, checkpoint_split_layout, split_mismatch
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
@@ -323,10 +323,21 @@ class PixelTransformerCLI(LightningCLI):
             return  # another dataset than its own: its splits are not this data's (split_mismatch leaves it too)
         layout = checkpoint_split_layout(ckpt, str(data.class_path).rsplit(".", 1)[-1])
         if args.split_layout != layout:
-            if _first_process():
-                print(f"[run] the checkpoint's splits were drawn with split layout {layout}: so are this run's "
-                      f"(--data.init_args.split_layout {layout})", flush=True)
+            # said once the data is there (_run_subcommand), and only where the layouts deal other splits
+            self._layout_note = (layout, args.split_layout)
             args.split_layout = layout
+
+    def _say_layout(self, subcommand: str) -> None:
+        """The [run] line of a checkpoint whose splits were drawn with another layout than a new run's, where the two
+        deal other items into the splits the command reads (sizes that fix the train size); nothing where they deal
+        the same (train -1, sizes that fill the pool, splits drawn split by split)."""
+        layout, default = getattr(self, "_layout_note", (None, None))
+        if layout is None or not _first_process():
+            return
+        reads = {"test": ("test",), "validate": ("val",)}.get(subcommand, SPLITS)
+        if not self.datamodule.same_splits({"split_layout": default}, reads):
+            print(f"[run] the checkpoint's splits were drawn with split layout {layout}: so are this run's "
+                  f"(--data.init_args.split_layout {layout})", flush=True)
 
     def _keep_given_options(self, given, merged) -> None:
         """A model option the command line names and the checkpoint sets otherwise: a runtime option (the decoding
@@ -533,6 +544,7 @@ class PixelTransformerCLI(LightningCLI):
                     warn_once(note)
             elif subcommand == "fit" and (note := split_mismatch(saved, self.datamodule, resume=True)):
                 warn_once(note)
+            self._say_layout(subcommand)
         replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
         if _first_process():
             for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left

@@ -74,6 +74,27 @@ def test_an_evaluation_on_other_splits_than_the_checkpoint_trained_on_says_so(tm
     assert not [w for w in caught if "splits of" in str(w.message)]
 
 
+def test_an_old_checkpoint_s_layout_is_named_only_where_it_deals_other_splits(tmp_path, capsys):
+    """A checkpoint that records no split layout keeps layout 1 on an evaluation and a resume; the [run] line saying
+    so came for every such checkpoint, also where both layouts deal the same items (the digits' default splits, train
+    -1). It comes only where they deal other ones (the test above)."""
+    quiet = quiet_run(tmp_path, "old")
+    images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+              "--data.init_args.batch_size=4"]
+    main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "images" / "old"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    saved = torch.load(ckpt, weights_only=False)
+    del saved["ImageDataModule"]["split_options"]["split_layout"]  # as a checkpoint of earlier code has it
+    torch.save(saved, ckpt)
+    capsys.readouterr()
+    cli = main(["test", *images, *quiet, "--ckpt_path", str(ckpt), "--trainer.limit_test_batches=1"])
+    assert cli.datamodule.split_layout == 1 and "split layout" not in capsys.readouterr().out
+    cli = main(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run), "--trainer.max_steps=2"])
+    assert cli.datamodule.split_layout == 1 and "split layout" not in capsys.readouterr().out
+
+
 def test_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
     """A checkpoint trained on the digits' default splits (splits: null) and evaluated with those sizes written out,
     or with -1 for the rest, is on its own splits: no warning. Sizes that move items between splits still warn."""
