@@ -22,6 +22,7 @@ from .files import cache_key
 from .signal import SignalSpec
 
 SPLITS = ("train", "val", "test")
+SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
 # how split sizes deal a seeded permutation of a shared pool (split_indices). 2: fixed sizes from its end, test first,
 # so a test split of fixed size does not move with the train size. 1: train, val and test from its start, the layout
 # of checkpoints that record none (PixelTransformerCLI draws their splits with it)
@@ -353,33 +354,40 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     drawn_anew = set(differ) & set(datamodule.data_drawn_by)
     reads = SPLITS if resume else tuple(reads)
     if not differ or (not drawn_anew and datamodule.same_splits({k: trained[k] for k in differ}, reads)):
-        return pool_change(state.get("pool_sizes"), state.get("pool_files"), datamodule, resume)
+        return pool_change(state.get("pool_sizes"), state.get("pool_files"), datamodule, resume, reads)
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
     # items drawn anew (synthetic clips of another seed): none of the checkpoint's can be in any split
     shared = () if drawn_anew else datamodule.splits_with_train
     if resume:
-        words = {"val": "validation", "test": "test"}
-        risk = (f"may now train on its own {' and '.join(words[s] for s in shared)} items" if shared
+        risk = (f"may now train on its own {read_splits(shared)} items" if shared
                 else "now trains on other items than its own")
-        never = [words[s] for s in ("val", "test") if s not in shared]
-        risk += f", never on its {' and '.join(never)} items" if never else ""
+        never = [s for s in ("val", "test") if s not in shared]
+        risk += f", never on its {read_splits(never)} items" if never else ""
         return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it {risk}; pass {fix} to "
                 "continue on its own splits")
-    if "test" in shared:
-        return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
-                f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
-    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
+    read = read_splits(reads)  # "test", or a validate's "validation"
+    if set(reads) & set(shared):
+        return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the {read} split "
+                f"may then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
+    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the {read} split may "
             f"then hold other items than its own, none of them its training items; pass {fix} to evaluate on its own")
 
 
-def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule", resume: bool = False) -> str | None:
+def read_splits(splits: Sequence[str]) -> str:
+    """Held-out splits as a message names them: "test", "validation", "validation and test"."""
+    return " and ".join(SPLIT_WORDS[s] for s in splits)
+
+
+def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule", resume: bool = False,
+                reads: Sequence[str] = ("test",)) -> str | None:
     """One line when the pools a checkpoint's splits were drawn from held other numbers of items (``trained``, as its
     state recorded them) than ``datamodule``'s do now, or came from other files (``trained_files``, a digest of their
     names): files added to, removed from or renamed in a folder since. The same options then draw other splits (a
     seeded permutation of another length, or of other files), so a test split of a shared pool holds items the
-    checkpoint trained on. None when they agree, or either is not known."""
+    checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val split).
+    None when they agree, or either is not known."""
     mine, files = datamodule.pool_sizes(), datamodule.pool_files()
     other_sizes = isinstance(trained, dict) and mine is not None and trained != mine
     other_files = isinstance(trained_files, str) and files is not None and cache_key(files) != trained_files
@@ -400,13 +408,14 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
                    "draw other splits")
     shared = datamodule.splits_with_train
     if resume:
-        words = {"val": "validation", "test": "test"}
-        risk = f"this run may train on its own {' and '.join(words[s] for s in shared)} items" if shared else \
+        risk = f"this run may train on its own {read_splits(shared)} items" if shared else \
             "this run trains on other items than its own"
         return f"{changed}, and {risk}; continue on the data it was trained on"
-    if "test" in shared:
-        return f"{changed}, and the test split may hold items it trained on; evaluate it on the data it was trained on"
-    return f"{changed}, and the test split may hold other items than its own; evaluate it on the data it was trained on"
+    read = read_splits(reads)
+    if set(reads) & set(shared):
+        return f"{changed}, and the {read} split may hold items it trained on; evaluate it on the data it was trained on"
+    return (f"{changed}, and the {read} split may hold other items than its own; evaluate it on the data it was "
+            "trained on")
 
 
 def splits_with_train_of(pools: Sequence[str]) -> tuple[str, ...]:

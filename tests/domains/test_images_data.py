@@ -379,3 +379,29 @@ def test_a_test_folder_of_its_own_that_changed_is_named_without_claiming_trainin
         "other splits, and this run may train on its own validation items; continue on the data it was trained on")
     saved["ImageDataModule"]["pool_sizes"] = {"train": 6, "test": 3}
     assert split_mismatch(saved, dm) is None
+
+
+def test_a_validate_names_the_validation_split_it_reads(tmp_path):
+    """Pictures in train/ and test/ folders, validation drawn from train/ by the seed: a validate with another seed, or
+    on a folder changed since, reads a validation split that may hold the checkpoint's training pictures. Its line
+    named the test split, which it does not read, and said it held none of the checkpoint's training items."""
+    from pixeltransformer.datamodule import split_mismatch
+
+    write_folder(tmp_path / "pics" / "train", 6)
+    write_folder(tmp_path / "pics" / "test", 3, seed=1)
+
+    def module(seed: int) -> ImageDataModule:
+        return ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 2, -1), seed=seed,
+                               cache_dir=str(tmp_path / "cache"))
+
+    saved = {"ImageDataModule": {"split_options": module(1).split_options()}}
+    dm = module(0)
+    assert split_mismatch(saved, dm, reads=("test",)) is None  # the test folder, whole, under either seed
+    assert split_mismatch(saved, dm, reads=("val",)) == (
+        "the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's (seed=0): the "
+        "validation split may then differ from its own and hold items it trained on; pass --data.init_args.seed 1 to "
+        "evaluate on its own")
+    saved = {"ImageDataModule": {"split_options": dm.split_options(), "pool_sizes": {"train": 7, "test": 3}}}
+    assert split_mismatch(saved, dm, reads=("val",)).endswith(
+        "other splits, and the validation split may hold items it trained on; evaluate it on the data it was trained "
+        "on")
