@@ -346,11 +346,12 @@ class SDFDataModule(SignalDataModule):
     def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:
         """Whether a checkpoint's split options hold the items this module's own do (sizes: None and the defaults it
         stands for, -1 and the rest; seeds of splits that each take a whole folder): the splits each draws from the
-        pools of the evaluated source, counted as this module loaded them (no file is read twice). Procedural chairs,
-        evaluated or mixed into training, are drawn by the seed: the same for another seed never, and for other
-        sizes always (the sizes choose none of them)."""
+        pools of the evaluated source, counted as this module loaded them (no file is read twice). Procedural chairs
+        are drawn by the seed: another seed never gives the same where they are read (evaluated, or mixed into the
+        training split), and other sizes always do (the sizes choose none of them)."""
         source = self.eval_source if self.mixture else self.dataset_name
-        if "seed" in options and "procedural" in (source, *(n for n, w in (self.mixture or {}).items() if w > 0)):
+        mixed = "train" in splits and (self.mixture or {}).get("procedural", 0) > 0  # chairs of the training split
+        if "seed" in options and (source == "procedural" or mixed):
             return False
         if source == "procedural":
             return True

@@ -1072,7 +1072,9 @@ def test_a_mixture_that_evaluates_a_source_it_never_trains_on_shares_no_split_wi
 def test_another_seed_keeps_a_test_folder_and_draws_other_procedural_chairs(tmp_path):
     """Which items another data seed moves (what an evaluation's split warning rests on): a test folder is the test
     split, whole, under any seed; procedural chairs, evaluated or mixed into training, are drawn by the seed, so
-    another seed is never the same data; other split sizes choose no procedural chair."""
+    another seed is never the same data where they are read; other split sizes choose no procedural chair. A test of
+    a mixture that evaluates a test folder reads no procedural chair: its test split is the same (it warned that the
+    split "may then hold other items than its own"); a resume, which trains on the chairs, is not."""
     r = 10
     modelnet = tmp_path / "ModelNet10" / "chair"
     for i in range(5):
@@ -1085,6 +1087,7 @@ def test_another_seed_keeps_a_test_folder_and_draws_other_procedural_chairs(tmp_
     assert not voxels.same_splits({"splits": (-1, 1, 1)}, ("test",))  # one of the folder's two test chairs
     mixed = SDFDataModule(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, eval_source="voxels",
                           voxel_root=str(modelnet), **kw)
-    assert mixed.same_splits({"splits": (-1, 1, -1)}, ("test",)) and not mixed.same_splits({"seed": 1}, ("test",))
+    assert mixed.same_splits({"splits": (-1, 1, -1)}, ("test",)) and mixed.same_splits({"seed": 1}, ("test",))
+    assert not mixed.same_splits({"seed": 1})  # the training split's chairs
     chairs = SDFDataModule(dataset="procedural", num_shapes=(4, 2, 2), **kw)
     assert chairs.same_splits({"splits": (1, 1, 1)}) and not chairs.same_splits({"seed": 1}, ("test",))
