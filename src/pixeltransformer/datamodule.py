@@ -388,9 +388,11 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
     seeded permutation of another length, or of other files), so a test split of a shared pool holds items the
     checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val split).
     None when they agree, or either is not known."""
-    mine, files = datamodule.pool_sizes(), datamodule.pool_files()
-    other_sizes = isinstance(trained, dict) and mine is not None and trained != mine
-    other_files = isinstance(trained_files, str) and files is not None and cache_key(files) != trained_files
+    # asked only of what the checkpoint recorded (one written before records neither): they may read the data
+    mine = datamodule.pool_sizes() if isinstance(trained, dict) else None
+    files = datamodule.pool_files() if isinstance(trained_files, str) else None
+    other_sizes = mine is not None and trained != mine
+    other_files = files is not None and cache_key(files) != trained_files
     if not (other_sizes or other_files):
         return None
 
