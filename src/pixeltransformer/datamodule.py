@@ -344,7 +344,9 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     ``datamodule``'s, naming them and what to pass; None when they agree, when the splits the command ``reads`` hold
     the same items under both (:meth:`SignalDataModule.same_splits`), or when the checkpoint did not record them.
     ``resume``: the line of a fit that continues the checkpoint (which reads every split), rather than of an
-    evaluation (its test split, or a validate's val split)."""
+    evaluation (its test split, or a validate's val split). Data changed since (:func:`pool_change`) is named too: in
+    its own line where the options agree, after theirs where they differ (passing the checkpoint's options then
+    draws its splits from other data)."""
     state = checkpoint.get(type(datamodule).__qualname__)
     trained = state.get("split_options") if isinstance(state, dict) else None
     if not isinstance(trained, dict):
@@ -353,8 +355,17 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     differ = [k for k in trained if k in mine and option_text(trained[k]) != option_text(mine[k])]
     drawn_anew = set(differ) & set(datamodule.data_drawn_by)
     reads = SPLITS if resume else tuple(reads)
+    changed = pool_change(state.get("pool_sizes"), state.get("pool_files"), datamodule, resume, reads)
     if not differ or (not drawn_anew and datamodule.same_splits({k: trained[k] for k in differ}, reads)):
-        return pool_change(state.get("pool_sizes"), state.get("pool_files"), datamodule, resume, reads)
+        return changed
+    # the options as trained on draw the checkpoint's splits only from the data it was trained on: a changed one named
+    return other_options(trained, mine, differ, datamodule, resume, reads, drawn_anew) + (
+        f"; besides, {changed}" if changed else "")
+
+
+def other_options(trained: dict[str, Any], mine: dict[str, Any], differ: list[str], datamodule: "SignalDataModule",
+                  resume: bool, reads: Sequence[str], drawn_anew: set[str]) -> str:
+    """split_mismatch's line for split options ``differ`` that hold other items in the splits the command reads."""
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)

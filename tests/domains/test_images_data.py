@@ -405,3 +405,27 @@ def test_a_validate_names_the_validation_split_it_reads(tmp_path):
     assert split_mismatch(saved, dm, reads=("val",)).endswith(
         "other splits, and the validation split may hold items it trained on; evaluate it on the data it was trained "
         "on")
+
+
+def test_another_seed_on_a_changed_folder_names_both(tmp_path):
+    """A checkpoint trained with another data seed on a folder that has gained a picture since: the line named the
+    seed alone and said that passing it evaluates on the checkpoint's own splits, which the same seed draws from the
+    changed folder only as other splits; the changed folder was named only once the seed was passed. It names both."""
+    from pixeltransformer.datamodule import split_mismatch
+
+    write_folder(tmp_path / "pics", 12)
+
+    def module(seed: int) -> ImageDataModule:
+        return ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 3, 3), seed=seed,
+                               cache_dir=str(tmp_path / "cache"))
+
+    saved = {"ImageDataModule": {"split_options": module(1).split_options(), "pool_sizes": {"all": 11}}}
+    changed = ("the checkpoint's splits were drawn from 11 items, but the data now holds 12 items (another folder, or "
+               "files added or removed since): the same options draw other splits")
+    note = split_mismatch(saved, module(0), reads=("test",))
+    assert note.startswith("the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's "
+                           "(seed=0)") and f"pass --data.init_args.seed 1 to evaluate on its own; besides, {changed}" \
+        in note, note
+    assert f"pass --data.init_args.seed 1 to continue on its own splits; besides, {changed}" in split_mismatch(
+        saved, module(0), resume=True)
+    assert split_mismatch(saved, module(1), reads=("test",)).startswith(changed)  # the seed passed: the folder alone
