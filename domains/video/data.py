@@ -158,7 +158,7 @@ class VideoDataModule(SignalDataModule):
         self.folder_stats: VideoFolder | None = None  # file counts of a "folder" read, for logging
         self._clips: torch.Tensor | FolderClips | None = None  # [N, T, H, W, 3] uint8
         self._parts: tuple[torch.Tensor, ...] | None = None
-        self._videos: torch.Tensor | None = None  # [N] the source video of each clip, which split_by="video" keeps whole
+        self._videos: torch.Tensor | None = None  # [N] each clip's source video, which split_by="video" keeps whole
         self._folder_rows: dict[str, torch.Tensor] | None = None  # split folder -> [n] its clip rows
         self._spec: SignalSpec | None = None
 

@@ -395,15 +395,21 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
                 reads: Sequence[str] = ("test",)) -> str | None:
     """One line when the pools a checkpoint's splits were drawn from held other numbers of items (``trained``, as its
     state recorded them) than ``datamodule``'s do now, or came from other files (``trained_files``, a digest of their
-    names): files added to, removed from or renamed in a folder since. The same options then draw other splits (a
-    seeded permutation of another length, or of other files), so a test split of a shared pool holds items the
-    checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val split).
+    names, a pool's each): files added to, removed from or renamed in a folder since. The same options then draw
+    other splits (a seeded permutation of another length, or of other files), so a test split of a shared pool holds
+    items the checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val
+    split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split.
     None when they agree, or either is not known."""
     # asked only of what the checkpoint recorded (one written before records neither): they may read the data
     mine = datamodule.pool_sizes() if isinstance(trained, dict) else None
-    files = datamodule.pool_files() if isinstance(trained_files, str) else None
-    other_sizes = mine is not None and trained != mine
-    other_files = files is not None and cache_key(files) != trained_files
+    files = datamodule.pool_files() if isinstance(trained_files, (str, dict)) else None
+    digests = None if files is None else pool_digests(files)
+    compared = None if resume else pools_read(reads, mine or digests or {})  # None: every pool
+    other_sizes = mine is not None and pools_differ(trained, mine, compared)
+    if isinstance(trained_files, str):  # one digest of every file's name (a checkpoint written before pools had theirs)
+        other_files = files is not None and cache_key(files) != trained_files
+    else:
+        other_files = digests is not None and pools_differ(trained_files, digests, compared)
     if not (other_sizes or other_files):
         return None
 
@@ -426,9 +432,37 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
         return f"{changed}, and {risk}; continue on the data it was trained on"
     read = read_splits(reads)
     if set(reads) & set(shared):
-        return f"{changed}, and the {read} split may hold items it trained on; evaluate it on the data it was trained on"
+        return (f"{changed}, and the {read} split may hold items it trained on; evaluate it on the data it was "
+                "trained on")
     return (f"{changed}, and the {read} split may hold other items than its own; evaluate it on the data it was "
             "trained on")
+
+
+def file_pools(files: Sequence[str]) -> dict[str, list[str]]:
+    """A folder's files (paths under its root) by the pool their items are drawn from, as :func:`split_folders` groups
+    them: a train/, val/ or test/ folder's, or one pool ("all") where none lies in a test/ folder."""
+    where = {f: next((part for part in Path(f).parts[:-1] if part in SPLITS), "all") for f in files}
+    if "test" not in where.values():
+        return {"all": list(files)}
+    return {pool: [f for f in files if where[f] == pool] for pool in SPLITS if pool in where.values()}
+
+
+def pool_digests(files: Sequence[str]) -> dict[str, str]:
+    """A digest of each pool's file names (:func:`file_pools`), as a checkpoint records them."""
+    return {pool: cache_key(names) for pool, names in file_pools(files).items()}
+
+
+def pools_read(splits: Sequence[str], pools: Sequence[str]) -> set[str]:
+    """The pools ``splits`` draw from: one pool ("all"), or split folders' (validation from train/ without val/)."""
+    return {"all"} if "all" in pools else {s if s in pools else "train" for s in splits}
+
+
+def pools_differ(was: Any, now: dict[str, Any], read: set[str] | None) -> bool:
+    """Whether what a checkpoint recorded of each pool (``was``: its size, or its files' digest) differs from ``now``
+    in the pools ``read`` (None: all); pools of another layout (a val/ folder added) differ in all."""
+    if not isinstance(was, dict) or read is None or set(was) != set(now):
+        return was != now
+    return any(was[pool] != now[pool] for pool in read if pool in now)
 
 
 def splits_with_train_of(pools: Sequence[str]) -> tuple[str, ...]:
@@ -625,8 +659,9 @@ class SignalDataModule(L.LightningDataModule):
 
     def pool_files(self) -> list[str] | None:
         """The files the pools' items are read from, by their paths under the data root (a folder's): a checkpoint
-        records a digest of them, so that files renamed, or added and removed in equal numbers, since are told from
-        the data it was trained on (``pool_change``). None where not known (the default)."""
+        records a digest of each pool's (:func:`pool_digests`), so that files renamed, or added and removed in equal
+        numbers, since are told from the data it was trained on (``pool_change``). None where not known (the
+        default)."""
         return None
 
     @property
@@ -660,7 +695,7 @@ class SignalDataModule(L.LightningDataModule):
         if (pools := self.pool_sizes()) is not None:
             splits["pool_sizes"] = pools
         if (files := self.pool_files()) is not None:
-            splits["pool_files"] = cache_key(files)
+            splits["pool_files"] = pool_digests(files)
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
             # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained

@@ -429,3 +429,45 @@ def test_another_seed_on_a_changed_folder_names_both(tmp_path):
     assert f"pass --data.init_args.seed 1 to continue on its own splits; besides, {changed}" in split_mismatch(
         saved, module(0), resume=True)
     assert split_mismatch(saved, module(1), reads=("test",)).startswith(changed)  # the seed passed: the folder alone
+
+
+def test_a_train_folder_changed_since_moves_no_test_folder_item(tmp_path):
+    """Pictures in train/ and test/ folders: a picture added to or renamed in train/ since a checkpoint leaves its
+    test split, the test folder's, as it was, and a `test` said it "may hold other items than its own". It compares
+    the pools it reads now: a `validate` (validation drawn from train/) and a resume still say so, and a test folder
+    changed is named to a test. A checkpoint that recorded one digest of every file's name compares them all."""
+    from pixeltransformer.datamodule import pool_digests, split_mismatch
+    from pixeltransformer.files import cache_key
+
+    write_folder(tmp_path / "pics" / "train", 6)
+    write_folder(tmp_path / "pics" / "test", 3, seed=1)
+
+    def notes() -> dict[str, str | None]:
+        dm = ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 2, -1),
+                             cache_dir=str(tmp_path / "cache"))
+        return {"test": split_mismatch(saved, dm, reads=("test",)), "resume": split_mismatch(saved, dm, resume=True),
+                "validate": split_mismatch(saved, dm, reads=("val",))}
+
+    dm = ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 2, -1),
+                         cache_dir=str(tmp_path / "cache"))
+    saved = {"ImageDataModule": {"split_options": dm.split_options(), "pool_sizes": dm.pool_sizes(),
+                                 "pool_files": pool_digests(dm.pool_files())}}
+    assert notes() == {"test": None, "validate": None, "resume": None}
+    write_folder(tmp_path / "more", 1, seed=2)
+    added = next((tmp_path / "more").rglob("*.*"))
+    added.rename(tmp_path / "pics" / "train" / f"new{added.suffix}")  # as the checkpoint's test split, whole
+    got = notes()
+    assert got["test"] is None and "6 in train/" in got["validate"] and "7 in train/" in got["resume"], got
+    (tmp_path / "pics" / "train" / f"new{added.suffix}").unlink()
+    picture = next((tmp_path / "pics" / "train").rglob("*.*"))
+    picture.rename(picture.with_name(f"z{picture.name}"))  # as many pictures, one renamed
+    got = notes()
+    assert got["test"] is None and "other files" in got["validate"] and "other files" in got["resume"], got
+    saved["ImageDataModule"]["pool_files"] = cache_key(dm.pool_files())  # one digest of every name, as trained on
+    assert "other files" in notes()["test"]
+    picture.with_name(f"z{picture.name}").rename(picture)
+    assert notes()["test"] is None
+    saved["ImageDataModule"]["pool_files"] = pool_digests(dm.pool_files())
+    renamed = next((tmp_path / "pics" / "test").rglob("*.*"))
+    renamed.rename(renamed.with_name(f"z{renamed.name}"))
+    assert "other files" in notes()["test"]
