@@ -441,10 +441,13 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
 def file_pools(files: Sequence[str]) -> dict[str, list[str]]:
     """A folder's files (paths under its root) by the pool their items are drawn from, as :func:`split_folders` groups
     them: a train/, val/ or test/ folder's, or one pool ("all") where none lies in a test/ folder."""
-    where = {f: next((part for part in Path(f).parts[:-1] if part in SPLITS), "all") for f in files}
-    if "test" not in where.values():
+    where = [next((part for part in f.split(os.sep)[:-1] if part in SPLITS), "all") for f in files]  # str(Path)s
+    if "test" not in where:
         return {"all": list(files)}
-    return {pool: [f for f in files if where[f] == pool] for pool in SPLITS if pool in where.values()}
+    pools: dict[str, list[str]] = {pool: [] for pool in SPLITS if pool in where}
+    for f, pool in zip(files, where):
+        pools[pool].append(f)
+    return pools
 
 
 def pool_digests(files: Sequence[str]) -> dict[str, str]:
