@@ -295,6 +295,7 @@ class SDFDataModule(SignalDataModule):
                    "voxel_up_axis": voxel_up_axis, "mesh_up_axis": mesh_up_axis},
         )
         self._mesh_paths: list[str] | None = None  # the mesh files under root, as _load_meshes found them
+        self._voxel_paths: list[str] | None = None  # a folder's voxel files under root, as _load_voxels found them
         self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool), or "train", "test" (and "val") folders
         self._voxel_stacks: dict[str, tuple[Path, int]] | None = None  # as _mesh_files: (stacked grid file, count)
         self.num_failed = 0  # meshes or voxel grids skipped while building
@@ -346,11 +347,12 @@ class SDFDataModule(SignalDataModule):
     def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:
         """Whether a checkpoint's split options hold the items this module's own do (sizes: None and the defaults it
         stands for, -1 and the rest; seeds of splits that each take a whole folder): the splits each draws from the
-        pools of the evaluated source, counted as this module loaded them (no file is read twice). Procedural chairs,
-        evaluated or mixed into training, are drawn by the seed: the same for another seed never, and for other
-        sizes always (the sizes choose none of them)."""
+        pools of the evaluated source, counted as this module loaded them (no file is read twice). Procedural chairs
+        are drawn by the seed: another seed never gives the same where they are read (evaluated, or mixed into the
+        training split), and other sizes always do (the sizes choose none of them)."""
         source = self.eval_source if self.mixture else self.dataset_name
-        if "seed" in options and "procedural" in (source, *(n for n, w in (self.mixture or {}).items() if w > 0)):
+        mixed = "train" in splits and (self.mixture or {}).get("procedural", 0) > 0  # chairs of the training split
+        if "seed" in options and (source == "procedural" or mixed):
             return False
         if source == "procedural":
             return True
@@ -376,15 +378,17 @@ class SDFDataModule(SignalDataModule):
             return None
 
     def pool_files(self) -> list[str] | None:
-        """The mesh files of the evaluated source under its root; voxel grids and procedural chairs: None."""
+        """The mesh or voxel files of the evaluated source under its root; one file of voxel grids and procedural
+        chairs: None."""
         source = self.eval_source if self.mixture else self.dataset_name
-        if source != "meshes":
+        if source == "procedural":
             return None
+        root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
         try:
-            self._load_meshes(self.mesh_root if self.mixture else self.root)
+            self._pool_counts(source, root)
         except (ValueError, OSError):
             return None
-        return self._mesh_paths
+        return self._mesh_paths if source == "meshes" else self._voxel_paths
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:
@@ -499,6 +503,7 @@ class SDFDataModule(SignalDataModule):
                                      "occupancy grids [N, R, R, R] or from the .binvox files below a folder, and it "
                                      "holds none; a folder of meshes (ModelNet's .off files) is dataset: meshes (a "
                                      "mixture's mesh_root), with mesh_up_axis: 2 for z-up models such as ModelNet's")
+                self._voxel_paths = [str(f.relative_to(root)) for f in files]  # every file found, readable or not
                 groups = split_folders(files, root) or {"all": files}
                 self._voxel_stacks = {name: self._voxel_stack(group[: self.max_shapes], root, name)
                                       for name, group in groups.items()}

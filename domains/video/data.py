@@ -158,7 +158,7 @@ class VideoDataModule(SignalDataModule):
         self.folder_stats: VideoFolder | None = None  # file counts of a "folder" read, for logging
         self._clips: torch.Tensor | FolderClips | None = None  # [N, T, H, W, 3] uint8
         self._parts: tuple[torch.Tensor, ...] | None = None
-        self._groups: torch.Tensor | None = None  # [N] the group a clip is split with: its video, or itself
+        self._videos: torch.Tensor | None = None  # [N] each clip's source video, which split_by="video" keeps whole
         self._folder_rows: dict[str, torch.Tensor] | None = None  # split folder -> [n] its clip rows
         self._spec: SignalSpec | None = None
 
@@ -218,11 +218,9 @@ class VideoDataModule(SignalDataModule):
         if self._clips is not None:
             return
         clips, owners = self._load()
-        n = len(clips)
         videos = owners  # [N] the source video of each clip: its file, or the folder of a video's strips
         if self.folder_stats is not None:
             videos = source_videos(self.folder_stats.files, self.root)[owners]  # [N]
-        groups = torch.from_numpy(videos) if self.split_by == "video" else torch.arange(n)  # [N]
         # every file found, read or skipped: a test/ folder whose videos were all too short is named, not taken for no
         # split folders (the test split drawn from train/); a layout that mixes split folders and other files is
         # named as such, not as splits that do not fit
@@ -231,7 +229,7 @@ class VideoDataModule(SignalDataModule):
                                               if not set(files).intersection(self.folder_stats.files)]):
             raise ValueError(f"{self.root}: no clips from its {', '.join(f'{s}/' for s in empty)} folder: each of its "
                              f"videos was too short or undecodable (see the warnings)")
-        self._groups = groups
+        self._videos = torch.from_numpy(videos)  # [N]
         try:
             self._folder_rows = self._folder_pools(folders, owners) if folders is not None else None
             parts = self._parts_of(self.split_options())
@@ -247,16 +245,18 @@ class VideoDataModule(SignalDataModule):
 
     def _parts_of(self, options: dict[str, Any]) -> tuple[torch.Tensor, ...]:
         """The clip rows [n] of each split (train, val, test) under the split options ``options``
-        (:meth:`split_options`: the sizes, the seed and the layout), from the groups and folders :meth:`_prepare`
-        found: indices alone, no clip is read."""
+        (:meth:`split_options`: the sizes, the seed, the layout and split_by), from the videos and folders
+        :meth:`_prepare` found: indices alone, no clip is read."""
         splits = tuple(int(s) for s in options["splits"])
         seed, layout = int(options["seed"]), int(options["split_layout"])
+        # [N] the group a clip is split with: its video, or itself
+        groups = self._videos if options["split_by"] == "video" else torch.arange(len(self._videos))
         if self._folder_rows is not None:  # each split from its own folder (validation from train/ without val/)
             pools = self._folder_rows  # folder -> [n] clip rows
             index = official_split_indices({s: len(rows) for s, rows in pools.items()}, splits, seed, str(self.root),
-                                           groups={s: self._groups[rows] for s, rows in pools.items()}, layout=layout)
+                                           groups={s: groups[rows] for s, rows in pools.items()}, layout=layout)
             return tuple(pools[pool][idx] for pool, idx in (index[s] for s in SPLITS))  # [n] clip rows a split
-        return group_split(self._groups, splits, seed, layout)
+        return group_split(groups, splits, seed, layout)
 
     def pool_sizes(self) -> dict[str, int] | None:
         """The clips of each pool (a split folder's, or "all"), which video files added, removed or cut change;
@@ -269,7 +269,7 @@ class VideoDataModule(SignalDataModule):
             return None
         if self._folder_rows is not None:
             return {name: len(rows) for name, rows in self._folder_rows.items()}
-        return {"all": len(self._groups)}
+        return {"all": len(self._videos)}
 
     def pool_files(self) -> list[str] | None:
         """A folder's video files under root, read or skipped; an .npz or synthetic clips: None."""
@@ -299,9 +299,8 @@ class VideoDataModule(SignalDataModule):
     def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:
         """Whether a checkpoint's split options hold the clips this module's own do, in their order (sizes: -1 and
         the rest, counts that take the same whole videos; seeds of splits that each take a whole folder): the parts
-        each draws from the clips as loaded once. Another ``split_by`` groups the clips otherwise: not the same."""
-        if "split_by" in options:
-            return False
+        each draws from the clips as loaded once; another ``split_by`` groups them otherwise, which moves clips only
+        between splits drawn from one pool."""
         try:
             self._prepare()
             theirs = self._parts_of({**self.split_options(), **options})

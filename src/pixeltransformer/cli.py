@@ -539,11 +539,10 @@ class PixelTransformerCLI(LightningCLI):
                 raise DataMismatch(f"{err}{data_hint(spec, predict=subcommand == 'predict')}") from None
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
-                if spec.get("dataset") == self.model.spec.dataset and (note := split_mismatch(
-                        saved, self.datamodule, reads=("test",) if subcommand == "test" else ("val",))):
-                    warn_once(note)
-            elif subcommand == "fit" and (note := split_mismatch(saved, self.datamodule, resume=True)):
-                warn_once(note)
+                if spec.get("dataset") == self.model.spec.dataset:
+                    warn_split_mismatch(saved, self.datamodule, reads=("test",) if subcommand == "test" else ("val",))
+            elif subcommand == "fit":
+                warn_split_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)
         replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
         if _first_process():
@@ -606,6 +605,14 @@ def check_no_optimizer_options(cfg) -> None:
 def warn_once(note: str) -> None:
     """A warning about the command, not a process: from the first process alone (under DDP each rank found it)."""
     if _first_process():
+        warnings.warn(note)
+
+
+def warn_split_mismatch(checkpoint: dict, datamodule: SignalDataModule, **kwargs: Any) -> None:
+    """split_mismatch's line, from the first process alone, which alone compares: the comparison reads the data (a
+    mesh folder is converted into the cache), and under torchrun or srun every process parses the command at once,
+    before Lightning's prepare_data builds the cache in one process a node."""
+    if _first_process() and (note := split_mismatch(checkpoint, datamodule, **kwargs)):
         warnings.warn(note)
 
 

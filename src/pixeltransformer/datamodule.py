@@ -22,6 +22,7 @@ from .files import cache_key
 from .signal import SignalSpec
 
 SPLITS = ("train", "val", "test")
+SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
 # how split sizes deal a seeded permutation of a shared pool (split_indices). 2: fixed sizes from its end, test first,
 # so a test split of fixed size does not move with the train size. 1: train, val and test from its start, the layout
 # of checkpoints that record none (PixelTransformerCLI draws their splits with it)
@@ -343,7 +344,9 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     ``datamodule``'s, naming them and what to pass; None when they agree, when the splits the command ``reads`` hold
     the same items under both (:meth:`SignalDataModule.same_splits`), or when the checkpoint did not record them.
     ``resume``: the line of a fit that continues the checkpoint (which reads every split), rather than of an
-    evaluation (its test split, or a validate's val split)."""
+    evaluation (its test split, or a validate's val split). Data changed since (:func:`pool_change`) is named too: in
+    its own line where the options agree, after theirs where they differ (passing the checkpoint's options then
+    draws its splits from other data)."""
     state = checkpoint.get(type(datamodule).__qualname__)
     trained = state.get("split_options") if isinstance(state, dict) else None
     if not isinstance(trained, dict):
@@ -352,37 +355,61 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     differ = [k for k in trained if k in mine and option_text(trained[k]) != option_text(mine[k])]
     drawn_anew = set(differ) & set(datamodule.data_drawn_by)
     reads = SPLITS if resume else tuple(reads)
+    changed = pool_change(state.get("pool_sizes"), state.get("pool_files"), datamodule, resume, reads)
     if not differ or (not drawn_anew and datamodule.same_splits({k: trained[k] for k in differ}, reads)):
-        return pool_change(state.get("pool_sizes"), state.get("pool_files"), datamodule, resume)
+        return changed
+    # the options as trained on draw the checkpoint's splits only from the data it was trained on: a changed one named
+    return other_options(trained, mine, differ, datamodule, resume, reads, drawn_anew) + (
+        f"; besides, {changed}" if changed else "")
+
+
+def other_options(trained: dict[str, Any], mine: dict[str, Any], differ: list[str], datamodule: "SignalDataModule",
+                  resume: bool, reads: Sequence[str], drawn_anew: set[str]) -> str:
+    """split_mismatch's line for split options ``differ`` that hold other items in the splits the command reads."""
     was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
     # items drawn anew (synthetic clips of another seed): none of the checkpoint's can be in any split
     shared = () if drawn_anew else datamodule.splits_with_train
     if resume:
-        words = {"val": "validation", "test": "test"}
-        risk = (f"may now train on its own {' and '.join(words[s] for s in shared)} items" if shared
+        risk = (f"may now train on its own {read_splits(shared)} items" if shared
                 else "now trains on other items than its own")
-        never = [words[s] for s in ("val", "test") if s not in shared]
-        risk += f", never on its {' and '.join(never)} items" if never else ""
+        never = [s for s in ("val", "test") if s not in shared]
+        risk += f", never on its {read_splits(never)} items" if never else ""
         return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it {risk}; pass {fix} to "
                 "continue on its own splits")
-    if "test" in shared:
-        return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
-                f"then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
-    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the test split may "
+    read = read_splits(reads)  # "test", or a validate's "validation"
+    if set(reads) & set(shared):
+        return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the {read} split "
+                f"may then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
+    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the {read} split may "
             f"then hold other items than its own, none of them its training items; pass {fix} to evaluate on its own")
 
 
-def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule", resume: bool = False) -> str | None:
+def read_splits(splits: Sequence[str]) -> str:
+    """Held-out splits as a message names them: "test", "validation", "validation and test"."""
+    return " and ".join(SPLIT_WORDS[s] for s in splits)
+
+
+def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule", resume: bool = False,
+                reads: Sequence[str] = ("test",)) -> str | None:
     """One line when the pools a checkpoint's splits were drawn from held other numbers of items (``trained``, as its
     state recorded them) than ``datamodule``'s do now, or came from other files (``trained_files``, a digest of their
-    names): files added to, removed from or renamed in a folder since. The same options then draw other splits (a
-    seeded permutation of another length, or of other files), so a test split of a shared pool holds items the
-    checkpoint trained on. None when they agree, or either is not known."""
-    mine, files = datamodule.pool_sizes(), datamodule.pool_files()
-    other_sizes = isinstance(trained, dict) and mine is not None and trained != mine
-    other_files = isinstance(trained_files, str) and files is not None and cache_key(files) != trained_files
+    names, a pool's each): files added to, removed from or renamed in a folder since. The same options then draw
+    other splits (a seeded permutation of another length, or of other files), so a test split of a shared pool holds
+    items the checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val
+    split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split.
+    None when they agree, or either is not known."""
+    # asked only of what the checkpoint recorded (one written before records neither): they may read the data
+    mine = datamodule.pool_sizes() if isinstance(trained, dict) else None
+    files = datamodule.pool_files() if isinstance(trained_files, (str, dict)) else None
+    digests = None if files is None else pool_digests(files)
+    compared = None if resume else pools_read(reads, mine or digests or {})  # None: every pool
+    other_sizes = mine is not None and pools_differ(trained, mine, compared)
+    if isinstance(trained_files, str):  # one digest of every file's name (a checkpoint written before pools had theirs)
+        other_files = files is not None and cache_key(files) != trained_files
+    else:
+        other_files = digests is not None and pools_differ(trained_files, digests, compared)
     if not (other_sizes or other_files):
         return None
 
@@ -400,13 +427,45 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
                    "draw other splits")
     shared = datamodule.splits_with_train
     if resume:
-        words = {"val": "validation", "test": "test"}
-        risk = f"this run may train on its own {' and '.join(words[s] for s in shared)} items" if shared else \
+        risk = f"this run may train on its own {read_splits(shared)} items" if shared else \
             "this run trains on other items than its own"
         return f"{changed}, and {risk}; continue on the data it was trained on"
-    if "test" in shared:
-        return f"{changed}, and the test split may hold items it trained on; evaluate it on the data it was trained on"
-    return f"{changed}, and the test split may hold other items than its own; evaluate it on the data it was trained on"
+    read = read_splits(reads)
+    if set(reads) & set(shared):
+        return (f"{changed}, and the {read} split may hold items it trained on; evaluate it on the data it was "
+                "trained on")
+    return (f"{changed}, and the {read} split may hold other items than its own; evaluate it on the data it was "
+            "trained on")
+
+
+def file_pools(files: Sequence[str]) -> dict[str, list[str]]:
+    """A folder's files (paths under its root) by the pool their items are drawn from, as :func:`split_folders` groups
+    them: a train/, val/ or test/ folder's, or one pool ("all") where none lies in a test/ folder."""
+    where = [next((part for part in f.split(os.sep)[:-1] if part in SPLITS), "all") for f in files]  # str(Path)s
+    if "test" not in where:
+        return {"all": list(files)}
+    pools: dict[str, list[str]] = {pool: [] for pool in SPLITS if pool in where}
+    for f, pool in zip(files, where):
+        pools[pool].append(f)
+    return pools
+
+
+def pool_digests(files: Sequence[str]) -> dict[str, str]:
+    """A digest of each pool's file names (:func:`file_pools`), as a checkpoint records them."""
+    return {pool: cache_key(names) for pool, names in file_pools(files).items()}
+
+
+def pools_read(splits: Sequence[str], pools: Sequence[str]) -> set[str]:
+    """The pools ``splits`` draw from: one pool ("all"), or split folders' (validation from train/ without val/)."""
+    return {"all"} if "all" in pools else {s if s in pools else "train" for s in splits}
+
+
+def pools_differ(was: Any, now: dict[str, Any], read: set[str] | None) -> bool:
+    """Whether what a checkpoint recorded of each pool (``was``: its size, or its files' digest) differs from ``now``
+    in the pools ``read`` (None: all); pools of another layout (a val/ folder added) differ in all."""
+    if not isinstance(was, dict) or read is None or set(was) != set(now):
+        return was != now
+    return any(was[pool] != now[pool] for pool in read if pool in now)
 
 
 def splits_with_train_of(pools: Sequence[str]) -> tuple[str, ...]:
@@ -603,8 +662,9 @@ class SignalDataModule(L.LightningDataModule):
 
     def pool_files(self) -> list[str] | None:
         """The files the pools' items are read from, by their paths under the data root (a folder's): a checkpoint
-        records a digest of them, so that files renamed, or added and removed in equal numbers, since are told from
-        the data it was trained on (``pool_change``). None where not known (the default)."""
+        records a digest of each pool's (:func:`pool_digests`), so that files renamed, or added and removed in equal
+        numbers, since are told from the data it was trained on (``pool_change``). None where not known (the
+        default)."""
         return None
 
     @property
@@ -638,7 +698,7 @@ class SignalDataModule(L.LightningDataModule):
         if (pools := self.pool_sizes()) is not None:
             splits["pool_sizes"] = pools
         if (files := self.pool_files()) is not None:
-            splits["pool_files"] = cache_key(files)
+            splits["pool_files"] = pool_digests(files)
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
             # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained

@@ -426,3 +426,43 @@ def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
         note = evaluate(name)
         assert len(note) == 1 and f"splits were drawn from {counts} (another folder, or files added" in note[0] \
             and "the test split may hold items it trained on" in note[0], (name, note)
+
+
+def test_only_the_first_process_reads_the_data_to_compare_it_with_the_checkpoint(tmp_path, monkeypatch):
+    """The comparison with the checkpoint's splits and pools reads the data (an SDF mesh folder is converted into the
+    cache): under torchrun or srun, where every process parses the command at once, each converted a cold folder
+    before prepare_data, to warn from the first alone. Only the first compares now; and a checkpoint that recorded no
+    pools (written before they were recorded) has none read for them."""
+    from domains.images.data import ImageDataModule
+    from pixeltransformer.cli import warn_split_mismatch
+
+    read = []
+
+    class Counted(ImageDataModule):
+        def pool_sizes(self):
+            read.append("sizes")
+            return {"all": 12}
+
+        def pool_files(self):
+            read.append("files")
+            return None
+
+    dm = Counted("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 3, 3))
+    key = type(dm).__qualname__  # the module's state in a checkpoint
+    saved = {key: {"split_options": dm.split_options(), "pool_sizes": {"all": 11}, "pool_files": "abc"}}
+    for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warn_split_mismatch(saved, dm, reads=("test",))
+    assert read == [] and caught == []
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.warns(UserWarning, match="drawn from 11 items, but the data now holds 12 items"):
+        warn_split_mismatch(saved, dm, reads=("test",))
+    assert read == ["sizes", "files"]
+    read.clear()
+    warn_split_mismatch({key: {"split_options": dm.split_options()}}, dm, reads=("test",))
+    assert read == []

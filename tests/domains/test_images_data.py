@@ -379,3 +379,95 @@ def test_a_test_folder_of_its_own_that_changed_is_named_without_claiming_trainin
         "other splits, and this run may train on its own validation items; continue on the data it was trained on")
     saved["ImageDataModule"]["pool_sizes"] = {"train": 6, "test": 3}
     assert split_mismatch(saved, dm) is None
+
+
+def test_a_validate_names_the_validation_split_it_reads(tmp_path):
+    """Pictures in train/ and test/ folders, validation drawn from train/ by the seed: a validate with another seed, or
+    on a folder changed since, reads a validation split that may hold the checkpoint's training pictures. Its line
+    named the test split, which it does not read, and said it held none of the checkpoint's training items."""
+    from pixeltransformer.datamodule import split_mismatch
+
+    write_folder(tmp_path / "pics" / "train", 6)
+    write_folder(tmp_path / "pics" / "test", 3, seed=1)
+
+    def module(seed: int) -> ImageDataModule:
+        return ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 2, -1), seed=seed,
+                               cache_dir=str(tmp_path / "cache"))
+
+    saved = {"ImageDataModule": {"split_options": module(1).split_options()}}
+    dm = module(0)
+    assert split_mismatch(saved, dm, reads=("test",)) is None  # the test folder, whole, under either seed
+    assert split_mismatch(saved, dm, reads=("val",)) == (
+        "the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's (seed=0): the "
+        "validation split may then differ from its own and hold items it trained on; pass --data.init_args.seed 1 to "
+        "evaluate on its own")
+    saved = {"ImageDataModule": {"split_options": dm.split_options(), "pool_sizes": {"train": 7, "test": 3}}}
+    assert split_mismatch(saved, dm, reads=("val",)).endswith(
+        "other splits, and the validation split may hold items it trained on; evaluate it on the data it was trained "
+        "on")
+
+
+def test_another_seed_on_a_changed_folder_names_both(tmp_path):
+    """A checkpoint trained with another data seed on a folder that has gained a picture since: the line named the
+    seed alone and said that passing it evaluates on the checkpoint's own splits, which the same seed draws from the
+    changed folder only as other splits; the changed folder was named only once the seed was passed. It names both."""
+    from pixeltransformer.datamodule import split_mismatch
+
+    write_folder(tmp_path / "pics", 12)
+
+    def module(seed: int) -> ImageDataModule:
+        return ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 3, 3), seed=seed,
+                               cache_dir=str(tmp_path / "cache"))
+
+    saved = {"ImageDataModule": {"split_options": module(1).split_options(), "pool_sizes": {"all": 11}}}
+    changed = ("the checkpoint's splits were drawn from 11 items, but the data now holds 12 items (another folder, or "
+               "files added or removed since): the same options draw other splits")
+    note = split_mismatch(saved, module(0), reads=("test",))
+    assert note.startswith("the checkpoint was trained on the splits of data.init_args.seed=1, not this evaluation's "
+                           "(seed=0)") and f"pass --data.init_args.seed 1 to evaluate on its own; besides, {changed}" \
+        in note, note
+    assert f"pass --data.init_args.seed 1 to continue on its own splits; besides, {changed}" in split_mismatch(
+        saved, module(0), resume=True)
+    assert split_mismatch(saved, module(1), reads=("test",)).startswith(changed)  # the seed passed: the folder alone
+
+
+def test_a_train_folder_changed_since_moves_no_test_folder_item(tmp_path):
+    """Pictures in train/ and test/ folders: a picture added to or renamed in train/ since a checkpoint leaves its
+    test split, the test folder's, as it was, and a `test` said it "may hold other items than its own". It compares
+    the pools it reads now: a `validate` (validation drawn from train/) and a resume still say so, and a test folder
+    changed is named to a test. A checkpoint that recorded one digest of every file's name compares them all."""
+    from pixeltransformer.datamodule import pool_digests, split_mismatch
+    from pixeltransformer.files import cache_key
+
+    write_folder(tmp_path / "pics" / "train", 6)
+    write_folder(tmp_path / "pics" / "test", 3, seed=1)
+
+    def notes() -> dict[str, str | None]:
+        dm = ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 2, -1),
+                             cache_dir=str(tmp_path / "cache"))
+        return {"test": split_mismatch(saved, dm, reads=("test",)), "resume": split_mismatch(saved, dm, resume=True),
+                "validate": split_mismatch(saved, dm, reads=("val",))}
+
+    dm = ImageDataModule("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 2, -1),
+                         cache_dir=str(tmp_path / "cache"))
+    saved = {"ImageDataModule": {"split_options": dm.split_options(), "pool_sizes": dm.pool_sizes(),
+                                 "pool_files": pool_digests(dm.pool_files())}}
+    assert notes() == {"test": None, "validate": None, "resume": None}
+    write_folder(tmp_path / "more", 1, seed=2)
+    added = next((tmp_path / "more").rglob("*.*"))
+    added.rename(tmp_path / "pics" / "train" / f"new{added.suffix}")  # as the checkpoint's test split, whole
+    got = notes()
+    assert got["test"] is None and "6 in train/" in got["validate"] and "7 in train/" in got["resume"], got
+    (tmp_path / "pics" / "train" / f"new{added.suffix}").unlink()
+    picture = next((tmp_path / "pics" / "train").rglob("*.*"))
+    picture.rename(picture.with_name(f"z{picture.name}"))  # as many pictures, one renamed
+    got = notes()
+    assert got["test"] is None and "other files" in got["validate"] and "other files" in got["resume"], got
+    saved["ImageDataModule"]["pool_files"] = cache_key(dm.pool_files())  # one digest of every name, as trained on
+    assert "other files" in notes()["test"]
+    picture.with_name(f"z{picture.name}").rename(picture)
+    assert notes()["test"] is None
+    saved["ImageDataModule"]["pool_files"] = pool_digests(dm.pool_files())
+    renamed = next((tmp_path / "pics" / "test").rglob("*.*"))
+    renamed.rename(renamed.with_name(f"z{renamed.name}"))
+    assert "other files" in notes()["test"]

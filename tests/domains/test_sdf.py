@@ -1072,7 +1072,9 @@ def test_a_mixture_that_evaluates_a_source_it_never_trains_on_shares_no_split_wi
 def test_another_seed_keeps_a_test_folder_and_draws_other_procedural_chairs(tmp_path):
     """Which items another data seed moves (what an evaluation's split warning rests on): a test folder is the test
     split, whole, under any seed; procedural chairs, evaluated or mixed into training, are drawn by the seed, so
-    another seed is never the same data; other split sizes choose no procedural chair."""
+    another seed is never the same data where they are read; other split sizes choose no procedural chair. A test of
+    a mixture that evaluates a test folder reads no procedural chair: its test split is the same (it warned that the
+    split "may then hold other items than its own"); a resume, which trains on the chairs, is not."""
     r = 10
     modelnet = tmp_path / "ModelNet10" / "chair"
     for i in range(5):
@@ -1085,6 +1087,34 @@ def test_another_seed_keeps_a_test_folder_and_draws_other_procedural_chairs(tmp_
     assert not voxels.same_splits({"splits": (-1, 1, 1)}, ("test",))  # one of the folder's two test chairs
     mixed = SDFDataModule(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, eval_source="voxels",
                           voxel_root=str(modelnet), **kw)
-    assert mixed.same_splits({"splits": (-1, 1, -1)}, ("test",)) and not mixed.same_splits({"seed": 1}, ("test",))
+    assert mixed.same_splits({"splits": (-1, 1, -1)}, ("test",)) and mixed.same_splits({"seed": 1}, ("test",))
+    assert not mixed.same_splits({"seed": 1})  # the training split's chairs
     chairs = SDFDataModule(dataset="procedural", num_shapes=(4, 2, 2), **kw)
     assert chairs.same_splits({"splits": (1, 1, 1)}) and not chairs.same_splits({"seed": 1}, ("test",))
+
+
+def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_path):
+    """A folder of .binvox files is split as a seeded permutation of its files, as a mesh folder is: one renamed since
+    a checkpoint (as many files, sorted elsewhere) draws other splits, and its test split may hold training shapes.
+    A checkpoint recorded a digest of a mesh folder's file names, not a voxel folder's, and said nothing."""
+    from pixeltransformer.datamodule import pool_digests, split_mismatch
+
+    r = 10
+    root = tmp_path / "voxels"
+    for i in range(6):
+        write_binvox(root / f"chair_{i:04d}.binvox", box_occupancy(r, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.4, 0.6]))
+
+    def module() -> SDFDataModule:
+        return SDFDataModule(dataset="voxels", root=str(root), resolution=12, cache_dir=str(tmp_path / "c"))
+
+    dm = module()
+    assert dm.pool_files() == [f"chair_{i:04d}.binvox" for i in range(6)]  # what a checkpoint records a digest of
+    saved = {"SDFDataModule": {"split_options": dm.split_options(), "pool_sizes": dm.pool_sizes(),
+                               "pool_files": pool_digests(dm.pool_files())}}
+    assert split_mismatch(saved, module()) is None
+    (root / "chair_0000.binvox").rename(root / "z.binvox")
+    note = split_mismatch(saved, module())
+    assert note is not None and "drawn from 6 items of other files than the data's now" in note, note
+    mixed = SDFDataModule(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, eval_source="voxels",
+                          voxel_root=str(root), resolution=12, cache_dir=str(tmp_path / "c"))
+    assert mixed.pool_files() == sorted(f.name for f in root.iterdir())

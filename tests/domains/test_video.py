@@ -945,3 +945,25 @@ def test_a_video_file_the_cache_cannot_read_is_read_as_without_the_cache(tmp_pat
     dm.setup("fit")
     assert [p.name for p in dm.folder_stats.files] == ["a.mp4", "b.gif"]
     assert [p.name.split("_")[0] for p in (tmp_path / "cache").glob("*.npy")] == ["a"]
+
+
+def test_another_split_by_moves_only_clips_drawn_from_one_pool(tmp_path):
+    """Videos in train/ and test/ folders: the test split is the test folder's clips, whole, however they are grouped,
+    so a test given another split_by than its checkpoint's reads the same clips; it warned that its test split "may
+    then hold other items than its own". Validation, drawn from train/, is grouped by split_by and moves with it."""
+    from pixeltransformer.datamodule import split_mismatch
+
+    for folder in ("train", "test"):
+        (tmp_path / folder).mkdir()
+        _noise_gifs(tmp_path / folder, videos=3, frames=8, side=8)  # 3 videos of 4 clips of 2 frames
+
+    def module(split_by: str) -> VideoDataModule:
+        return VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=2, size=8, stride=2, splits=(-1, 2, -1),
+                               split_by=split_by, num_bins=8, cache_dir=str(tmp_path / "cache"))
+
+    saved = {"VideoDataModule": {"split_options": module("video").split_options()}}
+    dm = module("clip")
+    assert dm.same_splits({"split_by": "video"}, ("test",)) and not dm.same_splits({"split_by": "video"}, ("val",))
+    assert split_mismatch(saved, dm, reads=("test",)) is None
+    assert "the validation split may then differ from its own" in split_mismatch(saved, dm, reads=("val",))
+    assert "may now train on its own validation items" in split_mismatch(saved, dm, resume=True)
