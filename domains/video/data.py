@@ -234,8 +234,8 @@ class VideoDataModule(SignalDataModule):
             self._folder_rows = self._folder_pools(folders, owners) if folders is not None else None
             parts = self._parts_of(self.split_options())
         except ValueError as err:  # the sizes as given, and what an item is here
-            n_videos = len(np.unique(videos))
-            unit = "" if "do not fit" not in str(err) else (
+            n, n_videos = len(videos), len(np.unique(videos))
+            unit = "" if not str(err).startswith("split sizes") else (
                 f"; the items are clips, {n} from {n_videos} video{'s' * (n_videos != 1)}: give "
                 "--data.init_args.splits in clips (train, val, test; -1: the rest)")
             raise ValueError(f"VideoDataModule: {err}{unit}") from None
