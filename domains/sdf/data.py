@@ -344,19 +344,26 @@ class SDFDataModule(SignalDataModule):
         # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split
         return {**super().split_options(), "splits": self.splits}
 
+    def _evaluated(self) -> tuple[str, Path | None]:
+        """The source whose splits are evaluated (a mixture's eval_source, else the dataset) and its root: None for
+        procedural chairs, which read no files."""
+        source = self.eval_source if self.mixture else self.dataset_name
+        if source == "procedural":
+            return source, None
+        return source, ({"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root)
+
     def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:
         """Whether a checkpoint's split options hold the items this module's own do (sizes: None and the defaults it
         stands for, -1 and the rest; seeds of splits that each take a whole folder): the splits each draws from the
         pools of the evaluated source, counted as this module loaded them (no file is read twice). Procedural chairs
         are drawn by the seed: another seed never gives the same where they are read (evaluated, or mixed into the
         training split), and other sizes always do (the sizes choose none of them)."""
-        source = self.eval_source if self.mixture else self.dataset_name
+        source, root = self._evaluated()
         mixed = "train" in splits and (self.mixture or {}).get("procedural", 0) > 0  # chairs of the training split
         if "seed" in options and (source == "procedural" or mixed):
             return False
         if source == "procedural":
             return True
-        root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
         try:
             mine, theirs = self.split_options(), {**self.split_options(), **options}
             counts = self._pool_counts(source, root)  # pool -> usable shapes
@@ -368,10 +375,9 @@ class SDFDataModule(SignalDataModule):
     def pool_sizes(self) -> dict[str, int] | None:
         """The usable shapes of each pool of the evaluated source, which files added or removed change; procedural
         chairs: None (each split its own stream)."""
-        source = self.eval_source if self.mixture else self.dataset_name
+        source, root = self._evaluated()
         if source == "procedural":
             return None
-        root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
         try:
             return self._pool_counts(source, root)
         except (ValueError, OSError):  # data not there: the run says so where it reads it
@@ -380,10 +386,9 @@ class SDFDataModule(SignalDataModule):
     def pool_files(self) -> list[str] | None:
         """The mesh or voxel files of the evaluated source under its root; one file of voxel grids and procedural
         chairs: None."""
-        source = self.eval_source if self.mixture else self.dataset_name
+        source, root = self._evaluated()
         if source == "procedural":
             return None
-        root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
         try:
             self._pool_counts(source, root)
         except (ValueError, OSError):
@@ -395,10 +400,9 @@ class SDFDataModule(SignalDataModule):
         """Procedural chairs (also a mixture's evaluated ones) draw each split from its own stream: none; so does a
         mixture that evaluates a source it gives no weight, whose training never reads it. Files: as their pools are
         (one, or split folders), counted as this module loaded them."""
-        source = self.eval_source if self.mixture else self.dataset_name
+        source, root = self._evaluated()
         if source == "procedural" or (self.mixture and self.mixture.get(source, 0) <= 0):
             return ()
-        root = {"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root
         try:
             return splits_with_train_of(list(self._pool_counts(source, root)))
         except (ValueError, OSError):  # data not there: the run says so where it reads it

@@ -51,6 +51,7 @@ BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
 
 RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run this command
 WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
+READS = {"test": ("test",), "validate": ("val",)}  # the split an evaluation reads (a resume reads all three)
 
 
 def own_data(saved: dict) -> str:
@@ -334,8 +335,7 @@ class PixelTransformerCLI(LightningCLI):
         layout, default = getattr(self, "_layout_note", (None, None))
         if layout is None or not _first_process():
             return
-        reads = {"test": ("test",), "validate": ("val",)}.get(subcommand, SPLITS)
-        if not self.datamodule.same_splits({"split_layout": default}, reads):
+        if not self.datamodule.same_splits({"split_layout": default}, READS.get(subcommand, SPLITS)):
             print(f"[run] the checkpoint's splits were drawn with split layout {layout}: so are this run's "
                   f"(--data.init_args.split_layout {layout})", flush=True)
 
@@ -540,7 +540,7 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand in ("test", "validate"):
                 self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
                 if spec.get("dataset") == self.model.spec.dataset:
-                    warn_split_mismatch(saved, self.datamodule, reads=("test",) if subcommand == "test" else ("val",))
+                    warn_split_mismatch(saved, self.datamodule, reads=READS[subcommand])
             elif subcommand == "fit":
                 warn_split_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)
