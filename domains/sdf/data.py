@@ -341,8 +341,15 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"SDFDataModule: root {self.root} must be a folder of meshes for dataset='meshes'")
 
     def split_options(self) -> dict:
-        # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split
-        return {**super().split_options(), "splits": self.splits}
+        # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split,
+        # of the first max_shapes of each folder
+        return {**super().split_options(), "splits": self.splits, "max_shapes": self.max_shapes}
+
+    @property
+    def pool_shaped_by(self) -> tuple[str, ...]:
+        """Shapes read from files: the first max_shapes of each folder (procedural chairs: each split its own
+        count)."""
+        return () if self._evaluated()[0] == "procedural" else ("max_shapes",)
 
     def _evaluated(self) -> tuple[str, Path | None]:
         """The source whose splits are evaluated (a mixture's eval_source, else the dataset) and its root: None for
@@ -364,6 +371,8 @@ class SDFDataModule(SignalDataModule):
             return False
         if source == "procedural":
             return True
+        if "max_shapes" in options:  # other shapes of the folders read
+            return False
         try:
             mine, theirs = self.split_options(), {**self.split_options(), **options}
             counts = self._pool_counts(source, root)  # pool -> usable shapes

@@ -301,6 +301,8 @@ class VideoDataModule(SignalDataModule):
         the rest, counts that take the same whole videos; seeds of splits that each take a whole folder): the parts
         each draws from the clips as loaded once; another ``split_by`` groups them otherwise, which moves clips only
         between splits drawn from one pool."""
+        if set(options) & set(self.pool_shaped_by):  # clips cut otherwise: not these clips
+            return False
         try:
             self._prepare()
             theirs = self._parts_of({**self.split_options(), **options})
@@ -312,7 +314,15 @@ class VideoDataModule(SignalDataModule):
         options = {**super().split_options(), "splits": self.splits, "split_by": self.split_by}
         if self.dataset_name == "synthetic":  # the pool the splits share: clip i depends on the count
             options["num_clips"] = self.num_clips
+        else:  # how videos are cut into the clips the splits deal
+            options.update({name: getattr(self, name) for name in self.pool_shaped_by})
         return options
+
+    @property
+    def pool_shaped_by(self) -> tuple[str, ...]:
+        """Videos read from files are cut into clips by the stride and the cap per video: another value of either
+        makes other clips of the same files (synthetic clips: their count, a split option of its own)."""
+        return () if self.dataset_name == "synthetic" else ("stride", "max_clips_per_video")
 
     def build_split(self, split: str) -> Dataset:
         self._prepare()

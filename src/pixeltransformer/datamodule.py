@@ -355,7 +355,10 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     differ = [k for k in trained if k in mine and option_text(trained[k]) != option_text(mine[k])]
     drawn_anew = set(differ) & set(datamodule.data_drawn_by)
     reads = SPLITS if resume else tuple(reads)
-    changed = pool_change(state.get("pool_sizes"), state.get("pool_files"), datamodule, resume, reads)
+    # options that cut the pools otherwise from the same files (a video's stride) explain their other sizes
+    shaped = set(differ) & set(datamodule.pool_shaped_by)
+    changed = pool_change(None if shaped else state.get("pool_sizes"), state.get("pool_files"), datamodule, resume,
+                          reads)
     if not differ or (not drawn_anew and datamodule.same_splits({k: trained[k] for k in differ}, reads)):
         return changed
     # the options as trained on draw the checkpoint's splits only from the data it was trained on: a changed one named
@@ -680,6 +683,13 @@ class SignalDataModule(L.LightningDataModule):
         """The split options that draw the items themselves, not only which split holds each (synthetic clips: their
         seed and count): a checkpoint trained with another value of one has seen none of these items, in any split
         (as split_mismatch then says). Data read from files, or drawn split by split: ()."""
+        return ()
+
+    @property
+    def pool_shaped_by(self) -> tuple[str, ...]:
+        """The split options that choose what the pools hold from the same files (how a video is cut into clips, how
+        many shapes are read): another value of one gives pools of other sizes with no file changed, so a mismatch
+        names the option, not changed data. Data whose pools no option cuts: ()."""
         return ()
 
     def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:

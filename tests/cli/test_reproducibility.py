@@ -224,6 +224,10 @@ def test_sdf_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
     for moved in ("[9,1,2]", "[10,1,-1]"):  # a test shape more; train dealt from the end, test from the start
         note = split_warnings([*on_meshes, f"--data.init_args.splits={moved}"])
         assert len(note) == 1 and f"data.init_args.splits=null, not this evaluation's (splits={moved})" in note[0]
+    # the first 11 meshes of the same folder: the option is named, not files added or removed
+    note = split_warnings([*on_meshes, "--data.init_args.max_shapes=11"])
+    assert len(note) == 1 and "splits of data.init_args.max_shapes=null, not this evaluation's (max_shapes=11)" in \
+        note[0] and "added or removed" not in note[0], note
     on_chairs = [*evaluate, "--data.init_args.num_shapes=[4,2,2]", "--run_name", "procedural", "--ckpt_path",
                  str(tmp_path / "runs" / "sdf" / "procedural" / "checkpoints" / "last.ckpt")]
     assert split_warnings([*on_chairs, "--data.init_args.splits=[1,1,1]"]) == []
@@ -261,6 +265,11 @@ def test_video_split_sizes_that_take_the_same_videos_are_the_same_splits(tmp_pat
         assert evaluate("npz", f"--data.init_args.splits={same}") == [], same
     # val and train swap videos: a test reads the same test video (and says nothing), a validate another val video
     assert evaluate("npz", "--data.init_args.splits=[4,-1,4]") == []
+    # the same videos cut into other clips: the option is named, not files added or removed
+    for option, was in (("stride=1", "stride=null"), ("max_clips_per_video=3", "max_clips_per_video=null")):
+        note = evaluate("npz", f"--data.init_args.{option}")
+        assert len(note) == 1 and f"splits of data.init_args.{was}, not this evaluation's ({option})" in note[0] \
+            and "added or removed" not in note[0], note
     assert len(evaluate("npz", "--data.init_args.splits=[4,-1,4]", command="validate")) == 1
     by_clip = evaluate("npz", "--data.init_args.split_by=clip")
     assert len(by_clip) == 1 and "data.init_args.split_by=video" in by_clip[0]
