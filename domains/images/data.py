@@ -345,38 +345,25 @@ class ImageDataModule(SignalDataModule):
         """The pictures of each pool: a folder's readable ones, which a file added or removed changes."""
         if self.dataset_name == "digits":
             return None  # bundled: the same 1797 everywhere
-        try:
-            return {name: len(images) for name, (images, _) in self._load_pools().items()}
-        except (ValueError, OSError):  # data not there: the run says so where it reads it
-            return None
+        return {name: len(images) for name, (images, _) in self._load_pools().items()}
 
     def pool_files(self) -> list[str] | None:
         """A folder's picture files under root, readable or not (an unreadable one changes the counts)."""
         if self.dataset_name != "folder":
             return None
-        try:
-            self._load_pools()
-        except (ValueError, OSError):
-            return None
+        self._load_pools()
         return self._pool_files
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:
         """As the pools are: one (digits, a single file or folder), or a train part with a test part of its own."""
-        try:
-            return splits_with_train_of(list(self._load_pools()))
-        except (ValueError, OSError):  # data not there: the run says so where it reads it
-            return super().splits_with_train
+        return splits_with_train_of(list(self._load_pools()))
 
     def same_splits(self, options: dict, splits: Sequence[str] = SPLITS) -> bool:
         """Whether a checkpoint's split options hold the items this module's own do: None and the defaults it stands
         for, -1 and the rest, are the same splits, and so are two seeds' where each split is a whole file or
         folder."""
-        try:
-            theirs = self._split_index_of({**self.split_options(), **options})
-            mine = self._split_index()
-        except (ValueError, TypeError, OSError):  # sizes that do not fit this data, or data not there yet
-            return False
+        theirs, mine = self._split_index_of({**self.split_options(), **options}), self._split_index()
         return all(theirs[s][0] == mine[s][0] and torch.equal(theirs[s][1], mine[s][1]) for s in splits)
 
     def _pool_of(self, split: str) -> str:

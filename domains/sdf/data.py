@@ -373,13 +373,10 @@ class SDFDataModule(SignalDataModule):
             return True
         if "max_shapes" in options:  # other shapes of the folders read
             return False
-        try:
-            mine, theirs = self.split_options(), {**self.split_options(), **options}
-            counts = self._pool_counts(source, root)  # pool -> usable shapes
-            return all(self._pick(s, counts, root, False, theirs) == self._pick(s, counts, root, False, mine)
-                       for s in splits)
-        except (ValueError, TypeError, OSError):  # sizes that do not fit this data, or data not there
-            return False
+        mine, theirs = self.split_options(), {**self.split_options(), **options}
+        counts = self._pool_counts(source, root)  # pool -> usable shapes
+        return all(self._pick(s, counts, root, False, theirs) == self._pick(s, counts, root, False, mine)
+                   for s in splits)
 
     def pool_sizes(self) -> dict[str, int] | None:
         """The usable shapes of each pool of the evaluated source, which files added or removed change; procedural
@@ -387,10 +384,7 @@ class SDFDataModule(SignalDataModule):
         source, root = self._evaluated()
         if source == "procedural":
             return None
-        try:
-            return self._pool_counts(source, root)
-        except (ValueError, OSError):  # data not there: the run says so where it reads it
-            return None
+        return self._pool_counts(source, root)
 
     def pool_files(self) -> list[str] | None:
         """The mesh or voxel files of the evaluated source under its root; one file of voxel grids and procedural
@@ -398,10 +392,7 @@ class SDFDataModule(SignalDataModule):
         source, root = self._evaluated()
         if source == "procedural":
             return None
-        try:
-            self._pool_counts(source, root)
-        except (ValueError, OSError):
-            return None
+        self._pool_counts(source, root)
         return self._mesh_paths if source == "meshes" else self._voxel_paths
 
     @property
@@ -412,10 +403,7 @@ class SDFDataModule(SignalDataModule):
         source, root = self._evaluated()
         if source == "procedural" or (self.mixture and self.mixture.get(source, 0) <= 0):
             return ()
-        try:
-            return splits_with_train_of(list(self._pool_counts(source, root)))
-        except (ValueError, OSError):  # data not there: the run says so where it reads it
-            return super().splits_with_train
+        return splits_with_train_of(list(self._pool_counts(source, root)))
 
     def read_by(self, option: str, stage: str | None) -> bool:
         """A mixture's validation and test splits are its eval_source's: an evaluation reads no other source."""

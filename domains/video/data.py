@@ -263,10 +263,7 @@ class VideoDataModule(SignalDataModule):
         synthetic clips: None (their count is a split option)."""
         if self.dataset_name == "synthetic":
             return None
-        try:
-            self._prepare()
-        except (ValueError, OSError):  # data not there: the run says so where it reads it
-            return None
+        self._prepare()
         if self._folder_rows is not None:
             return {name: len(rows) for name, rows in self._folder_rows.items()}
         return {"all": len(self._videos)}
@@ -275,19 +272,13 @@ class VideoDataModule(SignalDataModule):
         """A folder's video files under root, read or skipped; an .npz or synthetic clips: None."""
         if self.dataset_name != "folder":
             return None
-        try:
-            self._prepare()
-        except (ValueError, OSError):
-            return None
+        self._prepare()
         return [str(f.relative_to(self.root)) for f in self.folder_stats.found]
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:
         """A folder with split folders: as its folders are; otherwise the clips are one pool."""
-        try:
-            self._prepare()
-        except (ValueError, OSError):  # data not there: the run says so where it reads it
-            return super().splits_with_train
+        self._prepare()
         return splits_with_train_of(list(self._folder_rows) if self._folder_rows is not None else ["all"])
 
     @property
@@ -303,11 +294,8 @@ class VideoDataModule(SignalDataModule):
         between splits drawn from one pool."""
         if set(options) & set(self.pool_shaped_by):  # clips cut otherwise: not these clips
             return False
-        try:
-            self._prepare()
-            theirs = self._parts_of({**self.split_options(), **options})
-        except (ValueError, TypeError, OSError):  # sizes that do not fit these clips, or data not there
-            return False
+        self._prepare()
+        theirs = self._parts_of({**self.split_options(), **options})
         return all(torch.equal(theirs[SPLITS.index(s)], self._parts[SPLITS.index(s)]) for s in splits)
 
     def split_options(self) -> dict:

@@ -32,7 +32,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
-from .datamodule import SPLITS, SignalDataModule, checkpoint_split_layout, split_mismatch
+from .datamodule import SPLITS, SignalDataModule, checkpoint_split_layout, same_items, split_mismatch
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
@@ -335,7 +335,7 @@ class PixelTransformerCLI(LightningCLI):
         layout, default = getattr(self, "_layout_note", (None, None))
         if layout is None or not _first_process():
             return
-        if not self.datamodule.same_splits({"split_layout": default}, READS.get(subcommand, SPLITS)):
+        if not same_items(self.datamodule, {"split_layout": default}, READS.get(subcommand, SPLITS)):
             print(f"[run] the checkpoint's splits were drawn with split layout {layout}: so are this run's "
                   f"(--data.init_args.split_layout {layout})", flush=True)
 

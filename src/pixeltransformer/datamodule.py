@@ -359,11 +359,37 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     shaped = set(differ) & set(datamodule.pool_shaped_by)
     changed = pool_change(None if shaped else state.get("pool_sizes"), state.get("pool_files"), datamodule, resume,
                           reads)
-    if not differ or (not drawn_anew and datamodule.same_splits({k: trained[k] for k in differ}, reads)):
+    if not differ or (not drawn_anew and same_items(datamodule, {k: trained[k] for k in differ}, reads)):
         return changed
     # the options as trained on draw the checkpoint's splits only from the data it was trained on: a changed one named
     return other_options(trained, mine, differ, datamodule, resume, reads, drawn_anew) + (
         f"; besides, {changed}" if changed else "")
+
+
+# what reading a DataModule's data raises where it is not there or does not fit the split options (a missing folder,
+# split sizes too large for it): a comparison with a checkpoint then knows nothing of it, and the run says so where it
+# reads the data. The domains' split hooks (splits_with_train, same_splits, pool_sizes, pool_files) raise it as is.
+DATA_ERRORS = (ValueError, OSError)
+
+
+def read_or(default: Any, read: Callable[[], Any], errors: tuple[type[Exception], ...] = DATA_ERRORS) -> Any:
+    """``read()``, or ``default`` where the data it reads raises one of ``errors``."""
+    try:
+        return read()
+    except errors:
+        return default
+
+
+def same_items(datamodule: "SignalDataModule", options: dict[str, Any], reads: Sequence[str]) -> bool:
+    """:meth:`SignalDataModule.same_splits`, and False where the data is not there or the checkpoint's split sizes do
+    not fit it (or are not numbers: a TypeError)."""
+    return read_or(False, lambda: datamodule.same_splits(options, reads), DATA_ERRORS + (TypeError,))
+
+
+def shared_with_train(datamodule: "SignalDataModule") -> tuple[str, ...]:
+    """:attr:`SignalDataModule.splits_with_train`, and both held-out splits where the data is not there (what may
+    hold training items is not known)."""
+    return read_or(SPLITS[1:], lambda: datamodule.splits_with_train)
 
 
 def other_options(trained: dict[str, Any], mine: dict[str, Any], differ: list[str], datamodule: "SignalDataModule",
@@ -373,7 +399,7 @@ def other_options(trained: dict[str, Any], mine: dict[str, Any], differ: list[st
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
     fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
     # items drawn anew (synthetic clips of another seed): none of the checkpoint's can be in any split
-    shared = () if drawn_anew else datamodule.splits_with_train
+    shared = () if drawn_anew else shared_with_train(datamodule)
     if resume:
         risk = (f"may now train on its own {read_splits(shared)} items" if shared
                 else "now trains on other items than its own")
@@ -404,8 +430,8 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
     split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split.
     None when they agree, or either is not known."""
     # asked only of what the checkpoint recorded (one written before records neither): they may read the data
-    mine = datamodule.pool_sizes() if isinstance(trained, dict) else None
-    files = datamodule.pool_files() if isinstance(trained_files, (str, dict)) else None
+    mine = read_or(None, datamodule.pool_sizes) if isinstance(trained, dict) else None
+    files = read_or(None, datamodule.pool_files) if isinstance(trained_files, (str, dict)) else None
     digests = None if files is None else pool_digests(files)
     compared = None if resume else pools_read(reads, mine or digests or {})  # None: every pool
     other_sizes = mine is not None and pools_differ(trained, mine, compared)
@@ -428,7 +454,7 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
         changed = (f"the checkpoint's splits were drawn from {items(mine) + ' of ' if mine else ''}other files than "
                    "the data's now (another folder, or files renamed, added or removed since): the same options may "
                    "draw other splits")
-    shared = datamodule.splits_with_train
+    shared = shared_with_train(datamodule)
     if resume:
         risk = f"this run may train on its own {read_splits(shared)} items" if shared else \
             "this run trains on other items than its own"
@@ -705,9 +731,9 @@ class SignalDataModule(L.LightningDataModule):
         if trainer is None or getattr(self, "_train_sampler", None) is None:
             return {}
         splits = {"split_options": self.split_options()}
-        if (pools := self.pool_sizes()) is not None:
+        if (pools := read_or(None, self.pool_sizes)) is not None:
             splits["pool_sizes"] = pools
-        if (files := self.pool_files()) is not None:
+        if (files := read_or(None, self.pool_files)) is not None:
             splits["pool_files"] = pool_digests(files)
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
