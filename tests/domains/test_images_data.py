@@ -1,6 +1,7 @@
 """ImageDataModule: spec before setup, bins, splits, items; and a user's picture read by the ImageDomain."""
 
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -325,6 +326,21 @@ def test_read_input_crops_and_resizes_to_the_model(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"no")
     with pytest.raises(ValueError, match="x.jpg"):
         ImageDomain().read_input(tmp_path / "x.jpg", digits)
+
+
+def test_a_picture_smaller_than_the_model_is_upscaled_with_a_warning(tmp_path):
+    """S is drawn from the picture at the model's size: from a 3x2 picture at 8x8, pixels interpolation made up. The
+    user is told; a picture as large as the model, or larger, reads without a word."""
+    spec = ImageDataModule("digits").spec  # 8x8 grey
+    Image.fromarray(np.full((2, 3), 90, np.uint8)).save(tmp_path / "tiny.png")
+    Image.fromarray(np.full((8, 12), 90, np.uint8)).save(tmp_path / "ok.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x = ImageDomain().read_input(tmp_path / "tiny.png", spec)  # [1, 8, 8]
+        y = ImageDomain().read_input(tmp_path / "ok.png", spec)  # [1, 8, 8]
+    assert x.shape == y.shape == (1, 8, 8) and torch.allclose(x, torch.full_like(x, 90 / 255), atol=1e-6)
+    assert [str(w.message) for w in caught] == [f"{tmp_path / 'tiny.png'}: a 3×2 picture, smaller than the model's "
+                                                "8×8: it is upscaled, so S is drawn from interpolated pixels"]
 
 
 def test_shared_cifar_and_cats():
