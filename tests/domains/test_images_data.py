@@ -256,7 +256,7 @@ def test_a_picture_folder_is_decoded_once_and_then_read_from_the_cache(tmp_path,
 
 def test_a_changed_picture_folder_replaces_its_cache_entry(tmp_path):
     """Each change to a folder (a picture added) left a whole copy of its pixels in the cache, which nothing read
-    again: 1.4 GiB for 50 000 pictures at 64x64. The new entry now takes the place of the one it replaces, and
+    again: 614 MB for 50 000 RGB pictures at 64x64. The new entry now takes the place of the one it replaces, and
     only that one: the other pools' (a test/ folder's), other sizes' and other folders' entries stay."""
     from domains.images import io
     from domains.images.folder_cache import read_folder
