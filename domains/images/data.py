@@ -294,7 +294,7 @@ class ImageDataModule(SignalDataModule):
             files = io.list_images(self.root)
             self._pool_files = [str(f.relative_to(self.root)) for f in files]  # every file found, readable or not
             groups = split_folders(files, self.root) or {"all": files}
-            pools = {s: _to_pool(*read_folder(self.root, group, size, self.channels, self.cache_dir), size)
+            pools = {s: _to_pool(*read_folder(self.root, group, size, self.channels, self.cache_dir, pool=s), size)
                      for s, group in groups.items()}
         elif name == "mnist":
             has_train, has_test = (io.mnist_available(self.root, s) for s in ("train", "test"))

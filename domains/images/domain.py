@@ -131,11 +131,16 @@ class ImageDomain(Domain):
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """A picture -> [C, H, W] in [0, 1], centre-cropped to a square and resized to the model's size; palette,
         alpha and 16-bit pictures are converted."""
-        arr, peak = io.read_picture(path, size=spec.grid_shape[0], channels=spec.val_dims)  # [H, W, C] uint8
+        size = spec.grid_shape[0]
+        arr, peak = io.read_picture(path, channels=spec.val_dims)  # [h, w, C] uint8, as the file holds it
         if peak is not None:  # 16-bit values of 12 bits or fewer: nearly black
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
         else:
             io.warn_if_unscaled(arr, path)
+        if min(arr.shape[:2]) < size:  # S would be drawn from pixels that interpolation made up
+            warnings.warn(f"{path}: a {arr.shape[1]}×{arr.shape[0]} picture, smaller than the model's {size}×{size}: "
+                          "it is upscaled, so S is drawn from interpolated pixels", stacklevel=2)
+        arr = io.square_array(arr, size)  # [size, size, C]
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:

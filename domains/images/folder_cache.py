@@ -1,7 +1,9 @@
 """A picture folder decoded once. Its pictures' pixels at one size are kept in the cache (``files.cache_root("images",
 "folders")``), keyed by what the files hold, so a later run, and every DDP rank and evaluation of this one, reads one
 array instead of decoding each picture again: about 0.5 ms a 64x64 PNG and 12 ms a full-size photo here, so minutes
-a start for a folder of 10 000 photos.
+a start for a folder of 10 000 photos. A folder keeps one entry for each of its pools (all its pictures, or a
+train/, val/ or test/ folder's), size, channels and decoder: an entry written after the folder's pictures changed
+takes the place of the one before, which nothing reads any more.
 """
 
 from __future__ import annotations
@@ -28,24 +30,46 @@ def folder_key(root: Path, files: list[Path], size: int, channels: int, digests:
 
 
 def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_dir: Path,
-                progress: bool = True) -> io.Arrays:
-    """:func:`io.read_image_folder` of ``files`` through the cache: images [N, size, size, C] uint8 (channel by
-    channel in memory, as decoded), labels None, and the same warnings about unreadable or dim files every time. A
-    cache that cannot be written only means decoding again next time (one warning)."""
+                progress: bool = True, pool: str = "all") -> io.Arrays:
+    """:func:`io.read_image_folder` of ``files`` (the folder's pool ``pool``) through the cache: images
+    [N, size, size, C] uint8 (channel by channel in memory, as decoded), labels None, and the same warnings about
+    unreadable or dim files every time. A cache that cannot be written only means decoding again next time (one
+    warning)."""
     digests = FileDigests(cache_dir / "digests.json")  # each file's bytes read once, not at every start
     key = folder_key(root, files, size, channels, digests)
     digests.save()
-    path = cache_dir / f"{root.name or 'root'}_{size}_{channels}_{key}.npy"  # [N, C, size, size]
+    stem = f"{root.name or 'root'}_{size}_{channels}"
+    path = cache_dir / f"{stem}_{key}.npy"  # [N, C, size, size]
     notes_path = path.with_suffix(".json")
+    # what an entry is the pictures of, whatever they hold: a later entry of the same replaces it
+    entry = [str(root.resolve()), pool, size, channels, {name: package_version(name) for name in DECODERS}]
     try:
         notes = json.loads(notes_path.read_text())
         images = np.load(path).transpose(0, 2, 3, 1)  # [N, size, size, C]
     except (OSError, ValueError, EOFError):  # absent, truncated, or left empty (numpy: "No data left in file")
         images, notes = io.decode_folder(root, files, size, progress, channels)  # [N, size, size, C]
         try:  # the notes first: the array's presence says the entry is whole
-            atomic_write(notes_path, lambda tmp: tmp.write_text(json.dumps(notes)))
+            atomic_write(notes_path, lambda tmp: tmp.write_text(json.dumps({**notes, "entry": entry})))
             atomic_write(path, lambda tmp: np.save(tmp, images.transpose(0, 3, 1, 2)))  # C-contiguous
         except OSError as err:
             warnings.warn(f"decoded pictures not cached ({err}): {root} is decoded again at the next start")
+        else:
+            remove_replaced(cache_dir, stem, notes_path, entry)
     io.warn_folder_notes(root, notes)
     return images, None
+
+
+def remove_replaced(cache_dir: Path, stem: str, kept: Path, entry: list) -> None:
+    """Remove the entries of ``entry`` (a folder's pool at one size, channels and decoder) other than ``kept``'s
+    notes: the pictures the folder held before they changed, a whole copy of it each. Entries written before
+    entries were named, and any that cannot be read, stay."""
+    for notes_path in cache_dir.glob(f"{stem}_*.json"):
+        if notes_path == kept:
+            continue
+        try:
+            if json.loads(notes_path.read_text()).get("entry") != entry:
+                continue
+            notes_path.with_suffix(".npy").unlink(missing_ok=True)  # the array first: without it the entry is gone
+            notes_path.unlink(missing_ok=True)
+        except (OSError, ValueError, AttributeError):  # unreadable, being replaced, or not an entry's notes
+            continue

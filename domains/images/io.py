@@ -370,11 +370,14 @@ def read_picture(path: str | Path, size: int | None = None, channels: int = 3) -
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{path}: not a readable image (expected PNG/JPG/BMP; {e})") from None
-    if size is not None:
-        pil = Image.fromarray(arr[..., 0] if channels == 1 else arr)
-        arr = np.array(centre_square(pil, size))
-        arr = arr[..., None] if channels == 1 else arr
-    return arr, peak
+    return (arr if size is None else square_array(arr, size)), peak
+
+
+def square_array(arr: np.ndarray, size: int) -> np.ndarray:
+    """uint8 pixels [H, W, C] (C = 1 or 3) -> [size, size, C]: :func:`centre_square`."""
+    pil = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+    out = np.array(centre_square(pil, size))  # [size, size] or [size, size, 3]
+    return out[..., None] if arr.shape[-1] == 1 else out
 
 
 def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> np.ndarray:

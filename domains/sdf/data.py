@@ -26,7 +26,8 @@ from pixeltransformer.files import FileDigests, atomic_write, cache_key, cache_r
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
-from .mesh import CONVERSION_VERSION, MESH_SUFFIXES, SDFCache, read_voxels, voxel_files, voxels_to_sdf
+from .mesh import (CONVERSION_VERSION, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, library_versions, read_voxels,
+                   voxel_files, voxels_to_sdf)
 from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
@@ -517,7 +518,7 @@ class SDFDataModule(SignalDataModule):
         cache file: (its path, how many). Empty or full grids are skipped; so are unreadable files of a folder."""
         digests = FileDigests(self.cache_dir / "voxels" / "digests.json")  # bytes read once, not at every start
         key = cache_key("voxels", CONVERSION_VERSION, [digests(f) for f in files], self.max_shapes, self.resolution,
-                   self.truncation, self.voxel_up_axis)
+                   self.truncation, self.voxel_up_axis, library_versions(VOXEL_LIBRARIES))
         digests.save()
         stem = root.name.split(".")[0] + ("" if name == "all" else f"_{name}")
         path = self.cache_dir / "voxels" / f"{stem}_{self.resolution}_{key}.npy"

@@ -31,7 +31,7 @@ from scipy import ndimage
 from skimage.measure import marching_cubes
 
 from pixeltransformer.errors import first_line
-from pixeltransformer.files import FileDigests, atomic_write, data_files
+from pixeltransformer.files import FileDigests, atomic_write, data_files, package_version
 from pixeltransformer.loopbar import loop_progress
 
 from .procedural import grid_points
@@ -40,6 +40,15 @@ from .procedural import grid_points
 # meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing).
 CONVERSION_VERSION = 1
 MESH_CONVERSION_VERSION = 2
+# The libraries whose versions a key holds, as the picture and video caches hold their decoders': another libigl
+# computes other distances or signs (2.6.3's signed_distance, above), another trimesh reads a file otherwise.
+MESH_LIBRARIES = ("trimesh", "libigl", "scipy")
+VOXEL_LIBRARIES = ("scipy",)  # distance transforms and zoom; .binvox files are read here
+
+
+def library_versions(names: Sequence[str]) -> str:
+    """The installed versions of ``names`` as one key part, e.g. "trimesh=5.2.0,libigl=2.6.3,scipy=1.17.1"."""
+    return ",".join(f"{name}={package_version(name)}" for name in names)
 SIGN_TYPES = ("fast_winding_number", "winding_number")
 MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")  # what load_mesh reads
 VOXEL_SUFFIXES = (".npy", ".npy.gz", ".npz", ".binvox")  # what read_voxels reads
@@ -260,13 +269,13 @@ class SDFCache:
     """Mesh files -> SDF grids, cached on disk as one .npy per mesh.
 
     The key hashes the file's content (not its name or mtime) with every setting that changes the result
-    (resolution, margin, truncation, sign type, shell, up axis, conversion version), so renamed or copied meshes
+    (resolution, margin, truncation, sign type, shell, up axis, conversion version, and the versions of trimesh,
+    libigl and scipy, which compute it), so renamed or copied meshes
     hit the cache and edited ones miss it. The content's digest is remembered in ``digests.json`` there by the
     file's path, size and times (:class:`FileDigests`), so a start reads the bytes of new or changed files only.
     Surfaces get a 0.75-voxel shell by default (see :func:`mesh_to_sdf`), since datasets are where single-sided
     ShapeNet sheets show up. ``up_axis`` is the axis
-    that is up in the mesh files (1: y, default; 2: z, turned y up by :func:`turn_y_up`); the keys of y-up meshes
-    do not name it, so they are the keys the cache had before it existed.
+    that is up in the mesh files (1: y, default; 2: z, turned y up by :func:`turn_y_up`); only z-up keys name it.
     """
 
     def __init__(self, cache_dir: str | Path, margin: float = 0.05, truncation: float | None = None,
@@ -292,7 +301,8 @@ class SDFCache:
 
     def key(self, path: str | Path, resolution: int) -> str:
         settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
-                    f"|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}"))
+                    f"|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}")
+                    + f"|{library_versions(MESH_LIBRARIES)}")
         return hashlib.sha256(f"{self.digests(path)}|{settings}".encode()).hexdigest()[:32]
 
     def target(self, path: str | Path, resolution: int) -> Path:
