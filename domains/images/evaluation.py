@@ -29,7 +29,9 @@ class ImageEvaluation(SweepEvaluation):
             autoregressively).
         classifier, classifier_epochs: score accuracy with the cached ResNet (trained on first use; skipped
             for unlabelled data); epochs default per dataset (see domains/images/baselines/pretrained.py).
-        vae, vae_epochs, vae_steps, vae_lr: the VAE completion baseline and its latent optimisation.
+        vae, vae_epochs, vae_steps, vae_lr: the VAE completion baseline and its latent optimisation; epochs
+            default per dataset, for a picture folder at most those of 30 x 4 000 pictures of 64x64 (see
+            pretrained.py).
         cache_dir: where the classifier and VAE weights live (default: files.cache_root("images")).
     """
 

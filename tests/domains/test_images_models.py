@@ -177,3 +177,33 @@ def test_a_vae_cached_before_its_noise_was_seeded_is_retrained(tmp_path):
     with pytest.warns(UserWarning, match="retraining"):
         vae_mod.load_or_train_vae(tmp_path, lambda: x, "toy", (1, 8, 8), epochs=1, width=8, progress=False)
     assert "training" in torch.load(path, weights_only=True)["config"]
+
+
+def test_a_large_picture_folder_trains_its_vae_for_a_bounded_number_of_pixels(tmp_path, monkeypatch):
+    """The folder default of 30 epochs is sized for 4 000 pictures of 64x64 (38 min on one core); a folder of 50 000
+    would take ~8 h before the evaluation began. A folder now trains for as many pixels at most (at least one epoch);
+    smaller folders and the other datasets keep their epochs, and vae_epochs still decides when given."""
+    from PIL import Image
+
+    from domains.images.baselines import pretrained
+    from domains.images.data import ImageDataModule
+
+    assert pretrained.default_vae_epochs("folder", 4000, 64) == 30
+    assert pretrained.default_vae_epochs("folder", 1000, 64) == 30
+    assert pretrained.default_vae_epochs("folder", 50_000, 64) == 2
+    assert pretrained.default_vae_epochs("folder", 12_000, 64) == 10
+    assert pretrained.default_vae_epochs("folder", 10_000_000, 64) == 1
+    assert pretrained.default_vae_epochs("folder", 4000, 128) == 7  # four times the pixels a picture
+    assert pretrained.default_vae_epochs("cifar10", 50_000, 32) == 10 and pretrained.default_vae_epochs("mnist", 60_000, 28) == 2
+    epochs = []
+    monkeypatch.setattr(vae_mod, "train_vae", lambda x, e, *a, **k: epochs.append(e) or vae_mod.ConvVAE(1, 8, 8))
+    monkeypatch.setattr(pretrained, "FOLDER_VAE_PIXELS", 3 * 5 * 8 * 8)  # three epochs of five 8x8 pictures
+    (tmp_path / "faces").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(9):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "faces" / f"{i}.png")
+    dm = ImageDataModule("folder", root=str(tmp_path / "faces"), channels=1, image_size=8, bins="uniform",
+                         cache_dir=str(tmp_path / "pictures"), splits=(5, 2, 2))
+    pretrained.load_vae(dm, tmp_path / "nets")
+    pretrained.load_vae(dm, tmp_path / "other", epochs=4)
+    assert epochs == [3, 4]
