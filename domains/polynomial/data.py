@@ -1,28 +1,39 @@
-"""1D functions: random polynomials (paper section 6.1), Gaussian-process draws, and the GP regression benchmark
-of the neural-process literature at continuous positions. All are generated, so the domain works offline with
-unlimited training data.
+"""1D functions: random polynomials (paper section 6.1), Gaussian-process draws, the GP regression benchmark of the
+neural-process literature at continuous positions, and a user's own curves read from a file (``dataset: file``,
+curves.py). The generated ones work offline with unlimited training data.
 
 A polynomial or GP draw is stored densely on a grid of `resolution` points spanning the whole domain; the model
 reads it at grid points (exact values). The benchmark (`gp_tnp_rbf`, `gp_tnp_matern`, see protocol.py) stores each
 function as a set of points at continuous positions instead, drawn by its own set sampler, which the protocol
 configs name (model.sets: ProtocolSetSampler). Positions are
 normalised to [-1, 1]; `pos_scale` maps them back to the function's own x range ([-1, 1] for polynomials,
-[-2, 2] for GP draws).
+[-2, 2] for GP draws). A file's curves span their own x range [x0, x1]: `pos_offset` (x0 + x1) / 2 and `pos_scale`
+(x1 - x0) / 2 map positions back to it, and their value range (which sets the value normalisation) is taken from the
+training split unless given, so that a checkpoint reads and writes values and positions in the data's own units.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pixeltransformer.datamodule import SignalDataModule
+from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
+                                         split_indices, splits_with_train_of)
 from pixeltransformer.signal import SignalSpec
 
+from .curves import Curves, curve_sources, read_curves, source_names
 from .kernels import GP_NUGGET, kernel_matrix
 from .protocol import GPProtocolDataset, protocol_extra
 
-DATASETS = ("polynomial", "gp_rbf", "gp_matern", "gp_tnp_rbf", "gp_tnp_matern")
+DATASETS = ("polynomial", "gp_rbf", "gp_matern", "gp_tnp_rbf", "gp_tnp_matern", "file")
+DEFAULT_ROOT = "curves"  # below data_dir(): a curve file's default place, when a config names no root
+GENERATED_VAL_RANGE = (-5.0, 5.0)  # the generated functions' nominal value range, unless given
+VALUE_QUANTILES = (0.005, 0.995)  # a file's value range: these quantiles of its training values ...
+VALUE_MARGIN = 0.1  # ... widened by this fraction of their span on each side
 
 
 class PolynomialDataset(Dataset):
@@ -80,17 +91,57 @@ class GPDataset(Dataset):
         return [{"signal": row.unsqueeze(0)} for row in self.draw([int(i) for i in indices])]  # [1, R] each
 
 
+class CurveDataset(Dataset):
+    """A split of a pool of curves [N, L] float32: the pool's rows ``index`` (a view of the pool, no copy). An item
+    is {"signal": [1, L]}; a DataLoader's batch is read in one gather."""
+
+    def __init__(self, pool: torch.Tensor, index: torch.Tensor):
+        self.pool, self.index = pool, index  # [N, L], [n]
+
+    def __len__(self) -> int:
+        return self.index.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"signal": self.pool[self.index[i]].unsqueeze(0)}  # [1, L]
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        rows = self.index[torch.as_tensor(indices, dtype=torch.long)]  # [B]
+        return {"signal": self.pool[rows].unsqueeze(1)}  # [B, 1, L]
+
+
+def value_range(values: torch.Tensor, where: str) -> tuple[float, float]:
+    """A nominal value range from training values [...]: their 0.5 % and 99.5 % quantiles widened by 10 % of that span
+    on each side (a few outliers do not stretch it). Constant values are refused: there is nothing to learn."""
+    flat = values.reshape(-1).double()
+    if flat.numel() > 10_000_000:  # quantile's limit; a seeded draw of the values is as good
+        flat = flat[torch.randint(flat.numel(), (10_000_000,), generator=torch.Generator().manual_seed(0))]
+    lo, hi = torch.quantile(flat, torch.tensor(VALUE_QUANTILES, dtype=torch.float64)).tolist()
+    if not hi > lo:
+        lo, hi = float(flat.min()), float(flat.max())
+        if not hi > lo:
+            raise ValueError(f"{where}: every training value is {lo:g}; constant curves leave nothing to learn")
+    margin = VALUE_MARGIN * (hi - lo)
+    return lo - margin, hi + margin
+
+
 def split_seed(data_seed: int, split: str) -> int:
     """The dataset seed of a split: disjoint per split, so the test functions are never trained on."""
     return data_seed * 1000 + {"train": 1, "val": 2, "test": 3}[split]
 
 
 class PolynomialDataModule(SignalDataModule):
-    """Random polynomials, GP draws, or the GP benchmark's point sets as 1D signals.
+    """Random polynomials, GP draws, the GP benchmark's point sets, or a user's curves as 1D signals.
 
     Args:
-        dataset: "polynomial", "gp_rbf", "gp_matern" (dense grids), or "gp_tnp_rbf", "gp_tnp_matern" (the
-            benchmark of protocol.py: point sets at continuous positions, per-function hyperparameters, noise).
+        dataset: "polynomial", "gp_rbf", "gp_matern" (dense grids), "gp_tnp_rbf", "gp_tnp_matern" (the
+            benchmark of protocol.py: point sets at continuous positions, per-function hyperparameters, noise), or
+            "file" (a user's curves, read from ``root``: see curves.py for the formats).
+        root: the curve file (.npy, .npz, .csv), or a folder holding one, or a folder with train, (val,) and test
+            files that keep that split (dataset "file" only; default ``<data>/curves``, where <data> is
+            $PIXELTRANSFORMER_DATA or data/ in the repository).
+        splits: (train, val, test) curve counts of a file, -1 = the rest; default (-1, n, n) with n = min(500, N // 10)
+            (at least 1). With train and test files: each whole (-1), or a seeded subset of its file; without a val
+            file, validation takes a seeded tenth of the train file (at most 1000).
         degree: the polynomials' degree (6 in the paper).
         coef_std: standard deviation of their N(0, coef_std^2) coefficients (1 in the paper).
         lengthscale: the GP prior's lengthscale for gp_rbf / gp_matern (x in [-2, 2]).
@@ -104,13 +155,17 @@ class PolynomialDataModule(SignalDataModule):
             memory for the coefficients).
         val_size: validation functions.
         test_size: test functions.
-        val_range: nominal value range, used to normalise values (not a hard bound).
-        batch_size, num_workers, seed, val_items: see :class:`SignalDataModule`.
+        val_range: nominal value range, used to normalise values (not a hard bound); default (-5, 5) for the
+            generated functions, and for a file the training values' 0.5 % and 99.5 % quantiles widened by 10 % of
+            their span on each side. A checkpoint keeps it.
+        batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """
 
     def __init__(
         self,
         dataset: str = "polynomial",
+        root: str | None = None,
+        splits: tuple[int, int, int] | None = None,
         degree: int = 6,
         coef_std: float = 1.0,
         lengthscale: float = 0.4,
@@ -119,7 +174,7 @@ class PolynomialDataModule(SignalDataModule):
         train_size: int = 200_000,
         val_size: int = 256,
         test_size: int = 512,
-        val_range: tuple[float, float] = (-5.0, 5.0),
+        val_range: tuple[float, float] | None = None,
         max_points: int = 50,
         lengthscale_range: tuple[float, float] = (0.1, 0.6),
         scale_range: tuple[float, float] = (0.1, 1.0),
@@ -128,8 +183,10 @@ class PolynomialDataModule(SignalDataModule):
         num_workers: int = 0,
         seed: int = 0,
         val_items: int | None = None,
+        split_layout: int = SPLIT_LAYOUT,
     ):
-        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, val_items=val_items)
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items,
+                         split_layout=split_layout)
         if dataset not in DATASETS:
             raise ValueError(f"unknown 1D dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
         if degree < 0 or resolution < 2:
@@ -146,7 +203,22 @@ class PolynomialDataModule(SignalDataModule):
         self.lengthscale, self.variance = lengthscale, variance
         self.resolution = resolution
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
-        self.val_range = val_range
+        if val_range is not None and not (len(val_range) == 2 and val_range[0] < val_range[1]):
+            raise ValueError(f"--data.init_args.val_range must be [low, high] with low < high, got {val_range}")
+        self.given_val_range = None if val_range is None else (float(val_range[0]), float(val_range[1]))
+        if dataset != "file" and (root is not None or splits is not None):
+            given = "root" if root is not None else "splits"
+            raise ValueError(f"--data.init_args.{given} is for dataset 'file' (a user's curves); {dataset} functions "
+                             "are generated, their sizes set by train_size, val_size and test_size")
+        if dataset == "file" and self.root is None:
+            self.root = self.default_data_root(DEFAULT_ROOT)
+        if splits is not None and len(splits) != 3:
+            raise ValueError(f"--data.init_args.splits must be (train, val, test), got {splits}")
+        self.splits = None if splits is None else tuple(int(v) for v in splits)
+        self._curves: dict[str, Curves] | None = None  # a file's curves by pool ("all", or "train", "val", "test")
+        self._pools: dict[str, torch.Tensor] | None = None  # the same as float32 [N, L]
+        self._index: dict[str, tuple[str, torch.Tensor]] | None = None  # split -> (pool, sorted rows)
+        self._file_spec: SignalSpec | None = None
         if not (0 < lengthscale_range[0] <= lengthscale_range[1] and 0 < scale_range[0] <= scale_range[1]):
             raise ValueError(f"need 0 < low <= high for lengthscale_range {lengthscale_range} and scale_range {scale_range}")
         if noise_std < 0:
@@ -161,11 +233,34 @@ class PolynomialDataModule(SignalDataModule):
         return self.dataset_name.startswith("gp_tnp_")
 
     @property
+    def is_file(self) -> bool:
+        return self.dataset_name == "file"
+
+    @property
+    def val_range(self) -> tuple[float, float]:
+        """The values' nominal range: as given; else for a file, from its training split (value_range)."""
+        if self.given_val_range is not None:
+            return self.given_val_range
+        if not self.is_file:
+            return GENERATED_VAL_RANGE
+        pool, rows = self._split_index()["train"]
+        return value_range(self._load()[pool][rows], f"{self.root} (train split)")
+
+    @property
     def x_max(self) -> float:
         return 1.0 if self.dataset_name == "polynomial" else 2.0
 
     @property
     def spec(self) -> SignalSpec:
+        if self.is_file:
+            if self._file_spec is None:
+                curves = next(iter(self._read().values()))
+                x0, x1 = curves.x_range()
+                self._file_spec = SignalSpec(domain="polynomial", dataset="file", grid_shape=(curves.y.shape[1],),
+                                             val_dims=1, val_range=self.val_range, num_bins=1,
+                                             pos_scale=(x1 - x0) / 2, pos_offset=(x0 + x1) / 2, frame_unit=1.0,
+                                             extra={"source": self.root.name})
+            return self._file_spec
         if self.is_protocol:
             p = self.protocol
             extra = protocol_extra(self.dataset_name[len("gp_tnp_"):], p["max_points"], p["noise_std"],
@@ -179,11 +274,92 @@ class PolynomialDataModule(SignalDataModule):
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:
-        """No split: each is its own seeded stream (split_seed), and another data seed gives other functions, never
-        another split's."""
-        return ()
+        """Generated functions: no split, each is its own seeded stream (split_seed), and another data seed gives other
+        functions, never another split's. A file: its curves are one pool (both), or train and test files (val, drawn
+        from train, unless a val file)."""
+        return splits_with_train_of(list(self._read())) if self.is_file else ()
+
+    # ---- a user's curves ------------------------------------------------------------------------------
+    def check_data_roots(self, stage: str | None = None) -> None:
+        """The default place holds something (SignalDataModule), and a root given exists: refused in one line before
+        a run starts."""
+        super().check_data_roots(stage)
+        if self.is_file:
+            curve_sources(self.root)
+
+    def _read(self) -> dict[str, Curves]:
+        """A file's curves by pool, read once; the pools of a split folder share the number of points and the x."""
+        if self._curves is None:
+            self.check_data_roots()
+            sources = curve_sources(self.root)
+            curves = {pool: read_curves(path) for pool, path in sources.items()}
+            first_pool, first = next(iter(curves.items()))
+            for pool, c in curves.items():
+                if c.y.shape[1] != first.y.shape[1]:
+                    raise ValueError(f"{sources[pool]}: curves of {c.y.shape[1]} points, but {sources[first_pool].name} "
+                                     f"has {first.y.shape[1]}; the split files need the same grid")
+                same_x = (c.x is None) == (first.x is None) and (c.x is None or np.allclose(c.x, first.x))
+                if not same_x:
+                    raise ValueError(f"{sources[pool]}: its x differs from that of {sources[first_pool].name}; the "
+                                     "split files need the same grid")
+            if "all" in curves and (n := curves["all"].y.shape[0]) < 3:
+                raise ValueError(f"{sources['all']}: {n} curve{'s' * (n != 1)}; a file is split into train, val and "
+                                 "test curves, so it needs at least 3")
+            self._curves = curves
+        return self._curves
+
+    def _load(self) -> dict[str, torch.Tensor]:
+        """A file's curves by pool as float32 [N, L], what the splits index."""
+        if self._pools is None:
+            self._pools = {pool: torch.from_numpy(c.y).float() for pool, c in self._read().items()}  # [N, L]
+        return self._pools
+
+    def _split_index(self) -> dict[str, tuple[str, torch.Tensor]]:
+        if self._index is None:
+            self._index = self._split_index_of(self.split_options())
+        return self._index
+
+    def _split_index_of(self, options: dict) -> dict[str, tuple[str, torch.Tensor]]:
+        """split -> (pool, sorted rows of it) under the split options ``options`` (sizes, seed, layout)."""
+        counts = {pool: c.y.shape[0] for pool, c in self._read().items()}
+        splits = None if options.get("splits") is None else tuple(int(v) for v in options["splits"])
+        seed, layout = int(options["seed"]), int(options["split_layout"])
+        if "all" in counts:
+            n = counts["all"]
+            held = min(500, max(1, n // 10))
+            try:
+                parts = split_indices(n, splits or (-1, held, held), seed, layout)
+            except ValueError as err:
+                raise ValueError(f"{self.root}: {err}; give --data.init_args.splits in curves (train, val, test; -1: "
+                                 "the rest)") from None
+            return {s: ("all", p.sort().values) for s, p in zip(SPLITS, parts)}
+        return official_split_indices(counts, splits, seed, str(self.root), layout=layout)
+
+    def split_options(self) -> dict:
+        options = super().split_options()
+        return {**options, "splits": self.splits} if self.is_file else options
+
+    def pool_sizes(self) -> dict[str, int] | None:
+        """A file's curves per pool (which a changed file changes); generated functions: None."""
+        return {pool: c.y.shape[0] for pool, c in self._read().items()} if self.is_file else None
+
+    def pool_files(self) -> list[str] | None:
+        """A file's name and a digest of its bytes (each split file's, under its pool): a file rewritten since a
+        checkpoint was trained, with as many curves, is told from its own."""
+        return source_names(curve_sources(self.root), self.root) if self.is_file else None
+
+    def same_splits(self, options: dict, splits: Sequence[str] = SPLITS) -> bool:
+        """Whether a checkpoint's split options hold the curves this module's own do (None and the defaults it stands
+        for, -1 and the rest; two seeds where each split is a whole file)."""
+        if not self.is_file:
+            return False
+        theirs, mine = self._split_index_of({**self.split_options(), **options}), self._split_index()
+        return all(theirs[s][0] == mine[s][0] and torch.equal(theirs[s][1], mine[s][1]) for s in splits)
 
     def build_split(self, split: str) -> Dataset:
+        if self.is_file:
+            pool, rows = self._split_index()[split]
+            return CurveDataset(self._load()[pool], rows)
         seed = split_seed(self.seed, split)
         if self.is_protocol:
             p = self.protocol

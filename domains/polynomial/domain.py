@@ -1,12 +1,14 @@
-"""The 1D-function domain: random polynomials, GP draws and the GP benchmark's point sets (data.py). Its pictures
-(paper Fig. 9: mean, +-2 sigma band and samples at each |S|), its metrics against the exact oracle and a fitted RBF
-GP (metrics.py), and its predictions from a user's own observations:
+"""The 1D-function domain: random polynomials, GP draws, the GP benchmark's point sets and a user's own curves
+(data.py, curves.py). Its pictures (paper Fig. 9: mean, +-2 sigma band and samples at each |S|), its metrics against
+the exact oracle (generated functions) and a fitted RBF GP (metrics.py), and its predictions from a user's own
+observations:
 
     pixeltransformer predict --config configs/polynomial.yaml --ckpt_path CKPT --context points.json \\
         [--num_samples 3] [--n_autoregressive null] [--resolution 256] [--seed 0] [--out DIR]
 
 points.json holds rows [x, y] (or give them inline: --context '[[-0.5, 1.2], [0.3, -0.4]]') in the data's own units:
-x in [-pos_scale, pos_scale] ([-1, 1] for polynomials, [-2, 2] for GP draws). The model completes the function on
+x in pos_offset +- pos_scale ([-1, 1] for polynomials, [-2, 2] for GP draws, a file's own x range for its curves). The
+model completes the function on
 64 evenly spaced points (--resolution R for R) and writes functions.png (mean, +-2 sigma band, samples, the
 observed points) and prediction.csv (x, mean, std, sample_1, ...), then prediction.json. Observations come only through --context: a
 function has no input file to sample from.
@@ -35,7 +37,8 @@ PREDICT_POINTS = 64  # default points of a prediction
 
 
 class PolynomialDomain(Domain):
-    """1D functions; positions are normalised x / pos_scale, and every picture and file shows x in its own units."""
+    """1D functions; positions are normalised (x - pos_offset) / pos_scale, and every picture and file shows x in its
+    own units."""
 
     name = "polynomial"
     row_names = ("x", "y")
@@ -51,6 +54,22 @@ class PolynomialDomain(Domain):
         if self.spec is None:
             raise ValueError("the polynomial domain needs its model's SignalSpec (set by the module) for x units")
         return float(self.spec.pos_scale)
+
+    def x_units(self, pos: torch.Tensor) -> torch.Tensor:
+        """Normalised positions [...] -> x in the data's own units [...], float64 (x = 1.6e9 seconds keeps its
+        digits)."""
+        return pos.double() * self.pos_scale + self.spec.pos_offset
+
+    @property
+    def title(self) -> str:
+        """A figure's title: the dataset, and for a user's curves their file."""
+        source = self.spec.extra.get("source")
+        return f"{self.spec.dataset}: {source}" if source else self.spec.dataset
+
+    @property
+    def has_prior(self) -> bool:
+        """Generated functions, whose exact oracle is known; a user's curves have none."""
+        return self.spec is None or self.spec.dataset != "file"
 
     # ---- pictures -------------------------------------------------------------------------------------
     def picture_contexts(self, signal: torch.Tensor, levels: tuple[int, ...],
@@ -78,11 +97,11 @@ class PolynomialDomain(Domain):
 
     def function_panel(self, completion: Completion, title: str) -> dict:
         """The curves of one completion (batch of one) in x units, for visualize.figure_functions."""
-        x = grid_positions(completion.grid_shape)[:, 0] * self.pos_scale  # [G]
+        x = self.x_units(grid_positions(completion.grid_shape)[:, 0])  # [G]
         samples = completion.samples[0, :, 0] if completion.samples is not None else torch.zeros(0, x.shape[0])
         return {"title": title, "x": x.numpy(), "mean": completion.mean[0, 0].numpy(),
                 "std": completion.std()[0, 0].numpy(), "samples": samples.numpy(),  # [G], [G], [S, G]
-                "ctx_x": (completion.ctx_pos[0, :, 0] * self.pos_scale).numpy(),
+                "ctx_x": self.x_units(completion.ctx_pos[0, :, 0]).numpy(),
                 "ctx_y": completion.ctx_val[0, :, 0].numpy()}
 
     def functions_figure(self, completions: dict[str, Completion], path: Path) -> Path:
@@ -91,8 +110,8 @@ class PolynomialDomain(Domain):
         truth = next(iter(completions.values())).signal
         curve = None
         if truth is not None:  # [1, 1, R] on the data's own grid
-            curve = ((grid_positions(tuple(truth.shape[2:]))[:, 0] * self.pos_scale).numpy(), truth[0, 0].numpy())
-        return figure_functions(panels, path, truth=curve, title=self.spec.dataset)
+            curve = (self.x_units(grid_positions(tuple(truth.shape[2:]))[:, 0]).numpy(), truth[0, 0].numpy())
+        return figure_functions(panels, path, truth=curve, title=self.title)
 
     def protocol_figure(self, completions: dict[str, Completion], path: Path,
                         hyper: tuple[torch.Tensor, torch.Tensor] | None = None) -> Path:
@@ -120,19 +139,21 @@ class PolynomialDomain(Domain):
 
     # ---- evaluation -----------------------------------------------------------------------------------
     def metrics(self, item) -> dict[str, torch.Tensor]:
-        """The exact oracle's and a fitted RBF GP's NLL and MSE beside the model's (dense functions; the benchmark's
-        evaluation scores its own sets, evaluation.py)."""
+        """The exact oracle's (generated functions) and a fitted RBF GP's NLL and MSE beside the model's (dense
+        functions; the benchmark's evaluation scores its own sets, evaluation.py)."""
         return {} if item.spec.extra.get("protocol") else reference_metrics(item)
 
     def plot_groups(self) -> dict[str, list[str]]:
-        return {"NLL (nats)": ["nll", "oracle_nll", "gp_nll"],
-                "MSE of the mean": ["mse", "oracle_mse", "gp_mse", "nn_mse", "sample_mse"]}
+        oracle = ["oracle"] if self.has_prior else []
+        return {"NLL (nats)": ["nll", *[f"{m}_nll" for m in (*oracle, "gp")]],
+                "MSE of the mean": ["mse", *[f"{m}_mse" for m in (*oracle, "gp")], "nn_mse", "sample_mse"]}
 
     def method_names(self) -> dict[str, str]:
-        return {**super().method_names(), "oracle": "exact Bayes oracle", "gp": "RBF GP fitted to S"}
+        gp = "RBF GP fitted to S" if self.has_prior else "RBF GP fitted to S (about its mean)"
+        return {**super().method_names(), **({"oracle": "exact Bayes oracle"} if self.has_prior else {}), "gp": gp}
 
     def summary(self, rows: list[dict]) -> dict:
-        return {"nll_gap_to_oracle": nll_gap_to_oracle(rows)}
+        return {"nll_gap_to_oracle": nll_gap_to_oracle(rows)} if self.has_prior else {}
 
     # ---- predict ------------------------------------------------------------------------------------------
     def read_input(self, path: Path, spec) -> torch.Tensor:
@@ -140,23 +161,25 @@ class PolynomialDomain(Domain):
                          f"[x, y], inline or a .json file), not an input file")
 
     def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows [K, 2] of (x, y) in the data's units -> positions x / pos_scale [K, 1], values y [K, 1]. The values'
-        range is only nominal (it normalises values), so any y within +-MAX_ABS_VALUE is accepted."""
-        scale = float(spec.pos_scale)
-        x, y = rows[:, :1], rows[:, 1:]  # [K, 1], [K, 1]
-        if x.abs().max() > scale:
-            raise ValueError(f"{source}: x must lie in [{-scale:g}, {scale:g}] (the data's x range), got "
-                             f"[{x.min():.3g}, {x.max():.3g}]")
+        """Rows [K, 2] of (x, y) in the data's units -> positions (x - pos_offset) / pos_scale [K, 1], values y [K, 1].
+        The values' range is only nominal (it normalises values), so any y within +-MAX_ABS_VALUE is accepted."""
+        scale, offset = float(spec.pos_scale), float(spec.pos_offset)
+        x, y = rows[:, :1].double(), rows[:, 1:]  # [K, 1], [K, 1]
+        pos = (x - offset) / scale  # [K, 1]
+        if pos.abs().max() > 1 + 1e-6:  # the rounding of a grid's ends written in decimals
+            raise ValueError(f"{source}: x must lie in [{offset - scale:g}, {offset + scale:g}] (the data's x range), "
+                             f"got [{x.min():.6g}, {x.max():.6g}]")
         if y.abs().max() > MAX_ABS_VALUE:
             raise ValueError(f"{source}: y must lie within +-{MAX_ABS_VALUE:g} (beyond that the model's float32 "
                              f"arithmetic overflows), got {y.flatten()[y.abs().argmax()].item():.3g}")
-        return x / scale, y  # [K, 1], [K, 1]
+        return pos.clamp(-1, 1).to(rows.dtype), y  # [K, 1], [K, 1]
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
         """functions.png (mean, +-2 sigma band, samples, observed points) and prediction.csv (x, mean, std, samples)."""
         panel = self.function_panel(completion, f"|S| = {completion.ctx_pos.shape[1]}")
-        png = figure_functions([panel], Path(out_dir) / "functions.png", title=self.spec.dataset)
+        png = figure_functions([panel], Path(out_dir) / "functions.png", title=self.title)
         columns = [panel["x"], panel["mean"], panel["std"], *panel["samples"]]  # each [G]
         header = ["x", "mean", "std", *[f"sample_{i + 1}" for i in range(len(panel["samples"]))]]
-        lines = [",".join(header)] + [",".join(f"{v:.6g}" for v in row) for row in np.stack(columns, axis=1)]
+        lines = [",".join(header)] + [",".join([f"{row[0]:.10g}", *(f"{v:.6g}" for v in row[1:])])
+                                       for row in np.stack(columns, axis=1)]  # x to 10 digits: a year, a timestamp
         return [png, write_text(Path(out_dir) / "prediction.csv", "\n".join(lines) + "\n")]

@@ -22,15 +22,22 @@ def prior_oracle(spec, ctx_x: torch.Tensor, ctx_y: torch.Tensor, qry_x: torch.Te
 
 def reference_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
     """NLL (nats, density of y) and MSE of the mean [B] of the exact oracle and of a fitted RBF GP, over the held-out
-    queries of one sweep item of a dense 1D dataset."""
+    queries of one sweep item of a dense 1D dataset. A user's curves (dataset "file") have no known prior: no oracle,
+    and the GP is fitted about the mean of S (their values sit anywhere, a zero-mean GP would pay for the offset)."""
     spec = item.spec
-    cx = (item.ctx_pos[..., 0] * spec.pos_scale).cpu()  # [B, K]
+    cx = (item.ctx_pos[..., 0].double() * spec.pos_scale + spec.pos_offset).cpu()  # [B, K]
     cy = item.ctx_val[..., 0].cpu()  # [B, K]
-    qx = (item.qry_pos[..., 0] * spec.pos_scale).cpu()  # [B, Q]
+    qx = (item.qry_pos[..., 0].double() * spec.pos_scale + spec.pos_offset).cpu()  # [B, Q]
     qy = item.qry_val[..., 0].cpu().double()  # [B, Q]
     held = item.held_out.cpu()  # [B, Q]
+    if spec.dataset == "file":
+        level = cy.double().mean(-1, keepdim=True)  # [B, 1]
+        mean, var = fitted_rbf_gp(cx, cy.double() - level, qx)  # [B, Q] each
+        predictors = {"gp": (mean + level, var)}
+    else:
+        predictors = {"oracle": prior_oracle(spec, cx, cy, qx), "gp": fitted_rbf_gp(cx, cy, qx)}
     out = {}
-    for name, (mean, var) in {"oracle": prior_oracle(spec, cx, cy, qx), "gp": fitted_rbf_gp(cx, cy, qx)}.items():
+    for name, (mean, var) in predictors.items():
         out[f"{name}_nll"] = masked_mean(gaussian_nll(mean, var, qy), held).float().to(item.signal.device)
         out[f"{name}_mse"] = masked_mean((mean - qy) ** 2, held).float().to(item.signal.device)
     return out

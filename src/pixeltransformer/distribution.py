@@ -87,7 +87,10 @@ class BinnedGaussian(nn.Module):
         lo, hi = spec.val_range
         nb, v = centres.shape
         uniform = None
-        if nb == 1:
+        if nb == 1 and kwargs.get("framed"):  # (v - m) / s has mean 0 in every set's frame, whatever the values' range
+            centres = torch.zeros_like(centres)  # [1, V]
+            unit = spec.frame_unit if spec.frame_unit is not None else (hi - lo) / 2
+        elif nb == 1:
             unit = (hi - lo) / 2
         elif v == 1 and spec.centres is None:
             unit = (hi - lo) / nb

@@ -643,7 +643,9 @@ class PixelTransformerModule(L.LightningModule):
             if name == "ctx_val":
                 self.check_values(out[-1])
             elif (far := float(out[-1].abs().max())) > 1 + 1e-4:
-                scale = f" (x / {self.spec.pos_scale:g} for this data)" if self.spec.pos_scale != 1 else ""
+                scale, offset = self.spec.pos_scale, self.spec.pos_offset
+                scale = (f" ({f'(x - {offset:g})' if offset else 'x'} / {scale:g} for this data)"
+                         if (scale, offset) != (1, 0) else "")
                 warnings.warn(f"{name} reaches {far:.3g}: the model was trained on positions in [-1, 1]{scale}; "
                               "beyond that it extrapolates", stacklevel=3)
         if out[0].shape[:2] != out[1].shape[:2] or (len(out) == 3 and out[2].shape[0] != out[0].shape[0]):

@@ -27,6 +27,13 @@ class SignalSpec:
         centres: optional explicit bin centres, NB rows of V floats (e.g. k-means RGB colours).
         pos_scale: half-width of the original position domain per axis (positions are stored in
             [-1, 1]; a domain that lives on [-2, 2] says 2.0); used only for display and oracles.
+        pos_offset: centre of the original position domain, so that a position p stands for
+            pos_offset + p * pos_scale (a user's curves on x in [1990, 2020]: offset 2005, scale 15); 0 for the
+            domains that live around 0.
+        frame_unit: with a per-set value frame (model.net.value_norm), the unit of the Gaussian's offset and spread
+            in the frame, where a set's values have mean 0 and scale 1; None: half the value range, what models
+            trained before it was recorded use (5 for polynomials, 3 for GP draws). Data of arbitrary units (a
+            user's curves) give 1: half of their value range, in their units, would make it as arbitrary.
     """
 
     domain: str
@@ -37,11 +44,15 @@ class SignalSpec:
     num_bins: int = 1
     centres: tuple[tuple[float, ...], ...] | None = None
     pos_scale: float = 1.0
+    pos_offset: float = 0.0
+    frame_unit: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "grid_shape", tuple(int(g) for g in self.grid_shape))
         object.__setattr__(self, "val_range", (float(self.val_range[0]), float(self.val_range[1])))
+        object.__setattr__(self, "pos_scale", float(self.pos_scale))
+        object.__setattr__(self, "pos_offset", float(self.pos_offset))
         if self.centres is not None:
             cs = tuple(tuple(float(c) for c in row) for row in self.centres)
             object.__setattr__(self, "centres", cs)

@@ -1,0 +1,299 @@
+"""A user's own 1D curves (PolynomialDataModule dataset "file", domains/polynomial/curves.py): the formats, their
+one-line errors, the splits and their warnings, values and positions in the data's own units, the metrics without an
+oracle, and fit, test and predict through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from domains.polynomial.data import PolynomialDataModule
+from domains.polynomial.domain import PolynomialDomain
+from domains.polynomial.metrics import reference_metrics
+from pixeltransformer.datamodule import pool_digests, split_mismatch
+from pixeltransformer.distribution import BinnedGaussian
+from pixeltransformer.evaluation import SweepItem
+from pixeltransformer.sets import draw_context, grid_positions
+
+REPO = Path(__file__).resolve().parents[2]
+YEARS = (1990.0, 2020.0)  # the x range of the .npz curves below
+
+
+def sines(n: int = 40, length: int = 61, seed: int = 0) -> np.ndarray:
+    """n noisy sums of three sines around 15 (a temperature, say) on `length` points: [n, length]."""
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, length)
+    amp, freq, phase = rng.uniform(0.5, 2, (3, n, 3))
+    y = 15 + (amp[..., None] * np.sin(2 * np.pi * (1 + 2 * freq[..., None]) * t + 3 * phase[..., None])).sum(1)
+    return y + 0.05 * rng.standard_normal((n, length))
+
+
+def write_npz(path: Path, y: np.ndarray, x: np.ndarray | None = None) -> Path:
+    np.savez(path, y=y, **({"x": x} if x is not None else {}))
+    return path
+
+
+def file_module(root: Path, **kwargs) -> PolynomialDataModule:
+    return PolynomialDataModule(dataset="file", root=str(root), **kwargs)
+
+
+def split_rows(dm: PolynomialDataModule, split: str) -> torch.Tensor:
+    ds = dm.dataset(split)
+    return torch.stack([ds[i]["signal"][0] for i in range(len(ds))])  # [n, L]
+
+
+# ---- formats ------------------------------------------------------------------------------------------
+def test_npy_npz_and_csv_hold_the_same_curves_in_their_own_units(tmp_path):
+    y = sines()
+    np.save(tmp_path / "c.npy", y)
+    with open(tmp_path / "c.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([f"t{i}" for i in range(y.shape[1])])  # a header line
+        w.writerows(y.tolist())
+        f.write("\n")  # a trailing blank line
+    write_npz(tmp_path / "c.npz", y, np.linspace(*YEARS, y.shape[1]))
+    modules = {s: file_module(tmp_path / f"c.{s}") for s in ("npy", "csv", "npz")}
+    for dm in modules.values():
+        assert dm.spec.grid_shape == (61,) and dm.pool_sizes() == {"all": 40}
+        for split in ("train", "val", "test"):  # every value as the file holds it (float32), at its row
+            rows = dm._split_index()[split][1]
+            assert torch.equal(split_rows(dm, split), torch.from_numpy(y[rows.numpy()]).float())
+    # x: the point's index for .npy and .csv, the file's own x for .npz
+    assert (modules["npy"].spec.pos_offset, modules["npy"].spec.pos_scale) == (30.0, 30.0)
+    assert (modules["npz"].spec.pos_offset, modules["npz"].spec.pos_scale) == (2005.0, 15.0)
+    assert modules["npy"].spec.val_range == modules["csv"].spec.val_range == modules["npz"].spec.val_range
+
+
+def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
+    y = sines()
+    y[0, 5] = 1000.0  # one outlier does not stretch the range
+    dm = file_module(write_npz(tmp_path / "c.npz", y))
+    train = split_rows(dm, "train").flatten()  # [n L]
+    lo, hi = dm.spec.val_range
+    q01, q99 = torch.quantile(train, torch.tensor([0.01, 0.99])).tolist()
+    assert lo < q01 and hi > q99 and hi < 40 and float(train.max()) == 1000.0
+    assert file_module(tmp_path / "c.npz", val_range=(-1.0, 30.0)).spec.val_range == (-1.0, 30.0)
+    assert dm.spec.frame_unit == 1.0  # the frame's unit does not follow the values' units
+
+
+@pytest.mark.parametrize("name, write, message", [
+    ("two.npy", lambda p: np.save(p, sines(2)), "two.npy: 2 curves; a file is split into train, val and test"),
+    ("nan.npy", lambda p: np.save(p, np.where(np.arange(61) == 7, np.nan, sines())),
+     "nan.npy: curve 0 holds nan at point 7 (40 non-finite values in all); fill or drop them first"),
+    ("inf.npz", lambda p: write_npz(p, np.where(np.arange(61) == 3, np.inf, sines())), "inf.npz: curve 0 holds inf"),
+    ("flat.npy", lambda p: np.save(p, sines()[0]), "flat.npy: a 1-D array of 61 values; expected curves [N, L]"),
+    ("point.npy", lambda p: np.save(p, np.ones((5, 1))), "point.npy: curves of 1 point; a curve needs at least 2"),
+    ("ragged.csv", lambda p: p.write_text("1,2,3\n4,5,6\n7,8\n"),
+     "ragged.csv: line 3 has 2 values, but the first curve has 3; every curve needs the same points"),
+    ("word.csv", lambda p: p.write_text("a,b,c\n1,2,3\n4,x,6\n"), "word.csv: line 3, column 2: 'x' is not a number"),
+    ("gap.csv", lambda p: p.write_text("1,2,3\n4,,6\n"), "gap.csv: line 2, column 2: is empty (a missing value)"),
+    ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number "
+                                                          "(values are separated by commas)"),
+    ("noy.npz", lambda p: np.savez(p, arr_0=sines()), "noy.npz has no array 'y' (found arr_0)"),
+    ("uneven.npz", lambda p: write_npz(p, sines(), np.linspace(0, 1, 61) ** 2), "uneven.npz: x is not evenly spaced"),
+    ("back.npz", lambda p: write_npz(p, sines(), -np.linspace(0, 1, 61)), "back.npz: x must increase"),
+    ("short.npz", lambda p: write_npz(p, sines(), np.linspace(0, 1, 60)), "short.npz: x has shape [60]; expected [L]"),
+    ("text.npy", lambda p: np.save(p, np.array([["a", "b"], ["c", "d"]])), "text.npy: y must hold real numbers"),
+    ("curves.txt", lambda p: p.write_text("1,2\n"), "curves.txt: unknown curve file type '.txt'"),
+    ("broken.npy", lambda p: p.write_bytes(b"not numpy"), "broken.npy: not a readable .npy file"),
+    ("missing.npy", lambda p: None, "curve file not found: "),
+])
+def test_bad_curve_files_are_refused_in_one_line_naming_the_file(tmp_path, name, write, message):
+    write(tmp_path / name)
+    with pytest.raises((ValueError, FileNotFoundError)) as err:
+        file_module(tmp_path / name).spec
+    assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_without_a_root_the_default_place_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path))
+    dm = PolynomialDataModule(dataset="file")
+    with pytest.raises(FileNotFoundError, match=f"no data at {tmp_path / 'curves'}: put it there, set "
+                                                "PIXELTRANSFORMER_DATA to a folder holding curves, or pass "
+                                                "--data.init_args.root"):
+        dm.check_data_roots()
+    with pytest.raises(ValueError, match="--data.init_args.root is for dataset 'file'"):
+        PolynomialDataModule(dataset="polynomial", root=str(tmp_path))
+
+
+# ---- splits -------------------------------------------------------------------------------------------
+def test_a_file_is_split_by_the_data_seed_and_the_sizes(tmp_path):
+    path = write_npz(tmp_path / "c.npz", sines(40))
+    dm = file_module(path)
+    index = {s: set(dm._split_index()[s][1].tolist()) for s in ("train", "val", "test")}
+    assert [len(index[s]) for s in ("train", "val", "test")] == [32, 4, 4]
+    assert set().union(*index.values()) == set(range(40)) and not (index["train"] & (index["val"] | index["test"]))
+    other = file_module(path, seed=1)
+    assert not torch.equal(other._split_index()["test"][1], dm._split_index()["test"][1])
+    sized = file_module(path, splits=(10, 5, 4))
+    assert [len(sized.dataset(s)) for s in ("train", "val", "test")] == [10, 5, 4]
+    assert torch.equal(sized._split_index()["test"][1], dm._split_index()["test"][1])  # same test size: same curves
+    assert dm.same_splits({"splits": [-1, 4, 4]}) and not dm.same_splits({"seed": 1})
+    with pytest.raises(ValueError, match=r"c.npz: split sizes .* give --data.init_args.splits in curves"):
+        file_module(path, splits=(30, 10, 10)).dataset("train")
+
+
+def test_a_folder_with_train_and_test_files_keeps_that_split(tmp_path):
+    x = np.linspace(*YEARS, 61)
+    write_npz(tmp_path / "train.npz", sines(30, seed=1), x)
+    write_npz(tmp_path / "test.npz", sines(6, seed=2), x)
+    dm = file_module(tmp_path)
+    assert dm.pool_sizes() == {"train": 30, "test": 6} and dm.splits_with_train == ("val",)
+    assert torch.equal(split_rows(dm, "test"), torch.from_numpy(sines(6, seed=2)).float())  # the whole test file
+    assert len(dm.dataset("train")) + len(dm.dataset("val")) == 30  # validation drawn from the train file
+    assert dm.spec.pos_offset == 2005.0
+    np.save(tmp_path / "extra.npy", sines(3))
+    with pytest.raises(ValueError, match="extra.npy lie beside the split files"):
+        file_module(tmp_path).spec
+    (tmp_path / "extra.npy").unlink()
+    write_npz(tmp_path / "test.npz", sines(6, length=50, seed=2))
+    with pytest.raises(ValueError, match="test.npz: curves of 50 points, but train.npz has 61"):
+        file_module(tmp_path).spec
+
+
+def checkpoint_state(dm: PolynomialDataModule) -> dict:
+    """What a checkpoint records of the data (SignalDataModule.state_dict's split part)."""
+    return {type(dm).__qualname__: {"split_options": dm.split_options(), "pool_sizes": dm.pool_sizes(),
+                                    "pool_files": pool_digests(dm.pool_files())}}
+
+
+def test_a_changed_file_is_named_when_a_checkpoint_is_evaluated_on_it(tmp_path):
+    path = write_npz(tmp_path / "c.npz", sines(40))
+    state = checkpoint_state(file_module(path))
+    assert split_mismatch(state, file_module(path)) is None
+    write_npz(path, sines(40, seed=5))  # rewritten: as many curves, other values
+    note = split_mismatch(state, file_module(path))
+    assert note is not None and "drawn from 40 items of other files than the data's now" in note, note
+    write_npz(path, sines(50))  # more curves
+    note = split_mismatch(state, file_module(path))
+    assert note is not None and "drawn from 40 items, but the data now holds 50 items" in note, note
+    note = split_mismatch(checkpoint_state(file_module(path, seed=3)), file_module(path))
+    assert note is not None and "pass --data.init_args.seed 3" in note, note
+
+
+# ---- units ----------------------------------------------------------------------------------------------
+def test_positions_and_values_round_trip_in_the_datas_units(tmp_path):
+    spec = file_module(write_npz(tmp_path / "c.npz", sines(), np.linspace(*YEARS, 61))).spec
+    domain = PolynomialDomain()
+    domain.spec = spec
+    rows = torch.tensor([[1990.0, 14.5], [2005.0, 16.0], [2020.0, 13.0]])
+    pos, val = domain.context_from_rows(rows, spec, "--context")
+    assert torch.allclose(pos[:, 0], torch.tensor([-1.0, 0.0, 1.0])) and torch.equal(val, rows[:, 1:])
+    assert torch.allclose(domain.x_units(pos[:, 0]), rows[:, 0].double())
+    assert torch.allclose(domain.x_units(grid_positions((61,))[:, 0]), torch.linspace(*YEARS, 61, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"--context: x must lie in \[1990, 2020\] \(the data's x range\)"):
+        domain.context_from_rows(torch.tensor([[0.5, 14.0]]), spec, "--context")
+
+
+def test_a_framed_gaussian_is_centred_in_the_frame_whatever_the_value_range(tmp_path):
+    """The frame holds (v - m) / s, which has mean 0 for any values: with its centre at the middle of a value range
+    of [9, 21], an untrained model's mean sat at m + 15 s, and a picture's autoregressive samples overflowed."""
+    spec = file_module(write_npz(tmp_path / "c.npz", sines())).spec
+    dist = BinnedGaussian.from_spec(spec, framed=True)
+    params = torch.zeros(1, 1, dist.num_params + 2)  # offset 0, frame m = 0, log s = 0 ...
+    params[..., -2] = 15.0  # ... with the set's mean 15
+    means, sigmas = dist.components(params)
+    assert torch.allclose(means, torch.tensor(15.0)) and torch.allclose(sigmas, torch.tensor(0.6931 + 1e-3), atol=1e-4)
+
+
+def _item(spec, signal: torch.Tensor, k: int) -> SweepItem:
+    b, r = signal.shape[0], signal.shape[-1]
+    ctx_pos, ctx_val = draw_context(signal, k, torch.Generator().manual_seed(k), on_grid=True)  # [B, K, 1] each
+    qry_pos = grid_positions((r,)).expand(b, -1, -1)  # [B, R, 1]
+    held = torch.cdist(qry_pos, ctx_pos).min(-1).values > 1e-6  # [B, R]
+    zeros = torch.zeros(b, r, 1)
+    return SweepItem(spec, signal, k, ctx_pos, ctx_val, qry_pos, signal.transpose(1, 2), held, zeros, zeros, zeros,
+                     None, True, zeros[..., 0], {"signal": signal})
+
+
+def test_curves_are_scored_without_an_oracle_and_the_gp_ignores_their_level(tmp_path):
+    spec = file_module(write_npz(tmp_path / "c.npz", sines(), np.linspace(*YEARS, 61))).spec
+    signal = torch.from_numpy(sines(8)).float().unsqueeze(1)  # [8, 1, 61]
+    at_15 = reference_metrics(_item(spec, signal, 10))
+    assert set(at_15) == {"gp_nll", "gp_mse"}
+    at_0 = reference_metrics(_item(spec, signal - 15, 10))  # the same curves around 0
+    assert torch.allclose(at_15["gp_mse"], at_0["gp_mse"], rtol=1e-3)
+    domain = PolynomialDomain()
+    domain.spec = spec
+    assert "oracle_nll" not in domain.plot_groups()["NLL (nats)"] and domain.summary([{"num_context": 4}]) == {}
+    domain.spec = dataclasses.replace(spec, dataset="polynomial")
+    assert "oracle_nll" in domain.plot_groups()["NLL (nats)"]
+
+
+# ---- the command line -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A tiny model fitted for two steps on a .npz of curves on x in [1990, 2020] (configs/polynomial/file.yaml)."""
+    from pixeltransformer.cli import main
+
+    tmp = tmp_path_factory.mktemp("curves")
+    write_npz(tmp / "curves.npz", sines(40), np.linspace(*YEARS, 61))
+    main(["fit", *config(tmp), "--trainer.max_steps=2", "--trainer.val_check_interval=2",
+          "--checkpoint.every_n_train_steps=2", "--run_root", str(tmp / "runs"), "--run_name", "c"])
+    return tmp / "runs" / "polynomial" / "c"
+
+
+def config(tmp: Path) -> list[str]:
+    return ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/polynomial/file.yaml"),
+            "--config", str(REPO / "configs/model/tiny.yaml"), "--data.init_args.root", str(tmp / "curves.npz"),
+            "--data.init_args.batch_size=8", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false"]
+
+
+def test_fit_draws_the_curves_in_the_datas_units(run):
+    pictures = sorted(p.name for p in (run / "pictures").iterdir())
+    assert pictures and all(p.startswith("functions") and p.endswith("_step000002.png") for p in pictures)
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    spec = saved["hyper_parameters"]["spec"]
+    assert (spec["dataset"], spec["pos_offset"], spec["pos_scale"], spec["frame_unit"]) == ("file", 2005.0, 15.0, 1.0)
+    assert 9 < spec["val_range"][0] < 13 and 17 < spec["val_range"][1] < 21
+
+
+def test_test_scores_the_gp_and_nearest_neighbour_but_no_oracle(run):
+    from pixeltransformer.cli import main
+
+    tmp = run.parents[2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["test", *config(tmp), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    assert not [w for w in caught if "drawn from" in str(w.message)]
+    result = json.loads((run / "eval" / "metrics.json").read_text())
+    assert result["dataset"] == "file" and "nll_gap_to_oracle" not in result
+    assert [r["num_context"] for r in result["rows"]] == [3, 5, 10, 20, 30, 50]
+    for row in result["rows"]:
+        assert {"nll", "mse", "nn_mse", "gp_nll", "gp_mse"} <= set(row) and not any("oracle" in k for k in row)
+    write_npz(tmp / "curves.npz", sines(40, seed=9), np.linspace(*YEARS, 61))  # the file rewritten
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            main(["test", *config(tmp), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+                  "--trainer.limit_test_batches=1"])
+        assert [w for w in caught if "drawn from 40 items of other files" in str(w.message)]
+    finally:
+        write_npz(tmp / "curves.npz", sines(40), np.linspace(*YEARS, 61))
+
+
+def test_predict_takes_and_writes_x_and_y_in_the_datas_units(run, tmp_path):
+    from pixeltransformer.cli import main
+
+    grid = np.linspace(*YEARS, 61)
+    rows = [[grid[6], 16.5], [grid[30], 13.25], [2011.3, 15.0]]  # two on grid points of the data, one between
+    out = tmp_path / "pred"
+    predict = ["predict", *config(run.parents[2]), "--trainer.callbacks=[]",
+               "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--num_samples", "1", "--resolution", "61"]
+    main([*predict, "--context", json.dumps(rows), "--out", str(out)])
+    with open(out / "prediction.csv") as f:
+        table = list(csv.DictReader(f))
+    x = np.array([float(r["x"]) for r in table])
+    assert len(table) == 61 and np.allclose(x, grid, atol=1e-6)
+    for i, y in ((6, 16.5), (30, 13.25)):  # observed grid points keep their values, in the data's units
+        assert abs(float(table[i]["mean"]) - y) < 1e-3 and abs(float(table[i]["sample_1"]) - y) < 1e-3
+    with pytest.raises(ValueError, match=r"x must lie in \[1990, 2020\]"):
+        main([*predict, "--context", "[[0.5, 14.0]]", "--out", str(tmp_path / "bad")])
