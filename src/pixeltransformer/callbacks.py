@@ -56,7 +56,7 @@ class Pictures(Callback):
                 ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid,
                 num_samples=pl_module.domain.picture_samples(name, self.num_samples),
                 n_autoregressive=self.n_autoregressive, seed=self.seed + i, signal=signal).cpu()
-        return pl_module.domain.pictures(completions, Path(out_dir), suffix)
+        return checked_files(pl_module.domain, pl_module.domain.pictures(completions, Path(out_dir), suffix))
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
         return trainer.datamodule.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]
@@ -89,6 +89,19 @@ class Pictures(Callback):
         for (folder, suffix), paths in sorted(others.items()):
             print(f"[pixeltransformer] wrote {paths[0]}" if len(paths) == 1 else
                   f"[pixeltransformer] wrote {len(paths)} {suffix or 'other'} files in {folder}/")
+
+
+def checked_files(domain: object, files: object) -> dict:
+    """A domain's ``pictures`` result, checked to be {name: file or list of files} (a domain that forgot its return
+    met an AttributeError in the logging)."""
+    def a_path(p: object) -> bool:
+        return isinstance(p, (str, Path))
+
+    if not (isinstance(files, dict) and all(a_path(v) or (isinstance(v, (list, tuple)) and all(map(a_path, v)))
+                                            for v in files.values())):
+        raise ValueError(f"{type(domain).__name__}.pictures returned {type(files).__name__}: it must return "
+                         "{name: file or list of files} ({} when it draws nothing)")
+    return files
 
 
 def _stamps(folder: Path) -> dict[Path, tuple[int, int]]:

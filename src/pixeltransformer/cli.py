@@ -32,7 +32,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
-from .datamodule import SPLITS, SignalDataModule, checkpoint_split_layout, same_items, split_mismatch
+from .datamodule import (SPLITS, SignalDataModule, checked_spec, checkpoint_split_layout, same_items,
+                         split_mismatch)
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
@@ -41,12 +42,12 @@ from .module import DataMismatch, PixelTransformerModule, batch_limit, check_pre
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, check_config_order, check_fit_length, check_launch_size, check_new_run,
-                   check_set_by_the_cli, domain_of, joins_a_run, launched_run_name, predict_in_the_first_process,
-                   readable_run_configs, resume_checkpoint, run_config_setting, with_run_config)
+from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_order, check_fit_length, check_launch_size,
+                   check_new_run, check_set_by_the_cli, domain_of, joins_a_run, launched_run_name,
+                   predict_in_the_first_process, readable_run_configs, resume_checkpoint, run_config_setting,
+                   with_run_config)
 from .wandbfolder import take_back, wandb_folder
 
-REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
 
 RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run this command
@@ -56,8 +57,11 @@ READS = {"test": ("test",), "validate": ("val",)}  # the split an evaluation rea
 
 def own_data(saved: dict) -> str:
     """A checkpoint's data as make variables: its saved spec's domain and, where the repository has an overlay of
-    that name, the dataset ("DOMAIN=images DATA=mnist")."""
+    that name, the dataset ("DOMAIN=images DATA=mnist"); a domain of the user's own, which make does not know, by its
+    dataset's name."""
     domain, dataset = saved.get("domain"), saved.get("dataset")
+    if not (REPO_CONFIGS / f"{domain}.yaml").is_file():
+        return f"{domain}/{dataset}"
     data = f" DATA={dataset}" if dataset and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else ""
     return f"DOMAIN={domain}{data}"
 
@@ -65,7 +69,7 @@ def own_data(saved: dict) -> str:
 def data_spec(datamodule: SignalDataModule) -> dict:
     """The data's SignalSpec as the module's ``spec`` (a link of the parser; a function of this module, not a
     lambda, so that ddp_spawn can pickle the parser that the config callback holds)."""
-    return datamodule.spec.to_dict()
+    return checked_spec(datamodule).to_dict()
 
 
 def data_hint(saved: dict, predict: bool = False) -> str:
@@ -73,6 +77,8 @@ def data_hint(saved: dict, predict: bool = False) -> str:
     the checkpoint's domain (its model and bins are the checkpoint's, whatever the data config)."""
     if not saved.get("domain"):
         return ""
+    if not (REPO_CONFIGS / f"{saved['domain']}.yaml").is_file():  # a domain of the user's own: make knows no DOMAIN=
+        return " (use the config.yaml of its run folder)"
     if predict:
         return f" (use its domain: DOMAIN={saved['domain']})"
     return f" (use its own data: {own_data(saved)}, or the config.yaml of its run folder)"

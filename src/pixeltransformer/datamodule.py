@@ -521,6 +521,26 @@ def checkpoint_split_layout(checkpoint: dict[str, Any], datamodule_class: str) -
     return int(trained.get("split_layout", 1)) if isinstance(trained, dict) else 1
 
 
+def check_contract(cls: type) -> None:
+    """A SignalDataModule subclass defines ``spec`` and ``build_split``: one line naming what it lacks, not
+    NotImplementedError from deep in the first command that reads it."""
+    missing = [m for m in ("spec", "build_split") if getattr(cls, m, None) is getattr(SignalDataModule, m)]
+    if missing:
+        what = {"spec": "spec (a property returning its SignalSpec)",
+                "build_split": "build_split(split) (a dataset of {'signal': [V, *grid]} items for train, val, test)"}
+        raise ValueError(f"{cls.__name__} does not define {' or '.join(what[m] for m in missing)}: a "
+                         "SignalDataModule subclass provides both (docs/design.md, Adding a domain)")
+
+
+def checked_spec(datamodule: Any) -> SignalSpec:
+    """A DataModule's ``spec``, checked to be a SignalSpec (a ``spec`` method without @property gives a function)."""
+    spec = datamodule.spec
+    if not isinstance(spec, SignalSpec):
+        hint = ": make spec a @property" if callable(spec) else ""
+        raise ValueError(f"{type(datamodule).__name__}.spec must be a SignalSpec, got {type(spec).__name__}{hint}")
+    return spec
+
+
 class SignalDataModule(L.LightningDataModule):
     """Base DataModule: batching and splits; subclasses provide ``spec`` and ``build_split``.
 
@@ -559,6 +579,7 @@ class SignalDataModule(L.LightningDataModule):
         self._train_sampler: ResumableRandomSampler | None = None
         self.predict_inputs: Dataset | None = None  # set by `pixeltransformer predict` (predict.PredictionInputs)
         self._default_roots: dict[str, tuple[str, str]] = {}  # option -> (place below data_dir(), how to get it)
+        check_contract(type(self))
 
     # ---- what a domain provides -------------------------------------------------------------
     @property
@@ -594,18 +615,34 @@ class SignalDataModule(L.LightningDataModule):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         if split not in self._splits:
-            ds = IndexedDataset(self.build_split(split))
+            ds = IndexedDataset(self.built_split(split))
             if len(ds) == 0:
                 raise ValueError(f"{type(self).__name__}: the {split} split is empty")
             self.check_item(split, ds[0])
             self._splits[split] = ds
         return self._splits[split]
 
+    def built_split(self, split: str) -> Dataset:
+        """``build_split(split)``, checked to be a dataset: a split the domain forgot (None, or a dict of splits
+        without it) is named in one line, not met later as a KeyError or a missing len()."""
+        name = type(self).__name__
+        try:
+            base = self.build_split(split)
+        except KeyError as err:
+            if err.args != (split,):
+                raise
+            raise ValueError(f"{name}.build_split({split!r}) has no {split} split (KeyError {split!r}): it must "
+                             f"return a dataset for each of {', '.join(SPLITS)}") from err
+        if not (hasattr(base, "__len__") and hasattr(base, "__getitem__")):
+            raise ValueError(f"{name}.build_split({split!r}) returned {type(base).__name__}: it must return a "
+                             f"dataset (len() and [i]) for each of {', '.join(SPLITS)}")
+        return base
+
     def check_item(self, split: str, item: Any) -> None:
         """A split's first item against the spec, in one line naming what differs: everything downstream pairs the
         spec's grid positions with the signal's values, so a transposed or resized grid would give wrong metrics
         without an error, and a missing value axis or float64 values would fail far from the cause."""
-        name, spec = type(self).__name__, self.spec
+        name, spec = type(self).__name__, checked_spec(self)
         signal = item.get("signal") if isinstance(item, dict) else None
         if not isinstance(signal, torch.Tensor):
             raise ValueError(f"{name}: the {split} split's items must be dicts with a 'signal' tensor [V, *grid], "

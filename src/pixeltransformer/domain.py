@@ -49,8 +49,14 @@ class Domain:
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.name:
-            Domain.registry[cls.name] = cls
+        if not cls.name or "name" not in vars(cls):
+            return  # a subclass that keeps its parent's name is not another domain of that name
+        known = Domain.registry.get(cls.name)
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            # a checkpoint records the name alone: two classes of one name would load each other's checkpoints
+            raise ValueError(f"Domain name {cls.name!r} of {cls.__module__}.{cls.__qualname__} is taken by "
+                             f"{known.__module__}.{known.__qualname__}: give the new domain a name of its own")
+        Domain.registry[cls.name] = cls  # the same class imported again (a reload) replaces itself
 
     # ---- pictures -------------------------------------------------------------------------------------
     def picture_contexts(self, signal: torch.Tensor, levels: tuple[int, ...],

@@ -8,6 +8,7 @@ jsonargparse wraps errors raised while it builds the classes of a config ("Call 
 
 from __future__ import annotations
 
+import linecache
 import os
 import re
 import sys
@@ -100,12 +101,46 @@ def first_to_report() -> bool:
         return False
 
 
+PROJECT_CODE = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2] / "domains")
+
+
+def _library_file(filename: str) -> bool:
+    """Whether a frame's file is Python's or an installed package's (not this project's, not the user's own code)."""
+    path = Path(filename)
+    if filename.startswith("<") or {"site-packages", "dist-packages"} & set(path.parts):
+        return True
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    return any(path.resolve().is_relative_to(p) for p in prefixes)
+
+
+def raised_in_user_code(err: BaseException) -> str:
+    """Where code of the user's own (a domain outside this repository) met ``err`` from a library it called, numpy's
+    or torch's: " (raised in <file>:<line>, in <function>; ...)", the place to look for the cause. "" where this
+    project's code met it, or where a ``raise`` statement of the user's raised it: such messages name their cause."""
+    frames = []
+    tb = err.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code, tb.tb_lineno))
+        tb = tb.tb_next
+    for depth, (code, line) in enumerate(reversed(frames)):
+        if _library_file(code.co_filename):
+            continue
+        where = Path(code.co_filename).resolve()
+        if any(where.is_relative_to(p) for p in PROJECT_CODE):
+            return ""
+        if depth == 0 and linecache.getline(code.co_filename, line).lstrip().startswith("raise"):
+            return ""
+        return f" (raised in {code.co_filename}:{line}, in {code.co_name}; the traceback with {DEBUG_ENV}=1)"
+    return ""
+
+
 def fail(err: BaseException | str) -> NoReturn:
     """Print ``error: <cause>`` as one line and exit with status 2 (re-raise with PIXELTRANSFORMER_DEBUG=1). Under
     DDP the first rank to fail prints the line; every rank exits with status 2."""
     if isinstance(err, BaseException) and debugging():
         raise err
-    message = "error: " + (err if isinstance(err, str) else first_line(root_cause(err)))
+    cause = None if isinstance(err, str) else root_cause(err)
+    message = "error: " + (err if cause is None else first_line(cause) + raised_in_user_code(cause))
     if first_to_report():
         print(message, file=sys.stderr, flush=True)
     raise InputExit(message) from None

@@ -765,7 +765,8 @@ def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
             domain = domain_for(name)()
         else:
             warnings.warn(f"no Domain named {name!r} is loaded, so pictures, metrics and file reading do nothing; "
-                          f"import its module first (this repository's: import domains.{name}.domain)", stacklevel=3)
+                          f"import its module first (this repository's: import domains.{name}.domain; one of your own: "
+                          f"the module its config's model.domain.class_path names)", stacklevel=3)
             domain = Domain()
     if domain.name and domain.name != spec.domain:
         raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}")

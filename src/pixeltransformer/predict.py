@@ -123,13 +123,26 @@ def parse_rows(text: str, width: int, names: str) -> tuple[torch.Tensor, str]:
     return arr, source
 
 
+def checked_input(domain: Domain, signal: Any, spec: SignalSpec) -> torch.Tensor:
+    """A domain's ``read_input`` result, checked against the model's spec: a tensor [V, *grid] with the spec's V and
+    P grid axes (a missing value axis failed later as positions of the wrong width)."""
+    want = f"[V, *grid] = [{spec.val_dims}, {', '.join(map(str, spec.grid_shape))}]"
+    if not isinstance(signal, torch.Tensor):
+        raise ValueError(f"{type(domain).__name__}.read_input returned {type(signal).__name__}; it must return a "
+                         f"tensor {want}")
+    if signal.dim() != 1 + spec.pos_dims or signal.shape[0] != spec.val_dims:
+        raise ValueError(f"{type(domain).__name__}.read_input returned a tensor of shape {list(signal.shape)}; the "
+                         f"model's signals are {want}")
+    return signal
+
+
 def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -> dict[str, Any]:
     """One input to predict: S (ctx_pos [K, P], ctx_val [K, V]) and, with an input file, its signal [V, *grid]."""
     options.check()
     item: dict[str, Any] = {"name": options.name}
     signal = domain.read_input(Path(options.input).expanduser(), spec) if options.input else None  # [V, *grid]
     if signal is not None:
-        item["signal"] = signal
+        item["signal"] = checked_input(domain, signal, spec)  # [V, *grid]
     if options.context:
         entries = domain.row_names or [f"x{i}" for i in range(spec.pos_dims)] + ["value"] * spec.val_dims
         names = "[" + ", ".join(entries) + "]"

@@ -13,6 +13,7 @@ from typing import Any
 
 from .loading import load_checkpoint
 
+REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the built-in domains' configs
 COMMAND_FILE = "command.txt"  # in a run folder: the command line of each fit of the run, as given (cli.RunConfig)
 
 
@@ -26,7 +27,21 @@ def domain_of(domain_class_path: str | None) -> str:
         cls = getattr(importlib.import_module(module), name) if module else None
     except (ImportError, AttributeError):
         return "custom"  # the CLI's parser reports a class that does not exist
+    check_own_name(cls)
     return getattr(cls, "name", "") or "custom"
+
+
+def check_own_name(cls: Any) -> None:
+    """A Domain defined outside this repository's domains/ may not take a built-in domain's name: its runs would go
+    to that domain's run folders, its checkpoints would read as that domain's (``make eval`` and ``make sample`` then
+    pick the built-in's config), and the two could not be loaded side by side."""
+    named_by = next((c for c in getattr(cls, "__mro__", ()) if "name" in vars(c)), None)
+    name = getattr(cls, "name", "")
+    if not isinstance(name, str) or not name or named_by is None:
+        return
+    if (REPO_CONFIGS / f"{name}.yaml").is_file() and not named_by.__module__.startswith(f"domains.{name}."):
+        raise ValueError(f"{named_by.__module__}.{named_by.__qualname__}: the domain name {name!r} is a built-in "
+                         f"domain's (configs/{name}.yaml): give yours a name of its own")
 
 
 def resume_checkpoint(run: str | Path) -> Path:
