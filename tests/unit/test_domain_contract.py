@@ -128,14 +128,23 @@ def test_a_domain_name_is_one_class():
     assert Domain.registry["terrain_contract"] is again and tweaked.name == "terrain_contract"
 
 
-class Images(HeightDomain):  # a built-in domain's name, taken outside domains/images
-    name = "images"
+def test_a_built_in_domain_name_is_refused_outside_its_folder(monkeypatch):
+    """A class of one's own named as a built-in domain is refused: when it is defined, where the built-in is loaded,
+    and where it is not, when the CLI reads the config's class path (domain_of)."""
+    import sys
 
-
-def test_a_built_in_domain_name_is_refused_outside_its_folder():
+    import domains.images.domain  # noqa: F401  the built-in, loaded as by any command that reads pictures
     from pixeltransformer.runs import domain_of
 
+    def images_class() -> type:
+        return type("Images", (HeightDomain,), {"name": "images", "__module__": __name__, "__qualname__": "Images"})
+
+    with pytest.raises(ValueError, match=rf"^Domain name 'images' of {__name__}\.Images is taken by "
+                                         r"domains\.images\.domain\.ImageDomain: give the new domain a name of its own$"):
+        images_class()
     assert domain_of(f"{__name__}.HeightDomain") == "heights"
+    monkeypatch.delitem(Domain.registry, "images")  # the built-in not loaded (put back after the test)
+    monkeypatch.setattr(sys.modules[__name__], "Images", images_class(), raising=False)
     with pytest.raises(ValueError, match=rf"^{__name__}\.Images: the domain name 'images' is a built-in domain's "
                                          r"\(configs/images\.yaml\): give yours a name of its own$"):
         domain_of(f"{__name__}.Images")
