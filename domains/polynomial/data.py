@@ -30,7 +30,7 @@ from .kernels import GP_NUGGET, kernel_matrix
 from .protocol import GPProtocolDataset, protocol_extra
 
 DATASETS = ("polynomial", "gp_rbf", "gp_matern", "gp_tnp_rbf", "gp_tnp_matern", "file")
-DEFAULT_ROOT = "curves"  # below data_dir(): a curve file's default place, when a config names no root
+DEFAULT_ROOTS = {"file": "curves"}  # below data_dir(): a curve file's default place, when a config names no root
 GENERATED_VAL_RANGE = (-5.0, 5.0)  # the generated functions' nominal value range, unless given
 VALUE_QUANTILES = (0.005, 0.995)  # a file's value range: these quantiles of its training values ...
 VALUE_MARGIN = 0.1  # ... widened by this fraction of their span on each side
@@ -211,7 +211,7 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"--data.init_args.{given} is for dataset 'file' (a user's curves); {dataset} functions "
                              "are generated, their sizes set by train_size, val_size and test_size")
         if dataset == "file" and self.root is None:
-            self.root = self.default_data_root(DEFAULT_ROOT)
+            self.root = self.default_data_root(DEFAULT_ROOTS["file"])
         if splits is not None and len(splits) != 3:
             raise ValueError(f"--data.init_args.splits must be (train, val, test), got {splits}")
         self.splits = None if splits is None else tuple(int(v) for v in splits)
