@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import math
 import warnings
 from pathlib import Path
@@ -370,9 +371,17 @@ class PixelTransformerModule(L.LightningModule):
         if reach > reach_limit:
             warnings.warn(f"the first training batch's values span [{low:.4g}, {high:.4g}], {reach:.3g} times the "
                           f"half-width of val_range [{lo:.4g}, {hi:.4g}], the units one Gaussian without a value "
-                          f"frame reads them in: give the data's range as its val_range (data.init_args.val_range), "
+                          f"frame reads them in: give the data's range as its val_range ({self.range_option()}), "
                           f"or set model.net.value_norm: true")
         return reach
+
+    def range_option(self) -> str:
+        """Where the data's val_range is set: the DataModule's option where it takes one (the built-in 1D data),
+        else its spec (a DataModule of one's own)."""
+        datamodule = getattr(self._trainer, "datamodule", None)
+        if datamodule is None or "val_range" in inspect.signature(type(datamodule).__init__).parameters:
+            return "data.init_args.val_range"
+        return f"the SignalSpec that {type(datamodule).__name__}.spec returns"
 
     @torch.no_grad()
     def init_bin_prior(self, signal: torch.Tensor, max_values: int = 200_000) -> torch.Tensor:

@@ -260,6 +260,22 @@ def test_one_gaussian_without_a_value_frame_warns_of_values_far_beyond_its_range
     with pytest.warns(UserWarning, match=r"^the first training batch's values span \[-2000, 2000\], 400 times the "
                                          r"half-width of val_range \[-5, 5\], .* or set model.net.value_norm: true$"):
         tiny_module.training_step({"signal": 2000 * signal}, 0)
+    # a DataModule of one's own, without a val_range option: the hint names its spec, not an option it lacks
+    from types import SimpleNamespace
+
+    from pixeltransformer.datamodule import SignalDataModule
+
+    class Heights(SignalDataModule):
+        spec = poly_spec
+
+        def build_split(self, split):
+            return []
+
+    tiny_module._trainer = SimpleNamespace(datamodule=Heights())
+    assert tiny_module.range_option() == "the SignalSpec that Heights.spec returns"
+    tiny_module._trainer = SimpleNamespace(datamodule=None)
+    assert tiny_module.range_option() == "data.init_args.val_range"
+    tiny_module._trainer = None
     framed = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, value_norm=True),
                                     sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True))
     for module, values in ((PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128),
