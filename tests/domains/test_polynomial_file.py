@@ -203,6 +203,32 @@ def test_a_framed_gaussian_is_centred_in_the_frame_whatever_the_value_range(tmp_
     assert torch.allclose(means, torch.tensor(15.0)) and torch.allclose(sigmas, torch.tensor(0.6931 + 1e-3), atol=1e-4)
 
 
+
+@pytest.mark.filterwarnings("ignore:no Domain named")
+def test_a_model_evaluated_on_curves_of_the_other_kind_keeps_its_frame_unit(tmp_path):
+    """A model of generated functions (its frame's unit half the value range, 5) tested on a user's curves (unit 1),
+    or the other way round: the head's offsets and spreads are in the unit it was trained in, not the data's."""
+    from pixeltransformer.module import PixelTransformerModule
+
+    def module(spec) -> PixelTransformerModule:
+        torch.manual_seed(0)
+        return PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1,
+                                                          value_norm=True),
+                                      sets=dict(min_context=2, max_context=4, num_queries=4, grid_points=True)).eval()
+
+    curves = file_module(write_npz(tmp_path / "c.npz", sines())).spec
+    generated = PolynomialDataModule(dataset="polynomial", resolution=61, val_range=curves.val_range).spec
+    assert (curves.frame_unit, generated.frame_unit, curves.val_range) == (1.0, None, generated.val_range)
+    for trained_on, tested_on in ((generated, curves), (curves, generated)):
+        trained, tested = module(trained_on), module(tested_on)
+        tested.on_load_checkpoint({"pixeltransformer_format": 2, "hyper_parameters": dict(trained.hparams)})
+        tested.load_state_dict(trained.state_dict())
+        params = torch.randn(2, 5, trained.dist.num_params + 2)  # [B, Q, NP + V + 1]: the head and the frame
+        value = torch.randn(2, 5, 1) + 15  # [B, Q, V]
+        assert tested.dist.unit == trained.dist.unit and tested.spec.dataset == tested_on.dataset
+        assert torch.equal(tested.dist.log_prob(params, value), trained.dist.log_prob(params, value))
+
+
 def _item(spec, signal: torch.Tensor, k: int) -> SweepItem:
     b, r = signal.shape[0], signal.shape[-1]
     ctx_pos, ctx_val = draw_context(signal, k, torch.Generator().manual_seed(k), on_grid=True)  # [B, K, 1] each
