@@ -246,6 +246,10 @@ def test_curves_are_scored_without_an_oracle_and_the_gp_ignores_their_level(tmp_
     assert set(at_15) == {"gp_nll", "gp_mse"}
     at_0 = reference_metrics(_item(spec, signal - 15, 10))  # the same curves around 0
     assert torch.allclose(at_15["gp_mse"], at_0["gp_mse"], rtol=1e-3)
+    for x_range in ((0.0, 1e-6), (-3e4, -1e4)):  # microseconds in seconds; a negative range: the same GP
+        other = reference_metrics(_item(dataclasses.replace(spec, pos_offset=sum(x_range) / 2,
+                                                            pos_scale=(x_range[1] - x_range[0]) / 2), signal, 10))
+        assert all(torch.allclose(other[m], at_15[m], rtol=1e-4) for m in at_15), (x_range, other, at_15)
     domain = PolynomialDomain()
     domain.spec = spec
     assert "oracle_nll" not in domain.plot_groups()["NLL (nats)"] and domain.summary([{"num_context": 4}]) == {}
