@@ -204,6 +204,22 @@ def test_a_framed_gaussian_is_centred_in_the_frame_whatever_the_value_range(tmp_
 
 
 
+
+def test_context_rows_keep_the_digits_of_a_timestamp(tmp_path):
+    """x in seconds since 1970 on a 4-second grid: as float32, 1600000001.5 was 1600000000, the grid's first point,
+    and a row past the end was named as lying in [1.6e+09, 1.6e+09]."""
+    from pixeltransformer.predict import PredictOptions, prediction_item
+
+    spec = file_module(write_npz(tmp_path / "c.npz", sines(length=5), 1.6e9 + np.arange(5.0))).spec
+    domain = PolynomialDomain()
+    domain.spec = spec
+    item = prediction_item(domain, spec, PredictOptions(context="[[1600000001.5, 14.5], [1600000004, 16]]"))
+    assert item["ctx_pos"].dtype == item["ctx_val"].dtype == torch.float32
+    assert torch.allclose(item["ctx_pos"][:, 0], torch.tensor([-0.25, 1.0]))
+    with pytest.raises(ValueError, match=r"x must lie in \[1600000000, 1600000004\] \(the data's x range\), got "
+                                         r"\[1600000005, 1600000005\]"):
+        prediction_item(domain, spec, PredictOptions(context="[[1600000005, 14.5]]"))
+
 @pytest.mark.filterwarnings("ignore:no Domain named")
 def test_a_model_evaluated_on_curves_of_the_other_kind_keeps_its_frame_unit(tmp_path):
     """A model of generated functions (its frame's unit half the value range, 5) tested on a user's curves (unit 1),
