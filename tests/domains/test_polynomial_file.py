@@ -71,6 +71,16 @@ def test_npy_npz_and_csv_hold_the_same_curves_in_their_own_units(tmp_path):
     assert modules["npy"].spec.val_range == modules["csv"].spec.val_range == modules["npz"].spec.val_range
 
 
+def test_a_csv_header_of_column_numbers_is_a_header(tmp_path):
+    """pandas' DataFrame(y).to_csv(path, index=False) heads the columns 0, 1, ..., L-1: not a curve."""
+    y = sines()
+    with open(tmp_path / "c.csv", "w", newline="") as f:
+        csv.writer(f).writerows([list(range(y.shape[1])), *y.tolist()])
+    assert file_module(tmp_path / "c.csv").pool_sizes() == {"all": 40}
+    (tmp_path / "ramp.csv").write_text("0.0,1.0,2.0\n1,2,3\n2,3,5\n")  # numbers written otherwise: a curve
+    assert file_module(tmp_path / "ramp.csv").pool_sizes() == {"all": 3}
+
+
 def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
     y = sines()
     y[0, 5] = 1000.0  # one outlier does not stretch the range
@@ -94,6 +104,8 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
      "ragged.csv: line 3 has 2 values, but the first curve has 3; every curve needs the same points"),
     ("word.csv", lambda p: p.write_text("a,b,c\n1,2,3\n4,x,6\n"), "word.csv: line 3, column 2: 'x' is not a number"),
     ("gap.csv", lambda p: p.write_text("1,2,3\n4,,6\n"), "gap.csv: line 2, column 2: is empty (a missing value)"),
+    ("index.csv", lambda p: p.write_text(",0,1,2\n0,5,6,7\n1,8,9,9\n2,4,5,6\n"),  # pandas' to_csv(), index and all
+     "index.csv: its first column, under an empty header cell, counts the lines 0, 1, 2, ...: a row index"),
     ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number "
                                                           "(values are separated by commas)"),
     ("noy.npz", lambda p: np.savez(p, arr_0=sines()), "noy.npz has no array 'y' (found arr_0)"),
