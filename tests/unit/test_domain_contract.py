@@ -128,17 +128,30 @@ def test_a_domain_name_is_one_class():
     assert Domain.registry["terrain_contract"] is again and tweaked.name == "terrain_contract"
 
 
-class Images(HeightDomain):  # a built-in domain's name, taken outside domains/images
-    name = "images"
+def test_a_built_in_domain_name_is_refused_outside_its_folder(monkeypatch):
+    """Where the built-in is not loaded (the user's module is imported first; where it is, the registry refuses the
+    name when the class is made). Made in the test, not at import: a class of this module named "images" stopped the
+    collection of every test after domains.images.domain was imported, or stopped that import."""
+    import sys
 
-
-def test_a_built_in_domain_name_is_refused_outside_its_folder():
     from pixeltransformer.runs import domain_of
 
     assert domain_of(f"{__name__}.HeightDomain") == "heights"
+    monkeypatch.setattr(Domain, "registry", {k: v for k, v in Domain.registry.items() if k != "images"})
+    images = type("Images", (HeightDomain,), {"name": "images", "__module__": __name__, "__qualname__": "Images"})
+    monkeypatch.setattr(sys.modules[__name__], "Images", images, raising=False)
     with pytest.raises(ValueError, match=rf"^{__name__}\.Images: the domain name 'images' is a built-in domain's "
                                          r"\(configs/images\.yaml\): give yours a name of its own$"):
         domain_of(f"{__name__}.Images")
+
+
+def test_a_test_module_defines_no_domain_of_a_built_in_name():
+    """Importing the built-in domains after this module (as the whole suite does) meets no class of their names."""
+    import importlib
+
+    for name in ("images", "polynomial", "sdf", "video"):
+        importlib.import_module(f"domains.{name}.domain")
+        assert Domain.registry[name].__module__ == f"domains.{name}.domain"
 
 
 def test_read_input_of_another_shape_than_the_models_is_named(tmp_path):
