@@ -6,8 +6,9 @@ Formats:
 - ``.npy``: an array y [N, L], one curve per row, on an evenly spaced grid whose x is the point's index 0..L-1;
 - ``.npz``: ``y`` [N, L] and optionally ``x`` [L], the grid in the data's own units (increasing and evenly spaced:
   an irregular grid is refused, with how to resample it);
-- ``.csv``: one curve per line, numbers separated by commas; a first line with anything but numbers is a header and
-  is skipped. x is the point's index, as for ``.npy``.
+- ``.csv``: one curve per line, numbers separated by commas; a first line with anything but numbers, or the column
+  numbers 0, 1, ..., L-1 (what pandas writes for an array's columns), is a header and is skipped. x is the point's
+  index, as for ``.npy``.
 """
 
 from __future__ import annotations
@@ -162,10 +163,12 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    """One curve per line of numbers separated by commas -> [N, L]; a first line that is not all numbers is a
-    header. Blank lines are skipped; a line of another length, or a cell that is not a number, is refused."""
+    """One curve per line of numbers separated by commas -> [N, L]; a first line that is not all numbers, or that
+    numbers the columns 0, 1, ..., L-1, is a header. Blank lines are skipped; a line of another length, a cell that is
+    not a number, or a first column of row numbers under an empty header cell (a DataFrame's index) is refused."""
     rows: list[list[float]] = []
     first_line = None
+    header: list[str] = []
     with open(path, newline="", encoding="utf-8-sig") as fh:
         try:
             lines = list(csv.reader(fh))
@@ -175,11 +178,14 @@ def _read_csv(path: Path) -> np.ndarray:
         cells = [c.strip() for c in cells]
         if not any(cells):
             continue
+        if first_line is None and not rows and cells == [str(i) for i in range(len(cells))]:
+            first_line, header = number, cells  # column numbers (pandas' to_csv of an array's DataFrame): a header
+            continue
         try:
             values = [float(c) for c in cells]
         except ValueError:
             if first_line is None and not rows:  # a header
-                first_line = number
+                first_line, header = number, cells
                 continue
             col = next(i for i, c in enumerate(cells) if not _is_number(c))
             cell = cells[col]
@@ -192,7 +198,11 @@ def _read_csv(path: Path) -> np.ndarray:
         rows.append(values)
     if not rows:
         raise ValueError(f"{path}: no curves (expected one curve per line, numbers separated by commas)")
-    return np.array(rows, dtype=np.float64)  # [N, L]
+    y = np.array(rows, dtype=np.float64)  # [N, L]
+    if header[:1] == [""] and all(header[1:]) and np.array_equal(y[:, 0], np.arange(len(y))):
+        raise ValueError(f"{path}: its first column, under an empty header cell, counts the lines 0, 1, 2, ...: a row "
+                         "index, not a point of each curve (pandas writes one: to_csv(..., index=False)); remove it")
+    return y
 
 
 def _is_number(cell: str) -> bool:

@@ -167,8 +167,8 @@ class PolynomialDomain(Domain):
         x, y = rows[:, :1].double(), rows[:, 1:]  # [K, 1], [K, 1]
         pos = (x - offset) / scale  # [K, 1]
         if pos.abs().max() > 1 + 1e-6:  # the rounding of a grid's ends written in decimals
-            raise ValueError(f"{source}: x must lie in [{offset - scale:g}, {offset + scale:g}] (the data's x range), "
-                             f"got [{x.min():.6g}, {x.max():.6g}]")
+            raise ValueError(f"{source}: x must lie in [{offset - scale:.10g}, {offset + scale:.10g}] (the data's x "
+                             f"range), got [{x.min():.10g}, {x.max():.10g}]")
         if y.abs().max() > MAX_ABS_VALUE:
             raise ValueError(f"{source}: y must lie within +-{MAX_ABS_VALUE:g} (beyond that the model's float32 "
                              f"arithmetic overflows), got {y.flatten()[y.abs().argmax()].item():.3g}")

@@ -31,8 +31,11 @@ def reference_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
     qy = item.qry_val[..., 0].cpu().double()  # [B, Q]
     held = item.held_out.cpu()  # [B, Q]
     if spec.dataset == "file":
+        # at the normalised positions, which the GP's fit does not tell from x (its lengthscales are fractions of S's
+        # span), except where x's units make the span smaller than its floor of 1e-3 (microseconds in seconds)
         level = cy.double().mean(-1, keepdim=True)  # [B, 1]
-        mean, var = fitted_rbf_gp(cx, cy.double() - level, qx)  # [B, Q] each
+        pos_c, pos_q = item.ctx_pos[..., 0].cpu(), item.qry_pos[..., 0].cpu()  # [B, K], [B, Q]
+        mean, var = fitted_rbf_gp(pos_c, cy.double() - level, pos_q)  # [B, Q] each
         predictors = {"gp": (mean + level, var)}
     else:
         predictors = {"oracle": prior_oracle(spec, cx, cy, qx), "gp": fitted_rbf_gp(cx, cy, qx)}

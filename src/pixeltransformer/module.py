@@ -593,15 +593,19 @@ class PixelTransformerModule(L.LightningModule):
         a model evaluated on other data than its own (a CIFAR-10 model on a folder of 32x32 pictures) got the other
         data's k-means colours from the DataModule. The weights load the checkpoint's centres, but the bins' spacing,
         in which the head's offsets, scales and anchor logits are measured, came from the data's: a wrong NLL,
-        without a word."""
+        without a word. So is a per-set frame's unit (``frame_unit``: 1 for a user's curves, half the value range for
+        the generated functions and for checkpoints that do not record it), which a model of the one evaluated on
+        data of the other took from the data."""
         saved = (checkpoint.get("hyper_parameters") or {}).get("spec")
         if not saved:
             return
         trained = SignalSpec.from_dict(saved)
-        if (trained.val_range, trained.centres) == (self.spec.val_range, self.spec.centres):
+        if (trained.val_range, trained.centres, trained.frame_unit) == (self.spec.val_range, self.spec.centres,
+                                                                        self.spec.frame_unit):
             return
         mine = self.spec.bin_centres()  # [NB, V]
-        self.spec = dataclasses.replace(self.spec, val_range=trained.val_range, centres=trained.centres)
+        self.spec = dataclasses.replace(self.spec, val_range=trained.val_range, centres=trained.centres,
+                                        frame_unit=trained.frame_unit)
         device = self.dist.centres.device
         self.dist = BinnedGaussian.from_config(self.spec, self.objective_config,
                                                framed=self.net_config.value_norm).to(device)

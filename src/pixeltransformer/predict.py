@@ -101,7 +101,8 @@ class PredictOptions:
 
 
 def parse_rows(text: str, width: int, names: str) -> tuple[torch.Tensor, str]:
-    """A context as JSON rows (inline, or a .json file) -> a float tensor [K, width], and its source's name for
+    """A context as JSON rows (inline, or a .json file) -> a float64 tensor [K, width] (positions in a data's own
+    units keep their digits: a timestamp of 1.6e9 seconds in float32 is a multiple of 128), and its source's name for
     messages. ``names`` spells one row for the error message, e.g. "[y, x, value]"."""
     path = Path(text).expanduser()
     from_file = text.strip().endswith(".json")
@@ -115,7 +116,7 @@ def parse_rows(text: str, width: int, names: str) -> tuple[torch.Tensor, str]:
     if not isinstance(rows, list) or not rows or any(not isinstance(r, list) or len(r) != width for r in rows):
         raise ValueError(f"{source}: expected a non-empty list of {names} rows ({width} numbers each)")
     try:
-        arr = torch.tensor(rows, dtype=torch.float32)  # [K, width]
+        arr = torch.tensor(rows, dtype=torch.float64)  # [K, width]
     except (TypeError, ValueError):
         raise ValueError(f"{source}: every entry must be a number") from None
     if not torch.isfinite(arr).all():
@@ -147,7 +148,8 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
         entries = domain.row_names or [f"x{i}" for i in range(spec.pos_dims)] + ["value"] * spec.val_dims
         names = "[" + ", ".join(entries) + "]"
         rows, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names)
-        item["ctx_pos"], item["ctx_val"] = domain.context_from_rows(rows, spec, source)
+        pos, val = domain.context_from_rows(rows, spec, source)  # [K, P], [K, V]
+        item["ctx_pos"], item["ctx_val"] = pos.float(), val.float()  # [K, P], [K, V]
     elif options.mask:
         item["ctx_pos"], item["ctx_val"] = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))
     else:

@@ -71,6 +71,16 @@ def test_npy_npz_and_csv_hold_the_same_curves_in_their_own_units(tmp_path):
     assert modules["npy"].spec.val_range == modules["csv"].spec.val_range == modules["npz"].spec.val_range
 
 
+def test_a_csv_header_of_column_numbers_is_a_header(tmp_path):
+    """pandas' DataFrame(y).to_csv(path, index=False) heads the columns 0, 1, ..., L-1: not a curve."""
+    y = sines()
+    with open(tmp_path / "c.csv", "w", newline="") as f:
+        csv.writer(f).writerows([list(range(y.shape[1])), *y.tolist()])
+    assert file_module(tmp_path / "c.csv").pool_sizes() == {"all": 40}
+    (tmp_path / "ramp.csv").write_text("0.0,1.0,2.0\n1,2,3\n2,3,5\n")  # numbers written otherwise: a curve
+    assert file_module(tmp_path / "ramp.csv").pool_sizes() == {"all": 3}
+
+
 def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
     y = sines()
     y[0, 5] = 1000.0  # one outlier does not stretch the range
@@ -94,6 +104,8 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
      "ragged.csv: line 3 has 2 values, but the first curve has 3; every curve needs the same points"),
     ("word.csv", lambda p: p.write_text("a,b,c\n1,2,3\n4,x,6\n"), "word.csv: line 3, column 2: 'x' is not a number"),
     ("gap.csv", lambda p: p.write_text("1,2,3\n4,,6\n"), "gap.csv: line 2, column 2: is empty (a missing value)"),
+    ("index.csv", lambda p: p.write_text(",0,1,2\n0,5,6,7\n1,8,9,9\n2,4,5,6\n"),  # pandas' to_csv(), index and all
+     "index.csv: its first column, under an empty header cell, counts the lines 0, 1, 2, ...: a row index"),
     ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number "
                                                           "(values are separated by commas)"),
     ("noy.npz", lambda p: np.savez(p, arr_0=sines()), "noy.npz has no array 'y' (found arr_0)"),
@@ -203,6 +215,48 @@ def test_a_framed_gaussian_is_centred_in_the_frame_whatever_the_value_range(tmp_
     assert torch.allclose(means, torch.tensor(15.0)) and torch.allclose(sigmas, torch.tensor(0.6931 + 1e-3), atol=1e-4)
 
 
+
+
+def test_context_rows_keep_the_digits_of_a_timestamp(tmp_path):
+    """x in seconds since 1970 on a 4-second grid: as float32, 1600000001.5 was 1600000000, the grid's first point,
+    and a row past the end was named as lying in [1.6e+09, 1.6e+09]."""
+    from pixeltransformer.predict import PredictOptions, prediction_item
+
+    spec = file_module(write_npz(tmp_path / "c.npz", sines(length=5), 1.6e9 + np.arange(5.0))).spec
+    domain = PolynomialDomain()
+    domain.spec = spec
+    item = prediction_item(domain, spec, PredictOptions(context="[[1600000001.5, 14.5], [1600000004, 16]]"))
+    assert item["ctx_pos"].dtype == item["ctx_val"].dtype == torch.float32
+    assert torch.allclose(item["ctx_pos"][:, 0], torch.tensor([-0.25, 1.0]))
+    with pytest.raises(ValueError, match=r"x must lie in \[1600000000, 1600000004\] \(the data's x range\), got "
+                                         r"\[1600000005, 1600000005\]"):
+        prediction_item(domain, spec, PredictOptions(context="[[1600000005, 14.5]]"))
+
+@pytest.mark.filterwarnings("ignore:no Domain named")
+def test_a_model_evaluated_on_curves_of_the_other_kind_keeps_its_frame_unit(tmp_path):
+    """A model of generated functions (its frame's unit half the value range, 5) tested on a user's curves (unit 1),
+    or the other way round: the head's offsets and spreads are in the unit it was trained in, not the data's."""
+    from pixeltransformer.module import PixelTransformerModule
+
+    def module(spec) -> PixelTransformerModule:
+        torch.manual_seed(0)
+        return PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1,
+                                                          value_norm=True),
+                                      sets=dict(min_context=2, max_context=4, num_queries=4, grid_points=True)).eval()
+
+    curves = file_module(write_npz(tmp_path / "c.npz", sines())).spec
+    generated = PolynomialDataModule(dataset="polynomial", resolution=61, val_range=curves.val_range).spec
+    assert (curves.frame_unit, generated.frame_unit, curves.val_range) == (1.0, None, generated.val_range)
+    for trained_on, tested_on in ((generated, curves), (curves, generated)):
+        trained, tested = module(trained_on), module(tested_on)
+        tested.on_load_checkpoint({"pixeltransformer_format": 2, "hyper_parameters": dict(trained.hparams)})
+        tested.load_state_dict(trained.state_dict())
+        params = torch.randn(2, 5, trained.dist.num_params + 2)  # [B, Q, NP + V + 1]: the head and the frame
+        value = torch.randn(2, 5, 1) + 15  # [B, Q, V]
+        assert tested.dist.unit == trained.dist.unit and tested.spec.dataset == tested_on.dataset
+        assert torch.equal(tested.dist.log_prob(params, value), trained.dist.log_prob(params, value))
+
+
 def _item(spec, signal: torch.Tensor, k: int) -> SweepItem:
     b, r = signal.shape[0], signal.shape[-1]
     ctx_pos, ctx_val = draw_context(signal, k, torch.Generator().manual_seed(k), on_grid=True)  # [B, K, 1] each
@@ -220,6 +274,10 @@ def test_curves_are_scored_without_an_oracle_and_the_gp_ignores_their_level(tmp_
     assert set(at_15) == {"gp_nll", "gp_mse"}
     at_0 = reference_metrics(_item(spec, signal - 15, 10))  # the same curves around 0
     assert torch.allclose(at_15["gp_mse"], at_0["gp_mse"], rtol=1e-3)
+    for x_range in ((0.0, 1e-6), (-3e4, -1e4)):  # microseconds in seconds; a negative range: the same GP
+        other = reference_metrics(_item(dataclasses.replace(spec, pos_offset=sum(x_range) / 2,
+                                                            pos_scale=(x_range[1] - x_range[0]) / 2), signal, 10))
+        assert all(torch.allclose(other[m], at_15[m], rtol=1e-4) for m in at_15), (x_range, other, at_15)
     domain = PolynomialDomain()
     domain.spec = spec
     assert "oracle_nll" not in domain.plot_groups()["NLL (nats)"] and domain.summary([{"num_context": 4}]) == {}

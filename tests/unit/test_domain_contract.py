@@ -150,6 +150,15 @@ def test_a_built_in_domain_name_is_refused_outside_its_folder(monkeypatch):
         domain_of(f"{__name__}.Images")
 
 
+def test_a_test_module_defines_no_domain_of_a_built_in_name():
+    """Importing the built-in domains after this module (as the whole suite does) meets no class of their names."""
+    import importlib
+
+    for name in ("images", "polynomial", "sdf", "video"):
+        importlib.import_module(f"domains.{name}.domain")
+        assert Domain.registry[name].__module__ == f"domains.{name}.domain"
+
+
 def test_read_input_of_another_shape_than_the_models_is_named(tmp_path):
     from pixeltransformer.predict import PredictOptions, prediction_item
 
