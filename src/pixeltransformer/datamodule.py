@@ -467,18 +467,10 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
             "trained on")
 
 
-def posix_names(files: Sequence[str]) -> list[str]:
-    """Paths under a data root (``str(Path)``s) with "/" between their parts, as on Linux and macOS: a checkpoint
-    trained on Windows (``train\\a.png``) then records the names an evaluation elsewhere finds (``train/a.png``)."""
-    return [f.replace(os.sep, "/") for f in files]
-
-
 def file_pools(files: Sequence[str]) -> dict[str, list[str]]:
     """A folder's files (paths under its root) by the pool their items are drawn from, as :func:`split_folders` groups
-    them: a train/, val/ or test/ folder's, or one pool ("all") where none lies in a test/ folder. The names come
-    back with "/" between their parts (:func:`posix_names`)."""
-    files = posix_names(files)
-    where = [next((part for part in f.split("/")[:-1] if part in SPLITS), "all") for f in files]
+    them: a train/, val/ or test/ folder's, or one pool ("all") where none lies in a test/ folder."""
+    where = [next((part for part in f.split(os.sep)[:-1] if part in SPLITS), "all") for f in files]  # str(Path)s
     if "test" not in where:
         return {"all": list(files)}
     pools: dict[str, list[str]] = {pool: [] for pool in SPLITS if pool in where}

@@ -226,16 +226,3 @@ def test_a_train_part_that_validation_takes_whole_is_refused_naming_it():
     no_val = official_split_indices(counts, (-1, 0, -1), 0, "data/x", groups=one_video)  # asked for: no val split
     assert len(no_val["train"][1]) == 6 and len(no_val["val"][1]) == 0
 
-
-def test_file_name_digests_are_the_same_whatever_the_os_path_separator(monkeypatch):
-    """A checkpoint trained on Windows records its files' names with "\\" between parts; an evaluation on Linux
-    finds them with "/": the same files, the same pools and digests, no false "data changed" warning."""
-    import pixeltransformer.datamodule as dm
-
-    posix = ["train/a.png", "train/b.png", "test/c.png"]
-    on_linux = dm.pool_digests(posix)
-    monkeypatch.setattr(dm.os, "sep", "\\")
-    on_windows = dm.pool_digests([f.replace("/", "\\") for f in posix])
-    assert set(on_windows) == {"train", "test"}
-    assert on_windows == on_linux
-    assert dm.pool_digests(["train/a.png", "train/b.png", "test/d.png"]) != on_linux  # another file still differs
