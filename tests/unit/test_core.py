@@ -634,6 +634,21 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
         m.mean_field(pos, val, torch.full((2, 1, 2), 3.0))
 
 
+def test_positions_beyond_the_models_range_are_told_in_the_datas_units_with_their_digits(poly_spec):
+    """Curves on seconds since 1970 (offset 1.6e9) were told as "(x - 1.6e+09) / 2", which names no x the user has."""
+    import dataclasses
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    spec = dataclasses.replace(poly_spec, pos_offset=1600000002.0, pos_scale=2.0)
+    m = PixelTransformerModule(spec=spec, net=dict(width=64, ffn=128),
+                               sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()
+    pos, val = torch.rand(1, 4, 1) * 2 - 1, torch.randn(1, 4, 1)  # [1, 4, 1] each
+    with pytest.warns(UserWarning, match=r"^qry_pos reaches 3: the model was trained on positions in \[-1, 1\] "
+                                         r"\(\(x - 1600000002\) / 2 for this data\); beyond that it extrapolates$"):
+        m.mean_field(pos, val, torch.full((1, 1, 1), 3.0))
+
+
 def test_the_inference_conveniences_name_a_meta_tensor_and_read_tensors_that_require_grad(tiny_module):
     """A meta tensor in S stopped in torch's "Cannot copy out of meta tensor; no data!", which names no input; S that
     required grad drew torch's warning on converting such a tensor to a number, and the completion kept S's graph."""
