@@ -657,7 +657,8 @@ class PixelTransformerModule(L.LightningModule):
                 self.check_values(out[-1])
             elif (far := float(out[-1].abs().max())) > 1 + 1e-4:
                 scale, offset = self.spec.pos_scale, self.spec.pos_offset
-                scale = (f" ({f'(x - {offset:.10g})' if offset else 'x'} / {scale:.10g} for this data)"  # a timestamp's digits
+                # to 10 digits: an offset of 1.6e9 (seconds since 1970) is a number the user knows
+                scale = (f" ({f'(x - {offset:.10g})' if offset else 'x'} / {scale:.10g} for this data)"
                          if (scale, offset) != (1, 0) else "")
                 warnings.warn(f"{name} reaches {far:.3g}: the model was trained on positions in [-1, 1]{scale}; "
                               "beyond that it extrapolates", stacklevel=3)
