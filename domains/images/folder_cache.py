@@ -2,8 +2,8 @@
 "folders")``), keyed by what the files hold, so a later run, and every DDP rank and evaluation of this one, reads one
 array instead of decoding each picture again: about 0.5 ms a 64x64 PNG and 12 ms a full-size photo here, so minutes
 a start for a folder of 10 000 photos. A folder keeps one entry for each of its pools (all its pictures, or a
-train/, val/ or test/ folder's), size, channels and decoder: an entry written after the folder's pictures changed
-takes the place of the one before, which nothing reads any more.
+train/, val/ or test/ folder's), size, channels, decoder and decoding version: an entry written after the folder's
+pictures changed takes the place of the one before, which nothing reads any more.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
     stem = f"{root.name or 'root'}_{size}_{channels}"
     path = cache_dir / f"{stem}_{key}.npy"  # [N, C, size, size]
     notes_path = path.with_suffix(".json")
-    # what an entry is the pictures of, whatever they hold: a later entry of the same replaces it
-    entry = [str(root.resolve()), pool, size, channels, {name: package_version(name) for name in DECODERS}]
+    # what an entry is the pictures of, whatever they hold: a later entry of the same replaces it (the same decoding:
+    # a checkout of another FOLDER_VERSION sharing the cache still reads its own)
+    entry = [str(root.resolve()), pool, size, channels, {name: package_version(name) for name in DECODERS},
+             FOLDER_VERSION]
     try:
         notes = json.loads(notes_path.read_text())
         images = np.load(path).transpose(0, 2, 3, 1)  # [N, size, size, C]
@@ -60,9 +62,9 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
 
 
 def remove_replaced(cache_dir: Path, stem: str, kept: Path, entry: list) -> None:
-    """Remove the entries of ``entry`` (a folder's pool at one size, channels and decoder) other than ``kept``'s
-    notes: the pictures the folder held before they changed, a whole copy of it each. Entries written before
-    entries were named, and any that cannot be read, stay."""
+    """Remove the entries of ``entry`` (a folder's pool at one size, channels, decoder and FOLDER_VERSION) other
+    than ``kept``'s notes: the pictures the folder held before they changed, a whole copy of it each. Entries written
+    before entries were named, and any that cannot be read, stay."""
     for notes_path in cache_dir.glob(f"{stem}_*.json"):
         if notes_path == kept:
             continue

@@ -523,3 +523,22 @@ def test_a_train_folder_changed_since_moves_no_test_folder_item(tmp_path):
     renamed = next((tmp_path / "pics" / "test").rglob("*.*"))
     renamed.rename(renamed.with_name(f"z{renamed.name}"))
     assert "other files" in notes()["test"]
+
+
+def test_a_folder_cache_entry_of_another_decoding_version_stays(tmp_path, monkeypatch):
+    """Two checkouts of the project whose decoding differs (FOLDER_VERSION) may share one cache: each reads only its
+    own entry of a folder, so neither may remove the other's, or each start of one would decode the folder again."""
+    from domains.images import folder_cache, io
+
+    folder, cache = tmp_path / "pics", tmp_path / "cache"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    files = io.list_images(folder)
+    folder_cache.read_folder(folder, files, 8, 3, cache, progress=False)
+    (mine,) = cache.glob("pics_8_3_*.npy")
+    monkeypatch.setattr(folder_cache, "FOLDER_VERSION", folder_cache.FOLDER_VERSION + 1)
+    folder_cache.read_folder(folder, files, 8, 3, cache, progress=False)  # the other checkout's start
+    assert mine.is_file() and mine.with_suffix(".json").is_file()
+    assert len(list(cache.glob("pics_8_3_*.npy"))) == 2
