@@ -164,8 +164,6 @@ class PolynomialDataModule(SignalDataModule):
     def __init__(
         self,
         dataset: str = "polynomial",
-        root: str | None = None,
-        splits: tuple[int, int, int] | None = None,
         degree: int = 6,
         coef_std: float = 1.0,
         lengthscale: float = 0.4,
@@ -184,6 +182,8 @@ class PolynomialDataModule(SignalDataModule):
         seed: int = 0,
         val_items: int | None = None,
         split_layout: int = SPLIT_LAYOUT,
+        root: str | None = None,  # after the generated data's options, which kept their places
+        splits: tuple[int, int, int] | None = None,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items,
                          split_layout=split_layout)

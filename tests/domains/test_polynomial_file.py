@@ -355,3 +355,12 @@ def test_predict_takes_and_writes_x_and_y_in_the_datas_units(run, tmp_path):
         assert abs(float(table[i]["mean"]) - y) < 1e-3 and abs(float(table[i]["sample_1"]) - y) < 1e-3
     with pytest.raises(ValueError, match=r"x must lie in \[1990, 2020\]"):
         main([*predict, "--context", "[[0.5, 14.0]]", "--out", str(tmp_path / "bad")])
+
+
+def test_the_generated_datas_options_keep_their_positions():
+    """root and splits came in as the 2nd and 3rd arguments, so a notebook's PolynomialDataModule("polynomial", 4)
+    (degree 4) stopped in a TypeError about paths; they come after the options that were there before."""
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule("polynomial", 4, 2.0)
+    assert (dm.degree, dm.coef_std, dm.root) == (4, 2.0, None)
