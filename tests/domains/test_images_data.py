@@ -531,10 +531,7 @@ def test_a_folder_cache_entry_of_another_decoding_version_stays(tmp_path, monkey
     from domains.images import folder_cache, io
 
     folder, cache = tmp_path / "pics", tmp_path / "cache"
-    folder.mkdir()
-    rng = np.random.default_rng(3)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    write_folder(folder, 3, seed=3)
     files = io.list_images(folder)
     folder_cache.read_folder(folder, files, 8, 3, cache, progress=False)
     (mine,) = cache.glob("pics_8_3_*.npy")
