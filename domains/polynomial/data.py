@@ -216,6 +216,7 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"--data.init_args.splits must be (train, val, test), got {splits}")
         self.splits = None if splits is None else tuple(int(v) for v in splits)
         self._curves: dict[str, Curves] | None = None  # a file's curves by pool ("all", or "train", "val", "test")
+        self._names: list[str] | None = None  # each pool's file as "pool/name#digest", when the curves were read
         self._pools: dict[str, torch.Tensor] | None = None  # the same as float32 [N, L]
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None  # split -> (pool, sorted rows)
         self._file_spec: SignalSpec | None = None
@@ -293,6 +294,7 @@ class PolynomialDataModule(SignalDataModule):
             self.check_data_roots()
             sources = curve_sources(self.root)
             curves = {pool: read_curves(path) for pool, path in sources.items()}
+            self._names = source_names(sources, self.root)  # the bytes read, digested once (not at each checkpoint)
             first_pool, first = next(iter(curves.items()))
             for pool, c in curves.items():
                 if c.y.shape[1] != first.y.shape[1]:
@@ -346,7 +348,10 @@ class PolynomialDataModule(SignalDataModule):
     def pool_files(self) -> list[str] | None:
         """A file's name and a digest of its bytes (each split file's, under its pool): a file rewritten since a
         checkpoint was trained, with as many curves, is told from its own."""
-        return source_names(curve_sources(self.root), self.root) if self.is_file else None
+        if not self.is_file:
+            return None
+        self._read()
+        return self._names
 
     def same_splits(self, options: dict, splits: Sequence[str] = SPLITS) -> bool:
         """Whether a checkpoint's split options hold the curves this module's own do (None and the defaults it stands

@@ -364,3 +364,16 @@ def test_the_generated_datas_options_keep_their_positions():
 
     dm = PolynomialDataModule("polynomial", 4, 2.0)
     assert (dm.degree, dm.coef_std, dm.root) == (4, 2.0, None)
+
+
+def test_a_checkpoint_records_the_digest_of_the_curves_it_read(tmp_path):
+    """The file's digest was taken again at every checkpoint (the whole file read each time), and from the file as it
+    was then: one rewritten during training was recorded as the data the model had learnt from. It is taken once, of
+    the bytes the curves were read from."""
+    path = write_npz(tmp_path / "c.npz", sines(20))
+    dm = PolynomialDataModule(dataset="file", root=str(path))
+    dm.setup("fit")
+    read = dm.pool_files()
+    write_npz(path, sines(20, seed=1))  # rewritten while the model trains on the first curves
+    assert dm.pool_files() == read
+    assert PolynomialDataModule(dataset="file", root=str(path)).pool_files() != read  # a new run reads the new file
