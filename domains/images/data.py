@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, official_split_indices,
-                                         split_folders, split_indices, splits_with_train_of)
+from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, pool_split_index,
+                                         same_split_index, split_folders, splits_with_train_of)
 from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
 
@@ -313,14 +313,6 @@ class ImageDataModule(SignalDataModule):
         self._pools = pools
         return pools
 
-    def _default_splits(self) -> tuple[int, int, int]:
-        pools = self._load_pools()
-        if self.dataset_name == "digits":
-            return (1497, 100, 200)
-        n = len(pools["all"][0])
-        held = min(500, max(1, n // 10))
-        return (-1, held, held)
-
     def _split_index(self) -> dict[str, tuple[str, torch.Tensor]]:
         """split -> (pool name, sorted indices into that pool), deterministic for the seed."""
         if self._index is None:
@@ -332,14 +324,10 @@ class ImageDataModule(SignalDataModule):
         seed and the layout)."""
         pools = self._load_pools()
         splits = None if options["splits"] is None else tuple(int(s) for s in options["splits"])
-        seed, layout = int(options["seed"]), int(options["split_layout"])
-        if "all" in pools:
-            tr, va, te = splits or self._default_splits()
-            parts = split_indices(len(pools["all"][0]), (tr, va, te), seed, layout)
-            return {s: ("all", p.sort().values) for s, p in zip(("train", "val", "test"), parts)}
-        # a train file and a test file, or split folders
-        return official_split_indices({s: len(images) for s, (images, _) in pools.items()}, splits, seed,
-                                      str(self.root), layout=layout)
+        counts = {s: len(images) for s, (images, _) in pools.items()}  # one pool, or a train and a test file/folder
+        default = (1497, 100, 200) if self.dataset_name == "digits" else None
+        return pool_split_index(counts, splits, int(options["seed"]), int(options["split_layout"]), str(self.root),
+                                default)
 
     def pool_sizes(self) -> dict[str, int] | None:
         """The pictures of each pool: a folder's readable ones, which a file added or removed changes."""
@@ -363,8 +351,7 @@ class ImageDataModule(SignalDataModule):
         """Whether a checkpoint's split options hold the items this module's own do: None and the defaults it stands
         for, -1 and the rest, are the same splits, and so are two seeds' where each split is a whole file or
         folder."""
-        theirs, mine = self._split_index_of({**self.split_options(), **options}), self._split_index()
-        return all(theirs[s][0] == mine[s][0] and torch.equal(theirs[s][1], mine[s][1]) for s in splits)
+        return same_split_index(self._split_index_of({**self.split_options(), **options}), self._split_index(), splits)
 
     def _pool_of(self, split: str) -> str:
         return self._split_index()[split][0]

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
-                                         split_indices, splits_with_train_of)
+from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, pool_split_index,
+                                         same_split_index, splits_with_train_of)
 from pixeltransformer.signal import SignalSpec
 
 from .curves import Curves, curve_sources, read_curves, source_names
@@ -325,17 +325,13 @@ class PolynomialDataModule(SignalDataModule):
         """split -> (pool, sorted rows of it) under the split options ``options`` (sizes, seed, layout)."""
         counts = {pool: c.y.shape[0] for pool, c in self._read().items()}
         splits = None if options.get("splits") is None else tuple(int(v) for v in options["splits"])
-        seed, layout = int(options["seed"]), int(options["split_layout"])
-        if "all" in counts:
-            n = counts["all"]
-            held = min(500, max(1, n // 10))
-            try:
-                parts = split_indices(n, splits or (-1, held, held), seed, layout)
-            except ValueError as err:
-                raise ValueError(f"{self.root}: {err}; give --data.init_args.splits in curves (train, val, test; -1: "
-                                 "the rest)") from None
-            return {s: ("all", p.sort().values) for s, p in zip(SPLITS, parts)}
-        return official_split_indices(counts, splits, seed, str(self.root), layout=layout)
+        try:
+            return pool_split_index(counts, splits, int(options["seed"]), int(options["split_layout"]), str(self.root))
+        except ValueError as err:
+            if "all" not in counts:
+                raise
+            raise ValueError(f"{self.root}: {err}; give --data.init_args.splits in curves (train, val, test; -1: "
+                             "the rest)") from None
 
     def split_options(self) -> dict:
         options = super().split_options()
@@ -358,8 +354,7 @@ class PolynomialDataModule(SignalDataModule):
         for, -1 and the rest; two seeds where each split is a whole file)."""
         if not self.is_file:
             return False
-        theirs, mine = self._split_index_of({**self.split_options(), **options}), self._split_index()
-        return all(theirs[s][0] == mine[s][0] and torch.equal(theirs[s][1], mine[s][1]) for s in splits)
+        return same_split_index(self._split_index_of({**self.split_options(), **options}), self._split_index(), splits)
 
     def build_split(self, split: str) -> Dataset:
         if self.is_file:

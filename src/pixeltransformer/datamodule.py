@@ -312,6 +312,31 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
     return {s: out[s] for s in SPLITS}
 
 
+def held_out_sizes(n: int) -> tuple[int, int, int]:
+    """The default split sizes of one pool of ``n`` items: val = test = n // 10, at least 1 and at most 500; train the
+    rest."""
+    held = min(500, max(1, n // 10))
+    return (-1, held, held)
+
+
+def pool_split_index(counts: dict[str, int], splits: tuple[int, int, int] | None, seed: int, layout: int, where: str,
+                     default: tuple[int, int, int] | None = None) -> dict[str, tuple[str, torch.Tensor]]:
+    """split -> (pool, sorted indices into it) of data read as one pool ({"all": n}: ``splits``, else ``default``,
+    else :func:`held_out_sizes`, dealt by :func:`split_indices`) or as a dataset's own train/(val/)test pools
+    (:func:`official_split_indices`)."""
+    if "all" in counts:
+        n = counts["all"]
+        parts = split_indices(n, splits or default or held_out_sizes(n), seed, layout)
+        return {s: ("all", p.sort().values) for s, p in zip(SPLITS, parts)}
+    return official_split_indices(counts, splits, seed, where, layout=layout)
+
+
+def same_split_index(theirs: dict[str, tuple[str, torch.Tensor]], mine: dict[str, tuple[str, torch.Tensor]],
+                     splits: Sequence[str]) -> bool:
+    """Whether two :func:`pool_split_index` results hold the same items (pool and indices) in each of ``splits``."""
+    return all(theirs[s][0] == mine[s][0] and torch.equal(theirs[s][1], mine[s][1]) for s in splits)
+
+
 def start_worker(worker_id: int, rank: int, fitting: bool = False) -> None:
     """A DataLoader worker's start. Ctrl-C is the main process's to handle: a fit stops at the end of its training
     step and saves it (checkpointing.py), and a worker that took the signal would end, failing the fit's next batch.
