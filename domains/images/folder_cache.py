@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, package_version
+from pixeltransformer.files import FileDigests, atomic_write, cache_key, package_versions
 
 from . import io
 
@@ -25,7 +25,7 @@ DECODERS = ("pillow",)  # the libraries whose versions a key holds: another pill
 def folder_key(root: Path, files: list[Path], size: int, channels: int, digests: FileDigests) -> str:
     """The cache key of ``files`` read at ``size`` with ``channels``: their places under root and their bytes, and
     the decoding library's version."""
-    decoders = {name: package_version(name) for name in DECODERS}
+    decoders = package_versions(DECODERS)
     return cache_key(FOLDER_VERSION, decoders, size, channels, [[str(f.relative_to(root)), digests(f)] for f in files])
 
 
@@ -43,7 +43,7 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
     notes_path = path.with_suffix(".json")
     # what an entry is the pictures of, whatever they hold: a later entry of the same replaces it (the same decoding:
     # a checkout of another FOLDER_VERSION sharing the cache still reads its own)
-    entry = [str(root.resolve()), pool, size, channels, {name: package_version(name) for name in DECODERS},
+    entry = [str(root.resolve()), pool, size, channels, package_versions(DECODERS),
              FOLDER_VERSION]
     try:
         notes = json.loads(notes_path.read_text())

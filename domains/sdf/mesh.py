@@ -31,7 +31,7 @@ from scipy import ndimage
 from skimage.measure import marching_cubes
 
 from pixeltransformer.errors import first_line
-from pixeltransformer.files import FileDigests, atomic_write, data_files, package_version
+from pixeltransformer.files import FileDigests, atomic_write, data_files, package_versions
 from pixeltransformer.loopbar import loop_progress
 
 from .procedural import grid_points
@@ -48,7 +48,7 @@ VOXEL_LIBRARIES = ("scipy",)  # distance transforms and zoom; .binvox files are 
 
 def library_versions(names: Sequence[str]) -> str:
     """The installed versions of ``names`` as one key part, e.g. "trimesh=5.2.0,libigl=2.6.3,scipy=1.17.1"."""
-    return ",".join(f"{name}={package_version(name)}" for name in names)
+    return ",".join(f"{name}={version}" for name, version in package_versions(names).items())
 SIGN_TYPES = ("fast_winding_number", "winding_number")
 MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")  # what load_mesh reads
 VOXEL_SUFFIXES = (".npy", ".npy.gz", ".npz", ".binvox")  # what read_voxels reads

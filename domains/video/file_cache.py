@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, package_version
+from pixeltransformer.files import FileDigests, atomic_write, cache_key, package_versions
 
 from .io import decoded_by_pillow, ffmpeg_version, read_video_file
 
@@ -27,7 +27,7 @@ LIBRARIES = ("pillow", "imageio", "imageio-ffmpeg", "torch")
 def decoder_versions(path: Path) -> dict[str, str | None]:
     """The versions of what decodes and resizes ``path``'s frames: the libraries, and for a container ffmpeg reads
     the ffmpeg binary's (asked once a process)."""
-    versions = {name: package_version(name) for name in LIBRARIES}
+    versions = package_versions(LIBRARIES)
     if not decoded_by_pillow(path):
         try:
             versions["ffmpeg"] = ffmpeg_version()

@@ -19,7 +19,7 @@ import secrets
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,11 @@ def package_version(name: str) -> str | None:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+def package_versions(names: Sequence[str]) -> dict[str, str | None]:
+    """:func:`package_version` of each of ``names``, in their order: the libraries a cache key holds."""
+    return {name: package_version(name) for name in names}
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:

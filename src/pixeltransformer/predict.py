@@ -274,6 +274,8 @@ class PredictionWriter(BasePredictionWriter):
         record = {"checkpoint": str(getattr(trainer, "ckpt_path", "") or ""), "domain": pl_module.spec.domain,
                   "dataset": pl_module.spec.dataset, "num_context": int(prediction.ctx_pos.shape[1]),
                   "context": torch.cat([prediction.ctx_pos[0], prediction.ctx_val[0]], dim=-1).tolist(),
+                  # the context's positions p as the model reads them, in [-1, 1]: p stands for pos_offset + p * pos_scale
+                  "pos_scale": pl_module.spec.pos_scale, "pos_offset": pl_module.spec.pos_offset,
                   "options": asdict(self.options), "files": [p.name for p in files]}
         files.append(write_json(out / "prediction.json", record))
         for path in files:  # the evaluation's lines; prediction.json lists the same files, for scripts

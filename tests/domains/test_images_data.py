@@ -247,9 +247,9 @@ def test_a_picture_folder_is_decoded_once_and_then_read_from_the_cache(tmp_path,
     pool(size=6)
     assert len(decoded) == 39  # another size: its own entry
     # another pillow may decode or resize otherwise: a cache shared with its machine serves none of its pixels
-    from domains.images import folder_cache
+    from pixeltransformer import files
 
-    monkeypatch.setattr(folder_cache, "package_version", lambda name: "0.0-other")
+    monkeypatch.setattr(files, "package_version", lambda name: "0.0-other")
     pool(size=6)
     assert len(decoded) == 52
 

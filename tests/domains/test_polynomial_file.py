@@ -351,6 +351,9 @@ def test_predict_takes_and_writes_x_and_y_in_the_datas_units(run, tmp_path):
         table = list(csv.DictReader(f))
     x = np.array([float(r["x"]) for r in table])
     assert len(table) == 61 and np.allclose(x, grid, atol=1e-6)
+    record = json.loads((out / "prediction.json").read_text())  # S as the model read it, and how to map x back
+    assert np.allclose([record["pos_offset"] + p * record["pos_scale"] for p, _ in record["context"]],
+                       [r[0] for r in rows], atol=1e-4)
     for i, y in ((6, 16.5), (30, 13.25)):  # observed grid points keep their values, in the data's units
         assert abs(float(table[i]["mean"]) - y) < 1e-3 and abs(float(table[i]["sample_1"]) - y) < 1e-3
     with pytest.raises(ValueError, match=r"x must lie in \[1990, 2020\]"):

@@ -456,11 +456,13 @@ def test_mesh_and_voxel_caches_are_keyed_by_the_converting_libraries_versions(tm
         dm.setup("test")
         return {f.name for f in (tmp_path / "c" / "voxels").glob("*.npy")}
 
-    installed = mesh_mod.package_version
+    from pixeltransformer import files
+
+    installed = files.package_version
     key, voxels = SDFCache(tmp_path / "m").key(tri, 32), voxel_caches()
     assert SDFCache(tmp_path / "m").key(tri, 32) == key and voxel_caches() == voxels and len(voxels) == 1
     for library in ("libigl", "trimesh", "scipy"):
-        monkeypatch.setattr(mesh_mod, "package_version", lambda name, lib=library: "0.0" if name == lib else installed(name))
+        monkeypatch.setattr(files, "package_version", lambda name, lib=library: "0.0" if name == lib else installed(name))
         assert SDFCache(tmp_path / "m").key(tri, 32) != key, library
     assert len(voxel_caches()) == 2  # scipy's distance transforms: another entry beside the first
 

@@ -33,6 +33,7 @@ from domains.video.visualize import (
     write_side_by_side,
 )
 from domains.video.metrics import psnr_per_frame, ssim_per_frame
+from pixeltransformer import files
 from pixeltransformer.sets import grid_positions
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "videos"
@@ -215,7 +216,7 @@ def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(
     monkeypatch.setattr(file_cache, "ffmpeg_version", lambda: "n0.0-other")
     clips(size=8)
     assert decoded.count("a.mp4") == 3 and decoded.count("b.gif") == 3  # the GIF, which pillow decodes, is kept
-    monkeypatch.setattr(file_cache, "package_version", lambda name: "0.0-other")
+    monkeypatch.setattr(files, "package_version", lambda name: "0.0-other")
     clips(size=8)
     assert decoded.count("a.mp4") == 4 and decoded.count("b.gif") == 4
 
