@@ -149,3 +149,14 @@ def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e
     k_qc = kernel_matrix("rbf", x_q, x_c, ls, s2)  # [B, Q, K]
     mean, var = gaussian_posterior(k_cc, k_qc, s2.unsqueeze(-1).expand_as(x_q), y, eta * s2)
     return mean, var + eta.unsqueeze(-1) * s2.unsqueeze(-1)  # predict noisy observations of the function
+
+
+def learned_rbf_gp(ctx_pos, ctx_y, qry_pos, prior: dict):
+    """An RBF GP whose hyperparameters were learned once from the training curves (learned_gp.learn_rbf_prior):
+    ``prior`` gives its lengthscale (in normalised positions), variance, noise_var and constant mean, the same for
+    every function. Positions normalised: ctx_pos [B, K], ctx_y [B, K], qry_pos [B, Q] -> mean, var [B, Q] (the
+    predictive of a noisy value, noise included)."""
+    level = float(prior["mean"])
+    mean, var = gp_predictive(ctx_pos, ctx_y.double() - level, qry_pos, "rbf", float(prior["lengthscale"]),
+                              float(prior["variance"]), float(prior["noise_var"]))  # [B, Q] each
+    return mean + level, var
