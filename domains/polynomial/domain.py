@@ -164,9 +164,10 @@ class PolynomialDomain(Domain):
         out = {"nll_gap_to_oracle": nll_gap_to_oracle(rows)} if self.has_prior else {}
         if prior := self.gp_train:
             out["gp_train"] = {**prior, "lengthscale_x": prior["lengthscale"] * self.pos_scale,
-                               "units": "lengthscale in positions normalised to [-1, 1] (lengthscale_x: in x units), "
-                                        "variance, noise_var and mean in the values' units; learned once by maximum "
-                                        "marginal likelihood of `curves` training functions at `points` points each"}
+                               "units": "lengthscale in positions normalised to [-1, 1] (lengthscale_x: in x units); "
+                                        "variance, noise_var, mean and level_var (the variance of a curve's own level "
+                                        "about the mean) in the values' units; learned once by maximum marginal "
+                                        "likelihood of `curves` training functions at `points` points each"}
         return out
 
     # ---- predict ------------------------------------------------------------------------------------------

@@ -30,8 +30,19 @@ def test_the_learned_hyperparameters_recover_a_known_kernel():
     assert abs(learned["variance"] / KNOWN["variance"] - 1) < 0.3, learned
     assert abs(learned["noise_var"] / KNOWN["noise_var"] - 1) < 0.3, learned
     assert abs(learned["mean"] - KNOWN["mean"]) < 0.5, learned
+    assert learned["level_var"] < 0.05 * KNOWN["variance"], learned  # no level of their own
     assert (learned["curves"], learned["points"]) == (256, 64)  # a seeded subset of the 300 curves and 96 points
     assert learn_rbf_prior(y, x) == learned
+
+
+def test_each_curves_own_level_is_learned_as_a_variance():
+    """Curves at levels of their own (standard deviation 2 about the mean): the level variance comes out near 4, the
+    kernel as without them."""
+    x, y = draws(300)
+    levels = 2 * torch.randn(300, 1, generator=torch.Generator().manual_seed(5), dtype=torch.float64)  # [300, 1]
+    learned = learn_rbf_prior(y + levels, x)
+    assert abs(learned["level_var"] / 4 - 1) < 0.3 and abs(learned["lengthscale"] / KNOWN["lengthscale"] - 1) < 0.2, \
+        learned
 
 
 def test_the_learned_gp_scores_held_out_draws_at_three_points_as_the_exact_gp_does():
