@@ -27,6 +27,7 @@ from pixeltransformer.signal import SignalSpec
 
 from .curves import Curves, curve_sources, read_curves, source_names
 from .kernels import GP_NUGGET, kernel_matrix
+from .learned_gp import MAX_CURVES, learn_rbf_prior
 from .protocol import GPProtocolDataset, protocol_extra
 
 DATASETS = ("polynomial", "gp_rbf", "gp_matern", "gp_tnp_rbf", "gp_tnp_matern", "file")
@@ -220,6 +221,7 @@ class PolynomialDataModule(SignalDataModule):
         self._pools: dict[str, torch.Tensor] | None = None  # the same as float32 [N, L]
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None  # split -> (pool, sorted rows)
         self._file_spec: SignalSpec | None = None
+        self._gp_train: dict | None = None  # the RBF GP learned from the training functions (learned_gp.py)
         if not (0 < lengthscale_range[0] <= lengthscale_range[1] and 0 < scale_range[0] <= scale_range[1]):
             raise ValueError(f"need 0 < low <= high for lengthscale_range {lengthscale_range} and scale_range {scale_range}")
         if noise_std < 0:
@@ -260,7 +262,7 @@ class PolynomialDataModule(SignalDataModule):
                 self._file_spec = SignalSpec(domain="polynomial", dataset="file", grid_shape=(curves.y.shape[1],),
                                              val_dims=1, val_range=self.val_range, num_bins=1,
                                              pos_scale=(x1 - x0) / 2, pos_offset=(x0 + x1) / 2, frame_unit=1.0,
-                                             extra={"source": self.root.name})
+                                             extra={"source": self.root.name, "gp_train": self.gp_train()})
             return self._file_spec
         if self.is_protocol:
             p = self.protocol
@@ -270,8 +272,28 @@ class PolynomialDataModule(SignalDataModule):
                               val_dims=1, val_range=self.val_range, num_bins=1, pos_scale=self.x_max, extra=extra)
         extra = {"degree": self.degree, "coef_std": self.coef_std} if self.dataset_name == "polynomial" else {
             "kernel": self.dataset_name[3:], "lengthscale": self.lengthscale, "variance": self.variance}
+        extra["gp_train"] = self.gp_train()
         return SignalSpec(domain="polynomial", dataset=self.dataset_name, grid_shape=(self.resolution,), val_dims=1,
                           val_range=self.val_range, num_bins=1, pos_scale=self.x_max, extra=extra)
+
+    def gp_train(self) -> dict:
+        """The hyperparameters of an RBF GP learned once from the training functions (learned_gp.learn_rbf_prior): a
+        seeded subset of a file's train split, or the first functions of a generated training stream. The evaluation's
+        `gp_train` baseline predicts with them; the spec (and so the checkpoint) keeps them."""
+        if self._gp_train is None:
+            if self.is_file:
+                pool, rows = self._split_index()["train"]
+                curves = self._load()[pool][rows]  # [N, L], the float32 values the model reads
+            elif self.dataset_name == "polynomial":
+                drawn = PolynomialDataset(MAX_CURVES, self.degree, self.coef_std, self.resolution,
+                                          split_seed(self.seed, "train"))
+                curves = drawn.coefs.double() @ drawn.powers  # [N, R]
+            else:
+                curves = GPDataset(MAX_CURVES, self.dataset_name[3:], self.lengthscale, self.variance, self.resolution,
+                                   self.x_max, split_seed(self.seed, "train")).draw(list(range(MAX_CURVES)))  # [N, R]
+            positions = torch.linspace(-1, 1, curves.shape[1], dtype=torch.float64)  # [L], as the model sees them
+            self._gp_train = learn_rbf_prior(curves, positions)
+        return self._gp_train
 
     @property
     def splits_with_train(self) -> tuple[str, ...]:

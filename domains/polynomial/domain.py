@@ -143,17 +143,32 @@ class PolynomialDomain(Domain):
         functions; the benchmark's evaluation scores its own sets, evaluation.py)."""
         return {} if item.spec.extra.get("protocol") else reference_metrics(item)
 
+    @property
+    def gp_train(self) -> dict | None:
+        """The RBF GP learned from the training functions (the data's spec holds it; specs written before do not)."""
+        return None if self.spec is None else self.spec.extra.get("gp_train")
+
     def plot_groups(self) -> dict[str, list[str]]:
-        oracle = ["oracle"] if self.has_prior else []
-        return {"NLL (nats)": ["nll", *[f"{m}_nll" for m in (*oracle, "gp")]],
-                "MSE of the mean": ["mse", *[f"{m}_mse" for m in (*oracle, "gp")], "nn_mse", "sample_mse"]}
+        gps = [*(["oracle"] if self.has_prior else []), "gp", *(["gp_train"] if self.gp_train else [])]
+        return {"NLL (nats)": ["nll", *[f"{m}_nll" for m in gps]],
+                "MSE of the mean": ["mse", *[f"{m}_mse" for m in gps], "nn_mse", "sample_mse"]}
 
     def method_names(self) -> dict[str, str]:
         gp = "RBF GP fitted to S" if self.has_prior else "RBF GP fitted to S (about its mean)"
-        return {**super().method_names(), **({"oracle": "exact Bayes oracle"} if self.has_prior else {}), "gp": gp}
+        return {**super().method_names(), **({"oracle": "exact Bayes oracle"} if self.has_prior else {}), "gp": gp,
+                **({"gp_train": "RBF GP, kernel learned on the training curves"} if self.gp_train else {})}
 
     def summary(self, rows: list[dict]) -> dict:
-        return {"nll_gap_to_oracle": nll_gap_to_oracle(rows)} if self.has_prior else {}
+        """The oracle's gap (generated functions) and the learned GP's hyperparameters, its lengthscale also in x
+        units."""
+        out = {"nll_gap_to_oracle": nll_gap_to_oracle(rows)} if self.has_prior else {}
+        if prior := self.gp_train:
+            out["gp_train"] = {**prior, "lengthscale_x": prior["lengthscale"] * self.pos_scale,
+                               "units": "lengthscale in positions normalised to [-1, 1] (lengthscale_x: in x units); "
+                                        "variance, noise_var, mean and level_var (the variance of a curve's own level "
+                                        "about the mean) in the values' units; learned once by maximum marginal "
+                                        "likelihood of `curves` training functions at `points` points each"}
+        return out
 
     # ---- predict ------------------------------------------------------------------------------------------
     def read_input(self, path: Path, spec) -> torch.Tensor:

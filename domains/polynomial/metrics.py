@@ -9,7 +9,8 @@ import torch
 from pixeltransformer.evaluation import SweepItem, masked_mean
 
 from .kernels import gaussian_nll
-from .oracles import fitted_rbf_gp, gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle, polynomial_oracle
+from .oracles import (fitted_rbf_gp, gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle, learned_rbf_gp,
+                      polynomial_oracle)
 
 
 def prior_oracle(spec, ctx_x: torch.Tensor, ctx_y: torch.Tensor, qry_x: torch.Tensor):
@@ -21,24 +22,28 @@ def prior_oracle(spec, ctx_x: torch.Tensor, ctx_y: torch.Tensor, qry_x: torch.Te
 
 
 def reference_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
-    """NLL (nats, density of y) and MSE of the mean [B] of the exact oracle and of a fitted RBF GP, over the held-out
-    queries of one sweep item of a dense 1D dataset. A user's curves (dataset "file") have no known prior: no oracle,
-    and the GP is fitted about the mean of S (their values sit anywhere, a zero-mean GP would pay for the offset)."""
+    """NLL (nats, density of y) and MSE of the mean [B] of the reference predictors, over the held-out queries of one
+    sweep item of a dense 1D dataset: the exact oracle (generated functions; a user's curves have no known prior), an
+    RBF GP fitted to each S alone ("gp"; a user's curves: about the mean of S, as their values sit anywhere and a
+    zero-mean GP would pay for the offset) and, where the spec holds one, the RBF GP learned once from the training
+    functions ("gp_train", learned_gp.py), at the normalised positions it was learned at."""
     spec = item.spec
     cx = (item.ctx_pos[..., 0].double() * spec.pos_scale + spec.pos_offset).cpu()  # [B, K]
     cy = item.ctx_val[..., 0].cpu()  # [B, K]
     qx = (item.qry_pos[..., 0].double() * spec.pos_scale + spec.pos_offset).cpu()  # [B, Q]
     qy = item.qry_val[..., 0].cpu().double()  # [B, Q]
     held = item.held_out.cpu()  # [B, Q]
+    pos_c, pos_q = item.ctx_pos[..., 0].cpu(), item.qry_pos[..., 0].cpu()  # [B, K], [B, Q]
     if spec.dataset == "file":
         # at the normalised positions, which the GP's fit does not tell from x (its lengthscales are fractions of S's
         # span), except where x's units make the span smaller than its floor of 1e-3 (microseconds in seconds)
         level = cy.double().mean(-1, keepdim=True)  # [B, 1]
-        pos_c, pos_q = item.ctx_pos[..., 0].cpu(), item.qry_pos[..., 0].cpu()  # [B, K], [B, Q]
         mean, var = fitted_rbf_gp(pos_c, cy.double() - level, pos_q)  # [B, Q] each
         predictors = {"gp": (mean + level, var)}
     else:
         predictors = {"oracle": prior_oracle(spec, cx, cy, qx), "gp": fitted_rbf_gp(cx, cy, qx)}
+    if "gp_train" in spec.extra:  # specs written before it have none
+        predictors["gp_train"] = learned_rbf_gp(pos_c, cy, pos_q, spec.extra["gp_train"])
     out = {}
     for name, (mean, var) in predictors.items():
         out[f"{name}_nll"] = masked_mean(gaussian_nll(mean, var, qy), held).float().to(item.signal.device)

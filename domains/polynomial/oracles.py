@@ -149,3 +149,19 @@ def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e
     k_qc = kernel_matrix("rbf", x_q, x_c, ls, s2)  # [B, Q, K]
     mean, var = gaussian_posterior(k_cc, k_qc, s2.unsqueeze(-1).expand_as(x_q), y, eta * s2)
     return mean, var + eta.unsqueeze(-1) * s2.unsqueeze(-1)  # predict noisy observations of the function
+
+
+def learned_rbf_gp(ctx_pos, ctx_y, qry_pos, prior: dict):
+    """An RBF GP whose hyperparameters were learned once from the training curves (learned_gp.learn_rbf_prior):
+    ``prior`` gives its lengthscale (in normalised positions), variance, noise_var, constant mean and level_var (the
+    variance of each curve's own offset from that mean; 0 where absent), the same for every function. Positions
+    normalised: ctx_pos [B, K], ctx_y [B, K], qry_pos [B, Q] -> mean, var [B, Q] (the predictive of a noisy value,
+    noise included)."""
+    x_c, x_q = ctx_pos.double(), qry_pos.double()
+    ls, s2, level = float(prior["lengthscale"]), float(prior["variance"]), float(prior.get("level_var", 0.0))
+    k_cc = kernel_matrix("rbf", x_c, x_c, ls, s2) + level  # [B, K, K]
+    k_qc = kernel_matrix("rbf", x_q, x_c, ls, s2) + level  # [B, Q, K]
+    k_qq = torch.full(x_q.shape, s2 + level, dtype=torch.float64)  # [B, Q]
+    noise = float(prior["noise_var"])
+    mean, var = gaussian_posterior(k_cc, k_qc, k_qq, ctx_y.double() - float(prior["mean"]), noise)  # [B, Q] each
+    return mean + float(prior["mean"]), var + noise

@@ -33,7 +33,7 @@ DOMAIN_ORDER = ("polynomial", "images", "sdf", "video")
 MODEL_TOKENS = ("mean",)
 SAMPLE_TOKENS = ("sample", "samples")
 DECISION_TOKENS = ("prob",)  # the model's other decision: P(SDF < 0 | S) > 0.5 beside its mean
-BASELINE_ORDER = ("gt", "nn", "vae", "rbf", "gp", "bayes", "oracle")
+BASELINE_ORDER = ("gt", "nn", "vae", "rbf", "gp", "gp_train", "bayes", "oracle")  # a name may hold "_": gp_train
 METRIC_ORDER = ("nll", "nll_bpd", "nll_bpd_256", "mse", "psnr", "ssim", "iou", "chamfer", "empty", "acc")
 HIDDEN_KEYS = ("domain", "dataset", "rows", "checkpoint")
 HEADER = """# Measured results
@@ -48,7 +48,8 @@ not drawn or a surface that vanished, is left out of that mean; – where no ite
 Methods: no prefix (or `_mean`) is the model's mean prediction, `_prob` its P(SDF < 0 | S) > 0.5, `sample_` /
 `_sample` its autoregressive samples (averaged over each item's), `nn_` / `_nn` the value of the nearest sample of S
 (in the positions normalised to [-1, 1] per axis; a tie, common on a grid, is broken by float32 rounding), `vae_` the
-VAE completion, `rbf_` / `_rbf` a biharmonic RBF fit of S, `gp_` an RBF Gaussian process fitted to S, `oracle_` the
+VAE completion, `rbf_` / `_rbf` a biharmonic RBF fit of S, `gp_` an RBF Gaussian process fitted to S, `gp_train_` one
+whose kernel was learned once from the training functions, `oracle_` the
 exact predictive of the data's generating process (GP-protocol tables: the GP told each function's lengthscale and
 scale), `bayes_` the GP protocol's Bayes predictor (told only their priors), `acc_gt` the classifier on the ground
 truth.
@@ -123,7 +124,11 @@ def fmt(value: Any) -> str:
 
 def split_key(key: str) -> tuple[str, str]:
     """(metric, method) of a row key: "nn_ssim" -> ("ssim", "nn"), "iou_mean" -> ("iou", "model"),
-    "sample_mse" -> ("mse", "sample"), "iou_prob" -> ("iou", "prob"), "nll_bpd" -> ("nll_bpd", "model")."""
+    "sample_mse" -> ("mse", "sample"), "iou_prob" -> ("iou", "prob"), "nll_bpd" -> ("nll_bpd", "model"),
+    "gp_train_nll" -> ("nll", "gp_train")."""
+    for method in (b for b in BASELINE_ORDER if "_" in b):
+        if key.startswith(method + "_"):
+            return key[len(method) + 1:], method
     tokens = key.split("_")
     methods = [t for t in tokens if t in MODEL_TOKENS + SAMPLE_TOKENS + DECISION_TOKENS + BASELINE_ORDER]
     metric = "_".join(t for t in tokens if t not in methods) or key

@@ -271,7 +271,9 @@ def test_curves_are_scored_without_an_oracle_and_the_gp_ignores_their_level(tmp_
     spec = file_module(write_npz(tmp_path / "c.npz", sines(), np.linspace(*YEARS, 61))).spec
     signal = torch.from_numpy(sines(8)).float().unsqueeze(1)  # [8, 1, 61]
     at_15 = reference_metrics(_item(spec, signal, 10))
-    assert set(at_15) == {"gp_nll", "gp_mse"}
+    assert set(at_15) == {"gp_nll", "gp_mse", "gp_train_nll", "gp_train_mse"}
+    old = dataclasses.replace(spec, extra={"source": "c.npz"})  # a spec written before the learned GP
+    assert set(reference_metrics(_item(old, signal, 10))) == {"gp_nll", "gp_mse"}
     at_0 = reference_metrics(_item(spec, signal - 15, 10))  # the same curves around 0
     assert torch.allclose(at_15["gp_mse"], at_0["gp_mse"], rtol=1e-3)
     for x_range in ((0.0, 1e-6), (-3e4, -1e4)):  # microseconds in seconds; a negative range: the same GP
@@ -280,7 +282,11 @@ def test_curves_are_scored_without_an_oracle_and_the_gp_ignores_their_level(tmp_
         assert all(torch.allclose(other[m], at_15[m], rtol=1e-4) for m in at_15), (x_range, other, at_15)
     domain = PolynomialDomain()
     domain.spec = spec
-    assert "oracle_nll" not in domain.plot_groups()["NLL (nats)"] and domain.summary([{"num_context": 4}]) == {}
+    assert "oracle_nll" not in domain.plot_groups()["NLL (nats)"]
+    learned = domain.summary([{"num_context": 4}])["gp_train"]
+    assert learned["lengthscale_x"] == learned["lengthscale"] * 15 and "gp_train_nll" in domain.plot_groups()["NLL (nats)"]
+    domain.spec = old
+    assert domain.summary([{"num_context": 4}]) == {} and "gp_train" not in domain.method_names()
     domain.spec = dataclasses.replace(spec, dataset="polynomial")
     assert "oracle_nll" in domain.plot_groups()["NLL (nats)"]
 
@@ -326,7 +332,12 @@ def test_test_scores_the_gp_and_nearest_neighbour_but_no_oracle(run):
     assert result["dataset"] == "file" and "nll_gap_to_oracle" not in result
     assert [r["num_context"] for r in result["rows"]] == [3, 5, 10, 20, 30, 50]
     for row in result["rows"]:
-        assert {"nll", "mse", "nn_mse", "gp_nll", "gp_mse"} <= set(row) and not any("oracle" in k for k in row)
+        assert {"nll", "mse", "nn_mse", "gp_nll", "gp_mse", "gp_train_nll", "gp_train_mse"} <= set(row)
+        assert not any("oracle" in k for k in row)
+    # the GP learned from the training curves at fit is the one the test scores and reports
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    learned = saved["hyper_parameters"]["spec"]["extra"]["gp_train"]
+    assert {k: result["gp_train"][k] for k in learned} == learned and learned["curves"] == 32
     write_npz(tmp / "curves.npz", sines(40, seed=9), np.linspace(*YEARS, 61))  # the file rewritten
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -380,3 +391,17 @@ def test_a_checkpoint_records_the_digest_of_the_curves_it_read(tmp_path):
     write_npz(path, sines(20, seed=1))  # rewritten while the model trains on the first curves
     assert dm.pool_files() == read
     assert PolynomialDataModule(dataset="file", root=str(path)).pool_files() != read  # a new run reads the new file
+
+
+def test_a_checkpoint_written_before_the_learned_gp_still_tests_and_gets_it(run, tmp_path):
+    from pixeltransformer.cli import main
+
+    tmp = run.parents[2]
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    learned = saved["hyper_parameters"]["spec"]["extra"].pop("gp_train")
+    old = tmp_path / "old.ckpt"
+    torch.save(saved, old)
+    main(["test", *config(tmp), "--ckpt_path", str(old), "--trainer.limit_test_batches=1"])
+    result = json.loads((tmp_path / "eval-old" / "metrics.json").read_text())
+    assert {k: result["gp_train"][k] for k in learned} == learned  # learned from the data's training curves
+    assert all("gp_train_nll" in row for row in result["rows"])

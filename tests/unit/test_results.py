@@ -59,6 +59,14 @@ def test_columns_group_metrics_then_methods():
         "acc_mean", "acc_gt", "zeta"]
 
 
+def test_a_method_of_two_words_keeps_its_place():
+    """gp_train_nll is the NLL of the GP learned on the training curves, beside gp_nll, not a metric "train_nll"."""
+    keys = ["gp_train_mse", "gp_train_nll", "mse", "gp_nll", "nll", "oracle_nll", "gp_mse", "nn_mse"]
+    assert results.split_key("gp_train_nll") == ("nll", "gp_train")
+    assert results.columns([{"num_context": 1, **{k: 0.0 for k in keys}}]) == [
+        "nll", "gp_nll", "gp_train_nll", "oracle_nll", "mse", "nn_mse", "gp_mse", "gp_train_mse"]
+
+
 def test_number_format():
     assert [results.fmt(v) for v in (None, True, 0.0, 3, 12345.678, -2.7183, 0.0012345, 2e-8, 1e6)] == [
         "–", "true", "0", "3", "12346", "-2.718", "0.001234", "2.000e-08", "1.000e+06"]

@@ -1,0 +1,78 @@
+"""The RBF GP whose kernel is learned once from the training functions (domains/polynomial/learned_gp.py, the
+`gp_train` baseline): it recovers a known kernel from its draws, predicts held-out draws at |S| = 3 about as well as
+the exact GP (where a GP fitted to each S alone is far overconfident), and the data's spec carries it."""
+
+from __future__ import annotations
+
+import torch
+
+from domains.polynomial.data import PolynomialDataModule
+from domains.polynomial.kernels import gaussian_nll, kernel_matrix
+from domains.polynomial.learned_gp import learn_rbf_prior
+from domains.polynomial.oracles import fitted_rbf_gp, gp_predictive, learned_rbf_gp
+
+KNOWN = {"lengthscale": 0.15, "variance": 2.0, "noise_var": 1e-3, "mean": 3.0}  # positions in [-1, 1]
+
+
+def draws(n: int, length: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n noisy draws of the KNOWN RBF GP on `length` points of [-1, 1]: positions [L], values [n, L] (float64)."""
+    x = torch.linspace(-1, 1, length, dtype=torch.float64)  # [L]
+    cov = kernel_matrix("rbf", x, x, KNOWN["lengthscale"], KNOWN["variance"])  # [L, L]
+    chol = torch.linalg.cholesky(cov + KNOWN["noise_var"] * torch.eye(length, dtype=torch.float64))  # [L, L]
+    z = torch.randn(n, length, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)  # [n, L]
+    return x, KNOWN["mean"] + z @ chol.T  # [L], [n, L]
+
+
+def test_the_learned_hyperparameters_recover_a_known_kernel():
+    x, y = draws(300)
+    learned = learn_rbf_prior(y, x)
+    assert abs(learned["lengthscale"] / KNOWN["lengthscale"] - 1) < 0.2, learned
+    assert abs(learned["variance"] / KNOWN["variance"] - 1) < 0.3, learned
+    assert abs(learned["noise_var"] / KNOWN["noise_var"] - 1) < 0.3, learned
+    assert abs(learned["mean"] - KNOWN["mean"]) < 0.5, learned
+    assert learned["level_var"] < 0.05 * KNOWN["variance"], learned  # no level of their own
+    assert (learned["curves"], learned["points"]) == (256, 64)  # a seeded subset of the 300 curves and 96 points
+    assert learn_rbf_prior(y, x) == learned
+
+
+def test_each_curves_own_level_is_learned_as_a_variance():
+    """Curves at levels of their own (standard deviation 2 about the mean): the level variance comes out near 4, the
+    kernel as without them."""
+    x, y = draws(300)
+    levels = 2 * torch.randn(300, 1, generator=torch.Generator().manual_seed(5), dtype=torch.float64)  # [300, 1]
+    learned = learn_rbf_prior(y + levels, x)
+    assert abs(learned["level_var"] / 4 - 1) < 0.3 and abs(learned["lengthscale"] / KNOWN["lengthscale"] - 1) < 0.2, \
+        learned
+
+
+def test_the_learned_gp_scores_held_out_draws_at_three_points_as_the_exact_gp_does():
+    x, y = draws(300)
+    learned = learn_rbf_prior(y, x)
+    _, test = draws(64, seed=1)  # [64, L]
+    gen = torch.Generator().manual_seed(2)
+    idx = torch.stack([torch.randperm(x.shape[0], generator=gen)[:3] for _ in range(64)])  # [64, 3]
+    held = torch.ones_like(test, dtype=torch.bool).scatter_(1, idx, False)  # [64, L]: the queries not in S
+    cx, cy, qx = x[idx], test.gather(1, idx), x.expand_as(test)  # [64, 3], [64, 3], [64, L]
+
+    def nll(mean, var):
+        return float(gaussian_nll(mean, var, test)[held].mean())
+
+    mean, var = gp_predictive(cx, cy - KNOWN["mean"], qx, "rbf", KNOWN["lengthscale"], KNOWN["variance"],
+                              KNOWN["noise_var"])  # [64, L] each
+    exact = nll(mean + KNOWN["mean"], var)
+    ours = nll(*learned_rbf_gp(cx, cy, qx, learned))
+    level = cy.mean(-1, keepdim=True)  # [64, 1]
+    mean, var = fitted_rbf_gp(cx, cy - level, qx)
+    per_s = nll(mean + level, var)
+    assert abs(ours - exact) < 0.05 and per_s > exact + 10, (ours, exact, per_s)
+
+
+def test_generated_data_carries_the_gp_learned_from_its_training_stream():
+    """GP draws of lengthscale 0.4 on x in [-2, 2]: 0.2 in positions normalised to [-1, 1]."""
+    dm = PolynomialDataModule(dataset="gp_rbf", lengthscale=0.4, variance=1.0, resolution=128)
+    learned = dm.spec.extra["gp_train"]
+    assert abs(learned["lengthscale"] / 0.2 - 1) < 0.2 and abs(learned["variance"] - 1) < 0.3, learned
+    assert dm.spec.extra["gp_train"] is learned  # learned once
+    again = PolynomialDataModule(dataset="gp_rbf", lengthscale=0.4, variance=1.0, resolution=128, train_size=10)
+    assert again.spec.extra["gp_train"] == learned  # the same at fit and at test, whatever the train size
+    assert "gp_train" in PolynomialDataModule(dataset="polynomial", resolution=64).spec.extra
