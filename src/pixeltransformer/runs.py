@@ -47,6 +47,11 @@ def check_own_name(cls: Any) -> None:
 def resume_checkpoint(run: str | Path) -> Path:
     """The last.ckpt a resumed run continues from, checked to be a readable, safe checkpoint."""
     run = Path(run)
+    if run.is_file():  # a checkpoint given for its run folder: name the folder that holds it
+        if run.parent.name == "checkpoints":
+            raise FileNotFoundError(f"--resume {run}: a checkpoint, not a run folder; a resume continues its run "
+                                    f"folder's checkpoints/last.ckpt: --resume {run.parent.parent}")
+        raise FileNotFoundError(f"--resume {run}: a file, not a run folder (<run_root>/<domain>/<run_name>)")
     if not run.is_dir():
         raise FileNotFoundError(f"--resume {run}: no such run folder")
     last = run / "checkpoints" / "last.ckpt"

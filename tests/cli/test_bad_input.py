@@ -337,7 +337,12 @@ ROWS = [
     ("resume-missing-folder",
      '`make train RESUME=runs/polynomial/gone`',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/gone"],
-     "--resume {w}/runs/polynomial/gone: no such run folder"),]
+     "--resume {w}/runs/polynomial/gone: no such run folder"),
+    ("resume-a-checkpoint",
+     '`make train RESUME=runs/polynomial/old/checkpoints/last.ckpt` (a checkpoint, not its run folder)',
+     lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/old/checkpoints/last.ckpt"],
+     "--resume {w}/runs/polynomial/old/checkpoints/last.ckpt: a checkpoint, not a run folder; a resume continues its "
+     "run folder's checkpoints/last.ckpt: --resume {w}/runs/polynomial/old"),]
 
 
 def run_row(command: list[str], w: Path, debug: bool = False, wandb: str = "disabled") -> subprocess.CompletedProcess:
