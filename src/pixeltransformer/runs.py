@@ -56,7 +56,8 @@ def resume_checkpoint(run: str | Path) -> Path:
         raise FileNotFoundError(f"--resume {run}: no such run folder")
     last = run / "checkpoints" / "last.ckpt"
     if not last.is_file():
-        raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder")
+        raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder (its fit stopped before "
+                                f"the first save): start a new run, with another --run_name")
     load_checkpoint(last, mmap=True)
     return last
 
@@ -287,6 +288,10 @@ def predict_in_the_first_process(argv: list[str]) -> None:
 def check_new_run(run: Path) -> Path:
     """A new run never writes into a folder that holds another run (its W&B id, config or checkpoints)."""
     if run.is_dir() and any(run.iterdir()):
+        if not (run / "checkpoints" / "last.ckpt").is_file():  # --resume would refuse it: do not send the user there
+            raise FileExistsError(f"run folder {run} already exists, without checkpoints/last.ckpt (its fit stopped "
+                                  f"before the first save, or is still running), so it cannot be resumed: choose "
+                                  f"another --run_name (or, if no fit runs in it, delete {run} to reuse the name)")
         raise FileExistsError(f"run folder {run} already exists: continue it with --resume {run} "
                               f"(make train RESUME={run}) or choose another --run_name")
     return run

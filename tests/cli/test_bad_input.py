@@ -281,7 +281,8 @@ ROWS = [
     ("resume-no-checkpoint",
      '`make train RESUME=runs/polynomial/nockpt` (a run that never saved)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/nockpt"],
-     "no checkpoints/last.ckpt in that folder"),
+     "no checkpoints/last.ckpt in that folder (its fit stopped before the first save): start a new run, with "
+     "another --run_name"),
     ("resume-truncated",
      '`make train RESUME=runs/polynomial/cut` (its last.ckpt cut short)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/cut"],
@@ -327,6 +328,11 @@ ROWS = [
      '`make train ARGS="--run_name old"` where runs/polynomial/old exists',
      lambda w: ["make", "train", f"ARGS=--run_root {w}/runs --run_name old"],
      "run folder {w}/runs/polynomial/old already exists: continue it with --resume"),
+    ("run-name-taken-without-checkpoint",
+     '`make train ARGS="--run_name nockpt"` where runs/polynomial/nockpt exists but never saved a checkpoint',
+     lambda w: ["make", "train", f"ARGS=--run_root {w}/runs --run_name nockpt"],
+     "run folder {w}/runs/polynomial/nockpt already exists, without checkpoints/last.ckpt (its fit stopped before "
+     "the first save, or is still running), so it cannot be resumed: choose another --run_name"),
     ("eval-elsewhere",
      '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt` on node3 while node7 evaluates it (or was killed '
      'doing so): a lock may hold on one machine alone',
