@@ -65,20 +65,23 @@ def resume_checkpoint(run: str | Path) -> Path:
 def with_run_config(argv: list[str]) -> list[str]:
     """``fit ... --resume RUN``: RUN/config.yaml becomes the first config of the command line, so the run goes on
     with its own settings (data, model, max_steps, schedule); whatever the command line gives applies on top
-    (``--trainer.max_steps=2000`` to train longer, ``--config configs/trainer/gpu.yaml`` to move to GPUs)."""
+    (``--trainer.max_steps=2000`` to train longer, ``--config configs/trainer/gpu.yaml`` to move to GPUs). The
+    resume itself goes last: a run's config.yaml given after it (``resume: null``) would otherwise undo it, and the
+    fit would start a new run in RUN."""
     if not argv or argv[0] != "fit":
         return argv
     for i, arg in enumerate(argv):
         if arg == "--resume" and i + 1 < len(argv):
-            run = argv[i + 1]
+            run, resume = argv[i + 1], argv[i:i + 2]
             break
         if arg.startswith("--resume="):
-            run = arg.split("=", 1)[1]
+            run, resume = arg.split("=", 1)[1], argv[i:i + 1]
             break
     else:
         return argv
     config = Path(run) / "config.yaml"
-    return [argv[0], "--config", str(config), *argv[1:]] if config.is_file() else argv
+    rest = argv[1:i] + argv[i + len(resume):]
+    return [argv[0], "--config", str(config), *rest, *resume] if config.is_file() else argv
 
 
 def readable_run_configs(argv: list[str]) -> None:
@@ -157,6 +160,23 @@ def check_config_order(argv: list[str]) -> None:
         base = config.parent.with_suffix(".yaml") if config.parent.name else None
         if base is not None and base.is_file() and not any(_names_a_data_class(c) for c in configs[:i]):
             raise ValueError(f"{config} is an overlay of {base}: give --config {base} before it")
+
+
+def check_resume_configs(argv: list[str]) -> None:
+    """``fit --resume RUN`` continues with RUN/config.yaml (with_run_config); a domain's own config given too (one that
+    names the data class, as configs/<domain>.yaml does) would apply its settings again over the run's, resetting its
+    dataset and model options (the first of which the checkpoint then refuses by a name that misleads), or another
+    domain's over them: name the file."""
+    run = next((a.split("=", 1)[1] if a.startswith("--resume=") else argv[i + 1] for i, a in enumerate(argv)
+                if a.startswith("--resume=") or (a == "--resume" and i + 1 < len(argv))), None)
+    if not argv or argv[0] != "fit" or run is None:
+        return
+    for config in given_configs(argv):
+        readable, named = _config_entry(config, "data", "class_path")
+        if readable and named is not None and not written_into_a_run(Path(config)):
+            raise ValueError(f"--config {config} names a new run's data and model, but --resume {run} continues "
+                             f"with {Path(run) / 'config.yaml'}: leave it out and give only what changes (as "
+                             f"--trainer.max_steps=N or --config configs/trainer/gpu.yaml)")
 
 
 # what the CLI sets for each run from its folder (a value given for it was ignored without a word): why, and what to
@@ -363,6 +383,7 @@ def preflight(argv: list[str]) -> None:
     if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return
     check_config_order(argv)
+    check_resume_configs(argv)
     check_set_by_the_cli(argv)
     if args.resume:
         resume_checkpoint(args.resume)

@@ -344,6 +344,11 @@ ROWS = [
      '`make train RESUME=runs/polynomial/gone`',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/gone"],
      "--resume {w}/runs/polynomial/gone: no such run folder"),
+    ("resume-with-a-domain-config",
+     '`make train RESUME=runs/polynomial/old ARGS="--config configs/polynomial.yaml"` (the run has its own)',
+     lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/old", "ARGS=--config configs/polynomial.yaml"],
+     "--config configs/polynomial.yaml names a new run's data and model, but --resume {w}/runs/polynomial/old "
+     "continues with {w}/runs/polynomial/old/config.yaml: leave it out and give only what changes"),
     ("resume-a-checkpoint",
      '`make train RESUME=runs/polynomial/old/checkpoints/last.ckpt` (a checkpoint, not its run folder)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/old/checkpoints/last.ckpt"],
