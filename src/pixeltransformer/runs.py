@@ -163,20 +163,24 @@ def check_config_order(argv: list[str]) -> None:
 
 
 def check_resume_configs(argv: list[str]) -> None:
-    """``fit --resume RUN`` continues with RUN/config.yaml (with_run_config); a domain's own config given too (one that
-    names the data class, as configs/<domain>.yaml does) would apply its settings again over the run's, resetting its
-    dataset and model options (the first of which the checkpoint then refuses by a name that misleads), or another
-    domain's over them: name the file."""
+    """``fit --resume RUN`` continues with RUN/config.yaml (with_run_config), and the configs given apply over it:
+    another domain's config (configs/images.yaml over a polynomial run) would fail on the first model option the
+    other domain sets, by a name that does not say why: name the file and the two domains."""
     run = next((a.split("=", 1)[1] if a.startswith("--resume=") else argv[i + 1] for i, a in enumerate(argv)
                 if a.startswith("--resume=") or (a == "--resume" and i + 1 < len(argv))), None)
     if not argv or argv[0] != "fit" or run is None:
         return
+    readable, named = _config_entry(Path(run) / "config.yaml", "model", "domain")
+    own = named.get("class_path") if isinstance(named, dict) else named
+    if not readable or not isinstance(own, str) or not own:
+        return  # no run config (yet): the checkpoint's domain is checked once the model is made
     for config in given_configs(argv):
-        readable, named = _config_entry(config, "data", "class_path")
-        if readable and named is not None and not written_into_a_run(Path(config)):
-            raise ValueError(f"--config {config} names a new run's data and model, but --resume {run} continues "
-                             f"with {Path(run) / 'config.yaml'}: leave it out and give only what changes (as "
-                             f"--trainer.max_steps=N or --config configs/trainer/gpu.yaml)")
+        readable, named = _config_entry(config, "model", "domain")
+        other = named.get("class_path") if isinstance(named, dict) else named
+        if readable and isinstance(other, str) and other and domain_of(other) != domain_of(own):
+            raise ValueError(f"--config {config} is for the {domain_of(other)} domain, but --resume {run} continues "
+                             f"a {domain_of(own)} run with its own config.yaml: leave it out and give only what "
+                             f"changes (as --trainer.max_steps=N)")
 
 
 # what the CLI sets for each run from its folder (a value given for it was ignored without a word): why, and what to

@@ -63,7 +63,8 @@ def build_world(w: Path) -> Path:
     (run / "checkpoints").mkdir(parents=True)
     # with configs/polynomial.yaml's options that no image model can take (a per-set value frame needs one Gaussian)
     torch.save(_checkpoint(poly, net=dict(value_norm=True, distance_bias=False)), run / "checkpoints" / "last.ckpt")
-    (run / "config.yaml").write_text("# the finished run's config\n")
+    (run / "config.yaml").write_text("# the finished run's config\nmodel:\n  domain:\n    class_path: "
+                                     "domains.polynomial.domain.PolynomialDomain\n")
     (run / "wandb_id.txt").write_text("0123abcd\n")
     (w / "runs" / "polynomial" / "nockpt").mkdir()
     (w / "runs" / "polynomial" / "nockpt" / "config.yaml").write_text("# a run that never saved\n")
@@ -344,11 +345,11 @@ ROWS = [
      '`make train RESUME=runs/polynomial/gone`',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/gone"],
      "--resume {w}/runs/polynomial/gone: no such run folder"),
-    ("resume-with-a-domain-config",
-     '`make train RESUME=runs/polynomial/old ARGS="--config configs/polynomial.yaml"` (the run has its own)',
-     lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/old", "ARGS=--config configs/polynomial.yaml"],
-     "--config configs/polynomial.yaml names a new run's data and model, but --resume {w}/runs/polynomial/old "
-     "continues with {w}/runs/polynomial/old/config.yaml: leave it out and give only what changes"),
+    ("resume-with-another-domain-config",
+     '`make train RESUME=runs/polynomial/old ARGS="--config configs/images.yaml"` (another domain\'s config)',
+     lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/old", "ARGS=--config configs/images.yaml"],
+     "--config configs/images.yaml is for the images domain, but --resume {w}/runs/polynomial/old continues a "
+     "polynomial run with its own config.yaml: leave it out and give only what changes"),
     ("resume-a-checkpoint",
      '`make train RESUME=runs/polynomial/old/checkpoints/last.ckpt` (a checkpoint, not its run folder)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/old/checkpoints/last.ckpt"],
