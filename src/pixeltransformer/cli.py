@@ -43,9 +43,9 @@ from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_order, check_fit_length, check_launch_size,
-                   check_new_run, check_set_by_the_cli, domain_of, joins_a_run, launched_run_name,
-                   predict_in_the_first_process, readable_run_configs, resume_checkpoint, run_config_setting,
-                   with_run_config)
+                   check_new_run, check_resume_configs, check_set_by_the_cli, domain_of, joins_a_run,
+                   launched_run_name, predict_in_the_first_process, readable_run_configs, resume_checkpoint,
+                   run_config_setting, with_run_config)
 from .wandbfolder import take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -682,6 +682,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
     check_config_order(argv or [])
+    check_resume_configs(argv or [])
     check_set_by_the_cli(argv or [])
     full = with_run_config(argv) if argv is not None else None  # a resume: the run's config.yaml first
     readable_run_configs(full or [])

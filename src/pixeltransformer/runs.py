@@ -47,11 +47,17 @@ def check_own_name(cls: Any) -> None:
 def resume_checkpoint(run: str | Path) -> Path:
     """The last.ckpt a resumed run continues from, checked to be a readable, safe checkpoint."""
     run = Path(run)
+    if run.is_file():  # a checkpoint given for its run folder: name the folder that holds it
+        if run.parent.name == "checkpoints":
+            raise FileNotFoundError(f"--resume {run}: a checkpoint, not a run folder; a resume continues its run "
+                                    f"folder's checkpoints/last.ckpt: --resume {run.parent.parent}")
+        raise FileNotFoundError(f"--resume {run}: a file, not a run folder (<run_root>/<domain>/<run_name>)")
     if not run.is_dir():
         raise FileNotFoundError(f"--resume {run}: no such run folder")
     last = run / "checkpoints" / "last.ckpt"
     if not last.is_file():
-        raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder")
+        raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder (its fit stopped before "
+                                f"the first save): start a new run, with another --run_name")
     load_checkpoint(last, mmap=True)
     return last
 
@@ -59,20 +65,23 @@ def resume_checkpoint(run: str | Path) -> Path:
 def with_run_config(argv: list[str]) -> list[str]:
     """``fit ... --resume RUN``: RUN/config.yaml becomes the first config of the command line, so the run goes on
     with its own settings (data, model, max_steps, schedule); whatever the command line gives applies on top
-    (``--trainer.max_steps=2000`` to train longer, ``--config configs/trainer/gpu.yaml`` to move to GPUs)."""
+    (``--trainer.max_steps=2000`` to train longer, ``--config configs/trainer/gpu.yaml`` to move to GPUs). The
+    resume itself goes last: a run's config.yaml given after it (``resume: null``) would otherwise undo it, and the
+    fit would start a new run in RUN."""
     if not argv or argv[0] != "fit":
         return argv
     for i, arg in enumerate(argv):
         if arg == "--resume" and i + 1 < len(argv):
-            run = argv[i + 1]
+            run, resume = argv[i + 1], argv[i:i + 2]
             break
         if arg.startswith("--resume="):
-            run = arg.split("=", 1)[1]
+            run, resume = arg.split("=", 1)[1], argv[i:i + 1]
             break
     else:
         return argv
     config = Path(run) / "config.yaml"
-    return [argv[0], "--config", str(config), *argv[1:]] if config.is_file() else argv
+    rest = argv[1:i] + argv[i + len(resume):]
+    return [argv[0], "--config", str(config), *rest, *resume] if config.is_file() else argv
 
 
 def readable_run_configs(argv: list[str]) -> None:
@@ -151,6 +160,27 @@ def check_config_order(argv: list[str]) -> None:
         base = config.parent.with_suffix(".yaml") if config.parent.name else None
         if base is not None and base.is_file() and not any(_names_a_data_class(c) for c in configs[:i]):
             raise ValueError(f"{config} is an overlay of {base}: give --config {base} before it")
+
+
+def check_resume_configs(argv: list[str]) -> None:
+    """``fit --resume RUN`` continues with RUN/config.yaml (with_run_config), and the configs given apply over it:
+    another domain's config (configs/images.yaml over a polynomial run) would fail on the first model option the
+    other domain sets, by a name that does not say why: name the file and the two domains."""
+    run = next((a.split("=", 1)[1] if a.startswith("--resume=") else argv[i + 1] for i, a in enumerate(argv)
+                if a.startswith("--resume=") or (a == "--resume" and i + 1 < len(argv))), None)
+    if not argv or argv[0] != "fit" or run is None:
+        return
+    readable, named = _config_entry(Path(run) / "config.yaml", "model", "domain")
+    own = named.get("class_path") if isinstance(named, dict) else named
+    if not readable or not isinstance(own, str) or not own:
+        return  # no run config (yet): the checkpoint's domain is checked once the model is made
+    for config in given_configs(argv):
+        readable, named = _config_entry(config, "model", "domain")
+        other = named.get("class_path") if isinstance(named, dict) else named
+        if readable and isinstance(other, str) and other and domain_of(other) != domain_of(own):
+            raise ValueError(f"--config {config} is for the {domain_of(other)} domain, but --resume {run} continues "
+                             f"a {domain_of(own)} run with its own config.yaml: leave it out and give only what "
+                             f"changes (as --trainer.max_steps=N)")
 
 
 # what the CLI sets for each run from its folder (a value given for it was ignored without a word): why, and what to
@@ -282,6 +312,10 @@ def predict_in_the_first_process(argv: list[str]) -> None:
 def check_new_run(run: Path) -> Path:
     """A new run never writes into a folder that holds another run (its W&B id, config or checkpoints)."""
     if run.is_dir() and any(run.iterdir()):
+        if not (run / "checkpoints" / "last.ckpt").is_file():  # --resume would refuse it: do not send the user there
+            raise FileExistsError(f"run folder {run} already exists, without checkpoints/last.ckpt (its fit stopped "
+                                  f"before the first save, or is still running), so it cannot be resumed: choose "
+                                  f"another --run_name (or, if no fit runs in it, delete {run} to reuse the name)")
         raise FileExistsError(f"run folder {run} already exists: continue it with --resume {run} "
                               f"(make train RESUME={run}) or choose another --run_name")
     return run
@@ -353,6 +387,7 @@ def preflight(argv: list[str]) -> None:
     if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return
     check_config_order(argv)
+    check_resume_configs(argv)
     check_set_by_the_cli(argv)
     if args.resume:
         resume_checkpoint(args.resume)

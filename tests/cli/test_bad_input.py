@@ -63,7 +63,8 @@ def build_world(w: Path) -> Path:
     (run / "checkpoints").mkdir(parents=True)
     # with configs/polynomial.yaml's options that no image model can take (a per-set value frame needs one Gaussian)
     torch.save(_checkpoint(poly, net=dict(value_norm=True, distance_bias=False)), run / "checkpoints" / "last.ckpt")
-    (run / "config.yaml").write_text("# the finished run's config\n")
+    (run / "config.yaml").write_text("# the finished run's config\nmodel:\n  domain:\n    class_path: "
+                                     "domains.polynomial.domain.PolynomialDomain\n")
     (run / "wandb_id.txt").write_text("0123abcd\n")
     (w / "runs" / "polynomial" / "nockpt").mkdir()
     (w / "runs" / "polynomial" / "nockpt" / "config.yaml").write_text("# a run that never saved\n")
@@ -281,7 +282,8 @@ ROWS = [
     ("resume-no-checkpoint",
      '`make train RESUME=runs/polynomial/nockpt` (a run that never saved)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/nockpt"],
-     "no checkpoints/last.ckpt in that folder"),
+     "no checkpoints/last.ckpt in that folder (its fit stopped before the first save): start a new run, with "
+     "another --run_name"),
     ("resume-truncated",
      '`make train RESUME=runs/polynomial/cut` (its last.ckpt cut short)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/cut"],
@@ -327,6 +329,11 @@ ROWS = [
      '`make train ARGS="--run_name old"` where runs/polynomial/old exists',
      lambda w: ["make", "train", f"ARGS=--run_root {w}/runs --run_name old"],
      "run folder {w}/runs/polynomial/old already exists: continue it with --resume"),
+    ("run-name-taken-without-checkpoint",
+     '`make train ARGS="--run_name nockpt"` where runs/polynomial/nockpt exists but never saved a checkpoint',
+     lambda w: ["make", "train", f"ARGS=--run_root {w}/runs --run_name nockpt"],
+     "run folder {w}/runs/polynomial/nockpt already exists, without checkpoints/last.ckpt (its fit stopped before "
+     "the first save, or is still running), so it cannot be resumed: choose another --run_name"),
     ("eval-elsewhere",
      '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt` on node3 while node7 evaluates it (or was killed '
      'doing so): a lock may hold on one machine alone',
@@ -337,7 +344,17 @@ ROWS = [
     ("resume-missing-folder",
      '`make train RESUME=runs/polynomial/gone`',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/gone"],
-     "--resume {w}/runs/polynomial/gone: no such run folder"),]
+     "--resume {w}/runs/polynomial/gone: no such run folder"),
+    ("resume-with-another-domain-config",
+     '`make train RESUME=runs/polynomial/old ARGS="--config configs/images.yaml"` (another domain\'s config)',
+     lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/old", "ARGS=--config configs/images.yaml"],
+     "--config configs/images.yaml is for the images domain, but --resume {w}/runs/polynomial/old continues a "
+     "polynomial run with its own config.yaml: leave it out and give only what changes"),
+    ("resume-a-checkpoint",
+     '`make train RESUME=runs/polynomial/old/checkpoints/last.ckpt` (a checkpoint, not its run folder)',
+     lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/old/checkpoints/last.ckpt"],
+     "--resume {w}/runs/polynomial/old/checkpoints/last.ckpt: a checkpoint, not a run folder; a resume continues its "
+     "run folder's checkpoints/last.ckpt: --resume {w}/runs/polynomial/old"),]
 
 
 def run_row(command: list[str], w: Path, debug: bool = False, wandb: str = "disabled") -> subprocess.CompletedProcess:

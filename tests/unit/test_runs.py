@@ -21,8 +21,10 @@ def test_a_resume_puts_the_run_s_config_first(tmp_path):
     assert with_run_config(argv) == argv  # no config.yaml (yet): the command line as given
     (run / "config.yaml").write_text("seed_everything: 0\n")
     config = ["--config", str(run / "config.yaml")]
-    assert with_run_config(argv) == ["fit", *config, "--resume", str(run), "--trainer.max_steps=9"]
-    assert with_run_config(["fit", "--x=1", f"--resume={run}"]) == ["fit", *config, "--x=1", f"--resume={run}"]
+    assert with_run_config(argv) == ["fit", *config, "--trainer.max_steps=9", "--resume", str(run)]
+    assert with_run_config(["fit", f"--resume={run}", "--x=1"]) == ["fit", *config, "--x=1", f"--resume={run}"]
+    # the resume goes last: a config given after it (a run's config.yaml holds resume: null) must not undo it
+    assert with_run_config(["fit", "--resume", str(run), *config]) == ["fit", *config, *config, "--resume", str(run)]
     assert with_run_config(["test", "--resume", str(run)]) == ["test", "--resume", str(run)]  # fit only
     assert with_run_config(["fit", "--config", "c.yaml"]) == ["fit", "--config", "c.yaml"]
 
