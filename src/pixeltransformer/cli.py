@@ -667,7 +667,7 @@ def _new_wandb_id() -> str:
 
 
 def _subcommand_kwargs(exit_on_error: bool = True) -> dict[str, Any]:
-    base = {"parser_mode": "omegaconf", "exit_on_error": exit_on_error}
+    base = {"parser_mode": "omegaconf", "exit_on_error": exit_on_error, "allow_abbrev": False}
     main_kwargs = {**base, "prog": "pixeltransformer"}
     if BASE_CONFIG.is_file():
         base["default_config_files"] = [str(BASE_CONFIG)]

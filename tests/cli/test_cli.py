@@ -390,6 +390,18 @@ def test_unknown_config_key_is_reported(capsys):
     assert "no_such_option" in capsys.readouterr().err
 
 
+def test_a_shortened_option_is_refused_not_taken_for_the_one_it_begins(tmp_path, capsys):
+    """argparse takes an option's unambiguous prefix for the option: `--trainer.max_step=5` trained 5 steps, and
+    command.txt recorded a name the CLI has not. It is refused as the misspelling it is."""
+    with pytest.raises(SystemExit):
+        main(["--config", str(REPO / "configs/polynomial.yaml"), "--trainer.max_step=5",
+              "--run_root", str(tmp_path)], run=False)
+    assert "error: unrecognized arguments: --trainer.max_step=5" in capsys.readouterr().err
+    cli = main(["--config", str(REPO / "configs/polynomial.yaml"), "--trainer.max_steps=5",
+                "--run_root", str(tmp_path)], run=False)
+    assert cli.trainer.max_steps == 5
+
+
 def test_console_noise_is_filtered(caplog):
     """The litlogger tip, the LeafSpec deprecation, the false "not resumable" warning, a resume's "checkpoint
     directory is not empty", the small-epoch logging interval warning (Lightning counts the interval over the run)
