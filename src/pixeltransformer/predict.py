@@ -250,6 +250,14 @@ def output_folder(options: PredictOptions, run_dir: Path) -> Path:
     return out
 
 
+def json_rows(values: torch.Tensor) -> list[list[float]]:
+    """Rows [K, C] as JSON numbers, each float32 by the shortest decimal that reads back as it: a value typed as 1.2
+    is written 1.2, not as the float64 of its float32 (1.2000000476837158). Other dtypes as they are."""
+    if values.dtype != torch.float32:
+        return values.tolist()
+    return [[float(str(v)) for v in row] for row in values.detach().cpu().numpy()]  # numpy's str is the shortest
+
+
 class PredictionWriter(BasePredictionWriter):
     """Writes each completion through the module's Domain, then prediction.json (S, options, files) beside it.
 
@@ -271,10 +279,10 @@ class PredictionWriter(BasePredictionWriter):
         except BaseException:
             remove_empty(new)
             raise
+        context = [p + v for p, v in zip(json_rows(prediction.ctx_pos[0]), json_rows(prediction.ctx_val[0]))]  # [K]
         record = {"checkpoint": str(getattr(trainer, "ckpt_path", "") or ""), "domain": pl_module.spec.domain,
-                  "dataset": pl_module.spec.dataset, "num_context": int(prediction.ctx_pos.shape[1]),
-                  "context": torch.cat([prediction.ctx_pos[0], prediction.ctx_val[0]], dim=-1).tolist(),
-                  # the context's positions p as the model reads them, in [-1, 1]: p stands for pos_offset + p * pos_scale
+                  "dataset": pl_module.spec.dataset, "num_context": int(prediction.ctx_pos.shape[1]), "context": context,
+                  # the positions p as the model reads them, in [-1, 1]: p stands for pos_offset + p * pos_scale
                   "pos_scale": pl_module.spec.pos_scale, "pos_offset": pl_module.spec.pos_offset,
                   "options": asdict(self.options), "files": [p.name for p in files]}
         files.append(write_json(out / "prediction.json", record))

@@ -167,6 +167,7 @@ def test_predict_writes_the_curves_and_keeps_the_observed_points(tiny_checkpoint
              "--out", str(out))
     record = json.loads((out / "prediction.json").read_text())
     assert record["files"] == ["functions.png", "prediction.csv"] and record["num_context"] == 3
+    assert record["context"][2] == [0.123, 1.0]  # as typed, not 0.12300000339746475, the float64 of its float32
     # each file on a line of the evaluation's form (the paths were printed bare)
     assert [line for line in capsys.readouterr().out.splitlines() if str(out) in line] == [
         f"[pixeltransformer] wrote {out / name}" for name in ("functions.png", "prediction.csv", "prediction.json")]
