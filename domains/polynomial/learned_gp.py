@@ -11,7 +11,8 @@ that share one seeded draw of points, so that each group's unit-variance kernel 
 diagonalised once per lengthscale. A curve's covariance is s2 (R + eta I + beta 1 1^T): noise and level relative to
 the signal variance s2. In R's eigenbasis R + eta I is diagonal (lam + eta) and the level a rank-one term, so for every
 (eta, beta) the mean and s2 have closed-form optima and the likelihood is a few sums. Lengthscale, eta and beta are
-searched on a log grid (beta also 0), refined twice about the best. Float64 throughout; a fraction of a second.
+searched on a log grid (beta also 0), refined twice about the best. Float64 throughout, about the values' mean and in
+units of their spread (values far from 0 keep their variation); a fraction of a second.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0
     group = torch.arange(len(rows)) // GROUP_CURVES  # [C]
     x = x_all[points]  # [G, K]
     y = y_all[rows.unsqueeze(-1), points[group]]  # [C, K]
+    # learned about the values' own level and in units of their spread: the sums of squares of raw values far from 0
+    # (1e8 + a few units) would lose the curves' variation to rounding
+    shift, unit = float(y.mean()), float(y.std()) or 1.0
+    y = (y - shift) / unit  # [C, K]
     step = 2.0 / (length - 1)
     grids = [torch.linspace(math.log10(step / 4), math.log10(20.0), 41, dtype=torch.float64),  # [A] lengthscales
              torch.linspace(*LOG_ETA_RANGE, 41, dtype=torch.float64),  # [E]
@@ -59,10 +64,10 @@ def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0
         grids = [torch.linspace(c - float(g[1] - g[0]), c + float(g[1] - g[0]), 9, dtype=torch.float64)
                  for c, g in zip(centre, grids)]
         best = _grid_search(x, y, group, *grids)
-    s2 = best["variance"]
+    s2 = best["variance"] * unit**2
     return {"lengthscale": 10 ** best["log_ls"], "variance": s2, "noise_var": 10 ** best["log_eta"] * s2,
-            "mean": best["mean"], "level_var": best["beta"] * s2, "log_lik_per_point": best["log_lik"] / y.numel(),
-            "curves": int(len(rows)), "points": int(k)}
+            "mean": shift + best["mean"] * unit, "level_var": best["beta"] * s2,
+            "log_lik_per_point": best["log_lik"] / y.numel() - math.log(unit), "curves": int(len(rows)), "points": int(k)}
 
 
 def _grid_search(x: torch.Tensor, y: torch.Tensor, group: torch.Tensor, log_ls: torch.Tensor, log_eta: torch.Tensor,

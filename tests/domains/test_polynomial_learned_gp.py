@@ -76,3 +76,13 @@ def test_generated_data_carries_the_gp_learned_from_its_training_stream():
     again = PolynomialDataModule(dataset="gp_rbf", lengthscale=0.4, variance=1.0, resolution=128, train_size=10)
     assert again.spec.extra["gp_train"] == learned  # the same at fit and at test, whatever the train size
     assert "gp_train" in PolynomialDataModule(dataset="polynomial", resolution=64).spec.extra
+
+
+def test_curves_far_from_zero_learn_the_kernel_they_would_about_zero():
+    """Values of 1e8 + a few units (a float64 count, a timestamp): the same kernel, the mean moved by the offset; the
+    sums of squares of raw values lost the curves' variation to rounding and learned a variance of 1e-300."""
+    x, y = draws(300)
+    about_zero, far = learn_rbf_prior(y, x), learn_rbf_prior(y + 1e8, x)
+    for key in ("lengthscale", "variance", "noise_var", "log_lik_per_point"):
+        assert abs(far[key] / about_zero[key] - 1) < 1e-4, (key, far, about_zero)
+    assert abs(far["mean"] - 1e8 - about_zero["mean"]) < 1e-4 and far["level_var"] < 1e-4, far
