@@ -31,24 +31,26 @@ LOG_BETA_RANGE = (-3.0, 4.0)  # log10 of the level variance over the signal vari
 REFINEMENTS = 2  # finer grids about the best point of the one before
 
 
-def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0) -> dict[str, float]:
+def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0,
+                    rows: torch.Tensor | None = None) -> dict[str, float]:
     """Hyperparameters of an RBF GP y = mean + a + f + eps, a ~ N(0, level_var) one offset per curve,
     f ~ GP(0, variance * exp(-d^2 / (2 lengthscale^2))), eps ~ N(0, noise_var), that maximise the marginal likelihood
-    of the curves [N, L] at positions [L] (normalised to [-1, 1]), all curves sharing them. Returns {"lengthscale",
-    "variance", "noise_var", "mean", "level_var"} (lengthscale in normalised positions, the rest in the values'
-    units), "log_lik_per_point" (the maximum, per value read), and the numbers of curves and points per curve read."""
-    y_all, x_all = curves.double(), positions.double()
-    n, length = y_all.shape
+    of the curves [N, L] (those of ``rows`` [N'] where given: a split of a pool) at positions [L] (normalised to
+    [-1, 1]), all curves sharing them. Only the subset is read (and copied). Returns {"lengthscale", "variance",
+    "noise_var", "mean", "level_var"} (lengthscale in normalised positions, the rest in the values' units),
+    "log_lik_per_point" (the maximum, per value read), and the numbers of curves and points per curve read."""
+    candidates = torch.arange(curves.shape[0]) if rows is None else rows  # [N']
+    n, length = len(candidates), curves.shape[1]
     if n < 1 or length < 2:
-        raise ValueError(f"learning a GP needs curves [N >= 1, L >= 2], got {list(y_all.shape)}")
+        raise ValueError(f"learning a GP needs curves [N >= 1, L >= 2], got {[n, length]}")
     gen = torch.Generator().manual_seed(seed)
-    rows = torch.randperm(n, generator=gen)[:MAX_CURVES]  # [C]
+    rows = candidates[torch.randperm(n, generator=gen)[:MAX_CURVES]]  # [C]
     k = min(MAX_POINTS, length)
     groups = math.ceil(len(rows) / GROUP_CURVES)
     points = torch.stack([torch.randperm(length, generator=gen)[:k].sort().values for _ in range(groups)])  # [G, K]
     group = torch.arange(len(rows)) // GROUP_CURVES  # [C]
-    x = x_all[points]  # [G, K]
-    y = y_all[rows.unsqueeze(-1), points[group]]  # [C, K]
+    x = positions.double()[points]  # [G, K]
+    y = curves[rows.unsqueeze(-1), points[group]].double()  # [C, K]
     # learned about the values' own level and in units of their spread: the sums of squares of raw values far from 0
     # (1e8 + a few units) would lose the curves' variation to rounding
     shift, unit = float(y.mean()), float(y.std()) or 1.0

@@ -4,7 +4,9 @@ the exact GP (where a GP fitted to each S alone is far overconfident), and the d
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from domains.polynomial.data import PolynomialDataModule
 from domains.polynomial.kernels import gaussian_nll, kernel_matrix
@@ -86,3 +88,33 @@ def test_curves_far_from_zero_learn_the_kernel_they_would_about_zero():
     for key in ("lengthscale", "variance", "noise_var", "log_lik_per_point"):
         assert abs(far[key] / about_zero[key] - 1) < 1e-4, (key, far, about_zero)
     assert abs(far["mean"] - 1e8 - about_zero["mean"]) < 1e-4 and far["level_var"] < 1e-4, far
+
+
+class LargestTensor(TorchDispatchMode):
+    """The most elements of any tensor an operation makes while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.most = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.most = max(self.most, t.numel())
+        return out
+
+
+def test_learning_reads_only_its_subset_of_many_long_curves(tmp_path):
+    """100 000 curves of 2 000 points took seconds and 1.6 GB to be copied whole to float64 (and a file's train split
+    to float32 first) before 256 curves at 64 points were picked from them: no copy of the curves is made."""
+    curves = torch.randn(10_000, 500)  # [N, L] float32
+    with LargestTensor() as seen:
+        learn_rbf_prior(curves, torch.linspace(-1, 1, 500, dtype=torch.float64))
+    assert seen.most < curves.numel() / 2, seen.most  # a copy of the 256 curves, at most
+    np.save(tmp_path / "c.npy", curves.numpy())
+    dm = PolynomialDataModule(dataset="file", root=str(tmp_path / "c.npy"))
+    dm._load(), dm._split_index()  # the file read, as the spec's value range reads it
+    with LargestTensor() as seen:
+        dm.gp_train()
+    assert seen.most < curves.numel() / 2, seen.most  # a copy of the 256 curves, at most
