@@ -118,3 +118,18 @@ def test_learning_reads_only_its_subset_of_many_long_curves(tmp_path):
     with LargestTensor() as seen:
         dm.gp_train()
     assert seen.most < curves.numel() / 2, seen.most  # a copy of the 256 curves, at most
+
+
+def test_the_learned_gp_predicts_values_of_any_scale_alike():
+    """Values in units where they are 1e-7 (amperes of a microamp signal): the predictive scales with them. Its
+    variance was floored at 1e-12 in the values' units, above the noise variance of such curves (NLL off by nats)."""
+    x, y = draws(300)
+    learned = learn_rbf_prior(y, x)
+    idx = torch.tensor([[3, 40, 77], [10, 11, 90]])  # [2, 3]
+    cx, cy, qx = x[idx], y[:2].gather(1, idx), x.expand(2, -1)  # [2, 3], [2, 3], [2, L]
+    mean, var = learned_rbf_gp(cx, cy, qx, learned)  # [2, L] each
+    c = 1e-7
+    small = {**learned, "mean": learned["mean"] * c, **{k: learned[k] * c**2 for k in ("variance", "noise_var",
+                                                                                     "level_var")}}
+    mean_c, var_c = learned_rbf_gp(cx, cy * c, qx, small)
+    assert torch.allclose(mean_c / c, mean, rtol=1e-6) and torch.allclose(var_c / c**2, var, rtol=1e-6)
