@@ -27,7 +27,7 @@ MAX_CURVES = 256  # curves of the training split read (a seeded subset of more)
 MAX_POINTS = 64  # points of each (a seeded subset of its grid)
 GROUP_CURVES = 64  # curves that share one draw of points
 LOG_ETA_RANGE = (-8.0, 2.0)  # log10 of the noise variance over the signal variance: the searched range
-LOG_BETA_RANGE = (-3.0, 4.0)  # log10 of the level variance over the signal variance (and 0: no level of its own)
+LOG_BETA_RANGE = (-3.0, 8.0)  # log10 of the level variance over the signal variance (and 0: no level of its own)
 REFINEMENTS = 2  # finer grids about the best point of the one before
 
 
@@ -58,7 +58,7 @@ def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0
     step = 2.0 / (length - 1)
     grids = [torch.linspace(math.log10(step / 4), math.log10(20.0), 41, dtype=torch.float64),  # [A] lengthscales
              torch.linspace(*LOG_ETA_RANGE, 41, dtype=torch.float64),  # [E]
-             torch.linspace(*LOG_BETA_RANGE, 15, dtype=torch.float64)]  # [B]
+             torch.linspace(*LOG_BETA_RANGE, 23, dtype=torch.float64)]  # [B]
     best = _grid_search(x, y, group, *grids)
     for _ in range(REFINEMENTS):
         # about the best point, one step of the grid before either side; a best beta of 0 refines its smallest

@@ -133,3 +133,14 @@ def test_the_learned_gp_predicts_values_of_any_scale_alike():
                                                                                      "level_var")}}
     mean_c, var_c = learned_rbf_gp(cx, cy * c, qx, small)
     assert torch.allclose(mean_c / c, mean, rtol=1e-6) and torch.allclose(var_c / c**2, var, rtol=1e-6)
+
+
+def test_levels_far_apart_beside_small_wiggles_are_learned():
+    """Curves whose own levels spread 3000 times as far as they wiggle (prices of different goods, sensors at other
+    sites): the level variance is learned, not stopped at 1e4 signal variances, which bent the kernel to make up."""
+    x, y = draws(300)
+    levels = 3000 * torch.randn(300, 1, generator=torch.Generator().manual_seed(5), dtype=torch.float64)  # [300, 1]
+    learned = learn_rbf_prior(y + levels, x)
+    assert abs(learned["level_var"] / 3000**2 - 1) < 0.3, learned
+    assert abs(learned["lengthscale"] / KNOWN["lengthscale"] - 1) < 0.2, learned
+    assert abs(learned["variance"] / KNOWN["variance"] - 1) < 0.3, learned
