@@ -107,7 +107,9 @@ def _grid_search(x: torch.Tensor, y: torch.Tensor, group: torch.Tensor, log_ls: 
         quad_d = ((diag - 2 * mu.unsqueeze(-1) * o * s1 + n.unsqueeze(-1) * mu.unsqueeze(-1) ** 2 * o**2)
                   / d).sum(-1)  # [E, B+1, G]: sum_c r_c^T D^-1 r_c
         wr2 = wsw - 2 * mu * wo * ws + n * mu**2 * wo**2  # [E, B+1, G]: sum_c (w . r_c)^2
-        quad = (quad_d - betas * shrink * wr2).sum(-1)  # [E, B+1]
+        # sum_c r_c^T D^-1 r_c - beta (w . r_c)^2 / (1 + beta w . o), as the part of r_c off the constant (>= 0, which
+        # rounding can break where curves are nearly constant) plus the level's: no cancellation at large beta
+        quad = ((quad_d - wr2 / wo).clamp(min=0.0) + wr2 * shrink / wo).sum(-1)  # [E, B+1]
         variance = (quad / (c * k)).clamp(min=1e-300)  # [E, B+1]
         log_det = (n * (d.log().sum(-1) - shrink.log())).sum(-1)  # [E, B+1]: every curve's log-determinant
         log_lik = -0.5 * c * k * (variance.log() + 1 + math.log(2 * math.pi)) - 0.5 * log_det  # [E, B+1]

@@ -162,7 +162,8 @@ def learned_rbf_gp(ctx_pos, ctx_y, qry_pos, prior: dict):
     noise = float(prior["noise_var"])
     # in units of the prior's spread, where gaussian_posterior's variance floor is far below any variance
     unit = math.sqrt(s2 + level + noise) or 1.0
-    s2, level, noise = s2 / unit**2, level / unit**2, noise / unit**2
+    # a noise of at least 1e-10 of it keeps the Cholesky factor of curves learned as (nearly) constant at their levels
+    s2, level, noise = s2 / unit**2, level / unit**2, max(noise / unit**2, 1e-10)
     k_cc = kernel_matrix("rbf", x_c, x_c, ls, s2) + level  # [B, K, K]
     k_qc = kernel_matrix("rbf", x_q, x_c, ls, s2) + level  # [B, Q, K]
     k_qq = torch.full(x_q.shape, s2 + level, dtype=torch.float64)  # [B, Q]

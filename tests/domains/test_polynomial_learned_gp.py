@@ -144,3 +144,18 @@ def test_levels_far_apart_beside_small_wiggles_are_learned():
     assert abs(learned["level_var"] / 3000**2 - 1) < 0.3, learned
     assert abs(learned["lengthscale"] / KNOWN["lengthscale"] - 1) < 0.2, learned
     assert abs(learned["variance"] / KNOWN["variance"] - 1) < 0.3, learned
+
+
+def test_curves_each_constant_at_a_level_of_their_own_are_predicted():
+    """A file of flat curves at other levels (a sensor that holds its value): learned as levels over a vanishing
+    signal (not a variance of 1e-300, where rounding made the likelihood infinite), and each curve predicted at its
+    level from three points, with no failed factorisation and a finite NLL."""
+    x = torch.linspace(-1, 1, 61, dtype=torch.float64)  # [L]
+    curves = torch.arange(40, dtype=torch.float64).unsqueeze(-1).expand(40, 61)  # [40, L]
+    learned = learn_rbf_prior(curves[:32], x)
+    assert learned["level_var"] > max(1.0, 1e6 * learned["variance"]), learned
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.stack([torch.randperm(61, generator=gen)[:3] for _ in range(40)])  # [40, 3]
+    mean, var = learned_rbf_gp(x[idx], curves.gather(1, idx), x.expand(40, -1), learned)  # [40, L] each
+    nll = gaussian_nll(mean, var, curves)  # [40, L]
+    assert torch.allclose(mean, curves, atol=1e-6) and torch.isfinite(nll).all(), (mean, var)
