@@ -281,9 +281,10 @@ class PolynomialDataModule(SignalDataModule):
         seeded subset of a file's train split, or the first functions of a generated training stream. The evaluation's
         `gp_train` baseline predicts with them; the spec (and so the checkpoint) keeps them."""
         if self._gp_train is None:
+            rows = None
             if self.is_file:
                 pool, rows = self._split_index()["train"]
-                curves = self._load()[pool][rows]  # [N, L], the float32 values the model reads
+                curves = self._load()[pool]  # [N, L], the float32 values the model reads; its train split: rows
             elif self.dataset_name == "polynomial":
                 drawn = PolynomialDataset(MAX_CURVES, self.degree, self.coef_std, self.resolution,
                                           split_seed(self.seed, "train"))
@@ -292,7 +293,7 @@ class PolynomialDataModule(SignalDataModule):
                 curves = GPDataset(MAX_CURVES, self.dataset_name[3:], self.lengthscale, self.variance, self.resolution,
                                    self.x_max, split_seed(self.seed, "train")).draw(list(range(MAX_CURVES)))  # [N, R]
             positions = torch.linspace(-1, 1, curves.shape[1], dtype=torch.float64)  # [L], as the model sees them
-            self._gp_train = learn_rbf_prior(curves, positions)
+            self._gp_train = learn_rbf_prior(curves, positions, rows=rows)
         return self._gp_train
 
     @property

@@ -11,7 +11,8 @@ that share one seeded draw of points, so that each group's unit-variance kernel 
 diagonalised once per lengthscale. A curve's covariance is s2 (R + eta I + beta 1 1^T): noise and level relative to
 the signal variance s2. In R's eigenbasis R + eta I is diagonal (lam + eta) and the level a rank-one term, so for every
 (eta, beta) the mean and s2 have closed-form optima and the likelihood is a few sums. Lengthscale, eta and beta are
-searched on a log grid (beta also 0), refined twice about the best. Float64 throughout; a fraction of a second.
+searched on a log grid (beta also 0), refined twice about the best. Float64 throughout, about the values' mean and in
+units of their spread (values far from 0 keep their variation); a fraction of a second.
 """
 
 from __future__ import annotations
@@ -26,32 +27,38 @@ MAX_CURVES = 256  # curves of the training split read (a seeded subset of more)
 MAX_POINTS = 64  # points of each (a seeded subset of its grid)
 GROUP_CURVES = 64  # curves that share one draw of points
 LOG_ETA_RANGE = (-8.0, 2.0)  # log10 of the noise variance over the signal variance: the searched range
-LOG_BETA_RANGE = (-3.0, 4.0)  # log10 of the level variance over the signal variance (and 0: no level of its own)
+LOG_BETA_RANGE = (-3.0, 8.0)  # log10 of the level variance over the signal variance (and 0: no level of its own)
 REFINEMENTS = 2  # finer grids about the best point of the one before
 
 
-def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0) -> dict[str, float]:
+def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0,
+                    rows: torch.Tensor | None = None) -> dict[str, float]:
     """Hyperparameters of an RBF GP y = mean + a + f + eps, a ~ N(0, level_var) one offset per curve,
     f ~ GP(0, variance * exp(-d^2 / (2 lengthscale^2))), eps ~ N(0, noise_var), that maximise the marginal likelihood
-    of the curves [N, L] at positions [L] (normalised to [-1, 1]), all curves sharing them. Returns {"lengthscale",
-    "variance", "noise_var", "mean", "level_var"} (lengthscale in normalised positions, the rest in the values'
-    units), "log_lik_per_point" (the maximum, per value read), and the numbers of curves and points per curve read."""
-    y_all, x_all = curves.double(), positions.double()
-    n, length = y_all.shape
+    of the curves [N, L] (those of ``rows`` [N'] where given: a split of a pool) at positions [L] (normalised to
+    [-1, 1]), all curves sharing them. Only the subset is read (and copied). Returns {"lengthscale", "variance",
+    "noise_var", "mean", "level_var"} (lengthscale in normalised positions, the rest in the values' units),
+    "log_lik_per_point" (the maximum, per value read), and the numbers of curves and points per curve read."""
+    candidates = torch.arange(curves.shape[0]) if rows is None else rows  # [N']
+    n, length = len(candidates), curves.shape[1]
     if n < 1 or length < 2:
-        raise ValueError(f"learning a GP needs curves [N >= 1, L >= 2], got {list(y_all.shape)}")
+        raise ValueError(f"learning a GP needs curves [N >= 1, L >= 2], got {[n, length]}")
     gen = torch.Generator().manual_seed(seed)
-    rows = torch.randperm(n, generator=gen)[:MAX_CURVES]  # [C]
+    rows = candidates[torch.randperm(n, generator=gen)[:MAX_CURVES]]  # [C]
     k = min(MAX_POINTS, length)
     groups = math.ceil(len(rows) / GROUP_CURVES)
     points = torch.stack([torch.randperm(length, generator=gen)[:k].sort().values for _ in range(groups)])  # [G, K]
     group = torch.arange(len(rows)) // GROUP_CURVES  # [C]
-    x = x_all[points]  # [G, K]
-    y = y_all[rows.unsqueeze(-1), points[group]]  # [C, K]
+    x = positions.double()[points]  # [G, K]
+    y = curves[rows.unsqueeze(-1), points[group]].double()  # [C, K]
+    # learned about the values' own level and in units of their spread: the sums of squares of raw values far from 0
+    # (1e8 + a few units) would lose the curves' variation to rounding
+    shift, unit = float(y.mean()), float(y.std()) or 1.0
+    y = (y - shift) / unit  # [C, K]
     step = 2.0 / (length - 1)
     grids = [torch.linspace(math.log10(step / 4), math.log10(20.0), 41, dtype=torch.float64),  # [A] lengthscales
              torch.linspace(*LOG_ETA_RANGE, 41, dtype=torch.float64),  # [E]
-             torch.linspace(*LOG_BETA_RANGE, 15, dtype=torch.float64)]  # [B]
+             torch.linspace(*LOG_BETA_RANGE, 23, dtype=torch.float64)]  # [B]
     best = _grid_search(x, y, group, *grids)
     for _ in range(REFINEMENTS):
         # about the best point, one step of the grid before either side; a best beta of 0 refines its smallest
@@ -59,10 +66,10 @@ def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0
         grids = [torch.linspace(c - float(g[1] - g[0]), c + float(g[1] - g[0]), 9, dtype=torch.float64)
                  for c, g in zip(centre, grids)]
         best = _grid_search(x, y, group, *grids)
-    s2 = best["variance"]
+    s2 = best["variance"] * unit**2
     return {"lengthscale": 10 ** best["log_ls"], "variance": s2, "noise_var": 10 ** best["log_eta"] * s2,
-            "mean": best["mean"], "level_var": best["beta"] * s2, "log_lik_per_point": best["log_lik"] / y.numel(),
-            "curves": int(len(rows)), "points": int(k)}
+            "mean": shift + best["mean"] * unit, "level_var": best["beta"] * s2,
+            "log_lik_per_point": best["log_lik"] / y.numel() - math.log(unit), "curves": int(len(rows)), "points": int(k)}
 
 
 def _grid_search(x: torch.Tensor, y: torch.Tensor, group: torch.Tensor, log_ls: torch.Tensor, log_eta: torch.Tensor,
@@ -100,7 +107,9 @@ def _grid_search(x: torch.Tensor, y: torch.Tensor, group: torch.Tensor, log_ls: 
         quad_d = ((diag - 2 * mu.unsqueeze(-1) * o * s1 + n.unsqueeze(-1) * mu.unsqueeze(-1) ** 2 * o**2)
                   / d).sum(-1)  # [E, B+1, G]: sum_c r_c^T D^-1 r_c
         wr2 = wsw - 2 * mu * wo * ws + n * mu**2 * wo**2  # [E, B+1, G]: sum_c (w . r_c)^2
-        quad = (quad_d - betas * shrink * wr2).sum(-1)  # [E, B+1]
+        # sum_c r_c^T D^-1 r_c - beta (w . r_c)^2 / (1 + beta w . o), as the part of r_c off the constant (>= 0, which
+        # rounding can break where curves are nearly constant) plus the level's: no cancellation at large beta
+        quad = ((quad_d - wr2 / wo).clamp(min=0.0) + wr2 * shrink / wo).sum(-1)  # [E, B+1]
         variance = (quad / (c * k)).clamp(min=1e-300)  # [E, B+1]
         log_det = (n * (d.log().sum(-1) - shrink.log())).sum(-1)  # [E, B+1]: every curve's log-determinant
         log_lik = -0.5 * c * k * (variance.log() + 1 + math.log(2 * math.pi)) - 0.5 * log_det  # [E, B+1]

@@ -159,9 +159,14 @@ def learned_rbf_gp(ctx_pos, ctx_y, qry_pos, prior: dict):
     noise included)."""
     x_c, x_q = ctx_pos.double(), qry_pos.double()
     ls, s2, level = float(prior["lengthscale"]), float(prior["variance"]), float(prior.get("level_var", 0.0))
+    noise = float(prior["noise_var"])
+    # in units of the prior's spread, where gaussian_posterior's variance floor is far below any variance
+    unit = math.sqrt(s2 + level + noise) or 1.0
+    # a noise of at least 1e-10 of it keeps the Cholesky factor of curves learned as (nearly) constant at their levels
+    s2, level, noise = s2 / unit**2, level / unit**2, max(noise / unit**2, 1e-10)
     k_cc = kernel_matrix("rbf", x_c, x_c, ls, s2) + level  # [B, K, K]
     k_qc = kernel_matrix("rbf", x_q, x_c, ls, s2) + level  # [B, Q, K]
     k_qq = torch.full(x_q.shape, s2 + level, dtype=torch.float64)  # [B, Q]
-    noise = float(prior["noise_var"])
-    mean, var = gaussian_posterior(k_cc, k_qc, k_qq, ctx_y.double() - float(prior["mean"]), noise)  # [B, Q] each
-    return mean + float(prior["mean"]), var + noise
+    y = (ctx_y.double() - float(prior["mean"])) / unit  # [B, K]
+    mean, var = gaussian_posterior(k_cc, k_qc, k_qq, y, noise)  # [B, Q] each
+    return mean * unit + float(prior["mean"]), (var + noise) * unit**2

@@ -4,7 +4,9 @@ the exact GP (where a GP fitted to each S alone is far overconfident), and the d
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from domains.polynomial.data import PolynomialDataModule
 from domains.polynomial.kernels import gaussian_nll, kernel_matrix
@@ -76,3 +78,84 @@ def test_generated_data_carries_the_gp_learned_from_its_training_stream():
     again = PolynomialDataModule(dataset="gp_rbf", lengthscale=0.4, variance=1.0, resolution=128, train_size=10)
     assert again.spec.extra["gp_train"] == learned  # the same at fit and at test, whatever the train size
     assert "gp_train" in PolynomialDataModule(dataset="polynomial", resolution=64).spec.extra
+
+
+def test_curves_far_from_zero_learn_the_kernel_they_would_about_zero():
+    """Values of 1e8 + a few units (a float64 count, a timestamp): the same kernel, the mean moved by the offset; the
+    sums of squares of raw values lost the curves' variation to rounding and learned a variance of 1e-300."""
+    x, y = draws(300)
+    about_zero, far = learn_rbf_prior(y, x), learn_rbf_prior(y + 1e8, x)
+    for key in ("lengthscale", "variance", "noise_var", "log_lik_per_point"):
+        assert abs(far[key] / about_zero[key] - 1) < 1e-4, (key, far, about_zero)
+    assert abs(far["mean"] - 1e8 - about_zero["mean"]) < 1e-4 and far["level_var"] < 1e-4, far
+
+
+class LargestTensor(TorchDispatchMode):
+    """The most elements of any tensor an operation makes while it is active."""
+
+    def __init__(self):
+        super().__init__()
+        self.most = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.most = max(self.most, t.numel())
+        return out
+
+
+def test_learning_reads_only_its_subset_of_many_long_curves(tmp_path):
+    """100 000 curves of 2 000 points took seconds and 1.6 GB to be copied whole to float64 (and a file's train split
+    to float32 first) before 256 curves at 64 points were picked from them: no copy of the curves is made."""
+    curves = torch.randn(10_000, 500)  # [N, L] float32
+    with LargestTensor() as seen:
+        learn_rbf_prior(curves, torch.linspace(-1, 1, 500, dtype=torch.float64))
+    assert seen.most < curves.numel() / 2, seen.most  # a copy of the 256 curves, at most
+    np.save(tmp_path / "c.npy", curves.numpy())
+    dm = PolynomialDataModule(dataset="file", root=str(tmp_path / "c.npy"))
+    dm._load(), dm._split_index()  # the file read, as the spec's value range reads it
+    with LargestTensor() as seen:
+        dm.gp_train()
+    assert seen.most < curves.numel() / 2, seen.most  # a copy of the 256 curves, at most
+
+
+def test_the_learned_gp_predicts_values_of_any_scale_alike():
+    """Values in units where they are 1e-7 (amperes of a microamp signal): the predictive scales with them. Its
+    variance was floored at 1e-12 in the values' units, above the noise variance of such curves (NLL off by nats)."""
+    x, y = draws(300)
+    learned = learn_rbf_prior(y, x)
+    idx = torch.tensor([[3, 40, 77], [10, 11, 90]])  # [2, 3]
+    cx, cy, qx = x[idx], y[:2].gather(1, idx), x.expand(2, -1)  # [2, 3], [2, 3], [2, L]
+    mean, var = learned_rbf_gp(cx, cy, qx, learned)  # [2, L] each
+    c = 1e-7
+    small = {**learned, "mean": learned["mean"] * c, **{k: learned[k] * c**2 for k in ("variance", "noise_var",
+                                                                                     "level_var")}}
+    mean_c, var_c = learned_rbf_gp(cx, cy * c, qx, small)
+    assert torch.allclose(mean_c / c, mean, rtol=1e-6) and torch.allclose(var_c / c**2, var, rtol=1e-6)
+
+
+def test_levels_far_apart_beside_small_wiggles_are_learned():
+    """Curves whose own levels spread 3000 times as far as they wiggle (prices of different goods, sensors at other
+    sites): the level variance is learned, not stopped at 1e4 signal variances, which bent the kernel to make up."""
+    x, y = draws(300)
+    levels = 3000 * torch.randn(300, 1, generator=torch.Generator().manual_seed(5), dtype=torch.float64)  # [300, 1]
+    learned = learn_rbf_prior(y + levels, x)
+    assert abs(learned["level_var"] / 3000**2 - 1) < 0.3, learned
+    assert abs(learned["lengthscale"] / KNOWN["lengthscale"] - 1) < 0.2, learned
+    assert abs(learned["variance"] / KNOWN["variance"] - 1) < 0.3, learned
+
+
+def test_curves_each_constant_at_a_level_of_their_own_are_predicted():
+    """A file of flat curves at other levels (a sensor that holds its value): learned as levels over a vanishing
+    signal (not a variance of 1e-300, where rounding made the likelihood infinite), and each curve predicted at its
+    level from three points, with no failed factorisation and a finite NLL."""
+    x = torch.linspace(-1, 1, 61, dtype=torch.float64)  # [L]
+    curves = torch.arange(40, dtype=torch.float64).unsqueeze(-1).expand(40, 61)  # [40, L]
+    learned = learn_rbf_prior(curves[:32], x)
+    assert learned["level_var"] > max(1.0, 1e6 * learned["variance"]), learned
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.stack([torch.randperm(61, generator=gen)[:3] for _ in range(40)])  # [40, 3]
+    mean, var = learned_rbf_gp(x[idx], curves.gather(1, idx), x.expand(40, -1), learned)  # [40, L] each
+    nll = gaussian_nll(mean, var, curves)  # [40, L]
+    assert torch.allclose(mean, curves, atol=1e-6) and torch.isfinite(nll).all(), (mean, var)
