@@ -123,6 +123,11 @@ def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e
     """
     x_c, x_q, y = ctx_x.double(), qry_x.double(), ctx_y.double()
     b, k = y.shape
+    # fitted in units of each function's own size (its values' root mean square): the fit is then the same in any
+    # units of y, where the floors below (of s2 and of the posterior's variance, absolute) would bite on small values
+    unit = y.pow(2).mean(-1, keepdim=True).sqrt()  # [B, 1]
+    unit = torch.where(unit > 0, unit, torch.ones_like(unit))  # [B, 1]
+    y = y / unit  # [B, K]
     if lengthscales is None:
         span = (x_c.max(-1).values - x_c.min(-1).values).clamp(min=1e-3)  # [B]
         factors = torch.logspace(math.log10(0.02), math.log10(3), 24, dtype=torch.float64)  # [24]
@@ -148,7 +153,8 @@ def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e
     k_cc = kernel_matrix("rbf", x_c, x_c, ls, s2)  # [B, K, K]
     k_qc = kernel_matrix("rbf", x_q, x_c, ls, s2)  # [B, Q, K]
     mean, var = gaussian_posterior(k_cc, k_qc, s2.unsqueeze(-1).expand_as(x_q), y, eta * s2)
-    return mean, var + eta.unsqueeze(-1) * s2.unsqueeze(-1)  # predict noisy observations of the function
+    var = var + eta.unsqueeze(-1) * s2.unsqueeze(-1)  # [B, Q]: predict noisy observations of the function
+    return mean * unit, var * unit**2  # in y's units
 
 
 def learned_rbf_gp(ctx_pos, ctx_y, qry_pos, prior: dict):

@@ -159,3 +159,17 @@ def test_curves_each_constant_at_a_level_of_their_own_are_predicted():
     mean, var = learned_rbf_gp(x[idx], curves.gather(1, idx), x.expand(40, -1), learned)  # [40, L] each
     nll = gaussian_nll(mean, var, curves)  # [40, L]
     assert torch.allclose(mean, curves, atol=1e-6) and torch.isfinite(nll).all(), (mean, var)
+
+
+def test_the_gp_fitted_to_each_s_is_the_same_fit_in_any_units_of_y():
+    """The per-S fit ("gp") in units of each function's own size: values 1e-6 times as large get the same predictive,
+    scaled (its NLL shifted by log 1e-6), where the absolute floors of the signal and posterior variances made it a
+    different, far less confident fit."""
+    x, y = draws(32)
+    pick = torch.tensor([5, 40, 70])  # |S| = 3
+    cx, cy, qx = x[pick].expand(32, -1), y[:, pick] - KNOWN["mean"], x.expand(32, -1)  # [B, 3], [B, 3], [B, L]
+    mean, var = fitted_rbf_gp(cx, cy, qx)  # [B, L] each
+    for c in (1e-6, 1e6):
+        m, v = fitted_rbf_gp(cx, c * cy, qx)
+        torch.testing.assert_close(m, c * mean, rtol=1e-6, atol=0)
+        torch.testing.assert_close(v, c**2 * var, rtol=1e-6, atol=0)
