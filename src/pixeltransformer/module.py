@@ -580,7 +580,12 @@ class PixelTransformerModule(L.LightningModule):
             was = (hp.get(group) or {}).get(key, mine)
             if was != mine:
                 shown = str(was).lower() if isinstance(was, bool) else was
-                raise ValueError(f"checkpoint was trained with model.{group}.{key}={was}; "
+                # a config given over a resumed run's own (configs/polynomial.yaml over a gp_rbf run) resets its data
+                # too: the option is only the first thing that differs, so name the data as well
+                other = (f" on {saved['domain']}/{saved['dataset']} data, but the data is now "
+                         f"{data['domain']}/{data['dataset']} (a config file given may have reset both)"
+                         if saved.get("dataset", data["dataset"]) != data["dataset"] else "")
+                raise ValueError(f"checkpoint was trained with model.{group}.{key}={was}{other}; "
                                  f"pass --model.{group}.{key} {shown}")
         for key in ("grid_shape", "val_dims", "num_bins"):
             if key in saved and saved[key] != data[key]:

@@ -340,6 +340,19 @@ def test_checkpoint_options_that_change_the_model_must_match(tiny_module, group,
         tiny_module.check_checkpoint({"hyper_parameters": hp, "pixeltransformer_format": 2})
 
 
+def test_an_option_that_differs_on_other_data_names_the_data_too(tiny_module):
+    """A config given over a resumed run's own (configs/polynomial.yaml over a gp_rbf run) resets its data with its
+    model options; the first option that differs is then not the whole story, so the line names both data."""
+    hp = {k: dict(v) if isinstance(v, dict) else v for k, v in tiny_module.hparams.items()}
+    hp["net"]["distance_bias"] = not hp["net"]["distance_bias"]
+    hp["spec"] = {**tiny_module.spec.to_dict(), "dataset": "gp_rbf"}
+    mine = f"{tiny_module.spec.domain}/{tiny_module.spec.dataset}"
+    with pytest.raises(ValueError, match=rf"^checkpoint was trained with model\.net\.distance_bias=\w+ on "
+                                         rf"{tiny_module.spec.domain}/gp_rbf data, but the data is now {mine} \(a "
+                                         rf"config file given may have reset both\); pass --model\.net\.distance_bias"):
+        tiny_module.check_checkpoint({"hyper_parameters": hp, "pixeltransformer_format": 2})
+
+
 def test_cli_prints_one_line_error_for_wrong_domain_checkpoint(tiny_ckpt):
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
     spec_args = ["--data.init_args.resolution=32"]  # a different grid: the checkpoint does not fit
