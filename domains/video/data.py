@@ -316,13 +316,26 @@ class VideoDataModule(SignalDataModule):
         self._prepare()
         return ClipDataset(self._clips, self._parts[("train", "val", "test").index(split)])
 
+    def empty_split_cause(self, split: str) -> str:
+        """An empty train split of a folder's clips dealt by whole videos: val and test took every video (else "")."""
+        self._prepare()
+        if split != "train" or self.split_by != "video" or self._folder_rows is not None or self.splits[0] != -1:
+            return ""
+        val, test = self._parts[1], self._parts[2]  # [n] clip rows
+        n_videos = len(torch.unique(self._videos))
+        where = f"{self.root}'s" if self.root is not None else "the"
+        return (f": {where} {n_videos} video{'s' * (n_videos != 1)} went whole to val ({len(val)} clips) and test "
+                f"({len(test)} clips), as a video's clips stay in one split (a folder of strips is one video); add "
+                f"videos, or give --data.init_args.split_by=clip")
+
     # ---- spec ------------------------------------------------------------------------------------
     def _kmeans(self) -> torch.Tensor:
         """``num_bins`` RGB centres [NB, 3] fitted on a seeded subsample of training pixels."""
         self._prepare()
         train = self._parts[0]  # [n] clip rows
         if len(train) == 0:
-            raise ValueError("VideoDataModule: the train split is empty, no pixels to fit k-means bins on")
+            raise ValueError("VideoDataModule: the train split is empty, no pixels to fit k-means bins on"
+                             + self.empty_split_cause("train"))
         gen = torch.Generator().manual_seed(self.seed)
         m = max(KMEANS_PIXELS, 4 * self.num_bins)
         # each clip of a strip read is decoded (a video file's are held decoded, and all of them are drawn from)

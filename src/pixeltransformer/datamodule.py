@@ -628,13 +628,18 @@ class SignalDataModule(L.LightningDataModule):
         reads every place; a domain whose evaluation reads fewer says which."""
         return True
 
+    def empty_split_cause(self, split: str) -> str:
+        """Why ``split`` came out empty, as ": <cause>; <what to change>" for the error that says so ("" when a domain
+        has nothing to add)."""
+        return ""
+
     def dataset(self, split: str) -> Dataset:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         if split not in self._splits:
             ds = IndexedDataset(self.built_split(split))
             if len(ds) == 0:
-                raise ValueError(f"{type(self).__name__}: the {split} split is empty")
+                raise ValueError(f"{type(self).__name__}: the {split} split is empty{self.empty_split_cause(split)}")
             self.check_item(split, ds[0])
             self._splits[split] = ds
         return self._splits[split]

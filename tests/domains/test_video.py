@@ -968,3 +968,21 @@ def test_another_split_by_moves_only_clips_drawn_from_one_pool(tmp_path):
     assert split_mismatch(saved, dm, reads=("test",)) is None
     assert "the validation split may then differ from its own" in split_mismatch(saved, dm, reads=("val",))
     assert "may now train on its own validation items" in split_mismatch(saved, dm, resume=True)
+
+
+def test_a_folder_whose_few_videos_val_and_test_take_whole_names_why_train_is_empty(tmp_path):
+    """Two TinyVideos-style folders of strips are two videos: val and test each take one whole, so nothing is left to
+    train on; the error says so and what to change, not only that the train split is empty."""
+    for v in range(2):
+        (tmp_path / "beach" / f"{v:04d}").mkdir(parents=True)
+        for c in range(3):
+            iio.imwrite(tmp_path / "beach" / f"{v:04d}" / f"{c:04d}.png", np.full((8 * 8, 8, 3), 40 + 90 * v, np.uint8))
+    cause = (r": \S+'s 2 videos went whole to val \(3 clips\) and test \(3 clips\), as a video's clips stay in one "
+             r"split \(a folder of strips is one video\); add videos, or give --data.init_args.split_by=clip$")
+    options = dict(dataset="folder", root=str(tmp_path), num_frames=8, size=8, splits=(-1, 2, 2), num_bins=8)
+    with pytest.raises(ValueError, match=r"^VideoDataModule: the train split is empty" + cause):
+        VideoDataModule(**options).setup("fit")
+    with pytest.raises(ValueError, match=r"^VideoDataModule: the train split is empty, no pixels to fit k-means bins "
+                                         r"on" + cause):
+        VideoDataModule(**options).spec  # what a fit asks first
+    VideoDataModule(**options, split_by="clip").setup("fit")  # the way out it names
