@@ -69,7 +69,8 @@ def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0
     s2 = best["variance"] * unit**2
     return {"lengthscale": 10 ** best["log_ls"], "variance": s2, "noise_var": 10 ** best["log_eta"] * s2,
             "mean": shift + best["mean"] * unit, "level_var": best["beta"] * s2,
-            "log_lik_per_point": best["log_lik"] / y.numel() - math.log(unit), "curves": int(len(rows)), "points": int(k)}
+            "log_lik_per_point": best["log_lik"] / y.numel() - math.log(unit), "curves": int(len(rows)),
+            "points": int(k)}
 
 
 def _grid_search(x: torch.Tensor, y: torch.Tensor, group: torch.Tensor, log_ls: torch.Tensor, log_eta: torch.Tensor,

@@ -279,7 +279,8 @@ class PredictionWriter(BasePredictionWriter):
         except BaseException:
             remove_empty(new)
             raise
-        context = [p + v for p, v in zip(json_rows(prediction.ctx_pos[0]), json_rows(prediction.ctx_val[0]))]  # [K]
+        # S's K rows [position..., value...]
+        context = [p + v for p, v in zip(json_rows(prediction.ctx_pos[0]), json_rows(prediction.ctx_val[0]))]
         record = {"checkpoint": str(getattr(trainer, "ckpt_path", "") or ""), "domain": pl_module.spec.domain,
                   "dataset": pl_module.spec.dataset, "num_context": int(prediction.ctx_pos.shape[1]), "context": context,
                   # the positions p as the model reads them, in [-1, 1]: p stands for pos_offset + p * pos_scale
