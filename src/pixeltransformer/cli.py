@@ -38,7 +38,8 @@ from .errors import debugging, fail, first_line, is_input_error, parse_error_lin
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, load_checkpoint
-from .module import DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit, format_error
+from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit, format_error,
+                     source_name)
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
@@ -544,7 +545,8 @@ class PixelTransformerCLI(LightningCLI):
                 self._drop_new_run()
                 raise DataMismatch(f"{err}{data_hint(spec, predict=subcommand == 'predict')}") from None
             if subcommand in ("test", "validate"):
-                self.model.trained_dataset = spec.get("dataset")  # its evaluation folder (module.eval_folder)
+                # its evaluation folder (module.eval_folder)
+                self.model.trained_dataset, self.model.trained_source = spec.get("dataset"), source_name(spec)
                 if spec.get("dataset") == self.model.spec.dataset:
                     warn_split_mismatch(saved, self.datamodule, reads=READS[subcommand])
             elif subcommand == "fit":
@@ -557,8 +559,11 @@ class PixelTransformerCLI(LightningCLI):
         if _first_process() and subcommand in ("test", "validate"):
             folder = eval_folder(self.model, ckpt)
             if self.model.eval_folder() != "eval":
-                print(f"[run] the checkpoint was trained on {spec.get('domain')}/{spec.get('dataset')}; this evaluation "
-                      f"on {self.model.spec.dataset} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
+                theirs, mine = spec.get("dataset"), self.model.spec.dataset
+                if theirs == mine:  # another file or folder of the same kind
+                    theirs, mine = f"{theirs} ({source_name(spec)})", f"{mine} ({source_name(self.model.spec.to_dict())})"
+                print(f"[run] the checkpoint was trained on {spec.get('domain')}/{theirs}; this evaluation on {mine} goes "
+                      f"to {folder}/ (its own data: {own_data(spec)})", flush=True)
             # only an evaluation that writes its metrics there replaces the folder: a validate (config_validate.yaml
             # alone), or a sweep with its own out_dir, adds beside what is there; a fast_dev_run writes none
             if subcommand == "test" and not self.trainer.fast_dev_run and any(

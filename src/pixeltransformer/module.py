@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import inspect
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,13 @@ def validation_levels(levels, num_points: int, grid_points: bool) -> list[int]:
     return sorted({int(k) for k in levels if k < num_points}) or [max(1, num_points // 2)]
 
 
+def source_name(spec: dict[str, Any]) -> str | None:
+    """The name of the file or folder a spec's data was read from (its extra's "source", a path or a name: the last
+    part), None where it names none: data moved to another folder keeps its name."""
+    source = (spec.get("extra") or {}).get("source")
+    return Path(str(source)).name or None if source else None
+
+
 class PixelTransformerModule(L.LightningModule):
     """Train and evaluate a PixelTransformer on any domain's signals.
 
@@ -176,6 +184,7 @@ class PixelTransformerModule(L.LightningModule):
         self._prior_checked = not self.objective_config.bin_prior_init
         self.predict_options = None  # set by `pixeltransformer predict` (a PredictOptions)
         self.trained_dataset: str | None = None  # the dataset of the checkpoint being evaluated, when known
+        self.trained_source: str | None = None  # and the name of the file or folder it was read from, where it says
         self.trained_steps: int | None = None  # and the training step it was saved at
 
     # ---- sets ---------------------------------------------------------------------------------------
@@ -544,7 +553,8 @@ class PixelTransformerModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_checkpoint(checkpoint)
         self.use_checkpoint_bins(checkpoint)
-        self.trained_dataset = ((checkpoint.get("hyper_parameters") or {}).get("spec") or {}).get("dataset")
+        saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
+        self.trained_dataset, self.trained_source = saved.get("dataset"), source_name(saved)
         self.trained_steps = checkpoint.get("global_step")
         if "set_sampler_rng" in checkpoint:
             states = checkpoint.get("set_sampler_rng_ranks")
@@ -623,9 +633,15 @@ class PixelTransformerModule(L.LightningModule):
 
     def eval_folder(self) -> str:
         """The run's evaluation folder: eval/ on the data the checkpoint was trained on, eval-<dataset>/ on other
-        data (a ShapeNet model tested on ModelNet), so that neither evaluation replaces the other."""
-        same = self.trained_dataset in (None, self.spec.dataset)
-        return "eval" if same else f"eval-{self.spec.dataset}"
+        data (a ShapeNet model tested on ModelNet), and eval-<dataset>-<name>/ on another file or folder of the same
+        kind where the spec names its source (a model of your curves.npz tested on other.npz), so that neither
+        evaluation replaces the other."""
+        if self.trained_dataset not in (None, self.spec.dataset):
+            return f"eval-{self.spec.dataset}"
+        mine = source_name(self.spec.to_dict())
+        if self.trained_source is None or mine is None or mine == self.trained_source:
+            return "eval"
+        return f"eval-{self.spec.dataset}-{re.sub(r'[^A-Za-z0-9._-]', '_', mine)}"
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------
     def grid_queries(self, batch: int, grid_shape: tuple[int, ...] | None = None) -> torch.Tensor:

@@ -349,6 +349,22 @@ def test_test_scores_the_gp_and_nearest_neighbour_but_no_oracle(run):
         write_npz(tmp / "curves.npz", sines(40), np.linspace(*YEARS, 61))
 
 
+def test_a_test_on_another_file_goes_beside_the_runs_own_evaluation(run, capsys):
+    """Both are dataset "file": the evaluation of another file went to eval/, replacing the run's own."""
+    from pixeltransformer.cli import main
+
+    tmp = run.parents[2]
+    main(["test", *config(tmp), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.limit_test_batches=1"])
+    own = (run / "eval" / "metrics.json").read_text()
+    write_npz(tmp / "other curves.npz", sines(40, seed=3), np.linspace(*YEARS, 61))
+    main(["test", *config(tmp), "--data.init_args.root", str(tmp / "other curves.npz"),
+          "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.limit_test_batches=1"])
+    assert (run / "eval" / "metrics.json").read_text() == own
+    assert json.loads((run / "eval-file-other_curves.npz" / "metrics.json").read_text())["dataset"] == "file"
+    assert ("the checkpoint was trained on polynomial/file (curves.npz); this evaluation on file (other curves.npz) "
+            "goes to eval-file-other_curves.npz/") in capsys.readouterr().out
+
+
 def test_predict_takes_and_writes_x_and_y_in_the_datas_units(run, tmp_path):
     from pixeltransformer.cli import main
 
