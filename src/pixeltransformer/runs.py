@@ -68,20 +68,23 @@ def with_run_config(argv: list[str]) -> list[str]:
     (``--trainer.max_steps=2000`` to train longer, ``--config configs/trainer/gpu.yaml`` to move to GPUs). The
     resume itself goes last: a run's config.yaml given after it (``resume: null``) would otherwise undo it, and the
     fit would start a new run in RUN."""
-    if not argv or argv[0] != "fit":
+    if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return argv
+    run, i, n = found
+    config = Path(run) / "config.yaml"
+    rest, resume = argv[1:i] + argv[i + n:], argv[i:i + n]
+    return [argv[0], "--config", str(config), *rest, *resume] if config.is_file() else argv
+
+
+def resume_arg(argv: list[str]) -> tuple[str, int, int] | None:
+    """The first ``--resume RUN`` (or ``--resume=RUN``) of a command line: RUN, where it starts and how many arguments
+    it takes; None without one."""
     for i, arg in enumerate(argv):
         if arg == "--resume" and i + 1 < len(argv):
-            run, resume = argv[i + 1], argv[i:i + 2]
-            break
+            return argv[i + 1], i, 2
         if arg.startswith("--resume="):
-            run, resume = arg.split("=", 1)[1], argv[i:i + 1]
-            break
-    else:
-        return argv
-    config = Path(run) / "config.yaml"
-    rest = argv[1:i] + argv[i + len(resume):]
-    return [argv[0], "--config", str(config), *rest, *resume] if config.is_file() else argv
+            return arg.split("=", 1)[1], i, 1
+    return None
 
 
 def readable_run_configs(argv: list[str]) -> None:
@@ -166,10 +169,9 @@ def check_resume_configs(argv: list[str]) -> None:
     """``fit --resume RUN`` continues with RUN/config.yaml (with_run_config), and the configs given apply over it:
     another domain's config (configs/images.yaml over a polynomial run) would fail on the first model option the
     other domain sets, by a name that does not say why: name the file and the two domains."""
-    run = next((a.split("=", 1)[1] if a.startswith("--resume=") else argv[i + 1] for i, a in enumerate(argv)
-                if a.startswith("--resume=") or (a == "--resume" and i + 1 < len(argv))), None)
-    if not argv or argv[0] != "fit" or run is None:
+    if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return
+    run = found[0]
     readable, named = _config_entry(Path(run) / "config.yaml", "model", "domain")
     own = named.get("class_path") if isinstance(named, dict) else named
     if not readable or not isinstance(own, str) or not own:
