@@ -76,6 +76,32 @@ def test_read_mp4_written_by_imageio(tmp_path):
     assert small.shape == (12, 12, 12, 3)
 
 
+def _children() -> list[int]:
+    """This process's child processes (Linux: /proc/self/task/*/children)."""
+    return [int(pid) for task in Path("/proc/self/task").iterdir()
+            for pid in (task / "children").read_text().split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from Linux's /proc")
+def test_reading_a_video_leaves_no_pipe_open_nor_ffmpeg_running(tmp_path):
+    """imageio-ffmpeg leaves the pipes of a file read to its end to the garbage collector, which warned (a
+    ResourceWarning, shown by pytest and python -X dev) for every video a folder read; a read stopped early
+    (max_frames) must still stop ffmpeg."""
+    import gc
+    import warnings
+
+    path = write_mp4(tmp_path / "a.mp4", smooth_frames(12))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        whole = read_video_file(path, size=12)
+        first = read_video_file(path, max_frames=3)
+        gc.collect()
+        running = _children()
+    assert whole.shape[0] == 12 and first.shape[0] == 3
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert running == []
+
+
 def test_a_phone_video_stored_sideways_keeps_its_aspect_when_read_at_a_size(tmp_path):
     """A phone stores a portrait video as landscape frames with a display rotation, which ffmpeg applies. Read at a
     size, its frames were scaled to the stored frame's aspect after ffmpeg had turned them upright: squeezed."""

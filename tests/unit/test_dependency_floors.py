@@ -1,5 +1,5 @@
 """pyproject.toml's lower bounds: each is at or below the installed version (the one the tests run on), and the
-floors of torch, Lightning, jsonargparse and libigl are at least the releases that brought what the code calls.
+floors of torch, Lightning, jsonargparse, libigl and tqdm are at least the releases that brought what the code calls.
 
 Old wheels cannot be installed to run the code on them, so the APIs below are listed by hand with where each date
 comes from; an API the code starts to use that is newer than its package's floor belongs here, with its release."""
@@ -50,6 +50,10 @@ NEEDED = {
                       "(May 2025); 2.5.x's signed_distance(p, v, f, sign_type, return_normals) has no bounds and "
                       "its fast winding number is fast_winding_number_for_meshes"),
     },
+    "tqdm": {
+        "tqdm(..., delay=) (loopbar.loop_progress: a bar only for loops that last)":
+            ("4.58.0", "tqdm's release notes, v4.58.0: 'add start delay in seconds (#836 <- #1069, #704)'"),
+    },
 }
 
 
@@ -69,7 +73,7 @@ def declared_floors() -> dict[str, Version]:
 def test_every_floor_is_at_or_below_the_installed_version():
     """A floor above what the tests ran on would claim a release the project was never tested with."""
     floors = declared_floors()
-    assert {"torch", "lightning", "jsonargparse", "libigl"} <= floors.keys()
+    assert {"torch", "lightning", "jsonargparse", "libigl", "tqdm"} <= floors.keys()
     above = {name: f"floor {low}, installed {version(name)}" for name, low in floors.items()
              if Version(Version(version(name)).base_version) < low}
     assert not above
