@@ -231,6 +231,11 @@ class ImageDataModule(SignalDataModule):
         locate = {"folder": io.list_images, "mnist": io.read_mnist, "cifar10": io.cifar10_source}
         locate[self.dataset_name](self.root)  # each refuses a root that does not exist in one line
 
+    def source_path(self) -> Path | None:
+        """A folder of pictures (the cat faces too); MNIST and CIFAR-10 are named by their dataset, wherever they lie,
+        and digits are bundled."""
+        return self.root if self.dataset_name == "folder" else None
+
     def split_options(self) -> dict:
         return {**super().split_options(), "splits": self.splits}  # None: the defaults of the module docstring
 

@@ -360,6 +360,11 @@ class SDFDataModule(SignalDataModule):
             return source, None
         return source, ({"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root)
 
+    def source_path(self) -> Path | None:
+        """The mesh folder or voxel file (or folder) the evaluated shapes are read from (a mixture's eval_source's);
+        procedural chairs: None."""
+        return self._evaluated()[1]
+
     def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:
         """Whether a checkpoint's split options hold the items this module's own do (sizes: None and the defaults it
         stands for, -1 and the rest; seeds of splits that each take a whole folder): the splits each draws from the

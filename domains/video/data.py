@@ -298,6 +298,10 @@ class VideoDataModule(SignalDataModule):
         theirs = self._parts_of({**self.split_options(), **options})
         return all(torch.equal(theirs[SPLITS.index(s)], self._parts[SPLITS.index(s)]) for s in splits)
 
+    def source_path(self) -> Path | None:
+        """A folder of videos or an .npz of clips; synthetic clips: None (a root given for them is not read)."""
+        return None if self.dataset_name == "synthetic" else self.root
+
     def split_options(self) -> dict:
         options = {**super().split_options(), "splits": self.splits, "split_by": self.split_by}
         if self.dataset_name == "synthetic":  # the pool the splits share: clip i depends on the count
@@ -362,7 +366,6 @@ class VideoDataModule(SignalDataModule):
     @property
     def spec(self) -> SignalSpec:
         if self._spec is None:
-            source = "moving_digits" if self.dataset_name == "synthetic" else str(self.root)
             spec = SignalSpec(
                 domain="video",
                 dataset=self.dataset_name,
@@ -370,7 +373,7 @@ class VideoDataModule(SignalDataModule):
                 val_dims=3,
                 val_range=(0.0, 1.0),
                 num_bins=self.num_bins,
-                extra={"source": source, "frame_step": self.frame_step},
+                extra={"frame_step": self.frame_step},  # the module's spec names its folder (module_spec)
             )
             self._spec = spec.with_centres(self._kmeans()) if self.bins == "kmeans" else spec
         return self._spec

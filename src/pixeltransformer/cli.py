@@ -32,7 +32,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
-from .datamodule import (SPLITS, SignalDataModule, checked_spec, checkpoint_split_layout, same_items,
+from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, module_spec, same_items,
                          split_mismatch)
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
@@ -68,9 +68,10 @@ def own_data(saved: dict) -> str:
 
 
 def data_spec(datamodule: SignalDataModule) -> dict:
-    """The data's SignalSpec as the module's ``spec`` (a link of the parser; a function of this module, not a
-    lambda, so that ddp_spawn can pickle the parser that the config callback holds)."""
-    return checked_spec(datamodule).to_dict()
+    """The data's SignalSpec as the module's ``spec``, naming the user's file or folder it is read from
+    (:func:`module_spec`; a link of the parser; a function of this module, not a lambda, so that ddp_spawn can pickle
+    the parser that the config callback holds)."""
+    return module_spec(datamodule).to_dict()
 
 
 def data_hint(saved: dict, predict: bool = False) -> str:

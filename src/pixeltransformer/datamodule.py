@@ -7,6 +7,7 @@ batching, worker seeding and deterministic splits, so no domain writes a DataLoa
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import signal
@@ -558,6 +559,19 @@ def checked_spec(datamodule: Any) -> SignalSpec:
     return spec
 
 
+def module_spec(datamodule: Any) -> SignalSpec:
+    """The spec a module is built with: the DataModule's own (:func:`checked_spec`), its extra naming the file or
+    folder the evaluated data is read from, where a user's files are (``source``: the last part of
+    :meth:`SignalDataModule.source_path`, which moving the data keeps). A checkpoint records it, and an evaluation on
+    another file or folder of the same dataset writes beside the run's own (module.eval_folder)."""
+    spec = checked_spec(datamodule)
+    where = datamodule.source_path() if isinstance(datamodule, SignalDataModule) else None
+    name = Path(os.path.abspath(where)).name if where is not None else ""
+    if not name:  # data that its dataset alone names, or a root such as "/"
+        return spec
+    return dataclasses.replace(spec, extra={**spec.extra, "source": name})
+
+
 class SignalDataModule(L.LightningDataModule):
     """Base DataModule: batching and splits; subclasses provide ``spec`` and ``build_split``.
 
@@ -605,6 +619,12 @@ class SignalDataModule(L.LightningDataModule):
 
     def build_split(self, split: str) -> Dataset:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def source_path(self) -> Path | None:
+        """The user's own file or folder the evaluated data is read from (the root), or None where the dataset's name
+        alone says what the data is: bundled or generated data, a built-in dataset (MNIST) wherever it lies. A domain
+        whose datasets read a root that is not such a file or folder (or ignore one given) says so here."""
+        return self.root
 
     # ---- shared machinery -------------------------------------------------------------------
     def default_data_root(self, relative: str, how: str = "", option: str = "root", required: bool = True) -> Path:

@@ -427,3 +427,50 @@ def test_a_prediction_is_named_after_its_input_or_context_file():
     assert PredictOptions(input="dir/my_digit.png").name == "my_digit"
     assert PredictOptions(context="rows/pts.json").name == "pts"
     assert PredictOptions(context="[[0.1, 0.2, 0.5]]").name == "context"
+
+
+# ---- where an evaluation on other data goes --------------------------------------------------------------
+
+
+def test_a_test_on_another_picture_folder_goes_beside_the_runs_own_evaluation(tmp_path, monkeypatch, capsys):
+    """Both are dataset "folder": the evaluation of another folder of pictures went to the run's eval/, replacing its
+    evaluation on the pictures it was trained on. The same folder moved elsewhere is still the run's own data."""
+    write_folder(tmp_path / "mine", n=10)
+    write_folder(tmp_path / "other pictures", n=10, seed=1)
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
+    overlay = tmp_path / "folder.yaml"
+    data = {"dataset": "folder", "root": str(tmp_path / "mine"), "image_size": 8, "num_bins": 16,
+            "splits": [6, 2, 2], "batch_size": 2}
+    sweep = {"class_path": "domains.images.evaluation.ImageEvaluation",
+             "init_args": {"levels": [4], "num_samples": 0, "n_autoregressive": 2, "vae": False}}
+    overlay.write_text(yaml.safe_dump({**TINY, "model": {"val_levels": [4]}, "data": {"init_args": data},
+                                       "trainer": {**TINY["trainer"], "callbacks": [sweep]}}))
+    config = ["--config", str(CONFIG), "--config", str(REPO / "configs" / "model" / "tiny.yaml"),
+              "--config", str(overlay)]
+    main(["fit", *config, "--run_root", str(tmp_path / "runs"), "--run_name", "pictures"])
+    run = tmp_path / "runs" / "images" / "pictures"
+    test = ["test", *config, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")]
+    main(test)
+    own = (run / "eval" / "metrics.json").read_text()
+    capsys.readouterr()
+    main([*test, "--data.init_args.root", str(tmp_path / "other pictures")])
+    assert (run / "eval" / "metrics.json").read_text() == own
+    assert json.loads((run / "eval-folder-other_pictures" / "metrics.json").read_text())["dataset"] == "folder"
+    assert ("the checkpoint was trained on images/folder (mine); this evaluation on folder (other pictures) goes to "
+            "eval-folder-other_pictures/") in capsys.readouterr().out
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "mine").rename(tmp_path / "moved" / "mine")  # the same pictures elsewhere: the run's own evaluation
+    main([*test, "--data.init_args.root", str(tmp_path / "moved" / "mine")])
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith("eval")) == ["eval", "eval-folder-other_pictures"]
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "digits"])
+def test_a_built_in_dataset_names_no_folder_wherever_it_lies(tmp_path, dataset):
+    """MNIST is MNIST in a folder of any name (an evaluation of it on its own data writes eval/); the digits are
+    bundled. A folder of pictures is named by its last part."""
+    from pixeltransformer.datamodule import module_spec
+
+    assert "source" not in module_spec(ImageDataModule(dataset, root=str(tmp_path / "MNIST data"))).extra
+    folder = ImageDataModule("folder", root=str(tmp_path / "cats" / "faces64"), channels=1)
+    assert module_spec(folder).extra["source"] == "faces64"
+    assert "source" not in folder.spec.extra  # the DataModule's own spec is the domain's

@@ -411,3 +411,64 @@ def test_datamodule_cache_root_and_eval_batch_size(tmp_path, monkeypatch):
     assert len(built) == 1 and built[0].suffix == ".npy"  # the grids, and no temporary file left beside them
     with pytest.raises(ValueError, match="eval_batch_size"):
         SDFDataModule(dataset="procedural", eval_batch_size=0)
+
+
+# ---- where an evaluation on other data goes ------------------------------------------------------------
+
+
+def write_meshes(folder: Path, radii: list[float]) -> None:
+    folder.mkdir(parents=True)
+    for i, r in enumerate(radii):
+        shape = trimesh.creation.icosphere(subdivisions=2, radius=r) if i % 2 else trimesh.creation.box(extents=[r] * 3)
+        shape.export(folder / f"shape{i}.{'obj' if i % 2 else 'off'}")
+
+
+def test_a_test_on_another_mesh_folder_goes_beside_the_runs_own_evaluation(tmp_path, capsys):
+    """Both are dataset "meshes": the evaluation of another folder of meshes went to the run's eval/, replacing its
+    evaluation on the shapes it was trained on. The same folder moved elsewhere is still the run's own data."""
+    write_meshes(tmp_path / "chairs", [0.5, 0.3, 0.7, 0.4, 0.6, 0.35])
+    write_meshes(tmp_path / "other meshes", [0.45, 0.55, 0.65, 0.25, 0.75, 0.5])
+    config = {
+        "model": {"domain": {"class_path": "domains.sdf.domain.SdfDomain", "init_args": {"chamfer_points": 200}},
+                  "net": {"width": 32, "encoder_layers": 1, "decoder_layers": 1, "heads": 2, "ffn": 64},
+                  "sets": {"init_args": {"min_context": 4, "max_context": 16, "num_queries": 16}},
+                  "val_levels": [4], "optim": {"warmup_steps": 1}},
+        "data": {"class_path": "domains.sdf.data.SDFDataModule",
+                 "init_args": {"dataset": "meshes", "root": str(tmp_path / "chairs"), "resolution": RES,
+                               "truncation": T, "splits": [2, 2, 2], "batch_size": 2,
+                               "cache_dir": str(tmp_path / "cache")}},
+        "trainer": {"max_steps": 2, "limit_val_batches": 0, "logger": False, "enable_progress_bar": False,
+                    "enable_model_summary": False, "callbacks": [
+                        {"class_path": "pixeltransformer.evaluation.SweepEvaluation",
+                         "init_args": {"levels": [4], "grid_points": False, "num_samples": 0}}]},
+    }
+    cfg = tmp_path / "meshes.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    main(["fit", "--config", str(cfg), "--run_root", str(tmp_path / "runs"), "--run_name", "meshes"])
+    run = tmp_path / "runs" / "sdf" / "meshes"
+    test = ["test", "--config", str(cfg), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")]
+    main(test)
+    own = (run / "eval" / "metrics.json").read_text()
+    capsys.readouterr()
+    main([*test, "--data.init_args.root", str(tmp_path / "other meshes")])
+    assert (run / "eval" / "metrics.json").read_text() == own
+    assert json.loads((run / "eval-meshes-other_meshes" / "metrics.json").read_text())["dataset"] == "meshes"
+    assert ("the checkpoint was trained on sdf/meshes (chairs); this evaluation on meshes (other meshes) goes to "
+            "eval-meshes-other_meshes/") in capsys.readouterr().out
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "chairs").rename(tmp_path / "moved" / "chairs")  # the same shapes elsewhere: the run's own evaluation
+    main([*test, "--data.init_args.root", str(tmp_path / "moved" / "chairs")])
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith("eval")) == ["eval", "eval-meshes-other_meshes"]
+
+
+def test_the_evaluated_shapes_name_their_folder_or_file(tmp_path):
+    """A mixture is named by the source it evaluates (its meshes, not its voxels); procedural chairs by nothing."""
+    from pixeltransformer.datamodule import module_spec
+
+    kw = {"resolution": RES, "truncation": T}
+    mixture = SDFDataModule(dataset="mixture", mixture={"voxels": 1, "meshes": 1}, eval_source="meshes",
+                            mesh_root=str(tmp_path / "partnet_meshes"), voxel_root=str(tmp_path / "vox.npy.gz"), **kw)
+    assert module_spec(mixture).extra["source"] == "partnet_meshes"
+    voxels = SDFDataModule(dataset="voxels", root=str(tmp_path / "modelnet" / "chair_vox32.npy.gz"), **kw)
+    assert module_spec(voxels).extra["source"] == "chair_vox32.npy.gz"
+    assert "source" not in module_spec(SDFDataModule(dataset="procedural", root=str(tmp_path / "x"), **kw)).extra

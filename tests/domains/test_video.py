@@ -1012,3 +1012,16 @@ def test_a_folder_whose_few_videos_val_and_test_take_whole_names_why_train_is_em
                                          r"on" + cause):
         VideoDataModule(**options).spec  # what a fit asks first
     VideoDataModule(**options, split_by="clip").setup("fit")  # the way out it names
+
+
+def test_a_folder_of_videos_is_named_by_its_last_part_and_synthetic_clips_by_nothing(tmp_path):
+    """The module's spec names the folder or .npz the clips are read from (not its whole path, which moving the data
+    changes); synthetic clips name none, also where a root is given, which they do not read."""
+    from pixeltransformer.datamodule import module_spec
+
+    folder = VideoDataModule("folder", root=str(tmp_path / "clips" / "natural"), bins="uniform", num_bins=8)
+    assert module_spec(folder).extra == {"frame_step": 1, "source": "natural"}
+    npz = VideoDataModule("npz", root=str(tmp_path / "beach.npz"), bins="uniform", num_bins=8)
+    assert module_spec(npz).extra["source"] == "beach.npz"
+    synthetic = VideoDataModule("synthetic", root=str(tmp_path / "unread"), bins="uniform", num_bins=8)
+    assert "source" not in module_spec(synthetic).extra

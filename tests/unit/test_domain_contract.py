@@ -208,3 +208,22 @@ def test_a_checkpoint_of_a_domain_of_the_users_own_points_to_its_run_config():
     assert own_data(saved) == "heights/toy"
     assert data_hint({"domain": "images", "dataset": "mnist"}) == (
         " (use its own data: DOMAIN=images DATA=mnist, or the config.yaml of its run folder)")
+
+
+def test_the_modules_spec_names_the_folder_read_and_an_evaluation_of_another_goes_beside(tmp_path):
+    """A domain of the user's own that reads its root: the module's spec names the folder by its last part (which
+    moving the data keeps), and an evaluation on a folder of another name writes beside the run's own eval/; a
+    checkpoint that named no folder (written before) evaluates into eval/ as it did."""
+    from pixeltransformer.datamodule import module_spec
+    from pixeltransformer.module import PixelTransformerModule
+
+    assert module_spec(HeightData(root=str(tmp_path / "maps" / "alps") + "/")).extra == {"source": "alps"}
+    assert SPEC.extra == {}  # the DataModule's own spec is the domain's
+    assert "source" not in module_spec(HeightData()).extra and "source" not in module_spec(HeightData(root="/")).extra
+    spec = module_spec(HeightData(root=str(tmp_path / "my maps"))).to_dict()
+    module = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1))
+    cases = (("toy", None, "eval"), ("toy", "my maps", "eval"), ("toy", "alps", "eval-toy-my_maps"),
+             ("other", "my maps", "eval-toy"))
+    for dataset, source, folder in cases:
+        module.trained_dataset, module.trained_source = dataset, source
+        assert module.eval_folder() == folder, (dataset, source)
