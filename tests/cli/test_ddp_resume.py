@@ -123,6 +123,21 @@ def test_a_ddp_evaluation_says_once_that_a_model_option_is_the_checkpoint_s(tmp_
     assert out.count("warning: --model.net.ffn=64 is not used: the checkpoint's model has ffn=128") == 1, out[-3000:]
 
 
+def test_a_ddp_validation_does_not_advise_one_device(tmp_path):
+    """A DDP validate scores each distinct item once, as one device does (test_ddp_validates_the_items_one_process_
+    validates): Lightning's warning that it evaluates some items twice and that one device should be used is not
+    printed."""
+    common = ["--config", "configs/polynomial.yaml", *TINY, "--data.init_args.batch_size=4",
+              "--data.init_args.train_size=8", "--trainer.logger=false", "--trainer.callbacks=[]"]
+    _cli(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1", "--run_root", str(tmp_path), "--run_name", "one"])
+    validated = _cli(["validate", *common, "--config", "configs/trainer/ddp.yaml", "--data.init_args.val_size=7",
+                      "--ckpt_path", str(tmp_path / "polynomial" / "one" / "checkpoints" / "last.ckpt")])
+    out = validated.stdout + validated.stderr
+    assert "val/nll@4" in out, out[-3000:]
+    assert "DistributedSampler" not in out, out[-3000:]
+
+
 def test_ddp_bad_input_is_one_line_once(tmp_path):
     """Both ranks meet the empty validation split: the first to fail prints the one-line error, the other exits
     without repeating it, and the new run's folder is not kept."""
