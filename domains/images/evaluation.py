@@ -20,6 +20,19 @@ from .metrics import accuracy, completed_images, sample_images, scores
 SWEEP_LEVELS = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
 
+def built_on_first_rank(trainer: L.Trainer, pl_module: L.LightningModule, build):
+    """``build()`` (a helper network, or None) on the first rank, and under DDP the same network sent to every other
+    rank, on its device: each rank loading or training its own trained them all at once on a first evaluation (on a
+    CPU each slower for sharing it), and on GPUs gave each rank's items a judge of its own. The other ranks wait for
+    it (a first training as long as Lightning's process-group timeout, 30 min by default, needs `make classifier`
+    first)."""
+    if trainer.world_size == 1:
+        return build()
+    net = build() if trainer.is_global_zero else None
+    net = trainer.strategy.broadcast(None if net is None else net.cpu(), src=0)
+    return None if net is None else net.to(pl_module.device).eval()
+
+
 class ImageEvaluation(SweepEvaluation):
     """The |S| sweep for images (paper section 5): S is |S| random pixels, every pixel is queried.
 
@@ -64,9 +77,11 @@ class ImageEvaluation(SweepEvaluation):
         # back-propagates into its latents, so they are built as ordinary tensors.
         with torch.inference_mode(False), torch.enable_grad():
             if self.use_classifier and self.classifier is None:
-                self.classifier = load_classifier(dm, self.cache_dir, self.classifier_epochs, pl_module.device)
+                self.classifier = built_on_first_rank(trainer, pl_module, lambda: load_classifier(
+                    dm, self.cache_dir, self.classifier_epochs, pl_module.device))
             if self.use_vae and self.vae is None:
-                self.vae = load_vae(dm, self.cache_dir, self.vae_epochs, pl_module.device)
+                self.vae = built_on_first_rank(trainer, pl_module, lambda: load_vae(dm, self.cache_dir, self.vae_epochs,
+                                                                             pl_module.device))
 
     # ---- metrics ---------------------------------------------------------------------------------------
     def complete_with_vae(self, item: SweepItem) -> torch.Tensor:

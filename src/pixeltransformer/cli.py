@@ -246,6 +246,9 @@ def quiet_console() -> None:
     # Lightning's all_gather (the validation NLLs and item keys of every rank) calls torch's, which torch 2.13 marks
     # deprecated: once per rank of every DDP run, and not the user's to act on
     warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_gather is deprecated")
+    # a DDP validate or test scores each distinct item once (the items every rank saw are gathered and those the
+    # distributed sampler repeats counted once), the same as one device: Lightning's advice to use one device is wrong here
+    warnings.filterwarnings("ignore", message=r"Using `DistributedSampler` with the dataloaders\. During `trainer\.")
     from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
 
     if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):

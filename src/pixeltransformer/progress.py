@@ -210,7 +210,7 @@ class LogLines(ProgressBar):
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.state.fn != "fit":
-            self._eval_end("validate")
+            self._eval_end("validate", trainer.world_size)
             return
         if self._val_start is not None:
             seconds = time.monotonic() - self._val_start
@@ -230,7 +230,7 @@ class LogLines(ProgressBar):
         self._eval_step("test", trainer.num_test_batches)
 
     def on_test_end(self, trainer, pl_module) -> None:
-        self._eval_end("test")
+        self._eval_end("test", trainer.world_size)
 
     def on_predict_start(self, trainer, pl_module) -> None:
         self._eval_begin()
@@ -254,8 +254,10 @@ class LogLines(ProgressBar):
             self.print(f"[{stage}] batch {self._eval_batches}{of}  elapsed {format_duration(now - self._eval_start)}")
             self._eval_last = now
 
-    def _eval_end(self, stage: str) -> None:
+    def _eval_end(self, stage: str, processes: int = 1) -> None:
         batches = f"{self._eval_batches} batch{'es' if self._eval_batches != 1 else ''}"  # a prediction's one batch
+        if processes > 1:  # the distributed sampler gives every process as many batches: this one's count
+            batches += f" (each of {processes} processes)"
         self.print(f"[{stage}] {batches} in {format_duration(time.monotonic() - self._eval_start)}")
 
 

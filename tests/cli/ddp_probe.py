@@ -1,7 +1,8 @@
 """Callbacks the DDP and resume tests add through a config file: MetricsDump records the rank-averaged training
 loss per step and the validation metrics and writes them as JSON from rank zero; PauseAtStep holds a run at a
 given step so that a test can kill it there; SignalAtStep sends a signal there, as Ctrl-C or a scheduler does;
-RankDraws records what each DDP rank drew at each step."""
+RankDraws records what each DDP rank drew at each step;
+HelperNetworks records which rank trained the images evaluation's classifier and VAE, and the weights each used."""
 
 from __future__ import annotations
 
@@ -135,3 +136,33 @@ class RankDraws(Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero:
             self.path.write_text(json.dumps(self.steps))
+
+
+class HelperNetworks(Callback):
+    """The images evaluation's classifier and VAE on each rank: which rank trained and cached one, and a digest of the
+    weights each rank judges with, written by each rank as <path>.<rank>.json at the end of the test."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        self.saved: list[str] = []
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        from domains.images.baselines import cache
+
+        save = cache.save_cached
+
+        def recorded(path, *args, **kwargs):
+            self.saved.append(Path(path).name.split("_")[0])  # "classifier" or "vae"
+            return save(path, *args, **kwargs)
+
+        cache.save_cached = recorded
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        from domains.images.evaluation import ImageEvaluation
+
+        sweep = next(c for c in trainer.callbacks if isinstance(c, ImageEvaluation))
+        digests = {name: hashlib.sha256(b"".join(v.detach().cpu().numpy().tobytes()
+                                                 for v in getattr(sweep, name).state_dict().values())).hexdigest()
+                   for name in ("classifier", "vae")}
+        out = self.path.with_name(f"{self.path.stem}.{trainer.global_rank}.json")
+        out.write_text(json.dumps({"saved": self.saved, **digests}))

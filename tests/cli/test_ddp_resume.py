@@ -123,6 +123,21 @@ def test_a_ddp_evaluation_says_once_that_a_model_option_is_the_checkpoint_s(tmp_
     assert out.count("warning: --model.net.ffn=64 is not used: the checkpoint's model has ffn=128") == 1, out[-3000:]
 
 
+def test_a_ddp_validation_does_not_advise_one_device(tmp_path):
+    """A DDP validate scores each distinct item once, as one device does (test_ddp_validates_the_items_one_process_
+    validates): Lightning's warning that it evaluates some items twice and that one device should be used is not
+    printed."""
+    common = ["--config", "configs/polynomial.yaml", *TINY, "--data.init_args.batch_size=4",
+              "--data.init_args.train_size=8", "--trainer.logger=false", "--trainer.callbacks=[]"]
+    _cli(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1", "--run_root", str(tmp_path), "--run_name", "one"])
+    validated = _cli(["validate", *common, "--config", "configs/trainer/ddp.yaml", "--data.init_args.val_size=7",
+                      "--ckpt_path", str(tmp_path / "polynomial" / "one" / "checkpoints" / "last.ckpt")])
+    out = validated.stdout + validated.stderr
+    assert "val/nll@4" in out, out[-3000:]
+    assert "DistributedSampler" not in out, out[-3000:]
+
+
 def test_ddp_bad_input_is_one_line_once(tmp_path):
     """Both ranks meet the empty validation split: the first to fail prints the one-line error, the other exits
     without repeating it, and the new run's folder is not kept."""
@@ -134,6 +149,28 @@ def test_ddp_bad_input_is_one_line_once(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert errors == ["error: PolynomialDataModule: the val split is empty"], proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and not (tmp_path / "polynomial").exists()
+
+
+def test_a_ddp_evaluation_trains_the_image_helper_networks_once_and_judges_with_them_on_every_rank(tmp_path):
+    """A first images evaluation trains the classifier and the VAE: under DDP the first rank trains and caches them and
+    every rank evaluates with those weights (each rank trained its own, all at once, into the same cache files)."""
+    common = ["--config", "configs/images.yaml", "--model.net.width=64", "--model.net.ffn=128",
+              "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+              "--trainer.accelerator=cpu", "--data.init_args.batch_size=4"]
+    _cli(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--trainer.callbacks=[]",
+          "--checkpoint.every_n_train_steps=1", "--run_root", str(tmp_path), "--run_name", "tiny"])
+    probe = tmp_path / "probe.yaml"
+    probe.write_text("trainer:\n  callbacks:\n"
+                     "    - class_path: domains.images.evaluation.ImageEvaluation\n"
+                     f"      init_args: {{levels: [4], num_samples: 0, max_items: 4, classifier_epochs: 1, "
+                     f"vae_epochs: 1, vae_steps: 2, cache_dir: {tmp_path / 'cache'}}}\n"
+                     "    - class_path: tests.cli.ddp_probe.HelperNetworks\n"
+                     f"      init_args: {{path: {tmp_path / 'helpers.json'}}}\n")
+    _cli(["test", *common, "--config", "configs/trainer/ddp.yaml", "--trainer.callbacks=[]", "--config", str(probe),
+          "--ckpt_path", str(tmp_path / "images" / "tiny" / "checkpoints" / "last.ckpt")])
+    ranks = [json.loads((tmp_path / f"helpers.{rank}.json").read_text()) for rank in (0, 1)]
+    assert [r["saved"] for r in ranks] == [["classifier", "vae"], []]
+    assert ranks[0]["classifier"] == ranks[1]["classifier"] and ranks[0]["vae"] == ranks[1]["vae"]
 
 
 def test_predict_under_ddp_runs_on_one_device(tmp_path):

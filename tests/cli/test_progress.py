@@ -116,3 +116,17 @@ def test_an_evaluation_s_last_line_counts_its_batches_in_words():
         bar._eval_end(stage)
     assert [line.rsplit(" in ", 1)[0] for line in out.getvalue().splitlines()] == ["[predict] 1 batch",
                                                                                    "[test] 3 batches"]
+
+
+def test_an_evaluation_s_last_line_under_ddp_says_its_batches_are_each_process_s():
+    """Under DDP the count is the first process's share: a 2-process test of 200 digits ended on "[test] 4 batches",
+    the same evaluation in one process on "[test] 7 batches"."""
+    import io
+
+    out = io.StringIO()
+    bar = LogLines(stream=out)
+    bar._eval_begin()
+    for _ in range(4):
+        bar._eval_step("test", 4)
+    bar._eval_end("test", processes=2)
+    assert out.getvalue().rsplit(" in ", 1)[0] == "[test] 4 batches (each of 2 processes)"

@@ -37,6 +37,30 @@ def test_the_learned_hyperparameters_recover_a_known_kernel():
     assert learn_rbf_prior(y, x) == learned
 
 
+def test_learning_runs_on_one_thread_and_gives_the_caller_its_threads_back(monkeypatch):
+    """Every DDP rank learns the GP as it starts, before Lightning shares the cores out: with all of them each, the
+    ranks' small matrices fought for the cores (4-8 s a rank on a busy 2-core CPU, 0.3 s on one thread)."""
+    import domains.polynomial.learned_gp as learned_gp
+
+    seen = []
+    search = learned_gp._grid_search
+
+    def counted(*args):
+        seen.append(torch.get_num_threads())
+        return search(*args)
+
+    monkeypatch.setattr(learned_gp, "_grid_search", counted)
+    x, y = draws(40)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        learn_rbf_prior(y, x)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}
+
+
 def test_each_curves_own_level_is_learned_as_a_variance():
     """Curves at levels of their own (standard deviation 2 about the mean): the level variance comes out near 4, the
     kernel as without them."""
