@@ -216,6 +216,13 @@ class _DropLitLoggerTip(logging.Filter):
         return "litlogger" not in record.getMessage()
 
 
+class _DropOtherRanksSeedLine(logging.Filter):
+    """seed_everything's "[rank: 1] Seed set to 0": every other process of a DDP run repeats the first one's line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return re.match(r"\[rank: [1-9]\d*\] Seed set to", record.getMessage()) is None
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
@@ -253,6 +260,10 @@ def quiet_console() -> None:
 
     if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):
         rank_zero.log.addFilter(_DropLitLoggerTip())
+    from lightning.fabric.utilities import seed  # seed_everything logs through this module's logger
+
+    if not any(isinstance(f, _DropOtherRanksSeedLine) for f in seed.log.filters):
+        seed.log.addFilter(_DropOtherRanksSeedLine())
 
 
 # how a model runs, not what it computes: a command line's value holds over a checkpoint's

@@ -435,6 +435,23 @@ def test_console_noise_is_filtered(caplog):
     assert [str(w.message) for w in seen] == ["a warning that matters"]
 
 
+def test_a_ddp_run_prints_the_seed_once(caplog, monkeypatch):
+    """seed_everything logs "Seed set to 0" in every process, the others' prefixed "[rank: 1]": the first one's line
+    is enough."""
+    import logging
+
+    from lightning.fabric.utilities.seed import seed_everything
+
+    from pixeltransformer.cli import quiet_console
+
+    quiet_console()
+    caplog.set_level(logging.INFO)
+    for rank in ("0", "1", "12"):
+        monkeypatch.setenv("RANK", rank)
+        seed_everything(3)
+    assert [r.getMessage() for r in caplog.records if "Seed set" in r.getMessage()] == ["[rank: 0] Seed set to 3"]
+
+
 class WandbRefuses(L.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         import wandb.errors
