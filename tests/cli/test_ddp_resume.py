@@ -176,7 +176,7 @@ def test_a_ddp_evaluation_trains_the_image_helper_networks_once_and_judges_with_
 def test_a_ddp_evaluation_whose_first_rank_cannot_build_a_helper_network_fails_in_one_line(tmp_path):
     """The first rank builds the classifier and the others wait for it: where building fails (a cache folder that
     cannot be made), every rank raises that error and the user reads it once, as when each rank built its own (the
-    others died on the closed connection, a traceback each, or on GPUs waited out the process group's timeout)."""
+    others died on the closed connection, a traceback each)."""
     common = ["--config", "configs/images.yaml", "--model.net.width=64", "--model.net.ffn=128",
               "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
               "--trainer.accelerator=cpu", "--data.init_args.batch_size=4"]
