@@ -4,6 +4,7 @@ come from the module's ImageDomain."""
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from typing import Any
 
@@ -25,12 +26,34 @@ def built_on_first_rank(trainer: L.Trainer, pl_module: L.LightningModule, build)
     rank, on its device: each rank loading or training its own trained them all at once on a first evaluation (on a
     CPU each slower for sharing it), and on GPUs gave each rank's items a judge of its own. The other ranks wait for
     it (a first training as long as Lightning's process-group timeout, 30 min by default, needs `make classifier`
-    first)."""
+    first). Where the first rank fails (a cache folder it cannot write), every rank raises its error, as each did
+    when each built its own: the others do not wait for a network that never comes, nor die on the lost connection
+    with a traceback each."""
     if trainer.world_size == 1:
         return build()
-    net = build() if trainer.is_global_zero else None
-    net = trainer.strategy.broadcast(None if net is None else net.cpu(), src=0)
+    net, error = None, None
+    if trainer.is_global_zero:
+        try:
+            net = build()
+        except Exception as err:  # noqa: BLE001 - raised below, on every rank
+            error = err
+    net, sent = trainer.strategy.broadcast((None if net is None else net.cpu(), _sendable(error)), src=0)
+    if error is not None:
+        raise error
+    if sent is not None:
+        raise sent
     return None if net is None else net.to(pl_module.device).eval()
+
+
+def _sendable(error: Exception | None) -> Exception | None:
+    """The error as it can be sent to the other ranks (pickled): itself, or a RuntimeError of its type and line."""
+    if error is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # noqa: BLE001 - an error whose arguments do not pickle
+        return RuntimeError(f"{type(error).__name__}: {error}")
 
 
 class ImageEvaluation(SweepEvaluation):

@@ -398,6 +398,17 @@ def evaluated_checkpoint(metrics: dict) -> Path:
     return Path(metrics.get("checkpoint") or "last.ckpt")
 
 
+def evaluated_source(eval_dir: Path, metrics: dict) -> str | None:
+    """The file or folder an eval-<dataset>-<name>/ evaluation read (another of the run's own dataset: a folder of
+    pictures, of meshes, a file of curves), as its folder names it (less a checkpoint's -<name>); None for eval/,
+    eval-<dataset>/ and eval-<checkpoint>/."""
+    folder, ckpt = eval_dir.name, evaluated_checkpoint(metrics).stem
+    if ckpt != "last":
+        folder = folder.removesuffix(f"-{ckpt}")
+    prefix = f"eval-{metrics.get('dataset')}-"
+    return folder[len(prefix):] or None if folder.startswith(prefix) else None
+
+
 def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: Path) -> str:
     """" DATA=<overlay>" (or "") for the `make eval` that writes eval_dir: <run>/eval holds the run's own data, and
     eval-<dataset>/ (other data) and eval-<checkpoint>/ (another checkpoint) the data their config_test.yaml names."""
@@ -459,13 +470,14 @@ def this_machine() -> str:
     return f"{os.cpu_count()}-core {cpu}{torch}"
 
 
-def default_title(run_dir: Path, metrics: dict) -> str:
-    """"domain / dataset: run <name>", with the data it was trained on when that is other data (read from the run's
-    config.yaml) and the checkpoint when it is not last.ckpt."""
+def default_title(run_dir: Path, metrics: dict, source: str | None = None) -> str:
+    """"domain / dataset: run <name>", with the file or folder evaluated where it is not the run's own (source,
+    :func:`evaluated_source`), the data it was trained on when that is other data (read from the run's config.yaml)
+    and the checkpoint when it is not last.ckpt."""
     dataset = metrics.get("dataset")
     trained = _dig(_load_yaml(run_dir / "config.yaml"), "data", "init_args", "dataset")
     ckpt = evaluated_checkpoint(metrics).stem
-    return (f"{metrics.get('domain')} / {dataset}: run {run_dir.name}"
+    return (f"{metrics.get('domain')} / {dataset}{f' ({source})' if source else ''}: run {run_dir.name}"
             + (f", trained on {trained}" if trained and trained != dataset else "")
             + (f", checkpoint {ckpt}" if ckpt != "last" else ""))
 
@@ -507,12 +519,13 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     metrics = read_metrics(src.parent)
     check_current(run_dir, eval_dir, metrics, configs_dir)
     ckpt = evaluated_checkpoint(metrics).stem  # another checkpoint's evaluation: its own entry
+    source = evaluated_source(eval_dir, metrics)  # another folder or file of the same dataset: its own entry too
     name = name or (f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
-                    + ("" if ckpt == "last" else f"-{ckpt}"))
+                    + ("" if source is None else f"-{source}") + ("" if ckpt == "last" else f"-{ckpt}"))
     dest = metrics_dir / name
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
-    defaults = {"title": default_title(run_dir, metrics),
+    defaults = {"title": default_title(run_dir, metrics, source),
                 "command": default_command(run_dir, metrics, configs_dir, eval_dir), "machine": this_machine(),
                 "date": mtime, "load": "", "wall_time": ""}
     run = {k: (overrides or {}).get(k) or old.get(k) or defaults[k] for k in RUN_KEYS}

@@ -156,6 +156,18 @@ def test_import_run_folder(tmp_path):
     entry = tmp_path / "docs" / "metrics" / "images-mnist-m1-best-step000400"
     assert json.loads((entry / "metrics.json").read_text())["checkpoint"] == ckpt
     assert json.loads((dest / "metrics.json").read_text()) == metrics
+    # an evaluation on another folder of the same dataset (eval-<dataset>-<name>/, of last.ckpt or another checkpoint)
+    # has an entry of its own: it took the run's own entry's place, under the run's own title and command
+    for folder, checkpoint, entry in (("eval-mnist-digits_b", None, "images-mnist-m1-digits_b"),
+                                      ("eval-mnist-digits_b-best-step000400", ckpt,
+                                       "images-mnist-m1-digits_b-best-step000400")):
+        (run_dir / folder).mkdir()
+        (run_dir / folder / "metrics.json").write_text(json.dumps(metrics | {"checkpoint": checkpoint, "seed": 7}))
+        results.main([*args[:-4], "--run", str(run_dir / folder)])
+        assert json.loads((tmp_path / "docs" / "metrics" / entry / "metrics.json").read_text())["seed"] == 7
+        assert json.loads((tmp_path / "docs" / "metrics" / entry / "run.json").read_text())["title"].startswith(
+            "images / mnist (digits_b): run m1")
+    assert json.loads((dest / "metrics.json").read_text()) == metrics
 
 
 def test_import_puts_back_an_evaluation_that_a_killed_one_set_aside(tmp_path, capsys):
