@@ -64,6 +64,10 @@ def check_finite(**named: torch.Tensor) -> None:
 def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> None:
     """One line naming S and queries whose shapes or dtypes do not fit each other or the model (a ctx_val of one
     signal beside ctx_pos of two was broadcast to both, silently; other mismatches stopped deep in the model)."""
+    for name, x in (("ctx_pos", ctx_pos), ("ctx_val", ctx_val), ("qry_pos", qry_pos)):
+        if not isinstance(x, torch.Tensor):  # numpy stopped in "'str' object has no attribute 'type'", deep in torch
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__module__}.{type(x).__qualname__} (the "
+                            "module's log_prob, mean_field, sample and complete take numpy arrays and convert them)")
     p, v = getattr(model, "pos_dims", None), getattr(model, "val_dims", None)
     shapes = [list(x.shape) for x in (ctx_pos, ctx_val, qry_pos)]
     if any(len(shape) != 3 for shape in shapes) or ctx_pos.shape[:2] != ctx_val.shape[:2] \

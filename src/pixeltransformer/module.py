@@ -25,8 +25,8 @@ from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_VALUE
 from .evaluation import gather_item_values
-from .inference import (Completion, as_int, check_finite, check_temperature, complete, mean_field, predict_params,
-                        sample)
+from .inference import (Completion, as_int, check_finite, check_sets, check_temperature, complete, mean_field,
+                        predict_params, sample)
 from .loading import nonfinite
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
@@ -85,6 +85,23 @@ def check_val_limit(limit: Any) -> None:
                          "other items at another batch size or device count: choose the items instead with "
                          "--data.init_args.val_items=N (the first N val items; null: all of them), or turn "
                          "validation off with --trainer.limit_val_batches=0")
+
+
+def denser_than_signal(sampler: SetSampler, spec: SignalSpec) -> str | None:
+    """One line when the training sampler draws sets of more samples than the signal has points, at continuous
+    positions (a SetSampler at grid points stops at the point count): the core sampler's defaults (|S| up to 2048)
+    on 8x8 pictures put more than half the training steps on sets no evaluation asks of the model, each step as
+    dear as such a set. Every shipped config caps max_context at the point count; a module built in Python without
+    ``sets`` did not, without a word. None where the sampler fits the data."""
+    n, lo, hi = spec.num_points, sampler.min_context, sampler.max_context
+    if sampler.grid_points or hi <= n:
+        return None
+    # P(|S| > n) of the log-uniform |S| (sets.log_uniform_int); every set when even the smallest is larger
+    share = min(1.0, (math.log(hi + 1) - math.log(n + 1)) / (math.log(hi + 1) - math.log(lo)))
+    return (f"model.sets.max_context={hi} is above the {n} points of {spec.domain}/{spec.dataset} signals "
+            f"{tuple(spec.grid_shape)} at continuous positions: {share:.0%} of the training sets would hold more "
+            f"samples than a signal has points; give the sampler the domain's settings (configs/{spec.domain}.yaml), "
+            f"e.g. sets=SetSampler(max_context={n}, ...)")
 
 
 def grads_finite(grads: list[torch.Tensor]) -> bool:
@@ -211,6 +228,11 @@ class PixelTransformerModule(L.LightningModule):
         return self.sampler(signal, generator or self.generator, num_context=num_context)
 
     def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
+        """The distribution's parameters at the queries, with the graph (to differentiate through the model):
+        ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] tensors on the module's device, values in its
+        weights' dtype -> [B, Q, NP]; read them with ``self.dist`` (log_prob, mean, sample). Shapes and dtypes are
+        checked in one line; the conveniences (log_prob, mean_field, sample, complete) also convert numpy input."""
+        check_sets(self.model, ctx_pos, ctx_val, qry_pos)
         return self.model(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
 
     # ---- numerics: every stage (fit, validate, test, predict) flushes subnormals on its thread (numerics.py) ----
@@ -219,6 +241,8 @@ class PixelTransformerModule(L.LightningModule):
         debugging = trainer is not None and (trainer.fast_dev_run or trainer.overfit_batches)  # they set the limit
         if stage in ("fit", "validate") and trainer is not None and not debugging:
             check_val_limit(trainer.limit_val_batches)
+        if stage == "fit" and (note := denser_than_signal(self.sampler, self.spec)) and self.global_rank == 0:
+            warnings.warn(note, stacklevel=2)
         self._flushing_started = start_flushing()
 
     def teardown(self, stage: str) -> None:
@@ -648,11 +672,12 @@ class PixelTransformerModule(L.LightningModule):
         pos = grid_positions(grid_shape or self.spec.grid_shape, device=self.device)  # [N, P]
         return pos.unsqueeze(0).expand(batch, -1, -1)  # [B, N, P]
 
-    def api_inputs(self, ctx_pos, ctx_val, qry_pos=None) -> tuple[torch.Tensor, ...]:
-        """S (and queries) for the inference conveniences, checked against the model's data in one line each and
-        moved to its device and dtype (numpy's float64 included): ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos
-        [B, Q, P]. Positions beyond [-1, 1] (data in its own units, say) are answered, with a warning; values
-        beyond the range of a model's bins, like non-finite numbers, are refused."""
+    def api_inputs(self, ctx_pos, ctx_val, qry_pos=None, qry_val=None) -> tuple[torch.Tensor, ...]:
+        """S (and queries, and values there) for the inference conveniences, checked against the model's data in one
+        line each and moved to its device and dtype (numpy's float64 included): ctx_pos [B, K, P], ctx_val [B, K, V],
+        qry_pos [B, Q, P], qry_val [B, Q, V]. Positions beyond [-1, 1] (data in its own units, say) are answered, with
+        a warning; values of S beyond the range of a model's bins, like non-finite numbers, are refused (a query's
+        value there only gets a low density)."""
         weights = next(self.model.parameters()).dtype
         if weights != torch.float32:  # .half(), .double(): the Fourier features and distance bias stay float32
             raise ValueError(f"model parameters are {str(weights).removeprefix('torch.')}; use torch.autocast to lower "
@@ -661,9 +686,14 @@ class PixelTransformerModule(L.LightningModule):
         named = {"ctx_pos": (ctx_pos, p), "ctx_val": (ctx_val, v)}
         if qry_pos is not None:
             named["qry_pos"] = (qry_pos, p)
+        if qry_val is not None:
+            named["qry_val"] = (qry_val, v)
         out = []
         for name, (x, width) in named.items():
             x = torch.as_tensor(x)
+            if name.startswith("ctx") and x.dim() == 3 and x.shape[0] >= 1 and x.shape[1] == 0:
+                raise ValueError(f"S is empty ({name} {list(x.shape)}): the model predicts from at least one sample; "
+                                 "unconditional sampling is not supported")
             if x.dim() != 3 or x.shape[-1] != width or x.shape[0] < 1 or x.shape[1] < 1:
                 raise ValueError(f"{name} must be [batch >= 1, points >= 1, {width}] for {self.spec.domain}/"
                                  f"{self.spec.dataset}, got {list(x.shape)}")
@@ -676,16 +706,19 @@ class PixelTransformerModule(L.LightningModule):
             check_finite(**{name: out[-1]})
             if name == "ctx_val":
                 self.check_values(out[-1])
-            elif (far := float(out[-1].abs().max())) > 1 + 1e-4:
+            elif name.endswith("_pos") and (far := float(out[-1].abs().max())) > 1 + 1e-4:
                 scale, offset = self.spec.pos_scale, self.spec.pos_offset
                 # to 10 digits: an offset of 1.6e9 (seconds since 1970) is a number the user knows
                 scale = (f" ({f'(x - {offset:.10g})' if offset else 'x'} / {scale:.10g} for this data)"
                          if (scale, offset) != (1, 0) else "")
                 warnings.warn(f"{name} reaches {far:.3g}: the model was trained on positions in [-1, 1]{scale}; "
                               "beyond that it extrapolates", stacklevel=3)
-        if out[0].shape[:2] != out[1].shape[:2] or (len(out) == 3 and out[2].shape[0] != out[0].shape[0]):
+        if out[0].shape[:2] != out[1].shape[:2] or (len(out) >= 3 and out[2].shape[0] != out[0].shape[0]):
             raise ValueError(f"ctx_pos, ctx_val and qry_pos disagree on batch or |S|: "
-                             f"{[list(x.shape) for x in out]}")
+                             f"{[list(x.shape) for x in out[:3]]}")
+        if len(out) == 4 and out[3].shape[:2] != out[2].shape[:2]:
+            raise ValueError(f"qry_pos [B, Q, P] and qry_val [B, Q, V] disagree on batch or the number of queries: "
+                             f"{list(out[2].shape)} and {list(out[3].shape)}")
         return tuple(out)
 
     def check_values(self, ctx_val: torch.Tensor) -> None:
@@ -705,6 +738,17 @@ class PixelTransformerModule(L.LightningModule):
 
     def mean_field(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
         return mean_field(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
+
+    def log_prob(self, ctx_pos, ctx_val, qry_pos, qry_val) -> torch.Tensor:
+        """log p(v | S) of the values qry_val [B, Q, V] at the queries qry_pos [B, Q, P], each given S alone (not the
+        other queries) -> [B, Q], in nats, summed over the V value dimensions: the normalised mixture density the
+        evaluation scores. metrics.json's ``nll`` is -log_prob / V, averaged over the queries not in S (``nll_bpd``:
+        that / ln 2). No graph, as the other conveniences; to differentiate, call the module itself:
+        ``m.dist.log_prob(m(ctx_pos, ctx_val, qry_pos), qry_val)`` with float32 tensors on its device."""
+        ctx_pos, ctx_val, qry_pos, qry_val = self.api_inputs(ctx_pos, ctx_val, qry_pos, qry_val)
+        params = predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.net_config.chunk)  # [B, Q, NP]
+        with torch.no_grad():
+            return self.dist.log_prob(params.float(), qry_val)  # [B, Q]; float32 also under autocast
 
     def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
         kwargs = check_sampling(kwargs)

@@ -1,0 +1,124 @@
+"""The module as a notebook uses it: the log-likelihood of values given S, the module called with the graph, and the
+lines that name a mistake made in Python rather than on the command line."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from pixeltransformer.evaluation import SweepEvaluation
+from pixeltransformer.inference import observed_lookup
+from pixeltransformer.sets import draw_context, flatten_grid, grid_positions, item_seed
+
+SPEC = {"domain": "toy", "dataset": "t", "grid_shape": [4, 4], "val_dims": 1, "val_range": [0.0, 1.0], "num_bins": 8}
+
+
+@pytest.fixture
+def module():
+    from pixeltransformer.module import PixelTransformerModule
+
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="no Domain named 'toy'"):
+        return PixelTransformerModule(spec=SPEC, net=dict(width=32, ffn=64),
+                                      sets=dict(min_context=2, max_context=16, num_queries=8)).eval()
+
+
+def test_log_prob_gives_what_the_evaluation_scores_as_nll(module):
+    """No call gave the log-likelihood of held-out values: a notebook had to find predict_params and dist.log_prob,
+    and the units metrics.json reports them in (nats per value dimension, queries not in S)."""
+    m = module
+    signal = torch.rand(3, 1, 4, 4)  # [B, V, 4, 4]
+    batch = {"signal": signal, "index": torch.arange(3)}
+    sweep = SweepEvaluation(levels=(4,), num_samples=0)
+    scored = sweep.evaluate_batch(m, batch)[4]["nll"]  # [B], as metrics.json averages it
+    ctx_pos, ctx_val = draw_context(signal, 4, [item_seed(sweep.seed + 1, key, 4) for key in range(3)])  # [B, 4, *]
+    qry_pos, qry_val = grid_positions((4, 4)).expand(3, -1, -1), flatten_grid(signal)  # [B, 16, 2], [B, 16, 1]
+    log_prob = m.log_prob(ctx_pos, ctx_val, qry_pos, qry_val)  # [B, 16]
+    assert log_prob.shape == (3, 16) and not log_prob.requires_grad
+    held = ~observed_lookup(ctx_pos, ctx_val, qry_pos)[0]  # [B, 16]
+    nll = (-log_prob / m.spec.val_dims * held).sum(1) / held.sum(1)  # [B]
+    assert torch.allclose(nll, scored, rtol=1e-5, atol=1e-6)
+    # numpy's float64 as the other conveniences take it
+    as_numpy = m.log_prob(*(x.double().numpy() for x in (ctx_pos, ctx_val, qry_pos, qry_val)))
+    assert torch.allclose(as_numpy, log_prob, atol=1e-6)
+    # the module called with the graph gives the same numbers, with gradients with respect to S
+    ctx_val = ctx_val.clone().requires_grad_()
+    with_graph = m.dist.log_prob(m(ctx_pos, ctx_val, qry_pos), qry_val)  # [B, 16]
+    assert torch.allclose(with_graph.detach(), log_prob, atol=1e-6)
+    with_graph.sum().backward()
+    assert ctx_val.grad is not None and ctx_val.grad.abs().sum() > 0
+    # a query's value beyond the bins' range is a value of low density, not a mistake, and no position
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.isfinite(m.log_prob(ctx_pos, ctx_val, qry_pos, qry_val + 1.5)).all()
+    with pytest.raises(ValueError, match=r"^qry_pos \[B, Q, P\] and qry_val \[B, Q, V\] disagree on batch or the "
+                                         r"number of queries: \[3, 16, 2\] and \[3, 15, 1\]$"):
+        m.log_prob(ctx_pos, ctx_val, qry_pos, qry_val[:, 1:])
+    with pytest.raises(ValueError, match=r"^qry_val must be \[batch >= 1, points >= 1, 1\]"):
+        m.log_prob(ctx_pos, ctx_val, qry_pos, qry_val[..., 0])
+
+
+def test_the_module_called_with_the_graph_names_bad_input_in_one_line(module):
+    """m(ctx_pos, ctx_val, qry_pos), the call to differentiate through, stopped deep in torch on numpy input
+    ("'str' object has no attribute 'type'"), float64 values and a wrong number of value dimensions (a matmul's
+    shapes)."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    assert m(pos, val, pos).shape == (2, 5, m.dist.num_params)
+    with pytest.raises(TypeError, match=r"^ctx_pos must be a torch.Tensor, got numpy.ndarray \(the module's "
+                                        r"log_prob, mean_field, sample and complete take numpy arrays"):
+        m(pos.numpy(), val.numpy(), pos.numpy())
+    with pytest.raises(ValueError, match=r"^ctx_val must be torch.float32, as the model's weights; got torch.float64"):
+        m(pos, val.double(), pos)
+    with pytest.raises(ValueError, match=r"must agree on B, K and P, with P = 2 and V = 1 for this model; got "
+                                         r"\[\[2, 5, 2\], \[2, 5, 3\], \[2, 5, 2\]\]$"):
+        m(pos, torch.rand(2, 5, 3), pos)
+
+
+def test_an_empty_s_is_refused_as_unconditional_sampling(module):
+    """S of no sample was refused as a shape ("ctx_pos must be [batch >= 1, points >= 1, 2] ... got [1, 0, 2]"), which
+    did not say that the model cannot sample without one."""
+    m = module
+    empty_pos, empty_val = torch.zeros(1, 0, 2), torch.zeros(1, 0, 1)
+    message = (r"^S is empty \(ctx_pos \[1, 0, 2\]\): the model predicts from at least one sample; unconditional "
+               r"sampling is not supported$")
+    for call in (lambda: m.complete(empty_pos, empty_val, (4, 4), num_samples=1),
+                 lambda: m.mean_field(empty_pos, empty_val, torch.zeros(1, 3, 2))):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_a_fit_warns_when_the_sampler_draws_sets_larger_than_the_signal(module):
+    """A module built in Python without ``sets`` took the core sampler's |S| up to 2048 at continuous positions: on
+    a 4x4 signal 3 in 4 of the training sets held more samples than its 16 points, without a word."""
+    from pixeltransformer.module import PixelTransformerModule, denser_than_signal
+    from pixeltransformer.sets import SetSampler
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec.from_dict(SPEC)
+    with pytest.warns(UserWarning, match="no Domain named 'toy'"):
+        plain = PixelTransformerModule(spec=SPEC, net=dict(width=32, ffn=64))
+    message = (r"^model.sets.max_context=2048 is above the 16 points of toy/t signals \(4, 4\) at continuous "
+               r"positions: (\d+)% of the training sets would hold more samples than a signal has points; give the "
+               r"sampler the domain's settings \(configs/toy.yaml\), e.g. sets=SetSampler\(max_context=16, ...\)$")
+    try:
+        with pytest.warns(UserWarning, match=message) as caught:
+            plain.setup("fit")
+    finally:
+        plain.teardown("fit")
+    said = int(re.match(message, str(caught[0].message)).group(1))
+    # the share it names is the sampler's: |S| drawn as training draws it
+    generator = torch.Generator().manual_seed(0)
+    drawn = [plain.sampler.draw_k(generator, spec.num_points) for _ in range(4000)]
+    assert abs(100 * np.mean([k > spec.num_points for k in drawn]) - said) < 3
+    # a sampler that fits the data, or one at grid points (which stops at the point count), says nothing
+    assert denser_than_signal(module.sampler, spec) is None
+    assert denser_than_signal(SetSampler(grid_points=True), spec) is None
+    assert denser_than_signal(SetSampler(max_context=16), spec) is None
+    assert "100% of the training sets" in denser_than_signal(SetSampler(min_context=32, max_context=64), spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module.setup("fit")
+        module.teardown("fit")
