@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -409,12 +410,22 @@ def evaluated_source(eval_dir: Path, metrics: dict) -> str | None:
     return folder[len(prefix):] or None if folder.startswith(prefix) else None
 
 
+# the DataModule options that name where data is read (SDF mixtures read two)
+ROOT_OPTIONS = ("root", "mesh_root", "voxel_root")
+
+
 def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: Path) -> str:
     """" DATA=<overlay>" (or "") for the `make eval` that writes eval_dir: <run>/eval holds the run's own data, and
-    eval-<dataset>/ (other data) and eval-<checkpoint>/ (another checkpoint) the data their config_test.yaml names."""
+    eval-<dataset>/ (other data), eval-<dataset>-<name>/ (another folder or file of the run's dataset) and
+    eval-<checkpoint>/ (another checkpoint) the data their config_test.yaml names, with ' ARGS="--data.init_args.root=
+    ..."' where it read another folder or file than the run's (a user's pictures, meshes, curves, videos)."""
     config = _load_yaml(run_dir / "config.yaml") if eval_dir.name == "eval" else {}
-    data = overlay_of(domain, config or _load_yaml(eval_dir / "config_test.yaml"), configs_dir)
-    return f" DATA={data}" if data else ""
+    tested = config or _load_yaml(eval_dir / "config_test.yaml")
+    data = overlay_of(domain, tested, configs_dir)
+    own = _data_args(_load_yaml(run_dir / "config.yaml"))
+    roots = [f"--data.init_args.{k}={shlex.quote(str(v))}" for k in ROOT_OPTIONS
+             if (v := _data_args(tested).get(k)) is not None and v != own.get(k)]
+    return (f" DATA={data}" if data else "") + (f" ARGS=\"{' '.join(roots)}\"" if roots else "")
 
 
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:

@@ -168,6 +168,16 @@ def test_import_run_folder(tmp_path):
         assert json.loads((tmp_path / "docs" / "metrics" / entry / "run.json").read_text())["title"].startswith(
             "images / mnist (digits_b): run m1")
     assert json.loads((dest / "metrics.json").read_text()) == metrics
+    # its make eval line reads that folder again, not the run's own (the root the evaluation's config names)
+    (run_dir / "eval-mnist-digits_b" / "config_test.yaml").write_text(
+        "data:\n  init_args:\n    dataset: mnist\n    root: /data/digits b\n")
+    assert results.default_command(run_dir, metrics, configs, run_dir / "eval-mnist-digits_b").endswith(
+        "make eval DOMAIN=images DATA=mnist ARGS=\"--data.init_args.root='/data/digits b'\" "
+        "CKPT=runs/images/m1/checkpoints/last.ckpt")
+    (run_dir / "eval-mnist-digits_b" / "config_test.yaml").write_text(
+        "data:\n  init_args:\n    dataset: mnist\n    root: x\n")  # the run's own root: nothing to add
+    assert results.default_command(run_dir, metrics, configs, run_dir / "eval-mnist-digits_b").endswith(
+        "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/last.ckpt")
 
 
 def test_import_puts_back_an_evaluation_that_a_killed_one_set_aside(tmp_path, capsys):
