@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
 from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
+from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_VALUE
@@ -243,7 +244,25 @@ class PixelTransformerModule(L.LightningModule):
             check_val_limit(trainer.limit_val_batches)
         if stage == "fit" and (note := denser_than_signal(self.sampler, self.spec)) and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
+        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+        if stage != "predict" and isinstance(datamodule, SignalDataModule):
+            self.name_data_source(datamodule)
         self._flushing_started = start_flushing()
+
+    def name_data_source(self, datamodule: SignalDataModule) -> None:
+        """The name of the file or folder the data is read from, in this module's spec as the command line links it
+        (datamodule.module_spec), where the module was built in Python from the DataModule's own spec: a checkpoint
+        then records what it was trained on, and an evaluation of another folder writes beside the run's own
+        (eval_folder), whichever way the module was built. A spec that differs from the data's in anything else is
+        the user's own and stays as given."""
+        if "source" in self.spec.extra:
+            return
+        data = module_spec(datamodule)
+        source = data.extra.get("source")
+        if source is None or dataclasses.replace(self.spec, extra={**self.spec.extra, "source": source}) != data:
+            return
+        self.spec = self.domain.spec = data
+        self.hparams["spec"] = data.to_dict()
 
     def teardown(self, stage: str) -> None:
         stop_flushing(getattr(self, "_flushing_started", False))

@@ -122,3 +122,56 @@ def test_a_fit_warns_when_the_sampler_draws_sets_larger_than_the_signal(module):
         warnings.simplefilter("error")
         module.setup("fit")
         module.teardown("fit")
+
+
+class _Maps(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int) -> dict:
+        return {"signal": torch.linspace(0, 1, 16).view(1, 4, 4) * (i + 1) / 4}  # [1, 4, 4]
+
+
+def test_a_module_built_in_python_records_the_folder_its_data_came_from(tmp_path):
+    """docs/python.md builds the module from dm.spec, the DataModule's own spec, which names no folder (the command
+    line links module_spec, which does). A plain Trainer's checkpoint recorded none, so an evaluation of another
+    folder of the same dataset was taken for the run's own and written into its eval/."""
+    import lightning as L
+
+    from pixeltransformer.datamodule import SignalDataModule
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.signal import SignalSpec
+
+    class Maps(SignalDataModule):
+        spec = SignalSpec.from_dict(SPEC)
+
+        def build_split(self, split: str) -> torch.utils.data.Dataset:
+            return _Maps()
+
+    def built(dm: SignalDataModule, spec: SignalSpec | None = None) -> PixelTransformerModule:
+        with pytest.warns(UserWarning, match="no Domain named 'toy'"):
+            return PixelTransformerModule(spec=spec or dm.spec, net=dict(width=32, ffn=64, encoder_layers=1,
+                                                                         decoder_layers=1),
+                                          sets=dict(min_context=2, max_context=8, num_queries=8))
+
+    def trainer() -> L.Trainer:
+        return L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu")
+
+    alps = Maps(root=str(tmp_path / "alps"), batch_size=2)
+    module = built(alps)
+    assert "source" not in module.spec.extra
+    fit = trainer()
+    fit.fit(module, datamodule=alps)
+    fit.save_checkpoint(tmp_path / "alps.ckpt")
+    saved = torch.load(tmp_path / "alps.ckpt", map_location="cpu", weights_only=False)["hyper_parameters"]["spec"]
+    assert saved["extra"] == {"source": "alps"} and module.domain.spec.extra == {"source": "alps"}
+    # evaluated on another folder, the module again built from its DataModule's own spec: beside the run's eval/
+    dolomites = Maps(root=str(tmp_path / "dolomites"), batch_size=2)
+    other = built(dolomites)
+    trainer().validate(other, datamodule=dolomites, ckpt_path=tmp_path / "alps.ckpt", verbose=False)
+    assert (other.trained_source, other.eval_folder()) == ("alps", "eval-t-dolomites")
+    # a spec of one's own, other than the data's in more than its folder, stays as given
+    own = built(alps, SignalSpec.from_dict({**SPEC, "val_range": [0.0, 2.0]}))
+    own.name_data_source(alps)
+    assert "source" not in own.spec.extra
