@@ -68,6 +68,9 @@ class SdfDomain(Domain):
         formats: mesh files written by the pictures and by predict (glb and/or obj).
         rbf: the sweep also scores the biharmonic RBF fit of S (a dense (K+4)^2 solve per shape and level).
         chamfer_points: surface points per mesh for Chamfer-L1.
+        input_up_axis: the axis that is up in a predict --input file: 1 (y) or 2 (z, as ModelNet's models, many scans
+            and CAD exports), turned y up before the model reads it; None: as the model's own training files were
+            (its data's mesh_up_axis for a mesh, voxel_up_axis for voxels, y up for an SDF grid).
     """
 
     name = "sdf"
@@ -75,13 +78,17 @@ class SdfDomain(Domain):
     on_grid = False
     input_help = f"a mesh ({', '.join(MESH_SUFFIXES)}), an SDF grid (.npy, [R, R, R]) or voxels (.binvox)"
 
-    def __init__(self, formats: Sequence[str] = MESH_FORMATS, rbf: bool = True, chamfer_points: int = 10000):
+    def __init__(self, formats: Sequence[str] = MESH_FORMATS, rbf: bool = True, chamfer_points: int = 10000,
+                 input_up_axis: int | None = None):
         bad = [f for f in formats if f not in MESH_FORMATS]
         if bad or not formats:
             raise ValueError(f"SdfDomain: formats must be a non-empty subset of {MESH_FORMATS}, got {list(formats)}")
         if chamfer_points < 1:
             raise ValueError(f"SdfDomain: chamfer_points must be >= 1, got {chamfer_points}")
+        if input_up_axis not in (None, 1, 2):
+            raise ValueError(f"--model.domain.init_args.input_up_axis must be 1 (y up) or 2 (z up), got {input_up_axis}")
         self.formats, self.rbf, self.chamfer_points = tuple(formats), rbf, chamfer_points
+        self.input_up_axis = input_up_axis
 
     # ---- pictures: Fig. 8 per shape and |S| ------------------------------------------------------------
     def pictures(self, completions, out_dir: Path, suffix: str = "") -> Files:
@@ -136,7 +143,8 @@ class SdfDomain(Domain):
         """A mesh (turned y-up as the training data's meshes were, mesh_up_axis, then normalised and converted like
         them, through the SDF cache, on the model's grid), an SDF grid .npy [R, R, R] (its own size, in the normalised
         cube's units, y up), or voxels: a .binvox file or a .npy occupancy grid of 0 and 1 (its own size, turned y-up
-        as the training data's voxel files were, voxel_up_axis) -> [1, R, R, R] in [-t, t]."""
+        as the training data's voxel files were, voxel_up_axis) -> [1, R, R, R] in [-t, t]. ``input_up_axis``, where
+        given, says which axis is up in the file instead."""
         t = truncation_of(spec)
         suffix = path.suffix.lower()
         if suffix == ".npy":
@@ -152,29 +160,44 @@ class SdfDomain(Domain):
             if grid.dtype == np.bool_ or np.isin(grid, (0, 1)).all():
                 # an occupancy grid (ModelNet's voxels, a binvox export): 1 = inside, converted and turned as the
                 # model's voxel files were (voxel_up_axis), like a .binvox input
-                occ, up = grid.astype(bool), int(spec.extra.get("voxel_up_axis", 2))  # [R, R, R]
+                up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files")
+                occ = grid.astype(bool)  # [R, R, R]
                 grid = occupancy_sdf(zup_to_yup(occ) if up == 2 else occ, path)  # [R, R, R]
-                turned = ", turned from z up to y up as the model's voxel files were (voxel_up_axis 2)" * (up == 2)
+                turned = f", turned from z up to y up {why}" * (up == 2)
                 print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside{turned}",
                       file=sys.stderr)
+            elif self.input_up_axis == 2:
+                grid = zup_to_yup(grid)  # [R, R, R]
+                print(f"{path}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
             if not np.isfinite(grid).all():
                 raise ValueError(f"{path}: the SDF grid must hold finite numbers (or be an occupancy grid of 0 and 1)")
             check_units(grid, path, t)
         elif suffix == ".binvox":
-            grid = occupancy_sdf(read_voxels(path, int(spec.extra.get("voxel_up_axis", 2)))[0], path)  # [R, R, R]
+            up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files")
+            grid = occupancy_sdf(read_voxels(path, up)[0], path)  # [R, R, R]
+            if up == 2:
+                print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
         elif suffix in MESH_SUFFIXES:
-            up = int(spec.extra.get("mesh_up_axis", 1))  # a model trained before the option: y-up meshes
+            # a model trained before the option has no mesh_up_axis: y-up meshes
+            up, why = self.up_axis(spec, "mesh_up_axis", 1, "training meshes")
             cache = SDFCache(cache_root("sdf", "meshes"), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
             grid = np.load(cache.entry(path, spec.grid_shape[0]))
             if up == 2:
-                print(f"{path}: turned from z up to y up as the model's training meshes were (mesh_up_axis 2)",
-                      file=sys.stderr)
+                print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
         elif suffix == ".json":
             raise ValueError(f"{path} is a context, not a shape: pass it as --context {path}")
         else:
             raise ValueError(f"{path}: unsupported input {suffix!r}; expected {self.input_help}")
         return torch.from_numpy(np.clip(grid.astype(np.float32), -t, t)).unsqueeze(0)  # [1, R, R, R]
+
+    def up_axis(self, spec, option: str, default: int, files: str) -> tuple[int, str]:
+        """The axis that is up in an --input file of a kind, and why: input_up_axis where given, else the data
+        option the model's training ``files`` of that kind were read with (``option``, recorded in its spec)."""
+        if self.input_up_axis is not None:
+            return self.input_up_axis, f"(input_up_axis {self.input_up_axis})"
+        up = int(spec.extra.get(option, default))
+        return up, f"as the model's {files} were ({option} {up})"
 
     def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3; an SDF beyond the truncation is clamped to

@@ -946,6 +946,25 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     trained_on = np.load(SDFCache(cache, truncation=0.1).entry(tmp_path / "yup" / "chair0.npz", r))  # [R, R, R]
     assert torch.equal(want[0], torch.from_numpy(trained_on))  # the grid the training data holds
     assert not torch.equal(SdfDomain().read_input(tmp_path / "zup" / "chair0.off", old), want)
+    # a file whose up axis is not the model's training files': input_up_axis says which is up in it, whatever the model
+    assert torch.equal(SdfDomain(input_up_axis=2).read_input(tmp_path / "zup" / "chair0.off", old), want)
+    assert "chair0.off: turned from z up to y up (input_up_axis 2)" in capsys.readouterr().err
+    assert torch.equal(SdfDomain(input_up_axis=1).read_input(tmp_path / "yup" / "chair0.npz", zup_spec), want)
+    assert "turned from" not in capsys.readouterr().err
+    lying_grid = np.ascontiguousarray(np.flip(want[0].numpy().swapaxes(-1, -2), axis=-2))  # [R, R, R]: turned z up
+    np.testing.assert_array_equal(zup_to_yup(lying_grid), want[0].numpy())
+    np.save(tmp_path / "zup_grid.npy", lying_grid)
+    assert torch.equal(SdfDomain().read_input(tmp_path / "zup_grid.npy", zup_spec)[0], torch.from_numpy(lying_grid))
+    assert torch.equal(SdfDomain(input_up_axis=2).read_input(tmp_path / "zup_grid.npy", old), want)
+    occupancy = (want[0].numpy() < 0).astype(np.uint8)  # [R, R, R], y up
+    np.save(tmp_path / "yup_occ.npy", occupancy)
+    capsys.readouterr()
+    from_voxels = SdfDomain(input_up_axis=1).read_input(tmp_path / "yup_occ.npy", old)  # not turned: voxel_up_axis 2
+    assert torch.equal(from_voxels[0] < 0, torch.from_numpy(occupancy.astype(bool)))
+    assert "turned from" not in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"^--model.domain.init_args.input_up_axis must be 1 \(y up\) or 2 \(z up\), "
+                                         r"got 0$"):
+        SdfDomain(input_up_axis=0)
 
 
 def test_mixture_dataset_proportions():
