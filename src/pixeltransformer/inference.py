@@ -78,6 +78,10 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
     # torch's own errors name no input: values meet the weights in a linear layer; positions (float64 too, which
     # the cache then holds) meet each other in the distance channels
     weight = next(model.parameters(), None)
+    for name, x in (("ctx_pos", ctx_pos), ("ctx_val", ctx_val), ("qry_pos", qry_pos)):
+        if weight is not None and x.device != weight.device:  # torch: "Tensor on device cpu is not on the expected..."
+            raise ValueError(f"{name} is on {x.device}, the model on {weight.device}: move the inputs there (the "
+                             "module's log_prob, mean_field, sample and complete move them themselves)")
     if weight is not None and ctx_val.dtype != weight.dtype:
         raise ValueError(f"ctx_val must be {weight.dtype}, as the model's weights; got {ctx_val.dtype} (the module's "
                          "own methods convert it)")

@@ -75,6 +75,13 @@ def test_the_module_called_with_the_graph_names_bad_input_in_one_line(module):
     with pytest.raises(ValueError, match=r"must agree on B, K and P, with P = 2 and V = 1 for this model; got "
                                          r"\[\[2, 5, 2\], \[2, 5, 3\], \[2, 5, 2\]\]$"):
         m(pos, torch.rand(2, 5, 3), pos)
+    # inputs left on another device than the model's (the CPU, beside a model on a GPU): named, not torch's
+    # "unsupported scalarType" or "Tensor on device cpu is not on the expected device meta!"
+    for args, name in (((pos.to("meta"), val.to("meta"), pos.to("meta")), "ctx_pos"), ((pos, val, pos.to("meta")),
+                                                                                       "qry_pos")):
+        with pytest.raises(ValueError, match=rf"^{name} is on meta, the model on cpu: move the inputs there \(the "
+                                             r"module's log_prob, mean_field, sample and complete move them"):
+            m(*args)
 
 
 def test_an_empty_s_is_refused_as_unconditional_sampling(module):
