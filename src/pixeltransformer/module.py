@@ -78,14 +78,17 @@ def batch_limit(limit: Any) -> bool:
     return (isinstance(limit, int) and limit >= 1) or (isinstance(limit, float) and 0 < limit < 1)
 
 
-def check_val_limit(limit: Any) -> None:
-    """Refuse a trainer.limit_val_batches that would make val/nll depend on the batch size and the device count."""
+def check_val_limit(limit: Any, python: bool = False) -> None:
+    """Refuse a trainer.limit_val_batches that would make val/nll depend on the batch size and the device count,
+    naming the options to use instead as the command line spells them, or (``python``) as a plain Trainer and a
+    DataModule built in Python take them."""
     if batch_limit(limit):
         what = f"{limit} batch{'es' * (limit != 1)}" if isinstance(limit, int) else f"{limit:g} of the batches"
+        items, off = (("the DataModule's val_items=N", "Trainer(limit_val_batches=0)") if python else
+                      ("--data.init_args.val_items=N", "--trainer.limit_val_batches=0"))
         raise ValueError(f"trainer.limit_val_batches={limit} validates {what} on each device, so val/nll would score "
-                         "other items at another batch size or device count: choose the items instead with "
-                         "--data.init_args.val_items=N (the first N val items; null: all of them), or turn "
-                         "validation off with --trainer.limit_val_batches=0")
+                         f"other items at another batch size or device count: choose the items instead with {items} "
+                         f"(the first N val items; null: all of them), or turn validation off with {off}")
 
 
 def denser_than_signal(sampler: SetSampler, spec: SignalSpec) -> str | None:
@@ -241,7 +244,7 @@ class PixelTransformerModule(L.LightningModule):
         trainer = self._trainer
         debugging = trainer is not None and (trainer.fast_dev_run or trainer.overfit_batches)  # they set the limit
         if stage in ("fit", "validate") and trainer is not None and not debugging:
-            check_val_limit(trainer.limit_val_batches)
+            check_val_limit(trainer.limit_val_batches, python=True)  # the command line refused it before the run
         if stage == "fit" and (note := denser_than_signal(self.sampler, self.spec)) and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None

@@ -91,7 +91,11 @@ def test_a_trainer_given_a_limit_of_batches_is_refused(tiny_module):
     loader = DataLoader(TensorDataset(torch.zeros(4, 1, 64)), batch_size=2)
     trainer = L.Trainer(limit_val_batches=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
                         accelerator="cpu")
-    with pytest.raises(ValueError, match=r"^trainer.limit_val_batches=3 validates 3 batches on each device"):
+    # in the words of a plain Trainer and a DataModule, not the command line's flags
+    with pytest.raises(ValueError, match=r"^trainer.limit_val_batches=3 validates 3 batches on each device, .*: choose "
+                                         r"the items instead with the DataModule's val_items=N \(the first N val items; "
+                                         r"null: all of them\), or turn validation off with Trainer\(limit_val_batches"
+                                         r"=0\)$"):
         trainer.validate(tiny_module, loader)
     off = L.Trainer(limit_val_batches=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
                     accelerator="cpu")
