@@ -61,6 +61,16 @@ def check_finite(**named: torch.Tensor) -> None:
                              "positions and values must be finite")
 
 
+def check_weights(model: nn.Module) -> None:
+    """One line for weights that are not float32 (``.half()``, ``.double()``, ``.bfloat16()``): the Fourier features
+    and the distance bias compute in float32, so such a model stops in torch's "mat1 and mat2 must have the same
+    dtype", naming neither. Lower precision comes from torch.autocast, over float32 weights."""
+    weight = next(model.parameters(), None)
+    if weight is not None and weight.dtype != torch.float32:
+        raise ValueError(f"model parameters are {str(weight.dtype).removeprefix('torch.')}; use torch.autocast to "
+                         "lower precision, keep the weights float32 (call .float())")
+
+
 def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> None:
     """One line naming S and queries whose shapes or dtypes do not fit each other or the model (a ctx_val of one
     signal beside ctx_pos of two was broadcast to both, silently; other mismatches stopped deep in the model)."""
@@ -77,6 +87,7 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
                          f"P = {p} and V = {v} for this model; got {shapes}")
     # torch's own errors name no input: values meet the weights in a linear layer; positions (float64 too, which
     # the cache then holds) meet each other in the distance channels
+    check_weights(model)
     weight = next(model.parameters(), None)
     for name, x in (("ctx_pos", ctx_pos), ("ctx_val", ctx_val), ("qry_pos", qry_pos)):
         if weight is not None and x.device != weight.device:  # torch: "Tensor on device cpu is not on the expected..."

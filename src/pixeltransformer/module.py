@@ -26,8 +26,8 @@ from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_VALUE
 from .evaluation import gather_item_values
-from .inference import (Completion, as_int, check_finite, check_sets, check_temperature, complete, mean_field,
-                        predict_params, sample)
+from .inference import (Completion, as_int, check_finite, check_sets, check_temperature, check_weights, complete,
+                        mean_field, predict_params, sample)
 from .loading import nonfinite
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
@@ -700,10 +700,8 @@ class PixelTransformerModule(L.LightningModule):
         qry_pos [B, Q, P], qry_val [B, Q, V]. Positions beyond [-1, 1] (data in its own units, say) are answered, with
         a warning; values of S beyond the range of a model's bins, like non-finite numbers, are refused (a query's
         value there only gets a low density)."""
+        check_weights(self.model)
         weights = next(self.model.parameters()).dtype
-        if weights != torch.float32:  # .half(), .double(): the Fourier features and distance bias stay float32
-            raise ValueError(f"model parameters are {str(weights).removeprefix('torch.')}; use torch.autocast to lower "
-                             "precision, keep the weights float32 (call .float())")
         p, v = self.spec.pos_dims, self.spec.val_dims
         named = {"ctx_pos": (ctx_pos, p), "ctx_val": (ctx_val, v)}
         if qry_pos is not None:

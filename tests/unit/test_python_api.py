@@ -1,6 +1,7 @@
 """The module as a notebook uses it: the log-likelihood of values given S, the module called with the graph, and the
 lines that name a mistake made in Python rather than on the command line."""
 
+import copy
 import re
 import warnings
 
@@ -75,6 +76,13 @@ def test_the_module_called_with_the_graph_names_bad_input_in_one_line(module):
     with pytest.raises(ValueError, match=r"must agree on B, K and P, with P = 2 and V = 1 for this model; got "
                                          r"\[\[2, 5, 2\], \[2, 5, 3\], \[2, 5, 2\]\]$"):
         m(pos, torch.rand(2, 5, 3), pos)
+    # weights made half, bfloat16 or float64: one line, as the conveniences say it, not torch's "mat1 and mat2 must
+    # have the same dtype, but got Float and Half"
+    for dtype in (torch.float16, torch.bfloat16, torch.float64):
+        lowered = copy.deepcopy(m).to(dtype)
+        with pytest.raises(ValueError, match=rf"^model parameters are {str(dtype)[6:]}; use torch.autocast to lower "
+                                             r"precision, keep the weights float32 \(call .float\(\)\)$"):
+            lowered(pos, val.to(dtype), pos)
     # inputs left on another device than the model's (the CPU, beside a model on a GPU): named, not torch's
     # "unsupported scalarType" or "Tensor on device cpu is not on the expected device meta!"
     for args, name in (((pos.to("meta"), val.to("meta"), pos.to("meta")), "ctx_pos"), ((pos, val, pos.to("meta")),
