@@ -191,6 +191,9 @@ class SdfDomain(Domain):
             raise ValueError(f"{path}: unsupported input {suffix!r}; expected {self.input_help}")
         return torch.from_numpy(np.clip(grid.astype(np.float32), -t, t)).unsqueeze(0)  # [1, R, R, R]
 
+    def input_options(self) -> dict:
+        return {"input_up_axis": self.input_up_axis}
+
     def up_axis(self, spec, option: str, default: int, files: str) -> tuple[int, str]:
         """The axis that is up in an --input file of a kind, and why: input_up_axis where given, else the data
         option the model's training ``files`` of that kind were read with (``option``, recorded in its spec)."""

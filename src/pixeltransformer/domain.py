@@ -98,6 +98,11 @@ class Domain:
         return {}
 
     # ---- a user's files (predict) ----------------------------------------------------------------------
+    def input_options(self) -> dict:
+        """The domain's own options of how read_input reads a file (its init arguments, such as the 3D shapes' up
+        axis), which prediction.json records beside the predict options; none by default."""
+        return {}
+
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """A user's file -> a dense signal [V, *grid] on the model's grid."""
         raise ValueError(f"the {self.name or 'this'} domain reads no input files; give S with --context")

@@ -266,6 +266,16 @@ def test_predict_from_a_grid_writes_meshes_figure_and_context(trained, tmp_path)
     # S is the input's SDF read trilinearly at continuous positions
     torch.testing.assert_close(ctx[:, 3:], read_signal(truth[None, None], ctx[None, :, :3])[0])
     assert len(trimesh.load(out / "gt.glb", force="mesh").faces) == len(sdf_to_mesh(truth).faces)
+    assert record["input_options"] == {"input_up_axis": None}  # as the model's training files were
+    # the same shape in a z-up file, turned by the domain's option: the same S, and prediction.json says how it was read
+    lying = tmp_path / "lying.npy"
+    np.save(lying, np.ascontiguousarray(np.flip(truth.numpy().swapaxes(-1, -2), axis=-2)))  # [R, R, R], z up
+    main(["predict", "--config", str(cfg), "--ckpt_path", str(ckpt), "--input", str(lying), "--out",
+          str(tmp_path / "turned"), "--num_context", "10", "--num_samples", "0", "--model.domain.init_args.input_up_axis",
+          "2"])
+    turned = json.loads((tmp_path / "turned" / "prediction.json").read_text())
+    assert turned["input_options"] == {"input_up_axis": 2}
+    torch.testing.assert_close(torch.tensor(turned["context"]), ctx)
 
 
 def test_predict_from_a_mesh_with_a_context_and_from_a_context_alone(trained, tmp_path, monkeypatch):
