@@ -122,6 +122,40 @@ def test_level_probabilities_sum_to_one_and_rgb_counts_each_channel():
     torch.testing.assert_close(m.nll_bits(item)["nll_bpd_256"], bits[:, 5:].mean(1).float(), rtol=1e-4, atol=1e-5)
 
 
+def test_equal_mass_on_every_8_bit_level_is_8_bits_and_its_density_as_much_below_as_it_is_peaked():
+    """The hand computation: 256 equal bins, each a narrow Gaussian on one level k / 255, give every level 1/256, so
+    8 bits a value; the continuous density there is 1/256 N(0; 0, sigma^2), 8 - log2(1 / (sqrt(2 pi) sigma)) bits."""
+    spec = SignalSpec(domain="images", dataset="t", grid_shape=(16, 16), val_dims=1, val_range=(0.0, 1.0),
+                      num_bins=256)
+    dist = BinnedGaussian.from_spec(spec)
+    sigma = 0.05 / 255  # a twentieth of a level
+    offsets = (torch.arange(256) / 255 - dist.centres[:, 0]) / dist.unit  # [256]: each bin's mean onto its level
+    raw = math.log(math.expm1(sigma / dist.unit - dist.min_sigma))
+    head = torch.cat([torch.zeros(256), offsets, torch.full((256,), raw)])  # [NP]
+    values = torch.randint(0, 256, (2, 256, 1), generator=torch.Generator().manual_seed(4)).float() / 255
+    params = head.expand(2, 256, -1)  # [2, 256, NP]
+    observed = torch.zeros(2, 256, dtype=torch.bool)
+    observed[:, :10] = True
+    gt = values.view(2, 16, 16, 1).permute(0, 3, 1, 2)  # [2, 1, 16, 16]
+    item = item_of(gt, gt, None, observed, -dist.log_prob(params, values), params)
+    item.spec, item.dist = spec, dist  # the 256 bins (item_of's default is one Gaussian)
+    out = m.nll_bits(item)
+    torch.testing.assert_close(out["nll_bpd_256"], torch.full((2,), 8.0), rtol=0, atol=1e-5)
+    continuous = 8 - math.log2(1 / (math.sqrt(2 * math.pi) * sigma))
+    torch.testing.assert_close(out["nll_bpd"], torch.full((2,), continuous), rtol=0, atol=1e-4)
+
+
+def test_the_curves_show_the_8_bit_levels_nll_and_name_the_density_one():
+    """metrics_vs_context.png (and the W&B curves) plot nll_bpd_256, the bits/dim the literature reports, and say
+    which panel is the continuous density's (negative where the density exceeds 1)."""
+    from domains.images.domain import ImageDomain
+
+    groups = ImageDomain.plot_groups(ImageDomain.__new__(ImageDomain))
+    titles = {key: title for title, keys in groups.items() for key in keys}
+    assert "nll_bpd_256" in titles and "8-bit" in titles["nll_bpd_256"]
+    assert "continuous" in titles["nll_bpd"]
+
+
 def test_level_bounds_open_the_outer_levels():
     low, high = m.level_bounds(torch.tensor([0.0, 0.001, 1 / 255, 1.0]))
     assert low.tolist() == [-math.inf, -math.inf, 0.5 / 255, 254.5 / 255]
