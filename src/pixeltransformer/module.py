@@ -456,8 +456,9 @@ class PixelTransformerModule(L.LightningModule):
 
     # ---- validation: NLL at fixed |S| (the same sets every epoch, on any number of ranks) -------------
     def nll_per_dim(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-        """-log p(v) in nats per value dimension: [B, Q, NP], [B, Q, V] -> [B, Q]."""
-        return -self.dist.log_prob(params, value) / self.spec.val_dims
+        """-log p(v) in nats per value dimension: [B, Q, NP], [B, Q, V] -> [B, Q], float32: under bf16-mixed the head
+        gives bf16 parameters, whose density (a log-sum-exp of terms of size 1e2) bf16 rounds by 0.005 nats a query."""
+        return -self.dist.log_prob(params.float(), value.float()) / self.spec.val_dims  # [B, Q]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         testing = self._trainer is not None and self.trainer.testing

@@ -190,3 +190,16 @@ def test_a_module_built_in_python_records_the_folder_its_data_came_from(tmp_path
     own = built(alps, SignalSpec.from_dict({**SPEC, "val_range": [0.0, 2.0]}))
     own.name_data_source(alps)
     assert "source" not in own.spec.extra
+
+
+def test_validation_scores_a_bf16_head_output_in_float32(module):
+    """Under bf16-mixed (configs/trainer/gpu.yaml) the head's parameters are bf16; val/nll, which picks the best
+    checkpoint, took their density in bf16, 0.005 nats a query off the float32 one."""
+    torch.manual_seed(1)
+    params = (torch.randn(4, 64, module.dist.num_params) * 3).bfloat16()  # [4, 64, NP]
+    value = torch.rand(4, 64, 1)  # [4, 64, 1]
+    exact = -module.dist.log_prob(params.double(), value.double()) / module.spec.val_dims  # [4, 64] float64
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        nll = module.nll_per_dim(params, value)  # [4, 64]
+    assert nll.dtype == torch.float32
+    torch.testing.assert_close(nll.double(), exact, rtol=0, atol=1e-4)
