@@ -215,6 +215,27 @@ def test_interleaved_runs_every_contender_each_round_and_pairs_ratios():
     assert order == ["warm", "timed"] * 2 and all(t < 0.04 for t in own["a"])
 
 
+def test_roofline_counts_fused_and_unfused_attention_by_one_rule():
+    """Our step's fused attention and the reference's unfused one (bmm, softmax, bmm) are counted alike: QK^T and
+    PV forward, twice that backward. torch's formula for the fused backward also counted the scores it recomputes
+    (3.5x the forward in all), which raised our roofline fraction against the reference's."""
+    import torch.nn.functional as F
+
+    from benchmarks.roofline import count_flops
+
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 8, 16, generator=gen, requires_grad=True) for _ in range(3))  # [B, H, N, Dh]
+
+    def fused() -> None:
+        F.scaled_dot_product_attention(q, k, v).sum().backward()
+
+    def unfused() -> None:
+        (torch.softmax(q @ k.transpose(-1, -2) / 4.0, dim=-1) @ v).sum().backward()
+
+    forward = 2 * (2 * 2 * 4 * 8 * 8 * 16)  # QK^T and PV, 2 m n k each over the B H heads
+    assert count_flops(fused) == count_flops(unfused) == 3 * forward
+
+
 def test_reference_trains_and_samples_one_signal_at_a_time():
     spec = image_spec(size=8, num_bins=6)
     net, dist = reference_model(spec, "tiny")
