@@ -2,7 +2,11 @@
 
 FLOPs of one step are counted with torch's FlopCounterMode (matmuls, convolutions and attention kernels;
 elementwise work is not counted, so the figure is the fraction of the step's time spent at matmul speed).
-Its CPU attention kernel has no formula in torch, so one is registered here with torch's own SDPA formulas.
+Its CPU attention kernel has no formula in torch, so one is registered here with torch's own SDPA formula.
+Every attention counts by one rule, the unfused one: QK^T and PV forward, twice that backward (the gradients
+of both products). torch's formula for the fused kernels' backward adds the scores they recompute (2.5x the
+forward), work an unfused attention (the reference's nn.MultiheadAttention) never does: counted so, the same
+attention would weigh 25 % more backward FLOPs in our step than in the reference's, and raise our fraction alone.
 The peak is a large ``torch.mm`` with the same thread count, timed in the same interleaved rounds as the steps
 (train.py), so a shared machine's load weighs on both alike.
 """
@@ -12,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from .common import Device
 
@@ -21,8 +25,16 @@ def _cpu_flash(query, key, value, *args, out_val=None, **kwargs) -> int:
     return sdpa_flop_count(query, key, value)
 
 
-def _cpu_flash_backward(grad_out, query, key, value, *args, out_val=None, **kwargs) -> int:
-    return sdpa_backward_flop_count(grad_out, query, key, value)
+def _attention_backward(grad_out, query, key, value, *args, out_val=None, **kwargs) -> int:
+    """The gradients of QK^T and PV: twice the forward, as an unfused attention's backward (no recomputed scores)."""
+    return 2 * sdpa_flop_count(query, key, value)
+
+
+# the fused attention kernels' backward ops (first arguments grad_out, query, key, value), CPU and GPU
+_FUSED_BACKWARD = ("_scaled_dot_product_flash_attention_for_cpu_backward",
+                   "_scaled_dot_product_flash_attention_backward",
+                   "_scaled_dot_product_efficient_attention_backward",
+                   "_scaled_dot_product_cudnn_attention_backward")
 
 
 def _custom_formulas() -> dict:
@@ -30,8 +42,9 @@ def _custom_formulas() -> dict:
     out = {}
     if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
         out[aten._scaled_dot_product_flash_attention_for_cpu] = _cpu_flash
-    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward"):
-        out[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _cpu_flash_backward
+    for name in _FUSED_BACKWARD:
+        if hasattr(aten, name):
+            out[getattr(aten, name)] = _attention_backward
     return out
 
 

@@ -102,10 +102,10 @@ def bench_sampling(preset: str = "small", num_samples: int = 8, image_size: int 
     for r in range(max(full_rounds, probe_rounds)):
         if r < full_rounds:
             runs = {enc: (lambda enc=enc: full_run(enc)) for enc in CACHED_ENCODERS}
-            for enc, t in interleaved(runs, 1, warmup=0).items():
+            for enc, t in interleaved(runs, 1, warmup=0, start=r).items():  # round r's order, rotated
                 full[enc].extend(t)
         if r < probe_rounds:
-            for name, t in interleaved(probes, 1, warmup=0, self_timed=True).items():
+            for name, t in interleaved(probes, 1, warmup=0, self_timed=True, start=r).items():
                 times[name].extend(t)
 
     x = [n + (probe_steps - 1) / 2 for n in sizes]

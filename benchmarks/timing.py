@@ -15,9 +15,10 @@ import numpy as np
 
 
 def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 1,
-                self_timed: bool = False) -> dict[str, list[float]]:
+                self_timed: bool = False, start: int = 0) -> dict[str, list[float]]:
     """Seconds per call of every contender, ``rounds`` times each, rotating the order every round.
-    ``self_timed``: each contender returns the seconds to record itself (the part after its own warm-up)."""
+    ``self_timed``: each contender returns the seconds to record itself (the part after its own warm-up).
+    ``start``: the number of the first round, for a caller that runs one round per call and keeps the rotation."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
     names = list(fns)
@@ -25,7 +26,7 @@ def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int =
         for name in names:
             fns[name]()
     times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
+    for r in range(start, start + rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             t0 = time.perf_counter()
             out = fns[name]()

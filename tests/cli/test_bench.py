@@ -207,12 +207,57 @@ def test_interleaved_runs_every_contender_each_round_and_pairs_ratios():
     times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=3, warmup=1)
     assert len(times["a"]) == len(times["b"]) == 3 and calls.count("a") == calls.count("b") == 4
     assert calls[2:] == ["a", "b", "b", "a", "a", "b"]  # the order rotates every round
+    calls.clear()
+    interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, rounds=1, warmup=0, start=1)
+    assert calls == ["b", "a"]  # a caller running one round per call continues the rotation
     assert paired_ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0
     # self-timed contenders report their own seconds: after_warmup times only the part after the warm-up
     order = []
     own = interleaved({"a": lambda: after_warmup(lambda: (order.append("warm"), time.sleep(0.05)),
                                                  lambda: order.append("timed"))}, rounds=2, warmup=0, self_timed=True)
     assert order == ["warm", "timed"] * 2 and all(t < 0.04 for t in own["a"])
+
+
+def test_roofline_counts_fused_and_unfused_attention_by_one_rule():
+    """Our step's fused attention and the reference's unfused one (bmm, softmax, bmm) are counted alike: QK^T and
+    PV forward, twice that backward. torch's formula for the fused backward also counted the scores it recomputes
+    (3.5x the forward in all), which raised our roofline fraction against the reference's."""
+    import torch.nn.functional as F
+
+    from benchmarks.roofline import count_flops
+
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 8, 16, generator=gen, requires_grad=True) for _ in range(3))  # [B, H, N, Dh]
+
+    def fused() -> None:
+        F.scaled_dot_product_attention(q, k, v).sum().backward()
+
+    def unfused() -> None:
+        (torch.softmax(q @ k.transpose(-1, -2) / 4.0, dim=-1) @ v).sum().backward()
+
+    forward = 2 * (2 * 2 * 4 * 8 * 8 * 16)  # QK^T and PV, 2 m n k each over the B H heads
+    assert count_flops(fused) == count_flops(unfused) == 3 * forward
+
+
+def test_sampling_rotates_its_contenders_every_round(monkeypatch):
+    """The sampling benchmark runs one round per interleaved() call; each round's order must still rotate (it ran
+    buffered before incremental, and every probe in one order, in every round)."""
+    from benchmarks import sampling
+
+    orders = []
+
+    def recording(fns, rounds, *args, **kwargs):
+        order = []
+        orders.append(order)
+        return interleaved({n: (lambda n=n, f=f: (order.append(n), f())[1]) for n, f in fns.items()}, rounds,
+                           *args, **kwargs)
+
+    monkeypatch.setattr(sampling, "interleaved", recording)
+    sampling.bench_sampling("tiny", num_samples=2, image_size=4, num_context=4, full_rounds=2, probe_rounds=2,
+                            points=2, probe_steps=1)
+    full, probes = [o for o in orders if "buffered" in o], [o for o in orders if "buffered" not in o]
+    assert full == [["buffered", "incremental"], ["incremental", "buffered"]]
+    assert len(probes) == 2 and probes[1] == probes[0][1:] + probes[0][:1]
 
 
 def test_reference_trains_and_samples_one_signal_at_a_time():
