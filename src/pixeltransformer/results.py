@@ -511,16 +511,21 @@ def check_current(run_dir: Path, eval_dir: Path, metrics: dict, configs_dir: Pat
                            f"step {now}: evaluate it again ({again})")
 
 
-def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,
-               overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
-    """Copy <run>/eval/metrics.json into metrics_dir/<name>/ and write its run.json: the overrides first, then
-    an existing run.json's entries, then defaults from the run folder. With figures_dir, the run's
-    eval/metrics_vs_context.png is copied to figures_dir/<name>_metrics.png. ``run_dir`` may also name one of the
-    run's evaluation folders (<run>/eval-<dataset>: an evaluation on other data than the run's own)."""
+def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
+    """The run folder, its evaluation folder and that evaluation's metrics, checked, before anything is copied:
+    ``run_dir`` is a run folder or one of its evaluation folders (<run>/eval-<dataset>: an evaluation on other data
+    than the run's own)."""
     # what an evaluation that was killed (kill -9, SLURM, out of memory) left: the earlier one back, or no partial one
+    # (a killed evaluation of <run>/eval-<name> leaves no such folder until it is put back)
     named = recover(run_dir) if run_dir.name.startswith("eval") else None  # <run>/eval-<name> itself
     for folder, note in recover_all(run_dir) + ([(run_dir, named)] if named else []):
         print(f"[results] {folder}: {note}")
+    if not run_dir.exists():
+        raise ResultsError(f"{run_dir}: no such run folder")
+    if not run_dir.is_dir():
+        run = run_dir.parent.parent if run_dir.parent.name == "checkpoints" else run_dir.parent
+        raise ResultsError(f"{run_dir}: a file, not a run folder: give the run folder ({run}) or one of its "
+                           "evaluation folders (<run>/eval-<name>)")
     eval_dir = run_dir / "eval"
     if run_dir.name.startswith("eval") and (run_dir / "metrics.json").is_file():
         eval_dir, run_dir = run_dir, run_dir.parent
@@ -529,6 +534,17 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
         raise ResultsError(f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)")
     metrics = read_metrics(src.parent)
     check_current(run_dir, eval_dir, metrics, configs_dir)
+    return run_dir, eval_dir, metrics
+
+
+def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,
+               overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
+    """Copy <run>/eval/metrics.json into metrics_dir/<name>/ and write its run.json: the overrides first, then
+    an existing run.json's entries, then defaults from the run folder. With figures_dir, the run's
+    eval/metrics_vs_context.png is copied to figures_dir/<name>_metrics.png. ``run_dir`` may also name one of the
+    run's evaluation folders (<run>/eval-<dataset>: an evaluation on other data than the run's own)."""
+    run_dir, eval_dir, metrics = locate_run(run_dir, configs_dir)
+    src = eval_dir / "metrics.json"
     ckpt = evaluated_checkpoint(metrics).stem  # another checkpoint's evaluation: its own entry
     source = evaluated_source(eval_dir, metrics)  # another folder or file of the same dataset: its own entry too
     name = name or (f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
@@ -573,6 +589,11 @@ def main(argv: list[str] | None = None) -> str:
     if a.name and len(a.run) != 1:
         p.error("--name needs exactly one --run")
     overrides = {k: getattr(a, k) for k in RUN_KEYS if getattr(a, k)}
+    # every run and the bench record are checked before the first is copied: a bad one leaves docs/ as it was
+    for run_dir in a.run:
+        locate_run(run_dir, a.configs_dir)
+    if a.bench is not None:
+        check_bench(read_json(a.bench), a.bench, a.any_mode)
     for run_dir in a.run:
         dest = import_run(run_dir, a.metrics_dir, a.configs_dir, a.name, overrides,
                           a.figures_dir if a.copy_figure else None)

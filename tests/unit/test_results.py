@@ -302,3 +302,28 @@ def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
     (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 60}))
     results.main([*args, "--run", str(run_dir)])
     assert (tmp_path / "metrics" / "images-digits-m1" / "metrics.json").is_file()
+
+
+def test_a_bad_run_among_several_imports_none_of_them(tmp_path, capsys):
+    """`make results RUNS="good bad"`: the bad run is named in one line and the good one is not copied either, so
+    docs/metrics never holds an entry that docs/results.md lacks; a missing folder and a checkpoint given for its run
+    folder are each named as such."""
+    good = tmp_path / "runs" / "images" / "m1"
+    (good / "eval").mkdir(parents=True)
+    (good / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "digits", "rows": ROWS}))
+    (good / "checkpoints").mkdir()
+    (good / "checkpoints" / "last.ckpt").write_bytes(b"")
+    unevaluated = tmp_path / "runs" / "images" / "m2"
+    unevaluated.mkdir()
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    for bad, says in ((unevaluated, f"error: {unevaluated}: no eval/metrics.json"),
+                      (tmp_path / "runs" / "images" / "gone", f"error: {tmp_path}/runs/images/gone: no such run folder"),
+                      (good / "checkpoints" / "last.ckpt",
+                       f"error: {good}/checkpoints/last.ckpt: a file, not a run folder: give the run folder ({good})")):
+        with pytest.raises(SystemExit) as exc:
+            results.cli([*args, "--run", str(good), "--run", str(bad)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(says) and "\n" not in err
+        assert not (tmp_path / "docs").exists()
