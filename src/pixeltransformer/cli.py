@@ -597,6 +597,7 @@ class PixelTransformerCLI(LightningCLI):
             super()._run_subcommand(subcommand)
             if replacing is not None and self.trainer.interrupted:  # Ctrl-C where Lightning returns (older 2.x)
                 put_back(replacing)
+                self._say_evaluation_stopped(subcommand, replacing)
             elif replacing is not None:
                 drop_aside(replacing)
             if subcommand == "fit" and self.trainer.fast_dev_run:
@@ -610,11 +611,22 @@ class PixelTransformerCLI(LightningCLI):
                 _finish_wandb()
                 take_back(wandb_before)
             self._drop_new_run()
+            # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (SystemExit)
+            if isinstance(err, KeyboardInterrupt) or (isinstance(err, SystemExit) and self.trainer.interrupted):
+                self._say_evaluation_stopped(subcommand, replacing)
             if isinstance(err, SIGTERMException) and not err.code:
                 # Lightning's own SIGTERM stop (a fit's sanity check, checkpointing off, a handler of the user's, an
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
                 err.code = SIGTERM_STATUS
             raise
+
+    def _say_evaluation_stopped(self, subcommand: str, replacing: Path | None) -> None:
+        """After Ctrl-C stopped a test or validate: what was kept (a fit's stop has RunCheckpoint's own line)."""
+        if subcommand not in ("test", "validate") or not _first_process():
+            return
+        kept = (f"{replacing.name}/ keeps the earlier evaluation, unchanged" if replacing is not None
+                and replacing.exists() else "nothing of it was kept")
+        print(f"[run] Ctrl-C: the evaluation stopped before its end; {kept}", flush=True)
 
 
 def check_no_optimizer_options(cfg) -> None:

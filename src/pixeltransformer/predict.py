@@ -80,6 +80,10 @@ class PredictOptions:
         if self.mask and self.context:
             raise ValueError("--mask and --context exclude each other: --mask observes the --input where it is white, "
                              "--context gives S itself; pass one")
+        if self.num_context is not None and (self.mask or self.context):  # it was dropped without a word
+            given = "--mask" if self.mask else "--context"
+            raise ValueError(f"--num_context draws S at random from the --input, {given} gives S instead "
+                             f"({'the white pixels' if self.mask else 'its rows'}): pass one")
         if ((self.num_context is not None and self.num_context < 1) or self.num_samples < 0
                 or (self.n_autoregressive is not None and self.n_autoregressive < 0)):
             raise ValueError(f"need --num_context >= 1, num_samples >= 0, n_autoregressive >= 0; got "

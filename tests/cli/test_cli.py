@@ -504,6 +504,11 @@ class FailInTest(L.Callback):
         raise ValueError("stopped in the test loop")
 
 
+class CtrlCInTest(L.Callback):
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+
+
 class FailAtTestEnd(L.Callback):
     def on_test_end(self, trainer, pl_module) -> None:
         raise ValueError("stopped at the end of the test loop")
@@ -529,6 +534,31 @@ def test_a_failed_evaluation_leaves_the_earlier_config_and_metrics(trained_polyn
     assert not own.exists() and not list(trained_polynomial.glob(".eval*"))
     main(args)
     assert _files(own).keys() == before.keys()
+
+
+def test_an_evaluation_stopped_by_ctrl_c_says_what_it_kept(trained_polynomial, capsys):
+    """Lightning says only "Detected KeyboardInterrupt, attempting graceful shutdown" and exits 1; the earlier
+    evaluation is put back, and the last line says so (or that a first evaluation left nothing)."""
+    import signal
+
+    own = trained_polynomial / "eval"
+    args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
+    main(args)
+    before = _files(own)
+    capsys.readouterr()
+    try:
+        for kept in ("eval/ keeps the earlier evaluation, unchanged", "nothing of it was kept"):
+            with pytest.raises(SystemExit):
+                main([*args, "--trainer.callbacks+=test_cli.CtrlCInTest"])
+            lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")]
+            assert lines[-1] == f"[run] Ctrl-C: the evaluation stopped before its end; {kept}"
+            assert _files(own) == before if own.exists() else not kept.startswith("eval/")
+            shutil.rmtree(own, ignore_errors=True)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores SIGINT from its shutdown on
+    assert not list(trained_polynomial.glob(".eval*"))
+    main(args)
 
 
 def test_the_next_command_puts_back_an_evaluation_that_a_killed_one_set_aside(trained_polynomial, capsys):

@@ -17,6 +17,11 @@ from pixeltransformer.predict import PredictOptions, one_device
     (dict(input="{w}/in.png", mask="{w}/mask.png", context="[[0, 0, 1]]"),
      "--mask and --context exclude each other: --mask observes the --input where it is white, --context gives S "
      "itself; pass one"),
+    (dict(input="{w}/in.png", mask="{w}/mask.png", num_context=32),
+     "--num_context draws S at random from the --input, --mask gives S instead (the white pixels): pass one"),
+    (dict(context="[[0, 0, 1]]", num_context=32),
+     "--num_context draws S at random from the --input, --context gives S instead (its rows): pass one"),
+    (dict(input="{w}/in.png", num_context=32), None),
     (dict(input="{w}/in.png", temperature=0.0), None),  # a greedy completion
     (dict(input="{w}/in.png", temperature=-0.5),
      "--temperature must be a finite number >= 0 (0: the most likely bin's mean at each step), got -0.5"),
