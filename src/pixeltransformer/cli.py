@@ -611,22 +611,27 @@ class PixelTransformerCLI(LightningCLI):
                 _finish_wandb()
                 take_back(wandb_before)
             self._drop_new_run()
-            # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (SystemExit)
-            if isinstance(err, KeyboardInterrupt) or (isinstance(err, SystemExit) and self.trainer.interrupted):
+            # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
+            # the KeyboardInterrupt); SIGTERM: its SIGTERMException. Any error marks the trainer interrupted, so the
+            # cause is told by the exception itself
+            if isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt):
                 self._say_evaluation_stopped(subcommand, replacing)
+            elif isinstance(err, SIGTERMException):
+                self._say_evaluation_stopped(subcommand, replacing, "SIGTERM")
             if isinstance(err, SIGTERMException) and not err.code:
                 # Lightning's own SIGTERM stop (a fit's sanity check, checkpointing off, a handler of the user's, an
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
                 err.code = SIGTERM_STATUS
             raise
 
-    def _say_evaluation_stopped(self, subcommand: str, replacing: Path | None) -> None:
-        """After Ctrl-C stopped a test or validate: what was kept (a fit's stop has RunCheckpoint's own line)."""
+    def _say_evaluation_stopped(self, subcommand: str, replacing: Path | None, why: str = "Ctrl-C") -> None:
+        """After Ctrl-C (or SIGTERM) stopped a test or validate: what was kept (a fit's stop has RunCheckpoint's own
+        line)."""
         if subcommand not in ("test", "validate") or not _first_process():
             return
         kept = (f"{replacing.name}/ keeps the earlier evaluation, unchanged" if replacing is not None
                 and replacing.exists() else "nothing of it was kept")
-        print(f"[run] Ctrl-C: the evaluation stopped before its end; {kept}", flush=True)
+        print(f"[run] {why}: the evaluation stopped before its end; {kept}", flush=True)
 
 
 def check_no_optimizer_options(cfg) -> None:

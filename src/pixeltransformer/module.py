@@ -265,7 +265,9 @@ class PixelTransformerModule(L.LightningModule):
         if source is None or dataclasses.replace(self.spec, extra={**self.spec.extra, "source": source}) != data:
             return
         self.spec = self.domain.spec = data
-        self.hparams["spec"] = data.to_dict()
+        self.hparams["spec"] = data.to_dict()  # what the checkpoint records
+        if hasattr(self, "_hparams_initial"):  # what the loggers record (hparams.yaml, W&B's config), after setup
+            self._hparams_initial["spec"] = data.to_dict()
 
     def teardown(self, stage: str) -> None:
         stop_flushing(getattr(self, "_flushing_started", False))

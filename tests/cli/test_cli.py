@@ -509,6 +509,13 @@ class CtrlCInTest(L.Callback):
         raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
 
 
+class SigtermInTest(L.Callback):
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        raise SIGTERMException  # what Lightning's evaluation loop raises after a batch once SIGTERM came
+
+
 class FailAtTestEnd(L.Callback):
     def on_test_end(self, trainer, pl_module) -> None:
         raise ValueError("stopped at the end of the test loop")
@@ -559,6 +566,24 @@ def test_an_evaluation_stopped_by_ctrl_c_says_what_it_kept(trained_polynomial, c
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning ignores SIGINT from its shutdown on
     assert not list(trained_polynomial.glob(".eval*"))
     main(args)
+
+
+def test_an_evaluation_stopped_by_sigterm_is_not_said_to_be_ctrl_c(trained_polynomial, capsys):
+    """A scheduler's SIGTERM (SLURM's preemption, `kill`) during an evaluation: the line names SIGTERM, not Ctrl-C
+    (Lightning marks the trainer interrupted for any error, a SIGTERM too), and the run exits 143."""
+    own = trained_polynomial / "eval"
+    args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
+    main(args)
+    before = _files(own)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main([*args, "--trainer.callbacks+=test_cli.SigtermInTest"])
+    assert stopped.value.code == 143
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")]
+    assert lines[-1] == ("[run] SIGTERM: the evaluation stopped before its end; eval/ keeps the earlier evaluation, "
+                         "unchanged")
+    assert _files(own) == before
 
 
 def test_the_next_command_puts_back_an_evaluation_that_a_killed_one_set_aside(trained_polynomial, capsys):

@@ -4,6 +4,7 @@ lines that name a mistake made in Python rather than on the command line."""
 import copy
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,6 +153,8 @@ def test_a_module_built_in_python_records_the_folder_its_data_came_from(tmp_path
     line links module_spec, which does). A plain Trainer's checkpoint recorded none, so an evaluation of another
     folder of the same dataset was taken for the run's own and written into its eval/."""
     import lightning as L
+    import yaml
+    from lightning.pytorch.loggers import CSVLogger
 
     from pixeltransformer.datamodule import SignalDataModule
     from pixeltransformer.module import PixelTransformerModule
@@ -181,6 +184,12 @@ def test_a_module_built_in_python_records_the_folder_its_data_came_from(tmp_path
     fit.save_checkpoint(tmp_path / "alps.ckpt")
     saved = torch.load(tmp_path / "alps.ckpt", map_location="cpu", weights_only=False)["hyper_parameters"]["spec"]
     assert saved["extra"] == {"source": "alps"} and module.domain.spec.extra == {"source": "alps"}
+    # the loggers record the same spec as the checkpoint (a CSV logger's hparams.yaml, W&B's config)
+    logged = L.Trainer(max_steps=1, logger=CSVLogger(tmp_path / "logs"), enable_checkpointing=False,
+                       enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu")
+    logged.fit(built(alps), datamodule=alps)
+    hparams = yaml.safe_load((Path(logged.logger.log_dir) / "hparams.yaml").read_text())
+    assert hparams["spec"]["extra"] == {"source": "alps"}
     # evaluated on another folder, the module again built from its DataModule's own spec: beside the run's eval/
     dolomites = Maps(root=str(tmp_path / "dolomites"), batch_size=2)
     other = built(dolomites)
