@@ -543,16 +543,21 @@ def test_a_failed_evaluation_leaves_the_earlier_config_and_metrics(trained_polyn
     assert _files(own).keys() == before.keys()
 
 
+def _evaluated(run: Path) -> tuple[Path, list[str], dict[str, bytes]]:
+    """A first evaluation of the run: its eval/ folder, the command that wrote it and the files it holds."""
+    own = run / "eval"
+    args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            "--ckpt_path", str(run / "checkpoints" / "last.ckpt")]
+    main(args)
+    return own, args, _files(own)
+
+
 def test_an_evaluation_stopped_by_ctrl_c_says_what_it_kept(trained_polynomial, capsys):
     """Lightning says only "Detected KeyboardInterrupt, attempting graceful shutdown" and exits 1; the earlier
     evaluation is put back, and the last line says so (or that a first evaluation left nothing)."""
     import signal
 
-    own = trained_polynomial / "eval"
-    args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
-            "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
-    main(args)
-    before = _files(own)
+    own, args, before = _evaluated(trained_polynomial)
     capsys.readouterr()
     try:
         for kept in ("eval/ keeps the earlier evaluation, unchanged", "nothing of it was kept"):
@@ -571,11 +576,7 @@ def test_an_evaluation_stopped_by_ctrl_c_says_what_it_kept(trained_polynomial, c
 def test_an_evaluation_stopped_by_sigterm_is_not_said_to_be_ctrl_c(trained_polynomial, capsys):
     """A scheduler's SIGTERM (SLURM's preemption, `kill`) during an evaluation: the line names SIGTERM, not Ctrl-C
     (Lightning marks the trainer interrupted for any error, a SIGTERM too), and the run exits 143."""
-    own = trained_polynomial / "eval"
-    args = ["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
-            "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")]
-    main(args)
-    before = _files(own)
+    own, args, before = _evaluated(trained_polynomial)
     capsys.readouterr()
     with pytest.raises(SystemExit) as stopped:
         main([*args, "--trainer.callbacks+=test_cli.SigtermInTest"])
