@@ -410,8 +410,10 @@ def evaluated_source(eval_dir: Path, metrics: dict) -> str | None:
     return folder[len(prefix):] or None if folder.startswith(prefix) else None
 
 
-# the DataModule options that name where data is read (SDF mixtures read two)
-ROOT_OPTIONS = ("root", "mesh_root", "voxel_root")
+def root_options(args: dict) -> list[str]:
+    """The DataModule options of a config's data.init_args that name where data is read: ``root``, then those named
+    ``<what>_root`` (an SDF mixture reads two: mesh_root, voxel_root), by name."""
+    return sorted((k for k in args if k == "root" or k.endswith("_root")), key=lambda k: (k != "root", k))
 
 
 def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: Path) -> str:
@@ -422,9 +424,9 @@ def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: 
     config = _load_yaml(run_dir / "config.yaml") if eval_dir.name == "eval" else {}
     tested = config or _load_yaml(eval_dir / "config_test.yaml")
     data = overlay_of(domain, tested, configs_dir)
-    own = _data_args(_load_yaml(run_dir / "config.yaml"))
-    roots = [f"--data.init_args.{k}={shlex.quote(str(v))}" for k in ROOT_OPTIONS
-             if (v := _data_args(tested).get(k)) is not None and v != own.get(k)]
+    own, args = _data_args(_load_yaml(run_dir / "config.yaml")), _data_args(tested)
+    roots = [f"--data.init_args.{k}={shlex.quote(str(args[k]))}" for k in root_options(args)
+             if args[k] is not None and args[k] != own.get(k)]
     return (f" DATA={data}" if data else "") + (f" ARGS=\"{' '.join(roots)}\"" if roots else "")
 
 
@@ -543,7 +545,13 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     an existing run.json's entries, then defaults from the run folder. With figures_dir, the run's
     eval/metrics_vs_context.png is copied to figures_dir/<name>_metrics.png. ``run_dir`` may also name one of the
     run's evaluation folders (<run>/eval-<dataset>: an evaluation on other data than the run's own)."""
-    run_dir, eval_dir, metrics = locate_run(run_dir, configs_dir)
+    return import_located(locate_run(run_dir, configs_dir), metrics_dir, configs_dir, name, overrides, figures_dir)
+
+
+def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_dir: Path, name: str | None = None,
+                   overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
+    """import_run of a run :func:`locate_run` has found and checked: (run folder, evaluation folder, metrics)."""
+    run_dir, eval_dir, metrics = located
     src = eval_dir / "metrics.json"
     ckpt = evaluated_checkpoint(metrics).stem  # another checkpoint's evaluation: its own entry
     source = evaluated_source(eval_dir, metrics)  # another folder or file of the same dataset: its own entry too
@@ -590,17 +598,15 @@ def main(argv: list[str] | None = None) -> str:
         p.error("--name needs exactly one --run")
     overrides = {k: getattr(a, k) for k in RUN_KEYS if getattr(a, k)}
     # every run and the bench record are checked before the first is copied: a bad one leaves docs/ as it was
-    for run_dir in a.run:
-        locate_run(run_dir, a.configs_dir)
+    located = [locate_run(run_dir, a.configs_dir) for run_dir in a.run]
     if a.bench is not None:
         check_bench(read_json(a.bench), a.bench, a.any_mode)
-    for run_dir in a.run:
-        dest = import_run(run_dir, a.metrics_dir, a.configs_dir, a.name, overrides,
-                          a.figures_dir if a.copy_figure else None)
+    for run_dir, found in zip(a.run, located):
+        dest = import_located(found, a.metrics_dir, a.configs_dir, a.name, overrides,
+                              a.figures_dir if a.copy_figure else None)
         print(f"[results] imported {run_dir} -> {dest}")
     if a.bench is not None:
         dest = a.metrics_dir / "bench"
-        check_bench(read_json(a.bench), a.bench, a.any_mode)
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(a.bench, dest / "bench.json")
         # the replaced run's provenance would describe the new one wrongly: bench.json's own is used, and the flags
