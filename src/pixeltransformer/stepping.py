@@ -9,8 +9,9 @@ does differently: the linear layers' weights are transposed once, when the stepp
 [D_in, D_out] matrix streams it faster than a linear over [D_out, D_in]), and a step's memory row is written
 once for every decoder layer, with no projection.
 
-It writes the cache through Attention.store_rows, as encode_append does, and the tests check its outputs against
-decode and encode_append (1e-5) for every encoder option.
+On a CPU in fp32 without a sink each layer is written out (RowLayer.written_out) and writes its cache row itself;
+otherwise it goes through Attention.attend_rows and store_rows, as encode_append does. The tests check its outputs
+and cache against decode and encode_append (1e-5) for every encoder option.
 """
 
 from __future__ import annotations
