@@ -5,7 +5,7 @@ import torch
 
 from pixeltransformer.model import Attention, PixelTransformer
 from pixeltransformer.kernels import native_cpu_kernels
-from pixeltransformer.stepping import RowStepper
+from pixeltransformer.stepping import RowLayer, RowStepper
 
 from perturb import perturbed
 
@@ -51,6 +51,23 @@ def test_steps_equal_decode_and_encode_append(kw):
     assert torch.allclose(fast, slow, atol=1e-5), f"{(fast - slow).abs().max():.2e}"
     assert (fast[:, 0] - fast[:, -1]).abs().max() > 1e-2  # the appended rows change what is decoded
     assert cache.length == ref.length
+    for mine, theirs in zip(cache.rows + [cache.memory_rows], ref.rows + [ref.memory_rows]):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [kw for kw in CASES if not kw.get("attention_sink")])
+def test_fp32_steps_without_a_sink_run_the_written_out_layers(kw, monkeypatch):
+    """A CPU step in fp32 without a sink never goes through attend_rows (RowLayer.written_out instead), so the
+    equality above holds for the layers sampling runs, and they write the cache's rows as encode_append does."""
+    m = _model(**kw)
+    slow, ref = _run(m, stepper=False)
+
+    def general(*args, **kwargs):
+        raise AssertionError("the general layer ran")
+
+    monkeypatch.setattr(RowLayer, "__call__", general)
+    fast, cache = _run(m)
+    assert torch.allclose(fast, slow, atol=1e-5), f"{(fast - slow).abs().max():.2e}"
     for mine, theirs in zip(cache.rows + [cache.memory_rows], ref.rows + [ref.memory_rows]):
         assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-5)
 
