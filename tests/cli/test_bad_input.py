@@ -445,3 +445,21 @@ def test_debug_shows_the_traceback(world):
     assert proc.returncode != 0
     assert TRACEBACK in proc.stderr and "batch_size must be >= 1, got 0" in proc.stderr
     assert snapshot(world) == before
+
+
+def test_data_that_fails_to_load_is_read_once(world, tmp_path):
+    """A video folder whose only file cannot be decoded is read once: its "skipping" warning comes once, then the
+    error. The failure happens while the model's spec is computed (k-means bins read the training pixels), and the
+    parser that words it asked for the DataModule's str, Lightning's, which built each split again: the folder was
+    decoded five times, its warnings printed five times."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "empty.mp4").write_bytes(b"")
+    before = snapshot(world)
+    command = ["cli", "fit", "--config", str(CONFIGS / "video.yaml"), "--config", str(CONFIGS / "video/folder.yaml"),
+               f"--data.init_args.root={folder}", *_runs(world)]
+    proc = run_row(command, world)
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
+    assert f"no clips of 17 frames from 1 video files under {folder}" in last_line(proc.stderr)
+    assert proc.stderr.count(f"skipping cannot decode video {folder / 'empty.mp4'}") == 1, proc.stderr[-3000:]
+    assert snapshot(world) == before
