@@ -14,12 +14,12 @@ Formats:
 from __future__ import annotations
 
 import csv
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.files import file_digest
@@ -98,20 +98,17 @@ def read_curves(path: Path) -> Curves:
     x = None
     if suffix == ".csv":
         y = _read_csv(path)
+    elif suffix == ".npz":
+        files, arrays = read_npz(path, ("y", "x"))
+        if "y" not in arrays:
+            raise ValueError(f"{path} has no array 'y' (found {', '.join(files) or 'none'}); expected y [N, L] and "
+                             "optionally x [L]")
+        y, x = arrays["y"], arrays.get("x")
     else:
         try:
-            loaded = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            y = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
             raise ValueError(f"{path}: not a readable {suffix} file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-        if suffix == ".npz":
-            with loaded:
-                if "y" not in loaded.files:
-                    raise ValueError(f"{path} has no array 'y' (found {', '.join(loaded.files) or 'none'}); expected "
-                                     "y [N, L] and optionally x [L]")
-                y = loaded["y"]
-                x = loaded["x"] if "x" in loaded.files else None
-        else:
-            y = loaded
     y = _numbers(y, path, "y")
     if y.ndim == 1:
         raise ValueError(f"{path}: a 1-D array of {y.shape[0]} values; expected curves [N, L], one per row (one curve "

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.errors import first_line
 from pixeltransformer.files import data_files
@@ -479,10 +480,10 @@ def read_video_npz(path: str | Path, key: str = "videos") -> np.ndarray:
         raise ValueError(f"{path} is a folder: this dataset reads one .npz of clips (a folder of videos: DATA=folder)")
     if not path.is_file():
         raise FileNotFoundError(f"video npz not found: {path}")
-    with np.load(path) as data:
-        if key not in data.files:
-            raise ValueError(f"{path} has no array {key!r} (found {data.files}); expected {key} [N, T, H, W, 3] uint8")
-        videos = data[key]
+    files, arrays = read_npz(path, (key,))
+    if key not in arrays:
+        raise ValueError(f"{path} has no array {key!r} (found {files}); expected {key} [N, T, H, W, 3] uint8")
+    videos = arrays[key]
     if videos.ndim != 5 or videos.shape[-1] != 3:
         raise ValueError(f"{path}: {key} must be [N, T, H, W, 3], got shape {videos.shape}")
     if videos.dtype != np.uint8:

@@ -107,6 +107,7 @@ def build_world(w: Path) -> Path:
     (w / "taken" / "prediction.json").write_text("{}\n")  # an earlier prediction
     np.savez(d / "float.npz", videos=np.random.default_rng(0).random((3, 17, 8, 8, 3)).astype(np.float32))
     np.savez(d / "one.npz", videos=np.zeros((1, 17, 8, 8, 3), dtype=np.uint8))
+    np.savez(d / "ragged.npz", y=np.array([[0.1, 0.4, 0.2], [0.3, 0.5]], dtype=object))  # curves of other lengths
     (w / "cache").mkdir()
     return w
 
@@ -153,6 +154,13 @@ ROWS = [
      lambda w: ["cli", "fit", *VIDEO, f"--data.init_args.root={w}/input/one.npz", *_runs(w)],
      "split sizes (-1, 1, 1) do not fit 1 item: the sizes besides -1 take 2; the items are clips, 1 from 1 video: give "
      "--data.init_args.splits in clips (train, val, test; -1: the rest)"),
+    ("data-curves-objects",
+     '`make train DOMAIN=polynomial DATA=file ARGS="--data.init_args.root=ragged.npz"` (curves saved as Python lists '
+     'of other lengths)',
+     lambda w: ["make", "train", "DOMAIN=polynomial", "DATA=file",
+                f"ARGS=--data.init_args.root={w}/input/ragged.npz --run_root {w}/runs"],
+     "{w}/input/ragged.npz: its arrays must hold numbers, but one holds Python objects (pickled data is never "
+     "loaded)"),
     ("data-batch-size",
      '`--data.init_args.batch_size=-4` (or 0)',
      lambda w: ["cli", "fit", *POLY, "--data.init_args.batch_size=-4", *_runs(w)],
