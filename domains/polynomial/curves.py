@@ -130,7 +130,23 @@ def read_curves(path: Path) -> Curves:
                          f"+-{MAX_ABS_VALUE:g} (rescale them)")
     if x is not None:
         x = _grid(_numbers(x, path, "x"), length, path)
+    elif _x_column(y):
+        first = ", ".join(f"{v:g}" for v in y[:3, 0])
+        raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
+                         f"column does: is it x beside y columns, one curve a column? Here each row is a curve of "
+                         f"{length} points; save the curves as rows (y.T, without x), or y [N, L] and x [L] in an .npz")
     return Curves(y.astype(np.float64), x)
+
+
+def _x_column(y: np.ndarray) -> bool:
+    """Whether curves y [N, L] look like columns [x, y1, ...] of one curve each: more rows than columns (at least 5),
+    and a first column that rises by even steps down every row, which the first values of N separate curves do not."""
+    n, length = y.shape
+    if n < 5 or n <= length:
+        return False
+    steps = np.diff(y[:, 0])  # [N - 1]
+    step = (y[-1, 0] - y[0, 0]) / (n - 1)
+    return bool((steps > 0).all() and np.abs(steps - step).max() <= EVEN_TOLERANCE * step)
 
 
 def _numbers(a: np.ndarray, path: Path, name: str) -> np.ndarray:
