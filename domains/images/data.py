@@ -331,8 +331,14 @@ class ImageDataModule(SignalDataModule):
         splits = None if options["splits"] is None else tuple(int(s) for s in options["splits"])
         counts = {s: len(images) for s, (images, _) in pools.items()}  # one pool, or a train and a test file/folder
         default = (1497, 100, 200) if self.dataset_name == "digits" else None
-        return pool_split_index(counts, splits, int(options["seed"]), int(options["split_layout"]), str(self.root),
-                                default)
+        try:
+            return pool_split_index(counts, splits, int(options["seed"]), int(options["split_layout"]),
+                                    str(self.root), default)
+        except ValueError as err:  # sizes that do not fit one pool: named with the data they split
+            if "all" not in counts:
+                raise
+            raise ValueError(f"{self.root or self.dataset_name}: {err}; give --data.init_args.splits in images "
+                             "(train, val, test; -1: the rest)") from None
 
     def pool_sizes(self) -> dict[str, int] | None:
         """The pictures of each pool: a folder's readable ones, which a file added or removed changes."""

@@ -154,6 +154,17 @@ def test_kmeans_bins_of_fewer_training_pixels_name_the_option(tmp_path):
         dm.spec
 
 
+def test_split_sizes_that_do_not_fit_a_folder_name_it(tmp_path):
+    """A folder of one picture for the default three splits: the line names the folder and the option, as those of
+    curves and clips do."""
+    write_folder(tmp_path, 1)
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=8)
+    with pytest.raises(ValueError, match=rf"^{tmp_path}: split sizes \(-1, 1, 1\) do not fit 1 item: the sizes besides "
+                                         r"-1 take 2; give --data.init_args.splits in images \(train, val, test; -1: "
+                                         r"the rest\)$"):
+        dm.dataset("train")
+
+
 def test_kmeans_bins_read_only_their_draw_of_the_training_pixels(tmp_path):
     """The k-means colours are fitted on a seeded draw of kmeans_pixels training pixels, gathered alone. Drawn from a
     permutation of every training pixel, they took 8 bytes a pixel (1.6 GB for 50 000 pictures of 64x64, 6.5 GB for
