@@ -107,6 +107,10 @@ def build_world(w: Path) -> Path:
     (w / "taken" / "prediction.json").write_text("{}\n")  # an earlier prediction
     np.savez(d / "float.npz", videos=np.random.default_rng(0).random((3, 17, 8, 8, 3)).astype(np.float32))
     np.savez(d / "one.npz", videos=np.zeros((1, 17, 8, 8, 3), dtype=np.uint8))
+    blank = w / "input" / "blank_mnist"  # 20 MNIST-format pictures, every pixel 0
+    blank.mkdir()
+    (blank / "t10k-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 20, 0, 0, 0, 28, 0, 0, 0, 28])
+                                                   + bytes(20 * 28 * 28))
     np.savez(d / "ragged.npz", y=np.array([[0.1, 0.4, 0.2], [0.3, 0.5]], dtype=object))  # curves of other lengths
     (w / "cache").mkdir()
     return w
@@ -471,3 +475,19 @@ def test_data_that_fails_to_load_is_read_once(world, tmp_path):
     assert f"no clips of 17 frames from 1 video files under {folder}" in last_line(proc.stderr)
     assert proc.stderr.count(f"skipping cannot decode video {folder / 'empty.mp4'}") == 1, proc.stderr[-3000:]
     assert snapshot(world) == before
+
+
+def test_pictures_of_one_colour_are_refused_in_one_line(world):
+    """docs/errors.md's row of blank pictures: MNIST's grey bins read no pixels when the model is made, so its data is
+    first read once the run folder has begun (which is then removed: the folder that holds the runs changes time)."""
+    before = snapshot(world)
+    command = ["make", "train", "DOMAIN=images", "DATA=mnist",
+               f"ARGS=--data.init_args.root={world}/input/blank_mnist --run_root {world}/runs --trainer.max_steps=1 "
+               "--trainer.limit_val_batches=0"]  # short, were it to train
+    proc = run_row(command, world)
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
+    assert TRACEBACK not in proc.stdout + proc.stderr
+    assert last_line(proc.stderr) == (f"error: {world}/input/blank_mnist: every pixel of its 20 pictures is 0 of 255: "
+                                      "pictures of one colour leave nothing to learn")
+    after = project_files(snapshot(world))
+    assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]
