@@ -14,6 +14,7 @@ Formats:
 from __future__ import annotations
 
 import csv
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,22 +131,26 @@ def read_curves(path: Path) -> Curves:
                          f"+-{MAX_ABS_VALUE:g} (rescale them)")
     if x is not None:
         x = _grid(_numbers(x, path, "x"), length, path)
-    elif _x_column(y):
+    elif n > length and _even_rise(y[:, 0]):
         first = ", ".join(f"{v:g}" for v in y[:3, 0])
         raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
                          f"column does: is it x beside y columns, one curve a column? Here each row is a curve of "
                          f"{length} points; save the curves as rows (y.T, without x), or y [N, L] and x [L] in an .npz")
+    elif n > 1 and _even_rise(y[0]) and not all(_even_rise(row) for row in y[1:]):
+        first = ", ".join(f"{v:g}" for v in y[0, :3])
+        warnings.warn(f"{path}: its first curve rises by even steps ({first}, ...), as an x row does, and no other "
+                      "does: is it the grid? It is read as a curve, and x is the point's index; give a grid as x [L] "
+                      "in an .npz, with the curves as y [N, L]", stacklevel=2)
     return Curves(y.astype(np.float64), x)
 
 
-def _x_column(y: np.ndarray) -> bool:
-    """Whether curves y [N, L] look like columns [x, y1, ...] of one curve each: more rows than columns (at least 5),
-    and a first column that rises by even steps down every row, which the first values of N separate curves do not."""
-    n, length = y.shape
-    if n < 5 or n <= length:
+def _even_rise(a: np.ndarray) -> bool:
+    """Whether values a [n] (at least 5) rise by even steps, as a grid's positions do and a measured curve's values, or
+    the first values of separate curves, do not."""
+    if len(a) < 5:
         return False
-    steps = np.diff(y[:, 0])  # [N - 1]
-    step = (y[-1, 0] - y[0, 0]) / (n - 1)
+    steps = np.diff(a)  # [n - 1]
+    step = (a[-1] - a[0]) / (len(a) - 1)
     return bool((steps > 0).all() and np.abs(steps - step).max() <= EVEN_TOLERANCE * step)
 
 

@@ -81,6 +81,20 @@ def test_a_csv_header_of_column_numbers_is_a_header(tmp_path):
     assert file_module(tmp_path / "ramp.csv").pool_sizes() == {"all": 3}
 
 
+def test_a_first_line_of_x_values_is_named_in_a_warning(tmp_path):
+    """A CSV whose first line is the grid (0, 0.5, 1, ...) above the curves: read as a curve, with a warning; a file
+    of straight lines (every curve an even rise) is not warned about."""
+    y = sines(10, 20)
+    np.savetxt(tmp_path / "grid.csv", np.vstack([np.arange(20) / 2, y]), delimiter=",")
+    with pytest.warns(UserWarning, match=r"grid.csv: its first curve rises by even steps \(0, 0.5, 1, ...\), as an x "
+                                         r"row does, and no other does: is it the grid\? It is read as a curve"):
+        assert file_module(tmp_path / "grid.csv").pool_sizes() == {"all": 11}
+    np.savetxt(tmp_path / "lines.csv", np.arange(1, 11)[:, None] * np.arange(20)[None] / 4, delimiter=",")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert file_module(tmp_path / "lines.csv").pool_sizes() == {"all": 10}
+
+
 def test_curves_in_rows_sorted_by_their_first_value_are_curves(tmp_path):
     """More curves than points, sorted by their first value: the first column rises, but not by even steps as an x
     column does, so the file is read as curves."""
