@@ -101,6 +101,20 @@ def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int) -> Pool:
     return x, y
 
 
+def check_not_one_colour(pools: dict[str, Pool], where: str | Path) -> None:
+    """Refuse pictures whose every pixel, in every pool, is one colour (blank scans, a folder of empty frames):
+    grey ones trained without a word on targets that never change, and colour ones failed on k-means bins with advice
+    to set num_bins to 1."""
+    low = torch.stack([images.amin(dim=(0, 2, 3)) for images, _ in pools.values()]).amin(0)  # [C]
+    high = torch.stack([images.amax(dim=(0, 2, 3)) for images, _ in pools.values()]).amax(0)  # [C]
+    if torch.equal(low, high):
+        n = sum(len(images) for images, _ in pools.values())
+        colour = low.tolist()
+        value = f"{colour[0]}" if len(colour) == 1 else f"({', '.join(map(str, colour))})"
+        raise ValueError(f"{where}: every pixel of its {n} picture{'s' * (n != 1)} is {value} of 255: pictures of "
+                         "one colour leave nothing to learn")
+
+
 class ImageDataModule(SignalDataModule):
     """Images as signals: positions (y, x) in [-1, 1]^2, values [C] in [0, 1].
 
@@ -315,6 +329,7 @@ class ImageDataModule(SignalDataModule):
             else:
                 pools = {"all": _to_pool(*io.read_cifar10(where, present[0] if present else "train"), size)}
         io.warn_if_unscaled(np.array([int(images.max()) for images, _ in pools.values()]), self.root or name)
+        check_not_one_colour(pools, self.root or name)
         self._pools = pools
         return pools
 
@@ -331,8 +346,14 @@ class ImageDataModule(SignalDataModule):
         splits = None if options["splits"] is None else tuple(int(s) for s in options["splits"])
         counts = {s: len(images) for s, (images, _) in pools.items()}  # one pool, or a train and a test file/folder
         default = (1497, 100, 200) if self.dataset_name == "digits" else None
-        return pool_split_index(counts, splits, int(options["seed"]), int(options["split_layout"]), str(self.root),
-                                default)
+        try:
+            return pool_split_index(counts, splits, int(options["seed"]), int(options["split_layout"]),
+                                    str(self.root), default)
+        except ValueError as err:  # sizes that do not fit one pool: named with the data they split
+            if "all" not in counts:
+                raise
+            raise ValueError(f"{self.root or self.dataset_name}: {err}; give --data.init_args.splits in images "
+                             "(train, val, test; -1: the rest)") from None
 
     def pool_sizes(self) -> dict[str, int] | None:
         """The pictures of each pool: a folder's readable ones, which a file added or removed changes."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from pixeltransformer.arrays import read_npz
 from pixeltransformer.files import atomic_write, data_files, file_digest, missing_folders, remove_empty
 from pixeltransformer.loopbar import loop_progress
 
@@ -202,14 +203,11 @@ def _read_cifar_bin(path: Path) -> Arrays:
 def read_image_npz(path: str | Path) -> Arrays:
     """An .npz with uint8 ``images`` [N, H, W, C] (or [N, C, H, W] with C <= 3) and optional ``labels`` [N]."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            if "images" not in d.files:
-                raise ValueError(f"{path}: expected an array 'images' [N, H, W, C], found {d.files}")
-            images = d["images"]
-            labels = d["labels"].astype(np.int64) if "labels" in d.files else None
-    except (OSError, zlib.error, EOFError) as e:
-        raise ValueError(f"{path}: unreadable .npz ({e})") from None
+    files, arrays = read_npz(path, ("images", "labels"))
+    if "images" not in arrays:
+        raise ValueError(f"{path}: expected an array 'images' [N, H, W, C], found {files}")
+    images = arrays["images"]
+    labels = arrays["labels"].astype(np.int64) if "labels" in arrays else None
     if images.ndim == 3:  # grayscale without a channel axis
         images = images[..., None]
     if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):

@@ -14,12 +14,13 @@ Formats:
 from __future__ import annotations
 
 import csv
-import zipfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.files import file_digest
@@ -98,20 +99,17 @@ def read_curves(path: Path) -> Curves:
     x = None
     if suffix == ".csv":
         y = _read_csv(path)
+    elif suffix == ".npz":
+        files, arrays = read_npz(path, ("y", "x"))
+        if "y" not in arrays:
+            raise ValueError(f"{path} has no array 'y' (found {', '.join(files) or 'none'}); expected y [N, L] and "
+                             "optionally x [L]")
+        y, x = arrays["y"], arrays.get("x")
     else:
         try:
-            loaded = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            y = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
             raise ValueError(f"{path}: not a readable {suffix} file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-        if suffix == ".npz":
-            with loaded:
-                if "y" not in loaded.files:
-                    raise ValueError(f"{path} has no array 'y' (found {', '.join(loaded.files) or 'none'}); expected "
-                                     "y [N, L] and optionally x [L]")
-                y = loaded["y"]
-                x = loaded["x"] if "x" in loaded.files else None
-        else:
-            y = loaded
     y = _numbers(y, path, "y")
     if y.ndim == 1:
         raise ValueError(f"{path}: a 1-D array of {y.shape[0]} values; expected curves [N, L], one per row (one curve "
@@ -133,7 +131,27 @@ def read_curves(path: Path) -> Curves:
                          f"+-{MAX_ABS_VALUE:g} (rescale them)")
     if x is not None:
         x = _grid(_numbers(x, path, "x"), length, path)
+    elif n > length and _even_rise(y[:, 0]):
+        first = ", ".join(f"{v:g}" for v in y[:3, 0])
+        raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
+                         f"column does: is it x beside y columns, one curve a column? Here each row is a curve of "
+                         f"{length} points; save the curves as rows (y.T, without x), or y [N, L] and x [L] in an .npz")
+    elif n > 1 and _even_rise(y[0]) and not all(_even_rise(row) for row in y[1:]):
+        first = ", ".join(f"{v:g}" for v in y[0, :3])
+        warnings.warn(f"{path}: its first curve rises by even steps ({first}, ...), as an x row does, and no other "
+                      "does: is it the grid? It is read as a curve, and x is the point's index; give a grid as x [L] "
+                      "in an .npz, with the curves as y [N, L]", stacklevel=2)
     return Curves(y.astype(np.float64), x)
+
+
+def _even_rise(a: np.ndarray) -> bool:
+    """Whether values a [n] (at least 5) rise by even steps, as a grid's positions do and a measured curve's values, or
+    the first values of separate curves, do not."""
+    if len(a) < 5:
+        return False
+    steps = np.diff(a)  # [n - 1]
+    step = (a[-1] - a[0]) / (len(a) - 1)
+    return bool((steps > 0).all() and np.abs(steps - step).max() <= EVEN_TOLERANCE * step)
 
 
 def _numbers(a: np.ndarray, path: Path, name: str) -> np.ndarray:

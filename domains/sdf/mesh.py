@@ -30,6 +30,7 @@ import trimesh
 from scipy import ndimage
 from skimage.measure import marching_cubes
 
+from pixeltransformer.arrays import read_npz
 from pixeltransformer.errors import first_line
 from pixeltransformer.files import FileDigests, atomic_write, data_files, package_versions
 from pixeltransformer.loopbar import loop_progress
@@ -92,13 +93,10 @@ def load_mesh(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such mesh file")
     if path.suffix.lower() == ".npz":
-        try:
-            with np.load(path) as d:
-                if "vertices" not in d or "faces" not in d:
-                    raise ValueError(f"{path}: .npz must hold 'vertices' and 'faces', found {sorted(d.files)}")
-                return _check_mesh(d["vertices"], d["faces"], path)
-        except (OSError, zipfile.BadZipFile, EOFError) as e:
-            raise ValueError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
+        files, arrays = read_npz(path, ("vertices", "faces"))
+        if "vertices" not in arrays or "faces" not in arrays:
+            raise ValueError(f"{path}: .npz must hold 'vertices' and 'faces', found {sorted(files)}")
+        return _check_mesh(arrays["vertices"], arrays["faces"], path)
     try:
         loaded = trimesh.load(path, force="mesh", process=False)
     except Exception as e:  # trimesh raises many types for corrupt input

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.errors import first_line
 from pixeltransformer.files import data_files
@@ -440,7 +441,7 @@ def read_video_folder(
     # the frames max_clips_per_video clips span, the last starting (max - 1) strides after the first
     needed = (max_clips_per_video - 1) * clips.stride + clips.span if (max_clips_per_video or 0) > 0 else None
     owners, kept = [], []
-    short = corrupt = 0
+    short = corrupt = stills = 0
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
             if path.suffix.lower() in STRIP_SUFFIXES:
@@ -453,6 +454,7 @@ def read_video_folder(
         except VideoDecodeError as err:
             warnings.warn(f"skipping {err}", stacklevel=2)
             corrupt += 1
+            stills += path.suffix.lower() in STRIP_SUFFIXES and "is not a strip" in str(err)  # a picture of 1 frame
             continue
         if n == 0:
             warnings.warn(f"skipping {path}: {length} frames, a clip needs {clips.span}", stacklevel=2)
@@ -465,9 +467,12 @@ def read_video_folder(
         kept.append(path)
         clips.add(source, n)
     if not kept:
+        frames = ("; they are pictures of one frame each: a folder of frames is not read as a video, so make each "
+                  "video one file (ffmpeg -i frame_%03d.png clip.mp4) or one strip of its frames stacked top to "
+                  "bottom") if stills == len(files) else ""
         raise ValueError(
             f"no clips of {num_frames} frames from {len(files)} video files under {root} "
-            f"({short} too short, {corrupt} undecodable)"
+            f"({short} too short, {corrupt} undecodable){frames}"
         )
     return VideoFolder(clips, np.concatenate(owners), kept, len(files), short, corrupt, files)
 
@@ -479,10 +484,10 @@ def read_video_npz(path: str | Path, key: str = "videos") -> np.ndarray:
         raise ValueError(f"{path} is a folder: this dataset reads one .npz of clips (a folder of videos: DATA=folder)")
     if not path.is_file():
         raise FileNotFoundError(f"video npz not found: {path}")
-    with np.load(path) as data:
-        if key not in data.files:
-            raise ValueError(f"{path} has no array {key!r} (found {data.files}); expected {key} [N, T, H, W, 3] uint8")
-        videos = data[key]
+    files, arrays = read_npz(path, (key,))
+    if key not in arrays:
+        raise ValueError(f"{path} has no array {key!r} (found {files}); expected {key} [N, T, H, W, 3] uint8")
+    videos = arrays[key]
     if videos.ndim != 5 or videos.shape[-1] != 3:
         raise ValueError(f"{path}: {key} must be [N, T, H, W, 3], got shape {videos.shape}")
     if videos.dtype != np.uint8:

@@ -620,6 +620,12 @@ class SignalDataModule(L.LightningDataModule):
     def build_split(self, split: str) -> Dataset:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def __str__(self) -> str:
+        """The class and its root, read from no data. Lightning's own builds every split's DataLoader to count their
+        items, and jsonargparse asks for it while it words a failed link (the spec the model is built from): data
+        that failed to load was read again for each split, four more times, each time repeating its warnings."""
+        return f"{type(self).__name__}(root={self.root})" if self.root is not None else f"{type(self).__name__}()"
+
     def source_path(self) -> Path | None:
         """The user's own file or folder the evaluated data is read from (the root), or None where the dataset's name
         alone says what the data is: bundled or generated data, a built-in dataset (MNIST) wherever it lies. A domain

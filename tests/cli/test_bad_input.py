@@ -107,6 +107,11 @@ def build_world(w: Path) -> Path:
     (w / "taken" / "prediction.json").write_text("{}\n")  # an earlier prediction
     np.savez(d / "float.npz", videos=np.random.default_rng(0).random((3, 17, 8, 8, 3)).astype(np.float32))
     np.savez(d / "one.npz", videos=np.zeros((1, 17, 8, 8, 3), dtype=np.uint8))
+    blank = w / "input" / "blank_mnist"  # 20 MNIST-format pictures, every pixel 0
+    blank.mkdir()
+    (blank / "t10k-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 20, 0, 0, 0, 28, 0, 0, 0, 28])
+                                                   + bytes(20 * 28 * 28))
+    np.savez(d / "ragged.npz", y=np.array([[0.1, 0.4, 0.2], [0.3, 0.5]], dtype=object))  # curves of other lengths
     (w / "cache").mkdir()
     return w
 
@@ -153,6 +158,13 @@ ROWS = [
      lambda w: ["cli", "fit", *VIDEO, f"--data.init_args.root={w}/input/one.npz", *_runs(w)],
      "split sizes (-1, 1, 1) do not fit 1 item: the sizes besides -1 take 2; the items are clips, 1 from 1 video: give "
      "--data.init_args.splits in clips (train, val, test; -1: the rest)"),
+    ("data-curves-objects",
+     '`make train DOMAIN=polynomial DATA=file ARGS="--data.init_args.root=ragged.npz"` (curves saved as Python lists '
+     'of other lengths)',
+     lambda w: ["make", "train", "DOMAIN=polynomial", "DATA=file",
+                f"ARGS=--data.init_args.root={w}/input/ragged.npz --run_root {w}/runs"],
+     "{w}/input/ragged.npz: its arrays must hold numbers, but one holds Python objects (pickled data is never "
+     "loaded)"),
     ("data-batch-size",
      '`--data.init_args.batch_size=-4` (or 0)',
      lambda w: ["cli", "fit", *POLY, "--data.init_args.batch_size=-4", *_runs(w)],
@@ -445,3 +457,37 @@ def test_debug_shows_the_traceback(world):
     assert proc.returncode != 0
     assert TRACEBACK in proc.stderr and "batch_size must be >= 1, got 0" in proc.stderr
     assert snapshot(world) == before
+
+
+def test_data_that_fails_to_load_is_read_once(world, tmp_path):
+    """A video folder whose only file cannot be decoded is read once: its "skipping" warning comes once, then the
+    error. The failure happens while the model's spec is computed (k-means bins read the training pixels), and the
+    parser that words it asked for the DataModule's str, Lightning's, which built each split again: the folder was
+    decoded five times, its warnings printed five times."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "empty.mp4").write_bytes(b"")
+    before = snapshot(world)
+    command = ["cli", "fit", "--config", str(CONFIGS / "video.yaml"), "--config", str(CONFIGS / "video/folder.yaml"),
+               f"--data.init_args.root={folder}", *_runs(world)]
+    proc = run_row(command, world)
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
+    assert f"no clips of 17 frames from 1 video files under {folder}" in last_line(proc.stderr)
+    assert proc.stderr.count(f"skipping cannot decode video {folder / 'empty.mp4'}") == 1, proc.stderr[-3000:]
+    assert snapshot(world) == before
+
+
+def test_pictures_of_one_colour_are_refused_in_one_line(world):
+    """docs/errors.md's row of blank pictures: MNIST's grey bins read no pixels when the model is made, so its data is
+    first read once the run folder has begun (which is then removed: the folder that holds the runs changes time)."""
+    before = snapshot(world)
+    command = ["make", "train", "DOMAIN=images", "DATA=mnist",
+               f"ARGS=--data.init_args.root={world}/input/blank_mnist --run_root {world}/runs --trainer.max_steps=1 "
+               "--trainer.limit_val_batches=0"]  # short, were it to train
+    proc = run_row(command, world)
+    assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
+    assert TRACEBACK not in proc.stdout + proc.stderr
+    assert last_line(proc.stderr) == (f"error: {world}/input/blank_mnist: every pixel of its 20 pictures is 0 of 255: "
+                                      "pictures of one colour leave nothing to learn")
+    after = project_files(snapshot(world))
+    assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]

@@ -1,5 +1,6 @@
 """ImageDataModule: spec before setup, bins, splits, items; and a user's picture read by the ImageDomain."""
 
+import re
 import shutil
 import warnings
 
@@ -152,6 +153,31 @@ def test_kmeans_bins_of_fewer_training_pixels_name_the_option(tmp_path):
     with pytest.raises(ValueError, match=r"^images/folder: the train split's 1 image of 8x8 hold 64 pixels, too few "
                                          r"for 256 k-means colour bins: set --data.init_args.num_bins to at most 64"):
         dm.spec
+
+
+def test_split_sizes_that_do_not_fit_a_folder_name_it(tmp_path):
+    """A folder of one picture for the default three splits: the line names the folder and the option, as those of
+    curves and clips do."""
+    write_folder(tmp_path, 1)
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=8)
+    with pytest.raises(ValueError, match=rf"^{tmp_path}: split sizes \(-1, 1, 1\) do not fit 1 item: the sizes besides "
+                                         r"-1 take 2; give --data.init_args.splits in images \(train, val, test; -1: "
+                                         r"the rest\)$"):
+        dm.dataset("train")
+
+
+@pytest.mark.parametrize("channels, value", [(1, "255"), (3, "(255, 255, 255)")])
+def test_pictures_of_one_colour_are_refused(tmp_path, channels, value):
+    """Blank white scans: read as grey they trained without a word on values that never change; in colour they
+    failed on k-means bins, with advice to set num_bins to 1."""
+    for i in range(12):
+        Image.fromarray(np.full((10, 10, 3), 255, dtype=np.uint8)).save(tmp_path / f"blank{i}.png")
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, channels=channels)
+    with pytest.raises(ValueError, match=rf"^{tmp_path}: every pixel of its 12 pictures is {re.escape(value)} of 255: "
+                                         r"pictures of one colour leave nothing to learn$"):
+        dm.dataset("train")
+    Image.fromarray(np.full((10, 10, 3), 254, dtype=np.uint8)).save(tmp_path / "grey.png")  # two colours: pictures
+    assert len(ImageDataModule("folder", root=str(tmp_path), image_size=8, channels=channels).dataset("train")) > 0
 
 
 def test_kmeans_bins_read_only_their_draw_of_the_training_pixels(tmp_path):

@@ -81,6 +81,28 @@ def test_a_csv_header_of_column_numbers_is_a_header(tmp_path):
     assert file_module(tmp_path / "ramp.csv").pool_sizes() == {"all": 3}
 
 
+def test_a_first_line_of_x_values_is_named_in_a_warning(tmp_path):
+    """A CSV whose first line is the grid (0, 0.5, 1, ...) above the curves: read as a curve, with a warning; a file
+    of straight lines (every curve an even rise) is not warned about."""
+    y = sines(10, 20)
+    np.savetxt(tmp_path / "grid.csv", np.vstack([np.arange(20) / 2, y]), delimiter=",")
+    with pytest.warns(UserWarning, match=r"grid.csv: its first curve rises by even steps \(0, 0.5, 1, ...\), as an x "
+                                         r"row does, and no other does: is it the grid\? It is read as a curve"):
+        assert file_module(tmp_path / "grid.csv").pool_sizes() == {"all": 11}
+    np.savetxt(tmp_path / "lines.csv", np.arange(1, 11)[:, None] * np.arange(20)[None] / 4, delimiter=",")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert file_module(tmp_path / "lines.csv").pool_sizes() == {"all": 10}
+
+
+def test_curves_in_rows_sorted_by_their_first_value_are_curves(tmp_path):
+    """More curves than points, sorted by their first value: the first column rises, but not by even steps as an x
+    column does, so the file is read as curves."""
+    y = sines(100, 20)
+    np.save(tmp_path / "sorted.npy", y[np.argsort(y[:, 0])])
+    assert file_module(tmp_path / "sorted.npy").pool_sizes() == {"all": 100}
+
+
 def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
     y = sines()
     y[0, 5] = 1000.0  # one outlier does not stretch the range
@@ -108,6 +130,11 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
      "index.csv: its first column, under an empty header cell, counts the lines 0, 1, 2, ...: a row index"),
     ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number "
                                                           "(values are separated by commas)"),
+    ("columns.csv", lambda p: p.write_text("x,y\n" + "".join(f"{t / 10},{np.sin(t / 10)}\n" for t in range(200))),
+     "columns.csv: its first column rises by even steps down all 200 rows (0, 0.1, 0.2, ...), as an x column does: "
+     "is it x beside y columns, one curve a column? Here each row is a curve of 2 points"),
+    ("columns.npy", lambda p: np.save(p, np.stack([np.linspace(1990, 2020, 61), *sines(3)], axis=1)),
+     "columns.npy: its first column rises by even steps down all 61 rows (1990, 1990.5, 1991, ...)"),
     ("noy.npz", lambda p: np.savez(p, arr_0=sines()), "noy.npz has no array 'y' (found arr_0)"),
     ("uneven.npz", lambda p: write_npz(p, sines(), np.linspace(0, 1, 61) ** 2), "uneven.npz: x is not evenly spaced"),
     ("back.npz", lambda p: write_npz(p, sines(), -np.linspace(0, 1, 61)), "back.npz: x must increase"),

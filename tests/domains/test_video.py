@@ -351,6 +351,21 @@ def test_folder_errors(tmp_path):
         read_video_folder(tmp_path, 8, 16, progress=False)
 
 
+def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):
+    """Frames saved one picture each (frame_000.png, ...) are not a video here: the line says so and how to make one,
+    beside the count that called them undecodable."""
+    for i, frame in enumerate(smooth_frames(10)):
+        iio.imwrite(tmp_path / f"frame_{i:03d}.png", frame)
+    advice = (r"\(0 too short, 10 undecodable\); they are pictures of one frame each: a folder of frames is not read "
+              r"as a video, so make each video one file \(ffmpeg -i frame_%03d.png clip.mp4\) or one strip of its "
+              r"frames stacked top to bottom$")
+    with pytest.warns(UserWarning, match="is not a strip"), pytest.raises(ValueError, match=advice):
+        read_video_folder(tmp_path, 8, 16, progress=False)
+    (tmp_path / "broken.mp4").write_bytes(b"")  # not every file a frame: no such advice
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"\(0 too short, 11 undecodable\)$"):
+        read_video_folder(tmp_path, 8, 16, progress=False)
+
+
 # ---- clip arithmetic -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "frames,t,stride,step,expected",
