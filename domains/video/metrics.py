@@ -11,14 +11,15 @@ from pixeltransformer.evaluation import SweepItem
 
 
 def _frames_batch(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """[B, 3, T, H, W] pairs -> frame batches [B*T, 3, H, W]."""
+    """[B, 3, T, H, W] pairs -> frame batches [B*T, 3, H, W]; the prediction clamped to [0, 1], the range its frames
+    are shown and written in (as the images domain scores its pictures)."""
     if pred.shape != gt.shape or pred.dim() != 5 or pred.shape[1] != 3:
         raise ValueError(
             f"video metrics expect pred and gt [B, 3, T, H, W] of one shape, got {tuple(pred.shape)}, {tuple(gt.shape)}"
         )
     b, _, t, h, w = pred.shape
     flat = lambda x: x.float().transpose(1, 2).reshape(b * t, 3, h, w)  # noqa: E731
-    return flat(pred), flat(gt), b, t
+    return flat(pred.clamp(0, 1)), flat(gt), b, t
 
 
 def psnr_per_frame(

@@ -782,6 +782,19 @@ def test_psnr_and_ssim_per_frame():
         psnr_per_frame(gt[0], gt[0])
 
 
+
+def test_video_scores_clamp_the_prediction_to_the_range_it_is_shown_in():
+    """A prediction beyond [0, 1] (a Gaussian's draw) is shown clamped; its PSNR and SSIM score what is shown."""
+    gen = torch.Generator().manual_seed(1)
+    gt = torch.rand(2, 3, 4, 16, 16, generator=gen)  # [B, 3, T, H, W]
+    pred = gt + 0.6 * torch.randn(gt.shape, generator=gen)  # [B, 3, T, H, W], much of it outside [0, 1]
+    assert ((pred < 0) | (pred > 1)).float().mean() > 0.1
+    shown = pred.clamp(0, 1)
+    assert torch.allclose(psnr_per_frame(pred, gt), psnr_per_frame(shown, gt))
+    assert torch.allclose(ssim_per_frame(pred, gt), ssim_per_frame(shown, gt))
+    mse = ((shown - gt) ** 2).mean(dim=(1, 3, 4))  # [B, T]
+    assert torch.allclose(psnr_per_frame(pred, gt), (10 * torch.log10(1 / mse)).mean(1), atol=1e-3)
+
 # ---- the shared beach clips -----------------------------------------------------------------------
 def test_shared_beach_clips():
     beach = SHARED / "tinyvideos_beach_gt"
