@@ -30,7 +30,7 @@ from pixeltransformer.numerics import flushed_subnormals, flushing
 
 from .common import DEFAULT_ENCODER, Device, image_spec, module_optimizer, ours_module, random_images, reference_model
 from .reference import reference_loader, reference_train_step
-from .roofline import count_flops, matmul_contender
+from .roofline import count_flops, matmul_contender, padding_of
 from .timing import interleaved, paired_ratio, summary
 
 
@@ -71,7 +71,8 @@ def bench_training(preset: str = "small", batch: int = 8, num_context: int = 256
             reference_train_step(net, dist, ref_opt, next(ref_batches), device.device)
         device.sync()
 
-    flops = {"ours": count_flops(ours)}  # eager, before any compilation: a compiled step does the same work
+    # eager, before any compilation: a compiled step does the same work; the padded heads' zero channels left out
+    flops = {"ours": count_flops(ours, padding_of(module.model))}
     if compile:
         # training_step enters the network through forward (one Gaussian) or features (bins): compile both
         model = module.model

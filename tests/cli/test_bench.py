@@ -239,6 +239,33 @@ def test_roofline_counts_fused_and_unfused_attention_by_one_rule():
     assert count_flops(fused) == count_flops(unfused) == 3 * forward
 
 
+
+def test_roofline_leaves_out_the_zero_channels_of_padded_attention_heads():
+    """Our distance attentions pad each head: keys carry P + 2 position channels and zeros up to a multiple of 8,
+    values zeros to the keys' width. The zeros are machine work, not model work: counted, they raised our fraction
+    alone (the reference's heads are not padded)."""
+    import torch.nn.functional as F
+
+    from benchmarks.common import image_spec, ours_model
+    from benchmarks.roofline import count_flops, padding_of
+
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 8, 24, generator=gen, requires_grad=True) for _ in range(3))  # [B, H, N, 24]
+
+    def fused() -> None:
+        F.scaled_dot_product_attention(q, k, v).sum().backward()
+
+    one_product = 2 * 2 * 3 * 8 * 8  # 2 m n per channel over the B H heads
+    assert count_flops(fused) == 3 * one_product * (24 + 24)
+    assert count_flops(fused, {24: (20, 16)}) == 3 * one_product * (20 + 16)  # QK^T over 20 channels, PV over 16
+    assert count_flops(fused, {32: (28, 24)}) == count_flops(fused)  # another width: counted in full
+
+    model, _ = ours_model(image_spec(size=8), "tiny")
+    widths = padding_of(model)
+    heads = [m for m in model.modules() if getattr(m, "distance", False)]
+    assert heads and widths == {heads[0].key_dim: (heads[0].head_dim + 2 + 2, heads[0].head_dim)}  # P = 2
+    assert heads[0].key_dim % 8 == 0 and heads[0].key_dim > heads[0].head_dim + 4
+
 def test_sampling_rotates_its_contenders_every_round(monkeypatch):
     """The sampling benchmark runs one round per interleaved() call; each round's order must still rotate (it ran
     buffered before incremental, and every probe in one order, in every round)."""
