@@ -19,6 +19,7 @@ import hashlib
 import io
 import warnings
 import zipfile
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
@@ -453,20 +454,22 @@ def voxel_files(root: str | Path) -> list[Path]:
                                      and str(p)[: -len(BINVOX_SURFACE)] in solid)]
 
 
+VOXEL_NAMES = ("voxels", "occupancy", "data")  # the names an .npz of voxel grids may give its array, in order
+
+
 def _read_array_file(path: Path) -> tuple[np.ndarray | None, list[str]]:
     """The array of a .npy, .npy.gz or .npz voxel file (None when an .npz names none), and an .npz's array names."""
-    arr, files = None, []
     name = path.name.lower()
+    if name.endswith(".npz"):  # the core's reader: its errors name the file and the cause
+        files, arrays = read_npz(path, VOXEL_NAMES)
+        named = [k for k in VOXEL_NAMES if k in arrays]
+        if named:
+            return arrays[named[0]], files
+        return (read_npz(path, files)[1][files[0]] if len(files) == 1 else None), files
     try:
         if name.endswith(".npy.gz"):
             with gzip.open(path, "rb") as fh:
                 arr = np.load(io.BytesIO(fh.read()))
-        elif name.endswith(".npz"):
-            with np.load(path) as d:
-                files = d.files
-                named = [k for k in ("voxels", "occupancy", "data") if k in files]
-                if named or len(files) == 1:
-                    arr = d[(named or files)[0]]
         else:
             arr = np.load(path)
     except ValueError as e:  # numpy's own words, which do not name the file
@@ -474,9 +477,9 @@ def _read_array_file(path: Path) -> tuple[np.ndarray | None, list[str]]:
             raise ValueError(f"{path}: voxel grids must hold real numbers, got Python objects (pickled data is "
                              "never loaded)") from None
         raise ValueError(f"{path}: not a readable voxel file ({first_line(e)})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path}: not a readable voxel file ({type(e).__name__}: {e})") from None
-    return arr, files
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # zlib: a .npy.gz damaged inside
+        raise ValueError(f"{path}: not a readable voxel file ({type(e).__name__}: {first_line(e)})") from None
+    return arr, []
 
 
 def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:

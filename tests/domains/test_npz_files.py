@@ -12,13 +12,14 @@ import pytest
 
 from domains.images.io import read_image_npz
 from domains.polynomial.curves import read_curves
-from domains.sdf.mesh import load_mesh
+from domains.sdf.mesh import load_mesh, read_voxels
 from domains.video.io import read_video_npz
 
 READERS = {  # reader, the names of a good file's arrays
     "images": (read_image_npz, ("images",)),
     "curves": (read_curves, ("y",)),
     "mesh": (load_mesh, ("vertices", "faces")),
+    "voxels": (read_voxels, ("voxels",)),
     "video": (read_video_npz, ("videos",)),
 }
 

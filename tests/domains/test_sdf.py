@@ -483,16 +483,44 @@ def test_read_voxels_names_a_file_of_python_objects_or_a_broken_header(tmp_path)
     where = re.escape(str(tmp_path))
     np.save(tmp_path / "objects.npy", np.array([{"grid": 1}, None], dtype=object), allow_pickle=True)
     np.savez(tmp_path / "objects.npz", voxels=np.array([{"grid": 1}], dtype=object))
-    for name in ("objects.npy", "objects.npz"):
-        with pytest.raises(ValueError, match=rf"^{where}/{name}: voxel grids must hold real numbers, got Python "
-                                             r"objects \(pickled data is never loaded\)$"):
-            read_voxels(tmp_path / name)
+    with pytest.raises(ValueError, match=rf"^{where}/objects.npy: voxel grids must hold real numbers, got Python "
+                                         r"objects \(pickled data is never loaded\)$"):
+        read_voxels(tmp_path / "objects.npy")
+    with pytest.raises(ValueError, match=rf"^{where}/objects.npz: its arrays must hold numbers, but one holds Python "
+                                         r"objects \(pickled data is never loaded\)$"):  # the core's .npz reader
+        read_voxels(tmp_path / "objects.npz")
     (tmp_path / "cut.npy").write_bytes(b"\x93NUMPY\x01\x00garbage")
     with pytest.raises(ValueError, match=rf"^{where}/cut.npy: not a readable voxel file \(EOF: reading array"):
         read_voxels(tmp_path / "cut.npy")
     np.savez(tmp_path / "two.npz", a=np.zeros(2), b=np.zeros(2))
     with pytest.raises(ValueError, match=r"two.npz: .npz holds arrays \['a', 'b'\]; expected one named 'voxels'$"):
         read_voxels(tmp_path / "two.npz")
+    np.savez(tmp_path / "one.npz", grid=np.ones((4, 4, 4)))  # one array, whatever its name
+    assert read_voxels(tmp_path / "one.npz", up_axis=1).shape == (1, 4, 4, 4)
+
+
+def test_read_voxels_names_a_compressed_file_damaged_inside(tmp_path):
+    """A compressed .npz or .npy.gz whose data (not its header) is damaged failed in zlib's words ("Error -3 while
+    decompressing data"), naming no file; it is one line naming the file."""
+    where = re.escape(str(tmp_path))
+    grids = np.random.default_rng(0).random((2, 16, 16, 16)) > 0.5  # [N, R, R, R]
+    np.savez_compressed(tmp_path / "v.npz", voxels=grids)
+    (tmp_path / "v.npy.gz").write_bytes(gzip.compress(_npy_bytes(grids)))
+    for name in ("v.npz", "v.npy.gz"):
+        data = bytearray((tmp_path / name).read_bytes())
+        assert read_voxels(tmp_path / name).shape == (2, 16, 16, 16)  # readable before the damage
+        for i in range(len(data) // 3, len(data) // 3 + 100):  # inside the compressed stream
+            data[i] ^= 0x5A
+        (tmp_path / name).write_bytes(bytes(data))
+        with pytest.raises(ValueError, match=rf"^{where}/{name}: not a readable (.npz|voxel) file \(.+\)$"):
+            read_voxels(tmp_path / name)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    """What np.save writes for ``array``."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
 
 
 # ---- pictures and metrics ---------------------------------------------------------------------------
