@@ -17,7 +17,7 @@ from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, cache_root, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import (MESH_SUFFIXES, SDFCache, check_real, probability_field, read_voxels, voxels_to_sdf,
+from .mesh import (MESH_SUFFIXES, SDFCache, check_real, probability_field, read_voxels, turn_y_up, voxels_to_sdf,
                    zup_to_yup)
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .visualize import MESH_FORMATS, shape_pictures
@@ -68,9 +68,10 @@ class SdfDomain(Domain):
         formats: mesh files written by the pictures and by predict (glb and/or obj).
         rbf: the sweep also scores the biharmonic RBF fit of S (a dense (K+4)^2 solve per shape and level).
         chamfer_points: surface points per mesh for Chamfer-L1.
-        input_up_axis: the axis that is up in a predict --input file: 1 (y) or 2 (z, as ModelNet's models, many scans
-            and CAD exports), turned y up before the model reads it; None: as the model's own training files were
-            (its data's mesh_up_axis for a mesh, voxel_up_axis for voxels, y up for an SDF grid).
+        input_up_axis: the axis that is up in a predict --input file or --context rows: 1 (y) or 2 (z, as ModelNet's
+            models, many scans and CAD exports), turned y up before the model reads it; None: as the model's own
+            training files were (its data's mesh_up_axis for a mesh, voxel_up_axis for voxels, y up for an SDF grid
+            and for rows).
     """
 
     name = "sdf"
@@ -203,10 +204,15 @@ class SdfDomain(Domain):
         return up, f"as the model's {files} were ({option} {up})"
 
     def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3; an SDF beyond the truncation is clamped to
-        [-t, t], as the training data is (a distance of 0.3 says "outside, farther than t")."""
+        """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3, y up (turned from z up under input_up_axis 2); an SDF
+        beyond the truncation is clamped to [-t, t], as the training data is (a distance of 0.3 says "outside,
+        farther than t")."""
         t = truncation_of(spec)
-        return super().context_from_rows(torch.cat([rows[:, :3], rows[:, 3:].clamp(-t, t)], dim=1), spec, source)
+        pos = rows[:, :3]  # [K, 3]
+        if self.input_up_axis == 2:  # rows of a z-up scan, turned as a z-up --input file is
+            pos = torch.from_numpy(turn_y_up(pos.numpy(), 2)) + 0.0  # [K, 3]; + 0.0: no -0.0 in context.json
+            print(f"{source}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
+        return super().context_from_rows(torch.cat([pos, rows[:, 3:].clamp(-t, t)], dim=1), spec, source)
 
     def write_prediction(self, completion, out_dir: Path) -> list[Path]:
         """context.json (S), mean_sdf.npy, figure.png (Fig. 8), and mean, sample<i>, prob (P(inside) > 0.5) and,

@@ -99,8 +99,9 @@ class Domain:
 
     # ---- a user's files (predict) ----------------------------------------------------------------------
     def input_options(self) -> dict:
-        """The domain's own options of how read_input reads a file (its init arguments, such as the 3D shapes' up
-        axis), which prediction.json records beside the predict options; none by default."""
+        """The domain's own options of how read_input reads a file and context_from_rows reads --context rows (its
+        init arguments, such as the 3D shapes' up axis), which prediction.json records beside the predict options;
+        none by default."""
         return {}
 
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:

@@ -995,6 +995,33 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
         SdfDomain(input_up_axis=0)
 
 
+
+def test_context_rows_of_a_z_up_shape_are_turned_as_its_grid_is(capsys):
+    """--context rows under input_up_axis 2 were read as y up, without a word, while a z-up --input beside them was
+    turned: a scan's points completed a shape lying on its back. Rows are turned by the rotation a z-up grid is
+    turned by: each row's SDF is the turned grid's value at the turned position."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.sets import grid_positions
+    from pixeltransformer.signal import SignalSpec
+
+    r = 6
+    spec = SignalSpec(domain="sdf", dataset="meshes", grid_shape=(r,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1})
+    lying = np.random.default_rng(0).uniform(-0.1, 0.1, (r, r, r)).astype(np.float32)  # [R, R, R], z up
+    standing = zup_to_yup(lying)  # [R, R, R], y up
+    points = grid_positions((r,) * 3)  # [R^3, 3]
+    pick = torch.tensor([0, 7, 50, 123, r**3 - 1])  # [K]
+    rows = torch.cat([points[pick], torch.from_numpy(lying.reshape(-1)[pick.numpy()]).unsqueeze(1)], dim=1)  # [K, 4]
+
+    pos, val = SdfDomain(input_up_axis=2).context_from_rows(rows, spec, "points.json")  # [K, 3], [K, 1]
+    assert "points.json: turned from z up to y up (input_up_axis 2)" in capsys.readouterr().err
+    at = [int(((points - p).abs().sum(1) < 1e-6).nonzero()) for p in pos]  # the turned rows' grid points
+    np.testing.assert_array_equal(standing.reshape(-1)[at], val[:, 0].numpy())
+    assert not torch.equal(pos, rows[:, :3])
+    for axis in (None, 1):  # y up, as rows were always read
+        same, _ = SdfDomain(input_up_axis=axis).context_from_rows(rows, spec, "points.json")
+        assert torch.equal(same, rows[:, :3]) and "turned" not in capsys.readouterr().err
+
 def test_mixture_dataset_proportions():
     a, b, c = (torch.utils.data.TensorDataset(torch.full((n,), float(j))) for j, n in enumerate((5, 40, 3)))
     mix = MixtureDataset([a, b, c], [0.2, 0.5, 0.3], size=1000, seed=0)

@@ -276,6 +276,13 @@ def test_predict_from_a_grid_writes_meshes_figure_and_context(trained, tmp_path)
     turned = json.loads((tmp_path / "turned" / "prediction.json").read_text())
     assert turned["input_options"] == {"input_up_axis": 2}
     torch.testing.assert_close(torch.tensor(turned["context"]), ctx)
+    # and the same S as rows of the z-up frame, (x, y, z) -> (x, -z, y) of the y-up ones: turned alike, and recorded
+    rows = torch.stack([ctx[:, 0], -ctx[:, 2], ctx[:, 1], ctx[:, 3]], dim=1)  # [K, 4], z up
+    main(["predict", "--config", str(cfg), "--ckpt_path", str(ckpt), "--context", json.dumps(rows.tolist()), "--out",
+          str(tmp_path / "rows"), "--num_samples", "0", "--model.domain.init_args.input_up_axis", "2"])
+    from_rows = json.loads((tmp_path / "rows" / "prediction.json").read_text())
+    assert from_rows["input_options"] == {"input_up_axis": 2}
+    torch.testing.assert_close(torch.tensor(from_rows["context"]), ctx)
 
 
 def test_predict_from_a_mesh_with_a_context_and_from_a_context_alone(trained, tmp_path, monkeypatch):
