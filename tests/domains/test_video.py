@@ -1041,3 +1041,25 @@ def test_a_folder_of_videos_is_named_by_its_last_part_and_synthetic_clips_by_not
     assert module_spec(npz).extra["source"] == "beach.npz"
     synthetic = VideoDataModule("synthetic", root=str(tmp_path / "unread"), bins="uniform", num_bins=8)
     assert "source" not in module_spec(synthetic).extra
+
+
+@pytest.mark.parametrize("bins", ["kmeans", "uniform"])
+def test_clips_of_one_colour_are_refused_as_pictures_are(tmp_path, bins):
+    """Black video files: k-means bins failed with advice to set num_bins to at most 1, and uniform ones trained on
+    targets that never change. A first clip of one colour alone (a fade from black) is kept."""
+    for i in range(2):
+        write_mp4(tmp_path / f"black{i}.mp4", np.zeros((12, 16, 16, 3), np.uint8))
+    options = dict(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 1, 1), bins=bins,
+                   num_bins=8)
+    with pytest.raises(ValueError, match=rf"^{tmp_path}: every pixel of its 6 clips is \(0, 0, 0\) of 255: clips of "
+                                         r"one colour leave nothing to learn$"):
+        VideoDataModule(**options).setup("fit")
+    clips = np.zeros((1, 12, 8, 8, 3), np.uint8)  # [N, T, H, W, 3]
+    clips[0, 8:, 4:] = 200  # the last clip's frames are half grey
+    np.savez(tmp_path / "fade.npz", videos=clips)
+    fade = VideoDataModule(**{**options, "dataset": "npz", "root": str(tmp_path / "fade.npz"), "split_by": "clip"})
+    fade.setup("fit")
+    assert len(fade._clips) == 3
+    np.savez(tmp_path / "blue.npz", videos=np.tile(np.array([0, 0, 200], np.uint8), (2, 8, 8, 8, 1)))
+    with pytest.raises(ValueError, match=r"blue.npz: every pixel of its 4 clips is \(0, 0, 200\) of 255"):
+        VideoDataModule(**{**options, "dataset": "npz", "root": str(tmp_path / "blue.npz")}).setup("fit")
