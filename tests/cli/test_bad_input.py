@@ -326,6 +326,12 @@ ROWS = [
      "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.1, 0.2]]'` (a row too short)",
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", "CONTEXT=[[0.1, 0.2]]"],
      "--context: expected a non-empty list of [y, x, value...] rows (3 numbers each)"),
+    ("sample-context-two-values",
+     "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.1, 0.2, 0.5], [0.1, 0.2, 0.9]]'` (two values at one "
+     "position)",
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt",
+                "CONTEXT=[[0.1, 0.2, 0.5], [0.1, 0.2, 0.9]]"],
+     "--context: rows 1 and 2 give position [0.1, 0.2] two values, [0.5] and [0.9]: give one value a position"),
     ("sample-num-context-with-context",
      "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.1, 0.2, 0.5]]' ARGS=\"--num_context 32\"`",
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", "CONTEXT=[[0.1, 0.2, 0.5]]",
