@@ -25,7 +25,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
@@ -131,6 +131,18 @@ def _every_frame_once() -> list[str]:
     return ["-vsync", "passthrough"] if old else ["-fps_mode", "passthrough"]
 
 
+def _size_change(path: Path) -> str | None:
+    """Where the frames of a GIF (or another picture of several frames) change size, in words; None where they do
+    not."""
+    with Image.open(path) as image:
+        first = image.size
+        for i, frame in enumerate(ImageSequence.Iterator(image)):
+            if frame.size != first:
+                (w, h), (w1, h1) = frame.size, first
+                return f"frame {i + 1} is {w}x{h} pixels, but frame 1 is {w1}x{h1}: save its frames at one size"
+    return None
+
+
 def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
     """Decoded frames of one file, one [H, W, C] array at a time; with ``size``, ffmpeg scales while it
     decodes (aspect kept, covering ``size``), which is several times faster than decoding HD frames."""
@@ -138,7 +150,10 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
         # a mode makes pillow compose palette, transparency and delta frames into full frames; RGBA keeps what is
         # transparent, which to_rgb composites onto white (JPEG and BMP have no transparency)
         mode = "RGB" if path.suffix.lower() in (".jpg", ".jpeg", ".bmp") else "RGBA"
-        frames = iio.imread(path, plugin="pillow", mode=mode)  # [F, H, W, C] or [H, W, C]
+        try:
+            frames = iio.imread(path, plugin="pillow", mode=mode)  # [F, H, W, C] or [H, W, C]
+        except ValueError as err:  # numpy's words for frames that cannot be stacked name no frame and no size
+            raise ValueError(_size_change(path) or str(err)) from err
         yield from (frames if frames.ndim == 4 else frames[None])
         return
     kwargs = dict(output_params=_every_frame_once())
