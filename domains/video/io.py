@@ -457,6 +457,7 @@ def read_video_folder(
     needed = (max_clips_per_video - 1) * clips.stride + clips.span if (max_clips_per_video or 0) > 0 else None
     owners, kept = [], []
     short = corrupt = stills = 0
+    not_strips = []  # warnings for pictures of one frame, held: a folder of only those ends in one line saying so
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
             if path.suffix.lower() in STRIP_SUFFIXES:
@@ -467,9 +468,12 @@ def read_video_folder(
                 length, source = len(frames), cut_clips(frames, num_frames, clips.size, stride, frame_step)
                 n = len(source)  # source: [n, T, H, W, 3]
         except VideoDecodeError as err:
-            warnings.warn(f"skipping {err}", stacklevel=2)
             corrupt += 1
-            stills += path.suffix.lower() in STRIP_SUFFIXES and "is not a strip" in str(err)  # a picture of 1 frame
+            if path.suffix.lower() in STRIP_SUFFIXES and "is not a strip" in str(err):  # a picture of 1 frame
+                stills += 1
+                not_strips.append(f"skipping {err}")
+            else:
+                warnings.warn(f"skipping {err}", stacklevel=2)
             continue
         if n == 0:
             warnings.warn(f"skipping {path}: {length} frames, a clip needs {clips.span}", stacklevel=2)
@@ -481,6 +485,9 @@ def read_video_folder(
         owners.append(np.full(n, len(kept)))
         kept.append(path)
         clips.add(source, n)
+    if stills < len(files):
+        for message in not_strips:
+            warnings.warn(message, stacklevel=2)
     if not kept:
         frames = ("; they are pictures of one frame each: a folder of frames is not read as a video, so make each "
                   "video one file (ffmpeg -i frame_%03d.png clip.mp4) or one strip of its frames stacked top to "

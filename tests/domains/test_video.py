@@ -353,17 +353,22 @@ def test_folder_errors(tmp_path):
 
 def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):
     """Frames saved one picture each (frame_000.png, ...) are not a video here: the line says so and how to make one,
-    beside the count that called them undecodable."""
+    beside the count that called them undecodable, and is all that is said (a warning for each frame came first)."""
     for i, frame in enumerate(smooth_frames(10)):
         iio.imwrite(tmp_path / f"frame_{i:03d}.png", frame)
     advice = (r"\(0 too short, 10 undecodable\); they are pictures of one frame each: a folder of frames is not read "
               r"as a video, so make each video one file \(ffmpeg -i frame_%03d.png clip.mp4\) or one strip of its "
               r"frames stacked top to bottom$")
-    with pytest.warns(UserWarning, match="is not a strip"), pytest.raises(ValueError, match=advice):
+    with warnings.catch_warnings(record=True) as record, pytest.raises(ValueError, match=advice):
+        warnings.simplefilter("always")
         read_video_folder(tmp_path, 8, 16, progress=False)
-    (tmp_path / "broken.mp4").write_bytes(b"")  # not every file a frame: no such advice
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"\(0 too short, 11 undecodable\)$"):
+    assert [str(w.message) for w in record] == []
+    (tmp_path / "broken.mp4").write_bytes(b"")  # not every file a frame: no such advice, a warning for each file
+    with pytest.warns(UserWarning) as record, pytest.raises(ValueError, match=r"\(0 too short, 11 undecodable\)$"):
         read_video_folder(tmp_path, 8, 16, progress=False)
+    messages = [str(w.message) for w in record]
+    skipped = [m for m in messages if m.startswith("skipping ")]
+    assert len(skipped) == 11 and sum("is not a strip" in m for m in skipped) == 10, messages
 
 
 # ---- clip arithmetic -------------------------------------------------------------------------------
