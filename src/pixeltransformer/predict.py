@@ -113,9 +113,11 @@ def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.
     from_file = text.strip().endswith(".json")
     source = str(path) if from_file else "--context"
     try:
-        rows = json.loads(path.read_text() if from_file else text)
+        rows = json.loads(path.read_bytes() if from_file else text)  # a file's bytes: UTF-8, or UTF-16 as JSON allows
     except FileNotFoundError:
         raise FileNotFoundError(f"context file not found: {path}") from None
+    except UnicodeDecodeError as err:  # Latin-1, a binary file
+        raise ValueError(f"{source}: not UTF-8 text ({err}): save it as UTF-8") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{source}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
     if not isinstance(rows, list) or not rows or any(not isinstance(r, list) or len(r) != width for r in rows):

@@ -86,3 +86,16 @@ def test_a_context_row_given_twice_counts_once(tmp_path):
     rows, source = parse_rows(str(tmp_path / "s.json"), 3, "[y, x, value]", 2)
     assert source == str(tmp_path / "s.json")
     assert rows.tolist() == [[0.1, 0.2, 0.5], [-0.0, 0.2, 0.9]]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32"])
+def test_a_context_file_in_utf_16_or_with_a_byte_order_mark_is_read(tmp_path, encoding):
+    """Windows editors save these: a UTF-16 file failed with the codec's words and no file named, one with a UTF-8
+    byte-order mark as not valid JSON."""
+    from pixeltransformer.predict import parse_rows
+
+    (tmp_path / "s.json").write_text("[[0.1, 0.2, 0.5]]", encoding=encoding)
+    assert parse_rows(str(tmp_path / "s.json"), 3, "[y, x, value]", 2)[0].tolist() == [[0.1, 0.2, 0.5]]
+    (tmp_path / "s.json").write_text("[[0.1, 0.2, 0.5]] \u00e9", encoding="latin-1")
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/s.json: not UTF-8 text \(.*\): save it as UTF-8$"):
+        parse_rows(str(tmp_path / "s.json"), 3, "[y, x, value]", 2)
