@@ -1059,6 +1059,8 @@ def test_clips_of_one_colour_are_refused_as_pictures_are(tmp_path, bins):
     with pytest.raises(ValueError, match=rf"^{tmp_path}: every pixel of its 6 clips is \(0, 0, 0\) of 255: clips of "
                                          r"one colour leave nothing to learn$"):
         VideoDataModule(**options).setup("fit")
+    with pytest.raises(ValueError, match=r"every pixel of its 6 clips is \(0, 0, 0\)"):  # said before split sizes
+        VideoDataModule(**{**options, "splits": (4, 4, 4), "split_by": "clip"}).setup("fit")
     clips = np.zeros((1, 12, 8, 8, 3), np.uint8)  # [N, T, H, W, 3]
     clips[0, 8:, 4:] = 200  # the last clip's frames are half grey
     np.savez(tmp_path / "fade.npz", videos=clips)
