@@ -133,13 +133,16 @@ def _every_frame_once() -> list[str]:
 
 def _size_change(path: Path) -> str | None:
     """Where the frames of a GIF (or another picture of several frames) change size, in words; None where they do
-    not."""
-    with Image.open(path) as image:
-        first = image.size
-        for i, frame in enumerate(ImageSequence.Iterator(image)):
-            if frame.size != first:
-                (w, h), (w1, h1) = frame.size, first
-                return f"frame {i + 1} is {w}x{h} pixels, but frame 1 is {w1}x{h1}: save its frames at one size"
+    not, or where the file cannot tell."""
+    try:
+        with Image.open(path) as image:
+            first = image.size
+            for i, frame in enumerate(ImageSequence.Iterator(image)):
+                if frame.size != first:
+                    (w, h), (w1, h1) = frame.size, first
+                    return f"frame {i + 1} is {w}x{h} pixels, but frame 1 is {w1}x{h1}: save its frames at one size"
+    except (OSError, ValueError, EOFError, SyntaxError):  # a broken file: the reader's own words name it
+        return None
     return None
 
 
