@@ -27,7 +27,7 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, pool_split_index,
-                                         same_split_index, split_folders, splits_with_train_of)
+                                         refuse_one_colour, same_split_index, split_folders, splits_with_train_of)
 from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
 
@@ -102,17 +102,10 @@ def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int) -> Pool:
 
 
 def check_not_one_colour(pools: dict[str, Pool], where: str | Path) -> None:
-    """Refuse pictures whose every pixel, in every pool, is one colour (blank scans, a folder of empty frames):
-    grey ones trained without a word on targets that never change, and colour ones failed on k-means bins with advice
-    to set num_bins to 1."""
+    """Refuse pictures whose every pixel, in every pool, is one colour (blank scans, a folder of empty frames)."""
     low = torch.stack([images.amin(dim=(0, 2, 3)) for images, _ in pools.values()]).amin(0)  # [C]
     high = torch.stack([images.amax(dim=(0, 2, 3)) for images, _ in pools.values()]).amax(0)  # [C]
-    if torch.equal(low, high):
-        n = sum(len(images) for images, _ in pools.values())
-        colour = low.tolist()
-        value = f"{colour[0]}" if len(colour) == 1 else f"({', '.join(map(str, colour))})"
-        raise ValueError(f"{where}: every pixel of its {n} picture{'s' * (n != 1)} is {value} of 255: pictures of "
-                         "one colour leave nothing to learn")
+    refuse_one_colour(low, high, sum(len(images) for images, _ in pools.values()), "picture", where)
 
 
 class ImageDataModule(SignalDataModule):

@@ -14,6 +14,7 @@ Formats:
 from __future__ import annotations
 
 import csv
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,11 +188,17 @@ def _read_csv(path: Path) -> np.ndarray:
     rows: list[list[float]] = []
     first_line = None
     header: list[str] = []
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        try:
-            lines = list(csv.reader(fh))
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise ValueError(f"{path}: not a readable CSV file ({err})") from None
+    save = "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:  # UTF-16 (Excel's "Unicode text", PowerShell's default), Latin-1, a binary file
+        raise ValueError(f"{path}: not a readable CSV file ({err}): {save}") from None
+    if "\x00" in text:  # UTF-16 without its byte-order mark decodes as UTF-8, with a NUL beside each character
+        raise ValueError(f"{path}: not a readable CSV file (it holds NUL bytes, as UTF-16 text does): {save}")
+    try:
+        lines = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as err:
+        raise ValueError(f"{path}: not a readable CSV file ({err})") from None
     for number, cells in enumerate(lines, start=1):
         cells = [c.strip() for c in cells]
         if not any(cells):

@@ -20,7 +20,8 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, group_split,
-                                         official_split_indices, split_folders, splits_with_train_of)
+                                         official_split_indices, refuse_one_colour, split_folders,
+                                         splits_with_train_of)
 from pixeltransformer.files import cache_root
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -218,6 +219,13 @@ class VideoDataModule(SignalDataModule):
         if self._clips is not None:
             return
         clips, owners = self._load()
+        # [N, T, H, W, 3]
+        clips = clips if isinstance(clips, FolderClips) else torch.from_numpy(np.ascontiguousarray(clips))
+        first = clips[0].reshape(-1, 3) if isinstance(clips, torch.Tensor) and len(clips) else None  # [T*H*W, 3]
+        if first is not None and torch.equal(first.amin(0), first.amax(0)):  # all of them read only then (a second a
+            # GiB); a folder's strips decoded when read are not, so all black ones meet the k-means bins' line
+            pixels = clips.reshape(-1, 3)  # [N*T*H*W, 3]
+            refuse_one_colour(pixels.amin(0), pixels.amax(0), len(clips), "clip", self.root or self.dataset_name)
         videos = owners  # [N] the source video of each clip: its file, or the folder of a video's strips
         if self.folder_stats is not None:
             videos = source_videos(self.folder_stats.files, self.root)[owners]  # [N]
@@ -239,8 +247,7 @@ class VideoDataModule(SignalDataModule):
                 f"; the items are clips, {n} from {n_videos} video{'s' * (n_videos != 1)}: give "
                 "--data.init_args.splits in clips (train, val, test; -1: the rest)")
             raise ValueError(f"VideoDataModule: {err}{unit}") from None
-        # [N, T, H, W, 3]
-        self._clips = clips if isinstance(clips, FolderClips) else torch.from_numpy(np.ascontiguousarray(clips))
+        self._clips = clips
         self._parts = parts
 
     def _parts_of(self, options: dict[str, Any]) -> tuple[torch.Tensor, ...]:

@@ -25,7 +25,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
@@ -131,6 +131,21 @@ def _every_frame_once() -> list[str]:
     return ["-vsync", "passthrough"] if old else ["-fps_mode", "passthrough"]
 
 
+def _size_change(path: Path) -> str | None:
+    """Where the frames of a GIF (or another picture of several frames) change size, in words; None where they do
+    not, or where the file cannot tell."""
+    try:
+        with Image.open(path) as image:
+            first = image.size
+            for i, frame in enumerate(ImageSequence.Iterator(image)):
+                if frame.size != first:
+                    (w, h), (w1, h1) = frame.size, first
+                    return f"frame {i + 1} is {w}x{h} pixels, but frame 1 is {w1}x{h1}: save its frames at one size"
+    except (OSError, ValueError, EOFError, SyntaxError):  # a broken file: the reader's own words name it
+        return None
+    return None
+
+
 def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
     """Decoded frames of one file, one [H, W, C] array at a time; with ``size``, ffmpeg scales while it
     decodes (aspect kept, covering ``size``), which is several times faster than decoding HD frames."""
@@ -138,7 +153,10 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
         # a mode makes pillow compose palette, transparency and delta frames into full frames; RGBA keeps what is
         # transparent, which to_rgb composites onto white (JPEG and BMP have no transparency)
         mode = "RGB" if path.suffix.lower() in (".jpg", ".jpeg", ".bmp") else "RGBA"
-        frames = iio.imread(path, plugin="pillow", mode=mode)  # [F, H, W, C] or [H, W, C]
+        try:
+            frames = iio.imread(path, plugin="pillow", mode=mode)  # [F, H, W, C] or [H, W, C]
+        except ValueError as err:  # numpy's words for frames that cannot be stacked name no frame and no size
+            raise ValueError(_size_change(path) or str(err)) from err
         yield from (frames if frames.ndim == 4 else frames[None])
         return
     kwargs = dict(output_params=_every_frame_once())
@@ -442,6 +460,7 @@ def read_video_folder(
     needed = (max_clips_per_video - 1) * clips.stride + clips.span if (max_clips_per_video or 0) > 0 else None
     owners, kept = [], []
     short = corrupt = stills = 0
+    not_strips = []  # warnings for pictures of one frame, held: a folder of only those ends in one line saying so
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
             if path.suffix.lower() in STRIP_SUFFIXES:
@@ -452,9 +471,12 @@ def read_video_folder(
                 length, source = len(frames), cut_clips(frames, num_frames, clips.size, stride, frame_step)
                 n = len(source)  # source: [n, T, H, W, 3]
         except VideoDecodeError as err:
-            warnings.warn(f"skipping {err}", stacklevel=2)
             corrupt += 1
-            stills += path.suffix.lower() in STRIP_SUFFIXES and "is not a strip" in str(err)  # a picture of 1 frame
+            if path.suffix.lower() in STRIP_SUFFIXES and "is not a strip" in str(err):  # a picture of 1 frame
+                stills += 1
+                not_strips.append(f"skipping {err}")
+            else:
+                warnings.warn(f"skipping {err}", stacklevel=2)
             continue
         if n == 0:
             warnings.warn(f"skipping {path}: {length} frames, a clip needs {clips.span}", stacklevel=2)
@@ -466,6 +488,9 @@ def read_video_folder(
         owners.append(np.full(n, len(kept)))
         kept.append(path)
         clips.add(source, n)
+    if stills < len(files):
+        for message in not_strips:
+            warnings.warn(message, stacklevel=2)
     if not kept:
         frames = ("; they are pictures of one frame each: a folder of frames is not read as a video, so make each "
                   "video one file (ffmpeg -i frame_%03d.png clip.mp4) or one strip of its frames stacked top to "

@@ -160,6 +160,17 @@ def check_split_sizes(sizes: Sequence[int], rests: int = 1) -> None:
         raise ValueError("at most one split size may be -1 (the rest)")
 
 
+def refuse_one_colour(low: torch.Tensor, high: torch.Tensor, count: int, item: str, where: str | Path) -> None:
+    """Refuse 8-bit data whose every pixel is one colour: ``low`` and ``high`` [C] are each channel's least and greatest
+    level over all ``count`` items (``item``: "picture", "clip"), read from ``where``. Grey ones trained without a word
+    on targets that never change, and colour ones failed on k-means bins with advice to set num_bins to 1."""
+    if torch.equal(low, high):
+        colour = low.tolist()
+        value = f"{colour[0]}" if len(colour) == 1 else f"({', '.join(map(str, colour))})"
+        raise ValueError(f"{where}: every pixel of its {count} {item}{'s' * (count != 1)} is {value} of 255: {item}s "
+                         "of one colour leave nothing to learn")
+
+
 def split_indices(n: int, sizes: tuple[int, int, int], seed: int,
                   layout: int = SPLIT_LAYOUT) -> tuple[torch.Tensor, ...]:
     """A deterministic shuffled split of range(n) into train/val/test of the given sizes (-1: the rest).

@@ -104,28 +104,51 @@ class PredictOptions:
         return Path(self.context).stem if (self.context or "").strip().endswith(".json") else "context"
 
 
-def parse_rows(text: str, width: int, names: str) -> tuple[torch.Tensor, str]:
+def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.Tensor, str]:
     """A context as JSON rows (inline, or a .json file) -> a float64 tensor [K, width] (positions in a data's own
     units keep their digits: a timestamp of 1.6e9 seconds in float32 is a multiple of 128), and its source's name for
-    messages. ``names`` spells one row for the error message, e.g. "[y, x, value]"."""
+    messages. ``names`` spells one row for the error message, e.g. "[y, x, value]"; its first ``pos_dims`` entries
+    are the position. A row repeated as it is counts once; two values at one position are refused."""
     path = Path(text).expanduser()
     from_file = text.strip().endswith(".json")
     source = str(path) if from_file else "--context"
     try:
-        rows = json.loads(path.read_text() if from_file else text)
+        rows = json.loads(path.read_bytes() if from_file else text)  # a file's bytes: UTF-8, or UTF-16 as JSON allows
     except FileNotFoundError:
         raise FileNotFoundError(f"context file not found: {path}") from None
+    except UnicodeDecodeError as err:  # Latin-1, a binary file
+        raise ValueError(f"{source}: not UTF-8 text ({err}): save it as UTF-8") from None
     except json.JSONDecodeError as err:
         raise ValueError(f"{source}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
     if not isinstance(rows, list) or not rows or any(not isinstance(r, list) or len(r) != width for r in rows):
         raise ValueError(f"{source}: expected a non-empty list of {names} rows ({width} numbers each)")
+    for i, row in enumerate(rows):  # JSON's true and false are not numbers, though Python counts them as 1 and 0
+        if not_numbers := [v for v in row if isinstance(v, bool) or not isinstance(v, (int, float))]:
+            raise ValueError(f"{source}: every entry must be a number, got {json.dumps(not_numbers[0])} in row {i + 1}")
     try:
         arr = torch.tensor(rows, dtype=torch.float64)  # [K, width]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{source}: every entry must be a number") from None
     if not torch.isfinite(arr).all():
         raise ValueError(f"{source}: positions and values must be finite numbers")
-    return arr, source
+    return arr[_one_row_a_position(arr, pos_dims, source)], source  # [K', width]
+
+
+def _one_row_a_position(rows: torch.Tensor, pos_dims: int, source: str) -> list[int]:
+    """The rows [K, P + V] to keep: each position's first; a row that repeats one is left out, and one that gives it
+    another value is refused, naming both rows."""
+    first: dict[tuple[float, ...], int] = {}
+    keep = []
+    listed = rows.tolist()
+    for i, row in enumerate(listed):
+        j = first.setdefault(tuple(row[:pos_dims]), i)
+        if j == i:
+            keep.append(i)
+        elif listed[j][pos_dims:] != row[pos_dims:]:
+            words = lambda numbers: "[" + ", ".join(f"{v:.10g}" for v in numbers) + "]"  # noqa: E731
+            raise ValueError(f"{source}: rows {j + 1} and {i + 1} give position {words(row[:pos_dims])} two values, "
+                             f"{words(listed[j][pos_dims:])} and {words(row[pos_dims:])}: give one value a position")
+    return keep
 
 
 def checked_input(domain: Domain, signal: Any, spec: SignalSpec) -> torch.Tensor:
@@ -151,7 +174,7 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
     if options.context:
         entries = domain.row_names or [f"x{i}" for i in range(spec.pos_dims)] + ["value"] * spec.val_dims
         names = "[" + ", ".join(entries) + "]"
-        rows, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names)
+        rows, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names, spec.pos_dims)
         pos, val = domain.context_from_rows(rows, spec, source)  # [K, P], [K, V]
         item["ctx_pos"], item["ctx_val"] = pos.float(), val.float()  # [K, P], [K, V]
     elif options.mask:

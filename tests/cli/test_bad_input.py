@@ -106,7 +106,8 @@ def build_world(w: Path) -> Path:
     (w / "taken").mkdir()
     (w / "taken" / "prediction.json").write_text("{}\n")  # an earlier prediction
     np.savez(d / "float.npz", videos=np.random.default_rng(0).random((3, 17, 8, 8, 3)).astype(np.float32))
-    np.savez(d / "one.npz", videos=np.zeros((1, 17, 8, 8, 3), dtype=np.uint8))
+    one_clip = np.random.default_rng(0).integers(0, 256, (1, 17, 8, 8, 3), dtype=np.uint8)  # a clip of noise
+    np.savez(d / "one.npz", videos=one_clip)
     blank = w / "input" / "blank_mnist"  # 20 MNIST-format pictures, every pixel 0
     blank.mkdir()
     (blank / "t10k-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 20, 0, 0, 0, 28, 0, 0, 0, 28])
@@ -326,6 +327,12 @@ ROWS = [
      "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.1, 0.2]]'` (a row too short)",
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", "CONTEXT=[[0.1, 0.2]]"],
      "--context: expected a non-empty list of [y, x, value...] rows (3 numbers each)"),
+    ("sample-context-two-values",
+     "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.1, 0.2, 0.5], [0.1, 0.2, 0.9]]'` (two values at one "
+     "position)",
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt",
+                "CONTEXT=[[0.1, 0.2, 0.5], [0.1, 0.2, 0.9]]"],
+     "--context: rows 1 and 2 give position [0.1, 0.2] two values, [0.5] and [0.9]: give one value a position"),
     ("sample-num-context-with-context",
      "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.1, 0.2, 0.5]]' ARGS=\"--num_context 32\"`",
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", "CONTEXT=[[0.1, 0.2, 0.5]]",

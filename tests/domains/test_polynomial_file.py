@@ -130,6 +130,14 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
      "index.csv: its first column, under an empty header cell, counts the lines 0, 1, 2, ...: a row index"),
     ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number "
                                                           "(values are separated by commas)"),
+    ("utf16.csv", lambda p: p.write_text("1,2,3\n4,5,6\n7,8,9\n", encoding="utf-16"),  # Excel's "Unicode text"
+     "utf16.csv: not a readable CSV file ('utf-8' codec can't decode byte 0xff in position 0: invalid start byte): "
+     "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"),
+    ("utf16le.csv", lambda p: p.write_text("1,2,3\n4,5,6\n7,8,9\n", encoding="utf-16-le"),  # no byte-order mark
+     "utf16le.csv: not a readable CSV file (it holds NUL bytes, as UTF-16 text does): save it as UTF-8"),
+    ("latin1.csv", lambda p: p.write_text("caf\u00e9\n1,2,3\n4,5,6\n7,8,9\n", encoding="latin-1"),
+     "latin1.csv: not a readable CSV file ('utf-8' codec can't decode byte 0xe9 in position 3: invalid continuation "
+     "byte): save it as UTF-8"),
     ("columns.csv", lambda p: p.write_text("x,y\n" + "".join(f"{t / 10},{np.sin(t / 10)}\n" for t in range(200))),
      "columns.csv: its first column rises by even steps down all 200 rows (0, 0.1, 0.2, ...), as an x column does: "
      "is it x beside y columns, one curve a column? Here each row is a curve of 2 points"),

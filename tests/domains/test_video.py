@@ -353,17 +353,22 @@ def test_folder_errors(tmp_path):
 
 def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):
     """Frames saved one picture each (frame_000.png, ...) are not a video here: the line says so and how to make one,
-    beside the count that called them undecodable."""
+    beside the count that called them undecodable, and is all that is said (a warning for each frame came first)."""
     for i, frame in enumerate(smooth_frames(10)):
         iio.imwrite(tmp_path / f"frame_{i:03d}.png", frame)
     advice = (r"\(0 too short, 10 undecodable\); they are pictures of one frame each: a folder of frames is not read "
               r"as a video, so make each video one file \(ffmpeg -i frame_%03d.png clip.mp4\) or one strip of its "
               r"frames stacked top to bottom$")
-    with pytest.warns(UserWarning, match="is not a strip"), pytest.raises(ValueError, match=advice):
+    with warnings.catch_warnings(record=True) as record, pytest.raises(ValueError, match=advice):
+        warnings.simplefilter("always")
         read_video_folder(tmp_path, 8, 16, progress=False)
-    (tmp_path / "broken.mp4").write_bytes(b"")  # not every file a frame: no such advice
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"\(0 too short, 11 undecodable\)$"):
+    assert [str(w.message) for w in record] == []
+    (tmp_path / "broken.mp4").write_bytes(b"")  # not every file a frame: no such advice, a warning for each file
+    with pytest.warns(UserWarning) as record, pytest.raises(ValueError, match=r"\(0 too short, 11 undecodable\)$"):
         read_video_folder(tmp_path, 8, 16, progress=False)
+    messages = [str(w.message) for w in record]
+    skipped = [m for m in messages if m.startswith("skipping ")]
+    assert len(skipped) == 11 and sum("is not a strip" in m for m in skipped) == 10, messages
 
 
 # ---- clip arithmetic -------------------------------------------------------------------------------
@@ -1054,3 +1059,73 @@ def test_a_folder_of_videos_is_named_by_its_last_part_and_synthetic_clips_by_not
     assert module_spec(npz).extra["source"] == "beach.npz"
     synthetic = VideoDataModule("synthetic", root=str(tmp_path / "unread"), bins="uniform", num_bins=8)
     assert "source" not in module_spec(synthetic).extra
+
+
+@pytest.mark.parametrize("bins", ["kmeans", "uniform"])
+def test_clips_of_one_colour_are_refused_as_pictures_are(tmp_path, bins):
+    """Black video files: k-means bins failed with advice to set num_bins to at most 1, and uniform ones trained on
+    targets that never change. A first clip of one colour alone (a fade from black) is kept."""
+    for i in range(2):
+        write_mp4(tmp_path / f"black{i}.mp4", np.zeros((12, 16, 16, 3), np.uint8))
+    options = dict(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 1, 1), bins=bins,
+                   num_bins=8)
+    with pytest.raises(ValueError, match=rf"^{tmp_path}: every pixel of its 6 clips is \(0, 0, 0\) of 255: clips of "
+                                         r"one colour leave nothing to learn$"):
+        VideoDataModule(**options).setup("fit")
+    with pytest.raises(ValueError, match=r"every pixel of its 6 clips is \(0, 0, 0\)"):  # said before split sizes
+        VideoDataModule(**{**options, "splits": (4, 4, 4), "split_by": "clip"}).setup("fit")
+    clips = np.zeros((1, 12, 8, 8, 3), np.uint8)  # [N, T, H, W, 3]
+    clips[0, 8:, 4:] = 200  # the last clip's frames are half grey
+    np.savez(tmp_path / "fade.npz", videos=clips)
+    fade = VideoDataModule(**{**options, "dataset": "npz", "root": str(tmp_path / "fade.npz"), "split_by": "clip"})
+    fade.setup("fit")
+    assert len(fade._clips) == 3
+    np.savez(tmp_path / "blue.npz", videos=np.tile(np.array([0, 0, 200], np.uint8), (2, 8, 8, 8, 1)))
+    with pytest.raises(ValueError, match=r"blue.npz: every pixel of its 4 clips is \(0, 0, 200\) of 255"):
+        VideoDataModule(**{**options, "dataset": "npz", "root": str(tmp_path / "blue.npz")}).setup("fit")
+
+
+def _gif_parts(data: bytes) -> tuple[bytes, list[bytes]]:
+    """A GIF's head (header, screen descriptor, global colour table) and its blocks (extensions, frames)."""
+    flags, pos = data[10], 13
+    pos += 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
+    head, parts, start = data[:pos], [], pos
+    while data[pos] != 0x3B:  # the trailer
+        if data[pos] == 0x21:  # an extension: its label, then sub-blocks
+            pos += 2
+        else:  # a frame: its descriptor, local colour table and LZW code size, then sub-blocks
+            local = data[pos + 9]
+            pos += 11 + (3 * 2 ** ((local & 7) + 1) if local & 0x80 else 0)
+        while data[pos]:
+            pos += data[pos] + 1
+        parts.append(data[start : pos + 1])
+        pos = start = pos + 1
+    return head, parts
+
+
+def test_a_gif_whose_frames_change_size_names_the_frame_and_both_sizes(tmp_path):
+    """numpy's "all input arrays must have the same shape" named no frame and no size (the file it did name)."""
+    small, big = tmp_path / "small.gif", tmp_path / "big.gif"
+    iio.imwrite(small, smooth_frames(1, 16, 16), plugin="pillow", duration=100, loop=0)  # a 16x16 screen
+    iio.imwrite(big, smooth_frames(12, 32, 32), plugin="pillow", duration=100, loop=0)
+    head, first = _gif_parts(small.read_bytes())
+    _, later = _gif_parts(big.read_bytes())
+    later = [part for part in later if not part.startswith(b"\x21\xff")]  # the loop count once
+    (tmp_path / "grows.gif").write_bytes(head + b"".join(first + later) + b"\x3b")  # frames 2.. are 32x32
+    with pytest.raises(VideoDecodeError, match=rf"^cannot decode video {tmp_path}/grows.gif: frame 2 is 32x32 "
+                                               r"pixels, but frame 1 is 16x16: save its frames at one size$"):
+        read_video_file(tmp_path / "grows.gif")
+
+
+def test_gif_palettes_read_as_their_colours(tmp_path):
+    """Each frame's own palette (a local colour table from frame 2 on) gives its pixels their exact colours."""
+    palettes = [[255, 0, 0, 0, 0, 255], [0, 200, 0, 250, 250, 10], [17, 34, 51, 68, 85, 102]]
+    frames, expected = [], []
+    for t, palette in enumerate(palettes):
+        index = (np.arange(64).reshape(8, 8) + t) % 2  # [8, 8] a checkerboard of entries 0 and 1
+        frame = Image.fromarray(index.astype(np.uint8), "P")
+        frame.putpalette(palette + [0, 0, 0] * 254)
+        frames.append(frame)
+        expected.append(np.array(palette, np.uint8).reshape(2, 3)[index])  # [8, 8, 3]
+    frames[0].save(tmp_path / "p.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert np.array_equal(read_video_file(tmp_path / "p.gif"), np.stack(expected))  # [3, 8, 8, 3]

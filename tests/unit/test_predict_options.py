@@ -61,3 +61,41 @@ def test_predict_runs_on_one_device(trainer, asked, narrowed, monkeypatch):
     cfg = Namespace(**trainer)
     assert one_device(cfg) == asked
     assert {k: cfg.get(k) for k in narrowed} == narrowed
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[[0.1, 0.2, true]]", "--context: every entry must be a number, got true in row 1"),
+    ("[[0.1, 0.2, 0.5], [false, 0.2, 0.5]]", "--context: every entry must be a number, got false in row 2"),
+    ('[[0.1, null, 0.5]]', "--context: every entry must be a number, got null in row 1"),
+    ('[[0.1, "0.2", 0.5]]', '--context: every entry must be a number, got "0.2" in row 1'),
+    ("[[0.1, 0.2, 0.5], [0.3, 0.2, 0.1], [0.1, 0.2, 0.9]]",
+     "--context: rows 1 and 3 give position [0.1, 0.2] two values, [0.5] and [0.9]: give one value a position"),
+])
+def test_context_rows_of_other_than_numbers_or_two_values_at_a_position_are_refused(text, message):
+    """JSON's true and false were read as 1 and 0, and two values at one position were both taken, without a word."""
+    from pixeltransformer.predict import parse_rows
+
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_rows(text, 3, "[y, x, value]", 2)
+
+
+def test_a_context_row_given_twice_counts_once(tmp_path):
+    from pixeltransformer.predict import parse_rows
+
+    (tmp_path / "s.json").write_text("[[0.1, 0.2, 0.5], [-0.0, 0.2, 0.9], [0.1, 0.2, 0.5], [0, 0.2, 0.9]]")
+    rows, source = parse_rows(str(tmp_path / "s.json"), 3, "[y, x, value]", 2)
+    assert source == str(tmp_path / "s.json")
+    assert rows.tolist() == [[0.1, 0.2, 0.5], [-0.0, 0.2, 0.9]]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32"])
+def test_a_context_file_in_utf_16_or_with_a_byte_order_mark_is_read(tmp_path, encoding):
+    """Windows editors save these: a UTF-16 file failed with the codec's words and no file named, one with a UTF-8
+    byte-order mark as not valid JSON."""
+    from pixeltransformer.predict import parse_rows
+
+    (tmp_path / "s.json").write_text("[[0.1, 0.2, 0.5]]", encoding=encoding)
+    assert parse_rows(str(tmp_path / "s.json"), 3, "[y, x, value]", 2)[0].tolist() == [[0.1, 0.2, 0.5]]
+    (tmp_path / "s.json").write_text("[[0.1, 0.2, 0.5]] \u00e9", encoding="latin-1")
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/s.json: not UTF-8 text \(.*\): save it as UTF-8$"):
+        parse_rows(str(tmp_path / "s.json"), 3, "[y, x, value]", 2)
