@@ -69,6 +69,12 @@ def extrapolate_total(coeffs: np.ndarray, first_size: int, steps: int) -> float:
     return float(np.clip(np.polyval(coeffs, n), 0.0, None).sum())
 
 
+def percent_text(x: float) -> str:
+    """A fraction as a percentage: whole percents from 1 %, else two significant digits (a GPU step far from its
+    matmul peak reads 0.19 %, not 0 %)."""
+    return f"{x:.0%}" if x >= 0.01 or x == 0 else f"{x * 100:.2g}%"
+
+
 def seconds_text(x: float) -> str:
     """A duration for the table and the picture: 3 significant digits below 100 s, whole seconds above."""
     return f"{x:.3g} s" if x < 100 else f"{x:,.0f} s"

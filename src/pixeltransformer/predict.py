@@ -313,7 +313,7 @@ class PredictionWriter(BasePredictionWriter):
                   # the positions p as the model reads them, in [-1, 1]: p stands for pos_offset + p * pos_scale
                   "pos_scale": pl_module.spec.pos_scale, "pos_offset": pl_module.spec.pos_offset,
                   "options": asdict(self.options), "files": [p.name for p in files]}
-        if (self.options.input or self.options.context) and (read := pl_module.domain.input_options()):
+        if read := pl_module.domain.input_options():  # after --input or --context (PredictOptions.check)
             record["input_options"] = read  # how the domain read --input or --context (--model.domain.init_args)
         files.append(write_json(out / "prediction.json", record))
         for path in files:  # the evaluation's lines; prediction.json lists the same files, for scripts

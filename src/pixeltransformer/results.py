@@ -275,13 +275,24 @@ def bench_rows(bench: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-BENCH_PICTURE = "bench_summary.png"  # docs/figures/: the published record's picture
+# docs/metrics/<folder>: one record per device, the CPU's first on the page, with its picture
+# docs/figures/<folder>_summary.png
+BENCH_FOLDERS = {"cpu": "bench", "cuda": "bench-cuda"}
+
+
+def bench_device(bench: dict[str, Any]) -> str:
+    """The device a record's training and sampling ran on: "cpu" or "cuda" (a record written before said none)."""
+    device = bench.get("device")
+    return device.get("device", "cpu") if isinstance(device, dict) else "cpu"
 
 
 def check_bench(bench: Any, path: Path, any_mode: bool = False) -> None:
     """A bench.json to publish: a `make bench` record, of a full run unless ``any_mode``."""
     if not isinstance(bench, dict) or "environment" not in bench or not any(k in bench for k in BENCH_PARTS):
         raise ResultsError(f"{path}: not a `make bench` record (expected environment and {', '.join(BENCH_PARTS)})")
+    if bench_device(bench) not in BENCH_FOLDERS:
+        raise ResultsError(f"{path}: a record of device {bench_device(bench)!r}; the results page publishes "
+                           f"{' and '.join(BENCH_FOLDERS)} records")
     mode = bench.get("mode", "full")
     if mode != "full" and not any_mode:
         raise ResultsError(f"{path}: a {mode} run; the results page publishes full runs (`make bench`), or pass "
@@ -295,9 +306,12 @@ def bench_provenance(bench: dict[str, Any], run: dict[str, Any] | None) -> dict[
     machine = (f"{env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores), torch {env.get('torch', '?')}, "
                f"{threads} thread{'s' if threads != 1 else ''}" + (f", GPU {env['gpu']}" if env.get("gpu") else ""))
     load = env.get("load_average"), env.get("load_average_end")
+    gpu = bench_device(bench) == "cuda"
+    mode = bench.get("mode", "full")
+    args = " ".join(([] if mode == "full" else [f"--{mode}"]) + (["--device cuda"] if gpu else []))
     derived = {
-        "title": "Benchmarks: ours against the reference design",
-        "command": "make bench" + ("" if bench.get("mode", "full") == "full" else f" ARGS=--{bench['mode']}"),
+        "title": "Benchmarks: ours against the reference design" + (" on a GPU" if gpu else ""),
+        "command": "make bench" + ("" if not args else f' ARGS="{args}"' if " " in args else f" ARGS={args}"),
         "machine": machine,
         "date": str(env.get("date", "?"))[:10],
         "load": (f"load average {fmt(float(load[0][0]))} at the start, {fmt(float(load[1][0]))} at the end"
@@ -339,10 +353,13 @@ def render(metrics_dir: Path, figures_dir: Path, page_dir: Path) -> str:
     """The whole of results.md; figure links are relative to page_dir."""
     folders = sorted(p for p in metrics_dir.iterdir() if p.is_dir()) if metrics_dir.is_dir() else []
     by_domain: dict[str, list[list[str]]] = {}
+    records = {folder.name: folder for folder in folders if folder.name in BENCH_FOLDERS.values()}
     bench: list[str] = []
+    for name in BENCH_FOLDERS.values():  # the CPU's record, then the GPU's
+        if name in records:
+            bench += bench_section(records[name], page_dir, figures_dir)
     for folder in folders:
-        if folder.name == "bench":
-            bench = bench_section(folder, page_dir, figures_dir)
+        if folder.name in records:
             continue
         run = read_run_json(folder)
         metrics = read_metrics(folder)
@@ -606,7 +623,8 @@ def main(argv: list[str] | None = None) -> str:
                               a.figures_dir if a.copy_figure else None)
         print(f"[results] imported {run_dir} -> {dest}")
     if a.bench is not None:
-        dest = a.metrics_dir / "bench"
+        folder = BENCH_FOLDERS[bench_device(read_json(a.bench))]
+        dest = a.metrics_dir / folder
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(a.bench, dest / "bench.json")
         # the replaced run's provenance would describe the new one wrongly: bench.json's own is used, and the flags
@@ -615,7 +633,7 @@ def main(argv: list[str] | None = None) -> str:
             (dest / "run.json").write_text(json.dumps(overrides, indent=2) + "\n")
         print(f"[results] imported {a.bench} -> {dest / 'bench.json'}")
         # its picture (benchmarks/figure.py writes it beside the record); the replaced record's would be stale
-        picture, published = a.bench.with_suffix(".png"), a.figures_dir / BENCH_PICTURE
+        picture, published = a.bench.with_suffix(".png"), a.figures_dir / f"{folder}_summary.png"
         if picture.is_file():
             a.figures_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(picture, published)

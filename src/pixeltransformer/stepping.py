@@ -9,19 +9,25 @@ does differently: the linear layers' weights are transposed once, when the stepp
 [D_in, D_out] matrix streams it faster than a linear over [D_out, D_in]), and a step's memory row is written
 once for every decoder layer, with no projection.
 
-On a CPU in fp32 without a sink each layer is written out (RowLayer.written_out) and writes its cache row itself;
-otherwise it goes through Attention.attend_rows and store_rows, as encode_append does. The tests check its outputs
-and cache against decode and encode_append (1e-5) for every encoder option.
+Without an attention sink each layer is written out (RowLayer.written_out) and writes its cache row itself, in fp32
+or under autocast (a GPU's bf16), where the weights are cast once per stepper rather than at every step; with a sink
+it goes through Attention.attend_rows and store_rows, as encode_append does. The tests check its outputs and cache
+against decode and encode_append: 1e-5 in fp32, and under autocast no further from fp32 than they are.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from .model import Block, RowCache, PixelTransformer, Positions
+
+
+def _as(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """x in dtype, with no operation when it is already (a step counts its operations)."""
+    return x if x.dtype == dtype else x.to(dtype)
 
 
 @dataclass
@@ -57,18 +63,9 @@ class LayerNormWeights:
 
 
 @dataclass
-class RowLayer:
-    """One transformer block's weights for a one-row step.
+class RowWeights:
+    """A layer's step weights in one dtype (RowLayer.weights): the matrices a step multiplies by."""
 
-    Without an attention sink, on a cache in the model's dtype with no padding channels and outside autocast (a
-    CPU step in fp32), the call is written out (attend_rows' arithmetic, fewer operations): at B = 8 a layer's
-    matmuls read a few hundred KB each, and the forty-odd views, casts and module calls that attend_rows and the
-    modules add per layer took about 3.4 ms of a 27 ms paper-preset step (1024 such steps make `make bench`'s
-    sampling run). The value bias is folded into the output projection's (the attention weights sum to 1, so
-    W_out (o + b_v) + b_out = W_out o + (W_out b_v + b_out)). Otherwise it goes through Attention.attend_rows,
-    which handles the sink, the padding and autocast's precision."""
-
-    block: Block  # its layer norms, activation and attention parameters (key/value weights, distance widths, sink)
     query: RowLinear  # [D, D]
     out: RowLinear  # [D, D]
     fc1: RowLinear  # [D, F]
@@ -76,8 +73,33 @@ class RowLayer:
     keys: torch.Tensor  # [H, Dh, D]: W_k,h, which carries head h's query into row space
     values: torch.Tensor  # [H, D, Dh]: W_v,h^T, which carries head h's weighted row back to head space
     out_bias: torch.Tensor  # [D]: W_out b_v + b_out
+
+    def to(self, dtype: torch.dtype) -> RowWeights:
+        def cast(lin: RowLinear) -> RowLinear:
+            return RowLinear(lin.weight.to(dtype), lin.bias.to(dtype))
+        return RowWeights(cast(self.query), cast(self.out), cast(self.fc1), cast(self.fc2), self.keys.to(dtype),
+                          self.values.to(dtype), self.out_bias.to(dtype))
+
+
+@dataclass
+class RowLayer:
+    """One transformer block's weights for a one-row step.
+
+    Without an attention sink, on a cache in the model's dtype, the call is written out (attend_rows' arithmetic,
+    fewer operations): at B = 8 a layer's matmuls read a few hundred KB each, and the forty-odd views, casts and
+    module calls that attend_rows and the modules add per layer took about 3.4 ms of a 27 ms paper-preset step on a
+    CPU (1024 such steps make `make bench`'s sampling run). The value bias is folded into the output projection's
+    (the attention weights sum to 1, so W_out (o + b_v) + b_out = W_out o + (W_out b_v + b_out)). Under autocast
+    the same arithmetic runs in its dtype on weights cast once (weights(dtype)), with the distance channels and
+    the attention in fp32 as attend_rows keeps them: autocast itself would cast every weight at every step, as
+    the transposed copies are not the module's parameters (on a GPU those casts were about half of a step's
+    kernels). With a sink it goes through Attention.attend_rows, which handles it."""
+
+    block: Block  # its layer norms, activation and attention parameters (key/value weights, distance widths, sink)
+    fp32: RowWeights  # the weights in the model's dtype
     norms: tuple[LayerNormWeights, LayerNormWeights]  # norm1's and norm2's
     activation: torch.nn.Module  # the feed-forward's GELU
+    cast: dict[torch.dtype, RowWeights] = field(default_factory=dict)  # the weights in an autocast dtype
 
     @classmethod
     def of(cls, block: Block) -> RowLayer:
@@ -85,10 +107,19 @@ class RowLayer:
         d, h, dh = attn.heads * attn.head_dim, attn.heads, attn.head_dim
         w_k, w_v = attn.kv.weight.detach()[:d], attn.kv.weight.detach()[d:]  # [D, D] each
         out = RowLinear.of(attn.out)
-        return cls(block, RowLinear.of(attn.q), out, RowLinear.of(block.mlp[0]), RowLinear.of(block.mlp[2]),
-                   w_k.reshape(h, dh, d), w_v.reshape(h, dh, d).transpose(1, 2),
-                   torch.addmm(out.bias, attn.kv.bias.detach()[d:].unsqueeze(0), out.weight).squeeze(0),
-                   (LayerNormWeights.of(block.norm1), LayerNormWeights.of(block.norm2)), block.mlp[1])
+        weights = RowWeights(RowLinear.of(attn.q), out, RowLinear.of(block.mlp[0]), RowLinear.of(block.mlp[2]),
+                             w_k.reshape(h, dh, d), w_v.reshape(h, dh, d).transpose(1, 2),
+                             torch.addmm(out.bias, attn.kv.bias.detach()[d:].unsqueeze(0), out.weight).squeeze(0))
+        return cls(block, weights, (LayerNormWeights.of(block.norm1), LayerNormWeights.of(block.norm2)),
+                   block.mlp[1])
+
+    def weights(self, dtype: torch.dtype) -> RowWeights:
+        """The step weights in `dtype`, cast on first use."""
+        if dtype == self.fp32.keys.dtype:
+            return self.fp32
+        if dtype not in self.cast:
+            self.cast[dtype] = self.fp32.to(dtype)
+        return self.cast[dtype]
 
     def norm1(self, x: torch.Tensor) -> torch.Tensor:
         """The block's first layer norm, [B, D] -> [B, D]."""
@@ -96,26 +127,37 @@ class RowLayer:
 
     def __call__(self, x: torch.Tensor, h: torch.Tensor, rows: torch.Tensor, pos: Positions) -> torch.Tensor:
         """The block from its normed input h [B, D] on, against a row cache [B, 1, M, W]: x [B, D] -> [B, D],
-        through Attention.attend_rows (any cache, a sink, autocast)."""
-        o = self.block.attn.attend_rows(self.query(h).unsqueeze(1), rows, pos)  # [B, 1, D]
-        x = x + self.out(o.view(x.shape[0], -1))  # [B, D]
-        return x + self.fc2(self.block.mlp[1](self.fc1(self.block.norm2(x))))  # [B, D]
+        through Attention.attend_rows (a sink)."""
+        w = self.fp32
+        o = self.block.attn.attend_rows(w.query(h).unsqueeze(1), rows, pos)  # [B, 1, D]
+        x = x + w.out(o.view(x.shape[0], -1))  # [B, D]
+        return x + w.fc2(self.block.mlp[1](w.fc1(self.block.norm2(x))))  # [B, D]
 
-    def written_out(self, x: torch.Tensor, h: torch.Tensor, rows: torch.Tensor,
-                    geo: torch.Tensor | None) -> torch.Tensor:
-        """__call__ written out (no sink, fp32 outside autocast, a cache without padding channels; see the class
-        docstring): geo [B, H, P + 2] are the query's distance channels scaled by this layer's widths (None
-        without the distance bias)."""
-        b, (hd, dh, d) = x.shape[0], self.keys.shape
-        q = self.query(h).view(b, hd, dh).transpose(0, 1)  # [H, B, Dh]
-        qt = torch.bmm(q, self.keys).transpose(0, 1)  # [B, H, D]: the queries in row space
-        if geo is not None:
-            qt = torch.cat([qt, geo], dim=-1)  # [B, H, W]
-        o = F.scaled_dot_product_attention(qt.unsqueeze(1), rows, rows, scale=dh ** -0.5)  # [B, 1, H, W]
-        o = torch.bmm(o[:, 0, :, :d].transpose(0, 1), self.values)  # [H, B, Dh]
-        x = torch.addmm(x, o.transpose(0, 1).reshape(b, d), self.out.weight).add_(self.out_bias)  # [B, D]
-        u = self.activation(self.fc1(self.norms[1](x)))  # [B, F]
-        return torch.addmm(x, u, self.fc2.weight).add_(self.fc2.bias)  # [B, D]
+    def written_out(self, x: torch.Tensor, h: torch.Tensor, rows: torch.Tensor, geo: torch.Tensor | None,
+                    dtype: torch.dtype) -> torch.Tensor:
+        """__call__ written out (no sink; see the class docstring) in `dtype`, the model's or autocast's: geo
+        [B, H, P + 2] are the query's distance channels scaled by this layer's widths (None without the distance
+        bias), fp32 like the cache's rows [B, 1, M, W] (W padded on a GPU; the padding is zeros)."""
+        w = self.weights(dtype)
+        b, (hd, dh, d) = x.shape[0], w.keys.shape
+        with torch.autocast(x.device.type, enabled=False):
+            q = w.query(_as(h, dtype)).view(b, hd, dh).transpose(0, 1)  # [H, B, Dh]
+            qt = torch.bmm(q, w.keys).transpose(0, 1)  # [B, H, D]: the queries in row space
+            if geo is not None:  # fp32, as in attend_rows
+                qt = torch.cat([qt.float(), geo], dim=-1)  # [B, H, D + P + 2]
+            if rows.shape[-1] > qt.shape[-1]:  # a GPU cache's padding channels
+                qt = F.pad(qt, (0, rows.shape[-1] - qt.shape[-1]))  # [B, H, W]
+            rows = _as(rows, qt.dtype)
+            o = F.scaled_dot_product_attention(qt.unsqueeze(1), rows, rows, scale=dh ** -0.5)  # [B, 1, H, W]
+            o = torch.bmm(_as(o[:, 0, :, :d], dtype).transpose(0, 1), w.values)  # [H, B, Dh]
+            o = o.transpose(0, 1).reshape(b, d)  # [B, D]
+            if x.dtype == dtype:  # the residual in the weights' dtype: the bias added in place
+                x = torch.addmm(x, o, w.out.weight).add_(w.out_bias)  # [B, D]
+                u = self.activation(w.fc1(_as(self.norms[1](_as(x, torch.float32)), dtype)))  # [B, F]: the norm in fp32
+                return torch.addmm(x, u, w.fc2.weight).add_(w.fc2.bias)  # [B, D]
+            x = x + torch.addmm(w.out_bias, o, w.out.weight)  # [B, D], in the residual's dtype (fp32)
+            u = self.activation(w.fc1(_as(self.norms[1](_as(x, torch.float32)), dtype)))  # [B, F]: the norm in fp32
+            return x + w.fc2(u)  # [B, D]
 
 
 class RowStepper:
@@ -133,16 +175,20 @@ class RowStepper:
         self.decoder = [RowLayer.of(blk) for blk in model.decoder]
         attn = model.decoder[0].attn  # every layer has its width, heads and distance channels
         self.width, self.extra = attn.heads * attn.head_dim, attn.used_extra
-        # the written-out layers (RowLayer.written_out) need no sink and an unpadded cache in the model's dtype
-        self.plain = (not attn.sink and cache.memory_rows.shape[-1] == self.width + self.extra
-                      and cache.memory_rows.dtype == model.decoder_norm.weight.dtype)
+        # the written-out layers (RowLayer.written_out) need no sink and a cache in the model's dtype
+        self.dtype = model.decoder_norm.weight.dtype
+        self.plain = not attn.sink and cache.memory_rows.dtype == self.dtype
         def scales(blocks) -> torch.Tensor | None:  # every layer's widths l_h: [L, 1, H, 1]
             return torch.stack([blk.attn.query_scale().detach() for blk in blocks]).unsqueeze(1).unsqueeze(-1) \
                 if attn.distance and len(blocks) else None
         self.encoder_scales, self.decoder_scales = scales(model.encoder), scales(model.decoder)
 
-    def _written_out(self, x: torch.Tensor) -> bool:
-        return self.plain and not torch.is_autocast_enabled(x.device.type)
+    def _written_out(self, x: torch.Tensor) -> torch.dtype | None:
+        """The dtype the written-out layers compute in (autocast's or the model's), or None for the general ones."""
+        if not self.plain:
+            return None
+        device = x.device.type
+        return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else self.dtype
 
     def _query_channels(self, pos: Positions, scales: torch.Tensor | None) -> torch.Tensor | None:
         """The step's query distance channels scaled by every layer's widths, in one operation: [L, B, H, P + 2]
@@ -157,17 +203,17 @@ class RowStepper:
         """Attention.store_rows for one row per chain: src [B, D] and its key channels [B, P + 2] into row s."""
         rows[:, 0, s, : self.width] = src
         if keys is not None:
-            rows[:, 0, s, self.width :] = keys
+            rows[:, 0, s, self.width : self.width + self.extra] = keys
 
     def decode(self, pos: Positions, qry_embed: torch.Tensor) -> torch.Tensor:
         """Every chain's next query, its Positions [B, 1, P] and position embedding [B, 1, D] -> the
         distribution's parameters [B, 1, NP] (with the set's frame appended under value_norm)."""
         rows = self.cache.memory_rows[:, :, : self.cache.length]  # [B, 1, n, W]
         x = qry_embed.reshape(qry_embed.shape[0], -1)  # [B, D]
-        if self._written_out(x):
+        if dtype := self._written_out(x):
             geo = self._query_channels(pos, self.decoder_scales)  # [L, B, H, P + 2] or None
             for i, layer in enumerate(self.decoder):
-                x = layer.written_out(x, layer.norm1(x), rows, None if geo is None else geo[i])  # [B, D]
+                x = layer.written_out(x, layer.norm1(x), rows, None if geo is None else geo[i], dtype)  # [B, D]
         else:
             for layer in self.decoder:
                 x = layer(x, layer.norm1(x), rows, pos)  # [B, D]
@@ -182,14 +228,14 @@ class RowStepper:
             raise ValueError(f"append needs a cache holding S and room for one more row; it holds {s} of "
                              f"{cache.capacity}")
         x = (ctx_embed + model.ctx_val_proj(val, cache.frame)).reshape(val.shape[0], -1)  # [B, D]
-        if self._written_out(x):
+        if dtype := self._written_out(x):
             geo = self._query_channels(pos, self.encoder_scales)  # [L, B, H, P + 2] or None
             attn = model.decoder[0].attn
             keys = pos.key_channels(attn.extra)[:, 0, : self.extra] if attn.distance else None  # [B, P + 2]
             for i, (layer, rows) in enumerate(zip(self.encoder, cache.rows)):
                 h = layer.norm1(x)  # [B, D]
                 self._store(rows, s, h, keys)
-                x = layer.written_out(x, h, rows[:, :, : s + 1], None if geo is None else geo[i])  # [B, D]
+                x = layer.written_out(x, h, rows[:, :, : s + 1], None if geo is None else geo[i], dtype)  # [B, D]
             self._store(cache.memory_rows, s, model.encoder_norm(x), keys)  # one row for every decoder layer
         else:
             for layer, rows in zip(self.encoder, cache.rows):

@@ -13,7 +13,7 @@ from benchmarks import run as bench_run
 from benchmarks.figure import figure_panels, sampling_bars
 from benchmarks.common import image_spec, reference_model
 from benchmarks.reference import PerItemSetDataset, reference_loader, reference_sample, reference_train_step
-from benchmarks.timing import after_warmup, extrapolate_total, fit_step_cost, interleaved, paired_ratio
+from benchmarks.timing import after_warmup, extrapolate_total, fit_step_cost, interleaved, paired_ratio, percent_text
 
 
 def test_smoke_run_writes_json_and_table(tmp_path, capsys):
@@ -163,6 +163,29 @@ def test_gpu_path_runs_under_cpu_bf16_autocast(tmp_path):
     assert kept["queries_per_s"] == pytest.approx(train["batch"] * train["num_queries"] / kept["median_s"])
     assert train["speedup_subnormals_kept"] == pytest.approx(kept["queries_per_s"] / train["reference"]["queries_per_s"])
     assert samp["speedup_buffered"] == pytest.approx(samp["reference"]["total_s"] / samp["ours_buffered"]["total_s"])
+
+
+@pytest.mark.parametrize("device, batches", [("cpu", [("small", 8), ("paper", 2)]),
+                                             ("cuda", [("small", 64), ("paper", 32)])])
+def test_a_gpu_run_trains_at_batches_a_gpu_run_would_use(monkeypatch, device, batches):
+    """The CPU's batches leave a GPU waiting on kernel launches: --device cuda trains at its own batch sizes."""
+    from types import SimpleNamespace
+
+    seen = []
+
+    def training(preset, **kw):
+        seen.append((preset, kw["batch"]))
+        return {"preset": preset, "speedup": 1.0, "ours": {}, "reference": {}}
+
+    monkeypatch.setattr(bench_run, "bench_training", training)
+    fake = SimpleNamespace(name=device, describe=lambda: {"device": device, "precision": "bf16", "gpu": None})
+    bench_run.run("full", ("train",), device=fake, log=lambda s: None)
+    assert seen == batches
+
+
+def test_fractions_of_the_peak_below_one_percent_keep_two_digits():
+    # a GPU step far from its matmul peak (0.19 %) printed as 0 % said nothing
+    assert [percent_text(x) for x in (0.0019, 0.0094, 0.01, 0.7, 0.0)] == ["0.19%", "0.94%", "1%", "70%", "0%"]
 
 
 def test_default_encoder_is_the_module_and_config_default():

@@ -787,7 +787,6 @@ def test_psnr_and_ssim_per_frame():
         psnr_per_frame(gt[0], gt[0])
 
 
-
 def test_video_scores_clamp_the_prediction_to_the_range_it_is_shown_in():
     """A prediction beyond [0, 1] (a Gaussian's draw) is shown clamped; its PSNR and SSIM score what is shown."""
     gen = torch.Generator().manual_seed(1)
@@ -799,6 +798,7 @@ def test_video_scores_clamp_the_prediction_to_the_range_it_is_shown_in():
     assert torch.allclose(ssim_per_frame(pred, gt), ssim_per_frame(shown, gt))
     mse = ((shown - gt) ** 2).mean(dim=(1, 3, 4))  # [B, T]
     assert torch.allclose(psnr_per_frame(pred, gt), (10 * torch.log10(1 / mse)).mean(1), atol=1e-3)
+
 
 # ---- the shared beach clips -----------------------------------------------------------------------
 def test_shared_beach_clips():

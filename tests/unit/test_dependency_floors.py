@@ -22,6 +22,9 @@ NEEDED = {
         "torch.is_autocast_enabled(device_type) (model.py, kernels.py)":
             ("2.4", "huggingface/transformers#43509: 'introduced in PyTorch 2.4 ... On torch 2.2 and 2.3, calling "
                     "this function with an argument raises a TypeError'"),
+        "torch.get_autocast_dtype(device_type) (stepping.py)":
+            ("2.4", "pytorch/pytorch#124479 'refactor autocast python APIs' (April 2024), the series that made the "
+                    "autocast queries take a device type, is_autocast_enabled(device_type) among them"),
         "torch.optim.AdamW(fused=True) with CPU parameters (module.py)":
             ("2.4", "pytorch/pytorch#123074 '[optim] add fused_adam/adamw_kernel support for CPU device', April "
                     "2024, after 2.3's branch cut; fused=True took CUDA tensors only before"),

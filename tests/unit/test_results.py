@@ -270,6 +270,40 @@ def test_bench_import_brings_its_picture_and_never_leaves_an_older_one(tmp_path,
     assert f"python -m benchmarks.figure {second} draws one" in capsys.readouterr().out
 
 
+def test_a_gpu_record_is_published_beside_the_cpu_one_never_over_it(tmp_path):
+    """`make bench ARGS="--device cuda"` measures other machines: its record gets its own folder, section and
+    picture, after the CPU's; a record of another device is refused in one line."""
+    metrics, figures = tmp_path / "metrics", tmp_path / "figures"
+    args = ["--metrics-dir", str(metrics), "--out", str(tmp_path / "docs" / "results.md"), "--figures-dir", str(figures)]
+    row = {"preset": "paper", "batch": 2, "num_context": 256, "num_queries": 1024, "speedup": 1.5,
+           "reference": {"queries_per_s": 100.0}, "ours": {"queries_per_s": 150.0}}
+    records = {}
+    for device, gpu in (("cpu", None), ("cuda", "NVIDIA H200"), ("mps", None)):
+        path = tmp_path / device / "bench.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"mode": "full", "environment": {"date": "2026-01-01", "gpu": gpu},
+                                    "device": {"device": device, "precision": "bf16", "gpu": gpu},
+                                    "train": [{**row, "batch": 32 if gpu else 2}]}))
+        path.with_suffix(".png").write_bytes(f"picture on {device}".encode())
+        records[device] = path
+    results.main([*args, "--bench", str(records["cpu"])])
+    page = results.main([*args, "--bench", str(records["cuda"])])
+    assert json.loads((metrics / "bench" / "bench.json").read_text())["device"]["device"] == "cpu"  # kept
+    assert json.loads((metrics / "bench-cuda" / "bench.json").read_text())["device"]["device"] == "cuda"
+    assert (figures / "bench_summary.png").read_bytes() == b"picture on cpu"
+    assert (figures / "bench-cuda_summary.png").read_bytes() == b"picture on cuda"
+    lines = page.splitlines()
+    cpu, gpu = (lines.index("### Benchmarks: ours against the reference design" + t) for t in ("", " on a GPU"))
+    assert cpu < gpu
+    assert '- Command: `make bench ARGS="--device cuda"`' in lines[gpu:]
+    assert any("B=32" in line for line in lines[gpu:]) and not any("B=32" in line for line in lines[cpu:gpu])
+    assert "![bench-cuda_summary](../figures/bench-cuda_summary.png)" in lines[gpu:]
+    assert "![bench_summary](../figures/bench_summary.png)" in lines[cpu:gpu]
+    with pytest.raises(results.ResultsError, match="a record of device 'mps'"):
+        results.main([*args, "--bench", str(records["mps"])])
+    assert not (metrics / "bench-mps").exists()
+
+
 def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
     """A run resumed after its evaluation has a newer last.ckpt: importing the older evaluation would publish
     numbers the run no longer has, so it is refused in one line naming the fix."""

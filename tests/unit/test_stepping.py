@@ -88,6 +88,44 @@ def test_steps_under_autocast_round_as_decode_and_encode_append_do(kw):
     assert err_fast.max() < 2 * err_slow.max(), f"{err_fast.max():.2e} vs {err_slow.max():.2e}"
 
 
+@pytest.mark.parametrize("kw", [kw for kw in CASES if not kw.get("attention_sink")])
+@pytest.mark.parametrize("padded", [False, True])
+def test_steps_under_autocast_without_a_sink_run_the_written_out_layers_on_weights_cast_once(kw, padded,
+                                                                                              monkeypatch):
+    """A GPU's step: bf16 autocast on a cache padded to a multiple of 8 (Attention.row_dim). Without a sink it runs
+    the written-out layers on weights cast once (autocast would cast every weight at every step), and rounds no
+    worse than decode and encode_append under autocast do."""
+    m = _model(**kw)
+    exact, _ = _run(m)
+    if padded:
+        row_dim = Attention.row_dim
+        monkeypatch.setattr(Attention, "row_dim", lambda self, device: row_dim(self, "cuda"))
+    slow, _ = _run(m, stepper=False, autocast=True)
+    casts = []
+    weights = RowLayer.weights
+
+    def cast_once(self, dtype):
+        casts.append((id(self), dtype, dtype in self.cast))
+        return weights(self, dtype)
+
+    def general(*args, **kwargs):
+        raise AssertionError("the general layer ran")
+
+    monkeypatch.setattr(RowLayer, "weights", cast_once)
+    monkeypatch.setattr(RowLayer, "__call__", general)
+    fast, cache = _run(m, autocast=True)
+    layers = len(m.encoder) + len(m.decoder)
+    assert all(dtype == torch.bfloat16 for _, dtype, _ in casts)
+    assert sum(not was_cast for *_, was_cast in casts) == layers  # one cast per layer, then the cast weights
+    assert len(casts) > 2 * layers
+    if padded and kw.get("distance_bias"):
+        assert cache.memory_rows.shape[-1] == 40 and cache.memory_rows[..., 36:].abs().max() == 0  # 32 + 4, padded
+    err_fast, err_slow = (fast - exact).abs(), (slow - exact).abs()
+    assert err_fast.max() > 1e-4  # autocast did round
+    assert err_fast.mean() < 1.5 * err_slow.mean(), f"{err_fast.mean():.2e} vs {err_slow.mean():.2e}"
+    assert err_fast.max() < 2 * err_slow.max(), f"{err_fast.max():.2e} vs {err_slow.max():.2e}"
+
+
 @pytest.mark.parametrize("kw", [dict(distance_bias=True), dict(distance_bias=True, attention_sink=True)])
 def test_steps_on_a_gpu_sized_cache_ignore_its_padding(kw, monkeypatch):
     """A GPU cache pads each row's distance channels to a multiple of 8 (Attention.row_dim): the same steps on a
