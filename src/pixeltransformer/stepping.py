@@ -138,26 +138,33 @@ class RowLayer:
         """__call__ written out (no sink; see the class docstring) in `dtype`, the model's or autocast's: geo
         [B, H, P + 2] are the query's distance channels scaled by this layer's widths (None without the distance
         bias), fp32 like the cache's rows [B, 1, M, W] (W padded on a GPU; the padding is zeros)."""
+        if dtype == self.fp32.keys.dtype:  # outside autocast (a CPU step): no context to enter, once per layer
+            return self._written_out(x, h, rows, geo, dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            return self._written_out(x, h, rows, geo, dtype)
+
+    def _written_out(self, x: torch.Tensor, h: torch.Tensor, rows: torch.Tensor, geo: torch.Tensor | None,
+                     dtype: torch.dtype) -> torch.Tensor:
+        """written_out's arithmetic, with autocast off."""
         w = self.weights(dtype)
         b, (hd, dh, d) = x.shape[0], w.keys.shape
-        with torch.autocast(x.device.type, enabled=False):
-            q = w.query(_as(h, dtype)).view(b, hd, dh).transpose(0, 1)  # [H, B, Dh]
-            qt = torch.bmm(q, w.keys).transpose(0, 1)  # [B, H, D]: the queries in row space
-            if geo is not None:  # fp32, as in attend_rows
-                qt = torch.cat([qt.float(), geo], dim=-1)  # [B, H, D + P + 2]
-            if rows.shape[-1] > qt.shape[-1]:  # a GPU cache's padding channels
-                qt = F.pad(qt, (0, rows.shape[-1] - qt.shape[-1]))  # [B, H, W]
-            rows = _as(rows, qt.dtype)
-            o = F.scaled_dot_product_attention(qt.unsqueeze(1), rows, rows, scale=dh ** -0.5)  # [B, 1, H, W]
-            o = torch.bmm(_as(o[:, 0, :, :d], dtype).transpose(0, 1), w.values)  # [H, B, Dh]
-            o = o.transpose(0, 1).reshape(b, d)  # [B, D]
-            if x.dtype == dtype:  # the residual in the weights' dtype: the bias added in place
-                x = torch.addmm(x, o, w.out.weight).add_(w.out_bias)  # [B, D]
-                u = self.activation(w.fc1(_as(self.norms[1](_as(x, torch.float32)), dtype)))  # [B, F]: the norm in fp32
-                return torch.addmm(x, u, w.fc2.weight).add_(w.fc2.bias)  # [B, D]
-            x = x + torch.addmm(w.out_bias, o, w.out.weight)  # [B, D], in the residual's dtype (fp32)
+        q = w.query(_as(h, dtype)).view(b, hd, dh).transpose(0, 1)  # [H, B, Dh]
+        qt = torch.bmm(q, w.keys).transpose(0, 1)  # [B, H, D]: the queries in row space
+        if geo is not None:  # fp32, as in attend_rows
+            qt = torch.cat([qt.float(), geo], dim=-1)  # [B, H, D + P + 2]
+        if rows.shape[-1] > qt.shape[-1]:  # a GPU cache's padding channels
+            qt = F.pad(qt, (0, rows.shape[-1] - qt.shape[-1]))  # [B, H, W]
+        rows = _as(rows, qt.dtype)
+        o = F.scaled_dot_product_attention(qt.unsqueeze(1), rows, rows, scale=dh ** -0.5)  # [B, 1, H, W]
+        o = torch.bmm(_as(o[:, 0, :, :d], dtype).transpose(0, 1), w.values)  # [H, B, Dh]
+        o = o.transpose(0, 1).reshape(b, d)  # [B, D]
+        if x.dtype == dtype:  # the residual in the weights' dtype: the bias added in place
+            x = torch.addmm(x, o, w.out.weight).add_(w.out_bias)  # [B, D]
             u = self.activation(w.fc1(_as(self.norms[1](_as(x, torch.float32)), dtype)))  # [B, F]: the norm in fp32
-            return x + w.fc2(u)  # [B, D]
+            return torch.addmm(x, u, w.fc2.weight).add_(w.fc2.bias)  # [B, D]
+        x = x + torch.addmm(w.out_bias, o, w.out.weight)  # [B, D], in the residual's dtype (fp32)
+        u = self.activation(w.fc1(_as(self.norms[1](_as(x, torch.float32)), dtype)))  # [B, F]: the norm in fp32
+        return x + w.fc2(u)  # [B, D]
 
 
 class RowStepper:
