@@ -5,6 +5,7 @@ import torch
 
 from pixeltransformer.model import Attention, PixelTransformer
 from pixeltransformer.kernels import native_cpu_kernels
+from pixeltransformer import stepping
 from pixeltransformer.stepping import RowLayer, RowStepper
 
 from perturb import perturbed
@@ -75,8 +76,9 @@ def test_fp32_steps_without_a_sink_run_the_written_out_layers(kw, monkeypatch):
 @pytest.mark.parametrize("kw", CASES[1:4])
 def test_steps_under_autocast_round_as_decode_and_encode_append_do(kw):
     """Under bf16 autocast (the GPU path's code) the step's decoder, which carries each query into row space,
-    rounds no worse than decode's projected keys and values (both append encoder rows through attend_rows): its
-    error against fp32 is about theirs (the distance bias stays fp32 in both: rounded, it would move logits by
+    rounds no worse than decode's projected keys and values (the stepper appends its encoder rows through the
+    written-out layers, or attend_rows with a sink; encode_append through attend_rows): its error against fp32 is
+    about theirs (the distance bias stays fp32 in both: rounded, it would move logits by
     whole units)."""
     m = _model(**kw)
     fast, _ = _run(m, autocast=True)
@@ -88,8 +90,8 @@ def test_steps_under_autocast_round_as_decode_and_encode_append_do(kw):
     assert err_fast.max() < 2 * err_slow.max(), f"{err_fast.max():.2e} vs {err_slow.max():.2e}"
 
 
-@pytest.mark.parametrize("kw", [kw for kw in CASES if not kw.get("attention_sink")])
-@pytest.mark.parametrize("padded", [False, True])
+@pytest.mark.parametrize("kw, padded", [(kw, padded) for kw in CASES if not kw.get("attention_sink")
+                                         for padded in ((False, True) if kw.get("distance_bias") else (False,))])
 def test_steps_under_autocast_without_a_sink_run_the_written_out_layers_on_weights_cast_once(kw, padded,
                                                                                               monkeypatch):
     """A GPU's step: bf16 autocast on a cache padded to a multiple of 8 (Attention.row_dim). Without a sink it runs
@@ -111,9 +113,21 @@ def test_steps_under_autocast_without_a_sink_run_the_written_out_layers_on_weigh
     def general(*args, **kwargs):
         raise AssertionError("the general layer ran")
 
+    attention = stepping.F.scaled_dot_product_attention
+    dtypes = []
+
+    def attend(q, k, v, **kwargs):  # the distance bias's channels cancel terms of size l |x|^2: fp32, as decode's
+        dtypes.append((q.dtype, k.dtype))
+        return attention(q, k, v, **kwargs)
+
     monkeypatch.setattr(RowLayer, "weights", cast_once)
     monkeypatch.setattr(RowLayer, "__call__", general)
+    monkeypatch.setattr(stepping.F, "scaled_dot_product_attention", attend)
     fast, cache = _run(m, autocast=True)
+    monkeypatch.setattr(stepping.F, "scaled_dot_product_attention", attention)
+    assert len(dtypes) >= 8 * (len(m.encoder) + len(m.decoder))  # every layer of every step
+    want = torch.float32 if kw.get("distance_bias") else torch.bfloat16
+    assert set(dtypes) == {(want, want)}
     layers = len(m.encoder) + len(m.decoder)
     assert all(dtype == torch.bfloat16 for _, dtype, _ in casts)
     assert sum(not was_cast for *_, was_cast in casts) == layers  # one cast per layer, then the cast weights
