@@ -31,6 +31,14 @@ def _as(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return x if x.dtype == dtype else x.to(dtype)
 
 
+def _residual(x: torch.Tensor, u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """x + u @ weight + bias, x [B, D_out], u [B, D_in], weight [D_in, D_out] -> [B, D_out]: in one addmm with the
+    bias added in place when the residual x is in the weights' dtype, else in x's dtype (fp32 under autocast)."""
+    if x.dtype == weight.dtype:
+        return torch.addmm(x, u, weight).add_(bias)  # [B, D_out]
+    return x + torch.addmm(bias, u, weight)  # [B, D_out]
+
+
 @dataclass
 class RowLinear:
     """A linear layer with its weight pre-transposed: [B, D_in] -> [B, D_out]."""
@@ -159,13 +167,9 @@ class RowLayer:
         o = F.scaled_dot_product_attention(qt.unsqueeze(1), rows, rows, scale=dh ** -0.5)  # [B, 1, H, W]
         o = torch.bmm(_as(o[:, 0, :, :d], dtype).transpose(0, 1), w.values)  # [H, B, Dh]
         o = o.transpose(0, 1).reshape(b, d)  # [B, D]
-        if x.dtype == dtype:  # the residual in the weights' dtype: the bias added in place
-            x = torch.addmm(x, o, w.out.weight).add_(w.out_bias)  # [B, D]
-            u = self.activation(w.fc1(_as(self.norms[1](_as(x, self.norms[1].weight.dtype)), dtype)))  # [B, F]
-            return torch.addmm(x, u, w.fc2.weight).add_(w.fc2.bias)  # [B, D]
-        x = x + torch.addmm(w.out_bias, o, w.out.weight)  # [B, D], in the residual's dtype (fp32)
+        x = _residual(x, o, w.out.weight, w.out_bias)  # [B, D]
         u = self.activation(w.fc1(_as(self.norms[1](_as(x, self.norms[1].weight.dtype)), dtype)))  # [B, F]
-        return x + w.fc2(u)  # [B, D]
+        return _residual(x, u, w.fc2.weight, w.fc2.bias)  # [B, D]
 
 
 class RowStepper:
@@ -186,7 +190,7 @@ class RowStepper:
         # the written-out layers (RowLayer.written_out) need no sink and a cache in the model's dtype
         self.dtype = model.decoder_norm.weight.dtype
         self.plain = not attn.sink and cache.memory_rows.dtype == self.dtype
-        if (dtype := self._written_out(cache.memory_rows)) is not None and dtype != self.dtype:
+        if (dtype := self._step_dtype(cache.memory_rows.device)) is not None and dtype != self.dtype:
             for layer in self.encoder + self.decoder:  # cast now: a step never mixes weights of two moments
                 layer.weights(dtype)
         def scales(blocks) -> torch.Tensor | None:  # every layer's widths l_h: [L, 1, H, 1]
@@ -194,12 +198,13 @@ class RowStepper:
                 if attn.distance and len(blocks) else None
         self.encoder_scales, self.decoder_scales = scales(model.encoder), scales(model.decoder)
 
-    def _written_out(self, x: torch.Tensor) -> torch.dtype | None:
-        """The dtype the written-out layers compute in (autocast's or the model's), or None for the general ones."""
+    def _step_dtype(self, device: torch.device) -> torch.dtype | None:
+        """The dtype the written-out layers compute in on `device` (autocast's or the model's), or None for the
+        general ones."""
         if not self.plain:
             return None
-        device = x.device.type
-        return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else self.dtype
+        kind = device.type
+        return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else self.dtype
 
     def _query_channels(self, pos: Positions, scales: torch.Tensor | None) -> torch.Tensor | None:
         """The step's query distance channels scaled by every layer's widths, in one operation: [L, B, H, P + 2]
@@ -221,7 +226,7 @@ class RowStepper:
         distribution's parameters [B, 1, NP] (with the set's frame appended under value_norm)."""
         rows = self.cache.memory_rows[:, :, : self.cache.length]  # [B, 1, n, W]
         x = qry_embed.reshape(qry_embed.shape[0], -1)  # [B, D]
-        if dtype := self._written_out(x):
+        if dtype := self._step_dtype(x.device):
             geo = self._query_channels(pos, self.decoder_scales)  # [L, B, H, P + 2] or None
             for i, layer in enumerate(self.decoder):
                 x = layer.written_out(x, layer.norm1(x), rows, None if geo is None else geo[i], dtype)  # [B, D]
@@ -239,7 +244,7 @@ class RowStepper:
             raise ValueError(f"append needs a cache holding S and room for one more row; it holds {s} of "
                              f"{cache.capacity}")
         x = (ctx_embed + model.ctx_val_proj(val, cache.frame)).reshape(val.shape[0], -1)  # [B, D]
-        if dtype := self._written_out(x):
+        if dtype := self._step_dtype(x.device):
             geo = self._query_channels(pos, self.encoder_scales)  # [L, B, H, P + 2] or None
             attn = model.decoder[0].attn
             keys = pos.key_channels(attn.extra)[:, 0, : self.extra] if attn.distance else None  # [B, P + 2]
