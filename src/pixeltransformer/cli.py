@@ -44,9 +44,10 @@ from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_order, check_fit_length, check_launch_size,
-                   check_new_run, check_resume_configs, check_set_by_the_cli, domain_of, joins_a_run,
-                   launched_run_name, predict_in_the_first_process, readable_run_configs, resume_checkpoint,
-                   run_config_setting, with_run_config)
+                   check_new_run, check_resume_configs, check_resume_length, check_resume_name, check_run_name,
+                   check_run_root, check_set_by_the_cli, domain_of, joins_a_run, launched_run_name,
+                   predict_in_the_first_process, readable_run_configs, resume_checkpoint, run_config_setting,
+                   with_run_config)
 from .wandbfolder import take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -318,11 +319,16 @@ class PixelTransformerCLI(LightningCLI):
         sub = self.config.get("subcommand")
         if sub == "predict" and not self.config[sub].get("ckpt_path"):
             raise ValueError("predict needs --ckpt_path: the checkpoint of a trained model")
+        if sub == "test" and not self.config[sub].get("ckpt_path"):  # it failed on a lock file of a folder never made
+            raise ValueError("test needs --ckpt_path: the checkpoint to evaluate (make eval CKPT=...); validate "
+                             "without one scores the seeded, untrained model")
         if sub == "fit" and self.config[sub].get("resume"):
             # the run's own config.yaml (runs.with_run_config) and the command line set the model; its checkpoint
             # is the folder's last.ckpt, wherever the folder is now (module.check_checkpoint compares the two)
             self.config[sub].ckpt_path = str(resume_checkpoint(self.config[sub].resume))
-            self._use_split_layout(self._checkpoint(self.config[sub].ckpt_path), sub)
+            ckpt = self._checkpoint(self.config[sub].ckpt_path)
+            check_resume_length(self.config[sub].resume, ckpt.get("global_step"), self.config[sub].trainer.max_steps)
+            self._use_split_layout(ckpt, sub)
             return
         if not (sub and self.config[sub].get("ckpt_path")):
             return
@@ -495,9 +501,9 @@ class PixelTransformerCLI(LightningCLI):
             return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
         named = cfg.model.get("domain")
         domain = domain_of(named.class_path if hasattr(named, "class_path") else named)
-        name = cfg.get("run_name") or (self.subcommand == "fit" and launched_run_name()) \
-            or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run = Path(cfg.run_root) / domain / name
+        name = (cfg.get("run_name") and check_run_name(cfg.run_name)) \
+            or (self.subcommand == "fit" and launched_run_name()) or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run = check_run_root(cfg.run_root) / domain / name
         return check_new_run(run) if self.subcommand == "fit" and not joins_a_run() else run
 
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
@@ -727,6 +733,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
     check_config_order(argv or [])
     check_resume_configs(argv or [])
+    check_resume_name(argv or [])
     check_set_by_the_cli(argv or [])
     full = with_run_config(argv) if argv is not None else None  # a resume: the run's config.yaml first
     readable_run_configs(full or [])

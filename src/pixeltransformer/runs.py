@@ -79,12 +79,48 @@ def with_run_config(argv: list[str]) -> list[str]:
 def resume_arg(argv: list[str]) -> tuple[str, int, int] | None:
     """The first ``--resume RUN`` (or ``--resume=RUN``) of a command line: RUN, where it starts and how many arguments
     it takes; None without one."""
+    return flag_arg(argv, "--resume")
+
+
+def flag_arg(argv: list[str], flag: str) -> tuple[str, int, int] | None:
+    """The first ``FLAG VALUE`` (or ``FLAG=VALUE``) of a command line: VALUE, where it starts and how many arguments
+    it takes; None without one."""
     for i, arg in enumerate(argv):
-        if arg == "--resume" and i + 1 < len(argv):
+        if arg == flag and i + 1 < len(argv):
             return argv[i + 1], i, 2
-        if arg.startswith("--resume="):
+        if arg.startswith(f"{flag}="):
             return arg.split("=", 1)[1], i, 1
     return None
+
+
+def check_resume_name(argv: list[str]) -> None:
+    """``fit --resume RUN`` continues RUN in its own folder, under its own name: a --run_name beside it was ignored
+    without a word (and recorded in the run's command.txt), so one that names another run is refused."""
+    if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
+        return
+    run, named = found[0], flag_arg(argv, "--run_name")
+    if named is not None and named[0] != Path(run).name:
+        raise ValueError(f"--resume {run} continues that run in its own folder, and --run_name {named[0]} would name "
+                         f"a new one: give --resume to continue it, or --run_name (without --resume) to start anew")
+
+
+def check_run_name(name: str) -> str:
+    """A run name is one folder name: a path in it put the run outside <run_root>/<domain>/ ('../x') or below another
+    folder there ('a/b', where `make sample` reads the domain from the wrong part of the path)."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"--run_name {name!r} must be one folder name, without '/' or '..': runs go to "
+                         f"<run_root>/<domain>/<run_name> (give --run_root to put them elsewhere)")
+    return name
+
+
+def check_run_root(root: str | Path) -> Path:
+    """--run_root must be, or be made in, a folder: a file on its path failed with the operating system's errno line."""
+    root = Path(root)
+    existing = next((p for p in (root, *root.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise NotADirectoryError(f"--run_root {root}: {existing} is a file, not a folder (runs go to "
+                                 f"<run_root>/<domain>/<run_name>)")
+    return root
 
 
 def readable_run_configs(argv: list[str]) -> None:
@@ -323,6 +359,16 @@ def check_new_run(run: Path) -> Path:
     return run
 
 
+def check_resume_length(run: str | Path, step: int | None, max_steps: int | None) -> None:
+    """A resume whose trainer.max_steps is below the step its checkpoint holds stopped at once, trained nothing and
+    said only that max_steps was reached, while the run's config.yaml took the smaller value: refused before anything
+    is written. At its max_steps (a finished run resumed as it was) there is nothing to do, and the fit says so. -1
+    (or None) means no limit."""
+    if step is not None and max_steps is not None and max_steps != -1 and max_steps < step:
+        raise ValueError(f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}; give a "
+                         f"larger one to train on (e.g. --trainer.max_steps={2 * step})")
+
+
 def check_fit_length(max_steps: int | None, max_epochs: int | None,
                      limit_train_batches: int | float | None = None) -> None:
     """A fit that would stop before its first step (0 steps or epochs, or 0 training batches an epoch) would leave a
@@ -390,7 +436,12 @@ def preflight(argv: list[str]) -> None:
         return
     check_config_order(argv)
     check_resume_configs(argv)
+    check_resume_name(argv)
     check_set_by_the_cli(argv)
+    if args.run_name is not None and not args.resume:
+        check_run_name(args.run_name)
+    if args.run_root is not None:
+        check_run_root(args.run_root)
     if args.resume:
         resume_checkpoint(args.resume)
     elif args.ckpt_path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -695,11 +696,36 @@ def test_a_fit_of_no_training_batches_is_refused_before_its_folder(tmp_path, cap
     assert "[run]" not in capsys.readouterr().out
     before = {p: p.read_bytes() for p in trained_polynomial.rglob("*") if p.is_file()}
     with pytest.raises(ValueError, match=refused):
-        main(["fit", "--resume", str(trained_polynomial), f"--trainer.limit_train_batches={value}"])
+        main(["fit", "--resume", str(trained_polynomial), "--trainer.max_steps=12",  # past its step, 6
+              f"--trainer.limit_train_batches={value}"])
     assert {p: p.read_bytes() for p in trained_polynomial.rglob("*") if p.is_file()} == before
     # a fast_dev_run sets the batches itself: it trains, and keeps no folder
     cli = main([*args, "--trainer.fast_dev_run=true"])
     assert cli.trainer.global_step == 1 and not (tmp_path / "runs" / "polynomial" / "none").exists()
+
+
+def test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing(trained_polynomial):
+    """A resume to a max_steps below its checkpoint's step trained nothing and rewrote the run's config.yaml with
+    the smaller value; one given a --run_name continued the run, ignoring the name but recording it in command.txt.
+    Both are refused in one line, before anything is written."""
+    before = {p: p.read_bytes() for p in trained_polynomial.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(trained_polynomial))}: the run is at step 6, "
+                                         r"past trainer.max_steps=4; give a larger one to train on \(e.g. "
+                                         r"--trainer.max_steps=12\)$"):
+        main(["fit", "--resume", str(trained_polynomial), "--trainer.max_steps=4"])
+    with pytest.raises(ValueError, match=r"continues that run in its own folder, and --run_name other would name a "):
+        main(["fit", "--resume", str(trained_polynomial), "--trainer.max_steps=12", "--run_name", "other"])
+    assert {p: p.read_bytes() for p in trained_polynomial.rglob("*") if p.is_file()} == before
+
+
+def test_a_test_without_a_checkpoint_names_the_option(tmp_path):
+    """test without --ckpt_path failed on a lock file in a run folder that was never made
+    ([Errno 2] ... .eval.lock); validate without one scores the seeded model (tests/cli/test_validation_items.py)."""
+    with pytest.raises(ValueError, match=r"^test needs --ckpt_path: the checkpoint to evaluate \(make eval "
+                                         r"CKPT=...\); validate without one scores the seeded, untrained model$"):
+        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+              "--run_root", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
 
 
 def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys):

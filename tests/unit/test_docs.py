@@ -160,6 +160,14 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_checkpointing.py", "test_a_resume_that_changes_the_model_fails_before_writing"),
     "`make train WANDB=online` without `wandb login`":
         ("tests/cli/test_cli.py", "test_a_wandb_error_is_one_line_naming_the_fallbacks"),
+    '`make train ARGS="--run_name ../escape"` (a path, not a name)':
+        ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
+    '`make train RESUME=runs/polynomial/r ARGS="--trainer.max_steps=100"` (the run is at step 134)':
+        ("tests/cli/test_cli.py", "test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing"),
+    '`make train RESUME=runs/polynomial/r ARGS="--run_name other"`':
+        ("tests/cli/test_cli.py", "test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing"),
+    "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
+        ("tests/cli/test_cli.py", "test_a_test_without_a_checkpoint_names_the_option"),
 }
 
 

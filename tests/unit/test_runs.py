@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_order, check_set_by_the_cli, joins_a_run, launched_run_name,
-                                  preflight, readable_run_configs, with_run_config)
+from pixeltransformer.runs import (check_config_order, check_resume_length, check_resume_name, check_run_name,
+                                  check_run_root, check_set_by_the_cli, joins_a_run, launched_run_name, preflight,
+                                  readable_run_configs, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,6 +40,52 @@ LAUNCHES = {  # what each launcher tells the processes it starts
     "Lightning, second node": {"LOCAL_RANK": "0", "NODE_RANK": "1"},
 }
 LAUNCHER_NAMES = {name for env in LAUNCHES.values() for name in env} | {"SLURM_STEP_ID", "SLURM_JOB_NAME"}
+
+
+def test_a_run_name_is_one_folder_name_and_a_run_root_a_folder(tmp_path):
+    """--run_name ../../x put a run outside <run_root>/<domain>/ and a/b nested it (where `make sample` reads the
+    domain from the wrong part of the path); a --run_root with a file on its path failed on the OS's errno line.
+    preflight refuses them from the command line, before Lightning is imported."""
+    assert check_run_name("seed-3_lr1e-4.v2") == "seed-3_lr1e-4.v2"
+    for name in ("../../escape", "a/b", "..", ".", "", "a\\b"):
+        with pytest.raises(ValueError, match=rf"^--run_name {re.escape(repr(name))} must be one folder name, without "
+                                             r"'/' or '\.\.': runs go to <run_root>/<domain>/<run_name> \(give "
+                                             r"--run_root to put them elsewhere\)$"):
+            check_run_name(name)
+    with pytest.raises(ValueError, match=r"^--run_name 'a/b' must be one folder name"):
+        preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_name", "a/b"])
+    assert check_run_root(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"  # made when the run starts
+    (tmp_path / "afile").write_text("x")
+    for root in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        with pytest.raises(NotADirectoryError, match=rf"^--run_root {re.escape(str(root))}: "
+                                                     rf"{re.escape(str(tmp_path / 'afile'))} is a file, not a folder"):
+            check_run_root(root)
+    with pytest.raises(NotADirectoryError, match=r"is a file, not a folder"):
+        preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), f"--run_root={tmp_path / 'afile'}"])
+    assert not (tmp_path / "afile").is_dir() and (tmp_path / "afile").read_text() == "x"
+
+
+def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused():
+    """--resume continued its run under its own name, ignoring a --run_name beside it without a word; and a resume
+    whose max_steps was below its checkpoint's step trained nothing, said only that max_steps was reached, and
+    wrote the smaller max_steps into the run's config.yaml. The CLI test of the same:
+    tests/cli/test_cli.py::test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing."""
+    check_resume_name(["fit", "--resume", "runs/images/k1", "--run_name", "k1"])  # its own name: nothing to refuse
+    check_resume_name(["fit", "--run_name", "other"])  # a new run
+    for argv in (["fit", "--resume", "runs/images/k1", "--run_name", "other"],
+                 ["fit", "--run_name=other", "--resume=runs/images/k1"]):
+        with pytest.raises(ValueError, match=r"^--resume runs/images/k1 continues that run in its own folder, and "
+                                             r"--run_name other would name a new one: give --resume to continue it, "
+                                             r"or --run_name \(without --resume\) to start anew$"):
+            check_resume_name(argv)
+    for max_steps in (-1, None, 134, 135):  # 134: a finished run, resumed as it was (the fit says there is nothing to do)
+        check_resume_length("runs/images/k1", 134, max_steps)
+    check_resume_length("runs/images/k1", None, 5)  # a checkpoint without a step: Lightning decides
+    for max_steps in (133, 100):
+        with pytest.raises(ValueError, match=rf"^--resume runs/images/k1: the run is at step 134, past "
+                                             rf"trainer.max_steps={max_steps}; give a larger one to train on \(e.g. "
+                                             rf"--trainer.max_steps=268\)$"):
+            check_resume_length("runs/images/k1", 134, max_steps)
 
 
 def test_every_process_of_a_launch_but_the_first_joins_its_run(tmp_path, monkeypatch):
