@@ -132,24 +132,56 @@ class ImageDomain(Domain):
     # ---- a user's files (predict) ----------------------------------------------------------------------
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """A picture -> [C, H, W] in [0, 1], centre-cropped to a square and resized to the model's size; palette,
-        alpha and 16-bit pictures are converted."""
+        alpha and 16-bit pictures are converted. A colour picture for a grey model, or a picture of another size, is
+        read with a line that says so."""
         size = spec.grid_shape[0]
-        arr, peak = io.read_picture(path, channels=spec.val_dims)  # [h, w, C] uint8, as the file holds it
+        arr, peak, colours = io.read_picture_colours(path, channels=spec.val_dims)  # [h, w, C] uint8, as the file
         if peak is not None:  # 16-bit values of 12 bits or fewer: nearly black
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
         else:
             io.warn_if_unscaled(arr, path)
-        if min(arr.shape[:2]) < size:  # S would be drawn from pixels that interpolation made up
-            warnings.warn(f"{path}: a {arr.shape[1]}×{arr.shape[0]} picture, smaller than the model's {size}×{size}: "
+        h, w = arr.shape[:2]
+        smaller = min(h, w) < size
+        if smaller:  # S would be drawn from pixels that interpolation made up
+            warnings.warn(f"{path}: a {w}×{h} picture, smaller than the model's {size}×{size}: "
                           "it is upscaled, so S is drawn from interpolated pixels", stacklevel=2)
+        model = "RGB" if spec.val_dims == 3 else "grey"
+        # what was lost: colours (a grey picture is an RGB model's as it is), or pixels to the crop and resize (the
+        # warning above says that a smaller picture was upscaled)
+        if (colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller):
+            centre = f" (its centre {min(h, w)}×{min(h, w)})" if h != w else ""
+            print(f"[predict] {path}: {w}×{h} {colours} read as the model's {size}×{size} {model}{centre}", flush=True)
         arr = io.square_array(arr, size)  # [size, size, C]
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
-        """A mask picture -> bool [H, W], True where it is white (observed); cropped and resized like the input."""
-        mask = io.open_image(path, size=spec.grid_shape[0], channels=1)[..., 0] >= 128  # [H, W]
+        """A mask picture -> bool [H, W], True where it is white (grey level >= 128: observed); cropped and resized
+        like the input. A mask of another size, of colours or of grey levels between black and white is read with a
+        line that says what was done and how many pixels are observed."""
+        size = spec.grid_shape[0]
+        arr, peak, colours = io.read_picture_colours(path, channels=1)  # [h, w, 1] uint8, as the file
+        if peak is not None:
+            warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
+        grey = io.square_array(arr, size)[..., 0]  # [H, W] uint8
+        mask = grey >= 128  # [H, W]
         if not mask.any():
             raise ValueError(f"{path}: the mask has no white (observed) pixels")
+        h, w = arr.shape[:2]
+        done = []
+        if h != w:
+            s = min(h, w)
+            done.append(f"cropped to its centre {s}×{s}" + (f", resized to {size}×{size}" if s != size else ""))
+        elif h != size:
+            done.append(f"resized to {size}×{size}")
+        if colours != "grey":
+            done.append("read as grey")
+        if not np.isin(grey, (0, 255)).all():
+            done.append("thresholded at grey level 128")
+        if done:
+            what = done[0] if len(done) == 1 else f"{', '.join(done[:-1])} and {done[-1]}"
+            kind = f" {colours}" if colours != "grey" else ""
+            print(f"[predict] {path}: {w}×{h}{kind} {what}; {int(mask.sum())} of {mask.size} pixels observed (white)",
+                  flush=True)
         return torch.from_numpy(mask)
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:

@@ -351,8 +351,25 @@ def centre_square(img: Image.Image, size: int) -> Image.Image:
     return img.crop((left, top, left + s, top + s)).resize((size, size), Image.Resampling.LANCZOS)
 
 
+def colours_of(img: Image.Image) -> str:
+    """What a picture's pixels hold: "grey" (one value a pixel, or red = green = blue everywhere, whatever the
+    file's mode) or "RGB" (colours), for the lines that say how a picture was converted."""
+    if set(img.getbands()) - {"A", "a"} <= {"L", "1", "I", "F"}:  # L, LA, 1-bit, 16-bit and float pictures
+        return "grey"
+    rgb = np.asarray(img.convert("RGB"))  # [H, W, 3]
+    return "grey" if (rgb == rgb[..., :1]).all() else "RGB"
+
+
 def read_picture(path: str | Path, size: int | None = None, channels: int = 3) -> tuple[np.ndarray, int | None]:
     """:func:`open_image`, and the :func:`dim_peak` of the picture (None unless it is a dim 16-bit one)."""
+    arr, peak, _ = read_picture_colours(path, size, channels)
+    return arr, peak
+
+
+def read_picture_colours(path: str | Path, size: int | None = None,
+                         channels: int = 3) -> tuple[np.ndarray, int | None, str]:
+    """:func:`read_picture`, and what the picture's pixels held before they were converted to ``channels``
+    (:func:`colours_of`)."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise ValueError(f"{path} is a folder: expected one image file")
@@ -363,12 +380,12 @@ def read_picture(path: str | Path, size: int | None = None, channels: int = 3) -
             img.load()
             # a camera's EXIF orientation turns the picture upright, as viewers show it
             upright = ImageOps.exif_transpose(img)
-            arr, peak = image_to_array(upright, channels), dim_peak(upright)
+            arr, peak, colours = image_to_array(upright, channels), dim_peak(upright), colours_of(upright)
     except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{path}: not a readable image (expected PNG/JPG/BMP; {e})") from None
-    return (arr if size is None else square_array(arr, size)), peak
+    return (arr if size is None else square_array(arr, size)), peak, colours
 
 
 def square_array(arr: np.ndarray, size: int) -> np.ndarray:

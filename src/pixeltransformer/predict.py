@@ -14,6 +14,8 @@ to one by :func:`one_device`, and the CLI says so; under a launcher (torchrun, s
 from __future__ import annotations
 
 import json
+import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from .signal import SignalSpec
 
 
 DEFAULT_CONTEXT = 64  # --num_context when not given, capped at a quarter of the input's points
+ASSUMED_MEMORY = 2**40  # bytes taken for the memory of a system that does not report it (os.sysconf): 1 TiB
 
 
 @dataclass
@@ -48,7 +51,8 @@ class PredictOptions:
         n_autoregressive: N', the autoregressive steps per sample; the rest is filled with means (None: all).
         temperature: sampling temperature (0: the most likely bin's mean at each step, a greedy
             completion).
-        resolution: grid size per axis of the outputs (default: the model's grid).
+        resolution: grid size per axis of the outputs (default: the model's grid); a grid whose completion could
+            not fit in this machine's memory is refused, naming the largest that can.
         seed: fixes S and the samples (the first samples of a larger num_samples are the same).
         out: output folder, new or empty (default: <run>/predict/<input name>, numbered -2, -3 ... when
             that folder already holds an earlier prediction).
@@ -164,9 +168,73 @@ def checked_input(domain: Domain, signal: Any, spec: SignalSpec) -> torch.Tensor
     return signal
 
 
+def host_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not report it (os.sysconf's names
+    are POSIX: Linux and macOS have them, Windows does not)."""
+    try:
+        pages, page = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * page if pages > 0 and page > 0 else None
+
+
+def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
+    """A lower bound on the memory a completion on ``points`` grid points holds at once, in bytes: its float32 grid
+    positions [N, P], the distribution's parameters there [N, NB * (2 + V)] (a framed model has V + 1 more), the
+    mean [V, N] and the samples [S, V, N]. Drawing the samples needs more (their chains' parameters, S times the
+    first), so a grid this refuses could not be completed, and one it lets through may still be too large."""
+    per_point = spec.pos_dims + spec.num_bins * (2 + spec.val_dims) + spec.val_dims * (1 + num_samples)
+    return 4 * points * per_point
+
+
+def _in_bytes(n: float) -> str:
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    i = min(int(math.log(max(n, 1), 1024)), len(units) - 1)
+    return f"{n / 1024 ** i:.3g} {units[i]}"
+
+
+def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) -> None:
+    """Refuse a ``--resolution`` whose grid could not be held, in one line, before anything is written: 100000 on a
+    3D model means 1e15 points, and the completion failed after the model had loaded, with a traceback ending in
+    "DefaultCPUAllocator: can't allocate memory". The options alone do not know the grid: its axes (P of them, or a
+    video's T frames with their shorter side scaled) are the domain's ``predict_grid``.
+
+    The bound is this machine's memory against :func:`completion_bytes`, a lower bound on what the completion
+    holds, which comes back to the host whatever the device; so only a grid that cannot fit is refused, and a large
+    one that can (an SDF model at 128: 2.1 million points, 3.6 GiB at least; a picture at 256: 26 MiB) goes on as
+    before. A fixed cap on the points would refuse a large machine's feasible grids or let a small one's fail. A
+    system that does not report its memory is taken to have ``ASSUMED_MEMORY``, more than a workstation's, which
+    still refuses the grids of many terabytes that such a typo means."""
+    if options.resolution is None:
+        return
+    memory = host_memory()
+    have = f"this machine's {_in_bytes(memory)} of memory" if memory else \
+        f"the {_in_bytes(ASSUMED_MEMORY)} of memory assumed where the system does not report it"
+    memory = memory or ASSUMED_MEMORY
+
+    def needs(resolution: int) -> tuple[tuple[int, ...], int, int]:
+        grid = tuple(int(g) for g in domain.predict_grid(spec, resolution))
+        points = math.prod(grid)
+        return grid, points, completion_bytes(spec, points, options.num_samples)
+
+    grid, points, need = needs(options.resolution)
+    if need <= memory:
+        return
+    lo, hi = 1, options.resolution  # the largest resolution that fits: needs() grows with it
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if needs(mid)[2] <= memory else (lo, mid)
+    most = f"at most --resolution {lo}" if lo >= 2 else "no --resolution fits"
+    count = f"{points:,}" if points < 10**9 else f"{points:.3g}"
+    shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
+    raise ValueError(f"--resolution {options.resolution} means {count} points{shape}, whose completion needs at "
+                     f"least {_in_bytes(need)}: more than {have}; {most}")
+
+
 def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -> dict[str, Any]:
     """One input to predict: S (ctx_pos [K, P], ctx_val [K, V]) and, with an input file, its signal [V, *grid]."""
     options.check()
+    check_resolution(domain, spec, options)  # the grid the options ask of this domain's model
     item: dict[str, Any] = {"name": options.name}
     signal = domain.read_input(Path(options.input).expanduser(), spec) if options.input else None  # [V, *grid]
     if signal is not None:

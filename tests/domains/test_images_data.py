@@ -405,6 +405,55 @@ def test_a_picture_smaller_than_the_model_is_upscaled_with_a_warning(tmp_path):
                                                 "8×8: it is upscaled, so S is drawn from interpolated pixels"]
 
 
+def test_a_picture_of_other_colours_or_size_is_read_with_a_line_that_says_so(tmp_path, capsys):
+    """A 64x64 RGB photo given to an 8x8 grey digits model was read as 8x8 grey without a word (input_help says it
+    is resized, nothing said it was at run time). Each conversion is now one line; a picture that already matches,
+    or an RGB file of grey pixels, reads silently, and a grey picture is an RGB model's as it is."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    write_folder(tmp_path / "f", 3)
+    rgb = ImageDataModule("folder", root=str(tmp_path / "f"), image_size=8, num_bins=8, bins="uniform").spec
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / "my.png")
+    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "digit.png")
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "grey_rgb.png")
+    Image.fromarray(rng.integers(0, 256, (12, 8), dtype=np.uint8)).save(tmp_path / "tall.png")
+    capsys.readouterr()
+    assert ImageDomain().read_input(tmp_path / "my.png", digits).shape == (1, 8, 8)
+    assert capsys.readouterr().out == f"[predict] {tmp_path / 'my.png'}: 64×64 RGB read as the model's 8×8 grey\n"
+    ImageDomain().read_input(tmp_path / "tall.png", digits)
+    assert capsys.readouterr().out == (f"[predict] {tmp_path / 'tall.png'}: 8×12 grey read as the model's 8×8 grey "
+                                       "(its centre 8×8)\n")
+    ImageDomain().read_input(tmp_path / "digit.png", digits)
+    ImageDomain().read_input(tmp_path / "grey_rgb.png", digits)
+    ImageDomain().read_input(tmp_path / "digit.png", rgb)
+    assert capsys.readouterr().out == ""
+
+
+def test_a_mask_of_other_size_or_colours_is_read_with_a_line_that_says_so(tmp_path, capsys):
+    """A colour mask was thresholded, and a 3x5 one cropped and resized, without a word: the line says what was done
+    and how many pixels are observed. A black-and-white mask of the model's size (grey or RGB) reads silently."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    mask = np.zeros((5, 3, 3), np.uint8)  # 3 wide, 5 tall
+    mask[:, 0] = (255, 0, 0)  # red: grey level 76, unobserved
+    mask[:, 1] = (255, 255, 255)
+    mask[:, 2] = (0, 255, 0)  # green: grey level 150, observed
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    bw = np.zeros((8, 8), np.uint8)
+    bw[2:6, 1:7] = 255  # 24 white pixels
+    Image.fromarray(bw).save(tmp_path / "bw.png")
+    Image.fromarray(np.repeat(bw[..., None], 3, axis=-1)).save(tmp_path / "bw_rgb.png")
+    capsys.readouterr()
+    observed = ImageDomain().read_mask(tmp_path / "mask.png", digits)  # [8, 8]
+    n = int(observed.sum())
+    assert 0 < n < 64
+    assert capsys.readouterr().out == (f"[predict] {tmp_path / 'mask.png'}: 3×5 RGB cropped to its centre 3×3, "
+                                       f"resized to 8×8, read as grey and thresholded at grey level 128; {n} of 64 "
+                                       "pixels observed (white)\n")
+    assert int(ImageDomain().read_mask(tmp_path / "bw.png", digits).sum()) == 24
+    assert int(ImageDomain().read_mask(tmp_path / "bw_rgb.png", digits).sum()) == 24
+    assert capsys.readouterr().out == ""
+
+
 def test_shared_cifar_and_cats():
     if not (SHARED / "cifar10" / "cifar10_train_first2000.npz").is_file():
         pytest.skip("shared sample data not present")

@@ -99,3 +99,63 @@ def test_a_context_file_in_utf_16_or_with_a_byte_order_mark_is_read(tmp_path, en
     (tmp_path / "s.json").write_text("[[0.1, 0.2, 0.5]] \u00e9", encoding="latin-1")
     with pytest.raises(ValueError, match=rf"^{tmp_path}/s.json: not UTF-8 text \(.*\): save it as UTF-8$"):
         parse_rows(str(tmp_path / "s.json"), 3, "[y, x, value]", 2)
+
+
+SDF_SPEC = dict(domain="sdf", dataset="procedural", grid_shape=(32, 32, 32), val_dims=1, val_range=(-0.1, 0.1),
+                num_bins=150)
+DIGITS_SPEC = dict(domain="images", dataset="digits", grid_shape=(8, 8), val_dims=1, val_range=(0.0, 1.0),
+                   num_bins=32)
+VIDEO_SPEC = dict(domain="video", dataset="beach", grid_shape=(5, 12, 16), val_dims=3, val_range=(0.0, 1.0),
+                  num_bins=256)
+
+
+def _domain(name: str):
+    from domains.images.domain import ImageDomain
+    from domains.sdf.domain import SdfDomain
+    from domains.video.domain import VideoDomain
+
+    return {"sdf": SdfDomain, "images": ImageDomain, "video": VideoDomain}[name]()
+
+
+@pytest.mark.parametrize("spec, resolution, message", [
+    (SDF_SPEC, 100000, "--resolution 100000 means 1e+15 points (a 100000×100000×100000 grid), whose completion needs "
+                       "at least 1.59 EiB: more than this machine's 8 GiB of memory; at most --resolution 167"),
+    (DIGITS_SPEC, 200000, "--resolution 200000 means 4e+10 points (a 200000×200000 grid), whose completion needs at "
+                          "least 14.8 TiB: more than this machine's 8 GiB of memory; at most --resolution 4588"),
+    (VIDEO_SPEC, 5000, "--resolution 5000 means 166,675,000 points (a 5×5000×6667 grid), whose completion needs at "
+                       "least 804 GiB: more than this machine's 8 GiB of memory; at most --resolution 498"),
+])
+def test_a_resolution_too_large_for_the_machine_is_refused_in_one_line(spec, resolution, message, monkeypatch):
+    """--resolution 100000 on an SDF model asked for 1e15 grid points: the completion failed after the model had
+    loaded, with Lightning's traceback ending in "DefaultCPUAllocator: can't allocate memory". Now the options are
+    refused before the input is read or anything written, naming the points and the largest resolution that fits."""
+    import pixeltransformer.predict as predict
+    from pixeltransformer.signal import SignalSpec
+
+    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)  # an SDF point: 4 bytes x (3 + 150 x 3 + 1 x 4)
+    spec = SignalSpec(**spec)
+    context = "[[" + ", ".join(["0"] * (spec.pos_dims + spec.val_dims)) + "]]"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        predict.prediction_item(_domain(spec.domain), spec, PredictOptions(context=context, resolution=resolution))
+    most = int(message.rsplit(" ", 1)[1])
+    predict.check_resolution(_domain(spec.domain), spec, PredictOptions(context=context, resolution=most))
+    with pytest.raises(ValueError, match=f"at most --resolution {most}$"):
+        predict.check_resolution(_domain(spec.domain), spec, PredictOptions(context=context, resolution=most + 1))
+
+
+def test_a_large_resolution_that_fits_is_kept_and_memory_unknown_is_assumed(monkeypatch):
+    """An SDF model at 128 (2.1 million points, 3.6 GiB of parameters and samples) and a picture at 256 go on; a
+    system that does not report its memory is taken to have 1 TiB, which still refuses a typo's grid."""
+    import pixeltransformer.predict as predict
+    from pixeltransformer.signal import SignalSpec
+
+    assert predict.host_memory() is None or predict.host_memory() > 2**20  # Linux and macOS say; Windows does not
+    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    sdf, digits = SignalSpec(**SDF_SPEC), SignalSpec(**DIGITS_SPEC)
+    predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=128))
+    predict.check_resolution(_domain("images"), digits, PredictOptions(context="[[0, 0, 0]]", resolution=256))
+    monkeypatch.setattr(predict, "host_memory", lambda: None)
+    predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=128))
+    with pytest.raises(ValueError, match=r"^--resolution 100000 means 1e\+15 points .*: more than the 1 TiB of memory "
+                                         r"assumed where the system does not report it; at most --resolution 844$"):
+        predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=100000))
