@@ -135,7 +135,7 @@ class ImageDomain(Domain):
         alpha and 16-bit pictures are converted. A colour picture for a grey model, or a picture of another size, is
         read with a line that says so."""
         size = spec.grid_shape[0]
-        arr, peak, colours = io.read_picture_colours(path, channels=spec.val_dims)  # [h, w, C] uint8, as the file
+        arr, peak, colours = io.read_picture_colours(path, channels=spec.val_dims)  # [h, w, C] uint8, file's size
         if peak is not None:  # 16-bit values of 12 bits or fewer: nearly black
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
         else:
@@ -150,7 +150,8 @@ class ImageDomain(Domain):
         # warning above says that a smaller picture was upscaled)
         if (colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller):
             centre = f" (its centre {min(h, w)}×{min(h, w)})" if h != w else ""
-            print(f"[predict] {path}: {w}×{h} {colours} read as the model's {size}×{size} {model}{centre}", flush=True)
+            print(f"[predict] {path}: {w}×{h} {colours} read as the model's {size}×{size} {model}{centre}",
+                  flush=True)
         arr = io.square_array(arr, size)  # [size, size, C]
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
 
@@ -159,7 +160,7 @@ class ImageDomain(Domain):
         like the input. A mask of another size, of colours or of grey levels between black and white is read with a
         line that says what was done and how many pixels are observed."""
         size = spec.grid_shape[0]
-        arr, peak, colours = io.read_picture_colours(path, channels=1)  # [h, w, 1] uint8, as the file
+        arr, peak, colours = io.read_picture_colours(path, channels=1)  # [h, w, 1] uint8, the file's size
         if peak is not None:
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
         grey = io.square_array(arr, size)[..., 0]  # [H, W] uint8

@@ -362,14 +362,22 @@ def colours_of(img: Image.Image) -> str:
 
 def read_picture(path: str | Path, size: int | None = None, channels: int = 3) -> tuple[np.ndarray, int | None]:
     """:func:`open_image`, and the :func:`dim_peak` of the picture (None unless it is a dim 16-bit one)."""
-    arr, peak, _ = read_picture_colours(path, size, channels)
+    arr, peak, _ = _decoded(path, size, channels, colours=False)
     return arr, peak
 
 
 def read_picture_colours(path: str | Path, size: int | None = None,
                          channels: int = 3) -> tuple[np.ndarray, int | None, str]:
     """:func:`read_picture`, and what the picture's pixels held before they were converted to ``channels``
-    (:func:`colours_of`)."""
+    (:func:`colours_of`): for a prediction's input, not for a folder's pictures (it reads every pixel again)."""
+    arr, peak, colours = _decoded(path, size, channels, colours=True)
+    return arr, peak, colours
+
+
+def _decoded(path: str | Path, size: int | None, channels: int,
+             colours: bool) -> tuple[np.ndarray, int | None, str | None]:
+    """A picture file -> its pixels [H, W, channels] uint8 (or [size, size, channels]), its dim_peak, and with
+    ``colours`` its :func:`colours_of` (else None)."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise ValueError(f"{path} is a folder: expected one image file")
@@ -380,12 +388,13 @@ def read_picture_colours(path: str | Path, size: int | None = None,
             img.load()
             # a camera's EXIF orientation turns the picture upright, as viewers show it
             upright = ImageOps.exif_transpose(img)
-            arr, peak, colours = image_to_array(upright, channels), dim_peak(upright), colours_of(upright)
+            arr, peak = image_to_array(upright, channels), dim_peak(upright)  # [H, W, channels]
+            held = colours_of(upright) if colours else None
     except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{path}: not a readable image (expected PNG/JPG/BMP; {e})") from None
-    return (arr if size is None else square_array(arr, size)), peak, colours
+    return (arr if size is None else square_array(arr, size)), peak, held
 
 
 def square_array(arr: np.ndarray, size: int) -> np.ndarray:

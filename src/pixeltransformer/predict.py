@@ -180,16 +180,19 @@ def host_memory() -> int | None:
 
 def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     """A lower bound on the memory a completion on ``points`` grid points holds at once, in bytes: its float32 grid
-    positions [N, P], the distribution's parameters there [N, NB * (2 + V)] (a framed model has V + 1 more), the
-    mean [V, N] and the samples [S, V, N]. Drawing the samples needs more (their chains' parameters, S times the
+    positions [N, P], the distribution's parameters there [N, NB * (2 + V)] (a framed model's V + 1 more are not
+    counted), the mean [V, N] and the samples [S, V, N]. Drawing the samples needs more (their chains' parameters, S times the
     first), so a grid this refuses could not be completed, and one it lets through may still be too large."""
     per_point = spec.pos_dims + spec.num_bins * (2 + spec.val_dims) + spec.val_dims * (1 + num_samples)
     return 4 * points * per_point
 
 
 def _in_bytes(n: float) -> str:
+    """n bytes in three figures of the largest binary unit that keeps them below 1000 (1000 GiB reads 0.977 TiB)."""
     units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
     i = min(int(math.log(max(n, 1), 1024)), len(units) - 1)
+    if n / 1024 ** i >= 999.5 and i + 1 < len(units):  # would print as 1e+03
+        i += 1
     return f"{n / 1024 ** i:.3g} {units[i]}"
 
 
@@ -201,10 +204,10 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) 
 
     The bound is this machine's memory against :func:`completion_bytes`, a lower bound on what the completion
     holds, which comes back to the host whatever the device; so only a grid that cannot fit is refused, and a large
-    one that can (an SDF model at 128: 2.1 million points, 3.6 GiB at least; a picture at 256: 26 MiB) goes on as
-    before. A fixed cap on the points would refuse a large machine's feasible grids or let a small one's fail. A
-    system that does not report its memory is taken to have ``ASSUMED_MEMORY``, more than a workstation's, which
-    still refuses the grids of many terabytes that such a typo means."""
+    one that can (an SDF model at 128: 2.1 million points, 3.6 GiB at least; the digits model at 256: 26 MiB) goes
+    on as before. A fixed cap on the points would refuse a large machine's feasible grids or let a small one's
+    fail. A system that does not report its memory is taken to have ``ASSUMED_MEMORY``, more than a workstation's,
+    which still refuses the grids of many terabytes that such a typo means."""
     if options.resolution is None:
         return
     memory = host_memory()

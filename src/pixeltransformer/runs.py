@@ -99,16 +99,17 @@ def check_resume_name(argv: list[str]) -> None:
     if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return
     run, named = found[0], flag_arg(argv, "--run_name")
-    if named is not None and named[0] != Path(run).name:
+    if named is not None and named[0] != Path(run).resolve().name:  # resolved: `--resume .` from inside the run
         raise ValueError(f"--resume {run} continues that run in its own folder, and --run_name {named[0]} would name "
                          f"a new one: give --resume to continue it, or --run_name (without --resume) to start anew")
 
 
 def check_run_name(name: str) -> str:
     """A run name is one folder name: a path in it put the run outside <run_root>/<domain>/ ('../x') or below another
-    folder there ('a/b', where `make sample` reads the domain from the wrong part of the path)."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name:
-        raise ValueError(f"--run_name {name!r} must be one folder name, without '/' or '..': runs go to "
+    folder there ('a/b', where `make sample` reads the domain from the wrong part of the path). An empty name is
+    none given (the start time names the run)."""
+    if name in (".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"--run_name {name!r} must be one folder name, not '.', '..' or a path: runs go to "
                          f"<run_root>/<domain>/<run_name> (give --run_root to put them elsewhere)")
     return name
 
@@ -119,7 +120,7 @@ def check_run_root(root: str | Path) -> Path:
     existing = next((p for p in (root, *root.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise NotADirectoryError(f"--run_root {root}: {existing} is a file, not a folder (runs go to "
-                                 f"<run_root>/<domain>/<run_name>)")
+                                 f"<run_root>/<domain>/<run_name>): give another --run_root")
     return root
 
 
@@ -362,11 +363,12 @@ def check_new_run(run: Path) -> Path:
 def check_resume_length(run: str | Path, step: int | None, max_steps: int | None) -> None:
     """A resume whose trainer.max_steps is below the step its checkpoint holds stopped at once, trained nothing and
     said only that max_steps was reached, while the run's config.yaml took the smaller value: refused before anything
-    is written. At its max_steps (a finished run resumed as it was) there is nothing to do, and the fit says so. -1
-    (or None) means no limit."""
-    if step is not None and max_steps is not None and max_steps != -1 and max_steps < step:
+    is written. At its max_steps (a finished run resumed as it was) it still ends at once, on Lightning's line that
+    max_steps was reached, and its config.yaml keeps the same value. -1 (or None) means no limit; other negative
+    values are check_fit_length's."""
+    if step is not None and max_steps is not None and 0 <= max_steps < step:
         raise ValueError(f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}; give a "
-                         f"larger one to train on (e.g. --trainer.max_steps={2 * step})")
+                         f"larger one to train on (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
 
 
 def check_fit_length(max_steps: int | None, max_epochs: int | None,
@@ -438,10 +440,11 @@ def preflight(argv: list[str]) -> None:
     check_resume_configs(argv)
     check_resume_name(argv)
     check_set_by_the_cli(argv)
-    if args.run_name is not None and not args.resume:
-        check_run_name(args.run_name)
-    if args.run_root is not None:
-        check_run_root(args.run_root)
+    if not (args.resume or args.ckpt_path):  # a new run's folder (an evaluation or resume uses its run's)
+        if args.run_name:
+            check_run_name(args.run_name)
+        if args.run_root:
+            check_run_root(args.run_root)
     if args.resume:
         resume_checkpoint(args.resume)
     elif args.ckpt_path:

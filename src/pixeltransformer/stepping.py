@@ -33,7 +33,8 @@ def _as(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 def _residual(x: torch.Tensor, u: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """x + u @ weight + bias, x [B, D_out], u [B, D_in], weight [D_in, D_out] -> [B, D_out]: in one addmm with the
-    bias added in place when the residual x is in the weights' dtype, else in x's dtype (fp32 under autocast)."""
+    bias added in place when the residual x is in the weights' dtype, else in x's dtype (fp32 under autocast; the
+    weights are never wider than the residual: their dtype is the model's or autocast's)."""
     if x.dtype == weight.dtype:
         return torch.addmm(x, u, weight).add_(bias)  # [B, D_out]
     return x + torch.addmm(bias, u, weight)  # [B, D_out]

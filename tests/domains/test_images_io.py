@@ -336,3 +336,25 @@ def test_fetch_keeps_a_file_only_when_its_checksum_matches(tmp_path):
     assert not (tmp_path / "out").exists()  # neither the file, nor a partial one, nor the folder made for them
     io._fetch(src.as_uri(), tmp_path / "out" / "a.bin", "d399848208da8b80a306af0fd62bb03f")  # md5(b"pixels")
     assert (tmp_path / "out" / "a.bin").read_bytes() == b"pixels"
+
+
+def test_only_a_prediction_s_picture_is_read_for_its_colours(tmp_path, monkeypatch):
+    """What a picture's pixels hold (grey or RGB) is read again from every pixel, for the line a prediction prints
+    when it converts its input: a training folder's pictures, decoded by read_picture, skip it (it made decoding a
+    3 MP JPEG about 45 % slower)."""
+    rgb = np.zeros((6, 4, 3), np.uint8)  # [H, W, 3]
+    rgb[..., 0] = 200
+    Image.fromarray(rgb).save(tmp_path / "red.png")
+    arr, peak, colours = io.read_picture_colours(tmp_path / "red.png", channels=3)
+    assert arr.shape == (6, 4, 3) and peak is None and colours == "RGB"
+
+    def unread(img):
+        raise AssertionError("read_picture read the colours")
+
+    monkeypatch.setattr(io, "colours_of", unread)
+    arr, peak = io.read_picture(tmp_path / "red.png", channels=3)
+    assert arr.shape == (6, 4, 3) and (arr[..., 0] == 200).all() and peak is None
+    written = write_folder(tmp_path / "folder", 3)
+    files = sorted((tmp_path / "folder").rglob("*.*"))
+    images, notes = io.decode_folder(tmp_path / "folder", files, 8, progress=False)  # [N, 8, 8, 3]
+    assert images.shape == (len(written), 8, 8, 3) and notes["files"] == len(written)

@@ -47,10 +47,11 @@ def test_a_run_name_is_one_folder_name_and_a_run_root_a_folder(tmp_path):
     domain from the wrong part of the path); a --run_root with a file on its path failed on the OS's errno line.
     preflight refuses them from the command line, before Lightning is imported."""
     assert check_run_name("seed-3_lr1e-4.v2") == "seed-3_lr1e-4.v2"
-    for name in ("../../escape", "a/b", "..", ".", "", "a\\b"):
-        with pytest.raises(ValueError, match=rf"^--run_name {re.escape(repr(name))} must be one folder name, without "
-                                             r"'/' or '\.\.': runs go to <run_root>/<domain>/<run_name> \(give "
-                                             r"--run_root to put them elsewhere\)$"):
+    assert check_run_name("") == ""  # none given: the start time names the run
+    for name in ("../../escape", "a/b", "..", ".", "a\\b"):
+        with pytest.raises(ValueError, match=rf"^--run_name {re.escape(repr(name))} must be one folder name, not "
+                                             r"'\.', '\.\.' or a path: runs go to <run_root>/<domain>/<run_name> "
+                                             r"\(give --run_root to put them elsewhere\)$"):
             check_run_name(name)
     with pytest.raises(ValueError, match=r"^--run_name 'a/b' must be one folder name"):
         preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_name", "a/b"])
@@ -58,28 +59,34 @@ def test_a_run_name_is_one_folder_name_and_a_run_root_a_folder(tmp_path):
     (tmp_path / "afile").write_text("x")
     for root in (tmp_path / "afile", tmp_path / "afile" / "sub"):
         with pytest.raises(NotADirectoryError, match=rf"^--run_root {re.escape(str(root))}: "
-                                                     rf"{re.escape(str(tmp_path / 'afile'))} is a file, not a folder"):
+                                                     rf"{re.escape(str(tmp_path / 'afile'))} is a file, not a folder "
+                                                     r"\(runs go to <run_root>/<domain>/<run_name>\): give another "
+                                                     r"--run_root$"):
             check_run_root(root)
     with pytest.raises(NotADirectoryError, match=r"is a file, not a folder"):
         preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), f"--run_root={tmp_path / 'afile'}"])
     assert not (tmp_path / "afile").is_dir() and (tmp_path / "afile").read_text() == "x"
 
 
-def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused():
+def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused(tmp_path, monkeypatch):
     """--resume continued its run under its own name, ignoring a --run_name beside it without a word; and a resume
     whose max_steps was below its checkpoint's step trained nothing, said only that max_steps was reached, and
     wrote the smaller max_steps into the run's config.yaml. The CLI test of the same:
     tests/cli/test_cli.py::test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing."""
     check_resume_name(["fit", "--resume", "runs/images/k1", "--run_name", "k1"])  # its own name: nothing to refuse
     check_resume_name(["fit", "--run_name", "other"])  # a new run
+    (tmp_path / "k1").mkdir()
+    monkeypatch.chdir(tmp_path / "k1")
+    check_resume_name(["fit", "--resume", ".", "--run_name", "k1"])  # from inside the run: its own name
     for argv in (["fit", "--resume", "runs/images/k1", "--run_name", "other"],
                  ["fit", "--run_name=other", "--resume=runs/images/k1"]):
         with pytest.raises(ValueError, match=r"^--resume runs/images/k1 continues that run in its own folder, and "
                                              r"--run_name other would name a new one: give --resume to continue it, "
                                              r"or --run_name \(without --resume\) to start anew$"):
             check_resume_name(argv)
-    for max_steps in (-1, None, 134, 135):  # 134: a finished run, resumed as it was (the fit says there is nothing to do)
+    for max_steps in (-1, None, 134, 135):  # 134: a finished run, resumed as it was, ends at once
         check_resume_length("runs/images/k1", 134, max_steps)
+    check_resume_length("runs/images/k1", 134, -3)  # not a limit: check_fit_length names it
     check_resume_length("runs/images/k1", None, 5)  # a checkpoint without a step: Lightning decides
     for max_steps in (133, 100):
         with pytest.raises(ValueError, match=rf"^--resume runs/images/k1: the run is at step 134, past "
