@@ -370,8 +370,7 @@ def read_picture_colours(path: str | Path, size: int | None = None,
                          channels: int = 3) -> tuple[np.ndarray, int | None, str]:
     """:func:`read_picture`, and what the picture's pixels held before they were converted to ``channels``
     (:func:`colours_of`): for a prediction's input, not for a folder's pictures (it reads every pixel again)."""
-    arr, peak, colours = _decoded(path, size, channels, colours=True)
-    return arr, peak, colours
+    return _decoded(path, size, channels, colours=True)  # type: ignore[return-value]: colours=True gives a str
 
 
 def _decoded(path: str | Path, size: int | None, channels: int,
