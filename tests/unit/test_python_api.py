@@ -291,3 +291,17 @@ def test_inputs_that_are_not_numbers_are_named(module):
         with pytest.raises(TypeError, match=rf"^{name} must be a tensor or array of numbers \[batch, points, "
                                             rf"{width}\], got {re.escape(why)}$"):
             call()
+
+
+def test_the_answers_under_autocast_are_float32_but_predict_params(module):
+    """docs/python.md: under torch.autocast the answers stay float32, but for predict_params, the head's own output
+    in the autocast dtype (it said every answer stayed float32)."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        c = m.complete(pos, val, (4, 4), num_samples=1)
+        answers = (m.mean_field(pos, val, pos), m.log_prob(pos, val, pos, val), m.sample(pos, val, pos), c.mean,
+                   c.samples, c.std(), c.prob_below(0.5))
+        params = m.predict_params(pos, val, pos)  # [2, 5, NP]
+    assert all(a.dtype == torch.float32 for a in answers)
+    assert params.dtype == torch.bfloat16
