@@ -134,6 +134,10 @@ class BinnedGaussian(nn.Module):
         """One line for parameters [..., NP] (and values [..., V] at the same queries) of another shape than this
         distribution reads: a value of another V broadcast against the bins, giving a number per query without a
         word (an RGB value scored by a grey model), and parameters of another width stopped deep in an index."""
+        for name, x in (("params", params), ("value", value)):
+            if x is not None and not isinstance(x, torch.Tensor):  # numpy stopped in "has no attribute 'unsqueeze'"
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__module__}.{type(x).__qualname__} "
+                                "(the module's log_prob takes numpy arrays and converts them)")
         if params.shape[-1:] != (self.params_width,):
             raise ValueError(f"params must be [..., {self.params_width}], the model's outputs (m.predict_params or "
                              f"m(ctx_pos, ctx_val, qry_pos)); got {list(params.shape)}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
@@ -712,6 +713,11 @@ class PixelTransformerModule(L.LightningModule):
         named.update(zip(("qry_pos", "qry_val"), zip(queries, (p, v))))
         out = []
         for name, (x, width) in named.items():
+            if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+                # views torch cannot share, copied: np.flip's negative strides and another byte order were refused,
+                # read-only memory (np.broadcast_to, a memory map, JAX's arrays) drew torch's warning on writing
+                x = np.ascontiguousarray(x, dtype=np.float64 if x.dtype.itemsize > 8 else x.dtype.newbyteorder("="))
+                x = x if x.flags.writeable else x.copy()
             try:  # torch's own errors name no input ("Could not infer dtype of NoneType", "new(): invalid data type")
                 x = torch.as_tensor(x)
             except (TypeError, ValueError, RuntimeError) as err:

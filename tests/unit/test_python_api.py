@@ -237,6 +237,9 @@ def test_the_distribution_refuses_values_and_parameters_of_another_shape(module)
         with pytest.raises(ValueError, match=rf"^params must be \[\.\.\., {width}\], the model's outputs "
                                              r"\(m.predict_params or m\(ctx_pos, ctx_val, qry_pos\)\); got \[2, 5, 1\]$"):
             call(mean)
+    with pytest.raises(TypeError, match=r"^value must be a torch.Tensor, got numpy.ndarray \(the module's log_prob "
+                                        r"takes numpy arrays and converts them\)$"):
+        m.dist.log_prob(params, val.numpy())
     # a threshold per signal [B] broadcast against the one value dimension: [B, Q, B] probabilities
     with pytest.raises(ValueError, match=r"^threshold must be a number or \[\.\.\., V\] with V = 1 \(one per value "
                                          r"dimension\); got \[2\]$"):
@@ -305,3 +308,23 @@ def test_the_answers_under_autocast_are_float32_but_predict_params(module):
         params = m.predict_params(pos, val, pos)  # [2, 5, NP]
     assert all(a.dtype == torch.float32 for a in answers)
     assert params.dtype == torch.bfloat16
+
+
+def test_numpy_arrays_that_torch_cannot_share_are_read(module):
+    """The conveniences take numpy arrays, but np.flip's (negative strides) and another byte order's ('>f4', as a
+    file written on another machine reads) were refused in torch's words, and a read-only array (np.broadcast_to, a
+    memory map, JAX's) drew torch's warning that writing to it is undefined behaviour."""
+    m = module
+    pos, val = np.random.default_rng(0).uniform(-1, 1, (2, 5, 2)), np.random.default_rng(1).uniform(0, 1, (2, 5, 1))
+    qry = np.random.default_rng(2).uniform(-1, 1, (2, 7, 2))  # [2, 7, 2]
+    want = m.mean_field(pos, val, qry)  # [2, 7, 1]
+    flipped = np.flip(np.flip(val, 1).copy(), 1)  # the same values through a view of negative strides
+    assert flipped.strides[1] < 0
+    swapped = pos.astype(">f8")  # big-endian
+    shared = np.broadcast_to(qry[:1], qry.shape)  # read-only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(m.mean_field(swapped, flipped, qry), want)
+        assert torch.equal(m.mean_field(pos, val, shared), m.mean_field(pos, val, np.ascontiguousarray(shared)))
+        assert torch.equal(m.log_prob(pos, flipped, qry, np.flip(np.zeros((2, 7, 1)), 0)),  # [2, 7]
+                           m.log_prob(pos, val, qry, np.zeros((2, 7, 1))))
