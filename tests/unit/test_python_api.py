@@ -234,8 +234,8 @@ def test_the_distribution_refuses_values_and_parameters_of_another_shape(module)
             m.dist.log_prob(params, value)
     mean = m.mean_field(pos, val, pos)  # [2, 5, 1]
     for call in (m.dist.mean, m.dist.variance, lambda p: m.dist.cdf(p, 0.5), lambda p: m.dist.log_prob(p, val)):
-        with pytest.raises(ValueError, match=rf"^params must be \[\.\.\., {width}\], the model's outputs "
-                                             r"\(m.predict_params or m\(ctx_pos, ctx_val, qry_pos\)\); got \[2, 5, 1\]$"):
+        with pytest.raises(ValueError, match=rf"^params must be \[\.\.\., {width}\], the model's outputs \(m.predict_"
+                                             r"params or m\(ctx_pos, ctx_val, qry_pos\)\); got \[2, 5, 1\]$"):
             call(mean)
     with pytest.raises(TypeError, match=r"^value must be a torch.Tensor, got numpy.ndarray \(the module's log_prob "
                                         r"takes numpy arrays and converts them\)$"):
