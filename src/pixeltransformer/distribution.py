@@ -125,6 +125,26 @@ class BinnedGaussian(nn.Module):
         """Outputs of the model's head (a framed model appends its frame, V + 1 more)."""
         return self.num_bins * (2 + self.val_dims) + (self.val_dims + 1 if self.anchor else 0)
 
+    @property
+    def params_width(self) -> int:
+        """The size of the parameters' last axis: the head's outputs, and a framed model's frame (V + 1 more)."""
+        return self.num_params + (self.val_dims + 1 if self.framed else 0)
+
+    def check_params(self, params: torch.Tensor, value: torch.Tensor | None = None) -> None:
+        """One line for parameters [..., NP] (and values [..., V] at the same queries) of another shape than this
+        distribution reads: a value of another V broadcast against the bins, giving a number per query without a
+        word (an RGB value scored by a grey model), and parameters of another width stopped deep in an index."""
+        for name, x in (("params", params), ("value", value)):
+            if x is not None and not isinstance(x, torch.Tensor):  # numpy stopped in "has no attribute 'unsqueeze'"
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__module__}.{type(x).__qualname__} "
+                                "(the module's log_prob takes numpy arrays and converts them)")
+        if params.shape[-1:] != (self.params_width,):
+            raise ValueError(f"params must be [..., {self.params_width}], the model's outputs (m.predict_params or "
+                             f"m(ctx_pos, ctx_val, qry_pos)); got {list(params.shape)}")
+        if value is not None and (value.shape[:-1] != params.shape[:-1] or value.shape[-1:] != (self.val_dims,)):
+            raise ValueError(f"value must be [..., {self.val_dims}] at the queries of params [..., "
+                             f"{self.params_width}]; got value {list(value.shape)} and params {list(params.shape)}")
+
     def unframe(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """params [..., NP (+ V + 1)] -> head params [..., NP], shift m [..., V] and scale s [..., 1] (None
         when not framed)."""
@@ -149,6 +169,7 @@ class BinnedGaussian(nn.Module):
     # ---- parameters ------------------------------------------------------------------------------
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """params [..., NP] -> logits [..., NB], means [..., NB, V], sigmas [..., NB] (value units)."""
+        self.check_params(params)
         return self.logits(params), *self.components(params)
 
     def logits(self, params: torch.Tensor) -> torch.Tensor:
@@ -248,6 +269,7 @@ class BinnedGaussian(nn.Module):
 
     def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """Normalised log-density of the mixture at value [..., V] -> [...] (nats, summed over V)."""
+        self.check_params(params, value)
         logits, means, sigma = self.split(params)
         v = self.val_dims
         log_q = F.log_softmax(logits, dim=-1)  # [..., NB]
@@ -267,6 +289,9 @@ class BinnedGaussian(nn.Module):
         logits, means, sigma = self.split(params)
         q = F.softmax(logits.float(), dim=-1).unsqueeze(-1)  # [..., NB, 1]
         t = torch.as_tensor(threshold, dtype=means.dtype, device=means.device)
+        if t.dim() > 0 and t.shape[-1] not in (1, self.val_dims):  # [B] broadcast against V = 1 gave [..., B]
+            raise ValueError(f"threshold must be a number or [..., V] with V = {self.val_dims} (one per value "
+                             f"dimension); got {list(t.shape)}")
         if t.dim() > 0:
             t = t.unsqueeze(-2)  # [..., 1, V]
         z = (t - means) / sigma.unsqueeze(-1)  # [..., NB, V]

@@ -161,6 +161,23 @@ def check_temperature(temperature) -> float:
     return float(temperature)
 
 
+def check_threshold(threshold) -> float:
+    """A threshold of Completion.prob_below as a float: one real number, not NaN (a one-element real tensor or numpy
+    array too; +-inf included). A threshold per signal [B] broadcast against the value axis: the first signal's
+    threshold for every signal, without a word."""
+    what = repr(threshold)
+    if isinstance(threshold, torch.Tensor) or type(threshold).__module__ == "numpy":
+        t = torch.as_tensor(threshold)
+        if t.numel() == 1 and t.dtype != torch.bool and not t.is_complex():
+            threshold = t.item()
+        else:
+            what = f"{type(threshold).__name__} of shape {list(t.shape)}"
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
+        raise ValueError(f"prob_below takes one threshold, a real number (a signal's own: c[i].prob_below(t)); got "
+                         f"{what[:100]}")
+    return float(threshold)
+
+
 def item_seeds(seed: int | Sequence[int], batch: int) -> list[int]:
     """One seed per signal: given, or derived from one seed and the signal's place in the batch."""
     one = as_int(seed)
@@ -331,6 +348,7 @@ class Completion:
     def prob_below(self, threshold: float) -> torch.Tensor:
         """P(v < threshold | S) of the first value channel at every grid point, from the mixture's CDF: [B, *grid].
         At a grid point S lies on it is S's own side of the threshold (0 or 1), as the mean shows S's value there."""
+        threshold = check_threshold(threshold)
         p = self.dist.cdf(self.params, threshold)[..., :1]  # [B, N, 1]
         observed, obs_val = self.observed()  # [B, N], [B, N, V]
         p = torch.where(observed.unsqueeze(-1), (obs_val[..., :1] < threshold).to(p.dtype), p)  # [B, N, 1]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
@@ -25,6 +26,7 @@ from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_VALUE
+from .errors import first_line
 from .evaluation import gather_item_values
 from .inference import (Completion, as_int, check_finite, check_sets, check_temperature, check_weights, complete,
                         mean_field, predict_params, sample)
@@ -697,23 +699,31 @@ class PixelTransformerModule(L.LightningModule):
         pos = grid_positions(grid_shape or self.spec.grid_shape, device=self.device)  # [N, P]
         return pos.unsqueeze(0).expand(batch, -1, -1)  # [B, N, P]
 
-    def api_inputs(self, ctx_pos, ctx_val, qry_pos=None, qry_val=None) -> tuple[torch.Tensor, ...]:
+    def api_inputs(self, ctx_pos, ctx_val, *queries) -> tuple[torch.Tensor, ...]:
         """S (and queries, and values there) for the inference conveniences, checked against the model's data in one
         line each and moved to its device and dtype (numpy's float64 included): ctx_pos [B, K, P], ctx_val [B, K, V],
-        qry_pos [B, Q, P], qry_val [B, Q, V]. Positions beyond [-1, 1] (data in its own units, say) are answered, with
-        a warning; values of S beyond the range of a model's bins, like non-finite numbers, are refused (a query's
-        value there only gets a low density)."""
+        and as the call takes them qry_pos [B, Q, P], qry_val [B, Q, V] (each given is checked, None too: a None
+        qry_pos reached the model as the chunk size). Positions beyond [-1, 1] (data in its own units, say) are
+        answered, with a warning; values of S beyond the range of a model's bins, like non-finite numbers, are refused
+        (a query's value there only gets a low density)."""
         check_weights(self.model)
         weights = next(self.model.parameters()).dtype
         p, v = self.spec.pos_dims, self.spec.val_dims
         named = {"ctx_pos": (ctx_pos, p), "ctx_val": (ctx_val, v)}
-        if qry_pos is not None:
-            named["qry_pos"] = (qry_pos, p)
-        if qry_val is not None:
-            named["qry_val"] = (qry_val, v)
+        named.update(zip(("qry_pos", "qry_val"), zip(queries, (p, v))))
         out = []
         for name, (x, width) in named.items():
-            x = torch.as_tensor(x)
+            if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+                # views torch cannot share, copied: np.flip's negative strides and another byte order were refused,
+                # read-only memory (np.broadcast_to, a memory map, JAX's arrays) drew torch's warning on writing
+                x = np.ascontiguousarray(x, dtype=np.float64 if x.dtype.itemsize > 8 else x.dtype.newbyteorder("="))
+                x = x if x.flags.writeable else x.copy()
+            try:  # torch's own errors name no input ("Could not infer dtype of NoneType", "new(): invalid data type")
+                x = torch.as_tensor(x)
+            except (TypeError, ValueError, RuntimeError) as err:
+                why = first_line(err).split(". ")[0]  # numpy's object arrays: the list of dtypes torch takes follows
+                raise TypeError(f"{name} must be a tensor or array of numbers [batch, points, {width}], got "
+                                f"{type(x).__qualname__} ({why})") from None
             if name.startswith("ctx") and x.dim() == 3 and x.shape[0] >= 1 and x.shape[1] == 0:
                 raise ValueError(f"S is empty ({name} {list(x.shape)}): the model predicts from at least one sample; "
                                  "unconditional sampling is not supported")

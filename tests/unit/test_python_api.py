@@ -212,3 +212,119 @@ def test_validation_scores_a_bf16_head_output_in_float32(module):
         nll = module.nll_per_dim(params, value)  # [4, 64]
     assert nll.dtype == torch.float32
     torch.testing.assert_close(nll.double(), exact, rtol=0, atol=1e-4)
+
+
+def test_the_distribution_refuses_values_and_parameters_of_another_shape(module):
+    """m.dist.log_prob(m(ctx_pos, ctx_val, qry_pos), qry_val), the way docs/python.md gives to differentiate, scored
+    values of another V without a word: an RGB value [B, Q, 3] broadcast against a grey model's bins (and a grey value
+    against an RGB model's) gave a number per query. Values at other queries, and parameters of another width (a
+    mean_field answer given as parameters), stopped deep in torch's broadcasting or an index."""
+    from pixeltransformer.distribution import BinnedGaussian
+    from pixeltransformer.signal import SignalSpec
+
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    params = m(pos, val, pos)  # [2, 5, NP]
+    assert m.dist.log_prob(params, val).shape == (2, 5)
+    width = m.dist.num_params
+    for value in (val.expand(-1, -1, 3), val[:, :3], val.transpose(0, 1)):
+        with pytest.raises(ValueError, match=rf"^value must be \[\.\.\., 1\] at the queries of params \[\.\.\., "
+                                             rf"{width}\]; got value {re.escape(str(list(value.shape)))} and params "
+                                             rf"\[2, 5, {width}\]$"):
+            m.dist.log_prob(params, value)
+    mean = m.mean_field(pos, val, pos)  # [2, 5, 1]
+    for call in (m.dist.mean, m.dist.variance, lambda p: m.dist.cdf(p, 0.5), lambda p: m.dist.log_prob(p, val)):
+        with pytest.raises(ValueError, match=rf"^params must be \[\.\.\., {width}\], the model's outputs \(m.predict_"
+                                             r"params or m\(ctx_pos, ctx_val, qry_pos\)\); got \[2, 5, 1\]$"):
+            call(mean)
+    with pytest.raises(TypeError, match=r"^value must be a torch.Tensor, got numpy.ndarray \(the module's log_prob "
+                                        r"takes numpy arrays and converts them\)$"):
+        m.dist.log_prob(params, val.numpy())
+    # a threshold per signal [B] broadcast against the one value dimension: [B, Q, B] probabilities
+    with pytest.raises(ValueError, match=r"^threshold must be a number or \[\.\.\., V\] with V = 1 \(one per value "
+                                         r"dimension\); got \[2\]$"):
+        m.dist.cdf(params, torch.tensor([0.5, 0.2]))
+    # an RGB distribution: a grey value [..., 1] is refused, and the framed parameters of one Gaussian are read
+    rgb = BinnedGaussian.from_spec(SignalSpec.from_dict({**SPEC, "val_dims": 3, "num_bins": 8}))
+    colour = torch.randn(2, 5, rgb.num_params)  # [2, 5, NP]
+    assert rgb.log_prob(colour, torch.rand(2, 5, 3)).shape == (2, 5)
+    assert rgb.cdf(colour, torch.full((3,), 0.5)).shape == (2, 5, 3)
+    with pytest.raises(ValueError, match=r"^value must be \[\.\.\., 3\] at the queries"):
+        rgb.log_prob(colour, torch.rand(2, 5, 1))
+    framed = BinnedGaussian.from_spec(SignalSpec.from_dict({**SPEC, "num_bins": 1}), framed=True)
+    assert framed.params_width == framed.num_params + 2
+    assert framed.log_prob(torch.randn(2, 5, framed.params_width), torch.rand(2, 5, 1)).shape == (2, 5)
+
+
+def test_prob_below_takes_one_threshold(module):
+    """Completion.prob_below(t) with a threshold per signal [B] answered [B, *grid] with the first signal's threshold
+    for every signal (broadcast against the value axis); a list or a string stopped in torch, and NaN gave NaN."""
+    m = module
+    c = m.complete(torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1), (4, 4))
+    want = c.prob_below(0.5)  # [2, 4, 4]
+    assert want.shape == (2, 4, 4)
+    for same in (np.float32(0.5), np.array(0.5), torch.tensor(0.5), torch.tensor([0.5])):
+        assert torch.equal(c.prob_below(same), want)
+    assert torch.allclose(c.prob_below(float("inf")), torch.ones(2, 4, 4))
+    assert torch.equal(c[1].prob_below(0.2), c.prob_below(0.2)[1:])  # a signal's own threshold
+    for bad, said in ((torch.tensor([0.5, 0.2]), "Tensor of shape [2]"), (np.array([0.5, 0.2]), "ndarray of shape [2]"),
+                      ([0.5], "[0.5]"), ("0.5", "'0.5'"), (float("nan"), "nan"), (None, "None")):
+        with pytest.raises(ValueError, match=r"^prob_below takes one threshold, a real number \(a signal's own: "
+                                             rf"c\[i\].prob_below\(t\)\); got {re.escape(said)}$"):
+            c.prob_below(bad)
+
+
+def test_inputs_that_are_not_numbers_are_named(module):
+    """None, a string, a ragged list or numpy's object array stopped in torch's conversion ("Could not infer dtype of
+    NoneType"), naming no input; a None qry_pos reached the model as the chunk size ("qry_pos must be a torch.Tensor,
+    got builtins.int"), and a None qry_val in log_prob failed to unpack."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    ragged = [[[0.0, 0.0]], [[0.0, 0.0], [1.0, 1.0]]]
+    for call, name, width, why in (
+            (lambda: m.mean_field(pos, None, pos), "ctx_val", 1, "NoneType (Could not infer dtype of NoneType)"),
+            (lambda: m.complete("pos", val, (4, 4)), "ctx_pos", 2, "str (new(): invalid data type 'str')"),
+            (lambda: m.mean_field(ragged, val, pos), "ctx_pos", 2,
+             "list (expected sequence of length 1 at dim 1 (got 2))"),
+            (lambda: m.sample(pos, val, np.array([None] * 20).reshape(2, 5, 2)), "qry_pos", 2,
+             "ndarray (can't convert np.ndarray of type numpy.object_)"),
+            (lambda: m.mean_field(pos, val, None), "qry_pos", 2, "NoneType (Could not infer dtype of NoneType)"),
+            (lambda: m.predict_params(pos, val, None), "qry_pos", 2, "NoneType (Could not infer dtype of NoneType)"),
+            (lambda: m.log_prob(pos, val, pos, None), "qry_val", 1, "NoneType (Could not infer dtype of NoneType)")):
+        with pytest.raises(TypeError, match=rf"^{name} must be a tensor or array of numbers \[batch, points, "
+                                            rf"{width}\], got {re.escape(why)}$"):
+            call()
+
+
+def test_the_answers_under_autocast_are_float32_but_predict_params(module):
+    """docs/python.md: under torch.autocast the answers stay float32, but for predict_params, the head's own output
+    in the autocast dtype (it said every answer stayed float32)."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        c = m.complete(pos, val, (4, 4), num_samples=1)
+        answers = (m.mean_field(pos, val, pos), m.log_prob(pos, val, pos, val), m.sample(pos, val, pos), c.mean,
+                   c.samples, c.std(), c.prob_below(0.5))
+        params = m.predict_params(pos, val, pos)  # [2, 5, NP]
+    assert all(a.dtype == torch.float32 for a in answers)
+    assert params.dtype == torch.bfloat16
+
+
+def test_numpy_arrays_that_torch_cannot_share_are_read(module):
+    """The conveniences take numpy arrays, but np.flip's (negative strides) and another byte order's ('>f4', as a
+    file written on another machine reads) were refused in torch's words, and a read-only array (np.broadcast_to, a
+    memory map, JAX's) drew torch's warning that writing to it is undefined behaviour."""
+    m = module
+    pos, val = np.random.default_rng(0).uniform(-1, 1, (2, 5, 2)), np.random.default_rng(1).uniform(0, 1, (2, 5, 1))
+    qry = np.random.default_rng(2).uniform(-1, 1, (2, 7, 2))  # [2, 7, 2]
+    want = m.mean_field(pos, val, qry)  # [2, 7, 1]
+    flipped = np.flip(np.flip(val, 1).copy(), 1)  # the same values through a view of negative strides
+    assert flipped.strides[1] < 0
+    swapped = pos.astype(">f8")  # big-endian
+    shared = np.broadcast_to(qry[:1], qry.shape)  # read-only
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(m.mean_field(swapped, flipped, qry), want)
+        assert torch.equal(m.mean_field(pos, val, shared), m.mean_field(pos, val, np.ascontiguousarray(shared)))
+        assert torch.equal(m.log_prob(pos, flipped, qry, np.flip(np.zeros((2, 7, 1)), 0)),  # [2, 7]
+                           m.log_prob(pos, val, qry, np.zeros((2, 7, 1))))
