@@ -166,6 +166,19 @@ def test_split_sizes_that_do_not_fit_a_folder_name_it(tmp_path):
         dm.dataset("train")
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_folder_whose_val_and_test_take_every_picture_names_it_and_the_option(tmp_path, channels):
+    """Two pictures for the default sizes (-1, 1, 1) leave training none: the line says how the folder was dealt and
+    what to give, rather than "num_bins at most 0" (RGB's k-means bins) or a bare "the train split is empty"."""
+    write_folder(tmp_path, 2)
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, channels=channels)
+    with pytest.raises(ValueError, match=rf"^ImageDataModule: the train split is empty: {tmp_path}'s 2 images split "
+                                         r"0/1/1 \(train/val/test\); give --data.init_args.splits in images \(train, "
+                                         r"val, test; -1: the rest\), or add images$"):
+        dm.spec
+        dm.dataset("train")
+
+
 @pytest.mark.parametrize("channels, value", [(1, "255"), (3, "(255, 255, 255)")])
 def test_pictures_of_one_colour_are_refused(tmp_path, channels, value):
     """Blank white scans: read as grey they trained without a word on values that never change; in colour they

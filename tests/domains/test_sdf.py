@@ -1050,6 +1050,32 @@ def _mixture_sources(tmp_path: Path) -> Path:
     return meshes
 
 
+def test_split_sizes_that_leave_a_mesh_folder_no_training_shape_name_it_and_the_option(tmp_path):
+    """DATA=shapenet's sizes (-1, 2, 8) on a folder of your own: with 10 meshes the mixture said only "source 2 is
+    empty but has weight 0.3", with 5 "split sizes ... do not fit 5 items" without the folder or the option; a
+    mesh dataset whose sizes leave train none said "the train split is empty" alone."""
+    meshes = _mixture_sources(tmp_path)
+    common = dict(voxel_root=str(tmp_path / "vox.npy"), num_shapes=(3, 1, 1), resolution=10, epoch_size=8,
+                  cache_dir=str(tmp_path / "c"), mixture={"procedural": 0.2, "voxels": 0.5, "meshes": 0.3})
+    dm = SDFDataModule(dataset="mixture", mesh_root=str(meshes), splits=(-1, 1, 4), **common)
+    with pytest.raises(ValueError, match=rf"^SDFDataModule: the train split has no meshes, the evaluated source, "
+                                         rf"though the mixture weighs it 0.3: {meshes}'s 5 usable shapes split 0/1/4 "
+                                         r"\(train/val/test\); give --data.init_args.splits in shapes \(train, val, "
+                                         r"test; -1: the rest\), or add shapes$"):
+        dm.dataset("train")
+    dm = SDFDataModule(dataset="mixture", mesh_root=str(meshes), splits=(-1, 2, 8), **common)
+    with pytest.raises(ValueError, match=rf"^SDFDataModule: {meshes}'s usable shapes: split sizes \(-1, 2, 8\) do not "
+                                         r"fit 5 items: the sizes besides -1 take 10; give --data.init_args.splits in "
+                                         r"shapes \(train, val, test; -1: the rest\)$"):
+        dm.dataset("test")
+    dm = SDFDataModule(dataset="meshes", root=str(meshes), splits=(-1, 1, 4), resolution=10,
+                       cache_dir=str(tmp_path / "c"))
+    with pytest.raises(ValueError, match=rf"^SDFDataModule: the train split is empty: {meshes}'s 5 usable shapes "
+                                         r"split 0/1/4 \(train/val/test\)"):
+        dm.dataset("train")
+    assert len(dm.dataset("val")) == 1 and len(dm.dataset("test")) == 4  # an evaluation reads its splits as before
+
+
 def _sent_and_items(dm: SDFDataModule, monkeypatch, split: str = "train") -> tuple[torch.Tensor, ...]:
     """A batch of a split as its loader sends it in a fit (no item read one by one; dm has a Trainer), the same
     batch on its device, and the float items it holds stacked: [B, 1, R, R, R] each."""
