@@ -78,8 +78,14 @@ def _check_mesh(v: np.ndarray, f: np.ndarray, path: str | Path) -> tuple[np.ndar
     if not np.isfinite(v).all():
         raise ValueError(f"{path}: vertices hold NaN/Inf values")
     used = v[np.unique(f)]
-    if (used.max(0) - used.min(0)).max() <= 1e-12:
+    extent = float((used.max(0) - used.min(0)).max())
+    if extent <= 1e-12:
         raise ValueError(f"{path}: the mesh has zero extent (all vertices coincide)")
+    corners = v[f]  # [F, 3, 3]
+    area = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=-1)  # [F]
+    if area.sum() <= 1e-12 * extent**2:  # a surface of no area: its SDF was a tube of the shell's width around it
+        raise ValueError(f"{path}: no area in its {len(f)} face{'s' * (len(f) != 1)} (the corners of each lie on a "
+                         "line), so it has no surface")
     return v, f
 
 
@@ -503,12 +509,14 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
         arr, files = _read_array_file(path)
     if arr is None:
         raise ValueError(f"{path}: .npz holds arrays {files}; expected one named 'voxels'")
+    held = arr.shape  # as the file holds it, for the line that refuses it
     if arr.ndim == 5 and arr.shape[1] == 1:
         arr = arr[:, 0]
     elif arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or len(set(arr.shape[1:])) != 1:
-        raise ValueError(f"{path}: expected cubic grids [N, 1, R, R, R] or [N, R, R, R], got shape {arr.shape}")
+        raise ValueError(f"{path}: expected cubic grids [N, 1, R, R, R], [N, R, R, R] or one [R, R, R], got shape "
+                         f"{held}")
     check_real(arr, path, "voxel grids")
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():  # NaN > 0.5 is False: read as empty
         raise ValueError(f"{path}: voxel grids hold {int((~np.isfinite(arr)).sum())} NaN or Inf values")

@@ -166,6 +166,9 @@ def test_load_mesh_rejects_bad_files(tmp_path):
         "nan.npz": (dict(vertices=np.array([[0, 0, 0], [1, 0, 0], [np.nan, 1, 0]]), faces=np.array([[0, 1, 2]])),
                     "vertices hold NaN/Inf"),
         "flat.npz": (dict(vertices=np.ones((3, 3)), faces=np.array([[0, 1, 2]])), "the mesh has zero extent"),
+        # faces whose corners lie on a line: no surface, and its SDF was a thin tube (the shell) that trained as a shape
+        "line.npz": (dict(vertices=np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0]]),
+                          faces=np.array([[0, 1, 2], [1, 2, 3]])), "no area in its 2 faces (the corners of each lie on a line)"),
         "badindex.npz": (dict(vertices=np.eye(3), faces=np.array([[0, 1, 7]])), "face indices must lie in [0, 3)"),
         "nokeys.npz": (dict(points=np.eye(3)), ".npz must hold 'vertices' and 'faces'"),
     }
@@ -333,6 +336,11 @@ def test_read_voxels_layouts_and_up_axis(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((2, 8, 8, 4)))
     with pytest.raises(ValueError, match="bad.npy"):
         read_voxels(tmp_path / "bad.npy")
+    # grids of 2D slices [N, R, R]: the line named the shape it had made of them, (1, 2, 8, 8), not the file's
+    np.save(tmp_path / "slices.npy", np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match=r"slices.npy: expected cubic grids \[N, 1, R, R, R\], \[N, R, R, R\] or one "
+                                         r"\[R, R, R\], got shape \(2, 8, 8\)$"):
+        read_voxels(tmp_path / "slices.npy")
     np.save(tmp_path / "complex.npy", occ[:, 0].astype(np.complex64))  # compared as complex, it passed for voxels
     with pytest.raises(ValueError, match=r"complex.npy: voxel grids must hold real numbers, got dtype complex64$"):
         read_voxels(tmp_path / "complex.npy")
