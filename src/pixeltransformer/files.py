@@ -19,6 +19,7 @@ import secrets
 import shutil
 import socket
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,10 @@ def data_files(root: str | Path, suffixes: Iterable[str]) -> list[Path]:
     that the order is the same on every machine. Hidden files and folders are left out: macOS copies carry an
     AppleDouble ``._name.jpg`` beside every file, and viewers keep ``.thumbnails/``; neither is data. Linked folders
     are searched as folders (a dataset assembled from links, ``train -> /data/cats/train``), each real folder once, so
-    a link back up the tree ends."""
+    a link back up the tree ends. Links to files that are not there (a drive not mounted, a folder moved) are left out
+    with one warning that counts them and names the first: without it a folder of such links had "no images"."""
     root, suffixes = Path(root), tuple(suffixes)
-    found, seen = [], set()
+    found, seen, broken = [], set(), []
     for folder, dirs, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:  # a link back up the tree, or a second way to a folder already read
@@ -88,8 +90,14 @@ def data_files(root: str | Path, suffixes: Iterable[str]) -> list[Path]:
             continue
         seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # in order: the same way wins on every machine
-        found += [Path(folder, name) for name in files if not name.startswith(".")
-                  and Path(name).suffix.lower() in suffixes and os.path.isfile(os.path.join(folder, name))]
+        named = [Path(folder, name) for name in files
+                 if not name.startswith(".") and Path(name).suffix.lower() in suffixes]
+        found += [p for p in named if p.is_file()]
+        broken += [p for p in named if p.is_symlink() and not p.exists()]
+    if broken:
+        first = min(broken)
+        warnings.warn(f"{root}: left out {len(broken)} link{'s' * (len(broken) != 1)} to missing files (first: "
+                      f"{first.relative_to(root)} -> {os.readlink(first)})", stacklevel=2)
     return sorted(found)
 
 
