@@ -481,14 +481,17 @@ class SDFDataModule(SignalDataModule):
         return (-1, held_out, held_out)
 
     def empty_split_cause(self, split: str) -> str:
-        """An empty split of the evaluated source's shapes read as one pool: how the sizes dealt them, and what to
-        give (else "")."""
+        """An empty split of the evaluated source's shapes: a split folder of no usable shape named, or for one pool
+        how the sizes dealt it and what to give (else "")."""
         source, root = self._evaluated()
         if root is None:
             return ""
         counts = self._pool_counts(source, root)
         if "all" not in counts:
-            return ""
+            pool = self._pick(split, counts, root, False, self.split_options())[0]
+            if counts[pool] > 0:
+                return ""
+            return f": {root}'s {pool}/ folder holds no usable shape: each of its files was left out (see the warnings)"
         sizes = [len(self._pick(s, counts, root, False, self.split_options())[1]) for s in SPLITS]
         return split_sizes_cause(root, counts["all"], "shape", sizes, kind="usable")
 

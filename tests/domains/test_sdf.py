@@ -1084,6 +1084,28 @@ def test_split_sizes_that_leave_a_mesh_folder_no_training_shape_name_it_and_the_
     assert len(dm.dataset("val")) == 1 and len(dm.dataset("test")) == 4  # an evaluation reads its splits as before
 
 
+@pytest.mark.parametrize("dataset", ["meshes", "voxels"])
+def test_a_split_folder_of_no_usable_shape_is_named(tmp_path, dataset):
+    """A test/ folder whose every file was left out (unreadable, no faces, an empty grid) said only "SDFDataModule: the
+    test split is empty", after the warnings that name each file."""
+    root = tmp_path / "shapes"
+    for i in range(4):
+        if dataset == "meshes":
+            (root / "train").mkdir(parents=True, exist_ok=True)
+            save_npz(root / "train" / f"s{i}.npz", trimesh.creation.icosphere(2, radius=0.3 + 0.1 * i))
+        else:
+            write_binvox(root / "train" / f"s{i}.binvox", box_occupancy(8, (-0.5, -0.5, -0.5), (0.1 * i, 0.5, 0.5)))
+    (root / "test").mkdir()
+    (root / "test" / ("blank.obj" if dataset == "meshes" else "blank.binvox")).write_bytes(b"")
+    dm = SDFDataModule(dataset=dataset, root=str(root), resolution=8, cache_dir=str(tmp_path / "c"))
+    with pytest.warns(UserWarning) as seen:  # each file left out is named
+        assert len(dm.dataset("train")) == 3 and len(dm.dataset("val")) == 1
+    assert any("blank" in str(w.message) for w in seen)
+    with pytest.raises(ValueError, match=rf"^SDFDataModule: the test split is empty: {root}'s test/ folder holds no "
+                                         r"usable shape: each of its files was left out \(see the warnings\)$"):
+        dm.dataset("test")
+
+
 def _sent_and_items(dm: SDFDataModule, monkeypatch, split: str = "train") -> tuple[torch.Tensor, ...]:
     """A batch of a split as its loader sends it in a fit (no item read one by one; dm has a Trainer), the same
     batch on its device, and the float items it holds stacked: [B, 1, R, R, R] each."""
