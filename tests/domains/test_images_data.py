@@ -110,6 +110,26 @@ def test_folder_keeps_the_train_val_and_test_folders_it_ships_with(tmp_path):
         ImageDataModule("folder", root=str(tmp_path / "cat_combined"), image_size=8).setup("fit")
 
 
+def test_folders_named_like_splits_but_not_read_as_them_are_named(tmp_path):
+    """Kaggle's Train/ and Test/ (or training/, validation/) are not split folders: their pictures were dealt as one
+    pool without a word, so the dataset's own test pictures trained. They still are (renaming is the user's call),
+    with one warning naming the folders; folders of other names say nothing."""
+    for name, n in (("Train", 6), ("Test", 3), ("validation", 2)):
+        (tmp_path / "kaggle" / name).mkdir(parents=True)
+        for k in range(n):
+            Image.fromarray(np.full((20, 20, 3), 30 * k + 10, np.uint8)).save(tmp_path / "kaggle" / name / f"{k}.png")
+    dm = ImageDataModule("folder", root=str(tmp_path / "kaggle"), image_size=8, bins="uniform", num_bins=64)
+    with pytest.warns(UserWarning, match=rf"^{tmp_path / 'kaggle'}: Test/, Train/, validation/ are not split folders "
+                                         r"\(only folders named train/, val/ and test/ keep their split\): their files "
+                                         r"are dealt as one pool by the split sizes; rename the folders"):
+        assert [len(dm.dataset(s)) for s in ("train", "val", "test")] == [9, 1, 1]
+    write_folder(tmp_path / "plain", 5)  # sub-folders a/ and b/
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ImageDataModule("folder", root=str(tmp_path / "plain"), image_size=8, splits=(3, 1, 1), bins="uniform",
+                        num_bins=64).dataset("train")
+
+
 def test_folder_kmeans_bins_in_spec(tmp_path):
     write_folder(tmp_path, 6)
     dm = ImageDataModule("folder", root=str(tmp_path), image_size=12, splits=(4, 1, 1), num_bins=16, seed=3)
