@@ -130,6 +130,20 @@ def test_folders_named_like_splits_but_not_read_as_them_are_named(tmp_path):
                         num_bins=64).dataset("train")
 
 
+def test_pictures_of_types_not_read_are_named_not_left_out_without_a_word(tmp_path):
+    """A folder of PNGs and WebPs (as pictures saved from the web come) trained on its PNGs alone without a word, and a
+    folder of WebPs or TIFFs alone said "no images" though it held pictures; one warning now counts and names them."""
+    write_folder(tmp_path / "mixed", 5)
+    for name in ("a/x.webp", "b/y.TIF", "b/z.webp"):
+        Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "mixed" / name)
+    (tmp_path / "mixed" / "labels.csv").write_text("x,1\n")  # not a picture: no word of it
+    dm = ImageDataModule("folder", root=str(tmp_path / "mixed"), image_size=8, splits=(3, 1, 1), bins="uniform",
+                         num_bins=64)
+    with pytest.warns(UserWarning, match=rf"^{tmp_path / 'mixed'}: left out 1 .tif, 2 .webp files \(first: a/x.webp\): "
+                                         r"only .png/.jpg/.jpeg/.bmp files are read; convert them to one of those$"):
+        assert len(dm.dataset("train")) == 3
+
+
 def test_folder_kmeans_bins_in_spec(tmp_path):
     write_folder(tmp_path, 6)
     dm = ImageDataModule("folder", root=str(tmp_path), image_size=12, splits=(4, 1, 1), num_bins=16, seed=3)
