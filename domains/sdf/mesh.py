@@ -39,9 +39,10 @@ from pixeltransformer.loopbar import loop_progress
 from .procedural import grid_points
 
 # Bump when a conversion changes, so that old cache entries are not reused: voxels -> SDF (the voxel caches) and
-# meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing).
+# meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing; 3: vertices no face
+# uses are dropped, so a stray one no longer sets the scale, and a mesh of faces without area is refused).
 CONVERSION_VERSION = 1
-MESH_CONVERSION_VERSION = 2
+MESH_CONVERSION_VERSION = 3
 # The libraries whose versions a key holds, as the picture and video caches hold their decoders': another libigl
 # computes other distances or signs (2.6.3's signed_distance, above), another trimesh reads a file otherwise.
 MESH_LIBRARIES = ("trimesh", "libigl", "scipy")
@@ -77,8 +78,11 @@ def _check_mesh(v: np.ndarray, f: np.ndarray, path: str | Path) -> tuple[np.ndar
         raise ValueError(f"{path}: face indices must lie in [0, {len(v)}), got [{f.min()}, {f.max()}]")
     if not np.isfinite(v).all():
         raise ValueError(f"{path}: vertices hold NaN/Inf values")
-    used = v[np.unique(f)]
-    extent = float((used.max(0) - used.min(0)).max())
+    kept = np.unique(f)  # [Nu] the vertices faces use, sorted
+    if len(kept) < len(v):  # a vertex no face uses (left over by an editor or a scan) set the box normalise_mesh fills:
+        # one far away shrank the shape to a dot
+        v, f = v[kept], np.searchsorted(kept, f)  # [Nu, 3], [F, 3]
+    extent = float((v.max(0) - v.min(0)).max())
     if extent <= 1e-12:
         raise ValueError(f"{path}: the mesh has zero extent (all vertices coincide)")
     corners = v[f]  # [F, 3, 3]

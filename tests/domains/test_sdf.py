@@ -191,6 +191,25 @@ def test_load_mesh_rejects_bad_files(tmp_path):
         assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("suffix", [".npz", ".off", ".ply"])
+def test_a_vertex_no_face_uses_does_not_set_the_scale(tmp_path, suffix):
+    """A vertex left over far from the shape (an editor's or a scan's) set the box the mesh was scaled into: a box with
+    one at x = 40 was shrunk to a dot (0.2 % of the grid inside, against 25 %), and trained so without a word."""
+    box = trimesh.creation.box(extents=(1.0, 0.5, 0.5))
+    stray = trimesh.Trimesh(np.vstack([box.vertices, [[40.0, 0.0, 0.0]]]), box.faces, process=False)  # [9, 3]
+    save_npz(tmp_path / "box.npz", box)
+    if suffix == ".npz":
+        save_npz(tmp_path / "stray.npz", stray)
+    else:
+        stray.export(tmp_path / f"stray{suffix}")
+    v, f = load_mesh(tmp_path / f"stray{suffix}")
+    assert v.shape == (8, 3) and f.max() == 7
+    cache = SDFCache(tmp_path / "cache", truncation=0.1)
+    whole, strayed = (np.load(cache.entry(tmp_path / name, 16)) for name in ("box.npz", f"stray{suffix}"))
+    np.testing.assert_allclose(strayed, whole, atol=1e-6)
+    assert (whole < 0).mean() == pytest.approx(0.25, abs=0.05)
+
+
 @pytest.mark.skipif(not (SHARED / "partnet_meshes").is_dir(), reason="shared ShapeNet chairs not present")
 def test_shared_chairs_load_and_convert():
     files = sorted((SHARED / "partnet_meshes").glob("*.npz"))
