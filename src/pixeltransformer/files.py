@@ -113,8 +113,8 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
             counts[path.suffix.lower()] = counts.get(path.suffix.lower(), 0) + 1
         kinds = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items()))
         warnings.warn(f"{root}: left out {kinds} file{'s' * (len(others) != 1)} (first: "
-                      f"{min(others).relative_to(root)}): only {'/'.join(suffixes)} files are read; convert them to one "
-                      "of those", stacklevel=2)
+                      f"{min(others).relative_to(root)}): only {'/'.join(suffixes)} files are read; convert them to "
+                      "one of those", stacklevel=2)
     return sorted(found)
 
 

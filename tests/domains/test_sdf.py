@@ -168,7 +168,8 @@ def test_load_mesh_rejects_bad_files(tmp_path):
         "flat.npz": (dict(vertices=np.ones((3, 3)), faces=np.array([[0, 1, 2]])), "the mesh has zero extent"),
         # faces whose corners lie on a line: no surface, and its SDF was a thin tube (the shell) that trained as a shape
         "line.npz": (dict(vertices=np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0]]),
-                          faces=np.array([[0, 1, 2], [1, 2, 3]])), "no area in its 2 faces (the corners of each lie on a line)"),
+                          faces=np.array([[0, 1, 2], [1, 2, 3]])),
+                     "no area in its 2 faces (the corners of each lie on a line)"),
         "badindex.npz": (dict(vertices=np.eye(3), faces=np.array([[0, 1, 7]])), "face indices must lie in [0, 3)"),
         "nokeys.npz": (dict(points=np.eye(3)), ".npz must hold 'vertices' and 'faces'"),
     }
