@@ -27,7 +27,8 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, pool_split_index,
-                                         refuse_one_colour, same_split_index, split_folders, splits_with_train_of)
+                                         refuse_one_colour, same_split_index, split_folders, split_sizes_cause,
+                                         splits_with_train_of)
 from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
 
@@ -375,12 +376,22 @@ class ImageDataModule(SignalDataModule):
     def _pool_of(self, split: str) -> str:
         return self._split_index()[split][0]
 
+    def empty_split_cause(self, split: str) -> str:
+        """An empty split of pictures read as one pool: how the sizes dealt them, and what to give (else "")."""
+        pools = self._load_pools()
+        if "all" not in pools:
+            return ""
+        sizes = [len(self._split_index()[s][1]) for s in SPLITS]
+        return split_sizes_cause(self.root or self.dataset_name, len(pools["all"][0]), "image", sizes)
+
     def _kmeans_centres(self) -> torch.Tensor:
         """k-means colours of a seeded subsample of training pixels: [NB, C]. The subsample is drawn as (picture,
         pixel) pairs and gathered alone: drawing it from every training pixel took 8 bytes a pixel, more than the
         pictures themselves (1.6 GB for 50 000 of 64x64)."""
         train = self.build_split("train")
         n, (_, _, h, w) = len(train), train.pool.shape
+        if n == 0:  # the sizes left no training picture: said so, not as "too few pixels" with num_bins at most 0
+            raise ValueError(f"{type(self).__name__}: the train split is empty{self.empty_split_cause('train')}")
         if n * h * w < self.num_bins:  # k-means would say only "64 values cannot make 256 centres"
             raise ValueError(f"images/{self.dataset_name}: the train split's {n} image{'s' * (n != 1)} of {h}x{w} "
                              f"hold {n * h * w} pixels, too few for {self.num_bins} k-means colour bins: set "

@@ -22,6 +22,8 @@ from pixeltransformer.files import atomic_write, data_files, file_digest, missin
 from pixeltransformer.loopbar import loop_progress
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# pictures a folder may hold that are not read: named in one warning, rather than left out without a word
+UNREAD_PICTURES = (".webp", ".tif", ".tiff", ".gif", ".jfif", ".jpe", ".heic", ".heif", ".avif", ".jp2")
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -420,7 +422,7 @@ def list_images(root: str | Path) -> list[Path]:
         raise NotADirectoryError(f"{root} is a file: expected a folder of {'/'.join(IMAGE_SUFFIXES)} files")
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root} (expected a folder of {'/'.join(IMAGE_SUFFIXES)} files)")
-    return data_files(root, IMAGE_SUFFIXES)
+    return data_files(root, IMAGE_SUFFIXES, unread=UNREAD_PICTURES)
 
 
 def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
-                                         split_folders, split_indices, splits_with_train_of)
+                                         split_folders, split_indices, split_sizes_cause, splits_with_train_of)
 from pixeltransformer.files import FileDigests, atomic_write, cache_key, cache_root, data_files
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -462,6 +462,10 @@ class SDFDataModule(SignalDataModule):
             return self._source(self.eval_source, split, roots[self.eval_source])
         names = [n for n in SOURCES if self.mixture.get(n, 0) > 0]
         parts = [self._source(n, "train", roots[n], everything=n != self.eval_source) for n in names]
+        for name, part in zip(names, parts):
+            if len(part) == 0 and name == self.eval_source:  # val and test took every shape it holds
+                raise ValueError(f"{type(self).__name__}: the train split has no {name}, the evaluated source, though "
+                                 f"the mixture weighs it {self.mixture[name]:g}{self.empty_split_cause('train')}")
         size = self.epoch_size or sum(len(p) for p in parts)
         return MixtureDataset(parts, [self.mixture[n] for n in names], size, self.seed)
 
@@ -475,6 +479,21 @@ class SDFDataModule(SignalDataModule):
                              f"no surface, and files that cannot be read or converted are left out); need at least 3 "
                              f"for 3 splits")
         return (-1, held_out, held_out)
+
+    def empty_split_cause(self, split: str) -> str:
+        """An empty split of the evaluated source's shapes: a split folder of no usable shape named, or for one pool
+        how the sizes dealt it and what to give (else "")."""
+        source, root = self._evaluated()
+        if root is None:
+            return ""
+        counts = self._pool_counts(source, root)
+        if "all" not in counts:
+            pool = self._pick(split, counts, root, False, self.split_options())[0]
+            if counts[pool] > 0:
+                return ""
+            return f": {root}'s {pool}/ folder holds no usable shape: each of its files was left out (see the warnings)"
+        sizes = [len(self._pick(s, counts, root, False, self.split_options())[1]) for s in SPLITS]
+        return split_sizes_cause(root, counts["all"], "shape", sizes, kind="usable")
 
     def _procedural(self, split: str) -> Dataset:
         n = self.num_shapes[SPLITS.index(split)]
@@ -573,7 +592,13 @@ class SDFDataModule(SignalDataModule):
             n = counts["all"]
             if everything:
                 return "all", list(range(n))
-            parts = split_indices(n, self._split_sizes(n, root, splits), seed, layout)
+            try:
+                parts = split_indices(n, self._split_sizes(n, root, splits), seed, layout)
+            except ValueError as err:  # sizes that do not fit: named with the shapes they split
+                if str(err).startswith("SDFDataModule"):
+                    raise
+                raise ValueError(f"SDFDataModule: {root}'s usable shapes: {err}; give --data.init_args.splits in "
+                                 "shapes (train, val, test; -1: the rest)") from None
             return "all", parts[SPLITS.index(split)].tolist()
         if everything:
             return "train", list(range(counts["train"]))

@@ -39,9 +39,10 @@ from pixeltransformer.loopbar import loop_progress
 from .procedural import grid_points
 
 # Bump when a conversion changes, so that old cache entries are not reused: voxels -> SDF (the voxel caches) and
-# meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing).
+# meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing; 3: vertices no face
+# uses are dropped, so a stray one no longer sets the scale, and a mesh of faces without area is refused).
 CONVERSION_VERSION = 1
-MESH_CONVERSION_VERSION = 2
+MESH_CONVERSION_VERSION = 3
 # The libraries whose versions a key holds, as the picture and video caches hold their decoders': another libigl
 # computes other distances or signs (2.6.3's signed_distance, above), another trimesh reads a file otherwise.
 MESH_LIBRARIES = ("trimesh", "libigl", "scipy")
@@ -77,9 +78,18 @@ def _check_mesh(v: np.ndarray, f: np.ndarray, path: str | Path) -> tuple[np.ndar
         raise ValueError(f"{path}: face indices must lie in [0, {len(v)}), got [{f.min()}, {f.max()}]")
     if not np.isfinite(v).all():
         raise ValueError(f"{path}: vertices hold NaN/Inf values")
-    used = v[np.unique(f)]
-    if (used.max(0) - used.min(0)).max() <= 1e-12:
+    kept = np.unique(f)  # [Nu] the vertices faces use, sorted
+    if len(kept) < len(v):  # a vertex no face uses (left over by an editor or a scan) set the box normalise_mesh fills:
+        # one far away shrank the shape to a dot
+        v, f = v[kept], np.searchsorted(kept, f)  # [Nu, 3], [F, 3]
+    extent = float((v.max(0) - v.min(0)).max())
+    if extent <= 1e-12:
         raise ValueError(f"{path}: the mesh has zero extent (all vertices coincide)")
+    corners = v[f]  # [F, 3, 3]
+    area = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=-1)  # [F]
+    if area.sum() <= 1e-12 * extent**2:  # a surface of no area: its SDF was a tube of the shell's width around it
+        raise ValueError(f"{path}: no area in its {len(f)} face{'s' * (len(f) != 1)} (the corners of each lie on a "
+                         "line), so it has no surface")
     return v, f
 
 
@@ -503,12 +513,14 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
         arr, files = _read_array_file(path)
     if arr is None:
         raise ValueError(f"{path}: .npz holds arrays {files}; expected one named 'voxels'")
+    held = arr.shape  # as the file holds it, for the line that refuses it
     if arr.ndim == 5 and arr.shape[1] == 1:
         arr = arr[:, 0]
     elif arr.ndim == 3:
         arr = arr[None]
     if arr.ndim != 4 or len(set(arr.shape[1:])) != 1:
-        raise ValueError(f"{path}: expected cubic grids [N, 1, R, R, R] or [N, R, R, R], got shape {arr.shape}")
+        raise ValueError(f"{path}: expected cubic grids [N, 1, R, R, R], [N, R, R, R] or one [R, R, R], got shape "
+                         f"{held}")
     check_real(arr, path, "voxel grids")
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():  # NaN > 0.5 is False: read as empty
         raise ValueError(f"{path}: voxel grids hold {int((~np.isfinite(arr)).sum())} NaN or Inf values")

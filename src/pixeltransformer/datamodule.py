@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import os
 import signal
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -23,6 +24,8 @@ from .files import cache_key
 from .signal import SignalSpec
 
 SPLITS = ("train", "val", "test")
+# folder names a dataset may give its splits that are not read as split folders (split_folders names them)
+SPLIT_LOOKALIKES = ("training", "validation", "valid", "testing")
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
 # how split sizes deal a seeded permutation of a shared pool (split_indices). 2: fixed sizes from its end, test first,
 # so a test split of fixed size does not move with the train size. 1: train, val and test from its start, the layout
@@ -160,6 +163,15 @@ def check_split_sizes(sizes: Sequence[int], rests: int = 1) -> None:
         raise ValueError("at most one split size may be -1 (the rest)")
 
 
+def split_sizes_cause(where: str | Path, n: int, item: str, sizes: Sequence[int], kind: str = "") -> str:
+    """Why a split of one pool of ``n`` items came out empty, for the error that says so: ": <where>'s n items split
+    a/b/c (train/val/test); give --data.init_args.splits ...". ``item``: what the sizes count ("image", "shape");
+    ``kind``: a word before the count's item ("usable")."""
+    counts = "/".join(str(int(s)) for s in sizes)
+    return (f": {where}'s {n} {kind + ' ' if kind else ''}{item}{'s' * (n != 1)} split {counts} (train/val/test); "
+            f"give --data.init_args.splits in {item}s (train, val, test; -1: the rest), or add {item}s")
+
+
 def refuse_one_colour(low: torch.Tensor, high: torch.Tensor, count: int, item: str, where: str | Path) -> None:
     """Refuse 8-bit data whose every pixel is one colour: ``low`` and ``high`` [C] are each channel's least and greatest
     level over all ``count`` items (``item``: "picture", "clip"), read from ``where``. Grey ones trained without a word
@@ -214,6 +226,7 @@ def split_folders(paths: list[Path], root: Path) -> dict[str, list[Path]] | None
     one line rather than mixed into one pool, where the official test files would train."""
     where = {p: [part for part in p.relative_to(root).parts[:-1] if part in SPLITS] for p in paths}
     if not any(where.values()):
+        warn_split_lookalikes(paths, root)
         return None
     odd = [p for p, w in where.items() if len(w) != 1]
     if odd:
@@ -227,6 +240,19 @@ def split_folders(paths: list[Path], root: Path) -> dict[str, list[Path]] | None
         raise ValueError(f"{root}: split folders {have} but a dataset split by folders needs train/ and test/ "
                          "(val/ is optional: without it, validation is drawn from train/)")
     return {s: g for s, g in groups.items() if g}
+
+
+def warn_split_lookalikes(paths: list[Path], root: Path) -> None:
+    """One warning naming the folders below root that look like split folders but are not read as such (Kaggle's
+    ``Train/`` and ``Test/``, ``training/``, ``validation/``): their files were dealt as one pool without a word, so a
+    dataset's own test files trained. Only folders named exactly train/, val/ and test/ keep a split."""
+    names = sorted({part for p in paths for part in p.relative_to(root).parts[:-1]
+                    if part not in SPLITS and part.lower() in SPLITS + SPLIT_LOOKALIKES})
+    if names:
+        folders = ", ".join(f"{name}/" for name in names)
+        warnings.warn(f"{root}: {folders} {'is not a split folder' if len(names) == 1 else 'are not split folders'} "
+                      "(only folders named train/, val/ and test/ keep their split): their files are dealt as one pool "
+                      "by the split sizes; rename the folders to keep the dataset's own split", stacklevel=3)
 
 
 def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int,

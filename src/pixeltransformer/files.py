@@ -19,6 +19,7 @@ import secrets
 import shutil
 import socket
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,14 +74,17 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     return path
 
 
-def data_files(root: str | Path, suffixes: Iterable[str]) -> list[Path]:
+def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] = ()) -> list[Path]:
     """Every file below root (recursively) whose suffix is one of ``suffixes`` (lower case, with the dot), sorted so
     that the order is the same on every machine. Hidden files and folders are left out: macOS copies carry an
     AppleDouble ``._name.jpg`` beside every file, and viewers keep ``.thumbnails/``; neither is data. Linked folders
     are searched as folders (a dataset assembled from links, ``train -> /data/cats/train``), each real folder once, so
-    a link back up the tree ends."""
-    root, suffixes = Path(root), tuple(suffixes)
-    found, seen = [], set()
+    a link back up the tree ends. Links to files that are not there (a drive not mounted, a folder moved) are left out
+    with one warning that counts them and names the first: without it a folder of such links had "no images".
+    ``unread``: suffixes of files of the same kind that are not read (a picture folder's .webp and .tif files), left
+    out with one warning that counts them by suffix and names the first, rather than without a word."""
+    root, suffixes, unread = Path(root), tuple(suffixes), tuple(unread)
+    found, seen, broken, others = [], set(), [], []
     for folder, dirs, files in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:  # a link back up the tree, or a second way to a folder already read
@@ -88,8 +92,29 @@ def data_files(root: str | Path, suffixes: Iterable[str]) -> list[Path]:
             continue
         seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # in order: the same way wins on every machine
-        found += [Path(folder, name) for name in files if not name.startswith(".")
-                  and Path(name).suffix.lower() in suffixes and os.path.isfile(os.path.join(folder, name))]
+        for name in files:
+            suffix = Path(name).suffix.lower()
+            if name.startswith(".") or suffix not in suffixes:
+                if suffix in unread and not name.startswith("."):
+                    others.append(Path(folder, name))
+                continue
+            path = Path(folder, name)
+            if path.is_file():
+                found.append(path)
+            elif path.is_symlink() and not path.exists():
+                broken.append(path)
+    if broken:
+        first = min(broken)
+        warnings.warn(f"{root}: left out {len(broken)} link{'s' * (len(broken) != 1)} to missing files (first: "
+                      f"{first.relative_to(root)} -> {os.readlink(first)})", stacklevel=2)
+    if others:
+        counts: dict[str, int] = {}
+        for path in others:
+            counts[path.suffix.lower()] = counts.get(path.suffix.lower(), 0) + 1
+        kinds = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items()))
+        warnings.warn(f"{root}: left out {kinds} file{'s' * (len(others) != 1)} (first: "
+                      f"{min(others).relative_to(root)}): only {'/'.join(suffixes)} files are read; convert them to "
+                      "one of those", stacklevel=2)
     return sorted(found)
 
 

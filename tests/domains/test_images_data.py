@@ -110,6 +110,40 @@ def test_folder_keeps_the_train_val_and_test_folders_it_ships_with(tmp_path):
         ImageDataModule("folder", root=str(tmp_path / "cat_combined"), image_size=8).setup("fit")
 
 
+def test_folders_named_like_splits_but_not_read_as_them_are_named(tmp_path):
+    """Kaggle's Train/ and Test/ (or training/, validation/) are not split folders: their pictures were dealt as one
+    pool without a word, so the dataset's own test pictures trained. They still are (renaming is the user's call),
+    with one warning naming the folders; folders of other names say nothing."""
+    for name, n in (("Train", 6), ("Test", 3), ("validation", 2)):
+        (tmp_path / "kaggle" / name).mkdir(parents=True)
+        for k in range(n):
+            Image.fromarray(np.full((20, 20, 3), 30 * k + 10, np.uint8)).save(tmp_path / "kaggle" / name / f"{k}.png")
+    dm = ImageDataModule("folder", root=str(tmp_path / "kaggle"), image_size=8, bins="uniform", num_bins=64)
+    with pytest.warns(UserWarning, match=rf"^{tmp_path / 'kaggle'}: Test/, Train/, validation/ are not split folders "
+                                         r"\(only folders named train/, val/ and test/ keep their split\): their files "
+                                         r"are dealt as one pool by the split sizes; rename the folders"):
+        assert [len(dm.dataset(s)) for s in ("train", "val", "test")] == [9, 1, 1]
+    write_folder(tmp_path / "plain", 5)  # sub-folders a/ and b/
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ImageDataModule("folder", root=str(tmp_path / "plain"), image_size=8, splits=(3, 1, 1), bins="uniform",
+                        num_bins=64).dataset("train")
+
+
+def test_pictures_of_types_not_read_are_named_not_left_out_without_a_word(tmp_path):
+    """A folder of PNGs and WebPs (as pictures saved from the web come) trained on its PNGs alone without a word, and a
+    folder of WebPs or TIFFs alone said "no images" though it held pictures; one warning now counts and names them."""
+    write_folder(tmp_path / "mixed", 5)
+    for name in ("a/x.webp", "b/y.TIF", "b/z.webp"):
+        Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "mixed" / name)
+    (tmp_path / "mixed" / "labels.csv").write_text("x,1\n")  # not a picture: no word of it
+    dm = ImageDataModule("folder", root=str(tmp_path / "mixed"), image_size=8, splits=(3, 1, 1), bins="uniform",
+                         num_bins=64)
+    with pytest.warns(UserWarning, match=rf"^{tmp_path / 'mixed'}: left out 1 .tif, 2 .webp files \(first: a/x.webp\): "
+                                         r"only .png/.jpg/.jpeg/.bmp files are read; convert them to one of those$"):
+        assert len(dm.dataset("train")) == 3
+
+
 def test_folder_kmeans_bins_in_spec(tmp_path):
     write_folder(tmp_path, 6)
     dm = ImageDataModule("folder", root=str(tmp_path), image_size=12, splits=(4, 1, 1), num_bins=16, seed=3)
@@ -163,6 +197,19 @@ def test_split_sizes_that_do_not_fit_a_folder_name_it(tmp_path):
     with pytest.raises(ValueError, match=rf"^{tmp_path}: split sizes \(-1, 1, 1\) do not fit 1 item: the sizes besides "
                                          r"-1 take 2; give --data.init_args.splits in images \(train, val, test; -1: "
                                          r"the rest\)$"):
+        dm.dataset("train")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_folder_whose_val_and_test_take_every_picture_names_it_and_the_option(tmp_path, channels):
+    """Two pictures for the default sizes (-1, 1, 1) leave training none: the line says how the folder was dealt and
+    what to give, rather than "num_bins at most 0" (RGB's k-means bins) or a bare "the train split is empty"."""
+    write_folder(tmp_path, 2)
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, channels=channels)
+    with pytest.raises(ValueError, match=rf"^ImageDataModule: the train split is empty: {tmp_path}'s 2 images split "
+                                         r"0/1/1 \(train/val/test\); give --data.init_args.splits in images \(train, "
+                                         r"val, test; -1: the rest\), or add images$"):
+        dm.spec
         dm.dataset("train")
 
 

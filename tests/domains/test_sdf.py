@@ -166,6 +166,10 @@ def test_load_mesh_rejects_bad_files(tmp_path):
         "nan.npz": (dict(vertices=np.array([[0, 0, 0], [1, 0, 0], [np.nan, 1, 0]]), faces=np.array([[0, 1, 2]])),
                     "vertices hold NaN/Inf"),
         "flat.npz": (dict(vertices=np.ones((3, 3)), faces=np.array([[0, 1, 2]])), "the mesh has zero extent"),
+        # faces whose corners lie on a line: no surface, and its SDF was a thin tube (the shell) that trained as a shape
+        "line.npz": (dict(vertices=np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0]]),
+                          faces=np.array([[0, 1, 2], [1, 2, 3]])),
+                     "no area in its 2 faces (the corners of each lie on a line)"),
         "badindex.npz": (dict(vertices=np.eye(3), faces=np.array([[0, 1, 7]])), "face indices must lie in [0, 3)"),
         "nokeys.npz": (dict(points=np.eye(3)), ".npz must hold 'vertices' and 'faces'"),
     }
@@ -186,6 +190,25 @@ def test_load_mesh_rejects_bad_files(tmp_path):
         with pytest.raises(ValueError, match=re.escape(f"{tmp_path / name}: {cause}")) as err:
             load_mesh(tmp_path / name)
         assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".off", ".ply"])
+def test_a_vertex_no_face_uses_does_not_set_the_scale(tmp_path, suffix):
+    """A vertex left over far from the shape (an editor's or a scan's) set the box the mesh was scaled into: a box with
+    one at x = 40 was shrunk to a dot (0.2 % of the grid inside, against 25 %), and trained so without a word."""
+    box = trimesh.creation.box(extents=(1.0, 0.5, 0.5))
+    stray = trimesh.Trimesh(np.vstack([box.vertices, [[40.0, 0.0, 0.0]]]), box.faces, process=False)  # [9, 3]
+    save_npz(tmp_path / "box.npz", box)
+    if suffix == ".npz":
+        save_npz(tmp_path / "stray.npz", stray)
+    else:
+        stray.export(tmp_path / f"stray{suffix}")
+    v, f = load_mesh(tmp_path / f"stray{suffix}")
+    assert v.shape == (8, 3) and f.max() == 7
+    cache = SDFCache(tmp_path / "cache", truncation=0.1)
+    whole, strayed = (np.load(cache.entry(tmp_path / name, 16)) for name in ("box.npz", f"stray{suffix}"))
+    np.testing.assert_allclose(strayed, whole, atol=1e-6)
+    assert (whole < 0).mean() == pytest.approx(0.25, abs=0.05)
 
 
 @pytest.mark.skipif(not (SHARED / "partnet_meshes").is_dir(), reason="shared ShapeNet chairs not present")
@@ -333,6 +356,11 @@ def test_read_voxels_layouts_and_up_axis(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((2, 8, 8, 4)))
     with pytest.raises(ValueError, match="bad.npy"):
         read_voxels(tmp_path / "bad.npy")
+    # grids of 2D slices [N, R, R]: the line named the shape it had made of them, (1, 2, 8, 8), not the file's
+    np.save(tmp_path / "slices.npy", np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match=r"slices.npy: expected cubic grids \[N, 1, R, R, R\], \[N, R, R, R\] or one "
+                                         r"\[R, R, R\], got shape \(2, 8, 8\)$"):
+        read_voxels(tmp_path / "slices.npy")
     np.save(tmp_path / "complex.npy", occ[:, 0].astype(np.complex64))  # compared as complex, it passed for voxels
     with pytest.raises(ValueError, match=r"complex.npy: voxel grids must hold real numbers, got dtype complex64$"):
         read_voxels(tmp_path / "complex.npy")
@@ -1048,6 +1076,54 @@ def _mixture_sources(tmp_path: Path) -> Path:
     occ[:, 0, 2:7, 3:7, 2:8] = 1
     np.save(tmp_path / "vox.npy", occ)
     return meshes
+
+
+def test_split_sizes_that_leave_a_mesh_folder_no_training_shape_name_it_and_the_option(tmp_path):
+    """DATA=shapenet's sizes (-1, 2, 8) on a folder of your own: with 10 meshes the mixture said only "source 2 is
+    empty but has weight 0.3", with 5 "split sizes ... do not fit 5 items" without the folder or the option; a
+    mesh dataset whose sizes leave train none said "the train split is empty" alone."""
+    meshes = _mixture_sources(tmp_path)
+    common = dict(voxel_root=str(tmp_path / "vox.npy"), num_shapes=(3, 1, 1), resolution=10, epoch_size=8,
+                  cache_dir=str(tmp_path / "c"), mixture={"procedural": 0.2, "voxels": 0.5, "meshes": 0.3})
+    dm = SDFDataModule(dataset="mixture", mesh_root=str(meshes), splits=(-1, 1, 4), **common)
+    with pytest.raises(ValueError, match=rf"^SDFDataModule: the train split has no meshes, the evaluated source, "
+                                         rf"though the mixture weighs it 0.3: {meshes}'s 5 usable shapes split 0/1/4 "
+                                         r"\(train/val/test\); give --data.init_args.splits in shapes \(train, val, "
+                                         r"test; -1: the rest\), or add shapes$"):
+        dm.dataset("train")
+    dm = SDFDataModule(dataset="mixture", mesh_root=str(meshes), splits=(-1, 2, 8), **common)
+    with pytest.raises(ValueError, match=rf"^SDFDataModule: {meshes}'s usable shapes: split sizes \(-1, 2, 8\) do not "
+                                         r"fit 5 items: the sizes besides -1 take 10; give --data.init_args.splits in "
+                                         r"shapes \(train, val, test; -1: the rest\)$"):
+        dm.dataset("test")
+    dm = SDFDataModule(dataset="meshes", root=str(meshes), splits=(-1, 1, 4), resolution=10,
+                       cache_dir=str(tmp_path / "c"))
+    with pytest.raises(ValueError, match=rf"^SDFDataModule: the train split is empty: {meshes}'s 5 usable shapes "
+                                         r"split 0/1/4 \(train/val/test\)"):
+        dm.dataset("train")
+    assert len(dm.dataset("val")) == 1 and len(dm.dataset("test")) == 4  # an evaluation reads its splits as before
+
+
+@pytest.mark.parametrize("dataset", ["meshes", "voxels"])
+def test_a_split_folder_of_no_usable_shape_is_named(tmp_path, dataset):
+    """A test/ folder whose every file was left out (unreadable, no faces, an empty grid) said only "SDFDataModule: the
+    test split is empty", after the warnings that name each file."""
+    root = tmp_path / "shapes"
+    for i in range(4):
+        if dataset == "meshes":
+            (root / "train").mkdir(parents=True, exist_ok=True)
+            save_npz(root / "train" / f"s{i}.npz", trimesh.creation.icosphere(2, radius=0.3 + 0.1 * i))
+        else:
+            write_binvox(root / "train" / f"s{i}.binvox", box_occupancy(8, (-0.5, -0.5, -0.5), (0.1 * i, 0.5, 0.5)))
+    (root / "test").mkdir()
+    (root / "test" / ("blank.obj" if dataset == "meshes" else "blank.binvox")).write_bytes(b"")
+    dm = SDFDataModule(dataset=dataset, root=str(root), resolution=8, cache_dir=str(tmp_path / "c"))
+    with pytest.warns(UserWarning) as seen:  # each file left out is named
+        assert len(dm.dataset("train")) == 3 and len(dm.dataset("val")) == 1
+    assert any("blank" in str(w.message) for w in seen)
+    with pytest.raises(ValueError, match=rf"^SDFDataModule: the test split is empty: {root}'s test/ folder holds no "
+                                         r"usable shape: each of its files was left out \(see the warnings\)$"):
+        dm.dataset("test")
 
 
 def _sent_and_items(dm: SDFDataModule, monkeypatch, split: str = "train") -> tuple[torch.Tensor, ...]:

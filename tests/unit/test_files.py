@@ -285,7 +285,19 @@ def test_data_files_searches_linked_folders_once_each(tmp_path):
     (root / "real" / "up").symlink_to(root)  # a link back up the tree
     (root / "zz_again").symlink_to(tmp_path / "elsewhere")  # a second way to a folder already read
     (root / "broken.off").symlink_to(tmp_path / "missing.off")
-    assert data_files(root, (".off",)) == [root / "linked" / "b.OFF", root / "real" / "a.off"]
+    with pytest.warns(UserWarning, match=r"left out 1 link to missing files \(first: broken.off -> .*missing.off\)$"):
+        assert data_files(root, (".off",)) == [root / "linked" / "b.OFF", root / "real" / "a.off"]
+
+
+def test_links_to_missing_files_are_named_not_left_out_without_a_word(tmp_path):
+    """A folder of links into a drive not mounted said only "no images in <folder>: expected .png/... files", though
+    it held .png files; links that broke among good files changed the data without a word."""
+    for i in range(3):
+        (tmp_path / f"{i}.png").symlink_to(f"/mnt/unmounted/cats/{i}.png")
+    (tmp_path / "notes.txt").symlink_to("/mnt/unmounted/notes.txt")  # not a data file: no word of it
+    with pytest.warns(UserWarning, match=rf"^{tmp_path}: left out 3 links to missing files \(first: 0.png -> "
+                                         r"/mnt/unmounted/cats/0.png\)$"):
+        assert data_files(tmp_path, (".png",)) == []
 
 
 def _aged(path: Path, text: str) -> Path:
