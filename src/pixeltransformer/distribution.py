@@ -131,19 +131,28 @@ class BinnedGaussian(nn.Module):
         return self.num_params + (self.val_dims + 1 if self.framed else 0)
 
     def check_params(self, params: torch.Tensor, value: torch.Tensor | None = None) -> None:
-        """One line for parameters [..., NP] (and values [..., V] at the same queries) of another shape than this
-        distribution reads: a value of another V broadcast against the bins, giving a number per query without a
-        word (an RGB value scored by a grey model), and parameters of another width stopped deep in an index."""
+        """One line for parameters [..., NP] (and values [..., V] whose leading axes broadcast with theirs: T values
+        scored under one set of parameters, say) of another shape than this distribution reads: a value of another V
+        broadcast against the bins, giving a number per query without a word (an RGB value scored by a grey model),
+        and parameters of another width stopped deep in an index."""
         for name, x in (("params", params), ("value", value)):
             if x is not None and not isinstance(x, torch.Tensor):  # numpy stopped in "has no attribute 'unsqueeze'"
                 raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__module__}.{type(x).__qualname__} "
-                                "(the module's log_prob takes numpy arrays and converts them)")
+                                "(convert it with torch.as_tensor; m.mean_field and m.log_prob take numpy arrays)")
         if params.shape[-1:] != (self.params_width,):
             raise ValueError(f"params must be [..., {self.params_width}], the model's outputs (m.predict_params or "
                              f"m(ctx_pos, ctx_val, qry_pos)); got {list(params.shape)}")
-        if value is not None and (value.shape[:-1] != params.shape[:-1] or value.shape[-1:] != (self.val_dims,)):
+        if value is None:
+            return
+        fits = value.shape[-1:] == (self.val_dims,)
+        try:
+            torch.broadcast_shapes(value.shape[:-1], params.shape[:-1])
+        except RuntimeError:  # leading axes that do not broadcast: values at other queries (a transposed [Q, B, V])
+            fits = False
+        if not fits:
             raise ValueError(f"value must be [..., {self.val_dims}] at the queries of params [..., "
-                             f"{self.params_width}]; got value {list(value.shape)} and params {list(params.shape)}")
+                             f"{self.params_width}] (or broadcasting with them); got value {list(value.shape)} and "
+                             f"params {list(params.shape)}")
 
     def unframe(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """params [..., NP (+ V + 1)] -> head params [..., NP], shift m [..., V] and scale s [..., 1] (None
@@ -270,7 +279,7 @@ class BinnedGaussian(nn.Module):
     def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """Normalised log-density of the mixture at value [..., V] -> [...] (nats, summed over V)."""
         self.check_params(params, value)
-        logits, means, sigma = self.split(params)
+        logits, means, sigma = self.split(params)  # split checks params again: a shape compare, nothing more
         v = self.val_dims
         log_q = F.log_softmax(logits, dim=-1)  # [..., NB]
         r2 = ((value.unsqueeze(-2) - means) ** 2).sum(-1)  # [..., NB]

@@ -105,7 +105,8 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
                 broken.append(path)
     if broken:
         first = min(broken)
-        warnings.warn(f"{root}: left out {len(broken)} link{'s' * (len(broken) != 1)} to missing files (first: "
+        warnings.warn(f"{root}: left out {len(broken)} "
+                      f"{'links to missing files' if len(broken) != 1 else 'link to a missing file'} (first: "
                       f"{first.relative_to(root)} -> {os.readlink(first)})", stacklevel=2)
     if others:
         counts: dict[str, int] = {}

@@ -18,6 +18,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -166,12 +167,19 @@ def check_threshold(threshold) -> float:
     array too; +-inf included). A threshold per signal [B] broadcast against the value axis: the first signal's
     threshold for every signal, without a word."""
     what = repr(threshold)
-    if isinstance(threshold, torch.Tensor) or type(threshold).__module__ == "numpy":
-        t = torch.as_tensor(threshold)
-        if t.numel() == 1 and t.dtype != torch.bool and not t.is_complex():
+    if isinstance(threshold, np.floating):  # numpy's real scalars, long double included (torch takes no float128)
+        threshold = float(threshold)
+    elif isinstance(threshold, torch.Tensor) or type(threshold).__module__ == "numpy":
+        try:
+            t = torch.as_tensor(threshold)  # [] or [n, ...]
+        except (TypeError, ValueError, RuntimeError):  # numpy's strings and dates: torch's words name no threshold
+            t = None
+        if t is not None and t.numel() == 1 and t.dtype != torch.bool and not t.is_complex():
             threshold = t.item()
         else:
-            what = f"{type(threshold).__name__} of shape {list(t.shape)}"
+            kind = getattr(threshold, "dtype", type(threshold).__name__)
+            shape = f", shape {list(t.shape)}" if t is not None else ""
+            what = f"{type(threshold).__name__} of dtype {kind}{shape}"
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
         raise ValueError(f"prob_below takes one threshold, a real number (a signal's own: c[i].prob_below(t)); got "
                          f"{what[:100]}")

@@ -716,8 +716,8 @@ class PixelTransformerModule(L.LightningModule):
             if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
                 # views torch cannot share, copied: np.flip's negative strides and another byte order were refused,
                 # read-only memory (np.broadcast_to, a memory map, JAX's arrays) drew torch's warning on writing
-                x = np.ascontiguousarray(x, dtype=np.float64 if x.dtype.itemsize > 8 else x.dtype.newbyteorder("="))
-                x = x if x.flags.writeable else x.copy()
+                x = np.require(x, np.float64 if x.dtype.itemsize > 8 else x.dtype.newbyteorder("="),
+                               ["C", "W"])  # as x's shape, 0-d included (ascontiguousarray made it [1])
             try:  # torch's own errors name no input ("Could not infer dtype of NoneType", "new(): invalid data type")
                 x = torch.as_tensor(x)
             except (TypeError, ValueError, RuntimeError) as err:

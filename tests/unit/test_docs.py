@@ -168,7 +168,7 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing"),
     '`make train ARGS="--run_root notes.txt"` (a file, not a folder)':
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
-    '`make sample CKPT=sdf.ckpt INPUT=chair.obj ARGS="--resolution 100000"` on a machine of 8 GiB':
+    '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--resolution 100000"` on a machine of 8 GiB':
         ("tests/unit/test_predict_options.py", "test_a_resolution_too_large_for_the_machine_is_refused_in_one_line"),
     "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
         ("tests/cli/test_cli.py", "test_a_test_without_a_checkpoint_names_the_option"),

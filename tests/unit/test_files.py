@@ -285,7 +285,7 @@ def test_data_files_searches_linked_folders_once_each(tmp_path):
     (root / "real" / "up").symlink_to(root)  # a link back up the tree
     (root / "zz_again").symlink_to(tmp_path / "elsewhere")  # a second way to a folder already read
     (root / "broken.off").symlink_to(tmp_path / "missing.off")
-    with pytest.warns(UserWarning, match=r"left out 1 link to missing files \(first: broken.off -> .*missing.off\)$"):
+    with pytest.warns(UserWarning, match=r"left out 1 link to a missing file \(first: broken.off -> .*missing.off\)$"):
         assert data_files(root, (".off",)) == [root / "linked" / "b.OFF", root / "real" / "a.off"]
 
 

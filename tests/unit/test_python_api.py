@@ -226,19 +226,23 @@ def test_the_distribution_refuses_values_and_parameters_of_another_shape(module)
     pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
     params = m(pos, val, pos)  # [2, 5, NP]
     assert m.dist.log_prob(params, val).shape == (2, 5)
+    # values broadcast against the parameters' queries: T = 11 candidate values under the same parameters
+    candidates = torch.linspace(0, 1, 11).reshape(11, 1, 1, 1).expand(-1, 2, 5, 1)  # [11, 2, 5, 1]
+    scored = m.dist.log_prob(params.unsqueeze(0), candidates)  # [11, 2, 5]
+    assert torch.equal(scored, m.dist.log_prob(params.unsqueeze(0).expand(11, -1, -1, -1), candidates))
     width = m.dist.num_params
     for value in (val.expand(-1, -1, 3), val[:, :3], val.transpose(0, 1)):
         with pytest.raises(ValueError, match=rf"^value must be \[\.\.\., 1\] at the queries of params \[\.\.\., "
-                                             rf"{width}\]; got value {re.escape(str(list(value.shape)))} and params "
-                                             rf"\[2, 5, {width}\]$"):
+                                             rf"{width}\] \(or broadcasting with them\); got value "
+                                             rf"{re.escape(str(list(value.shape)))} and params \[2, 5, {width}\]$"):
             m.dist.log_prob(params, value)
     mean = m.mean_field(pos, val, pos)  # [2, 5, 1]
     for call in (m.dist.mean, m.dist.variance, lambda p: m.dist.cdf(p, 0.5), lambda p: m.dist.log_prob(p, val)):
         with pytest.raises(ValueError, match=rf"^params must be \[\.\.\., {width}\], the model's outputs \(m.predict_"
                                              r"params or m\(ctx_pos, ctx_val, qry_pos\)\); got \[2, 5, 1\]$"):
             call(mean)
-    with pytest.raises(TypeError, match=r"^value must be a torch.Tensor, got numpy.ndarray \(the module's log_prob "
-                                        r"takes numpy arrays and converts them\)$"):
+    with pytest.raises(TypeError, match=r"^value must be a torch.Tensor, got numpy.ndarray \(convert it with "
+                                        r"torch.as_tensor; m.mean_field and m.log_prob take numpy arrays\)$"):
         m.dist.log_prob(params, val.numpy())
     # a threshold per signal [B] broadcast against the one value dimension: [B, Q, B] probabilities
     with pytest.raises(ValueError, match=r"^threshold must be a number or \[\.\.\., V\] with V = 1 \(one per value "
@@ -263,11 +267,14 @@ def test_prob_below_takes_one_threshold(module):
     c = m.complete(torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1), (4, 4))
     want = c.prob_below(0.5)  # [2, 4, 4]
     assert want.shape == (2, 4, 4)
-    for same in (np.float32(0.5), np.array(0.5), torch.tensor(0.5), torch.tensor([0.5])):
+    for same in (np.float32(0.5), np.longdouble(0.5), np.array(0.5), torch.tensor(0.5), torch.tensor([0.5])):
         assert torch.equal(c.prob_below(same), want)
     assert torch.allclose(c.prob_below(float("inf")), torch.ones(2, 4, 4))
     assert torch.equal(c[1].prob_below(0.2), c.prob_below(0.2)[1:])  # a signal's own threshold
-    for bad, said in ((torch.tensor([0.5, 0.2]), "Tensor of shape [2]"), (np.array([0.5, 0.2]), "ndarray of shape [2]"),
+    for bad, said in ((torch.tensor([0.5, 0.2]), "Tensor of dtype torch.float32, shape [2]"),
+                      (np.array([0.5, 0.2]), "ndarray of dtype float64, shape [2]"),
+                      (torch.tensor(True), "Tensor of dtype torch.bool, shape []"),
+                      (np.str_("0.5"), "str_ of dtype <U3"), (np.array("0.5"), "ndarray of dtype <U3"),
                       ([0.5], "[0.5]"), ("0.5", "'0.5'"), (float("nan"), "nan"), (None, "None")):
         with pytest.raises(ValueError, match=r"^prob_below takes one threshold, a real number \(a signal's own: "
                                              rf"c\[i\].prob_below\(t\)\); got {re.escape(said)}$"):
@@ -291,8 +298,9 @@ def test_inputs_that_are_not_numbers_are_named(module):
             (lambda: m.mean_field(pos, val, None), "qry_pos", 2, "NoneType (Could not infer dtype of NoneType)"),
             (lambda: m.predict_params(pos, val, None), "qry_pos", 2, "NoneType (Could not infer dtype of NoneType)"),
             (lambda: m.log_prob(pos, val, pos, None), "qry_val", 1, "NoneType (Could not infer dtype of NoneType)")):
+        kind = why.split(" (")[0]  # torch's own words follow in brackets, as its version words them
         with pytest.raises(TypeError, match=rf"^{name} must be a tensor or array of numbers \[batch, points, "
-                                            rf"{width}\], got {re.escape(why)}$"):
+                                            rf"{width}\], got {re.escape(kind)} \(.+\)$"):
             call()
 
 
@@ -328,3 +336,6 @@ def test_numpy_arrays_that_torch_cannot_share_are_read(module):
         assert torch.equal(m.mean_field(pos, val, shared), m.mean_field(pos, val, np.ascontiguousarray(shared)))
         assert torch.equal(m.log_prob(pos, flipped, qry, np.flip(np.zeros((2, 7, 1)), 0)),  # [2, 7]
                            m.log_prob(pos, val, qry, np.zeros((2, 7, 1))))
+    # a 0-d array is named by its own shape, [], not the [1] a contiguous copy made of it
+    with pytest.raises(ValueError, match=r"^ctx_val must be \[batch >= 1, points >= 1, 1\].*, got \[\]$"):
+        m.mean_field(pos, np.array(0.5), qry)
