@@ -608,6 +608,12 @@ class PixelTransformerCLI(LightningCLI):
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
         try:
             super()._run_subcommand(subcommand)
+            if replacing is not None and not self.trainer.interrupted and not (replacing / "metrics.json").is_file():
+                # no test batch ran (limit_test_batches=0): the folder would hold a config and no metrics, in place of
+                # the evaluation before it
+                limit = self.trainer.limit_test_batches
+                raise ValueError(f"the evaluation ran no test batch{f' (trainer.limit_test_batches={limit})' if not limit else ''}"
+                                 f", so it has no metrics: {replacing} is left as it was")
             if replacing is not None and self.trainer.interrupted:  # Ctrl-C where Lightning returns (older 2.x)
                 put_back(replacing)
                 self._say_evaluation_stopped(subcommand, replacing)

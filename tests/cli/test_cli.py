@@ -549,6 +549,17 @@ def test_a_failed_evaluation_leaves_the_earlier_config_and_metrics(trained_polyn
     assert _files(own).keys() == before.keys()
 
 
+def test_an_evaluation_that_runs_no_test_batch_is_refused_and_keeps_the_earlier_one(trained_polynomial):
+    """--trainer.limit_test_batches=0 skips the test loop: the evaluation ended with no metrics, and eval/ was
+    replaced by a folder holding its config_test.yaml alone (the earlier metrics.json and pictures deleted, exit 0)."""
+    own, args, before = _evaluated(trained_polynomial)
+    with pytest.raises(ValueError, match=r"^the evaluation ran no test batch \(trainer.limit_test_batches=0\), so it "
+                                         r"has no metrics: .*/eval is left as it was$"):
+        main([*args, "--trainer.limit_test_batches=0"])
+    assert _files(own) == before
+    assert not list(trained_polynomial.glob(".eval*"))
+
+
 def _evaluated(run: Path) -> tuple[Path, list[str], dict[str, bytes]]:
     """A first evaluation of the run: its eval/ folder, the command that wrote it and the files it holds."""
     own = run / "eval"

@@ -166,6 +166,10 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing"),
     '`make train RESUME=runs/polynomial/r ARGS="--run_name other"`':
         ("tests/cli/test_cli.py", "test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing"),
+    '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.limit_test_batches=0"`':
+        ("tests/cli/test_cli.py", "test_an_evaluation_that_runs_no_test_batch_is_refused_and_keeps_the_earlier_one"),
+    "`max_items: 0` in the evaluation callback's `init_args` (a config file; `sample_items: 0` alike)":
+        ("tests/unit/test_core.py", "test_an_item_cap_below_one_is_refused"),
     "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
         ("tests/cli/test_cli.py", "test_a_test_without_a_checkpoint_names_the_option"),
 }
