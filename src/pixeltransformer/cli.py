@@ -612,8 +612,9 @@ class PixelTransformerCLI(LightningCLI):
                 # no test batch ran (limit_test_batches=0): the folder would hold a config and no metrics, in place of
                 # the evaluation before it
                 limit = self.trainer.limit_test_batches
-                raise ValueError(f"the evaluation ran no test batch{f' (trainer.limit_test_batches={limit})' if not limit else ''}"
-                                 f", so it has no metrics: {replacing} is left as it was")
+                why = "" if limit else f" (trainer.limit_test_batches={limit})"
+                raise ValueError(f"the evaluation ran no test batch{why}, so it has no metrics: {replacing} is left as "
+                                 "it was")
             if replacing is not None and self.trainer.interrupted:  # Ctrl-C where Lightning returns (older 2.x)
                 put_back(replacing)
                 self._say_evaluation_stopped(subcommand, replacing)

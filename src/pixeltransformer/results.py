@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .files import recover, recover_all
+from .files import recover, recover_all, running_writer
 
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
 REQUIRED_RUN_KEYS = ("title", "command", "machine", "date")
@@ -539,6 +539,11 @@ def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
     named = recover(run_dir) if run_dir.name.startswith("eval") else None  # <run>/eval-<name> itself
     for folder, note in recover_all(run_dir) + ([(run_dir, named)] if named else []):
         print(f"[results] {folder}: {note}")
+    # an evaluation under way: its folder holds part of its files, or nothing while the earlier one is set aside
+    evaluating = run_dir if run_dir.name.startswith("eval") else run_dir / "eval"
+    if (writer := running_writer(evaluating)) is not None:
+        raise ResultsError(f"{evaluating} is being replaced by an evaluation that is still running ({writer}): "
+                           "import it once that ends")
     if not run_dir.exists():
         raise ResultsError(f"{run_dir}: no such run folder")
     if not run_dir.is_dir():
@@ -565,16 +570,23 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     return import_located(locate_run(run_dir, configs_dir), metrics_dir, configs_dir, name, overrides, figures_dir)
 
 
+def import_name(located: tuple[Path, Path, dict]) -> str:
+    """The docs/metrics folder name of a located run (:func:`locate_run`): <domain>-<dataset>-<run>, then -<name> of
+    another folder or file of its dataset, then -<checkpoint> for another checkpoint than last.ckpt."""
+    run_dir, eval_dir, metrics = located
+    ckpt = evaluated_checkpoint(metrics).stem  # another checkpoint's evaluation: its own entry
+    source = evaluated_source(eval_dir, metrics)  # another folder or file of the same dataset: its own entry too
+    return (f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
+            + ("" if source is None else f"-{source}") + ("" if ckpt == "last" else f"-{ckpt}"))
+
+
 def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_dir: Path, name: str | None = None,
                    overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
     """import_run of a run :func:`locate_run` has found and checked: (run folder, evaluation folder, metrics)."""
     run_dir, eval_dir, metrics = located
     src = eval_dir / "metrics.json"
-    ckpt = evaluated_checkpoint(metrics).stem  # another checkpoint's evaluation: its own entry
-    source = evaluated_source(eval_dir, metrics)  # another folder or file of the same dataset: its own entry too
-    name = name or (f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
-                    + ("" if source is None else f"-{source}") + ("" if ckpt == "last" else f"-{ckpt}"))
-    dest = metrics_dir / name
+    source = evaluated_source(eval_dir, metrics)
+    dest = metrics_dir / (name or import_name(located))
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
     defaults = {"title": default_title(run_dir, metrics, source),
@@ -616,6 +628,14 @@ def main(argv: list[str] | None = None) -> str:
     overrides = {k: getattr(a, k) for k in RUN_KEYS if getattr(a, k)}
     # every run and the bench record are checked before the first is copied: a bad one leaves docs/ as it was
     located = [locate_run(run_dir, a.configs_dir) for run_dir in a.run]
+    # two runs of one name (runs/images/x, /scratch/runs/images/x) go to one folder: the second replaced the first
+    named: dict[str, Path] = {}
+    for run_dir, found in zip(a.run, located):
+        name = a.name or import_name(found)
+        if named.get(name, found[1]).resolve() != found[1].resolve():
+            raise ResultsError(f"{named[name]} and {found[1]} would both be imported as {a.metrics_dir / name}: "
+                               "import one of them on its own, with --name <another folder name>")
+        named[name] = found[1]
     if a.bench is not None:
         check_bench(read_json(a.bench), a.bench, a.any_mode)
     for run_dir, found in zip(a.run, located):

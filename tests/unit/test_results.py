@@ -361,3 +361,62 @@ def test_a_bad_run_among_several_imports_none_of_them(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith(says) and "\n" not in err
         assert not (tmp_path / "docs").exists()
+
+
+def test_an_evaluation_still_running_is_not_imported(tmp_path, capsys):
+    """`make results RUNS=<run>` while `make eval` of the run runs: its eval/ holds the new evaluation's first files
+    (a metrics.json, before its pictures and config; the earlier evaluation set aside, and put back should it fail),
+    or nothing yet, which was reported as a run never evaluated. The running evaluation is named in one line."""
+    import signal
+    import socket
+
+    from tests.unit.test_files import _writer
+
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS}))
+    partial = json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS[:1]})
+    writer = _writer(run_dir, "metrics.json", partial)
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    try:
+        assert writer.stdout.readline().strip() == "set aside: .eval.previous"
+        for given in (run_dir, run_dir / "eval"):
+            with pytest.raises(SystemExit) as exc:
+                results.cli([*args, "--run", str(given)])
+            assert exc.value.code == 2
+            assert capsys.readouterr().err.strip() == (
+                f"error: {run_dir / 'eval'} is being replaced by an evaluation that is still running (process "
+                f"{writer.pid} on {socket.gethostname()}): import it once that ends")
+        assert not (tmp_path / "docs").exists()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    results.main([*args, "--run", str(run_dir)])  # the killed one's partial files go, the earlier evaluation comes back
+    imported = json.loads((tmp_path / "docs" / "metrics" / "images-mnist-m1" / "metrics.json").read_text())
+    assert imported["rows"] == ROWS
+
+
+def test_two_runs_of_one_name_are_not_imported_into_one_folder(tmp_path, capsys):
+    """`make results RUNS="runs/images/x /scratch/runs/images/x"`: both went to docs/metrics/images-mnist-x, the
+    second over the first (with the first's run.json provenance), exit 0. Refused in one line before anything is
+    copied; one run named twice is imported once."""
+    runs = [tmp_path / root / "images" / "x" for root in ("runs", "scratch")]
+    for i, run_dir in enumerate(runs):
+        (run_dir / "eval").mkdir(parents=True)
+        (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist",
+                                                                   "rows": ROWS[i:]}))
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    with pytest.raises(SystemExit) as exc:
+        results.cli([*args, "--run", str(runs[0]), "--run", str(runs[1])])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {runs[0] / 'eval'} and {runs[1] / 'eval'} would both be imported as "
+        f"{tmp_path / 'docs' / 'metrics' / 'images-mnist-x'}: import one of them on its own, with --name <another "
+        "folder name>")
+    assert not (tmp_path / "docs").exists()
+    results.main([*args, "--run", str(runs[0]), "--run", str(runs[0] / "eval")])
+    assert [p.name for p in (tmp_path / "docs" / "metrics").iterdir()] == ["images-mnist-x"]
+    results.main([*args, "--run", str(runs[1]), "--name", "images-mnist-x-scratch"])
+    assert len(list((tmp_path / "docs" / "metrics").iterdir())) == 2
