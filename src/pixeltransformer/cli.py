@@ -87,6 +87,19 @@ def data_hint(saved: dict, predict: bool = False) -> str:
     return f" (use its own data: {own_data(saved)}, or the config.yaml of its run folder)"
 
 
+def check_one_sweep_per_folder(callbacks) -> None:
+    """Refuse two evaluation sweeps that write one folder's metrics.json (a config's own and one added with
+    --trainer.callbacks+=): both ran, and the later one's metrics.json and W&B summary replaced the earlier one's."""
+    folders = [str(Path(cb.out_dir).resolve()) if cb.out_dir else None for cb in callbacks
+               if isinstance(cb, SweepEvaluation)]
+    shared = next((folder for folder in folders if folders.count(folder) > 1), False)
+    if shared is not False:
+        where = shared or "the evaluation folder"
+        raise ValueError(f"{folders.count(shared)} SweepEvaluation callbacks would each write metrics.json in {where}, "
+                         "the later over the earlier: set the config's own one's options in a --config file "
+                         "(trainer.callbacks) instead of adding another with --trainer.callbacks+=")
+
+
 class RunConfig(SaveConfigCallback):
     """Writes the resolved config into the run folder (config.yaml, or config_test.yaml in the evaluation's folder:
     evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
@@ -562,6 +575,8 @@ class PixelTransformerCLI(LightningCLI):
         self.trainer.callbacks.append(PredictionWriter(options, self.run_dir))
 
     def _run_subcommand(self, subcommand: str) -> None:
+        if subcommand == "test":  # before anything is written
+            check_one_sweep_per_folder(self.trainer.callbacks)
         ckpt = self.config[subcommand].get("ckpt_path")
         spec: dict = {}
         if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written

@@ -560,6 +560,20 @@ def test_an_evaluation_that_runs_no_test_batch_is_refused_and_keeps_the_earlier_
     assert not list(trained_polynomial.glob(".eval*"))
 
 
+def test_a_second_evaluation_sweep_into_the_same_folder_is_refused(trained_polynomial):
+    """`--trainer.callbacks+=...SweepEvaluation --trainer.callbacks.max_items=2` (to change the config's evaluation from
+    the command line) added a second sweep: both ran, and the second's metrics.json replaced the first's, exit 0."""
+    own, args, before = _evaluated(trained_polynomial)
+    with pytest.raises(ValueError, match=r"^2 SweepEvaluation callbacks would each write metrics.json in the "
+                                         r"evaluation folder, the later over the earlier: set the config's own one's "
+                                         r"options in a --config file \(trainer.callbacks\) instead of adding another "
+                                         r"with --trainer.callbacks\+=$"):
+        main([*args, "--trainer.callbacks+=pixeltransformer.evaluation.SweepEvaluation",
+              "--trainer.callbacks.max_items=2"])
+    assert _files(own) == before
+    assert not list(trained_polynomial.glob(".eval*"))
+
+
 def _evaluated(run: Path) -> tuple[Path, list[str], dict[str, bytes]]:
     """A first evaluation of the run: its eval/ folder, the command that wrote it and the files it holds."""
     own = run / "eval"

@@ -168,6 +168,9 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing"),
     '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.limit_test_batches=0"`':
         ("tests/cli/test_cli.py", "test_an_evaluation_that_runs_no_test_batch_is_refused_and_keeps_the_earlier_one"),
+    '`make eval CKPT=... ARGS="--trainer.callbacks+=pixeltransformer.evaluation.SweepEvaluation '
+    '--trainer.callbacks.max_items=8"` (a second sweep beside the config\'s)':
+        ("tests/cli/test_cli.py", "test_a_second_evaluation_sweep_into_the_same_folder_is_refused"),
     "`max_items: 0` in the evaluation callback's `init_args` (a config file; `sample_items: 0` alike)":
         ("tests/unit/test_core.py", "test_an_item_cap_below_one_is_refused"),
     "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
