@@ -638,6 +638,8 @@ def main(argv: list[str] | None = None) -> str:
         named[name] = found[1]
     if a.bench is not None:
         check_bench(read_json(a.bench), a.bench, a.any_mode)
+    replaced = set(named) | ({BENCH_FOLDERS[bench_device(read_json(a.bench))]} if a.bench is not None else set())
+    check_published(a.metrics_dir, replaced, a.figures_dir, a.out.parent)
     for run_dir, found in zip(a.run, located):
         dest = import_located(found, a.metrics_dir, a.configs_dir, a.name, overrides,
                               a.figures_dir if a.copy_figure else None)
@@ -667,6 +669,21 @@ def main(argv: list[str] | None = None) -> str:
     a.out.write_text(page)
     print(f"[results] wrote {a.out}")
     return page
+
+
+def check_published(metrics_dir: Path, replaced: set[str], figures_dir: Path, page_dir: Path) -> None:
+    """Read every folder of metrics_dir that this command does not replace, as the page will: one that is broken (an
+    import that stopped between its metrics.json and its run.json, a hand edit) is named before anything is copied,
+    not after, when docs/metrics would hold the new entries and docs/results.md not."""
+    for folder in sorted(p for p in metrics_dir.iterdir() if p.is_dir()) if metrics_dir.is_dir() else []:
+        if folder.name in replaced:
+            continue
+        if folder.name in BENCH_FOLDERS.values():
+            bench_section(folder, page_dir, figures_dir)
+        else:
+            run = read_run_json(folder)
+            metrics_section(read_metrics(folder), run, relative(folder / "metrics.json", page_dir),
+                            figure_links(folder.name, figures_dir, page_dir, run))
 
 
 def cli(argv: list[str] | None = None) -> None:

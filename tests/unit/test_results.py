@@ -420,3 +420,24 @@ def test_two_runs_of_one_name_are_not_imported_into_one_folder(tmp_path, capsys)
     assert [p.name for p in (tmp_path / "docs" / "metrics").iterdir()] == ["images-mnist-x"]
     results.main([*args, "--run", str(runs[1]), "--name", "images-mnist-x-scratch"])
     assert len(list((tmp_path / "docs" / "metrics").iterdir())) == 2
+
+
+def test_a_broken_published_folder_is_named_before_a_run_is_imported(tmp_path, capsys):
+    """docs/metrics/<name>/ with a metrics.json and no run.json (an import that stopped between the two, a hand
+    edit): `make results RUNS=<run>` copied the run into docs/metrics, then failed to render the page, so docs/metrics
+    held an entry docs/results.md lacked. The broken folder is named before anything is copied; importing into it
+    mends it."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS}))
+    broken = write_folder(tmp_path / "docs", "half", run=None)
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    with pytest.raises(SystemExit) as exc:
+        results.cli([*args, "--run", str(run_dir)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: {broken}: no run.json")
+    assert [p.name for p in (tmp_path / "docs" / "metrics").iterdir()] == ["half"]
+    assert not (tmp_path / "docs" / "results.md").exists()
+    results.main([*args, "--run", str(run_dir), "--name", "half"])
+    assert (broken / "run.json").is_file() and (tmp_path / "docs" / "results.md").is_file()
