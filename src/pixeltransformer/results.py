@@ -586,7 +586,8 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
     run_dir, eval_dir, metrics = located
     src = eval_dir / "metrics.json"
     source = evaluated_source(eval_dir, metrics)
-    dest = metrics_dir / (name or import_name(located))
+    name = name or import_name(located)
+    dest = metrics_dir / name
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
     defaults = {"title": default_title(run_dir, metrics, source),

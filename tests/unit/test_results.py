@@ -441,3 +441,15 @@ def test_a_broken_published_folder_is_named_before_a_run_is_imported(tmp_path, c
     assert not (tmp_path / "docs" / "results.md").exists()
     results.main([*args, "--run", str(run_dir), "--name", "half"])
     assert (broken / "run.json").is_file() and (tmp_path / "docs" / "results.md").is_file()
+
+
+def test_copy_figure_names_the_picture_after_the_imported_folder(tmp_path):
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS}))
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"png")
+    figures = tmp_path / "docs" / "figures"
+    results.main(["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(figures), "--configs-dir",
+                  str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md"), "--run", str(run_dir),
+                  "--copy-figure"])
+    assert [p.name for p in figures.iterdir()] == ["images-mnist-m1_metrics.png"]
