@@ -101,6 +101,10 @@ def read_metrics(folder: Path) -> dict[str, Any]:
     rows = metrics.get("rows") if isinstance(metrics, dict) else None
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and "num_context" in r for r in rows):
         raise ResultsError(f"{path}: needs a non-empty list \"rows\" of objects with \"num_context\"")
+    missing = [key for key in ("domain", "dataset") if not isinstance(metrics.get(key), str) or not metrics[key]]
+    if missing:  # its entry was titled "None / None" and filed under a section of its own
+        raise ResultsError(f"{path}: needs {' and '.join(repr(k) for k in missing)}, the names `make eval` writes "
+                           "(the domain and dataset evaluated)")
     return metrics
 
 

@@ -574,6 +574,18 @@ def test_a_second_evaluation_sweep_into_the_same_folder_is_refused(trained_polyn
     assert not list(trained_polynomial.glob(".eval*"))
 
 
+def test_a_max_items_above_the_test_split_says_how_many_were_evaluated(trained_polynomial, tmp_path, capsys):
+    """max_items: 100 on a test split of 4 functions evaluated the 4 without a word, and metrics.json keeps no count:
+    the means looked like those of 100 items."""
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("trainer:\n  callbacks:\n    - class_path: pixeltransformer.evaluation.SweepEvaluation\n"
+                     "      init_args: {levels: [4], queries: 20, max_items: 100}\n")
+    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"], "--config",
+          str(sweep), "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")])
+    assert ("[pixeltransformer] max_items 100: 4 test items were evaluated, all that the test split (within "
+            "trainer.limit_test_batches) holds") in capsys.readouterr().out.splitlines()
+
+
 def _evaluated(run: Path) -> tuple[Path, list[str], dict[str, bytes]]:
     """A first evaluation of the run: its eval/ folder, the command that wrote it and the files it holds."""
     own = run / "eval"

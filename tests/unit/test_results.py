@@ -453,3 +453,19 @@ def test_copy_figure_names_the_picture_after_the_imported_folder(tmp_path):
                   str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md"), "--run", str(run_dir),
                   "--copy-figure"])
     assert [p.name for p in figures.iterdir()] == ["images-mnist-m1_metrics.png"]
+
+
+def test_a_metrics_json_without_its_domain_or_dataset_is_refused(tmp_path, capsys):
+    """A metrics.json without "domain" and "dataset" (hand-made, or cut down) was imported as "None / None: run m1"
+    under a section "other" of the page."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"dataset": "mnist", "rows": ROWS}))
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    with pytest.raises(SystemExit) as exc:
+        results.cli([*args, "--run", str(run_dir)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"error: {run_dir / 'eval' / 'metrics.json'}: needs 'domain', the "
+                                               "names `make eval` writes (the domain and dataset evaluated)")
+    assert not (tmp_path / "docs").exists()
