@@ -287,11 +287,10 @@ class SweepEvaluation(Callback):
         if not levels or min(levels) < 1 or num_samples < 0:
             raise ValueError(f"SweepEvaluation: need levels >= 1 and num_samples >= 0; got {tuple(levels)}, "
                              f"{num_samples}")
-        for name, cap in (("max_items", max_items), ("sample_items", sample_items)):
-            if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-                # 0 evaluated no item, and metrics.json of no rows replaced the evaluation before it
-                raise ValueError(f"SweepEvaluation: {name} must be a whole number >= 1, or null for every test item; "
-                                 f"got {cap!r}")
+        if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1):
+            # 0 evaluated no item, and metrics.json of no rows replaced the evaluation before it
+            raise ValueError(f"SweepEvaluation: max_items must be a whole number >= 1, or null for every test item; "
+                             f"got {max_items!r}")
         try:  # refused here, not at the first sampled batch of an evaluation
             temperature = check_temperature(temperature)
         except ValueError as err:

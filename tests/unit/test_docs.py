@@ -171,7 +171,7 @@ ERROR_ROWS_ELSEWHERE = {
     '`make eval CKPT=... ARGS="--trainer.callbacks+=pixeltransformer.evaluation.SweepEvaluation '
     '--trainer.callbacks.max_items=8"` (a second sweep beside the config\'s)':
         ("tests/cli/test_cli.py", "test_a_second_evaluation_sweep_into_the_same_folder_is_refused"),
-    "`max_items: 0` in the evaluation callback's `init_args` (a config file; `sample_items: 0` alike)":
+    "`max_items: 0` in the evaluation callback's `init_args` (a config file)":
         ("tests/unit/test_core.py", "test_an_item_cap_below_one_is_refused"),
     "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
         ("tests/cli/test_cli.py", "test_a_test_without_a_checkpoint_names_the_option"),
