@@ -643,8 +643,9 @@ class PixelTransformerCLI(LightningCLI):
             if replacing is not None:
                 put_back(replacing)
             if wandb_before is not None:
+                own = _wandb_record()  # this evaluation's alone: another command's record begun meanwhile stays
                 _finish_wandb()
-                take_back(wandb_before)
+                take_back(wandb_before, only={own} if own else set())
             self._drop_new_run()
             # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
             # the KeyboardInterrupt); SIGTERM: its SIGTERMException. Any error marks the trainer interrupted, so the
@@ -702,6 +703,13 @@ def _first_process() -> bool:
 def _is_ddp_child() -> bool:
     """True in the processes a DDP launcher started for ranks other than local rank zero."""
     return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+def _wandb_record() -> str | None:
+    """The folder name of this process's W&B run record (offline-run-<time>-<id>), if a run was started."""
+    wandb = sys.modules.get("wandb")
+    run = getattr(wandb, "run", None) if wandb is not None else None
+    return Path(run.dir).parent.name if run is not None and getattr(run, "dir", None) else None
 
 
 def _finish_wandb() -> None:

@@ -510,6 +510,17 @@ class FailInTest(L.Callback):
         raise ValueError("stopped in the test loop")
 
 
+class AnotherRecordThenFail(L.Callback):
+    """Another command's W&B record begins in the run folder (an evaluation of another checkpoint), then this one
+    fails."""
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        other = Path(trainer.log_dir) / "wandb" / "offline-run-20990101_000000-other"
+        (other / "logs").mkdir(parents=True)
+        (other / "run-other.wandb").write_bytes(b"W&B record")
+        raise ValueError("stopped in the test loop")
+
+
 class CtrlCInTest(L.Callback):
     def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
         raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
@@ -584,6 +595,25 @@ def test_a_max_items_above_the_test_split_says_how_many_were_evaluated(trained_p
           str(sweep), "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")])
     assert ("[pixeltransformer] max_items 100: 4 test items were evaluated, all that the test split (within "
             "trainer.limit_test_batches) holds") in capsys.readouterr().out.splitlines()
+
+
+def test_a_failed_evaluation_takes_back_its_own_wandb_record_alone(trained_polynomial, tmp_path, monkeypatch):
+    """A failed evaluation took back every W&B record added to <run>/wandb/ since it began: one that another command
+    on the run folder (an evaluation of another checkpoint, begun meanwhile) was still writing went too."""
+    import wandb
+
+    run = tmp_path / "polynomial" / "w"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    record_wandb_logs(monkeypatch, tmp_path)
+    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
+    with pytest.raises(ValueError, match="stopped in the test loop"):
+        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+              "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+              "--trainer.callbacks+=test_cli.AnotherRecordThenFail"])
+    wandb.finish()
+    assert [p.name for p in (run / "wandb").glob("offline-run-*")] == ["offline-run-20990101_000000-other"]
+    assert (run / "wandb" / "offline-run-20990101_000000-other" / "run-other.wandb").read_bytes() == b"W&B record"
 
 
 def _evaluated(run: Path) -> tuple[Path, list[str], dict[str, bytes]]:
