@@ -551,7 +551,8 @@ def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
     if not run_dir.exists():
         raise ResultsError(f"{run_dir}: no such run folder")
     if not run_dir.is_dir():
-        run = run_dir.parent.parent if run_dir.parent.name == "checkpoints" else run_dir.parent
+        run = run_dir.parent.parent if run_dir.parent.name == "checkpoints" or (
+            run_dir.parent.name.startswith("eval")) else run_dir.parent
         raise ResultsError(f"{run_dir}: a file, not a run folder: give the run folder ({run}) or one of its "
                            "evaluation folders (<run>/eval-<name>)")
     eval_dir = run_dir / "eval"
@@ -559,10 +560,25 @@ def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
         eval_dir, run_dir = run_dir, run_dir.parent
     src = eval_dir / "metrics.json"
     if not src.is_file():
-        raise ResultsError(f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)")
+        raise ResultsError(not_evaluated(run_dir))
     metrics = read_metrics(src.parent)
     check_current(run_dir, eval_dir, metrics, configs_dir)
     return run_dir, eval_dir, metrics
+
+
+def not_evaluated(run_dir: Path) -> str:
+    """Why run_dir has no eval/metrics.json to import: a run never evaluated (the `make eval` that evaluates it), or
+    a folder that is no run folder (its checkpoints/, a domain's folder of runs: the runs that are there)."""
+    if run_dir.name == "checkpoints":
+        return (f"{run_dir}: a run's checkpoints, not a run folder: give the run folder ({run_dir.parent}) or one of "
+                "its evaluation folders (<run>/eval-<name>)")
+    runs = sorted(p.name for p in run_dir.iterdir() if (p / "checkpoints").is_dir() or (p / "config.yaml").is_file())
+    if runs and not (run_dir / "checkpoints").is_dir():  # <run_root>/<domain>
+        shown = ", ".join(runs[:5]) + (", ..." if len(runs) > 5 else "")
+        return f"{run_dir}: a folder of runs, not a run folder: give one of its runs ({shown}), as {run_dir / runs[0]}"
+    if any(run_dir.glob("*/*/checkpoints")):  # <run_root>
+        return f"{run_dir}: a folder of domains' runs, not a run folder: give one run, as {run_dir}/<domain>/<run>"
+    return f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)"
 
 
 def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,

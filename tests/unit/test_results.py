@@ -469,3 +469,32 @@ def test_a_metrics_json_without_its_domain_or_dataset_is_refused(tmp_path, capsy
     assert capsys.readouterr().err.strip() == (f"error: {run_dir / 'eval' / 'metrics.json'}: needs 'domain', the "
                                                "names `make eval` writes (the domain and dataset evaluated)")
     assert not (tmp_path / "docs").exists()
+
+
+def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
+    """`make results RUNS=runs/images` (the domain's folder), `RUNS=runs` or `RUNS=runs/images/m1/checkpoints` was
+    told to `make eval CKPT=runs/images/checkpoints/last.ckpt` (or .../checkpoints/checkpoints/last.ckpt), a file
+    that cannot exist; `RUNS=runs/images/m1/eval/metrics.json` was told to give the run folder runs/images/m1/eval."""
+    runs = tmp_path / "runs"
+    for name in ("m1", "m2"):
+        (runs / "images" / name / "checkpoints").mkdir(parents=True)
+    (runs / "images" / "m1" / "eval").mkdir()
+    (runs / "images" / "m1" / "eval" / "metrics.json").write_text("{}")
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    m1 = runs / "images" / "m1"
+    for given, says in (
+            (runs / "images", f"{runs / 'images'}: a folder of runs, not a run folder: give one of its runs (m1, m2), "
+                              f"as {m1}"),
+            (runs, f"{runs}: a folder of domains' runs, not a run folder: give one run, as {runs}/<domain>/<run>"),
+            (m1 / "checkpoints", f"{m1 / 'checkpoints'}: a run's checkpoints, not a run folder: give the run folder "
+                                 f"({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
+            (m1 / "eval" / "metrics.json", f"{m1 / 'eval' / 'metrics.json'}: a file, not a run folder: give the run "
+                                           f"folder ({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
+            (runs / "images" / "m2", f"{runs / 'images' / 'm2'}: no eval/metrics.json (run `make eval "
+                                     f"CKPT={runs / 'images' / 'm2'}/checkpoints/last.ckpt`)")):
+        with pytest.raises(SystemExit) as exc:
+            results.cli([*args, "--run", str(given)])
+        assert exc.value.code == 2
+        assert capsys.readouterr().err.strip() == f"error: {says}"
+    assert not (tmp_path / "docs").exists()
