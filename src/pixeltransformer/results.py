@@ -657,6 +657,7 @@ def main(argv: list[str] | None = None) -> str:
             raise ResultsError(f"{named[name]} and {found[1]} would both be imported as {a.metrics_dir / name}: "
                                "import one of them on its own, with --name <another folder name>")
         named[name] = found[1]
+        check_same_run(a.metrics_dir / name, found)
     if a.bench is not None:
         check_bench(read_json(a.bench), a.bench, a.any_mode)
     replaced = set(named) | ({BENCH_FOLDERS[bench_device(read_json(a.bench))]} if a.bench is not None else set())
@@ -690,6 +691,18 @@ def main(argv: list[str] | None = None) -> str:
     a.out.write_text(page)
     print(f"[results] wrote {a.out}")
     return page
+
+
+def check_same_run(dest: Path, located: tuple[Path, Path, dict]) -> None:
+    """Refuse to import a run into a docs/metrics folder that holds another run's evaluation (a run of the same
+    name under another run root, another machine's): its run.json's title, command and machine would be kept for
+    the new numbers. A re-import of the same evaluation (its checkpoint path) keeps them, as documented."""
+    published = read_json(dest / "metrics.json") if (dest / "metrics.json").is_file() else {}
+    old = published.get("checkpoint") if isinstance(published, dict) else None
+    new = located[2].get("checkpoint")
+    if old and new and old != new and Path(old).resolve() != Path(new).resolve():
+        raise ResultsError(f"{dest} holds the evaluation of another checkpoint, {old}, not {new}: import this one "
+                           f"with --name <another folder name>, or delete {dest} first to replace it")
 
 
 def check_published(metrics_dir: Path, replaced: set[str], figures_dir: Path, page_dir: Path) -> None:

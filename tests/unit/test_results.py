@@ -498,3 +498,30 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
         assert exc.value.code == 2
         assert capsys.readouterr().err.strip() == f"error: {says}"
     assert not (tmp_path / "docs").exists()
+
+
+def test_a_run_is_not_imported_over_another_run_s_published_folder(tmp_path, capsys):
+    """`make results RUNS=/scratch/runs/images/x` after `make results RUNS=runs/images/x` (two runs of one name, in
+    two commands): the second's numbers replaced the first's in docs/metrics/images-mnist-x, published under the
+    first's run.json (its title, command and machine). Refused in one line; the same run again is imported."""
+    runs = [tmp_path / root / "images" / "x" for root in ("runs", "scratch")]
+    for i, run_dir in enumerate(runs):
+        (run_dir / "eval").mkdir(parents=True)
+        (run_dir / "eval" / "metrics.json").write_text(json.dumps({
+            "domain": "images", "dataset": "mnist", "rows": ROWS[i:],
+            "checkpoint": str(run_dir / "checkpoints" / "last.ckpt")}))
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    results.main([*args, "--run", str(runs[0]), "--title", "the first x"])
+    dest = tmp_path / "docs" / "metrics" / "images-mnist-x"
+    published = {p.name: p.read_bytes() for p in dest.iterdir()}
+    with pytest.raises(SystemExit) as exc:
+        results.cli([*args, "--run", str(runs[1])])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {dest} holds the evaluation of another checkpoint, {runs[0]}/checkpoints/last.ckpt, not "
+        f"{runs[1]}/checkpoints/last.ckpt: import this one with --name <another folder name>, or delete {dest} first "
+        "to replace it")
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == published
+    results.main([*args, "--run", str(runs[0])])  # a re-import keeps its run.json
+    assert json.loads((dest / "run.json").read_text())["title"] == "the first x"
