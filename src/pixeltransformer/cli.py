@@ -87,6 +87,19 @@ def data_hint(saved: dict, predict: bool = False) -> str:
     return f" (use its own data: {own_data(saved)}, or the config.yaml of its run folder)"
 
 
+def check_one_sweep_per_folder(callbacks) -> None:
+    """Refuse two evaluation sweeps that write one folder's metrics.json (a config's own and one added with
+    --trainer.callbacks+=): both ran, and the later one's metrics.json and W&B summary replaced the earlier one's."""
+    folders = [str(Path(cb.out_dir).resolve()) if cb.out_dir else None for cb in callbacks
+               if isinstance(cb, SweepEvaluation)]
+    shared = next((folder for folder in folders if folders.count(folder) > 1), False)
+    if shared is not False:
+        where = shared or "the evaluation folder"
+        raise ValueError(f"{folders.count(shared)} SweepEvaluation callbacks would each write metrics.json in {where}, "
+                         "the later over the earlier: set the config's own one's options in a --config file "
+                         "(trainer.callbacks) instead of adding another with --trainer.callbacks+=")
+
+
 class RunConfig(SaveConfigCallback):
     """Writes the resolved config into the run folder (config.yaml, or config_test.yaml in the evaluation's folder:
     evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
@@ -562,6 +575,8 @@ class PixelTransformerCLI(LightningCLI):
         self.trainer.callbacks.append(PredictionWriter(options, self.run_dir))
 
     def _run_subcommand(self, subcommand: str) -> None:
+        if subcommand == "test":  # before anything is written
+            check_one_sweep_per_folder(self.trainer.callbacks)
         ckpt = self.config[subcommand].get("ckpt_path")
         spec: dict = {}
         if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written
@@ -608,6 +623,13 @@ class PixelTransformerCLI(LightningCLI):
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
         try:
             super()._run_subcommand(subcommand)
+            if replacing is not None and not self.trainer.interrupted and not (replacing / "metrics.json").is_file():
+                # no test batch ran (limit_test_batches=0): the folder would hold a config and no metrics, in place of
+                # the evaluation before it
+                limit = self.trainer.limit_test_batches
+                why = "" if limit else f" (trainer.limit_test_batches={limit})"
+                raise ValueError(f"the evaluation ran no test batch{why}, so it has no metrics: {replacing} is left as "
+                                 "it was")
             if replacing is not None and self.trainer.interrupted:  # Ctrl-C where Lightning returns (older 2.x)
                 put_back(replacing)
                 self._say_evaluation_stopped(subcommand, replacing)
@@ -621,8 +643,9 @@ class PixelTransformerCLI(LightningCLI):
             if replacing is not None:
                 put_back(replacing)
             if wandb_before is not None:
+                own = _wandb_record()  # this evaluation's alone: another command's record begun meanwhile stays
                 _finish_wandb()
-                take_back(wandb_before)
+                take_back(wandb_before, only={own} if own else set())
             self._drop_new_run()
             # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
             # the KeyboardInterrupt); SIGTERM: its SIGTERMException. Any error marks the trainer interrupted, so the
@@ -680,6 +703,13 @@ def _first_process() -> bool:
 def _is_ddp_child() -> bool:
     """True in the processes a DDP launcher started for ranks other than local rank zero."""
     return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+def _wandb_record() -> str | None:
+    """The folder name of this process's W&B run record (offline-run-<time>-<id>), if a run was started."""
+    wandb = sys.modules.get("wandb")
+    run = getattr(wandb, "run", None) if wandb is not None else None
+    return Path(run.dir).parent.name if run is not None and getattr(run, "dir", None) else None
 
 
 def _finish_wandb() -> None:

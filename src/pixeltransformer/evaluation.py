@@ -287,6 +287,10 @@ class SweepEvaluation(Callback):
         if not levels or min(levels) < 1 or num_samples < 0:
             raise ValueError(f"SweepEvaluation: need levels >= 1 and num_samples >= 0; got {tuple(levels)}, "
                              f"{num_samples}")
+        if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1):
+            # 0 evaluated no item, and metrics.json of no rows replaced the evaluation before it
+            raise ValueError(f"SweepEvaluation: max_items must be a whole number >= 1, or null for every test item; "
+                             f"got {max_items!r}")
         try:  # refused here, not at the first sampled batch of an evaluation
             temperature = check_temperature(temperature)
         except ValueError as err:
@@ -455,6 +459,9 @@ class SweepEvaluation(Callback):
                 "reason": f"|S| >= the {spec.num_points} grid points: every query is in S, nothing is held out"}
         if not trainer.is_global_zero:
             return
+        if self.max_items is not None and len(self.evaluated) < self.max_items:  # metrics.json keeps no count
+            print(f"[pixeltransformer] max_items {self.max_items}: {len(self.evaluated)} test items were evaluated, "
+                  "all that the test split (within trainer.limit_test_batches) holds", flush=True)
         if trainer.fast_dev_run:  # metrics of a batch or two: never put in place of (or beside) an evaluation's
             print(f"[pixeltransformer] fast_dev_run: {self._dir / 'metrics.json'} and plots not written")
             return

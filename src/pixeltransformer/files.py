@@ -224,6 +224,22 @@ def writer_of(folder: Path) -> str:
     return f"process {pid} on {host}" if pid else "a process"
 
 
+def running_writer(folder: Path) -> str | None:
+    """The writer (:func:`writer_of`) that is replacing ``folder`` now, for a reader that must not take its partial
+    files, or the earlier evaluation it set aside, for a result; None when none runs."""
+    folder = Path(folder)
+    if folder in _WRITING or not _lock_file(folder).is_file():
+        return None
+    try:
+        fd = _take_lock(folder)
+    except OSError:  # a folder this user cannot write: no writer of this user's runs there
+        return None
+    if fd is None:
+        return writer_of(folder)
+    _release(folder, fd, unlink=False)
+    return None
+
+
 RESTORED = ("put back the earlier evaluation, which an evaluation that did not end (killed) had set aside in "
             ".{name}.previous")
 REMOVED = "removed the partial files of an evaluation that did not end (killed); there was no earlier one"

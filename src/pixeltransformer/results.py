@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .files import recover, recover_all
+from .files import recover, recover_all, running_writer
 
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
 REQUIRED_RUN_KEYS = ("title", "command", "machine", "date")
@@ -101,6 +101,10 @@ def read_metrics(folder: Path) -> dict[str, Any]:
     rows = metrics.get("rows") if isinstance(metrics, dict) else None
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and "num_context" in r for r in rows):
         raise ResultsError(f"{path}: needs a non-empty list \"rows\" of objects with \"num_context\"")
+    missing = [key for key in ("domain", "dataset") if not isinstance(metrics.get(key), str) or not metrics[key]]
+    if missing:  # its entry was titled "None / None" and filed under a section of its own
+        raise ResultsError(f"{path}: needs {' and '.join(repr(k) for k in missing)}, the names `make eval` writes "
+                           "(the domain and dataset evaluated)")
     return metrics
 
 
@@ -539,10 +543,16 @@ def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
     named = recover(run_dir) if run_dir.name.startswith("eval") else None  # <run>/eval-<name> itself
     for folder, note in recover_all(run_dir) + ([(run_dir, named)] if named else []):
         print(f"[results] {folder}: {note}")
+    # an evaluation under way: its folder holds part of its files, or nothing while the earlier one is set aside
+    evaluating = run_dir if run_dir.name.startswith("eval") else run_dir / "eval"
+    if (writer := running_writer(evaluating)) is not None:
+        raise ResultsError(f"{evaluating} is being replaced by an evaluation that is still running ({writer}): "
+                           "import it once that ends")
     if not run_dir.exists():
         raise ResultsError(f"{run_dir}: no such run folder")
     if not run_dir.is_dir():
-        run = run_dir.parent.parent if run_dir.parent.name == "checkpoints" else run_dir.parent
+        run = run_dir.parent.parent if run_dir.parent.name == "checkpoints" or (
+            run_dir.parent.name.startswith("eval")) else run_dir.parent
         raise ResultsError(f"{run_dir}: a file, not a run folder: give the run folder ({run}) or one of its "
                            "evaluation folders (<run>/eval-<name>)")
     eval_dir = run_dir / "eval"
@@ -550,10 +560,25 @@ def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
         eval_dir, run_dir = run_dir, run_dir.parent
     src = eval_dir / "metrics.json"
     if not src.is_file():
-        raise ResultsError(f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)")
+        raise ResultsError(not_evaluated(run_dir))
     metrics = read_metrics(src.parent)
     check_current(run_dir, eval_dir, metrics, configs_dir)
     return run_dir, eval_dir, metrics
+
+
+def not_evaluated(run_dir: Path) -> str:
+    """Why run_dir has no eval/metrics.json to import: a run never evaluated (the `make eval` that evaluates it), or
+    a folder that is no run folder (its checkpoints/, a domain's folder of runs: the runs that are there)."""
+    if run_dir.name == "checkpoints":
+        return (f"{run_dir}: a run's checkpoints, not a run folder: give the run folder ({run_dir.parent}) or one of "
+                "its evaluation folders (<run>/eval-<name>)")
+    runs = sorted(p.name for p in run_dir.iterdir() if (p / "checkpoints").is_dir() or (p / "config.yaml").is_file())
+    if runs and not (run_dir / "checkpoints").is_dir():  # <run_root>/<domain>
+        shown = ", ".join(runs[:5]) + (", ..." if len(runs) > 5 else "")
+        return f"{run_dir}: a folder of runs, not a run folder: give one of its runs ({shown}), as {run_dir / runs[0]}"
+    if any(run_dir.glob("*/*/checkpoints")):  # <run_root>
+        return f"{run_dir}: a folder of domains' runs, not a run folder: give one run, as {run_dir}/<domain>/<run>"
+    return f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)"
 
 
 def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,
@@ -565,15 +590,23 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     return import_located(locate_run(run_dir, configs_dir), metrics_dir, configs_dir, name, overrides, figures_dir)
 
 
+def import_name(located: tuple[Path, Path, dict]) -> str:
+    """The docs/metrics folder name of a located run (:func:`locate_run`): <domain>-<dataset>-<run>, then -<name> of
+    another folder or file of its dataset, then -<checkpoint> for another checkpoint than last.ckpt."""
+    run_dir, eval_dir, metrics = located
+    ckpt = evaluated_checkpoint(metrics).stem  # another checkpoint's evaluation: its own entry
+    source = evaluated_source(eval_dir, metrics)  # another folder or file of the same dataset: its own entry too
+    return (f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
+            + ("" if source is None else f"-{source}") + ("" if ckpt == "last" else f"-{ckpt}"))
+
+
 def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_dir: Path, name: str | None = None,
                    overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
     """import_run of a run :func:`locate_run` has found and checked: (run folder, evaluation folder, metrics)."""
     run_dir, eval_dir, metrics = located
     src = eval_dir / "metrics.json"
-    ckpt = evaluated_checkpoint(metrics).stem  # another checkpoint's evaluation: its own entry
-    source = evaluated_source(eval_dir, metrics)  # another folder or file of the same dataset: its own entry too
-    name = name or (f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
-                    + ("" if source is None else f"-{source}") + ("" if ckpt == "last" else f"-{ckpt}"))
+    source = evaluated_source(eval_dir, metrics)
+    name = name or import_name(located)
     dest = metrics_dir / name
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
@@ -616,8 +649,19 @@ def main(argv: list[str] | None = None) -> str:
     overrides = {k: getattr(a, k) for k in RUN_KEYS if getattr(a, k)}
     # every run and the bench record are checked before the first is copied: a bad one leaves docs/ as it was
     located = [locate_run(run_dir, a.configs_dir) for run_dir in a.run]
+    # two runs of one name (runs/images/x, /scratch/runs/images/x) go to one folder: the second replaced the first
+    named: dict[str, Path] = {}
+    for run_dir, found in zip(a.run, located):
+        name = a.name or import_name(found)
+        if named.get(name, found[1]).resolve() != found[1].resolve():
+            raise ResultsError(f"{named[name]} and {found[1]} would both be imported as {a.metrics_dir / name}: "
+                               "import one of them on its own, with --name <another folder name>")
+        named[name] = found[1]
+        check_same_run(a.metrics_dir / name, found)
     if a.bench is not None:
         check_bench(read_json(a.bench), a.bench, a.any_mode)
+    replaced = set(named) | ({BENCH_FOLDERS[bench_device(read_json(a.bench))]} if a.bench is not None else set())
+    check_published(a.metrics_dir, replaced, a.figures_dir, a.out.parent)
     for run_dir, found in zip(a.run, located):
         dest = import_located(found, a.metrics_dir, a.configs_dir, a.name, overrides,
                               a.figures_dir if a.copy_figure else None)
@@ -647,6 +691,33 @@ def main(argv: list[str] | None = None) -> str:
     a.out.write_text(page)
     print(f"[results] wrote {a.out}")
     return page
+
+
+def check_same_run(dest: Path, located: tuple[Path, Path, dict]) -> None:
+    """Refuse to import a run into a docs/metrics folder that holds another run's evaluation (a run of the same
+    name under another run root, another machine's): its run.json's title, command and machine would be kept for
+    the new numbers. A re-import of the same evaluation (its checkpoint path) keeps them, as documented."""
+    published = read_json(dest / "metrics.json") if (dest / "metrics.json").is_file() else {}
+    old = published.get("checkpoint") if isinstance(published, dict) else None
+    new = located[2].get("checkpoint")
+    if old and new and old != new and Path(old).resolve() != Path(new).resolve():
+        raise ResultsError(f"{dest} holds the evaluation of another checkpoint, {old}, not {new}: import this one "
+                           f"with --name <another folder name>, or delete {dest} first to replace it")
+
+
+def check_published(metrics_dir: Path, replaced: set[str], figures_dir: Path, page_dir: Path) -> None:
+    """Read every folder of metrics_dir that this command does not replace, as the page will: one that is broken (an
+    import that stopped between its metrics.json and its run.json, a hand edit) is named before anything is copied,
+    not after, when docs/metrics would hold the new entries and docs/results.md not."""
+    for folder in sorted(p for p in metrics_dir.iterdir() if p.is_dir()) if metrics_dir.is_dir() else []:
+        if folder.name in replaced:
+            continue
+        if folder.name in BENCH_FOLDERS.values():
+            bench_section(folder, page_dir, figures_dir)
+        else:
+            run = read_run_json(folder)
+            metrics_section(read_metrics(folder), run, relative(folder / "metrics.json", page_dir),
+                            figure_links(folder.name, figures_dir, page_dir, run))
 
 
 def cli(argv: list[str] | None = None) -> None:

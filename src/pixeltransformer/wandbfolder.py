@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,24 +35,43 @@ def wandb_folder(folder: Path) -> WandbFolder:
                        {p.name: os.readlink(p) for p in entries if p.is_symlink()})
 
 
-def take_back(before: WandbFolder) -> list[str]:
+def take_back(before: WandbFolder, only: Collection[str] | None = None) -> list[str]:
     """Remove what was added to the folder since ``before`` and point its links where they pointed then (a folder
-    that did not exist goes as a whole); returns the names removed. Call it once W&B has finished its run."""
+    that did not exist goes as a whole); returns the names removed. Call it once W&B has finished its run.
+
+    ``only``: the names of this process's own W&B records (offline-run-<time>-<id>; none when its run never began).
+    Another command on the run folder (an evaluation of another checkpoint, a resumed fit) may have started its own
+    record meanwhile: that one, and the links that point at it, stay."""
     folder = before.folder
     if not folder.is_dir():
         return []
-    if not before.existed:
+    if only is None and not before.existed:
         shutil.rmtree(folder, ignore_errors=True)
         return [folder.name]
+    added = [p for p in folder.iterdir() if p.name not in before.names]
+    if only is not None:
+        added = [p for p in added if p.name in only or (p.is_symlink() and _target_entry(p) in only)]
     removed = []
+    for path in added:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path.name)
     for path in list(folder.iterdir()):
-        if path.name not in before.names:
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path.name)
-        elif path.name in before.links and (not path.is_symlink() or os.readlink(path) != before.links[path.name]):
+        if path.name in before.links and (not path.is_symlink() or os.readlink(path) != before.links[path.name]):
+            if only is not None and not (path.is_symlink() and _target_entry(path) in only):
+                continue  # it points at another command's record now
             path.unlink()
             path.symlink_to(before.links[path.name])
+    if not before.existed and not any(folder.iterdir()):
+        folder.rmdir()
+        return [folder.name]
     return sorted(removed)
+
+
+def _target_entry(link: Path) -> str:
+    """The entry of the W&B folder a link there points into (offline-run-<time>-<id> for its debug.log)."""
+    target = Path(os.readlink(link))
+    return target.relative_to(link.parent).parts[0] if target.is_absolute() and target.is_relative_to(link.parent) \
+        else target.parts[0] if target.parts else ""

@@ -510,6 +510,17 @@ class FailInTest(L.Callback):
         raise ValueError("stopped in the test loop")
 
 
+class AnotherRecordThenFail(L.Callback):
+    """Another command's W&B record begins in the run folder (an evaluation of another checkpoint), then this one
+    fails."""
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        other = Path(trainer.log_dir) / "wandb" / "offline-run-20990101_000000-other"
+        (other / "logs").mkdir(parents=True)
+        (other / "run-other.wandb").write_bytes(b"W&B record")
+        raise ValueError("stopped in the test loop")
+
+
 class CtrlCInTest(L.Callback):
     def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
         raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
@@ -547,6 +558,62 @@ def test_a_failed_evaluation_leaves_the_earlier_config_and_metrics(trained_polyn
     assert not own.exists() and not list(trained_polynomial.glob(".eval*"))
     main(args)
     assert _files(own).keys() == before.keys()
+
+
+def test_an_evaluation_that_runs_no_test_batch_is_refused_and_keeps_the_earlier_one(trained_polynomial):
+    """--trainer.limit_test_batches=0 skips the test loop: the evaluation ended with no metrics, and eval/ was
+    replaced by a folder holding its config_test.yaml alone (the earlier metrics.json and pictures deleted, exit 0)."""
+    own, args, before = _evaluated(trained_polynomial)
+    with pytest.raises(ValueError, match=r"^the evaluation ran no test batch \(trainer.limit_test_batches=0\), so it "
+                                         r"has no metrics: .*/eval is left as it was$"):
+        main([*args, "--trainer.limit_test_batches=0"])
+    assert _files(own) == before
+    assert not list(trained_polynomial.glob(".eval*"))
+
+
+def test_a_second_evaluation_sweep_into_the_same_folder_is_refused(trained_polynomial):
+    """`--trainer.callbacks+=...SweepEvaluation --trainer.callbacks.max_items=2` (to change the config's evaluation from
+    the command line) added a second sweep: both ran, and the second's metrics.json replaced the first's, exit 0."""
+    own, args, before = _evaluated(trained_polynomial)
+    with pytest.raises(ValueError, match=r"^2 SweepEvaluation callbacks would each write metrics.json in the "
+                                         r"evaluation folder, the later over the earlier: set the config's own one's "
+                                         r"options in a --config file \(trainer.callbacks\) instead of adding another "
+                                         r"with --trainer.callbacks\+=$"):
+        main([*args, "--trainer.callbacks+=pixeltransformer.evaluation.SweepEvaluation",
+              "--trainer.callbacks.max_items=2"])
+    assert _files(own) == before
+    assert not list(trained_polynomial.glob(".eval*"))
+
+
+def test_a_max_items_above_the_test_split_says_how_many_were_evaluated(trained_polynomial, tmp_path, capsys):
+    """max_items: 100 on a test split of 4 functions evaluated the 4 without a word, and metrics.json keeps no count:
+    the means looked like those of 100 items."""
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("trainer:\n  callbacks:\n    - class_path: pixeltransformer.evaluation.SweepEvaluation\n"
+                     "      init_args: {levels: [4], queries: 20, max_items: 100}\n")
+    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"], "--config",
+          str(sweep), "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")])
+    assert ("[pixeltransformer] max_items 100: 4 test items were evaluated, all that the test split (within "
+            "trainer.limit_test_batches) holds") in capsys.readouterr().out.splitlines()
+
+
+def test_a_failed_evaluation_takes_back_its_own_wandb_record_alone(trained_polynomial, tmp_path, monkeypatch):
+    """A failed evaluation took back every W&B record added to <run>/wandb/ since it began: one that another command
+    on the run folder (an evaluation of another checkpoint, begun meanwhile) was still writing went too."""
+    import wandb
+
+    run = tmp_path / "polynomial" / "w"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    record_wandb_logs(monkeypatch, tmp_path)
+    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
+    with pytest.raises(ValueError, match="stopped in the test loop"):
+        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+              "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+              "--trainer.callbacks+=test_cli.AnotherRecordThenFail"])
+    wandb.finish()
+    assert [p.name for p in (run / "wandb").glob("offline-run-*")] == ["offline-run-20990101_000000-other"]
+    assert (run / "wandb" / "offline-run-20990101_000000-other" / "run-other.wandb").read_bytes() == b"W&B record"
 
 
 def _evaluated(run: Path) -> tuple[Path, list[str], dict[str, bytes]]:

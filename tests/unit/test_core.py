@@ -1048,6 +1048,18 @@ def test_max_items_keeps_items_by_split_index_and_means_count_each_item_once():
     assert mean_over_items(ev._values[(4, "nll")]) == 2.0 and ev.evaluated == {0, 1, 2}
 
 
+@pytest.mark.parametrize("value", [0, -3, 2.5])
+def test_an_item_cap_below_one_is_refused(value):
+    """max_items=0 evaluated no item: metrics.json of no rows replaced the evaluation before it, with exit 0.
+    sample_items=0 stays: it draws no samples (video's sample_clips=0)."""
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    with pytest.raises(ValueError, match=f"^SweepEvaluation: max_items must be a whole number >= 1, or null for "
+                                         f"every test item; got {value}$"):
+        SweepEvaluation(max_items=value)
+    assert SweepEvaluation(max_items=1, sample_items=0).max_items == 1
+
+
 def test_temperature_zero_draws_the_most_likely_value(tiny_module):
     """Temperature 0 is a greedy completion: each step takes the most likely bin's mean, without noise. The module's
     methods and the command line refused it while inference.sample took it (and took a negative one as 0)."""

@@ -170,6 +170,13 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
     '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--resolution 100000"` on a machine of 8 GiB':
         ("tests/unit/test_predict_options.py", "test_a_resolution_too_large_for_the_machine_is_refused_in_one_line"),
+    '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.limit_test_batches=0"`':
+        ("tests/cli/test_cli.py", "test_an_evaluation_that_runs_no_test_batch_is_refused_and_keeps_the_earlier_one"),
+    '`make eval CKPT=... ARGS="--trainer.callbacks+=pixeltransformer.evaluation.SweepEvaluation '
+    '--trainer.callbacks.max_items=8"` (a second sweep beside the config\'s)':
+        ("tests/cli/test_cli.py", "test_a_second_evaluation_sweep_into_the_same_folder_is_refused"),
+    "`max_items: 0` in the evaluation callback's `init_args` (a config file)":
+        ("tests/unit/test_core.py", "test_an_item_cap_below_one_is_refused"),
     "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
         ("tests/cli/test_cli.py", "test_a_test_without_a_checkpoint_names_the_option"),
 }

@@ -361,3 +361,167 @@ def test_a_bad_run_among_several_imports_none_of_them(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith(says) and "\n" not in err
         assert not (tmp_path / "docs").exists()
+
+
+def test_an_evaluation_still_running_is_not_imported(tmp_path, capsys):
+    """`make results RUNS=<run>` while `make eval` of the run runs: its eval/ holds the new evaluation's first files
+    (a metrics.json, before its pictures and config; the earlier evaluation set aside, and put back should it fail),
+    or nothing yet, which was reported as a run never evaluated. The running evaluation is named in one line."""
+    import signal
+    import socket
+
+    from tests.unit.test_files import _writer
+
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS}))
+    partial = json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS[:1]})
+    writer = _writer(run_dir, "metrics.json", partial)
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    try:
+        assert writer.stdout.readline().strip() == "set aside: .eval.previous"
+        for given in (run_dir, run_dir / "eval"):
+            with pytest.raises(SystemExit) as exc:
+                results.cli([*args, "--run", str(given)])
+            assert exc.value.code == 2
+            assert capsys.readouterr().err.strip() == (
+                f"error: {run_dir / 'eval'} is being replaced by an evaluation that is still running (process "
+                f"{writer.pid} on {socket.gethostname()}): import it once that ends")
+        assert not (tmp_path / "docs").exists()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    results.main([*args, "--run", str(run_dir)])  # the killed one's partial files go, the earlier evaluation comes back
+    imported = json.loads((tmp_path / "docs" / "metrics" / "images-mnist-m1" / "metrics.json").read_text())
+    assert imported["rows"] == ROWS
+
+
+def test_two_runs_of_one_name_are_not_imported_into_one_folder(tmp_path, capsys):
+    """`make results RUNS="runs/images/x /scratch/runs/images/x"`: both went to docs/metrics/images-mnist-x, the
+    second over the first (with the first's run.json provenance), exit 0. Refused in one line before anything is
+    copied; one run named twice is imported once."""
+    runs = [tmp_path / root / "images" / "x" for root in ("runs", "scratch")]
+    for i, run_dir in enumerate(runs):
+        (run_dir / "eval").mkdir(parents=True)
+        (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist",
+                                                                   "rows": ROWS[i:]}))
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    with pytest.raises(SystemExit) as exc:
+        results.cli([*args, "--run", str(runs[0]), "--run", str(runs[1])])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {runs[0] / 'eval'} and {runs[1] / 'eval'} would both be imported as "
+        f"{tmp_path / 'docs' / 'metrics' / 'images-mnist-x'}: import one of them on its own, with --name <another "
+        "folder name>")
+    assert not (tmp_path / "docs").exists()
+    results.main([*args, "--run", str(runs[0]), "--run", str(runs[0] / "eval")])
+    assert [p.name for p in (tmp_path / "docs" / "metrics").iterdir()] == ["images-mnist-x"]
+    results.main([*args, "--run", str(runs[1]), "--name", "images-mnist-x-scratch"])
+    assert len(list((tmp_path / "docs" / "metrics").iterdir())) == 2
+
+
+def test_a_broken_published_folder_is_named_before_a_run_is_imported(tmp_path, capsys):
+    """docs/metrics/<name>/ with a metrics.json and no run.json (an import that stopped between the two, a hand
+    edit): `make results RUNS=<run>` copied the run into docs/metrics, then failed to render the page, so docs/metrics
+    held an entry docs/results.md lacked. The broken folder is named before anything is copied; importing into it
+    mends it."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS}))
+    broken = write_folder(tmp_path / "docs", "half", run=None)
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    with pytest.raises(SystemExit) as exc:
+        results.cli([*args, "--run", str(run_dir)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: {broken}: no run.json")
+    assert [p.name for p in (tmp_path / "docs" / "metrics").iterdir()] == ["half"]
+    assert not (tmp_path / "docs" / "results.md").exists()
+    results.main([*args, "--run", str(run_dir), "--name", "half"])
+    assert (broken / "run.json").is_file() and (tmp_path / "docs" / "results.md").is_file()
+
+
+def test_copy_figure_names_the_picture_after_the_imported_folder(tmp_path):
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS}))
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"png")
+    figures = tmp_path / "docs" / "figures"
+    results.main(["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(figures), "--configs-dir",
+                  str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md"), "--run", str(run_dir),
+                  "--copy-figure"])
+    assert [p.name for p in figures.iterdir()] == ["images-mnist-m1_metrics.png"]
+
+
+def test_a_metrics_json_without_its_domain_or_dataset_is_refused(tmp_path, capsys):
+    """A metrics.json without "domain" and "dataset" (hand-made, or cut down) was imported as "None / None: run m1"
+    under a section "other" of the page."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"dataset": "mnist", "rows": ROWS}))
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    with pytest.raises(SystemExit) as exc:
+        results.cli([*args, "--run", str(run_dir)])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"error: {run_dir / 'eval' / 'metrics.json'}: needs 'domain', the "
+                                               "names `make eval` writes (the domain and dataset evaluated)")
+    assert not (tmp_path / "docs").exists()
+
+
+def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
+    """`make results RUNS=runs/images` (the domain's folder), `RUNS=runs` or `RUNS=runs/images/m1/checkpoints` was
+    told to `make eval CKPT=runs/images/checkpoints/last.ckpt` (or .../checkpoints/checkpoints/last.ckpt), a file
+    that cannot exist; `RUNS=runs/images/m1/eval/metrics.json` was told to give the run folder runs/images/m1/eval."""
+    runs = tmp_path / "runs"
+    for name in ("m1", "m2"):
+        (runs / "images" / name / "checkpoints").mkdir(parents=True)
+    (runs / "images" / "m1" / "eval").mkdir()
+    (runs / "images" / "m1" / "eval" / "metrics.json").write_text("{}")
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    m1 = runs / "images" / "m1"
+    for given, says in (
+            (runs / "images", f"{runs / 'images'}: a folder of runs, not a run folder: give one of its runs (m1, m2), "
+                              f"as {m1}"),
+            (runs, f"{runs}: a folder of domains' runs, not a run folder: give one run, as {runs}/<domain>/<run>"),
+            (m1 / "checkpoints", f"{m1 / 'checkpoints'}: a run's checkpoints, not a run folder: give the run folder "
+                                 f"({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
+            (m1 / "eval" / "metrics.json", f"{m1 / 'eval' / 'metrics.json'}: a file, not a run folder: give the run "
+                                           f"folder ({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
+            (runs / "images" / "m2", f"{runs / 'images' / 'm2'}: no eval/metrics.json (run `make eval "
+                                     f"CKPT={runs / 'images' / 'm2'}/checkpoints/last.ckpt`)")):
+        with pytest.raises(SystemExit) as exc:
+            results.cli([*args, "--run", str(given)])
+        assert exc.value.code == 2
+        assert capsys.readouterr().err.strip() == f"error: {says}"
+    assert not (tmp_path / "docs").exists()
+
+
+def test_a_run_is_not_imported_over_another_run_s_published_folder(tmp_path, capsys):
+    """`make results RUNS=/scratch/runs/images/x` after `make results RUNS=runs/images/x` (two runs of one name, in
+    two commands): the second's numbers replaced the first's in docs/metrics/images-mnist-x, published under the
+    first's run.json (its title, command and machine). Refused in one line; the same run again is imported."""
+    runs = [tmp_path / root / "images" / "x" for root in ("runs", "scratch")]
+    for i, run_dir in enumerate(runs):
+        (run_dir / "eval").mkdir(parents=True)
+        (run_dir / "eval" / "metrics.json").write_text(json.dumps({
+            "domain": "images", "dataset": "mnist", "rows": ROWS[i:],
+            "checkpoint": str(run_dir / "checkpoints" / "last.ckpt")}))
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
+    results.main([*args, "--run", str(runs[0]), "--title", "the first x"])
+    dest = tmp_path / "docs" / "metrics" / "images-mnist-x"
+    published = {p.name: p.read_bytes() for p in dest.iterdir()}
+    with pytest.raises(SystemExit) as exc:
+        results.cli([*args, "--run", str(runs[1])])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {dest} holds the evaluation of another checkpoint, {runs[0]}/checkpoints/last.ckpt, not "
+        f"{runs[1]}/checkpoints/last.ckpt: import this one with --name <another folder name>, or delete {dest} first "
+        "to replace it")
+    assert {p.name: p.read_bytes() for p in dest.iterdir()} == published
+    results.main([*args, "--run", str(runs[0])])  # a re-import keeps its run.json
+    assert json.loads((dest / "run.json").read_text())["title"] == "the first x"
