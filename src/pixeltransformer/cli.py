@@ -96,8 +96,9 @@ def check_one_sweep_per_folder(callbacks) -> None:
     if shared is not False:
         where = shared or "the evaluation folder"
         raise ValueError(f"{folders.count(shared)} SweepEvaluation callbacks would each write metrics.json in {where}, "
-                         "the later over the earlier: set the config's own one's options in a --config file "
-                         "(trainer.callbacks) instead of adding another with --trainer.callbacks+=")
+                         "the later over the earlier: set the config's own sweep's options without adding one, "
+                         "--trainer.callbacks.<option>=... (no +=: it sets the last callback, the sweep in the shipped "
+                         "configs)")
 
 
 class RunConfig(SaveConfigCallback):
@@ -446,6 +447,7 @@ class PixelTransformerCLI(LightningCLI):
         if self.subcommand == "predict" and (asked := one_device(cfg.trainer)):
             print(f"[run] predict runs on one device, in one process (the config asks for {asked})", flush=True)
         self.wandb_id: str | None = None
+        self.eval_wandb_id: str | None = None  # an evaluation's W&B run id, known before W&B begins its record
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
         for lg in _config_list(cfg.trainer.logger):
@@ -543,6 +545,11 @@ class PixelTransformerCLI(LightningCLI):
             init_args.resume = "allow"
         else:
             init_args.job_type = self.subcommand
+            # known before W&B writes anything: a failed evaluation takes back its own record by it, also one W&B
+            # began and never registered as its run (stopped inside wandb.init), and no other command's
+            if not init_args.get("id"):
+                init_args.id = _new_wandb_id()
+            self.eval_wandb_id = init_args.id
 
 
     def instantiate_trainer(self, **kwargs: Any):
@@ -643,9 +650,9 @@ class PixelTransformerCLI(LightningCLI):
             if replacing is not None:
                 put_back(replacing)
             if wandb_before is not None:
-                own = _wandb_record()  # this evaluation's alone: another command's record begun meanwhile stays
-                _finish_wandb()
-                take_back(wandb_before, only={own} if own else set())
+                _finish_wandb()  # then its record alone goes: another command's begun meanwhile stays
+                own = wandb_before.folder.glob(f"offline-run-*-{self.eval_wandb_id}")  # offline-run-<time>-<id>
+                take_back(wandb_before, only={p.name for p in own})
             self._drop_new_run()
             # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
             # the KeyboardInterrupt); SIGTERM: its SIGTERMException. Any error marks the trainer interrupted, so the
@@ -703,13 +710,6 @@ def _first_process() -> bool:
 def _is_ddp_child() -> bool:
     """True in the processes a DDP launcher started for ranks other than local rank zero."""
     return os.environ.get("LOCAL_RANK", "0") != "0"
-
-
-def _wandb_record() -> str | None:
-    """The folder name of this process's W&B run record (offline-run-<time>-<id>), if a run was started."""
-    wandb = sys.modules.get("wandb")
-    run = getattr(wandb, "run", None) if wandb is not None else None
-    return Path(run.dir).parent.name if run is not None and getattr(run, "dir", None) else None
 
 
 def _finish_wandb() -> None:

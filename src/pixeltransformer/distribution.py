@@ -131,8 +131,8 @@ class BinnedGaussian(nn.Module):
         return self.num_params + (self.val_dims + 1 if self.framed else 0)
 
     def check_params(self, params: torch.Tensor, value: torch.Tensor | None = None) -> None:
-        """One line for parameters [..., NP] (and values [..., V] whose leading axes broadcast with theirs: T values
-        scored under one set of parameters, say) of another shape than this distribution reads: a value of another V
+        """One line for parameters [..., NP] (and values [..., V] whose leading axes broadcast to theirs, or theirs to
+        the values': T values scored under one set of parameters, say) of another shape than this distribution reads: a value of another V
         broadcast against the bins, giving a number per query without a word (an RGB value scored by a grey model),
         and parameters of another width stopped deep in an index."""
         for name, x in (("params", params), ("value", value)):
@@ -145,8 +145,9 @@ class BinnedGaussian(nn.Module):
         if value is None:
             return
         fits = value.shape[-1:] == (self.val_dims,)
-        try:
-            torch.broadcast_shapes(value.shape[:-1], params.shape[:-1])
+        lead = (value.shape[:-1], params.shape[:-1])
+        try:  # one side broadcasts to the other's queries; a transposed [Q, 1, V] against [1, Q] would give [Q, Q]
+            fits = fits and torch.broadcast_shapes(*lead) in lead
         except RuntimeError:  # leading axes that do not broadcast: values at other queries (a transposed [Q, B, V])
             fits = False
         if not fits:

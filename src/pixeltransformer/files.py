@@ -224,9 +224,25 @@ def writer_of(folder: Path) -> str:
     return f"process {pid} on {host}" if pid else "a process"
 
 
+def busy_line(folder: Path) -> str:
+    """What to say of a folder whose lock another writer holds: the writer, and what to do. A writer on another
+    machine may run whatever the lock says (:func:`_take_lock`): what to delete if it no longer runs (what
+    :func:`recover` would do there)."""
+    lock = _lock_file(folder)
+    host, pid, done = _recorded(lock)
+    if _elsewhere(host, pid):
+        path, what = (_aside(folder), "what is left of the evaluation it replaced") if done else \
+            (folder, "its partial files")
+        first = f"{what}, {path}, then " if path.exists() else ""
+        return (f"{folder} is being replaced by an evaluation on another machine ({writer_of(folder)}), which cannot "
+                f"be checked from {socket.gethostname()}: wait for it to end, or if it no longer runs, delete "
+                f"{first}{lock}")
+    return f"{folder} is being replaced by another evaluation ({writer_of(folder)}): wait for it to end"
+
+
 def running_writer(folder: Path) -> str | None:
-    """The writer (:func:`writer_of`) that is replacing ``folder`` now, for a reader that must not take its partial
-    files, or the earlier evaluation it set aside, for a result; None when none runs."""
+    """:func:`busy_line` of a folder a writer is replacing now, for a reader that must not take its partial files, or
+    the earlier evaluation it set aside, for a result; None when none runs."""
     folder = Path(folder)
     if folder in _WRITING or not _lock_file(folder).is_file():
         return None
@@ -235,7 +251,7 @@ def running_writer(folder: Path) -> str | None:
     except OSError:  # a folder this user cannot write: no writer of this user's runs there
         return None
     if fd is None:
-        return writer_of(folder)
+        return busy_line(folder)
     _release(folder, fd, unlink=False)
     return None
 
@@ -317,17 +333,7 @@ def set_aside(folder: Path) -> Path | None:
     folder = Path(folder)
     fd = _take_lock(folder)
     if fd is None:
-        lock = _lock_file(folder)
-        host, pid, done = _recorded(lock)
-        if _elsewhere(host, pid):
-            path, what = (_aside(folder), "what is left of the evaluation it replaced") if done else \
-                (folder, "its partial files")
-            first = f"{what}, {path}, then " if path.exists() else ""
-            raise FileExistsError(f"{folder} is being replaced by an evaluation on another machine "
-                                  f"({writer_of(folder)}), which cannot be checked from {socket.gethostname()}: wait "
-                                  f"for it to end, or if it no longer runs, delete {first}{lock}")
-        raise FileExistsError(f"{folder} is being replaced by another evaluation ({writer_of(folder)}): wait for it "
-                              "to end")
+        raise FileExistsError(busy_line(folder))
     _WRITING[folder] = fd
     clean = True
     try:

@@ -167,7 +167,9 @@ def check_threshold(threshold) -> float:
     array too; +-inf included). A threshold per signal [B] broadcast against the value axis: the first signal's
     threshold for every signal, without a word."""
     what = repr(threshold)
-    if isinstance(threshold, np.floating):  # numpy's real scalars, long double included (torch takes no float128)
+    if isinstance(threshold, np.ndarray) and threshold.dtype.kind == "f" and threshold.dtype.itemsize > 8:
+        threshold = threshold.astype(np.float64)  # a long double array: torch takes no float128
+    if isinstance(threshold, np.floating):  # numpy's real scalars, long double included
         threshold = float(threshold)
     elif isinstance(threshold, torch.Tensor) or type(threshold).__module__ == "numpy":
         try:

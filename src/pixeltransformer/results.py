@@ -545,9 +545,8 @@ def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
         print(f"[results] {folder}: {note}")
     # an evaluation under way: its folder holds part of its files, or nothing while the earlier one is set aside
     evaluating = run_dir if run_dir.name.startswith("eval") else run_dir / "eval"
-    if (writer := running_writer(evaluating)) is not None:
-        raise ResultsError(f"{evaluating} is being replaced by an evaluation that is still running ({writer}): "
-                           "import it once that ends")
+    if (busy := running_writer(evaluating)) is not None:  # "... is being replaced by ...: wait for it to end"
+        raise ResultsError(f"{busy}, then import the run")
     if not run_dir.exists():
         raise ResultsError(f"{run_dir}: no such run folder")
     if not run_dir.is_dir():
@@ -701,8 +700,9 @@ def check_same_run(dest: Path, located: tuple[Path, Path, dict]) -> None:
     old = published.get("checkpoint") if isinstance(published, dict) else None
     new = located[2].get("checkpoint")
     if old and new and old != new and Path(old).resolve() != Path(new).resolve():
-        raise ResultsError(f"{dest} holds the evaluation of another checkpoint, {old}, not {new}: import this one "
-                           f"with --name <another folder name>, or delete {dest} first to replace it")
+        raise ResultsError(f"{dest} holds the evaluation of a checkpoint at another path, {old}, not {new} (another "
+                           f"run of this name, or this run moved): import this one with --name <another folder name>, "
+                           f"or delete {dest} first to replace it")
 
 
 def check_published(metrics_dir: Path, replaced: set[str], figures_dir: Path, page_dir: Path) -> None:

@@ -514,7 +514,13 @@ class AnotherRecordThenFail(L.Callback):
     """Another command's W&B record begins in the run folder (an evaluation of another checkpoint), then this one
     fails."""
 
+    own: list[Path] = []  # the failing evaluation's own record, as W&B began it
+
     def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        import wandb
+
+        self.own.append(Path(wandb.run.dir).parent)  # offline-run-<time>-<id>/files -> offline-run-<time>-<id>
+        assert self.own[-1].is_dir()
         other = Path(trainer.log_dir) / "wandb" / "offline-run-20990101_000000-other"
         (other / "logs").mkdir(parents=True)
         (other / "run-other.wandb").write_bytes(b"W&B record")
@@ -576,13 +582,15 @@ def test_a_second_evaluation_sweep_into_the_same_folder_is_refused(trained_polyn
     the command line) added a second sweep: both ran, and the second's metrics.json replaced the first's, exit 0."""
     own, args, before = _evaluated(trained_polynomial)
     with pytest.raises(ValueError, match=r"^2 SweepEvaluation callbacks would each write metrics.json in the "
-                                         r"evaluation folder, the later over the earlier: set the config's own one's "
-                                         r"options in a --config file \(trainer.callbacks\) instead of adding another "
-                                         r"with --trainer.callbacks\+=$"):
+                                         r"evaluation folder, the later over the earlier: set the config's own sweep's "
+                                         r"options without adding one, --trainer.callbacks.<option>=\.\.\. \(no \+=: "
+                                         r"it sets the last callback, the sweep in the shipped configs\)$"):
         main([*args, "--trainer.callbacks+=pixeltransformer.evaluation.SweepEvaluation",
               "--trainer.callbacks.max_items=2"])
     assert _files(own) == before
     assert not list(trained_polynomial.glob(".eval*"))
+    main([*args, "--trainer.callbacks.max_items=2"])  # what the line says: the config's sweep, its option set
+    assert json.loads((own / "metrics.json").read_text())["rows"] != json.loads(before["metrics.json"])["rows"]
 
 
 def test_a_max_items_above_the_test_split_says_how_many_were_evaluated(trained_polynomial, tmp_path, capsys):
@@ -612,6 +620,8 @@ def test_a_failed_evaluation_takes_back_its_own_wandb_record_alone(trained_polyn
               "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
               "--trainer.callbacks+=test_cli.AnotherRecordThenFail"])
     wandb.finish()
+    own = AnotherRecordThenFail.own.pop()
+    assert own.parent == run / "wandb" and own.name.startswith("offline-run-") and not own.exists()
     assert [p.name for p in (run / "wandb").glob("offline-run-*")] == ["offline-run-20990101_000000-other"]
     assert (run / "wandb" / "offline-run-20990101_000000-other" / "run-other.wandb").read_bytes() == b"W&B record"
 

@@ -231,11 +231,14 @@ def test_the_distribution_refuses_values_and_parameters_of_another_shape(module)
     scored = m.dist.log_prob(params.unsqueeze(0), candidates)  # [11, 2, 5]
     assert torch.equal(scored, m.dist.log_prob(params.unsqueeze(0).expand(11, -1, -1, -1), candidates))
     width = m.dist.num_params
-    for value in (val.expand(-1, -1, 3), val[:, :3], val.transpose(0, 1)):
+    one = params[:1]  # [1, 5, NP]: one signal, whose transposed values [5, 1, 1] broadcast with it to [5, 5]
+    for value, given in ((val.expand(-1, -1, 3), params), (val[:, :3], params), (val.transpose(0, 1), params),
+                         (val[:1].transpose(0, 1), one)):
         with pytest.raises(ValueError, match=rf"^value must be \[\.\.\., 1\] at the queries of params \[\.\.\., "
                                              rf"{width}\] \(or broadcasting with them\); got value "
-                                             rf"{re.escape(str(list(value.shape)))} and params \[2, 5, {width}\]$"):
-            m.dist.log_prob(params, value)
+                                             rf"{re.escape(str(list(value.shape)))} and params "
+                                             rf"{re.escape(str(list(given.shape)))}$"):
+            m.dist.log_prob(given, value)
     mean = m.mean_field(pos, val, pos)  # [2, 5, 1]
     for call in (m.dist.mean, m.dist.variance, lambda p: m.dist.cdf(p, 0.5), lambda p: m.dist.log_prob(p, val)):
         with pytest.raises(ValueError, match=rf"^params must be \[\.\.\., {width}\], the model's outputs \(m.predict_"
@@ -267,7 +270,8 @@ def test_prob_below_takes_one_threshold(module):
     c = m.complete(torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1), (4, 4))
     want = c.prob_below(0.5)  # [2, 4, 4]
     assert want.shape == (2, 4, 4)
-    for same in (np.float32(0.5), np.longdouble(0.5), np.array(0.5), torch.tensor(0.5), torch.tensor([0.5])):
+    for same in (np.float32(0.5), np.longdouble(0.5), np.array([0.5], dtype=np.longdouble), np.array(0.5),
+                 torch.tensor(0.5), torch.tensor([0.5])):
         assert torch.equal(c.prob_below(same), want)
     assert torch.allclose(c.prob_below(float("inf")), torch.ones(2, 4, 4))
     assert torch.equal(c[1].prob_below(0.2), c.prob_below(0.2)[1:])  # a signal's own threshold

@@ -386,12 +386,22 @@ def test_an_evaluation_still_running_is_not_imported(tmp_path, capsys):
                 results.cli([*args, "--run", str(given)])
             assert exc.value.code == 2
             assert capsys.readouterr().err.strip() == (
-                f"error: {run_dir / 'eval'} is being replaced by an evaluation that is still running (process "
-                f"{writer.pid} on {socket.gethostname()}): import it once that ends")
+                f"error: {run_dir / 'eval'} is being replaced by another evaluation (process {writer.pid} on "
+                f"{socket.gethostname()}): wait for it to end, then import the run")
         assert not (tmp_path / "docs").exists()
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait()
+    # a writer on another machine may run whatever its lock says: the line names what to delete if it no longer runs
+    held = (run_dir / ".eval.lock").read_text()
+    (run_dir / ".eval.lock").write_text("elsewhere 4242\n")
+    with pytest.raises(SystemExit):
+        results.cli([*args, "--run", str(run_dir)])
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run_dir / 'eval'} is being replaced by an evaluation on another machine (process 4242 on elsewhere), "
+        f"which cannot be checked from {socket.gethostname()}: wait for it to end, or if it no longer runs, delete its "
+        f"partial files, {run_dir / 'eval'}, then {run_dir / '.eval.lock'}, then import the run")
+    (run_dir / ".eval.lock").write_text(held)  # the killed writer's, as it was
     results.main([*args, "--run", str(run_dir)])  # the killed one's partial files go, the earlier evaluation comes back
     imported = json.loads((tmp_path / "docs" / "metrics" / "images-mnist-m1" / "metrics.json").read_text())
     assert imported["rows"] == ROWS
@@ -519,9 +529,9 @@ def test_a_run_is_not_imported_over_another_run_s_published_folder(tmp_path, cap
         results.cli([*args, "--run", str(runs[1])])
     assert exc.value.code == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: {dest} holds the evaluation of another checkpoint, {runs[0]}/checkpoints/last.ckpt, not "
-        f"{runs[1]}/checkpoints/last.ckpt: import this one with --name <another folder name>, or delete {dest} first "
-        "to replace it")
+        f"error: {dest} holds the evaluation of a checkpoint at another path, {runs[0]}/checkpoints/last.ckpt, not "
+        f"{runs[1]}/checkpoints/last.ckpt (another run of this name, or this run moved): import this one with --name "
+        f"<another folder name>, or delete {dest} first to replace it")
     assert {p.name: p.read_bytes() for p in dest.iterdir()} == published
     results.main([*args, "--run", str(runs[0])])  # a re-import keeps its run.json
     assert json.loads((dest / "run.json").read_text())["title"] == "the first x"

@@ -50,10 +50,11 @@ def test_another_command_s_record_begun_meanwhile_stays(tmp_path):
                                                         "offline-run-20261202_110500-best"]
     assert os.readlink(folder / "latest-run") == "offline-run-20261202_110500-best"  # the other's links stay
     _record(folder, "offline-run-20261202_120000-eval2")  # a failure whose record the links name: they point back
-    before_second = wandb_folder(tmp_path / "other")
     assert take_back(before, only={"offline-run-20261202_120000-eval2"}) == ["offline-run-20261202_120000-eval2"]
     assert os.readlink(folder / "latest-run") == "offline-run-20261202_100000-fit1"
-    assert take_back(before_second, only=set()) == []
+    assert take_back(before, only=set()) == []  # a run that began no record takes nothing back
+    assert sorted(p.name for p in folder.iterdir()) == ["debug.log", "latest-run", "offline-run-20261202_100000-fit1",
+                                                        "offline-run-20261202_110500-best"]
 
 
 def test_a_folder_the_failed_run_made_keeps_another_command_s_record(tmp_path):
