@@ -459,12 +459,12 @@ class SweepEvaluation(Callback):
                 "reason": f"|S| >= the {spec.num_points} grid points: every query is in S, nothing is held out"}
         if not trainer.is_global_zero:
             return
-        if self.max_items is not None and len(self.evaluated) < self.max_items:  # metrics.json keeps no count
-            print(f"[pixeltransformer] max_items {self.max_items}: {len(self.evaluated)} test items were evaluated, "
-                  "all that the test split (within trainer.limit_test_batches) holds", flush=True)
         if trainer.fast_dev_run:  # metrics of a batch or two: never put in place of (or beside) an evaluation's
             print(f"[pixeltransformer] fast_dev_run: {self._dir / 'metrics.json'} and plots not written")
             return
+        if self.max_items is not None and len(self.evaluated) < self.max_items:  # metrics.json keeps no count
+            print(f"[pixeltransformer] max_items {self.max_items}: {len(self.evaluated)} test items were evaluated, "
+                  "all that the test split (within trainer.limit_test_batches) holds", flush=True)
         write_json(self._dir / "metrics.json", self.results)
         groups = self.plot_groups(pl_module)
         plot = plot_sweep(rows, groups, self._dir / "metrics_vs_context.png", title=f"{spec.domain} / {spec.dataset}",
