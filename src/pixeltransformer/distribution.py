@@ -132,9 +132,9 @@ class BinnedGaussian(nn.Module):
 
     def check_params(self, params: torch.Tensor, value: torch.Tensor | None = None) -> None:
         """One line for parameters [..., NP] (and values [..., V] whose leading axes broadcast to theirs, or theirs to
-        the values': T values scored under one set of parameters, say) of another shape than this distribution reads: a value of another V
-        broadcast against the bins, giving a number per query without a word (an RGB value scored by a grey model),
-        and parameters of another width stopped deep in an index."""
+        the values': T values scored under one set of parameters, say) of another shape than this distribution reads:
+        a value of another V broadcast against the bins, giving a number per query without a word (an RGB value scored
+        by a grey model), and parameters of another width stopped deep in an index."""
         for name, x in (("params", params), ("value", value)):
             if x is not None and not isinstance(x, torch.Tensor):  # numpy stopped in "has no attribute 'unsqueeze'"
                 raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__module__}.{type(x).__qualname__} "
