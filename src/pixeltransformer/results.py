@@ -353,23 +353,32 @@ def bench_section(folder: Path, page_dir: Path, figures_dir: Path | None = None)
 
 
 # ---- the page --------------------------------------------------------------------------------------------
-def render(metrics_dir: Path, figures_dir: Path, page_dir: Path) -> str:
-    """The whole of results.md; figure links are relative to page_dir."""
-    folders = sorted(p for p in metrics_dir.iterdir() if p.is_dir()) if metrics_dir.is_dir() else []
-    by_domain: dict[str, list[list[str]]] = {}
+def read_sections(metrics_dir: Path, figures_dir: Path, page_dir: Path,
+                  skip: set[str] | frozenset[str] = frozenset()) -> tuple[list[str], dict[str, list[list[str]]]]:
+    """The page's sections, read from every folder of metrics_dir but those named in ``skip``: the benchmark records'
+    lines (the CPU's, then the GPU's) and each domain's run sections. A broken folder stops here, in one line."""
+    folders = sorted(p for p in metrics_dir.iterdir() if p.is_dir() and p.name not in skip) \
+        if metrics_dir.is_dir() else []
     records = {folder.name: folder for folder in folders if folder.name in BENCH_FOLDERS.values()}
     bench: list[str] = []
     for name in BENCH_FOLDERS.values():  # the CPU's record, then the GPU's
         if name in records:
             bench += bench_section(records[name], page_dir, figures_dir)
+    by_domain: dict[str, list[list[str]]] = {}
     for folder in folders:
         if folder.name in records:
             continue
         run = read_run_json(folder)
-        metrics = read_metrics(folder)
+        metrics = read_metrics(folder)  # it names its domain (read_metrics refuses one that does not)
         section = metrics_section(metrics, run, relative(folder / "metrics.json", page_dir),
                                   figure_links(folder.name, figures_dir, page_dir, run))
-        by_domain.setdefault(str(metrics.get("domain", "other")), []).append(section)
+        by_domain.setdefault(str(metrics["domain"]), []).append(section)
+    return bench, by_domain
+
+
+def render(metrics_dir: Path, figures_dir: Path, page_dir: Path) -> str:
+    """The whole of results.md; figure links are relative to page_dir."""
+    bench, by_domain = read_sections(metrics_dir, figures_dir, page_dir)
     lines = [HEADER]
     if not by_domain and not bench:
         lines += ["No measured results yet: `make results RUNS=runs/<domain>/<run>` imports an evaluated run.", ""]
@@ -709,15 +718,7 @@ def check_published(metrics_dir: Path, replaced: set[str], figures_dir: Path, pa
     """Read every folder of metrics_dir that this command does not replace, as the page will: one that is broken (an
     import that stopped between its metrics.json and its run.json, a hand edit) is named before anything is copied,
     not after, when docs/metrics would hold the new entries and docs/results.md not."""
-    for folder in sorted(p for p in metrics_dir.iterdir() if p.is_dir()) if metrics_dir.is_dir() else []:
-        if folder.name in replaced:
-            continue
-        if folder.name in BENCH_FOLDERS.values():
-            bench_section(folder, page_dir, figures_dir)
-        else:
-            run = read_run_json(folder)
-            metrics_section(read_metrics(folder), run, relative(folder / "metrics.json", page_dir),
-                            figure_links(folder.name, figures_dir, page_dir, run))
+    read_sections(metrics_dir, figures_dir, page_dir, skip=replaced)
 
 
 def cli(argv: list[str] | None = None) -> None:
