@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, pool_split_index,
                                          refuse_one_colour, same_split_index, split_folders, split_sizes_cause,
-                                         splits_with_train_of)
+                                         splits_hint, splits_with_train_of)
 from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
 
@@ -346,8 +346,7 @@ class ImageDataModule(SignalDataModule):
         except ValueError as err:  # sizes that do not fit one pool: named with the data they split
             if "all" not in counts:
                 raise
-            raise ValueError(f"{self.root or self.dataset_name}: {err}; give --data.init_args.splits in images "
-                             "(train, val, test; -1: the rest)") from None
+            raise ValueError(f"{self.root or self.dataset_name}: {err}; {splits_hint('images')}") from None
 
     def pool_sizes(self) -> dict[str, int] | None:
         """The pictures of each pool: a folder's readable ones, which a file added or removed changes."""

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, pool_split_index,
-                                         same_split_index, splits_with_train_of)
+                                         same_split_index, splits_hint, splits_with_train_of)
 from pixeltransformer.signal import SignalSpec
 
 from .curves import Curves, curve_sources, read_curves, source_names
@@ -353,8 +353,7 @@ class PolynomialDataModule(SignalDataModule):
         except ValueError as err:
             if "all" not in counts:
                 raise
-            raise ValueError(f"{self.root}: {err}; give --data.init_args.splits in curves (train, val, test; -1: "
-                             "the rest)") from None
+            raise ValueError(f"{self.root}: {err}; {splits_hint('curves')}") from None
 
     def split_options(self) -> dict:
         options = super().split_options()

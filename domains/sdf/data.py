@@ -21,7 +21,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
-                                         split_folders, split_indices, split_sizes_cause, splits_with_train_of)
+                                         split_folders, split_indices, split_sizes_cause, splits_hint,
+                                         splits_with_train_of)
 from pixeltransformer.files import FileDigests, atomic_write, cache_key, cache_root, data_files
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -592,13 +593,11 @@ class SDFDataModule(SignalDataModule):
             n = counts["all"]
             if everything:
                 return "all", list(range(n))
+            sizes = self._split_sizes(n, root, splits)  # its own refusals name the data module
             try:
-                parts = split_indices(n, self._split_sizes(n, root, splits), seed, layout)
+                parts = split_indices(n, sizes, seed, layout)
             except ValueError as err:  # sizes that do not fit: named with the shapes they split
-                if str(err).startswith("SDFDataModule"):
-                    raise
-                raise ValueError(f"SDFDataModule: {root}'s usable shapes: {err}; give --data.init_args.splits in "
-                                 "shapes (train, val, test; -1: the rest)") from None
+                raise ValueError(f"SDFDataModule: {root}'s usable shapes: {err}; {splits_hint('shapes')}") from None
             return "all", parts[SPLITS.index(split)].tolist()
         if everything:
             return "train", list(range(counts["train"]))

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, group_split,
                                          official_split_indices, refuse_one_colour, split_folders,
-                                         splits_with_train_of)
+                                         splits_hint, splits_with_train_of)
 from pixeltransformer.files import cache_root
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -244,8 +244,7 @@ class VideoDataModule(SignalDataModule):
         except ValueError as err:  # the sizes as given, and what an item is here
             n, n_videos = len(videos), len(np.unique(videos))
             unit = "" if not str(err).startswith("split sizes") else (
-                f"; the items are clips, {n} from {n_videos} video{'s' * (n_videos != 1)}: give "
-                "--data.init_args.splits in clips (train, val, test; -1: the rest)")
+                f"; the items are clips, {n} from {n_videos} video{'s' * (n_videos != 1)}: {splits_hint('clips')}")
             raise ValueError(f"VideoDataModule: {err}{unit}") from None
         self._clips = clips
         self._parts = parts

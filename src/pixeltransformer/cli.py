@@ -48,7 +48,7 @@ from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_order, check_fit_len
                    check_run_root, check_set_by_the_cli, domain_of, joins_a_run, launched_run_name,
                    predict_in_the_first_process, readable_run_configs, resume_checkpoint, run_config_setting,
                    with_run_config)
-from .wandbfolder import take_back, wandb_folder
+from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
 
@@ -651,8 +651,7 @@ class PixelTransformerCLI(LightningCLI):
                 put_back(replacing)
             if wandb_before is not None:
                 _finish_wandb()  # then its record alone goes: another command's begun meanwhile stays
-                own = wandb_before.folder.glob(f"offline-run-*-{self.eval_wandb_id}")  # offline-run-<time>-<id>
-                take_back(wandb_before, only={p.name for p in own})
+                take_back(wandb_before, only=own_records(wandb_before.folder, self.eval_wandb_id))
             self._drop_new_run()
             # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
             # the KeyboardInterrupt); SIGTERM: its SIGTERMException. Any error marks the trainer interrupted, so the

@@ -163,13 +163,18 @@ def check_split_sizes(sizes: Sequence[int], rests: int = 1) -> None:
         raise ValueError("at most one split size may be -1 (the rest)")
 
 
+def splits_hint(items: str) -> str:
+    """What to give when split sizes do not fit the items they deal (``items``: what they count, "images")."""
+    return f"give --data.init_args.splits in {items} (train, val, test; -1: the rest)"
+
+
 def split_sizes_cause(where: str | Path, n: int, item: str, sizes: Sequence[int], kind: str = "") -> str:
     """Why a split of one pool of ``n`` items came out empty, for the error that says so: ": <where>'s n items split
     a/b/c (train/val/test); give --data.init_args.splits ...". ``item``: what the sizes count ("image", "shape");
     ``kind``: a word before the count's item ("usable")."""
     counts = "/".join(str(int(s)) for s in sizes)
     return (f": {where}'s {n} {kind + ' ' if kind else ''}{item}{'s' * (n != 1)} split {counts} (train/val/test); "
-            f"give --data.init_args.splits in {item}s (train, val, test; -1: the rest), or add {item}s")
+            f"{splits_hint(item + 's')}, or add {item}s")
 
 
 def refuse_one_colour(low: torch.Tensor, high: torch.Tensor, count: int, item: str, where: str | Path) -> None:

@@ -666,17 +666,19 @@ def main(argv: list[str] | None = None) -> str:
                                "import one of them on its own, with --name <another folder name>")
         named[name] = found[1]
         check_same_run(a.metrics_dir / name, found)
+    bench_folder = None  # the record's folder in docs/metrics: the CPU's or the GPU's
     if a.bench is not None:
-        check_bench(read_json(a.bench), a.bench, a.any_mode)
-    replaced = set(named) | ({BENCH_FOLDERS[bench_device(read_json(a.bench))]} if a.bench is not None else set())
+        bench = read_json(a.bench)
+        check_bench(bench, a.bench, a.any_mode)
+        bench_folder = BENCH_FOLDERS[bench_device(bench)]
+    replaced = set(named) | ({bench_folder} if bench_folder else set())
     check_published(a.metrics_dir, replaced, a.figures_dir, a.out.parent)
     for run_dir, found in zip(a.run, located):
         dest = import_located(found, a.metrics_dir, a.configs_dir, a.name, overrides,
                               a.figures_dir if a.copy_figure else None)
         print(f"[results] imported {run_dir} -> {dest}")
-    if a.bench is not None:
-        folder = BENCH_FOLDERS[bench_device(read_json(a.bench))]
-        dest = a.metrics_dir / folder
+    if bench_folder is not None:
+        dest = a.metrics_dir / bench_folder
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(a.bench, dest / "bench.json")
         # the replaced run's provenance would describe the new one wrongly: bench.json's own is used, and the flags
@@ -685,7 +687,7 @@ def main(argv: list[str] | None = None) -> str:
             (dest / "run.json").write_text(json.dumps(overrides, indent=2) + "\n")
         print(f"[results] imported {a.bench} -> {dest / 'bench.json'}")
         # its picture (benchmarks/figure.py writes it beside the record); the replaced record's would be stale
-        picture, published = a.bench.with_suffix(".png"), a.figures_dir / f"{folder}_summary.png"
+        picture, published = a.bench.with_suffix(".png"), a.figures_dir / f"{bench_folder}_summary.png"
         if picture.is_file():
             a.figures_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(picture, published)

@@ -9,6 +9,7 @@ An online run's record is W&B's own (the dashboard shows the run as failed), and
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from collections.abc import Collection
@@ -68,6 +69,14 @@ def take_back(before: WandbFolder, only: Collection[str] | None = None) -> list[
         folder.rmdir()
         return [folder.name]
     return sorted(removed)
+
+
+def own_records(folder: Path, run_id: str | None) -> set[str]:
+    """The names of the offline records (offline-run-<time>-<id>) that the W&B run of ``run_id`` began in ``folder``:
+    the ``only`` of :func:`take_back` for that run (none without an id: no W&B logger)."""
+    if run_id is None:
+        return set()
+    return {p.name for p in folder.glob(f"offline-run-*-{glob.escape(run_id)}")}
 
 
 def _target_entry(link: Path) -> str:
