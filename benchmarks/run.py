@@ -27,7 +27,7 @@ import torch
 from pixeltransformer.numerics import flushed_subnormals, flushing
 from pixeltransformer.results import cpu_name
 
-from .common import Device
+from .common import Device, presets as known_presets
 from .figure import draw, figure_panels
 from .meanfield import bench_meanfield
 from .memory import bench_memory, fitted_exponent, measure_in_process
@@ -243,6 +243,29 @@ def default_out(mode: str) -> Path:
     return REPO / "bench-results" / ("bench.json" if mode == "full" else f"bench-{mode}.json")
 
 
+def out_problem(out: Path) -> str | None:
+    """Why the record cannot be written at `out`, asked before the run (None: it can). The JSON is written after
+    every benchmark has run and the picture beside it at `out` with .png: a folder or an unwritable place lost the
+    whole run to a traceback at the end, a folder's name with .png beside it was deleted, and a .png name had its
+    JSON replaced by the picture."""
+    if out.is_dir():
+        return f"--out {out} is a folder; name the JSON file to write, e.g. --out {out / 'bench.json'}"
+    if out.suffix.lower() == ".png":
+        return f"--out {out}: the picture is written beside the record with .png, over this JSON; name a .json file"
+    if out.with_suffix(".png").is_dir():
+        return f"--out {out}: the picture beside it, {out.with_suffix('.png')}, is a folder"
+    above = next(d for d in out.absolute().parents if d.exists())
+    if not above.is_dir():
+        return f"--out {out}: {above} is a file, not a folder"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"--out {out}: cannot create its folder {out.parent} ({err.strerror or err})"
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        return f"--out {out}: not writable"
+    return None
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
@@ -263,12 +286,21 @@ def main(argv: list[str] | None = None) -> dict:
     a = p.parse_args(argv)
     if a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
+    unknown = [name for name in a.presets or () if name not in known_presets()]
+    if unknown:
+        p.error(f"--presets: unknown preset {unknown[0]!r}; choose from {', '.join(known_presets())} "
+                "(configs/model/<preset>.yaml)")
+    if a.compile and "train" not in a.only:
+        p.error("--compile compiles our model in the training benchmark, which --only leaves out")
     try:
         device = Device(a.device, a.precision)
     except ValueError as err:
         p.error(str(err))
     mode = "smoke" if a.smoke else "quick" if a.quick else "full"
     out = a.out or default_out(mode)
+    problem = out_problem(out)  # before the run, which takes minutes: nothing is run that cannot be written
+    if problem:
+        p.error(problem)
     results = run(mode, tuple(a.only),
                   tuple(a.presets) if a.presets else None, a.threads, a.compile,
                   log=lambda s: print(s, file=sys.stderr, flush=True), device=device)

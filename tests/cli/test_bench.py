@@ -363,3 +363,29 @@ def test_a_check_never_writes_over_the_full_record():
     assert bench_run.default_out("full").name == "bench.json"
     assert {bench_run.default_out(m).name for m in ("quick", "smoke")} == {"bench-quick.json", "bench-smoke.json"}
     assert len({bench_run.default_out(m).parent for m in ("full", "quick", "smoke")}) == 1
+
+
+@pytest.mark.parametrize("args, cause", [
+    (["--presets", "huge"], "unknown preset 'huge'; choose from base, paper, small, tiny"),
+    (["--presets", "small,paper"], "unknown preset 'small,paper'"),
+    (["--compile", "--only", "sampling"], "--compile compiles our model in the training benchmark"),
+    (["--out", "{tmp}/folder"], "is a folder; name the JSON file to write"),
+    (["--out", "{tmp}/bench.png"], "the picture is written beside the record with .png"),
+    (["--out", "{tmp}/a_file/bench.json"], "a_file is a file, not a folder"),
+])
+def test_a_bad_preset_or_output_is_refused_in_one_line_before_the_run(tmp_path, capsys, monkeypatch, args, cause):
+    """An unknown preset was a traceback once the run reached it; --compile without the training benchmark was
+    ignored; an --out that could not take the record (a folder, a file's subfolder) was a traceback after every
+    benchmark had run, and a folder's name with .png beside it (someone's picture) was deleted; --out x.png had the
+    picture written over the JSON."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder.png").write_bytes(b"someone's picture")
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr(bench_run, "run", lambda *a, **k: pytest.fail("the run started"))
+    with pytest.raises(SystemExit) as refused:
+        bench_run.main(["--smoke", *[a.format(tmp=tmp_path) for a in args]])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("python -m benchmarks.run: error: ") and cause in err, err
+    assert (tmp_path / "folder.png").read_bytes() == b"someone's picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder", "folder.png"]
