@@ -217,3 +217,22 @@ def test_makefile_errors_quoted_in_errors_md_name_their_line():
         while re.search(r"\$\([^()]*\)", template):  # a variable or function, innermost first: any text
             template = re.sub(r"\$\([^()]*\)", "\0", template)
         assert re.fullmatch(".+".join(map(re.escape, template.split("\0"))), message), (number, message, line)
+
+
+def test_benchmark_figures_quoted_from_the_published_run_are_its_figures():
+    """benchmarks/README.md quotes the published record's reference chains and our extrapolated bidirectional
+    sampling "in the published run"; a new record left the figures of the one before it (17.6 s, 170 s, 1 361 s)."""
+    import json
+
+    record = json.loads((REPO / "docs" / "metrics" / "bench" / "bench.json").read_text())
+    sampling = {r["preset"]: r for r in record["sampling"]}
+    text = " ".join((REPO / "benchmarks" / "README.md").read_text().split())
+    chains = re.search(r"\(([\d.]+) s at `small`, ([\d.]+) s at `paper` in the published run\)", text)
+    assert chains, "benchmarks/README.md no longer quotes the published reference chains"
+    for preset, quoted in zip(("small", "paper"), chains.groups()):
+        measured = sampling[preset]["reference_one_chain_measured_s"]
+        assert abs(float(quoted) - measured) <= 0.05 * measured, (preset, quoted, measured)
+    bidirectional = re.search(r"\(([\d ]+) s, extrapolated, in the published run\)", text)
+    assert bidirectional, "benchmarks/README.md no longer quotes the published bidirectional sampling time"
+    total = sampling["paper"]["ours_batched_bidirectional"]["total_s"]
+    assert abs(float(bidirectional.group(1).replace(" ", "")) - total) <= 0.01 * total
