@@ -221,7 +221,8 @@ def test_makefile_errors_quoted_in_errors_md_name_their_line():
 
 def test_benchmark_figures_quoted_from_the_published_run_are_its_figures():
     """benchmarks/README.md quotes the published record's reference chains and our extrapolated bidirectional
-    sampling "in the published run"; a new record left the figures of the one before it (17.6 s, 170 s, 1 361 s)."""
+    sampling "in the published run", docs/design.md its reference chain at paper; a new record left the figures of
+    the one before it (17.6 s, 170 s, 1 361 s)."""
     import json
 
     record = json.loads((REPO / "docs" / "metrics" / "bench" / "bench.json").read_text())
@@ -236,3 +237,8 @@ def test_benchmark_figures_quoted_from_the_published_run_are_its_figures():
     assert bidirectional, "benchmarks/README.md no longer quotes the published bidirectional sampling time"
     total = sampling["paper"]["ours_batched_bidirectional"]["total_s"]
     assert abs(float(bidirectional.group(1).replace(" ", "")) - total) <= 0.01 * total
+    design = " ".join((REPO / "docs" / "design.md").read_text().split())
+    chain = re.search(r"\(([\d.]+) s at the paper preset in docs/results.md\)", design)
+    assert chain, "docs/design.md no longer quotes the published reference chain"
+    measured = sampling["paper"]["reference_one_chain_measured_s"]
+    assert abs(float(chain.group(1)) - measured) <= 0.05 * measured, (chain.group(1), measured)
