@@ -266,6 +266,25 @@ def out_problem(out: Path) -> str | None:
     return None
 
 
+def command_args(a: argparse.Namespace) -> list[str]:
+    """The options that chose what a record measures, as `make bench ARGS=...` takes them (not --out): the record
+    keeps them (`args`), so the command `make results` publishes with it is the one that ran."""
+    out = ["--smoke"] if a.smoke else ["--quick"] if a.quick else []
+    if list(a.only) != list(BENCHES):
+        out += ["--only", *a.only]
+    if a.presets:
+        out += ["--presets", *a.presets]
+    if a.threads != 1:
+        out += ["--threads", str(a.threads)]
+    if a.compile:
+        out.append("--compile")
+    if a.device != "cpu":
+        out += ["--device", a.device]
+    if a.precision is not None:
+        out += ["--precision", a.precision]
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
@@ -304,6 +323,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = run(mode, tuple(a.only),
                   tuple(a.presets) if a.presets else None, a.threads, a.compile,
                   log=lambda s: print(s, file=sys.stderr, flush=True), device=device)
+    results["args"] = command_args(a)
     out.parent.mkdir(parents=True, exist_ok=True)
     # an earlier record's picture beside this one would pass for its picture (make results publishes it with the
     # record): it goes first, whether or not this record has one to draw

@@ -389,3 +389,20 @@ def test_a_bad_preset_or_output_is_refused_in_one_line_before_the_run(tmp_path, 
     assert err.startswith("python -m benchmarks.run: error: ") and cause in err, err
     assert (tmp_path / "folder.png").read_bytes() == b"someone's picture"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder", "folder.png"]
+
+
+def test_a_record_names_the_command_that_made_it(tmp_path):
+    """`make results --bench` published every record as `make bench` (or `ARGS=--quick`, `--device cuda`): a record
+    of `--only meanfield --presets small` (any options that choose what it measures) read as the full set."""
+    from pixeltransformer.results import bench_provenance
+
+    out = tmp_path / "bench.json"
+    bench_run.main(["--smoke", "--only", "meanfield", "--presets", "tiny", "--threads", "1", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["args"] == ["--smoke", "--only", "meanfield", "--presets", "tiny"]
+    assert bench_provenance(saved, None)["command"] == 'make bench ARGS="--smoke --only meanfield --presets tiny"'
+    # records made before they kept their options: the mode and device, as before
+    del saved["args"]
+    assert bench_provenance(saved, None)["command"] == "make bench ARGS=--smoke"
+    assert bench_provenance(saved, {"command": "python -m benchmarks.run --smoke"})["command"] == \
+        "python -m benchmarks.run --smoke"  # run.json's word wins
