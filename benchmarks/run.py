@@ -1,6 +1,6 @@
 """``python -m benchmarks.run`` (``make bench``): every benchmark, ours against the reference design, in one
-process; a table on stdout, JSON in bench-results/bench.json (bench-quick.json, bench-smoke.json for those modes) and
-its picture beside it (bench.png; benchmarks/figure.py).
+process; a table on stdout, JSON in bench-results/bench.json (bench-quick.json, bench-smoke.json for those modes,
+bench-partial.json for fewer benchmarks or presets) and its picture beside it (bench.png; benchmarks/figure.py).
 
     python -m benchmarks.run                 # the full set, under 10 minutes on a 2-core CPU
     python -m benchmarks.run --quick         # seconds: the tiny preset, smaller problems
@@ -238,9 +238,12 @@ def table(results: dict) -> str:
     return "\n".join(lines + [""] + notes)
 
 
-def default_out(mode: str) -> Path:
-    """bench-results/bench.json for a full run; a quick or smoke check writes beside it, never over it."""
-    return REPO / "bench-results" / ("bench.json" if mode == "full" else f"bench-{mode}.json")
+def default_out(mode: str, partial: bool = False) -> Path:
+    """bench-results/bench.json for a full run; a quick or smoke check, or a full-mode run of fewer benchmarks or
+    presets (`--only train`), writes beside it, never over it."""
+    if mode == "full":
+        return REPO / "bench-results" / ("bench-partial.json" if partial else "bench.json")
+    return REPO / "bench-results" / f"bench-{mode}.json"
 
 
 def out_problem(out: Path) -> str | None:
@@ -301,7 +304,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
                    help="default: bf16 on cuda, fp32 on cpu (bf16 on cpu runs the GPU path's autocast code)")
     p.add_argument("--out", type=Path, default=None, help="JSON output file (default: bench-results/bench.json for a "
-                   "full run, bench-quick.json or bench-smoke.json beside it, so a check never replaces a full run)")
+                   "full run, bench-quick.json, bench-smoke.json or, with fewer benchmarks or presets, "
+                   "bench-partial.json beside it, so a check never replaces a full run)")
     a = p.parse_args(argv)
     if a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
@@ -316,7 +320,9 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as err:
         p.error(str(err))
     mode = "smoke" if a.smoke else "quick" if a.quick else "full"
-    out = a.out or default_out(mode)
+    partial = set(a.only) != set(BENCHES) or (a.presets is not None
+                                              and set(a.presets) != set(SETTINGS[mode]["presets"]))
+    out = a.out or default_out(mode, partial)
     problem = out_problem(out)  # before the run, which takes minutes: nothing is run that cannot be written
     if problem:
         p.error(problem)

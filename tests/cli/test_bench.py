@@ -365,6 +365,21 @@ def test_a_check_never_writes_over_the_full_record():
     assert len({bench_run.default_out(m).parent for m in ("full", "quick", "smoke")}) == 1
 
 
+@pytest.mark.parametrize("args, written", [(["--only", "meanfield"], "bench-partial.json"),
+                                           (["--presets", "paper"], "bench-partial.json"),
+                                           (["--only", *bench_run.BENCHES[::-1], "--presets", "paper", "small"],
+                                            "bench.json")])
+def test_a_run_of_fewer_benchmarks_never_writes_over_the_full_record(tmp_path, monkeypatch, args, written):
+    """`python -m benchmarks.run --only train` (as benchmarks/README.md runs it) wrote bench-results/bench.json over
+    the last full run, which `make results ARGS="--bench bench-results/bench.json"` then published."""
+    real_run = bench_run.run
+    monkeypatch.setattr(bench_run, "REPO", tmp_path)
+    monkeypatch.setattr(bench_run, "run", lambda mode, only, presets, *a, **k: real_run("smoke", ("meanfield",),
+                                                                                         ("tiny",), *a, **k))
+    bench_run.main(args)
+    assert sorted(p.name for p in (tmp_path / "bench-results").iterdir()) == [written]
+
+
 @pytest.mark.parametrize("args, cause", [
     (["--presets", "huge"], "unknown preset 'huge'; choose from base, paper, small, tiny"),
     (["--presets", "small,paper"], "unknown preset 'small,paper'"),
