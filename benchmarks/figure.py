@@ -165,6 +165,10 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("record", type=Path, help="a bench JSON file (bench-results/bench.json)")
     p.add_argument("out", type=Path, nargs="?", default=None, help="the PNG to write (default: beside the record)")
     a = p.parse_args(argv)
+    # matplotlib writes a name without a suffix (a folder's too) with .png added, and this printed the name given
+    if a.out is not None and (a.out.is_dir() or a.out.suffix.lower() != ".png"):
+        p.error(f"{a.out}: {'a folder' if a.out.is_dir() else 'not a .png file name'}; name the PNG to write, "
+                f"e.g. {a.out / 'bench.png' if a.out.is_dir() else a.out.with_suffix('.png')}")
     try:
         results = json.loads(a.record.read_text())
     except (OSError, json.JSONDecodeError) as err:

@@ -131,6 +131,27 @@ def test_bench_picture_command_redraws_a_record_and_refuses_others(tmp_path, cap
     assert "not a readable bench record" in capsys.readouterr().err
 
 
+def test_bench_picture_command_refuses_an_out_that_is_not_a_png_file(tmp_path, capsys):
+    """`python -m benchmarks.figure bench.json pictures` (a folder) wrote pictures.png beside the folder, over any
+    file of that name, and printed "pictures"; a name without .png was written with .png added and printed without."""
+    record = tmp_path / "bench.json"
+    record.write_text(json.dumps({"train": [{"preset": "tiny", "batch": 2, "num_context": 8, "num_queries": 16,
+                                             "speedup": 1.5, "ours": {"queries_per_s": 3.0},
+                                             "reference": {"queries_per_s": 2.0}}]}))
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures.png").write_bytes(b"another picture")
+    for out, cause in (("pictures", "a folder; name the PNG to write"), ("summary", "not a .png file name"),
+                       ("bench.json", "not a .png file name")):
+        with pytest.raises(SystemExit) as refused:
+            bench_figure.main([str(record), str(tmp_path / out)])
+        assert refused.value.code == 2
+        assert cause in capsys.readouterr().err.strip().splitlines()[-1]
+    assert (tmp_path / "pictures.png").read_bytes() == b"another picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "pictures", "pictures.png"]
+    assert bench_figure.main([str(record), str(tmp_path / "b.PNG")]) == tmp_path / "b.PNG"
+    assert (tmp_path / "b.PNG").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_ratio_keys_from_results():
     results = {
         "train": [{"preset": "small", "speedup": 2.5, "ours": {}, "reference": {}},
