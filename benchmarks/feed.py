@@ -267,6 +267,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="write the records here")
     parser.add_argument("--set", nargs="*", default=[], help="more options for every config (--data.init_args...)")
     args = parser.parse_args(argv)
+    # before the configs are built and timed (minutes for all of them): a bad value failed at the end of its first
+    # case (--batches 0: "no median for empty data"), an unwritable --json after every case, the records lost
+    for name, low in (("batches", 1), ("threads", 1)):
+        if getattr(args, name) < low:
+            parser.error(f"--{name} must be >= {low}, got {getattr(args, name)}")
+    if not args.tflops > 0:
+        parser.error(f"--tflops must be > 0, got {args.tflops}")
+    if args.json is not None:
+        json_path = Path(args.json)
+        above = next(d for d in json_path.absolute().parents if d.exists())
+        if json_path.is_dir() or not above.is_dir():
+            parser.error(f"--json {json_path}: {'a folder' if json_path.is_dir() else f'{above} is a file'}; "
+                         "name the JSON file to write")
     torch.set_num_threads(args.threads)
     env = {"date": dt.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
            "threads": args.threads, "cpus": os.cpu_count(), "load_start": os.getloadavg(), "tflops": args.tflops}
@@ -284,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     env["load_end"] = os.getloadavg()
     print(json.dumps(env))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
 
 

@@ -442,3 +442,21 @@ def test_a_record_names_the_command_that_made_it(tmp_path):
     assert bench_provenance(saved, None)["command"] == "make bench ARGS=--smoke"
     assert bench_provenance(saved, {"command": "python -m benchmarks.run --smoke"})["command"] == \
         "python -m benchmarks.run --smoke"  # run.json's word wins
+
+
+@pytest.mark.parametrize("args, cause", [(["--batches", "0"], "--batches must be >= 1, got 0"),
+                                         (["--threads", "0"], "--threads must be >= 1, got 0"),
+                                         (["--tflops", "0"], "--tflops must be > 0, got 0.0"),
+                                         (["--json", "{tmp}"], "a folder; name the JSON file to write"),
+                                         (["--json", "{tmp}/a_file/feed.json"], "a_file is a file")])
+def test_feed_refuses_bad_options_before_it_builds_anything(tmp_path, capsys, monkeypatch, args, cause):
+    """`python -m benchmarks.feed --batches 0` failed once its first config was built and timed ("no median for
+    empty data"), and a --json that is a folder after every config had been timed, the records lost."""
+    from benchmarks import feed
+
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr(feed, "measure", lambda *a, **k: pytest.fail("a config was measured"))
+    with pytest.raises(SystemExit) as refused:
+        feed.main(["--only", "polynomial", *[a.format(tmp=tmp_path) for a in args]])
+    assert refused.value.code == 2
+    assert cause in capsys.readouterr().err.strip().splitlines()[-1]
