@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict:
     mode.add_argument("--quick", action="store_true", help="seconds: tiny preset, small problems")
     mode.add_argument("--smoke", action="store_true", help="seconds: plumbing check (used by the tests)")
     p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES), help="benchmarks to run")
-    p.add_argument("--presets", nargs="+", default=None, help="model presets (default: small paper; quick: tiny)")
+    p.add_argument("--presets", nargs="+", default=None, help="model presets (default: small paper; quick: tiny); the memory benchmark runs at its own")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for every contender (default 1: on a shared 2-core machine OpenMP's "
                         "spinning barriers make two threads several times slower on small operations)")
@@ -313,6 +313,9 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         p.error(f"--presets: unknown preset {unknown[0]!r}; choose from {', '.join(known_presets())} "
                 "(configs/model/<preset>.yaml)")
+    if a.presets and set(a.only) == {"memory"}:
+        p.error(f"--presets: the memory benchmark runs at its own preset ({SETTINGS['full']['memory']['preset']}; "
+                f"{SETTINGS['quick']['memory']['preset']} with --quick or --smoke), so --only memory takes none")
     if a.compile and "train" not in a.only:
         p.error("--compile compiles our model in the training benchmark, which --only leaves out")
     try:

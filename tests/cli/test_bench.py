@@ -405,15 +405,16 @@ def test_a_run_of_fewer_benchmarks_never_writes_over_the_full_record(tmp_path, m
     (["--presets", "huge"], "unknown preset 'huge'; choose from base, paper, small, tiny"),
     (["--presets", "small,paper"], "unknown preset 'small,paper'"),
     (["--compile", "--only", "sampling"], "--compile compiles our model in the training benchmark"),
+    (["--only", "memory", "--presets", "paper"], "the memory benchmark runs at its own preset (small; tiny with"),
     (["--out", "{tmp}/folder"], "is a folder; name the JSON file to write"),
     (["--out", "{tmp}/bench.png"], "the picture is written beside the record with .png"),
     (["--out", "{tmp}/a_file/bench.json"], "a_file is a file, not a folder"),
 ])
 def test_a_bad_preset_or_output_is_refused_in_one_line_before_the_run(tmp_path, capsys, monkeypatch, args, cause):
     """An unknown preset was a traceback once the run reached it; --compile without the training benchmark was
-    ignored; an --out that could not take the record (a folder, a file's subfolder) was a traceback after every
-    benchmark had run, and a folder's name with .png beside it (someone's picture) was deleted; --out x.png had the
-    picture written over the JSON."""
+    ignored, and --presets with --only memory (which runs at its own preset); an --out that could not take the
+    record (a folder, a file's subfolder) was a traceback after every benchmark had run, and a folder's name with
+    .png beside it (someone's picture) was deleted; --out x.png had the picture written over the JSON."""
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder.png").write_bytes(b"someone's picture")
     (tmp_path / "a_file").write_text("")
