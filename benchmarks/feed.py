@@ -25,7 +25,6 @@ least one kernel launch, which bounds an eager step from below whatever its FLOP
 
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime as dt
 import json
@@ -40,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+
+from . import Parser
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -258,7 +259,7 @@ def measure(case: str, batches: int, tflops: float, run_root: Path, extra: list[
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.feed", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="python -m benchmarks.feed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=sorted(CASES), default=sorted(CASES))
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--tflops", type=float, default=0.35 * 400, help="assumed GPU rate, TFLOP/s")

@@ -461,3 +461,21 @@ def test_feed_refuses_bad_options_before_it_builds_anything(tmp_path, capsys, mo
         feed.main(["--only", "polynomial", *[a.format(tmp=tmp_path) for a in args]])
     assert refused.value.code == 2
     assert cause in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, cause", [(["--device", "mps"], "argument --device: invalid choice: 'mps'"),
+                                         (["--device", "cuda"], "--device cuda: no GPU is visible to torch"),
+                                         (["--only", "train,sampling"], "invalid choice: 'train,sampling'"),
+                                         (["--threads", "0"], "--threads must be >= 1, got 0")])
+def test_the_bench_commands_refuse_an_option_in_one_line(capsys, args, cause):
+    """argparse printed its usage block (seven lines) before the error: `make bench ARGS="--device mps"` was eight."""
+    if args[:2] == ["--device", "cuda"] and torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(SystemExit) as refused:
+        bench_run.main(args)
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("python -m benchmarks.run: error: ") and cause in err, err
+    with pytest.raises(SystemExit):
+        bench_figure.main([])  # the picture's command alike
+    assert capsys.readouterr().err == "python -m benchmarks.figure: error: the following arguments are required: record\n"
