@@ -25,7 +25,6 @@ least one kernel launch, which bounds an eager step from below whatever its FLOP
 
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime as dt
 import json
@@ -40,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+
+from . import Parser
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -258,7 +259,7 @@ def measure(case: str, batches: int, tflops: float, run_root: Path, extra: list[
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.feed", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="python -m benchmarks.feed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=sorted(CASES), default=sorted(CASES))
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--tflops", type=float, default=0.35 * 400, help="assumed GPU rate, TFLOP/s")
@@ -267,6 +268,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="write the records here")
     parser.add_argument("--set", nargs="*", default=[], help="more options for every config (--data.init_args...)")
     args = parser.parse_args(argv)
+    # before the configs are built and timed (minutes for all of them): a bad value failed at the end of its first
+    # case (--batches 0: "no median for empty data"), an unwritable --json after every case, the records lost
+    for name, low in (("batches", 1), ("threads", 1)):
+        if getattr(args, name) < low:
+            parser.error(f"--{name} must be >= {low}, got {getattr(args, name)}")
+    if not args.tflops > 0:
+        parser.error(f"--tflops must be > 0, got {args.tflops}")
+    if args.json is not None:
+        json_path = Path(args.json)
+        above = next(d for d in json_path.absolute().parents if d.exists())
+        if json_path.is_dir() or not above.is_dir():
+            parser.error(f"--json {json_path}: {'a folder' if json_path.is_dir() else f'{above} is a file'}; "
+                         "name the JSON file to write")
     torch.set_num_threads(args.threads)
     env = {"date": dt.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
            "threads": args.threads, "cpus": os.cpu_count(), "load_start": os.getloadavg(), "tflops": args.tflops}
@@ -284,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     env["load_end"] = os.getloadavg()
     print(json.dumps(env))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
 
 

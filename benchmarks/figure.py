@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from . import Parser  # noqa: E402
 from .timing import percent_text, seconds_text  # noqa: E402
 
 REFERENCE, OURS, OTHER = "#9e9e9e", "#1f77b4", "#aec7e8"
@@ -161,10 +161,14 @@ def draw(results: dict, out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.figure", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m benchmarks.figure", description=__doc__.split("\n\n")[0])
     p.add_argument("record", type=Path, help="a bench JSON file (bench-results/bench.json)")
     p.add_argument("out", type=Path, nargs="?", default=None, help="the PNG to write (default: beside the record)")
     a = p.parse_args(argv)
+    # matplotlib writes a name without a suffix (a folder's too) with .png added, and this printed the name given
+    if a.out is not None and (a.out.is_dir() or a.out.suffix.lower() != ".png"):
+        p.error(f"{a.out}: {'a folder' if a.out.is_dir() else 'not a .png file name'}; name the PNG to write, "
+                f"e.g. {a.out / 'bench.png' if a.out.is_dir() else a.out.with_suffix('.png')}")
     try:
         results = json.loads(a.record.read_text())
     except (OSError, json.JSONDecodeError) as err:

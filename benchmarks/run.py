@@ -1,6 +1,6 @@
 """``python -m benchmarks.run`` (``make bench``): every benchmark, ours against the reference design, in one
-process; a table on stdout, JSON in bench-results/bench.json (bench-quick.json, bench-smoke.json for those modes) and
-its picture beside it (bench.png; benchmarks/figure.py).
+process; a table on stdout, JSON in bench-results/bench.json (bench-quick.json, bench-smoke.json for those modes,
+bench-partial.json for fewer benchmarks or presets) and its picture beside it (bench.png; benchmarks/figure.py).
 
     python -m benchmarks.run                 # the full set, under 10 minutes on a 2-core CPU
     python -m benchmarks.run --quick         # seconds: the tiny preset, smaller problems
@@ -27,7 +27,8 @@ import torch
 from pixeltransformer.numerics import flushed_subnormals, flushing
 from pixeltransformer.results import cpu_name
 
-from .common import Device
+from . import Parser
+from .common import Device, presets as known_presets
 from .figure import draw, figure_panels
 from .meanfield import bench_meanfield
 from .memory import bench_memory, fitted_exponent, measure_in_process
@@ -238,18 +239,63 @@ def table(results: dict) -> str:
     return "\n".join(lines + [""] + notes)
 
 
-def default_out(mode: str) -> Path:
-    """bench-results/bench.json for a full run; a quick or smoke check writes beside it, never over it."""
-    return REPO / "bench-results" / ("bench.json" if mode == "full" else f"bench-{mode}.json")
+def default_out(mode: str, partial: bool = False) -> Path:
+    """bench-results/bench.json for a full run; a quick or smoke check, or a full-mode run of fewer benchmarks or
+    presets (`--only train`), writes beside it, never over it."""
+    if mode == "full":
+        return REPO / "bench-results" / ("bench-partial.json" if partial else "bench.json")
+    return REPO / "bench-results" / f"bench-{mode}.json"
+
+
+def out_problem(out: Path) -> str | None:
+    """Why the record cannot be written at `out`, asked before the run (None: it can). The JSON is written after
+    every benchmark has run and the picture beside it at `out` with .png: a folder or an unwritable place lost the
+    whole run to a traceback at the end, a folder's name with .png beside it was deleted, and a .png name had its
+    JSON replaced by the picture."""
+    if out.is_dir():
+        return f"--out {out} is a folder; name the JSON file to write, e.g. --out {out / 'bench.json'}"
+    if out.suffix.lower() == ".png":
+        return f"--out {out}: the picture is written beside the record with .png, over this JSON; name a .json file"
+    if out.with_suffix(".png").is_dir():
+        return f"--out {out}: the picture beside it, {out.with_suffix('.png')}, is a folder"
+    above = next(d for d in out.absolute().parents if d.exists())
+    if not above.is_dir():
+        return f"--out {out}: {above} is a file, not a folder"
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"--out {out}: cannot create its folder {out.parent} ({err.strerror or err})"
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        return f"--out {out}: not writable"
+    return None
+
+
+def command_args(a: argparse.Namespace) -> list[str]:
+    """The options that chose what a record measures, as `make bench ARGS=...` takes them (not --out): the record
+    keeps them (`args`), so the command `make results` publishes with it is the one that ran."""
+    out = ["--smoke"] if a.smoke else ["--quick"] if a.quick else []
+    if list(a.only) != list(BENCHES):
+        out += ["--only", *a.only]
+    if a.presets:
+        out += ["--presets", *a.presets]
+    if a.threads != 1:
+        out += ["--threads", str(a.threads)]
+    if a.compile:
+        out.append("--compile")
+    if a.device != "cpu":
+        out += ["--device", a.device]
+    if a.precision is not None:
+        out += ["--precision", a.precision]
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="seconds: tiny preset, small problems")
     mode.add_argument("--smoke", action="store_true", help="seconds: plumbing check (used by the tests)")
     p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES), help="benchmarks to run")
-    p.add_argument("--presets", nargs="+", default=None, help="model presets (default: small paper; quick: tiny)")
+    p.add_argument("--presets", nargs="+", default=None, help="model presets (default: small paper; quick: tiny); the memory benchmark runs at its own")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for every contender (default 1: on a shared 2-core machine OpenMP's "
                         "spinning barriers make two threads several times slower on small operations)")
@@ -259,19 +305,35 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
                    help="default: bf16 on cuda, fp32 on cpu (bf16 on cpu runs the GPU path's autocast code)")
     p.add_argument("--out", type=Path, default=None, help="JSON output file (default: bench-results/bench.json for a "
-                   "full run, bench-quick.json or bench-smoke.json beside it, so a check never replaces a full run)")
+                   "full run, bench-quick.json, bench-smoke.json or, with fewer benchmarks or presets, "
+                   "bench-partial.json beside it, so a check never replaces a full run)")
     a = p.parse_args(argv)
     if a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
+    unknown = [name for name in a.presets or () if name not in known_presets()]
+    if unknown:
+        p.error(f"--presets: unknown preset {unknown[0]!r}; choose from {', '.join(known_presets())} "
+                "(configs/model/<preset>.yaml)")
+    if a.presets and set(a.only) == {"memory"}:
+        p.error(f"--presets: the memory benchmark runs at its own preset ({SETTINGS['full']['memory']['preset']}; "
+                f"{SETTINGS['quick']['memory']['preset']} with --quick or --smoke), so --only memory takes none")
+    if a.compile and "train" not in a.only:
+        p.error("--compile compiles our model in the training benchmark, which --only leaves out")
     try:
         device = Device(a.device, a.precision)
     except ValueError as err:
         p.error(str(err))
     mode = "smoke" if a.smoke else "quick" if a.quick else "full"
-    out = a.out or default_out(mode)
+    partial = set(a.only) != set(BENCHES) or (a.presets is not None
+                                              and set(a.presets) != set(SETTINGS[mode]["presets"]))
+    out = a.out or default_out(mode, partial)
+    problem = out_problem(out)  # before the run, which takes minutes: nothing is run that cannot be written
+    if problem:
+        p.error(problem)
     results = run(mode, tuple(a.only),
                   tuple(a.presets) if a.presets else None, a.threads, a.compile,
                   log=lambda s: print(s, file=sys.stderr, flush=True), device=device)
+    results["args"] = command_args(a)
     out.parent.mkdir(parents=True, exist_ok=True)
     # an earlier record's picture beside this one would pass for its picture (make results publishes it with the
     # record): it goes first, whether or not this record has one to draw

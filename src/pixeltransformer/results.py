@@ -312,7 +312,11 @@ def bench_provenance(bench: dict[str, Any], run: dict[str, Any] | None) -> dict[
     load = env.get("load_average"), env.get("load_average_end")
     gpu = bench_device(bench) == "cuda"
     mode = bench.get("mode", "full")
-    args = " ".join(([] if mode == "full" else [f"--{mode}"]) + (["--device cuda"] if gpu else []))
+    recorded = bench.get("args")  # the options of the run (records before them: its mode and device)
+    if isinstance(recorded, list) and all(isinstance(x, str) for x in recorded):
+        args = " ".join(recorded)
+    else:
+        args = " ".join(([] if mode == "full" else [f"--{mode}"]) + (["--device cuda"] if gpu else []))
     derived = {
         "title": "Benchmarks: ours against the reference design" + (" on a GPU" if gpu else ""),
         "command": "make bench" + ("" if not args else f' ARGS="{args}"' if " " in args else f" ARGS={args}"),

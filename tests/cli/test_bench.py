@@ -131,6 +131,27 @@ def test_bench_picture_command_redraws_a_record_and_refuses_others(tmp_path, cap
     assert "not a readable bench record" in capsys.readouterr().err
 
 
+def test_bench_picture_command_refuses_an_out_that_is_not_a_png_file(tmp_path, capsys):
+    """`python -m benchmarks.figure bench.json pictures` (a folder) wrote pictures.png beside the folder, over any
+    file of that name, and printed "pictures"; a name without .png was written with .png added and printed without."""
+    record = tmp_path / "bench.json"
+    record.write_text(json.dumps({"train": [{"preset": "tiny", "batch": 2, "num_context": 8, "num_queries": 16,
+                                             "speedup": 1.5, "ours": {"queries_per_s": 3.0},
+                                             "reference": {"queries_per_s": 2.0}}]}))
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures.png").write_bytes(b"another picture")
+    for out, cause in (("pictures", "a folder; name the PNG to write"), ("summary", "not a .png file name"),
+                       ("bench.json", "not a .png file name")):
+        with pytest.raises(SystemExit) as refused:
+            bench_figure.main([str(record), str(tmp_path / out)])
+        assert refused.value.code == 2
+        assert cause in capsys.readouterr().err.strip().splitlines()[-1]
+    assert (tmp_path / "pictures.png").read_bytes() == b"another picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "pictures", "pictures.png"]
+    assert bench_figure.main([str(record), str(tmp_path / "b.PNG")]) == tmp_path / "b.PNG"
+    assert (tmp_path / "b.PNG").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_ratio_keys_from_results():
     results = {
         "train": [{"preset": "small", "speedup": 2.5, "ours": {}, "reference": {}},
@@ -363,3 +384,98 @@ def test_a_check_never_writes_over_the_full_record():
     assert bench_run.default_out("full").name == "bench.json"
     assert {bench_run.default_out(m).name for m in ("quick", "smoke")} == {"bench-quick.json", "bench-smoke.json"}
     assert len({bench_run.default_out(m).parent for m in ("full", "quick", "smoke")}) == 1
+
+
+@pytest.mark.parametrize("args, written", [(["--only", "meanfield"], "bench-partial.json"),
+                                           (["--presets", "paper"], "bench-partial.json"),
+                                           (["--only", *bench_run.BENCHES[::-1], "--presets", "paper", "small"],
+                                            "bench.json")])
+def test_a_run_of_fewer_benchmarks_never_writes_over_the_full_record(tmp_path, monkeypatch, args, written):
+    """`python -m benchmarks.run --only train` (as benchmarks/README.md runs it) wrote bench-results/bench.json over
+    the last full run, which `make results ARGS="--bench bench-results/bench.json"` then published."""
+    real_run = bench_run.run
+    monkeypatch.setattr(bench_run, "REPO", tmp_path)
+    monkeypatch.setattr(bench_run, "run", lambda mode, only, presets, *a, **k: real_run("smoke", ("meanfield",),
+                                                                                         ("tiny",), *a, **k))
+    bench_run.main(args)
+    assert sorted(p.name for p in (tmp_path / "bench-results").iterdir()) == [written]
+
+
+@pytest.mark.parametrize("args, cause", [
+    (["--presets", "huge"], "unknown preset 'huge'; choose from base, paper, small, tiny"),
+    (["--presets", "small,paper"], "unknown preset 'small,paper'"),
+    (["--compile", "--only", "sampling"], "--compile compiles our model in the training benchmark"),
+    (["--only", "memory", "--presets", "paper"], "the memory benchmark runs at its own preset (small; tiny with"),
+    (["--out", "{tmp}/folder"], "is a folder; name the JSON file to write"),
+    (["--out", "{tmp}/bench.png"], "the picture is written beside the record with .png"),
+    (["--out", "{tmp}/a_file/bench.json"], "a_file is a file, not a folder"),
+])
+def test_a_bad_preset_or_output_is_refused_in_one_line_before_the_run(tmp_path, capsys, monkeypatch, args, cause):
+    """An unknown preset was a traceback once the run reached it; --compile without the training benchmark was
+    ignored, and --presets with --only memory (which runs at its own preset); an --out that could not take the
+    record (a folder, a file's subfolder) was a traceback after every benchmark had run, and a folder's name with
+    .png beside it (someone's picture) was deleted; --out x.png had the picture written over the JSON."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder.png").write_bytes(b"someone's picture")
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr(bench_run, "run", lambda *a, **k: pytest.fail("the run started"))
+    with pytest.raises(SystemExit) as refused:
+        bench_run.main(["--smoke", *[a.format(tmp=tmp_path) for a in args]])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("python -m benchmarks.run: error: ") and cause in err, err
+    assert (tmp_path / "folder.png").read_bytes() == b"someone's picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder", "folder.png"]
+
+
+def test_a_record_names_the_command_that_made_it(tmp_path):
+    """`make results --bench` published every record as `make bench` (or `ARGS=--quick`, `--device cuda`): a record
+    of `--only meanfield --presets small` (any options that choose what it measures) read as the full set."""
+    from pixeltransformer.results import bench_provenance
+
+    out = tmp_path / "bench.json"
+    bench_run.main(["--smoke", "--only", "meanfield", "--presets", "tiny", "--threads", "1", "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["args"] == ["--smoke", "--only", "meanfield", "--presets", "tiny"]
+    assert bench_provenance(saved, None)["command"] == 'make bench ARGS="--smoke --only meanfield --presets tiny"'
+    # records made before they kept their options: the mode and device, as before
+    del saved["args"]
+    assert bench_provenance(saved, None)["command"] == "make bench ARGS=--smoke"
+    assert bench_provenance(saved, {"command": "python -m benchmarks.run --smoke"})["command"] == \
+        "python -m benchmarks.run --smoke"  # run.json's word wins
+
+
+@pytest.mark.parametrize("args, cause", [(["--batches", "0"], "--batches must be >= 1, got 0"),
+                                         (["--threads", "0"], "--threads must be >= 1, got 0"),
+                                         (["--tflops", "0"], "--tflops must be > 0, got 0.0"),
+                                         (["--json", "{tmp}"], "a folder; name the JSON file to write"),
+                                         (["--json", "{tmp}/a_file/feed.json"], "a_file is a file")])
+def test_feed_refuses_bad_options_before_it_builds_anything(tmp_path, capsys, monkeypatch, args, cause):
+    """`python -m benchmarks.feed --batches 0` failed once its first config was built and timed ("no median for
+    empty data"), and a --json that is a folder after every config had been timed, the records lost."""
+    from benchmarks import feed
+
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr(feed, "measure", lambda *a, **k: pytest.fail("a config was measured"))
+    with pytest.raises(SystemExit) as refused:
+        feed.main(["--only", "polynomial", *[a.format(tmp=tmp_path) for a in args]])
+    assert refused.value.code == 2
+    assert cause in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, cause", [(["--device", "mps"], "argument --device: invalid choice: 'mps'"),
+                                         (["--device", "cuda"], "--device cuda: no GPU is visible to torch"),
+                                         (["--only", "train,sampling"], "invalid choice: 'train,sampling'"),
+                                         (["--threads", "0"], "--threads must be >= 1, got 0")])
+def test_the_bench_commands_refuse_an_option_in_one_line(capsys, args, cause):
+    """argparse printed its usage block (seven lines) before the error: `make bench ARGS="--device mps"` was eight."""
+    if args[:2] == ["--device", "cuda"] and torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(SystemExit) as refused:
+        bench_run.main(args)
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("python -m benchmarks.run: error: ") and cause in err, err
+    with pytest.raises(SystemExit):
+        bench_figure.main([])  # the picture's command alike
+    assert capsys.readouterr().err == "python -m benchmarks.figure: error: the following arguments are required: record\n"
