@@ -45,7 +45,7 @@ from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_dev
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_order, check_fit_length, check_launch_size,
                    check_new_run, check_resume_configs, check_resume_length, check_resume_name, check_run_name,
-                   check_run_root, check_set_by_the_cli, domain_of, joins_a_run, launched_run_name,
+                   check_run_root, check_set_by_the_cli, config_unsetting, domain_of, joins_a_run, launched_run_name,
                    predict_in_the_first_process, readable_run_configs, resume_checkpoint, run_config_setting,
                    with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
@@ -331,6 +331,10 @@ class PixelTransformerCLI(LightningCLI):
         # the config: check the file first, for a one-line error, and keep the set sampler the config names (the
         # class path a checkpoint records is never imported)
         sub = self.config.get("subcommand")
+        if sub in ("test", "predict") and not self.config[sub].get("ckpt_path"):
+            if (later := config_unsetting(self._argv, "ckpt_path")) is not None:
+                raise ValueError(f"--config {later} comes after --ckpt_path and sets ckpt_path back to null: give "
+                                 f"--ckpt_path after the last --config")
         if sub == "predict" and not self.config[sub].get("ckpt_path"):
             raise ValueError("predict needs --ckpt_path: the checkpoint of a trained model")
         if sub == "test" and not self.config[sub].get("ckpt_path"):  # it failed on a lock file of a folder never made

@@ -401,15 +401,40 @@ def run_config_setting(argv: list[str], group: str, key: str) -> Path | None:
     return source
 
 
-def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
-    """(readable, config[group][key]) of a YAML config file (None where absent); unreadable files are the CLI
-    parser's to report."""
+def config_unsetting(argv: list[str], key: str) -> str | None:
+    """The config file given after the command line's last ``--<key>`` that sets the top-level ``key`` to null (a
+    run's config.yaml records ``ckpt_path: null``): it sets back what the option gave. None when there is none."""
+    given, source = False, None
+    for i, arg in enumerate(argv):
+        if arg == f"--{key}" or arg.startswith(f"--{key}="):
+            given, source = True, None
+        elif given and (arg in ("--config", "-c") and i + 1 < len(argv) or arg.startswith("--config=")):
+            config = argv[i + 1] if "=" not in arg else arg.split("=", 1)[1]
+            if (_config_top(config) or {}).get(key, "absent") is None:
+                source = config
+    return source
+
+
+def _config_top(path: str | Path) -> dict | None:
+    """The top level of a YAML config file ({} for an empty one; None where unreadable or not a mapping: the CLI
+    parser reports that)."""
     import yaml
 
     try:
-        return True, ((yaml.safe_load(Path(path).read_text()) or {}).get(group) or {}).get(key)
-    except (OSError, yaml.YAMLError, AttributeError):
+        top = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    return top if isinstance(top, dict) else None
+
+
+def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
+    """(readable, config[group][key]) of a YAML config file (None where absent); unreadable files are the CLI
+    parser's to report."""
+    top = _config_top(path)
+    section = top.get(group) if top is not None else None
+    if top is None or section is not None and not isinstance(section, dict):
         return False, None
+    return True, (section or {}).get(key)
 
 
 def _config_domain(paths: list[str]) -> str | None:

@@ -805,6 +805,19 @@ def test_a_test_without_a_checkpoint_names_the_option(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_config_after_the_checkpoint_that_sets_it_back_is_named(tmp_path):
+    """A run's config.yaml records ckpt_path: null; given after --ckpt_path (as docs/curves.md once showed) it set
+    the checkpoint back, and the command said "test needs --ckpt_path" though one was given."""
+    run_config = tmp_path / "config.yaml"
+    run_config.write_text("ckpt_path: null\nseed_everything: 0\n")
+    for sub in ("test", "predict"):
+        with pytest.raises(ValueError, match=rf"^--config {re.escape(str(run_config))} comes after --ckpt_path and "
+                                             r"sets ckpt_path back to null: give --ckpt_path after the last --config$"):
+            main([sub, "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(tmp_path / "x.ckpt"),
+                  "--config", str(run_config), "--run_root", str(tmp_path / "runs")])
+    assert not (tmp_path / "runs").exists()
+
+
 def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys):
     """WANDB_MODE=disabled (the README's way to turn W&B off) reaches the logger, which asks for offline itself.
     The command names its run folder first."""

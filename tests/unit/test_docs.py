@@ -188,6 +188,9 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/unit/test_core.py", "test_an_item_cap_below_one_is_refused"),
     "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
         ("tests/cli/test_cli.py", "test_a_test_without_a_checkpoint_names_the_option"),
+    "`pixeltransformer test --config configs/polynomial.yaml --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
+    "--config runs/polynomial/r/config.yaml` (a run's config records `ckpt_path: null`)":
+        ("tests/cli/test_cli.py", "test_a_config_after_the_checkpoint_that_sets_it_back_is_named"),
 }
 
 
