@@ -308,6 +308,8 @@ def main(argv: list[str] | None = None) -> dict:
                    "full run, bench-quick.json, bench-smoke.json or, with fewer benchmarks or presets, "
                    "bench-partial.json beside it, so a check never replaces a full run)")
     a = p.parse_args(argv)
+    a.only = list(dict.fromkeys(a.only))  # a name given twice (--only train train) ran, and was tabled, twice
+    a.presets = list(dict.fromkeys(a.presets)) if a.presets else a.presets
     if a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
     unknown = [name for name in a.presets or () if name not in known_presets()]
@@ -334,6 +336,7 @@ def main(argv: list[str] | None = None) -> dict:
                   tuple(a.presets) if a.presets else None, a.threads, a.compile,
                   log=lambda s: print(s, file=sys.stderr, flush=True), device=device)
     results["args"] = command_args(a)
+    results["partial"] = partial  # make results publishes a full set only (pixeltransformer.results.check_bench)
     out.parent.mkdir(parents=True, exist_ok=True)
     # an earlier record's picture beside this one would pass for its picture (make results publishes it with the
     # record): it goes first, whether or not this record has one to draw

@@ -291,7 +291,7 @@ def bench_device(bench: dict[str, Any]) -> str:
 
 
 def check_bench(bench: Any, path: Path, any_mode: bool = False) -> None:
-    """A bench.json to publish: a `make bench` record, of a full run unless ``any_mode``."""
+    """A bench.json to publish: a `make bench` record, of a full run of every benchmark unless ``any_mode``."""
     if not isinstance(bench, dict) or "environment" not in bench or not any(k in bench for k in BENCH_PARTS):
         raise ResultsError(f"{path}: not a `make bench` record (expected environment and {', '.join(BENCH_PARTS)})")
     if bench_device(bench) not in BENCH_FOLDERS:
@@ -301,6 +301,10 @@ def check_bench(bench: Any, path: Path, any_mode: bool = False) -> None:
     if mode != "full" and not any_mode:
         raise ResultsError(f"{path}: a {mode} run; the results page publishes full runs (`make bench`), or pass "
                            "--any-mode")
+    if bench.get("partial") and not any_mode:
+        given = " ".join(bench.get("args") or [])
+        raise ResultsError(f"{path}: a run of fewer benchmarks or presets (ARGS=\"{given}\"); the results page "
+                           "publishes full runs (`make bench`), or pass --any-mode")
 
 
 def bench_provenance(bench: dict[str, Any], run: dict[str, Any] | None) -> dict[str, str]:
@@ -642,8 +646,8 @@ def main(argv: list[str] | None = None) -> str:
                    help="import <run>/eval/metrics.json first (repeatable)")
     p.add_argument("--bench", type=Path, default=None, help="import a bench.json (bench-results/bench.json) first; "
                    "it replaces the published one, whose run.json (provenance) goes with it")
-    p.add_argument("--any-mode", action="store_true", help="import a --quick or --smoke bench.json too (the page "
-                   "publishes full runs)")
+    p.add_argument("--any-mode", action="store_true", help="import a --quick or --smoke bench.json, or one of fewer "
+                   "benchmarks or presets, too (the page publishes full runs)")
     p.add_argument("--name", default=None, help="folder name under docs/metrics for a single --run "
                                                 "(default <domain>-<dataset>-<run>)")
     for key in RUN_KEYS:

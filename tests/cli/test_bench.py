@@ -430,13 +430,21 @@ def test_a_bad_preset_or_output_is_refused_in_one_line_before_the_run(tmp_path, 
 
 def test_a_record_names_the_command_that_made_it(tmp_path):
     """`make results --bench` published every record as `make bench` (or `ARGS=--quick`, `--device cuda`): a record
-    of `--only meanfield --presets small` (any options that choose what it measures) read as the full set."""
-    from pixeltransformer.results import bench_provenance
+    of `--only meanfield --presets small` (any options that choose what it measures) read as the full set, and
+    was published over the full record. A name given twice ran, and was tabled, twice."""
+    from pixeltransformer.results import ResultsError, bench_provenance, check_bench
 
     out = tmp_path / "bench.json"
-    bench_run.main(["--smoke", "--only", "meanfield", "--presets", "tiny", "--threads", "1", "--out", str(out)])
+    bench_run.main(["--smoke", "--only", "meanfield", "meanfield", "--presets", "tiny", "tiny", "--threads", "1",
+                    "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["args"] == ["--smoke", "--only", "meanfield", "--presets", "tiny"]
+    assert [r["preset"] for r in saved["meanfield"]] == ["tiny"]
+    assert saved["partial"] is True
+    with pytest.raises(ResultsError, match=r"a run of fewer benchmarks or presets \(ARGS=\"--smoke --only meanfield "
+                                           r"--presets tiny\"\); the results page publishes full runs"):
+        check_bench(saved | {"mode": "full"}, out)
+    check_bench(saved, out, any_mode=True)
     assert bench_provenance(saved, None)["command"] == 'make bench ARGS="--smoke --only meanfield --presets tiny"'
     # records made before they kept their options: the mode and device, as before
     del saved["args"]
