@@ -113,6 +113,21 @@ def check_accelerator(name: Any) -> None:
                      "--trainer.strategy=auto)")
 
 
+def check_cpu_devices(name: Any, devices: Any) -> None:
+    """trainer.devices on the CPU, where it counts processes: Lightning takes a whole number >= 1 (or "auto") there,
+    and -1 (every GPU, as configs/trainer/gpu.yaml asks; a GPU run's config.yaml given --trainer.accelerator=cpu)
+    stopped the command with a TypeError's traceback. Refused in one line; nothing to say on a machine whose
+    "auto" accelerator is a GPU."""
+    on_cpu = name == "cpu" or (name in (None, "auto") and accelerator()[0] is None)
+    if not on_cpu or devices is None or devices == "auto":
+        return
+    count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
+        return
+    raise ValueError(f"trainer.devices={devices} on the CPU, where it is a number of processes: give "
+                     "--trainer.devices=1 for one, or 2 or more for DDP (-1, every device, is for GPUs)")
+
+
 def torch_build() -> str:
     """What this torch was built for, for a message: a CUDA or ROCm build, one with Apple's MPS, or a CPU build."""
     if torch.version.cuda:
