@@ -107,10 +107,12 @@ def check_accelerator(name: Any) -> None:
     hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
     hides = here == "cuda" and count == 0 and "cuda" in wanted and hidden is not None
     why = f"; CUDA_VISIBLE_DEVICES={hidden!r} leaves none visible" if hides else ""
+    # configs/trainer/gpu.yaml (and a run's config.yaml from it) says gpu; cuda or mps is the user's own setting
+    todo = ("leave out configs/trainer/gpu.yaml (a run trained on GPUs: --trainer.accelerator=cpu --trainer.devices=1 "
+            "--trainer.strategy=auto)" if name == "gpu" else "give --trainer.accelerator=cpu (a config for several "
+            "devices: also --trainer.devices=1 --trainer.strategy=auto)")
     raise ValueError(f"trainer.accelerator={name}, but torch sees no {'GPU' if name == 'gpu' else name} device here "
-                     f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, leave out "
-                     "configs/trainer/gpu.yaml (a run trained on GPUs: --trainer.accelerator=cpu --trainer.devices=1 "
-                     "--trainer.strategy=auto)")
+                     f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, {todo}")
 
 
 def check_cpu_devices(name: Any, devices: Any) -> None:
