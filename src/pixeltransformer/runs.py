@@ -409,7 +409,7 @@ def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, g
         raise ValueError(f"trainer.accumulate_grad_batches must be >= 1 batches an optimizer step (1: no "
                          f"accumulation), got {accumulate_grad_batches}")
     if isinstance(val_check_interval, int) and not isinstance(val_check_interval, bool) and val_check_interval == 0:
-        raise ValueError("trainer.val_check_interval must be >= 1 (training steps between validations), got 0; "
+        raise ValueError("trainer.val_check_interval must be >= 1 (training batches between validations), got 0; "
                          "--trainer.limit_val_batches=0 turns validation off")
     if isinstance(gradient_clip_val, (int, float)) and gradient_clip_val < 0:
         raise ValueError(f"trainer.gradient_clip_val must be >= 0, got {gradient_clip_val}: a negative value clips "

@@ -762,7 +762,7 @@ def test_a_fit_of_no_steps_is_refused_before_its_folder(tmp_path, capsys, option
     ("--trainer.accumulate_grad_batches=-2", r"trainer.accumulate_grad_batches must be >= 1 batches an optimizer "
                                              r"step \(1: no accumulation\), got -2"),
     ("--trainer.accumulate_grad_batches=0", r"trainer.accumulate_grad_batches must be >= 1 .*, got 0"),
-    ("--trainer.val_check_interval=0", r"trainer.val_check_interval must be >= 1 \(training steps between "
+    ("--trainer.val_check_interval=0", r"trainer.val_check_interval must be >= 1 \(training batches between "
                                        r"validations\), got 0; --trainer.limit_val_batches=0 turns validation off"),
     ("--trainer.gradient_clip_val=-1", r"trainer.gradient_clip_val must be >= 0, got -1(\.0)?: a negative value "
                                        r"clips nothing, as 0 or null \(no clipping\) does"),
