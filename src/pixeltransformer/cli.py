@@ -37,17 +37,17 @@ from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, modu
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
-from .loading import CheckpointError, check_accelerator, load_checkpoint
+from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit, format_error,
                      source_name)
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_order, check_fit_length, check_launch_size,
-                   check_new_run, check_resume_configs, check_resume_length, check_resume_name, check_run_name,
-                   check_run_root, check_set_by_the_cli, config_unsetting, domain_of, joins_a_run, launched_run_name,
-                   predict_in_the_first_process, readable_run_configs, resume_checkpoint, run_config_setting,
-                   with_run_config)
+                   check_new_run, check_node_launch, check_resume_configs, check_resume_length, check_resume_name,
+                   check_run_name, check_run_root, check_set_by_the_cli, check_step_settings, config_unsetting,
+                   domain_of, joins_a_run, launched_run_name, predict_in_the_first_process, readable_run_configs,
+                   resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -432,6 +432,8 @@ class PixelTransformerCLI(LightningCLI):
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
         check_accelerator(cfg.trainer.get("accelerator"))
+        if self.subcommand != "predict":  # a prediction runs on one device, whatever the config asks (one_device)
+            check_cpu_devices(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))
         check_no_optimizer_options(cfg)
         if self.subcommand == "fit":
             trainer = cfg.trainer
@@ -439,6 +441,8 @@ class PixelTransformerCLI(LightningCLI):
             limit = None if trainer.get("fast_dev_run") or trainer.get("overfit_batches") else \
                 trainer.get("limit_train_batches")
             check_fit_length(trainer.get("max_steps"), trainer.get("max_epochs"), limit)
+            check_step_settings(trainer.get("accumulate_grad_batches"), trainer.get("val_check_interval"),
+                                trainer.get("gradient_clip_val"))
         if self.subcommand in ("fit", "validate"):
             self._validation_items(cfg)
         run_dir = self._run_dir(cfg)
@@ -563,6 +567,8 @@ class PixelTransformerCLI(LightningCLI):
             callbacks = [cb for cb in callbacks if not isinstance(cb, RunCheckpoint)]  # (--checkpoint.*) goes
         trainer = self._instantiate_trainer(config, callbacks)
         check_launch_size(trainer.world_size)  # torchrun's processes, each a trainer of its own: refused
+        environment = getattr(trainer.strategy, "cluster_environment", None)
+        check_node_launch(trainer.num_nodes, type(environment).__name__)  # a second node no one starts: refused
         trainer.callbacks = [ParamSummary(max_depth=cb._max_depth) if type(cb) in (ModelSummary, RichModelSummary)
                              else cb for cb in trainer.callbacks]
         for lg in trainer.loggers:

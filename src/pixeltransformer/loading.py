@@ -107,10 +107,27 @@ def check_accelerator(name: Any) -> None:
     hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
     hides = here == "cuda" and count == 0 and "cuda" in wanted and hidden is not None
     why = f"; CUDA_VISIBLE_DEVICES={hidden!r} leaves none visible" if hides else ""
+    # configs/trainer/gpu.yaml (and a run's config.yaml from it) says gpu; cuda or mps is the user's own setting
+    todo = ("leave out configs/trainer/gpu.yaml (a run trained on GPUs: --trainer.accelerator=cpu --trainer.devices=1 "
+            "--trainer.strategy=auto)" if name == "gpu" else "give --trainer.accelerator=cpu (a config for several "
+            "devices: also --trainer.devices=1 --trainer.strategy=auto)")
     raise ValueError(f"trainer.accelerator={name}, but torch sees no {'GPU' if name == 'gpu' else name} device here "
-                     f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, leave out "
-                     "configs/trainer/gpu.yaml (a run trained on GPUs: --trainer.accelerator=cpu --trainer.devices=1 "
-                     "--trainer.strategy=auto)")
+                     f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, {todo}")
+
+
+def check_cpu_devices(name: Any, devices: Any) -> None:
+    """trainer.devices on the CPU, where it counts processes: Lightning takes a whole number >= 1 (or "auto") there,
+    and -1 (every GPU, as configs/trainer/gpu.yaml asks; a GPU run's config.yaml given --trainer.accelerator=cpu)
+    stopped the command with a TypeError's traceback. Refused in one line; nothing to say on a machine whose
+    "auto" accelerator is a GPU."""
+    on_cpu = name == "cpu" or (name in (None, "auto") and accelerator()[0] is None)
+    if not on_cpu or devices is None or devices == "auto":
+        return
+    count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
+        return
+    raise ValueError(f"trainer.devices={devices} on the CPU, where it is a number of processes: give "
+                     "--trainer.devices=1 for one, or 2 or more for DDP (-1, every device, is for GPUs)")
 
 
 def torch_build() -> str:

@@ -308,6 +308,20 @@ def check_launch_size(world_size: int) -> None:
                      f"{max(launched // per_node, 1)} --trainer.strategy=ddp, or configs/trainer/gpu.yaml on GPUs")
 
 
+def check_node_launch(num_nodes: int, environment: str) -> None:
+    """trainer.num_nodes above 1 in a command started on one machine by hand: Lightning's own environment (no
+    torchrun, srun or other launcher) started this node's processes, which waited for the other nodes' forever
+    after "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2". Refused in one line, unless MASTER_ADDR or
+    NODE_RANK says that the same command is started on each node by hand, as Lightning's cluster guide does it."""
+    if num_nodes <= 1 or environment != "LightningEnvironment" or any(
+            name in os.environ for name in ("MASTER_ADDR", "NODE_RANK")):
+        return
+    raise ValueError(f"trainer.num_nodes={num_nodes}, but no launcher started this command on {num_nodes} nodes "
+                     "(torchrun, srun, or NODE_RANK and MASTER_ADDR on each node), so it would wait for the others "
+                     f"forever: start it on every node (torchrun --nnodes {num_nodes} ...), or leave out "
+                     "--trainer.num_nodes on one machine")
+
+
 def _rank_variable(name: str) -> int:
     try:
         return int(os.environ.get(name) or 0)
@@ -383,6 +397,23 @@ def check_fit_length(max_steps: int | None, max_epochs: int | None,
         raise ValueError(f"trainer.limit_train_batches must be above 0 for fit (got {limit_train_batches}): a fit "
                          "of no training batch saves no checkpoint; to validate a checkpoint alone: pixeltransformer "
                          "validate --ckpt_path CKPT")
+
+
+def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, gradient_clip_val: Any) -> None:
+    """Trainer settings of a fit's steps that Lightning takes without a word and then misuses: accumulate_grad_batches
+    below 1 (0 stopped the first step with ZeroDivisionError; -2 divided each loss by -2 and stepped every 2 batches,
+    which climbs the loss), val_check_interval=0 (ZeroDivisionError after the first step, which left a run folder
+    without a checkpoint) and a negative gradient_clip_val (no clipping at all, as 0 means). Refused in one line
+    before the run folder is named."""
+    if isinstance(accumulate_grad_batches, int) and accumulate_grad_batches < 1:
+        raise ValueError(f"trainer.accumulate_grad_batches must be >= 1 batches an optimizer step (1: no "
+                         f"accumulation), got {accumulate_grad_batches}")
+    if isinstance(val_check_interval, int) and not isinstance(val_check_interval, bool) and val_check_interval == 0:
+        raise ValueError("trainer.val_check_interval must be >= 1 (training batches between validations), got 0; "
+                         "--trainer.limit_val_batches=0 turns validation off")
+    if isinstance(gradient_clip_val, (int, float)) and gradient_clip_val < 0:
+        raise ValueError(f"trainer.gradient_clip_val must be >= 0, got {gradient_clip_val}: a negative value clips "
+                         "nothing, as 0 or null (no clipping) does")
 
 
 def run_config_setting(argv: list[str], group: str, key: str) -> Path | None:

@@ -758,6 +758,28 @@ def test_a_fit_of_no_steps_is_refused_before_its_folder(tmp_path, capsys, option
     assert "[run]" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("option, refused", [
+    ("--trainer.accumulate_grad_batches=-2", r"trainer.accumulate_grad_batches must be >= 1 batches an optimizer "
+                                             r"step \(1: no accumulation\), got -2"),
+    ("--trainer.accumulate_grad_batches=0", r"trainer.accumulate_grad_batches must be >= 1 .*, got 0"),
+    ("--trainer.val_check_interval=0", r"trainer.val_check_interval must be >= 1 \(training batches between "
+                                       r"validations\), got 0; --trainer.limit_val_batches=0 turns validation off"),
+    ("--trainer.gradient_clip_val=-1", r"trainer.gradient_clip_val must be >= 0, got -1(\.0)?: a negative value "
+                                       r"clips nothing, as 0 or null \(no clipping\) does"),
+])
+def test_step_settings_lightning_misuses_are_refused_before_the_folder(tmp_path, capsys, option, refused):
+    """accumulate_grad_batches=-2 divided each loss by -2 (gradient ascent every 2 batches) without a word, 0 stopped
+    the first step with ZeroDivisionError; val_check_interval=0 raised ZeroDivisionError after the first step and
+    left a run folder without a checkpoint; a negative gradient_clip_val clipped nothing. Each is refused in one line
+    before the run folder is named."""
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"], option,
+            "--run_root", str(tmp_path / "runs"), "--run_name", "bad"]
+    with pytest.raises(ValueError, match=rf"^{refused}$"):
+        main(args)
+    assert not (tmp_path / "runs").exists()
+    assert "[run]" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("value", ["0", "0.0"])
 def test_a_fit_of_no_training_batches_is_refused_before_its_folder(tmp_path, capsys, trained_polynomial, value):
     """limit_train_batches=0 ran a fit of no step: a new run left a folder that could be neither resumed nor

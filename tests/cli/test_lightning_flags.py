@@ -217,3 +217,55 @@ def test_a_run_s_config_records_no_run_folder_and_a_copy_starts_another_run(tmp_
     config.write_text(old.replace("group: null", "group: polynomial/a"))  # as earlier versions wrote it
     resumed = main(["fit", "--resume", str(config.parent), "--trainer.max_steps=2"])
     assert resumed.trainer.global_step == 2 and resumed.trainer.logger._wandb_init["group"] == "polynomial/a"
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "validate"])
+def test_every_device_on_the_cpu_is_refused_in_one_line(tmp_path, capsys, subcommand):
+    """--trainer.devices=-1 (every GPU, configs/trainer/gpu.yaml's) with the CPU accelerator, as a GPU run's
+    config.yaml given --trainer.accelerator=cpu has: Lightning stopped the command with a TypeError's traceback
+    ("`devices` selected with `CPUAccelerator` should be an int > 0."). It is refused in one line, before the run
+    folder is named."""
+    args = [subcommand, *FAST, "--trainer.devices=-1", *runs(tmp_path, "every")]
+    with pytest.raises(ValueError, match=r"^trainer.devices=-1 on the CPU, where it is a number of processes: give "
+                                         r"--trainer.devices=1 for one, or 2 or more for DDP \(-1, every device, is "
+                                         r"for GPUs\)$"):
+        main(args)
+    assert not (tmp_path / "polynomial").exists()
+    assert "[run]" not in capsys.readouterr().out
+
+
+def test_cpu_devices_lightning_takes_pass(monkeypatch):
+    """The check that refuses -1 leaves what Lightning takes on the CPU, and any value where "auto" is a GPU."""
+    from pixeltransformer import loading
+    from pixeltransformer.loading import check_cpu_devices
+
+    for devices in (1, 2, "3", "auto", None):
+        check_cpu_devices("cpu", devices)
+    for devices in (0, -1, "-1", [0, 1], "0"):
+        with pytest.raises(ValueError, match=rf"^trainer.devices={re.escape(str(devices))} on the CPU"):
+            check_cpu_devices("auto" if devices == "-1" else "cpu", devices)
+    monkeypatch.setattr(loading, "accelerator", lambda: ("cuda", 4))
+    check_cpu_devices("auto", -1)
+
+
+def test_more_nodes_than_the_one_started_are_refused_not_waited_for(tmp_path):
+    """--trainer.num_nodes=2 on one machine, without torchrun, srun or NODE_RANK/MASTER_ADDR: the first process
+    printed "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" and waited for a second node forever. It is
+    refused in one line, and the run folder it named is not kept (a subprocess: the fit would start DDP)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "NODE_RANK")}
+    env |= {"WANDB_MODE": "disabled", "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
+    try:
+        done = subprocess.run([sys.executable, "-m", "pixeltransformer", "fit", *FAST, "--trainer.num_nodes=2",
+                               *runs(tmp_path, "nodes")], env=env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the fit waited for a second node")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: trainer.num_nodes=2, but no launcher started this command on 2 nodes (torchrun, srun, or NODE_RANK "
+        "and MASTER_ADDR on each node), so it would wait for the others forever: start it on every node (torchrun "
+        "--nnodes 2 ...), or leave out --trainer.num_nodes on one machine")
+    assert not (tmp_path / "polynomial").exists()

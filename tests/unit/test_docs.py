@@ -191,6 +191,16 @@ ERROR_ROWS_ELSEWHERE = {
     "`pixeltransformer test --config configs/polynomial.yaml --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
     "--config runs/polynomial/r/config.yaml` (a run's config records `ckpt_path: null`)":
         ("tests/cli/test_cli.py", "test_a_config_after_the_checkpoint_that_sets_it_back_is_named"),
+    "`--trainer.accumulate_grad_batches=-2` (or 0)":
+        ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
+    "`--trainer.val_check_interval=0`":
+        ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
+    "`--trainer.gradient_clip_val=-1`":
+        ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
+    "`--trainer.devices=-1` on a machine without a GPU (every GPU: a GPU run's config given `--trainer.accelerator=cpu`)":
+        ("tests/cli/test_lightning_flags.py", "test_every_device_on_the_cpu_is_refused_in_one_line"),
+    "`--trainer.num_nodes=2` on one machine, not started by torchrun or srun":
+        ("tests/cli/test_lightning_flags.py", "test_more_nodes_than_the_one_started_are_refused_not_waited_for"),
 }
 
 
