@@ -21,6 +21,9 @@ DOMAINS := $(sort $(basename $(notdir $(wildcard configs/*.yaml))))
 ifeq ($(origin DOMAIN),file)
   DOMAIN := $(or $(filter $(DOMAINS),$(notdir $(patsubst %/,%,$(dir $(patsubst %/,%,$(or $(RESUME),$(patsubst %/checkpoints/,%,$(dir $(CKPT))))))))),$(DOMAIN))
 endif
+# a value given with a stray space or slash (DOMAIN="sdf ", DOMAIN=sdf/) names the same domain or dataset
+override DOMAIN := $(patsubst %/,%,$(strip $(DOMAIN)))
+override DATA := $(strip $(DATA))
 DATA_CONFIG := $(if $(DATA),--config configs/$(DOMAIN)/$(DATA).yaml,)
 # DATA= takes a domain's dataset overlays: the files of configs/<domain>/ that name a dataset (data: init_args:
 # dataset:). The others there are option files (a grid size, a GPU recipe, a quicker evaluation): ARGS="--config ...".
@@ -28,7 +31,7 @@ datasets = $(sort $(basename $(notdir $(shell awk 'FNR == 1 { top = "" } /^[^ \#
   top == "data:" && /^ +dataset:/ { print FILENAME }' $(wildcard configs/$(1)/*.yaml) /dev/null))))
 CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer
 ifneq ($(filter train eval sample,$(MAKECMDGOALS)),)
-  ifeq ($(wildcard configs/$(DOMAIN).yaml),)
+  ifneq ($(words $(DOMAIN)) $(words $(filter $(DOMAINS),$(DOMAIN))),1 1)
     $(error unknown DOMAIN=$(DOMAIN); choose one of: $(DOMAINS))
   endif
   ifneq ($(DATA),)
@@ -57,6 +60,9 @@ ifneq ($(filter sample,$(MAKECMDGOALS)),)
   endif
 endif
 
+# a path or JSON as one shell word, whatever its spaces and quotes: 'it'\''s.obj'
+shq = '$(subst ','\'',$(1))'
+
 .DEFAULT_GOAL := help
 .PHONY: help install train eval sample test test-unit test-slow bench classifier clean
 
@@ -76,13 +82,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed ## create .venv (CPU torch pinned) and install the project
 
 train: $(VENV)/.installed ## train DOMAIN (polynomial|images|sdf|video) [DATA=dataset] [ARGS="--trainer.max_steps=50"] [RESUME=run folder]
-	$(CLI) fit $(if $(RESUME),--resume $(RESUME),--config configs/$(DOMAIN).yaml $(DATA_CONFIG)) $(ARGS)
+	$(CLI) fit $(if $(RESUME),--resume $(call shq,$(RESUME)),--config configs/$(DOMAIN).yaml $(DATA_CONFIG)) $(ARGS)
 
 eval: $(VENV)/.installed ## evaluate CKPT on DOMAIN's fixed test set: metrics.json + plots in <run>/eval
-	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(ARGS)
+	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(call shq,$(CKPT)) $(ARGS)
 
 sample: $(VENV)/.installed ## complete INPUT (or CONTEXT) with CKPT: pictures, meshes, videos in <run>/predict [ARGS="--num_context 64 --num_samples 3"]
-	WANDB_MODE=disabled $(PY) -m pixeltransformer predict --config configs/$(DOMAIN).yaml --ckpt_path $(CKPT) $(if $(INPUT),--input "$(INPUT)",) $(if $(CONTEXT),--context '$(CONTEXT)',) $(if $(OUT),--out $(OUT),) $(ARGS)
+	WANDB_MODE=disabled $(PY) -m pixeltransformer predict --config configs/$(DOMAIN).yaml --ckpt_path $(call shq,$(CKPT)) $(if $(INPUT),--input $(call shq,$(INPUT)),) $(if $(CONTEXT),--context $(call shq,$(CONTEXT)),) $(if $(OUT),--out $(call shq,$(OUT)),) $(ARGS)
 
 test: $(VENV)/.installed ## every tier but the slow tests: tests/unit, tests/domains, tests/cli (W&B disabled)
 	WANDB_MODE=disabled $(PY) -m pytest -q
