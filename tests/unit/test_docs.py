@@ -170,6 +170,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
     '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--resolution 100000"` on a machine of 8 GiB':
         ("tests/unit/test_predict_options.py", "test_a_resolution_too_large_for_the_machine_is_refused_in_one_line"),
+    '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--num_context 100000"` (a 32^3 model)':
+        ("tests/domains/test_sdf_wiring.py", "test_predict_refuses_more_context_than_the_input_s_points"),
     '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.limit_test_batches=0"`':
         ("tests/cli/test_cli.py", "test_an_evaluation_that_runs_no_test_batch_is_refused_and_keeps_the_earlier_one"),
     '`make eval CKPT=... ARGS="--trainer.callbacks+=pixeltransformer.evaluation.SweepEvaluation '
