@@ -59,6 +59,12 @@ ifneq ($(filter sample,$(MAKECMDGOALS)),)
     $(info make sample: DATA=$(DATA) is not used; a prediction's model and value bins are the checkpoint's (CKPT=))
   endif
 endif
+# W&B reads any other WANDB_MODE as offline: WANDB=onlin would log nothing online without a word
+ifneq ($(filter train eval,$(MAKECMDGOALS)),)
+  ifneq ($(words $(WANDB)) $(words $(filter offline online disabled,$(WANDB))),1 1)
+    $(error unknown WANDB=$(WANDB); choose one of: offline (the default) online disabled)
+  endif
+endif
 
 # a path or JSON as one shell word, whatever its spaces and quotes: 'it'\''s.obj'
 shq = '$(subst ','\'',$(1))'
@@ -67,7 +73,7 @@ shq = '$(subst ','\'',$(1))'
 .PHONY: help install train eval sample test test-unit test-slow bench classifier clean
 
 help: ## list the targets
-	@echo "PixelTransformer targets (variables: DOMAIN=$(DOMAIN) DATA=$(DATA) ARGS=... CKPT=... RESUME=... INPUT=... CONTEXT=... OUT=... RUNS=... WANDB=offline|online)"
+	@echo "PixelTransformer targets (variables: DOMAIN=$(DOMAIN) DATA=$(DATA) ARGS=... CKPT=... RESUME=... INPUT=... CONTEXT=... OUT=... RUNS=... WANDB=offline|online|disabled)"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 	@echo "DATA= of each DOMAIN (configs/<domain>/<dataset>.yaml; other files there are options: ARGS=\"--config ...\"):"
 	@$(foreach d,$(DOMAINS),echo "  $(d): $(or $(call datasets,$(d)),none)";)

@@ -160,6 +160,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_checkpointing.py", "test_a_resume_that_changes_the_model_fails_before_writing"),
     "`make train WANDB=online` without `wandb login`":
         ("tests/cli/test_cli.py", "test_a_wandb_error_is_one_line_naming_the_fallbacks"),
+    "`make train WANDB=onlin` (not a W&B mode)":
+        ("tests/unit/test_runs.py", "test_make_refuses_an_unknown_wandb_mode"),
     '`make train ARGS="--run_name ../escape"` (a path, not a name)':
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
     '`make train RESUME=runs/polynomial/r ARGS="--trainer.max_steps=100"` (the run is at step 134)':

@@ -339,3 +339,16 @@ def test_make_refuses_two_domains():
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].endswith(
         "*** unknown DOMAIN=sdf video; choose one of: images polynomial sdf video.  Stop."), proc.stderr
+
+
+def test_make_refuses_an_unknown_wandb_mode():
+    """W&B reads a WANDB_MODE it does not know as offline: `make train WANDB=onlin` trained and logged nothing online,
+    exit 0. Sampling never logs, so it takes any."""
+    for goal in ("train", "eval"):
+        proc = make(goal, "WANDB=onlin", "CKPT=runs/images/r/checkpoints/last.ckpt")
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines()[-1].endswith(
+            "*** unknown WANDB=onlin; choose one of: offline (the default) online disabled.  Stop."), proc.stderr
+    for mode in ("offline", "online", "disabled"):
+        assert make_dry_run("train", f"WANDB={mode}").startswith(f"WANDB_MODE={mode} ")
+    assert make_dry_run("sample", "WANDB=onlin", "CKPT=a.ckpt", "INPUT=a.png").startswith("WANDB_MODE=disabled ")
