@@ -115,7 +115,10 @@ results: $(VENV)/.installed ## regenerate docs/results.md from docs/metrics/ [RU
 classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=mnist|cifar10|cats]
 	$(PY) -m domains.images.baselines.pretrained $(if $(DATA),--data $(DATA),)
 
+# clean deletes Python's own files (*.pyc), then the emptied folders: a run or data folder named __pycache__ stays
 clean: ## remove Python and pytest caches (keeps .venv, runs/ and ~/.cache/pixeltransformer)
 	rm -rf .pytest_cache
 	find '$(CURDIR)' -path '$(abspath $(VENV))' -prune -o -path '$(CURDIR)/.git' -prune \
-		-o -name __pycache__ -type d -prune -exec rm -rf {} +
+		-o -path '*/__pycache__/*.pyc' -type f -exec rm -f {} +
+	find '$(CURDIR)' -path '$(abspath $(VENV))' -prune -o -path '$(CURDIR)/.git' -prune \
+		-o -name __pycache__ -type d -empty -exec rmdir {} +

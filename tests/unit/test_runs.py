@@ -300,12 +300,19 @@ def test_make_clean_removes_every_cache_folder_but_keeps_the_venv_and_runs(tmp_p
         (tmp_path / folder / "m.cpython-312.pyc").write_bytes(b"\0")
     (tmp_path / "runs" / "images" / "r").mkdir(parents=True)
     (tmp_path / "runs" / "images" / "r" / "config.yaml").write_text("# a run\n")
+    # a run and a data folder that happen to be named __pycache__: only Python's *.pyc files go (they went whole)
+    kept = [tmp_path / "runs" / "images" / "__pycache__" / "checkpoints" / "last.ckpt",
+            tmp_path / "data" / "mine" / "__pycache__" / "cat.png"]
+    for path in kept:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"\0")
     proc = subprocess.run(["make", "-s", "--no-print-directory", f"VENV={venv.format(tmp=tmp_path)}", "clean"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("__pycache__"))
-    assert left == [".venv/lib/pkg/__pycache__"]
+    assert left == [".venv/lib/pkg/__pycache__", "data/mine/__pycache__", "runs/images/__pycache__"]
     assert (tmp_path / "runs" / "images" / "r" / "config.yaml").is_file()
+    assert all(path.is_file() for path in kept)
 
 
 def test_make_passes_each_path_and_json_as_one_word():
