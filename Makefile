@@ -65,6 +65,9 @@ ifneq ($(filter train eval,$(MAKECMDGOALS)),)
     $(error unknown WANDB=$(WANDB); choose one of: offline (the default) online disabled)
   endif
 endif
+ifneq ($(and $(filter train,$(MAKECMDGOALS)),$(RESUME),$(DATA)),)
+  $(info make train: DATA=$(DATA) is not used; a resume continues the run with its own config.yaml and data (RESUME=))
+endif
 
 # a path or JSON as one shell word, whatever its spaces and quotes: 'it'\''s.obj'
 shq = '$(subst ','\'',$(1))'

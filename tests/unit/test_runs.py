@@ -359,3 +359,15 @@ def test_make_refuses_an_unknown_wandb_mode():
     for mode in ("offline", "online", "disabled"):
         assert make_dry_run("train", f"WANDB={mode}").startswith(f"WANDB_MODE={mode} ")
     assert make_dry_run("sample", "WANDB=onlin", "CKPT=a.ckpt", "INPUT=a.png").startswith("WANDB_MODE=disabled ")
+
+
+def test_make_train_says_data_is_not_used_by_a_resume():
+    """`make train RESUME=runs/images/r DATA=cifar10` resumed the run on its own data and dropped DATA= without a
+    word; it now says so, as `make sample` does."""
+    proc = make("train", "RESUME=runs/images/r", "DATA=cifar10")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert ("make train: DATA=cifar10 is not used; a resume continues the run with its own config.yaml and data "
+            "(RESUME=)") in lines
+    assert lines[-1].endswith("fit --resume 'runs/images/r'")
+    assert "not used" not in make("train", "DOMAIN=images", "DATA=cifar10").stdout
