@@ -16,15 +16,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import Dataset
 
 from . import loading
+from .checkpointing import SIGTERM_STATUS
 from .domain import Domain
 from .files import missing_folders, remove_empty, write_json
 from .inference import check_temperature, item_seeds
@@ -370,9 +375,41 @@ class PredictionWriter(BasePredictionWriter):
         self.options, self.run_dir = options, Path(run_dir)
         self.out = output_folder(options, self.run_dir)
         self.written: list[Path] = []
+        self._writing = self._terminated = False
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        """SIGTERM (kill, timeout, a scheduler's end of a job) ends a prediction with status 143, as it ends a fit.
+        Lightning's handler only notes it, and its predict loop never looks: the completion ran on to the end
+        (minutes of sampling on a CPU) and exited 0. A SIGTERM while the files are written lets them finish."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        noted = signal.getsignal(signal.SIGTERM)  # Lightning's (restored with the others at its teardown)
+
+        def stop(signum, frame) -> None:
+            if callable(noted):
+                noted(signum, frame)
+            self._terminated = True
+            if not self._writing:
+                self._stop()
+
+        signal.signal(signal.SIGTERM, stop)
+
+    def _stop(self) -> None:
+        done = f"; wrote {self.out}" if self.written else "; nothing was written"
+        print(f"[predict] SIGTERM: stopped{done}", file=sys.stderr, flush=True)
+        raise SIGTERMException(SIGTERM_STATUS)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
                            dataloader_idx=0) -> None:
+        self._writing = True
+        try:
+            self._write(trainer, pl_module, prediction)
+        finally:
+            self._writing = False
+        if self._terminated:
+            self._stop()
+
+    def _write(self, trainer, pl_module, prediction) -> None:
         out = self.out
         new = missing_folders(out)
         out.mkdir(parents=True, exist_ok=True)
