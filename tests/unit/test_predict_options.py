@@ -159,3 +159,18 @@ def test_a_large_resolution_that_fits_is_kept_and_memory_unknown_is_assumed(monk
     with pytest.raises(ValueError, match=r"^--resolution 100000 means 1e\+15 points .*: more than the 1 TiB of memory "
                                          r"assumed where the system does not report it; at most --resolution 844$"):
         predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=100000))
+
+
+@pytest.mark.parametrize("given", ["1.5", "many"])
+def test_an_option_of_an_int_or_null_given_another_value_says_what_it_takes(given):
+    """`predict --num_context 1.5` ended in `Parser key "num_context": Does not validate against any of the Union
+    subtypes`, which named neither the type it takes nor the value given."""
+    from jsonargparse import ArgumentParser
+
+    from pixeltransformer.errors import parse_error_line
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--num_context", type=int | None)
+    with pytest.raises(Exception) as err:
+        parser.parse_args(["--num_context", given])
+    assert parse_error_line(str(err.value)) == f"num_context: expected int or null, got {given}"
