@@ -69,8 +69,10 @@ ifneq ($(and $(filter train,$(MAKECMDGOALS)),$(RESUME),$(DATA)),)
   $(info make train: DATA=$(DATA) is not used; a resume continues the run with its own config.yaml and data (RESUME=))
 endif
 
-# a path or JSON as one shell word, whatever its spaces and quotes: 'it'\''s.obj'
-shq = '$(subst ','\'',$(1))'
+# a path or JSON as one shell word, whatever its spaces and quotes: 'it'\''s.obj'; a leading ~/ is left to the
+# shell, which makes it the home folder: ~/'my runs/x.ckpt'
+shq = $(if $(call home,$(1)),~/)'$(subst ','\'',$(if $(call home,$(1)),$(subst <<~/,,<<$(1)),$(1)))'
+home = $(filter ~/%,$(firstword $(1)))
 
 .DEFAULT_GOAL := help
 .PHONY: help install train eval sample test test-unit test-slow bench classifier clean

@@ -331,6 +331,9 @@ def test_make_passes_each_path_and_json_as_one_word():
     assert words[-2:] == ["--ckpt_path", "/runs/a b/last.ckpt"]
     words = shlex.split(make_dry_run("train", "RESUME=/runs/images/it's"))
     assert words[-2:] == ["--resume", "/runs/images/it's"]
+    # a leading ~/ stays outside the quotes, for the shell to make it the home folder (quoted, it was a folder "~")
+    line = make_dry_run("sample", "DOMAIN=sdf", "CKPT=~/my runs/last.ckpt", "INPUT=~/chair.obj", "OUT=a~/b")
+    assert "--ckpt_path ~/'my runs/last.ckpt' --input ~/'chair.obj'" in line and "--out 'a~/b'" in line
 
 
 @pytest.mark.parametrize("domain", ["sdf ", " sdf", "sdf/"])
