@@ -353,6 +353,9 @@ def test_an_occupancy_grid_is_read_as_the_sdf_of_its_solid(tmp_path, capsys):
     np.save(tmp_path / "empty.npy", np.zeros((8, 8, 8), dtype=np.uint8))
     with pytest.raises(ValueError, match=r"empty.npy: the occupancy grid is all empty or all full"):
         SdfDomain().read_input(tmp_path / "empty.npy", spec)
+    (tmp_path / "nothing.npy").write_bytes(b"")  # numpy's EOFError came as a traceback
+    with pytest.raises(ValueError, match=r"nothing.npy: not a readable .npy file \(EOFError: No data left in file\)$"):
+        SdfDomain().read_input(tmp_path / "nothing.npy", spec)
     np.save(tmp_path / "complex.npy", ball.astype(np.complex64))  # 0 and 1, but not an occupancy grid
     with pytest.raises(ValueError, match=r"complex.npy: the SDF grid must hold real numbers, got dtype complex64$"):
         SdfDomain().read_input(tmp_path / "complex.npy", spec)
