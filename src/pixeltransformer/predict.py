@@ -125,6 +125,8 @@ def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.
         rows = json.loads(path.read_bytes() if from_file else text)  # a file's bytes: UTF-8, or UTF-16 as JSON allows
     except FileNotFoundError:
         raise FileNotFoundError(f"context file not found: {path}") from None
+    except IsADirectoryError:  # Python's words: [Errno 21] Is a directory
+        raise ValueError(f"--context {path} is a folder: expected a .json file or JSON rows") from None
     except UnicodeDecodeError as err:  # Latin-1, a binary file
         raise ValueError(f"{source}: not UTF-8 text ({err}): save it as UTF-8") from None
     except json.JSONDecodeError as err:

@@ -174,3 +174,13 @@ def test_an_option_of_an_int_or_null_given_another_value_says_what_it_takes(give
     with pytest.raises(Exception) as err:
         parser.parse_args(["--num_context", given])
     assert parse_error_line(str(err.value)) == f"num_context: expected int or null, got {given}"
+
+
+def test_a_context_folder_is_named_in_one_line(tmp_path):
+    """`make sample CONTEXT=points.json` where points.json is a folder ended in `[Errno 21] Is a directory: ...`."""
+    from pixeltransformer.predict import parse_rows
+
+    (tmp_path / "points.json").mkdir()
+    with pytest.raises(ValueError, match=rf"^--context {tmp_path}/points.json is a folder: expected a .json file or "
+                                         r"JSON rows$"):
+        parse_rows(str(tmp_path / "points.json"), 3, "[y, x, value]", 2)
