@@ -21,6 +21,9 @@ DOMAINS := $(sort $(basename $(notdir $(wildcard configs/*.yaml))))
 ifeq ($(origin DOMAIN),file)
   DOMAIN := $(or $(filter $(DOMAINS),$(notdir $(patsubst %/,%,$(dir $(patsubst %/,%,$(or $(RESUME),$(patsubst %/checkpoints/,%,$(dir $(CKPT))))))))),$(DOMAIN))
 endif
+# a value given with a stray space or slash (DOMAIN="sdf ", DOMAIN=sdf/) names the same domain or dataset
+override DOMAIN := $(patsubst %/,%,$(strip $(DOMAIN)))
+override DATA := $(strip $(DATA))
 DATA_CONFIG := $(if $(DATA),--config configs/$(DOMAIN)/$(DATA).yaml,)
 # DATA= takes a domain's dataset overlays: the files of configs/<domain>/ that name a dataset (data: init_args:
 # dataset:). The others there are option files (a grid size, a GPU recipe, a quicker evaluation): ARGS="--config ...".
@@ -28,7 +31,7 @@ datasets = $(sort $(basename $(notdir $(shell awk 'FNR == 1 { top = "" } /^[^ \#
   top == "data:" && /^ +dataset:/ { print FILENAME }' $(wildcard configs/$(1)/*.yaml) /dev/null))))
 CLI := WANDB_MODE=$(WANDB) $(PY) -m pixeltransformer
 ifneq ($(filter train eval sample,$(MAKECMDGOALS)),)
-  ifeq ($(wildcard configs/$(DOMAIN).yaml),)
+  ifneq ($(words $(DOMAIN)) $(words $(filter $(DOMAINS),$(DOMAIN))),1 1)
     $(error unknown DOMAIN=$(DOMAIN); choose one of: $(DOMAINS))
   endif
   ifneq ($(DATA),)
@@ -56,12 +59,26 @@ ifneq ($(filter sample,$(MAKECMDGOALS)),)
     $(info make sample: DATA=$(DATA) is not used; a prediction's model and value bins are the checkpoint's (CKPT=))
   endif
 endif
+# W&B reads any other WANDB_MODE as offline: WANDB=onlin would log nothing online without a word
+ifneq ($(filter train eval,$(MAKECMDGOALS)),)
+  ifneq ($(words $(WANDB)) $(words $(filter offline online disabled,$(WANDB))),1 1)
+    $(error unknown WANDB=$(WANDB); choose one of: offline (the default) online disabled)
+  endif
+endif
+ifneq ($(and $(filter train,$(MAKECMDGOALS)),$(RESUME),$(DATA)),)
+  $(info make train: DATA=$(DATA) is not used; a resume continues the run with its own config.yaml and data (RESUME=))
+endif
+
+# a path or JSON as one shell word, whatever its spaces and quotes: 'it'\''s.obj'; a leading ~/ is left to the
+# shell, which makes it the home folder: ~/'my runs/x.ckpt'
+shq = $(if $(call home,$(1)),~/)'$(subst ','\'',$(if $(call home,$(1)),$(subst <<~/,,<<$(1)),$(1)))'
+home = $(filter ~/%,$(firstword $(1)))
 
 .DEFAULT_GOAL := help
 .PHONY: help install train eval sample test test-unit test-slow bench classifier clean
 
 help: ## list the targets
-	@echo "PixelTransformer targets (variables: DOMAIN=$(DOMAIN) DATA=$(DATA) ARGS=... CKPT=... RESUME=... INPUT=... CONTEXT=... OUT=... RUNS=... WANDB=offline|online)"
+	@echo "PixelTransformer targets (variables: DOMAIN=$(DOMAIN) DATA=$(DATA) ARGS=... CKPT=... RESUME=... INPUT=... CONTEXT=... OUT=... RUNS=... WANDB=offline|online|disabled)"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 	@echo "DATA= of each DOMAIN (configs/<domain>/<dataset>.yaml; other files there are options: ARGS=\"--config ...\"):"
 	@$(foreach d,$(DOMAINS),echo "  $(d): $(or $(call datasets,$(d)),none)";)
@@ -76,13 +93,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed ## create .venv (CPU torch pinned) and install the project
 
 train: $(VENV)/.installed ## train DOMAIN (polynomial|images|sdf|video) [DATA=dataset] [ARGS="--trainer.max_steps=50"] [RESUME=run folder]
-	$(CLI) fit $(if $(RESUME),--resume $(RESUME),--config configs/$(DOMAIN).yaml $(DATA_CONFIG)) $(ARGS)
+	$(CLI) fit $(if $(RESUME),--resume $(call shq,$(RESUME)),--config configs/$(DOMAIN).yaml $(DATA_CONFIG)) $(ARGS)
 
 eval: $(VENV)/.installed ## evaluate CKPT on DOMAIN's fixed test set: metrics.json + plots in <run>/eval
-	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(CKPT) $(ARGS)
+	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(call shq,$(CKPT)) $(ARGS)
 
 sample: $(VENV)/.installed ## complete INPUT (or CONTEXT) with CKPT: pictures, meshes, videos in <run>/predict [ARGS="--num_context 64 --num_samples 3"]
-	WANDB_MODE=disabled $(PY) -m pixeltransformer predict --config configs/$(DOMAIN).yaml --ckpt_path $(CKPT) $(if $(INPUT),--input "$(INPUT)",) $(if $(CONTEXT),--context '$(CONTEXT)',) $(if $(OUT),--out $(OUT),) $(ARGS)
+	WANDB_MODE=disabled $(PY) -m pixeltransformer predict --config configs/$(DOMAIN).yaml --ckpt_path $(call shq,$(CKPT)) $(if $(INPUT),--input $(call shq,$(INPUT)),) $(if $(CONTEXT),--context $(call shq,$(CONTEXT)),) $(if $(OUT),--out $(call shq,$(OUT)),) $(ARGS)
 
 test: $(VENV)/.installed ## every tier but the slow tests: tests/unit, tests/domains, tests/cli (W&B disabled)
 	WANDB_MODE=disabled $(PY) -m pytest -q
@@ -103,7 +120,10 @@ results: $(VENV)/.installed ## regenerate docs/results.md from docs/metrics/ [RU
 classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=mnist|cifar10|cats]
 	$(PY) -m domains.images.baselines.pretrained $(if $(DATA),--data $(DATA),)
 
+# clean deletes Python's own files (*.pyc), then the emptied folders: a run or data folder named __pycache__ stays
 clean: ## remove Python and pytest caches (keeps .venv, runs/ and ~/.cache/pixeltransformer)
 	rm -rf .pytest_cache
 	find '$(CURDIR)' -path '$(abspath $(VENV))' -prune -o -path '$(CURDIR)/.git' -prune \
-		-o -name __pycache__ -type d -prune -exec rm -rf {} +
+		-o -path '*/__pycache__/*.pyc' -type f -exec rm -f {} +
+	find '$(CURDIR)' -path '$(abspath $(VENV))' -prune -o -path '$(CURDIR)/.git' -prune \
+		-o -name __pycache__ -type d -empty -exec rmdir {} +

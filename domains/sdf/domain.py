@@ -151,7 +151,7 @@ class SdfDomain(Domain):
         if suffix == ".npy":
             try:
                 grid = np.load(path)
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
                 raise ValueError(f"{path}: not a readable .npy file ({type(e).__name__}: {e})") from None
             if grid.ndim == 4 and grid.shape[0] == 1:
                 grid = grid[0]

@@ -64,7 +64,17 @@ def parse_error_line(message: str) -> str:
                 continue
             where = ".init_args.".join([head.group(1), ".".join(keys)]) if keys else head.group(1)
             return f"{where}: {line.removeprefix('- ')} ({cls.rsplit('.', 1)[-1]})"
+        # a union of plain types (--num_context 1.5 of an int or null): which types it takes, and the value given
+        kinds = next((line for line in lines if line.startswith("Subtypes: [")), None)
+        given = next((line for line in lines if line.startswith("Given value: ")), None)
+        if cls is None and kinds and given:
+            names = [NULL if n == "NoneType" else n for n in re.findall(r"<class '([^']+)'>", kinds)]
+            if names:
+                return f"{head.group(1)}: expected {' or '.join(names)}, got {given.removeprefix('Given value: ')}"
     return first_line(message)
+
+
+NULL = "null"  # a YAML/JSON null, as jsonargparse reads None
 
 
 def _raised_in_jsonargparse(err: BaseException) -> bool:

@@ -122,9 +122,11 @@ def mean_field(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ct
 
 @torch.no_grad()
 def observed_lookup(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor, tol: float = 1e-6,
-                    chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
+                    chunk: int = 65536, max_distances: int = 2**25) -> tuple[torch.Tensor, torch.Tensor]:
     """Which queries coincide with a context position, and the observed value there.
-    -> mask [B, Q] bool, values [B, Q, V]."""
+    -> mask [B, Q] bool, values [B, Q, V]. At most ``max_distances`` distances [B, q, K] are held at once (128 MiB):
+    a chunk of 65536 queries against a large S (3 chains x 32768 points x |S| = 100000: 39 GB) ran out of memory."""
+    chunk = max(1, min(chunk, max_distances // max(1, ctx_pos.shape[0] * ctx_pos.shape[1])))
     masks, vals = [], []
     for s in range(0, qry_pos.shape[1], chunk):
         # exact differences: the matmul form of cdist is off by ~1e-3 on large sets, too coarse for equality

@@ -16,15 +16,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import Dataset
 
 from . import loading
+from .checkpointing import SIGTERM_STATUS
 from .domain import Domain
 from .files import missing_folders, remove_empty, write_json
 from .inference import check_temperature, item_seeds
@@ -120,6 +125,8 @@ def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.
         rows = json.loads(path.read_bytes() if from_file else text)  # a file's bytes: UTF-8, or UTF-16 as JSON allows
     except FileNotFoundError:
         raise FileNotFoundError(f"context file not found: {path}") from None
+    except IsADirectoryError:  # Python's words: [Errno 21] Is a directory
+        raise ValueError(f"--context {path} is a folder: expected a .json file or JSON rows") from None
     except UnicodeDecodeError as err:  # Latin-1, a binary file
         raise ValueError(f"{source}: not UTF-8 text ({err}): save it as UTF-8") from None
     except json.JSONDecodeError as err:
@@ -255,6 +262,10 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
         if domain.on_grid and options.num_context is not None and options.num_context > n:
             raise ValueError(f"--num_context must be between 1 and the {n} grid points of the model's "
                              f"{'x'.join(map(str, spec.grid_shape))} grid, got {options.num_context}")
+        if options.num_context is not None and options.num_context > n:  # S read between the input's grid points
+            raise ValueError(f"--num_context must be between 1 and the {n} points of the input's "
+                             f"{'x'.join(map(str, signal.shape[1:]))} grid, which S is read from, got "
+                             f"{options.num_context}")
         k = options.num_context or min(DEFAULT_CONTEXT, max(1, n // 4))
         gen = torch.Generator().manual_seed(options.seed)
         pos, val = draw_context(signal.unsqueeze(0), k, gen, domain.on_grid)  # [1, K, P], [1, K, V]
@@ -366,9 +377,41 @@ class PredictionWriter(BasePredictionWriter):
         self.options, self.run_dir = options, Path(run_dir)
         self.out = output_folder(options, self.run_dir)
         self.written: list[Path] = []
+        self._writing = self._terminated = False
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        """SIGTERM (kill, timeout, a scheduler's end of a job) ends a prediction with status 143, as it ends a fit.
+        Lightning's handler only notes it, and its predict loop never looks: the completion ran on to the end
+        (minutes of sampling on a CPU) and exited 0. A SIGTERM while the files are written lets them finish."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        noted = signal.getsignal(signal.SIGTERM)  # Lightning's (restored with the others at its teardown)
+
+        def stop(signum, frame) -> None:
+            if callable(noted):
+                noted(signum, frame)
+            self._terminated = True
+            if not self._writing:
+                self._stop()
+
+        signal.signal(signal.SIGTERM, stop)
+
+    def _stop(self) -> None:
+        done = f"; wrote {self.out}" if self.written else "; nothing was written"
+        print(f"[predict] SIGTERM: stopped{done}", file=sys.stderr, flush=True)
+        raise SIGTERMException(SIGTERM_STATUS)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
                            dataloader_idx=0) -> None:
+        self._writing = True
+        try:
+            self._write(trainer, pl_module, prediction)
+        finally:
+            self._writing = False
+        if self._terminated:
+            self._stop()
+
+    def _write(self, trainer, pl_module, prediction) -> None:
         out = self.out
         new = missing_folders(out)
         out.mkdir(parents=True, exist_ok=True)

@@ -381,13 +381,19 @@ ROWS = [
      "run folder's checkpoints/last.ckpt: --resume {w}/runs/polynomial/old"),]
 
 
-def run_row(command: list[str], w: Path, debug: bool = False, wandb: str = "disabled") -> subprocess.CompletedProcess:
-    kind, *args = command
+def row_env(w: Path, wandb: str = "disabled") -> dict[str, str]:
+    """The environment of a row's command: the world's data and cache, W&B as asked."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PIXELTRANSFORMER_", "LOCAL_RANK", "WORLD_SIZE", "MAKE", "MFLAGS"))}
     env.update(WANDB_MODE=wandb, PIXELTRANSFORMER_DATA=str(w / "data"), XDG_CACHE_HOME=str(w / "cache"),
                OMP_NUM_THREADS="1", PYTHONPATH=f"{REPO / 'src'}:{REPO}",
                MPLCONFIGDIR=str(w.parent / f"{w.name}-matplotlib"))  # matplotlib's font cache is not the project's
+    return env
+
+
+def run_row(command: list[str], w: Path, debug: bool = False, wandb: str = "disabled") -> subprocess.CompletedProcess:
+    kind, *args = command
+    env = row_env(w, wandb)
     if debug:
         env["PIXELTRANSFORMER_DEBUG"] = "1"
     if kind == "make":
@@ -498,3 +504,36 @@ def test_pictures_of_one_colour_are_refused_in_one_line(world):
                                       "pictures of one colour leave nothing to learn")
     after = project_files(snapshot(world))
     assert after == project_files(before), sorted(set(project_files(before).items()) ^ set(after.items()))[:10]
+
+
+def test_a_prediction_stopped_by_sigterm_exits_143_and_writes_nothing(world, tmp_path):
+    """SIGTERM (kill, timeout, a scheduler's end of a job) during a prediction's sampling: Lightning's handler only
+    noted it, its predict loop never looked, and the completion ran on to the end, wrote its files and exited 0
+    (`timeout 150` on an SDF prediction: it ran 7 minutes). It now stops with status 143, one line, no files."""
+    import signal
+
+    import lightning
+
+    before = snapshot(world)
+    saved = torch.load(world / "ckpt" / "digits.ckpt", weights_only=True)  # as a fit writes it, with Lightning's version
+    torch.save({**saved, "pytorch-lightning_version": lightning.__version__}, tmp_path / "digits.ckpt")
+    argv = [sys.executable, "-m", "pixeltransformer", "predict", "--config", str(CONFIGS / "images.yaml"),
+            "--ckpt_path", str(tmp_path / "digits.ckpt"), "--input", str(world / "input" / "digit.png"),
+            "--out", str(tmp_path / "stopped"), "--resolution", "64", "--num_samples", "4", "--n_autoregressive", "4096"]
+    proc = subprocess.Popen(argv, cwd=REPO, env=row_env(world), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    seen = []
+    try:
+        for line in proc.stdout:  # the sampler's progress: the completion is under way
+            seen.append(line)
+            if line.startswith("[sampling"):
+                proc.send_signal(signal.SIGTERM)
+                break
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    out = "".join(seen) + rest
+    assert proc.returncode == 143, out[-3000:]
+    assert TRACEBACK not in out, out[-3000:]
+    assert out.strip().splitlines()[-1] == "[predict] SIGTERM: stopped; nothing was written", out[-3000:]
+    assert not (tmp_path / "stopped").exists() and snapshot(world) == before

@@ -353,9 +353,44 @@ def test_an_occupancy_grid_is_read_as_the_sdf_of_its_solid(tmp_path, capsys):
     np.save(tmp_path / "empty.npy", np.zeros((8, 8, 8), dtype=np.uint8))
     with pytest.raises(ValueError, match=r"empty.npy: the occupancy grid is all empty or all full"):
         SdfDomain().read_input(tmp_path / "empty.npy", spec)
+    (tmp_path / "nothing.npy").write_bytes(b"")  # numpy's EOFError came as a traceback
+    with pytest.raises(ValueError, match=r"nothing.npy: not a readable .npy file \(EOFError: No data left in file\)$"):
+        SdfDomain().read_input(tmp_path / "nothing.npy", spec)
     np.save(tmp_path / "complex.npy", ball.astype(np.complex64))  # 0 and 1, but not an occupancy grid
     with pytest.raises(ValueError, match=r"complex.npy: the SDF grid must hold real numbers, got dtype complex64$"):
         SdfDomain().read_input(tmp_path / "complex.npy", spec)
+
+
+def test_predict_refuses_more_context_than_the_input_s_points(tmp_path):
+    """--num_context 100000 on a 32^3 model was drawn at continuous positions without a bound and the completion
+    died in a traceback, "DefaultCPUAllocator: can't allocate memory: you tried to allocate 39321600000 bytes"; S is
+    read between the input's grid points, so more samples than those points are refused before the model runs."""
+    from pixeltransformer.predict import PredictOptions, prediction_item
+
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(8,) * 3, val_dims=1, val_range=(-T, T), num_bins=8)
+    ball = (grid_positions((8,) * 3).norm(dim=-1) - 0.6).view(8, 8, 8).numpy()  # [8, 8, 8] cube units
+    np.save(tmp_path / "ball.npy", ball)
+    item = prediction_item(SdfDomain(), spec, PredictOptions(input=str(tmp_path / "ball.npy"), num_context=512))
+    assert item["ctx_pos"].shape == (512, 3)  # [K, 3]: every point's worth
+    with pytest.raises(ValueError, match=r"^--num_context must be between 1 and the 512 points of the input's 8x8x8 "
+                                         r"grid, which S is read from, got 513$"):
+        prediction_item(SdfDomain(), spec, PredictOptions(input=str(tmp_path / "ball.npy"), num_context=513))
+
+
+def test_observed_lookup_holds_a_bounded_block_of_distances(monkeypatch):
+    """The queries against S are compared in blocks of at most max_distances distances [B, q, K], so a large S
+    (3 chains x 32768 points x |S| = 30000: 11.8 GB at once) costs time rather than memory, with the same answer."""
+    gen = torch.Generator().manual_seed(0)
+    ctx_pos = torch.rand(3, 500, 3, generator=gen) * 2 - 1  # [B, K, 3]
+    ctx_val = torch.rand(3, 500, 1, generator=gen)  # [B, K, 1]
+    qry_pos = torch.cat([ctx_pos[:, :40], torch.rand(3, 960, 3, generator=gen) * 2 - 1], dim=1)  # [B, Q, 3]
+    whole = observed_lookup(ctx_pos, ctx_val, qry_pos)
+    sizes, cdist = [], torch.cdist
+    monkeypatch.setattr(torch, "cdist", lambda a, b, **kw: sizes.append(a.shape[0] * a.shape[1] * b.shape[1])
+                        or cdist(a, b, **kw))
+    blocked = observed_lookup(ctx_pos, ctx_val, qry_pos, max_distances=10_000)
+    assert max(sizes) <= 10_000 and len(sizes) == 167  # 6 queries a block
+    assert torch.equal(blocked[0], whole[0]) and torch.equal(blocked[1], whole[1]) and int(whole[0].sum()) == 120
 
 
 def test_an_sdf_grid_in_other_units_or_without_a_surface_is_named(tmp_path, recwarn):

@@ -169,6 +169,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_checkpointing.py", "test_a_resume_that_changes_the_model_fails_before_writing"),
     "`make train WANDB=online` without `wandb login`":
         ("tests/cli/test_cli.py", "test_a_wandb_error_is_one_line_naming_the_fallbacks"),
+    "`make train WANDB=onlin` (not a W&B mode)":
+        ("tests/unit/test_runs.py", "test_make_refuses_an_unknown_wandb_mode"),
     '`make train ARGS="--run_name ../escape"` (a path, not a name)':
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
     '`make train RESUME=runs/polynomial/r ARGS="--trainer.max_steps=100"` (the run is at step 134)':
@@ -179,6 +181,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
     '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--resolution 100000"` on a machine of 8 GiB':
         ("tests/unit/test_predict_options.py", "test_a_resolution_too_large_for_the_machine_is_refused_in_one_line"),
+    '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--num_context 100000"` (a 32^3 model)':
+        ("tests/domains/test_sdf_wiring.py", "test_predict_refuses_more_context_than_the_input_s_points"),
     '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.limit_test_batches=0"`':
         ("tests/cli/test_cli.py", "test_an_evaluation_that_runs_no_test_batch_is_refused_and_keeps_the_earlier_one"),
     '`make eval CKPT=... ARGS="--trainer.callbacks+=pixeltransformer.evaluation.SweepEvaluation '

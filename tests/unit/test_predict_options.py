@@ -159,3 +159,28 @@ def test_a_large_resolution_that_fits_is_kept_and_memory_unknown_is_assumed(monk
     with pytest.raises(ValueError, match=r"^--resolution 100000 means 1e\+15 points .*: more than the 1 TiB of memory "
                                          r"assumed where the system does not report it; at most --resolution 844$"):
         predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=100000))
+
+
+@pytest.mark.parametrize("given", ["1.5", "many"])
+def test_an_option_of_an_int_or_null_given_another_value_says_what_it_takes(given):
+    """`predict --num_context 1.5` ended in `Parser key "num_context": Does not validate against any of the Union
+    subtypes`, which named neither the type it takes nor the value given."""
+    from jsonargparse import ArgumentParser
+
+    from pixeltransformer.errors import parse_error_line
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--num_context", type=int | None)
+    with pytest.raises(Exception) as err:
+        parser.parse_args(["--num_context", given])
+    assert parse_error_line(str(err.value)) == f"num_context: expected int or null, got {given}"
+
+
+def test_a_context_folder_is_named_in_one_line(tmp_path):
+    """`make sample CONTEXT=points.json` where points.json is a folder ended in `[Errno 21] Is a directory: ...`."""
+    from pixeltransformer.predict import parse_rows
+
+    (tmp_path / "points.json").mkdir()
+    with pytest.raises(ValueError, match=rf"^--context {tmp_path}/points.json is a folder: expected a .json file or "
+                                         r"JSON rows$"):
+        parse_rows(str(tmp_path / "points.json"), 3, "[y, x, value]", 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -252,7 +253,7 @@ def test_make_offers_only_dataset_overlays_as_data():
 def test_make_reads_the_domain_from_a_run_path_and_resumes_with_the_run_s_config():
     # a resume passes no domain config: the run's own config.yaml comes first (with_run_config)
     line = make_dry_run("train", "RESUME=runs/images/r", "ARGS=--trainer.max_steps=9")
-    assert line.endswith("fit --resume runs/images/r --trainer.max_steps=9") and "configs/" not in line
+    assert line.endswith("fit --resume 'runs/images/r' --trainer.max_steps=9") and "configs/" not in line
     # eval and sample without DOMAIN: the checkpoint's run folder names it, also for DATA
     line = make_dry_run("eval", "DATA=mnist", "CKPT=runs/images/r/checkpoints/last.ckpt")
     assert "test --config configs/images.yaml --config configs/images/mnist.yaml --ckpt_path" in line
@@ -299,9 +300,77 @@ def test_make_clean_removes_every_cache_folder_but_keeps_the_venv_and_runs(tmp_p
         (tmp_path / folder / "m.cpython-312.pyc").write_bytes(b"\0")
     (tmp_path / "runs" / "images" / "r").mkdir(parents=True)
     (tmp_path / "runs" / "images" / "r" / "config.yaml").write_text("# a run\n")
+    # a run and a data folder that happen to be named __pycache__: only Python's *.pyc files go (they went whole)
+    kept = [tmp_path / "runs" / "images" / "__pycache__" / "checkpoints" / "last.ckpt",
+            tmp_path / "data" / "mine" / "__pycache__" / "cat.png"]
+    for path in kept:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"\0")
     proc = subprocess.run(["make", "-s", "--no-print-directory", f"VENV={venv.format(tmp=tmp_path)}", "clean"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("__pycache__"))
-    assert left == [".venv/lib/pkg/__pycache__"]
+    assert left == [".venv/lib/pkg/__pycache__", "data/mine/__pycache__", "runs/images/__pycache__"]
     assert (tmp_path / "runs" / "images" / "r" / "config.yaml").is_file()
+    assert all(path.is_file() for path in kept)
+
+
+def test_make_passes_each_path_and_json_as_one_word():
+    """CKPT=, RESUME=, INPUT=, CONTEXT= and OUT= reach the command line as one word each, whatever their spaces and
+    quotes: OUT="my out" was split (the CLI then refused an unknown argument "out"), and a ' in CONTEXT= or a " in
+    INPUT= ended the shell's quote (bash: unexpected EOF while looking for matching `'')."""
+    values = {"CKPT": "runs/sdf/my run/checkpoints/last.ckpt", "INPUT": "it's a \"chair\".obj",
+              "CONTEXT": "[[0.1, 0.2, 0.3, 0.05]]", "OUT": "my out"}
+    words = shlex.split(make_dry_run("sample", "DOMAIN=sdf", *(f"{k}={v}" for k, v in values.items())))
+    for option, name in (("--ckpt_path", "CKPT"), ("--input", "INPUT"), ("--context", "CONTEXT"), ("--out", "OUT")):
+        assert words[words.index(option) + 1] == values[name], words
+    assert words[-2:] == ["--out", "my out"]  # nothing left over
+    words = shlex.split(make_dry_run("sample", "DOMAIN=sdf", "CKPT=a.ckpt", "CONTEXT=/data/it's.json"))
+    assert words[words.index("--context") + 1] == "/data/it's.json"
+    words = shlex.split(make_dry_run("eval", "DOMAIN=sdf", "CKPT=/runs/a b/last.ckpt"))
+    assert words[-2:] == ["--ckpt_path", "/runs/a b/last.ckpt"]
+    words = shlex.split(make_dry_run("train", "RESUME=/runs/images/it's"))
+    assert words[-2:] == ["--resume", "/runs/images/it's"]
+    # a leading ~/ stays outside the quotes, for the shell to make it the home folder (quoted, it was a folder "~")
+    line = make_dry_run("sample", "DOMAIN=sdf", "CKPT=~/my runs/last.ckpt", "INPUT=~/chair.obj", "OUT=a~/b")
+    assert "--ckpt_path ~/'my runs/last.ckpt' --input ~/'chair.obj'" in line and "--out 'a~/b'" in line
+
+
+@pytest.mark.parametrize("domain", ["sdf ", " sdf", "sdf/"])
+def test_make_takes_a_domain_with_a_stray_space_or_slash(domain):
+    """DOMAIN="sdf " passed the check (configs/sdf .yaml matched the folder configs/sdf) and the CLI stopped on
+    `Path is not a file: configs/sdf`; DOMAIN=sdf/ (a tab-completed folder) was unknown."""
+    assert "fit --config configs/sdf.yaml --config configs/sdf/shapenet.yaml" in make_dry_run(
+        "train", f"DOMAIN={domain}", "DATA=shapenet ")
+
+
+def test_make_refuses_two_domains():
+    proc = make("train", "DOMAIN=sdf video")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "*** unknown DOMAIN=sdf video; choose one of: images polynomial sdf video.  Stop."), proc.stderr
+
+
+def test_make_refuses_an_unknown_wandb_mode():
+    """W&B reads a WANDB_MODE it does not know as offline: `make train WANDB=onlin` trained and logged nothing online,
+    exit 0. Sampling never logs, so it takes any."""
+    for goal in ("train", "eval"):
+        proc = make(goal, "WANDB=onlin", "CKPT=runs/images/r/checkpoints/last.ckpt")
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines()[-1].endswith(
+            "*** unknown WANDB=onlin; choose one of: offline (the default) online disabled.  Stop."), proc.stderr
+    for mode in ("offline", "online", "disabled"):
+        assert make_dry_run("train", f"WANDB={mode}").startswith(f"WANDB_MODE={mode} ")
+    assert make_dry_run("sample", "WANDB=onlin", "CKPT=a.ckpt", "INPUT=a.png").startswith("WANDB_MODE=disabled ")
+
+
+def test_make_train_says_data_is_not_used_by_a_resume():
+    """`make train RESUME=runs/images/r DATA=cifar10` resumed the run on its own data and dropped DATA= without a
+    word; it now says so, as `make sample` does."""
+    proc = make("train", "RESUME=runs/images/r", "DATA=cifar10")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert ("make train: DATA=cifar10 is not used; a resume continues the run with its own config.yaml and data "
+            "(RESUME=)") in lines
+    assert lines[-1].endswith("fit --resume 'runs/images/r'")
+    assert "not used" not in make("train", "DOMAIN=images", "DATA=cifar10").stdout
