@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
+import signal as signals  # the module: `signal` names a signal tensor here
 import sys
 import threading
 from dataclasses import asdict, dataclass
@@ -385,7 +385,7 @@ class PredictionWriter(BasePredictionWriter):
         (minutes of sampling on a CPU) and exited 0. A SIGTERM while the files are written lets them finish."""
         if threading.current_thread() is not threading.main_thread():
             return
-        noted = signal.getsignal(signal.SIGTERM)  # Lightning's (restored with the others at its teardown)
+        noted = signals.getsignal(signals.SIGTERM)  # Lightning's (restored with the others at its teardown)
 
         def stop(signum, frame) -> None:
             if callable(noted):
@@ -394,7 +394,7 @@ class PredictionWriter(BasePredictionWriter):
             if not self._writing:
                 self._stop()
 
-        signal.signal(signal.SIGTERM, stop)
+        signals.signal(signals.SIGTERM, stop)
 
     def _stop(self) -> None:
         done = f"; wrote {self.out}" if self.written else "; nothing was written"
