@@ -17,7 +17,6 @@ import json
 import math
 import os
 import signal as signals  # the module: `signal` names a signal tensor here
-import sys
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -378,6 +377,7 @@ class PredictionWriter(BasePredictionWriter):
         self.out = output_folder(options, self.run_dir)
         self.written: list[Path] = []
         self._writing = self._terminated = False
+        self._noted: Any = None  # the SIGTERM handler before this writer's (on_predict_start)
 
     def on_predict_start(self, trainer, pl_module) -> None:
         """SIGTERM (kill, timeout, a scheduler's end of a job) ends a prediction with status 143, as it ends a fit.
@@ -385,20 +385,27 @@ class PredictionWriter(BasePredictionWriter):
         (minutes of sampling on a CPU) and exited 0. A SIGTERM while the files are written lets them finish."""
         if threading.current_thread() is not threading.main_thread():
             return
-        noted = signals.getsignal(signals.SIGTERM)  # Lightning's (restored with the others at its teardown)
-
-        def stop(signum, frame) -> None:
-            if callable(noted):
-                noted(signum, frame)
+        self._noted = signals.getsignal(signals.SIGTERM)  # Lightning's (restored with the others at its teardown)
+        signals.signal(signals.SIGTERM, self._sigterm)
+        if trainer.received_sigterm:  # one that came before this hook (the data's set-up): Lightning noted it
             self._terminated = True
-            if not self._writing:
-                self._stop()
+            self._stop()
 
-        signals.signal(signals.SIGTERM, stop)
+    def _sigterm(self, signum, frame) -> None:
+        if self._terminated:  # a second SIGTERM: a launcher forwards the one a scheduler also sends
+            return
+        if callable(self._noted):
+            self._noted(signum, frame)
+        self._terminated = True
+        if not self._writing:
+            self._stop()
 
     def _stop(self) -> None:
+        if self._noted is not None and signals.getsignal(signals.SIGTERM) == self._sigterm:
+            signals.signal(signals.SIGTERM, self._noted)  # Lightning's again, for its teardown
         done = f"; wrote {self.out}" if self.written else "; nothing was written"
-        print(f"[predict] SIGTERM: stopped{done}", file=sys.stderr, flush=True)
+        # os.write: a print here could land inside the sampling bar's own print to stderr
+        os.write(2, f"[predict] SIGTERM: stopped{done}\n".encode())
         raise SIGTERMException(SIGTERM_STATUS)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,

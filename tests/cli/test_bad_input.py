@@ -13,6 +13,7 @@ Every row fails before training starts, most before the data is read.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -524,9 +525,10 @@ def test_a_prediction_stopped_by_sigterm_exits_143_and_writes_nothing(world, tmp
                             text=True)
     seen = []
     try:
-        for line in proc.stdout:  # the sampler's progress: the completion is under way
+        for line in proc.stdout:  # the sampler's progress: the completion is under way, not yet at its end
             seen.append(line)
-            if line.startswith("[sampling"):
+            count = re.match(r"\[sampling [^\]]*\] (\d+)/(\d+) ", line)
+            if count and int(count.group(1)) < int(count.group(2)):
                 proc.send_signal(signal.SIGTERM)
                 break
         rest, _ = proc.communicate(timeout=60)
