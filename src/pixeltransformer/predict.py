@@ -258,13 +258,10 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
         item["ctx_pos"], item["ctx_val"] = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))
     else:
         n = signal[0].numel()
-        if domain.on_grid and options.num_context is not None and options.num_context > n:
-            raise ValueError(f"--num_context must be between 1 and the {n} grid points of the model's "
-                             f"{'x'.join(map(str, spec.grid_shape))} grid, got {options.num_context}")
-        if options.num_context is not None and options.num_context > n:  # S read between the input's grid points
-            raise ValueError(f"--num_context must be between 1 and the {n} points of the input's "
-                             f"{'x'.join(map(str, signal.shape[1:]))} grid, which S is read from, got "
-                             f"{options.num_context}")
+        if options.num_context is not None and options.num_context > n:  # off a grid, S is read between its points
+            what = (f"grid points of the model's {'x'.join(map(str, spec.grid_shape))} grid" if domain.on_grid else
+                    f"points of the input's {'x'.join(map(str, signal.shape[1:]))} grid, which S is read from")
+            raise ValueError(f"--num_context must be between 1 and the {n} {what}, got {options.num_context}")
         k = options.num_context or min(DEFAULT_CONTEXT, max(1, n // 4))
         gen = torch.Generator().manual_seed(options.seed)
         pos, val = draw_context(signal.unsqueeze(0), k, gen, domain.on_grid)  # [1, K, P], [1, K, V]

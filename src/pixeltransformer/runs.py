@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .files import nearest_existing
 from .loading import load_checkpoint
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the built-in domains' configs
@@ -117,8 +118,8 @@ def check_run_name(name: str) -> str:
 def check_run_root(root: str | Path) -> Path:
     """--run_root must be, or be made in, a folder: a file on its path failed with the operating system's errno line."""
     root = Path(root)
-    existing = next((p for p in (root, *root.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
+    existing = nearest_existing(root)
+    if not existing.is_dir():
         raise NotADirectoryError(f"--run_root {root}: {existing} is a file, not a folder (runs go to "
                                  f"<run_root>/<domain>/<run_name>): give another --run_root")
     return root

@@ -516,11 +516,13 @@ def test_a_prediction_stopped_by_sigterm_exits_143_and_writes_nothing(world, tmp
     import lightning
 
     before = snapshot(world)
-    saved = torch.load(world / "ckpt" / "digits.ckpt", weights_only=True)  # as a fit writes it, with Lightning's version
+    # as a fit writes it, with Lightning's version
+    saved = torch.load(world / "ckpt" / "digits.ckpt", weights_only=True)
     torch.save({**saved, "pytorch-lightning_version": lightning.__version__}, tmp_path / "digits.ckpt")
     argv = [sys.executable, "-m", "pixeltransformer", "predict", "--config", str(CONFIGS / "images.yaml"),
             "--ckpt_path", str(tmp_path / "digits.ckpt"), "--input", str(world / "input" / "digit.png"),
-            "--out", str(tmp_path / "stopped"), "--resolution", "64", "--num_samples", "4", "--n_autoregressive", "4096"]
+            "--out", str(tmp_path / "stopped"), "--resolution", "64", "--num_samples", "4",
+            "--n_autoregressive", "4096"]
     proc = subprocess.Popen(argv, cwd=REPO, env=row_env(world), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     seen = []
