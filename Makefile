@@ -17,9 +17,9 @@ RUNS ?=
 
 # Bad variables stop here with one line (make's $(error)), before any Python starts.
 DOMAINS := $(sort $(basename $(notdir $(wildcard configs/*.yaml))))
-# no DOMAIN given: the run folder <run_root>/<domain>/<run> names it, that of RESUME= or of CKPT= (<run>/checkpoints/)
+# no DOMAIN given: the run folder <run_root>/<domain>/<run> of RESUME= or CKPT= names it (a space in them: one word)
 ifeq ($(origin DOMAIN),file)
-  DOMAIN := $(or $(filter $(DOMAINS),$(notdir $(patsubst %/,%,$(dir $(patsubst %/,%,$(or $(RESUME),$(patsubst %/checkpoints/,%,$(dir $(CKPT))))))))),$(DOMAIN))
+  DOMAIN := $(or $(filter $(DOMAINS),$(notdir $(patsubst %/,%,$(dir $(patsubst %/,%,$(or $(subst $() $(),?,$(RESUME)),$(patsubst %/checkpoints/,%,$(dir $(subst $() $(),?,$(CKPT)))))))))),$(DOMAIN))
 endif
 # a value given with a stray space or slash (DOMAIN="sdf ", DOMAIN=sdf/) names the same domain or dataset
 override DOMAIN := $(patsubst %/,%,$(strip $(DOMAIN)))
@@ -59,7 +59,7 @@ ifneq ($(filter sample,$(MAKECMDGOALS)),)
     $(info make sample: DATA=$(DATA) is not used; a prediction's model and value bins are the checkpoint's (CKPT=))
   endif
 endif
-# W&B reads any other WANDB_MODE as offline: WANDB=onlin would log nothing online without a word
+# WANDB= is the CLI's WANDB_MODE, whose unknown values the CLI refuses too: here they stop before Python starts
 ifneq ($(filter train eval,$(MAKECMDGOALS)),)
   ifneq ($(words $(WANDB)) $(words $(filter offline online disabled,$(WANDB))),1 1)
     $(error unknown WANDB=$(WANDB); choose one of: offline (the default) online disabled)
@@ -124,6 +124,6 @@ classifier: $(VENV)/.installed ## train and cache the images evaluation's classi
 clean: ## remove Python and pytest caches (keeps .venv, runs/ and ~/.cache/pixeltransformer)
 	rm -rf .pytest_cache
 	find '$(CURDIR)' -path '$(abspath $(VENV))' -prune -o -path '$(CURDIR)/.git' -prune \
-		-o -path '*/__pycache__/*.pyc' -type f -exec rm -f {} +
+		-o -path '*/__pycache__/*.pyc' ! -path '*/__pycache__/*/*' -type f -exec rm -f {} +
 	find '$(CURDIR)' -path '$(abspath $(VENV))' -prune -o -path '$(CURDIR)/.git' -prune \
 		-o -name __pycache__ -type d -empty -exec rmdir {} +

@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from pixeltransformer.files import nearest_existing
+
 from . import Parser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--tflops must be > 0, got {args.tflops}")
     if args.json is not None:
         json_path = Path(args.json)
-        above = next(d for d in json_path.absolute().parents if d.exists())
+        above = nearest_existing(json_path.parent)
         if json_path.is_dir() or not above.is_dir():
             parser.error(f"--json {json_path}: {'a folder' if json_path.is_dir() else f'{above} is a file'}; "
                          "name the JSON file to write")

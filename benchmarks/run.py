@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from pixeltransformer.files import nearest_existing
 from pixeltransformer.numerics import flushed_subnormals, flushing
 from pixeltransformer.results import cpu_name
 
@@ -257,16 +258,12 @@ def out_problem(out: Path) -> str | None:
     if out.suffix.lower() == ".png":
         return f"--out {out}: the picture is written beside the record with .png, over this JSON; name a .json file"
     if out.with_suffix(".png").is_dir():
-        return f"--out {out}: the picture beside it, {out.with_suffix('.png')}, is a folder"
-    above = next(d for d in out.absolute().parents if d.exists())
+        return f"--out {out}: the picture beside it, {out.with_suffix('.png')}, is a folder; name another --out"
+    above = nearest_existing(out.parent)
     if not above.is_dir():
-        return f"--out {out}: {above} is a file, not a folder"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        return f"--out {out}: cannot create its folder {out.parent} ({err.strerror or err})"
-    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        return f"--out {out}: not writable"
+        return f"--out {out}: {above} is a file, not a folder; name another --out"
+    if not os.access(above, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        return f"--out {out}: not writable here; name another --out"
     return None
 
 
@@ -295,7 +292,8 @@ def main(argv: list[str] | None = None) -> dict:
     mode.add_argument("--quick", action="store_true", help="seconds: tiny preset, small problems")
     mode.add_argument("--smoke", action="store_true", help="seconds: plumbing check (used by the tests)")
     p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES), help="benchmarks to run")
-    p.add_argument("--presets", nargs="+", default=None, help="model presets (default: small paper; quick: tiny); the memory benchmark runs at its own")
+    p.add_argument("--presets", nargs="+", default=None,
+                   help="model presets (default: small paper; quick: tiny); the memory benchmark runs at its own")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for every contender (default 1: on a shared 2-core machine OpenMP's "
                         "spinning barriers make two threads several times slower on small operations)")
@@ -312,9 +310,10 @@ def main(argv: list[str] | None = None) -> dict:
     a.presets = list(dict.fromkeys(a.presets)) if a.presets else a.presets
     if a.threads < 1:
         p.error(f"--threads must be >= 1, got {a.threads}")
-    unknown = [name for name in a.presets or () if name not in known_presets()]
+    known = known_presets()
+    unknown = [name for name in a.presets or () if name not in known]
     if unknown:
-        p.error(f"--presets: unknown preset {unknown[0]!r}; choose from {', '.join(known_presets())} "
+        p.error(f"--presets: unknown preset {unknown[0]!r}; choose from {', '.join(known)} "
                 "(configs/model/<preset>.yaml)")
     if a.presets and set(a.only) == {"memory"}:
         p.error(f"--presets: the memory benchmark runs at its own preset ({SETTINGS['full']['memory']['preset']}; "

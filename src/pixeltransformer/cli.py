@@ -195,6 +195,18 @@ def wandb_offline() -> bool:
     return os.environ.get("WANDB_MODE", "offline") != "online"
 
 
+WANDB_MODES = ("offline", "online", "disabled", "dryrun")  # dryrun: W&B's older name for offline
+
+
+def check_wandb_mode() -> None:
+    """A WANDB_MODE the CLI does not know: any but online ran offline (wandb_offline), so WANDB_MODE=onlin logged
+    nothing online without a word."""
+    mode = os.environ.get("WANDB_MODE", "offline")
+    if mode not in WANDB_MODES:
+        raise ValueError(f"WANDB_MODE={mode} is not a W&B mode the CLI takes: give offline (the default), online or "
+                         "disabled")
+
+
 def set_wandb_mode(cfg) -> None:
     """Give each W&B logger of a subcommand's config the mode the run will use (``wandb_offline``)."""
     logger = cfg.get("trainer.logger") if "trainer.logger" in cfg else None
@@ -331,7 +343,8 @@ class PixelTransformerCLI(LightningCLI):
         # the config: check the file first, for a one-line error, and keep the set sampler the config names (the
         # class path a checkpoint records is never imported)
         sub = self.config.get("subcommand")
-        if sub in ("test", "predict") and not self.config[sub].get("ckpt_path"):
+        if sub and not self.config[sub].get("ckpt_path"):  # a --ckpt_path given and undone: validate and fit
+            # would go on without one (the seeded model; a new start), test and predict name a missing option
             if (later := config_unsetting(self._argv, "ckpt_path")) is not None:
                 raise ValueError(f"--config {later} comes after --ckpt_path and sets ckpt_path back to null: give "
                                  f"--ckpt_path after the last --config")
@@ -442,7 +455,7 @@ class PixelTransformerCLI(LightningCLI):
                 trainer.get("limit_train_batches")
             check_fit_length(trainer.get("max_steps"), trainer.get("max_epochs"), limit)
             check_step_settings(trainer.get("accumulate_grad_batches"), trainer.get("val_check_interval"),
-                                trainer.get("gradient_clip_val"))
+                                trainer.get("gradient_clip_val"), trainer.get("limit_val_batches"))
         if self.subcommand in ("fit", "validate"):
             self._validation_items(cfg)
         run_dir = self._run_dir(cfg)
@@ -768,6 +781,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     ``exit_on_error=False`` a bad command line raises ArgumentError instead of printing the usage and exiting."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
+    check_wandb_mode()
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
     check_config_order(argv or [])

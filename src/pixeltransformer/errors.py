@@ -64,17 +64,20 @@ def parse_error_line(message: str) -> str:
                 continue
             where = ".init_args.".join([head.group(1), ".".join(keys)]) if keys else head.group(1)
             return f"{where}: {line.removeprefix('- ')} ({cls.rsplit('.', 1)[-1]})"
-        # a union of plain types (--num_context 1.5 of an int or null): which types it takes, and the value given
+        # a union of plain types and names (--num_context 1.5 of an int or null; int, 'auto' or null): what it takes,
+        # and the value given; a union of anything else keeps jsonargparse's first line
         kinds = next((line for line in lines if line.startswith("Subtypes: [")), None)
         given = next((line for line in lines if line.startswith("Given value: ")), None)
-        if cls is None and kinds and given:
-            names = [NULL if n == "NoneType" else n for n in re.findall(r"<class '([^']+)'>", kinds)]
-            if names:
-                return f"{head.group(1)}: expected {' or '.join(names)}, got {given.removeprefix('Given value: ')}"
+        inner = kinds.removeprefix("Subtypes: [").removesuffix("]") if kinds else ""
+        if cls is None and given and inner and not re.sub(f"(?:{UNION_MEMBER})(, )?", "", inner):
+            names = [NULL if plain == "NoneType" else plain or names.replace(", ", " or ")
+                     for plain, names in re.findall(UNION_MEMBER, inner)]
+            return f"{head.group(1)}: expected {' or '.join(names)}, got {given.removeprefix('Given value: ')}"
     return first_line(message)
 
 
 NULL = "null"  # a YAML/JSON null, as jsonargparse reads None
+UNION_MEMBER = r"<class '([^']+)'>|typing\.Literal\[([^\]]*)\]"  # as jsonargparse lists a union's: a type, or names
 
 
 def _raised_in_jsonargparse(err: BaseException) -> bool:

@@ -119,6 +119,11 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
     return sorted(found)
 
 
+def nearest_existing(path: Path) -> Path:
+    """path, or the nearest of its parents that exists: a file there stops folders from being made below it."""
+    return next(p for p in (path, *path.parents) if p.exists())  # "." or "/" at the end
+
+
 def missing_folders(path: Path) -> list[Path]:
     """path and those of its parents that do not exist yet, innermost first: what mkdir(parents=True) would make."""
     return [p for p in (path, *path.parents) if not p.exists()]

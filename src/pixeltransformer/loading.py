@@ -120,7 +120,7 @@ def check_cpu_devices(name: Any, devices: Any) -> None:
     and -1 (every GPU, as configs/trainer/gpu.yaml asks; a GPU run's config.yaml given --trainer.accelerator=cpu)
     stopped the command with a TypeError's traceback. Refused in one line; nothing to say on a machine whose
     "auto" accelerator is a GPU."""
-    on_cpu = name == "cpu" or (name in (None, "auto") and accelerator()[0] is None)
+    on_cpu = name == "cpu" or (name in (None, "auto") and accelerator()[1] == 0)  # a CUDA build that sees no GPU too
     if not on_cpu or devices is None or devices == "auto":
         return
     count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import signal as signals  # the module: `signal` names a signal tensor here
-import sys
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -259,13 +258,10 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
         item["ctx_pos"], item["ctx_val"] = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))
     else:
         n = signal[0].numel()
-        if domain.on_grid and options.num_context is not None and options.num_context > n:
-            raise ValueError(f"--num_context must be between 1 and the {n} grid points of the model's "
-                             f"{'x'.join(map(str, spec.grid_shape))} grid, got {options.num_context}")
-        if options.num_context is not None and options.num_context > n:  # S read between the input's grid points
-            raise ValueError(f"--num_context must be between 1 and the {n} points of the input's "
-                             f"{'x'.join(map(str, signal.shape[1:]))} grid, which S is read from, got "
-                             f"{options.num_context}")
+        if options.num_context is not None and options.num_context > n:  # off a grid, S is read between its points
+            what = (f"grid points of the model's {'x'.join(map(str, spec.grid_shape))} grid" if domain.on_grid else
+                    f"points of the input's {'x'.join(map(str, signal.shape[1:]))} grid, which S is read from")
+            raise ValueError(f"--num_context must be between 1 and the {n} {what}, got {options.num_context}")
         k = options.num_context or min(DEFAULT_CONTEXT, max(1, n // 4))
         gen = torch.Generator().manual_seed(options.seed)
         pos, val = draw_context(signal.unsqueeze(0), k, gen, domain.on_grid)  # [1, K, P], [1, K, V]
@@ -378,6 +374,7 @@ class PredictionWriter(BasePredictionWriter):
         self.out = output_folder(options, self.run_dir)
         self.written: list[Path] = []
         self._writing = self._terminated = False
+        self._noted: Any = None  # the SIGTERM handler before this writer's (on_predict_start)
 
     def on_predict_start(self, trainer, pl_module) -> None:
         """SIGTERM (kill, timeout, a scheduler's end of a job) ends a prediction with status 143, as it ends a fit.
@@ -385,20 +382,27 @@ class PredictionWriter(BasePredictionWriter):
         (minutes of sampling on a CPU) and exited 0. A SIGTERM while the files are written lets them finish."""
         if threading.current_thread() is not threading.main_thread():
             return
-        noted = signals.getsignal(signals.SIGTERM)  # Lightning's (restored with the others at its teardown)
-
-        def stop(signum, frame) -> None:
-            if callable(noted):
-                noted(signum, frame)
+        self._noted = signals.getsignal(signals.SIGTERM)  # Lightning's (restored with the others at its teardown)
+        signals.signal(signals.SIGTERM, self._sigterm)
+        if trainer.received_sigterm:  # one that came before this hook (the data's set-up): Lightning noted it
             self._terminated = True
-            if not self._writing:
-                self._stop()
+            self._stop()
 
-        signals.signal(signals.SIGTERM, stop)
+    def _sigterm(self, signum, frame) -> None:
+        if self._terminated:  # a second SIGTERM: a launcher forwards the one a scheduler also sends
+            return
+        if callable(self._noted):
+            self._noted(signum, frame)
+        self._terminated = True
+        if not self._writing:
+            self._stop()
 
     def _stop(self) -> None:
+        if self._noted is not None and signals.getsignal(signals.SIGTERM) == self._sigterm:
+            signals.signal(signals.SIGTERM, self._noted)  # Lightning's again, for its teardown
         done = f"; wrote {self.out}" if self.written else "; nothing was written"
-        print(f"[predict] SIGTERM: stopped{done}", file=sys.stderr, flush=True)
+        # os.write: a print here could land inside the sampling bar's own print to stderr
+        os.write(2, f"[predict] SIGTERM: stopped{done}\n".encode())
         raise SIGTERMException(SIGTERM_STATUS)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,

@@ -303,8 +303,8 @@ def check_bench(bench: Any, path: Path, any_mode: bool = False) -> None:
                            "--any-mode")
     if bench.get("partial") and not any_mode:
         given = " ".join(bench.get("args") or [])
-        raise ResultsError(f"{path}: a run of fewer benchmarks or presets (ARGS=\"{given}\"); the results page "
-                           "publishes full runs (`make bench`), or pass --any-mode")
+        raise ResultsError(f"{path}: a run of fewer benchmarks or other presets than `make bench` runs "
+                           f"(ARGS=\"{given}\"); the results page publishes full runs, or pass --any-mode")
 
 
 def bench_provenance(bench: dict[str, Any], run: dict[str, Any] | None) -> dict[str, str]:
@@ -647,7 +647,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--bench", type=Path, default=None, help="import a bench.json (bench-results/bench.json) first; "
                    "it replaces the published one, whose run.json (provenance) goes with it")
     p.add_argument("--any-mode", action="store_true", help="import a --quick or --smoke bench.json, or one of fewer "
-                   "benchmarks or presets, too (the page publishes full runs)")
+                   "benchmarks or other presets, too (the page publishes full runs)")
     p.add_argument("--name", default=None, help="folder name under docs/metrics for a single --run "
                                                 "(default <domain>-<dataset>-<run>)")
     for key in RUN_KEYS:

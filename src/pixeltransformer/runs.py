@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .files import nearest_existing
 from .loading import load_checkpoint
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the built-in domains' configs
@@ -117,8 +118,8 @@ def check_run_name(name: str) -> str:
 def check_run_root(root: str | Path) -> Path:
     """--run_root must be, or be made in, a folder: a file on its path failed with the operating system's errno line."""
     root = Path(root)
-    existing = next((p for p in (root, *root.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
+    existing = nearest_existing(root)
+    if not existing.is_dir():
         raise NotADirectoryError(f"--run_root {root}: {existing} is a file, not a folder (runs go to "
                                  f"<run_root>/<domain>/<run_name>): give another --run_root")
     return root
@@ -174,13 +175,14 @@ def drop_logged_id(config: Path) -> None:
 
 def given_configs(argv: list[str]) -> list[str]:
     """The config files a command line gives (``--config F``, ``--config=F``, ``-c F``), in order."""
-    configs = []
-    for i, arg in enumerate(argv):
-        if arg in ("--config", "-c") and i + 1 < len(argv):
-            configs.append(argv[i + 1])
-        elif arg.startswith("--config="):
-            configs.append(arg.split("=", 1)[1])
-    return configs
+    return [config for i in range(len(argv)) if (config := _config_at(argv, i)) is not None]
+
+
+def _config_at(argv: list[str], i: int) -> str | None:
+    """The config file that ``argv[i]`` gives (``--config F``, ``--config=F``, ``-c F``), else None."""
+    if argv[i] in ("--config", "-c") and i + 1 < len(argv):
+        return argv[i + 1]
+    return argv[i].split("=", 1)[1] if argv[i].startswith("--config=") else None
 
 
 def _names_a_data_class(path: Path) -> bool:
@@ -399,16 +401,17 @@ def check_fit_length(max_steps: int | None, max_epochs: int | None,
                          "validate --ckpt_path CKPT")
 
 
-def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, gradient_clip_val: Any) -> None:
+def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, gradient_clip_val: Any,
+                        limit_val_batches: Any = None) -> None:
     """Trainer settings of a fit's steps that Lightning takes without a word and then misuses: accumulate_grad_batches
     below 1 (0 stopped the first step with ZeroDivisionError; -2 divided each loss by -2 and stepped every 2 batches,
     which climbs the loss), val_check_interval=0 (ZeroDivisionError after the first step, which left a run folder
-    without a checkpoint) and a negative gradient_clip_val (no clipping at all, as 0 means). Refused in one line
-    before the run folder is named."""
+    without a checkpoint, unless limit_val_batches=0 turns validation off) and a negative gradient_clip_val (no
+    clipping at all, as 0 means). Refused in one line before the run folder is named."""
     if isinstance(accumulate_grad_batches, int) and accumulate_grad_batches < 1:
         raise ValueError(f"trainer.accumulate_grad_batches must be >= 1 batches an optimizer step (1: no "
                          f"accumulation), got {accumulate_grad_batches}")
-    if isinstance(val_check_interval, int) and not isinstance(val_check_interval, bool) and val_check_interval == 0:
+    if type(val_check_interval) is int and val_check_interval == 0 and limit_val_batches != 0:
         raise ValueError("trainer.val_check_interval must be >= 1 (training batches between validations), got 0; "
                          "--trainer.limit_val_batches=0 turns validation off")
     if isinstance(gradient_clip_val, (int, float)) and gradient_clip_val < 0:
@@ -425,10 +428,8 @@ def run_config_setting(argv: list[str], group: str, key: str) -> Path | None:
     for i, arg in enumerate(argv):
         if arg == option or arg.startswith(option + "="):
             source = None
-        elif arg in ("--config", "-c") and i + 1 < len(argv) or arg.startswith("--config="):
-            config = Path(argv[i + 1] if "=" not in arg else arg.split("=", 1)[1])
-            if _config_entry(config, group, key)[1] is not None:
-                source = config if written_into_a_run(config) else None
+        elif (config := _config_at(argv, i)) is not None and _config_entry(config, group, key)[1] is not None:
+            source = Path(config) if written_into_a_run(Path(config)) else None
     return source
 
 
@@ -439,10 +440,9 @@ def config_unsetting(argv: list[str], key: str) -> str | None:
     for i, arg in enumerate(argv):
         if arg == f"--{key}" or arg.startswith(f"--{key}="):
             given, source = True, None
-        elif given and (arg in ("--config", "-c") and i + 1 < len(argv) or arg.startswith("--config=")):
-            config = argv[i + 1] if "=" not in arg else arg.split("=", 1)[1]
-            if (_config_top(config) or {}).get(key, "absent") is None:
-                source = config
+        elif given and (config := _config_at(argv, i)) is not None and \
+                (_config_top(config) or {}).get(key, "absent") is None:
+            source = config
     return source
 
 

@@ -13,6 +13,7 @@ Every row fails before training starts, most before the data is read.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -515,18 +516,21 @@ def test_a_prediction_stopped_by_sigterm_exits_143_and_writes_nothing(world, tmp
     import lightning
 
     before = snapshot(world)
-    saved = torch.load(world / "ckpt" / "digits.ckpt", weights_only=True)  # as a fit writes it, with Lightning's version
+    # as a fit writes it, with Lightning's version
+    saved = torch.load(world / "ckpt" / "digits.ckpt", weights_only=True)
     torch.save({**saved, "pytorch-lightning_version": lightning.__version__}, tmp_path / "digits.ckpt")
     argv = [sys.executable, "-m", "pixeltransformer", "predict", "--config", str(CONFIGS / "images.yaml"),
             "--ckpt_path", str(tmp_path / "digits.ckpt"), "--input", str(world / "input" / "digit.png"),
-            "--out", str(tmp_path / "stopped"), "--resolution", "64", "--num_samples", "4", "--n_autoregressive", "4096"]
+            "--out", str(tmp_path / "stopped"), "--resolution", "64", "--num_samples", "4",
+            "--n_autoregressive", "4096"]
     proc = subprocess.Popen(argv, cwd=REPO, env=row_env(world), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     seen = []
     try:
-        for line in proc.stdout:  # the sampler's progress: the completion is under way
+        for line in proc.stdout:  # the sampler's progress: the completion is under way, not yet at its end
             seen.append(line)
-            if line.startswith("[sampling"):
+            count = re.match(r"\[sampling [^\]]*\] (\d+)/(\d+) ", line)
+            if count and int(count.group(1)) < int(count.group(2)):
                 proc.send_signal(signal.SIGTERM)
                 break
         rest, _ = proc.communicate(timeout=60)

@@ -441,8 +441,9 @@ def test_a_record_names_the_command_that_made_it(tmp_path):
     assert saved["args"] == ["--smoke", "--only", "meanfield", "--presets", "tiny"]
     assert [r["preset"] for r in saved["meanfield"]] == ["tiny"]
     assert saved["partial"] is True
-    with pytest.raises(ResultsError, match=r"a run of fewer benchmarks or presets \(ARGS=\"--smoke --only meanfield "
-                                           r"--presets tiny\"\); the results page publishes full runs"):
+    with pytest.raises(ResultsError, match=r"a run of fewer benchmarks or other presets than `make bench` "
+                                           r"runs \(ARGS=\"--smoke --only meanfield --presets tiny\"\); the "
+                                           r"results page publishes full runs"):
         check_bench(saved | {"mode": "full"}, out)
     check_bench(saved, out, any_mode=True)
     assert bench_provenance(saved, None)["command"] == 'make bench ARGS="--smoke --only meanfield --presets tiny"'

@@ -827,12 +827,22 @@ def test_a_test_without_a_checkpoint_names_the_option(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_an_unknown_wandb_mode_is_refused_before_the_run(tmp_path, monkeypatch):
+    """The CLI ran any WANDB_MODE but online offline: WANDB_MODE=onlin logged nothing online, without a word."""
+    monkeypatch.setenv("WANDB_MODE", "onlin")
+    with pytest.raises(ValueError, match=r"^WANDB_MODE=onlin is not a W&B mode the CLI takes: give offline \(the "
+                                         r"default\), online or disabled$"):
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs")])
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_config_after_the_checkpoint_that_sets_it_back_is_named(tmp_path):
     """A run's config.yaml records ckpt_path: null; given after --ckpt_path (as docs/curves.md once showed) it set
-    the checkpoint back, and the command said "test needs --ckpt_path" though one was given."""
+    the checkpoint back, and the command said "test needs --ckpt_path" though one was given; validate scored the
+    seeded, untrained model and fit started anew, without a word."""
     run_config = tmp_path / "config.yaml"
     run_config.write_text("ckpt_path: null\nseed_everything: 0\n")
-    for sub in ("test", "predict"):
+    for sub in ("test", "predict", "validate", "fit"):
         with pytest.raises(ValueError, match=rf"^--config {re.escape(str(run_config))} comes after --ckpt_path and "
                                              r"sets ckpt_path back to null: give --ckpt_path after the last --config$"):
             main([sub, "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(tmp_path / "x.ckpt"),

@@ -241,9 +241,11 @@ def test_cpu_devices_lightning_takes_pass(monkeypatch):
 
     for devices in (1, 2, "3", "auto", None):
         check_cpu_devices("cpu", devices)
-    for devices in (0, -1, "-1", [0, 1], "0"):
-        with pytest.raises(ValueError, match=rf"^trainer.devices={re.escape(str(devices))} on the CPU"):
-            check_cpu_devices("auto" if devices == "-1" else "cpu", devices)
+    for here in ((None, 0), ("cuda", 0)):  # no accelerator; a CUDA build that sees no GPU (a login node)
+        monkeypatch.setattr(loading, "accelerator", lambda: here)
+        for devices in (0, -1, "-1", [0, 1], "0"):
+            with pytest.raises(ValueError, match=rf"^trainer.devices={re.escape(str(devices))} on the CPU"):
+                check_cpu_devices("auto" if devices == "-1" else "cpu", devices)
     monkeypatch.setattr(loading, "accelerator", lambda: ("cuda", 4))
     check_cpu_devices("auto", -1)
 
@@ -256,7 +258,8 @@ def test_more_nodes_than_the_one_started_are_refused_not_waited_for(tmp_path):
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k not in ("MASTER_ADDR", "NODE_RANK")}
+    launched = ("MASTER_ADDR", "NODE_RANK", "RANK", "WORLD_SIZE", "LOCAL_RANK")  # and SLURM_*, TORCHELASTIC_*
+    env = {k: v for k, v in os.environ.items() if k not in launched and not k.startswith(("SLURM_", "TORCHELASTIC_"))}
     env |= {"WANDB_MODE": "disabled", "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     try:
         done = subprocess.run([sys.executable, "-m", "pixeltransformer", "fit", *FAST, "--trainer.num_nodes=2",

@@ -96,10 +96,10 @@ def test_every_config_file_named_exists():
 
 
 def test_no_make_eval_gives_a_run_config_after_its_checkpoint():
-    """`make eval` passes ARGS after --ckpt_path, and a run's config.yaml records `ckpt_path: null`: given there it
-    sets the checkpoint back to none and the command stops at "test needs --ckpt_path" (docs/curves.md showed it)."""
+    """`make eval` and `make sample` pass ARGS after --ckpt_path, and a run's config.yaml records `ckpt_path: null`:
+    given there it sets the checkpoint back, and the command stops (docs/curves.md showed it)."""
     shown = [(where, line.strip()) for where, text in claims() for line in text.splitlines()
-             if re.search(r"\bmake eval\b.*ARGS=.*--config [^\s\"']*config\.yaml", line)]
+             if re.search(r"\bmake (eval|sample)\b.*ARGS=.*--config [^\s\"']*config\.yaml", line)]
     assert shown == []
 
 
@@ -169,6 +169,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_checkpointing.py", "test_a_resume_that_changes_the_model_fails_before_writing"),
     "`make train WANDB=online` without `wandb login`":
         ("tests/cli/test_cli.py", "test_a_wandb_error_is_one_line_naming_the_fallbacks"),
+    "`WANDB_MODE=onlin pixeltransformer fit --config configs/polynomial.yaml` (not a W&B mode)":
+        ("tests/cli/test_cli.py", "test_an_unknown_wandb_mode_is_refused_before_the_run"),
     "`make train WANDB=onlin` (not a W&B mode)":
         ("tests/unit/test_runs.py", "test_make_refuses_an_unknown_wandb_mode"),
     '`make train ARGS="--run_name ../escape"` (a path, not a name)':

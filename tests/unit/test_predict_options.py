@@ -174,6 +174,13 @@ def test_an_option_of_an_int_or_null_given_another_value_says_what_it_takes(give
     with pytest.raises(Exception) as err:
         parser.parse_args(["--num_context", given])
     assert parse_error_line(str(err.value)) == f"num_context: expected int or null, got {given}"
+    # names are members too: each is named, not left out
+    from typing import Literal
+
+    parser.add_argument("--devices", type=int | Literal["auto", "max"] | None)
+    with pytest.raises(Exception) as err:
+        parser.parse_args(["--devices", given])
+    assert parse_error_line(str(err.value)) == f"devices: expected int or 'auto' or 'max' or null, got {given}"
 
 
 def test_a_context_folder_is_named_in_one_line(tmp_path):
@@ -184,3 +191,31 @@ def test_a_context_folder_is_named_in_one_line(tmp_path):
     with pytest.raises(ValueError, match=rf"^--context {tmp_path}/points.json is a folder: expected a .json file or "
                                          r"JSON rows$"):
         parse_rows(str(tmp_path / "points.json"), 3, "[y, x, value]", 2)
+
+
+def test_a_sigterm_before_the_prediction_starts_stops_it_and_gives_lightning_its_handler_back(tmp_path, capfd):
+    """A SIGTERM that came during the data's set-up, before the writer's handler, was noted by Lightning alone, and
+    the prediction ran to its end with exit 0. It now stops at the start; the handler before the writer's is put back,
+    so that a second SIGTERM during Lightning's teardown does not stop that too."""
+    import signal
+    from types import SimpleNamespace
+
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from pixeltransformer.predict import PredictionWriter, PredictOptions
+
+    def lightnings(signum, frame) -> None:
+        pass
+
+    before = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lightnings)
+    try:
+        writer = PredictionWriter(PredictOptions(context="[[0.5, 0.5, 0.1]]", out=str(tmp_path / "out")), tmp_path)
+        with pytest.raises(SIGTERMException) as stopped:
+            writer.on_predict_start(SimpleNamespace(received_sigterm=True), None)
+        assert stopped.value.code == 143
+        assert signal.getsignal(signal.SIGTERM) is lightnings
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert capfd.readouterr().err == "[predict] SIGTERM: stopped; nothing was written\n"
+    assert not (tmp_path / "out").exists()

@@ -302,7 +302,8 @@ def test_make_clean_removes_every_cache_folder_but_keeps_the_venv_and_runs(tmp_p
     (tmp_path / "runs" / "images" / "r" / "config.yaml").write_text("# a run\n")
     # a run and a data folder that happen to be named __pycache__: only Python's *.pyc files go (they went whole)
     kept = [tmp_path / "runs" / "images" / "__pycache__" / "checkpoints" / "last.ckpt",
-            tmp_path / "data" / "mine" / "__pycache__" / "cat.png"]
+            tmp_path / "data" / "mine" / "__pycache__" / "cat.png",
+            tmp_path / "data" / "mine" / "__pycache__" / "code" / "their.pyc"]  # not Python's: not directly in it
     for path in kept:
         path.parent.mkdir(parents=True)
         path.write_bytes(b"\0")
@@ -334,6 +335,10 @@ def test_make_passes_each_path_and_json_as_one_word():
     # a leading ~/ stays outside the quotes, for the shell to make it the home folder (quoted, it was a folder "~")
     line = make_dry_run("sample", "DOMAIN=sdf", "CKPT=~/my runs/last.ckpt", "INPUT=~/chair.obj", "OUT=a~/b")
     assert "--ckpt_path ~/'my runs/last.ckpt' --input ~/'chair.obj'" in line and "--out 'a~/b'" in line
+    # without DOMAIN=, a run folder with a space still names its domain (it read as polynomial, the default)
+    assert "predict --config configs/images.yaml " in make_dry_run("sample", "CKPT=runs/images/my run/checkpoints/"
+                                                                   "last.ckpt", "INPUT=a.png")
+    assert "fit --resume 'runs/video/my run'" in make_dry_run("train", "RESUME=runs/video/my run")
 
 
 @pytest.mark.parametrize("domain", ["sdf ", " sdf", "sdf/"])
@@ -374,3 +379,17 @@ def test_make_train_says_data_is_not_used_by_a_resume():
             "(RESUME=)") in lines
     assert lines[-1].endswith("fit --resume 'runs/images/r'")
     assert "not used" not in make("train", "DOMAIN=images", "DATA=cifar10").stdout
+
+
+def test_no_validation_takes_any_interval():
+    """val_check_interval=0 is refused (a ZeroDivisionError after the first step), but with validation turned off
+    (limit_val_batches=0) Lightning never divides by it: nothing to refuse."""
+    from pixeltransformer.runs import check_step_settings
+
+    with pytest.raises(ValueError, match=r"^trainer.val_check_interval must be >= 1"):
+        check_step_settings(1, 0, None, None)
+    with pytest.raises(ValueError, match=r"^trainer.val_check_interval must be >= 1"):
+        check_step_settings(1, 0, None, 1.0)
+    for off in (0, 0.0):
+        check_step_settings(1, 0, None, off)
+    check_step_settings(1, 0.0, None, None)  # a fraction of the epoch: Lightning takes at least one batch
