@@ -59,7 +59,7 @@ ifneq ($(filter sample,$(MAKECMDGOALS)),)
     $(info make sample: DATA=$(DATA) is not used; a prediction's model and value bins are the checkpoint's (CKPT=))
   endif
 endif
-# WANDB= is the CLI's WANDB_MODE, whose unknown values the CLI refuses too: here they stop before Python starts
+# WANDB= is the CLI's WANDB_MODE (of which make takes three); the CLI refuses unknown ones too, here before Python
 ifneq ($(filter train eval,$(MAKECMDGOALS)),)
   ifneq ($(words $(WANDB)) $(words $(filter offline online disabled,$(WANDB))),1 1)
     $(error unknown WANDB=$(WANDB); choose one of: offline (the default) online disabled)

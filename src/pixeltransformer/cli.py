@@ -781,9 +781,10 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     ``exit_on_error=False`` a bad command line raises ArgumentError instead of printing the usage and exiting."""
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
-    check_wandb_mode()
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
+    if argv and argv[0] in ("fit", "validate", "test") and not {"-h", "--help"} & set(argv):
+        check_wandb_mode()  # a prediction never logs to W&B (make sample disables it), nor does --help
     check_config_order(argv or [])
     check_resume_configs(argv or [])
     check_resume_name(argv or [])

@@ -384,7 +384,7 @@ class PredictionWriter(BasePredictionWriter):
             return
         self._noted = signals.getsignal(signals.SIGTERM)  # Lightning's (restored with the others at its teardown)
         signals.signal(signals.SIGTERM, self._sigterm)
-        if trainer.received_sigterm:  # one that came before this hook (the data's set-up): Lightning noted it
+        if trainer.received_sigterm:  # one after Lightning's handlers came, before this hook: Lightning noted it
             self._terminated = True
             self._stop()
 

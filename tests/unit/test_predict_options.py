@@ -194,7 +194,7 @@ def test_a_context_folder_is_named_in_one_line(tmp_path):
 
 
 def test_a_sigterm_before_the_prediction_starts_stops_it_and_gives_lightning_its_handler_back(tmp_path, capfd):
-    """A SIGTERM that came during the data's set-up, before the writer's handler, was noted by Lightning alone, and
+    """A SIGTERM that came after Lightning's handlers and before the writer's was noted by Lightning alone, and
     the prediction ran to its end with exit 0. It now stops at the start; the handler before the writer's is put back,
     so that a second SIGTERM during Lightning's teardown does not stop that too."""
     import signal

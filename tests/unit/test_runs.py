@@ -338,7 +338,6 @@ def test_make_passes_each_path_and_json_as_one_word():
     # without DOMAIN=, a run folder with a space still names its domain (it read as polynomial, the default)
     assert "predict --config configs/images.yaml " in make_dry_run("sample", "CKPT=runs/images/my run/checkpoints/"
                                                                    "last.ckpt", "INPUT=a.png")
-    assert "fit --resume 'runs/video/my run'" in make_dry_run("train", "RESUME=runs/video/my run")
 
 
 @pytest.mark.parametrize("domain", ["sdf ", " sdf", "sdf/"])
