@@ -1,6 +1,5 @@
 """Benchmarks: ``python -m benchmarks.run`` (``make bench``); the method is in benchmarks/README.md."""
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -14,10 +13,3 @@ from pixeltransformer.allocator import keep_freed_memory, request_huge_pages  # 
 request_huge_pages()  # before any benchmark imports torch: every contender gets the same allocator
 keep_freed_memory()  # as the CLI's commands do
 
-
-class Parser(argparse.ArgumentParser):
-    """The benchmark commands' parser: a bad option is one line on stderr, "<prog>: error: <cause>", exit status 2
-    (argparse's usage block before it ran to seven lines; --help has it)."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")

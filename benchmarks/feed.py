@@ -40,9 +40,9 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import nearest_existing
 
-from . import Parser
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -261,7 +261,7 @@ def measure(case: str, batches: int, tflops: float, run_root: Path, extra: list[
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = Parser(prog="python -m benchmarks.feed", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m benchmarks.feed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=sorted(CASES), default=sorted(CASES))
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--tflops", type=float, default=0.35 * 400, help="assumed GPU rate, TFLOP/s")

@@ -21,7 +21,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import Parser  # noqa: E402
+from pixeltransformer.errors import OneLineParser  # noqa: E402
+
 from .timing import percent_text, seconds_text  # noqa: E402
 
 REFERENCE, OURS, OTHER = "#9e9e9e", "#1f77b4", "#aec7e8"
@@ -161,7 +162,7 @@ def draw(results: dict, out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    p = Parser(prog="python -m benchmarks.figure", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m benchmarks.figure", description=__doc__.split("\n\n")[0])
     p.add_argument("record", type=Path, help="a bench JSON file (bench-results/bench.json)")
     p.add_argument("out", type=Path, nargs="?", default=None, help="the PNG to write (default: beside the record)")
     a = p.parse_args(argv)

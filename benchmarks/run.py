@@ -24,11 +24,11 @@ from pathlib import Path
 
 import torch
 
+from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import nearest_existing
 from pixeltransformer.numerics import flushed_subnormals, flushing
 from pixeltransformer.results import cpu_name
 
-from . import Parser
 from .common import Device, presets as known_presets
 from .figure import draw, figure_panels
 from .meanfield import bench_meanfield
@@ -287,7 +287,7 @@ def command_args(a: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = Parser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="seconds: tiny preset, small problems")
     mode.add_argument("--smoke", action="store_true", help="seconds: plumbing check (used by the tests)")

@@ -19,13 +19,14 @@ hyperparameters inferred from S under their priors), the best any model can reac
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 from pathlib import Path
 
 import torch
+
+from pixeltransformer.errors import OneLineParser
 
 from . import domain  # noqa: F401  registers the Domain a checkpoint names (load_module finds it by name)
 from .data import PolynomialDataset, split_seed
@@ -169,7 +170,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m domains.polynomial.diagnose", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m domains.polynomial.diagnose", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", metavar="checkpoint")
     p.add_argument("--levels", type=int, nargs="+", default=[4, 5, 6])
     p.add_argument("--functions", type=int, default=512)

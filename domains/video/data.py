@@ -27,8 +27,9 @@ from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
 from .file_cache import DecodedVideos
-from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoFolder, as_size, cut_clips, list_video_files,
-                 read_strip, read_video_file, read_video_npz, read_video_folder, source_videos, strip_problem)
+from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size, cut_clips,
+                 list_video_files, read_strip, read_video_file, read_video_npz, read_video_folder, source_videos,
+                 strip_problem)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -386,6 +387,9 @@ class VideoDataModule(SignalDataModule):
 
 
 # ---- single files for prediction -------------------------------------------------------------------
+VIDEO_INPUTS = f"a video file ({', '.join(VIDEO_SUFFIXES)}), a strip ({', '.join(STRIP_SUFFIXES)}) or a clip .npz"
+
+
 def load_user_video(
     path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32, frame_step: int = 1, start: int = 0
 ) -> torch.Tensor:
@@ -402,11 +406,16 @@ def load_user_video(
     elif suffix in STRIP_SUFFIXES and not_strip is None:
         frames = read_strip(path)  # [F, W, W, 3], resized with the clip below
     else:  # decoded as far as the clip reaches
-        frames = read_video_file(path, size=size, max_frames=start + span)  # [F, H, W, 3]
+        try:
+            frames = read_video_file(path, size=size, max_frames=start + span)  # [F, H, W, 3]
+        except VideoDecodeError as err:  # ffmpeg's words for a mesh or text file do not say that it is no video
+            if suffix in VIDEO_SUFFIXES:
+                raise
+            raise VideoDecodeError(f"{str(err).rstrip('.')}; a {suffix or 'suffixless'} file is not a video: give "
+                                   f"{VIDEO_INPUTS}") from None
     if len(frames) == 1 and span > 1:
         raise ValueError(f"{path}: a still image (one frame), not a video{f', and {not_strip}' if not_strip else ''}; "
-                         f"give a video file ({', '.join(VIDEO_SUFFIXES)}), a strip ({', '.join(STRIP_SUFFIXES)}) or a "
-                         "clip .npz, or complete a picture with DOMAIN=images")
+                         f"give {VIDEO_INPUTS}, or complete a picture with DOMAIN=images")
     if len(frames) < start + span:
         raise ValueError(
             f"{path}: {len(frames)} frames; a clip of {num_frames} frames (step {frame_step}) from frame {start} "

@@ -8,6 +8,7 @@ jsonargparse wraps errors raised while it builds the classes of a config ("Call 
 
 from __future__ import annotations
 
+import argparse
 import linecache
 import os
 import re
@@ -157,3 +158,12 @@ def fail(err: BaseException | str) -> NoReturn:
     if first_to_report():
         print(message, file=sys.stderr, flush=True)
     raise InputExit(message) from None
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """The parser of the plain commands (make bench, make results, make classifier): a bad option is one line on
+    stderr, "<prog>: error: <cause>", exit status 2 (argparse's usage block before it ran to several lines; --help
+    shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")

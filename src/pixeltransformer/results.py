@@ -13,7 +13,6 @@ only on these files (no clock, no machine state), so regenerating it without new
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import math
@@ -25,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .errors import OneLineParser
 from .files import recover, recover_all, running_writer
 
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
@@ -641,7 +641,7 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
 
 
 def main(argv: list[str] | None = None) -> str:
-    p = argparse.ArgumentParser(prog="python -m pixeltransformer.results", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m pixeltransformer.results", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", action="append", type=Path, default=[], metavar="RUN_FOLDER",
                    help="import <run>/eval/metrics.json first (repeatable)")
     p.add_argument("--bench", type=Path, default=None, help="import a bench.json (bench-results/bench.json) first; "

@@ -488,3 +488,19 @@ def test_the_bench_commands_refuse_an_option_in_one_line(capsys, args, cause):
     with pytest.raises(SystemExit):
         bench_figure.main([])  # the picture's command alike
     assert capsys.readouterr().err == "python -m benchmarks.figure: error: the following arguments are required: record\n"
+
+
+def test_the_other_plain_commands_refuse_an_option_in_one_line(capsys):
+    """`make classifier DATA=foo` and `make results ARGS=--nope` printed argparse's usage block before the error."""
+    from domains.images.baselines import pretrained
+    from domains.polynomial import diagnose
+    from pixeltransformer import results
+
+    for command, args, prog in ((pretrained.main, ["--data", "foo"], "python -m domains.images.baselines.pretrained"),
+                                (results.main, ["--nope"], "python -m pixeltransformer.results"),
+                                (diagnose.main, ["--nope"], "python -m domains.polynomial.diagnose")):
+        with pytest.raises(SystemExit) as refused:
+            command(args)
+        assert refused.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"{prog}: error: "), err

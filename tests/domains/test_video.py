@@ -682,6 +682,11 @@ def test_load_user_video_and_mask(tmp_path):
     iio.imwrite(tmp_path / "black.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="no white"):
         load_mask_video(tmp_path / "black.png", 4, 8)
+    # a mesh given to a video model was named by ffmpeg alone ("can not handle the given uri"), not as no video
+    (tmp_path / "chair.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    with pytest.raises(ValueError, match=r"^cannot decode video .*chair.obj: .+; a .obj file is not a video: give a "
+                                         r"video file \(.mp4, .*\), a strip \(.jpg, .jpeg, .png\) or a clip .npz$"):
+        load_user_video(tmp_path / "chair.obj", num_frames=4, size=16)
 
 
 def test_a_tinyvideos_strip_to_complete_is_read_as_a_folder_reads_it(tmp_path):

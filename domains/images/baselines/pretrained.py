@@ -8,12 +8,12 @@ evaluation otherwise trains them on first use.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import torch
 
+from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import cache_root
 
 from ..data import ImageDataModule
@@ -83,8 +83,7 @@ def load_vae(dm: ImageDataModule, cache_dir: str | Path | None = None, epochs: i
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m domains.images.baselines.pretrained",
-                                description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m domains.images.baselines.pretrained", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="digits", choices=sorted(DATASET_OF), help="the dataset (as DATA= of make)")
     p.add_argument("--root", default=None, help="the data's folder (default: the DataModule's)")
     p.add_argument("--cache_dir", default=None, help="default: $PIXELTRANSFORMER_CACHE or ~/.cache/pixeltransformer, /images")
