@@ -167,8 +167,7 @@ class RunCheckpoint(ModelCheckpoint):
         Lightning does to stop)."""
         if self._on_sigint is not None and signal.getsignal(signal.SIGINT) is self._on_sigint:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-        if self._on_sigterm is not None and signal.getsignal(signal.SIGTERM) is self._on_sigterm:
-            signal.signal(signal.SIGTERM, self._sigterm_before)
+        give_back_sigterm(self._on_sigterm, self._sigterm_before)
         self._on_sigint = self._on_sigterm = self._sigterm_before = None
 
     def on_train_end(self, trainer, pl_module) -> None:
@@ -303,6 +302,13 @@ class RunCheckpoint(ModelCheckpoint):
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
+
+
+def give_back_sigterm(ours, before) -> None:
+    """Put back the SIGTERM handler that was there before ours (a fit's or a prediction's), unless another was
+    installed since, as Lightning does to stop."""
+    if ours is not None and before is not None and signal.getsignal(signal.SIGTERM) == ours:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _lightning_s_own(handler, trainer) -> bool:

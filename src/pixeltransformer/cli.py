@@ -19,6 +19,7 @@ import shutil
 import sys
 import warnings
 from argparse import ArgumentError
+from collections import Counter
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -92,10 +93,10 @@ def check_one_sweep_per_folder(callbacks) -> None:
     --trainer.callbacks+=): both ran, and the later one's metrics.json and W&B summary replaced the earlier one's."""
     folders = [str(Path(cb.out_dir).resolve()) if cb.out_dir else None for cb in callbacks
                if isinstance(cb, SweepEvaluation)]
-    shared = next((folder for folder in folders if folders.count(folder) > 1), False)
-    if shared is not False:
+    shared, count = Counter(folders).most_common(1)[0] if folders else (None, 0)
+    if count > 1:
         where = shared or "the evaluation folder"
-        raise ValueError(f"{folders.count(shared)} SweepEvaluation callbacks would each write metrics.json in {where}, "
+        raise ValueError(f"{count} SweepEvaluation callbacks would each write metrics.json in {where}, "
                          "the later over the earlier: set the config's own sweep's options without adding one, "
                          "--trainer.callbacks.<option>=... (no +=: it sets the last callback, the sweep in the shipped "
                          "configs)")

@@ -280,7 +280,7 @@ class BinnedGaussian(nn.Module):
     def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """Normalised log-density of the mixture at value [..., V] -> [...] (nats, summed over V)."""
         self.check_params(params, value)
-        logits, means, sigma = self.split(params)  # split checks params again: a shape compare, nothing more
+        logits, means, sigma = self.logits(params), *self.components(params)  # split's body: params checked above
         v = self.val_dims
         log_q = F.log_softmax(logits, dim=-1)  # [..., NB]
         r2 = ((value.unsqueeze(-2) - means) ** 2).sum(-1)  # [..., NB]

@@ -28,7 +28,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.utils.data import Dataset
 
 from . import loading
-from .checkpointing import SIGTERM_STATUS
+from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .domain import Domain
 from .files import missing_folders, remove_empty, write_json
 from .inference import check_temperature, item_seeds
@@ -398,8 +398,7 @@ class PredictionWriter(BasePredictionWriter):
             self._stop()
 
     def _stop(self) -> None:
-        if self._noted is not None and signals.getsignal(signals.SIGTERM) == self._sigterm:
-            signals.signal(signals.SIGTERM, self._noted)  # Lightning's again, for its teardown
+        give_back_sigterm(self._sigterm, self._noted)  # Lightning's again, for its teardown
         done = f"; wrote {self.out}" if self.written else "; nothing was written"
         # os.write: a print here could land inside the sampling bar's own print to stderr
         os.write(2, f"[predict] SIGTERM: stopped{done}\n".encode())

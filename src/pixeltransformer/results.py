@@ -667,8 +667,8 @@ def main(argv: list[str] | None = None) -> str:
     located = [locate_run(run_dir, a.configs_dir) for run_dir in a.run]
     # two runs of one name (runs/images/x, /scratch/runs/images/x) go to one folder: the second replaced the first
     named: dict[str, Path] = {}
-    for run_dir, found in zip(a.run, located):
-        name = a.name or import_name(found)
+    names = [a.name or import_name(found) for found in located]  # each run's folder under docs/metrics
+    for found, name in zip(located, names):
         if named.get(name, found[1]).resolve() != found[1].resolve():
             raise ResultsError(f"{named[name]} and {found[1]} would both be imported as {a.metrics_dir / name}: "
                                "import one of them on its own, with --name <another folder name>")
@@ -681,8 +681,8 @@ def main(argv: list[str] | None = None) -> str:
         bench_folder = BENCH_FOLDERS[bench_device(bench)]
     replaced = set(named) | ({bench_folder} if bench_folder else set())
     check_published(a.metrics_dir, replaced, a.figures_dir, a.out.parent)
-    for run_dir, found in zip(a.run, located):
-        dest = import_located(found, a.metrics_dir, a.configs_dir, a.name, overrides,
+    for run_dir, found, name in zip(a.run, located, names):
+        dest = import_located(found, a.metrics_dir, a.configs_dir, name, overrides,
                               a.figures_dir if a.copy_figure else None)
         print(f"[results] imported {run_dir} -> {dest}")
     if bench_folder is not None:
