@@ -241,11 +241,13 @@ def table(results: dict) -> str:
     return "\n".join(lines + [""] + notes)
 
 
-def default_out(mode: str, partial: bool = False, device: str = "cpu") -> Path:
-    """bench-results/bench.json for a full run on the CPU; a quick or smoke check, or a full-mode run of fewer
-    benchmarks or presets (`--only train`), writes beside it, never over it. A run on another device names it
-    (bench-cuda.json, bench-cuda-quick.json, ...): a GPU run replaced the CPU's record."""
-    stem = "bench" if device == "cpu" else f"bench-{device}"
+def default_out(mode: str, partial: bool = False, device: str = "cpu", precision: str | None = None) -> Path:
+    """bench-results/bench.json for a full run on the CPU in fp32; a quick or smoke check, or a full-mode run of
+    fewer benchmarks or presets (`--only train`), writes beside it, never over it. A run on another device, or in
+    another precision than its device's default, names them (bench-cuda.json, bench-bf16.json, bench-cuda-fp32.json,
+    bench-cuda-quick.json, ...): a GPU or bf16 run replaced the CPU's fp32 record."""
+    default = "bf16" if device == "cuda" else "fp32"
+    stem = "-".join(["bench"] + [device] * (device != "cpu") + [precision] * (precision not in (None, default)))
     if mode == "full":
         return REPO / "bench-results" / (f"{stem}-partial.json" if partial else f"{stem}.json")
     return REPO / "bench-results" / f"{stem}-{mode}.json"
@@ -308,7 +310,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", type=Path, default=None, help="JSON output file (default: bench-results/bench.json for a "
                    "full run, bench-quick.json, bench-smoke.json or, with fewer benchmarks or presets, "
                    "bench-partial.json beside it, so a check never replaces a full run; with --device cuda, "
-                   "bench-cuda.json, bench-cuda-quick.json, ..., so a GPU run never replaces the CPU's)")
+                   "bench-cuda.json, bench-cuda-quick.json, ...; bench-bf16.json with --precision bf16 on the "
+                   "CPU, so a GPU or bf16 run never replaces the CPU's fp32 one)")
     a = p.parse_args(argv)
     a.only = list(dict.fromkeys(a.only))  # a name given twice (--only train train) ran, and was tabled, twice
     a.presets = list(dict.fromkeys(a.presets)) if a.presets else a.presets
@@ -331,7 +334,7 @@ def main(argv: list[str] | None = None) -> dict:
     mode = "smoke" if a.smoke else "quick" if a.quick else "full"
     partial = set(a.only) != set(BENCHES) or (a.presets is not None
                                               and set(a.presets) != set(SETTINGS[mode]["presets"]))
-    out = a.out or default_out(mode, partial, a.device)
+    out = a.out or default_out(mode, partial, a.device, a.precision)
     problem = out_problem(out)  # before the run, which takes minutes: nothing is run that cannot be written
     if problem:
         p.error(problem)

@@ -403,6 +403,19 @@ def test_a_gpu_run_never_writes_over_the_cpu_record():
     assert len({bench_run.default_out(m, p, d).parent for (m, p, d) in names}) == 1
 
 
+def test_a_run_in_another_precision_never_writes_over_its_devices_record():
+    """`python -m benchmarks.run --precision bf16` on the CPU wrote bench-results/bench.json over the fp32 record."""
+    out = bench_run.default_out
+    assert out("full", False, "cpu", "fp32").name == "bench.json"  # a device's default precision: the plain name
+    assert out("full", False, "cuda", "bf16").name == "bench-cuda.json"
+    assert out("full", False, "cpu", "bf16").name == "bench-bf16.json"
+    assert out("quick", False, "cpu", "bf16").name == "bench-bf16-quick.json"
+    assert out("full", True, "cuda", "fp32").name == "bench-cuda-fp32-partial.json"
+    names = [out(m, p, d, x).name for m in ("full", "quick", "smoke") for p in (False, True)
+             for d in ("cpu", "cuda") for x in (None, "fp32", "bf16")]
+    assert len(set(names)) == 4 * 2 * 2  # full, partial, quick, smoke × two devices × two precisions (None: default)
+
+
 def test_main_names_the_record_by_its_device(tmp_path, monkeypatch):
     """main() passes --device to the default name (the run itself stands in on the CPU: no GPU here)."""
     real_run, real_device = bench_run.run, bench_run.Device
