@@ -2,9 +2,10 @@
 
 Each ``docs/metrics/<name>/`` holds ``metrics.json`` (a copy of a run's ``eval/metrics.json``) and ``run.json``
 (``{"title", "command", "machine", "date", "load", "wall_time"}``); ``docs/metrics/bench/bench.json`` is a copy of
-``bench-results/bench.json``. ``--run <run folder>`` first imports that run's ``eval/metrics.json`` into
-``docs/metrics/<domain>-<dataset>-<run>/``; ``--bench <bench.json>`` imports a benchmark result. The page depends
-only on these files (no clock, no machine state), so regenerating it without new results changes nothing.
+``bench-results/bench.json``, ``docs/metrics/bench-cuda/bench.json`` of ``bench-results/bench-cuda.json``.
+``--run <run folder>`` first imports that run's ``eval/metrics.json`` into ``docs/metrics/<domain>-<dataset>-<run>/``;
+``--bench <bench.json>`` imports a benchmark result. The page depends only on these files (no clock, no machine
+state), so regenerating it without new results changes nothing.
 
     python -m pixeltransformer.results                                   # regenerate docs/results.md
     python -m pixeltransformer.results --run runs/images/x --title "Digits, default config" --load "idle"
@@ -644,7 +645,8 @@ def main(argv: list[str] | None = None) -> str:
     p = OneLineParser(prog="python -m pixeltransformer.results", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", action="append", type=Path, default=[], metavar="RUN_FOLDER",
                    help="import <run>/eval/metrics.json first (repeatable)")
-    p.add_argument("--bench", type=Path, default=None, help="import a bench.json (bench-results/bench.json) first; "
+    p.add_argument("--bench", type=Path, default=None, help="import a bench record (bench-results/bench.json, or "
+                   "bench-cuda.json of a GPU run) first; "
                    "it replaces the published one, whose run.json (provenance) goes with it")
     p.add_argument("--any-mode", action="store_true", help="import a --quick or --smoke bench.json, or one of fewer "
                    "benchmarks or other presets, too (the page publishes full runs)")

@@ -386,6 +386,50 @@ def test_a_check_never_writes_over_the_full_record():
     assert len({bench_run.default_out(m).parent for m in ("full", "quick", "smoke")}) == 1
 
 
+def test_a_gpu_run_never_writes_over_the_cpu_record():
+    """`make bench ARGS="--device cuda"` wrote bench-results/bench.json, the CPU run's record, over it."""
+    names = {(mode, partial, device): bench_run.default_out(mode, partial, device).name
+             for mode in ("full", "quick", "smoke") for partial in (False, True) for device in ("cpu", "cuda")}
+    assert names[("full", False, "cpu")] == "bench.json"  # the CPU's names are as they were
+    assert names[("full", True, "cpu")] == "bench-partial.json"
+    assert names[("quick", False, "cpu")] == "bench-quick.json"
+    assert names[("full", False, "cuda")] == "bench-cuda.json"
+    assert names[("full", True, "cuda")] == "bench-cuda-partial.json"
+    assert names[("quick", False, "cuda")] == "bench-cuda-quick.json"
+    assert names[("smoke", True, "cuda")] == "bench-cuda-smoke.json"
+    cpu = {name for (_, _, device), name in names.items() if device == "cpu"}
+    cuda = {name for (_, _, device), name in names.items() if device == "cuda"}
+    assert not cpu & cuda
+    assert len({bench_run.default_out(m, p, d).parent for (m, p, d) in names}) == 1
+
+
+def test_a_run_in_another_precision_never_writes_over_its_devices_record():
+    """`python -m benchmarks.run --precision bf16` on the CPU wrote bench-results/bench.json over the fp32 record."""
+    out = bench_run.default_out
+    assert out("full", False, "cpu", "fp32").name == "bench.json"  # a device's default precision: the plain name
+    assert out("full", False, "cuda", "bf16").name == "bench-cuda.json"
+    assert out("full", False, "cpu", "bf16").name == "bench-bf16.json"
+    assert out("quick", False, "cpu", "bf16").name == "bench-bf16-quick.json"
+    assert out("full", True, "cuda", "fp32").name == "bench-cuda-fp32-partial.json"
+    names = [out(m, p, d, x).name for m in ("full", "quick", "smoke") for p in (False, True)
+             for d in ("cpu", "cuda") for x in (None, "fp32", "bf16")]
+    assert len(set(names)) == 4 * 2 * 2  # full, partial, quick, smoke × two devices × two precisions (None: default)
+
+
+def test_main_names_the_record_by_its_device(tmp_path, monkeypatch):
+    """main() passes --device to the default name (the run itself stands in on the CPU: no GPU here)."""
+    real_run, real_device = bench_run.run, bench_run.Device
+    monkeypatch.setattr(bench_run, "REPO", tmp_path)
+    monkeypatch.setattr(bench_run, "Device", lambda name, precision: real_device("cpu", precision))
+    monkeypatch.setattr(bench_run, "run", lambda mode, only, presets, *a, **k: real_run("smoke", ("meanfield",),
+                                                                                         ("tiny",), *a, **k))
+    (tmp_path / "bench-results").mkdir()
+    (tmp_path / "bench-results" / "bench.json").write_text('{"the CPU run": 1}\n')
+    bench_run.main(["--device", "cuda"])
+    assert sorted(p.name for p in (tmp_path / "bench-results").iterdir()) == ["bench-cuda.json", "bench.json"]
+    assert (tmp_path / "bench-results" / "bench.json").read_text() == '{"the CPU run": 1}\n'  # kept
+
+
 @pytest.mark.parametrize("args, written", [(["--only", "meanfield"], "bench-partial.json"),
                                            (["--presets", "paper"], "bench-partial.json"),
                                            (["--only", *bench_run.BENCHES[::-1], "--presets", "paper", "small"],
