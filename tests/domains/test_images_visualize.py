@@ -165,8 +165,8 @@ def test_each_image_config_draws_its_pictures_at_a_whole_multiple_of_their_size(
 
 @pytest.mark.parametrize("side, resolution", [(64, 32), (8, 32)])
 def test_fig3_shows_every_pixel_of_s_on_a_grid_coarser_than_the_images(tmp_path, monkeypatch, side, resolution):
-    """Fig. 3's S rows drew S's pixels on the image's grid, then resized it to the pictures' resolution: at 32 for
-    64x64 pictures (images.yaml's resolution under --data.init_args.image_size=64) the nearest resize kept one pixel
+    """Fig. 3's S rows drew S's pixels on the image's grid, then resized it to the pictures' resolution: at 64 for
+    128x128 pictures (cats.yaml's resolution under --data.init_args.image_size=128) the nearest resize kept one pixel
     in four, and four pixels of S at odd rows and columns showed as none. Each shows now, on a finer grid as before."""
     from domains.images import domain as images_domain
     from pixeltransformer.inference import Completion
