@@ -93,7 +93,8 @@ class ImageDomain(Domain):
             shown = comp.mean if comp.samples is None else comp.samples[:, 0]  # [B, C, R, R]
             figure_composition(gt, display_size(signal.roll(1, dims=0), res), context_image(comp.ctx_pos, comp.ctx_val, res),
                                shown.clamp(0, 1), files["fig5_composition"],
-                               title=f"S from the halves of two images, |S| = {comp.ctx_pos.shape[1]}")
+                               title=f"S from the halves of two images, |S| = {comp.ctx_pos.shape[1]}",
+                               completion="mean" if comp.samples is None else "sample")
         return files
 
     # ---- evaluation -----------------------------------------------------------------------------------

@@ -187,3 +187,22 @@ def test_fig3_shows_every_pixel_of_s_on_a_grid_coarser_than_the_images(tmp_path,
     drawn = ~torch.isclose(dots, unseen).all(0)  # [R, R]
     cells = (resolution // side) ** 2 if resolution >= side else 1  # screen pixels per pixel of S
     assert int(drawn.sum()) == len(rows_cols) * cells
+
+
+@pytest.mark.parametrize("num_samples, last", [(0, "mean"), (1, "sample")])
+def test_fig5_names_its_last_column_as_what_it_shows(tmp_path, monkeypatch, num_samples, last):
+    """With Pictures(num_samples=0) Fig. 5 shows the mean given the composed S, under a column titled "sample"; the
+    column is named "mean" there now, and "sample" where one was drawn."""
+    from domains.images import domain as images_domain
+    from pixeltransformer.inference import Completion
+
+    grids, grid = [], vis.image_grid
+    monkeypatch.setattr(vis, "image_grid", lambda rows, path, **kw: grids.append(kw) or grid(rows, path, **kw))
+    img = torch.rand(2, 1, 8, 8)  # [B, C, H, W]
+    pos, val = composition_context(img, img.roll(1, dims=0), 5, torch.Generator().manual_seed(0))  # [2, 5, 2], [2, 5, 1]
+    samples = torch.rand(2, num_samples, 1, 8, 8) if num_samples else None  # [B, S, C, H, W]
+    level = Completion((8, 8), pos, val, torch.rand(2, 1, 8, 8), None, None, None, img)
+    comp = Completion((8, 8), pos, val, torch.rand(2, 1, 8, 8), samples, None, None, img)
+    files = images_domain.ImageDomain().pictures({"5": level, "composition": comp}, tmp_path, "")
+    assert "fig5_composition" in files
+    assert grids[-1]["col_titles"] == ["top from", "bottom from", "S (NN fill)", last]
