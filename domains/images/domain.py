@@ -74,8 +74,10 @@ class ImageDomain(Domain):
         signal, res = first.signal.float(), first.grid_shape[0]  # [B, C, H, W], R
         gt = display_size(signal, res)  # [B, C, R, R]
         files: Files = {"fig3_means": out_dir / f"fig3_means{suffix}.png"}
-        dots = {k: display_size(context_image(c.ctx_pos, c.ctx_val, signal.shape[-2:], mode="dots",
-                                              background=UNSEEN), res)
+        # S's pixels on the image's grid, enlarged to R; on R itself when it is coarser, where a nearest resize
+        # would keep one pixel in (H / R)^2 and drop the others from the picture of S
+        dot_grid = signal.shape[-2:] if res >= max(signal.shape[-2:]) else (res, res)
+        dots = {k: display_size(context_image(c.ctx_pos, c.ctx_val, dot_grid, mode="dots", background=UNSEEN), res)
                 for k, c in levels}  # {K: [B, 3, R, R]}
         figure_mean_sweep(gt, {k: c.mean.clamp(0, 1) for k, c in levels}, files["fig3_means"], ctx_by_k=dots,
                           title=f"E[I | S] for growing |S|; {UNSEEN_NAME}: not in S")
@@ -91,7 +93,8 @@ class ImageDomain(Domain):
             shown = comp.mean if comp.samples is None else comp.samples[:, 0]  # [B, C, R, R]
             figure_composition(gt, display_size(signal.roll(1, dims=0), res), context_image(comp.ctx_pos, comp.ctx_val, res),
                                shown.clamp(0, 1), files["fig5_composition"],
-                               title=f"S from the halves of two images, |S| = {comp.ctx_pos.shape[1]}")
+                               title=f"S from the halves of two images, |S| = {comp.ctx_pos.shape[1]}",
+                               completion="mean" if comp.samples is None else "sample")
         return files
 
     # ---- evaluation -----------------------------------------------------------------------------------

@@ -207,9 +207,10 @@ def figure_samples(gt: Any, ctx_vis: Any, samples: Sequence[Any], path: str | Pa
 
 
 def figure_composition(top_src: Any, bottom_src: Any, ctx_vis: Any, sample: Any, path: str | Path | None,
-                       title: str | None = None) -> np.ndarray:
+                       title: str | None = None, completion: str = "sample") -> np.ndarray:
     """Fig. 5: the image giving the top half of S, the one giving the bottom half, S drawn as its nearest-neighbour
-    fill, and the sample (each one image, or batches of the same length: one row per example)."""
+    fill, and the completion, named ``completion`` ("sample", or "mean" where none was drawn) (each one image, or
+    batches of the same length: one row per example)."""
     tops, bottoms, ctxs, samples = (_examples(x) for x in (top_src, bottom_src, ctx_vis, sample))
     rows = [[t, bottoms[i], ctxs[i], samples[i]] for i, t in enumerate(tops)]
-    return image_grid(rows, path, col_titles=["top from", "bottom from", "S (NN fill)", "sample"], title=title)
+    return image_grid(rows, path, col_titles=["top from", "bottom from", "S (NN fill)", completion], title=title)

@@ -103,8 +103,15 @@ def log_table_and_curves(trainer: L.Trainer, prefix: str, rows: list[dict[str, A
         keys = [k for k in keys if any(r.get(k) is not None for r in rows)]
         if keys:
             ys = [[float(r[k]) if r.get(k) is not None else float("nan") for r in rows] for k in keys]  # None: not defined at this |S|
-            payload[f"{prefix}/{title}"] = wandb.plot.line_series(xs=xs, ys=ys, keys=keys, title=title, xname="|S|")
+            payload[f"{prefix}/{curve_key(title)}"] = wandb.plot.line_series(xs=xs, ys=ys, keys=keys, title=title,
+                                                                              xname="|S|")
     run.log(payload)
+
+
+def curve_key(title: str) -> str:
+    """A curve's W&B key part from its panel title: a "/" (as in "NLL (nats/dim)") written " per ", since W&B reads
+    every "/" of a key as a section ("eval/NLL (nats" / "dim)") and its table's file went into a folder "NLL (nats"."""
+    return title.replace("/", " per ")
 
 
 def log_summary(trainer: L.Trainer, values: dict[str, float]) -> None:

@@ -161,3 +161,48 @@ def test_each_image_config_draws_its_pictures_at_a_whole_multiple_of_their_size(
     callbacks = [c for c in layers[-1]["trainer"]["callbacks"] if c["class_path"].endswith(".Pictures")]
     resolution = callbacks[0]["init_args"]["resolution"]
     assert resolution % side == 0, f"{overlay or 'images.yaml'}: pictures of {side}x{side} drawn at {resolution}"
+
+
+@pytest.mark.parametrize("side, resolution", [(64, 32), (8, 32)])
+def test_fig3_shows_every_pixel_of_s_on_a_grid_coarser_than_the_images(tmp_path, monkeypatch, side, resolution):
+    """Fig. 3's S rows drew S's pixels on the image's grid, then resized it to the pictures' resolution: at 64 for
+    128x128 pictures (cats.yaml's resolution under --data.init_args.image_size=128) the nearest resize kept one pixel
+    in four, and four pixels of S at odd rows and columns showed as none. Each shows now, on a finer grid as before."""
+    from domains.images import domain as images_domain
+    from pixeltransformer.inference import Completion
+    from pixeltransformer.sets import flatten_grid, grid_positions
+
+    shown, draw = [], images_domain.figure_mean_sweep
+    monkeypatch.setattr(images_domain, "figure_mean_sweep",
+                        lambda gt, means, path, ctx_by_k=None, title=None: shown.append(ctx_by_k)
+                        or draw(gt, means, path, ctx_by_k=ctx_by_k, title=title))
+    img = torch.rand(1, 3, side, side)  # [B, C, H, W]
+    rows_cols = [(1, 1), (3, 5), (7, 3), (5, 7)]  # odd rows and columns, apart on either grid
+    idx = torch.tensor([r * side + c for r, c in rows_cols])  # [K]
+    pos, val = grid_positions((side, side))[idx].unsqueeze(0), flatten_grid(img)[:, idx]  # [1, K, 2], [1, K, 3]
+    c = Completion((resolution, resolution), pos, val, torch.rand(1, 3, resolution, resolution), None, None, None, img)
+    images_domain.ImageDomain().pictures({"4": c}, tmp_path, "")
+    dots = shown[0][4][0]  # [3, R, R]
+    unseen = torch.tensor(images_domain.UNSEEN).view(3, 1, 1)  # [3, 1, 1]
+    drawn = ~torch.isclose(dots, unseen).all(0)  # [R, R]
+    cells = (resolution // side) ** 2 if resolution >= side else 1  # screen pixels per pixel of S
+    assert int(drawn.sum()) == len(rows_cols) * cells
+
+
+@pytest.mark.parametrize("num_samples, last", [(0, "mean"), (1, "sample")])
+def test_fig5_names_its_last_column_as_what_it_shows(tmp_path, monkeypatch, num_samples, last):
+    """With Pictures(num_samples=0) Fig. 5 shows the mean given the composed S, under a column titled "sample"; the
+    column is named "mean" there now, and "sample" where one was drawn."""
+    from domains.images import domain as images_domain
+    from pixeltransformer.inference import Completion
+
+    grids, grid = [], vis.image_grid
+    monkeypatch.setattr(vis, "image_grid", lambda rows, path, **kw: grids.append(kw) or grid(rows, path, **kw))
+    img = torch.rand(2, 1, 8, 8)  # [B, C, H, W]
+    pos, val = composition_context(img, img.roll(1, dims=0), 5, torch.Generator().manual_seed(0))  # [2, 5, 2], [2, 5, 1]
+    samples = torch.rand(2, num_samples, 1, 8, 8) if num_samples else None  # [B, S, C, H, W]
+    level = Completion((8, 8), pos, val, torch.rand(2, 1, 8, 8), None, None, None, img)
+    comp = Completion((8, 8), pos, val, torch.rand(2, 1, 8, 8), samples, None, None, img)
+    files = images_domain.ImageDomain().pictures({"5": level, "composition": comp}, tmp_path, "")
+    assert "fig5_composition" in files
+    assert grids[-1]["col_titles"] == ["top from", "bottom from", "S (NN fill)", last]

@@ -534,6 +534,36 @@ def test_every_domain_names_every_method_of_its_sweep_figure(name):
     assert not unnamed, f"{name}: no legend name for {unnamed}"
 
 
+
+@pytest.mark.parametrize("name", ["polynomial", "images", "sdf", "video"])
+def test_every_domain_s_sweep_curves_go_to_wandb_under_a_key_the_dashboard_page_names(name, monkeypatch):
+    """A panel title with a "/" ("NLL (nats/dim)" of video and sdf, "NLL (bits/dim, ...)" of images) went to W&B as
+    eval/NLL (nats/dim): a key of three parts, the page's eval/<curve title> none, and its table's file in a folder
+    "NLL (nats". Each curve's key is now eval/ and one name, its title with "/" read " per "."""
+    import importlib
+
+    from pixeltransformer import media
+    from pixeltransformer.domain import Domain
+    from tests.cli.wandb_record import undocumented
+
+    module = importlib.import_module(f"domains.{name}.domain")
+    domain = next(c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Domain) and c is not Domain)
+    groups = domain.plot_groups(domain.__new__(domain))
+    logged: list[dict] = []
+
+    class Run:
+        def log(self, payload):
+            logged.append(payload)
+
+    monkeypatch.setattr(media, "wandb_run", lambda trainer: Run())
+    rows = [{"num_context": k, **{key: 1.0 / k for keys in groups.values() for key in keys}} for k in (4, 16)]
+    media.log_table_and_curves(None, "eval", rows, "num_context", groups)
+    keys = set(logged[0])
+    assert len(keys) == 1 + len(groups) and all(key.count("/") == 1 for key in keys), sorted(keys)
+    assert undocumented(keys | {f"{key}_table" for key in keys}) == []
+    if name != "polynomial":
+        assert "/" in "".join(groups)  # the case this test is about
+
 def test_the_gp_benchmark_names_its_oracle_and_bayes_predictor():
     from domains.polynomial.evaluation import GPProtocolEvaluation
     from pixeltransformer.evaluation import method_of

@@ -269,3 +269,13 @@ def test_benchmark_figures_quoted_from_the_published_run_are_its_figures():
     assert chain, "docs/design.md no longer quotes the published reference chain"
     measured = sampling["paper"]["reference_one_chain_measured_s"]
     assert abs(float(chain.group(1)) - measured) <= 0.05 * measured, (chain.group(1), measured)
+
+
+def test_every_picture_key_logged_by_name_is_named_on_the_dashboard_page():
+    """docs/dashboard.md names each picture a run logs; a key written out in the code (as the GP benchmark's
+    eval/functions_with_oracle) is named there as it is, not only matched by eval/<picture>."""
+    page = set(re.findall(r"`([^`]+)`", (REPO / "docs" / "dashboard.md").read_text()))
+    logged = {key for folder in ("src", "domains") for path in (REPO / folder).rglob("*.py")
+              for key in re.findall(r"log_(?:media|files)\(trainer, \{\"((?:val|eval)/[^\"]+)\"", path.read_text())}
+    assert "eval/metrics_vs_context" in logged and "eval/functions_with_oracle" in logged
+    assert sorted(logged - page) == []
