@@ -25,7 +25,7 @@ from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
-from .encoding import MAX_ABS_VALUE
+from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import first_line
 from .evaluation import gather_item_values
 from .inference import (Completion, as_int, check_finite, check_sets, check_temperature, check_weights, complete,
@@ -704,8 +704,9 @@ class PixelTransformerModule(L.LightningModule):
         line each and moved to its device and dtype (numpy's float64 included): ctx_pos [B, K, P], ctx_val [B, K, V],
         and as the call takes them qry_pos [B, Q, P], qry_val [B, Q, V] (each given is checked, None too: a None
         qry_pos reached the model as the chunk size). Positions beyond [-1, 1] (data in its own units, say) are
-        answered, with a warning; values of S beyond the range of a model's bins, like non-finite numbers, are refused
-        (a query's value there only gets a low density)."""
+        answered, with a warning, up to MAX_ABS_POSITION (beyond it the answers were NaN); values of S beyond the
+        range of a model's bins, like non-finite numbers, are refused (a query's value there only gets a low
+        density)."""
         check_weights(self.model)
         weights = next(self.model.parameters()).dtype
         p, v = self.spec.pos_dims, self.spec.val_dims
@@ -744,6 +745,10 @@ class PixelTransformerModule(L.LightningModule):
                 # to 10 digits: an offset of 1.6e9 (seconds since 1970) is a number the user knows
                 scale = (f" ({f'(x - {offset:.10g})' if offset else 'x'} / {scale:.10g} for this data)"
                          if (scale, offset) != (1, 0) else "")
+                if far > MAX_ABS_POSITION:  # the answers were NaN, with only the warning below
+                    raise ValueError(f"{name} reaches {far:.3g}: positions must lie within +-{MAX_ABS_POSITION:g} "
+                                     f"(beyond that the model's float32 arithmetic overflows); the model was trained "
+                                     f"on positions in [-1, 1]{scale}")
                 warnings.warn(f"{name} reaches {far:.3g}: the model was trained on positions in [-1, 1]{scale}; "
                               "beyond that it extrapolates", stacklevel=3)
         if out[0].shape[:2] != out[1].shape[:2] or (len(out) >= 3 and out[2].shape[0] != out[0].shape[0]):

@@ -343,3 +343,22 @@ def test_numpy_arrays_that_torch_cannot_share_are_read(module):
     # a 0-d array is named by its own shape, [], not the [1] a contiguous copy made of it
     with pytest.raises(ValueError, match=r"^ctx_val must be \[batch >= 1, points >= 1, 1\].*, got \[\]$"):
         m.mean_field(pos, np.array(0.5), qry)
+
+
+def test_positions_too_far_for_float32_are_refused_not_answered_nan(module):
+    """S at positions up to 1e18 (data in its own units, a timestamp in nanoseconds) made every answer NaN, with only
+    the warning that the model extrapolates beyond [-1, 1]: the distance bias's float32 terms l |x|^2 overflow (from
+    3.3e17 in a 10-step SDF or video model; queries, and the Fourier features without the bias, from 5e20)."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    pos[0, 0, 1] = 1.0
+    for call, name, power in ((lambda: m.mean_field(pos * 1e18, val, pos), "ctx_pos", 18),
+                              (lambda: m.complete(pos * 1e18, val, (4, 4), num_samples=1), "ctx_pos", 18),
+                              (lambda: m.log_prob(pos, val, pos * 1e30, val), "qry_pos", 30)):
+        with pytest.raises(ValueError, match=rf"^{name} reaches 1e\+{power}: positions must lie within \+-1e\+15 "
+                                             r"\(beyond that the model's float32 arithmetic overflows\); the model was "
+                                             r"trained on positions in \[-1, 1\]$"):
+            call()
+    # up to the bound, an answer, with the warning that it extrapolates
+    with pytest.warns(UserWarning, match=r"^ctx_pos reaches 1e\+15: the model was trained on positions in \[-1, 1\]"):
+        assert torch.isfinite(m.mean_field(pos * 1e15, val, pos)).all()
