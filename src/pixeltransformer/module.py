@@ -789,9 +789,7 @@ class PixelTransformerModule(L.LightningModule):
             return self.dist.log_prob(params.float(), qry_val)  # [B, Q]; float32 also under autocast
 
     def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
-        kwargs = check_sampling(kwargs)
-        if kwargs.get("num_samples", 1) < 1:
-            raise ValueError(f"sample needs num_samples >= 1, got {kwargs['num_samples']} (the mean: mean_field)")
+        kwargs = check_sampling(kwargs, least_samples=1)
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
         return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), **kwargs)
 
@@ -851,16 +849,19 @@ def ranks_note(saved: int, world: int) -> str:
             f"runs {world}: {what}")
 
 
-def check_sampling(options: dict[str, Any]) -> dict[str, Any]:
+def check_sampling(options: dict[str, Any], least_samples: int = 0) -> dict[str, Any]:
     """The sampling options of the inference conveniences, checked as the command line checks them (counts as
     ints, a temperature as a number, one-element tensors included; a seed is checked where it is used,
-    inference.item_seeds)."""
+    inference.item_seeds). ``least_samples``: 1 for sample, which has no mean to give instead (m.sample(...,
+    num_samples=-1) was told "an int >= 0", and 0 then refused)."""
     options = dict(options)
     for key in ("num_samples", "n_autoregressive"):
         if key in options and not (key == "n_autoregressive" and options[key] is None):
             count = as_int(options[key])
-            if count is None or count < 0:
-                allowed = "an int >= 0" + (" or None" if key == "n_autoregressive" else "")
+            least = least_samples if key == "num_samples" else 0
+            if count is None or count < least:
+                allowed = f"an int >= {least}" + (" or None" if key == "n_autoregressive" else
+                                                  " (the mean: mean_field)" if least else "")
                 raise ValueError(f"{key} must be {allowed}, got {options[key]!r}")
             options[key] = count
     if "chunk" in options:  # queries decoded at a time

@@ -362,3 +362,18 @@ def test_positions_too_far_for_float32_are_refused_not_answered_nan(module):
     # up to the bound, an answer, with the warning that it extrapolates
     with pytest.warns(UserWarning, match=r"^ctx_pos reaches 1e\+15: the model was trained on positions in \[-1, 1\]"):
         assert torch.isfinite(m.mean_field(pos * 1e15, val, pos)).all()
+
+
+def test_sample_names_the_count_it_takes(module):
+    """m.sample(..., num_samples=-1) (or 1.5) said "num_samples must be an int >= 0", and 0, given then, was refused
+    as below 1."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    for count in (0, -1, 1.5, None, True):
+        with pytest.raises(ValueError, match=rf"^num_samples must be an int >= 1 \(the mean: mean_field\), got "
+                                             rf"{re.escape(repr(count))}$"):
+            m.sample(pos, val, pos, num_samples=count)
+    assert m.sample(pos, val, pos, num_samples=np.int64(2)).shape == (2, 2, 5, 1)
+    # complete has the mean to give: 0 samples is its default
+    with pytest.raises(ValueError, match=r"^num_samples must be an int >= 0, got -1$"):
+        m.complete(pos, val, (4, 4), num_samples=-1)
