@@ -803,8 +803,24 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError(f"grid_shape must give {self.spec.pos_dims} integer sizes >= 1 (the model's grid is "
                              f"{tuple(self.spec.grid_shape)}), got {grid_shape}")
         kwargs = check_sampling(kwargs)
+        ctx_pos, ctx_val = self.api_inputs(ctx_pos, ctx_val)  # [B, K, P], [B, K, V]
+        self.check_grid_memory(shape, ctx_pos.shape[0], kwargs.get("num_samples", 0))
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
-        return complete(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val), shape, **kwargs)
+        return complete(self.model, self.dist, ctx_pos, ctx_val, shape, **kwargs)
+
+    def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int) -> None:
+        """Refuse a grid whose completion of ``batch`` signals could not be held in this machine's memory (a typo of
+        (32, 32, 3200) or (100000,) * 3 stopped deep in torch's allocator), as `predict --resolution` is refused."""
+        from .predict import ASSUMED_MEMORY, _in_bytes, completion_bytes, host_memory
+
+        points = math.prod(shape)
+        need, memory = batch * completion_bytes(self.spec, points, num_samples), host_memory()
+        if need > (memory or ASSUMED_MEMORY):
+            have = (f"this machine's {_in_bytes(memory)} of memory" if memory else
+                    f"the {_in_bytes(ASSUMED_MEMORY)} of memory assumed where the system does not report it")
+            count = f"{points:,}" if points < 10**9 else f"{points:.3g}"
+            raise ValueError(f"grid_shape {shape} means {count} points, whose completion of {batch} signal"
+                             f"{'s' if batch > 1 else ''} needs at least {_in_bytes(need)}: more than {have}")
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:

@@ -409,3 +409,19 @@ def test_the_documented_draws_give_the_evaluations_nll_in_every_kind_of_sweep(mo
     sets = eval(together, {**scope, "grid_points": True})  # noqa: S307
     torch.testing.assert_close(nll(sets.ctx_pos, sets.ctx_val, sets.qry_pos, sets.qry_val), scored["nll"], rtol=1e-5,
                                atol=1e-6)
+
+
+def test_a_grid_too_large_for_the_machine_is_refused_in_one_line(module, monkeypatch):
+    """m.complete(..., (10**7, 10**7)) (a typo; (100000,) * 3 on a 3D model) stopped deep in torch's allocator,
+    "DefaultCPUAllocator: can't allocate memory: you tried to allocate 400000000000000 bytes", as `predict
+    --resolution` did before it was refused."""
+    from pixeltransformer import predict
+
+    m = module
+    pos, val = torch.rand(3, 5, 2) * 2 - 1, torch.rand(3, 5, 1)  # [3, 5, 2], [3, 5, 1]
+    monkeypatch.setattr(predict, "host_memory", lambda: 2**30)
+    with pytest.raises(ValueError, match=r"^grid_shape \(10000000, 10000000\) means 1e\+14 points, whose completion "
+                                         r"of 3 signals needs at least 30.9 PiB: more than this machine's 1 GiB of "
+                                         r"memory$"):
+        m.complete(pos, val, (10**7, 10**7), num_samples=2)
+    assert m.complete(pos, val, (64, 64), num_samples=1, n_autoregressive=4).samples.shape == (3, 1, 1, 64, 64)
