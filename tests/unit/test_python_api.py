@@ -425,3 +425,24 @@ def test_a_grid_too_large_for_the_machine_is_refused_in_one_line(module, monkeyp
                                          r"memory$"):
         m.complete(pos, val, (10**7, 10**7), num_samples=2)
     assert m.complete(pos, val, (64, 64), num_samples=1, n_autoregressive=4).samples.shape == (3, 1, 1, 64, 64)
+
+
+def test_training_without_the_cli_names_every_option_group_a_domain_config_sets():
+    """docs/python.md listed the options a plain Trainer's module must be given (the sampler, the network, the
+    validation levels) but not the head and loss nor the optimiser, which configs/polynomial.yaml sets (a Gaussian
+    NLL, beta 0.5) and every domain's config changes (lr 1e-3, twice the default)."""
+    import inspect
+
+    import yaml
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    repo = Path(__file__).resolve().parents[2]
+    page = " ".join((repo / "docs" / "python.md").read_text().split())
+    told = page[page.index("**Training without the CLI.**"):]
+    told = told[:told.index("```")]
+    taken = set(inspect.signature(PixelTransformerModule).parameters)
+    groups = {key for path in sorted((repo / "configs").glob("*.yaml"))
+              for key in yaml.safe_load(path.read_text()).get("model", {})} - {"domain"}  # the domain: by name
+    assert groups <= taken
+    assert sorted(g for g in groups if not re.search(rf"`{g}(=|`)", told)) == []
