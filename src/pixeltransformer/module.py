@@ -809,8 +809,8 @@ class PixelTransformerModule(L.LightningModule):
         return complete(self.model, self.dist, ctx_pos, ctx_val, shape, **kwargs)
 
     def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int) -> None:
-        """Refuse a grid whose completion of ``batch`` signals could not be held in this machine's memory (a typo of
-        (32, 32, 3200) or (100000,) * 3 stopped deep in torch's allocator), as `predict --resolution` is refused."""
+        """Refuse a grid whose completion of ``batch`` signals could not be held in this machine's memory (a typo,
+        (100000,) * 3 for (100,) * 3, stopped deep in torch's allocator), as `predict --resolution` is refused."""
         from .predict import ASSUMED_MEMORY, _in_bytes, completion_bytes, host_memory
 
         points = math.prod(shape)
