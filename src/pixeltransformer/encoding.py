@@ -16,6 +16,9 @@ from torch import nn
 # the largest value magnitude a model takes: a set's frame (ValueEncoding) squares deviations in float32, which
 # overflow near 1e19; 1e15 leaves room for sums over large sets
 MAX_ABS_VALUE = 1e15
+# the largest position magnitude a model takes: the distance bias cancels terms l |x|^2 in float32 (l = 1 / (2 sigma^2)
+# up to ~1e3 at the initial widths), which overflow into NaN near 3e17 (the Fourier features' raw position near 5e20)
+MAX_ABS_POSITION = 1e15
 
 
 class FourierFeatures(nn.Module):

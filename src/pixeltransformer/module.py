@@ -25,7 +25,7 @@ from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
 from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
-from .encoding import MAX_ABS_VALUE
+from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import first_line
 from .evaluation import gather_item_values
 from .inference import (Completion, as_int, check_finite, check_sets, check_temperature, check_weights, complete,
@@ -704,8 +704,9 @@ class PixelTransformerModule(L.LightningModule):
         line each and moved to its device and dtype (numpy's float64 included): ctx_pos [B, K, P], ctx_val [B, K, V],
         and as the call takes them qry_pos [B, Q, P], qry_val [B, Q, V] (each given is checked, None too: a None
         qry_pos reached the model as the chunk size). Positions beyond [-1, 1] (data in its own units, say) are
-        answered, with a warning; values of S beyond the range of a model's bins, like non-finite numbers, are refused
-        (a query's value there only gets a low density)."""
+        answered, with a warning, up to MAX_ABS_POSITION (beyond it the answers were NaN); values of S beyond the
+        range of a model's bins, like non-finite numbers, are refused (a query's value there only gets a low
+        density)."""
         check_weights(self.model)
         weights = next(self.model.parameters()).dtype
         p, v = self.spec.pos_dims, self.spec.val_dims
@@ -744,6 +745,10 @@ class PixelTransformerModule(L.LightningModule):
                 # to 10 digits: an offset of 1.6e9 (seconds since 1970) is a number the user knows
                 scale = (f" ({f'(x - {offset:.10g})' if offset else 'x'} / {scale:.10g} for this data)"
                          if (scale, offset) != (1, 0) else "")
+                if far > MAX_ABS_POSITION:  # the answers were NaN, with only the warning below
+                    raise ValueError(f"{name} reaches {far:.3g}: positions must lie within +-{MAX_ABS_POSITION:g} "
+                                     f"(beyond that the model's float32 arithmetic overflows); the model was trained "
+                                     f"on positions in [-1, 1]{scale}")
                 warnings.warn(f"{name} reaches {far:.3g}: the model was trained on positions in [-1, 1]{scale}; "
                               "beyond that it extrapolates", stacklevel=3)
         if out[0].shape[:2] != out[1].shape[:2] or (len(out) >= 3 and out[2].shape[0] != out[0].shape[0]):
@@ -784,9 +789,7 @@ class PixelTransformerModule(L.LightningModule):
             return self.dist.log_prob(params.float(), qry_val)  # [B, Q]; float32 also under autocast
 
     def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
-        kwargs = check_sampling(kwargs)
-        if kwargs.get("num_samples", 1) < 1:
-            raise ValueError(f"sample needs num_samples >= 1, got {kwargs['num_samples']} (the mean: mean_field)")
+        kwargs = check_sampling(kwargs, least_samples=1)
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
         return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), **kwargs)
 
@@ -800,8 +803,24 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError(f"grid_shape must give {self.spec.pos_dims} integer sizes >= 1 (the model's grid is "
                              f"{tuple(self.spec.grid_shape)}), got {grid_shape}")
         kwargs = check_sampling(kwargs)
+        ctx_pos, ctx_val = self.api_inputs(ctx_pos, ctx_val)  # [B, K, P], [B, K, V]
+        self.check_grid_memory(shape, ctx_pos.shape[0], kwargs.get("num_samples", 0))
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
-        return complete(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val), shape, **kwargs)
+        return complete(self.model, self.dist, ctx_pos, ctx_val, shape, **kwargs)
+
+    def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int) -> None:
+        """Refuse a grid whose completion of ``batch`` signals could not be held in this machine's memory (a typo,
+        (100000,) * 3 for (100,) * 3, stopped deep in torch's allocator), as `predict --resolution` is refused."""
+        from .predict import ASSUMED_MEMORY, _in_bytes, completion_bytes, host_memory
+
+        points = math.prod(shape)
+        need, memory = batch * completion_bytes(self.spec, points, num_samples), host_memory()
+        if need > (memory or ASSUMED_MEMORY):
+            have = (f"this machine's {_in_bytes(memory)} of memory" if memory else
+                    f"the {_in_bytes(ASSUMED_MEMORY)} of memory assumed where the system does not report it")
+            count = f"{points:,}" if points < 10**9 else f"{points:.3g}"
+            raise ValueError(f"grid_shape {shape} means {count} points, whose completion of {batch} signal"
+                             f"{'s' if batch > 1 else ''} needs at least {_in_bytes(need)}: more than {have}")
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:
@@ -846,16 +865,19 @@ def ranks_note(saved: int, world: int) -> str:
             f"runs {world}: {what}")
 
 
-def check_sampling(options: dict[str, Any]) -> dict[str, Any]:
+def check_sampling(options: dict[str, Any], least_samples: int = 0) -> dict[str, Any]:
     """The sampling options of the inference conveniences, checked as the command line checks them (counts as
     ints, a temperature as a number, one-element tensors included; a seed is checked where it is used,
-    inference.item_seeds)."""
+    inference.item_seeds). ``least_samples``: 1 for sample, which has no mean to give instead (m.sample(...,
+    num_samples=-1) was told "an int >= 0", and 0 then refused)."""
     options = dict(options)
     for key in ("num_samples", "n_autoregressive"):
         if key in options and not (key == "n_autoregressive" and options[key] is None):
             count = as_int(options[key])
-            if count is None or count < 0:
-                allowed = "an int >= 0" + (" or None" if key == "n_autoregressive" else "")
+            least = least_samples if key == "num_samples" else 0
+            if count is None or count < least:
+                allowed = f"an int >= {least}" + (" or None" if key == "n_autoregressive" else
+                                                  " (the mean: mean_field)" if least else "")
                 raise ValueError(f"{key} must be {allowed}, got {options[key]!r}")
             options[key] = count
     if "chunk" in options:  # queries decoded at a time

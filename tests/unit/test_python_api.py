@@ -343,3 +343,106 @@ def test_numpy_arrays_that_torch_cannot_share_are_read(module):
     # a 0-d array is named by its own shape, [], not the [1] a contiguous copy made of it
     with pytest.raises(ValueError, match=r"^ctx_val must be \[batch >= 1, points >= 1, 1\].*, got \[\]$"):
         m.mean_field(pos, np.array(0.5), qry)
+
+
+def test_positions_too_far_for_float32_are_refused_not_answered_nan(module):
+    """S at positions up to 1e18 (data in its own units, a timestamp in nanoseconds) made every answer NaN, with only
+    the warning that the model extrapolates beyond [-1, 1]: the distance bias's float32 terms l |x|^2 overflow (from
+    3.3e17 in a 10-step SDF or video model; queries, and the Fourier features without the bias, from 5e20)."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    pos[0, 0, 1] = 1.0
+    for call, name, power in ((lambda: m.mean_field(pos * 1e18, val, pos), "ctx_pos", 18),
+                              (lambda: m.complete(pos * 1e18, val, (4, 4), num_samples=1), "ctx_pos", 18),
+                              (lambda: m.log_prob(pos, val, pos * 1e30, val), "qry_pos", 30)):
+        with pytest.raises(ValueError, match=rf"^{name} reaches 1e\+{power}: positions must lie within \+-1e\+15 "
+                                             r"\(beyond that the model's float32 arithmetic overflows\); the model was "
+                                             r"trained on positions in \[-1, 1\]$"):
+            call()
+    # up to the bound, an answer, with the warning that it extrapolates
+    with pytest.warns(UserWarning, match=r"^ctx_pos reaches 1e\+15: the model was trained on positions in \[-1, 1\]"):
+        assert torch.isfinite(m.mean_field(pos * 1e15, val, pos)).all()
+
+
+def test_sample_names_the_count_it_takes(module):
+    """m.sample(..., num_samples=-1) (or 1.5) said "num_samples must be an int >= 0", and 0, given then, was refused
+    as below 1."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    for count in (0, -1, 1.5, None, True):
+        with pytest.raises(ValueError, match=rf"^num_samples must be an int >= 1 \(the mean: mean_field\), got "
+                                             rf"{re.escape(repr(count))}$"):
+            m.sample(pos, val, pos, num_samples=count)
+    assert m.sample(pos, val, pos, num_samples=np.int64(2)).shape == (2, 2, 5, 1)
+    # complete has the mean to give: 0 samples is its default
+    with pytest.raises(ValueError, match=r"^num_samples must be an int >= 0, got -1$"):
+        m.complete(pos, val, (4, 4), num_samples=-1)
+
+
+def test_the_documented_draws_give_the_evaluations_nll_in_every_kind_of_sweep(module):
+    """docs/python.md drew S for the evaluation's nll as images' sweep does, at grid points over every grid point: 3D
+    shapes' sweep (`grid_points: false`) draws S at continuous positions, and polynomials' (`queries: 100`) draws S
+    and 100 queries together, so the page's draw scored other sets than metrics.json (a 10-step SDF model: 14.21
+    against 14.40 nats at |S| = 8; a polynomial one: 2.89 against 2.90)."""
+    from pixeltransformer.sets import SetSampler, fixed_sets
+
+    m = module
+    page = " ".join((Path(__file__).resolve().parents[2] / "docs" / "python.md").read_text().split())
+    spans = re.findall(r"`([^`]*)`", page[page.index("**Log-likelihood.**"):page.index("**Sampling.**")])
+    draw = next(s for s in spans if s.startswith("draw_context("))
+    together = next(s for s in spans if s.startswith("fixed_sets("))
+    signal, keys, k = torch.rand(3, 1, 4, 4), [5, 0, 9], 4  # [B, V, 4, 4]
+    scope = dict(draw_context=draw_context, item_seed=item_seed, fixed_sets=fixed_sets, SetSampler=SetSampler,
+                 signal=signal, keys=keys, k=k, N=8)
+
+    def nll(ctx_pos, ctx_val, qry_pos, qry_val) -> torch.Tensor:
+        held = ~observed_lookup(ctx_pos, ctx_val, qry_pos)[0]  # [B, Q]
+        return (-m.log_prob(ctx_pos, ctx_val, qry_pos, qry_val) / m.spec.val_dims * held).sum(1) / held.sum(1)  # [B]
+
+    batch = {"signal": signal, "index": torch.tensor(keys)}
+    for grid_points in (True, False):
+        scored = SweepEvaluation(levels=(k,), num_samples=0, grid_points=grid_points).evaluate_batch(m, batch)[k]
+        ctx_pos, ctx_val = eval(draw, {**scope, "grid_points": grid_points})  # noqa: S307 - the page's own code
+        qry_pos, qry_val = grid_positions((4, 4)).expand(3, -1, -1), flatten_grid(signal)  # [B, 16, 2], [B, 16, 1]
+        torch.testing.assert_close(nll(ctx_pos, ctx_val, qry_pos, qry_val), scored["nll"], rtol=1e-5, atol=1e-6)
+    scored = SweepEvaluation(levels=(k,), queries=8, num_samples=0).evaluate_batch(m, batch)[k]
+    sets = eval(together, {**scope, "grid_points": True})  # noqa: S307
+    torch.testing.assert_close(nll(sets.ctx_pos, sets.ctx_val, sets.qry_pos, sets.qry_val), scored["nll"], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_a_grid_too_large_for_the_machine_is_refused_in_one_line(module, monkeypatch):
+    """m.complete(..., (10**7, 10**7)) (a typo; (100000,) * 3 on a 3D model) stopped deep in torch's allocator,
+    "DefaultCPUAllocator: can't allocate memory: you tried to allocate 400000000000000 bytes", as `predict
+    --resolution` did before it was refused."""
+    from pixeltransformer import predict
+
+    m = module
+    pos, val = torch.rand(3, 5, 2) * 2 - 1, torch.rand(3, 5, 1)  # [3, 5, 2], [3, 5, 1]
+    monkeypatch.setattr(predict, "host_memory", lambda: 2**30)
+    with pytest.raises(ValueError, match=r"^grid_shape \(10000000, 10000000\) means 1e\+14 points, whose completion "
+                                         r"of 3 signals needs at least 30.9 PiB: more than this machine's 1 GiB of "
+                                         r"memory$"):
+        m.complete(pos, val, (10**7, 10**7), num_samples=2)
+    assert m.complete(pos, val, (64, 64), num_samples=1, n_autoregressive=4).samples.shape == (3, 1, 1, 64, 64)
+
+
+def test_training_without_the_cli_names_every_option_group_a_domain_config_sets():
+    """docs/python.md listed the options a plain Trainer's module must be given (the sampler, the network, the
+    validation levels) but not the head and loss nor the optimiser, which configs/polynomial.yaml sets (a Gaussian
+    NLL, beta 0.5) and every domain's config changes (lr 1e-3, twice the default)."""
+    import inspect
+
+    import yaml
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    repo = Path(__file__).resolve().parents[2]
+    page = " ".join((repo / "docs" / "python.md").read_text().split())
+    told = page[page.index("**Training without the CLI.**"):]
+    told = told[:told.index("```")]
+    taken = set(inspect.signature(PixelTransformerModule).parameters)
+    groups = {key for path in sorted((repo / "configs").glob("*.yaml"))
+              for key in yaml.safe_load(path.read_text()).get("model", {})} - {"domain"}  # the domain: by name
+    assert groups <= taken
+    assert sorted(g for g in groups if not re.search(rf"`{g}(=|`)", told)) == []
