@@ -141,7 +141,14 @@ def torch_build() -> str:
 
 def check_device(map_location: str | torch.device) -> torch.device:
     """map_location as a device this machine has that can hold weights, or one line naming why not (torch's own
-    error for an unknown name lists twenty device types; 'meta' holds shapes without values)."""
+    error for an unknown name lists twenty device types; 'meta' holds shapes without values). An int is an index of
+    this machine's accelerator, as torch reads it."""
+    if isinstance(map_location, int) and not isinstance(map_location, bool):
+        here, _ = accelerator()
+        if here is None:  # torch's "Cannot access accelerator device" read as "not a device torch knows"
+            raise ValueError(f"map_location={map_location!r}: an index names a GPU, and this machine has none "
+                             "(use 'cpu')")
+        map_location = f"{here}:{map_location}"
     try:
         device = torch.device(map_location)
     except (RuntimeError, TypeError):

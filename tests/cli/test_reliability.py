@@ -87,6 +87,20 @@ def test_a_map_location_the_model_cannot_use_is_one_line(tiny_ckpt, where, cause
     assert next(load_module(tiny_ckpt, map_location=torch.device("cpu")).parameters()).device.type == "cpu"
 
 
+def test_a_map_location_given_as_an_index_names_the_accelerator(tiny_ckpt, monkeypatch):
+    """torch reads map_location=0 as the accelerator's first device; without one it was "not a device torch knows"."""
+    import pixeltransformer.loading as loading
+
+    monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
+    with pytest.raises(ValueError) as caught:
+        load_module(tiny_ckpt, map_location=0)
+    assert str(caught.value) == "map_location=0: an index names a GPU, and this machine has none (use 'cpu')"
+    monkeypatch.setattr(loading, "accelerator", lambda: ("cuda", 1))
+    assert loading.check_device(0) == torch.device("cuda", 0)
+    with pytest.raises(ValueError, match=r"^map_location='cuda:1': this machine has 1 CUDA device, numbered from 0$"):
+        loading.check_device(1)
+
+
 def test_a_map_location_naming_the_cpu_by_index_loads(tiny_ckpt):
     """map_location="cpu:0" passed the device check and then failed in torch.load as "cannot read checkpoint ...:
     don't know how to restore data location of torch.storage.UntypedStorage (tagged with cpu:0)", as if the file
