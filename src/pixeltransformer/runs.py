@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,13 @@ def resume_checkpoint(run: str | Path) -> Path:
         raise FileNotFoundError(f"--resume {run}: no such run folder")
     last = run / "checkpoints" / "last.ckpt"
     if not last.is_file():
+        others = sorted((run / "checkpoints").glob("*.ckpt"))
+        if others:  # a fit with checkpoint.save_last=false keeps its best checkpoints alone: it did save
+            raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder, only "
+                                    f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
+                                    f"no last.ckpt): start a new run from one: pixeltransformer fit --config "
+                                    f"{shlex.quote(str(run / 'config.yaml'))} --ckpt_path {shlex.quote(str(others[-1]))} "
+                                    f"--run_name NEW --checkpoint.save_last=true")
         raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder (its fit stopped before "
                                 f"the first save): start a new run, with another --run_name")
     load_checkpoint(last, mmap=True)

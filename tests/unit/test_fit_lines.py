@@ -1,0 +1,92 @@
+"""The lines a fit ends on and the checkpoint options they depend on: the closing [run] line's evaluation command
+runs as printed, names the checkpoints where they lie, and a resume of a folder that kept only its best
+checkpoint says so."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from pixeltransformer.checkpointing import RunCheckpoint, fit_summary
+from pixeltransformer.runs import resume_checkpoint
+
+
+def _trainer(run: Path, dirpath: Path) -> SimpleNamespace:
+    """What fit_summary reads of a trainer whose fit ended at step 4 with last.ckpt and a best checkpoint."""
+    dirpath.mkdir(parents=True, exist_ok=True)
+    for name in ("last.ckpt", "best-step000004.ckpt"):
+        torch.save({"global_step": 4}, dirpath / name)
+    ckpt = SimpleNamespace(dirpath=str(dirpath), best_model_path=str(dirpath / "best-step000004.ckpt"),
+                           best_model_score=torch.tensor(1.25), monitor="val/nll", save_last=True)
+    return SimpleNamespace(checkpoint_callback=ckpt, default_root_dir=str(run), global_step=4)
+
+
+def _command(line: str) -> list[str]:
+    """The evaluation command a closing line prints, split as a shell splits it."""
+    return shlex.split(line.split("; evaluate with: ", 1)[1])
+
+
+def test_the_evaluation_command_of_a_run_folder_with_a_space_runs_as_printed(tmp_path):
+    """`--run_name "my run"`: the closing line printed `--config .../my run/config.yaml` unquoted, which a shell splits
+    into two words; each path is now one shell word."""
+    run = tmp_path / "runs" / "polynomial" / "my run's"
+    line = fit_summary(_trainer(run, run / "checkpoints"), run)
+    assert line.startswith(f"[run] fit: {run} ended at step 4: checkpoints/last.ckpt, checkpoints/best-step000004.ckpt "
+                           "(best val/nll 1.25); evaluate with: ")
+    assert _command(line) == ["pixeltransformer", "test", "--config", str(run / "config.yaml"),
+                              "--ckpt_path", str(run / "checkpoints" / "best-step000004.ckpt")]
+
+
+def test_checkpoints_in_another_folder_are_named_where_they_are(tmp_path):
+    """--checkpoint.dirpath elsewhere: the closing line named <run>/checkpoints/last.ckpt and evaluated
+    <run>/checkpoints/best-step*.ckpt, files that do not exist; it now names the folder the checkpoints are in."""
+    run, elsewhere = tmp_path / "runs" / "polynomial" / "r", tmp_path / "kept"
+    line = fit_summary(_trainer(run, elsewhere), run)
+    assert f": {elsewhere}/last.ckpt, {elsewhere}/best-step000004.ckpt (best val/nll 1.25); " in line
+    command = _command(line)
+    assert command[-1] == str(elsewhere / "best-step000004.ckpt") and Path(command[-1]).is_file()
+
+
+def test_a_stopped_fit_names_its_resume_as_one_shell_word(tmp_path):
+    """Ctrl-C's line `continue with --resume <run>` names the run folder as one shell word."""
+    cb = RunCheckpoint(every_minutes=None)
+    run = tmp_path / "my run"
+    cb.last_model_path = str(run / "checkpoints" / "last.ckpt")
+    trainer = SimpleNamespace(global_step=6)
+    with pytest.raises(KeyboardInterrupt):
+        cb._stop(trainer, "Ctrl-C")
+    quoted = shlex.quote(str(run))
+    assert cb._stopped.endswith(f"continue with --resume {quoted} (make train RESUME={quoted})")
+
+
+@pytest.mark.parametrize("minutes", [0, -1, float("nan")])
+def test_every_minutes_of_zero_or_below_is_refused(minutes):
+    """--checkpoint.every_minutes=0 (or below) was taken without a word and wrote last.ckpt after every step."""
+    with pytest.raises(ValueError, match=r"^checkpoint\.every_minutes must be above 0 minutes, or null to save by "
+                                         rf"steps only \(got {re.escape(str(minutes))}\)$"):
+        RunCheckpoint(every_minutes=minutes)
+    assert RunCheckpoint(every_minutes=0.5).every_minutes == 0.5 and RunCheckpoint(every_minutes=None)
+
+
+def test_a_resume_of_a_folder_that_kept_only_its_best_checkpoint_names_it(tmp_path):
+    """A fit with checkpoint.save_last=false keeps best-step*.ckpt alone: its --resume said that its fit "stopped
+    before the first save"; it now names the checkpoints kept and the command that starts a new run from one."""
+    run = tmp_path / "runs" / "polynomial" / "best only"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "best-step000004.ckpt").write_bytes(b"")
+    best = run / "checkpoints" / "best-step000004.ckpt"
+    with pytest.raises(FileNotFoundError, match=(
+            rf"^--resume {re.escape(str(run))}: no checkpoints/last.ckpt in that folder, only best-step000004.ckpt "
+            r"\(a fit with checkpoint.save_last=false keeps no last.ckpt\): start a new run from one: pixeltransformer "
+            rf"fit --config {re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path "
+            rf"{re.escape(shlex.quote(str(best)))} --run_name NEW --checkpoint.save_last=true$")):
+        resume_checkpoint(run)
+    best.unlink()  # a fit that stopped before its first save: as before
+    with pytest.raises(FileNotFoundError, match=r"no checkpoints/last.ckpt in that folder \(its fit stopped before "
+                                                r"the first save\): start a new run, with another --run_name$"):
+        resume_checkpoint(run)
