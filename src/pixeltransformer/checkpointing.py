@@ -339,8 +339,10 @@ def fit_summary(trainer, shown) -> str:
     folder, last = Path(str(shown)), dirpath / "last.ckpt"
     best = Path(ckpt.best_model_path or ".")  # this run's own best: with a score, in its folder (not one resumed from)
     score = saved_best_score(best) if spawned and best.parent == dirpath and best.is_file() else ckpt.best_model_score
+    # without a monitor the step checkpoints are kept in its place (checkpoint.monitor=null): the latest is named
+    latest = best if ckpt.monitor is None and best.parent == dirpath and best.is_file() and best != last else None
     best = best if score is not None and best.parent == dirpath and best.is_file() else None
-    if best is None and not last.is_file():
+    if best is None and latest is None and not last.is_file():
         why = ("checkpoint.save_last=false; --checkpoint.save_last=true keeps checkpoints/last.ckpt"
                if not ckpt.save_last else "none found in checkpoints/")
         return _nothing_kept(shown, trainer.global_step, why)
@@ -350,8 +352,10 @@ def fit_summary(trainer, shown) -> str:
     kept = [f"{named}/{last.name}"] if last.is_file() else []
     if best is not None:
         kept.append(f"{named}/{best.name} (best {ckpt.monitor} {float(score):.4g})")
-    step = saved_step(last if last.is_file() else best) if spawned else trainer.global_step
-    target = shown_dir / (best or last).name
+    if latest is not None:
+        kept.append(f"{named}/{latest.name} (the latest step checkpoint)")
+    step = saved_step(last if last.is_file() else best or latest) if spawned else trainer.global_step
+    target = shown_dir / (best or (last if last.is_file() else latest)).name
     # shell words, so that the command runs as printed whatever spaces or quotes the paths hold
     return (f"{_ended(folder, step)}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
             f"{shlex.quote(str(folder / 'config.yaml'))} --ckpt_path {shlex.quote(str(target))}")

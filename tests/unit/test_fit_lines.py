@@ -90,3 +90,19 @@ def test_a_resume_of_a_folder_that_kept_only_its_best_checkpoint_names_it(tmp_pa
     with pytest.raises(FileNotFoundError, match=r"no checkpoints/last.ckpt in that folder \(its fit stopped before "
                                                 r"the first save\): start a new run, with another --run_name$"):
         resume_checkpoint(run)
+
+
+def test_the_step_checkpoints_kept_without_a_monitor_are_named(tmp_path):
+    """--checkpoint.monitor=null keeps the latest step checkpoint: with --checkpoint.save_last=false the closing line
+    said "no checkpoint kept" beside the best-step000004.ckpt it kept, and with last.ckpt it named last.ckpt alone."""
+    run = tmp_path / "runs" / "polynomial" / "r"
+    trainer = _trainer(run, run / "checkpoints")
+    trainer.checkpoint_callback.monitor, trainer.checkpoint_callback.best_model_score = None, None
+    line = fit_summary(trainer, run)
+    assert ": checkpoints/last.ckpt, checkpoints/best-step000004.ckpt (the latest step checkpoint); " in line
+    assert _command(line)[-1] == str(run / "checkpoints" / "last.ckpt")
+    (run / "checkpoints" / "last.ckpt").unlink()
+    trainer.checkpoint_callback.save_last = False
+    line = fit_summary(trainer, run)
+    assert ": checkpoints/best-step000004.ckpt (the latest step checkpoint); evaluate with: " in line
+    assert _command(line)[-1] == str(run / "checkpoints" / "best-step000004.ckpt")
