@@ -106,3 +106,28 @@ def test_the_step_checkpoints_kept_without_a_monitor_are_named(tmp_path):
     line = fit_summary(trainer, run)
     assert ": checkpoints/best-step000004.ckpt (the latest step checkpoint); evaluate with: " in line
     assert _command(line)[-1] == str(run / "checkpoints" / "best-step000004.ckpt")
+
+
+def test_the_eta_of_a_fit_that_max_time_stops_first_is_the_time_limit(monkeypatch):
+    """--trainer.max_time=00:00:05:00 beside a config's max_steps=8000: a log's [train] line gave the ETA of 8000 steps
+    (hours), though the fit stops at the time limit; it now gives the time left to that limit, marked (max_time)."""
+    import io
+    import time
+
+    from lightning.pytorch.callbacks import Timer
+
+    from pixeltransformer.progress import LogLines
+
+    timer = Timer(duration=dict(minutes=5))
+    now = time.monotonic()
+    timer._start_time["train"] = now - 240  # 4 of its 5 minutes gone
+    trainer = SimpleNamespace(global_step=40, callbacks=[timer], check_val_every_n_epoch=1, lightning_module=None)
+    bar = LogLines(stream=io.StringIO())
+    monkeypatch.setattr(bar, "get_metrics", lambda trainer, module: {})
+    bar._total, bar._start, bar._last_time, bar._last_step = 8000, now - 240, now - 10, 0  # 4 steps a second
+    line = bar.train_line(trainer, now)
+    assert re.search(r"  elapsed 0:04:00  ETA 0:0(0:59|1:00) \(max_time\)$", line), line
+    timer._duration = 3600.0  # a limit after the last step: the steps' own ETA, 7960 steps at 4 a second
+    assert bar.train_line(trainer, now).endswith("  ETA 0:33:10")
+    trainer.callbacks = []
+    assert bar.train_line(trainer, now).endswith("  ETA 0:33:10")
