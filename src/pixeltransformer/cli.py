@@ -668,6 +668,8 @@ class PixelTransformerCLI(LightningCLI):
                 drop_aside(replacing)
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
+                if not self.new_run and self.trainer.is_global_zero:  # a resume's folder: Lightning's line alone
+                    self._say_dev_run_of_a_resume()
             elif subcommand == "fit" and not self.trainer.interrupted and self.trainer.is_global_zero:
                 print(fit_summary(self.trainer, self._shown), flush=True)
         except BaseException as err:
@@ -689,6 +691,17 @@ class PixelTransformerCLI(LightningCLI):
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
                 err.code = SIGTERM_STATUS
             raise
+
+    def _say_dev_run_of_a_resume(self) -> None:
+        """The closing line of a fast_dev_run given --resume: it wrote nothing, and from a step at or past its own few
+        (Lightning's max_steps for it) it trained nothing either, though Lightning's line says max_steps was reached."""
+        step, steps = self.trainer.global_step, self.trainer.max_steps
+        nothing = ""
+        if step >= steps:
+            nothing = (f"; it trained nothing: the run is at step {step}, past the fast_dev_run's {steps} step"
+                       f"{'s' if steps != 1 else ''} (try the options on a new run: leave out --resume)")
+        print(f"[run] fit: {self._shown} unchanged: a fast_dev_run writes nothing into a run folder{nothing}",
+              flush=True)
 
     def _say_evaluation_stopped(self, subcommand: str, replacing: Path | None, why: str = "Ctrl-C") -> None:
         """After Ctrl-C (or SIGTERM) stopped a test or validate: what was kept (a fit's stop has RunCheckpoint's own

@@ -60,11 +60,11 @@ def resume_checkpoint(run: str | Path) -> Path:
     if not last.is_file():
         others = sorted((run / "checkpoints").glob("*.ckpt"))
         if others:  # a fit with checkpoint.save_last=false keeps its best checkpoints alone: it did save
+            config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(others[-1]))  # shell words
             raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder, only "
                                     f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
-                                    f"no last.ckpt): start a new run from one: pixeltransformer fit --config "
-                                    f"{shlex.quote(str(run / 'config.yaml'))} --ckpt_path {shlex.quote(str(others[-1]))} "
-                                    f"--run_name NEW --checkpoint.save_last=true")
+                                    f"no last.ckpt): start a new run from one: pixeltransformer fit --config {config} "
+                                    f"--ckpt_path {ckpt} --run_name NEW --checkpoint.save_last=true")
         raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder (its fit stopped before "
                                 f"the first save): start a new run, with another --run_name")
     load_checkpoint(last, mmap=True)
