@@ -388,7 +388,8 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
     """A resume whose trainer.max_steps is below the step its checkpoint holds stopped at once, trained nothing and
     said only that max_steps was reached, while the run's config.yaml took the smaller value: refused before anything
     is written. At its max_steps (a finished run resumed as it was) it still ends at once, on Lightning's line that
-    max_steps was reached, and its config.yaml keeps the same value. -1 (or None) means no limit; other negative
+    max_steps was reached and the CLI's that nothing was trained (cli.nothing_trained), and its config.yaml keeps the
+    same value. -1 (or None) means no limit; other negative
     values are check_fit_length's."""
     if step is not None and max_steps is not None and 0 <= max_steps < step:
         raise ValueError(f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}; give a "

@@ -288,3 +288,18 @@ def test_a_fast_dev_run_of_a_resume_says_it_left_the_run_unchanged(tmp_path, cap
                                  "trained nothing: the run is at step 2, past the fast_dev_run's 1 step (try the "
                                  "options on a new run: leave out --resume)"), out
     assert (run / "checkpoints" / "last.ckpt").read_bytes() == last
+
+
+def test_a_resume_of_a_finished_run_says_it_trained_nothing(tmp_path, capsys):
+    """`make train RESUME=RUN` of a run at its max_steps ended on Lightning's "`max_steps=2` reached" and a closing
+    line like any fit's: nothing said that it trained nothing, nor which option trains on."""
+    main(["fit", *FAST, *runs(tmp_path, "r")])
+    run = tmp_path / "polynomial" / "r"
+    capsys.readouterr()
+    main(["fit", "--resume", str(run)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == ("[run] fit: nothing trained: the run was already at step 2, where trainer.max_steps=2 stops "
+                         "it; to go on: --trainer.max_steps=4")
+    assert lines[-1].startswith(f"[run] fit: {run} ended at step 2: checkpoints/last.ckpt")
+    main(["fit", "--resume", str(run), "--trainer.max_steps=3"])  # one that trains says nothing of the kind
+    assert "nothing trained" not in capsys.readouterr().out
