@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shlex
 import signal
 import threading
 import time
@@ -56,13 +57,16 @@ class RunCheckpoint(ModelCheckpoint):
         save_top_k: how many best checkpoints to keep (-1: all, 0: none).
         every_n_train_steps: write last.ckpt every this many training steps (None or 0: not by steps).
         filename: the best checkpoints' name pattern (``best-step004000.ckpt`` for step 4000).
-        every_minutes: also write last.ckpt when this many minutes of wall time have passed since the last one
-            (None: by steps only), so a long step interval cannot lose hours of training to a preemption.
+        every_minutes: also write last.ckpt when this many minutes (above 0) of wall time have passed since the last
+            one (None: by steps only), so a long step interval cannot lose hours of training to a preemption.
     """
 
     def __init__(self, dirpath: str | None = None, monitor: str | None = "val/nll", mode: str = "min",
                  save_last: bool = True, save_top_k: int = 1, every_n_train_steps: int | None = 500,
                  filename: str = BEST_FILENAME, every_minutes: float | None = 30.0, **kwargs):
+        if every_minutes is not None and not every_minutes > 0:  # 0 or below: a save after every training step
+            raise ValueError(f"checkpoint.every_minutes must be above 0 minutes, or null to save by steps only "
+                             f"(got {every_minutes})")
         super().__init__(dirpath=dirpath, monitor=monitor, mode=mode, save_last=save_last, save_top_k=save_top_k,
                          every_n_train_steps=every_n_train_steps, filename=filename,
                          auto_insert_metric_name=False, **kwargs)
@@ -116,7 +120,7 @@ class RunCheckpoint(ModelCheckpoint):
         if not self.save_last:
             self._stopped = f"[run] {why}: stopped at step {step}; nothing saved (checkpoint.save_last=false)"
         elif last.parent.name == "checkpoints":  # a run folder's: --resume takes the folder
-            run = last.parent.parent
+            run = shlex.quote(str(last.parent.parent))  # a shell word: the command runs as printed
             self._stopped = (f"[run] {why}: stopped at step {step} and saved {last}: continue with --resume {run} "
                              f"(make train RESUME={run})")
         else:
@@ -335,18 +339,26 @@ def fit_summary(trainer, shown) -> str:
     folder, last = Path(str(shown)), dirpath / "last.ckpt"
     best = Path(ckpt.best_model_path or ".")  # this run's own best: with a score, in its folder (not one resumed from)
     score = saved_best_score(best) if spawned and best.parent == dirpath and best.is_file() else ckpt.best_model_score
+    # without a monitor the step checkpoints are kept in its place (checkpoint.monitor=null): the latest is named
+    latest = best if ckpt.monitor is None and best.parent == dirpath and best.is_file() and best != last else None
     best = best if score is not None and best.parent == dirpath and best.is_file() else None
-    if best is None and not last.is_file():
+    if best is None and latest is None and not last.is_file():
         why = ("checkpoint.save_last=false; --checkpoint.save_last=true keeps checkpoints/last.ckpt"
                if not ckpt.save_last else "none found in checkpoints/")
         return _nothing_kept(shown, trainer.global_step, why)
-    kept = [f"checkpoints/{last.name}"] if last.is_file() else []
+    # named as they lie: under the run folder's checkpoints/, or in the --checkpoint.dirpath given
+    own = dirpath.resolve() == (Path(trainer.default_root_dir) / "checkpoints").resolve()
+    shown_dir, named = (folder / "checkpoints", "checkpoints") if own else (dirpath, str(dirpath))
+    kept = [f"{named}/{last.name}"] if last.is_file() else []
     if best is not None:
-        kept.append(f"checkpoints/{best.name} (best {ckpt.monitor} {float(score):.4g})")
-    step = saved_step(last if last.is_file() else best) if spawned else trainer.global_step
-    target = folder / "checkpoints" / (best or last).name
+        kept.append(f"{named}/{best.name} (best {ckpt.monitor} {float(score):.4g})")
+    if latest is not None:
+        kept.append(f"{named}/{latest.name} (the latest step checkpoint)")
+    step = saved_step(last if last.is_file() else best or latest) if spawned else trainer.global_step
+    target = shown_dir / (best or (last if last.is_file() else latest)).name
+    # shell words, so that the command runs as printed whatever spaces or quotes the paths hold
     return (f"{_ended(folder, step)}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
-            f"{folder / 'config.yaml'} --ckpt_path {target}")
+            f"{shlex.quote(str(folder / 'config.yaml'))} --ckpt_path {shlex.quote(str(target))}")
 
 
 def _nothing_kept(shown, step: int, why: str) -> str:

@@ -668,7 +668,12 @@ class PixelTransformerCLI(LightningCLI):
                 drop_aside(replacing)
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
+                if not self.new_run and self.trainer.is_global_zero:  # a resume's folder: Lightning's line alone
+                    self._say_dev_run_of_a_resume()
             elif subcommand == "fit" and not self.trainer.interrupted and self.trainer.is_global_zero:
+                resumed_at = self._checkpoint(ckpt).get("global_step") if self.config.fit.get("resume") else None
+                if resumed_at is not None and resumed_at == self.trainer.global_step:  # a finished run resumed as it is
+                    print(nothing_trained(self.trainer), flush=True)
                 print(fit_summary(self.trainer, self._shown), flush=True)
         except BaseException as err:
             if replacing is not None:
@@ -690,6 +695,17 @@ class PixelTransformerCLI(LightningCLI):
                 err.code = SIGTERM_STATUS
             raise
 
+    def _say_dev_run_of_a_resume(self) -> None:
+        """The closing line of a fast_dev_run given --resume: it wrote nothing, and from a step at or past its own few
+        (Lightning's max_steps for it) it trained nothing either, though Lightning's line says max_steps was reached."""
+        step, steps = self.trainer.global_step, self.trainer.max_steps
+        nothing = ""
+        if step >= steps:
+            nothing = (f"; it trained nothing: the run is at step {step}, past the fast_dev_run's {steps} step"
+                       f"{'s' if steps != 1 else ''} (try the options on a new run: leave out --resume)")
+        print(f"[run] fit: {self._shown} unchanged: a fast_dev_run writes nothing into a run folder{nothing}",
+              flush=True)
+
     def _say_evaluation_stopped(self, subcommand: str, replacing: Path | None, why: str = "Ctrl-C") -> None:
         """After Ctrl-C (or SIGTERM) stopped a test or validate: what was kept (a fit's stop has RunCheckpoint's own
         line)."""
@@ -698,6 +714,19 @@ class PixelTransformerCLI(LightningCLI):
         kept = (f"{replacing.name}/ keeps the earlier evaluation, unchanged" if replacing is not None
                 and replacing.exists() else "nothing of it was kept")
         print(f"[run] {why}: the evaluation stopped before its end; {kept}", flush=True)
+
+
+def nothing_trained(trainer) -> str:
+    """The line of a resume that trained nothing (Lightning says only which limit was reached): the limit the run had
+    already reached, and the option that trains on."""
+    step = trainer.global_step
+    if trainer.max_steps is not None and 0 <= trainer.max_steps <= step:
+        limit, more = f"trainer.max_steps={trainer.max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}"
+    elif trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
+        limit, more = f"trainer.max_epochs={trainer.max_epochs}", f"--trainer.max_epochs={trainer.current_epoch + 1}"
+    else:  # the time limit, whose clock a resume restores
+        limit, more = "trainer.max_time", "a longer --trainer.max_time"
+    return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"
 
 
 def check_no_optimizer_options(cfg) -> None:

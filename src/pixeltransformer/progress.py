@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import RichProgressBar, Timer, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
 
 from .loopbar import format_duration
@@ -51,6 +51,14 @@ def validation_line(trainer) -> str:
     total = total_steps(trainer)
     of = f"/{total}" if math.isfinite(total) else ""
     return f"[val] step {trainer.global_step}{of}  {items}".rstrip()
+
+
+def time_limit_left(trainer) -> float | None:
+    """Seconds of training left before trainer.max_time stops the fit (None without a time limit)."""
+    for callback in getattr(trainer, "callbacks", None) or []:
+        if isinstance(callback, Timer):
+            return callback.time_remaining()
+    return None
 
 
 def validations_left(trainer, total: int | float) -> int:
@@ -105,7 +113,8 @@ class LogLines(ProgressBar):
     every ``every_seconds`` of wall time or at every multiple of ``every_n_steps``, whichever comes first, and at
     the last step; every validation prints its metrics (``[val] step ...``); test, validate and predict print their batch
     count on the same schedule. it/s is measured over the steps since the previous line, leaving out the time spent
-    in validation; the ETA adds the validations still to come at the mean duration of those run so far.
+    in validation; the ETA adds the validations still to come at the mean duration of those run so far, or is the
+    end of trainer.max_time where that comes first (``ETA 0:04:30 (max_time)``).
 
     Args:
         every_seconds: the longest wall time between two training lines (a step longer than that prints once);
@@ -186,8 +195,12 @@ class LogLines(ProgressBar):
         parts += [f"{k} {format_value(v)}" for k, v in metrics.items() if not k.startswith("val/")]
         parts.append(f"{rate:.3g} it/s")
         parts.append(f"elapsed {format_duration(now - self._start)}")
-        if math.isfinite(self._total):
-            eta = (self._total - step) / rate + validations_left(trainer, self._total) * self._val_mean()
+        eta = (self._total - step) / rate + validations_left(trainer, self._total) * self._val_mean() \
+            if math.isfinite(self._total) else math.inf
+        left = time_limit_left(trainer)  # trainer.max_time stops the fit first: its end is the ETA
+        if left is not None and left < eta:
+            parts.append(f"ETA {format_duration(max(left, 0.0))} (max_time)")
+        elif math.isfinite(eta):
             parts.append(f"ETA {format_duration(eta)}")
         return "  ".join(parts)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,13 @@ def resume_checkpoint(run: str | Path) -> Path:
         raise FileNotFoundError(f"--resume {run}: no such run folder")
     last = run / "checkpoints" / "last.ckpt"
     if not last.is_file():
+        others = sorted((run / "checkpoints").glob("*.ckpt"))
+        if others:  # a fit with checkpoint.save_last=false keeps its best checkpoints alone: it did save
+            config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(others[-1]))  # shell words
+            raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder, only "
+                                    f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
+                                    f"no last.ckpt): start a new run from one: pixeltransformer fit --config {config} "
+                                    f"--ckpt_path {ckpt} --run_name NEW --checkpoint.save_last=true")
         raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder (its fit stopped before "
                                 f"the first save): start a new run, with another --run_name")
     load_checkpoint(last, mmap=True)
@@ -380,7 +388,8 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
     """A resume whose trainer.max_steps is below the step its checkpoint holds stopped at once, trained nothing and
     said only that max_steps was reached, while the run's config.yaml took the smaller value: refused before anything
     is written. At its max_steps (a finished run resumed as it was) it still ends at once, on Lightning's line that
-    max_steps was reached, and its config.yaml keeps the same value. -1 (or None) means no limit; other negative
+    max_steps was reached and the CLI's that nothing was trained (cli.nothing_trained), and its config.yaml keeps the
+    same value. -1 (or None) means no limit; other negative
     values are check_fit_length's."""
     if step is not None and max_steps is not None and 0 <= max_steps < step:
         raise ValueError(f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}; give a "

@@ -272,3 +272,34 @@ def test_more_nodes_than_the_one_started_are_refused_not_waited_for(tmp_path):
         "and MASTER_ADDR on each node), so it would wait for the others forever: start it on every node (torchrun "
         "--nnodes 2 ...), or leave out --trainer.num_nodes on one machine")
     assert not (tmp_path / "polynomial").exists()
+
+
+def test_a_fast_dev_run_of_a_resume_says_it_left_the_run_unchanged(tmp_path, capsys):
+    """`fit --resume RUN --trainer.fast_dev_run=true` ended on Lightning's "`max_steps=1` reached" alone: no [run]
+    line said that the run folder was left as it was, nor that a run already past the dev run's one step trained
+    nothing."""
+    main(["fit", *FAST, *runs(tmp_path, "r")])
+    run = tmp_path / "polynomial" / "r"
+    last = (run / "checkpoints" / "last.ckpt").read_bytes()
+    capsys.readouterr()
+    main(["fit", "--resume", str(run), "--trainer.fast_dev_run=true"])
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith(f"[run] fit: {run} unchanged: a fast_dev_run writes nothing into a run folder; it "
+                                 "trained nothing: the run is at step 2, past the fast_dev_run's 1 step (try the "
+                                 "options on a new run: leave out --resume)"), out
+    assert (run / "checkpoints" / "last.ckpt").read_bytes() == last
+
+
+def test_a_resume_of_a_finished_run_says_it_trained_nothing(tmp_path, capsys):
+    """`make train RESUME=RUN` of a run at its max_steps ended on Lightning's "`max_steps=2` reached" and a closing
+    line like any fit's: nothing said that it trained nothing, nor which option trains on."""
+    main(["fit", *FAST, *runs(tmp_path, "r")])
+    run = tmp_path / "polynomial" / "r"
+    capsys.readouterr()
+    main(["fit", "--resume", str(run)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == ("[run] fit: nothing trained: the run was already at step 2, where trainer.max_steps=2 stops "
+                         "it; to go on: --trainer.max_steps=4")
+    assert lines[-1].startswith(f"[run] fit: {run} ended at step 2: checkpoints/last.ckpt")
+    main(["fit", "--resume", str(run), "--trainer.max_steps=3"])  # one that trains says nothing of the kind
+    assert "nothing trained" not in capsys.readouterr().out

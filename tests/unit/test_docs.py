@@ -203,6 +203,10 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
     "`--trainer.gradient_clip_val=-1`":
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
+    "`--checkpoint.every_minutes=0` (or below)":
+        ("tests/unit/test_fit_lines.py", "test_every_minutes_of_zero_or_below_is_refused"),
+    "`make train RESUME=runs/polynomial/bestonly` (its fit ran with `--checkpoint.save_last=false`)":
+        ("tests/unit/test_fit_lines.py", "test_a_resume_of_a_folder_that_kept_only_its_best_checkpoint_names_it"),
     "`--trainer.devices=-1` on a machine without a GPU (every GPU: a GPU run's config given `--trainer.accelerator=cpu`)":
         ("tests/cli/test_lightning_flags.py", "test_every_device_on_the_cpu_is_refused_in_one_line"),
     "`--trainer.num_nodes=2` on one machine, not started by torchrun or srun":

@@ -1,0 +1,133 @@
+"""The lines a fit ends on and the checkpoint options they depend on: the closing [run] line's evaluation command
+runs as printed, names the checkpoints where they lie, and a resume of a folder that kept only its best
+checkpoint says so."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from pixeltransformer.checkpointing import RunCheckpoint, fit_summary
+from pixeltransformer.runs import resume_checkpoint
+
+
+def _trainer(run: Path, dirpath: Path) -> SimpleNamespace:
+    """What fit_summary reads of a trainer whose fit ended at step 4 with last.ckpt and a best checkpoint."""
+    dirpath.mkdir(parents=True, exist_ok=True)
+    for name in ("last.ckpt", "best-step000004.ckpt"):
+        torch.save({"global_step": 4}, dirpath / name)
+    ckpt = SimpleNamespace(dirpath=str(dirpath), best_model_path=str(dirpath / "best-step000004.ckpt"),
+                           best_model_score=torch.tensor(1.25), monitor="val/nll", save_last=True)
+    return SimpleNamespace(checkpoint_callback=ckpt, default_root_dir=str(run), global_step=4)
+
+
+def _command(line: str) -> list[str]:
+    """The evaluation command a closing line prints, split as a shell splits it."""
+    return shlex.split(line.split("; evaluate with: ", 1)[1])
+
+
+def test_the_evaluation_command_of_a_run_folder_with_a_space_runs_as_printed(tmp_path):
+    """`--run_name "my run"`: the closing line printed `--config .../my run/config.yaml` unquoted, which a shell splits
+    into two words; each path is now one shell word."""
+    run = tmp_path / "runs" / "polynomial" / "my run's"
+    line = fit_summary(_trainer(run, run / "checkpoints"), run)
+    assert line.startswith(f"[run] fit: {run} ended at step 4: checkpoints/last.ckpt, checkpoints/best-step000004.ckpt "
+                           "(best val/nll 1.25); evaluate with: ")
+    assert _command(line) == ["pixeltransformer", "test", "--config", str(run / "config.yaml"),
+                              "--ckpt_path", str(run / "checkpoints" / "best-step000004.ckpt")]
+
+
+def test_checkpoints_in_another_folder_are_named_where_they_are(tmp_path):
+    """--checkpoint.dirpath elsewhere: the closing line named <run>/checkpoints/last.ckpt and evaluated
+    <run>/checkpoints/best-step*.ckpt, files that do not exist; it now names the folder the checkpoints are in."""
+    run, elsewhere = tmp_path / "runs" / "polynomial" / "r", tmp_path / "kept"
+    line = fit_summary(_trainer(run, elsewhere), run)
+    assert f": {elsewhere}/last.ckpt, {elsewhere}/best-step000004.ckpt (best val/nll 1.25); " in line
+    command = _command(line)
+    assert command[-1] == str(elsewhere / "best-step000004.ckpt") and Path(command[-1]).is_file()
+
+
+def test_a_stopped_fit_names_its_resume_as_one_shell_word(tmp_path):
+    """Ctrl-C's line `continue with --resume <run>` names the run folder as one shell word."""
+    cb = RunCheckpoint(every_minutes=None)
+    run = tmp_path / "my run"
+    cb.last_model_path = str(run / "checkpoints" / "last.ckpt")
+    trainer = SimpleNamespace(global_step=6)
+    with pytest.raises(KeyboardInterrupt):
+        cb._stop(trainer, "Ctrl-C")
+    quoted = shlex.quote(str(run))
+    assert cb._stopped.endswith(f"continue with --resume {quoted} (make train RESUME={quoted})")
+
+
+@pytest.mark.parametrize("minutes", [0, -1, float("nan")])
+def test_every_minutes_of_zero_or_below_is_refused(minutes):
+    """--checkpoint.every_minutes=0 (or below) was taken without a word and wrote last.ckpt after every step."""
+    with pytest.raises(ValueError, match=r"^checkpoint\.every_minutes must be above 0 minutes, or null to save by "
+                                         rf"steps only \(got {re.escape(str(minutes))}\)$"):
+        RunCheckpoint(every_minutes=minutes)
+    assert RunCheckpoint(every_minutes=0.5).every_minutes == 0.5 and RunCheckpoint(every_minutes=None)
+
+
+def test_a_resume_of_a_folder_that_kept_only_its_best_checkpoint_names_it(tmp_path):
+    """A fit with checkpoint.save_last=false keeps best-step*.ckpt alone: its --resume said that its fit "stopped
+    before the first save"; it now names the checkpoints kept and the command that starts a new run from one."""
+    run = tmp_path / "runs" / "polynomial" / "best only"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "best-step000004.ckpt").write_bytes(b"")
+    best = run / "checkpoints" / "best-step000004.ckpt"
+    with pytest.raises(FileNotFoundError, match=(
+            rf"^--resume {re.escape(str(run))}: no checkpoints/last.ckpt in that folder, only best-step000004.ckpt "
+            r"\(a fit with checkpoint.save_last=false keeps no last.ckpt\): start a new run from one: pixeltransformer "
+            rf"fit --config {re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path "
+            rf"{re.escape(shlex.quote(str(best)))} --run_name NEW --checkpoint.save_last=true$")):
+        resume_checkpoint(run)
+    best.unlink()  # a fit that stopped before its first save: as before
+    with pytest.raises(FileNotFoundError, match=r"no checkpoints/last.ckpt in that folder \(its fit stopped before "
+                                                r"the first save\): start a new run, with another --run_name$"):
+        resume_checkpoint(run)
+
+
+def test_the_step_checkpoints_kept_without_a_monitor_are_named(tmp_path):
+    """--checkpoint.monitor=null keeps the latest step checkpoint: with --checkpoint.save_last=false the closing line
+    said "no checkpoint kept" beside the best-step000004.ckpt it kept, and with last.ckpt it named last.ckpt alone."""
+    run = tmp_path / "runs" / "polynomial" / "r"
+    trainer = _trainer(run, run / "checkpoints")
+    trainer.checkpoint_callback.monitor, trainer.checkpoint_callback.best_model_score = None, None
+    line = fit_summary(trainer, run)
+    assert ": checkpoints/last.ckpt, checkpoints/best-step000004.ckpt (the latest step checkpoint); " in line
+    assert _command(line)[-1] == str(run / "checkpoints" / "last.ckpt")
+    (run / "checkpoints" / "last.ckpt").unlink()
+    trainer.checkpoint_callback.save_last = False
+    line = fit_summary(trainer, run)
+    assert ": checkpoints/best-step000004.ckpt (the latest step checkpoint); evaluate with: " in line
+    assert _command(line)[-1] == str(run / "checkpoints" / "best-step000004.ckpt")
+
+
+def test_the_eta_of_a_fit_that_max_time_stops_first_is_the_time_limit(monkeypatch):
+    """--trainer.max_time=00:00:05:00 beside a config's max_steps=8000: a log's [train] line gave the ETA of 8000 steps
+    (hours), though the fit stops at the time limit; it now gives the time left to that limit, marked (max_time)."""
+    import io
+    import time
+
+    from lightning.pytorch.callbacks import Timer
+
+    from pixeltransformer.progress import LogLines
+
+    timer = Timer(duration=dict(minutes=5))
+    now = time.monotonic()
+    timer._start_time["train"] = now - 240  # 4 of its 5 minutes gone
+    trainer = SimpleNamespace(global_step=40, callbacks=[timer], check_val_every_n_epoch=1, lightning_module=None)
+    bar = LogLines(stream=io.StringIO())
+    monkeypatch.setattr(bar, "get_metrics", lambda trainer, module: {})
+    bar._total, bar._start, bar._last_time, bar._last_step = 8000, now - 240, now - 10, 0  # 4 steps a second
+    line = bar.train_line(trainer, now)
+    assert re.search(r"  elapsed 0:04:00  ETA 0:0(0:59|1:00) \(max_time\)$", line), line
+    timer._duration = 3600.0  # a limit after the last step: the steps' own ETA, 7960 steps at 4 a second
+    assert bar.train_line(trainer, now).endswith("  ETA 0:33:10")
+    trainer.callbacks = []
+    assert bar.train_line(trainer, now).endswith("  ETA 0:33:10")
