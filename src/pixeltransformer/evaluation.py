@@ -29,6 +29,8 @@ from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_gri
                    unflatten_grid)
 from .signal import SignalSpec
 
+# a batch's |S| levels show progress once the batch has run this long: the test loop prints its own at batch ends
+LEVELS_DELAY = 10.0
 
 @dataclass
 class SweepItem:
@@ -384,8 +386,9 @@ class SweepEvaluation(Callback):
     def evaluate_batch(self, pl_module, batch: dict[str, Any], batch_idx: int = 0,
                        progress: bool = False) -> dict[int, dict[str, torch.Tensor]]:
         """All metrics [B] per level for one batch; the items' keys (split indices) seed the contexts. ``progress``:
-        a line per level (a live bar on a terminal) once the batch has run a second, as a batch of large items (3D
-        shapes, sampled at every level) takes minutes, which the test loop's own progress shows only at its end."""
+        a line per level (a live bar on a terminal) once the batch has run LEVELS_DELAY seconds, as a batch of large
+        items (3D shapes, sampled at every level) takes minutes, which the test loop's own progress shows only at its
+        end (after one second, a polynomial evaluation's log got a line per level of nearly every batch)."""
         spec: SignalSpec = pl_module.spec
         signal = batch["signal"]  # [B, V, *grid]
         b = signal.shape[0]
@@ -393,7 +396,7 @@ class SweepEvaluation(Callback):
         on_grid = self.queries == "grid"
         out = {}
         levels = loop_progress(self.level_list(spec), f"eval: |S| levels of batch {batch_idx + 1}", unit="level",
-                               enabled=progress, leave=False)
+                               enabled=progress, leave=False, delay=LEVELS_DELAY)
         for k in levels:
             if on_grid:  # every grid point is a query
                 ctx_pos, ctx_val = draw_context(signal, k, [item_seed(self.seed + 1, key, k) for key in keys],

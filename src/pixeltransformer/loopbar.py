@@ -7,7 +7,8 @@ tenth of the loop (or every 30 s when the length is unknown) and one at the end,
 and the expected remaining time, and the last ``set_postfix`` values (a loss, for instance). So does a loop run
 under the live bar of a fit, test or predict on a terminal (progress.StepBar, a rich display): that display takes
 stderr and prints each of tqdm's redraws as a line of its own, so the lines are what shows there anyway. Either way
-a loop that ends within its first second (files already cached, a short sampling run) prints nothing.
+a loop that ends within its first second (files already cached, a short sampling run) prints nothing; a loop
+nested in one that shows its own progress (the |S| levels of an evaluation's batch) waits longer, ``delay``.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class LoopLines:
     """Iterates like the loop it wraps and prints plain progress lines to ``stream`` (see the module)."""
 
     def __init__(self, iterable: Iterable, desc: str, total: int | None = None, unit: str = "it",
-                 stream: TextIO | None = None, clock=time.monotonic):
+                 stream: TextIO | None = None, clock=time.monotonic, delay: float | None = None):
         self.iterable, self.desc, self.unit, self.clock = iterable, desc, unit, clock
+        self.delay = DELAY_SECONDS if delay is None else delay
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
         self.stream = stream if stream is not None else sys.stderr
         self.postfix = ""
@@ -63,24 +65,26 @@ class LoopLines:
             done += 1
             now = self.clock()
             due = (step and done % step == 0 and done != self.total) or (not step and now - last >= SECONDS_PER_LINE)
-            if due and now - start >= DELAY_SECONDS:
+            if due and now - start >= self.delay:
                 print(self.line(done, now - start), file=self.stream, flush=True)
                 last = now
-        if now - start >= DELAY_SECONDS:
+        if now - start >= self.delay:
             print(self.line(done, now - start), file=self.stream, flush=True)
 
 
 def loop_progress(iterable: Iterable, desc: str, total: int | None = None, unit: str = "it", enabled: bool = True,
-                  leave: bool = True):
+                  leave: bool = True, delay: float | None = None):
     """``iterable`` with progress: tqdm on a terminal, :class:`LoopLines` when stderr is a file or pipe, nothing
-    when not ``enabled``. The result iterates like ``iterable`` and has ``set_postfix``."""
+    when not ``enabled`` or before the loop has run ``delay`` seconds (default DELAY_SECONDS). The result iterates
+    like ``iterable`` and has ``set_postfix``."""
     if not enabled:
         return _Quiet(iterable)
+    delay = DELAY_SECONDS if delay is None else delay
     if sys.stderr.isatty() and not under_live_display(sys.stderr):
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, delay=DELAY_SECONDS)
-    return LoopLines(iterable, desc, total, unit)
+        return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, delay=delay)
+    return LoopLines(iterable, desc, total, unit, delay=delay)
 
 
 def under_live_display(stream: TextIO) -> bool:

@@ -50,6 +50,18 @@ def test_a_loop_done_within_a_second_prints_nothing():
                                                                           "40/50", "45/50", "50/50"]
 
 
+def test_an_evaluations_levels_wait_longer_than_a_loop_of_their_own(capsys):
+    """The |S| levels of each evaluation batch printed a line per level once the batch had run a second: a
+    polynomial evaluation's log got 44 lines for 8 batches, beside the test loop's own progress."""
+    from pixeltransformer.evaluation import LEVELS_DELAY
+
+    out = io.StringIO()
+    list(LoopLines(range(7), "levels", stream=out, clock=clock(1.0), delay=LEVELS_DELAY))  # 7 s: a short batch
+    assert out.getvalue() == ""
+    list(LoopLines(range(7), "levels", stream=out, clock=clock(3.0), delay=LEVELS_DELAY))  # 21 s: a line per level
+    assert [line.split()[1] for line in out.getvalue().splitlines()] == ["4/7", "5/7", "6/7", "7/7"]
+
+
 def test_loop_progress_writes_lines_to_a_log_and_nothing_when_disabled(capsys, monkeypatch):
     monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
     assert list(loop_progress(range(4), "quiet", enabled=False)) == [0, 1, 2, 3]
