@@ -56,19 +56,30 @@ def resume_checkpoint(run: str | Path) -> Path:
         raise FileNotFoundError(f"--resume {run}: a file, not a run folder (<run_root>/<domain>/<run_name>)")
     if not run.is_dir():
         raise FileNotFoundError(f"--resume {run}: no such run folder")
-    last = run / "checkpoints" / "last.ckpt"
+    folder = checkpoint_folder(run)
+    last = folder / "last.ckpt"
+    # named as the run folder's own, or where its checkpoint.dirpath put them
+    named = "checkpoints/last.ckpt in that folder" if folder == run / "checkpoints" else f"{last}"
     if not last.is_file():
-        others = sorted((run / "checkpoints").glob("*.ckpt"))
+        others = sorted(folder.glob("*.ckpt"))
         if others:  # a fit with checkpoint.save_last=false keeps its best checkpoints alone: it did save
             config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(others[-1]))  # shell words
-            raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder, only "
+            raise FileNotFoundError(f"--resume {run}: no {named}, only "
                                     f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
                                     f"no last.ckpt): start a new run from one: pixeltransformer fit --config {config} "
                                     f"--ckpt_path {ckpt} --run_name NEW --checkpoint.save_last=true")
-        raise FileNotFoundError(f"--resume {run}: no checkpoints/last.ckpt in that folder (its fit stopped before "
-                                f"the first save): start a new run, with another --run_name")
+        raise FileNotFoundError(f"--resume {run}: no {named} (its fit stopped before the first save): start a new "
+                                f"run, with another --run_name")
     load_checkpoint(last, mmap=True)
     return last
+
+
+def checkpoint_folder(run: Path) -> Path:
+    """Where a run folder's fits write their checkpoints: its checkpoints/, or the checkpoint.dirpath its config.yaml
+    names (a resume of such a run looked in checkpoints/ and said its fit had stopped before the first save)."""
+    config = run / "config.yaml"
+    readable, dirpath = _config_entry(config, "checkpoint", "dirpath") if config.is_file() else (False, None)
+    return Path(dirpath) if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
 
 
 def with_run_config(argv: list[str]) -> list[str]:

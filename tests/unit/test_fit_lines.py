@@ -92,6 +92,25 @@ def test_a_resume_of_a_folder_that_kept_only_its_best_checkpoint_names_it(tmp_pa
         resume_checkpoint(run)
 
 
+def test_a_resume_finds_the_checkpoints_its_run_wrote_to_another_folder(tmp_path):
+    """A fit with --checkpoint.dirpath elsewhere (its config.yaml records it) wrote last.ckpt there; its --resume
+    looked in the run folder's checkpoints/ and said the fit "stopped before the first save"."""
+    import torch
+
+    run, elsewhere = tmp_path / "runs" / "polynomial" / "a", tmp_path / "scratch" / "ck"
+    run.mkdir(parents=True)
+    elsewhere.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"checkpoint:\n  dirpath: {elsewhere}\n")
+    with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(str(run))}: no "
+                                                rf"{re.escape(str(elsewhere / 'last.ckpt'))} \(its fit stopped"):
+        resume_checkpoint(run)
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "global_step": 4}, elsewhere / "last.ckpt")
+    assert resume_checkpoint(run) == elsewhere / "last.ckpt"
+    (run / "config.yaml").write_text("checkpoint:\n  dirpath: null\n")  # the run folder's own checkpoints/
+    with pytest.raises(FileNotFoundError, match=r"no checkpoints/last.ckpt in that folder \(its fit stopped"):
+        resume_checkpoint(run)
+
+
 def test_the_step_checkpoints_kept_without_a_monitor_are_named(tmp_path):
     """--checkpoint.monitor=null keeps the latest step checkpoint: with --checkpoint.save_last=false the closing line
     said "no checkpoint kept" beside the best-step000004.ckpt it kept, and with last.ckpt it named last.ckpt alone."""
