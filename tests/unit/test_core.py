@@ -1110,10 +1110,10 @@ def test_temperature_zero_draws_the_most_likely_value(tiny_module):
 def test_the_sweep_shows_its_progress_over_levels(tiny_module, capsys, monkeypatch):
     """One batch of large items (3D shapes at every level) took two minutes with no output: the test loop's own
     progress line comes only when the batch ends. The sweep now shows its levels as it goes (on rank zero)."""
-    from pixeltransformer import loopbar
+    from pixeltransformer import evaluation
     from pixeltransformer.evaluation import SweepEvaluation
 
-    monkeypatch.setattr(loopbar, "DELAY_SECONDS", 0.0)  # a batch this small ends within the usual first second
+    monkeypatch.setattr(evaluation, "LEVELS_DELAY", 0.0)  # a batch this small ends before levels show progress
     ev = SweepEvaluation(levels=(2, 4, 8), num_samples=0)
     signal = torch.rand(2, *tiny_module.spec.grid_shape).unsqueeze(1) * 0.5  # [2, 1, N]
     batch = {"signal": signal, "index": torch.arange(2)}
