@@ -378,6 +378,10 @@ class PolynomialDataModule(SignalDataModule):
             return False
         return same_split_index(self._split_index_of({**self.split_options(), **options}), self._split_index(), splits)
 
+    def signal_channels(self) -> int:
+        """The GP protocol's point sets carry their positions beside the values ([2, N]), which its sampler reads."""
+        return 2 if self.is_protocol else super().signal_channels()
+
     def build_split(self, split: str) -> Dataset:
         if self.is_file:
             pool, rows = self._split_index()[split]

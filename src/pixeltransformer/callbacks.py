@@ -14,6 +14,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from .domain import checked_context
 from .evaluation import resolve_eval_dir
 from .media import log_files, weights_step
 
@@ -48,15 +49,35 @@ class Pictures(Callback):
     def draw(self, pl_module: L.LightningModule, signal: torch.Tensor, out_dir: Path, suffix: str = "") -> dict:
         """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files."""
         grid = tuple(signal.shape[2:]) if self.resolution is None else (self.resolution,) * (signal.dim() - 2)
-        gen = torch.Generator().manual_seed(self.seed)
-        contexts = pl_module.domain.picture_contexts(signal, self.levels, gen)
         completions = {}
-        for i, (name, (ctx_pos, ctx_val)) in enumerate(contexts.items()):
+        for i, (name, (ctx_pos, ctx_val)) in enumerate(self.contexts(pl_module, signal).items()):
             completions[name] = pl_module.complete(
                 ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid,
                 num_samples=pl_module.domain.picture_samples(name, self.num_samples),
                 n_autoregressive=self.n_autoregressive, seed=self.seed + i, signal=signal).cpu()
         return checked_files(pl_module.domain, pl_module.domain.pictures(completions, Path(out_dir), suffix))
+
+    def contexts(self, pl_module: L.LightningModule, signal: torch.Tensor) -> dict:
+        """The domain's picture contexts of signal [B, V, *grid], each checked where it enters the core:
+        {name: (ctx_pos [B, K, P], ctx_val [B, K, V])}."""
+        domain = pl_module.domain
+        contexts = domain.picture_contexts(signal, self.levels, torch.Generator().manual_seed(self.seed))
+        if not isinstance(contexts, dict):
+            raise ValueError(f"{type(domain).__name__}.picture_contexts returned {type(contexts).__name__}: it must "
+                             "return {name: (positions [B, K, P], values [B, K, V])}")
+        return {name: checked_context(domain, f"picture_contexts()[{name!r}]", *pair, pl_module.spec,
+                                      batch=signal.shape[0]) for name, pair in contexts.items()}
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The picture contexts of the val examples, checked before the first step rather than at the first
+        validation, after steps that no checkpoint may keep yet."""
+        if trainer.is_global_zero and trainer.limit_val_batches != 0:
+            self.contexts(pl_module, self._examples(trainer, "val", "cpu"))
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Likewise before a test's sweep, whose evaluation the pictures at its end would fail."""
+        if self.on_test and trainer.is_global_zero and not trainer.fast_dev_run:
+            self.contexts(pl_module, self._examples(trainer, "test", "cpu"))
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
         return trainer.datamodule.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]

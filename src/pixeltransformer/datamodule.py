@@ -614,6 +614,16 @@ def module_spec(datamodule: Any) -> SignalSpec:
     return dataclasses.replace(spec, extra={**spec.extra, "source": name})
 
 
+class SkippedInit(ValueError, AttributeError):
+    """A SignalDataModule whose subclass skipped the base's ``__init__``: bad input (one line), and still an
+    AttributeError to ``hasattr``."""
+
+
+# what SignalDataModule.__init__ sets: a lookup of one that finds none means it did not run
+INIT_ATTRIBUTES = frozenset({"batch_size", "val_items", "num_workers", "seed", "split_layout", "root", "_splits",
+                             "_resume_state", "_train_sampler", "predict_inputs", "_default_roots"})
+
+
 class SignalDataModule(L.LightningDataModule):
     """Base DataModule: batching and splits; subclasses provide ``spec`` and ``build_split``.
 
@@ -653,6 +663,15 @@ class SignalDataModule(L.LightningDataModule):
         self.predict_inputs: Dataset | None = None  # set by `pixeltransformer predict` (predict.PredictionInputs)
         self._default_roots: dict[str, tuple[str, str]] = {}  # option -> (place below data_dir(), how to get it)
         check_contract(type(self))
+
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for an attribute not set: one of the base's own means a subclass's ``__init__`` did not call
+        ``super().__init__(**kwargs)``, which is named rather than met as an AttributeError deep in Lightning."""
+        if name in INIT_ATTRIBUTES:
+            raise SkippedInit(f"{type(self).__name__}.__init__ does not call super().__init__(**kwargs): a "
+                              "SignalDataModule subclass passes the options it does not take on to it (batch_size, "
+                              "seed, ...)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---- what a domain provides -------------------------------------------------------------
     @property
@@ -705,11 +724,13 @@ class SignalDataModule(L.LightningDataModule):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         if split not in self._splits:
-            ds = IndexedDataset(self.built_split(split))
-            if len(ds) == 0:
+            base = self.built_split(split)
+            if len(base) == 0:
                 raise ValueError(f"{type(self).__name__}: the {split} split is empty{self.empty_split_cause(split)}")
-            self.check_item(split, ds[0])
-            self._splits[split] = ds
+            self.check_item(split, base[0])  # before the wrapper adds the index: an item that is no dict is named
+            if hasattr(base, "__getitems__"):  # a batch read at once skips __getitem__: its layout is checked too
+                self.check_batch(split, base.__getitems__([0]))
+            self._splits[split] = IndexedDataset(base)
         return self._splits[split]
 
     def built_split(self, split: str) -> Dataset:
@@ -737,17 +758,44 @@ class SignalDataModule(L.LightningDataModule):
         if not isinstance(signal, torch.Tensor):
             raise ValueError(f"{name}: the {split} split's items must be dicts with a 'signal' tensor [V, *grid], "
                              f"got {type(signal if isinstance(item, dict) else item).__name__}")
-        # [V, *grid]; a dataset whose own set sampler reads its layout may carry more channels (the GP protocol's
-        # point sets [2, N]: positions and values)
-        if tuple(signal.shape[1:]) != spec.grid_shape or signal.shape[0] < spec.val_dims:
+        # [V, *grid]; a dataset whose own set sampler reads its layout may carry more channels (signal_channels)
+        channels = self.signal_channels()
+        if tuple(signal.shape[1:]) != spec.grid_shape or signal.shape[0] != channels:
             raise ValueError(f"{name}: the {split} split yields signals of shape {list(signal.shape)}, but its spec "
-                             f"says [V, *grid_shape] = {[spec.val_dims, *spec.grid_shape]}")
+                             f"says [V, *grid_shape] = {[channels, *spec.grid_shape]}")
         if signal.dtype != torch.float32:
             raise ValueError(f"{name}: the {split} split yields {signal.dtype} signals; the model reads float32")
         lo, hi = spec.val_range
         if span := spec.outside_bins(signal[: spec.val_dims], slack=1e-3):
             raise ValueError(f"{name}: the {split} split yields values in [{span[0]:.4g}, {span[1]:.4g}], "
                              f"outside its spec's val_range [{lo:.4g}, {hi:.4g}], which the value bins span")
+
+    def check_batch(self, split: str, batch: Any) -> None:
+        """What a dataset's own ``__getitems__([0])`` returned, in one line where it is not a batch the loader can
+        send: a dict with a 'signal' [1, V, *grid] tensor (in the dtype the data is stored in), or a list of items
+        (:meth:`check_item`). A list of bare tensors failed in the loader, a misnamed key or a missing value axis deep
+        in the first step."""
+        name, spec = type(self).__name__, checked_spec(self)
+        if isinstance(batch, (list, tuple)) and len(batch) == 1:
+            if not isinstance(batch[0], dict):
+                raise ValueError(f"{name}: the {split} split's __getitems__([0]) returned a list of "
+                                 f"{type(batch[0]).__name__}; it must return a list of items (dicts with a 'signal' "
+                                 f"tensor [V, *grid]) or a dict of [B, ...] tensors")
+            return self.check_item(split, batch[0])
+        signal = batch.get("signal") if isinstance(batch, dict) else None
+        want = [1, self.signal_channels(), *spec.grid_shape]
+        if not isinstance(signal, torch.Tensor):
+            got = f"a dict of {sorted(batch)}" if isinstance(batch, dict) else type(batch).__name__
+            raise ValueError(f"{name}: the {split} split's __getitems__([0]) returned {got}; it must return a dict "
+                             f"with a 'signal' tensor [B, V, *grid] = {want}, or a list of items")
+        if list(signal.shape) != want:
+            raise ValueError(f"{name}: the {split} split's __getitems__([0]) returns signals of shape "
+                             f"{list(signal.shape)}, but its spec says [B, V, *grid_shape] = {want}")
+
+    def signal_channels(self) -> int:
+        """How many channels an item's signal holds: the spec's V, or more where the domain's own set sampler reads a
+        layout of its own (the GP protocol's point sets [2, N]: positions and values). The core's sampler reads V."""
+        return checked_spec(self).val_dims
 
     @property
     def predicts_a_file(self) -> bool:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+import difflib
+
 import torch
 
 from .sets import grid_positions, read_signal
@@ -49,6 +51,7 @@ class Domain:
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
+        check_method_names(cls)
         if not cls.name or "name" not in vars(cls):
             return  # a subclass that keeps its parent's name is not another domain of that name
         known = Domain.registry.get(cls.name)
@@ -143,6 +146,46 @@ class Domain:
         torch.save({"ctx_pos": completion.ctx_pos[0], "ctx_val": completion.ctx_val[0], "mean": completion.mean[0],
                     "samples": None if completion.samples is None else completion.samples[0]}, path)
         return [path]
+
+
+CONTRACT_METHODS = tuple(n for n, v in vars(Domain).items() if callable(v) and not n.startswith("_"))
+
+
+def check_method_names(cls: type) -> None:
+    """A method of a Domain subclass named almost as a contract method (``picture`` for ``pictures``, ``metric``,
+    ``read_inputs``) is refused when the class is defined: the core calls the contract's name, so the method would
+    never run and the base's default (no pictures, no metrics) would, without a word."""
+    for attr, value in vars(cls).items():
+        if attr.startswith("_") or attr in CONTRACT_METHODS or not callable(value):
+            continue
+        near = difflib.get_close_matches(attr, CONTRACT_METHODS, n=1, cutoff=0.88)
+        if near:
+            raise ValueError(f"{cls.__module__}.{cls.__qualname__}.{attr} is no Domain method: the core calls "
+                             f"{near[0]}, so {attr} would never run (a helper of your own: name it _{attr})")
+
+
+def checked_context(domain: Domain, method: str, pos: object, val: object, spec: SignalSpec,
+                    batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A context set a domain method made (``picture_contexts``: [B, K, P], [B, K, V] with ``batch`` B;
+    ``context_from_rows``, ``context_from_mask``: [K, P], [K, V]), checked once where it enters the core, in one line
+    naming the method: positions in other units than [-1, 1] (pixels, the data's own) were only warned of as an
+    extrapolation, and a missing value axis failed in the model."""
+    where = f"{type(domain).__name__}.{method}"
+    lead = [] if batch is None else [batch]
+    dims = ", ".join(map(str, [*lead, "K"]))
+    want = f"positions [{dims}, {spec.pos_dims}] and values [{dims}, {spec.val_dims}]"
+    if not (isinstance(pos, torch.Tensor) and isinstance(val, torch.Tensor)):
+        raise ValueError(f"{where} returned {type(pos).__name__} and {type(val).__name__}; it must return tensors: "
+                         f"{want}")
+    fits = (pos.dim() == val.dim() == len(lead) + 2 and list(pos.shape[:-2]) == lead and pos.shape[:-1] == val.shape[:-1]
+            and pos.shape[-1] == spec.pos_dims and val.shape[-1] == spec.val_dims)
+    if not fits:
+        raise ValueError(f"{where} returned positions {list(pos.shape)} and values {list(val.shape)}; the model "
+                         f"reads {want}")
+    if pos.numel() and (far := float(pos.abs().max())) > 1 + 1e-5:
+        raise ValueError(f"{where} returned positions up to {far:.4g}: positions are normalised to [-1, 1] per axis "
+                         f"(pos_offset + p * pos_scale is the data's units)")
+    return pos, val
 
 
 def domain_for(name: str) -> type[Domain]:

@@ -69,6 +69,18 @@ def parse_error_line(message: str) -> str:
         # and the value given; a union of anything else keeps jsonargparse's first line
         kinds = next((line for line in lines if line.startswith("Subtypes: [")), None)
         given = next((line for line in lines if line.startswith("Given value: ")), None)
+        # a class path whose module failed to import for a cause of its own (a SyntaxError, a NameError, a Domain
+        # refused when defined) or that names no subclass: the cause, not the union's types and the value given
+        path = re.search(r"class_path'(?:, val=|: )'([^']+)'", given or "")
+        errors = lines[lines.index("Errors:") + 1:] if "Errors:" in lines else []
+        cause = next((line.removeprefix("- ") for line in errors
+                      if line.startswith("- ") and not line.startswith("- Expected a")), None)
+        if cls is None and path and cause and path.group(1) in cause:  # the cause names the class itself
+            return f"{head.group(1)}: {cause}"
+        if cls is None and path and cause:
+            module = path.group(1).rpartition(".")[0]
+            where = "" if ", line " in cause or not module else f" (python -c 'import {module}' shows where)"
+            return f"{head.group(1)}: {path.group(1)}: {cause}{where}"
         inner = kinds.removeprefix("Subtypes: [").removesuffix("]") if kinds else ""
         if cls is None and given and inner and not re.sub(f"(?:{UNION_MEMBER})(, )?", "", inner):
             names = [NULL if plain == "NoneType" else plain or names.replace(", ", " or ")

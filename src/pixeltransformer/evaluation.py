@@ -87,6 +87,9 @@ def checked_metrics(domain: Any, metrics: dict[str, Any], core: set[str], batch:
     """A Domain's metrics for one batch, refused in one line when one would replace a core metric of the same name
     or is not one value per signal ([B]: a 0-d value would be averaged per batch, not per signal)."""
     name = type(domain).__name__
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{name}.metrics returned {type(metrics).__name__}: it must return {{name: [B] tensor}} "
+                         "({} when it has none)")
     for key, value in metrics.items():
         if key in core:
             raise ValueError(f"{name}.metrics returned {key!r}, a name the core's sweep already reports; rename it")

@@ -904,5 +904,8 @@ def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
             domain = Domain()
     if domain.name and domain.name != spec.domain:
         raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}")
+    if not domain.name and type(domain) is not Domain:  # the plain Domain stands in for one not loaded
+        raise ValueError(f"{type(domain).__name__} has no name: give the class name = {spec.domain!r}, its data's "
+                         f"SignalSpec.domain, which its run folders and checkpoints go by")
     domain.spec = spec
     return domain

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import signal as signals  # the module: `signal` names a signal tensor here
 import threading
@@ -29,7 +30,7 @@ from torch.utils.data import Dataset
 
 from . import loading
 from .checkpointing import SIGTERM_STATUS, give_back_sigterm
-from .domain import Domain
+from .domain import Domain, checked_context
 from .files import missing_folders, remove_empty, write_json
 from .inference import check_temperature, item_seeds
 from .sets import draw_context
@@ -171,6 +172,13 @@ def checked_input(domain: Domain, signal: Any, spec: SignalSpec) -> torch.Tensor
     if signal.dim() != 1 + spec.pos_dims or signal.shape[0] != spec.val_dims:
         raise ValueError(f"{type(domain).__name__}.read_input returned a tensor of shape {list(signal.shape)}; the "
                          f"model's signals are {want}")
+    lo, hi = spec.val_range
+    if not signal.is_floating_point():  # 8-bit levels failed in the grid reading, far from the method
+        raise ValueError(f"{type(domain).__name__}.read_input returned {signal.dtype} values; it must return float "
+                         f"values in the spec's val_range [{lo:g}, {hi:g}]")
+    if span := spec.outside_bins(signal, slack=1e-3):
+        raise ValueError(f"{type(domain).__name__}.read_input returned values in [{span[0]:.4g}, {span[1]:.4g}], "
+                         f"outside the spec's val_range [{lo:g}, {hi:g}], which the value bins span")
     return signal
 
 
@@ -240,9 +248,20 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) 
                      f"least {_in_bytes(need)}: more than {have}; {most}")
 
 
+def check_predict_grid(domain: Domain, spec: SignalSpec, resolution: int | None) -> None:
+    """A domain's ``predict_grid``, checked before the model is loaded: P sizes >= 1, one per position axis (a
+    grid of other axes was refused only in the completion, as a grid_shape the method was not named in)."""
+    grid = domain.predict_grid(spec, resolution)
+    if not (isinstance(grid, (tuple, list)) and len(grid) == spec.pos_dims
+            and all(isinstance(g, numbers.Integral) and not isinstance(g, bool) and g >= 1 for g in grid)):
+        raise ValueError(f"{type(domain).__name__}.predict_grid returned {grid!r}; it must return {spec.pos_dims} "
+                         f"sizes >= 1, one per position axis (the model's grid is {spec.grid_shape})")
+
+
 def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -> dict[str, Any]:
     """One input to predict: S (ctx_pos [K, P], ctx_val [K, V]) and, with an input file, its signal [V, *grid]."""
     options.check()
+    check_predict_grid(domain, spec, options.resolution)
     check_resolution(domain, spec, options)  # the grid the options ask of this domain's model
     item: dict[str, Any] = {"name": options.name}
     signal = domain.read_input(Path(options.input).expanduser(), spec) if options.input else None  # [V, *grid]
@@ -252,10 +271,11 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
         entries = domain.row_names or [f"x{i}" for i in range(spec.pos_dims)] + ["value"] * spec.val_dims
         names = "[" + ", ".join(entries) + "]"
         rows, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names, spec.pos_dims)
-        pos, val = domain.context_from_rows(rows, spec, source)  # [K, P], [K, V]
+        pos, val = checked_context(domain, "context_from_rows", *domain.context_from_rows(rows, spec, source), spec)
         item["ctx_pos"], item["ctx_val"] = pos.float(), val.float()  # [K, P], [K, V]
     elif options.mask:
-        item["ctx_pos"], item["ctx_val"] = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))
+        pos, val = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))  # [K, P], [K, V]
+        item["ctx_pos"], item["ctx_val"] = checked_context(domain, "context_from_mask", pos, val, spec)
     else:
         n = signal[0].numel()
         if options.num_context is not None and options.num_context > n:  # off a grid, S is read between its points
@@ -420,6 +440,9 @@ class PredictionWriter(BasePredictionWriter):
         out.mkdir(parents=True, exist_ok=True)
         try:
             files = pl_module.domain.write_prediction(prediction, out)
+            if not (isinstance(files, list) and all(isinstance(f, Path) for f in files)):
+                raise ValueError(f"{type(pl_module.domain).__name__}.write_prediction returned "
+                                 f"{type(files).__name__}: it must return the list of files (Paths) it wrote")
         except BaseException:
             remove_empty(new)
             raise

@@ -3,6 +3,7 @@ where it is made (the DataModule, the Domain, its files), not met later as a tra
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -227,3 +228,246 @@ def test_the_modules_spec_names_the_folder_read_and_an_evaluation_of_another_goe
     for dataset, source, folder in cases:
         module.trained_dataset, module.trained_source = dataset, source
         assert module.eval_folder() == folder, (dataset, source)
+
+
+def test_signals_of_other_channels_than_the_spec_are_named_at_the_first_item():
+    """More value channels than the spec's V went on to the model (the core's sampler reads them all) and failed in
+    its first step as sets of mismatched widths; a transposed grid or a missing value axis was named already."""
+    class RGB(Dataset):
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int) -> dict:
+            return {"signal": torch.zeros(3, *GRID)}  # [3, 6, 5]: RGB, where the spec says V = 1
+
+    class RGBData(HeightData):
+        def build_split(self, split):
+            return RGB()
+
+    with pytest.raises(ValueError, match=r"^RGBData: the train split yields signals of shape \[3, 6, 5\], but its "
+                                         r"spec says \[V, \*grid_shape\] = \[1, 6, 5\]$"):
+        RGBData().dataset("train")
+    assert len(HeightData().dataset("train")) == 4
+
+
+def test_items_and_batches_of_the_wrong_structure_are_named_when_the_split_is_built():
+    """An item that is no dict, or a batch read at once (``__getitems__``) of another layout, is named when the split
+    is built, not met as a TypeError in the loader or a KeyError or shape error in the first step."""
+    class Pairs(Heights):
+        def __getitem__(self, i):
+            return super().__getitem__(i)["signal"], i  # (signal, label)
+
+    class Tensors(Heights):
+        def __getitems__(self, indices):
+            return [self[i]["signal"] for i in indices]  # bare tensors
+
+    class Misnamed(Heights):
+        def __getitems__(self, indices):
+            return {"values": torch.stack([self[i]["signal"] for i in indices])}  # [B, 1, 6, 5] under another key
+
+    class Flat(Heights):
+        def __getitems__(self, indices):
+            return {"signal": torch.stack([self[i]["signal"][0] for i in indices])}  # [B, 6, 5]: no value axis
+
+    class Whole(Heights):
+        def __getitems__(self, indices):
+            return {"signal": torch.stack([self[i]["signal"] for i in indices])}  # [B, 1, 6, 5]
+
+    def data(dataset: type) -> SignalDataModule:
+        return type(dataset.__name__ + "Data", (HeightData,), {"build_split": lambda self, split: dataset()})()
+
+    with pytest.raises(ValueError, match=r"^PairsData: the train split's items must be dicts with a 'signal' tensor "
+                                         r"\[V, \*grid\], got tuple$"):
+        data(Pairs).dataset("train")
+    with pytest.raises(ValueError, match=r"^TensorsData: the train split's __getitems__\(\[0\]\) returned a list of "
+                                         r"Tensor; it must return a list of items"):
+        data(Tensors).dataset("train")
+    with pytest.raises(ValueError, match=r"^MisnamedData: the train split's __getitems__\(\[0\]\) returned a dict of "
+                                         r"\['values'\]; it must return a dict with a 'signal' tensor"):
+        data(Misnamed).dataset("train")
+    with pytest.raises(ValueError, match=r"^FlatData: the train split's __getitems__\(\[0\]\) returns signals of shape "
+                                         r"\[1, 6, 5\], but its spec says \[B, V, \*grid_shape\] = \[1, 1, 6, 5\]$"):
+        data(Flat).dataset("train")
+    assert data(Whole).dataset("train")[1]["index"] == 1  # a batch of the right layout, each item with its index
+
+
+def test_a_datamodule_whose_init_skips_the_base_is_named():
+    class NoSuper(HeightData):
+        def __init__(self, size: int = 4, **kwargs):
+            self.size = size  # super().__init__(**kwargs) forgotten
+
+    with pytest.raises(ValueError, match=r"^NoSuper\.__init__ does not call super\(\)\.__init__\(\*\*kwargs\)"):
+        str(NoSuper())  # as jsonargparse words a failed link
+    with pytest.raises(ValueError, match=r"^NoSuper\.__init__ does not call super"):
+        NoSuper().dataset("train")
+    assert not hasattr(NoSuper(), "batch_size") and getattr(NoSuper(), "_train_sampler", None) is None
+    with pytest.raises(AttributeError, match="no attribute 'other'"):
+        HeightData().other  # noqa: B018  any other missing attribute stays Python's
+
+
+def test_a_method_named_almost_as_a_contract_method_is_refused_when_defined():
+    """``picture`` for ``pictures`` never ran: the base's default drew nothing, without a word."""
+    def domain(**methods) -> type:
+        return type("Misspelt", (HeightDomain,), {"__module__": "labs.misspelt", "__qualname__": "Misspelt", **methods})
+
+    def draw(self, completions, out_dir, suffix=""):
+        return {}
+
+    for wrong, right in (("picture", "pictures"), ("metric", "metrics"), ("read_inputs", "read_input"),
+                         ("write_predictions", "write_prediction"), ("context_from_row", "context_from_rows")):
+        with pytest.raises(ValueError, match=rf"^labs\.misspelt\.Misspelt\.{wrong} is no Domain method: the core calls "
+                                             rf"{right}, so {wrong} would never run \(a helper of your own: name it "
+                                             rf"_{wrong}\)$"):
+            domain(**{wrong: draw})
+    domain(_picture=draw, pictures=draw, draw_grid=draw, name_of=draw)  # helpers of other names, and the contract's
+
+
+def test_a_domain_class_without_a_name_is_refused():
+    from pixeltransformer.module import PixelTransformerModule
+
+    class Nameless(Domain):  # name forgotten: its runs went to runs/custom/ and its checkpoints named the data's
+        pass
+
+    net = dict(width=16, ffn=32, heads=2, encoder_layers=1, decoder_layers=1)
+    with pytest.raises(ValueError, match=r"^Nameless has no name: give the class name = 'heights', its data's "
+                                         r"SignalSpec\.domain"):
+        PixelTransformerModule(spec=SPEC, domain=Nameless(), net=net)
+    assert PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=net).domain.name == "heights"
+
+
+def test_metrics_that_return_no_dict_are_named():
+    from pixeltransformer.evaluation import checked_metrics
+
+    with pytest.raises(ValueError, match=r"^HeightDomain\.metrics returned NoneType: it must return \{name: \[B\] "
+                                         r"tensor\} \(\{\} when it has none\)$"):
+        checked_metrics(HeightDomain(), None, {"nll"}, 4)
+    assert checked_metrics(HeightDomain(), {}, {"nll"}, 4) == {}
+
+
+def test_picture_contexts_of_other_units_or_shapes_are_named_before_the_fit_starts(tmp_path):
+    """Positions in pixels were only warned of as an extrapolation and drew wrong pictures; values without their
+    axis failed in the model at the first validation, after the steps before it."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+
+    class Pixels(HeightDomain):
+        def picture_contexts(self, signal, levels, generator):
+            return {k: (pos * 5, val) for k, (pos, val) in super().picture_contexts(signal, levels, generator).items()}
+
+    class Flat(HeightDomain):
+        def picture_contexts(self, signal, levels, generator):
+            return {k: (pos, val[..., 0]) for k, (pos, val) in super().picture_contexts(signal, levels, generator).items()}
+
+    module = PixelTransformerModule(spec=SPEC, domain=Pixels(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    signal = torch.rand(2, 1, *GRID) * 2 - 1  # [2, 1, 6, 5]
+    pictures = Pictures(levels=(3,), num_samples=0)
+    trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, datamodule=HeightData())
+    with pytest.raises(ValueError, match=r"^Pixels\.picture_contexts\(\)\['3'\] returned positions up to 5: positions "
+                                         r"are normalised to \[-1, 1\] per axis"):
+        pictures.on_fit_start(trainer, module)
+    module.domain = Flat()
+    with pytest.raises(ValueError, match=r"^Flat\.picture_contexts\(\)\['3'\] returned positions \[2, 3, 2\] and "
+                                         r"values \[2, 3\]; the model reads positions \[2, K, 2\] and values "
+                                         r"\[2, K, 1\]$"):
+        pictures.draw(module, signal, tmp_path)
+    module.domain = HeightDomain()
+    pictures.on_fit_start(trainer, module)  # the default's contexts pass
+
+
+def test_what_a_domain_reads_for_a_prediction_is_checked_where_it_enters_the_core(tmp_path):
+    """read_input's 8-bit levels failed in torch's grid reading, its values beyond the bins only at the model;
+    context_from_rows's positions in the data's own units were only warned of, and its values without their axis
+    failed in the model."""
+    from pixeltransformer.predict import PredictOptions, prediction_item
+
+    class Levels(HeightDomain):
+        def read_input(self, path, spec):
+            return torch.full((1, *GRID), 200, dtype=torch.uint8)  # [1, 6, 5]
+
+    class Bytes(HeightDomain):
+        def read_input(self, path, spec):
+            return torch.full((1, *GRID), 200.0)  # [1, 6, 5]: 0..255, where the spec says [-1, 1]
+
+    class Pixels(HeightDomain):
+        def context_from_rows(self, rows, spec, source):
+            return rows[:, :2] * 3, rows[:, 2:]  # [K, 2] in pixels, [K, 1]
+
+    class Flat(HeightDomain):
+        def context_from_rows(self, rows, spec, source):
+            return rows[:, :2], rows[:, 2]  # [K, 2], [K]
+
+    user = tmp_path / "hill.npy"
+    user.write_bytes(b"")
+    file = PredictOptions(input=str(user), num_context=4)
+    with pytest.raises(ValueError, match=r"^Levels\.read_input returned torch\.uint8 values; it must return float "
+                                         r"values in the spec's val_range \[-1, 1\]$"):
+        prediction_item(Levels(), SPEC, file)
+    with pytest.raises(ValueError, match=r"^Bytes\.read_input returned values in \[200, 200\], outside the spec's "
+                                         r"val_range \[-1, 1\], which the value bins span$"):
+        prediction_item(Bytes(), dataclasses.replace(SPEC, num_bins=4), file)
+    rows = PredictOptions(context="[[0.5, -0.5, 0.25], [1, 1, 0]]")
+    with pytest.raises(ValueError, match=r"^Pixels\.context_from_rows returned positions up to 3: positions are "
+                                         r"normalised to \[-1, 1\] per axis"):
+        prediction_item(Pixels(), SPEC, rows)
+    with pytest.raises(ValueError, match=r"^Flat\.context_from_rows returned positions \[2, 2\] and values \[2\]; the "
+                                         r"model reads positions \[K, 2\] and values \[K, 1\]$"):
+        prediction_item(Flat(), SPEC, rows)
+    item = prediction_item(HeightDomain(), SPEC, rows)
+    assert item["ctx_pos"].shape == (2, 2) and item["ctx_val"].shape == (2, 1)
+
+    class Cube(HeightDomain):
+        def predict_grid(self, spec, resolution):
+            return 6, 5, 5  # a 3D grid for a 2D model
+
+    with pytest.raises(ValueError, match=r"^Cube\.predict_grid returned \(6, 5, 5\); it must return 2 sizes >= 1, one "
+                                         r"per position axis \(the model's grid is \(6, 5\)\)$"):
+        prediction_item(Cube(), SPEC, rows)
+
+
+def test_write_prediction_that_returns_no_files_is_named(tmp_path):
+    from types import SimpleNamespace
+
+    from pixeltransformer.predict import PredictionWriter, PredictOptions
+
+    class Silent(HeightDomain):
+        def write_prediction(self, completion, out_dir):
+            (out_dir / "mean.txt").write_text("0")  # and the return forgotten
+
+    writer = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]", out=str(tmp_path / "out")), tmp_path)
+    module = SimpleNamespace(domain=Silent(), spec=SPEC)
+    with pytest.raises(ValueError, match=r"^Silent\.write_prediction returned NoneType: it must return the list of "
+                                         r"files \(Paths\) it wrote$"):
+        writer._write(SimpleNamespace(ckpt_path=""), module, SimpleNamespace())
+    assert (tmp_path / "out" / "mean.txt").read_text() == "0"  # what the domain wrote stays
+
+
+IMPORT_FAILED = """Parser key "{key}":
+  Does not validate against any of the Union subtypes
+  Subtypes: [<class '{base}'>, <class 'NoneType'>]
+  Errors:
+    - {cause}
+    - Expected a <class 'NoneType'>
+  Given value type: <class 'dict'>
+  Given value: {given}"""
+
+
+def test_a_class_path_whose_module_fails_to_import_names_the_cause():
+    """A config's class path to a module with a bug of its own (a SyntaxError, a NameError, a Domain refused when
+    defined) said only "expected SignalDataModule or null, got NestedArg(...)"; jsonargparse's message holds the
+    cause."""
+    from pixeltransformer.errors import parse_error_line
+
+    def line(cause: str, given: str = "{'class_path': 'mine.data.MyData', 'init_args': {'batch_size': 8}}",
+             key: str = "data", base: str = "pixeltransformer.datamodule.SignalDataModule") -> str:
+        return parse_error_line(IMPORT_FAILED.format(key=key, base=base, cause=cause, given=given))
+
+    assert line("name 'undefined' is not defined") == (
+        "data: mine.data.MyData: name 'undefined' is not defined (python -c 'import mine.data' shows where)")
+    assert line("invalid syntax (data.py, line 3)", given="NestedArg(key='class_path', val='mine.data.MyData')") == (
+        "data: mine.data.MyData: invalid syntax (data.py, line 3)")
+    assert line("Import path mine.domain.Mine does not correspond to a subclass of Domain", key="model.domain",
+                given="{'class_path': 'mine.domain.Mine'}", base="pixeltransformer.domain.Domain") == (
+        "model.domain: Import path mine.domain.Mine does not correspond to a subclass of Domain")
