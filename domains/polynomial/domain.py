@@ -106,7 +106,10 @@ class PolynomialDomain(Domain):
 
     def functions_figure(self, completions: dict[str, Completion], path: Path) -> Path:
         """Fig. 9 for one function: completions (batch of one) by |S| -> mean, band and samples beside the truth."""
-        panels = [self.function_panel(c, f"|S| = {c.ctx_pos.shape[1]}") for c in completions.values()]
+        # a panel's samples with only N' of their values drawn (the rest their mean) say so under its |S|
+        panels = [self.function_panel(c, f"|S| = {c.ctx_pos.shape[1]}"
+                                      + (f"\nsamples: {note}" if (note := c.drawn_note()) else ""))
+                  for c in completions.values()]
         truth = next(iter(completions.values())).signal
         curve = None
         if truth is not None:  # [1, 1, R] on the data's own grid

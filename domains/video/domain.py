@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from pixeltransformer.domain import Domain, Files
+from pixeltransformer.domain import Domain, Files, suffix_title
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.files import write_json
 from pixeltransformer.inference import Completion
@@ -54,9 +54,10 @@ class VideoDomain(Domain):
         pngs, mp4s = [], []
         for name, c in completions.items():
             for i in range(c.mean.shape[0]):
+                note = c[i].drawn_note()  # the sample rows: only N' of their values drawn, where that applies
+                title = ", ".join([f"|S| = {c.ctx_pos.shape[1]}", *([suffix_title(suffix)] if suffix else [])])
                 files = write_figure10(*self.clips(c[i]), c.mean[i], out_dir / f"video{i}_S{name}{suffix}",
-                                       gif=self.gif, title=f"|S| = {c.ctx_pos.shape[1]}"
-                                       + (f", {suffix.strip('_')}" if suffix else ""))
+                                       gif=self.gif, title=title + (f"; samples: {note}" if note else ""))
                 pngs.append(files["png"])
                 mp4s.append(files["mp4"])
         return {"video_frames": pngs, "videos": mp4s}
