@@ -92,7 +92,8 @@ def test_function_panels_say_when_most_of_a_sample_is_a_mean(poly_spec, tmp_path
     from domains.polynomial import domain as poly_domain
 
     panels, draw = [], poly_domain.figure_functions
-    monkeypatch.setattr(poly_domain, "figure_functions", lambda p, *args, **kw: panels.append(p) or draw(p, *args, **kw))
+    monkeypatch.setattr(poly_domain, "figure_functions",
+                        lambda p, *args, **kw: panels.append(p) or draw(p, *args, **kw))
     Pictures(num_examples=1, levels=(2, 12), num_samples=1, n_autoregressive=n_ar).draw(
         module_of(poly_spec), torch.randn(1, 1, 16), tmp_path, "_step000010")
     note = "samples: N′ = 4 values drawn, the rest their mean"
