@@ -379,6 +379,12 @@ class Completion:
             return ""
         return f"N′ = {self.n_autoregressive} values drawn, the rest their mean"
 
+    def titled(self, title: str, what: str = "samples", sep: str = "\n") -> str:
+        """A picture's ``title`` with :meth:`drawn_note` after ``sep`` (a second line: "samples: N′ = 16 values
+        drawn, the rest their mean") where it applies; the title alone otherwise."""
+        note = self.drawn_note()
+        return f"{title}{sep}{f'{what}: ' if what else ''}{note}" if note else title
+
     def cpu(self) -> Completion:
         move = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
         return Completion(self.grid_shape, move(self.ctx_pos), move(self.ctx_val), move(self.mean),

@@ -99,3 +99,32 @@ def test_function_panels_say_when_most_of_a_sample_is_a_mean(poly_spec, tmp_path
     note = "samples: N′ = 4 values drawn, the rest their mean"
     assert [p["title"] for p in panels[0]] == (["|S| = 2\n" + note, "|S| = 12"] if n_ar == 4 else
                                                ["|S| = 2", "|S| = 12"])
+
+
+@pytest.mark.parametrize("n_ar", [4, None])
+@pytest.mark.parametrize("domain, grid, values, patch", [
+    ("images", (8, 8), (0.0, 1.0), "image_grid"), ("sdf", (4, 4, 4), (-0.1, 0.1), "shape_pictures"),
+    ("video", (3, 6, 6), (0.0, 1.0), "write_figure10"), ("polynomial", (16,), (-1.0, 1.0), "figure_functions")])
+def test_a_predictions_picture_says_when_most_of_a_sample_is_a_mean(tmp_path, monkeypatch, n_ar, domain, grid,
+                                                                     values, patch):
+    """`make sample`'s pictures (panel.png, figure.png, figure10, functions.png) drew N' = 2048 of a clip's 16 896
+    free values and titled the rest "sample" too."""
+    import importlib
+
+    module = importlib.import_module(f"domains.{domain}.domain")
+    titles = []
+
+    def record(*args, title=None, **kw):  # the picture's title, or its panels' (polynomial)
+        titles.append(title if patch != "figure_functions" else args[0][0]["title"])
+        return {"png": tmp_path / "f.png", "mp4": tmp_path / "f.mp4"} if patch == "write_figure10" else (
+            (tmp_path / "f.png", {}) if patch == "shape_pictures" else tmp_path / "f.png")
+
+    monkeypatch.setattr(module, patch, record)
+    monkeypatch.setattr(module, "write_video", lambda frames, path: path, raising=False)
+    v = 3 if domain == "video" else 1
+    spec = SignalSpec(domain=domain, dataset="toy", grid_shape=grid, val_dims=v, val_range=values)
+    m = module_of(spec)
+    pos = grid_positions(grid)[::4].unsqueeze(0)  # [1, K, P] on the grid
+    val = torch.rand(1, pos.shape[1], v) * (values[1] - values[0]) + values[0]  # [1, K, V]
+    m.domain.write_prediction(m.complete(pos, val, grid, num_samples=1, n_autoregressive=n_ar), tmp_path)
+    assert len(titles) == 1 and titles[0].endswith(NOTE) == (n_ar is not None), titles
