@@ -84,16 +84,19 @@ class ImageDomain(Domain):
         drawn = completions.get("samples")
         if drawn is not None and drawn.samples is not None:
             files["fig4_samples"] = out_dir / f"fig4_samples{suffix}.png"
+            # only N' values of each sample drawn, where that applies: a second line
+            title = drawn.titled(f"samples of I | S, |S| = {drawn.ctx_pos.shape[1]}", what="")
             figure_samples(gt, context_image(drawn.ctx_pos, drawn.ctx_val, res),
                            [drawn.samples[:, j].clamp(0, 1) for j in range(drawn.samples.shape[1])],
-                           files["fig4_samples"], title=f"samples of I | S, |S| = {drawn.ctx_pos.shape[1]}")
+                           files["fig4_samples"], title=title)
         comp = completions.get("composition")
         if comp is not None:
             files["fig5_composition"] = out_dir / f"fig5_composition{suffix}.png"
             shown = comp.mean if comp.samples is None else comp.samples[:, 0]  # [B, C, R, R]
             figure_composition(gt, display_size(signal.roll(1, dims=0), res), context_image(comp.ctx_pos, comp.ctx_val, res),
                                shown.clamp(0, 1), files["fig5_composition"],
-                               title=f"S from the halves of two images, |S| = {comp.ctx_pos.shape[1]}",
+                               title=comp.titled(f"S from the halves of two images, |S| = {comp.ctx_pos.shape[1]}",
+                                                 what="sample"),
                                completion="mean" if comp.samples is None else "sample")
         return files
 
@@ -205,5 +208,6 @@ class ImageDomain(Domain):
         add(completion.mean[0].clamp(0, 1), "mean", "mean")
         for i, sample in enumerate([] if completion.samples is None else completion.samples[0]):
             add(sample.clamp(0, 1), f"sample_{i + 1}", f"sample {i + 1}")
-        image_grid([cells], out_dir / "panel.png", col_titles=titles, title=f"|S| = {completion.ctx_pos.shape[1]}")
+        image_grid([cells], out_dir / "panel.png", col_titles=titles,
+                   title=completion.titled(f"|S| = {completion.ctx_pos.shape[1]}"))
         return [*paths, out_dir / "panel.png"]

@@ -109,7 +109,8 @@ def image_grid(rows: Sequence[Sequence[Any]], path: str | Path | None = None, ro
     """Lay images out in rows (None leaves a cell blank) -> uint8 [H, W, 3]; also written as PNG to path.
 
     Cells are square, the largest image side times the smallest integer factor reaching ``min_cell``.
-    Size: W = [ROW_TITLE_W] + n_cols * (cell + PAD) + PAD, H = [FIG_TITLE_H] + [COL_TITLE_H] + n_rows * (cell + PAD) + PAD.
+    Size: W = [ROW_TITLE_W] + n_cols * (cell + PAD) + PAD, H = [FIG_TITLE_H per line of title] + [COL_TITLE_H] +
+    n_rows * (cell + PAD) + PAD.
     """
     imgs = [[None if im is None else to_uint8(im) for im in row] for row in rows]
     present = [im for row in imgs for im in row if im is not None]
@@ -120,7 +121,7 @@ def image_grid(rows: Sequence[Sequence[Any]], path: str | Path | None = None, ro
     factor = max(1, math.ceil(min_cell / side))
     cell = side * factor
     left = ROW_TITLE_W if row_titles else 0
-    top = (FIG_TITLE_H if title else 0) + (COL_TITLE_H if col_titles else 0)
+    top = title_height(title) + (COL_TITLE_H if col_titles else 0)
     width, height = left + n_cols * (cell + PAD) + PAD, top + n_rows * (cell + PAD) + PAD
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
     for r, row in enumerate(imgs):
@@ -139,6 +140,11 @@ def image_grid(rows: Sequence[Sequence[Any]], path: str | Path | None = None, ro
     return canvas
 
 
+def title_height(title: str | None) -> int:
+    """Pixels above the grid for the figure's title: FIG_TITLE_H per line (none without a title)."""
+    return FIG_TITLE_H * (title.count("\n") + 1) if title else 0
+
+
 def _draw_text(canvas: np.ndarray, cell: int, left: int, top: int, title: str | None,
                row_titles: Sequence[str] | None, col_titles: Sequence[str] | None) -> np.ndarray:
     """Titles drawn by matplotlib onto the pixel canvas, which it shows 1:1 (figimage)."""
@@ -148,7 +154,8 @@ def _draw_text(canvas: np.ndarray, cell: int, left: int, top: int, title: str | 
     def at(x: float, y: float) -> tuple[float, float]:  # pixel (x right, y down) -> figure fraction
         return x / width, 1.0 - y / height
     if title:
-        fig.text(*at(width / 2, FIG_TITLE_H / 2), title, ha="center", va="center", fontsize=11)
+        fig.text(*at(width / 2, title_height(title) / 2), title, ha="center", va="center", fontsize=11,
+                 linespacing=1.6)
     for c, t in enumerate(col_titles or []):
         x = left + PAD + c * (cell + PAD) + cell / 2
         fig.text(*at(x, top - COL_TITLE_H / 2), t, ha="center", va="center", fontsize=9)

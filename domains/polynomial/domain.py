@@ -106,7 +106,8 @@ class PolynomialDomain(Domain):
 
     def functions_figure(self, completions: dict[str, Completion], path: Path) -> Path:
         """Fig. 9 for one function: completions (batch of one) by |S| -> mean, band and samples beside the truth."""
-        panels = [self.function_panel(c, f"|S| = {c.ctx_pos.shape[1]}") for c in completions.values()]
+        # a panel's samples with only N' of their values drawn (the rest their mean) say so under its |S|
+        panels = [self.function_panel(c, c.titled(f"|S| = {c.ctx_pos.shape[1]}")) for c in completions.values()]
         truth = next(iter(completions.values())).signal
         curve = None
         if truth is not None:  # [1, 1, R] on the data's own grid
@@ -191,7 +192,7 @@ class PolynomialDomain(Domain):
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
         """functions.png (mean, +-2 sigma band, samples, observed points) and prediction.csv (x, mean, std, samples)."""
-        panel = self.function_panel(completion, f"|S| = {completion.ctx_pos.shape[1]}")
+        panel = self.function_panel(completion, completion.titled(f"|S| = {completion.ctx_pos.shape[1]}"))
         png = figure_functions([panel], Path(out_dir) / "functions.png", title=self.title)
         columns = [panel["x"], panel["mean"], panel["std"], *panel["samples"]]  # each [G]
         header = ["x", "mean", "std", *[f"sample_{i + 1}" for i in range(len(panel["samples"]))]]

@@ -39,7 +39,7 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
             ax.plot(truth[0], truth[1], color="black", lw=1.4, ls="--", label="true")
         ax.plot(x, p["mean"], color="tab:blue", lw=1.6, label="mean")
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
-        ax.set_title(p["title"])
+        ax.set_title(p["title"], fontsize=10 if "\n" in p["title"] else None)  # a second line (a note) fits its panel
         ax.set_ylim(lo - pad, hi + pad)
         off = beyond_range(p, lo - pad, hi + pad)
         ax.set_xlabel("x" + (f"\noutside the y range shown:\n{', '.join(off)}" if off else ""))  # fits a panel

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files
+from pixeltransformer.domain import Domain, Files, suffix_title
 from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, cache_root, write_json
 
@@ -99,12 +99,14 @@ class SdfDomain(Domain):
         figures, meshes, t = [], {}, truncation_of(self.spec)
         for k, c in completions.items():
             prob = c.prob_below(0.0)  # [B, R, R, R]
+            title = ", ".join([f"|S| = {k}", *([suffix_title(suffix)] if suffix else [])])
             for i in range(c.mean.shape[0]):
                 draws = [] if c.samples is None else list(c.samples[i, :, 0].numpy())  # S x [R, R, R]
-                figure, files = shape_pictures(
+                figure, files = shape_pictures(  # the sample columns: only N' of their values drawn, where it applies
                     out, f"shape{i}_S{k}_", None if c.signal is None else c.signal[i, 0].numpy(),
                     c.ctx_pos[i].numpy(), c.ctx_val[i].numpy(), c.mean[i, 0].numpy(), draws, t, self.formats,
-                    title=f"|S| = {k}" + (f", {suffix.strip('_')}" if suffix else ""), prob_grid=prob[i].numpy())
+                    title=c[i].titled(title),
+                    prob_grid=prob[i].numpy())
                 figures.append(figure)
                 meshes[f"shape{i}_S{k}_meshes"] = [paths[0] for paths in files.values()]
         return {"sdf_samples": figures, **meshes}
@@ -224,5 +226,6 @@ class SdfDomain(Domain):
         figure, meshes = shape_pictures(
             out_dir, "", None if c.signal is None else c.signal[0, 0].numpy(), ctx_pos.numpy(), ctx_val.numpy(),
             mean, [] if c.samples is None else list(c.samples[0, :, 0].numpy()), truncation_of(self.spec),
-            self.formats, renders=True, title=f"{out_dir.name}: |S| = {k}", prob_grid=c.prob_below(0.0)[0].numpy())
+            self.formats, renders=True, title=c.titled(f"{out_dir.name}: |S| = {k}"),
+            prob_grid=c.prob_below(0.0)[0].numpy())
         return [*files, figure, *(p for paths in meshes.values() for p in paths)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from pixeltransformer.domain import Domain, Files
+from pixeltransformer.domain import Domain, Files, suffix_title
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.files import write_json
 from pixeltransformer.inference import Completion
@@ -54,9 +54,10 @@ class VideoDomain(Domain):
         pngs, mp4s = [], []
         for name, c in completions.items():
             for i in range(c.mean.shape[0]):
+                title = ", ".join([f"|S| = {c.ctx_pos.shape[1]}", *([suffix_title(suffix)] if suffix else [])])
+                # the sample rows: only N' of their values drawn, where that applies
                 files = write_figure10(*self.clips(c[i]), c.mean[i], out_dir / f"video{i}_S{name}{suffix}",
-                                       gif=self.gif, title=f"|S| = {c.ctx_pos.shape[1]}"
-                                       + (f", {suffix.strip('_')}" if suffix else ""))
+                                       gif=self.gif, title=c[i].titled(title, sep="; "))
                 pngs.append(files["png"])
                 mp4s.append(files["mp4"])
         return {"video_frames": pngs, "videos": mp4s}
@@ -113,7 +114,7 @@ class VideoDomain(Domain):
         videos = {"gt": gt, "context": ctx_vis, "mean": c.mean[0], **named}
         paths = [write_video(to_frames(v), out_dir / f"{name}.mp4") for name, v in videos.items() if v is not None]
         paths += write_figure10(gt, ctx_vis, samples, c.mean[0], out_dir / "figure10", gif=self.gif,
-                                title=f"|S| = {c.ctx_pos.shape[1]}").values()
+                                title=c.titled(f"|S| = {c.ctx_pos.shape[1]}", sep="; ")).values()
         summary = {"grid": list(c.grid_shape), "num_context": int(c.ctx_pos.shape[1]), "num_samples": len(samples)}
         if gt is not None and min(c.grid_shape[1:]) >= 11:  # SSIM's 11x11 window
             pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}

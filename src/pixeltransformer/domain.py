@@ -13,6 +13,7 @@ registry, never imported as a path read from the file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -30,6 +31,13 @@ if TYPE_CHECKING:
 Files = dict[str, "Path | list[Path]"]
 # legend names of the core's methods in the metrics-vs-|S| figure (Domain.method_names adds a domain's baselines)
 CORE_METHOD_NAMES = {"model": "model", "sample": "model samples", "nn": "nearest-neighbour fill"}
+
+
+def suffix_title(suffix: str) -> str:
+    """The Pictures callback's file-name suffix as a picture's title says it: "_step000010" -> "step 10"; any other
+    suffix without its underscores ("" -> "")."""
+    step = re.fullmatch(r"_*step(\d+)", suffix)
+    return f"step {int(step.group(1))}" if step else suffix.strip("_")
 
 
 class Domain:

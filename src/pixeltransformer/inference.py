@@ -333,7 +333,8 @@ class Completion:
     mean and samples are [B, V, *grid] and [B, S, V, *grid] (S = 0: samples is None). params [B, N, NP] are the
     distribution's parameters at the N grid points in row-major order, for anything else a picture needs (a
     band, a probability; see :meth:`std` and :meth:`prob_below`). signal is the ground truth [B, V, *grid'] when
-    known, at its own resolution, which may differ from the completion's grid.
+    known, at its own resolution, which may differ from the completion's grid. n_autoregressive is the N' the
+    samples were drawn with (None: every value drawn, or no samples); see :meth:`drawn_note`.
     """
 
     grid_shape: tuple[int, ...]
@@ -344,6 +345,7 @@ class Completion:
     params: torch.Tensor  # [B, N, NP]
     dist: BinnedGaussian
     signal: torch.Tensor | None = None  # [B, V, *grid']
+    n_autoregressive: int | None = None
 
     def observed(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The grid points S lies on and S's values there, as the mean keeps them: [B, N] bool, [B, N, V]."""
@@ -366,10 +368,27 @@ class Completion:
         p = torch.where(observed.unsqueeze(-1), (obs_val[..., :1] < threshold).to(p.dtype), p)  # [B, N, 1]
         return unflatten_grid(p, self.grid_shape)[:, 0]  # [B, *grid]
 
+    def drawn_note(self) -> str:
+        """What a picture labelled "sample" must say when only some of its values were drawn: "N′ = 16 values drawn,
+        the rest their mean" where N' is smaller than the grid points not in S (the rest got their mean given S and
+        the N' draws); "" when every such value was drawn, or there are no samples."""
+        if self.samples is None or self.n_autoregressive is None:
+            return ""
+        observed, _ = self.observed()  # [B, N]
+        if self.n_autoregressive >= int((~observed).sum(dim=1).max()):
+            return ""
+        return f"N′ = {self.n_autoregressive} values drawn, the rest their mean"
+
+    def titled(self, title: str, what: str = "samples", sep: str = "\n") -> str:
+        """A picture's ``title`` with :meth:`drawn_note` after ``sep`` (a second line: "samples: N′ = 16 values
+        drawn, the rest their mean") where it applies; the title alone otherwise."""
+        note = self.drawn_note()
+        return f"{title}{sep}{f'{what}: ' if what else ''}{note}" if note else title
+
     def cpu(self) -> Completion:
         move = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
         return Completion(self.grid_shape, move(self.ctx_pos), move(self.ctx_val), move(self.mean),
-                          move(self.samples), move(self.params), self.dist, move(self.signal))
+                          move(self.samples), move(self.params), self.dist, move(self.signal), self.n_autoregressive)
 
     def __getitem__(self, i: int | slice) -> Completion:
         """The completion of some of the signals (an index keeps the batch axis: [1, ...]; numpy's and one-element
@@ -381,7 +400,7 @@ class Completion:
             i = slice(i % b, i % b + 1)  # c[-1] is the last signal, not an empty batch
         cut = lambda t: None if t is None else t[i]  # noqa: E731
         return Completion(self.grid_shape, cut(self.ctx_pos), cut(self.ctx_val), cut(self.mean), cut(self.samples),
-                          cut(self.params), self.dist, cut(self.signal))
+                          cut(self.params), self.dist, cut(self.signal), self.n_autoregressive)
 
 
 @torch.no_grad()
@@ -412,4 +431,5 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
         samples = unflatten_grid(sample(model, dist, ctx_pos, ctx_val, qry, num_samples=num_samples,
                                   n_autoregressive=n_autoregressive, temperature=temperature, seed=seed, chunk=chunk,
                                   progress=progress), grid_shape)  # [B, S, V, *grid]
-    return Completion(grid_shape, ctx_pos, ctx_val, unflatten_grid(mean, grid_shape), samples, params, dist, signal)
+    return Completion(grid_shape, ctx_pos, ctx_val, unflatten_grid(mean, grid_shape), samples, params, dist, signal,
+                      n_autoregressive if num_samples > 0 else None)

@@ -242,13 +242,14 @@ def test_fit_draws_the_three_figures(tiny_run):
     fig3 = np.asarray(Image.open(out / "fig3_means_step000002.png"))
     # 2 examples x (S row + mean row), columns GT + 2 levels, with row titles
     assert fig3.shape == (FIG_TITLE_H + COL_TITLE_H + 4 * (cell + PAD) + PAD, ROW_TITLE_W + 3 * (cell + PAD) + PAD, 3)
+    head = 2 * FIG_TITLE_H  # Fig. 4's and 5's titles have a second line: N' = 2 of each sample's values drawn
     fig4 = np.asarray(Image.open(out / "fig4_samples_step000002.png"))  # GT, S, 2 samples
-    assert fig4.shape == (FIG_TITLE_H + COL_TITLE_H + 2 * (cell + PAD) + PAD, 4 * (cell + PAD) + PAD, 3)
+    assert fig4.shape == (head + COL_TITLE_H + 2 * (cell + PAD) + PAD, 4 * (cell + PAD) + PAD, 3)
     fig5 = np.asarray(Image.open(out / "fig5_composition_step000002.png"))  # top from, bottom from, S, sample
-    assert fig5.shape == (FIG_TITLE_H + COL_TITLE_H + 2 * (cell + PAD) + PAD, 4 * (cell + PAD) + PAD, 3)
+    assert fig5.shape == (head + COL_TITLE_H + 2 * (cell + PAD) + PAD, 4 * (cell + PAD) + PAD, 3)
     # the GT cells show the validation digits; Fig. 5's "bottom from" is the neighbour's (the batch rolled by one)
     gt = tiny_digits().fixed_examples("val", 2)["signal"][:, 0]  # [2, 8, 8]
-    y0, y1, x1 = FIG_TITLE_H + COL_TITLE_H + PAD, FIG_TITLE_H + COL_TITLE_H + 2 * PAD + cell, 2 * PAD + cell
+    y0, y1, x1 = head + COL_TITLE_H + PAD, head + COL_TITLE_H + 2 * PAD + cell, 2 * PAD + cell
     assert abs(int(fig4[y0 + 2, PAD + 2, 0]) - round(float(gt[0, 0, 0]) * 255)) <= 1
     assert abs(int(fig5[y1 + 2, x1 + 2, 0]) - round(float(gt[0, 0, 0]) * 255)) <= 1
 

@@ -619,7 +619,8 @@ def test_renders(tmp_path):
 MEDIA_PANEL_PX = 600  # a W&B media panel's width, into which a logged figure is shrunk
 
 
-def fig8(samples: int, gt: bool = True, title: str | None = "|S| = 32, step000004", points: int = 50):
+def fig8(samples: int, gt: bool = True, points: int = 50,
+         title: str | None = "|S| = 32, step 4\nsamples: N′ = 64 values drawn, the rest their mean"):
     """Fig. 8 of a chair (or no ground truth), 50 points of S and a cube filling [-1, 1]^3 for the prediction
     panels, drawn, with its 3D panels in the order they were made."""
     from domains.sdf.visualize import sdf_samples_figure
