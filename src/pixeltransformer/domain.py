@@ -13,11 +13,10 @@ registry, never imported as a path read from the file.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
-
-import difflib
 
 import torch
 
