@@ -276,18 +276,17 @@ def test_items_and_batches_of_the_wrong_structure_are_named_when_the_split_is_bu
     def data(dataset: type) -> SignalDataModule:
         return type(dataset.__name__ + "Data", (HeightData,), {"build_split": lambda self, split: dataset()})()
 
-    with pytest.raises(ValueError, match=r"^PairsData: the train split's items must be dicts with a 'signal' tensor "
-                                         r"\[V, \*grid\], got tuple$"):
-        data(Pairs).dataset("train")
-    with pytest.raises(ValueError, match=r"^TensorsData: the train split's __getitems__\(\[0\]\) returned a list of "
-                                         r"Tensor; it must return a list of items"):
-        data(Tensors).dataset("train")
-    with pytest.raises(ValueError, match=r"^MisnamedData: the train split's __getitems__\(\[0\]\) returned a dict of "
-                                         r"\['values'\]; it must return a dict with a 'signal' tensor"):
-        data(Misnamed).dataset("train")
-    with pytest.raises(ValueError, match=r"^FlatData: the train split's __getitems__\(\[0\]\) returns signals of shape "
-                                         r"\[1, 6, 5\], but its spec says \[B, V, \*grid_shape\] = \[1, 1, 6, 5\]$"):
-        data(Flat).dataset("train")
+    for dataset, cause in [
+            (Pairs, r"^PairsData: the train split's items must be dicts with a 'signal' tensor \[V, \*grid\], "
+                    r"got tuple$"),
+            (Tensors, r"^TensorsData: the train split's __getitems__\(\[0\]\) returned a list of Tensor; it must "
+                      r"return a list of items"),
+            (Misnamed, r"^MisnamedData: the train split's __getitems__\(\[0\]\) returned a dict of \['values'\]; it "
+                       r"must return a dict with a 'signal' tensor"),
+            (Flat, r"^FlatData: the train split's __getitems__\(\[0\]\) returns signals of shape \[1, 6, 5\], but "
+                   r"its spec says \[B, V, \*grid_shape\] = \[1, 1, 6, 5\]$")]:
+        with pytest.raises(ValueError, match=cause):
+            data(dataset).dataset("train")
     assert data(Whole).dataset("train")[1]["index"] == 1  # a batch of the right layout, each item with its index
 
 
