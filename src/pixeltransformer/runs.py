@@ -29,6 +29,12 @@ def domain_of(domain_class_path: str | None) -> str:
         cls = getattr(importlib.import_module(module), name) if module else None
     except (ImportError, AttributeError):
         return "custom"  # the CLI's parser reports a class that does not exist
+    except ValueError:
+        raise  # a Domain refused as it is defined (Domain.__init_subclass__): already one line
+    except Exception as err:  # the module's own bug (a SyntaxError, a NameError) ended in a traceback
+        where = "" if isinstance(err, SyntaxError) else f" (python -c 'import {module}' shows where)"
+        raise ValueError(f"model.domain: {domain_class_path}: {type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}{where}") from None
     check_own_name(cls)
     return getattr(cls, "name", "") or "custom"
 

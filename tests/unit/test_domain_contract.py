@@ -151,6 +151,28 @@ def test_a_built_in_domain_name_is_refused_outside_its_folder(monkeypatch):
         domain_of(f"{__name__}.Images")
 
 
+@pytest.mark.parametrize("source, cause", [
+    ("def broken(:\n", r"SyntaxError: invalid syntax \(mod\.py, line 1\)$"),
+    ("undefined_name\n", r"NameError: name 'undefined_name' is not defined \(python -c 'import brokenpkg\.mod' shows "
+                          r"where\)$")])
+def test_a_config_naming_a_domain_whose_module_fails_names_the_cause(tmp_path, monkeypatch, source, cause):
+    """A config file naming a domain class whose module has a bug of its own (a SyntaxError, a NameError) ended in
+    the traceback of runs.domain_of, which the CLI calls to name the run folder."""
+    import sys
+
+    from pixeltransformer.runs import domain_of
+
+    (tmp_path / "brokenpkg").mkdir()
+    (tmp_path / "brokenpkg" / "__init__.py").write_text("")
+    (tmp_path / "brokenpkg" / "mod.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("brokenpkg", "brokenpkg.mod"):  # the other case's package, found first otherwise
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    with pytest.raises(ValueError, match=r"^model\.domain: brokenpkg\.mod\.X: " + cause):
+        domain_of("brokenpkg.mod.X")
+    assert domain_of("brokenpkg.missing.X") == "custom"  # no such module: the CLI's parser says so
+
+
 def test_a_test_module_defines_no_domain_of_a_built_in_name():
     """Importing the built-in domains after this module (as the whole suite does) meets no class of their names."""
     import importlib
