@@ -246,8 +246,12 @@ def default_out(mode: str, partial: bool = False, device: str = "cpu", precision
     fewer benchmarks or presets (`--only train`), writes beside it, never over it. A run on another device, or in
     another precision than its device's default, names them (bench-cuda.json, bench-bf16.json, bench-cuda-fp32.json,
     bench-cuda-quick.json, ...): a GPU or bf16 run replaced the CPU's fp32 record."""
-    default = "bf16" if device == "cuda" else "fp32"
-    stem = "-".join(["bench"] + [device] * (device != "cpu") + [precision] * (precision not in (None, default)))
+    parts = ["bench"]
+    if device != "cpu":
+        parts.append(device)
+    if precision not in (None, "bf16" if device == "cuda" else "fp32"):  # not the device's default
+        parts.append(precision)
+    stem = "-".join(parts)
     if mode == "full":
         return REPO / "bench-results" / (f"{stem}-partial.json" if partial else f"{stem}.json")
     return REPO / "bench-results" / f"{stem}-{mode}.json"

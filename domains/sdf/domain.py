@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files, suffix_title
+from pixeltransformer.domain import Domain, Files, level_title
 from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, cache_root, write_json
 
@@ -99,7 +99,7 @@ class SdfDomain(Domain):
         figures, meshes, t = [], {}, truncation_of(self.spec)
         for k, c in completions.items():
             prob = c.prob_below(0.0)  # [B, R, R, R]
-            title = ", ".join([f"|S| = {k}", *([suffix_title(suffix)] if suffix else [])])
+            title = level_title(k, suffix)
             for i in range(c.mean.shape[0]):
                 draws = [] if c.samples is None else list(c.samples[i, :, 0].numpy())  # S x [R, R, R]
                 figure, files = shape_pictures(  # the sample columns: only N' of their values drawn, where it applies

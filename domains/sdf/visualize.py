@@ -164,13 +164,13 @@ def panel_grid(n: int) -> tuple[int, int]:
     return rows, math.ceil(n / rows)
 
 
-def panel_axes(n: int, size: float, title: int = 0, key_under: int | None = None) -> tuple[Figure, list]:
+def panel_axes(n: int, size: float, title: str | None = None, key_under: int | None = None) -> tuple[Figure, list]:
     """A figure of n square 3D panels of ``size`` inches in the grid of :func:`panel_grid`, in reading order, with
-    room above each row for the panels' titles, above all for the figure's (``title``: its lines, True for one) and
+    room above each row for the panels' titles, above all for the figure's ``title`` (a line each) and
     below the panel ``key_under`` for S's colour key. Returns the figure and its panels."""
     rows, cols = panel_grid(n)
     key_row = None if key_under is None else key_under // cols
-    head = SUPTITLE_ROOM + SUPTITLE_LINE * (title - 1) if title else 0.05  # inches above the first row
+    head = SUPTITLE_ROOM + SUPTITLE_LINE * title.count("\n") if title else 0.05  # inches above the first row
     foot = 0.05  # and below the last
     width, height = cols * size, head + rows * (TITLE_ROOM + size) + (KEY_ROOM if key_row is not None else 0) + foot
     fig = _figure(width, height)
@@ -208,7 +208,7 @@ def sdf_samples_figure(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx
     P(SDF < 0 | S) (prob_mesh); in reading order in a grid of at most MAX_COLUMNS columns, one camera for all."""
     first = 0 if gt_mesh is None else 1
     n = first + 2 + len(sample_meshes) + (prob_mesh is not None)
-    fig, axes = panel_axes(n, size, title=title.count("\n") + 1 if title else 0, key_under=first)
+    fig, axes = panel_axes(n, size, title=title, key_under=first)
     if gt_mesh is not None:
         draw_mesh(axes[0], gt_mesh, "ground truth")
     k = len(np.reshape(ctx_val, -1))  # the key under S says which colour is in and which out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from pixeltransformer.domain import Domain, Files, suffix_title
+from pixeltransformer.domain import Domain, Files, level_title
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.files import write_json
 from pixeltransformer.inference import Completion
@@ -53,11 +53,12 @@ class VideoDomain(Domain):
         the samples, the mean); the PNGs and mp4s are logged."""
         pngs, mp4s = [], []
         for name, c in completions.items():
+            title = level_title(c.ctx_pos.shape[1], suffix)
             for i in range(c.mean.shape[0]):
-                title = ", ".join([f"|S| = {c.ctx_pos.shape[1]}", *([suffix_title(suffix)] if suffix else [])])
+                one = c[i]
                 # the sample rows: only N' of their values drawn, where that applies
-                files = write_figure10(*self.clips(c[i]), c.mean[i], out_dir / f"video{i}_S{name}{suffix}",
-                                       gif=self.gif, title=c[i].titled(title, sep="; "))
+                files = write_figure10(*self.clips(one), c.mean[i], out_dir / f"video{i}_S{name}{suffix}",
+                                       gif=self.gif, title=one.titled(title, sep="; "))
                 pngs.append(files["png"])
                 mp4s.append(files["mp4"])
         return {"video_frames": pngs, "videos": mp4s}

@@ -65,18 +65,19 @@ class Pictures(Callback):
         if not isinstance(contexts, dict):
             raise ValueError(f"{type(domain).__name__}.picture_contexts returned {type(contexts).__name__}: it must "
                              "return {name: (positions [B, K, P], values [B, K, V])}")
-        return {name: checked_context(domain, f"picture_contexts()[{name!r}]", *pair, pl_module.spec,
+        return {name: checked_context(domain, f"picture_contexts()[{name!r}]", pair, pl_module.spec,
                                       batch=signal.shape[0]) for name, pair in contexts.items()}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The picture contexts of the val examples, checked before the first step rather than at the first
-        validation, after steps that no checkpoint may keep yet."""
-        if trainer.is_global_zero and trainer.limit_val_batches != 0:
+        validation, after steps that no checkpoint may keep yet. On every rank: one that stopped alone left the
+        others waiting in the first step's all-reduce."""
+        if trainer.limit_val_batches != 0:
             self.contexts(pl_module, self._examples(trainer, "val", "cpu"))
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Likewise before a test's sweep, whose evaluation the pictures at its end would fail."""
-        if self.on_test and trainer.is_global_zero and not trainer.fast_dev_run:
+        if self.on_test and not trainer.fast_dev_run:
             self.contexts(pl_module, self._examples(trainer, "test", "cpu"))
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:

@@ -668,7 +668,7 @@ class PixelTransformerCLI(LightningCLI):
                 drop_aside(replacing)
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
-                if not self.new_run and self.trainer.is_global_zero:  # a resume's folder: Lightning's line alone
+                if self.config.fit.get("resume") and self.trainer.is_global_zero:  # Lightning's line alone said it
                     self._say_dev_run_of_a_resume()
             elif subcommand == "fit" and not self.trainer.interrupted and self.trainer.is_global_zero:
                 resumed_at = self._checkpoint(ckpt).get("global_step") if self.config.fit.get("resume") else None

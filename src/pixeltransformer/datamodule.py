@@ -671,6 +671,9 @@ class SignalDataModule(L.LightningDataModule):
             raise SkippedInit(f"{type(self).__name__}.__init__ does not call super().__init__(**kwargs): a "
                               "SignalDataModule subclass passes the options it does not take on to it (batch_size, "
                               "seed, ...)")
+        attr = getattr(type(self), name, None)
+        if isinstance(attr, property):  # its getter's own AttributeError (a typo inside spec) led here: raise that
+            return attr.fget(self)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---- what a domain provides -------------------------------------------------------------

@@ -39,6 +39,11 @@ def suffix_title(suffix: str) -> str:
     return f"step {int(step.group(1))}" if step else suffix.strip("_")
 
 
+def level_title(num_context: int, suffix: str) -> str:
+    """A picture's title for one |S| at the Pictures callback's ``suffix``: "|S| = 32, step 10" ("|S| = 32")."""
+    return ", ".join(filter(None, (f"|S| = {num_context}", suffix_title(suffix))))
+
+
 class Domain:
     """The base contract; every method has a working default, so a new domain overrides only what it needs.
 
@@ -161,17 +166,19 @@ CONTRACT_METHODS = tuple(n for n, v in vars(Domain).items() if callable(v) and n
 def check_method_names(cls: type) -> None:
     """A method of a Domain subclass named almost as a contract method (``picture`` for ``pictures``, ``metric``,
     ``read_inputs``) is refused when the class is defined: the core calls the contract's name, so the method would
-    never run and the base's default (no pictures, no metrics) would, without a word."""
+    never run and the base's default (no pictures, no metrics) would, without a word. A helper beside the contract
+    method it is close to (``picture_context`` where ``picture_contexts`` is the class's own, ``metric`` beside
+    ``metrics``) or named after it (``write_prediction_gif``) is the author's own."""
     for attr, value in vars(cls).items():
         if attr.startswith("_") or attr in CONTRACT_METHODS or not callable(value):
             continue
         near = difflib.get_close_matches(attr, CONTRACT_METHODS, n=1, cutoff=0.88)
-        if near:
+        if near and getattr(cls, near[0]) is getattr(Domain, near[0]) and not attr.startswith(f"{near[0]}_"):
             raise ValueError(f"{cls.__module__}.{cls.__qualname__}.{attr} is no Domain method: the core calls "
                              f"{near[0]}, so {attr} would never run (a helper of your own: name it _{attr})")
 
 
-def checked_context(domain: Domain, method: str, pos: object, val: object, spec: SignalSpec,
+def checked_context(domain: Domain, method: str, made: object, spec: SignalSpec,
                     batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """A context set a domain method made (``picture_contexts``: [B, K, P], [B, K, V] with ``batch`` B;
     ``context_from_rows``, ``context_from_mask``: [K, P], [K, V]), checked once where it enters the core, in one line
@@ -181,6 +188,9 @@ def checked_context(domain: Domain, method: str, pos: object, val: object, spec:
     lead = [] if batch is None else [batch]
     dims = ", ".join(map(str, [*lead, "K"]))
     want = f"positions [{dims}, {spec.pos_dims}] and values [{dims}, {spec.val_dims}]"
+    if not (isinstance(made, (tuple, list)) and len(made) == 2):  # None, or one tensor unpacked along its rows
+        raise ValueError(f"{where} returned {type(made).__name__}; it must return a pair (positions, values): {want}")
+    pos, val = made
     if not (isinstance(pos, torch.Tensor) and isinstance(val, torch.Tensor)):
         raise ValueError(f"{where} returned {type(pos).__name__} and {type(val).__name__}; it must return tensors: "
                          f"{want}")

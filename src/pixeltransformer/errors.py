@@ -45,6 +45,14 @@ def first_line(err: BaseException | str) -> str:
     return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
+def import_failure(class_path: str, cause: str) -> str:
+    """``class_path: cause`` for a class whose module failed to import for a cause of its own, with the command that
+    shows where when the cause does not name it (a SyntaxError names its file and line)."""
+    module = class_path.rpartition(".")[0]
+    where = "" if ", line " in cause or not module else f" (python -c 'import {module}' shows where)"
+    return f"{class_path}: {cause}{where}"
+
+
 def parse_error_line(message: str) -> str:
     """jsonargparse's message for a bad command line or config, as one line. When a class fits none of its
     option's types (say a DataModule config of another domain, whose keys this domain's class does not have), the
@@ -78,9 +86,7 @@ def parse_error_line(message: str) -> str:
         if cls is None and path and cause and path.group(1) in cause:  # the cause names the class itself
             return f"{head.group(1)}: {cause}"
         if cls is None and path and cause:
-            module = path.group(1).rpartition(".")[0]
-            where = "" if ", line " in cause or not module else f" (python -c 'import {module}' shows where)"
-            return f"{head.group(1)}: {path.group(1)}: {cause}{where}"
+            return f"{head.group(1)}: {import_failure(path.group(1), cause)}"
         inner = kinds.removeprefix("Subtypes: [").removesuffix("]") if kinds else ""
         if cls is None and given and inner and not re.sub(f"(?:{UNION_MEMBER})(, )?", "", inner):
             names = [NULL if plain == "NoneType" else plain or names.replace(", ", " or ")

@@ -152,6 +152,16 @@ def as_int(value) -> int | None:
         return None
 
 
+def grid_sizes(grid, pos_dims: int) -> tuple[int, ...] | None:
+    """A grid's sizes as ints (whole numbers of any type as_int takes): ``pos_dims`` of them, each >= 1; None if the
+    sequence is anything else."""
+    try:
+        shape = tuple(as_int(g) for g in grid)
+    except TypeError:  # not a sequence
+        return None
+    return shape if len(shape) == pos_dims and None not in shape and min(shape) >= 1 else None
+
+
 def check_temperature(temperature) -> float:
     """A sampling temperature as a float: a finite number >= 0 (a one-element real tensor too, as a sweep's
     torch.linspace entry); 0 draws the most likely bin at each step, its mean without noise (a greedy completion)."""
@@ -334,7 +344,8 @@ class Completion:
     distribution's parameters at the N grid points in row-major order, for anything else a picture needs (a
     band, a probability; see :meth:`std` and :meth:`prob_below`). signal is the ground truth [B, V, *grid'] when
     known, at its own resolution, which may differ from the completion's grid. n_autoregressive is the N' the
-    samples were drawn with (None: every value drawn, or no samples); see :meth:`drawn_note`.
+    samples were drawn with (None: N' = None, or no samples) and free [B] each signal's grid points not in S (as
+    :meth:`observed` finds them); see :meth:`drawn_note`.
     """
 
     grid_shape: tuple[int, ...]
@@ -346,6 +357,7 @@ class Completion:
     dist: BinnedGaussian
     signal: torch.Tensor | None = None  # [B, V, *grid']
     n_autoregressive: int | None = None
+    free: torch.Tensor | None = None  # [B]
 
     def observed(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The grid points S lies on and S's values there, as the mean keeps them: [B, N] bool, [B, N, V]."""
@@ -374,8 +386,8 @@ class Completion:
         the N' draws); "" when every such value was drawn, or there are no samples."""
         if self.samples is None or self.n_autoregressive is None:
             return ""
-        observed, _ = self.observed()  # [B, N]
-        if self.n_autoregressive >= int((~observed).sum(dim=1).max()):
+        free = self.free if self.free is not None else (~self.observed()[0]).sum(dim=1)  # [B]
+        if self.n_autoregressive >= int(free.max()):
             return ""
         return f"N′ = {self.n_autoregressive} values drawn, the rest their mean"
 
@@ -388,7 +400,8 @@ class Completion:
     def cpu(self) -> Completion:
         move = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
         return Completion(self.grid_shape, move(self.ctx_pos), move(self.ctx_val), move(self.mean),
-                          move(self.samples), move(self.params), self.dist, move(self.signal), self.n_autoregressive)
+                          move(self.samples), move(self.params), self.dist, move(self.signal), self.n_autoregressive,
+                          move(self.free))
 
     def __getitem__(self, i: int | slice) -> Completion:
         """The completion of some of the signals (an index keeps the batch axis: [1, ...]; numpy's and one-element
@@ -400,7 +413,7 @@ class Completion:
             i = slice(i % b, i % b + 1)  # c[-1] is the last signal, not an empty batch
         cut = lambda t: None if t is None else t[i]  # noqa: E731
         return Completion(self.grid_shape, cut(self.ctx_pos), cut(self.ctx_val), cut(self.mean), cut(self.samples),
-                          cut(self.params), self.dist, cut(self.signal), self.n_autoregressive)
+                          cut(self.params), self.dist, cut(self.signal), self.n_autoregressive, cut(self.free))
 
 
 @torch.no_grad()
@@ -432,4 +445,4 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
                                   n_autoregressive=n_autoregressive, temperature=temperature, seed=seed, chunk=chunk,
                                   progress=progress), grid_shape)  # [B, S, V, *grid]
     return Completion(grid_shape, ctx_pos, ctx_val, unflatten_grid(mean, grid_shape), samples, params, dist, signal,
-                      n_autoregressive if num_samples > 0 else None)
+                      n_autoregressive if num_samples > 0 else None, (~observed).sum(dim=1))  # free: [B]

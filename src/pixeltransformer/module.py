@@ -29,7 +29,7 @@ from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import first_line
 from .evaluation import gather_item_values
 from .inference import (Completion, as_int, check_finite, check_sets, check_temperature, check_weights, complete,
-                        mean_field, predict_params, sample)
+                        grid_sizes, mean_field, predict_params, sample)
 from .loading import nonfinite
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
@@ -796,10 +796,11 @@ class PixelTransformerModule(L.LightningModule):
     def complete(self, ctx_pos, ctx_val, grid_shape, **kwargs) -> Completion:
         """Mean and samples on a grid (see inference.complete): [B, V, *grid], [B, S, V, *grid]."""
         try:
-            shape = tuple(as_int(g) for g in grid_shape)
+            sizes = tuple(grid_shape)
         except TypeError:  # one size (an int, or a scalar tensor)
-            shape = (as_int(grid_shape),)
-        if len(shape) != self.spec.pos_dims or None in shape or min(shape) < 1:
+            sizes = (grid_shape,)
+        shape = grid_sizes(sizes, self.spec.pos_dims)
+        if shape is None:
             raise ValueError(f"grid_shape must give {self.spec.pos_dims} integer sizes >= 1 (the model's grid is "
                              f"{tuple(self.spec.grid_shape)}), got {grid_shape}")
         kwargs = check_sampling(kwargs)
@@ -811,16 +812,13 @@ class PixelTransformerModule(L.LightningModule):
     def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int) -> None:
         """Refuse a grid whose completion of ``batch`` signals could not be held in this machine's memory (a typo,
         (100000,) * 3 for (100,) * 3, stopped deep in torch's allocator), as `predict --resolution` is refused."""
-        from .predict import ASSUMED_MEMORY, _in_bytes, completion_bytes, host_memory
+        from .predict import completion_bytes, in_bytes, memory_at_hand, point_count
 
         points = math.prod(shape)
-        need, memory = batch * completion_bytes(self.spec, points, num_samples), host_memory()
-        if need > (memory or ASSUMED_MEMORY):
-            have = (f"this machine's {_in_bytes(memory)} of memory" if memory else
-                    f"the {_in_bytes(ASSUMED_MEMORY)} of memory assumed where the system does not report it")
-            count = f"{points:,}" if points < 10**9 else f"{points:.3g}"
-            raise ValueError(f"grid_shape {shape} means {count} points, whose completion of {batch} signal"
-                             f"{'s' if batch > 1 else ''} needs at least {_in_bytes(need)}: more than {have}")
+        need, (memory, have) = batch * completion_bytes(self.spec, points, num_samples), memory_at_hand()
+        if need > memory:
+            raise ValueError(f"grid_shape {shape} means {point_count(points)} points, whose completion of {batch} "
+                             f"signal{'s' if batch > 1 else ''} needs at least {in_bytes(need)}: more than {have}")
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:

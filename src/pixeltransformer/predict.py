@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 import signal as signals  # the module: `signal` names a signal tensor here
 import threading
@@ -32,7 +31,7 @@ from . import loading
 from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .domain import Domain, checked_context
 from .files import missing_folders, remove_empty, write_json
-from .inference import check_temperature, item_seeds
+from .inference import check_temperature, grid_sizes, item_seeds
 from .sets import draw_context
 from .signal import SignalSpec
 
@@ -201,13 +200,27 @@ def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     return 4 * points * per_point
 
 
-def _in_bytes(n: float) -> str:
+def in_bytes(n: float) -> str:
     """n bytes in three figures of the largest binary unit that keeps them below 1000 (1000 GiB reads 0.977 TiB)."""
     units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
     i = min(int(math.log(max(n, 1), 1024)), len(units) - 1)
     if n / 1024 ** i >= 999.5 and i + 1 < len(units):  # would print as 1e+03
         i += 1
     return f"{n / 1024 ** i:.3g} {units[i]}"
+
+
+def memory_at_hand() -> tuple[int, str]:
+    """The bytes of memory a completion may take, and how a message names them: this machine's, or ASSUMED_MEMORY
+    where the system does not report it."""
+    memory = host_memory()
+    if memory:
+        return memory, f"this machine's {in_bytes(memory)} of memory"
+    return ASSUMED_MEMORY, f"the {in_bytes(ASSUMED_MEMORY)} of memory assumed where the system does not report it"
+
+
+def point_count(points: int) -> str:
+    """A grid's number of points for a message: 1,048,576, or 1e+15 past a billion."""
+    return f"{points:,}" if points < 10**9 else f"{points:.3g}"
 
 
 def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) -> None:
@@ -224,10 +237,7 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) 
     which still refuses the grids of many terabytes that such a typo means."""
     if options.resolution is None:
         return
-    memory = host_memory()
-    have = f"this machine's {_in_bytes(memory)} of memory" if memory else \
-        f"the {_in_bytes(ASSUMED_MEMORY)} of memory assumed where the system does not report it"
-    memory = memory or ASSUMED_MEMORY
+    memory, have = memory_at_hand()
 
     def needs(resolution: int) -> tuple[tuple[int, ...], int, int]:
         grid = tuple(int(g) for g in domain.predict_grid(spec, resolution))
@@ -242,18 +252,16 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) 
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if needs(mid)[2] <= memory else (lo, mid)
     most = f"at most --resolution {lo}" if lo >= 2 else "no --resolution fits"
-    count = f"{points:,}" if points < 10**9 else f"{points:.3g}"
     shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
-    raise ValueError(f"--resolution {options.resolution} means {count} points{shape}, whose completion needs at "
-                     f"least {_in_bytes(need)}: more than {have}; {most}")
+    raise ValueError(f"--resolution {options.resolution} means {point_count(points)} points{shape}, whose completion needs at "
+                     f"least {in_bytes(need)}: more than {have}; {most}")
 
 
 def check_predict_grid(domain: Domain, spec: SignalSpec, resolution: int | None) -> None:
     """A domain's ``predict_grid``, checked before the model is loaded: P sizes >= 1, one per position axis (a
     grid of other axes was refused only in the completion, as a grid_shape the method was not named in)."""
     grid = domain.predict_grid(spec, resolution)
-    if not (isinstance(grid, (tuple, list)) and len(grid) == spec.pos_dims
-            and all(isinstance(g, numbers.Integral) and not isinstance(g, bool) and g >= 1 for g in grid)):
+    if not isinstance(grid, (tuple, list)) or grid_sizes(grid, spec.pos_dims) is None:
         raise ValueError(f"{type(domain).__name__}.predict_grid returned {grid!r}; it must return {spec.pos_dims} "
                          f"sizes >= 1, one per position axis (the model's grid is {spec.grid_shape})")
 
@@ -271,11 +279,11 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
         entries = domain.row_names or [f"x{i}" for i in range(spec.pos_dims)] + ["value"] * spec.val_dims
         names = "[" + ", ".join(entries) + "]"
         rows, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names, spec.pos_dims)
-        pos, val = checked_context(domain, "context_from_rows", *domain.context_from_rows(rows, spec, source), spec)
+        pos, val = checked_context(domain, "context_from_rows", domain.context_from_rows(rows, spec, source), spec)
         item["ctx_pos"], item["ctx_val"] = pos.float(), val.float()  # [K, P], [K, V]
     elif options.mask:
-        pos, val = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))  # [K, P], [K, V]
-        item["ctx_pos"], item["ctx_val"] = checked_context(domain, "context_from_mask", pos, val, spec)
+        made = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))  # [K, P], [K, V]
+        item["ctx_pos"], item["ctx_val"] = checked_context(domain, "context_from_mask", made, spec)
     else:
         n = signal[0].numel()
         if options.num_context is not None and options.num_context > n:  # off a grid, S is read between its points

@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from .errors import import_failure
 from .files import nearest_existing
 from .loading import load_checkpoint
 
@@ -32,9 +33,8 @@ def domain_of(domain_class_path: str | None) -> str:
     except ValueError:
         raise  # a Domain refused as it is defined (Domain.__init_subclass__): already one line
     except Exception as err:  # the module's own bug (a SyntaxError, a NameError) ended in a traceback
-        where = "" if isinstance(err, SyntaxError) else f" (python -c 'import {module}' shows where)"
-        raise ValueError(f"model.domain: {domain_class_path}: {type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''}{where}") from None
+        cause = f"{type(err).__name__}: {next(iter(str(err).splitlines()), '')}"
+        raise ValueError(f"model.domain: {import_failure(domain_class_path, cause)}") from None
     check_own_name(cls)
     return getattr(cls, "name", "") or "custom"
 
@@ -85,7 +85,7 @@ def checkpoint_folder(run: Path) -> Path:
     names (a resume of such a run looked in checkpoints/ and said its fit had stopped before the first save)."""
     config = run / "config.yaml"
     readable, dirpath = _config_entry(config, "checkpoint", "dirpath") if config.is_file() else (False, None)
-    return Path(dirpath) if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
+    return Path(dirpath).expanduser() if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
 
 
 def with_run_config(argv: list[str]) -> list[str]:

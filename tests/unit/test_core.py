@@ -524,11 +524,11 @@ def test_sweep_plot_shows_lines_with_equal_values(tmp_path, monkeypatch):
 def test_every_domain_names_every_method_of_its_sweep_figure(name):
     import importlib
 
-    from pixeltransformer.domain import Domain
+    from pixeltransformer.domain import domain_for
     from pixeltransformer.evaluation import method_of
 
-    module = importlib.import_module(f"domains.{name}.domain")
-    domain = next(c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Domain) and c is not Domain)
+    importlib.import_module(f"domains.{name}.domain")  # registers it
+    domain = domain_for(name)
     groups, names = domain.plot_groups(domain.__new__(domain)), domain.method_names(domain.__new__(domain))
     unnamed = [k for keys in groups.values() for k in keys if method_of(k, keys) not in names]
     assert not unnamed, f"{name}: no legend name for {unnamed}"
@@ -543,11 +543,11 @@ def test_every_domain_s_sweep_curves_go_to_wandb_under_a_key_the_dashboard_page_
     import importlib
 
     from pixeltransformer import media
-    from pixeltransformer.domain import Domain
+    from pixeltransformer.domain import domain_for
     from tests.cli.wandb_record import undocumented
 
-    module = importlib.import_module(f"domains.{name}.domain")
-    domain = next(c for c in vars(module).values() if isinstance(c, type) and issubclass(c, Domain) and c is not Domain)
+    importlib.import_module(f"domains.{name}.domain")  # registers it
+    domain = domain_for(name)
     groups = domain.plot_groups(domain.__new__(domain))
     logged: list[dict] = []
 

@@ -325,11 +325,20 @@ def test_a_datamodule_whose_init_skips_the_base_is_named():
     with pytest.raises(AttributeError, match="no attribute 'other'"):
         HeightData().other  # noqa: B018  any other missing attribute stays Python's
 
+    class Typo(HeightData):
+        @property
+        def spec(self):
+            return self.spek  # the getter's own AttributeError, which __getattr__("spec") would have hidden
+
+    with pytest.raises(AttributeError, match="no attribute 'spek'"):
+        Typo().spec  # noqa: B018
+
 
 def test_a_method_named_almost_as_a_contract_method_is_refused_when_defined():
-    """``picture`` for ``pictures`` never ran: the base's default drew nothing, without a word."""
+    """``picture`` for ``pictures`` never ran: the base's default drew nothing, without a word. A helper beside the
+    contract method it is close to, or named after it, is the author's own."""
     def domain(**methods) -> type:
-        return type("Misspelt", (HeightDomain,), {"__module__": "labs.misspelt", "__qualname__": "Misspelt", **methods})
+        return type("Misspelt", (Domain,), {"__module__": "labs.misspelt", "__qualname__": "Misspelt", **methods})
 
     def draw(self, completions, out_dir, suffix=""):
         return {}
@@ -341,6 +350,8 @@ def test_a_method_named_almost_as_a_contract_method_is_refused_when_defined():
                                              rf"_{wrong}\)$"):
             domain(**{wrong: draw})
     domain(_picture=draw, pictures=draw, draw_grid=draw, name_of=draw)  # helpers of other names, and the contract's
+    domain(picture_context=draw, picture_contexts=draw, metric=draw, metrics=draw)  # beside the method it serves
+    domain(write_prediction_gif=draw, read_input_header=draw)  # named after it
 
 
 def test_a_domain_class_without_a_name_is_refused():
@@ -385,10 +396,10 @@ def test_picture_contexts_of_other_units_or_shapes_are_named_before_the_fit_star
                                     encoder_layers=1, decoder_layers=1)).eval()
     signal = torch.rand(2, 1, *GRID) * 2 - 1  # [2, 1, 6, 5]
     pictures = Pictures(levels=(3,), num_samples=0)
-    trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, datamodule=HeightData())
+    trainer = SimpleNamespace(is_global_zero=False, limit_val_batches=1.0, datamodule=HeightData())
     with pytest.raises(ValueError, match=r"^Pixels\.picture_contexts\(\)\['3'\] returned positions up to 5: positions "
                                          r"are normalised to \[-1, 1\] per axis"):
-        pictures.on_fit_start(trainer, module)
+        pictures.on_fit_start(trainer, module)  # on every rank: one that stopped alone left the others waiting
     module.domain = Flat()
     with pytest.raises(ValueError, match=r"^Flat\.picture_contexts\(\)\['3'\] returned positions \[2, 3, 2\] and "
                                          r"values \[2, 3\]; the model reads positions \[2, K, 2\] and values "
@@ -438,6 +449,19 @@ def test_what_a_domain_reads_for_a_prediction_is_checked_where_it_enters_the_cor
         prediction_item(Flat(), SPEC, rows)
     item = prediction_item(HeightDomain(), SPEC, rows)
     assert item["ctx_pos"].shape == (2, 2) and item["ctx_val"].shape == (2, 1)
+
+    class Joined(HeightDomain):
+        def context_from_rows(self, rows, spec, source):
+            return rows  # [K, 3]: one tensor, unpacked along its rows before it was checked
+
+    class Forgot(HeightDomain):
+        def context_from_rows(self, rows, spec, source):
+            rows[:, :2], rows[:, 2:]  # no return
+
+    for wrong, got in ((Joined, "Tensor"), (Forgot, "NoneType")):
+        with pytest.raises(ValueError, match=rf"^{wrong.__name__}\.context_from_rows returned {got}; it must return a "
+                                             r"pair \(positions, values\): positions \[K, 2\] and values \[K, 1\]$"):
+            prediction_item(wrong(), SPEC, rows)
 
     class Cube(HeightDomain):
         def predict_grid(self, spec, resolution):

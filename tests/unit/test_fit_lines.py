@@ -78,8 +78,8 @@ def test_a_resume_of_a_folder_that_kept_only_its_best_checkpoint_names_it(tmp_pa
     before the first save"; it now names the checkpoints kept and the command that starts a new run from one."""
     run = tmp_path / "runs" / "polynomial" / "best only"
     (run / "checkpoints").mkdir(parents=True)
-    (run / "checkpoints" / "best-step000004.ckpt").write_bytes(b"")
     best = run / "checkpoints" / "best-step000004.ckpt"
+    best.write_bytes(b"")
     with pytest.raises(FileNotFoundError, match=(
             rf"^--resume {re.escape(str(run))}: no checkpoints/last.ckpt in that folder, only best-step000004.ckpt "
             r"\(a fit with checkpoint.save_last=false keeps no last.ckpt\): start a new run from one: pixeltransformer "
@@ -92,11 +92,9 @@ def test_a_resume_of_a_folder_that_kept_only_its_best_checkpoint_names_it(tmp_pa
         resume_checkpoint(run)
 
 
-def test_a_resume_finds_the_checkpoints_its_run_wrote_to_another_folder(tmp_path):
+def test_a_resume_finds_the_checkpoints_its_run_wrote_to_another_folder(tmp_path, monkeypatch):
     """A fit with --checkpoint.dirpath elsewhere (its config.yaml records it) wrote last.ckpt there; its --resume
     looked in the run folder's checkpoints/ and said the fit "stopped before the first save"."""
-    import torch
-
     run, elsewhere = tmp_path / "runs" / "polynomial" / "a", tmp_path / "scratch" / "ck"
     run.mkdir(parents=True)
     elsewhere.mkdir(parents=True)
@@ -105,6 +103,9 @@ def test_a_resume_finds_the_checkpoints_its_run_wrote_to_another_folder(tmp_path
                                                 rf"{re.escape(str(elsewhere / 'last.ckpt'))} \(its fit stopped"):
         resume_checkpoint(run)
     torch.save({"state_dict": {}, "hyper_parameters": {}, "global_step": 4}, elsewhere / "last.ckpt")
+    assert resume_checkpoint(run) == elsewhere / "last.ckpt"
+    monkeypatch.setenv("HOME", str(tmp_path / "scratch"))  # ~ as Lightning reads it, not a folder named "~"
+    (run / "config.yaml").write_text("checkpoint:\n  dirpath: ~/ck\n")
     assert resume_checkpoint(run) == elsewhere / "last.ckpt"
     (run / "config.yaml").write_text("checkpoint:\n  dirpath: null\n")  # the run folder's own checkpoints/
     with pytest.raises(FileNotFoundError, match=r"no checkpoints/last.ckpt in that folder \(its fit stopped"):
