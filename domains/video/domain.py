@@ -57,7 +57,7 @@ class VideoDomain(Domain):
             for i in range(c.mean.shape[0]):
                 one = c[i]
                 # the sample rows: only N' of their values drawn, where that applies
-                files = write_figure10(*self.clips(one), c.mean[i], out_dir / f"video{i}_S{name}{suffix}",
+                files = write_figure10(*self.clips(one), one.mean[0], out_dir / f"video{i}_S{name}{suffix}",
                                        gif=self.gif, title=one.titled(title, sep="; "))
                 pngs.append(files["png"])
                 mp4s.append(files["mp4"])

@@ -16,7 +16,7 @@ import math
 import numbers
 import operator
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -397,11 +397,14 @@ class Completion:
         note = self.drawn_note()
         return f"{title}{sep}{f'{what}: ' if what else ''}{note}" if note else title
 
+    TENSORS = ("ctx_pos", "ctx_val", "mean", "samples", "params", "signal", "free")  # the fields with a batch axis
+
+    def _with(self, f) -> Completion:
+        """This completion with f applied to each of its TENSORS that is set."""
+        return replace(self, **{k: f(v) for k in self.TENSORS if (v := getattr(self, k)) is not None})
+
     def cpu(self) -> Completion:
-        move = lambda t: None if t is None else t.detach().cpu()  # noqa: E731
-        return Completion(self.grid_shape, move(self.ctx_pos), move(self.ctx_val), move(self.mean),
-                          move(self.samples), move(self.params), self.dist, move(self.signal), self.n_autoregressive,
-                          move(self.free))
+        return self._with(lambda t: t.detach().cpu())
 
     def __getitem__(self, i: int | slice) -> Completion:
         """The completion of some of the signals (an index keeps the batch axis: [1, ...]; numpy's and one-element
@@ -411,9 +414,7 @@ class Completion:
             if not -b <= i < b:
                 raise IndexError(f"completion {i} of a batch of {b}")
             i = slice(i % b, i % b + 1)  # c[-1] is the last signal, not an empty batch
-        cut = lambda t: None if t is None else t[i]  # noqa: E731
-        return Completion(self.grid_shape, cut(self.ctx_pos), cut(self.ctx_val), cut(self.mean), cut(self.samples),
-                          cut(self.params), self.dist, cut(self.signal), self.n_autoregressive, cut(self.free))
+        return self._with(lambda t: t[i])
 
 
 @torch.no_grad()

@@ -182,12 +182,19 @@ def test_a_test_module_defines_no_domain_of_a_built_in_name():
         assert Domain.registry[name].__module__ == f"domains.{name}.domain"
 
 
-def test_read_input_of_another_shape_than_the_models_is_named(tmp_path):
-    from pixeltransformer.predict import PredictOptions, prediction_item
+def file_to_predict(folder: Path):
+    """PredictOptions of an empty input file in folder: the test domains' read_input makes its signal."""
+    from pixeltransformer.predict import PredictOptions
 
-    user = tmp_path / "hill.npy"
+    user = folder / "hill.npy"
     user.write_bytes(b"")
-    options = PredictOptions(input=str(user), num_context=4)
+    return PredictOptions(input=str(user), num_context=4)
+
+
+def test_read_input_of_another_shape_than_the_models_is_named(tmp_path):
+    from pixeltransformer.predict import prediction_item
+
+    options = file_to_predict(tmp_path)
     with pytest.raises(ValueError, match=r"^HeightDomain\.read_input returned a tensor of shape \[6, 5\]; the model's "
                                          r"signals are \[V, \*grid\] = \[1, 6, 5\]$"):
         prediction_item(HeightDomain(), SPEC, options)
@@ -431,9 +438,7 @@ def test_what_a_domain_reads_for_a_prediction_is_checked_where_it_enters_the_cor
         def context_from_rows(self, rows, spec, source):
             return rows[:, :2], rows[:, 2]  # [K, 2], [K]
 
-    user = tmp_path / "hill.npy"
-    user.write_bytes(b"")
-    file = PredictOptions(input=str(user), num_context=4)
+    file = file_to_predict(tmp_path)
     with pytest.raises(ValueError, match=r"^Levels\.read_input returned torch\.uint8 values; it must return float "
                                          r"values in the spec's val_range \[-1, 1\]$"):
         prediction_item(Levels(), SPEC, file)

@@ -70,7 +70,8 @@ def test_every_minutes_of_zero_or_below_is_refused(minutes):
     with pytest.raises(ValueError, match=r"^checkpoint\.every_minutes must be above 0 minutes, or null to save by "
                                          rf"steps only \(got {re.escape(str(minutes))}\)$"):
         RunCheckpoint(every_minutes=minutes)
-    assert RunCheckpoint(every_minutes=0.5).every_minutes == 0.5 and RunCheckpoint(every_minutes=None)
+    assert RunCheckpoint(every_minutes=0.5).every_minutes == 0.5
+    assert RunCheckpoint(every_minutes=None).every_minutes is None
 
 
 def test_a_resume_of_a_folder_that_kept_only_its_best_checkpoint_names_it(tmp_path):
