@@ -30,6 +30,7 @@ from weakref import proxy
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .media import log_summary
@@ -190,6 +191,18 @@ class RunCheckpoint(ModelCheckpoint):
     def teardown(self, trainer, pl_module, stage: str) -> None:
         self._release_signals()
         super().teardown(trainer, pl_module, stage)
+
+    def on_sanity_check_end(self, trainer, pl_module) -> None:
+        """A monitor that the validation does not log (a misspelt --checkpoint.monitor) stops the fit here, before
+        training, instead of at the end of the first validation, val_check_interval steps in. train/ values are
+        logged by training steps, which the sanity check's validation comes before."""
+        super().on_sanity_check_end(trainer, pl_module)
+        logged = list(trainer.callback_metrics)  # the sanity check's validation's values, on every rank
+        if self.monitor is None or self.monitor in logged or self.monitor.startswith("train/") or not logged:
+            return
+        raise MisconfigurationException(
+            f"checkpoint.monitor {self.monitor!r} is not logged by the validation, which logs: {', '.join(logged)} "
+            f"(--checkpoint.monitor=null: no best checkpoint)")
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run or trainer.state.fn != TrainerFn.FITTING:
