@@ -44,7 +44,16 @@ GP_DISTANCES = ((0.0, 0.1), (0.1, 0.3), (0.3, 1.0), (1.0, math.inf))  # to the n
 GP_CURVE = ((0.0, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.0),
             (1.0, 1.5), (1.5, math.inf))  # the same distance in finer steps, for the figure
 DENSE_PRIORS = ("polynomial", "gp_rbf", "gp_matern")  # generated on a grid, with an exact oracle
+DEFAULTS = {"levels": [4, 5, 6], "functions": 512, "queries": 100, "seed": 5, "batches": 500}  # of the options
 GP_CONTEXT_SIZES = ((3, 10), (11, 20), (21, 33), (34, 46))  # Nc, both ends included
+
+
+def check_dense(spec) -> None:
+    """The |S| breakdown needs generated functions with an exact oracle."""
+    if spec.domain != "polynomial" or spec.dataset not in DENSE_PRIORS:
+        raise ValueError(f"the diagnostic needs a checkpoint of 1D functions with a known prior (polynomial, gp_rbf, "
+                         f"gp_matern; gp_tnp_*: the benchmark's breakdown), not {spec.domain}/{spec.dataset}"
+                         + (" (curves from a file have no exact oracle)" if spec.dataset == "file" else ""))
 
 
 @torch.no_grad()
@@ -54,10 +63,7 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
     "model_sigma", ...}, ...]}. Functions of a polynomial checkpoint's prior, or of a gp_rbf / gp_matern one's (its
     kernel's exact predictive is the oracle there, as in the evaluation)."""
     spec = module.spec
-    if spec.domain != "polynomial" or spec.dataset not in DENSE_PRIORS:
-        raise ValueError(f"the diagnostic needs a checkpoint of 1D functions with a known prior (polynomial, gp_rbf, "
-                         f"gp_matern; gp_tnp_*: the benchmark's breakdown), not {spec.domain}/{spec.dataset}"
-                         + (" (curves from a file have no exact oracle)" if spec.dataset == "file" else ""))
+    check_dense(spec)
     res = spec.grid_shape[0]
     if num_context < 1 or num_queries < 1 or num_functions < 1:
         raise ValueError(f"|S|, the queries and the functions must be >= 1, got {num_context}, {num_queries}, "
@@ -189,35 +195,55 @@ def format_table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = OneLineParser(prog="python -m domains.polynomial.diagnose", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", metavar="checkpoint")
-    p.add_argument("--levels", type=int, nargs="+", default=[4, 5, 6])
-    p.add_argument("--functions", type=int, default=512)
-    p.add_argument("--queries", type=int, default=100)
-    p.add_argument("--seed", type=int, default=5)
-    p.add_argument("--batches", type=int, default=500, help="GP benchmark: how many of its test batches of 16")
+    p.add_argument("--levels", type=int, nargs="+", default=None, help="|S| levels (default 4 5 6; not for gp_tnp_*)")
+    p.add_argument("--functions", type=int, default=None, help="functions per level (default 512; not for gp_tnp_*)")
+    p.add_argument("--queries", type=int, default=None, help="queries per function (default 100; not for gp_tnp_*)")
+    p.add_argument("--seed", type=int, default=None, help="the functions' seed (default 5; not for gp_tnp_*)")
+    p.add_argument("--batches", type=int, default=None,
+                   help="GP benchmark (gp_tnp_*): how many of its test batches of 16 (default 500)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--figure", help="GP benchmark: write the gap and sigma against the distance, one line per "
                                     "checkpoint (labelled by its run folder), to this PNG")
     args = p.parse_args(argv)
     from pixeltransformer.errors import fail
-    from pixeltransformer.loading import load_module
+    from pixeltransformer.loading import load_checkpoint, load_module
 
     try:
         check_arguments(args)
     except (ValueError, OSError) as err:
         fail(err)  # before any checkpoint is read or scored: a long run is not lost to a typo
+    given = {name for name in ("levels", "functions", "queries", "seed", "batches") if getattr(args, name) is not None}
+    for name, default in DEFAULTS.items():
+        setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
 
-    outputs, curves = [], {}
+    outputs, curves, modules = [], {}, []
     try:
+        # every checkpoint read and checked before any is scored: one of another kind does not cost the others' time
         for path in args.checkpoints:
-            module = load_module(path)  # read safely (tensors and plain types only), in eval mode
-            if module.spec.extra.get("protocol") == "tnp":
+            ckpt = load_checkpoint(path)  # read safely (tensors and plain types only)
+            spec = (ckpt.get("hyper_parameters") or {}).get("spec")
+            kind = spec.get("domain") if isinstance(spec, dict) else None
+            if kind is not None and kind != "polynomial":  # before the module is built (it warned of a missing Domain)
+                raise ValueError(f"{path}: a checkpoint of {kind}/{spec.get('dataset')}; the diagnosis reads models "
+                                 f"of 1D functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")
+            module = load_module(path, ckpt=ckpt)  # in eval mode
+            tnp = module.spec.extra.get("protocol") == "tnp"
+            if not tnp:
+                check_dense(module.spec)
+                if args.figure:
+                    raise ValueError(f"--figure draws the GP benchmark breakdown; {path} is a "
+                                     f"{module.spec.dataset} checkpoint")
+            unused = sorted(given - ({"batches"} if tnp else {"levels", "functions", "queries", "seed"}))
+            if unused:
+                print(f"{path}: a {module.spec.dataset} checkpoint; --{', --'.join(unused)} "
+                      f"{'does' if len(unused) == 1 else 'do'} not apply to it", file=sys.stderr)
+            modules.append((path, module, tnp))
+        for path, module, tnp in modules:
+            if tnp:
                 result = gp_gap_breakdown(module, args.batches, data_seed=run_data_seed(path))
                 label = run_label(path)
                 curves[label if label not in curves else f"{label} ({len(curves) + 1})"] = result["curve"]
                 outputs.append({"checkpoint": path, **result} if args.json else f"{path}\n{format_gp_tables(result)}")
-            elif args.figure:
-                raise ValueError(f"--figure draws the GP benchmark breakdown; {path} is a "
-                                 f"{module.spec.dataset} checkpoint")
             else:
                 results = [gap_by_distance(module, k, args.functions, args.queries, args.seed) for k in args.levels]
                 outputs.extend([{"checkpoint": path, **r} for r in results] if args.json
@@ -235,7 +261,7 @@ def check_arguments(args) -> None:
     checkpoints are scored, not after."""
     for name, values in (("--levels", args.levels), ("--functions", [args.functions]), ("--queries", [args.queries]),
                          ("--batches", [args.batches])):
-        bad = [v for v in values if v < 1]
+        bad = [v for v in values or [] if v is not None and v < 1]
         if bad:
             raise ValueError(f"{name} must be >= 1, got {bad[0]}")
     if args.figure:

@@ -63,7 +63,8 @@ def test_each_table_names_its_checkpoint_and_what_was_scored(tiny_module, tmp_pa
 
     from domains.polynomial.diagnose import main
 
-    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path: tiny_module)
+    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: {})
+    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: tiny_module)
     a, b = str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt")
     main([a, b, "--levels", "5", "--functions", "8", "--queries", "20"])
     out = capsys.readouterr().out
@@ -92,6 +93,7 @@ def test_bad_counts_and_figure_paths_are_refused_before_a_checkpoint_is_scored(t
     def never(path):
         raise AssertionError("a checkpoint was read")
 
+    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", never)
     monkeypatch.setattr(pixeltransformer.loading, "load_module", never)
     file = tmp_path / "notes.txt"
     file.write_text("x")
@@ -185,3 +187,33 @@ def test_the_diagnosis_command_loads_the_domain_its_checkpoints_name():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2]).stdout
     assert "'polynomial'" in out
+
+
+def test_a_checkpoint_of_another_kind_is_refused_before_any_is_scored(tiny_module, tmp_path, monkeypatch, capsys):
+    """An images checkpoint given after a polynomial one was found only after the first had been scored, and only
+    once its module was built (with a warning that no images Domain was loaded); options that do not apply to a
+    checkpoint's kind (--batches for a polynomial one, --levels for gp_tnp_*) were ignored without a word."""
+    import pixeltransformer.loading
+
+    from domains.polynomial import diagnose
+
+    a, b = str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt")
+    images = {"hyper_parameters": {"spec": {"domain": "images", "dataset": "digits"}}}
+    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: images if path == b else {})
+    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: tiny_module)
+    scored = []
+    monkeypatch.setattr(diagnose, "gap_by_distance", lambda *args: scored.append(args))
+    with pytest.raises(SystemExit) as exc:
+        diagnose.main([a, b, "--levels", "5"])
+    assert exc.value.code == 2 and not scored
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (f"error: {b}: a checkpoint of images/digits; the diagnosis reads models of 1D "
+                                    f"functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")
+    assert captured.out == ""
+    monkeypatch.undo()
+    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: {})
+    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: tiny_module)
+    diagnose.main([a, "--levels", "5", "--functions", "4", "--queries", "10", "--batches", "3"])
+    captured = capsys.readouterr()
+    assert f"{a}: a polynomial checkpoint; --batches does not apply to it" in captured.err
+    assert "|S| = 5" in captured.out
