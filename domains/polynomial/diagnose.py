@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         for path, module, tnp in modules:
             if tnp:
                 result = gp_gap_breakdown(module, args.batches, data_seed=run_data_seed(path))
-                label = run_label(path)
+                label = f"{run_label(path)}, {result['kernel']}"  # runs are named by their start time: say which data
                 curves[label if label not in curves else f"{label} ({len(curves) + 1})"] = result["curve"]
                 outputs.append({"checkpoint": path, **result} if args.json else f"{path}\n{format_gp_tables(result)}")
             else:
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(err)  # one line, exit status 2
     print(json.dumps(outputs, indent=1) if args.json else "\n".join(outputs))
     if args.figure:
-        print(figure_gap_by_distance(curves, args.figure, "GP benchmark: where the gap is"))
+        print(f"wrote {figure_gap_by_distance(curves, args.figure, 'GP benchmark: where the gap is')}")
 
 
 def check_arguments(args) -> None:

@@ -217,3 +217,38 @@ def test_a_checkpoint_of_another_kind_is_refused_before_any_is_scored(tiny_modul
     captured = capsys.readouterr()
     assert f"{a}: a polynomial checkpoint; --batches does not apply to it" in captured.err
     assert "|S| = 5" in captured.out
+
+
+def test_the_figure_names_each_line_by_run_and_kernel(tmp_path, monkeypatch, capsys):
+    """Runs are named by their start time, so two benchmark runs (RBF and Matern) in one figure were told apart by
+    timestamps alone, and the figure's path was printed bare after the tables."""
+    import pixeltransformer.loading
+
+    from domains.polynomial import diagnose
+
+    class Spec:
+        extra = {"protocol": "tnp"}
+        dataset = "gp_tnp_matern"
+
+    class Module:
+        spec = Spec()
+
+    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: {})
+    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: Module())
+    groups = [{"range": [0.0, None], "share": 1.0, "gap": 1.0, "bayes_gap": 0.9, "model_sigma": 0.5,
+               "oracle_sigma": 0.1, "model_abs_error": 0.2, "oracle_abs_error": 0.1}]
+    result = {"gap": 1.0, "bayes_gap": 0.9, "num_batches": 2, "kernel": "matern", "by_distance": groups,
+              "by_context": groups, "curve": groups}
+    monkeypatch.setattr(diagnose, "gp_gap_breakdown", lambda *args, **kwargs: result)
+    drawn = {}
+
+    def figure(curves, path, title):
+        drawn.update(curves)
+        return path
+
+    monkeypatch.setattr(diagnose, "figure_gap_by_distance", figure)
+    run = tmp_path / "20261205-011141" / "checkpoints"
+    png = str(tmp_path / "gap.png")
+    diagnose.main([str(run / "last.ckpt"), "--batches", "2", "--figure", png])
+    assert list(drawn) == ["20261205-011141, matern"]
+    assert capsys.readouterr().out.rstrip().endswith(f"wrote {png}")
