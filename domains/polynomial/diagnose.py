@@ -48,12 +48,18 @@ DEFAULTS = {"levels": [4, 5, 6], "functions": 512, "queries": 100, "seed": 5, "b
 GP_CONTEXT_SIZES = ((3, 10), (11, 20), (21, 33), (34, 46))  # Nc, both ends included
 
 
-def check_dense(spec) -> None:
-    """The |S| breakdown needs generated functions with an exact oracle."""
+def check_dense(spec, num_context: int = 1, num_queries: int = 1) -> None:
+    """The |S| breakdown needs generated functions with an exact oracle, and |S| + queries distinct grid points."""
     if spec.domain != "polynomial" or spec.dataset not in DENSE_PRIORS:
         raise ValueError(f"the diagnostic needs a checkpoint of 1D functions with a known prior (polynomial, gp_rbf, "
                          f"gp_matern; gp_tnp_*: the benchmark's breakdown), not {spec.domain}/{spec.dataset}"
                          + (" (curves from a file have no exact oracle)" if spec.dataset == "file" else ""))
+    if num_context < 1 or num_queries < 1:
+        raise ValueError(f"|S| and the queries must be >= 1, got {num_context}, {num_queries}")
+    res = spec.grid_shape[0]
+    if num_context + num_queries > res:
+        raise ValueError(f"|S| + queries = {num_context + num_queries} exceeds the {res} grid points of the "
+                         f"checkpoint's functions: give fewer --queries or lower --levels")
 
 
 @torch.no_grad()
@@ -63,13 +69,10 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
     "model_sigma", ...}, ...]}. Functions of a polynomial checkpoint's prior, or of a gp_rbf / gp_matern one's (its
     kernel's exact predictive is the oracle there, as in the evaluation)."""
     spec = module.spec
-    check_dense(spec)
+    check_dense(spec, num_context, num_queries)
+    if num_functions < 1:
+        raise ValueError(f"the functions must be >= 1, got {num_functions}")
     res = spec.grid_shape[0]
-    if num_context < 1 or num_queries < 1 or num_functions < 1:
-        raise ValueError(f"|S|, the queries and the functions must be >= 1, got {num_context}, {num_queries}, "
-                         f"{num_functions}")
-    if num_context + num_queries > res:
-        raise ValueError(f"|S| + queries = {num_context + num_queries} exceeds the {res} grid points")
     ex = spec.extra
     if spec.dataset == "polynomial":
         functions = PolynomialDataset(num_functions, ex["degree"], ex["coef_std"], res, seed + num_context)
@@ -203,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="GP benchmark (gp_tnp_*): how many of its test batches of 16 (default 500)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--figure", help="GP benchmark: write the gap and sigma against the distance, one line per "
-                                    "checkpoint (labelled by its run folder), to this PNG")
+                                    "checkpoint (labelled by its run folder and kernel), to this PNG")
     args = p.parse_args(argv)
     from pixeltransformer.errors import fail
     from pixeltransformer.loading import load_checkpoint, load_module
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
             module = load_module(path, ckpt=ckpt)  # in eval mode
             tnp = module.spec.extra.get("protocol") == "tnp"
             if not tnp:
-                check_dense(module.spec)
+                check_dense(module.spec, max(args.levels), args.queries)  # every level, before the first is scored
                 if args.figure:
                     raise ValueError(f"--figure draws the GP benchmark breakdown; {path} is a "
                                      f"{module.spec.dataset} checkpoint")

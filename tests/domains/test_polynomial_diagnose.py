@@ -23,6 +23,8 @@ def test_rejects_other_datasets_and_too_many_points(tiny_module):
         gap_by_distance(tiny_module, num_context=10, num_queries=60)
     with pytest.raises(ValueError, match="must be >= 1, got -3"):
         gap_by_distance(tiny_module, num_context=-3)
+    with pytest.raises(ValueError, match="must be >= 1, got 0"):
+        gap_by_distance(tiny_module, num_context=4, num_functions=0, num_queries=10)
     spec = tiny_module.spec
     tiny_module.spec = dataclasses.replace(spec, dataset="file")
     with pytest.raises(ValueError, match="known prior .* not polynomial/file .curves from a file have no exact oracle"):
@@ -204,7 +206,7 @@ def test_a_checkpoint_of_another_kind_is_refused_before_any_is_scored(tiny_modul
     scored = []
     monkeypatch.setattr(diagnose, "gap_by_distance", lambda *args: scored.append(args))
     with pytest.raises(SystemExit) as exc:
-        diagnose.main([a, b, "--levels", "5"])
+        diagnose.main([a, b, "--levels", "5", "--queries", "10"])
     assert exc.value.code == 2 and not scored
     captured = capsys.readouterr()
     assert captured.err.strip() == (f"error: {b}: a checkpoint of images/digits; the diagnosis reads models of 1D "
@@ -217,6 +219,13 @@ def test_a_checkpoint_of_another_kind_is_refused_before_any_is_scored(tiny_modul
     captured = capsys.readouterr()
     assert f"{a}: a polynomial checkpoint; --batches does not apply to it" in captured.err
     assert "|S| = 5" in captured.out
+    # a level beyond the grid is found before the others are scored, not after
+    monkeypatch.setattr(diagnose, "gap_by_distance", lambda *args: scored.append(args))
+    with pytest.raises(SystemExit):
+        diagnose.main([a, "--levels", "4", "60", "--queries", "10"])
+    assert not scored
+    assert capsys.readouterr().err.strip() == ("error: |S| + queries = 70 exceeds the 64 grid points of the "
+                                               "checkpoint's functions: give fewer --queries or lower --levels")
 
 
 def test_the_figure_names_each_line_by_run_and_kernel(tmp_path, monkeypatch, capsys):
