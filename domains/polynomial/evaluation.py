@@ -12,6 +12,7 @@ import torch
 from pixeltransformer.evaluation import SweepEvaluation
 from pixeltransformer.media import log_media
 
+from .domain import NLL_UNITS
 from .metrics import protocol_scores
 from .protocol import evaluation_sizes, point_set_layout, standard_error
 
@@ -136,7 +137,7 @@ class GPProtocolEvaluation(SweepEvaluation):
             out["num_target_range"] = [min(s[1] for s in self._sizes), max(s[1] for s in self._sizes)]
         out["units"] = ("nats per target value, density of y; context LL queries the context points themselves; "
                         "standard errors over batches")
-        return {"gp_protocol": out}
+        return {"nll_units": NLL_UNITS, "gp_protocol": out}
 
     @torch.no_grad()
     def on_sweep_end(self, trainer, pl_module, out_dir: Path, rows) -> list[Path]:
