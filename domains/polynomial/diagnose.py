@@ -4,9 +4,10 @@ point (and, for the GP benchmark, by the context size).
     python -m domains.polynomial.diagnose runs/polynomial/<run>/checkpoints/last.ckpt [--levels 4 6]
     python -m domains.polynomial.diagnose runs/polynomial/<gp_tnp run>/checkpoints/last.ckpt [--batches 500]
 
-Polynomial checkpoints: fresh functions are drawn from the checkpoint's own prior (degree, coefficient scale, grid),
-with context and query positions on distinct grid points. For each |S| and distance group the table gives the share
-of queries, the mean NLL gap, and medians of the model's and the oracle's predictive sigma and absolute error.
+Polynomial checkpoints (and gp_rbf, gp_matern ones): fresh functions are drawn from the checkpoint's own prior
+(degree and coefficient scale, or kernel; its grid), with context and query positions on distinct grid points. For
+each |S| and distance group (in x units) the table gives the share of queries, the mean NLL gap per query (nats), and
+medians of the model's and the oracle's predictive sigma and absolute error (y units).
 
 GP-benchmark checkpoints (gp_tnp_*): the benchmark's own test batches, each with the (Nc, Nt) the evaluation draws
 for it, so the overall gap is metrics.json's target_ll_gap for the same number of batches (the test split of the
@@ -21,18 +22,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
 import torch
 
 from pixeltransformer.errors import OneLineParser
+from pixeltransformer.files import nearest_existing
 
 from . import domain  # noqa: F401  registers the Domain a checkpoint names (load_module finds it by name)
-from .data import PolynomialDataset, split_seed
+from .data import GPDataset, PolynomialDataset, split_seed
 from .evaluation import protocol_lls
 from .kernels import gaussian_nll
-from .oracles import polynomial_oracle
+from .metrics import prior_oracle
 from .protocol import GPProtocolDataset, evaluation_sizes, point_set_layout
 from .visualize import figure_gap_by_distance
 
@@ -40,21 +43,42 @@ GROUPS = ((0.0, 0.01), (0.01, 0.05), (0.05, 0.2), (0.2, math.inf))  # distance t
 GP_DISTANCES = ((0.0, 0.1), (0.1, 0.3), (0.3, 1.0), (1.0, math.inf))  # to the nearest context point, in lengthscales
 GP_CURVE = ((0.0, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.0),
             (1.0, 1.5), (1.5, math.inf))  # the same distance in finer steps, for the figure
+DENSE_PRIORS = ("polynomial", "gp_rbf", "gp_matern")  # generated on a grid, with an exact oracle
+DEFAULTS = {"levels": [4, 5, 6], "functions": 512, "queries": 100, "seed": 5, "batches": 500}  # of the options
 GP_CONTEXT_SIZES = ((3, 10), (11, 20), (21, 33), (34, 46))  # Nc, both ends included
+
+
+def check_dense(spec, num_context: int = 1, num_queries: int = 1) -> None:
+    """The |S| breakdown needs generated functions with an exact oracle, and |S| + queries distinct grid points."""
+    if spec.domain != "polynomial" or spec.dataset not in DENSE_PRIORS:
+        raise ValueError(f"the diagnostic needs a checkpoint of 1D functions with a known prior (polynomial, gp_rbf, "
+                         f"gp_matern; gp_tnp_*: the benchmark's breakdown), not {spec.domain}/{spec.dataset}"
+                         + (" (curves from a file have no exact oracle)" if spec.dataset == "file" else ""))
+    if num_context < 1 or num_queries < 1:
+        raise ValueError(f"|S| and the queries must be >= 1, got {num_context}, {num_queries}")
+    res = spec.grid_shape[0]
+    if num_context + num_queries > res:
+        raise ValueError(f"|S| + queries = {num_context + num_queries} exceeds the {res} grid points of the "
+                         f"checkpoint's functions: give fewer --queries or lower --levels")
 
 
 @torch.no_grad()
 def gap_by_distance(module, num_context: int, num_functions: int = 512, num_queries: int = 100,
                     seed: int = 5) -> dict:
-    """One |S| level: {"num_context", "gap", "groups": [{"d", "share", "gap", "model_sigma", ...}, ...]}."""
+    """One |S| level: {"num_context", "num_functions", "num_queries", "gap", "groups": [{"d", "share", "gap",
+    "model_sigma", ...}, ...]}. Functions of a polynomial checkpoint's prior, or of a gp_rbf / gp_matern one's (its
+    kernel's exact predictive is the oracle there, as in the evaluation)."""
     spec = module.spec
-    if spec.dataset != "polynomial":
-        raise ValueError(f"the diagnostic needs a polynomial checkpoint, not {spec.domain}/{spec.dataset}")
-    degree, coef_std = spec.extra["degree"], spec.extra["coef_std"]
+    check_dense(spec, num_context, num_queries)
+    if num_functions < 1:
+        raise ValueError(f"the functions must be >= 1, got {num_functions}")
     res = spec.grid_shape[0]
-    if num_context + num_queries > res:
-        raise ValueError(f"|S| + queries = {num_context + num_queries} exceeds the {res} grid points")
-    functions = PolynomialDataset(num_functions, degree, coef_std, res, seed + num_context)
+    ex = spec.extra
+    if spec.dataset == "polynomial":
+        functions = PolynomialDataset(num_functions, ex["degree"], ex["coef_std"], res, seed + num_context)
+    else:  # the grid [-x_max, x_max] the GP draws were trained on, x_max the spec's pos_scale
+        functions = GPDataset(num_functions, ex["kernel"], ex["lengthscale"], ex["variance"], res, spec.pos_scale,
+                              seed + num_context)
     signal = torch.stack([functions[i]["signal"][0] for i in range(num_functions)]).double()  # [N, R]
     gen = torch.Generator().manual_seed(seed + num_context)
     idx = torch.stack([torch.randperm(res, generator=gen)[: num_context + num_queries]
@@ -67,7 +91,7 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
     nll = -module.dist.log_prob(params, qy.float().unsqueeze(-1)).double()  # [N, Q]
     mean = module.dist.mean(params)[..., 0].double()  # [N, Q]
     sigma = module.dist.variance(params)[..., 0].sqrt().double()  # [N, Q]
-    o_mean, o_var = polynomial_oracle(cx, cy, qx, degree, coef_std)  # [N, Q] each
+    o_mean, o_var = prior_oracle(spec, cx, cy, qx)  # [N, Q] each
     o_nll = gaussian_nll(o_mean, o_var, qy)  # [N, Q]
     gap = nll - o_nll  # [N, Q]
     dist = (qx.unsqueeze(-1) - cx.unsqueeze(1)).abs().min(-1).values  # [N, Q]
@@ -81,7 +105,8 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
                        "oracle_sigma": o_var[sel].sqrt().median().item(),
                        "model_abs_error": (mean - qy).abs()[sel].median().item(),
                        "oracle_abs_error": (o_mean - qy).abs()[sel].median().item()})
-    return {"num_context": num_context, "gap": gap.mean().item(), "groups": groups}
+    return {"num_context": num_context, "num_functions": num_functions, "num_queries": num_queries,
+            "gap": gap.mean().item(), "groups": groups}
 
 
 @torch.no_grad()
@@ -159,8 +184,9 @@ def format_gp_tables(result: dict) -> str:
 
 
 def format_table(result: dict) -> str:
-    lines = [f"|S| = {result['num_context']}: NLL gap to the oracle {result['gap']:.3f} nats",
-             "  d to nearest sample   share   gap    model sigma  oracle sigma  model |err|  oracle |err|"]
+    lines = [f"|S| = {result['num_context']}: NLL gap to the oracle {result['gap']:.3f} nats per query "
+             f"({result['num_functions']} functions x {result['num_queries']} queries)",
+             "  d to nearest (x)      share   gap    model sigma  oracle sigma  model |err|  oracle |err|"]
     for g in result["groups"]:
         lo, hi = g["d"]
         span = f"[{lo:g}, {hi:g})" if hi is not None else f">= {lo:g}"
@@ -172,38 +198,84 @@ def format_table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = OneLineParser(prog="python -m domains.polynomial.diagnose", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", metavar="checkpoint")
-    p.add_argument("--levels", type=int, nargs="+", default=[4, 5, 6])
-    p.add_argument("--functions", type=int, default=512)
-    p.add_argument("--queries", type=int, default=100)
-    p.add_argument("--seed", type=int, default=5)
-    p.add_argument("--batches", type=int, default=500, help="GP benchmark: how many of its test batches of 16")
+    p.add_argument("--levels", type=int, nargs="+", default=None, help="|S| levels (default 4 5 6; not for gp_tnp_*)")
+    p.add_argument("--functions", type=int, default=None, help="functions per level (default 512; not for gp_tnp_*)")
+    p.add_argument("--queries", type=int, default=None, help="queries per function (default 100; not for gp_tnp_*)")
+    p.add_argument("--seed", type=int, default=None, help="the functions' seed (default 5; not for gp_tnp_*)")
+    p.add_argument("--batches", type=int, default=None,
+                   help="GP benchmark (gp_tnp_*): how many of its test batches of 16 (default 500)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--figure", help="GP benchmark: write the gap and sigma against the distance, one line per "
-                                    "checkpoint (labelled by its run folder), to this PNG")
+                                    "checkpoint (labelled by its run folder and kernel), to this PNG")
     args = p.parse_args(argv)
     from pixeltransformer.errors import fail
-    from pixeltransformer.loading import load_module
+    from pixeltransformer.loading import load_checkpoint, load_module
 
-    outputs, curves = [], {}
     try:
+        check_arguments(args)
+    except (ValueError, OSError) as err:
+        fail(err)  # before any checkpoint is read or scored: a long run is not lost to a typo
+    given = {name for name in ("levels", "functions", "queries", "seed", "batches") if getattr(args, name) is not None}
+    for name, default in DEFAULTS.items():
+        setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
+
+    outputs, curves, modules = [], {}, []
+    try:
+        # every checkpoint read and checked before any is scored: one of another kind does not cost the others' time
         for path in args.checkpoints:
-            module = load_module(path)  # read safely (tensors and plain types only), in eval mode
-            if module.spec.extra.get("protocol") == "tnp":
+            ckpt = load_checkpoint(path)  # read safely (tensors and plain types only)
+            spec = (ckpt.get("hyper_parameters") or {}).get("spec")
+            kind = spec.get("domain") if isinstance(spec, dict) else None
+            if kind is not None and kind != "polynomial":  # before the module is built (it warned of a missing Domain)
+                raise ValueError(f"{path}: a checkpoint of {kind}/{spec.get('dataset')}; the diagnosis reads models "
+                                 f"of 1D functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")
+            module = load_module(path, ckpt=ckpt)  # in eval mode
+            tnp = module.spec.extra.get("protocol") == "tnp"
+            if not tnp:
+                check_dense(module.spec, max(args.levels), args.queries)  # every level, before the first is scored
+                if args.figure:
+                    raise ValueError(f"--figure draws the GP benchmark breakdown; {path} is a "
+                                     f"{module.spec.dataset} checkpoint")
+            unused = sorted(given - ({"batches"} if tnp else {"levels", "functions", "queries", "seed"}))
+            if unused:
+                print(f"{path}: a {module.spec.dataset} checkpoint; --{', --'.join(unused)} "
+                      f"{'does' if len(unused) == 1 else 'do'} not apply to it", file=sys.stderr)
+            modules.append((path, module, tnp))
+        for path, module, tnp in modules:
+            if tnp:
                 result = gp_gap_breakdown(module, args.batches, data_seed=run_data_seed(path))
-                label = run_label(path)
+                label = f"{run_label(path)}, {result['kernel']}"  # runs are named by their start time: say which data
                 curves[label if label not in curves else f"{label} ({len(curves) + 1})"] = result["curve"]
-                outputs.append(result if args.json else f"{path}\n{format_gp_tables(result)}")
-            elif args.figure:
-                raise ValueError(f"--figure draws the GP benchmark breakdown; {path} is a "
-                                 f"{module.spec.dataset} checkpoint")
+                outputs.append({"checkpoint": path, **result} if args.json else f"{path}\n{format_gp_tables(result)}")
             else:
                 results = [gap_by_distance(module, k, args.functions, args.queries, args.seed) for k in args.levels]
-                outputs.extend(results if args.json else [format_table(r) for r in results])
+                outputs.extend([{"checkpoint": path, **r} for r in results] if args.json
+                               else [f"{path}\n" + "\n".join(format_table(r) for r in results)])
     except (ValueError, OSError) as err:
         fail(err)  # one line, exit status 2
     print(json.dumps(outputs, indent=1) if args.json else "\n".join(outputs))
     if args.figure:
-        print(figure_gap_by_distance(curves, args.figure, "GP benchmark: where the gap is"))
+        print(f"wrote {figure_gap_by_distance(curves, args.figure, 'GP benchmark: where the gap is')}")
+
+
+def check_arguments(args) -> None:
+    """The counts must be at least 1 (a negative --levels sliced S from the end and printed a table for "|S| = -3";
+    --functions 0 ended in a traceback), and --figure must be a PNG path whose folder can be made: checked before the
+    checkpoints are scored, not after."""
+    for name, values in (("--levels", args.levels), ("--functions", [args.functions]), ("--queries", [args.queries]),
+                         ("--batches", [args.batches])):
+        bad = [v for v in values or [] if v is not None and v < 1]
+        if bad:
+            raise ValueError(f"{name} must be >= 1, got {bad[0]}")
+    if args.figure:
+        figure = Path(args.figure)
+        if figure.suffix.lower() != ".png":
+            raise ValueError(f"--figure {args.figure}: the figure is a PNG; give a path ending in .png")
+        existing = nearest_existing(figure.parent)
+        if not existing.is_dir():
+            raise NotADirectoryError(f"--figure {args.figure}: {existing} is a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(f"--figure {args.figure}: cannot write in {existing}")
 
 
 def run_data_seed(checkpoint: str) -> int:

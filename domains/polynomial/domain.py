@@ -36,6 +36,12 @@ from .visualize import figure_functions, figure_protocol
 PREDICT_POINTS = 64  # default points of a prediction
 
 
+# metrics.json's nll_units: the core's "normalised density" read as a density of values rescaled to [-1, 1]; the
+# model's, the oracle's and the GPs' NLL are all densities of y as the data gives it (what neural-process papers report)
+NLL_UNITS = ("nats per query value, the density of y in the data's own units (as the oracle's and the GPs' NLL; "
+             "a log-likelihood with its sign flipped), queries not in S")
+
+
 class PolynomialDomain(Domain):
     """1D functions; positions are normalised (x - pos_offset) / pos_scale, and every picture and file shows x in its
     own units."""
@@ -160,9 +166,10 @@ class PolynomialDomain(Domain):
                 **({"gp_train": "RBF GP, kernel learned on the training curves"} if self.gp_train else {})}
 
     def summary(self, rows: list[dict]) -> dict:
-        """The oracle's gap (generated functions) and the learned GP's hyperparameters, its lengthscale also in x
-        units."""
-        out = {"nll_gap_to_oracle": nll_gap_to_oracle(rows)} if self.has_prior else {}
+        """The NLL's units, the oracle's gap (generated functions) and the learned GP's hyperparameters, its
+        lengthscale also in x units."""
+        out = {"nll_units": NLL_UNITS}
+        out.update({"nll_gap_to_oracle": nll_gap_to_oracle(rows)} if self.has_prior else {})
         if prior := self.gp_train:
             out["gp_train"] = {**prior, "lengthscale_x": prior["lengthscale"] * self.pos_scale,
                                "units": "lengthscale in positions normalised to [-1, 1] (lengthscale_x: in x units); "

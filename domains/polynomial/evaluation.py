@@ -12,6 +12,7 @@ import torch
 from pixeltransformer.evaluation import SweepEvaluation
 from pixeltransformer.media import log_media
 
+from .domain import NLL_UNITS
 from .metrics import protocol_scores
 from .protocol import evaluation_sizes, point_set_layout, standard_error
 
@@ -136,11 +137,15 @@ class GPProtocolEvaluation(SweepEvaluation):
             out["num_target_range"] = [min(s[1] for s in self._sizes), max(s[1] for s in self._sizes)]
         out["units"] = ("nats per target value, density of y; context LL queries the context points themselves; "
                         "standard errors over batches")
-        return {"gp_protocol": out}
+        return {"nll_units": NLL_UNITS, "gp_protocol": out}
 
     @torch.no_grad()
     def on_sweep_end(self, trainer, pl_module, out_dir: Path, rows) -> list[Path]:
-        """functions.png: the first test function at each figure level, with the exact oracle beside the model."""
+        """The benchmark's numbers on the console (Lightning's table shows only the plain test NLL at the validation
+        level, not these), and functions.png: the first test function at each figure level, with the exact oracle
+        beside the model."""
+        if "gp_protocol" in self.results:
+            print(protocol_headline(self.results["gp_protocol"]), flush=True)
         examples = trainer.datamodule.fixed_examples("test", 1)
         signal = examples["signal"]  # [1, 2, N]
         domain = pl_module.domain
@@ -153,3 +158,18 @@ class GPProtocolEvaluation(SweepEvaluation):
         # not eval/functions: the Pictures callback's test pictures have that key, and W&B showed only one of the two
         log_media(trainer, {"eval/functions_with_oracle": path})
         return [path]
+
+
+def protocol_headline(gp: dict[str, Any]) -> str:
+    """metrics.json's gp_protocol as one console line: the target and context log-likelihood the neural-process
+    papers report, with the exact GP oracle and the Bayes predictor beside them."""
+    if not gp.get("num_batches"):
+        return "[gp_protocol] no evaluation batch was scored"
+
+    def ll(name: str) -> str:
+        return f"{gp[name]:.3f} ± {gp[name + '_se']:.3f}"
+
+    return (f"[gp_protocol] {gp['num_batches']} batches of {gp['batch_size']}: target LL {ll('target_ll')} nats per "
+            f"target (exact GP oracle {gp['oracle_target_ll']:.3f}, Bayes predictor {gp['bayes_target_ll']:.3f}; "
+            f"gap to the oracle {ll('target_ll_gap')}), context LL {ll('context_ll')} (oracle "
+            f"{gp['oracle_context_ll']:.3f}); all in metrics.json")

@@ -21,9 +21,90 @@ def test_groups_partition_the_queries_and_add_up_to_the_gap(tiny_module):
 def test_rejects_other_datasets_and_too_many_points(tiny_module):
     with pytest.raises(ValueError, match="exceeds the 64 grid points"):
         gap_by_distance(tiny_module, num_context=10, num_queries=60)
-    tiny_module.spec = dataclasses.replace(tiny_module.spec, dataset="gp_rbf")
-    with pytest.raises(ValueError, match="polynomial checkpoint"):
+    with pytest.raises(ValueError, match="must be >= 1, got -3"):
+        gap_by_distance(tiny_module, num_context=-3)
+    with pytest.raises(ValueError, match="must be >= 1, got 0"):
+        gap_by_distance(tiny_module, num_context=4, num_functions=0, num_queries=10)
+    spec = tiny_module.spec
+    tiny_module.spec = dataclasses.replace(spec, dataset="file")
+    with pytest.raises(ValueError, match="known prior .* not polynomial/file .curves from a file have no exact oracle"):
         gap_by_distance(tiny_module, num_context=4)
+    tiny_module.spec = dataclasses.replace(spec, domain="images", dataset="digits")
+    with pytest.raises(ValueError, match="not images/digits"):
+        gap_by_distance(tiny_module, num_context=4)
+
+
+def test_gp_draws_are_diagnosed_against_their_kernels_exact_oracle():
+    """A gp_rbf / gp_matern checkpoint has an exact oracle (the evaluation scores it): the breakdown draws functions
+    from its own kernel and grid ([-2, 2]) instead of refusing it as "not a polynomial checkpoint"."""
+    import torch
+
+    from domains.polynomial.data import PolynomialDataModule
+    from domains.polynomial.metrics import prior_oracle
+    from pixeltransformer.module import PixelTransformerModule
+
+    spec = PolynomialDataModule(dataset="gp_matern", resolution=128, val_range=(-3, 3)).spec
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1),
+                                    sets=dict(min_context=3, max_context=10, num_queries=8, grid_points=True)).eval()
+    out = gap_by_distance(module, num_context=6, num_functions=16, num_queries=30, seed=2)
+    assert abs(sum(g["share"] for g in out["groups"]) - 1) < 1e-9
+    assert abs(sum(g["share"] * g["gap"] for g in out["groups"]) - out["gap"]) < 1e-6
+    near, far = out["groups"][0], out["groups"][-1]
+    assert near["oracle_sigma"] < far["oracle_sigma"]
+    assert (out["num_functions"], out["num_queries"]) == (16, 30)
+    # the oracle is the kernel's: told its own draw's values, it predicts them to the nugget
+    x = torch.linspace(-2, 2, 128, dtype=torch.float64)[None, ::4]  # [1, 32]
+    mean, var = prior_oracle(spec, x, torch.sin(x), x)  # [1, 32] each
+    assert torch.allclose(mean, torch.sin(x), atol=1e-4) and float(var.max()) < 1e-6
+
+
+def test_each_table_names_its_checkpoint_and_what_was_scored(tiny_module, tmp_path, monkeypatch, capsys):
+    """Two checkpoints' tables were printed one after the other with nothing saying which was which."""
+    import pixeltransformer.loading
+
+    from domains.polynomial.diagnose import main
+
+    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: {})
+    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: tiny_module)
+    a, b = str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt")
+    main([a, b, "--levels", "5", "--functions", "8", "--queries", "20"])
+    out = capsys.readouterr().out
+    assert out.index(a) < out.index("|S| = 5") < out.index(b) < out.rindex("|S| = 5")
+    assert "nats per query (8 functions x 20 queries)" in out and "d to nearest (x)" in out
+    main([a, "--levels", "5", "--functions", "8", "--queries", "20", "--json"])
+    assert '"checkpoint": "' + a + '"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--levels", "4", "-3"], "--levels must be >= 1, got -3"),
+    (["--levels", "0"], "--levels must be >= 1, got 0"),
+    (["--functions", "0"], "--functions must be >= 1, got 0"),
+    (["--queries", "-1"], "--queries must be >= 1, got -1"),
+    (["--figure", "gap.txt"], "--figure gap.txt: the figure is a PNG; give a path ending in .png"),
+    (["--figure", "{file}/gap.png"], "--figure {file}/gap.png: {file} is a file, not a folder"),
+])
+def test_bad_counts_and_figure_paths_are_refused_before_a_checkpoint_is_scored(tmp_path, capsys, monkeypatch, args,
+                                                                                message):
+    """A negative --levels printed a table for "|S| = -3" (S sliced from the end), --functions 0 and a --figure
+    that could not be written ended in tracebacks, the latter after every checkpoint had been scored."""
+    import pixeltransformer.loading
+
+    from domains.polynomial.diagnose import main
+
+    def never(path):
+        raise AssertionError("a checkpoint was read")
+
+    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", never)
+    monkeypatch.setattr(pixeltransformer.loading, "load_module", never)
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    args = [a.replace("{file}", str(file)) for a in args]
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / "a.ckpt"), *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: " + message.replace("{file}", str(file))
 
 
 def test_gp_breakdown_draws_the_benchmark_batches_and_adds_up():
@@ -108,3 +189,75 @@ def test_the_diagnosis_command_loads_the_domain_its_checkpoints_name():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2]).stdout
     assert "'polynomial'" in out
+
+
+def test_a_checkpoint_of_another_kind_is_refused_before_any_is_scored(tiny_module, tmp_path, monkeypatch, capsys):
+    """An images checkpoint given after a polynomial one was found only after the first had been scored, and only
+    once its module was built (with a warning that no images Domain was loaded); options that do not apply to a
+    checkpoint's kind (--batches for a polynomial one, --levels for gp_tnp_*) were ignored without a word."""
+    import pixeltransformer.loading
+
+    from domains.polynomial import diagnose
+
+    a, b = str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt")
+    images = {"hyper_parameters": {"spec": {"domain": "images", "dataset": "digits"}}}
+    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: images if path == b else {})
+    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: tiny_module)
+    scored = []
+    monkeypatch.setattr(diagnose, "gap_by_distance", lambda *args: scored.append(args))
+    with pytest.raises(SystemExit) as exc:
+        diagnose.main([a, b, "--levels", "5", "--queries", "10"])
+    assert exc.value.code == 2 and not scored
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (f"error: {b}: a checkpoint of images/digits; the diagnosis reads models of 1D "
+                                    f"functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")
+    assert captured.out == ""
+    monkeypatch.undo()
+    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: {})
+    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: tiny_module)
+    diagnose.main([a, "--levels", "5", "--functions", "4", "--queries", "10", "--batches", "3"])
+    captured = capsys.readouterr()
+    assert f"{a}: a polynomial checkpoint; --batches does not apply to it" in captured.err
+    assert "|S| = 5" in captured.out
+    # a level beyond the grid is found before the others are scored, not after
+    monkeypatch.setattr(diagnose, "gap_by_distance", lambda *args: scored.append(args))
+    with pytest.raises(SystemExit):
+        diagnose.main([a, "--levels", "4", "60", "--queries", "10"])
+    assert not scored
+    assert capsys.readouterr().err.strip() == ("error: |S| + queries = 70 exceeds the 64 grid points of the "
+                                               "checkpoint's functions: give fewer --queries or lower --levels")
+
+
+def test_the_figure_names_each_line_by_run_and_kernel(tmp_path, monkeypatch, capsys):
+    """Runs are named by their start time, so two benchmark runs (RBF and Matern) in one figure were told apart by
+    timestamps alone, and the figure's path was printed bare after the tables."""
+    import pixeltransformer.loading
+
+    from domains.polynomial import diagnose
+
+    class Spec:
+        extra = {"protocol": "tnp"}
+        dataset = "gp_tnp_matern"
+
+    class Module:
+        spec = Spec()
+
+    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: {})
+    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: Module())
+    groups = [{"range": [0.0, None], "share": 1.0, "gap": 1.0, "bayes_gap": 0.9, "model_sigma": 0.5,
+               "oracle_sigma": 0.1, "model_abs_error": 0.2, "oracle_abs_error": 0.1}]
+    result = {"gap": 1.0, "bayes_gap": 0.9, "num_batches": 2, "kernel": "matern", "by_distance": groups,
+              "by_context": groups, "curve": groups}
+    monkeypatch.setattr(diagnose, "gp_gap_breakdown", lambda *args, **kwargs: result)
+    drawn = {}
+
+    def figure(curves, path, title):
+        drawn.update(curves)
+        return path
+
+    monkeypatch.setattr(diagnose, "figure_gap_by_distance", figure)
+    run = tmp_path / "20261205-011141" / "checkpoints"
+    png = str(tmp_path / "gap.png")
+    diagnose.main([str(run / "last.ckpt"), "--batches", "2", "--figure", png])
+    assert list(drawn) == ["20261205-011141, matern"]
+    assert capsys.readouterr().out.rstrip().endswith(f"wrote {png}")

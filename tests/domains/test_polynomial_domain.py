@@ -281,3 +281,29 @@ def test_a_negative_seed_for_gp_draws_is_refused_in_one_line_naming_the_option(d
     with pytest.raises(ValueError, match=rf"^--data.init_args.seed must be >= 0 for {dataset}, got -1$"):
         PolynomialDataModule(dataset=dataset, seed=-1)
     PolynomialDataModule(dataset="polynomial", seed=-1).dataset("val")  # torch's generator takes it
+
+
+def test_metrics_json_says_the_nll_is_a_density_of_y_in_the_datas_units(tiny_module, poly_spec):
+    """metrics.json's nll_units read "nats per value dimension, normalised density" for 1D functions, which reads as a
+    density of values rescaled to [-1, 1]; the model's NLL, like the oracle's and the GPs', is the density of y as
+    the data gives it (what neural-process papers report as a log-likelihood), and the units now say so."""
+    from domains.polynomial.evaluation import GPProtocolEvaluation
+    from domains.polynomial.kernels import gaussian_nll
+
+    domain = PolynomialDomain()
+    domain.spec = poly_spec
+    units = domain.summary([])["nll_units"]
+    assert "density of y in the data's own units" in units and "normalised" not in units
+    evaluation = GPProtocolEvaluation()
+    evaluation._per_batch = {k: [] for k in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll",
+                                             "bayes_target_ll", "bayes_context_ll")}
+    evaluation._sizes = []
+    assert evaluation.summary([], tiny_module)["nll_units"] == units
+    # and it is: the NLL the sweep reports is the Gaussian's in y's units (val_range (-5, 5) is no rescaling of it)
+    torch.manual_seed(0)
+    ctx_pos, ctx_val, qry_pos = torch.rand(2, 5, 1) * 2 - 1, torch.randn(2, 5, 1) * 3, torch.rand(2, 7, 1) * 2 - 1
+    qry_val = torch.randn(2, 7, 1) * 3  # [B, Q, 1]
+    params = tiny_module.predict_params(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
+    nll = tiny_module.nll_per_dim(params, qry_val)  # [B, Q]
+    mean, var = tiny_module.dist.mean(params)[..., 0], tiny_module.dist.variance(params)[..., 0]  # [B, Q] each
+    assert torch.allclose(nll.double(), gaussian_nll(mean.double(), var.double(), qry_val[..., 0].double()), atol=1e-4)

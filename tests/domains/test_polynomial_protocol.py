@@ -302,3 +302,21 @@ def test_gp_draw_batches_carry_their_split_indices():
     assert [b["index"].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     alone = torch.cat([dm.dataset("test")[i]["signal"] for i in range(10)])  # [10, 32]
     torch.testing.assert_close(torch.cat([b["signal"][:, 0] for b in batches]), alone, rtol=0, atol=1e-6)
+
+
+def test_the_evaluation_prints_the_benchmarks_numbers():
+    """`make eval` on a gp_tnp_* run showed only Lightning's `test/val_nll@10` on the console: the target and context
+    log-likelihood the neural-process papers report were in metrics.json alone."""
+    from domains.polynomial.evaluation import GPProtocolEvaluation, protocol_headline
+
+    evaluation = GPProtocolEvaluation()
+    evaluation._per_batch = {"target_ll": [0.9, 1.1], "context_ll": [2.3, 2.5], "oracle_target_ll": [1.0, 1.2],
+                             "oracle_context_ll": [2.6, 2.6], "bayes_target_ll": [0.95, 1.15],
+                             "bayes_context_ll": [2.6, 2.6]}
+    evaluation._sizes = [(3, 10), (40, 5)]
+    gp = evaluation.summary([], None)["gp_protocol"]
+    line = protocol_headline(gp)
+    assert line == ("[gp_protocol] 2 batches of 16: target LL 1.000 ± 0.100 nats per target (exact GP oracle 1.100, "
+                    "Bayes predictor 1.050; gap to the oracle 0.100 ± 0.000), context LL 2.400 ± 0.100 (oracle "
+                    "2.600); all in metrics.json")
+    assert protocol_headline({"num_batches": 0}) == "[gp_protocol] no evaluation batch was scored"

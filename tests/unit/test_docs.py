@@ -214,6 +214,13 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_lightning_flags.py", "test_every_device_on_the_cpu_is_refused_in_one_line"),
     "`--trainer.num_nodes=2` on one machine, not started by torchrun or srun":
         ("tests/cli/test_lightning_flags.py", "test_more_nodes_than_the_one_started_are_refused_not_waited_for"),
+    "`python -m domains.polynomial.diagnose runs/polynomial/r/checkpoints/last.ckpt --levels -3` (or 0; also "
+    "`--functions`, `--queries`, `--batches`)":
+        ("tests/domains/test_polynomial_diagnose.py",
+         "test_bad_counts_and_figure_paths_are_refused_before_a_checkpoint_is_scored"),
+    "`python -m domains.polynomial.diagnose runs/polynomial/r/checkpoints/last.ckpt --figure gap.txt`":
+        ("tests/domains/test_polynomial_diagnose.py",
+         "test_bad_counts_and_figure_paths_are_refused_before_a_checkpoint_is_scored"),
 }
 
 
