@@ -28,7 +28,7 @@ from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
 from .mesh import (CONVERSION_VERSION, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, library_versions, read_voxels,
-                   voxel_files, voxels_to_sdf)
+                   voxel_files, voxels_to_sdf, whole_npy)
 from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
@@ -501,7 +501,7 @@ class SDFDataModule(SignalDataModule):
         key = cache_key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation,
                    self.shell_voxels)
         path = self.cache_dir / "procedural" / f"{split}_{n}_{self.resolution}_{key}.npy"
-        if not path.is_file():
+        if not whole_npy(path, (n,) + (self.resolution,) * 3):  # [n, R, R, R]
             rng = np.random.default_rng([self.seed, SPLITS.index(split)])  # own stream per split
             self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng), self.resolution, self.truncation,
                                                                    self.shell_voxels),
@@ -547,7 +547,7 @@ class SDFDataModule(SignalDataModule):
         digests.save()
         stem = root.name.split(".")[0] + ("" if name == "all" else f"_{name}")
         path = self.cache_dir / "voxels" / f"{stem}_{self.resolution}_{key}.npy"
-        if not path.is_file():
+        if not whole_npy(path, (None,) + (self.resolution,) * 3):  # [N, R, R, R]
             loaded: dict[Path, np.ndarray] = {}  # the file read last: a file of many grids is read once
 
             def grids(f: Path) -> np.ndarray:  # [n, r, r, r] bool

@@ -60,6 +60,19 @@ VOXEL_SUFFIXES = (".npy", ".npy.gz", ".npz", ".binvox")  # what read_voxels read
 # ---- loading ----------------------------------------------------------------------------------------
 
 
+def whole_npy(path: str | Path, shape: Sequence[int | None]) -> bool:
+    """Whether the cache entry at path, a .npy file, is there and whole: its header reads, the file holds every byte
+    of its array, and the array has ``shape`` (None: any size on that axis). An entry left empty or cut short (a copy
+    of the cache that did not end, a crash before the file system wrote what was renamed) or written over is built
+    again, rather than read: it stopped a run with numpy's "mmap length is greater than file size", which names no
+    file, or, a mesh's entry, at the batch that read it."""
+    try:
+        found = np.load(path, mmap_mode="r").shape
+    except (OSError, ValueError, EOFError):
+        return False
+    return len(found) == len(shape) and all(want is None or want == got for want, got in zip(shape, found))
+
+
 def _check_mesh(v: np.ndarray, f: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray(v, dtype=np.float64)
     f = np.asarray(f)
@@ -322,7 +335,7 @@ class SDFCache:
         """The cache file of one mesh, converting the mesh first if it is not cached yet."""
         target = self.target(path, resolution)
         self.digests.save()
-        if not target.is_file():
+        if not whole_npy(target, (resolution,) * 3):
             self._convert(Path(path), target, resolution)
         return target
 
@@ -355,7 +368,7 @@ class SDFCache:
             except OSError as e:
                 errors[i] = str(e)
         self.digests.save()
-        todo = [i for i, target in targets.items() if not target.is_file()]
+        todo = [i for i, target in targets.items() if not whole_npy(target, (resolution,) * 3)]
         jobs = [(paths[i], targets[i], resolution) for i in todo]
         workers = min(len(jobs), workers)
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:

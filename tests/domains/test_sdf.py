@@ -1291,3 +1291,43 @@ def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_pat
     mixed = SDFDataModule(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, eval_source="voxels",
                           voxel_root=str(root), resolution=12, cache_dir=str(tmp_path / "c"))
     assert mixed.pool_files() == sorted(f.name for f in root.iterdir())
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "overwritten"])
+def test_a_damaged_cache_entry_is_built_again(tmp_path, damage):
+    """A cache entry left empty or cut short (a copy of the cache that did not end, a crash before the file system
+    wrote a renamed file) was taken as built because it was there: the stacked grids of procedural chairs and voxel
+    files stopped the start with numpy's "mmap length is greater than file size", naming no file, and a mesh's entry
+    the batch that read it. Each is now built again, to the same grids."""
+
+    def spoil(path: Path) -> None:
+        data = path.read_bytes()
+        path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2],
+                          "overwritten": b"\x93NUMPY" + bytes(range(256)) * 4}[damage])
+
+    def grids(dm: SDFDataModule) -> torch.Tensor:
+        ds = dm.dataset("train")
+        return torch.stack([ds[i]["signal"] for i in range(len(ds))])  # [N, 1, R, R, R]
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(3):
+        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
+    occ = np.zeros((3, 10, 10, 10), bool)  # [3, 10, 10, 10]
+    for i in range(3):
+        occ[i, 2:5 + i, 3:7, 2:8] = True
+    np.save(tmp_path / "stack.npy", occ)
+    for kw in (dict(), dict(dataset="meshes", root=str(meshes)), dict(dataset="voxels", root=str(tmp_path / "stack.npy"))):
+        cache = tmp_path / f"cache_{kw.get('dataset', 'procedural')}"
+        make = lambda: SDFDataModule(resolution=8, num_shapes=(2, 1, 1), splits=(1, 1, 1), cache_dir=str(cache), **kw)
+        dm = make()
+        dm.setup("fit")
+        before = grids(dm)
+        entries = sorted(p for p in cache.rglob("*.npy"))
+        assert entries
+        for entry in entries:
+            spoil(entry)
+        again = make()
+        again.setup("fit")
+        torch.testing.assert_close(grids(again), before)
+        assert all(np.load(entry, mmap_mode="r").shape[-3:] == (8, 8, 8) for entry in entries)
