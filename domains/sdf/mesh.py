@@ -33,7 +33,7 @@ from skimage.measure import marching_cubes
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.errors import first_line
-from pixeltransformer.files import FileDigests, atomic_write, data_files, package_versions
+from pixeltransformer.files import FileDigests, atomic_write, data_files, package_versions, unwritable
 from pixeltransformer.loopbar import loop_progress
 
 from .procedural import grid_points
@@ -58,6 +58,17 @@ VOXEL_SUFFIXES = (".npy", ".npy.gz", ".npz", ".binvox")  # what read_voxels read
 
 
 # ---- loading ----------------------------------------------------------------------------------------
+
+
+class CacheWriteError(OSError):
+    """The SDF cache folder cannot be written: not a mesh's failure (which skips the mesh), the run's."""
+
+
+def cache_write_error(folder: str | Path, why: str) -> CacheWriteError:
+    """The one line for an SDF cache folder that cannot be written: its grids are read from there (memory-mapped),
+    so there is no run without it."""
+    return CacheWriteError(f"cannot write the SDF cache {folder} ({why}): set $PIXELTRANSFORMER_CACHE (or the data's "
+                           "cache_dir) to a folder this user can write")
 
 
 def whole_npy(path: str | Path, shape: Sequence[int | None]) -> bool:
@@ -343,12 +354,17 @@ class SDFCache:
         v, f = load_mesh(path)
         v = turn_y_up(v, self.up_axis)  # [Nv, 3]
         sdf = mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign, self.shell_voxels)
-        atomic_write(target, lambda tmp: np.save(tmp, sdf))  # other ranks never see half a file
+        try:
+            atomic_write(target, lambda tmp: np.save(tmp, sdf))  # other ranks never see half a file
+        except OSError as err:  # a full disk, a folder made read-only meanwhile: no mesh's fault
+            raise cache_write_error(self.cache_dir, err.strerror or str(err)) from None
 
     def _try_convert(self, job: tuple[Path, Path, int]) -> str | None:
         """:meth:`_convert` (path, target, resolution), in a worker process: why the mesh failed, None if it did not."""
         try:
             self._convert(*job)
+        except CacheWriteError:
+            raise
         except (ValueError, OSError) as e:
             return str(e)
         return None
@@ -370,6 +386,9 @@ class SDFCache:
         self.digests.save()
         todo = [i for i, target in targets.items() if not whole_npy(target, (resolution,) * 3)]
         jobs = [(paths[i], targets[i], resolution) for i in todo]
+        why = unwritable(self.cache_dir) if jobs else None
+        if why is not None:  # said before converting, not as every mesh "failed"
+            raise cache_write_error(self.cache_dir, why)
         workers = min(len(jobs), workers)
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
             results = pool.map(self._try_convert, jobs) if pool else map(self._try_convert, jobs)

@@ -18,6 +18,7 @@ import re
 import secrets
 import shutil
 import socket
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +35,23 @@ def cache_root(*parts: str) -> Path:
     env = os.environ.get(CACHE_ENV)
     root = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "pixeltransformer"
     return root.expanduser().joinpath(*parts)
+
+
+def unwritable(folder: str | Path) -> str | None:
+    """Why files cannot be written into ``folder``, made first where missing (a cache folder): "<path> is a file, not
+    a folder" for a file on its path (mkdir says "File exists" of the folder itself), else the system's words
+    ("Read-only file system", "Permission denied", "No space left on device"); None when they can."""
+    folder = Path(folder)
+    above = nearest_existing(folder)
+    if not above.is_dir():
+        return f"{above} is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
 
 
 def cache_key(*parts: Any) -> str:

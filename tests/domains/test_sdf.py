@@ -1331,3 +1331,37 @@ def test_a_damaged_cache_entry_is_built_again(tmp_path, damage):
         again.setup("fit")
         torch.testing.assert_close(grids(again), before)
         assert all(np.load(entry, mmap_mode="r").shape[-3:] == (8, 8, 8) for entry in entries)
+
+
+def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes(tmp_path, monkeypatch):
+    """An SDF cache that could not be written ($PIXELTRANSFORMER_CACHE read-only, or a file on its path) made every
+    mesh "fail" (a warning each) and the fit then stopped on its splits: "split sizes (2, 1, 1) do not fit 0 items";
+    a disk filling up part-way left the meshes after it out of the data, and the splits changed, with a warning. The
+    procedural chairs stopped with the bare OSError. Each now stops in one line naming the cache folder, before any
+    mesh is converted, and a write that fails part-way stops the same way."""
+    import warnings
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(3):
+        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    line = (rf"^cannot write the SDF cache {blocked}/c/(meshes|procedural) \({blocked} is a file, not a folder\): set "
+            r"\$PIXELTRANSFORMER_CACHE \(or the data's cache_dir\) to a folder this user can write$")
+    for kw in (dict(dataset="meshes", root=str(meshes), splits=(1, 1, 1)), dict(num_shapes=(2, 1, 1))):
+        dm = SDFDataModule(resolution=8, cache_dir=str(blocked / "c"), **kw)
+        with warnings.catch_warnings(), pytest.raises(OSError, match=line):
+            warnings.simplefilter("error")  # no "skipping mesh" for the cache's fault
+            dm.setup("fit")
+            dm.dataset("train")
+
+    def full_disk(path, write):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mesh_mod, "atomic_write", full_disk)
+    cache = SDFCache(tmp_path / "cache", truncation=0.1)
+    with pytest.raises(OSError, match=r"^cannot write the SDF cache .*/cache \(No space left on device\)"):
+        cache.build_files(sorted(meshes.iterdir()), resolution=8, progress=False)
+    with pytest.raises(OSError, match=r"^cannot write the SDF cache .*/cache \(No space left on device\)"):
+        cache.entry(meshes / "s0.npz", 8)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -12,23 +10,12 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from pixeltransformer.files import atomic_write, nearest_existing
+from pixeltransformer.files import atomic_write, unwritable
 
 
 class NotCachedWarning(UserWarning):
     """Weights trained but not cached (the cache folder cannot be written): the evaluation goes on with them, and the
     next one trains them again. ``make classifier``, whose purpose is the cache, turns it into its error."""
-
-
-def check_writable(folder: Path) -> None:
-    """Make ``folder`` and write a file there, or raise OSError: a file on its path, no permission, a read-only or
-    full file system."""
-    above = nearest_existing(folder)
-    if not above.is_dir():  # mkdir says "File exists" of the folder itself, "Not a directory" of a path below it
-        raise NotADirectoryError(errno.ENOTDIR, f"{above} is a file, not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=folder):
-        pass
 
 
 def load_cached(path: str | Path, config: dict[str, Any]) -> dict[str, torch.Tensor] | None:
@@ -69,15 +56,11 @@ def load_or_train(path: Path, config: dict[str, Any], model: nn.Module, data_fn:
     if state is not None:
         model.load_state_dict(state)
         return model.eval()
-    try:  # said before minutes of training, not after them
-        check_writable(path.parent)
-    except OSError as err:
-        warnings.warn(f"cannot cache {path.name} in {path.parent} ({err.strerror or err}): it is trained at every "
-                      "evaluation until $PIXELTRANSFORMER_CACHE (or cache_dir) names a folder this user can write",
-                      NotCachedWarning, stacklevel=2)
-        cache = False
-    else:
-        cache = True
+    why = unwritable(path.parent)  # said before minutes of training, not after them
+    if why is not None:
+        warnings.warn(f"cannot cache {path.name} in {path.parent} ({why}): it is trained at every evaluation until "
+                      "$PIXELTRANSFORMER_CACHE (or cache_dir) names a folder this user can write", NotCachedWarning,
+                      stacklevel=2)
     data = data_fn()
     images = data[0] if isinstance(data, tuple) else data
     if tuple(images.shape[1:]) != tuple(shape):
@@ -86,7 +69,7 @@ def load_or_train(path: Path, config: dict[str, Any], model: nn.Module, data_fn:
     model = fit(data)
     seconds = time.perf_counter() - start
     try:  # the trained network is used whether or not it could be kept
-        if cache:
+        if why is None:
             save_cached(path, model.state_dict(), config, {"train_seconds": seconds, "train_size": len(images)})
     except OSError as err:
         warnings.warn(f"{path.name} not cached ({err.strerror or err}): trained again ({seconds:.0f} s) at the next "
