@@ -58,7 +58,11 @@ class DecodedVideos:
         key = cache_key(DECODE_VERSION, decoder_versions(path), digest, [int(s) for s in size], max_frames)
         entry = self.dir / f"{stem}_{key}.npy"
         try:
-            return np.load(entry)  # [F, H, W, 3]
+            frames = np.load(entry)  # [F, H, W, 3]
+            # frames of another type or size at the entry's name (written over) were served as they were
+            if frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[1:] == (*[int(s) for s in size], 3) \
+                    and 0 < len(frames) <= (max_frames or len(frames)):
+                return frames
         except (OSError, ValueError, EOFError):  # not cached yet, or an entry left unreadable: decoded again
             pass
         frames = read_video_file(path, size=size, max_frames=max_frames)  # [F, H, W, 3]
