@@ -33,9 +33,11 @@ def test_train_classify_and_cache(tmp_path):
     again = clf.load_or_train_classifier(tmp_path, data, "toy", (1, 8, 8), num_classes=3, epochs=1, width=8, progress=False)
     assert len(calls) == 1 and torch.equal(clf.classify(again, x), pred)  # loaded, not retrained
     path.write_bytes(b"garbage")
-    with pytest.warns(UserWarning, match="unreadable cache"):
+    with pytest.warns(UserWarning, match="unreadable cache") as warned:
         clf.load_or_train_classifier(tmp_path, data, "toy", (1, 8, 8), num_classes=3, epochs=1, width=8, progress=False)
     assert len(calls) == 2
+    # one line, without torch's advice to load the file with weights_only=False (which runs what a file holds)
+    assert all("\n" not in str(w.message) and "weights_only" not in str(w.message) for w in warned)
 
 
 def test_classifier_learns_a_trivial_rule():
@@ -251,3 +253,21 @@ def test_make_classifier_refuses_a_cache_it_cannot_write_before_training(tmp_pat
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1
     assert err.startswith("error: cannot cache classifier_digits-") and f"in {blocked / 'nets'} ({blocked} is a file" in err
+
+
+def test_cached_weights_that_do_not_fit_the_network_are_retrained(tmp_path):
+    """A cache file whose config matches but whose weights are another network's (written over, or by an older
+    network of the same config) stopped the evaluation with torch's "Error(s) in loading state_dict" and its
+    traceback. It is now retrained, with one warning, as a file of another config is."""
+    x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
+    clf.load_or_train_classifier(tmp_path, lambda: (x, y), "toy", (1, 8, 8), num_classes=3, epochs=1, width=8,
+                                 progress=False)
+    path = cache_file(tmp_path, "classifier", "toy", (1, 8, 8))
+    blob = torch.load(path, weights_only=True)
+    blob["state_dict"]["head.weight"] = torch.zeros(5, 2)  # [5, 2], not [3, 32]
+    torch.save(blob, path)
+    with pytest.warns(UserWarning, match=r"cached weights do not fit the network \(Error\(s\) in loading state_dict"):
+        m = clf.load_or_train_classifier(tmp_path, lambda: (x, y), "toy", (1, 8, 8), num_classes=3, epochs=1,
+                                         width=8, progress=False)
+    assert clf.classify(m, x).shape == (12,)
+    assert torch.load(path, weights_only=True)["state_dict"]["head.weight"].shape == (3, 32)

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from pixeltransformer.errors import first_line
 from pixeltransformer.files import atomic_write, unwritable
 
 
@@ -27,7 +28,8 @@ def load_cached(path: str | Path, config: dict[str, Any]) -> dict[str, torch.Ten
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file must not stop an evaluation: retrain instead
-        warnings.warn(f"{path}: unreadable cache ({type(e).__name__}: {e}); retraining")
+        # torch's first sentence only: for a foreign file it goes on for lines, and advises weights_only=False
+        warnings.warn(f"{path}: unreadable cache ({type(e).__name__}: {first_line(e).split('. ')[0]}); retraining")
         return None
     if not isinstance(blob, dict) or blob.get("config") != config or "state_dict" not in blob:
         warnings.warn(f"{path}: cached weights were made for {blob.get('config') if isinstance(blob, dict) else '?'}, "
@@ -54,8 +56,12 @@ def load_or_train(path: Path, config: dict[str, Any], model: nn.Module, data_fn:
     [N, *shape], or a tuple starting with them), cached there. Returns the network in eval mode."""
     state = load_cached(path, config)
     if state is not None:
-        model.load_state_dict(state)
-        return model.eval()
+        try:
+            model.load_state_dict(state)
+            return model.eval()
+        except (RuntimeError, TypeError) as err:  # weights of another network under this config (written over)
+            warnings.warn(f"{path}: cached weights do not fit the network ({first_line(err)}); retraining",
+                          stacklevel=2)
     why = unwritable(path.parent)  # said before minutes of training, not after them
     if why is not None:
         warnings.warn(f"cannot cache {path.name} in {path.parent} ({why}): it is trained at every evaluation until "
