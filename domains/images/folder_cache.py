@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, package_versions
+from pixeltransformer.files import FileDigests, atomic_write, cache_key, name_start, package_versions
 
 from . import io
 
@@ -38,7 +38,7 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
     digests = FileDigests(cache_dir / "digests.json")  # each file's bytes read once, not at every start
     key = folder_key(root, files, size, channels, digests)
     digests.save()
-    stem = f"{root.name or 'root'}_{size}_{channels}"
+    stem = f"{name_start(root.name) or 'root'}_{size}_{channels}"  # the key tells folders of one name start apart
     path = cache_dir / f"{stem}_{key}.npy"  # [N, C, size, size]
     notes_path = path.with_suffix(".json")
     # what an entry is the pictures of, whatever they hold: a later entry of the same replaces it (the same decoding:

@@ -54,6 +54,16 @@ def unwritable(folder: str | Path) -> str | None:
     return None
 
 
+NAME_BYTES = 64  # of a file or folder's name in a cache entry's, which (with a temporary name's host and process) stays short
+
+
+def name_start(name: str, limit: int = NAME_BYTES) -> str:
+    """The start of ``name``, at most ``limit`` bytes (UTF-8, whole characters), for a cache entry's file name: the
+    key beside it tells entries apart, and a whole name of 200 bytes or more (70 CJK characters) would make an entry
+    name past the file system's 255 bytes, never written."""
+    return os.fsencode(name)[:limit].decode(errors="ignore")
+
+
 def cache_key(*parts: Any) -> str:
     """The name part of a cache entry built from ``parts`` (versions, settings, file digests): 24 hex digits of a
     SHA-256 of them as JSON, so entries of other parts never share a file."""

@@ -271,3 +271,29 @@ def test_cached_weights_that_do_not_fit_the_network_are_retrained(tmp_path):
                                          width=8, progress=False)
     assert clf.classify(m, x).shape == (12,)
     assert torch.load(path, weights_only=True)["state_dict"]["head.weight"].shape == (3, 32)
+
+
+def test_a_picture_folder_with_a_long_name_is_cached_too(tmp_path):
+    """A folder named with 70 CJK characters (210 bytes) made cache file names past the file system's 255 bytes:
+    its decoded pictures were never cached (a warning at every start), and its VAE, trained for minutes, stopped the
+    evaluation with "File name too long". The names keep the folder name's start (the digests tell folders apart)."""
+    import warnings
+
+    from PIL import Image
+
+    from domains.images.baselines import pretrained
+    from domains.images.data import ImageDataModule
+
+    folder = tmp_path / ("猫" * 70)
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i}.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither "decoded pictures not cached" nor "not cached (File name too long)"
+        dm = ImageDataModule("folder", root=str(folder), channels=1, image_size=8, bins="uniform",
+                             cache_dir=str(tmp_path / "pictures"), splits=(5, 2, 2))
+        pretrained.load_vae(dm, tmp_path / "nets", epochs=1, progress=False)
+    assert len(list((tmp_path / "pictures").glob("猫*_8_1_*.npy"))) == 1
+    (vae,) = (tmp_path / "nets").glob("vae_folder-猫*.pt")
+    assert len(vae.name.encode()) < 255 - 40  # room for the temporary name's host and process

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from pixeltransformer.errors import OneLineParser
-from pixeltransformer.files import cache_root
+from pixeltransformer.files import cache_root, name_start
 
 from ..data import ImageDataModule
 from .cache import NotCachedWarning
@@ -54,7 +54,8 @@ def dataset_key(dm: ImageDataModule) -> str:
     """Names the training data of the cached networks: dataset, folder name, train size and split seed, and a digest
     of the train split's pixels and labels, so two folders of one name and size, or splits of one size drawn
     otherwise (another split layout), never share a file."""
-    name = dm.dataset_name if dm.dataset_name != "folder" else f"folder-{Path(dm.root).name}"
+    # a folder's name start: the digest tells folders apart, and a whole long name made a file name never written
+    name = dm.dataset_name if dm.dataset_name != "folder" else f"folder-{name_start(Path(dm.root).name)}"
     return f"{name}-n{len(dm.build_split('train'))}-s{dm.seed}-{dm.split_digest('train')}"
 
 
