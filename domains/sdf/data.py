@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
                                          split_folders, split_indices, split_sizes_cause, splits_hint,
                                          splits_with_train_of)
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, cache_root, data_files, unwritable
+from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, data_files, name_start,
+                                    unwritable)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -545,7 +546,7 @@ class SDFDataModule(SignalDataModule):
         key = cache_key("voxels", CONVERSION_VERSION, [digests(f) for f in files], self.max_shapes, self.resolution,
                    self.truncation, self.voxel_up_axis, library_versions(VOXEL_LIBRARIES))
         digests.save()
-        stem = root.name.split(".")[0] + ("" if name == "all" else f"_{name}")
+        stem = name_start(root.name.split(".")[0]) + ("" if name == "all" else f"_{name}")  # a long name's start
         path = self.cache_dir / "voxels" / f"{stem}_{self.resolution}_{key}.npy"
         if not whole_npy(path, (None,) + (self.resolution,) * 3):  # [N, R, R, R]
             loaded: dict[Path, np.ndarray] = {}  # the file read last: a file of many grids is read once

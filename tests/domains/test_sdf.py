@@ -1365,3 +1365,18 @@ def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes
         cache.build_files(sorted(meshes.iterdir()), resolution=8, progress=False)
     with pytest.raises(OSError, match=r"^cannot write the SDF cache .*/cache \(No space left on device\)"):
         cache.entry(meshes / "s0.npz", 8)
+
+
+def test_a_voxel_file_with_a_long_name_is_cached(tmp_path):
+    """A voxel file named with 80 CJK characters (240 bytes) gave its stacked grids a cache file name past the file
+    system's 255 bytes, and the start stopped with "File name too long". The name keeps the file name's start."""
+    occ = np.zeros((4, 10, 10, 10), bool)  # [4, 10, 10, 10]
+    for i in range(4):
+        occ[i, 2:5 + i, 3:7, 2:8] = True
+    path = tmp_path / ("椅" * 80 + ".npy")
+    np.save(path, occ)
+    dm = SDFDataModule(dataset="voxels", root=str(path), resolution=8, splits=(2, 1, 1), cache_dir=str(tmp_path / "c"))
+    dm.setup("fit")
+    assert dm.dataset("train")[0]["signal"].shape == (1, 8, 8, 8)
+    (entry,) = (tmp_path / "c" / "voxels").glob("椅*.npy")
+    assert len(entry.name.encode()) < 255 - 40
