@@ -347,13 +347,30 @@ class SDFCache:
         target = self.target(path, resolution)
         self.digests.save()
         if not whole_npy(target, (resolution,) * 3):
+            why = unwritable(self.cache_dir)
+            if why is not None:  # said before converting
+                raise cache_write_error(self.cache_dir, why)
             self._convert(Path(path), target, resolution)
         return target
 
-    def _convert(self, path: Path, target: Path, resolution: int) -> None:
+    def grid(self, path: str | Path, resolution: int = 64) -> np.ndarray:
+        """The SDF grid [R, R, R] of one mesh (a file to complete): its cache entry, converted first if not cached. A
+        cache that cannot be written stopped the command; one mesh is converted here instead, with one warning (a
+        dataset's grids, read from the cache as they are needed, cannot do without it)."""
+        try:
+            return np.load(self.entry(path, resolution))  # [R, R, R]
+        except CacheWriteError as err:
+            warnings.warn(f"{path}: converted, not cached: {err}", stacklevel=2)
+            return self._sdf(Path(path), resolution)  # [R, R, R]
+
+    def _sdf(self, path: Path, resolution: int) -> np.ndarray:
         v, f = load_mesh(path)
         v = turn_y_up(v, self.up_axis)  # [Nv, 3]
-        sdf = mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign, self.shell_voxels)
+        return mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign,
+                           self.shell_voxels)  # [R, R, R]
+
+    def _convert(self, path: Path, target: Path, resolution: int) -> None:
+        sdf = self._sdf(path, resolution)  # [R, R, R]
         try:
             atomic_write(target, lambda tmp: np.save(tmp, sdf))  # other ranks never see half a file
         except OSError as err:  # a full disk, a folder made read-only meanwhile: no mesh's fault

@@ -1380,3 +1380,16 @@ def test_a_voxel_file_with_a_long_name_is_cached(tmp_path):
     assert dm.dataset("train")[0]["signal"].shape == (1, 8, 8, 8)
     (entry,) = (tmp_path / "c" / "voxels").glob("椅*.npy")
     assert len(entry.name.encode()) < 255 - 40
+
+
+def test_a_mesh_to_complete_is_converted_without_a_cache_it_cannot_write(tmp_path):
+    """`make sample DOMAIN=sdf INPUT=chair.obj` with a cache folder it cannot write stopped with the bare OSError
+    ("Read-only file system"); one mesh needs no cache: it is converted, with one warning, to the grid a cache
+    gives."""
+    save_npz(tmp_path / "s.npz", icosphere(0.4))
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    with pytest.warns(UserWarning, match=r"s\.npz: converted, not cached: cannot write the SDF cache .*a_file/c "
+                      r"\(.*a_file is a file, not a folder\)"):
+        grid = SDFCache(blocked / "c", truncation=0.1).grid(tmp_path / "s.npz", 8)  # [8, 8, 8]
+    np.testing.assert_array_equal(grid, SDFCache(tmp_path / "c", truncation=0.1).grid(tmp_path / "s.npz", 8))
