@@ -42,10 +42,10 @@ def unwritable(folder: str | Path) -> str | None:
     a folder" for a file on its path (mkdir says "File exists" of the folder itself), else the system's words
     ("Read-only file system", "Permission denied", "No space left on device"); None when they can."""
     folder = Path(folder)
-    above = nearest_existing(folder)
-    if not above.is_dir():
-        return f"{above} is a file, not a folder"
     try:
+        above = nearest_existing(folder)
+        if not above.is_dir():
+            return f"{above} is a file, not a folder"
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass

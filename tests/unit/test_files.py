@@ -367,3 +367,16 @@ def test_file_digests_read_again_a_file_copied_with_its_times_just_before_it_was
     first.save()
     mesh.write_text("v 9 9 9\n")  # another chair of the same size, cp -p'd over it in the same tick
     assert FileDigests(tmp_path / "cache" / "digests.json")(mesh) == file_digest(mesh)
+
+
+def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path):
+    """Why files cannot be written into a cache folder, in words a line can hold, and None where they can (the
+    folder made): a file on the path is named as such, not as mkdir's "File exists"; a name past the file system's
+    limit is a reason too, not an OSError of its own."""
+    from pixeltransformer.files import unwritable
+
+    assert unwritable(tmp_path / "a" / "b") is None and (tmp_path / "a" / "b").is_dir()
+    (tmp_path / "f").write_text("")
+    assert unwritable(tmp_path / "f") == f"{tmp_path / 'f'} is a file, not a folder"
+    assert unwritable(tmp_path / "f" / "c") == f"{tmp_path / 'f'} is a file, not a folder"
+    assert unwritable(tmp_path / ("n" * 300) / "c") == "File name too long"
