@@ -17,6 +17,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
+import os
 import warnings
 import zipfile
 import zlib
@@ -78,10 +80,17 @@ def whole_npy(path: str | Path, shape: Sequence[int | None]) -> bool:
     again, rather than read: it stopped a run with numpy's "mmap length is greater than file size", which names no
     file, or, a mesh's entry, at the batch that read it."""
     try:
-        found = np.load(path, mmap_mode="r").shape
+        with open(path, "rb") as fh:  # the header and the file's size: a mesh cache of thousands is checked each start
+            version = np.lib.format.read_magic(fh)
+            if version not in ((1, 0), (2, 0)):  # np.save writes 1.0 (2.0 for a header of 64 KiB or more)
+                return False
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            found, _, dtype = read(fh)
+            whole = os.fstat(fh.fileno()).st_size >= fh.tell() + math.prod(found) * dtype.itemsize
     except (OSError, ValueError, EOFError):
         return False
-    return len(found) == len(shape) and all(want is None or want == got for want, got in zip(shape, found))
+    return whole and not dtype.hasobject and len(found) == len(shape) and \
+        all(want is None or want == got for want, got in zip(shape, found))
 
 
 def _check_mesh(v: np.ndarray, f: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
