@@ -26,7 +26,7 @@ def built_on_first_rank(trainer: L.Trainer, pl_module: L.LightningModule, build)
     rank, on its device: each rank loading or training its own trained them all at once on a first evaluation (on a
     CPU each slower for sharing it), and on GPUs gave each rank's items a judge of its own. The other ranks wait for
     it (a first training as long as Lightning's process-group timeout, 30 min by default, needs `make classifier`
-    first). Where the first rank fails (a cache folder it cannot write), every rank raises its error, as each did
+    first). Where the first rank fails (a train split it cannot read), every rank raises its error, as each did
     when each built its own: the others do not wait for a network that never comes, nor die on the lost connection
     with a traceback each."""
     if trainer.world_size == 1:

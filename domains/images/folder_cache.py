@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, package_versions
+from pixeltransformer.files import FileDigests, atomic_write, cache_key, name_start, package_versions
 
 from . import io
 
@@ -38,7 +38,7 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
     digests = FileDigests(cache_dir / "digests.json")  # each file's bytes read once, not at every start
     key = folder_key(root, files, size, channels, digests)
     digests.save()
-    stem = f"{root.name or 'root'}_{size}_{channels}"
+    stem = f"{name_start(root.name) or 'root'}_{size}_{channels}"  # the key tells folders of one name start apart
     path = cache_dir / f"{stem}_{key}.npy"  # [N, C, size, size]
     notes_path = path.with_suffix(".json")
     # what an entry is the pictures of, whatever they hold: a later entry of the same replaces it (the same decoding:
@@ -48,6 +48,8 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
     try:
         notes = json.loads(notes_path.read_text())
         images = np.load(path).transpose(0, 2, 3, 1)  # [N, size, size, C]
+        if not whole_entry(notes, images, size, channels):
+            raise ValueError(f"{path}: not the entry its name says")
     except (OSError, ValueError, EOFError):  # absent, truncated, or left empty (numpy: "No data left in file")
         images, notes = io.decode_folder(root, files, size, progress, channels)  # [N, size, size, C]
         try:  # the notes first: the array's presence says the entry is whole
@@ -59,6 +61,16 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
             remove_replaced(cache_dir, stem, notes_path, entry)
     io.warn_folder_notes(root, notes)
     return images, None
+
+
+def whole_entry(notes: object, images: np.ndarray, size: int, channels: int) -> bool:
+    """Whether an entry's notes and pixels [N, size, size, C] are what :func:`io.decode_folder` writes: notes of
+    another form (written over, or by hand) stopped a start with a KeyError, and pixels of another size, colour or
+    type were served as they were."""
+    if not isinstance(notes, dict) or not isinstance(notes.get("files"), int) or \
+            not all(isinstance(notes.get(key), list) for key in ("skipped", "dim")):
+        return False
+    return images.dtype == np.uint8 and images.shape == (notes["files"] - len(notes["skipped"]), size, size, channels)
 
 
 def remove_replaced(cache_dir: Path, stem: str, kept: Path, entry: list) -> None:

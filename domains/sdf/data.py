@@ -23,12 +23,13 @@ from torch.utils.data import DataLoader, Dataset
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
                                          split_folders, split_indices, split_sizes_cause, splits_hint,
                                          splits_with_train_of)
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, cache_root, data_files
+from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, data_files, name_start,
+                                    unwritable)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
-from .mesh import (CONVERSION_VERSION, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, library_versions, read_voxels,
-                   voxel_files, voxels_to_sdf)
+from .mesh import (CONVERSION_VERSION, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, cache_write_error, library_versions,
+                   read_voxels, voxel_files, voxels_to_sdf, whole_npy)
 from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
@@ -501,7 +502,7 @@ class SDFDataModule(SignalDataModule):
         key = cache_key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation,
                    self.shell_voxels)
         path = self.cache_dir / "procedural" / f"{split}_{n}_{self.resolution}_{key}.npy"
-        if not path.is_file():
+        if not whole_npy(path, (n,) + (self.resolution,) * 3):  # [n, R, R, R]
             rng = np.random.default_rng([self.seed, SPLITS.index(split)])  # own stream per split
             self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng), self.resolution, self.truncation,
                                                                    self.shell_voxels),
@@ -545,9 +546,9 @@ class SDFDataModule(SignalDataModule):
         key = cache_key("voxels", CONVERSION_VERSION, [digests(f) for f in files], self.max_shapes, self.resolution,
                    self.truncation, self.voxel_up_axis, library_versions(VOXEL_LIBRARIES))
         digests.save()
-        stem = root.name.split(".")[0] + ("" if name == "all" else f"_{name}")
+        stem = name_start(root.name.split(".")[0]) + ("" if name == "all" else f"_{name}")  # a long name's start
         path = self.cache_dir / "voxels" / f"{stem}_{self.resolution}_{key}.npy"
-        if not path.is_file():
+        if not whole_npy(path, (None,) + (self.resolution,) * 3):  # [N, R, R, R]
             loaded: dict[Path, np.ndarray] = {}  # the file read last: a file of many grids is read once
 
             def grids(f: Path) -> np.ndarray:  # [n, r, r, r] bool
@@ -634,6 +635,10 @@ class SDFDataModule(SignalDataModule):
 
         float16 is plenty for values in [-t, t]: its error (< 1e-4 t) is far below a bin (2 t / NB)."""
 
+        why = unwritable(path.parent)
+        if why is not None:  # said before building, in the cache's words
+            raise cache_write_error(path.parent, why)
+
         def fill(tmp: Path) -> None:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n,) + (self.resolution,) * 3)
             for i in loop_progress(range(n), desc, unit="shape"):
@@ -644,4 +649,7 @@ class SDFDataModule(SignalDataModule):
             out.flush()
             del out
 
-        atomic_write(path, fill)
+        try:
+            atomic_write(path, fill)
+        except OSError as err:  # a full disk
+            raise cache_write_error(path.parent, err.strerror or str(err)) from None

@@ -185,7 +185,7 @@ class SdfDomain(Domain):
             up, why = self.up_axis(spec, "mesh_up_axis", 1, "training meshes")
             cache = SDFCache(cache_root("sdf", "meshes"), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
-            grid = np.load(cache.entry(path, spec.grid_shape[0]))
+            grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
             if up == 2:
                 print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
         elif suffix == ".json":

@@ -6,18 +6,16 @@ videos here (two ffmpeg processes each), minutes a start for a folder of a thous
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, package_versions
+from pixeltransformer.files import FileDigests, atomic_write, cache_key, name_start, package_versions
 
 from .io import decoded_by_pillow, ffmpeg_version, read_video_file
 
-STEM_BYTES = 64  # of the file's name in its entry's, which (with the temporary name's host and process) stays short
 DECODE_VERSION = 1  # what decoding makes of a file (colour, resize, crop): a change here makes every entry new
 # the libraries whose versions a key holds: pillow decodes GIFs and pictures, ffmpeg (through imageio-ffmpeg) every
 # other container, and torch resizes: another version of one may give other frames
@@ -54,11 +52,15 @@ class DecodedVideos:
         except OSError:  # its bytes cannot be read (no permission): decoded, or refused, as without the cache
             return read_video_file(path, size=size, max_frames=max_frames)  # [F, H, W, 3]
         # the name's start only, for whoever looks: a file name of up to 255 bytes leaves no room for the key
-        stem = os.fsencode(path.stem)[:STEM_BYTES].decode(errors="ignore")
+        stem = name_start(path.stem)
         key = cache_key(DECODE_VERSION, decoder_versions(path), digest, [int(s) for s in size], max_frames)
         entry = self.dir / f"{stem}_{key}.npy"
         try:
-            return np.load(entry)  # [F, H, W, 3]
+            frames = np.load(entry)  # [F, H, W, 3]
+            # frames of another type or size at the entry's name (written over) were served as they were
+            if frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[1:] == (*[int(s) for s in size], 3) \
+                    and 0 < len(frames) <= (max_frames or len(frames)):
+                return frames
         except (OSError, ValueError, EOFError):  # not cached yet, or an entry left unreadable: decoded again
             pass
         frames = read_video_file(path, size=size, max_frames=max_frames)  # [F, H, W, 3]

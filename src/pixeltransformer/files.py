@@ -18,6 +18,7 @@ import re
 import secrets
 import shutil
 import socket
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +35,33 @@ def cache_root(*parts: str) -> Path:
     env = os.environ.get(CACHE_ENV)
     root = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "pixeltransformer"
     return root.expanduser().joinpath(*parts)
+
+
+def unwritable(folder: str | Path) -> str | None:
+    """Why files cannot be written into ``folder``, made first where missing (a cache folder): "<path> is a file, not
+    a folder" for a file on its path (mkdir says "File exists" of the folder itself), else the system's words
+    ("Read-only file system", "Permission denied", "No space left on device"); None when they can."""
+    folder = Path(folder)
+    try:
+        above = nearest_existing(folder)
+        if not above.is_dir():
+            return f"{above} is a file, not a folder"
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
+
+
+NAME_BYTES = 64  # of a file or folder's name in a cache entry's, which (with a temporary name's host and process) stays short
+
+
+def name_start(name: str, limit: int = NAME_BYTES) -> str:
+    """The start of ``name``, at most ``limit`` bytes (UTF-8, whole characters), for a cache entry's file name: the
+    key beside it tells entries apart, and a whole name of 200 bytes or more (70 CJK characters) would make an entry
+    name past the file system's 255 bytes, never written."""
+    return os.fsencode(name)[:limit].decode(errors="ignore")
 
 
 def cache_key(*parts: Any) -> str:
@@ -58,11 +86,42 @@ def package_versions(names: Sequence[str]) -> dict[str, str | None]:
     return {name: package_version(name) for name in names}
 
 
+STALE_SECONDS = 3600  # a temporary file of a writer on this machine that no longer runs, untouched this long, goes
+_SWEPT: set[str] = set()  # the folders whose stale temporary files this process removed
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Remove the temporary files :func:`atomic_write` left in ``folder`` when its process was killed (kill -9, out
+    of memory, a scheduler): written by a process of this machine that no longer runs, and untouched for an hour.
+    Each kill left one for good, hidden, as large as the entry (614 MB for a folder of 50 000 pictures). Once a
+    folder a process; those of other machines stay, as their processes cannot be asked from here."""
+    key = os.path.abspath(folder)
+    if key in _SWEPT:
+        return
+    _SWEPT.add(key)
+    mine = re.compile(rf"\..*\.{re.escape(socket.gethostname())}\.(\d+)\.[0-9a-f]{{8}}\.tmp(\.[^.]*)?")
+    try:
+        names = [name for name in os.listdir(folder) if name.startswith(".") and ".tmp" in name]
+    except OSError:
+        return
+    for name in names:
+        match = mine.fullmatch(name)
+        if match is None or int(match[1]) == os.getpid() or _process_runs(int(match[1])):
+            continue
+        try:
+            if time.time() - os.stat(os.path.join(folder, name)).st_mtime > STALE_SECONDS:
+                os.unlink(os.path.join(folder, name))
+        except OSError:  # removed meanwhile, or not this user's to remove
+            continue
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it over ``path``. Parent folders
-    are created; on failure the temporary file is removed and ``path`` is left as it was."""
+    are created; on failure the temporary file is removed and ``path`` is left as it was. What writers killed before
+    left in the folder goes (:func:`remove_stale_temporaries`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent)
     # the suffix is kept, so writers that pick a format from the file name (numpy, PIL, trimesh) still can
     tmp = path.with_name(f".{path.stem}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
     try:

@@ -166,3 +166,16 @@ class HelperNetworks(Callback):
                    for name in ("classifier", "vae")}
         out = self.path.with_name(f"{self.path.stem}.{trainer.global_rank}.json")
         out.write_text(json.dumps({"saved": self.saved, **digests}))
+
+
+class HelperFails(Callback):
+    """The images evaluation's classifier cannot be built where it is built (the first rank): reading its training
+    pictures fails with an I/O error, as a network file system's may."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        from domains.images.baselines import pretrained
+
+        def failing(dm, *args, **kwargs):
+            raise OSError(5, "Input/output error", str(dm.root or "digits"))
+
+        pretrained.load_classifier = failing

@@ -174,27 +174,28 @@ def test_a_ddp_evaluation_trains_the_image_helper_networks_once_and_judges_with_
 
 
 def test_a_ddp_evaluation_whose_first_rank_cannot_build_a_helper_network_fails_in_one_line(tmp_path):
-    """The first rank builds the classifier and the others wait for it: where building fails (a cache folder that
-    cannot be made), every rank raises that error and the user reads it once, as when each rank built its own (the
-    others died on the closed connection, a traceback each)."""
+    """The first rank builds the classifier and the others wait for it: where building fails (its training pictures
+    cannot be read), every rank raises that error and the user reads it once, as when each rank built its own (the
+    others died on the closed connection, a traceback each). A cache folder that cannot be written no longer fails:
+    the networks are used, not cached, with a warning."""
     common = ["--config", "configs/images.yaml", "--model.net.width=64", "--model.net.ffn=128",
               "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
               "--trainer.accelerator=cpu", "--data.init_args.batch_size=4"]
     _cli(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--trainer.callbacks=[]",
           "--checkpoint.every_n_train_steps=1", "--run_root", str(tmp_path), "--run_name", "tiny"])
-    (tmp_path / "a file").write_text("not a folder\n")
     probe = tmp_path / "probe.yaml"
     probe.write_text("trainer:\n  callbacks:\n"
                      "    - class_path: domains.images.evaluation.ImageEvaluation\n"
                      f"      init_args: {{levels: [4], num_samples: 0, max_items: 4, classifier_epochs: 1, "
-                     f"vae: false, cache_dir: '{tmp_path / 'a file' / 'cache'}'}}\n")
+                     f"vae: false, cache_dir: '{tmp_path / 'cache'}'}}\n"
+                     "    - class_path: tests.cli.ddp_probe.HelperFails\n")
     proc = subprocess.run([sys.executable, "-m", "pixeltransformer.cli", "test", *common, "--config",
                            "configs/trainer/ddp.yaml", "--trainer.callbacks=[]", "--config", str(probe), "--ckpt_path",
                            str(tmp_path / "images" / "tiny" / "checkpoints" / "last.ckpt")],
                           cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "Not a directory" in errors[0], proc.stderr[-3000:]
+    assert errors == ["error: [Errno 5] Input/output error: 'digits'"], proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
 
 

@@ -390,6 +390,36 @@ def test_a_damaged_folder_cache_entry_is_decoded_again(tmp_path, damage):
     assert np.array_equal(np.load(entry).transpose(0, 2, 3, 1), first)  # the entry written whole again
 
 
+@pytest.mark.parametrize("damage", ["notes null", "notes {}", "float pixels", "other size"])
+def test_a_folder_cache_entry_of_another_form_is_decoded_again(tmp_path, damage):
+    """Notes that read as JSON but not as an entry's (written over, or by hand: `null`, `{}`) stopped every later
+    start with a KeyError or TypeError and its traceback; pixels of another type or size at the entry's name were
+    served as they were. Such an entry is decoded again, and a whole one is still read, not decoded."""
+    from domains.images import io
+    from domains.images.folder_cache import read_folder
+
+    folder, cache = tmp_path / "pics", tmp_path / "cache"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    files = io.list_images(folder)
+    first, _ = read_folder(folder, files, 8, 3, cache, progress=False)
+    (entry,) = cache.glob("pics_8_3_*.npy")
+    stamp = entry.stat().st_mtime_ns
+    read_folder(folder, files, 8, 3, cache, progress=False)
+    assert entry.stat().st_mtime_ns == stamp  # a whole entry is read
+    notes = entry.with_suffix(".json")
+    if damage.startswith("notes"):
+        notes.write_text({"notes null": "null", "notes {}": "{}"}[damage])
+    else:
+        pixels = np.load(entry)  # [3, 3, 8, 8]
+        np.save(entry, pixels.astype(np.float32) if damage == "float pixels" else pixels[:, :, :4, :4])
+    again, _ = read_folder(folder, files, 8, 3, cache, progress=False)
+    assert again.dtype == np.uint8 and np.array_equal(again, first)
+    assert np.array_equal(np.load(entry).transpose(0, 2, 3, 1), first)  # the entry written whole again
+
+
 def test_bad_arguments(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown image dataset"):
         ImageDataModule("imagenet")

@@ -33,9 +33,11 @@ def test_train_classify_and_cache(tmp_path):
     again = clf.load_or_train_classifier(tmp_path, data, "toy", (1, 8, 8), num_classes=3, epochs=1, width=8, progress=False)
     assert len(calls) == 1 and torch.equal(clf.classify(again, x), pred)  # loaded, not retrained
     path.write_bytes(b"garbage")
-    with pytest.warns(UserWarning, match="unreadable cache"):
+    with pytest.warns(UserWarning, match="unreadable cache") as warned:
         clf.load_or_train_classifier(tmp_path, data, "toy", (1, 8, 8), num_classes=3, epochs=1, width=8, progress=False)
     assert len(calls) == 2
+    # one line, without torch's advice to load the file with weights_only=False (which runs what a file holds)
+    assert all("\n" not in str(w.message) and "weights_only" not in str(w.message) for w in warned)
 
 
 def test_classifier_learns_a_trivial_rule():
@@ -207,3 +209,91 @@ def test_a_large_picture_folder_trains_its_vae_for_a_bounded_number_of_pixels(tm
     pretrained.load_vae(dm, tmp_path / "nets")
     pretrained.load_vae(dm, tmp_path / "other", epochs=4)
     assert epochs == [3, 4]
+
+
+def test_weights_that_cannot_be_cached_are_still_used(tmp_path, monkeypatch):
+    """An evaluation whose cache folder could not be written (a file on its path, a read-only file system) trained
+    the classifier or VAE for minutes, then stopped with the OSError of writing it. The network is now used, with
+    one warning said before the training; a write that fails after it (a full disk) warns too."""
+    from domains.images.baselines import cache as cache_mod
+
+    x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    with pytest.warns(cache_mod.NotCachedWarning, match=rf"^cannot cache classifier_toy_1x8x8\.pt in {blocked} "
+                      rf"\({blocked} is a file, not a folder\): it is trained at every evaluation"):
+        m = clf.load_or_train_classifier(blocked, lambda: (x, y), "toy", (1, 8, 8), num_classes=3, epochs=1, width=8,
+                                         progress=False)
+    assert clf.classify(m, x).shape == (12,) and not m.training and blocked.is_file()
+
+    def full_disk(path, write):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_mod, "atomic_write", full_disk)
+    with pytest.warns(cache_mod.NotCachedWarning, match=r"^vae_toy_1x8x8\.pt not cached \(No space left on device\)"):
+        v = vae_mod.load_or_train_vae(tmp_path, lambda: x, "toy", (1, 8, 8), epochs=1, width=8, progress=False)
+    assert v.decode(v.encode(x)[0]).shape == (12, 1, 8, 8)
+    assert not cache_file(tmp_path, "vae", "toy", (1, 8, 8)).exists()
+
+
+def test_make_classifier_refuses_a_cache_it_cannot_write_before_training(tmp_path, monkeypatch, capsys):
+    """`make classifier` trained the classifier, then ended in a traceback (NotADirectoryError, PermissionError):
+    its whole purpose, the cache, cannot be met. It now says so in one line, exit status 2, before any training."""
+    from domains.images.baselines import pretrained
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although nothing could be cached")
+
+    monkeypatch.setattr(clf, "train_classifier", no_training)
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        pretrained.main(["--data", "digits", "--cache_dir", str(blocked / "nets"), "--classifier_epochs", "1", "--no_vae",
+                         "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: cannot cache classifier_digits-") and f"in {blocked / 'nets'} ({blocked} is a file" in err
+
+
+def test_cached_weights_that_do_not_fit_the_network_are_retrained(tmp_path):
+    """A cache file whose config matches but whose weights are another network's (written over, or by an older
+    network of the same config) stopped the evaluation with torch's "Error(s) in loading state_dict" and its
+    traceback. It is now retrained, with one warning, as a file of another config is."""
+    x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
+    clf.load_or_train_classifier(tmp_path, lambda: (x, y), "toy", (1, 8, 8), num_classes=3, epochs=1, width=8,
+                                 progress=False)
+    path = cache_file(tmp_path, "classifier", "toy", (1, 8, 8))
+    blob = torch.load(path, weights_only=True)
+    blob["state_dict"]["head.weight"] = torch.zeros(5, 2)  # [5, 2], not [3, 32]
+    torch.save(blob, path)
+    with pytest.warns(UserWarning, match=r"cached weights do not fit the network \(Error\(s\) in loading state_dict"):
+        m = clf.load_or_train_classifier(tmp_path, lambda: (x, y), "toy", (1, 8, 8), num_classes=3, epochs=1,
+                                         width=8, progress=False)
+    assert clf.classify(m, x).shape == (12,)
+    assert torch.load(path, weights_only=True)["state_dict"]["head.weight"].shape == (3, 32)
+
+
+def test_a_picture_folder_with_a_long_name_is_cached_too(tmp_path):
+    """A folder named with 70 CJK characters (210 bytes) made cache file names past the file system's 255 bytes:
+    its decoded pictures were never cached (a warning at every start), and its VAE, trained for minutes, stopped the
+    evaluation with "File name too long". The names keep the folder name's start (the digests tell folders apart)."""
+    import warnings
+
+    from PIL import Image
+
+    from domains.images.baselines import pretrained
+    from domains.images.data import ImageDataModule
+
+    folder = tmp_path / ("猫" * 70)
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / f"{i}.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither "decoded pictures not cached" nor "not cached (File name too long)"
+        dm = ImageDataModule("folder", root=str(folder), channels=1, image_size=8, bins="uniform",
+                             cache_dir=str(tmp_path / "pictures"), splits=(5, 2, 2))
+        pretrained.load_vae(dm, tmp_path / "nets", epochs=1, progress=False)
+    assert len(list((tmp_path / "pictures").glob("猫*_8_1_*.npy"))) == 1
+    (vae,) = (tmp_path / "nets").glob("vae_folder-猫*.pt")
+    assert len(vae.name.encode()) < 255 - 40  # room for the temporary name's host and process

@@ -1291,3 +1291,105 @@ def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_pat
     mixed = SDFDataModule(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, eval_source="voxels",
                           voxel_root=str(root), resolution=12, cache_dir=str(tmp_path / "c"))
     assert mixed.pool_files() == sorted(f.name for f in root.iterdir())
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "overwritten"])
+def test_a_damaged_cache_entry_is_built_again(tmp_path, damage):
+    """A cache entry left empty or cut short (a copy of the cache that did not end, a crash before the file system
+    wrote a renamed file) was taken as built because it was there: the stacked grids of procedural chairs and voxel
+    files stopped the start with numpy's "mmap length is greater than file size", naming no file, and a mesh's entry
+    the batch that read it. Each is now built again, to the same grids."""
+
+    def spoil(path: Path) -> None:
+        data = path.read_bytes()
+        path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2],
+                          "overwritten": b"\x93NUMPY" + bytes(range(256)) * 4}[damage])
+
+    def grids(dm: SDFDataModule) -> torch.Tensor:
+        ds = dm.dataset("train")
+        return torch.stack([ds[i]["signal"] for i in range(len(ds))])  # [N, 1, R, R, R]
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(3):
+        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
+    occ = np.zeros((3, 10, 10, 10), bool)  # [3, 10, 10, 10]
+    for i in range(3):
+        occ[i, 2:5 + i, 3:7, 2:8] = True
+    np.save(tmp_path / "stack.npy", occ)
+    for kw in (dict(), dict(dataset="meshes", root=str(meshes)), dict(dataset="voxels", root=str(tmp_path / "stack.npy"))):
+        cache = tmp_path / f"cache_{kw.get('dataset', 'procedural')}"
+        make = lambda: SDFDataModule(resolution=8, num_shapes=(2, 1, 1), splits=(1, 1, 1), cache_dir=str(cache), **kw)
+        dm = make()
+        dm.setup("fit")
+        before = grids(dm)
+        entries = sorted(p for p in cache.rglob("*.npy"))
+        assert entries
+        for entry in entries:
+            spoil(entry)
+        again = make()
+        again.setup("fit")
+        torch.testing.assert_close(grids(again), before)
+        assert all(np.load(entry, mmap_mode="r").shape[-3:] == (8, 8, 8) for entry in entries)
+
+
+def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes(tmp_path, monkeypatch):
+    """An SDF cache that could not be written ($PIXELTRANSFORMER_CACHE read-only, or a file on its path) made every
+    mesh "fail" (a warning each) and the fit then stopped on its splits: "split sizes (2, 1, 1) do not fit 0 items";
+    a disk filling up part-way left the meshes after it out of the data, and the splits changed, with a warning. The
+    procedural chairs stopped with the bare OSError. Each now stops in one line naming the cache folder, before any
+    mesh is converted, and a write that fails part-way stops the same way."""
+    import warnings
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(3):
+        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    line = (rf"^cannot write the SDF cache {blocked}/c/(meshes|procedural) \({blocked} is a file, not a folder\): set "
+            r"\$PIXELTRANSFORMER_CACHE \(or the data's cache_dir\) to a folder this user can write$")
+    for kw in (dict(dataset="meshes", root=str(meshes), splits=(1, 1, 1)), dict(num_shapes=(2, 1, 1))):
+        dm = SDFDataModule(resolution=8, cache_dir=str(blocked / "c"), **kw)
+        with warnings.catch_warnings(), pytest.raises(OSError, match=line):
+            warnings.simplefilter("error")  # no "skipping mesh" for the cache's fault
+            dm.setup("fit")
+            dm.dataset("train")
+
+    def full_disk(path, write):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mesh_mod, "atomic_write", full_disk)
+    cache = SDFCache(tmp_path / "cache", truncation=0.1)
+    with pytest.raises(OSError, match=r"^cannot write the SDF cache .*/cache \(No space left on device\)"):
+        cache.build_files(sorted(meshes.iterdir()), resolution=8, progress=False)
+    with pytest.raises(OSError, match=r"^cannot write the SDF cache .*/cache \(No space left on device\)"):
+        cache.entry(meshes / "s0.npz", 8)
+
+
+def test_a_voxel_file_with_a_long_name_is_cached(tmp_path):
+    """A voxel file named with 80 CJK characters (240 bytes) gave its stacked grids a cache file name past the file
+    system's 255 bytes, and the start stopped with "File name too long". The name keeps the file name's start."""
+    occ = np.zeros((4, 10, 10, 10), bool)  # [4, 10, 10, 10]
+    for i in range(4):
+        occ[i, 2:5 + i, 3:7, 2:8] = True
+    path = tmp_path / ("椅" * 80 + ".npy")
+    np.save(path, occ)
+    dm = SDFDataModule(dataset="voxels", root=str(path), resolution=8, splits=(2, 1, 1), cache_dir=str(tmp_path / "c"))
+    dm.setup("fit")
+    assert dm.dataset("train")[0]["signal"].shape == (1, 8, 8, 8)
+    (entry,) = (tmp_path / "c" / "voxels").glob("椅*.npy")
+    assert len(entry.name.encode()) < 255 - 40
+
+
+def test_a_mesh_to_complete_is_converted_without_a_cache_it_cannot_write(tmp_path):
+    """`make sample DOMAIN=sdf INPUT=chair.obj` with a cache folder it cannot write stopped with the bare OSError
+    ("Read-only file system"); one mesh needs no cache: it is converted, with one warning, to the grid a cache
+    gives."""
+    save_npz(tmp_path / "s.npz", icosphere(0.4))
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    with pytest.warns(UserWarning, match=r"s\.npz: converted, not cached: cannot write the SDF cache .*a_file/c "
+                      r"\(.*a_file is a file, not a folder\)"):
+        grid = SDFCache(blocked / "c", truncation=0.1).grid(tmp_path / "s.npz", 8)  # [8, 8, 8]
+    np.testing.assert_array_equal(grid, SDFCache(tmp_path / "c", truncation=0.1).grid(tmp_path / "s.npz", 8))

@@ -1134,3 +1134,30 @@ def test_gif_palettes_read_as_their_colours(tmp_path):
         expected.append(np.array(palette, np.uint8).reshape(2, 3)[index])  # [8, 8, 3]
     frames[0].save(tmp_path / "p.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     assert np.array_equal(read_video_file(tmp_path / "p.gif"), np.stack(expected))  # [3, 8, 8, 3]
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "float frames", "other size", "more frames"])
+def test_a_damaged_video_cache_entry_is_decoded_again(tmp_path, damage):
+    """An entry left empty or cut short was decoded again; one written over with frames of another type or size (or
+    more frames than asked) was served as it was: float frames, or 4-pixel-wide frames for a clip size of 8. Each is
+    now decoded again, to the same frames, and a whole entry is still read, not decoded."""
+    from domains.video.file_cache import DecodedVideos
+
+    iio.imwrite(tmp_path / "a.gif", smooth_frames(6), plugin="pillow", duration=100, loop=0)
+    first = DecodedVideos(tmp_path / "cache").read(tmp_path / "a.gif", (8, 8), max_frames=4)  # [4, 8, 8, 3]
+    (entry,) = (tmp_path / "cache").glob("a_*.npy")
+    stamp = entry.stat().st_mtime_ns
+    np.testing.assert_array_equal(DecodedVideos(tmp_path / "cache").read(tmp_path / "a.gif", (8, 8), max_frames=4),
+                                  first)
+    assert entry.stat().st_mtime_ns == stamp  # read, not decoded
+    data = entry.read_bytes()
+    if damage in ("empty", "truncated"):
+        entry.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    else:
+        frames = {"float frames": first.astype(np.float32), "other size": first[:, :, :4],
+                  "more frames": np.concatenate([first, first])}[damage]
+        np.save(entry, frames)
+    again = DecodedVideos(tmp_path / "cache").read(tmp_path / "a.gif", (8, 8), max_frames=4)
+    assert again.dtype == np.uint8
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(np.load(entry), first)  # the entry written whole again

@@ -212,6 +212,12 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/unit/test_fit_lines.py", "test_a_resume_of_a_folder_that_kept_only_its_best_checkpoint_names_it"),
     "`--trainer.devices=-1` on a machine without a GPU (every GPU: a GPU run's config given `--trainer.accelerator=cpu`)":
         ("tests/cli/test_lightning_flags.py", "test_every_device_on_the_cpu_is_refused_in_one_line"),
+    "`PIXELTRANSFORMER_CACHE=/data/shared make train DOMAIN=sdf` (a folder this user cannot write; the grids are read "
+    "from the cache)":
+        ("tests/domains/test_sdf.py", "test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes"),
+    "`PIXELTRANSFORMER_CACHE=/data/shared make classifier` (a folder this user cannot write: read-only, another user's, "
+    "or a file on its path)":
+        ("tests/domains/test_images_models.py", "test_make_classifier_refuses_a_cache_it_cannot_write_before_training"),
     "`--trainer.num_nodes=2` on one machine, not started by torchrun or srun":
         ("tests/cli/test_lightning_flags.py", "test_more_nodes_than_the_one_started_are_refused_not_waited_for"),
     "`python -m domains.polynomial.diagnose runs/polynomial/r/checkpoints/last.ckpt --levels -3` (or 0; also "

@@ -367,3 +367,46 @@ def test_file_digests_read_again_a_file_copied_with_its_times_just_before_it_was
     first.save()
     mesh.write_text("v 9 9 9\n")  # another chair of the same size, cp -p'd over it in the same tick
     assert FileDigests(tmp_path / "cache" / "digests.json")(mesh) == file_digest(mesh)
+
+
+def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path):
+    """Why files cannot be written into a cache folder, in words a line can hold, and None where they can (the
+    folder made): a file on the path is named as such, not as mkdir's "File exists"; a name past the file system's
+    limit is a reason too, not an OSError of its own."""
+    from pixeltransformer.files import unwritable
+
+    assert unwritable(tmp_path / "a" / "b") is None and (tmp_path / "a" / "b").is_dir()
+    (tmp_path / "f").write_text("")
+    assert unwritable(tmp_path / "f") == f"{tmp_path / 'f'} is a file, not a folder"
+    assert unwritable(tmp_path / "f" / "c") == f"{tmp_path / 'f'} is a file, not a folder"
+    assert unwritable(tmp_path / ("n" * 300) / "c") == "File name too long"
+
+
+def test_a_killed_writer_s_temporary_file_is_removed_by_a_later_write(tmp_path, monkeypatch):
+    """A writer killed in the middle of atomic_write (kill -9, out of memory) left its hidden temporary file beside
+    the entry for good, as large as the entry. A later write into the folder removes those of this machine's
+    writers that no longer run, untouched for an hour; a running writer's, a recent one and another machine's stay."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import pixeltransformer.files as files
+
+    monkeypatch.setattr(files, "_SWEPT", set(), raising=False)
+    host = socket.gethostname()
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(ended.stdout)
+    hour_ago = time.time() - 2 * 3600
+    names = {"stale": f".entry.{host}.{dead}.0a1b2c3d.tmp.npy",
+             "running": f".entry.{host}.{os.getppid()}.0a1b2c3d.tmp.npy",
+             "recent": f".other.{host}.{dead}.0a1b2c3e.tmp.npy",
+             "elsewhere": f".entry.node7.{dead}.0a1b2c3d.tmp.npy"}
+    for what, name in names.items():
+        (tmp_path / name).write_bytes(b"x" * 100)
+        if what != "recent":
+            os.utime(tmp_path / name, (hour_ago, hour_ago))
+    files.write_text(tmp_path / "entry.json", "{}")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([names["running"], names["recent"], names["elsewhere"], "entry.json"])

@@ -10,7 +10,13 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from pixeltransformer.files import atomic_write
+from pixeltransformer.errors import first_line
+from pixeltransformer.files import atomic_write, unwritable
+
+
+class NotCachedWarning(UserWarning):
+    """Weights trained but not cached (the cache folder cannot be written): the evaluation goes on with them, and the
+    next one trains them again. ``make classifier``, whose purpose is the cache, turns it into its error."""
 
 
 def load_cached(path: str | Path, config: dict[str, Any]) -> dict[str, torch.Tensor] | None:
@@ -22,7 +28,8 @@ def load_cached(path: str | Path, config: dict[str, Any]) -> dict[str, torch.Ten
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file must not stop an evaluation: retrain instead
-        warnings.warn(f"{path}: unreadable cache ({type(e).__name__}: {e}); retraining")
+        # torch's first sentence only: for a foreign file it goes on for lines, and advises weights_only=False
+        warnings.warn(f"{path}: unreadable cache ({type(e).__name__}: {first_line(e).split('. ')[0]}); retraining")
         return None
     if not isinstance(blob, dict) or blob.get("config") != config or "state_dict" not in blob:
         warnings.warn(f"{path}: cached weights were made for {blob.get('config') if isinstance(blob, dict) else '?'}, "
@@ -49,14 +56,28 @@ def load_or_train(path: Path, config: dict[str, Any], model: nn.Module, data_fn:
     [N, *shape], or a tuple starting with them), cached there. Returns the network in eval mode."""
     state = load_cached(path, config)
     if state is not None:
-        model.load_state_dict(state)
-        return model.eval()
+        try:
+            model.load_state_dict(state)
+            return model.eval()
+        except (RuntimeError, TypeError) as err:  # weights of another network under this config (written over)
+            warnings.warn(f"{path}: cached weights do not fit the network ({first_line(err)}); retraining",
+                          stacklevel=2)
+    why = unwritable(path.parent)  # said before minutes of training, not after them
+    if why is not None:
+        warnings.warn(f"cannot cache {path.name} in {path.parent} ({why}): it is trained at every evaluation until "
+                      "$PIXELTRANSFORMER_CACHE (or cache_dir) names a folder this user can write", NotCachedWarning,
+                      stacklevel=2)
     data = data_fn()
     images = data[0] if isinstance(data, tuple) else data
     if tuple(images.shape[1:]) != tuple(shape):
         raise ValueError(f"data_fn gave images {tuple(images.shape[1:])}, expected {tuple(shape)}")
     start = time.perf_counter()
     model = fit(data)
-    save_cached(path, model.state_dict(), config, {"train_seconds": time.perf_counter() - start,
-                                                   "train_size": len(images)})
+    seconds = time.perf_counter() - start
+    try:  # the trained network is used whether or not it could be kept
+        if why is None:
+            save_cached(path, model.state_dict(), config, {"train_seconds": seconds, "train_size": len(images)})
+    except OSError as err:
+        warnings.warn(f"{path.name} not cached ({err.strerror or err}): trained again ({seconds:.0f} s) at the next "
+                      "evaluation", NotCachedWarning, stacklevel=2)
     return model

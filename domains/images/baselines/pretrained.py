@@ -9,14 +9,16 @@ evaluation otherwise trains them on first use.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import torch
 
 from pixeltransformer.errors import OneLineParser
-from pixeltransformer.files import cache_root
+from pixeltransformer.files import cache_root, name_start
 
 from ..data import ImageDataModule
+from .cache import NotCachedWarning
 from .classifier import ResNetClassifier, accuracy, load_or_train_classifier
 from .vae import ConvVAE, load_or_train_vae
 
@@ -52,7 +54,8 @@ def dataset_key(dm: ImageDataModule) -> str:
     """Names the training data of the cached networks: dataset, folder name, train size and split seed, and a digest
     of the train split's pixels and labels, so two folders of one name and size, or splits of one size drawn
     otherwise (another split layout), never share a file."""
-    name = dm.dataset_name if dm.dataset_name != "folder" else f"folder-{Path(dm.root).name}"
+    # a folder's name start: the digest tells folders apart, and a whole long name made a file name never written
+    name = dm.dataset_name if dm.dataset_name != "folder" else f"folder-{name_start(Path(dm.root).name)}"
     return f"{name}-n{len(dm.build_split('train'))}-s{dm.seed}-{dm.split_digest('train')}"
 
 
@@ -94,20 +97,23 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     cache = Path(args.cache_dir) if args.cache_dir else default_cache()
     try:
-        dm = ImageDataModule(DATASET_OF[args.data], root=args.root)
-        test_x, test_y = dm.split_arrays("test")
-        clf = load_classifier(dm, cache, args.classifier_epochs, args.device)
-        if clf is None:
-            print(f"{dm.dataset_name}: no labels, no classifier")
-        else:
-            print(f"classifier {dataset_key(dm)}: test accuracy {accuracy(clf, test_x, test_y):.4f}")
-        if not args.no_vae:
-            vae = load_vae(dm, cache, args.vae_epochs, args.device)
-            with torch.no_grad():
-                rec = vae.decode(vae.encode(test_x[:512].to(args.device))[0]).cpu()  # [n, C, H, W]
-            print(f"vae {dataset_key(dm)}: test reconstruction L1 {(rec - test_x[:512]).abs().mean():.4f}")
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"error: {err}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", NotCachedWarning)  # networks it cannot cache are this command's failure
+            dm = ImageDataModule(DATASET_OF[args.data], root=args.root)
+            test_x, test_y = dm.split_arrays("test")
+            clf = load_classifier(dm, cache, args.classifier_epochs, args.device)
+            if clf is None:
+                print(f"{dm.dataset_name}: no labels, no classifier")
+            else:
+                print(f"classifier {dataset_key(dm)}: test accuracy {accuracy(clf, test_x, test_y):.4f}")
+            if not args.no_vae:
+                vae = load_vae(dm, cache, args.vae_epochs, args.device)
+                with torch.no_grad():
+                    rec = vae.decode(vae.encode(test_x[:512].to(args.device))[0]).cpu()  # [n, C, H, W]
+                print(f"vae {dataset_key(dm)}: test reconstruction L1 {(rec - test_x[:512]).abs().mean():.4f}")
+    except (ValueError, OSError, NotCachedWarning) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
     print(f"cached in {cache}")
 
 
