@@ -93,8 +93,8 @@ _SWEPT: set[str] = set()  # the folders whose stale temporary files this process
 def remove_stale_temporaries(folder: Path) -> None:
     """Remove the temporary files :func:`atomic_write` left in ``folder`` when its process was killed (kill -9, out
     of memory, a scheduler): written by a process of this machine that no longer runs, and untouched for an hour.
-    Each kill left one for good, hidden, as large as the entry (614 MB for a folder of 50 000 pictures). Once a
-    folder a process; those of other machines stay, as their processes cannot be asked from here."""
+    Each kill left one for good, hidden, as large as the entry (614 MB for a folder of 50 000 pictures). Each folder
+    is swept once a process; the files of other machines stay, as their processes cannot be asked from here."""
     key = os.path.abspath(folder)
     if key in _SWEPT:
         return
