@@ -216,6 +216,61 @@ def _names_a_data_class(path: Path) -> bool:
     return not readable or named is not None  # unreadable: the CLI's parser reports it
 
 
+# the option groups of every subcommand whose value in a config file is a mapping of their options (a string there is
+# the path of a file of them): null or a number would wipe the group (trainer: every earlier config's callbacks and
+# limits) or reach the class as is, where it ended in a traceback
+OPTION_GROUPS = ("trainer", "model", "model.net", "model.objective", "model.optim", "checkpoint")
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Each config file a command line gives must be YAML that holds a mapping of options, and each option group in
+    it a mapping (or the path of a file of them). The parser said "Problems parsing config: while parsing a flow
+    sequence" (no file, no line), "Unexpected config: " for an empty file, and took ``net:`` with its options
+    commented out as null, which ended in a traceback. A file that does not exist is the parser's to report."""
+    import yaml
+
+    for config in given_configs(argv):
+        try:
+            text = Path(config).read_text()
+        except (OSError, UnicodeDecodeError):
+            continue  # not a file (a missing path, a folder, or a YAML string given as --config): the parser says so
+        try:
+            top = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ValueError(f"{config}: not valid YAML: {_yaml_problem(err)}") from None
+        if top is None:
+            raise ValueError(f"{config} holds no options (it is empty, or only comments): give options in it "
+                             f"(model:, data:, trainer:, ...) or leave out --config {config}")
+        if not isinstance(top, dict):
+            raise ValueError(f"{config} holds a {_yaml_kind(top)}, not options: a config file is a mapping "
+                             "(model:, data:, trainer:, ...)")
+        for group in OPTION_GROUPS:
+            section: Any = top
+            for key in group.split("."):
+                section = section.get(key, ...) if isinstance(section, dict) else ...
+            if section is None:
+                raise ValueError(f"{config}: {group} is empty (null): give its options indented below it, or leave "
+                                 f"{group.rsplit('.', 1)[-1]}: out")
+            if section is not ... and not isinstance(section, (dict, str)):
+                raise ValueError(f"{config}: {group} must hold its options ({group.rsplit('.', 1)[-1]}: then its "
+                                 f"options indented below it), got {_yaml_kind(section)} {section!r}")
+
+
+def _yaml_problem(err) -> str:
+    """A YAML error as one line: the problem and its line and column (1-based), with the construct it was in."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
+    inside = f" ({context} at line {start.line + 1}, column {start.column + 1})" if context and start else ""
+    return f"{problem}{where}{inside}"
+
+
+def _yaml_kind(value: Any) -> str:
+    """What a YAML value is, in words."""
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "value")
+
+
 def check_config_order(argv: list[str]) -> None:
     """A dataset overlay (configs/<domain>/<name>.yaml) given before any config that names the data class (its
     domain's configs/<domain>.yaml) meets no data class yet, and the parser would only say that an option "is not
@@ -518,6 +573,7 @@ def preflight(argv: list[str]) -> None:
     args, _ = parser.parse_known_args(argv)
     if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return
+    check_config_files(argv)
     check_config_order(argv)
     check_resume_configs(argv)
     check_resume_name(argv)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_order, check_resume_length, check_resume_name, check_run_name,
+from pixeltransformer.runs import (check_config_files, check_config_order, check_resume_length, check_resume_name, check_run_name,
                                   check_run_root, check_set_by_the_cli, joins_a_run, launched_run_name, preflight,
                                   readable_run_configs, with_run_config)
 
@@ -201,6 +201,47 @@ def test_an_overlay_given_before_its_domain_config_is_named():
                  ["fit", "--config", str(base), "--config", str(gpu), "--config", str(overlay)],
                  ["fit"]):
         check_config_order(argv)
+
+
+def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(tmp_path):
+    """A config file with a YAML mistake names the file, the problem and its line (the parser said only "Problems
+    parsing config: while parsing a flow sequence"); an empty one, or one of a list, says so (the parser: "Unexpected
+    config: "); an option group left empty (its options commented out) or given a number is named (it ended in a
+    traceback, or for trainer: wiped every earlier config's trainer settings without a word)."""
+    cases = {
+        "model:\n  net:\n    width: [64\n":
+            "not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1 (while parsing a flow "
+            "sequence at line 3, column 12)",
+        "model:\n\tnet: 1\n": "not valid YAML: found character '\\t' that cannot start any token at line 2, column 1",
+        "": "holds no options (it is empty, or only comments): give options in it (model:, data:, trainer:, ...) or "
+            "leave out --config {path}",
+        "# model:\n#   net: {width: 64}\n": "holds no options (it is empty, or only comments)",
+        "- a\n- b\n": "holds a list, not options: a config file is a mapping (model:, data:, trainer:, ...)",
+        "model:\n  net:\n    # width: 64\n": ": model.net is empty (null): give its options indented below it, or "
+                                                "leave net: out",
+        "trainer:\n  # max_steps: 5\n": ": trainer is empty (null): give its options indented below it, or leave "
+                                         "trainer: out",
+        "checkpoint: 5\n": ": checkpoint must hold its options (checkpoint: then its options indented below it), got "
+                           "number 5",
+        "model:\n  optim: [1, 2]\n": ": model.optim must hold its options (optim: then its options indented below "
+                                      "it), got list [1, 2]",
+    }
+    for i, (text, message) in enumerate(cases.items()):
+        path = tmp_path / f"c{i}.yaml"
+        path.write_text(text)
+        for argv in (["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(path)],
+                     ["test", f"--config={path}"], ["fit", "-c", str(path)]):
+            with pytest.raises(ValueError) as err:
+                check_config_files(argv)
+            assert str(err.value).startswith(str(path)) and message.format(path=path) in str(err.value), text
+            assert "\n" not in str(err.value)
+    # what the parser reads or reports itself: every shipped config, a group given as the path of a file of its
+    # options, a null that is not a group (data's, a subclass the parser checks), a path that is not a file
+    shipped = sorted((REPO / "configs").rglob("*.yaml"))
+    (tmp_path / "net.yaml").write_text("model:\n  net: sizes.yaml\n  sets: null\nseed_everything: null\n")
+    check_config_files(["fit", *[a for p in shipped for a in ("--config", str(p))], "--config",
+                        str(tmp_path / "net.yaml"), "--config", str(tmp_path / "missing.yaml"), "--config",
+                        str(tmp_path), "--config", "{trainer: {max_steps: 5}}"])
 
 
 def make(*variables: str, dry: bool = True) -> subprocess.CompletedProcess:
