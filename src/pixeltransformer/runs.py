@@ -235,7 +235,7 @@ def check_config_files(argv: list[str]) -> None:
         except (OSError, UnicodeDecodeError):
             continue  # not a file (a missing path, a folder, or a YAML string given as --config): the parser says so
         try:
-            top = yaml.safe_load(text)
+            top = yaml.load(text, Loader=_unique_key_loader())
         except yaml.YAMLError as err:
             raise ValueError(f"{config}: not valid YAML: {_yaml_problem(err)}") from None
         if top is None:
@@ -254,6 +254,32 @@ def check_config_files(argv: list[str]) -> None:
             if section is not ... and not isinstance(section, (dict, str)):
                 raise ValueError(f"{config}: {group} must hold its options ({group.rsplit('.', 1)[-1]}: then its "
                                  f"options indented below it), got {_yaml_kind(section)} {section!r}")
+
+
+def _unique_key_loader():
+    """PyYAML's safe loader, refusing a key given twice in one mapping (two ``model:`` blocks in a file), which the
+    parser refuses with "Problems parsing config: while constructing a mapping"."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                first: dict = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        if key in first:
+                            raise yaml.constructor.ConstructorError(
+                                None, None, f"the key {key!r} is given twice (first at line {first[key] + 1})",
+                                key_node.start_mark)
+                        first[key] = key_node.start_mark.line
+                    except TypeError:
+                        continue  # an unhashable key: the safe loader's own error
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def _yaml_problem(err) -> str:
