@@ -47,8 +47,9 @@ from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_files, check_config_order, check_fit_length,
                    check_launch_size, check_new_run, check_node_launch, check_resume_configs, check_resume_length,
                    check_resume_name, check_run_name, check_run_root, check_set_by_the_cli, check_step_settings,
-                   config_unsetting, domain_of, joins_a_run, launched_run_name, predict_in_the_first_process, readable_run_configs,
-                   resume_checkpoint, run_config_setting, with_run_config)
+                   config_setting, config_unsetting, domain_of, joins_a_run, launched_run_name, parse_error_key,
+                   predict_in_the_first_process, readable_run_configs, resume_checkpoint, run_config_setting,
+                   with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -845,7 +846,11 @@ def cli_main() -> None:
         main(exit_on_error=False)
     except ArgumentError as err:
         sub = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ""
-        fail(f"{parse_error_line(err.message)} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
+        line = parse_error_line(err.message)
+        # which of the config files (a resume's config.yaml among them) sets the option that failed
+        key, got = parse_error_key(line), re.search(r"\. Got value: (.*?)(?: \(\w+\))?$", line)
+        where = config_setting(with_run_config(sys.argv[1:]), key, got and got.group(1)) if key else None
+        fail(f"{where + ': ' if where else ''}{line} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
     except Exception as err:
         if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks
             fail(f"trainer settings: {first_line(root_cause(err))}")

@@ -256,6 +256,44 @@ def check_config_files(argv: list[str]) -> None:
                                  f"options indented below it), got {_yaml_kind(section)} {section!r}")
 
 
+def parse_error_key(line: str) -> str | None:
+    """The dotted key a parser error line is about: an option not accepted (``Group 'model' does not accept option
+    'net.widht'``, ``Option 'modle.x' is not accepted``, ``model.sets: Option 'max_contxt' is not accepted``) or a value
+    of the wrong type (``Parser key "trainer.max_steps": ...``, ``data.init_args.dataset: Expected ...``)."""
+    for pattern in (r"Option '([^']+)' is not accepted", r"Subcommand '\w+' does not accept option '([^']+)'",
+                    r"Group '([^']+)' does not accept option '([^']+)'",
+                    r"([\w.]+): Option '([^']+)' is not accepted", r'Parser key "([^"]+)":', r"([\w.]+): Expected"):
+        if m := re.match(pattern, line):
+            return ".".join(m.groups())
+    return None
+
+
+def config_setting(argv: list[str], key: str, got: str | None = None) -> str | None:
+    """The config file a parser error about the dotted key is about: the parser reads the configs and options of a
+    command line in order and stops at the first that fails, so the first that sets the key (to ``got``, the value
+    the error names, where it names one; ``init_args`` may be left out in a file, as the parser allows). None where
+    that is an option of the command line, or no file sets the key."""
+    def matches(value: Any) -> bool:
+        return got is None or str(value) == got
+
+    for i, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        if name == f"--{key}" and matches(value if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")):
+            return None
+        if (config := _config_at(argv, i)) is None:
+            continue
+        section: Any = _config_top(config)
+        for part in key.split("."):
+            if isinstance(section, dict) and part not in section and part == "init_args":
+                continue
+            if isinstance(section, dict) and part not in section and isinstance(section.get("init_args"), dict):
+                section = section["init_args"]
+            section = section.get(part, ...) if isinstance(section, dict) else ...
+        if section is not ... and matches(section):
+            return config
+    return None
+
+
 def _unique_key_loader():
     """PyYAML's safe loader, refusing a key given twice in one mapping (two ``model:`` blocks in a file), which the
     parser refuses with "Problems parsing config: while constructing a mapping"."""

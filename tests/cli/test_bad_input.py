@@ -104,6 +104,7 @@ def build_world(w: Path) -> Path:
     (d / "mine.yaml").write_text("trainer:\n  default_root_dir: /tmp/mine\n")  # which the CLI sets
     (d / "broken.yaml").write_text("model:\n  net:\n    width: [64\n")  # a bracket never closed
     (d / "empty.yaml").write_text("# trainer:\n#   max_steps: 5\n")  # every line commented out
+    (d / "typo.yaml").write_text("model:\n  net:\n    widht: 64\n")  # a misspelt option
     (d / "nonet.yaml").write_text("model:\n  net:\n    # width: 64\n")  # a group whose options are commented out
     from PIL import Image
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(d / "digit.png")
@@ -202,8 +203,13 @@ ROWS = [
      "another domain's overlay: `--config configs/images.yaml --config configs/video/beach.yaml`",
      lambda w: ["cli", "fit", "--config", str(CONFIGS / "images.yaml"), "--config", str(CONFIGS / "video/beach.yaml"),
                 *_runs(w)],
-     "data.init_args.dataset: Expected a typing.Literal['digits', 'mnist', 'cifar10', 'folder']. Got value: npz "
-     "(ImageDataModule) (options: pixeltransformer fit --help)"),
+     f"{CONFIGS}/video/beach.yaml: data.init_args.dataset: Expected a typing.Literal['digits', 'mnist', 'cifar10', "
+     "'folder']. Got value: npz (ImageDataModule) (options: pixeltransformer fit --help)"),
+    ("config-unknown-option-in-a-file",
+     "a misspelt option in a config file: `--config typo.yaml` holding `model: net: widht: 64`",
+     lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/typo.yaml", *_runs(w)],
+     "{w}/input/typo.yaml: Subcommand 'fit' does not accept option 'model.net.widht' (options: pixeltransformer fit "
+     "--help)"),
     ("config-overlay-first",
      '`pixeltransformer fit --config configs/images/mnist.yaml` (an overlay, without `configs/images.yaml` first)',
      lambda w: ["cli", "fit", "--config", str(CONFIGS / "images/mnist.yaml"), *_runs(w)],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_files, check_config_order, check_resume_length, check_resume_name, check_run_name,
+from pixeltransformer.runs import (check_config_files, check_config_order, config_setting, parse_error_key, check_resume_length, check_resume_name, check_run_name,
                                   check_run_root, check_set_by_the_cli, joins_a_run, launched_run_name, preflight,
                                   readable_run_configs, with_run_config)
 
@@ -246,6 +246,36 @@ def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(
     check_config_files(["fit", *[a for p in shipped for a in ("--config", str(p))], "--config",
                         str(tmp_path / "net.yaml"), "--config", str(tmp_path / "missing.yaml"), "--config",
                         str(tmp_path), "--config", "{trainer: {max_steps: 5}}"])
+
+
+def test_a_parser_error_about_an_option_names_the_config_file_that_sets_it(tmp_path):
+    """With four config files composed, "Group 'model' does not accept option 'net.widht'" or "Expected a <class
+    'int'>. Got value: lots" did not say which file: the CLI names the first file, in the command line's order (the
+    parser stops at the first that fails), that sets the option (to the value named), unless an option of the command
+    line does."""
+    assert parse_error_key("Subcommand 'fit' does not accept option 'model.net.widht'") == "model.net.widht"
+    assert parse_error_key("Group 'model' does not accept option 'net.widht'") == "model.net.widht"
+    assert parse_error_key("Option 'modle.x' is not accepted") == "modle.x"
+    assert parse_error_key("data: Option 'batchsize' is not accepted (PolynomialDataModule)") == "data.batchsize"
+    assert parse_error_key('Parser key "trainer.max_steps": Expected a <class \'int\'>. Got value: lots') == \
+        "trainer.max_steps"
+    assert parse_error_key("data.init_args.dataset: Expected a typing.Literal['digits']. Got value: npz "
+                           "(ImageDataModule)") == "data.init_args.dataset"
+    assert parse_error_key("unrecognized arguments: --model.net.widht=64") is None
+    base, overlay = str(REPO / "configs/images.yaml"), str(REPO / "configs/video/beach.yaml")
+    typo, ok, lots = tmp_path / "typo.yaml", tmp_path / "ok.yaml", tmp_path / "lots.yaml"
+    typo.write_text("model:\n  net:\n    widht: 64\n")
+    ok.write_text("trainer:\n  max_steps: 40\ndata:\n  batchsize: 4\n")
+    lots.write_text("trainer:\n  max_steps: lots\n")
+    given = ["fit", "--config", base, "-c", str(ok), f"--config={typo}", "--config", str(lots)]
+    assert config_setting(given, "model.net.widht") == str(typo)
+    assert config_setting(given, "data.init_args.dataset") == base  # init_args as the file gives it
+    assert config_setting(given, "data.init_args.batchsize") == str(ok)  # init_args left out in the file
+    assert config_setting(given, "trainer.max_steps", "lots") == str(lots)  # not ok.yaml's valid 40
+    assert config_setting([*given, "--trainer.max_steps=x"], "trainer.max_steps", "lots") == str(lots)
+    assert config_setting(["fit", "--trainer.max_steps", "x", *given[1:]], "trainer.max_steps", "x") is None
+    assert config_setting(["fit", "--config", base, "--config", overlay], "data.init_args.dataset", "npz") == overlay
+    assert config_setting(given, "model.net.width") is None  # set by no file
 
 
 def make(*variables: str, dry: bool = True) -> subprocess.CompletedProcess:
