@@ -47,9 +47,9 @@ from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_files, check_config_order, check_fit_length,
                    check_launch_size, check_new_run, check_node_launch, check_resume_configs, check_resume_length,
                    check_resume_name, check_run_name, check_run_root, check_set_by_the_cli, check_step_settings,
-                   config_setting, config_unsetting, domain_of, joins_a_run, launched_run_name, parse_error_key,
-                   predict_in_the_first_process, readable_run_configs, resume_checkpoint, run_config_setting,
-                   with_run_config)
+                   config_setting, config_unsetting, domain_of, flag_arg, joins_a_run, launched_run_name,
+                   parse_error_key, predict_in_the_first_process, readable_run_configs, resume_checkpoint,
+                   run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -325,6 +325,7 @@ class PixelTransformerCLI(LightningCLI):
         self._argv = given if isinstance(given, list) else []
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)
         self._given_logger_name = gives_logger_name(given if isinstance(given, list) else None)
+        self._deferred_print = False  # --print_config once the checkpoint is merged (parse_arguments)
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -340,7 +341,25 @@ class PixelTransformerCLI(LightningCLI):
         if parser.prog == "pixeltransformer predict":  # what to observe and draw (see predict.py)
             parser.add_class_arguments(PredictOptions, None)  # --input, --num_samples, ... at the top level
 
+    def parse_arguments(self, parser, args) -> None:
+        """LightningCLI's parse, where ``--print_config`` of a command given ``--ckpt_path`` prints once the
+        checkpoint's model options are merged (_parse_ckpt_path): the parser printed the config files' model (a
+        --config configs/model/tiny.yaml's width 64), not the checkpoint's that the command runs (128), which is the
+        one config_test.yaml records."""
+        skip = getattr(_print_config_action(), "skip_print_config", None)
+        self._deferred_print = (skip is not None and flag_arg(self._argv, "--ckpt_path") is not None
+                                and any(a.split("=", 1)[0] == "--print_config" for a in self._argv))
+        if not self._deferred_print:
+            return super().parse_arguments(parser, args)
+        with skip():
+            super().parse_arguments(parser, args)
+
     def _parse_ckpt_path(self) -> None:
+        self._merge_checkpoint()
+        if self._deferred_print and hasattr(self.parser, "print_config"):
+            _print_config_action().print_config_if_requested(self.parser, self.config)  # prints, then exits
+
+    def _merge_checkpoint(self) -> None:
         # Lightning reads --ckpt_path here, before any other hook, and merges the checkpoint's hyperparameters into
         # the config: check the file first, for a one-line error, and keep the set sampler the config names (the
         # class path a checkpoint records is never imported)
@@ -786,6 +805,16 @@ def offline_segment_id(run_id: str, wandb_dir: Path) -> str:
     while f"{run_id}-{k}" in ids:
         k += 1
     return f"{run_id}-{k}"
+
+
+def _print_config_action():
+    """jsonargparse's --print_config action (None where a version has it elsewhere: the parser then prints as it
+    parses)."""
+    try:
+        from jsonargparse._actions import _ActionPrintConfig
+    except ImportError:
+        return None
+    return _ActionPrintConfig
 
 
 def _config_list(value: Any) -> list:
