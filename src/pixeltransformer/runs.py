@@ -344,8 +344,20 @@ def check_config_order(argv: list[str]) -> None:
     configs = [Path(c) for c in given_configs(argv)]
     for i, config in enumerate(configs):
         base = config.parent.with_suffix(".yaml") if config.parent.name else None
-        if base is not None and base.is_file() and not any(_names_a_data_class(c) for c in configs[:i]):
+        if base is None or not base.is_file():
+            continue
+        if not any(_names_a_data_class(c) for c in configs[:i]):
             raise ValueError(f"{config} is an overlay of {base}: give --config {base} before it")
+        # another built-in domain's overlay (configs/sdf/shapenet.yaml after configs/images.yaml): the parser named
+        # only the first option the other data class does not take
+        other = next(c for c in reversed(configs[:i]) if _names_a_data_class(c))
+        theirs, mine = (_config_entry(c, "data", "class_path")[1] for c in (other, base))
+        domains = [p.split(".")[1] if isinstance(p, str) and p.startswith("domains.") and p.count(".") > 1 else None
+                   for p in (theirs, mine)]
+        if None not in domains and domains[0] != domains[1]:
+            raise ValueError(f"{config} is an overlay of {base} (the {domains[1]} domain), but the data before it is "
+                             f"{other}'s (the {domains[0]} domain): give --config {base} before it, in place of "
+                             f"{other}")
 
 
 def check_resume_configs(argv: list[str]) -> None:

@@ -203,8 +203,9 @@ ROWS = [
      "another domain's overlay: `--config configs/images.yaml --config configs/video/beach.yaml`",
      lambda w: ["cli", "fit", "--config", str(CONFIGS / "images.yaml"), "--config", str(CONFIGS / "video/beach.yaml"),
                 *_runs(w)],
-     f"{CONFIGS}/video/beach.yaml: data.init_args.dataset: Expected a typing.Literal['digits', 'mnist', 'cifar10', "
-     "'folder']. Got value: npz (ImageDataModule) (options: pixeltransformer fit --help)"),
+     f"{CONFIGS}/video/beach.yaml is an overlay of {CONFIGS}/video.yaml (the video domain), but the data before it is "
+     f"{CONFIGS}/images.yaml's (the images domain): give --config {CONFIGS}/video.yaml before it, in place of "
+     f"{CONFIGS}/images.yaml"),
     ("config-unknown-option-in-a-file",
      "a misspelt option in a config file: `--config typo.yaml` holding `model: net: widht: 64`",
      lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/typo.yaml", *_runs(w)],

@@ -195,7 +195,18 @@ def test_an_overlay_given_before_its_domain_config_is_named():
                  ["fit", "--config", str(gpu), "--config", str(overlay)]):  # a config before it, but not the domain's
         with pytest.raises(ValueError, match=rf"^{overlay} is an overlay of {base}: give --config {base} before it$"):
             check_config_order(argv)
+    video = REPO / "configs/video.yaml"
+    for other in (REPO / "configs/video/beach.yaml", REPO / "configs/sdf/eval_quick.yaml"):  # a dataset, an option file
+        theirs = other.parent.with_suffix(".yaml")
+        for argv in (["fit", "--config", str(base), "--config", str(other)],
+                     ["fit", "--config", str(base), "--config", str(overlay), "--config", str(gpu), "-c", str(other)]):
+            with pytest.raises(ValueError, match=rf"^{other} is an overlay of {theirs} \(the {theirs.stem} domain\), "
+                               rf"but the data before it is {base}'s \(the images domain\): give --config {theirs} "
+                               rf"before it, in place of {base}$"):
+                check_config_order(argv)
     for argv in (["fit", "--config", str(base), "--config", str(overlay)],  # the documented order
+                 ["fit", "--config", str(base), "--config", str(video), "--config",
+                  str(REPO / "configs/video/beach.yaml")],  # the domain's own config given in between
                  ["fit", "--config", str(REPO / "configs/model/paper.yaml"), "--config", str(base)],  # not a dataset
                  ["fit", "--resume", "runs/images/r", "--config", str(overlay)],  # the run's config.yaml comes first
                  ["fit", "--config", str(base), "--config", str(gpu), "--config", str(overlay)],
