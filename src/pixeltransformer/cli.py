@@ -334,10 +334,19 @@ class PixelTransformerCLI(LightningCLI):
             parser.link_arguments("data", "model.spec", apply_on="instantiate", compute_fn=data_spec)
         # a prediction's model takes its spec (bins, grid) from --ckpt_path, which predict requires: the user's file
         # is all it reads, so the training data need not be on the machine (k-means bins would read its pixels)
-        parser.add_argument("--run_root", type=str, default="runs", help="runs go to <run_root>/<domain>/<run_name>")
-        parser.add_argument("--run_name", type=str | None, default=None, help="default: the start time")
+        # a run's config.yaml records the three, so every subcommand takes them; an evaluation or a prediction
+        # writes into its checkpoint's run folder, whatever they say
+        fit_only = "" if parser.prog == "pixeltransformer fit" else "fit only (an evaluation or prediction writes " \
+            "into the run folder of its --ckpt_path): "
+        parser.add_argument("--run_root", type=str, default="runs",
+                            help=f"{fit_only}runs go to <run_root>/<domain>/<run_name>")
+        parser.add_argument("--run_name", type=str | None, default=None,
+                            help=f"{fit_only}default: the start time (under srun: slurm-<job>[-<step>], under "
+                                 "torchrun: torchrun-<rendezvous id>)")
         parser.add_argument("--resume", type=str | None, default=None,
-                            help="a run folder: continue it from checkpoints/last.ckpt with the same W&B run")
+                            help=f"{fit_only}a run folder: continue it from checkpoints/last.ckpt with its own "
+                                 "config.yaml (what the command line gives applies on top), in its W&B group (online: "
+                                 "the same W&B run; offline: a W&B run of its own, <id>-1, ...)")
         if parser.prog == "pixeltransformer predict":  # what to observe and draw (see predict.py)
             parser.add_class_arguments(PredictOptions, None)  # --input, --num_samples, ... at the top level
 

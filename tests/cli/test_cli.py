@@ -344,6 +344,21 @@ def test_help_describes_every_option_of_the_model_the_data_and_the_run(extra, pr
     assert not bare, bare
 
 
+def test_the_run_folder_options_say_what_they_do_in_each_subcommand(capsys):
+    """--help said --resume continues "with the same W&B run", which an offline resume (the default) is not, and
+    listed --run_root and --run_name for test and predict as where runs go, where an evaluation or a prediction
+    writes into its checkpoint's run folder whatever they say."""
+    config = ["--config", str(REPO / "configs/polynomial.yaml")]
+    fit = help_texts(["fit", *config, "--help"], capsys)
+    assert "offline: a W&B run of its own" in fit["--resume"] and "own config.yaml" in fit["--resume"]
+    assert "torchrun" in fit["--run_name"] and not fit["--run_root"].startswith("fit only")
+    for sub in ("test", "validate", "predict"):
+        described = help_texts([sub, *config, "--help"], capsys)
+        for option in ("--run_root", "--run_name", "--resume"):
+            assert described[option].startswith("fit only (an evaluation or prediction writes into the run folder "
+                                                "of its --ckpt_path)"), (sub, option, described[option])
+
+
 @pytest.mark.parametrize("size", sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml")))
 def test_model_size_files_compose_after_a_domain_config(size, capsys):
     """configs/model/<size>.yaml sets the net's sizes and leaves the domain's other net, set and optimiser options."""
