@@ -232,7 +232,11 @@ def check_config_files(argv: list[str]) -> None:
     for config in given_configs(argv):
         try:
             text = Path(config).read_text()
-        except (OSError, UnicodeDecodeError):
+        except UnicodeDecodeError:
+            checkpoint = Path(config).suffix in (".ckpt", ".pt", ".pth") or Path(config).read_bytes()[:2] == b"PK"
+            hint = ": a checkpoint is given as --ckpt_path" if checkpoint else ""
+            raise ValueError(f"--config {config} is not a text file (a config is YAML){hint}") from None
+        except OSError:
             continue  # not a file (a missing path, a folder, or a YAML string given as --config): the parser says so
         try:
             top = yaml.load(text, Loader=_unique_key_loader())

@@ -240,6 +240,11 @@ ROWS = [
      lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/broken.yaml", *_runs(w)],
      "{w}/input/broken.yaml: not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1 (while "
      "parsing a flow sequence at line 3, column 12)"),
+    ("config-a-checkpoint",
+     "a checkpoint given as a config: `make eval CKPT=... ARGS=\"--config runs/polynomial/r/checkpoints/last.ckpt\"`",
+     lambda w: ["cli", "test", *POLY, "--config", f"{w}/runs/polynomial/old/checkpoints/last.ckpt"],
+     "--config {w}/runs/polynomial/old/checkpoints/last.ckpt is not a text file (a config is YAML): a checkpoint is "
+     "given as --ckpt_path"),
     ("config-empty-file",
      "a config file that is empty, or all comments: `--config empty.yaml`",
      lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/empty.yaml", *_runs(w)],

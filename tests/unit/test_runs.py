@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_files, check_config_order, config_setting, parse_error_key, check_resume_length, check_resume_name, check_run_name,
-                                  check_run_root, check_set_by_the_cli, joins_a_run, launched_run_name, preflight,
-                                  readable_run_configs, with_run_config)
+from pixeltransformer.runs import (check_config_files, check_config_order, config_setting, parse_error_key,
+                                   check_resume_length, check_resume_name, check_run_name, check_run_root,
+                                   check_set_by_the_cli, joins_a_run, launched_run_name, preflight,
+                                   readable_run_configs, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -250,6 +251,18 @@ def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(
                 check_config_files(argv)
             assert str(err.value).startswith(str(path)) and message.format(path=path) in str(err.value), text
             assert "\n" not in str(err.value)
+    # a checkpoint given as --config (the parser: "'utf-8' codec can't decode byte 0x80 in position 64"), other bytes
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "last.ckpt", "w") as ckpt:  # torch.save's format: a zip archive
+        ckpt.writestr("last/data.pkl", b"\x80\x02}q\x00.")
+    (tmp_path / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(ValueError, match=rf"^--config {tmp_path}/last.ckpt is not a text file \(a config is YAML\): "
+                                         r"a checkpoint is given as --ckpt_path$"):
+        check_config_files(["test", "--config", str(REPO / "configs/polynomial.yaml"), "-c",
+                            str(tmp_path / "last.ckpt")])
+    with pytest.raises(ValueError, match=rf"^--config {tmp_path}/picture.png is not a text file \(a config is YAML\)$"):
+        check_config_files(["fit", "--config", str(tmp_path / "picture.png")])
     # what the parser reads or reports itself: every shipped config, a group given as the path of a file of its
     # options, a null that is not a group (data's, a subclass the parser checks), a path that is not a file
     shipped = sorted((REPO / "configs").rglob("*.yaml"))
