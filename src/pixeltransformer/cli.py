@@ -44,11 +44,12 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_order, check_fit_length, check_launch_size,
-                   check_new_run, check_node_launch, check_resume_configs, check_resume_length, check_resume_name,
-                   check_run_name, check_run_root, check_set_by_the_cli, check_step_settings, config_unsetting,
-                   domain_of, joins_a_run, launched_run_name, predict_in_the_first_process, readable_run_configs,
-                   resume_checkpoint, run_config_setting, with_run_config)
+from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_files, check_config_order, check_fit_length,
+                   check_launch_size, check_new_run, check_node_launch, check_resume_configs, check_resume_length,
+                   check_resume_name, check_run_name, check_run_root, check_set_by_the_cli, check_step_settings,
+                   config_setting, config_unsetting, domain_of, flag_arg, joins_a_run, launched_run_name,
+                   parse_error_key, predict_in_the_first_process, readable_run_configs, resume_checkpoint,
+                   run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -324,6 +325,7 @@ class PixelTransformerCLI(LightningCLI):
         self._argv = given if isinstance(given, list) else []
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)
         self._given_logger_name = gives_logger_name(given if isinstance(given, list) else None)
+        self._deferred_print = False  # --print_config once the checkpoint is merged (parse_arguments)
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -332,14 +334,41 @@ class PixelTransformerCLI(LightningCLI):
             parser.link_arguments("data", "model.spec", apply_on="instantiate", compute_fn=data_spec)
         # a prediction's model takes its spec (bins, grid) from --ckpt_path, which predict requires: the user's file
         # is all it reads, so the training data need not be on the machine (k-means bins would read its pixels)
-        parser.add_argument("--run_root", type=str, default="runs", help="runs go to <run_root>/<domain>/<run_name>")
-        parser.add_argument("--run_name", type=str | None, default=None, help="default: the start time")
+        # a run's config.yaml records the three, so every subcommand takes them; an evaluation or a prediction
+        # writes into its checkpoint's run folder, whatever they say
+        fit_only = "" if parser.prog == "pixeltransformer fit" else "fit only (an evaluation or prediction writes " \
+            "into the run folder of its --ckpt_path): "
+        parser.add_argument("--run_root", type=str, default="runs",
+                            help=f"{fit_only}runs go to <run_root>/<domain>/<run_name>")
+        parser.add_argument("--run_name", type=str | None, default=None,
+                            help=f"{fit_only}default: the start time (under srun: slurm-<job>[-<step>], under "
+                                 "torchrun: torchrun-<rendezvous id>)")
         parser.add_argument("--resume", type=str | None, default=None,
-                            help="a run folder: continue it from checkpoints/last.ckpt with the same W&B run")
+                            help=f"{fit_only}a run folder: continue it from checkpoints/last.ckpt with its own "
+                                 "config.yaml (what the command line gives applies on top), in its W&B group (online: "
+                                 "the same W&B run; offline: a W&B run of its own, <id>-1, ...)")
         if parser.prog == "pixeltransformer predict":  # what to observe and draw (see predict.py)
             parser.add_class_arguments(PredictOptions, None)  # --input, --num_samples, ... at the top level
 
+    def parse_arguments(self, parser, args) -> None:
+        """LightningCLI's parse, where ``--print_config`` of a command given ``--ckpt_path`` prints once the
+        checkpoint's model options are merged (_parse_ckpt_path): the parser printed the config files' model (a
+        --config configs/model/tiny.yaml's width 64), not the checkpoint's that the command runs (128), which is the
+        one config_test.yaml records."""
+        skip = getattr(_print_config_action(), "skip_print_config", None)
+        self._deferred_print = (skip is not None and flag_arg(self._argv, "--ckpt_path") is not None
+                                and any(a.split("=", 1)[0] == "--print_config" for a in self._argv))
+        if not self._deferred_print:
+            return super().parse_arguments(parser, args)
+        with skip():
+            super().parse_arguments(parser, args)
+
     def _parse_ckpt_path(self) -> None:
+        self._merge_checkpoint()
+        if self._deferred_print and hasattr(self.parser, "print_config"):
+            _print_config_action().print_config_if_requested(self.parser, self.config)  # prints, then exits
+
+    def _merge_checkpoint(self) -> None:
         # Lightning reads --ckpt_path here, before any other hook, and merges the checkpoint's hyperparameters into
         # the config: check the file first, for a one-line error, and keep the set sampler the config names (the
         # class path a checkpoint records is never imported)
@@ -787,6 +816,16 @@ def offline_segment_id(run_id: str, wandb_dir: Path) -> str:
     return f"{run_id}-{k}"
 
 
+def _print_config_action():
+    """jsonargparse's --print_config action (None where a version has it elsewhere: the parser then prints as it
+    parses)."""
+    try:
+        from jsonargparse._actions import _ActionPrintConfig
+    except ImportError:
+        return None
+    return _ActionPrintConfig
+
+
 def _config_list(value: Any) -> list:
     """A config entry that may be one item or a list of them (trainer.logger, trainer.callbacks), as a list."""
     return [] if value is None or isinstance(value, bool) else list(value) if isinstance(value, list) else [value]
@@ -815,6 +854,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
     if argv and argv[0] in ("fit", "validate", "test") and not {"-h", "--help"} & set(argv):
         check_wandb_mode()  # a prediction never logs to W&B (make sample disables it), nor does --help
+    check_config_files(argv or [])
     check_config_order(argv or [])
     check_resume_configs(argv or [])
     check_resume_name(argv or [])
@@ -844,7 +884,11 @@ def cli_main() -> None:
         main(exit_on_error=False)
     except ArgumentError as err:
         sub = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ""
-        fail(f"{parse_error_line(err.message)} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
+        line = parse_error_line(err.message)
+        # which of the config files (a resume's config.yaml among them) sets the option that failed
+        key, got = parse_error_key(line), re.search(r"\. Got value: (.*?)(?: \(\w+\))?$", line)
+        where = config_setting(with_run_config(sys.argv[1:]), key, got and got.group(1)) if key else None
+        fail(f"{where + ': ' if where else ''}{line} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
     except Exception as err:
         if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks
             fail(f"trainer settings: {first_line(root_cause(err))}")

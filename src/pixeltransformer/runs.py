@@ -216,6 +216,129 @@ def _names_a_data_class(path: Path) -> bool:
     return not readable or named is not None  # unreadable: the CLI's parser reports it
 
 
+# the option groups of every subcommand whose value in a config file is a mapping of their options (a string there is
+# the path of a file of them): null or a number would wipe the group (trainer: every earlier config's callbacks and
+# limits) or reach the class as is, where it ended in a traceback
+OPTION_GROUPS = ("trainer", "model", "model.net", "model.objective", "model.optim", "checkpoint")
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Each config file a command line gives must be YAML that holds a mapping of options, and each option group in
+    it a mapping (or the path of a file of them). The parser said "Problems parsing config: while parsing a flow
+    sequence" (no file, no line), "Unexpected config: " for an empty file, and took ``net:`` with its options
+    commented out as null, which ended in a traceback. A file that does not exist is the parser's to report."""
+    import yaml
+
+    for config in given_configs(argv):
+        try:
+            text = Path(config).read_text()
+        except UnicodeDecodeError:
+            checkpoint = Path(config).suffix in (".ckpt", ".pt", ".pth") or Path(config).read_bytes()[:2] == b"PK"
+            hint = ": a checkpoint is given as --ckpt_path" if checkpoint else ""
+            raise ValueError(f"--config {config} is not a text file (a config is YAML){hint}") from None
+        except OSError:
+            continue  # not a file (a missing path, a folder, or a YAML string given as --config): the parser says so
+        try:
+            top = yaml.load(text, Loader=_unique_key_loader())
+        except yaml.YAMLError as err:
+            raise ValueError(f"{config}: not valid YAML: {_yaml_problem(err)}") from None
+        if top is None:
+            raise ValueError(f"{config} holds no options (it is empty, or only comments): give options in it "
+                             f"(model:, data:, trainer:, ...) or leave out --config {config}")
+        if not isinstance(top, dict):
+            raise ValueError(f"{config} holds a {_yaml_kind(top)}, not options: a config file is a mapping "
+                             "(model:, data:, trainer:, ...)")
+        for group in OPTION_GROUPS:
+            section: Any = top
+            for key in group.split("."):
+                section = section.get(key, ...) if isinstance(section, dict) else ...
+            if section is None:
+                raise ValueError(f"{config}: {group} is empty (null): give its options indented below it, or leave "
+                                 f"{group.rsplit('.', 1)[-1]}: out")
+            if section is not ... and not isinstance(section, (dict, str)):
+                raise ValueError(f"{config}: {group} must hold its options ({group.rsplit('.', 1)[-1]}: then its "
+                                 f"options indented below it), got {_yaml_kind(section)} {section!r}")
+
+
+def parse_error_key(line: str) -> str | None:
+    """The dotted key a parser error line is about: an option not accepted (``Group 'model' does not accept option
+    'net.widht'``, ``Option 'modle.x' is not accepted``, ``model.sets: Option 'max_contxt' is not accepted``) or a value
+    of the wrong type (``Parser key "trainer.max_steps": ...``, ``data.init_args.dataset: Expected ...``)."""
+    for pattern in (r"Option '([^']+)' is not accepted", r"Subcommand '\w+' does not accept option '([^']+)'",
+                    r"Group '([^']+)' does not accept option '([^']+)'",
+                    r"([\w.]+): Option '([^']+)' is not accepted", r'Parser key "([^"]+)":', r"([\w.]+): Expected"):
+        if m := re.match(pattern, line):
+            return ".".join(m.groups())
+    return None
+
+
+def config_setting(argv: list[str], key: str, got: str | None = None) -> str | None:
+    """The config file a parser error about the dotted key is about: the parser reads the configs and options of a
+    command line in order and stops at the first that fails, so the first that sets the key (to ``got``, the value
+    the error names, where it names one; ``init_args`` may be left out in a file, as the parser allows). None where
+    that is an option of the command line, or no file sets the key."""
+    def matches(value: Any) -> bool:
+        return got is None or str(value) == got
+
+    for i, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        if name == f"--{key}" and matches(value if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")):
+            return None
+        if (config := _config_at(argv, i)) is None:
+            continue
+        section: Any = _config_top(config)
+        for part in key.split("."):
+            if isinstance(section, dict) and part not in section and part == "init_args":
+                continue
+            if isinstance(section, dict) and part not in section and isinstance(section.get("init_args"), dict):
+                section = section["init_args"]
+            section = section.get(part, ...) if isinstance(section, dict) else ...
+        if section is not ... and matches(section):
+            return config
+    return None
+
+
+def _unique_key_loader():
+    """PyYAML's safe loader, refusing a key given twice in one mapping (two ``model:`` blocks in a file), which the
+    parser refuses with "Problems parsing config: while constructing a mapping"."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                first: dict = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        if key in first:
+                            raise yaml.constructor.ConstructorError(
+                                None, None, f"the key {key!r} is given twice (first at line {first[key] + 1})",
+                                key_node.start_mark)
+                        first[key] = key_node.start_mark.line
+                    except TypeError:
+                        continue  # an unhashable key: the safe loader's own error
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def _yaml_problem(err) -> str:
+    """A YAML error as one line: the problem and its line and column (1-based), with the construct it was in."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
+    inside = f" ({context} at line {start.line + 1}, column {start.column + 1})" if context and start else ""
+    return f"{problem}{where}{inside}"
+
+
+def _yaml_kind(value: Any) -> str:
+    """What a YAML value is, in words."""
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "value")
+
+
 def check_config_order(argv: list[str]) -> None:
     """A dataset overlay (configs/<domain>/<name>.yaml) given before any config that names the data class (its
     domain's configs/<domain>.yaml) meets no data class yet, and the parser would only say that an option "is not
@@ -225,8 +348,20 @@ def check_config_order(argv: list[str]) -> None:
     configs = [Path(c) for c in given_configs(argv)]
     for i, config in enumerate(configs):
         base = config.parent.with_suffix(".yaml") if config.parent.name else None
-        if base is not None and base.is_file() and not any(_names_a_data_class(c) for c in configs[:i]):
+        if base is None or not base.is_file():
+            continue
+        if not any(_names_a_data_class(c) for c in configs[:i]):
             raise ValueError(f"{config} is an overlay of {base}: give --config {base} before it")
+        # another built-in domain's overlay (configs/sdf/shapenet.yaml after configs/images.yaml): the parser named
+        # only the first option the other data class does not take
+        other = next(c for c in reversed(configs[:i]) if _names_a_data_class(c))
+        theirs, mine = (_config_entry(c, "data", "class_path")[1] for c in (other, base))
+        domains = [p.split(".")[1] if isinstance(p, str) and p.startswith("domains.") and p.count(".") > 1 else None
+                   for p in (theirs, mine)]
+        if None not in domains and domains[0] != domains[1]:
+            raise ValueError(f"{config} is an overlay of {base} (the {domains[1]} domain), but the data before it is "
+                             f"{other}'s (the {domains[0]} domain): give --config {base} before it, in place of "
+                             f"{other}")
 
 
 def check_resume_configs(argv: list[str]) -> None:
@@ -518,6 +653,7 @@ def preflight(argv: list[str]) -> None:
     args, _ = parser.parse_known_args(argv)
     if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return
+    check_config_files(argv)
     check_config_order(argv)
     check_resume_configs(argv)
     check_resume_name(argv)

@@ -102,6 +102,10 @@ def build_world(w: Path) -> Path:
     d.mkdir()
     (d / "notes.png").write_text("not a picture\n")
     (d / "mine.yaml").write_text("trainer:\n  default_root_dir: /tmp/mine\n")  # which the CLI sets
+    (d / "broken.yaml").write_text("model:\n  net:\n    width: [64\n")  # a bracket never closed
+    (d / "empty.yaml").write_text("# trainer:\n#   max_steps: 5\n")  # every line commented out
+    (d / "typo.yaml").write_text("model:\n  net:\n    widht: 64\n")  # a misspelt option
+    (d / "nonet.yaml").write_text("model:\n  net:\n    # width: 64\n")  # a group whose options are commented out
     from PIL import Image
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(d / "digit.png")
     (w / "taken").mkdir()
@@ -199,8 +203,14 @@ ROWS = [
      "another domain's overlay: `--config configs/images.yaml --config configs/video/beach.yaml`",
      lambda w: ["cli", "fit", "--config", str(CONFIGS / "images.yaml"), "--config", str(CONFIGS / "video/beach.yaml"),
                 *_runs(w)],
-     "data.init_args.dataset: Expected a typing.Literal['digits', 'mnist', 'cifar10', 'folder']. Got value: npz "
-     "(ImageDataModule) (options: pixeltransformer fit --help)"),
+     f"{CONFIGS}/video/beach.yaml is an overlay of {CONFIGS}/video.yaml (the video domain), but the data before it is "
+     f"{CONFIGS}/images.yaml's (the images domain): give --config {CONFIGS}/video.yaml before it, in place of "
+     f"{CONFIGS}/images.yaml"),
+    ("config-unknown-option-in-a-file",
+     "a misspelt option in a config file: `--config typo.yaml` holding `model: net: widht: 64`",
+     lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/typo.yaml", *_runs(w)],
+     "{w}/input/typo.yaml: Subcommand 'fit' does not accept option 'model.net.widht' (options: pixeltransformer fit "
+     "--help)"),
     ("config-overlay-first",
      '`pixeltransformer fit --config configs/images/mnist.yaml` (an overlay, without `configs/images.yaml` first)',
      lambda w: ["cli", "fit", "--config", str(CONFIGS / "images/mnist.yaml"), *_runs(w)],
@@ -225,6 +235,26 @@ ROWS = [
      lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/mine.yaml", *_runs(w)],
      "{w}/input/mine.yaml sets trainer.default_root_dir: each run goes to its own folder, <run_root>/<domain>/"
      "<run_name>, where the CLI points Lightning: set run_root (and run_name) instead"),
+    ("config-yaml-mistake",
+     "a YAML mistake in a config file: `--config broken.yaml` holding `width: [64` (a bracket never closed)",
+     lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/broken.yaml", *_runs(w)],
+     "{w}/input/broken.yaml: not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1 (while "
+     "parsing a flow sequence at line 3, column 12)"),
+    ("config-a-checkpoint",
+     "a checkpoint given as a config: `make eval CKPT=... ARGS=\"--config runs/polynomial/r/checkpoints/last.ckpt\"`",
+     lambda w: ["cli", "test", *POLY, "--config", f"{w}/runs/polynomial/old/checkpoints/last.ckpt"],
+     "--config {w}/runs/polynomial/old/checkpoints/last.ckpt is not a text file (a config is YAML): a checkpoint is "
+     "given as --ckpt_path"),
+    ("config-empty-file",
+     "a config file that is empty, or all comments: `--config empty.yaml`",
+     lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/empty.yaml", *_runs(w)],
+     "{w}/input/empty.yaml holds no options (it is empty, or only comments): give options in it (model:, data:, "
+     "trainer:, ...) or leave out --config {w}/input/empty.yaml"),
+    ("config-empty-group",
+     "a config file whose `model: net:` has its options commented out (also `trainer:`, `checkpoint:`, or a number "
+     "there)",
+     lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/nonet.yaml", *_runs(w)],
+     "{w}/input/nonet.yaml: model.net is empty (null): give its options indented below it, or leave net: out"),
     ("config-wandb-group",
      '`--trainer.logger.init_args.group=sweep` (the CLI names each run folder\'s W&B group)',
      lambda w: ["cli", "fit", *POLY, "--trainer.logger.init_args.group=sweep", *_runs(w)],

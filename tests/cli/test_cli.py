@@ -344,6 +344,21 @@ def test_help_describes_every_option_of_the_model_the_data_and_the_run(extra, pr
     assert not bare, bare
 
 
+def test_the_run_folder_options_say_what_they_do_in_each_subcommand(capsys):
+    """--help said --resume continues "with the same W&B run", which an offline resume (the default) is not, and
+    listed --run_root and --run_name for test and predict as where runs go, where an evaluation or a prediction
+    writes into its checkpoint's run folder whatever they say."""
+    config = ["--config", str(REPO / "configs/polynomial.yaml")]
+    fit = help_texts(["fit", *config, "--help"], capsys)
+    assert "offline: a W&B run of its own" in fit["--resume"] and "own config.yaml" in fit["--resume"]
+    assert "torchrun" in fit["--run_name"] and not fit["--run_root"].startswith("fit only")
+    for sub in ("test", "validate", "predict"):
+        described = help_texts([sub, *config, "--help"], capsys)
+        for option in ("--run_root", "--run_name", "--resume"):
+            assert described[option].startswith("fit only (an evaluation or prediction writes into the run folder "
+                                                "of its --ckpt_path)"), (sub, option, described[option])
+
+
 @pytest.mark.parametrize("size", sorted(p.stem for p in (REPO / "configs" / "model").glob("*.yaml")))
 def test_model_size_files_compose_after_a_domain_config(size, capsys):
     """configs/model/<size>.yaml sets the net's sizes and leaves the domain's other net, set and optimiser options."""
@@ -370,6 +385,35 @@ def test_print_config_shows_the_wandb_mode_the_run_uses(mode, offline, capsys, m
         main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--print_config"])
     logger = yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"]
     assert logger["class_path"].endswith("WandbLogger") and logger["init_args"]["offline"] is offline
+
+
+def test_print_config_given_a_checkpoint_shows_the_checkpoint_s_model(tmp_path, capsys):
+    """`test --config ... --config configs/model/tiny.yaml --ckpt_path CKPT --print_config` printed the tiny size
+    (width 64), which the parser read, while the evaluation runs the checkpoint's model (width 128), as its
+    config_test.yaml records: the printed config is the one the command runs, and fed back it runs the same."""
+    import yaml
+
+    from pixeltransformer.module import CHECKPOINT_FORMAT, PixelTransformerModule
+
+    spec = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
+            "val_range": [-5.0, 5.0], "num_bins": 1}
+    module = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=48, value_norm=True, fourier_scale=1.0),
+                                    sets=dict(max_context=16, num_queries=8), val_levels=(4,))
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                "pixeltransformer_format": CHECKPOINT_FORMAT, "global_step": 0}, ckpt)
+    configs = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml")]
+    for sub in ("test", "validate", "fit"):
+        with pytest.raises(SystemExit) as stop:
+            main([sub, *configs, "--ckpt_path", str(ckpt), "--run_root", str(tmp_path / "runs"), "--print_config"])
+        assert stop.value.code in (0, None)
+        printed = yaml.safe_load(capsys.readouterr().out)
+        assert printed["model"]["net"]["width"] == 32 and printed["model"]["net"]["ffn"] == 48, sub
+        assert printed["ckpt_path"] == str(ckpt)
+    assert not (tmp_path / "runs").exists()
+    with pytest.raises(SystemExit):  # without a checkpoint, the config files' model as before
+        main(["fit", *configs, "--print_config"])
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["net"]["width"] == 64
 
 
 def test_the_gp_protocol_configs_name_their_set_sampler(tmp_path):

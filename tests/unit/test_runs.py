@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_order, check_resume_length, check_resume_name, check_run_name,
-                                  check_run_root, check_set_by_the_cli, joins_a_run, launched_run_name, preflight,
-                                  readable_run_configs, with_run_config)
+from pixeltransformer.runs import (check_config_files, check_config_order, config_setting, parse_error_key,
+                                   check_resume_length, check_resume_name, check_run_name, check_run_root,
+                                   check_set_by_the_cli, joins_a_run, launched_run_name, preflight,
+                                   readable_run_configs, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -195,12 +196,110 @@ def test_an_overlay_given_before_its_domain_config_is_named():
                  ["fit", "--config", str(gpu), "--config", str(overlay)]):  # a config before it, but not the domain's
         with pytest.raises(ValueError, match=rf"^{overlay} is an overlay of {base}: give --config {base} before it$"):
             check_config_order(argv)
+    video = REPO / "configs/video.yaml"
+    for other in (REPO / "configs/video/beach.yaml", REPO / "configs/sdf/eval_quick.yaml"):  # a dataset, an option file
+        theirs = other.parent.with_suffix(".yaml")
+        for argv in (["fit", "--config", str(base), "--config", str(other)],
+                     ["fit", "--config", str(base), "--config", str(overlay), "--config", str(gpu), "-c", str(other)]):
+            with pytest.raises(ValueError, match=rf"^{other} is an overlay of {theirs} \(the {theirs.stem} domain\), "
+                               rf"but the data before it is {base}'s \(the images domain\): give --config {theirs} "
+                               rf"before it, in place of {base}$"):
+                check_config_order(argv)
     for argv in (["fit", "--config", str(base), "--config", str(overlay)],  # the documented order
+                 ["fit", "--config", str(base), "--config", str(video), "--config",
+                  str(REPO / "configs/video/beach.yaml")],  # the domain's own config given in between
                  ["fit", "--config", str(REPO / "configs/model/paper.yaml"), "--config", str(base)],  # not a dataset
                  ["fit", "--resume", "runs/images/r", "--config", str(overlay)],  # the run's config.yaml comes first
                  ["fit", "--config", str(base), "--config", str(gpu), "--config", str(overlay)],
                  ["fit"]):
         check_config_order(argv)
+
+
+def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(tmp_path):
+    """A config file with a YAML mistake names the file, the problem and its line (the parser said only "Problems
+    parsing config: while parsing a flow sequence"); an empty one, or one of a list, says so (the parser: "Unexpected
+    config: "); an option group left empty (its options commented out) or given a number is named (it ended in a
+    traceback, or for trainer: wiped every earlier config's trainer settings without a word)."""
+    cases = {
+        "model:\n  net:\n    width: [64\n":
+            "not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1 (while parsing a flow "
+            "sequence at line 3, column 12)",
+        "model:\n\tnet: 1\n": "not valid YAML: found character '\\t' that cannot start any token at line 2, column 1",
+        "model:\n  net:\n    width: 64\nmodel:\n  optim:\n    lr: 0.01\n":  # the parser: "while constructing a mapping"
+            "not valid YAML: the key 'model' is given twice (first at line 1) at line 4, column 1",
+        "model:\n  net: {width: 64, width: 32}\n":
+            "not valid YAML: the key 'width' is given twice (first at line 2) at line 2, column 20",
+        "": "holds no options (it is empty, or only comments): give options in it (model:, data:, trainer:, ...) or "
+            "leave out --config {path}",
+        "# model:\n#   net: {width: 64}\n": "holds no options (it is empty, or only comments)",
+        "- a\n- b\n": "holds a list, not options: a config file is a mapping (model:, data:, trainer:, ...)",
+        "model:\n  net:\n    # width: 64\n": ": model.net is empty (null): give its options indented below it, or "
+                                                "leave net: out",
+        "trainer:\n  # max_steps: 5\n": ": trainer is empty (null): give its options indented below it, or leave "
+                                         "trainer: out",
+        "checkpoint: 5\n": ": checkpoint must hold its options (checkpoint: then its options indented below it), got "
+                           "number 5",
+        "model:\n  optim: [1, 2]\n": ": model.optim must hold its options (optim: then its options indented below "
+                                      "it), got list [1, 2]",
+    }
+    for i, (text, message) in enumerate(cases.items()):
+        path = tmp_path / f"c{i}.yaml"
+        path.write_text(text)
+        for argv in (["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(path)],
+                     ["test", f"--config={path}"], ["fit", "-c", str(path)]):
+            with pytest.raises(ValueError) as err:
+                check_config_files(argv)
+            assert str(err.value).startswith(str(path)) and message.format(path=path) in str(err.value), text
+            assert "\n" not in str(err.value)
+    # a checkpoint given as --config (the parser: "'utf-8' codec can't decode byte 0x80 in position 64"), other bytes
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "last.ckpt", "w") as ckpt:  # torch.save's format: a zip archive
+        ckpt.writestr("last/data.pkl", b"\x80\x02}q\x00.")
+    (tmp_path / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(ValueError, match=rf"^--config {tmp_path}/last.ckpt is not a text file \(a config is YAML\): "
+                                         r"a checkpoint is given as --ckpt_path$"):
+        check_config_files(["test", "--config", str(REPO / "configs/polynomial.yaml"), "-c",
+                            str(tmp_path / "last.ckpt")])
+    with pytest.raises(ValueError, match=rf"^--config {tmp_path}/picture.png is not a text file \(a config is YAML\)$"):
+        check_config_files(["fit", "--config", str(tmp_path / "picture.png")])
+    # what the parser reads or reports itself: every shipped config, a group given as the path of a file of its
+    # options, a null that is not a group (data's, a subclass the parser checks), a path that is not a file
+    shipped = sorted((REPO / "configs").rglob("*.yaml"))
+    (tmp_path / "net.yaml").write_text("model:\n  net: sizes.yaml\n  sets: null\nseed_everything: null\n")
+    check_config_files(["fit", *[a for p in shipped for a in ("--config", str(p))], "--config",
+                        str(tmp_path / "net.yaml"), "--config", str(tmp_path / "missing.yaml"), "--config",
+                        str(tmp_path), "--config", "{trainer: {max_steps: 5}}"])
+
+
+def test_a_parser_error_about_an_option_names_the_config_file_that_sets_it(tmp_path):
+    """With four config files composed, "Group 'model' does not accept option 'net.widht'" or "Expected a <class
+    'int'>. Got value: lots" did not say which file: the CLI names the first file, in the command line's order (the
+    parser stops at the first that fails), that sets the option (to the value named), unless an option of the command
+    line does."""
+    assert parse_error_key("Subcommand 'fit' does not accept option 'model.net.widht'") == "model.net.widht"
+    assert parse_error_key("Group 'model' does not accept option 'net.widht'") == "model.net.widht"
+    assert parse_error_key("Option 'modle.x' is not accepted") == "modle.x"
+    assert parse_error_key("data: Option 'batchsize' is not accepted (PolynomialDataModule)") == "data.batchsize"
+    assert parse_error_key('Parser key "trainer.max_steps": Expected a <class \'int\'>. Got value: lots') == \
+        "trainer.max_steps"
+    assert parse_error_key("data.init_args.dataset: Expected a typing.Literal['digits']. Got value: npz "
+                           "(ImageDataModule)") == "data.init_args.dataset"
+    assert parse_error_key("unrecognized arguments: --model.net.widht=64") is None
+    base, overlay = str(REPO / "configs/images.yaml"), str(REPO / "configs/video/beach.yaml")
+    typo, ok, lots = tmp_path / "typo.yaml", tmp_path / "ok.yaml", tmp_path / "lots.yaml"
+    typo.write_text("model:\n  net:\n    widht: 64\n")
+    ok.write_text("trainer:\n  max_steps: 40\ndata:\n  batchsize: 4\n")
+    lots.write_text("trainer:\n  max_steps: lots\n")
+    given = ["fit", "--config", base, "-c", str(ok), f"--config={typo}", "--config", str(lots)]
+    assert config_setting(given, "model.net.widht") == str(typo)
+    assert config_setting(given, "data.init_args.dataset") == base  # init_args as the file gives it
+    assert config_setting(given, "data.init_args.batchsize") == str(ok)  # init_args left out in the file
+    assert config_setting(given, "trainer.max_steps", "lots") == str(lots)  # not ok.yaml's valid 40
+    assert config_setting([*given, "--trainer.max_steps=x"], "trainer.max_steps", "lots") == str(lots)
+    assert config_setting(["fit", "--trainer.max_steps", "x", *given[1:]], "trainer.max_steps", "x") is None
+    assert config_setting(["fit", "--config", base, "--config", overlay], "data.init_args.dataset", "npz") == overlay
+    assert config_setting(given, "model.net.width") is None  # set by no file
 
 
 def make(*variables: str, dry: bool = True) -> subprocess.CompletedProcess:
