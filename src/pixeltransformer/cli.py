@@ -47,8 +47,8 @@ from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_order, check_fit_length, check_launch_size,
                    check_new_run, check_node_launch, check_resume_configs, check_resume_length, check_resume_name,
                    check_run_name, check_run_root, check_set_by_the_cli, check_step_settings, config_unsetting,
-                   domain_of, drawn_seed, joins_a_run, launched_run_name, predict_in_the_first_process, readable_run_configs,
-                   resume_checkpoint, run_config_setting, with_run_config)
+                   domain_of, drawn_seed, joins_a_run, launched_run_name, predict_in_the_first_process,
+                   readable_run_configs, resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
