@@ -47,7 +47,7 @@ from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_files, check_config_order, check_fit_length,
                    check_launch_size, check_new_run, check_node_launch, check_resume_configs, check_resume_length,
                    check_resume_name, check_run_name, check_run_root, check_set_by_the_cli, check_step_settings,
-                   config_setting, config_unsetting, domain_of, flag_arg, joins_a_run, launched_run_name,
+                   config_setting, config_unsetting, domain_of, drawn_seed, flag_arg, joins_a_run, launched_run_name,
                    parse_error_key, predict_in_the_first_process, readable_run_configs, resume_checkpoint,
                    run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
@@ -362,6 +362,14 @@ class PixelTransformerCLI(LightningCLI):
             return super().parse_arguments(parser, args)
         with skip():
             super().parse_arguments(parser, args)
+
+    def _set_seed(self) -> None:
+        # seed_everything: true asks for a random seed (its help says so), but Lightning seeds it with 0: every such
+        # run began from the same weights. The drawn seed is seeded and recorded (config.yaml) as a given one is
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if config.get("seed_everything") is True:
+            config["seed_everything"] = drawn_seed()
+        super()._set_seed()
 
     def _parse_ckpt_path(self) -> None:
         self._merge_checkpoint()

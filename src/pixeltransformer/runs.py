@@ -6,8 +6,10 @@ the CLI applies the same rules to its parsed config.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
+import secrets
 import shlex
 from pathlib import Path
 from typing import Any
@@ -453,6 +455,23 @@ def launched_run_name() -> str | None:
         raise ValueError(f"this fit is one of {os.environ['WORLD_SIZE']} processes a launcher started, and each would "
                          "name its run folder by its own start time: give --run_name")
     return None
+
+
+def drawn_seed() -> int:
+    """The seed ``seed_everything: true`` stands for: a random one (Lightning's seed_everything() without a seed takes
+    0, so every such run had the same initial weights), the same in every process of a launch. A rank Lightning's DDP
+    started takes its launcher's (PL_GLOBAL_SEED, which seed_everything set there); torchrun's and srun's processes
+    derive it from the launch's id, which they share; any other process draws it."""
+    try:
+        launch = launched_run_name()
+    except ValueError:  # a torchrun launch without a rendezvous id: nothing shared to derive it from
+        launch = None
+    if launch is not None:
+        return int.from_bytes(hashlib.sha256(launch.encode()).digest()[:4], "big")
+    inherited = os.environ.get("PL_GLOBAL_SEED", "")
+    if joins_a_run() and inherited.isdigit():
+        return int(inherited)
+    return secrets.randbelow(2**32)  # numpy's seed range, as seed_everything checks it
 
 
 def check_launch_size(world_size: int) -> None:

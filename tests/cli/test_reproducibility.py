@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from pixeltransformer.cli import main
@@ -475,3 +477,35 @@ def test_only_the_first_process_reads_the_data_to_compare_it_with_the_checkpoint
     read.clear()
     warn_split_mismatch({key: {"split_options": dm.split_options()}}, dm, reads=("test",))
     assert read == []
+
+
+def test_seed_everything_true_draws_a_seed_and_records_it(tmp_path, monkeypatch):
+    """--seed_everything=true asks for a random seed (the option's help says so), but Lightning seeded every such
+    run with 0: two runs began from the same weights, and each run's config.yaml said 0. Each run draws its own seed
+    now and records it, so that a rerun from its config.yaml has its weights. A rank Lightning's DDP started takes its
+    launcher's seed (PL_GLOBAL_SEED), and torchrun's processes derive the same one from their launch's id."""
+    from pixeltransformer.runs import drawn_seed
+
+    for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS",
+                 "SLURM_PROCID", "PL_GLOBAL_SEED"):
+        monkeypatch.delenv(name, raising=False)
+    common = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+              *DATA["polynomial"], "--data.init_args.batch_size=4", "--trainer.max_steps=1",
+              "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--seed_everything=true"]
+    seeds = [main([*common, *quiet_run(tmp_path, f"r{i}")], run=False).config["seed_everything"] for i in range(2)]
+    assert all(type(seed) is int for seed in seeds) and seeds[0] != seeds[1], seeds
+    main(["fit", *common, *quiet_run(tmp_path, "drawn")])
+    recorded = yaml.safe_load((tmp_path / "polynomial" / "drawn" / "config.yaml").read_text())["seed_everything"]
+    assert type(recorded) is int and str(recorded) == os.environ["PL_GLOBAL_SEED"] and recorded not in seeds
+    monkeypatch.setenv("LOCAL_RANK", "1")  # a DDP rank Lightning started: its launcher's seed
+    monkeypatch.setenv("PL_GLOBAL_SEED", "1234")
+    assert drawn_seed() == 1234
+    monkeypatch.delenv("LOCAL_RANK")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "abc")  # torchrun's two processes: one seed, from the launch's id
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    launched = []
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        launched.append(drawn_seed())
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "abd")
+    assert launched[0] == launched[1] != drawn_seed()
