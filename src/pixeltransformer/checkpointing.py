@@ -30,8 +30,7 @@ from weakref import proxy
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
-from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from .media import log_summary
 
@@ -198,7 +197,9 @@ class RunCheckpoint(ModelCheckpoint):
         logged by training steps, which the sanity check's validation comes before."""
         super().on_sanity_check_end(trainer, pl_module)
         logged = list(trainer.callback_metrics)  # the sanity check's validation's values, on every rank
-        if self.monitor is None or self.monitor in logged or self.monitor.startswith("train/") or not logged:
+        # what a ranking may use besides: Lightning's epoch and step
+        if self.monitor is None or not logged or self.monitor.startswith("train/") \
+                or self.monitor in self._monitor_candidates(trainer):
             return
         raise MisconfigurationException(
             f"checkpoint.monitor {self.monitor!r} is not logged by the validation, which logs: {', '.join(logged)} "

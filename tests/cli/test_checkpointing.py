@@ -17,13 +17,14 @@ from pixeltransformer.module import PixelTransformerModule
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _fit(tmp_path: Path, callback: RunCheckpoint, steps: int) -> L.Trainer:
+def _fit(tmp_path: Path, callback: RunCheckpoint, steps: int, **trainer_options) -> L.Trainer:
+    """A tiny polynomial fit with the callback; without validation unless trainer_options ask for it."""
     dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
-    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128),
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128), val_levels=(4,),
                                     sets=dict(max_context=8, num_queries=8, grid_points=True))
     trainer = L.Trainer(max_steps=steps, logger=False, callbacks=[callback], enable_progress_bar=False,
-                        limit_val_batches=0, enable_model_summary=False, accelerator="cpu",
-                        default_root_dir=str(tmp_path))
+                        enable_model_summary=False, accelerator="cpu", default_root_dir=str(tmp_path),
+                        **{"limit_val_batches": 0, **trainer_options})
     trainer.fit(module, datamodule=dm)
     return trainer
 
@@ -36,34 +37,12 @@ def test_checkpoint_saved_by_wall_time(tmp_path):
     assert not list((tmp_path / "checkpoints").glob("*.partial"))
 
 
-def test_a_monitor_the_validation_does_not_log_stops_the_fit_before_training(tmp_path):
-    """A misspelt --checkpoint.monitor is refused at the end of the sanity check, naming the values the validation
-    logs, not val_check_interval steps into training (Lightning's own check, at the first validation's end)."""
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
-    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128), val_levels=(4, 8),
-                                    sets=dict(max_context=8, num_queries=8, grid_points=True))
-    trainer = L.Trainer(max_steps=50, logger=False, callbacks=[RunCheckpoint(monitor="val/nl", every_n_train_steps=1)],
-                        enable_progress_bar=False, val_check_interval=20, num_sanity_val_steps=1,
-                        enable_model_summary=False, accelerator="cpu", default_root_dir=str(tmp_path))
-    with pytest.raises(MisconfigurationException, match=r"^checkpoint\.monitor 'val/nl' is not logged by the "
-                       r"validation, which logs: val/nll@4, val/nll@8, val/nll \(--checkpoint\.monitor=null: no best "
-                       r"checkpoint\)$"):
-        trainer.fit(module, datamodule=dm)
-    assert trainer.global_step == 0 and not (tmp_path / "checkpoints").exists()
-
-
-def test_a_monitor_of_a_training_value_is_taken(tmp_path):
-    """train/ values come with training steps, after the sanity check: monitoring one is not refused there."""
-    dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
-    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128), val_levels=(4,),
-                                    sets=dict(max_context=8, num_queries=8, grid_points=True))
-    cb = RunCheckpoint(monitor="train/loss", every_n_train_steps=2)
-    trainer = L.Trainer(max_steps=2, logger=False, callbacks=[cb], enable_progress_bar=False, val_check_interval=2,
-                        num_sanity_val_steps=1, enable_model_summary=False, accelerator="cpu",
-                        default_root_dir=str(tmp_path))
-    trainer.fit(module, datamodule=dm)
+@pytest.mark.parametrize("monitor", ["train/loss", "step"])
+def test_a_monitor_of_a_value_training_logs_is_taken(tmp_path, monitor):
+    """train/ values come with training steps, after the sanity check, and Lightning ranks by its step and epoch too:
+    the check of the monitor at the sanity check's end (test_cli) refuses none of them."""
+    cb = RunCheckpoint(monitor=monitor, every_n_train_steps=2)
+    trainer = _fit(tmp_path, cb, steps=2, limit_val_batches=None, val_check_interval=2, num_sanity_val_steps=1)
     assert trainer.global_step == 2 and cb.best_model_score is not None
 
 

@@ -824,6 +824,23 @@ def test_step_settings_lightning_misuses_are_refused_before_the_folder(tmp_path,
     assert "[run]" not in capsys.readouterr().out
 
 
+def test_a_monitor_the_validation_does_not_log_stops_the_fit_before_training(tmp_path, capsys):
+    """A misspelt --checkpoint.monitor was found at the end of the first validation, val_check_interval steps into
+    training (Lightning's own check). It is refused when the sanity check ends, naming what the validation logs, and
+    the run folder goes (the CLI's line: "error: trainer settings: " and this message)."""
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            "--model.val_levels=[4,6]", "--checkpoint.monitor=val/nl", "--trainer.val_check_interval=50",
+            "--trainer.max_steps=100", "--run_root", str(tmp_path / "runs"), "--run_name", "typo"]
+    with pytest.raises(MisconfigurationException, match=r"^checkpoint\.monitor 'val/nl' is not logged by the "
+                       r"validation, which logs: val/nll@4, val/nll@6, val/nll \(--checkpoint\.monitor=null: no best "
+                       r"checkpoint\)$"):
+        main(args)
+    assert not (tmp_path / "runs" / "polynomial" / "typo").exists()
+    assert "not kept: the fit stopped before its first step" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("value", ["0", "0.0"])
 def test_a_fit_of_no_training_batches_is_refused_before_its_folder(tmp_path, capsys, trained_polynomial, value):
     """limit_train_batches=0 ran a fit of no step: a new run left a folder that could be neither resumed nor

@@ -205,7 +205,7 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
     "`--checkpoint.monitor=val/nl` (a value the validation does not log; found by the sanity check, before the first "
     "step)":
-        ("tests/cli/test_checkpointing.py", "test_a_monitor_the_validation_does_not_log_stops_the_fit_before_training"),
+        ("tests/cli/test_cli.py", "test_a_monitor_the_validation_does_not_log_stops_the_fit_before_training"),
     "`--checkpoint.every_minutes=0` (or below)":
         ("tests/unit/test_fit_lines.py", "test_every_minutes_of_zero_or_below_is_refused"),
     "`make train RESUME=runs/polynomial/bestonly` (its fit ran with `--checkpoint.save_last=false`)":
