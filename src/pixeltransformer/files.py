@@ -60,10 +60,8 @@ def unwritable(folder: str | Path) -> str | None:
 
 class CacheWriteError(OSError):
     """A cache folder that cannot be written: the run's failure, not one input's. Its message is one line, "cannot
-    <what> (<why>): <hint>"."""
-
-    def __init__(self, what: str, why: str, hint: str):
-        super().__init__(f"cannot {what} ({why}): {hint}")
+    <what> (<why>): <hint>" (:func:`check_cache_folder`, :func:`writing_cache`); one argument, so that it comes back
+    whole from a worker process."""
 
 
 def check_cache_folder(folder: str | Path, what: str, hint: str) -> None:
@@ -71,7 +69,7 @@ def check_cache_folder(folder: str | Path, what: str, hint: str) -> None:
     (:func:`unwritable`, which makes it): said before the work whose result it keeps, not after it."""
     why = unwritable(folder)
     if why is not None:
-        raise CacheWriteError(what, why, hint)
+        raise CacheWriteError(f"cannot {what} ({why}): {hint}")
 
 
 @contextlib.contextmanager
@@ -83,7 +81,7 @@ def writing_cache(what: str, hint: str) -> Iterator[None]:
     except CacheWriteError:
         raise
     except OSError as err:
-        raise CacheWriteError(what, err.strerror or str(err), hint) from None
+        raise CacheWriteError(f"cannot {what} ({err.strerror or err}): {hint}") from None
 
 
 def whole_npy(path: str | Path, shape: Sequence[int | None] | None = None, dtype: Any = None) -> bool:

@@ -432,3 +432,21 @@ def test_whole_npy_tells_a_whole_cache_entry_from_a_damaged_one(tmp_path):
         assert not whole_npy(path)
     np.save(path, np.array([{}, None], dtype=object))
     assert not whole_npy(path) and not whole_npy(tmp_path / "absent.npy")
+
+
+def test_a_cache_folder_that_cannot_be_written_is_one_line_in_every_cache_s_words(tmp_path):
+    """check_cache_folder (before the work) and writing_cache (around the write) say "cannot <what> (<why>): <hint>",
+    as a CacheWriteError, which a worker process hands back whole (pickled)."""
+    import pickle
+
+    from pixeltransformer.files import CacheWriteError, check_cache_folder, writing_cache
+
+    (tmp_path / "f").write_text("")
+    with pytest.raises(CacheWriteError) as info:
+        check_cache_folder(tmp_path / "f" / "c", "write the cache", "set it elsewhere")
+    assert str(info.value) == f"cannot write the cache ({tmp_path / 'f'} is a file, not a folder): set it elsewhere"
+    assert str(pickle.loads(pickle.dumps(info.value))) == str(info.value)
+    check_cache_folder(tmp_path / "ok", "write the cache", "set it elsewhere")  # writable: nothing raised
+    with pytest.raises(CacheWriteError, match=r"^cannot write x \(No space left on device\): hint$"):
+        with writing_cache("write x", "hint"):
+            raise OSError(28, "No space left on device")
