@@ -101,7 +101,7 @@ def whole_npy(path: str | Path, shape: Sequence[int | None] | None = None, dtype
                              all(want is None or want == got for want, got in zip(shape, array.shape)))
 
 
-NAME_BYTES = 64  # of a file or folder's name in a cache entry's, which (with a temporary name's host and process) stays short
+NAME_BYTES = 64  # of a file or folder's name in a cache entry's, which (with a temporary name's host, PID namespace and process) stays short
 
 
 def name_start(name: str, limit: int = NAME_BYTES) -> str:
