@@ -1,4 +1,5 @@
-"""Shared fixtures: W&B disabled, small thread counts, the path to the shared sample data, and the tiers.
+"""Shared fixtures: W&B disabled, small thread counts, the path to the shared sample data, a cache folder that cannot
+be written, and the tiers.
 
 Tiers: tests/unit (pure functions, `make test-unit`), tests/domains (each domain), tests/cli (commands through the
 CLI, DDP, checkpoints, bad input). Tests under tests/cli are marked `cli`, those that start DDP processes `ddp`.
@@ -32,6 +33,24 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared sample data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def blocked(tmp_path) -> Path:
+    """An empty file, tmp_path/a_file: a folder below it (a cache folder) cannot be made, or written."""
+    path = tmp_path / "a_file"
+    path.write_text("")
+    return path
+
+
+@pytest.fixture
+def full_disk():
+    """A stand-in for files.atomic_write (monkeypatch it in) that fails as a full disk does."""
+
+    def write(path, fill):
+        raise OSError(28, "No space left on device")
+
+    return write
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, name_start, package_versions
+from pixeltransformer.files import FileDigests, atomic_write, cache_key, name_start, package_versions, whole_npy
 
 from . import io
 
@@ -47,9 +47,9 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
              FOLDER_VERSION]
     try:
         notes = json.loads(notes_path.read_text())
-        images = np.load(path).transpose(0, 2, 3, 1)  # [N, size, size, C]
-        if not whole_entry(notes, images, size, channels):
+        if not whole_entry(notes, path, size, channels):
             raise ValueError(f"{path}: not the entry its name says")
+        images = np.load(path).transpose(0, 2, 3, 1)  # [N, size, size, C]
     except (OSError, ValueError, EOFError):  # absent, truncated, or left empty (numpy: "No data left in file")
         images, notes = io.decode_folder(root, files, size, progress, channels)  # [N, size, size, C]
         try:  # the notes first: the array's presence says the entry is whole
@@ -63,14 +63,14 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
     return images, None
 
 
-def whole_entry(notes: object, images: np.ndarray, size: int, channels: int) -> bool:
-    """Whether an entry's notes and pixels [N, size, size, C] are what :func:`io.decode_folder` writes: notes of
-    another form (written over, or by hand) stopped a start with a KeyError, and pixels of another size, colour or
-    type were served as they were."""
+def whole_entry(notes: object, path: Path, size: int, channels: int) -> bool:
+    """Whether an entry's notes and its pixels at path ([N, C, size, size] uint8, :func:`files.whole_npy`) are what
+    :func:`io.decode_folder` writes: notes of another form (written over, or by hand) stopped a start with a
+    KeyError, and pixels of another size, colour or type were served as they were."""
     if not isinstance(notes, dict) or not isinstance(notes.get("files"), int) or \
             not all(isinstance(notes.get(key), list) for key in ("skipped", "dim")):
         return False
-    return images.dtype == np.uint8 and images.shape == (notes["files"] - len(notes["skipped"]), size, size, channels)
+    return whole_npy(path, (notes["files"] - len(notes["skipped"]), channels, size, size), np.uint8)
 
 
 def remove_replaced(cache_dir: Path, stem: str, kept: Path, entry: list) -> None:

@@ -23,13 +23,13 @@ from torch.utils.data import DataLoader, Dataset
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
                                          split_folders, split_indices, split_sizes_cause, splits_hint,
                                          splits_with_train_of)
-from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, data_files, name_start,
-                                    unwritable)
+from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, check_cache_folder, data_files,
+                                    name_start, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
-from .mesh import (CONVERSION_VERSION, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, cache_write_error, library_versions,
-                   read_voxels, voxel_files, voxels_to_sdf, whole_npy)
+from .mesh import (CONVERSION_VERSION, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, library_versions, read_voxels,
+                   sdf_cache, voxel_files, voxels_to_sdf)
 from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
@@ -635,9 +635,7 @@ class SDFDataModule(SignalDataModule):
 
         float16 is plenty for values in [-t, t]: its error (< 1e-4 t) is far below a bin (2 t / NB)."""
 
-        why = unwritable(path.parent)
-        if why is not None:  # said before building, in the cache's words
-            raise cache_write_error(path.parent, why)
+        check_cache_folder(path.parent, *sdf_cache(path.parent))  # said before building
 
         def fill(tmp: Path) -> None:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n,) + (self.resolution,) * 3)
@@ -649,7 +647,5 @@ class SDFDataModule(SignalDataModule):
             out.flush()
             del out
 
-        try:
+        with writing_cache(*sdf_cache(path.parent)):  # a full disk
             atomic_write(path, fill)
-        except OSError as err:  # a full disk
-            raise cache_write_error(path.parent, err.strerror or str(err)) from None

@@ -17,8 +17,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import math
-import os
 import warnings
 import zipfile
 import zlib
@@ -35,7 +33,8 @@ from skimage.measure import marching_cubes
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.errors import first_line
-from pixeltransformer.files import FileDigests, atomic_write, data_files, package_versions, unwritable
+from pixeltransformer.files import (CacheWriteError, FileDigests, atomic_write, check_cache_folder, data_files,
+                                    package_versions, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
 
 from .procedural import grid_points
@@ -62,35 +61,11 @@ VOXEL_SUFFIXES = (".npy", ".npy.gz", ".npz", ".binvox")  # what read_voxels read
 # ---- loading ----------------------------------------------------------------------------------------
 
 
-class CacheWriteError(OSError):
-    """The SDF cache folder cannot be written: not a mesh's failure (which skips the mesh), the run's."""
-
-
-def cache_write_error(folder: str | Path, why: str) -> CacheWriteError:
-    """The one line for an SDF cache folder that cannot be written: its grids are read from there (memory-mapped),
-    so there is no run without it."""
-    return CacheWriteError(f"cannot write the SDF cache {folder} ({why}): set $PIXELTRANSFORMER_CACHE (or the data's "
-                           "cache_dir) to a folder this user can write")
-
-
-def whole_npy(path: str | Path, shape: Sequence[int | None]) -> bool:
-    """Whether the cache entry at path, a .npy file, is there and whole: its header reads, the file holds every byte
-    of its array, and the array has ``shape`` (None: any size on that axis). An entry left empty or cut short (a copy
-    of the cache that did not end, a crash before the file system wrote what was renamed) or written over is built
-    again, rather than read: it stopped a run with numpy's "mmap length is greater than file size", which names no
-    file, or, a mesh's entry, at the batch that read it."""
-    try:
-        with open(path, "rb") as fh:  # the header and the file's size: a mesh cache of thousands is checked each start
-            version = np.lib.format.read_magic(fh)
-            if version not in ((1, 0), (2, 0)):  # np.save writes 1.0 (2.0 for a header of 64 KiB or more)
-                return False
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            found, _, dtype = read(fh)
-            whole = os.fstat(fh.fileno()).st_size >= fh.tell() + math.prod(found) * dtype.itemsize
-    except (OSError, ValueError, EOFError):
-        return False
-    return whole and not dtype.hasobject and len(found) == len(shape) and \
-        all(want is None or want == got for want, got in zip(shape, found))
+def sdf_cache(folder: str | Path) -> tuple[str, str]:
+    """What :func:`files.check_cache_folder` and :func:`files.writing_cache` say of an SDF cache folder that cannot be
+    written: its grids are read from there (memory-mapped), so there is no run without it."""
+    return (f"write the SDF cache {folder}",
+            "set $PIXELTRANSFORMER_CACHE (or the data's cache_dir) to a folder this user can write")
 
 
 def _check_mesh(v: np.ndarray, f: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -356,9 +331,7 @@ class SDFCache:
         target = self.target(path, resolution)
         self.digests.save()
         if not whole_npy(target, (resolution,) * 3):
-            why = unwritable(self.cache_dir)
-            if why is not None:  # said before converting
-                raise cache_write_error(self.cache_dir, why)
+            check_cache_folder(self.cache_dir, *sdf_cache(self.cache_dir))  # said before converting
             self._convert(Path(path), target, resolution)
         return target
 
@@ -380,10 +353,8 @@ class SDFCache:
 
     def _convert(self, path: Path, target: Path, resolution: int) -> None:
         sdf = self._sdf(path, resolution)  # [R, R, R]
-        try:
+        with writing_cache(*sdf_cache(self.cache_dir)):  # a full disk, a folder made read-only: no mesh's fault
             atomic_write(target, lambda tmp: np.save(tmp, sdf))  # other ranks never see half a file
-        except OSError as err:  # a full disk, a folder made read-only meanwhile: no mesh's fault
-            raise cache_write_error(self.cache_dir, err.strerror or str(err)) from None
 
     def _try_convert(self, job: tuple[Path, Path, int]) -> str | None:
         """:meth:`_convert` (path, target, resolution), in a worker process: why the mesh failed, None if it did not."""
@@ -412,9 +383,8 @@ class SDFCache:
         self.digests.save()
         todo = [i for i, target in targets.items() if not whole_npy(target, (resolution,) * 3)]
         jobs = [(paths[i], targets[i], resolution) for i in todo]
-        why = unwritable(self.cache_dir) if jobs else None
-        if why is not None:  # said before converting, not as every mesh "failed"
-            raise cache_write_error(self.cache_dir, why)
+        if jobs:  # said before converting, not as every mesh "failed"
+            check_cache_folder(self.cache_dir, *sdf_cache(self.cache_dir))
         workers = min(len(jobs), workers)
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
             results = pool.map(self._try_convert, jobs) if pool else map(self._try_convert, jobs)

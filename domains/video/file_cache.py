@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, name_start, package_versions
+from pixeltransformer.files import FileDigests, atomic_write, cache_key, name_start, package_versions, whole_npy
 
 from .io import decoded_by_pillow, ffmpeg_version, read_video_file
 
@@ -55,14 +55,15 @@ class DecodedVideos:
         stem = name_start(path.stem)
         key = cache_key(DECODE_VERSION, decoder_versions(path), digest, [int(s) for s in size], max_frames)
         entry = self.dir / f"{stem}_{key}.npy"
-        try:
-            frames = np.load(entry)  # [F, H, W, 3]
-            # frames of another type or size at the entry's name (written over) were served as they were
-            if frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[1:] == (*[int(s) for s in size], 3) \
-                    and 0 < len(frames) <= (max_frames or len(frames)):
-                return frames
-        except (OSError, ValueError, EOFError):  # not cached yet, or an entry left unreadable: decoded again
-            pass
+        # not cached yet, an entry left unreadable, or frames of another type or size at its name (written over, they
+        # were served as they were): decoded again
+        if whole_npy(entry, (None, *[int(s) for s in size], 3), np.uint8):
+            try:
+                frames = np.load(entry)  # [F, H, W, 3]
+                if 0 < len(frames) <= (max_frames or len(frames)):
+                    return frames
+            except (OSError, ValueError, EOFError):  # replaced meanwhile by another kind of file
+                pass
         frames = read_video_file(path, size=size, max_frames=max_frames)  # [F, H, W, 3]
         try:
             atomic_write(entry, lambda tmp: np.save(tmp, frames))

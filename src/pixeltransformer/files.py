@@ -8,6 +8,7 @@ cache entry each leave a whole file.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -21,9 +22,11 @@ import socket
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 CACHE_ENV = "PIXELTRANSFORMER_CACHE"
 
@@ -38,23 +41,67 @@ def cache_root(*parts: str) -> Path:
 
 
 def unwritable(folder: str | Path) -> str | None:
-    """Why files cannot be written into ``folder``, made first where missing (a cache folder): "<path> is a file, not
-    a folder" for a file on its path (mkdir says "File exists" of the folder itself), else the system's words
-    ("Read-only file system", "Permission denied", "No space left on device"); None when they can."""
+    """Make ``folder`` (a cache folder) where missing, and say why files cannot be written into it: "<path> is a file,
+    not a folder" for a file on its path (mkdir says "File exists" of the folder itself), else the system's words
+    ("Read-only file system", "Permission denied", "No space left on device": a byte is written); None when they
+    can."""
     folder = Path(folder)
     try:
         above = nearest_existing(folder)
         if not above.is_dir():
             return f"{above} is a file, not a folder"
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        with tempfile.TemporaryFile(dir=folder, buffering=0) as probe:
+            probe.write(b"\0")  # an empty file needs an inode only; a byte needs a block
     except OSError as err:
         return err.strerror or str(err)
     return None
 
 
-NAME_BYTES = 64  # of a file or folder's name in a cache entry's, which (with a temporary name's host and process) stays short
+class CacheWriteError(OSError):
+    """A cache folder that cannot be written: the run's failure, not one input's. Its message is one line, "cannot
+    <what> (<why>): <hint>" (:func:`check_cache_folder`, :func:`writing_cache`); one argument, so that it comes back
+    whole from a worker process."""
+
+
+def check_cache_folder(folder: str | Path, what: str, hint: str) -> None:
+    """Raise :class:`CacheWriteError` ("cannot <what> (<why>): <hint>") when files cannot be written into ``folder``
+    (:func:`unwritable`, which makes it): said before the work whose result it keeps, not after it."""
+    why = unwritable(folder)
+    if why is not None:
+        raise CacheWriteError(f"cannot {what} ({why}): {hint}")
+
+
+@contextlib.contextmanager
+def writing_cache(what: str, hint: str) -> Iterator[None]:
+    """Around a cache write (:func:`atomic_write`): an OSError (a full disk, a folder made read-only meanwhile) comes
+    out as :class:`CacheWriteError`, in the words :func:`check_cache_folder` uses."""
+    try:
+        yield
+    except CacheWriteError:
+        raise
+    except OSError as err:
+        raise CacheWriteError(f"cannot {what} ({err.strerror or err}): {hint}") from None
+
+
+def whole_npy(path: str | Path, shape: Sequence[int | None] | None = None, dtype: Any = None) -> bool:
+    """Whether the cache entry at path, a .npy file, is there and whole: its header reads, the file holds every byte
+    of its array (numpy's memory map says so without reading them), and the array has ``shape`` (None: any; an axis
+    of None: any size on it) and ``dtype`` (None: any but Python objects). An entry left empty or cut short (a copy
+    of the cache that did not end, a crash before the file system wrote what was renamed) or written over is built
+    again, rather than read: it stopped a run with numpy's "mmap length is greater than file size", which names no
+    file, or at the batch that read it."""
+    try:
+        array = np.load(path, mmap_mode="r")
+    except (OSError, ValueError, EOFError):
+        return False
+    if not isinstance(array, np.ndarray) or array.dtype.hasobject or (dtype is not None and array.dtype != dtype):
+        return False
+    return shape is None or (array.ndim == len(shape) and
+                             all(want is None or want == got for want, got in zip(shape, array.shape)))
+
+
+NAME_BYTES = 64  # of a file or folder's name in a cache entry's, which (with a temporary name's host, PID namespace and process) stays short
 
 
 def name_start(name: str, limit: int = NAME_BYTES) -> str:
@@ -90,16 +137,29 @@ STALE_SECONDS = 3600  # a temporary file of a writer on this machine that no lon
 _SWEPT: set[str] = set()  # the folders whose stale temporary files this process removed
 
 
+def _writer() -> str:
+    """Who writes a temporary file, in its name: "<host>.<pid namespace>.<pid>". Containers of one host name (a
+    scheduler's) each number their processes from 1: the namespace tells their writers apart, so that one's running
+    writer never looks ended to another ("0" where the system does not say it)."""
+    try:
+        space = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        space = 0
+    return f"{socket.gethostname()}.{space}.{os.getpid()}"
+
+
 def remove_stale_temporaries(folder: Path) -> None:
     """Remove the temporary files :func:`atomic_write` left in ``folder`` when its process was killed (kill -9, out
-    of memory, a scheduler): written by a process of this machine that no longer runs, and untouched for an hour.
-    Each kill left one for good, hidden, as large as the entry (614 MB for a folder of 50 000 pictures). Each folder
-    is swept once a process; the files of other machines stay, as their processes cannot be asked from here."""
+    of memory, a scheduler): written by a process of this machine and PID namespace that no longer runs, and
+    untouched for an hour. Each kill left one for good, hidden, as large as the entry (614 MB for a folder of 50 000
+    pictures). Each folder is swept once a process; the files of other machines and containers stay, as their
+    processes cannot be asked from here."""
     key = os.path.abspath(folder)
     if key in _SWEPT:
         return
     _SWEPT.add(key)
-    mine = re.compile(rf"\..*\.{re.escape(socket.gethostname())}\.(\d+)\.[0-9a-f]{{8}}\.tmp(\.[^.]*)?")
+    here = re.escape(_writer().rpartition(".")[0])  # host and namespace
+    mine = re.compile(rf"\..*\.{here}\.(\d+)\.[0-9a-f]{{8}}\.tmp(\.[^.]*)?")
     try:
         names = [name for name in os.listdir(folder) if name.startswith(".") and ".tmp" in name]
     except OSError:
@@ -123,7 +183,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent)
     # the suffix is kept, so writers that pick a format from the file name (numpy, PIL, trimesh) still can
-    tmp = path.with_name(f".{path.stem}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{_writer()}.{secrets.token_hex(4)}.tmp{path.suffix}")
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -2,7 +2,8 @@
 loss per step and the validation metrics and writes them as JSON from rank zero; PauseAtStep holds a run at a
 given step so that a test can kill it there; SignalAtStep sends a signal there, as Ctrl-C or a scheduler does;
 RankDraws records what each DDP rank drew at each step;
-HelperNetworks records which rank trained the images evaluation's classifier and VAE, and the weights each used."""
+HelperNetworks records which rank trained the images evaluation's classifier and VAE, and the weights each used;
+HelperFails makes building the classifier fail, as an unreadable training folder does."""
 
 from __future__ import annotations
 

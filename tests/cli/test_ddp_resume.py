@@ -186,8 +186,7 @@ def test_a_ddp_evaluation_whose_first_rank_cannot_build_a_helper_network_fails_i
     probe = tmp_path / "probe.yaml"
     probe.write_text("trainer:\n  callbacks:\n"
                      "    - class_path: domains.images.evaluation.ImageEvaluation\n"
-                     f"      init_args: {{levels: [4], num_samples: 0, max_items: 4, classifier_epochs: 1, "
-                     f"vae: false, cache_dir: '{tmp_path / 'cache'}'}}\n"
+                     "      init_args: {levels: [4], num_samples: 0, max_items: 4, vae: false}\n"
                      "    - class_path: tests.cli.ddp_probe.HelperFails\n")
     proc = subprocess.run([sys.executable, "-m", "pixeltransformer.cli", "test", *common, "--config",
                            "configs/trainer/ddp.yaml", "--trainer.callbacks=[]", "--config", str(probe), "--ckpt_path",

@@ -211,23 +211,18 @@ def test_a_large_picture_folder_trains_its_vae_for_a_bounded_number_of_pixels(tm
     assert epochs == [3, 4]
 
 
-def test_weights_that_cannot_be_cached_are_still_used(tmp_path, monkeypatch):
+def test_weights_that_cannot_be_cached_are_still_used(tmp_path, monkeypatch, blocked, full_disk):
     """An evaluation whose cache folder could not be written (a file on its path, a read-only file system) trained
     the classifier or VAE for minutes, then stopped with the OSError of writing it. The network is now used, with
     one warning said before the training; a write that fails after it (a full disk) warns too."""
     from domains.images.baselines import cache as cache_mod
 
     x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
-    blocked = tmp_path / "a_file"
-    blocked.write_text("")
     with pytest.warns(cache_mod.NotCachedWarning, match=rf"^cannot cache classifier_toy_1x8x8\.pt in {blocked} "
                       rf"\({blocked} is a file, not a folder\): it is trained at every evaluation"):
         m = clf.load_or_train_classifier(blocked, lambda: (x, y), "toy", (1, 8, 8), num_classes=3, epochs=1, width=8,
                                          progress=False)
     assert clf.classify(m, x).shape == (12,) and not m.training and blocked.is_file()
-
-    def full_disk(path, write):
-        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(cache_mod, "atomic_write", full_disk)
     with pytest.warns(cache_mod.NotCachedWarning, match=r"^vae_toy_1x8x8\.pt not cached \(No space left on device\)"):
@@ -236,23 +231,25 @@ def test_weights_that_cannot_be_cached_are_still_used(tmp_path, monkeypatch):
     assert not cache_file(tmp_path, "vae", "toy", (1, 8, 8)).exists()
 
 
-def test_make_classifier_refuses_a_cache_it_cannot_write_before_training(tmp_path, monkeypatch, capsys):
+def test_make_classifier_refuses_a_cache_it_cannot_write_before_training(tmp_path, monkeypatch, capsys, blocked):
     """`make classifier` trained the classifier, then ended in a traceback (NotADirectoryError, PermissionError):
     its whole purpose, the cache, cannot be met. It now says so in one line, exit status 2, before any training."""
     from domains.images.baselines import pretrained
+    from domains.images.data import ImageDataModule
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained although nothing could be cached")
 
     monkeypatch.setattr(clf, "train_classifier", no_training)
-    blocked = tmp_path / "a_file"
-    blocked.write_text("")
     with pytest.raises(SystemExit) as exit_info:
         pretrained.main(["--data", "digits", "--cache_dir", str(blocked / "nets"), "--classifier_epochs", "1", "--no_vae",
                          "--device", "cpu"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1
-    assert err.startswith("error: cannot cache classifier_digits-") and f"in {blocked / 'nets'} ({blocked} is a file" in err
+    name = f"classifier_{pretrained.dataset_key(ImageDataModule('digits'))}_1x8x8.pt"
+    assert err == (f"error: cannot cache {name} in {blocked / 'nets'} ({blocked} is a file, not a folder): it is "
+                   "trained at every evaluation until $PIXELTRANSFORMER_CACHE (or cache_dir) names a folder this user "
+                   "can write\n")
 
 
 def test_cached_weights_that_do_not_fit_the_network_are_retrained(tmp_path):

@@ -48,6 +48,23 @@ def save_npz(path: Path, m: trimesh.Trimesh) -> Path:
     return path
 
 
+def _sphere_folder(tmp_path: Path) -> Path:
+    """tmp_path/meshes, made, holding three spheres of radii 0.3, 0.4 and 0.5: s0.npz, s1.npz, s2.npz."""
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(3):
+        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
+    return meshes
+
+
+def _voxel_stack(n: int) -> np.ndarray:
+    """n occupancy grids [n, 10, 10, 10] of boxes, each one voxel taller than the one before."""
+    occ = np.zeros((n, 10, 10, 10), bool)  # [n, 10, 10, 10]
+    for i in range(n):
+        occ[i, 2:5 + i, 3:7, 2:8] = True
+    return occ
+
+
 # ---- mesh -> SDF ------------------------------------------------------------------------------------
 
 
@@ -230,10 +247,7 @@ def test_shared_chairs_load_and_convert():
 def test_cache_converts_in_worker_processes_as_it_does_here(tmp_path):
     """ShapeNet's chairs took over half an hour to convert on one core, whatever the machine had: meshes not cached
     yet are converted by several processes, which must give the files, failures and order of one."""
-    meshes = tmp_path / "meshes"
-    meshes.mkdir()
-    for i in range(3):
-        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
+    meshes = _sphere_folder(tmp_path)
     (meshes / "broken.obj").write_text("v 0 0 0\n")
     paths = sorted(meshes.iterdir())
     here, many = SDFCache(tmp_path / "one", truncation=0.2), SDFCache(tmp_path / "many", truncation=0.2)
@@ -286,10 +300,7 @@ def test_a_second_start_reads_no_bytes_of_the_meshes_or_voxel_files(tmp_path, mo
 
     import pixeltransformer.files as files_mod
 
-    meshes, voxels = tmp_path / "meshes", tmp_path / "voxels"
-    meshes.mkdir()
-    for i in range(3):
-        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
+    meshes, voxels = _sphere_folder(tmp_path), tmp_path / "voxels"
     for i in range(3):
         write_binvox(voxels / f"v{i}.binvox", box_occupancy(16, (-0.5, -0.4 + 0.1 * i, -0.5), (0.5, 0.5, 0.3)))
     hour_ago = time.time_ns() - 3600 * 10**9
@@ -1309,14 +1320,8 @@ def test_a_damaged_cache_entry_is_built_again(tmp_path, damage):
         ds = dm.dataset("train")
         return torch.stack([ds[i]["signal"] for i in range(len(ds))])  # [N, 1, R, R, R]
 
-    meshes = tmp_path / "meshes"
-    meshes.mkdir()
-    for i in range(3):
-        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
-    occ = np.zeros((3, 10, 10, 10), bool)  # [3, 10, 10, 10]
-    for i in range(3):
-        occ[i, 2:5 + i, 3:7, 2:8] = True
-    np.save(tmp_path / "stack.npy", occ)
+    meshes = _sphere_folder(tmp_path)
+    np.save(tmp_path / "stack.npy", _voxel_stack(3))  # [3, 10, 10, 10]
     for kw in (dict(), dict(dataset="meshes", root=str(meshes)), dict(dataset="voxels", root=str(tmp_path / "stack.npy"))):
         cache = tmp_path / f"cache_{kw.get('dataset', 'procedural')}"
         make = lambda: SDFDataModule(resolution=8, num_shapes=(2, 1, 1), splits=(1, 1, 1), cache_dir=str(cache), **kw)
@@ -1333,7 +1338,8 @@ def test_a_damaged_cache_entry_is_built_again(tmp_path, damage):
         assert all(np.load(entry, mmap_mode="r").shape[-3:] == (8, 8, 8) for entry in entries)
 
 
-def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes(tmp_path, monkeypatch):
+def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes(tmp_path, monkeypatch, blocked,
+                                                                                 full_disk):
     """An SDF cache that could not be written ($PIXELTRANSFORMER_CACHE read-only, or a file on its path) made every
     mesh "fail" (a warning each) and the fit then stopped on its splits: "split sizes (2, 1, 1) do not fit 0 items";
     a disk filling up part-way left the meshes after it out of the data, and the splits changed, with a warning. The
@@ -1341,12 +1347,7 @@ def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes
     mesh is converted, and a write that fails part-way stops the same way."""
     import warnings
 
-    meshes = tmp_path / "meshes"
-    meshes.mkdir()
-    for i in range(3):
-        save_npz(meshes / f"s{i}.npz", icosphere(0.3 + 0.1 * i))
-    blocked = tmp_path / "a_file"
-    blocked.write_text("")
+    meshes = _sphere_folder(tmp_path)
     line = (rf"^cannot write the SDF cache {blocked}/c/(meshes|procedural) \({blocked} is a file, not a folder\): set "
             r"\$PIXELTRANSFORMER_CACHE \(or the data's cache_dir\) to a folder this user can write$")
     for kw in (dict(dataset="meshes", root=str(meshes), splits=(1, 1, 1)), dict(num_shapes=(2, 1, 1))):
@@ -1355,9 +1356,6 @@ def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes
             warnings.simplefilter("error")  # no "skipping mesh" for the cache's fault
             dm.setup("fit")
             dm.dataset("train")
-
-    def full_disk(path, write):
-        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(mesh_mod, "atomic_write", full_disk)
     cache = SDFCache(tmp_path / "cache", truncation=0.1)
@@ -1370,11 +1368,8 @@ def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes
 def test_a_voxel_file_with_a_long_name_is_cached(tmp_path):
     """A voxel file named with 80 CJK characters (240 bytes) gave its stacked grids a cache file name past the file
     system's 255 bytes, and the start stopped with "File name too long". The name keeps the file name's start."""
-    occ = np.zeros((4, 10, 10, 10), bool)  # [4, 10, 10, 10]
-    for i in range(4):
-        occ[i, 2:5 + i, 3:7, 2:8] = True
     path = tmp_path / ("椅" * 80 + ".npy")
-    np.save(path, occ)
+    np.save(path, _voxel_stack(4))  # [4, 10, 10, 10]
     dm = SDFDataModule(dataset="voxels", root=str(path), resolution=8, splits=(2, 1, 1), cache_dir=str(tmp_path / "c"))
     dm.setup("fit")
     assert dm.dataset("train")[0]["signal"].shape == (1, 8, 8, 8)
@@ -1382,13 +1377,11 @@ def test_a_voxel_file_with_a_long_name_is_cached(tmp_path):
     assert len(entry.name.encode()) < 255 - 40
 
 
-def test_a_mesh_to_complete_is_converted_without_a_cache_it_cannot_write(tmp_path):
+def test_a_mesh_to_complete_is_converted_without_a_cache_it_cannot_write(tmp_path, blocked):
     """`make sample DOMAIN=sdf INPUT=chair.obj` with a cache folder it cannot write stopped with the bare OSError
     ("Read-only file system"); one mesh needs no cache: it is converted, with one warning, to the grid a cache
     gives."""
     save_npz(tmp_path / "s.npz", icosphere(0.4))
-    blocked = tmp_path / "a_file"
-    blocked.write_text("")
     with pytest.warns(UserWarning, match=r"s\.npz: converted, not cached: cannot write the SDF cache .*a_file/c "
                       r"\(.*a_file is a file, not a folder\)"):
         grid = SDFCache(blocked / "c", truncation=0.1).grid(tmp_path / "s.npz", 8)  # [8, 8, 8]

@@ -385,7 +385,8 @@ def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path):
 def test_a_killed_writer_s_temporary_file_is_removed_by_a_later_write(tmp_path, monkeypatch):
     """A writer killed in the middle of atomic_write (kill -9, out of memory) left its hidden temporary file beside
     the entry for good, as large as the entry. A later write into the folder removes those of this machine's
-    writers that no longer run, untouched for an hour; a running writer's, a recent one and another machine's stay."""
+    writers that no longer run, untouched for an hour; a running writer's, a recent one and those of another machine
+    or of another PID namespace (a container of the same host name) stay."""
     import os
     import socket
     import subprocess
@@ -394,19 +395,58 @@ def test_a_killed_writer_s_temporary_file_is_removed_by_a_later_write(tmp_path, 
 
     import pixeltransformer.files as files
 
-    monkeypatch.setattr(files, "_SWEPT", set(), raising=False)
-    host = socket.gethostname()
+    monkeypatch.setattr(files, "_SWEPT", set())
+    host = files._writer().rpartition(".")[0]  # the host and its PID namespace
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(ended.stdout)
-    hour_ago = time.time() - 2 * 3600
+    hour_ago = time.time() - files.STALE_SECONDS - 60
     names = {"stale": f".entry.{host}.{dead}.0a1b2c3d.tmp.npy",
-             "running": f".entry.{host}.{os.getppid()}.0a1b2c3d.tmp.npy",
+             "running": f".entry.{host}.{os.getpid()}.0a1b2c3d.tmp.npy",
+             "parent": f".entry.{host}.{os.getppid()}.0a1b2c3d.tmp.npy",
              "recent": f".other.{host}.{dead}.0a1b2c3e.tmp.npy",
-             "elsewhere": f".entry.node7.{dead}.0a1b2c3d.tmp.npy"}
+             "elsewhere": f".entry.node7.0.{dead}.0a1b2c3d.tmp.npy",
+             "container": f".entry.{socket.gethostname()}.1.{dead}.0a1b2c3d.tmp.npy"}
     for what, name in names.items():
         (tmp_path / name).write_bytes(b"x" * 100)
         if what != "recent":
             os.utime(tmp_path / name, (hour_ago, hour_ago))
     files.write_text(tmp_path / "entry.json", "{}")
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted([names["running"], names["recent"], names["elsewhere"], "entry.json"])
+    assert left == sorted([*(names[what] for what in names if what != "stale"), "entry.json"])
+
+
+def test_whole_npy_tells_a_whole_cache_entry_from_a_damaged_one(tmp_path):
+    """The check each cache makes of an entry before reading it: there, whole, not of Python objects, and of the
+    shape (None: any size on that axis) and dtype asked."""
+    import numpy as np
+
+    from pixeltransformer.files import whole_npy
+
+    path = tmp_path / "e.npy"
+    np.save(path, np.zeros((2, 3, 4), np.uint8))
+    data = path.read_bytes()
+    assert whole_npy(path) and whole_npy(path, (2, 3, 4), np.uint8) and whole_npy(path, (None, 3, 4))
+    assert not whole_npy(path, (2, 3, 5)) and not whole_npy(path, (2, 12)) and not whole_npy(path, dtype=np.float32)
+    for damaged in (b"", data[:-5], b"\x93NUMPY" + bytes(range(256)) * 4, b"hello"):
+        path.write_bytes(damaged)
+        assert not whole_npy(path)
+    np.save(path, np.array([{}, None], dtype=object))
+    assert not whole_npy(path) and not whole_npy(tmp_path / "absent.npy")
+
+
+def test_a_cache_folder_that_cannot_be_written_is_one_line_in_every_cache_s_words(tmp_path):
+    """check_cache_folder (before the work) and writing_cache (around the write) say "cannot <what> (<why>): <hint>",
+    as a CacheWriteError, which a worker process hands back whole (pickled)."""
+    import pickle
+
+    from pixeltransformer.files import CacheWriteError, check_cache_folder, writing_cache
+
+    (tmp_path / "f").write_text("")
+    with pytest.raises(CacheWriteError) as info:
+        check_cache_folder(tmp_path / "f" / "c", "write the cache", "set it elsewhere")
+    assert str(info.value) == f"cannot write the cache ({tmp_path / 'f'} is a file, not a folder): set it elsewhere"
+    assert str(pickle.loads(pickle.dumps(info.value))) == str(info.value)
+    check_cache_folder(tmp_path / "ok", "write the cache", "set it elsewhere")  # writable: nothing raised
+    with pytest.raises(CacheWriteError, match=r"^cannot write x \(No space left on device\): hint$"):
+        with writing_cache("write x", "hint"):
+            raise OSError(28, "No space left on device")

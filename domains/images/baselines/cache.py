@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from pixeltransformer.errors import first_line
-from pixeltransformer.files import atomic_write, unwritable
+from pixeltransformer.files import CacheWriteError, atomic_write, check_cache_folder
 
 
 class NotCachedWarning(UserWarning):
@@ -62,11 +62,13 @@ def load_or_train(path: Path, config: dict[str, Any], model: nn.Module, data_fn:
         except (RuntimeError, TypeError) as err:  # weights of another network under this config (written over)
             warnings.warn(f"{path}: cached weights do not fit the network ({first_line(err)}); retraining",
                           stacklevel=2)
-    why = unwritable(path.parent)  # said before minutes of training, not after them
-    if why is not None:
-        warnings.warn(f"cannot cache {path.name} in {path.parent} ({why}): it is trained at every evaluation until "
-                      "$PIXELTRANSFORMER_CACHE (or cache_dir) names a folder this user can write", NotCachedWarning,
-                      stacklevel=2)
+    try:  # said before minutes of training, not after them
+        check_cache_folder(path.parent, f"cache {path.name} in {path.parent}", "it is trained at every evaluation "
+                           "until $PIXELTRANSFORMER_CACHE (or cache_dir) names a folder this user can write")
+        cached = True
+    except CacheWriteError as err:
+        warnings.warn(str(err), NotCachedWarning, stacklevel=2)
+        cached = False
     data = data_fn()
     images = data[0] if isinstance(data, tuple) else data
     if tuple(images.shape[1:]) != tuple(shape):
@@ -74,9 +76,10 @@ def load_or_train(path: Path, config: dict[str, Any], model: nn.Module, data_fn:
     start = time.perf_counter()
     model = fit(data)
     seconds = time.perf_counter() - start
-    try:  # the trained network is used whether or not it could be kept
-        if why is None:
-            save_cached(path, model.state_dict(), config, {"train_seconds": seconds, "train_size": len(images)})
+    if not cached:  # the trained network is used whether or not it could be kept
+        return model
+    try:
+        save_cached(path, model.state_dict(), config, {"train_seconds": seconds, "train_size": len(images)})
     except OSError as err:
         warnings.warn(f"{path.name} not cached ({err.strerror or err}): trained again ({seconds:.0f} s) at the next "
                       "evaluation", NotCachedWarning, stacklevel=2)

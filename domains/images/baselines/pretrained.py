@@ -8,13 +8,12 @@ evaluation otherwise trains them on first use.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 
 import torch
 
-from pixeltransformer.errors import OneLineParser
+from pixeltransformer.errors import OneLineParser, fail
 from pixeltransformer.files import cache_root, name_start
 
 from ..data import ImageDataModule
@@ -112,8 +111,7 @@ def main(argv: list[str] | None = None) -> None:
                     rec = vae.decode(vae.encode(test_x[:512].to(args.device))[0]).cpu()  # [n, C, H, W]
                 print(f"vae {dataset_key(dm)}: test reconstruction L1 {(rec - test_x[:512]).abs().mean():.4f}")
     except (ValueError, OSError, NotCachedWarning) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        fail(err)
     print(f"cached in {cache}")
 
 
