@@ -48,7 +48,7 @@ from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_files, check_config_
                    check_launch_size, check_new_run, check_node_launch, check_resume_configs, check_resume_length,
                    check_resume_name, check_run_name, check_run_root, check_set_by_the_cli, check_step_settings,
                    config_setting, config_unsetting, domain_of, drawn_seed, flag_arg, joins_a_run, launched_run_name,
-                   parse_error_key, predict_in_the_first_process, readable_run_configs, resume_checkpoint,
+                   parse_error_fields, predict_in_the_first_process, readable_run_configs, resume_checkpoint,
                    run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
@@ -894,8 +894,8 @@ def cli_main() -> None:
         sub = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ""
         line = parse_error_line(err.message)
         # which of the config files (a resume's config.yaml among them) sets the option that failed
-        key, got = parse_error_key(line), re.search(r"\. Got value: (.*?)(?: \(\w+\))?$", line)
-        where = config_setting(with_run_config(sys.argv[1:]), key, got and got.group(1)) if key else None
+        key, got = parse_error_fields(line)
+        where = config_setting(with_run_config(sys.argv[1:]), key, got) if key else None
         fail(f"{where + ': ' if where else ''}{line} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
     except Exception as err:
         if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks
