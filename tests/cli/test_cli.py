@@ -403,9 +403,14 @@ def test_print_config_given_a_checkpoint_shows_the_checkpoint_s_model(tmp_path, 
         with pytest.raises(SystemExit) as stop:
             main([sub, *configs, "--ckpt_path", str(ckpt), "--run_root", str(tmp_path / "runs"), "--print_config"])
         assert stop.value.code in (0, None)
-        printed = yaml.safe_load(capsys.readouterr().out)
+        out = capsys.readouterr().out
+        printed = yaml.safe_load(out)
         assert printed["model"]["net"]["width"] == 32 and printed["model"]["net"]["ffn"] == 48, sub
         assert printed["ckpt_path"] == str(ckpt)
+        (tmp_path / f"printed_{sub}.yaml").write_text(out)  # printed as --print_config prints any command's
+        with pytest.raises(SystemExit):
+            main([sub, "--config", str(tmp_path / f"printed_{sub}.yaml"), "--print_config"])
+        assert capsys.readouterr().out == out, sub
     assert not (tmp_path / "runs").exists()
     with pytest.raises(SystemExit):  # without a checkpoint, the config files' model as before
         main(["fit", *configs, "--print_config"])
