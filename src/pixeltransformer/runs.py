@@ -707,6 +707,16 @@ def _config_domain(paths: list[str]) -> str | None:
     return domain
 
 
+def check_command_line(argv: list[str]) -> None:
+    """The checks of a command line's config files and run options that the CLI makes before parsing it, and
+    :func:`preflight` before Lightning is imported (each file is parsed once for both: :func:`_read_config`)."""
+    check_config_files(argv)
+    check_config_order(argv)
+    check_resume_configs(argv)
+    check_resume_name(argv)
+    check_set_by_the_cli(argv)
+
+
 def preflight(argv: list[str]) -> None:
     """The checks that need no Lightning, on the command line alone: --ckpt_path and --resume must be readable,
     safe checkpoints, and a new fit's --run_name must be free. Values set in config files are checked later."""
@@ -718,11 +728,7 @@ def preflight(argv: list[str]) -> None:
     args, _ = parser.parse_known_args(argv)
     if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return
-    check_config_files(argv)
-    check_config_order(argv)
-    check_resume_configs(argv)
-    check_resume_name(argv)
-    check_set_by_the_cli(argv)
+    check_command_line(argv)
     if not (args.resume or args.ckpt_path):  # a new run's folder (an evaluation or resume uses its run's)
         if args.run_name:
             check_run_name(args.run_name)
