@@ -44,12 +44,11 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, REPO_CONFIGS, check_config_files, check_config_order, check_fit_length,
-                   check_launch_size, check_new_run, check_node_launch, check_resume_configs, check_resume_length,
-                   check_resume_name, check_run_name, check_run_root, check_set_by_the_cli, check_step_settings,
-                   config_setting, config_unsetting, domain_of, drawn_seed, flag_arg, joins_a_run, launched_run_name,
-                   parse_error_key, predict_in_the_first_process, readable_run_configs, resume_checkpoint,
-                   run_config_setting, with_run_config)
+from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size,
+                   check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
+                   check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg, joins_a_run,
+                   launched_run_name, parse_error_fields, predict_in_the_first_process, readable_run_configs,
+                   resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -862,11 +861,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
     if argv and argv[0] in ("fit", "validate", "test") and not {"-h", "--help"} & set(argv):
         check_wandb_mode()  # a prediction never logs to W&B (make sample disables it), nor does --help
-    check_config_files(argv or [])
-    check_config_order(argv or [])
-    check_resume_configs(argv or [])
-    check_resume_name(argv or [])
-    check_set_by_the_cli(argv or [])
+    check_command_line(argv or [])
     full = with_run_config(argv) if argv is not None else None  # a resume: the run's config.yaml first
     readable_run_configs(full or [])
     return PixelTransformerCLI(
@@ -894,8 +889,8 @@ def cli_main() -> None:
         sub = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ""
         line = parse_error_line(err.message)
         # which of the config files (a resume's config.yaml among them) sets the option that failed
-        key, got = parse_error_key(line), re.search(r"\. Got value: (.*?)(?: \(\w+\))?$", line)
-        where = config_setting(with_run_config(sys.argv[1:]), key, got and got.group(1)) if key else None
+        key, got = parse_error_fields(line)
+        where = config_setting(with_run_config(sys.argv[1:]), key, got) if key else None
         fail(f"{where + ': ' if where else ''}{line} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
     except Exception as err:
         if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks

@@ -6,6 +6,7 @@ the CLI applies the same rules to its parsed config.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import re
@@ -233,15 +234,15 @@ def check_config_files(argv: list[str]) -> None:
 
     for config in given_configs(argv):
         try:
-            text = Path(config).read_text()
+            top, twice = _read_config(config)
+            if twice is not None:
+                raise twice
         except UnicodeDecodeError:
-            checkpoint = Path(config).suffix in (".ckpt", ".pt", ".pth") or Path(config).read_bytes()[:2] == b"PK"
+            checkpoint = Path(config).suffix in (".ckpt", ".pt", ".pth") or _first_bytes(config, 2) == b"PK"
             hint = ": a checkpoint is given as --ckpt_path" if checkpoint else ""
             raise ValueError(f"--config {config} is not a text file (a config is YAML){hint}") from None
         except OSError:
             continue  # not a file (a missing path, a folder, or a YAML string given as --config): the parser says so
-        try:
-            top = yaml.load(text, Loader=_unique_key_loader())
         except yaml.YAMLError as err:
             raise ValueError(f"{config}: not valid YAML: {_yaml_problem(err)}") from None
         if top is None:
@@ -274,6 +275,13 @@ def parse_error_key(line: str) -> str | None:
     return None
 
 
+def parse_error_fields(line: str) -> tuple[str | None, str | None]:
+    """The dotted key a parser error line is about (:func:`parse_error_key`) and the value it names (``... Got value:
+    lots``; None where it names none)."""
+    got = re.search(r"\. Got value: (.*?)(?: \(\w+\))?$", line)
+    return parse_error_key(line), got and got.group(1)
+
+
 def config_setting(argv: list[str], key: str, got: str | None = None) -> str | None:
     """The config file a parser error about the dotted key is about: the parser reads the configs and options of a
     command line in order and stops at the first that fails, so the first that sets the key (to ``got``, the value
@@ -300,12 +308,49 @@ def config_setting(argv: list[str], key: str, got: str | None = None) -> str | N
     return None
 
 
+def _read_config(path: str | Path) -> tuple[Any, Exception | None]:
+    """A YAML config file's value (the safe loader's: the last of a key given twice), and the error of its first key
+    given twice in one mapping (None if none). Raises OSError where it cannot be read, UnicodeDecodeError for a
+    binary file (found in its first chunk, before a multi-GB checkpoint is read whole), yaml.YAMLError for bad YAML.
+    Each text is parsed once: the checks before Lightning is imported and the CLI's read the same files."""
+    with open(path) as f:  # as Path.read_text: the locale's encoding, universal newlines
+        text = f.read(4096)  # decodes the file's first chunk: a binary file stops here
+        text += f.read()
+    return _parse_config(text)
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_config(text: str) -> tuple[Any, Exception | None]:
+    """:func:`_read_config` of a file's text. Keyed on the text, not the file's mtime, which Linux keeps to a clock
+    tick: a file rewritten within one, at the same size, would read as before. The value is shared: read, never
+    change it."""
+    import yaml
+
+    loader = _unique_key_loader()(text)
+    try:
+        return loader.get_single_data(), loader.twice
+    except yaml.YAMLError:
+        if loader.twice is not None:  # the parse stopped at the first key given twice: its error comes first
+            raise loader.twice from None
+        raise
+    finally:
+        loader.dispose()
+
+
+def _first_bytes(path: str | Path, n: int) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(n)
+
+
+@functools.cache
 def _unique_key_loader():
-    """PyYAML's safe loader, refusing a key given twice in one mapping (two ``model:`` blocks in a file), which the
-    parser refuses with "Problems parsing config: while constructing a mapping"."""
+    """PyYAML's safe loader, noting a key given twice in one mapping (two ``model:`` blocks in a file) as ``twice``,
+    which the parser refuses with "Problems parsing config: while constructing a mapping"."""
     import yaml
 
     class UniqueKeyLoader(yaml.SafeLoader):
+        twice: Exception | None = None  # the first key given twice, as an error
+
         def construct_mapping(self, node, deep=False):
             if isinstance(node, yaml.MappingNode):
                 first: dict = {}
@@ -314,11 +359,11 @@ def _unique_key_loader():
                         continue
                     key = self.construct_object(key_node, deep=True)
                     try:
-                        if key in first:
-                            raise yaml.constructor.ConstructorError(
+                        if key in first and self.twice is None:
+                            self.twice = yaml.constructor.ConstructorError(
                                 None, None, f"the key {key!r} is given twice (first at line {first[key] + 1})",
                                 key_node.start_mark)
-                        first[key] = key_node.start_mark.line
+                        first.setdefault(key, key_node.start_mark.line)
                     except TypeError:
                         continue  # an unhashable key: the safe loader's own error
             return super().construct_mapping(node, deep=deep)
@@ -348,15 +393,16 @@ def check_config_order(argv: list[str]) -> None:
     if any(a == "--resume" or a.startswith("--resume=") for a in argv):
         return  # a resume's first config is the run's own config.yaml (with_run_config)
     configs = [Path(c) for c in given_configs(argv)]
+    names_a_data_class = functools.cache(_names_a_data_class)  # each file once, and only those looked at
     for i, config in enumerate(configs):
         base = config.parent.with_suffix(".yaml") if config.parent.name else None
         if base is None or not base.is_file():
             continue
-        if not any(_names_a_data_class(c) for c in configs[:i]):
+        if not any(names_a_data_class(c) for c in configs[:i]):
             raise ValueError(f"{config} is an overlay of {base}: give --config {base} before it")
         # another built-in domain's overlay (configs/sdf/shapenet.yaml after configs/images.yaml): the parser named
         # only the first option the other data class does not take
-        other = next(c for c in reversed(configs[:i]) if _names_a_data_class(c))
+        other = next(c for c in reversed(configs[:i]) if names_a_data_class(c))
         theirs, mine = (_config_entry(c, "data", "class_path")[1] for c in (other, base))
         domains = [p.split(".")[1] if isinstance(p, str) and p.startswith("domains.") and p.count(".") > 1 else None
                    for p in (theirs, mine)]
@@ -632,7 +678,7 @@ def _config_top(path: str | Path) -> dict | None:
     import yaml
 
     try:
-        top = yaml.safe_load(Path(path).read_text()) or {}
+        top = _read_config(path)[0] or {}
     except (OSError, yaml.YAMLError):
         return None
     return top if isinstance(top, dict) else None
@@ -661,6 +707,16 @@ def _config_domain(paths: list[str]) -> str | None:
     return domain
 
 
+def check_command_line(argv: list[str]) -> None:
+    """The checks of a command line's config files and run options that the CLI makes before parsing it, and
+    :func:`preflight` before Lightning is imported (each file is parsed once for both: :func:`_read_config`)."""
+    check_config_files(argv)
+    check_config_order(argv)
+    check_resume_configs(argv)
+    check_resume_name(argv)
+    check_set_by_the_cli(argv)
+
+
 def preflight(argv: list[str]) -> None:
     """The checks that need no Lightning, on the command line alone: --ckpt_path and --resume must be readable,
     safe checkpoints, and a new fit's --run_name must be free. Values set in config files are checked later."""
@@ -672,11 +728,7 @@ def preflight(argv: list[str]) -> None:
     args, _ = parser.parse_known_args(argv)
     if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return
-    check_config_files(argv)
-    check_config_order(argv)
-    check_resume_configs(argv)
-    check_resume_name(argv)
-    check_set_by_the_cli(argv)
+    check_command_line(argv)
     if not (args.resume or args.ckpt_path):  # a new run's folder (an evaluation or resume uses its run's)
         if args.run_name:
             check_run_name(args.run_name)

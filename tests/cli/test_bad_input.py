@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests.cli.checkpoints import untrained_checkpoint
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 VENV = Path(sys.prefix)
@@ -39,16 +41,6 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def _checkpoint(spec: dict, net: dict | None = None, **extra) -> dict:
-    """A checkpoint of an untrained tiny model, as training writes it (the rows never train)."""
-    from pixeltransformer.module import CHECKPOINT_FORMAT, PixelTransformerModule
-
-    module = PixelTransformerModule(spec=spec, net=dict(width=64, ffn=128, **(net or {})),
-                                    sets=dict(max_context=16, num_queries=8), val_levels=(4,))
-    return {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
-            "pixeltransformer_format": CHECKPOINT_FORMAT, "global_step": 0, **extra}
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     return build_world(tmp_path_factory.mktemp("world"))
@@ -63,7 +55,8 @@ def build_world(w: Path) -> Path:
     run = w / "runs" / "polynomial" / "old"
     (run / "checkpoints").mkdir(parents=True)
     # with configs/polynomial.yaml's options that no image model can take (a per-set value frame needs one Gaussian)
-    torch.save(_checkpoint(poly, net=dict(value_norm=True, distance_bias=False)), run / "checkpoints" / "last.ckpt")
+    torch.save(untrained_checkpoint(poly, net=dict(value_norm=True, distance_bias=False)),
+               run / "checkpoints" / "last.ckpt")
     (run / "config.yaml").write_text("# the finished run's config\nmodel:\n  domain:\n    class_path: "
                                      "domains.polynomial.domain.PolynomialDomain\n")
     (run / "wandb_id.txt").write_text("0123abcd\n")
@@ -81,20 +74,21 @@ def build_world(w: Path) -> Path:
 
     mnist = w / "runs" / "images" / "mnist" / "checkpoints"  # an MNIST run, its data elsewhere
     mnist.mkdir(parents=True)
-    torch.save(_checkpoint({**images, "dataset": "mnist", "grid_shape": [28, 28]}), mnist / "last.ckpt")
+    torch.save(untrained_checkpoint({**images, "dataset": "mnist", "grid_shape": [28, 28]}), mnist / "last.ckpt")
 
     ck = w / "ckpt"
     ck.mkdir()
-    torch.save(_checkpoint(images), ck / "digits.ckpt")
+    torch.save(untrained_checkpoint(images), ck / "digits.ckpt")
     (ck / "empty.ckpt").write_bytes(b"")
     (ck / "truncated.ckpt").write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:700])
     torch.save({"weights": torch.zeros(3)}, ck / "tensors.ckpt")
     flat = {"spec": poly, "preset": "tiny", "encoder": "buffered", "max_context": 16, "num_queries": 8}
-    torch.save({**_checkpoint(poly), "pixeltransformer_format": 1, "hyper_parameters": flat}, ck / "format1.ckpt")
+    torch.save({**untrained_checkpoint(poly), "pixeltransformer_format": 1, "hyper_parameters": flat},
+               ck / "format1.ckpt")
     torch.save({"state_dict": torch.nn.Linear(2, 2).state_dict(), "hyper_parameters": {"lr": 1e-3}, "epoch": 0,
                 "global_step": 3}, ck / "lightning.ckpt")  # another project's Lightning checkpoint
-    torch.save(_checkpoint(images, callbacks=_Payload(str(w / "pwned"))), ck / "evil.ckpt")
-    diverged = _checkpoint(poly)
+    torch.save(untrained_checkpoint(images, callbacks=_Payload(str(w / "pwned"))), ck / "evil.ckpt")
+    diverged = untrained_checkpoint(poly)
     diverged["state_dict"]["model.head.weight"][0, 0] = float("nan")
     torch.save(diverged, ck / "diverged.ckpt")
 

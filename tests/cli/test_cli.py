@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from pixeltransformer.cli import main
+from tests.cli.checkpoints import untrained_checkpoint
 from tests.cli.wandb_record import record_wandb_logs, undocumented
 
 REPO = Path(__file__).resolve().parents[2]
@@ -393,23 +394,23 @@ def test_print_config_given_a_checkpoint_shows_the_checkpoint_s_model(tmp_path, 
     config_test.yaml records: the printed config is the one the command runs, and fed back it runs the same."""
     import yaml
 
-    from pixeltransformer.module import CHECKPOINT_FORMAT, PixelTransformerModule
-
     spec = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
             "val_range": [-5.0, 5.0], "num_bins": 1}
-    module = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=48, value_norm=True, fourier_scale=1.0),
-                                    sets=dict(max_context=16, num_queries=8), val_levels=(4,))
     ckpt = tmp_path / "last.ckpt"
-    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
-                "pixeltransformer_format": CHECKPOINT_FORMAT, "global_step": 0}, ckpt)
+    torch.save(untrained_checkpoint(spec, net=dict(width=32, ffn=48, value_norm=True, fourier_scale=1.0)), ckpt)
     configs = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml")]
     for sub in ("test", "validate", "fit"):
         with pytest.raises(SystemExit) as stop:
             main([sub, *configs, "--ckpt_path", str(ckpt), "--run_root", str(tmp_path / "runs"), "--print_config"])
         assert stop.value.code in (0, None)
-        printed = yaml.safe_load(capsys.readouterr().out)
+        out = capsys.readouterr().out
+        printed = yaml.safe_load(out)
         assert printed["model"]["net"]["width"] == 32 and printed["model"]["net"]["ffn"] == 48, sub
         assert printed["ckpt_path"] == str(ckpt)
+        (tmp_path / f"printed_{sub}.yaml").write_text(out)  # printed as --print_config prints any command's
+        with pytest.raises(SystemExit):
+            main([sub, "--config", str(tmp_path / f"printed_{sub}.yaml"), "--print_config"])
+        assert capsys.readouterr().out == out, sub
     assert not (tmp_path / "runs").exists()
     with pytest.raises(SystemExit):  # without a checkpoint, the config files' model as before
         main(["fit", *configs, "--print_config"])

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_files, check_config_order, config_setting, parse_error_key,
-                                   check_resume_length, check_resume_name, check_run_name, check_run_root,
-                                   check_set_by_the_cli, joins_a_run, launched_run_name, preflight,
+from pixeltransformer.runs import (check_config_files, check_config_order, config_setting, parse_error_fields,
+                                   parse_error_key, check_resume_length, check_resume_name, check_run_name,
+                                   check_run_root, check_set_by_the_cli, joins_a_run, launched_run_name, preflight,
                                    readable_run_configs, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -263,6 +263,18 @@ def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(
                             str(tmp_path / "last.ckpt")])
     with pytest.raises(ValueError, match=rf"^--config {tmp_path}/picture.png is not a text file \(a config is YAML\)$"):
         check_config_files(["fit", "--config", str(tmp_path / "picture.png")])
+    # a multi-GB checkpoint is refused on its first bytes, not read whole (twice) first
+    import tracemalloc
+
+    with open(tmp_path / "big.ckpt", "wb") as big:
+        big.write((tmp_path / "last.ckpt").read_bytes())
+        big.truncate(64 << 20)  # sparse: 64 MiB
+    tracemalloc.start()
+    with pytest.raises(ValueError, match=r"is not a text file \(a config is YAML\): a checkpoint is given as"):
+        check_config_files(["fit", "--config", str(tmp_path / "big.ckpt")])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 << 20, peak
     # what the parser reads or reports itself: every shipped config, a group given as the path of a file of its
     # options, a null that is not a group (data's, a subclass the parser checks), a path that is not a file
     shipped = sorted((REPO / "configs").rglob("*.yaml"))
@@ -286,6 +298,11 @@ def test_a_parser_error_about_an_option_names_the_config_file_that_sets_it(tmp_p
     assert parse_error_key("data.init_args.dataset: Expected a typing.Literal['digits']. Got value: npz "
                            "(ImageDataModule)") == "data.init_args.dataset"
     assert parse_error_key("unrecognized arguments: --model.net.widht=64") is None
+    assert parse_error_fields('Parser key "trainer.max_steps": Expected a <class \'int\'>. Got value: lots') == \
+        ("trainer.max_steps", "lots")
+    assert parse_error_fields("data.init_args.dataset: Expected a typing.Literal['digits']. Got value: npz "
+                              "(ImageDataModule)") == ("data.init_args.dataset", "npz")
+    assert parse_error_fields("Group 'model' does not accept option 'net.widht'") == ("model.net.widht", None)
     base, overlay = str(REPO / "configs/images.yaml"), str(REPO / "configs/video/beach.yaml")
     typo, ok, lots = tmp_path / "typo.yaml", tmp_path / "ok.yaml", tmp_path / "lots.yaml"
     typo.write_text("model:\n  net:\n    widht: 64\n")
