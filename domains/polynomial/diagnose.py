@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 import torch
 
 from pixeltransformer.errors import OneLineParser
-from pixeltransformer.files import nearest_existing
+from pixeltransformer.files import missing_folders, remove_empty, unwritable
 
 from . import domain  # noqa: F401  registers the Domain a checkpoint names (load_module finds it by name)
 from .data import GPDataset, PolynomialDataset, split_seed
@@ -49,13 +48,22 @@ GP_CONTEXT_SIZES = ((3, 10), (11, 20), (21, 33), (34, 46))  # Nc, both ends incl
 
 
 def check_dense(spec, num_context: int = 1, num_queries: int = 1) -> None:
-    """The |S| breakdown needs generated functions with an exact oracle, and |S| + queries distinct grid points."""
+    """The |S| breakdown needs generated functions with an exact oracle, and |S| + queries distinct grid points (the
+    counts themselves are checked by gap_by_distance, and by check_arguments for the command)."""
+    check_prior(spec)
+    check_grid(spec, num_context, num_queries)
+
+
+def check_prior(spec) -> None:
+    """Generated 1D functions whose exact oracle is known."""
     if spec.domain != "polynomial" or spec.dataset not in DENSE_PRIORS:
         raise ValueError(f"the diagnostic needs a checkpoint of 1D functions with a known prior (polynomial, gp_rbf, "
                          f"gp_matern; gp_tnp_*: the benchmark's breakdown), not {spec.domain}/{spec.dataset}"
                          + (" (curves from a file have no exact oracle)" if spec.dataset == "file" else ""))
-    if num_context < 1 or num_queries < 1:
-        raise ValueError(f"|S| and the queries must be >= 1, got {num_context}, {num_queries}")
+
+
+def check_grid(spec, num_context: int, num_queries: int) -> None:
+    """|S| and the queries on distinct grid points of the checkpoint's functions."""
     res = spec.grid_shape[0]
     if num_context + num_queries > res:
         raise ValueError(f"|S| + queries = {num_context + num_queries} exceeds the {res} grid points of the "
@@ -69,7 +77,10 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
     "model_sigma", ...}, ...]}. Functions of a polynomial checkpoint's prior, or of a gp_rbf / gp_matern one's (its
     kernel's exact predictive is the oracle there, as in the evaluation)."""
     spec = module.spec
-    check_dense(spec, num_context, num_queries)
+    check_prior(spec)
+    if num_context < 1 or num_queries < 1:  # the Python API's one check of them (the command's: check_arguments)
+        raise ValueError(f"|S| and the queries must be >= 1, got {num_context}, {num_queries}")
+    check_grid(spec, num_context, num_queries)
     if num_functions < 1:
         raise ValueError(f"the functions must be >= 1, got {num_functions}")
     res = spec.grid_shape[0]
@@ -198,12 +209,17 @@ def format_table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = OneLineParser(prog="python -m domains.polynomial.diagnose", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", metavar="checkpoint")
-    p.add_argument("--levels", type=int, nargs="+", default=None, help="|S| levels (default 4 5 6; not for gp_tnp_*)")
-    p.add_argument("--functions", type=int, default=None, help="functions per level (default 512; not for gp_tnp_*)")
-    p.add_argument("--queries", type=int, default=None, help="queries per function (default 100; not for gp_tnp_*)")
-    p.add_argument("--seed", type=int, default=None, help="the functions' seed (default 5; not for gp_tnp_*)")
+    d = {name: " ".join(map(str, v)) if isinstance(v, list) else v for name, v in DEFAULTS.items()}  # as help says
+    p.add_argument("--levels", type=int, nargs="+", default=None,
+                   help=f"|S| levels (default {d['levels']}; not for gp_tnp_*)")
+    p.add_argument("--functions", type=int, default=None,
+                   help=f"functions per level (default {d['functions']}; not for gp_tnp_*)")
+    p.add_argument("--queries", type=int, default=None,
+                   help=f"queries per function (default {d['queries']}; not for gp_tnp_*)")
+    p.add_argument("--seed", type=int, default=None,
+                   help=f"the functions' seed (default {d['seed']}; not for gp_tnp_*)")
     p.add_argument("--batches", type=int, default=None,
-                   help="GP benchmark (gp_tnp_*): how many of its test batches of 16 (default 500)")
+                   help=f"GP benchmark (gp_tnp_*): how many of its test batches of 16 (default {d['batches']})")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--figure", help="GP benchmark: write the gap and sigma against the distance, one line per "
                                     "checkpoint (labelled by its run folder and kernel), to this PNG")
@@ -271,11 +287,11 @@ def check_arguments(args) -> None:
         figure = Path(args.figure)
         if figure.suffix.lower() != ".png":
             raise ValueError(f"--figure {args.figure}: the figure is a PNG; give a path ending in .png")
-        existing = nearest_existing(figure.parent)
-        if not existing.is_dir():
-            raise NotADirectoryError(f"--figure {args.figure}: {existing} is a file, not a folder")
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise PermissionError(f"--figure {args.figure}: cannot write in {existing}")
+        made = missing_folders(figure.parent)
+        why = unwritable(figure.parent)  # by writing a file there, as the figure will be
+        remove_empty(made)  # made again when the figure is written: a refused or failed run leaves none behind
+        if why is not None:
+            raise OSError(f"--figure {args.figure}: {why}")
 
 
 def run_data_seed(checkpoint: str) -> int:

@@ -27,19 +27,13 @@ from pixeltransformer.files import write_text
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import grid_positions
 
-from .metrics import nll_gap_to_oracle, reference_metrics
+from .metrics import NLL_UNITS, nll_gap_to_oracle, reference_metrics
 from .oracles import gp_protocol_oracle
 from .protocol import point_set_layout
 from .visualize import figure_functions, figure_protocol
 
 
 PREDICT_POINTS = 64  # default points of a prediction
-
-
-# metrics.json's nll_units: the core's "normalised density" read as a density of values rescaled to [-1, 1]; the
-# model's, the oracle's and the GPs' NLL are all densities of y as the data gives it (what neural-process papers report)
-NLL_UNITS = ("nats per query value, the density of y in the data's own units (as the oracle's and the GPs' NLL; "
-             "a log-likelihood with its sign flipped), queries not in S")
 
 
 class PolynomialDomain(Domain):

@@ -12,8 +12,7 @@ import torch
 from pixeltransformer.evaluation import SweepEvaluation
 from pixeltransformer.media import log_media
 
-from .domain import NLL_UNITS
-from .metrics import protocol_scores
+from .metrics import NLL_UNITS, protocol_scores
 from .protocol import evaluation_sizes, point_set_layout, standard_error
 
 
@@ -137,6 +136,7 @@ class GPProtocolEvaluation(SweepEvaluation):
             out["num_target_range"] = [min(s[1] for s in self._sizes), max(s[1] for s in self._sizes)]
         out["units"] = ("nats per target value, density of y; context LL queries the context points themselves; "
                         "standard errors over batches")
+        # not the domain's summary (which says nll_units too): for gp_tnp_* metrics.json has the units from here
         return {"nll_units": NLL_UNITS, "gp_protocol": out}
 
     @torch.no_grad()

@@ -12,6 +12,11 @@ from .kernels import gaussian_nll
 from .oracles import (fitted_rbf_gp, gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle, learned_rbf_gp,
                       polynomial_oracle)
 
+# metrics.json's nll_units: the core's "normalised density" read as a density of values rescaled to [-1, 1]; the
+# model's, the oracle's and the GPs' NLL are all densities of y as the data gives it (what neural-process papers report)
+NLL_UNITS = ("nats per query value not in S: the negative log density of y in the data's own units (as the oracle's "
+             "and the GPs' NLL)")
+
 
 def prior_oracle(spec, ctx_x: torch.Tensor, ctx_y: torch.Tensor, qry_x: torch.Tensor):
     """The exact predictive of the spec's prior (polynomial or GP draws): [B, K], [B, K], [B, Q] -> mean, var [B, Q]."""

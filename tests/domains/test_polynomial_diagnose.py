@@ -7,6 +7,19 @@ import pytest
 from domains.polynomial.diagnose import format_table, gap_by_distance
 
 
+@pytest.fixture
+def fake_loading(monkeypatch):
+    """Stand-ins for pixeltransformer.loading's readers, which main imports when it runs: use(build, read) makes
+    load_module(path) return build(path), and load_checkpoint(path) read(path) (an empty checkpoint unless given)."""
+    import pixeltransformer.loading
+
+    def use(build, read=lambda path: {}):
+        monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", read)
+        monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: build(path))
+
+    return use
+
+
 def test_groups_partition_the_queries_and_add_up_to_the_gap(tiny_module):
     out = gap_by_distance(tiny_module, num_context=5, num_functions=16, num_queries=20, seed=1)
     shares = [g["share"] for g in out["groups"]]
@@ -59,14 +72,11 @@ def test_gp_draws_are_diagnosed_against_their_kernels_exact_oracle():
     assert torch.allclose(mean, torch.sin(x), atol=1e-4) and float(var.max()) < 1e-6
 
 
-def test_each_table_names_its_checkpoint_and_what_was_scored(tiny_module, tmp_path, monkeypatch, capsys):
+def test_each_table_names_its_checkpoint_and_what_was_scored(tiny_module, tmp_path, fake_loading, capsys):
     """Two checkpoints' tables were printed one after the other with nothing saying which was which."""
-    import pixeltransformer.loading
-
     from domains.polynomial.diagnose import main
 
-    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: {})
-    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: tiny_module)
+    fake_loading(lambda path: tiny_module)
     a, b = str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt")
     main([a, b, "--levels", "5", "--functions", "8", "--queries", "20"])
     out = capsys.readouterr().out
@@ -81,22 +91,20 @@ def test_each_table_names_its_checkpoint_and_what_was_scored(tiny_module, tmp_pa
     (["--levels", "0"], "--levels must be >= 1, got 0"),
     (["--functions", "0"], "--functions must be >= 1, got 0"),
     (["--queries", "-1"], "--queries must be >= 1, got -1"),
+    (["--batches", "0"], "--batches must be >= 1, got 0"),
     (["--figure", "gap.txt"], "--figure gap.txt: the figure is a PNG; give a path ending in .png"),
     (["--figure", "{file}/gap.png"], "--figure {file}/gap.png: {file} is a file, not a folder"),
 ])
-def test_bad_counts_and_figure_paths_are_refused_before_a_checkpoint_is_scored(tmp_path, capsys, monkeypatch, args,
+def test_bad_counts_and_figure_paths_are_refused_before_a_checkpoint_is_scored(tmp_path, capsys, fake_loading, args,
                                                                                 message):
     """A negative --levels printed a table for "|S| = -3" (S sliced from the end), --functions 0 and a --figure
     that could not be written ended in tracebacks, the latter after every checkpoint had been scored."""
-    import pixeltransformer.loading
-
     from domains.polynomial.diagnose import main
 
     def never(path):
         raise AssertionError("a checkpoint was read")
 
-    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", never)
-    monkeypatch.setattr(pixeltransformer.loading, "load_module", never)
+    fake_loading(never, read=never)
     file = tmp_path / "notes.txt"
     file.write_text("x")
     args = [a.replace("{file}", str(file)) for a in args]
@@ -191,18 +199,16 @@ def test_the_diagnosis_command_loads_the_domain_its_checkpoints_name():
     assert "'polynomial'" in out
 
 
-def test_a_checkpoint_of_another_kind_is_refused_before_any_is_scored(tiny_module, tmp_path, monkeypatch, capsys):
+def test_a_checkpoint_of_another_kind_is_refused_before_any_is_scored(tiny_module, tmp_path, monkeypatch,
+                                                                       fake_loading, capsys):
     """An images checkpoint given after a polynomial one was found only after the first had been scored, and only
     once its module was built (with a warning that no images Domain was loaded); options that do not apply to a
     checkpoint's kind (--batches for a polynomial one, --levels for gp_tnp_*) were ignored without a word."""
-    import pixeltransformer.loading
-
     from domains.polynomial import diagnose
 
     a, b = str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt")
     images = {"hyper_parameters": {"spec": {"domain": "images", "dataset": "digits"}}}
-    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: images if path == b else {})
-    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: tiny_module)
+    fake_loading(lambda path: tiny_module, read=lambda path: images if path == b else {})
     scored = []
     monkeypatch.setattr(diagnose, "gap_by_distance", lambda *args: scored.append(args))
     with pytest.raises(SystemExit) as exc:
@@ -213,8 +219,7 @@ def test_a_checkpoint_of_another_kind_is_refused_before_any_is_scored(tiny_modul
                                     f"functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")
     assert captured.out == ""
     monkeypatch.undo()
-    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: {})
-    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: tiny_module)
+    fake_loading(lambda path: tiny_module)
     diagnose.main([a, "--levels", "5", "--functions", "4", "--queries", "10", "--batches", "3"])
     captured = capsys.readouterr()
     assert f"{a}: a polynomial checkpoint; --batches does not apply to it" in captured.err
@@ -228,11 +233,9 @@ def test_a_checkpoint_of_another_kind_is_refused_before_any_is_scored(tiny_modul
                                                "checkpoint's functions: give fewer --queries or lower --levels")
 
 
-def test_the_figure_names_each_line_by_run_and_kernel(tmp_path, monkeypatch, capsys):
+def test_the_figure_names_each_line_by_run_and_kernel(tmp_path, monkeypatch, fake_loading, capsys):
     """Runs are named by their start time, so two benchmark runs (RBF and Matern) in one figure were told apart by
     timestamps alone, and the figure's path was printed bare after the tables."""
-    import pixeltransformer.loading
-
     from domains.polynomial import diagnose
 
     class Spec:
@@ -242,8 +245,7 @@ def test_the_figure_names_each_line_by_run_and_kernel(tmp_path, monkeypatch, cap
     class Module:
         spec = Spec()
 
-    monkeypatch.setattr(pixeltransformer.loading, "load_checkpoint", lambda path: {})
-    monkeypatch.setattr(pixeltransformer.loading, "load_module", lambda path, ckpt=None: Module())
+    fake_loading(lambda path: Module())
     groups = [{"range": [0.0, None], "share": 1.0, "gap": 1.0, "bayes_gap": 0.9, "model_sigma": 0.5,
                "oracle_sigma": 0.1, "model_abs_error": 0.2, "oracle_abs_error": 0.1}]
     result = {"gap": 1.0, "bayes_gap": 0.9, "num_batches": 2, "kernel": "matern", "by_distance": groups,
@@ -261,3 +263,27 @@ def test_the_figure_names_each_line_by_run_and_kernel(tmp_path, monkeypatch, cap
     diagnose.main([str(run / "last.ckpt"), "--batches", "2", "--figure", png])
     assert list(drawn) == ["20261205-011141, matern"]
     assert capsys.readouterr().out.rstrip().endswith(f"wrote {png}")
+
+
+def test_a_figure_folder_that_cannot_be_written_is_refused_before_a_checkpoint_is_read(tmp_path, capsys, monkeypatch):
+    """--figure's folder was checked with os.access, which says yes where writing fails (root on a read-only mount,
+    an ACL): the run scored every checkpoint and then failed to write the figure. The check now writes a file there,
+    and leaves no folder it made behind."""
+    import errno
+    import tempfile
+
+    from domains.polynomial.diagnose import main
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tempfile, "TemporaryFile", read_only)
+        png = str(tmp_path / "figures" / "gap.png")
+        with pytest.raises(SystemExit) as exc:
+            main([str(tmp_path / "missing.ckpt"), "--figure", png])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: --figure {png}: Read-only file system"
+    with pytest.raises(SystemExit):  # writable: the checkpoint is read, and the folder made for the check removed
+        main([str(tmp_path / "missing.ckpt"), "--figure", png])
+    assert "checkpoint not found" in capsys.readouterr().err and not (tmp_path / "figures").exists()
