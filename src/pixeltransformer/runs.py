@@ -6,6 +6,7 @@ the CLI applies the same rules to its parsed config.
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import hashlib
 import os
@@ -235,8 +236,8 @@ def check_config_files(argv: list[str]) -> None:
     for config in given_configs(argv):
         try:
             top, twice = _read_config(config)
-            if twice is not None:
-                raise twice
+            if twice is not None:  # the cached error is shared: raise a copy, which carries this traceback alone
+                raise copy.copy(twice)
         except UnicodeDecodeError:
             checkpoint = Path(config).suffix in (".ckpt", ".pt", ".pth") or _first_bytes(config, 2) == b"PK"
             hint = ": a checkpoint is given as --ckpt_path" if checkpoint else ""
@@ -393,16 +394,15 @@ def check_config_order(argv: list[str]) -> None:
     if any(a == "--resume" or a.startswith("--resume=") for a in argv):
         return  # a resume's first config is the run's own config.yaml (with_run_config)
     configs = [Path(c) for c in given_configs(argv)]
-    names_a_data_class = functools.cache(_names_a_data_class)  # each file once, and only those looked at
     for i, config in enumerate(configs):
         base = config.parent.with_suffix(".yaml") if config.parent.name else None
         if base is None or not base.is_file():
             continue
-        if not any(names_a_data_class(c) for c in configs[:i]):
+        if not any(_names_a_data_class(c) for c in configs[:i]):
             raise ValueError(f"{config} is an overlay of {base}: give --config {base} before it")
         # another built-in domain's overlay (configs/sdf/shapenet.yaml after configs/images.yaml): the parser named
         # only the first option the other data class does not take
-        other = next(c for c in reversed(configs[:i]) if names_a_data_class(c))
+        other = next(c for c in reversed(configs[:i]) if _names_a_data_class(c))
         theirs, mine = (_config_entry(c, "data", "class_path")[1] for c in (other, base))
         domains = [p.split(".")[1] if isinstance(p, str) and p.startswith("domains.") and p.count(".") > 1 else None
                    for p in (theirs, mine)]
@@ -507,16 +507,20 @@ def drawn_seed() -> int:
     """The seed ``seed_everything: true`` stands for: a random one (Lightning's seed_everything() without a seed takes
     0, so every such run had the same initial weights), the same in every process of a launch. A rank Lightning's DDP
     started takes its launcher's (PL_GLOBAL_SEED, which seed_everything set there); torchrun's and srun's processes
-    derive it from the launch's id, which they share; any other process draws it."""
+    derive it from the launch's id, which they share, and the processes of a launch without one (torchrun without a
+    rendezvous id, nodes started by hand) from its MASTER_ADDR and MASTER_PORT; any other process draws it."""
     try:
         launch = launched_run_name()
-    except ValueError:  # a torchrun launch without a rendezvous id: nothing shared to derive it from
+    except ValueError:  # a torchrun launch without a rendezvous id
         launch = None
+    inherited = os.environ.get("PL_GLOBAL_SEED", "")
+    if launch is None and joins_a_run() and inherited.isdigit():
+        return int(inherited)  # before the address: Lightning gives its ranks MASTER_ADDR and MASTER_PORT too
+    if launch is None and os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT") \
+            and (_rank_variable("WORLD_SIZE") > 1 or "NODE_RANK" in os.environ):
+        launch = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
     if launch is not None:
         return int.from_bytes(hashlib.sha256(launch.encode()).digest()[:4], "big")
-    inherited = os.environ.get("PL_GLOBAL_SEED", "")
-    if joins_a_run() and inherited.isdigit():
-        return int(inherited)
     return secrets.randbelow(2**32)  # numpy's seed range, as seed_everything checks it
 
 

@@ -487,7 +487,7 @@ def test_seed_everything_true_draws_a_seed_and_records_it(tmp_path, monkeypatch)
     from pixeltransformer.runs import drawn_seed
 
     for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS",
-                 "SLURM_PROCID", "PL_GLOBAL_SEED"):
+                 "SLURM_PROCID", "PL_GLOBAL_SEED", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     common = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
               *DATA["polynomial"], "--data.init_args.batch_size=4", "--trainer.max_steps=1",
@@ -509,3 +509,13 @@ def test_seed_everything_true_draws_a_seed_and_records_it(tmp_path, monkeypatch)
         launched.append(drawn_seed())
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "abd")
     assert launched[0] == launched[1] != drawn_seed()
+    # torchrun without a rendezvous id: one seed from the launch's address, which every process is given
+    monkeypatch.delenv("PL_GLOBAL_SEED")  # which no torchrun process inherits
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    monkeypatch.setenv("MASTER_ADDR", "node3")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    launched = []
+    for rank in ("0", "1"):
+        monkeypatch.setenv("RANK", rank)
+        launched.append(drawn_seed())
+    assert launched[0] == launched[1]
