@@ -48,22 +48,14 @@ GP_CONTEXT_SIZES = ((3, 10), (11, 20), (21, 33), (34, 46))  # Nc, both ends incl
 
 
 def check_dense(spec, num_context: int = 1, num_queries: int = 1) -> None:
-    """The |S| breakdown needs generated functions with an exact oracle, and |S| + queries distinct grid points (the
-    counts themselves are checked by gap_by_distance, and by check_arguments for the command)."""
-    check_prior(spec)
-    check_grid(spec, num_context, num_queries)
-
-
-def check_prior(spec) -> None:
-    """Generated 1D functions whose exact oracle is known."""
+    """The |S| breakdown needs generated functions with an exact oracle, and |S| + queries (each >= 1) distinct grid
+    points of them."""
     if spec.domain != "polynomial" or spec.dataset not in DENSE_PRIORS:
         raise ValueError(f"the diagnostic needs a checkpoint of 1D functions with a known prior (polynomial, gp_rbf, "
                          f"gp_matern; gp_tnp_*: the benchmark's breakdown), not {spec.domain}/{spec.dataset}"
                          + (" (curves from a file have no exact oracle)" if spec.dataset == "file" else ""))
-
-
-def check_grid(spec, num_context: int, num_queries: int) -> None:
-    """|S| and the queries on distinct grid points of the checkpoint's functions."""
+    if num_context < 1 or num_queries < 1:
+        raise ValueError(f"|S| and the queries must be >= 1, got {num_context}, {num_queries}")
     res = spec.grid_shape[0]
     if num_context + num_queries > res:
         raise ValueError(f"|S| + queries = {num_context + num_queries} exceeds the {res} grid points of the "
@@ -77,10 +69,7 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
     "model_sigma", ...}, ...]}. Functions of a polynomial checkpoint's prior, or of a gp_rbf / gp_matern one's (its
     kernel's exact predictive is the oracle there, as in the evaluation)."""
     spec = module.spec
-    check_prior(spec)
-    if num_context < 1 or num_queries < 1:  # the Python API's one check of them (the command's: check_arguments)
-        raise ValueError(f"|S| and the queries must be >= 1, got {num_context}, {num_queries}")
-    check_grid(spec, num_context, num_queries)
+    check_dense(spec, num_context, num_queries)
     if num_functions < 1:
         raise ValueError(f"the functions must be >= 1, got {num_functions}")
     res = spec.grid_shape[0]
@@ -209,7 +198,8 @@ def format_table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = OneLineParser(prog="python -m domains.polynomial.diagnose", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", metavar="checkpoint")
-    d = {name: " ".join(map(str, v)) if isinstance(v, list) else v for name, v in DEFAULTS.items()}  # as help says
+    # the defaults as the help shows them
+    d = {name: " ".join(map(str, v)) if isinstance(v, list) else v for name, v in DEFAULTS.items()}
     p.add_argument("--levels", type=int, nargs="+", default=None,
                    help=f"|S| levels (default {d['levels']}; not for gp_tnp_*)")
     p.add_argument("--functions", type=int, default=None,

@@ -136,7 +136,7 @@ class GPProtocolEvaluation(SweepEvaluation):
             out["num_target_range"] = [min(s[1] for s in self._sizes), max(s[1] for s in self._sizes)]
         out["units"] = ("nats per target value, density of y; context LL queries the context points themselves; "
                         "standard errors over batches")
-        # not the domain's summary (which says nll_units too): for gp_tnp_* metrics.json has the units from here
+        # for gp_tnp_* runs metrics.json takes nll_units from here, not from the domain's summary
         return {"nll_units": NLL_UNITS, "gp_protocol": out}
 
     @torch.no_grad()

@@ -502,7 +502,7 @@ class SDFDataModule(SignalDataModule):
         key = cache_key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation,
                    self.shell_voxels)
         path = self.cache_dir / "procedural" / f"{split}_{n}_{self.resolution}_{key}.npy"
-        if not whole_npy(path, (n,) + (self.resolution,) * 3):  # [n, R, R, R]
+        if not whole_npy(path, (n,) + (self.resolution,) * 3, np.float16):  # [n, R, R, R] as _write_stacked writes
             rng = np.random.default_rng([self.seed, SPLITS.index(split)])  # own stream per split
             self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng), self.resolution, self.truncation,
                                                                    self.shell_voxels),
@@ -548,7 +548,7 @@ class SDFDataModule(SignalDataModule):
         digests.save()
         stem = name_start(root.name.split(".")[0]) + ("" if name == "all" else f"_{name}")  # a long name's start
         path = self.cache_dir / "voxels" / f"{stem}_{self.resolution}_{key}.npy"
-        if not whole_npy(path, (None,) + (self.resolution,) * 3):  # [N, R, R, R]
+        if not whole_npy(path, (None,) + (self.resolution,) * 3, np.float16):  # [N, R, R, R]
             loaded: dict[Path, np.ndarray] = {}  # the file read last: a file of many grids is read once
 
             def grids(f: Path) -> np.ndarray:  # [n, r, r, r] bool

@@ -330,7 +330,7 @@ class SDFCache:
         """The cache file of one mesh, converting the mesh first if it is not cached yet."""
         target = self.target(path, resolution)
         self.digests.save()
-        if not whole_npy(target, (resolution,) * 3):
+        if not whole_npy(target, (resolution,) * 3, np.float32):
             check_cache_folder(self.cache_dir, *sdf_cache(self.cache_dir))  # said before converting
             self._convert(Path(path), target, resolution)
         return target
@@ -381,7 +381,7 @@ class SDFCache:
             except OSError as e:
                 errors[i] = str(e)
         self.digests.save()
-        todo = [i for i, target in targets.items() if not whole_npy(target, (resolution,) * 3)]
+        todo = [i for i, target in targets.items() if not whole_npy(target, (resolution,) * 3, np.float32)]
         jobs = [(paths[i], targets[i], resolution) for i in todo]
         if jobs:  # said before converting, not as every mesh "failed"
             check_cache_folder(self.cache_dir, *sdf_cache(self.cache_dir))

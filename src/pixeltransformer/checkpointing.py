@@ -197,9 +197,9 @@ class RunCheckpoint(ModelCheckpoint):
         logged by training steps, which the sanity check's validation comes before."""
         super().on_sanity_check_end(trainer, pl_module)
         logged = list(trainer.callback_metrics)  # the sanity check's validation's values, on every rank
-        # what a ranking may use besides: Lightning's epoch and step
+        # Lightning's epoch and step, which a ranking may also use
         if self.monitor is None or not logged or self.monitor.startswith("train/") \
-                or self.monitor in self._monitor_candidates(trainer):
+                or self.monitor in (*logged, "epoch", "step"):
             return
         raise MisconfigurationException(
             f"checkpoint.monitor {self.monitor!r} is not logged by the validation, which logs: {', '.join(logged)} "

@@ -101,7 +101,9 @@ def whole_npy(path: str | Path, shape: Sequence[int | None] | None = None, dtype
                              all(want is None or want == got for want, got in zip(shape, array.shape)))
 
 
-NAME_BYTES = 64  # of a file or folder's name in a cache entry's, which (with a temporary name's host, PID namespace and process) stays short
+# bytes of a file or folder's name kept in a cache entry's name, which stays short enough with a temporary name's
+# host, PID namespace and PID
+NAME_BYTES = 64
 
 
 def name_start(name: str, limit: int = NAME_BYTES) -> str:
@@ -158,8 +160,9 @@ def remove_stale_temporaries(folder: Path) -> None:
     if key in _SWEPT:
         return
     _SWEPT.add(key)
-    here = re.escape(_writer().rpartition(".")[0])  # host and namespace
-    mine = re.compile(rf"\..*\.{here}\.(\d+)\.[0-9a-f]{{8}}\.tmp(\.[^.]*)?")
+    host, _, space = _writer().rpartition(".")[0].rpartition(".")
+    # this host and namespace; a name without the namespace, of an earlier version, was this host's
+    mine = re.compile(rf"\..*\.{re.escape(host)}(?:\.{re.escape(space)})?\.(\d+)\.[0-9a-f]{{8}}\.tmp(\.[^.]*)?")
     try:
         names = [name for name in os.listdir(folder) if name.startswith(".") and ".tmp" in name]
     except OSError:

@@ -1304,14 +1304,17 @@ def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_pat
     assert mixed.pool_files() == sorted(f.name for f in root.iterdir())
 
 
-@pytest.mark.parametrize("damage", ["empty", "truncated", "overwritten"])
+@pytest.mark.parametrize("damage", ["empty", "truncated", "overwritten", "another dtype"])
 def test_a_damaged_cache_entry_is_built_again(tmp_path, damage):
     """A cache entry left empty or cut short (a copy of the cache that did not end, a crash before the file system
     wrote a renamed file) was taken as built because it was there: the stacked grids of procedural chairs and voxel
     files stopped the start with numpy's "mmap length is greater than file size", naming no file, and a mesh's entry
-    the batch that read it. Each is now built again, to the same grids."""
+    the batch that read it. Each is now built again, to the same grids; so is an entry of another dtype."""
 
     def spoil(path: Path) -> None:
+        if damage == "another dtype":  # written over by other code: the same shape, of float64
+            np.save(path, np.load(path).astype(np.float64))
+            return
         data = path.read_bytes()
         path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2],
                           "overwritten": b"\x93NUMPY" + bytes(range(256)) * 4}[damage])
@@ -1336,6 +1339,7 @@ def test_a_damaged_cache_entry_is_built_again(tmp_path, damage):
         again.setup("fit")
         torch.testing.assert_close(grids(again), before)
         assert all(np.load(entry, mmap_mode="r").shape[-3:] == (8, 8, 8) for entry in entries)
+        assert all(np.load(entry, mmap_mode="r").dtype in (np.float16, np.float32) for entry in entries)
 
 
 def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes(tmp_path, monkeypatch, blocked,

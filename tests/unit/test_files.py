@@ -386,7 +386,8 @@ def test_a_killed_writer_s_temporary_file_is_removed_by_a_later_write(tmp_path, 
     """A writer killed in the middle of atomic_write (kill -9, out of memory) left its hidden temporary file beside
     the entry for good, as large as the entry. A later write into the folder removes those of this machine's
     writers that no longer run, untouched for an hour; a running writer's, a recent one and those of another machine
-    or of another PID namespace (a container of the same host name) stay."""
+    or of another PID namespace (a container of the same host name) stay. A name of an earlier version, without the
+    namespace, was this host's."""
     import os
     import socket
     import subprocess
@@ -405,14 +406,15 @@ def test_a_killed_writer_s_temporary_file_is_removed_by_a_later_write(tmp_path, 
              "parent": f".entry.{host}.{os.getppid()}.0a1b2c3d.tmp.npy",
              "recent": f".other.{host}.{dead}.0a1b2c3e.tmp.npy",
              "elsewhere": f".entry.node7.0.{dead}.0a1b2c3d.tmp.npy",
-             "container": f".entry.{socket.gethostname()}.1.{dead}.0a1b2c3d.tmp.npy"}
+             "container": f".entry.{socket.gethostname()}.1.{dead}.0a1b2c3d.tmp.npy",
+             "earlier": f".old.{socket.gethostname()}.{dead}.0a1b2c3d.tmp.npy"}  # an earlier version's: no namespace
     for what, name in names.items():
         (tmp_path / name).write_bytes(b"x" * 100)
         if what != "recent":
             os.utime(tmp_path / name, (hour_ago, hour_ago))
     files.write_text(tmp_path / "entry.json", "{}")
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted([*(names[what] for what in names if what != "stale"), "entry.json"])
+    assert left == sorted([*(names[what] for what in names if what not in ("stale", "earlier")), "entry.json"])
 
 
 def test_whole_npy_tells_a_whole_cache_entry_from_a_damaged_one(tmp_path):
