@@ -34,9 +34,12 @@ CACHE_ENV = "PIXELTRANSFORMER_CACHE"
 def cache_root(*parts: str) -> Path:
     """The cache folder for derived files (SDF grids from meshes, baseline network weights):
     ``$PIXELTRANSFORMER_CACHE``, else ``$XDG_CACHE_HOME/pixeltransformer``, else ``~/.cache/pixeltransformer``;
-    ``parts`` name a sub-folder. Data folders are often read-only, so nothing is cached beside the data."""
+    ``parts`` name a sub-folder. Data folders are often read-only, so nothing is cached beside the data. A relative
+    XDG_CACHE_HOME is ignored, as the XDG base directory spec says: it named another cache in every folder a
+    command ran from."""
     env = os.environ.get(CACHE_ENV)
-    root = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "pixeltransformer"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(env) if env else Path(xdg if os.path.isabs(xdg) else "~/.cache") / "pixeltransformer"
     return root.expanduser().joinpath(*parts)
 
 

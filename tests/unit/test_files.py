@@ -452,3 +452,21 @@ def test_a_cache_folder_that_cannot_be_written_is_one_line_in_every_cache_s_word
     with pytest.raises(CacheWriteError, match=r"^cannot write x \(No space left on device\): hint$"):
         with writing_cache("write x", "hint"):
             raise OSError(28, "No space left on device")
+
+
+def test_the_cache_folder_follows_the_variables_and_ignores_a_relative_xdg_cache_home(tmp_path, monkeypatch):
+    """$PIXELTRANSFORMER_CACHE, else $XDG_CACHE_HOME/pixeltransformer, else ~/.cache/pixeltransformer. A relative
+    XDG_CACHE_HOME named another cache in every folder a command ran from (SDF grids and networks built again there);
+    the XDG base directory spec says to ignore it."""
+    from pixeltransformer.files import cache_root
+
+    monkeypatch.delenv("PIXELTRANSFORMER_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root("sdf") == tmp_path / "xdg" / "pixeltransformer" / "sdf"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert cache_root("sdf") == tmp_path / "home" / ".cache" / "pixeltransformer" / "sdf"
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    assert cache_root() == tmp_path / "home" / ".cache" / "pixeltransformer"
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "mine"))
+    assert cache_root("images") == tmp_path / "mine" / "images"
