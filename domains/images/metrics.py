@@ -16,6 +16,8 @@ from pixeltransformer.evaluation import SweepItem, masked_mean
 
 LEVELS = 255  # pixel values are k / 255, k = 0 ... 255
 MAX_PSNR = 100.0  # dB; an exact completion (every pixel observed) would otherwise score infinity
+# SSIM's 11x11 window reflect-pads the image by 5 pixels, which needs a side of 6 or more: smaller images have no SSIM
+SSIM_MIN_SIDE = 6
 
 
 def metric_name(method: str, metric: str) -> str:
@@ -25,13 +27,15 @@ def metric_name(method: str, metric: str) -> str:
 
 def image_scores(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image SSIM (Gaussian window, sigma 1.5) and PSNR (dB, capped) of images [N, C, H, W] in [0, 1] ->
-    [N], [N]; an image holding NaN (not sampled) scores NaN."""
+    [N], [N]; an image holding NaN (not sampled) scores NaN, and so does SSIM on images under SSIM_MIN_SIDE pixels a
+    side (undefined there, left out of the means as a sample not drawn is)."""
     ssim = torch.full((pred.shape[0],), float("nan"), device=pred.device)  # [N]
     psnr = ssim.clone()  # [N]
     ok = torch.isfinite(pred.flatten(1)).all(1)  # [N]
     if ok.any():
         p, t = pred[ok].clamp(0, 1).float(), target[ok].float()
-        ssim[ok] = structural_similarity_index_measure(p, t, data_range=1.0, reduction="none")
+        if min(pred.shape[-2:]) >= SSIM_MIN_SIDE:
+            ssim[ok] = structural_similarity_index_measure(p, t, data_range=1.0, reduction="none")
         psnr[ok] = peak_signal_noise_ratio(p, t, data_range=1.0, reduction="none", dim=(1, 2, 3)).clamp(max=MAX_PSNR)
     return ssim, psnr
 

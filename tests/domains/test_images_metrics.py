@@ -26,6 +26,17 @@ def test_perfect_completion_scores_ssim_one_and_capped_psnr_a_shifted_one_less()
     assert (m.image_scores(shifted, mid)[0] < ssim).all()
 
 
+def test_images_too_small_for_the_ssim_window_score_nan_ssim_and_their_psnr():
+    """The 11x11 window reflect-pads by 5 pixels: 6x6 images are scored, 5x5 ones (a resized --image_size) have no SSIM,
+    NaN, left out of the means, where the evaluation stopped with torch's padding error; PSNR needs no window."""
+    mid = torch.rand(2, 1, 5, 5, generator=torch.Generator().manual_seed(5)) * 0.6 + 0.2  # [2, 1, 5, 5]
+    ssim, psnr = m.image_scores(mid + 0.1, mid)
+    assert torch.isnan(ssim).all()
+    torch.testing.assert_close(psnr, torch.full((2,), 20.0), atol=1e-4, rtol=0)
+    six = torch.rand(2, 3, 6, 6, generator=torch.Generator().manual_seed(6))  # [2, 3, 6, 6]
+    torch.testing.assert_close(m.image_scores(six.clone(), six)[0], torch.ones(2))
+
+
 def test_nan_images_score_nan_and_the_rest_as_alone():
     gt = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     pred = gt.clone()
