@@ -68,7 +68,13 @@ class GPDataset(Dataset):
             raise ValueError(f"need seed >= 0 and size >= 0, got {seed}, {size}")
         x = torch.linspace(-x_max, x_max, resolution, dtype=torch.float64)  # [R]
         cov = kernel_matrix(kernel, x, x, lengthscale, variance)  # [R, R]
-        self.chol = torch.linalg.cholesky(cov + GP_NUGGET * torch.eye(resolution, dtype=torch.float64))  # [R, R]
+        chol, info = torch.linalg.cholesky_ex(cov + GP_NUGGET * torch.eye(resolution, dtype=torch.float64))  # [R, R]
+        if info != 0:  # the nugget is absolute: a large variance over many close points leaves it below rounding
+            raise ValueError(f"gp_{kernel}: the covariance of {resolution} points on [-{x_max:g}, {x_max:g}] with "
+                             f"lengthscale {lengthscale:g} and variance {variance:g} is not positive definite in "
+                             f"float64 (its nugget, {GP_NUGGET:g}, is lost to rounding): lower "
+                             f"--data.init_args.variance, lengthscale or resolution")
+        self.chol = chol
         self.size, self.seed = size, seed
 
     def __len__(self) -> int:
