@@ -320,3 +320,18 @@ def test_the_evaluation_prints_the_benchmarks_numbers():
                     "Bayes predictor 1.050; gap to the oracle 0.100 ± 0.000), context LL 2.400 ± 0.100 (oracle "
                     "2.600); all in metrics.json")
     assert protocol_headline({"num_batches": 0}) == "[gp_protocol] no evaluation batch was scored"
+
+
+def test_gp_draws_without_enough_noise_are_refused_in_one_line():
+    """noise_std = 0 was accepted: 44 of 50 benchmark functions failed their Cholesky factorisation (a traceback at the
+    first batch) and the Bayes predictor scored the rest NaN. Now refused as the data module is built; a noise too
+    small for a function's covariance (1e-8) names the function and the options, as do dense GP draws whose absolute
+    nugget is lost to rounding."""
+    with pytest.raises(ValueError, match="noise_std must be > 0, got 0.0: without observation noise"):
+        PolynomialDataModule(dataset="gp_tnp_rbf", noise_std=0.0)
+    with pytest.raises(ValueError, match=r"gp_tnp_rbf: function 0's covariance .* noise_std 1e-08\) is not positive "
+                                         r"definite in float64: raise --data.init_args.noise_std"):
+        GPProtocolDataset(4, "rbf", 0, noise_std=1e-8)[0]
+    with pytest.raises(ValueError, match=r"gp_rbf: the covariance of 1024 points on \[-2, 2\] with lengthscale 2 and "
+                                         r"variance 1e\+06 is not positive definite"):
+        GPDataset(4, "rbf", 2.0, 1e6, 1024, 2.0, 0)
