@@ -126,12 +126,15 @@ def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e
     ``noises``), and an S without spread (every value 0: one point, or a constant S, about its own mean), where the
     maximum-likelihood variance, 0, would give a predictive of zero width, the posterior of that variance with the
     grid's shortest lengthscale and largest noise.
-    Without it such an S is refused (ValueError).
+    Without it such an S is refused (ValueError), as is an S holding NaN or an infinity.
     """
     x_c, x_q, y = ctx_x.double(), qry_x.double(), ctx_y.double()
     b, k = y.shape
     if fallback_variance is not None and not (math.isfinite(fallback_variance) and fallback_variance > 0):
         raise ValueError(f"fitted_rbf_gp: fallback_variance must be a finite number > 0, got {fallback_variance}")
+    if not (torch.isfinite(x_c).all() and torch.isfinite(y).all()):
+        bad = int((~torch.isfinite(x_c)).sum() + (~torch.isfinite(y)).sum())
+        raise ValueError(f"fitted_rbf_gp: S holds NaN or infinite numbers ({bad} of its positions and values)")
     if k == 0:
         if fallback_variance is None:
             raise ValueError("fitted_rbf_gp fits its kernel to S, but S is empty (|S| = 0): give fallback_variance "

@@ -238,3 +238,15 @@ def test_an_s_without_spread_gets_the_fallback_variance_not_a_predictive_of_no_w
     both = fitted_rbf_gp(cx, cy, qx.expand(2, -1), fallback_variance=4.0)
     alone = fitted_rbf_gp(cx[1:], cy[1:], qx, fallback_variance=4.0)
     assert all(torch.equal(b[1:], a) for b, a in zip(both, alone))
+
+
+def test_an_s_holding_nan_is_refused_by_the_fitted_gp_in_one_line():
+    """A NaN or an infinity in S failed the Cholesky factorisation, whose message blamed a kernel matrix that is not
+    positive definite."""
+    cx = torch.tensor([[-0.5, 0.1, 0.7]], dtype=torch.float64)  # [1, 3]
+    qx = torch.linspace(-1, 1, 5, dtype=torch.float64).unsqueeze(0)  # [1, Q]
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"S holds NaN or infinite numbers \(1 of its positions and values\)"):
+            fitted_rbf_gp(cx, torch.tensor([[1.0, bad, 0.5]], dtype=torch.float64), qx)
+    with pytest.raises(ValueError, match="S holds NaN or infinite numbers"):
+        fitted_rbf_gp(torch.tensor([[-0.5, float("nan"), 0.7]]), torch.ones(1, 3), qx)
