@@ -323,10 +323,10 @@ def test_the_evaluation_prints_the_benchmarks_numbers():
 
 
 def test_gp_draws_without_enough_noise_are_refused_in_one_line():
-    """noise_std = 0 was accepted: 44 of 50 benchmark functions failed their Cholesky factorisation (a traceback at the
-    first batch) and the Bayes predictor scored the rest NaN. Now refused as the data module is built; a noise too
-    small for a function's covariance (1e-8) names the function and the options, as do dense GP draws whose absolute
-    nugget is lost to rounding."""
+    """noise_std = 0 was accepted: 44 of 50 RBF functions of the benchmark failed their Cholesky factorisation (a
+    traceback at the first batch), and the Bayes predictor scored every context point NaN (Matern-5/2 too). Now
+    refused as the data module is built; a noise too small for a function's covariance (1e-8) names the function and
+    the options, as do dense GP draws whose absolute nugget is lost to rounding."""
     with pytest.raises(ValueError, match="noise_std must be > 0, got 0.0: without observation noise"):
         PolynomialDataModule(dataset="gp_tnp_rbf", noise_std=0.0)
     with pytest.raises(ValueError, match=r"gp_tnp_rbf: function 0's covariance .* noise_std 1e-08\) is not positive "
