@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from domains.polynomial.data import GPDataset, PolynomialDataModule
+from domains.polynomial.evaluation import GPProtocolEvaluation
 from domains.polynomial.kernels import GP_NUGGET
 from domains.polynomial.oracles import gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle
 from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, evaluation_sizes, protocol_sizes
@@ -335,3 +336,17 @@ def test_gp_draws_without_enough_noise_are_refused_in_one_line():
     with pytest.raises(ValueError, match=r"gp_rbf: the covariance of 1024 points on \[-2, 2\] with lengthscale 2 and "
                                          r"variance 1e\+06 is not positive definite"):
         GPDataset(4, "rbf", 2.0, 1e6, 1024, 2.0, 0)
+
+
+def test_sweep_levels_that_leave_no_target_are_listed_as_dropped():
+    """Levels of |S| >= 49 (every point of a benchmark function) were left out of metrics.json's rows without a word,
+    and levels that all were gave a metrics.json of no rows; now they are dropped_levels, and a sweep of none is
+    refused as the dense sweeps' is."""
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf").spec
+    evaluation = GPProtocolEvaluation(levels=(3, 49, 60))
+    assert evaluation.level_list(spec) == [3] and evaluation.dropped_levels(spec) == [49, 60]
+    assert GPProtocolEvaluation(levels=(3, 48)).level_list(spec) == [3, 48]
+    from types import SimpleNamespace
+
+    with pytest.raises(ValueError, match=r"every \|S\| level \(49, 60\) observes all 49"):
+        GPProtocolEvaluation(levels=(49, 60)).on_test_start(SimpleNamespace(world_size=1), SimpleNamespace(spec=spec))
