@@ -61,9 +61,10 @@ def gp_predictive(ctx_x, ctx_y, qry_x, kernel: str, lengthscale, variance, noise
     ctx_x [B, K], ctx_y [B, K], qry_x [B, Q] -> mean [B, Q], var [B, Q] (the noise included).
     """
     x_c, x_q = ctx_x.double(), qry_x.double()
-    if torch.is_tensor(lengthscale) and lengthscale.dim() > 0:
-        lengthscale = lengthscale.double().to(x_c.device)
-        variance = torch.as_tensor(variance, dtype=torch.float64, device=x_c.device).expand_as(lengthscale)
+    if any(torch.is_tensor(v) and v.dim() > 0 for v in (lengthscale, variance)):  # either per function: both [B]
+        b = x_c.shape[0]
+        lengthscale = torch.as_tensor(lengthscale, dtype=torch.float64, device=x_c.device).expand(b)  # [B]
+        variance = torch.as_tensor(variance, dtype=torch.float64, device=x_c.device).expand(b)  # [B]
     k_cc = kernel_matrix(kernel, x_c, x_c, lengthscale, variance)  # [B, K, K]
     k_qc = kernel_matrix(kernel, x_q, x_c, lengthscale, variance)  # [B, Q, K]
     prior = torch.as_tensor(variance, dtype=torch.float64, device=x_c.device)
