@@ -14,7 +14,7 @@ import torch
 
 from domains.polynomial.data import GPDataset, PolynomialDataModule
 from domains.polynomial.evaluation import GPProtocolEvaluation
-from domains.polynomial.kernels import GP_NUGGET
+from domains.polynomial.kernels import GP_NUGGET, kernel_matrix
 from domains.polynomial.oracles import gp_oracle, gp_predictive, gp_protocol_bayes_log_lik, gp_protocol_oracle
 from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, evaluation_sizes, protocol_sizes
 from wrote_lines import unnamed_files
@@ -353,9 +353,9 @@ def test_sweep_levels_that_leave_no_target_are_listed_as_dropped():
 
 
 def test_a_per_function_variance_beside_one_lengthscale_is_each_functions_own():
-    """gp_predictive takes floats or per-function tensors [B] for either: a variance [B] beside a float lengthscale
-    was broadcast over the kernel matrix's last axis, a shape error, or where |S| = B a wrong predictive (a variance
-    of 1e-4 where the function's own GP gives 0.09)."""
+    """gp_predictive and kernel_matrix take floats or per-function tensors [B] for either: a variance [B] beside a
+    float lengthscale was broadcast over the kernel matrix's last axis, a shape error, or where |S| = B a wrong
+    predictive (a variance of 1e-4 where the function's own GP gives 0.09)."""
     gen = torch.Generator().manual_seed(0)
     for k in (2, 3):
         x = torch.rand(2, k, generator=gen, dtype=torch.float64)  # [2, K]
@@ -366,3 +366,6 @@ def test_a_per_function_variance_beside_one_lengthscale_is_each_functions_own():
             m_i, v_i = gp_predictive(x[i : i + 1], y[i : i + 1], q[i : i + 1], "rbf", 0.3, v, 1e-4)  # [1, Q] each
             torch.testing.assert_close(mean[i : i + 1], m_i)
             torch.testing.assert_close(var[i : i + 1], v_i)
+    x = torch.rand(2, 3, generator=gen, dtype=torch.float64)  # [2, K]
+    k = kernel_matrix("rbf", x, x, 0.3, torch.tensor([1.0, 4.0]))  # [2, K, K]: the variance [B] over [...]
+    torch.testing.assert_close(k[1], kernel_matrix("rbf", x[1], x[1], 0.3, 4.0))
