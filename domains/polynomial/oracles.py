@@ -93,6 +93,8 @@ def gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, kernel: str, lengthsca
     U diag(s^2 lam + noise^2) U^T, so every scale's marginal likelihood and predictive are sums in that basis.
     ctx_x [B, K], ctx_y [B, K], qry_x [B, Q], qry_y [B, Q] in x units; float64.
     """
+    if not noise_std > 0:  # a kernel matrix's eigenvalues of 0 would make every likelihood NaN
+        raise ValueError(f"gp_protocol_bayes_log_lik: noise_std must be > 0, got {noise_std}")
     x_c, x_q, y_c, y_q = ctx_x.double(), qry_x.double(), ctx_y.double(), qry_y.double()
     (l_lo, l_hi), (s_lo, s_hi) = lengthscale_range, scale_range
     n_l, n_s = grid

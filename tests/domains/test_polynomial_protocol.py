@@ -369,3 +369,11 @@ def test_a_per_function_variance_beside_one_lengthscale_is_each_functions_own():
     x = torch.rand(2, 3, generator=gen, dtype=torch.float64)  # [2, K]
     k = kernel_matrix("rbf", x, x, 0.3, torch.tensor([1.0, 4.0]))  # [2, K, K]: the variance [B] over [...]
     torch.testing.assert_close(k[1], kernel_matrix("rbf", x[1], x[1], 0.3, 4.0))
+
+
+def test_the_bayes_predictor_refuses_no_noise_in_one_line():
+    """noise_std = 0 scored every context point NaN (eigenvalues of 0 in its basis), without a word."""
+    x = torch.linspace(-2, 2, 10, dtype=torch.float64).unsqueeze(0)  # [1, 10]
+    y = torch.sin(x)  # [1, 10]
+    with pytest.raises(ValueError, match="noise_std must be > 0, got 0.0"):
+        gp_protocol_bayes_log_lik(x, y, x, y, "matern", (0.1, 0.6), (0.1, 1.0), 0.0)
