@@ -68,7 +68,13 @@ class GPDataset(Dataset):
             raise ValueError(f"need seed >= 0 and size >= 0, got {seed}, {size}")
         x = torch.linspace(-x_max, x_max, resolution, dtype=torch.float64)  # [R]
         cov = kernel_matrix(kernel, x, x, lengthscale, variance)  # [R, R]
-        self.chol = torch.linalg.cholesky(cov + GP_NUGGET * torch.eye(resolution, dtype=torch.float64))  # [R, R]
+        chol, info = torch.linalg.cholesky_ex(cov + GP_NUGGET * torch.eye(resolution, dtype=torch.float64))  # [R, R]
+        if info != 0:  # the nugget is absolute: a large variance over many close points leaves it below rounding
+            raise ValueError(f"gp_{kernel}: the covariance of {resolution} points on [-{x_max:g}, {x_max:g}] with "
+                             f"lengthscale {lengthscale:g} and variance {variance:g} is not positive definite in "
+                             f"float64 (its nugget, {GP_NUGGET:g}, is lost to rounding): lower "
+                             f"--data.init_args.variance, lengthscale or resolution")
+        self.chol = chol
         self.size, self.seed = size, seed
 
     def __len__(self) -> int:
@@ -224,8 +230,9 @@ class PolynomialDataModule(SignalDataModule):
         self._gp_train: dict | None = None  # the RBF GP learned from the training functions (learned_gp.py)
         if not (0 < lengthscale_range[0] <= lengthscale_range[1] and 0 < scale_range[0] <= scale_range[1]):
             raise ValueError(f"need 0 < low <= high for lengthscale_range {lengthscale_range} and scale_range {scale_range}")
-        if noise_std < 0:
-            raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+        if not noise_std > 0:  # the benchmark's draws of 49 close points, its oracle and its Bayes predictor need it
+            raise ValueError(f"--data.init_args.noise_std must be > 0, got {noise_std}: without observation noise "
+                             f"the benchmark's covariance of a function's points is singular")
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
                              scale_range=tuple(scale_range), noise_std=noise_std)
         if self.is_protocol and max_points < 10:

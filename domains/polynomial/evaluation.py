@@ -59,6 +59,11 @@ class GPProtocolEvaluation(SweepEvaluation):
         self.sweep_batches = sweep_batches
         self.figure_levels, self.figure_points = tuple(figure_levels), figure_points
 
+    def level_list(self, spec) -> list[int]:
+        """The |S| levels below a function's N points (spec.num_points): S of all N leaves no target, so larger
+        levels are left out and listed in metrics.json as dropped_levels (they were left out of the rows unnamed)."""
+        return sorted({k for k in self.levels if k < spec.num_points})
+
     def on_test_start(self, trainer, pl_module) -> None:
         if pl_module.spec.extra.get("protocol") != "tnp":
             raise ValueError(f"the GP protocol evaluation needs a gp_tnp_* dataset, not "

@@ -14,8 +14,8 @@ def kernel_matrix(kind: str, x1: torch.Tensor, x2: torch.Tensor, lengthscale, va
     """k(x1, x2) for x1 [..., N], x2 [..., M] -> [..., N, M]; lengthscale/variance broadcast over [...]."""
     ls = torch.as_tensor(lengthscale, dtype=x1.dtype, device=x1.device)
     var = torch.as_tensor(variance, dtype=x1.dtype, device=x1.device)
-    if ls.dim() > 0:
-        ls, var = ls[..., None, None], var[..., None, None]
+    ls = ls[..., None, None] if ls.dim() > 0 else ls  # [..., 1, 1]: one per function, either alone
+    var = var[..., None, None] if var.dim() > 0 else var  # [..., 1, 1]
     r = (x1.unsqueeze(-1) - x2.unsqueeze(-2)).abs() / ls  # [..., N, M]
     if kind == "rbf":
         return var * torch.exp(-0.5 * r**2)

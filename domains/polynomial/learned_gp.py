@@ -39,6 +39,7 @@ def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0
     [-1, 1]), all curves sharing them. Only the subset is read (and copied). Returns {"lengthscale", "variance",
     "noise_var", "mean", "level_var"} (lengthscale in normalised positions, the rest in the values' units),
     "log_lik_per_point" (the maximum, per value read), and the numbers of curves and points per curve read.
+    Curves that are all one constant are refused (ValueError): their variances would be 0, a predictive of no width.
 
     Runs on one thread: its many small matrices gain nothing from more, and every DDP rank learns it at once as it
     starts, each with all the machine's threads (Lightning limits them later): 4-8 s a rank on a busy 2-core CPU
@@ -66,7 +67,10 @@ def _learn(curves: torch.Tensor, positions: torch.Tensor, seed: int, rows: torch
     y = curves[rows.unsqueeze(-1), points[group]].double()  # [C, K]
     # learned about the values' own level and in units of their spread: the sums of squares of raw values far from 0
     # (1e8 + a few units) would lose the curves' variation to rounding
-    shift, unit = float(y.mean()), float(y.std()) or 1.0
+    if float(y.max()) == float(y.min()):
+        raise ValueError(f"learning a GP needs curves that vary: every value of the {len(rows)} curves read (at {k} "
+                         f"points each) is {float(y[0, 0]):g}, so the kernel's variance would be 0")
+    shift, unit = float(y.mean()), float(y.std())
     y = (y - shift) / unit  # [C, K]
     step = 2.0 / (length - 1)
     grids = [torch.linspace(math.log10(step / 4), math.log10(20.0), 41, dtype=torch.float64),  # [A] lengthscales

@@ -26,6 +26,13 @@ def prior_oracle(spec, ctx_x: torch.Tensor, ctx_y: torch.Tensor, qry_x: torch.Te
     return gp_oracle(ctx_x, ctx_y, qry_x, extra["kernel"], extra["lengthscale"], extra["variance"])
 
 
+def fallback_variance(spec) -> float:
+    """The fitted GP's signal variance where S has none to fit (oracles.fitted_rbf_gp: |S| = 1 about its own mean, a
+    constant S): that of a standard deviation a quarter of the spec's value range."""
+    lo, hi = spec.val_range
+    return ((hi - lo) / 4) ** 2
+
+
 def reference_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
     """NLL (nats, density of y) and MSE of the mean [B] of the reference predictors, over the held-out queries of one
     sweep item of a dense 1D dataset: the exact oracle (generated functions; a user's curves have no known prior), an
@@ -39,14 +46,15 @@ def reference_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
     qy = item.qry_val[..., 0].cpu().double()  # [B, Q]
     held = item.held_out.cpu()  # [B, Q]
     pos_c, pos_q = item.ctx_pos[..., 0].cpu(), item.qry_pos[..., 0].cpu()  # [B, K], [B, Q]
+    fallback = fallback_variance(spec)
     if spec.dataset == "file":
         # at the normalised positions, which the GP's fit does not tell from x (its lengthscales are fractions of S's
         # span), except where x's units make the span smaller than its floor of 1e-3 (microseconds in seconds)
         level = cy.double().mean(-1, keepdim=True)  # [B, 1]
-        mean, var = fitted_rbf_gp(pos_c, cy.double() - level, pos_q)  # [B, Q] each
+        mean, var = fitted_rbf_gp(pos_c, cy.double() - level, pos_q, fallback_variance=fallback)  # [B, Q] each
         predictors = {"gp": (mean + level, var)}
     else:
-        predictors = {"oracle": prior_oracle(spec, cx, cy, qx), "gp": fitted_rbf_gp(cx, cy, qx)}
+        predictors = {"oracle": prior_oracle(spec, cx, cy, qx), "gp": fitted_rbf_gp(cx, cy, qx, fallback_variance=fallback)}
     if "gp_train" in spec.extra:  # specs written before it have none
         predictors["gp_train"] = learned_rbf_gp(pos_c, cy, pos_q, spec.extra["gp_train"])
     out = {}

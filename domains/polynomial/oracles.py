@@ -61,9 +61,10 @@ def gp_predictive(ctx_x, ctx_y, qry_x, kernel: str, lengthscale, variance, noise
     ctx_x [B, K], ctx_y [B, K], qry_x [B, Q] -> mean [B, Q], var [B, Q] (the noise included).
     """
     x_c, x_q = ctx_x.double(), qry_x.double()
-    if torch.is_tensor(lengthscale) and lengthscale.dim() > 0:
-        lengthscale = lengthscale.double().to(x_c.device)
-        variance = torch.as_tensor(variance, dtype=torch.float64, device=x_c.device).expand_as(lengthscale)
+    if any(torch.is_tensor(v) and v.dim() > 0 for v in (lengthscale, variance)):  # either per function: both [B]
+        b = x_c.shape[0]
+        lengthscale = torch.as_tensor(lengthscale, dtype=torch.float64, device=x_c.device).expand(b)  # [B]
+        variance = torch.as_tensor(variance, dtype=torch.float64, device=x_c.device).expand(b)  # [B]
     k_cc = kernel_matrix(kernel, x_c, x_c, lengthscale, variance)  # [B, K, K]
     k_qc = kernel_matrix(kernel, x_q, x_c, lengthscale, variance)  # [B, Q, K]
     prior = torch.as_tensor(variance, dtype=torch.float64, device=x_c.device)
@@ -92,6 +93,8 @@ def gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, kernel: str, lengthsca
     U diag(s^2 lam + noise^2) U^T, so every scale's marginal likelihood and predictive are sums in that basis.
     ctx_x [B, K], ctx_y [B, K], qry_x [B, Q], qry_y [B, Q] in x units; float64.
     """
+    if not noise_std > 0:  # a kernel matrix's eigenvalues of 0 would make every likelihood NaN
+        raise ValueError(f"gp_protocol_bayes_log_lik: noise_std must be > 0, got {noise_std}")
     x_c, x_q, y_c, y_q = ctx_x.double(), qry_x.double(), ctx_y.double(), qry_y.double()
     (l_lo, l_hi), (s_lo, s_hi) = lengthscale_range, scale_range
     n_l, n_s = grid
@@ -113,20 +116,43 @@ def gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, kernel: str, lengthsca
     return torch.logsumexp(log_w.unsqueeze(-1) + torch.cat(log_pred), dim=0)  # [B, Q]
 
 
-def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e-2)):
+def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e-2), fallback_variance=None):
     """An RBF GP whose hyperparameters maximise the marginal likelihood of S, per function.
 
     The signal variance has a closed-form optimum for each (lengthscale, relative noise) pair
     (s2 = y^T R^-1 y / K); the other two are chosen on a log grid, the lengthscales' from 0.02 to 3 times the
     function's own span of S (or ``lengthscales``, the same for every function). Batched over functions; each
     function's fit depends on its S alone.
+
+    Where S cannot fit a signal variance, ``fallback_variance`` (y's units, a float) takes its place: an empty S
+    (|S| = 0) then gets the GP prior's predictive, mean 0 and variance fallback_variance (times 1 + the largest of
+    ``noises``), and an S without spread (every value 0: one point, or a constant S, about its own mean), where the
+    maximum-likelihood variance, 0, would give a predictive of zero width, the posterior of that variance with the
+    grid's shortest lengthscale and largest noise.
+    Without it such an S is refused (ValueError), as is an S holding NaN or an infinity.
     """
     x_c, x_q, y = ctx_x.double(), qry_x.double(), ctx_y.double()
     b, k = y.shape
+    if fallback_variance is not None and not (math.isfinite(fallback_variance) and fallback_variance > 0):
+        raise ValueError(f"fitted_rbf_gp: fallback_variance must be a finite number > 0, got {fallback_variance}")
+    if not (torch.isfinite(x_c).all() and torch.isfinite(y).all()):
+        bad = int((~torch.isfinite(x_c)).sum() + (~torch.isfinite(y)).sum())
+        raise ValueError(f"fitted_rbf_gp: S holds NaN or infinite numbers ({bad} of its positions and values)")
+    if k == 0:
+        if fallback_variance is None:
+            raise ValueError("fitted_rbf_gp fits its kernel to S, but S is empty (|S| = 0): give fallback_variance "
+                             "for the GP prior's predictive")
+        var = torch.full(x_q.shape, fallback_variance * (1 + max(noises)), dtype=torch.float64)  # [B, Q]
+        return torch.zeros_like(x_q), var
     # fitted in units of each function's own size (its values' root mean square): the fit is then the same in any
     # units of y, where the floors below (of s2 and of the posterior's variance, absolute) would bite on small values
     unit = y.pow(2).mean(-1, keepdim=True).sqrt()  # [B, 1]
-    unit = torch.where(unit > 0, unit, torch.ones_like(unit))  # [B, 1]
+    flat = unit[:, 0] == 0  # [B]: S without spread, whose maximum-likelihood variance is 0
+    if flat.any() and fallback_variance is None:
+        raise ValueError(f"fitted_rbf_gp: every value of S is 0 for {int(flat.sum())} of {b} functions, so the "
+                         f"fitted variance would be 0: give fallback_variance")
+    fallback = math.sqrt(fallback_variance) if fallback_variance is not None else 1.0
+    unit = torch.where(unit > 0, unit, torch.full_like(unit, fallback))  # [B, 1]
     y = y / unit  # [B, K]
     if lengthscales is None:
         span = (x_c.max(-1).values - x_c.min(-1).values).clamp(min=1e-3)  # [B]
@@ -150,6 +176,11 @@ def fitted_rbf_gp(ctx_x, ctx_y, qry_x, lengthscales=None, noises=(1e-6, 1e-4, 1e
             cand = torch.stack([ls, torch.full_like(s2, eta), s2], -1)  # [B, 3]
             best = torch.where(better.unsqueeze(-1), cand, best)
     ls, eta, s2 = best[:, 0], best[:, 1], best[:, 2]
+    # S without spread says nothing of the variance nor the lengthscale (its likelihood would pick the most singular
+    # kernel matrix): fallback_variance, the shortest lengthscale and the most noise, the prior but at S's positions
+    ls = torch.where(flat, grid[0], ls)  # [B]
+    eta = torch.where(flat, torch.full_like(eta, max(noises)), eta)  # [B]
+    s2 = torch.where(flat, torch.ones_like(s2), s2)  # [B]: fallback_variance, in those functions' unit
     k_cc = kernel_matrix("rbf", x_c, x_c, ls, s2)  # [B, K, K]
     k_qc = kernel_matrix("rbf", x_q, x_c, ls, s2)  # [B, Q, K]
     mean, var = gaussian_posterior(k_cc, k_qc, s2.unsqueeze(-1).expand_as(x_q), y, eta * s2)

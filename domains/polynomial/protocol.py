@@ -114,7 +114,12 @@ class GPProtocolDataset(Dataset):
         ls, scale = rng.uniform(l_lo, l_hi), rng.uniform(s_lo, s_hi)
         cov = kernel_matrix(self.kernel, x, x, ls, scale**2)  # [N, N]
         cov = cov + self.noise_std**2 * torch.eye(n, dtype=torch.float64)  # the observation noise
-        y = torch.linalg.cholesky(cov) @ torch.from_numpy(rng.standard_normal(n))  # [N]
+        chol, info = torch.linalg.cholesky_ex(cov)  # [N, N]
+        if info != 0:
+            raise ValueError(f"gp_tnp_{self.kernel}: function {i}'s covariance (lengthscale {ls:.3g}, scale "
+                             f"{scale:.3g}, noise_std {self.noise_std:g}) is not positive definite in float64: "
+                             f"raise --data.init_args.noise_std or lower scale_range")
+        y = chol @ torch.from_numpy(rng.standard_normal(n))  # [N]
         signal = torch.stack([x / self.x_max, y]).float()  # [2, N]
         return {"signal": signal, "lengthscale": torch.tensor(ls, dtype=torch.float32),
                 "scale": torch.tensor(scale, dtype=torch.float32)}

@@ -169,6 +169,20 @@ ROWS = [
      '`--data.init_args.batch_size=-4` (or 0)',
      lambda w: ["cli", "fit", *POLY, "--data.init_args.batch_size=-4", *_runs(w)],
      "batch_size must be >= 1, got -4"),
+    ("data-gp-not-positive-definite",
+     '`make train DOMAIN=polynomial DATA=gp_rbf ARGS="--data.init_args.variance=1e6 --data.init_args.lengthscale=2 '
+     '--data.init_args.resolution=1024"`',
+     lambda w: ["cli", "fit", "--config", str(CONFIGS / "polynomial.yaml"), "--config",
+                str(CONFIGS / "polynomial" / "gp_rbf.yaml"), "--data.init_args.variance=1e6",
+                "--data.init_args.lengthscale=2", "--data.init_args.resolution=1024", *_runs(w)],
+     "gp_rbf: the covariance of 1024 points on [-2, 2] with lengthscale 2 and variance 1e+06 is not positive definite "
+     "in float64 (its nugget, 1e-08, is lost to rounding): lower --data.init_args.variance, lengthscale or resolution"),
+    ("data-gp-no-noise",
+     '`make train DOMAIN=polynomial DATA=gp_tnp_rbf ARGS="--data.init_args.noise_std=0"`',
+     lambda w: ["cli", "fit", "--config", str(CONFIGS / "polynomial.yaml"), "--config",
+                str(CONFIGS / "polynomial" / "gp_tnp_rbf.yaml"), "--data.init_args.noise_std=0", *_runs(w)],
+     "--data.init_args.noise_std must be > 0, got 0.0: without observation noise the benchmark's covariance of a "
+     "function's points is singular"),
     ("data-val-items",
      '`--data.init_args.val_items=0` (how many val items validate)',
      lambda w: ["cli", "fit", *POLY, "--data.init_args.val_items=0", *_runs(w)],

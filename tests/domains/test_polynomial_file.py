@@ -326,6 +326,22 @@ def test_curves_are_scored_without_an_oracle_and_the_gp_ignores_their_level(tmp_
     assert "oracle_nll" in domain.plot_groups()["NLL (nats)"]
 
 
+def test_the_gp_fitted_to_one_point_or_a_flat_s_has_a_finite_width(tmp_path):
+    """|S| = 1 (fitted about its own mean, so every value 0) and a constant S on a curve that is not: the fitted GP's
+    variance was floored at 1e-12 of y's units, an NLL of 2e12 and 2e10 nats on these curves; now its variance is that
+    of a standard deviation of a quarter of the value range (metrics.fallback_variance)."""
+    spec = file_module(write_npz(tmp_path / "c.npz", sines(), np.linspace(*YEARS, 61))).spec
+    signal = torch.from_numpy(sines(8)).float().unsqueeze(1)  # [8, 1, 61]
+    assert reference_metrics(_item(spec, signal, 1))["gp_nll"].abs().max() < 10
+    item = _item(spec, signal, 3)
+    flat = signal.clone()  # [8, 1, 61]
+    at = ((item.ctx_pos[..., 0] + 1) * 30).round().long()  # [8, 3]: S's grid points
+    flat[:, 0].scatter_(1, at, 15.0)  # S constant, the curve around it not
+    item = dataclasses.replace(item, signal=flat, ctx_val=torch.full_like(item.ctx_val, 15.0),
+                               qry_val=flat.transpose(1, 2))
+    assert reference_metrics(item)["gp_nll"].abs().max() < 10
+
+
 # ---- the command line -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:

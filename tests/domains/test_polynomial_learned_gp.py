@@ -5,6 +5,7 @@ the exact GP (where a GP fitted to each S alone is far overconfident), and the d
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -197,3 +198,55 @@ def test_the_gp_fitted_to_each_s_is_the_same_fit_in_any_units_of_y():
         m, v = fitted_rbf_gp(cx, c * cy, qx)
         torch.testing.assert_close(m, c * mean, rtol=1e-6, atol=0)
         torch.testing.assert_close(v, c**2 * var, rtol=1e-6, atol=0)
+
+
+def test_curves_all_of_one_constant_are_refused_in_one_line():
+    """Every value the same: the learned variances were 1e-300 and 5e-309, and learned_rbf_gp predicted with a variance
+    of 1e-300 (a predictive of no width). Now refused, naming the value."""
+    x = torch.linspace(-1, 1, 20, dtype=torch.float64)  # [L]
+    for c in (3.0, 0.0):
+        with pytest.raises(ValueError, match=f"curves that vary: every value of the 8 curves read .* is {c:g}"):
+            learn_rbf_prior(torch.full((8, 20), c), x)
+
+
+def test_an_empty_s_gets_the_fallback_prior_or_a_one_line_refusal():
+    """|S| = 0 raised an IndexError (the span of no positions); now the prior's predictive where fallback_variance is
+    given, and a ValueError naming it where not."""
+    qx = torch.linspace(-1, 1, 5, dtype=torch.float64).expand(2, -1)  # [2, Q]
+    empty = torch.zeros(2, 0, dtype=torch.float64)  # [2, 0]
+    with pytest.raises(ValueError, match=r"S is empty \(\|S\| = 0\): give fallback_variance"):
+        fitted_rbf_gp(empty, empty, qx)
+    mean, var = fitted_rbf_gp(empty, empty, qx, fallback_variance=2.0)  # [2, Q] each
+    assert (mean == 0).all() and torch.allclose(var, torch.full_like(var, 2.0), rtol=0.02)
+
+
+def test_an_s_without_spread_gets_the_fallback_variance_not_a_predictive_of_no_width():
+    """One point at 0 (a single point about its own mean, as a user's curve is fitted) or a constant S: the fitted
+    variance was floored at 1e-12, so the predictive had a width of 1e-6 in y's units; now it uses fallback_variance,
+    and without one such an S is refused."""
+    qx = torch.linspace(-1, 1, 9, dtype=torch.float64).unsqueeze(0)  # [1, Q]
+    for cx in ([[0.3]], [[-0.5, 0.1, 0.7]]):
+        cx = torch.tensor(cx, dtype=torch.float64)  # [1, K]
+        cy = torch.zeros_like(cx)  # [1, K]
+        with pytest.raises(ValueError, match="every value of S is 0 for 1 of 1 functions"):
+            fitted_rbf_gp(cx, cy, qx)
+        mean, var = fitted_rbf_gp(cx, cy, qx, fallback_variance=4.0)  # [1, Q] each
+        assert (mean == 0).all() and torch.isfinite(var).all() and var.max() > 1.0, var
+    # functions with spread beside it keep their own fit
+    cx = torch.tensor([[0.3, 0.5], [0.3, 0.5]], dtype=torch.float64)  # [2, 2]
+    cy = torch.tensor([[0.0, 0.0], [1.0, -1.0]], dtype=torch.float64)  # [2, 2]
+    both = fitted_rbf_gp(cx, cy, qx.expand(2, -1), fallback_variance=4.0)
+    alone = fitted_rbf_gp(cx[1:], cy[1:], qx, fallback_variance=4.0)
+    assert all(torch.equal(b[1:], a) for b, a in zip(both, alone))
+
+
+def test_an_s_holding_nan_is_refused_by_the_fitted_gp_in_one_line():
+    """A NaN or an infinity in S failed the Cholesky factorisation, whose message blamed a kernel matrix that is not
+    positive definite."""
+    cx = torch.tensor([[-0.5, 0.1, 0.7]], dtype=torch.float64)  # [1, 3]
+    qx = torch.linspace(-1, 1, 5, dtype=torch.float64).unsqueeze(0)  # [1, Q]
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"S holds NaN or infinite numbers \(1 of its positions and values\)"):
+            fitted_rbf_gp(cx, torch.tensor([[1.0, bad, 0.5]], dtype=torch.float64), qx)
+    with pytest.raises(ValueError, match="S holds NaN or infinite numbers"):
+        fitted_rbf_gp(torch.tensor([[-0.5, float("nan"), 0.7]]), torch.ones(1, 3), qx)

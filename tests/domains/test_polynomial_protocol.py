@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from domains.polynomial.data import GPDataset, PolynomialDataModule
-from domains.polynomial.kernels import GP_NUGGET
-from domains.polynomial.oracles import gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle
+from domains.polynomial.evaluation import GPProtocolEvaluation
+from domains.polynomial.kernels import GP_NUGGET, kernel_matrix
+from domains.polynomial.oracles import gp_oracle, gp_predictive, gp_protocol_bayes_log_lik, gp_protocol_oracle
 from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, evaluation_sizes, protocol_sizes
 from wrote_lines import unnamed_files
 
@@ -320,3 +321,59 @@ def test_the_evaluation_prints_the_benchmarks_numbers():
                     "Bayes predictor 1.050; gap to the oracle 0.100 ± 0.000), context LL 2.400 ± 0.100 (oracle "
                     "2.600); all in metrics.json")
     assert protocol_headline({"num_batches": 0}) == "[gp_protocol] no evaluation batch was scored"
+
+
+def test_gp_draws_without_enough_noise_are_refused_in_one_line():
+    """noise_std = 0 was accepted: 44 of 50 RBF functions of the benchmark failed their Cholesky factorisation (a
+    traceback at the first batch), and the Bayes predictor scored every context point NaN (Matern-5/2 too). Now
+    refused as the data module is built; a noise too small for a function's covariance (1e-8) names the function and
+    the options, as do dense GP draws whose absolute nugget is lost to rounding."""
+    with pytest.raises(ValueError, match="noise_std must be > 0, got 0.0: without observation noise"):
+        PolynomialDataModule(dataset="gp_tnp_rbf", noise_std=0.0)
+    with pytest.raises(ValueError, match=r"gp_tnp_rbf: function 0's covariance .* noise_std 1e-08\) is not positive "
+                                         r"definite in float64: raise --data.init_args.noise_std"):
+        GPProtocolDataset(4, "rbf", 0, noise_std=1e-8)[0]
+    with pytest.raises(ValueError, match=r"gp_rbf: the covariance of 1024 points on \[-2, 2\] with lengthscale 2 and "
+                                         r"variance 1e\+06 is not positive definite"):
+        GPDataset(4, "rbf", 2.0, 1e6, 1024, 2.0, 0)
+
+
+def test_sweep_levels_that_leave_no_target_are_listed_as_dropped():
+    """Levels of |S| >= 49 (every point of a benchmark function) were left out of metrics.json's rows without a word,
+    and levels that all were gave a metrics.json of no rows; now they are dropped_levels, and a sweep of none is
+    refused as the dense sweeps' is."""
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf").spec
+    evaluation = GPProtocolEvaluation(levels=(3, 49, 60))
+    assert evaluation.level_list(spec) == [3] and evaluation.dropped_levels(spec) == [49, 60]
+    assert GPProtocolEvaluation(levels=(3, 48)).level_list(spec) == [3, 48]
+    from types import SimpleNamespace
+
+    with pytest.raises(ValueError, match=r"every \|S\| level \(49, 60\) observes all 49"):
+        GPProtocolEvaluation(levels=(49, 60)).on_test_start(SimpleNamespace(world_size=1), SimpleNamespace(spec=spec))
+
+
+def test_a_per_function_variance_beside_one_lengthscale_is_each_functions_own():
+    """gp_predictive and kernel_matrix take floats or per-function tensors [B] for either: a variance [B] beside a
+    float lengthscale was broadcast over the kernel matrix's last axis, a shape error, or where |S| = B a wrong
+    predictive (a variance of 1e-4 where the function's own GP gives 0.09)."""
+    gen = torch.Generator().manual_seed(0)
+    for k in (2, 3):
+        x = torch.rand(2, k, generator=gen, dtype=torch.float64)  # [2, K]
+        y = torch.randn(2, k, generator=gen, dtype=torch.float64)  # [2, K]
+        q = torch.tensor([[0.25, 2.0], [0.6, -1.0]], dtype=torch.float64)  # [2, Q]
+        mean, var = gp_predictive(x, y, q, "rbf", 0.3, torch.tensor([1.0, 4.0]), 1e-4)  # [2, Q] each
+        for i, v in enumerate((1.0, 4.0)):
+            m_i, v_i = gp_predictive(x[i : i + 1], y[i : i + 1], q[i : i + 1], "rbf", 0.3, v, 1e-4)  # [1, Q] each
+            torch.testing.assert_close(mean[i : i + 1], m_i)
+            torch.testing.assert_close(var[i : i + 1], v_i)
+    x = torch.rand(2, 3, generator=gen, dtype=torch.float64)  # [2, K]
+    k = kernel_matrix("rbf", x, x, 0.3, torch.tensor([1.0, 4.0]))  # [2, K, K]: the variance [B] over [...]
+    torch.testing.assert_close(k[1], kernel_matrix("rbf", x[1], x[1], 0.3, 4.0))
+
+
+def test_the_bayes_predictor_refuses_no_noise_in_one_line():
+    """noise_std = 0 scored every context point NaN (eigenvalues of 0 in its basis), without a word."""
+    x = torch.linspace(-2, 2, 10, dtype=torch.float64).unsqueeze(0)  # [1, 10]
+    y = torch.sin(x)  # [1, 10]
+    with pytest.raises(ValueError, match="noise_std must be > 0, got 0.0"):
+        gp_protocol_bayes_log_lik(x, y, x, y, "matern", (0.1, 0.6), (0.1, 1.0), 0.0)
