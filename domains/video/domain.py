@@ -16,8 +16,17 @@ from pixeltransformer.signal import SignalSpec
 
 from .data import load_mask_video, load_user_video
 from .io import write_video
-from .metrics import psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
+from .metrics import SSIM_WINDOW, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .visualize import context_video, on_grid, to_frames, write_figure10
+
+
+# metrics.json's words for the video columns; each claim here is what metrics.py computes
+METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetrics SSIM, 11x11 Gaussian window, sigma "
+                "1.5, data_range 1, whole reflect-padded frames with no border crop; none for frames under 11x11 "
+                "pixels); predictions clamped to [0, 1], the range they are shown in; mse on pixels not in S, "
+                "unclamped; observed pixels keep their values in the mean video; samples on the first sample_clips "
+                "test clips; nn_: the nearest sample of S in normalised (t, y, x), each axis on [-1, 1], so one frame "
+                "step is as far as (W - 1) / (T - 1) pixel steps")
 
 
 class VideoDomain(Domain):
@@ -73,12 +82,7 @@ class VideoDomain(Domain):
 
     def summary(self, rows: list[dict]) -> dict:
         return {**sweep_summary(rows),
-                "metric_notes": "PSNR/SSIM per frame averaged over frames and clips (torchmetrics SSIM, 11x11 "
-                                "Gaussian window, sigma 1.5, data_range 1, whole reflect-padded frames with no "
-                                "border crop; predictions unclamped); observed pixels keep their values in the mean "
-                                "video; samples on the first sample_clips test clips; nn_: the nearest sample of S "
-                                "in normalised (t, y, x), each axis on [-1, 1], so one frame step is as far as "
-                                "(W - 1) / (T - 1) pixel steps"}
+                "metric_notes": METRIC_NOTES}
 
     # ---- a user's files ---------------------------------------------------------------------------------
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
@@ -117,8 +121,9 @@ class VideoDomain(Domain):
         paths += write_figure10(gt, ctx_vis, samples, c.mean[0], out_dir / "figure10", gif=self.gif,
                                 title=c.titled(f"|S| = {c.ctx_pos.shape[1]}", sep="; ")).values()
         summary = {"grid": list(c.grid_shape), "num_context": int(c.ctx_pos.shape[1]), "num_samples": len(samples)}
-        if gt is not None and min(c.grid_shape[1:]) >= 11:  # SSIM's 11x11 window
+        if gt is not None:
             pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}
             summary["psnr_vs_input"] = {k: float(psnr_per_frame(v[None], gt[None])) for k, v in pairs.items()}
+        if gt is not None and min(c.grid_shape[1:]) >= SSIM_WINDOW:
             summary["ssim_vs_input"] = {k: float(ssim_per_frame(v[None], gt[None])) for k, v in pairs.items()}
         return paths + [write_json(out_dir / "summary.json", summary)]

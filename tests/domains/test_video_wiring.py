@@ -15,7 +15,7 @@ import yaml
 from domains.video.data import VideoDataModule, load_user_video
 from domains.video.domain import VideoDomain
 from domains.video.io import read_video_file, write_video
-from domains.video.metrics import sweep_metrics, sweep_summary
+from domains.video.metrics import psnr_per_frame, sweep_metrics, sweep_summary
 from domains.video.synthetic import moving_digits
 from domains.video.visualize import LABEL_H
 from pixeltransformer.cli import main
@@ -169,21 +169,23 @@ def test_predict_with_json_context_and_bad_input(run, input_video, tmp_path):
 
 
 # ---- the Domain's parts, without a CLI ---------------------------------------------------------------------
-def clips(b: int = 2) -> torch.Tensor:
+def clips(b: int = 2, grid: tuple[int, int, int] = GRID) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
-    return torch.rand(b, 3, *GRID, generator=gen) * 0.5 + 0.25  # [B, 3, T, H, W] in [0.25, 0.75]
+    return torch.rand(b, 3, *grid, generator=gen) * 0.5 + 0.25  # [B, 3, T, H, W] in [0.25, 0.75]
 
 
 def item_of(signal: torch.Tensor, mean: torch.Tensor, samples: torch.Tensor | None = None) -> SweepItem:
     """A sweep item querying every pixel, none observed, with the given mean videos [B, 3, T, H, W]."""
-    spec = VideoDataModule(num_frames=GRID[0], size=GRID[1], bins="uniform", num_bins=8).spec
+    grid = tuple(signal.shape[2:])  # (T, H, W)
+    n = math.prod(grid)
+    spec = VideoDataModule(num_frames=grid[0], size=grid[1:], bins="uniform", num_bins=8).spec
     b = signal.shape[0]
     qry = flatten_grid(signal)  # [B, N, 3]
-    pos = grid_positions(GRID).expand(b, -1, -1)  # [B, N, 3]
-    flat = lambda v: flatten_grid(v.flatten(0, 1)).view(*v.shape[:2], N, 3)  # noqa: E731  [B, S, N, 3]
-    return SweepItem(spec, signal, 1, pos[:, :1], qry[:, :1], pos, qry, torch.ones(b, N, dtype=torch.bool),
-                     torch.zeros(b, N, 1), flatten_grid(mean), flatten_grid(signal.flip(-1)),
-                     None if samples is None else flat(samples), True, torch.zeros(b, N), {"signal": signal})
+    pos = grid_positions(grid).expand(b, -1, -1)  # [B, N, 3]
+    flat = lambda v: flatten_grid(v.flatten(0, 1)).view(*v.shape[:2], n, 3)  # noqa: E731  [B, S, N, 3]
+    return SweepItem(spec, signal, 1, pos[:, :1], qry[:, :1], pos, qry, torch.ones(b, n, dtype=torch.bool),
+                     torch.zeros(b, n, 1), flatten_grid(mean), flatten_grid(signal.flip(-1)),
+                     None if samples is None else flat(samples), True, torch.zeros(b, n), {"signal": signal})
 
 
 def test_sweep_metrics_known_values_and_unsampled_rows():
@@ -200,6 +202,30 @@ def test_sweep_metrics_known_values_and_unsampled_rows():
     out = sweep_metrics(item_of(gt, gt, samples))
     assert out["sample_psnr"][0].item() == pytest.approx(60.0, abs=1e-3) and out["sample_psnr"][1].isnan()
     assert 0.5 < out["sample_ssim"][0] < 1 and out["sample_ssim"][1].isnan()
+
+
+def test_frames_smaller_than_ssim_s_window_score_psnr_and_no_ssim(tmp_path):
+    """A model of 8x8 frames trains; its evaluation scored SSIM, which needs 11x11, and ended in an error after the
+    whole sweep: now its SSIM columns are NaN (None in metrics.json) and PSNR is scored."""
+    gt = clips(2, (3, 8, 8))  # [B, 3, T, H, W]
+    samples = torch.stack([gt, gt + 0.1], 1)  # [B, 2, 3, T, H, W]
+    out = sweep_metrics(item_of(gt, gt + 0.1, samples))
+    assert torch.allclose(out["psnr"], torch.full((2,), 20.0), atol=1e-3)
+    assert out["sample_psnr"][0].item() == pytest.approx(60.0, abs=1e-3) and out["nn_psnr"].isfinite().all()
+    assert all(out[name].isnan().all() for name in ("ssim", "nn_ssim", "sample_ssim"))
+    c = Completion((3, 8, 8), grid_positions((3, 8, 8))[:5].unsqueeze(0), flatten_grid(gt[:1])[:, :5], gt[:1], None,
+                   None, None, gt[:1])
+    VideoDomain(gif=False).write_prediction(c, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["psnr_vs_input"]["mean"] == 100.0 and "ssim_vs_input" not in summary
+
+
+def test_the_metric_notes_say_the_scored_prediction_is_clamped():
+    notes = VideoDomain().summary([{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}])["metric_notes"]
+    assert "predictions clamped to [0, 1]" in notes and "predictions unclamped" not in notes
+    gt = clips(1)  # [1, 3, T, H, W]
+    over = sweep_metrics(item_of(gt, gt + 2.0))["psnr"]  # a mean far above 1 scores as shown: 1 everywhere
+    assert torch.allclose(over, psnr_per_frame(torch.ones_like(gt), gt))
 
 
 def test_sweep_summary():
