@@ -91,7 +91,7 @@ class VideoDomain(Domain):
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         t, h, w = spec.grid_shape
-        return load_mask_video(path, t, (h, w))  # [T, H, W]
+        return load_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [T, H, W]
 
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pos, val = super().context_from_mask(signal, mask)  # [K, 3], [K, 3]

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from domains.video.data import ClipDataset, VideoDataModule, load_mask_video, load_user_video
+from domains.video.domain import VideoDomain
 from domains.video.io import (
     VideoDecodeError,
     cut_clips,
@@ -688,6 +689,23 @@ def test_load_user_video_and_mask(tmp_path):
                                          r"video file \(.mp4, .*\), a strip \(.jpg, .jpeg, .png\) or a clip .npz$"):
         load_user_video(tmp_path / "chair.obj", num_frames=4, size=16)
 
+
+
+def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_step(tmp_path):
+    """A model trained with frame_step=2 reads the input's frames 0, 2, 4, ...; its mask video was read at frames
+    0, 1, 2, ..., so each frame's mask was another frame's."""
+    frames = np.zeros((9, 16, 16, 3), np.uint8)  # [F, H, W, 3]
+    for i in range(9):
+        frames[i, : i + 1] = 255  # frame i observes its top i + 1 rows
+    path = write_video(frames, tmp_path / "mask.gif", upscale_to=None)
+    mask = load_mask_video(path, num_frames=5, size=16, frame_step=2)  # [T, H, W]
+    assert [int(m[:, 0].sum()) for m in mask] == [1, 3, 5, 7, 9]  # frames 0, 2, 4, 6 and 8
+    spec = VideoDataModule(num_frames=5, size=16, frame_step=2, bins="uniform", num_bins=8).spec  # the model's
+    assert torch.equal(VideoDomain().read_mask(path, spec), mask)  # --mask, as --input is read
+    with pytest.raises(ValueError, match=r"mask.gif: 9 frames, need 1 \(a still mask\) or at least 11: the clip's 6 "
+                                         r"frames are 2 apart$"):
+        load_mask_video(path, num_frames=6, size=16, frame_step=2)
+    assert [int(m[:, 0].sum()) for m in load_mask_video(path, num_frames=5, size=16)] == [1, 2, 3, 4, 5]
 
 def test_a_tinyvideos_strip_to_complete_is_read_as_a_folder_reads_it(tmp_path):
     """A strip of square frames (TinyVideos' JPEGs, which DATA=folder trains on) was refused by make sample as "a still
