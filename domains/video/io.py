@@ -240,6 +240,26 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     return np.concatenate(out)  # [F, H, W, 3]
 
 
+def frame_rate(path: str | Path) -> float | None:
+    """The frames a second a player shows ``path`` at: a container's frame rate (ffmpeg's), a GIF's from its frame
+    delays (their mean); None for a picture, an .npz, or a file that does not say."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".gif":
+            with Image.open(path) as image:
+                delays = [frame.info.get("duration", 0) for frame in ImageSequence.Iterator(image)]  # ms each
+            rate = 1000 * len(delays) / sum(delays) if sum(delays) > 0 else None
+        elif decoded_by_pillow(path) or suffix == ".npz":
+            rate = None
+        else:
+            with _pipes_left_to_gc():
+                rate = iio.immeta(path, plugin="FFMPEG").get("fps")
+    except (OSError, ValueError, RuntimeError, EOFError, SyntaxError):  # the frames were read: only the rate is unknown
+        return None
+    return float(rate) if isinstance(rate, (int, float)) and 0 < rate < math.inf else None
+
+
 def _strip_frames(path: str | Path, w: int, h: int) -> int:
     """The frames of a w x h strip; a picture that is not one is a VideoDecodeError naming its size."""
     if h % w or h < 2 * w:

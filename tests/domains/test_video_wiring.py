@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 from domains.video.data import VideoDataModule, load_user_video
 from domains.video.domain import VideoDomain
@@ -264,6 +265,33 @@ def test_write_prediction_of_a_perfect_completion(tmp_path):
     # rows: truth, S, 2 samples, mean (0.9 in each at 150 dpi), the frame labels (0.22 in), the title (0.3 in)
     assert iio.imread(tmp_path / "figure10.png").shape[0] == 5 * 135 + 33 + 45
 
+
+
+@pytest.mark.parametrize("suffix, fps, frame_step, played", [(".mp4", 25, 1, 25.0), (".mp4", 30, 2, 15.0),
+                                                               (".gif", 10, 1, 10.0), (".npz", None, 1, 8.0)])
+def test_predicted_videos_play_at_the_rate_of_the_input_clip(tmp_path, suffix, fps, frame_step, played):
+    """gt.mp4 and the completions were written at 8 frames a second whatever the input's rate: a 25 fps clip played
+    three times slower than the input. They now play at the input's rate (over frame_step; 8 where a file has none)."""
+    frames = moving_digits(1, num_frames=7, size=12, seed=1)[0]  # [7, 12, 12, 3]
+    path = tmp_path / f"in{suffix}"
+    if suffix == ".npz":
+        np.savez(path, videos=frames[None])
+    else:
+        write_video(frames, path, fps=fps, upscale_to=None)
+    spec = VideoDataModule(num_frames=3, size=12, frame_step=frame_step, bins="uniform", num_bins=8).spec
+    domain = VideoDomain()
+    signal = domain.read_input(path, spec)[None]  # [1, 3, T, H, W]
+    pos = grid_positions(GRID)[:5].unsqueeze(0)  # [1, 5, 3]
+    c = Completion(GRID, pos, flatten_grid(signal)[:, :5], signal, None, None, None, signal)
+    domain.write_prediction(c, tmp_path / "out")
+    for name in ("gt.mp4", "mean.mp4", "figure10.mp4"):
+        assert iio.immeta(tmp_path / "out" / name, plugin="FFMPEG")["fps"] == pytest.approx(played, abs=0.01), name
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["fps"] == pytest.approx(played)
+    assert read_video_file(tmp_path / "out" / "figure10.gif").shape[0] == GRID[0]
+    with Image.open(tmp_path / "out" / "figure10.gif") as gif:
+        assert gif.info["duration"] == pytest.approx(1000 / played, abs=10)  # GIF delays are in 10 ms steps
+    domain.write_prediction(c, tmp_path / "again")  # the next prediction, from S alone: no input's rate left over
+    assert json.loads((tmp_path / "again" / "summary.json").read_text())["fps"] == 8
 
 def test_context_from_mask_and_predict_grid():
     signal = clips(1)[0]  # [3, T, H, W]
