@@ -36,6 +36,7 @@ from pixeltransformer.loopbar import loop_progress
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")  # in a folder of videos: frames stacked top to bottom (TinyVideos)
+SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # grey pictures of more than 8 bits a value
 
 
 class VideoDecodeError(ValueError):
@@ -150,6 +151,10 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
     """Decoded frames of one file, one [H, W, C] array at a time; with ``size``, ffmpeg scales while it
     decodes (aspect kept, covering ``size``), which is several times faster than decoding HD frames."""
     if decoded_by_pillow(path):
+        with Image.open(path) as image:
+            if image.mode in SIXTEEN_BIT_MODES:  # pillow's RGB(A) of them clips every value above 255 to white
+                yield np.round(np.asarray(image, dtype=np.float64) / 65535 * 255).astype(np.uint8)  # [H, W]
+                return
         # a mode makes pillow compose palette, transparency and delta frames into full frames; RGBA keeps what is
         # transparent, which to_rgb composites onto white (JPEG and BMP have no transparency)
         mode = "RGB" if path.suffix.lower() in (".jpg", ".jpeg", ".bmp") else "RGBA"

@@ -18,6 +18,7 @@ from domains.video.io import (
     VideoDecodeError,
     cut_clips,
     num_clips,
+    read_strip,
     read_video_file,
     read_video_folder,
     read_video_npz,
@@ -266,6 +267,17 @@ def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
     assert out.clips.shape == (2, 8, 8, 8, 3)  # clips from frames 0..7 and 4..11, resized to 8x8
     assert np.abs(out.clips[1, :, 4, 4, 0].astype(int) - 12 * np.arange(4, 12)).max() <= 2
 
+
+
+def test_a_16_bit_grey_strip_reads_its_levels_not_white(tmp_path):
+    """pillow's RGB of a 16-bit grey picture clips every value above 255: a strip of 16-bit frames read white."""
+    levels = np.arange(4, dtype=np.uint16) * 20000  # [F]: 0, 20000, 40000, 60000 of 65535
+    Image.fromarray(np.repeat(levels, 8 * 8).reshape(4 * 8, 8)).save(tmp_path / "strip.png")  # [F*8, 8] 16-bit
+    assert Image.open(tmp_path / "strip.png").mode == "I;16"
+    expected = np.round(levels / 65535 * 255)  # [F]: 0, 78, 156, 233
+    assert np.array_equal(read_strip(tmp_path / "strip.png")[:, 4, 4], np.repeat(expected[:, None], 3, 1))
+    clip = load_user_video(tmp_path / "strip.png", num_frames=4, size=8)  # [3, T, H, W], as --input reads it
+    assert torch.allclose(clip[:, :, 4, 4], torch.tensor(expected / 255, dtype=torch.float32).expand(3, -1))
 
 def test_folder_strips_are_decoded_when_their_clips_are_read(tmp_path, monkeypatch):
     """A folder of strips was decoded whole into memory before the first step: TinyVideos' tens of thousands of strips
