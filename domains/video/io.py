@@ -200,6 +200,23 @@ def _closing_pipes(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
             frames.close()
 
 
+def _decode_reason(err: BaseException) -> str:
+    """Why a file gave no frames, in one line: the reader's first line, or where that is imageio's "Could not load
+    meta information" (a damaged file, a file cut short, an audio file: all the same words), ffmpeg's reason from the
+    log imageio appends."""
+    text = str(err)
+    first = (text.strip().splitlines() or [type(err).__name__])[0]
+    streams = re.findall(r"Stream #\d+:\d+\S*: (\w+):", text)  # "Stream #0:0[0x1](und): Audio: aac ..."
+    if streams and "Video" not in streams:
+        kinds = ", ".join(sorted({kind.lower() for kind in streams}))
+        return f"it holds no video stream, only {kinds}"
+    if "moov atom not found" in text:  # an mp4's index, written last: a recording or copy that did not finish
+        return "it is damaged or cut short (ffmpeg: moov atom not found)"
+    if "Invalid data found when processing input" in text:
+        return "ffmpeg finds no video in it (Invalid data found when processing input): not a video, or damaged"
+    return first
+
+
 def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, chunk: int = 64,
                     max_frames: int | None = None) -> np.ndarray:
     """All frames of a video (mp4/avi/mov/... via ffmpeg, GIF via pillow) -> uint8 [F, H, W, 3].
@@ -238,8 +255,7 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
         if pending:
             flush()
     except Exception as err:  # ffmpeg/pillow raise OSError, RuntimeError, ValueError, ... for broken files
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise VideoDecodeError(f"cannot decode video {path}: {first}") from err
+        raise VideoDecodeError(f"cannot decode video {path}: {_decode_reason(err)}") from err
     if not out:
         raise VideoDecodeError(f"cannot decode video {path}: no frames")
     return np.concatenate(out)  # [F, H, W, 3]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
@@ -188,6 +190,18 @@ def test_undecodable_file_is_a_one_line_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.mp4"):
         read_video_file(tmp_path / "nope.mp4")
 
+
+
+def test_a_file_cut_short_or_of_sound_alone_says_so(tmp_path):
+    """Each of these read "Could not load meta information" (imageio's words), which named no cause."""
+    whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(30)).read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) // 2])  # a copy cut short: an mp4's index comes last
+    with pytest.raises(VideoDecodeError, match=r"cut.mp4: it is damaged or cut short \(ffmpeg: moov atom not found\)$"):
+        read_video_file(tmp_path / "cut.mp4", size=16)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=0.5",
+                    "-c:a", "aac", str(tmp_path / "sound.mp4")], check=True)
+    with pytest.raises(VideoDecodeError, match=r"sound.mp4: it holds no video stream, only audio$"):
+        read_video_file(tmp_path / "sound.mp4", size=16)
 
 def test_folder_skips_and_counts_bad_and_short_files(tmp_path):
     (tmp_path / "sub").mkdir()
