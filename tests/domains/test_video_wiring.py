@@ -224,6 +224,7 @@ def test_frames_smaller_than_ssim_s_window_score_psnr_and_no_ssim(tmp_path):
 def test_the_metric_notes_say_the_scored_prediction_is_clamped():
     notes = VideoDomain().summary([{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}])["metric_notes"]
     assert "predictions clamped to [0, 1]" in notes and "predictions unclamped" not in notes
+    assert "PSNR capped at 100 dB" in notes  # a perfect frame's, as a perfect clip scores (sweep_metrics)
     gt = clips(1)  # [1, 3, T, H, W]
     over = sweep_metrics(item_of(gt, gt + 2.0))["psnr"]  # a mean far above 1 scores as shown: 1 everywhere
     assert torch.allclose(over, psnr_per_frame(torch.ones_like(gt), gt))
