@@ -15,7 +15,7 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
 from .data import load_mask_video, load_user_video
-from .io import frame_rate, write_video
+from .io import frame_rate, frame_size, write_video
 from .metrics import SSIM_WINDOW, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
@@ -93,6 +93,10 @@ class VideoDomain(Domain):
         t, h, w = spec.grid_shape
         step = int(spec.extra.get("frame_step", 1))
         clip = load_user_video(path, t, (h, w), frame_step=step)  # [3, T, H, W]
+        source = frame_size(path)
+        if source is not None and (source[0] < h or source[1] < w):  # S would be drawn from pixels interpolation made
+            warnings.warn(f"{path}: frames of {source[1]}×{source[0]}, smaller than the model's {w}×{h}: they are "
+                          "upscaled, so S is drawn from interpolated pixels", stacklevel=2)
         rate = frame_rate(path)
         self.input_fps = None if rate is None else rate / step  # the clip's frames are step frames of the input apart
         return clip

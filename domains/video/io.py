@@ -281,6 +281,24 @@ def frame_rate(path: str | Path) -> float | None:
     return float(rate) if isinstance(rate, (int, float)) and 0 < rate < math.inf else None
 
 
+def frame_size(path: str | Path) -> tuple[int, int] | None:
+    """The (h, w) of a video file's frames as they are decoded (a strip's: its width, square), from its header alone;
+    None for an .npz or a file that does not say."""
+    path = Path(path)
+    try:
+        if decoded_by_pillow(path):
+            with Image.open(path) as image:
+                w, h = image.size
+            return (w, w) if path.suffix.lower() in STRIP_SUFFIXES and strip_problem(path) is None else (h, w)
+        if path.suffix.lower() == ".npz":
+            return None
+        with _pipes_left_to_gc():
+            w, h = iio.immeta(path, plugin="FFMPEG")["size"]  # upright, as the frames are handed on
+        return int(h), int(w)
+    except (OSError, ValueError, RuntimeError, EOFError, SyntaxError, KeyError, TypeError):  # read already: unknown
+        return None
+
+
 def _strip_frames(path: str | Path, w: int, h: int) -> int:
     """The frames of a w x h strip; a picture that is not one is a VideoDecodeError naming its size."""
     if h % w or h < 2 * w:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -293,6 +294,23 @@ def test_predicted_videos_play_at_the_rate_of_the_input_clip(tmp_path, suffix, f
         assert gif.info["duration"] == pytest.approx(1000 / played, abs=10)  # GIF delays are in 10 ms steps
     domain.write_prediction(c, tmp_path / "again")  # the next prediction, from S alone: no input's rate left over
     assert json.loads((tmp_path / "again" / "summary.json").read_text())["fps"] == 8
+
+
+def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_path):
+    """As a picture smaller than an image model's: S would come from pixels that upscaling made up, without a word."""
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    small = write_video(moving_digits(1, num_frames=4, size=8, seed=0)[0], tmp_path / "small.mp4", upscale_to=None)
+    with pytest.warns(UserWarning, match=r"small.mp4: frames of 8×8, smaller than the model's 12×12: they are "
+                                         r"upscaled, so S is drawn from interpolated pixels$"):
+        VideoDomain().read_input(small, spec)
+    strip = moving_digits(1, num_frames=4, size=10, seed=0)[0].reshape(40, 10, 3)  # 4 frames of 10x10 stacked
+    iio.imwrite(tmp_path / "strip.png", strip)
+    with pytest.warns(UserWarning, match=r"strip.png: frames of 10×10, smaller"):
+        VideoDomain().read_input(tmp_path / "strip.png", spec)
+    wide = write_video(moving_digits(1, num_frames=4, size=16, seed=0)[0], tmp_path / "wide.gif", upscale_to=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # frames as large as the model's, or larger: read without a word
+        VideoDomain().read_input(wide, spec)
 
 def test_context_from_mask_and_predict_grid():
     signal = clips(1)[0]  # [3, T, H, W]
