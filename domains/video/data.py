@@ -425,18 +425,22 @@ def load_user_video(
     return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
 
 
-def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32) -> torch.Tensor:
+def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
+                    frame_step: int = 1) -> torch.Tensor:
     """A mask video, GIF or single image (white = observed) -> BoolTensor [T, H, W].
 
-    A single image is used for every frame; a video needs at least T frames (the first T are used).
+    A single image is used for every frame; a video's frames are those of the input clip (:func:`load_user_video`):
+    frames 0, frame_step, 2 * frame_step, ..., so it needs at least (T - 1) * frame_step + 1 of them.
     """
     path = Path(path)
-    frames = read_video_file(path, size=size, max_frames=num_frames)  # [F, H, W, 3]
+    span = (num_frames - 1) * frame_step + 1
+    frames = read_video_file(path, size=size, max_frames=span)  # [F, H, W, 3]
     if len(frames) == 1:
-        frames = np.repeat(frames, num_frames, axis=0)
-    if len(frames) < num_frames:
-        raise ValueError(f"mask {path}: {len(frames)} frames, need 1 (a still mask) or at least {num_frames}")
-    mask = torch.from_numpy(frames[:num_frames]).float().mean(-1) > 127.5  # [T, H, W]
+        frames = np.repeat(frames, span, axis=0)
+    if len(frames) < span:
+        step = f": the clip's {num_frames} frames are {frame_step} apart" if frame_step > 1 else ""
+        raise ValueError(f"mask {path}: {len(frames)} frames, need 1 (a still mask) or at least {span}{step}")
+    mask = torch.from_numpy(frames[:span:frame_step]).float().mean(-1) > 127.5  # [T, H, W]
     if not mask.any():
         raise ValueError(f"mask {path} has no white (observed) pixel after resizing to {tuple(mask.shape[1:])}")
     return mask

@@ -15,9 +15,21 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
 from .data import load_mask_video, load_user_video
-from .io import write_video
-from .metrics import psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
+from .io import frame_rate, frame_size, write_video
+from .metrics import SSIM_WINDOW, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .visualize import context_video, on_grid, to_frames, write_figure10
+
+
+# metrics.json's words for the video columns; each claim here is what metrics.py computes
+METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetrics SSIM, 11x11 Gaussian window, sigma "
+                "1.5, data_range 1, whole reflect-padded frames with no border crop; none for frames under 11x11 "
+                "pixels; a frame's PSNR capped at 100 dB); predictions clamped to [0, 1], the range they are shown "
+                "in; mse on pixels not in S, unclamped; observed pixels keep their values in the mean video; samples "
+                "on the first sample_clips test clips; nn_: the nearest sample of S in normalised (t, y, x), each axis "
+                "on [-1, 1], so one frame step is as far as (W - 1) / (T - 1) pixel steps")
+
+
+PICTURE_FPS = 8  # frames a second of the videos written, where no input file gives its own rate
 
 
 class VideoDomain(Domain):
@@ -38,6 +50,7 @@ class VideoDomain(Domain):
         if max_context < 1:
             raise ValueError(f"VideoDomain: max_context must be >= 1, got {max_context}")
         self.max_context, self.gif = max_context, gif
+        self.input_fps: float | None = None  # the rate of the clip read_input read last, which its prediction keeps
 
     # ---- pictures ---------------------------------------------------------------------------------------
     @staticmethod
@@ -73,21 +86,24 @@ class VideoDomain(Domain):
 
     def summary(self, rows: list[dict]) -> dict:
         return {**sweep_summary(rows),
-                "metric_notes": "PSNR/SSIM per frame averaged over frames and clips (torchmetrics SSIM, 11x11 "
-                                "Gaussian window, sigma 1.5, data_range 1, whole reflect-padded frames with no "
-                                "border crop; predictions unclamped); observed pixels keep their values in the mean "
-                                "video; samples on the first sample_clips test clips; nn_: the nearest sample of S "
-                                "in normalised (t, y, x), each axis on [-1, 1], so one frame step is as far as "
-                                "(W - 1) / (T - 1) pixel steps"}
+                "metric_notes": METRIC_NOTES}
 
     # ---- a user's files ---------------------------------------------------------------------------------
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         t, h, w = spec.grid_shape
-        return load_user_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [3, T, H, W]
+        step = int(spec.extra.get("frame_step", 1))
+        clip = load_user_video(path, t, (h, w), frame_step=step)  # [3, T, H, W]
+        source = frame_size(path)
+        if source is not None and (source[0] < h or source[1] < w):  # S would be drawn from pixels interpolation made
+            warnings.warn(f"{path}: frames of {source[1]}×{source[0]}, smaller than the model's {w}×{h}: they are "
+                          "upscaled, so S is drawn from interpolated pixels", stacklevel=2)
+        rate = frame_rate(path)
+        self.input_fps = None if rate is None else rate / step  # the clip's frames are step frames of the input apart
+        return clip
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         t, h, w = spec.grid_shape
-        return load_mask_video(path, t, (h, w))  # [T, H, W]
+        return load_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [T, H, W]
 
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pos, val = super().context_from_mask(signal, mask)  # [K, 3], [K, 3]
@@ -108,17 +124,22 @@ class VideoDomain(Domain):
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
         """gt.mp4 (with an input), context.mp4 (the NN view of S), mean.mp4, sample_<i>.mp4, Fig. 10 as
-        figure10.png/.mp4/.gif, and summary.json (grid, PSNR/SSIM of each video against the input)."""
+        figure10.png/.mp4/.gif, and summary.json (grid, fps, PSNR/SSIM of each video against the input). The videos
+        play at the input clip's rate (its file's frame rate over frame_step), else at PICTURE_FPS."""
         c = completion
+        fps, self.input_fps = self.input_fps or PICTURE_FPS, None  # the next prediction's input gives its own
         gt, ctx_vis, samples = self.clips(c)  # [3, T, H', W'] each (gt may be None), S x [3, T, H', W']
         named = {f"sample_{i + 1}": s for i, s in enumerate(samples)}
         videos = {"gt": gt, "context": ctx_vis, "mean": c.mean[0], **named}
-        paths = [write_video(to_frames(v), out_dir / f"{name}.mp4") for name, v in videos.items() if v is not None]
-        paths += write_figure10(gt, ctx_vis, samples, c.mean[0], out_dir / "figure10", gif=self.gif,
+        paths = [write_video(to_frames(v), out_dir / f"{name}.mp4", fps=fps) for name, v in videos.items()
+                 if v is not None]
+        paths += write_figure10(gt, ctx_vis, samples, c.mean[0], out_dir / "figure10", fps=fps, gif=self.gif,
                                 title=c.titled(f"|S| = {c.ctx_pos.shape[1]}", sep="; ")).values()
-        summary = {"grid": list(c.grid_shape), "num_context": int(c.ctx_pos.shape[1]), "num_samples": len(samples)}
-        if gt is not None and min(c.grid_shape[1:]) >= 11:  # SSIM's 11x11 window
+        summary = {"grid": list(c.grid_shape), "fps": fps, "num_context": int(c.ctx_pos.shape[1]),
+                   "num_samples": len(samples)}
+        if gt is not None:
             pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}
             summary["psnr_vs_input"] = {k: float(psnr_per_frame(v[None], gt[None])) for k, v in pairs.items()}
+        if gt is not None and min(c.grid_shape[1:]) >= SSIM_WINDOW:
             summary["ssim_vs_input"] = {k: float(ssim_per_frame(v[None], gt[None])) for k, v in pairs.items()}
         return paths + [write_json(out_dir / "summary.json", summary)]

@@ -36,6 +36,7 @@ from pixeltransformer.loopbar import loop_progress
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")  # in a folder of videos: frames stacked top to bottom (TinyVideos)
+SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # grey pictures of more than 8 bits a value
 
 
 class VideoDecodeError(ValueError):
@@ -150,6 +151,10 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
     """Decoded frames of one file, one [H, W, C] array at a time; with ``size``, ffmpeg scales while it
     decodes (aspect kept, covering ``size``), which is several times faster than decoding HD frames."""
     if decoded_by_pillow(path):
+        with Image.open(path) as image:
+            if image.mode in SIXTEEN_BIT_MODES:  # pillow's RGB(A) of them clips every value above 255 to white
+                yield np.round(np.asarray(image, dtype=np.float64) / 65535 * 255).astype(np.uint8)  # [H, W]
+                return
         # a mode makes pillow compose palette, transparency and delta frames into full frames; RGBA keeps what is
         # transparent, which to_rgb composites onto white (JPEG and BMP have no transparency)
         mode = "RGB" if path.suffix.lower() in (".jpg", ".jpeg", ".bmp") else "RGBA"
@@ -195,6 +200,23 @@ def _closing_pipes(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
             frames.close()
 
 
+def _decode_reason(err: BaseException) -> str:
+    """Why a file gave no frames, in one line: the reader's first line, or where that is imageio's "Could not load
+    meta information" (a damaged file, a file cut short, an audio file: all the same words), ffmpeg's reason from the
+    log imageio appends."""
+    text = str(err)
+    first = (text.strip().splitlines() or [type(err).__name__])[0]
+    streams = re.findall(r"Stream #\d+:\d+\S*: (\w+):", text)  # "Stream #0:0[0x1](und): Audio: aac ..."
+    if streams and "Video" not in streams:
+        kinds = ", ".join(sorted({kind.lower() for kind in streams}))
+        return f"it holds no video stream, only {kinds}"
+    if "moov atom not found" in text:  # an mp4's index, written last: a recording or copy that did not finish
+        return "it is damaged or cut short (ffmpeg: moov atom not found)"
+    if "Invalid data found when processing input" in text:
+        return "ffmpeg finds no video in it (Invalid data found when processing input): not a video, or damaged"
+    return first
+
+
 def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, chunk: int = 64,
                     max_frames: int | None = None) -> np.ndarray:
     """All frames of a video (mp4/avi/mov/... via ffmpeg, GIF via pillow) -> uint8 [F, H, W, 3].
@@ -233,11 +255,48 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
         if pending:
             flush()
     except Exception as err:  # ffmpeg/pillow raise OSError, RuntimeError, ValueError, ... for broken files
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise VideoDecodeError(f"cannot decode video {path}: {first}") from err
+        raise VideoDecodeError(f"cannot decode video {path}: {_decode_reason(err)}") from err
     if not out:
         raise VideoDecodeError(f"cannot decode video {path}: no frames")
     return np.concatenate(out)  # [F, H, W, 3]
+
+
+def frame_rate(path: str | Path) -> float | None:
+    """The frames a second a player shows ``path`` at: a container's frame rate (ffmpeg's), a GIF's from its frame
+    delays (their mean); None for a picture, an .npz, or a file that does not say."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".gif":
+            with Image.open(path) as image:
+                delays = [frame.info.get("duration", 0) for frame in ImageSequence.Iterator(image)]  # ms each
+            rate = 1000 * len(delays) / sum(delays) if sum(delays) > 0 else None
+        elif decoded_by_pillow(path) or suffix == ".npz":
+            rate = None
+        else:
+            with _pipes_left_to_gc():
+                rate = iio.immeta(path, plugin="FFMPEG").get("fps")
+    except (OSError, ValueError, RuntimeError, EOFError, SyntaxError):  # the frames were read: only the rate is unknown
+        return None
+    return float(rate) if isinstance(rate, (int, float)) and 0 < rate < math.inf else None
+
+
+def frame_size(path: str | Path) -> tuple[int, int] | None:
+    """The (h, w) of a video file's frames as they are decoded (a strip's: its width, square), from its header alone;
+    None for an .npz or a file that does not say."""
+    path = Path(path)
+    try:
+        if decoded_by_pillow(path):
+            with Image.open(path) as image:
+                w, h = image.size
+            return (w, w) if path.suffix.lower() in STRIP_SUFFIXES and strip_problem(path) is None else (h, w)
+        if path.suffix.lower() == ".npz":
+            return None
+        with _pipes_left_to_gc():
+            w, h = iio.immeta(path, plugin="FFMPEG")["size"]  # upright, as the frames are handed on
+        return int(h), int(w)
+    except (OSError, ValueError, RuntimeError, EOFError, SyntaxError, KeyError, TypeError):  # read already: unknown
+        return None
 
 
 def _strip_frames(path: str | Path, w: int, h: int) -> int:

@@ -9,6 +9,8 @@ import torch
 
 from pixeltransformer.evaluation import SweepItem
 
+SSIM_WINDOW = 11  # pixels: SSIM's Gaussian window; smaller frames have no SSIM (None in metrics.json)
+
 
 def _frames_batch(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
     """[B, 3, T, H, W] pairs -> frame batches [B*T, 3, H, W]; the prediction clamped to [0, 1], the range its frames
@@ -42,8 +44,9 @@ def ssim_per_frame(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     p, g, b, t = _frames_batch(pred, gt)
-    if min(p.shape[-2:]) < 11:
-        raise ValueError(f"ssim_per_frame needs frames of at least 11x11 pixels, got {tuple(p.shape[-2:])}")
+    if min(p.shape[-2:]) < SSIM_WINDOW:
+        raise ValueError(f"ssim_per_frame needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got "
+                         f"{tuple(p.shape[-2:])}")
     per = structural_similarity_index_measure(p, g, data_range=data_range, reduction="none")  # [B*T]
     return per.view(b, t).mean(1)  # [B]
 
@@ -52,13 +55,16 @@ def sweep_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
     """PSNR/SSIM per frame [B] of the mean video, the nearest-neighbour fill and (where drawn) the sampled videos.
 
     Observed pixels are known, so the mean video shows them as observed, as the samples and the NN fill do.
-    Clips without samples (NaN rows: the sweep samples only its first items) score NaN, which the means skip.
+    Clips without samples (NaN rows: the sweep samples only its first items) score NaN, which the means skip; so does
+    the SSIM of frames smaller than its window (SSIM_WINDOW pixels), whose PSNR is still scored.
     """
     gt = item.signal  # [B, 3, T, H, W]
+    ssim = ssim_per_frame if min(gt.shape[-2:]) >= SSIM_WINDOW else (
+        lambda pred, ref: ref.new_full((ref.shape[0],), float("nan")))  # [B]: no window fits in the frames
     out = {}
     for prefix, video in {"": item.as_grid(item.mean), "nn_": item.as_grid(item.nn)}.items():  # [B, 3, T, H, W]
         out[f"{prefix}psnr"] = psnr_per_frame(video, gt)
-        out[f"{prefix}ssim"] = ssim_per_frame(video, gt)
+        out[f"{prefix}ssim"] = ssim(video, gt)
     if item.samples is not None:
         sampled = ~item.samples.flatten(1).isnan().all(1)  # [B]
         s = item.samples.shape[1]
@@ -68,7 +74,7 @@ def sweep_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
             vids = item.as_grid(item.samples[sampled]).flatten(0, 1)  # [B'*S, 3, T, H, W]
             ref = gt[sampled].repeat_interleave(s, dim=0)  # [B'*S, 3, T, H, W]
             out["sample_psnr"][sampled] = psnr_per_frame(vids, ref).view(-1, s).mean(1)  # [B']
-            out["sample_ssim"][sampled] = ssim_per_frame(vids, ref).view(-1, s).mean(1)  # [B']
+            out["sample_ssim"][sampled] = ssim(vids, ref).view(-1, s).mean(1)  # [B']
     return out
 
 

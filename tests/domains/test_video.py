@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
+import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from domains.video.data import ClipDataset, VideoDataModule, load_mask_video, load_user_video
+from domains.video.domain import VideoDomain
 from domains.video.io import (
     VideoDecodeError,
     cut_clips,
     num_clips,
+    read_strip,
     read_video_file,
     read_video_folder,
     read_video_npz,
@@ -187,6 +191,18 @@ def test_undecodable_file_is_a_one_line_error(tmp_path):
         read_video_file(tmp_path / "nope.mp4")
 
 
+
+def test_a_file_cut_short_or_of_sound_alone_says_so(tmp_path):
+    """Each of these read "Could not load meta information" (imageio's words), which named no cause."""
+    whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(30)).read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) // 2])  # a copy cut short: an mp4's index comes last
+    with pytest.raises(VideoDecodeError, match=r"cut.mp4: it is damaged or cut short \(ffmpeg: moov atom not found\)$"):
+        read_video_file(tmp_path / "cut.mp4", size=16)
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=0.5",
+                    "-c:a", "aac", str(tmp_path / "sound.mp4")], check=True)
+    with pytest.raises(VideoDecodeError, match=r"sound.mp4: it holds no video stream, only audio$"):
+        read_video_file(tmp_path / "sound.mp4", size=16)
+
 def test_folder_skips_and_counts_bad_and_short_files(tmp_path):
     (tmp_path / "sub").mkdir()
     write_mp4(tmp_path / "b_good.mp4", smooth_frames(20))  # 20 frames: clips of 8 with stride 4 -> 4
@@ -265,6 +281,17 @@ def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
     assert out.clips.shape == (2, 8, 8, 8, 3)  # clips from frames 0..7 and 4..11, resized to 8x8
     assert np.abs(out.clips[1, :, 4, 4, 0].astype(int) - 12 * np.arange(4, 12)).max() <= 2
 
+
+
+def test_a_16_bit_grey_strip_reads_its_levels_not_white(tmp_path):
+    """pillow's RGB of a 16-bit grey picture clips every value above 255: a strip of 16-bit frames read white."""
+    levels = np.arange(4, dtype=np.uint16) * 20000  # [F]: 0, 20000, 40000, 60000 of 65535
+    Image.fromarray(np.repeat(levels, 8 * 8).reshape(4 * 8, 8)).save(tmp_path / "strip.png")  # [F*8, 8] 16-bit
+    assert Image.open(tmp_path / "strip.png").mode == "I;16"
+    expected = np.round(levels / 65535 * 255)  # [F]: 0, 78, 156, 233
+    assert np.array_equal(read_strip(tmp_path / "strip.png")[:, 4, 4], np.repeat(expected[:, None], 3, 1))
+    clip = load_user_video(tmp_path / "strip.png", num_frames=4, size=8)  # [3, T, H, W], as --input reads it
+    assert torch.allclose(clip[:, :, 4, 4], torch.tensor(expected / 255, dtype=torch.float32).expand(3, -1))
 
 def test_folder_strips_are_decoded_when_their_clips_are_read(tmp_path, monkeypatch):
     """A folder of strips was decoded whole into memory before the first step: TinyVideos' tens of thousands of strips
@@ -688,6 +715,23 @@ def test_load_user_video_and_mask(tmp_path):
                                          r"video file \(.mp4, .*\), a strip \(.jpg, .jpeg, .png\) or a clip .npz$"):
         load_user_video(tmp_path / "chair.obj", num_frames=4, size=16)
 
+
+
+def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_step(tmp_path):
+    """A model trained with frame_step=2 reads the input's frames 0, 2, 4, ...; its mask video was read at frames
+    0, 1, 2, ..., so each frame's mask was another frame's."""
+    frames = np.zeros((9, 16, 16, 3), np.uint8)  # [F, H, W, 3]
+    for i in range(9):
+        frames[i, : i + 1] = 255  # frame i observes its top i + 1 rows
+    path = write_video(frames, tmp_path / "mask.gif", upscale_to=None)
+    mask = load_mask_video(path, num_frames=5, size=16, frame_step=2)  # [T, H, W]
+    assert [int(m[:, 0].sum()) for m in mask] == [1, 3, 5, 7, 9]  # frames 0, 2, 4, 6 and 8
+    spec = VideoDataModule(num_frames=5, size=16, frame_step=2, bins="uniform", num_bins=8).spec  # the model's
+    assert torch.equal(VideoDomain().read_mask(path, spec), mask)  # --mask, as --input is read
+    with pytest.raises(ValueError, match=r"mask.gif: 9 frames, need 1 \(a still mask\) or at least 11: the clip's 6 "
+                                         r"frames are 2 apart$"):
+        load_mask_video(path, num_frames=6, size=16, frame_step=2)
+    assert [int(m[:, 0].sum()) for m in load_mask_video(path, num_frames=5, size=16)] == [1, 2, 3, 4, 5]
 
 def test_a_tinyvideos_strip_to_complete_is_read_as_a_folder_reads_it(tmp_path):
     """A strip of square frames (TinyVideos' JPEGs, which DATA=folder trains on) was refused by make sample as "a still

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -11,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 from domains.video.data import VideoDataModule, load_user_video
 from domains.video.domain import VideoDomain
 from domains.video.io import read_video_file, write_video
-from domains.video.metrics import sweep_metrics, sweep_summary
+from domains.video.metrics import psnr_per_frame, sweep_metrics, sweep_summary
 from domains.video.synthetic import moving_digits
 from domains.video.visualize import LABEL_H
 from pixeltransformer.cli import main
@@ -169,21 +171,23 @@ def test_predict_with_json_context_and_bad_input(run, input_video, tmp_path):
 
 
 # ---- the Domain's parts, without a CLI ---------------------------------------------------------------------
-def clips(b: int = 2) -> torch.Tensor:
+def clips(b: int = 2, grid: tuple[int, int, int] = GRID) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
-    return torch.rand(b, 3, *GRID, generator=gen) * 0.5 + 0.25  # [B, 3, T, H, W] in [0.25, 0.75]
+    return torch.rand(b, 3, *grid, generator=gen) * 0.5 + 0.25  # [B, 3, T, H, W] in [0.25, 0.75]
 
 
 def item_of(signal: torch.Tensor, mean: torch.Tensor, samples: torch.Tensor | None = None) -> SweepItem:
     """A sweep item querying every pixel, none observed, with the given mean videos [B, 3, T, H, W]."""
-    spec = VideoDataModule(num_frames=GRID[0], size=GRID[1], bins="uniform", num_bins=8).spec
+    grid = tuple(signal.shape[2:])  # (T, H, W)
+    n = math.prod(grid)
+    spec = VideoDataModule(num_frames=grid[0], size=grid[1:], bins="uniform", num_bins=8).spec
     b = signal.shape[0]
     qry = flatten_grid(signal)  # [B, N, 3]
-    pos = grid_positions(GRID).expand(b, -1, -1)  # [B, N, 3]
-    flat = lambda v: flatten_grid(v.flatten(0, 1)).view(*v.shape[:2], N, 3)  # noqa: E731  [B, S, N, 3]
-    return SweepItem(spec, signal, 1, pos[:, :1], qry[:, :1], pos, qry, torch.ones(b, N, dtype=torch.bool),
-                     torch.zeros(b, N, 1), flatten_grid(mean), flatten_grid(signal.flip(-1)),
-                     None if samples is None else flat(samples), True, torch.zeros(b, N), {"signal": signal})
+    pos = grid_positions(grid).expand(b, -1, -1)  # [B, N, 3]
+    flat = lambda v: flatten_grid(v.flatten(0, 1)).view(*v.shape[:2], n, 3)  # noqa: E731  [B, S, N, 3]
+    return SweepItem(spec, signal, 1, pos[:, :1], qry[:, :1], pos, qry, torch.ones(b, n, dtype=torch.bool),
+                     torch.zeros(b, n, 1), flatten_grid(mean), flatten_grid(signal.flip(-1)),
+                     None if samples is None else flat(samples), True, torch.zeros(b, n), {"signal": signal})
 
 
 def test_sweep_metrics_known_values_and_unsampled_rows():
@@ -200,6 +204,31 @@ def test_sweep_metrics_known_values_and_unsampled_rows():
     out = sweep_metrics(item_of(gt, gt, samples))
     assert out["sample_psnr"][0].item() == pytest.approx(60.0, abs=1e-3) and out["sample_psnr"][1].isnan()
     assert 0.5 < out["sample_ssim"][0] < 1 and out["sample_ssim"][1].isnan()
+
+
+def test_frames_smaller_than_ssim_s_window_score_psnr_and_no_ssim(tmp_path):
+    """A model of 8x8 frames trains; its evaluation scored SSIM, which needs 11x11, and ended in an error after the
+    whole sweep: now its SSIM columns are NaN (None in metrics.json) and PSNR is scored."""
+    gt = clips(2, (3, 8, 8))  # [B, 3, T, H, W]
+    samples = torch.stack([gt, gt + 0.1], 1)  # [B, 2, 3, T, H, W]
+    out = sweep_metrics(item_of(gt, gt + 0.1, samples))
+    assert torch.allclose(out["psnr"], torch.full((2,), 20.0), atol=1e-3)
+    assert out["sample_psnr"][0].item() == pytest.approx(60.0, abs=1e-3) and out["nn_psnr"].isfinite().all()
+    assert all(out[name].isnan().all() for name in ("ssim", "nn_ssim", "sample_ssim"))
+    c = Completion((3, 8, 8), grid_positions((3, 8, 8))[:5].unsqueeze(0), flatten_grid(gt[:1])[:, :5], gt[:1], None,
+                   None, None, gt[:1])
+    VideoDomain(gif=False).write_prediction(c, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["psnr_vs_input"]["mean"] == 100.0 and "ssim_vs_input" not in summary
+
+
+def test_the_metric_notes_say_the_scored_prediction_is_clamped():
+    notes = VideoDomain().summary([{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}])["metric_notes"]
+    assert "predictions clamped to [0, 1]" in notes and "predictions unclamped" not in notes
+    assert "PSNR capped at 100 dB" in notes  # a perfect frame's, as a perfect clip scores (sweep_metrics)
+    gt = clips(1)  # [1, 3, T, H, W]
+    over = sweep_metrics(item_of(gt, gt + 2.0))["psnr"]  # a mean far above 1 scores as shown: 1 everywhere
+    assert torch.allclose(over, psnr_per_frame(torch.ones_like(gt), gt))
 
 
 def test_sweep_summary():
@@ -238,6 +267,50 @@ def test_write_prediction_of_a_perfect_completion(tmp_path):
     # rows: truth, S, 2 samples, mean (0.9 in each at 150 dpi), the frame labels (0.22 in), the title (0.3 in)
     assert iio.imread(tmp_path / "figure10.png").shape[0] == 5 * 135 + 33 + 45
 
+
+
+@pytest.mark.parametrize("suffix, fps, frame_step, played", [(".mp4", 25, 1, 25.0), (".mp4", 30, 2, 15.0),
+                                                               (".gif", 10, 1, 10.0), (".npz", None, 1, 8.0)])
+def test_predicted_videos_play_at_the_rate_of_the_input_clip(tmp_path, suffix, fps, frame_step, played):
+    """gt.mp4 and the completions were written at 8 frames a second whatever the input's rate: a 25 fps clip played
+    three times slower than the input. They now play at the input's rate (over frame_step; 8 where a file has none)."""
+    frames = moving_digits(1, num_frames=7, size=12, seed=1)[0]  # [7, 12, 12, 3]
+    path = tmp_path / f"in{suffix}"
+    if suffix == ".npz":
+        np.savez(path, videos=frames[None])
+    else:
+        write_video(frames, path, fps=fps, upscale_to=None)
+    spec = VideoDataModule(num_frames=3, size=12, frame_step=frame_step, bins="uniform", num_bins=8).spec
+    domain = VideoDomain()
+    signal = domain.read_input(path, spec)[None]  # [1, 3, T, H, W]
+    pos = grid_positions(GRID)[:5].unsqueeze(0)  # [1, 5, 3]
+    c = Completion(GRID, pos, flatten_grid(signal)[:, :5], signal, None, None, None, signal)
+    domain.write_prediction(c, tmp_path / "out")
+    for name in ("gt.mp4", "mean.mp4", "figure10.mp4"):
+        assert iio.immeta(tmp_path / "out" / name, plugin="FFMPEG")["fps"] == pytest.approx(played, abs=0.01), name
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["fps"] == pytest.approx(played)
+    assert read_video_file(tmp_path / "out" / "figure10.gif").shape[0] == GRID[0]
+    with Image.open(tmp_path / "out" / "figure10.gif") as gif:
+        assert gif.info["duration"] == pytest.approx(1000 / played, abs=10)  # GIF delays are in 10 ms steps
+    domain.write_prediction(c, tmp_path / "again")  # the next prediction, from S alone: no input's rate left over
+    assert json.loads((tmp_path / "again" / "summary.json").read_text())["fps"] == 8
+
+
+def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_path):
+    """As a picture smaller than an image model's: S would come from pixels that upscaling made up, without a word."""
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    small = write_video(moving_digits(1, num_frames=4, size=8, seed=0)[0], tmp_path / "small.mp4", upscale_to=None)
+    with pytest.warns(UserWarning, match=r"small.mp4: frames of 8×8, smaller than the model's 12×12: they are "
+                                         r"upscaled, so S is drawn from interpolated pixels$"):
+        VideoDomain().read_input(small, spec)
+    strip = moving_digits(1, num_frames=4, size=10, seed=0)[0].reshape(40, 10, 3)  # 4 frames of 10x10 stacked
+    iio.imwrite(tmp_path / "strip.png", strip)
+    with pytest.warns(UserWarning, match=r"strip.png: frames of 10×10, smaller"):
+        VideoDomain().read_input(tmp_path / "strip.png", spec)
+    wide = write_video(moving_digits(1, num_frames=4, size=16, seed=0)[0], tmp_path / "wide.gif", upscale_to=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # frames as large as the model's, or larger: read without a word
+        VideoDomain().read_input(wide, spec)
 
 def test_context_from_mask_and_predict_grid():
     signal = clips(1)[0]  # [3, T, H, W]
