@@ -16,13 +16,13 @@ from pixeltransformer.signal import SignalSpec
 
 from .data import load_mask_video, load_user_video
 from .io import frame_rate, frame_size, write_video
-from .metrics import SSIM_WINDOW, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
+from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
 
 # metrics.json's words for the video columns; each claim here is what metrics.py computes
 METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetrics SSIM, 11x11 Gaussian window, sigma "
-                "1.5, data_range 1, whole reflect-padded frames with no border crop; none for frames under 11x11 "
+                "1.5, data_range 1, whole reflect-padded frames with no border crop; none for frames under 6x6 "
                 "pixels; a frame's PSNR capped at 100 dB); predictions clamped to [0, 1], the range they are shown "
                 "in; mse on pixels not in S, unclamped; observed pixels keep their values in the mean video; samples "
                 "on the first sample_clips test clips; nn_: the nearest sample of S in normalised (t, y, x), each axis "
@@ -140,6 +140,6 @@ class VideoDomain(Domain):
         if gt is not None:
             pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}
             summary["psnr_vs_input"] = {k: float(psnr_per_frame(v[None], gt[None])) for k, v in pairs.items()}
-        if gt is not None and min(c.grid_shape[1:]) >= SSIM_WINDOW:
+        if gt is not None and min(c.grid_shape[1:]) >= SSIM_MIN_SIDE:
             summary["ssim_vs_input"] = {k: float(ssim_per_frame(v[None], gt[None])) for k, v in pairs.items()}
         return paths + [write_json(out_dir / "summary.json", summary)]

@@ -9,7 +9,9 @@ import torch
 
 from pixeltransformer.evaluation import SweepItem
 
-SSIM_WINDOW = 11  # pixels: SSIM's Gaussian window; smaller frames have no SSIM (None in metrics.json)
+# SSIM's 11x11 window reflect-pads a frame by 5 pixels, which needs a side of 6 or more: smaller frames have no SSIM
+# (None in metrics.json), as in the images domain
+SSIM_MIN_SIDE = 6
 
 
 def _frames_batch(pred: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int, int]:
@@ -40,12 +42,13 @@ def psnr_per_frame(
 
 
 def ssim_per_frame(pred: torch.Tensor, gt: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """SSIM (11x11 Gaussian window) of every frame, averaged over frames: [B, 3, T, H, W] x2 -> [B]."""
+    """SSIM (11x11 Gaussian window, over the whole reflect-padded frame) of every frame, averaged over frames:
+    [B, 3, T, H, W] x2 -> [B]."""
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     p, g, b, t = _frames_batch(pred, gt)
-    if min(p.shape[-2:]) < SSIM_WINDOW:
-        raise ValueError(f"ssim_per_frame needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got "
+    if min(p.shape[-2:]) < SSIM_MIN_SIDE:
+        raise ValueError(f"ssim_per_frame needs frames of at least {SSIM_MIN_SIDE}x{SSIM_MIN_SIDE} pixels, got "
                          f"{tuple(p.shape[-2:])}")
     per = structural_similarity_index_measure(p, g, data_range=data_range, reduction="none")  # [B*T]
     return per.view(b, t).mean(1)  # [B]
@@ -56,10 +59,10 @@ def sweep_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
 
     Observed pixels are known, so the mean video shows them as observed, as the samples and the NN fill do.
     Clips without samples (NaN rows: the sweep samples only its first items) score NaN, which the means skip; so does
-    the SSIM of frames smaller than its window (SSIM_WINDOW pixels), whose PSNR is still scored.
+    the SSIM of frames under SSIM_MIN_SIDE pixels a side, whose PSNR is still scored.
     """
     gt = item.signal  # [B, 3, T, H, W]
-    ssim = ssim_per_frame if min(gt.shape[-2:]) >= SSIM_WINDOW else (
+    ssim = ssim_per_frame if min(gt.shape[-2:]) >= SSIM_MIN_SIDE else (
         lambda pred, ref: ref.new_full((ref.shape[0],), float("nan")))  # [B]: no window fits in the frames
     out = {}
     for prefix, video in {"": item.as_grid(item.mean), "nn_": item.as_grid(item.nn)}.items():  # [B, 3, T, H, W]

@@ -17,7 +17,7 @@ from PIL import Image
 from domains.video.data import VideoDataModule, load_user_video
 from domains.video.domain import VideoDomain
 from domains.video.io import read_video_file, write_video
-from domains.video.metrics import psnr_per_frame, sweep_metrics, sweep_summary
+from domains.video.metrics import psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from domains.video.synthetic import moving_digits
 from domains.video.visualize import LABEL_H
 from pixeltransformer.cli import main
@@ -206,16 +206,25 @@ def test_sweep_metrics_known_values_and_unsampled_rows():
     assert 0.5 < out["sample_ssim"][0] < 1 and out["sample_ssim"][1].isnan()
 
 
-def test_frames_smaller_than_ssim_s_window_score_psnr_and_no_ssim(tmp_path):
-    """A model of 8x8 frames trains; its evaluation scored SSIM, which needs 11x11, and ended in an error after the
+def test_frames_smaller_than_ssim_s_window_score_ssim_down_to_six_pixels_as_pictures_do():
+    """SSIM's 11x11 window reflect-pads a frame by 5 pixels: frames of 6 to 10 pixels a side are scored as the images
+    domain scores its pictures, not refused."""
+    gt = clips(2, (3, 6, 8))  # [B, 3, T, H, W]
+    out = sweep_metrics(item_of(gt, gt + 0.1))
+    assert out["ssim"].isfinite().all() and (out["ssim"] < 1).all()
+    assert torch.allclose(ssim_per_frame(gt, gt), torch.ones(2))
+
+
+def test_frames_under_six_pixels_score_psnr_and_no_ssim(tmp_path):
+    """A model of 5x5 frames trains; its evaluation scored SSIM, which needs 6x6, and ended in an error after the
     whole sweep: now its SSIM columns are NaN (None in metrics.json) and PSNR is scored."""
-    gt = clips(2, (3, 8, 8))  # [B, 3, T, H, W]
+    gt = clips(2, (3, 5, 5))  # [B, 3, T, H, W]
     samples = torch.stack([gt, gt + 0.1], 1)  # [B, 2, 3, T, H, W]
     out = sweep_metrics(item_of(gt, gt + 0.1, samples))
     assert torch.allclose(out["psnr"], torch.full((2,), 20.0), atol=1e-3)
     assert out["sample_psnr"][0].item() == pytest.approx(60.0, abs=1e-3) and out["nn_psnr"].isfinite().all()
     assert all(out[name].isnan().all() for name in ("ssim", "nn_ssim", "sample_ssim"))
-    c = Completion((3, 8, 8), grid_positions((3, 8, 8))[:5].unsqueeze(0), flatten_grid(gt[:1])[:, :5], gt[:1], None,
+    c = Completion((3, 5, 5), grid_positions((3, 5, 5))[:5].unsqueeze(0), flatten_grid(gt[:1])[:, :5], gt[:1], None,
                    None, None, gt[:1])
     VideoDomain(gif=False).write_prediction(c, tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
