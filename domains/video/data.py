@@ -83,7 +83,7 @@ class VideoDataModule(SignalDataModule):
         num_frames: T, frames per clip.
         size: frame size, an int (square) or (H, W); frames are resized (aspect kept) and centre-cropped.
         stride: frames between the starts of consecutive clips of one video (default: non-overlapping).
-        frame_step: temporal subsampling inside a clip (2 = every other frame).
+        frame_step: temporal subsampling inside a clip (2 = every other frame; synthetic clips too).
         max_clips_per_video: cap per file, so one long video does not dominate a folder.
         num_clips: number of synthetic clips.
         n_digits: (low, high) digits per synthetic clip.
@@ -178,9 +178,10 @@ class VideoDataModule(SignalDataModule):
         if self.dataset_name == "synthetic":
             h, w = self.size
             side = max(h, w)  # digits move on a square canvas; a non-square frame is its centre crop
-            clips = moving_digits(self.num_clips, self.num_frames, side, seed=self.seed, n_digits=self.n_digits)
+            span = (self.num_frames - 1) * self.frame_step + 1  # frames drawn; a clip takes every frame_step-th
+            clips = moving_digits(self.num_clips, span, side, seed=self.seed, n_digits=self.n_digits)
             top, left = (side - h) // 2, (side - w) // 2
-            return clips[:, :, top : top + h, left : left + w], np.arange(len(clips))
+            return clips[:, :: self.frame_step, top : top + h, left : left + w], np.arange(len(clips))
         if self.dataset_name == "folder":
             decoded = DecodedVideos(self.cache_dir)  # ffmpeg once a file: later starts load its frames
             self.folder_stats = read_video_folder(self.root, self.num_frames, self.size, self.stride, self.frame_step,

@@ -1012,6 +1012,15 @@ def test_a_video_file_with_a_long_name_is_cached_too(tmp_path):
         np.testing.assert_array_equal(frames, read_video_file(tmp_path / name, size=(8, 8)))
 
 
+def test_synthetic_clips_take_every_frame_step_th_frame_as_clips_read_from_files_do():
+    """frame_step was ignored by synthetic clips (the same clips at every step), while the run recorded it and a
+    prediction read its input clip at that step: a clip now holds frames 0, s, 2s, ... of the same moving digits."""
+    stepped = VideoDataModule(dataset="synthetic", num_clips=6, num_frames=5, frame_step=2, size=16)._load()[0]
+    dense = VideoDataModule(dataset="synthetic", num_clips=6, num_frames=9, size=16)._load()[0]
+    assert stepped.shape == (6, 5, 16, 16, 3)  # [N, T, H, W, 3]
+    np.testing.assert_array_equal(stepped, dense[:, ::2])
+
+
 def test_synthetic_clips_of_another_seed_or_count_share_no_item_with_the_checkpoint_s():
     """Synthetic clips are drawn by the data seed and their count: a checkpoint trained with another seed (or count)
     never saw one of this run's clips, yet the warning said the test split "may hold items it trained on", and a resume
