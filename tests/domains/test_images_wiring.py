@@ -274,8 +274,8 @@ def test_test_writes_metrics_pictures_and_caches_the_baselines(tiny_run, tmp_pat
         "fig3_means.png", "fig4_samples.png", "fig5_composition.png"]
     key = rf"digits-n{SPLITS[0]}-s0-[0-9a-f]{{12}}"  # and a digest of the train split (pretrained.dataset_key)
     names = sorted(p.name for p in (tmp_path / "cache" / "images").iterdir())
-    assert len(names) == 2 and re.fullmatch(rf"classifier_{key}_1x8x8\.pt", names[0]) \
-        and re.fullmatch(rf"vae_{key}_1x8x8\.pt", names[1]), names
+    assert len(names) == 2 and re.fullmatch(rf"classifier_{key}_1x8x8_e1-[0-9a-f]{{8}}\.pt", names[0]) \
+        and re.fullmatch(rf"vae_{key}_1x8x8_e1-[0-9a-f]{{8}}\.pt", names[1]), names  # and their training config
 
 
 # ---- predict through the CLI ------------------------------------------------------------------------------
