@@ -998,3 +998,19 @@ def test_a_class_path_given_over_the_config_s_names_the_settings_it_drops(tmp_pa
         cli = main([*base, f"--data.class_path={__name__}.DigitsPassingOn"], run=False)
     assert not [w for w in caught if "class_path" in str(w.message)]
     assert (cli.datamodule.batch_size, cli.datamodule.val_items) == (4, 8)
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_a_negative_number_of_generated_functions_is_refused_in_one_line(split, tmp_path):
+    """`--data.init_args.val_size=-1` (-1 is "the rest" in the splits of a file) stopped a polynomial fit with torch's
+    RuntimeError "Trying to create tensor with negative dimension -1" and its traceback; a negative test_size trained
+    a whole run and failed at its evaluation. Each is refused in one line before the run starts."""
+    from pixeltransformer.errors import is_input_error, root_cause
+
+    with pytest.raises(Exception) as caught:  # jsonargparse's wrapper, whose cause the CLI prints (errors.root_cause)
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+              f"--data.init_args.{split}_size=-1", "--run_root", str(tmp_path / "runs")])
+    assert is_input_error(caught.value) and str(root_cause(caught.value)) == (
+        f"--data.init_args.{split}_size must be >= 0 (the number of functions generated; -1, the rest, is for the "
+        "splits of dataset file), got -1")
+    assert not list((tmp_path / "runs").rglob("*.ckpt")) and not list((tmp_path / "runs").glob("*/*"))
