@@ -266,6 +266,8 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"SDFDataModule: mesh_up_axis must be 1 (y up) or 2 (z up), got {mesh_up_axis}")
         if len(num_shapes) != 3 or min(num_shapes) < 1:
             raise ValueError(f"SDFDataModule: num_shapes must be 3 positive sizes (train, val, test), got {num_shapes}")
+        if max_shapes is not None and max_shapes < 1:  # -1 took all but the last shape of each folder, 0 none
+            raise ValueError(f"SDFDataModule: max_shapes must be >= 1 (null: every shape), got {max_shapes}")
         self.mesh_root = Path(mesh_root).expanduser() if mesh_root else None
         self.voxel_root = Path(voxel_root).expanduser() if voxel_root else None
         self.mixture, self.eval_source, self.epoch_size = None, eval_source, epoch_size
