@@ -251,26 +251,26 @@ DROPPED = DroppedSettings()
 PARSE_LOG.addHandler(DROPPED)
 
 
+_UNREAD = object()  # a dropped setting whose value the note did not give as a literal
+_NO_DEFAULT = object()  # an option without a default
+
+
 def _default_of(class_path: str, name: str) -> Any:
-    """The default of option ``name`` of the class at ``class_path`` (first in its MRO to take it by name); a marker
-    that equals nothing where there is none or the class does not import."""
+    """The default of option ``name`` of the class at ``class_path`` (first in its MRO to take it by name);
+    ``_NO_DEFAULT`` where there is none or the class does not import."""
     import importlib
     import inspect
 
-    missing = object()
     module, _, name_of_class = class_path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name_of_class)
     except Exception:  # noqa: BLE001 - then the setting counts as given
-        return missing
+        return _NO_DEFAULT
     for klass in getattr(cls, "__mro__", ()):
         param = inspect.signature(klass.__init__).parameters.get(name) if "__init__" in vars(klass) else None
         if param is not None and param.default is not inspect.Parameter.empty:
             return param.default
-    return missing
-
-
-_UNREAD = object()  # a dropped setting whose value the note did not give as a literal
+    return _NO_DEFAULT
 
 
 def dropped_settings_line(cfg) -> str | None:
@@ -285,7 +285,10 @@ def dropped_settings_line(cfg) -> str | None:
             settings = ast.literal_eval(text)
         except (ValueError, SyntaxError):  # a value without a literal form: the names alone
             settings = dict.fromkeys(re.findall(r"(?:^\{|, )'(\w+)': ", text), _UNREAD)
-        given = {k: v for k, v in settings.items() if v != _default_of(old, k)}
+        # a value at the old class's default, or the null jsonargparse holds for an option it has no value of (the
+        # parser's default class, Optimizer's ``defaults``), was not asked for
+        given = {k: v for k, v in settings.items()
+                 if v != (default := _default_of(old, k)) and not (v is None and default is _NO_DEFAULT)}
         if not given:
             continue
         where = [key for key, value in _class_options(cfg.as_dict()) if value == new] or ["<option>"]
