@@ -998,6 +998,13 @@ def test_a_class_path_given_over_the_config_s_names_the_settings_it_drops(tmp_pa
         cli = main([*base, f"--data.class_path={__name__}.DigitsPassingOn"], run=False)
     assert not [w for w in caught if "class_path" in str(w.message)]
     assert (cli.datamodule.batch_size, cli.datamodule.val_items) == (4, 8)
+    # a config file given after another chooses its class by design (configs/polynomial/gp_tnp_rbf.yaml's sampler)
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(f"data:\n  class_path: {__name__}.DigitsOfTheirOwn\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli = main([*base, "--config", str(overlay)], run=False)
+    assert not [w for w in caught if "class_path" in str(w.message)] and cli.datamodule.batch_size == 16
 
 
 @pytest.mark.parametrize("split", ["train", "val", "test"])
