@@ -258,6 +258,8 @@ class SDFDataModule(SignalDataModule):
         self.eval_batch_size = eval_batch_size
         if dataset not in DATASETS:
             raise ValueError(f"SDFDataModule: dataset must be one of {DATASETS}, got {dataset!r}")
+        if seed < 0 and dataset in ("procedural", "mixture"):  # numpy's generators, which draw them, take no negatives
+            raise ValueError(f"--data.init_args.seed must be >= 0 for {dataset}, got {seed}")
         if resolution < 2 or truncation <= 0:
             raise ValueError(f"SDFDataModule: need resolution >= 2 and truncation > 0, got {resolution}, {truncation}")
         if voxel_up_axis not in (1, 2):
