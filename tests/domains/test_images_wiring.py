@@ -491,3 +491,15 @@ def test_baseline_epochs_below_one_are_refused_not_scored_untrained(option, epoc
                                          rf"{switch}: false leaves the baseline out\), got {epochs}$"):
         ImageEvaluation(**{option: epochs})
     assert getattr(ImageEvaluation(**{option: 1}), option) == 1
+
+
+@pytest.mark.parametrize("option", ["--classifier_epochs", "--vae_epochs"])
+def test_make_classifier_refuses_epochs_below_one(option, tmp_path, capsys):
+    """`make classifier` given --classifier_epochs 0 cached an untrained judge (test accuracy 0.0850 on the digits)."""
+    from domains.images.baselines import pretrained
+
+    with pytest.raises(SystemExit) as exit_info:
+        pretrained.main(["--data", "digits", "--cache_dir", str(tmp_path), option, "0", "--device", "cpu"])
+    assert exit_info.value.code == 2 and not any(tmp_path.iterdir())
+    assert capsys.readouterr().err == (f"python -m domains.images.baselines.pretrained: error: {option} must be >= 1 "
+                                       "(default: the dataset's), got 0\n")
