@@ -495,7 +495,8 @@ def test_baseline_epochs_below_one_are_refused_not_scored_untrained(option, epoc
 
 @pytest.mark.parametrize("option", ["--classifier_epochs", "--vae_epochs"])
 def test_make_classifier_refuses_epochs_below_one(option, tmp_path, capsys):
-    """`make classifier` given --classifier_epochs 0 cached an untrained judge (test accuracy 0.0850 on the digits)."""
+    """`python -m domains.images.baselines.pretrained --classifier_epochs 0` (the command `make classifier` runs)
+    cached an untrained judge (test accuracy 0.0850 on the digits)."""
     from domains.images.baselines import pretrained
 
     with pytest.raises(SystemExit) as exit_info:
