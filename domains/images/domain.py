@@ -43,7 +43,7 @@ class ImageDomain(Domain):
 
     name = "images"
     row_names = ("y", "x", "value...")
-    input_help = "a picture (PNG/JPG/BMP), centre-cropped and resized to the model's size"
+    input_help = "a picture (PNG/JPEG/BMP/WebP), centre-cropped and resized to the model's size"
 
     def __init__(self, sample_context: int = 32, composition_context: int = 32):
         if sample_context < 1 or composition_context < 1:

@@ -79,6 +79,11 @@ class ImageEvaluation(SweepEvaluation):
         super().__init__(levels=levels, queries="grid", grid_points=True, num_samples=num_samples,
                          n_autoregressive=n_autoregressive, temperature=temperature, seed=seed,
                          max_items=max_items, out_dir=out_dir, sample_items=sample_items)
+        for name, epochs, switch in (("classifier_epochs", classifier_epochs, "classifier"),
+                                     ("vae_epochs", vae_epochs, "vae")):
+            if epochs is not None and epochs < 1:  # an untrained network's accuracy or completions, without a word
+                raise ValueError(f"ImageEvaluation: {name} must be >= 1 (null: the dataset's default; {switch}: false "
+                                 f"leaves the baseline out), got {epochs}")
         self.use_classifier, self.classifier_epochs = classifier, classifier_epochs
         self.use_vae, self.vae_epochs, self.vae_steps, self.vae_lr = vae, vae_epochs, vae_steps, vae_lr
         self.cache_dir = cache_dir

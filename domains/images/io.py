@@ -15,15 +15,18 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.files import atomic_write, data_files, file_digest, missing_folders, remove_empty
 from pixeltransformer.loopbar import loop_progress
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# the pictures a folder's files are read as: JPEG under its other names (.jpe, .jfif, as browsers save it) and WebP
+# (where this PIL reads it), which a single picture (--input) was read as already
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp") + ((".webp",) if features.check("webp") else ())
 # pictures a folder may hold that are not read: named in one warning, rather than left out without a word
-UNREAD_PICTURES = (".webp", ".tif", ".tiff", ".gif", ".jfif", ".jpe", ".heic", ".heif", ".avif", ".jp2")
+UNREAD_PICTURES = tuple(s for s in (".webp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif", ".jp2")
+                        if s not in IMAGE_SUFFIXES)
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -394,7 +397,7 @@ def _decoded(path: str | Path, size: int | None, channels: int,
     except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"{path}: not a readable image (expected PNG/JPG/BMP; {e})") from None
+        raise ValueError(f"{path}: not a readable image (expected PNG/JPEG/BMP/WebP; {e})") from None
     return (arr if size is None else square_array(arr, size)), peak, held
 
 
@@ -427,7 +430,7 @@ def list_images(root: str | Path) -> list[Path]:
 
 def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
                       files: list[Path] | None = None, channels: int = 3) -> Arrays:
-    """Every PNG/JPG under root (or those of ``files``, from :func:`list_images`) -> images [N, size, size, C] (RGB,
+    """Every picture (:data:`IMAGE_SUFFIXES`) under root (or those of ``files``, from :func:`list_images`) -> images [N, size, size, C] (RGB,
     or grey for channels=1), labels None. Unreadable files are skipped with one warning that counts them."""
     files = list_images(root) if files is None else files
     images, notes = decode_folder(root, files, size, progress, channels)

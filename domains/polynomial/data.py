@@ -210,6 +210,10 @@ class PolynomialDataModule(SignalDataModule):
         self.lengthscale, self.variance = lengthscale, variance
         self.resolution = resolution
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
+        for split, size in self.sizes.items():  # torch's "negative dimension" traceback, or a test that fails later
+            if size < 0:
+                raise ValueError(f"--data.init_args.{split}_size must be >= 0 (the number of functions generated; "
+                                 f"-1, the rest, is for the splits of dataset file), got {size}")
         if val_range is not None and not (len(val_range) == 2 and val_range[0] < val_range[1]):
             raise ValueError(f"--data.init_args.val_range must be [low, high] with low < high, got {val_range}")
         self.given_val_range = None if val_range is None else (float(val_range[0]), float(val_range[1]))

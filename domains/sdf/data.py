@@ -258,6 +258,8 @@ class SDFDataModule(SignalDataModule):
         self.eval_batch_size = eval_batch_size
         if dataset not in DATASETS:
             raise ValueError(f"SDFDataModule: dataset must be one of {DATASETS}, got {dataset!r}")
+        if seed < 0 and dataset in ("procedural", "mixture"):  # numpy's generators, which draw them, take no negatives
+            raise ValueError(f"--data.init_args.seed must be >= 0 for {dataset}, got {seed}")
         if resolution < 2 or truncation <= 0:
             raise ValueError(f"SDFDataModule: need resolution >= 2 and truncation > 0, got {resolution}, {truncation}")
         if voxel_up_axis not in (1, 2):
@@ -266,6 +268,8 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"SDFDataModule: mesh_up_axis must be 1 (y up) or 2 (z up), got {mesh_up_axis}")
         if len(num_shapes) != 3 or min(num_shapes) < 1:
             raise ValueError(f"SDFDataModule: num_shapes must be 3 positive sizes (train, val, test), got {num_shapes}")
+        if max_shapes is not None and max_shapes < 1:  # -1 took all but the last shape of each folder, 0 none
+            raise ValueError(f"SDFDataModule: max_shapes must be >= 1 (null: every shape), got {max_shapes}")
         self.mesh_root = Path(mesh_root).expanduser() if mesh_root else None
         self.voxel_root = Path(voxel_root).expanduser() if voxel_root else None
         self.mixture, self.eval_source, self.epoch_size = None, eval_source, epoch_size

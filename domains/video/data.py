@@ -143,6 +143,9 @@ class VideoDataModule(SignalDataModule):
             raise ValueError(f"VideoDataModule: in_memory_gb must be a number >= 0, got {in_memory_gb}")
         if num_frames < 1 or frame_step < 1 or (stride is not None and stride < 1):
             raise ValueError("VideoDataModule: num_frames, frame_step and stride must be >= 1")
+        if max_clips_per_video is not None and max_clips_per_video < 1:  # -1 left out each video's last clip
+            raise ValueError(f"VideoDataModule: max_clips_per_video must be >= 1 (null: every clip), got "
+                             f"{max_clips_per_video}")
         self.dataset_name = dataset
         self.num_frames = num_frames
         self.size = as_size(size)

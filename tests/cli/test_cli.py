@@ -11,6 +11,7 @@ import lightning as L
 import pytest
 import torch
 
+from domains.images.data import ImageDataModule
 from pixeltransformer.cli import main
 from tests.cli.checkpoints import untrained_checkpoint
 from tests.cli.wandb_record import record_wandb_logs, undocumented
@@ -958,3 +959,65 @@ def test_a_checkpoint_for_other_data_names_where_its_data_is():
     assert data_hint({}) == ""
     # a prediction needs the domain alone: DATA= is not used by make sample
     assert data_hint({"domain": "images", "dataset": "mnist"}, predict=True) == " (use its domain: DOMAIN=images)"
+
+
+class DigitsOfTheirOwn(ImageDataModule):
+    """A user's DataModule with options of its own: none of ImageDataModule's but the seed."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__(seed=seed)
+
+
+class DigitsPassingOn(ImageDataModule):
+    """A user's DataModule that passes every option on to ImageDataModule."""
+
+    def __init__(self, flip: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.flip = flip
+
+
+def test_a_class_path_given_over_the_config_s_names_the_settings_it_drops(tmp_path):
+    """`--data.class_path=<another DataModule>` keeps the config's init_args the new class takes; jsonargparse dropped
+    the others without a word (a debug note), and the run read digits at batch size 16 where the config said 4 and
+    val_items 8. The dropped settings are named in one warning; a class that takes them all keeps them, unwarned."""
+    import warnings
+
+    config = tmp_path / "data.yaml"
+    config.write_text("data:\n  init_args:\n    dataset: digits\n    batch_size: 4\n    val_items: 8\n")
+    base = ["--config", str(REPO / "configs/images.yaml"), "--config", str(config), "--trainer.logger=false",
+            "--run_root", str(tmp_path / "runs")]
+    with pytest.warns(UserWarning) as caught:
+        cli = main([*base, f"--data.class_path={__name__}.DigitsOfTheirOwn"], run=False)
+    lines = [str(w.message) for w in caught if "class_path" in str(w.message)]
+    assert lines == [f"data.class_path={__name__}.DigitsOfTheirOwn drops what the config gave ImageDataModule and it "
+                     "does not take: batch_size=4, val_items=8 (it runs with its own defaults; its options: "
+                     "--data.init_args.<name>)"], lines  # dataset: digits is ImageDataModule's default, not named
+    assert cli.datamodule.batch_size == 16
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli = main([*base, f"--data.class_path={__name__}.DigitsPassingOn"], run=False)
+    assert not [w for w in caught if "class_path" in str(w.message)]
+    assert (cli.datamodule.batch_size, cli.datamodule.val_items) == (4, 8)
+    # a config file given after another chooses its class by design (configs/polynomial/gp_tnp_rbf.yaml's sampler)
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(f"data:\n  class_path: {__name__}.DigitsOfTheirOwn\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli = main([*base, "--config", str(overlay)], run=False)
+    assert not [w for w in caught if "class_path" in str(w.message)] and cli.datamodule.batch_size == 16
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_a_negative_number_of_generated_functions_is_refused_in_one_line(split, tmp_path):
+    """`--data.init_args.val_size=-1` (-1 is "the rest" in the splits of a file) stopped a polynomial fit with torch's
+    RuntimeError "Trying to create tensor with negative dimension -1" and its traceback; a negative test_size trained
+    a whole run and failed at its evaluation. Each is refused in one line before the run starts."""
+    from pixeltransformer.errors import is_input_error, root_cause
+
+    with pytest.raises(Exception) as caught:  # jsonargparse's wrapper, whose cause the CLI prints (errors.root_cause)
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+              f"--data.init_args.{split}_size=-1", "--run_root", str(tmp_path / "runs")])
+    assert is_input_error(caught.value) and str(root_cause(caught.value)) == (
+        f"--data.init_args.{split}_size must be >= 0 (the number of functions generated; -1, the rest, is for the "
+        "splits of dataset file), got -1")
+    assert not list((tmp_path / "runs").rglob("*.ckpt")) and not list((tmp_path / "runs").glob("*/*"))

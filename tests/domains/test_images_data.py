@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from domains.images import io
 from domains.images.data import ImageDataModule
 from domains.images.domain import ImageDomain
 from images_fixtures import SHARED, write_folder, write_mnist
@@ -131,17 +132,39 @@ def test_folders_named_like_splits_but_not_read_as_them_are_named(tmp_path):
 
 
 def test_pictures_of_types_not_read_are_named_not_left_out_without_a_word(tmp_path):
-    """A folder of PNGs and WebPs (as pictures saved from the web come) trained on its PNGs alone without a word, and a
-    folder of WebPs or TIFFs alone said "no images" though it held pictures; one warning now counts and names them."""
+    """A folder of PNGs and TIFFs trained on its PNGs alone without a word, and a folder of TIFFs or GIFs alone said
+    "no images" though it held pictures; one warning now counts and names them."""
     write_folder(tmp_path / "mixed", 5)
-    for name in ("a/x.webp", "b/y.TIF", "b/z.webp"):
+    for name in ("a/x.gif", "b/y.TIF", "b/z.tif"):
         Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "mixed" / name)
     (tmp_path / "mixed" / "labels.csv").write_text("x,1\n")  # not a picture: no word of it
     dm = ImageDataModule("folder", root=str(tmp_path / "mixed"), image_size=8, splits=(3, 1, 1), bins="uniform",
                          num_bins=64)
-    with pytest.warns(UserWarning, match=rf"^{tmp_path / 'mixed'}: left out 1 .tif, 2 .webp files \(first: a/x.webp\): "
-                                         r"only .png/.jpg/.jpeg/.bmp files are read; convert them to one of those$"):
+    read = "/".join(io.IMAGE_SUFFIXES)
+    with pytest.warns(UserWarning, match=rf"^{tmp_path / 'mixed'}: left out 1 .gif, 2 .tif files \(first: a/x.gif\): "
+                                         rf"only {re.escape(read)} files are read; convert them to one of those$"):
         assert len(dm.dataset("train")) == 3
+
+
+def test_jpeg_under_its_other_names_and_webp_pictures_are_read(tmp_path):
+    """A folder's .jfif and .jpe files (JPEG as browsers save it) and .webp files were left out with "convert them to
+    one of those", though PIL reads them and `--input` read the same files: a folder of them alone had "no images".
+    They are read as pictures of the folder now, in its cache key and its splits."""
+    from PIL import features
+
+    if not features.check("webp"):
+        pytest.skip("this PIL reads no WebP")
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, kind in (("a.jfif", "JPEG"), ("b.JPE", "JPEG"), ("c.webp", "WEBP"), ("d.png", "PNG"), ("e.jpe", "JPEG")):
+        Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(folder / name, format=kind)
+    assert [p.name for p in io.list_images(folder)] == ["a.jfif", "b.JPE", "c.webp", "d.png", "e.jpe"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "left out ... files"
+        dm = ImageDataModule("folder", root=str(folder), image_size=8, splits=(3, 1, 1), bins="uniform", num_bins=64,
+                             cache_dir=str(tmp_path / "cache"))
+        assert [len(dm.dataset(s)) for s in ("train", "val", "test")] == [3, 1, 1]
 
 
 def test_folder_kmeans_bins_in_spec(tmp_path):

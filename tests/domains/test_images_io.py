@@ -190,7 +190,7 @@ def test_read_image_folder_skips_and_counts_corrupt(tmp_path):
     (tmp_path / "notes.txt").write_text("ignored: not a picture suffix")
     # named by its place under the folder, once: not its name and then its whole path
     with pytest.warns(UserWarning, match=r"skipped 1 of 6 unreadable files in \S+ \(first: b/broken.png: not a readable "
-                                         r"image \(expected PNG/JPG/BMP; "):
+                                         r"image \(expected PNG/JPEG/BMP/WebP; "):
         x, y = io.read_image_folder(tmp_path, 16, progress=False)
     assert x.shape == (5, 16, 16, 3) and x.dtype == np.uint8 and y is None
     # Sorted by full path, so the order is the same on every machine.

@@ -1,5 +1,7 @@
 """Classifier and VAE baseline on tiny inputs: shapes, caching, and that completion lowers its objective."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,13 @@ from domains.images.baselines import classifier as clf
 from domains.images.baselines import vae as vae_mod
 from domains.images.baselines.cache import cache_file
 from pixeltransformer.sets import draw_context
+
+
+def cached(folder, kind: str):
+    """The one cache file of ``kind`` for the toy data in folder (its name holds the training config's digest)."""
+    files = list(folder.glob(f"{kind}_toy_1x8x8_*.pt"))
+    assert len(files) == 1, files
+    return files[0]
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 28, 28)])
@@ -27,7 +36,7 @@ def test_train_classify_and_cache(tmp_path):
     m = clf.load_or_train_classifier(tmp_path, data, "toy", (1, 8, 8), num_classes=3, epochs=1, width=8, progress=False)
     pred = clf.classify(m, x)
     assert pred.shape == (12,) and pred.dtype == torch.int64 and pred.max() < 3
-    path = cache_file(tmp_path, "classifier", "toy", (1, 8, 8))
+    path = cached(tmp_path, "classifier")
     blob = torch.load(path, weights_only=True)
     assert blob["config"]["num_classes"] == 3
     again = clf.load_or_train_classifier(tmp_path, data, "toy", (1, 8, 8), num_classes=3, epochs=1, width=8, progress=False)
@@ -65,7 +74,7 @@ def test_vae_shapes(size):
 def test_vae_train_cache_and_completion(tmp_path):
     x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     v = vae_mod.load_or_train_vae(tmp_path, lambda: x, "toy", (1, 8, 8), epochs=1, width=8, progress=False)
-    assert torch.load(cache_file(tmp_path, "vae", "toy", (1, 8, 8)), weights_only=True)["config"]["shape"] == [1, 8, 8]
+    assert torch.load(cached(tmp_path, "vae"), weights_only=True)["config"]["shape"] == [1, 8, 8]
     pos, val = draw_context(x[:3], 10, torch.Generator().manual_seed(0))
     z, history = vae_mod.complete_latents(v, pos, val, steps=30, lr=0.1)
     assert z.shape == (3, 64, 4, 4) and history.shape == (30,)
@@ -172,7 +181,7 @@ def test_a_vae_cached_before_its_noise_was_seeded_is_retrained(tmp_path):
     its cache entry does not match the current config, so it is retrained rather than loaded."""
     x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))  # [8, 1, 8, 8]
     vae_mod.load_or_train_vae(tmp_path, lambda: x, "toy", (1, 8, 8), epochs=1, width=8, progress=False)
-    path = cache_file(tmp_path, "vae", "toy", (1, 8, 8))
+    path = cached(tmp_path, "vae")
     blob = torch.load(path, weights_only=True)
     del blob["config"]["training"]  # the config as it was written before
     torch.save(blob, path)
@@ -218,17 +227,17 @@ def test_weights_that_cannot_be_cached_are_still_used(tmp_path, monkeypatch, blo
     from domains.images.baselines import cache as cache_mod
 
     x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
-    with pytest.warns(cache_mod.NotCachedWarning, match=rf"^cannot cache classifier_toy_1x8x8\.pt in {blocked} "
+    with pytest.warns(cache_mod.NotCachedWarning, match=rf"^cannot cache classifier_toy_1x8x8_e1-[0-9a-f]{{8}}\.pt in {blocked} "
                       rf"\({blocked} is a file, not a folder\): it is trained at every evaluation"):
         m = clf.load_or_train_classifier(blocked, lambda: (x, y), "toy", (1, 8, 8), num_classes=3, epochs=1, width=8,
                                          progress=False)
     assert clf.classify(m, x).shape == (12,) and not m.training and blocked.is_file()
 
     monkeypatch.setattr(cache_mod, "atomic_write", full_disk)
-    with pytest.warns(cache_mod.NotCachedWarning, match=r"^vae_toy_1x8x8\.pt not cached \(No space left on device\)"):
+    with pytest.warns(cache_mod.NotCachedWarning, match=r"^vae_toy_1x8x8_e1-[0-9a-f]{8}\.pt not cached \(No space left on device\)"):
         v = vae_mod.load_or_train_vae(tmp_path, lambda: x, "toy", (1, 8, 8), epochs=1, width=8, progress=False)
     assert v.decode(v.encode(x)[0]).shape == (12, 1, 8, 8)
-    assert not cache_file(tmp_path, "vae", "toy", (1, 8, 8)).exists()
+    assert not list(tmp_path.glob("vae_*"))
 
 
 def test_make_classifier_refuses_a_cache_it_cannot_write_before_training(tmp_path, monkeypatch, capsys, blocked):
@@ -246,10 +255,10 @@ def test_make_classifier_refuses_a_cache_it_cannot_write_before_training(tmp_pat
                          "--device", "cpu"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1
-    name = f"classifier_{pretrained.dataset_key(ImageDataModule('digits'))}_1x8x8.pt"
-    assert err == (f"error: cannot cache {name} in {blocked / 'nets'} ({blocked} is a file, not a folder): it is "
-                   "trained at every evaluation until $PIXELTRANSFORMER_CACHE (or cache_dir) names a folder this user "
-                   "can write\n")
+    name = re.escape(f"classifier_{pretrained.dataset_key(ImageDataModule('digits'))}_1x8x8_e1-") + "[0-9a-f]{8}"
+    assert re.fullmatch(rf"error: cannot cache {name}\.pt in {re.escape(str(blocked / 'nets'))} "
+                        rf"\({re.escape(str(blocked))} is a file, not a folder\): it is trained at every evaluation "
+                        r"until \$PIXELTRANSFORMER_CACHE \(or cache_dir\) names a folder this user can write\n", err), err
 
 
 def test_cached_weights_that_do_not_fit_the_network_are_retrained(tmp_path):
@@ -259,7 +268,7 @@ def test_cached_weights_that_do_not_fit_the_network_are_retrained(tmp_path):
     x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
     clf.load_or_train_classifier(tmp_path, lambda: (x, y), "toy", (1, 8, 8), num_classes=3, epochs=1, width=8,
                                  progress=False)
-    path = cache_file(tmp_path, "classifier", "toy", (1, 8, 8))
+    path = cached(tmp_path, "classifier")
     blob = torch.load(path, weights_only=True)
     blob["state_dict"]["head.weight"] = torch.zeros(5, 2)  # [5, 2], not [3, 32]
     torch.save(blob, path)
@@ -294,3 +303,34 @@ def test_a_picture_folder_with_a_long_name_is_cached_too(tmp_path):
     assert len(list((tmp_path / "pictures").glob("猫*_8_1_*.npy"))) == 1
     (vae,) = (tmp_path / "nets").glob("vae_folder-猫*.pt")
     assert len(vae.name.encode()) < 255 - 40  # room for the temporary name's host and process
+
+
+def test_classifiers_of_other_epochs_keep_a_cache_file_each(tmp_path):
+    """The cache file was named by the dataset and image shape alone: evaluations with other classifier_epochs (or
+    another width) wrote over one another's file, each retraining with a "cached weights were made for ..." warning
+    (four alternating calls trained four times). Each training config now has its file, and an earlier version's
+    file of the config asked for is taken over rather than trained again."""
+    import warnings
+
+    x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
+    calls = []
+
+    def data():
+        calls.append(1)
+        return x, y
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "cached weights were made for ...; retraining"
+        for epochs, width in ((1, 8), (2, 8), (1, 8), (2, 8), (1, 4), (1, 4)):
+            clf.load_or_train_classifier(tmp_path, data, "toy", (1, 8, 8), num_classes=3, epochs=epochs, width=width,
+                                         progress=False)
+    assert len(calls) == 3
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 3 and all(re.fullmatch(r"classifier_toy_1x8x8_e[12]-[0-9a-f]{8}\.pt", n) for n in names)
+
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for path in tmp_path.glob("classifier_toy_1x8x8_e2-*.pt"):  # as an earlier version named it
+        path.rename(cache_file(earlier, "classifier", "toy", (1, 8, 8)))
+    clf.load_or_train_classifier(earlier, data, "toy", (1, 8, 8), num_classes=3, epochs=2, width=8, progress=False)
+    assert len(calls) == 3 and [p.name for p in earlier.iterdir()] == [path.name]

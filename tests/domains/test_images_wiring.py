@@ -274,8 +274,8 @@ def test_test_writes_metrics_pictures_and_caches_the_baselines(tiny_run, tmp_pat
         "fig3_means.png", "fig4_samples.png", "fig5_composition.png"]
     key = rf"digits-n{SPLITS[0]}-s0-[0-9a-f]{{12}}"  # and a digest of the train split (pretrained.dataset_key)
     names = sorted(p.name for p in (tmp_path / "cache" / "images").iterdir())
-    assert len(names) == 2 and re.fullmatch(rf"classifier_{key}_1x8x8\.pt", names[0]) \
-        and re.fullmatch(rf"vae_{key}_1x8x8\.pt", names[1]), names
+    assert len(names) == 2 and re.fullmatch(rf"classifier_{key}_1x8x8_e1-[0-9a-f]{{8}}\.pt", names[0]) \
+        and re.fullmatch(rf"vae_{key}_1x8x8_e1-[0-9a-f]{{8}}\.pt", names[1]), names  # and their training config
 
 
 # ---- predict through the CLI ------------------------------------------------------------------------------
@@ -475,3 +475,32 @@ def test_a_built_in_dataset_names_no_folder_wherever_it_lies(tmp_path, dataset):
     folder = ImageDataModule("folder", root=str(tmp_path / "cats" / "faces64"), channels=1)
     assert module_spec(folder).extra["source"] == "faces64"
     assert "source" not in folder.spec.extra  # the DataModule's own spec is the domain's
+
+
+@pytest.mark.parametrize("option", ["classifier_epochs", "vae_epochs"])
+@pytest.mark.parametrize("epochs", [0, -1])
+def test_baseline_epochs_below_one_are_refused_not_scored_untrained(option, epochs):
+    """classifier_epochs=0 (or -1) trained the judge for no epoch and scored accuracy with it: 8.5% on the digits'
+    test split (2 epochs: 96.5%), written into metrics.json without a word; vae_epochs=0 scored the VAE baseline
+    untrained. Both are refused when the evaluation is configured; `classifier: false` / `vae: false` leave a
+    baseline out."""
+    from domains.images.evaluation import ImageEvaluation
+
+    switch = option.removesuffix("_epochs")
+    with pytest.raises(ValueError, match=rf"^ImageEvaluation: {option} must be >= 1 \(null: the dataset's default; "
+                                         rf"{switch}: false leaves the baseline out\), got {epochs}$"):
+        ImageEvaluation(**{option: epochs})
+    assert getattr(ImageEvaluation(**{option: 1}), option) == 1
+
+
+@pytest.mark.parametrize("option", ["--classifier_epochs", "--vae_epochs"])
+def test_make_classifier_refuses_epochs_below_one(option, tmp_path, capsys):
+    """`python -m domains.images.baselines.pretrained --classifier_epochs 0` (the command `make classifier` runs)
+    cached an untrained judge (test accuracy 0.0850 on the digits)."""
+    from domains.images.baselines import pretrained
+
+    with pytest.raises(SystemExit) as exit_info:
+        pretrained.main(["--data", "digits", "--cache_dir", str(tmp_path), option, "0", "--device", "cpu"])
+    assert exit_info.value.code == 2 and not any(tmp_path.iterdir())
+    assert capsys.readouterr().err == (f"python -m domains.images.baselines.pretrained: error: {option} must be >= 1 "
+                                       "(default: the dataset's), got 0\n")

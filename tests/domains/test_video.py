@@ -1214,3 +1214,19 @@ def test_a_damaged_video_cache_entry_is_decoded_again(tmp_path, damage):
     assert again.dtype == np.uint8
     np.testing.assert_array_equal(again, first)
     np.testing.assert_array_equal(np.load(entry), first)  # the entry written whole again
+
+
+@pytest.mark.parametrize("cap", [-1, 0])
+def test_a_clip_cap_below_one_is_refused_not_taken_from_the_end(cap, tmp_path):
+    """max_clips_per_video=-1 (read as "no cap", as -1 is "the rest" in the splits) sliced each video's clips with
+    [:-1]: an npz of six videos of two clips gave six clips rather than twelve, without a word; 0 failed with "its
+    videos are too short", which they were not. Both are refused in one line; null is every clip."""
+    np.savez(tmp_path / "v.npz", videos=moving_digits(6, num_frames=10, size=20, seed=0))
+    kwargs = dict(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=5, size=20, splits=(-1, 1, 1), bins="uniform",
+                  num_bins=8)
+    with pytest.raises(ValueError, match=rf"^VideoDataModule: max_clips_per_video must be >= 1 \(null: every clip\), "
+                                         rf"got {cap}$"):
+        VideoDataModule(max_clips_per_video=cap, **kwargs)
+    dm = VideoDataModule(max_clips_per_video=None, **kwargs)
+    dm.setup("fit")
+    assert len(dm._clips) == 12

@@ -162,6 +162,14 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make eval CKPT=... ARGS="--trainer.callbacks.classifier_epochs=0"` (images; vae_epochs alike)':
+        ("tests/domains/test_images_wiring.py", "test_baseline_epochs_below_one_are_refused_not_scored_untrained"),
+    '`make train DOMAIN=sdf DATA=modelnet ARGS="--data.init_args.max_shapes=-1"` (-1 read as "no cap")':
+        ("tests/domains/test_sdf.py", "test_a_shape_cap_below_one_is_refused_not_taken_from_the_end"),
+    '`make train DOMAIN=video DATA=folder ARGS="--data.init_args.max_clips_per_video=-1"` (-1 read as "no cap")':
+        ("tests/domains/test_video.py", "test_a_clip_cap_below_one_is_refused_not_taken_from_the_end"),
+    '`make train DOMAIN=polynomial ARGS="--data.init_args.val_size=-1"` (-1 read as "the rest")':
+        ("tests/cli/test_cli.py", "test_a_negative_number_of_generated_functions_is_refused_in_one_line"),
     '`make train DOMAIN=images DATA=mnist ARGS="--data.init_args.root=blank"` (every pixel 0; a folder of blank '
     'scans alike)':
         ("tests/cli/test_bad_input.py", "test_pictures_of_one_colour_are_refused_in_one_line"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -45,22 +48,51 @@ def save_cached(path: str | Path, state_dict: dict[str, torch.Tensor], config: d
     atomic_write(path, lambda tmp: torch.save({"config": config, "state_dict": state, "info": info or {}}, tmp))
 
 
-def cache_file(cache_dir: str | Path, kind: str, dataset: str, shape: tuple[int, ...]) -> Path:
-    """One file per network kind, dataset and image shape [C, H, W], e.g. classifier_mnist_1x28x28.pt."""
-    return Path(cache_dir) / f"{kind}_{dataset}_{'x'.join(str(int(s)) for s in shape)}.pt"
+def cache_file(cache_dir: str | Path, kind: str, dataset: str, shape: tuple[int, ...],
+               config: dict[str, Any] | None = None) -> Path:
+    """One file per network kind, dataset, image shape [C, H, W] and training config: its epochs and a digest of
+    every setting, e.g. classifier_mnist_1x28x28_e2-1a2b3c4d.pt, so that networks trained with other settings
+    (``classifier_epochs``) each keep a file of their own rather than retraining over one another's. Without a config,
+    the name earlier versions gave every config (classifier_mnist_1x28x28.pt)."""
+    name = f"{kind}_{dataset}_{'x'.join(str(int(s)) for s in shape)}"
+    if config is not None:
+        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
+        name += f"_e{config['epochs']}-{digest}" if "epochs" in config else f"_{digest}"
+    return Path(cache_dir) / f"{name}.pt"
+
+
+def take_earlier_file(earlier: Path, path: Path, config: dict[str, Any]) -> Path:
+    """Where to read the weights of ``config``: ``path``, or an earlier version's file of every config (``cache_file``
+    without one) where it holds them, moved to ``path`` (read where it is in a folder this user cannot write), so they
+    are not trained again. One of other settings stays where it is."""
+    if path.is_file() or not earlier.is_file():
+        return path
+    try:
+        blob = torch.load(earlier, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - unreadable: the network is trained for path as for no file
+        return path
+    if not (isinstance(blob, dict) and blob.get("config") == config):
+        return path
+    try:
+        os.replace(earlier, path)
+    except OSError:
+        return earlier
+    return path
 
 
 def load_or_train(path: Path, config: dict[str, Any], model: nn.Module, data_fn: Callable[[], Any],
-                  fit: Callable[[Any], nn.Module], shape: tuple[int, ...]) -> nn.Module:
+                  fit: Callable[[Any], nn.Module], shape: tuple[int, ...], earlier: Path | None = None) -> nn.Module:
     """``model`` with the weights cached at path for ``config``; else ``fit(data_fn())`` (data: images
-    [N, *shape], or a tuple starting with them), cached there. Returns the network in eval mode."""
-    state = load_cached(path, config)
+    [N, *shape], or a tuple starting with them), cached there. Returns the network in eval mode. ``earlier``: the
+    file an earlier version kept every config in (:func:`take_earlier_file`)."""
+    found = path if earlier is None else take_earlier_file(earlier, path, config)
+    state = load_cached(found, config)
     if state is not None:
         try:
             model.load_state_dict(state)
             return model.eval()
         except (RuntimeError, TypeError) as err:  # weights of another network under this config (written over)
-            warnings.warn(f"{path}: cached weights do not fit the network ({first_line(err)}); retraining",
+            warnings.warn(f"{found}: cached weights do not fit the network ({first_line(err)}); retraining",
                           stacklevel=2)
     try:  # said before minutes of training, not after them
         check_cache_folder(path.parent, f"cache {path.name} in {path.parent}", "it is trained at every evaluation "

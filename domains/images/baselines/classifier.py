@@ -116,7 +116,8 @@ def load_or_train_classifier(cache_dir: str | Path, data_fn: Callable[[], tuple[
     trained on ``data_fn()`` -> (images [N, C, H, W], floats in [0, 1] or uint8 levels, labels [N]) and cached there."""
     config = {"in_channels": int(shape[0]), "num_classes": int(num_classes), "width": int(width),
               "dataset": dataset, "shape": [int(s) for s in shape], "epochs": int(epochs), "seed": int(seed)}
-    return load_or_train(cache_file(cache_dir, "classifier", dataset, shape), config,
+    return load_or_train(cache_file(cache_dir, "classifier", dataset, shape, config), config,
                          ResNetClassifier(config["in_channels"], num_classes, width), data_fn,
                          lambda data: train_classifier(*data, epochs, seed, width=width, num_classes=num_classes,
-                                                       device=device, progress=progress), shape)
+                                                       device=device, progress=progress), shape,
+                         earlier=cache_file(cache_dir, "classifier", dataset, shape))

@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no_vae", action="store_true", help="only the classifier")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
+    for name in ("classifier_epochs", "vae_epochs"):  # an untrained network, cached as the dataset's
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1 (default: the dataset's), got {getattr(args, name)}")
     cache = Path(args.cache_dir) if args.cache_dir else default_cache()
     try:
         with warnings.catch_warnings():

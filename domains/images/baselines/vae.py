@@ -171,7 +171,8 @@ def load_or_train_vae(cache_dir: str | Path, data_fn: Callable[[], torch.Tensor]
     config = {"channels": int(shape[0]), "image_size": int(shape[-1]), "width": int(width), "dataset": dataset,
               "shape": [int(s) for s in shape], "epochs": int(epochs), "seed": int(seed), "beta": float(beta),
               "training": TRAINING_VERSION}
-    return load_or_train(cache_file(cache_dir, "vae", dataset, shape), config,
+    return load_or_train(cache_file(cache_dir, "vae", dataset, shape, config), config,
                          ConvVAE(config["channels"], config["image_size"], width), data_fn,
                          lambda images: train_vae(images, epochs, seed, width=width, beta=beta, device=device,
-                                                  progress=progress), shape)
+                                                  progress=progress), shape,
+                         earlier=cache_file(cache_dir, "vae", dataset, shape))
