@@ -209,12 +209,19 @@ class SdfDomain(Domain):
         """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3, y up (turned from z up under input_up_axis 2); an SDF
         beyond the truncation is clamped to [-t, t], as the training data is (a distance of 0.3 says "outside,
         farther than t")."""
-        t = truncation_of(spec)
         pos = rows[:, :3]  # [K, 3]
         if self.input_up_axis == 2:  # rows of a z-up scan, turned as a z-up --input file is
             pos = torch.from_numpy(turn_y_up(pos.numpy(), 2)) + 0.0  # [K, 3]; + 0.0: no -0.0 in context.json
             print(f"{source}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
-        return super().context_from_rows(torch.cat([pos, rows[:, 3:].clamp(-t, t)], dim=1), spec, source)
+        return super().context_from_rows(torch.cat([pos, self.context_values(rows[:, 3:], spec)], dim=1), spec,
+                                         source)
+
+    def context_values(self, values: torch.Tensor, spec) -> torch.Tensor:
+        """SDF values of a user's S [..., 1] clamped to [-t, t], as the training data is: a distance beyond the
+        truncation says "farther than t" on its side of the surface. `predict --context` rows and the Python calls
+        (m.complete, m.sample, ...) read S alike."""
+        t = truncation_of(spec)
+        return values.clamp(-t, t)  # [..., 1]
 
     def write_prediction(self, completion, out_dir: Path) -> list[Path]:
         """context.json (S), mean_sdf.npy, figure.png (Fig. 8), and mean, sample<i>, prob (P(inside) > 0.5) and,

@@ -306,6 +306,25 @@ def test_predict_from_a_mesh_with_a_context_and_from_a_context_alone(trained, tm
     assert not any(name.endswith(".obj") for name in names) and not list((tmp_path / "b").glob("*.obj"))
 
 
+def test_python_calls_clamp_s_beyond_the_truncation_as_predict_context_does(trained):
+    """An SDF value of S beyond the truncation t ("outside, farther than t") was clamped to t by `predict --context`
+    but refused by m.complete / m.mean_field / m.sample / m.log_prob ("ctx_val spans [-0.5, 0.5], outside the value
+    range [-0.1, 0.1]"); both now clamp it to [-t, t], as the training data is, and answer as for +-t."""
+    from pixeltransformer.loading import load_module
+
+    _, _, ckpt, _ = trained
+    m = load_module(ckpt)
+    pos = torch.tensor([[[0.0, 0.0, 0.0], [0.9, 0.0, 0.0], [0.0, -0.5, 0.2]]])  # [1, 3, 3]
+    far = torch.tensor([[[-0.5], [0.5], [0.02]]])  # [1, 3, 1]: two values beyond t = 0.1
+    clamped = far.clamp(-T, T)  # [1, 3, 1]
+    qry = grid_positions((4, 4, 4)).unsqueeze(0)  # [1, 64, 3]
+    torch.testing.assert_close(m.mean_field(pos, far, qry), m.mean_field(pos, clamped, qry))
+    torch.testing.assert_close(m.complete(pos, far.numpy(), (4, 4, 4), num_samples=1, seed=3).samples,
+                               m.complete(pos, clamped, (4, 4, 4), num_samples=1, seed=3).samples)
+    values = torch.full((1, 64, 1), 0.05)  # [1, 64, 1]
+    torch.testing.assert_close(m.log_prob(pos, far, qry, values), m.log_prob(pos, clamped, qry, values))
+
+
 def test_predicts_mean_keeps_s_at_the_grid_points_it_lies_on(trained, tmp_path):
     """make sample's mean (mean_sdf.npy, the mean mesh and the figure's mean) comes from complete, which keeps S's
     values at the grid points S lies on, as the sweep's mean now does: a context at four of the 12^3 grid points
