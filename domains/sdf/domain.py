@@ -90,6 +90,7 @@ class SdfDomain(Domain):
             raise ValueError(f"--model.domain.init_args.input_up_axis must be 1 (y up) or 2 (z up), got {input_up_axis}")
         self.formats, self.rbf, self.chamfer_points = tuple(formats), rbf, chamfer_points
         self.input_up_axis = input_up_axis
+        self.input_frame: dict | None = None  # where the cube of the last --input mesh lies in its file's units
 
     # ---- pictures: Fig. 8 per shape and |S| ------------------------------------------------------------
     def pictures(self, completions, out_dir: Path, suffix: str = "") -> Files:
@@ -147,7 +148,8 @@ class SdfDomain(Domain):
         them, through the SDF cache, on the model's grid), an SDF grid .npy [R, R, R] (its own size, in the normalised
         cube's units, y up), or voxels: a .binvox file or a .npy occupancy grid of 0 and 1 (its own size, turned y-up
         as the training data's voxel files were, voxel_up_axis) -> [1, R, R, R] in [-t, t]. ``input_up_axis``, where
-        given, says which axis is up in the file instead."""
+        given, says which axis is up in the file instead. A mesh's box is centred and scaled into the cube (margin
+        0.05), as the training meshes were; the map is said on stderr and kept in ``input_frame`` (prediction.json)."""
         t = truncation_of(spec)
         suffix = path.suffix.lower()
         if suffix == ".npy":
@@ -188,6 +190,12 @@ class SdfDomain(Domain):
             grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
             if up == 2:
                 print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
+            centre, scale = cache.frame(path)  # [3], float
+            self.input_frame = {"centre": [round(float(c), 9) for c in centre], "scale": float(f"{scale:.9g}")}
+            print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the training meshes were: cube = "
+                  f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "
+                  f"{self.input_frame['scale']:.6g} (prediction.json's input_frame); S and the meshes written are in "
+                  f"the cube's units", file=sys.stderr)
         elif suffix == ".json":
             raise ValueError(f"{path} is a context, not a shape: pass it as --context {path}")
         else:
@@ -195,7 +203,8 @@ class SdfDomain(Domain):
         return torch.from_numpy(np.clip(grid.astype(np.float32), -t, t)).unsqueeze(0)  # [1, R, R, R]
 
     def input_options(self) -> dict:
-        return {"input_up_axis": self.input_up_axis}
+        frame = {} if self.input_frame is None else {"input_frame": self.input_frame}
+        return {"input_up_axis": self.input_up_axis, **frame}
 
     def up_axis(self, spec, option: str, default: int, files: str) -> tuple[int, str]:
         """The axis that is up in an --input file of a kind, and why: input_up_axis where given, else the data

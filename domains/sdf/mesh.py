@@ -345,6 +345,13 @@ class SDFCache:
             warnings.warn(f"{path}: converted, not cached: {err}", stacklevel=2)
             return self._sdf(Path(path), resolution)  # [R, R, R]
 
+    def frame(self, path: str | Path) -> tuple[np.ndarray, float]:
+        """Where the cube [-1, 1]^3 of a mesh's grid lies in the file's own units: its box centre [3] (y up, after
+        ``up_axis``'s turn) and scale, so that cube = (turned - centre) * scale, as :meth:`grid` normalises it."""
+        v = turn_y_up(load_mesh(path)[0], self.up_axis)  # [Nv, 3]
+        lo, hi = v.min(0), v.max(0)  # [3] each
+        return (lo + hi) / 2, (2 - 2 * self.margin) / float((hi - lo).max())
+
     def _sdf(self, path: Path, resolution: int) -> np.ndarray:
         v, f = load_mesh(path)
         v = turn_y_up(v, self.up_axis)  # [Nv, 3]

@@ -325,6 +325,28 @@ def test_python_calls_clamp_s_beyond_the_truncation_as_predict_context_does(trai
     torch.testing.assert_close(m.log_prob(pos, far, qry, values), m.log_prob(pos, clamped, qry, values))
 
 
+def test_predict_from_a_mesh_far_from_the_origin_says_and_records_its_map_into_the_cube(trained, tmp_path, capfd,
+                                                                                        monkeypatch):
+    """A mesh in its own units (here a 4 x 2 x 2 box centred at (100, 50, -20)) is centred and scaled into the cube
+    [-1, 1]^3 as the training meshes are; the meshes written were in the cube's units without a word, so a user's
+    completion did not lie where the input did. The map is now said and kept in prediction.json: the written gt mesh
+    mapped back covers the input's box."""
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
+    _, cfg, ckpt, _ = trained
+    mesh = tmp_path / "far.obj"
+    trimesh.creation.box(extents=(4.0, 2.0, 2.0)).apply_translation((100.0, 50.0, -20.0)).export(mesh)
+    main(["predict", "--config", str(cfg), "--ckpt_path", str(ckpt), "--input", str(mesh), "--num_context", "16",
+          "--num_samples", "0", "--model.domain.init_args.formats=[obj]", "--out", str(tmp_path / "out")])
+    err = capfd.readouterr().err
+    assert "far.obj: centred and scaled into the cube [-1, 1]^3 as the training meshes were" in err
+    frame = json.loads((tmp_path / "out" / "prediction.json").read_text())["input_options"]["input_frame"]
+    np.testing.assert_allclose(frame["centre"], [100.0, 50.0, -20.0], atol=1e-6)
+    assert frame["scale"] == pytest.approx(1.9 / 4.0)  # the longest side spans [-0.95, 0.95]
+    gt = trimesh.load(tmp_path / "out" / "gt.obj", force="mesh")
+    back = np.asarray(frame["centre"]) + gt.bounds / frame["scale"]  # [2, 3]: the gt box in the file's units
+    np.testing.assert_allclose(back, [[98.0, 49.0, -21.0], [102.0, 51.0, -19.0]], atol=4 / RES)  # up to a voxel
+
+
 def test_predicts_mean_keeps_s_at_the_grid_points_it_lies_on(trained, tmp_path):
     """make sample's mean (mean_sdf.npy, the mean mesh and the figure's mean) comes from complete, which keeps S's
     values at the grid points S lies on, as the sweep's mean now does: a context at four of the 12^3 grid points
