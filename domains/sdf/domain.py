@@ -23,6 +23,16 @@ from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .visualize import MESH_FORMATS, shape_pictures
 
 
+def mesh_npz(path: Path) -> bool:
+    """Whether an .npz file is a mesh (it names 'vertices' or 'faces'; one that cannot be read is left to the mesh
+    reader's error), not voxels."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return bool({"vertices", "faces"} & set(data.files))
+    except Exception:  # not a zip, cut short, ...: load_mesh names the cause
+        return True
+
+
 def truncation_of(spec) -> float:
     """t of a spec whose values lie in [-t, t]."""
     return float(spec.extra.get("truncation", spec.val_range[1]))
@@ -77,7 +87,8 @@ class SdfDomain(Domain):
     name = "sdf"
     row_names = ("x", "y", "z", "sdf")
     on_grid = False
-    input_help = f"a mesh ({', '.join(MESH_SUFFIXES)}), an SDF grid (.npy, [R, R, R]) or voxels (.binvox)"
+    input_help = (f"a mesh ({', '.join(MESH_SUFFIXES)}), an SDF grid (.npy, [R, R, R]) or voxels (.binvox; .npy, "
+                  f".npy.gz or .npz of one grid of 0 and 1)")
 
     def __init__(self, formats: Sequence[str] = MESH_FORMATS, rbf: bool = True, chamfer_points: int = 10000,
                  input_up_axis: int | None = None):
@@ -152,11 +163,23 @@ class SdfDomain(Domain):
         0.05), as the training meshes were; the map is said on stderr and kept in ``input_frame`` (prediction.json)."""
         t = truncation_of(spec)
         suffix = path.suffix.lower()
-        if suffix == ".npy":
+        if path.name.lower().endswith(".npy.gz") or (suffix == ".npz" and not mesh_npz(path)):
+            # a voxel file of the kind training reads (ModelNet's [N, 1, R, R, R] stacks), holding one shape
+            up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files")
+            grids = read_voxels(path, up)  # [N, R, R, R]
+            if len(grids) != 1:
+                raise ValueError(f"{path}: holds {len(grids)} voxel grids; --input completes one shape: save the one "
+                                 f"to complete as .npy [R, R, R] of 0 and 1 (or a file of one grid)")
+            grid = occupancy_sdf(grids[0], path)  # [R, R, R]
+            print(f"{path}: voxels, converted to an SDF with 1 = inside"
+                  f"{f', turned from z up to y up {why}' * (up == 2)}", file=sys.stderr)
+        elif suffix == ".npy":
             try:
                 grid = np.load(path)
             except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
                 raise ValueError(f"{path}: not a readable .npy file ({type(e).__name__}: {e})") from None
+            if grid.ndim == 5 and grid.shape[:2] == (1, 1):  # one grid of a training voxel stack [N, 1, R, R, R]
+                grid = grid[0, 0]
             if grid.ndim == 4 and grid.shape[0] == 1:
                 grid = grid[0]
             if grid.ndim != 3 or len(set(grid.shape)) != 1 or grid.shape[0] < 2:

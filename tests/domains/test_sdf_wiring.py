@@ -402,6 +402,36 @@ def test_an_occupancy_grid_is_read_as_the_sdf_of_its_solid(tmp_path, capsys):
         SdfDomain().read_input(tmp_path / "complex.npy", spec)
 
 
+def test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape(tmp_path, capsys, monkeypatch):
+    """The voxel files training reads ([N, 1, R, R, R] stacks in .npz, .npy.gz or .npy) were refused as an --input of
+    one shape: an .npz as a mesh ("must hold 'vertices' and 'faces', found ['voxels']"), .npy.gz as "unsupported
+    input '.gz'", a .npy [1, 1, R, R, R] as "expected a cubic SDF grid". Holding one grid, each now reads as the
+    same grid in a .npy does; a stack of several is refused in one line."""
+    import gzip
+
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8)
+    ball = (grid_positions((16,) * 3) - torch.tensor([0.0, 0.0, 0.3])).norm(dim=-1) < 0.5  # [4096]: off centre in z
+    ball = ball.view(16, 16, 16).numpy().astype(np.uint8)  # [16, 16, 16]
+    np.save(tmp_path / "one.npy", ball)
+    want = SdfDomain().read_input(tmp_path / "one.npy", spec)  # [1, 16, 16, 16], turned z up to y up
+    np.savez(tmp_path / "stack.npz", voxels=ball[None, None])
+    with gzip.open(tmp_path / "stack.npy.gz", "wb") as fh:
+        np.save(fh, ball[None, None])
+    np.save(tmp_path / "stack.npy", ball[None, None])
+    capsys.readouterr()
+    for name in ("stack.npz", "stack.npy.gz", "stack.npy"):
+        torch.testing.assert_close(SdfDomain().read_input(tmp_path / name, spec), want)
+    assert "stack.npz: voxels, converted to an SDF with 1 = inside, turned from z up to y up" in capsys.readouterr().err
+    np.savez(tmp_path / "two.npz", voxels=np.stack([ball, ball]))
+    with pytest.raises(ValueError, match=r"^[^\n]*two.npz: holds 2 voxel grids; --input completes one shape"):
+        SdfDomain().read_input(tmp_path / "two.npz", spec)
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # the mesh's SDF goes into the cache
+    mesh = tmp_path / "mesh.npz"  # an .npz of vertices and faces is still a mesh
+    box = trimesh.creation.box()
+    np.savez(mesh, vertices=box.vertices, faces=box.faces)
+    assert (SdfDomain().read_input(mesh, spec) < 0).any()
+
+
 def test_predict_refuses_more_context_than_the_input_s_points(tmp_path):
     """--num_context 100000 on a 32^3 model was drawn at continuous positions without a bound and the completion
     died in a traceback, "DefaultCPUAllocator: can't allocate memory: you tried to allocate 39321600000 bytes"; S is
