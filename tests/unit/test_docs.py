@@ -162,6 +162,8 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chairs.npz` (a stack of 889 voxel grids, as training reads)":
+        ("tests/domains/test_sdf_wiring.py", "test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape"),
     '`make train DOMAIN=images DATA=mnist ARGS="--data.init_args.root=blank"` (every pixel 0; a folder of blank '
     'scans alike)':
         ("tests/cli/test_bad_input.py", "test_pictures_of_one_colour_are_refused_in_one_line"),
