@@ -59,11 +59,16 @@ def surface_slope(grid: np.ndarray) -> float | None:
 
 def check_units(grid: np.ndarray, path: Path, t: float) -> None:
     """Warn about an SDF grid [R, R, R] whose values cannot be distances in the cube [-1, 1]'s units (voxel units,
-    a -1/+1 sign field), which the clip to [-t, t] would turn into another shape's band, and one with no surface."""
+    a -1/+1 sign field), which the clip to [-t, t] would turn into another shape's band, one with no surface, and one
+    inside out (positive inside: negative on all of the cube's border, which a shape inside the cube is outside of)."""
     slope = surface_slope(grid)
     if slope is None:
         side = "positive (outside): the shape is empty" if grid.min() >= 0 else "negative (inside): the cube is full"
         warnings.warn(f"{path}: the SDF grid has no surface, every value is {side}", stacklevel=3)
+    elif (border := np.concatenate([np.moveaxis(grid, a, 0)[[0, -1]].ravel() for a in range(3)])).max() < 0:
+        warnings.warn(f"{path}: the SDF grid is negative (inside) all over the cube's border, its surface inside: "
+                      f"this domain's SDFs are negative inside and positive outside; if the grid's convention is "
+                      f"positive inside, it reads inside out: negate it", stacklevel=3)
     elif slope > 2:
         warnings.warn(f"{path}: across its surface the SDF grid changes by {slope:.3g} grid spacings per spacing, a "
                       f"distance in the cube [-1, 1]'s units by at most 1: its values look like other units (voxels: "

@@ -482,6 +482,20 @@ def test_an_sdf_grid_in_other_units_or_without_a_surface_is_named(tmp_path, recw
         SdfDomain().read_input(tmp_path / "outside.npy", spec)
 
 
+def test_an_sdf_grid_of_the_other_sign_convention_is_named(tmp_path, recwarn):
+    """An SDF grid positive inside (another tool's convention) was completed inside out without a word: a ball read
+    as a cube with a ball-shaped hole. Negative all over the cube's border, it now draws a warning."""
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8)
+    ball = (grid_positions((16,) * 3).norm(dim=-1) - 0.6).view(16, 16, 16).numpy()  # [16, 16, 16] cube units
+    np.save(tmp_path / "flipped.npy", -ball)
+    with pytest.warns(UserWarning, match=r"^[^\n]*flipped.npy: the SDF grid is negative \(inside\) all over the cube's "
+                      r"border, its surface inside: .* positive inside, it reads inside out: negate it$"):
+        SdfDomain().read_input(tmp_path / "flipped.npy", spec)
+    np.save(tmp_path / "ball.npy", ball)
+    SdfDomain().read_input(tmp_path / "ball.npy", spec)
+    assert not [w for w in recwarn if "flipped" not in str(w.message) and "SDF grid" in str(w.message)]
+
+
 def test_write_prediction_meshes_an_analytic_box_in_place(tmp_path):
     """The grid's axes are the positions' (x, y, z): a box keeps its place and its proportions in the meshes."""
     spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(48,) * 3, val_dims=1, val_range=(-T, T),
