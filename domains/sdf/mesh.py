@@ -205,9 +205,12 @@ def _winding_number(v: np.ndarray, f: np.ndarray, q: np.ndarray, sign: str, chun
 
 def consistent_winding(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Faces [F, 3] wound consistently across the edges they share: as given where they are (each directed edge
-    belongs to one face, or trimesh finds them consistent), else re-wound piece by piece by trimesh. A winding number sums the faces' signed solid
-    angles, so a mesh whose faces point either way at random (some exporters, hand-merged parts) had |w| near 0
-    inside: its solid was read as outside, a hollow shell. A whole piece wound inside out is fine (|w| is read)."""
+    belongs to one face, or trimesh finds them consistent), else re-wound piece by piece by trimesh. A winding
+    number sums the faces' signed solid angles, so a mesh whose faces point either way at random (some exporters,
+    hand-merged parts) had |w| near 0 inside: its solid was read as outside, a hollow shell. A whole piece wound
+    inside out is fine (|w| is read)."""
+    if not len(f):
+        return f
     edges = f[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)  # [3F, 2], directed
     edges = edges[edges[:, 0] != edges[:, 1]]  # [E, 2]: a face with a repeated corner has no edge there
     keys = edges[:, 0] * (int(f.max()) + 1) + edges[:, 1]  # [E]
