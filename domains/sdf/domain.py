@@ -23,6 +23,16 @@ from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .visualize import MESH_FORMATS, shape_pictures
 
 
+def mesh_npz(path: Path) -> bool:
+    """Whether an .npz file is a mesh (it names 'vertices' or 'faces'; one that cannot be read is left to the mesh
+    reader's error), not voxels."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return bool({"vertices", "faces"} & set(data.files))
+    except Exception:  # not a zip, cut short, ...: load_mesh names the cause
+        return True
+
+
 def truncation_of(spec) -> float:
     """t of a spec whose values lie in [-t, t]."""
     return float(spec.extra.get("truncation", spec.val_range[1]))
@@ -49,11 +59,16 @@ def surface_slope(grid: np.ndarray) -> float | None:
 
 def check_units(grid: np.ndarray, path: Path, t: float) -> None:
     """Warn about an SDF grid [R, R, R] whose values cannot be distances in the cube [-1, 1]'s units (voxel units,
-    a -1/+1 sign field), which the clip to [-t, t] would turn into another shape's band, and one with no surface."""
+    a -1/+1 sign field), which the clip to [-t, t] would turn into another shape's band, one with no surface, and one
+    inside out (positive inside: negative on all of the cube's border, which a shape inside the cube is outside of)."""
     slope = surface_slope(grid)
     if slope is None:
         side = "positive (outside): the shape is empty" if grid.min() >= 0 else "negative (inside): the cube is full"
         warnings.warn(f"{path}: the SDF grid has no surface, every value is {side}", stacklevel=3)
+    elif (border := np.concatenate([np.moveaxis(grid, a, 0)[[0, -1]].ravel() for a in range(3)])).max() < 0:
+        warnings.warn(f"{path}: the SDF grid is negative (inside) all over the cube's border, its surface inside: "
+                      f"this domain's SDFs are negative inside and positive outside; if the grid's convention is "
+                      f"positive inside, it reads inside out: negate it", stacklevel=3)
     elif slope > 2:
         warnings.warn(f"{path}: across its surface the SDF grid changes by {slope:.3g} grid spacings per spacing, a "
                       f"distance in the cube [-1, 1]'s units by at most 1: its values look like other units (voxels: "
@@ -77,7 +92,8 @@ class SdfDomain(Domain):
     name = "sdf"
     row_names = ("x", "y", "z", "sdf")
     on_grid = False
-    input_help = f"a mesh ({', '.join(MESH_SUFFIXES)}), an SDF grid (.npy, [R, R, R]) or voxels (.binvox)"
+    input_help = (f"a mesh ({', '.join(MESH_SUFFIXES)}), an SDF grid (.npy, [R, R, R]) or voxels (.binvox; .npy, "
+                  f".npy.gz or .npz of one grid of 0 and 1)")
 
     def __init__(self, formats: Sequence[str] = MESH_FORMATS, rbf: bool = True, chamfer_points: int = 10000,
                  input_up_axis: int | None = None):
@@ -90,6 +106,7 @@ class SdfDomain(Domain):
             raise ValueError(f"--model.domain.init_args.input_up_axis must be 1 (y up) or 2 (z up), got {input_up_axis}")
         self.formats, self.rbf, self.chamfer_points = tuple(formats), rbf, chamfer_points
         self.input_up_axis = input_up_axis
+        self.input_frame: dict | None = None  # where the cube of the last --input mesh lies in its file's units
 
     # ---- pictures: Fig. 8 per shape and |S| ------------------------------------------------------------
     def pictures(self, completions, out_dir: Path, suffix: str = "") -> Files:
@@ -147,14 +164,27 @@ class SdfDomain(Domain):
         them, through the SDF cache, on the model's grid), an SDF grid .npy [R, R, R] (its own size, in the normalised
         cube's units, y up), or voxels: a .binvox file or a .npy occupancy grid of 0 and 1 (its own size, turned y-up
         as the training data's voxel files were, voxel_up_axis) -> [1, R, R, R] in [-t, t]. ``input_up_axis``, where
-        given, says which axis is up in the file instead."""
+        given, says which axis is up in the file instead. A mesh's box is centred and scaled into the cube (margin
+        0.05), as the training meshes were; the map is said on stderr and kept in ``input_frame`` (prediction.json)."""
         t = truncation_of(spec)
         suffix = path.suffix.lower()
-        if suffix == ".npy":
+        if path.name.lower().endswith(".npy.gz") or (suffix == ".npz" and not mesh_npz(path)):
+            # a voxel file of the kind training reads (ModelNet's [N, 1, R, R, R] stacks), holding one shape
+            up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files")
+            grids = read_voxels(path, up)  # [N, R, R, R]
+            if len(grids) != 1:
+                raise ValueError(f"{path}: holds {len(grids)} voxel grids; --input completes one shape: save the one "
+                                 f"to complete as .npy [R, R, R] of 0 and 1 (or a file of one grid)")
+            grid = occupancy_sdf(grids[0], path)  # [R, R, R]
+            print(f"{path}: voxels, converted to an SDF with 1 = inside"
+                  f"{f', turned from z up to y up {why}' * (up == 2)}", file=sys.stderr)
+        elif suffix == ".npy":
             try:
                 grid = np.load(path)
             except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
                 raise ValueError(f"{path}: not a readable .npy file ({type(e).__name__}: {e})") from None
+            if grid.ndim == 5 and grid.shape[:2] == (1, 1):  # one grid of a training voxel stack [N, 1, R, R, R]
+                grid = grid[0, 0]
             if grid.ndim == 4 and grid.shape[0] == 1:
                 grid = grid[0]
             if grid.ndim != 3 or len(set(grid.shape)) != 1 or grid.shape[0] < 2:
@@ -188,6 +218,12 @@ class SdfDomain(Domain):
             grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
             if up == 2:
                 print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
+            centre, scale = cache.frame(path)  # [3], float
+            self.input_frame = {"centre": [round(float(c), 9) for c in centre], "scale": float(f"{scale:.9g}")}
+            print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the training meshes were: cube = "
+                  f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "
+                  f"{self.input_frame['scale']:.6g} (prediction.json's input_frame); S and the meshes written are in "
+                  f"the cube's units", file=sys.stderr)
         elif suffix == ".json":
             raise ValueError(f"{path} is a context, not a shape: pass it as --context {path}")
         else:
@@ -195,7 +231,8 @@ class SdfDomain(Domain):
         return torch.from_numpy(np.clip(grid.astype(np.float32), -t, t)).unsqueeze(0)  # [1, R, R, R]
 
     def input_options(self) -> dict:
-        return {"input_up_axis": self.input_up_axis}
+        frame = {} if self.input_frame is None else {"input_frame": self.input_frame}
+        return {"input_up_axis": self.input_up_axis, **frame}
 
     def up_axis(self, spec, option: str, default: int, files: str) -> tuple[int, str]:
         """The axis that is up in an --input file of a kind, and why: input_up_axis where given, else the data
@@ -209,12 +246,19 @@ class SdfDomain(Domain):
         """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3, y up (turned from z up under input_up_axis 2); an SDF
         beyond the truncation is clamped to [-t, t], as the training data is (a distance of 0.3 says "outside,
         farther than t")."""
-        t = truncation_of(spec)
         pos = rows[:, :3]  # [K, 3]
         if self.input_up_axis == 2:  # rows of a z-up scan, turned as a z-up --input file is
             pos = torch.from_numpy(turn_y_up(pos.numpy(), 2)) + 0.0  # [K, 3]; + 0.0: no -0.0 in context.json
             print(f"{source}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
-        return super().context_from_rows(torch.cat([pos, rows[:, 3:].clamp(-t, t)], dim=1), spec, source)
+        return super().context_from_rows(torch.cat([pos, self.context_values(rows[:, 3:], spec)], dim=1), spec,
+                                         source)
+
+    def context_values(self, values: torch.Tensor, spec) -> torch.Tensor:
+        """SDF values of a user's S [..., 1] clamped to [-t, t], as the training data is: a distance beyond the
+        truncation says "farther than t" on its side of the surface. `predict --context` rows and the Python calls
+        (m.complete, m.sample, ...) read S alike."""
+        t = truncation_of(spec)
+        return values.clamp(-t, t)  # [..., 1]
 
     def write_prediction(self, completion, out_dir: Path) -> list[Path]:
         """context.json (S), mean_sdf.npy, figure.png (Fig. 8), and mean, sample<i>, prob (P(inside) > 0.5) and,

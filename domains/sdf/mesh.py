@@ -41,9 +41,10 @@ from .procedural import grid_points
 
 # Bump when a conversion changes, so that old cache entries are not reused: voxels -> SDF (the voxel caches) and
 # meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing; 3: vertices no face
-# uses are dropped, so a stray one no longer sets the scale, and a mesh of faces without area is refused).
+# uses are dropped, so a stray one no longer sets the scale, and a mesh of faces without area is refused; 4: faces
+# wound either way are wound consistently first, see consistent_winding).
 CONVERSION_VERSION = 1
-MESH_CONVERSION_VERSION = 3
+MESH_CONVERSION_VERSION = 4
 # The libraries whose versions a key holds, as the picture and video caches hold their decoders': another libigl
 # computes other distances or signs (2.6.3's signed_distance, above), another trimesh reads a file otherwise.
 MESH_LIBRARIES = ("trimesh", "libigl", "scipy")
@@ -202,6 +203,26 @@ def _winding_number(v: np.ndarray, f: np.ndarray, q: np.ndarray, sign: str, chun
     return out
 
 
+def consistent_winding(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Faces [F, 3] wound consistently across the edges they share: as given where they are (each directed edge
+    belongs to one face, or trimesh finds them consistent), else re-wound piece by piece by trimesh. A winding
+    number sums the faces' signed solid angles, so a mesh whose faces point either way at random (some exporters,
+    hand-merged parts) had |w| near 0 inside: its solid was read as outside, a hollow shell. A whole piece wound
+    inside out is fine (|w| is read)."""
+    if not len(f):
+        return f
+    edges = f[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)  # [3F, 2], directed
+    edges = edges[edges[:, 0] != edges[:, 1]]  # [E, 2]: a face with a repeated corner has no edge there
+    keys = edges[:, 0] * (int(f.max()) + 1) + edges[:, 1]  # [E]
+    if len(np.unique(keys)) == len(keys):
+        return f
+    mesh = trimesh.Trimesh(v, f, process=False)
+    if mesh.is_winding_consistent:  # a directed edge twice where 3 or more faces meet (half of ShapeNet's chairs)
+        return f
+    trimesh.repair.fix_winding(mesh)
+    return np.ascontiguousarray(mesh.faces, dtype=np.int64)  # [F, 3]
+
+
 def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: float | None = None,
                 sign: str = "fast_winding_number", shell_voxels: float = 0.0, chunk: int = 262144,
                 vote_stride: int = 4) -> np.ndarray:
@@ -234,7 +255,7 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
     if truncation is not None and truncation <= 0:
         raise ValueError(f"mesh_to_sdf: truncation must be > 0, got {truncation}")
     v = np.ascontiguousarray(v, dtype=np.float64)
-    f = np.ascontiguousarray(f, dtype=np.int64)
+    f = consistent_winding(v, np.ascontiguousarray(f, dtype=np.int64))  # [F, 3]
     band = 2.0 / (resolution - 1)  # one voxel: points closer than this get their own winding number
     if shell_voxels < 0:
         raise ValueError(f"mesh_to_sdf: shell_voxels must be >= 0, got {shell_voxels}")
@@ -344,6 +365,13 @@ class SDFCache:
         except CacheWriteError as err:
             warnings.warn(f"{path}: converted, not cached: {err}", stacklevel=2)
             return self._sdf(Path(path), resolution)  # [R, R, R]
+
+    def frame(self, path: str | Path) -> tuple[np.ndarray, float]:
+        """Where the cube [-1, 1]^3 of a mesh's grid lies in the file's own units: its box centre [3] (y up, after
+        ``up_axis``'s turn) and scale, so that cube = (turned - centre) * scale, as :meth:`grid` normalises it."""
+        v = turn_y_up(load_mesh(path)[0], self.up_axis)  # [Nv, 3]
+        lo, hi = v.min(0), v.max(0)  # [3] each
+        return (lo + hi) / 2, (2 - 2 * self.margin) / float((hi - lo).max())
 
     def _sdf(self, path: Path, resolution: int) -> np.ndarray:
         v, f = load_mesh(path)

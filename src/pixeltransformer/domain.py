@@ -140,6 +140,12 @@ class Domain:
             raise ValueError(f"{source}: values must lie in [{lo:g}, {hi:g}], got [{val.min():.3g}, {val.max():.3g}]")
         return pos, val
 
+    def context_values(self, values: torch.Tensor, spec: SignalSpec) -> torch.Tensor:
+        """Values of a user's S [..., V] as the model reads them, before they are checked against the spec's range:
+        unchanged here (values beyond a range of bins are refused); a domain whose data is clamped into its range
+        (SDFs truncated at t) clamps them alike. Both `predict --context` rows and the Python calls go through it."""
+        return values
+
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The samples of signal [V, *grid] where mask [*grid] is true -> positions [K, P], values [K, V]."""
         if not mask.any():

@@ -704,9 +704,10 @@ class PixelTransformerModule(L.LightningModule):
         line each and moved to its device and dtype (numpy's float64 included): ctx_pos [B, K, P], ctx_val [B, K, V],
         and as the call takes them qry_pos [B, Q, P], qry_val [B, Q, V] (each given is checked, None too: a None
         qry_pos reached the model as the chunk size). Positions beyond [-1, 1] (data in its own units, say) are
-        answered, with a warning, up to MAX_ABS_POSITION (beyond it the answers were NaN); values of S beyond the
-        range of a model's bins, like non-finite numbers, are refused (a query's value there only gets a low
-        density)."""
+        answered, with a warning, up to MAX_ABS_POSITION (beyond it the answers were NaN); values of S pass the
+        domain's ``context_values`` (SDFs: clamped to the truncation, as `predict --context` rows are), then values
+        beyond the range of a model's bins, like non-finite numbers, are refused (a query's value there only gets a
+        low density)."""
         check_weights(self.model)
         weights = next(self.model.parameters()).dtype
         p, v = self.spec.pos_dims, self.spec.val_dims
@@ -739,6 +740,7 @@ class PixelTransformerModule(L.LightningModule):
             out.append(x.detach().to(self.device, weights))  # [B, K or Q, P or V]; no graph: answers hold none
             check_finite(**{name: out[-1]})
             if name == "ctx_val":
+                out[-1] = self.domain.context_values(out[-1], self.spec)  # [B, K, V]; SDFs: clamped to [-t, t]
                 self.check_values(out[-1])
             elif name.endswith("_pos") and (far := float(out[-1].abs().max())) > 1 + 1e-4:
                 scale, offset = self.spec.pos_scale, self.spec.pos_offset

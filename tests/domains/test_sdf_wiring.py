@@ -306,6 +306,47 @@ def test_predict_from_a_mesh_with_a_context_and_from_a_context_alone(trained, tm
     assert not any(name.endswith(".obj") for name in names) and not list((tmp_path / "b").glob("*.obj"))
 
 
+def test_python_calls_clamp_s_beyond_the_truncation_as_predict_context_does(trained):
+    """An SDF value of S beyond the truncation t ("outside, farther than t") was clamped to t by `predict --context`
+    but refused by m.complete / m.mean_field / m.sample / m.log_prob ("ctx_val spans [-0.5, 0.5], outside the value
+    range [-0.1, 0.1]"); both now clamp it to [-t, t], as the training data is, and answer as for +-t."""
+    from pixeltransformer.loading import load_module
+
+    _, _, ckpt, _ = trained
+    m = load_module(ckpt)
+    pos = torch.tensor([[[0.0, 0.0, 0.0], [0.9, 0.0, 0.0], [0.0, -0.5, 0.2]]])  # [1, 3, 3]
+    far = torch.tensor([[[-0.5], [0.5], [0.02]]])  # [1, 3, 1]: two values beyond t = 0.1
+    clamped = far.clamp(-T, T)  # [1, 3, 1]
+    qry = grid_positions((4, 4, 4)).unsqueeze(0)  # [1, 64, 3]
+    torch.testing.assert_close(m.mean_field(pos, far, qry), m.mean_field(pos, clamped, qry))
+    torch.testing.assert_close(m.complete(pos, far.numpy(), (4, 4, 4), num_samples=1, seed=3).samples,
+                               m.complete(pos, clamped, (4, 4, 4), num_samples=1, seed=3).samples)
+    values = torch.full((1, 64, 1), 0.05)  # [1, 64, 1]
+    torch.testing.assert_close(m.log_prob(pos, far, qry, values), m.log_prob(pos, clamped, qry, values))
+
+
+def test_predict_from_a_mesh_far_from_the_origin_says_and_records_its_map_into_the_cube(trained, tmp_path, capfd,
+                                                                                        monkeypatch):
+    """A mesh in its own units (here a 4 x 2 x 2 box centred at (100, 50, -20)) is centred and scaled into the cube
+    [-1, 1]^3 as the training meshes are; the meshes written were in the cube's units without a word, so a user's
+    completion did not lie where the input did. The map is now said and kept in prediction.json: the written gt mesh
+    mapped back covers the input's box."""
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
+    _, cfg, ckpt, _ = trained
+    mesh = tmp_path / "far.obj"
+    trimesh.creation.box(extents=(4.0, 2.0, 2.0)).apply_translation((100.0, 50.0, -20.0)).export(mesh)
+    main(["predict", "--config", str(cfg), "--ckpt_path", str(ckpt), "--input", str(mesh), "--num_context", "16",
+          "--num_samples", "0", "--model.domain.init_args.formats=[obj]", "--out", str(tmp_path / "out")])
+    err = capfd.readouterr().err
+    assert "far.obj: centred and scaled into the cube [-1, 1]^3 as the training meshes were" in err
+    frame = json.loads((tmp_path / "out" / "prediction.json").read_text())["input_options"]["input_frame"]
+    np.testing.assert_allclose(frame["centre"], [100.0, 50.0, -20.0], atol=1e-6)
+    assert frame["scale"] == pytest.approx(1.9 / 4.0)  # the longest side spans [-0.95, 0.95]
+    gt = trimesh.load(tmp_path / "out" / "gt.obj", force="mesh")
+    back = np.asarray(frame["centre"]) + gt.bounds / frame["scale"]  # [2, 3]: the gt box in the file's units
+    np.testing.assert_allclose(back, [[98.0, 49.0, -21.0], [102.0, 51.0, -19.0]], atol=4 / RES)  # up to a voxel
+
+
 def test_predicts_mean_keeps_s_at_the_grid_points_it_lies_on(trained, tmp_path):
     """make sample's mean (mean_sdf.npy, the mean mesh and the figure's mean) comes from complete, which keeps S's
     values at the grid points S lies on, as the sweep's mean now does: a context at four of the 12^3 grid points
@@ -361,6 +402,36 @@ def test_an_occupancy_grid_is_read_as_the_sdf_of_its_solid(tmp_path, capsys):
         SdfDomain().read_input(tmp_path / "complex.npy", spec)
 
 
+def test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape(tmp_path, capsys, monkeypatch):
+    """The voxel files training reads ([N, 1, R, R, R] stacks in .npz, .npy.gz or .npy) were refused as an --input of
+    one shape: an .npz as a mesh ("must hold 'vertices' and 'faces', found ['voxels']"), .npy.gz as "unsupported
+    input '.gz'", a .npy [1, 1, R, R, R] as "expected a cubic SDF grid". Holding one grid, each now reads as the
+    same grid in a .npy does; a stack of several is refused in one line."""
+    import gzip
+
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8)
+    ball = (grid_positions((16,) * 3) - torch.tensor([0.0, 0.0, 0.3])).norm(dim=-1) < 0.5  # [4096]: off centre in z
+    ball = ball.view(16, 16, 16).numpy().astype(np.uint8)  # [16, 16, 16]
+    np.save(tmp_path / "one.npy", ball)
+    want = SdfDomain().read_input(tmp_path / "one.npy", spec)  # [1, 16, 16, 16], turned z up to y up
+    np.savez(tmp_path / "stack.npz", voxels=ball[None, None])
+    with gzip.open(tmp_path / "stack.npy.gz", "wb") as fh:
+        np.save(fh, ball[None, None])
+    np.save(tmp_path / "stack.npy", ball[None, None])
+    capsys.readouterr()
+    for name in ("stack.npz", "stack.npy.gz", "stack.npy"):
+        torch.testing.assert_close(SdfDomain().read_input(tmp_path / name, spec), want)
+    assert "stack.npz: voxels, converted to an SDF with 1 = inside, turned from z up to y up" in capsys.readouterr().err
+    np.savez(tmp_path / "two.npz", voxels=np.stack([ball, ball]))
+    with pytest.raises(ValueError, match=r"^[^\n]*two.npz: holds 2 voxel grids; --input completes one shape"):
+        SdfDomain().read_input(tmp_path / "two.npz", spec)
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # the mesh's SDF goes into the cache
+    mesh = tmp_path / "mesh.npz"  # an .npz of vertices and faces is still a mesh
+    box = trimesh.creation.box()
+    np.savez(mesh, vertices=box.vertices, faces=box.faces)
+    assert (SdfDomain().read_input(mesh, spec) < 0).any()
+
+
 def test_predict_refuses_more_context_than_the_input_s_points(tmp_path):
     """--num_context 100000 on a 32^3 model was drawn at continuous positions without a bound and the completion
     died in a traceback, "DefaultCPUAllocator: can't allocate memory: you tried to allocate 39321600000 bytes"; S is
@@ -409,6 +480,20 @@ def test_an_sdf_grid_in_other_units_or_without_a_surface_is_named(tmp_path, recw
     with pytest.warns(UserWarning, match=r"outside.npy: the SDF grid has no surface, every value is positive "
                       r"\(outside\): the shape is empty$"):
         SdfDomain().read_input(tmp_path / "outside.npy", spec)
+
+
+def test_an_sdf_grid_of_the_other_sign_convention_is_named(tmp_path, recwarn):
+    """An SDF grid positive inside (another tool's convention) was completed inside out without a word: a ball read
+    as a cube with a ball-shaped hole. Negative all over the cube's border, it now draws a warning."""
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8)
+    ball = (grid_positions((16,) * 3).norm(dim=-1) - 0.6).view(16, 16, 16).numpy()  # [16, 16, 16] cube units
+    np.save(tmp_path / "flipped.npy", -ball)
+    with pytest.warns(UserWarning, match=r"^[^\n]*flipped.npy: the SDF grid is negative \(inside\) all over the cube's "
+                      r"border, its surface inside: .* positive inside, it reads inside out: negate it$"):
+        SdfDomain().read_input(tmp_path / "flipped.npy", spec)
+    np.save(tmp_path / "ball.npy", ball)
+    SdfDomain().read_input(tmp_path / "ball.npy", spec)
+    assert not [w for w in recwarn if "flipped" not in str(w.message) and "SDF grid" in str(w.message)]
 
 
 def test_write_prediction_meshes_an_analytic_box_in_place(tmp_path):

@@ -170,6 +170,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/domains/test_video.py", "test_a_clip_cap_below_one_is_refused_not_taken_from_the_end"),
     '`make train DOMAIN=polynomial ARGS="--data.init_args.val_size=-1"` (-1 read as "the rest")':
         ("tests/cli/test_cli.py", "test_a_negative_number_of_generated_functions_is_refused_in_one_line"),
+    "`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chairs.npz` (a stack of 889 voxel grids, as training reads)":
+        ("tests/domains/test_sdf_wiring.py", "test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape"),
     '`make train DOMAIN=images DATA=mnist ARGS="--data.init_args.root=blank"` (every pixel 0; a folder of blank '
     'scans alike)':
         ("tests/cli/test_bad_input.py", "test_pictures_of_one_colour_are_refused_in_one_line"),
