@@ -205,3 +205,24 @@ def test_the_api_refuses_cast_weights_in_one_line(tiny_module, cast, name):
         with pytest.raises(ValueError) as caught:
             call()
         assert str(caught.value) == cause
+
+
+@pytest.mark.parametrize("value_norm", [False, True])
+@pytest.mark.parametrize("pos_scale, val_scale", [(1e5, 1.0), (1e12, 1.0), (1.0, 1e5), (1.0, 1e12)])
+def test_positions_and_values_past_the_fp16_maximum_stay_finite_under_fp16_autocast(pos_scale, val_scale, value_norm):
+    """The position embedding reads the raw position beside its Fourier features, and the value embedding the value
+    over the value range: autocast's cast of either to float16 made anything past 6.55e4 inf, and every answer NaN
+    (positions 1e5 from the API, which takes them up to 1e15 with a warning; values of a one-Gaussian model)."""
+    from pixeltransformer.model import PixelTransformer
+
+    torch.manual_seed(0)
+    net = PixelTransformer(2, 1, 10, width=32, heads=2, ffn=64, fourier_features=16, value_norm=value_norm).eval()
+    ctx_pos, qry_pos = (torch.rand(2, 5, 2) * 2 - 1) * pos_scale, (torch.rand(2, 4, 2) * 2 - 1) * pos_scale  # [B, K|Q, P]
+    ctx_val = torch.rand(2, 5, 1) * val_scale  # [B, K, V]
+    with torch.no_grad():
+        want = net(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP] fp32
+        with torch.autocast("cpu", dtype=torch.float16):
+            got = net(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
+    assert torch.isfinite(want).all()
+    assert torch.isfinite(got).all(), "NaN or inf under fp16 autocast"
+    torch.testing.assert_close(got.float(), want, rtol=0, atol=0.05)
