@@ -165,17 +165,19 @@ class RunConfig(SaveConfigCallback):
 PRECISION_ALIASES = {"16": "16-mixed", "bf16": "bf16-mixed", "32": "32-true", "64": "64-true"}
 
 
-def record_precision(cfg, trainer) -> str | None:
+def record_precision(cfg, trainer, subcommand: str | None = "fit") -> str | None:
     """Make a command's config record the precision the trainer runs, where Lightning runs another than the one
     given: 16-mixed (or 16) on a CPU runs as bf16-mixed, as float16 autocast needs a GPU, while config.yaml and
-    W&B's config said 16-mixed. Returns the line that says so, or None where the config already holds what runs."""
+    W&B's config said 16-mixed. Returns the line that says so, naming the file that records it (a prediction's
+    prediction.json), or None where the config already holds what runs."""
     given = cfg.trainer.get("precision")
     ran = str(trainer.precision)
     if given is None or PRECISION_ALIASES.get(str(given), str(given)) == ran:
         return None
     cfg.trainer.precision = ran
     why = " on the CPU (float16 mixed precision needs a GPU)" if ran == "bf16-mixed" else ""
-    return f"[run] trainer.precision={given} runs as {ran}{why}: the run's config records {ran}"
+    record = {"predict": "prediction.json", "test": "config_test.yaml", "validate": "config_validate.yaml"}
+    return f"[run] trainer.precision={given} runs as {ran}{why}: {record.get(subcommand, 'config.yaml')} records {ran}"
 
 
 def dashboard_config(config: dict) -> dict:
@@ -635,7 +637,8 @@ class PixelTransformerCLI(LightningCLI):
         if config.get("enable_checkpointing") is False:  # Lightning refuses any checkpoint callback then: the run's
             callbacks = [cb for cb in callbacks if not isinstance(cb, RunCheckpoint)]  # (--checkpoint.*) goes
         trainer = self._instantiate_trainer(config, callbacks)
-        if note := record_precision(self.config[self.subcommand] if self.subcommand else self.config, trainer):
+        if note := record_precision(self.config[self.subcommand] if self.subcommand else self.config, trainer,
+                                    self.subcommand):
             if _first_process():
                 print(note, flush=True)
         check_launch_size(trainer.world_size)  # torchrun's processes, each a trainer of its own: refused
