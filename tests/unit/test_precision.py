@@ -226,3 +226,22 @@ def test_positions_and_values_past_the_fp16_maximum_stay_finite_under_fp16_autoc
     assert torch.isfinite(want).all()
     assert torch.isfinite(got).all(), "NaN or inf under fp16 autocast"
     torch.testing.assert_close(got.float(), want, rtol=0, atol=0.05)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_distribution_reads_half_precision_params_in_float32(dtype):
+    """predict_params under autocast answers in the autocast dtype, which m.dist reads: a sigma near its floor (a
+    thousandth of a bin width, 4e-6 for 256 bins over [0, 1]) squared to 0 in float16, and log_prob was -inf or NaN
+    where float32's was finite."""
+    from pixeltransformer.distribution import BinnedGaussian
+
+    gen = torch.Generator().manual_seed(0)
+    dist = BinnedGaussian(torch.linspace(0, 1, 256).unsqueeze(-1), unit=1 / 255)
+    params = torch.randn(50, dist.num_params, generator=gen)  # [N, NP]
+    params[:, 256 * 2 :] = -20.0  # every sigma at its floor
+    value = torch.rand(50, 1, generator=gen)  # [N, V]
+    half = params.to(dtype)
+    want = dist.log_prob(half.float(), value)  # [N]
+    assert torch.isfinite(want).all()
+    torch.testing.assert_close(dist.log_prob(half, value), want)
+    torch.testing.assert_close(dist.variance(half), dist.variance(half.float()))
