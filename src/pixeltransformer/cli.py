@@ -310,6 +310,8 @@ def quiet_console() -> None:
     # a DDP validate or test scores each distinct item once (the items every rank saw are gathered and those the
     # distributed sampler repeats counted once), the same as one device: Lightning's advice to use one device is wrong here
     warnings.filterwarnings("ignore", message=r"Using `DistributedSampler` with the dataloaders\. During `trainer\.")
+    # mixed precision keeps the weights float32, so the model summary's size at 32 bits is right, whatever this says
+    warnings.filterwarnings("ignore", message=r"Precision (bf16|16)-mixed is not supported by the model summary")
     # 16-mixed on a CPU runs as bf16-mixed: the CLI says so itself, with what the run records (record_precision)
     warnings.filterwarnings("ignore", message=r"You passed `Trainer\(accelerator='cpu', precision='16-mixed'\)`")
     from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
