@@ -161,6 +161,25 @@ class RunConfig(SaveConfigCallback):
                                "model/parameters": trainable_parameters(pl_module)}, allow_val_change=True)
 
 
+# Lightning's aliases of its precisions (the values a config may give for the ones it runs)
+PRECISION_ALIASES = {"16": "16-mixed", "bf16": "bf16-mixed", "32": "32-true", "64": "64-true"}
+
+
+def record_precision(cfg, trainer, subcommand: str | None = "fit") -> str | None:
+    """Make a command's config record the precision the trainer runs, where Lightning runs another than the one
+    given: 16-mixed (or 16) on a CPU runs as bf16-mixed, as float16 autocast needs a GPU, while config.yaml and
+    W&B's config said 16-mixed. Returns the line that says so, naming the file that records it (a prediction's
+    prediction.json), or None where the config already holds what runs."""
+    given = cfg.trainer.get("precision")
+    ran = str(trainer.precision)
+    if given is None or PRECISION_ALIASES.get(str(given), str(given)) == ran:
+        return None
+    cfg.trainer.precision = ran
+    why = " on the CPU (float16 mixed precision needs a GPU)" if ran == "bf16-mixed" else ""
+    record = {"predict": "prediction.json", "test": "config_test.yaml", "validate": "config_validate.yaml"}
+    return f"[run] trainer.precision={given} runs as {ran}{why}: {record.get(subcommand, 'config.yaml')} records {ran}"
+
+
 def dashboard_config(config: dict) -> dict:
     """A command's config as W&B shows it: without LightningCLI's top-level optimizer and lr_scheduler, which are
     always null here (check_no_optimizer_options refuses them; the module's own AdamW and schedule are model.optim),
@@ -379,6 +398,10 @@ def quiet_console() -> None:
     # a DDP validate or test scores each distinct item once (the items every rank saw are gathered and those the
     # distributed sampler repeats counted once), the same as one device: Lightning's advice to use one device is wrong here
     warnings.filterwarnings("ignore", message=r"Using `DistributedSampler` with the dataloaders\. During `trainer\.")
+    # mixed precision keeps the weights float32, so the model summary's size at 32 bits is right, whatever this says
+    warnings.filterwarnings("ignore", message=r"Precision (bf16|16)-mixed is not supported by the model summary")
+    # 16-mixed on a CPU runs as bf16-mixed: the CLI says so itself, with what the run records (record_precision)
+    warnings.filterwarnings("ignore", message=r"You passed `Trainer\(accelerator='cpu', precision='16-mixed'\)`")
     from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
 
     if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):
@@ -706,6 +729,10 @@ class PixelTransformerCLI(LightningCLI):
         if config.get("enable_checkpointing") is False:  # Lightning refuses any checkpoint callback then: the run's
             callbacks = [cb for cb in callbacks if not isinstance(cb, RunCheckpoint)]  # (--checkpoint.*) goes
         trainer = self._instantiate_trainer(config, callbacks)
+        if note := record_precision(self.config[self.subcommand] if self.subcommand else self.config, trainer,
+                                    self.subcommand):
+            if _first_process():
+                print(note, flush=True)
         check_launch_size(trainer.world_size)  # torchrun's processes, each a trainer of its own: refused
         environment = getattr(trainer.strategy, "cluster_environment", None)
         check_node_launch(trainer.num_nodes, type(environment).__name__)  # a second node no one starts: refused

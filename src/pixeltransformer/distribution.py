@@ -157,7 +157,10 @@ class BinnedGaussian(nn.Module):
 
     def unframe(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """params [..., NP (+ V + 1)] -> head params [..., NP], shift m [..., V] and scale s [..., 1] (None
-        when not framed)."""
+        when not framed), in float32 when they come in half precision (the head's output under autocast): a sigma
+        of a thousandth of a bin width squares to below float16's smallest number, and log_prob gave -inf or NaN."""
+        if params.dtype in (torch.float16, torch.bfloat16):
+            params = params.float()  # [..., NP (+ V + 1)]
         if not self.framed:
             return params, None, None
         v = self.val_dims

@@ -21,6 +21,16 @@ MAX_ABS_VALUE = 1e15
 MAX_ABS_POSITION = 1e15
 
 
+class Float32Linear(nn.Linear):
+    """A linear layer that runs in float32 also under autocast: the input embeddings, whose inputs (a position's
+    raw coordinates, a value normalised by the value range) may exceed float16's largest number (6.55e4), which
+    autocast's cast to float16 turned into inf and the whole answer into NaN. Its output is float32."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float())  # [..., out_features]
+
+
 class FourierFeatures(nn.Module):
     """[..., P] positions -> [..., 2F] features (F random frequencies plus the raw position folded in)."""
 
@@ -59,7 +69,7 @@ class ValueEncoding(nn.Module):
         self.register_buffer("half_range", torch.tensor((hi - lo) / 2))
         self.standardize = standardize
         self.min_scale = min_scale
-        self.proj = nn.Linear(2 * val_dims + 1 if standardize else val_dims, width)
+        self.proj = Float32Linear(2 * val_dims + 1 if standardize else val_dims, width)
 
     def frame(self, val: torch.Tensor) -> torch.Tensor:
         """A set's frame from its values [B, K, V] -> [B, 1, V + 1]: the mean m and log s, in value units."""

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import NetConfig
-from .encoding import FourierFeatures, ValueEncoding
+from .encoding import Float32Linear, FourierFeatures, ValueEncoding
 from .kernels import GELU
 from .signal import SignalSpec
 
@@ -446,10 +446,12 @@ class PixelTransformer(nn.Module):
         self.encoder_kind = encoder
         self.pos_dims, self.val_dims = pos_dims, val_dims
         self.fourier = FourierFeatures(pos_dims, fourier_features, fourier_scale, fourier_seed)
-        self.ctx_pos_proj = nn.Linear(self.fourier.out_dims, width)
+        # the position embeddings run in float32 under autocast too: the features carry the raw position, which
+        # float16 holds only up to 6.55e4
+        self.ctx_pos_proj = Float32Linear(self.fourier.out_dims, width)
         self.value_norm = value_norm
         self.ctx_val_proj = ValueEncoding(val_dims, val_range, width, standardize=value_norm)
-        self.qry_pos_proj = nn.Linear(self.fourier.out_dims, width)
+        self.qry_pos_proj = Float32Linear(self.fourier.out_dims, width)
         sig = tuple(distance_sigma) if distance_bias else None
         def blocks(n: int) -> nn.ModuleList:
             return nn.ModuleList(Block(width, heads, ffn, pos_dims, sig, attention_sink) for _ in range(n))

@@ -460,7 +460,9 @@ class PredictionWriter(BasePredictionWriter):
                   "dataset": pl_module.spec.dataset, "num_context": int(prediction.ctx_pos.shape[1]), "context": context,
                   # the positions p as the model reads them, in [-1, 1]: p stands for pos_offset + p * pos_scale
                   "pos_scale": pl_module.spec.pos_scale, "pos_offset": pl_module.spec.pos_offset,
-                  "options": asdict(self.options), "files": [p.name for p in files]}
+                  "options": asdict(self.options), "files": [p.name for p in files],
+                  # the precision the completion ran at (16-mixed runs as bf16-mixed on a CPU): the samples depend on it
+                  "precision": str(trainer.precision)}
         if read := pl_module.domain.input_options():  # after --input or --context (PredictOptions.check)
             record["input_options"] = read  # how the domain read --input or --context (--model.domain.init_args)
         files.append(write_json(out / "prediction.json", record))

@@ -265,6 +265,40 @@ def test_fit_with_the_gpu_trainer_file(tmp_path):
         assert torch.isfinite(p).all()
 
 
+@pytest.mark.parametrize("given", ["16-mixed", "16"])
+def test_fp16_mixed_on_the_cpu_is_recorded_as_the_bf16_it_runs(given, tmp_path, capsys, recwarn):
+    """Lightning runs 16-mixed as bf16-mixed on a CPU (float16 autocast needs a GPU), but config.yaml and W&B's config
+    said 16-mixed: a user comparing runs read fp16 for a bf16 run. The config records what ran, and one line says so."""
+    import yaml
+
+    cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *SETS_SMOKE, *DATA_SMOKE["polynomial"],
+                "--trainer.accelerator=cpu", f"--trainer.precision={given}", "--run_root", str(tmp_path),
+                "--run_name", "half", "--trainer.enable_model_summary=true"])
+    assert cli.trainer.precision == "bf16-mixed"
+    saved = yaml.safe_load((tmp_path / "polynomial" / "half" / "config.yaml").read_text())
+    assert saved["trainer"]["precision"] == "bf16-mixed"
+    out = capsys.readouterr()
+    assert (f"[run] trainer.precision={given} runs as bf16-mixed on the CPU (float16 mixed precision needs a GPU): "
+            "config.yaml records bf16-mixed") in out.out
+    assert "AMP with fp16 is not supported on CPU" not in out.out + out.err  # Lightning's line: the CLI's says it
+    # the weights stay float32 under mixed precision: the summary's size at 32 bits is right, not "not accurate"
+    assert not [w for w in recwarn if "not supported by the model summary" in str(w.message)]
+
+
+@pytest.mark.parametrize("given, ran", [(None, "32-true"), ("16-mixed", "bf16-mixed"), ("bf16-mixed", "bf16-mixed")])
+def test_prediction_json_records_the_precision_the_completion_ran_at(given, ran, trained_polynomial, tmp_path, capsys):
+    """A completion's samples depend on the precision (the same seed drew other values in bf16 than in fp32), but
+    prediction.json recorded none: two predictions with the same options differed without a word why."""
+    out = tmp_path / "predicted"
+    main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+          "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt"), "--trainer.accelerator=cpu",
+          *([f"--trainer.precision={given}"] if given else []), "--context", "[[-0.5, 1.2], [0.1, 0.3]]",
+          "--n_autoregressive", "4", "--out", str(out)])
+    assert json.loads((out / "prediction.json").read_text())["precision"] == ran
+    said = "runs as bf16-mixed on the CPU (float16 mixed precision needs a GPU): prediction.json records bf16-mixed"
+    assert (said in capsys.readouterr().out) == (given == "16-mixed")
+
+
 @pytest.mark.parametrize("domain", ["images", "sdf", "video", "polynomial"])
 def test_the_gpu_trainer_file_gives_every_domain_data_workers(domain, capsys):
     """On a GPU the main process only launches the step's work: with num_workers=0 it also read, converted and

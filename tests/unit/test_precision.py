@@ -205,3 +205,43 @@ def test_the_api_refuses_cast_weights_in_one_line(tiny_module, cast, name):
         with pytest.raises(ValueError) as caught:
             call()
         assert str(caught.value) == cause
+
+
+@pytest.mark.parametrize("value_norm", [False, True])
+@pytest.mark.parametrize("pos_scale, val_scale", [(1e5, 1.0), (1e12, 1.0), (1.0, 1e5), (1.0, 1e12)])
+def test_positions_and_values_past_the_fp16_maximum_stay_finite_under_fp16_autocast(pos_scale, val_scale, value_norm):
+    """The position embedding reads the raw position beside its Fourier features, and the value embedding the value
+    over the value range: autocast's cast of either to float16 made anything past 6.55e4 inf, and every answer NaN
+    (positions 1e5 from the API, which takes them up to 1e15 with a warning; values of a one-Gaussian model)."""
+    from pixeltransformer.model import PixelTransformer
+
+    torch.manual_seed(0)
+    net = PixelTransformer(2, 1, 10, width=32, heads=2, ffn=64, fourier_features=16, value_norm=value_norm).eval()
+    ctx_pos, qry_pos = (torch.rand(2, 5, 2) * 2 - 1) * pos_scale, (torch.rand(2, 4, 2) * 2 - 1) * pos_scale  # [B, K|Q, P]
+    ctx_val = torch.rand(2, 5, 1) * val_scale  # [B, K, V]
+    with torch.no_grad():
+        want = net(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP] fp32
+        with torch.autocast("cpu", dtype=torch.float16):
+            got = net(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
+    assert torch.isfinite(want).all()
+    assert torch.isfinite(got).all(), "NaN or inf under fp16 autocast"
+    torch.testing.assert_close(got.float(), want, rtol=0, atol=0.05)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_distribution_reads_half_precision_params_in_float32(dtype):
+    """predict_params under autocast answers in the autocast dtype, which m.dist reads: a sigma near its floor (a
+    thousandth of a bin width, 4e-6 for 256 bins over [0, 1]) squared to 0 in float16, and log_prob was -inf or NaN
+    where float32's was finite."""
+    from pixeltransformer.distribution import BinnedGaussian
+
+    gen = torch.Generator().manual_seed(0)
+    dist = BinnedGaussian(torch.linspace(0, 1, 256).unsqueeze(-1), unit=1 / 255)
+    params = torch.randn(50, dist.num_params, generator=gen)  # [N, NP]
+    params[:, 256 * 2 :] = -20.0  # every sigma at its floor
+    value = torch.rand(50, 1, generator=gen)  # [N, V]
+    half = params.to(dtype)
+    want = dist.log_prob(half.float(), value)  # [N]
+    assert torch.isfinite(want).all()
+    torch.testing.assert_close(dist.log_prob(half, value), want)
+    torch.testing.assert_close(dist.variance(half), dist.variance(half.float()))
