@@ -52,11 +52,12 @@ class PredictOptions:
         num_context: K random observed samples of the input (without context or mask); default 64, or a quarter
             of the input's points when that is fewer (16 of an 8x8 digit), so that something is left to complete.
         num_samples: samples to draw (0: the mean only).
-        n_autoregressive: N', the autoregressive steps per sample; the rest is filled with means (None: all).
+        n_autoregressive: N', the autoregressive steps per sample; the rest is filled with means (null: all).
         temperature: sampling temperature (0: the most likely bin's mean at each step, a greedy
             completion).
-        resolution: grid size per axis of the outputs (default: the model's grid); a grid whose completion could
-            not fit in this machine's memory is refused, naming the largest that can.
+        resolution: grid size per axis of the outputs (default: the model's grid; polynomials: 64 points; videos:
+            the frames' shorter side, their number unchanged); a grid whose completion could not fit in this
+            machine's memory is refused, naming the largest that can.
         seed: fixes S and the samples (the first samples of a larger num_samples are the same).
         out: output folder, new or empty (default: <run>/predict/<input name>, numbered -2, -3 ... when
             that folder already holds an earlier prediction).

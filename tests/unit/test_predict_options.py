@@ -219,3 +219,35 @@ def test_a_sigterm_before_the_prediction_starts_stops_it_and_gives_lightning_its
         signal.signal(signal.SIGTERM, before)
     assert capfd.readouterr().err == "[predict] SIGTERM: stopped; nothing was written\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_the_resolution_help_names_each_domains_default_grid():
+    """--help said the default was the model's grid, but a polynomial is completed on 64 points (its model's grid is
+    the data's 1024) and --resolution sizes a video's shorter side, not every axis."""
+    import domains.polynomial.domain as polynomial
+    import domains.video.domain as video
+    from types import SimpleNamespace
+
+    help_text = " ".join(PredictOptions.__doc__.split("resolution:")[1].split("seed:")[0].split())
+    poly_spec = SimpleNamespace(grid_shape=(1024,), pos_dims=1)  # the data's grid
+    points = polynomial.PolynomialDomain().predict_grid(poly_spec, None)[0]  # [G]
+    assert points != poly_spec.grid_shape[0] and f"polynomials: {points} points" in help_text
+    clip = SimpleNamespace(grid_shape=(5, 8, 12), pos_dims=3)  # [T, H, W]
+    assert video.VideoDomain().predict_grid(clip, 4) == (5, 4, 6)  # the shorter side, frames unchanged
+    assert "videos: the frames' shorter side, their number unchanged" in help_text
+
+
+def test_the_help_names_null_not_none_for_an_option_that_takes_it():
+    """--help said `--n_autoregressive` takes None for every value; the command line refused it ("n_autoregressive:
+    expected int or null, got None"): it is null there."""
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(PredictOptions, "opts")
+    args, checked = PredictOptions.__doc__.split("Args:")[1], set()
+    for name, text in re.findall(r"^ {8}(\w+): (.*?)(?=^ {8}\w+: |\Z)", args, re.M | re.S):  # each option's help
+        for word in re.findall(r"\((\w+): ", " ".join(text.split())):  # "(null: all)": the value named
+            if word in ("null", "None", "0"):
+                assert parser.parse_args([f"--opts.{name}", word]).opts[name] in (None, 0), (name, word)
+                checked.add(name)
+    assert {"num_samples", "n_autoregressive", "temperature"} <= checked
