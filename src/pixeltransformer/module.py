@@ -188,6 +188,10 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError("PixelTransformerModule needs a SignalSpec (the CLI links it from the DataModule)")
         if not len(val_levels) or min(val_levels) < 1:
             raise ValueError(f"model.val_levels must list |S| levels >= 1, got {list(val_levels)}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not -2 ** 63 <= seed < 2 ** 63:
+            # each rank seeds a torch generator with seed + RANK_SEED_OFFSET * rank: beyond 64 bits it failed at
+            # the first training step with "Overflow when unpacking long long"
+            raise ValueError(f"model.seed must be a whole number in [-2^63, 2^63), got {seed!r}")
         self.spec = SignalSpec.from_dict(spec)
         self.domain = resolve_domain(domain, self.spec)
         self.net_config = as_config(NetConfig, net, "net")

@@ -391,6 +391,7 @@ def test_the_sweeps_mean_keeps_s_at_the_queries_s_lies_on(tiny_module, monkeypat
     (dict(optim=dict(lr=float("inf"))), "model.optim.lr must be a finite number, got inf"),
     (dict(optim=dict(weight_decay=float("inf"))), "model.optim.weight_decay must be a finite number, got inf"),
     (dict(optim=dict(warmup_steps=1.5)), "model.optim.warmup_steps must be a whole number, got 1.5"),
+    (dict(seed=2 ** 70), f"model.seed must be a whole number in [-2^63, 2^63), got {2 ** 70}"),
 ])
 def test_options_out_of_range_are_named_in_one_line(poly_spec, options, message):
     from pixeltransformer.module import PixelTransformerModule
