@@ -39,8 +39,8 @@ from .errors import debugging, fail, first_line, is_input_error, parse_error_lin
 from .evaluation import SweepEvaluation, eval_folder
 from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
-from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit, format_error,
-                     source_name)
+from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
+                     every_point_sets, format_error, source_name)
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
@@ -649,6 +649,9 @@ class PixelTransformerCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
+            if self.subcommand == "fit" and isinstance(self.model, PixelTransformerModule) and \
+                    (refusal := every_point_sets(self.model.sampler, self.model.spec)):
+                raise ValueError(refusal)  # before the run folder is made (the module's setup refuses it in Python)
             if self.subcommand != "predict" and hasattr(self.datamodule, "check_data_roots"):
                 # missing data: one line before a run starts (predict reads none; an evaluation, what it reads)
                 self.datamodule.check_data_roots(self.subcommand)

@@ -7,10 +7,34 @@ live in config files (configs/model/<size>.yaml), composed after a domain's conf
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+ENCODERS = ("bidirectional", "buffered", "incremental")  # model.net.encoder (see model.py)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_integers(config: Any, group: str, keys: tuple[str, ...]) -> None:
+    """One-line errors for options that must be whole numbers (a width of 64.5 failed deep inside torch)."""
+    for key in keys:
+        value = getattr(config, key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"model.{group}.{key} must be a whole number, got {value!r}")
+
+
+def check_finite(config: Any, group: str, keys: tuple[str, ...]) -> None:
+    """One-line errors for options that must be finite numbers: an infinite learning rate, weight decay, loss weight
+    or frequency scale was taken, and the first training step's loss or weights were NaN."""
+    for key in keys:
+        value = getattr(config, key)
+        if not is_number(value) or not math.isfinite(value):
+            raise ValueError(f"model.{group}.{key} must be a finite number, got {value!r}")
 
 
 def check_minimums(config: Any, group: str, minimums: dict[str, float], positive: tuple[str, ...] = ()) -> None:
@@ -37,8 +61,8 @@ class NetConfig:
         heads: attention heads per layer (width must be divisible by it).
         ffn: hidden width of each layer's feed-forward block; paper preset 512.
         fourier_features: random Fourier frequencies F of the position features (2F + P inputs); 0: raw positions.
-        fourier_scale: standard deviation of the random frequencies, in cycles per unit of position ([-1, 1] per
-            axis): higher resolves finer detail.
+        fourier_scale: standard deviation of the random frequencies (>= 0), in cycles per unit of position ([-1, 1]
+            per axis): higher resolves finer detail.
         fourier_seed: the seed of the random frequencies (saved with the model).
         encoder: "buffered" (the paper's set encoder for S plus a causal buffer of drawn samples: cached
             sampling), "bidirectional" (paper) or "incremental" (causal in a random order, cached sampling).
@@ -47,7 +71,7 @@ class NetConfig:
             log-uniform between the sampler's min_context and |S| - 1, so the conditionals sampling uses are trained.
         distance_bias: every attention adds a learned Gaussian distance bias per head, -|x_q - x_k|^2 / (2
             sigma_h^2) (see model.Attention).
-        distance_sigma: (min, max) of the heads' initial widths sigma_h, in position units.
+        distance_sigma: (min, max) of the heads' initial widths sigma_h, in position units (0 < min <= max).
         value_norm: every context set is encoded in its own frame (mean, scale) and the distribution is
             predicted in that frame (see PixelTransformer); for single-Gaussian signals (num_bins = 1).
         attention_sink: every attention also reads a learned key/value at a learned distance (see model.Attention).
@@ -72,10 +96,27 @@ class NetConfig:
 
     def __post_init__(self) -> None:
         # fourier_features 0 leaves the raw position alone; encoder/decoder_layers are checked by the model
+        check_integers(self, "net", ("width", "encoder_layers", "decoder_layers", "heads", "ffn", "fourier_features",
+                                     "fourier_seed", "chunk"))
         check_minimums(self, "net", {"width": 1, "heads": 1, "ffn": 1, "fourier_features": 0, "chunk": 1})
+        if self.width % self.heads:
+            raise ValueError(f"model.net.width={self.width} must be divisible by model.net.heads={self.heads} (each "
+                             f"head reads width / heads channels)")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"model.net.encoder must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
+        check_finite(self, "net", ("fourier_scale",))
+        check_minimums(self, "net", {"fourier_scale": 0})
+        if not -2 ** 63 <= self.fourier_seed < 2 ** 64:  # what torch's generators take
+            raise ValueError(f"model.net.fourier_seed must be in [-2^63, 2^64), got {self.fourier_seed}")
         if not 0.0 <= self.buffer_prob <= 1.0:
             raise ValueError(f"model.net.buffer_prob must be in [0, 1], got {self.buffer_prob}")
-        self.distance_sigma = tuple(self.distance_sigma)
+        sigma = self.distance_sigma
+        if isinstance(sigma, (str, bytes)) or not hasattr(sigma, "__len__") or len(sigma) != 2:
+            raise ValueError(f"model.net.distance_sigma must be two widths (min, max), got {sigma!r}")
+        self.distance_sigma = tuple(sigma)
+        if self.distance_bias and not (all(is_number(x) and math.isfinite(x) for x in sigma)
+                                       and 0 < sigma[0] <= sigma[1]):
+            raise ValueError(f"model.net.distance_sigma must be finite widths 0 < min <= max, got {list(sigma)}")
 
 
 @dataclass
@@ -103,7 +144,10 @@ class ObjectiveConfig:
 
     def __post_init__(self) -> None:
         # alpha 0 would leave the Gaussian untrained (and one Gaussian, NB = 1, with no loss at all)
-        check_minimums(self, "objective", {}, positive=("alpha",))
+        check_finite(self, "objective", ("alpha", "beta"))
+        check_minimums(self, "objective", {"beta": 0}, positive=("alpha",))
+        if self.gaussian_term not in ("paper", "nll"):
+            raise ValueError(f"model.objective.gaussian_term must be 'paper' or 'nll', got {self.gaussian_term!r}")
 
 
 @dataclass
@@ -127,6 +171,8 @@ class OptimConfig:
     nonfinite: str = "error"
 
     def __post_init__(self) -> None:
+        check_integers(self, "optim", ("warmup_steps",))
+        check_finite(self, "optim", ("lr", "weight_decay", "min_lr_ratio"))
         check_minimums(self, "optim", {"weight_decay": 0, "warmup_steps": 0}, positive=("lr",))
         if not 0.0 <= self.min_lr_ratio <= 1.0:  # the floor of the cosine decay, as a fraction of lr
             raise ValueError(f"model.optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")

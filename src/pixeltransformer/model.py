@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import NetConfig
+from .config import ENCODERS, NetConfig
 from .encoding import Float32Linear, FourierFeatures, ValueEncoding
 from .kernels import GELU
 from .signal import SignalSpec
@@ -39,9 +39,6 @@ class MemoryKV:
     keys: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
     values: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
     frame: torch.Tensor | None = None  # [B, 1, V + 1] the set's mean and log scale (model.net.value_norm)
-
-
-ENCODERS = ("bidirectional", "buffered", "incremental")
 
 
 def buffer_mask(total: int, observed: int, device: torch.device | str | None = None) -> torch.Tensor:

@@ -110,6 +110,18 @@ def denser_than_signal(sampler: SetSampler, spec: SignalSpec) -> str | None:
             f"e.g. sets=SetSampler(max_context={n}, ...)")
 
 
+def every_point_sets(sampler: SetSampler, spec: SignalSpec) -> str | None:
+    """One line when a training sampler at grid points can only draw sets of every point: its |S| is capped at the
+    point count (SetSampler.draw_k), so a min_context at or above it made every training set the whole signal, every
+    query one S holds, without a word. None where the sampler leaves points unobserved."""
+    n = spec.num_points
+    if not getattr(sampler, "grid_points", False) or sampler.min_context < n:
+        return None
+    return (f"model.sets.min_context={sampler.min_context} is at least the {n} grid points of "
+            f"{spec.domain}/{spec.dataset} signals {tuple(spec.grid_shape)}: at grid points every training set would "
+            f"hold every point and leave no query unobserved; give min_context below {n}")
+
+
 def grads_finite(grads: list[torch.Tensor]) -> bool:
     """Whether the gradients are finite: every tensor's L2 norm is, which fails for any NaN or Inf entry and for
     entries so large their squares overflow, where AdamW's second moment would overflow too. One fused kernel for
@@ -176,6 +188,10 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError("PixelTransformerModule needs a SignalSpec (the CLI links it from the DataModule)")
         if not len(val_levels) or min(val_levels) < 1:
             raise ValueError(f"model.val_levels must list |S| levels >= 1, got {list(val_levels)}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not -2 ** 63 <= seed < 2 ** 63:
+            # each rank seeds a torch generator with seed + RANK_SEED_OFFSET * rank: beyond 64 bits it failed at
+            # the first training step with "Overflow when unpacking long long"
+            raise ValueError(f"model.seed must be a whole number in [-2^63, 2^63), got {seed!r}")
         self.spec = SignalSpec.from_dict(spec)
         self.domain = resolve_domain(domain, self.spec)
         self.net_config = as_config(NetConfig, net, "net")
@@ -247,6 +263,8 @@ class PixelTransformerModule(L.LightningModule):
         debugging = trainer is not None and (trainer.fast_dev_run or trainer.overfit_batches)  # they set the limit
         if stage in ("fit", "validate") and trainer is not None and not debugging:
             check_val_limit(trainer.limit_val_batches, python=True)  # the command line refused it before the run
+        if stage == "fit" and (refusal := every_point_sets(self.sampler, self.spec)):
+            raise ValueError(refusal)
         if stage == "fit" and (note := denser_than_signal(self.sampler, self.spec)) and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None

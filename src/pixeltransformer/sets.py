@@ -78,7 +78,9 @@ class SetSampler:
     """Draws (context, query) sets from dense batches.
 
     Args:
-        min_context: the smallest |S|; one |S| per batch, log-uniform between min_context and max_context.
+        min_context: the smallest |S|; one |S| per batch, log-uniform between min_context and max_context. With
+            grid_points it must be below the signal's number of points (a fit refuses more: every set would hold
+            every point).
         max_context: the largest |S| (clipped to the number of grid points when positions are grid points).
         num_queries: |Q| per signal.
         grid_points: draw positions at grid points (exact values, no interpolation) instead of

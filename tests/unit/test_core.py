@@ -368,12 +368,63 @@ def test_the_sweeps_mean_keeps_s_at_the_queries_s_lies_on(tiny_module, monkeypat
     (dict(optim=dict(min_lr_ratio=-0.05)), "model.optim.min_lr_ratio must be in [0, 1], got -0.05"),
     (dict(val_levels=()), "model.val_levels must list |S| levels >= 1, got []"),
     (dict(val_levels=(4, 0)), "model.val_levels must list |S| levels >= 1, got [4, 0]"),
+    # each was refused without the option's name, or taken: NaN losses or weights at the first step, a TypeError
+    # from inside torch, or a tuple unpacking error
+    (dict(net=dict(width=66)), "model.net.width=66 must be divisible by model.net.heads=4 (each head reads width / "
+                               "heads channels)"),
+    (dict(net=dict(encoder="sideways")),
+     "model.net.encoder must be one of bidirectional, buffered, incremental; got 'sideways'"),
+    (dict(net=dict(width=64.5)), "model.net.width must be a whole number, got 64.5"),
+    (dict(net=dict(fourier_scale=float("nan"))), "model.net.fourier_scale must be a finite number, got nan"),
+    (dict(net=dict(fourier_scale=float("inf"))), "model.net.fourier_scale must be a finite number, got inf"),
+    (dict(net=dict(fourier_scale=-1.0)), "model.net.fourier_scale must be >= 0, got -1.0"),
+    (dict(net=dict(fourier_seed=2 ** 70)), f"model.net.fourier_seed must be in [-2^63, 2^64), got {2 ** 70}"),
+    (dict(net=dict(distance_sigma=(0.1,))), "model.net.distance_sigma must be two widths (min, max), got (0.1,)"),
+    (dict(net=dict(distance_sigma=(1.0, 0.05))),
+     "model.net.distance_sigma must be finite widths 0 < min <= max, got [1.0, 0.05]"),
+    (dict(net=dict(distance_sigma=(0.05, float("inf")))),
+     "model.net.distance_sigma must be finite widths 0 < min <= max, got [0.05, inf]"),
+    (dict(objective=dict(alpha=float("inf"))), "model.objective.alpha must be a finite number, got inf"),
+    (dict(objective=dict(beta=float("nan"))), "model.objective.beta must be a finite number, got nan"),
+    (dict(objective=dict(beta=-1.0)), "model.objective.beta must be >= 0, got -1.0"),
+    (dict(objective=dict(gaussian_term="gauss")), "model.objective.gaussian_term must be 'paper' or 'nll', got 'gauss'"),
+    (dict(optim=dict(lr=float("inf"))), "model.optim.lr must be a finite number, got inf"),
+    (dict(optim=dict(weight_decay=float("inf"))), "model.optim.weight_decay must be a finite number, got inf"),
+    (dict(optim=dict(warmup_steps=1.5)), "model.optim.warmup_steps must be a whole number, got 1.5"),
+    (dict(seed=2 ** 70), f"model.seed must be a whole number in [-2^63, 2^63), got {2 ** 70}"),
 ])
 def test_options_out_of_range_are_named_in_one_line(poly_spec, options, message):
     from pixeltransformer.module import PixelTransformerModule
 
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         PixelTransformerModule(spec=poly_spec, **options)
+
+
+def test_a_distance_width_range_is_not_checked_without_the_distance_bias(poly_spec):
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, net=dict(distance_bias=False, distance_sigma=(1.0, 0.05)))
+    assert m.net_config.distance_sigma == (1.0, 0.05)
+
+
+@pytest.mark.parametrize("min_context", [64, 100])
+def test_a_fit_whose_sets_at_grid_points_would_hold_every_point_is_refused(poly_spec, min_context):
+    """The sampler caps |S| at the grid's 64 points: a min_context at or above them trained on sets of every point
+    (every query one S holds), without a word."""
+    from pixeltransformer.module import PixelTransformerModule
+
+    sets = dict(min_context=min_context, max_context=200, num_queries=8, grid_points=True)
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128), sets=sets)
+    with pytest.raises(ValueError, match=re.escape(
+            f"model.sets.min_context={min_context} is at least the 64 grid points of polynomial/polynomial signals "
+            f"(64,): at grid points every training set would hold every point and leave no query unobserved; give "
+            f"min_context below 64")):
+        m.setup("fit")
+    m.setup("test")  # an evaluation does not draw training sets
+    m.teardown("test")
+    ok = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128), sets={**sets, "min_context": 63})
+    ok.setup("fit")
+    ok.teardown("fit")
 
 
 def test_decode_chunked_refuses_a_chunk_below_one():
