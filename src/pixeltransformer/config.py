@@ -158,7 +158,8 @@ class OptimConfig:
         lr: the peak learning rate, reached after the warmup.
         weight_decay: AdamW's decoupled weight decay, on the matrices only (not on norms, biases, distance widths).
         warmup_steps: steps of linear warmup from 0 to lr.
-        min_lr_ratio: the cosine decay ends at min_lr_ratio * lr at the fit's last step (trainer.max_steps).
+        min_lr_ratio: the cosine decay ends at min_lr_ratio * lr at the fit's last step (trainer.max_steps); a fit
+            shorter than its warmup ends inside it, which its first lines say.
         nonfinite: a batch whose loss or gradients hold NaN/Inf: "error" stops the run naming the step and the
             last checkpoint saved (whose weights are finite); "skip" leaves the weights as they are and counts the
             batch (the progress lines show train/skipped_batches), and stops a run that skips 50 batches in a row.
@@ -178,6 +179,16 @@ class OptimConfig:
             raise ValueError(f"model.optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.nonfinite not in ("error", "skip"):
             raise ValueError(f"model.optim.nonfinite must be 'error' or 'skip', got {self.nonfinite!r}")
+
+    def short_fit_note(self, total_steps: int) -> str | None:
+        """The line saying that a fit of ``total_steps`` optimizer steps ends inside the warmup (the shipped 200 steps
+        of warmup in a 100-step try): its learning rate never reaches lr and never decays; None otherwise."""
+        if total_steps >= self.warmup_steps or total_steps < 1:
+            return None
+        peak = self.lr * total_steps / self.warmup_steps
+        return (f"model.optim.warmup_steps={self.warmup_steps} is more than the fit's {total_steps} steps: the "
+                f"learning rate rises to {total_steps}/{self.warmup_steps} of lr ({peak:.3g}) and never decays; give "
+                f"--model.optim.warmup_steps below {total_steps} for the whole schedule")
 
 
 def as_config(cls: type[T], value: T | dict | None, name: str) -> T:

@@ -1190,3 +1190,24 @@ def test_an_evaluation_with_bad_options_is_refused_when_built(options, message):
     with pytest.raises(ValueError, match=message):
         SweepEvaluation(**options)
     assert SweepEvaluation(temperature=0).temperature == 0.0  # greedy samples
+
+
+def test_a_fit_shorter_than_its_warmup_says_its_learning_rate_never_reaches_lr(poly_spec, capsys):
+    """200 warmup steps (the default) in a 50-step fit: the learning rate only rose to a quarter of lr and the cosine
+    decay never began, without a word."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=200))
+    m._trainer = SimpleNamespace(estimated_stepping_batches=50, is_global_zero=True)
+    sched = m.configure_optimizers()["lr_scheduler"]["scheduler"]
+    assert capsys.readouterr().out.strip() == (
+        "[pixeltransformer] model.optim.warmup_steps=200 is more than the fit's 50 steps: the learning rate rises to "
+        "50/200 of lr (0.00025) and never decays; give --model.optim.warmup_steps below 50 for the whole schedule")
+    for _ in range(49):
+        sched.optimizer.step(), sched.step()
+    assert sched.get_last_lr()[0] == pytest.approx(2.5e-4)  # the fit's last step: a quarter of lr, as the line says
+    m._trainer = SimpleNamespace(estimated_stepping_batches=400, is_global_zero=True)
+    m.configure_optimizers()
+    assert capsys.readouterr().out == ""  # a fit past its warmup: nothing to say
