@@ -113,7 +113,8 @@ class ImageDataModule(SignalDataModule):
     """Images as signals: positions (y, x) in [-1, 1]^2, values [C] in [0, 1].
 
     Args:
-        dataset: "digits" (scikit-learn 8x8, bundled), "mnist", "cifar10" or "folder" (any folder of PNG/JPEG/BMP/WebP pictures).
+        dataset: "digits" (scikit-learn 8x8, bundled), "mnist", "cifar10" or "folder" (any folder of PNG/JPEG/BMP/WebP
+            pictures).
         root: where the files are; default ``<data>/mnist``, ``<data>/cifar10`` or ``<data>/cats/faces64``, where
             <data> is $PIXELTRANSFORMER_DATA or data/ in the repository (see ``data_dir``); unused for digits.
         image_size: square side; default 64 for folders and the native size otherwise (others are resized).

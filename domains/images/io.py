@@ -430,8 +430,8 @@ def list_images(root: str | Path) -> list[Path]:
 
 def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
                       files: list[Path] | None = None, channels: int = 3) -> Arrays:
-    """Every picture (:data:`IMAGE_SUFFIXES`) under root (or those of ``files``, from :func:`list_images`) -> images [N, size, size, C] (RGB,
-    or grey for channels=1), labels None. Unreadable files are skipped with one warning that counts them."""
+    """Every picture (:data:`IMAGE_SUFFIXES`) under root (or those of ``files``, from :func:`list_images`) -> images
+    [N, size, size, C] (RGB, or grey for channels=1), labels None. Unreadable files are skipped with one warning that counts them."""
     files = list_images(root) if files is None else files
     images, notes = decode_folder(root, files, size, progress, channels)
     warn_folder_notes(root, notes)

@@ -211,9 +211,9 @@ class PolynomialDataModule(SignalDataModule):
         self.resolution = resolution
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
         for split, size in self.sizes.items():  # torch's "negative dimension" traceback, or a test that fails later
-            if size < 0:
+            if size < 0 and dataset != "file":  # a file's curves are split by ``splits``, which take -1
                 raise ValueError(f"--data.init_args.{split}_size must be >= 0 (the number of functions generated; "
-                                 f"-1, the rest, is for the splits of dataset file), got {size}")
+                                 f"-1, the rest, is for the splits of a file's curves), got {size}")
         if val_range is not None and not (len(val_range) == 2 and val_range[0] < val_range[1]):
             raise ValueError(f"--data.init_args.val_range must be [low, high] with low < high, got {val_range}")
         self.given_val_range = None if val_range is None else (float(val_range[0]), float(val_range[1]))
@@ -234,7 +234,8 @@ class PolynomialDataModule(SignalDataModule):
         self._gp_train: dict | None = None  # the RBF GP learned from the training functions (learned_gp.py)
         if not (0 < lengthscale_range[0] <= lengthscale_range[1] and 0 < scale_range[0] <= scale_range[1]):
             raise ValueError(f"need 0 < low <= high for lengthscale_range {lengthscale_range} and scale_range {scale_range}")
-        if not noise_std > 0:  # the benchmark's draws of 49 close points, its oracle and its Bayes predictor need it
+        # the benchmark's draws of 49 close points, its oracle and its Bayes predictor need observation noise
+        if self.is_protocol and not noise_std > 0:
             raise ValueError(f"--data.init_args.noise_std must be > 0, got {noise_std}: without observation noise "
                              f"the benchmark's covariance of a function's points is singular")
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),

@@ -54,7 +54,8 @@ def reference_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
         mean, var = fitted_rbf_gp(pos_c, cy.double() - level, pos_q, fallback_variance=fallback)  # [B, Q] each
         predictors = {"gp": (mean + level, var)}
     else:
-        predictors = {"oracle": prior_oracle(spec, cx, cy, qx), "gp": fitted_rbf_gp(cx, cy, qx, fallback_variance=fallback)}
+        predictors = {"oracle": prior_oracle(spec, cx, cy, qx),
+                      "gp": fitted_rbf_gp(cx, cy, qx, fallback_variance=fallback)}
     if "gp_train" in spec.extra:  # specs written before it have none
         predictors["gp_train"] = learned_rbf_gp(pos_c, cy, pos_q, spec.extra["gp_train"])
     out = {}

@@ -167,6 +167,7 @@ class SdfDomain(Domain):
         given, says which axis is up in the file instead. A mesh's box is centred and scaled into the cube (margin
         0.05), as the training meshes were; the map is said on stderr and kept in ``input_frame`` (prediction.json)."""
         t = truncation_of(spec)
+        self.input_frame = None  # a mesh's map into the cube, set below: none for grids, voxels and context rows
         suffix = path.suffix.lower()
         if path.name.lower().endswith(".npy.gz") or (suffix == ".npz" and not mesh_npz(path)):
             # a voxel file of the kind training reads (ModelNet's [N, 1, R, R, R] stacks), holding one shape
@@ -183,6 +184,9 @@ class SdfDomain(Domain):
                 grid = np.load(path)
             except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
                 raise ValueError(f"{path}: not a readable .npy file ({type(e).__name__}: {e})") from None
+            if grid.ndim == 5 and grid.shape[1] == 1 and grid.shape[0] > 1:  # a training voxel stack [N, 1, R, R, R]
+                raise ValueError(f"{path}: holds {grid.shape[0]} voxel grids; --input completes one shape: save the "
+                                 f"one to complete as .npy [R, R, R] of 0 and 1 (or a file of one grid)")
             if grid.ndim == 5 and grid.shape[:2] == (1, 1):  # one grid of a training voxel stack [N, 1, R, R, R]
                 grid = grid[0, 0]
             if grid.ndim == 4 and grid.shape[0] == 1:

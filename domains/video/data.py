@@ -182,9 +182,11 @@ class VideoDataModule(SignalDataModule):
             h, w = self.size
             side = max(h, w)  # digits move on a square canvas; a non-square frame is its centre crop
             span = (self.num_frames - 1) * self.frame_step + 1  # frames drawn; a clip takes every frame_step-th
+            # [N, span, side, side, 3]
             clips = moving_digits(self.num_clips, span, side, seed=self.seed, n_digits=self.n_digits)
             top, left = (side - h) // 2, (side - w) // 2
-            return clips[:, :: self.frame_step, top : top + h, left : left + w], np.arange(len(clips))
+            clips = clips[:, :: self.frame_step, top : top + h, left : left + w]  # [N, T, H, W, 3]
+            return clips, np.arange(len(clips))
         if self.dataset_name == "folder":
             decoded = DecodedVideos(self.cache_dir)  # ffmpeg once a file: later starts load its frames
             self.folder_stats = read_video_folder(self.root, self.num_frames, self.size, self.stride, self.frame_step,

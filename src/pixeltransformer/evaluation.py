@@ -361,7 +361,7 @@ class SweepEvaluation(Callback):
         spec: SignalSpec = pl_module.spec
         if not self.level_list(spec):  # a metrics.json of no rows (and verdicts over none) would look like a result
             levels = ", ".join(map(str, self.dropped_levels(spec)))
-            raise ValueError(f"{type(self).__name__}: every |S| level ({levels}) observes all {spec.num_points} grid "
+            raise ValueError(f"{type(self).__name__}: every |S| level ({levels}) observes all {spec.num_points} "
                              f"points of {spec.domain}/{spec.dataset}, so no query is held out and nothing would be "
                              f"scored: give the evaluation callback levels below {spec.num_points} (its "
                              f"init_args.levels under trainer.callbacks, in a config file)")

@@ -233,7 +233,7 @@ ROWS = [
      lambda w: ["cli", "fit", *POLY, "--model.net.width=66", "--model.net.heads=4", *_runs(w)],
      "model.net.width=66 must be divisible by model.net.heads=4 (each head reads width / heads channels)"),
     ("config-distance-sigma",
-     '`--model.net.distance_sigma=[1.0,0.05]` (min above max; also a width of 0)',
+     '`--model.net.distance_sigma=[1.0,0.05]` (min above max; also a width of 0; with the distance bias on)',
      lambda w: ["cli", "fit", *POLY, "--model.net.distance_sigma=[1.0,0.05]", "--model.net.distance_bias=true",
                 *_runs(w)],
      "model.net.distance_sigma must be finite widths 0 < min <= max, got [1.0, 0.05]"),

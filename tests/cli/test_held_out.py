@@ -54,7 +54,7 @@ def test_sweep_of_levels_that_all_observe_every_point_stops_before_writing(tmp_p
     ev = SweepEvaluation(levels=(16, 32), queries=16, grid_points=True, out_dir=str(tmp_path / "eval"))
     trainer = L.Trainer(logger=False, callbacks=[ev], enable_progress_bar=False, enable_model_summary=False,
                         accelerator="cpu", default_root_dir=str(tmp_path))
-    with pytest.raises(ValueError, match=r"every \|S\| level \(16, 32\) observes all 16 grid points of "
+    with pytest.raises(ValueError, match=r"every \|S\| level \(16, 32\) observes all 16 points of "
                                          r"polynomial/polynomial, so no query is held out"):
         trainer.test(module, datamodule=dm, verbose=False)
     assert not (tmp_path / "eval").exists()

@@ -338,6 +338,17 @@ def test_gp_draws_without_enough_noise_are_refused_in_one_line():
         GPDataset(4, "rbf", 2.0, 1e6, 1024, 2.0, 0)
 
 
+def test_noise_std_and_split_sizes_are_checked_only_for_the_data_that_uses_them(tmp_path):
+    """noise_std is the benchmark's observation noise; polynomials and the dense GP draws do not use it, nor does a
+    file of curves use the generated split sizes: a config that gave them 0 or -1 was refused, naming the
+    benchmark's covariance."""
+    for dataset in ("polynomial", "gp_rbf", "gp_matern"):
+        assert PolynomialDataModule(dataset=dataset, noise_std=0.0).dataset_name == dataset
+    np.save(tmp_path / "curves.npy", np.random.default_rng(0).normal(size=(12, 16)))  # [N, L]
+    file = PolynomialDataModule(dataset="file", root=str(tmp_path / "curves.npy"), val_size=-1, splits=(8, 2, -1))
+    assert file.splits == (8, 2, -1)
+
+
 def test_sweep_levels_that_leave_no_target_are_listed_as_dropped():
     """Levels of |S| >= 49 (every point of a benchmark function) were left out of metrics.json's rows without a word,
     and levels that all were gave a metrics.json of no rows; now they are dropped_levels, and a sweep of none is

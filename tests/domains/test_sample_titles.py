@@ -120,7 +120,7 @@ def test_a_predictions_picture_says_when_most_of_a_sample_is_a_mean(tmp_path, mo
             (tmp_path / "f.png", {}) if patch == "shape_pictures" else tmp_path / "f.png")
 
     monkeypatch.setattr(module, patch, record)
-    monkeypatch.setattr(module, "write_video", lambda frames, path: path, raising=False)
+    monkeypatch.setattr(module, "write_video", lambda frames, path, **kw: path, raising=False)
     v = 3 if domain == "video" else 1
     spec = SignalSpec(domain=domain, dataset="toy", grid_shape=grid, val_dims=v, val_range=values)
     m = module_of(spec)

@@ -425,11 +425,17 @@ def test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape(tmp_path, 
     np.savez(tmp_path / "two.npz", voxels=np.stack([ball, ball]))
     with pytest.raises(ValueError, match=r"^[^\n]*two.npz: holds 2 voxel grids; --input completes one shape"):
         SdfDomain().read_input(tmp_path / "two.npz", spec)
+    np.save(tmp_path / "two.npy", np.stack([ball, ball])[:, None])  # [2, 1, R, R, R]: a stack as .npy, alike
+    with pytest.raises(ValueError, match=r"^[^\n]*two.npy: holds 2 voxel grids; --input completes one shape"):
+        SdfDomain().read_input(tmp_path / "two.npy", spec)
     monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # the mesh's SDF goes into the cache
     mesh = tmp_path / "mesh.npz"  # an .npz of vertices and faces is still a mesh
     box = trimesh.creation.box()
     np.savez(mesh, vertices=box.vertices, faces=box.faces)
-    assert (SdfDomain().read_input(mesh, spec) < 0).any()
+    domain = SdfDomain()
+    assert (domain.read_input(mesh, spec) < 0).any() and "input_frame" in domain.input_options()
+    domain.read_input(tmp_path / "one.npy", spec)  # a grid read next has no map into the cube: not the mesh's
+    assert "input_frame" not in domain.input_options()
 
 
 def test_predict_refuses_more_context_than_the_input_s_points(tmp_path):

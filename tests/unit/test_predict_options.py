@@ -234,7 +234,8 @@ def test_the_resolution_help_names_each_domains_default_grid():
     assert points != poly_spec.grid_shape[0] and f"polynomials: {points} points" in help_text
     clip = SimpleNamespace(grid_shape=(5, 8, 12), pos_dims=3)  # [T, H, W]
     assert video.VideoDomain().predict_grid(clip, 4) == (5, 4, 6)  # the shorter side, frames unchanged
-    assert "videos: the frames' shorter side, their number unchanged" in help_text
+    assert "(default: the model's grid; polynomials: 64 points); for videos, the frames' shorter side, their number " \
+        "unchanged" in help_text
 
 
 def test_the_help_names_null_not_none_for_an_option_that_takes_it():
