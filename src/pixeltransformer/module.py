@@ -545,7 +545,8 @@ class PixelTransformerModule(L.LightningModule):
                                  {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, fused=True)
         total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
         warmup, floor = cfg.warmup_steps, cfg.min_lr_ratio
-        if self._trainer is not None and self.trainer.is_global_zero and (note := cfg.short_fit_note(total)):
+        # said by a fit's first process (a benchmark's stand-in trainer, without ranks, builds its schedule quietly)
+        if getattr(self._trainer, "is_global_zero", False) and (note := cfg.short_fit_note(total)):
             print(f"[pixeltransformer] {note}", flush=True)
 
         def schedule(step: int) -> float:
