@@ -154,16 +154,23 @@ def turn_y_up(v: np.ndarray, up_axis: int) -> np.ndarray:
     return np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1)  # [N, 3]
 
 
-def normalise_mesh(v: np.ndarray, margin: float = 0.05) -> np.ndarray:
-    """Centre the bounding box at 0 and scale uniformly so its longest side spans [-1 + margin, 1 - margin]."""
+def mesh_frame(v: np.ndarray, margin: float = 0.05) -> tuple[np.ndarray, float]:
+    """The centre [3] of vertices [N, 3]'s bounding box and the uniform scale that makes its longest side span
+    [-1 + margin, 1 - margin]: normalised = (v - centre) * scale."""
     if not 0 <= margin < 1:
         raise ValueError(f"normalise_mesh: margin must lie in [0, 1), got {margin}")
-    v = np.asarray(v, dtype=np.float64)
-    lo, hi = v.min(0), v.max(0)
+    v = np.asarray(v, dtype=np.float64)  # [N, 3]
+    lo, hi = v.min(0), v.max(0)  # [3] each
     extent = (hi - lo).max()
     if extent <= 0:
         raise ValueError("normalise_mesh: the mesh has zero extent")
-    return (v - (lo + hi) / 2) * ((2 - 2 * margin) / extent)
+    return (lo + hi) / 2, float((2 - 2 * margin) / extent)
+
+
+def normalise_mesh(v: np.ndarray, margin: float = 0.05) -> np.ndarray:
+    """Centre the bounding box at 0 and scale uniformly so its longest side spans [-1 + margin, 1 - margin]."""
+    centre, scale = mesh_frame(v, margin)
+    return (np.asarray(v, dtype=np.float64) - centre) * scale  # [N, 3]
 
 
 # ---- mesh -> SDF ------------------------------------------------------------------------------------
@@ -369,9 +376,7 @@ class SDFCache:
     def frame(self, path: str | Path) -> tuple[np.ndarray, float]:
         """Where the cube [-1, 1]^3 of a mesh's grid lies in the file's own units: its box centre [3] (y up, after
         ``up_axis``'s turn) and scale, so that cube = (turned - centre) * scale, as :meth:`grid` normalises it."""
-        v = turn_y_up(load_mesh(path)[0], self.up_axis)  # [Nv, 3]
-        lo, hi = v.min(0), v.max(0)  # [3] each
-        return (lo + hi) / 2, (2 - 2 * self.margin) / float((hi - lo).max())
+        return mesh_frame(turn_y_up(load_mesh(path)[0], self.up_axis), self.margin)
 
     def _sdf(self, path: Path, resolution: int) -> np.ndarray:
         v, f = load_mesh(path)

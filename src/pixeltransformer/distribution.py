@@ -24,6 +24,11 @@ def float64_device(device: torch.device) -> torch.device:
     return torch.device("cpu") if torch.device(device).type == "mps" else torch.device(device)
 
 
+def as_float32(params: torch.Tensor) -> torch.Tensor:
+    """Half-precision head outputs (autocast's) in float32; other tensors as they are."""
+    return params.float() if params.dtype in (torch.float16, torch.bfloat16) else params
+
+
 class BinnedGaussian(nn.Module):
     """Distribution head maths (no learnable parameters; the centres are a buffer saved with the model).
 
@@ -159,8 +164,7 @@ class BinnedGaussian(nn.Module):
         """params [..., NP (+ V + 1)] -> head params [..., NP], shift m [..., V] and scale s [..., 1] (None
         when not framed), in float32 when they come in half precision (the head's output under autocast): a sigma
         of a thousandth of a bin width squares to below float16's smallest number, and log_prob gave -inf or NaN."""
-        if params.dtype in (torch.float16, torch.bfloat16):
-            params = params.float()  # [..., NP (+ V + 1)]
+        params = as_float32(params)  # [..., NP (+ V + 1)]
         if not self.framed:
             return params, None, None
         v = self.val_dims
@@ -183,6 +187,7 @@ class BinnedGaussian(nn.Module):
     def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """params [..., NP] -> logits [..., NB], means [..., NB, V], sigmas [..., NB] (value units)."""
         self.check_params(params)
+        params = as_float32(params)  # [..., NP]: once, for both readers
         return self.logits(params), *self.components(params)
 
     def logits(self, params: torch.Tensor) -> torch.Tensor:
@@ -283,6 +288,7 @@ class BinnedGaussian(nn.Module):
     def log_prob(self, params: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         """Normalised log-density of the mixture at value [..., V] -> [...] (nats, summed over V)."""
         self.check_params(params, value)
+        params = as_float32(params)  # [..., NP]: once, for both readers
         logits, means, sigma = self.logits(params), *self.components(params)  # split's body: params checked above
         v = self.val_dims
         log_q = F.log_softmax(logits, dim=-1)  # [..., NB]
@@ -360,6 +366,7 @@ class BinnedGaussian(nn.Module):
         [..., NP] -> [..., V]. The random numbers come from `generator`, or are given: uniform [...] in [0, 1)
         picks the bin by inverse CDF, noise [..., V] is the standard normal draw (so each sample can own its
         random stream whatever batch it is drawn in)."""
+        params = as_float32(params)  # [..., NP]: once, for both readers
         logits = self.logits(params)  # [..., NB]
         if temperature <= 0:  # the most likely bin's mean
             b = logits.argmax(-1, keepdim=True)  # [..., 1]

@@ -7,6 +7,7 @@ runs with the same seed encode positions identically.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -27,7 +28,8 @@ class Float32Linear(nn.Linear):
     autocast's cast to float16 turned into inf and the whole answer into NaN. Its output is float32."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, enabled=False):
+        half = torch.is_autocast_enabled(x.device.type)  # outside autocast a plain float32 layer
+        with torch.autocast(x.device.type, enabled=False) if half else contextlib.nullcontext():
             return super().forward(x.float())  # [..., out_features]
 
 
