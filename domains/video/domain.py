@@ -22,11 +22,12 @@ from .visualize import context_video, on_grid, to_frames, write_figure10
 
 # metrics.json's words for the video columns; each claim here is what metrics.py computes
 METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetrics SSIM, 11x11 Gaussian window, sigma "
-                f"1.5, data_range 1, whole reflect-padded frames with no border crop; none for frames under "
+                "1.5, data_range 1, whole reflect-padded frames with no border crop; none for frames under "
                 f"{SSIM_MIN_SIDE}x{SSIM_MIN_SIDE} pixels; a frame's PSNR capped at 100 dB); predictions clamped to "
-                "[0, 1], the range they are shown in; mse on pixels not in S, unclamped; observed pixels keep their values in the mean video; samples "
-                "on the first sample_clips test clips; nn_: the nearest sample of S in normalised (t, y, x), each axis "
-                "on [-1, 1], so one frame step is as far as (W - 1) / (T - 1) pixel steps")
+                "[0, 1], the range they are shown in; mse on pixels not in S, unclamped; observed pixels keep their "
+                "values in the mean video; samples on the first sample_clips test clips; nn_: the nearest sample of S "
+                "in normalised (t, y, x), each axis on [-1, 1], so one frame step is as far as (W - 1) / (T - 1) pixel "
+                "steps")
 
 
 PICTURE_FPS = 8  # frames a second of the videos written, where no input file gives its own rate
