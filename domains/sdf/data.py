@@ -30,7 +30,7 @@ from pixeltransformer.signal import SignalSpec
 
 from .mesh import (CONVERSION_VERSION, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, library_versions, read_voxels,
                    sdf_cache, voxel_files, voxels_to_sdf)
-from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
+from .procedural import GENERATOR_VERSION, MARGIN, chair_sdf_grid, grid_margin, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
 SOURCES = ("procedural", "voxels", "meshes")
@@ -289,6 +289,7 @@ class SDFDataModule(SignalDataModule):
         self.shell_voxels = shell_voxels
         self.voxel_up_axis = voxel_up_axis
         self.mesh_up_axis = mesh_up_axis
+        self.margin = grid_margin(resolution, shell_voxels)  # the room meshes and procedural chairs leave the cube
         self._spec = SignalSpec(
             domain="sdf",
             dataset=dataset,
@@ -296,10 +297,10 @@ class SDFDataModule(SignalDataModule):
             val_dims=1,
             val_range=(-self.truncation, self.truncation),
             num_bins=num_bins,
-            # shell_voxels, voxel_up_axis, mesh_up_axis: how a user's mesh or voxels must be converted to match the
-            # training data
+            # shell_voxels, voxel_up_axis, mesh_up_axis, margin: how a user's mesh or voxels must be converted to match
+            # the training data (a spec without a margin: 0.05, every grid's before grid_margin)
             extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels,
-                   "voxel_up_axis": voxel_up_axis, "mesh_up_axis": mesh_up_axis},
+                   "voxel_up_axis": voxel_up_axis, "mesh_up_axis": mesh_up_axis, "margin": self.margin},
         )
         self._mesh_paths: list[str] | None = None  # the mesh files under root, as _load_meshes found them
         self._voxel_paths: list[str] | None = None  # a folder's voxel files under root, as _load_voxels found them
@@ -503,13 +504,15 @@ class SDFDataModule(SignalDataModule):
 
     def _procedural(self, split: str) -> Dataset:
         n = self.num_shapes[SPLITS.index(split)]
+        margin = self.margin
+        # a margin other than the one every grid had before grid_margin (R <= 50) is named: those caches are rebuilt
         key = cache_key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation,
-                   self.shell_voxels)
+                        self.shell_voxels, *(() if margin == MARGIN else (f"m{margin!r}",)))
         path = self.cache_dir / "procedural" / f"{split}_{n}_{self.resolution}_{key}.npy"
         if not whole_npy(path, (n,) + (self.resolution,) * 3, np.float16):  # [n, R, R, R] as _write_stacked writes
             rng = np.random.default_rng([self.seed, SPLITS.index(split)])  # own stream per split
-            self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng), self.resolution, self.truncation,
-                                                                   self.shell_voxels),
+            self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng, margin), self.resolution,
+                                                                   self.truncation, self.shell_voxels),
                                 desc=f"procedural chairs ({split})")
         return StackedSDFDataset(path, range(n), self.truncation)
 
@@ -625,8 +628,8 @@ class SDFDataModule(SignalDataModule):
                 raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
             self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
             groups = split_folders(paths, root) or {"all": paths}
-            cache = SDFCache(self.cache_dir / "meshes", truncation=self.truncation, shell_voxels=self.shell_voxels,
-                             up_axis=self.mesh_up_axis)
+            cache = SDFCache(self.cache_dir / "meshes", margin=self.margin, truncation=self.truncation,
+                             shell_voxels=self.shell_voxels, up_axis=self.mesh_up_axis)
             self._mesh_files = {}
             for name, group in groups.items():
                 self._mesh_files[name] = cache.build_files(group[: self.max_shapes], self.resolution,

@@ -20,6 +20,7 @@ from .baselines import rbf_interpolate
 from .mesh import (MESH_SUFFIXES, SDFCache, check_real, probability_field, read_voxels, turn_y_up, voxels_to_sdf,
                    zup_to_yup)
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
+from .procedural import MARGIN
 from .visualize import MESH_FORMATS, shape_pictures
 
 
@@ -164,8 +165,9 @@ class SdfDomain(Domain):
         them, through the SDF cache, on the model's grid), an SDF grid .npy [R, R, R] (its own size, in the normalised
         cube's units, y up), or voxels: a .binvox file or a .npy occupancy grid of 0 and 1 (its own size, turned y-up
         as the training data's voxel files were, voxel_up_axis) -> [1, R, R, R] in [-t, t]. ``input_up_axis``, where
-        given, says which axis is up in the file instead. A mesh's box is centred and scaled into the cube (margin
-        0.05), as the training meshes were; the map is said on stderr and kept in ``input_frame`` (prediction.json)."""
+        given, says which axis is up in the file instead. A mesh's box is centred and scaled into the cube (with the
+        training data's margin, spec.extra["margin"]: see procedural.grid_margin), as the training meshes were; the map
+        is said on stderr and kept in ``input_frame`` (prediction.json)."""
         t = truncation_of(spec)
         self.input_frame = None  # a mesh's map into the cube, set below: none for grids, voxels and context rows
         suffix = path.suffix.lower()
@@ -217,12 +219,13 @@ class SdfDomain(Domain):
         elif suffix in MESH_SUFFIXES:
             # a model trained before the option has no mesh_up_axis: y-up meshes
             up, why = self.up_axis(spec, "mesh_up_axis", 1, "training meshes")
-            cache = SDFCache(cache_root("sdf", "meshes"), truncation=t,
+            # the margin the training meshes had (a model trained before the spec held it: 0.05, every grid's then)
+            cache = SDFCache(cache_root("sdf", "meshes"), margin=float(spec.extra.get("margin", MARGIN)), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
             grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
             if up == 2:
                 print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
-            centre, scale = cache.frame(path)  # [3], float
+            centre, scale = cache.frame(path, spec.grid_shape[0])  # [3], float
             self.input_frame = {"centre": [round(float(c), 9) for c in centre], "scale": float(f"{scale:.9g}")}
             print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the training meshes were: cube = "
                   f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "

@@ -37,12 +37,13 @@ from pixeltransformer.files import (CacheWriteError, FileDigests, atomic_write, 
                                     package_versions, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
 
-from .procedural import grid_points
+from .procedural import MARGIN, grid_margin, grid_points
 
 # Bump when a conversion changes, so that old cache entries are not reused: voxels -> SDF (the voxel caches) and
 # meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing; 3: vertices no face
 # uses are dropped, so a stray one no longer sets the scale, and a mesh of faces without area is refused; 4: faces
-# wound either way are wound consistently first, see consistent_winding).
+# wound either way are wound consistently first, see consistent_winding). The margin is in the key (SDFCache.key):
+# where procedural.grid_margin widened it, on grids under 51^3, the entries made with 0.05 are missed and rebuilt.
 CONVERSION_VERSION = 1
 MESH_CONVERSION_VERSION = 4
 # The libraries whose versions a key holds, as the picture and video caches hold their decoders': another libigl
@@ -154,7 +155,7 @@ def turn_y_up(v: np.ndarray, up_axis: int) -> np.ndarray:
     return np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1)  # [N, 3]
 
 
-def mesh_frame(v: np.ndarray, margin: float = 0.05) -> tuple[np.ndarray, float]:
+def mesh_frame(v: np.ndarray, margin: float = MARGIN) -> tuple[np.ndarray, float]:
     """The centre [3] of vertices [N, 3]'s bounding box and the uniform scale that makes its longest side span
     [-1 + margin, 1 - margin]: normalised = (v - centre) * scale."""
     if not 0 <= margin < 1:
@@ -167,7 +168,7 @@ def mesh_frame(v: np.ndarray, margin: float = 0.05) -> tuple[np.ndarray, float]:
     return (lo + hi) / 2, float((2 - 2 * margin) / extent)
 
 
-def normalise_mesh(v: np.ndarray, margin: float = 0.05) -> np.ndarray:
+def normalise_mesh(v: np.ndarray, margin: float = MARGIN) -> np.ndarray:
     """Centre the bounding box at 0 and scale uniformly so its longest side spans [-1 + margin, 1 - margin]."""
     centre, scale = mesh_frame(v, margin)
     return (np.asarray(v, dtype=np.float64) - centre) * scale  # [N, 3]
@@ -321,9 +322,11 @@ class SDFCache:
     Surfaces get a 0.75-voxel shell by default (see :func:`mesh_to_sdf`), since datasets are where single-sided
     ShapeNet sheets show up. ``up_axis`` is the axis
     that is up in the mesh files (1: y, default; 2: z, turned y up by :func:`turn_y_up`); only z-up keys name it.
+    ``margin``: the room between a mesh's box and the cube's faces; None (default): :func:`procedural.grid_margin` at
+    each resolution and shell, which keeps the cube's border outside the surface on coarse grids.
     """
 
-    def __init__(self, cache_dir: str | Path, margin: float = 0.05, truncation: float | None = None,
+    def __init__(self, cache_dir: str | Path, margin: float | None = None, truncation: float | None = None,
                  sign: str = "fast_winding_number", shell_voxels: float = 0.75, up_axis: int = 1):
         if sign not in SIGN_TYPES:
             raise ValueError(f"SDFCache: sign must be one of {SIGN_TYPES}, got {sign!r}")
@@ -344,9 +347,13 @@ class SDFCache:
         not use and which for ShapeNet's chairs weigh a megabyte."""
         return {**self.__dict__, "digests": None}
 
+    def margin_at(self, resolution: int) -> float:
+        """The margin meshes are normalised with on an R^3 grid: as given, else :func:`procedural.grid_margin`."""
+        return grid_margin(resolution, self.shell_voxels) if self.margin is None else self.margin
+
     def key(self, path: str | Path, resolution: int) -> str:
-        settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
-                    f"|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}")
+        settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin_at(resolution)!r}|t{self.truncation!r}"
+                    f"|{self.sign}|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}")
                     + f"|{library_versions(MESH_LIBRARIES)}")
         return hashlib.sha256(f"{self.digests(path)}|{settings}".encode()).hexdigest()[:32]
 
@@ -373,15 +380,15 @@ class SDFCache:
             warnings.warn(f"{path}: converted, not cached: {err}", stacklevel=2)
             return self._sdf(Path(path), resolution)  # [R, R, R]
 
-    def frame(self, path: str | Path) -> tuple[np.ndarray, float]:
-        """Where the cube [-1, 1]^3 of a mesh's grid lies in the file's own units: its box centre [3] (y up, after
+    def frame(self, path: str | Path, resolution: int = 64) -> tuple[np.ndarray, float]:
+        """Where the cube [-1, 1]^3 of a mesh's R^3 grid lies in the file's own units: its box centre [3] (y up, after
         ``up_axis``'s turn) and scale, so that cube = (turned - centre) * scale, as :meth:`grid` normalises it."""
-        return mesh_frame(turn_y_up(load_mesh(path)[0], self.up_axis), self.margin)
+        return mesh_frame(turn_y_up(load_mesh(path)[0], self.up_axis), self.margin_at(resolution))
 
     def _sdf(self, path: Path, resolution: int) -> np.ndarray:
         v, f = load_mesh(path)
         v = turn_y_up(v, self.up_axis)  # [Nv, 3]
-        return mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign,
+        return mesh_to_sdf(normalise_mesh(v, self.margin_at(resolution)), f, resolution, self.truncation, self.sign,
                            self.shell_voxels)  # [R, R, R]
 
     def _convert(self, path: Path, target: Path, resolution: int) -> None:

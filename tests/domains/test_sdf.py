@@ -20,7 +20,7 @@ from domains.sdf.data import MixtureDataset, SDFDataModule
 from domains.sdf.mesh import (SDFCache, export_mesh, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, sdf_to_mesh,
                               split_long_edges, voxels_to_sdf, zup_to_yup)
 from domains.sdf.metrics import chamfer_l1, mesh_volume, occupancy_iou
-from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_points, make_chair
+from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_margin, grid_points, make_chair
 from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "shapenet_chairs"
@@ -805,6 +805,37 @@ def test_shell_keeps_thin_chair_parts_in_one_piece():
     assert pieces[0.75] == 0
 
 
+def border_values(grid: np.ndarray) -> np.ndarray:
+    """The values of an SDF grid [R, R, R] on the cube's six faces: [6 R^2]."""
+    return np.concatenate([np.moveaxis(grid, a, 0)[[0, -1]].ravel() for a in range(3)])
+
+
+@pytest.mark.parametrize("r", [16, 24, 31])
+def test_coarse_grids_keep_the_cube_border_outside(tmp_path, r):
+    """Meshes and procedural chairs were fitted into [-0.95, 0.95]^3 at every resolution, and the 0.75-voxel shell
+    then reached the cube's faces on grids under 32^3: a box's flat sides and a chair's seat and feet put grid points
+    of the border inside (at 16^3 16 % of a box's border), and the marching-cubes mesh was open there. The border
+    now stays outside, by at least half a voxel, at every resolution; the paper's 64^3 keeps 0.05 and its cache keys."""
+    (tmp_path / "m").mkdir()
+    for i, sides in enumerate([(1.0, 0.6, 0.8), (0.5, 1.0, 0.9), (0.7, 0.7, 0.3)]):
+        save_npz(tmp_path / "m" / f"box{i}.npz", trimesh.creation.box(sides))
+    kw = dict(resolution=r, splits=(1, 1, 1), num_shapes=(2, 1, 1), cache_dir=str(tmp_path / "c"))
+    grids = []
+    for dataset in ("meshes", "procedural"):
+        dm = SDFDataModule(dataset=dataset, root=str(tmp_path / "m") if dataset == "meshes" else None, **kw)
+        dm.setup("fit")
+        dm.setup("test")
+        assert dm.spec.extra["margin"] == grid_margin(r, 0.75) > 0.05
+        grids += [dm.dataset(s)[i]["signal"][0].numpy() for s in ("train", "val", "test") for i in range(len(
+            dm.dataset(s)))]  # [R, R, R] each
+    assert len(grids) == 7
+    voxel = 2 / (r - 1)
+    for grid in grids:
+        assert border_values(grid).min() >= 0.5 * voxel - 1e-3  # float16 caches
+        assert sdf_to_mesh(grid).is_watertight
+    assert grid_margin(64, 0.75) == grid_margin(51, 0.75) == 0.05 < grid_margin(50, 0.75)
+
+
 # ---- the DataModule ---------------------------------------------------------------------------------
 
 
@@ -997,7 +1028,8 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     assert ((grids["lying"] < 0) != (grids["yup"] < 0)).sum() > 100
     # the same rotation as z-up voxel grids get: the z-up chair's own grid, turned by zup_to_yup, is the y-up grid
     vz, fz = load_mesh(tmp_path / "zup" / "chair1.off")
-    inside_z = mesh_to_sdf(normalise_mesh(vz), fz, r, truncation=0.1, shell_voxels=0.75) < 0  # [R, R, R], z up
+    inside_z = mesh_to_sdf(normalise_mesh(vz, grid_margin(r, 0.75)), fz, r, truncation=0.1,
+                           shell_voxels=0.75) < 0  # [R, R, R], z up
     inside_y = np.load(SDFCache(tmp_path / "c" / "meshes", truncation=0.1).entry(tmp_path / "yup" / "chair1.npz", r))
     np.testing.assert_array_equal(zup_to_yup(inside_z), inside_y < 0)
     # the mixture's meshes are turned too
@@ -1025,8 +1057,12 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     assert "turned from" not in capsys.readouterr().err
     assert torch.equal(SdfDomain().read_input(tmp_path / "zup" / "chair0.off", zup_spec), want)
     assert "chair0.off: turned from z up to y up as the model's training meshes were" in capsys.readouterr().err
-    trained_on = np.load(SDFCache(cache, truncation=0.1).entry(tmp_path / "yup" / "chair0.npz", r))  # [R, R, R]
-    assert torch.equal(want[0], torch.from_numpy(trained_on))  # the grid the training data holds
+    # the grid the training data of the time held (margin 0.05); a model of today's data reads today's grid
+    trained_on = np.load(SDFCache(cache, margin=0.05, truncation=0.1).entry(tmp_path / "yup" / "chair0.npz", r))
+    assert torch.equal(want[0], torch.from_numpy(trained_on))  # [R, R, R]
+    now = SdfDomain().read_input(tmp_path / "yup" / "chair0.npz", yup.spec)[0]  # [R, R, R]
+    assert torch.equal(now, torch.from_numpy(np.load(SDFCache(tmp_path / "c" / "meshes", truncation=0.1).entry(
+        tmp_path / "yup" / "chair0.npz", r))))
     assert not torch.equal(SdfDomain().read_input(tmp_path / "zup" / "chair0.off", old), want)
     # a file whose up axis is not the model's training files': input_up_axis says which is up in it, whatever the model
     assert torch.equal(SdfDomain(input_up_axis=2).read_input(tmp_path / "zup" / "chair0.off", old), want)
