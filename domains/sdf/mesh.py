@@ -489,27 +489,36 @@ def zup_to_yup(grids: np.ndarray) -> np.ndarray:
 BINVOX_SOLID, BINVOX_SURFACE = ".solid.binvox", ".surface.binvox"  # ShapeNetCore v2 ships both beside each model
 
 
+def _binvox_header(fh, path: Path) -> tuple[tuple[int, ...] | None, dict[str, list[bytes]]]:
+    """Read a .binvox file's header up to its 'data' line: the dims (None without a 'dim' line) and every line's words
+    after its keyword (``translate``, ``scale``, ...)."""
+    if fh.readline().strip() != b"#binvox 1":
+        raise ValueError(f"{path}: not a binvox file (its first line is not '#binvox 1')")
+    dims, lines = None, {}
+    for line in iter(fh.readline, b""):
+        words = line.split()
+        if words[:1] == [b"data"]:
+            break
+        if words[:1] == [b"dim"]:
+            dims = tuple(int(w) for w in words[1:] if w.isdigit())
+        if words:
+            lines[words[0].decode("latin-1")] = words[1:]
+    else:
+        raise ValueError(f"{path}: binvox header without a 'data' line")
+    return dims, lines
+
+
 def read_binvox(path: str | Path) -> np.ndarray:
     """One .binvox file (the format ModelNet and ShapeNet voxelisations are published in) -> bool [D, D, D], indexed
     (x, y, z) in the coordinates of the model it was made from.
 
     The file is a text header (``#binvox 1``, ``dim D D D``, ``translate``, ``scale``, ``data``) and then run-length
     encoded voxels: (value, count) byte pairs in x-z-y order, y running fastest, then z, then x (binvox's index is
-    x * D * D + z * D + y). ``translate`` and ``scale`` place the grid in the model's units; the grid itself is what a
-    voxel grid of this domain is, so they are not needed."""
+    x * D * D + z * D + y). ``translate`` and ``scale`` place the grid in the model's units (:func:`binvox_frame`);
+    the grid itself is what a voxel grid of this domain is."""
     path = Path(path)
     with open(path, "rb") as fh:
-        if fh.readline().strip() != b"#binvox 1":
-            raise ValueError(f"{path}: not a binvox file (its first line is not '#binvox 1')")
-        dims = None
-        for line in iter(fh.readline, b""):
-            words = line.split()
-            if words[:1] == [b"data"]:
-                break
-            if words[:1] == [b"dim"]:
-                dims = tuple(int(w) for w in words[1:] if w.isdigit())
-        else:
-            raise ValueError(f"{path}: binvox header without a 'data' line")
+        dims, _ = _binvox_header(fh, path)
         rle = np.frombuffer(fh.read(), dtype=np.uint8)  # [2 * runs]: value, count, value, count ...
     if dims is None or len(dims) != 3 or len(set(dims)) != 1 or dims[0] < 2:
         raise ValueError(f"{path}: binvox header needs 'dim D D D' (a cube of D >= 2), got {dims}")
@@ -520,6 +529,29 @@ def read_binvox(path: str | Path) -> np.ndarray:
         raise ValueError(f"{path}: binvox data hold {total} voxels, its header says {d}^3 = {d**3} (a cut file?)")
     flat = np.repeat(runs[:, 0] > 0, runs[:, 1])  # [D^3] in x-z-y order
     return np.ascontiguousarray(flat.reshape(d, d, d).transpose(0, 2, 1))  # [x, z, y] -> [x, y, z]
+
+
+def binvox_frame(path: str | Path, up_axis: int = 2) -> tuple[np.ndarray, float] | None:
+    """Where the cube [-1, 1]^3 of a .binvox file's grid lies in the model's units, as :meth:`SDFCache.frame` says it
+    of a mesh: the centre [3] (turned y up as :func:`read_voxels` turns the grid, ``up_axis``) and the scale, so that
+    cube = (turned x - centre) * scale. binvox puts voxel i's centre at x = translate + scale_h (i + 1/2) / D (scale_h:
+    the header's ``scale``, the grid's side), and this domain puts it on the grid point -1 + 2 i / (D - 1): centre =
+    translate + scale_h / 2, scale = 2 D / (scale_h (D - 1)). None where the header holds no usable ``translate`` (3
+    numbers) and ``scale`` (one positive number), which binvox always writes but a hand-made file may not."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        dims, lines = _binvox_header(fh, path)
+    try:
+        translate = np.array([float(w) for w in lines["translate"]], dtype=np.float64)  # [3]
+        side = float(lines["scale"][0]) if len(lines["scale"]) == 1 else float("nan")
+    except (KeyError, ValueError):
+        return None
+    if dims is None or len(dims) != 3 or dims[0] < 2 or translate.shape != (3,) or not np.isfinite(translate).all() \
+            or not (np.isfinite(side) and side > 0):
+        return None
+    d = dims[0]
+    centre = turn_y_up((translate + side / 2)[None], up_axis)[0] + 0.0  # [3]; + 0.0: no -0.0
+    return centre, 2 * d / (side * (d - 1))
 
 
 def voxel_files(root: str | Path) -> list[Path]:

@@ -401,9 +401,11 @@ def test_read_voxels_layouts_and_up_axis(tmp_path):
         read_voxels(tmp_path / "sdf.npy")
 
 
-def write_binvox(path: Path, occ: np.ndarray) -> Path:
+def write_binvox(path: Path, occ: np.ndarray, translate: str | None = "-0.5 -0.5 -0.5",
+                 scale: str | None = "1.2") -> Path:
     """A .binvox file of a grid [D, D, D] indexed (x, y, z), as binvox writes them: a text header, then (value, count)
-    byte pairs running over the voxels in x-z-y order (y fastest, then z, then x), a count at most 255."""
+    byte pairs running over the voxels in x-z-y order (y fastest, then z, then x), a count at most 255. A header line
+    given None is left out."""
     flat = occ.astype(bool).transpose(0, 2, 1).reshape(-1)  # [D^3] in the order x, z, y
     pairs = []
     start = 0
@@ -413,7 +415,9 @@ def write_binvox(path: Path, occ: np.ndarray) -> Path:
         start = end
     d = occ.shape[0]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(f"#binvox 1\ndim {d} {d} {d}\ntranslate -0.5 -0.5 -0.5\nscale 1.2\ndata\n".encode() + bytes(pairs))
+    header = f"#binvox 1\ndim {d} {d} {d}\n" + "".join(f"{key} {value}\n" for key, value in
+                                                     (("translate", translate), ("scale", scale)) if value is not None)
+    path.write_bytes(f"{header}data\n".encode() + bytes(pairs))
     return path
 
 
@@ -458,6 +462,44 @@ def test_binvox_voxels_land_where_the_same_shape_does_as_a_mesh_or_an_array(tmp_
     np.save(tmp_path / "yup.npy", yup)  # and a model whose voxel files were y up takes it as it is
     yup_spec = dataclasses.replace(spec, extra={"truncation": 0.1, "voxel_up_axis": 1})
     np.testing.assert_array_equal(SdfDomain().read_input(tmp_path / "yup.npy", yup_spec), got)
+
+
+@pytest.mark.parametrize("up", [2, 1])
+def test_a_binvox_input_records_where_its_grid_lies_in_the_model_s_units(tmp_path, capsys, up):
+    """A .binvox file's header (translate, scale) places its grid in the units of the model it was made from, and was
+    ignored: `make sample` on one said nothing of where its completion lay, so it could not be put back on the model,
+    as a mesh's can (prediction.json's input_frame). Its input_frame now comes from the header: every inside grid
+    point mapped back (x = centre + cube / scale, then turned back to the file's axes) is the centre binvox gives
+    its voxel, translate + scale (i + 1/2) / D. A grid (.npy, .npz) says its frame is the cube itself."""
+    from domains.sdf.domain import GRID_UNITS, SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    d, translate, side = 16, np.array([100.0, -20.0, 50.0]), 8.0
+    occ = box_occupancy(d, [-0.5, -0.3, 0.1], [0.7, 0.4, 0.8])  # [D, D, D] in the file's axes
+    write_binvox(tmp_path / "far.binvox", occ, " ".join(map(str, translate)), str(side))
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(d,) * 3, val_dims=1, val_range=(-0.1, 0.1), num_bins=8,
+                      extra={"truncation": 0.1, "voxel_up_axis": up})
+    domain = SdfDomain()
+    grid = domain.read_input(tmp_path / "far.binvox", spec)[0].numpy()  # [D, D, D], y up
+    frame = domain.input_options()["input_frame"]
+    assert "from the .binvox header's translate and scale" in frame["units"]
+    assert "its header places the grid in the model's units" in capsys.readouterr().err
+    cube = grid_points(d, np.float64)[(grid < 0).reshape(-1)]  # [M, 3] inside points, y up
+    back = np.asarray(frame["centre"]) + cube / frame["scale"]  # [M, 3] in the model's units, y up
+    if up == 2:
+        back = back[:, [0, 2, 1]] * [1, -1, 1]  # y up -> the file's z up: (x, y, z) -> (x, -z, y)
+    want = translate + side * (np.argwhere(occ) + 0.5) / d  # [M, 3] binvox's voxel centres, the file's axes
+    np.testing.assert_allclose(back[np.lexsort(back.T[::-1])], want[np.lexsort(want.T[::-1])], atol=1e-6)
+    # a header without translate and scale (a hand-made file), and a grid: the cube is the only frame there is
+    write_binvox(tmp_path / "bare.binvox", occ, None, None)
+    np.testing.assert_array_equal(domain.read_input(tmp_path / "bare.binvox", spec)[0].numpy(), grid)
+    assert domain.input_options()["input_frame"] == {
+        "centre": [0.0, 0.0, 0.0], "scale": 1.0,
+        "units": GRID_UNITS + " (the .binvox header holds no usable translate and scale)"}
+    assert "its header holds no usable translate and scale" in capsys.readouterr().err
+    np.save(tmp_path / "occ.npy", occ.astype(np.uint8))
+    domain.read_input(tmp_path / "occ.npy", spec)
+    assert domain.input_options()["input_frame"] == {"centre": [0.0, 0.0, 0.0], "scale": 1.0, "units": GRID_UNITS}
 
 
 def test_datamodule_reads_folders_of_binvox_files(tmp_path):
