@@ -202,6 +202,8 @@ class SDFDataModule(SignalDataModule):
             the real chairs). The other sources give all their shapes to training (procedural: num_shapes[0]).
         epoch_size: items in one training epoch of the mixture (default: the sum of the sources' training sizes).
         resolution: R, grid points per axis (32, as configs/sdf.yaml; the paper's 64: configs/sdf/procedural64.yaml).
+            Meshes and procedural chairs leave the cube's faces ``procedural.grid_margin``: 0.05, more under 51^3, so
+            that the border stays outside the shell (the spec's ``margin``).
         truncation: t; values are clamped to [-t, t], which is also the spec's value range.
         num_bins: NB, uniform bins over [-t, t] (150 as in the original release).
         num_shapes: procedural chairs per split (train, val, test); each split has its own seed.
@@ -262,6 +264,14 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"--data.init_args.seed must be >= 0 for {dataset}, got {seed}")
         if resolution < 2 or truncation <= 0:
             raise ValueError(f"SDFDataModule: need resolution >= 2 and truncation > 0, got {resolution}, {truncation}")
+        if shell_voxels < 0:  # each mesh refused it alone: every one was skipped, and the splits blamed
+            raise ValueError(f"SDFDataModule: shell_voxels must be >= 0, got {shell_voxels:g}")
+        if grid_margin(resolution, shell_voxels) >= 1:  # a shape would be fitted into a box of no size, or inverted
+            raise ValueError(f"SDFDataModule: resolution {resolution} leaves no room for a shape: the cube's border "
+                             f"must stay {shell_voxels + 0.5:g} voxels outside the surface ({shell_voxels:g} of shell "
+                             f"and half a voxel), {grid_margin(resolution, shell_voxels):.3g} of the cube's half-side "
+                             f"1; give --data.init_args.resolution >= {int(2 * shell_voxels + 2) + 1} or a smaller "
+                             f"shell_voxels")
         if voxel_up_axis not in (1, 2):
             raise ValueError(f"SDFDataModule: voxel_up_axis must be 1 (y up) or 2 (z up), got {voxel_up_axis}")
         if mesh_up_axis not in (1, 2):

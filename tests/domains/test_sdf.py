@@ -1497,6 +1497,29 @@ def test_a_shape_cap_below_one_is_refused_not_taken_from_the_end(cap, tmp_path):
     assert [len(SDFDataModule(**kwargs).dataset(s)) for s in ("train", "val", "test")] == [2, 1, 1]
 
 
+def test_a_negative_shell_or_a_grid_too_coarse_for_any_shape_is_refused(tmp_path):
+    """shell_voxels=-1 was refused by each mesh on its own: every mesh was skipped with a warning and the run stopped
+    on "split sizes (1, 1, 1) do not fit 0 items", which was not the cause. And a grid whose border cannot stay outside
+    the shell (3^3 with the 0.75-voxel shell) would fit every shape into a box of no size, or turn it inside out. Both
+    are refused in one line when the data module is made."""
+    (tmp_path / "m").mkdir()
+    for i in range(3):
+        save_npz(tmp_path / "m" / f"box{i}.npz", trimesh.creation.box((1.0, 0.5 + 0.1 * i, 0.7)))
+    kw = dict(dataset="meshes", root=str(tmp_path / "m"), splits=(1, 1, 1), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: shell_voxels must be >= 0, got -1$"):
+        SDFDataModule(resolution=8, shell_voxels=-1, **kw)
+    with pytest.raises(ValueError, match=r"^SDFDataModule: resolution 3 leaves no room for a shape: the cube's border "
+                                         r"must stay 1.25 voxels outside the surface \(0.75 of shell and half a voxel\), "
+                                         r"1.25 of the cube's half-side 1; give --data.init_args.resolution >= 4 or a "
+                                         r"smaller shell_voxels$"):
+        SDFDataModule(resolution=3, **kw)
+    dm = SDFDataModule(resolution=4, **kw)  # the coarsest grid with room: each box fills the cube's middle
+    dm.setup("fit")
+    assert (dm.dataset("train")[0]["signal"] < 0).any()
+    assert [len(SDFDataModule(resolution=8, shell_voxels=0, **kw).dataset(s)) for s in ("train", "val", "test")] == [
+        1, 1, 1]
+
+
 @pytest.mark.parametrize("dataset", ["procedural", "mixture"])
 def test_a_negative_seed_of_generated_chairs_is_refused_naming_the_option(dataset, tmp_path):
     """`--data.init_args.seed=-1` on the procedural chairs (or a mixture, whose draw numpy seeds too) stopped the fit
