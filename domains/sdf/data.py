@@ -202,8 +202,7 @@ class SDFDataModule(SignalDataModule):
             the real chairs). The other sources give all their shapes to training (procedural: num_shapes[0]).
         epoch_size: items in one training epoch of the mixture (default: the sum of the sources' training sizes).
         resolution: R, grid points per axis (32, as configs/sdf.yaml; the paper's 64: configs/sdf/procedural64.yaml).
-            Meshes and procedural chairs leave the cube's faces ``procedural.grid_margin``: 0.05, more under 51^3, so
-            that the border stays outside the shell (the spec's ``margin``).
+            Meshes and procedural chairs leave the cube's faces ``margin``.
         truncation: t; values are clamped to [-t, t], which is also the spec's value range.
         num_bins: NB, uniform bins over [-t, t] (150 as in the original release).
         num_shapes: procedural chairs per split (train, val, test); each split has its own seed.
@@ -213,6 +212,9 @@ class SDFDataModule(SignalDataModule):
         cache_dir: where built grids are kept (default ``files.cache_root("sdf")``: data folders are often
             read-only, and cache keys hash contents and settings, so one cache serves every root). Meshes not
             cached yet are converted by one process per CPU core (see ``cores``).
+        margin: the room meshes and procedural chairs leave between their bounding box and the cube's faces (the
+            spec's ``margin``); None (default): ``procedural.grid_margin``, 0.05, more under 51^3, so that the border
+            stays outside the shell. 0.05 gives the grids of a run trained before it grew (margin 0.05 everywhere).
         shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
             single-sided sheets and parts thinner than a voxel keep grid points inside (see
             ``mesh.mesh_to_sdf`` and ``procedural.chair_sdf_grid``). Voxel grids are already solid.
@@ -244,6 +246,7 @@ class SDFDataModule(SignalDataModule):
         max_shapes: int | None = None,
         cache_dir: str | None = None,
         shell_voxels: float = 0.75,
+        margin: float | None = None,
         voxel_up_axis: int = 2,
         mesh_up_axis: int = 1,
         batch_size: int = 16,
@@ -266,7 +269,9 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"SDFDataModule: need resolution >= 2 and truncation > 0, got {resolution}, {truncation}")
         if shell_voxels < 0:  # each mesh refused it alone: every one was skipped, and the splits blamed
             raise ValueError(f"SDFDataModule: shell_voxels must be >= 0, got {shell_voxels:g}")
-        if grid_margin(resolution, shell_voxels) >= 1:  # a shape would be fitted into a box of no size, or inverted
+        if margin is not None and not 0 <= margin < 1:
+            raise ValueError(f"SDFDataModule: margin must lie in [0, 1) (null: grid_margin's), got {margin:g}")
+        if margin is None and grid_margin(resolution, shell_voxels) >= 1:  # a shape fitted into no room, or inverted
             raise ValueError(f"SDFDataModule: resolution {resolution} leaves no room for a shape: the cube's border "
                              f"must stay {shell_voxels + 0.5:g} voxels outside the surface ({shell_voxels:g} of shell "
                              f"and half a voxel), {grid_margin(resolution, shell_voxels):.3g} of the cube's half-side "
@@ -299,7 +304,8 @@ class SDFDataModule(SignalDataModule):
         self.shell_voxels = shell_voxels
         self.voxel_up_axis = voxel_up_axis
         self.mesh_up_axis = mesh_up_axis
-        self.margin = grid_margin(resolution, shell_voxels)  # the room meshes and procedural chairs leave the cube
+        # the room meshes and procedural chairs leave the cube's faces
+        self.margin = grid_margin(resolution, shell_voxels) if margin is None else float(margin)
         self._spec = SignalSpec(
             domain="sdf",
             dataset=dataset,

@@ -876,6 +876,10 @@ def test_coarse_grids_keep_the_cube_border_outside(tmp_path, r):
         assert border_values(grid).min() >= 0.5 * voxel - 1e-3  # float16 caches
         assert sdf_to_mesh(grid).is_watertight
     assert grid_margin(64, 0.75) == grid_margin(51, 0.75) == 0.05 < grid_margin(50, 0.75)
+    # margin 0.05: the grids of a run trained before (its border inside the shell here), for its evaluation
+    old = SDFDataModule(dataset="meshes", root=str(tmp_path / "m"), margin=0.05, **kw)
+    old.setup("fit")
+    assert old.spec.extra["margin"] == 0.05 and border_values(old.dataset("train")[0]["signal"][0].numpy()).min() < 0.01
 
 
 # ---- the DataModule ---------------------------------------------------------------------------------
@@ -1513,6 +1517,8 @@ def test_a_negative_shell_or_a_grid_too_coarse_for_any_shape_is_refused(tmp_path
                                          r"1.25 of the cube's half-side 1; give --data.init_args.resolution >= 4 or a "
                                          r"smaller shell_voxels$"):
         SDFDataModule(resolution=3, **kw)
+    with pytest.raises(ValueError, match=r"^SDFDataModule: margin must lie in \[0, 1\) \(null: grid_margin's\), got 1$"):
+        SDFDataModule(resolution=8, margin=1, **kw)
     dm = SDFDataModule(resolution=4, **kw)  # the coarsest grid with room: each box fills the cube's middle
     dm.setup("fit")
     assert (dm.dataset("train")[0]["signal"] < 0).any()
