@@ -30,7 +30,7 @@ from pixeltransformer.signal import SignalSpec
 
 from .mesh import (CONVERSION_VERSION, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, library_versions, read_voxels,
                    sdf_cache, voxel_files, voxels_to_sdf)
-from .procedural import GENERATOR_VERSION, chair_sdf_grid, make_chair
+from .procedural import GENERATOR_VERSION, MARGIN, chair_sdf_grid, grid_margin, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
 SOURCES = ("procedural", "voxels", "meshes")
@@ -202,6 +202,7 @@ class SDFDataModule(SignalDataModule):
             the real chairs). The other sources give all their shapes to training (procedural: num_shapes[0]).
         epoch_size: items in one training epoch of the mixture (default: the sum of the sources' training sizes).
         resolution: R, grid points per axis (32, as configs/sdf.yaml; the paper's 64: configs/sdf/procedural64.yaml).
+            Meshes and procedural chairs leave the cube's faces ``margin``.
         truncation: t; values are clamped to [-t, t], which is also the spec's value range.
         num_bins: NB, uniform bins over [-t, t] (150 as in the original release).
         num_shapes: procedural chairs per split (train, val, test); each split has its own seed.
@@ -211,6 +212,9 @@ class SDFDataModule(SignalDataModule):
         cache_dir: where built grids are kept (default ``files.cache_root("sdf")``: data folders are often
             read-only, and cache keys hash contents and settings, so one cache serves every root). Meshes not
             cached yet are converted by one process per CPU core (see ``cores``).
+        margin: the room meshes and procedural chairs leave between their bounding box and the cube's faces (the
+            spec's ``margin``); None (default): ``procedural.grid_margin``, 0.05, more under 51^3, so that the border
+            stays outside the shell. 0.05 gives the grids of a run trained before it grew (margin 0.05 everywhere).
         shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
             single-sided sheets and parts thinner than a voxel keep grid points inside (see
             ``mesh.mesh_to_sdf`` and ``procedural.chair_sdf_grid``). Voxel grids are already solid.
@@ -242,6 +246,7 @@ class SDFDataModule(SignalDataModule):
         max_shapes: int | None = None,
         cache_dir: str | None = None,
         shell_voxels: float = 0.75,
+        margin: float | None = None,
         voxel_up_axis: int = 2,
         mesh_up_axis: int = 1,
         batch_size: int = 16,
@@ -262,6 +267,16 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"--data.init_args.seed must be >= 0 for {dataset}, got {seed}")
         if resolution < 2 or truncation <= 0:
             raise ValueError(f"SDFDataModule: need resolution >= 2 and truncation > 0, got {resolution}, {truncation}")
+        if shell_voxels < 0:  # each mesh refused it alone: every one was skipped, and the splits blamed
+            raise ValueError(f"SDFDataModule: shell_voxels must be >= 0, got {shell_voxels:g}")
+        if margin is not None and not 0 <= margin < 1:
+            raise ValueError(f"SDFDataModule: margin must lie in [0, 1) (null: grid_margin's), got {margin:g}")
+        if margin is None and grid_margin(resolution, shell_voxels) >= 1:  # a shape fitted into no room, or inverted
+            raise ValueError(f"SDFDataModule: resolution {resolution} leaves no room for a shape: the cube's border "
+                             f"must stay {shell_voxels + 0.5:g} voxels outside the surface ({shell_voxels:g} of shell "
+                             f"and half a voxel), {grid_margin(resolution, shell_voxels):.3g} of the cube's half-side "
+                             f"1; give --data.init_args.resolution >= {int(2 * shell_voxels + 2) + 1} or a smaller "
+                             f"shell_voxels")
         if voxel_up_axis not in (1, 2):
             raise ValueError(f"SDFDataModule: voxel_up_axis must be 1 (y up) or 2 (z up), got {voxel_up_axis}")
         if mesh_up_axis not in (1, 2):
@@ -289,6 +304,8 @@ class SDFDataModule(SignalDataModule):
         self.shell_voxels = shell_voxels
         self.voxel_up_axis = voxel_up_axis
         self.mesh_up_axis = mesh_up_axis
+        # the room meshes and procedural chairs leave the cube's faces
+        self.margin = grid_margin(resolution, shell_voxels) if margin is None else float(margin)
         self._spec = SignalSpec(
             domain="sdf",
             dataset=dataset,
@@ -296,10 +313,10 @@ class SDFDataModule(SignalDataModule):
             val_dims=1,
             val_range=(-self.truncation, self.truncation),
             num_bins=num_bins,
-            # shell_voxels, voxel_up_axis, mesh_up_axis: how a user's mesh or voxels must be converted to match the
-            # training data
+            # shell_voxels, voxel_up_axis, mesh_up_axis, margin: how a user's mesh or voxels must be converted to match
+            # the training data (a spec without a margin: 0.05, every grid's before grid_margin)
             extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels,
-                   "voxel_up_axis": voxel_up_axis, "mesh_up_axis": mesh_up_axis},
+                   "voxel_up_axis": voxel_up_axis, "mesh_up_axis": mesh_up_axis, "margin": self.margin},
         )
         self._mesh_paths: list[str] | None = None  # the mesh files under root, as _load_meshes found them
         self._voxel_paths: list[str] | None = None  # a folder's voxel files under root, as _load_voxels found them
@@ -503,13 +520,15 @@ class SDFDataModule(SignalDataModule):
 
     def _procedural(self, split: str) -> Dataset:
         n = self.num_shapes[SPLITS.index(split)]
+        margin = self.margin
+        # a margin other than the one every grid had before grid_margin (R <= 50) is named: those caches are rebuilt
         key = cache_key("procedural", GENERATOR_VERSION, self.seed, split, n, self.resolution, self.truncation,
-                   self.shell_voxels)
+                        self.shell_voxels, *(() if margin == MARGIN else (f"m{margin!r}",)))
         path = self.cache_dir / "procedural" / f"{split}_{n}_{self.resolution}_{key}.npy"
         if not whole_npy(path, (n,) + (self.resolution,) * 3, np.float16):  # [n, R, R, R] as _write_stacked writes
             rng = np.random.default_rng([self.seed, SPLITS.index(split)])  # own stream per split
-            self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng), self.resolution, self.truncation,
-                                                                   self.shell_voxels),
+            self._write_stacked(path, n, lambda i: chair_sdf_grid(make_chair(rng, margin), self.resolution,
+                                                                   self.truncation, self.shell_voxels),
                                 desc=f"procedural chairs ({split})")
         return StackedSDFDataset(path, range(n), self.truncation)
 
@@ -625,8 +644,8 @@ class SDFDataModule(SignalDataModule):
                 raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
             self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
             groups = split_folders(paths, root) or {"all": paths}
-            cache = SDFCache(self.cache_dir / "meshes", truncation=self.truncation, shell_voxels=self.shell_voxels,
-                             up_axis=self.mesh_up_axis)
+            cache = SDFCache(self.cache_dir / "meshes", margin=self.margin, truncation=self.truncation,
+                             shell_voxels=self.shell_voxels, up_axis=self.mesh_up_axis)
             self._mesh_files = {}
             for name, group in groups.items():
                 self._mesh_files[name] = cache.build_files(group[: self.max_shapes], self.resolution,

@@ -17,9 +17,10 @@ from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, cache_root, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import (MESH_SUFFIXES, SDFCache, check_real, probability_field, read_voxels, turn_y_up, voxels_to_sdf,
-                   zup_to_yup)
+from .mesh import (MESH_SUFFIXES, SDFCache, binvox_frame, check_real, probability_field, read_voxels, turn_y_up,
+                   voxels_to_sdf, zup_to_yup)
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
+from .procedural import MARGIN
 from .visualize import MESH_FORMATS, shape_pictures
 
 
@@ -31,6 +32,16 @@ def mesh_npz(path: Path) -> bool:
             return bool({"vertices", "faces"} & set(data.files))
     except Exception:  # not a zip, cut short, ...: load_mesh names the cause
         return True
+
+
+GRID_UNITS = ("none: the file is a grid, read as the cube [-1, 1]^3 itself (grid point i at -1 + 2 i / (R - 1), "
+              "turned y up as the file was)")
+
+
+def frame_record(centre: np.ndarray, scale: float, units: str) -> dict:
+    """prediction.json's input_frame: cube = (x - centre) * scale, x in ``units`` (after the turn to y up, where the
+    file was turned), so x = centre + cube / scale puts a completion back on the input."""
+    return {"centre": [round(float(c), 9) + 0.0 for c in centre], "scale": float(f"{scale:.9g}"), "units": units}
 
 
 def truncation_of(spec) -> float:
@@ -106,7 +117,7 @@ class SdfDomain(Domain):
             raise ValueError(f"--model.domain.init_args.input_up_axis must be 1 (y up) or 2 (z up), got {input_up_axis}")
         self.formats, self.rbf, self.chamfer_points = tuple(formats), rbf, chamfer_points
         self.input_up_axis = input_up_axis
-        self.input_frame: dict | None = None  # where the cube of the last --input mesh lies in its file's units
+        self.input_frame: dict | None = None  # where the cube of the last --input lies in its file's units
 
     # ---- pictures: Fig. 8 per shape and |S| ------------------------------------------------------------
     def pictures(self, completions, out_dir: Path, suffix: str = "") -> Files:
@@ -164,10 +175,13 @@ class SdfDomain(Domain):
         them, through the SDF cache, on the model's grid), an SDF grid .npy [R, R, R] (its own size, in the normalised
         cube's units, y up), or voxels: a .binvox file or a .npy occupancy grid of 0 and 1 (its own size, turned y-up
         as the training data's voxel files were, voxel_up_axis) -> [1, R, R, R] in [-t, t]. ``input_up_axis``, where
-        given, says which axis is up in the file instead. A mesh's box is centred and scaled into the cube (margin
-        0.05), as the training meshes were; the map is said on stderr and kept in ``input_frame`` (prediction.json)."""
+        given, says which axis is up in the file instead. A mesh's box is centred and scaled into the cube (with the
+        training data's margin, spec.extra["margin"]: see procedural.grid_margin), as the training meshes were; the map
+        is said on stderr and kept in ``input_frame`` (prediction.json), as a .binvox file's is (from its header's
+        translate and scale, :func:`mesh.binvox_frame`). A grid (.npy, .npy.gz, .npz) has no units but its grid's: its
+        input_frame says so, with centre 0 and scale 1 (the file's grid is the cube)."""
         t = truncation_of(spec)
-        self.input_frame = None  # a mesh's map into the cube, set below: none for grids, voxels and context rows
+        self.input_frame = None  # the file's map into the cube, set below: none for context rows
         suffix = path.suffix.lower()
         if path.name.lower().endswith(".npy.gz") or (suffix == ".npz" and not mesh_npz(path)):
             # a voxel file of the kind training reads (ModelNet's [N, 1, R, R, R] stacks), holding one shape
@@ -214,16 +228,28 @@ class SdfDomain(Domain):
             grid = occupancy_sdf(read_voxels(path, up)[0], path)  # [R, R, R]
             if up == 2:
                 print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
+            if (placed := binvox_frame(path, up)) is not None:
+                self.input_frame = frame_record(*placed, "the model's, from the .binvox header's translate and scale")
+                print(f"{path}: its header places the grid in the model's units: cube = "
+                      f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "
+                      f"{self.input_frame['scale']:.6g} (prediction.json's input_frame); S and the meshes written are "
+                      f"in the cube's units", file=sys.stderr)
+            else:
+                self.input_frame = frame_record(np.zeros(3), 1.0, GRID_UNITS + " (the .binvox header holds no usable "
+                                                "translate and scale)")
+                print(f"{path}: its header holds no usable translate and scale: S and the meshes written are in the "
+                      f"cube [-1, 1]^3 its grid spans", file=sys.stderr)
         elif suffix in MESH_SUFFIXES:
             # a model trained before the option has no mesh_up_axis: y-up meshes
             up, why = self.up_axis(spec, "mesh_up_axis", 1, "training meshes")
-            cache = SDFCache(cache_root("sdf", "meshes"), truncation=t,
+            # the margin the training meshes had (a model trained before the spec held it: 0.05, every grid's then)
+            cache = SDFCache(cache_root("sdf", "meshes"), margin=float(spec.extra.get("margin", MARGIN)), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
             grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
             if up == 2:
                 print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
-            centre, scale = cache.frame(path)  # [3], float
-            self.input_frame = {"centre": [round(float(c), 9) for c in centre], "scale": float(f"{scale:.9g}")}
+            centre, scale = cache.frame(path, spec.grid_shape[0])  # [3], float
+            self.input_frame = frame_record(centre, scale, "the mesh file's")
             print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the training meshes were: cube = "
                   f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "
                   f"{self.input_frame['scale']:.6g} (prediction.json's input_frame); S and the meshes written are in "
@@ -232,6 +258,8 @@ class SdfDomain(Domain):
             raise ValueError(f"{path} is a context, not a shape: pass it as --context {path}")
         else:
             raise ValueError(f"{path}: unsupported input {suffix!r}; expected {self.input_help}")
+        if self.input_frame is None:  # a grid: no units but its own
+            self.input_frame = frame_record(np.zeros(3), 1.0, GRID_UNITS)
         return torch.from_numpy(np.clip(grid.astype(np.float32), -t, t)).unsqueeze(0)  # [1, R, R, R]
 
     def input_options(self) -> dict:

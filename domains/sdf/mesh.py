@@ -37,12 +37,13 @@ from pixeltransformer.files import (CacheWriteError, FileDigests, atomic_write, 
                                     package_versions, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
 
-from .procedural import grid_points
+from .procedural import MARGIN, grid_margin, grid_points
 
 # Bump when a conversion changes, so that old cache entries are not reused: voxels -> SDF (the voxel caches) and
 # meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing; 3: vertices no face
 # uses are dropped, so a stray one no longer sets the scale, and a mesh of faces without area is refused; 4: faces
-# wound either way are wound consistently first, see consistent_winding).
+# wound either way are wound consistently first, see consistent_winding). The margin is in the key (SDFCache.key):
+# where procedural.grid_margin widened it, on grids under 51^3, the entries made with 0.05 are missed and rebuilt.
 CONVERSION_VERSION = 1
 MESH_CONVERSION_VERSION = 4
 # The libraries whose versions a key holds, as the picture and video caches hold their decoders': another libigl
@@ -154,7 +155,7 @@ def turn_y_up(v: np.ndarray, up_axis: int) -> np.ndarray:
     return np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1)  # [N, 3]
 
 
-def mesh_frame(v: np.ndarray, margin: float = 0.05) -> tuple[np.ndarray, float]:
+def mesh_frame(v: np.ndarray, margin: float = MARGIN) -> tuple[np.ndarray, float]:
     """The centre [3] of vertices [N, 3]'s bounding box and the uniform scale that makes its longest side span
     [-1 + margin, 1 - margin]: normalised = (v - centre) * scale."""
     if not 0 <= margin < 1:
@@ -167,7 +168,7 @@ def mesh_frame(v: np.ndarray, margin: float = 0.05) -> tuple[np.ndarray, float]:
     return (lo + hi) / 2, float((2 - 2 * margin) / extent)
 
 
-def normalise_mesh(v: np.ndarray, margin: float = 0.05) -> np.ndarray:
+def normalise_mesh(v: np.ndarray, margin: float = MARGIN) -> np.ndarray:
     """Centre the bounding box at 0 and scale uniformly so its longest side spans [-1 + margin, 1 - margin]."""
     centre, scale = mesh_frame(v, margin)
     return (np.asarray(v, dtype=np.float64) - centre) * scale  # [N, 3]
@@ -321,9 +322,11 @@ class SDFCache:
     Surfaces get a 0.75-voxel shell by default (see :func:`mesh_to_sdf`), since datasets are where single-sided
     ShapeNet sheets show up. ``up_axis`` is the axis
     that is up in the mesh files (1: y, default; 2: z, turned y up by :func:`turn_y_up`); only z-up keys name it.
+    ``margin``: the room between a mesh's box and the cube's faces; None (default): :func:`procedural.grid_margin` at
+    each resolution and shell, which keeps the cube's border outside the surface on coarse grids.
     """
 
-    def __init__(self, cache_dir: str | Path, margin: float = 0.05, truncation: float | None = None,
+    def __init__(self, cache_dir: str | Path, margin: float | None = None, truncation: float | None = None,
                  sign: str = "fast_winding_number", shell_voxels: float = 0.75, up_axis: int = 1):
         if sign not in SIGN_TYPES:
             raise ValueError(f"SDFCache: sign must be one of {SIGN_TYPES}, got {sign!r}")
@@ -344,9 +347,13 @@ class SDFCache:
         not use and which for ShapeNet's chairs weigh a megabyte."""
         return {**self.__dict__, "digests": None}
 
+    def margin_at(self, resolution: int) -> float:
+        """The margin meshes are normalised with on an R^3 grid: as given, else :func:`procedural.grid_margin`."""
+        return grid_margin(resolution, self.shell_voxels) if self.margin is None else self.margin
+
     def key(self, path: str | Path, resolution: int) -> str:
-        settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}|{self.sign}"
-                    f"|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}")
+        settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin_at(resolution)!r}|t{self.truncation!r}"
+                    f"|{self.sign}|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}")
                     + f"|{library_versions(MESH_LIBRARIES)}")
         return hashlib.sha256(f"{self.digests(path)}|{settings}".encode()).hexdigest()[:32]
 
@@ -373,15 +380,15 @@ class SDFCache:
             warnings.warn(f"{path}: converted, not cached: {err}", stacklevel=2)
             return self._sdf(Path(path), resolution)  # [R, R, R]
 
-    def frame(self, path: str | Path) -> tuple[np.ndarray, float]:
-        """Where the cube [-1, 1]^3 of a mesh's grid lies in the file's own units: its box centre [3] (y up, after
+    def frame(self, path: str | Path, resolution: int = 64) -> tuple[np.ndarray, float]:
+        """Where the cube [-1, 1]^3 of a mesh's R^3 grid lies in the file's own units: its box centre [3] (y up, after
         ``up_axis``'s turn) and scale, so that cube = (turned - centre) * scale, as :meth:`grid` normalises it."""
-        return mesh_frame(turn_y_up(load_mesh(path)[0], self.up_axis), self.margin)
+        return mesh_frame(turn_y_up(load_mesh(path)[0], self.up_axis), self.margin_at(resolution))
 
     def _sdf(self, path: Path, resolution: int) -> np.ndarray:
         v, f = load_mesh(path)
         v = turn_y_up(v, self.up_axis)  # [Nv, 3]
-        return mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign,
+        return mesh_to_sdf(normalise_mesh(v, self.margin_at(resolution)), f, resolution, self.truncation, self.sign,
                            self.shell_voxels)  # [R, R, R]
 
     def _convert(self, path: Path, target: Path, resolution: int) -> None:
@@ -482,27 +489,36 @@ def zup_to_yup(grids: np.ndarray) -> np.ndarray:
 BINVOX_SOLID, BINVOX_SURFACE = ".solid.binvox", ".surface.binvox"  # ShapeNetCore v2 ships both beside each model
 
 
+def _binvox_header(fh, path: Path) -> tuple[tuple[int, ...] | None, dict[str, list[bytes]]]:
+    """Read a .binvox file's header up to its 'data' line: the dims (None without a 'dim' line) and every line's words
+    after its keyword (``translate``, ``scale``, ...)."""
+    if fh.readline().strip() != b"#binvox 1":
+        raise ValueError(f"{path}: not a binvox file (its first line is not '#binvox 1')")
+    dims, lines = None, {}
+    for line in iter(fh.readline, b""):
+        words = line.split()
+        if words[:1] == [b"data"]:
+            break
+        if words[:1] == [b"dim"]:
+            dims = tuple(int(w) for w in words[1:] if w.isdigit())
+        if words:
+            lines[words[0].decode("latin-1")] = words[1:]
+    else:
+        raise ValueError(f"{path}: binvox header without a 'data' line")
+    return dims, lines
+
+
 def read_binvox(path: str | Path) -> np.ndarray:
     """One .binvox file (the format ModelNet and ShapeNet voxelisations are published in) -> bool [D, D, D], indexed
     (x, y, z) in the coordinates of the model it was made from.
 
     The file is a text header (``#binvox 1``, ``dim D D D``, ``translate``, ``scale``, ``data``) and then run-length
     encoded voxels: (value, count) byte pairs in x-z-y order, y running fastest, then z, then x (binvox's index is
-    x * D * D + z * D + y). ``translate`` and ``scale`` place the grid in the model's units; the grid itself is what a
-    voxel grid of this domain is, so they are not needed."""
+    x * D * D + z * D + y). ``translate`` and ``scale`` place the grid in the model's units (:func:`binvox_frame`);
+    the grid itself is what a voxel grid of this domain is."""
     path = Path(path)
     with open(path, "rb") as fh:
-        if fh.readline().strip() != b"#binvox 1":
-            raise ValueError(f"{path}: not a binvox file (its first line is not '#binvox 1')")
-        dims = None
-        for line in iter(fh.readline, b""):
-            words = line.split()
-            if words[:1] == [b"data"]:
-                break
-            if words[:1] == [b"dim"]:
-                dims = tuple(int(w) for w in words[1:] if w.isdigit())
-        else:
-            raise ValueError(f"{path}: binvox header without a 'data' line")
+        dims, _ = _binvox_header(fh, path)
         rle = np.frombuffer(fh.read(), dtype=np.uint8)  # [2 * runs]: value, count, value, count ...
     if dims is None or len(dims) != 3 or len(set(dims)) != 1 or dims[0] < 2:
         raise ValueError(f"{path}: binvox header needs 'dim D D D' (a cube of D >= 2), got {dims}")
@@ -513,6 +529,29 @@ def read_binvox(path: str | Path) -> np.ndarray:
         raise ValueError(f"{path}: binvox data hold {total} voxels, its header says {d}^3 = {d**3} (a cut file?)")
     flat = np.repeat(runs[:, 0] > 0, runs[:, 1])  # [D^3] in x-z-y order
     return np.ascontiguousarray(flat.reshape(d, d, d).transpose(0, 2, 1))  # [x, z, y] -> [x, y, z]
+
+
+def binvox_frame(path: str | Path, up_axis: int = 2) -> tuple[np.ndarray, float] | None:
+    """Where the cube [-1, 1]^3 of a .binvox file's grid lies in the model's units, as :meth:`SDFCache.frame` says it
+    of a mesh: the centre [3] (turned y up as :func:`read_voxels` turns the grid, ``up_axis``) and the scale, so that
+    cube = (turned x - centre) * scale. binvox puts voxel i's centre at x = translate + scale_h (i + 1/2) / D (scale_h:
+    the header's ``scale``, the grid's side), and this domain puts it on the grid point -1 + 2 i / (D - 1): centre =
+    translate + scale_h / 2, scale = 2 D / (scale_h (D - 1)). None where the header holds no usable ``translate`` (3
+    numbers) and ``scale`` (one positive number), which binvox always writes but a hand-made file may not."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        dims, lines = _binvox_header(fh, path)
+    try:
+        translate = np.array([float(w) for w in lines["translate"]], dtype=np.float64)  # [3]
+        side = float(lines["scale"][0]) if len(lines["scale"]) == 1 else float("nan")
+    except (KeyError, ValueError):
+        return None
+    if dims is None or len(dims) != 3 or dims[0] < 2 or translate.shape != (3,) or not np.isfinite(translate).all() \
+            or not (np.isfinite(side) and side > 0):
+        return None
+    d = dims[0]
+    centre = turn_y_up((translate + side / 2)[None], up_axis)[0] + 0.0  # [3]; + 0.0: no -0.0
+    return centre, 2 * d / (side * (d - 1))
 
 
 def voxel_files(root: str | Path) -> list[Path]:

@@ -20,6 +20,17 @@ import numpy as np
 
 # Bump when the generator changes, so that disk caches of generated sets are rebuilt.
 GENERATOR_VERSION = 1
+MARGIN = 0.05  # the least room between a shape's box and the cube's faces, in its units (see grid_margin)
+
+
+def grid_margin(resolution: int, shell_voxels: float = 0.0, margin: float = MARGIN) -> float:
+    """The room left between a shape's bounding box and the faces of the cube [-1, 1]^3 on an R^3 grid: ``margin``,
+    or more where the grid is coarse: the surface, offset outwards by ``shell_voxels`` voxels (2 / (R - 1) each),
+    stays at least half a voxel inside the cube's faces, so every grid point on the border is outside (SDF > 0) and
+    the marching-cubes surface is closed. With the default 0.75-voxel shell a fixed 0.05 held that down to R = 32
+    only: a flat side (a box's, a seat's) on R <= 31 put border points on or inside the shell, and the surface open.
+    0.05 from R = 51 up (the paper's 64^3 unchanged), 0.081 at 32^3, 0.167 at 16^3."""
+    return max(float(margin), (float(shell_voxels) + 0.5) * 2.0 / (resolution - 1))
 
 
 @dataclass

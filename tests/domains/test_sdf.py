@@ -20,7 +20,7 @@ from domains.sdf.data import MixtureDataset, SDFDataModule
 from domains.sdf.mesh import (SDFCache, export_mesh, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, sdf_to_mesh,
                               split_long_edges, voxels_to_sdf, zup_to_yup)
 from domains.sdf.metrics import chamfer_l1, mesh_volume, occupancy_iou
-from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_points, make_chair
+from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_margin, grid_points, make_chair
 from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "shapenet_chairs"
@@ -401,9 +401,11 @@ def test_read_voxels_layouts_and_up_axis(tmp_path):
         read_voxels(tmp_path / "sdf.npy")
 
 
-def write_binvox(path: Path, occ: np.ndarray) -> Path:
+def write_binvox(path: Path, occ: np.ndarray, translate: str | None = "-0.5 -0.5 -0.5",
+                 scale: str | None = "1.2") -> Path:
     """A .binvox file of a grid [D, D, D] indexed (x, y, z), as binvox writes them: a text header, then (value, count)
-    byte pairs running over the voxels in x-z-y order (y fastest, then z, then x), a count at most 255."""
+    byte pairs running over the voxels in x-z-y order (y fastest, then z, then x), a count at most 255. A header line
+    given None is left out."""
     flat = occ.astype(bool).transpose(0, 2, 1).reshape(-1)  # [D^3] in the order x, z, y
     pairs = []
     start = 0
@@ -413,7 +415,9 @@ def write_binvox(path: Path, occ: np.ndarray) -> Path:
         start = end
     d = occ.shape[0]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(f"#binvox 1\ndim {d} {d} {d}\ntranslate -0.5 -0.5 -0.5\nscale 1.2\ndata\n".encode() + bytes(pairs))
+    header = f"#binvox 1\ndim {d} {d} {d}\n" + "".join(f"{key} {value}\n" for key, value in
+                                                     (("translate", translate), ("scale", scale)) if value is not None)
+    path.write_bytes(f"{header}data\n".encode() + bytes(pairs))
     return path
 
 
@@ -458,6 +462,44 @@ def test_binvox_voxels_land_where_the_same_shape_does_as_a_mesh_or_an_array(tmp_
     np.save(tmp_path / "yup.npy", yup)  # and a model whose voxel files were y up takes it as it is
     yup_spec = dataclasses.replace(spec, extra={"truncation": 0.1, "voxel_up_axis": 1})
     np.testing.assert_array_equal(SdfDomain().read_input(tmp_path / "yup.npy", yup_spec), got)
+
+
+@pytest.mark.parametrize("up", [2, 1])
+def test_a_binvox_input_records_where_its_grid_lies_in_the_model_s_units(tmp_path, capsys, up):
+    """A .binvox file's header (translate, scale) places its grid in the units of the model it was made from, and was
+    ignored: `make sample` on one said nothing of where its completion lay, so it could not be put back on the model,
+    as a mesh's can (prediction.json's input_frame). Its input_frame now comes from the header: every inside grid
+    point mapped back (x = centre + cube / scale, then turned back to the file's axes) is the centre binvox gives
+    its voxel, translate + scale (i + 1/2) / D. A grid (.npy, .npz) says its frame is the cube itself."""
+    from domains.sdf.domain import GRID_UNITS, SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    d, translate, side = 16, np.array([100.0, -20.0, 50.0]), 8.0
+    occ = box_occupancy(d, [-0.5, -0.3, 0.1], [0.7, 0.4, 0.8])  # [D, D, D] in the file's axes
+    write_binvox(tmp_path / "far.binvox", occ, " ".join(map(str, translate)), str(side))
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(d,) * 3, val_dims=1, val_range=(-0.1, 0.1), num_bins=8,
+                      extra={"truncation": 0.1, "voxel_up_axis": up})
+    domain = SdfDomain()
+    grid = domain.read_input(tmp_path / "far.binvox", spec)[0].numpy()  # [D, D, D], y up
+    frame = domain.input_options()["input_frame"]
+    assert "from the .binvox header's translate and scale" in frame["units"]
+    assert "its header places the grid in the model's units" in capsys.readouterr().err
+    cube = grid_points(d, np.float64)[(grid < 0).reshape(-1)]  # [M, 3] inside points, y up
+    back = np.asarray(frame["centre"]) + cube / frame["scale"]  # [M, 3] in the model's units, y up
+    if up == 2:
+        back = back[:, [0, 2, 1]] * [1, -1, 1]  # y up -> the file's z up: (x, y, z) -> (x, -z, y)
+    want = translate + side * (np.argwhere(occ) + 0.5) / d  # [M, 3] binvox's voxel centres, the file's axes
+    np.testing.assert_allclose(back[np.lexsort(back.T[::-1])], want[np.lexsort(want.T[::-1])], atol=1e-6)
+    # a header without translate and scale (a hand-made file), and a grid: the cube is the only frame there is
+    write_binvox(tmp_path / "bare.binvox", occ, None, None)
+    np.testing.assert_array_equal(domain.read_input(tmp_path / "bare.binvox", spec)[0].numpy(), grid)
+    assert domain.input_options()["input_frame"] == {
+        "centre": [0.0, 0.0, 0.0], "scale": 1.0,
+        "units": GRID_UNITS + " (the .binvox header holds no usable translate and scale)"}
+    assert "its header holds no usable translate and scale" in capsys.readouterr().err
+    np.save(tmp_path / "occ.npy", occ.astype(np.uint8))
+    domain.read_input(tmp_path / "occ.npy", spec)
+    assert domain.input_options()["input_frame"] == {"centre": [0.0, 0.0, 0.0], "scale": 1.0, "units": GRID_UNITS}
 
 
 def test_datamodule_reads_folders_of_binvox_files(tmp_path):
@@ -805,6 +847,41 @@ def test_shell_keeps_thin_chair_parts_in_one_piece():
     assert pieces[0.75] == 0
 
 
+def border_values(grid: np.ndarray) -> np.ndarray:
+    """The values of an SDF grid [R, R, R] on the cube's six faces: [6 R^2]."""
+    return np.concatenate([np.moveaxis(grid, a, 0)[[0, -1]].ravel() for a in range(3)])
+
+
+@pytest.mark.parametrize("r", [16, 24, 31])
+def test_coarse_grids_keep_the_cube_border_outside(tmp_path, r):
+    """Meshes and procedural chairs were fitted into [-0.95, 0.95]^3 at every resolution, and the 0.75-voxel shell
+    then reached the cube's faces on grids under 32^3: a box's flat sides and a chair's seat and feet put grid points
+    of the border inside (at 16^3 16 % of a box's border), and the marching-cubes mesh was open there. The border
+    now stays outside, by at least half a voxel, at every resolution; the paper's 64^3 keeps 0.05 and its cache keys."""
+    (tmp_path / "m").mkdir()
+    for i, sides in enumerate([(1.0, 0.6, 0.8), (0.5, 1.0, 0.9), (0.7, 0.7, 0.3)]):
+        save_npz(tmp_path / "m" / f"box{i}.npz", trimesh.creation.box(sides))
+    kw = dict(resolution=r, splits=(1, 1, 1), num_shapes=(2, 1, 1), cache_dir=str(tmp_path / "c"))
+    grids = []
+    for dataset in ("meshes", "procedural"):
+        dm = SDFDataModule(dataset=dataset, root=str(tmp_path / "m") if dataset == "meshes" else None, **kw)
+        dm.setup("fit")
+        dm.setup("test")
+        assert dm.spec.extra["margin"] == grid_margin(r, 0.75) > 0.05
+        grids += [dm.dataset(s)[i]["signal"][0].numpy() for s in ("train", "val", "test") for i in range(len(
+            dm.dataset(s)))]  # [R, R, R] each
+    assert len(grids) == 7
+    voxel = 2 / (r - 1)
+    for grid in grids:
+        assert border_values(grid).min() >= 0.5 * voxel - 1e-3  # float16 caches
+        assert sdf_to_mesh(grid).is_watertight
+    assert grid_margin(64, 0.75) == grid_margin(51, 0.75) == 0.05 < grid_margin(50, 0.75)
+    # margin 0.05: the grids of a run trained before (its border inside the shell here), for its evaluation
+    old = SDFDataModule(dataset="meshes", root=str(tmp_path / "m"), margin=0.05, **kw)
+    old.setup("fit")
+    assert old.spec.extra["margin"] == 0.05 and border_values(old.dataset("train")[0]["signal"][0].numpy()).min() < 0.01
+
+
 # ---- the DataModule ---------------------------------------------------------------------------------
 
 
@@ -997,7 +1074,8 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     assert ((grids["lying"] < 0) != (grids["yup"] < 0)).sum() > 100
     # the same rotation as z-up voxel grids get: the z-up chair's own grid, turned by zup_to_yup, is the y-up grid
     vz, fz = load_mesh(tmp_path / "zup" / "chair1.off")
-    inside_z = mesh_to_sdf(normalise_mesh(vz), fz, r, truncation=0.1, shell_voxels=0.75) < 0  # [R, R, R], z up
+    inside_z = mesh_to_sdf(normalise_mesh(vz, grid_margin(r, 0.75)), fz, r, truncation=0.1,
+                           shell_voxels=0.75) < 0  # [R, R, R], z up
     inside_y = np.load(SDFCache(tmp_path / "c" / "meshes", truncation=0.1).entry(tmp_path / "yup" / "chair1.npz", r))
     np.testing.assert_array_equal(zup_to_yup(inside_z), inside_y < 0)
     # the mixture's meshes are turned too
@@ -1025,8 +1103,12 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     assert "turned from" not in capsys.readouterr().err
     assert torch.equal(SdfDomain().read_input(tmp_path / "zup" / "chair0.off", zup_spec), want)
     assert "chair0.off: turned from z up to y up as the model's training meshes were" in capsys.readouterr().err
-    trained_on = np.load(SDFCache(cache, truncation=0.1).entry(tmp_path / "yup" / "chair0.npz", r))  # [R, R, R]
-    assert torch.equal(want[0], torch.from_numpy(trained_on))  # the grid the training data holds
+    # the grid the training data of the time held (margin 0.05); a model of today's data reads today's grid
+    trained_on = np.load(SDFCache(cache, margin=0.05, truncation=0.1).entry(tmp_path / "yup" / "chair0.npz", r))
+    assert torch.equal(want[0], torch.from_numpy(trained_on))  # [R, R, R]
+    now = SdfDomain().read_input(tmp_path / "yup" / "chair0.npz", yup.spec)[0]  # [R, R, R]
+    assert torch.equal(now, torch.from_numpy(np.load(SDFCache(tmp_path / "c" / "meshes", truncation=0.1).entry(
+        tmp_path / "yup" / "chair0.npz", r))))
     assert not torch.equal(SdfDomain().read_input(tmp_path / "zup" / "chair0.off", old), want)
     # a file whose up axis is not the model's training files': input_up_axis says which is up in it, whatever the model
     assert torch.equal(SdfDomain(input_up_axis=2).read_input(tmp_path / "zup" / "chair0.off", old), want)
@@ -1417,6 +1499,31 @@ def test_a_shape_cap_below_one_is_refused_not_taken_from_the_end(cap, tmp_path):
     with pytest.raises(ValueError, match=rf"^SDFDataModule: max_shapes must be >= 1 \(null: every shape\), got {cap}$"):
         SDFDataModule(max_shapes=cap, **kwargs)
     assert [len(SDFDataModule(**kwargs).dataset(s)) for s in ("train", "val", "test")] == [2, 1, 1]
+
+
+def test_a_negative_shell_or_a_grid_too_coarse_for_any_shape_is_refused(tmp_path):
+    """shell_voxels=-1 was refused by each mesh on its own: every mesh was skipped with a warning and the run stopped
+    on "split sizes (1, 1, 1) do not fit 0 items", which was not the cause. And a grid whose border cannot stay outside
+    the shell (3^3 with the 0.75-voxel shell) would fit every shape into a box of no size, or turn it inside out. Both
+    are refused in one line when the data module is made."""
+    (tmp_path / "m").mkdir()
+    for i in range(3):
+        save_npz(tmp_path / "m" / f"box{i}.npz", trimesh.creation.box((1.0, 0.5 + 0.1 * i, 0.7)))
+    kw = dict(dataset="meshes", root=str(tmp_path / "m"), splits=(1, 1, 1), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: shell_voxels must be >= 0, got -1$"):
+        SDFDataModule(resolution=8, shell_voxels=-1, **kw)
+    with pytest.raises(ValueError, match=r"^SDFDataModule: resolution 3 leaves no room for a shape: the cube's border "
+                                         r"must stay 1.25 voxels outside the surface \(0.75 of shell and half a voxel\), "
+                                         r"1.25 of the cube's half-side 1; give --data.init_args.resolution >= 4 or a "
+                                         r"smaller shell_voxels$"):
+        SDFDataModule(resolution=3, **kw)
+    with pytest.raises(ValueError, match=r"^SDFDataModule: margin must lie in \[0, 1\) \(null: grid_margin's\), got 1$"):
+        SDFDataModule(resolution=8, margin=1, **kw)
+    dm = SDFDataModule(resolution=4, **kw)  # the coarsest grid with room: each box fills the cube's middle
+    dm.setup("fit")
+    assert (dm.dataset("train")[0]["signal"] < 0).any()
+    assert [len(SDFDataModule(resolution=8, shell_voxels=0, **kw).dataset(s)) for s in ("train", "val", "test")] == [
+        1, 1, 1]
 
 
 @pytest.mark.parametrize("dataset", ["procedural", "mixture"])

@@ -14,9 +14,10 @@ import yaml
 
 from domains.sdf.baselines import rbf_interpolate
 from domains.sdf.data import SDFDataModule
-from domains.sdf.domain import SdfDomain
+from domains.sdf.domain import GRID_UNITS, SdfDomain
 from domains.sdf.mesh import sdf_to_mesh
 from domains.sdf.metrics import mesh_volume, occupancy_iou
+from domains.sdf.procedural import grid_margin
 from pixeltransformer.cli import main
 from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.evaluation import SweepItem
@@ -28,6 +29,7 @@ from wrote_lines import unnamed_files
 RES = 12  # grids in these tests: 1728 points, so everything that decodes the whole grid stays fast
 T = 0.1
 LEVELS = [4, 16, 64]
+GRID_FRAME = {"centre": [0.0, 0.0, 0.0], "scale": 1.0, "units": GRID_UNITS}  # prediction.json's input_frame of a grid
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +268,8 @@ def test_predict_from_a_grid_writes_meshes_figure_and_context(trained, tmp_path)
     # S is the input's SDF read trilinearly at continuous positions
     torch.testing.assert_close(ctx[:, 3:], read_signal(truth[None, None], ctx[None, :, :3])[0])
     assert len(trimesh.load(out / "gt.glb", force="mesh").faces) == len(sdf_to_mesh(truth).faces)
-    assert record["input_options"] == {"input_up_axis": None}  # as the model's training files were
+    # as the model's training files were; a grid has no units but its own: the cube
+    assert record["input_options"] == {"input_up_axis": None, "input_frame": GRID_FRAME}
     # the same shape in a z-up file, turned by the domain's option: the same S, and prediction.json says how it was read
     lying = tmp_path / "lying.npy"
     np.save(lying, np.ascontiguousarray(np.flip(truth.numpy().swapaxes(-1, -2), axis=-2)))  # [R, R, R], z up
@@ -274,7 +277,7 @@ def test_predict_from_a_grid_writes_meshes_figure_and_context(trained, tmp_path)
           str(tmp_path / "turned"), "--num_context", "10", "--num_samples", "0", "--model.domain.init_args.input_up_axis",
           "2"])
     turned = json.loads((tmp_path / "turned" / "prediction.json").read_text())
-    assert turned["input_options"] == {"input_up_axis": 2}
+    assert turned["input_options"] == {"input_up_axis": 2, "input_frame": GRID_FRAME}
     torch.testing.assert_close(torch.tensor(turned["context"]), ctx)
     # and the same S as rows of the z-up frame, (x, y, z) -> (x, -z, y) of the y-up ones: turned alike, and recorded
     rows = torch.stack([ctx[:, 0], -ctx[:, 2], ctx[:, 1], ctx[:, 3]], dim=1)  # [K, 4], z up
@@ -341,10 +344,11 @@ def test_predict_from_a_mesh_far_from_the_origin_says_and_records_its_map_into_t
     assert "far.obj: centred and scaled into the cube [-1, 1]^3 as the training meshes were" in err
     frame = json.loads((tmp_path / "out" / "prediction.json").read_text())["input_options"]["input_frame"]
     np.testing.assert_allclose(frame["centre"], [100.0, 50.0, -20.0], atol=1e-6)
-    assert frame["scale"] == pytest.approx(1.9 / 4.0)  # the longest side spans [-0.95, 0.95]
+    assert frame["scale"] == pytest.approx((2 - 2 * grid_margin(RES, 0.75)) / 4.0)  # the training chairs' margin
     gt = trimesh.load(tmp_path / "out" / "gt.obj", force="mesh")
     back = np.asarray(frame["centre"]) + gt.bounds / frame["scale"]  # [2, 3]: the gt box in the file's units
-    np.testing.assert_allclose(back, [[98.0, 49.0, -21.0], [102.0, 51.0, -19.0]], atol=4 / RES)  # up to a voxel
+    voxel = 2 / (RES - 1) / frame["scale"]  # in the file's units: the 0.75-voxel shell and marching cubes stay within
+    np.testing.assert_allclose(back, [[98.0, 49.0, -21.0], [102.0, 51.0, -19.0]], atol=voxel)
 
 
 def test_predicts_mean_keeps_s_at_the_grid_points_it_lies_on(trained, tmp_path):
@@ -434,8 +438,8 @@ def test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape(tmp_path, 
     np.savez(mesh, vertices=box.vertices, faces=box.faces)
     domain = SdfDomain()
     assert (domain.read_input(mesh, spec) < 0).any() and "input_frame" in domain.input_options()
-    domain.read_input(tmp_path / "one.npy", spec)  # a grid read next has no map into the cube: not the mesh's
-    assert "input_frame" not in domain.input_options()
+    domain.read_input(tmp_path / "one.npy", spec)  # a grid read next is the cube itself: not the mesh's map
+    assert domain.input_options()["input_frame"] == GRID_FRAME
 
 
 def test_predict_refuses_more_context_than_the_input_s_points(tmp_path):

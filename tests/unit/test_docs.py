@@ -166,6 +166,13 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/domains/test_images_wiring.py", "test_baseline_epochs_below_one_are_refused_not_scored_untrained"),
     '`make train DOMAIN=sdf DATA=modelnet ARGS="--data.init_args.max_shapes=-1"` (-1 read as "no cap")':
         ("tests/domains/test_sdf.py", "test_a_shape_cap_below_one_is_refused_not_taken_from_the_end"),
+    '`make train DOMAIN=sdf ARGS="--data.init_args.margin=1"` (no room left for a shape)':
+        ("tests/domains/test_sdf.py", "test_a_negative_shell_or_a_grid_too_coarse_for_any_shape_is_refused"),
+    '`make train DOMAIN=sdf ARGS="--data.init_args.shell_voxels=-1"`':
+        ("tests/domains/test_sdf.py", "test_a_negative_shell_or_a_grid_too_coarse_for_any_shape_is_refused"),
+    '`make train DOMAIN=sdf ARGS="--data.init_args.resolution=3"` (no grid point can lie inside a shape and keep the '
+    'border outside)':
+        ("tests/domains/test_sdf.py", "test_a_negative_shell_or_a_grid_too_coarse_for_any_shape_is_refused"),
     '`make train DOMAIN=video DATA=folder ARGS="--data.init_args.max_clips_per_video=-1"` (-1 read as "no cap")':
         ("tests/domains/test_video.py", "test_a_clip_cap_below_one_is_refused_not_taken_from_the_end"),
     '`make train DOMAIN=polynomial ARGS="--data.init_args.val_size=-1"` (-1 read as "the rest")':
