@@ -93,7 +93,25 @@ def read_run_json(folder: Path) -> dict[str, str]:
     missing = [k for k in REQUIRED_RUN_KEYS if not isinstance(run, dict) or not run.get(k)]
     if missing:
         raise ResultsError(f"{path}: missing {', '.join(missing)}")
+    check_run_entries(run, path)
     return run
+
+
+def shown(value: Any) -> str:
+    """A JSON value as an error line quotes it (long ones cut)."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_run_entries(run: dict[str, Any], path: Path) -> None:
+    """run.json's entries are text, and its "figures" a list of file names: a list of lines as "command" stopped the
+    page with a traceback, and one name as "figures" was read letter by letter."""
+    for key in RUN_KEYS:
+        if run.get(key) is not None and not isinstance(run[key], str):
+            raise ResultsError(f"{path}: {json.dumps(key)} is {shown(run[key])}; it must be text")
+    figures = run.get("figures")
+    if figures is not None and not (isinstance(figures, list) and all(isinstance(f, str) for f in figures)):
+        raise ResultsError(f"{path}: \"figures\" is {shown(figures)}; it must be a list of file names in docs/figures/")
 
 
 def read_metrics(folder: Path) -> dict[str, Any]:
@@ -106,6 +124,15 @@ def read_metrics(folder: Path) -> dict[str, Any]:
     if missing:  # its entry was titled "None / None" and filed under a section of its own
         raise ResultsError(f"{path}: needs {' and '.join(repr(k) for k in missing)}, the names `make eval` writes "
                            "(the domain and dataset evaluated)")
+    for i, row in enumerate(rows):  # each becomes a line of the table: |S|, then a number (or –) per column
+        k = row["num_context"]
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise ResultsError(f"{path}: rows[{i}][\"num_context\"] is {shown(k)}; it must be a whole number, the "
+                               "context size |S|")
+        for key, value in row.items():
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                raise ResultsError(f"{path}: rows[{i}][{json.dumps(key)}] (|S| = {k}) is {shown(value)}; a table "
+                                   "cell must be a number or null")
     return metrics
 
 
@@ -291,10 +318,16 @@ def bench_device(bench: dict[str, Any]) -> str:
     return device.get("device", "cpu") if isinstance(device, dict) else "cpu"
 
 
-def check_bench(bench: Any, path: Path, any_mode: bool = False) -> None:
-    """A bench.json to publish: a `make bench` record, of a full run of every benchmark unless ``any_mode``."""
+def check_bench_record(bench: Any, path: Path) -> None:
+    """A `make bench` record: its environment and at least one benchmark's results (a published one too: {} was a
+    section of provenance and no table)."""
     if not isinstance(bench, dict) or "environment" not in bench or not any(k in bench for k in BENCH_PARTS):
         raise ResultsError(f"{path}: not a `make bench` record (expected environment and {', '.join(BENCH_PARTS)})")
+
+
+def check_bench(bench: Any, path: Path, any_mode: bool = False) -> None:
+    """A bench.json to publish: a `make bench` record, of a full run of every benchmark unless ``any_mode``."""
+    check_bench_record(bench, path)
     if bench_device(bench) not in BENCH_FOLDERS:
         raise ResultsError(f"{path}: a record of device {bench_device(bench)!r}; the results page publishes "
                            f"{' and '.join(BENCH_FOLDERS)} records")
@@ -336,11 +369,12 @@ def bench_provenance(bench: dict[str, Any], run: dict[str, Any] | None) -> dict[
 
 def bench_section(folder: Path, page_dir: Path, figures_dir: Path | None = None) -> list[str]:
     bench = read_json(folder / "bench.json")
-    if not isinstance(bench, dict):
-        raise ResultsError(f"{folder / 'bench.json'}: expected a JSON object")
+    check_bench_record(bench, folder / "bench.json")
     run = read_json(folder / "run.json") if (folder / "run.json").is_file() else None  # may give a few keys
     if run is not None and not isinstance(run, dict):
         raise ResultsError(f"{folder / 'run.json'}: expected a JSON object")
+    if run is not None:
+        check_run_entries(run, folder / "run.json")
     prov = bench_provenance(bench, run)
     out = [f"### {prov['title']}", "", f"[bench.json]({relative(folder / 'bench.json', page_dir)}); the method is in "
            "[benchmarks/README.md](../benchmarks/README.md).", ""] + provenance(prov) + [""]

@@ -535,3 +535,66 @@ def test_a_run_is_not_imported_over_another_run_s_published_folder(tmp_path, cap
     assert {p.name: p.read_bytes() for p in dest.iterdir()} == published
     results.main([*args, "--run", str(runs[0])])  # a re-import keeps its run.json
     assert json.loads((dest / "run.json").read_text())["title"] == "the first x"
+
+
+@pytest.mark.parametrize("rows, says", [
+    ([{"num_context": "4", "mse": 0.5}, {"num_context": 16, "mse": 0.25}],
+     'rows[0]["num_context"] is "4"; it must be a whole number, the context size |S|'),
+    ([{"num_context": 4.5, "mse": 0.5}], 'rows[0]["num_context"] is 4.5; it must be a whole number, the context size |S|'),
+    ([{"num_context": True, "mse": 0.5}], 'rows[0]["num_context"] is true; it must be a whole number, the context '
+                                          'size |S|'),
+    ([{"num_context": 4, "mse": 0.5}, {"num_context": 16, "mse": "0.25"}],
+     'rows[1]["mse"] (|S| = 16) is "0.25"; a table cell must be a number or null'),
+    ([{"num_context": 4, "mse": [0.5, 0.25]}], 'rows[0]["mse"] (|S| = 4) is [0.5, 0.25]; a table cell must be a '
+                                               'number or null'),
+    ([{"num_context": 4, "mse": {"mean": 0.5}}], 'rows[0]["mse"] (|S| = 4) is {"mean": 0.5}; a table cell must be a '
+                                                 'number or null'),
+])
+def test_a_metrics_json_whose_cells_are_not_numbers_is_refused_in_one_line(tmp_path, capsys, rows, says):
+    """A row's |S| given as text among whole numbers stopped `make results` with a traceback (TypeError from the
+    sort); a cell of text, a list or an object was published in the table as it was ("0.25", "[0.5, 0.25]"). Each
+    is now named in one line, with its row, and nothing is written."""
+    folder = write_folder(tmp_path, "digits", rows=rows)
+    with pytest.raises(SystemExit) as exc:
+        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: {folder / 'metrics.json'}: {says}"
+    assert not (tmp_path / "results.md").exists()
+    nan = write_folder(tmp_path / "nan", "digits", rows=[{"num_context": 4, "mse": float("nan"), "psnr": None}])
+    assert "| 4 | – | – |" in render(nan.parents[1])  # NaN (JSON's NaN) and null stay "–"
+
+
+@pytest.mark.parametrize("run, says", [
+    (RUN | {"command": ["make train", "make eval"]}, '"command" is ["make train", "make eval"]; it must be text'),
+    (RUN | {"title": 7}, '"title" is 7; it must be text'),
+    (RUN | {"load": {"start": 0.5}}, '"load" is {"start": 0.5}; it must be text'),
+    (RUN | {"figures": "digits_means.png"}, '"figures" is "digits_means.png"; it must be a list of file names in '
+                                            'docs/figures/'),
+])
+def test_a_run_json_whose_entries_are_not_text_is_refused_in_one_line(tmp_path, capsys, run, says):
+    """run.json's "command" as a list of lines stopped `make results` with a traceback (AttributeError: 'list' object
+    has no attribute 'strip'); "figures" as one name was read letter by letter ("figure docs/figures/d not found");
+    a title of 7 was published as "### 7"."""
+    folder = write_folder(tmp_path, "digits", run=run)
+    with pytest.raises(SystemExit) as exc:
+        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: {folder / 'run.json'}: {says}"
+    assert not (tmp_path / "results.md").exists()
+
+
+@pytest.mark.parametrize("record", [{}, {"mode": "full", "train": []}, {"environment": {}}])
+def test_a_published_bench_json_that_is_no_bench_record_is_refused(tmp_path, capsys, record):
+    """docs/metrics/bench/bench.json of {} (a cut-down or hand-made file) was published as a benchmark section with
+    its run.json's provenance and no table, exit 0."""
+    folder = tmp_path / "metrics" / "bench"
+    folder.mkdir(parents=True)
+    (folder / "bench.json").write_text(json.dumps(record))
+    (folder / "run.json").write_text(json.dumps(RUN))
+    with pytest.raises(SystemExit) as exc:
+        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {folder / 'bench.json'}: not a `make bench` record (expected environment and train, sampling, "
+        "meanfield, memory)")
+    assert not (tmp_path / "results.md").exists()
