@@ -679,6 +679,9 @@ def main(argv: list[str] | None = None) -> str:
     p = OneLineParser(prog="python -m pixeltransformer.results", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", action="append", type=Path, default=[], metavar="RUN_FOLDER",
                    help="import <run>/eval/metrics.json first (repeatable)")
+    p.add_argument("--runs", default=None, metavar="'RUN_FOLDER ...'",
+                   help="run folders to import as one text (`make results RUNS=...`): the whole of it when it names "
+                        "a folder, else split as a shell splits words (a path with spaces in quotes)")
     p.add_argument("--bench", type=Path, default=None, help="import a bench record (bench-results/bench.json, or "
                    "bench-cuda.json of a GPU run) first; "
                    "it replaces the published one, whose run.json (provenance) goes with it")
@@ -696,6 +699,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--configs-dir", type=Path, default=Path("configs"))
     p.add_argument("--out", type=Path, default=Path("docs/results.md"))
     a = p.parse_args(argv)
+    a.run += split_runs(a.runs) if a.runs is not None else []
     if a.name and len(a.run) != 1:
         p.error("--name needs exactly one --run")
     overrides = {k: getattr(a, k) for k in RUN_KEYS if getattr(a, k)}
@@ -745,6 +749,29 @@ def main(argv: list[str] | None = None) -> str:
     a.out.write_text(page)
     print(f"[results] wrote {a.out}")
     return page
+
+
+QUOTED_RUNS = "RUNS=\"'my runs/images/x' runs/images/y\""
+
+
+def split_runs(text: str) -> list[Path]:
+    """The run folders of `make results RUNS=<text>`: the whole text when it names a file or folder (a path with
+    spaces, unquoted), else its words as a shell splits them (a path with spaces or quotes given in quotes), each
+    with a leading ~ read as the home folder. Split into several, each must exist: a path with spaces given
+    unquoted among others is named with the way to quote it."""
+    whole = Path(os.path.expanduser(text.strip()))
+    if text.strip() and whole.exists():
+        return [whole]
+    try:
+        words = shlex.split(text)
+    except ValueError as err:  # an unbalanced quote: "runs/images/it's runs/images/y"
+        raise ResultsError(f"RUNS={text}: {err} (quote a path that holds spaces or quotes, as {QUOTED_RUNS})") from None
+    runs = [Path(os.path.expanduser(w)) for w in words]
+    missing = [r for r in runs if not r.exists()]
+    if len(runs) > 1 and missing:
+        raise ResultsError(f"{missing[0]}: no such run folder (RUNS= is read as {len(runs)} run folders, split at its "
+                           f"spaces: quote a path that holds spaces, as {QUOTED_RUNS})")
+    return runs
 
 
 def check_same_run(dest: Path, located: tuple[Path, Path, dict]) -> None:

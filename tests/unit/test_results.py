@@ -598,3 +598,30 @@ def test_a_published_bench_json_that_is_no_bench_record_is_refused(tmp_path, cap
         f"error: {folder / 'bench.json'}: not a `make bench` record (expected environment and train, sampling, "
         "meanfield, memory)")
     assert not (tmp_path / "results.md").exists()
+
+
+def test_runs_with_spaces_in_their_paths_are_imported(tmp_path, capsys):
+    """`make results RUNS="/data/my runs/images/x"` gave `--run /data/my --run runs/images/x`: "error: /data/my: no
+    such run folder". RUNS= now reaches Python as one argument (--runs): the whole of it when it names a folder, else
+    split as a shell splits words, so a path with spaces is given in quotes beside others."""
+    spaced, plain = tmp_path / "my runs" / "images" / "x", tmp_path / "runs" / "images" / "y"
+    for run_dir in (spaced, plain):
+        (run_dir / "eval").mkdir(parents=True)
+        (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist",
+                                                                   "rows": ROWS}))
+    docs = tmp_path / "docs"
+    args = ["--metrics-dir", str(docs / "metrics"), "--figures-dir", str(docs / "figures"), "--configs-dir",
+            str(tmp_path / "configs"), "--out", str(docs / "results.md")]
+    results.main([*args, "--runs", str(spaced)])
+    assert sorted(p.name for p in (docs / "metrics").iterdir()) == ["images-mnist-x"]
+    results.main([*args, "--runs", f"'{spaced}' {plain}"])
+    assert sorted(p.name for p in (docs / "metrics").iterdir()) == ["images-mnist-x", "images-mnist-y"]
+    for given, says in ((f"{spaced.parent / 'z'} {plain}",  # a path with spaces, unquoted, among others
+                         f"{tmp_path / 'my'}: no such run folder (RUNS= is read as 3 run folders, split at its "
+                         f"spaces: quote a path that holds spaces, as RUNS=\"'my runs/images/x' runs/images/y\")"),
+                        (f"'{spaced} {plain}", "RUNS=" + f"'{spaced} {plain}: No closing quotation (quote a path that "
+                                               "holds spaces or quotes, as RUNS=\"'my runs/images/x' runs/images/y\")")):
+        with pytest.raises(SystemExit) as exc:
+            results.cli([*args, "--runs", given])
+        assert exc.value.code == 2
+        assert capsys.readouterr().err.strip() == f"error: {says}"

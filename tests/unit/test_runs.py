@@ -508,3 +508,12 @@ def test_no_validation_takes_any_interval():
     for off in (0, 0.0):
         check_step_settings(1, 0, None, off)
     check_step_settings(1, 0.0, None, None)  # a fraction of the epoch: Lightning takes at least one batch
+
+
+def test_make_results_passes_runs_with_spaces_as_one_argument():
+    """`make results RUNS="/data/my runs/images/x"` ran `--run /data/my --run runs/images/x`; RUNS= now reaches the
+    command as one argument, whatever its spaces and quotes, which pixeltransformer.results splits."""
+    for runs in ("/data/my runs/images/x", "'/data/my runs/images/x' runs/images/y", "runs/images/it's"):
+        words = shlex.split(make_dry_run("results", f"RUNS={runs}"))
+        assert words[words.index("--runs") + 1:] == [runs], words
+    assert "--run" not in make_dry_run("results")
