@@ -67,6 +67,8 @@ scikit-image crops a 5-pixel border, which on pictures with a flat border moves 
 cannot score 8×8 digits. `iou_` occupancy (SDF < 0) IoU on the grid; `chamfer_` Chamfer-L1, the mean of the two
 directed mean distances between surface samples, in units of the [-1, 1]³ cube, over the shapes where both surfaces
 exist; `empty_` the fraction of shapes with no predicted surface; `acc_` classifier accuracy.
+Lower is better for `nll`, `nll_bpd`, `nll_bpd_256`, `mse`, `chamfer` and `empty` (every method's column of them);
+higher for `psnr`, `ssim`, `iou` and `acc`.
 """
 
 

@@ -625,3 +625,16 @@ def test_runs_with_spaces_in_their_paths_are_imported(tmp_path, capsys):
             results.cli([*args, "--runs", given])
         assert exc.value.code == 2
         assert capsys.readouterr().err.strip() == f"error: {says}"
+
+
+def test_the_page_says_which_way_each_metric_is_better():
+    """The page's header gave each metric's units but not its direction: a reader of `empty_mean` 0.25 or
+    `chamfer_nn` 0.34 could not tell from the page whether more is better. Every metric of its column order is
+    named as lower or higher is better."""
+    header = results.HEADER.replace("\n", " ")
+    lower = header.split("Lower is better for ")[1].split(";")[0]
+    higher = header.split("higher for ")[1].split(".")[0]
+    for metric in results.METRIC_ORDER:
+        assert (f"`{metric}`" in lower) != (f"`{metric}`" in higher), (metric, lower, higher)
+    assert all(f"`{m}`" in lower for m in ("nll", "nll_bpd", "nll_bpd_256", "mse", "chamfer", "empty"))
+    assert all(f"`{m}`" in higher for m in ("psnr", "ssim", "iou", "acc"))
