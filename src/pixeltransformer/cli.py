@@ -183,8 +183,10 @@ def record_precision(cfg, trainer, subcommand: str | None = "fit") -> str | None
 def dashboard_config(config: dict) -> dict:
     """A command's config as W&B shows it: without LightningCLI's top-level optimizer and lr_scheduler, which are
     always null here (check_no_optimizer_options refuses them; the module's own AdamW and schedule are model.optim),
-    so a dashboard does not read "optimizer: null" beside a run that trained with AdamW."""
-    return {k: v for k, v in config.items() if not (k in ("optimizer", "lr_scheduler") and v is None)}
+    so a dashboard does not read "optimizer: null" beside a run that trained with AdamW; and without the parser's own
+    keys (``__default_config__``: the absolute path of configs/trainer/default.yaml), which config.yaml does not hold."""
+    return {k: v for k, v in config.items()
+            if not (k in ("optimizer", "lr_scheduler") and v is None) and not k.startswith("__")}
 
 
 def trainable_parameters(module) -> int:
