@@ -507,10 +507,11 @@ def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: 
 
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
-    `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the `make eval` that wrote
-    eval_dir (default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own overlay, and
-    eval-<checkpoint>/ one of another checkpoint than last.ckpt, the one metrics.json names). The checkpoint's path
-    is under the run root the fit was given (config.yaml's run_root; runs/ by default)."""
+    `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the evaluation's own command
+    line (eval_dir/command.txt), else the `make eval` that wrote eval_dir (default <run>/eval; eval-<dataset>/ holds
+    an evaluation on other data, with its own overlay, and eval-<checkpoint>/ one of another checkpoint than
+    last.ckpt, the one metrics.json names). The checkpoint's path is under the run root the fit was given
+    (config.yaml's run_root; runs/ by default)."""
     domain = metrics.get("domain", run_dir.parent.name)
     eval_dir = eval_dir or run_dir / "eval"
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
@@ -521,9 +522,13 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
 
     run_root = _dig(config, "run_root") or "runs"  # the fit's --run_root: its run folder is <run_root>/<domain>/<run>
     ckpt = f"{run_root}/{domain}/{run_dir.name}/checkpoints/{evaluated_checkpoint(metrics).name}"
+    # the evaluation's own command line, as given (its options: fewer items, other levels), where it recorded one
+    evaluated = eval_dir / COMMAND_FILE
+    eval_line = evaluated.read_text().strip() if evaluated.is_file() else ""
+    eval_line = eval_line or f"make eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
-        return f"{recorded.read_text().strip()}\nmake eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
+        return f"{recorded.read_text().strip()}\n{eval_line}"
     args = [f"--run_name {run_dir.name}"] + ([f"--run_root {run_root}"] if run_root != "runs" else [])
     steps = _dig(config, "trainer", "max_steps")
     default_steps = None
@@ -531,8 +536,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
         default_steps = _dig(_load_yaml(path), "trainer", "max_steps") or default_steps
     if steps is not None and default_steps is not None and steps != default_steps:
         args.append(f"--trainer.max_steps={steps}")
-    return (f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n"
-            f"make eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}")
+    return f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n{eval_line}"
 
 
 def cpu_name() -> str:

@@ -540,7 +540,8 @@ def test_a_run_is_not_imported_over_another_run_s_published_folder(tmp_path, cap
 @pytest.mark.parametrize("rows, says", [
     ([{"num_context": "4", "mse": 0.5}, {"num_context": 16, "mse": 0.25}],
      'rows[0]["num_context"] is "4"; it must be a whole number, the context size |S|'),
-    ([{"num_context": 4.5, "mse": 0.5}], 'rows[0]["num_context"] is 4.5; it must be a whole number, the context size |S|'),
+    ([{"num_context": 4.5, "mse": 0.5}],
+     'rows[0]["num_context"] is 4.5; it must be a whole number, the context size |S|'),
     ([{"num_context": True, "mse": 0.5}], 'rows[0]["num_context"] is true; it must be a whole number, the context '
                                           'size |S|'),
     ([{"num_context": 4, "mse": 0.5}, {"num_context": 16, "mse": "0.25"}],
@@ -619,8 +620,9 @@ def test_runs_with_spaces_in_their_paths_are_imported(tmp_path, capsys):
     for given, says in ((f"{spaced.parent / 'z'} {plain}",  # a path with spaces, unquoted, among others
                          f"{tmp_path / 'my'}: no such run folder (RUNS= is read as 3 run folders, split at its "
                          f"spaces: quote a path that holds spaces, as RUNS=\"'my runs/images/x' runs/images/y\")"),
-                        (f"'{spaced} {plain}", "RUNS=" + f"'{spaced} {plain}: No closing quotation (quote a path that "
-                                               "holds spaces or quotes, as RUNS=\"'my runs/images/x' runs/images/y\")")):
+                        (f"'{spaced} {plain}", f"RUNS='{spaced} {plain}: No closing quotation (quote a path that "
+                                               "holds spaces or quotes, as RUNS=\"'my runs/images/x' "
+                                               "runs/images/y\")")):
         with pytest.raises(SystemExit) as exc:
             results.cli([*args, "--runs", given])
         assert exc.value.code == 2
@@ -638,3 +640,27 @@ def test_the_page_says_which_way_each_metric_is_better():
         assert (f"`{metric}`" in lower) != (f"`{metric}`" in higher), (metric, lower, higher)
     assert all(f"`{m}`" in lower for m in ("nll", "nll_bpd", "nll_bpd_256", "mse", "chamfer", "empty"))
     assert all(f"`{m}`" in higher for m in ("psnr", "ssim", "iou", "acc"))
+
+
+def test_an_evaluation_that_recorded_its_command_is_reproduced_by_it(tmp_path):
+    """An evaluation with options of its own (`pixeltransformer test ... --trainer.callbacks.max_items=8`) was
+    published with a rebuilt `make eval DOMAIN=images CKPT=...` line, which evaluates 96 digits, not the 8 its
+    numbers are of. The evaluation's own command line (<eval folder>/command.txt) is its line now; an evaluation that
+    recorded none keeps the rebuilt one."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    metrics = {"domain": "images", "dataset": "digits", "rows": ROWS}
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    (run_dir / "command.txt").write_text("pixeltransformer fit --config configs/images.yaml --trainer.max_steps=10\n")
+    evaluated = (f"pixeltransformer test --config configs/images.yaml --ckpt_path {run_dir}/checkpoints/last.ckpt "
+                 "--trainer.callbacks.max_items=8")
+    (run_dir / "eval" / "command.txt").write_text(evaluated + "\n")
+    configs = tmp_path / "configs"
+    assert results.default_command(run_dir, metrics, configs, run_dir / "eval") == (
+        f"pixeltransformer fit --config configs/images.yaml --trainer.max_steps=10\n{evaluated}")
+    (run_dir / "command.txt").unlink()  # a fit line rebuilt from config.yaml, and the evaluation's own
+    assert results.default_command(run_dir, metrics, configs, run_dir / "eval") == (
+        f'make train DOMAIN=images ARGS="--run_name m1"\n{evaluated}')
+    (run_dir / "eval" / "command.txt").unlink()
+    assert results.default_command(run_dir, metrics, configs, run_dir / "eval").endswith(
+        "\nmake eval DOMAIN=images CKPT=runs/images/m1/checkpoints/last.ckpt")
