@@ -115,7 +115,7 @@ bench: $(VENV)/.installed ## benchmarks: training throughput, AR sampling, memor
 
 .PHONY: results
 results: $(VENV)/.installed ## regenerate docs/results.md from docs/metrics/ [RUNS="runs/<domain>/<run> ..." imports those runs first]
-	$(PY) -m pixeltransformer.results $(foreach r,$(RUNS),--run $(r)) $(ARGS)
+	$(PY) -m pixeltransformer.results $(if $(RUNS),--runs $(call shq,$(RUNS)),) $(ARGS)
 
 classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=mnist|cifar10|cats]
 	$(PY) -m domains.images.baselines.pretrained $(if $(DATA),--data $(DATA),)

@@ -105,10 +105,10 @@ def check_one_sweep_per_folder(callbacks) -> None:
 class RunConfig(SaveConfigCallback):
     """Writes the resolved config into the run folder (config.yaml, or config_test.yaml in the evaluation's folder:
     evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
-    resume adds one); puts the whole config into wandb.config, with the model's trainable parameter count
-    (``model/parameters``). An evaluation's config is written when the evaluation has ended, after its metrics; the
-    CLI sets an earlier evaluation aside meanwhile (files.set_aside), so a folder holds one evaluation's files, and a
-    failed evaluation leaves the earlier one as it was."""
+    resume adds one; a test writes its own into its evaluation's folder); puts the whole config into wandb.config,
+    with the model's trainable parameter count (``model/parameters``). An evaluation's config is written when the
+    evaluation has ended, after its metrics; the CLI sets an earlier evaluation aside meanwhile (files.set_aside), so
+    a folder holds one evaluation's files, and a failed evaluation leaves the earlier one as it was."""
 
     def __init__(self, *args, command: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -149,6 +149,8 @@ class RunConfig(SaveConfigCallback):
             folder.mkdir(parents=True, exist_ok=True)
             self.parser.save(without_run_folder(self.config), str(folder / name), skip_none=False, overwrite=True,
                              multifile=self.multifile)
+            if self.command and name == "config_test.yaml":  # as given, published by `make results` with its numbers
+                (folder / COMMAND_FILE).write_text(self.command + "\n")
             print(f"[pixeltransformer] wrote {folder / name}", flush=True)  # beside the evaluation's other files
         self.eval_config = None
 
@@ -183,8 +185,10 @@ def record_precision(cfg, trainer, subcommand: str | None = "fit") -> str | None
 def dashboard_config(config: dict) -> dict:
     """A command's config as W&B shows it: without LightningCLI's top-level optimizer and lr_scheduler, which are
     always null here (check_no_optimizer_options refuses them; the module's own AdamW and schedule are model.optim),
-    so a dashboard does not read "optimizer: null" beside a run that trained with AdamW."""
-    return {k: v for k, v in config.items() if not (k in ("optimizer", "lr_scheduler") and v is None)}
+    so a dashboard does not read "optimizer: null" beside a run that trained with AdamW; and without the parser's own
+    keys (``__default_config__``: the absolute path of configs/trainer/default.yaml), which config.yaml lacks."""
+    return {k: v for k, v in config.items()
+            if not (k in ("optimizer", "lr_scheduler") and v is None) and not k.startswith("__")}
 
 
 def trainable_parameters(module) -> int:

@@ -80,6 +80,24 @@ def batch_limit(limit: Any) -> bool:
     return (isinstance(limit, int) and limit >= 1) or (isinstance(limit, float) and 0 < limit < 1)
 
 
+def no_validation_note(trainer: Any) -> str | None:
+    """The line saying that a fit of steps never reaches its trainer.val_check_interval (a 10-step try of a config
+    that validates every 200): no val/nll, no pictures and no best checkpoint; None when it validates, when
+    validation is off (limit_val_batches=0) or counted in epochs, and for a fit of epochs."""
+    interval, max_steps = trainer.val_check_interval, trainer.max_steps
+    if (type(interval) is not int or trainer.check_val_every_n_epoch is not None or trainer.limit_val_batches == 0
+            or not isinstance(max_steps, int) or max_steps < 1):
+        return None
+    accumulate = trainer.accumulate_grad_batches
+    start, end = trainer.global_step * accumulate, max_steps * accumulate  # training batches, as the interval counts
+    if end <= start or end // interval > start // interval:  # a multiple of the interval among the batches it trains
+        return None
+    return (f"trainer.val_check_interval={interval} training batches is more than this fit's {end - start} (steps "
+            f"{trainer.global_step} to {max_steps}): it never validates, so it logs no val/nll, draws no pictures and "
+            f"keeps no best checkpoint (last.ckpt only); give --trainer.val_check_interval={end - start} or fewer to "
+            "validate")
+
+
 def check_val_limit(limit: Any, python: bool = False) -> None:
     """Refuse a trainer.limit_val_batches that would make val/nll depend on the batch size and the device count,
     naming the options to use instead as the command line spells them, or (``python``) as a plain Trainer and a
@@ -562,6 +580,8 @@ class PixelTransformerModule(L.LightningModule):
         """A resume restores the optimizer and its schedule with the learning rate and weight decay they were built
         with; the run's config, and an option given on resuming (`--model.optim.lr`), apply instead. On a fresh
         start this sets what configure_optimizers built."""
+        if getattr(self._trainer, "is_global_zero", False) and (note := no_validation_note(self.trainer)):
+            print(f"[pixeltransformer] {note}", flush=True)
         if self._trainer is None or not self.trainer.optimizers or not self.trainer.lr_scheduler_configs:
             return
         cfg = self.optim_config

@@ -67,6 +67,8 @@ scikit-image crops a 5-pixel border, which on pictures with a flat border moves 
 cannot score 8×8 digits. `iou_` occupancy (SDF < 0) IoU on the grid; `chamfer_` Chamfer-L1, the mean of the two
 directed mean distances between surface samples, in units of the [-1, 1]³ cube, over the shapes where both surfaces
 exist; `empty_` the fraction of shapes with no predicted surface; `acc_` classifier accuracy.
+Lower is better for `nll`, `nll_bpd`, `nll_bpd_256`, `mse`, `chamfer` and `empty` (every method's column of them);
+higher for `psnr`, `ssim`, `iou` and `acc`.
 """
 
 
@@ -93,7 +95,25 @@ def read_run_json(folder: Path) -> dict[str, str]:
     missing = [k for k in REQUIRED_RUN_KEYS if not isinstance(run, dict) or not run.get(k)]
     if missing:
         raise ResultsError(f"{path}: missing {', '.join(missing)}")
+    check_run_entries(run, path)
     return run
+
+
+def shown(value: Any) -> str:
+    """A JSON value as an error line quotes it (long ones cut)."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_run_entries(run: dict[str, Any], path: Path) -> None:
+    """run.json's entries are text, and its "figures" a list of file names: a list of lines as "command" stopped the
+    page with a traceback, and one name as "figures" was read letter by letter."""
+    for key in RUN_KEYS:
+        if run.get(key) is not None and not isinstance(run[key], str):
+            raise ResultsError(f"{path}: {json.dumps(key)} is {shown(run[key])}; it must be text")
+    figures = run.get("figures")
+    if figures is not None and not (isinstance(figures, list) and all(isinstance(f, str) for f in figures)):
+        raise ResultsError(f"{path}: \"figures\" is {shown(figures)}; it must be a list of file names in docs/figures/")
 
 
 def read_metrics(folder: Path) -> dict[str, Any]:
@@ -106,6 +126,15 @@ def read_metrics(folder: Path) -> dict[str, Any]:
     if missing:  # its entry was titled "None / None" and filed under a section of its own
         raise ResultsError(f"{path}: needs {' and '.join(repr(k) for k in missing)}, the names `make eval` writes "
                            "(the domain and dataset evaluated)")
+    for i, row in enumerate(rows):  # each becomes a line of the table: |S|, then a number (or –) per column
+        k = row["num_context"]
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise ResultsError(f"{path}: rows[{i}][\"num_context\"] is {shown(k)}; it must be a whole number, the "
+                               "context size |S|")
+        for key, value in row.items():
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                raise ResultsError(f"{path}: rows[{i}][{json.dumps(key)}] (|S| = {k}) is {shown(value)}; a table "
+                                   "cell must be a number or null")
     return metrics
 
 
@@ -291,10 +320,16 @@ def bench_device(bench: dict[str, Any]) -> str:
     return device.get("device", "cpu") if isinstance(device, dict) else "cpu"
 
 
-def check_bench(bench: Any, path: Path, any_mode: bool = False) -> None:
-    """A bench.json to publish: a `make bench` record, of a full run of every benchmark unless ``any_mode``."""
+def check_bench_record(bench: Any, path: Path) -> None:
+    """A `make bench` record: its environment and at least one benchmark's results (a published one too: {} was a
+    section of provenance and no table)."""
     if not isinstance(bench, dict) or "environment" not in bench or not any(k in bench for k in BENCH_PARTS):
         raise ResultsError(f"{path}: not a `make bench` record (expected environment and {', '.join(BENCH_PARTS)})")
+
+
+def check_bench(bench: Any, path: Path, any_mode: bool = False) -> None:
+    """A bench.json to publish: a `make bench` record, of a full run of every benchmark unless ``any_mode``."""
+    check_bench_record(bench, path)
     if bench_device(bench) not in BENCH_FOLDERS:
         raise ResultsError(f"{path}: a record of device {bench_device(bench)!r}; the results page publishes "
                            f"{' and '.join(BENCH_FOLDERS)} records")
@@ -336,11 +371,12 @@ def bench_provenance(bench: dict[str, Any], run: dict[str, Any] | None) -> dict[
 
 def bench_section(folder: Path, page_dir: Path, figures_dir: Path | None = None) -> list[str]:
     bench = read_json(folder / "bench.json")
-    if not isinstance(bench, dict):
-        raise ResultsError(f"{folder / 'bench.json'}: expected a JSON object")
+    check_bench_record(bench, folder / "bench.json")
     run = read_json(folder / "run.json") if (folder / "run.json").is_file() else None  # may give a few keys
     if run is not None and not isinstance(run, dict):
         raise ResultsError(f"{folder / 'run.json'}: expected a JSON object")
+    if run is not None:
+        check_run_entries(run, folder / "run.json")
     prov = bench_provenance(bench, run)
     out = [f"### {prov['title']}", "", f"[bench.json]({relative(folder / 'bench.json', page_dir)}); the method is in "
            "[benchmarks/README.md](../benchmarks/README.md).", ""] + provenance(prov) + [""]
@@ -471,10 +507,11 @@ def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: 
 
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
-    `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the `make eval` that wrote
-    eval_dir (default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own overlay, and
-    eval-<checkpoint>/ one of another checkpoint than last.ckpt, the one metrics.json names). The checkpoint's path
-    is under the run root the fit was given (config.yaml's run_root; runs/ by default)."""
+    `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the evaluation's own command
+    line (eval_dir/command.txt), else the `make eval` that wrote eval_dir (default <run>/eval; eval-<dataset>/ holds
+    an evaluation on other data, with its own overlay, and eval-<checkpoint>/ one of another checkpoint than
+    last.ckpt, the one metrics.json names). The checkpoint's path is under the run root the fit was given
+    (config.yaml's run_root; runs/ by default)."""
     domain = metrics.get("domain", run_dir.parent.name)
     eval_dir = eval_dir or run_dir / "eval"
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
@@ -485,9 +522,13 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
 
     run_root = _dig(config, "run_root") or "runs"  # the fit's --run_root: its run folder is <run_root>/<domain>/<run>
     ckpt = f"{run_root}/{domain}/{run_dir.name}/checkpoints/{evaluated_checkpoint(metrics).name}"
+    # the evaluation's own command line, as given (its options: fewer items, other levels), where it recorded one
+    evaluated = eval_dir / COMMAND_FILE
+    eval_line = evaluated.read_text().strip() if evaluated.is_file() else ""
+    eval_line = eval_line or f"make eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
-        return f"{recorded.read_text().strip()}\nmake eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
+        return f"{recorded.read_text().strip()}\n{eval_line}"
     args = [f"--run_name {run_dir.name}"] + ([f"--run_root {run_root}"] if run_root != "runs" else [])
     steps = _dig(config, "trainer", "max_steps")
     default_steps = None
@@ -495,8 +536,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
         default_steps = _dig(_load_yaml(path), "trainer", "max_steps") or default_steps
     if steps is not None and default_steps is not None and steps != default_steps:
         args.append(f"--trainer.max_steps={steps}")
-    return (f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n"
-            f"make eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}")
+    return f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n{eval_line}"
 
 
 def cpu_name() -> str:
@@ -645,6 +685,9 @@ def main(argv: list[str] | None = None) -> str:
     p = OneLineParser(prog="python -m pixeltransformer.results", description=__doc__.split("\n\n")[0])
     p.add_argument("--run", action="append", type=Path, default=[], metavar="RUN_FOLDER",
                    help="import <run>/eval/metrics.json first (repeatable)")
+    p.add_argument("--runs", default=None, metavar="'RUN_FOLDER ...'",
+                   help="run folders to import as one text (`make results RUNS=...`): the whole of it when it names "
+                        "a folder, else split as a shell splits words (a path with spaces in quotes)")
     p.add_argument("--bench", type=Path, default=None, help="import a bench record (bench-results/bench.json, or "
                    "bench-cuda.json of a GPU run) first; "
                    "it replaces the published one, whose run.json (provenance) goes with it")
@@ -662,6 +705,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--configs-dir", type=Path, default=Path("configs"))
     p.add_argument("--out", type=Path, default=Path("docs/results.md"))
     a = p.parse_args(argv)
+    a.run += split_runs(a.runs) if a.runs is not None else []
     if a.name and len(a.run) != 1:
         p.error("--name needs exactly one --run")
     overrides = {k: getattr(a, k) for k in RUN_KEYS if getattr(a, k)}
@@ -711,6 +755,29 @@ def main(argv: list[str] | None = None) -> str:
     a.out.write_text(page)
     print(f"[results] wrote {a.out}")
     return page
+
+
+QUOTED_RUNS = "RUNS=\"'my runs/images/x' runs/images/y\""
+
+
+def split_runs(text: str) -> list[Path]:
+    """The run folders of `make results RUNS=<text>`: the whole text when it names a file or folder (a path with
+    spaces, unquoted), else its words as a shell splits them (a path with spaces or quotes given in quotes), each
+    with a leading ~ read as the home folder. Split into several, each must exist: a path with spaces given
+    unquoted among others is named with the way to quote it."""
+    whole = Path(os.path.expanduser(text.strip()))
+    if text.strip() and whole.exists():
+        return [whole]
+    try:
+        words = shlex.split(text)
+    except ValueError as err:  # an unbalanced quote: "runs/images/it's runs/images/y"
+        raise ResultsError(f"RUNS={text}: {err} (quote a path that holds spaces or quotes, as {QUOTED_RUNS})") from None
+    runs = [Path(os.path.expanduser(w)) for w in words]
+    missing = [r for r in runs if not r.exists()]
+    if len(runs) > 1 and missing:
+        raise ResultsError(f"{missing[0]}: no such run folder (RUNS= is read as {len(runs)} run folders, split at its "
+                           f"spaces: quote a path that holds spaces, as {QUOTED_RUNS})")
+    return runs
 
 
 def check_same_run(dest: Path, located: tuple[Path, Path, dict]) -> None:

@@ -143,6 +143,9 @@ def test_eval_writes_metrics_json(trained_polynomial):
     metrics = json.loads((trained_polynomial / "eval" / "metrics.json").read_text())
     assert metrics["domain"] == "polynomial" and metrics["dataset"] == "polynomial"
     assert metrics["checkpoint"] == str(ckpt) and metrics["checkpoint_step"] == 6
+    # the evaluation's command line, as given, beside its numbers (make results publishes it)
+    assert (trained_polynomial / "eval" / "command.txt").read_text().startswith("pixeltransformer test --config ")
+    assert (trained_polynomial / "eval" / "command.txt").read_text().endswith(f" --ckpt_path {ckpt}\n")
     levels = [r["num_context"] for r in metrics["rows"]]
     assert levels == [4, 5, 6, 8, 10, 15, 20]
     for row in metrics["rows"]:

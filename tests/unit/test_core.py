@@ -1211,3 +1211,33 @@ def test_a_fit_shorter_than_its_warmup_says_its_learning_rate_never_reaches_lr(p
     m._trainer = SimpleNamespace(estimated_stepping_batches=400, is_global_zero=True)
     m.configure_optimizers()
     assert capsys.readouterr().out == ""  # a fit past its warmup: nothing to say
+
+
+@pytest.mark.parametrize("trainer, note", [
+    (dict(max_steps=10), "trainer.val_check_interval=200 training batches is more than this fit's 10 (steps 0 to "
+                         "10): it never validates, so it logs no val/nll, draws no pictures and keeps no best "
+                         "checkpoint (last.ckpt only); give --trainer.val_check_interval=10 or fewer to validate"),
+    (dict(max_steps=210, global_step=190), None),  # a resume that passes step 200 validates there
+    (dict(max_steps=199, global_step=190), "trainer.val_check_interval=200 training batches is more than this fit's "
+                                           "9 (steps 190 to 199): it never validates, so it logs no val/nll, draws no "
+                                           "pictures and keeps no best checkpoint (last.ckpt only); give "
+                                           "--trainer.val_check_interval=9 or fewer to validate"),
+    (dict(max_steps=100, accumulate_grad_batches=2), None),  # 200 batches: a validation at the fit's end
+    (dict(max_steps=10, limit_val_batches=0), None),  # validation turned off on purpose
+    (dict(max_steps=-1), None),  # a fit of epochs: not counted here
+    (dict(max_steps=10, global_step=10), None),  # a resume that trains nothing says so itself
+])
+def test_a_fit_shorter_than_its_validation_interval_says_it_never_validates(poly_spec, capsys, trainer, note):
+    """`pixeltransformer fit --config configs/images.yaml --trainer.max_steps=10` (the images config validates every
+    200 steps) ended with no validation without a word: its W&B run held train/* alone, no val/nll, no pictures,
+    and its folder no best checkpoint."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec)
+    m._trainer = SimpleNamespace(**{"is_global_zero": True, "val_check_interval": 200, "check_val_every_n_epoch": None,
+                                    "limit_val_batches": 1.0, "global_step": 0, "accumulate_grad_batches": 1,
+                                    "optimizers": [], "lr_scheduler_configs": [], **trainer})
+    m.on_train_start()
+    assert capsys.readouterr().out.strip() == ("" if note is None else f"[pixeltransformer] {note}")

@@ -241,6 +241,11 @@ ERROR_ROWS_ELSEWHERE = {
     "`--functions`, `--queries`, `--batches`)":
         ("tests/domains/test_polynomial_diagnose.py",
          "test_bad_counts_and_figure_paths_are_refused_before_a_checkpoint_is_scored"),
+    '`make results` with `"mse": "0.25"` (text) in a row of docs/metrics/x/metrics.json (also a list, an object, or '
+    'an \\|S\\| that is no whole number; in run.json, a `command` that is no text)':
+        ("tests/unit/test_results.py", "test_a_metrics_json_whose_cells_are_not_numbers_is_refused_in_one_line"),
+    '`make results RUNS="/data/my runs/images/x runs/images/y"` (a path with spaces, unquoted, among others)':
+        ("tests/unit/test_results.py", "test_runs_with_spaces_in_their_paths_are_imported"),
     "`python -m domains.polynomial.diagnose runs/polynomial/r/checkpoints/last.ckpt --figure gap.txt`":
         ("tests/domains/test_polynomial_diagnose.py",
          "test_bad_counts_and_figure_paths_are_refused_before_a_checkpoint_is_scored"),

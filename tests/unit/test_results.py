@@ -535,3 +535,132 @@ def test_a_run_is_not_imported_over_another_run_s_published_folder(tmp_path, cap
     assert {p.name: p.read_bytes() for p in dest.iterdir()} == published
     results.main([*args, "--run", str(runs[0])])  # a re-import keeps its run.json
     assert json.loads((dest / "run.json").read_text())["title"] == "the first x"
+
+
+@pytest.mark.parametrize("rows, says", [
+    ([{"num_context": "4", "mse": 0.5}, {"num_context": 16, "mse": 0.25}],
+     'rows[0]["num_context"] is "4"; it must be a whole number, the context size |S|'),
+    ([{"num_context": 4.5, "mse": 0.5}],
+     'rows[0]["num_context"] is 4.5; it must be a whole number, the context size |S|'),
+    ([{"num_context": True, "mse": 0.5}], 'rows[0]["num_context"] is true; it must be a whole number, the context '
+                                          'size |S|'),
+    ([{"num_context": 4, "mse": 0.5}, {"num_context": 16, "mse": "0.25"}],
+     'rows[1]["mse"] (|S| = 16) is "0.25"; a table cell must be a number or null'),
+    ([{"num_context": 4, "mse": [0.5, 0.25]}], 'rows[0]["mse"] (|S| = 4) is [0.5, 0.25]; a table cell must be a '
+                                               'number or null'),
+    ([{"num_context": 4, "mse": {"mean": 0.5}}], 'rows[0]["mse"] (|S| = 4) is {"mean": 0.5}; a table cell must be a '
+                                                 'number or null'),
+])
+def test_a_metrics_json_whose_cells_are_not_numbers_is_refused_in_one_line(tmp_path, capsys, rows, says):
+    """A row's |S| given as text among whole numbers stopped `make results` with a traceback (TypeError from the
+    sort); a cell of text, a list or an object was published in the table as it was ("0.25", "[0.5, 0.25]"). Each
+    is now named in one line, with its row, and nothing is written."""
+    folder = write_folder(tmp_path, "digits", rows=rows)
+    with pytest.raises(SystemExit) as exc:
+        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: {folder / 'metrics.json'}: {says}"
+    assert not (tmp_path / "results.md").exists()
+    nan = write_folder(tmp_path / "nan", "digits", rows=[{"num_context": 4, "mse": float("nan"), "psnr": None}])
+    assert "| 4 | – | – |" in render(nan.parents[1])  # NaN (JSON's NaN) and null stay "–"
+
+
+@pytest.mark.parametrize("run, says", [
+    (RUN | {"command": ["make train", "make eval"]}, '"command" is ["make train", "make eval"]; it must be text'),
+    (RUN | {"title": 7}, '"title" is 7; it must be text'),
+    (RUN | {"load": {"start": 0.5}}, '"load" is {"start": 0.5}; it must be text'),
+    (RUN | {"figures": "digits_means.png"}, '"figures" is "digits_means.png"; it must be a list of file names in '
+                                            'docs/figures/'),
+])
+def test_a_run_json_whose_entries_are_not_text_is_refused_in_one_line(tmp_path, capsys, run, says):
+    """run.json's "command" as a list of lines stopped `make results` with a traceback (AttributeError: 'list' object
+    has no attribute 'strip'); "figures" as one name was read letter by letter ("figure docs/figures/d not found");
+    a title of 7 was published as "### 7"."""
+    folder = write_folder(tmp_path, "digits", run=run)
+    with pytest.raises(SystemExit) as exc:
+        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: {folder / 'run.json'}: {says}"
+    assert not (tmp_path / "results.md").exists()
+
+
+@pytest.mark.parametrize("record", [{}, {"mode": "full", "train": []}, {"environment": {}}])
+def test_a_published_bench_json_that_is_no_bench_record_is_refused(tmp_path, capsys, record):
+    """docs/metrics/bench/bench.json of {} (a cut-down or hand-made file) was published as a benchmark section with
+    its run.json's provenance and no table, exit 0."""
+    folder = tmp_path / "metrics" / "bench"
+    folder.mkdir(parents=True)
+    (folder / "bench.json").write_text(json.dumps(record))
+    (folder / "run.json").write_text(json.dumps(RUN))
+    with pytest.raises(SystemExit) as exc:
+        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {folder / 'bench.json'}: not a `make bench` record (expected environment and train, sampling, "
+        "meanfield, memory)")
+    assert not (tmp_path / "results.md").exists()
+
+
+def test_runs_with_spaces_in_their_paths_are_imported(tmp_path, capsys):
+    """`make results RUNS="/data/my runs/images/x"` gave `--run /data/my --run runs/images/x`: "error: /data/my: no
+    such run folder". RUNS= now reaches Python as one argument (--runs): the whole of it when it names a folder, else
+    split as a shell splits words, so a path with spaces is given in quotes beside others."""
+    spaced, plain = tmp_path / "my runs" / "images" / "x", tmp_path / "runs" / "images" / "y"
+    for run_dir in (spaced, plain):
+        (run_dir / "eval").mkdir(parents=True)
+        (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist",
+                                                                   "rows": ROWS}))
+    docs = tmp_path / "docs"
+    args = ["--metrics-dir", str(docs / "metrics"), "--figures-dir", str(docs / "figures"), "--configs-dir",
+            str(tmp_path / "configs"), "--out", str(docs / "results.md")]
+    results.main([*args, "--runs", str(spaced)])
+    assert sorted(p.name for p in (docs / "metrics").iterdir()) == ["images-mnist-x"]
+    results.main([*args, "--runs", f"'{spaced}' {plain}"])
+    assert sorted(p.name for p in (docs / "metrics").iterdir()) == ["images-mnist-x", "images-mnist-y"]
+    for given, says in ((f"{spaced.parent / 'z'} {plain}",  # a path with spaces, unquoted, among others
+                         f"{tmp_path / 'my'}: no such run folder (RUNS= is read as 3 run folders, split at its "
+                         f"spaces: quote a path that holds spaces, as RUNS=\"'my runs/images/x' runs/images/y\")"),
+                        (f"'{spaced} {plain}", f"RUNS='{spaced} {plain}: No closing quotation (quote a path that "
+                                               "holds spaces or quotes, as RUNS=\"'my runs/images/x' "
+                                               "runs/images/y\")")):
+        with pytest.raises(SystemExit) as exc:
+            results.cli([*args, "--runs", given])
+        assert exc.value.code == 2
+        assert capsys.readouterr().err.strip() == f"error: {says}"
+
+
+def test_the_page_says_which_way_each_metric_is_better():
+    """The page's header gave each metric's units but not its direction: a reader of `empty_mean` 0.25 or
+    `chamfer_nn` 0.34 could not tell from the page whether more is better. Every metric of its column order is
+    named as lower or higher is better."""
+    header = results.HEADER.replace("\n", " ")
+    lower = header.split("Lower is better for ")[1].split(";")[0]
+    higher = header.split("higher for ")[1].split(".")[0]
+    for metric in results.METRIC_ORDER:
+        assert (f"`{metric}`" in lower) != (f"`{metric}`" in higher), (metric, lower, higher)
+    assert all(f"`{m}`" in lower for m in ("nll", "nll_bpd", "nll_bpd_256", "mse", "chamfer", "empty"))
+    assert all(f"`{m}`" in higher for m in ("psnr", "ssim", "iou", "acc"))
+
+
+def test_an_evaluation_that_recorded_its_command_is_reproduced_by_it(tmp_path):
+    """An evaluation with options of its own (`pixeltransformer test ... --trainer.callbacks.max_items=8`) was
+    published with a rebuilt `make eval DOMAIN=images CKPT=...` line, which evaluates 96 digits, not the 8 its
+    numbers are of. The evaluation's own command line (<eval folder>/command.txt) is its line now; an evaluation that
+    recorded none keeps the rebuilt one."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    metrics = {"domain": "images", "dataset": "digits", "rows": ROWS}
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    (run_dir / "command.txt").write_text("pixeltransformer fit --config configs/images.yaml --trainer.max_steps=10\n")
+    evaluated = (f"pixeltransformer test --config configs/images.yaml --ckpt_path {run_dir}/checkpoints/last.ckpt "
+                 "--trainer.callbacks.max_items=8")
+    (run_dir / "eval" / "command.txt").write_text(evaluated + "\n")
+    configs = tmp_path / "configs"
+    assert results.default_command(run_dir, metrics, configs, run_dir / "eval") == (
+        f"pixeltransformer fit --config configs/images.yaml --trainer.max_steps=10\n{evaluated}")
+    (run_dir / "command.txt").unlink()  # a fit line rebuilt from config.yaml, and the evaluation's own
+    assert results.default_command(run_dir, metrics, configs, run_dir / "eval") == (
+        f'make train DOMAIN=images ARGS="--run_name m1"\n{evaluated}')
+    (run_dir / "eval" / "command.txt").unlink()
+    assert results.default_command(run_dir, metrics, configs, run_dir / "eval").endswith(
+        "\nmake eval DOMAIN=images CKPT=runs/images/m1/checkpoints/last.ckpt")

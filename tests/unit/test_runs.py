@@ -508,3 +508,25 @@ def test_no_validation_takes_any_interval():
     for off in (0, 0.0):
         check_step_settings(1, 0, None, off)
     check_step_settings(1, 0.0, None, None)  # a fraction of the epoch: Lightning takes at least one batch
+
+
+def test_make_results_passes_runs_with_spaces_as_one_argument():
+    """`make results RUNS="/data/my runs/images/x"` ran `--run /data/my --run runs/images/x`; RUNS= now reaches the
+    command as one argument, whatever its spaces and quotes, which pixeltransformer.results splits."""
+    for runs in ("/data/my runs/images/x", "'/data/my runs/images/x' runs/images/y", "runs/images/it's"):
+        words = shlex.split(make_dry_run("results", f"RUNS={runs}"))
+        assert words[words.index("--runs") + 1:] == [runs], words
+    assert "--run" not in make_dry_run("results")
+
+
+def test_the_dashboard_config_holds_the_options_and_not_the_parser_s_own_keys():
+    """A fit's W&B config held `__default_config__`: "/home/me/pixeltransformer/configs/trainer/default.yaml", the
+    parser's own record of its default file (an absolute path of the checkout), beside the options; config.yaml has
+    no such key. The options and the config files given (`config`) stay."""
+    from pixeltransformer.cli import dashboard_config
+
+    given = {"__default_config__": "/home/me/pixeltransformer/configs/trainer/default.yaml",
+             "config": ["configs/images.yaml"], "seed_everything": 0, "optimizer": None, "lr_scheduler": None,
+             "model": {"net": {"width": 64}}}
+    assert dashboard_config(given) == {"config": ["configs/images.yaml"], "seed_everything": 0,
+                                       "model": {"net": {"width": 64}}}
