@@ -393,7 +393,8 @@ class VideoDataModule(SignalDataModule):
 
 
 # ---- single files for prediction -------------------------------------------------------------------
-VIDEO_INPUTS = f"a video file ({', '.join(VIDEO_SUFFIXES)}), a strip ({', '.join(STRIP_SUFFIXES)}) or a clip .npz"
+VIDEO_INPUTS = (f"a video file ({', '.join(VIDEO_SUFFIXES)}), an animated .png or .webp, a strip "
+                f"({', '.join(STRIP_SUFFIXES)}) or a clip .npz")
 
 
 def load_user_video(

@@ -15,7 +15,7 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
 from .data import load_mask_video, load_user_video
-from .io import frame_rate, frame_size, write_video
+from .io import frame_rate, frame_size, uneven_delays, write_video
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
@@ -45,7 +45,8 @@ class VideoDomain(Domain):
 
     name = "video"
     row_names = ("t", "y", "x", "r", "g", "b")
-    input_help = "a video file (mp4, avi, mov, mkv, webm), a GIF, a JPEG/PNG strip of square frames or an .npz of clips"
+    input_help = ("a video file (mp4, avi, mov, mkv, webm), a GIF, an animated PNG or WebP, a JPEG/PNG strip of "
+                  "square frames or an .npz of clips")
 
     def __init__(self, max_context: int = 4096, gif: bool = True):
         if max_context < 1:
@@ -98,8 +99,13 @@ class VideoDomain(Domain):
         if source is not None and (source[0] < h or source[1] < w):  # S would be drawn from pixels interpolation made
             warnings.warn(f"{path}: frames of {source[1]}×{source[0]}, smaller than the model's {w}×{h}: they are "
                           "upscaled, so S is drawn from interpolated pixels", stacklevel=2)
-        rate = frame_rate(path)
+        span = (t - 1) * step + 1  # the frames of the file the clip takes every step-th of
+        rate = frame_rate(path, span)
         self.input_fps = None if rate is None else rate / step  # the clip's frames are step frames of the input apart
+        if (uneven := uneven_delays(path, span)) is not None:  # the mean rate stands in for pauses and bursts
+            warnings.warn(f"{path}: its first {span} frames are shown for {uneven[0]:g} to {uneven[1]:g} ms each, not "
+                          f"at one rate: the clip takes them as evenly spaced frames, and the predicted videos play at "
+                          f"their mean rate, {self.input_fps:.3g} fps", stacklevel=2)
         return clip
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:

@@ -1,8 +1,8 @@
 """Reading and writing video files: frames in, clips out, mp4/GIF back.
 
 Frames are uint8 arrays [F, H, W, 3] (RGB). Containers ffmpeg understands (mp4, avi, mov, ...) are decoded
-with the imageio-ffmpeg backend (``imageio.v3`` plugin "FFMPEG"); GIFs go through pillow, which composes
-delta frames and palettes into full frames. Transparent pixels (a GIF's transparent colour, a PNG's alpha) are
+with the imageio-ffmpeg backend (``imageio.v3`` plugin "FFMPEG"); GIFs (and animated PNGs and WebPs) go through
+pillow, which composes delta frames and palettes into full frames. Transparent pixels (a GIF's transparent colour, a PNG's alpha) are
 composited onto white, as the image domain reads pictures. Every decoded frame is one frame of a clip, however long
 it is shown (a GIF's frame delays, a variable frame rate). Writing always goes through the ffmpeg binary that
 imageio-ffmpeg ships, for mp4 (libx264, yuv420p) and for GIF (one palette built over the whole clip).
@@ -37,6 +37,7 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")  # in a folder of videos: frames stacked top to bottom (TinyVideos)
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # grey pictures of more than 8 bits a value
+UNEVEN_DELAYS = 2.0  # a clip whose longest frame delay is more than this many times its shortest is not at one rate
 
 
 class VideoDecodeError(ValueError):
@@ -158,8 +159,10 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
         # a mode makes pillow compose palette, transparency and delta frames into full frames; RGBA keeps what is
         # transparent, which to_rgb composites onto white (JPEG and BMP have no transparency)
         mode = "RGB" if path.suffix.lower() in (".jpg", ".jpeg", ".bmp") else "RGBA"
+        # imageio reads every frame of a GIF or APNG, but only the first of an animated WebP unless asked for all
+        index = ... if path.suffix.lower() == ".webp" else None
         try:
-            frames = iio.imread(path, plugin="pillow", mode=mode)  # [F, H, W, C] or [H, W, C]
+            frames = iio.imread(path, plugin="pillow", mode=mode, index=index)  # [F, H, W, C] or [H, W, C]
         except ValueError as err:  # numpy's words for frames that cannot be stacked name no frame and no size
             raise ValueError(_size_change(path) or str(err)) from err
         yield from (frames if frames.ndim == 4 else frames[None])
@@ -261,17 +264,40 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     return np.concatenate(out)  # [F, H, W, 3]
 
 
-def frame_rate(path: str | Path) -> float | None:
-    """The frames a second a player shows ``path`` at: a container's frame rate (ffmpeg's), a GIF's from its frame
-    delays (their mean); None for a picture, an .npz, or a file that does not say."""
+def frame_delays(path: str | Path, frames: int | None = None) -> list[float]:
+    """How long each of the first ``frames`` frames (all of them: None) of an animated GIF, PNG (APNG) or WebP is shown,
+    in milliseconds (pillow's ``info["duration"]`` of each frame; 0 where the file gives none); [] for a picture of
+    one frame, a file of another kind, or one that cannot tell."""
+    path = Path(path)
+    if path.suffix.lower() not in (".gif", ".png", ".webp"):
+        return []
+    delays = []
+    try:
+        with Image.open(path) as image:
+            count = getattr(image, "n_frames", 1)
+            if count < 2:
+                return []
+            for i in range(count if frames is None else min(frames, count)):
+                image.seek(i)
+                if image.format == "WEBP":  # a WebP frame's duration is read with its pixels
+                    image.load()
+                delays.append(float(image.info.get("duration") or 0))
+    except (OSError, ValueError, EOFError, SyntaxError):  # the frames were read: only their delays are unknown
+        return []
+    return delays
+
+
+def frame_rate(path: str | Path, frames: int | None = None) -> float | None:
+    """The frames a second a player shows ``path`` at: a container's frame rate (ffmpeg's); an animated GIF's, PNG's
+    or WebP's from the delays of its first ``frames`` frames (all: None), their mean; None for a still picture, an
+    .npz, or a file that does not say."""
     path = Path(path)
     suffix = path.suffix.lower()
     try:
-        if suffix == ".gif":
-            with Image.open(path) as image:
-                delays = [frame.info.get("duration", 0) for frame in ImageSequence.Iterator(image)]  # ms each
+        if decoded_by_pillow(path):
+            delays = frame_delays(path, frames)  # ms each
             rate = 1000 * len(delays) / sum(delays) if sum(delays) > 0 else None
-        elif decoded_by_pillow(path) or suffix == ".npz":
+        elif suffix == ".npz":
             rate = None
         else:
             with _pipes_left_to_gc():
@@ -279,6 +305,16 @@ def frame_rate(path: str | Path) -> float | None:
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError):  # the frames were read: only the rate is unknown
         return None
     return float(rate) if isinstance(rate, (int, float)) and 0 < rate < math.inf else None
+
+
+def uneven_delays(path: str | Path, frames: int | None = None) -> tuple[float, float] | None:
+    """The shortest and longest delay (ms) of the first ``frames`` frames of an animated GIF, PNG or WebP when the
+    longest is more than UNEVEN_DELAYS times the shortest (a pause held on one frame, frames of 0 ms beside others):
+    no one frame rate plays them as the file does. None where they are about even, or where the file has none."""
+    delays = frame_delays(path, frames)
+    if len(delays) < 2 or max(delays) <= UNEVEN_DELAYS * min(delays):
+        return None
+    return min(delays), max(delays)
 
 
 def frame_size(path: str | Path) -> tuple[int, int] | None:

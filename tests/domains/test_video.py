@@ -712,7 +712,8 @@ def test_load_user_video_and_mask(tmp_path):
     # a mesh given to a video model was named by ffmpeg alone ("can not handle the given uri"), not as no video
     (tmp_path / "chair.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
     with pytest.raises(ValueError, match=r"^cannot decode video .*chair.obj: .+; a .obj file is not a video: give a "
-                                         r"video file \(.mp4, .*\), a strip \(.jpg, .jpeg, .png\) or a clip .npz$"):
+                                         r"video file \(.mp4, .*\), an animated .png or .webp, a strip "
+                                         r"\(.jpg, .jpeg, .png\) or a clip .npz$"):
         load_user_video(tmp_path / "chair.obj", num_frames=4, size=16)
 
 

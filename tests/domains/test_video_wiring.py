@@ -305,6 +305,45 @@ def test_predicted_videos_play_at_the_rate_of_the_input_clip(tmp_path, suffix, f
     assert json.loads((tmp_path / "again" / "summary.json").read_text())["fps"] == 8
 
 
+def _animated(path: Path, delays: list[int]) -> Path:
+    """An animated picture (GIF, APNG or WebP by suffix) of len(delays) 12x12 frames, each shown delays[i] ms."""
+    frames = [Image.fromarray(f) for f in moving_digits(1, num_frames=len(delays), size=12, seed=1)[0]]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=delays, loop=0)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".png", ".webp"])
+@pytest.mark.parametrize("frame_step", [1, 2])
+def test_animated_pictures_play_at_their_own_frame_delays(tmp_path, suffix, frame_step):
+    """An animated WebP was read as its first frame alone (refused as "a still image"), and an animated PNG's videos
+    played at 8 frames a second whatever its frame delays: a 25 fps APNG played three times slower. Both, as GIFs
+    were, now play at the rate of their delays (over frame_step), the clip's frames counted."""
+    path = _animated(tmp_path / f"in{suffix}", [40] * 5 + [1000] * 2)  # 25 fps, then a pause the clip never reaches
+    spec = VideoDataModule(num_frames=3, size=12, frame_step=frame_step, bins="uniform", num_bins=8).spec
+    domain = VideoDomain(gif=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the clip's frames are evenly shown: no word
+        signal = domain.read_input(path, spec)[None]  # [1, 3, T, H, W]
+    assert torch.equal(signal[0], load_user_video(tmp_path / f"in{suffix}", 3, (12, 12), frame_step))
+    assert not torch.equal(signal[0, :, 0], signal[0, :, 1])  # frames of their own, not the first one repeated
+    pos = grid_positions(GRID)[:5].unsqueeze(0)  # [1, 5, 3]
+    c = Completion(GRID, pos, flatten_grid(signal)[:, :5], signal, None, None, None, signal)
+    domain.write_prediction(c, tmp_path / "out")
+    played = 25.0 / frame_step
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["fps"] == pytest.approx(played)
+    assert iio.immeta(tmp_path / "out" / "mean.mp4", plugin="FFMPEG")["fps"] == pytest.approx(played, abs=0.01)
+
+
+def test_an_animated_picture_of_uneven_frame_delays_is_read_with_a_warning(tmp_path):
+    """Frames shown for very different times have no one rate: the videos play at the mean, which is said."""
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    path = _animated(tmp_path / "uneven.webp", [40, 40, 520, 40])
+    with pytest.warns(UserWarning, match=r"uneven.webp: its first 3 frames are shown for 40 to 520 ms each, not at "
+                                         r"one rate: the clip takes them as evenly spaced frames, and the predicted "
+                                         r"videos play at their mean rate, 5 fps$"):
+        VideoDomain().read_input(path, spec)
+
+
 def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_path):
     """As a picture smaller than an image model's: S would come from pixels that upscaling made up, without a word."""
     spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
