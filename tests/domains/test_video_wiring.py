@@ -19,7 +19,7 @@ from domains.video.domain import VideoDomain
 from domains.video.io import read_video_file, write_video
 from domains.video.metrics import psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from domains.video.synthetic import moving_digits
-from domains.video.visualize import LABEL_H
+from domains.video.visualize import LABEL_H, on_grid
 from pixeltransformer.cli import main
 from pixeltransformer.evaluation import SweepEvaluation, SweepItem
 from pixeltransformer.inference import Completion
@@ -342,6 +342,46 @@ def test_an_animated_picture_of_uneven_frame_delays_is_read_with_a_warning(tmp_p
                                          r"one rate: the clip takes them as evenly spaced frames, and the predicted "
                                          r"videos play at their mean rate, 5 fps$"):
         VideoDomain().read_input(path, spec)
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".npz"])
+def test_a_prediction_at_a_finer_resolution_is_scored_against_the_input_at_that_resolution(tmp_path, suffix):
+    """With --resolution above the model's frames, PSNR/SSIM compared the prediction with the model's 12x12 clip
+    upscaled: a prediction that only upscaled that clip scored 100 dB, and the input itself at 24x24 less. The input
+    is now read again at the grid's size; a grid larger than the input's frames is not scored, and summary.json says
+    why."""
+    frames = moving_digits(1, num_frames=3, size=24, seed=2)[0]  # [3, 24, 24, 3]
+    path = tmp_path / f"in{suffix}"
+    if suffix == ".npz":
+        np.savez(path, videos=frames[None])
+    else:
+        write_video(frames, path, upscale_to=None)
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    domain = VideoDomain(gif=False)
+    fine = (3, 24, 24)
+    truth = load_user_video(path, 3, fine[1:])[None]  # [1, 3, T, 24, 24], the input at the grid's size
+
+    def predict_at(grid: tuple[int, int, int], mean: torch.Tensor | None, out: str) -> dict:
+        """summary.json of a prediction on ``grid`` whose mean is ``mean`` [1, 3, *grid] (None: the model's clip
+        read on the grid, upscaled)."""
+        signal = domain.read_input(path, spec)[None]  # [1, 3, T, 12, 12]
+        mean = on_grid(signal[0], grid)[None] if mean is None else mean  # [1, 3, *grid]
+        pos = grid_positions(spec.grid_shape)[:5].unsqueeze(0)  # [1, 5, 3]
+        c = Completion(grid, pos, flatten_grid(signal)[:, :5], mean, None, None, None, signal)
+        domain.write_prediction(c, tmp_path / out)
+        return json.loads((tmp_path / out / "summary.json").read_text())
+
+    assert predict_at(fine, truth, "truth")["psnr_vs_input"]["mean"] == 100.0  # the input itself is perfect
+    scores = predict_at(fine, None, "upscaled")
+    assert scores["psnr_vs_input"]["mean"] < 40 and scores["ssim_vs_input"]["mean"] < 0.99  # the model's clip is not
+    with pytest.warns(UserWarning, match=rf"^no PSNR/SSIM against the input: in{suffix}'s frames are 24×24, fewer "
+                                         r"pixels than the 36×36 grid, on which the input would be upscaled "
+                                         r"\(--resolution 24 or less keeps to them\)$"):
+        summary = predict_at((3, 36, 36), None, "coarse")
+    assert "psnr_vs_input" not in summary and "ssim_vs_input" not in summary
+    assert summary["vs_input"].startswith(f"not scored: in{suffix}'s frames are 24×24, fewer pixels than the 36×36")
+    gt = read_video_file(tmp_path / "coarse" / "gt.mp4")  # still shown, upscaled
+    assert gt.shape[:3] == (3, 36 * 4, 36 * 4)  # enlarged 4 times to reach 128 pixels
 
 
 def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_path):
