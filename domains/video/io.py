@@ -33,9 +33,10 @@ from pixeltransformer.errors import first_line
 from pixeltransformer.files import data_files
 from pixeltransformer.loopbar import loop_progress
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".webp")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")  # in a folder of videos: frames stacked top to bottom (TinyVideos)
+# (an animated PNG is a video: is_strip_file)
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # grey pictures of more than 8 bits a value
 UNEVEN_DELAYS = 2.0  # a clip whose longest frame delay is more than this many times its shortest is not at one rate
 
@@ -114,6 +115,22 @@ def _quiet_ffmpeg_size_note() -> Iterator[None]:
 def decoded_by_pillow(path: Path) -> bool:
     """Whether pillow decodes ``path`` (a GIF, a picture); ffmpeg decodes every other container."""
     return path.suffix.lower() in (".gif",) + IMAGE_SUFFIXES
+
+
+def is_strip_file(path: Path) -> bool:
+    """Whether a file in a folder of videos is a strip of frames (a JPEG or a still PNG) rather than a video: an
+    animated PNG (APNG) is a video, its frames its own. JPEGs are not asked: a camera's (MPO) holds a second picture
+    that is no frame."""
+    suffix = path.suffix.lower()
+    if suffix not in STRIP_SUFFIXES:
+        return False
+    if suffix != ".png":
+        return True
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) < 2
+    except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError):  # strip_length names why
+        return True
 
 
 @functools.lru_cache(maxsize=1)
@@ -325,7 +342,7 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
         if decoded_by_pillow(path):
             with Image.open(path) as image:
                 w, h = image.size
-            return (w, w) if path.suffix.lower() in STRIP_SUFFIXES and strip_problem(path) is None else (h, w)
+            return (w, w) if is_strip_file(path) and strip_problem(path) is None else (h, w)
         if path.suffix.lower() == ".npz":
             return None
         with _pipes_left_to_gc():
@@ -515,8 +532,7 @@ def source_videos(files: Sequence[Path], root: str | Path) -> np.ndarray:
     0000.jpg, 0001.jpg, ... in a folder of its own, consecutive stretches of one scene), except strips directly in
     ``root`` or in a train/, val/ or test/ folder, which are a video each."""
     root = Path(root)
-    keys = [p.parent if p.suffix.lower() in STRIP_SUFFIXES and p.parent != root and p.parent.name not in SPLITS
-            else p for p in files]
+    keys = [p.parent if p.parent != root and p.parent.name not in SPLITS and is_strip_file(p) else p for p in files]
     index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
     return np.array([index[key] for key in keys], dtype=np.int64)  # [n_files]
 
@@ -558,7 +574,8 @@ def read_video_folder(
     not_strips = []  # warnings for pictures of one frame, held: a folder of only those ends in one line saying so
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
-            if path.suffix.lower() in STRIP_SUFFIXES:
+            strip = is_strip_file(path)
+            if strip:
                 length = strip_length(path)  # frames, from its header: its clips are decoded when read
                 n, source = num_clips(length, num_frames, clips.stride, frame_step), path
             else:  # the frames its clips can use: a long video's others are never decoded
@@ -567,7 +584,7 @@ def read_video_folder(
                 n = len(source)  # source: [n, T, H, W, 3]
         except VideoDecodeError as err:
             corrupt += 1
-            if path.suffix.lower() in STRIP_SUFFIXES and "is not a strip" in str(err):  # a picture of 1 frame
+            if strip and "is not a strip" in str(err):  # a picture of 1 frame
                 stills += 1
                 not_strips.append(f"skipping {err}")
             else:
