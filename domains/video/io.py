@@ -38,6 +38,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")  # in a folder of videos: frames stacked top to bottom (TinyVideos)
 # (an animated PNG is a video: is_strip_file)
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # grey pictures of more than 8 bits a value
+GIF_SHORTEST_SHOWN = 100.0  # ms a browser shows a GIF frame of delay 0 or 10 ms for
 UNEVEN_DELAYS = 2.0  # a clip whose longest frame delay is more than this many times its shortest is not at one rate
 
 
@@ -283,8 +284,8 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
 
 def frame_delays(path: str | Path, frames: int | None = None) -> list[float]:
     """How long each of the first ``frames`` frames (all of them: None) of an animated GIF, PNG (APNG) or WebP is shown,
-    in milliseconds (pillow's ``info["duration"]`` of each frame; 0 where the file gives none); [] for a picture of
-    one frame, a file of another kind, or one that cannot tell."""
+    in milliseconds (pillow's ``info["duration"]`` of each frame; 0 where the file gives none, a GIF's
+    GIF_SHORTEST_SHOWN); [] for a picture of one frame, a file of another kind, or one that cannot tell."""
     path = Path(path)
     if path.suffix.lower() not in (".gif", ".png", ".webp"):
         return []
@@ -298,7 +299,9 @@ def frame_delays(path: str | Path, frames: int | None = None) -> list[float]:
                 image.seek(i)
                 if image.format == "WEBP":  # a WebP frame's duration is read with its pixels
                     image.load()
-                delays.append(float(image.info.get("duration") or 0))
+                delay = float(image.info.get("duration") or 0)
+                # a GIF's delays of 0 and 10 ms are shown for 100 ms by browsers, which GIFs are made for
+                delays.append(GIF_SHORTEST_SHOWN if image.format == "GIF" and delay <= 10 else delay)
     except (OSError, ValueError, EOFError, SyntaxError):  # the frames were read: only their delays are unknown
         return []
     return delays

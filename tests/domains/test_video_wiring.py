@@ -342,6 +342,11 @@ def test_an_animated_picture_of_uneven_frame_delays_is_read_with_a_warning(tmp_p
                                          r"one rate: the clip takes them as evenly spaced frames, and the predicted "
                                          r"videos play at their mean rate, 5 fps$"):
         VideoDomain().read_input(path, spec)
+    domain = VideoDomain()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a GIF's delays of 0 and 10 ms are the 100 ms a browser shows them for
+        domain.read_input(_animated(tmp_path / "browser.gif", [0, 100, 10, 100]), spec)
+    assert domain.input_fps == 10.0
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".npz"])
