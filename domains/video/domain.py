@@ -133,12 +133,12 @@ class VideoDomain(Domain):
         return t, round(h * resolution / min(h, w)), round(w * resolution / min(h, w))
 
     @staticmethod
-    def truth_on_grid(c: Completion, source: tuple[Path, int] | None) -> tuple[torch.Tensor, str | None]:
+    def truth_on_grid(c: Completion, source: tuple[Path, int] | None) -> tuple[torch.Tensor, bool, str]:
         """The input clip on a completion's grid other than the model's (``--resolution``), to show and score the
-        prediction against: the input file read again at the grid's frame size -> [3, T, H', W'], with None. Where the
-        file's frames (without a file: the clip the model observed) have fewer pixels than the grid on a side, the
-        clip the model observed read on the grid (upscaled: pixels made by interpolation, which flatter a smooth
-        completion and are no input to score against), with the reason it is not scored in words."""
+        prediction against: the input file read again at the grid's frame size -> [3, T, H', W'], True and what it is
+        in words. Where the file's frames (without a file: the clip the model observed) have fewer pixels than the
+        grid on a side, the clip the model observed read on the grid (upscaled: pixels made by interpolation, which
+        flatter a smooth completion and are no input to score against), False and why it is not scored."""
         t, h, w = (int(g) for g in c.grid_shape)
         signal = c.signal[0]  # [3, T, h0, w0], what the model observed
         if source is None:
@@ -152,28 +152,31 @@ class VideoDomain(Domain):
             what = f"{path.name}'s frames are"
         if h <= size[0] and w <= size[1]:
             if source is None:
-                return on_grid(signal, c.grid_shape), None  # [3, T, H', W']
-            return load_user_video(source[0], t, (h, w), frame_step=source[1]), None  # [3, T, H', W']
+                return on_grid(signal, c.grid_shape), True, "the input clip read on the grid"  # [3, T, H', W']
+            truth = load_user_video(source[0], t, (h, w), frame_step=source[1])  # [3, T, H', W']
+            return truth, True, f"{source[0].name} read at the grid's {w}×{h}"
         h0, w0 = signal.shape[2:]
         fits = [r for r in range(2, min(h, w)) if round(h0 * r / min(h0, w0)) <= size[0]
                 and round(w0 * r / min(h0, w0)) <= size[1]]  # the --resolution values whose grid the frames cover
         hint = f" (--resolution {fits[-1]} or less keeps to them)" if fits else ""
-        return on_grid(signal, c.grid_shape), (f"{what} {size[1]}×{size[0]}, fewer pixels than the {w}×{h} grid, "
-                                               f"on which the input would be upscaled{hint}")
+        return on_grid(signal, c.grid_shape), False, (f"{what} {size[1]}×{size[0]}, fewer pixels than the {w}×{h} "
+                                                      f"grid, on which the input would be upscaled{hint}")
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
         """gt.mp4 (with an input), context.mp4 (the NN view of S), mean.mp4, sample_<i>.mp4, Fig. 10 as
         figure10.png/.mp4/.gif, and summary.json (grid, fps, PSNR/SSIM of each video against the input). The videos
         play at the input clip's rate (its file's frame rate over frame_step), else at PICTURE_FPS. On a grid other
         than the model's (``--resolution``) the input is read again at the grid's size (:meth:`truth_on_grid`); where
-        that would upscale its frames, it is shown upscaled but not scored, and summary.json's ``vs_input`` says why."""
+        that would upscale its frames, it is shown upscaled but not scored; summary.json's ``vs_input`` says which."""
         c = completion
         fps, self.input_fps = self.input_fps or PICTURE_FPS, None  # the next prediction's input gives its own
         source, self.input_file = self.input_file, None
         gt, ctx_vis, samples = self.clips(c)  # [3, T, H', W'] each (gt may be None), S x [3, T, H', W']
-        unscored = None
+        scored, truth = gt is not None, None
         if gt is not None and tuple(c.grid_shape) != tuple(c.signal.shape[2:]):  # the input at --resolution
-            gt, unscored = self.truth_on_grid(c, source)  # [3, T, H', W']
+            gt, scored, truth = self.truth_on_grid(c, source)  # [3, T, H', W']
+            if not scored:
+                warnings.warn(f"no PSNR/SSIM against the input: {truth}", stacklevel=2)
         named = {f"sample_{i + 1}": s for i, s in enumerate(samples)}
         videos = {"gt": gt, "context": ctx_vis, "mean": c.mean[0], **named}
         paths = [write_video(to_frames(v), out_dir / f"{name}.mp4", fps=fps) for name, v in videos.items()
@@ -182,12 +185,11 @@ class VideoDomain(Domain):
                                 title=c.titled(f"|S| = {c.ctx_pos.shape[1]}", sep="; ")).values()
         summary = {"grid": list(c.grid_shape), "fps": fps, "num_context": int(c.ctx_pos.shape[1]),
                    "num_samples": len(samples)}
-        if unscored is not None:
-            warnings.warn(f"no PSNR/SSIM against the input: {unscored}", stacklevel=2)
-            summary["vs_input"] = f"not scored: {unscored}"
-        elif gt is not None:
+        if truth is not None:  # what the input is on another grid than the model's, or why it is not scored
+            summary["vs_input"] = truth if scored else f"not scored: {truth}"
+        if scored:
             pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}
             summary["psnr_vs_input"] = {k: float(psnr_per_frame(v[None], gt[None])) for k, v in pairs.items()}
-        if unscored is None and gt is not None and min(c.grid_shape[1:]) >= SSIM_MIN_SIDE:
+        if scored and min(c.grid_shape[1:]) >= SSIM_MIN_SIDE:
             summary["ssim_vs_input"] = {k: float(ssim_per_frame(v[None], gt[None])) for k, v in pairs.items()}
         return paths + [write_json(out_dir / "summary.json", summary)]

@@ -379,6 +379,7 @@ def test_a_prediction_at_a_finer_resolution_is_scored_against_the_input_at_that_
     assert predict_at(fine, truth, "truth")["psnr_vs_input"]["mean"] == 100.0  # the input itself is perfect
     scores = predict_at(fine, None, "upscaled")
     assert scores["psnr_vs_input"]["mean"] < 40 and scores["ssim_vs_input"]["mean"] < 0.99  # the model's clip is not
+    assert scores["vs_input"] == f"in{suffix} read at the grid's 24×24"
     with pytest.warns(UserWarning, match=rf"^no PSNR/SSIM against the input: in{suffix}'s frames are 24×24, fewer "
                                          r"pixels than the 36×36 grid, on which the input would be upscaled "
                                          r"\(--resolution 24 or less keeps to them\)$"):
