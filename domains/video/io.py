@@ -594,8 +594,13 @@ def read_video_folder(
                 warnings.warn(f"skipping {err}", stacklevel=2)
             continue
         if n == 0:
-            warnings.warn(f"skipping {path}: {length} frames, a clip needs {clips.span}", stacklevel=2)
+            message = f"skipping {path}: {length} frames, a clip needs {clips.span}"
             short += 1
+            if length == 1 and decoded_by_pillow(path):  # a still WebP or a GIF of one frame: a picture, as a PNG
+                stills += 1
+                not_strips.append(message)
+            else:
+                warnings.warn(message, stacklevel=2)
             continue
         if max_clips_per_video is not None:
             n = min(n, max_clips_per_video)

@@ -415,6 +415,13 @@ def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):
     messages = [str(w.message) for w in record]
     skipped = [m for m in messages if m.startswith("skipping ")]
     assert len(skipped) == 11 and sum("is not a strip" in m for m in skipped) == 10, messages
+    (tmp_path / "broken.mp4").unlink()
+    Image.fromarray(smooth_frames(1)[0]).save(tmp_path / "still.webp")  # a picture too: one frame
+    still = r"\(1 too short, 10 undecodable\); they are pictures of one frame each"
+    with warnings.catch_warnings(record=True) as record, pytest.raises(ValueError, match=still):
+        warnings.simplefilter("always")
+        read_video_folder(tmp_path, 8, 16, progress=False)
+    assert [str(w.message) for w in record] == []
 
 
 # ---- clip arithmetic -------------------------------------------------------------------------------
