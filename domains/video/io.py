@@ -1,11 +1,11 @@
 """Reading and writing video files: frames in, clips out, mp4/GIF back.
 
 Frames are uint8 arrays [F, H, W, 3] (RGB). Containers ffmpeg understands (mp4, avi, mov, ...) are decoded
-with the imageio-ffmpeg backend (``imageio.v3`` plugin "FFMPEG"); GIFs (and animated PNGs and WebPs) go through
-pillow, which composes delta frames and palettes into full frames. Transparent pixels (a GIF's transparent colour, a PNG's alpha) are
-composited onto white, as the image domain reads pictures. Every decoded frame is one frame of a clip, however long
-it is shown (a GIF's frame delays, a variable frame rate). Writing always goes through the ffmpeg binary that
-imageio-ffmpeg ships, for mp4 (libx264, yuv420p) and for GIF (one palette built over the whole clip).
+with the imageio-ffmpeg backend (``imageio.v3`` plugin "FFMPEG"); GIFs, animated PNGs and WebPs go through pillow,
+which composes delta frames and palettes into full frames. Transparent pixels (a GIF's transparent colour, a PNG's
+alpha) are composited onto white, as the image domain reads pictures. Every decoded frame is one frame of a clip,
+however long it is shown (a GIF's frame delays, a variable frame rate). Writing always goes through the ffmpeg binary
+that imageio-ffmpeg ships, for mp4 (libx264, yuv420p) and for GIF (one palette built over the whole clip).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from pixeltransformer.loopbar import loop_progress
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".webp")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")  # in a folder of videos: frames stacked top to bottom (TinyVideos)
-# (an animated PNG is a video: is_strip_file)
+# in a folder of videos: frames stacked top to bottom (TinyVideos); an animated PNG is a video (is_strip_file)
+STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # grey pictures of more than 8 bits a value
 GIF_SHORTEST_SHOWN = 100.0  # ms a browser shows a GIF frame of delay 0 or 10 ms for
 UNEVEN_DELAYS = 2.0  # a clip whose longest frame delay is more than this many times its shortest is not at one rate
@@ -283,9 +283,9 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
 
 
 def frame_delays(path: str | Path, frames: int | None = None) -> list[float]:
-    """How long each of the first ``frames`` frames (all of them: None) of an animated GIF, PNG (APNG) or WebP is shown,
-    in milliseconds (pillow's ``info["duration"]`` of each frame; 0 where the file gives none, a GIF's
-    GIF_SHORTEST_SHOWN); [] for a picture of one frame, a file of another kind, or one that cannot tell."""
+    """How long each of the first ``frames`` frames (all of them: None) of an animated GIF, PNG (APNG) or WebP is
+    shown, in milliseconds (pillow's ``info["duration"]`` of each frame; 0 where the file gives none; a GIF's 0 and 10
+    ms are GIF_SHORTEST_SHOWN); [] for a picture of one frame, a file of another kind, or one that cannot tell."""
     path = Path(path)
     if path.suffix.lower() not in (".gif", ".png", ".webp"):
         return []
