@@ -28,8 +28,8 @@ from pixeltransformer.signal import SignalSpec
 
 from .file_cache import DecodedVideos
 from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size, cut_clips,
-                 list_video_files, read_strip, read_video_file, read_video_npz, read_video_folder, source_videos,
-                 strip_problem)
+                 is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz, read_video_folder,
+                 source_videos, strip_problem)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -393,7 +393,8 @@ class VideoDataModule(SignalDataModule):
 
 
 # ---- single files for prediction -------------------------------------------------------------------
-VIDEO_INPUTS = f"a video file ({', '.join(VIDEO_SUFFIXES)}), a strip ({', '.join(STRIP_SUFFIXES)}) or a clip .npz"
+VIDEO_INPUTS = (f"a video file ({', '.join(VIDEO_SUFFIXES)}), an animated .png, a strip ({', '.join(STRIP_SUFFIXES)}) "
+                "or a clip .npz")
 
 
 def load_user_video(
@@ -403,13 +404,14 @@ def load_user_video(
     bottom (TinyVideos', as a folder of videos reads them) -> FloatTensor [3, T, H, W] in [0, 1]."""
     path = Path(path)
     suffix = path.suffix.lower()
-    not_strip = strip_problem(path) if suffix in STRIP_SUFFIXES else None
+    strip = is_strip_file(path)
+    not_strip = strip_problem(path) if strip else None
     span = (num_frames - 1) * frame_step + 1
     if start < 0:  # before decoding, which stops where the clip ends
         raise ValueError(f"{path}: start must be >= 0 (the clip's first frame), got {start}")
     if suffix == ".npz":
         frames = read_video_npz(path)[0]  # [F, H, W, 3]
-    elif suffix in STRIP_SUFFIXES and not_strip is None:
+    elif strip and not_strip is None:
         frames = read_strip(path)  # [F, W, W, 3], resized with the clip below
     else:  # decoded as far as the clip reaches
         try:

@@ -15,7 +15,7 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
 from .data import load_mask_video, load_user_video
-from .io import frame_rate, frame_size, write_video
+from .io import frame_rate, frame_size, read_video_file, read_video_npz, uneven_delays, write_video
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
@@ -45,13 +45,16 @@ class VideoDomain(Domain):
 
     name = "video"
     row_names = ("t", "y", "x", "r", "g", "b")
-    input_help = "a video file (mp4, avi, mov, mkv, webm), a GIF, a JPEG/PNG strip of square frames or an .npz of clips"
+    input_help = ("a video file (mp4, avi, mov, mkv, webm), a GIF, an animated PNG or WebP, a JPEG/PNG strip of "
+                  "square frames or an .npz of clips")
 
     def __init__(self, max_context: int = 4096, gif: bool = True):
         if max_context < 1:
             raise ValueError(f"VideoDomain: max_context must be >= 1, got {max_context}")
         self.max_context, self.gif = max_context, gif
         self.input_fps: float | None = None  # the rate of the clip read_input read last, which its prediction keeps
+        # the file and frame_step of that clip, read again at a prediction's own grid (--resolution) to score it
+        self.input_file: tuple[Path, int] | None = None
 
     # ---- pictures ---------------------------------------------------------------------------------------
     @staticmethod
@@ -98,8 +101,14 @@ class VideoDomain(Domain):
         if source is not None and (source[0] < h or source[1] < w):  # S would be drawn from pixels interpolation made
             warnings.warn(f"{path}: frames of {source[1]}×{source[0]}, smaller than the model's {w}×{h}: they are "
                           "upscaled, so S is drawn from interpolated pixels", stacklevel=2)
-        rate = frame_rate(path)
+        self.input_file = (path, step)
+        span = (t - 1) * step + 1  # the frames of the file the clip takes every step-th of
+        rate = frame_rate(path, span)
         self.input_fps = None if rate is None else rate / step  # the clip's frames are step frames of the input apart
+        if (uneven := uneven_delays(path, span)) is not None:  # the mean rate stands in for pauses and bursts
+            warnings.warn(f"{path}: its first {span} frames are shown for {uneven[0]:g} to {uneven[1]:g} ms each, not "
+                          f"at one rate: the clip takes them as evenly spaced frames, and the predicted videos play at "
+                          f"their mean rate, {self.input_fps:.3g} fps", stacklevel=2)
         return clip
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
@@ -123,13 +132,51 @@ class VideoDomain(Domain):
         t, h, w = spec.grid_shape
         return t, round(h * resolution / min(h, w)), round(w * resolution / min(h, w))
 
+    @staticmethod
+    def truth_on_grid(c: Completion, source: tuple[Path, int] | None) -> tuple[torch.Tensor, bool, str]:
+        """The input clip on a completion's grid other than the model's (``--resolution``), to show and score the
+        prediction against: the input file read again at the grid's frame size -> [3, T, H', W'], True and what it is
+        in words. Where the file's frames (without a file: the clip the model observed) have fewer pixels than the
+        grid on a side, the clip the model observed read on the grid (upscaled: pixels made by interpolation, which
+        flatter a smooth completion and are no input to score against), False and why it is not scored."""
+        t, h, w = (int(g) for g in c.grid_shape)
+        signal = c.signal[0]  # [3, T, h0, w0], what the model observed
+        if source is None:
+            size, what = tuple(signal.shape[2:]), "the input clip's frames are"
+        else:
+            path = source[0]
+            size = frame_size(path)
+            if size is None:  # an .npz of clips, or a file whose header does not say: the frames as read
+                size = (read_video_npz(path)[0] if path.suffix.lower() == ".npz"
+                        else read_video_file(path, max_frames=1)).shape[1:3]
+            what = f"{path.name}'s frames are"
+        if h <= size[0] and w <= size[1]:
+            if source is None:
+                return on_grid(signal, c.grid_shape), True, "the input clip read on the grid"  # [3, T, H', W']
+            truth = load_user_video(source[0], t, (h, w), frame_step=source[1])  # [3, T, H', W']
+            return truth, True, f"{source[0].name} read at the grid's {w}×{h}"
+        h0, w0 = signal.shape[2:]
+        fits = [r for r in range(2, min(h, w)) if round(h0 * r / min(h0, w0)) <= size[0]
+                and round(w0 * r / min(h0, w0)) <= size[1]]  # the --resolution values whose grid the frames cover
+        hint = f" (--resolution {fits[-1]} or less keeps to them)" if fits else ""
+        return on_grid(signal, c.grid_shape), False, (f"{what} {size[1]}×{size[0]}, fewer pixels than the {w}×{h} "
+                                                      f"grid, on which the input would be upscaled{hint}")
+
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
         """gt.mp4 (with an input), context.mp4 (the NN view of S), mean.mp4, sample_<i>.mp4, Fig. 10 as
         figure10.png/.mp4/.gif, and summary.json (grid, fps, PSNR/SSIM of each video against the input). The videos
-        play at the input clip's rate (its file's frame rate over frame_step), else at PICTURE_FPS."""
+        play at the input clip's rate (its file's frame rate over frame_step), else at PICTURE_FPS. On a grid other
+        than the model's (``--resolution``) the input is read again at the grid's size (:meth:`truth_on_grid`); where
+        that would upscale its frames, it is shown upscaled but not scored; summary.json's ``vs_input`` says which."""
         c = completion
         fps, self.input_fps = self.input_fps or PICTURE_FPS, None  # the next prediction's input gives its own
+        source, self.input_file = self.input_file, None
         gt, ctx_vis, samples = self.clips(c)  # [3, T, H', W'] each (gt may be None), S x [3, T, H', W']
+        scored, truth = gt is not None, None
+        if gt is not None and tuple(c.grid_shape) != tuple(c.signal.shape[2:]):  # the input at --resolution
+            gt, scored, truth = self.truth_on_grid(c, source)  # [3, T, H', W']
+            if not scored:
+                warnings.warn(f"no PSNR/SSIM against the input: {truth}", stacklevel=2)
         named = {f"sample_{i + 1}": s for i, s in enumerate(samples)}
         videos = {"gt": gt, "context": ctx_vis, "mean": c.mean[0], **named}
         paths = [write_video(to_frames(v), out_dir / f"{name}.mp4", fps=fps) for name, v in videos.items()
@@ -138,9 +185,11 @@ class VideoDomain(Domain):
                                 title=c.titled(f"|S| = {c.ctx_pos.shape[1]}", sep="; ")).values()
         summary = {"grid": list(c.grid_shape), "fps": fps, "num_context": int(c.ctx_pos.shape[1]),
                    "num_samples": len(samples)}
-        if gt is not None:
+        if truth is not None:  # what the input is on another grid than the model's, or why it is not scored
+            summary["vs_input"] = truth if scored else f"not scored: {truth}"
+        if scored:
             pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}
             summary["psnr_vs_input"] = {k: float(psnr_per_frame(v[None], gt[None])) for k, v in pairs.items()}
-        if gt is not None and min(c.grid_shape[1:]) >= SSIM_MIN_SIDE:
+        if scored and min(c.grid_shape[1:]) >= SSIM_MIN_SIDE:
             summary["ssim_vs_input"] = {k: float(ssim_per_frame(v[None], gt[None])) for k, v in pairs.items()}
         return paths + [write_json(out_dir / "summary.json", summary)]

@@ -1,11 +1,11 @@
 """Reading and writing video files: frames in, clips out, mp4/GIF back.
 
 Frames are uint8 arrays [F, H, W, 3] (RGB). Containers ffmpeg understands (mp4, avi, mov, ...) are decoded
-with the imageio-ffmpeg backend (``imageio.v3`` plugin "FFMPEG"); GIFs go through pillow, which composes
-delta frames and palettes into full frames. Transparent pixels (a GIF's transparent colour, a PNG's alpha) are
-composited onto white, as the image domain reads pictures. Every decoded frame is one frame of a clip, however long
-it is shown (a GIF's frame delays, a variable frame rate). Writing always goes through the ffmpeg binary that
-imageio-ffmpeg ships, for mp4 (libx264, yuv420p) and for GIF (one palette built over the whole clip).
+with the imageio-ffmpeg backend (``imageio.v3`` plugin "FFMPEG"); GIFs, animated PNGs and WebPs go through pillow,
+which composes delta frames and palettes into full frames. Transparent pixels (a GIF's transparent colour, a PNG's
+alpha) are composited onto white, as the image domain reads pictures. Every decoded frame is one frame of a clip,
+however long it is shown (a GIF's frame delays, a variable frame rate). Writing always goes through the ffmpeg binary
+that imageio-ffmpeg ships, for mp4 (libx264, yuv420p) and for GIF (one palette built over the whole clip).
 """
 
 from __future__ import annotations
@@ -33,10 +33,13 @@ from pixeltransformer.errors import first_line
 from pixeltransformer.files import data_files
 from pixeltransformer.loopbar import loop_progress
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".webp")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")  # in a folder of videos: frames stacked top to bottom (TinyVideos)
+# in a folder of videos: frames stacked top to bottom (TinyVideos); an animated PNG is a video (is_strip_file)
+STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # grey pictures of more than 8 bits a value
+GIF_SHORTEST_SHOWN = 100.0  # ms a browser shows a GIF frame of delay 0 or 10 ms for
+UNEVEN_DELAYS = 2.0  # a clip whose longest frame delay is more than this many times its shortest is not at one rate
 
 
 class VideoDecodeError(ValueError):
@@ -115,6 +118,22 @@ def decoded_by_pillow(path: Path) -> bool:
     return path.suffix.lower() in (".gif",) + IMAGE_SUFFIXES
 
 
+def is_strip_file(path: Path) -> bool:
+    """Whether a file in a folder of videos is a strip of frames (a JPEG or a still PNG) rather than a video: an
+    animated PNG (APNG) is a video, its frames its own. JPEGs are not asked: a camera's (MPO) holds a second picture
+    that is no frame."""
+    suffix = path.suffix.lower()
+    if suffix not in STRIP_SUFFIXES:
+        return False
+    if suffix != ".png":
+        return True
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) < 2
+    except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError):  # strip_length names why
+        return True
+
+
 @functools.lru_cache(maxsize=1)
 def ffmpeg_version() -> str:
     """The version of the ffmpeg binary that decodes containers: "n9.0.2-17-...", "4.4.2"; a git build "N-..."."""
@@ -158,8 +177,10 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
         # a mode makes pillow compose palette, transparency and delta frames into full frames; RGBA keeps what is
         # transparent, which to_rgb composites onto white (JPEG and BMP have no transparency)
         mode = "RGB" if path.suffix.lower() in (".jpg", ".jpeg", ".bmp") else "RGBA"
+        # imageio reads every frame of a GIF or APNG, but only the first of an animated WebP unless asked for all
+        index = ... if path.suffix.lower() == ".webp" else None
         try:
-            frames = iio.imread(path, plugin="pillow", mode=mode)  # [F, H, W, C] or [H, W, C]
+            frames = iio.imread(path, plugin="pillow", mode=mode, index=index)  # [F, H, W, C] or [H, W, C]
         except ValueError as err:  # numpy's words for frames that cannot be stacked name no frame and no size
             raise ValueError(_size_change(path) or str(err)) from err
         yield from (frames if frames.ndim == 4 else frames[None])
@@ -261,17 +282,42 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     return np.concatenate(out)  # [F, H, W, 3]
 
 
-def frame_rate(path: str | Path) -> float | None:
-    """The frames a second a player shows ``path`` at: a container's frame rate (ffmpeg's), a GIF's from its frame
-    delays (their mean); None for a picture, an .npz, or a file that does not say."""
+def frame_delays(path: str | Path, frames: int | None = None) -> list[float]:
+    """How long each of the first ``frames`` frames (all of them: None) of an animated GIF, PNG (APNG) or WebP is
+    shown, in milliseconds (pillow's ``info["duration"]`` of each frame; 0 where the file gives none; a GIF's 0 and 10
+    ms are GIF_SHORTEST_SHOWN); [] for a picture of one frame, a file of another kind, or one that cannot tell."""
+    path = Path(path)
+    if path.suffix.lower() not in (".gif", ".png", ".webp"):
+        return []
+    delays = []
+    try:
+        with Image.open(path) as image:
+            count = getattr(image, "n_frames", 1)
+            if count < 2:
+                return []
+            for i in range(count if frames is None else min(frames, count)):
+                image.seek(i)
+                if image.format == "WEBP":  # a WebP frame's duration is read with its pixels
+                    image.load()
+                delay = float(image.info.get("duration") or 0)
+                # a GIF's delays of 0 and 10 ms are shown for 100 ms by browsers, which GIFs are made for
+                delays.append(GIF_SHORTEST_SHOWN if image.format == "GIF" and delay <= 10 else delay)
+    except (OSError, ValueError, EOFError, SyntaxError):  # the frames were read: only their delays are unknown
+        return []
+    return delays
+
+
+def frame_rate(path: str | Path, frames: int | None = None) -> float | None:
+    """The frames a second a player shows ``path`` at: a container's frame rate (ffmpeg's); an animated GIF's, PNG's
+    or WebP's from the delays of its first ``frames`` frames (all: None), their mean; None for a still picture, an
+    .npz, or a file that does not say."""
     path = Path(path)
     suffix = path.suffix.lower()
     try:
-        if suffix == ".gif":
-            with Image.open(path) as image:
-                delays = [frame.info.get("duration", 0) for frame in ImageSequence.Iterator(image)]  # ms each
+        if decoded_by_pillow(path):
+            delays = frame_delays(path, frames)  # ms each
             rate = 1000 * len(delays) / sum(delays) if sum(delays) > 0 else None
-        elif decoded_by_pillow(path) or suffix == ".npz":
+        elif suffix == ".npz":
             rate = None
         else:
             with _pipes_left_to_gc():
@@ -279,6 +325,16 @@ def frame_rate(path: str | Path) -> float | None:
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError):  # the frames were read: only the rate is unknown
         return None
     return float(rate) if isinstance(rate, (int, float)) and 0 < rate < math.inf else None
+
+
+def uneven_delays(path: str | Path, frames: int | None = None) -> tuple[float, float] | None:
+    """The shortest and longest delay (ms) of the first ``frames`` frames of an animated GIF, PNG or WebP when the
+    longest is more than UNEVEN_DELAYS times the shortest (a pause held on one frame, frames of 0 ms beside others):
+    no one frame rate plays them as the file does. None where they are about even, or where the file has none."""
+    delays = frame_delays(path, frames)
+    if len(delays) < 2 or max(delays) <= UNEVEN_DELAYS * min(delays):
+        return None
+    return min(delays), max(delays)
 
 
 def frame_size(path: str | Path) -> tuple[int, int] | None:
@@ -289,7 +345,7 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
         if decoded_by_pillow(path):
             with Image.open(path) as image:
                 w, h = image.size
-            return (w, w) if path.suffix.lower() in STRIP_SUFFIXES and strip_problem(path) is None else (h, w)
+            return (w, w) if is_strip_file(path) and strip_problem(path) is None else (h, w)
         if path.suffix.lower() == ".npz":
             return None
         with _pipes_left_to_gc():
@@ -479,8 +535,7 @@ def source_videos(files: Sequence[Path], root: str | Path) -> np.ndarray:
     0000.jpg, 0001.jpg, ... in a folder of its own, consecutive stretches of one scene), except strips directly in
     ``root`` or in a train/, val/ or test/ folder, which are a video each."""
     root = Path(root)
-    keys = [p.parent if p.suffix.lower() in STRIP_SUFFIXES and p.parent != root and p.parent.name not in SPLITS
-            else p for p in files]
+    keys = [p.parent if p.parent != root and p.parent.name not in SPLITS and is_strip_file(p) else p for p in files]
     index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
     return np.array([index[key] for key in keys], dtype=np.int64)  # [n_files]
 
@@ -522,7 +577,8 @@ def read_video_folder(
     not_strips = []  # warnings for pictures of one frame, held: a folder of only those ends in one line saying so
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
-            if path.suffix.lower() in STRIP_SUFFIXES:
+            strip = is_strip_file(path)
+            if strip:
                 length = strip_length(path)  # frames, from its header: its clips are decoded when read
                 n, source = num_clips(length, num_frames, clips.stride, frame_step), path
             else:  # the frames its clips can use: a long video's others are never decoded
@@ -531,15 +587,20 @@ def read_video_folder(
                 n = len(source)  # source: [n, T, H, W, 3]
         except VideoDecodeError as err:
             corrupt += 1
-            if path.suffix.lower() in STRIP_SUFFIXES and "is not a strip" in str(err):  # a picture of 1 frame
+            if strip and "is not a strip" in str(err):  # a picture of 1 frame
                 stills += 1
                 not_strips.append(f"skipping {err}")
             else:
                 warnings.warn(f"skipping {err}", stacklevel=2)
             continue
         if n == 0:
-            warnings.warn(f"skipping {path}: {length} frames, a clip needs {clips.span}", stacklevel=2)
+            message = f"skipping {path}: {length} frames, a clip needs {clips.span}"
             short += 1
+            if length == 1 and decoded_by_pillow(path):  # a still WebP or a GIF of one frame: a picture, as a PNG
+                stills += 1
+                not_strips.append(message)
+            else:
+                warnings.warn(message, stacklevel=2)
             continue
         if max_clips_per_video is not None:
             n = min(n, max_clips_per_video)

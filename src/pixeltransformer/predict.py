@@ -56,8 +56,9 @@ class PredictOptions:
         temperature: sampling temperature (0: the most likely bin's mean at each step, a greedy
             completion).
         resolution: grid size per axis of the outputs (default: the model's grid; polynomials: 64 points); for
-            videos, the frames' shorter side, their number unchanged; a grid whose completion could not fit in this
-            machine's memory is refused, naming the largest that can.
+            videos, the frames' shorter side, their number unchanged (scored against the input read at that size, not
+            scored where its frames are smaller); a grid whose completion could not fit in this machine's memory is
+            refused, naming the largest that can.
         seed: fixes S and the samples (the first samples of a larger num_samples are the same).
         out: output folder, new or empty (default: <run>/predict/<input name>, numbered -2, -3 ... when
             that folder already holds an earlier prediction).

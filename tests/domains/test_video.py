@@ -25,6 +25,7 @@ from domains.video.io import (
     read_video_folder,
     read_video_npz,
     resize_and_crop,
+    source_videos,
     write_video,
 )
 from domains.video.synthetic import moving_digits
@@ -220,6 +221,24 @@ def test_folder_skips_and_counts_bad_and_short_files(tmp_path):
     assert "a_short.gif" in messages and "d_broken.avi" in messages
 
 
+def test_a_folder_reads_animated_webp_and_png_files_as_videos(tmp_path):
+    """An animated WebP in a folder of videos was left out without a word, and an animated PNG was skipped as "a 32x24
+    picture is not a strip of square frames", though `make sample` reads both. Both are now videos of the folder, an
+    APNG a video of its own (not one with the strips of its folder); a still PNG is a strip as before."""
+    (tmp_path / "v").mkdir()
+    for name in ("a.webp", "v/b.png", "v/c.png"):
+        frames = [Image.fromarray(f) for f in smooth_frames(9)]  # [24, 32, 3] each
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=40, loop=0)
+    iio.imwrite(tmp_path / "v" / "strip.png", smooth_frames(8, 16, 16).reshape(128, 16, 3))  # a strip of 8 frames
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing skipped
+        out = read_video_folder(tmp_path, num_frames=8, size=16, progress=False)
+    assert [p.name for p in out.files] == ["a.webp", "b.png", "c.png", "strip.png"]
+    assert out.clips.shape == (4, 8, 16, 16, 3) and out.video_index.tolist() == [0, 1, 2, 3]
+    np.testing.assert_array_equal(out.clips[0], read_video_file(tmp_path / "a.webp", size=16)[:8])
+    assert source_videos(out.files, tmp_path).tolist() == [0, 1, 2, 3]  # the APNGs are videos of their own
+
+
 def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(tmp_path, monkeypatch):
     """Every start, DDP rank and evaluation ran ffmpeg on every file of a folder again (0.3-0.4 s a file for the
     sample videos here). A file's frames are decoded once and cached, keyed by its bytes and the decoding asked: a
@@ -396,6 +415,13 @@ def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):
     messages = [str(w.message) for w in record]
     skipped = [m for m in messages if m.startswith("skipping ")]
     assert len(skipped) == 11 and sum("is not a strip" in m for m in skipped) == 10, messages
+    (tmp_path / "broken.mp4").unlink()
+    Image.fromarray(smooth_frames(1)[0]).save(tmp_path / "still.webp")  # a picture too: one frame
+    still = r"\(1 too short, 10 undecodable\); they are pictures of one frame each"
+    with warnings.catch_warnings(record=True) as record, pytest.raises(ValueError, match=still):
+        warnings.simplefilter("always")
+        read_video_folder(tmp_path, 8, 16, progress=False)
+    assert [str(w.message) for w in record] == []
 
 
 # ---- clip arithmetic -------------------------------------------------------------------------------
@@ -712,7 +738,8 @@ def test_load_user_video_and_mask(tmp_path):
     # a mesh given to a video model was named by ffmpeg alone ("can not handle the given uri"), not as no video
     (tmp_path / "chair.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
     with pytest.raises(ValueError, match=r"^cannot decode video .*chair.obj: .+; a .obj file is not a video: give a "
-                                         r"video file \(.mp4, .*\), a strip \(.jpg, .jpeg, .png\) or a clip .npz$"):
+                                         r"video file \(.mp4, .*\), an animated .png, a strip "
+                                         r"\(.jpg, .jpeg, .png\) or a clip .npz$"):
         load_user_video(tmp_path / "chair.obj", num_frames=4, size=16)
 
 

@@ -19,7 +19,7 @@ from domains.video.domain import VideoDomain
 from domains.video.io import read_video_file, write_video
 from domains.video.metrics import psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from domains.video.synthetic import moving_digits
-from domains.video.visualize import LABEL_H
+from domains.video.visualize import LABEL_H, on_grid
 from pixeltransformer.cli import main
 from pixeltransformer.evaluation import SweepEvaluation, SweepItem
 from pixeltransformer.inference import Completion
@@ -303,6 +303,91 @@ def test_predicted_videos_play_at_the_rate_of_the_input_clip(tmp_path, suffix, f
         assert gif.info["duration"] == pytest.approx(1000 / played, abs=10)  # GIF delays are in 10 ms steps
     domain.write_prediction(c, tmp_path / "again")  # the next prediction, from S alone: no input's rate left over
     assert json.loads((tmp_path / "again" / "summary.json").read_text())["fps"] == 8
+
+
+def _animated(path: Path, delays: list[int]) -> Path:
+    """An animated picture (GIF, APNG or WebP by suffix) of len(delays) 12x12 frames, each shown delays[i] ms."""
+    frames = [Image.fromarray(f) for f in moving_digits(1, num_frames=len(delays), size=12, seed=1)[0]]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=delays, loop=0)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".png", ".webp"])
+@pytest.mark.parametrize("frame_step", [1, 2])
+def test_animated_pictures_play_at_their_own_frame_delays(tmp_path, suffix, frame_step):
+    """An animated WebP was read as its first frame alone (refused as "a still image"), and an animated PNG's videos
+    played at 8 frames a second whatever its frame delays: a 25 fps APNG played three times slower. Both, as GIFs
+    were, now play at the rate of their delays (over frame_step), the clip's frames counted."""
+    path = _animated(tmp_path / f"in{suffix}", [40] * 5 + [1000] * 2)  # 25 fps, then a pause the clip never reaches
+    spec = VideoDataModule(num_frames=3, size=12, frame_step=frame_step, bins="uniform", num_bins=8).spec
+    domain = VideoDomain(gif=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the clip's frames are evenly shown: no word
+        signal = domain.read_input(path, spec)[None]  # [1, 3, T, H, W]
+    assert torch.equal(signal[0], load_user_video(tmp_path / f"in{suffix}", 3, (12, 12), frame_step))
+    assert not torch.equal(signal[0, :, 0], signal[0, :, 1])  # frames of their own, not the first one repeated
+    pos = grid_positions(GRID)[:5].unsqueeze(0)  # [1, 5, 3]
+    c = Completion(GRID, pos, flatten_grid(signal)[:, :5], signal, None, None, None, signal)
+    domain.write_prediction(c, tmp_path / "out")
+    played = 25.0 / frame_step
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["fps"] == pytest.approx(played)
+    assert iio.immeta(tmp_path / "out" / "mean.mp4", plugin="FFMPEG")["fps"] == pytest.approx(played, abs=0.01)
+
+
+def test_an_animated_picture_of_uneven_frame_delays_is_read_with_a_warning(tmp_path):
+    """Frames shown for very different times have no one rate: the videos play at the mean, which is said."""
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    path = _animated(tmp_path / "uneven.webp", [40, 40, 520, 40])
+    with pytest.warns(UserWarning, match=r"uneven.webp: its first 3 frames are shown for 40 to 520 ms each, not at "
+                                         r"one rate: the clip takes them as evenly spaced frames, and the predicted "
+                                         r"videos play at their mean rate, 5 fps$"):
+        VideoDomain().read_input(path, spec)
+    domain = VideoDomain()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a GIF's delays of 0 and 10 ms are the 100 ms a browser shows them for
+        domain.read_input(_animated(tmp_path / "browser.gif", [0, 100, 10, 100]), spec)
+    assert domain.input_fps == 10.0
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".npz"])
+def test_a_prediction_at_a_finer_resolution_is_scored_against_the_input_at_that_resolution(tmp_path, suffix):
+    """With --resolution above the model's frames, PSNR/SSIM compared the prediction with the model's 12x12 clip
+    upscaled: a prediction that only upscaled that clip scored 100 dB, and the input itself at 24x24 less. The input
+    is now read again at the grid's size; a grid larger than the input's frames is not scored, and summary.json says
+    why."""
+    frames = moving_digits(1, num_frames=3, size=24, seed=2)[0]  # [3, 24, 24, 3]
+    path = tmp_path / f"in{suffix}"
+    if suffix == ".npz":
+        np.savez(path, videos=frames[None])
+    else:
+        write_video(frames, path, upscale_to=None)
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    domain = VideoDomain(gif=False)
+    fine = (3, 24, 24)
+    truth = load_user_video(path, 3, fine[1:])[None]  # [1, 3, T, 24, 24], the input at the grid's size
+
+    def predict_at(grid: tuple[int, int, int], mean: torch.Tensor | None, out: str) -> dict:
+        """summary.json of a prediction on ``grid`` whose mean is ``mean`` [1, 3, *grid] (None: the model's clip
+        read on the grid, upscaled)."""
+        signal = domain.read_input(path, spec)[None]  # [1, 3, T, 12, 12]
+        mean = on_grid(signal[0], grid)[None] if mean is None else mean  # [1, 3, *grid]
+        pos = grid_positions(spec.grid_shape)[:5].unsqueeze(0)  # [1, 5, 3]
+        c = Completion(grid, pos, flatten_grid(signal)[:, :5], mean, None, None, None, signal)
+        domain.write_prediction(c, tmp_path / out)
+        return json.loads((tmp_path / out / "summary.json").read_text())
+
+    assert predict_at(fine, truth, "truth")["psnr_vs_input"]["mean"] == 100.0  # the input itself is perfect
+    scores = predict_at(fine, None, "upscaled")
+    assert scores["psnr_vs_input"]["mean"] < 40 and scores["ssim_vs_input"]["mean"] < 0.99  # the model's clip is not
+    assert scores["vs_input"] == f"in{suffix} read at the grid's 24×24"
+    with pytest.warns(UserWarning, match=rf"^no PSNR/SSIM against the input: in{suffix}'s frames are 24×24, fewer "
+                                         r"pixels than the 36×36 grid, on which the input would be upscaled "
+                                         r"\(--resolution 24 or less keeps to them\)$"):
+        summary = predict_at((3, 36, 36), None, "coarse")
+    assert "psnr_vs_input" not in summary and "ssim_vs_input" not in summary
+    assert summary["vs_input"].startswith(f"not scored: in{suffix}'s frames are 24×24, fewer pixels than the 36×36")
+    gt = read_video_file(tmp_path / "coarse" / "gt.mp4")  # still shown, upscaled
+    assert gt.shape[:3] == (3, 36 * 4, 36 * 4)  # enlarged 4 times to reach 128 pixels
 
 
 def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_path):
