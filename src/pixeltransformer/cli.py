@@ -46,9 +46,9 @@ from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_dev
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size,
                    check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
-                   check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg, joins_a_run,
-                   launched_run_name, parse_error_fields, predict_in_the_first_process, readable_run_configs,
-                   resume_checkpoint, run_config_setting, with_run_config)
+                   check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg,
+                   hold_run_folder, joins_a_run, launched_run_name, parse_error_fields, predict_in_the_first_process,
+                   readable_run_configs, release_run_folder, resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -782,6 +782,12 @@ class PixelTransformerCLI(LightningCLI):
             elif subcommand == "fit":
                 warn_split_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)
+        if subcommand == "fit" and _first_process() and not self.trainer.fast_dev_run:
+            try:  # held until the process ends: a second fit in the folder is refused (a dev run writes nothing)
+                self._run_lock = hold_run_folder(self.run_dir, new=not self.config.fit.get("resume"))
+            except FileExistsError:
+                self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
+                raise
         replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
         if _first_process():
             for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left
@@ -850,6 +856,14 @@ class PixelTransformerCLI(LightningCLI):
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
                 err.code = SIGTERM_STATUS
             raise
+        finally:
+            self._release_run_folder()
+
+    def _release_run_folder(self) -> None:
+        """Unlock the run folder a fit held (hold_run_folder) once it ends: a fit run from Python may be followed by a
+        resume of the same run in the same process."""
+        lock, self._run_lock = getattr(self, "_run_lock", None), None
+        release_run_folder(self.run_dir, lock)
 
     def _say_dev_run_of_a_resume(self) -> None:
         """The closing line of a fast_dev_run given --resume: it wrote nothing, and from a step at or past its own few

@@ -189,6 +189,9 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing"),
     '`make train RESUME=runs/polynomial/r ARGS="--run_name other"`':
         ("tests/cli/test_cli.py", "test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing"),
+    '`make train ARGS="--run_name same"` while another fit of that name runs (started at the same time; also '
+    '`RESUME=` of a run a fit trains)':
+        ("tests/unit/test_runs.py", "test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused"),
     '`make train ARGS="--run_root notes.txt"` (a file, not a folder)':
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
     '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--resolution 100000"` on a machine of 8 GiB':
