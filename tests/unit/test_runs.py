@@ -14,8 +14,9 @@ import pytest
 
 from pixeltransformer.runs import (check_config_files, check_config_order, config_setting, parse_error_fields,
                                    parse_error_key, check_resume_length, check_resume_name, check_run_name,
-                                   check_run_root, check_set_by_the_cli, hold_run_folder, joins_a_run, launched_run_name, preflight,
-                                   readable_run_configs, release_run_folder, with_run_config)
+                                   check_run_root, check_set_by_the_cli, hold_run_folder, joins_a_run,
+                                   launched_run_name, preflight, readable_run_configs, release_run_folder,
+                                   with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
