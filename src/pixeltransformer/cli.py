@@ -11,6 +11,7 @@ first training step leaves no run folder behind.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, modu
                          split_mismatch)
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
-from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
+from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
                      every_point_sets, format_error, source_name)
@@ -855,9 +856,31 @@ class PixelTransformerCLI(LightningCLI):
                 # Lightning's own SIGTERM stop (a fit's sanity check, checkpointing off, a handler of the user's, an
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
                 err.code = SIGTERM_STATUS
+            if (line := self._write_failure(err, subcommand, replacing)) is not None:
+                raise OSError(line) from err
             raise
         finally:
             self._release_run_folder()
+
+    def _write_failure(self, err: BaseException, subcommand: str, replacing: Path | None) -> str | None:
+        """The line of a command whose output could not be written (a full disk, a quota, a file-size limit, a
+        read-only file system): the system's words alone ("[Errno 28] No space left on device") named neither the
+        folder nor what was kept. None for any other error, and for a cache's (its own line names the cache)."""
+        if not isinstance(err, OSError) or isinstance(err, CacheWriteError) or err.errno not in WRITE_ERRNOS:
+            return None
+        where, kept = self.run_dir, ""
+        if subcommand == "predict":
+            writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
+            where, kept = (writer.out if writer is not None else where), "; nothing of the prediction was kept"
+        elif replacing is not None:
+            where = replacing
+            kept = (f"; {replacing.name}/ keeps the earlier evaluation, unchanged" if replacing.exists() else
+                    "; nothing of the evaluation was kept")
+        elif subcommand == "fit" and (last := Path(getattr(self.trainer.checkpoint_callback, "dirpath", None)
+                                                   or self.run_dir / "checkpoints") / "last.ckpt").is_file():
+            kept = f"; {last} is whole: make room, then continue with --resume {shlex.quote(str(self.run_dir))}"
+        named = f": {err.filename}" if err.filename else ""
+        return f"cannot write into {where} ({err.strerror or err}{named}){kept}"
 
     def _release_run_folder(self) -> None:
         """Unlock the run folder a fit held (hold_run_folder) once it ends: a fit run from Python may be followed by a
@@ -884,6 +907,10 @@ class PixelTransformerCLI(LightningCLI):
         kept = (f"{replacing.name}/ keeps the earlier evaluation, unchanged" if replacing is not None
                 and replacing.exists() else "nothing of it was kept")
         print(f"[run] {why}: the evaluation stopped before its end; {kept}", flush=True)
+
+
+# what a write that fails for want of room, or of a writable file system, says
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 def nothing_trained(trainer) -> str:
