@@ -901,7 +901,12 @@ class PixelTransformerCLI(LightningCLI):
 
     def _say_evaluation_stopped(self, subcommand: str, replacing: Path | None, why: str = "Ctrl-C") -> None:
         """After Ctrl-C (or SIGTERM) stopped a test or validate: what was kept (a fit's stop has RunCheckpoint's own
-        line)."""
+        line). A prediction stopped by Ctrl-C says what SIGTERM's says (PredictionWriter): Lightning's "Detected
+        KeyboardInterrupt" alone left open whether its files were written."""
+        if subcommand == "predict" and why == "Ctrl-C":
+            writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
+            done = f"; wrote {writer.out}" if writer is not None and writer.written else "; nothing was written"
+            print(f"[predict] Ctrl-C: stopped{done}", flush=True)
         if subcommand not in ("test", "validate") or not _first_process():
             return
         kept = (f"{replacing.name}/ keeps the earlier evaluation, unchanged" if replacing is not None

@@ -212,6 +212,22 @@ def test_a_prediction_that_cannot_be_written_names_its_folder(tiny_checkpoint, t
     assert not list(tmp_path.iterdir())
 
 
+def test_a_prediction_stopped_by_ctrl_c_says_nothing_was_written(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    """Ctrl-C while a prediction ran or wrote its files printed only Lightning's "Detected KeyboardInterrupt", where
+    SIGTERM says what was written; a Ctrl-C while the files were written left those written so far. It now says
+    "nothing was written", and nothing is."""
+    def stopped(self, completion, out_dir):
+        (out_dir / "functions.png").write_bytes(b"\x89PNG")  # the first file, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PolynomialDomain, "write_prediction", stopped)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # Lightning's exit after a KeyboardInterrupt
+        _predict(tiny_checkpoint, "--context", "[[0.1, 0.5]]", "--out", str(tmp_path / "pred"))
+    assert "[predict] Ctrl-C: stopped; nothing was written" in capsys.readouterr().out.splitlines()
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("option, dataset", [("coef_std", "polynomial"), ("lengthscale", "gp_rbf"),
                                              ("variance", "gp_matern")])
 @pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
