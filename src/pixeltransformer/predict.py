@@ -451,15 +451,16 @@ class PredictionWriter(BasePredictionWriter):
         into place once they are all written: a prediction stopped while it writes (Ctrl-C, a full disk, a domain's
         error) leaves no partial files under the output folder's name, and two predictions of one input that end at
         once each get a folder of their own (the later one is numbered on)."""
-        new = missing_folders(self.out)
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".partial", dir=self.out.parent))
-        draft = staging / self.out.name  # under the folder's own name, which a domain may show (an SDF's title)
-        draft.mkdir()
+        new, staging = missing_folders(self.out), None
         try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".partial", dir=self.out.parent))
+            draft = staging / self.out.name  # under the folder's own name, which a domain may show (an SDF's title)
+            draft.mkdir()
             files = self._fill(trainer, pl_module, prediction, draft)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
             remove_empty(new)
             raise
         shutil.rmtree(staging, ignore_errors=True)
