@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from pixeltransformer.files import atomic_write
 from pixeltransformer.sets import grid_positions, nearest_neighbour_fill, unflatten_grid
 
 PAD = 4  # pixels between cells
@@ -45,8 +46,8 @@ def to_uint8(img: Any) -> np.ndarray:
 def save_png(image: Any, path: str | Path) -> Path:
     """float [C, H, W] in [0, 1] -> a grey or RGB PNG at its own size."""
     arr = to_uint8(image)  # [H, W, 3]
-    Image.fromarray(arr[..., 0] if image.shape[0] == 1 else arr).save(path)
-    return Path(path)
+    # written beside it and renamed: a run killed while it writes leaves no cut-off picture under the name
+    return atomic_write(path, Image.fromarray(arr[..., 0] if image.shape[0] == 1 else arr).save)
 
 
 def display_size(images: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -135,8 +136,7 @@ def image_grid(rows: Sequence[Sequence[Any]], path: str | Path | None = None, ro
     if title or row_titles or col_titles:
         canvas = _draw_text(canvas, cell, left, top, title, row_titles, col_titles)
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(canvas).save(path)
+        atomic_write(path, Image.fromarray(canvas).save)
     return canvas
 
 

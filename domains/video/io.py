@@ -30,7 +30,7 @@ from PIL import Image, ImageSequence
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.errors import first_line
-from pixeltransformer.files import data_files
+from pixeltransformer.files import atomic_write, data_files
 from pixeltransformer.loopbar import loop_progress
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".webp")
@@ -690,15 +690,17 @@ def write_video(
         # frames (pillow's GIF writer merges identical frames, which changes the frame count)
         graph = "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=none"
         opts = dict(codec="gif", pix_fmt_out="pal8", output_params=["-vf", graph, "-loop", "0"])
-    path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(
-        str(path), (w, h), fps=fps, macro_block_size=1, ffmpeg_log_level="error", **opts
-    )
-    writer.send(None)  # start the ffmpeg process
-    try:
-        for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-    finally:
-        writer.close()
-    return path
+
+    def encode(tmp: Path) -> None:  # beside the file, then renamed: a run killed meanwhile leaves no cut-off video
+        writer = imageio_ffmpeg.write_frames(
+            str(tmp), (w, h), fps=fps, macro_block_size=1, ffmpeg_log_level="error", **opts
+        )
+        writer.send(None)  # start the ffmpeg process
+        try:
+            for frame in frames:  # [kH, kW, 3]
+                writer.send(np.ascontiguousarray(frame))
+        finally:
+            writer.close()
+
+    return atomic_write(path, encode)

@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from pixeltransformer.files import atomic_write
 from pixeltransformer.sets import grid_positions, nearest_neighbour_fill, read_signal, unflatten_grid
 
 from .io import enlarge, write_video
@@ -129,10 +130,7 @@ def figure_video_samples(
         fig.suptitle(title, fontsize=9, y=1 - 0.12 / height)
     fig.subplots_adjust(left=0.1, right=0.99, top=1 - head_in / height, bottom=0.01 * row_in * len(strips) / height,
                         hspace=0.08)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return atomic_write(path, fig.savefig)  # beside it, then renamed: never a cut-off picture under the name
 
 
 LABEL_H = 18  # pixels of the label band over side-by-side clips

@@ -310,10 +310,18 @@ class RunCheckpoint(ModelCheckpoint):
         return str(Path(self.dirpath) / Path(path).relative_to(old))
 
     def _atomic_save(self, trainer, filepath: str) -> None:
+        """Write the checkpoint beside ``filepath`` and rename it over it. A save that fails (a full disk, a second
+        Ctrl-C) deletes what it wrote: it stayed as <name>.ckpt.partial, as large as a checkpoint, where the disk was
+        already full, and no later save or resume removed it."""
         tmp = f"{filepath}.partial"
-        trainer.save_checkpoint(tmp, self.save_weights_only)
-        if trainer.is_global_zero:
-            os.replace(tmp, filepath)
+        try:
+            trainer.save_checkpoint(tmp, self.save_weights_only)
+            if trainer.is_global_zero:
+                os.replace(tmp, filepath)
+        except BaseException:
+            if trainer.is_global_zero:
+                Path(tmp).unlink(missing_ok=True)
+            raise
         trainer.strategy.barrier("atomic-checkpoint")
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath

@@ -11,6 +11,7 @@ first training step leaves no run folder behind.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, modu
                          split_mismatch)
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
 from .evaluation import SweepEvaluation, eval_folder
-from .files import drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
+from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
                      every_point_sets, format_error, source_name)
@@ -46,9 +47,9 @@ from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_dev
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size,
                    check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
-                   check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg, joins_a_run,
-                   launched_run_name, parse_error_fields, predict_in_the_first_process, readable_run_configs,
-                   resume_checkpoint, run_config_setting, with_run_config)
+                   check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg,
+                   hold_run_folder, joins_a_run, launched_run_name, parse_error_fields, predict_in_the_first_process,
+                   readable_run_configs, release_run_folder, resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -786,6 +787,12 @@ class PixelTransformerCLI(LightningCLI):
             elif subcommand == "fit":
                 warn_split_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)
+        if subcommand == "fit" and _first_process() and not self.trainer.fast_dev_run:
+            try:  # held until the process ends: a second fit in the folder is refused (a dev run writes nothing)
+                self._run_lock = hold_run_folder(self.run_dir, new=not self.config.fit.get("resume"))
+            except FileExistsError:
+                self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
+                raise
         replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
         if _first_process():
             for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left
@@ -853,7 +860,37 @@ class PixelTransformerCLI(LightningCLI):
                 # Lightning's own SIGTERM stop (a fit's sanity check, checkpointing off, a handler of the user's, an
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
                 err.code = SIGTERM_STATUS
+            if (line := self._write_failure(err, subcommand, replacing)) is not None:
+                raise OSError(line) from err
             raise
+        finally:
+            self._release_run_folder()
+
+    def _write_failure(self, err: BaseException, subcommand: str, replacing: Path | None) -> str | None:
+        """The line of a command whose output could not be written (a full disk, a quota, a file-size limit, a
+        read-only file system): the system's words alone ("[Errno 28] No space left on device") named neither the
+        folder nor what was kept. None for any other error, and for a cache's (its own line names the cache)."""
+        if not isinstance(err, OSError) or isinstance(err, CacheWriteError) or err.errno not in WRITE_ERRNOS:
+            return None
+        where, kept = self.run_dir, ""
+        if subcommand == "predict":
+            writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
+            where, kept = (writer.out if writer is not None else where), "; nothing of the prediction was kept"
+        elif replacing is not None:
+            where = replacing
+            kept = (f"; {replacing.name}/ keeps the earlier evaluation, unchanged" if replacing.exists() else
+                    "; nothing of the evaluation was kept")
+        elif subcommand == "fit" and (last := Path(getattr(self.trainer.checkpoint_callback, "dirpath", None)
+                                                   or self.run_dir / "checkpoints") / "last.ckpt").is_file():
+            kept = f"; {last} is whole: make room, then continue with --resume {shlex.quote(str(self.run_dir))}"
+        named = f": {err.filename}" if err.filename else ""
+        return f"cannot write into {where} ({err.strerror or err}{named}){kept}"
+
+    def _release_run_folder(self) -> None:
+        """Unlock the run folder a fit held (hold_run_folder) once it ends: a fit run from Python may be followed by a
+        resume of the same run in the same process."""
+        lock, self._run_lock = getattr(self, "_run_lock", None), None
+        release_run_folder(self.run_dir, lock)
 
     def _say_dev_run_of_a_resume(self) -> None:
         """The closing line of a fast_dev_run given --resume: it wrote nothing, and from a step at or past its own few
@@ -868,12 +905,21 @@ class PixelTransformerCLI(LightningCLI):
 
     def _say_evaluation_stopped(self, subcommand: str, replacing: Path | None, why: str = "Ctrl-C") -> None:
         """After Ctrl-C (or SIGTERM) stopped a test or validate: what was kept (a fit's stop has RunCheckpoint's own
-        line)."""
+        line). A prediction stopped by Ctrl-C says what SIGTERM's says (PredictionWriter): Lightning's "Detected
+        KeyboardInterrupt" alone left open whether its files were written."""
+        if subcommand == "predict" and why == "Ctrl-C":
+            writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
+            done = f"; wrote {writer.out}" if writer is not None and writer.written else "; nothing was written"
+            print(f"[predict] Ctrl-C: stopped{done}", flush=True)
         if subcommand not in ("test", "validate") or not _first_process():
             return
         kept = (f"{replacing.name}/ keeps the earlier evaluation, unchanged" if replacing is not None
                 and replacing.exists() else "nothing of it was kept")
         print(f"[run] {why}: the evaluation stopped before its end; {kept}", flush=True)
+
+
+# what a write that fails for want of room, or of a writable file system, says
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 def nothing_trained(trainer) -> str:

@@ -13,10 +13,13 @@ to one by :func:`one_device`, and the CLI says so; under a launcher (torchrun, s
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import shutil
 import signal as signals  # the module: `signal` names a signal tensor here
+import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -445,17 +448,51 @@ class PredictionWriter(BasePredictionWriter):
             self._stop()
 
     def _write(self, trainer, pl_module, prediction) -> None:
-        out = self.out
-        new = missing_folders(out)
-        out.mkdir(parents=True, exist_ok=True)
+        """The domain's files and prediction.json go into a hidden folder beside the output folder, which is renamed
+        into place once they are all written: a prediction stopped while it writes (Ctrl-C, a full disk, a domain's
+        error) leaves no partial files under the output folder's name, and two predictions of one input that end at
+        once each get a folder of their own (the later one is numbered on)."""
+        new, staging = missing_folders(self.out), None
         try:
-            files = pl_module.domain.write_prediction(prediction, out)
-            if not (isinstance(files, list) and all(isinstance(f, Path) for f in files)):
-                raise ValueError(f"{type(pl_module.domain).__name__}.write_prediction returned "
-                                 f"{type(files).__name__}: it must return the list of files (Paths) it wrote")
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".partial", dir=self.out.parent))
+            draft = staging / self.out.name  # under the folder's own name, which a domain may show (an SDF's title)
+            draft.mkdir()
+            files = self._fill(trainer, pl_module, prediction, draft)
         except BaseException:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
             remove_empty(new)
             raise
+        shutil.rmtree(staging, ignore_errors=True)
+        for path in files:  # the evaluation's lines; prediction.json lists the same files, for scripts
+            print(f"[pixeltransformer] wrote {path}", flush=True)
+        self.written.extend(files)
+
+    def _publish(self, draft: Path) -> Path:
+        """Rename the whole prediction ``draft`` to the output folder (new, or empty: a rename replaces an empty
+        folder, never one with files); where another prediction took that folder meanwhile, the next free number of
+        the default one, and a given --out is refused."""
+        while True:
+            try:
+                os.rename(draft, self.out)
+                return self.out
+            except OSError as err:
+                if err.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR) or not self.out.exists():
+                    raise
+                if self.options.out:
+                    raise FileExistsError(f"--out {self.options.out}: another prediction was written there while this "
+                                          "one ran; nothing of this one was kept: choose a new folder") from None
+                self.out = output_folder(self.options, self.run_dir)
+
+    def _fill(self, trainer, pl_module, prediction, draft: Path) -> list[Path]:
+        """Write the prediction into ``draft`` and publish it (:meth:`_publish`): its files, where they now are."""
+        out = draft
+        files = pl_module.domain.write_prediction(prediction, out)
+        if not (isinstance(files, list) and all(isinstance(f, Path) for f in files)):
+            self._publish(draft)  # what the domain wrote stays, for its author to see
+            raise ValueError(f"{type(pl_module.domain).__name__}.write_prediction returned "
+                             f"{type(files).__name__}: it must return the list of files (Paths) it wrote")
         # S's K rows [position..., value...]
         context = [p + v for p, v in zip(json_rows(prediction.ctx_pos[0]), json_rows(prediction.ctx_val[0]))]
         record = {"checkpoint": str(getattr(trainer, "ckpt_path", "") or ""), "domain": pl_module.spec.domain,
@@ -468,6 +505,5 @@ class PredictionWriter(BasePredictionWriter):
         if read := pl_module.domain.input_options():  # after --input or --context (PredictOptions.check)
             record["input_options"] = read  # how the domain read --input or --context (--model.domain.init_args)
         files.append(write_json(out / "prediction.json", record))
-        for path in files:  # the evaluation's lines; prediction.json lists the same files, for scripts
-            print(f"[pixeltransformer] wrote {path}", flush=True)
-        self.written.extend(files)
+        final = self._publish(draft)
+        return [final / path.relative_to(draft) if path.is_relative_to(draft) else path for path in files]

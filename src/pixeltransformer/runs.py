@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fcntl
 import functools
 import hashlib
 import os
 import re
 import secrets
 import shlex
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -593,9 +595,12 @@ def predict_in_the_first_process(argv: list[str]) -> None:
         os.environ.pop(name, None)
 
 
+FIT_LOCK = ".fit.lock"  # in a run folder: locked (flock) by the fit that trains there, and says its "host pid"
+
+
 def check_new_run(run: Path) -> Path:
     """A new run never writes into a folder that holds another run (its W&B id, config or checkpoints)."""
-    if run.is_dir() and any(run.iterdir()):
+    if run.is_dir() and any(p.name != FIT_LOCK for p in run.iterdir()):
         if not (run / "checkpoints" / "last.ckpt").is_file():  # --resume would refuse it: do not send the user there
             raise FileExistsError(f"run folder {run} already exists, without checkpoints/last.ckpt (its fit stopped "
                                   f"before the first save, or is still running), so it cannot be resumed: choose "
@@ -603,6 +608,66 @@ def check_new_run(run: Path) -> Path:
         raise FileExistsError(f"run folder {run} already exists: continue it with --resume {run} "
                               f"(make train RESUME={run}) or choose another --run_name")
     return run
+
+
+def hold_run_folder(run: Path, new: bool) -> int | None:
+    """Lock a fit's run folder for as long as this process runs (the kernel drops the lock with it, however it ends),
+    before anything is written there: the descriptor that holds the lock. Two fits started in one folder at once (the
+    same --run_name, or --resume of one run twice) each passed :func:`check_new_run` and wrote into it together: two
+    last.ckpt (last-v1.ckpt), two W&B runs, one wandb_id.txt and both command lines, each exiting 0. The second is
+    refused in one line; a new run checks again, with the lock held, that the folder holds no other run. None where
+    the file system has no locks."""
+    run.mkdir(parents=True, exist_ok=True)
+    lock = run / FIT_LOCK
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = " ".join(os.pread(fd, 200, 0).decode(errors="replace").split()[:2])
+            os.close(fd)
+            host, _, pid = holder.partition(" ")
+            who = f"process {pid} on {host}" if pid else "another process"
+            then = "or choose another --run_name" if new else "then resume it"
+            raise FileExistsError(f"run folder {run} is in use by another fit ({who}): wait for it to end, "
+                                  f"{then}") from None
+        except OSError:  # no locks on this file system: the check alone
+            os.close(fd)
+            if new:
+                check_new_run(run)
+            return None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:  # its holder's failed start removed the folder meanwhile: lock the one made now
+            same = False
+        if not same:
+            os.close(fd)
+            run.mkdir(parents=True, exist_ok=True)
+            continue
+        try:
+            if new:
+                check_new_run(run)  # a fit that held the lock before this one may have ended meanwhile
+            text = f"{socket.gethostname()} {os.getpid()}\n".encode()
+            os.pwrite(fd, text, 0)
+            os.ftruncate(fd, len(text))
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+
+def release_run_folder(run: Path, fd: int | None) -> None:
+    """Unlock a run folder :func:`hold_run_folder` locked, when the fit ends: its lock file goes (unless the folder
+    went, or another file took its place) while still locked, so that a fit that opened it meanwhile locks a new one."""
+    if fd is None:
+        return
+    try:
+        if os.fstat(fd).st_ino == os.stat(run / FIT_LOCK).st_ino:
+            os.unlink(run / FIT_LOCK)
+    except OSError:  # removed with a new run's folder that stopped before its first step
+        pass
+    finally:
+        os.close(fd)
 
 
 def check_resume_length(run: str | Path, step: int | None, max_steps: int | None) -> None:

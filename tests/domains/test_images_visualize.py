@@ -206,3 +206,26 @@ def test_fig5_names_its_last_column_as_what_it_shows(tmp_path, monkeypatch, num_
     files = images_domain.ImageDomain().pictures({"5": level, "composition": comp}, tmp_path, "")
     assert "fig5_composition" in files
     assert grids[-1]["col_titles"] == ["top from", "bottom from", "S (NN fill)", last]
+
+
+def test_a_picture_stopped_while_it_is_written_leaves_no_cut_off_file(tmp_path, monkeypatch):
+    """A fit or evaluation killed (or Ctrl-C pressed twice) while a picture was written left a cut-off PNG under its
+    final name in pictures/, which nothing wrote again. A picture is written beside its name and renamed: the stopped
+    one leaves nothing, and the earlier file of that name stays whole."""
+    from PIL import Image
+
+    from domains.images.visualize import image_grid, save_png
+
+    def stopped(self, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"\x89PNG\r\n")  # the first bytes, then the process is stopped
+        raise KeyboardInterrupt
+
+    (tmp_path / "panel.png").write_bytes(b"earlier")
+    monkeypatch.setattr(Image.Image, "save", stopped)
+    image = torch.rand(3, 4, 4)  # [C, H, W]
+    with pytest.raises(KeyboardInterrupt):
+        save_png(image, tmp_path / "mean.png")
+    with pytest.raises(KeyboardInterrupt):
+        image_grid([[image]], tmp_path / "panel.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["panel.png"]
+    assert (tmp_path / "panel.png").read_bytes() == b"earlier"

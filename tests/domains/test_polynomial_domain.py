@@ -194,6 +194,40 @@ def test_predict_refuses_input_files_and_x_out_of_range(tiny_checkpoint, tmp_pat
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_a_prediction_that_cannot_be_written_names_its_folder(tiny_checkpoint, tmp_path, monkeypatch):
+    """A full disk (or a file-size limit, a quota, a read-only file system) while a prediction's files were written
+    stopped it with the system's words alone, "[Errno 28] No space left on device", naming no folder and leaving the
+    files written so far. The line names the folder, and nothing of the prediction is left."""
+    import errno
+
+    def full(self, completion, out_dir):
+        (out_dir / "functions.png").write_bytes(b"\x89PNG")  # the first file, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PolynomialDomain, "write_prediction", full)
+    out = tmp_path / "pred"
+    with pytest.raises(OSError, match=rf"^cannot write into {out} \(No space left on device\); nothing of the "
+                                      r"prediction was kept$"):
+        _predict(tiny_checkpoint, "--context", "[[0.1, 0.5]]", "--out", str(out))
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_prediction_stopped_by_ctrl_c_says_nothing_was_written(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    """Ctrl-C while a prediction ran or wrote its files printed only Lightning's "Detected KeyboardInterrupt", where
+    SIGTERM says what was written; a Ctrl-C while the files were written left those written so far. It now says
+    "nothing was written", and nothing is."""
+    def stopped(self, completion, out_dir):
+        (out_dir / "functions.png").write_bytes(b"\x89PNG")  # the first file, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PolynomialDomain, "write_prediction", stopped)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # Lightning's exit after a KeyboardInterrupt
+        _predict(tiny_checkpoint, "--context", "[[0.1, 0.5]]", "--out", str(tmp_path / "pred"))
+    assert "[predict] Ctrl-C: stopped; nothing was written" in capsys.readouterr().out.splitlines()
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("option, dataset", [("coef_std", "polynomial"), ("lengthscale", "gp_rbf"),
                                              ("variance", "gp_matern")])
 @pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])

@@ -494,6 +494,68 @@ def test_write_prediction_that_returns_no_files_is_named(tmp_path):
     assert (tmp_path / "out" / "mean.txt").read_text() == "0"  # what the domain wrote stays
 
 
+
+def _written_prediction(tmp_path, domain, writer):
+    """Hand ``writer`` a completion of one context point, as the predict loop does, with ``domain``'s files."""
+    from types import SimpleNamespace
+
+    module = SimpleNamespace(domain=domain, spec=SPEC)
+    # S of one point: positions [1, K, P], values [1, K, V]
+    completion = SimpleNamespace(ctx_pos=torch.zeros(1, 1, 2), ctx_val=torch.full((1, 1, 1), 0.5))
+    writer._write(SimpleNamespace(ckpt_path="", precision="32-true"), module, completion)
+
+
+def test_a_prediction_stopped_while_it_writes_leaves_no_partial_files(tmp_path):
+    """Ctrl-C (or a full disk, or a domain's error) while a domain wrote its files left those written so far in the
+    prediction's folder, without prediction.json, under the name of a finished prediction. Its files are now written
+    beside it and the folder renamed into place when all of them are there: a stopped one leaves nothing."""
+    from pixeltransformer.predict import PredictionWriter, PredictOptions
+
+    class Stopped(HeightDomain):
+        def write_prediction(self, completion, out_dir):
+            (out_dir / "mean.png").write_bytes(b"\x89PNG")  # the first picture, then Ctrl-C
+            raise KeyboardInterrupt
+
+    writer = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]"), tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        _written_prediction(tmp_path, Stopped(), writer)
+    assert not (tmp_path / "run").exists()  # not the prediction's folder, nor the hidden one it was written in
+    assert writer.written == []
+
+
+def test_two_predictions_of_one_input_each_keep_a_folder_of_their_own(tmp_path):
+    """Two predictions of one input at once each chose <run>/predict/<input>/, which was free when they started, and
+    wrote into it together: the later one's files over the earlier one's, one prediction.json. The later one now
+    goes to <input>-2; a given --out is refused, and the earlier prediction there is kept."""
+    from pixeltransformer.predict import PredictionWriter, PredictOptions
+
+    class Named(HeightDomain):
+        def __init__(self, text):
+            super().__init__()
+            self.text = text
+
+        def write_prediction(self, completion, out_dir):
+            (out_dir / "mean.txt").write_text(self.text)
+            return [out_dir / "mean.txt"]
+
+    run = tmp_path / "run"
+    first = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]"), run)
+    second = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]"), run)
+    assert first.out == second.out == run / "predict" / "context"
+    _written_prediction(tmp_path, Named("first"), first)
+    _written_prediction(tmp_path, Named("second"), second)
+    assert (run / "predict" / "context" / "mean.txt").read_text() == "first"
+    assert (run / "predict" / "context-2" / "mean.txt").read_text() == "second"
+    assert second.written == [run / "predict" / "context-2" / name for name in ("mean.txt", "prediction.json")]
+    assert sorted(p.name for p in (run / "predict").iterdir()) == ["context", "context-2"]
+    given = [PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]", out=str(tmp_path / "out")), run) for _ in "ab"]
+    _written_prediction(tmp_path, Named("first"), given[0])
+    with pytest.raises(FileExistsError, match=r"^--out .*/out: another prediction was written there while this one "
+                                              r"ran; nothing of this one was kept: choose a new folder$"):
+        _written_prediction(tmp_path, Named("second"), given[1])
+    assert (tmp_path / "out" / "mean.txt").read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run"]
+
 IMPORT_FAILED = """Parser key "{key}":
   Does not validate against any of the Union subtypes
   Subtypes: [<class '{base}'>, <class 'NoneType'>]

@@ -152,3 +152,24 @@ def test_the_eta_of_a_fit_that_max_time_stops_first_is_the_time_limit(monkeypatc
     assert bar.train_line(trainer, now).endswith("  ETA 0:33:10")
     trainer.callbacks = []
     assert bar.train_line(trainer, now).endswith("  ETA 0:33:10")
+
+
+def test_a_checkpoint_save_that_fails_leaves_the_last_one_and_no_partial_file(tmp_path):
+    """A save that failed halfway (a full disk, a second Ctrl-C) left <name>.ckpt.partial beside the checkpoints, as
+    large as one, on the disk that was full, and nothing removed it. It is deleted; the earlier last.ckpt stays."""
+    import errno
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    (folder / "last.ckpt").write_bytes(b"step 4")
+
+    def save_checkpoint(path, weights_only=False):
+        Path(path).write_bytes(b"half of step 6")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    trainer = SimpleNamespace(save_checkpoint=save_checkpoint, is_global_zero=True, global_step=6)
+    callback = RunCheckpoint(dirpath=str(folder))
+    with pytest.raises(OSError, match="No space left on device"):
+        callback._atomic_save(trainer, str(folder / "last.ckpt"))
+    assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt"]
+    assert (folder / "last.ckpt").read_bytes() == b"step 4"

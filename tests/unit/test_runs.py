@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +14,9 @@ import pytest
 
 from pixeltransformer.runs import (check_config_files, check_config_order, config_setting, parse_error_fields,
                                    parse_error_key, check_resume_length, check_resume_name, check_run_name,
-                                   check_run_root, check_set_by_the_cli, joins_a_run, launched_run_name, preflight,
-                                   readable_run_configs, with_run_config)
+                                   check_run_root, check_set_by_the_cli, hold_run_folder, joins_a_run,
+                                   launched_run_name, preflight, readable_run_configs, release_run_folder,
+                                   with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -530,3 +533,30 @@ def test_the_dashboard_config_holds_the_options_and_not_the_parser_s_own_keys():
              "model": {"net": {"width": 64}}}
     assert dashboard_config(given) == {"config": ["configs/images.yaml"], "seed_everything": 0,
                                        "model": {"net": {"width": 64}}}
+def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
+    """Two fits started at once with the same --run_name each passed the new-run check and trained into the one folder:
+    last.ckpt and last-v1.ckpt, two W&B runs, one wandb_id.txt, both exiting 0. The first fit holds the folder's lock
+    until its process ends; a second one (a new run, or a resume of the run) is refused in one line, naming it."""
+    run = tmp_path / "runs" / "polynomial" / "same"
+    first = hold_run_folder(run, new=True)  # made, and held
+    assert first is not None and run.is_dir()
+    who = rf"process {os.getpid()} on {re.escape(socket.gethostname())}"
+    with pytest.raises(FileExistsError, match=rf"^run folder {re.escape(str(run))} is in use by another fit \({who}\): "
+                                              r"wait for it to end, or choose another --run_name$"):
+        hold_run_folder(run, new=True)
+    with pytest.raises(FileExistsError, match=rf"^run folder .* is in use by another fit \({who}\): wait for it to "
+                                              r"end, then resume it$"):
+        hold_run_folder(run, new=False)
+    (run / "command.txt").write_text("pixeltransformer fit ...\n")  # what the first fit writes
+    release_run_folder(run, first)  # the first fit ended: its folder is a run now, which a resume may take
+    assert sorted(p.name for p in run.iterdir()) == ["command.txt"]  # the lock file went with the lock
+    with pytest.raises(FileExistsError, match=r"^run folder .* already exists, without checkpoints/last.ckpt"):
+        hold_run_folder(run, new=True)
+    resumed = hold_run_folder(run, new=False)
+    assert resumed is not None
+    release_run_folder(run, resumed)
+    # a lock file left by a fit that was killed, in a folder it wrote nothing into, leaves the folder free
+    (run / "command.txt").unlink()
+    (run / ".fit.lock").write_text("host 1\n")
+    release_run_folder(run, hold_run_folder(run, new=True))
+    assert not list(run.iterdir())
