@@ -533,6 +533,8 @@ def test_the_dashboard_config_holds_the_options_and_not_the_parser_s_own_keys():
              "model": {"net": {"width": 64}}}
     assert dashboard_config(given) == {"config": ["configs/images.yaml"], "seed_everything": 0,
                                        "model": {"net": {"width": 64}}}
+
+
 def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     """Two fits started at once with the same --run_name each passed the new-run check and trained into the one folder:
     last.ckpt and last-v1.ckpt, two W&B runs, one wandb_id.txt, both exiting 0. The first fit holds the folder's lock
