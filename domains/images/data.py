@@ -124,7 +124,8 @@ class ImageDataModule(SignalDataModule):
         bins: "uniform" or "kmeans"; None = uniform for grayscale, k-means for RGB.
         num_bins: NB; None = 32 (uniform grayscale), 256 (k-means), 512 = 8^3 (uniform RGB).
         download: fetch MNIST/CIFAR-10 when missing (md5-verified); never needed for digits or folders.
-        kmeans_pixels: training pixels the k-means bins are fitted on (a seeded subsample, kept small for speed).
+        kmeans_pixels: training pixels the k-means bins are fitted on (a seeded subsample, kept small for speed; at
+            least num_bins, and every pixel when the train split holds fewer; >= 1).
         cache_dir: where a folder's decoded pictures are kept (default ``files.cache_root("images", "folders")``),
             keyed by the files' bytes and the size: later starts, DDP ranks and evaluations read one array.
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
@@ -185,7 +186,10 @@ class ImageDataModule(SignalDataModule):
                 raise ValueError(f"uniform RGB bins form an n^3 grid; num_bins={self.num_bins} is not a cube "
                                  f"(try 64, 512) or use bins='kmeans'")
         self.download = download
-        self.kmeans_pixels = kmeans_pixels
+        if kmeans_pixels < 1:  # max(kmeans_pixels, num_bins) fitted the bins on num_bins pixels, without a word
+            raise ValueError(f"--data.init_args.kmeans_pixels must be >= 1 (the training pixels the k-means colour "
+                             f"bins are fitted on; default 10000), got {kmeans_pixels}")
+        self.kmeans_pixels = int(kmeans_pixels)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("images", "folders")
         self._pools: dict[str, Pool] | None = None
         self._pool_files: list[str] | None = None  # a folder's files under root, as _load_pools found them
@@ -404,4 +408,6 @@ class ImageDataModule(SignalDataModule):
             rows = train.rows(torch.randint(n, (take,), generator=gen))  # [take] pool rows
             spots = torch.randint(h * w, (take,), generator=gen)  # [take] pixel of a picture
             pixels = train.pool[rows, :, spots // w, spots % w]  # [take, C]
-        return kmeans_centres(pixels.float() / 255.0, self.num_bins, seed=self.seed)  # [NB, C]
+        # every pixel drawn: k-means' own cap (20 000) kept a random 20 000 of a larger kmeans_pixels
+        return kmeans_centres(pixels.float() / 255.0, self.num_bins, seed=self.seed,
+                              max_points=pixels.shape[0])  # [NB, C]

@@ -697,3 +697,30 @@ def test_a_folder_cache_entry_of_another_decoding_version_stays(tmp_path, monkey
     folder_cache.read_folder(folder, files, 8, 3, cache, progress=False)  # the other checkout's start
     assert mine.is_file() and mine.with_suffix(".json").is_file()
     assert len(list(cache.glob("pics_8_3_*.npy"))) == 2
+
+
+@pytest.mark.parametrize("pixels", [0, -5])
+def test_kmeans_pixels_below_one_is_refused_not_taken_as_num_bins(tmp_path, pixels):
+    """kmeans_pixels=0 (or below) fitted the k-means colours on num_bins pixels (256 for 256 bins: every bin one
+    pixel's colour), without a word; it is refused in one line naming the option."""
+    write_folder(tmp_path, 10)
+    with pytest.raises(ValueError, match=rf"^--data.init_args.kmeans_pixels must be >= 1 \(the training pixels the "
+                                         rf"k-means colour bins are fitted on; default 10000\), got {pixels}$"):
+        ImageDataModule("folder", root=str(tmp_path), image_size=8, kmeans_pixels=pixels)
+
+
+def test_kmeans_bins_are_fitted_on_every_one_of_kmeans_pixels(tmp_path, monkeypatch):
+    """kmeans_pixels above 20 000 drew that many training pixels, but k-means kept a random 20 000 of them: a larger
+    kmeans_pixels changed nothing, without a word. Every pixel drawn is fitted."""
+    import domains.images.data as data
+
+    used = []
+
+    def spy(values, k, seed=0, **kwargs):  # values [N, C]
+        used.append(min(values.shape[0], kwargs.get("max_points", 20_000)))
+        return torch.rand(k, values.shape[1])  # [k, C]
+
+    monkeypatch.setattr(data, "kmeans_centres", spy)
+    write_folder(tmp_path, 10)  # 8 training pictures of 64x64: 32 768 pixels
+    ImageDataModule("folder", root=str(tmp_path), image_size=64, splits=(8, 1, 1), kmeans_pixels=30_000).spec
+    assert used == [30_000]
