@@ -493,6 +493,23 @@ def test_baseline_epochs_below_one_are_refused_not_scored_untrained(option, epoc
     assert getattr(ImageEvaluation(**{option: 1}), option) == 1
 
 
+@pytest.mark.parametrize("option, value, need", [("vae_steps", 0, ">= 1"), ("vae_steps", -1, ">= 1"),
+                                                 ("vae_lr", 0.0, "> 0"), ("vae_lr", -0.1, "> 0"),
+                                                 ("vae_lr", float("nan"), "> 0")])
+def test_vae_latent_steps_and_rate_that_fit_nothing_are_refused(option, value, need):
+    """vae_steps=0 (or vae_lr=0) scored the decoded prior mean, the same picture for every S, as the "VAE completion"
+    in metrics.json without a word; vae_steps=-1 stopped the evaluation at its first batch with torch's traceback
+    ("Trying to create tensor with negative dimension -1") and vae_lr=-0.1 with Adam's "Invalid learning rate: -0.1",
+    after the helper networks had trained. All are refused in one line when the evaluation is configured."""
+    from domains.images.evaluation import ImageEvaluation
+
+    what = {"vae_steps": "the Adam steps that fit the VAE's latent to S", "vae_lr": "their learning rate"}[option]
+    with pytest.raises(ValueError, match=rf"^ImageEvaluation: {option} must be {need} \({what}; vae: false leaves "
+                                         rf"the baseline out\), got {value}$"):
+        ImageEvaluation(**{option: value})
+    assert getattr(ImageEvaluation(**{option: 1}), option) == 1
+
+
 @pytest.mark.parametrize("option", ["--classifier_epochs", "--vae_epochs"])
 def test_make_classifier_refuses_epochs_below_one(option, tmp_path, capsys):
     """`python -m domains.images.baselines.pretrained --classifier_epochs 0` (the command `make classifier` runs)
