@@ -724,3 +724,24 @@ def test_kmeans_bins_are_fitted_on_every_one_of_kmeans_pixels(tmp_path, monkeypa
     write_folder(tmp_path, 10)  # 8 training pictures of 64x64: 32 768 pixels
     ImageDataModule("folder", root=str(tmp_path), image_size=64, splits=(8, 1, 1), kmeans_pixels=30_000).spec
     assert used == [30_000]
+
+
+def test_pictures_smaller_than_the_image_size_are_named_once_not_upscaled_silently(tmp_path):
+    """A folder's thumbnail (here one of 3x2 among 16x16 pictures read at 8x8) was upscaled into a training picture of
+    interpolated pixels without a word (a 1x1 picture became a flat square of its colour in the test split), while a
+    prediction's input smaller than the model says so. A folder says it once, counting them, from its cache too."""
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"big{i}.png")
+    Image.fromarray(rng.integers(0, 256, (2, 3, 3), dtype=np.uint8)).save(tmp_path / "tiny.png")
+    said = (rf"^1 of the 5 pictures read in {tmp_path} are smaller than 8×8, so they were upscaled to interpolated "
+            r"pixels \(first: tiny.png: 3×2\): give a smaller --data.init_args.image_size, or leave them out$")
+    for _ in range(2):  # decoded, then read from the cache
+        dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(3, 1, 1), bins="uniform", num_bins=8,
+                             cache_dir=str(tmp_path / "c"))
+        with pytest.warns(UserWarning, match=said):
+            dm.dataset("train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pictures of the size or larger: not a word
+        ImageDataModule("folder", root=str(tmp_path), image_size=2, splits=(3, 1, 1), bins="uniform", num_bins=8,
+                        cache_dir=str(tmp_path / "c")).dataset("train")
