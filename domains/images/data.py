@@ -17,6 +17,7 @@ subsample of training pixels (``kmeans_pixels``) and stored in the spec, so a ch
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -100,6 +101,16 @@ def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int) -> Pool:
         x = x.round().clamp(0, 255).to(torch.uint8)  # [N, C, size, size]
     y = None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
     return x, y
+
+
+def all_grey(pools: dict[str, Pool], rows_at_once: int = 1024) -> bool:
+    """Whether every RGB picture of every pool is grey (red = green = blue in every pixel), read a block of pictures at
+    a time and stopped at the first block holding a colour."""
+    for images, _ in pools.values():  # [N, 3, H, W] uint8
+        for block in images.split(rows_at_once):  # [b, 3, H, W]
+            if not ((block[:, 0] == block[:, 1]) & (block[:, 1] == block[:, 2])).all():
+                return False
+    return True
 
 
 def check_not_one_colour(pools: dict[str, Pool], where: str | Path) -> None:
@@ -329,6 +340,10 @@ class ImageDataModule(SignalDataModule):
                 pools = {"all": _to_pool(*io.read_cifar10(where, present[0] if present else "train"), size)}
         io.warn_if_unscaled(np.array([int(images.max()) for images, _ in pools.values()]), self.root or name)
         check_not_one_colour(pools, self.root or name)
+        if name == "folder" and self.channels == 3 and all_grey(pools):  # RGB bins on the grey diagonal, NLL per one
+            n = sum(len(images) for images, _ in pools.values())  # of 3 equal values: not a grey model's
+            warnings.warn(f"{self.root}: every one of its {n} pictures is grey (red = green = blue) and is read as RGB: "
+                          "--data.init_args.channels=1 reads them as grey (one value a pixel)", stacklevel=2)
         self._pools = pools
         return pools
 

@@ -745,3 +745,25 @@ def test_pictures_smaller_than_the_image_size_are_named_once_not_upscaled_silent
         warnings.simplefilter("error")  # pictures of the size or larger: not a word
         ImageDataModule("folder", root=str(tmp_path), image_size=2, splits=(3, 1, 1), bins="uniform", num_bins=8,
                         cache_dir=str(tmp_path / "c")).dataset("train")
+
+
+def test_a_folder_of_grey_pictures_read_as_rgb_names_the_channels_option(tmp_path):
+    """A folder whose every picture is grey (exported MNIST digits, X-rays) was read as RGB without a word: its
+    k-means colours all lie on the grey diagonal and its NLL is per channel of three equal ones, not a grey model's.
+    The folder says so once, naming --data.init_args.channels=1; a folder with one colour picture says nothing."""
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / f"grey{i}.png")
+    said = (rf"^{tmp_path}: every one of its 5 pictures is grey \(red = green = blue\) and is read as RGB: "
+            r"--data.init_args.channels=1 reads them as grey \(one value a pixel\)$")
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(3, 1, 1), bins="uniform", num_bins=8,
+                         cache_dir=str(tmp_path / "c"))
+    with pytest.warns(UserWarning, match=said):
+        dm.dataset("train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read as grey, or with one picture of colours: not a word
+        ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(3, 1, 1), channels=1,
+                        cache_dir=str(tmp_path / "c")).dataset("train")
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "colour.png")
+        ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(4, 1, 1), bins="uniform", num_bins=8,
+                        cache_dir=str(tmp_path / "c")).dataset("train")
