@@ -521,3 +521,23 @@ def test_make_classifier_refuses_epochs_below_one(option, tmp_path, capsys):
     assert exit_info.value.code == 2 and not any(tmp_path.iterdir())
     assert capsys.readouterr().err == (f"python -m domains.images.baselines.pretrained: error: {option} must be >= 1 "
                                        "(default: the dataset's), got 0\n")
+
+
+def test_make_classifier_without_its_data_names_its_own_options(tmp_path, monkeypatch, capsys):
+    """`make classifier DATA=mnist` without data/mnist said "pass --data.init_args.root, or add
+    --data.init_args.download=true to fetch it": options of `make train`, which the command refused ("unrecognized
+    arguments"). Its line names its own, --root and --download."""
+    from domains.images.baselines import pretrained
+
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "data"))
+    with pytest.raises(SystemExit) as exit_info:
+        pretrained.main(["--data", "mnist", "--cache_dir", str(tmp_path / "c"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--data.init_args" not in err, err
+    assert err == (f"error: no data at {tmp_path / 'data' / 'mnist'}: put it there, set PIXELTRANSFORMER_DATA to a "
+                   "folder holding mnist, pass --root, or add --download to fetch it\n")
+    seen = {}
+    monkeypatch.setattr(pretrained, "ImageDataModule", lambda *a, **k: seen.update(k) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # --download reaches the data, which fetches what is missing
+        pretrained.main(["--data", "mnist", "--download", "--cache_dir", str(tmp_path / "c"), "--device", "cpu"])
+    assert seen["download"] is True
