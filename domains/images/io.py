@@ -482,9 +482,9 @@ def warn_folder_notes(root: str | Path, notes: dict) -> None:
                       f"{dim[0]})")
     if small:
         kept, size = notes["files"] - len(skipped), notes["size"]
-        warnings.warn(f"{len(small)} of the {kept} pictures read in {root} are smaller than {size}×{size}, so they were "
-                      f"upscaled to interpolated pixels (first: {small[0]}): give a smaller --data.init_args.image_size, "
-                      "or leave them out")
+        warnings.warn(f"{len(small)} of the {kept} pictures read in {root} are smaller than {size}×{size}, so they "
+                      f"were upscaled to interpolated pixels (first: {small[0]}): give a smaller "
+                      "--data.init_args.image_size, or leave them out")
 
 
 # ---- scikit-learn digits --------------------------------------------------------------------------

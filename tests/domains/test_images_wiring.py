@@ -494,13 +494,15 @@ def test_baseline_epochs_below_one_are_refused_not_scored_untrained(option, epoc
 
 
 @pytest.mark.parametrize("option, value, need", [("vae_steps", 0, ">= 1"), ("vae_steps", -1, ">= 1"),
-                                                 ("vae_lr", 0.0, "> 0"), ("vae_lr", -0.1, "> 0"),
-                                                 ("vae_lr", float("nan"), "> 0")])
+                                                 ("vae_lr", 0.0, "finite and > 0"), ("vae_lr", -0.1, "finite and > 0"),
+                                                 ("vae_lr", float("nan"), "finite and > 0"),
+                                                 ("vae_lr", float("inf"), "finite and > 0")])
 def test_vae_latent_steps_and_rate_that_fit_nothing_are_refused(option, value, need):
     """vae_steps=0 (or vae_lr=0) scored the decoded prior mean, the same picture for every S, as the "VAE completion"
     in metrics.json without a word; vae_steps=-1 stopped the evaluation at its first batch with torch's traceback
     ("Trying to create tensor with negative dimension -1") and vae_lr=-0.1 with Adam's "Invalid learning rate: -0.1",
-    after the helper networks had trained. All are refused in one line when the evaluation is configured."""
+    after the helper networks had trained; vae_lr=inf completed every picture as NaN. All are refused in one line
+    when the evaluation is configured."""
     from domains.images.evaluation import ImageEvaluation
 
     what = {"vae_steps": "the Adam steps that fit the VAE's latent to S", "vae_lr": "their learning rate"}[option]
