@@ -17,6 +17,7 @@ subsample of training pixels (``kmeans_pixels``) and stored in the spec, so a ch
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -102,6 +103,16 @@ def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int) -> Pool:
     return x, y
 
 
+def all_grey(pools: dict[str, Pool], rows_at_once: int = 1024) -> bool:
+    """Whether every RGB picture of every pool is grey (red = green = blue in every pixel), read a block of pictures at
+    a time and stopped at the first block holding a colour."""
+    for images, _ in pools.values():  # [N, 3, H, W] uint8
+        for block in images.split(rows_at_once):  # [b, 3, H, W]
+            if not ((block[:, 0] == block[:, 1]) & (block[:, 1] == block[:, 2])).all():
+                return False
+    return True
+
+
 def check_not_one_colour(pools: dict[str, Pool], where: str | Path) -> None:
     """Refuse pictures whose every pixel, in every pool, is one colour (blank scans, a folder of empty frames)."""
     low = torch.stack([images.amin(dim=(0, 2, 3)) for images, _ in pools.values()]).amin(0)  # [C]
@@ -124,7 +135,8 @@ class ImageDataModule(SignalDataModule):
         bins: "uniform" or "kmeans"; None = uniform for grayscale, k-means for RGB.
         num_bins: NB; None = 32 (uniform grayscale), 256 (k-means), 512 = 8^3 (uniform RGB).
         download: fetch MNIST/CIFAR-10 when missing (md5-verified); never needed for digits or folders.
-        kmeans_pixels: training pixels the k-means bins are fitted on (a seeded subsample, kept small for speed).
+        kmeans_pixels: training pixels the k-means bins are fitted on (a seeded subsample, kept small for speed; at
+            least num_bins, and every pixel when the train split holds fewer; >= 1).
         cache_dir: where a folder's decoded pictures are kept (default ``files.cache_root("images", "folders")``),
             keyed by the files' bytes and the size: later starts, DDP ranks and evaluations read one array.
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
@@ -185,7 +197,10 @@ class ImageDataModule(SignalDataModule):
                 raise ValueError(f"uniform RGB bins form an n^3 grid; num_bins={self.num_bins} is not a cube "
                                  f"(try 64, 512) or use bins='kmeans'")
         self.download = download
-        self.kmeans_pixels = kmeans_pixels
+        if kmeans_pixels < 1:  # max(kmeans_pixels, num_bins) fitted the bins on num_bins pixels, without a word
+            raise ValueError(f"--data.init_args.kmeans_pixels must be >= 1 (the training pixels the k-means colour "
+                             f"bins are fitted on; default 10000), got {kmeans_pixels}")
+        self.kmeans_pixels = int(kmeans_pixels)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("images", "folders")
         self._pools: dict[str, Pool] | None = None
         self._pool_files: list[str] | None = None  # a folder's files under root, as _load_pools found them
@@ -325,6 +340,10 @@ class ImageDataModule(SignalDataModule):
                 pools = {"all": _to_pool(*io.read_cifar10(where, present[0] if present else "train"), size)}
         io.warn_if_unscaled(np.array([int(images.max()) for images, _ in pools.values()]), self.root or name)
         check_not_one_colour(pools, self.root or name)
+        if name == "folder" and self.channels == 3 and all_grey(pools):  # RGB bins on the grey diagonal, NLL per one
+            n = sum(len(images) for images, _ in pools.values())  # of 3 equal values: not a grey model's
+            warnings.warn(f"{self.root}: every one of its {n} pictures is grey (red = green = blue) and is read as "
+                          "RGB: --data.init_args.channels=1 reads them as grey (one value a pixel)", stacklevel=2)
         self._pools = pools
         return pools
 
@@ -404,4 +423,6 @@ class ImageDataModule(SignalDataModule):
             rows = train.rows(torch.randint(n, (take,), generator=gen))  # [take] pool rows
             spots = torch.randint(h * w, (take,), generator=gen)  # [take] pixel of a picture
             pixels = train.pool[rows, :, spots // w, spots % w]  # [take, C]
-        return kmeans_centres(pixels.float() / 255.0, self.num_bins, seed=self.seed)  # [NB, C]
+        # every pixel drawn: k-means' own cap (20 000) kept a random 20 000 of a larger kmeans_pixels
+        return kmeans_centres(pixels.float() / 255.0, self.num_bins, seed=self.seed,
+                              max_points=pixels.shape[0])  # [NB, C]

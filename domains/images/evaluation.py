@@ -4,6 +4,7 @@ come from the module's ImageDomain."""
 
 from __future__ import annotations
 
+import math
 import pickle
 import warnings
 from typing import Any
@@ -84,6 +85,12 @@ class ImageEvaluation(SweepEvaluation):
             if epochs is not None and epochs < 1:  # an untrained network's accuracy or completions, without a word
                 raise ValueError(f"ImageEvaluation: {name} must be >= 1 (null: the dataset's default; {switch}: false "
                                  f"leaves the baseline out), got {epochs}")
+        # no step, or no rate, scored the decoded prior mean (one picture for every S) as the VAE's completion
+        for name, value, need, what in (("vae_steps", vae_steps, ">= 1", "the Adam steps that fit the VAE's latent "
+                                         "to S"), ("vae_lr", vae_lr, "finite and > 0", "their learning rate")):
+            if not (value >= 1 if name == "vae_steps" else 0 < value < math.inf):  # NaN fails both
+                raise ValueError(f"ImageEvaluation: {name} must be {need} ({what}; vae: false leaves the baseline "
+                                 f"out), got {value}")
         self.use_classifier, self.classifier_epochs = classifier, classifier_epochs
         self.use_vae, self.vae_epochs, self.vae_steps, self.vae_lr = vae, vae_epochs, vae_steps, vae_lr
         self.cache_dir = cache_dir

@@ -441,8 +441,8 @@ def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
 def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool = True,
                   channels: int = 3) -> tuple[np.ndarray, dict]:
     """The pictures of ``files`` -> images [N, size, size, C] and what to tell about them (:func:`warn_folder_notes`):
-    ``{"files": how many, "skipped": [unreadable ones], "dim": [dim 16-bit ones]}``, each "name: why"
-    (the file's path under root).
+    ``{"files": how many, "skipped": [unreadable ones], "dim": [dim 16-bit ones], "small": [ones smaller than size,
+    upscaled]}``, each "name: why" (the file's path under root).
 
     Each picture is written into one array as it is read, laid out channel by channel ([N, C, size, size] in memory,
     seen as [N, size, size, C]), so a folder takes its pixels' bytes once: gathering the pictures and stacking them
@@ -450,32 +450,41 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
     if not files:
         raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
     out = np.empty((len(files), channels, size, size), dtype=np.uint8).transpose(0, 2, 3, 1)  # [N, size, size, C]
-    kept, skipped, dim = 0, [], []
+    kept, skipped, dim, small = 0, [], [], []
     for p in loop_progress(files, f"reading {Path(root).name}", unit="img", enabled=progress and len(files) >= 500):
         name = p.relative_to(root) if p.is_relative_to(root) else p.name
         try:
-            arr, peak = read_picture(p, size, channels=channels)
+            arr, peak = read_picture(p, channels=channels)  # [h, w, C], the file's size
         except ValueError as e:  # the reader's line names the file by its whole path, not repeated after its name
             skipped.append(f"{name}: {str(e).removeprefix(f'{p}: ')}")
             continue
-        out[kept] = arr  # [size, size, C]
+        h, w = arr.shape[:2]
+        if min(h, w) < size:  # its square is upscaled: pixels that interpolation made up
+            small.append(f"{name}: {w}×{h}")
+        out[kept] = square_array(arr, size)  # [size, size, C]
         kept += 1
         if peak is not None:
             dim.append(f"{name}: {dim_note(peak)}")
     if not kept:
         raise ValueError(f"none of the {len(files)} image files in {root} could be read (first: {skipped[0]})")
-    return out[:kept], {"files": len(files), "skipped": skipped, "dim": dim}
+    return out[:kept], {"files": len(files), "skipped": skipped, "dim": dim, "small": small, "size": size}
 
 
 def warn_folder_notes(root: str | Path, notes: dict) -> None:
-    """One warning for a folder's unreadable files and one for its dim 16-bit pictures (:func:`decode_folder`)."""
-    skipped, dim = notes["skipped"], notes["dim"]
+    """One warning for a folder's unreadable files, one for its dim 16-bit pictures and one for its pictures smaller
+    than the size they are read at (:func:`decode_folder`)."""
+    skipped, dim, small = notes["skipped"], notes["dim"], notes["small"]
     if skipped:
         warnings.warn(f"skipped {len(skipped)} of {notes['files']} unreadable files in {root} (first: {skipped[0]})")
     if dim:
         kept = notes["files"] - len(skipped)
         warnings.warn(f"{len(dim)} of the {kept} pictures read in {root} are 16-bit and nearly black (first: "
                       f"{dim[0]})")
+    if small:
+        kept, size = notes["files"] - len(skipped), notes["size"]
+        warnings.warn(f"{len(small)} of the {kept} pictures read in {root} are smaller than {size}×{size}, so they "
+                      f"were upscaled to interpolated pixels (first: {small[0]}): give a smaller "
+                      "--data.init_args.image_size, or leave them out")
 
 
 # ---- scikit-learn digits --------------------------------------------------------------------------

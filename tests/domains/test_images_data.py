@@ -697,3 +697,73 @@ def test_a_folder_cache_entry_of_another_decoding_version_stays(tmp_path, monkey
     folder_cache.read_folder(folder, files, 8, 3, cache, progress=False)  # the other checkout's start
     assert mine.is_file() and mine.with_suffix(".json").is_file()
     assert len(list(cache.glob("pics_8_3_*.npy"))) == 2
+
+
+@pytest.mark.parametrize("pixels", [0, -5])
+def test_kmeans_pixels_below_one_is_refused_not_taken_as_num_bins(tmp_path, pixels):
+    """kmeans_pixels=0 (or below) fitted the k-means colours on num_bins pixels (256 for 256 bins: every bin one
+    pixel's colour), without a word; it is refused in one line naming the option."""
+    write_folder(tmp_path, 10)
+    with pytest.raises(ValueError, match=rf"^--data.init_args.kmeans_pixels must be >= 1 \(the training pixels the "
+                                         rf"k-means colour bins are fitted on; default 10000\), got {pixels}$"):
+        ImageDataModule("folder", root=str(tmp_path), image_size=8, kmeans_pixels=pixels)
+
+
+def test_kmeans_bins_are_fitted_on_every_one_of_kmeans_pixels(tmp_path, monkeypatch):
+    """kmeans_pixels above 20 000 drew that many training pixels, but k-means kept a random 20 000 of them: a larger
+    kmeans_pixels changed nothing, without a word. Every pixel drawn is fitted."""
+    import domains.images.data as data
+
+    used = []
+
+    def spy(values, k, seed=0, **kwargs):  # values [N, C]
+        used.append(min(values.shape[0], kwargs.get("max_points", 20_000)))
+        return torch.rand(k, values.shape[1])  # [k, C]
+
+    monkeypatch.setattr(data, "kmeans_centres", spy)
+    write_folder(tmp_path, 10)  # 8 training pictures of 64x64: 32 768 pixels
+    ImageDataModule("folder", root=str(tmp_path), image_size=64, splits=(8, 1, 1), kmeans_pixels=30_000).spec
+    assert used == [30_000]
+
+
+def test_pictures_smaller_than_the_image_size_are_named_once_not_upscaled_silently(tmp_path):
+    """A folder's thumbnail (here one of 3x2 among 16x16 pictures read at 8x8) was upscaled into a training picture of
+    interpolated pixels without a word (a 1x1 picture became a flat square of its colour in the test split), while a
+    prediction's input smaller than the model says so. A folder says it once, counting them, from its cache too."""
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"big{i}.png")
+    Image.fromarray(rng.integers(0, 256, (2, 3, 3), dtype=np.uint8)).save(tmp_path / "tiny.png")
+    said = (rf"^1 of the 5 pictures read in {tmp_path} are smaller than 8×8, so they were upscaled to interpolated "
+            r"pixels \(first: tiny.png: 3×2\): give a smaller --data.init_args.image_size, or leave them out$")
+    for _ in range(2):  # decoded, then read from the cache
+        dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(3, 1, 1), bins="uniform", num_bins=8,
+                             cache_dir=str(tmp_path / "c"))
+        with pytest.warns(UserWarning, match=said):
+            dm.dataset("train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pictures of the size or larger: not a word
+        ImageDataModule("folder", root=str(tmp_path), image_size=2, splits=(3, 1, 1), bins="uniform", num_bins=8,
+                        cache_dir=str(tmp_path / "c")).dataset("train")
+
+
+def test_a_folder_of_grey_pictures_read_as_rgb_names_the_channels_option(tmp_path):
+    """A folder whose every picture is grey (exported MNIST digits, X-rays) was read as RGB without a word: its
+    k-means colours all lie on the grey diagonal and its NLL is per channel of three equal ones, not a grey model's.
+    The folder says so once, naming --data.init_args.channels=1; a folder with one colour picture says nothing."""
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / f"grey{i}.png")
+    said = (rf"^{tmp_path}: every one of its 5 pictures is grey \(red = green = blue\) and is read as RGB: "
+            r"--data.init_args.channels=1 reads them as grey \(one value a pixel\)$")
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(3, 1, 1), bins="uniform", num_bins=8,
+                         cache_dir=str(tmp_path / "c"))
+    with pytest.warns(UserWarning, match=said):
+        dm.dataset("train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read as grey, or with one picture of colours: not a word
+        ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(3, 1, 1), channels=1,
+                        cache_dir=str(tmp_path / "c")).dataset("train")
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "colour.png")
+        ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(4, 1, 1), bins="uniform", num_bins=8,
+                        cache_dir=str(tmp_path / "c")).dataset("train")

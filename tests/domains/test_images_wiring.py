@@ -493,6 +493,25 @@ def test_baseline_epochs_below_one_are_refused_not_scored_untrained(option, epoc
     assert getattr(ImageEvaluation(**{option: 1}), option) == 1
 
 
+@pytest.mark.parametrize("option, value, need", [("vae_steps", 0, ">= 1"), ("vae_steps", -1, ">= 1"),
+                                                 ("vae_lr", 0.0, "finite and > 0"), ("vae_lr", -0.1, "finite and > 0"),
+                                                 ("vae_lr", float("nan"), "finite and > 0"),
+                                                 ("vae_lr", float("inf"), "finite and > 0")])
+def test_vae_latent_steps_and_rate_that_fit_nothing_are_refused(option, value, need):
+    """vae_steps=0 (or vae_lr=0) scored the decoded prior mean, the same picture for every S, as the "VAE completion"
+    in metrics.json without a word; vae_steps=-1 stopped the evaluation at its first batch with torch's traceback
+    ("Trying to create tensor with negative dimension -1") and vae_lr=-0.1 with Adam's "Invalid learning rate: -0.1",
+    after the helper networks had trained; vae_lr=inf completed every picture as NaN. All are refused in one line
+    when the evaluation is configured."""
+    from domains.images.evaluation import ImageEvaluation
+
+    what = {"vae_steps": "the Adam steps that fit the VAE's latent to S", "vae_lr": "their learning rate"}[option]
+    with pytest.raises(ValueError, match=rf"^ImageEvaluation: {option} must be {need} \({what}; vae: false leaves "
+                                         rf"the baseline out\), got {value}$"):
+        ImageEvaluation(**{option: value})
+    assert getattr(ImageEvaluation(**{option: 1}), option) == 1
+
+
 @pytest.mark.parametrize("option", ["--classifier_epochs", "--vae_epochs"])
 def test_make_classifier_refuses_epochs_below_one(option, tmp_path, capsys):
     """`python -m domains.images.baselines.pretrained --classifier_epochs 0` (the command `make classifier` runs)
@@ -504,3 +523,23 @@ def test_make_classifier_refuses_epochs_below_one(option, tmp_path, capsys):
     assert exit_info.value.code == 2 and not any(tmp_path.iterdir())
     assert capsys.readouterr().err == (f"python -m domains.images.baselines.pretrained: error: {option} must be >= 1 "
                                        "(default: the dataset's), got 0\n")
+
+
+def test_make_classifier_without_its_data_names_its_own_options(tmp_path, monkeypatch, capsys):
+    """`make classifier DATA=mnist` without data/mnist said "pass --data.init_args.root, or add
+    --data.init_args.download=true to fetch it": options of `make train`, which the command refused ("unrecognized
+    arguments"). Its line names its own, --root and --download."""
+    from domains.images.baselines import pretrained
+
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "data"))
+    with pytest.raises(SystemExit) as exit_info:
+        pretrained.main(["--data", "mnist", "--cache_dir", str(tmp_path / "c"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--data.init_args" not in err, err
+    assert err == (f"error: no data at {tmp_path / 'data' / 'mnist'}: put it there, set PIXELTRANSFORMER_DATA to a "
+                   "folder holding mnist, pass --root, or add --download to fetch it\n")
+    seen = {}
+    monkeypatch.setattr(pretrained, "ImageDataModule", lambda *a, **k: seen.update(k) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # --download reaches the data, which fetches what is missing
+        pretrained.main(["--data", "mnist", "--download", "--cache_dir", str(tmp_path / "c"), "--device", "cpu"])
+    assert seen["download"] is True

@@ -164,6 +164,10 @@ def test_every_option_named_exists():
 ERROR_ROWS_ELSEWHERE = {
     '`make eval CKPT=... ARGS="--trainer.callbacks.classifier_epochs=0"` (images; vae_epochs alike)':
         ("tests/domains/test_images_wiring.py", "test_baseline_epochs_below_one_are_refused_not_scored_untrained"),
+    '`make train DOMAIN=images DATA=cats ARGS="--data.init_args.kmeans_pixels=0"` (or below)':
+        ("tests/domains/test_images_data.py", "test_kmeans_pixels_below_one_is_refused_not_taken_as_num_bins"),
+    '`make eval CKPT=... ARGS="--trainer.callbacks.vae_steps=0"` (images; `vae_lr=0`, below or inf alike)':
+        ("tests/domains/test_images_wiring.py", "test_vae_latent_steps_and_rate_that_fit_nothing_are_refused"),
     '`make train DOMAIN=sdf DATA=modelnet ARGS="--data.init_args.max_shapes=-1"` (-1 read as "no cap")':
         ("tests/domains/test_sdf.py", "test_a_shape_cap_below_one_is_refused_not_taken_from_the_end"),
     '`make train DOMAIN=sdf ARGS="--data.init_args.margin=1"` (no room left for a shape)':

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from pixeltransformer.errors import OneLineParser, fail
+from pixeltransformer.errors import OneLineParser, debugging, fail, first_line
 from pixeltransformer.files import cache_root, name_start
 
 from ..data import ImageDataModule
@@ -84,6 +84,17 @@ def load_vae(dm: ImageDataModule, cache_dir: str | Path | None = None, epochs: i
     return vae.to(device).eval()
 
 
+# the data's lines name the options of `make train`; this command's own are these
+OWN_OPTIONS = {"--data.init_args.root": "--root", "--data.init_args.download=true": "--download"}
+
+
+def own_options(line: str) -> str:
+    """A line of the DataModule's with the options it names as this command spells them."""
+    for theirs, ours in OWN_OPTIONS.items():
+        line = line.replace(theirs, ours)
+    return line
+
+
 def main(argv: list[str] | None = None) -> None:
     p = OneLineParser(prog="python -m domains.images.baselines.pretrained", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="digits", choices=sorted(DATASET_OF), help="the dataset (as DATA= of make)")
@@ -92,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--classifier_epochs", type=int, default=None)
     p.add_argument("--vae_epochs", type=int, default=None)
     p.add_argument("--no_vae", action="store_true", help="only the classifier")
+    p.add_argument("--download", action="store_true", help="fetch MNIST or CIFAR-10 when missing (md5-verified)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
     for name in ("classifier_epochs", "vae_epochs"):  # an untrained network, cached as the dataset's
@@ -101,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", NotCachedWarning)  # networks it cannot cache are this command's failure
-            dm = ImageDataModule(DATASET_OF[args.data], root=args.root)
+            dm = ImageDataModule(DATASET_OF[args.data], root=args.root, download=args.download)
             test_x, test_y = dm.split_arrays("test")
             clf = load_classifier(dm, cache, args.classifier_epochs, args.device)
             if clf is None:
@@ -114,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
                     rec = vae.decode(vae.encode(test_x[:512].to(args.device))[0]).cpu()  # [n, C, H, W]
                 print(f"vae {dataset_key(dm)}: test reconstruction L1 {(rec - test_x[:512]).abs().mean():.4f}")
     except (ValueError, OSError, NotCachedWarning) as err:
-        fail(err)
+        fail(err if debugging() else own_options(first_line(err)))
     print(f"cached in {cache}")
 
 
