@@ -169,10 +169,14 @@ def record_precision(cfg, trainer, subcommand: str | None = "fit") -> str | None
     """Make a command's config record the precision the trainer runs, where Lightning runs another than the one
     given: 16-mixed (or 16) on a CPU runs as bf16-mixed, as float16 autocast needs a GPU, while config.yaml and
     W&B's config said 16-mixed. Returns the line that says so, naming the file that records it (a prediction's
-    prediction.json), or None where the config already holds what runs."""
+    prediction.json), or None where the config already holds what runs. A config that gives none (null: Lightning's
+    default) records the default that runs, 32-true, without a line: config.yaml said null."""
     given = cfg.trainer.get("precision")
     ran = str(trainer.precision)
-    if given is None or PRECISION_ALIASES.get(str(given), str(given)) == ran:
+    if given is None:
+        cfg.trainer.precision = ran
+        return None
+    if PRECISION_ALIASES.get(str(given), str(given)) == ran:
         return None
     cfg.trainer.precision = ran
     why = " on the CPU (float16 mixed precision needs a GPU)" if ran == "bf16-mixed" else ""
