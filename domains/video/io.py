@@ -29,7 +29,7 @@ from PIL import Image, ImageSequence
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
-from pixeltransformer.errors import first_line
+from pixeltransformer.errors import counted, first_line
 from pixeltransformer.files import data_files
 from pixeltransformer.loopbar import loop_progress
 
@@ -538,7 +538,7 @@ def read_video_folder(
                 warnings.warn(f"skipping {err}", stacklevel=2)
             continue
         if n == 0:
-            warnings.warn(f"skipping {path}: {length} frames, a clip needs {clips.span}", stacklevel=2)
+            warnings.warn(f"skipping {path}: {counted(length, 'frame')}, a clip needs {clips.span}", stacklevel=2)
             short += 1
             continue
         if max_clips_per_video is not None:
@@ -555,7 +555,7 @@ def read_video_folder(
                   "video one file (ffmpeg -i frame_%03d.png clip.mp4) or one strip of its frames stacked top to "
                   "bottom") if stills == len(files) else ""
         raise ValueError(
-            f"no clips of {num_frames} frames from {len(files)} video files under {root} "
+            f"no clips of {counted(num_frames, 'frame')} from {counted(len(files), 'video file')} under {root} "
             f"({short} too short, {corrupt} undecodable){frames}"
         )
     return VideoFolder(clips, np.concatenate(owners), kept, len(files), short, corrupt, files)

@@ -646,9 +646,10 @@ class PixelTransformerCLI(LightningCLI):
         items = init.get("val_items") or limit * init.batch_size
         trainer.limit_val_batches, init.val_items = None, items
         if _first_process():
-            print(f"[run] {source} validates trainer.limit_val_batches={limit} batches of {init.batch_size}: "
-                  f"validation scores the first {items} val items instead (data.init_args.val_items={items}), on "
-                  f"any batch size and number of devices", flush=True)
+            print(f"[run] {source} validates trainer.limit_val_batches={limit} "
+                  f"{'batch' if limit == 1 else 'batches'} of {init.batch_size}: validation scores the first {items} "
+                  f"val items instead (data.init_args.val_items={items}), on any batch size and number of devices",
+                  flush=True)
 
     def instantiate_classes(self) -> None:
         try:

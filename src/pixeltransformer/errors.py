@@ -53,6 +53,12 @@ def import_failure(class_path: str, cause: str) -> str:
     return f"{class_path}: {cause}{where}"
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the number the count takes: "1 frame", "0 frames", "2 batches" (``plural``; else the
+    noun and an s)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def parse_error_line(message: str) -> str:
     """jsonargparse's message for a bad command line or config, as one line. When a class fits none of its
     option's types (say a DataModule config of another domain, whose keys this domain's class does not have), the

@@ -24,6 +24,7 @@ from .domain import CORE_METHOD_NAMES
 from .inference import check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
+from .errors import counted
 from .files import write_json
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
@@ -469,7 +470,9 @@ class SweepEvaluation(Callback):
             print(f"[pixeltransformer] fast_dev_run: {self._dir / 'metrics.json'} and plots not written")
             return
         if self.max_items is not None and len(self.evaluated) < self.max_items:  # metrics.json keeps no count
-            print(f"[pixeltransformer] max_items {self.max_items}: {len(self.evaluated)} test items were evaluated, "
+            n = len(self.evaluated)
+            print(f"[pixeltransformer] max_items {self.max_items}: {counted(n, 'test item')} "
+                  f"{'was' if n == 1 else 'were'} evaluated, "
                   "all that the test split (within trainer.limit_test_batches) holds", flush=True)
         write_json(self._dir / "metrics.json", self.results)
         groups = self.plot_groups(pl_module)

@@ -544,7 +544,7 @@ def test_data_that_fails_to_load_is_read_once(world, tmp_path):
                f"--data.init_args.root={folder}", *_runs(world)]
     proc = run_row(command, world)
     assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
-    assert f"no clips of 17 frames from 1 video files under {folder}" in last_line(proc.stderr)
+    assert f"no clips of 17 frames from 1 video file under {folder}" in last_line(proc.stderr)
     assert proc.stderr.count(f"skipping cannot decode video {folder / 'empty.mp4'}") == 1, proc.stderr[-3000:]
     assert snapshot(world) == before
 
