@@ -59,6 +59,16 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def yaml_float(text: str) -> str | None:
+    """YAML's spelling of a non-finite number that Python spells ``text`` ("inf" -> ".inf", "-Infinity" -> "-.inf",
+    "nan" -> ".nan"), else None. YAML, which reads every option and config value, takes Python's spellings for text,
+    so a float option refused them as not numbers ("Expected a <class 'float'>. Got value: inf")."""
+    m = re.fullmatch(r"([+-]?)(inf|infinity|nan)", text.strip(), flags=re.I)
+    if m is None:
+        return None
+    return ".nan" if m.group(2).lower() == "nan" else f"{'-' if m.group(1) == '-' else ''}.inf"
+
+
 def parse_error_line(message: str) -> str:
     """jsonargparse's message for a bad command line or config, as one line. When a class fits none of its
     option's types (say a DataModule config of another domain, whose keys this domain's class does not have), the

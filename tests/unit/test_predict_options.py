@@ -252,3 +252,25 @@ def test_the_help_names_null_not_none_for_an_option_that_takes_it():
                 assert parser.parse_args([f"--opts.{name}", word]).opts[name] in (None, 0), (name, word)
                 checked.add(name)
     assert {"num_samples", "n_autoregressive", "temperature"} <= checked
+
+
+@pytest.mark.parametrize("argv, key, got, spelled", [
+    (["predict", "--temperature", "inf"], "temperature", "inf", ["predict", "--temperature", ".inf"]),
+    (["predict", "--temperature=NaN"], "temperature", "NaN", ["predict", "--temperature=.nan"]),
+    (["predict", "--temperature=-Infinity"], "temperature", "-Infinity", ["predict", "--temperature=-.inf"]),
+    (["test", "--trainer.callbacks.temperature=inf"], "trainer.callbacks.init_args.temperature", "inf",
+     ["test", "--trainer.callbacks.temperature=.inf"]),
+    (["predict", "--temperature", "-inf", "--seed", "1"], "--temperature", "-inf",
+     ["predict", "--temperature=-.inf", "--seed", "1"]),  # argparse took -inf for an option
+    (["predict", "--temperature", "-1e-3"], "--temperature", "-1e-3", ["predict", "--temperature=-1e-3"]),
+    (["predict", "--temperature", "abc"], "temperature", "abc", None),  # not a number: jsonargparse's words stand
+    (["predict", "--run_name", "inf"], "temperature", "inf", None),  # another option's value
+    (["predict", "--config", "mine.yaml"], "temperature", "inf", None),  # a config file's value: named, not rewritten
+])
+def test_python_spellings_of_infinity_and_nan_reach_the_option_check(argv, key, got, spelled):
+    """`predict --temperature inf` ended in `Parser key "temperature": Expected a <class 'float'>. Got value: inf`:
+    YAML, which reads the options, takes inf and nan for text, though .inf passed and met the option's own check,
+    "--temperature must be a finite number >= 0 (...)". The command line is read again with YAML's spelling."""
+    from pixeltransformer.cli import yaml_spelled
+
+    assert yaml_spelled(argv, key, got) == spelled
