@@ -47,7 +47,7 @@ from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size,
                    check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
                    check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg, joins_a_run,
-                   launched_run_name, parse_error_fields, predict_in_the_first_process, readable_run_configs,
+                   launched_run_name, missing_domain, parse_error_fields, predict_in_the_first_process, readable_run_configs,
                    resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
@@ -694,6 +694,9 @@ class PixelTransformerCLI(LightningCLI):
             ckpt = Path(cfg.ckpt_path)
             return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
         named = cfg.model.get("domain")
+        if named is None:  # its runs went to <run_root>/custom/, its checkpoints named the data's domain
+            data = cfg.get("data")
+            raise ValueError(missing_domain(data.get("class_path") if hasattr(data, "get") else None))
         domain = domain_of(named.class_path if hasattr(named, "class_path") else named)
         name = (cfg.get("run_name") and check_run_name(cfg.run_name)) \
             or (self.subcommand == "fit" and launched_run_name()) or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
