@@ -78,7 +78,7 @@ def parse_error_line(message: str) -> str:
     head = re.match(r'Parser key "([^"]+)":$', lines[0]) if lines else None
     if head and len(lines) > 1 and lines[1].startswith("Does not validate against any of the Union subtypes"):
         keys, cls = [], None
-        for line in lines[2:]:
+        for i, line in enumerate(lines[2:], start=2):
             problem = re.match(r"- Problem with given class_path '([^']+)':", line)
             if cls is None:
                 cls = problem.group(1) if problem else None
@@ -88,10 +88,11 @@ def parse_error_line(message: str) -> str:
                 keys.append(key.group(1))
                 continue
             where = ".init_args.".join([head.group(1), ".".join(keys)]) if keys else head.group(1)
-            return f"{where}: {line.removeprefix('- ')} ({cls.rsplit('.', 1)[-1]})"
-        # a union of plain types and names (--num_context 1.5 of an int or null; int, 'auto' or null): what it takes,
-        # and the value given; a union of anything else keeps jsonargparse's first line
-        kinds = next((line for line in lines if line.startswith("Subtypes: [")), None)
+            # an option of the class that takes a union of plain types (max_items: int or null) given another value
+            detail = line.removeprefix("- ")
+            if detail.startswith("Does not validate against any of the Union subtypes"):
+                detail = plain_union(lines[i + 1:]) or detail
+            return f"{where}: {detail} ({cls.rsplit('.', 1)[-1]})"
         given = next((line for line in lines if line.startswith("Given value: ")), None)
         # a class path whose module failed to import for a cause of its own (a SyntaxError, a NameError, a Domain
         # refused when defined) or that names no subclass: the cause, not the union's types and the value given
@@ -103,12 +104,24 @@ def parse_error_line(message: str) -> str:
             return f"{head.group(1)}: {cause}"
         if cls is None and path and cause:
             return f"{head.group(1)}: {import_failure(path.group(1), cause)}"
-        inner = kinds.removeprefix("Subtypes: [").removesuffix("]") if kinds else ""
-        if cls is None and given and inner and not re.sub(f"(?:{UNION_MEMBER})(, )?", "", inner):
-            names = [NULL if plain == "NoneType" else plain or names.replace(", ", " or ")
-                     for plain, names in re.findall(UNION_MEMBER, inner)]
-            return f"{head.group(1)}: expected {' or '.join(names)}, got {given.removeprefix('Given value: ')}"
+        # a union of plain types and names (--num_context 1.5 of an int or null; int, 'auto' or null): what it takes,
+        # and the value given; a union of anything else keeps jsonargparse's first line
+        if cls is None and (plain := plain_union(lines)):
+            return f"{head.group(1)}: {plain}"
     return first_line(message)
+
+
+def plain_union(lines: list[str]) -> str | None:
+    """"expected int or null, got None" from jsonargparse's lines of a union of plain types and names that a value
+    fits none of (its first "Subtypes: [...]" and "Given value: ..."); None for a union of anything else."""
+    kinds = next((line for line in lines if line.startswith("Subtypes: [")), None)
+    given = next((line for line in lines if line.startswith("Given value: ")), None)
+    inner = kinds.removeprefix("Subtypes: [").removesuffix("]") if kinds else ""
+    if not given or not inner or re.sub(f"(?:{UNION_MEMBER})(, )?", "", inner):
+        return None
+    names = [NULL if plain == "NoneType" else plain or names.replace(", ", " or ")
+             for plain, names in re.findall(UNION_MEMBER, inner)]
+    return f"expected {' or '.join(names)}, got {given.removeprefix('Given value: ')}"
 
 
 NULL = "null"  # a YAML/JSON null, as jsonargparse reads None

@@ -277,11 +277,11 @@ class SweepEvaluation(Callback):
         grid_points: draw the context at grid points (observed pixels) rather than continuous positions.
         num_samples: samples per signal per level (0: no sampling).
         sample_items: draw samples only for the first this many items of the split (by index; their sample
-            metrics average over them alone, the others' are NaN and skipped); None: every item.
+            metrics average over them alone, the others' are NaN and skipped); null: every item.
         n_autoregressive: N', the autoregressive steps per sample (the rest is filled with means).
         temperature: sampling temperature.
         seed: fixes every context and sample, so two runs of the same checkpoint agree.
-        max_items: evaluate the test items whose split index is below this (None: all), whatever the batch
+        max_items: evaluate the test items whose split index is below this (null: all), whatever the batch
             size and the number of devices.
         out_dir: where metrics.json and plots go (default: <run>/eval next to the checkpoint).
     """

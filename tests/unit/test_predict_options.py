@@ -274,3 +274,21 @@ def test_python_spellings_of_infinity_and_nan_reach_the_option_check(argv, key, 
     from pixeltransformer.cli import yaml_spelled
 
     assert yaml_spelled(argv, key, got) == spelled
+
+
+@pytest.mark.parametrize("given", ["None", "lots"])
+def test_a_callback_option_of_an_int_or_null_given_another_value_says_what_it_takes(given):
+    """`make eval ARGS="--trainer.callbacks.max_items=None"` (the help said "None: all") ended in
+    `trainer.callbacks.init_args.max_items: Does not validate against any of the Union subtypes (ImageEvaluation)`,
+    which named neither the type it takes nor the value given."""
+    from jsonargparse import ArgumentParser
+    from lightning.pytorch.callbacks import Callback
+
+    from pixeltransformer.errors import parse_error_line
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--callbacks", type=list[Callback] | Callback | None)
+    with pytest.raises(Exception) as err:
+        parser.parse_args(["--callbacks+=pixeltransformer.evaluation.SweepEvaluation", f"--callbacks.max_items={given}"])
+    assert parse_error_line(str(err.value)) == (f"callbacks.init_args.max_items: expected int or null, got {given} "
+                                                "(SweepEvaluation)")
