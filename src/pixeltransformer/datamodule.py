@@ -636,7 +636,7 @@ class SignalDataModule(L.LightningDataModule):
         seed: fixes splits and the training shuffle.
         root: where the data lives, for domains that read files.
         val_items: the validation set (val/nll, the best checkpoints): the val items whose split index is below
-            this; None, or a number past the split's size, takes the whole val split. The items, and so val/nll,
+            this; null, or a number past the split's size, takes the whole val split. The items, and so val/nll,
             are the same whatever the batch size and the number of devices.
         split_layout: how the split sizes deal a pool the splits share (:func:`split_indices`): 2, where a test
             split of fixed size does not move with the train size, or 1, the layout of checkpoints that record none,

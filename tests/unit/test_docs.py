@@ -317,12 +317,18 @@ def test_every_picture_key_logged_by_name_is_named_on_the_dashboard_page():
                                   "domains.images.evaluation.ImageEvaluation",
                                   "domains.video.evaluation.VideoEvaluation",
                                   "domains.polynomial.evaluation.GPProtocolEvaluation",
-                                  "pixeltransformer.checkpointing.RunCheckpoint"])
-def test_the_help_of_each_callback_option_names_what_the_command_line_takes(path):
+                                  "pixeltransformer.checkpointing.RunCheckpoint",
+                                  "domains.images.data.ImageDataModule", "domains.video.data.VideoDataModule",
+                                  "domains.sdf.data.SDFDataModule", "domains.polynomial.data.PolynomialDataModule",
+                                  "domains.images.domain.ImageDomain", "domains.video.domain.VideoDomain",
+                                  "domains.sdf.domain.SdfDomain", "domains.polynomial.domain.PolynomialDomain",
+                                  "pixeltransformer.sets.SetSampler", "domains.polynomial.protocol.ProtocolSetSampler"])
+def test_the_help_of_each_config_class_option_names_what_the_command_line_takes(path):
     """The callbacks' --help (`--trainer.callbacks.help CLASS`, `--checkpoint.*`) said "None: all", a value the command
     line refuses ("--trainer.callbacks.max_items=None": "Does not validate against any of the Union subtypes"), and
     showed no help at all for ImageEvaluation's classifier and VAE options and GPProtocolEvaluation's, whose docstring
-    named several options in one entry or none. Each option now has its own help, naming null where it takes it."""
+    named several options in one entry or none; the data's `val_items`, the images' `splits`, `bins`, `num_bins` and
+    the SDF domain's `input_up_axis` said None too. Each option now has its own help, naming null where it takes it."""
     import importlib
     import inspect
 
