@@ -191,6 +191,16 @@ def test_a_context_folder_is_named_in_one_line(tmp_path):
     with pytest.raises(ValueError, match=rf"^--context {tmp_path}/points.json is a folder: expected a .json file or "
                                          r"JSON rows$"):
         parse_rows(str(tmp_path / "points.json"), 3, "[y, x, value]", 2)
+    # a folder, or a file, whose name has no .json was read as inline rows: "--context: not valid JSON (Expecting value
+    # at line 1 column 1)"
+    (tmp_path / "points").mkdir()
+    with pytest.raises(ValueError, match=rf"^--context {tmp_path}/points is a folder: expected a .json file or JSON "
+                                         r"rows$"):
+        parse_rows(str(tmp_path / "points"), 3, "[y, x, value]", 2)
+    (tmp_path / "points.txt").write_text("[[0.1, 0.2, 0.5]]")
+    with pytest.raises(ValueError, match=rf"^--context {tmp_path}/points.txt is a file, but only a .json file is read "
+                                         r"\(other text is taken for JSON rows\): save its rows as points.json$"):
+        parse_rows(str(tmp_path / "points.txt"), 3, "[y, x, value]", 2)
 
 
 def test_a_sigterm_before_the_prediction_starts_stops_it_and_gives_lightning_its_handler_back(tmp_path, capfd):
