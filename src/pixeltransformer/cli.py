@@ -47,8 +47,8 @@ from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size,
                    check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
                    check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg, joins_a_run,
-                   launched_run_name, missing_domain, parse_error_fields, predict_in_the_first_process, readable_run_configs,
-                   resume_checkpoint, run_config_setting, with_run_config)
+                   launched_run_name, missing_domain, parse_error_fields, predict_in_the_first_process,
+                   readable_run_configs, resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -1048,7 +1048,7 @@ def cli_main() -> None:
     set_flushing(True)  # before any thread pool exists, so that its workers inherit the mode (numerics.py)
     keep_freed_memory()  # large temporaries reuse mapped pages (allocator.py)
     args = sys.argv[1:]
-    for _ in range(len(args) + 1):  # each pass puts one value of the command line in YAML's spelling
+    for attempt in range(len(args) + 1):  # each pass puts one value of the command line in YAML's spelling
         try:
             main(args, exit_on_error=False)
             return
@@ -1058,11 +1058,13 @@ def cli_main() -> None:
             # which of the config files (a resume's config.yaml among them) sets the option that failed
             key, got = parse_error_fields(line)
             where = config_setting(with_run_config(args), key, got) if key else None
-            if (split := re.match(r"argument (--[\w.]+): expected one argument$", line)) and split.group(1) in args[:-1]:
-                key, got = split.group(1), args[args.index(split.group(1)) + 1]  # --temperature -inf
+            split = re.match(r"argument (--[\w.]+): expected one argument$", line)
+            if split and split.group(1) in args[:-1]:  # --temperature -inf: argparse took -inf for an option
+                key, got = split.group(1), args[args.index(split.group(1)) + 1]
             # --temperature inf: YAML reads Python's inf and nan as text, which a float option refused in jsonargparse's
             # words; given as YAML's .inf, the value meets the option's own check, which names what it takes
-            if key and got and where is None and (spelled := yaml_spelled(args, key, got)) is not None:
+            if (attempt < len(args) and key and got and where is None
+                    and (spelled := yaml_spelled(args, key, got)) is not None):
                 args = spelled
                 continue
             if key and got and "float" in line and (spelled_got := yaml_float(got)) is not None:  # a config file's

@@ -382,8 +382,8 @@ def test_counts_of_one_frame_or_one_file_are_singular(tmp_path):
     """A one-frame video was skipped with "1 frames, a clip needs 8", and a folder of it alone ended in "no clips of 8
     frames from 1 video files": counts of one now take the singular."""
     write_video(smooth_frames(1), tmp_path / "one.mp4", upscale_to=None)
-    with warnings.catch_warnings(record=True) as record, pytest.raises(
-            ValueError, match=rf"^no clips of 8 frames from 1 video file under {tmp_path} \(1 too short, 0 undecodable\)$"):
+    one_file = rf"^no clips of 8 frames from 1 video file under {tmp_path} \(1 too short, 0 undecodable\)$"
+    with warnings.catch_warnings(record=True) as record, pytest.raises(ValueError, match=one_file):
         warnings.simplefilter("always")
         read_video_folder(tmp_path, 8, 16, progress=False)
     assert [str(w.message) for w in record] == [f"skipping {tmp_path / 'one.mp4'}: 1 frame, a clip needs 8"]

@@ -299,6 +299,7 @@ def test_a_callback_option_of_an_int_or_null_given_another_value_says_what_it_ta
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument("--callbacks", type=list[Callback] | Callback | None)
     with pytest.raises(Exception) as err:
-        parser.parse_args(["--callbacks+=pixeltransformer.evaluation.SweepEvaluation", f"--callbacks.max_items={given}"])
+        parser.parse_args(["--callbacks+=pixeltransformer.evaluation.SweepEvaluation",
+                           f"--callbacks.max_items={given}"])
     assert parse_error_line(str(err.value)) == (f"callbacks.init_args.max_items: expected int or null, got {given} "
                                                 "(SweepEvaluation)")
