@@ -129,11 +129,11 @@ class ImageDataModule(SignalDataModule):
         root: where the files are; default ``<data>/mnist``, ``<data>/cifar10`` or ``<data>/cats/faces64``, where
             <data> is $PIXELTRANSFORMER_DATA or data/ in the repository (see ``data_dir``); unused for digits.
         image_size: square side; default 64 for folders and the native size otherwise (others are resized).
-        splits: (train, val, test) sizes, -1 = the rest; None picks the defaults in the module docstring.
+        splits: (train, val, test) sizes, -1 = the rest; null picks the defaults in the module docstring.
         channels: 1 (grey) or 3 (RGB) for a folder's pictures, read as that whatever they hold; default 3. The
             other datasets have their own (digits and MNIST grey, CIFAR-10 RGB).
-        bins: "uniform" or "kmeans"; None = uniform for grayscale, k-means for RGB.
-        num_bins: NB; None = 32 (uniform grayscale), 256 (k-means), 512 = 8^3 (uniform RGB).
+        bins: "uniform" or "kmeans"; null = uniform for grayscale, k-means for RGB.
+        num_bins: NB; null = 32 (uniform grayscale), 256 (k-means), 512 = 8^3 (uniform RGB).
         download: fetch MNIST/CIFAR-10 when missing (md5-verified); never needed for digits or folders.
         kmeans_pixels: training pixels the k-means bins are fitted on (a seeded subsample, kept small for speed; at
             least num_bins, and every pixel when the train split holds fewer; >= 1).

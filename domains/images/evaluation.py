@@ -64,12 +64,16 @@ class ImageEvaluation(SweepEvaluation):
         levels, num_samples, n_autoregressive, temperature, seed, max_items, out_dir, sample_items: see
             SweepEvaluation (N' is capped at the unobserved pixels, so 8x8 digits are sampled fully
             autoregressively).
-        classifier, classifier_epochs: score accuracy with the cached ResNet (trained on first use; skipped
-            for unlabelled data); epochs default per dataset (see domains/images/baselines/pretrained.py).
-        vae, vae_epochs, vae_steps, vae_lr: the VAE completion baseline and its latent optimisation; epochs
-            default per dataset, for a picture folder at most those of 30 x 4 000 pictures of 64x64 (see
-            pretrained.py).
-        cache_dir: where the classifier and VAE weights live (default: files.cache_root("images")).
+        classifier: score the accuracy of the mean and samples with the cached ResNet (trained on first use;
+            skipped for unlabelled data).
+        classifier_epochs: the ResNet's training epochs (null: the dataset's default, see
+            domains/images/baselines/pretrained.py).
+        vae: complete with the VAE baseline (trained on first use) and score it beside the model.
+        vae_epochs: the VAE's training epochs (null: the dataset's default; for a picture folder at most those of
+            30 x 4 000 pictures of 64x64, see pretrained.py).
+        vae_steps: the Adam steps that fit the VAE's latents to S, for each completion.
+        vae_lr: the learning rate of those steps.
+        cache_dir: where the classifier and VAE weights live (null: files.cache_root("images")).
     """
 
     def __init__(self, levels: tuple[int, ...] = SWEEP_LEVELS, num_samples: int = 3, n_autoregressive: int = 256,

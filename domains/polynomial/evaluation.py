@@ -46,6 +46,16 @@ class GPProtocolEvaluation(SweepEvaluation):
 
     The test split must hold whole batches in order (the DataModule's batch size a multiple of `batch_size`, one
     device): `max_batches` caps how many are evaluated.
+
+    Args:
+        batch_size: functions per benchmark batch (the protocol's 16).
+        levels: the |S| of the sweep's rows; those of a function's points or more are left out.
+        sweep_batches: the first this many batches also give the sweep's rows and curves against |S|.
+        seed: fixes each batch's (Nc, Nt) and sets, and the figure's contexts.
+        max_batches: evaluate the first this many batches (null: every batch the test split holds).
+        out_dir: where metrics.json and plots go (default: <run>/eval next to the checkpoint).
+        figure_levels: the |S| of functions.png's panels (the first test function, beside the exact oracle).
+        figure_points: the points each curve of functions.png is drawn at.
     """
 
     def __init__(self, batch_size: int = 16, levels: tuple[int, ...] = (3, 5, 10, 20, 30, 46), sweep_batches: int = 8,

@@ -95,7 +95,7 @@ class SdfDomain(Domain):
         rbf: the sweep also scores the biharmonic RBF fit of S (a dense (K+4)^2 solve per shape and level).
         chamfer_points: surface points per mesh for Chamfer-L1.
         input_up_axis: the axis that is up in a predict --input file or --context rows: 1 (y) or 2 (z, as ModelNet's
-            models, many scans and CAD exports), turned y up before the model reads it; None: as the model's own
+            models, many scans and CAD exports), turned y up before the model reads it; null: as the model's own
             training files were (its data's mesh_up_axis for a mesh, voxel_up_axis for voxels, y up for an SDF grid
             and for rows).
     """

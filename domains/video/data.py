@@ -22,6 +22,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, group_split,
                                          official_split_indices, refuse_one_colour, split_folders,
                                          splits_hint, splits_with_train_of)
+from pixeltransformer.errors import counted
 from pixeltransformer.files import cache_root
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -199,7 +200,8 @@ class VideoDataModule(SignalDataModule):
                 return clips, self.folder_stats.video_index
             if clips.strips:
                 rank_zero_info(f"[data] {len(clips)} clips take {clips.nbytes / 2**30:.1f} GiB decoded, more than "
-                               f"in_memory_gb={self.in_memory_gb:g}: {clips.strips} strips are decoded as batches draw "
+                               f"in_memory_gb={self.in_memory_gb:g}: {counted(clips.strips, 'strip')} "
+                               f"{'is' if clips.strips == 1 else 'are'} decoded as batches draw "
                                "their clips (--data.init_args.num_workers decodes them in parallel)")
             return clips, self.folder_stats.video_index
         videos = read_video_npz(self.root)  # [N, T0, H0, W0, 3]
@@ -208,8 +210,8 @@ class VideoDataModule(SignalDataModule):
             per = [c[: self.max_clips_per_video] for c in per]
         if sum(len(c) for c in per) == 0:
             raise ValueError(
-                f"{self.root}: its {videos.shape[1]}-frame videos are too short for clips of {self.num_frames} "
-                f"frames with frame_step {self.frame_step}"
+                f"{self.root}: its {videos.shape[1]}-frame videos are too short for clips of "
+                f"{counted(self.num_frames, 'frame')} with frame_step {self.frame_step}"
             )
         owners = np.concatenate([np.full(len(c), i) for i, c in enumerate(per)])
         return np.concatenate(per), owners
@@ -341,9 +343,9 @@ class VideoDataModule(SignalDataModule):
         val, test = self._parts[1], self._parts[2]  # [n] clip rows
         n_videos = len(torch.unique(self._videos))
         where = f"{self.root}'s" if self.root is not None else "the"
-        return (f": {where} {n_videos} video{'s' * (n_videos != 1)} went whole to val ({len(val)} clips) and test "
-                f"({len(test)} clips), as a video's clips stay in one split (a folder of strips is one video); add "
-                f"videos, or give --data.init_args.split_by=clip")
+        return (f": {where} {counted(n_videos, 'video')} went whole to val ({counted(len(val), 'clip')}) and test "
+                f"({counted(len(test), 'clip')}), as a video's clips stay in one split (a folder of strips is one "
+                f"video); add videos, or give --data.init_args.split_by=clip")
 
     # ---- spec ------------------------------------------------------------------------------------
     def _kmeans(self) -> torch.Tensor:
@@ -426,7 +428,8 @@ def load_user_video(
                          f"give {VIDEO_INPUTS}, or complete a picture with DOMAIN=images")
     if len(frames) < start + span:
         raise ValueError(
-            f"{path}: {len(frames)} frames; a clip of {num_frames} frames (step {frame_step}) from frame {start} "
+            f"{path}: {counted(len(frames), 'frame')}; a clip of {counted(num_frames, 'frame')} (step {frame_step}) "
+            f"from frame {start} "
             f"needs {start + span}"
         )
     clip = cut_clips(frames[start : start + span], num_frames, size, frame_step=frame_step)[0]  # [T, H, W, 3]

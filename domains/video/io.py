@@ -31,6 +31,8 @@ from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.errors import first_line
 from pixeltransformer.files import atomic_write, data_files
+from pixeltransformer.errors import counted, first_line
+from pixeltransformer.files import data_files
 from pixeltransformer.loopbar import loop_progress
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".webp")
@@ -595,6 +597,7 @@ def read_video_folder(
             continue
         if n == 0:
             message = f"skipping {path}: {length} frames, a clip needs {clips.span}"
+            warnings.warn(f"skipping {path}: {counted(length, 'frame')}, a clip needs {clips.span}", stacklevel=2)
             short += 1
             if length == 1 and decoded_by_pillow(path):  # a still WebP or a GIF of one frame: a picture, as a PNG
                 stills += 1
@@ -616,7 +619,7 @@ def read_video_folder(
                   "video one file (ffmpeg -i frame_%03d.png clip.mp4) or one strip of its frames stacked top to "
                   "bottom") if stills == len(files) else ""
         raise ValueError(
-            f"no clips of {num_frames} frames from {len(files)} video files under {root} "
+            f"no clips of {counted(num_frames, 'frame')} from {counted(len(files), 'video file')} under {root} "
             f"({short} too short, {corrupt} undecodable){frames}"
         )
     return VideoFolder(clips, np.concatenate(owners), kept, len(files), short, corrupt, files)

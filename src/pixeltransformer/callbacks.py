@@ -26,9 +26,10 @@ class Pictures(Callback):
         num_examples: signals per picture (the first of the split, so every validation shows the same ones).
         levels: |S| of the picture contexts (the domain may add its own contexts, e.g. a composition).
         num_samples: samples per context.
-        n_autoregressive: N', the autoregressive steps per sample (the rest is filled with means); None: all.
+        n_autoregressive: N', the autoregressive steps per sample (the rest is filled with means); null: every
+            point not in S is drawn.
         resolution: grid size per axis of the completions (positions are continuous, so a finer grid than the
-            data's works); None: the data's grid.
+            data's works); null: the data's grid.
         seed: fixes the contexts and the samples.
         on_test: also draw the test split's examples at the end of `pixeltransformer test`.
     """

@@ -50,15 +50,15 @@ class RunCheckpoint(ModelCheckpoint):
 
     Args:
         dirpath: where the checkpoints go; default ``<run>/checkpoints``.
-        monitor: the logged value the best checkpoint is chosen by (default val/nll, after each validation); None:
+        monitor: the logged value the best checkpoint is chosen by (default val/nll, after each validation); null:
             no best checkpoint, the step checkpoints are kept instead.
         mode: "min" or "max": which of the monitored values is best.
         save_last: keep ``last.ckpt``, the checkpoint a resume continues from.
         save_top_k: how many best checkpoints to keep (-1: all, 0: none).
-        every_n_train_steps: write last.ckpt every this many training steps (None or 0: not by steps).
+        every_n_train_steps: write last.ckpt every this many training steps (null or 0: not by steps).
         filename: the best checkpoints' name pattern (``best-step004000.ckpt`` for step 4000).
         every_minutes: also write last.ckpt when this many minutes (above 0) of wall time have passed since the last
-            one (None: by steps only), so a long step interval cannot lose hours of training to a preemption.
+            one (null: by steps only), so a long step interval cannot lose hours of training to a preemption.
     """
 
     def __init__(self, dirpath: str | None = None, monitor: str | None = "val/nll", mode: str = "min",

@@ -36,7 +36,7 @@ from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, module_spec, same_items,
                          split_mismatch)
-from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause
+from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
@@ -50,6 +50,9 @@ from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_len
                    check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg,
                    hold_run_folder, joins_a_run, launched_run_name, parse_error_fields, predict_in_the_first_process,
                    readable_run_configs, release_run_folder, resume_checkpoint, run_config_setting, with_run_config)
+                   check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg, joins_a_run,
+                   launched_run_name, missing_domain, parse_error_fields, predict_in_the_first_process,
+                   readable_run_configs, resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -172,10 +175,14 @@ def record_precision(cfg, trainer, subcommand: str | None = "fit") -> str | None
     """Make a command's config record the precision the trainer runs, where Lightning runs another than the one
     given: 16-mixed (or 16) on a CPU runs as bf16-mixed, as float16 autocast needs a GPU, while config.yaml and
     W&B's config said 16-mixed. Returns the line that says so, naming the file that records it (a prediction's
-    prediction.json), or None where the config already holds what runs."""
+    prediction.json), or None where the config already holds what runs. A config that gives none (null: Lightning's
+    default) records the default that runs, 32-true, without a line: config.yaml said null."""
     given = cfg.trainer.get("precision")
     ran = str(trainer.precision)
-    if given is None or PRECISION_ALIASES.get(str(given), str(given)) == ran:
+    if given is None:
+        cfg.trainer.precision = ran
+        return None
+    if PRECISION_ALIASES.get(str(given), str(given)) == ran:
         return None
     cfg.trainer.precision = ran
     why = " on the CPU (float16 mixed precision needs a GPU)" if ran == "bf16-mixed" else ""
@@ -647,9 +654,10 @@ class PixelTransformerCLI(LightningCLI):
         items = init.get("val_items") or limit * init.batch_size
         trainer.limit_val_batches, init.val_items = None, items
         if _first_process():
-            print(f"[run] {source} validates trainer.limit_val_batches={limit} batches of {init.batch_size}: "
-                  f"validation scores the first {items} val items instead (data.init_args.val_items={items}), on "
-                  f"any batch size and number of devices", flush=True)
+            print(f"[run] {source} validates trainer.limit_val_batches={limit} "
+                  f"{'batch' if limit == 1 else 'batches'} of {init.batch_size}: validation scores the first {items} "
+                  f"val items instead (data.init_args.val_items={items}), on any batch size and number of devices",
+                  flush=True)
 
     def instantiate_classes(self) -> None:
         try:
@@ -694,6 +702,9 @@ class PixelTransformerCLI(LightningCLI):
             ckpt = Path(cfg.ckpt_path)
             return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
         named = cfg.model.get("domain")
+        if named is None:  # its runs went to <run_root>/custom/, its checkpoints named the data's domain
+            data = cfg.get("data")
+            raise ValueError(missing_domain(data.get("class_path") if hasattr(data, "get") else None))
         domain = domain_of(named.class_path if hasattr(named, "class_path") else named)
         name = (cfg.get("run_name") and check_run_name(cfg.run_name)) \
             or (self.subcommand == "fit" and launched_run_name()) or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -1049,30 +1060,79 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     )
 
 
+def yaml_spelled(argv: list[str], key: str, got: str) -> list[str] | None:
+    """The command line with the value ``got`` of the option ``key`` (a parser error's, ``init_args`` left out or not)
+    in YAML's spelling where it is Python's spelling of a non-finite number (``--temperature inf`` -> ``--temperature
+    .inf``; ``key`` "--temperature" for ``--temperature -inf`` or ``-1e-3``, which argparse took for two options: the
+    option joined to its value by "="); None where the command line does not give it so."""
+    spelled = yaml_float(got)
+    if key.startswith("--") and spelled is None and got.startswith("-"):  # --temperature -1e-3 alike: a number
+        try:
+            float(got)
+            spelled = got
+        except ValueError:
+            pass
+    if spelled is None:
+        return None
+
+    def plain(name: str) -> str:
+        return ".".join(part for part in name.split(".") if part != "init_args")
+
+    out = list(argv)
+    if key.startswith("--"):  # argparse's "argument --temperature: expected one argument": -inf read as an option
+        i = argv.index(key)
+        return [*argv[:i], f"{key}={spelled}", *argv[i + 2:]]
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if not name.startswith("--") or plain(name[2:]) != plain(key):
+            continue
+        if eq and value == got:
+            out[i] = f"{name}={spelled}"
+            return out
+        if not eq and i + 1 < len(argv) and argv[i + 1] == got:
+            out[i + 1] = spelled
+            return out
+    return None
+
+
 def cli_main() -> None:
     """Console script: LightningCLI's subcommands fit, validate, test and predict."""
     predict_in_the_first_process(sys.argv[1:])  # torchrun, srun: one prediction, in the first process
     set_flushing(True)  # before any thread pool exists, so that its workers inherit the mode (numerics.py)
     keep_freed_memory()  # large temporaries reuse mapped pages (allocator.py)
-    try:
-        main(exit_on_error=False)
-    except ArgumentError as err:
-        sub = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else ""
-        line = parse_error_line(err.message)
-        # which of the config files (a resume's config.yaml among them) sets the option that failed
-        key, got = parse_error_fields(line)
-        where = config_setting(with_run_config(sys.argv[1:]), key, got) if key else None
-        fail(f"{where + ': ' if where else ''}{line} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
-    except Exception as err:
-        if isinstance(root_cause(err), MisconfigurationException):  # Lightning's word for settings this machine lacks
-            fail(f"trainer settings: {first_line(root_cause(err))}")
-        if type(root_cause(err)).__module__.startswith("wandb."):  # no login, no network: W&B's, not a bug here
-            hint = (" (or run offline, the default: make ... WANDB=offline, else WANDB_MODE=offline; without W&B: "
-                    "WANDB_MODE=disabled)" if os.environ.get("WANDB_MODE") == "online" else "")
-            fail(f"W&B: {first_line(root_cause(err))}{hint}")
-        if not is_input_error(err):
-            raise  # a bug, not bad input: keep the traceback
-        fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1
+    args = sys.argv[1:]
+    for attempt in range(len(args) + 1):  # each pass puts one value of the command line in YAML's spelling
+        try:
+            main(args, exit_on_error=False)
+            return
+        except ArgumentError as err:
+            sub = args[0] if args and not args[0].startswith("-") else ""
+            line = parse_error_line(err.message)
+            # which of the config files (a resume's config.yaml among them) sets the option that failed
+            key, got = parse_error_fields(line)
+            where = config_setting(with_run_config(args), key, got) if key else None
+            split = re.match(r"argument (--[\w.]+): expected one argument$", line)
+            if split and split.group(1) in args[:-1]:  # --temperature -inf: argparse took -inf for an option
+                key, got = split.group(1), args[args.index(split.group(1)) + 1]
+            # --temperature inf: YAML reads Python's inf and nan as text, which a float option refused in jsonargparse's
+            # words; given as YAML's .inf, the value meets the option's own check, which names what it takes
+            if (attempt < len(args) and key and got and where is None
+                    and (spelled := yaml_spelled(args, key, got)) is not None):
+                args = spelled
+                continue
+            if key and got and "float" in line and (spelled_got := yaml_float(got)) is not None:  # a config file's
+                line = f"{key}: YAML reads {got} as text, not a number: write {spelled_got}"
+            fail(f"{where + ': ' if where else ''}{line} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
+        except Exception as err:
+            if isinstance(root_cause(err), MisconfigurationException):  # Lightning's: settings this machine lacks
+                fail(f"trainer settings: {first_line(root_cause(err))}")
+            if type(root_cause(err)).__module__.startswith("wandb."):  # no login, no network: W&B's, not a bug here
+                hint = (" (or run offline, the default: make ... WANDB=offline, else WANDB_MODE=offline; without W&B: "
+                        "WANDB_MODE=disabled)" if os.environ.get("WANDB_MODE") == "online" else "")
+                fail(f"W&B: {first_line(root_cause(err))}{hint}")
+            if not is_input_error(err):
+                raise  # a bug, not bad input: keep the traceback
+            fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
+from .errors import counted
 from .files import cache_key
 from .signal import SignalSpec
 
@@ -235,8 +236,9 @@ def split_folders(paths: list[Path], root: Path) -> dict[str, list[Path]] | None
         return None
     odd = [p for p, w in where.items() if len(w) != 1]
     if odd:
-        raise ValueError(f"{root}: {len(odd)} files (first: {odd[0].relative_to(root)}) lie outside the train/, val/ "
-                         "and test/ folders that hold the others (or in two of them); point the root at one layout")
+        raise ValueError(f"{root}: {counted(len(odd), 'file')} (first: {odd[0].relative_to(root)}) "
+                         f"{'lies' if len(odd) == 1 else 'lie'} outside the train/, val/ and test/ folders that hold "
+                         "the others (or in two of them); point the root at one layout")
     groups = {s: [p for p in paths if where[p] == [s]] for s in SPLITS}
     if not groups["val"] and not groups["test"]:
         return None
@@ -634,7 +636,7 @@ class SignalDataModule(L.LightningDataModule):
         seed: fixes splits and the training shuffle.
         root: where the data lives, for domains that read files.
         val_items: the validation set (val/nll, the best checkpoints): the val items whose split index is below
-            this; None, or a number past the split's size, takes the whole val split. The items, and so val/nll,
+            this; null, or a number past the split's size, takes the whole val split. The items, and so val/nll,
             are the same whatever the batch size and the number of devices.
         split_layout: how the split sizes deal a pool the splits share (:func:`split_indices`): 2, where a test
             split of fixed size does not move with the train size, or 1, the layout of checkpoints that record none,

@@ -53,6 +53,22 @@ def import_failure(class_path: str, cause: str) -> str:
     return f"{class_path}: {cause}{where}"
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the number the count takes: "1 frame", "0 frames", "2 batches" (``plural``; else the
+    noun and an s)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def yaml_float(text: str) -> str | None:
+    """YAML's spelling of a non-finite number that Python spells ``text`` ("inf" -> ".inf", "-Infinity" -> "-.inf",
+    "nan" -> ".nan"), else None. YAML, which reads every option and config value, takes Python's spellings for text,
+    so a float option refused them as not numbers ("Expected a <class 'float'>. Got value: inf")."""
+    m = re.fullmatch(r"([+-]?)(inf|infinity|nan)", text.strip(), flags=re.I)
+    if m is None:
+        return None
+    return ".nan" if m.group(2).lower() == "nan" else f"{'-' if m.group(1) == '-' else ''}.inf"
+
+
 def parse_error_line(message: str) -> str:
     """jsonargparse's message for a bad command line or config, as one line. When a class fits none of its
     option's types (say a DataModule config of another domain, whose keys this domain's class does not have), the
@@ -62,7 +78,7 @@ def parse_error_line(message: str) -> str:
     head = re.match(r'Parser key "([^"]+)":$', lines[0]) if lines else None
     if head and len(lines) > 1 and lines[1].startswith("Does not validate against any of the Union subtypes"):
         keys, cls = [], None
-        for line in lines[2:]:
+        for i, line in enumerate(lines[2:], start=2):
             problem = re.match(r"- Problem with given class_path '([^']+)':", line)
             if cls is None:
                 cls = problem.group(1) if problem else None
@@ -72,10 +88,11 @@ def parse_error_line(message: str) -> str:
                 keys.append(key.group(1))
                 continue
             where = ".init_args.".join([head.group(1), ".".join(keys)]) if keys else head.group(1)
-            return f"{where}: {line.removeprefix('- ')} ({cls.rsplit('.', 1)[-1]})"
-        # a union of plain types and names (--num_context 1.5 of an int or null; int, 'auto' or null): what it takes,
-        # and the value given; a union of anything else keeps jsonargparse's first line
-        kinds = next((line for line in lines if line.startswith("Subtypes: [")), None)
+            # an option of the class that takes a union of plain types (max_items: int or null) given another value
+            detail = line.removeprefix("- ")
+            if detail.startswith("Does not validate against any of the Union subtypes"):
+                detail = plain_union(lines[i + 1:]) or detail
+            return f"{where}: {detail} ({cls.rsplit('.', 1)[-1]})"
         given = next((line for line in lines if line.startswith("Given value: ")), None)
         # a class path whose module failed to import for a cause of its own (a SyntaxError, a NameError, a Domain
         # refused when defined) or that names no subclass: the cause, not the union's types and the value given
@@ -87,12 +104,24 @@ def parse_error_line(message: str) -> str:
             return f"{head.group(1)}: {cause}"
         if cls is None and path and cause:
             return f"{head.group(1)}: {import_failure(path.group(1), cause)}"
-        inner = kinds.removeprefix("Subtypes: [").removesuffix("]") if kinds else ""
-        if cls is None and given and inner and not re.sub(f"(?:{UNION_MEMBER})(, )?", "", inner):
-            names = [NULL if plain == "NoneType" else plain or names.replace(", ", " or ")
-                     for plain, names in re.findall(UNION_MEMBER, inner)]
-            return f"{head.group(1)}: expected {' or '.join(names)}, got {given.removeprefix('Given value: ')}"
+        # a union of plain types and names (--num_context 1.5 of an int or null; int, 'auto' or null): what it takes,
+        # and the value given; a union of anything else keeps jsonargparse's first line
+        if cls is None and (plain := plain_union(lines)):
+            return f"{head.group(1)}: {plain}"
     return first_line(message)
+
+
+def plain_union(lines: list[str]) -> str | None:
+    """"expected int or null, got None" from jsonargparse's lines of a union of plain types and names that a value
+    fits none of (its first "Subtypes: [...]" and "Given value: ..."); None for a union of anything else."""
+    kinds = next((line for line in lines if line.startswith("Subtypes: [")), None)
+    given = next((line for line in lines if line.startswith("Given value: ")), None)
+    inner = kinds.removeprefix("Subtypes: [").removesuffix("]") if kinds else ""
+    if not given or not inner or re.sub(f"(?:{UNION_MEMBER})(, )?", "", inner):
+        return None
+    names = [NULL if plain == "NoneType" else plain or names.replace(", ", " or ")
+             for plain, names in re.findall(UNION_MEMBER, inner)]
+    return f"expected {' or '.join(names)}, got {given.removeprefix('Given value: ')}"
 
 
 NULL = "null"  # a YAML/JSON null, as jsonargparse reads None

@@ -24,6 +24,7 @@ from .domain import CORE_METHOD_NAMES
 from .inference import check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
+from .errors import counted
 from .files import write_json
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
@@ -276,11 +277,11 @@ class SweepEvaluation(Callback):
         grid_points: draw the context at grid points (observed pixels) rather than continuous positions.
         num_samples: samples per signal per level (0: no sampling).
         sample_items: draw samples only for the first this many items of the split (by index; their sample
-            metrics average over them alone, the others' are NaN and skipped); None: every item.
+            metrics average over them alone, the others' are NaN and skipped); null: every item.
         n_autoregressive: N', the autoregressive steps per sample (the rest is filled with means).
         temperature: sampling temperature.
         seed: fixes every context and sample, so two runs of the same checkpoint agree.
-        max_items: evaluate the test items whose split index is below this (None: all), whatever the batch
+        max_items: evaluate the test items whose split index is below this (null: all), whatever the batch
             size and the number of devices.
         out_dir: where metrics.json and plots go (default: <run>/eval next to the checkpoint).
     """
@@ -469,7 +470,9 @@ class SweepEvaluation(Callback):
             print(f"[pixeltransformer] fast_dev_run: {self._dir / 'metrics.json'} and plots not written")
             return
         if self.max_items is not None and len(self.evaluated) < self.max_items:  # metrics.json keeps no count
-            print(f"[pixeltransformer] max_items {self.max_items}: {len(self.evaluated)} test items were evaluated, "
+            n = len(self.evaluated)
+            print(f"[pixeltransformer] max_items {self.max_items}: {counted(n, 'test item')} "
+                  f"{'was' if n == 1 else 'were'} evaluated, "
                   "all that the test split (within trainer.limit_test_batches) holds", flush=True)
         write_json(self._dir / "metrics.json", self.results)
         groups = self.plot_groups(pl_module)

@@ -134,6 +134,11 @@ def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.
     except UnicodeDecodeError as err:  # Latin-1, a binary file
         raise ValueError(f"{source}: not UTF-8 text ({err}): save it as UTF-8") from None
     except json.JSONDecodeError as err:
+        if not from_file and path.is_dir():  # a folder whose name has no .json was read as inline rows
+            raise ValueError(f"--context {path} is a folder: expected a .json file or JSON rows") from None
+        if not from_file and path.is_file():
+            raise ValueError(f"--context {path} is a file, but only a .json file is read (other text is taken for "
+                             f"JSON rows): save its rows as {path.with_suffix('.json').name}") from None
         raise ValueError(f"{source}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
     if not isinstance(rows, list) or not rows or any(not isinstance(r, list) or len(r) != width for r in rows):
         raise ValueError(f"{source}: expected a non-empty list of {names} rows ({width} numbers each)")

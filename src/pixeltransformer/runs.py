@@ -45,6 +45,30 @@ def domain_of(domain_class_path: str | None) -> str:
     return getattr(cls, "name", "") or "custom"
 
 
+def missing_domain(data_class_path: str | None) -> str:
+    """The line that refuses a config without ``model.domain``: its runs went to <run_root>/custom/ while its
+    checkpoints named the data's domain. It names the Domain of the data's own package where that package has one
+    (``domains.images.data.ImageDataModule`` -> ``domains.images.domain.ImageDomain``)."""
+    import importlib
+    import importlib.util
+
+    from .domain import Domain
+
+    package = (data_class_path or "").rpartition(".")[0].rpartition(".")[0]
+    found = []
+    try:
+        if package and importlib.util.find_spec(f"{package}.domain") is not None:
+            module = importlib.import_module(f"{package}.domain")
+            found = [f"{module.__name__}.{name}" for name, obj in sorted(vars(module).items())
+                     if isinstance(obj, type) and issubclass(obj, Domain) and obj.__module__ == module.__name__
+                     and "name" in vars(obj) and obj.name]
+    except Exception:  # noqa: BLE001 - only a hint: the data's package may hold no such module, or a broken one
+        found = []
+    hint = f" (this data's: {found[0]})" if len(found) == 1 else ""
+    return (f"model.domain is not set: give model.domain.class_path, the data's Domain{hint}, whose name is the run "
+            "folder's: <run_root>/<domain>/<run_name>")
+
+
 def check_own_name(cls: Any) -> None:
     """A Domain defined outside this repository's domains/ may not take a built-in domain's name: its runs would go
     to that domain's run folders, its checkpoints would read as that domain's (``make eval`` and ``make sample`` then

@@ -407,6 +407,15 @@ ROWS = [
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/digit.png",
                 f"OUT={w}/taken"],
      "--out {w}/taken: already exists and is not an empty folder; choose a new one (nothing was written)"),
+    ("sample-input-folder",
+     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=pictures/` (a folder: a prediction completes one file)',
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/"],
+     "--input {w}/input/ is a folder: expected one file"),
+    ("sample-temperature-inf",
+     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--temperature inf"` (also nan, -inf, -1)',
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/digit.png",
+                "ARGS=--temperature inf"],
+     "--temperature must be a finite number >= 0 (0: the most likely bin's mean at each step), got inf"),
     # ---- run folders -------------------------------------------------------------------------------------
     ("run-name-taken",
      '`make train ARGS="--run_name old"` where runs/polynomial/old exists',
@@ -544,7 +553,7 @@ def test_data_that_fails_to_load_is_read_once(world, tmp_path):
                f"--data.init_args.root={folder}", *_runs(world)]
     proc = run_row(command, world)
     assert proc.returncode == 2, (proc.stdout + proc.stderr)[-3000:]
-    assert f"no clips of 17 frames from 1 video files under {folder}" in last_line(proc.stderr)
+    assert f"no clips of 17 frames from 1 video file under {folder}" in last_line(proc.stderr)
     assert proc.stderr.count(f"skipping cannot decode video {folder / 'empty.mp4'}") == 1, proc.stderr[-3000:]
     assert snapshot(world) == before
 

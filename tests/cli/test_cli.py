@@ -1059,3 +1059,20 @@ def test_a_negative_number_of_generated_functions_is_refused_in_one_line(split, 
         f"--data.init_args.{split}_size must be >= 0 (the number of functions generated; -1, the rest, is for the "
         "splits of a file's curves), got -1")
     assert not list((tmp_path / "runs").rglob("*.ckpt")) and not list((tmp_path / "runs").glob("*/*"))
+
+
+def test_a_config_without_a_domain_is_refused_naming_the_data_domain(tmp_path, capsys):
+    """A config without model.domain trained into runs/custom/<run>, though its checkpoint named the data's domain
+    (images): `make eval DOMAIN=images` and the README's runs/<domain>/ did not find it. It is refused before a run
+    folder is made, naming the Domain of the data's own package."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "configs/images.yaml").read_text())
+    del config["model"]["domain"]
+    (tmp_path / "nodomain.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ValueError, match=r"^model\.domain is not set: give model\.domain\.class_path, the data's "
+                                         r"Domain \(this data's: domains\.images\.domain\.ImageDomain\), whose name is "
+                                         r"the run folder's: <run_root>/<domain>/<run_name>$"):
+        main(["fit", "--config", str(tmp_path / "nodomain.yaml"), *SMOKE, *DATA_SMOKE["images"],
+              "--run_root", str(tmp_path / "runs"), "--run_name", "nodom"])
+    assert not (tmp_path / "runs").exists()

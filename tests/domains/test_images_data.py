@@ -103,7 +103,7 @@ def test_folder_keeps_the_train_val_and_test_folders_it_ships_with(tmp_path):
     dm = ImageDataModule("folder", root=str(tmp_path / "cat_combined"), image_size=8, splits=(5, 1, 2))
     assert [len(dm.dataset(s)) for s in ("train", "val", "test")] == [5, 1, 2]
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "cat_combined" / "stray.png")
-    with pytest.raises(ValueError, match=r"1 files \(first: stray.png\) lie outside the train/, val/ and test/"):
+    with pytest.raises(ValueError, match=r"1 file \(first: stray.png\) lies outside the train/, val/ and test/"):
         ImageDataModule("folder", root=str(tmp_path / "cat_combined"), image_size=8).setup("fit")
     (tmp_path / "cat_combined" / "stray.png").unlink()
     shutil.rmtree(tmp_path / "cat_combined" / "train")  # val/ and test/ alone

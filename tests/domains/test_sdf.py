@@ -1023,7 +1023,7 @@ def test_datamodule_keeps_the_modelnet_train_and_test_folders(tmp_path):
     assert {f.name for f in mix.dataset("train").base.sources[1].files} == names["train"]
     write_obj(root / "stray.obj", trimesh.creation.box((0.5, 0.5, 0.5)))
     dm = SDFDataModule(dataset="meshes", root=str(root), resolution=8, cache_dir=str(tmp_path / "c"))
-    with pytest.raises(ValueError, match=r"1 files \(first: stray.obj\) lie outside the train/, val/ and test/"):
+    with pytest.raises(ValueError, match=r"1 file \(first: stray.obj\) lies outside the train/, val/ and test/"):
         dm.setup("fit")
     with pytest.raises(ValueError, match="chair is a folder: voxel grids are read from one .npy"):
         SDFDataModule(dataset="voxels", root=str(root), resolution=8, cache_dir=str(tmp_path / "c")).setup("fit")

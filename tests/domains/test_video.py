@@ -397,6 +397,22 @@ def test_folder_errors(tmp_path):
         read_video_folder(tmp_path, 8, 16, progress=False)
 
 
+def test_counts_of_one_frame_or_one_file_are_singular(tmp_path):
+    """A one-frame video was skipped with "1 frames, a clip needs 8", and a folder of it alone ended in "no clips of 8
+    frames from 1 video files": counts of one now take the singular."""
+    write_video(smooth_frames(1), tmp_path / "one.mp4", upscale_to=None)
+    one_file = rf"^no clips of 8 frames from 1 video file under {tmp_path} \(1 too short, 0 undecodable\)$"
+    with warnings.catch_warnings(record=True) as record, pytest.raises(ValueError, match=one_file):
+        warnings.simplefilter("always")
+        read_video_folder(tmp_path, 8, 16, progress=False)
+    assert [str(w.message) for w in record] == [f"skipping {tmp_path / 'one.mp4'}: 1 frame, a clip needs 8"]
+    write_video(smooth_frames(3), tmp_path / "three.mp4", upscale_to=None)
+    with warnings.catch_warnings(record=True) as record, pytest.raises(ValueError, match=r"from 2 video files under"):
+        warnings.simplefilter("always")
+        read_video_folder(tmp_path, 8, 16, progress=False)
+    assert f"skipping {tmp_path / 'three.mp4'}: 3 frames, a clip needs 8" in [str(w.message) for w in record]
+
+
 def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):
     """Frames saved one picture each (frame_000.png, ...) are not a video here: the line says so and how to make one,
     beside the count that called them undecodable, and is all that is said (a warning for each frame came first)."""
@@ -633,7 +649,7 @@ def test_datamodule_folder_keeps_its_train_and_test_folders(tmp_path):
     # a video beside the split folders is named as such, not as splits that "do not fit the 18 clips"
     iio.imwrite(tmp_path / "stray.gif", frames, plugin="pillow", duration=100, loop=0)
     dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 6), num_bins=8)
-    with pytest.raises(ValueError, match=r"^\S+: 1 files \(first: stray.gif\) lie outside the train/, val/ and test/"):
+    with pytest.raises(ValueError, match=r"^\S+: 1 file \(first: stray.gif\) lies outside the train/, val/ and test/"):
         dm.setup("fit")
 
 

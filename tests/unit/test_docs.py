@@ -162,6 +162,8 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "a config file without `model.domain`: `pixeltransformer fit --config nodomain.yaml`":
+        ("tests/cli/test_cli.py", "test_a_config_without_a_domain_is_refused_naming_the_data_domain"),
     '`make eval CKPT=... ARGS="--trainer.callbacks.classifier_epochs=0"` (images; vae_epochs alike)':
         ("tests/domains/test_images_wiring.py", "test_baseline_epochs_below_one_are_refused_not_scored_untrained"),
     '`make train DOMAIN=images DATA=cats ARGS="--data.init_args.kmeans_pixels=0"` (or below)':
@@ -333,3 +335,39 @@ def test_every_picture_key_logged_by_name_is_named_on_the_dashboard_page():
               for key in re.findall(r"log_(?:media|files)\(trainer, \{\"((?:val|eval)/[^\"]+)\"", path.read_text())}
     assert "eval/metrics_vs_context" in logged and "eval/functions_with_oracle" in logged
     assert sorted(logged - page) == []
+
+
+@pytest.mark.parametrize("path", ["pixeltransformer.callbacks.Pictures", "pixeltransformer.evaluation.SweepEvaluation",
+                                  "domains.images.evaluation.ImageEvaluation",
+                                  "domains.video.evaluation.VideoEvaluation",
+                                  "domains.polynomial.evaluation.GPProtocolEvaluation",
+                                  "pixeltransformer.checkpointing.RunCheckpoint",
+                                  "domains.images.data.ImageDataModule", "domains.video.data.VideoDataModule",
+                                  "domains.sdf.data.SDFDataModule", "domains.polynomial.data.PolynomialDataModule",
+                                  "domains.images.domain.ImageDomain", "domains.video.domain.VideoDomain",
+                                  "domains.sdf.domain.SdfDomain", "domains.polynomial.domain.PolynomialDomain",
+                                  "pixeltransformer.sets.SetSampler", "domains.polynomial.protocol.ProtocolSetSampler"])
+def test_the_help_of_each_config_class_option_names_what_the_command_line_takes(path):
+    """The callbacks' --help (`--trainer.callbacks.help CLASS`, `--checkpoint.*`) said "None: all", a value the command
+    line refuses ("--trainer.callbacks.max_items=None": "Does not validate against any of the Union subtypes"), and
+    showed no help at all for ImageEvaluation's classifier and VAE options and GPProtocolEvaluation's, whose docstring
+    named several options in one entry or none; the data's `val_items`, the images' `splits`, `bins`, `num_bins` and
+    the SDF domain's `input_up_axis` said None too. Each option now has its own help, naming null where it takes it."""
+    import importlib
+    import inspect
+
+    from jsonargparse import ArgumentParser
+
+    module, _, name = path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    own = [p for p in inspect.signature(cls.__init__).parameters.values()
+           if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(cls, "c")
+    helps = {a.dest.removeprefix("c."): " ".join((a.help or "").split()) for a in parser._actions}
+    for p in own:
+        text = helps[p.name].split(" (type: ")[0]
+        assert text, f"{name}.{p.name} has no help"
+        assert not re.search(r"\bNone\b", text), f"{name}.{p.name}: {text}"  # the command line spells it null
+        if re.search(r"\bnull\b", text):
+            assert parser.parse_args([f"--c.{p.name}", "null"]).c[p.name] is None, (name, p.name)

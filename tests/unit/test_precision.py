@@ -245,3 +245,21 @@ def test_the_distribution_reads_half_precision_params_in_float32(dtype):
     assert torch.isfinite(want).all()
     torch.testing.assert_close(dist.log_prob(half, value), want)
     torch.testing.assert_close(dist.variance(half), dist.variance(half.float()))
+
+
+@pytest.mark.parametrize("given, ran, recorded", [(None, "32-true", "32-true"), ("32", "32-true", "32"),
+                                                  ("bf16-mixed", "bf16-mixed", "bf16-mixed"),
+                                                  ("16-mixed", "bf16-mixed", "bf16-mixed")])
+def test_a_run_config_records_the_precision_that_ran(given, ran, recorded):
+    """A config that gives no precision runs at Lightning's default, 32-true, but config.yaml (and W&B's config)
+    recorded `precision: null`; it now records 32-true. A precision given is kept as given where it runs as given."""
+    from types import SimpleNamespace
+
+    from jsonargparse import Namespace
+
+    from pixeltransformer.cli import record_precision
+
+    cfg = Namespace(trainer=Namespace(precision=given))
+    note = record_precision(cfg, SimpleNamespace(precision=ran))
+    assert cfg.trainer.precision == recorded
+    assert (note is not None) == (given == "16-mixed")

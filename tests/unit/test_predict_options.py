@@ -191,6 +191,16 @@ def test_a_context_folder_is_named_in_one_line(tmp_path):
     with pytest.raises(ValueError, match=rf"^--context {tmp_path}/points.json is a folder: expected a .json file or "
                                          r"JSON rows$"):
         parse_rows(str(tmp_path / "points.json"), 3, "[y, x, value]", 2)
+    # a folder, or a file, whose name has no .json was read as inline rows: "--context: not valid JSON (Expecting value
+    # at line 1 column 1)"
+    (tmp_path / "points").mkdir()
+    with pytest.raises(ValueError, match=rf"^--context {tmp_path}/points is a folder: expected a .json file or JSON "
+                                         r"rows$"):
+        parse_rows(str(tmp_path / "points"), 3, "[y, x, value]", 2)
+    (tmp_path / "points.txt").write_text("[[0.1, 0.2, 0.5]]")
+    with pytest.raises(ValueError, match=rf"^--context {tmp_path}/points.txt is a file, but only a .json file is read "
+                                         r"\(other text is taken for JSON rows\): save its rows as points.json$"):
+        parse_rows(str(tmp_path / "points.txt"), 3, "[y, x, value]", 2)
 
 
 def test_a_sigterm_before_the_prediction_starts_stops_it_and_gives_lightning_its_handler_back(tmp_path, capfd):
@@ -252,3 +262,44 @@ def test_the_help_names_null_not_none_for_an_option_that_takes_it():
                 assert parser.parse_args([f"--opts.{name}", word]).opts[name] in (None, 0), (name, word)
                 checked.add(name)
     assert {"num_samples", "n_autoregressive", "temperature"} <= checked
+
+
+@pytest.mark.parametrize("argv, key, got, spelled", [
+    (["predict", "--temperature", "inf"], "temperature", "inf", ["predict", "--temperature", ".inf"]),
+    (["predict", "--temperature=NaN"], "temperature", "NaN", ["predict", "--temperature=.nan"]),
+    (["predict", "--temperature=-Infinity"], "temperature", "-Infinity", ["predict", "--temperature=-.inf"]),
+    (["test", "--trainer.callbacks.temperature=inf"], "trainer.callbacks.init_args.temperature", "inf",
+     ["test", "--trainer.callbacks.temperature=.inf"]),
+    (["predict", "--temperature", "-inf", "--seed", "1"], "--temperature", "-inf",
+     ["predict", "--temperature=-.inf", "--seed", "1"]),  # argparse took -inf for an option
+    (["predict", "--temperature", "-1e-3"], "--temperature", "-1e-3", ["predict", "--temperature=-1e-3"]),
+    (["predict", "--temperature", "abc"], "temperature", "abc", None),  # not a number: jsonargparse's words stand
+    (["predict", "--run_name", "inf"], "temperature", "inf", None),  # another option's value
+    (["predict", "--config", "mine.yaml"], "temperature", "inf", None),  # a config file's value: named, not rewritten
+])
+def test_python_spellings_of_infinity_and_nan_reach_the_option_check(argv, key, got, spelled):
+    """`predict --temperature inf` ended in `Parser key "temperature": Expected a <class 'float'>. Got value: inf`:
+    YAML, which reads the options, takes inf and nan for text, though .inf passed and met the option's own check,
+    "--temperature must be a finite number >= 0 (...)". The command line is read again with YAML's spelling."""
+    from pixeltransformer.cli import yaml_spelled
+
+    assert yaml_spelled(argv, key, got) == spelled
+
+
+@pytest.mark.parametrize("given", ["None", "lots"])
+def test_a_callback_option_of_an_int_or_null_given_another_value_says_what_it_takes(given):
+    """`make eval ARGS="--trainer.callbacks.max_items=None"` (the help said "None: all") ended in
+    `trainer.callbacks.init_args.max_items: Does not validate against any of the Union subtypes (ImageEvaluation)`,
+    which named neither the type it takes nor the value given."""
+    from jsonargparse import ArgumentParser
+    from lightning.pytorch.callbacks import Callback
+
+    from pixeltransformer.errors import parse_error_line
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--callbacks", type=list[Callback] | Callback | None)
+    with pytest.raises(Exception) as err:
+        parser.parse_args(["--callbacks+=pixeltransformer.evaluation.SweepEvaluation",
+                           f"--callbacks.max_items={given}"])
+    assert parse_error_line(str(err.value)) == (f"callbacks.init_args.max_items: expected int or null, got {given} "
+                                                "(SweepEvaluation)")
