@@ -29,10 +29,8 @@ from PIL import Image, ImageSequence
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
-from pixeltransformer.errors import first_line
-from pixeltransformer.files import atomic_write, data_files
 from pixeltransformer.errors import counted, first_line
-from pixeltransformer.files import data_files
+from pixeltransformer.files import atomic_write, data_files
 from pixeltransformer.loopbar import loop_progress
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".webp")
@@ -596,8 +594,7 @@ def read_video_folder(
                 warnings.warn(f"skipping {err}", stacklevel=2)
             continue
         if n == 0:
-            message = f"skipping {path}: {length} frames, a clip needs {clips.span}"
-            warnings.warn(f"skipping {path}: {counted(length, 'frame')}, a clip needs {clips.span}", stacklevel=2)
+            message = f"skipping {path}: {counted(length, 'frame')}, a clip needs {clips.span}"
             short += 1
             if length == 1 and decoded_by_pillow(path):  # a still WebP or a GIF of one frame: a picture, as a PNG
                 stills += 1

@@ -48,11 +48,9 @@ from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size,
                    check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
                    check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg,
-                   hold_run_folder, joins_a_run, launched_run_name, parse_error_fields, predict_in_the_first_process,
-                   readable_run_configs, release_run_folder, resume_checkpoint, run_config_setting, with_run_config)
-                   check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg, joins_a_run,
-                   launched_run_name, missing_domain, parse_error_fields, predict_in_the_first_process,
-                   readable_run_configs, resume_checkpoint, run_config_setting, with_run_config)
+                   hold_run_folder, joins_a_run, launched_run_name, missing_domain, parse_error_fields,
+                   predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
+                   run_config_setting, with_run_config)
 from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
