@@ -213,7 +213,7 @@ class SDFDataModule(SignalDataModule):
             read-only, and cache keys hash contents and settings, so one cache serves every root). Meshes not
             cached yet are converted by one process per CPU core (see ``cores``).
         margin: the room meshes and procedural chairs leave between their bounding box and the cube's faces (the
-            spec's ``margin``); None (default): ``procedural.grid_margin``, 0.05, more under 51^3, so that the border
+            spec's ``margin``); null (default): ``procedural.grid_margin``, 0.05, more under 51^3, so that the border
             stays outside the shell. 0.05 gives the grids of a run trained before it grew (margin 0.05 everywhere).
         shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
             single-sided sheets and parts thinner than a voxel keep grid points inside (see
