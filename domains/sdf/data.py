@@ -202,7 +202,7 @@ class SDFDataModule(SignalDataModule):
             the real chairs). The other sources give all their shapes to training (procedural: num_shapes[0]).
         epoch_size: items in one training epoch of the mixture (default: the sum of the sources' training sizes).
         resolution: R, grid points per axis (32, as configs/sdf.yaml; the paper's 64: configs/sdf/procedural64.yaml).
-            Meshes and procedural chairs leave the cube's faces ``margin``.
+            Meshes, procedural chairs and voxel grids leave the cube's faces ``margin``.
         truncation: t; values are clamped to [-t, t], which is also the spec's value range.
         num_bins: NB, uniform bins over [-t, t] (150 as in the original release).
         num_shapes: procedural chairs per split (train, val, test); each split has its own seed.
