@@ -266,7 +266,7 @@ class SdfDomain(Domain):
             # a model trained before the option has no mesh_up_axis: y-up meshes
             up, why = self.up_axis(spec, "mesh_up_axis", 1, "training meshes")
             # the margin the training meshes had (a model trained before the spec held it: 0.05, every grid's then)
-            cache = SDFCache(cache_root("sdf", "meshes"), margin=spec_margin(spec), truncation=t,
+            cache = SDFCache(cache_root("sdf", "meshes"), margin=float(spec.extra.get("margin", MARGIN)), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
             grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
             if up == 2:
