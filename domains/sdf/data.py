@@ -202,7 +202,7 @@ class SDFDataModule(SignalDataModule):
             the real chairs). The other sources give all their shapes to training (procedural: num_shapes[0]).
         epoch_size: items in one training epoch of the mixture (default: the sum of the sources' training sizes).
         resolution: R, grid points per axis (32, as configs/sdf.yaml; the paper's 64: configs/sdf/procedural64.yaml).
-            Meshes and procedural chairs leave the cube's faces ``margin``.
+            Meshes, procedural chairs and voxel grids leave the cube's faces ``margin``.
         truncation: t; values are clamped to [-t, t], which is also the spec's value range.
         num_bins: NB, uniform bins over [-t, t] (150 as in the original release).
         num_shapes: procedural chairs per split (train, val, test); each split has its own seed.
@@ -212,7 +212,8 @@ class SDFDataModule(SignalDataModule):
         cache_dir: where built grids are kept (default ``files.cache_root("sdf")``: data folders are often
             read-only, and cache keys hash contents and settings, so one cache serves every root). Meshes not
             cached yet are converted by one process per CPU core (see ``cores``).
-        margin: the room meshes and procedural chairs leave between their bounding box and the cube's faces (the
+        margin: the room meshes, procedural chairs and voxel grids (padded by whole voxels to leave at least it, see
+            ``mesh.voxels_to_sdf``) leave between their bounding box and the cube's faces (the
             spec's ``margin``); null (default): ``procedural.grid_margin``, 0.05, more under 51^3, so that the border
             stays outside the shell. 0.05 gives the grids of a run trained before it grew (margin 0.05 everywhere).
         shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
@@ -566,8 +567,9 @@ class SDFDataModule(SignalDataModule):
         """The grids of voxel files (one file of N grids, or .binvox files of one grid each) as SDFs in one stacked
         cache file: (its path, how many). Empty or full grids are skipped; so are unreadable files of a folder."""
         digests = FileDigests(self.cache_dir / "voxels" / "digests.json")  # bytes read once, not at every start
+        # the margin voxel grids are padded to (voxels_to_sdf): the meshes' and procedural chairs'
         key = cache_key("voxels", CONVERSION_VERSION, [digests(f) for f in files], self.max_shapes, self.resolution,
-                   self.truncation, self.voxel_up_axis, library_versions(VOXEL_LIBRARIES))
+                        self.truncation, self.voxel_up_axis, library_versions(VOXEL_LIBRARIES), f"m{self.margin!r}")
         digests.save()
         stem = name_start(root.name.split(".")[0]) + ("" if name == "all" else f"_{name}")  # a long name's start
         path = self.cache_dir / "voxels" / f"{stem}_{self.resolution}_{key}.npy"
@@ -600,7 +602,8 @@ class SDFDataModule(SignalDataModule):
 
             def convert(i: int) -> np.ndarray:
                 f, k = good[i]
-                return np.clip(voxels_to_sdf(grids(f)[k], self.resolution), -self.truncation, self.truncation)
+                sdf = voxels_to_sdf(grids(f)[k], self.resolution, self.margin)  # [R, R, R], padded to the margin
+                return np.clip(sdf, -self.truncation, self.truncation)
 
             self._write_stacked(path, len(good), convert, desc="voxels -> SDF")
         return path, len(np.load(path, mmap_mode="r"))

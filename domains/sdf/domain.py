@@ -18,7 +18,7 @@ from pixeltransformer.files import atomic_write, cache_root, write_json
 
 from .baselines import rbf_interpolate
 from .mesh import (MESH_SUFFIXES, SDFCache, binvox_frame, check_real, probability_field, read_voxels, turn_y_up,
-                   voxels_to_sdf, zup_to_yup)
+                   voxel_padding, voxel_scale, voxels_to_sdf, zup_to_yup)
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .procedural import MARGIN
 from .visualize import MESH_FORMATS, shape_pictures
@@ -49,13 +49,27 @@ def truncation_of(spec) -> float:
     return float(spec.extra.get("truncation", spec.val_range[1]))
 
 
-def occupancy_sdf(occ: np.ndarray, path: Path) -> np.ndarray:
-    """An occupancy grid [R, R, R] (bool, True = inside) -> its SDF [R, R, R]; a grid without a surface names the
-    file."""
+def voxel_units(size: int, margin: float) -> str:
+    """input_frame's units of a voxel grid D^3 (D = ``size``) without a frame of its own: its grid's cube, padded as
+    :func:`mesh.voxels_to_sdf` pads it for the model's ``margin``."""
+    return (f"the voxel grid's: the cube [-1, 1]^3 with voxel i's centre on -1 + 2 i / ({size} - 1), turned y up as "
+            f"the file was, padded with {voxel_padding(size, margin)} empty voxels a face as the training voxels were")
+
+
+def occupancy_sdf(occ: np.ndarray, path: Path, spec) -> np.ndarray:
+    """An occupancy grid [D, D, D] (bool, True = inside) -> its SDF [R, R, R] on the model's grid, padded to the
+    training data's margin (spec.extra["margin"]; 0.05 for a model trained before the spec held it) as the training
+    voxels were (:func:`mesh.voxels_to_sdf`); a grid without a surface names the file."""
     try:
-        return voxels_to_sdf(occ)
+        return voxels_to_sdf(occ, spec.grid_shape[0], spec_margin(spec))  # [R, R, R]
     except ValueError as e:
         raise ValueError(f"{path}: {str(e).removeprefix('voxels_to_sdf: ')}") from None
+
+
+def spec_margin(spec) -> float:
+    """The margin the model's training shapes kept from the cube's faces (a model trained before the spec held it:
+    0.05, every grid's then)."""
+    return float(spec.extra.get("margin", MARGIN))
 
 
 def surface_slope(grid: np.ndarray) -> float | None:
@@ -173,13 +187,16 @@ class SdfDomain(Domain):
     def read_input(self, path: Path, spec) -> torch.Tensor:
         """A mesh (turned y-up as the training data's meshes were, mesh_up_axis, then normalised and converted like
         them, through the SDF cache, on the model's grid), an SDF grid .npy [R, R, R] (its own size, in the normalised
-        cube's units, y up), or voxels: a .binvox file or a .npy occupancy grid of 0 and 1 (its own size, turned y-up
-        as the training data's voxel files were, voxel_up_axis) -> [1, R, R, R] in [-t, t]. ``input_up_axis``, where
-        given, says which axis is up in the file instead. A mesh's box is centred and scaled into the cube (with the
-        training data's margin, spec.extra["margin"]: see procedural.grid_margin), as the training meshes were; the map
-        is said on stderr and kept in ``input_frame`` (prediction.json), as a .binvox file's is (from its header's
-        translate and scale, :func:`mesh.binvox_frame`). A grid (.npy, .npy.gz, .npz) has no units but its grid's: its
-        input_frame says so, with centre 0 and scale 1 (the file's grid is the cube)."""
+        cube's units, y up), or voxels: a .binvox file or a .npy occupancy grid of 0 and 1 (on the model's grid, turned
+        y-up as the training data's voxel files were, voxel_up_axis) -> [1, R, R, R] in [-t, t]. ``input_up_axis``,
+        where given, says which axis is up in the file instead. A mesh's box is centred and scaled into the cube (with
+        the training data's margin, spec.extra["margin"]: see procedural.grid_margin), as the training meshes were; the
+        map is said on stderr and kept in ``input_frame`` (prediction.json), as a .binvox file's is (from its header's
+        translate and scale, :func:`mesh.binvox_frame`). Voxels are padded with empty voxels to the training data's
+        margin as the training voxels were, then resampled to the model's grid (:func:`mesh.voxels_to_sdf`); their
+        input_frame holds that scale. An SDF grid (.npy) has no units but its grid's: its input_frame says so, with
+        centre 0 and scale 1 (the file's grid is the cube); an occupancy grid's (.npy, .npy.gz, .npz) is its grid's
+        cube, padded."""
         t = truncation_of(spec)
         self.input_frame = None  # the file's map into the cube, set below: none for context rows
         suffix = path.suffix.lower()
@@ -190,9 +207,11 @@ class SdfDomain(Domain):
             if len(grids) != 1:
                 raise ValueError(f"{path}: holds {len(grids)} voxel grids; --input completes one shape: save the one "
                                  f"to complete as .npy [R, R, R] of 0 and 1 (or a file of one grid)")
-            grid = occupancy_sdf(grids[0], path)  # [R, R, R]
+            grid = occupancy_sdf(grids[0], path, spec)  # [R, R, R]
+            self.input_frame = frame_record(np.zeros(3), voxel_scale(grids.shape[1], spec_margin(spec)),
+                                            voxel_units(grids.shape[1], spec_margin(spec)))
             print(f"{path}: voxels, converted to an SDF with 1 = inside"
-                  f"{f', turned from z up to y up {why}' * (up == 2)}", file=sys.stderr)
+                  f"{f', turned from z up to y up {why}' * (up == 2)}, padded to the training margin", file=sys.stderr)
         elif suffix == ".npy":
             try:
                 grid = np.load(path)
@@ -212,11 +231,13 @@ class SdfDomain(Domain):
                 # an occupancy grid (ModelNet's voxels, a binvox export): 1 = inside, converted and turned as the
                 # model's voxel files were (voxel_up_axis), like a .binvox input
                 up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files")
-                occ = grid.astype(bool)  # [R, R, R]
-                grid = occupancy_sdf(zup_to_yup(occ) if up == 2 else occ, path)  # [R, R, R]
+                occ = grid.astype(bool)  # [D, D, D]
+                self.input_frame = frame_record(np.zeros(3), voxel_scale(len(occ), spec_margin(spec)),
+                                                voxel_units(len(occ), spec_margin(spec)))
+                grid = occupancy_sdf(zup_to_yup(occ) if up == 2 else occ, path, spec)  # [R, R, R]
                 turned = f", turned from z up to y up {why}" * (up == 2)
-                print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside{turned}",
-                      file=sys.stderr)
+                print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside{turned}, "
+                      f"padded to the training margin", file=sys.stderr)
             elif self.input_up_axis == 2:
                 grid = zup_to_yup(grid)  # [R, R, R]
                 print(f"{path}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
@@ -225,20 +246,22 @@ class SdfDomain(Domain):
             check_units(grid, path, t)
         elif suffix == ".binvox":
             up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files")
-            grid = occupancy_sdf(read_voxels(path, up)[0], path)  # [R, R, R]
+            occ = read_voxels(path, up)[0]  # [D, D, D]
+            grid = occupancy_sdf(occ, path, spec)  # [R, R, R]
             if up == 2:
                 print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
-            if (placed := binvox_frame(path, up)) is not None:
+            if (placed := binvox_frame(path, up, spec_margin(spec))) is not None:
                 self.input_frame = frame_record(*placed, "the model's, from the .binvox header's translate and scale")
                 print(f"{path}: its header places the grid in the model's units: cube = "
                       f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "
                       f"{self.input_frame['scale']:.6g} (prediction.json's input_frame); S and the meshes written are "
                       f"in the cube's units", file=sys.stderr)
             else:
-                self.input_frame = frame_record(np.zeros(3), 1.0, GRID_UNITS + " (the .binvox header holds no usable "
-                                                "translate and scale)")
+                self.input_frame = frame_record(np.zeros(3), voxel_scale(len(occ), spec_margin(spec)),
+                                                voxel_units(len(occ), spec_margin(spec)) + " (the .binvox header "
+                                                "holds no usable translate and scale)")
                 print(f"{path}: its header holds no usable translate and scale: S and the meshes written are in the "
-                      f"cube [-1, 1]^3 its grid spans", file=sys.stderr)
+                      f"cube [-1, 1]^3 of its grid padded to the training margin", file=sys.stderr)
         elif suffix in MESH_SUFFIXES:
             # a model trained before the option has no mesh_up_axis: y-up meshes
             up, why = self.up_axis(spec, "mesh_up_axis", 1, "training meshes")

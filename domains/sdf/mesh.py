@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 import warnings
 import zipfile
 import zlib
@@ -44,7 +45,8 @@ from .procedural import MARGIN, grid_margin, grid_points
 # uses are dropped, so a stray one no longer sets the scale, and a mesh of faces without area is refused; 4: faces
 # wound either way are wound consistently first, see consistent_winding). The margin is in the key (SDFCache.key):
 # where procedural.grid_margin widened it, on grids under 51^3, the entries made with 0.05 are missed and rebuilt.
-CONVERSION_VERSION = 1
+# Voxels: 2: each grid is padded with empty voxels so that its shape keeps the meshes' margin (voxels_to_sdf).
+CONVERSION_VERSION = 2
 MESH_CONVERSION_VERSION = 4
 # The libraries whose versions a key holds, as the picture and video caches hold their decoders': another libigl
 # computes other distances or signs (2.6.3's signed_distance, above), another trimesh reads a file otherwise.
@@ -456,20 +458,46 @@ def check_real(arr: np.ndarray, path: str | Path, what: str) -> None:
         raise ValueError(f"{path}: {what} must hold real numbers, got dtype {arr.dtype}")
 
 
-def voxels_to_sdf(occ: np.ndarray, out_resolution: int | None = None) -> np.ndarray:
-    """Occupancy grid [R, R, R] (bool) -> SDF float32 [R', R', R'] in normalised units.
+def voxel_padding(size: int, margin: float) -> int:
+    """The empty voxels :func:`voxels_to_sdf` adds on each face of a D^3 occupancy grid (D = ``size``), at least one:
+    the fewest p that fit the D voxels of the grid's side (half a voxel beyond the outermost centres on each side, as
+    the surface is taken) into [-1 + margin, 1 - margin] of the padded grid's cube, whose grid points are 2 / (D + 2 p
+    - 1) apart: D / (D + 2 p - 1) <= 1 - margin. ModelNet's 32^3 grids (binvox -cb: every shape touches two opposite
+    faces): 2 at margin 0.05 or 0.081 (procedural.grid_margin at 32^3), which leaves 0.086."""
+    if not 0 <= margin < 1:
+        raise ValueError(f"voxel_padding: margin must lie in [0, 1), got {margin:g}")
+    return max(1, math.ceil((size / (1 - margin) + 1 - size) / 2 - 1e-9))
+
+
+def voxel_scale(size: int, margin: float | None) -> float:
+    """How :func:`voxels_to_sdf` scales a D^3 grid's cube (D = ``size``): padded cube = file's cube * scale, about the
+    centre 0, (D - 1) / (D + 2 p - 1) for p = :func:`voxel_padding`; 1 with ``margin`` None (no padding)."""
+    return 1.0 if margin is None else (size - 1) / (size + 2 * voxel_padding(size, margin) - 1)
+
+
+def voxels_to_sdf(occ: np.ndarray, out_resolution: int | None = None, margin: float | None = MARGIN) -> np.ndarray:
+    """Occupancy grid [D, D, D] (bool) -> SDF float32 [R, R, R] in normalised units.
 
     Voxel centres sit on the grid points; the surface is taken halfway between an occupied and an empty
-    centre, hence the half-voxel shift of both Euclidean distance transforms. With ``out_resolution`` the
-    field is resampled trilinearly (corner-aligned, like the grid convention).
+    centre, hence the half-voxel shift of both Euclidean distance transforms. A voxel grid's cube is its shape's box
+    (binvox -cb and ModelNet's grids fill it: 889 of the 890 grids of ModelNet10's chairs have an occupied voxel on a
+    face), so the grid is first padded with :func:`voxel_padding` empty voxels on every face, the same on each (the
+    shape's aspect and centre kept), which leaves ``margin`` between its voxels and the cube's faces, as meshes leave
+    (``mesh.normalise_mesh``; the data's margin, procedural.grid_margin): the cube's border is outside, the
+    marching-cubes surface closed, and voxel and mesh shapes share one frame. The padded cube is the file's cube
+    times :func:`voxel_scale`. ``margin`` None: no padding, the file's grid is the cube. With ``out_resolution`` R the
+    field of the padded grid is resampled trilinearly (corner-aligned, like the grid convention); None: the padded
+    size D + 2 p.
     """
     occ = np.asarray(occ).astype(bool)
-    if occ.ndim != 3 or min(occ.shape) < 2:
+    if occ.ndim != 3 or min(occ.shape) < 2 or len(set(occ.shape)) != 1:
         raise ValueError(f"voxels_to_sdf: expected an occupancy grid [R, R, R], got shape {occ.shape}")
-    res = occ.shape[0]
-    voxel = 2.0 / (res - 1)
     if not occ.any() or occ.all():
         raise ValueError("voxels_to_sdf: the occupancy grid is all empty or all full; it has no surface")
+    if margin is not None:
+        occ = np.pad(occ, voxel_padding(occ.shape[0], margin))  # [D + 2 p, D + 2 p, D + 2 p]
+    res = occ.shape[0]
+    voxel = 2.0 / (res - 1)
     outside = ndimage.distance_transform_edt(~occ)  # [R, R, R] voxels to the nearest occupied centre
     inside = ndimage.distance_transform_edt(occ)  # [R, R, R] voxels to the nearest empty centre
     sdf = (np.where(occ, 0.5 - inside, outside - 0.5) * voxel).astype(np.float32)
@@ -531,13 +559,15 @@ def read_binvox(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(flat.reshape(d, d, d).transpose(0, 2, 1))  # [x, z, y] -> [x, y, z]
 
 
-def binvox_frame(path: str | Path, up_axis: int = 2) -> tuple[np.ndarray, float] | None:
-    """Where the cube [-1, 1]^3 of a .binvox file's grid lies in the model's units, as :meth:`SDFCache.frame` says it
-    of a mesh: the centre [3] (turned y up as :func:`read_voxels` turns the grid, ``up_axis``) and the scale, so that
-    cube = (turned x - centre) * scale. binvox puts voxel i's centre at x = translate + scale_h (i + 1/2) / D (scale_h:
-    the header's ``scale``, the grid's side), and this domain puts it on the grid point -1 + 2 i / (D - 1): centre =
-    translate + scale_h / 2, scale = 2 D / (scale_h (D - 1)). None where the header holds no usable ``translate`` (3
-    numbers) and ``scale`` (one positive number), which binvox always writes but a hand-made file may not."""
+def binvox_frame(path: str | Path, up_axis: int = 2, margin: float | None = MARGIN) -> tuple[np.ndarray, float] | None:
+    """Where the cube [-1, 1]^3 of a .binvox file's grid, padded as :func:`voxels_to_sdf` pads it for ``margin``, lies
+    in the model's units, as :meth:`SDFCache.frame` says it of a mesh: the centre [3] (turned y up as
+    :func:`read_voxels` turns the grid, ``up_axis``) and the scale, so that cube = (turned x - centre) * scale. binvox
+    puts voxel i's centre at x = translate + scale_h (i + 1/2) / D (scale_h: the header's ``scale``, the grid's side),
+    and this domain, padding p voxels a face, puts it on the grid point -1 + 2 (i + p) / (D + 2 p - 1): centre =
+    translate + scale_h / 2, scale = 2 D / (scale_h (D + 2 p - 1)) (p = 0: ``margin`` None). None where the header
+    holds no usable ``translate`` (3 numbers) and ``scale`` (one positive number), which binvox always writes but a
+    hand-made file may not."""
     path = Path(path)
     with open(path, "rb") as fh:
         dims, lines = _binvox_header(fh, path)
@@ -551,7 +581,7 @@ def binvox_frame(path: str | Path, up_axis: int = 2) -> tuple[np.ndarray, float]
         return None
     d = dims[0]
     centre = turn_y_up((translate + side / 2)[None], up_axis)[0] + 0.0  # [3]; + 0.0: no -0.0
-    return centre, 2 * d / (side * (d - 1))
+    return centre, 2 * d / (side * (d - 1)) * voxel_scale(d, margin)
 
 
 def voxel_files(root: str | Path) -> list[Path]:

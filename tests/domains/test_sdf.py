@@ -18,7 +18,7 @@ import yaml
 from domains.sdf import mesh as mesh_mod
 from domains.sdf.data import MixtureDataset, SDFDataModule
 from domains.sdf.mesh import (SDFCache, export_mesh, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, sdf_to_mesh,
-                              split_long_edges, voxels_to_sdf, zup_to_yup)
+                              split_long_edges, voxel_padding, voxel_scale, voxels_to_sdf, zup_to_yup)
 from domains.sdf.metrics import chamfer_l1, mesh_volume, occupancy_iou
 from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_margin, grid_points, make_chair
 from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
@@ -353,14 +353,49 @@ def test_a_second_start_reads_no_bytes_of_the_meshes_or_voxel_files(tmp_path, mo
 
 def test_voxelised_sphere_sdf_within_a_voxel():
     ref = sphere_sdf(R, 0.55)
-    sdf = voxels_to_sdf(ref < 0)
+    sdf = voxels_to_sdf(ref < 0, margin=None)  # unpadded: the file's grid is the cube
     assert sdf.shape == (R, R, R) and sdf.dtype == np.float32
     assert np.abs(sdf - ref)[np.abs(ref) < 0.3].max() < VOXEL
-    up = voxels_to_sdf(ref < 0, out_resolution=48)
+    up = voxels_to_sdf(ref < 0, out_resolution=48, margin=None)
     assert up.shape == (48, 48, 48)
     assert np.abs(up - sphere_sdf(48, 0.55))[np.abs(sphere_sdf(48, 0.55)) < 0.3].max() < VOXEL
+    # padded (the default): the same sphere, its radius scaled by voxel_scale, on the padded grid or resampled
+    s = voxel_scale(R, 0.05)
+    assert voxel_padding(R, 0.05) == 2 and s == pytest.approx(31 / 35)
+    padded = voxels_to_sdf(ref < 0)
+    assert padded.shape == (R + 4,) * 3
+    assert np.abs(padded - sphere_sdf(R + 4, 0.55 * s))[np.abs(sphere_sdf(R + 4, 0.55 * s)) < 0.3].max() < VOXEL
+    at48 = voxels_to_sdf(ref < 0, 48)
+    assert np.abs(at48 - sphere_sdf(48, 0.55 * s))[np.abs(sphere_sdf(48, 0.55 * s)) < 0.3].max() < VOXEL
     with pytest.raises(ValueError, match="no surface"):
         voxels_to_sdf(np.zeros((8, 8, 8), bool))
+
+
+@pytest.mark.parametrize("resolution", [16, 32, 64])
+def test_voxels_filling_their_grid_keep_the_meshes_margin_and_a_closed_surface(resolution):
+    """ModelNet's grids (binvox -cb) fill the grid up to its faces: 889 of the 890 shared chair grids have an occupied
+    voxel on a face. They were converted as they were, so the SDF was negative (inside) on the cube's border, marching
+    cubes gave open meshes (0 of 40 ModelNet chairs closed at 32^3), and in a mixture the voxel shapes filled the cube
+    while meshes kept procedural.grid_margin. Now each grid is padded by whole voxels to that margin: the border is
+    outside, the surface closed, and the shape within the margin, its aspect kept."""
+    d = 32
+    occ = np.zeros((d,) * 3, bool)  # [D, D, D] a chair-like solid touching all six faces
+    occ[:, : d // 3] = True  # a block touching x, y and z faces
+    occ[:2, :, :2] = occ[-2:, :, -2:] = True  # posts running across y, at two corners
+    margin = grid_margin(resolution, 0.75)
+    sdf = voxels_to_sdf(occ, resolution, margin)  # [R, R, R]
+    assert sdf.shape == (resolution,) * 3
+    border = np.concatenate([np.moveaxis(sdf, a, 0)[[0, -1]].ravel() for a in range(3)])
+    assert border.min() > 0
+    mesh = sdf_to_mesh(sdf)
+    assert mesh.is_watertight
+    lo, hi = mesh.bounds  # [3], [3]: the voxels' box spans (D voxels) * scale, within the margin
+    assert hi.max() <= 1 - margin + 1e-6 and lo.min() >= -1 + margin - 1e-6
+    half = d / (d - 1) * voxel_scale(d, margin)  # the box's half side, the surface half a voxel past the centres
+    np.testing.assert_allclose(hi, half, atol=2.5 / (resolution - 1))
+    np.testing.assert_allclose(lo, -half, atol=2.5 / (resolution - 1))
+    assert 1 - half >= margin  # the padding was whole voxels: at least the margin, less than a voxel more
+    assert 1 - d / (d + 2 * voxel_padding(d, margin) - 3) < margin
 
 
 def test_read_voxels_layouts_and_up_axis(tmp_path):
@@ -456,7 +491,8 @@ def test_binvox_voxels_land_where_the_same_shape_does_as_a_mesh_or_an_array(tmp_
     spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(r,) * 3, val_dims=1, val_range=(-0.1, 0.1), num_bins=8,
                       extra={"truncation": 0.1, "voxel_up_axis": 2})
     got = SdfDomain().read_input(tmp_path / "box.binvox", spec)  # [1, R, R, R]
-    np.testing.assert_array_equal(got[0].numpy() < 0, yup)
+    np.testing.assert_array_equal(got[0].numpy(), np.clip(voxels_to_sdf(yup, r, 0.05), -0.1, 0.1))  # padded as trained
+    np.testing.assert_array_equal(voxels_to_sdf(yup, margin=None) < 0, yup)
     # the same z-up grid as an occupancy .npy (a grid of ModelNet's voxel file) is turned y-up too
     np.testing.assert_array_equal(SdfDomain().read_input(tmp_path / "box.npy", spec), got)
     np.save(tmp_path / "yup.npy", yup)  # and a model whose voxel files were y up takes it as it is
@@ -471,20 +507,25 @@ def test_a_binvox_input_records_where_its_grid_lies_in_the_model_s_units(tmp_pat
     as a mesh's can (prediction.json's input_frame). Its input_frame now comes from the header: every inside grid
     point mapped back (x = centre + cube / scale, then turned back to the file's axes) is the centre binvox gives
     its voxel, translate + scale (i + 1/2) / D. A grid (.npy, .npz) says its frame is the cube itself."""
-    from domains.sdf.domain import GRID_UNITS, SdfDomain
+    from domains.sdf.domain import GRID_UNITS, SdfDomain, voxel_units
     from pixeltransformer.signal import SignalSpec
 
     d, translate, side = 16, np.array([100.0, -20.0, 50.0]), 8.0
     occ = box_occupancy(d, [-0.5, -0.3, 0.1], [0.7, 0.4, 0.8])  # [D, D, D] in the file's axes
     write_binvox(tmp_path / "far.binvox", occ, " ".join(map(str, translate)), str(side))
-    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(d,) * 3, val_dims=1, val_range=(-0.1, 0.1), num_bins=8,
-                      extra={"truncation": 0.1, "voxel_up_axis": up})
+    # the grid is padded to the training margin, 2 voxels a face at 0.15: a model of that padded size reads the voxel
+    # centres on its grid points
+    margin = 0.15
+    pad = 2
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(d + 2 * pad,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1, "voxel_up_axis": up, "margin": margin})
     domain = SdfDomain()
-    grid = domain.read_input(tmp_path / "far.binvox", spec)[0].numpy()  # [D, D, D], y up
+    grid = domain.read_input(tmp_path / "far.binvox", spec)[0].numpy()  # [D + 2 p, D + 2 p, D + 2 p], y up
     frame = domain.input_options()["input_frame"]
     assert "from the .binvox header's translate and scale" in frame["units"]
     assert "its header places the grid in the model's units" in capsys.readouterr().err
-    cube = grid_points(d, np.float64)[(grid < 0).reshape(-1)]  # [M, 3] inside points, y up
+    assert frame["scale"] == pytest.approx(2 * d / (side * (d + 2 * pad - 1)))  # not 2 D / (side (D - 1))
+    cube = grid_points(d + 2 * pad, np.float64)[(grid < 0).reshape(-1)]  # [M, 3] inside points, y up
     back = np.asarray(frame["centre"]) + cube / frame["scale"]  # [M, 3] in the model's units, y up
     if up == 2:
         back = back[:, [0, 2, 1]] * [1, -1, 1]  # y up -> the file's z up: (x, y, z) -> (x, -z, y)
@@ -493,12 +534,17 @@ def test_a_binvox_input_records_where_its_grid_lies_in_the_model_s_units(tmp_pat
     # a header without translate and scale (a hand-made file), and a grid: the cube is the only frame there is
     write_binvox(tmp_path / "bare.binvox", occ, None, None)
     np.testing.assert_array_equal(domain.read_input(tmp_path / "bare.binvox", spec)[0].numpy(), grid)
+    scale = float(f"{(d - 1) / (d + 2 * pad - 1):.9g}")  # the file's cube, padded
     assert domain.input_options()["input_frame"] == {
-        "centre": [0.0, 0.0, 0.0], "scale": 1.0,
-        "units": GRID_UNITS + " (the .binvox header holds no usable translate and scale)"}
+        "centre": [0.0, 0.0, 0.0], "scale": scale,
+        "units": voxel_units(d, margin) + " (the .binvox header holds no usable translate and scale)"}
     assert "its header holds no usable translate and scale" in capsys.readouterr().err
     np.save(tmp_path / "occ.npy", occ.astype(np.uint8))
     domain.read_input(tmp_path / "occ.npy", spec)
+    assert domain.input_options()["input_frame"] == {"centre": [0.0, 0.0, 0.0], "scale": scale,
+                                                     "units": voxel_units(d, margin)}
+    np.save(tmp_path / "sdf.npy", grid)  # an SDF grid: its grid is the cube
+    domain.read_input(tmp_path / "sdf.npy", spec)
     assert domain.input_options()["input_frame"] == {"centre": [0.0, 0.0, 0.0], "scale": 1.0, "units": GRID_UNITS}
 
 
@@ -533,9 +579,42 @@ def test_datamodule_reads_folders_of_binvox_files(tmp_path):
     dm.setup("fit")
     dm.setup("test")
     test = dm.dataset("test")
-    expected = [np.clip(voxels_to_sdf(zup_to_yup(boxes[i]), 12), -0.1, 0.1) for i in (3, 4)]
+    expected = [np.clip(voxels_to_sdf(zup_to_yup(boxes[i]), 12, dm.margin), -0.1, 0.1) for i in (3, 4)]
     assert len(test) == 2 and all(np.abs(test[k]["signal"][0].numpy() - e).max() < 1e-3 for k, e in enumerate(expected))
     assert [len(dm.dataset(s)) for s in ("train", "val")] == [2, 1]
+
+
+def test_a_voxel_dataset_keeps_the_meshes_margin_and_frame(tmp_path):
+    """The voxel source of a run (and a mixture's) put ModelNet-like grids, which fill the grid, on the whole cube, the
+    border inside, while meshes of the same run keep procedural.grid_margin: the same box as a mesh and as voxels now
+    lands on the same place within a voxel, every voxel grid's border is outside, and the cache entries are keyed by
+    the margin (and the conversion's version: those of the unpadded conversion are rebuilt)."""
+    r, d = 16, 24
+    box = np.zeros((3, d, d, d), np.uint8)  # [3, D, D, D] boxes filling x and y, of heights D - 1, 2D/3, D/2
+    for i, h in enumerate((d - 1, 2 * d // 3, d // 2)):
+        box[i, :, :, :h] = 1  # z up in the file
+    np.save(tmp_path / "boxes.npy", box)
+    kw = dict(dataset="voxels", root=str(tmp_path / "boxes.npy"), resolution=r, splits=(1, 1, 1),
+              cache_dir=str(tmp_path / "c"))
+    dm = SDFDataModule(**kw)
+    dm.setup("fit")
+    dm.setup("test")
+    grids = [dm.dataset(s)[0]["signal"][0].numpy() for s in ("train", "val", "test")]  # each [R, R, R]
+    for grid in grids:
+        assert min(np.moveaxis(grid, a, 0)[[0, -1]].min() for a in range(3)) > 0  # the border: outside
+        assert sdf_to_mesh(grid).is_watertight
+    # the tallest box as a mesh, normalised with the run's margin, and as voxels: in the same place within a voxel
+    full = next(g for g in grids if (g < 0).sum() == max((h < 0).sum() for h in grids))
+    cube = trimesh.creation.box((d, d - 1, d))  # y up, as the grids are turned
+    as_mesh = mesh_to_sdf(normalise_mesh(cube.vertices, dm.margin), cube.faces, r, shell_voxels=0)  # [R, R, R]
+    lo, hi = sdf_to_mesh(full).bounds
+    mlo, mhi = sdf_to_mesh(as_mesh).bounds
+    np.testing.assert_allclose(hi, mhi, atol=2 / (r - 1))
+    np.testing.assert_allclose(lo, mlo, atol=2 / (r - 1))
+    assert hi.max() <= 1 - dm.margin + 1e-6
+    before = {f.name for f in (tmp_path / "c" / "voxels").glob("*.npy")}
+    SDFDataModule(**kw, margin=0.3).setup("fit")  # another margin: another entry
+    assert len({f.name for f in (tmp_path / "c" / "voxels").glob("*.npy")} - before) == 1
 
 
 def test_mesh_and_voxel_caches_are_keyed_by_the_converting_libraries_versions(tmp_path, monkeypatch):
@@ -1124,7 +1203,8 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     np.save(tmp_path / "yup_occ.npy", occupancy)
     capsys.readouterr()
     from_voxels = SdfDomain(input_up_axis=1).read_input(tmp_path / "yup_occ.npy", old)  # not turned: voxel_up_axis 2
-    assert torch.equal(from_voxels[0] < 0, torch.from_numpy(occupancy.astype(bool)))
+    # padded to the model's margin (0.05: none in its spec) as its voxels were
+    assert np.array_equal(from_voxels[0] < 0, voxels_to_sdf(occupancy.astype(bool), r, 0.05) < 0)
     assert "turned from" not in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"^--model.domain.init_args.input_up_axis must be 1 \(y up\) or 2 \(z up\), "
                                          r"got 0$"):

@@ -3,6 +3,7 @@ shape metrics (metrics.json), predict through the CLI, the RBF baseline."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,8 +15,8 @@ import yaml
 
 from domains.sdf.baselines import rbf_interpolate
 from domains.sdf.data import SDFDataModule
-from domains.sdf.domain import GRID_UNITS, SdfDomain
-from domains.sdf.mesh import sdf_to_mesh
+from domains.sdf.domain import GRID_UNITS, SdfDomain, voxel_units
+from domains.sdf.mesh import sdf_to_mesh, voxel_scale
 from domains.sdf.metrics import mesh_volume, occupancy_iou
 from domains.sdf.procedural import grid_margin
 from pixeltransformer.cli import main
@@ -393,8 +394,21 @@ def test_an_occupancy_grid_is_read_as_the_sdf_of_its_solid(tmp_path, capsys):
         np.save(tmp_path / name, grid)
         sdf = SdfDomain().read_input(tmp_path / name, spec)  # [1, 16, 16, 16]
         assert sdf.shape == (1, 16, 16, 16) and sdf[0, 8, 8, 8] < 0 and sdf[0, 0, 0, 0] == T
-        assert ((sdf[0] < 0).numpy() == ball).mean() > 0.97  # the same solid, up to voxels on the surface
+        # the same solid, up to voxels on the surface, padded to the training margin (0.05: one voxel a face)
+        padded = (grid_positions((16,) * 3).norm(dim=-1) < 0.6 * 15 / 17).view(16, 16, 16).numpy()  # [16, 16, 16]
+        assert ((sdf[0] < 0).numpy() == padded).mean() > 0.97
         assert "an occupancy grid (only 0 and 1), converted to an SDF" in capsys.readouterr().err
+    # a grid its shape fills up to the faces, as ModelNet's are, of another size than the model's: on the model's grid,
+    # padded to the training margin, so the cube's border is outside and the surface closed (it was inside, open)
+    full = np.zeros((32, 32, 32), np.uint8)  # [32, 32, 32]
+    full[:, :, :12] = 1  # a slab touching five faces
+    full[:3, :3] = full[-3:, -3:] = 1  # posts across the grid
+    np.save(tmp_path / "full.npy", full)
+    wide = dataclasses.replace(spec, extra={"margin": grid_margin(16, 0.75)})
+    sdf = SdfDomain().read_input(tmp_path / "full.npy", wide)[0].numpy()  # [16, 16, 16]
+    assert sdf.shape == (16, 16, 16)
+    assert min(np.moveaxis(sdf, a, 0)[[0, -1]].min() for a in range(3)) > 0
+    assert sdf_to_mesh(sdf).is_watertight
     np.save(tmp_path / "empty.npy", np.zeros((8, 8, 8), dtype=np.uint8))
     with pytest.raises(ValueError, match=r"empty.npy: the occupancy grid is all empty or all full"):
         SdfDomain().read_input(tmp_path / "empty.npy", spec)
@@ -438,8 +452,10 @@ def test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape(tmp_path, 
     np.savez(mesh, vertices=box.vertices, faces=box.faces)
     domain = SdfDomain()
     assert (domain.read_input(mesh, spec) < 0).any() and "input_frame" in domain.input_options()
-    domain.read_input(tmp_path / "one.npy", spec)  # a grid read next is the cube itself: not the mesh's map
-    assert domain.input_options()["input_frame"] == GRID_FRAME
+    domain.read_input(tmp_path / "one.npy", spec)  # voxels read next: their grid's cube, padded; not the mesh's map
+    assert domain.input_options()["input_frame"] == {"centre": [0.0, 0.0, 0.0], "scale": float(f"{15 / 17:.9g}"),
+                                                     "units": voxel_units(16, 0.05)}
+    assert voxel_scale(16, 0.05) == 15 / 17  # one empty voxel a face: 16 / 17 <= 0.95
 
 
 def test_predict_refuses_more_context_than_the_input_s_points(tmp_path):
