@@ -49,27 +49,31 @@ def truncation_of(spec) -> float:
     return float(spec.extra.get("truncation", spec.val_range[1]))
 
 
-def voxel_units(size: int, margin: float) -> str:
+def voxel_units(size: int, margin: float | None) -> str:
     """input_frame's units of a voxel grid D^3 (D = ``size``) without a frame of its own: its grid's cube, padded as
-    :func:`mesh.voxels_to_sdf` pads it for the model's ``margin``."""
+    :func:`mesh.voxels_to_sdf` pads it for the model's ``margin`` (None: not padded)."""
+    padded = ("not padded, as the training voxels of a model from before voxel padding were" if margin is None else
+              f"padded with {voxel_padding(size, margin)} empty voxels a face as the training voxels were")
     return (f"the voxel grid's: the cube [-1, 1]^3 with voxel i's centre on -1 + 2 i / ({size} - 1), turned y up as "
-            f"the file was, padded with {voxel_padding(size, margin)} empty voxels a face as the training voxels were")
+            f"the file was, {padded}")
 
 
 def occupancy_sdf(occ: np.ndarray, path: Path, spec) -> np.ndarray:
     """An occupancy grid [D, D, D] (bool, True = inside) -> its SDF [R, R, R] on the model's grid, padded to the
-    training data's margin (spec.extra["margin"]; 0.05 for a model trained before the spec held it) as the training
-    voxels were (:func:`mesh.voxels_to_sdf`); a grid without a surface names the file."""
+    training data's margin as the training voxels were (:func:`mesh.voxels_to_sdf`, :func:`voxel_margin`); a grid
+    without a surface names the file."""
     try:
-        return voxels_to_sdf(occ, spec.grid_shape[0], spec_margin(spec))  # [R, R, R]
+        return voxels_to_sdf(occ, spec.grid_shape[0], voxel_margin(spec))  # [R, R, R]
     except ValueError as e:
         raise ValueError(f"{path}: {str(e).removeprefix('voxels_to_sdf: ')}") from None
 
 
-def spec_margin(spec) -> float:
-    """The margin the model's training shapes kept from the cube's faces (a model trained before the spec held it:
-    0.05, every grid's then)."""
-    return float(spec.extra.get("margin", MARGIN))
+def voxel_margin(spec) -> float | None:
+    """The margin the model's training voxels were padded to (spec.extra["margin"]); None for a model trained
+    before the spec held it, whose training voxels were not padded (their grid was the cube), as its inputs then are
+    not."""
+    margin = spec.extra.get("margin")
+    return None if margin is None else float(margin)
 
 
 def surface_slope(grid: np.ndarray) -> float | None:
@@ -208,8 +212,8 @@ class SdfDomain(Domain):
                 raise ValueError(f"{path}: holds {len(grids)} voxel grids; --input completes one shape: save the one "
                                  f"to complete as .npy [R, R, R] of 0 and 1 (or a file of one grid)")
             grid = occupancy_sdf(grids[0], path, spec)  # [R, R, R]
-            self.input_frame = frame_record(np.zeros(3), voxel_scale(grids.shape[1], spec_margin(spec)),
-                                            voxel_units(grids.shape[1], spec_margin(spec)))
+            self.input_frame = frame_record(np.zeros(3), voxel_scale(grids.shape[1], voxel_margin(spec)),
+                                            voxel_units(grids.shape[1], voxel_margin(spec)))
             print(f"{path}: voxels, converted to an SDF with 1 = inside"
                   f"{f', turned from z up to y up {why}' * (up == 2)}, padded to the training margin", file=sys.stderr)
         elif suffix == ".npy":
@@ -232,12 +236,13 @@ class SdfDomain(Domain):
                 # model's voxel files were (voxel_up_axis), like a .binvox input
                 up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files")
                 occ = grid.astype(bool)  # [D, D, D]
-                self.input_frame = frame_record(np.zeros(3), voxel_scale(len(occ), spec_margin(spec)),
-                                                voxel_units(len(occ), spec_margin(spec)))
+                self.input_frame = frame_record(np.zeros(3), voxel_scale(len(occ), voxel_margin(spec)),
+                                                voxel_units(len(occ), voxel_margin(spec)))
                 grid = occupancy_sdf(zup_to_yup(occ) if up == 2 else occ, path, spec)  # [R, R, R]
                 turned = f", turned from z up to y up {why}" * (up == 2)
+                padded = "not padded (as trained)" if voxel_margin(spec) is None else "padded to the training margin"
                 print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside{turned}, "
-                      f"padded to the training margin", file=sys.stderr)
+                      f"{padded}", file=sys.stderr)
             elif self.input_up_axis == 2:
                 grid = zup_to_yup(grid)  # [R, R, R]
                 print(f"{path}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
@@ -250,18 +255,19 @@ class SdfDomain(Domain):
             grid = occupancy_sdf(occ, path, spec)  # [R, R, R]
             if up == 2:
                 print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
-            if (placed := binvox_frame(path, up, spec_margin(spec))) is not None:
+            if (placed := binvox_frame(path, up, voxel_margin(spec))) is not None:
                 self.input_frame = frame_record(*placed, "the model's, from the .binvox header's translate and scale")
                 print(f"{path}: its header places the grid in the model's units: cube = "
                       f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "
                       f"{self.input_frame['scale']:.6g} (prediction.json's input_frame); S and the meshes written are "
                       f"in the cube's units", file=sys.stderr)
             else:
-                self.input_frame = frame_record(np.zeros(3), voxel_scale(len(occ), spec_margin(spec)),
-                                                voxel_units(len(occ), spec_margin(spec)) + " (the .binvox header "
+                self.input_frame = frame_record(np.zeros(3), voxel_scale(len(occ), voxel_margin(spec)),
+                                                voxel_units(len(occ), voxel_margin(spec)) + " (the .binvox header "
                                                 "holds no usable translate and scale)")
+                padded = " padded to the training margin" * (voxel_margin(spec) is not None)
                 print(f"{path}: its header holds no usable translate and scale: S and the meshes written are in the "
-                      f"cube [-1, 1]^3 of its grid padded to the training margin", file=sys.stderr)
+                      f"cube [-1, 1]^3 of its grid{padded}", file=sys.stderr)
         elif suffix in MESH_SUFFIXES:
             # a model trained before the option has no mesh_up_axis: y-up meshes
             up, why = self.up_axis(spec, "mesh_up_axis", 1, "training meshes")

@@ -489,14 +489,18 @@ def test_binvox_voxels_land_where_the_same_shape_does_as_a_mesh_or_an_array(tmp_
     from pixeltransformer.signal import SignalSpec
 
     spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(r,) * 3, val_dims=1, val_range=(-0.1, 0.1), num_bins=8,
-                      extra={"truncation": 0.1, "voxel_up_axis": 2})
+                      extra={"truncation": 0.1, "voxel_up_axis": 2, "margin": 0.05})
     got = SdfDomain().read_input(tmp_path / "box.binvox", spec)  # [1, R, R, R]
     np.testing.assert_array_equal(got[0].numpy(), np.clip(voxels_to_sdf(yup, r, 0.05), -0.1, 0.1))  # padded as trained
+    # a model whose spec holds no margin was trained before voxels were padded: its inputs are read as it was trained
+    old = dataclasses.replace(spec, extra={"truncation": 0.1, "voxel_up_axis": 2})
+    np.testing.assert_array_equal(SdfDomain().read_input(tmp_path / "box.binvox", old)[0].numpy(),
+                                  np.clip(voxels_to_sdf(yup, r, None), -0.1, 0.1))
     np.testing.assert_array_equal(voxels_to_sdf(yup, margin=None) < 0, yup)
     # the same z-up grid as an occupancy .npy (a grid of ModelNet's voxel file) is turned y-up too
     np.testing.assert_array_equal(SdfDomain().read_input(tmp_path / "box.npy", spec), got)
     np.save(tmp_path / "yup.npy", yup)  # and a model whose voxel files were y up takes it as it is
-    yup_spec = dataclasses.replace(spec, extra={"truncation": 0.1, "voxel_up_axis": 1})
+    yup_spec = dataclasses.replace(spec, extra={"truncation": 0.1, "voxel_up_axis": 1, "margin": 0.05})
     np.testing.assert_array_equal(SdfDomain().read_input(tmp_path / "yup.npy", yup_spec), got)
 
 
@@ -1203,8 +1207,8 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     np.save(tmp_path / "yup_occ.npy", occupancy)
     capsys.readouterr()
     from_voxels = SdfDomain(input_up_axis=1).read_input(tmp_path / "yup_occ.npy", old)  # not turned: voxel_up_axis 2
-    # padded to the model's margin (0.05: none in its spec) as its voxels were
-    assert np.array_equal(from_voxels[0] < 0, voxels_to_sdf(occupancy.astype(bool), r, 0.05) < 0)
+    # read as its voxels were: a spec without a margin is a model's from before voxels were padded, so not padded
+    assert np.array_equal(from_voxels[0] < 0, voxels_to_sdf(occupancy.astype(bool), r, None) < 0)
     assert "turned from" not in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"^--model.domain.init_args.input_up_axis must be 1 \(y up\) or 2 \(z up\), "
                                          r"got 0$"):
