@@ -377,7 +377,8 @@ class PolynomialDataModule(SignalDataModule):
             return {}
         if self.is_protocol:
             return dict.fromkeys(("noise_std", "lengthscale_range", "scale_range"))
-        return dict.fromkeys(("degree", "coef_std") if self.dataset_name == "polynomial" else ("lengthscale", "variance"))
+        drawn_by = ("degree", "coef_std") if self.dataset_name == "polynomial" else ("lengthscale", "variance")
+        return dict.fromkeys(drawn_by)
 
     def pool_sizes(self) -> dict[str, int] | None:
         """A file's curves per pool (which a changed file changes); generated functions: None."""

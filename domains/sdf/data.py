@@ -21,8 +21,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, module_spec,
-                                         official_split_indices, split_folders, split_indices, split_sizes_cause, splits_hint,
-                                         splits_with_train_of)
+                                         official_split_indices, split_folders, split_indices, split_sizes_cause,
+                                         splits_hint, splits_with_train_of)
 from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, check_cache_folder, data_files,
                                     name_start, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress

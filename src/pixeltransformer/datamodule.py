@@ -434,15 +434,17 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
         f"; besides, {changed}" if changed else "")
 
 
-def conversion_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", resume: bool = False) -> str | None:
+def conversion_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule",
+                        resume: bool = False) -> str | None:
     """One line when a checkpoint's spec records that its data was made with other options than ``datamodule``'s
     (its :meth:`SignalDataModule.conversion_options`: an SDF's truncation or margin, a video's frame_step), naming
     each with both values and what to pass; None when they agree, or the checkpoint recorded none of them. The model
     is then scored (or, ``resume``, trained on) data it was not trained on, which the numbers do not show."""
     trained = (checkpoint.get("hyper_parameters") or {}).get("spec")
-    if not isinstance(datamodule, SignalDataModule) or not isinstance(trained, dict) or not isinstance(trained.get("extra") or {}, dict):
+    was_extra = (trained.get("extra") or {}) if isinstance(trained, dict) else None
+    if not isinstance(datamodule, SignalDataModule) or not isinstance(was_extra, dict):
         return None
-    was_extra, mine = trained.get("extra") or {}, checked_spec(datamodule).extra
+    mine = checked_spec(datamodule).extra
     was: dict[str, Any] = {}
     for key, missing in datamodule.conversion_options(trained).items():
         value = was_extra.get(key, missing)  # a spec written before the option was recorded: what it meant
