@@ -15,7 +15,7 @@ training split unless given, so that a checkpoint reads and writes values and po
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -370,6 +370,15 @@ class PolynomialDataModule(SignalDataModule):
     def split_options(self) -> dict:
         options = super().split_options()
         return {**options, "splits": self.splits} if self.is_file else options
+
+    def conversion_options(self, trained: dict[str, Any]) -> dict[str, Any]:
+        """The options the generated functions are drawn with (a file's curves: none)."""
+        if self.is_file:
+            return {}
+        if self.is_protocol:
+            return dict.fromkeys(("noise_std", "lengthscale_range", "scale_range"))
+        drawn_by = ("degree", "coef_std") if self.dataset_name == "polynomial" else ("lengthscale", "variance")
+        return dict.fromkeys(drawn_by)
 
     def pool_sizes(self) -> dict[str, int] | None:
         """A file's curves per pool (which a changed file changes); generated functions: None."""

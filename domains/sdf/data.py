@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, official_split_indices,
-                                         split_folders, split_indices, split_sizes_cause, splits_hint,
-                                         splits_with_train_of)
+from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, module_spec,
+                                         official_split_indices, split_folders, split_indices, split_sizes_cause,
+                                         splits_hint, splits_with_train_of)
 from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, check_cache_folder, data_files,
                                     name_start, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
@@ -369,6 +369,23 @@ class SDFDataModule(SignalDataModule):
         # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split,
         # of the first max_shapes of each folder
         return {**super().split_options(), "splits": self.splits, "max_shapes": self.max_shapes}
+
+    def conversion_options(self, trained: dict[str, Any]) -> dict[str, Any]:
+        """How the grids were made: the truncation always; the margin and shell of procedural chairs and meshes (a
+        spec without a margin: 0.05, every grid's before grid_margin); the up axis of voxel or mesh files where the
+        checkpoint was trained on these very files (another folder's files may well have another up axis)."""
+        sources = ({*(n for n, w in self.mixture.items() if w > 0), self.eval_source} if self.mixture
+                   else {self.dataset_name})
+        options: dict[str, Any] = {"truncation": None}
+        if sources & {"procedural", "meshes"}:
+            options.update(margin=MARGIN, shell_voxels=None)
+        same_files = (trained.get("dataset") == self.dataset_name
+                      and (trained.get("extra") or {}).get("source") == module_spec(self).extra.get("source"))
+        if same_files and "voxels" in sources:
+            options["voxel_up_axis"] = None
+        if same_files and "meshes" in sources:
+            options["mesh_up_axis"] = None
+        return options
 
     @property
     def pool_shaped_by(self) -> tuple[str, ...]:

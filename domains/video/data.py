@@ -325,6 +325,10 @@ class VideoDataModule(SignalDataModule):
             options.update({name: getattr(self, name) for name in self.pool_shaped_by})
         return options
 
+    def conversion_options(self, trained: dict[str, Any]) -> dict[str, Any]:
+        """A clip's frames are frame_step frames of the video (or of the synthetic motion) apart."""
+        return {"frame_step": None}
+
     @property
     def pool_shaped_by(self) -> tuple[str, ...]:
         """Videos read from files are cut into clips by the stride and the cap per video: another value of either

@@ -34,8 +34,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
-from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, module_spec, same_items,
-                         split_mismatch)
+from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
+                         same_items, split_mismatch)
 from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
@@ -795,8 +795,10 @@ class PixelTransformerCLI(LightningCLI):
                 self.model.trained_dataset, self.model.trained_source = spec.get("dataset"), source_name(spec)
                 if spec.get("dataset") == self.model.spec.dataset:
                     warn_split_mismatch(saved, self.datamodule, reads=READS[subcommand])
+                warn_conversion_mismatch(saved, self.datamodule)
             elif subcommand == "fit":
                 warn_split_mismatch(saved, self.datamodule, resume=True)
+                warn_conversion_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)
         if subcommand == "fit" and _first_process() and not self.trainer.fast_dev_run:
             try:  # held until the process ends: a second fit in the folder is refused (a dev run writes nothing)
@@ -968,6 +970,12 @@ def warn_split_mismatch(checkpoint: dict, datamodule: SignalDataModule, **kwargs
     mesh folder is converted into the cache), and under torchrun or srun every process parses the command at once,
     before Lightning's prepare_data builds the cache in one process a node."""
     if _first_process() and (note := split_mismatch(checkpoint, datamodule, **kwargs)):
+        warnings.warn(note)
+
+
+def warn_conversion_mismatch(checkpoint: dict, datamodule: SignalDataModule, resume: bool = False) -> None:
+    """conversion_mismatch's line, from the first process alone (under DDP each rank would find it)."""
+    if _first_process() and (note := conversion_mismatch(checkpoint, datamodule, resume=resume)):
         warnings.warn(note)
 
 

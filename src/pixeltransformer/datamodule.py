@@ -436,6 +436,41 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
         f"; besides, {changed}" if changed else "")
 
 
+def conversion_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule",
+                        resume: bool = False) -> str | None:
+    """One line when a checkpoint's spec records that its data was made with other options than ``datamodule``'s
+    (its :meth:`SignalDataModule.conversion_options`: an SDF's truncation or margin, a video's frame_step), naming
+    each with both values and what to pass; None when they agree, or the checkpoint recorded none of them. The model
+    is then scored (or, ``resume``, trained on) data it was not trained on, which the numbers do not show."""
+    trained = (checkpoint.get("hyper_parameters") or {}).get("spec")
+    was_extra = (trained.get("extra") or {}) if isinstance(trained, dict) else None
+    if not isinstance(datamodule, SignalDataModule) or not isinstance(was_extra, dict):
+        return None
+    mine = checked_spec(datamodule).extra
+    was: dict[str, Any] = {}
+    for key, missing in datamodule.conversion_options(trained).items():
+        value = was_extra.get(key, missing)  # a spec written before the option was recorded: what it meant
+        if key in mine and value is not None and not same_value(value, mine[key]):
+            was[key] = value
+    if not was:
+        return None
+    then = ", ".join(f"data.init_args.{k}={option_text(v)}" for k, v in was.items())
+    now = ", ".join(f"{k}={option_text(mine[k])}" for k in was)
+    fix = " ".join(f"--data.init_args.{k} {option_text(v)}" for k, v in was.items())
+    if resume:
+        return (f"the checkpoint was trained on data made with {then}, not this run's ({now}): it now trains on other "
+                f"data than its own; pass {fix} to continue on its own")
+    return (f"the checkpoint was trained on data made with {then}, not this evaluation's ({now}): it is scored on "
+            f"data it was not trained on; pass {fix} to evaluate on data made as its own")
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two recorded option values agree: numbers by value (a config's 1 and a spec's 1.0), others as the
+    command line writes them (a tuple and the list a checkpoint kept of it)."""
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    return float(a) == float(b) if numbers else option_text(a) == option_text(b)
+
+
 # what reading a DataModule's data raises where it is not there or does not fit the split options (a missing folder,
 # split sizes too large for it): a comparison with a checkpoint then knows nothing of it, and the run says so where it
 # reads the data. The domains' split hooks (splits_with_train, same_splits, pool_sizes, pool_files) raise it as is.
@@ -905,6 +940,16 @@ class SignalDataModule(L.LightningDataModule):
         many shapes are read): another value of one gives pools of other sizes with no file changed, so a mismatch
         names the option, not changed data. Data whose pools no option cuts: ()."""
         return ()
+
+    def conversion_options(self, trained: dict[str, Any]) -> dict[str, Any]:
+        """The entries of this module's ``spec.extra`` that record how its items were made from what they are read or
+        drawn from (an SDF's truncation and margin, a video's frame_step), each named as the data option that sets
+        it, with the value a spec that lacks it meant (an option recorded later: the one every run had before; None:
+        not compared where it is missing). A checkpoint trained on ``trained`` (its spec, as a dict) with other values
+        is evaluated or resumed on data it was not trained on, which the run then says (``conversion_mismatch``).
+        Options that describe the files rather than the items (which axis is up) belong here only where ``trained``
+        is the same data. By default: none."""
+        return {}
 
     def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:
         """Whether the split options a checkpoint recorded that differ from this module's (``options``, a part of

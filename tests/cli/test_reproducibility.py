@@ -519,3 +519,48 @@ def test_seed_everything_true_draws_a_seed_and_records_it(tmp_path, monkeypatch)
         monkeypatch.setenv("RANK", rank)
         launched.append(drawn_seed())
     assert launched[0] == launched[1]
+
+
+def test_an_evaluation_on_data_made_otherwise_than_the_checkpoint_s_says_so(tmp_path):
+    """A 3D model trained on SDFs truncated at 0.1 and evaluated with --data.init_args.truncation=0.2, or a checkpoint
+    written before its spec recorded the margin (0.05, every grid's then) evaluated where the grid's margin is now
+    grid_margin's (0.167 at 16^3), was scored on data it was not trained on without a word. The line names each
+    option, both values and what to pass; an evaluation or resume on data made as the checkpoint's says nothing."""
+    quiet = quiet_run(tmp_path / "runs", "chairs")
+    sdf = ["--config", str(REPO / "configs/sdf.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+           "--data.init_args.resolution=16", "--data.init_args.num_shapes=[4,2,2]", "--data.init_args.batch_size=2",
+           "--data.init_args.val_items=null", f"--data.init_args.cache_dir={tmp_path / 'cache'}",
+           "--model.sets.init_args.max_context=64", "--model.sets.init_args.num_queries=64", "--model.val_levels=[4]"]
+    main(["fit", *sdf, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "runs" / "sdf" / "chairs"
+    evaluate = ["test", *sdf, *quiet, "--trainer.limit_test_batches=1", "--ckpt_path",
+                str(run / "checkpoints" / "last.ckpt")]
+
+    def made_otherwise(argv: list[str]) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            main(argv)
+        return [str(w.message) for w in caught if "data made with" in str(w.message)]
+
+    assert made_otherwise(evaluate) == []
+    assert made_otherwise([*evaluate, "--data.init_args.truncation=0.2"]) == [
+        "the checkpoint was trained on data made with data.init_args.truncation=0.1, not this evaluation's "
+        "(truncation=0.2): it is scored on data it was not trained on; pass --data.init_args.truncation 0.1 to "
+        "evaluate on data made as its own"]
+    # a checkpoint whose spec has no margin was trained on grids of margin 0.05
+    old = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    del old["hyper_parameters"]["spec"]["extra"]["margin"]
+    torch.save(old, tmp_path / "old.ckpt")
+    on_old = [*evaluate, "--ckpt_path", str(tmp_path / "old.ckpt")]
+    note = made_otherwise(on_old)
+    assert len(note) == 1 and "data.init_args.margin=0.05, not this evaluation's (margin=0.16666666666666666)" in \
+        note[0] and note[0].endswith("pass --data.init_args.margin 0.05 to evaluate on data made as its own"), note
+    assert made_otherwise([*on_old, "--data.init_args.margin=0.05"]) == []
+    # a resume that would train on other data than its own says so too
+    resume = ["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--resume",
+              str(run)]
+    assert made_otherwise([*resume, "--trainer.max_steps=2", "--data.init_args.truncation=0.2"]) == [
+        "the checkpoint was trained on data made with data.init_args.truncation=0.1, not this run's (truncation=0.2): "
+        "it now trains on other data than its own; pass --data.init_args.truncation 0.1 to continue on its own"]
+    assert made_otherwise([*resume, "--trainer.max_steps=3"]) == []

@@ -341,3 +341,24 @@ def test_metrics_json_says_the_nll_is_a_density_of_y_in_the_datas_units(tiny_mod
     nll = tiny_module.nll_per_dim(params, qry_val)  # [B, Q]
     mean, var = tiny_module.dist.mean(params)[..., 0], tiny_module.dist.variance(params)[..., 0]  # [B, Q] each
     assert torch.allclose(nll.double(), gaussian_nll(mean.double(), var.double(), qry_val[..., 0].double()), atol=1e-4)
+
+
+def test_functions_drawn_with_other_options_than_the_checkpoint_s_are_named():
+    """A GP model trained on draws of lengthscale 0.2 and evaluated on the default 0.4 (or a TNP-protocol model on
+    another noise) was scored on other functions than its own without a word; the evaluation names each option and
+    what to pass. Another family records other options: nothing to compare."""
+    from domains.polynomial.data import PolynomialDataModule
+    from pixeltransformer.datamodule import conversion_mismatch
+
+    small = dict(train_size=64, resolution=64)
+    trained = {"hyper_parameters": {"spec": PolynomialDataModule("gp_rbf", lengthscale=0.2, **small).spec.to_dict()}}
+    assert conversion_mismatch(trained, PolynomialDataModule("gp_rbf", lengthscale=0.2, **small)) is None
+    assert conversion_mismatch(trained, PolynomialDataModule("gp_rbf", **small)) == (
+        "the checkpoint was trained on data made with data.init_args.lengthscale=0.2, not this evaluation's "
+        "(lengthscale=0.4): it is scored on data it was not trained on; pass --data.init_args.lengthscale 0.2 to "
+        "evaluate on data made as its own")
+    assert conversion_mismatch(trained, PolynomialDataModule("polynomial", **small)) is None
+    tnp = {"hyper_parameters": {"spec": PolynomialDataModule("gp_tnp_rbf", noise_std=0.05).spec.to_dict()}}
+    assert "made with data.init_args.noise_std=0.05, not this evaluation's (noise_std=0.02)" in \
+        conversion_mismatch(tnp, PolynomialDataModule("gp_tnp_rbf"))
+    assert conversion_mismatch(tnp, PolynomialDataModule("gp_tnp_rbf", noise_std=0.05, scale_range=[0.1, 1])) is None

@@ -995,6 +995,43 @@ def test_datamodule_spec_without_building(tmp_path, monkeypatch):
         SDFDataModule(dataset="chairs")
 
 
+def test_data_made_with_other_options_than_the_checkpoint_s_is_named(tmp_path):
+    """The options that make the grids (truncation, margin, shell) are compared with what a checkpoint's spec recorded
+    (one without a margin: 0.05, every grid's before grid_margin); the up axes describe the files, so only where the
+    checkpoint was trained on the same ones. Nothing compared, no line (an evaluation scored the model on other data
+    without a word)."""
+    from pixeltransformer.datamodule import conversion_mismatch, module_spec
+
+    def trained(**kw) -> dict:
+        return {"hyper_parameters": {"spec": module_spec(SDFDataModule(cache_dir=str(tmp_path), **kw)).to_dict()}}
+
+    chairs = trained(resolution=16)
+    assert conversion_mismatch(chairs, SDFDataModule(resolution=16, cache_dir=str(tmp_path))) is None
+    assert conversion_mismatch(chairs, SDFDataModule(resolution=16, shell_voxels=0.75, margin=grid_margin(16, 0.75),
+                                                     cache_dir=str(tmp_path))) is None  # as written in a config
+    other = SDFDataModule(resolution=16, truncation=0.2, shell_voxels=1, cache_dir=str(tmp_path))
+    assert conversion_mismatch(chairs, other) == (
+        "the checkpoint was trained on data made with data.init_args.truncation=0.1, "
+        "data.init_args.margin=0.16666666666666666, data.init_args.shell_voxels=0.75, not this evaluation's "
+        "(truncation=0.2, margin=0.2, shell_voxels=1): it is scored on data it was not trained on; pass "
+        "--data.init_args.truncation 0.1 --data.init_args.margin 0.16666666666666666 "
+        "--data.init_args.shell_voxels 0.75 to evaluate on data made as its own")
+    assert "it now trains on other data than its own; pass --data.init_args.truncation 0.1" in \
+        conversion_mismatch(chairs, other, resume=True)
+    del chairs["hyper_parameters"]["spec"]["extra"]["margin"]  # written before the spec recorded it
+    note = conversion_mismatch(chairs, SDFDataModule(resolution=16, cache_dir=str(tmp_path)))
+    assert "made with data.init_args.margin=0.05, not this evaluation's (margin=0.16666666666666666)" in note
+    assert conversion_mismatch(chairs, SDFDataModule(resolution=16, margin=0.05, cache_dir=str(tmp_path))) is None
+    # the up axis of the same mesh folder is named; another folder's files may be z-up, and voxels have no margin
+    meshes = trained(dataset="meshes", root=str(tmp_path / "chairs"), resolution=16)
+    z_up = dict(dataset="meshes", resolution=16, mesh_up_axis=2, cache_dir=str(tmp_path))
+    assert "(mesh_up_axis=2)" in conversion_mismatch(meshes, SDFDataModule(root=str(tmp_path / "chairs"), **z_up))
+    assert conversion_mismatch(meshes, SDFDataModule(root=str(tmp_path / "tables"), **z_up)) is None
+    voxels = SDFDataModule(dataset="voxels", root=str(tmp_path / "grids"), resolution=16, margin=0.3,
+                           voxel_up_axis=1, cache_dir=str(tmp_path))
+    assert conversion_mismatch(meshes, voxels) is None
+
+
 def test_datamodule_procedural_items_and_disk_cache(tmp_path):
     dm = SDFDataModule(resolution=16, num_shapes=(3, 2, 2), cache_dir=str(tmp_path), batch_size=2)
     dm.setup("fit")

@@ -1273,3 +1273,19 @@ def test_a_clip_cap_below_one_is_refused_not_taken_from_the_end(cap, tmp_path):
     dm = VideoDataModule(max_clips_per_video=None, **kwargs)
     dm.setup("fit")
     assert len(dm._clips) == 12
+
+
+def test_clips_cut_with_another_frame_step_than_the_checkpoint_s_are_named():
+    """A model trained on clips of every other frame (frame_step=2) and evaluated on clips of every frame was scored
+    on motion twice as slow as its own without a word; the evaluation names the option and what to pass."""
+    from pixeltransformer.datamodule import conversion_mismatch
+
+    def clips(frame_step: int) -> VideoDataModule:
+        return VideoDataModule(dataset="synthetic", bins="uniform", num_bins=216, frame_step=frame_step)
+
+    trained = {"hyper_parameters": {"spec": clips(2).spec.to_dict()}}
+    assert conversion_mismatch(trained, clips(2)) is None
+    assert conversion_mismatch(trained, clips(1)) == (
+        "the checkpoint was trained on data made with data.init_args.frame_step=2, not this evaluation's "
+        "(frame_step=1): it is scored on data it was not trained on; pass --data.init_args.frame_step 2 to evaluate "
+        "on data made as its own")
