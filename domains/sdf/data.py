@@ -371,14 +371,15 @@ class SDFDataModule(SignalDataModule):
         return {**super().split_options(), "splits": self.splits, "max_shapes": self.max_shapes}
 
     def conversion_options(self, trained: dict[str, Any]) -> dict[str, Any]:
-        """How the grids were made: the truncation always; the margin and shell of procedural chairs and meshes (a
-        spec without a margin: 0.05, every grid's before grid_margin); the up axis of voxel or mesh files where the
-        checkpoint was trained on these very files (another folder's files may well have another up axis)."""
+        """How the grids were made: the truncation always; the margin of every source (voxels are padded to it; a
+        spec without a margin: 0.05, every mesh's and chair's before grid_margin, while voxels were not padded then);
+        the shell of procedural chairs and meshes; the up axis of voxel or mesh files where the checkpoint was trained
+        on these very files (another folder's files may well have another up axis)."""
         sources = ({*(n for n, w in self.mixture.items() if w > 0), self.eval_source} if self.mixture
                    else {self.dataset_name})
-        options: dict[str, Any] = {"truncation": None}
+        options: dict[str, Any] = {"truncation": None, "margin": MARGIN}
         if sources & {"procedural", "meshes"}:
-            options.update(margin=MARGIN, shell_voxels=None)
+            options.update(shell_voxels=None)
         same_files = (trained.get("dataset") == self.dataset_name
                       and (trained.get("extra") or {}).get("source") == module_spec(self).extra.get("source"))
         if same_files and "voxels" in sources:

@@ -1022,14 +1022,15 @@ def test_data_made_with_other_options_than_the_checkpoint_s_is_named(tmp_path):
     note = conversion_mismatch(chairs, SDFDataModule(resolution=16, cache_dir=str(tmp_path)))
     assert "made with data.init_args.margin=0.05, not this evaluation's (margin=0.16666666666666666)" in note
     assert conversion_mismatch(chairs, SDFDataModule(resolution=16, margin=0.05, cache_dir=str(tmp_path))) is None
-    # the up axis of the same mesh folder is named; another folder's files may be z-up, and voxels have no margin
+    # the up axis of the same mesh folder is named; another folder's files may be z-up; voxels are padded to the margin
     meshes = trained(dataset="meshes", root=str(tmp_path / "chairs"), resolution=16)
     z_up = dict(dataset="meshes", resolution=16, mesh_up_axis=2, cache_dir=str(tmp_path))
     assert "(mesh_up_axis=2)" in conversion_mismatch(meshes, SDFDataModule(root=str(tmp_path / "chairs"), **z_up))
     assert conversion_mismatch(meshes, SDFDataModule(root=str(tmp_path / "tables"), **z_up)) is None
-    voxels = SDFDataModule(dataset="voxels", root=str(tmp_path / "grids"), resolution=16, margin=0.3,
-                           voxel_up_axis=1, cache_dir=str(tmp_path))
-    assert conversion_mismatch(meshes, voxels) is None
+    voxels = dict(dataset="voxels", root=str(tmp_path / "grids"), resolution=16, voxel_up_axis=1,
+                  cache_dir=str(tmp_path))
+    assert conversion_mismatch(meshes, SDFDataModule(**voxels)) is None
+    assert "(margin=0.3)" in conversion_mismatch(meshes, SDFDataModule(margin=0.3, **voxels))
 
 
 def test_datamodule_procedural_items_and_disk_cache(tmp_path):
