@@ -46,6 +46,14 @@ def test_a_fit_gives_the_same_weights_twice_and_with_data_workers(tmp_path, doma
     assert not all(torch.equal(first[key], reseeded[key]) for key in first)
 
 
+def warnings_of(argv: list[str], part: str) -> list[str]:
+    """The warnings a command line gives that hold ``part``, each as its text."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(argv)
+    return [str(w.message) for w in caught if part in str(w.message)]
+
+
 def test_an_evaluation_on_other_splits_than_the_checkpoint_trained_on_says_so(tmp_path):
     """The digits are one pool that the data seed splits: a model trained with data.init_args.seed=1 and evaluated with
     the default seed 0 was scored on 200 test digits of which 166 were its training digits, without a word. The
@@ -353,10 +361,7 @@ def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
                 "--trainer.limit_test_batches=1"]
 
     def pool_warnings(argv: list[str]) -> list[str]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            main(argv)
-        return [str(w.message) for w in caught if "drawn from" in str(w.message)]
+        return warnings_of(argv, "drawn from")
 
     assert pool_warnings(evaluate) == []
     (pictures / "00.png").rename(pictures / "zz.png")  # as many pictures, one of them renamed: sorted last now
@@ -538,10 +543,7 @@ def test_an_evaluation_on_data_made_otherwise_than_the_checkpoint_s_says_so(tmp_
                 str(run / "checkpoints" / "last.ckpt")]
 
     def made_otherwise(argv: list[str]) -> list[str]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            main(argv)
-        return [str(w.message) for w in caught if "data made with" in str(w.message)]
+        return warnings_of(argv, "data made with")
 
     assert made_otherwise(evaluate) == []
     assert made_otherwise([*evaluate, "--data.init_args.truncation=0.2"]) == [

@@ -67,6 +67,15 @@ def test_a_method_of_two_words_keeps_its_place():
         "nll", "gp_nll", "gp_train_nll", "oracle_nll", "mse", "nn_mse", "gp_mse", "gp_train_mse"]
 
 
+def refusal(tmp_path: Path, capsys) -> str:
+    """`make results` on tmp_path/metrics refused: its one line (exit 2, no page written)."""
+    with pytest.raises(SystemExit) as exc:
+        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
+    assert exc.value.code == 2
+    assert not (tmp_path / "results.md").exists()
+    return capsys.readouterr().err.strip()
+
+
 def test_number_format():
     assert [results.fmt(v) for v in (None, True, 0.0, 3, 12345.678, -2.7183, 0.0012345, 2e-8, 1e6)] == [
         "–", "true", "0", "3", "12346", "-2.718", "0.001234", "2.000e-08", "1.000e+06"]
@@ -74,12 +83,8 @@ def test_number_format():
 
 def test_missing_run_json_is_a_one_line_error(tmp_path, capsys):
     write_folder(tmp_path, "digits", run=None)
-    with pytest.raises(SystemExit) as exc:
-        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip()
+    err = refusal(tmp_path, capsys)
     assert err.startswith("error: ") and "no run.json" in err and "digits" in err and "\n" not in err
-    assert not (tmp_path / "results.md").exists()
 
 
 def test_incomplete_run_json_names_the_missing_keys(tmp_path):
@@ -556,11 +561,7 @@ def test_a_metrics_json_whose_cells_are_not_numbers_is_refused_in_one_line(tmp_p
     sort); a cell of text, a list or an object was published in the table as it was ("0.25", "[0.5, 0.25]"). Each
     is now named in one line, with its row, and nothing is written."""
     folder = write_folder(tmp_path, "digits", rows=rows)
-    with pytest.raises(SystemExit) as exc:
-        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
-    assert exc.value.code == 2
-    assert capsys.readouterr().err.strip() == f"error: {folder / 'metrics.json'}: {says}"
-    assert not (tmp_path / "results.md").exists()
+    assert refusal(tmp_path, capsys) == f"error: {folder / 'metrics.json'}: {says}"
     nan = write_folder(tmp_path / "nan", "digits", rows=[{"num_context": 4, "mse": float("nan"), "psnr": None}])
     assert "| 4 | – | – |" in render(nan.parents[1])  # NaN (JSON's NaN) and null stay "–"
 
@@ -577,11 +578,7 @@ def test_a_run_json_whose_entries_are_not_text_is_refused_in_one_line(tmp_path, 
     has no attribute 'strip'); "figures" as one name was read letter by letter ("figure docs/figures/d not found");
     a title of 7 was published as "### 7"."""
     folder = write_folder(tmp_path, "digits", run=run)
-    with pytest.raises(SystemExit) as exc:
-        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
-    assert exc.value.code == 2
-    assert capsys.readouterr().err.strip() == f"error: {folder / 'run.json'}: {says}"
-    assert not (tmp_path / "results.md").exists()
+    assert refusal(tmp_path, capsys) == f"error: {folder / 'run.json'}: {says}"
 
 
 @pytest.mark.parametrize("record", [{}, {"mode": "full", "train": []}, {"environment": {}}])
@@ -592,13 +589,9 @@ def test_a_published_bench_json_that_is_no_bench_record_is_refused(tmp_path, cap
     folder.mkdir(parents=True)
     (folder / "bench.json").write_text(json.dumps(record))
     (folder / "run.json").write_text(json.dumps(RUN))
-    with pytest.raises(SystemExit) as exc:
-        results.cli(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
-    assert exc.value.code == 2
-    assert capsys.readouterr().err.strip() == (
+    assert refusal(tmp_path, capsys) == (
         f"error: {folder / 'bench.json'}: not a `make bench` record (expected environment and train, sampling, "
         "meanfield, memory)")
-    assert not (tmp_path / "results.md").exists()
 
 
 def test_runs_with_spaces_in_their_paths_are_imported(tmp_path, capsys):
