@@ -278,6 +278,19 @@ def test_test_writes_metrics_pictures_and_caches_the_baselines(tiny_run, tmp_pat
         and re.fullmatch(rf"vae_{key}_1x8x8_e1-[0-9a-f]{{8}}\.pt", names[1]), names  # and their training config
 
 
+def test_a_sampler_denser_than_the_pictures_is_named_as_a_command_line_option(tmp_path, recwarn):
+    """The cats config at image_size=32 (|S| up to 2048 of 1024 pixels) was told to give
+    `sets=SetSampler(max_context=1024, ...)`, Python, on the command line; it now names the option to give."""
+    overlay = tmp_path / "tiny.yaml"
+    overlay.write_text(yaml.safe_dump({**TINY, "trainer": {**TINY["trainer"], "max_steps": 1, "callbacks": []}}))
+    main(["fit", "--config", str(CONFIG), "--config", str(REPO / "configs" / "model" / "tiny.yaml"), "--config",
+          str(overlay), "--model.sets.init_args.max_context=128", "--run_root", str(tmp_path / "runs")])
+    notes = [str(w.message) for w in recwarn if "is above the 64 points" in str(w.message)]
+    assert len(notes) == 1 and notes[0].startswith("model.sets.max_context=128 is above the 64 points of images/"
+                                                   "digits signals (8, 8)"), notes
+    assert notes[0].endswith("; give --model.sets.init_args.max_context=64 or less"), notes
+
+
 # ---- predict through the CLI ------------------------------------------------------------------------------
 
 
