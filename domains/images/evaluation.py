@@ -158,6 +158,10 @@ class ImageEvaluation(SweepEvaluation):
         return out
 
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
+        # the helper networks' training (epochs; None for one given by hand or left out): acc_gt, the classifier on
+        # the real test images, says how far a barely trained judge is to be trusted
         return {**super().summary(rows, pl_module), "num_images": len(self.evaluated),
                 "vae_steps": self.vae_steps if self.vae is not None else None,
-                "classifier": self.classifier is not None}
+                "vae_epochs": getattr(self.vae, "trained_epochs", None),
+                "classifier": self.classifier is not None,
+                "classifier_epochs": getattr(self.classifier, "trained_epochs", None)}

@@ -291,6 +291,23 @@ def test_a_sampler_denser_than_the_pictures_is_named_as_a_command_line_option(tm
     assert notes[0].endswith("; give --model.sets.init_args.max_context=64 or less"), notes
 
 
+def test_metrics_json_says_how_long_the_helper_networks_were_trained(tmp_path):
+    """metrics.json said `"classifier": true` and nothing of the judge's training: a sweep with classifier_epochs=1
+    reported acc_gt 0.25 with nothing saying the classifier had seen one epoch. Both networks' epochs are recorded
+    (null for a network left out or set by hand)."""
+    from domains.images.baselines.pretrained import load_classifier, load_vae
+
+    sweep, dm = ImageEvaluation(classifier_epochs=1, vae_epochs=1), tiny_digits()
+    dm.setup("test")
+    sweep.classifier = load_classifier(dm, tmp_path, 1, progress=False)
+    sweep.vae = load_vae(dm, tmp_path, 1, progress=False)
+    sweep.evaluated = set()  # the items a test evaluated: none here
+    summary = sweep.summary([], object())
+    assert summary["classifier"] is True and summary["classifier_epochs"] == 1 and summary["vae_epochs"] == 1
+    sweep.classifier = sweep.vae = None
+    assert sweep.summary([], object())["classifier_epochs"] is None
+
+
 # ---- predict through the CLI ------------------------------------------------------------------------------
 
 
