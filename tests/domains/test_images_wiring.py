@@ -523,6 +523,36 @@ def test_baseline_epochs_below_one_are_refused_not_scored_untrained(option, epoc
     assert getattr(ImageEvaluation(**{option: 1}), option) == 1
 
 
+def test_pictures_too_small_for_a_baseline_are_refused_naming_the_switch_before_training(tmp_path):
+    """Below 8x8 the classifier failed once the evaluation began training it (`train_classifier expects images [N,
+    C, H>=8, W>=8], got (1497, 1, 6, 6)`), below 4x4 the VAE (`ConvVAE needs images of side >= 4`), naming no option.
+    Both are refused before any network is trained, naming the switch that leaves the baseline out."""
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
+    overlay = tmp_path / "tiny.yaml"
+    overlay.write_text(yaml.safe_dump({**TINY, "trainer": {**TINY["trainer"], "max_steps": 1}}))
+    config = ["--config", str(CONFIG), "--config", str(REPO / "configs" / "model" / "tiny.yaml"), "--config",
+              str(overlay), "--data.init_args.image_size=6", "--model.sets.init_args.max_context=36"]
+    try:
+        main(["fit", *config, "--run_root", str(tmp_path / "runs"), "--run_name", "small"])
+        run = tmp_path / "runs" / "images" / "small"
+        with pytest.raises(ValueError, match=r"^ImageEvaluation: the classifier baseline needs pictures of 8x8 or "
+                                             r"more, these are 6x6 \(data.init_args.image_size=6\); classifier: false "
+                                             r"leaves the baseline out \(--trainer.callbacks.classifier=false\)$"):
+            main(["test", *config, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    finally:
+        monkeypatch.undo()
+    assert not (run / "eval").exists() and not (tmp_path / "cache" / "images").exists()  # nothing trained or written
+    # the VAE below 4x4 alike; a baseline left out, or pictures without labels, need no such size
+    three = ImageDataModule("digits", image_size=3)
+    with pytest.raises(ValueError, match=r"^ImageEvaluation: the vae baseline needs pictures of 4x4 or more, these are "
+                                         r"3x3 \(data.init_args.image_size=3\); vae: false leaves the baseline out "
+                                         r"\(--trainer.callbacks.vae=false\)$"):
+        ImageEvaluation(classifier=False).check_picture_size(three)
+    ImageEvaluation(classifier=False).check_picture_size(ImageDataModule("digits", image_size=6))
+    ImageEvaluation(vae=False).check_picture_size(ImageDataModule("folder", root=str(tmp_path), image_size=6))
+
+
 @pytest.mark.parametrize("option, value, need", [("vae_steps", 0, ">= 1"), ("vae_steps", -1, ">= 1"),
                                                  ("vae_lr", 0.0, "finite and > 0"), ("vae_lr", -0.1, "finite and > 0"),
                                                  ("vae_lr", float("nan"), "finite and > 0"),
