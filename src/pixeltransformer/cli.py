@@ -150,9 +150,11 @@ class RunConfig(SaveConfigCallback):
             folder.mkdir(parents=True, exist_ok=True)
             self.parser.save(without_run_folder(self.config), str(folder / name), skip_none=False, overwrite=True,
                              multifile=self.multifile)
+            wrote = str(folder / name)
             if self.command and name == "config_test.yaml":  # as given, published by `make results` with its numbers
                 (folder / COMMAND_FILE).write_text(self.command + "\n")
-            print(f"[pixeltransformer] wrote {folder / name}", flush=True)  # beside the evaluation's other files
+                wrote += f", {COMMAND_FILE}"
+            print(f"[pixeltransformer] wrote {wrote}", flush=True)  # beside the evaluation's other files
         self.eval_config = None
 
     def save_config(self, trainer, pl_module, stage: str) -> None:
