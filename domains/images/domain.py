@@ -153,11 +153,14 @@ class ImageDomain(Domain):
             warnings.warn(f"{path}: a {w}×{h} picture, smaller than the model's {size}×{size}: "
                           "it is upscaled, so S is drawn from interpolated pixels", stacklevel=2)
         model = "RGB" if spec.val_dims == 3 else "grey"
-        # what was lost: colours (a grey picture is an RGB model's as it is), or pixels to the crop and resize (the
-        # warning above says that a smaller picture was upscaled)
-        if (colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller):
+        share = io.transparent_share(path)  # of the pixels, composited onto white
+        # what was lost: colours (a grey picture is an RGB model's as it is), pixels to the crop and resize (the
+        # warning above says that a smaller picture was upscaled), or transparency
+        if (colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller) or share > 0:
             centre = f" (its centre {min(h, w)}×{min(h, w)})" if h != w else ""
-            print(f"[predict] {path}: {w}×{h} {colours} read as the model's {size}×{size} {model}{centre}",
+            white = (f"; {f'{share:.0%}' if share >= 0.01 else 'under 1%'} of its pixels are (partly) transparent, "
+                     "composited onto white") if share > 0 else ""
+            print(f"[predict] {path}: {w}×{h} {colours} read as the model's {size}×{size} {model}{centre}{white}",
                   flush=True)
         arr = io.square_array(arr, size)  # [size, size, C]
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]

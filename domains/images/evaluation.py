@@ -15,11 +15,12 @@ import torch
 from pixeltransformer.evaluation import SweepEvaluation, SweepItem, masked_mean
 
 from .baselines.classifier import classify
-from .baselines.vae import vae_complete
+from .baselines.vae import LATENT_SIDE, vae_complete
 from .domain import ImageDomain  # noqa: F401  registers the domain whose metrics this sweep reports
 from .metrics import accuracy, completed_images, sample_images, scores
 
 SWEEP_LEVELS = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+CLASSIFIER_SIDE = 8  # the smallest pictures the classifier trains on (train_classifier)
 
 
 def built_on_first_rank(trainer: L.Trainer, pl_module: L.LightningModule, build):
@@ -102,9 +103,25 @@ class ImageEvaluation(SweepEvaluation):
         self.vae: torch.nn.Module | None = None
 
     # ---- helper networks ------------------------------------------------------------------------------
+    def check_picture_size(self, dm: Any) -> None:
+        """Refuse pictures too small for a baseline this sweep would train, naming the switch that leaves it out,
+        before any network is trained: the classifier needs 8x8 or more (only where the pictures carry labels), the
+        VAE 4x4."""
+        size = getattr(dm, "image_size", None)
+        if size is None or not hasattr(dm, "split_arrays"):
+            return
+        trains = {"classifier": self.use_classifier and self.classifier is None and dm.num_classes is not None,
+                  "vae": self.use_vae and self.vae is None}  # a network set by hand is not trained here
+        for name, side in (("classifier", CLASSIFIER_SIDE), ("vae", LATENT_SIDE)):
+            if trains[name] and size < side:
+                raise ValueError(f"ImageEvaluation: the {name} baseline needs pictures of {side}x{side} or more, these "
+                                 f"are {size}x{size} (data.init_args.image_size={size}); {name}: false leaves the "
+                                 f"baseline out (--trainer.callbacks.{name}=false)")
+
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        super().on_test_start(trainer, pl_module)
         dm = trainer.datamodule
+        self.check_picture_size(dm)
+        super().on_test_start(trainer, pl_module)
         if not (self.use_classifier or self.use_vae):
             return
         if not hasattr(dm, "split_arrays"):
@@ -162,6 +179,10 @@ class ImageEvaluation(SweepEvaluation):
         return out
 
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
+        # the helper networks' training (epochs; None for one given by hand or left out): acc_gt, the classifier on
+        # the real test images, says how far a barely trained judge is to be trusted
         return {**super().summary(rows, pl_module), "num_images": len(self.evaluated),
                 "vae_steps": self.vae_steps if self.vae is not None else None,
-                "classifier": self.classifier is not None}
+                "vae_epochs": getattr(self.vae, "trained_epochs", None),
+                "classifier": self.classifier is not None,
+                "classifier_epochs": getattr(self.classifier, "trained_epochs", None)}

@@ -325,12 +325,27 @@ def image_to_array(img: Image.Image, channels: int = 3) -> np.ndarray:
         top = 65535.0 if img.mode != "F" else (1.0 if arr.max(initial=0) <= 1.0 else 255.0)
         gray = np.clip(np.round(arr / top * 255.0), 0, 255).astype(np.uint8)  # [H, W]
         return gray[..., None] if channels == 1 else np.repeat(gray[..., None], 3, axis=-1)
-    if (img.mode == "P" and "transparency" in img.info) or img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+    if has_alpha(img):
         rgba = img.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(canvas, rgba)
     arr = np.array(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)  # writable copy
     return arr[..., None] if channels == 1 else arr
+
+
+def has_alpha(img: Image.Image) -> bool:
+    """Whether a picture carries transparency (an alpha channel, or a palette's transparent entry)."""
+    return (img.mode == "P" and "transparency" in img.info) or img.mode in ("RGBA", "LA", "PA", "La", "RGBa")
+
+
+def transparent_share(path: str | Path) -> float:
+    """The share of a picture's pixels that are not fully opaque (0 for one without transparency), which
+    :func:`image_to_array` composites onto white: for the line that says so of a prediction's input."""
+    with Image.open(Path(path).expanduser()) as img:
+        if not has_alpha(img):
+            return 0.0
+        alpha = np.asarray(img.convert("RGBA"))[..., 3]  # [H, W]
+    return float((alpha < 255).mean())
 
 
 def dim_peak(img: Image.Image) -> int | None:

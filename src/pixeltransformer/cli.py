@@ -662,6 +662,8 @@ class PixelTransformerCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
+            if isinstance(self.model, PixelTransformerModule):
+                self.model.cli_options = True  # its notes name --model... options, not the module's arguments
             if self.subcommand == "fit" and isinstance(self.model, PixelTransformerModule) and \
                     (refusal := every_point_sets(self.model.sampler, self.model.spec)):
                 raise ValueError(refusal)  # before the run folder is made (the module's setup refuses it in Python)

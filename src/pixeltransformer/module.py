@@ -111,21 +111,24 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
                          f"(the first N val items; null: all of them), or turn validation off with {off}")
 
 
-def denser_than_signal(sampler: SetSampler, spec: SignalSpec) -> str | None:
+def denser_than_signal(sampler: SetSampler, spec: SignalSpec, python: bool = True) -> str | None:
     """One line when the training sampler draws sets of more samples than the signal has points, at continuous
     positions (a SetSampler at grid points stops at the point count): the core sampler's defaults (|S| up to 2048)
     on 8x8 pictures put more than half the training steps on sets no evaluation asks of the model, each step as
     dear as such a set. Every shipped config caps max_context at the point count; a module built in Python without
-    ``sets`` did not, without a word. None where the sampler fits the data."""
+    ``sets`` did not, without a word. None where the sampler fits the data. The remedy names the option as the
+    module's own argument (``python``), or as the command line spells it."""
     n, lo, hi = spec.num_points, sampler.min_context, sampler.max_context
     if sampler.grid_points or hi <= n:
         return None
     # P(|S| > n) of the log-uniform |S| (sets.log_uniform_int); every set when even the smallest is larger
     share = min(1.0, (math.log(hi + 1) - math.log(n + 1)) / (math.log(hi + 1) - math.log(lo)))
+    remedy = (f"give the sampler the domain's settings (configs/{spec.domain}.yaml), e.g. "
+              f"sets=SetSampler(max_context={n}, ...)" if python else
+              f"give --model.sets.init_args.max_context={n} or less")
     return (f"model.sets.max_context={hi} is above the {n} points of {spec.domain}/{spec.dataset} signals "
             f"{tuple(spec.grid_shape)} at continuous positions: {share:.0%} of the training sets would hold more "
-            f"samples than a signal has points; give the sampler the domain's settings (configs/{spec.domain}.yaml), "
-            f"e.g. sets=SetSampler(max_context={n}, ...)")
+            f"samples than a signal has points; {remedy}")
 
 
 def every_point_sets(sampler: SetSampler, spec: SignalSpec) -> str | None:
@@ -240,6 +243,7 @@ class PixelTransformerModule(L.LightningModule):
         self._gen_state: torch.Tensor | int | None = None  # from a checkpoint: this rank's state, or a derived seed
         self._prior_checked = not self.objective_config.bin_prior_init
         self.predict_options = None  # set by `pixeltransformer predict` (a PredictOptions)
+        self.cli_options = False  # built by the command line: its notes name the options as the command line does
         self.trained_dataset: str | None = None  # the dataset of the checkpoint being evaluated, when known
         self.trained_source: str | None = None  # and the name of the file or folder it was read from, where it says
         self.trained_steps: int | None = None  # and the training step it was saved at
@@ -283,7 +287,8 @@ class PixelTransformerModule(L.LightningModule):
             check_val_limit(trainer.limit_val_batches, python=True)  # the command line refused it before the run
         if stage == "fit" and (refusal := every_point_sets(self.sampler, self.spec)):
             raise ValueError(refusal)
-        if stage == "fit" and (note := denser_than_signal(self.sampler, self.spec)) and self.global_rank == 0:
+        if stage == "fit" and (note := denser_than_signal(self.sampler, self.spec, python=not self.cli_options)) \
+                and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
         if stage != "predict" and isinstance(datamodule, SignalDataModule):

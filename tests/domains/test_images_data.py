@@ -512,6 +512,31 @@ def test_a_picture_of_other_colours_or_size_is_read_with_a_line_that_says_so(tmp
     assert capsys.readouterr().out == ""
 
 
+def test_a_picture_with_transparency_is_read_with_a_line_that_says_it_was_put_on_white(tmp_path, capsys):
+    """`make sample INPUT=logo.png` with transparent pixels read them as white without a word (the [predict] line said
+    only the size and colours). The line now says how many pixels were composited onto white; a picture with an
+    alpha channel that is opaque everywhere reads as before."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    rgba = np.zeros((64, 64, 4), np.uint8)  # [64, 64, RGBA]: black, its left quarter transparent
+    rgba[..., 3] = 255
+    rgba[:, :16, 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "logo.png")
+    rgba[..., 3], rgba[:, :, :3] = 255, 200  # opaque grey
+    Image.fromarray(rgba[:8, :8]).save(tmp_path / "opaque.png")
+    Image.fromarray(np.stack([np.zeros((8, 8), np.uint8), np.full((8, 8), 128, np.uint8)], -1), "LA").save(
+        tmp_path / "half.png")
+    capsys.readouterr()
+    x = ImageDomain().read_input(tmp_path / "logo.png", digits)  # [1, 8, 8]
+    assert capsys.readouterr().out == (f"[predict] {tmp_path / 'logo.png'}: 64×64 grey read as the model's 8×8 grey; "
+                                       "25% of its pixels are (partly) transparent, composited onto white\n")
+    assert x[0, :, 0].min() == 1 and x[0, :, 5:].max() == 0  # white where transparent, the black kept
+    ImageDomain().read_input(tmp_path / "half.png", digits)  # the size and colours of the model's: this line alone
+    assert capsys.readouterr().out == (f"[predict] {tmp_path / 'half.png'}: 8×8 grey read as the model's 8×8 grey; "
+                                       "100% of its pixels are (partly) transparent, composited onto white\n")
+    ImageDomain().read_input(tmp_path / "opaque.png", digits)
+    assert capsys.readouterr().out == ""
+
+
 def test_a_mask_of_other_size_or_colours_is_read_with_a_line_that_says_so(tmp_path, capsys):
     """A colour mask was thresholded, and a 3x5 one cropped and resized, without a word: the line says what was done
     and how many pixels are observed. A black-and-white mask of the model's size (grey or RGB) reads silently."""

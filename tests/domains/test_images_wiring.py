@@ -278,6 +278,36 @@ def test_test_writes_metrics_pictures_and_caches_the_baselines(tiny_run, tmp_pat
         and re.fullmatch(rf"vae_{key}_1x8x8_e1-[0-9a-f]{{8}}\.pt", names[1]), names  # and their training config
 
 
+def test_a_sampler_denser_than_the_pictures_is_named_as_a_command_line_option(tmp_path, recwarn):
+    """The cats config at image_size=32 (|S| up to 2048 of 1024 pixels) was told to give
+    `sets=SetSampler(max_context=1024, ...)`, Python, on the command line; it now names the option to give."""
+    overlay = tmp_path / "tiny.yaml"
+    overlay.write_text(yaml.safe_dump({**TINY, "trainer": {**TINY["trainer"], "max_steps": 1, "callbacks": []}}))
+    main(["fit", "--config", str(CONFIG), "--config", str(REPO / "configs" / "model" / "tiny.yaml"), "--config",
+          str(overlay), "--model.sets.init_args.max_context=128", "--run_root", str(tmp_path / "runs")])
+    notes = [str(w.message) for w in recwarn if "is above the 64 points" in str(w.message)]
+    assert len(notes) == 1 and notes[0].startswith("model.sets.max_context=128 is above the 64 points of images/"
+                                                   "digits signals (8, 8)"), notes
+    assert notes[0].endswith("; give --model.sets.init_args.max_context=64 or less"), notes
+
+
+def test_metrics_json_says_how_long_the_helper_networks_were_trained(tmp_path):
+    """metrics.json said `"classifier": true` and nothing of the judge's training: a sweep with classifier_epochs=1
+    reported acc_gt 0.25 with nothing saying the classifier had seen one epoch. Both networks' epochs are recorded
+    (null for a network left out or set by hand)."""
+    from domains.images.baselines.pretrained import load_classifier, load_vae
+
+    sweep, dm = ImageEvaluation(classifier_epochs=1, vae_epochs=1), tiny_digits()
+    dm.setup("test")
+    sweep.classifier = load_classifier(dm, tmp_path, 1, progress=False)
+    sweep.vae = load_vae(dm, tmp_path, 1, progress=False)
+    sweep.evaluated = set()  # the items a test evaluated: none here
+    summary = sweep.summary([], object())
+    assert summary["classifier"] is True and summary["classifier_epochs"] == 1 and summary["vae_epochs"] == 1
+    sweep.classifier = sweep.vae = None
+    assert sweep.summary([], object())["classifier_epochs"] is None
+
+
 # ---- predict through the CLI ------------------------------------------------------------------------------
 
 
@@ -491,6 +521,36 @@ def test_baseline_epochs_below_one_are_refused_not_scored_untrained(option, epoc
                                          rf"{switch}: false leaves the baseline out\), got {epochs}$"):
         ImageEvaluation(**{option: epochs})
     assert getattr(ImageEvaluation(**{option: 1}), option) == 1
+
+
+def test_pictures_too_small_for_a_baseline_are_refused_naming_the_switch_before_training(tmp_path):
+    """Below 8x8 the classifier failed once the evaluation began training it (`train_classifier expects images [N,
+    C, H>=8, W>=8], got (1497, 1, 6, 6)`), below 4x4 the VAE (`ConvVAE needs images of side >= 4`), naming no option.
+    Both are refused before any network is trained, naming the switch that leaves the baseline out."""
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
+    overlay = tmp_path / "tiny.yaml"
+    overlay.write_text(yaml.safe_dump({**TINY, "trainer": {**TINY["trainer"], "max_steps": 1}}))
+    config = ["--config", str(CONFIG), "--config", str(REPO / "configs" / "model" / "tiny.yaml"), "--config",
+              str(overlay), "--data.init_args.image_size=6", "--model.sets.init_args.max_context=36"]
+    try:
+        main(["fit", *config, "--run_root", str(tmp_path / "runs"), "--run_name", "small"])
+        run = tmp_path / "runs" / "images" / "small"
+        with pytest.raises(ValueError, match=r"^ImageEvaluation: the classifier baseline needs pictures of 8x8 or "
+                                             r"more, these are 6x6 \(data.init_args.image_size=6\); classifier: false "
+                                             r"leaves the baseline out \(--trainer.callbacks.classifier=false\)$"):
+            main(["test", *config, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    finally:
+        monkeypatch.undo()
+    assert not (run / "eval").exists() and not (tmp_path / "cache" / "images").exists()  # nothing trained or written
+    # the VAE below 4x4 alike; a baseline left out, or pictures without labels, need no such size
+    three = ImageDataModule("digits", image_size=3)
+    with pytest.raises(ValueError, match=r"^ImageEvaluation: the vae baseline needs pictures of 4x4 or more, these are "
+                                         r"3x3 \(data.init_args.image_size=3\); vae: false leaves the baseline out "
+                                         r"\(--trainer.callbacks.vae=false\)$"):
+        ImageEvaluation(classifier=False).check_picture_size(three)
+    ImageEvaluation(classifier=False).check_picture_size(ImageDataModule("digits", image_size=6))
+    ImageEvaluation(vae=False).check_picture_size(ImageDataModule("folder", root=str(tmp_path), image_size=6))
 
 
 @pytest.mark.parametrize("option, value, need", [("vae_steps", 0, ">= 1"), ("vae_steps", -1, ">= 1"),

@@ -170,6 +170,10 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/domains/test_images_data.py", "test_kmeans_pixels_below_one_is_refused_not_taken_as_num_bins"),
     '`make eval CKPT=... ARGS="--trainer.callbacks.vae_steps=0"` (images; `vae_lr=0`, below or inf alike)':
         ("tests/domains/test_images_wiring.py", "test_vae_latent_steps_and_rate_that_fit_nothing_are_refused"),
+    "`make eval CKPT=...` of an images run trained at `--data.init_args.image_size=6` (the classifier needs 8x8; the "
+    "VAE 4x4 alike)":
+        ("tests/domains/test_images_wiring.py",
+         "test_pictures_too_small_for_a_baseline_are_refused_naming_the_switch_before_training"),
     '`make train DOMAIN=sdf DATA=modelnet ARGS="--data.init_args.max_shapes=-1"` (-1 read as "no cap")':
         ("tests/domains/test_sdf.py", "test_a_shape_cap_below_one_is_refused_not_taken_from_the_end"),
     '`make train DOMAIN=sdf ARGS="--data.init_args.margin=1"` (no room left for a shape)':

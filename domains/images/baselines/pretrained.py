@@ -71,6 +71,7 @@ def load_classifier(dm: ImageDataModule, cache_dir: str | Path | None = None, ep
     model = load_or_train_classifier(cache_dir or default_cache(), lambda: dm.split_pixels("train"), dataset_key(dm),
                                      image_shape(dm), num_classes=dm.num_classes, epochs=epochs, seed=dm.seed,
                                      device=device, progress=progress)
+    model.trained_epochs = epochs  # metrics.json records how long the judge was trained
     return model.to(device).eval()
 
 
@@ -81,6 +82,7 @@ def load_vae(dm: ImageDataModule, cache_dir: str | Path | None = None, epochs: i
         epochs = default_vae_epochs(dm.dataset_name, len(dm.build_split("train")), dm.image_size)
     vae = load_or_train_vae(cache_dir or default_cache(), lambda: dm.split_pixels("train")[0], dataset_key(dm),
                             image_shape(dm), epochs=epochs, seed=dm.seed, device=device, progress=progress)
+    vae.trained_epochs = epochs  # metrics.json records how long the baseline was trained
     return vae.to(device).eval()
 
 
