@@ -168,8 +168,12 @@ class ImageDomain(Domain):
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """A mask picture -> bool [H, W], True where it is white (grey level >= 128: observed); cropped and resized
         like the input. A mask of another size, of colours or of grey levels between black and white is read with a
-        line that says what was done and how many pixels are observed."""
+        line that says what was done and how many pixels are observed. A mask with transparent pixels is refused:
+        put on white, as pictures are, they would count as observed, whatever was meant by them."""
         size = spec.grid_shape[0]
+        if share := io.transparent_share(path):
+            raise ValueError(f"{path}: {share:.0%} of the mask's pixels are (partly) transparent, which a mask has no "
+                             f"meaning for: save it opaque, white where observed and black where not")
         arr, peak, colours = io.read_picture_colours(path, channels=1)  # [h, w, 1] uint8, the file's size
         if peak is not None:
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)

@@ -340,7 +340,8 @@ def has_alpha(img: Image.Image) -> bool:
 
 def transparent_share(path: str | Path) -> float:
     """The share of a picture's pixels that are not fully opaque (0 for one without transparency), which
-    :func:`image_to_array` composites onto white: for the line that says so of a prediction's input."""
+    :func:`image_to_array` composites onto white: for the line that says so of a prediction's input, and a mask's
+    refusal."""
     with Image.open(Path(path).expanduser()) as img:
         if not has_alpha(img):
             return 0.0

@@ -560,6 +560,24 @@ def test_a_mask_of_other_size_or_colours_is_read_with_a_line_that_says_so(tmp_pa
     assert int(ImageDomain().read_mask(tmp_path / "bw.png", digits).sum()) == 24
     assert int(ImageDomain().read_mask(tmp_path / "bw_rgb.png", digits).sum()) == 24
     assert capsys.readouterr().out == ""
+    # an alpha channel that is opaque everywhere is read as the same mask
+    Image.fromarray(np.dstack([np.repeat(bw[..., None], 3, axis=-1), np.full((8, 8), 255, np.uint8)])).save(
+        tmp_path / "bw_rgba.png")
+    assert int(ImageDomain().read_mask(tmp_path / "bw_rgba.png", digits).sum()) == 24
+
+
+def test_a_mask_with_transparent_pixels_is_refused(tmp_path):
+    """A mask's transparent pixels were put on white, as a picture's are, and counted as observed without a word:
+    a mask painted black on a transparent top half read 32 of its 64 pixels as observed. A mask has no meaning for
+    transparency, so one with transparent pixels is refused in one line."""
+    rgba = np.zeros((8, 8, 4), np.uint8)  # [H, W, 4]: black, opaque below, transparent above
+    rgba[4:, :, 3] = 255
+    rgba[6:, :, :3] = 255  # two rows of white
+    Image.fromarray(rgba).save(tmp_path / "painted.png")
+    with pytest.raises(ValueError, match=r"^\S+painted.png: 50% of the mask's pixels are \(partly\) transparent, "
+                                         r"which a mask has no meaning for: save it opaque, white where observed and "
+                                         r"black where not$"):
+        ImageDomain().read_mask(tmp_path / "painted.png", ImageDataModule("digits").spec)
 
 
 def test_shared_cifar_and_cats():

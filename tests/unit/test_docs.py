@@ -162,6 +162,8 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask painted.png"` (half of its pixels '
+    'transparent)': ("tests/domains/test_images_data.py", "test_a_mask_with_transparent_pixels_is_refused"),
     "a config file without `model.domain`: `pixeltransformer fit --config nodomain.yaml`":
         ("tests/cli/test_cli.py", "test_a_config_without_a_domain_is_refused_naming_the_data_domain"),
     '`make eval CKPT=... ARGS="--trainer.callbacks.classifier_epochs=0"` (images; vae_epochs alike)':
