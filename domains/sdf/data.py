@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, module_spec,
+from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, MadeOtherwise, SignalDataModule, module_spec,
                                          official_split_indices, split_folders, split_indices, split_sizes_cause,
                                          splits_hint, splits_with_train_of)
 from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, check_cache_folder, data_files,
@@ -378,6 +378,9 @@ class SDFDataModule(SignalDataModule):
         sources = ({*(n for n, w in self.mixture.items() if w > 0), self.eval_source} if self.mixture
                    else {self.dataset_name})
         options: dict[str, Any] = {"truncation": None, "margin": MARGIN}
+        if "voxels" in sources:  # a spec without a margin is a model's from before voxels were padded to it
+            options["margin"] = MadeOtherwise("its voxel grids were not padded then; retrain it, or evaluate it on "
+                                              "meshes")
         if sources & {"procedural", "meshes"}:
             options.update(shell_voxels=None)
         same_files = (trained.get("dataset") == self.dataset_name

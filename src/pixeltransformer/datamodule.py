@@ -436,6 +436,14 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
         f"; besides, {changed}" if changed else "")
 
 
+@dataclasses.dataclass(frozen=True)
+class MadeOtherwise:
+    """What a spec lacking a conversion option meant, where no value of the option makes that data again (SDF voxels
+    from before they were padded to the margin): the line says ``why`` instead of what to pass."""
+
+    why: str
+
+
 def conversion_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule",
                         resume: bool = False) -> str | None:
     """One line when a checkpoint's spec records that its data was made with other options than ``datamodule``'s
@@ -448,20 +456,27 @@ def conversion_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModul
         return None
     mine = checked_spec(datamodule).extra
     was: dict[str, Any] = {}
+    lost: list[str] = []  # options no value of which makes the checkpoint's data again: why
     for key, missing in datamodule.conversion_options(trained).items():
         value = was_extra.get(key, missing)  # a spec written before the option was recorded: what it meant
-        if key in mine and value is not None and not same_value(value, mine[key]):
+        if isinstance(value, MadeOtherwise):
+            lost.append(f"data.init_args.{key}: {value.why}")
+        elif key in mine and value is not None and not same_value(value, mine[key]):
             was[key] = value
+    scored = "it now trains on other data than its own" if resume else "it is scored on data it was not trained on"
+    if lost:
+        return f"the checkpoint was trained on data made otherwise than this {'run' if resume else 'evaluation'} " \
+               f"can make it ({'; '.join(lost)}): {scored}"
     if not was:
         return None
     then = ", ".join(f"data.init_args.{k}={option_text(v)}" for k, v in was.items())
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in was)
     fix = " ".join(f"--data.init_args.{k} {option_text(v)}" for k, v in was.items())
     if resume:
-        return (f"the checkpoint was trained on data made with {then}, not this run's ({now}): it now trains on other "
-                f"data than its own; pass {fix} to continue on its own")
-    return (f"the checkpoint was trained on data made with {then}, not this evaluation's ({now}): it is scored on "
-            f"data it was not trained on; pass {fix} to evaluate on data made as its own")
+        return (f"the checkpoint was trained on data made with {then}, not this run's ({now}): {scored}; pass {fix} "
+                f"to continue on its own")
+    return (f"the checkpoint was trained on data made with {then}, not this evaluation's ({now}): {scored}; pass "
+            f"{fix} to evaluate on data made as its own")
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -945,7 +960,7 @@ class SignalDataModule(L.LightningDataModule):
         """The entries of this module's ``spec.extra`` that record how its items were made from what they are read or
         drawn from (an SDF's truncation and margin, a video's frame_step), each named as the data option that sets
         it, with the value a spec that lacks it meant (an option recorded later: the one every run had before; None:
-        not compared where it is missing). A checkpoint trained on ``trained`` (its spec, as a dict) with other values
+        not compared where it is missing; a :class:`MadeOtherwise`: none of its values makes that data again). A checkpoint trained on ``trained`` (its spec, as a dict) with other values
         is evaluated or resumed on data it was not trained on, which the run then says (``conversion_mismatch``).
         Options that describe the files rather than the items (which axis is up) belong here only where ``trained``
         is the same data. By default: none."""

@@ -1031,6 +1031,15 @@ def test_data_made_with_other_options_than_the_checkpoint_s_is_named(tmp_path):
                   cache_dir=str(tmp_path))
     assert conversion_mismatch(meshes, SDFDataModule(**voxels)) is None
     assert "(margin=0.3)" in conversion_mismatch(meshes, SDFDataModule(margin=0.3, **voxels))
+    # a voxel model from before voxels were padded: no margin makes its grids again, at any resolution
+    for r in (16, 64):
+        old = trained(dataset="voxels", root=str(tmp_path / "grids"), resolution=r, voxel_up_axis=1)
+        del old["hyper_parameters"]["spec"]["extra"]["margin"]
+        for margin in (None, 0.05):
+            note = conversion_mismatch(old, SDFDataModule(**{**voxels, "resolution": r, "margin": margin}))
+            assert note == ("the checkpoint was trained on data made otherwise than this evaluation can make it "
+                            "(data.init_args.margin: its voxel grids were not padded then; retrain it, or evaluate "
+                            "it on meshes): it is scored on data it was not trained on")
 
 
 def test_datamodule_procedural_items_and_disk_cache(tmp_path):
