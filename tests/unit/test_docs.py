@@ -371,3 +371,39 @@ def test_the_help_of_each_config_class_option_names_what_the_command_line_takes(
         assert not re.search(r"\bNone\b", text), f"{name}.{p.name}: {text}"  # the command line spells it null
         if re.search(r"\bnull\b", text):
             assert parser.parse_args([f"--c.{p.name}", "null"]).c[p.name] is None, (name, p.name)
+
+
+def test_every_module_and_class_member_named_exists():
+    """`kernels.native_cpu_kernels`, `SignalSpec.frame_unit`, `RowLayer.written_out`: a name the pages give as a core
+    module's function or a class's member (method, property, field) is defined there, so a rename shows here."""
+    modules, classes = {}, {}
+    for path in sorted([*(REPO / "src").rglob("*.py"), *(REPO / "domains").rglob("*.py")]):
+        tree = ast.parse(path.read_text())
+        names = set()
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                names |= {t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                          if isinstance(t, ast.Name)}
+            if isinstance(node, ast.ClassDef):
+                members = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+                members |= {n.target.id for n in node.body if isinstance(n, ast.AnnAssign)
+                            and isinstance(n.target, ast.Name)}
+                members |= {t.id for n in node.body if isinstance(n, ast.Assign) for t in n.targets
+                            if isinstance(t, ast.Name)}
+                classes.setdefault(node.name, set()).update(members)
+        if path.parent == REPO / "src" / "pixeltransformer":
+            modules[path.stem] = names
+    config_paths = {"model", "data", "trainer", "checkpoint"}  # `model.net.width` is an option, not model.py's
+    files = ("py", "yaml", "json", "png", "csv", "txt", "ckpt", "md", "lock", "previous", "npz", "npy")
+    missing = []
+    for where, text in claims():
+        for owner, member in re.findall(r"`([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\(\))?`", text):
+            if member in files or owner in config_paths:
+                continue
+            if owner in modules and member not in modules[owner]:
+                missing.append((where, f"{owner}.{member}"))
+            elif owner in classes and owner not in modules and member not in classes[owner]:
+                missing.append((where, f"{owner}.{member}"))
+    assert missing == []
