@@ -1,4 +1,4 @@
-"""What the documentation says that can be checked cheaply: relative links resolve, and the make targets, datasets,
+"""What the documentation says that can be checked cheaply: relative links and their anchors resolve, and the make targets, datasets,
 config files, modules, options, bad-input rows and Makefile lines it names exist as named."""
 
 from __future__ import annotations
@@ -407,3 +407,39 @@ def test_every_module_and_class_member_named_exists():
             elif owner in classes and owner not in modules and member not in classes[owner]:
                 missing.append((where, f"{owner}.{member}"))
     assert missing == []
+
+
+def heading_anchors(text: str) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation but hyphens dropped, spaces as hyphens."""
+    out, in_fence = set(), False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and (m := re.match(r"#{1,6}\s+(.+?)\s*#*\s*$", line)):
+            out.add(re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-"))
+    return out
+
+
+def test_heading_anchors():
+    assert heading_anchors("# Data at scale\n```\n# not a heading\n```\n## `make results`, again\n") == {
+        "data-at-scale", "make-results-again"}
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.is_file()], ids=lambda p: str(p.relative_to(REPO)))
+def test_anchors_of_links_name_a_heading(page):
+    """`docs/design.md#data-at-scale`, `#formats`: the anchor of a link to a page (or within one) is a heading there."""
+    text, broken, in_fence = page.read_text(), [], False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        for target in LINK.findall(re.sub(r"`[^`]*`", "", line)):
+            if "#" not in target or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target):
+                continue
+            path, anchor = target.split("#", 1)
+            linked = (page.parent / path) if path else page
+            if linked.suffix == ".md" and linked.is_file() and anchor not in heading_anchors(linked.read_text()):
+                broken.append(target)
+    assert not broken, f"{page.relative_to(REPO)} links to anchors no heading has: {broken}"
