@@ -1,5 +1,5 @@
-"""What the documentation says that can be checked cheaply: relative links and their anchors resolve, and the make targets, datasets,
-config files, modules, options, bad-input rows and Makefile lines it names exist as named."""
+"""What the documentation says that can be checked cheaply: relative links and their anchors resolve, and the make
+targets, datasets, config files, modules, options, bad-input rows and Makefile lines it names exist as named."""
 
 from __future__ import annotations
 
