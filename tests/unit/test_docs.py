@@ -443,3 +443,15 @@ def test_anchors_of_links_name_a_heading(page):
             if linked.suffix == ".md" and linked.is_file() and anchor not in heading_anchors(linked.read_text()):
                 broken.append(target)
     assert not broken, f"{page.relative_to(REPO)} links to anchors no heading has: {broken}"
+
+
+def test_every_repository_path_named_exists():
+    """src/..., domains/..., tests/..., benchmarks/... and docs/... paths the pages and config comments name (as
+    `tests/cli/test_toy_domain.py`, `domains/<name>/` aside) are files or folders of the repository; docs/errors.md
+    names made-up ones on purpose."""
+    top = r"(?:src|domains|tests|benchmarks|docs)"
+    named = {(where, m.rstrip(".,:;")) for where, text in claims() if where != "docs/errors.md"
+             for m in re.findall(rf"(?<![\w./-]){top}/[\w./-]*", text)}
+    named |= {(where, "src/" + m) for where, text in claims()  # `pixeltransformer/numerics.py`: the package's file
+              for m in re.findall(r"(?<![\w./-])pixeltransformer/[\w/]+\.py", text)}
+    assert sorted((w, p) for w, p in named if not (REPO / p).exists()) == []
