@@ -455,3 +455,14 @@ def test_every_repository_path_named_exists():
     named |= {(where, "src/" + m) for where, text in claims()  # `pixeltransformer/numerics.py`: the package's file
               for m in re.findall(r"(?<![\w./-])pixeltransformer/[\w/]+\.py", text)}
     assert sorted((w, p) for w, p in named if not (REPO / p).exists()) == []
+
+
+def test_design_lists_every_domain_method():
+    """docs/design.md's table of `Domain` methods names each method a domain may override, and no other: a domain's
+    near miss of a name is refused "by the table's names" (context_from_mask was missing)."""
+    from pixeltransformer.domain import CONTRACT_METHODS
+
+    text = (REPO / "docs" / "design.md").read_text()
+    table = text.split("| `Domain` method | what it does |", 1)[1].split("\n\n", 1)[0]
+    listed = {name for line in table.splitlines()[2:] for name in re.findall(r"`(\w+)", line.split(" | ")[0])}
+    assert listed == set(CONTRACT_METHODS)
