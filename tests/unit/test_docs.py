@@ -466,3 +466,28 @@ def test_design_lists_every_domain_method():
     table = text.split("| `Domain` method | what it does |", 1)[1].split("\n\n", 1)[0]
     listed = {name for line in table.splitlines()[2:] for name in re.findall(r"`(\w+)", line.split(" | ")[0])}
     assert listed == set(CONTRACT_METHODS)
+
+
+def test_every_dotted_import_path_named_exists():
+    """`pixeltransformer.sets.grid_positions`, `pixeltransformer.evaluation.SweepEvaluation` and the class paths the
+    pages and config comments name import as named."""
+    import importlib
+
+    def found(path: str) -> bool:
+        parts = path.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            try:
+                for name in parts[cut:]:
+                    obj = getattr(obj, name)
+            except AttributeError:
+                return False
+            return True
+        return False
+
+    named = {(where, m) for where, text in claims()
+             for m in re.findall(r"(?<![\w./-])(?:pixeltransformer|domains)\.[A-Za-z_][\w.]*[A-Za-z_]", text)}
+    assert sorted((w, m) for w, m in named if not found(m)) == []
