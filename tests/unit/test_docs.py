@@ -491,3 +491,26 @@ def test_every_dotted_import_path_named_exists():
     named = {(where, m) for where, text in claims()
              for m in re.findall(r"(?<![\w./-])(?:pixeltransformer|domains)\.[A-Za-z_][\w.]*[A-Za-z_]", text)}
     assert sorted((w, m) for w, m in named if not found(m)) == []
+
+
+def test_gp_benchmark_rows_of_the_config_are_their_metrics():
+    """docs/metrics/gp_tnp_published.md's rows of the CPU config (10 000 to 96 000 steps) quote the metrics.json of
+    docs/metrics/gp_tnp_<kernel>[_<steps>k]/, rounded to three decimals (RBF at 96 000 steps said 1.302 for 1.3015)."""
+    import json
+
+    page = (REPO / "docs" / "metrics" / "gp_tnp_published.md").read_text()
+    kernels = {"RBF": "rbf", "Matérn-5/2": "matern"}
+    columns = ("target_ll", "oracle_target_ll", "target_ll_gap", "context_ll", "oracle_context_ll")
+    checked = 0
+    for line in page.splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if len(cells) != 8 or cells[0] not in kernels or cells[1] != cells[0] or not cells[2].endswith("config"):
+            continue
+        steps = int(cells[2].split(",")[0].replace(" ", ""))
+        folder = f"gp_tnp_{kernels[cells[0]]}" + ("" if steps == 10_000 else f"_{steps // 1000}k")
+        gp = json.loads((REPO / "docs" / "metrics" / folder / "metrics.json").read_text())["gp_protocol"]
+        for key, cell in zip(columns, cells[3:]):
+            value, se = (float(x.strip("* ")) for x in cell.split("±"))
+            assert (value, se) == (round(gp[key], 3), round(gp[f"{key}_se"], 3)), (folder, key, cell)
+        checked += 1
+    assert checked == 8
