@@ -495,7 +495,7 @@ def test_every_dotted_import_path_named_exists():
 
 def test_gp_benchmark_rows_of_the_config_are_their_metrics():
     """docs/metrics/gp_tnp_published.md's rows of the CPU config (10 000 to 96 000 steps) quote the metrics.json of
-    docs/metrics/gp_tnp_<kernel>[_<steps>k]/, rounded to three decimals (RBF at 96 000 steps said 1.302 for 1.3015)."""
+    docs/metrics/gp_tnp_<kernel>[_<steps>k]/, rounded to three decimals (RBF at 96 000 steps said 1.302 for 1.30146)."""
     import json
 
     page = (REPO / "docs" / "metrics" / "gp_tnp_published.md").read_text()
