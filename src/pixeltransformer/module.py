@@ -820,9 +820,14 @@ class PixelTransformerModule(L.LightningModule):
                              "(beyond that the model's float32 arithmetic overflows)")
 
     def predict_params(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
+        """The distribution's parameters at the queries given S: ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos
+        [B, Q, P] -> [B, Q, NP], read with ``m.dist`` (mean, variance, cdf, log_prob). No graph (the module called
+        itself keeps one); under ``torch.autocast`` in the autocast dtype. docs/python.md lists the calls."""
         return predict_params(self.model, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
 
     def mean_field(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
+        """E[v | S] at any positions: ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> [B, Q, V], float32,
+        without a graph."""
         return mean_field(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
 
     def log_prob(self, ctx_pos, ctx_val, qry_pos, qry_val) -> torch.Tensor:
@@ -837,6 +842,11 @@ class PixelTransformerModule(L.LightningModule):
             return self.dist.log_prob(params.float(), qry_val)  # [B, Q]; float32 also under autocast
 
     def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
+        """Samples at any positions: ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> [B, num_samples, Q, V].
+        The options are inference.sample's: ``num_samples`` (1), ``n_autoregressive`` (N', 2048: that many queries
+        drawn one by one, the rest given their mean; None: every query), ``temperature`` (1; 0: the most likely bin's
+        mean at each step) and ``seed`` (one int, signal i of the batch then seeded 1_000_003 * seed + i, or one int
+        per signal: a signal's samples depend on its seed alone)."""
         kwargs = check_sampling(kwargs, least_samples=1)
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
         return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), **kwargs)

@@ -1,5 +1,5 @@
-"""What the documentation says that can be checked cheaply: relative links resolve, and the make targets, datasets,
-config files, modules, options, bad-input rows and Makefile lines it names exist as named."""
+"""What the documentation says that can be checked cheaply: relative links and their anchors resolve, and the make
+targets, datasets, config files, modules, options, bad-input rows and Makefile lines it names exist as named."""
 
 from __future__ import annotations
 
@@ -377,3 +377,146 @@ def test_the_help_of_each_config_class_option_names_what_the_command_line_takes(
         assert not re.search(r"\bNone\b", text), f"{name}.{p.name}: {text}"  # the command line spells it null
         if re.search(r"\bnull\b", text):
             assert parser.parse_args([f"--c.{p.name}", "null"]).c[p.name] is None, (name, p.name)
+
+
+def test_every_module_and_class_member_named_exists():
+    """`kernels.native_cpu_kernels`, `SignalSpec.frame_unit`, `RowLayer.written_out`: a name the pages give as a core
+    module's function or a class's member (method, property, field) is defined there, so a rename shows here."""
+    modules, classes = {}, {}
+    for path in sorted([*(REPO / "src").rglob("*.py"), *(REPO / "domains").rglob("*.py")]):
+        tree = ast.parse(path.read_text())
+        names = set()
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                names |= {t.id for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                          if isinstance(t, ast.Name)}
+            if isinstance(node, ast.ClassDef):
+                members = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+                members |= {n.target.id for n in node.body if isinstance(n, ast.AnnAssign)
+                            and isinstance(n.target, ast.Name)}
+                members |= {t.id for n in node.body if isinstance(n, ast.Assign) for t in n.targets
+                            if isinstance(t, ast.Name)}
+                classes.setdefault(node.name, set()).update(members)
+        if path.parent == REPO / "src" / "pixeltransformer":
+            modules[path.stem] = names
+    config_paths = {"model", "data", "trainer", "checkpoint"}  # `model.net.width` is an option, not model.py's
+    files = ("py", "yaml", "json", "png", "csv", "txt", "ckpt", "md", "lock", "previous", "npz", "npy")
+    missing = []
+    for where, text in claims():
+        for owner, member in re.findall(r"`([A-Za-z_]\w*)\.([A-Za-z_]\w*)(?:\(\))?`", text):
+            if member in files or owner in config_paths:
+                continue
+            if owner in modules and member not in modules[owner]:
+                missing.append((where, f"{owner}.{member}"))
+            elif owner in classes and owner not in modules and member not in classes[owner]:
+                missing.append((where, f"{owner}.{member}"))
+    assert missing == []
+
+
+def heading_anchors(text: str) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation but hyphens dropped, spaces as hyphens."""
+    out, in_fence = set(), False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and (m := re.match(r"#{1,6}\s+(.+?)\s*#*\s*$", line)):
+            out.add(re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-"))
+    return out
+
+
+def test_heading_anchors():
+    assert heading_anchors("# Data at scale\n```\n# not a heading\n```\n## `make results`, again\n") == {
+        "data-at-scale", "make-results-again"}
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.is_file()], ids=lambda p: str(p.relative_to(REPO)))
+def test_anchors_of_links_name_a_heading(page):
+    """`docs/design.md#data-at-scale`, `#formats`: the anchor of a link to a page (or within one) is a heading there."""
+    text, broken, in_fence = page.read_text(), [], False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        for target in LINK.findall(re.sub(r"`[^`]*`", "", line)):
+            if "#" not in target or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target):
+                continue
+            path, anchor = target.split("#", 1)
+            linked = (page.parent / path) if path else page
+            if linked.suffix == ".md" and linked.is_file() and anchor not in heading_anchors(linked.read_text()):
+                broken.append(target)
+    assert not broken, f"{page.relative_to(REPO)} links to anchors no heading has: {broken}"
+
+
+def test_every_repository_path_named_exists():
+    """src/..., domains/..., tests/..., benchmarks/... and docs/... paths the pages and config comments name (as
+    `tests/cli/test_toy_domain.py`, `domains/<name>/` aside) are files or folders of the repository; docs/errors.md
+    names made-up ones on purpose."""
+    top = r"(?:src|domains|tests|benchmarks|docs)"
+    named = {(where, m.rstrip(".,:;")) for where, text in claims() if where != "docs/errors.md"
+             for m in re.findall(rf"(?<![\w./-]){top}/[\w./-]*", text)}
+    named |= {(where, "src/" + m) for where, text in claims()  # `pixeltransformer/numerics.py`: the package's file
+              for m in re.findall(r"(?<![\w./-])pixeltransformer/[\w/]+\.py", text)}
+    assert sorted((w, p) for w, p in named if not (REPO / p).exists()) == []
+
+
+def test_design_lists_every_domain_method():
+    """docs/design.md's table of `Domain` methods names each method a domain may override, and no other: a domain's
+    near miss of a name is refused "by the table's names" (context_from_mask was missing)."""
+    from pixeltransformer.domain import CONTRACT_METHODS
+
+    text = (REPO / "docs" / "design.md").read_text()
+    table = text.split("| `Domain` method | what it does |", 1)[1].split("\n\n", 1)[0]
+    listed = {name for line in table.splitlines()[2:] for name in re.findall(r"`(\w+)", line.split(" | ")[0])}
+    assert listed == set(CONTRACT_METHODS)
+
+
+def test_every_dotted_import_path_named_exists():
+    """`pixeltransformer.sets.grid_positions`, `pixeltransformer.evaluation.SweepEvaluation` and the class paths the
+    pages and config comments name import as named."""
+    import importlib
+
+    def found(path: str) -> bool:
+        parts = path.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            try:
+                for name in parts[cut:]:
+                    obj = getattr(obj, name)
+            except AttributeError:
+                return False
+            return True
+        return False
+
+    named = {(where, m) for where, text in claims()
+             for m in re.findall(r"(?<![\w./-])(?:pixeltransformer|domains)\.[A-Za-z_][\w.]*[A-Za-z_]", text)}
+    assert sorted((w, m) for w, m in named if not found(m)) == []
+
+
+def test_gp_benchmark_rows_of_the_config_are_their_metrics():
+    """docs/metrics/gp_tnp_published.md's rows of the CPU config (10 000 to 96 000 steps) quote the metrics.json of
+    docs/metrics/gp_tnp_<kernel>[_<steps>k]/, rounded to three decimals (RBF at 96 000 steps said 1.302 for 1.30146)."""
+    import json
+
+    page = (REPO / "docs" / "metrics" / "gp_tnp_published.md").read_text()
+    kernels = {"RBF": "rbf", "Matérn-5/2": "matern"}
+    columns = ("target_ll", "oracle_target_ll", "target_ll_gap", "context_ll", "oracle_context_ll")
+    checked = 0
+    for line in page.splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if len(cells) != 8 or cells[0] not in kernels or cells[1] != cells[0] or not cells[2].endswith("config"):
+            continue
+        steps = int(cells[2].split(",")[0].replace(" ", ""))
+        folder = f"gp_tnp_{kernels[cells[0]]}" + ("" if steps == 10_000 else f"_{steps // 1000}k")
+        gp = json.loads((REPO / "docs" / "metrics" / folder / "metrics.json").read_text())["gp_protocol"]
+        for key, cell in zip(columns, cells[3:]):
+            value, se = (float(x.strip("* ")) for x in cell.split("±"))
+            assert (value, se) == (round(gp[key], 3), round(gp[f"{key}_se"], 3)), (folder, key, cell)
+        checked += 1
+    assert checked == 8
