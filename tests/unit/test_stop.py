@@ -99,3 +99,17 @@ def test_a_sigterm_in_the_last_batch_writes_no_metrics(tiny_module, tmp_path):
     with pytest.raises(SIGTERMException):
         Pictures(num_samples=1).on_test_end(trainer, tiny_module)
     assert not (tmp_path / "eval").exists()
+
+
+def test_the_vae_baseline_stops_between_its_steps():
+    """The images evaluation's VAE baseline fits latents for 300 steps at every |S| level: seconds that a SIGTERM
+    waited for. It stops at the check before its 3rd step."""
+    from domains.images.baselines.vae import ConvVAE, complete_latents
+
+    torch.manual_seed(0)
+    vae = ConvVAE(1, 8, width=8)
+    calls: list = []
+    ctx_pos, ctx_val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [B, K, 2], [B, K, 1]
+    with stop_when(stop_after(2, calls)), pytest.raises(Stopped):
+        complete_latents(vae, ctx_pos, ctx_val, steps=300)
+    assert len(calls) == 3
