@@ -15,8 +15,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from .domain import checked_context
-from .evaluation import resolve_eval_dir
+from .evaluation import resolve_eval_dir, sigterm_stop
 from .media import log_files, weights_step
+from .stop import check_stop, stop_when
 
 
 class Pictures(Callback):
@@ -52,6 +53,7 @@ class Pictures(Callback):
         grid = tuple(signal.shape[2:]) if self.resolution is None else (self.resolution,) * (signal.dim() - 2)
         completions = {}
         for i, (name, (ctx_pos, ctx_val)) in enumerate(self.contexts(pl_module, signal).items()):
+            check_stop()  # within stop_when (a test's pictures): a SIGTERM stops them between completions
             completions[name] = pl_module.complete(
                 ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid,
                 num_samples=pl_module.domain.picture_samples(name, self.num_samples),
@@ -97,7 +99,10 @@ class Pictures(Callback):
             return
         out_dir = resolve_eval_dir(trainer, None) / "pictures"
         before = _stamps(out_dir)
-        files = self.draw(pl_module, self._examples(trainer, "test", pl_module.device), out_dir)
+        stop = sigterm_stop(trainer)
+        stop()  # a SIGTERM in the last test batch, which Lightning's test loop does not look at
+        with stop_when(stop):  # the pictures' sampling stops within seconds of a SIGTERM
+            files = self.draw(pl_module, self._examples(trainer, "test", pl_module.device), out_dir)
         log_files(trainer, {f"eval/{name}": paths for name, paths in files.items()})
         named = [Path(path) for paths in files.values()
                  for path in ([paths] if isinstance(paths, (str, Path)) else paths)]

@@ -11,6 +11,7 @@ W&B table.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from .checkpointing import SIGTERM_STATUS
 from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
 from .inference import check_temperature, observed_lookup
@@ -29,6 +32,16 @@ from .files import write_json
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
 from .signal import SignalSpec
+from .stop import check_stop, stop_when
+
+def sigterm_stop(trainer: L.Trainer) -> Callable[[], None]:
+    """The stop check of a test (stop.stop_when): after a SIGTERM, which Lightning's handler only notes, it raises
+    what Lightning's own stop raises, with status 143 (the CLI puts the evaluation folder back as it was)."""
+    def check() -> None:
+        if getattr(trainer, "received_sigterm", False):
+            raise SIGTERMException(SIGTERM_STATUS)
+    return check
+
 
 # a batch's |S| levels show progress once the batch has run this long: the test loop prints its own at batch ends
 LEVELS_DELAY = 10.0
@@ -402,6 +415,7 @@ class SweepEvaluation(Callback):
         levels = loop_progress(self.level_list(spec), f"eval: |S| levels of batch {batch_idx + 1}", unit="level",
                                enabled=progress, leave=False, delay=LEVELS_DELAY)
         for k in levels:
+            check_stop()  # a SIGTERM stops the sweep between levels (and the sampling between its steps)
             if on_grid:  # every grid point is a query
                 ctx_pos, ctx_val = draw_context(signal, k, [item_seed(self.seed + 1, key, k) for key in keys],
                                                 self.grid_points)  # [B, K, P], [B, K, V]
@@ -435,11 +449,15 @@ class SweepEvaluation(Callback):
         part, keys = self.items_to_evaluate(batch, batch_idx)
         if part is None:
             return
-        for k, values in self.evaluate_batch(pl_module, part, batch_idx, progress=trainer.is_global_zero).items():
+        with stop_when(sigterm_stop(trainer)):  # within seconds of a SIGTERM, not at the end of the batch
+            per_level = self.evaluate_batch(pl_module, part, batch_idx, progress=trainer.is_global_zero)
+        for k, values in per_level.items():
             for name, v in values.items():
                 self._update(k, name, v, keys)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning's test loop does not look at a SIGTERM that came in its last batch: nothing is written after one
+        sigterm_stop(trainer)()
         self._values, self.evaluated = gather_item_values(trainer, self._values, self.evaluated)
         by_level: dict[int, dict[str, float]] = {}
         for (k, name), per_item in sorted(self._values.items()):
@@ -483,6 +501,7 @@ class SweepEvaluation(Callback):
         # one column per number in the W&B runs table, with the step of the checkpoint evaluated (the run's own
         # x-axis, trainer/global_step, is 0 in an evaluation)
         log_summary(trainer, summary_scalars(rows, {**extra, "checkpoint_step": self.results["checkpoint_step"]}))
-        extra_files = self.on_sweep_end(trainer, pl_module, self._dir, rows)
+        with stop_when(sigterm_stop(trainer)):  # a domain's pictures may sample
+            extra_files = self.on_sweep_end(trainer, pl_module, self._dir, rows)
         names = ", ".join(p.name for p in [plot, *extra_files])
         print(f"[pixeltransformer] wrote {self._dir / 'metrics.json'}, {names}")

@@ -181,6 +181,25 @@ def remove_stale_temporaries(folder: Path) -> None:
             continue
 
 
+def staging_folder(parent: str | Path, name: str) -> Path:
+    """A new hidden folder in ``parent`` (made where missing) to fill before its content is renamed into place as
+    ``name`` (a prediction's folder): ``.<name>.<host>.<PID namespace>.<pid>.<random>.partial``, which names its
+    writer. What writers killed while they wrote (kill -9, out of memory) left there goes first: the staging folders
+    of processes of this machine and PID namespace that no longer run. Each kill left one for good, hidden, as large
+    as the prediction. Those of other machines and containers stay, as their processes cannot be asked from here."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    host, _, space = _writer().rpartition(".")[0].rpartition(".")
+    mine = re.compile(rf"\..*\.{re.escape(host)}\.{re.escape(space)}\.(\d+)\.[a-z0-9_]{{8}}\.partial")
+    for entry in os.scandir(parent):
+        match = mine.fullmatch(entry.name)
+        if match is None or int(match[1]) == os.getpid() or _process_runs(int(match[1])):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)  # not this user's to remove: it stays
+    return Path(tempfile.mkdtemp(prefix=f".{name_start(name)}.{_writer()}.", suffix=".partial", dir=parent))
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it over ``path``. Parent folders
     are created; on failure the temporary file is removed and ``path`` is left as it was. What writers killed before

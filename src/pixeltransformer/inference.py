@@ -29,6 +29,7 @@ from .model import MemoryKV
 from .numerics import with_flushed_subnormals
 from .sets import grid_positions, unflatten_grid
 from .stepping import RowStepper
+from .stop import check_stop
 
 
 # cached sampling prepares the inputs of this many steps at a time (bounded memory for any N')
@@ -306,6 +307,7 @@ def sample(
     with native_cpu_kernels(device) if use_cache else contextlib.nullcontext():
         for t in loop_progress(range(n_ar), f"sampling {n_ar} steps x {bs} chains", unit="step", enabled=progress,
                                leave=False):
+            check_stop()  # a SIGTERM stops an evaluation here, not minutes later at the end of its batch (stop.py)
             if use_cache:
                 if t % STEP_BLOCK == 0:  # what the next positions fix (embeddings, distance channels), at once
                     steps = model.step_inputs(ar_pos[:, t : t + STEP_BLOCK])

@@ -19,7 +19,6 @@ import math
 import os
 import shutil
 import signal as signals  # the module: `signal` names a signal tensor here
-import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from torch.utils.data import Dataset
 from . import loading
 from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .domain import Domain, checked_context
-from .files import missing_folders, remove_empty, write_json
+from .files import missing_folders, remove_empty, staging_folder, write_json
 from .inference import check_temperature, grid_sizes, item_seeds
 from .sets import draw_context
 from .signal import SignalSpec
@@ -460,7 +459,7 @@ class PredictionWriter(BasePredictionWriter):
         new, staging = missing_folders(self.out), None
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".partial", dir=self.out.parent))
+            staging = staging_folder(self.out.parent, self.out.name)  # a killed prediction's leftovers go first
             draft = staging / self.out.name  # under the folder's own name, which a domain may show (an SDF's title)
             draft.mkdir()
             files = self._fill(trainer, pl_module, prediction, draft)

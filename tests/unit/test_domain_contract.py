@@ -4,6 +4,7 @@ where it is made (the DataModule, the Domain, its files), not met later as a tra
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -583,3 +584,34 @@ def test_a_class_path_whose_module_fails_to_import_names_the_cause():
     assert line("Import path mine.domain.Mine does not correspond to a subclass of Domain", key="model.domain",
                 given="{'class_path': 'mine.domain.Mine'}", base="pixeltransformer.domain.Domain") == (
         "model.domain: Import path mine.domain.Mine does not correspond to a subclass of Domain")
+
+
+def test_a_prediction_removes_what_killed_predictions_left_while_they_wrote(tmp_path):
+    """A prediction killed with -9 while it wrote left its hidden .<name>.<random>.partial/ folder in <run>/predict/
+    for good. The staging folder now names its writer, and the next prediction there removes those of processes of
+    this machine that no longer run; a running writer's, another machine's and one that names no writer stay."""
+    import subprocess
+    import sys
+
+    from pixeltransformer.files import _writer
+    from pixeltransformer.predict import PredictionWriter, PredictOptions
+
+    class Written(HeightDomain):
+        def write_prediction(self, completion, out_dir):
+            (out_dir / "mean.txt").write_text("mean")
+            return [out_dir / "mean.txt"]
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    here = _writer().rsplit(".", 1)[0]  # host.namespace
+    folder = tmp_path / "run" / "predict"
+    names = {"dead": f".context.{here}.{int(gone.stdout)}.abcd_123.partial",
+             "running": f".context.{here}.{os.getppid()}.abcd_123.partial",
+             "elsewhere": f".context.other-host.{here.rsplit('.', 1)[1]}.{int(gone.stdout)}.abcd_123.partial",
+             "unnamed": ".context.abcd_123.partial"}
+    for name in names.values():
+        (folder / name / "context").mkdir(parents=True)
+        (folder / name / "context" / "mean.png").write_bytes(b"\x89PNG")
+    writer = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]"), tmp_path / "run")
+    _written_prediction(tmp_path, Written(), writer)
+    left = {p.name for p in folder.iterdir()}
+    assert left == {"context", names["running"], names["elsewhere"], names["unnamed"]}

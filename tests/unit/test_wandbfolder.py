@@ -70,3 +70,62 @@ def test_a_folder_the_failed_run_made_keeps_another_command_s_record(tmp_path):
     _record(tmp_path / "run" / "wandb2", "offline-run-20261202_130000-eval")
     assert take_back(before, only={"offline-run-20261202_130000-eval"}) == ["wandb2"]  # alone in it: the folder goes
     assert not (tmp_path / "run" / "wandb2").exists()
+
+
+def _log(record, *kinds):
+    """run-<id>.wandb as W&B writes it: its header, then one record of each kind ("history", "run", ...), each a
+    whole chunk of LevelDB's log format."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = b":W&B\xe1\xbe\x00"
+    for kind in kinds:
+        entry = pb.Record()
+        getattr(entry, kind).SetInParent()
+        body = entry.SerializeToString()
+        data += b"\0\0\0\0" + len(body).to_bytes(2, "little") + b"\x01" + body
+    (record / f"run-{record.name.rsplit('-', 1)[1]}.wandb").write_bytes(data)
+
+
+def _dead_pid():
+    import subprocess
+    import sys
+
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+
+
+def test_the_empty_record_of_a_killed_evaluation_goes_with_the_next_command(tmp_path):
+    """An evaluation killed with -9 left its offline record, which `wandb sync wandb/offline-run-*` uploaded as an
+    empty run. Its marker names it: the next command removes it (and the links into it) when its process no longer
+    runs and it logged nothing. A fit's record (no marker), a killed evaluation's that logged values, a running
+    evaluation's and one on another machine stay."""
+    from pixeltransformer.files import _writer
+    from pixeltransformer.wandbfolder import logged_results, mark_evaluation, take_back_killed
+
+    run, folder = tmp_path / "run", tmp_path / "run" / "wandb"
+    here, dead = _writer().rsplit(".", 1)[0], _dead_pid()
+    _record(folder, "offline-run-20261202_100000-fit1")
+    _log(folder / "offline-run-20261202_100000-fit1", "run", "summary", "exit")  # a fit that logged no history
+    for name, kinds in (("killed", ("header", "run", "summary")), ("logged", ("run", "history")),
+                        ("running", ("run",)), ("elsewhere", ("run",))):
+        _record(folder, f"offline-run-20261202_11000{len(name)}-{name}")
+        _log(folder / f"offline-run-20261202_11000{len(name)}-{name}", *kinds)
+    for name, pid in (("killed", dead), ("logged", dead), ("running", os.getppid())):
+        (run / f".wandb-{name}.{here}.{pid}.evaluation").touch()
+    (run / f".wandb-elsewhere.other-host.1.{dead}.evaluation").touch()
+    (folder / "latest-run").unlink()
+    (folder / "latest-run").symlink_to("offline-run-20261202_110006-killed")  # W&B's links: the last record begun
+
+    assert take_back_killed(run) == ["offline-run-20261202_110006-killed"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "debug.log", "offline-run-20261202_100000-fit1", "offline-run-20261202_110006-logged",
+        "offline-run-20261202_110007-running", "offline-run-20261202_110009-elsewhere"]
+    assert sorted(p.name for p in run.glob(".wandb-*")) == [f".wandb-elsewhere.other-host.1.{dead}.evaluation",
+                                                           f".wandb-running.{here}.{os.getppid()}.evaluation"]
+    assert take_back_killed(run) == []
+    # this process's own marker is never another's
+    mark = mark_evaluation(run, "mine")
+    assert take_back_killed(run) == [] and mark.exists()
+    # what is not W&B's log format is kept, never taken for an empty record
+    (folder / "offline-run-20261202_110007-running" / "run-running.wandb").write_bytes(b"something else")
+    assert logged_results(folder / "offline-run-20261202_110007-running")

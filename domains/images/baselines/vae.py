@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from pixeltransformer.datamodule import float_signal
 from pixeltransformer.sets import read_signal
+from pixeltransformer.stop import check_stop
 
 from .cache import cache_file, load_or_train
 from .training import fit_epochs
@@ -146,6 +147,7 @@ def complete_latents(vae: ConvVAE, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
     opt = torch.optim.Adam([z], lr=lr)
     history = torch.empty(steps, device=device)  # read back once, at the end: not a wait for a GPU per step
     for step in range(steps):
+        check_stop()  # in an evaluation, a SIGTERM stops the fit here (pixeltransformer.stop)
         obj = completion_objective(vae, z, ctx_pos, ctx_val, reg)  # [B]
         # Items are independent, so the gradient of the sum is each item's own; only z is updated (no
         # gradients pile up in the frozen VAE's parameters).

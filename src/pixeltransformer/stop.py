@@ -1,0 +1,33 @@
+"""A stop that a signal asks for, carried out between the steps of a long loop.
+
+Lightning's SIGTERM handler only notes the signal (``trainer.received_sigterm``), and its test loop looks at the note
+at the end of a batch: in an evaluation that samples (an images batch: every |S| level, each with minutes of
+autoregressive steps on a CPU) that came minutes after the signal, past the grace period a cluster gives before its
+SIGKILL. Within :func:`stop_when`, the autoregressive sampling loop (inference.sample) and the |S| levels of an
+evaluation's batch call :func:`check_stop` before each step; the check raises what the signal's stop raises, and the
+caller undoes what the stopped work began (an evaluation's folder is put back as it was by the CLI).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+_CHECKS: list[Callable[[], None]] = []  # the checks of the stop_when scopes entered, innermost last
+
+
+@contextlib.contextmanager
+def stop_when(check: Callable[[], None]) -> Iterator[None]:
+    """Within this, :func:`check_stop` calls ``check``, which raises to stop the loop under way (and does nothing
+    otherwise)."""
+    _CHECKS.append(check)
+    try:
+        yield
+    finally:
+        _CHECKS.remove(check)
+
+
+def check_stop() -> None:
+    """Between two steps of a long loop: raise what a stop asked for meanwhile (see :func:`stop_when`)."""
+    for check in tuple(_CHECKS):
+        check()

@@ -1,0 +1,115 @@
+"""A SIGTERM stops an evaluation between the steps of its long loops (stop.py), not at the end of its batch."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from pixeltransformer.distribution import BinnedGaussian
+from pixeltransformer.inference import sample
+from pixeltransformer.model import PixelTransformer
+from pixeltransformer.sets import grid_positions
+from pixeltransformer.signal import SignalSpec
+from pixeltransformer.stop import check_stop, stop_when
+
+
+class Stopped(Exception):
+    pass
+
+
+def stop_after(n: int, calls: list):
+    """A stop check that lets ``n`` steps start and stops the next one."""
+    def check():
+        calls.append(1)
+        if len(calls) > n:
+            raise Stopped
+    return check
+
+
+def fake_trainer(**kw):
+    return SimpleNamespace(received_sigterm=False, world_size=1, is_global_zero=True, fast_dev_run=False,
+                           ckpt_path=None, loggers=[], **kw)
+
+
+@pytest.mark.parametrize("encoder", ["bidirectional", "buffered"])
+def test_sampling_stops_between_autoregressive_steps(encoder):
+    """A 64-point grid sampled autoregressively took 64 steps after the stop was asked for: it stops at the check
+    before the 4th, and the check is gone once the scope ends."""
+    spec = SignalSpec(domain="t", dataset="t", grid_shape=(8, 8), val_dims=1, val_range=(0, 1), num_bins=3)
+    torch.manual_seed(0)
+    m = PixelTransformer(pos_dims=2, val_dims=1, num_params=3 * 3, width=32, encoder_layers=1, decoder_layers=1,
+                         heads=4, ffn=64, fourier_features=16, encoder=encoder).eval()
+    ctx_pos, ctx_val = torch.rand(1, 4, 2) * 2 - 1, torch.rand(1, 4, 1)  # [1, K, P], [1, K, V]
+    qry = grid_positions((8, 8)).unsqueeze(0)  # [1, N, P]
+    calls: list = []
+    with stop_when(stop_after(3, calls)), pytest.raises(Stopped):
+        sample(m, BinnedGaussian.from_spec(spec), ctx_pos, ctx_val, qry, n_autoregressive=None)
+    assert len(calls) == 4
+    out = sample(m, BinnedGaussian.from_spec(spec), ctx_pos, ctx_val, qry, n_autoregressive=None)  # [1, 1, N, 1]
+    assert out.shape == (1, 1, 64, 1) and len(calls) == 4
+
+
+def test_nested_scopes_each_check():
+    seen = []
+    with stop_when(lambda: seen.append("outer")):
+        with stop_when(lambda: seen.append("inner")):
+            check_stop()
+        check_stop()
+    check_stop()
+    assert seen == ["outer", "inner", "outer"]
+
+
+def test_a_sigterm_stops_the_sweep_between_levels(tiny_module, monkeypatch):
+    """The |S| levels of a batch ran on to the last after a SIGTERM (Lightning looks at it at the batch's end): the
+    sweep stops at the next level with Lightning's SIGTERMException, status 143."""
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    ev = SweepEvaluation(levels=(2, 4, 8, 16), num_samples=0)
+    trainer = fake_trainer()
+    levels = []
+
+    def metrics(item, module):  # the SIGTERM comes while the first level is scored
+        levels.append(item.num_context)
+        trainer.received_sigterm = True
+        return {}
+
+    monkeypatch.setattr(ev, "metrics", metrics)
+    ev._values, ev.evaluated = {}, set()
+    signal = torch.rand(2, 1, 64, generator=torch.Generator().manual_seed(0))  # [B, V, N]
+    with pytest.raises(SIGTERMException) as stopped:
+        ev.on_test_batch_end(trainer, tiny_module, None, {"signal": signal, "index": torch.arange(2)}, 0)
+    assert stopped.value.code == 143 and levels == [2] and ev._values == {}
+    check_stop()  # the scope ended with the batch
+
+
+def test_a_sigterm_in_the_last_batch_writes_no_metrics(tiny_module, tmp_path):
+    """Lightning's test loop does not look at a SIGTERM that comes in its last batch: the sweep wrote its
+    metrics.json and plots (and the pictures were sampled) after it."""
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    ev = SweepEvaluation(levels=(2,), num_samples=0, out_dir=str(tmp_path / "eval"))
+    trainer = fake_trainer(lightning_module=tiny_module, default_root_dir=str(tmp_path))
+    ev.on_test_start(trainer, tiny_module)
+    trainer.received_sigterm = True
+    with pytest.raises(SIGTERMException) as stopped:
+        ev.on_test_end(trainer, tiny_module)
+    assert stopped.value.code == 143 and not (tmp_path / "eval").exists()
+    with pytest.raises(SIGTERMException):
+        Pictures(num_samples=1).on_test_end(trainer, tiny_module)
+    assert not (tmp_path / "eval").exists()
+
+
+def test_the_vae_baseline_stops_between_its_steps():
+    """The images evaluation's VAE baseline fits latents for 300 steps at every |S| level: seconds that a SIGTERM
+    waited for. It stops at the check before its 3rd step."""
+    from domains.images.baselines.vae import ConvVAE, complete_latents
+
+    torch.manual_seed(0)
+    vae = ConvVAE(1, 8, width=8)
+    calls: list = []
+    ctx_pos, ctx_val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [B, K, 2], [B, K, 1]
+    with stop_when(stop_after(2, calls)), pytest.raises(Stopped):
+        complete_latents(vae, ctx_pos, ctx_val, steps=300)
+    assert len(calls) == 3
