@@ -51,8 +51,7 @@ from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_len
                    hold_run_folder, joins_a_run, launched_run_name, missing_domain, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
                    run_config_setting, with_run_config)
-from .wandbfolder import (mark_evaluation, own_records, take_back, take_back_killed, unmark_evaluation,
-                          wandb_folder)
+from .wandbfolder import own_records, take_back, wandb_folder
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
 
@@ -813,9 +812,6 @@ class PixelTransformerCLI(LightningCLI):
         if _first_process():
             for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left
                 print(f"[run] {folder.name}/: {note}", flush=True)
-            for name in take_back_killed(self.run_dir):  # and the offline W&B record it began, when it logged nothing
-                print(f"[run] wandb/{name}: removed the W&B record of an evaluation that did not end (killed), which "
-                      "logged nothing", flush=True)
         if _first_process() and subcommand in ("test", "validate"):
             folder = eval_folder(self.model, ckpt)
             if self.model.eval_folder() != "eval":
@@ -835,9 +831,6 @@ class PixelTransformerCLI(LightningCLI):
         # an evaluation that fails takes back the offline W&B record it began (wandbfolder.py)
         wandb_before = wandb_folder(self.run_dir / "wandb") if (
             subcommand in ("test", "validate") and _first_process() and wandb_offline()) else None
-        # while it runs, a marker names its record: the next command takes it back if this one is killed (wandbfolder)
-        marker = mark_evaluation(self.run_dir, self.eval_wandb_id) if (
-            wandb_before is not None and self.eval_wandb_id is not None) else None
         if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
@@ -886,7 +879,6 @@ class PixelTransformerCLI(LightningCLI):
                 raise OSError(line) from err
             raise
         finally:
-            unmark_evaluation(marker)
             self._release_run_folder()
 
     def _write_failure(self, err: BaseException, subcommand: str, replacing: Path | None) -> str | None:
