@@ -183,10 +183,7 @@ def quiet_run(root: Path, name: str | None = None) -> list[str]:
 
 def split_warnings(argv: list[str]) -> list[str]:
     """The split-mismatch lines a command warns."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        main(argv)
-    return [str(w.message) for w in caught if "splits of" in str(w.message)]
+    return warnings_of(argv, "splits of")
 
 
 def seed_warnings(common: list[str], quiet: list[str], run: Path) -> list[str]:

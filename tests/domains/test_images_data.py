@@ -755,12 +755,18 @@ def test_kmeans_pixels_below_one_is_refused_not_taken_as_num_bins(tmp_path, pixe
 def test_kmeans_bins_are_fitted_on_every_one_of_kmeans_pixels(tmp_path, monkeypatch):
     """kmeans_pixels above 20 000 drew that many training pixels, but k-means kept a random 20 000 of them: a larger
     kmeans_pixels changed nothing, without a word. Every pixel drawn is fitted."""
+    import inspect
+
     import domains.images.data as data
 
     used = []
+    signature = inspect.signature(data.kmeans_centres)  # its max_points default included
 
-    def spy(values, k, seed=0, **kwargs):  # values [N, C]
-        used.append(min(values.shape[0], kwargs.get("max_points", 20_000)))
+    def spy(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        values, k = call.arguments["values"], call.arguments["k"]  # [N, C], int
+        used.append(min(values.shape[0], call.arguments["max_points"]))  # the pixels k-means keeps
         return torch.rand(k, values.shape[1])  # [k, C]
 
     monkeypatch.setattr(data, "kmeans_centres", spy)

@@ -523,25 +523,21 @@ def test_baseline_epochs_below_one_are_refused_not_scored_untrained(option, epoc
     assert getattr(ImageEvaluation(**{option: 1}), option) == 1
 
 
-def test_pictures_too_small_for_a_baseline_are_refused_naming_the_switch_before_training(tmp_path):
+def test_pictures_too_small_for_a_baseline_are_refused_naming_the_switch_before_training(tmp_path, monkeypatch):
     """Below 8x8 the classifier failed once the evaluation began training it (`train_classifier expects images [N,
     C, H>=8, W>=8], got (1497, 1, 6, 6)`), below 4x4 the VAE (`ConvVAE needs images of side >= 4`), naming no option.
     Both are refused before any network is trained, naming the switch that leaves the baseline out."""
-    monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))
     overlay = tmp_path / "tiny.yaml"
     overlay.write_text(yaml.safe_dump({**TINY, "trainer": {**TINY["trainer"], "max_steps": 1}}))
     config = ["--config", str(CONFIG), "--config", str(REPO / "configs" / "model" / "tiny.yaml"), "--config",
               str(overlay), "--data.init_args.image_size=6", "--model.sets.init_args.max_context=36"]
-    try:
-        main(["fit", *config, "--run_root", str(tmp_path / "runs"), "--run_name", "small"])
-        run = tmp_path / "runs" / "images" / "small"
-        with pytest.raises(ValueError, match=r"^ImageEvaluation: the classifier baseline needs pictures of 8x8 or "
-                                             r"more, these are 6x6 \(data.init_args.image_size=6\); classifier: false "
-                                             r"leaves the baseline out \(--trainer.callbacks.classifier=false\)$"):
-            main(["test", *config, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
-    finally:
-        monkeypatch.undo()
+    run = tmp_path / "runs" / "images" / "small"
+    main(["fit", *config, "--run_root", str(tmp_path / "runs"), "--run_name", "small"])
+    with pytest.raises(ValueError, match=r"^ImageEvaluation: the classifier baseline needs pictures of 8x8 or "
+                                         r"more, these are 6x6 \(data.init_args.image_size=6\); classifier: false "
+                                         r"leaves the baseline out \(--trainer.callbacks.classifier=false\)$"):
+        main(["test", *config, "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
     assert not (run / "eval").exists() and not (tmp_path / "cache" / "images").exists()  # nothing trained or written
     # the VAE below 4x4 alike; a baseline left out, or pictures without labels, need no such size
     three = ImageDataModule("digits", image_size=3)

@@ -22,6 +22,7 @@ from domains.sdf.mesh import (SDFCache, export_mesh, load_mesh, mesh_to_sdf, nor
 from domains.sdf.metrics import chamfer_l1, mesh_volume, occupancy_iou
 from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_margin, grid_points, make_chair
 from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
+from sdf_grids import border_values
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "shapenet_chairs"
 R = 32
@@ -385,8 +386,7 @@ def test_voxels_filling_their_grid_keep_the_meshes_margin_and_a_closed_surface(r
     margin = grid_margin(resolution, 0.75)
     sdf = voxels_to_sdf(occ, resolution, margin)  # [R, R, R]
     assert sdf.shape == (resolution,) * 3
-    border = np.concatenate([np.moveaxis(sdf, a, 0)[[0, -1]].ravel() for a in range(3)])
-    assert border.min() > 0
+    assert border_values(sdf).min() > 0
     mesh = sdf_to_mesh(sdf)
     assert mesh.is_watertight
     lo, hi = mesh.bounds  # [3], [3]: the voxels' box spans (D voxels) * scale, within the margin
@@ -605,7 +605,7 @@ def test_a_voxel_dataset_keeps_the_meshes_margin_and_frame(tmp_path):
     dm.setup("test")
     grids = [dm.dataset(s)[0]["signal"][0].numpy() for s in ("train", "val", "test")]  # each [R, R, R]
     for grid in grids:
-        assert min(np.moveaxis(grid, a, 0)[[0, -1]].min() for a in range(3)) > 0  # the border: outside
+        assert border_values(grid).min() > 0  # the border: outside
         assert sdf_to_mesh(grid).is_watertight
     # the tallest box as a mesh, normalised with the run's margin, and as voxels: in the same place within a voxel
     full = next(g for g in grids if (g < 0).sum() == max((h < 0).sum() for h in grids))
@@ -928,11 +928,6 @@ def test_shell_keeps_thin_chair_parts_in_one_piece():
             pieces[shell] += ndimage.label(inside, structure=np.ones((3, 3, 3)))[1] != 1
     assert pieces[0.0] > 3  # at 24^3 legs and slats thinner than a voxel break off without it
     assert pieces[0.75] == 0
-
-
-def border_values(grid: np.ndarray) -> np.ndarray:
-    """The values of an SDF grid [R, R, R] on the cube's six faces: [6 R^2]."""
-    return np.concatenate([np.moveaxis(grid, a, 0)[[0, -1]].ravel() for a in range(3)])
 
 
 @pytest.mark.parametrize("r", [16, 24, 31])

@@ -496,7 +496,7 @@ def test_write_prediction_that_returns_no_files_is_named(tmp_path):
 
 
 
-def _written_prediction(tmp_path, domain, writer):
+def _written_prediction(domain, writer):
     """Hand ``writer`` a completion of one context point, as the predict loop does, with ``domain``'s files."""
     from types import SimpleNamespace
 
@@ -519,7 +519,7 @@ def test_a_prediction_stopped_while_it_writes_leaves_no_partial_files(tmp_path):
 
     writer = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]"), tmp_path / "run")
     with pytest.raises(KeyboardInterrupt):
-        _written_prediction(tmp_path, Stopped(), writer)
+        _written_prediction(Stopped(), writer)
     assert not (tmp_path / "run").exists()  # not the prediction's folder, nor the hidden one it was written in
     assert writer.written == []
 
@@ -543,17 +543,17 @@ def test_two_predictions_of_one_input_each_keep_a_folder_of_their_own(tmp_path):
     first = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]"), run)
     second = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]"), run)
     assert first.out == second.out == run / "predict" / "context"
-    _written_prediction(tmp_path, Named("first"), first)
-    _written_prediction(tmp_path, Named("second"), second)
+    _written_prediction(Named("first"), first)
+    _written_prediction(Named("second"), second)
     assert (run / "predict" / "context" / "mean.txt").read_text() == "first"
     assert (run / "predict" / "context-2" / "mean.txt").read_text() == "second"
     assert second.written == [run / "predict" / "context-2" / name for name in ("mean.txt", "prediction.json")]
     assert sorted(p.name for p in (run / "predict").iterdir()) == ["context", "context-2"]
     given = [PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]", out=str(tmp_path / "out")), run) for _ in "ab"]
-    _written_prediction(tmp_path, Named("first"), given[0])
+    _written_prediction(Named("first"), given[0])
     with pytest.raises(FileExistsError, match=r"^--out .*/out: another prediction was written there while this one "
                                               r"ran; nothing of this one was kept: choose a new folder$"):
-        _written_prediction(tmp_path, Named("second"), given[1])
+        _written_prediction(Named("second"), given[1])
     assert (tmp_path / "out" / "mean.txt").read_text() == "first"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "run"]
 

@@ -286,6 +286,29 @@ def test_python_spellings_of_infinity_and_nan_reach_the_option_check(argv, key, 
     assert yaml_spelled(argv, key, got) == spelled
 
 
+def test_a_config_file_value_of_inf_is_named_with_yaml_spelling(tmp_path, monkeypatch, capsys):
+    """A config file's `lr: inf` is YAML's text "inf", not a number; the command line is not read again for it (the
+    value is the file's), so the line names the file, the option and YAML's spelling, .inf."""
+    from pathlib import Path
+
+    import pixeltransformer.cli as cli
+    from pixeltransformer.errors import InputExit
+
+    monkeypatch.setattr(cli, "set_flushing", lambda on: False)  # this process's modes stay as they are
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: None)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("model:\n  optim:\n    lr: inf\n")
+    config = Path(__file__).resolve().parents[2] / "configs" / "polynomial.yaml"
+    monkeypatch.setattr("sys.argv", ["pixeltransformer", "fit", "--config", str(config), "--config", str(mine),
+                                     "--run_root", str(tmp_path / "runs")])
+    with pytest.raises(InputExit):
+        cli.cli_main()
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {mine}: model.optim.lr: YAML reads inf as text, not a number: write .inf "
+        "(options: pixeltransformer fit --help)")
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize("given", ["None", "lots"])
 def test_a_callback_option_of_an_int_or_null_given_another_value_says_what_it_takes(given):
     """`make eval ARGS="--trainer.callbacks.max_items=None"` (the help said "None: all") ended in
