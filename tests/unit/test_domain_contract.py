@@ -612,6 +612,6 @@ def test_a_prediction_removes_what_killed_predictions_left_while_they_wrote(tmp_
         (folder / name / "context").mkdir(parents=True)
         (folder / name / "context" / "mean.png").write_bytes(b"\x89PNG")
     writer = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]"), tmp_path / "run")
-    _written_prediction(tmp_path, Written(), writer)
+    _written_prediction(Written(), writer)
     left = {p.name for p in folder.iterdir()}
     assert left == {"context", names["running"], names["elsewhere"], names["unnamed"]}
