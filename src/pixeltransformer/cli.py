@@ -36,7 +36,7 @@ from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
                          same_items, split_mismatch)
-from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
+from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
@@ -654,8 +654,8 @@ class PixelTransformerCLI(LightningCLI):
         items = init.get("val_items") or limit * init.batch_size
         trainer.limit_val_batches, init.val_items = None, items
         if _first_process():
-            print(f"[run] {source} validates trainer.limit_val_batches={limit} "
-                  f"{'batch' if limit == 1 else 'batches'} of {init.batch_size}: validation scores the first {items} "
+            print(f"[run] {source} validates trainer.limit_val_batches={counted(limit, 'batch', 'batches')} of "
+                  f"{init.batch_size}: validation scores the first {items} "
                   f"val items instead (data.init_args.val_items={items}), on any batch size and number of devices",
                   flush=True)
 
