@@ -91,11 +91,12 @@ class ImageEvaluation(SweepEvaluation):
                 raise ValueError(f"ImageEvaluation: {name} must be >= 1 (null: the dataset's default; {switch}: false "
                                  f"leaves the baseline out), got {epochs}")
         # no step, or no rate, scored the decoded prior mean (one picture for every S) as the VAE's completion
-        for name, value, need, what in (("vae_steps", vae_steps, ">= 1", "the Adam steps that fit the VAE's latent "
-                                         "to S"), ("vae_lr", vae_lr, "finite and > 0", "their learning rate")):
-            if not (value >= 1 if name == "vae_steps" else 0 < value < math.inf):  # NaN fails both
-                raise ValueError(f"ImageEvaluation: {name} must be {need} ({what}; vae: false leaves the baseline "
-                                 f"out), got {value}")
+        if not vae_steps >= 1:  # NaN fails it
+            raise ValueError(f"ImageEvaluation: vae_steps must be >= 1 (the Adam steps that fit the VAE's latent to S; "
+                             f"vae: false leaves the baseline out), got {vae_steps}")
+        if not 0 < vae_lr < math.inf:  # NaN fails it
+            raise ValueError(f"ImageEvaluation: vae_lr must be finite and > 0 (their learning rate; vae: false leaves "
+                             f"the baseline out), got {vae_lr}")
         self.use_classifier, self.classifier_epochs = classifier, classifier_epochs
         self.use_vae, self.vae_epochs, self.vae_steps, self.vae_lr = vae, vae_epochs, vae_steps, vae_lr
         self.cache_dir = cache_dir

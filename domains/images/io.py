@@ -498,9 +498,11 @@ def warn_folder_notes(root: str | Path, notes: dict) -> None:
                       f"{dim[0]})")
     if small:
         kept, size = notes["files"] - len(skipped), notes["size"]
-        warnings.warn(f"{len(small)} of the {kept} pictures read in {root} are smaller than {size}×{size}, so they "
-                      f"were upscaled to interpolated pixels (first: {small[0]}): give a smaller "
-                      "--data.init_args.image_size, or leave them out")
+        one = len(small) == 1
+        warnings.warn(f"{len(small)} of the {kept} pictures read in {root} {'is' if one else 'are'} smaller than "
+                      f"{size}×{size}, so {'it was' if one else 'they were'} upscaled to interpolated pixels "
+                      f"({'' if one else 'first: '}{small[0]}): give a smaller --data.init_args.image_size, or leave "
+                      f"{'it' if one else 'them'} out")
 
 
 # ---- scikit-learn digits --------------------------------------------------------------------------

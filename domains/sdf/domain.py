@@ -277,7 +277,7 @@ class SdfDomain(Domain):
             grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
             if up == 2:
                 print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
-            centre, scale = cache.frame(path, spec.grid_shape[0])  # [3], float
+            centre, scale = cache.frame(path)  # [3], float
             self.input_frame = frame_record(centre, scale, "the mesh file's")
             print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the training meshes were: cube = "
                   f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "

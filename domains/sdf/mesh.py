@@ -38,7 +38,7 @@ from pixeltransformer.files import (CacheWriteError, FileDigests, atomic_write, 
                                     package_versions, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
 
-from .procedural import MARGIN, grid_margin, grid_points
+from .procedural import MARGIN, grid_points
 
 # Bump when a conversion changes, so that old cache entries are not reused: voxels -> SDF (the voxel caches) and
 # meshes -> SDF (the mesh cache; 2: a mesh wound inside out is solid, not a shell around nothing; 3: vertices no face
@@ -324,11 +324,11 @@ class SDFCache:
     Surfaces get a 0.75-voxel shell by default (see :func:`mesh_to_sdf`), since datasets are where single-sided
     ShapeNet sheets show up. ``up_axis`` is the axis
     that is up in the mesh files (1: y, default; 2: z, turned y up by :func:`turn_y_up`); only z-up keys name it.
-    ``margin``: the room between a mesh's box and the cube's faces; None (default): :func:`procedural.grid_margin` at
-    each resolution and shell, which keeps the cube's border outside the surface on coarse grids.
+    ``margin``: the room between a mesh's box and the cube's faces (a dataset's: ``SDFDataModule.margin``, which
+    :func:`procedural.grid_margin` widens on coarse grids; a model's: its spec's).
     """
 
-    def __init__(self, cache_dir: str | Path, margin: float | None = None, truncation: float | None = None,
+    def __init__(self, cache_dir: str | Path, margin: float, truncation: float | None = None,
                  sign: str = "fast_winding_number", shell_voxels: float = 0.75, up_axis: int = 1):
         if sign not in SIGN_TYPES:
             raise ValueError(f"SDFCache: sign must be one of {SIGN_TYPES}, got {sign!r}")
@@ -349,12 +349,8 @@ class SDFCache:
         not use and which for ShapeNet's chairs weigh a megabyte."""
         return {**self.__dict__, "digests": None}
 
-    def margin_at(self, resolution: int) -> float:
-        """The margin meshes are normalised with on an R^3 grid: as given, else :func:`procedural.grid_margin`."""
-        return grid_margin(resolution, self.shell_voxels) if self.margin is None else self.margin
-
     def key(self, path: str | Path, resolution: int) -> str:
-        settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin_at(resolution)!r}|t{self.truncation!r}"
+        settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}"
                     f"|{self.sign}|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}")
                     + f"|{library_versions(MESH_LIBRARIES)}")
         return hashlib.sha256(f"{self.digests(path)}|{settings}".encode()).hexdigest()[:32]
@@ -363,7 +359,7 @@ class SDFCache:
         """Where the cache file of one mesh lies (the key hashes the file), built or not."""
         return self.cache_dir / f"{self.key(path, resolution)}.npy"
 
-    def entry(self, path: str | Path, resolution: int = 64) -> Path:
+    def entry(self, path: str | Path, resolution: int) -> Path:
         """The cache file of one mesh, converting the mesh first if it is not cached yet."""
         target = self.target(path, resolution)
         self.digests.save()
@@ -372,7 +368,7 @@ class SDFCache:
             self._convert(Path(path), target, resolution)
         return target
 
-    def grid(self, path: str | Path, resolution: int = 64) -> np.ndarray:
+    def grid(self, path: str | Path, resolution: int) -> np.ndarray:
         """The SDF grid [R, R, R] of one mesh (a file to complete): its cache entry, converted first if not cached. A
         cache that cannot be written stopped the command; one mesh is converted here instead, with one warning (a
         dataset's grids, read from the cache as they are needed, cannot do without it)."""
@@ -382,15 +378,15 @@ class SDFCache:
             warnings.warn(f"{path}: converted, not cached: {err}", stacklevel=2)
             return self._sdf(Path(path), resolution)  # [R, R, R]
 
-    def frame(self, path: str | Path, resolution: int = 64) -> tuple[np.ndarray, float]:
-        """Where the cube [-1, 1]^3 of a mesh's R^3 grid lies in the file's own units: its box centre [3] (y up, after
+    def frame(self, path: str | Path) -> tuple[np.ndarray, float]:
+        """Where the cube [-1, 1]^3 of a mesh's grid lies in the file's own units: its box centre [3] (y up, after
         ``up_axis``'s turn) and scale, so that cube = (turned - centre) * scale, as :meth:`grid` normalises it."""
-        return mesh_frame(turn_y_up(load_mesh(path)[0], self.up_axis), self.margin_at(resolution))
+        return mesh_frame(turn_y_up(load_mesh(path)[0], self.up_axis), self.margin)
 
     def _sdf(self, path: Path, resolution: int) -> np.ndarray:
         v, f = load_mesh(path)
         v = turn_y_up(v, self.up_axis)  # [Nv, 3]
-        return mesh_to_sdf(normalise_mesh(v, self.margin_at(resolution)), f, resolution, self.truncation, self.sign,
+        return mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign,
                            self.shell_voxels)  # [R, R, R]
 
     def _convert(self, path: Path, target: Path, resolution: int) -> None:
@@ -408,7 +404,7 @@ class SDFCache:
             return str(e)
         return None
 
-    def build_files(self, paths: Sequence[str | Path], resolution: int = 64, progress: bool = True,
+    def build_files(self, paths: Sequence[str | Path], resolution: int, progress: bool = True,
                     workers: int = 1) -> list[Path]:
         """Cache files for the meshes that convert; failures are warned about, skipped and counted in
         ``self.failures``; ``self.kept`` lists the meshes that made it. Meshes not cached yet are converted by

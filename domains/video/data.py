@@ -200,9 +200,9 @@ class VideoDataModule(SignalDataModule):
                 return clips, self.folder_stats.video_index
             if clips.strips:
                 rank_zero_info(f"[data] {len(clips)} clips take {clips.nbytes / 2**30:.1f} GiB decoded, more than "
-                               f"in_memory_gb={self.in_memory_gb:g}: {counted(clips.strips, 'strip')} "
-                               f"{'is' if clips.strips == 1 else 'are'} decoded as batches draw "
-                               "their clips (--data.init_args.num_workers decodes them in parallel)")
+                               f"in_memory_gb={self.in_memory_gb:g}: the frames of {counted(clips.strips, 'strip')} "
+                               "are decoded as batches draw their clips (--data.init_args.num_workers decodes them in "
+                               "parallel)")
             return clips, self.folder_stats.video_index
         videos = read_video_npz(self.root)  # [N, T0, H0, W0, 3]
         per = [cut_clips(v, self.num_frames, self.size, self.stride, self.frame_step) for v in videos]

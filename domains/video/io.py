@@ -14,6 +14,7 @@ import bisect
 import functools
 import logging
 import math
+import os
 import re
 import warnings
 from contextlib import closing, contextmanager
@@ -127,6 +128,19 @@ def is_strip_file(path: Path) -> bool:
         return False
     if suffix != ".png":
         return True
+    try:
+        stat = os.stat(path)
+    except OSError:  # as a PNG that cannot be opened: strip_length names why
+        return True
+    # a start asks of each PNG several times (source_videos, read_video_folder, frame_size, load_user_video): it is
+    # opened once, and again once it changes
+    return _still_png(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=4096)
+def _still_png(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> bool:
+    """Whether the PNG at ``path`` (an absolute path) holds one frame; the rest of the key is its stat, so that a
+    rewritten file is opened again."""
     try:
         with Image.open(path) as image:
             return getattr(image, "n_frames", 1) < 2

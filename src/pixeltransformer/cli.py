@@ -36,7 +36,7 @@ from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
                          same_items, split_mismatch)
-from .errors import debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
+from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
@@ -654,8 +654,8 @@ class PixelTransformerCLI(LightningCLI):
         items = init.get("val_items") or limit * init.batch_size
         trainer.limit_val_batches, init.val_items = None, items
         if _first_process():
-            print(f"[run] {source} validates trainer.limit_val_batches={limit} "
-                  f"{'batch' if limit == 1 else 'batches'} of {init.batch_size}: validation scores the first {items} "
+            print(f"[run] {source} validates trainer.limit_val_batches={counted(limit, 'batch', 'batches')} of "
+                  f"{init.batch_size}: validation scores the first {items} "
                   f"val items instead (data.init_args.val_items={items}), on any batch size and number of devices",
                   flush=True)
 
@@ -808,32 +808,39 @@ class PixelTransformerCLI(LightningCLI):
             except FileExistsError:
                 self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
                 raise
-        replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
-        if _first_process():
-            for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left
-                print(f"[run] {folder.name}/: {note}", flush=True)
-        if _first_process() and subcommand in ("test", "validate"):
-            folder = eval_folder(self.model, ckpt)
-            if self.model.eval_folder() != "eval":
-                theirs, mine = spec.get("dataset"), self.model.spec.dataset
-                if theirs == mine:  # another file or folder of the same kind
-                    theirs, mine = f"{theirs} ({source_name(spec)})", f"{mine} ({source_name(self.model.spec.to_dict())})"
-                print(f"[run] the checkpoint was trained on {spec.get('domain')}/{theirs}; this evaluation on {mine} goes "
-                      f"to {folder}/ (its own data: {own_data(spec)})", flush=True)
-            # only an evaluation that writes its metrics there replaces the folder: a validate (config_validate.yaml
-            # alone), or a sweep with its own out_dir, adds beside what is there; a fast_dev_run writes none
-            if subcommand == "test" and not self.trainer.fast_dev_run and any(
-                    isinstance(cb, SweepEvaluation) and not cb.out_dir for cb in self.trainer.callbacks):
-                replacing = self.run_dir / folder
-                if set_aside(replacing) is not None:
-                    print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it "
-                          f"fails, the earlier one stays)", flush=True)
-        # an evaluation that fails takes back the offline W&B record it began (wandbfolder.py)
-        wandb_before = wandb_folder(self.run_dir / "wandb") if (
-            subcommand in ("test", "validate") and _first_process() and wandb_offline()) else None
-        if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
+        try:  # an error before the run starts releases the lock as its end does: a fit run again in this process
+            # (from Python) was refused as in use by another fit, naming this process
+            replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
+            if _first_process():
+                for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left
+                    print(f"[run] {folder.name}/: {note}", flush=True)
+            if _first_process() and subcommand in ("test", "validate"):
+                folder = eval_folder(self.model, ckpt)
+                if self.model.eval_folder() != "eval":
+                    theirs, mine = spec.get("dataset"), self.model.spec.dataset
+                    if theirs == mine:  # another file or folder of the same kind
+                        theirs = f"{theirs} ({source_name(spec)})"
+                        mine = f"{mine} ({source_name(self.model.spec.to_dict())})"
+                    print(f"[run] the checkpoint was trained on {spec.get('domain')}/{theirs}; this evaluation on "
+                          f"{mine} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
+                # only an evaluation that writes its metrics there replaces the folder: a validate
+                # (config_validate.yaml alone), or a sweep with its own out_dir, adds beside what is there; a
+                # fast_dev_run writes none
+                if subcommand == "test" and not self.trainer.fast_dev_run and any(
+                        isinstance(cb, SweepEvaluation) and not cb.out_dir for cb in self.trainer.callbacks):
+                    replacing = self.run_dir / folder
+                    if set_aside(replacing) is not None:
+                        print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it "
+                              f"fails, the earlier one stays)", flush=True)
+            # an evaluation that fails takes back the offline W&B record it began (wandbfolder.py)
+            wandb_before = wandb_folder(self.run_dir / "wandb") if (
+                subcommand in ("test", "validate") and _first_process() and wandb_offline()) else None
+            if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
+        except BaseException:
+            self._release_run_folder()
+            raise
         try:
             super()._run_subcommand(subcommand)
             if replacing is not None and not self.trainer.interrupted and not (replacing / "metrics.json").is_file():

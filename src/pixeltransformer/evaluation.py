@@ -24,11 +24,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from .checkpointing import SIGTERM_STATUS
 from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
+from .errors import counted
+from .files import write_json
 from .inference import check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
-from .errors import counted
-from .files import write_json
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
 from .signal import SignalSpec

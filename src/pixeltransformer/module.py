@@ -582,11 +582,11 @@ class PixelTransformerModule(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_train_start(self) -> None:
-        """A resume restores the optimizer and its schedule with the learning rate and weight decay they were built
-        with; the run's config, and an option given on resuming (`--model.optim.lr`), apply instead. On a fresh
-        start this sets what configure_optimizers built."""
-        if getattr(self._trainer, "is_global_zero", False) and (note := no_validation_note(self.trainer)):
-            print(f"[pixeltransformer] {note}", flush=True)
+        """A fit that never validates says so (:meth:`_say_no_validation`). A resume restores the optimizer and its
+        schedule with the learning rate and weight decay they were built with; the run's config, and an option given
+        on resuming (`--model.optim.lr`), apply instead. On a fresh start this sets what configure_optimizers
+        built."""
+        self._say_no_validation()
         if self._trainer is None or not self.trainer.optimizers or not self.trainer.lr_scheduler_configs:
             return
         cfg = self.optim_config
@@ -595,6 +595,12 @@ class PixelTransformerModule(L.LightningModule):
         sched.base_lrs = [cfg.lr] * len(opt.param_groups)
         for group, factor in zip(opt.param_groups, sched.lr_lambdas):
             group["initial_lr"], group["lr"] = cfg.lr, cfg.lr * factor(sched.last_epoch)
+
+    def _say_no_validation(self) -> None:
+        """The first process of a fit whose steps never reach its validation says so once, as it starts
+        (:func:`no_validation_note`)."""
+        if getattr(self._trainer, "is_global_zero", False) and (note := no_validation_note(self.trainer)):
+            print(f"[pixeltransformer] {note}", flush=True)
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,
                                     gradient_clip_algorithm: str | None = None) -> None:

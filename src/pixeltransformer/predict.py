@@ -494,9 +494,13 @@ class PredictionWriter(BasePredictionWriter):
         out = draft
         files = pl_module.domain.write_prediction(prediction, out)
         if not (isinstance(files, list) and all(isinstance(f, Path) for f in files)):
-            self._publish(draft)  # what the domain wrote stays, for its author to see
-            raise ValueError(f"{type(pl_module.domain).__name__}.write_prediction returned "
-                             f"{type(files).__name__}: it must return the list of files (Paths) it wrote")
+            wrong = ValueError(f"{type(pl_module.domain).__name__}.write_prediction returned "
+                               f"{type(files).__name__}: it must return the list of files (Paths) it wrote")
+            try:
+                self._publish(draft)  # what the domain wrote stays, for its author to see
+            except OSError:  # it cannot (another prediction took a given --out): the domain's error is still the cause
+                raise wrong from None
+            raise wrong
         # S's K rows [position..., value...]
         context = [p + v for p, v in zip(json_rows(prediction.ctx_pos[0]), json_rows(prediction.ctx_val[0]))]
         record = {"checkpoint": str(getattr(trainer, "ckpt_path", "") or ""), "domain": pl_module.spec.domain,

@@ -674,8 +674,8 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
             text = f"{socket.gethostname()} {os.getpid()}\n".encode()
             os.pwrite(fd, text, 0)
             os.ftruncate(fd, len(text))
-        except BaseException:
-            os.close(fd)
+        except BaseException:  # refused: its lock file goes too (held, so no other fit has it), as when a fit ends
+            release_run_folder(run, fd)
             raise
         return fd
 

@@ -20,7 +20,7 @@ from domains.sdf.data import MixtureDataset, SDFDataModule
 from domains.sdf.mesh import (SDFCache, export_mesh, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, sdf_to_mesh,
                               split_long_edges, voxel_padding, voxel_scale, voxels_to_sdf, zup_to_yup)
 from domains.sdf.metrics import chamfer_l1, mesh_volume, occupancy_iou
-from domains.sdf.procedural import chair_sdf, chair_sdf_grid, grid_margin, grid_points, make_chair
+from domains.sdf.procedural import MARGIN, chair_sdf, chair_sdf_grid, grid_margin, grid_points, make_chair
 from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
 from sdf_grids import border_values
 
@@ -237,7 +237,7 @@ def test_a_vertex_no_face_uses_does_not_set_the_scale(tmp_path, suffix):
         stray.export(tmp_path / f"stray{suffix}")
     v, f = load_mesh(tmp_path / f"stray{suffix}")
     assert v.shape == (8, 3) and f.max() == 7
-    cache = SDFCache(tmp_path / "cache", truncation=0.1)
+    cache = SDFCache(tmp_path / "cache", grid_margin(16, 0.75), truncation=0.1)
     whole, strayed = (np.load(cache.entry(tmp_path / name, 16)) for name in ("box.npz", f"stray{suffix}"))
     np.testing.assert_allclose(strayed, whole, atol=1e-6)
     assert (whole < 0).mean() == pytest.approx(0.25, abs=0.05)
@@ -265,7 +265,7 @@ def test_cache_converts_in_worker_processes_as_it_does_here(tmp_path):
     meshes = _sphere_folder(tmp_path)
     (meshes / "broken.obj").write_text("v 0 0 0\n")
     paths = sorted(meshes.iterdir())
-    here, many = SDFCache(tmp_path / "one", truncation=0.2), SDFCache(tmp_path / "many", truncation=0.2)
+    here, many = SDFCache(tmp_path / "one", MARGIN, truncation=0.2), SDFCache(tmp_path / "many", MARGIN, truncation=0.2)
     with pytest.warns(UserWarning) as warned:
         one = here.build_files(paths, resolution=12, progress=False)
         three = many.build_files(paths, resolution=12, progress=False, workers=3)
@@ -285,7 +285,7 @@ def test_cache_hits_the_second_time(tmp_path, monkeypatch):
     calls = []
     real = mesh_mod.mesh_to_sdf
     monkeypatch.setattr(mesh_mod, "mesh_to_sdf", lambda *a, **k: calls.append(1) or real(*a, **k))
-    cache = SDFCache(tmp_path / "cache", truncation=0.2)
+    cache = SDFCache(tmp_path / "cache", MARGIN, truncation=0.2)
     paths = sorted(meshes.iterdir())
     with pytest.warns(UserWarning) as record:
         first = np.stack([np.load(f) for f in cache.build_files(paths, resolution=16, progress=False)])
@@ -637,11 +637,11 @@ def test_mesh_and_voxel_caches_are_keyed_by_the_converting_libraries_versions(tm
     from pixeltransformer import files
 
     installed = files.package_version
-    key, voxels = SDFCache(tmp_path / "m").key(tri, 32), voxel_caches()
-    assert SDFCache(tmp_path / "m").key(tri, 32) == key and voxel_caches() == voxels and len(voxels) == 1
+    key, voxels = SDFCache(tmp_path / "m", MARGIN).key(tri, 32), voxel_caches()
+    assert SDFCache(tmp_path / "m", MARGIN).key(tri, 32) == key and voxel_caches() == voxels and len(voxels) == 1
     for library in ("libigl", "trimesh", "scipy"):
         monkeypatch.setattr(files, "package_version", lambda name, lib=library: "0.0" if name == lib else installed(name))
-        assert SDFCache(tmp_path / "m").key(tri, 32) != key, library
+        assert SDFCache(tmp_path / "m", MARGIN).key(tri, 32) != key, library
     assert len(voxel_caches()) == 2  # scipy's distance transforms: another entry beside the first
 
 
@@ -1137,7 +1137,7 @@ def test_datamodule_keeps_the_modelnet_train_and_test_folders(tmp_path):
                        cache_dir=str(tmp_path / "c"))
     dm.setup("fit")
     dm.setup("test")
-    cache = SDFCache(tmp_path / "c" / "meshes", truncation=dm.truncation, shell_voxels=dm.shell_voxels)
+    cache = SDFCache(tmp_path / "c" / "meshes", dm.margin, truncation=dm.truncation, shell_voxels=dm.shell_voxels)
     names = {s: {cache.key(p, 8) + ".npy" for p in paths} for s, paths in sources.items()}
     got = {s: {f.name for f in dm.dataset(s).base.files} for s in ("train", "val", "test")}
     assert got["test"] == names["test"]  # the test folder, all of it
@@ -1201,7 +1201,8 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     vz, fz = load_mesh(tmp_path / "zup" / "chair1.off")
     inside_z = mesh_to_sdf(normalise_mesh(vz, grid_margin(r, 0.75)), fz, r, truncation=0.1,
                            shell_voxels=0.75) < 0  # [R, R, R], z up
-    inside_y = np.load(SDFCache(tmp_path / "c" / "meshes", truncation=0.1).entry(tmp_path / "yup" / "chair1.npz", r))
+    yup_cache = SDFCache(tmp_path / "c" / "meshes", yup.margin, truncation=0.1)  # the meshes' grids of yup's data
+    inside_y = np.load(yup_cache.entry(tmp_path / "yup" / "chair1.npz", r))
     np.testing.assert_array_equal(zup_to_yup(inside_z), inside_y < 0)
     # the mixture's meshes are turned too
     mix = SDFDataModule(dataset="mixture", mixture={"meshes": 1}, mesh_root=str(tmp_path / "zup"), mesh_up_axis=2,
@@ -1213,7 +1214,7 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     assert len(list(cache.glob("*.npy"))) == 9  # 3 y-up, 3 z-up turned, 3 z-up read as y up
     tri = tmp_path / "tri.obj"
     tri.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
-    assert SDFCache(cache, up_axis=2).key(tri, 64) != SDFCache(cache).key(tri, 64)
+    assert SDFCache(cache, MARGIN, up_axis=2).key(tri, 64) != SDFCache(cache, MARGIN).key(tri, 64)
     with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_up_axis must be 1 \(y up\) or 2 \(z up\), got 3$"):
         SDFDataModule(dataset="meshes", root=str(tmp_path / "yup"), mesh_up_axis=3)
     # predict: a user's z-up mesh is turned as the model's training meshes were; a model trained before the option
@@ -1232,8 +1233,7 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     trained_on = np.load(SDFCache(cache, margin=0.05, truncation=0.1).entry(tmp_path / "yup" / "chair0.npz", r))
     assert torch.equal(want[0], torch.from_numpy(trained_on))  # [R, R, R]
     now = SdfDomain().read_input(tmp_path / "yup" / "chair0.npz", yup.spec)[0]  # [R, R, R]
-    assert torch.equal(now, torch.from_numpy(np.load(SDFCache(tmp_path / "c" / "meshes", truncation=0.1).entry(
-        tmp_path / "yup" / "chair0.npz", r))))
+    assert torch.equal(now, torch.from_numpy(np.load(yup_cache.entry(tmp_path / "yup" / "chair0.npz", r))))
     assert not torch.equal(SdfDomain().read_input(tmp_path / "zup" / "chair0.off", old), want)
     # a file whose up axis is not the model's training files': input_up_axis says which is up in it, whatever the model
     assert torch.equal(SdfDomain(input_up_axis=2).read_input(tmp_path / "zup" / "chair0.off", old), want)
@@ -1584,7 +1584,7 @@ def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes
             dm.dataset("train")
 
     monkeypatch.setattr(mesh_mod, "atomic_write", full_disk)
-    cache = SDFCache(tmp_path / "cache", truncation=0.1)
+    cache = SDFCache(tmp_path / "cache", MARGIN, truncation=0.1)
     with pytest.raises(OSError, match=r"^cannot write the SDF cache .*/cache \(No space left on device\)"):
         cache.build_files(sorted(meshes.iterdir()), resolution=8, progress=False)
     with pytest.raises(OSError, match=r"^cannot write the SDF cache .*/cache \(No space left on device\)"):
@@ -1610,8 +1610,8 @@ def test_a_mesh_to_complete_is_converted_without_a_cache_it_cannot_write(tmp_pat
     save_npz(tmp_path / "s.npz", icosphere(0.4))
     with pytest.warns(UserWarning, match=r"s\.npz: converted, not cached: cannot write the SDF cache .*a_file/c "
                       r"\(.*a_file is a file, not a folder\)"):
-        grid = SDFCache(blocked / "c", truncation=0.1).grid(tmp_path / "s.npz", 8)  # [8, 8, 8]
-    np.testing.assert_array_equal(grid, SDFCache(tmp_path / "c", truncation=0.1).grid(tmp_path / "s.npz", 8))
+        grid = SDFCache(blocked / "c", MARGIN, truncation=0.1).grid(tmp_path / "s.npz", 8)  # [8, 8, 8]
+    np.testing.assert_array_equal(grid, SDFCache(tmp_path / "c", MARGIN, truncation=0.1).grid(tmp_path / "s.npz", 8))
 
 
 @pytest.mark.parametrize("cap", [-1, 0])

@@ -239,6 +239,25 @@ def test_a_folder_reads_animated_webp_and_png_files_as_videos(tmp_path):
     assert source_videos(out.files, tmp_path).tolist() == [0, 1, 2, 3]  # the APNGs are videos of their own
 
 
+def test_a_png_is_asked_whether_it_is_a_strip_once_until_it_changes(tmp_path, monkeypatch):
+    """A start asked each PNG of a folder whether it is a strip or an animated PNG several times (source_videos,
+    read_video_folder, frame_size, load_user_video), opening it each time: it is opened once, and again once it is
+    rewritten."""
+    from domains.video.io import is_strip_file
+
+    opened = []
+    real = Image.open
+    monkeypatch.setattr(Image, "open", lambda fp, *a, **k: opened.append(fp) or real(fp, *a, **k))
+    path = tmp_path / "v.png"
+    iio.imwrite(path, smooth_frames(8, 16, 16).reshape(128, 16, 3))  # a strip of 8 frames
+    assert [is_strip_file(path) for _ in range(3)] == [True] * 3 and len(opened) == 1
+    frames = [Image.fromarray(f) for f in smooth_frames(9)]  # [24, 32, 3] each
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=40, loop=0)  # now an APNG
+    opened.clear()
+    assert [is_strip_file(path) for _ in range(3)] == [False] * 3 and len(opened) == 1
+    assert is_strip_file(tmp_path / "gone.png") and is_strip_file(tmp_path / "s.jpg")  # as before: strip_length says
+
+
 def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(tmp_path, monkeypatch):
     """Every start, DDP rank and evaluation ran ffmpeg on every file of a folder again (0.3-0.4 s a file for the
     sample videos here). A file's frames are decoded once and cached, keyed by its bytes and the decoding asked: a

@@ -493,6 +493,15 @@ def test_write_prediction_that_returns_no_files_is_named(tmp_path):
                                          r"files \(Paths\) it wrote$"):
         writer._write(SimpleNamespace(ckpt_path=""), module, SimpleNamespace())
     assert (tmp_path / "out" / "mean.txt").read_text() == "0"  # what the domain wrote stays
+    # where it cannot stay (another prediction took the given --out meanwhile), the domain's error is still the one told
+    taken = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]", out=str(tmp_path / "taken")), tmp_path)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "other.txt").write_text("theirs")
+    with pytest.raises(ValueError, match=r"^Silent\.write_prediction returned NoneType: it must return the list of "
+                                         r"files \(Paths\) it wrote$"):
+        taken._write(SimpleNamespace(ckpt_path=""), module, SimpleNamespace())
+    assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == ["other.txt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
 
 

@@ -554,6 +554,7 @@ def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     assert sorted(p.name for p in run.iterdir()) == ["command.txt"]  # the lock file went with the lock
     with pytest.raises(FileExistsError, match=r"^run folder .* already exists, without checkpoints/last.ckpt"):
         hold_run_folder(run, new=True)
+    assert sorted(p.name for p in run.iterdir()) == ["command.txt"]  # the refused fit left no lock file in it
     resumed = hold_run_folder(run, new=False)
     assert resumed is not None
     release_run_folder(run, resumed)
@@ -562,3 +563,26 @@ def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     (run / ".fit.lock").write_text("host 1\n")
     release_run_folder(run, hold_run_folder(run, new=True))
     assert not list(run.iterdir())
+
+
+def test_a_fit_that_fails_before_it_starts_releases_its_run_folder(tmp_path, monkeypatch):
+    """The lock was taken outside what releases it when the fit ends: an error between the two (the recovery of a
+    killed evaluation's folder, writing wandb_id.txt) kept it, and a fit run again from Python in the same process was
+    refused as "in use by another fit (process <its own pid>)"."""
+    from jsonargparse import Namespace
+
+    from pixeltransformer import cli
+
+    def fails(run):
+        raise OSError("recovery failed")
+
+    monkeypatch.setattr(cli, "recover_all", fails)
+    monkeypatch.setattr(cli, "_first_process", lambda: True)  # as in a launch of one process
+    run = tmp_path / "runs" / "polynomial" / "again"
+    fit = object.__new__(cli.PixelTransformerCLI)
+    fit.config, fit.run_dir = Namespace(fit=Namespace(ckpt_path=None, resume=None)), run
+    fit.trainer = Namespace(fast_dev_run=False)
+    with pytest.raises(OSError, match="^recovery failed$"):
+        fit._run_subcommand("fit")
+    assert not (run / ".fit.lock").exists()
+    release_run_folder(run, hold_run_folder(run, new=True))  # the next fit takes the folder
