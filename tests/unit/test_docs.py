@@ -16,21 +16,22 @@ LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 FENCE = re.compile(r"^\s*(```|~~~)")
 
 
-def relative_links(text: str) -> list[str]:
-    """Link and image targets outside code blocks and code spans, less web addresses and in-page anchors."""
+def link_targets(text: str) -> list[str]:
+    """Link and image targets outside code blocks and code spans."""
     out, in_fence = [], False
     for line in text.splitlines():
         if FENCE.match(line):
             in_fence = not in_fence
             continue
-        if in_fence:
-            continue
-        line = re.sub(r"`[^`]*`", "", line)
-        for target in LINK.findall(line):
-            if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target) or target.startswith("#"):
-                continue
-            out.append(target.split("#", 1)[0])
+        if not in_fence:
+            out.extend(LINK.findall(re.sub(r"`[^`]*`", "", line)))
     return out
+
+
+def relative_links(text: str) -> list[str]:
+    """Link and image targets outside code blocks and code spans, less web addresses and in-page anchors."""
+    return [target.split("#", 1)[0] for target in link_targets(text)
+            if not (re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target) or target.startswith("#"))]
 
 
 def test_link_finder():
@@ -434,20 +435,14 @@ def test_heading_anchors():
 @pytest.mark.parametrize("page", [p for p in PAGES if p.is_file()], ids=lambda p: str(p.relative_to(REPO)))
 def test_anchors_of_links_name_a_heading(page):
     """`docs/design.md#data-at-scale`, `#formats`: the anchor of a link to a page (or within one) is a heading there."""
-    text, broken, in_fence = page.read_text(), [], False
-    for line in text.splitlines():
-        if FENCE.match(line):
-            in_fence = not in_fence
+    broken = []
+    for target in link_targets(page.read_text()):
+        if "#" not in target or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target):
             continue
-        if in_fence:
-            continue
-        for target in LINK.findall(re.sub(r"`[^`]*`", "", line)):
-            if "#" not in target or re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target):
-                continue
-            path, anchor = target.split("#", 1)
-            linked = (page.parent / path) if path else page
-            if linked.suffix == ".md" and linked.is_file() and anchor not in heading_anchors(linked.read_text()):
-                broken.append(target)
+        path, anchor = target.split("#", 1)
+        linked = (page.parent / path) if path else page
+        if linked.suffix == ".md" and linked.is_file() and anchor not in heading_anchors(linked.read_text()):
+            broken.append(target)
     assert not broken, f"{page.relative_to(REPO)} links to anchors no heading has: {broken}"
 
 
