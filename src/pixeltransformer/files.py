@@ -153,6 +153,19 @@ def _writer() -> str:
     return f"{socket.gethostname()}.{space}.{os.getpid()}"
 
 
+def ended_writers(names: Iterable[str], tail: str, older: bool = False) -> Iterator[str]:
+    """Those of ``names`` (temporary entries ``.<name>.<host>.<pid namespace>.<pid><tail>``, ``tail`` a regex, as
+    :func:`_writer` names their writer) that a process of this machine and PID namespace wrote which no longer runs;
+    ``older``: also names without the namespace, an earlier version's."""
+    host, _, space = _writer().rpartition(".")[0].rpartition(".")
+    spaced = rf"(?:\.{re.escape(space)})?" if older else rf"\.{re.escape(space)}"
+    mine = re.compile(rf"\..*\.{re.escape(host)}{spaced}\.(\d+){tail}")
+    for name in names:
+        match = mine.fullmatch(name)
+        if match is not None and int(match[1]) != os.getpid() and not _process_runs(int(match[1])):
+            yield name
+
+
 def remove_stale_temporaries(folder: Path) -> None:
     """Remove the temporary files :func:`atomic_write` left in ``folder`` when its process was killed (kill -9, out
     of memory, a scheduler): written by a process of this machine and PID namespace that no longer runs, and
@@ -163,17 +176,12 @@ def remove_stale_temporaries(folder: Path) -> None:
     if key in _SWEPT:
         return
     _SWEPT.add(key)
-    host, _, space = _writer().rpartition(".")[0].rpartition(".")
-    # this host and namespace; a name without the namespace, of an earlier version, was this host's
-    mine = re.compile(rf"\..*\.{re.escape(host)}(?:\.{re.escape(space)})?\.(\d+)\.[0-9a-f]{{8}}\.tmp(\.[^.]*)?")
     try:
         names = [name for name in os.listdir(folder) if name.startswith(".") and ".tmp" in name]
     except OSError:
         return
-    for name in names:
-        match = mine.fullmatch(name)
-        if match is None or int(match[1]) == os.getpid() or _process_runs(int(match[1])):
-            continue
+    # a name without the namespace, of an earlier version, was this host's
+    for name in ended_writers(names, r"\.[0-9a-f]{8}\.tmp(\.[^.]*)?", older=True):
         try:
             if time.time() - os.stat(os.path.join(folder, name)).st_mtime > STALE_SECONDS:
                 os.unlink(os.path.join(folder, name))
@@ -189,14 +197,9 @@ def staging_folder(parent: str | Path, name: str) -> Path:
     as the prediction. Those of other machines and containers stay, as their processes cannot be asked from here."""
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
-    host, _, space = _writer().rpartition(".")[0].rpartition(".")
-    mine = re.compile(rf"\..*\.{re.escape(host)}\.{re.escape(space)}\.(\d+)\.[a-z0-9_]{{8}}\.partial")
-    for entry in os.scandir(parent):
-        match = mine.fullmatch(entry.name)
-        if match is None or int(match[1]) == os.getpid() or _process_runs(int(match[1])):
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            shutil.rmtree(entry.path, ignore_errors=True)  # not this user's to remove: it stays
+    for name in ended_writers(os.listdir(parent), r"\.[a-z0-9_]{8}\.partial"):
+        if (parent / name).is_dir() and not (parent / name).is_symlink():
+            shutil.rmtree(parent / name, ignore_errors=True)  # not this user's to remove: it stays
     return Path(tempfile.mkdtemp(prefix=f".{name_start(name)}.{_writer()}.", suffix=".partial", dir=parent))
 
 
