@@ -15,9 +15,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from .domain import checked_context
-from .evaluation import resolve_eval_dir, sigterm_stop
+from .evaluation import resolve_eval_dir
 from .media import log_files, weights_step
-from .stop import check_stop, stop_when
+from .stop import check_stop, sigterm_stop, stop_when
 
 
 class Pictures(Callback):

@@ -11,7 +11,6 @@ W&B table.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from .checkpointing import SIGTERM_STATUS
 from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
 from .errors import counted
@@ -32,16 +29,7 @@ from .media import log_media, log_summary, log_table_and_curves
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
 from .signal import SignalSpec
-from .stop import check_stop, stop_when
-
-def sigterm_stop(trainer: L.Trainer) -> Callable[[], None]:
-    """The stop check of a test (stop.stop_when): after a SIGTERM, which Lightning's handler only notes, it raises
-    what Lightning's own stop raises, with status 143 (the CLI puts the evaluation folder back as it was)."""
-    def check() -> None:
-        if getattr(trainer, "received_sigterm", False):
-            raise SIGTERMException(SIGTERM_STATUS)
-    return check
-
+from .stop import check_stop, sigterm_stop, stop_when
 
 # a batch's |S| levels show progress once the batch has run this long: the test loop prints its own at batch ends
 LEVELS_DELAY = 10.0

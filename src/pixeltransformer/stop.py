@@ -31,3 +31,17 @@ def check_stop() -> None:
     """Between two steps of a long loop: raise what a stop asked for meanwhile (see :func:`stop_when`)."""
     for check in tuple(_CHECKS):
         check()
+
+
+def sigterm_stop(trainer) -> Callable[[], None]:
+    """The stop check of a test (:func:`stop_when`): after a SIGTERM, which Lightning's handler only notes
+    (``trainer.received_sigterm``), it raises what Lightning's own stop raises, with status 143 (the CLI puts the
+    evaluation folder back as it was). Lightning is imported here, not by this module, which sampling imports."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from .checkpointing import SIGTERM_STATUS
+
+    def check() -> None:
+        if getattr(trainer, "received_sigterm", False):
+            raise SIGTERMException(SIGTERM_STATUS)
+    return check
