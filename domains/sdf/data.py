@@ -378,7 +378,9 @@ class SDFDataModule(SignalDataModule):
         sources = ({*(n for n, w in self.mixture.items() if w > 0), self.eval_source} if self.mixture
                    else {self.dataset_name})
         options: dict[str, Any] = {"truncation": None, "margin": MARGIN}
-        if "voxels" in sources:  # a spec without a margin is a model's from before voxels were padded to it
+        # a spec without a margin is a model's from before voxels were padded to it: where it was trained on voxels (a
+        # mixture's weights are not in its spec) and this data holds voxels, no margin makes its grids again
+        if "voxels" in sources and trained.get("dataset") in ("voxels", "mixture"):
             options["margin"] = MadeOtherwise("its voxel grids were not padded then; retrain it, or evaluate it on "
                                               "meshes")
         if sources & {"procedural", "meshes"}:

@@ -1035,6 +1035,11 @@ def test_data_made_with_other_options_than_the_checkpoint_s_is_named(tmp_path):
             assert note == ("the checkpoint was trained on data made otherwise than this evaluation can make it "
                             "(data.init_args.margin: its voxel grids were not padded then; retrain it, or evaluate "
                             "it on meshes): it is scored on data it was not trained on")
+    # a mesh model of that time evaluated on voxels: its margin was 0.05, which voxels can be padded to
+    old_meshes = trained(dataset="meshes", root=str(tmp_path / "chairs"), resolution=16)
+    del old_meshes["hyper_parameters"]["spec"]["extra"]["margin"]
+    assert conversion_mismatch(old_meshes, SDFDataModule(**{**voxels, "margin": 0.05})) is None
+    assert "pass --data.init_args.margin 0.05" in conversion_mismatch(old_meshes, SDFDataModule(**voxels))
 
 
 def test_datamodule_procedural_items_and_disk_cache(tmp_path):
