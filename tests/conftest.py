@@ -12,6 +12,8 @@ skips the tests that need real samples and says so.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,13 @@ def blocked(tmp_path) -> Path:
     path = tmp_path / "a_file"
     path.write_text("")
     return path
+
+
+@pytest.fixture
+def ended_pid() -> int:
+    """The process id of a process that has ended (a bare Python run to its end): a writer killed meanwhile."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(ended.stdout)
 
 
 @pytest.fixture

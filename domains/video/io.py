@@ -137,7 +137,7 @@ def is_strip_file(path: Path) -> bool:
     return _still_png(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=None)  # a folder's PNGs are asked in turn, pass after pass
 def _still_png(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> bool:
     """Whether the PNG at ``path`` (an absolute path) holds one frame; the rest of the key is its stat, so that a
     rewritten file is opened again."""

@@ -13,6 +13,7 @@ to one by :func:`one_device`, and the CLI says so; under a launcher (torchrun, s
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -494,13 +495,12 @@ class PredictionWriter(BasePredictionWriter):
         out = draft
         files = pl_module.domain.write_prediction(prediction, out)
         if not (isinstance(files, list) and all(isinstance(f, Path) for f in files)):
-            wrong = ValueError(f"{type(pl_module.domain).__name__}.write_prediction returned "
-                               f"{type(files).__name__}: it must return the list of files (Paths) it wrote")
-            try:
-                self._publish(draft)  # what the domain wrote stays, for its author to see
-            except OSError:  # it cannot (another prediction took a given --out): the domain's error is still the cause
-                raise wrong from None
-            raise wrong
+            # what the domain wrote stays, for its author to see, where it can (another prediction may have taken
+            # a given --out meanwhile): the domain's error is the cause either way
+            with contextlib.suppress(OSError):
+                self._publish(draft)
+            raise ValueError(f"{type(pl_module.domain).__name__}.write_prediction returned "
+                             f"{type(files).__name__}: it must return the list of files (Paths) it wrote")
         # S's K rows [position..., value...]
         context = [p + v for p, v in zip(json_rows(prediction.ctx_pos[0]), json_rows(prediction.ctx_val[0]))]
         record = {"checkpoint": str(getattr(trainer, "ckpt_path", "") or ""), "domain": pl_module.spec.domain,

@@ -595,13 +595,10 @@ def test_a_class_path_whose_module_fails_to_import_names_the_cause():
         "model.domain: Import path mine.domain.Mine does not correspond to a subclass of Domain")
 
 
-def test_a_prediction_removes_what_killed_predictions_left_while_they_wrote(tmp_path):
+def test_a_prediction_removes_what_killed_predictions_left_while_they_wrote(tmp_path, ended_pid):
     """A prediction killed with -9 while it wrote left its hidden .<name>.<random>.partial/ folder in <run>/predict/
     for good. The staging folder now names its writer, and the next prediction there removes those of processes of
     this machine that no longer run; a running writer's, another machine's and one that names no writer stay."""
-    import subprocess
-    import sys
-
     from pixeltransformer.files import _writer
     from pixeltransformer.predict import PredictionWriter, PredictOptions
 
@@ -610,12 +607,11 @@ def test_a_prediction_removes_what_killed_predictions_left_while_they_wrote(tmp_
             (out_dir / "mean.txt").write_text("mean")
             return [out_dir / "mean.txt"]
 
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     here = _writer().rsplit(".", 1)[0]  # host.namespace
     folder = tmp_path / "run" / "predict"
-    names = {"dead": f".context.{here}.{int(gone.stdout)}.abcd_123.partial",
+    names = {"dead": f".context.{here}.{ended_pid}.abcd_123.partial",
              "running": f".context.{here}.{os.getppid()}.abcd_123.partial",
-             "elsewhere": f".context.other-host.{here.rsplit('.', 1)[1]}.{int(gone.stdout)}.abcd_123.partial",
+             "elsewhere": f".context.other-host.{here.rsplit('.', 1)[1]}.{ended_pid}.abcd_123.partial",
              "unnamed": ".context.abcd_123.partial"}
     for name in names.values():
         (folder / name / "context").mkdir(parents=True)

@@ -382,7 +382,7 @@ def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path):
     assert unwritable(tmp_path / ("n" * 300) / "c") == "File name too long"
 
 
-def test_a_killed_writer_s_temporary_file_is_removed_by_a_later_write(tmp_path, monkeypatch):
+def test_a_killed_writer_s_temporary_file_is_removed_by_a_later_write(tmp_path, monkeypatch, ended_pid):
     """A writer killed in the middle of atomic_write (kill -9, out of memory) left its hidden temporary file beside
     the entry for good, as large as the entry. A later write into the folder removes those of this machine's
     writers that no longer run, untouched for an hour; a running writer's, a recent one and those of another machine
@@ -390,16 +390,13 @@ def test_a_killed_writer_s_temporary_file_is_removed_by_a_later_write(tmp_path, 
     namespace, was this host's."""
     import os
     import socket
-    import subprocess
-    import sys
     import time
 
     import pixeltransformer.files as files
 
     monkeypatch.setattr(files, "_SWEPT", set())
     host = files._writer().rpartition(".")[0]  # the host and its PID namespace
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead = int(ended.stdout)
+    dead = ended_pid
     hour_ago = time.time() - files.STALE_SECONDS - 60
     names = {"stale": f".entry.{host}.{dead}.0a1b2c3d.tmp.npy",
              "running": f".entry.{host}.{os.getpid()}.0a1b2c3d.tmp.npy",
