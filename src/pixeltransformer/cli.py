@@ -738,7 +738,10 @@ class PixelTransformerCLI(LightningCLI):
                 self.wandb_id = run_id  # written into the run folder when the fit starts (_run_subcommand)
             init_args.id = os.environ[WANDB_ID_ENV]
             init_args.resume = "allow"
-            init_args.job_type = "fit"  # the dashboard tells a run folder's fits from its evaluations by it
+            # the dashboard tells a run folder's fits from its evaluations by it (a job type of the user's stays; an
+            # evaluation's, from its config_test.yaml, is not a fit's)
+            if init_args.get("job_type") in (None, "", "test", "validate", "predict"):
+                init_args.job_type = "fit"
         else:
             init_args.job_type = self.subcommand
 

@@ -145,3 +145,12 @@ def test_a_run_folder_s_fit_and_evaluation_are_one_group_told_apart_by_job_type(
     main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
           "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
     assert [(f["job_type"], f["group"]) for f in finished] == [("fit", "polynomial/j"), ("test", "polynomial/j")]
+
+
+@pytest.mark.parametrize("given, job_type", [(None, "fit"), ("pretrain", "pretrain"), ("test", "fit")])
+def test_a_fit_keeps_a_job_type_of_the_user_s(given, job_type, tmp_path):
+    """A job type the command line gives stays; an evaluation's (a config_test.yaml's `test`) is not a fit's."""
+    args = [f"--trainer.logger.init_args.job_type={given}"] if given else []
+    cli = main(["--config", str(REPO / "configs/trainer/default.yaml"), *FIT, "--run_root", str(tmp_path), *args],
+               run=False)  # a fit prepared, not run (the subcommand's own parser reads the base file itself)
+    assert cli.config.trainer.logger.init_args.job_type == job_type
