@@ -51,7 +51,7 @@ from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_len
                    hold_run_folder, joins_a_run, launched_run_name, missing_domain, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
                    run_config_setting, with_run_config)
-from .wandbfolder import own_records, take_back, wandb_folder
+from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
 
@@ -630,11 +630,14 @@ class PixelTransformerCLI(LightningCLI):
         if self.subcommand == "predict" and (asked := one_device(cfg.trainer)):
             print(f"[run] predict runs on one device, in one process (the config asks for {asked})", flush=True)
         self.wandb_id: str | None = None
-        self.eval_wandb_id: str | None = None  # an evaluation's W&B run id, known before W&B begins its record
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
+        if self.subcommand == "predict" and any(_is_wandb_logger(lg) for lg in _config_list(cfg.trainer.logger)):
+            # its record is its folder and prediction.json: its W&B run held nothing, no config, no metric (False,
+            # not None: None is Lightning's default logger)
+            cfg.trainer.logger = [lg for lg in _config_list(cfg.trainer.logger) if not _is_wandb_logger(lg)] or False
         for lg in _config_list(cfg.trainer.logger):
-            if hasattr(lg, "class_path") and lg.class_path.endswith("WandbLogger"):
+            if _is_wandb_logger(lg):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
 
     def _validation_items(self, cfg) -> None:
@@ -735,13 +738,12 @@ class PixelTransformerCLI(LightningCLI):
                 self.wandb_id = run_id  # written into the run folder when the fit starts (_run_subcommand)
             init_args.id = os.environ[WANDB_ID_ENV]
             init_args.resume = "allow"
+            # the dashboard tells a run folder's fits from its evaluations by it (a job type of the user's stays; an
+            # evaluation's, from its config_test.yaml, is not a fit's)
+            if init_args.get("job_type") in (None, "", "test", "validate", "predict"):
+                init_args.job_type = "fit"
         else:
             init_args.job_type = self.subcommand
-            # known before W&B writes anything: a failed evaluation takes back its own record by it, also one W&B
-            # began and never registered as its run (stopped inside wandb.init), and no other command's
-            if not init_args.get("id"):
-                init_args.id = _new_wandb_id()
-            self.eval_wandb_id = init_args.id
 
 
     def instantiate_trainer(self, **kwargs: Any):
@@ -832,9 +834,8 @@ class PixelTransformerCLI(LightningCLI):
                     if set_aside(replacing) is not None:
                         print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it "
                               f"fails, the earlier one stays)", flush=True)
-            # an evaluation that fails takes back the offline W&B record it began (wandbfolder.py)
-            wandb_before = wandb_folder(self.run_dir / "wandb") if (
-                subcommand in ("test", "validate") and _first_process() and wandb_offline()) else None
+            # an evaluation's offline W&B record joins the run's when the evaluation has ended (wandbfolder.py)
+            staged = self._stage_wandb() if subcommand in ("test", "validate") and _first_process() else None
             if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
@@ -855,6 +856,13 @@ class PixelTransformerCLI(LightningCLI):
                 self._say_evaluation_stopped(subcommand, replacing)
             elif replacing is not None:
                 drop_aside(replacing)
+            if staged is not None:
+                if self.trainer.interrupted:
+                    _finish_wandb()
+                    drop_record(*staged)
+                else:
+                    _finish_wandb(exit_code=0)
+                    publish_record(staged[0])
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
                 if self.config.fit.get("resume") and self.trainer.is_global_zero:  # Lightning's line alone said it
@@ -867,9 +875,9 @@ class PixelTransformerCLI(LightningCLI):
         except BaseException as err:
             if replacing is not None:
                 put_back(replacing)
-            if wandb_before is not None:
-                _finish_wandb()  # then its record alone goes: another command's begun meanwhile stays
-                take_back(wandb_before, only=own_records(wandb_before.folder, self.eval_wandb_id))
+            if staged is not None:
+                _finish_wandb()
+                drop_record(*staged)
             self._drop_new_run()
             # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
             # the KeyboardInterrupt); SIGTERM: its SIGTERMException. Any error marks the trainer interrupted, so the
@@ -887,6 +895,17 @@ class PixelTransformerCLI(LightningCLI):
             raise
         finally:
             self._release_run_folder()
+
+    def _stage_wandb(self) -> tuple[Path, list[Path]] | None:
+        """Point an evaluation's offline W&B logger at a staging folder in <run>/wandb/ (wandbfolder.stage_record);
+        returns it and the folders made for it, or None without one (online, disabled, no W&B logger)."""
+        loggers = [lg for lg in self.trainer.loggers if isinstance(getattr(lg, "_wandb_init", None), dict)]
+        if not loggers or not wandb_offline() or os.environ.get("WANDB_MODE") == "disabled":
+            return None
+        staged = stage_record(self.run_dir / "wandb")
+        for lg in loggers:
+            lg._wandb_init["dir"] = str(staged[0])  # where wandb.init writes; the logger's save_dir (log_dir) stays
+        return staged
 
     def _write_failure(self, err: BaseException, subcommand: str, replacing: Path | None) -> str | None:
         """The line of a command whose output could not be written (a full disk, a quota, a file-size limit, a
@@ -998,11 +1017,11 @@ def _is_ddp_child() -> bool:
     return os.environ.get("LOCAL_RANK", "0") != "0"
 
 
-def _finish_wandb() -> None:
-    """End this process's W&B run now, if one was started (marked as failed)."""
+def _finish_wandb(exit_code: int = 1) -> None:
+    """End this process's W&B run now, if one was started (by default marked as failed)."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
-        wandb.finish(exit_code=1)
+        wandb.finish(exit_code=exit_code)
 
 
 def offline_segment_id(run_id: str, wandb_dir: Path) -> str:
@@ -1036,6 +1055,10 @@ def _config_list(value: Any) -> list:
     return [] if value is None or isinstance(value, bool) else list(value) if isinstance(value, list) else [value]
 
 
+def _is_wandb_logger(logger: Any) -> bool:
+    return getattr(logger, "class_path", "").endswith("WandbLogger")
+
+
 def _new_wandb_id() -> str:
     import secrets
 
@@ -1058,7 +1081,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
     if argv and argv[0] in ("fit", "validate", "test") and not {"-h", "--help"} & set(argv):
-        check_wandb_mode()  # a prediction never logs to W&B (make sample disables it), nor does --help
+        check_wandb_mode()  # a prediction begins no W&B run (before_instantiate_classes), nor does --help
     check_command_line(argv or [])
     DROPPED.notes.clear()  # what this command's parse drops (dropped_settings_line)
     full = with_run_config(argv) if argv is not None else None  # a resume: the run's config.yaml first

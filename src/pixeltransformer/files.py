@@ -197,9 +197,9 @@ def staging_folder(parent: str | Path, name: str) -> Path:
     as the prediction. Those of other machines and containers stay, as their processes cannot be asked from here."""
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
-    for name in ended_writers(os.listdir(parent), r"\.[a-z0-9_]{8}\.partial"):
-        if (parent / name).is_dir() and not (parent / name).is_symlink():
-            shutil.rmtree(parent / name, ignore_errors=True)  # not this user's to remove: it stays
+    for ended in ended_writers(os.listdir(parent), r"\.[a-z0-9_]{8}\.partial"):
+        if (parent / ended).is_dir() and not (parent / ended).is_symlink():
+            shutil.rmtree(parent / ended, ignore_errors=True)  # not this user's to remove: it stays
     return Path(tempfile.mkdtemp(prefix=f".{name_start(name)}.{_writer()}.", suffix=".partial", dir=parent))
 
 

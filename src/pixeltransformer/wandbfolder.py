@@ -1,86 +1,42 @@
-"""A run folder's W&B folder (<run>/wandb/): what a command found there, and taking back what a failed one added.
+"""A run folder's W&B folder (<run>/wandb/) and an evaluation's offline W&B record.
 
-W&B writes into <run>/wandb/ as soon as a logger starts: the run's record (offline-run-<time>-<id>/), the links
-debug.log, debug-internal.log and latest-run to it, and the folder itself on a run's first W&B run. An evaluation
-that fails (data it cannot read, an error in a metric) publishes nothing: the CLI puts its evaluation folder back
-as it was (files.set_aside), and with this its offline W&B record goes too, so that the run folder is as before.
-An online run's record is W&B's own (the dashboard shows the run as failed), and is left where it is.
+W&B writes its record (offline-run-<time>-<id>/) as soon as a logger's run begins, which Lightning does when a
+command sets up, long before an evaluation has a number to log. An evaluation's offline record is therefore written
+in a staging folder of its own, ``<run>/wandb/.evaluation.<host>.<PID namespace>.<pid>.<random>.partial/``, and
+moved into <run>/wandb/ beside the fit's when the evaluation has ended and its W&B run is finished: an evaluation
+that fails or is stopped (Ctrl-C, SIGTERM) drops it, and one that was killed (kill -9, out of memory) leaves it in its
+hidden staging folder, out of reach of ``wandb sync <run>/wandb/offline-run-*``, until the next evaluation on the
+run folder removes it (files.staging_folder). An online run's record is W&B's own, and is left where W&B wrote it.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-from collections.abc import Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class WandbFolder:
-    """What <run>/wandb/ held: whether it existed, its entries' names, and where its links pointed."""
-
-    folder: Path
-    existed: bool
-    names: frozenset[str] = frozenset()
-    links: dict[str, str] = field(default_factory=dict)
+from .files import missing_folders, remove_empty, staging_folder
 
 
-def wandb_folder(folder: Path) -> WandbFolder:
-    """The state of a W&B folder now, to be restored by :func:`take_back`."""
-    if not folder.is_dir():
-        return WandbFolder(folder, existed=False)
-    entries = list(folder.iterdir())
-    return WandbFolder(folder, True, frozenset(p.name for p in entries),
-                       {p.name: os.readlink(p) for p in entries if p.is_symlink()})
+def stage_record(wandb_dir: Path) -> tuple[Path, list[Path]]:
+    """A new staging folder in ``wandb_dir`` for an evaluation's W&B record (W&B writes it under <staging>/wandb/);
+    returns it and the folders made for it (wandb_dir on a run's first record), which :func:`drop_record` removes."""
+    made = missing_folders(Path(wandb_dir))
+    return staging_folder(wandb_dir, "evaluation"), made
 
 
-def take_back(before: WandbFolder, only: Collection[str] | None = None) -> list[str]:
-    """Remove what was added to the folder since ``before`` and point its links where they pointed then (a folder
-    that did not exist goes as a whole); returns the names removed. Call it once W&B has finished its run.
-
-    ``only``: the names of this process's own W&B records (offline-run-<time>-<id>; none when its run never began).
-    Another command on the run folder (an evaluation of another checkpoint, a resumed fit) may have started its own
-    record meanwhile: that one, and the links that point at it, stay."""
-    folder = before.folder
-    if not folder.is_dir():
-        return []
-    if only is None and not before.existed:
-        shutil.rmtree(folder, ignore_errors=True)
-        return [folder.name]
-    added = [p for p in folder.iterdir() if p.name not in before.names]
-    if only is not None:
-        added = [p for p in added if p.name in only or (p.is_symlink() and _target_entry(p) in only)]
-    removed = []
-    for path in added:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        removed.append(path.name)
-    for path in list(folder.iterdir()):
-        if path.name in before.links and (not path.is_symlink() or os.readlink(path) != before.links[path.name]):
-            if only is not None and not (path.is_symlink() and _target_entry(path) in only):
-                continue  # it points at another command's record now
-            path.unlink()
-            path.symlink_to(before.links[path.name])
-    if not before.existed and not any(folder.iterdir()):
-        folder.rmdir()
-        return [folder.name]
-    return sorted(removed)
+def publish_record(staged: Path) -> list[str]:
+    """Move the records W&B finished in ``staged`` into the W&B folder it lies in, then remove it; returns the names
+    moved. Call it once W&B has finished its run."""
+    moved = []
+    for record in sorted((staged / "wandb").glob("offline-run-*")):
+        os.replace(record, staged.parent / record.name)
+        moved.append(record.name)
+    shutil.rmtree(staged, ignore_errors=True)
+    return moved
 
 
-def own_records(folder: Path, run_id: str | None) -> set[str]:
-    """The names of the offline records (offline-run-<time>-<id>) that the W&B run of ``run_id`` began in ``folder``:
-    the ``only`` of :func:`take_back` for that run (none without an id: no W&B logger)."""
-    if run_id is None:
-        return set()
-    return {p.name for p in folder.glob(f"offline-run-*-{glob.escape(run_id)}")}
-
-
-def _target_entry(link: Path) -> str:
-    """The entry of the W&B folder a link there points into (offline-run-<time>-<id> for its debug.log)."""
-    target = Path(os.readlink(link))
-    return target.relative_to(link.parent).parts[0] if target.is_absolute() and target.is_relative_to(link.parent) \
-        else target.parts[0] if target.parts else ""
+def drop_record(staged: Path, made: list[Path]) -> None:
+    """Remove a staging folder and what W&B wrote in it, and the folders made for it where they are empty."""
+    shutil.rmtree(staged, ignore_errors=True)
+    remove_empty(made)

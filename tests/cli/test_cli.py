@@ -14,7 +14,7 @@ import torch
 from domains.images.data import ImageDataModule
 from pixeltransformer.cli import main
 from tests.cli.checkpoints import untrained_checkpoint
-from tests.cli.wandb_record import record_wandb_logs, undocumented
+from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented
 
 REPO = Path(__file__).resolve().parents[2]
 # configs/trainer and configs/model hold trainer and model-size files that compose with any domain
@@ -167,12 +167,13 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
     received = record_wandb_logs(monkeypatch, tmp_path)
+    finished = record_wandb_runs(monkeypatch)
     smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
     main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
           "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
-    assert wandb.run is not None and Path(wandb.run.dir).is_relative_to(run / "wandb")  # the evaluation's W&B run
-    summary = {k: wandb.run.summary[k] for k in wandb.run.summary.keys()}
-    wandb.finish()
+    assert wandb.run is None and len(finished) == 1  # the evaluation's W&B run, finished when it ended
+    assert (run / "wandb" / finished[0]["record"].name / "files").is_dir()  # its record, in the run folder's
+    summary = finished[0]["summary"]
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     for row in metrics["rows"]:
         for key in ("nll", "mse", "oracle_nll", "gp_nll"):
@@ -611,6 +612,18 @@ class AnotherRecordThenFail(L.Callback):
         raise ValueError("stopped in the test loop")
 
 
+class RecordsWhileEvaluating(L.Callback):
+    """What an evaluation's W&B run has written while it runs: its record, and the records in <run>/wandb/."""
+
+    seen: list[tuple[Path, list[str]]] = []
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        import wandb
+
+        records = sorted(p.name for p in (Path(trainer.log_dir) / "wandb").glob("offline-run-*"))
+        self.seen.append((Path(wandb.run.dir).parent, records))  # offline-run-<time>-<id>/files -> its record
+
+
 class CtrlCInTest(L.Callback):
     def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
         raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
@@ -705,9 +718,55 @@ def test_a_failed_evaluation_takes_back_its_own_wandb_record_alone(trained_polyn
               "--trainer.callbacks+=test_cli.AnotherRecordThenFail"])
     wandb.finish()
     own = AnotherRecordThenFail.own.pop()
-    assert own.parent == run / "wandb" and own.name.startswith("offline-run-") and not own.exists()
+    assert own.parents[2] == run / "wandb" and own.name.startswith("offline-run-") and not own.exists()
+    assert not list((run / "wandb").glob(".evaluation*"))  # nor its staging folder
     assert [p.name for p in (run / "wandb").glob("offline-run-*")] == ["offline-run-20990101_000000-other"]
     assert (run / "wandb" / "offline-run-20990101_000000-other" / "run-other.wandb").read_bytes() == b"W&B record"
+
+
+def test_an_evaluation_s_wandb_record_joins_the_run_folder_once_it_has_ended(trained_polynomial, tmp_path,
+                                                                            monkeypatch, ended_pid):
+    """An evaluation's offline W&B record was written into <run>/wandb/ as it set up, long before it had a number:
+    one killed (kill -9, out of memory) left it there, a run with a config and no result, which `wandb sync
+    <run>/wandb/offline-run-*` uploaded into the run's group. It is written in a hidden staging folder now and joins
+    <run>/wandb/ when the evaluation has ended; the next evaluation removes what a killed one staged."""
+    from pixeltransformer.files import _writer
+
+    run = tmp_path / "polynomial" / "w"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    killed = run / "wandb" / f".evaluation.{_writer().rpartition('.')[0]}.{ended_pid}.0a1b2c3d.partial"
+    (killed / "wandb" / "offline-run-20990101_000000-killed" / "files").mkdir(parents=True)
+    record_wandb_logs(monkeypatch, tmp_path)
+    finished = record_wandb_runs(monkeypatch)
+    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
+    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+          "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+          "--trainer.callbacks+=test_cli.RecordsWhileEvaluating"])
+    record, during = RecordsWhileEvaluating.seen.pop()
+    assert during == []  # while it ran, <run>/wandb/ held no record of it: a kill there leaves none
+    assert record.parents[1].name.startswith(".evaluation.") and record.parents[2] == run / "wandb"
+    assert [(f["job_type"], f["record"].name) for f in finished] == [("test", record.name)]
+    assert finished[0]["summary"]["eval/checkpoint_step"] == 6
+    assert sorted(p.name for p in (run / "wandb").iterdir()) == [record.name]  # the killed one's staging gone too
+    assert (run / "wandb" / record.name / "files").is_dir()
+
+
+def test_a_prediction_begins_no_wandb_run(trained_polynomial, tmp_path, monkeypatch):
+    """`pixeltransformer predict` (not `make sample`, which disables W&B) began a W&B run of its own that logged
+    nothing, no config and no number: an empty record in <run>/wandb/ for each prediction, an empty run in the run's
+    group once synced, and the W&B links pointed at it. A prediction's record is its folder and prediction.json."""
+    import wandb
+
+    run = tmp_path / "polynomial" / "w"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    record_wandb_logs(monkeypatch, tmp_path)
+    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
+    main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+          "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--context", "[[-0.5, 1.2], [0.1, 0.3]]"])
+    assert (run / "predict" / "context" / "prediction.json").is_file()
+    assert wandb.run is None and not (run / "wandb").exists()
 
 
 def _evaluated(run: Path) -> tuple[Path, list[str], dict[str, bytes]]:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pixeltransformer.cli import main
-from tests.cli.wandb_record import record_wandb_logs, undocumented
+from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented
 
 REPO = Path(__file__).resolve().parents[2]
 LR = 0.05  # high enough that val/nll need not fall at every validation: its best need not be its last
@@ -135,3 +135,22 @@ def test_every_key_a_fit_logs_is_on_the_dashboard_page(fitted):
     assert undocumented(logged) == []
     assert undocumented(["val/made_up"]) == ["val/made_up"]  # the page's patterns do not take any key
 
+
+def test_a_run_folder_s_fit_and_evaluation_are_one_group_told_apart_by_job_type(tmp_path, monkeypatch):
+    """A fit's W&B job type was empty, beside its evaluations' `test`: grouped or filtered by job type, a run
+    folder's fits fell under none. Each W&B run says what it is, in the run folder's group."""
+    finished = record_wandb_runs(monkeypatch)
+    fit_with_wandb(["--trainer.max_steps=2", "--run_root", str(tmp_path), "--run_name", "j"], monkeypatch, tmp_path)
+    run = tmp_path / "polynomial" / "j"
+    main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+          "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
+    assert [(f["job_type"], f["group"]) for f in finished] == [("fit", "polynomial/j"), ("test", "polynomial/j")]
+
+
+@pytest.mark.parametrize("given, job_type", [(None, "fit"), ("pretrain", "pretrain"), ("test", "fit")])
+def test_a_fit_keeps_a_job_type_of_the_user_s(given, job_type, tmp_path):
+    """A job type the command line gives stays; an evaluation's (a config_test.yaml's `test`) is not a fit's."""
+    args = [f"--trainer.logger.init_args.job_type={given}"] if given else []
+    cli = main(["--config", str(REPO / "configs/trainer/default.yaml"), *FIT, "--run_root", str(tmp_path), *args],
+               run=False)  # a fit prepared, not run (the subcommand's own parser reads the base file itself)
+    assert cli.config.trainer.logger.init_args.job_type == job_type

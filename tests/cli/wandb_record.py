@@ -27,6 +27,24 @@ def record_wandb_logs(monkeypatch, wandb_dir: Path) -> list[dict]:
     return received
 
 
+def record_wandb_runs(monkeypatch) -> list[dict]:
+    """Each W&B run as it is finished (name, group, job_type, its record's folder, config and summary), appended to
+    the list returned: an evaluation finishes its run itself, before its record joins the run folder's."""
+    from wandb.sdk.wandb_run import Run
+
+    finished: list[dict] = []
+    finish = Run.finish
+
+    def record(run, *args, **kwargs):
+        finished.append({"name": run.name, "group": run.group, "job_type": run.job_type,
+                         "record": Path(run.dir).parent, "config": dict(run.config),
+                         "summary": {k: run.summary[k] for k in run.summary.keys()}})
+        return finish(run, *args, **kwargs)
+
+    monkeypatch.setattr(Run, "finish", record)
+    return finished
+
+
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "dashboard.md"
 
 
