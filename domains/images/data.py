@@ -343,7 +343,7 @@ class ImageDataModule(SignalDataModule):
         if name == "folder" and self.channels == 3 and all_grey(pools):  # RGB bins on the grey diagonal, NLL per one
             n = sum(len(images) for images, _ in pools.values())  # of 3 equal values: not a grey model's
             warn_rank_zero(f"{self.root}: every one of its {n} pictures is grey (red = green = blue) and is read as "
-                          "RGB: --data.init_args.channels=1 reads them as grey (one value a pixel)", stacklevel=2)
+                           "RGB: --data.init_args.channels=1 reads them as grey (one value a pixel)", stacklevel=2)
         self._pools = pools
         return pools
 

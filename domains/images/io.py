@@ -59,7 +59,7 @@ def warn_if_unscaled(pixels: np.ndarray, where: str | Path) -> None:
     """Warn when 8-bit pixels (any shape, uint8) are all 0 or 1: 0..1 values saved as 8-bit, which read as black."""
     if pixels.size and int(pixels.max()) <= 1:
         warn_rank_zero(f"{where}: every pixel is 0 or 1 of 255, so the pictures read as black: were 0..1 values saved "
-                      "as 8-bit? Scale them to 0..255", stacklevel=3)
+                       "as 8-bit? Scale them to 0..255", stacklevel=3)
 
 
 def _idx_opener(path: Path):
@@ -496,14 +496,14 @@ def warn_folder_notes(root: str | Path, notes: dict) -> None:
     if dim:
         kept = notes["files"] - len(skipped)
         warn_rank_zero(f"{len(dim)} of the {kept} pictures read in {root} are 16-bit and nearly black (first: "
-                      f"{dim[0]})")
+                       f"{dim[0]})")
     if small:
         kept, size = notes["files"] - len(skipped), notes["size"]
         one = len(small) == 1
         warn_rank_zero(f"{len(small)} of the {kept} pictures read in {root} {'is' if one else 'are'} smaller than "
-                      f"{size}×{size}, so {'it was' if one else 'they were'} upscaled to interpolated pixels "
-                      f"({'' if one else 'first: '}{small[0]}): give a smaller --data.init_args.image_size, or leave "
-                      f"{'it' if one else 'them'} out")
+                       f"{size}×{size}, so {'it was' if one else 'they were'} upscaled to interpolated pixels "
+                       f"({'' if one else 'first: '}{small[0]}): give a smaller --data.init_args.image_size, or leave "
+                       f"{'it' if one else 'them'} out")
 
 
 # ---- scikit-learn digits --------------------------------------------------------------------------

@@ -140,8 +140,8 @@ def read_curves(path: Path) -> Curves:
     elif n > 1 and _even_rise(y[0]) and not all(_even_rise(row) for row in y[1:]):
         first = ", ".join(f"{v:g}" for v in y[0, :3])
         warn_rank_zero(f"{path}: its first curve rises by even steps ({first}, ...), as an x row does, and no other "
-                      "does: is it the grid? It is read as a curve, and x is the point's index; give a grid as x [L] "
-                      "in an .npz, with the curves as y [N, L]", stacklevel=2)
+                       "does: is it the grid? It is read as a curve, and x is the point's index; give a grid as x [L] "
+                       "in an .npz, with the curves as y [N, L]", stacklevel=2)
     return Curves(y.astype(np.float64), x)
 
 

@@ -257,8 +257,8 @@ def warn_split_lookalikes(paths: list[Path], root: Path) -> None:
     if names:
         folders = ", ".join(f"{name}/" for name in names)
         warn_rank_zero(f"{root}: {folders} {'is not a split folder' if len(names) == 1 else 'are not split folders'} "
-                      "(only folders named train/, val/ and test/ keep their split): their files are dealt as one pool "
-                      "by the split sizes; rename the folders to keep the dataset's own split", stacklevel=3)
+                       "(only folders named train/, val/ and test/ keep their split): their files are dealt as one "
+                       "pool by the split sizes; rename the folders to keep the dataset's own split", stacklevel=3)
 
 
 def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int,
