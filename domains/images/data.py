@@ -17,7 +17,6 @@ subsample of training pixels (``kmeans_pixels``) and stored in the spec, so a ch
 from __future__ import annotations
 
 import hashlib
-import warnings
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -30,6 +29,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, pool_split_index,
                                          refuse_one_colour, same_split_index, split_folders, split_sizes_cause,
                                          splits_hint, splits_with_train_of)
+from pixeltransformer.errors import warn_rank_zero
 from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
 
@@ -342,8 +342,8 @@ class ImageDataModule(SignalDataModule):
         check_not_one_colour(pools, self.root or name)
         if name == "folder" and self.channels == 3 and all_grey(pools):  # RGB bins on the grey diagonal, NLL per one
             n = sum(len(images) for images, _ in pools.values())  # of 3 equal values: not a grey model's
-            warnings.warn(f"{self.root}: every one of its {n} pictures is grey (red = green = blue) and is read as "
-                          "RGB: --data.init_args.channels=1 reads them as grey (one value a pixel)", stacklevel=2)
+            warn_rank_zero(f"{self.root}: every one of its {n} pictures is grey (red = green = blue) and is read as "
+                           "RGB: --data.init_args.channels=1 reads them as grey (one value a pixel)", stacklevel=2)
         self._pools = pools
         return pools
 

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from pixeltransformer.arrays import read_npz
+from pixeltransformer.errors import warn_rank_zero
 from pixeltransformer.files import atomic_write, data_files, file_digest, missing_folders, remove_empty
 from pixeltransformer.loopbar import loop_progress
 
@@ -57,8 +58,8 @@ Arrays = tuple[np.ndarray, "np.ndarray | None"]
 def warn_if_unscaled(pixels: np.ndarray, where: str | Path) -> None:
     """Warn when 8-bit pixels (any shape, uint8) are all 0 or 1: 0..1 values saved as 8-bit, which read as black."""
     if pixels.size and int(pixels.max()) <= 1:
-        warnings.warn(f"{where}: every pixel is 0 or 1 of 255, so the pictures read as black: were 0..1 values saved "
-                      "as 8-bit? Scale them to 0..255", stacklevel=3)
+        warn_rank_zero(f"{where}: every pixel is 0 or 1 of 255, so the pictures read as black: were 0..1 values saved "
+                       "as 8-bit? Scale them to 0..255", stacklevel=3)
 
 
 def _idx_opener(path: Path):
@@ -129,7 +130,7 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
     lbl_path = find_mnist_file(root, lbl_stem)
     labels = None
     if lbl_path is None:
-        warnings.warn(f"MNIST {split} labels ({lbl_stem}[.gz]) not found in {root}; labels are unavailable")
+        warn_rank_zero(f"MNIST {split} labels ({lbl_stem}[.gz]) not found in {root}; labels are unavailable")
     else:
         labels = read_idx(lbl_path, 1).astype(np.int64)  # [N]
         if len(labels) != len(images):
@@ -491,18 +492,18 @@ def warn_folder_notes(root: str | Path, notes: dict) -> None:
     than the size they are read at (:func:`decode_folder`)."""
     skipped, dim, small = notes["skipped"], notes["dim"], notes["small"]
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} of {notes['files']} unreadable files in {root} (first: {skipped[0]})")
+        warn_rank_zero(f"skipped {len(skipped)} of {notes['files']} unreadable files in {root} (first: {skipped[0]})")
     if dim:
         kept = notes["files"] - len(skipped)
-        warnings.warn(f"{len(dim)} of the {kept} pictures read in {root} are 16-bit and nearly black (first: "
-                      f"{dim[0]})")
+        warn_rank_zero(f"{len(dim)} of the {kept} pictures read in {root} are 16-bit and nearly black (first: "
+                       f"{dim[0]})")
     if small:
         kept, size = notes["files"] - len(skipped), notes["size"]
         one = len(small) == 1
-        warnings.warn(f"{len(small)} of the {kept} pictures read in {root} {'is' if one else 'are'} smaller than "
-                      f"{size}×{size}, so {'it was' if one else 'they were'} upscaled to interpolated pixels "
-                      f"({'' if one else 'first: '}{small[0]}): give a smaller --data.init_args.image_size, or leave "
-                      f"{'it' if one else 'them'} out")
+        warn_rank_zero(f"{len(small)} of the {kept} pictures read in {root} {'is' if one else 'are'} smaller than "
+                       f"{size}×{size}, so {'it was' if one else 'they were'} upscaled to interpolated pixels "
+                       f"({'' if one else 'first: '}{small[0]}): give a smaller --data.init_args.image_size, or leave "
+                       f"{'it' if one else 'them'} out")
 
 
 # ---- scikit-learn digits --------------------------------------------------------------------------

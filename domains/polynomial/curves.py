@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.encoding import MAX_ABS_VALUE
+from pixeltransformer.errors import warn_rank_zero
 from pixeltransformer.files import file_digest
 
 CURVE_SUFFIXES = (".npy", ".npz", ".csv")
@@ -139,9 +139,9 @@ def read_curves(path: Path) -> Curves:
                          f"{length} points; save the curves as rows (y.T, without x), or y [N, L] and x [L] in an .npz")
     elif n > 1 and _even_rise(y[0]) and not all(_even_rise(row) for row in y[1:]):
         first = ", ".join(f"{v:g}" for v in y[0, :3])
-        warnings.warn(f"{path}: its first curve rises by even steps ({first}, ...), as an x row does, and no other "
-                      "does: is it the grid? It is read as a curve, and x is the point's index; give a grid as x [L] "
-                      "in an .npz, with the curves as y [N, L]", stacklevel=2)
+        warn_rank_zero(f"{path}: its first curve rises by even steps ({first}, ...), as an x row does, and no other "
+                       "does: is it the grid? It is read as a curve, and x is the point's index; give a grid as x [L] "
+                       "in an .npz, with the curves as y [N, L]", stacklevel=2)
     return Curves(y.astype(np.float64), x)
 
 

@@ -12,7 +12,6 @@ are turned: ``voxel_up_axis``, ``mesh_up_axis``).
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, MadeOtherwise, SignalDataModule, module_spec,
                                          official_split_indices, split_folders, split_indices, split_sizes_cause,
                                          splits_hint, splits_with_train_of)
+from pixeltransformer.errors import warn_rank_zero
 from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, check_cache_folder, data_files,
                                     name_start, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
@@ -612,7 +612,7 @@ class SDFDataModule(SignalDataModule):
                 except ValueError as e:
                     if not root.is_dir():
                         raise
-                    warnings.warn(f"skipping voxel file: {e}", stacklevel=2)
+                    warn_rank_zero(f"skipping voxel file: {e}", stacklevel=2)
                     self.num_failed += 1
                     continue
                 filled = occ.reshape(len(occ), -1).mean(1)  # [n]
@@ -620,7 +620,7 @@ class SDFDataModule(SignalDataModule):
                 empty += len(occ) - len(keep)
                 good += [(f, int(i)) for i in keep]
             if empty:
-                warnings.warn(f"{root}: skipping {empty} empty or full voxel grids", stacklevel=2)
+                warn_rank_zero(f"{root}: skipping {empty} empty or full voxel grids", stacklevel=2)
             good = good[: self.max_shapes]
 
             def convert(i: int) -> np.ndarray:

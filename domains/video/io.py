@@ -30,7 +30,7 @@ from PIL import Image, ImageSequence
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
-from pixeltransformer.errors import counted, first_line
+from pixeltransformer.errors import counted, first_line, warn_rank_zero
 from pixeltransformer.files import atomic_write, data_files
 from pixeltransformer.loopbar import loop_progress
 
@@ -605,7 +605,7 @@ def read_video_folder(
                 stills += 1
                 not_strips.append(f"skipping {err}")
             else:
-                warnings.warn(f"skipping {err}", stacklevel=2)
+                warn_rank_zero(f"skipping {err}", stacklevel=2)
             continue
         if n == 0:
             message = f"skipping {path}: {counted(length, 'frame')}, a clip needs {clips.span}"
@@ -614,7 +614,7 @@ def read_video_folder(
                 stills += 1
                 not_strips.append(message)
             else:
-                warnings.warn(message, stacklevel=2)
+                warn_rank_zero(message, stacklevel=2)
             continue
         if max_clips_per_video is not None:
             n = min(n, max_clips_per_video)
@@ -624,7 +624,7 @@ def read_video_folder(
         clips.add(source, n)
     if stills < len(files):
         for message in not_strips:
-            warnings.warn(message, stacklevel=2)
+            warn_rank_zero(message, stacklevel=2)
     if not kept:
         frames = ("; they are pictures of one frame each: a folder of frames is not read as a video, so make each "
                   "video one file (ffmpeg -i frame_%03d.png clip.mp4) or one strip of its frames stacked top to "

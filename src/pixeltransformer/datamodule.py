@@ -11,7 +11,6 @@ import dataclasses
 import functools
 import os
 import signal
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -20,7 +19,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
-from .errors import counted
+from .errors import counted, warn_rank_zero
 from .files import cache_key
 from .signal import SignalSpec
 
@@ -257,9 +256,9 @@ def warn_split_lookalikes(paths: list[Path], root: Path) -> None:
                     if part not in SPLITS and part.lower() in SPLITS + SPLIT_LOOKALIKES})
     if names:
         folders = ", ".join(f"{name}/" for name in names)
-        warnings.warn(f"{root}: {folders} {'is not a split folder' if len(names) == 1 else 'are not split folders'} "
-                      "(only folders named train/, val/ and test/ keep their split): their files are dealt as one pool "
-                      "by the split sizes; rename the folders to keep the dataset's own split", stacklevel=3)
+        warn_rank_zero(f"{root}: {folders} {'is not a split folder' if len(names) == 1 else 'are not split folders'} "
+                       "(only folders named train/, val/ and test/ keep their split): their files are dealt as one "
+                       "pool by the split sizes; rename the folders to keep the dataset's own split", stacklevel=3)
 
 
 def group_split(groups: torch.Tensor, sizes: Sequence[int], seed: int,

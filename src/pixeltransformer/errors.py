@@ -13,6 +13,7 @@ import linecache
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
@@ -160,6 +161,15 @@ def first_to_report() -> bool:
         return store.add("pixeltransformer/reported", 1) == 1
     except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: it reported first
         return False
+
+
+def warn_rank_zero(note: str, stacklevel: int = 1) -> None:
+    """A warning about what every process of a launch reads alike (the data): from global rank zero alone, the rank
+    Lightning's rank_zero_only holds (each launcher sets it), as Lightning warns. Each DDP rank reads the data itself
+    and printed the same line. Without Lightning loaded, or before it knows the rank, one process: warned."""
+    rank_zero = sys.modules.get("lightning_utilities.core.rank_zero")  # imported with Lightning; never imported here
+    if rank_zero is None or getattr(rank_zero.rank_zero_only, "rank", 0) == 0:
+        warnings.warn(note, stacklevel=stacklevel + 1)
 
 
 PROJECT_CODE = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2] / "domains")

@@ -151,6 +151,34 @@ def test_ddp_bad_input_is_one_line_once(tmp_path):
     assert "Traceback" not in proc.stderr and not (tmp_path / "polynomial").exists()
 
 
+def test_a_ddp_fit_warns_of_its_data_once(tmp_path):
+    """Every rank reads the data and finds the same things to warn of: a folder whose 16-bit pictures are dim, with a
+    picture smaller than the size read and a Train/ folder that is not a split folder. The user reads each warning
+    once, not once per rank."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "pictures" / "Train"
+    folder.mkdir(parents=True)
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"p{i}.png")
+    Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(folder / "small.png")
+    Image.fromarray(rng.integers(0, 200, (16, 16)).astype(np.uint16)).save(folder / "dim.png")  # 16-bit, 8 bits used
+    fit = _cli(["fit", "--config", "configs/images.yaml", "--config", "configs/trainer/ddp.yaml",
+                "--model.net.width=64", "--model.net.ffn=128", "--data.init_args.dataset=folder",
+                f"--data.init_args.root={tmp_path / 'pictures'}", "--data.init_args.image_size=16",
+                f"--data.init_args.cache_dir={tmp_path / 'cache'}", "--data.init_args.batch_size=4",
+                "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--trainer.callbacks=[]",
+                "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
+                "--trainer.accelerator=cpu", "--checkpoint.every_n_train_steps=1", "--run_root", str(tmp_path),
+                "--run_name", "folder"])
+    warned = [line for line in (fit.stdout + fit.stderr).splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 3, "\n".join(warned)
+    assert [any(part in line for line in warned) for part in ("Train/ is not a split folder", "16-bit and nearly "
+                                                               "black", "smaller than 16×16")] == [True] * 3, warned
+
+
 def test_a_ddp_evaluation_trains_the_image_helper_networks_once_and_judges_with_them_on_every_rank(tmp_path):
     """A first images evaluation trains the classifier and the VAE: under DDP the first rank trains and caches them and
     every rank evaluates with those weights (each rank trained its own, all at once, into the same cache files)."""
