@@ -68,6 +68,11 @@ class ProtocolSetSampler(SetSampler):
     def init_args(self) -> dict:
         return {}
 
+    def largest_context(self, num_points: int | None = None) -> int:
+        """The protocol's largest Nc on a function of num_points points (protocol_sizes: num_points - 3); the core's
+        max_context, which this sampler never reads, is not it."""
+        return self.max_context if num_points is None else num_points - 3
+
     def __call__(self, signal: torch.Tensor, generator: torch.Generator, num_context: int | None = None,
                  num_queries: int | None = None) -> SetBatch:
         pos, val = point_set_layout(signal)  # [B, N, 1] each

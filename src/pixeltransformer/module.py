@@ -118,8 +118,8 @@ def denser_than_signal(sampler: SetSampler, spec: SignalSpec, python: bool = Tru
     dear as such a set. Every shipped config caps max_context at the point count; a module built in Python without
     ``sets`` did not, without a word. None where the sampler fits the data. The remedy names the option as the
     module's own argument (``python``), or as the command line spells it."""
-    n, lo, hi = spec.num_points, sampler.min_context, sampler.max_context
-    if sampler.grid_points or hi <= n:
+    n, lo, hi = spec.num_points, sampler.min_context, sampler.largest_context(spec.num_points)
+    if hi <= n:  # at grid points, or a sampler of its own sizes (the GP protocol's)
         return None
     # P(|S| > n) of the log-uniform |S| (sets.log_uniform_int); every set when even the smallest is larger
     share = min(1.0, (math.log(hi + 1) - math.log(n + 1)) / (math.log(hi + 1) - math.log(lo)))

@@ -122,8 +122,12 @@ class SetSampler:
         self.focus_fraction = float(focus_fraction)
         self.focus_band = None if focus_band is None else (float(focus_band[0]), float(focus_band[1]))
 
+    def largest_context(self, num_points: int | None = None) -> int:
+        """The largest |S| this sampler draws from a signal of ``num_points`` points (None: any signal)."""
+        return self.max_context if num_points is None or not self.grid_points else min(self.max_context, num_points)
+
     def draw_k(self, generator: torch.Generator, num_points: int | None = None) -> int:
-        hi = self.max_context if num_points is None or not self.grid_points else min(self.max_context, num_points)
+        hi = self.largest_context(num_points)
         return log_uniform_int(min(self.min_context, hi), hi, generator)
 
     def init_args(self) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -217,6 +218,29 @@ def test_sampler_takes_the_first_points_as_context_and_the_next_as_targets():
     assert fixed.num_context == 10 and fixed.qry_pos.shape[1] == 39
     with pytest.raises(ValueError, match="point sets"):
         ProtocolSetSampler()(torch.zeros(2, 1, 64), torch.Generator())
+
+
+def test_a_protocol_fit_does_not_warn_of_sets_larger_than_its_functions():
+    """The protocol's sampler draws Nc <= 46 of a function's 49 points, but it kept the core sampler's max_context
+    (2048), and every gp_tnp_* fit warned `model.sets.max_context=2048 is above the 49 points ...: 57% of the training
+    sets would hold more samples than a signal has points; give --model.sets.init_args.max_context=49 or less`, an
+    option the protocol never reads."""
+    import domains.polynomial.domain  # noqa: F401  (the module's Domain)
+    from pixeltransformer.module import PixelTransformerModule, denser_than_signal
+
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+    sampler = ProtocolSetSampler()
+    gen = torch.Generator().manual_seed(0)
+    signal = torch.zeros(1, 2, spec.num_points)  # [B, 2, N]: a point set
+    largest = max(sampler(signal, gen).num_context for _ in range(2000))
+    assert largest == 46 <= spec.num_points
+    assert denser_than_signal(sampler, spec) is None
+    module = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=sampler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module.setup("fit")
+        module.teardown("fit")
+    assert sampler.largest_context(spec.num_points) == largest  # what the check reads is what the sampler draws
 
 
 def test_protocol_datamodule_spec_and_bad_input():
