@@ -215,7 +215,8 @@ class SDFDataModule(SignalDataModule):
         margin: the room meshes, procedural chairs and voxel grids (padded by whole voxels to leave at least it, see
             ``mesh.voxels_to_sdf``) leave between their bounding box and the cube's faces (the
             spec's ``margin``); null (default): ``procedural.grid_margin``, 0.05, more under 51^3, so that the border
-            stays outside the shell. 0.05 gives the grids of a run trained before it grew (margin 0.05 everywhere).
+            stays outside the shell. 0.05 gives the grids of a run trained before it grew (margin 0.05 everywhere),
+            which an evaluation or resume of such a run takes where it leaves the margin null (trained_options).
         shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
             single-sided sheets and parts thinner than a voxel keep grid points inside (see
             ``mesh.mesh_to_sdf`` and ``procedural.chair_sdf_grid``). Voxel grids are already solid.
@@ -370,13 +371,14 @@ class SDFDataModule(SignalDataModule):
         # of the first max_shapes of each folder
         return {**super().split_options(), "splits": self.splits, "max_shapes": self.max_shapes}
 
-    def conversion_options(self, trained: dict[str, Any]) -> dict[str, Any]:
+    def conversion_options(self, trained: dict[str, Any], resume: bool = False) -> dict[str, Any]:
         """How the grids were made: the truncation always; the margin of every source (voxels are padded to it; a
         spec without a margin: 0.05, every mesh's and chair's before grid_margin, while voxels were not padded then);
         the shell of procedural chairs and meshes; the up axis of voxel or mesh files where the checkpoint was trained
-        on these very files (another folder's files may well have another up axis)."""
-        sources = ({*(n for n, w in self.mixture.items() if w > 0), self.eval_source} if self.mixture
-                   else {self.dataset_name})
+        on these very files (another folder's files may well have another up axis). Of the sources read: a mixture's
+        evaluation reads its eval_source alone, a resume every source."""
+        sources = ({*(n for n, w in self.mixture.items() if w > 0), self.eval_source} if self.mixture and resume
+                   else {self._evaluated()[0]})
         options: dict[str, Any] = {"truncation": None, "margin": MARGIN}
         # a spec without a margin is a model's from before voxels were padded to it: where it was trained on voxels (a
         # mixture's weights are not in its spec) and this data holds voxels, no margin makes its grids again
@@ -392,6 +394,15 @@ class SDFDataModule(SignalDataModule):
         if same_files and "meshes" in sources:
             options["mesh_up_axis"] = None
         return options
+
+    @classmethod
+    def trained_options(cls, trained: dict[str, Any]) -> dict[str, Any]:
+        """A spec without a margin is a model's from before the margin was recorded: every mesh and procedural chair
+        then had 0.05 (grid_margin gives more under 51^3), which a null margin of its evaluation or resume takes. Not
+        a model of voxels alone: they were not padded then, and no margin makes its grids again (conversion_options)."""
+        if "margin" in (trained.get("extra") or {}) or trained.get("dataset") == "voxels":
+            return {}
+        return {"margin": MARGIN}
 
     @property
     def pool_shaped_by(self) -> tuple[str, ...]:
