@@ -50,6 +50,7 @@ def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, ch
     out = first.new_empty(first.shape[0], q, first.shape[2])  # [B, Q, NP]; no concatenation copy
     out[:, :chunk] = first
     for s in range(chunk, q, chunk):
+        check_stop()  # a whole 3D grid at |S| = 2048 decodes for seconds a chunk on a CPU (stop.py)
         out[:, s : s + chunk] = model.decode(memory, qry_pos[:, s : s + chunk])
     return out
 
