@@ -138,3 +138,20 @@ def test_the_sdf_rbf_baseline_and_shape_scores_stop_between_their_chunks():
         shape_metrics(ball, {"mean": ball, "nn": ball, "rbf": ball}, n_points=100)
     assert len(calls) == 3
     assert shape_metrics(ball, {"mean": ball}, n_points=100)["iou_mean"].tolist() == [1.0, 1.0]  # no scope: no stop
+
+
+def test_decoding_a_whole_grid_stops_between_its_chunks():
+    """An evaluation decodes every grid point (a 3D shape's 32^3 = 32768 of each of 4 shapes at |S| = 2048) in chunks
+    that took seconds each on a CPU, and a SIGTERM waited for all of them: it stops at the check before the 3rd."""
+    from pixeltransformer.inference import decode_chunked
+
+    torch.manual_seed(0)
+    m = PixelTransformer(pos_dims=2, val_dims=1, num_params=3 * 3, width=32, encoder_layers=1, decoder_layers=1,
+                         heads=4, ffn=64, fourier_features=16).eval()
+    ctx_pos, ctx_val = torch.rand(1, 4, 2) * 2 - 1, torch.rand(1, 4, 1)  # [1, K, P], [1, K, V]
+    qry = grid_positions((8, 8)).unsqueeze(0)  # [1, N, P]
+    calls: list = []
+    with stop_when(stop_after(1, calls)), pytest.raises(Stopped):
+        decode_chunked(m, m.encode(ctx_pos, ctx_val), qry, chunk=8)  # 8 chunks
+    assert len(calls) == 2
+    assert decode_chunked(m, m.encode(ctx_pos, ctx_val), qry, chunk=8).shape == (1, 64, 9)  # no scope: no stop
