@@ -142,7 +142,8 @@ def test_the_sdf_rbf_baseline_and_shape_scores_stop_between_their_chunks():
 
 def test_decoding_a_whole_grid_stops_between_its_chunks():
     """An evaluation decodes every grid point (a 3D shape's 32^3 = 32768 of each of 4 shapes at |S| = 2048) in chunks
-    that took seconds each on a CPU, and a SIGTERM waited for all of them: it stops at the check before the 3rd."""
+    that took seconds each on a CPU, and a SIGTERM waited for all of them: it checks before the first (one that came
+    while the memory was made) and stops at the check before the 2nd."""
     from pixeltransformer.inference import decode_chunked
 
     torch.manual_seed(0)
@@ -154,4 +155,8 @@ def test_decoding_a_whole_grid_stops_between_its_chunks():
     with stop_when(stop_after(1, calls)), pytest.raises(Stopped):
         decode_chunked(m, m.encode(ctx_pos, ctx_val), qry, chunk=8)  # 8 chunks
     assert len(calls) == 2
+    calls.clear()
+    with stop_when(stop_after(0, calls)), pytest.raises(Stopped):
+        decode_chunked(m, m.encode(ctx_pos, ctx_val), qry)  # one chunk
+    assert len(calls) == 1
     assert decode_chunked(m, m.encode(ctx_pos, ctx_val), qry, chunk=8).shape == (1, 64, 9)  # no scope: no stop
