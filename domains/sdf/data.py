@@ -11,6 +11,7 @@ are turned: ``voxel_up_axis``, ``mesh_up_axis``).
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -607,7 +608,21 @@ class SDFDataModule(SignalDataModule):
         digests.save()
         stem = name_start(root.name.split(".")[0]) + ("" if name == "all" else f"_{name}")  # a long name's start
         path = self.cache_dir / "voxels" / f"{stem}_{self.resolution}_{key}.npy"
-        if not whole_npy(path, (None,) + (self.resolution,) * 3, np.float16):  # [N, R, R, R]
+        # what building the stack left out, said again whenever the cached stack is read: files that could not be
+        # read were skipped without a word after the first run (a folder of bad .binvox files then "yields only 0
+        # usable shapes", naming no file)
+        skipped_path = path.with_suffix(".skipped.json")
+        if whole_npy(path, (None,) + (self.resolution,) * 3, np.float16):  # [N, R, R, R]
+            try:
+                said = json.loads(skipped_path.read_text()) if skipped_path.exists() else {}
+            except (OSError, ValueError):
+                said = {}
+            for line in said.get("files", []):
+                warnings.warn(f"skipping voxel file: {line}", stacklevel=2)
+            self.num_failed += len(said.get("files", []))
+            if said.get("empty"):
+                warnings.warn(f"{root}: skipping {said['empty']} empty or full voxel grids", stacklevel=2)
+        else:
             loaded: dict[Path, np.ndarray] = {}  # the file read last: a file of many grids is read once
 
             def grids(f: Path) -> np.ndarray:  # [n, r, r, r] bool
@@ -617,6 +632,7 @@ class SDFDataModule(SignalDataModule):
                 return loaded[f]
 
             good, empty = [], 0  # (file, grid within it) of the grids that have a surface
+            unreadable: list[str] = []  # why each file skipped could not be read
             for f in loop_progress(files, f"reading voxels in {root.name}", unit="file", enabled=len(files) > 1):
                 try:
                     occ = grids(f)  # [n, r, r, r]
@@ -625,6 +641,7 @@ class SDFDataModule(SignalDataModule):
                         raise
                     warnings.warn(f"skipping voxel file: {e}", stacklevel=2)
                     self.num_failed += 1
+                    unreadable.append(str(e))
                     continue
                 filled = occ.reshape(len(occ), -1).mean(1)  # [n]
                 keep = np.flatnonzero((filled > 0) & (filled < 1))
@@ -639,6 +656,10 @@ class SDFDataModule(SignalDataModule):
                 sdf = voxels_to_sdf(grids(f)[k], self.resolution, self.margin)  # [R, R, R], padded to the margin
                 return np.clip(sdf, -self.truncation, self.truncation)
 
+            if unreadable or empty:  # before the stack: a stack is never read without it
+                with writing_cache(*sdf_cache(path.parent)):
+                    atomic_write(skipped_path, lambda tmp: tmp.write_text(json.dumps({"files": unreadable,
+                                                                                       "empty": empty})))
             self._write_stacked(path, len(good), convert, desc="voxels -> SDF")
         return path, len(np.load(path, mmap_mode="r"))
 
