@@ -371,7 +371,7 @@ class PolynomialDataModule(SignalDataModule):
         options = super().split_options()
         return {**options, "splits": self.splits} if self.is_file else options
 
-    def conversion_options(self, trained: dict[str, Any]) -> dict[str, Any]:
+    def conversion_options(self, trained: dict[str, Any], resume: bool = False) -> dict[str, Any]:
         """The options the generated functions are drawn with (a file's curves: none)."""
         if self.is_file:
             return {}

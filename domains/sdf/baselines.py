@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from pixeltransformer.stop import check_stop
+
 
 @torch.no_grad()
 def rbf_interpolate(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor, smoothing: float = 1e-6,
@@ -19,7 +21,8 @@ def rbf_interpolate(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch
     Needs K >= P + 1 points in general position for the affine part; with fewer it falls back to a constant
     (the mean of S). ``smoothing`` is a tiny ridge that keeps the system solvable when points nearly coincide.
     The queries go in chunks of at most ``chunk_elements`` query-source distances (32 MiB in float64): a distance
-    matrix of the whole grid (4 x 32768 x 2048, 2 GiB) spent most of its time having its fresh pages zeroed.
+    matrix of the whole grid (4 x 32768 x 2048, 2 GiB) spent most of its time having its fresh pages zeroed. Within
+    an evaluation a SIGTERM stops it between chunks (pixeltransformer.stop).
     """
     b, k, p = ctx_pos.shape
     x = ctx_pos.double()  # [B, K, P]
@@ -37,6 +40,7 @@ def rbf_interpolate(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch
     out = []
     chunk = max(1, chunk_elements // (b * k))
     for s in range(0, qry_pos.shape[1], chunk):
+        check_stop()  # a SIGTERM stops an evaluation here: |S| = 2048 on a 64^3 grid takes a minute on a CPU
         q = qry_pos[:, s : s + chunk].double()  # [B, q, P]
         qpoly = torch.cat([torch.ones_like(q[..., :1]), q], dim=-1)  # [B, q, P+1]
         out.append(-torch.cdist(q, x) @ w + qpoly @ c)  # [B, q, V]

@@ -11,6 +11,7 @@ are turned: ``voxel_up_axis``, ``mesh_up_axis``).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -215,7 +216,8 @@ class SDFDataModule(SignalDataModule):
         margin: the room meshes, procedural chairs and voxel grids (padded by whole voxels to leave at least it, see
             ``mesh.voxels_to_sdf``) leave between their bounding box and the cube's faces (the
             spec's ``margin``); null (default): ``procedural.grid_margin``, 0.05, more under 51^3, so that the border
-            stays outside the shell. 0.05 gives the grids of a run trained before it grew (margin 0.05 everywhere).
+            stays outside the shell. 0.05 gives the grids of a run trained before it grew (margin 0.05 everywhere),
+            which an evaluation or resume of such a run takes where it leaves the margin null (trained_options).
         shell_voxels: meshes and procedural chairs: how far, in voxels, every surface is offset outwards, so
             single-sided sheets and parts thinner than a voxel keep grid points inside (see
             ``mesh.mesh_to_sdf`` and ``procedural.chair_sdf_grid``). Voxel grids are already solid.
@@ -370,13 +372,14 @@ class SDFDataModule(SignalDataModule):
         # of the first max_shapes of each folder
         return {**super().split_options(), "splits": self.splits, "max_shapes": self.max_shapes}
 
-    def conversion_options(self, trained: dict[str, Any]) -> dict[str, Any]:
+    def conversion_options(self, trained: dict[str, Any], resume: bool = False) -> dict[str, Any]:
         """How the grids were made: the truncation always; the margin of every source (voxels are padded to it; a
         spec without a margin: 0.05, every mesh's and chair's before grid_margin, while voxels were not padded then);
         the shell of procedural chairs and meshes; the up axis of voxel or mesh files where the checkpoint was trained
-        on these very files (another folder's files may well have another up axis)."""
-        sources = ({*(n for n, w in self.mixture.items() if w > 0), self.eval_source} if self.mixture
-                   else {self.dataset_name})
+        on these very files (another folder's files may well have another up axis). Of the sources read: a mixture's
+        evaluation reads its eval_source alone, a resume every source."""
+        sources = ({*(n for n, w in self.mixture.items() if w > 0), self.eval_source} if self.mixture and resume
+                   else {self._evaluated()[0]})
         options: dict[str, Any] = {"truncation": None, "margin": MARGIN}
         # a spec without a margin is a model's from before voxels were padded to it: where it was trained on voxels (a
         # mixture's weights are not in its spec) and this data holds voxels, no margin makes its grids again
@@ -392,6 +395,15 @@ class SDFDataModule(SignalDataModule):
         if same_files and "meshes" in sources:
             options["mesh_up_axis"] = None
         return options
+
+    @classmethod
+    def trained_options(cls, trained: dict[str, Any]) -> dict[str, Any]:
+        """A spec without a margin is a model's from before the margin was recorded: every mesh and procedural chair
+        then had 0.05 (grid_margin gives more under 51^3), which a null margin of its evaluation or resume takes. Not
+        a model of voxels alone: they were not padded then, and no margin makes its grids again (conversion_options)."""
+        if "margin" in (trained.get("extra") or {}) or trained.get("dataset") == "voxels":
+            return {}
+        return {"margin": MARGIN}
 
     @property
     def pool_shaped_by(self) -> tuple[str, ...]:
@@ -596,7 +608,21 @@ class SDFDataModule(SignalDataModule):
         digests.save()
         stem = name_start(root.name.split(".")[0]) + ("" if name == "all" else f"_{name}")  # a long name's start
         path = self.cache_dir / "voxels" / f"{stem}_{self.resolution}_{key}.npy"
-        if not whole_npy(path, (None,) + (self.resolution,) * 3, np.float16):  # [N, R, R, R]
+        # what building the stack left out, said again whenever the cached stack is read: files that could not be
+        # read were skipped without a word after the first run (a folder of bad .binvox files then "yields only 0
+        # usable shapes", naming no file)
+        skipped_path = path.with_suffix(".skipped.json")
+        if whole_npy(path, (None,) + (self.resolution,) * 3, np.float16):  # [N, R, R, R]
+            try:
+                said = json.loads(skipped_path.read_text()) if skipped_path.exists() else {}
+            except (OSError, ValueError):
+                said = {}
+            for line in said.get("files", []):
+                warnings.warn(f"skipping voxel file: {line}", stacklevel=2)
+            self.num_failed += len(said.get("files", []))
+            if said.get("empty"):
+                warnings.warn(f"{root}: skipping {said['empty']} empty or full voxel grids", stacklevel=2)
+        else:
             loaded: dict[Path, np.ndarray] = {}  # the file read last: a file of many grids is read once
 
             def grids(f: Path) -> np.ndarray:  # [n, r, r, r] bool
@@ -606,6 +632,7 @@ class SDFDataModule(SignalDataModule):
                 return loaded[f]
 
             good, empty = [], 0  # (file, grid within it) of the grids that have a surface
+            unreadable: list[str] = []  # why each file skipped could not be read
             for f in loop_progress(files, f"reading voxels in {root.name}", unit="file", enabled=len(files) > 1):
                 try:
                     occ = grids(f)  # [n, r, r, r]
@@ -614,6 +641,7 @@ class SDFDataModule(SignalDataModule):
                         raise
                     warn_rank_zero(f"skipping voxel file: {e}", stacklevel=2)
                     self.num_failed += 1
+                    unreadable.append(str(e))
                     continue
                 filled = occ.reshape(len(occ), -1).mean(1)  # [n]
                 keep = np.flatnonzero((filled > 0) & (filled < 1))
@@ -628,6 +656,10 @@ class SDFDataModule(SignalDataModule):
                 sdf = voxels_to_sdf(grids(f)[k], self.resolution, self.margin)  # [R, R, R], padded to the margin
                 return np.clip(sdf, -self.truncation, self.truncation)
 
+            if unreadable or empty:  # before the stack: a stack is never read without it
+                with writing_cache(*sdf_cache(path.parent)):
+                    atomic_write(skipped_path, lambda tmp: tmp.write_text(json.dumps({"files": unreadable,
+                                                                                       "empty": empty})))
             self._write_stacked(path, len(good), convert, desc="voxels -> SDF")
         return path, len(np.load(path, mmap_mode="r"))
 

@@ -325,7 +325,7 @@ class VideoDataModule(SignalDataModule):
             options.update({name: getattr(self, name) for name in self.pool_shaped_by})
         return options
 
-    def conversion_options(self, trained: dict[str, Any]) -> dict[str, Any]:
+    def conversion_options(self, trained: dict[str, Any], resume: bool = False) -> dict[str, Any]:
         """A clip's frames are frame_step frames of the video (or of the synthetic motion) apart."""
         return {"frame_step": None}
 

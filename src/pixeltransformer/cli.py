@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
+import importlib
 import logging
 import os
 import re
@@ -35,7 +36,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
-                         same_items, split_mismatch)
+                         option_text, same_items, split_mismatch)
 from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
@@ -520,6 +521,7 @@ class PixelTransformerCLI(LightningCLI):
             ckpt = self._checkpoint(self.config[sub].ckpt_path)
             check_resume_length(self.config[sub].resume, ckpt.get("global_step"), self.config[sub].trainer.max_steps)
             self._use_split_layout(ckpt, sub)
+            self._use_trained_options(ckpt, sub)
             return
         if not (sub and self.config[sub].get("ckpt_path")):
             return
@@ -535,6 +537,35 @@ class PixelTransformerCLI(LightningCLI):
             self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
             self._keep_given_options(given, self.config[sub])
         self._use_split_layout(ckpt, sub)
+        self._use_trained_options(ckpt, sub)
+
+    def _use_trained_options(self, ckpt: dict, sub: str) -> None:
+        """Data options left null that derive a value, which the checkpoint's spec does not record (written before
+        it did): an evaluation or resume makes its data with the value the checkpoint's data was made with
+        (:meth:`SignalDataModule.trained_options`: an SDF's margin, 0.05 then, where null now gives more under 51^3),
+        not with what null derives now, and says so. An option the command or a config sets is kept (and compared,
+        ``conversion_mismatch``)."""
+        data = self.config[sub].get("data")
+        args = data.init_args if data is not None and hasattr(data, "init_args") else None
+        trained = (ckpt.get("hyper_parameters") or {}).get("spec")
+        if sub == "predict" or args is None or not isinstance(trained, dict):
+            return  # a prediction converts the user's file by the spec itself
+        try:
+            module, _, name = str(data.class_path).rpartition(".")
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            return  # the class is reported where it is built
+        if not (isinstance(cls, type) and issubclass(cls, SignalDataModule)):
+            return
+        self._adopted_lines = []
+        for key, value in cls.trained_options(trained).items():
+            if key in args and args[key] is None:
+                args[key] = value
+                # said once the run's folder is named (_say_layout)
+                self._adopted_lines.append(
+                    f"[run] the checkpoint's data was made with data.init_args.{key}={option_text(value)} (its spec, "
+                    f"written before that was recorded, holds none): so is this run's (--data.init_args.{key} "
+                    f"{option_text(value)})")
 
     def _use_split_layout(self, ckpt: dict, sub: str) -> None:
         """An evaluation or resume draws its splits as its checkpoint's were drawn (datamodule.split_indices): one
@@ -555,9 +586,13 @@ class PixelTransformerCLI(LightningCLI):
             args.split_layout = layout
 
     def _say_layout(self, subcommand: str) -> None:
-        """The [run] line of a checkpoint whose splits were drawn with another layout than a new run's, where the two
+        """The [run] lines of the data options taken from the checkpoint (:meth:`_use_trained_options`), and of a
+        checkpoint whose splits were drawn with another layout than a new run's, where the two
         deal other items into the splits the command reads (sizes that fix the train size); nothing where they deal
         the same (train -1, sizes that fill the pool, splits drawn split by split)."""
+        if _first_process():
+            for line in getattr(self, "_adopted_lines", ()):
+                print(line, flush=True)
         layout, default = getattr(self, "_layout_note", (None, None))
         if layout is None or not _first_process():
             return

@@ -456,7 +456,7 @@ def conversion_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModul
     mine = checked_spec(datamodule).extra
     was: dict[str, Any] = {}
     lost: list[str] = []  # options no value of which makes the checkpoint's data again: why
-    for key, missing in datamodule.conversion_options(trained).items():
+    for key, missing in datamodule.conversion_options(trained, resume=resume).items():
         value = was_extra.get(key, missing)  # a spec written before the option was recorded: what it meant
         if isinstance(value, MadeOtherwise):
             lost.append(f"data.init_args.{key}: {value.why}")
@@ -955,14 +955,23 @@ class SignalDataModule(L.LightningDataModule):
         names the option, not changed data. Data whose pools no option cuts: ()."""
         return ()
 
-    def conversion_options(self, trained: dict[str, Any]) -> dict[str, Any]:
+    def conversion_options(self, trained: dict[str, Any], resume: bool = False) -> dict[str, Any]:
         """The entries of this module's ``spec.extra`` that record how its items were made from what they are read or
         drawn from (an SDF's truncation and margin, a video's frame_step), each named as the data option that sets
         it, with the value a spec that lacks it meant (an option recorded later: the one every run had before; None:
         not compared where it is missing; a :class:`MadeOtherwise`: none of its values makes that data again). A checkpoint trained on ``trained`` (its spec, as a dict) with other values
         is evaluated or resumed on data it was not trained on, which the run then says (``conversion_mismatch``).
         Options that describe the files rather than the items (which axis is up) belong here only where ``trained``
-        is the same data. By default: none."""
+        is the same data. ``resume``: the data a resume reads (every split), else an evaluation's (its split alone,
+        which may come from fewer sources). By default: none."""
+        return {}
+
+    @classmethod
+    def trained_options(cls, trained: dict[str, Any]) -> dict[str, Any]:
+        """Data options whose null derives a value (an SDF's margin), each with the value the data of a checkpoint
+        trained on ``trained`` (its spec, as a dict) was made with where the spec does not record it (written before
+        it was): an evaluation or resume that leaves one null makes its data with that value, as the checkpoint's
+        own was made, and says so (the CLI, before the DataModule is built). By default: none."""
         return {}
 
     def same_splits(self, options: dict[str, Any], splits: Sequence[str] = SPLITS) -> bool:

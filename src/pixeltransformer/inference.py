@@ -44,12 +44,14 @@ def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, ch
     if chunk < 1:  # a negative chunk would leave rows of the output unwritten
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     q = qry_pos.shape[1]
+    check_stop()  # a SIGTERM that came while the memory was made stops before the first chunk (stop.py)
     if q <= chunk:
         return model.decode(memory, qry_pos)  # [B, Q, NP]
     first = model.decode(memory, qry_pos[:, :chunk])  # [B, chunk, NP]
     out = first.new_empty(first.shape[0], q, first.shape[2])  # [B, Q, NP]; no concatenation copy
     out[:, :chunk] = first
     for s in range(chunk, q, chunk):
+        check_stop()  # a whole 3D grid at |S| = 2048 decodes for seconds a chunk on a CPU
         out[:, s : s + chunk] = model.decode(memory, qry_pos[:, s : s + chunk])
     return out
 

@@ -552,10 +552,10 @@ def test_an_evaluation_on_data_made_otherwise_than_the_checkpoint_s_says_so(tmp_
     del old["hyper_parameters"]["spec"]["extra"]["margin"]
     torch.save(old, tmp_path / "old.ckpt")
     on_old = [*evaluate, "--ckpt_path", str(tmp_path / "old.ckpt")]
-    note = made_otherwise(on_old)
-    assert len(note) == 1 and "data.init_args.margin=0.05, not this evaluation's (margin=0.16666666666666666)" in \
+    note = made_otherwise([*on_old, "--data.init_args.margin=0.1"])  # a null margin takes 0.05 (the test below)
+    assert len(note) == 1 and "data.init_args.margin=0.05, not this evaluation's (margin=0.1)" in \
         note[0] and note[0].endswith("pass --data.init_args.margin 0.05 to evaluate on data made as its own"), note
-    assert made_otherwise([*on_old, "--data.init_args.margin=0.05"]) == []
+    assert made_otherwise(on_old) == made_otherwise([*on_old, "--data.init_args.margin=0.05"]) == []
     # a resume that would train on other data than its own says so too
     resume = ["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--resume",
               str(run)]
@@ -563,3 +563,60 @@ def test_an_evaluation_on_data_made_otherwise_than_the_checkpoint_s_says_so(tmp_
         "the checkpoint was trained on data made with data.init_args.truncation=0.1, not this run's (truncation=0.2): "
         "it now trains on other data than its own; pass --data.init_args.truncation 0.1 to continue on its own"]
     assert made_otherwise([*resume, "--trainer.max_steps=3"]) == []
+
+
+def test_an_sdf_checkpoint_that_records_no_margin_is_evaluated_and_resumed_on_its_own_grids(tmp_path, capsys):
+    """A 3D model trained before the margin was recorded saw every mesh and procedural chair 0.05 from the cube's
+    faces; a null margin now gives grid_margin's (0.357 at 8^3). Its evaluation scored it on other grids with a warning
+    to pass 0.05 by hand, and a mixture's (meshes, voxels, chairs) evaluated on its meshes was told to "evaluate it on
+    meshes" (its voxels were unpadded then) though it was. An evaluation or resume that leaves the margin null makes
+    the grids with 0.05, and says so; a margin given is kept and compared; a checkpoint that records one is as it was."""
+    import trimesh
+
+    from domains.sdf.procedural import grid_margin
+
+    meshes, voxels = tmp_path / "meshes", tmp_path / "voxels.npy"
+    meshes.mkdir()
+    for i in range(6):
+        trimesh.creation.box(extents=[0.4 + 0.05 * i, 0.6, 0.3]).export(meshes / f"m{i}.obj")
+    grids = np.zeros((4, 8, 8, 8), dtype=np.uint8)  # [N, R, R, R]
+    for i in range(4):
+        grids[i, 1:6 + i % 2, 2:6, 1:7] = 1
+    np.save(voxels, grids)
+    quiet = quiet_run(tmp_path / "runs")
+    sdf = ["--config", str(REPO / "configs/sdf.yaml"), "--config", str(REPO / "configs/sdf/shapenet.yaml"),
+           "--config", str(REPO / "configs/model/tiny.yaml"), "--data.init_args.resolution=8",
+           "--data.init_args.batch_size=2", "--data.init_args.eval_batch_size=2", "--data.init_args.val_items=null",
+           f"--data.init_args.cache_dir={tmp_path / 'cache'}", f"--data.init_args.mesh_root={meshes}",
+           f"--data.init_args.voxel_root={voxels}", "--data.init_args.splits=[-1,1,1]",
+           "--data.init_args.num_shapes=[4,1,1]", "--data.init_args.epoch_size=4",
+           "--model.sets.init_args.max_context=64", "--model.sets.init_args.num_queries=64", "--model.val_levels=[4]"]
+    main(["fit", *sdf, *quiet, "--run_name", "old", "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "runs" / "sdf" / "old"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    evaluate = ["test", *sdf, *quiet, "--run_name", "old", "--ckpt_path", str(ckpt), "--trainer.limit_test_batches=1"]
+    capsys.readouterr()
+    cli = main(evaluate)  # a checkpoint that records its margin: nothing taken, nothing said
+    assert cli.datamodule.margin == grid_margin(8, 0.75) and "[run] the checkpoint's data" not in \
+        capsys.readouterr().out
+    saved = torch.load(ckpt, weights_only=False)
+    del saved["hyper_parameters"]["spec"]["extra"]["margin"]  # as a checkpoint of earlier code has it
+    torch.save(saved, ckpt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli = main(evaluate)
+    assert cli.datamodule.margin == 0.05
+    assert ("[run] the checkpoint's data was made with data.init_args.margin=0.05 (its spec, written before that was "
+            "recorded, holds none): so is this run's (--data.init_args.margin 0.05)") in capsys.readouterr().out
+    assert not [w for w in caught if "made with" in str(w.message) or "made otherwise" in str(w.message)]
+    assert cli.datamodule.dataset("test")[0]["signal"].shape == (1, 8, 8, 8)
+    # a margin given is the user's: kept, and compared
+    note = warnings_of([*evaluate, "--data.init_args.margin=0.2"], "made with")
+    assert len(note) == 1 and "pass --data.init_args.margin 0.05" in note[0]
+    # a resume trains on its meshes and chairs as made then; its voxels were not padded then, which no margin undoes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli = main(["fit", *quiet, "--resume", str(run), "--trainer.max_steps=2", "--trainer.limit_val_batches=0"])
+    assert cli.datamodule.margin == 0.05 and "data.init_args.margin=0.05" in capsys.readouterr().out
+    assert [w for w in caught if "its voxel grids were not padded then" in str(w.message)]

@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -653,6 +654,30 @@ def test_voxels_without_a_surface_name_why_no_shape_is_left_even_from_the_cache(
         with pytest.raises(ValueError, match=r"yields only 0 usable shapes \(empty or full voxel grids, having no "
                                              r"surface, and files that cannot be read or converted are left out\)"):
             dm.setup("fit")
+
+
+def test_voxel_files_skipped_are_named_again_when_the_cached_grids_are_read(tmp_path):
+    """A folder of .binvox files, two with a broken header: the first run warned about each and cached the grids of
+    the others; later runs read the cache and skipped them without a word (num_failed 0), and a folder of bad files
+    only said it "yields only 0 usable shapes". Each run names them, from the cache too."""
+    occ = np.zeros((8, 8, 8), dtype=bool)
+    occ[2:6, 2:6, 1:7] = True
+    for i in range(3):
+        write_binvox(tmp_path / "grids" / f"good{i}.binvox", occ)
+    (tmp_path / "grids" / "bad.binvox").write_bytes(b"#binvox 1\ndim 8 8\ndata\n\x00\x10")
+    (tmp_path / "grids" / "worse.binvox").write_bytes(b"not a binvox file")
+    write_binvox(tmp_path / "grids" / "empty.binvox", np.zeros((8, 8, 8), dtype=bool))
+    for run in range(2):  # the second reads the cache
+        dm = SDFDataModule(dataset="voxels", root=str(tmp_path / "grids"), resolution=8, splits=(1, 1, 1),
+                           cache_dir=str(tmp_path / "c"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dm.setup("fit")
+        said = sorted(str(w.message) for w in caught)
+        assert len(said) == 3 and dm.num_failed == 2, (run, said)
+        assert "skipping 1 empty or full voxel grids" in said[0]
+        assert said[1].startswith("skipping voxel file: ") and "bad.binvox: binvox header needs 'dim D D D'" in said[1]
+        assert "worse.binvox: not a binvox file" in said[2]
 
 
 def test_read_voxels_names_a_file_of_python_objects_or_a_broken_header(tmp_path):

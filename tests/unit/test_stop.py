@@ -113,3 +113,50 @@ def test_the_vae_baseline_stops_between_its_steps():
     with stop_when(stop_after(2, calls)), pytest.raises(Stopped):
         complete_latents(vae, ctx_pos, ctx_val, steps=300)
     assert len(calls) == 3
+
+
+def test_the_sdf_rbf_baseline_and_shape_scores_stop_between_their_chunks():
+    """The 3D shapes evaluation's RBF fill of S solved |S| = 2048 against every grid point in chunks: 15 s for 4
+    shapes at 32^3 and 47 s for 2 at 64^3 on a CPU, which a SIGTERM waited for; so did the marching cubes and Chamfer
+    distances of each method's grid. The fill stops at the check before its 3rd chunk, the scores before the 3rd
+    method of the first shape."""
+    from domains.sdf.baselines import rbf_interpolate
+    from domains.sdf.metrics import shape_metrics
+
+    g = torch.Generator().manual_seed(0)
+    ctx_pos, ctx_val = torch.rand(2, 64, 3, generator=g) * 2 - 1, torch.rand(2, 64, 1, generator=g)  # [B, K, 3]
+    qry = torch.rand(2, 1000, 3, generator=g) * 2 - 1  # [B, Q, 3]
+    calls: list = []
+    with stop_when(stop_after(2, calls)), pytest.raises(Stopped):
+        rbf_interpolate(ctx_pos, ctx_val, qry, chunk_elements=2 * 64 * 100)  # chunks of 100 queries: 10 of them
+    assert len(calls) == 3
+    ax = torch.linspace(-1, 1, 8)
+    x, y, z = torch.meshgrid(ax, ax, ax, indexing="ij")
+    ball = ((x**2 + y**2 + z**2).sqrt() - 0.6).clamp(-0.1, 0.1)[None].expand(2, -1, -1, -1)  # [B, R, R, R]
+    calls.clear()
+    with stop_when(stop_after(2, calls)), pytest.raises(Stopped):
+        shape_metrics(ball, {"mean": ball, "nn": ball, "rbf": ball}, n_points=100)
+    assert len(calls) == 3
+    assert shape_metrics(ball, {"mean": ball}, n_points=100)["iou_mean"].tolist() == [1.0, 1.0]  # no scope: no stop
+
+
+def test_decoding_a_whole_grid_stops_between_its_chunks():
+    """An evaluation decodes every grid point (a 3D shape's 32^3 = 32768 of each of 4 shapes at |S| = 2048) in chunks
+    that took seconds each on a CPU, and a SIGTERM waited for all of them: it checks before the first (one that came
+    while the memory was made) and stops at the check before the 2nd."""
+    from pixeltransformer.inference import decode_chunked
+
+    torch.manual_seed(0)
+    m = PixelTransformer(pos_dims=2, val_dims=1, num_params=3 * 3, width=32, encoder_layers=1, decoder_layers=1,
+                         heads=4, ffn=64, fourier_features=16).eval()
+    ctx_pos, ctx_val = torch.rand(1, 4, 2) * 2 - 1, torch.rand(1, 4, 1)  # [1, K, P], [1, K, V]
+    qry = grid_positions((8, 8)).unsqueeze(0)  # [1, N, P]
+    calls: list = []
+    with stop_when(stop_after(1, calls)), pytest.raises(Stopped):
+        decode_chunked(m, m.encode(ctx_pos, ctx_val), qry, chunk=8)  # 8 chunks
+    assert len(calls) == 2
+    calls.clear()
+    with stop_when(stop_after(0, calls)), pytest.raises(Stopped):
+        decode_chunked(m, m.encode(ctx_pos, ctx_val), qry)  # one chunk
+    assert len(calls) == 1
+    assert decode_chunked(m, m.encode(ctx_pos, ctx_val), qry, chunk=8).shape == (1, 64, 9)  # no scope: no stop
