@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import Callback
 
 from .domain import checked_context
 from .evaluation import resolve_eval_dir
+from .loopbar import loop_progress
 from .media import log_files, weights_step
 from .stop import check_stop, sigterm_stop, stop_when
 
@@ -52,7 +53,8 @@ class Pictures(Callback):
         """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files."""
         grid = tuple(signal.shape[2:]) if self.resolution is None else (self.resolution,) * (signal.dim() - 2)
         completions = {}
-        for i, (name, (ctx_pos, ctx_val)) in enumerate(self.contexts(pl_module, signal).items()):
+        contexts = loop_progress(list(self.contexts(pl_module, signal).items()), "pictures", unit="context")
+        for i, (name, (ctx_pos, ctx_val)) in enumerate(contexts):  # a line per context once they take over a second
             check_stop()  # within stop_when (a test's pictures): a SIGTERM stops them between completions
             completions[name] = pl_module.complete(
                 ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid,

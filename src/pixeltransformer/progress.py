@@ -111,8 +111,8 @@ class LogLines(ProgressBar):
 
     Training prints ``[train] step 400/8000 (5.0%)  train/loss 0.1234  12.3 it/s  elapsed 0:00:32  ETA 0:10:21``
     every ``every_seconds`` of wall time or at every multiple of ``every_n_steps``, whichever comes first, and at
-    the last step; every validation prints its metrics (``[val] step ...``); test, validate and predict print their batch
-    count on the same schedule. it/s is measured over the steps since the previous line, leaving out the time spent
+    the last step; every validation prints its metrics (``[val] step ...``); a validation, test or predict prints its batch
+    count every ``every_seconds`` while it runs (``[val] batch 12/50  elapsed 0:00:31``). it/s is measured over the steps since the previous line, leaving out the time spent
     in validation; the ETA adds the validations still to come at the mean duration of those run so far, or is the
     end of trainer.max_time where that comes first (``ETA 0:04:30 (max_time)``).
 
@@ -212,14 +212,15 @@ class LogLines(ProgressBar):
 
     # ---- validation ------------------------------------------------------------------------------------
     def on_validation_start(self, trainer, pl_module) -> None:
+        self._eval_begin()
         if trainer.state.fn == "fit":
-            self._val_start = time.monotonic()
-        else:
-            self._eval_begin()
+            self._val_start = self._eval_start
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if trainer.state.fn != "fit":
             self._eval_step("validate", trainer.num_val_batches)
+        elif not trainer.sanity_checking:  # a fit's long validation shows its batches too, not minutes of silence
+            self._eval_step("val", trainer.num_val_batches)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.state.fn != "fit":

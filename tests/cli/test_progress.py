@@ -130,3 +130,42 @@ def test_an_evaluation_s_last_line_under_ddp_says_its_batches_are_each_process_s
         bar._eval_step("test", 4)
     bar._eval_end("test", processes=2)
     assert out.getvalue().rsplit(" in ", 1)[0] == "[test] 4 batches (each of 2 processes)"
+
+
+def test_a_fit_s_validation_prints_its_batches_while_it_runs(monkeypatch):
+    """A paper-size fit on a loaded CPU validated and drew its pictures for 6 minutes without a line in its log:
+    a fit's validation prints its batch count on the schedule of a test's (not during the sanity check)."""
+    import io
+    from types import SimpleNamespace
+
+    from pixeltransformer import progress
+
+    clock = iter(range(0, 10_000, 40))  # each reading 40 s after the last: every batch is due a line
+    monkeypatch.setattr(progress.time, "monotonic", lambda: float(next(clock)))
+    out = io.StringIO()
+    bar = LogLines(stream=out)
+    for sanity in (True, False):
+        trainer = SimpleNamespace(state=SimpleNamespace(fn="fit"), sanity_checking=sanity, num_val_batches=[3])
+        bar.on_validation_start(trainer, None)
+        for i in range(3):
+            bar.on_validation_batch_end(trainer, None, None, None, i)
+    assert out.getvalue().splitlines() == ["[val] batch 1/3  elapsed 0:00:40", "[val] batch 2/3  elapsed 0:01:20",
+                                           "[val] batch 3/3  elapsed 0:02:00"]
+
+
+def test_pictures_that_take_long_print_a_line_per_context(tmp_path, capsys, monkeypatch):
+    """The pictures after each validation sample every context: a line per context once they take over a second."""
+    import domains.polynomial.domain  # noqa: F401  (its pictures)
+    from domains.polynomial.data import PolynomialDataModule
+    from pixeltransformer import loopbar
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+
+    monkeypatch.setattr(loopbar, "DELAY_SECONDS", 0.0)
+    dm = PolynomialDataModule(train_size=4, val_size=2, test_size=2, batch_size=2, resolution=16)
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=16, ffn=32, heads=2, encoder_layers=1,
+                                    decoder_layers=1)).eval()
+    signal = torch.rand(1, 1, 16) * 2 - 1  # [1, 1, 16]
+    Pictures(num_examples=1, levels=(2, 4), num_samples=1, n_autoregressive=2).draw(module, signal, tmp_path)
+    lines = [line.split(" (")[0] for line in capsys.readouterr().err.splitlines() if line.startswith("[pictures]")]
+    assert lines == ["[pictures] 1/2 context", "[pictures] 2/2 context"]
