@@ -11,6 +11,7 @@ import torch
 
 from pixeltransformer.evaluation import SweepEvaluation
 from pixeltransformer.media import log_media
+from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
 from .metrics import NLL_UNITS, protocol_scores
 from .protocol import evaluation_sizes, point_set_layout, standard_error
@@ -58,6 +59,8 @@ class GPProtocolEvaluation(SweepEvaluation):
         figure_points: the points each curve of functions.png is drawn at.
     """
 
+    summary_settings = ("gp_protocol/batch_size", "gp_protocol/seed")  # in W&B's config, not its summary
+
     def __init__(self, batch_size: int = 16, levels: tuple[int, ...] = (3, 5, 10, 20, 30, 46), sweep_batches: int = 8,
                  seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,
                  figure_levels: tuple[int, ...] = (3, 10, 30), figure_points: int = 300):
@@ -88,6 +91,11 @@ class GPProtocolEvaluation(SweepEvaluation):
         self._sizes: list[tuple[int, int]] = []
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        with stop_when(sigterm_stop(trainer)):  # within seconds of a SIGTERM, not at the end of the batch
+            self.score_batch(pl_module, batch)
+
+    def score_batch(self, pl_module, batch) -> None:
+        """The benchmark's batches within one test batch, each with its sweep levels (the first sweep_batches)."""
         spec = pl_module.spec
         pos, val = point_set_layout(batch["signal"])  # [B, N, 1] each
         keys = [int(i) for i in batch["index"]]
@@ -105,6 +113,7 @@ class GPProtocolEvaluation(SweepEvaluation):
             part = slice(start, start + n_b)
             p, v = pos[part], val[part]  # [b, N, 1] each
             ls, scale = batch["lengthscale"][part], batch["scale"][part]  # [b] each
+            check_stop()  # a SIGTERM stops the evaluation before each score (the Bayes predictor: between its steps)
             nc, nt = evaluation_sizes(self.seed, number, spec.extra["max_points"])
             # the targets (points nc .. nc + nt) and the context points, queried in one call
             qry = torch.cat([torch.arange(nc, nc + nt), torch.arange(nc)])  # [Nt + Nc]
@@ -118,6 +127,7 @@ class GPProtocolEvaluation(SweepEvaluation):
                 for k in self.levels:
                     if k >= n:
                         continue
+                    check_stop()
                     out = protocol_lls(pl_module, p[:, :k], v[:, :k], p[:, k:], v[:, k:], ls, scale)  # [b, N - k]
                     values = {"nll": -out["ll"].mean(-1), "oracle_nll": -out["oracle_ll"].mean(-1),
                               "bayes_nll": -out["bayes_ll"].mean(-1),

@@ -276,6 +276,11 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys
     assert 3 <= gp["num_context_range"][0] <= gp["num_context_range"][1] <= 46
     assert [r["num_context"] for r in metrics["rows"]] == [3, 5, 10, 20, 30, 46]
     assert (run / "eval" / "functions.png").is_file()
+    # the W&B summary holds results: the benchmark's settings are in the run's config (trainer.callbacks), as the
+    # core evaluation's seed is; they were summary numbers eval/gp_protocol/seed and batch_size
+    assert run_log.summary["eval/gp_protocol/target_ll"] == gp["target_ll"]
+    assert run_log.summary["eval/gp_protocol/num_batches"] == 3
+    assert not {"eval/seed", "eval/gp_protocol/seed", "eval/gp_protocol/batch_size"} & set(run_log.summary)
 
 
 def test_gp_draws_are_fixed_by_seed_and_index_and_drawn_when_read():
@@ -388,3 +393,65 @@ def test_the_bayes_predictor_refuses_no_noise_in_one_line():
     y = torch.sin(x)  # [1, 10]
     with pytest.raises(ValueError, match="noise_std must be > 0, got 0.0"):
         gp_protocol_bayes_log_lik(x, y, x, y, "matern", (0.1, 0.6), (0.1, 1.0), 0.0)
+
+
+def test_a_sigterm_stops_the_benchmark_evaluation_between_its_batches_and_levels(monkeypatch):
+    """The benchmark's evaluation scores each batch of 32 test functions as two benchmark batches, each with its sweep
+    of six |S| levels and the Bayes predictor at every one: 50 s a test batch on a busy 2-core CPU, in which a SIGTERM
+    waited for Lightning's look at the end of the batch. It now stops at the next score."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from domains.polynomial import domain  # noqa: F401  registers the Domain the module's spec names
+    from domains.polynomial import evaluation as gp_evaluation
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.stop import check_stop
+
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1)).eval()
+    data = GPProtocolDataset(32, "rbf", seed=1)
+    items = [data[i] for i in range(32)]
+    batch = {key: torch.stack([it[key] for it in items]) for key in items[0]}  # signal [32, 2, 49]
+    batch["index"] = torch.arange(32)
+    trainer = SimpleNamespace(received_sigterm=False, world_size=1, is_global_zero=True)
+    scored = []
+
+    def protocol_lls(*args):  # the SIGTERM comes while the first benchmark batch is scored
+        scored.append(args[1].shape[1])
+        trainer.received_sigterm = True
+        return real(*args)
+
+    real = gp_evaluation.protocol_lls
+    monkeypatch.setattr(gp_evaluation, "protocol_lls", protocol_lls)
+    evaluation = GPProtocolEvaluation()
+    evaluation._values, evaluation.evaluated = {}, set()
+    evaluation._per_batch = {k: [] for k in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll",
+                                             "bayes_target_ll", "bayes_context_ll")}
+    evaluation._sizes = []
+    with pytest.raises(SIGTERMException) as stopped:
+        evaluation.on_test_batch_end(trainer, module, None, batch, 0)
+    assert stopped.value.code == 143 and len(scored) == 1 and evaluation._values == {}
+    check_stop()  # the scope ended with the batch
+
+
+def test_the_bayes_predictor_stops_between_its_lengthscales():
+    """One call integrates over 64 lengthscales: 2-11 s for a batch of 16 on a busy 2-core CPU. Within an evaluation
+    (pixeltransformer.stop) a SIGTERM stops it at the check before the 3rd."""
+    from pixeltransformer.stop import stop_when
+
+    class Stopped(Exception):
+        pass
+
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) > 2:
+            raise Stopped
+
+    x = torch.linspace(-2, 2, 10, dtype=torch.float64).unsqueeze(0)  # [1, 10]
+    with stop_when(check), pytest.raises(Stopped):
+        gp_protocol_bayes_log_lik(x, torch.sin(x), x, torch.sin(x), "rbf", (0.1, 0.6), (0.1, 1.0), 0.02)
+    assert len(calls) == 3
