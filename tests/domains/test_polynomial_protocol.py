@@ -455,3 +455,40 @@ def test_the_bayes_predictor_stops_between_its_lengthscales():
     with stop_when(check), pytest.raises(Stopped):
         gp_protocol_bayes_log_lik(x, torch.sin(x), x, torch.sin(x), "rbf", (0.1, 0.6), (0.1, 1.0), 0.02)
     assert len(calls) == 3
+
+
+def test_the_reference_predictors_run_on_one_thread(monkeypatch, poly_spec):
+    """Their many small batched factorisations (the Bayes predictor's 64 eigendecompositions, the fitted GP's 72
+    Cholesky factors) ran on every thread: on a busy 2-core CPU 4 sweep levels of a benchmark batch of 16 took 21-25 s
+    against 1 s on one thread, and a test batch of 32 50 s. Both evaluations' reference scores now run on one thread,
+    and the caller's thread count is restored."""
+    from types import SimpleNamespace
+
+    from domains.polynomial.metrics import protocol_scores, reference_metrics
+
+    seen = []
+    for name in ("eigh", "cholesky"):
+        real = getattr(torch.linalg, name)
+
+        def spy(*args, _real=real, **kw):
+            seen.append(torch.get_num_threads())
+            return _real(*args, **kw)
+
+        monkeypatch.setattr(torch.linalg, name, spy)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+        x = torch.linspace(-2, 2, 8, dtype=torch.float64).unsqueeze(0)  # [1, 8]
+        y = torch.sin(x)  # [1, 8]
+        protocol_scores(spec, torch.zeros(1, 4), y[:, 4:], x[:, :4], y[:, :4], x[:, 4:], y[:, 4:],
+                        torch.tensor([0.3]), torch.tensor([0.5]))
+        pos = torch.linspace(-1, 1, 8).view(1, 8, 1)  # [1, 8, 1]
+        item = SimpleNamespace(spec=poly_spec, ctx_pos=pos[:, :4], ctx_val=torch.sin(pos[:, :4]), qry_pos=pos[:, 4:],
+                               qry_val=torch.sin(pos[:, 4:]), held_out=torch.ones(1, 4, dtype=torch.bool),
+                               signal=torch.zeros(1, 1, 8))
+        reference_metrics(item)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen and set(seen) == {1}
