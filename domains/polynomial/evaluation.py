@@ -4,6 +4,7 @@ evaluation class of their own: their oracle and GP baseline are PolynomialDomain
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +85,31 @@ class GPProtocolEvaluation(SweepEvaluation):
         if trainer.world_size > 1:
             raise ValueError("the GP protocol evaluation keeps its batches of 16 whole: run it on one device "
                              "(--trainer.devices=1)")
+        self.check_whole_batches(trainer)
         super().on_test_start(trainer, pl_module)
         self._per_batch: dict[str, list[float]] = {k: [] for k in
                                                     ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll",
                                                      "bayes_target_ll", "bayes_context_ll")}
         self._sizes: list[tuple[int, int]] = []
+
+    def check_whole_batches(self, trainer) -> None:
+        """Every test batch the run reads (within limit_test_batches) must hold whole benchmark batches: refused
+        here, not at a short last batch after the evaluation of every batch before it."""
+        dm = getattr(trainer, "datamodule", None)
+        if dm is None:
+            return
+        n = len(dm.dataset("test"))
+        size = min(dm.batch_size, n)  # the loader's
+        batches = math.ceil(n / size)
+        read = min(batches, (getattr(trainer, "num_test_batches", None) or [batches])[0])
+        sizes = [size] * int(read)
+        if read == batches:
+            sizes[-1] = n - (batches - 1) * size
+        bad = [s for s in sizes if s % self.batch_size]
+        if bad:
+            raise ValueError(f"the GP protocol evaluation needs test batches of a multiple of {self.batch_size} "
+                             f"functions: test_size {n} in batches of {dm.batch_size} reads a batch of {bad[0]}; set "
+                             f"--data.init_args.batch_size and test_size to multiples of {self.batch_size}")
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         with stop_when(sigterm_stop(trainer)):  # within seconds of a SIGTERM, not at the end of the batch

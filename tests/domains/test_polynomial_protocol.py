@@ -492,3 +492,26 @@ def test_the_reference_predictors_run_on_one_thread(monkeypatch, poly_spec):
     finally:
         torch.set_num_threads(threads)
     assert seen and set(seen) == {1}
+
+
+def test_a_test_split_of_no_whole_benchmark_batches_is_refused_before_the_first(tmp_path):
+    """test_size 40 in batches of 32 ends in a batch of 8 functions, half a benchmark batch: the evaluation was refused
+    there, at its last batch, after scoring every one before it (test_size 1000: 31 batches). It is refused as it
+    starts; a run whose batches stop before the short one (limit_test_batches) goes on."""
+    from types import SimpleNamespace
+
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+    module = SimpleNamespace(spec=spec)
+
+    def trainer(test_size, batch_size, batches):
+        dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=test_size, batch_size=batch_size)
+        return SimpleNamespace(world_size=1, datamodule=dm, num_test_batches=[batches])
+
+    with pytest.raises(ValueError, match=r"^the GP protocol evaluation needs test batches of a multiple of 16 "
+                                         r"functions: test_size 40 in batches of 32 reads a batch of 8; set "
+                                         r"--data.init_args.batch_size and test_size to multiples of 16$"):
+        GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(40, 32, 2), module)
+    with pytest.raises(ValueError, match=r"test_size 64 in batches of 24 reads a batch of 24;"):
+        GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(64, 24, float("inf")), module)
+    GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(40, 32, 1), module)  # limit_test_batches=1
+    GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(48, 32, 2), module)
