@@ -98,8 +98,9 @@ def read_curves(path: Path) -> Curves:
     if not path.is_file():
         raise FileNotFoundError(f"curve file not found: {path}")
     x = None
+    header: list[str] = []
     if suffix == ".csv":
-        y = _read_csv(path)
+        y, header = _read_csv(path)
     elif suffix == ".npz":
         files, arrays = read_npz(path, ("y", "x"))
         if "y" not in arrays:
@@ -137,6 +138,12 @@ def read_curves(path: Path) -> Curves:
         raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
                          f"column does: is it x beside y columns, one curve a column? Here each row is a curve of "
                          f"{length} points; save the curves as rows (y.T, without x), or y [N, L] and x [L] in an .npz")
+    elif n > length and n >= 5 and header and not _is_number(header[0]) and (np.diff(y[:, 0]) > 0).all():
+        first = ", ".join(f"{v:.3g}" for v in y[:3, 0])
+        warnings.warn(f"{path}: its first column {header[0]!r} rises down all {n} rows ({first}, ...), as an x column "
+                      f"does: is it x beside y columns? It is read as {n} curves of {length} points, one a row; "
+                      "curves are rows on one evenly spaced grid: resample each column onto np.linspace(x[0], x[-1], "
+                      "L) (np.interp) and save the curves as rows", stacklevel=2)
     elif n > 1 and _even_rise(y[0]) and not all(_even_rise(row) for row in y[1:]):
         first = ", ".join(f"{v:g}" for v in y[0, :3])
         warn_rank_zero(f"{path}: its first curve rises by even steps ({first}, ...), as an x row does, and no other "
@@ -181,9 +188,9 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
     return x
 
 
-def _read_csv(path: Path) -> np.ndarray:
-    """One curve per line of numbers separated by commas -> [N, L]; a first line that is not all numbers, or that
-    numbers the columns 0, 1, ..., L-1, is a header. Blank lines are skipped; a line of another length, a cell that is
+def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
+    """One curve per line of numbers separated by commas -> [N, L] and the header's cells ([] without one); a first
+    line that is not all numbers, or that numbers the columns 0, 1, ..., L-1, is a header. Blank lines are skipped; a line of another length, a cell that is
     not a number, or a first column of row numbers under an empty header cell (a DataFrame's index) is refused."""
     rows: list[list[float]] = []
     first_line = None
@@ -227,7 +234,7 @@ def _read_csv(path: Path) -> np.ndarray:
     if header[:1] == [""] and all(header[1:]) and np.array_equal(y[:, 0], np.arange(len(y))):
         raise ValueError(f"{path}: its first column, under an empty header cell, counts the lines 0, 1, 2, ...: a row "
                          "index, not a point of each curve (pandas writes one: to_csv(..., index=False)); remove it")
-    return y
+    return y, header
 
 
 def _is_number(cell: str) -> bool:

@@ -4,6 +4,7 @@ evaluation class of their own: their oracle and GP baseline are PolynomialDomain
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 
 from pixeltransformer.evaluation import SweepEvaluation
 from pixeltransformer.media import log_media
+from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
 from .metrics import NLL_UNITS, protocol_scores
 from .protocol import evaluation_sizes, point_set_layout, standard_error
@@ -58,6 +60,8 @@ class GPProtocolEvaluation(SweepEvaluation):
         figure_points: the points each curve of functions.png is drawn at.
     """
 
+    summary_settings = ("gp_protocol/batch_size", "gp_protocol/seed")  # in W&B's config, not its summary
+
     def __init__(self, batch_size: int = 16, levels: tuple[int, ...] = (3, 5, 10, 20, 30, 46), sweep_batches: int = 8,
                  seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,
                  figure_levels: tuple[int, ...] = (3, 10, 30), figure_points: int = 300):
@@ -81,13 +85,38 @@ class GPProtocolEvaluation(SweepEvaluation):
         if trainer.world_size > 1:
             raise ValueError("the GP protocol evaluation keeps its batches of 16 whole: run it on one device "
                              "(--trainer.devices=1)")
+        self.check_whole_batches(trainer)
         super().on_test_start(trainer, pl_module)
         self._per_batch: dict[str, list[float]] = {k: [] for k in
                                                     ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll",
                                                      "bayes_target_ll", "bayes_context_ll")}
         self._sizes: list[tuple[int, int]] = []
 
+    def check_whole_batches(self, trainer) -> None:
+        """Every test batch the run reads (within limit_test_batches) must hold whole benchmark batches: refused
+        here, not at a short last batch after the evaluation of every batch before it."""
+        dm = getattr(trainer, "datamodule", None)
+        if dm is None:
+            return
+        n = len(dm.dataset("test"))
+        size = min(dm.batch_size, n)  # the loader's
+        batches = math.ceil(n / size)
+        read = min(batches, (getattr(trainer, "num_test_batches", None) or [batches])[0])
+        sizes = [size] * int(read)
+        if read == batches:
+            sizes[-1] = n - (batches - 1) * size
+        bad = [s for s in sizes if s % self.batch_size]
+        if bad:
+            raise ValueError(f"the GP protocol evaluation needs test batches of a multiple of {self.batch_size} "
+                             f"functions: test_size {n} in batches of {dm.batch_size} reads a batch of {bad[0]}; set "
+                             f"--data.init_args.batch_size and test_size to multiples of {self.batch_size}")
+
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        with stop_when(sigterm_stop(trainer)):  # within seconds of a SIGTERM, not at the end of the batch
+            self.score_batch(pl_module, batch)
+
+    def score_batch(self, pl_module, batch) -> None:
+        """The benchmark's batches within one test batch, each with its sweep levels (the first sweep_batches)."""
         spec = pl_module.spec
         pos, val = point_set_layout(batch["signal"])  # [B, N, 1] each
         keys = [int(i) for i in batch["index"]]
@@ -105,6 +134,7 @@ class GPProtocolEvaluation(SweepEvaluation):
             part = slice(start, start + n_b)
             p, v = pos[part], val[part]  # [b, N, 1] each
             ls, scale = batch["lengthscale"][part], batch["scale"][part]  # [b] each
+            check_stop()  # a SIGTERM stops the evaluation before each score (the Bayes predictor: between its steps)
             nc, nt = evaluation_sizes(self.seed, number, spec.extra["max_points"])
             # the targets (points nc .. nc + nt) and the context points, queried in one call
             qry = torch.cat([torch.arange(nc, nc + nt), torch.arange(nc)])  # [Nt + Nc]
@@ -118,6 +148,7 @@ class GPProtocolEvaluation(SweepEvaluation):
                 for k in self.levels:
                     if k >= n:
                         continue
+                    check_stop()
                     out = protocol_lls(pl_module, p[:, :k], v[:, :k], p[:, k:], v[:, k:], ls, scale)  # [b, N - k]
                     values = {"nll": -out["ll"].mean(-1), "oracle_nll": -out["oracle_ll"].mean(-1),
                               "bayes_nll": -out["bayes_ll"].mean(-1),

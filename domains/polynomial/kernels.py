@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 
 # The jitter GPDataset adds to its covariance: every drawn value carries an independent N(0, GP_NUGGET) term.
 GP_NUGGET = 1e-8
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread within, the caller's count restored after: the reference GPs' many small batched
+    factorisations gain nothing from more threads and lose much where the cores are busy (on a busy 2-core CPU the
+    GP benchmark's Bayes predictor and oracle took 21-25 s for 4 sweep levels of 16 functions, 1 s on one thread)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def kernel_matrix(kind: str, x1: torch.Tensor, x2: torch.Tensor, lengthscale, variance) -> torch.Tensor:

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from .kernels import kernel_matrix
+from .kernels import kernel_matrix, one_thread
 
 MAX_CURVES = 256  # curves of the training split read (a seeded subset of more)
 MAX_POINTS = 64  # points of each (a seeded subset of its grid)
@@ -44,12 +44,8 @@ def learn_rbf_prior(curves: torch.Tensor, positions: torch.Tensor, seed: int = 0
     Runs on one thread: its many small matrices gain nothing from more, and every DDP rank learns it at once as it
     starts, each with all the machine's threads (Lightning limits them later): 4-8 s a rank on a busy 2-core CPU
     against 0.3 s on one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return _learn(curves, positions, seed, rows)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _learn(curves: torch.Tensor, positions: torch.Tensor, seed: int, rows: torch.Tensor | None) -> dict[str, float]:

@@ -8,7 +8,7 @@ import torch
 
 from pixeltransformer.evaluation import SweepItem, masked_mean
 
-from .kernels import gaussian_nll
+from .kernels import gaussian_nll, one_thread
 from .oracles import (fitted_rbf_gp, gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle, learned_rbf_gp,
                       polynomial_oracle)
 
@@ -33,12 +33,14 @@ def fallback_variance(spec) -> float:
     return ((hi - lo) / 4) ** 2
 
 
+@one_thread()
 def reference_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
     """NLL (nats, density of y) and MSE of the mean [B] of the reference predictors, over the held-out queries of one
     sweep item of a dense 1D dataset: the exact oracle (generated functions; a user's curves have no known prior), an
     RBF GP fitted to each S alone ("gp"; a user's curves: about the mean of S, as their values sit anywhere and a
     zero-mean GP would pay for the offset) and, where the spec holds one, the RBF GP learned once from the training
-    functions ("gp_train", learned_gp.py), at the normalised positions it was learned at."""
+    functions ("gp_train", learned_gp.py), at the normalised positions it was learned at. On one thread
+    (kernels.one_thread)."""
     spec = item.spec
     cx = (item.ctx_pos[..., 0].double() * spec.pos_scale + spec.pos_offset).cpu()  # [B, K]
     cy = item.ctx_val[..., 0].cpu()  # [B, K]
@@ -71,12 +73,14 @@ def nll_gap_to_oracle(rows: list[dict]) -> dict[str, float]:
             if r["num_context"] in (4, 5, 6) and r.get("nll") is not None and r.get("oracle_nll") is not None}
 
 
+@one_thread()
 def protocol_scores(spec, log_lik: torch.Tensor, mean: torch.Tensor, ctx_x: torch.Tensor, ctx_y: torch.Tensor,
                     qry_x: torch.Tensor, qry_y: torch.Tensor, lengthscale: torch.Tensor,
                     scale: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-query scores [B, Q] of the model (its log-likelihoods and mean given), of the exact oracle and of the Bayes
     predictor: "ll", "oracle_ll", "bayes_ll" (nats), the squared errors "mse", "oracle_mse", and the oracle's
-    predictive standard deviation "oracle_sigma". Positions in x units, CPU tensors."""
+    predictive standard deviation "oracle_sigma". Positions in x units, CPU tensors. On one thread
+    (kernels.one_thread)."""
     extra = spec.extra
     y = qry_y.double()  # [B, Q]
     o_mean, o_var = gp_protocol_oracle(ctx_x, ctx_y, qry_x, extra["kernel"], lengthscale, scale,

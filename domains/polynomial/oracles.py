@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from pixeltransformer.stop import check_stop
+
 from .kernels import GP_NUGGET, gaussian_nll, gaussian_posterior, kernel_matrix
 
 
@@ -104,6 +106,7 @@ def gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, kernel: str, lengthsca
     noise2 = noise_std**2
     log_ml, log_pred = [], []
     for ls in lengthscales.tolist():
+        check_stop()  # in an evaluation, a SIGTERM stops the integration here (pixeltransformer.stop)
         lam, u = torch.linalg.eigh(kernel_matrix(kernel, x_c, x_c, ls, 1.0))  # [B, K], [B, K, K]
         yt = (u.transpose(-1, -2) @ y_c.unsqueeze(-1)).squeeze(-1)  # [B, K]: y in the eigenbasis
         kt = kernel_matrix(kernel, x_q, x_c, ls, 1.0) @ u  # [B, Q, K]

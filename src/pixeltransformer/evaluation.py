@@ -138,21 +138,24 @@ def mean_over_items(per_item: dict[int, float]) -> float:
     return sum(defined) / len(defined) if defined else float("nan")
 
 
-def summary_scalars(rows: list[dict[str, Any]], extra: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
+def summary_scalars(rows: list[dict[str, Any]], extra: dict[str, Any], prefix: str = "eval",
+                    settings: tuple[str, ...] = ()) -> dict[str, float]:
     """metrics.json's numbers as flat scalars: ``eval/<metric>@<|S|>`` for every row's metric, and
     ``eval/<entry>/<key>`` for the numbers in ``extra``'s entries (the domain's summary, the checkpoint's step;
-    nested dicts joined by "/"). Text, lists, switches and undefined values (None) are left out."""
+    nested dicts joined by "/"). Text, lists, switches, undefined values (None) and the ``settings`` (keys of extra
+    as "<entry>/<key>") are left out."""
     out: dict[str, float] = {}
     for row in rows:
         for name, value in row.items():
             if name != "num_context" and isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[f"{prefix}/{name}@{row['num_context']}"] = float(value)
+    skip = {f"{prefix}/{key}" for key in settings}
 
     def walk(key: str, value: Any) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
                 walk(f"{key}/{k}", v)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and key not in skip:
             out[key] = float(value)
 
     for name, value in extra.items():
@@ -286,6 +289,10 @@ class SweepEvaluation(Callback):
             size and the number of devices.
         out_dir: where metrics.json and plots go (default: <run>/eval next to the checkpoint).
     """
+
+    # keys of summary()'s entries ("<entry>/<key>") that are settings: metrics.json records them, W&B's summary (the
+    # runs table's results) does not, as the run's config has them under trainer.callbacks
+    summary_settings: tuple[str, ...] = ()
 
     def __init__(self, levels: tuple[int, ...] = (4, 16, 64, 256), queries: str | int = "grid", grid_points: bool = True,
                  num_samples: int = 0, n_autoregressive: int = 2048, temperature: float = 1.0, seed: int = 0,
@@ -488,7 +495,8 @@ class SweepEvaluation(Callback):
         log_table_and_curves(trainer, "eval", rows, "num_context", groups)
         # one column per number in the W&B runs table, with the step of the checkpoint evaluated (the run's own
         # x-axis, trainer/global_step, is 0 in an evaluation)
-        log_summary(trainer, summary_scalars(rows, {**extra, "checkpoint_step": self.results["checkpoint_step"]}))
+        log_summary(trainer, summary_scalars(rows, {**extra, "checkpoint_step": self.results["checkpoint_step"]},
+                                             settings=self.summary_settings))
         with stop_when(sigterm_stop(trainer)):  # a domain's pictures may sample
             extra_files = self.on_sweep_end(trainer, pl_module, self._dir, rows)
         names = ", ".join(p.name for p in [plot, *extra_files])

@@ -472,3 +472,21 @@ def test_a_checkpoint_written_before_the_learned_gp_still_tests_and_gets_it(run,
     result = json.loads((tmp_path / "eval-old" / "metrics.json").read_text())
     assert {k: result["gp_train"][k] for k in learned} == learned  # learned from the data's training curves
     assert all("gp_train_nll" in row for row in result["rows"])
+
+
+def test_an_uneven_x_column_under_a_named_header_is_named_in_a_warning(tmp_path):
+    """A spreadsheet's columns `time,a,b` with irregular times: read without a word as 100 curves of 3 points (the
+    even x column is refused), and a fit then asked for a smaller min_context. It is still read, as sorted curves are,
+    but a warning names the column and what to do; the same rows under no header stay silent."""
+    rng = np.random.default_rng(1)
+    t = np.sort(rng.uniform(0, 10, 100))  # [100], uneven
+    rows = "".join(f"{a},{np.sin(a)},{np.cos(a)}\n" for a in t)
+    (tmp_path / "series.csv").write_text("time,a,b\n" + rows)
+    with pytest.warns(UserWarning, match=r"series.csv: its first column 'time' rises down all 100 rows \(0.0582, "
+                                         r"0.0709, 0.245, ...\), as an x column does: is it x beside y columns\? It is "
+                                         r"read as 100 curves of 3 points"):
+        assert file_module(tmp_path / "series.csv").pool_sizes() == {"all": 100}
+    (tmp_path / "plain.csv").write_text(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert file_module(tmp_path / "plain.csv").pool_sizes() == {"all": 100}

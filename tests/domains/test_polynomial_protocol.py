@@ -300,6 +300,11 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys
     assert 3 <= gp["num_context_range"][0] <= gp["num_context_range"][1] <= 46
     assert [r["num_context"] for r in metrics["rows"]] == [3, 5, 10, 20, 30, 46]
     assert (run / "eval" / "functions.png").is_file()
+    # the W&B summary holds results: the benchmark's settings are in the run's config (trainer.callbacks), as the
+    # core evaluation's seed is; they were summary numbers eval/gp_protocol/seed and batch_size
+    assert run_log.summary["eval/gp_protocol/target_ll"] == gp["target_ll"]
+    assert run_log.summary["eval/gp_protocol/num_batches"] == 3
+    assert not {"eval/seed", "eval/gp_protocol/seed", "eval/gp_protocol/batch_size"} & set(run_log.summary)
 
 
 def test_gp_draws_are_fixed_by_seed_and_index_and_drawn_when_read():
@@ -412,3 +417,125 @@ def test_the_bayes_predictor_refuses_no_noise_in_one_line():
     y = torch.sin(x)  # [1, 10]
     with pytest.raises(ValueError, match="noise_std must be > 0, got 0.0"):
         gp_protocol_bayes_log_lik(x, y, x, y, "matern", (0.1, 0.6), (0.1, 1.0), 0.0)
+
+
+def test_a_sigterm_stops_the_benchmark_evaluation_between_its_batches_and_levels(monkeypatch):
+    """The benchmark's evaluation scores each batch of 32 test functions as two benchmark batches, each with its sweep
+    of six |S| levels and the Bayes predictor at every one: 50 s a test batch on a busy 2-core CPU, in which a SIGTERM
+    waited for Lightning's look at the end of the batch. It now stops at the next score."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from domains.polynomial import domain  # noqa: F401  registers the Domain the module's spec names
+    from domains.polynomial import evaluation as gp_evaluation
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.stop import check_stop
+
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1)).eval()
+    data = GPProtocolDataset(32, "rbf", seed=1)
+    items = [data[i] for i in range(32)]
+    batch = {key: torch.stack([it[key] for it in items]) for key in items[0]}  # signal [32, 2, 49]
+    batch["index"] = torch.arange(32)
+    trainer = SimpleNamespace(received_sigterm=False, world_size=1, is_global_zero=True)
+    scored = []
+
+    def protocol_lls(*args):  # the SIGTERM comes while the first benchmark batch is scored
+        scored.append(args[1].shape[1])
+        trainer.received_sigterm = True
+        return real(*args)
+
+    real = gp_evaluation.protocol_lls
+    monkeypatch.setattr(gp_evaluation, "protocol_lls", protocol_lls)
+    evaluation = GPProtocolEvaluation()
+    evaluation._values, evaluation.evaluated = {}, set()
+    evaluation._per_batch = {k: [] for k in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll",
+                                             "bayes_target_ll", "bayes_context_ll")}
+    evaluation._sizes = []
+    with pytest.raises(SIGTERMException) as stopped:
+        evaluation.on_test_batch_end(trainer, module, None, batch, 0)
+    assert stopped.value.code == 143 and len(scored) == 1 and evaluation._values == {}
+    check_stop()  # the scope ended with the batch
+
+
+def test_the_bayes_predictor_stops_between_its_lengthscales():
+    """One call integrates over 64 lengthscales: 2-11 s for a batch of 16 on a busy 2-core CPU. Within an evaluation
+    (pixeltransformer.stop) a SIGTERM stops it at the check before the 3rd."""
+    from pixeltransformer.stop import stop_when
+
+    class Stopped(Exception):
+        pass
+
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) > 2:
+            raise Stopped
+
+    x = torch.linspace(-2, 2, 10, dtype=torch.float64).unsqueeze(0)  # [1, 10]
+    with stop_when(check), pytest.raises(Stopped):
+        gp_protocol_bayes_log_lik(x, torch.sin(x), x, torch.sin(x), "rbf", (0.1, 0.6), (0.1, 1.0), 0.02)
+    assert len(calls) == 3
+
+
+def test_the_reference_predictors_run_on_one_thread(monkeypatch, poly_spec):
+    """Their many small batched factorisations (the Bayes predictor's 64 eigendecompositions, the fitted GP's 72
+    Cholesky factors) ran on every thread: on a busy 2-core CPU 4 sweep levels of a benchmark batch of 16 took 21-25 s
+    against 1 s on one thread, and a test batch of 32 50 s. Both evaluations' reference scores now run on one thread,
+    and the caller's thread count is restored."""
+    from types import SimpleNamespace
+
+    from domains.polynomial.metrics import protocol_scores, reference_metrics
+
+    seen = []
+    for name in ("eigh", "cholesky"):
+        real = getattr(torch.linalg, name)
+
+        def spy(*args, _real=real, **kw):
+            seen.append(torch.get_num_threads())
+            return _real(*args, **kw)
+
+        monkeypatch.setattr(torch.linalg, name, spy)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+        x = torch.linspace(-2, 2, 8, dtype=torch.float64).unsqueeze(0)  # [1, 8]
+        y = torch.sin(x)  # [1, 8]
+        protocol_scores(spec, torch.zeros(1, 4), y[:, 4:], x[:, :4], y[:, :4], x[:, 4:], y[:, 4:],
+                        torch.tensor([0.3]), torch.tensor([0.5]))
+        pos = torch.linspace(-1, 1, 8).view(1, 8, 1)  # [1, 8, 1]
+        item = SimpleNamespace(spec=poly_spec, ctx_pos=pos[:, :4], ctx_val=torch.sin(pos[:, :4]), qry_pos=pos[:, 4:],
+                               qry_val=torch.sin(pos[:, 4:]), held_out=torch.ones(1, 4, dtype=torch.bool),
+                               signal=torch.zeros(1, 1, 8))
+        reference_metrics(item)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen and set(seen) == {1}
+
+
+def test_a_test_split_of_no_whole_benchmark_batches_is_refused_before_the_first(tmp_path):
+    """test_size 40 in batches of 32 ends in a batch of 8 functions, half a benchmark batch: the evaluation was refused
+    there, at its last batch, after scoring every one before it (test_size 1000: 31 batches). It is refused as it
+    starts; a run whose batches stop before the short one (limit_test_batches) goes on."""
+    from types import SimpleNamespace
+
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+    module = SimpleNamespace(spec=spec)
+
+    def trainer(test_size, batch_size, batches):
+        dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=test_size, batch_size=batch_size)
+        return SimpleNamespace(world_size=1, datamodule=dm, num_test_batches=[batches])
+
+    with pytest.raises(ValueError, match=r"^the GP protocol evaluation needs test batches of a multiple of 16 "
+                                         r"functions: test_size 40 in batches of 32 reads a batch of 8; set "
+                                         r"--data.init_args.batch_size and test_size to multiples of 16$"):
+        GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(40, 32, 2), module)
+    with pytest.raises(ValueError, match=r"test_size 64 in batches of 24 reads a batch of 24;"):
+        GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(64, 24, float("inf")), module)
+    GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(40, 32, 1), module)  # limit_test_batches=1
+    GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(48, 32, 2), module)

@@ -267,6 +267,10 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/unit/test_results.py", "test_a_metrics_json_whose_cells_are_not_numbers_is_refused_in_one_line"),
     '`make results RUNS="/data/my runs/images/x runs/images/y"` (a path with spaces, unquoted, among others)':
         ("tests/unit/test_results.py", "test_runs_with_spaces_in_their_paths_are_imported"),
+    '`make eval DOMAIN=polynomial DATA=gp_tnp_rbf CKPT=... ARGS="--data.init_args.test_size=1000"` (not whole batches '
+    'of 16)':
+        ("tests/domains/test_polynomial_protocol.py",
+         "test_a_test_split_of_no_whole_benchmark_batches_is_refused_before_the_first"),
     "`python -m domains.polynomial.diagnose runs/polynomial/r/checkpoints/last.ckpt --figure gap.txt`":
         ("tests/domains/test_polynomial_diagnose.py",
          "test_bad_counts_and_figure_paths_are_refused_before_a_checkpoint_is_scored"),
