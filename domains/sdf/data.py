@@ -618,10 +618,10 @@ class SDFDataModule(SignalDataModule):
             except (OSError, ValueError):
                 said = {}
             for line in said.get("files", []):
-                warnings.warn(f"skipping voxel file: {line}", stacklevel=2)
+                warn_rank_zero(f"skipping voxel file: {line}", stacklevel=2)
             self.num_failed += len(said.get("files", []))
             if said.get("empty"):
-                warnings.warn(f"{root}: skipping {said['empty']} empty or full voxel grids", stacklevel=2)
+                warn_rank_zero(f"{root}: skipping {said['empty']} empty or full voxel grids", stacklevel=2)
         else:
             loaded: dict[Path, np.ndarray] = {}  # the file read last: a file of many grids is read once
 
