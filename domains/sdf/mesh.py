@@ -33,7 +33,7 @@ from scipy import ndimage
 from skimage.measure import marching_cubes
 
 from pixeltransformer.arrays import read_npz
-from pixeltransformer.errors import first_line
+from pixeltransformer.errors import first_line, warn_rank_zero
 from pixeltransformer.files import (CacheWriteError, FileDigests, atomic_write, check_cache_folder, data_files,
                                     package_versions, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
@@ -434,13 +434,13 @@ class SDFCache:
         for i, path in enumerate(paths):
             if i in errors:
                 self.failures.append((path, errors[i]))
-                warnings.warn(f"skipping mesh: {errors[i]}", stacklevel=2)
+                warn_rank_zero(f"skipping mesh: {errors[i]}", stacklevel=2)
             else:
                 files.append(targets[i])
                 self.kept.append(path)
         if self.failures:
-            warnings.warn(f"SDFCache: {len(self.failures)} of {len(paths)} meshes failed and were skipped",
-                          stacklevel=2)
+            warn_rank_zero(f"SDFCache: {len(self.failures)} of {len(paths)} meshes failed and were skipped",
+                           stacklevel=2)
         return files
 
 

@@ -796,10 +796,7 @@ class PixelTransformerCLI(LightningCLI):
         check_node_launch(trainer.num_nodes, type(environment).__name__)  # a second node no one starts: refused
         trainer.callbacks = [ParamSummary(max_depth=cb._max_depth) if type(cb) in (ModelSummary, RichModelSummary)
                              else cb for cb in trainer.callbacks]
-        for lg in trainer.loggers:
-            init = getattr(lg, "_wandb_init", None)  # fast_dev_run's DummyLogger answers any attribute with a no-op
-            if not isinstance(init, dict):
-                continue
+        for init in _wandb_inits(trainer):
             if init.get("anonymous", True) is None:  # wandb warns about any value of this deprecated setting
                 del init["anonymous"]
             if os.environ.get("WANDB_MODE") == "disabled":
@@ -875,6 +872,8 @@ class PixelTransformerCLI(LightningCLI):
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
         except BaseException:
+            if replacing is not None:  # set aside above, then the W&B staging failed (a read-only folder)
+                put_back(replacing)
             self._release_run_folder()
             raise
         try:
@@ -934,12 +933,14 @@ class PixelTransformerCLI(LightningCLI):
     def _stage_wandb(self) -> tuple[Path, list[Path]] | None:
         """Point an evaluation's offline W&B logger at a staging folder in <run>/wandb/ (wandbfolder.stage_record);
         returns it and the folders made for it, or None without one (online, disabled, no W&B logger)."""
-        loggers = [lg for lg in self.trainer.loggers if isinstance(getattr(lg, "_wandb_init", None), dict)]
-        if not loggers or not wandb_offline() or os.environ.get("WANDB_MODE") == "disabled":
+        inits = _wandb_inits(self.trainer)
+        if not inits or not wandb_offline() or os.environ.get("WANDB_MODE") == "disabled":
             return None
         staged = stage_record(self.run_dir / "wandb")
-        for lg in loggers:
-            lg._wandb_init["dir"] = str(staged[0])  # where wandb.init writes; the logger's save_dir (log_dir) stays
+        for init in inits:
+            # where wandb.init writes; the logger's save_dir, which the public arguments would move too, is the
+            # trainer's log_dir and stays the run folder
+            init["dir"] = str(staged[0])
         return staged
 
     def _write_failure(self, err: BaseException, subcommand: str, replacing: Path | None) -> str | None:
@@ -1088,6 +1089,12 @@ def _print_config_action():
 def _config_list(value: Any) -> list:
     """A config entry that may be one item or a list of them (trainer.logger, trainer.callbacks), as a list."""
     return [] if value is None or isinstance(value, bool) else list(value) if isinstance(value, list) else [value]
+
+
+def _wandb_inits(trainer) -> list[dict]:
+    """The wandb.init arguments of the trainer's W&B loggers, which the CLI edits before their run begins (the
+    logger keeps them in ``_wandb_init``; fast_dev_run's DummyLogger answers any attribute with a no-op)."""
+    return [init for lg in trainer.loggers if isinstance(init := getattr(lg, "_wandb_init", None), dict)]
 
 
 def _is_wandb_logger(logger: Any) -> bool:

@@ -752,6 +752,30 @@ def test_an_evaluation_s_wandb_record_joins_the_run_folder_once_it_has_ended(tra
     assert (run / "wandb" / record.name / "files").is_dir()
 
 
+def test_an_evaluation_whose_wandb_staging_fails_puts_the_earlier_one_back(trained_polynomial, tmp_path, monkeypatch):
+    """The W&B staging folder is made after the earlier evaluation is set aside: one that could not be made (a
+    read-only wandb/) left the earlier eval/ hidden in .eval.previous until the next command."""
+    import pixeltransformer.cli as cli_module
+
+    run = tmp_path / "polynomial" / "w"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    (run / "eval").mkdir()
+    (run / "eval" / "metrics.json").write_text('{"earlier": true}')
+
+    def read_only(folder):
+        raise PermissionError(13, "Permission denied", str(folder))
+
+    monkeypatch.setattr(cli_module, "stage_record", read_only)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
+    with pytest.raises((PermissionError, SystemExit)):
+        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+              "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    assert (run / "eval" / "metrics.json").read_text() == '{"earlier": true}'
+    assert not (run / ".eval.previous").exists()
+
+
 def test_a_prediction_begins_no_wandb_run(trained_polynomial, tmp_path, monkeypatch):
     """`pixeltransformer predict` (not `make sample`, which disables W&B) began a W&B run of its own that logged
     nothing, no config and no number: an empty record in <run>/wandb/ for each prediction, an empty run in the run's
