@@ -190,8 +190,9 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
 
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     """One curve per line of numbers separated by commas -> [N, L] and the header's cells ([] without one); a first
-    line that is not all numbers, or that numbers the columns 0, 1, ..., L-1, is a header. Blank lines are skipped; a line of another length, a cell that is
-    not a number, or a first column of row numbers under an empty header cell (a DataFrame's index) is refused."""
+    line that is not all numbers, or that numbers the columns 0, 1, ..., L-1, is a header. Blank lines are skipped;
+    a line of another length, a cell that is not a number, or a first column of row numbers under an empty header
+    cell (a DataFrame's index) is refused."""
     rows: list[list[float]] = []
     first_line = None
     header: list[str] = []

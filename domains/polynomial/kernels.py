@@ -15,8 +15,7 @@ GP_NUGGET = 1e-8
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
     """Torch on one thread within, the caller's count restored after: the reference GPs' many small batched
-    factorisations gain nothing from more threads and lose much where the cores are busy (on a busy 2-core CPU the
-    GP benchmark's Bayes predictor and oracle took 21-25 s for 4 sweep levels of 16 functions, 1 s on one thread)."""
+    factorisations gain nothing from more threads and lose much where the cores are busy."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -617,11 +617,7 @@ class SDFDataModule(SignalDataModule):
                 said = json.loads(skipped_path.read_text()) if skipped_path.exists() else {}
             except (OSError, ValueError):
                 said = {}
-            for line in said.get("files", []):
-                warn_rank_zero(f"skipping voxel file: {line}", stacklevel=2)
-            self.num_failed += len(said.get("files", []))
-            if said.get("empty"):
-                warn_rank_zero(f"{root}: skipping {said['empty']} empty or full voxel grids", stacklevel=2)
+            unreadable, empty = list(said.get("files", [])), int(said.get("empty", 0))
         else:
             loaded: dict[Path, np.ndarray] = {}  # the file read last: a file of many grids is read once
 
@@ -632,23 +628,19 @@ class SDFDataModule(SignalDataModule):
                 return loaded[f]
 
             good, empty = [], 0  # (file, grid within it) of the grids that have a surface
-            unreadable: list[str] = []  # why each file skipped could not be read
+            unreadable = []  # why each file skipped could not be read
             for f in loop_progress(files, f"reading voxels in {root.name}", unit="file", enabled=len(files) > 1):
                 try:
                     occ = grids(f)  # [n, r, r, r]
                 except ValueError as e:
                     if not root.is_dir():
                         raise
-                    warn_rank_zero(f"skipping voxel file: {e}", stacklevel=2)
-                    self.num_failed += 1
                     unreadable.append(str(e))
                     continue
                 filled = occ.reshape(len(occ), -1).mean(1)  # [n]
                 keep = np.flatnonzero((filled > 0) & (filled < 1))
                 empty += len(occ) - len(keep)
                 good += [(f, int(i)) for i in keep]
-            if empty:
-                warn_rank_zero(f"{root}: skipping {empty} empty or full voxel grids", stacklevel=2)
             good = good[: self.max_shapes]
 
             def convert(i: int) -> np.ndarray:
@@ -661,6 +653,11 @@ class SDFDataModule(SignalDataModule):
                     atomic_write(skipped_path, lambda tmp: tmp.write_text(json.dumps({"files": unreadable,
                                                                                        "empty": empty})))
             self._write_stacked(path, len(good), convert, desc="voxels -> SDF")
+        for line in unreadable:
+            warn_rank_zero(f"skipping voxel file: {line}", stacklevel=2)
+        if empty:
+            warn_rank_zero(f"{root}: skipping {empty} empty or full voxel grids", stacklevel=2)
+        self.num_failed += len(unreadable)
         return path, len(np.load(path, mmap_mode="r"))
 
     def _pick(self, split: str, counts: dict[str, int], root: Path, everything: bool,

@@ -54,7 +54,7 @@ class Pictures(Callback):
         grid = tuple(signal.shape[2:]) if self.resolution is None else (self.resolution,) * (signal.dim() - 2)
         completions = {}
         contexts = loop_progress(list(self.contexts(pl_module, signal).items()), "pictures", unit="context")
-        for i, (name, (ctx_pos, ctx_val)) in enumerate(contexts):  # a line per context once they take over a second
+        for i, (name, (ctx_pos, ctx_val)) in enumerate(contexts):  # progress once they take over a second
             check_stop()  # within stop_when (a test's pictures): a SIGTERM stops them between completions
             completions[name] = pl_module.complete(
                 ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid,

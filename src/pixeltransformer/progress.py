@@ -111,9 +111,9 @@ class LogLines(ProgressBar):
 
     Training prints ``[train] step 400/8000 (5.0%)  train/loss 0.1234  12.3 it/s  elapsed 0:00:32  ETA 0:10:21``
     every ``every_seconds`` of wall time or at every multiple of ``every_n_steps``, whichever comes first, and at
-    the last step; every validation prints its metrics (``[val] step ...``); a validation, test or predict prints its batch
-    count every ``every_seconds`` while it runs (``[val] batch 12/50  elapsed 0:00:31``). it/s is measured over the steps since the previous line, leaving out the time spent
-    in validation; the ETA adds the validations still to come at the mean duration of those run so far, or is the
+    the last step; every validation prints its metrics (``[val] step ...``); a validation, test or predict prints
+    its batch count every ``every_seconds`` while it runs (``[val] batch 12/50  elapsed 0:00:31``). it/s is
+    measured over the steps since the previous line, leaving out the time spent in validation; the ETA adds the validations still to come at the mean duration of those run so far, or is the
     end of trainer.max_time where that comes first (``ETA 0:04:30 (max_time)``).
 
     Args:

@@ -3,11 +3,10 @@
 Lightning's SIGTERM handler only notes the signal (``trainer.received_sigterm``), and its test loop looks at the note
 at the end of a batch: in an evaluation that samples (an images batch: every |S| level, each with minutes of
 autoregressive steps on a CPU) that came minutes after the signal, past the grace period a cluster gives before its
-SIGKILL. Within :func:`stop_when`, the autoregressive sampling loop (inference.sample), the |S| levels of an
-evaluation's batch, the VAE baseline's fitting steps, the 3D shapes' RBF fill (its chunks of queries) and shape
-scores (each method's grid), the GP benchmark's batches and its Bayes predictor's lengthscales, and the test
-pictures' completions call :func:`check_stop` before each step; the check raises what the signal's stop raises, and
-the caller undoes what the stopped work began (an evaluation's folder is put back as it was by the CLI). A prediction
+SIGKILL. Within :func:`stop_when`, the long loops of an evaluation (the autoregressive sampling steps, the |S|
+levels of a batch, the baselines' chunks and fitting steps, the pictures' completions: docs/design.md lists them)
+call :func:`check_stop` before each step; the check raises what the signal's stop raises, and the caller undoes what
+the stopped work began (an evaluation's folder is put back as it was by the CLI). A prediction
 stops otherwise: its own SIGTERM handler raises at once (predict.PredictionWriter), as nothing it began outlives it.
 """
 
