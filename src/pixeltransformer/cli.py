@@ -287,16 +287,23 @@ _UNREAD = object()  # a dropped setting whose value the note did not give as a l
 _NO_DEFAULT = object()  # an option without a default
 
 
+def _class_at(class_path: str) -> Any:
+    """The object a config's ``class_path`` names, or None where it does not import (the parser reports that where
+    it builds the class)."""
+    module, _, name = str(class_path).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except Exception:  # noqa: BLE001 - a module's own error too: reported where the class is built
+        return None
+
+
 def _default_of(class_path: str, name: str) -> Any:
     """The default of option ``name`` of the class at ``class_path`` (first in its MRO to take it by name);
     ``_NO_DEFAULT`` where there is none or the class does not import."""
-    import importlib
     import inspect
 
-    module, _, name_of_class = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), name_of_class)
-    except Exception:  # noqa: BLE001 - then the setting counts as given
+    cls = _class_at(class_path)
+    if cls is None:  # then the setting counts as given
         return _NO_DEFAULT
     for klass in getattr(cls, "__mro__", ()):
         param = inspect.signature(klass.__init__).parameters.get(name) if "__init__" in vars(klass) else None
@@ -550,11 +557,7 @@ class PixelTransformerCLI(LightningCLI):
         trained = (ckpt.get("hyper_parameters") or {}).get("spec")
         if sub == "predict" or args is None or not isinstance(trained, dict):
             return  # a prediction converts the user's file by the spec itself
-        try:
-            module, _, name = str(data.class_path).rpartition(".")
-            cls = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            return  # the class is reported where it is built
+        cls = _class_at(data.class_path)
         if not (isinstance(cls, type) and issubclass(cls, SignalDataModule)):
             return
         self._adopted_lines = []
@@ -587,14 +590,15 @@ class PixelTransformerCLI(LightningCLI):
 
     def _say_layout(self, subcommand: str) -> None:
         """The [run] lines of the data options taken from the checkpoint (:meth:`_use_trained_options`), and of a
-        checkpoint whose splits were drawn with another layout than a new run's, where the two
-        deal other items into the splits the command reads (sizes that fix the train size); nothing where they deal
-        the same (train -1, sizes that fill the pool, splits drawn split by split)."""
-        if _first_process():
-            for line in getattr(self, "_adopted_lines", ()):
-                print(line, flush=True)
+        checkpoint whose splits were drawn with another layout than a new run's, where the two deal other items into
+        the splits the command reads (sizes that fix the train size); nothing where they deal the same (train -1,
+        sizes that fill the pool, splits drawn split by split)."""
+        if not _first_process():
+            return
+        for line in getattr(self, "_adopted_lines", ()):
+            print(line, flush=True)
         layout, default = getattr(self, "_layout_note", (None, None))
-        if layout is None or not _first_process():
+        if layout is None:
             return
         if not same_items(self.datamodule, {"split_layout": default}, READS.get(subcommand, SPLITS)):
             print(f"[run] the checkpoint's splits were drawn with split layout {layout}: so are this run's "
