@@ -145,7 +145,15 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
      "columns.npy: its first column rises by even steps down all 61 rows (1990, 1990.5, 1991, ...)"),
     ("noy.npz", lambda p: np.savez(p, arr_0=sines()), "noy.npz has no array 'y' (found arr_0)"),
     ("uneven.npz", lambda p: write_npz(p, sines(), np.linspace(0, 1, 61) ** 2), "uneven.npz: x is not evenly spaced"),
-    ("back.npz", lambda p: write_npz(p, sines(), -np.linspace(0, 1, 61)), "back.npz: x must increase"),
+    ("back.npz", lambda p: write_npz(p, sines(), np.linspace(1, 0, 61)),
+     "back.npz: x must increase, but x[1] = 0.983333 follows x[0] = 1; x decreases throughout: reverse it and the "
+     "curves (x[::-1], y[:, ::-1])"),
+    ("shuffled.npz", lambda p: write_npz(p, sines(), np.linspace(0, 60, 61)[np.r_[0, 2, 1, 3:61]]),
+     "shuffled.npz: x must increase, but x[2] = 1 follows x[1] = 2; sort the points by x (order = np.argsort(x): "
+     "x[order], y[:, order])"),
+    ("twice.npz", lambda p: write_npz(p, sines(), np.r_[0, np.linspace(0, 1, 60)]),
+     "twice.npz: x must increase, but x[1] = 0 follows x[0] = 0; each point needs its own x: average or drop the "
+     "repeated points"),
     ("short.npz", lambda p: write_npz(p, sines(), np.linspace(0, 1, 60)), "short.npz: x has shape [60]; expected [L]"),
     ("text.npy", lambda p: np.save(p, np.array([["a", "b"], ["c", "d"]])), "text.npy: y must hold real numbers"),
     ("curves.txt", lambda p: p.write_text("1,2\n"), "curves.txt: unknown curve file type '.txt'"),
