@@ -17,7 +17,7 @@ import torch
 from domains.polynomial.data import PolynomialDataModule
 from domains.polynomial.domain import PolynomialDomain
 from domains.polynomial.metrics import reference_metrics
-from pixeltransformer.datamodule import pool_digests, split_mismatch
+from pixeltransformer.datamodule import conversion_mismatch, pool_digests, split_mismatch
 from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.sets import draw_context, grid_positions
@@ -232,6 +232,27 @@ def test_a_changed_file_is_named_when_a_checkpoint_is_evaluated_on_it(tmp_path):
     note = split_mismatch(checkpoint_state(file_module(path, seed=3)), file_module(path))
     assert note is not None and "pass --data.init_args.seed 3" in note, note
 
+
+
+def test_curves_on_another_x_step_than_the_checkpoint_s_are_named(tmp_path):
+    """A model trained on x 0..10 and evaluated on a file of x 0..20 (as many points) read its curves squeezed onto its
+    own grid, with only the "other files" warning: the x ranges are named. Another offset alone is the same step."""
+    trained = {"hyper_parameters": {"spec": file_module(write_npz(tmp_path / "a.npz", sines(), np.linspace(0, 10, 61)))
+                                    .spec.to_dict()}}
+    wide = file_module(write_npz(tmp_path / "b.npz", sines(seed=1), np.linspace(0, 20, 61)))
+    assert conversion_mismatch(trained, wide) == (
+        "the checkpoint was trained on curves with x from 0 to 10 (a step of 0.1667), these have x from 0 to 20 (a step "
+        "of 0.3333): the model reads point i of a curve as point i of its own, whatever its x, so it is scored on them "
+        "squeezed 2x along x, as if their x ran from 0 to 10 (right where only x's units differ)")
+    assert "it now trains on them squeezed 2x" in conversion_mismatch(trained, wide, resume=True)
+    np.save(tmp_path / "c.npy", sines(seed=2))
+    index = conversion_mismatch(trained, file_module(tmp_path / "c.npy"))  # no x: the point's index, 0..60
+    assert "these have x from 0 to 60 (a step of 1): " in index and "squeezed 6x" in index, index
+    narrow = file_module(write_npz(tmp_path / "e.npz", sines(seed=4), np.linspace(0, 5, 61)))
+    assert "stretched 2x along x, as if their x ran from 0 to 10" in conversion_mismatch(trained, narrow)
+    later = file_module(write_npz(tmp_path / "d.npz", sines(seed=3), np.linspace(1990, 2000, 61)))
+    assert conversion_mismatch(trained, later) is None
+    assert conversion_mismatch(trained, file_module(tmp_path / "a.npz")) is None
 
 # ---- units ----------------------------------------------------------------------------------------------
 def test_positions_and_values_round_trip_in_the_datas_units(tmp_path):
