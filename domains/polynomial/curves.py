@@ -179,7 +179,13 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
     steps = np.diff(x)  # [L - 1]
     if not (steps > 0).all():
         i = int(np.argmax(steps <= 0))
-        raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {x[i + 1]:g} follows x[{i}] = {x[i]:g}")
+        if steps[i] == 0:
+            fix = "each point needs its own x: average or drop the repeated points"
+        elif (steps < 0).all():
+            fix = "x decreases throughout: reverse it and the curves (x[::-1], y[:, ::-1])"
+        else:
+            fix = "sort the points by x (order = np.argsort(x): x[order], y[:, order])"
+        raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {x[i + 1]:g} follows x[{i}] = {x[i]:g}; {fix}")
     step = (x[-1] - x[0]) / (length - 1)
     if np.abs(steps - step).max() > EVEN_TOLERANCE * step:
         raise ValueError(f"{path}: x is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g}); the "

@@ -25,7 +25,7 @@ from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule,
                                          same_split_index, splits_hint, splits_with_train_of)
 from pixeltransformer.signal import SignalSpec
 
-from .curves import Curves, curve_sources, read_curves, source_names
+from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, source_names
 from .kernels import GP_NUGGET, kernel_matrix
 from .learned_gp import MAX_CURVES, learn_rbf_prior
 from .protocol import GPProtocolDataset, protocol_extra
@@ -379,6 +379,29 @@ class PolynomialDataModule(SignalDataModule):
             return dict.fromkeys(("noise_std", "lengthscale_range", "scale_range"))
         drawn_by = ("degree", "coef_std") if self.dataset_name == "polynomial" else ("lengthscale", "variance")
         return dict.fromkeys(drawn_by)
+
+    def spec_mismatch(self, trained: dict[str, Any], resume: bool = False) -> str | None:
+        """A file's curves on another x step than the checkpoint's (a file of x 0..20 where it learned 0..10, with as
+        many points): the model reads point i of a curve as point i of its own, whatever its x, so they are read
+        squeezed or stretched along x onto its grid. Named with both x ranges; another offset alone (years 2000..2010
+        where it learned 1990..2000) is read as the same step, and a step within rounding (EVEN_TOLERANCE) too."""
+        if not self.is_file or trained.get("dataset") != "file" or "pos_scale" not in trained:
+            return None
+        mine = self.spec
+        was_scale, was_offset = float(trained["pos_scale"]), float(trained.get("pos_offset", 0.0))
+        if abs(mine.pos_scale - was_scale) <= EVEN_TOLERANCE * was_scale:
+            return None
+        points = int((trained.get("grid_shape") or mine.grid_shape)[0])
+        was_step, step = 2 * was_scale / (points - 1), 2 * mine.pos_scale / (points - 1)
+        ratio = step / was_step
+        how = f"squeezed {ratio:.3g}x" if ratio > 1 else f"stretched {1 / ratio:.3g}x"
+        scored = "it now trains on them" if resume else "it is scored on them"
+        return (f"the checkpoint was trained on curves with x from {was_offset - was_scale:g} to "
+                f"{was_offset + was_scale:g} (a step of {was_step:.4g}), these have x from "
+                f"{mine.pos_offset - mine.pos_scale:g} to {mine.pos_offset + mine.pos_scale:g} (a step of {step:.4g}): "
+                f"the model reads point i of a curve as point i of its own, whatever its x, so {scored} {how} along "
+                f"x, as if their x ran from {was_offset - was_scale:g} to {was_offset + was_scale:g} (right where only "
+                f"x's units differ)")
 
     def pool_sizes(self) -> dict[str, int] | None:
         """A file's curves per pool (which a changed file changes); generated functions: None."""

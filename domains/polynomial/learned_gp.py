@@ -80,8 +80,15 @@ def _learn(curves: torch.Tensor, positions: torch.Tensor, seed: int, rows: torch
                  for c, g in zip(centre, grids)]
         best = _grid_search(x, y, group, *grids)
     s2 = best["variance"] * unit**2
+    level_var = best["beta"] * s2
+    if best["log_beta"] >= LOG_BETA_RANGE[1]:
+        # levels that spread 1e8 signal variances or more (curves each constant at a level of its own): the
+        # likelihood rises without bound as the signal vanishes beside them, and the top of the beta grid took the
+        # levels' variance for 1/K of it. Each curve's mean is then its level, to 1e-8 of their spread: the levels'
+        # maximum-likelihood variance is that of the means
+        level_var = float(y.mean(-1).var(unbiased=False)) * unit**2
     return {"lengthscale": 10 ** best["log_ls"], "variance": s2, "noise_var": 10 ** best["log_eta"] * s2,
-            "mean": shift + best["mean"] * unit, "level_var": best["beta"] * s2,
+            "mean": shift + best["mean"] * unit, "level_var": level_var,
             "log_lik_per_point": best["log_lik"] / y.numel() - math.log(unit), "curves": int(len(rows)),
             "points": int(k)}
 

@@ -448,11 +448,19 @@ def conversion_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModul
     """One line when a checkpoint's spec records that its data was made with other options than ``datamodule``'s
     (its :meth:`SignalDataModule.conversion_options`: an SDF's truncation or margin, a video's frame_step), naming
     each with both values and what to pass; None when they agree, or the checkpoint recorded none of them. The model
-    is then scored (or, ``resume``, trained on) data it was not trained on, which the numbers do not show."""
+    is then scored (or, ``resume``, trained on) data it was not trained on, which the numbers do not show. What no
+    option sets but the data itself (:meth:`SignalDataModule.spec_mismatch`: a curve file's x step) follows."""
     trained = (checkpoint.get("hyper_parameters") or {}).get("spec")
     was_extra = (trained.get("extra") or {}) if isinstance(trained, dict) else None
     if not isinstance(datamodule, SignalDataModule) or not isinstance(was_extra, dict):
         return None
+    notes = [_option_mismatch(trained, was_extra, datamodule, resume), datamodule.spec_mismatch(trained, resume)]
+    return "; besides, ".join(n for n in notes if n) or None
+
+
+def _option_mismatch(trained: dict[str, Any], was_extra: dict[str, Any], datamodule: "SignalDataModule",
+                     resume: bool) -> str | None:
+    """conversion_mismatch's line for the options of :meth:`SignalDataModule.conversion_options`."""
     mine = checked_spec(datamodule).extra
     was: dict[str, Any] = {}
     lost: list[str] = []  # options no value of which makes the checkpoint's data again: why
@@ -965,6 +973,13 @@ class SignalDataModule(L.LightningDataModule):
         is the same data. ``resume``: the data a resume reads (every split), else an evaluation's (its split alone,
         which may come from fewer sources). By default: none."""
         return {}
+
+    def spec_mismatch(self, trained: dict[str, Any], resume: bool = False) -> str | None:
+        """One line where this module's data differs from that of a checkpoint trained on ``trained`` (its spec, as a
+        dict) in what no data option sets, so that the model reads it otherwise than it learned (a curve file's x
+        step: curves of another file read stretched onto the checkpoint's grid), naming both; ``resume`` as for
+        :meth:`conversion_options`. By default: None."""
+        return None
 
     @classmethod
     def trained_options(cls, trained: dict[str, Any]) -> dict[str, Any]:

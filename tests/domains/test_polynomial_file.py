@@ -17,7 +17,7 @@ import torch
 from domains.polynomial.data import PolynomialDataModule
 from domains.polynomial.domain import PolynomialDomain
 from domains.polynomial.metrics import reference_metrics
-from pixeltransformer.datamodule import pool_digests, split_mismatch
+from pixeltransformer.datamodule import conversion_mismatch, pool_digests, split_mismatch
 from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.sets import draw_context, grid_positions
@@ -145,7 +145,15 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
      "columns.npy: its first column rises by even steps down all 61 rows (1990, 1990.5, 1991, ...)"),
     ("noy.npz", lambda p: np.savez(p, arr_0=sines()), "noy.npz has no array 'y' (found arr_0)"),
     ("uneven.npz", lambda p: write_npz(p, sines(), np.linspace(0, 1, 61) ** 2), "uneven.npz: x is not evenly spaced"),
-    ("back.npz", lambda p: write_npz(p, sines(), -np.linspace(0, 1, 61)), "back.npz: x must increase"),
+    ("back.npz", lambda p: write_npz(p, sines(), np.linspace(1, 0, 61)),
+     "back.npz: x must increase, but x[1] = 0.983333 follows x[0] = 1; x decreases throughout: reverse it and the "
+     "curves (x[::-1], y[:, ::-1])"),
+    ("shuffled.npz", lambda p: write_npz(p, sines(), np.linspace(0, 60, 61)[np.r_[0, 2, 1, 3:61]]),
+     "shuffled.npz: x must increase, but x[2] = 1 follows x[1] = 2; sort the points by x (order = np.argsort(x): "
+     "x[order], y[:, order])"),
+    ("twice.npz", lambda p: write_npz(p, sines(), np.r_[0, np.linspace(0, 1, 60)]),
+     "twice.npz: x must increase, but x[1] = 0 follows x[0] = 0; each point needs its own x: average or drop the "
+     "repeated points"),
     ("short.npz", lambda p: write_npz(p, sines(), np.linspace(0, 1, 60)), "short.npz: x has shape [60]; expected [L]"),
     ("text.npy", lambda p: np.save(p, np.array([["a", "b"], ["c", "d"]])), "text.npy: y must hold real numbers"),
     ("curves.txt", lambda p: p.write_text("1,2\n"), "curves.txt: unknown curve file type '.txt'"),
@@ -224,6 +232,27 @@ def test_a_changed_file_is_named_when_a_checkpoint_is_evaluated_on_it(tmp_path):
     note = split_mismatch(checkpoint_state(file_module(path, seed=3)), file_module(path))
     assert note is not None and "pass --data.init_args.seed 3" in note, note
 
+
+
+def test_curves_on_another_x_step_than_the_checkpoint_s_are_named(tmp_path):
+    """A model trained on x 0..10 and evaluated on a file of x 0..20 (as many points) read its curves squeezed onto its
+    own grid, with only the "other files" warning: the x ranges are named. Another offset alone is the same step."""
+    trained = {"hyper_parameters": {"spec": file_module(write_npz(tmp_path / "a.npz", sines(), np.linspace(0, 10, 61)))
+                                    .spec.to_dict()}}
+    wide = file_module(write_npz(tmp_path / "b.npz", sines(seed=1), np.linspace(0, 20, 61)))
+    assert conversion_mismatch(trained, wide) == (
+        "the checkpoint was trained on curves with x from 0 to 10 (a step of 0.1667), these have x from 0 to 20 (a step "
+        "of 0.3333): the model reads point i of a curve as point i of its own, whatever its x, so it is scored on them "
+        "squeezed 2x along x, as if their x ran from 0 to 10 (right where only x's units differ)")
+    assert "it now trains on them squeezed 2x" in conversion_mismatch(trained, wide, resume=True)
+    np.save(tmp_path / "c.npy", sines(seed=2))
+    index = conversion_mismatch(trained, file_module(tmp_path / "c.npy"))  # no x: the point's index, 0..60
+    assert "these have x from 0 to 60 (a step of 1): " in index and "squeezed 6x" in index, index
+    narrow = file_module(write_npz(tmp_path / "e.npz", sines(seed=4), np.linspace(0, 5, 61)))
+    assert "stretched 2x along x, as if their x ran from 0 to 10" in conversion_mismatch(trained, narrow)
+    later = file_module(write_npz(tmp_path / "d.npz", sines(seed=3), np.linspace(1990, 2000, 61)))
+    assert conversion_mismatch(trained, later) is None
+    assert conversion_mismatch(trained, file_module(tmp_path / "a.npz")) is None
 
 # ---- units ----------------------------------------------------------------------------------------------
 def test_positions_and_values_round_trip_in_the_datas_units(tmp_path):

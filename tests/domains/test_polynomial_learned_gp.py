@@ -186,6 +186,18 @@ def test_curves_each_constant_at_a_level_of_their_own_are_predicted():
     assert torch.allclose(mean, curves, atol=1e-6) and torch.isfinite(nll).all(), (mean, var)
 
 
+
+@pytest.mark.parametrize("wiggle", [0.0, 1e-8])
+def test_the_level_variance_of_curves_each_constant_is_the_levels_variance(wiggle):
+    """Curves flat at levels 0..19 (variance 33.25), exactly or to 1e-8: the likelihood rises without bound as the
+    signal vanishes, and the level variance came out as 1/L of the levels' (0.52 at 64 points), where the beta grid
+    stopped. Now the levels' own variance."""
+    x = torch.linspace(-1, 1, 64, dtype=torch.float64)  # [L]
+    noise = torch.randn(20, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # [20, L]
+    curves = torch.arange(20, dtype=torch.float64).unsqueeze(-1) + wiggle * noise  # [20, L]
+    learned = learn_rbf_prior(curves, x)
+    assert abs(learned["level_var"] / 33.25 - 1) < 1e-3 and abs(learned["mean"] - 9.5) < 1e-6, learned
+
 def test_the_gp_fitted_to_each_s_is_the_same_fit_in_any_units_of_y():
     """The per-S fit ("gp") in units of each function's own size: values 1e-6 times as large get the same predictive,
     scaled (its NLL shifted by log 1e-6), where the absolute floors of the signal and posterior variances made it a
