@@ -25,6 +25,8 @@ SMOKE = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--data.init
          "--trainer.limit_test_batches=1", "--trainer.logger=false", "--model.net.width=64", "--model.net.ffn=128",
          "--model.val_levels=[4]", "--checkpoint.every_n_train_steps=2",
          "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
+# SMOKE with its W&B logger on (offline in the tests)
+SMOKE_WANDB = [a for a in SMOKE if a != "--trainer.logger=false"]
 # the core sampler's sizes; a config naming its own sampler class (the GP protocol's) keeps that sampler's
 SETS_SMOKE = ["--model.sets.num_queries=16", "--model.sets.min_context=4", "--model.sets.max_context=16"]
 DATA_SMOKE = {
@@ -35,6 +37,14 @@ DATA_SMOKE = {
     "sdf": ["--data.init_args.batch_size=2", "--data.init_args.num_shapes=[8,2,2]", "--data.init_args.max_shapes=12",
             "--data.init_args.resolution=16"],
 }
+
+
+def _run_of(trained_polynomial: Path, tmp_path: Path) -> Path:
+    """A run folder of its own (<tmp_path>/polynomial/w) holding a copy of the trained run's last.ckpt."""
+    run = tmp_path / "polynomial" / "w"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    return run
 
 
 def write_curves(folder: Path) -> list[str]:
@@ -159,17 +169,12 @@ def test_eval_writes_metrics_json(trained_polynomial):
 def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_path, monkeypatch):
     """W&B's runs table shows a run's summary: an evaluation's numbers go there as scalars (its curves and table
     alone left that table empty), the same numbers as metrics.json."""
-    import shutil
-
     import wandb
 
-    run = tmp_path / "polynomial" / "w"
-    (run / "checkpoints").mkdir(parents=True)
-    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    run = _run_of(trained_polynomial, tmp_path)
     received = record_wandb_logs(monkeypatch, tmp_path)
     finished = record_wandb_runs(monkeypatch)
-    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
-    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
           "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
     assert wandb.run is None and len(finished) == 1  # the evaluation's W&B run, finished when it ended
     assert (run / "wandb" / finished[0]["record"].name / "files").is_dir()  # its record, in the run folder's
@@ -707,13 +712,10 @@ def test_a_failed_evaluation_takes_back_its_own_wandb_record_alone(trained_polyn
     on the run folder (an evaluation of another checkpoint, begun meanwhile) was still writing went too."""
     import wandb
 
-    run = tmp_path / "polynomial" / "w"
-    (run / "checkpoints").mkdir(parents=True)
-    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    run = _run_of(trained_polynomial, tmp_path)
     record_wandb_logs(monkeypatch, tmp_path)
-    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
     with pytest.raises(ValueError, match="stopped in the test loop"):
-        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
               "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
               "--trainer.callbacks+=test_cli.AnotherRecordThenFail"])
     wandb.finish()
@@ -732,15 +734,12 @@ def test_an_evaluation_s_wandb_record_joins_the_run_folder_once_it_has_ended(tra
     <run>/wandb/ when the evaluation has ended; the next evaluation removes what a killed one staged."""
     from pixeltransformer.files import _writer
 
-    run = tmp_path / "polynomial" / "w"
-    (run / "checkpoints").mkdir(parents=True)
-    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    run = _run_of(trained_polynomial, tmp_path)
     killed = run / "wandb" / f".evaluation.{_writer().rpartition('.')[0]}.{ended_pid}.0a1b2c3d.partial"
     (killed / "wandb" / "offline-run-20990101_000000-killed" / "files").mkdir(parents=True)
     record_wandb_logs(monkeypatch, tmp_path)
     finished = record_wandb_runs(monkeypatch)
-    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
-    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
           "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
           "--trainer.callbacks+=test_cli.RecordsWhileEvaluating"])
     record, during = RecordsWhileEvaluating.seen.pop()
@@ -757,9 +756,7 @@ def test_an_evaluation_whose_wandb_staging_fails_puts_the_earlier_one_back(train
     read-only wandb/) left the earlier eval/ hidden in .eval.previous until the next command."""
     import pixeltransformer.cli as cli_module
 
-    run = tmp_path / "polynomial" / "w"
-    (run / "checkpoints").mkdir(parents=True)
-    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    run = _run_of(trained_polynomial, tmp_path)
     (run / "eval").mkdir()
     (run / "eval" / "metrics.json").write_text('{"earlier": true}')
 
@@ -768,9 +765,8 @@ def test_an_evaluation_whose_wandb_staging_fails_puts_the_earlier_one_back(train
 
     monkeypatch.setattr(cli_module, "stage_record", read_only)
     monkeypatch.setenv("WANDB_MODE", "offline")
-    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
     with pytest.raises((PermissionError, SystemExit)):
-        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
               "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
     assert (run / "eval" / "metrics.json").read_text() == '{"earlier": true}'
     assert not (run / ".eval.previous").exists()
@@ -782,12 +778,9 @@ def test_a_prediction_begins_no_wandb_run(trained_polynomial, tmp_path, monkeypa
     group once synced, and the W&B links pointed at it. A prediction's record is its folder and prediction.json."""
     import wandb
 
-    run = tmp_path / "polynomial" / "w"
-    (run / "checkpoints").mkdir(parents=True)
-    shutil.copy(trained_polynomial / "checkpoints" / "last.ckpt", run / "checkpoints" / "last.ckpt")
+    run = _run_of(trained_polynomial, tmp_path)
     record_wandb_logs(monkeypatch, tmp_path)
-    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
-    main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *DATA_SMOKE["polynomial"],
+    main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
           "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--context", "[[-0.5, 1.2], [0.1, 0.3]]"])
     assert (run / "predict" / "context" / "prediction.json").is_file()
     assert wandb.run is None and not (run / "wandb").exists()
@@ -1040,8 +1033,7 @@ def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys
     """WANDB_MODE=disabled (the README's way to turn W&B off) reaches the logger, which asks for offline itself.
     The command names its run folder first."""
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    smoke = [a for a in SMOKE if a != "--trainer.logger=false"]
-    cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *smoke, *SETS_SMOKE,
+    cli = main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *SETS_SMOKE,
                 *DATA_SMOKE["polynomial"], "--run_root", str(tmp_path), "--run_name", "quiet"])
     run = tmp_path / "polynomial" / "quiet"
     assert type(cli.trainer.logger).__name__ == "WandbLogger" and cli.trainer.global_step == 2

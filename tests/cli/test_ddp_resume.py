@@ -174,9 +174,9 @@ def test_a_ddp_fit_warns_of_its_data_once(tmp_path):
                 "--trainer.accelerator=cpu", "--checkpoint.every_n_train_steps=1", "--run_root", str(tmp_path),
                 "--run_name", "folder"])
     warned = [line for line in (fit.stdout + fit.stderr).splitlines() if line.startswith("warning: ")]
-    assert len(warned) == 3, "\n".join(warned)
-    assert [any(part in line for line in warned) for part in ("Train/ is not a split folder", "16-bit and nearly "
-                                                               "black", "smaller than 16×16")] == [True] * 3, warned
+    expected = ("Train/ is not a split folder", "16-bit and nearly black", "smaller than 16×16")
+    # each of the data's warnings once; a library's own warnings, if any, are not counted
+    assert [sum(part in line for line in warned) for part in expected] == [1] * 3, "\n".join(warned)
 
 
 def test_a_ddp_evaluation_trains_the_image_helper_networks_once_and_judges_with_them_on_every_rank(tmp_path):

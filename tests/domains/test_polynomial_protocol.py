@@ -18,6 +18,7 @@ from domains.polynomial.evaluation import GPProtocolEvaluation
 from domains.polynomial.kernels import GP_NUGGET, kernel_matrix
 from domains.polynomial.oracles import gp_oracle, gp_predictive, gp_protocol_bayes_log_lik, gp_protocol_oracle
 from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, evaluation_sizes, protocol_sizes
+from tests.unit.test_stop import Stopped, fake_trainer, stop_after
 from wrote_lines import unnamed_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -419,12 +420,10 @@ def test_the_bayes_predictor_refuses_no_noise_in_one_line():
         gp_protocol_bayes_log_lik(x, y, x, y, "matern", (0.1, 0.6), (0.1, 1.0), 0.0)
 
 
-def test_a_sigterm_stops_the_benchmark_evaluation_between_its_batches_and_levels(monkeypatch):
+def test_a_sigterm_stops_the_benchmark_evaluation_between_its_batches_and_levels(monkeypatch, tmp_path):
     """The benchmark's evaluation scores each batch of 32 test functions as two benchmark batches, each with its sweep
     of six |S| levels and the Bayes predictor at every one: 50 s a test batch on a busy 2-core CPU, in which a SIGTERM
     waited for Lightning's look at the end of the batch. It now stops at the next score."""
-    from types import SimpleNamespace
-
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from domains.polynomial import domain  # noqa: F401  registers the Domain the module's spec names
@@ -439,7 +438,7 @@ def test_a_sigterm_stops_the_benchmark_evaluation_between_its_batches_and_levels
     items = [data[i] for i in range(32)]
     batch = {key: torch.stack([it[key] for it in items]) for key in items[0]}  # signal [32, 2, 49]
     batch["index"] = torch.arange(32)
-    trainer = SimpleNamespace(received_sigterm=False, world_size=1, is_global_zero=True)
+    trainer = fake_trainer(lightning_module=module, default_root_dir=str(tmp_path))
     scored = []
 
     def protocol_lls(*args):  # the SIGTERM comes while the first benchmark batch is scored
@@ -450,10 +449,7 @@ def test_a_sigterm_stops_the_benchmark_evaluation_between_its_batches_and_levels
     real = gp_evaluation.protocol_lls
     monkeypatch.setattr(gp_evaluation, "protocol_lls", protocol_lls)
     evaluation = GPProtocolEvaluation()
-    evaluation._values, evaluation.evaluated = {}, set()
-    evaluation._per_batch = {k: [] for k in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll",
-                                             "bayes_target_ll", "bayes_context_ll")}
-    evaluation._sizes = []
+    evaluation.on_test_start(trainer, module)
     with pytest.raises(SIGTERMException) as stopped:
         evaluation.on_test_batch_end(trainer, module, None, batch, 0)
     assert stopped.value.code == 143 and len(scored) == 1 and evaluation._values == {}
@@ -465,18 +461,9 @@ def test_the_bayes_predictor_stops_between_its_lengthscales():
     (pixeltransformer.stop) a SIGTERM stops it at the check before the 3rd."""
     from pixeltransformer.stop import stop_when
 
-    class Stopped(Exception):
-        pass
-
-    calls = []
-
-    def check():
-        calls.append(1)
-        if len(calls) > 2:
-            raise Stopped
-
+    calls: list = []
     x = torch.linspace(-2, 2, 10, dtype=torch.float64).unsqueeze(0)  # [1, 10]
-    with stop_when(check), pytest.raises(Stopped):
+    with stop_when(stop_after(2, calls)), pytest.raises(Stopped):
         gp_protocol_bayes_log_lik(x, torch.sin(x), x, torch.sin(x), "rbf", (0.1, 0.6), (0.1, 1.0), 0.02)
     assert len(calls) == 3
 

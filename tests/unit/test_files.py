@@ -472,9 +472,10 @@ def test_the_cache_folder_follows_the_variables_and_ignores_a_relative_xdg_cache
 def test_a_staging_folder_is_named_after_its_entry_when_a_killed_writer_s_goes_first(tmp_path, ended_pid):
     """A staging folder made where a killed writer had left its own was named after that one, not its entry
     (`..context.<host>.<ns>.<killed pid>.<random>.partial.<host>.<ns>.<pid>.<random>.partial`)."""
-    from pixeltransformer.files import _writer, staging_folder
+    import pixeltransformer.files as files
+    from pixeltransformer.files import staging_folder
 
-    writer = _writer()
+    writer = files._writer()  # the module's; this test module's own _writer starts a writer process
     (tmp_path / f".context.{writer.rpartition('.')[0]}.{ended_pid}.abcd_123.partial").mkdir()
     staged = staging_folder(tmp_path, "context")
     assert [p.name for p in tmp_path.iterdir()] == [staged.name]

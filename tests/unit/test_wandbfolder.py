@@ -37,3 +37,23 @@ def test_a_failed_evaluation_leaves_the_wandb_folder_as_it_was(tmp_path):
     staged, made = stage_record(folder)
     drop_record(staged, made)
     assert sorted(p.name for p in folder.iterdir()) == ["debug.log", "latest-run", "offline-run-20261202_100000-fit1"]
+
+
+def test_two_evaluations_staged_in_one_wandb_folder_keep_apart(tmp_path):
+    """Two evaluations of one run folder at once (of two checkpoints), the first of its W&B records: the one that
+    fails drops its own record alone; the other's staging folder and what W&B wrote there stay, and join the W&B
+    folder when it ends."""
+    folder = tmp_path / "run" / "wandb"
+    folder.parent.mkdir()
+    first, first_made = stage_record(folder)  # the run's first record: the folder is made for it
+    second, second_made = stage_record(folder)
+    assert first != second and first_made == [folder] and second_made == []
+    _record(first / "wandb", "offline-run-20261202_110000-first")
+    _record(second / "wandb", "offline-run-20261202_110001-second")
+    drop_record(first, first_made)
+    assert not first.exists() and [p.name for p in folder.iterdir()] == [second.name]
+    kept = second / "wandb" / "offline-run-20261202_110001-second" / "logs" / "debug.log"
+    assert kept.read_text() == "offline-run-20261202_110001-second"
+    assert publish_record(second) == ["offline-run-20261202_110001-second"]
+    assert [p.name for p in folder.iterdir()] == ["offline-run-20261202_110001-second"]
+    assert (folder / "offline-run-20261202_110001-second" / "logs" / "debug.log").is_file()
