@@ -140,10 +140,10 @@ def read_curves(path: Path) -> Curves:
                          f"{length} points; save the curves as rows (y.T, without x), or y [N, L] and x [L] in an .npz")
     elif n > length and n >= 5 and header and not _is_number(header[0]) and (np.diff(y[:, 0]) > 0).all():
         first = ", ".join(f"{v:.3g}" for v in y[:3, 0])
-        warnings.warn(f"{path}: its first column {header[0]!r} rises down all {n} rows ({first}, ...), as an x column "
-                      f"does: is it x beside y columns? It is read as {n} curves of {length} points, one a row; "
-                      "curves are rows on one evenly spaced grid: resample each column onto np.linspace(x[0], x[-1], "
-                      "L) (np.interp) and save the curves as rows", stacklevel=2)
+        warn_rank_zero(f"{path}: its first column {header[0]!r} rises down all {n} rows ({first}, ...), as an x "
+                       f"column does: is it x beside y columns? It is read as {n} curves of {length} points, one a "
+                       "row; curves are rows on one evenly spaced grid: resample each column onto "
+                       "np.linspace(x[0], x[-1], L) (np.interp) and save the curves as rows", stacklevel=2)
     elif n > 1 and _even_rise(y[0]) and not all(_even_rise(row) for row in y[1:]):
         first = ", ".join(f"{v:g}" for v in y[0, :3])
         warn_rank_zero(f"{path}: its first curve rises by even steps ({first}, ...), as an x row does, and no other "
