@@ -374,6 +374,11 @@ class SweepEvaluation(Callback):
                              f"points of {spec.domain}/{spec.dataset}, so no query is held out and nothing would be "
                              f"scored: give the evaluation callback levels below {spec.num_points} (its "
                              f"init_args.levels under trainer.callbacks, in a config file)")
+        if (dropped := self.dropped_levels(spec)) and trainer.is_global_zero:  # not only in metrics.json
+            print(f"[test] |S| level{'s' * (len(dropped) > 1)} {', '.join(map(str, dropped))} observe"
+                  f"{'s' * (len(dropped) == 1)} every one of the {spec.num_points} points of {spec.domain}/"
+                  f"{spec.dataset}: left out (no query would be held out; metrics.json lists them as "
+                  "dropped_levels)", flush=True)
         self._values: dict[tuple[int, str], dict[int, float]] = {}  # (|S|, metric) -> {item key: value}
         self.evaluated: set[int] = set()  # the keys of the items evaluated, over every rank once the test has ended
         self._dir = resolve_eval_dir(trainer, self.out_dir)
