@@ -14,7 +14,6 @@ training split unless given, so that a checkpoint reads and writes values and po
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np

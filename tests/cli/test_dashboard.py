@@ -3,7 +3,6 @@ the model's size and the best validation NLL (the best checkpoint kept, across a
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest

@@ -15,7 +15,6 @@ import torch
 import yaml
 from PIL import Image
 
-from domains.images.baselines.classifier import ResNetClassifier
 from domains.images.baselines.vae import ConvVAE
 from domains.images.data import ImageDataModule
 from domains.images.evaluation import ImageEvaluation
