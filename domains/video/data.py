@@ -30,7 +30,7 @@ from pixeltransformer.signal import SignalSpec
 from .file_cache import DecodedVideos
 from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size, cut_clips,
                  is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz, read_video_folder,
-                 source_videos, strip_problem)
+                 resize_and_crop, source_videos, strip_problem)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -442,14 +442,25 @@ def load_user_video(
 
 def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
                     frame_step: int = 1) -> torch.Tensor:
-    """A mask video, GIF or single image (white = observed) -> BoolTensor [T, H, W].
+    """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W].
 
     A single image is used for every frame; a video's frames are those of the input clip (:func:`load_user_video`):
-    frames 0, frame_step, 2 * frame_step, ..., so it needs at least (T - 1) * frame_step + 1 of them.
+    frames 0, frame_step, 2 * frame_step, ..., so it needs at least (T - 1) * frame_step + 1 of them. A JPEG/PNG
+    strip of square frames stacked top to bottom is a video, as :func:`load_user_video` reads one.
     """
     path = Path(path)
     span = (num_frames - 1) * frame_step + 1
-    frames = read_video_file(path, size=size, max_frames=span)  # [F, H, W, 3]
+    if is_strip_file(path) and strip_problem(path) is None:
+        frames = read_strip(path)  # [F, W, W, 3]
+        if len(frames) < span:  # a strip holds 2 frames or more: no still mask
+            w = frames.shape[1]
+            raise ValueError(f"mask {path}: a strip of {len(frames)} square frames ({w}x{len(frames) * w} pixels), as "
+                             f"--input reads one, but the clip needs 1 (a still mask) or at least {span}: give a strip "
+                             f"of {span} frames or more, or a still mask as a picture that is not a strip (its height "
+                             "no whole multiple of its width) or as a one-frame .gif")
+        frames = resize_and_crop(frames[:span], size)  # [span, H, W, 3]
+    else:
+        frames = read_video_file(path, size=size, max_frames=span)  # [F, H, W, 3]
     if len(frames) == 1:
         frames = np.repeat(frames, span, axis=0)
     if len(frames) < span:

@@ -171,6 +171,17 @@ def _one_row_a_position(rows: torch.Tensor, pos_dims: int, source: str) -> list[
     return keep
 
 
+def context_columns(domain: Domain, spec: SignalSpec) -> list[str]:
+    """The names of a context row's P + V entries, in the order ``--context`` reads them and prediction.json writes
+    them: the domain's ``row_names`` (a last name ending in "..." stands for the V values: value, or value_1 ...
+    value_V), else x0 ... x{P-1} and the values."""
+    names = list(domain.row_names) or [*(f"x{i}" for i in range(spec.pos_dims)), "value..."]
+    if names[-1].endswith("..."):
+        stem = names.pop().removesuffix("...")
+        names += [stem] if spec.val_dims == 1 else [f"{stem}_{i + 1}" for i in range(spec.val_dims)]
+    return names
+
+
 def checked_input(domain: Domain, signal: Any, spec: SignalSpec) -> torch.Tensor:
     """A domain's ``read_input`` result, checked against the model's spec: a tensor [V, *grid] with the spec's V and
     P grid axes (a missing value axis failed later as positions of the wrong width)."""
@@ -286,8 +297,7 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
     if signal is not None:
         item["signal"] = checked_input(domain, signal, spec)  # [V, *grid]
     if options.context:
-        entries = domain.row_names or [f"x{i}" for i in range(spec.pos_dims)] + ["value"] * spec.val_dims
-        names = "[" + ", ".join(entries) + "]"
+        names = "[" + ", ".join(domain.row_names or context_columns(domain, spec)) + "]"
         rows, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names, spec.pos_dims)
         pos, val = checked_context(domain, "context_from_rows", domain.context_from_rows(rows, spec, source), spec)
         item["ctx_pos"], item["ctx_val"] = pos.float(), val.float()  # [K, P], [K, V]
@@ -505,6 +515,7 @@ class PredictionWriter(BasePredictionWriter):
         context = [p + v for p, v in zip(json_rows(prediction.ctx_pos[0]), json_rows(prediction.ctx_val[0]))]
         record = {"checkpoint": str(getattr(trainer, "ckpt_path", "") or ""), "domain": pl_module.spec.domain,
                   "dataset": pl_module.spec.dataset, "num_context": int(prediction.ctx_pos.shape[1]), "context": context,
+                  "context_columns": context_columns(pl_module.domain, pl_module.spec),  # each row's entries, named
                   # the positions p as the model reads them, in [-1, 1]: p stands for pos_offset + p * pos_scale
                   "pos_scale": pl_module.spec.pos_scale, "pos_offset": pl_module.spec.pos_offset,
                   "options": asdict(self.options), "files": [p.name for p in files],

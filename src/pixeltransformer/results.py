@@ -30,6 +30,7 @@ from .files import recover, recover_all, running_writer
 
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
 REQUIRED_RUN_KEYS = ("title", "command", "machine", "date")
+OPTIONAL_RUN_KEYS = ("figures",)  # beside RUN_KEYS: the pictures shown under the table
 DOMAIN_ORDER = ("polynomial", "images", "sdf", "video")
 # method tokens of a metric key ("nn_ssim", "iou_rbf"); the rest of the key names the metric itself
 MODEL_TOKENS = ("mean",)
@@ -114,6 +115,19 @@ def check_run_entries(run: dict[str, Any], path: Path) -> None:
     figures = run.get("figures")
     if figures is not None and not (isinstance(figures, list) and all(isinstance(f, str) for f in figures)):
         raise ResultsError(f"{path}: \"figures\" is {shown(figures)}; it must be a list of file names in docs/figures/")
+    if unknown := sorted(set(run) - set(RUN_KEYS + OPTIONAL_RUN_KEYS)):  # a typo: "wall-time", "figure"
+        warn_once(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(json.dumps, unknown))} left "
+                  f"out (run.json takes {', '.join(RUN_KEYS + OPTIONAL_RUN_KEYS)})")
+
+
+_WARNED: set[str] = set()  # the page's folders are read twice by an import (check_published, render): said once
+
+
+def warn_once(note: str) -> None:
+    """``warning: <note>`` on stderr, once a process."""
+    if note not in _WARNED:
+        _WARNED.add(note)
+        print(f"warning: {note}", file=sys.stderr, flush=True)
 
 
 def read_metrics(folder: Path) -> dict[str, Any]:
@@ -126,11 +140,15 @@ def read_metrics(folder: Path) -> dict[str, Any]:
     if missing:  # its entry was titled "None / None" and filed under a section of its own
         raise ResultsError(f"{path}: needs {' and '.join(repr(k) for k in missing)}, the names `make eval` writes "
                            "(the domain and dataset evaluated)")
+    first: dict[int, int] = {}  # |S| -> the row that gives it
     for i, row in enumerate(rows):  # each becomes a line of the table: |S|, then a number (or –) per column
         k = row["num_context"]
         if not isinstance(k, int) or isinstance(k, bool):
             raise ResultsError(f"{path}: rows[{i}][\"num_context\"] is {shown(k)}; it must be a whole number, the "
                                "context size |S|")
+        if (j := first.setdefault(k, i)) != i:
+            raise ResultsError(f"{path}: rows[{j}] and rows[{i}] both give |S| = {k}: a table has one row per context "
+                               "size; keep one of them (another evaluation's rows go in a folder of their own)")
         for key, value in row.items():
             if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
                 raise ResultsError(f"{path}: rows[{i}][{json.dumps(key)}] (|S| = {k}) is {shown(value)}; a table "

@@ -1308,3 +1308,23 @@ def test_clips_cut_with_another_frame_step_than_the_checkpoint_s_are_named():
         "the checkpoint was trained on data made with data.init_args.frame_step=2, not this evaluation's "
         "(frame_step=1): it is scored on data it was not trained on; pass --data.init_args.frame_step 2 to evaluate "
         "on data made as its own")
+
+
+def test_a_strip_given_as_a_mask_is_read_frame_by_frame_as_an_input_strip_is(tmp_path):
+    """A JPEG/PNG strip of square frames stacked top to bottom is a video as --input (TinyVideos' strips), but as
+    --mask it was read as one still picture, squashed to a frame and used for every frame. A mask strip is now read
+    as an input strip is: frame i of the clip is the strip's frame i (frame_step apart); one of too few frames is
+    refused in one line, with its shape and the two ways to give a mask."""
+    frames = np.zeros((5, 8, 8, 3), np.uint8)  # [F, W, W, 3]
+    for i in range(5):
+        frames[i, : i + 1] = 255  # frame i observes its top i + 1 rows
+    path = tmp_path / "mask.png"
+    iio.imwrite(path, frames.reshape(40, 8, 3))  # a strip: 5 frames of 8x8, first on top
+    mask = load_mask_video(path, num_frames=3, size=8, frame_step=2)  # [T, H, W]
+    assert [int(m[:, 0].sum()) for m in mask] == [1, 3, 5]  # frames 0, 2 and 4
+    assert [int(m[:, 0].sum()) for m in load_mask_video(path, num_frames=5, size=16)] == [2, 4, 6, 8, 10]  # upscaled
+    with pytest.raises(ValueError, match=r"^mask .*mask.png: a strip of 5 square frames \(8x40 pixels\), as --input "
+                                         r"reads one, but the clip needs 1 \(a still mask\) or at least 6: give a "
+                                         r"strip of 6 frames or more, or a still mask as a picture that is not a strip "
+                                         r"\(its height no whole multiple of its width\) or as a one-frame \.gif$"):
+        load_mask_video(path, num_frames=6, size=8)

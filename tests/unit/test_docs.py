@@ -163,6 +163,9 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make sample DOMAIN=video CKPT=... INPUT=clip.mp4 ARGS="--mask strip.png"` (a 32x64 PNG: a strip of 2 '
+    'frames, as `--input` reads one)':
+        ("tests/domains/test_video.py", "test_a_strip_given_as_a_mask_is_read_frame_by_frame_as_an_input_strip_is"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask painted.png"` (half of its pixels '
     'transparent)': ("tests/domains/test_images_data.py", "test_a_mask_with_transparent_pixels_is_refused"),
     "a config file without `model.domain`: `pixeltransformer fit --config nodomain.yaml`":
@@ -265,6 +268,8 @@ ERROR_ROWS_ELSEWHERE = {
     '`make results` with `"mse": "0.25"` (text) in a row of docs/metrics/x/metrics.json (also a list, an object, or '
     'an \\|S\\| that is no whole number; in run.json, a `command` that is no text)':
         ("tests/unit/test_results.py", "test_a_metrics_json_whose_cells_are_not_numbers_is_refused_in_one_line"),
+    "`make results` with two rows of \\|S\\| = 4 in docs/metrics/x/metrics.json (two evaluations' rows put "
+    "together)": ("tests/unit/test_results.py", "test_two_rows_of_one_context_size_are_refused_in_one_line"),
     '`make results RUNS="/data/my runs/images/x runs/images/y"` (a path with spaces, unquoted, among others)':
         ("tests/unit/test_results.py", "test_runs_with_spaces_in_their_paths_are_imported"),
     '`make eval DOMAIN=polynomial DATA=gp_tnp_rbf CKPT=... ARGS="--data.init_args.test_size=1000"` (not whole batches '

@@ -4,6 +4,7 @@ where it is made (the DataModule, the Domain, its files), not met later as a tra
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -620,3 +621,42 @@ def test_a_prediction_removes_what_killed_predictions_left_while_they_wrote(tmp_
     _written_prediction(Written(), writer)
     left = {p.name for p in folder.iterdir()}
     assert left == {"context", names["running"], names["elsewhere"], names["unnamed"]}
+
+
+def test_prediction_json_names_the_entries_of_its_context_rows(tmp_path):
+    """prediction.json's context rows were bare numbers ([0.0, 0.0, 0.5]): which were the position and which the value
+    was written nowhere. ``context_columns`` now names each entry, in the order --context reads a row (the domain's
+    row_names, a last "value..." spread over the V values), and the rows stay as they were: --context reads them."""
+    from pixeltransformer.predict import PredictionWriter, PredictOptions, parse_rows
+
+    class Written(HeightDomain):
+        def write_prediction(self, completion, out_dir):
+            return []
+
+    class Rows(Written):
+        row_names = ("y", "x", "value...")
+
+    for domain, columns in ((Written(), ["x0", "x1", "value"]), (Rows(), ["y", "x", "value"])):
+        writer = PredictionWriter(PredictOptions(context="[[0, 0, 0.5]]"), tmp_path / type(domain).__name__)
+        _written_prediction(domain, writer)
+        record = json.loads(writer.written[-1].read_text())
+        assert record["context_columns"] == columns
+        assert record["context"] == [[0.0, 0.0, 0.5]]
+        rows, _ = parse_rows(json.dumps(record["context"]), len(columns), "", SPEC.pos_dims)  # [K, P + V]
+        assert rows.tolist() == record["context"]
+
+
+def test_context_columns_spread_a_last_name_over_the_values():
+    from pixeltransformer.predict import context_columns
+
+    colour = SignalSpec(domain="c", dataset="toy", grid_shape=GRID, val_dims=3, val_range=(0.0, 1.0))
+
+    class Rows(HeightDomain):
+        row_names = ("y", "x", "value...")
+
+    class Video(HeightDomain):
+        row_names = ("y", "x", "r", "g", "b")
+
+    assert context_columns(Rows(), colour) == ["y", "x", "value_1", "value_2", "value_3"]
+    assert context_columns(Video(), colour) == ["y", "x", "r", "g", "b"]
+    assert context_columns(HeightDomain(), colour) == ["x0", "x1", "value_1", "value_2", "value_3"]

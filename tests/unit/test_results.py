@@ -657,3 +657,28 @@ def test_an_evaluation_that_recorded_its_command_is_reproduced_by_it(tmp_path):
     (run_dir / "eval" / "command.txt").unlink()
     assert results.default_command(run_dir, metrics, configs, run_dir / "eval").endswith(
         "\nmake eval DOMAIN=images CKPT=runs/images/m1/checkpoints/last.ckpt")
+
+
+def test_two_rows_of_one_context_size_are_refused_in_one_line(tmp_path, capsys):
+    """A metrics.json holding two rows of one |S| (two evaluations' rows put together by hand) was published as a
+    table with two rows "| 4 |" of other numbers, exit 0. It is now refused, naming both rows, and nothing is
+    written; an import of such an evaluation is refused alike, before anything is copied."""
+    rows = [{"num_context": 4, "mse": 0.5}, {"num_context": 16, "mse": 0.1}, {"num_context": 4, "mse": 0.25}]
+    folder = write_folder(tmp_path, "digits", rows=rows)
+    assert refusal(tmp_path, capsys) == (
+        f"error: {folder / 'metrics.json'}: rows[0] and rows[2] both give |S| = 4: a table has one row per context "
+        "size; keep one of them (another evaluation's rows go in a folder of their own)")
+
+
+def test_unknown_keys_of_a_run_json_are_named_in_a_warning(tmp_path, capsys):
+    """run.json's "wall-time" (for "wall_time") or "figure" (for "figures") was left out of the page without a word.
+    Each unknown key is now named in one warning line, once, with the keys run.json takes; the page is written."""
+    write_folder(tmp_path, "digits", run=RUN | {"wall-time": "7 min", "figure": ["digits_means.png"]})
+    results.main(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"warning: {tmp_path / 'metrics' / 'digits' / 'run.json'}: unknown keys \"figure\", \"wall-time\" "
+                   "left out (run.json takes title, command, machine, date, load, wall_time, figures)"]
+    assert (tmp_path / "results.md").is_file()
+    write_folder(tmp_path / "known", "digits", run=RUN | {"figures": []})
+    render(tmp_path / "known")
+    assert capsys.readouterr().err == ""
