@@ -491,18 +491,24 @@ def warn_folder_notes(root: str | Path, notes: dict) -> None:
     """One warning for a folder's unreadable files, one for its dim 16-bit pictures and one for its pictures smaller
     than the size they are read at (:func:`decode_folder`)."""
     skipped, dim, small = notes["skipped"], notes["dim"], notes["small"]
+    kept = notes["files"] - len(skipped)
+
+    def among(found: list[str]) -> str:  # "1 of the 3 pictures read in <root> is", "2 of ... are": the verb agrees
+        if len(found) == kept == 1:
+            return f"the one picture read in {root} is"
+        return f"{len(found)} of the {kept} pictures read in {root} {'is' if len(found) == 1 else 'are'}"
+
+    def first(found: list[str]) -> str:  # the file named, "first: " only where there are more
+        return found[0] if len(found) == 1 else f"first: {found[0]}"
+
     if skipped:
         warn_rank_zero(f"skipped {len(skipped)} of {notes['files']} unreadable files in {root} (first: {skipped[0]})")
     if dim:
-        kept = notes["files"] - len(skipped)
-        warn_rank_zero(f"{len(dim)} of the {kept} pictures read in {root} are 16-bit and nearly black (first: "
-                       f"{dim[0]})")
+        warn_rank_zero(f"{among(dim)} 16-bit and nearly black ({first(dim)})")
     if small:
-        kept, size = notes["files"] - len(skipped), notes["size"]
-        one = len(small) == 1
-        warn_rank_zero(f"{len(small)} of the {kept} pictures read in {root} {'is' if one else 'are'} smaller than "
-                       f"{size}×{size}, so {'it was' if one else 'they were'} upscaled to interpolated pixels "
-                       f"({'' if one else 'first: '}{small[0]}): give a smaller --data.init_args.image_size, or leave "
+        size, one = notes["size"], len(small) == 1
+        warn_rank_zero(f"{among(small)} smaller than {size}×{size}, so {'it was' if one else 'they were'} upscaled to "
+                       f"interpolated pixels ({first(small)}): give a smaller --data.init_args.image_size, or leave "
                        f"{'it' if one else 'them'} out")
 
 

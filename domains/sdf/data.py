@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, MadeOtherwise, SignalDataModule, module_spec,
                                          official_split_indices, split_folders, split_indices, split_sizes_cause,
                                          splits_hint, splits_with_train_of)
-from pixeltransformer.errors import warn_rank_zero
+from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, check_cache_folder, data_files,
                                     name_start, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
@@ -194,7 +195,8 @@ class SDFDataModule(SignalDataModule):
         root: the mesh folder, or the voxel file or folder (procedural: unused; mixture: see mesh_root, voxel_root);
             default ``DEFAULT_ROOTS`` below $PIXELTRANSFORMER_DATA or data/ (see ``data_dir``). A mesh folder is
             searched recursively, one file a shape (ShapeNet's nested layouts); meshes in train/ and test/ folders
-            keep that split (see ``split_folders``); so does a folder of .binvox files.
+            keep that split (see ``split_folders``); so does a folder of .binvox files. A folder that holds meshes and
+            .binvox files (ShapeNetCore v2's) is read as the dataset's kind, with a warning that counts both.
         mixture: source name ("procedural", "voxels", "meshes") -> weight, the expected share of each source
             in a training epoch (normalised; weight 0 or absent: unused).
         mesh_root: the mixture's mesh folder (default: as for root with dataset "meshes").
@@ -591,6 +593,7 @@ class SDFDataModule(SignalDataModule):
                                      "holds none; a folder of meshes (ModelNet's .off files) is dataset: meshes (a "
                                      "mixture's mesh_root), with mesh_up_axis: 2 for z-up models such as ModelNet's")
                 self._voxel_paths = [str(f.relative_to(root)) for f in files]  # every file found, readable or not
+                self._say_other_kind(root, "voxels", len(files))
                 groups = split_folders(files, root) or {"all": files}
                 self._voxel_stacks = {name: self._voxel_stack(group[: self.max_shapes], root, name)
                                       for name, group in groups.items()}
@@ -698,6 +701,7 @@ class SDFDataModule(SignalDataModule):
             if not paths:
                 raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
             self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
+            self._say_other_kind(root, "meshes", len(paths))
             groups = split_folders(paths, root) or {"all": paths}
             cache = SDFCache(self.cache_dir / "meshes", margin=self.margin, truncation=self.truncation,
                              shell_voxels=self.shell_voxels, up_axis=self.mesh_up_axis)
@@ -707,6 +711,29 @@ class SDFDataModule(SignalDataModule):
                                                            workers=cores())
                 self.num_failed += len(cache.failures)
         return self._mesh_files
+
+    def _say_other_kind(self, root: Path, kind: str, found: int) -> None:
+        """A folder read as ``kind`` ("meshes" or "voxels") that holds files of the other kind too (ShapeNetCore v2
+        puts model_normalized.solid.binvox beside model_normalized.obj) says so once: how many of each, which it reads
+        and what reads the others. A mixture that reads both kinds from this folder says nothing."""
+        other = "voxels" if kind == "meshes" else "meshes"
+        if self.mixture and other in self._file_sources(self.mixture) \
+                and os.path.realpath(getattr(self, ROOT_OPTIONS[other])) == os.path.realpath(root):
+            return
+        with warnings.catch_warnings():  # its missing links are said where the kind read is listed
+            warnings.simplefilter("ignore")
+            others = len(voxel_files(root) if other == "voxels" else data_files(root, MESH_SUFFIXES))
+        if not others:
+            return
+        files = {"meshes": "mesh file", "voxels": ".binvox voxel file"}
+        counts = {kind: counted(found, files[kind]), other: counted(others, files[other])}
+        if self.mixture:
+            reader = f"the mixture's {ROOT_OPTIONS[kind]}"
+            remedy = f"its {ROOT_OPTIONS[other]} (with a {other} weight)"
+        else:
+            reader, remedy = f"dataset {kind}", f"--data.init_args.dataset={other}"
+        warn_rank_zero(f"{root} holds {counts['meshes']} and {counts['voxels']}: {reader} reads the {counts[kind]} "
+                       f"alone; {remedy} reads the {counts[other]}", stacklevel=3)
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

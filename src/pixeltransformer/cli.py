@@ -46,6 +46,7 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
+from .results import _data_args, _load_yaml
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size,
                    check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
                    check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg,
@@ -61,15 +62,27 @@ WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
 READS = {"test": ("test",), "validate": ("val",)}  # the split an evaluation reads (a resume reads all three)
 
 
-def own_data(saved: dict) -> str:
+def own_data(saved: dict, given: dict | None = None) -> str | None:
     """A checkpoint's data as make variables: its saved spec's domain and, where the repository has an overlay of
-    that name, the dataset ("DOMAIN=images DATA=mnist"); a domain of the user's own, which make does not know, by its
-    dataset's name."""
+    that name, the dataset ("DOMAIN=images DATA=mnist"), and the file or folder it read where its spec names one ("on
+    curves.npy"); a domain of the user's own, which make does not know, by its dataset's name. ``given``: the spec of
+    the data given instead; of the same domain, what is left to choose (the domain given is not named again: "DATA=file
+    on curves.npy", "without DATA=" for the domain's default data), None where only other options differ."""
     domain, dataset = saved.get("domain"), saved.get("dataset")
     if not (REPO_CONFIGS / f"{domain}.yaml").is_file():
         return f"{domain}/{dataset}"
-    data = f" DATA={dataset}" if dataset and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else ""
-    return f"DOMAIN={domain}{data}"
+    overlay = bool(dataset) and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file()
+    source = (saved.get("extra") or {}).get("source")
+    on = f" on {source}" if source and source != dataset else ""
+    if given is None or given.get("domain") != domain:
+        return f"DOMAIN={domain}{f' DATA={dataset}' if overlay else ''}{on}"
+    if dataset == given.get("dataset"):  # the dataset given too: its file or folder, if another
+        return source if on and source != (given.get("extra") or {}).get("source") else None
+    if overlay:
+        return f"DATA={dataset}{on}"
+    if dataset == _data_args(_load_yaml(REPO_CONFIGS / f"{domain}.yaml")).get("dataset"):
+        return "without DATA="
+    return f"--data.init_args.dataset={dataset}{on}"
 
 
 def data_spec(datamodule: SignalDataModule) -> dict:
@@ -79,16 +92,19 @@ def data_spec(datamodule: SignalDataModule) -> dict:
     return module_spec(datamodule).to_dict()
 
 
-def data_hint(saved: dict, predict: bool = False) -> str:
-    """Where a checkpoint's data is, for the one-line error of a checkpoint given other data; a prediction needs only
-    the checkpoint's domain (its model and bins are the checkpoint's, whatever the data config)."""
+def data_hint(saved: dict, predict: bool = False, given: dict | None = None) -> str:
+    """Where a checkpoint's data is, for the one-line error of a checkpoint given other data (``given``: its spec,
+    whose domain is not named again, :func:`own_data`); a prediction needs only the checkpoint's domain (its model and
+    bins are the checkpoint's, whatever the data config)."""
     if not saved.get("domain"):
         return ""
     if not (REPO_CONFIGS / f"{saved['domain']}.yaml").is_file():  # a domain of the user's own: make knows no DOMAIN=
         return " (use the config.yaml of its run folder)"
     if predict:
         return f" (use its domain: DOMAIN={saved['domain']})"
-    return f" (use its own data: {own_data(saved)}, or the config.yaml of its run folder)"
+    if (own := own_data(saved, given)) is None:  # the same data, read with other options (a size, a resolution)
+        return " (use the config.yaml of its run folder: its data is read otherwise)"
+    return f" (use its own data: {own}, or the config.yaml of its run folder)"
 
 
 def check_one_sweep_per_folder(callbacks) -> None:
@@ -829,7 +845,8 @@ class PixelTransformerCLI(LightningCLI):
                 self.model.check_checkpoint(saved)
             except DataMismatch as err:
                 self._drop_new_run()
-                raise DataMismatch(f"{err}{data_hint(spec, predict=subcommand == 'predict')}") from None
+                given = self.model.spec.to_dict()  # the domain given is not named again
+                raise DataMismatch(f"{err}{data_hint(spec, subcommand == 'predict', given)}") from None
             if subcommand in ("test", "validate"):
                 # its evaluation folder (module.eval_folder)
                 self.model.trained_dataset, self.model.trained_source = spec.get("dataset"), source_name(spec)

@@ -270,6 +270,13 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
     return path
 
 
+def left_out_line(stage: str, dropped: list[int], spec: SignalSpec, outcome: str) -> str:
+    """The console line that names the |S| levels left out because S would hold every point of a signal, said as
+    the evaluation (stage "test") or a validation ("fit", "validate") starts; ``outcome``: what becomes of them."""
+    one = len(dropped) == 1
+    return (f"[{stage}] |S| level{'' if one else 's'} {', '.join(map(str, dropped))} observe{'s' if one else ''} "
+            f"every one of the {spec.num_points} points of {spec.domain}/{spec.dataset}: {outcome}")
+
 class SweepEvaluation(Callback):
     """Evaluate a model across |S| on the test set (used by `pixeltransformer test`).
 
@@ -375,10 +382,9 @@ class SweepEvaluation(Callback):
                              f"scored: give the evaluation callback levels below {spec.num_points} (its "
                              f"init_args.levels under trainer.callbacks, in a config file)")
         if (dropped := self.dropped_levels(spec)) and trainer.is_global_zero:  # not only in metrics.json
-            print(f"[test] |S| level{'s' * (len(dropped) > 1)} {', '.join(map(str, dropped))} observe"
-                  f"{'s' * (len(dropped) == 1)} every one of the {spec.num_points} points of {spec.domain}/"
-                  f"{spec.dataset}: left out (no query would be held out; metrics.json lists them as "
-                  "dropped_levels)", flush=True)
+            them = "it" if len(dropped) == 1 else "them"
+            print(left_out_line("test", dropped, spec, "left out (no query would be held out; metrics.json lists "
+                                f"{them} as dropped_levels)"), flush=True)
         self._values: dict[tuple[int, str], dict[int, float]] = {}  # (|S|, metric) -> {item key: value}
         self.evaluated: set[int] = set()  # the keys of the items evaluated, over every rank once the test has ended
         self._dir = resolve_eval_dir(trainer, self.out_dir)

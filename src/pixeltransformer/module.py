@@ -27,7 +27,7 @@ from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import first_line
-from .evaluation import gather_item_values
+from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, as_int, check_finite, check_sets, check_temperature, check_weights, complete,
                         grid_sizes, mean_field, predict_params, sample)
 from .loading import nonfinite
@@ -228,8 +228,10 @@ class PixelTransformerModule(L.LightningModule):
         self.dist = BinnedGaussian.from_config(self.spec, self.objective_config, framed=self.net_config.value_norm)
         self.model = PixelTransformer.from_config(self.net_config, self.spec, self.dist.num_params)
         self.val_sampler = self.sampler.uniform()
-        self.val_levels = validation_levels(val_levels, self.spec.num_points,
-                                            getattr(self.val_sampler, "grid_points", False))
+        grid_points = getattr(self.val_sampler, "grid_points", False)
+        self.val_levels = validation_levels(val_levels, self.spec.num_points, grid_points)
+        # the levels validation leaves out, said at its first epoch (_say_left_out_levels); continuous positions: none
+        self.left_out_levels = sorted({int(k) for k in val_levels if k >= self.spec.num_points}) if grid_points else []
         # this rank's validation (or test) NLLs so far: item keys [B] and, per |S| level, NLLs [B], one per batch
         self._val_keys: list[torch.Tensor] = []
         self._val_nll: dict[int, list[torch.Tensor]] = {}
@@ -539,6 +541,19 @@ class PixelTransformerModule(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.forget_val_nll()  # a sanity check's batches, or a validation an error cut short, count in no epoch
+        self._say_left_out_levels()
+
+    def _say_left_out_levels(self) -> None:
+        """The first process says once, as the first validation starts, which of model.val_levels it leaves out
+        because S would hold every point (:func:`validation_levels`), as the evaluation says of its own levels."""
+        if not self.left_out_levels or not getattr(self._trainer, "is_global_zero", False):
+            return
+        dropped, self.left_out_levels = self.left_out_levels, []
+        stage = getattr(self.trainer.state.fn, "value", "fit")
+        place = "" if set(self.val_levels) <= set(self.hparams.val_levels) else (
+            " in its place" if len(dropped) == 1 else " in their place")
+        print(left_out_line(stage, dropped, self.spec, f"left out of validation, which scores |S| = "
+                            f"{', '.join(map(str, self.val_levels))}{place} (no query would be held out)"), flush=True)
 
     def on_test_epoch_start(self) -> None:
         self.forget_val_nll()

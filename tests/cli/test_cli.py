@@ -1074,6 +1074,31 @@ def test_a_checkpoint_for_other_data_names_where_its_data_is():
     assert data_hint({"domain": "images", "dataset": "mnist"}, predict=True) == " (use its domain: DOMAIN=images)"
 
 
+
+def test_a_checkpoint_for_other_data_of_the_domain_given_names_what_is_left_to_choose():
+    """`make eval DOMAIN=polynomial` of a model of curves from a file was told "use its own data: DOMAIN=polynomial
+    DATA=file", the DOMAIN= it was given; the hint for data of the domain given names what differs: the DATA= (with the
+    file or folder it read), no DATA= for the domain's default data, the file alone where the dataset was given too,
+    and the run's config.yaml alone where only other options differ."""
+    from pixeltransformer.cli import data_hint, own_data
+
+    curves = {"domain": "polynomial", "dataset": "file", "extra": {"source": "curves21.npy"}}
+    default = {"domain": "polynomial", "dataset": "polynomial"}
+    run = " or the config.yaml of its run folder)"
+    assert data_hint(curves, given=default) == f" (use its own data: DATA=file on curves21.npy,{run}"
+    assert data_hint(default, given=curves) == f" (use its own data: without DATA=,{run}"
+    other_file = {**curves, "extra": {"source": "curves30.npy"}}
+    assert data_hint(curves, given=other_file) == f" (use its own data: curves21.npy,{run}"
+    assert data_hint(curves, given=curves) == " (use the config.yaml of its run folder: its data is read otherwise)"
+    assert data_hint({"domain": "images", "dataset": "folder", "extra": {"source": "faces64"}},
+                     given={"domain": "images", "dataset": "digits"}) == (
+        f" (use its own data: --data.init_args.dataset=folder on faces64,{run}")
+    # another domain: its DOMAIN= (and DATA=) as before
+    assert data_hint(curves, given={"domain": "images", "dataset": "digits"}) == (
+        f" (use its own data: DOMAIN=polynomial DATA=file on curves21.npy,{run}")
+    assert own_data({"domain": "images", "dataset": "mnist"}, given={"domain": "images", "dataset": "digits"}) == (
+        "DATA=mnist")
+
 class DigitsOfTheirOwn(ImageDataModule):
     """A user's DataModule with options of its own: none of ImageDataModule's but the seed."""
 

@@ -358,3 +358,18 @@ def test_only_a_prediction_s_picture_is_read_for_its_colours(tmp_path, monkeypat
     files = sorted((tmp_path / "folder").rglob("*.*"))
     images, notes = io.decode_folder(tmp_path / "folder", files, 8, progress=False)  # [N, 8, 8, 3]
     assert images.shape == (len(written), 8, 8, 3) and notes["files"] == len(written)
+
+
+def test_one_dim_16_bit_picture_of_a_folder_is_counted_in_the_singular(tmp_path):
+    """A folder with one dim 16-bit picture was told "1 of the 3 pictures ... are 16-bit" with "(first: ...)", as if
+    there were more; it is told as the upscaled pictures are: "is", and no "first"."""
+    Image.fromarray(np.full((4, 4), 200, np.uint16)).save(tmp_path / "night.png")
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.full((4, 4), 99, np.uint8)).save(tmp_path / name)
+    with pytest.warns(UserWarning, match=rf"^1 of the 3 pictures read in {tmp_path} is 16-bit and nearly black "
+                                         r"\(night.png: 16-bit pixels reach only 200 of 65535"):
+        io.read_image_folder(tmp_path, 4, progress=False)
+    (tmp_path / "a.png").unlink()
+    (tmp_path / "b.png").unlink()
+    with pytest.warns(UserWarning, match=rf"^the one picture read in {tmp_path} is 16-bit and nearly black \(night"):
+        io.read_image_folder(tmp_path, 4, progress=False)

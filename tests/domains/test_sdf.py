@@ -589,6 +589,41 @@ def test_datamodule_reads_folders_of_binvox_files(tmp_path):
     assert [len(dm.dataset(s)) for s in ("train", "val")] == [2, 1]
 
 
+def test_a_folder_of_meshes_and_binvox_files_says_which_kind_it_reads(tmp_path):
+    """A folder holding meshes and .binvox files (ShapeNetCore v2 puts model_normalized.solid.binvox beside
+    model_normalized.obj) was read as one kind without a word about the other: each dataset says, once, how many of
+    each it found, which it reads and which option reads the other; a mixture that reads both from it says nothing."""
+    folder = tmp_path / "both"
+    for i in range(3):
+        (folder / f"m{i}").mkdir(parents=True)
+        trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(folder / f"m{i}" / "model.obj")
+    for i in range(4):
+        write_binvox(folder / f"v{i}.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5), (0.5, 0.5, 0.3)))
+    kw = dict(root=str(folder), resolution=12, splits=(1, 1, 1), cache_dir=str(tmp_path / "c"))
+    said = {"meshes": "dataset meshes reads the 3 mesh files alone; --data.init_args.dataset=voxels reads the 4 "
+                      ".binvox voxel files",
+            "voxels": "dataset voxels reads the 4 .binvox voxel files alone; --data.init_args.dataset=meshes reads the "
+                      "3 mesh files"}
+    for name, rest in said.items():
+        dm = SDFDataModule(dataset=name, **kw)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            dm.setup("fit")
+            dm.setup("test")
+        lines = [str(w.message) for w in caught if "holds" in str(w.message)]
+        assert lines == [f"{folder} holds 3 mesh files and 4 .binvox voxel files: {rest}"], lines
+    mixed = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "voxels": 1}, mesh_root=str(folder),
+                          voxel_root=str(folder), **{k: v for k, v in kw.items() if k != "root"})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mixed.setup("fit")
+    assert not [str(w.message) for w in caught if "holds" in str(w.message)]
+    alone = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(folder),
+                          num_shapes=(2, 1, 1), **{k: v for k, v in kw.items() if k != "root"})
+    with pytest.warns(UserWarning, match=rf"^{folder} holds 3 mesh files and 4 .binvox voxel files: the mixture's "
+                                         r"mesh_root reads the 3 mesh files alone; its voxel_root \(with a voxels weight\) reads the 4"):
+        alone.setup("fit")
+
 def test_a_voxel_dataset_keeps_the_meshes_margin_and_frame(tmp_path):
     """The voxel source of a run (and a mixture's) put ModelNet-like grids, which fill the grid, on the whole cube, the
     border inside, while meshes of the same run keep procedural.grid_margin: the same box as a mesh and as voxels now

@@ -640,6 +640,34 @@ def test_validation_levels_leave_no_level_where_every_query_is_observed():
     assert on_grid.val_levels == [4] and list(on_grid.val_nll_means()) == [4]
 
 
+
+def test_validation_says_once_which_levels_it_leaves_out(capsys):
+    """A fit's validation left out the |S| levels that observe every point of a signal (30 and 50 of model.val_levels
+    on a file of 21-point curves) without a word, while the evaluation says so as it starts: the first validation of
+    a fit or a validate says it once, in the evaluation's words, and what it scores instead."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    spec = {"domain": "toy", "dataset": "t", "grid_shape": [4, 4], "val_dims": 1, "val_range": [0.0, 1.0],
+            "num_bins": 8}
+    sets = dict(max_context=8, num_queries=4, grid_points=True)
+    with pytest.warns(UserWarning):  # a domain of this name is not loaded
+        m = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64), val_levels=(4, 16, 64), sets=sets)
+        whole = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64), val_levels=(16,), sets=sets)
+        kept = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64), val_levels=(4,), sets=sets)
+    for module, fn in ((m, TrainerFn.FITTING), (whole, TrainerFn.VALIDATING), (kept, TrainerFn.FITTING)):
+        module.trainer = SimpleNamespace(is_global_zero=True, state=SimpleNamespace(fn=fn))
+        for _ in range(2):  # the sanity check's, then each validation's: said once
+            module.on_validation_epoch_start()
+    assert capsys.readouterr().out.splitlines() == [
+        "[fit] |S| levels 16, 64 observe every one of the 16 points of toy/t: left out of validation, which scores "
+        "|S| = 4 (no query would be held out)",
+        "[validate] |S| level 16 observes every one of the 16 points of toy/t: left out of validation, which scores "
+        "|S| = 8 in its place (no query would be held out)"]
+
 def test_a_domain_that_is_not_loaded_is_named_in_a_warning():
     from pixeltransformer.module import PixelTransformerModule
 
