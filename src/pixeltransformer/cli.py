@@ -46,7 +46,7 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .results import _data_args, _load_yaml
+from .results import data_args, load_yaml
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size,
                    check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
                    check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg,
@@ -80,7 +80,7 @@ def own_data(saved: dict, given: dict | None = None) -> str | None:
         return source if on and source != (given.get("extra") or {}).get("source") else None
     if overlay:
         return f"DATA={dataset}{on}"
-    if dataset == _data_args(_load_yaml(REPO_CONFIGS / f"{domain}.yaml")).get("dataset"):
+    if dataset == data_args(load_yaml(REPO_CONFIGS / f"{domain}.yaml")).get("dataset"):
         return "without DATA="
     return f"--data.init_args.dataset={dataset}{on}"
 
