@@ -263,3 +263,40 @@ def test_a_run_config_records_the_precision_that_ran(given, ran, recorded):
     note = record_precision(cfg, SimpleNamespace(precision=ran))
     assert cfg.trainer.precision == recorded
     assert (note is not None) == (given == "16-mixed")
+
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16-mixed", torch.bfloat16), ("32-true", None)])
+def test_the_conveniences_run_at_the_trainers_precision(tiny_module, precision, dtype):
+    """An evaluation's and the pictures' model calls come from callbacks, outside the steps Lightning runs under
+    trainer.precision: `test --trainer.precision=bf16-mixed` wrote the same metrics.json as 32-true, while its
+    config_test.yaml said bf16-mixed. Under a Trainer each convenience runs the model at its precision (the answers
+    float32, as under the caller's own autocast); outside one, at the caller's."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+
+    seen = []  # the autocast dtype at each pass through the head, None without autocast
+    tiny_module.model.head.register_forward_hook(lambda *_: seen.append(
+        torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None))
+    ctx_pos, ctx_val = torch.rand(2, 5, 1) * 2 - 1, torch.rand(2, 5, 1)  # [B, K, P], [B, K, V]
+    qry_pos, qry_val = torch.rand(2, 7, 1) * 2 - 1, torch.rand(2, 7, 1)  # [B, Q, P], [B, Q, V]
+
+    def call_each() -> list:
+        seen.clear()
+        answers = [tiny_module.predict_params(ctx_pos, ctx_val, qry_pos).float(),  # [B, Q, NP]
+                   tiny_module.mean_field(ctx_pos, ctx_val, qry_pos),  # [B, Q, V]
+                   tiny_module.log_prob(ctx_pos, ctx_val, qry_pos, qry_val),  # [B, Q]
+                   tiny_module.sample(ctx_pos, ctx_val, qry_pos, n_autoregressive=2, seed=0),  # [B, 1, Q, V]
+                   tiny_module.complete(ctx_pos, ctx_val, (8,), num_samples=1, n_autoregressive=2, seed=0).mean]
+        assert all(a.dtype == torch.float32 and a.isfinite().all() for a in answers)
+        return answers
+
+    call_each()
+    assert seen and set(seen) == {None}  # no Trainer: the caller's precision (none here)
+    tiny_module._trainer = SimpleNamespace(precision_plugin=MixedPrecision(precision, "cpu") if dtype else Precision())
+    try:
+        call_each()
+    finally:
+        tiny_module._trainer = None
+    assert seen and set(seen) == {dtype}
