@@ -300,3 +300,23 @@ def test_the_conveniences_run_at_the_trainers_precision(tiny_module, precision, 
     finally:
         tiny_module._trainer = None
     assert seen and set(seen) == {dtype}
+
+
+def test_the_training_loss_reads_half_precision_logits_in_float32():
+    """The fit's loss (head_loss) took the log-sum-exp of the head's bf16 logits in bf16 under CPU autocast (a CUDA
+    autocast runs logsumexp in float32): a query's loss was off by up to 0.08 nats here from the loss of the same
+    logits in float32 (0.5 with larger logits). It reads them in float32, as the NLL does."""
+    from pixeltransformer.distribution import BinnedGaussian
+
+    gen = torch.Generator().manual_seed(0)
+    dist = BinnedGaussian(torch.linspace(0, 1, 256).unsqueeze(-1), unit=1 / 255)
+    head = torch.nn.Linear(64, dist.num_params)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=gen) / 8 ** 0.5)  # logits up to about 20
+    features, value = torch.randn(2048, 64, generator=gen), torch.rand(2048, 1, generator=gen)  # [N, D], [N, V]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = dist.head_loss(features, head, value)  # [N]
+        logits = head(features)[:, :256].float()  # [N, NB]: the head's logits as autocast rounds them
+    params = torch.cat([logits, head(features)[:, 256:]], dim=-1).detach()  # [N, NP]: the rest in float32
+    assert logits.abs().max() > 10
+    torch.testing.assert_close(got.detach(), dist.loss(params, value), rtol=1e-4, atol=1e-4)
