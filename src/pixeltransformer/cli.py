@@ -203,8 +203,10 @@ def record_precision(cfg, trainer, subcommand: str | None = "fit") -> str | None
         return None
     cfg.trainer.precision = ran
     why = " on the CPU (float16 mixed precision needs a GPU)" if ran == "bf16-mixed" else ""
-    record = {"predict": "prediction.json", "test": "config_test.yaml", "validate": "config_validate.yaml"}
-    return f"[run] trainer.precision={given} runs as {ran}{why}: {record.get(subcommand, 'config.yaml')} records {ran}"
+    record = {"predict": "prediction.json records", "test": "config_test.yaml and metrics.json record",
+              "validate": "config_validate.yaml records"}
+    where = record.get(subcommand, "config.yaml records")
+    return f"[run] trainer.precision={given} runs as {ran}{why}: {where} {ran}"
 
 
 def dashboard_config(config: dict) -> dict:

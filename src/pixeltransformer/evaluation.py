@@ -481,6 +481,7 @@ class SweepEvaluation(Callback):
             "seed": self.seed,
             "num_samples": self.num_samples,
             "n_autoregressive": self.n_autoregressive,
+            "precision": str(trainer.precision),  # the model's (trainer_precision); the baselines run in float32
         }
         extra = self.summary(rows, pl_module)
         self.results.update(extra)

@@ -7,6 +7,7 @@ epoch's end, so the same items give the same val/nll whatever the batch size and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -840,16 +841,30 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError(f"ctx_val reaches {far:.3g}: values must lie within +-{MAX_ABS_VALUE:g} "
                              "(beyond that the model's float32 arithmetic overflows)")
 
+    def trainer_precision(self) -> contextlib.AbstractContextManager:
+        """The precision of the Trainer running the module, for the conveniences: its autocast (bf16-mixed,
+        16-mixed), where no autocast is on already. An evaluation's and the pictures' model calls come from callbacks,
+        outside the steps Lightning runs under trainer.precision, and ran in float32 whatever it said. Outside a
+        Trainer (the Python API) the caller's own autocast, if any, applies."""
+        plugin = getattr(self._trainer, "precision_plugin", None)
+        if plugin is None or torch.is_autocast_enabled(self.device.type):
+            return contextlib.nullcontext()
+        return plugin.forward_context()
+
     def predict_params(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
         """The distribution's parameters at the queries given S: ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos
         [B, Q, P] -> [B, Q, NP], read with ``m.dist`` (mean, variance, cdf, log_prob). No graph (the module called
-        itself keeps one); under ``torch.autocast`` in the autocast dtype. docs/python.md lists the calls."""
-        return predict_params(self.model, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
+        itself keeps one); under ``torch.autocast`` (or a Trainer's mixed precision) in the autocast dtype.
+        docs/python.md lists the calls."""
+        with self.trainer_precision():
+            return predict_params(self.model, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
 
     def mean_field(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
         """E[v | S] at any positions: ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> [B, Q, V], float32,
         without a graph."""
-        return mean_field(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
+        with self.trainer_precision():
+            return mean_field(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos),
+                              self.net_config.chunk)
 
     def log_prob(self, ctx_pos, ctx_val, qry_pos, qry_val) -> torch.Tensor:
         """log p(v | S) of the values qry_val [B, Q, V] at the queries qry_pos [B, Q, P], each given S alone (not the
@@ -858,7 +873,8 @@ class PixelTransformerModule(L.LightningModule):
         that / ln 2). No graph, as the other conveniences; to differentiate, call the module itself:
         ``m.dist.log_prob(m(ctx_pos, ctx_val, qry_pos), qry_val)`` with float32 tensors on its device."""
         ctx_pos, ctx_val, qry_pos, qry_val = self.api_inputs(ctx_pos, ctx_val, qry_pos, qry_val)
-        params = predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.net_config.chunk)  # [B, Q, NP]
+        with self.trainer_precision():
+            params = predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.net_config.chunk)  # [B, Q, NP]
         with torch.no_grad():
             return self.dist.log_prob(params.float(), qry_val)  # [B, Q]; float32 also under autocast
 
@@ -870,7 +886,8 @@ class PixelTransformerModule(L.LightningModule):
         per signal: a signal's samples depend on its seed alone)."""
         kwargs = check_sampling(kwargs, least_samples=1)
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
-        return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), **kwargs)
+        with self.trainer_precision():
+            return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), **kwargs)
 
     def complete(self, ctx_pos, ctx_val, grid_shape, **kwargs) -> Completion:
         """Mean and samples on a grid (see inference.complete): [B, V, *grid], [B, S, V, *grid]."""
@@ -886,7 +903,8 @@ class PixelTransformerModule(L.LightningModule):
         ctx_pos, ctx_val = self.api_inputs(ctx_pos, ctx_val)  # [B, K, P], [B, K, V]
         self.check_grid_memory(shape, ctx_pos.shape[0], kwargs.get("num_samples", 0))
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
-        return complete(self.model, self.dist, ctx_pos, ctx_val, shape, **kwargs)
+        with self.trainer_precision():
+            return complete(self.model, self.dist, ctx_pos, ctx_val, shape, **kwargs)
 
     def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int) -> None:
         """Refuse a grid whose completion of ``batch`` signals could not be held in this machine's memory (a typo,

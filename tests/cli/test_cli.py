@@ -309,6 +309,26 @@ def test_prediction_json_records_the_precision_the_completion_ran_at(given, ran,
     assert (said in capsys.readouterr().out) == (given == "16-mixed")
 
 
+def test_an_evaluation_runs_and_records_the_precision_it_was_given(trained_polynomial, tmp_path, capsys):
+    """The evaluation's model calls come from a callback, outside Lightning's test steps: `--trainer.precision
+    bf16-mixed` wrote a metrics.json equal to 32-true's to the last digit, which recorded no precision, while
+    config_test.yaml said bf16-mixed. The model now runs at the precision that ran, which metrics.json records."""
+    run = _run_of(trained_polynomial, tmp_path)
+    metrics = {}
+    for given, precision in (("16-mixed", "bf16-mixed"), ("32-true", "32-true")):  # 16-mixed: bf16 on the CPU
+        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+              "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.accelerator=cpu",
+              f"--trainer.precision={given}"])
+        metrics[precision] = json.loads((run / "eval" / "metrics.json").read_text())
+        assert metrics[precision]["precision"] == precision
+        said = "runs as bf16-mixed on the CPU (float16 mixed precision needs a GPU): config_test.yaml and metrics.json"
+        assert (f"{said} record bf16-mixed" in capsys.readouterr().out) == (given == "16-mixed")
+    half, full = ([row["nll"] for row in metrics[p]["rows"]] for p in ("bf16-mixed", "32-true"))
+    assert half != full and max(abs(h - f) for h, f in zip(half, full)) < 0.1  # bf16's rounding, not another model
+    assert [row["oracle_nll"] for row in metrics["bf16-mixed"]["rows"]] == \
+        [row["oracle_nll"] for row in metrics["32-true"]["rows"]]  # the baselines stay float32
+
+
 @pytest.mark.parametrize("domain", ["images", "sdf", "video", "polynomial"])
 def test_the_gpu_trainer_file_gives_every_domain_data_workers(domain, capsys):
     """On a GPU the main process only launches the step's work: with num_workers=0 it also read, converted and

@@ -263,3 +263,60 @@ def test_a_run_config_records_the_precision_that_ran(given, ran, recorded):
     note = record_precision(cfg, SimpleNamespace(precision=ran))
     assert cfg.trainer.precision == recorded
     assert (note is not None) == (given == "16-mixed")
+
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16-mixed", torch.bfloat16), ("32-true", None)])
+def test_the_conveniences_run_at_the_trainers_precision(tiny_module, precision, dtype):
+    """An evaluation's and the pictures' model calls come from callbacks, outside the steps Lightning runs under
+    trainer.precision: `test --trainer.precision=bf16-mixed` wrote the same metrics.json as 32-true, while its
+    config_test.yaml said bf16-mixed. Under a Trainer each convenience runs the model at its precision (the answers
+    float32, as under the caller's own autocast); outside one, at the caller's."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+
+    seen = []  # the autocast dtype at each pass through the head, None without autocast
+    tiny_module.model.head.register_forward_hook(lambda *_: seen.append(
+        torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None))
+    ctx_pos, ctx_val = torch.rand(2, 5, 1) * 2 - 1, torch.rand(2, 5, 1)  # [B, K, P], [B, K, V]
+    qry_pos, qry_val = torch.rand(2, 7, 1) * 2 - 1, torch.rand(2, 7, 1)  # [B, Q, P], [B, Q, V]
+
+    def call_each() -> list:
+        seen.clear()
+        answers = [tiny_module.predict_params(ctx_pos, ctx_val, qry_pos).float(),  # [B, Q, NP]
+                   tiny_module.mean_field(ctx_pos, ctx_val, qry_pos),  # [B, Q, V]
+                   tiny_module.log_prob(ctx_pos, ctx_val, qry_pos, qry_val),  # [B, Q]
+                   tiny_module.sample(ctx_pos, ctx_val, qry_pos, n_autoregressive=2, seed=0),  # [B, 1, Q, V]
+                   tiny_module.complete(ctx_pos, ctx_val, (8,), num_samples=1, n_autoregressive=2, seed=0).mean]
+        assert all(a.dtype == torch.float32 and a.isfinite().all() for a in answers)
+        return answers
+
+    call_each()
+    assert seen and set(seen) == {None}  # no Trainer: the caller's precision (none here)
+    tiny_module._trainer = SimpleNamespace(precision_plugin=MixedPrecision(precision, "cpu") if dtype else Precision())
+    try:
+        call_each()
+    finally:
+        tiny_module._trainer = None
+    assert seen and set(seen) == {dtype}
+
+
+def test_the_training_loss_reads_half_precision_logits_in_float32():
+    """The fit's loss (head_loss) took the log-sum-exp of the head's bf16 logits in bf16 under CPU autocast (a CUDA
+    autocast runs logsumexp in float32): a query's loss was off by up to 0.08 nats here from the loss of the same
+    logits in float32 (0.5 with larger logits). It reads them in float32, as the NLL does."""
+    from pixeltransformer.distribution import BinnedGaussian
+
+    gen = torch.Generator().manual_seed(0)
+    dist = BinnedGaussian(torch.linspace(0, 1, 256).unsqueeze(-1), unit=1 / 255)
+    head = torch.nn.Linear(64, dist.num_params)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=gen) / 8 ** 0.5)  # logits up to about 20
+    features, value = torch.randn(2048, 64, generator=gen), torch.rand(2048, 1, generator=gen)  # [N, D], [N, V]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = dist.head_loss(features, head, value)  # [N]
+        logits = head(features)[:, :256].float()  # [N, NB]: the head's logits as autocast rounds them
+    params = torch.cat([logits, head(features)[:, 256:]], dim=-1).detach()  # [N, NP]: the rest in float32
+    assert logits.abs().max() > 10
+    torch.testing.assert_close(got.detach(), dist.loss(params, value), rtol=1e-4, atol=1e-4)
