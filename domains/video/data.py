@@ -22,7 +22,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, group_split,
                                          official_split_indices, refuse_one_colour, split_folders,
                                          splits_hint, splits_with_train_of)
-from pixeltransformer.errors import counted
+from pixeltransformer.errors import counted, transparent_mask
 from pixeltransformer.files import cache_root
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -30,7 +30,7 @@ from pixeltransformer.signal import SignalSpec
 from .file_cache import DecodedVideos
 from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size, cut_clips,
                  is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz, read_video_folder,
-                 source_videos, strip_problem)
+                 source_videos, strip_problem, transparent_share)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -450,6 +450,8 @@ def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     path = Path(path)
     span = (num_frames - 1) * frame_step + 1
     frames = read_video_file(path, size=size, max_frames=span)  # [F, H, W, 3]
+    if share := transparent_share(path, span):  # put on white, its transparent pixels would read as observed
+        raise ValueError(f"mask {path}: {transparent_mask(share)}")
     if len(frames) == 1:
         frames = np.repeat(frames, span, axis=0)
     if len(frames) < span:

@@ -779,6 +779,25 @@ def test_load_user_video_and_mask(tmp_path):
 
 
 
+def test_a_mask_with_transparent_pixels_is_refused_as_the_images_domain_refuses_it(tmp_path):
+    """A mask drawn on a transparent canvas (white strokes, the rest transparent) was put on white, as frames are: every
+    transparent pixel read as observed, and the mask observed all of the clip."""
+    rgba = np.zeros((8, 16, 16, 4), np.uint8)  # [F, H, W, 4], transparent black
+    rgba[:, 4:8, 4:8] = 255  # a white, opaque square: what is observed
+    Image.fromarray(rgba[0], "RGBA").save(tmp_path / "painted.png")
+    frames = [Image.fromarray(f, "RGBA") for f in rgba]
+    frames[0].save(tmp_path / "painted_anim.png", save_all=True, append_images=frames[1:], duration=100)
+    for name in ("painted.png", "painted_anim.png"):
+        with pytest.raises(ValueError, match=rf"^mask \S+{name}: 94% of the mask's pixels are \(partly\) transparent, "
+                                             r"which a mask has no meaning for: save it opaque, white where observed "
+                                             r"and black where not$"):
+            load_mask_video(tmp_path / name, num_frames=4, size=16)
+    opaque = rgba.copy()
+    opaque[..., 3] = 255  # the same mask, opaque: black is not observed
+    Image.fromarray(opaque[0], "RGBA").save(tmp_path / "opaque.png")
+    assert int(load_mask_video(tmp_path / "opaque.png", num_frames=4, size=16).sum()) == 4 * 16
+
+
 def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_step(tmp_path):
     """A model trained with frame_step=2 reads the input's frames 0, 2, 4, ...; its mask video was read at frames
     0, 1, 2, ..., so each frame's mask was another frame's."""

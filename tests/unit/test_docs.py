@@ -165,6 +165,9 @@ def test_every_option_named_exists():
 ERROR_ROWS_ELSEWHERE = {
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask painted.png"` (half of its pixels '
     'transparent)': ("tests/domains/test_images_data.py", "test_a_mask_with_transparent_pixels_is_refused"),
+    '`make sample DOMAIN=video CKPT=video.ckpt INPUT=clip.mp4 ARGS="--mask painted.png"` (its canvas transparent, '
+    '94% of its pixels)': ("tests/domains/test_video.py",
+                           "test_a_mask_with_transparent_pixels_is_refused_as_the_images_domain_refuses_it"),
     "a config file without `model.domain`: `pixeltransformer fit --config nodomain.yaml`":
         ("tests/cli/test_cli.py", "test_a_config_without_a_domain_is_refused_naming_the_data_domain"),
     '`make eval CKPT=... ARGS="--trainer.callbacks.classifier_epochs=0"` (images; vae_epochs alike)':
