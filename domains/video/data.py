@@ -431,11 +431,10 @@ def load_user_video(
         raise ValueError(f"{path}: a still image (one frame), not a video{f', and {not_strip}' if not_strip else ''}; "
                          f"give {VIDEO_INPUTS}, or complete a picture with DOMAIN=images")
     if len(frames) < start + span:
-        raise ValueError(
-            f"{path}: {counted(len(frames), 'frame')}; a clip of {counted(num_frames, 'frame')} (step {frame_step}) "
-            f"from frame {start} "
-            f"needs {start + span}"
-        )
+        apart = f" {frame_step} apart" if frame_step > 1 else ""
+        where, earlier = (f" from frame {start}", ", or an earlier start") if start else ("", "")
+        raise ValueError(f"{path}: {counted(len(frames), 'frame')}; a clip of {counted(num_frames, 'frame')}{apart}"
+                         f"{where} needs {start + span}: give a video of {start + span} frames or more{earlier}")
     clip = cut_clips(frames[start : start + span], num_frames, size, frame_step=frame_step)[0]  # [T, H, W, 3]
     return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
 

@@ -1005,6 +1005,21 @@ def test_a_clip_from_a_negative_frame_is_refused_in_its_own_words(tmp_path):
         load_user_video(tmp_path / "long.mp4", num_frames=4, size=8, start=-1)
 
 
+def test_a_video_shorter_than_the_clip_is_refused_saying_how_long_a_video_to_give(tmp_path):
+    """make sample of a 10-frame mp4 with a 17-frame model said "10 frames; a clip of 17 frames (step 1) from frame 0
+    needs 17": a step and a start the user never gave, and no word on what to give instead."""
+    write_mp4(tmp_path / "short.mp4", smooth_frames(10))
+    with pytest.raises(ValueError, match=r"short\.mp4: 10 frames; a clip of 17 frames needs 17: give a video of 17 "
+                                         r"frames or more$"):
+        load_user_video(tmp_path / "short.mp4", num_frames=17, size=8)
+    with pytest.raises(ValueError, match=r"short\.mp4: 10 frames; a clip of 6 frames 2 apart needs 11: give a video "
+                                         r"of 11 frames or more$"):
+        load_user_video(tmp_path / "short.mp4", num_frames=6, size=8, frame_step=2)
+    with pytest.raises(ValueError, match=r"short\.mp4: 10 frames; a clip of 4 frames from frame 8 needs 12: give a "
+                                         r"video of 12 frames or more, or an earlier start$"):
+        load_user_video(tmp_path / "short.mp4", num_frames=4, size=8, start=8)
+
+
 def _noise_gifs(folder: Path, videos: int, frames: int, side: int) -> None:
     """GIF video files of random frames [frames, side, side, 3]."""
     rng = np.random.default_rng(0)
