@@ -282,6 +282,8 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"video file not found: {path}")
+    if path.stat().st_size == 0:  # ffmpeg's words for it are a damaged mp4's, pillow's an unknown format's
+        raise VideoDecodeError(f"cannot decode video {path}: the file is empty")
     out: list[np.ndarray] = []
     pending: list[np.ndarray] = []
 

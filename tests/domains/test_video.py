@@ -204,6 +204,15 @@ def test_a_file_cut_short_or_of_sound_alone_says_so(tmp_path):
     with pytest.raises(VideoDecodeError, match=r"sound.mp4: it holds no video stream, only audio$"):
         read_video_file(tmp_path / "sound.mp4", size=16)
 
+def test_an_empty_video_file_says_it_is_empty(tmp_path):
+    """A 0-byte mp4 (a download or copy that never began) read "it is damaged or cut short (ffmpeg: moov atom not
+    found)", and a 0-byte GIF pillow's "cannot identify image file": neither said that the file holds nothing."""
+    for name in ("empty.mp4", "empty.gif", "empty.webm"):
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(VideoDecodeError, match=rf"^cannot decode video \S+{name}: the file is empty$"):
+            read_video_file(tmp_path / name, size=16)
+
+
 def test_folder_skips_and_counts_bad_and_short_files(tmp_path):
     (tmp_path / "sub").mkdir()
     write_mp4(tmp_path / "b_good.mp4", smooth_frames(20))  # 20 frames: clips of 8 with stride 4 -> 4
