@@ -10,6 +10,7 @@ strips (TinyVideos' originals) of a folder too large to hold decoded (``in_memor
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -416,7 +417,11 @@ def load_user_video(
     if start < 0:  # before decoding, which stops where the clip ends
         raise ValueError(f"{path}: start must be >= 0 (the clip's first frame), got {start}")
     if suffix == ".npz":
-        frames = read_video_npz(path)[0]  # [F, H, W, 3]
+        clips = read_video_npz(path)  # [N, F, H, W, 3]
+        if len(clips) > 1:
+            warnings.warn(f"{path} holds {len(clips)} clips: completing the first; to complete another, save it alone "
+                          "(videos [1, T, H, W, 3])", stacklevel=2)
+        frames = clips[0]  # [F, H, W, 3]
     elif strip and not_strip is None:
         frames = read_strip(path)  # [F, W, W, 3], resized with the clip below
     else:  # decoded as far as the clip reaches

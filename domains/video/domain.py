@@ -153,7 +153,9 @@ class VideoDomain(Domain):
         if h <= size[0] and w <= size[1]:
             if source is None:
                 return on_grid(signal, c.grid_shape), True, "the input clip read on the grid"  # [3, T, H', W']
-            truth = load_user_video(source[0], t, (h, w), frame_step=source[1])  # [3, T, H', W']
+            with warnings.catch_warnings():  # read_input said them of this file
+                warnings.simplefilter("ignore", UserWarning)
+                truth = load_user_video(source[0], t, (h, w), frame_step=source[1])  # [3, T, H', W']
             return truth, True, f"{source[0].name} read at the grid's {w}×{h}"
         h0, w0 = signal.shape[2:]
         fits = [r for r in range(2, min(h, w)) if round(h0 * r / min(h0, w0)) <= size[0]

@@ -1029,6 +1029,21 @@ def test_a_video_shorter_than_the_clip_is_refused_saying_how_long_a_video_to_giv
         load_user_video(tmp_path / "short.mp4", num_frames=4, size=8, start=8)
 
 
+def test_an_npz_of_several_clips_to_complete_says_which_it_completes(tmp_path):
+    """make sample of an .npz of 8 clips (DATA=beach's file) completed its first clip without a word: which clip was
+    meant, and how to give another, went unsaid."""
+    clips = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 8, 3), dtype=np.uint8)  # [N, T, H, W, 3]
+    np.savez(tmp_path / "clips.npz", videos=clips)
+    with pytest.warns(UserWarning, match=r"clips\.npz holds 3 clips: completing the first; to complete another, save "
+                                         r"it alone \(videos \[1, T, H, W, 3\]\)$"):
+        clip = load_user_video(tmp_path / "clips.npz", num_frames=4, size=8)
+    assert torch.equal(clip, torch.from_numpy(clips[0]).permute(3, 0, 1, 2).float() / 255)
+    np.savez(tmp_path / "one.npz", videos=clips[1:2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one clip: nothing to say
+        load_user_video(tmp_path / "one.npz", num_frames=4, size=8)
+
+
 def _noise_gifs(folder: Path, videos: int, frames: int, side: int) -> None:
     """GIF video files of random frames [frames, side, side, 3]."""
     rng = np.random.default_rng(0)
