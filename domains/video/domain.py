@@ -15,7 +15,8 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
 from .data import load_mask_video, load_user_video
-from .io import frame_rate, frame_size, read_video_file, read_video_npz, uneven_delays, write_video
+from .io import (frame_rate, frame_size, read_video_file, read_video_npz, transparent_share, uneven_delays,
+                 write_video)
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
@@ -103,6 +104,9 @@ class VideoDomain(Domain):
                           "upscaled, so S is drawn from interpolated pixels", stacklevel=2)
         self.input_file = (path, step)
         span = (t - 1) * step + 1  # the frames of the file the clip takes every step-th of
+        if share := transparent_share(path, span):  # as a picture given to an images model says it
+            warnings.warn(f"{path}: {f'{share:.0%}' if share >= 0.01 else 'under 1%'} of the pixels of its first "
+                          f"{span} frames are (partly) transparent, composited onto white", stacklevel=2)
         rate = frame_rate(path, span)
         self.input_fps = None if rate is None else rate / step  # the clip's frames are step frames of the input apart
         if (uneven := uneven_delays(path, span)) is not None:  # the mean rate stands in for pauses and bursts

@@ -334,6 +334,28 @@ def test_animated_pictures_play_at_their_own_frame_delays(tmp_path, suffix, fram
     assert iio.immeta(tmp_path / "out" / "mean.mp4", plugin="FFMPEG")["fps"] == pytest.approx(played, abs=0.01)
 
 
+def test_an_input_with_transparent_pixels_says_they_are_put_on_white(tmp_path):
+    """An animated PNG or GIF to complete with transparent pixels was put on white without a word, where a picture
+    given to an images model says so: S drew white where the file had nothing."""
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    rgba = np.full((3, 12, 12, 4), 200, np.uint8)  # [F, H, W, 4]
+    rgba[..., 3] = 255  # opaque
+    rgba[:, :6, :, 3] = 0  # the top half transparent
+    rgba[:, 6:, :, 0] = np.arange(3)[:, None, None] * 50  # frames that differ, which pillow keeps apart
+    frames = [Image.fromarray(f, "RGBA") for f in rgba]
+    frames[0].save(tmp_path / "half.png", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.warns(UserWarning, match=r"half.png: 50% of the pixels of its first 3 frames are \(partly\) "
+                                         r"transparent, composited onto white$"):
+        clip = VideoDomain().read_input(tmp_path / "half.png", spec)  # [3, T, H, W]
+    assert (clip[:, :, :6] == 1).all()
+    rgba[..., 3] = 255
+    frames = [Image.fromarray(f, "RGBA") for f in rgba]
+    frames[0].save(tmp_path / "opaque.png", save_all=True, append_images=frames[1:], duration=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        VideoDomain().read_input(tmp_path / "opaque.png", spec)
+
+
 def test_an_animated_picture_of_uneven_frame_delays_is_read_with_a_warning(tmp_path):
     """Frames shown for very different times have no one rate: the videos play at the mean, which is said."""
     spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
