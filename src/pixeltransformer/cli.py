@@ -48,8 +48,8 @@ from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_dev
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size,
                    check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
-                   check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg,
-                   hold_run_folder, joins_a_run, launched_run_name, missing_domain, parse_error_fields,
+                   check_step_settings, config_setting, config_unsetting, dataset_overlays, domain_of, drawn_seed,
+                   flag_arg, hold_run_folder, joins_a_run, launched_run_name, missing_domain, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
                    run_config_setting, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
@@ -63,13 +63,14 @@ READS = {"test": ("test",), "validate": ("val",)}  # the split an evaluation rea
 
 def own_data(saved: dict) -> str:
     """A checkpoint's data as make variables: its saved spec's domain and, where the repository has an overlay of
-    that name, the dataset ("DOMAIN=images DATA=mnist"); a domain of the user's own, which make does not know, by its
-    dataset's name."""
+    that name, the dataset ("DOMAIN=images DATA=mnist"), else the overlays that read that dataset ("DOMAIN=video
+    DATA=beach", whose dataset is npz); a domain of the user's own, which make does not know, by its dataset's name."""
     domain, dataset = saved.get("domain"), saved.get("dataset")
     if not (REPO_CONFIGS / f"{domain}.yaml").is_file():
         return f"{domain}/{dataset}"
-    data = f" DATA={dataset}" if dataset and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else ""
-    return f"DOMAIN={domain}{data}"
+    named = [dataset] if dataset and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else []
+    data = " or ".join(f"DATA={name}" for name in named or dataset_overlays(str(domain), str(dataset)))
+    return f"DOMAIN={domain}{f' {data}' if data else ''}"
 
 
 def data_spec(datamodule: SignalDataModule) -> dict:

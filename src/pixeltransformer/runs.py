@@ -787,6 +787,17 @@ def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
     return True, (section or {}).get(key)
 
 
+def dataset_overlays(domain: str, dataset: str) -> list[str]:
+    """The names of the dataset overlays configs/<domain>/<name>.yaml whose data is ``dataset`` (their
+    data.init_args.dataset: configs/video/beach.yaml's is "npz"), sorted."""
+    names = []
+    for path in sorted((REPO_CONFIGS / domain).glob("*.yaml")):
+        _, init = _config_entry(path, "data", "init_args")
+        if isinstance(init, dict) and init.get("dataset") == dataset:
+            names.append(path.stem)
+    return names
+
+
 def _config_domain(paths: list[str]) -> str | None:
     """The domain of the ``model.domain`` class named by the last of these YAML files that names one (None if unknown)."""
     domain = None
