@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .distribution import BinnedGaussian
+from .errors import counted
 from .kernels import native_cpu_kernels
 from .loopbar import loop_progress
 from .model import MemoryKV
@@ -314,8 +315,8 @@ def sample(
     steps = None
     # one-row steps: PyTorch's own small-tensor kernels (kernels.native_cpu_kernels)
     with native_cpu_kernels(device) if use_cache else contextlib.nullcontext():
-        for t in loop_progress(range(n_ar), f"sampling {n_ar} steps x {bs} chains", unit="step", enabled=progress,
-                               leave=False):
+        for t in loop_progress(range(n_ar), f"sampling {n_ar} steps x {counted(bs, 'chain')}", unit="step",
+                               enabled=progress, leave=False):
             check_stop()  # a SIGTERM stops an evaluation here, not minutes later at the end of its batch (stop.py)
             if use_cache:
                 if t % STEP_BLOCK == 0:  # what the next positions fix (embeddings, distance channels), at once
@@ -337,7 +338,7 @@ def sample(
         # keys/values of K+N' rows
         mem = model.cached_memory(cache) if use_cache else model.encode(buf_pos, buf_val, observed=observed_rows)
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]
-        words = f"mean at {rest.shape[1]} points not drawn x {bs} chains" if progress else None
+        words = f"mean at {rest.shape[1]} points not drawn x {counted(bs, 'chain')}" if progress else None
         rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk, words))  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]

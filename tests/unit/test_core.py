@@ -443,6 +443,10 @@ def test_a_completion_over_several_chunks_shows_the_progress_of_its_means(tiny_m
     assert lines[-1].startswith("[mean at 60 points not drawn x 2 chains] 4/4 chunk (100%), ")
     assert lines[0].startswith("[mean at 64 points] 1/4 chunk (25%), ")
     assert any(line.startswith("[sampling 4 steps x 2 chains] 4/4 step (100%)") for line in lines)
+    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=1, n_autoregressive=4, chunk=16, progress=True)
+    one = capsys.readouterr().err.splitlines()  # one chain, not "1 chains"
+    assert one[-1].startswith("[mean at 60 points not drawn x 1 chain] 4/4 chunk")
+    assert any(line.startswith("[sampling 4 steps x 1 chain] 4/4 step") for line in one)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, chunk=16)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, progress=True)  # one chunk
     assert capsys.readouterr().err.splitlines() == [line for line in lines if line.startswith("[sampling")]
