@@ -34,6 +34,24 @@ METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetric
 PICTURE_FPS = 8  # frames a second of the videos written, where no input file gives its own rate
 
 
+def taken_note(span: int, step: int, rate: float | None, source: tuple[int, int] | None,
+               size: tuple[int, int]) -> str:
+    """Which frames of an input a clip takes, in words: "frames 0-16 (0.68 s at 25 fps) of 640×272"."""
+    every = f", {step} apart" if step > 1 else ""
+    when = f" ({span / rate:.2g} s at {rate:g} fps)" if rate else ""
+    return f"frames 0-{span - 1}{every}{when}" + (f" of {source[1]}×{source[0]}" if source else "")
+
+
+def crop_note(source: tuple[int, int] | None, size: tuple[int, int]) -> str:
+    """The part of frames of ``source`` (h, w) that a clip of ``size`` (h, w) shows, where the aspects differ (the
+    centre crop of resize_and_crop): " (their centre 272×272)"; "" where it shows all of them."""
+    if source is None:
+        return ""
+    scale = max(size[0] / source[0], size[1] / source[1])
+    h, w = min(source[0], round(size[0] / scale)), min(source[1], round(size[1] / scale))
+    return "" if (h, w) == tuple(source) else f" (their centre {w}×{h})"
+
+
 class VideoDomain(Domain):
     """Clips [3, T, H, W], positions (t, y, x) in [-1, 1]^3, RGB in [0, 1].
 
@@ -113,6 +131,8 @@ class VideoDomain(Domain):
             warnings.warn(f"{path}: its first {span} frames are shown for {uneven[0]:g} to {uneven[1]:g} ms each, not "
                           f"at one rate: the clip takes them as evenly spaced frames, and the predicted videos play at "
                           f"their mean rate, {self.input_fps:.3g} fps", stacklevel=2)
+        print(f"[predict] {path}: {taken_note(span, step, rate, source, (h, w))}, read as the model's {t} frames of "
+              f"{w}×{h}{crop_note(source, (h, w))}", flush=True)
         return clip
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
