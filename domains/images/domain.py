@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from pixeltransformer.domain import Domain, Files
+from pixeltransformer.errors import transparent_mask
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
 from pixeltransformer.signal import SignalSpec
@@ -172,8 +173,7 @@ class ImageDomain(Domain):
         put on white, as pictures are, they would count as observed, whatever was meant by them."""
         size = spec.grid_shape[0]
         if share := io.transparent_share(path):
-            raise ValueError(f"{path}: {share:.0%} of the mask's pixels are (partly) transparent, which a mask has no "
-                             f"meaning for: save it opaque, white where observed and black where not")
+            raise ValueError(f"{path}: {transparent_mask(share)}")
         arr, peak, colours = io.read_picture_colours(path, channels=1)  # [h, w, 1] uint8, the file's size
         if peak is not None:
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)

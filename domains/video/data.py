@@ -10,6 +10,7 @@ strips (TinyVideos' originals) of a folder too large to hold decoded (``in_memor
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -22,7 +23,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, group_split,
                                          official_split_indices, refuse_one_colour, split_folders,
                                          splits_hint, splits_with_train_of)
-from pixeltransformer.errors import counted
+from pixeltransformer.errors import counted, transparent_mask
 from pixeltransformer.files import cache_root
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -30,7 +31,7 @@ from pixeltransformer.signal import SignalSpec
 from .file_cache import DecodedVideos
 from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size, cut_clips,
                  is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz, read_video_folder,
-                 resize_and_crop, source_videos, strip_problem)
+                 resize_and_crop, source_videos, strip_problem, transparent_share)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -416,7 +417,11 @@ def load_user_video(
     if start < 0:  # before decoding, which stops where the clip ends
         raise ValueError(f"{path}: start must be >= 0 (the clip's first frame), got {start}")
     if suffix == ".npz":
-        frames = read_video_npz(path)[0]  # [F, H, W, 3]
+        clips = read_video_npz(path)  # [N, F, H, W, 3]
+        if len(clips) > 1:
+            warnings.warn(f"{path} holds {len(clips)} clips: completing the first; to complete another, save it alone "
+                          "(videos [1, T, H, W, 3])", stacklevel=2)
+        frames = clips[0]  # [F, H, W, 3]
     elif strip and not_strip is None:
         frames = read_strip(path)  # [F, W, W, 3], resized with the clip below
     else:  # decoded as far as the clip reaches
@@ -431,11 +436,10 @@ def load_user_video(
         raise ValueError(f"{path}: a still image (one frame), not a video{f', and {not_strip}' if not_strip else ''}; "
                          f"give {VIDEO_INPUTS}, or complete a picture with DOMAIN=images")
     if len(frames) < start + span:
-        raise ValueError(
-            f"{path}: {counted(len(frames), 'frame')}; a clip of {counted(num_frames, 'frame')} (step {frame_step}) "
-            f"from frame {start} "
-            f"needs {start + span}"
-        )
+        apart = f" {frame_step} apart" if frame_step > 1 else ""
+        where, earlier = (f" from frame {start}", ", or an earlier start") if start else ("", "")
+        raise ValueError(f"{path}: {counted(len(frames), 'frame')}; a clip of {counted(num_frames, 'frame')}{apart}"
+                         f"{where} needs {start + span}: give a video of {start + span} frames or more{earlier}")
     clip = cut_clips(frames[start : start + span], num_frames, size, frame_step=frame_step)[0]  # [T, H, W, 3]
     return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
 
@@ -461,6 +465,8 @@ def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
         frames = resize_and_crop(frames[:span], size)  # [span, H, W, 3]
     else:
         frames = read_video_file(path, size=size, max_frames=span)  # [F, H, W, 3]
+    if share := transparent_share(path, span):  # put on white, its transparent pixels would read as observed
+        raise ValueError(f"mask {path}: {transparent_mask(share)}")
     if len(frames) == 1:
         frames = np.repeat(frames, span, axis=0)
     if len(frames) < span:

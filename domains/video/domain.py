@@ -15,7 +15,8 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
 from .data import load_mask_video, load_user_video
-from .io import frame_rate, frame_size, read_video_file, read_video_npz, uneven_delays, write_video
+from .io import (frame_rate, frame_size, read_video_file, read_video_npz, transparent_share, uneven_delays,
+                 write_video)
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
@@ -31,6 +32,24 @@ METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetric
 
 
 PICTURE_FPS = 8  # frames a second of the videos written, where no input file gives its own rate
+
+
+def taken_note(span: int, step: int, rate: float | None, source: tuple[int, int] | None,
+               size: tuple[int, int]) -> str:
+    """Which frames of an input a clip takes, in words: "frames 0-16 (0.68 s at 25 fps) of 640×272"."""
+    every = f", {step} apart" if step > 1 else ""
+    when = f" ({span / rate:.2g} s at {rate:g} fps)" if rate else ""
+    return f"frames 0-{span - 1}{every}{when}" + (f" of {source[1]}×{source[0]}" if source else "")
+
+
+def crop_note(source: tuple[int, int] | None, size: tuple[int, int]) -> str:
+    """The part of frames of ``source`` (h, w) that a clip of ``size`` (h, w) shows, where the aspects differ (the
+    centre crop of resize_and_crop): " (their centre 272×272)"; "" where it shows all of them."""
+    if source is None:
+        return ""
+    scale = max(size[0] / source[0], size[1] / source[1])
+    h, w = min(source[0], round(size[0] / scale)), min(source[1], round(size[1] / scale))
+    return "" if (h, w) == tuple(source) else f" (their centre {w}×{h})"
 
 
 class VideoDomain(Domain):
@@ -103,12 +122,17 @@ class VideoDomain(Domain):
                           "upscaled, so S is drawn from interpolated pixels", stacklevel=2)
         self.input_file = (path, step)
         span = (t - 1) * step + 1  # the frames of the file the clip takes every step-th of
+        if share := transparent_share(path, span):  # as a picture given to an images model says it
+            warnings.warn(f"{path}: {f'{share:.0%}' if share >= 0.01 else 'under 1%'} of the pixels of its first "
+                          f"{span} frames are (partly) transparent, composited onto white", stacklevel=2)
         rate = frame_rate(path, span)
         self.input_fps = None if rate is None else rate / step  # the clip's frames are step frames of the input apart
         if (uneven := uneven_delays(path, span)) is not None:  # the mean rate stands in for pauses and bursts
             warnings.warn(f"{path}: its first {span} frames are shown for {uneven[0]:g} to {uneven[1]:g} ms each, not "
                           f"at one rate: the clip takes them as evenly spaced frames, and the predicted videos play at "
                           f"their mean rate, {self.input_fps:.3g} fps", stacklevel=2)
+        print(f"[predict] {path}: {taken_note(span, step, rate, source, (h, w))}, read as the model's {t} frames of "
+              f"{w}×{h}{crop_note(source, (h, w))}", flush=True)
         return clip
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
@@ -153,7 +177,9 @@ class VideoDomain(Domain):
         if h <= size[0] and w <= size[1]:
             if source is None:
                 return on_grid(signal, c.grid_shape), True, "the input clip read on the grid"  # [3, T, H', W']
-            truth = load_user_video(source[0], t, (h, w), frame_step=source[1])  # [3, T, H', W']
+            with warnings.catch_warnings():  # read_input said them of this file
+                warnings.simplefilter("ignore", UserWarning)
+                truth = load_user_video(source[0], t, (h, w), frame_step=source[1])  # [3, T, H', W']
             return truth, True, f"{source[0].name} read at the grid's {w}×{h}"
         h0, w0 = signal.shape[2:]
         fits = [r for r in range(2, min(h, w)) if round(h0 * r / min(h0, w0)) <= size[0]

@@ -235,6 +235,23 @@ def _closing_pipes(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
             frames.close()
 
 
+def transparent_share(path: Path, max_frames: int | None = None) -> float:
+    """The share of the pixels of the first ``max_frames`` frames (all: None) of a GIF, animated PNG or WebP or a
+    picture that are not fully opaque, which frames are put on white for (:func:`to_rgb`); 0 for a file without
+    transparency, and for a container ffmpeg decodes (its frames are read without their alpha)."""
+    if not decoded_by_pillow(path):
+        return 0.0
+    clear = total = 0
+    with closing(_iter_frames(path, None)) as frames:
+        for i, frame in enumerate(frames):  # [H, W, C] or [H, W]
+            if frame.ndim == 3 and frame.shape[-1] in (2, 4):
+                clear += int((frame[..., -1] < 255).sum())
+            total += frame.shape[0] * frame.shape[1]
+            if i + 1 == max_frames:
+                break
+    return clear / max(total, 1)
+
+
 def _decode_reason(err: BaseException) -> str:
     """Why a file gave no frames, in one line: the reader's first line, or where that is imageio's "Could not load
     meta information" (a damaged file, a file cut short, an audio file: all the same words), ffmpeg's reason from the
@@ -265,6 +282,8 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"video file not found: {path}")
+    if path.stat().st_size == 0:  # ffmpeg's words for it are a damaged mp4's, pillow's an unknown format's
+        raise VideoDecodeError(f"cannot decode video {path}: the file is empty")
     out: list[np.ndarray] = []
     pending: list[np.ndarray] = []
 

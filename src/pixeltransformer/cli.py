@@ -46,11 +46,10 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .results import data_args, load_yaml
-from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size,
-                   check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
-                   check_step_settings, config_setting, config_unsetting, domain_of, drawn_seed, flag_arg,
-                   hold_run_folder, joins_a_run, launched_run_name, missing_domain, parse_error_fields,
+from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size, check_new_run,
+                   check_node_launch, check_resume_length, check_run_name, check_run_root, check_step_settings,
+                   config_dataset, config_setting, config_unsetting, dataset_overlays, domain_of, drawn_seed,
+                   flag_arg, hold_run_folder, joins_a_run, launched_run_name, missing_domain, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
                    run_config_setting, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
@@ -64,23 +63,25 @@ READS = {"test": ("test",), "validate": ("val",)}  # the split an evaluation rea
 
 def own_data(saved: dict, given: dict | None = None) -> str | None:
     """A checkpoint's data as make variables: its saved spec's domain and, where the repository has an overlay of
-    that name, the dataset ("DOMAIN=images DATA=mnist"), and the file or folder it read where its spec names one ("on
-    curves.npy"); a domain of the user's own, which make does not know, by its dataset's name. ``given``: the spec of
-    the data given instead; of the same domain, what is left to choose (the domain given is not named again: "DATA=file
-    on curves.npy", "without DATA=" for the domain's default data), None where only other options differ."""
+    that name, else the overlays that read that dataset ("DOMAIN=video DATA=beach", whose dataset is npz), and the file
+    or folder it read where its spec names one ("on curves.npy"); a domain of the user's own, which make does not know,
+    by its dataset's name. ``given``: the spec of the data given instead; of the same domain, what is left to choose
+    (the domain given is not named again: "DATA=file on curves.npy", "without DATA=" for the domain's default data),
+    None where only other options differ."""
     domain, dataset = saved.get("domain"), saved.get("dataset")
     if not (REPO_CONFIGS / f"{domain}.yaml").is_file():
         return f"{domain}/{dataset}"
-    overlay = bool(dataset) and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file()
+    named = [dataset] if dataset and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else []
+    overlays = " or ".join(f"DATA={name}" for name in named or dataset_overlays(str(domain), str(dataset)))
     source = (saved.get("extra") or {}).get("source")
     on = f" on {source}" if source and source != dataset else ""
     if given is None or given.get("domain") != domain:
-        return f"DOMAIN={domain}{f' DATA={dataset}' if overlay else ''}{on}"
+        return f"DOMAIN={domain}{f' {overlays}' if overlays else ''}{on}"
     if dataset == given.get("dataset"):  # the dataset given too: its file or folder, if another
         return source if on and source != (given.get("extra") or {}).get("source") else None
-    if overlay:
-        return f"DATA={dataset}{on}"
-    if dataset == data_args(load_yaml(REPO_CONFIGS / f"{domain}.yaml")).get("dataset"):
+    if overlays:
+        return f"{overlays}{on}"
+    if dataset == config_dataset(REPO_CONFIGS / f"{domain}.yaml"):
         return "without DATA="
     return f"--data.init_args.dataset={dataset}{on}"
 

@@ -60,6 +60,13 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def transparent_mask(share: float) -> str:
+    """Why a mask (a picture or a video's frames) with transparent pixels is refused: put on white, as pictures are,
+    they would read as observed, whatever was meant by them. ``share``: the part of its pixels not fully opaque."""
+    return (f"{share:.0%} of the mask's pixels are (partly) transparent, which a mask has no meaning for: save it "
+            "opaque, white where observed and black where not")
+
+
 def yaml_float(text: str) -> str | None:
     """YAML's spelling of a non-finite number that Python spells ``text`` ("inf" -> ".inf", "-Infinity" -> "-.inf",
     "nan" -> ".nan"), else None. YAML, which reads every option and config value, takes Python's spellings for text,

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .distribution import BinnedGaussian
+from .errors import counted
 from .kernels import native_cpu_kernels
 from .loopbar import loop_progress
 from .model import MemoryKV
@@ -37,22 +38,28 @@ STEP_BLOCK = 1024
 
 
 @torch.no_grad()
-def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
+def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, chunk: int = 16384,
+                   progress: str | None = None) -> torch.Tensor:
     """Decode queries [B, Q, P] in chunks from one memory (model.encode or a cache) -> parameters [B, Q, NP].
 
-    The memory holds the decoder's keys/values, projected once for all chunks."""
+    The memory holds the decoder's keys/values, projected once for all chunks. ``progress``: the words that name the
+    loop in progress lines (loop_progress), where there is more than one chunk; None: no lines."""
     if chunk < 1:  # a negative chunk would leave rows of the output unwritten
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     q = qry_pos.shape[1]
     check_stop()  # a SIGTERM that came while the memory was made stops before the first chunk (stop.py)
     if q <= chunk:
         return model.decode(memory, qry_pos)  # [B, Q, NP]
-    first = model.decode(memory, qry_pos[:, :chunk])  # [B, chunk, NP]
-    out = first.new_empty(first.shape[0], q, first.shape[2])  # [B, Q, NP]; no concatenation copy
-    out[:, :chunk] = first
-    for s in range(chunk, q, chunk):
-        check_stop()  # a whole 3D grid at |S| = 2048 decodes for seconds a chunk on a CPU
-        out[:, s : s + chunk] = model.decode(memory, qry_pos[:, s : s + chunk])
+    out = None  # [B, Q, NP], filled a chunk at a time: no concatenation copy
+    # a whole video or 3D grid decodes for a minute or more on a CPU: as long as the sampled steps beside it
+    for s in loop_progress(range(0, q, chunk), progress or "", unit="chunk", enabled=progress is not None,
+                           leave=False):
+        if s:
+            check_stop()  # a whole 3D grid at |S| = 2048 decodes for seconds a chunk on a CPU
+        part = model.decode(memory, qry_pos[:, s : s + chunk])  # [B, chunk, NP]
+        if out is None:
+            out = part.new_empty(part.shape[0], q, part.shape[2])  # [B, Q, NP]
+        out[:, s : s + chunk] = part
     return out
 
 
@@ -108,11 +115,12 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
 @torch.no_grad()
 @with_flushed_subnormals
 def predict_params(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
-                   chunk: int = 16384) -> torch.Tensor:
-    """Distribution parameters at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, NP]."""
+                   chunk: int = 16384, progress: str | None = None) -> torch.Tensor:
+    """Distribution parameters at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, NP]; ``progress`` as
+    :func:`decode_chunked` takes it."""
     check_sets(model, ctx_pos, ctx_val, qry_pos)
     check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
-    return decode_chunked(model, model.encode(ctx_pos, ctx_val), qry_pos, chunk)
+    return decode_chunked(model, model.encode(ctx_pos, ctx_val), qry_pos, chunk, progress)
 
 
 @torch.no_grad()
@@ -307,8 +315,8 @@ def sample(
     steps = None
     # one-row steps: PyTorch's own small-tensor kernels (kernels.native_cpu_kernels)
     with native_cpu_kernels(device) if use_cache else contextlib.nullcontext():
-        for t in loop_progress(range(n_ar), f"sampling {n_ar} steps x {bs} chains", unit="step", enabled=progress,
-                               leave=False):
+        for t in loop_progress(range(n_ar), f"sampling {n_ar} steps x {counted(bs, 'chain')}", unit="step",
+                               enabled=progress, leave=False):
             check_stop()  # a SIGTERM stops an evaluation here, not minutes later at the end of its batch (stop.py)
             if use_cache:
                 if t % STEP_BLOCK == 0:  # what the next positions fix (embeddings, distance channels), at once
@@ -330,7 +338,8 @@ def sample(
         # keys/values of K+N' rows
         mem = model.cached_memory(cache) if use_cache else model.encode(buf_pos, buf_val, observed=observed_rows)
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]
-        rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk))  # [BS, R, V]
+        words = f"mean at {rest.shape[1]} points not drawn x {counted(bs, 'chain')}" if progress else None
+        rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk, words))  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
     if not torch.isfinite(out).all():  # a drawn value that overflowed feeds every later step of its chain
@@ -441,7 +450,8 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     qry = grid_positions(grid_shape, device=ctx_pos.device).unsqueeze(0).expand(b, -1, -1)  # [B, N, P]
     if ctx_pos.dtype == torch.float64:  # S's positions in float64 (supported): the grid's in float64 too
         qry = qry.double()
-    params = predict_params(model, ctx_pos, ctx_val, qry, chunk)  # [B, N, NP]
+    words = f"mean at {qry.shape[1]} points" + (f" x {b} signals" if b > 1 else "") if progress else None
+    params = predict_params(model, ctx_pos, ctx_val, qry, chunk, words)  # [B, N, NP]
     observed, obs_val = observed_lookup(ctx_pos, ctx_val, qry)  # [B, N], [B, N, V]
     mean = torch.where(observed.unsqueeze(-1), obs_val, dist.mean(params))  # [B, N, V]
     samples = None

@@ -787,6 +787,18 @@ def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
     return True, (section or {}).get(key)
 
 
+def dataset_overlays(domain: str, dataset: str) -> list[str]:
+    """The names of the dataset overlays configs/<domain>/<name>.yaml whose data is ``dataset`` (their
+    data.init_args.dataset: configs/video/beach.yaml's is "npz"), sorted."""
+    return [path.stem for path in sorted((REPO_CONFIGS / domain).glob("*.yaml")) if config_dataset(path) == dataset]
+
+
+def config_dataset(path: Path) -> Any:
+    """The data.init_args.dataset a config file sets (None where it sets none or cannot be read)."""
+    _, init = _config_entry(path, "data", "init_args")
+    return init.get("dataset") if isinstance(init, dict) else None
+
+
 def _config_domain(paths: list[str]) -> str | None:
     """The domain of the ``model.domain`` class named by the last of these YAML files that names one (None if unknown)."""
     domain = None

@@ -204,6 +204,15 @@ def test_a_file_cut_short_or_of_sound_alone_says_so(tmp_path):
     with pytest.raises(VideoDecodeError, match=r"sound.mp4: it holds no video stream, only audio$"):
         read_video_file(tmp_path / "sound.mp4", size=16)
 
+def test_an_empty_video_file_says_it_is_empty(tmp_path):
+    """A 0-byte mp4 (a download or copy that never began) read "it is damaged or cut short (ffmpeg: moov atom not
+    found)", and a 0-byte GIF pillow's "cannot identify image file": neither said that the file holds nothing."""
+    for name in ("empty.mp4", "empty.gif", "empty.webm"):
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(VideoDecodeError, match=rf"^cannot decode video \S+{name}: the file is empty$"):
+            read_video_file(tmp_path / name, size=16)
+
+
 def test_folder_skips_and_counts_bad_and_short_files(tmp_path):
     (tmp_path / "sub").mkdir()
     write_mp4(tmp_path / "b_good.mp4", smooth_frames(20))  # 20 frames: clips of 8 with stride 4 -> 4
@@ -779,6 +788,25 @@ def test_load_user_video_and_mask(tmp_path):
 
 
 
+def test_a_mask_with_transparent_pixels_is_refused_as_the_images_domain_refuses_it(tmp_path):
+    """A mask drawn on a transparent canvas (white strokes, the rest transparent) was put on white, as frames are: every
+    transparent pixel read as observed, and the mask observed all of the clip."""
+    rgba = np.zeros((8, 16, 16, 4), np.uint8)  # [F, H, W, 4], transparent black
+    rgba[:, 4:8, 4:8] = 255  # a white, opaque square: what is observed
+    Image.fromarray(rgba[0], "RGBA").save(tmp_path / "painted.png")
+    frames = [Image.fromarray(f, "RGBA") for f in rgba]
+    frames[0].save(tmp_path / "painted_anim.png", save_all=True, append_images=frames[1:], duration=100)
+    for name in ("painted.png", "painted_anim.png"):
+        with pytest.raises(ValueError, match=rf"^mask \S+{name}: 94% of the mask's pixels are \(partly\) transparent, "
+                                             r"which a mask has no meaning for: save it opaque, white where observed "
+                                             r"and black where not$"):
+            load_mask_video(tmp_path / name, num_frames=4, size=16)
+    opaque = rgba.copy()
+    opaque[..., 3] = 255  # the same mask, opaque: black is not observed
+    Image.fromarray(opaque[0], "RGBA").save(tmp_path / "opaque.png")
+    assert int(load_mask_video(tmp_path / "opaque.png", num_frames=4, size=16).sum()) == 4 * 16
+
+
 def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_step(tmp_path):
     """A model trained with frame_step=2 reads the input's frames 0, 2, 4, ...; its mask video was read at frames
     0, 1, 2, ..., so each frame's mask was another frame's."""
@@ -984,6 +1012,36 @@ def test_a_clip_from_a_negative_frame_is_refused_in_its_own_words(tmp_path):
     write_mp4(tmp_path / "long.mp4", smooth_frames(60))
     with pytest.raises(ValueError, match=r"long\.mp4: start must be >= 0 \(the clip's first frame\), got -1$"):
         load_user_video(tmp_path / "long.mp4", num_frames=4, size=8, start=-1)
+
+
+def test_a_video_shorter_than_the_clip_is_refused_saying_how_long_a_video_to_give(tmp_path):
+    """make sample of a 10-frame mp4 with a 17-frame model said "10 frames; a clip of 17 frames (step 1) from frame 0
+    needs 17": a step and a start the user never gave, and no word on what to give instead."""
+    write_mp4(tmp_path / "short.mp4", smooth_frames(10))
+    with pytest.raises(ValueError, match=r"short\.mp4: 10 frames; a clip of 17 frames needs 17: give a video of 17 "
+                                         r"frames or more$"):
+        load_user_video(tmp_path / "short.mp4", num_frames=17, size=8)
+    with pytest.raises(ValueError, match=r"short\.mp4: 10 frames; a clip of 6 frames 2 apart needs 11: give a video "
+                                         r"of 11 frames or more$"):
+        load_user_video(tmp_path / "short.mp4", num_frames=6, size=8, frame_step=2)
+    with pytest.raises(ValueError, match=r"short\.mp4: 10 frames; a clip of 4 frames from frame 8 needs 12: give a "
+                                         r"video of 12 frames or more, or an earlier start$"):
+        load_user_video(tmp_path / "short.mp4", num_frames=4, size=8, start=8)
+
+
+def test_an_npz_of_several_clips_to_complete_says_which_it_completes(tmp_path):
+    """make sample of an .npz of 8 clips (DATA=beach's file) completed its first clip without a word: which clip was
+    meant, and how to give another, went unsaid."""
+    clips = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 8, 3), dtype=np.uint8)  # [N, T, H, W, 3]
+    np.savez(tmp_path / "clips.npz", videos=clips)
+    with pytest.warns(UserWarning, match=r"clips\.npz holds 3 clips: completing the first; to complete another, save "
+                                         r"it alone \(videos \[1, T, H, W, 3\]\)$"):
+        clip = load_user_video(tmp_path / "clips.npz", num_frames=4, size=8)
+    assert torch.equal(clip, torch.from_numpy(clips[0]).permute(3, 0, 1, 2).float() / 255)
+    np.savez(tmp_path / "one.npz", videos=clips[1:2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one clip: nothing to say
+        load_user_video(tmp_path / "one.npz", num_frames=4, size=8)
 
 
 def _noise_gifs(folder: Path, videos: int, frames: int, side: int) -> None:

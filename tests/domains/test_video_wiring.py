@@ -334,6 +334,43 @@ def test_animated_pictures_play_at_their_own_frame_delays(tmp_path, suffix, fram
     assert iio.immeta(tmp_path / "out" / "mean.mp4", plugin="FFMPEG")["fps"] == pytest.approx(played, abs=0.01)
 
 
+def test_an_input_with_transparent_pixels_says_they_are_put_on_white(tmp_path):
+    """An animated PNG or GIF to complete with transparent pixels was put on white without a word, where a picture
+    given to an images model says so: S drew white where the file had nothing."""
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    rgba = np.full((3, 12, 12, 4), 200, np.uint8)  # [F, H, W, 4]
+    rgba[..., 3] = 255  # opaque
+    rgba[:, :6, :, 3] = 0  # the top half transparent
+    rgba[:, 6:, :, 0] = np.arange(3)[:, None, None] * 50  # frames that differ, which pillow keeps apart
+    frames = [Image.fromarray(f, "RGBA") for f in rgba]
+    frames[0].save(tmp_path / "half.png", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.warns(UserWarning, match=r"half.png: 50% of the pixels of its first 3 frames are \(partly\) "
+                                         r"transparent, composited onto white$"):
+        clip = VideoDomain().read_input(tmp_path / "half.png", spec)  # [3, T, H, W]
+    assert (clip[:, :, :6] == 1).all()
+    rgba[..., 3] = 255
+    frames = [Image.fromarray(f, "RGBA") for f in rgba]
+    frames[0].save(tmp_path / "opaque.png", save_all=True, append_images=frames[1:], duration=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        VideoDomain().read_input(tmp_path / "opaque.png", spec)
+
+
+def test_an_input_says_which_of_its_frames_and_what_part_of_them_the_model_reads(tmp_path, capsys):
+    """make sample of a 250-frame 640x272 video completed its first 17 frames, the centre 272x272 of each, without a
+    word: what was completed (0.68 s of a 10 s video, its sides cropped) showed only in gt.mp4."""
+    spec = VideoDataModule(num_frames=4, size=12, bins="uniform", num_bins=8).spec
+    path = write_video(moving_digits(1, num_frames=30, size=24, seed=0)[0][:, :, :, :].repeat(2, axis=2),
+                       tmp_path / "wide.mp4", fps=10, upscale_to=None)  # [30, 24, 48, 3]
+    VideoDomain().read_input(path, spec)
+    assert capsys.readouterr().out == (f"[predict] {path}: frames 0-3 (0.4 s at 10 fps) of 48×24, read as the model's "
+                                       "4 frames of 12×12 (their centre 24×24)\n")
+    step = VideoDataModule(num_frames=4, size=12, frame_step=2, bins="uniform", num_bins=8).spec
+    VideoDomain().read_input(path, step)
+    assert capsys.readouterr().out == (f"[predict] {path}: frames 0-6, 2 apart (0.7 s at 10 fps) of 48×24, read as "
+                                       "the model's 4 frames of 12×12 (their centre 24×24)\n")
+
+
 def test_an_animated_picture_of_uneven_frame_delays_is_read_with_a_warning(tmp_path):
     """Frames shown for very different times have no one rate: the videos play at the mean, which is said."""
     spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec

@@ -433,6 +433,25 @@ def test_decode_chunked_refuses_a_chunk_below_one():
         decode_chunked(m, m.encode(torch.rand(1, 4, 2), torch.rand(1, 4, 1)), torch.rand(1, 9, 2), chunk=-1)
 
 
+def test_a_completion_over_several_chunks_shows_the_progress_of_its_means(tiny_module, capsys, monkeypatch):
+    """make sample of a 64x64 clip (69 632 points, 5 chunks) showed the progress of its N' sampled steps alone: the
+    means at every point before them and at the points not drawn after them, most of its time on a CPU, showed none."""
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
+    s = tiny_module.draw_sets(torch.randn(1, 1, 64), num_context=6, generator=torch.Generator().manual_seed(0))
+    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, chunk=16, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("[mean at 60 points not drawn x 2 chains] 4/4 chunk (100%), ")
+    assert lines[0].startswith("[mean at 64 points] 1/4 chunk (25%), ")
+    assert any(line.startswith("[sampling 4 steps x 2 chains] 4/4 step (100%)") for line in lines)
+    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=1, n_autoregressive=4, chunk=16, progress=True)
+    one = capsys.readouterr().err.splitlines()  # one chain, not "1 chains"
+    assert one[-1].startswith("[mean at 60 points not drawn x 1 chain] 4/4 chunk")
+    assert any(line.startswith("[sampling 4 steps x 1 chain] 4/4 step") for line in one)
+    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, chunk=16)
+    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, progress=True)  # one chunk
+    assert capsys.readouterr().err.splitlines() == [line for line in lines if line.startswith("[sampling")]
+
+
 def test_training_draws_focused_queries_and_validation_uniform_ones(poly_spec):
     from pixeltransformer.module import PixelTransformerModule
     from pixeltransformer.sets import SetSampler

@@ -168,6 +168,14 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/domains/test_video.py", "test_a_strip_given_as_a_mask_is_read_frame_by_frame_as_an_input_strip_is"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask painted.png"` (half of its pixels '
     'transparent)': ("tests/domains/test_images_data.py", "test_a_mask_with_transparent_pixels_is_refused"),
+    "`make sample DOMAIN=video CKPT=video.ckpt INPUT=empty.mp4` (0 bytes; in a `DATA=folder` folder: skipped with "
+    "this line)": ("tests/domains/test_video.py", "test_an_empty_video_file_says_it_is_empty"),
+    "`make sample DOMAIN=video CKPT=video.ckpt INPUT=short.mp4` (10 frames; the model's clips are 17)":
+        ("tests/domains/test_video.py",
+         "test_a_video_shorter_than_the_clip_is_refused_saying_how_long_a_video_to_give"),
+    '`make sample DOMAIN=video CKPT=video.ckpt INPUT=clip.mp4 ARGS="--mask painted.png"` (its canvas transparent, '
+    '94% of its pixels)': ("tests/domains/test_video.py",
+                           "test_a_mask_with_transparent_pixels_is_refused_as_the_images_domain_refuses_it"),
     "a config file without `model.domain`: `pixeltransformer fit --config nodomain.yaml`":
         ("tests/cli/test_cli.py", "test_a_config_without_a_domain_is_refused_naming_the_data_domain"),
     '`make eval CKPT=... ARGS="--trainer.callbacks.classifier_epochs=0"` (images; vae_epochs alike)':

@@ -242,6 +242,17 @@ def test_a_checkpoint_of_a_domain_of_the_users_own_points_to_its_run_config():
         " (use its own data: DOMAIN=images DATA=mnist, or the config.yaml of its run folder)")
 
 
+def test_a_checkpoint_of_an_overlay_named_otherwise_than_its_dataset_is_pointed_to_that_overlay():
+    """make eval DOMAIN=video CKPT=... of a DATA=beach run (whose dataset is "npz") said "use its own data:
+    DOMAIN=video": the DOMAIN= given already, without the DATA= that reads the run's data."""
+    from pixeltransformer.cli import data_hint, own_data
+
+    assert data_hint({"domain": "video", "dataset": "npz"}) == (
+        " (use its own data: DOMAIN=video DATA=beach, or the config.yaml of its run folder)")
+    assert own_data({"domain": "sdf", "dataset": "mixture"}) == "DOMAIN=sdf DATA=shapenet or DATA=shapenet_paper"
+    assert own_data({"domain": "sdf", "dataset": "procedural"}) == "DOMAIN=sdf"  # configs/sdf.yaml's own
+
+
 def test_the_modules_spec_names_the_folder_read_and_an_evaluation_of_another_goes_beside(tmp_path):
     """A domain of the user's own that reads its root: the module's spec names the folder by its last part (which
     moving the data keeps), and an evaluation on a folder of another name writes beside the run's own eval/; a
