@@ -1112,7 +1112,7 @@ def test_a_checkpoint_for_other_data_of_the_domain_given_names_what_is_left_to_c
     assert data_hint(curves, given=curves) == " (use the config.yaml of its run folder: its data is read otherwise)"
     assert data_hint({"domain": "images", "dataset": "folder", "extra": {"source": "faces64"}},
                      given={"domain": "images", "dataset": "digits"}) == (
-        f" (use its own data: --data.init_args.dataset=folder on faces64,{run}")
+        f" (use its own data: DATA=cats on faces64,{run}")  # the overlay that reads a folder, and the folder it read
     # another domain: its DOMAIN= (and DATA=) as before
     assert data_hint(curves, given={"domain": "images", "dataset": "digits"}) == (
         f" (use its own data: DOMAIN=polynomial DATA=file on curves21.npy,{run}")
