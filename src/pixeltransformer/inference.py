@@ -36,6 +36,11 @@ from .stop import check_stop
 STEP_BLOCK = 1024
 
 
+class SampleOverflow(ValueError):
+    """Samples whose drawn values overflow float32 (NaN or Inf): a bad input where a command asked for them, a note
+    where a picture shows them beside the mean (callbacks.Pictures)."""
+
+
 @torch.no_grad()
 def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
     """Decode queries [B, Q, P] in chunks from one memory (model.encode or a cache) -> parameters [B, Q, NP].
@@ -334,9 +339,11 @@ def sample(
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
     if not torch.isfinite(out).all():  # a drawn value that overflowed feeds every later step of its chain
-        hint = "use a lower temperature" if temperature > 1 else "the model's outputs overflow (its weights?)"
-        raise ValueError(f"sampling at temperature {temperature:g} drew values that overflow float32 (NaN or Inf): "
-                         f"{hint}")
+        hint = "use a lower temperature" if temperature > 1 else (
+            "each draw joins the set the next is drawn from, and this model's spreads run away from its set's (a "
+            "model early in its training, or one that diverges: lower model.optim.lr)")
+        raise SampleOverflow(f"sampling at temperature {temperature:g} drew values that overflow float32 (NaN or "
+                             f"Inf): {hint}")
     return out.view(b, s, q, v)  # [B, S, Q, V]
 
 

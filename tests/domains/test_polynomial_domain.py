@@ -133,6 +133,20 @@ def test_pictures_callback_draws_one_figure_per_function(tiny_module, tmp_path):
     assert all(p.stat().st_size > 10_000 for p in files["functions"])
 
 
+def test_pictures_of_a_model_whose_draws_run_away_are_drawn_without_samples(tiny_module, tmp_path, monkeypatch):
+    """A model early in its training or diverging (lr 0.3, step 10) predicts spreads far beyond its set's, and each
+    draw joins the set the next is drawn from: the samples overflowed float32 and the validation's pictures ended the
+    fit, whose loss and weights were finite. The pictures leave the samples out now, and say so."""
+    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
+    real = tiny_module.dist.sample
+    monkeypatch.setattr(tiny_module.dist, "sample", lambda *args, **kw: real(*args, **kw) * 1e30)  # runs away
+    pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
+    with pytest.warns(UserWarning, match=r"^the pictures at step 2 are drawn without samples: sampling at temperature "
+                      r"1 drew values that overflow float32 \(NaN or Inf\): .* lower model\.optim\.lr"):
+        files = pictures.draw(tiny_module, signal, tmp_path, "_step000002")
+    assert [p.name for p in files["functions"]] == ["functions0_step000002.png", "functions1_step000002.png"]
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     from pixeltransformer.cli import main
