@@ -41,6 +41,22 @@ class SampleOverflow(ValueError):
     where a picture shows them beside the mean (callbacks.Pictures)."""
 
 
+def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str,
+                      mean: torch.Tensor | None = None) -> None:
+    """One line for predictions [B, Q, NP] from a finite S whose mean or spread is NaN or Inf (a variance that
+    overflows float32 included) at queries ``where`` names ("grid points"): finite weights whose outputs overflow, as
+    a checkpoint saved while its training diverged has (its metrics.json held Infinity and null, its pictures failed
+    in matplotlib). ``mean`` [B, Q, V]: dist.mean(params), where the caller has it."""
+    mean = dist.mean(params) if mean is None else mean  # [B, Q, V]
+    sigma = dist.split(params)[2]  # [B, Q, NB]
+    bad = int((~(torch.isfinite(mean).all(-1) & torch.isfinite(sigma.square()).all(-1))).sum())  # of the B x Q
+    if bad:
+        shape = f"{params.shape[1]}" if params.shape[0] == 1 else f"{params.shape[0]} x {params.shape[1]}"
+        raise FloatingPointError(f"the model's predictions hold NaN or Inf at {bad} of {shape} {where} from a finite "
+                                 "S: its weights are finite but its outputs overflow, as when a checkpoint is saved "
+                                 "while its training diverges; use an earlier checkpoint")
+
+
 @torch.no_grad()
 def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
     """Decode queries [B, Q, P] in chunks from one memory (model.encode or a cache) -> parameters [B, Q, NP].
@@ -449,8 +465,10 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     if ctx_pos.dtype == torch.float64:  # S's positions in float64 (supported): the grid's in float64 too
         qry = qry.double()
     params = predict_params(model, ctx_pos, ctx_val, qry, chunk)  # [B, N, NP]
+    predicted = dist.mean(params)  # [B, N, V]
+    check_predictions(dist, params, "grid points", predicted)
     observed, obs_val = observed_lookup(ctx_pos, ctx_val, qry)  # [B, N], [B, N, V]
-    mean = torch.where(observed.unsqueeze(-1), obs_val, dist.mean(params))  # [B, N, V]
+    mean = torch.where(observed.unsqueeze(-1), obs_val, predicted)  # [B, N, V]
     samples = None
     if num_samples > 0:
         samples = unflatten_grid(sample(model, dist, ctx_pos, ctx_val, qry, num_samples=num_samples,

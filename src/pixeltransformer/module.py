@@ -28,8 +28,8 @@ from .domain import Domain, domain_for
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import first_line
 from .evaluation import gather_item_values
-from .inference import (Completion, as_int, check_finite, check_sets, check_temperature, check_weights, complete,
-                        grid_sizes, mean_field, predict_params, sample)
+from .inference import (Completion, as_int, check_finite, check_predictions, check_sets, check_temperature,
+                        check_weights, complete, grid_sizes, mean_field, predict_params, sample)
 from .loading import nonfinite
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
@@ -512,7 +512,10 @@ class PixelTransformerModule(L.LightningModule):
         self._val_keys.append(torch.as_tensor(keys))  # [B]
         for k in self.val_levels:
             sets = fixed_sets(self.val_sampler, signal, keys, k)
-            nll = self.nll_per_dim(self(sets.ctx_pos, sets.ctx_val, sets.qry_pos), sets.qry_val)  # [B, Q]
+            params = self(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, NP]
+            if testing:  # a fit's validation logs the NaN, and ranks no best checkpoint by it
+                check_predictions(self.dist, params, f"queries at |S| = {k} (test items {keys})")
+            nll = self.nll_per_dim(params, sets.qry_val)  # [B, Q]
             self._val_nll[k].append(nll.mean(dim=1).detach())  # [B]
 
     def val_nll_means(self) -> dict[int, float]:

@@ -245,3 +245,23 @@ def test_a_nonfinite_loss_on_one_rank_stops_every_rank(tmp_path):
     with pytest.raises(Exception, match=r"non-finite (training loss|gradients) \(loss \S+\) at global step 1"):
         fit(tmp_path, blow_at=(), max_steps=4, nan_at={1}, strategy="ddp_spawn", devices=2)
     assert saved(tmp_path) == (1, True)
+
+
+def test_an_evaluation_of_weights_whose_outputs_overflow_is_refused(tmp_path):
+    """Finite weights whose outputs overflow (saved while the training diverged) passed the checkpoint's check, and
+    `make eval` wrote metrics.json with "mse": Infinity and "nll": null, its exit status 0."""
+    import lightning as L
+
+    import domains.polynomial.domain  # noqa: F401 - the domain the module names
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule(train_size=8, val_size=4, test_size=4, batch_size=4, resolution=64)
+    module = module_lib.PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=32, ffn=64, fourier_features=16),
+                                               sets=dict(min_context=4, max_context=10, num_queries=8,
+                                                         grid_points=True), val_levels=[4, 6])
+    with torch.no_grad():
+        module.model.head.weight.mul_(1e37)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    with pytest.raises(FloatingPointError, match=r"^the model's predictions hold NaN or Inf at \d+ of 4 x \d+ "
+                       r"queries at \|S\| = 4 \(test items \[0, 1, 2, 3\]\) from a finite S"):
+        trainer.test(module, datamodule=dm)

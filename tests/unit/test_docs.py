@@ -163,6 +163,9 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`make eval CKPT=overflows.ckpt` (finite weights whose outputs overflow, saved as the training diverged; `make "
+    "sample` alike)":
+        ("tests/cli/test_divergence.py", "test_an_evaluation_of_weights_whose_outputs_overflow_is_refused"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask painted.png"` (half of its pixels '
     'transparent)': ("tests/domains/test_images_data.py", "test_a_mask_with_transparent_pixels_is_refused"),
     "a config file without `model.domain`: `pixeltransformer fit --config nodomain.yaml`":
