@@ -244,14 +244,27 @@ def test_a_prediction_stopped_by_ctrl_c_says_nothing_was_written(tiny_checkpoint
 
 @pytest.mark.parametrize("option, dataset", [("coef_std", "polynomial"), ("lengthscale", "gp_rbf"),
                                              ("variance", "gp_matern")])
-@pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
 def test_a_prior_without_spread_is_refused_in_one_line(option, dataset, value):
     """lengthscale 0 stopped with a Cholesky traceback; coef_std 0 trained on constant zero functions and evaluated
-    an oracle of NaN (null in metrics.json) without a word."""
+    an oracle of NaN (null in metrics.json) without a word; coef_std .inf stopped with a traceback (KeyError 'log_ls',
+    the GP learned on curves of Inf and NaN)."""
     from domains.polynomial.data import PolynomialDataModule
 
-    with pytest.raises(ValueError, match=rf"^--data.init_args.{option} must be > 0, got {value}$"):
+    with pytest.raises(ValueError, match=rf"^--data.init_args.{option} must be a finite number > 0, got {value}$"):
         PolynomialDataModule(dataset=dataset, **{option: value})
+
+
+def test_polynomials_beyond_the_models_float32_range_are_refused(tmp_path):
+    """coef_std 1e30 drew functions reaching 6e30, whose value frames overflow float32: the fit stopped at step 0 on
+    a NaN loss, blaming model.optim.lr."""
+    from domains.polynomial.data import PolynomialDataModule
+
+    with pytest.raises(ValueError, match=r"^--data.init_args.coef_std=1e\+30 draws polynomials that reach \S+ on "
+                                         r"\[-1, 1\]: the model's float32 arithmetic needs values within \+-1e\+15; "
+                                         r"lower coef_std$"):
+        PolynomialDataModule(coef_std=1e30, train_size=8, val_size=4, test_size=4).setup("fit")
+    PolynomialDataModule(coef_std=1e10, train_size=8, val_size=4, test_size=4).setup("fit")
 
 
 def test_function_pictures_x_tick_labels_do_not_run_into_each_other(tmp_path, monkeypatch):

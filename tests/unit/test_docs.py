@@ -163,6 +163,9 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make train DOMAIN=polynomial ARGS="--data.init_args.coef_std=1e30"` (functions beyond float32\'s reach; `.inf` '
+    'or `.nan`: `must be a finite number > 0`)':
+        ("tests/domains/test_polynomial_domain.py", "test_polynomials_beyond_the_models_float32_range_are_refused"),
     "`make eval CKPT=overflows.ckpt` (finite weights whose outputs overflow, saved as the training diverged; `make "
     "sample` alike)":
         ("tests/cli/test_divergence.py", "test_an_evaluation_of_weights_whose_outputs_overflow_is_refused"),
