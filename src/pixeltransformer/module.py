@@ -237,6 +237,7 @@ class PixelTransformerModule(L.LightningModule):
         self.skipped_batches = 0  # in the whole run (kept in checkpoints)
         self.skipped_in_a_row = 0
         self._step_note: tuple[int, int, float] | None = None  # this step's batch index, |S| and loss
+        self._fit_first_step: int | None = None  # the global step a fit (or its resume) started at
         self._loss_finite = True  # this step's losses so far, on this rank (under DDP)
         self._returned_none = False  # the last training_step skipped its batch (one process)
         self._gen: torch.Generator | None = None
@@ -406,6 +407,10 @@ class PixelTransformerModule(L.LightningModule):
         where = f"at global step {self.global_step}" + (f", batch {batch_idx} (|S|={num_context})"
                                                         if batch_idx is not None else "")
         if self.optim_config.nonfinite == "error":
+            if self.global_step == self._fit_first_step:  # the weights are those the fit started from
+                raise FloatingPointError(f"{what} {where}{self.saved_note()}; the fit had taken no optimizer step, so "
+                                         "its learning rate is not the cause: look at the data, the model's options "
+                                         "and trainer.precision")
             raise FloatingPointError(f"{what} {where}{self.saved_note()}; lower model.optim.lr, or set "
                                      "model.optim.nonfinite=skip to skip such batches")
         self.skipped_batches += 1
@@ -588,7 +593,8 @@ class PixelTransformerModule(L.LightningModule):
         """A fit that never validates says so (:meth:`_say_no_validation`). A resume restores the optimizer and its
         schedule with the learning rate and weight decay they were built with; the run's config, and an option given
         on resuming (`--model.optim.lr`), apply instead. On a fresh start this sets what configure_optimizers
-        built."""
+        built. The step the fit starts at is kept: a non-finite loss there is none of the learning rate's doing."""
+        self._fit_first_step = self.global_step
         self._say_no_validation()
         if self._trainer is None or not self.trainer.optimizers or not self.trainer.lr_scheduler_configs:
             return

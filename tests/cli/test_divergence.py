@@ -86,6 +86,15 @@ def test_nonfinite_gradients_stop_the_run_before_a_checkpoint_saves_them(tmp_pat
     assert saved(tmp_path) == (2, True)
 
 
+def test_a_nonfinite_loss_before_the_first_optimizer_step_does_not_blame_the_learning_rate(tmp_path):
+    """A NaN loss at the fit's first batch (data beyond float32's reach, a model option, half precision) said "lower
+    model.optim.lr", though no step had applied it."""
+    with pytest.raises(FloatingPointError, match=r"^non-finite training loss nan at global step 0, batch 0 \(\|S\|=\d+\); "
+                       r"no checkpoint of this run was saved yet; the fit had taken no optimizer step, so its learning "
+                       r"rate is not the cause: look at the data, the model's options and trainer\.precision$"):
+        fit(tmp_path, blow_at=(), max_steps=3, nan_at={0})
+
+
 def test_skip_leaves_the_weights_finite_and_counts_the_batches(tmp_path):
     with pytest.warns(UserWarning, match="2 training batches were skipped for a non-finite loss or gradients"):
         trainer, module = fit(tmp_path, blow_at={1, 3}, max_steps=5, nonfinite="skip")
