@@ -90,8 +90,9 @@ def test_a_nonfinite_loss_before_the_first_optimizer_step_does_not_blame_the_lea
     """A NaN loss at the fit's first batch (data beyond float32's reach, a model option, half precision) said "lower
     model.optim.lr", though no step had applied it."""
     with pytest.raises(FloatingPointError, match=r"^non-finite training loss nan at global step 0, batch 0 "
-                       r"\(\|S\|=\d+\); no checkpoint of this run was saved yet; the fit had taken no optimizer step, so its learning "
-                       r"rate is not the cause: look at the data, the model's options and trainer\.precision$"):
+                       r"\(\|S\|=\d+\); no checkpoint of this run was saved yet; the fit had taken no optimizer step, "
+                       r"so its learning rate is not the cause: look at the data, the model's options and "
+                       r"trainer\.precision$"):
         fit(tmp_path, blow_at=(), max_steps=3, nan_at={0})
 
 
