@@ -52,9 +52,20 @@ def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str,
     bad = int((~(torch.isfinite(mean).all(-1) & torch.isfinite(sigma.square()).all(-1))).sum())  # of the B x Q
     if bad:
         shape = f"{params.shape[1]}" if params.shape[0] == 1 else f"{params.shape[0]} x {params.shape[1]}"
-        raise FloatingPointError(f"the model's predictions hold NaN or Inf at {bad} of {shape} {where} from a finite "
-                                 "S: its weights are finite but its outputs overflow, as when a checkpoint is saved "
-                                 "while its training diverges; use an earlier checkpoint")
+        raise PredictionOverflow(f"the model's predictions hold NaN or Inf at {bad} of {shape} {where} from a finite "
+                                 "S: its weights are finite but its outputs overflow")
+
+
+class PredictionOverflow(FloatingPointError):
+    """check_predictions' finding; ``str()`` adds the remedy of a command given a checkpoint, where a fit's pictures
+    (callbacks.Pictures) name the learning rate instead."""
+
+    def __init__(self, finding: str):
+        super().__init__(finding)
+        self.finding = finding
+
+    def __str__(self) -> str:
+        return f"{self.finding}, as when a checkpoint is saved while its training diverges; use an earlier checkpoint"
 
 
 @torch.no_grad()

@@ -147,6 +147,20 @@ def test_pictures_of_a_model_whose_draws_run_away_are_drawn_without_samples(tiny
     assert [p.name for p in files["functions"]] == ["functions0_step000002.png", "functions1_step000002.png"]
 
 
+def test_a_fit_s_pictures_of_predictions_that_overflow_are_left_out(tiny_module, tmp_path):
+    """A fit skipping NaN losses (model.optim.nonfinite=skip at lr 1e3) validates weights whose outputs overflow: its
+    pictures ended the fit ("Axis limits cannot be NaN or Inf"). They are left out with a warning; val/nll is NaN."""
+    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
+    with torch.no_grad():
+        tiny_module.model.head.weight.mul_(1e37)
+    pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
+    with pytest.warns(UserWarning, match=r"^the pictures at step 2 are not drawn: the model's predictions hold NaN or "
+                      r"Inf at \d+ of 2 x 16 grid points from a finite S: its weights are finite but its outputs "
+                      r"overflow; the training diverges: lower model\.optim\.lr$"):
+        assert pictures.draw(tiny_module, signal, tmp_path, "_step000002") == {}
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     from pixeltransformer.cli import main
