@@ -275,3 +275,31 @@ def test_an_evaluation_of_weights_whose_outputs_overflow_is_refused(tmp_path):
     with pytest.raises(FloatingPointError, match=r"^the model's predictions hold NaN or Inf at \d+ of 4 x \d+ "
                        r"queries at \|S\| = 4 \(test items \[0, 1, 2, 3\]\) from a finite S"):
         trainer.test(module, datamodule=dm)
+
+
+class NanValidation(module_lib.PixelTransformerModule):
+    """Its validation NLL is NaN (weights whose outputs overflow), its training loss finite."""
+
+    def nll_per_dim(self, params, value):
+        return super().nll_per_dim(params, value) * math.nan
+
+
+def test_a_validation_of_nan_ranks_no_best_checkpoint(tmp_path):
+    """Lightning took the first validation for the best, whatever its score: a NaN val/nll (ranked as Inf) saved
+    best-step000002.ckpt, and the fit's last line said to evaluate it ("best val/nll inf")."""
+    import lightning as L
+
+    import domains.polynomial.domain  # noqa: F401 - the domain the module names
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule(train_size=16, val_size=4, test_size=4, batch_size=4, resolution=64)
+    module = NanValidation(spec=dm.spec.to_dict(), net=dict(width=32, ffn=64, fourier_features=16),
+                           sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True), val_levels=[4])
+    checkpoints = RunCheckpoint(dirpath=str(tmp_path / "checkpoints"), every_n_train_steps=2, every_minutes=None)
+    trainer = L.Trainer(max_steps=4, val_check_interval=2, logger=False, callbacks=[checkpoints],
+                        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                        num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=dm)
+    assert math.isnan(trainer.callback_metrics["val/nll"])
+    assert checkpoints.best_model_path == "" and checkpoints.best_model_score is None
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.ckpt"]
