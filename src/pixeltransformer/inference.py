@@ -49,8 +49,9 @@ def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str,
     in matplotlib). ``mean`` [B, Q, V]: dist.mean(params), where the caller has it."""
     mean = dist.mean(params) if mean is None else mean  # [B, Q, V]
     sigma = dist.split(params)[2]  # [B, Q, NB]
-    bad = int((~(torch.isfinite(mean).all(-1) & torch.isfinite(sigma.square()).all(-1))).sum())  # of the B x Q
-    if bad:
+    finite = torch.isfinite(mean).all(-1) & torch.isfinite(sigma.square()).all(-1)  # [B, Q]
+    if not bool(finite.all()):  # one read of the device, as every other finite check
+        bad = int((~finite).sum())  # of the B x Q queries
         shape = f"{params.shape[1]}" if params.shape[0] == 1 else f"{params.shape[0]} x {params.shape[1]}"
         raise PredictionOverflow(f"the model's predictions hold NaN or Inf at {bad} of {shape} {where} from a finite "
                                  "S: its weights are finite but its outputs overflow")
