@@ -41,22 +41,6 @@ class SampleOverflow(ValueError):
     where a picture shows them beside the mean (callbacks.Pictures)."""
 
 
-def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str,
-                      mean: torch.Tensor | None = None) -> None:
-    """One line for predictions [B, Q, NP] from a finite S whose mean or spread is NaN or Inf (a variance that
-    overflows float32 included) at queries ``where`` names ("grid points"): finite weights whose outputs overflow, as
-    a checkpoint saved while its training diverged has (its metrics.json held Infinity and null, its pictures failed
-    in matplotlib). ``mean`` [B, Q, V]: dist.mean(params), where the caller has it."""
-    mean = dist.mean(params) if mean is None else mean  # [B, Q, V]
-    sigma = dist.split(params)[2]  # [B, Q, NB]
-    finite = torch.isfinite(mean).all(-1) & torch.isfinite(sigma.square()).all(-1)  # [B, Q]
-    if not bool(finite.all()):  # one read of the device, as every other finite check
-        bad = int((~finite).sum())  # of the B x Q queries
-        shape = f"{params.shape[1]}" if params.shape[0] == 1 else f"{params.shape[0]} x {params.shape[1]}"
-        raise PredictionOverflow(f"the model's predictions hold NaN or Inf at {bad} of {shape} {where} from a finite "
-                                 "S: its weights are finite but its outputs overflow")
-
-
 class PredictionOverflow(FloatingPointError):
     """check_predictions' finding; ``str()`` adds the remedy of a command given a checkpoint, where a fit's pictures
     (callbacks.Pictures) name the learning rate instead."""
@@ -67,6 +51,27 @@ class PredictionOverflow(FloatingPointError):
 
     def __str__(self) -> str:
         return f"{self.finding}, as when a checkpoint is saved while its training diverges; use an earlier checkpoint"
+
+
+def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str, mean: torch.Tensor | None = None,
+                      items: Sequence[int] | None = None) -> None:
+    """One line for predictions [B, Q, NP] from a finite S whose mean or spread is NaN or Inf (a variance that
+    overflows float32 included) at queries ``where`` names ("grid points"): finite weights whose outputs overflow, as
+    a checkpoint saved while its training diverged has (its metrics.json held Infinity and null, its pictures failed
+    in matplotlib). ``mean`` [B, Q, V]: dist.mean(params), where the caller has it; ``items``: the B signals' names
+    in a message (split indices)."""
+    mean = dist.mean(params) if mean is None else mean  # [B, Q, V]
+    sigma = dist.split(params)[2]  # [B, Q, NB]
+    finite = torch.isfinite(mean).all(-1) & torch.isfinite(sigma.square()).all(-1)  # [B, Q]
+    if not bool(finite.all()):  # one read of the device, as every other finite check
+        bad = int((~finite).sum())  # of the B x Q queries
+        shape = f"{params.shape[1]}" if params.shape[0] == 1 else f"{params.shape[0]} x {params.shape[1]}"
+        named = ""
+        if items is not None:
+            rows = [items[i] for i in (~finite).any(-1).nonzero()[:, 0].tolist()]
+            named = f" (items {', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''})"
+        raise PredictionOverflow(f"the model's predictions hold NaN or Inf at {bad} of {shape} {where}{named} from a "
+                                 "finite S: its weights are finite but its outputs overflow")
 
 
 @torch.no_grad()

@@ -519,7 +519,7 @@ class PixelTransformerModule(L.LightningModule):
             sets = fixed_sets(self.val_sampler, signal, keys, k)
             params = self(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, NP]
             if testing:  # a fit's validation logs the NaN, and ranks no best checkpoint by it
-                check_predictions(self.dist, params, f"queries at |S| = {k} (test items {keys})")
+                check_predictions(self.dist, params, f"test queries at |S| = {k}", items=keys)
             nll = self.nll_per_dim(params, sets.qry_val)  # [B, Q]
             self._val_nll[k].append(nll.mean(dim=1).detach())  # [B]
 

@@ -273,7 +273,7 @@ def test_an_evaluation_of_weights_whose_outputs_overflow_is_refused(tmp_path):
         module.model.head.weight.mul_(1e37)
     trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
     with pytest.raises(FloatingPointError, match=r"^the model's predictions hold NaN or Inf at \d+ of 4 x \d+ "
-                       r"queries at \|S\| = 4 \(test items \[0, 1, 2, 3\]\) from a finite S"):
+                       r"test queries at \|S\| = 4 \(items 0, 1, 2, 3\) from a finite S"):
         trainer.test(module, datamodule=dm)
 
 
