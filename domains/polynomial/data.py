@@ -14,6 +14,7 @@ training split unless given, so that a checkpoint reads and writes values and po
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,6 +23,7 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, pool_split_index,
                                          same_split_index, splits_hint, splits_with_train_of)
+from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.signal import SignalSpec
 
 from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, source_names
@@ -42,6 +44,12 @@ class PolynomialDataset(Dataset):
     def __init__(self, size: int, degree: int, coef_std: float, resolution: int, seed: int):
         gen = torch.Generator().manual_seed(seed)
         self.coefs = torch.randn(size, degree + 1, generator=gen) * coef_std  # [N, deg+1]
+        # |f(x)| <= sum |a_i| on [-1, 1]: beyond MAX_ABS_VALUE a set's value frame overflows float32, and the first
+        # training loss was NaN
+        if size and (reach := float(self.coefs.double().abs().sum(1).max())) > MAX_ABS_VALUE:
+            raise ValueError(f"--data.init_args.coef_std={coef_std:g} draws polynomials that reach {reach:.3g} on "
+                             f"[-1, 1]: the model's float32 arithmetic needs values within +-{MAX_ABS_VALUE:g}; lower "
+                             "coef_std")
         x = torch.linspace(-1, 1, resolution, dtype=torch.float64)  # [R]
         self.powers = x.unsqueeze(0) ** torch.arange(degree + 1, dtype=torch.float64).unsqueeze(1)  # [deg+1, R]
 
@@ -200,8 +208,8 @@ class PolynomialDataModule(SignalDataModule):
         # 0 draws constant functions, which neither the oracle (its prior's variance, NaN) nor a GP (a covariance
         # that is not positive definite) can score; negative values and NaN are no prior at all
         for name, value in (("coef_std", coef_std), ("lengthscale", lengthscale), ("variance", variance)):
-            if not value > 0:
-                raise ValueError(f"--data.init_args.{name} must be > 0, got {value}")
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"--data.init_args.{name} must be a finite number > 0, got {value}")
         if seed < 0 and dataset != "polynomial":  # numpy's SeedSequence, which fixes each GP draw, takes no negatives
             raise ValueError(f"--data.init_args.seed must be >= 0 for {dataset}, got {seed}")
         self.dataset_name = dataset

@@ -14,8 +14,10 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from .domain import checked_context
+from .domain import checked_context, suffix_title
+from .errors import warn_rank_zero
 from .evaluation import resolve_eval_dir
+from .inference import PredictionOverflow, SampleOverflow
 from .loopbar import loop_progress
 from .media import log_files, weights_step
 from .stop import check_stop, sigterm_stop, stop_when
@@ -54,12 +56,23 @@ class Pictures(Callback):
         grid = tuple(signal.shape[2:]) if self.resolution is None else (self.resolution,) * (signal.dim() - 2)
         completions = {}
         contexts = loop_progress(list(self.contexts(pl_module, signal).items()), "pictures", unit="context")
+        overflow, where = None, suffix_title(suffix)
         for i, (name, (ctx_pos, ctx_val)) in enumerate(contexts):  # progress once they take over a second
             check_stop()  # within stop_when (a test's pictures): a SIGTERM stops them between completions
-            completions[name] = pl_module.complete(
-                ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid,
-                num_samples=pl_module.domain.picture_samples(name, self.num_samples),
-                n_autoregressive=self.n_autoregressive, seed=self.seed + i, signal=signal).cpu()
+            ctx = (ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid)
+            options = dict(n_autoregressive=self.n_autoregressive, seed=self.seed + i, signal=signal)
+            num_samples = pl_module.domain.picture_samples(name, self.num_samples)
+            try:
+                completion = pl_module.complete(*ctx, num_samples=num_samples, **options)
+            except SampleOverflow as err:  # the mean, the loss and the weights may be finite: a fit goes on
+                overflow, completion = err, pl_module.complete(*ctx, num_samples=0, **options)
+            except PredictionOverflow as err:  # a fit that skips NaN losses goes on, its val/nll NaN
+                warn_rank_zero(f"the pictures{' at ' + where if where else ''} are not drawn: {err.finding}; the "
+                               "training diverges: lower model.optim.lr")
+                return {}
+            completions[name] = completion.cpu()
+        if overflow is not None:  # one line a draw, whichever contexts ran away
+            warn_rank_zero(f"the pictures{' at ' + where if where else ''} are drawn without samples: {overflow}")
         return checked_files(pl_module.domain, pl_module.domain.pictures(completions, Path(out_dir), suffix))
 
     def contexts(self, pl_module: L.LightningModule, signal: torch.Tensor) -> dict:

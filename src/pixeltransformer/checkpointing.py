@@ -18,6 +18,7 @@ reports success (under torchrun, torchrun's own failure status). A fit that ends
 from __future__ import annotations
 
 import ast
+import math
 import os
 import re
 import shlex
@@ -221,6 +222,13 @@ class RunCheckpoint(ModelCheckpoint):
             # last.ckpt of this step was written before the validation: write it again so that it carries the
             # updated best-model bookkeeping (a resume would otherwise forget the best file)
             self._save_last_checkpoint(trainer, candidates)
+
+    def check_monitor_top_k(self, trainer, current=None) -> bool:
+        """A validation whose score is NaN or Inf (weights whose outputs overflow) ranks no checkpoint: Lightning took
+        the first validation for the best whatever its score, and the fit's last line said to evaluate it."""
+        if current is not None and not math.isfinite(float(current)):
+            return False
+        return super().check_monitor_top_k(trainer, current)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         """Saves happen by steps, wall time and validation only (see on_train_batch_end)."""

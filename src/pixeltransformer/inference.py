@@ -37,6 +37,44 @@ from .stop import check_stop
 STEP_BLOCK = 1024
 
 
+class SampleOverflow(ValueError):
+    """Samples whose drawn values overflow float32 (NaN or Inf): a bad input where a command asked for them, a note
+    where a picture shows them beside the mean (callbacks.Pictures)."""
+
+
+class PredictionOverflow(FloatingPointError):
+    """check_predictions' finding; ``str()`` adds the remedy of a command given a checkpoint, where a fit's pictures
+    (callbacks.Pictures) name the learning rate instead."""
+
+    def __init__(self, finding: str):
+        super().__init__(finding)
+        self.finding = finding
+
+    def __str__(self) -> str:
+        return f"{self.finding}, as when a checkpoint is saved while its training diverges; use an earlier checkpoint"
+
+
+def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str, mean: torch.Tensor | None = None,
+                      items: Sequence[int] | None = None) -> None:
+    """One line for predictions [B, Q, NP] from a finite S whose mean or spread is NaN or Inf (a variance that
+    overflows float32 included) at queries ``where`` names ("grid points"): finite weights whose outputs overflow, as
+    a checkpoint saved while its training diverged has (its metrics.json held Infinity and null, its pictures failed
+    in matplotlib). ``mean`` [B, Q, V]: dist.mean(params), where the caller has it; ``items``: the B signals' names
+    in a message (split indices)."""
+    mean = dist.mean(params) if mean is None else mean  # [B, Q, V]
+    sigma = dist.split(params)[2]  # [B, Q, NB]
+    finite = torch.isfinite(mean).all(-1) & torch.isfinite(sigma.square()).all(-1)  # [B, Q]
+    if not bool(finite.all()):  # one read of the device, as every other finite check
+        bad = int((~finite).sum())  # of the B x Q queries
+        shape = f"{params.shape[1]}" if params.shape[0] == 1 else f"{params.shape[0]} x {params.shape[1]}"
+        named = ""
+        if items is not None:
+            rows = [items[i] for i in (~finite).any(-1).nonzero()[:, 0].tolist()]
+            named = f" (items {', '.join(map(str, rows[:5]))}{', ...' if len(rows) > 5 else ''})"
+        raise PredictionOverflow(f"the model's predictions hold NaN or Inf at {bad} of {shape} {where}{named} from a "
+                                 "finite S: its weights are finite but its outputs overflow")
+
+
 @torch.no_grad()
 def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, chunk: int = 16384,
                    progress: str | None = None) -> torch.Tensor:
@@ -343,9 +381,11 @@ def sample(
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
     if not torch.isfinite(out).all():  # a drawn value that overflowed feeds every later step of its chain
-        hint = "use a lower temperature" if temperature > 1 else "the model's outputs overflow (its weights?)"
-        raise ValueError(f"sampling at temperature {temperature:g} drew values that overflow float32 (NaN or Inf): "
-                         f"{hint}")
+        hint = "use a lower temperature" if temperature > 1 else (
+            "each draw joins the set the next is drawn from, and this model's spreads run away from its set's (a "
+            "model early in its training, or one that diverges: lower model.optim.lr)")
+        raise SampleOverflow(f"sampling at temperature {temperature:g} drew values that overflow float32 (NaN or "
+                             f"Inf): {hint}")
     return out.view(b, s, q, v)  # [B, S, Q, V]
 
 
@@ -452,8 +492,10 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
         qry = qry.double()
     words = f"mean at {qry.shape[1]} points" + (f" x {b} signals" if b > 1 else "") if progress else None
     params = predict_params(model, ctx_pos, ctx_val, qry, chunk, words)  # [B, N, NP]
+    predicted = dist.mean(params)  # [B, N, V]
+    check_predictions(dist, params, "grid points", predicted)
     observed, obs_val = observed_lookup(ctx_pos, ctx_val, qry)  # [B, N], [B, N, V]
-    mean = torch.where(observed.unsqueeze(-1), obs_val, dist.mean(params))  # [B, N, V]
+    mean = torch.where(observed.unsqueeze(-1), obs_val, predicted)  # [B, N, V]
     samples = None
     if num_samples > 0:
         samples = unflatten_grid(sample(model, dist, ctx_pos, ctx_val, qry, num_samples=num_samples,

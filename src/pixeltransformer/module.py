@@ -29,8 +29,8 @@ from .domain import Domain, domain_for
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import first_line
 from .evaluation import gather_item_values, left_out_line
-from .inference import (Completion, as_int, check_finite, check_sets, check_temperature, check_weights, complete,
-                        grid_sizes, mean_field, predict_params, sample)
+from .inference import (Completion, as_int, check_finite, check_predictions, check_sets, check_temperature,
+                        check_weights, complete, grid_sizes, mean_field, predict_params, sample)
 from .loading import nonfinite
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
@@ -240,6 +240,7 @@ class PixelTransformerModule(L.LightningModule):
         self.skipped_batches = 0  # in the whole run (kept in checkpoints)
         self.skipped_in_a_row = 0
         self._step_note: tuple[int, int, float] | None = None  # this step's batch index, |S| and loss
+        self._fit_first_step: int | None = None  # the global step a fit (or its resume) started at
         self._loss_finite = True  # this step's losses so far, on this rank (under DDP)
         self._returned_none = False  # the last training_step skipped its batch (one process)
         self._gen: torch.Generator | None = None
@@ -409,6 +410,10 @@ class PixelTransformerModule(L.LightningModule):
         where = f"at global step {self.global_step}" + (f", batch {batch_idx} (|S|={num_context})"
                                                         if batch_idx is not None else "")
         if self.optim_config.nonfinite == "error":
+            if self.global_step == self._fit_first_step:  # the weights are those the fit started from
+                raise FloatingPointError(f"{what} {where}{self.saved_note()}; the fit had taken no optimizer step, so "
+                                         "its learning rate is not the cause: look at the data, the model's options "
+                                         "and trainer.precision")
             raise FloatingPointError(f"{what} {where}{self.saved_note()}; lower model.optim.lr, or set "
                                      "model.optim.nonfinite=skip to skip such batches")
         self.skipped_batches += 1
@@ -515,7 +520,10 @@ class PixelTransformerModule(L.LightningModule):
         self._val_keys.append(torch.as_tensor(keys))  # [B]
         for k in self.val_levels:
             sets = fixed_sets(self.val_sampler, signal, keys, k)
-            nll = self.nll_per_dim(self(sets.ctx_pos, sets.ctx_val, sets.qry_pos), sets.qry_val)  # [B, Q]
+            params = self(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, NP]
+            if testing:  # a fit's validation logs the NaN, and ranks no best checkpoint by it
+                check_predictions(self.dist, params, f"test queries at |S| = {k}", items=keys)
+            nll = self.nll_per_dim(params, sets.qry_val)  # [B, Q]
             self._val_nll[k].append(nll.mean(dim=1).detach())  # [B]
 
     def val_nll_means(self) -> dict[int, float]:
@@ -601,7 +609,8 @@ class PixelTransformerModule(L.LightningModule):
         """A fit that never validates says so (:meth:`_say_no_validation`). A resume restores the optimizer and its
         schedule with the learning rate and weight decay they were built with; the run's config, and an option given
         on resuming (`--model.optim.lr`), apply instead. On a fresh start this sets what configure_optimizers
-        built."""
+        built. The step the fit starts at is kept: a non-finite loss there is none of the learning rate's doing."""
+        self._fit_first_step = self.global_step
         self._say_no_validation()
         if self._trainer is None or not self.trainer.optimizers or not self.trainer.lr_scheduler_configs:
             return

@@ -145,12 +145,13 @@ def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.
     for i, row in enumerate(rows):  # JSON's true and false are not numbers, though Python counts them as 1 and 0
         if not_numbers := [v for v in row if isinstance(v, bool) or not isinstance(v, (int, float))]:
             raise ValueError(f"{source}: every entry must be a number, got {json.dumps(not_numbers[0])} in row {i + 1}")
+        if not_finite := [v for v in row if isinstance(v, float) and not math.isfinite(v)]:  # JSON's NaN, 1e400
+            raise ValueError(f"{source}: row {i + 1} holds {json.dumps(not_finite[0])}: positions and values must be "
+                             "finite numbers")
     try:
         arr = torch.tensor(rows, dtype=torch.float64)  # [K, width]
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{source}: every entry must be a number") from None
-    if not torch.isfinite(arr).all():
-        raise ValueError(f"{source}: positions and values must be finite numbers")
     return arr[_one_row_a_position(arr, pos_dims, source)], source  # [K', width]
 
 

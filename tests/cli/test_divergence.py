@@ -86,6 +86,16 @@ def test_nonfinite_gradients_stop_the_run_before_a_checkpoint_saves_them(tmp_pat
     assert saved(tmp_path) == (2, True)
 
 
+def test_a_nonfinite_loss_before_the_first_optimizer_step_does_not_blame_the_learning_rate(tmp_path):
+    """A NaN loss at the fit's first batch (data beyond float32's reach, a model option, half precision) said "lower
+    model.optim.lr", though no step had applied it."""
+    with pytest.raises(FloatingPointError, match=r"^non-finite training loss nan at global step 0, batch 0 "
+                       r"\(\|S\|=\d+\); no checkpoint of this run was saved yet; the fit had taken no optimizer step, "
+                       r"so its learning rate is not the cause: look at the data, the model's options and "
+                       r"trainer\.precision$"):
+        fit(tmp_path, blow_at=(), max_steps=3, nan_at={0})
+
+
 def test_skip_leaves_the_weights_finite_and_counts_the_batches(tmp_path):
     with pytest.warns(UserWarning, match="2 training batches were skipped for a non-finite loss or gradients"):
         trainer, module = fit(tmp_path, blow_at={1, 3}, max_steps=5, nonfinite="skip")
@@ -245,3 +255,51 @@ def test_a_nonfinite_loss_on_one_rank_stops_every_rank(tmp_path):
     with pytest.raises(Exception, match=r"non-finite (training loss|gradients) \(loss \S+\) at global step 1"):
         fit(tmp_path, blow_at=(), max_steps=4, nan_at={1}, strategy="ddp_spawn", devices=2)
     assert saved(tmp_path) == (1, True)
+
+
+def test_an_evaluation_of_weights_whose_outputs_overflow_is_refused(tmp_path):
+    """Finite weights whose outputs overflow (saved while the training diverged) passed the checkpoint's check, and
+    `make eval` wrote metrics.json with "mse": Infinity and "nll": null, its exit status 0."""
+    import lightning as L
+
+    import domains.polynomial.domain  # noqa: F401 - the domain the module names
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule(train_size=8, val_size=4, test_size=4, batch_size=4, resolution=64)
+    module = module_lib.PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=32, ffn=64, fourier_features=16),
+                                               sets=dict(min_context=4, max_context=10, num_queries=8,
+                                                         grid_points=True), val_levels=[4, 6])
+    with torch.no_grad():
+        module.model.head.weight.mul_(1e37)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    with pytest.raises(FloatingPointError, match=r"^the model's predictions hold NaN or Inf at \d+ of 4 x \d+ "
+                       r"test queries at \|S\| = 4 \(items 0, 1, 2, 3\) from a finite S"):
+        trainer.test(module, datamodule=dm)
+
+
+class NanValidation(module_lib.PixelTransformerModule):
+    """Its validation NLL is NaN (weights whose outputs overflow), its training loss finite."""
+
+    def nll_per_dim(self, params, value):
+        return super().nll_per_dim(params, value) * math.nan
+
+
+def test_a_validation_of_nan_ranks_no_best_checkpoint(tmp_path):
+    """Lightning took the first validation for the best, whatever its score: a NaN val/nll (ranked as Inf) saved
+    best-step000002.ckpt, and the fit's last line said to evaluate it ("best val/nll inf")."""
+    import lightning as L
+
+    import domains.polynomial.domain  # noqa: F401 - the domain the module names
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule(train_size=16, val_size=4, test_size=4, batch_size=4, resolution=64)
+    module = NanValidation(spec=dm.spec.to_dict(), net=dict(width=32, ffn=64, fourier_features=16),
+                           sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True), val_levels=[4])
+    checkpoints = RunCheckpoint(dirpath=str(tmp_path / "checkpoints"), every_n_train_steps=2, every_minutes=None)
+    trainer = L.Trainer(max_steps=4, val_check_interval=2, logger=False, callbacks=[checkpoints],
+                        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                        num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=dm)
+    assert math.isnan(trainer.callback_metrics["val/nll"])
+    assert checkpoints.best_model_path == "" and checkpoints.best_model_score is None
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.ckpt"]

@@ -133,6 +133,34 @@ def test_pictures_callback_draws_one_figure_per_function(tiny_module, tmp_path):
     assert all(p.stat().st_size > 10_000 for p in files["functions"])
 
 
+def test_pictures_of_a_model_whose_draws_run_away_are_drawn_without_samples(tiny_module, tmp_path, monkeypatch):
+    """A model early in its training or diverging (lr 0.3, step 10) predicts spreads far beyond its set's, and each
+    draw joins the set the next is drawn from: the samples overflowed float32 and the validation's pictures ended the
+    fit, whose loss and weights were finite. The pictures leave the samples out now, and say so."""
+    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
+    real = tiny_module.dist.sample
+    monkeypatch.setattr(tiny_module.dist, "sample", lambda *args, **kw: real(*args, **kw) * 1e30)  # runs away
+    pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
+    with pytest.warns(UserWarning, match=r"^the pictures at step 2 are drawn without samples: sampling at temperature "
+                      r"1 drew values that overflow float32 \(NaN or Inf\): .* lower model\.optim\.lr"):
+        files = pictures.draw(tiny_module, signal, tmp_path, "_step000002")
+    assert [p.name for p in files["functions"]] == ["functions0_step000002.png", "functions1_step000002.png"]
+
+
+def test_a_fit_s_pictures_of_predictions_that_overflow_are_left_out(tiny_module, tmp_path):
+    """A fit skipping NaN losses (model.optim.nonfinite=skip at lr 1e3) validates weights whose outputs overflow: its
+    pictures ended the fit ("Axis limits cannot be NaN or Inf"). They are left out with a warning; val/nll is NaN."""
+    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
+    with torch.no_grad():
+        tiny_module.model.head.weight.mul_(1e37)
+    pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
+    with pytest.warns(UserWarning, match=r"^the pictures at step 2 are not drawn: the model's predictions hold NaN or "
+                      r"Inf at \d+ of 2 x 16 grid points from a finite S: its weights are finite but its outputs "
+                      r"overflow; the training diverges: lower model\.optim\.lr$"):
+        assert pictures.draw(tiny_module, signal, tmp_path, "_step000002") == {}
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     from pixeltransformer.cli import main
@@ -230,14 +258,27 @@ def test_a_prediction_stopped_by_ctrl_c_says_nothing_was_written(tiny_checkpoint
 
 @pytest.mark.parametrize("option, dataset", [("coef_std", "polynomial"), ("lengthscale", "gp_rbf"),
                                              ("variance", "gp_matern")])
-@pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
 def test_a_prior_without_spread_is_refused_in_one_line(option, dataset, value):
     """lengthscale 0 stopped with a Cholesky traceback; coef_std 0 trained on constant zero functions and evaluated
-    an oracle of NaN (null in metrics.json) without a word."""
+    an oracle of NaN (null in metrics.json) without a word; coef_std .inf stopped with a traceback (KeyError 'log_ls',
+    the GP learned on curves of Inf and NaN)."""
     from domains.polynomial.data import PolynomialDataModule
 
-    with pytest.raises(ValueError, match=rf"^--data.init_args.{option} must be > 0, got {value}$"):
+    with pytest.raises(ValueError, match=rf"^--data.init_args.{option} must be a finite number > 0, got {value}$"):
         PolynomialDataModule(dataset=dataset, **{option: value})
+
+
+def test_polynomials_beyond_the_models_float32_range_are_refused(tmp_path):
+    """coef_std 1e30 drew functions reaching 6e30, whose value frames overflow float32: the fit stopped at step 0 on
+    a NaN loss, blaming model.optim.lr."""
+    from domains.polynomial.data import PolynomialDataModule
+
+    with pytest.raises(ValueError, match=r"^--data.init_args.coef_std=1e\+30 draws polynomials that reach \S+ on "
+                                         r"\[-1, 1\]: the model's float32 arithmetic needs values within \+-1e\+15; "
+                                         r"lower coef_std$"):
+        PolynomialDataModule(coef_std=1e30, train_size=8, val_size=4, test_size=4).setup("fit")
+    PolynomialDataModule(coef_std=1e10, train_size=8, val_size=4, test_size=4).setup("fit")
 
 
 def test_function_pictures_x_tick_labels_do_not_run_into_each_other(tmp_path, monkeypatch):

@@ -907,6 +907,19 @@ def test_one_gaussian_takes_values_beyond_its_nominal_range_but_not_beyond_float
         tiny_module.complete(pos, val.sign() * 1e20, 16)
 
 
+def test_predictions_that_overflow_are_refused_not_given_as_nan(tiny_module):
+    """Finite weights whose outputs overflow (a checkpoint saved while its training diverged) gave a NaN mean from a
+    finite S without a word, and `make sample` ended in matplotlib's "Axis limits cannot be NaN or Inf"."""
+    pos, val = torch.rand(1, 6, 1) * 2 - 1, torch.randn(1, 6, 1)  # [1, 6, 1], [1, 6, 1]
+    assert torch.isfinite(tiny_module.complete(pos, val, 16).mean).all()
+    with torch.no_grad():
+        tiny_module.model.head.weight.mul_(1e37)
+    with pytest.raises(FloatingPointError, match=r"^the model's predictions hold NaN or Inf at \d+ of 16 grid points "
+                       r"from a finite S: its weights are finite but its outputs overflow.*; use an earlier "
+                       r"checkpoint$"):
+        tiny_module.complete(pos, val, 16)
+
+
 @pytest.mark.parametrize("on_grid", [True, False])
 def test_draw_context_reads_a_float64_signal(on_grid):
     from pixeltransformer.sets import draw_context

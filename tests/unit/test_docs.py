@@ -166,6 +166,12 @@ ERROR_ROWS_ELSEWHERE = {
     '`make sample DOMAIN=video CKPT=... INPUT=clip.mp4 ARGS="--mask strip.png"` (a 32x64 PNG: a strip of 2 '
     'frames, as `--input` reads one)':
         ("tests/domains/test_video.py", "test_a_strip_given_as_a_mask_is_read_frame_by_frame_as_an_input_strip_is"),
+    '`make train DOMAIN=polynomial ARGS="--data.init_args.coef_std=1e30"` (functions beyond float32\'s reach; `.inf` '
+    'or `.nan`: `must be a finite number > 0`)':
+        ("tests/domains/test_polynomial_domain.py", "test_polynomials_beyond_the_models_float32_range_are_refused"),
+    "`make eval CKPT=overflows.ckpt` (finite weights whose outputs overflow, saved as the training diverged; `make "
+    "sample` alike)":
+        ("tests/cli/test_divergence.py", "test_an_evaluation_of_weights_whose_outputs_overflow_is_refused"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask painted.png"` (half of its pixels '
     'transparent)': ("tests/domains/test_images_data.py", "test_a_mask_with_transparent_pixels_is_refused"),
     "`make sample DOMAIN=video CKPT=video.ckpt INPUT=empty.mp4` (0 bytes; in a `DATA=folder` folder: skipped with "

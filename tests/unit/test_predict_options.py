@@ -68,11 +68,14 @@ def test_predict_runs_on_one_device(trainer, asked, narrowed, monkeypatch):
     ("[[0.1, 0.2, 0.5], [false, 0.2, 0.5]]", "--context: every entry must be a number, got false in row 2"),
     ('[[0.1, null, 0.5]]', "--context: every entry must be a number, got null in row 1"),
     ('[[0.1, "0.2", 0.5]]', '--context: every entry must be a number, got "0.2" in row 1'),
+    ("[[0.1, 0.2, 0.5], [0.3, 0.2, NaN]]", "--context: row 2 holds NaN: positions and values must be finite numbers"),
+    ("[[1e400, 0.2, 0.5]]", "--context: row 1 holds Infinity: positions and values must be finite numbers"),
     ("[[0.1, 0.2, 0.5], [0.3, 0.2, 0.1], [0.1, 0.2, 0.9]]",
      "--context: rows 1 and 3 give position [0.1, 0.2] two values, [0.5] and [0.9]: give one value a position"),
 ])
 def test_context_rows_of_other_than_numbers_or_two_values_at_a_position_are_refused(text, message):
-    """JSON's true and false were read as 1 and 0, and two values at one position were both taken, without a word."""
+    """JSON's true and false were read as 1 and 0, and two values at one position were both taken, without a word; a
+    NaN or Infinity (Python's JSON reads them, and a number beyond float64) was refused without naming its row."""
     from pixeltransformer.predict import parse_rows
 
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
