@@ -11,6 +11,7 @@ W&B table.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -305,6 +306,12 @@ class SweepEvaluation(Callback):
             # 0 evaluated no item, and metrics.json of no rows replaced the evaluation before it
             raise ValueError(f"SweepEvaluation: max_items must be a whole number >= 1, or null for every test item; "
                              f"got {max_items!r}")
+        if isinstance(queries, str) and re.fullmatch(r"\s*[+-]?\d+\s*", queries):
+            queries = int(queries)  # --trainer.callbacks.queries=100 reaches a str | int option as text
+        if queries != "grid" and (isinstance(queries, bool) or not isinstance(queries, int) or queries < 1):
+            # a typo of grid met int() after the checkpoint loaded; 0 met the set sampler's num_queries at a batch
+            raise ValueError(f"SweepEvaluation: queries must be 'grid' (every grid point is a query) or a whole number "
+                             f">= 1 (query positions drawn in each signal), got {queries!r}")
         try:  # refused here, not at the first sampled batch of an evaluation
             temperature = check_temperature(temperature)
         except ValueError as err:

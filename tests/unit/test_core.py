@@ -1142,6 +1142,20 @@ def test_an_item_cap_below_one_is_refused(value):
     assert SweepEvaluation(max_items=1, sample_items=0).max_items == 1
 
 
+@pytest.mark.parametrize("value", ["gird", 0, -5, 2.5, True])
+def test_a_query_count_that_is_neither_grid_nor_above_zero_is_refused(value):
+    """queries=gird (a typo of grid) loaded the checkpoint and then stopped on int('gird'), naming no option; 0 or
+    below stopped at the first batch naming the set sampler's num_queries."""
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    with pytest.raises(ValueError, match=re.escape(
+            f"SweepEvaluation: queries must be 'grid' (every grid point is a query) or a whole number >= 1 (query "
+            f"positions drawn in each signal), got {value!r}")):
+        SweepEvaluation(queries=value)
+    assert SweepEvaluation(queries=1).queries == 1 and SweepEvaluation(queries="grid").queries == "grid"
+    assert SweepEvaluation(queries="100").queries == 100  # the command line's text, as jsonargparse gives str | int
+
+
 def test_temperature_zero_draws_the_most_likely_value(tiny_module):
     """Temperature 0 is a greedy completion: each step takes the most likely bin's mean, without noise. The module's
     methods and the command line refused it while inference.sample took it (and took a negative one as 0)."""

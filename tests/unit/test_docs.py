@@ -230,6 +230,10 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_a_second_evaluation_sweep_into_the_same_folder_is_refused"),
     "`max_items: 0` in the evaluation callback's `init_args` (a config file)":
         ("tests/unit/test_core.py", "test_an_item_cap_below_one_is_refused"),
+    '`make eval CKPT=... ARGS="--trainer.callbacks.queries=gird"` (a typo of `grid`; also 0 or below)':
+        ("tests/unit/test_core.py", "test_a_query_count_that_is_neither_grid_nor_above_zero_is_refused"),
+    '`--data.init_args.num_workers=-1` (read as "every core")':
+        ("tests/unit/test_feed.py", "test_a_negative_number_of_workers_is_refused_naming_the_option"),
     "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
         ("tests/cli/test_cli.py", "test_a_test_without_a_checkpoint_names_the_option"),
     "`pixeltransformer test --config configs/polynomial.yaml --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
