@@ -24,7 +24,7 @@ from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
 from .errors import counted
 from .files import write_json
-from .inference import check_temperature, observed_lookup
+from .inference import check_n_autoregressive, check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
@@ -314,6 +314,7 @@ class SweepEvaluation(Callback):
                              f">= 1 (query positions drawn in each signal), got {queries!r}")
         try:  # refused here, not at the first sampled batch of an evaluation
             temperature = check_temperature(temperature)
+            check_n_autoregressive(n_autoregressive)
         except ValueError as err:
             raise ValueError(f"SweepEvaluation: {err}") from None
         self.levels = tuple(levels)

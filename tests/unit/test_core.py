@@ -1156,6 +1156,22 @@ def test_a_query_count_that_is_neither_grid_nor_above_zero_is_refused(value):
     assert SweepEvaluation(queries="100").queries == 100  # the command line's text, as jsonargparse gives str | int
 
 
+@pytest.mark.parametrize("name", ["Pictures", "SweepEvaluation"])
+@pytest.mark.parametrize("value", [-1, 2.5])
+def test_autoregressive_steps_below_zero_are_refused_as_the_callback_is_configured(name, value):
+    """n_autoregressive=-1 was taken, and stopped the first sampling, after the checkpoint loaded (an evaluation) or
+    at the first validation's pictures, after the training steps before it (a fit), naming neither callback."""
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    callback = {"Pictures": Pictures, "SweepEvaluation": SweepEvaluation}[name]
+    with pytest.raises(ValueError, match=re.escape(f"{name}: n_autoregressive must be an int >= 0 or None, got "
+                                                   f"{value!r}")):
+        callback(n_autoregressive=value)
+    assert callback(n_autoregressive=0).n_autoregressive == 0 and callback(n_autoregressive=None).n_autoregressive \
+        is None
+
+
 def test_temperature_zero_draws_the_most_likely_value(tiny_module):
     """Temperature 0 is a greedy completion: each step takes the most likely bin's mean, without noise. The module's
     methods and the command line refused it while inference.sample took it (and took a negative one as 0)."""

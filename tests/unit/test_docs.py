@@ -230,6 +230,9 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_a_second_evaluation_sweep_into_the_same_folder_is_refused"),
     "`max_items: 0` in the evaluation callback's `init_args` (a config file)":
         ("tests/unit/test_core.py", "test_an_item_cap_below_one_is_refused"),
+    '`make eval CKPT=... ARGS="--trainer.callbacks.num_samples=1 --trainer.callbacks.n_autoregressive=-1"` (also the '
+    "pictures' `n_autoregressive` in a config file)":
+        ("tests/unit/test_core.py", "test_autoregressive_steps_below_zero_are_refused_as_the_callback_is_configured"),
     '`make eval CKPT=... ARGS="--trainer.callbacks.queries=gird"` (a typo of `grid`; also 0 or below)':
         ("tests/unit/test_core.py", "test_a_query_count_that_is_neither_grid_nor_above_zero_is_refused"),
     '`--data.init_args.num_workers=-1` (read as "every core")':
