@@ -429,13 +429,28 @@ def check_config_order(argv: list[str]) -> None:
         # another built-in domain's overlay (configs/sdf/shapenet.yaml after configs/images.yaml): the parser named
         # only the first option the other data class does not take
         other = next(c for c in reversed(configs[:i]) if _names_a_data_class(c))
-        theirs, mine = (_config_entry(c, "data", "class_path")[1] for c in (other, base))
-        domains = [p.split(".")[1] if isinstance(p, str) and p.startswith("domains.") and p.count(".") > 1 else None
-                   for p in (theirs, mine)]
+        domains = [_data_domain(c) for c in (other, base)]
         if None not in domains and domains[0] != domains[1]:
             raise ValueError(f"{config} is an overlay of {base} (the {domains[1]} domain), but the data before it is "
                              f"{other}'s (the {domains[0]} domain): give --config {base} before it, in place of "
                              f"{other}")
+    # two domains' configs (configs/polynomial.yaml, then configs/images.yaml): the later one's data and model with
+    # the earlier one's other options, which stopped on one of them by a name that did not say why, or trained a mix
+    first = None
+    for config in configs:
+        if (domain := _data_domain(config)) is None:
+            continue
+        if first is not None and domain != first[1]:
+            raise ValueError(f"{config} is for the {domain} domain, but {first[0]} before it is for the {first[1]} "
+                             f"domain: the options of the two would mix; give the configs of one domain")
+        first = first or (config, domain)
+
+
+def _data_domain(path: Path) -> str | None:
+    """The built-in domain of the data class a config file names (``domains.<domain>.``...), else None."""
+    named = _config_entry(path, "data", "class_path")[1]
+    return named.split(".")[1] if isinstance(named, str) and named.startswith("domains.") and named.count(".") > 1 \
+        else None
 
 
 def check_resume_configs(argv: list[str]) -> None:

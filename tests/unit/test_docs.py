@@ -165,6 +165,8 @@ def test_every_option_named_exists():
 ERROR_ROWS_ELSEWHERE = {
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask painted.png"` (half of its pixels '
     'transparent)': ("tests/domains/test_images_data.py", "test_a_mask_with_transparent_pixels_is_refused"),
+    "two domains' configs: `--config configs/polynomial.yaml --config configs/images.yaml`":
+        ("tests/unit/test_runs.py", "test_configs_of_two_domains_are_refused_naming_both"),
     "a config file without `model.domain`: `pixeltransformer fit --config nodomain.yaml`":
         ("tests/cli/test_cli.py", "test_a_config_without_a_domain_is_refused_naming_the_data_domain"),
     '`make eval CKPT=... ARGS="--trainer.callbacks.classifier_epochs=0"` (images; vae_epochs alike)':
