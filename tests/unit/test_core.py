@@ -1172,6 +1172,21 @@ def test_autoregressive_steps_below_zero_are_refused_as_the_callback_is_configur
         is None
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"min_context": 4, "max_context": 2}, "model.sets.init_args: need 1 <= min_context <= max_context, got 4, 2"),
+    ({"num_queries": 0}, "model.sets.init_args.num_queries must be >= 1, got 0"),
+    ({"focus_fraction": 2}, "model.sets.init_args.focus_fraction must be in [0, 1], got 2"),
+    ({"focus_fraction": 0.5}, "model.sets.init_args.focus_fraction > 0 needs focus_band = [low, high] with low <= "
+                              "high, got None")])
+def test_set_sizes_that_draw_nothing_name_the_option_group(options, message):
+    """A config of max_context below min_context stopped on "need 1 <= min_context <= max_context", which named
+    neither model.sets nor the file's group it is set in."""
+    from pixeltransformer.sets import SetSampler
+
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SetSampler(**options)
+
+
 def test_temperature_zero_draws_the_most_likely_value(tiny_module):
     """Temperature 0 is a greedy completion: each step takes the most likely bin's mean, without noise. The module's
     methods and the command line refused it while inference.sample took it (and took a negative one as 0)."""
