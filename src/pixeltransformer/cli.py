@@ -656,7 +656,8 @@ class PixelTransformerCLI(LightningCLI):
                 trainer.get("limit_train_batches")
             check_fit_length(trainer.get("max_steps"), trainer.get("max_epochs"), limit)
             check_step_settings(trainer.get("accumulate_grad_batches"), trainer.get("val_check_interval"),
-                                trainer.get("gradient_clip_val"), trainer.get("limit_val_batches"))
+                                trainer.get("gradient_clip_val"), trainer.get("limit_val_batches"),
+                                trainer.get("check_val_every_n_epoch"))
         if self.subcommand in ("fit", "validate"):
             self._validation_items(cfg)
         run_dir = self._run_dir(cfg)
