@@ -269,6 +269,8 @@ ERROR_ROWS_ELSEWHERE = {
     "`PIXELTRANSFORMER_CACHE=/data/shared make classifier` (a folder this user cannot write: read-only, another user's, "
     "or a file on its path)":
         ("tests/domains/test_images_models.py", "test_make_classifier_refuses_a_cache_it_cannot_write_before_training"),
+    "`--trainer.accelerator=tpu` without torch_xla":
+        ("tests/cli/test_reliability.py", "test_a_tpu_without_torch_xla_is_one_line"),
     "`--trainer.num_nodes=2` on one machine, not started by torchrun or srun":
         ("tests/cli/test_lightning_flags.py", "test_more_nodes_than_the_one_started_are_refused_not_waited_for"),
     "`python -m domains.polynomial.diagnose runs/polynomial/r/checkpoints/last.ckpt --levels -3` (or 0; also "
