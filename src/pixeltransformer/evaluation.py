@@ -306,6 +306,11 @@ class SweepEvaluation(Callback):
             # 0 evaluated no item, and metrics.json of no rows replaced the evaluation before it
             raise ValueError(f"SweepEvaluation: max_items must be a whole number >= 1, or null for every test item; "
                              f"got {max_items!r}")
+        if sample_items is not None and (isinstance(sample_items, bool) or not isinstance(sample_items, int)
+                                         or sample_items < 0):
+            # -1 (read as "every item") sampled none: no sample metric in metrics.json, without a word
+            raise ValueError(f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the split "
+                             f"drawn samples for; 0: none), or null for every item; got {sample_items!r}")
         if isinstance(queries, str) and re.fullmatch(r"\s*[+-]?\d+\s*", queries):
             queries = int(queries)  # --trainer.callbacks.queries=100 reaches a str | int option as text
         if queries != "grid" and (isinstance(queries, bool) or not isinstance(queries, int) or queries < 1):

@@ -1187,6 +1187,19 @@ def test_set_sizes_that_draw_nothing_name_the_option_group(options, message):
         SetSampler(**options)
 
 
+@pytest.mark.parametrize("value", [-1, 1.5])
+def test_a_sampled_item_count_below_zero_is_refused(value):
+    """sample_items=-1 (read as "every item", as -1 is "the rest" in the splits) sampled no item: metrics.json of
+    num_samples=1 had no sample metric, without a word. 0 stays (no item sampled), as null (every item) does."""
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    with pytest.raises(ValueError, match=re.escape(
+            f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the split drawn "
+            f"samples for; 0: none), or null for every item; got {value!r}")):
+        SweepEvaluation(num_samples=1, sample_items=value)
+    assert SweepEvaluation(sample_items=0).sample_items == 0 and SweepEvaluation(sample_items=None).sample_items is None
+
+
 def test_temperature_zero_draws_the_most_likely_value(tiny_module):
     """Temperature 0 is a greedy completion: each step takes the most likely bin's mean, without noise. The module's
     methods and the command line refused it while inference.sample took it (and took a negative one as 0)."""

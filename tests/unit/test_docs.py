@@ -241,6 +241,9 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/unit/test_core.py", "test_a_query_count_that_is_neither_grid_nor_above_zero_is_refused"),
     '`--data.init_args.num_workers=-1` (read as "every core")':
         ("tests/unit/test_feed.py", "test_a_negative_number_of_workers_is_refused_naming_the_option"),
+    '`make eval CKPT=... ARGS="--trainer.callbacks.num_samples=1 --trainer.callbacks.sample_items=-1"` (-1 read as '
+    '"every item")':
+        ("tests/unit/test_core.py", "test_a_sampled_item_count_below_zero_is_refused"),
     "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
         ("tests/cli/test_cli.py", "test_a_test_without_a_checkpoint_names_the_option"),
     "`pixeltransformer test --config configs/polynomial.yaml --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
