@@ -15,6 +15,7 @@ import re
 import secrets
 import shlex
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -722,10 +723,10 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
 
 
 def check_fit_length(max_steps: int | None, max_epochs: int | None,
-                     limit_train_batches: int | float | None = None) -> None:
-    """A fit that would stop before its first step (0 steps or epochs, or 0 training batches an epoch) would leave a
-    run folder without a checkpoint, and a resume would write such a setting into its config.yaml: refused before the
-    folder is named. -1 (or None) means no limit, as in Lightning."""
+                     limit_train_batches: int | float | None = None, max_time: Any = None) -> None:
+    """A fit that would stop before its first step (0 steps or epochs, 0 training batches an epoch, or a max_time of
+    no time) would leave a run folder without a checkpoint, and a resume would write such a setting into its
+    config.yaml: refused before the folder is named. -1 (or None) means no limit, as in Lightning."""
     for name, value in (("max_steps", max_steps), ("max_epochs", max_epochs)):
         if value is not None and value != -1 and value < 1:
             raise ValueError(f"trainer.{name} must be >= 1 for fit, or -1 for no limit (got {value})")
@@ -733,6 +734,25 @@ def check_fit_length(max_steps: int | None, max_epochs: int | None,
         raise ValueError(f"trainer.limit_train_batches must be above 0 for fit (got {limit_train_batches}): a fit "
                          "of no training batch saves no checkpoint; to validate a checkpoint alone: pixeltransformer "
                          "validate --ckpt_path CKPT")
+    duration = _duration(max_time)
+    if duration is not None and duration <= timedelta(0):
+        raise ValueError(f"trainer.max_time must be above 0 for fit (got {max_time}): a fit of no time stops before "
+                         f"its first step and saves no checkpoint; null: no time limit")
+
+
+def _duration(max_time: Any) -> timedelta | None:
+    """trainer.max_time as Lightning's Timer reads it (DD:HH:MM:SS, timedelta's keywords, a timedelta); None where it
+    is none of these (null, or a mistake Lightning's Timer names)."""
+    if isinstance(max_time, timedelta):
+        return max_time
+    try:
+        if isinstance(max_time, dict):
+            return timedelta(**max_time)
+        if isinstance(max_time, str) and (m := re.fullmatch(r"(\d+):(\d\d):(\d\d):(\d\d)", max_time.strip())):
+            return timedelta(days=int(m[1]), hours=int(m[2]), minutes=int(m[3]), seconds=int(m[4]))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return None
 
 
 def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, gradient_clip_val: Any,

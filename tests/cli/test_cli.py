@@ -918,6 +918,21 @@ def test_a_fit_of_no_steps_is_refused_before_its_folder(tmp_path, capsys, option
     assert "[run]" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("value, shown", [("00:00:00:00", "00:00:00:00"), ("{}", "{}"),
+                                          ('{"minutes": -5}', "{'minutes': -5}")])
+def test_a_fit_of_no_time_is_refused_before_its_folder(tmp_path, capsys, value, shown):
+    """max_time=00:00:00:00 (or a duration below it) stopped the fit before its first step with exit 0 and left a
+    run folder without a checkpoint, as max_steps=0 did: refused in one line before the run folder is named."""
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            f"--trainer.max_time={value}", "--run_root", str(tmp_path / "runs"), "--run_name", "none"]
+    with pytest.raises(ValueError, match=re.escape(
+            f"trainer.max_time must be above 0 for fit (got {shown}): a fit of no time stops before its first step "
+            f"and saves no checkpoint; null: no time limit")):
+        main(args)
+    assert not (tmp_path / "runs").exists()
+    assert "[run]" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("option, refused", [
     ("--trainer.accumulate_grad_batches=-2", r"trainer.accumulate_grad_batches must be >= 1 batches an optimizer "
                                              r"step \(1: no accumulation\), got -2"),
