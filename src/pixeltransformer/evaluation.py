@@ -271,6 +271,11 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
     return path
 
 
+def whole_number(value: Any, low: int) -> bool:
+    """Whether an evaluation's count is a whole number (not a bool) >= low."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
 class SweepEvaluation(Callback):
     """Evaluate a model across |S| on the test set (used by `pixeltransformer test`).
 
@@ -302,18 +307,17 @@ class SweepEvaluation(Callback):
         if not levels or min(levels) < 1 or num_samples < 0:
             raise ValueError(f"SweepEvaluation: need levels >= 1 and num_samples >= 0; got {tuple(levels)}, "
                              f"{num_samples}")
-        if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1):
+        if max_items is not None and not whole_number(max_items, 1):
             # 0 evaluated no item, and metrics.json of no rows replaced the evaluation before it
             raise ValueError(f"SweepEvaluation: max_items must be a whole number >= 1, or null for every test item; "
                              f"got {max_items!r}")
-        if sample_items is not None and (isinstance(sample_items, bool) or not isinstance(sample_items, int)
-                                         or sample_items < 0):
+        if sample_items is not None and not whole_number(sample_items, 0):
             # -1 (read as "every item") sampled none: no sample metric in metrics.json, without a word
             raise ValueError(f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the split "
                              f"drawn samples for; 0: none), or null for every item; got {sample_items!r}")
         if isinstance(queries, str) and re.fullmatch(r"\s*[+-]?\d+\s*", queries):
             queries = int(queries)  # --trainer.callbacks.queries=100 reaches a str | int option as text
-        if queries != "grid" and (isinstance(queries, bool) or not isinstance(queries, int) or queries < 1):
+        if queries != "grid" and not whole_number(queries, 1):
             # a typo of grid met int() after the checkpoint loaded; 0 met the set sampler's num_queries at a batch
             raise ValueError(f"SweepEvaluation: queries must be 'grid' (every grid point is a query) or a whole number "
                              f">= 1 (query positions drawn in each signal), got {queries!r}")
