@@ -188,6 +188,8 @@ ERROR_ROWS_ELSEWHERE = {
     '`make train DOMAIN=sdf ARGS="--data.init_args.resolution=3"` (no grid point can lie inside a shape and keep the '
     'border outside)':
         ("tests/domains/test_sdf.py", "test_a_negative_shell_or_a_grid_too_coarse_for_any_shape_is_refused"),
+    '`make train DOMAIN=video ARGS="--data.init_args.num_bins=0"` (or below)':
+        ("tests/domains/test_video.py", "test_no_value_bins_is_refused_naming_the_option"),
     '`make train DOMAIN=video ARGS="--data.init_args.num_clips=0"` (the synthetic clips; or below)':
         ("tests/domains/test_video.py", "test_no_synthetic_clips_is_refused_naming_the_option"),
     '`make train DOMAIN=video DATA=folder ARGS="--data.init_args.max_clips_per_video=-1"` (-1 read as "no cap")':
