@@ -151,7 +151,8 @@ class VideoDataModule(SignalDataModule):
             raise ValueError(f"VideoDataModule: max_clips_per_video must be >= 1 (null: every clip), got "
                              f"{max_clips_per_video}")
         if dataset == "synthetic" and num_clips < 1:  # met by moving_digits as the data was set up, naming no option
-            raise ValueError(f"VideoDataModule: num_clips must be >= 1 (the synthetic clips generated), got {num_clips}")
+            raise ValueError(f"VideoDataModule: num_clips must be >= 1 (the synthetic clips generated), got "
+                             f"{num_clips}")
         self.dataset_name = dataset
         self.num_frames = num_frames
         self.size = as_size(size)

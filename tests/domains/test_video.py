@@ -1298,8 +1298,8 @@ def test_a_clip_cap_below_one_is_refused_not_taken_from_the_end(cap, tmp_path):
 def test_no_synthetic_clips_is_refused_naming_the_option(count):
     """num_clips=0 (or -1, read as "the default") stopped as the data was set up, after the run's first lines, on
     "moving_digits needs n >= 1, ...", which named no option of the command line."""
-    with pytest.raises(ValueError, match=rf"^VideoDataModule: num_clips must be >= 1 \(the synthetic clips generated\), "
-                                         rf"got {count}$"):
+    with pytest.raises(ValueError, match=rf"^VideoDataModule: num_clips must be >= 1 \(the synthetic clips "
+                                         rf"generated\), got {count}$"):
         VideoDataModule(dataset="synthetic", num_clips=count)
 
 
