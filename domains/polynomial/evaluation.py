@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from pixeltransformer.evaluation import SweepEvaluation
+from pixeltransformer.evaluation import SweepEvaluation, whole_number
 from pixeltransformer.media import log_media
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
@@ -69,6 +69,16 @@ class GPProtocolEvaluation(SweepEvaluation):
         self.max_batches = max_batches  # the benchmark's batches of batch_size functions, in order
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        # -1 (read as "every batch") or 0 scored none: metrics.json of no rows replaced the evaluation before it
+        if max_batches is not None and not whole_number(max_batches, 1):
+            raise ValueError(f"GPProtocolEvaluation: max_batches must be a whole number >= 1, or null for every batch "
+                             f"of the test split; got {max_batches!r}")
+        if not whole_number(sweep_batches, 0):
+            raise ValueError(f"GPProtocolEvaluation: sweep_batches must be a whole number >= 0 (0: no rows against "
+                             f"|S|), got {sweep_batches!r}")
+        if not whole_number(figure_points, 2):  # met by the model's grid once every batch was scored
+            raise ValueError(f"GPProtocolEvaluation: figure_points must be a whole number >= 2 (the points each curve "
+                             f"of functions.png is drawn at), got {figure_points!r}")
         self.batch_size = batch_size
         self.sweep_batches = sweep_batches
         self.figure_levels, self.figure_points = tuple(figure_levels), figure_points

@@ -139,6 +139,9 @@ class VideoDataModule(SignalDataModule):
             raise ValueError(f"VideoDataModule: bins must be 'kmeans' or 'uniform', got {bins!r}")
         if split_by not in ("video", "clip"):
             raise ValueError(f"VideoDataModule: split_by must be 'video' or 'clip', got {split_by!r}")
+        if num_bins < 1:  # met as the data was set up, by SignalSpec's line, naming neither the data nor its option
+            raise ValueError(f"VideoDataModule: num_bins must be >= 1 (the colour bins each value is read in), got "
+                             f"{num_bins}")
         if bins == "uniform" and round(num_bins ** (1 / 3)) ** 3 != num_bins:
             raise ValueError(f"VideoDataModule: uniform RGB bins need num_bins = n^3 (e.g. 216, 512), got {num_bins}")
         if not 0 <= in_memory_gb < math.inf:
@@ -148,6 +151,9 @@ class VideoDataModule(SignalDataModule):
         if max_clips_per_video is not None and max_clips_per_video < 1:  # -1 left out each video's last clip
             raise ValueError(f"VideoDataModule: max_clips_per_video must be >= 1 (null: every clip), got "
                              f"{max_clips_per_video}")
+        if dataset == "synthetic" and num_clips < 1:  # met by moving_digits as the data was set up, naming no option
+            raise ValueError(f"VideoDataModule: num_clips must be >= 1 (the synthetic clips generated), got "
+                             f"{num_clips}")
         self.dataset_name = dataset
         self.num_frames = num_frames
         self.size = as_size(size)

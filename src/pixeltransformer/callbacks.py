@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import Callback
 from .domain import checked_context, suffix_title
 from .errors import warn_rank_zero
 from .evaluation import resolve_eval_dir
-from .inference import PredictionOverflow, SampleOverflow
+from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
 from .loopbar import loop_progress
 from .media import log_files, weights_step
 from .stop import check_stop, sigterm_stop, stop_when
@@ -47,6 +47,10 @@ class Pictures(Callback):
                              f" {num_samples}, {tuple(levels)}")
         if resolution is not None and resolution < 2:
             raise ValueError(f"Pictures: resolution must be >= 2, got {resolution}")
+        try:  # refused here, not at the first validation's pictures, after the training steps before it
+            check_n_autoregressive(n_autoregressive)
+        except ValueError as err:
+            raise ValueError(f"Pictures: {err}") from None
         self.num_examples, self.levels, self.num_samples = num_examples, tuple(levels), num_samples
         self.n_autoregressive, self.resolution, self.seed, self.on_test = n_autoregressive, resolution, seed, on_test
 

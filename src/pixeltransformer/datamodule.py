@@ -707,6 +707,9 @@ class SignalDataModule(L.LightningDataModule):
             raise ValueError(f"--data.init_args.split_layout must be one of {SPLIT_LAYOUTS}, got {split_layout!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:  # torch's DataLoader refused it after the model's setup, naming no option
+            raise ValueError(f"--data.init_args.num_workers must be >= 0 (0: read the data in the main process), "
+                             f"got {num_workers}")
         if val_items is not None and val_items < 1:
             raise ValueError(f"--data.init_args.val_items must be >= 1 (null: the whole val split), got {val_items}; "
                              "--trainer.limit_val_batches=0 turns validation off")

@@ -11,6 +11,7 @@ W&B table.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
 from .errors import counted
 from .files import write_json
-from .inference import check_temperature, observed_lookup
+from .inference import check_n_autoregressive, check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
@@ -277,6 +278,12 @@ def left_out_line(stage: str, dropped: list[int], spec: SignalSpec, outcome: str
     return (f"[{stage}] |S| level{'' if one else 's'} {', '.join(map(str, dropped))} observe{'s' if one else ''} "
             f"every one of the {spec.num_points} points of {spec.domain}/{spec.dataset}: {outcome}")
 
+
+def whole_number(value: Any, low: int) -> bool:
+    """Whether an evaluation's count is a whole number (not a bool) >= low."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
 class SweepEvaluation(Callback):
     """Evaluate a model across |S| on the test set (used by `pixeltransformer test`).
 
@@ -308,12 +315,23 @@ class SweepEvaluation(Callback):
         if not levels or min(levels) < 1 or num_samples < 0:
             raise ValueError(f"SweepEvaluation: need levels >= 1 and num_samples >= 0; got {tuple(levels)}, "
                              f"{num_samples}")
-        if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1):
+        if max_items is not None and not whole_number(max_items, 1):
             # 0 evaluated no item, and metrics.json of no rows replaced the evaluation before it
             raise ValueError(f"SweepEvaluation: max_items must be a whole number >= 1, or null for every test item; "
                              f"got {max_items!r}")
+        if sample_items is not None and not whole_number(sample_items, 0):
+            # -1 (read as "every item") sampled none: no sample metric in metrics.json, without a word
+            raise ValueError(f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the split "
+                             f"drawn samples for; 0: none), or null for every item; got {sample_items!r}")
+        if isinstance(queries, str) and re.fullmatch(r"\s*[+-]?\d+\s*", queries):
+            queries = int(queries)  # --trainer.callbacks.queries=100 reaches a str | int option as text
+        if queries != "grid" and not whole_number(queries, 1):
+            # a typo of grid met int() after the checkpoint loaded; 0 met the set sampler's num_queries at a batch
+            raise ValueError(f"SweepEvaluation: queries must be 'grid' (every grid point is a query) or a whole number "
+                             f">= 1 (query positions drawn in each signal), got {queries!r}")
         try:  # refused here, not at the first sampled batch of an evaluation
             temperature = check_temperature(temperature)
+            check_n_autoregressive(n_autoregressive)
         except ValueError as err:
             raise ValueError(f"SweepEvaluation: {err}") from None
         self.levels = tuple(levels)

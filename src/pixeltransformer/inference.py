@@ -223,6 +223,13 @@ def check_temperature(temperature) -> float:
     return float(temperature)
 
 
+def check_n_autoregressive(n_autoregressive) -> int | None:
+    """N', the autoregressive steps of a sample: a whole number >= 0, or None (every query drawn)."""
+    if n_autoregressive is not None and (as_int(n_autoregressive) is None or n_autoregressive < 0):
+        raise ValueError(f"n_autoregressive must be an int >= 0 or None, got {n_autoregressive!r}")
+    return n_autoregressive
+
+
 def check_threshold(threshold) -> float:
     """A threshold of Completion.prob_below as a float: one real number, not NaN (a one-element real tensor or numpy
     array too; +-inf included). A threshold per signal [B] broadcast against the value axis: the first signal's
@@ -294,8 +301,7 @@ def sample(
     """
     if as_int(num_samples) is None or num_samples < 1:  # torch's errors name neither (repeats, an empty min)
         raise ValueError(f"sample needs num_samples >= 1, got {num_samples!r}")
-    if n_autoregressive is not None and (as_int(n_autoregressive) is None or n_autoregressive < 0):
-        raise ValueError(f"n_autoregressive must be an int >= 0 or None, got {n_autoregressive!r}")
+    check_n_autoregressive(n_autoregressive)
     temperature = check_temperature(temperature)
     check_sets(model, ctx_pos, ctx_val, qry_pos)
     check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)

@@ -10,6 +10,7 @@ import pickle
 import re
 import zipfile
 from collections.abc import Iterable
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,11 +94,18 @@ def accelerator() -> tuple[str | None, int]:
 
 # trainer.accelerator names -> the device types that serve them (Lightning's "gpu": CUDA, else Apple's MPS)
 ACCELERATOR_TYPES = {"gpu": ("cuda", "mps"), "cuda": ("cuda",), "mps": ("mps",)}
+# what to give instead, to run on the CPU
+CPU_INSTEAD = ("give --trainer.accelerator=cpu (a config for several devices: also --trainer.devices=1 "
+               "--trainer.strategy=auto)")
 
 
 def check_accelerator(name: Any) -> None:
     """trainer.accelerator asking for a device this machine does not have, in one line that says what to do (Lightning
-    says "No supported gpu backend found!", naming neither the setting nor the torch build)."""
+    says "No supported gpu backend found!", naming neither the setting nor the torch build; "tpu" without torch_xla
+    ended in a ModuleNotFoundError's traceback)."""
+    if isinstance(name, str) and name.lower() == "tpu" and find_spec("torch_xla") is None:
+        raise ValueError(f"trainer.accelerator={name}, but torch_xla, which Lightning runs TPUs with, is not installed "
+                         f"here: to run on the CPU, {CPU_INSTEAD}")
     wanted = ACCELERATOR_TYPES.get(str(name).lower()) if isinstance(name, str) else None
     if wanted is None:
         return
@@ -109,8 +117,7 @@ def check_accelerator(name: Any) -> None:
     why = f"; CUDA_VISIBLE_DEVICES={hidden!r} leaves none visible" if hides else ""
     # configs/trainer/gpu.yaml (and a run's config.yaml from it) says gpu; cuda or mps is the user's own setting
     todo = ("leave out configs/trainer/gpu.yaml (a run trained on GPUs: --trainer.accelerator=cpu --trainer.devices=1 "
-            "--trainer.strategy=auto)" if name == "gpu" else "give --trainer.accelerator=cpu (a config for several "
-            "devices: also --trainer.devices=1 --trainer.strategy=auto)")
+            "--trainer.strategy=auto)" if name == "gpu" else CPU_INSTEAD)
     raise ValueError(f"trainer.accelerator={name}, but torch sees no {'GPU' if name == 'gpu' else name} device here "
                      f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, {todo}")
 

@@ -15,6 +15,7 @@ import re
 import secrets
 import shlex
 import socket
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -429,13 +430,28 @@ def check_config_order(argv: list[str]) -> None:
         # another built-in domain's overlay (configs/sdf/shapenet.yaml after configs/images.yaml): the parser named
         # only the first option the other data class does not take
         other = next(c for c in reversed(configs[:i]) if _names_a_data_class(c))
-        theirs, mine = (_config_entry(c, "data", "class_path")[1] for c in (other, base))
-        domains = [p.split(".")[1] if isinstance(p, str) and p.startswith("domains.") and p.count(".") > 1 else None
-                   for p in (theirs, mine)]
+        domains = [_data_domain(c) for c in (other, base)]
         if None not in domains and domains[0] != domains[1]:
             raise ValueError(f"{config} is an overlay of {base} (the {domains[1]} domain), but the data before it is "
                              f"{other}'s (the {domains[0]} domain): give --config {base} before it, in place of "
                              f"{other}")
+    # two domains' configs (configs/polynomial.yaml, then configs/images.yaml): the later one's data and model with
+    # the earlier one's other options, which stopped on one of them by a name that did not say why, or trained a mix
+    first = None
+    for config in configs:
+        if (domain := _data_domain(config)) is None:
+            continue
+        if first is not None and domain != first[1]:
+            raise ValueError(f"{config} is for the {domain} domain, but {first[0]} before it is for the {first[1]} "
+                             f"domain: the options of the two would mix; give the configs of one domain")
+        first = first or (config, domain)
+
+
+def _data_domain(path: Path) -> str | None:
+    """The built-in domain of the data class a config file names (``domains.<domain>.``...), else None."""
+    named = _config_entry(path, "data", "class_path")[1]
+    return named.split(".")[1] if isinstance(named, str) and named.startswith("domains.") and named.count(".") > 1 \
+        else None
 
 
 def check_resume_configs(argv: list[str]) -> None:
@@ -707,10 +723,10 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
 
 
 def check_fit_length(max_steps: int | None, max_epochs: int | None,
-                     limit_train_batches: int | float | None = None) -> None:
-    """A fit that would stop before its first step (0 steps or epochs, or 0 training batches an epoch) would leave a
-    run folder without a checkpoint, and a resume would write such a setting into its config.yaml: refused before the
-    folder is named. -1 (or None) means no limit, as in Lightning."""
+                     limit_train_batches: int | float | None = None, max_time: Any = None) -> None:
+    """A fit that would stop before its first step (0 steps or epochs, 0 training batches an epoch, or a max_time of
+    no time) would leave a run folder without a checkpoint, and a resume would write such a setting into its
+    config.yaml: refused before the folder is named. -1 (or None) means no limit, as in Lightning."""
     for name, value in (("max_steps", max_steps), ("max_epochs", max_epochs)):
         if value is not None and value != -1 and value < 1:
             raise ValueError(f"trainer.{name} must be >= 1 for fit, or -1 for no limit (got {value})")
@@ -718,21 +734,45 @@ def check_fit_length(max_steps: int | None, max_epochs: int | None,
         raise ValueError(f"trainer.limit_train_batches must be above 0 for fit (got {limit_train_batches}): a fit "
                          "of no training batch saves no checkpoint; to validate a checkpoint alone: pixeltransformer "
                          "validate --ckpt_path CKPT")
+    duration = _duration(max_time)
+    if duration is not None and duration <= timedelta(0):
+        raise ValueError(f"trainer.max_time must be above 0 for fit (got {max_time}): a fit of no time stops before "
+                         f"its first step and saves no checkpoint; null: no time limit")
+
+
+def _duration(max_time: Any) -> timedelta | None:
+    """trainer.max_time as Lightning's Timer reads it (DD:HH:MM:SS, timedelta's keywords, a timedelta); None where it
+    is none of these (null, or a mistake Lightning's Timer names)."""
+    if isinstance(max_time, timedelta):
+        return max_time
+    try:
+        if isinstance(max_time, dict):
+            return timedelta(**max_time)
+        if isinstance(max_time, str) and (m := re.fullmatch(r"(\d+):(\d\d):(\d\d):(\d\d)", max_time.strip())):
+            return timedelta(days=int(m[1]), hours=int(m[2]), minutes=int(m[3]), seconds=int(m[4]))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return None
 
 
 def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, gradient_clip_val: Any,
-                        limit_val_batches: Any = None) -> None:
+                        limit_val_batches: Any = None, check_val_every_n_epoch: Any = None) -> None:
     """Trainer settings of a fit's steps that Lightning takes without a word and then misuses: accumulate_grad_batches
     below 1 (0 stopped the first step with ZeroDivisionError; -2 divided each loss by -2 and stepped every 2 batches,
     which climbs the loss), val_check_interval=0 (ZeroDivisionError after the first step, which left a run folder
-    without a checkpoint, unless limit_val_batches=0 turns validation off) and a negative gradient_clip_val (no
-    clipping at all, as 0 means). Refused in one line before the run folder is named."""
+    without a checkpoint, unless limit_val_batches=0 turns validation off), check_val_every_n_epoch below 1 (0: a
+    ZeroDivisionError in the sanity check) and a negative gradient_clip_val (no clipping at all, as 0 means).
+    Refused in one line before the run folder is named."""
     if isinstance(accumulate_grad_batches, int) and accumulate_grad_batches < 1:
         raise ValueError(f"trainer.accumulate_grad_batches must be >= 1 batches an optimizer step (1: no "
                          f"accumulation), got {accumulate_grad_batches}")
     if type(val_check_interval) is int and val_check_interval == 0 and limit_val_batches != 0:
         raise ValueError("trainer.val_check_interval must be >= 1 (training batches between validations), got 0; "
                          "--trainer.limit_val_batches=0 turns validation off")
+    if isinstance(check_val_every_n_epoch, int) and check_val_every_n_epoch < 1 and limit_val_batches != 0:
+        raise ValueError(f"trainer.check_val_every_n_epoch must be >= 1 (epochs between validations; null: every "
+                         f"val_check_interval batches), got {check_val_every_n_epoch}; --trainer.limit_val_batches=0 "
+                         f"turns validation off")
     if isinstance(gradient_clip_val, (int, float)) and gradient_clip_val < 0:
         raise ValueError(f"trainer.gradient_clip_val must be >= 0, got {gradient_clip_val}: a negative value clips "
                          "nothing, as 0 or null (no clipping) does")

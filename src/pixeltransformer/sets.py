@@ -74,6 +74,9 @@ def log_uniform_int(low: int, high: int, generator: torch.Generator) -> int:
     return int(min(high, math.floor(math.exp(math.log(low) + u * (math.log(high + 1) - math.log(low))))))
 
 
+SETS_OPTIONS = "model.sets.init_args"  # where a config sets the sampler's options, which its errors name
+
+
 class SetSampler:
     """Draws (context, query) sets from dense batches.
 
@@ -108,17 +111,18 @@ class SetSampler:
         focus_band: tuple[float, float] | None = None,
     ):
         if not 1 <= min_context <= max_context:
-            raise ValueError(f"need 1 <= min_context <= max_context, got {min_context}, {max_context}")
+            raise ValueError(f"{SETS_OPTIONS}: need 1 <= min_context <= max_context, got {min_context}, {max_context}")
         if num_queries < 1:
-            raise ValueError(f"num_queries must be >= 1, got {num_queries}")
+            raise ValueError(f"{SETS_OPTIONS}.num_queries must be >= 1, got {num_queries}")
         self.min_context = min_context
         self.max_context = max_context
         self.num_queries = num_queries
         self.grid_points = grid_points
         if not 0.0 <= focus_fraction <= 1.0:
-            raise ValueError(f"focus_fraction must be in [0, 1], got {focus_fraction}")
+            raise ValueError(f"{SETS_OPTIONS}.focus_fraction must be in [0, 1], got {focus_fraction}")
         if focus_fraction > 0 and (focus_band is None or len(focus_band) != 2 or focus_band[0] > focus_band[1]):
-            raise ValueError(f"focus_fraction > 0 needs focus_band = (low, high) with low <= high, got {focus_band}")
+            raise ValueError(f"{SETS_OPTIONS}.focus_fraction > 0 needs focus_band = [low, high] with low <= high, got "
+                             f"{focus_band}")
         self.focus_fraction = float(focus_fraction)
         self.focus_band = None if focus_band is None else (float(focus_band[0]), float(focus_band[1]))
 

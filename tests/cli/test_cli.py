@@ -938,6 +938,21 @@ def test_a_fit_of_no_steps_is_refused_before_its_folder(tmp_path, capsys, option
     assert "[run]" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("value, shown", [("00:00:00:00", "00:00:00:00"), ("{}", "{}"),
+                                          ('{"minutes": -5}', "{'minutes': -5}")])
+def test_a_fit_of_no_time_is_refused_before_its_folder(tmp_path, capsys, value, shown):
+    """max_time=00:00:00:00 (or a duration below it) stopped the fit before its first step with exit 0 and left a
+    run folder without a checkpoint, as max_steps=0 did: refused in one line before the run folder is named."""
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            f"--trainer.max_time={value}", "--run_root", str(tmp_path / "runs"), "--run_name", "none"]
+    with pytest.raises(ValueError, match=re.escape(
+            f"trainer.max_time must be above 0 for fit (got {shown}): a fit of no time stops before its first step "
+            f"and saves no checkpoint; null: no time limit")):
+        main(args)
+    assert not (tmp_path / "runs").exists()
+    assert "[run]" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("option, refused", [
     ("--trainer.accumulate_grad_batches=-2", r"trainer.accumulate_grad_batches must be >= 1 batches an optimizer "
                                              r"step \(1: no accumulation\), got -2"),
@@ -946,12 +961,16 @@ def test_a_fit_of_no_steps_is_refused_before_its_folder(tmp_path, capsys, option
                                        r"validations\), got 0; --trainer.limit_val_batches=0 turns validation off"),
     ("--trainer.gradient_clip_val=-1", r"trainer.gradient_clip_val must be >= 0, got -1(\.0)?: a negative value "
                                        r"clips nothing, as 0 or null \(no clipping\) does"),
+    ("--trainer.check_val_every_n_epoch=0", r"trainer.check_val_every_n_epoch must be >= 1 \(epochs between "
+                                            r"validations; null: every val_check_interval batches\), got 0; "
+                                            r"--trainer.limit_val_batches=0 turns validation off"),
 ])
 def test_step_settings_lightning_misuses_are_refused_before_the_folder(tmp_path, capsys, option, refused):
     """accumulate_grad_batches=-2 divided each loss by -2 (gradient ascent every 2 batches) without a word, 0 stopped
     the first step with ZeroDivisionError; val_check_interval=0 raised ZeroDivisionError after the first step and
-    left a run folder without a checkpoint; a negative gradient_clip_val clipped nothing. Each is refused in one line
-    before the run folder is named."""
+    left a run folder without a checkpoint; a negative gradient_clip_val clipped nothing; check_val_every_n_epoch=0
+    stopped the sanity check with a ZeroDivisionError's traceback. Each is refused in one line before the run folder
+    is named."""
     args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"], option,
             "--run_root", str(tmp_path / "runs"), "--run_name", "bad"]
     with pytest.raises(ValueError, match=rf"^{refused}$"):

@@ -179,6 +179,23 @@ def test_an_accelerator_this_machine_lacks_is_one_line(monkeypatch, here, name, 
 
 
 
+@pytest.mark.parametrize("xla", [False, True])
+def test_a_tpu_without_torch_xla_is_one_line(monkeypatch, xla):
+    """trainer.accelerator=tpu without torch_xla stopped in a ModuleNotFoundError's traceback from Lightning's
+    accelerator registry ("Requirement 'torch_xla>=1.13' not met")."""
+    from pixeltransformer import loading
+
+    monkeypatch.setattr(loading, "find_spec", lambda name: object() if xla and name == "torch_xla" else None)
+    if xla:
+        loading.check_accelerator("tpu")
+        return
+    with pytest.raises(ValueError, match=r"^trainer.accelerator=tpu, but torch_xla, which Lightning runs TPUs with, is "
+                                         r"not installed here: to run on the CPU, give --trainer.accelerator=cpu \(a "
+                                         r"config for several devices: also --trainer.devices=1 "
+                                         r"--trainer.strategy=auto\)$"):
+        loading.check_accelerator("tpu")
+
+
 @pytest.mark.parametrize("cuda, hip, mps, hidden, says", [
     ("12.4", None, False, "", "built for CUDA 12.4; CUDA_VISIBLE_DEVICES='' leaves none visible"),
     ("12.4", None, False, None, "built for CUDA 12.4"),

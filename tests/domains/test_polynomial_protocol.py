@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -526,3 +527,17 @@ def test_a_test_split_of_no_whole_benchmark_batches_is_refused_before_the_first(
         GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(64, 24, float("inf")), module)
     GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(40, 32, 1), module)  # limit_test_batches=1
     GPProtocolEvaluation(out_dir=str(tmp_path)).on_test_start(trainer(48, 32, 2), module)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("max_batches", -1, "max_batches must be a whole number >= 1, or null for every batch of the test split; got -1"),
+    ("max_batches", 0, "max_batches must be a whole number >= 1, or null for every batch of the test split; got 0"),
+    ("sweep_batches", -1, "sweep_batches must be a whole number >= 0 (0: no rows against |S|), got -1"),
+    ("figure_points", 0, "figure_points must be a whole number >= 2 (the points each curve of functions.png is drawn "
+                         "at), got 0")])
+def test_benchmark_batch_counts_that_score_nothing_are_refused(option, value, message):
+    """max_batches=-1 (read as "every batch") or 0 scored no batch: metrics.json of no rows replaced the evaluation
+    before it, with exit 0; sweep_batches=-1 gave no sweep rows without a word; figure_points=0 stopped on the
+    model's grid_shape once every batch had been scored. Each is refused as the evaluation is configured."""
+    with pytest.raises(ValueError, match=f"^GPProtocolEvaluation: {re.escape(message)}$"):
+        GPProtocolEvaluation(**{option: value})

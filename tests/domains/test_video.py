@@ -1352,6 +1352,24 @@ def test_a_clip_cap_below_one_is_refused_not_taken_from_the_end(cap, tmp_path):
     assert len(dm._clips) == 12
 
 
+@pytest.mark.parametrize("count", [0, -1])
+def test_no_synthetic_clips_is_refused_naming_the_option(count):
+    """num_clips=0 (or -1, read as "the default") stopped as the data was set up, after the run's first lines, on
+    "moving_digits needs n >= 1, ...", which named no option of the command line."""
+    with pytest.raises(ValueError, match=rf"^VideoDataModule: num_clips must be >= 1 \(the synthetic clips "
+                                         rf"generated\), got {count}$"):
+        VideoDataModule(dataset="synthetic", num_clips=count)
+
+
+@pytest.mark.parametrize("bins", ["kmeans", "uniform"])
+def test_no_value_bins_is_refused_naming_the_option(bins):
+    """num_bins=0 stopped as the data was set up on "SignalSpec: num_bins and val_dims must be >= 1", which named
+    neither the data nor its option (uniform bins: 0 passed as a cube, 0^3)."""
+    with pytest.raises(ValueError, match=r"^VideoDataModule: num_bins must be >= 1 \(the colour bins each value is "
+                                         r"read in\), got 0$"):
+        VideoDataModule(dataset="synthetic", bins=bins, num_bins=0)
+
+
 def test_clips_cut_with_another_frame_step_than_the_checkpoint_s_are_named():
     """A model trained on clips of every other frame (frame_step=2) and evaluated on clips of every frame was scored
     on motion twice as slow as its own without a word; the evaluation names the option and what to pass."""

@@ -1202,6 +1202,64 @@ def test_an_item_cap_below_one_is_refused(value):
     assert SweepEvaluation(max_items=1, sample_items=0).max_items == 1
 
 
+@pytest.mark.parametrize("value", ["gird", 0, -5, 2.5, True])
+def test_a_query_count_that_is_neither_grid_nor_above_zero_is_refused(value):
+    """queries=gird (a typo of grid) loaded the checkpoint and then stopped on int('gird'), naming no option; 0 or
+    below stopped at the first batch naming the set sampler's num_queries."""
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    with pytest.raises(ValueError, match=re.escape(
+            f"SweepEvaluation: queries must be 'grid' (every grid point is a query) or a whole number >= 1 (query "
+            f"positions drawn in each signal), got {value!r}")):
+        SweepEvaluation(queries=value)
+    assert SweepEvaluation(queries=1).queries == 1 and SweepEvaluation(queries="grid").queries == "grid"
+    assert SweepEvaluation(queries="100").queries == 100  # the command line's text, as jsonargparse gives str | int
+
+
+@pytest.mark.parametrize("name", ["Pictures", "SweepEvaluation"])
+@pytest.mark.parametrize("value", [-1, 2.5])
+def test_autoregressive_steps_below_zero_are_refused_as_the_callback_is_configured(name, value):
+    """n_autoregressive=-1 was taken, and stopped the first sampling, after the checkpoint loaded (an evaluation) or
+    at the first validation's pictures, after the training steps before it (a fit), naming neither callback."""
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    callback = {"Pictures": Pictures, "SweepEvaluation": SweepEvaluation}[name]
+    with pytest.raises(ValueError, match=re.escape(f"{name}: n_autoregressive must be an int >= 0 or None, got "
+                                                   f"{value!r}")):
+        callback(n_autoregressive=value)
+    assert callback(n_autoregressive=0).n_autoregressive == 0 and callback(n_autoregressive=None).n_autoregressive \
+        is None
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"min_context": 4, "max_context": 2}, "model.sets.init_args: need 1 <= min_context <= max_context, got 4, 2"),
+    ({"num_queries": 0}, "model.sets.init_args.num_queries must be >= 1, got 0"),
+    ({"focus_fraction": 2}, "model.sets.init_args.focus_fraction must be in [0, 1], got 2"),
+    ({"focus_fraction": 0.5}, "model.sets.init_args.focus_fraction > 0 needs focus_band = [low, high] with low <= "
+                              "high, got None")])
+def test_set_sizes_that_draw_nothing_name_the_option_group(options, message):
+    """A config of max_context below min_context stopped on "need 1 <= min_context <= max_context", which named
+    neither model.sets nor the file's group it is set in."""
+    from pixeltransformer.sets import SetSampler
+
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SetSampler(**options)
+
+
+@pytest.mark.parametrize("value", [-1, 1.5])
+def test_a_sampled_item_count_below_zero_is_refused(value):
+    """sample_items=-1 (read as "every item", as -1 is "the rest" in the splits) sampled no item: metrics.json of
+    num_samples=1 had no sample metric, without a word. 0 stays (no item sampled), as null (every item) does."""
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    with pytest.raises(ValueError, match=re.escape(
+            f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the split drawn "
+            f"samples for; 0: none), or null for every item; got {value!r}")):
+        SweepEvaluation(num_samples=1, sample_items=value)
+    assert SweepEvaluation(sample_items=0).sample_items == 0 and SweepEvaluation(sample_items=None).sample_items is None
+
+
 def test_temperature_zero_draws_the_most_likely_value(tiny_module):
     """Temperature 0 is a greedy completion: each step takes the most likely bin's mean, without noise. The module's
     methods and the command line refused it while inference.sample took it (and took a negative one as 0)."""

@@ -182,6 +182,8 @@ ERROR_ROWS_ELSEWHERE = {
     '`make sample DOMAIN=video CKPT=video.ckpt INPUT=clip.mp4 ARGS="--mask painted.png"` (its canvas transparent, '
     '94% of its pixels)': ("tests/domains/test_video.py",
                            "test_a_mask_with_transparent_pixels_is_refused_as_the_images_domain_refuses_it"),
+    "two domains' configs: `--config configs/polynomial.yaml --config configs/images.yaml`":
+        ("tests/unit/test_runs.py", "test_configs_of_two_domains_are_refused_naming_both"),
     "a config file without `model.domain`: `pixeltransformer fit --config nodomain.yaml`":
         ("tests/cli/test_cli.py", "test_a_config_without_a_domain_is_refused_naming_the_data_domain"),
     '`make eval CKPT=... ARGS="--trainer.callbacks.classifier_epochs=0"` (images; vae_epochs alike)':
@@ -203,6 +205,10 @@ ERROR_ROWS_ELSEWHERE = {
     '`make train DOMAIN=sdf ARGS="--data.init_args.resolution=3"` (no grid point can lie inside a shape and keep the '
     'border outside)':
         ("tests/domains/test_sdf.py", "test_a_negative_shell_or_a_grid_too_coarse_for_any_shape_is_refused"),
+    '`make train DOMAIN=video ARGS="--data.init_args.num_bins=0"` (or below)':
+        ("tests/domains/test_video.py", "test_no_value_bins_is_refused_naming_the_option"),
+    '`make train DOMAIN=video ARGS="--data.init_args.num_clips=0"` (the synthetic clips; or below)':
+        ("tests/domains/test_video.py", "test_no_synthetic_clips_is_refused_naming_the_option"),
     '`make train DOMAIN=video DATA=folder ARGS="--data.init_args.max_clips_per_video=-1"` (-1 read as "no cap")':
         ("tests/domains/test_video.py", "test_a_clip_cap_below_one_is_refused_not_taken_from_the_end"),
     '`make train DOMAIN=polynomial ARGS="--data.init_args.val_size=-1"` (-1 read as "the rest")':
@@ -247,14 +253,31 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_a_second_evaluation_sweep_into_the_same_folder_is_refused"),
     "`max_items: 0` in the evaluation callback's `init_args` (a config file)":
         ("tests/unit/test_core.py", "test_an_item_cap_below_one_is_refused"),
+    '`make eval CKPT=... ARGS="--trainer.callbacks.num_samples=1 --trainer.callbacks.n_autoregressive=-1"` (also the '
+    "pictures' `n_autoregressive` in a config file)":
+        ("tests/unit/test_core.py", "test_autoregressive_steps_below_zero_are_refused_as_the_callback_is_configured"),
+    '`make eval CKPT=... ARGS="--trainer.callbacks.queries=gird"` (a typo of `grid`; also 0 or below)':
+        ("tests/unit/test_core.py", "test_a_query_count_that_is_neither_grid_nor_above_zero_is_refused"),
+    '`--data.init_args.num_workers=-1` (read as "every core")':
+        ("tests/unit/test_feed.py", "test_a_negative_number_of_workers_is_refused_naming_the_option"),
+    '`make eval CKPT=... ARGS="--trainer.callbacks.num_samples=1 --trainer.callbacks.sample_items=-1"` (-1 read as '
+    '"every item")':
+        ("tests/unit/test_core.py", "test_a_sampled_item_count_below_zero_is_refused"),
+    '`make eval DOMAIN=polynomial DATA=gp_tnp_rbf CKPT=... ARGS="--trainer.callbacks.max_batches=-1"` (-1 read as '
+    '"every batch"; also 0, a `sweep_batches` below 0, a `figure_points` below 2)':
+        ("tests/domains/test_polynomial_protocol.py", "test_benchmark_batch_counts_that_score_nothing_are_refused"),
     "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
         ("tests/cli/test_cli.py", "test_a_test_without_a_checkpoint_names_the_option"),
     "`pixeltransformer test --config configs/polynomial.yaml --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
     "--config runs/polynomial/r/config.yaml` (a run's config records `ckpt_path: null`)":
         ("tests/cli/test_cli.py", "test_a_config_after_the_checkpoint_that_sets_it_back_is_named"),
+    "`--trainer.max_time=00:00:00:00` on a fit (or `{}`, or below: no time to train, no checkpoint)":
+        ("tests/cli/test_cli.py", "test_a_fit_of_no_time_is_refused_before_its_folder"),
     "`--trainer.accumulate_grad_batches=-2` (or 0)":
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
     "`--trainer.val_check_interval=0`":
+        ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
+    "`--trainer.check_val_every_n_epoch=0` (or below)":
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
     "`--trainer.gradient_clip_val=-1`":
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
@@ -273,6 +296,8 @@ ERROR_ROWS_ELSEWHERE = {
     "`PIXELTRANSFORMER_CACHE=/data/shared make classifier` (a folder this user cannot write: read-only, another user's, "
     "or a file on its path)":
         ("tests/domains/test_images_models.py", "test_make_classifier_refuses_a_cache_it_cannot_write_before_training"),
+    "`--trainer.accelerator=tpu` without torch_xla":
+        ("tests/cli/test_reliability.py", "test_a_tpu_without_torch_xla_is_one_line"),
     "`--trainer.num_nodes=2` on one machine, not started by torchrun or srun":
         ("tests/cli/test_lightning_flags.py", "test_more_nodes_than_the_one_started_are_refused_not_waited_for"),
     "`python -m domains.polynomial.diagnose runs/polynomial/r/checkpoints/last.ckpt --levels -3` (or 0; also "

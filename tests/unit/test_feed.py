@@ -94,3 +94,11 @@ def test_a_loader_used_without_a_trainer_gives_float_batches(workers, after_a_fi
         for b in loader:
             expected = torch.stack([ds[int(i)]["signal"] for i in b["index"]])  # the float items [B, 1, 6]
             assert b["signal"].dtype == torch.float32 and torch.equal(b["signal"], expected)
+
+
+def test_a_negative_number_of_workers_is_refused_naming_the_option():
+    """num_workers=-1 (read as "every core") went through the model's setup to torch's DataLoader, whose message named
+    no option of the command line."""
+    with pytest.raises(ValueError, match=r"^--data.init_args.num_workers must be >= 0 \(0: read the data in the main "
+                                         r"process\), got -1$"):
+        LevelData(batch_size=4, num_workers=-1)

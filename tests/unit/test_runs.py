@@ -209,13 +209,33 @@ def test_an_overlay_given_before_its_domain_config_is_named():
                                rf"before it, in place of {base}$"):
                 check_config_order(argv)
     for argv in (["fit", "--config", str(base), "--config", str(overlay)],  # the documented order
-                 ["fit", "--config", str(base), "--config", str(video), "--config",
-                  str(REPO / "configs/video/beach.yaml")],  # the domain's own config given in between
                  ["fit", "--config", str(REPO / "configs/model/paper.yaml"), "--config", str(base)],  # not a dataset
                  ["fit", "--resume", "runs/images/r", "--config", str(overlay)],  # the run's config.yaml comes first
                  ["fit", "--config", str(base), "--config", str(gpu), "--config", str(overlay)],
                  ["fit"]):
         check_config_order(argv)
+
+
+def test_configs_of_two_domains_are_refused_naming_both(tmp_path):
+    """configs/polynomial.yaml then configs/images.yaml: the images data and model with the polynomial's options left
+    over, which stopped on "a per-set value frame (model.net.value_norm) needs one Gaussian", or trained a mix of
+    both without a word."""
+    poly, images, video = (REPO / f"configs/{d}.yaml" for d in ("polynomial", "images", "video"))
+    mine = tmp_path / "mine.yaml"  # a config of the user's that names the video data class
+    mine.write_text("data:\n  class_path: domains.video.data.VideoDataModule\n")
+    for first, later, argv in (
+            (poly, images, ["fit", "--config", str(poly), "--config", str(images)]),
+            (images, video, ["test", "-c", str(images), "--config", str(video), "--config",
+                             str(REPO / "configs/video/beach.yaml")]),
+            (poly, mine, ["fit", "--config", str(poly), "--config", str(REPO / "configs/model/tiny.yaml"),
+                          f"--config={mine}"])):
+        theirs, mine_domain = first.stem, "video" if later == mine else later.stem
+        with pytest.raises(ValueError, match=re.escape(
+                f"{later} is for the {mine_domain} domain, but {first} before it is for the {theirs} domain: the "
+                f"options of the two would mix; give the configs of one domain")):
+            check_config_order(argv)
+    check_config_order(["fit", "--config", str(images), "--config", str(REPO / "configs/images/mnist.yaml"),
+                        "--config", str(images)])  # one domain's config given twice
 
 
 def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(tmp_path):
