@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files
+from pixeltransformer.domain import Domain, Files, first_outside
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.files import write_text
 from pixeltransformer.inference import Completion
@@ -183,12 +183,12 @@ class PolynomialDomain(Domain):
         scale, offset = float(spec.pos_scale), float(spec.pos_offset)
         x, y = rows[:, :1].double(), rows[:, 1:]  # [K, 1], [K, 1]
         pos = (x - offset) / scale  # [K, 1]
-        if pos.abs().max() > 1 + 1e-6:  # the rounding of a grid's ends written in decimals
+        if far := first_outside(x, pos.abs() > 1 + 1e-6, digits=10):  # 1e-6: a grid's ends written in decimals
             raise ValueError(f"{source}: x must lie in [{offset - scale:.10g}, {offset + scale:.10g}] (the data's x "
-                             f"range), got [{x.min():.10g}, {x.max():.10g}]")
-        if y.abs().max() > MAX_ABS_VALUE:
+                             f"range), got {far}")
+        if far := first_outside(y, y.abs() > MAX_ABS_VALUE):
             raise ValueError(f"{source}: y must lie within +-{MAX_ABS_VALUE:g} (beyond that the model's float32 "
-                             f"arithmetic overflows), got {y.flatten()[y.abs().argmax()].item():.3g}")
+                             f"arithmetic overflows), got {far}")
         return pos.clamp(-1, 1).to(rows.dtype), y  # [K, 1], [K, 1]
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:

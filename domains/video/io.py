@@ -44,7 +44,18 @@ UNEVEN_DELAYS = 2.0  # a clip whose longest frame delay is more than this many t
 
 
 class VideoDecodeError(ValueError):
-    """A file that exists but cannot be decoded into RGB frames."""
+    """A file that exists but cannot be decoded into RGB frames. One of :meth:`undecodable` keeps its ``path`` and
+    ``reason`` apart, which a folder's skip warning words as a sentence."""
+
+    path: Path | None = None
+    reason: str = ""
+
+    @classmethod
+    def undecodable(cls, path: str | Path, reason: str) -> VideoDecodeError:
+        """``cannot decode video <path>: <reason>``."""
+        err = cls(f"cannot decode video {path}: {reason}")
+        err.path, err.reason = Path(path), reason
+        return err
 
 
 def as_size(size: int | Sequence[int]) -> tuple[int, int]:
@@ -283,7 +294,7 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     if not path.is_file():
         raise FileNotFoundError(f"video file not found: {path}")
     if path.stat().st_size == 0:  # ffmpeg's words for it are a damaged mp4's, pillow's an unknown format's
-        raise VideoDecodeError(f"cannot decode video {path}: the file is empty")
+        raise VideoDecodeError.undecodable(path, "the file is empty")
     out: list[np.ndarray] = []
     pending: list[np.ndarray] = []
 
@@ -309,9 +320,9 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
         if pending:
             flush()
     except Exception as err:  # ffmpeg/pillow raise OSError, RuntimeError, ValueError, ... for broken files
-        raise VideoDecodeError(f"cannot decode video {path}: {_decode_reason(err)}") from err
+        raise VideoDecodeError.undecodable(path, _decode_reason(err)) from err
     if not out:
-        raise VideoDecodeError(f"cannot decode video {path}: no frames")
+        raise VideoDecodeError.undecodable(path, "no frames")
     return np.concatenate(out)  # [F, H, W, 3]
 
 
@@ -418,7 +429,7 @@ def strip_length(path: str | Path) -> int:
             img.fp.seek(-len(end), 2)
             whole = img.fp.read() == end
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # UnidentifiedImageError: OSError
-        raise VideoDecodeError(f"cannot decode video {path}: {first_line(err) or type(err).__name__}") from err
+        raise VideoDecodeError.undecodable(path, first_line(err) or type(err).__name__) from err
     return _strip_frames(path, w, h) if whole else len(read_strip(path))
 
 
@@ -623,8 +634,9 @@ def read_video_folder(
             if strip and "is not a strip" in str(err):  # a picture of 1 frame
                 stills += 1
                 not_strips.append(f"skipping {err}")
-            else:
-                warn_rank_zero(f"skipping {err}", stacklevel=2)
+            else:  # "skipping a.mp4, which cannot be decoded: the file is empty"
+                warn_rank_zero(f"skipping {err.path}, which cannot be decoded: {err.reason}" if err.reason else
+                               f"skipping {err}", stacklevel=2)
             continue
         if n == 0:
             message = f"skipping {path}: {counted(length, 'frame')}, a clip needs {clips.span}"

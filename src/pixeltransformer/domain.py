@@ -129,15 +129,16 @@ class Domain:
                          f"or --context")
 
     def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows [K, P + V] of a user's context (positions in [-1, 1], values in the spec's range; a domain with other
-        units converts here) -> positions [K, P], values [K, V]."""
+        """Rows [K, P + V] of a user's context as given, a repeated row too (positions in [-1, 1], values in the
+        spec's range; a domain with other units converts here) -> positions [K, P], values [K, V]. A message names
+        the first row outside a range as the user counts them: row i + 1 (:func:`first_outside`)."""
         p = spec.pos_dims
         pos, val = rows[:, :p], rows[:, p:]
-        if pos.abs().max() > 1:
-            raise ValueError(f"{source}: positions must lie in [-1, 1], got up to {pos.abs().max():.3g}")
+        if far := first_outside(pos, pos.abs() > 1):
+            raise ValueError(f"{source}: positions must lie in [-1, 1], got {far}")
         lo, hi = spec.val_range
-        if val.min() < lo or val.max() > hi:
-            raise ValueError(f"{source}: values must lie in [{lo:g}, {hi:g}], got [{val.min():.3g}, {val.max():.3g}]")
+        if far := first_outside(val, (val < lo) | (val > hi)):
+            raise ValueError(f"{source}: values must lie in [{lo:g}, {hi:g}], got {far}")
         return pos, val
 
     def context_values(self, values: torch.Tensor, spec: SignalSpec) -> torch.Tensor:
@@ -182,6 +183,16 @@ def check_method_names(cls: type) -> None:
         if near and getattr(cls, near[0]) is getattr(Domain, near[0]) and not attr.startswith(f"{near[0]}_"):
             raise ValueError(f"{cls.__module__}.{cls.__qualname__}.{attr} is no Domain method: the core calls "
                              f"{near[0]}, so {attr} would never run (a helper of your own: name it _{attr})")
+
+
+def first_outside(entries: torch.Tensor, outside: torch.Tensor, digits: int = 3) -> str:
+    """Of a user's context rows' entries [K, N] and where they lie outside a range (bool [K, N]), the first such
+    entry and its row as the user counts them, e.g. "1.5 in row 2"; "" when none is."""
+    hits = outside.nonzero()  # [M, 2], row by row
+    if not len(hits):
+        return ""
+    i, j = hits[0].tolist()
+    return f"{float(entries[i, j]):.{digits}g} in row {i + 1}"
 
 
 def checked_context(domain: Domain, method: str, made: object, spec: SignalSpec,

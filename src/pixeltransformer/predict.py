@@ -117,11 +117,12 @@ class PredictOptions:
         return Path(self.context).stem if (self.context or "").strip().endswith(".json") else "context"
 
 
-def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.Tensor, str]:
-    """A context as JSON rows (inline, or a .json file) -> a float64 tensor [K, width] (positions in a data's own
-    units keep their digits: a timestamp of 1.6e9 seconds in float32 is a multiple of 128), and its source's name for
-    messages. ``names`` spells one row for the error message, e.g. "[y, x, value]"; its first ``pos_dims`` entries
-    are the position. A row repeated as it is counts once; two values at one position are refused."""
+def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.Tensor, list[int], str]:
+    """A context as JSON rows (inline, or a .json file) -> a float64 tensor [K, width] of every row as given
+    (positions in a data's own units keep their digits: a timestamp of 1.6e9 seconds in float32 is a multiple of 128;
+    row i is the user's row i + 1, which messages name), the rows to keep, and its source's name for messages.
+    ``names`` spells one row for the error message, e.g. "[y, x, value]"; its first ``pos_dims`` entries are the
+    position. A row repeated as it is counts once (only its first is kept); two values at one position are refused."""
     path = Path(text).expanduser()
     from_file = text.strip().endswith(".json")
     source = str(path) if from_file else "--context"
@@ -152,7 +153,7 @@ def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.
         arr = torch.tensor(rows, dtype=torch.float64)  # [K, width]
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{source}: every entry must be a number") from None
-    return arr[_one_row_a_position(arr, pos_dims, source)], source  # [K', width]
+    return arr, _one_row_a_position(arr, pos_dims, source), source  # [K, width], K' rows to keep
 
 
 def _one_row_a_position(rows: torch.Tensor, pos_dims: int, source: str) -> list[int]:
@@ -299,9 +300,10 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
         item["signal"] = checked_input(domain, signal, spec)  # [V, *grid]
     if options.context:
         names = "[" + ", ".join(domain.row_names or context_columns(domain, spec)) + "]"
-        rows, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names, spec.pos_dims)
+        rows, keep, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names, spec.pos_dims)
+        # the domain reads every row, a repeated one too, so that a row its messages name is the user's
         pos, val = checked_context(domain, "context_from_rows", domain.context_from_rows(rows, spec, source), spec)
-        item["ctx_pos"], item["ctx_val"] = pos.float(), val.float()  # [K, P], [K, V]
+        item["ctx_pos"], item["ctx_val"] = pos[keep].float(), val[keep].float()  # [K', P], [K', V]
     elif options.mask:
         made = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))  # [K, P], [K, V]
         item["ctx_pos"], item["ctx_val"] = checked_context(domain, "context_from_mask", made, spec)

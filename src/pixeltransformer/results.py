@@ -691,6 +691,7 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
                 "command": default_command(run_dir, metrics, configs_dir, eval_dir), "machine": this_machine(),
                 "date": mtime, "load": "", "wall_time": ""}
     run = {k: (overrides or {}).get(k) or old.get(k) or defaults[k] for k in RUN_KEYS}
+    run |= {k: v for k, v in old.items() if k not in run}  # its "figures", and keys a render warns of, stay
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest / "metrics.json")
     (dest / "run.json").write_text(json.dumps(run, indent=2) + "\n")
@@ -740,6 +741,7 @@ def main(argv: list[str] | None = None) -> str:
                                "import one of them on its own, with --name <another folder name>")
         named[name] = found[1]
         check_same_run(a.metrics_dir / name, found)
+        check_kept_figures(a.metrics_dir / name, a.figures_dir, a.out.parent)
     bench_folder = None  # the record's folder in docs/metrics: the CPU's or the GPU's
     if a.bench is not None:
         bench = read_json(a.bench)
@@ -798,6 +800,15 @@ def split_runs(text: str) -> list[Path]:
         raise ResultsError(f"{missing[0]}: no such run folder (RUNS= is read as {len(runs)} run folders, split at its "
                            f"spaces: quote a path that holds spaces, as {QUOTED_RUNS})")
     return runs
+
+
+def check_kept_figures(dest: Path, figures_dir: Path, page_dir: Path) -> None:
+    """The "figures" a re-import keeps of its run.json, read as the page will before anything is copied: a picture
+    listed there and missing is named while docs/ is as it was."""
+    old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
+    if isinstance(old, dict) and "figures" in old:
+        check_run_entries({"figures": old["figures"]}, dest / "run.json")
+        figure_links(dest.name, figures_dir, page_dir, old)
 
 
 def check_same_run(dest: Path, located: tuple[Path, Path, dict]) -> None:

@@ -293,7 +293,7 @@ def test_context_rows_keep_the_digits_of_a_timestamp(tmp_path):
     assert item["ctx_pos"].dtype == item["ctx_val"].dtype == torch.float32
     assert torch.allclose(item["ctx_pos"][:, 0], torch.tensor([-0.25, 1.0]))
     with pytest.raises(ValueError, match=r"x must lie in \[1600000000, 1600000004\] \(the data's x range\), got "
-                                         r"\[1600000005, 1600000005\]"):
+                                         r"1600000005 in row 1$"):
         prediction_item(domain, spec, PredictOptions(context="[[1600000005, 14.5]]"))
 
 @pytest.mark.filterwarnings("ignore:no Domain named")

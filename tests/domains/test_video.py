@@ -387,7 +387,7 @@ def test_a_strip_cut_short_is_skipped_and_one_broken_later_is_named(tmp_path):
     whole = (tmp_path / "b_cut.jpg").read_bytes()
     (tmp_path / "b_cut.jpg").write_bytes(whole[: len(whole) // 2])  # a copy that stopped half-way, past the header
     assert Image.open(tmp_path / "b_cut.jpg").size == (16, 12 * 16)
-    with pytest.warns(UserWarning, match=r"skipping cannot decode video \S+b_cut.jpg: \S"):
+    with pytest.warns(UserWarning, match=r"^skipping \S+b_cut.jpg, which cannot be decoded: \S"):
         out = read_video_folder(tmp_path, num_frames=4, size=8, stride=4, progress=False)
     assert out.n_skipped_corrupt == 1 and [p.name for p in out.files] == ["a_good.jpg"] and len(out.clips) == 3
     (tmp_path / "a_good.jpg").write_bytes(b"\x00" * 100)  # broken after the folder was listed
@@ -439,6 +439,19 @@ def test_counts_of_one_frame_or_one_file_are_singular(tmp_path):
         warnings.simplefilter("always")
         read_video_folder(tmp_path, 8, 16, progress=False)
     assert f"skipping {tmp_path / 'three.mp4'}: 3 frames, a clip needs 8" in [str(w.message) for w in record]
+
+
+def test_a_video_that_cannot_be_decoded_is_skipped_in_a_sentence(tmp_path):
+    """A damaged file in a DATA=folder folder was skipped with "skipping cannot decode video <file>: the file is
+    empty", the error's words glued to "skipping"; the line now says which file was skipped and why."""
+    write_video(smooth_frames(8), tmp_path / "a.mp4", upscale_to=None)
+    (tmp_path / "b.mp4").write_bytes(b"")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        out = read_video_folder(tmp_path, 8, 16, progress=False)
+    assert [str(w.message) for w in record] == [f"skipping {tmp_path / 'b.mp4'}, which cannot be decoded: the file "
+                                                "is empty"]
+    assert out.n_skipped_corrupt == 1 and [p.name for p in out.files] == ["a.mp4"]
 
 
 def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):

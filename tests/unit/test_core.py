@@ -1331,6 +1331,27 @@ def test_a_fit_shorter_than_its_warmup_says_its_learning_rate_never_reaches_lr(p
     assert capsys.readouterr().out == ""  # a fit past its warmup: nothing to say
 
 
+def test_a_one_step_fit_is_not_told_to_warm_up_for_below_one_step(poly_spec, capsys):
+    """A 1-step fit (a smoke test) was told "give --model.optim.warmup_steps below 1 for the whole schedule", and of
+    its "1 steps"; the only such warmup is none, and the whole schedule needs a longer fit."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=200))
+    m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True)
+    sched = m.configure_optimizers()["lr_scheduler"]["scheduler"]
+    assert capsys.readouterr().out.strip() == (
+        "[pixeltransformer] model.optim.warmup_steps=200 is longer than this 1-step fit: its one step runs at 1/200 "
+        "of lr (5e-06) and the learning rate never reaches its peak; give --model.optim.warmup_steps 0 to take the "
+        "step at lr, or a --trainer.max_steps above 200 to warm up and decay")
+    assert sched.get_last_lr()[0] == pytest.approx(5e-6)  # the one step's rate, as the line says
+    m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=0))
+    m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True)
+    assert m.configure_optimizers()["lr_scheduler"]["scheduler"].get_last_lr()[0] == pytest.approx(1e-3)  # the remedy
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.parametrize("trainer, note", [
     (dict(max_steps=10), "trainer.val_check_interval=200 training batches is more than this fit's 10 (steps 0 to "
                          "10): it never validates, so it logs no val/nll, draws no pictures and keeps no best "

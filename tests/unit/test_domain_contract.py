@@ -653,7 +653,7 @@ def test_prediction_json_names_the_entries_of_its_context_rows(tmp_path):
         record = json.loads(writer.written[-1].read_text())
         assert record["context_columns"] == columns
         assert record["context"] == [[0.0, 0.0, 0.5]]
-        rows, _ = parse_rows(json.dumps(record["context"]), len(columns), "", SPEC.pos_dims)  # [K, P + V]
+        rows, _, _ = parse_rows(json.dumps(record["context"]), len(columns), "", SPEC.pos_dims)  # [K, P + V]
         assert rows.tolist() == record["context"]
 
 

@@ -83,12 +83,18 @@ def test_context_rows_of_other_than_numbers_or_two_values_at_a_position_are_refu
 
 
 def test_a_context_row_given_twice_counts_once(tmp_path):
-    from pixeltransformer.predict import parse_rows
+    import torch
+
+    from pixeltransformer.predict import parse_rows, prediction_item
+    from pixeltransformer.signal import SignalSpec
 
     (tmp_path / "s.json").write_text("[[0.1, 0.2, 0.5], [-0.0, 0.2, 0.9], [0.1, 0.2, 0.5], [0, 0.2, 0.9]]")
-    rows, source = parse_rows(str(tmp_path / "s.json"), 3, "[y, x, value]", 2)
+    rows, keep, source = parse_rows(str(tmp_path / "s.json"), 3, "[y, x, value]", 2)
     assert source == str(tmp_path / "s.json")
-    assert rows.tolist() == [[0.1, 0.2, 0.5], [-0.0, 0.2, 0.9]]
+    assert rows[keep].tolist() == [[0.1, 0.2, 0.5], [-0.0, 0.2, 0.9]] and len(rows) == 4  # [K', 3]; rows as given
+    item = prediction_item(_domain("images"), SignalSpec(**DIGITS_SPEC), PredictOptions(context=f"{tmp_path}/s.json"))
+    assert torch.equal(item["ctx_pos"], torch.tensor([[0.1, 0.2], [0.0, 0.2]]))  # [K', 2]
+    assert torch.equal(item["ctx_val"], torch.tensor([[0.5], [0.9]]))  # [K', 1]
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-32"])
@@ -118,6 +124,35 @@ def _domain(name: str):
     from domains.video.domain import VideoDomain
 
     return {"sdf": SdfDomain, "images": ImageDomain, "video": VideoDomain}[name]()
+
+
+@pytest.mark.parametrize("spec, context, message", [
+    (DIGITS_SPEC, "[[0, 0, 0.5], [0, 0, 0.5], [0.5, 0.5, 0.5], [0.5, 1.5, 0.5], [2, 0, 0.5]]",
+     "--context: positions must lie in [-1, 1], got 1.5 in row 4"),
+    (DIGITS_SPEC, "[[0, 0, 0.5], [0, 0, 0.5], [0.5, 0.5, 1.2], [0.5, 0, -3]]",
+     "--context: values must lie in [0, 1], got 1.2 in row 3"),
+    (SDF_SPEC, "[[0, 0, 0, 0.01], [0, 0, 0, 0.01], [0, -1.25, 0, 0]]",
+     "--context: positions must lie in [-1, 1], got -1.25 in row 3"),
+    (dict(domain="polynomial", dataset="poly", grid_shape=(64,), val_dims=1, val_range=(-3.0, 3.0), pos_scale=15.0,
+          pos_offset=2005.0), "[[1990, 14], [1990, 14], [2005, 1], [2030, 2], [1980, 3]]",
+     "--context: x must lie in [1990, 2020] (the data's x range), got 2030 in row 4"),
+    (dict(domain="polynomial", dataset="poly", grid_shape=(64,), val_dims=1, val_range=(-3.0, 3.0)),
+     "[[0.1, 3], [0.1, 3], [0.3, -1e20]]",
+     "--context: y must lie within +-1e+15 (beyond that the model's float32 arithmetic overflows), got -1e+20 in "
+     "row 3"),
+])
+def test_a_context_row_out_of_range_is_named_as_the_user_numbers_it(spec, context, message):
+    """`values must lie in [0, 1], got [0.5, 1.2]` named neither the row nor, of a wide range, the value at fault;
+    and a repeated row, dropped before the range check, would have shifted a row number counted after it."""
+    from domains.polynomial.domain import PolynomialDomain
+    from pixeltransformer.predict import prediction_item
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec(**spec)
+    domain = PolynomialDomain() if spec.domain == "polynomial" else _domain(spec.domain)
+    domain.spec = spec
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        prediction_item(domain, spec, PredictOptions(context=context))
 
 
 @pytest.mark.parametrize("spec, resolution, message", [

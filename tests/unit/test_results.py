@@ -542,6 +542,31 @@ def test_a_run_is_not_imported_over_another_run_s_published_folder(tmp_path, cap
     assert json.loads((dest / "run.json").read_text())["title"] == "the first x"
 
 
+def test_a_re_import_keeps_the_figures_added_to_its_run_json(tmp_path):
+    """run.json's optional "figures" (the pictures shown under the table), added by hand after an import, was dropped
+    without a word when `make results RUNS=<run>` imported the run again: run.json was rebuilt from its six text
+    entries alone. It keeps them now, as it keeps its title."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS}))
+    (tmp_path / "docs" / "figures").mkdir(parents=True)
+    (tmp_path / "docs" / "figures" / "m1_means.png").write_bytes(b"png")
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md"),
+            "--run", str(run_dir)]
+    results.main(args)
+    path = tmp_path / "docs" / "metrics" / "images-mnist-m1" / "run.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"figures": ["m1_means.png"]}))
+    assert "m1_means.png" in results.main([*args, "--title", "again"])
+    assert json.loads(path.read_text())["figures"] == ["m1_means.png"]
+    assert json.loads(path.read_text())["title"] == "again"
+    (tmp_path / "docs" / "figures" / "m1_means.png").unlink()  # a listed picture gone: named before the copy
+    published = path.read_bytes()
+    with pytest.raises(results.ResultsError, match=r"^run.json of images-mnist-m1: figure .*m1_means.png not found$"):
+        results.main([*args, "--title", "once more"])
+    assert path.read_bytes() == published
+
+
 @pytest.mark.parametrize("rows, says", [
     ([{"num_context": "4", "mse": 0.5}, {"num_context": 16, "mse": 0.25}],
      'rows[0]["num_context"] is "4"; it must be a whole number, the context size |S|'),
