@@ -79,8 +79,13 @@ def test_spawn_strategy_can_send_the_run_to_its_processes(tmp_path):
     the parser's link from the data to the model's spec is a function, not a lambda."""
     import pickle
 
+    from pixeltransformer.cli import RunConfig, data_spec
+
     cli = main([*FAST, "--trainer.logger=false", *runs(tmp_path, "spawn")], run=False)
-    pickle.dumps((cli.trainer, cli.model, cli.datamodule))
+    trainer, model, data = pickle.loads(pickle.dumps((cli.trainer, cli.model, cli.datamodule)))  # as a process gets
+    assert model.spec == cli.model.spec and model.hparams["spec"] == data_spec(data)  # the link's spec, from its data
+    sent, given = (next(c for c in t.callbacks if isinstance(c, RunConfig)) for t in (trainer, cli.trainer))
+    assert sent.config == given.config and sent.parser.prog == given.parser.prog  # it writes the same config
 
 
 def test_ddp_spawn_processes_print_no_warnings_the_cli_silences(tmp_path):

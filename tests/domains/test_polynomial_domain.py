@@ -296,6 +296,7 @@ def test_function_pictures_x_tick_labels_do_not_run_into_each_other(tmp_path, mo
     figure_functions([panel] * 3, tmp_path / "f.png", truth=(x, x ** 3))
     fig = figures[0]
     renderer = fig.canvas.get_renderer()
+    assert len(fig.axes) == 3  # one per panel
     for ax in fig.axes:
         boxes = sorted((t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()),
                        key=lambda b: b.x0)

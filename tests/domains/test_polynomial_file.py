@@ -500,7 +500,7 @@ def test_a_checkpoint_written_before_the_learned_gp_still_tests_and_gets_it(run,
     main(["test", *config(tmp), "--ckpt_path", str(old), "--trainer.limit_test_batches=1"])
     result = json.loads((tmp_path / "eval-old" / "metrics.json").read_text())
     assert {k: result["gp_train"][k] for k in learned} == learned  # learned from the data's training curves
-    assert all("gp_train_nll" in row for row in result["rows"])
+    assert result["rows"] and all("gp_train_nll" in row for row in result["rows"])
 
 
 def test_an_uneven_x_column_under_a_named_header_is_named_in_a_warning(tmp_path):

@@ -884,6 +884,7 @@ def test_no_shape_in_the_cube_is_cropped_and_shapes_stay_large():
     from domains.sdf.visualize import cube_corners_in_axes
 
     _, panels = fig8(3)
+    assert len(panels) == 1 + 2 + 3 + 1  # truth, S, the 3 samples, the mean, P(SDF < 0 | S)
     for ax in panels:
         corners = cube_corners_in_axes(ax)  # [8, 2] in the panel's fractions
         assert corners.min() >= 0.015 and corners.max() <= 0.985, (ax.get_title(), corners.min(0), corners.max(0))

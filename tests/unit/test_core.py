@@ -12,6 +12,8 @@ from pixeltransformer.model import PixelTransformer
 from pixeltransformer.sets import SetSampler, grid_positions, read_signal
 from pixeltransformer.signal import SignalSpec
 
+from perturb import perturbed
+
 
 def _model(p=2, v=1, **kw):
     torch.manual_seed(0)
@@ -21,7 +23,7 @@ def _model(p=2, v=1, **kw):
 
 @pytest.mark.parametrize("distance_bias", [False, True])
 def test_permutation_invariant_in_context(distance_bias):
-    m = _model(distance_bias=distance_bias)
+    m = perturbed(_model(distance_bias=distance_bias))  # the default init's outputs barely depend on S
     ctx_pos, ctx_val, qry = torch.rand(2, 12, 2) * 2 - 1, torch.rand(2, 12, 1), torch.rand(2, 5, 2) * 2 - 1
     perm = torch.randperm(12)
     a = m(ctx_pos, ctx_val, qry)
@@ -31,7 +33,7 @@ def test_permutation_invariant_in_context(distance_bias):
 
 @pytest.mark.parametrize("distance_bias", [False, True])
 def test_queries_are_independent_and_chunking_is_exact(distance_bias):
-    m = _model(distance_bias=distance_bias)
+    m = perturbed(_model(distance_bias=distance_bias))
     ctx_pos, ctx_val, qry = torch.rand(2, 9, 2) * 2 - 1, torch.rand(2, 9, 1), torch.rand(2, 50, 2) * 2 - 1
     mem = m.encode(ctx_pos, ctx_val)
     whole = m.decode(mem, qry)
@@ -185,7 +187,7 @@ def test_cached_and_uncached_sampling_agree():
 
     spec = SignalSpec(domain="t", dataset="t", grid_shape=(6, 6), val_dims=1, val_range=(0, 1), num_bins=3)
     dist = BinnedGaussian.from_spec(spec)
-    m = _model(encoder="incremental")
+    m = perturbed(_model(encoder="incremental"), 0.1)  # 0.2: float32 round-off of 36 steps reaches 2e-5
     ctx_pos, ctx_val = torch.rand(1, 5, 2) * 2 - 1, torch.rand(1, 5, 1)
     qry = grid_positions((6, 6)).unsqueeze(0)
     a = sample(m, dist, ctx_pos, ctx_val, qry, num_samples=2, n_autoregressive=None, seed=0, use_cache=True)
@@ -552,7 +554,8 @@ def test_sweep_plot_reads_each_value_without_an_axis_offset(tmp_path, monkeypatc
     ax = figures[0].axes[0]
     figures[0].canvas.draw()
     assert ax.yaxis.get_offset_text().get_text() == ""
-    assert all(t.get_text().startswith("−0.34860") for t in ax.get_yticklabels() if t.get_text())
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert len(labels) >= 2 and all(text.startswith("−0.34860") for text in labels), labels
 
 
 def test_sweep_plot_shows_lines_with_equal_values(tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import math
 import sys
 import traceback
 import warnings
@@ -329,7 +330,8 @@ def test_training_and_validation_steps_stay_on_the_device(on_meta, case):
     m.on_before_optimizer_step(torch.optim.SGD(m.model.parameters(), lr=0.1))  # the gradients' finite check
     with torch.no_grad():
         m.eval().validation_step(batch, 0)
-    assert set(m.val_nll_means()) == {2, 5}
+    means = m.val_nll_means()  # a level no item was scored at is NaN (meta's values read back are in [0, 1))
+    assert set(means) == {2, 5} and all(math.isfinite(v) for v in means.values()), means
 
 
 def cpu_sets(spec: SignalSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -340,14 +342,23 @@ def cpu_sets(spec: SignalSpec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_inference_conveniences_stay_on_the_device(on_meta, case):
+    """Each convenience takes the user's CPU sets and answers on the model's device, in the shapes its docstring
+    gives."""
     m = module(*case).eval()
     spec = SPECS[case[0]]
+    grid, v = tuple(spec.grid_shape), spec.val_dims
     pos, val, qry = cpu_sets(spec)
-    m.predict_params(pos, val, qry)
-    m.mean_field(pos, val, qry)
-    m.sample(pos, val, qry, num_samples=2, n_autoregressive=2, chunk=3)  # the rest decoded in chunks
+    params = m.predict_params(pos, val, qry)  # [2, 7, NP]
+    assert (params.device, params.shape) == (META, (2, 7, m.dist.params_width))
+    mean = m.mean_field(pos, val, qry)  # [2, 7, V]
+    assert (mean.device, mean.shape, mean.dtype) == (META, (2, 7, v), torch.float32)
+    drawn = m.sample(pos, val, qry, num_samples=2, n_autoregressive=2, chunk=3)  # the rest decoded in chunks
+    assert (drawn.device, drawn.shape) == (META, (2, 2, 7, v))  # [B, S, Q, V]
     c = m.complete(pos, val, spec.grid_shape, num_samples=1, n_autoregressive=2)
-    c.std(), c.prob_below(0.5), c.cpu()
+    assert (c.mean.device, c.mean.shape, c.samples.shape) == (META, (2, v, *grid), (2, 1, v, *grid))
+    std, below = c.std(), c.prob_below(0.5)  # [2, V, *grid], [2, *grid]
+    assert (std.device, std.shape, below.device, below.shape) == (META, (2, v, *grid), META, (2, *grid))
+    assert {t.device.type for t in (c.cpu().mean, c.cpu().samples, c.cpu().params)} == {"cpu"}
 
 
 @pytest.mark.parametrize("encoder", ["bidirectional", "buffered", "incremental"])
@@ -355,11 +366,13 @@ def test_sampling_options_stay_on_the_device(on_meta, monkeypatch, encoder):
     """Greedy sampling of every query, re-encoding instead of the cache, and the cache a GPU pads."""
     m = module("rgb", encoder, sink=True).eval()
     pos, val, qry = cpu_sets(SPECS["rgb"])
-    m.sample(pos, val, qry, num_samples=1, n_autoregressive=None, temperature=0)
+    drawn = [m.sample(pos, val, qry, num_samples=1, n_autoregressive=None, temperature=0)]
     if encoder != "bidirectional":
-        m.sample(pos, val, qry, num_samples=1, n_autoregressive=2, use_cache=False)
+        drawn.append(m.sample(pos, val, qry, num_samples=1, n_autoregressive=2, use_cache=False))
         gpu_rows(monkeypatch)
-        m.sample(pos, val, qry, num_samples=2, n_autoregressive=2)
+        drawn.append(m.sample(pos, val, qry, num_samples=2, n_autoregressive=2))
+    # [B, S, Q, V] on the model's device, each option's samples
+    assert [(d.device, d.shape) for d in drawn] == [(META, (2, s, 7, 3)) for s in (1, 1, 2)[:len(drawn)]]
 
 
 @pytest.mark.parametrize("encoder", ["buffered", "bidirectional"])
@@ -387,15 +400,18 @@ def test_distribution_stays_on_the_device(on_meta, name):
         extra = spec.val_dims + 1 if framed else 0
         params = torch.randn(2, 5, dist.num_params + extra, device=META)
         value = torch.rand(2, 5, spec.val_dims, device=META)
-        dist.loss(params, value), dist.log_prob(params, value), dist.mean(params), dist.variance(params)
-        dist.cdf(params, 0.5), dist.cdf(params, torch.full((2, 5, spec.val_dims), 0.5, device=META))
-        dist.sample(params, 1.0, generator=torch.Generator(device=META))
-        dist.sample(params, 0.7, uniform=torch.rand(2, 5, device=META), noise=torch.randn(2, 5, spec.val_dims,
-                                                                                           device=META))
-        dist.sample(params, 0.0)
+        per_query = [dist.loss(params, value), dist.log_prob(params, value)]  # [2, 5] each
+        per_value = [dist.mean(params), dist.variance(params), dist.cdf(params, 0.5),  # [2, 5, V] each
+                     dist.cdf(params, torch.full((2, 5, spec.val_dims), 0.5, device=META)),
+                     dist.sample(params, 1.0, generator=torch.Generator(device=META)),
+                     dist.sample(params, 0.7, uniform=torch.rand(2, 5, device=META),
+                                 noise=torch.randn(2, 5, spec.val_dims, device=META)),
+                     dist.sample(params, 0.0)]
         if not framed:
             head = torch.nn.Linear(8, dist.num_params).to(META)
-            dist.head_loss(torch.randn(2, 5, 8, device=META), head, value)
+            per_query.append(dist.head_loss(torch.randn(2, 5, 8, device=META), head, value))
+        assert {(t.device, t.shape) for t in per_query} == {(META, (2, 5))}, (framed, anchor)
+        assert {(t.device, t.shape) for t in per_value} == {(META, (2, 5, spec.val_dims))}, (framed, anchor)
 
 
 # ---- the GP protocol's set sampler: its sizes were drawn on the CPU from the module's generator -----------------
@@ -423,9 +439,14 @@ def test_protocol_training_step_draws_its_sizes_on_the_device(on_meta, encoder):
     stopped ("Expected a 'cpu' device type for generator but found 'cuda'")."""
     m = protocol_module(encoder)
     batch = protocol_batch()
-    m.train().training_step(batch, 0).backward()
+    loss = m.train().training_step(batch, 0)
+    assert (loss.device, loss.shape) == (META, ())
+    loss.backward()
+    assert all(p.grad is not None and p.grad.device == META for p in m.model.parameters() if p.requires_grad)
     with torch.no_grad():
         m.eval().validation_step(batch, 0)
+    means = m.val_nll_means()  # a level no item was scored at is NaN (meta's values read back are in [0, 1))
+    assert set(means) == {3, 5} and all(math.isfinite(v) for v in means.values()), means
 
 
 def test_protocol_evaluation_batch_stays_on_the_device(on_meta, monkeypatch, tmp_path):

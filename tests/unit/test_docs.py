@@ -71,6 +71,7 @@ def test_every_make_target_named_exists():
     targets = set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), flags=re.M))
     named = {(where, t) for where, text in claims() for t in re.findall(r"\bmake ([a-z][a-z-]*)", text)}
     english = {"curves", "the", "this", "two", "variables"}  # "make the ...", "make two ...": prose, not a target
+    assert {t for _, t in named} >= {"train", "test"}  # the README names them: the scan reads the pages
     assert sorted((w, t) for w, t in named if t not in targets | english) == []
 
 
@@ -93,6 +94,7 @@ def test_every_dataset_named_for_a_domain_exists():
 
 def test_every_config_file_named_exists():
     named = {(where, m.rstrip(".,")) for where, text in claims() for m in re.findall(r"configs/[\w./-]+\.yaml", text)}
+    assert ("README.md", "configs/polynomial.yaml") in named  # the scan reads the pages
     assert sorted((w, p) for w, p in named if not (REPO / p).is_file()) == []
 
 
@@ -121,6 +123,7 @@ def test_every_python_m_module_named_exists():
 
     named = {(where, m) for where, text in claims() + module_docstrings()
              for m in re.findall(r"python -m ([A-Za-z_][\w.]*[A-Za-z_])", text)}
+    assert "pixeltransformer" in {m for _, m in named}  # the scan reads the pages
     assert sorted((w, m) for w, m in named if not exists(m)) == []
 
 
@@ -503,6 +506,7 @@ def test_every_repository_path_named_exists():
              for m in re.findall(rf"(?<![\w./-]){top}/[\w./-]*", text)}
     named |= {(where, "src/" + m) for where, text in claims()  # `pixeltransformer/numerics.py`: the package's file
               for m in re.findall(r"(?<![\w./-])pixeltransformer/[\w/]+\.py", text)}
+    assert len({p for _, p in named}) >= 10  # the scan reads the pages, which name many
     assert sorted((w, p) for w, p in named if not (REPO / p).exists()) == []
 
 
