@@ -49,9 +49,9 @@ from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size, check_new_run,
                    check_node_launch, check_resume_length, check_run_name, check_run_root, check_step_settings,
                    config_dataset, config_setting, config_unsetting, dataset_overlays, domain_of, drawn_seed,
-                   flag_arg, hold_run_folder, joins_a_run, launched_run_name, missing_domain, parse_error_fields,
-                   predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
-                   run_config_setting, with_run_config)
+                   flag_arg, hold_run_folder, joins_a_run, launched_run_name, missing_domain, overridden_options,
+                   parse_error_fields, predict_in_the_first_process, readable_run_configs, release_run_folder,
+                   resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -1150,6 +1150,8 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     if argv and argv[0] in ("fit", "validate", "test") and not {"-h", "--help"} & set(argv):
         check_wandb_mode()  # a prediction begins no W&B run (before_instantiate_classes), nor does --help
     check_command_line(argv or [])
+    for note in overridden_options(argv or []):  # an option a later --config sets again: the file's value is used
+        warn_once(note)
     DROPPED.notes.clear()  # what this command's parse drops (dropped_settings_line)
     full = with_run_config(argv) if argv is not None else None  # a resume: the run's config.yaml first
     readable_run_configs(full or [])

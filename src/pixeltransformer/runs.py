@@ -324,16 +324,66 @@ def config_setting(argv: list[str], key: str, got: str | None = None) -> str | N
             return None
         if (config := _config_at(argv, i)) is None:
             continue
-        section: Any = _config_top(config)
-        for part in key.split("."):
-            if isinstance(section, dict) and part not in section and part == "init_args":
-                continue
-            if isinstance(section, dict) and part not in section and isinstance(section.get("init_args"), dict):
-                section = section["init_args"]
-            section = section.get(part, ...) if isinstance(section, dict) else ...
-        if section is not ... and matches(section):
+        if (section := _config_value(config, key)) is not ... and matches(section):
             return config
     return None
+
+
+def _config_value(config: str | Path, key: str) -> Any:
+    """The value a YAML config file gives the dotted key (``init_args`` may be left out in the file or in the key, as
+    the parser allows); ``...`` where it gives none or cannot be read."""
+    section: Any = _config_top(config)
+    for part in key.split("."):
+        if isinstance(section, dict) and part not in section and part == "init_args":
+            continue
+        if isinstance(section, dict) and part not in section and isinstance(section.get("init_args"), dict):
+            section = section["init_args"]
+        section = section.get(part, ...) if isinstance(section, dict) else ...
+    return section
+
+
+# the options of a command line that are no settings a config file could give again
+NOT_SETTINGS = ("--config", "--resume", "--print_config", "--help")
+
+
+def overridden_options(argv: list[str]) -> list[str]:
+    """One note for each option of a command line (``--a.b.c=V`` or ``--a.b.c V``; its last if given twice) that a
+    config file given after it sets to another value: options and configs take effect in the order given, so the
+    file's value was used without a word (``--trainer.max_steps 1 --config configs/polynomial/gp_tnp_rbf.yaml``
+    trained the overlay's 10 000 steps). A resume's own config.yaml goes first (:func:`with_run_config`), before
+    every option: it overrides none."""
+    last: dict[str, tuple[int, str, str | None]] = {}
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if not name.startswith("--") or name in NOT_SETTINGS or len(name) < 3:
+            continue
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else None
+        key = name[2:].removesuffix("+")  # --trainer.callbacks+=X appends to the list a later file replaces
+        last[key] = (i, name if value is None else f"{name}={value}", value)
+    notes = []
+    for key, (i, shown, value) in last.items():
+        setter = None  # the last config after the option that sets the key: its value is the one that takes effect
+        for k in range(i + 1, len(argv)):
+            if (config := _config_at(argv, k)) is not None and (set_to := _config_value(config, key)) is not ...:
+                setter = config, set_to
+        # a run's config.yaml (ckpt_path: null) after --ckpt_path is refused, in words of its own (config_unsetting)
+        if setter is not None and not _same_setting(value, setter[1]) and (key, setter[1]) != ("ckpt_path", None):
+            notes.append(f"{shown} is overridden by {setter[0]} after it (options take effect in the order given): "
+                         f"give it after the last --config")
+    return notes
+
+
+def _same_setting(given: str | None, value: Any) -> bool:
+    """Whether an option's text (None: given without a value) sets what a config file's YAML value does."""
+    import yaml
+
+    if given is None:
+        return False
+    try:
+        return given == str(value) or yaml.safe_load(given) == value
+    except yaml.YAMLError:
+        return False
 
 
 def _read_config(path: str | Path) -> tuple[Any, Exception | None]:

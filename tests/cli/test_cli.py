@@ -453,6 +453,17 @@ def test_print_config_shows_the_wandb_mode_the_run_uses(mode, offline, capsys, m
     assert logger["class_path"].endswith("WandbLogger") and logger["init_args"]["offline"] is offline
 
 
+def test_an_option_a_later_config_sets_again_is_named_before_the_command_starts(capsys):
+    """``--trainer.max_steps 1`` before an overlay that sets max_steps: the overlay's 10 000 steps, without a word."""
+    overlay = str(REPO / "configs/polynomial/gp_tnp_rbf.yaml")
+    with pytest.warns(UserWarning, match=rf"^--trainer.max_steps=1 is overridden by {re.escape(overlay)} after it "
+                      r"\(options take effect in the order given\): give it after the last --config$"):
+        with pytest.raises(SystemExit):
+            main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--trainer.max_steps", "1", "--config",
+                  overlay, "--print_config"])
+    assert "max_steps: 10000" in capsys.readouterr().out
+
+
 def test_print_config_given_a_checkpoint_shows_the_checkpoint_s_model(tmp_path, capsys):
     """`test --config ... --config configs/model/tiny.yaml --ckpt_path CKPT --print_config` printed the tiny size
     (width 64), which the parser read, while the evaluation runs the checkpoint's model (width 128), as its

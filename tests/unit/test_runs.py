@@ -15,8 +15,8 @@ import pytest
 from pixeltransformer.runs import (check_config_files, check_config_order, config_setting, parse_error_fields,
                                    parse_error_key, check_resume_length, check_resume_name, check_run_name,
                                    check_run_root, check_set_by_the_cli, hold_run_folder, joins_a_run,
-                                   launched_run_name, preflight, readable_run_configs, release_run_folder,
-                                   with_run_config)
+                                   launched_run_name, overridden_options, preflight, readable_run_configs,
+                                   release_run_folder, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -340,6 +340,44 @@ def test_a_parser_error_about_an_option_names_the_config_file_that_sets_it(tmp_p
     assert config_setting(["fit", "--trainer.max_steps", "x", *given[1:]], "trainer.max_steps", "x") is None
     assert config_setting(["fit", "--config", base, "--config", overlay], "data.init_args.dataset", "npz") == overlay
     assert config_setting(given, "model.net.width") is None  # set by no file
+
+
+def test_an_option_that_a_later_config_sets_again_is_named(tmp_path):
+    """Options and configs take effect in the order given: ``--trainer.max_steps 1`` before an overlay that sets
+    max_steps trained the overlay's 10 000 steps without a word. Each option a later --config sets to another value
+    is named once, with the file whose value is used (the last that sets it)."""
+    base, overlay = str(REPO / "configs/polynomial.yaml"), str(REPO / "configs/polynomial/gp_tnp_rbf.yaml")
+    assert overridden_options(["fit", "--config", base, "--trainer.max_steps", "1", "--config", overlay]) == [
+        f"--trainer.max_steps=1 is overridden by {overlay} after it (options take effect in the order given): give it "
+        "after the last --config"]
+    data, more = tmp_path / "data.yaml", tmp_path / "more.yaml"
+    data.write_text("data:\n  class_path: domains.polynomial.data.PolynomialDataModule\n  init_args:\n"
+                    "    batch_size: 8\n")
+    more.write_text("data:\n  batch_size: 16\ntrainer:\n  max_steps: 3\n")  # init_args left out, as the parser allows
+    notes = overridden_options(["fit", "--data.init_args.batch_size=4", "--trainer.max_steps=9", "--config",
+                                str(data), f"--config={more}"])
+    assert [note.split(" is overridden by ")[0] for note in notes] == ["--data.init_args.batch_size=4",
+                                                                        "--trainer.max_steps=9"]
+    assert all(f"by {more} after it" in note for note in notes)  # the last file that sets it: its value is used
+    assert len(overridden_options(["fit", "--data.batch_size", "4", "-c", str(data)])) == 1  # init_args left out
+    # nothing to say: options after the configs (make's order), a file that sets the same value or not the option,
+    # the option given again after the file, a file that cannot be read
+    quiet = [["fit", "--config", base, "--config", overlay, "--trainer.max_steps", "1"],
+             ["fit", "--config", base, "--trainer.max_steps=10000", "--config", overlay],
+             ["fit", "--data.batch_size=16", "--config", str(more)],
+             ["fit", "--model.net.width=64", "--seed_everything", "3", "--config", str(more)],
+             ["fit", "--trainer.max_steps=1", "--config", str(more), "--trainer.max_steps=1"],
+             ["fit", "--trainer.max_steps=1", "--config", str(tmp_path / "missing.yaml")]]
+    for argv in quiet:
+        assert overridden_options(argv) == [], argv
+    # a resume: the run's own config.yaml goes first, before every option (with_run_config), and overrides none
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("trainer:\n  max_steps: 10\nckpt_path: null\n")
+    resume = ["fit", "--trainer.max_steps=20", "--resume", str(run)]
+    assert overridden_options(resume) == overridden_options(with_run_config(resume)) == []
+    # a run's config.yaml (ckpt_path: null) after --ckpt_path: the CLI refuses it in words of its own
+    assert overridden_options(["test", "--ckpt_path", "last.ckpt", "--config", str(run / "config.yaml")]) == []
 
 
 def make(*variables: str, dry: bool = True) -> subprocess.CompletedProcess:
