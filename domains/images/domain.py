@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files
+from pixeltransformer.domain import Domain, Files, fitted_note, mask_line
 from pixeltransformer.errors import transparent_mask
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
@@ -181,22 +181,14 @@ class ImageDomain(Domain):
         mask = grey >= 128  # [H, W]
         if not mask.any():
             raise ValueError(f"{path}: the mask has no white (observed) pixels")
-        h, w = arr.shape[:2]
-        done = []
-        if h != w:
-            s = min(h, w)
-            done.append(f"cropped to its centre {s}×{s}" + (f", resized to {size}×{size}" if s != size else ""))
-        elif h != size:
-            done.append(f"resized to {size}×{size}")
+        done = [note] if (note := fitted_note(arr.shape[:2], (size, size))) else []
         if colours != "grey":
             done.append("read as grey")
         if not np.isin(grey, (0, 255)).all():
             done.append("thresholded at grey level 128")
         if done:
-            what = done[0] if len(done) == 1 else f"{', '.join(done[:-1])} and {done[-1]}"
-            kind = f" {colours}" if colours != "grey" else ""
-            print(f"[predict] {path}: {w}×{h}{kind} {what}; {int(mask.sum())} of {mask.size} pixels observed (white)",
-                  flush=True)
+            kind = "" if colours == "grey" else colours
+            print(mask_line(path, arr.shape[:2], done, int(mask.sum()), mask.size, kind), flush=True)
         return torch.from_numpy(mask)
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from pixeltransformer.domain import Domain, Files, level_title
+from pixeltransformer.domain import Domain, Files, centre_crop, fitted_note, level_title, mask_line
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.files import write_json
 from pixeltransformer.inference import Completion
@@ -47,8 +47,7 @@ def crop_note(source: tuple[int, int] | None, size: tuple[int, int]) -> str:
     centre crop of resize_and_crop): " (their centre 272×272)"; "" where it shows all of them."""
     if source is None:
         return ""
-    scale = max(size[0] / source[0], size[1] / source[1])
-    h, w = min(source[0], round(size[0] / scale)), min(source[1], round(size[1] / scale))
+    h, w = centre_crop(source, size)
     return "" if (h, w) == tuple(source) else f" (their centre {w}×{h})"
 
 
@@ -136,8 +135,14 @@ class VideoDomain(Domain):
         return clip
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
+        """As :func:`load_mask_video` reads it; a mask of another frame size or aspect than the model's is read with
+        the line an images mask of another size is (:func:`mask_line`)."""
         t, h, w = spec.grid_shape
-        return load_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [T, H, W]
+        mask = load_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [T, H, W]
+        source = frame_size(path)
+        if source is not None and (note := fitted_note(source, (h, w))):
+            print(mask_line(path, source, [note], int(mask.sum()), mask.numel()), flush=True)
+        return mask
 
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pos, val = super().context_from_mask(signal, mask)  # [K, 3], [K, 3]

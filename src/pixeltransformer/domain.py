@@ -44,6 +44,30 @@ def level_title(num_context: int, suffix: str) -> str:
     return ", ".join(filter(None, (f"|S| = {num_context}", suffix_title(suffix))))
 
 
+def centre_crop(source: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """The (h, w) of the centre of a picture or frames of ``source`` (h, w) that resizing it to cover ``size`` (h, w)
+    with the aspect kept, then cropping, shows: all of ``source`` where the aspects agree."""
+    scale = max(size[0] / source[0], size[1] / source[1])
+    return min(source[0], round(size[0] / scale)), min(source[1], round(size[1] / scale))
+
+
+def fitted_note(source: tuple[int, int], size: tuple[int, int]) -> str:
+    """What fitting a picture or frames of ``source`` (h, w) to ``size`` (h, w) did, in words: "cropped to its centre
+    3×3, resized to 8×8", "resized to 8×8"; "" where they are of that size."""
+    crop = centre_crop(source, size)
+    done = ([f"cropped to its centre {crop[1]}×{crop[0]}"] if crop != tuple(source) else []) + (
+        [f"resized to {size[1]}×{size[0]}"] if crop != tuple(size) else [])
+    return ", ".join(done)
+
+
+def mask_line(path: Path, source: tuple[int, int], done: list[str], observed: int, total: int, kind: str = "") -> str:
+    """The line a --mask read with changes says: what was ``done`` to the file of ``source`` (h, w) (``kind``: its
+    colours where not grey) and how many of the model's ``total`` pixels are observed."""
+    what = done[0] if len(done) == 1 else f"{', '.join(done[:-1])} and {done[-1]}"
+    kind = f" {kind}" if kind else ""
+    return f"[predict] {path}: {source[1]}×{source[0]}{kind} {what}; {observed} of {total} pixels observed (white)"
+
+
 class Domain:
     """The base contract; every method has a working default, so a new domain overrides only what it needs.
 

@@ -836,6 +836,28 @@ def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_ste
         load_mask_video(path, num_frames=6, size=16, frame_step=2)
     assert [int(m[:, 0].sum()) for m in load_mask_video(path, num_frames=5, size=16)] == [1, 2, 3, 4, 5]
 
+def test_a_mask_of_another_size_is_read_with_the_line_the_images_domain_prints(tmp_path, capsys):
+    """A video --mask of another size or aspect than the model's frames was cropped and resized without a word, where
+    an images --mask says what was done: the same line, with how many pixels of the clip are observed. A mask of the
+    model's frame size reads silently."""
+    spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's: 4 frames of 8x8
+    wide = np.zeros((10, 20), np.uint8)  # [H, W]: 20 wide, 10 tall
+    wide[:, 8:12] = 255  # a white band in the centre
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    capsys.readouterr()
+    mask = VideoDomain().read_mask(tmp_path / "wide.png", spec)  # [T, H, W]
+    n = int(mask.sum())
+    assert 0 < n < mask.numel() == 4 * 8 * 8
+    assert capsys.readouterr().out == (f"[predict] {tmp_path / 'wide.png'}: 20×10 cropped to its centre 10×10, "
+                                       f"resized to 8×8; {n} of 256 pixels observed (white)\n")
+    Image.fromarray(np.ascontiguousarray(wide[:, 5:15])).save(tmp_path / "square.png")
+    VideoDomain().read_mask(tmp_path / "square.png", spec)  # 10x10: resized alone
+    assert capsys.readouterr().out.startswith(f"[predict] {tmp_path / 'square.png'}: 10×10 resized to 8×8; ")
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "fits.png")
+    assert int(VideoDomain().read_mask(tmp_path / "fits.png", spec).sum()) == 256
+    assert capsys.readouterr().out == ""
+
+
 def test_a_tinyvideos_strip_to_complete_is_read_as_a_folder_reads_it(tmp_path):
     """A strip of square frames (TinyVideos' JPEGs, which DATA=folder trains on) was refused by make sample as "a still
     image", with the advice to complete a picture with DOMAIN=images."""

@@ -404,9 +404,9 @@ def dataset_overlays(domain: str) -> list[str]:
 
 def test_make_offers_only_dataset_overlays_as_data():
     """DATA= lists and takes the overlays that name a dataset; an option file of the same folder (the GP benchmark's
-    GPU recipe, the quick SDF evaluation, the 64^3 grid) is named as one, to be given with ARGS="--config ...". The
-    list offered every file there."""
-    options = {"polynomial": ["gp_tnp_paper"], "sdf": ["eval_quick", "procedural64"]}
+    GPU recipe, the quick SDF and video evaluations, the 64^3 grid) is named as one, to be given with ARGS="--config
+    ...". The list offered every file there."""
+    options = {"polynomial": ["gp_tnp_paper"], "sdf": ["eval_quick", "procedural64"], "video": ["eval_quick"]}
     for domain in ("images", "polynomial", "sdf", "video"):
         datasets = dataset_overlays(domain)
         assert datasets and not set(datasets) & set(options.get(domain, []))
@@ -425,6 +425,21 @@ def test_make_offers_only_dataset_overlays_as_data():
     listed = make("help", dry=False).stdout.splitlines()
     for domain in ("images", "polynomial", "sdf", "video"):
         assert f"  {domain}: {' '.join(dataset_overlays(domain))}" in listed
+
+
+def test_quick_evaluations_keep_the_domain_s_sweep_without_its_samples():
+    """configs/<domain>/eval_quick.yaml (ARGS="--config ..." after the data overlay) evaluates the same |S| levels
+    with the same sweep and picture callbacks as the domain's config, without the sweep's per-level samples and with
+    at most one sample a picture: video had no quicker evaluation than its default of minutes on a CPU."""
+    import yaml
+
+    for domain in ("sdf", "video"):
+        full = yaml.safe_load((REPO / "configs" / f"{domain}.yaml").read_text())["trainer"]["callbacks"]
+        quick = yaml.safe_load((REPO / "configs" / domain / "eval_quick.yaml").read_text())["trainer"]["callbacks"]
+        assert [c["class_path"] for c in quick] == [c["class_path"] for c in full], domain
+        sweep, pictures = quick[-1]["init_args"], quick[0]["init_args"]
+        assert sweep["levels"] == full[-1]["init_args"]["levels"] and sweep["num_samples"] == 0, domain
+        assert pictures["levels"] == full[0]["init_args"]["levels"] and pictures["num_samples"] == 1, domain
 
 
 def test_make_reads_the_domain_from_a_run_path_and_resumes_with_the_run_s_config():
