@@ -621,8 +621,9 @@ def test_a_folder_of_meshes_and_binvox_files_says_which_kind_it_reads(tmp_path):
     alone = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(folder),
                           num_shapes=(2, 1, 1), **{k: v for k, v in kw.items() if k != "root"})
     with pytest.warns(UserWarning, match=rf"^{folder} holds 3 mesh files and 4 .binvox voxel files: the mixture's "
-                                         rf"mesh_root reads the 3 mesh files alone; --data.init_args.voxel_root={folder} "
-                                         r"\(with a voxels weight in the mixture\) would read the 4 .binvox voxel files$"):
+                                         r"mesh_root reads the 3 mesh files alone; "
+                                         rf"--data.init_args.voxel_root={folder} \(with a voxels weight in the "
+                                         r"mixture\) would read the 4 .binvox voxel files$"):
         alone.setup("fit")
 
 

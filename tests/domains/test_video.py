@@ -192,7 +192,6 @@ def test_undecodable_file_is_a_one_line_error(tmp_path):
         read_video_file(tmp_path / "nope.mp4")
 
 
-
 def test_a_file_cut_short_or_of_sound_alone_says_so(tmp_path):
     """Each of these read "Could not load meta information" (imageio's words), which named no cause."""
     whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(30)).read_bytes()
