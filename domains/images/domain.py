@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from pixeltransformer.domain import Domain, Files, fitted_note, mask_line
-from pixeltransformer.errors import transparent_mask
+from pixeltransformer.errors import share_words, transparent_mask
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
 from pixeltransformer.signal import SignalSpec
@@ -159,8 +159,8 @@ class ImageDomain(Domain):
         # warning above says that a smaller picture was upscaled), or transparency
         if (colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller) or share > 0:
             centre = f" (its centre {min(h, w)}×{min(h, w)})" if h != w else ""
-            white = (f"; {f'{share:.0%}' if share >= 0.01 else 'under 1%'} of its pixels are (partly) transparent, "
-                     "composited onto white") if share > 0 else ""
+            white = (f"; {share_words(share)} of its pixels are (partly) transparent, composited onto white"
+                     if share else "")
             print(f"[predict] {path}: {w}×{h} {colours} read as the model's {size}×{size} {model}{centre}{white}",
                   flush=True)
         arr = io.square_array(arr, size)  # [size, size, C]

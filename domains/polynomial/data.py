@@ -44,14 +44,20 @@ class PolynomialDataset(Dataset):
     def __init__(self, size: int, degree: int, coef_std: float, resolution: int, seed: int):
         gen = torch.Generator().manual_seed(seed)
         self.coefs = torch.randn(size, degree + 1, generator=gen) * coef_std  # [N, deg+1]
-        # |f(x)| <= sum |a_i| on [-1, 1]: beyond MAX_ABS_VALUE a set's value frame overflows float32, and the first
-        # training loss was NaN
-        if size and (reach := float(self.coefs.double().abs().sum(1).max())) > MAX_ABS_VALUE:
+        x = torch.linspace(-1, 1, resolution, dtype=torch.float64)  # [R]
+        self.powers = x.unsqueeze(0) ** torch.arange(degree + 1, dtype=torch.float64).unsqueeze(1)  # [deg+1, R]
+        # beyond MAX_ABS_VALUE a set's value frame overflows float32, and the first training loss was NaN
+        if size and (reach := self.reach()) > MAX_ABS_VALUE:
             raise ValueError(f"--data.init_args.coef_std={coef_std:g} draws polynomials that reach {reach:.3g} on "
                              f"[-1, 1]: the model's float32 arithmetic needs values within +-{MAX_ABS_VALUE:g}; lower "
                              "coef_std")
-        x = torch.linspace(-1, 1, resolution, dtype=torch.float64)  # [R]
-        self.powers = x.unsqueeze(0) ** torch.arange(degree + 1, dtype=torch.float64).unsqueeze(1)  # [deg+1, R]
+
+    def reach(self, chunk: int = 4096) -> float:
+        """The largest |f(x)| on the grid over the items whose bound sum |a_i| passes MAX_ABS_VALUE (0 if none):
+        the bound alone refused sets whose values stay within it."""
+        coefs = self.coefs.double()  # [N, deg+1]
+        wide = coefs[coefs.abs().sum(1) > MAX_ABS_VALUE]  # [W, deg+1]
+        return max((float((part @ self.powers).abs().max()) for part in wide.split(chunk) if len(part)), default=0.0)
 
     def __len__(self) -> int:
         return self.coefs.shape[0]

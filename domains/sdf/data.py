@@ -715,7 +715,7 @@ class SDFDataModule(SignalDataModule):
     def _say_other_kind(self, root: Path, kind: str, found: int) -> None:
         """A folder read as ``kind`` ("meshes" or "voxels") that holds files of the other kind too (ShapeNetCore v2
         puts model_normalized.solid.binvox beside model_normalized.obj) says so once: how many of each, which it reads
-        and what reads the others. A mixture that reads both kinds from this folder says nothing."""
+        and the options that would read the others from this folder. A mixture that reads both kinds from this folder says nothing."""
         other = "voxels" if kind == "meshes" else "meshes"
         if self.mixture and other in self._file_sources(self.mixture) \
                 and os.path.realpath(getattr(self, ROOT_OPTIONS[other])) == os.path.realpath(root):
@@ -727,13 +727,14 @@ class SDFDataModule(SignalDataModule):
             return
         files = {"meshes": "mesh file", "voxels": ".binvox voxel file"}
         counts = {kind: counted(found, files[kind]), other: counted(others, files[other])}
+        # the remedy names the folder: without a root, dataset voxels (or meshes) reads its own default, not this one
         if self.mixture:
             reader = f"the mixture's {ROOT_OPTIONS[kind]}"
-            remedy = f"its {ROOT_OPTIONS[other]} (with a {other} weight)"
+            remedy = f"--data.init_args.{ROOT_OPTIONS[other]}={root} (with a {other} weight in the mixture)"
         else:
-            reader, remedy = f"dataset {kind}", f"--data.init_args.dataset={other}"
+            reader, remedy = f"dataset {kind}", f"--data.init_args.dataset={other} --data.init_args.root={root}"
         warn_rank_zero(f"{root} holds {counts['meshes']} and {counts['voxels']}: {reader} reads the {counts[kind]} "
-                       f"alone; {remedy} reads the {counts[other]}", stacklevel=3)
+                       f"alone; {remedy} would read the {counts[other]}", stacklevel=3)
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from pixeltransformer.domain import Domain, Files, centre_crop, fitted_note, level_title, mask_line
+from pixeltransformer.errors import share_words
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.files import write_json
 from pixeltransformer.inference import Completion
@@ -122,7 +123,7 @@ class VideoDomain(Domain):
         self.input_file = (path, step)
         span = (t - 1) * step + 1  # the frames of the file the clip takes every step-th of
         if share := transparent_share(path, span):  # as a picture given to an images model says it
-            warnings.warn(f"{path}: {f'{share:.0%}' if share >= 0.01 else 'under 1%'} of the pixels of its first "
+            warnings.warn(f"{path}: {share_words(share)} of the pixels of its first "
                           f"{span} frames are (partly) transparent, composited onto white", stacklevel=2)
         rate = frame_rate(path, span)
         self.input_fps = None if rate is None else rate / step  # the clip's frames are step frames of the input apart

@@ -60,11 +60,17 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def share_words(share: float) -> str:
+    """A part of a whole (0..1) as a percentage that never reads as none or all when it is neither: one pixel in
+    10 000 is "under 1%" (rounded, "0%"), all but one "over 99%"."""
+    return "under 1%" if 0 < share < 0.01 else "over 99%" if 0.99 < share < 1 else f"{share:.0%}"
+
+
 def transparent_mask(share: float) -> str:
     """Why a mask (a picture or a video's frames) with transparent pixels is refused: put on white, as pictures are,
     they would read as observed, whatever was meant by them. ``share``: the part of its pixels not fully opaque."""
-    return (f"{share:.0%} of the mask's pixels are (partly) transparent, which a mask has no meaning for: save it "
-            "opaque, white where observed and black where not")
+    return (f"{share_words(share)} of the mask's pixels are (partly) transparent, which a mask has no meaning for: "
+            "save it opaque, white where observed and black where not")
 
 
 def yaml_float(text: str) -> str | None:

@@ -1124,7 +1124,6 @@ def test_a_checkpoint_for_other_data_names_where_its_data_is():
     assert data_hint({"domain": "images", "dataset": "mnist"}, predict=True) == " (use its domain: DOMAIN=images)"
 
 
-
 def test_a_checkpoint_for_other_data_of_the_domain_given_names_what_is_left_to_choose():
     """`make eval DOMAIN=polynomial` of a model of curves from a file was told "use its own data: DOMAIN=polynomial
     DATA=file", the DOMAIN= it was given; the hint for data of the domain given names what differs: the DATA= (with the
@@ -1148,6 +1147,7 @@ def test_a_checkpoint_for_other_data_of_the_domain_given_names_what_is_left_to_c
         f" (use its own data: DOMAIN=polynomial DATA=file on curves21.npy,{run}")
     assert own_data({"domain": "images", "dataset": "mnist"}, given={"domain": "images", "dataset": "digits"}) == (
         "DATA=mnist")
+
 
 class DigitsOfTheirOwn(ImageDataModule):
     """A user's DataModule with options of its own: none of ImageDataModule's but the seed."""

@@ -178,7 +178,6 @@ def test_an_accelerator_this_machine_lacks_is_one_line(monkeypatch, here, name, 
         loading.check_accelerator(name)
 
 
-
 @pytest.mark.parametrize("xla", [False, True])
 def test_a_tpu_without_torch_xla_is_one_line(monkeypatch, xla):
     """trainer.accelerator=tpu without torch_xla stopped in a ModuleNotFoundError's traceback from Lightning's

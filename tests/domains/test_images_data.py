@@ -578,6 +578,11 @@ def test_a_mask_with_transparent_pixels_is_refused(tmp_path):
                                          r"which a mask has no meaning for: save it opaque, white where observed and "
                                          r"black where not$"):
         ImageDomain().read_mask(tmp_path / "painted.png", ImageDataModule("digits").spec)
+    rgba = np.full((128, 128, 4), 255, np.uint8)  # [H, W, 4]: white and opaque but for one transparent pixel
+    rgba[0, 0, 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "speck.png")  # 1 of 16 384 pixels: "0%" said none was transparent
+    with pytest.raises(ValueError, match=r"^\S+speck.png: under 1% of the mask's pixels are \(partly\) transparent"):
+        ImageDomain().read_mask(tmp_path / "speck.png", ImageDataModule("digits").spec)
 
 
 def test_shared_cifar_and_cats():

@@ -362,7 +362,8 @@ def test_only_a_prediction_s_picture_is_read_for_its_colours(tmp_path, monkeypat
 
 def test_one_dim_16_bit_picture_of_a_folder_is_counted_in_the_singular(tmp_path):
     """A folder with one dim 16-bit picture was told "1 of the 3 pictures ... are 16-bit" with "(first: ...)", as if
-    there were more; it is told as the upscaled pictures are: "is", and no "first"."""
+    there were more; it is told as the upscaled pictures are: "is", and no "first". A folder of one picture says
+    "the one picture ... is", in the 16-bit line and in the "smaller than" line."""
     Image.fromarray(np.full((4, 4), 200, np.uint16)).save(tmp_path / "night.png")
     for name in ("a.png", "b.png"):
         Image.fromarray(np.full((4, 4), 99, np.uint8)).save(tmp_path / name)
@@ -373,3 +374,6 @@ def test_one_dim_16_bit_picture_of_a_folder_is_counted_in_the_singular(tmp_path)
     (tmp_path / "b.png").unlink()
     with pytest.warns(UserWarning, match=rf"^the one picture read in {tmp_path} is 16-bit and nearly black \(night"):
         io.read_image_folder(tmp_path, 4, progress=False)
+    with pytest.warns(UserWarning, match=rf"^the one picture read in {tmp_path} is smaller than 8×8, so it was "
+                                         r"upscaled to interpolated pixels \(night.png: 4×4\): .* leave it out$"):
+        io.read_image_folder(tmp_path, 8, progress=False)  # the "smaller than" line alike

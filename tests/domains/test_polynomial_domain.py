@@ -281,6 +281,17 @@ def test_polynomials_beyond_the_models_float32_range_are_refused(tmp_path):
     PolynomialDataModule(coef_std=1e10, train_size=8, val_size=4, test_size=4).setup("fit")
 
 
+def test_polynomials_within_the_float32_range_pass_though_their_coefficient_bound_does_not():
+    """The check used the bound sum |a_i|: coef_std 1e14 was refused as reaching 1.1e15 though the drawn values
+    stayed below the 1e15 limit. The values themselves decide now."""
+    from domains.polynomial.data import PolynomialDataset
+    from pixeltransformer.encoding import MAX_ABS_VALUE
+
+    functions = PolynomialDataset(16, 6, 1e14, 128, seed=0)
+    assert float(functions.coefs.double().abs().sum(1).max()) > MAX_ABS_VALUE  # the bound alone would refuse them
+    assert max(float(functions[i]["signal"].abs().max()) for i in range(16)) < MAX_ABS_VALUE
+
+
 def test_function_pictures_x_tick_labels_do_not_run_into_each_other(tmp_path, monkeypatch):
     """Three panels on [-1, 1] (the evaluation's pictures): the x labels of each panel stay apart."""
     import numpy as np

@@ -541,3 +541,10 @@ def test_benchmark_batch_counts_that_score_nothing_are_refused(option, value, me
     model's grid_shape once every batch had been scored. Each is refused as the evaluation is configured."""
     with pytest.raises(ValueError, match=f"^GPProtocolEvaluation: {re.escape(message)}$"):
         GPProtocolEvaluation(**{option: value})
+
+
+@pytest.mark.parametrize("option, value", [("max_batches", None), ("max_batches", 1), ("sweep_batches", 0),
+                                           ("figure_points", 2)])
+def test_benchmark_batch_counts_at_their_bounds_are_taken(option, value):
+    """The least values that still score or draw something (and null: every batch) pass the check above."""
+    assert getattr(GPProtocolEvaluation(**{option: value}), option) == value

@@ -600,10 +600,10 @@ def test_a_folder_of_meshes_and_binvox_files_says_which_kind_it_reads(tmp_path):
     for i in range(4):
         write_binvox(folder / f"v{i}.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5), (0.5, 0.5, 0.3)))
     kw = dict(root=str(folder), resolution=12, splits=(1, 1, 1), cache_dir=str(tmp_path / "c"))
-    said = {"meshes": "dataset meshes reads the 3 mesh files alone; --data.init_args.dataset=voxels reads the 4 "
-                      ".binvox voxel files",
-            "voxels": "dataset voxels reads the 4 .binvox voxel files alone; --data.init_args.dataset=meshes reads the "
-                      "3 mesh files"}
+    said = {"meshes": "dataset meshes reads the 3 mesh files alone; --data.init_args.dataset=voxels "
+                      f"--data.init_args.root={folder} would read the 4 .binvox voxel files",
+            "voxels": "dataset voxels reads the 4 .binvox voxel files alone; --data.init_args.dataset=meshes "
+                      f"--data.init_args.root={folder} would read the 3 mesh files"}
     for name, rest in said.items():
         dm = SDFDataModule(dataset=name, **kw)
         with warnings.catch_warnings(record=True) as caught:
@@ -621,8 +621,11 @@ def test_a_folder_of_meshes_and_binvox_files_says_which_kind_it_reads(tmp_path):
     alone = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(folder),
                           num_shapes=(2, 1, 1), **{k: v for k, v in kw.items() if k != "root"})
     with pytest.warns(UserWarning, match=rf"^{folder} holds 3 mesh files and 4 .binvox voxel files: the mixture's "
-                                         r"mesh_root reads the 3 mesh files alone; its voxel_root \(with a voxels weight\) reads the 4"):
+                                         r"mesh_root reads the 3 mesh files alone; "
+                                         rf"--data.init_args.voxel_root={folder} \(with a voxels weight in the "
+                                         r"mixture\) would read the 4 .binvox voxel files$"):
         alone.setup("fit")
+
 
 def test_a_voxel_dataset_keeps_the_meshes_margin_and_frame(tmp_path):
     """The voxel source of a run (and a mixture's) put ModelNet-like grids, which fill the grid, on the whole cube, the

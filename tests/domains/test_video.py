@@ -192,7 +192,6 @@ def test_undecodable_file_is_a_one_line_error(tmp_path):
         read_video_file(tmp_path / "nope.mp4")
 
 
-
 def test_a_file_cut_short_or_of_sound_alone_says_so(tmp_path):
     """Each of these read "Could not load meta information" (imageio's words), which named no cause."""
     whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(30)).read_bytes()
@@ -204,13 +203,26 @@ def test_a_file_cut_short_or_of_sound_alone_says_so(tmp_path):
     with pytest.raises(VideoDecodeError, match=r"sound.mp4: it holds no video stream, only audio$"):
         read_video_file(tmp_path / "sound.mp4", size=16)
 
+
 def test_an_empty_video_file_says_it_is_empty(tmp_path):
     """A 0-byte mp4 (a download or copy that never began) read "it is damaged or cut short (ffmpeg: moov atom not
-    found)", and a 0-byte GIF pillow's "cannot identify image file": neither said that the file holds nothing."""
+    found)", and a 0-byte GIF pillow's "cannot identify image file": neither said that the file holds nothing. In a
+    DATA=folder folder such a file was skipped with "skipping cannot decode video <file>: ...", the error's words
+    glued to "skipping"; the line now says which file was skipped and why."""
     for name in ("empty.mp4", "empty.gif", "empty.webm"):
         (tmp_path / name).write_bytes(b"")
         with pytest.raises(VideoDecodeError, match=rf"^cannot decode video \S+{name}: the file is empty$"):
             read_video_file(tmp_path / name, size=16)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    write_video(smooth_frames(8), folder / "a.mp4", upscale_to=None)
+    (folder / "empty.mp4").write_bytes(b"")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        out = read_video_folder(folder, 8, 16, progress=False)
+    assert [str(w.message) for w in record] == [f"skipping {folder / 'empty.mp4'}, which cannot be decoded: the file "
+                                                "is empty"]
+    assert out.n_skipped_corrupt == 1 and [p.name for p in out.files] == ["a.mp4"]
 
 
 def test_folder_skips_and_counts_bad_and_short_files(tmp_path):
@@ -439,19 +451,6 @@ def test_counts_of_one_frame_or_one_file_are_singular(tmp_path):
         warnings.simplefilter("always")
         read_video_folder(tmp_path, 8, 16, progress=False)
     assert f"skipping {tmp_path / 'three.mp4'}: 3 frames, a clip needs 8" in [str(w.message) for w in record]
-
-
-def test_a_video_that_cannot_be_decoded_is_skipped_in_a_sentence(tmp_path):
-    """A damaged file in a DATA=folder folder was skipped with "skipping cannot decode video <file>: the file is
-    empty", the error's words glued to "skipping"; the line now says which file was skipped and why."""
-    write_video(smooth_frames(8), tmp_path / "a.mp4", upscale_to=None)
-    (tmp_path / "b.mp4").write_bytes(b"")
-    with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        out = read_video_folder(tmp_path, 8, 16, progress=False)
-    assert [str(w.message) for w in record] == [f"skipping {tmp_path / 'b.mp4'}, which cannot be decoded: the file "
-                                                "is empty"]
-    assert out.n_skipped_corrupt == 1 and [p.name for p in out.files] == ["a.mp4"]
 
 
 def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):

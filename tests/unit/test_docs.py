@@ -178,7 +178,8 @@ ERROR_ROWS_ELSEWHERE = {
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask painted.png"` (half of its pixels '
     'transparent)': ("tests/domains/test_images_data.py", "test_a_mask_with_transparent_pixels_is_refused"),
     "`make sample DOMAIN=video CKPT=video.ckpt INPUT=empty.mp4` (0 bytes; in a `DATA=folder` folder: skipped with "
-    "`warning: skipping empty.mp4, which cannot be decoded: the file is empty`)": ("tests/domains/test_video.py", "test_an_empty_video_file_says_it_is_empty"),
+    "`warning: skipping empty.mp4, which cannot be decoded: the file is empty`)":
+        ("tests/domains/test_video.py", "test_an_empty_video_file_says_it_is_empty"),
     "`make sample DOMAIN=video CKPT=video.ckpt INPUT=short.mp4` (10 frames; the model's clips are 17)":
         ("tests/domains/test_video.py",
          "test_a_video_shorter_than_the_clip_is_refused_saying_how_long_a_video_to_give"),

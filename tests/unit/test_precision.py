@@ -267,7 +267,6 @@ def test_a_run_config_records_the_precision_that_ran(given, ran, recorded):
     assert (note is not None) == (given == "16-mixed")
 
 
-
 @pytest.mark.parametrize("precision, dtype", [("bf16-mixed", torch.bfloat16), ("32-true", None)])
 def test_the_conveniences_run_at_the_trainers_precision(tiny_module, precision, dtype):
     """An evaluation's and the pictures' model calls come from callbacks, outside the steps Lightning runs under
