@@ -410,10 +410,14 @@ class PixelTransformerModule(L.LightningModule):
         where = f"at global step {self.global_step}" + (f", batch {batch_idx} (|S|={num_context})"
                                                         if batch_idx is not None else "")
         if self.optim_config.nonfinite == "error":
-            if self.global_step == self._fit_first_step:  # the weights are those the fit started from
+            if self.global_step == self._fit_first_step == 0:  # the weights are those the fit was built with
                 raise FloatingPointError(f"{what} {where}{self.saved_note()}; the fit had taken no optimizer step, so "
                                          "its learning rate is not the cause: look at the data, the model's options "
                                          "and trainer.precision")
+            if self.global_step == self._fit_first_step:  # a resume: the weights are the checkpoint's
+                raise FloatingPointError(f"{what} {where}{self.saved_note()}; the fit resumed at this step and had "
+                                         "taken no optimizer step since, so the checkpoint's weights give it: resume "
+                                         "an earlier checkpoint, or lower model.optim.lr")
             raise FloatingPointError(f"{what} {where}{self.saved_note()}; lower model.optim.lr, or set "
                                      "model.optim.nonfinite=skip to skip such batches")
         self.skipped_batches += 1
@@ -609,7 +613,7 @@ class PixelTransformerModule(L.LightningModule):
         """A fit that never validates says so (:meth:`_say_no_validation`). A resume restores the optimizer and its
         schedule with the learning rate and weight decay they were built with; the run's config, and an option given
         on resuming (`--model.optim.lr`), apply instead. On a fresh start this sets what configure_optimizers
-        built. The step the fit starts at is kept: a non-finite loss there is none of the learning rate's doing."""
+        built. The step the fit starts at is kept: a non-finite loss there comes from the weights it started with."""
         self._fit_first_step = self.global_step
         self._say_no_validation()
         if self._trainer is None or not self.trainer.optimizers or not self.trainer.lr_scheduler_configs:

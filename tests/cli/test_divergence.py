@@ -50,7 +50,7 @@ class NanLoss(Blowup):
 
 
 def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at: int | None = None,
-        nan_at=(), nan_batches=(), every_n_train_steps: int = 1, callbacks=(), **trainer_options):
+        nan_at=(), nan_batches=(), every_n_train_steps: int = 1, callbacks=(), ckpt_path=None, **trainer_options):
     import lightning as L
 
     import domains.polynomial.domain  # noqa: F401 - the domain the module names
@@ -67,7 +67,7 @@ def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at
     trainer = L.Trainer(**{"max_steps": max_steps, "logger": False, "callbacks": [*callbacks, checkpoints],
                            "enable_progress_bar": False, "limit_val_batches": 0, "enable_model_summary": False,
                            "accelerator": "cpu", "gradient_clip_val": 1.0, **trainer_options})
-    trainer.fit(module, datamodule=dm)
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     return trainer, module
 
 
@@ -94,6 +94,17 @@ def test_a_nonfinite_loss_before_the_first_optimizer_step_does_not_blame_the_lea
                        r"so its learning rate is not the cause: look at the data, the model's options and "
                        r"trainer\.precision$"):
         fit(tmp_path, blow_at=(), max_steps=3, nan_at={0})
+
+
+def test_a_nonfinite_loss_at_the_first_step_of_a_resume_names_the_checkpoint(tmp_path):
+    """On a resume the first step is the checkpoint's: a NaN loss there was said not to be the learning rate's fault,
+    though the checkpoint's weights, which that learning rate trained, give it."""
+    fit(tmp_path, blow_at=(), max_steps=2)
+    with pytest.raises(FloatingPointError, match=r"^non-finite training loss nan at global step 2, batch \d+ "
+                       r"\(\|S\|=\d+\); .*; the fit resumed at this step and had taken no optimizer step since, so the "
+                       r"checkpoint's weights give it: resume an earlier checkpoint, or lower model\.optim\.lr$"):
+        fit(tmp_path / "resume", blow_at=(), max_steps=4, nan_at={2},
+            ckpt_path=str(tmp_path / "checkpoints" / "last.ckpt"))
 
 
 def test_skip_leaves_the_weights_finite_and_counts_the_batches(tmp_path):
