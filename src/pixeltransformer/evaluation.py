@@ -24,7 +24,7 @@ from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
 from .errors import counted
 from .files import write_json
-from .inference import check_n_autoregressive, check_temperature, observed_lookup
+from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
@@ -460,10 +460,13 @@ class SweepEvaluation(Callback):
                                          seed=[item_seed(self.seed, keys[i], k) for i in rows])  # [B', S, Q, V]
                 samples = drawn.new_full((b, *drawn.shape[1:]), float("nan"))  # [B, S, Q, V]: NaN = not sampled
                 samples[rows] = drawn
+            mean = pl_module.dist.mean(params)  # [B, Q, V]
+            # finite weights whose outputs overflow would write Infinity and null into metrics.json: refused
+            check_predictions(pl_module.dist, params, f"test queries at |S| = {k}", mean, items=keys)
             nll = pl_module.nll_per_dim(params, qry_val)  # [B, Q]
-            item = SweepItem(spec, signal, k, ctx_pos, ctx_val, qry_pos, qry_val, ~observed, params,
-                             pl_module.dist.mean(params), nearest_neighbour_fill(ctx_pos, ctx_val, qry_pos),
-                             samples, on_grid, nll, batch, pl_module.dist)
+            item = SweepItem(spec, signal, k, ctx_pos, ctx_val, qry_pos, qry_val, ~observed, params, mean,
+                             nearest_neighbour_fill(ctx_pos, ctx_val, qry_pos), samples, on_grid, nll, batch,
+                             pl_module.dist)
             values = {"nll": masked_mean(nll, item.held_out)}
             values.update(self.metrics(item, pl_module))
             out[k] = values

@@ -12,6 +12,8 @@ from lightning.pytorch.loggers import Logger
 
 from pixeltransformer import module as module_lib
 from pixeltransformer.checkpointing import RunCheckpoint
+from pixeltransformer.evaluation import SweepEvaluation
+from pixeltransformer.inference import PredictionOverflow
 
 
 class Blowup(module_lib.PixelTransformerModule):
@@ -282,10 +284,25 @@ def test_an_evaluation_of_weights_whose_outputs_overflow_is_refused(tmp_path):
                                                          grid_points=True), val_levels=[4, 6])
     with torch.no_grad():
         module.model.head.weight.mul_(1e37)
-    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                        callbacks=[SweepEvaluation(levels=(4, 6), out_dir=str(tmp_path / "eval"))])
     with pytest.raises(FloatingPointError, match=r"^the model's predictions hold NaN or Inf at \d+ of 4 x \d+ "
                        r"test queries at \|S\| = 4 \(items 0, 1, 2, 3\) from a finite S"):
         trainer.test(module, datamodule=dm)
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_the_evaluation_refuses_its_own_predictions_that_overflow(tiny_module):
+    """The overflow check of `make eval` ran on the validation sampler's queries, not on the evaluation's own contexts
+    and queries that metrics.json scores: outputs that overflow there alone reached metrics.json as Infinity."""
+    from domains.polynomial.data import PolynomialDataset
+
+    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
+    with torch.no_grad():
+        tiny_module.model.head.weight.mul_(1e37)
+    with pytest.raises(PredictionOverflow, match=r"^the model's predictions hold NaN or Inf at \d+ of 2 x 64 test "
+                       r"queries at \|S\| = 5 \(items 3, 7\) from a finite S"):
+        SweepEvaluation(levels=(5,)).evaluate_batch(tiny_module, {"signal": signal, "index": torch.tensor([3, 7])})
 
 
 class NanValidation(module_lib.PixelTransformerModule):
