@@ -49,7 +49,7 @@ class Pictures(Callback):
         if resolution is not None and resolution < 2:
             raise ValueError(f"Pictures: resolution must be >= 2, got {resolution}")
         try:  # refused here, not at the first validation's pictures, after the training steps before it
-            check_n_autoregressive(n_autoregressive)
+            n_autoregressive = check_n_autoregressive(n_autoregressive)
         except ValueError as err:
             raise ValueError(f"Pictures: {err}") from None
         self.num_examples, self.levels, self.num_samples = num_examples, tuple(levels), num_samples

@@ -24,7 +24,7 @@ from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
 from .errors import counted
 from .files import write_json
-from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup
+from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup, whole_number
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
@@ -279,11 +279,6 @@ def left_out_line(stage: str, dropped: list[int], spec: SignalSpec, outcome: str
             f"every one of the {spec.num_points} points of {spec.domain}/{spec.dataset}: {outcome}")
 
 
-def whole_number(value: Any, low: int) -> bool:
-    """Whether an evaluation's count is a whole number (not a bool) >= low."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-
 class SweepEvaluation(Callback):
     """Evaluate a model across |S| on the test set (used by `pixeltransformer test`).
 
@@ -331,7 +326,7 @@ class SweepEvaluation(Callback):
                              f">= 1 (query positions drawn in each signal), got {queries!r}")
         try:  # refused here, not at the first sampled batch of an evaluation
             temperature = check_temperature(temperature)
-            check_n_autoregressive(n_autoregressive)
+            n_autoregressive = check_n_autoregressive(n_autoregressive)
         except ValueError as err:
             raise ValueError(f"SweepEvaluation: {err}") from None
         self.levels = tuple(levels)

@@ -201,6 +201,12 @@ def as_int(value) -> int | None:
         return None
 
 
+def whole_number(value, low: int) -> bool:
+    """Whether a count is a whole number (of any type as_int takes: not a bool) >= low."""
+    count = as_int(value)
+    return count is not None and count >= low
+
+
 def grid_sizes(grid, pos_dims: int) -> tuple[int, ...] | None:
     """A grid's sizes as ints (whole numbers of any type as_int takes): ``pos_dims`` of them, each >= 1; None if the
     sequence is anything else."""
@@ -224,10 +230,12 @@ def check_temperature(temperature) -> float:
 
 
 def check_n_autoregressive(n_autoregressive) -> int | None:
-    """N', the autoregressive steps of a sample: a whole number >= 0, or None (every query drawn)."""
-    if n_autoregressive is not None and (as_int(n_autoregressive) is None or n_autoregressive < 0):
+    """N', the autoregressive steps of a sample, as an int: a whole number >= 0, or None (every query drawn)."""
+    if n_autoregressive is None:
+        return None
+    if not whole_number(n_autoregressive, 0):
         raise ValueError(f"n_autoregressive must be an int >= 0 or None, got {n_autoregressive!r}")
-    return n_autoregressive
+    return as_int(n_autoregressive)
 
 
 def check_threshold(threshold) -> float:
@@ -301,7 +309,7 @@ def sample(
     """
     if as_int(num_samples) is None or num_samples < 1:  # torch's errors name neither (repeats, an empty min)
         raise ValueError(f"sample needs num_samples >= 1, got {num_samples!r}")
-    check_n_autoregressive(n_autoregressive)
+    n_autoregressive = check_n_autoregressive(n_autoregressive)
     temperature = check_temperature(temperature)
     check_sets(model, ctx_pos, ctx_val, qry_pos)
     check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)

@@ -29,8 +29,8 @@ from .domain import Domain, domain_for
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import first_line
 from .evaluation import gather_item_values, left_out_line
-from .inference import (Completion, as_int, check_finite, check_sets, check_temperature,
-                        check_weights, complete, grid_sizes, mean_field, predict_params, sample)
+from .inference import (Completion, as_int, check_finite, check_n_autoregressive, check_sets, check_temperature,
+                        check_weights, complete, grid_sizes, mean_field, predict_params, sample, whole_number)
 from .loading import nonfinite
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
@@ -977,15 +977,13 @@ def check_sampling(options: dict[str, Any], least_samples: int = 0) -> dict[str,
     inference.item_seeds). ``least_samples``: 1 for sample, which has no mean to give instead (m.sample(...,
     num_samples=-1) was told "an int >= 0", and 0 then refused)."""
     options = dict(options)
-    for key in ("num_samples", "n_autoregressive"):
-        if key in options and not (key == "n_autoregressive" and options[key] is None):
-            count = as_int(options[key])
-            least = least_samples if key == "num_samples" else 0
-            if count is None or count < least:
-                allowed = f"an int >= {least}" + (" or None" if key == "n_autoregressive" else
-                                                  " (the mean: mean_field)" if least else "")
-                raise ValueError(f"{key} must be {allowed}, got {options[key]!r}")
-            options[key] = count
+    if "num_samples" in options:
+        if not whole_number(options["num_samples"], least_samples):
+            raise ValueError(f"num_samples must be an int >= {least_samples}"
+                             f"{' (the mean: mean_field)' if least_samples else ''}, got {options['num_samples']!r}")
+        options["num_samples"] = as_int(options["num_samples"])
+    if "n_autoregressive" in options:
+        options["n_autoregressive"] = check_n_autoregressive(options["n_autoregressive"])
     if "chunk" in options:  # queries decoded at a time
         chunk = as_int(options["chunk"])
         if chunk is None or chunk < 1:
