@@ -116,14 +116,14 @@ def check_run_entries(run: dict[str, Any], path: Path) -> None:
     if figures is not None and not (isinstance(figures, list) and all(isinstance(f, str) for f in figures)):
         raise ResultsError(f"{path}: \"figures\" is {shown(figures)}; it must be a list of file names in docs/figures/")
     if unknown := sorted(set(run) - set(RUN_KEYS + OPTIONAL_RUN_KEYS)):  # a typo: "wall-time", "figure"
-        warn_once(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(json.dumps, unknown))} left "
+        note_once(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(json.dumps, unknown))} left "
                   f"out (run.json takes {', '.join(RUN_KEYS + OPTIONAL_RUN_KEYS)})")
 
 
 _WARNED: set[str] = set()  # the page's folders are read twice by an import (check_published, render): said once
 
 
-def warn_once(note: str) -> None:
+def note_once(note: str) -> None:
     """``warning: <note>`` on stderr, once a process."""
     if note not in _WARNED:
         _WARNED.add(note)
