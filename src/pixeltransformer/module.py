@@ -232,7 +232,7 @@ class PixelTransformerModule(L.LightningModule):
         grid_points = getattr(self.val_sampler, "grid_points", False)
         self.val_levels = validation_levels(val_levels, self.spec.num_points, grid_points)
         # the levels validation leaves out, said at its first epoch (_say_left_out_levels); continuous positions: none
-        self.left_out_levels = sorted({int(k) for k in val_levels if k >= self.spec.num_points}) if grid_points else []
+        self.left_out_levels = sorted({int(k) for k in val_levels} - set(self.val_levels)) if grid_points else []
         # this rank's validation (or test) NLLs so far: item keys [B] and, per |S| level, NLLs [B], one per batch
         self._val_keys: list[torch.Tensor] = []
         self._val_nll: dict[int, list[torch.Tensor]] = {}
