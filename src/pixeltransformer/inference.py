@@ -62,7 +62,7 @@ def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str, me
     in matplotlib). ``mean`` [B, Q, V]: dist.mean(params), where the caller has it; ``items``: the B signals' names
     in a message (split indices)."""
     mean = dist.mean(params) if mean is None else mean  # [B, Q, V]
-    sigma = dist.split(params)[2]  # [B, Q, NB]
+    sigma = dist.sigmas(params)  # [B, Q, NB]
     finite = torch.isfinite(mean).all(-1) & torch.isfinite(sigma.square()).all(-1)  # [B, Q]
     if not bool(finite.all()):  # one read of the device, as every other finite check
         bad = int((~finite).sum())  # of the B x Q queries
