@@ -282,8 +282,8 @@ class BinnedGaussian(nn.Module):
     def _loss_at_bin(self, logits: torch.Tensor, b: torch.Tensor, offset_b: torch.Tensor, raw_sigma_b: torch.Tensor,
                      value: torch.Tensor) -> torch.Tensor:
         """logits [..., NB], nearest bin [..., 1], its raw offset [..., V] and raw scale [...] -> loss [...].
-        Half-precision logits (the head's under autocast) are read in float32: CPU autocast, unlike CUDA's, left the
-        log-sum-exp in bf16, whose rounding moved a query's loss by tenths of a nat."""
+        Half-precision logits (the head's under autocast) are read in float32, so the log-sum-exp runs in float32 on
+        every device: bf16's rounding there would move a query's loss by tenths of a nat."""
         logits = as_float32(logits)  # [..., NB]
         log_q = logits.gather(-1, b).squeeze(-1) - logits.logsumexp(-1)  # [...]
         mean_b = self.centres[b.squeeze(-1)] + self.unit * offset_b  # [..., V]

@@ -58,9 +58,9 @@ def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str, me
                       items: Sequence[int] | None = None) -> None:
     """One line for predictions [B, Q, NP] from a finite S whose mean or spread is NaN or Inf (a variance that
     overflows float32 included) at queries ``where`` names ("grid points"): finite weights whose outputs overflow, as
-    a checkpoint saved while its training diverged has (its metrics.json held Infinity and null, its pictures failed
-    in matplotlib). ``mean`` [B, Q, V]: dist.mean(params), where the caller has it; ``items``: the B signals' names
-    in a message (split indices)."""
+    a checkpoint saved while its training diverged has. Such predictions are refused before anything reads them: no
+    metric is computed from them (metrics.json holds no Infinity or null) and no picture drawn. ``mean`` [B, Q, V]:
+    dist.mean(params), where the caller has it; ``items``: the B signals' names in a message (split indices)."""
     mean = dist.mean(params) if mean is None else mean  # [B, Q, V]
     sigma = dist.sigmas(params)  # [B, Q, NB]
     finite = torch.isfinite(mean).all(-1) & torch.isfinite(sigma.square()).all(-1)  # [B, Q]
@@ -504,7 +504,7 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     qry = grid_positions(grid_shape, device=ctx_pos.device).unsqueeze(0).expand(b, -1, -1)  # [B, N, P]
     if ctx_pos.dtype == torch.float64:  # S's positions in float64 (supported): the grid's in float64 too
         qry = qry.double()
-    words = f"mean at {qry.shape[1]} points" + (f" x {b} signals" if b > 1 else "") if progress else None
+    words = (f"mean at {qry.shape[1]} points" + (f" x {counted(b, 'signal')}" if b > 1 else "")) if progress else None
     params = predict_params(model, ctx_pos, ctx_val, qry, chunk, words)  # [B, N, NP]
     predicted = dist.mean(params)  # [B, N, V]
     check_predictions(dist, params, "grid points", predicted)

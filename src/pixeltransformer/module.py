@@ -855,8 +855,8 @@ class PixelTransformerModule(L.LightningModule):
     def trainer_precision(self) -> contextlib.AbstractContextManager:
         """The precision of the Trainer running the module, for the conveniences: its autocast (bf16-mixed,
         16-mixed), where no autocast is on already. An evaluation's and the pictures' model calls come from callbacks,
-        outside the steps Lightning runs under trainer.precision, and ran in float32 whatever it said. Outside a
-        Trainer (the Python API) the caller's own autocast, if any, applies."""
+        outside the steps Lightning runs under trainer.precision: they run under this autocast, at the precision the
+        Trainer was given. Outside a Trainer (the Python API) the caller's own autocast, if any, applies."""
         plugin = getattr(self._trainer, "precision_plugin", None)
         if plugin is None or torch.is_autocast_enabled(self.device.type):
             return contextlib.nullcontext()

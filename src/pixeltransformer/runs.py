@@ -465,9 +465,10 @@ def _yaml_kind(value: Any) -> str:
 
 
 def check_config_order(argv: list[str]) -> None:
-    """A dataset overlay (configs/<domain>/<name>.yaml) given before any config that names the data class (its
-    domain's configs/<domain>.yaml) meets no data class yet, and the parser would only say that an option "is not
-    accepted": name the order."""
+    """The order of the configs, named in one line where the parser would only say that an option "is not
+    accepted": a dataset overlay (configs/<domain>/<name>.yaml) given before any config that names the data class
+    (its domain's configs/<domain>.yaml), or after another domain's data class; and two domains' configs
+    (configs/polynomial.yaml, then configs/images.yaml), whose mix of data, model and other options would not fit."""
     if any(a == "--resume" or a.startswith("--resume=") for a in argv):
         return  # a resume's first config is the run's own config.yaml (with_run_config)
     configs = [Path(c) for c in given_configs(argv)]
