@@ -316,14 +316,14 @@ class SweepEvaluation(Callback):
                              f"got {max_items!r}")
         if sample_items is not None and not whole_number(sample_items, 0):
             # -1 (read as "every item") sampled none: no sample metric in metrics.json, without a word
-            raise ValueError(f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the split "
-                             f"drawn samples for; 0: none), or null for every item; got {sample_items!r}")
+            raise ValueError(f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the "
+                             f"split drawn samples for; 0: none), or null for every item; got {sample_items!r}")
         if isinstance(queries, str) and re.fullmatch(r"\s*[+-]?\d+\s*", queries):
             queries = int(queries)  # --trainer.callbacks.queries=100 reaches a str | int option as text
         if queries != "grid" and not whole_number(queries, 1):
             # a typo of grid met int() after the checkpoint loaded; 0 met the set sampler's num_queries at a batch
-            raise ValueError(f"SweepEvaluation: queries must be 'grid' (every grid point is a query) or a whole number "
-                             f">= 1 (query positions drawn in each signal), got {queries!r}")
+            raise ValueError(f"SweepEvaluation: queries must be 'grid' (every grid point is a query) or a whole "
+                             f"number >= 1 (query positions drawn in each signal), got {queries!r}")
         try:  # refused here, not at the first sampled batch of an evaluation
             temperature = check_temperature(temperature)
             n_autoregressive = check_n_autoregressive(n_autoregressive)

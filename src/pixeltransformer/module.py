@@ -411,9 +411,9 @@ class PixelTransformerModule(L.LightningModule):
                                                         if batch_idx is not None else "")
         if self.optim_config.nonfinite == "error":
             if self.global_step == self._fit_first_step == 0:  # the weights are those the fit was built with
-                raise FloatingPointError(f"{what} {where}{self.saved_note()}; the fit had taken no optimizer step, so "
-                                         "its learning rate is not the cause: look at the data, the model's options "
-                                         "and trainer.precision")
+                raise FloatingPointError(f"{what} {where}{self.saved_note()}; the fit had taken no optimizer step, "
+                                         "so its learning rate is not the cause: look at the data, the model's "
+                                         "options and trainer.precision")
             if self.global_step == self._fit_first_step:  # a resume: the weights are the checkpoint's
                 raise FloatingPointError(f"{what} {where}{self.saved_note()}; the fit resumed at this step and had "
                                          "taken no optimizer step since, so the checkpoint's weights give it: resume "
@@ -563,8 +563,9 @@ class PixelTransformerModule(L.LightningModule):
         stage = getattr(self.trainer.state.fn, "value", "fit")
         place = "" if set(self.val_levels) <= set(self.hparams.val_levels) else (
             " in its place" if len(dropped) == 1 else " in their place")
-        print(left_out_line(stage, dropped, self.spec, f"left out of validation, which scores |S| = "
-                            f"{', '.join(map(str, self.val_levels))}{place} (no query would be held out)"), flush=True)
+        scored = ", ".join(map(str, self.val_levels))
+        print(left_out_line(stage, dropped, self.spec, f"left out of validation, which scores |S| = {scored}{place} "
+                            "(no query would be held out)"), flush=True)
 
     def on_test_epoch_start(self) -> None:
         self.forget_val_nll()

@@ -147,8 +147,9 @@ def read_metrics(folder: Path) -> dict[str, Any]:
             raise ResultsError(f"{path}: rows[{i}][\"num_context\"] is {shown(k)}; it must be a whole number, the "
                                "context size |S|")
         if (j := first.setdefault(k, i)) != i:
-            raise ResultsError(f"{path}: rows[{j}] and rows[{i}] both give |S| = {k}: a table has one row per context "
-                               "size; keep one of them (another evaluation's rows go in a folder of their own)")
+            raise ResultsError(f"{path}: rows[{j}] and rows[{i}] both give |S| = {k}: a table has one row per "
+                               "context size; keep one of them (another evaluation's rows go in a folder of their "
+                               "own)")
         for key, value in row.items():
             if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
                 raise ResultsError(f"{path}: rows[{i}][{json.dumps(key)}] (|S| = {k}) is {shown(value)}; a table "
