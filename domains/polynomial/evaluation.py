@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from pixeltransformer.evaluation import SweepEvaluation, whole_number
+from pixeltransformer.evaluation import SweepEvaluation
+from pixeltransformer.inference import whole_number
 from pixeltransformer.media import log_media
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 
 from .domain import checked_context, suffix_title
 from .errors import warn_rank_zero
@@ -48,7 +49,7 @@ class Pictures(Callback):
         if resolution is not None and resolution < 2:
             raise ValueError(f"Pictures: resolution must be >= 2, got {resolution}")
         try:  # refused here, not at the first validation's pictures, after the training steps before it
-            check_n_autoregressive(n_autoregressive)
+            n_autoregressive = check_n_autoregressive(n_autoregressive)
         except ValueError as err:
             raise ValueError(f"Pictures: {err}") from None
         self.num_examples, self.levels, self.num_samples = num_examples, tuple(levels), num_samples
@@ -71,8 +72,9 @@ class Pictures(Callback):
             except SampleOverflow as err:  # the mean, the loss and the weights may be finite: a fit goes on
                 overflow, completion = err, pl_module.complete(*ctx, num_samples=0, **options)
             except PredictionOverflow as err:  # a fit that skips NaN losses goes on, its val/nll NaN
-                warn_rank_zero(f"the pictures{' at ' + where if where else ''} are not drawn: {err.finding}; the "
-                               "training diverges: lower model.optim.lr")
+                fitting = pl_module._trainer is None or pl_module.trainer.state.fn == TrainerFn.FITTING
+                warn_rank_zero(f"the pictures{' at ' + where if where else ''} are not drawn: " + (
+                    f"{err.finding}; the training diverges: lower model.optim.lr" if fitting else str(err)))
                 return {}
             completions[name] = completion.cpu()
         if overflow is not None:  # one line a draw, whichever contexts ran away

@@ -63,11 +63,11 @@ READS = {"test": ("test",), "validate": ("val",)}  # the split an evaluation rea
 
 def own_data(saved: dict, given: dict | None = None) -> str | None:
     """A checkpoint's data as make variables: its saved spec's domain and, where the repository has an overlay of
-    that name, else the overlays that read that dataset ("DOMAIN=video DATA=beach", whose dataset is npz), and the file
-    or folder it read where its spec names one ("on curves.npy"); a domain of the user's own, which make does not know,
-    by its dataset's name. ``given``: the spec of the data given instead; of the same domain, what is left to choose
-    (the domain given is not named again: "DATA=file on curves.npy", "without DATA=" for the domain's default data),
-    None where only other options differ."""
+    that name, else the overlays that read that dataset ("DOMAIN=video DATA=beach", whose dataset is npz), and the
+    file or folder it read where its spec names one ("on curves.npy"); a domain of the user's own, which make does not
+    know, by its dataset's name. ``given``: the spec of the data given instead; of the same domain, what is left to
+    choose (the domain given is not named again: "DATA=file on curves.npy", "without DATA=" for the domain's default
+    data), None where only other options differ."""
     domain, dataset = saved.get("domain"), saved.get("dataset")
     if not (REPO_CONFIGS / f"{domain}.yaml").is_file():
         return f"{domain}/{dataset}"

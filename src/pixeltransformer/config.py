@@ -186,7 +186,7 @@ class OptimConfig:
         if total_steps >= self.warmup_steps or total_steps < 1:
             return None
         peak = self.lr * total_steps / self.warmup_steps
-        if total_steps == 1:  # the only warmup shorter than one step is none ("below 1")
+        if total_steps == 1:  # "warmup_steps below 1" would mean 0, no warmup: named as such
             return (f"model.optim.warmup_steps={self.warmup_steps} is longer than this 1-step fit: its one step runs "
                     f"at 1/{self.warmup_steps} of lr ({peak:.3g}) and the learning rate never reaches its peak; give "
                     f"--model.optim.warmup_steps 0 to take the step at lr, or a --trainer.max_steps above "

@@ -212,10 +212,21 @@ class BinnedGaussian(nn.Module):
             sigma_raw = sigma_raw.gather(-1, bins)  # [..., k]
             centres = centres[bins]  # [..., k, V]
         means = centres + self.unit * offsets  # [..., NB or k, V]
-        sigma_u = F.softplus(sigma_raw) + self.min_sigma  # [..., NB or k]
         if shift is not None:  # the set's frame back to value units
-            return shift.unsqueeze(-2) + scale.unsqueeze(-1) * means, sigma_u * self.unit * scale
-        return means, sigma_u * self.unit
+            means = shift.unsqueeze(-2) + scale.unsqueeze(-1) * means  # [..., NB or k, V]
+        return means, self._sigma(sigma_raw, scale)
+
+    def sigmas(self, params: torch.Tensor) -> torch.Tensor:
+        """params [..., NP] -> the bins' sigmas [..., NB] (value units), without the means components() computes."""
+        self.check_params(params)
+        nb, v = self.num_bins, self.val_dims
+        params, _, scale = self.unframe(params)
+        return self._sigma(params[..., nb + nb * v : nb * (2 + v)], scale)  # [..., NB]
+
+    def _sigma(self, sigma_raw: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+        """The head's raw sigmas [..., NB or k] in value units (a framed model's scale s [..., 1] included)."""
+        sigma = (F.softplus(sigma_raw) + self.min_sigma) * self.unit  # [..., NB or k]
+        return sigma if scale is None else sigma * scale
 
     def nearest_bin(self, value: torch.Tensor) -> torch.Tensor:
         """Index of the nearest centre for values [..., V] -> [...]."""
@@ -271,8 +282,8 @@ class BinnedGaussian(nn.Module):
     def _loss_at_bin(self, logits: torch.Tensor, b: torch.Tensor, offset_b: torch.Tensor, raw_sigma_b: torch.Tensor,
                      value: torch.Tensor) -> torch.Tensor:
         """logits [..., NB], nearest bin [..., 1], its raw offset [..., V] and raw scale [...] -> loss [...].
-        Half-precision logits (the head's under autocast) are read in float32: CPU autocast, unlike CUDA's, left the
-        log-sum-exp in bf16, whose rounding moved a query's loss by tenths of a nat."""
+        Half-precision logits (the head's under autocast) are read in float32, so the log-sum-exp runs in float32 on
+        every device: bf16's rounding there would move a query's loss by tenths of a nat."""
         logits = as_float32(logits)  # [..., NB]
         log_q = logits.gather(-1, b).squeeze(-1) - logits.logsumexp(-1)  # [...]
         mean_b = self.centres[b.squeeze(-1)] + self.unit * offset_b  # [..., V]

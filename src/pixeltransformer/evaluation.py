@@ -24,7 +24,7 @@ from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
 from .errors import counted
 from .files import write_json
-from .inference import check_n_autoregressive, check_temperature, observed_lookup
+from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup, whole_number
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
@@ -279,11 +279,6 @@ def left_out_line(stage: str, dropped: list[int], spec: SignalSpec, outcome: str
             f"every one of the {spec.num_points} points of {spec.domain}/{spec.dataset}: {outcome}")
 
 
-def whole_number(value: Any, low: int) -> bool:
-    """Whether an evaluation's count is a whole number (not a bool) >= low."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-
 class SweepEvaluation(Callback):
     """Evaluate a model across |S| on the test set (used by `pixeltransformer test`).
 
@@ -321,17 +316,17 @@ class SweepEvaluation(Callback):
                              f"got {max_items!r}")
         if sample_items is not None and not whole_number(sample_items, 0):
             # -1 (read as "every item") sampled none: no sample metric in metrics.json, without a word
-            raise ValueError(f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the split "
-                             f"drawn samples for; 0: none), or null for every item; got {sample_items!r}")
+            raise ValueError(f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the "
+                             f"split drawn samples for; 0: none), or null for every item; got {sample_items!r}")
         if isinstance(queries, str) and re.fullmatch(r"\s*[+-]?\d+\s*", queries):
             queries = int(queries)  # --trainer.callbacks.queries=100 reaches a str | int option as text
         if queries != "grid" and not whole_number(queries, 1):
             # a typo of grid met int() after the checkpoint loaded; 0 met the set sampler's num_queries at a batch
-            raise ValueError(f"SweepEvaluation: queries must be 'grid' (every grid point is a query) or a whole number "
-                             f">= 1 (query positions drawn in each signal), got {queries!r}")
+            raise ValueError(f"SweepEvaluation: queries must be 'grid' (every grid point is a query) or a whole "
+                             f"number >= 1 (query positions drawn in each signal), got {queries!r}")
         try:  # refused here, not at the first sampled batch of an evaluation
             temperature = check_temperature(temperature)
-            check_n_autoregressive(n_autoregressive)
+            n_autoregressive = check_n_autoregressive(n_autoregressive)
         except ValueError as err:
             raise ValueError(f"SweepEvaluation: {err}") from None
         self.levels = tuple(levels)
@@ -460,10 +455,13 @@ class SweepEvaluation(Callback):
                                          seed=[item_seed(self.seed, keys[i], k) for i in rows])  # [B', S, Q, V]
                 samples = drawn.new_full((b, *drawn.shape[1:]), float("nan"))  # [B, S, Q, V]: NaN = not sampled
                 samples[rows] = drawn
+            mean = pl_module.dist.mean(params)  # [B, Q, V]
+            # finite weights whose outputs overflow would write Infinity and null into metrics.json: refused
+            check_predictions(pl_module.dist, params, f"test queries at |S| = {k}", mean, items=keys)
             nll = pl_module.nll_per_dim(params, qry_val)  # [B, Q]
-            item = SweepItem(spec, signal, k, ctx_pos, ctx_val, qry_pos, qry_val, ~observed, params,
-                             pl_module.dist.mean(params), nearest_neighbour_fill(ctx_pos, ctx_val, qry_pos),
-                             samples, on_grid, nll, batch, pl_module.dist)
+            item = SweepItem(spec, signal, k, ctx_pos, ctx_val, qry_pos, qry_val, ~observed, params, mean,
+                             nearest_neighbour_fill(ctx_pos, ctx_val, qry_pos), samples, on_grid, nll, batch,
+                             pl_module.dist)
             values = {"nll": masked_mean(nll, item.held_out)}
             values.update(self.metrics(item, pl_module))
             out[k] = values

@@ -58,11 +58,11 @@ def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str, me
                       items: Sequence[int] | None = None) -> None:
     """One line for predictions [B, Q, NP] from a finite S whose mean or spread is NaN or Inf (a variance that
     overflows float32 included) at queries ``where`` names ("grid points"): finite weights whose outputs overflow, as
-    a checkpoint saved while its training diverged has (its metrics.json held Infinity and null, its pictures failed
-    in matplotlib). ``mean`` [B, Q, V]: dist.mean(params), where the caller has it; ``items``: the B signals' names
-    in a message (split indices)."""
+    a checkpoint saved while its training diverged has. Such predictions are refused before anything reads them: no
+    metric is computed from them (metrics.json holds no Infinity or null) and no picture drawn. ``mean`` [B, Q, V]:
+    dist.mean(params), where the caller has it; ``items``: the B signals' names in a message (split indices)."""
     mean = dist.mean(params) if mean is None else mean  # [B, Q, V]
-    sigma = dist.split(params)[2]  # [B, Q, NB]
+    sigma = dist.sigmas(params)  # [B, Q, NB]
     finite = torch.isfinite(mean).all(-1) & torch.isfinite(sigma.square()).all(-1)  # [B, Q]
     if not bool(finite.all()):  # one read of the device, as every other finite check
         bad = int((~finite).sum())  # of the B x Q queries
@@ -201,6 +201,12 @@ def as_int(value) -> int | None:
         return None
 
 
+def whole_number(value, low: int) -> bool:
+    """Whether a count is a whole number (of any type as_int takes: not a bool) >= low."""
+    count = as_int(value)
+    return count is not None and count >= low
+
+
 def grid_sizes(grid, pos_dims: int) -> tuple[int, ...] | None:
     """A grid's sizes as ints (whole numbers of any type as_int takes): ``pos_dims`` of them, each >= 1; None if the
     sequence is anything else."""
@@ -224,10 +230,12 @@ def check_temperature(temperature) -> float:
 
 
 def check_n_autoregressive(n_autoregressive) -> int | None:
-    """N', the autoregressive steps of a sample: a whole number >= 0, or None (every query drawn)."""
-    if n_autoregressive is not None and (as_int(n_autoregressive) is None or n_autoregressive < 0):
+    """N', the autoregressive steps of a sample, as an int: a whole number >= 0, or None (every query drawn)."""
+    if n_autoregressive is None:
+        return None
+    if not whole_number(n_autoregressive, 0):
         raise ValueError(f"n_autoregressive must be an int >= 0 or None, got {n_autoregressive!r}")
-    return n_autoregressive
+    return as_int(n_autoregressive)
 
 
 def check_threshold(threshold) -> float:
@@ -301,7 +309,7 @@ def sample(
     """
     if as_int(num_samples) is None or num_samples < 1:  # torch's errors name neither (repeats, an empty min)
         raise ValueError(f"sample needs num_samples >= 1, got {num_samples!r}")
-    check_n_autoregressive(n_autoregressive)
+    n_autoregressive = check_n_autoregressive(n_autoregressive)
     temperature = check_temperature(temperature)
     check_sets(model, ctx_pos, ctx_val, qry_pos)
     check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
@@ -496,7 +504,7 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     qry = grid_positions(grid_shape, device=ctx_pos.device).unsqueeze(0).expand(b, -1, -1)  # [B, N, P]
     if ctx_pos.dtype == torch.float64:  # S's positions in float64 (supported): the grid's in float64 too
         qry = qry.double()
-    words = f"mean at {qry.shape[1]} points" + (f" x {b} signals" if b > 1 else "") if progress else None
+    words = (f"mean at {qry.shape[1]} points" + (f" x {counted(b, 'signal')}" if b > 1 else "")) if progress else None
     params = predict_params(model, ctx_pos, ctx_val, qry, chunk, words)  # [B, N, NP]
     predicted = dist.mean(params)  # [B, N, V]
     check_predictions(dist, params, "grid points", predicted)

@@ -104,8 +104,8 @@ def check_accelerator(name: Any) -> None:
     says "No supported gpu backend found!", naming neither the setting nor the torch build; "tpu" without torch_xla
     ended in a ModuleNotFoundError's traceback)."""
     if isinstance(name, str) and name.lower() == "tpu" and find_spec("torch_xla") is None:
-        raise ValueError(f"trainer.accelerator={name}, but torch_xla, which Lightning runs TPUs with, is not installed "
-                         f"here: to run on the CPU, {CPU_INSTEAD}")
+        raise ValueError(f"trainer.accelerator={name}, but torch_xla, which Lightning runs TPUs with, is not "
+                         f"installed here: to run on the CPU, {CPU_INSTEAD}")
     wanted = ACCELERATOR_TYPES.get(str(name).lower()) if isinstance(name, str) else None
     if wanted is None:
         return

@@ -29,8 +29,8 @@ from .domain import Domain, domain_for
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import first_line
 from .evaluation import gather_item_values, left_out_line
-from .inference import (Completion, as_int, check_finite, check_predictions, check_sets, check_temperature,
-                        check_weights, complete, grid_sizes, mean_field, predict_params, sample)
+from .inference import (Completion, as_int, check_finite, check_n_autoregressive, check_sets, check_temperature,
+                        check_weights, complete, grid_sizes, mean_field, predict_params, sample, whole_number)
 from .loading import nonfinite
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
@@ -232,7 +232,7 @@ class PixelTransformerModule(L.LightningModule):
         grid_points = getattr(self.val_sampler, "grid_points", False)
         self.val_levels = validation_levels(val_levels, self.spec.num_points, grid_points)
         # the levels validation leaves out, said at its first epoch (_say_left_out_levels); continuous positions: none
-        self.left_out_levels = sorted({int(k) for k in val_levels if k >= self.spec.num_points}) if grid_points else []
+        self.left_out_levels = sorted({int(k) for k in val_levels} - set(self.val_levels)) if grid_points else []
         # this rank's validation (or test) NLLs so far: item keys [B] and, per |S| level, NLLs [B], one per batch
         self._val_keys: list[torch.Tensor] = []
         self._val_nll: dict[int, list[torch.Tensor]] = {}
@@ -410,10 +410,14 @@ class PixelTransformerModule(L.LightningModule):
         where = f"at global step {self.global_step}" + (f", batch {batch_idx} (|S|={num_context})"
                                                         if batch_idx is not None else "")
         if self.optim_config.nonfinite == "error":
-            if self.global_step == self._fit_first_step:  # the weights are those the fit started from
-                raise FloatingPointError(f"{what} {where}{self.saved_note()}; the fit had taken no optimizer step, so "
-                                         "its learning rate is not the cause: look at the data, the model's options "
-                                         "and trainer.precision")
+            if self.global_step == self._fit_first_step == 0:  # the weights are those the fit was built with
+                raise FloatingPointError(f"{what} {where}{self.saved_note()}; the fit had taken no optimizer step, "
+                                         "so its learning rate is not the cause: look at the data, the model's "
+                                         "options and trainer.precision")
+            if self.global_step == self._fit_first_step:  # a resume: the weights are the checkpoint's
+                raise FloatingPointError(f"{what} {where}{self.saved_note()}; the fit resumed at this step and had "
+                                         "taken no optimizer step since, so the checkpoint's weights give it: resume "
+                                         "an earlier checkpoint, or lower model.optim.lr")
             raise FloatingPointError(f"{what} {where}{self.saved_note()}; lower model.optim.lr, or set "
                                      "model.optim.nonfinite=skip to skip such batches")
         self.skipped_batches += 1
@@ -521,8 +525,6 @@ class PixelTransformerModule(L.LightningModule):
         for k in self.val_levels:
             sets = fixed_sets(self.val_sampler, signal, keys, k)
             params = self(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, NP]
-            if testing:  # a fit's validation logs the NaN, and ranks no best checkpoint by it
-                check_predictions(self.dist, params, f"test queries at |S| = {k}", items=keys)
             nll = self.nll_per_dim(params, sets.qry_val)  # [B, Q]
             self._val_nll[k].append(nll.mean(dim=1).detach())  # [B]
 
@@ -561,8 +563,9 @@ class PixelTransformerModule(L.LightningModule):
         stage = getattr(self.trainer.state.fn, "value", "fit")
         place = "" if set(self.val_levels) <= set(self.hparams.val_levels) else (
             " in its place" if len(dropped) == 1 else " in their place")
-        print(left_out_line(stage, dropped, self.spec, f"left out of validation, which scores |S| = "
-                            f"{', '.join(map(str, self.val_levels))}{place} (no query would be held out)"), flush=True)
+        scored = ", ".join(map(str, self.val_levels))
+        print(left_out_line(stage, dropped, self.spec, f"left out of validation, which scores |S| = {scored}{place} "
+                            "(no query would be held out)"), flush=True)
 
     def on_test_epoch_start(self) -> None:
         self.forget_val_nll()
@@ -609,7 +612,7 @@ class PixelTransformerModule(L.LightningModule):
         """A fit that never validates says so (:meth:`_say_no_validation`). A resume restores the optimizer and its
         schedule with the learning rate and weight decay they were built with; the run's config, and an option given
         on resuming (`--model.optim.lr`), apply instead. On a fresh start this sets what configure_optimizers
-        built. The step the fit starts at is kept: a non-finite loss there is none of the learning rate's doing."""
+        built. The step the fit starts at is kept: a non-finite loss there comes from the weights it started with."""
         self._fit_first_step = self.global_step
         self._say_no_validation()
         if self._trainer is None or not self.trainer.optimizers or not self.trainer.lr_scheduler_configs:
@@ -853,8 +856,8 @@ class PixelTransformerModule(L.LightningModule):
     def trainer_precision(self) -> contextlib.AbstractContextManager:
         """The precision of the Trainer running the module, for the conveniences: its autocast (bf16-mixed,
         16-mixed), where no autocast is on already. An evaluation's and the pictures' model calls come from callbacks,
-        outside the steps Lightning runs under trainer.precision, and ran in float32 whatever it said. Outside a
-        Trainer (the Python API) the caller's own autocast, if any, applies."""
+        outside the steps Lightning runs under trainer.precision: they run under this autocast, at the precision the
+        Trainer was given. Outside a Trainer (the Python API) the caller's own autocast, if any, applies."""
         plugin = getattr(self._trainer, "precision_plugin", None)
         if plugin is None or torch.is_autocast_enabled(self.device.type):
             return contextlib.nullcontext()
@@ -975,15 +978,13 @@ def check_sampling(options: dict[str, Any], least_samples: int = 0) -> dict[str,
     inference.item_seeds). ``least_samples``: 1 for sample, which has no mean to give instead (m.sample(...,
     num_samples=-1) was told "an int >= 0", and 0 then refused)."""
     options = dict(options)
-    for key in ("num_samples", "n_autoregressive"):
-        if key in options and not (key == "n_autoregressive" and options[key] is None):
-            count = as_int(options[key])
-            least = least_samples if key == "num_samples" else 0
-            if count is None or count < least:
-                allowed = f"an int >= {least}" + (" or None" if key == "n_autoregressive" else
-                                                  " (the mean: mean_field)" if least else "")
-                raise ValueError(f"{key} must be {allowed}, got {options[key]!r}")
-            options[key] = count
+    if "num_samples" in options:
+        if not whole_number(options["num_samples"], least_samples):
+            raise ValueError(f"num_samples must be an int >= {least_samples}"
+                             f"{' (the mean: mean_field)' if least_samples else ''}, got {options['num_samples']!r}")
+        options["num_samples"] = as_int(options["num_samples"])
+    if "n_autoregressive" in options:
+        options["n_autoregressive"] = check_n_autoregressive(options["n_autoregressive"])
     if "chunk" in options:  # queries decoded at a time
         chunk = as_int(options["chunk"])
         if chunk is None or chunk < 1:

@@ -303,6 +303,9 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
         rows, keep, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names, spec.pos_dims)
         # the domain reads every row, a repeated one too, so that a row its messages name is the user's
         pos, val = checked_context(domain, "context_from_rows", domain.context_from_rows(rows, spec, source), spec)
+        if pos.shape[0] != rows.shape[0]:  # keep names the rows as given
+            raise ValueError(f"{type(domain).__name__}.context_from_rows returned {pos.shape[0]} rows for the "
+                             f"{rows.shape[0]} of {source}: it must return one row per row given, in their order")
         item["ctx_pos"], item["ctx_val"] = pos[keep].float(), val[keep].float()  # [K', P], [K', V]
     elif options.mask:
         made = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))  # [K, P], [K, V]

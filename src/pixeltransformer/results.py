@@ -116,14 +116,14 @@ def check_run_entries(run: dict[str, Any], path: Path) -> None:
     if figures is not None and not (isinstance(figures, list) and all(isinstance(f, str) for f in figures)):
         raise ResultsError(f"{path}: \"figures\" is {shown(figures)}; it must be a list of file names in docs/figures/")
     if unknown := sorted(set(run) - set(RUN_KEYS + OPTIONAL_RUN_KEYS)):  # a typo: "wall-time", "figure"
-        warn_once(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(json.dumps, unknown))} left "
+        note_once(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(json.dumps, unknown))} left "
                   f"out (run.json takes {', '.join(RUN_KEYS + OPTIONAL_RUN_KEYS)})")
 
 
 _WARNED: set[str] = set()  # the page's folders are read twice by an import (check_published, render): said once
 
 
-def warn_once(note: str) -> None:
+def note_once(note: str) -> None:
     """``warning: <note>`` on stderr, once a process."""
     if note not in _WARNED:
         _WARNED.add(note)
@@ -147,8 +147,9 @@ def read_metrics(folder: Path) -> dict[str, Any]:
             raise ResultsError(f"{path}: rows[{i}][\"num_context\"] is {shown(k)}; it must be a whole number, the "
                                "context size |S|")
         if (j := first.setdefault(k, i)) != i:
-            raise ResultsError(f"{path}: rows[{j}] and rows[{i}] both give |S| = {k}: a table has one row per context "
-                               "size; keep one of them (another evaluation's rows go in a folder of their own)")
+            raise ResultsError(f"{path}: rows[{j}] and rows[{i}] both give |S| = {k}: a table has one row per "
+                               "context size; keep one of them (another evaluation's rows go in a folder of their "
+                               "own)")
         for key, value in row.items():
             if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
                 raise ResultsError(f"{path}: rows[{i}][{json.dumps(key)}] (|S| = {k}) is {shown(value)}; a table "
@@ -456,7 +457,7 @@ def render(metrics_dir: Path, figures_dir: Path, page_dir: Path) -> str:
 
 
 # ---- importing a run folder ------------------------------------------------------------------------------
-def load_yaml(path: Path) -> dict:
+def _load_yaml(path: Path) -> dict:
     """A YAML file's mapping; {} where it is missing or unreadable."""
     import yaml
 
@@ -466,7 +467,7 @@ def load_yaml(path: Path) -> dict:
         return {}
 
 
-def data_args(cfg: dict) -> dict:
+def _data_args(cfg: dict) -> dict:
     """A config's ``data: init_args:`` mapping ({} where it has none)."""
     data = cfg.get("data") or {}
     return (data.get("init_args") or {}) if isinstance(data, dict) else {}
@@ -480,10 +481,10 @@ def _dig(cfg: dict, *keys: str) -> Any:
 
 def overlay_of(domain: str, config: dict, configs_dir: Path) -> str | None:
     """The dataset overlay configs/<domain>/<x>.yaml whose data settings the run's config carries, if any."""
-    run_args = data_args(config)
+    run_args = _data_args(config)
     best, best_n = None, 0
     for path in sorted((configs_dir / domain).glob("*.yaml")):
-        args = data_args(load_yaml(path))
+        args = _data_args(_load_yaml(path))
         if args and all(run_args.get(k) == v for k, v in args.items()) and len(args) > best_n:
             best, best_n = path.stem, len(args)
     return best
@@ -516,10 +517,10 @@ def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: 
     eval-<dataset>/ (other data), eval-<dataset>-<name>/ (another folder or file of the run's dataset) and
     eval-<checkpoint>/ (another checkpoint) the data their config_test.yaml names, with ' ARGS="--data.init_args.root=
     ..."' where it read another folder or file than the run's (a user's pictures, meshes, curves, videos)."""
-    config = load_yaml(run_dir / "config.yaml") if eval_dir.name == "eval" else {}
-    tested = config or load_yaml(eval_dir / "config_test.yaml")
+    config = _load_yaml(run_dir / "config.yaml") if eval_dir.name == "eval" else {}
+    tested = config or _load_yaml(eval_dir / "config_test.yaml")
     data = overlay_of(domain, tested, configs_dir)
-    own, args = data_args(load_yaml(run_dir / "config.yaml")), data_args(tested)
+    own, args = _data_args(_load_yaml(run_dir / "config.yaml")), _data_args(tested)
     roots = [f"--data.init_args.{k}={shlex.quote(str(args[k]))}" for k in root_options(args)
              if args[k] is not None and args[k] != own.get(k)]
     return (f" DATA={data}" if data else "") + (f" ARGS=\"{' '.join(roots)}\"" if roots else "")
@@ -534,7 +535,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     (config.yaml's run_root; runs/ by default)."""
     domain = metrics.get("domain", run_dir.parent.name)
     eval_dir = eval_dir or run_dir / "eval"
-    config = load_yaml(run_dir / "config.yaml") or load_yaml(eval_dir / "config_test.yaml")
+    config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
     data = overlay_of(domain, config, configs_dir)
     data_arg = f" DATA={data}" if data else ""
     eval_data_arg = evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)
@@ -553,7 +554,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     steps = _dig(config, "trainer", "max_steps")
     default_steps = None
     for path in [configs_dir / f"{domain}.yaml"] + ([configs_dir / domain / f"{data}.yaml"] if data else []):
-        default_steps = _dig(load_yaml(path), "trainer", "max_steps") or default_steps
+        default_steps = _dig(_load_yaml(path), "trainer", "max_steps") or default_steps
     if steps is not None and default_steps is not None and steps != default_steps:
         args.append(f"--trainer.max_steps={steps}")
     return f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n{eval_line}"
@@ -587,7 +588,7 @@ def default_title(run_dir: Path, metrics: dict, source: str | None = None) -> st
     :func:`evaluated_source`), the data it was trained on when that is other data (read from the run's config.yaml)
     and the checkpoint when it is not last.ckpt."""
     dataset = metrics.get("dataset")
-    trained = _dig(load_yaml(run_dir / "config.yaml"), "data", "init_args", "dataset")
+    trained = _dig(_load_yaml(run_dir / "config.yaml"), "data", "init_args", "dataset")
     ckpt = evaluated_checkpoint(metrics).stem
     return (f"{metrics.get('domain')} / {dataset}{f' ({source})' if source else ''}: run {run_dir.name}"
             + (f", trained on {trained}" if trained and trained != dataset else "")

@@ -465,9 +465,10 @@ def _yaml_kind(value: Any) -> str:
 
 
 def check_config_order(argv: list[str]) -> None:
-    """A dataset overlay (configs/<domain>/<name>.yaml) given before any config that names the data class (its
-    domain's configs/<domain>.yaml) meets no data class yet, and the parser would only say that an option "is not
-    accepted": name the order."""
+    """The order of the configs, named in one line where the parser would only say that an option "is not
+    accepted": a dataset overlay (configs/<domain>/<name>.yaml) given before any config that names the data class
+    (its domain's configs/<domain>.yaml), or after another domain's data class; and two domains' configs
+    (configs/polynomial.yaml, then configs/images.yaml), whose mix of data, model and other options would not fit."""
     if any(a == "--resume" or a.startswith("--resume=") for a in argv):
         return  # a resume's first config is the run's own config.yaml (with_run_config)
     configs = [Path(c) for c in given_configs(argv)]
@@ -791,18 +792,22 @@ def check_fit_length(max_steps: int | None, max_epochs: int | None,
 
 
 def _duration(max_time: Any) -> timedelta | None:
-    """trainer.max_time as Lightning's Timer reads it (DD:HH:MM:SS, timedelta's keywords, a timedelta); None where it
-    is none of these (null, or a mistake Lightning's Timer names)."""
-    if isinstance(max_time, timedelta):
+    """trainer.max_time as Lightning's Timer reads it: a timedelta from DD:HH:MM:SS, from a mapping of timedelta's
+    keywords (days, hours, minutes, seconds, ...) or a timedelta itself; None for null. Anything else (``1:00:00``, a
+    misspelled key such as ``hourz``) is refused in one line, before the run folder is named."""
+    if max_time is None or isinstance(max_time, timedelta):
         return max_time
     try:
         if isinstance(max_time, dict):
             return timedelta(**max_time)
         if isinstance(max_time, str) and (m := re.fullmatch(r"(\d+):(\d\d):(\d\d):(\d\d)", max_time.strip())):
             return timedelta(days=int(m[1]), hours=int(m[2]), minutes=int(m[3]), seconds=int(m[4]))
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return None
+    except (TypeError, ValueError, OverflowError) as err:
+        cause = f" ({err})"
+    else:
+        cause = ""
+    raise ValueError(f"trainer.max_time: {max_time} is no duration{cause}; give DD:HH:MM:SS (00:01:00:00: an hour) "
+                     f"or a mapping of days/hours/minutes/seconds (null: no time limit)")
 
 
 def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, gradient_clip_val: Any,

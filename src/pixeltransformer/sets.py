@@ -111,7 +111,8 @@ class SetSampler:
         focus_band: tuple[float, float] | None = None,
     ):
         if not 1 <= min_context <= max_context:
-            raise ValueError(f"{SETS_OPTIONS}: need 1 <= min_context <= max_context, got {min_context}, {max_context}")
+            raise ValueError(f"{SETS_OPTIONS}: need 1 <= min_context <= max_context, got {min_context}, "
+                             f"{max_context}")
         if num_queries < 1:
             raise ValueError(f"{SETS_OPTIONS}.num_queries must be >= 1, got {num_queries}")
         self.min_context = min_context
@@ -121,8 +122,8 @@ class SetSampler:
         if not 0.0 <= focus_fraction <= 1.0:
             raise ValueError(f"{SETS_OPTIONS}.focus_fraction must be in [0, 1], got {focus_fraction}")
         if focus_fraction > 0 and (focus_band is None or len(focus_band) != 2 or focus_band[0] > focus_band[1]):
-            raise ValueError(f"{SETS_OPTIONS}.focus_fraction > 0 needs focus_band = [low, high] with low <= high, got "
-                             f"{focus_band}")
+            raise ValueError(f"{SETS_OPTIONS}.focus_fraction > 0 needs focus_band = [low, high] with low <= high, "
+                             f"got {focus_band}")
         self.focus_fraction = float(focus_fraction)
         self.focus_band = None if focus_band is None else (float(focus_band[0]), float(focus_band[1]))
 

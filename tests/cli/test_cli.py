@@ -964,6 +964,20 @@ def test_a_fit_of_no_time_is_refused_before_its_folder(tmp_path, capsys, value, 
     assert "[run]" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("value, cause", [('{"hourz": 1}', r"\{'hourz': 1\} is no duration \(.*hourz.*\)"),
+                                          ("1:00:00", r"1:00:00 is no duration")])
+def test_a_max_time_that_is_no_duration_is_refused_before_its_folder(tmp_path, capsys, value, cause):
+    """A misspelled max_time key ended in a TypeError traceback from Lightning's Timer, and a string other than
+    DD:HH:MM:SS was refused by Lightning only after the run folder was named: both are refused in one line first."""
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+            f"--trainer.max_time={value}", "--run_root", str(tmp_path / "runs"), "--run_name", "none"]
+    with pytest.raises(ValueError, match=rf"^trainer.max_time: {cause}; give DD:HH:MM:SS \(00:01:00:00: an hour\) "
+                                         r"or a mapping of days/hours/minutes/seconds \(null: no time limit\)$"):
+        main(args)
+    assert not (tmp_path / "runs").exists()
+    assert "[run]" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("option, refused", [
     ("--trainer.accumulate_grad_batches=-2", r"trainer.accumulate_grad_batches must be >= 1 batches an optimizer "
                                              r"step \(1: no accumulation\), got -2"),

@@ -12,6 +12,8 @@ from lightning.pytorch.loggers import Logger
 
 from pixeltransformer import module as module_lib
 from pixeltransformer.checkpointing import RunCheckpoint
+from pixeltransformer.evaluation import SweepEvaluation
+from pixeltransformer.inference import PredictionOverflow
 
 
 class Blowup(module_lib.PixelTransformerModule):
@@ -50,7 +52,7 @@ class NanLoss(Blowup):
 
 
 def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at: int | None = None,
-        nan_at=(), nan_batches=(), every_n_train_steps: int = 1, callbacks=(), **trainer_options):
+        nan_at=(), nan_batches=(), every_n_train_steps: int = 1, callbacks=(), ckpt_path=None, **trainer_options):
     import lightning as L
 
     import domains.polynomial.domain  # noqa: F401 - the domain the module names
@@ -67,7 +69,7 @@ def fit(tmp_path, blow_at, max_steps: int, nonfinite: str = "error", overflow_at
     trainer = L.Trainer(**{"max_steps": max_steps, "logger": False, "callbacks": [*callbacks, checkpoints],
                            "enable_progress_bar": False, "limit_val_batches": 0, "enable_model_summary": False,
                            "accelerator": "cpu", "gradient_clip_val": 1.0, **trainer_options})
-    trainer.fit(module, datamodule=dm)
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     return trainer, module
 
 
@@ -94,6 +96,17 @@ def test_a_nonfinite_loss_before_the_first_optimizer_step_does_not_blame_the_lea
                        r"so its learning rate is not the cause: look at the data, the model's options and "
                        r"trainer\.precision$"):
         fit(tmp_path, blow_at=(), max_steps=3, nan_at={0})
+
+
+def test_a_nonfinite_loss_at_the_first_step_of_a_resume_names_the_checkpoint(tmp_path):
+    """On a resume the first step is the checkpoint's: a NaN loss there was said not to be the learning rate's fault,
+    though the checkpoint's weights, which that learning rate trained, give it."""
+    fit(tmp_path, blow_at=(), max_steps=2)
+    with pytest.raises(FloatingPointError, match=r"^non-finite training loss nan at global step 2, batch \d+ "
+                       r"\(\|S\|=\d+\); .*; the fit resumed at this step and had taken no optimizer step since, so the "
+                       r"checkpoint's weights give it: resume an earlier checkpoint, or lower model\.optim\.lr$"):
+        fit(tmp_path / "resume", blow_at=(), max_steps=4, nan_at={2},
+            ckpt_path=str(tmp_path / "checkpoints" / "last.ckpt"))
 
 
 def test_skip_leaves_the_weights_finite_and_counts_the_batches(tmp_path):
@@ -271,10 +284,25 @@ def test_an_evaluation_of_weights_whose_outputs_overflow_is_refused(tmp_path):
                                                          grid_points=True), val_levels=[4, 6])
     with torch.no_grad():
         module.model.head.weight.mul_(1e37)
-    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                        callbacks=[SweepEvaluation(levels=(4, 6), out_dir=str(tmp_path / "eval"))])
     with pytest.raises(FloatingPointError, match=r"^the model's predictions hold NaN or Inf at \d+ of 4 x \d+ "
                        r"test queries at \|S\| = 4 \(items 0, 1, 2, 3\) from a finite S"):
         trainer.test(module, datamodule=dm)
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_the_evaluation_refuses_its_own_predictions_that_overflow(tiny_module):
+    """The overflow check of `make eval` ran on the validation sampler's queries, not on the evaluation's own contexts
+    and queries that metrics.json scores: outputs that overflow there alone reached metrics.json as Infinity."""
+    from domains.polynomial.data import PolynomialDataset
+
+    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
+    with torch.no_grad():
+        tiny_module.model.head.weight.mul_(1e37)
+    with pytest.raises(PredictionOverflow, match=r"^the model's predictions hold NaN or Inf at \d+ of 2 x 64 test "
+                       r"queries at \|S\| = 5 \(items 3, 7\) from a finite S"):
+        SweepEvaluation(levels=(5,)).evaluate_batch(tiny_module, {"signal": signal, "index": torch.tensor([3, 7])})
 
 
 class NanValidation(module_lib.PixelTransformerModule):

@@ -161,6 +161,24 @@ def test_a_fit_s_pictures_of_predictions_that_overflow_are_left_out(tiny_module,
     assert not list(tmp_path.iterdir())
 
 
+def test_pictures_of_a_validation_whose_predictions_overflow_name_an_earlier_checkpoint(tiny_module, tmp_path):
+    """`validate` or `test` of such weights trains nothing, yet the pictures said "the training diverges: lower
+    model.optim.lr"; they now say to use an earlier checkpoint."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
+    with torch.no_grad():
+        tiny_module.model.head.weight.mul_(1e37)
+    tiny_module._trainer = SimpleNamespace(state=SimpleNamespace(fn=TrainerFn.VALIDATING), global_rank=0)
+    pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
+    with pytest.warns(UserWarning, match=r"^the pictures are not drawn: the model's predictions hold NaN or Inf at "
+                      r"\d+ of 2 x 16 grid points from a finite S: its weights are finite but its outputs overflow, as "
+                      r"when a checkpoint is saved while its training diverges; use an earlier checkpoint$"):
+        assert pictures.draw(tiny_module, signal, tmp_path) == {}
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     from pixeltransformer.cli import main

@@ -203,3 +203,12 @@ def test_kmeans_bins_of_data_with_fewer_colours_than_bins_are_refused(colours):
         BinnedGaussian.from_spec(spec)
     dist = BinnedGaussian.from_spec(_spec(colours, v=3).with_centres(kmeans_centres(pixels, colours)))
     assert dist.unit > 0  # as many bins as colours: a spacing, finite losses
+
+
+@pytest.mark.parametrize("framed", [False, True])
+def test_sigmas_are_split_s_sigmas(framed):
+    """check_predictions reads the spreads alone: they are split's, a framed model's scale included."""
+    centres = torch.zeros(1, 1) if framed else torch.linspace(0, 1, 4).unsqueeze(1)  # [NB, V]: a frame takes one
+    dist = BinnedGaussian(centres, unit=0.25, framed=framed)
+    params = torch.randn(2, 5, dist.params_width)  # [B, Q, NP (+ V + 1)]
+    assert torch.equal(dist.sigmas(params), dist.split(params)[2])  # [B, Q, NB]

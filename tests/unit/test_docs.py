@@ -277,6 +277,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_a_config_after_the_checkpoint_that_sets_it_back_is_named"),
     "`--trainer.max_time=00:00:00:00` on a fit (or `{}`, or below: no time to train, no checkpoint)":
         ("tests/cli/test_cli.py", "test_a_fit_of_no_time_is_refused_before_its_folder"),
+    "`--trainer.max_time='{\"hourz\": 1}'` (a misspelled key; or `1:00:00`, not DD:HH:MM:SS)":
+        ("tests/cli/test_cli.py", "test_a_max_time_that_is_no_duration_is_refused_before_its_folder"),
     "`--trainer.accumulate_grad_batches=-2` (or 0)":
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
     "`--trainer.val_check_interval=0`":

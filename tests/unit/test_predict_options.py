@@ -155,6 +155,26 @@ def test_a_context_row_out_of_range_is_named_as_the_user_numbers_it(spec, contex
         prediction_item(domain, spec, PredictOptions(context=context))
 
 
+def test_a_domain_whose_context_from_rows_drops_a_row_is_named():
+    """The rows kept (a repeated row counts once) were picked out of the domain's rows by their place in the input: a
+    domain that returned fewer rows failed with an IndexError, or kept other rows than the user's."""
+    from domains.polynomial.domain import PolynomialDomain
+    from pixeltransformer.predict import prediction_item
+    from pixeltransformer.signal import SignalSpec
+
+    class Dropping(PolynomialDomain):
+        def context_from_rows(self, rows, spec, source):
+            pos, val = super().context_from_rows(rows, spec, source)  # [K, P], [K, V]
+            return pos[1:], val[1:]
+
+    spec = SignalSpec(domain="polynomial", dataset="poly", grid_shape=(64,), val_dims=1, val_range=(-3.0, 3.0))
+    domain = Dropping()
+    domain.spec = spec
+    with pytest.raises(ValueError, match=r"^Dropping\.context_from_rows returned 2 rows for the 3 of --context: it "
+                                         r"must return one row per row given, in their order$"):
+        prediction_item(domain, spec, PredictOptions(context="[[0.1, 1], [0.2, 2], [0.3, 0]]"))
+
+
 @pytest.mark.parametrize("spec, resolution, message", [
     (SDF_SPEC, 100000, "--resolution 100000 means 1e+15 points (a 100000×100000×100000 grid), whose completion needs "
                        "at least 1.59 EiB: more than this machine's 8 GiB of memory; at most --resolution 167"),

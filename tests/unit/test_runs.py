@@ -8,12 +8,13 @@ import shlex
 import socket
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_files, check_config_order, config_setting, parse_error_fields,
-                                   parse_error_key, check_resume_length, check_resume_name, check_run_name,
+from pixeltransformer.runs import (check_config_files, check_config_order, check_fit_length, config_setting,
+                                   parse_error_fields, parse_error_key, check_resume_length, check_resume_name, check_run_name,
                                    check_run_root, check_set_by_the_cli, hold_run_folder, joins_a_run,
                                    launched_run_name, overridden_options, preflight, readable_run_configs,
                                    release_run_folder, with_run_config)
@@ -659,3 +660,9 @@ def test_a_fit_that_fails_before_it_starts_releases_its_run_folder(tmp_path, mon
         fit._run_subcommand("fit")
     assert not (run / ".fit.lock").exists()
     release_run_folder(run, hold_run_folder(run, new=True))  # the next fit takes the folder
+
+
+@pytest.mark.parametrize("value", ["00:01:00:00", {"weeks": 1, "milliseconds": 5}, timedelta(hours=1), None])
+def test_the_durations_lightnings_timer_takes_are_taken(value):
+    """DD:HH:MM:SS, any of timedelta's keywords, a timedelta and null pass the max_time check."""
+    check_fit_length(None, None, None, value)
