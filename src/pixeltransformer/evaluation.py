@@ -447,6 +447,10 @@ class SweepEvaluation(Callback):
                 ctx_pos, ctx_val, qry_pos, qry_val = sets.ctx_pos, sets.ctx_val, sets.qry_pos, sets.qry_val
             observed, _ = observed_lookup(ctx_pos, ctx_val, qry_pos)  # [B, Q]
             params = pl_module.predict_params(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
+            mean = pl_module.dist.mean(params)  # [B, Q, V]
+            # finite weights whose outputs overflow would write Infinity and null into metrics.json: refused before
+            # any sample is drawn from them
+            check_predictions(pl_module.dist, params, f"test queries at |S| = {k}", mean, items=keys)
             samples = None
             rows = [i for i, key in enumerate(keys) if self.sample_items is None or key < self.sample_items]
             if self.num_samples > 0 and rows:
@@ -455,9 +459,6 @@ class SweepEvaluation(Callback):
                                          seed=[item_seed(self.seed, keys[i], k) for i in rows])  # [B', S, Q, V]
                 samples = drawn.new_full((b, *drawn.shape[1:]), float("nan"))  # [B, S, Q, V]: NaN = not sampled
                 samples[rows] = drawn
-            mean = pl_module.dist.mean(params)  # [B, Q, V]
-            # finite weights whose outputs overflow would write Infinity and null into metrics.json: refused
-            check_predictions(pl_module.dist, params, f"test queries at |S| = {k}", mean, items=keys)
             nll = pl_module.nll_per_dim(params, qry_val)  # [B, Q]
             item = SweepItem(spec, signal, k, ctx_pos, ctx_val, qry_pos, qry_val, ~observed, params, mean,
                              nearest_neighbour_fill(ctx_pos, ctx_val, qry_pos), samples, on_grid, nll, batch,
