@@ -352,6 +352,9 @@ def overridden_options(argv: list[str]) -> list[str]:
     file's value was used without a word (``--trainer.max_steps 1 --config configs/polynomial/gp_tnp_rbf.yaml``
     trained the overlay's 10 000 steps). A resume's own config.yaml goes first (:func:`with_run_config`), before
     every option: it overrides none."""
+    configs = [(k, config) for k in range(len(argv)) if (config := _config_at(argv, k)) is not None]
+    if not configs:
+        return []
     last: dict[str, tuple[int, str, str | None]] = {}
     for i, arg in enumerate(argv):
         name, eq, value = arg.partition("=")
@@ -364,8 +367,8 @@ def overridden_options(argv: list[str]) -> list[str]:
     notes = []
     for key, (i, shown, value) in last.items():
         setter = None  # the last config after the option that sets the key: its value is the one that takes effect
-        for k in range(i + 1, len(argv)):
-            if (config := _config_at(argv, k)) is not None and (set_to := _config_value(config, key)) is not ...:
+        for k, config in configs:
+            if k > i and (set_to := _config_value(config, key)) is not ...:
                 setter = config, set_to
         # a run's config.yaml (ckpt_path: null) after --ckpt_path is refused, in words of its own (config_unsetting)
         if setter is not None and not _same_setting(value, setter[1]) and (key, setter[1]) != ("ckpt_path", None):
