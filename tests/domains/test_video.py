@@ -835,6 +835,7 @@ def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_ste
         load_mask_video(path, num_frames=6, size=16, frame_step=2)
     assert [int(m[:, 0].sum()) for m in load_mask_video(path, num_frames=5, size=16)] == [1, 2, 3, 4, 5]
 
+
 def test_a_mask_of_another_size_is_read_with_the_line_the_images_domain_prints(tmp_path, capsys):
     """A video --mask of another size or aspect than the model's frames was cropped and resized without a word, where
     an images --mask says what was done: the same line, with how many pixels of the clip are observed. A mask of the

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_files, check_config_order, check_fit_length, config_setting,
-                                   parse_error_fields, parse_error_key, check_resume_length, check_resume_name, check_run_name,
-                                   check_run_root, check_set_by_the_cli, hold_run_folder, joins_a_run,
-                                   launched_run_name, overridden_options, preflight, readable_run_configs,
-                                   release_run_folder, with_run_config)
+from pixeltransformer.runs import (check_config_files, check_config_order, check_fit_length, check_resume_length,
+                                  check_resume_name, check_run_name, check_run_root, check_set_by_the_cli,
+                                  config_setting, hold_run_folder, joins_a_run, launched_run_name, overridden_options,
+                                  parse_error_fields, parse_error_key, preflight, readable_run_configs,
+                                  release_run_folder, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
