@@ -146,22 +146,20 @@ def test_pictures_of_a_model_whose_draws_run_away_are_drawn_without_samples(tiny
     assert [p.name for p in files["functions"]] == ["functions0_step000002.png", "functions1_step000002.png"]
 
 
-def test_a_fit_s_pictures_of_predictions_that_overflow_are_left_out(tiny_module, two_functions, tmp_path):
+@pytest.mark.parametrize("validating, suffix, message", [
+    (False, "_step000002",
+     r"^the pictures at step 2 are not drawn: the model's predictions hold NaN or Inf at \d+ of 2 x 16 grid points "
+     r"from a finite S: its weights are finite but its outputs overflow; the training diverges: lower "
+     r"model\.optim\.lr$"),
+    (True, "",
+     r"^the pictures are not drawn: the model's predictions hold NaN or Inf at \d+ of 2 x 16 grid points from a "
+     r"finite S: its weights are finite but its outputs overflow, as when a checkpoint is saved while its training "
+     r"diverges; use an earlier checkpoint$")])
+def test_pictures_of_predictions_that_overflow_are_left_out(tiny_module, two_functions, tmp_path, validating, suffix,
+                                                            message):
     """A fit skipping NaN losses (model.optim.nonfinite=skip at lr 1e3) validates weights whose outputs overflow: its
-    pictures ended the fit ("Axis limits cannot be NaN or Inf"). They are left out with a warning; val/nll is NaN."""
-    with torch.no_grad():
-        tiny_module.model.head.weight.mul_(1e37)
-    pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
-    with pytest.warns(UserWarning, match=r"^the pictures at step 2 are not drawn: the model's predictions hold NaN or "
-                      r"Inf at \d+ of 2 x 16 grid points from a finite S: its weights are finite but its outputs "
-                      r"overflow; the training diverges: lower model\.optim\.lr$"):
-        assert pictures.draw(tiny_module, two_functions, tmp_path, "_step000002") == {}
-    assert not list(tmp_path.iterdir())
-
-
-def test_pictures_of_a_validation_whose_predictions_overflow_name_an_earlier_checkpoint(tiny_module, two_functions,
-                                                                                       tmp_path):
-    """`validate` or `test` of such weights trains nothing, yet the pictures said "the training diverges: lower
+    pictures ended the fit ("Axis limits cannot be NaN or Inf"). They are left out with a warning; val/nll is NaN.
+    `validate` or `test` of such weights trains nothing, yet the pictures said "the training diverges: lower
     model.optim.lr"; they now say to use an earlier checkpoint."""
     from types import SimpleNamespace
 
@@ -169,12 +167,12 @@ def test_pictures_of_a_validation_whose_predictions_overflow_name_an_earlier_che
 
     with torch.no_grad():
         tiny_module.model.head.weight.mul_(1e37)
-    tiny_module._trainer = SimpleNamespace(state=SimpleNamespace(fn=TrainerFn.VALIDATING), global_rank=0)
+    if validating:
+        tiny_module._trainer = SimpleNamespace(state=SimpleNamespace(fn=TrainerFn.VALIDATING), global_rank=0)
     pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
-    with pytest.warns(UserWarning, match=r"^the pictures are not drawn: the model's predictions hold NaN or Inf at "
-                      r"\d+ of 2 x 16 grid points from a finite S: its weights are finite but its outputs overflow, as "
-                      r"when a checkpoint is saved while its training diverges; use an earlier checkpoint$"):
-        assert pictures.draw(tiny_module, two_functions, tmp_path) == {}
+    with pytest.warns(UserWarning, match=message):
+        assert pictures.draw(tiny_module, two_functions, tmp_path, suffix) == {}
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.fixture(scope="module")
