@@ -80,6 +80,14 @@ def tiny_module(poly_spec):
 
 
 @pytest.fixture
+def two_functions() -> torch.Tensor:
+    """Two polynomials of degree 6 on 64 points (the pictures' and the evaluation's signal) -> [2, 1, 64]."""
+    from domains.polynomial.data import PolynomialDataset
+
+    return torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
+
+
+@pytest.fixture
 def under_trainer():
     """Attach a stand-in Trainer (one process, running a fit, on `device`) to a DataModule: its loaders then send
     batches as a fit's loaders do, in the dtype the dataset stores (without a running Trainer they make the float32

@@ -205,7 +205,7 @@ class BinnedGaussian(nn.Module):
         nb, v = self.num_bins, self.val_dims
         params, shift, scale = self.unframe(params)
         offsets = params[..., nb : nb + nb * v].unflatten(-1, (nb, v))  # [..., NB, V]
-        sigma_raw = params[..., nb + nb * v : nb * (2 + v)]  # [..., NB]
+        sigma_raw = self._raw_sigmas(params)  # [..., NB]
         centres = self.centres  # [NB, V]
         if bins is not None:
             offsets = offsets.gather(-2, bins.unsqueeze(-1).expand(*bins.shape, v))  # [..., k, V]
@@ -219,9 +219,13 @@ class BinnedGaussian(nn.Module):
     def sigmas(self, params: torch.Tensor) -> torch.Tensor:
         """params [..., NP] -> the bins' sigmas [..., NB] (value units), without the means components() computes."""
         self.check_params(params)
-        nb, v = self.num_bins, self.val_dims
         params, _, scale = self.unframe(params)
-        return self._sigma(params[..., nb + nb * v : nb * (2 + v)], scale)  # [..., NB]
+        return self._sigma(self._raw_sigmas(params), scale)  # [..., NB]
+
+    def _raw_sigmas(self, params: torch.Tensor) -> torch.Tensor:
+        """Unframed params [..., NP] -> the head's raw sigmas [..., NB] (before softplus)."""
+        nb, v = self.num_bins, self.val_dims
+        return params[..., nb + nb * v : nb * (2 + v)]  # [..., NB]
 
     def _sigma(self, sigma_raw: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
         """The head's raw sigmas [..., NB or k] in value units (a framed model's scale s [..., 1] included)."""

@@ -207,6 +207,13 @@ def whole_number(value, low: int) -> bool:
     return count is not None and count >= low
 
 
+def check_count(value, low: int, words: str) -> int:
+    """A count as an int: a whole number (of any type as_int takes) >= low, else ValueError "<words>, got <value>"."""
+    if not whole_number(value, low):
+        raise ValueError(f"{words}, got {value!r}")
+    return as_int(value)
+
+
 def grid_sizes(grid, pos_dims: int) -> tuple[int, ...] | None:
     """A grid's sizes as ints (whole numbers of any type as_int takes): ``pos_dims`` of them, each >= 1; None if the
     sequence is anything else."""
@@ -233,9 +240,7 @@ def check_n_autoregressive(n_autoregressive) -> int | None:
     """N', the autoregressive steps of a sample, as an int: a whole number >= 0, or None (every query drawn)."""
     if n_autoregressive is None:
         return None
-    if not whole_number(n_autoregressive, 0):
-        raise ValueError(f"n_autoregressive must be an int >= 0 or None, got {n_autoregressive!r}")
-    return as_int(n_autoregressive)
+    return check_count(n_autoregressive, 0, "n_autoregressive must be an int >= 0 or None")
 
 
 def check_threshold(threshold) -> float:
@@ -307,8 +312,7 @@ def sample(
 
     ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> samples [B, S, Q, V].
     """
-    if as_int(num_samples) is None or num_samples < 1:  # torch's errors name neither (repeats, an empty min)
-        raise ValueError(f"sample needs num_samples >= 1, got {num_samples!r}")
+    num_samples = check_count(num_samples, 1, "sample needs num_samples >= 1")  # torch's errors name neither
     n_autoregressive = check_n_autoregressive(n_autoregressive)
     temperature = check_temperature(temperature)
     check_sets(model, ctx_pos, ctx_val, qry_pos)
@@ -496,8 +500,7 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
 
     ctx_pos [B, K, P], ctx_val [B, K, V] -> Completion (mean [B, V, *grid], samples [B, S, V, *grid]).
     """
-    if as_int(num_samples) is None or num_samples < 0:  # a negative count returned no samples, silently
-        raise ValueError(f"num_samples must be an int >= 0, got {num_samples!r}")
+    num_samples = check_count(num_samples, 0, "num_samples must be an int >= 0")  # -1 gave no samples, silently
     grid_shape = tuple(int(g) for g in grid_shape)
     b = ctx_pos.shape[0]
     seed = item_seeds(seed, b) if num_samples > 0 else seed  # a bad seed fails before the mean is computed

@@ -29,8 +29,8 @@ from .domain import Domain, domain_for
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import first_line
 from .evaluation import gather_item_values, left_out_line
-from .inference import (Completion, as_int, check_finite, check_n_autoregressive, check_sets, check_temperature,
-                        check_weights, complete, grid_sizes, mean_field, predict_params, sample, whole_number)
+from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
+                        check_weights, complete, grid_sizes, mean_field, predict_params, sample)
 from .loading import nonfinite
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
@@ -979,17 +979,12 @@ def check_sampling(options: dict[str, Any], least_samples: int = 0) -> dict[str,
     num_samples=-1) was told "an int >= 0", and 0 then refused)."""
     options = dict(options)
     if "num_samples" in options:
-        if not whole_number(options["num_samples"], least_samples):
-            raise ValueError(f"num_samples must be an int >= {least_samples}"
-                             f"{' (the mean: mean_field)' if least_samples else ''}, got {options['num_samples']!r}")
-        options["num_samples"] = as_int(options["num_samples"])
+        options["num_samples"] = check_count(options["num_samples"], least_samples, f"num_samples must be an int >= "
+                                             f"{least_samples}{' (the mean: mean_field)' if least_samples else ''}")
     if "n_autoregressive" in options:
         options["n_autoregressive"] = check_n_autoregressive(options["n_autoregressive"])
     if "chunk" in options:  # queries decoded at a time
-        chunk = as_int(options["chunk"])
-        if chunk is None or chunk < 1:
-            raise ValueError(f"chunk must be an int >= 1, got {options['chunk']!r}")
-        options["chunk"] = chunk
+        options["chunk"] = check_count(options["chunk"], 1, "chunk must be an int >= 1")
     if "temperature" in options:
         options["temperature"] = check_temperature(options["temperature"])
     return options

@@ -730,11 +730,7 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
             if new:
                 check_new_run(run)
             return None
-        try:
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:  # its holder's failed start removed the folder meanwhile: lock the one made now
-            same = False
-        if not same:
+        if not _is_lock_file(fd, lock):  # its holder's failed start removed the folder meanwhile: lock the new one
             os.close(fd)
             run.mkdir(parents=True, exist_ok=True)
             continue
@@ -756,12 +752,20 @@ def release_run_folder(run: Path, fd: int | None) -> None:
     if fd is None:
         return
     try:
-        if os.fstat(fd).st_ino == os.stat(run / FIT_LOCK).st_ino:
+        if _is_lock_file(fd, run / FIT_LOCK):
             os.unlink(run / FIT_LOCK)
     except OSError:  # removed with a new run's folder that stopped before its first step
         pass
     finally:
         os.close(fd)
+
+
+def _is_lock_file(fd: int, lock: Path) -> bool:
+    """Whether the open descriptor fd is the file at ``lock`` now (False where it was removed or replaced since)."""
+    try:
+        return os.fstat(fd).st_ino == os.stat(lock).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def check_resume_length(run: str | Path, step: int | None, max_steps: int | None) -> None:

@@ -292,17 +292,15 @@ def test_an_evaluation_of_weights_whose_outputs_overflow_is_refused(tmp_path):
     assert not (tmp_path / "eval" / "metrics.json").exists()
 
 
-def test_the_evaluation_refuses_its_own_predictions_that_overflow(tiny_module):
+def test_the_evaluation_refuses_its_own_predictions_that_overflow(tiny_module, two_functions):
     """The overflow check of `make eval` ran on the validation sampler's queries, not on the evaluation's own contexts
     and queries that metrics.json scores: outputs that overflow there alone reached metrics.json as Infinity."""
-    from domains.polynomial.data import PolynomialDataset
-
-    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
     with torch.no_grad():
         tiny_module.model.head.weight.mul_(1e37)
     with pytest.raises(PredictionOverflow, match=r"^the model's predictions hold NaN or Inf at \d+ of 2 x 64 test "
                        r"queries at \|S\| = 5 \(items 3, 7\) from a finite S"):
-        SweepEvaluation(levels=(5,)).evaluate_batch(tiny_module, {"signal": signal, "index": torch.tensor([3, 7])})
+        SweepEvaluation(levels=(5,)).evaluate_batch(tiny_module, {"signal": two_functions,
+                                                                  "index": torch.tensor([3, 7])})
 
 
 class NanValidation(module_lib.PixelTransformerModule):

@@ -124,59 +124,55 @@ def test_benchmark_pictures_take_the_first_points_as_context(poly_spec):
     assert torch.equal(pos[..., 0], signal[:, 0, :30]) and torch.equal(val[..., 0], signal[:, 1, :30])
 
 
-def test_pictures_callback_draws_one_figure_per_function(tiny_module, tmp_path):
+def test_pictures_callback_draws_one_figure_per_function(tiny_module, two_functions, tmp_path):
     assert isinstance(tiny_module.domain, PolynomialDomain) and tiny_module.domain.spec is tiny_module.spec
-    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
     pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
-    files = pictures.draw(tiny_module, signal, tmp_path, "_step000002")
+    files = pictures.draw(tiny_module, two_functions, tmp_path, "_step000002")
     assert [p.name for p in files["functions"]] == ["functions0_step000002.png", "functions1_step000002.png"]
     assert all(p.stat().st_size > 10_000 for p in files["functions"])
 
 
-def test_pictures_of_a_model_whose_draws_run_away_are_drawn_without_samples(tiny_module, tmp_path, monkeypatch):
+def test_pictures_of_a_model_whose_draws_run_away_are_drawn_without_samples(tiny_module, two_functions, tmp_path,
+                                                                            monkeypatch):
     """A model early in its training or diverging (lr 0.3, step 10) predicts spreads far beyond its set's, and each
     draw joins the set the next is drawn from: the samples overflowed float32 and the validation's pictures ended the
     fit, whose loss and weights were finite. The pictures leave the samples out now, and say so."""
-    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
     real = tiny_module.dist.sample
     monkeypatch.setattr(tiny_module.dist, "sample", lambda *args, **kw: real(*args, **kw) * 1e30)  # runs away
     pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
     with pytest.warns(UserWarning, match=r"^the pictures at step 2 are drawn without samples: sampling at temperature "
                       r"1 drew values that overflow float32 \(NaN or Inf\): .* lower model\.optim\.lr"):
-        files = pictures.draw(tiny_module, signal, tmp_path, "_step000002")
+        files = pictures.draw(tiny_module, two_functions, tmp_path, "_step000002")
     assert [p.name for p in files["functions"]] == ["functions0_step000002.png", "functions1_step000002.png"]
 
 
-def test_a_fit_s_pictures_of_predictions_that_overflow_are_left_out(tiny_module, tmp_path):
+@pytest.mark.parametrize("validating, suffix, message", [
+    (False, "_step000002",
+     r"^the pictures at step 2 are not drawn: the model's predictions hold NaN or Inf at \d+ of 2 x 16 grid points "
+     r"from a finite S: its weights are finite but its outputs overflow; the training diverges: lower "
+     r"model\.optim\.lr$"),
+    (True, "",
+     r"^the pictures are not drawn: the model's predictions hold NaN or Inf at \d+ of 2 x 16 grid points from a "
+     r"finite S: its weights are finite but its outputs overflow, as when a checkpoint is saved while its training "
+     r"diverges; use an earlier checkpoint$")])
+def test_pictures_of_predictions_that_overflow_are_left_out(tiny_module, two_functions, tmp_path, validating, suffix,
+                                                            message):
     """A fit skipping NaN losses (model.optim.nonfinite=skip at lr 1e3) validates weights whose outputs overflow: its
-    pictures ended the fit ("Axis limits cannot be NaN or Inf"). They are left out with a warning; val/nll is NaN."""
-    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
-    with torch.no_grad():
-        tiny_module.model.head.weight.mul_(1e37)
-    pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
-    with pytest.warns(UserWarning, match=r"^the pictures at step 2 are not drawn: the model's predictions hold NaN or "
-                      r"Inf at \d+ of 2 x 16 grid points from a finite S: its weights are finite but its outputs "
-                      r"overflow; the training diverges: lower model\.optim\.lr$"):
-        assert pictures.draw(tiny_module, signal, tmp_path, "_step000002") == {}
-    assert not list(tmp_path.iterdir())
-
-
-def test_pictures_of_a_validation_whose_predictions_overflow_name_an_earlier_checkpoint(tiny_module, tmp_path):
-    """`validate` or `test` of such weights trains nothing, yet the pictures said "the training diverges: lower
+    pictures ended the fit ("Axis limits cannot be NaN or Inf"). They are left out with a warning; val/nll is NaN.
+    `validate` or `test` of such weights trains nothing, yet the pictures said "the training diverges: lower
     model.optim.lr"; they now say to use an earlier checkpoint."""
     from types import SimpleNamespace
 
     from lightning.pytorch.trainer.states import TrainerFn
 
-    signal = torch.stack([PolynomialDataset(2, 6, 1.0, 64, seed=1)[i]["signal"] for i in range(2)])  # [2, 1, 64]
     with torch.no_grad():
         tiny_module.model.head.weight.mul_(1e37)
-    tiny_module._trainer = SimpleNamespace(state=SimpleNamespace(fn=TrainerFn.VALIDATING), global_rank=0)
+    if validating:
+        tiny_module._trainer = SimpleNamespace(state=SimpleNamespace(fn=TrainerFn.VALIDATING), global_rank=0)
     pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
-    with pytest.warns(UserWarning, match=r"^the pictures are not drawn: the model's predictions hold NaN or Inf at "
-                      r"\d+ of 2 x 16 grid points from a finite S: its weights are finite but its outputs overflow, as "
-                      r"when a checkpoint is saved while its training diverges; use an earlier checkpoint$"):
-        assert pictures.draw(tiny_module, signal, tmp_path) == {}
+    with pytest.warns(UserWarning, match=message):
+        assert pictures.draw(tiny_module, two_functions, tmp_path, suffix) == {}
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.fixture(scope="module")
