@@ -267,13 +267,23 @@ def set_wandb_mode(cfg) -> None:
             lg.init_args.offline = wandb_offline()
 
 
+def without_wandb_loggers(logger):
+    """A config's trainer.logger less its W&B loggers, as a prediction runs it (False where none is left: None is
+    Lightning's default logger)."""
+    return [lg for lg in _config_list(logger) if not _is_wandb_logger(lg)] or False
+
+
 class RunParser(LightningArgumentParser):
     """LightningCLI's parser; ``--print_config`` shows the W&B mode the run will use, which the CLI sets from
-    WANDB_MODE after the config is parsed (where the parser prints it)."""
+    WANDB_MODE after the config is parsed (where the parser prints it), and a prediction's config without the W&B
+    logger it drops (before_instantiate_classes)."""
 
     def dump(self, cfg, *args, **kwargs) -> str:
         cfg = cfg.clone()
         set_wandb_mode(cfg)
+        # the predict subcommand's parser: "pixeltransformer predict", once added "pixeltransformer [options] predict"
+        if self.prog.rsplit(" ", 1)[-1] == "predict" and "trainer.logger" in cfg:
+            cfg.trainer.logger = without_wandb_loggers(cfg.trainer.logger)
         return super().dump(cfg, *args, **kwargs)
 
 
@@ -694,7 +704,7 @@ class PixelTransformerCLI(LightningCLI):
         if self.subcommand == "predict" and any(_is_wandb_logger(lg) for lg in _config_list(cfg.trainer.logger)):
             # its record is its folder and prediction.json: its W&B run held nothing, no config, no metric (False,
             # not None: None is Lightning's default logger)
-            cfg.trainer.logger = [lg for lg in _config_list(cfg.trainer.logger) if not _is_wandb_logger(lg)] or False
+            cfg.trainer.logger = without_wandb_loggers(cfg.trainer.logger)
         for lg in _config_list(cfg.trainer.logger):
             if _is_wandb_logger(lg):
                 self._configure_wandb(lg.init_args, run_dir, cfg)

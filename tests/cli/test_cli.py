@@ -453,6 +453,24 @@ def test_print_config_shows_the_wandb_mode_the_run_uses(mode, offline, capsys, m
     assert logger["class_path"].endswith("WandbLogger") and logger["init_args"]["offline"] is offline
 
 
+def test_print_config_of_a_prediction_shows_no_wandb_logger(tmp_path, capsys):
+    """A prediction drops the W&B logger of its config (it begins no W&B run), but `predict --print_config` showed
+    it, offline and all: the printed config is the one the prediction runs."""
+    import yaml
+
+    spec = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
+            "val_range": [-5.0, 5.0], "num_bins": 1}
+    ckpt = tmp_path / "last.ckpt"
+    torch.save(untrained_checkpoint(spec, net=dict(width=32, ffn=48, value_norm=True, fourier_scale=1.0)), ckpt)
+    for given in ([], ["--ckpt_path", str(ckpt)]):  # printed by the parser, or once the checkpoint is merged
+        with pytest.raises(SystemExit):
+            main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), *given, "--print_config"])
+        assert yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"] is False, given
+    with pytest.raises(SystemExit):  # a fit's printed config keeps its logger
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--print_config"])
+    assert yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"]["class_path"].endswith("WandbLogger")
+
+
 def test_an_option_a_later_config_sets_again_is_named_before_the_command_starts(capsys):
     """``--trainer.max_steps 1`` before an overlay that sets max_steps: the overlay's 10 000 steps, without a word."""
     overlay = str(REPO / "configs/polynomial/gp_tnp_rbf.yaml")
