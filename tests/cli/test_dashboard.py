@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from pixeltransformer.cli import main
 from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented
@@ -144,6 +145,10 @@ def test_a_run_folder_s_fit_and_evaluation_are_one_group_told_apart_by_job_type(
     main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
           "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
     assert [(f["job_type"], f["group"]) for f in finished] == [("fit", "polynomial/j"), ("test", "polynomial/j")]
+    # named apart in W&B's runs table: the fit after its run folder, the evaluation after its folder and kind
+    assert [f["name"] for f in finished] == ["polynomial/j", "polynomial/j/eval (test)"]
+    assert yaml.safe_load((run / "eval" / "config_test.yaml").read_text())["trainer"]["logger"]["init_args"][
+        "name"] is None  # derived, as the fit's config.yaml leaves it: another run folder's evaluation names its own
 
 
 @pytest.mark.parametrize("given, job_type", [(None, "fit"), ("pretrain", "pretrain"), ("test", "fit")])
@@ -153,3 +158,21 @@ def test_a_fit_keeps_a_job_type_of_the_user_s(given, job_type, tmp_path):
     cli = main(["--config", str(REPO / "configs/trainer/default.yaml"), *FIT, "--run_root", str(tmp_path), *args],
                run=False)  # a fit prepared, not run (the subcommand's own parser reads the base file itself)
     assert cli.config.trainer.logger.init_args.job_type == job_type
+
+
+@pytest.mark.parametrize("name, kept", [("polynomial/j", False), ("polynomial/j/eval-best-step000004 (test)", False),
+                                        ("polynomial/j/eval (validate)", False), ("baseline", True),
+                                        ("polynomial/j/eval (ablation)", True), ("images/k/eval (test)", True)])
+def test_a_run_folder_s_config_files_leave_out_the_wandb_name_derived_from_it(name, kept):
+    """config.yaml and config_test.yaml hold no W&B name the CLI derived from their run folder (a fit's, an
+    evaluation's), so that another folder's run started or evaluated with them is named after its own; a name of the
+    user's stays."""
+    from jsonargparse import Namespace
+
+    from pixeltransformer.cli import without_run_folder
+
+    logger = Namespace(class_path="lightning.pytorch.loggers.WandbLogger",
+                       init_args=Namespace(name=name, group="polynomial/j", save_dir="runs/polynomial/j"))
+    config = without_run_folder(Namespace(trainer=Namespace(default_root_dir="runs/polynomial/j", logger=logger)))
+    assert config.trainer.logger.init_args.name == (name if kept else None)
+    assert config.trainer.logger.init_args.group is None and config.trainer.logger.init_args.save_dir is None
