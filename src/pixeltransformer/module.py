@@ -251,6 +251,7 @@ class PixelTransformerModule(L.LightningModule):
         self.trained_dataset: str | None = None  # the dataset of the checkpoint being evaluated, when known
         self.trained_source: str | None = None  # and the name of the file or folder it was read from, where it says
         self.trained_steps: int | None = None  # and the training step it was saved at
+        self._fit_logger_step: int | None = None  # the fit loop's logger step an evaluation set aside (chart_at)
 
     # ---- sets ---------------------------------------------------------------------------------------
     @property
@@ -319,6 +320,26 @@ class PixelTransformerModule(L.LightningModule):
     def teardown(self, stage: str) -> None:
         stop_flushing(getattr(self, "_flushing_started", False))
         self._flushing_started = False
+        if self._fit_logger_step is not None:  # a fit run after this evaluation counts its own steps
+            self.trainer.fit_loop.epoch_loop._batches_that_stepped = self._fit_logger_step
+            self._fit_logger_step = None
+
+    def on_test_start(self) -> None:
+        self.chart_at_checkpoint_step()
+
+    def on_validation_start(self) -> None:
+        if self.trainer.state.fn != TrainerFn.FITTING:
+            self.chart_at_checkpoint_step()
+
+    def chart_at_checkpoint_step(self) -> None:
+        """An evaluation of a checkpoint logs its metrics and pictures at the training step of its weights, less one,
+        where its fit logged the validation of the same weights (media.logger_step): they were charted at step 0, as
+        if untrained, and beside every other evaluation of the run folder. Lightning logs at the fit loop's count of
+        stepped batches, which an evaluation does not restore; set here, it is put back at teardown."""
+        if not self.trained_steps or self._fit_logger_step is not None:
+            return
+        loop = self.trainer.fit_loop.epoch_loop
+        self._fit_logger_step, loop._batches_that_stepped = loop._batches_that_stepped, self.trained_steps - 1
 
     # ---- training ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:

@@ -174,8 +174,8 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     run = _run_of(trained_polynomial, tmp_path)
     received = record_wandb_logs(monkeypatch, tmp_path)
     finished = record_wandb_runs(monkeypatch)
-    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
-          "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    cli = main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
+                "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
     assert wandb.run is None and len(finished) == 1  # the evaluation's W&B run, finished when it ended
     assert (run / "wandb" / finished[0]["record"].name / "files").is_dir()  # its record, in the run folder's
     summary = finished[0]["summary"]
@@ -186,6 +186,10 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     assert summary["eval/nll_gap_to_oracle/4"] == pytest.approx(metrics["nll_gap_to_oracle"]["4"])
     # which weights were evaluated: the W&B run's own steps are 0, and last.ckpt names no step
     assert summary["eval/checkpoint_step"] == metrics["checkpoint_step"] == 6
+    # charted at the weights' step, beside the fit's validation of them (after step 6, at 5), not at step 0
+    assert {r.get("trainer/global_step") for r in received if any(k.startswith("test/") for k in r)} == {5}
+    assert {r.get("trainer/global_step") for r in received if "eval/functions" in r} == {5}
+    assert cli.trainer.fit_loop.epoch_loop._batches_that_stepped == 0  # put back: a fit after it counts from its own
     assert undocumented(set(summary) | {k for r in received for k in r}) == []  # docs/dashboard.md names each
     media = {key: value for r in received for key, value in r.items() if key in ("eval/functions",
                                                                                    "eval/metrics_vs_context")}
