@@ -248,12 +248,18 @@ def evaluation_run_name(group: str, folder: str, kind: str) -> str:
     return f"{group}/{folder} ({kind})"
 
 
+def resume_run_name(group: str, k: int) -> str:
+    """The W&B run name of a run's k-th offline resume, a W&B run of its own: ``polynomial/p (resume 1)``."""
+    return f"{group} (resume {k})"
+
+
 def derived_run_name(name: str | None, group: str | None) -> bool:
-    """Whether a W&B run name is one the CLI derived from the run folder of the group: a fit's (the group) or an
-    evaluation's (:func:`evaluation_run_name`)."""
+    """Whether a W&B run name is one the CLI derived from the run folder of the group: a fit's (the group), an
+    offline resume's (:func:`resume_run_name`) or an evaluation's (:func:`evaluation_run_name`)."""
     if name is None or group is None:
         return False
-    return name == group or re.fullmatch(rf"{re.escape(group)}/[^/]+ \((test|validate)\)", name) is not None
+    derived = rf"{re.escape(group)}(/[^/]+ \((test|validate)\)| \(resume \d+\))?"
+    return re.fullmatch(derived, name) is not None
 
 
 def wandb_offline() -> bool:
@@ -824,6 +830,9 @@ class PixelTransformerCLI(LightningCLI):
                 self.wandb_id = run_id  # written into the run folder when the fit starts (_run_subcommand)
             init_args.id = os.environ[WANDB_ID_ENV]
             init_args.resume = "allow"
+            if self._derived_wandb_name and (segment := re.fullmatch(r"[^-]+-(\d+)", init_args.id)):
+                # an offline resume, a W&B run of its own (offline_segment_id): named apart from the run's first
+                init_args.name = resume_run_name(init_args.group, int(segment.group(1)))
             # the dashboard tells a run folder's fits from its evaluations by it (a job type of the user's stays; an
             # evaluation's, from its config_test.yaml, is not a fit's)
             if init_args.get("job_type") in (None, "", "test", "validate", "predict"):

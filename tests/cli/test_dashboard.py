@@ -99,8 +99,10 @@ def test_the_best_validation_nll_is_the_best_checkpoint_s(fitted):
 
 def test_a_resumed_fit_s_wandb_run_names_the_best_checkpoint_before_it_validates(tmp_path, monkeypatch):
     """Offline, a resume is a W&B run of its own: its summary holds the run's best checkpoint from its start,
-    also when it ends before its first validation (W&B's own min of val/nll would be of its validations alone)."""
+    also when it ends before its first validation (W&B's own min of val/nll would be of its validations alone). It
+    was named as the run's first segment was: it is named apart now, in the same group."""
     run = ["--run_root", str(tmp_path), "--run_name", "r"]
+    finished = record_wandb_runs(monkeypatch)
     first, received, _, summary = fit_with_wandb(["--trainer.max_steps=4", *run], monkeypatch, tmp_path)
     best = (summary["val/nll_best"], summary["val/nll_best_step"])
     assert best[1] in (2, 4) and best[0] == pytest.approx(float(first.trainer.checkpoint_callback.best_model_score))
@@ -110,6 +112,11 @@ def test_a_resumed_fit_s_wandb_run_names_the_best_checkpoint_before_it_validates
                                              monkeypatch, tmp_path)
     assert not any("val/nll" in r for r in received)  # step 5: no validation in this segment
     assert (summary["val/nll_best"], summary["val/nll_best_step"]) == pytest.approx(best)
+    # named apart from the run's first segment in W&B's runs table, in the same group
+    assert [(f["name"], f["group"]) for f in finished] == [("polynomial/r", "polynomial/r"),
+                                                           ("polynomial/r (resume 1)", "polynomial/r")]
+    config = yaml.safe_load((tmp_path / "polynomial" / "r" / "config.yaml").read_text())
+    assert config["trainer"]["logger"]["init_args"]["name"] is None  # derived: config.yaml records none
 
 
 def test_a_resume_from_a_checkpoint_without_the_best_step_reads_it_from_the_best_file_s_name(tmp_path, monkeypatch):
@@ -161,7 +168,8 @@ def test_a_fit_keeps_a_job_type_of_the_user_s(given, job_type, tmp_path):
 
 
 @pytest.mark.parametrize("name, kept", [("polynomial/j", False), ("polynomial/j/eval-best-step000004 (test)", False),
-                                        ("polynomial/j/eval (validate)", False), ("baseline", True),
+                                        ("polynomial/j/eval (validate)", False), ("polynomial/j (resume 2)", False),
+                                        ("polynomial/j (resume)", True), ("baseline", True),
                                         ("polynomial/j/eval (ablation)", True), ("images/k/eval (test)", True)])
 def test_a_run_folder_s_config_files_leave_out_the_wandb_name_derived_from_it(name, kept):
     """config.yaml and config_test.yaml hold no W&B name the CLI derived from their run folder (a fit's, an
