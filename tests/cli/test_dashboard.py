@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from pixeltransformer.cli import main
-from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented
+from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented, unlogged
 
 REPO = Path(__file__).resolve().parents[2]
 LR = 0.05  # high enough that val/nll need not fall at every validation: its best need not be its last
@@ -141,6 +141,11 @@ def test_every_key_a_fit_logs_is_on_the_dashboard_page(fitted):
     assert "train/lr" in logged and "val/nll_best" in logged and "model/parameters" in logged
     assert undocumented(logged) == []
     assert undocumented(["val/made_up"]) == ["val/made_up"]  # the page's patterns do not take any key
+    # and each key the page names for a fit is logged (train/skipped_batches: only with model.optim.nonfinite=skip;
+    # val/functions: this fit draws no pictures, test_cli's test_pictures_land_on_the_step_... does)
+    assert unlogged("A fit: history", logged, leave_out=["train/skipped_batches", "val/functions"]) == []
+    assert unlogged("A fit: config and summary", logged) == []
+    assert unlogged("A fit: history", logged - {"train/lr"}) == ["train/lr", "train/skipped_batches", "val/functions"]
 
 
 def test_a_run_folder_s_fit_and_evaluation_are_one_group_told_apart_by_job_type(tmp_path, monkeypatch):
