@@ -161,6 +161,9 @@ def test_a_run_folder_s_fit_and_evaluation_are_one_group_told_apart_by_job_type(
     assert [f["name"] for f in finished] == ["polynomial/j", "polynomial/j/eval (test)"]
     assert yaml.safe_load((run / "eval" / "config_test.yaml").read_text())["trainer"]["logger"]["init_args"][
         "name"] is None  # derived, as the fit's config.yaml leaves it: another run folder's evaluation names its own
+    main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+          "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false", "--trainer.logger.init_args.name=mine"])
+    assert finished[-1]["name"] == "mine"  # a name the command line gives stays
 
 
 @pytest.mark.parametrize("given, job_type", [(None, "fit"), ("pretrain", "pretrain"), ("test", "fit")])
