@@ -192,3 +192,18 @@ def test_a_run_folder_s_config_files_leave_out_the_wandb_name_derived_from_it(na
     config = without_run_folder(Namespace(trainer=Namespace(default_root_dir="runs/polynomial/j", logger=logger)))
     assert config.trainer.logger.init_args.name == (name if kept else None)
     assert config.trainer.logger.init_args.group is None and config.trainer.logger.init_args.save_dir is None
+
+
+def test_a_validation_of_a_checkpoint_lies_on_its_fit_s_validation_of_the_same_weights(tmp_path, monkeypatch):
+    """`pixeltransformer validate` of a checkpoint logged its val/nll at step 0 of epoch 0: W&B drew it at the start
+    of the run folder's charts, whatever the weights. It lies on the fit's point for the same weights now (the same
+    step, epoch and number), here past the first epoch (two batches an epoch)."""
+    run = ["--run_root", str(tmp_path), "--run_name", "v", "--data.init_args.train_size=8"]
+    _, fitted, _, _ = fit_with_wandb(["--trainer.max_steps=6", *run], monkeypatch, tmp_path)
+    fit_points = [(r["trainer/global_step"], r["epoch"], r["val/nll"]) for r in fitted if "val/nll" in r]
+    received = record_wandb_logs(monkeypatch, tmp_path)
+    folder = tmp_path / "polynomial" / "v"
+    main(["validate", "--config", str(folder / "config.yaml"), "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"),
+          "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
+    point = [(r["trainer/global_step"], r["epoch"], r["val/nll"]) for r in received if "val/nll" in r]
+    assert fit_points[-1][:2] == (5, 2) and point == [pytest.approx(fit_points[-1])]
