@@ -640,6 +640,7 @@ class PixelTransformerModule(L.LightningModule):
         on resuming (`--model.optim.lr`), apply instead. On a fresh start this sets what configure_optimizers
         built. The step the fit starts at is kept: a non-finite loss there comes from the weights it started with."""
         self._fit_first_step = self.global_step
+        self.trained_steps = self.trained_epoch = None  # the weights are the fit's now, whatever checkpoint they began
         self._say_no_validation()
         if self._trainer is None or not self.trainer.optimizers or not self.trainer.lr_scheduler_configs:
             return

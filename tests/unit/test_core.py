@@ -1405,3 +1405,24 @@ def test_an_evaluation_logs_at_its_checkpoint_s_step_and_epoch_and_puts_the_fit_
         assert (loop._batches_that_stepped, progress.current.completed) == (0, 0)
     finally:
         tiny_module._trainer = None
+
+
+def test_a_validation_after_a_fit_logs_at_the_fit_s_step_not_at_the_checkpoint_it_began_from(tiny_module):
+    """A module loaded from a checkpoint of step 40, trained on in Python and then validated: its weights are the
+    fit's, so the validation logs at the fit's count (7), not at the checkpoint's step."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    loop, progress = SimpleNamespace(_batches_that_stepped=7), SimpleNamespace(current=SimpleNamespace(completed=1))
+    state = SimpleNamespace(fn=TrainerFn.FITTING)
+    tiny_module._trainer = SimpleNamespace(fit_loop=SimpleNamespace(epoch_loop=loop, epoch_progress=progress),
+                                           state=state, is_global_zero=False, optimizers=[], global_step=7)
+    tiny_module.trained_steps, tiny_module.trained_epoch = 40, 3
+    try:
+        tiny_module.on_train_start()
+        state.fn = TrainerFn.VALIDATING
+        tiny_module.on_validation_start()
+        assert (loop._batches_that_stepped, progress.current.completed) == (7, 1)
+    finally:
+        tiny_module._trainer = None
