@@ -234,12 +234,32 @@ def without_run_folder(config):
         init_args = logger.get("init_args") if getattr(logger, "class_path", "").endswith("WandbLogger") else None
         if init_args is None:
             continue
-        if init_args.get("name") is not None and init_args.get("name") == init_args.get("group"):
-            init_args.name = None  # derived (_configure_wandb); a name the user gave stays
+        if derived_run_name(init_args.get("name"), init_args.get("group")):
+            init_args.name = None  # derived (_configure_wandb, _name_evaluation); a name the user gave stays
         for key in ("save_dir", "group"):
             if key in init_args:
                 init_args[key] = None
     return config
+
+
+def evaluation_run_name(group: str, folder: str, kind: str) -> str:
+    """An evaluation's W&B run name: the run folder's group, the evaluation's folder in it and what it is
+    (``polynomial/p/eval (test)``, ``images/x/eval-best-step004000 (validate)``)."""
+    return f"{group}/{folder} ({kind})"
+
+
+def resume_run_name(group: str, k: int) -> str:
+    """The W&B run name of a run's k-th offline resume, a W&B run of its own: ``polynomial/p (resume 1)``."""
+    return f"{group} (resume {k})"
+
+
+def derived_run_name(name: str | None, group: str | None) -> bool:
+    """Whether a W&B run name is one the CLI derived from the run folder of the group: a fit's (the group), an
+    offline resume's (:func:`resume_run_name`) or an evaluation's (:func:`evaluation_run_name`)."""
+    if name is None or group is None:
+        return False
+    derived = rf"{re.escape(group)}(/[^/]+ \((test|validate)\)| \(resume \d+\))?"
+    return re.fullmatch(derived, name) is not None
 
 
 def wandb_offline() -> bool:
@@ -267,13 +287,23 @@ def set_wandb_mode(cfg) -> None:
             lg.init_args.offline = wandb_offline()
 
 
+def without_wandb_loggers(logger):
+    """A config's trainer.logger less its W&B loggers, as a prediction runs it (False where none is left: None is
+    Lightning's default logger)."""
+    return [lg for lg in _config_list(logger) if not _is_wandb_logger(lg)] or False
+
+
 class RunParser(LightningArgumentParser):
     """LightningCLI's parser; ``--print_config`` shows the W&B mode the run will use, which the CLI sets from
-    WANDB_MODE after the config is parsed (where the parser prints it)."""
+    WANDB_MODE after the config is parsed (where the parser prints it), and a prediction's config without the W&B
+    logger it drops (before_instantiate_classes)."""
 
     def dump(self, cfg, *args, **kwargs) -> str:
         cfg = cfg.clone()
         set_wandb_mode(cfg)
+        # the predict subcommand's parser: "pixeltransformer predict", once added "pixeltransformer [options] predict"
+        if self.prog.rsplit(" ", 1)[-1] == "predict" and "trainer.logger" in cfg:
+            cfg.trainer.logger = without_wandb_loggers(cfg.trainer.logger)
         return super().dump(cfg, *args, **kwargs)
 
 
@@ -474,6 +504,7 @@ class PixelTransformerCLI(LightningCLI):
         self._argv = given if isinstance(given, list) else []
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)
         self._given_logger_name = gives_logger_name(given if isinstance(given, list) else None)
+        self._derived_wandb_name = False  # the W&B run named by the CLI, not by the user (_configure_wandb)
         self._deferred_print = False  # --print_config once the checkpoint is merged (parse_arguments)
         super().__init__(*args, **kwargs)
 
@@ -694,7 +725,7 @@ class PixelTransformerCLI(LightningCLI):
         if self.subcommand == "predict" and any(_is_wandb_logger(lg) for lg in _config_list(cfg.trainer.logger)):
             # its record is its folder and prediction.json: its W&B run held nothing, no config, no metric (False,
             # not None: None is Lightning's default logger)
-            cfg.trainer.logger = [lg for lg in _config_list(cfg.trainer.logger) if not _is_wandb_logger(lg)] or False
+            cfg.trainer.logger = without_wandb_loggers(cfg.trainer.logger)
         for lg in _config_list(cfg.trainer.logger):
             if _is_wandb_logger(lg):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
@@ -780,7 +811,9 @@ class PixelTransformerCLI(LightningCLI):
         init_args.offline = wandb_offline()
         # a run's config.yaml holds the name derived for its own folder (the name of its group): another folder's
         # run started or evaluated with that file gets its own; a name the command line gives is kept
-        if not self._given_logger_name and init_args.get("name") in (None, init_args.get("group")):
+        self._derived_wandb_name = not self._given_logger_name and init_args.get("name") in (None,
+                                                                                           init_args.get("group"))
+        if self._derived_wandb_name:  # an evaluation's is named after its folder as well (_name_evaluation)
             init_args.name = f"{run_dir.parent.name}/{run_dir.name}"
         init_args.group = f"{run_dir.parent.name}/{run_dir.name}"  # a run folder's fits and evaluations: one group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
@@ -797,6 +830,9 @@ class PixelTransformerCLI(LightningCLI):
                 self.wandb_id = run_id  # written into the run folder when the fit starts (_run_subcommand)
             init_args.id = os.environ[WANDB_ID_ENV]
             init_args.resume = "allow"
+            if self._derived_wandb_name and (segment := re.fullmatch(r"[^-]+-(\d+)", init_args.id)):
+                # an offline resume, a W&B run of its own (offline_segment_id): named apart from the run's first
+                init_args.name = resume_run_name(init_args.group, int(segment.group(1)))
             # the dashboard tells a run folder's fits from its evaluations by it (a job type of the user's stays; an
             # evaluation's, from its config_test.yaml, is not a fit's)
             if init_args.get("job_type") in (None, "", "test", "validate", "predict"):
@@ -882,6 +918,7 @@ class PixelTransformerCLI(LightningCLI):
                         mine = f"{mine} ({source_name(self.model.spec.to_dict())})"
                     print(f"[run] the checkpoint was trained on {spec.get('domain')}/{theirs}; this evaluation on "
                           f"{mine} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
+                self._name_evaluation(folder, subcommand)
                 # only an evaluation that writes its metrics there replaces the folder: a validate
                 # (config_validate.yaml alone), or a sweep with its own out_dir, adds beside what is there; a
                 # fast_dev_run writes none
@@ -954,6 +991,18 @@ class PixelTransformerCLI(LightningCLI):
             raise
         finally:
             self._release_run_folder()
+
+    def _name_evaluation(self, folder: str, subcommand: str) -> None:
+        """Name an evaluation's W&B run after its folder and kind (polynomial/p/eval (test)), unless the user named
+        it: named after the run folder alone, as its fit is, it could not be told from the fit in W&B's runs table."""
+        if not self._derived_wandb_name:
+            return
+        config = self.config[subcommand]
+        for lg in _config_list(config.trainer.logger):  # the config it records (without_run_folder drops it)
+            if _is_wandb_logger(lg):
+                lg.init_args.name = evaluation_run_name(lg.init_args.group, folder, subcommand)
+        for init in _wandb_inits(self.trainer):  # the logger's, whose run begins as the evaluation sets up
+            init["name"] = evaluation_run_name(init.get("group"), folder, subcommand)
 
     def _stage_wandb(self) -> tuple[Path, list[Path]] | None:
         """Point an evaluation's offline W&B logger at a staging folder in <run>/wandb/ (wandbfolder.stage_record);

@@ -522,8 +522,8 @@ class SweepEvaluation(Callback):
                           names=self.method_names(pl_module))
         log_media(trainer, {"eval/metrics_vs_context": plot})
         log_table_and_curves(trainer, "eval", rows, "num_context", groups)
-        # one column per number in the W&B runs table, with the step of the checkpoint evaluated (the run's own
-        # x-axis, trainer/global_step, is 0 in an evaluation)
+        # one column per number in the W&B runs table, with the step of the checkpoint evaluated (the run's x-axis,
+        # trainer/global_step, is that step less one: module.chart_at_checkpoint_step)
         log_summary(trainer, summary_scalars(rows, {**extra, "checkpoint_step": self.results["checkpoint_step"]},
                                              settings=self.summary_settings))
         with stop_when(sigterm_stop(trainer)):  # a domain's pictures may sample

@@ -29,7 +29,8 @@ def logger_step(trainer: L.Trainer) -> int:
     """The step Lightning gives its loggers now, which W&B charts as trainer/global_step: the batches whose optimizer
     step has been counted for the loggers (Lightning's ``_batches_that_stepped``). A validation inside a fit runs
     after its batch's optimizer step, which ``trainer.global_step`` already counts, and before the loggers count that
-    batch: its metrics (``val/nll@k``) go to ``global_step - 1``, and so must what is logged beside them."""
+    batch: its metrics (``val/nll@k``) go to ``global_step - 1``, and so must what is logged beside them. An
+    evaluation of a checkpoint logs at the checkpoint's step less one (module.chart_at_checkpoint_step)."""
     loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
     return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
 

@@ -251,6 +251,8 @@ class PixelTransformerModule(L.LightningModule):
         self.trained_dataset: str | None = None  # the dataset of the checkpoint being evaluated, when known
         self.trained_source: str | None = None  # and the name of the file or folder it was read from, where it says
         self.trained_steps: int | None = None  # and the training step it was saved at
+        self.trained_epoch: int | None = None  # and its epoch
+        self._fit_logger_step: tuple[int, int] | None = None  # the fit loop's step and epoch an evaluation set aside
 
     # ---- sets ---------------------------------------------------------------------------------------
     @property
@@ -319,6 +321,30 @@ class PixelTransformerModule(L.LightningModule):
     def teardown(self, stage: str) -> None:
         stop_flushing(getattr(self, "_flushing_started", False))
         self._flushing_started = False
+        if self._fit_logger_step is not None:  # a fit run after this evaluation counts its own steps
+            loop = self.trainer.fit_loop
+            loop.epoch_loop._batches_that_stepped, loop.epoch_progress.current.completed = self._fit_logger_step
+            self._fit_logger_step = None
+
+    def on_test_start(self) -> None:
+        self.chart_at_checkpoint_step()
+
+    def on_validation_start(self) -> None:
+        if self.trainer.state.fn != TrainerFn.FITTING:
+            self.chart_at_checkpoint_step()
+
+    def chart_at_checkpoint_step(self) -> None:
+        """An evaluation of a checkpoint logs its metrics and pictures at the training step of its weights, less one,
+        and their epoch, where its fit logged the validation of the same weights (media.logger_step): they were
+        charted at step 0 of epoch 0, as if untrained, and beside every other evaluation of the run folder. Lightning
+        logs at the fit loop's count of stepped batches and epochs, which an evaluation does not restore; set here,
+        they are put back at teardown."""
+        if not self.trained_steps or self._fit_logger_step is not None:
+            return
+        loop, progress = self.trainer.fit_loop.epoch_loop, self.trainer.fit_loop.epoch_progress.current
+        self._fit_logger_step = loop._batches_that_stepped, progress.completed
+        loop._batches_that_stepped = self.trained_steps - 1
+        progress.completed = self.trained_epoch or 0
 
     # ---- training ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
@@ -614,6 +640,7 @@ class PixelTransformerModule(L.LightningModule):
         on resuming (`--model.optim.lr`), apply instead. On a fresh start this sets what configure_optimizers
         built. The step the fit starts at is kept: a non-finite loss there comes from the weights it started with."""
         self._fit_first_step = self.global_step
+        self.trained_steps = self.trained_epoch = None  # the weights are the fit's now, whatever checkpoint they began
         self._say_no_validation()
         if self._trainer is None or not self.trainer.optimizers or not self.trainer.lr_scheduler_configs:
             return
@@ -687,6 +714,7 @@ class PixelTransformerModule(L.LightningModule):
         saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
         self.trained_dataset, self.trained_source = saved.get("dataset"), source_name(saved)
         self.trained_steps = checkpoint.get("global_step")
+        self.trained_epoch = checkpoint.get("epoch")
         if "set_sampler_rng" in checkpoint:
             states = checkpoint.get("set_sampler_rng_ranks")
             states = checkpoint["set_sampler_rng"][None] if states is None else states  # [W', S]

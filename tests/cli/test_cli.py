@@ -14,7 +14,7 @@ import torch
 from domains.images.data import ImageDataModule
 from pixeltransformer.cli import main
 from tests.cli.checkpoints import untrained_checkpoint
-from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented
+from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented, unlogged
 
 REPO = Path(__file__).resolve().parents[2]
 # configs/trainer and configs/model hold trainer and model-size files that compose with any domain
@@ -174,8 +174,8 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     run = _run_of(trained_polynomial, tmp_path)
     received = record_wandb_logs(monkeypatch, tmp_path)
     finished = record_wandb_runs(monkeypatch)
-    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
-          "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    cli = main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
+                "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
     assert wandb.run is None and len(finished) == 1  # the evaluation's W&B run, finished when it ended
     assert (run / "wandb" / finished[0]["record"].name / "files").is_dir()  # its record, in the run folder's
     summary = finished[0]["summary"]
@@ -186,7 +186,13 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     assert summary["eval/nll_gap_to_oracle/4"] == pytest.approx(metrics["nll_gap_to_oracle"]["4"])
     # which weights were evaluated: the W&B run's own steps are 0, and last.ckpt names no step
     assert summary["eval/checkpoint_step"] == metrics["checkpoint_step"] == 6
-    assert undocumented(set(summary) | {k for r in received for k in r}) == []  # docs/dashboard.md names each
+    # charted at the weights' step, beside the fit's validation of them (after step 6, at 5), not at step 0
+    assert {r.get("trainer/global_step") for r in received if any(k.startswith("test/") for k in r)} == {5}
+    assert {r.get("trainer/global_step") for r in received if "eval/functions" in r} == {5}
+    assert cli.trainer.fit_loop.epoch_loop._batches_that_stepped == 0  # put back: a fit after it counts from its own
+    logged = set(summary) | {k for r in received for k in r}
+    assert undocumented(logged) == []  # docs/dashboard.md names each, and each it names for an evaluation is logged
+    assert unlogged("An evaluation", logged, leave_out=["eval/functions_with_oracle"]) == []  # (the GP benchmark's)
     media = {key: value for r in received for key, value in r.items() if key in ("eval/functions",
                                                                                    "eval/metrics_vs_context")}
     assert wandb.Image.all_captions(media["eval/functions"]) == [
@@ -451,6 +457,24 @@ def test_print_config_shows_the_wandb_mode_the_run_uses(mode, offline, capsys, m
         main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--print_config"])
     logger = yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"]
     assert logger["class_path"].endswith("WandbLogger") and logger["init_args"]["offline"] is offline
+
+
+def test_print_config_of_a_prediction_shows_no_wandb_logger(tmp_path, capsys):
+    """A prediction drops the W&B logger of its config (it begins no W&B run), but `predict --print_config` showed
+    it, offline and all: the printed config is the one the prediction runs."""
+    import yaml
+
+    spec = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
+            "val_range": [-5.0, 5.0], "num_bins": 1}
+    ckpt = tmp_path / "last.ckpt"
+    torch.save(untrained_checkpoint(spec, net=dict(width=32, ffn=48, value_norm=True, fourier_scale=1.0)), ckpt)
+    for given in ([], ["--ckpt_path", str(ckpt)]):  # printed by the parser, or once the checkpoint is merged
+        with pytest.raises(SystemExit):
+            main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), *given, "--print_config"])
+        assert yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"] is False, given
+    with pytest.raises(SystemExit):  # a fit's printed config keeps its logger
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--print_config"])
+    assert yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"]["class_path"].endswith("WandbLogger")
 
 
 def test_an_option_a_later_config_sets_again_is_named_before_the_command_starts(capsys):

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from pixeltransformer.cli import main
-from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented
+from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented, unlogged
 
 REPO = Path(__file__).resolve().parents[2]
 LR = 0.05  # high enough that val/nll need not fall at every validation: its best need not be its last
@@ -98,8 +99,10 @@ def test_the_best_validation_nll_is_the_best_checkpoint_s(fitted):
 
 def test_a_resumed_fit_s_wandb_run_names_the_best_checkpoint_before_it_validates(tmp_path, monkeypatch):
     """Offline, a resume is a W&B run of its own: its summary holds the run's best checkpoint from its start,
-    also when it ends before its first validation (W&B's own min of val/nll would be of its validations alone)."""
+    also when it ends before its first validation (W&B's own min of val/nll would be of its validations alone). It
+    was named as the run's first segment was: it is named apart now, in the same group."""
     run = ["--run_root", str(tmp_path), "--run_name", "r"]
+    finished = record_wandb_runs(monkeypatch)
     first, received, _, summary = fit_with_wandb(["--trainer.max_steps=4", *run], monkeypatch, tmp_path)
     best = (summary["val/nll_best"], summary["val/nll_best_step"])
     assert best[1] in (2, 4) and best[0] == pytest.approx(float(first.trainer.checkpoint_callback.best_model_score))
@@ -109,6 +112,11 @@ def test_a_resumed_fit_s_wandb_run_names_the_best_checkpoint_before_it_validates
                                              monkeypatch, tmp_path)
     assert not any("val/nll" in r for r in received)  # step 5: no validation in this segment
     assert (summary["val/nll_best"], summary["val/nll_best_step"]) == pytest.approx(best)
+    # named apart from the run's first segment in W&B's runs table, in the same group
+    assert [(f["name"], f["group"]) for f in finished] == [("polynomial/r", "polynomial/r"),
+                                                           ("polynomial/r (resume 1)", "polynomial/r")]
+    config = yaml.safe_load((tmp_path / "polynomial" / "r" / "config.yaml").read_text())
+    assert config["trainer"]["logger"]["init_args"]["name"] is None  # derived: config.yaml records none
 
 
 def test_a_resume_from_a_checkpoint_without_the_best_step_reads_it_from_the_best_file_s_name(tmp_path, monkeypatch):
@@ -133,6 +141,11 @@ def test_every_key_a_fit_logs_is_on_the_dashboard_page(fitted):
     assert "train/lr" in logged and "val/nll_best" in logged and "model/parameters" in logged
     assert undocumented(logged) == []
     assert undocumented(["val/made_up"]) == ["val/made_up"]  # the page's patterns do not take any key
+    # and each key the page names for a fit is logged (train/skipped_batches: only with model.optim.nonfinite=skip;
+    # val/functions: this fit draws no pictures, test_cli's test_pictures_land_on_the_step_... does)
+    assert unlogged("A fit: history", logged, leave_out=["train/skipped_batches", "val/functions"]) == []
+    assert unlogged("A fit: config and summary", logged) == []
+    assert unlogged("A fit: history", logged - {"train/lr"}) == ["train/lr", "train/skipped_batches", "val/functions"]
 
 
 def test_a_run_folder_s_fit_and_evaluation_are_one_group_told_apart_by_job_type(tmp_path, monkeypatch):
@@ -144,6 +157,13 @@ def test_a_run_folder_s_fit_and_evaluation_are_one_group_told_apart_by_job_type(
     main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
           "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
     assert [(f["job_type"], f["group"]) for f in finished] == [("fit", "polynomial/j"), ("test", "polynomial/j")]
+    # named apart in W&B's runs table: the fit after its run folder, the evaluation after its folder and kind
+    assert [f["name"] for f in finished] == ["polynomial/j", "polynomial/j/eval (test)"]
+    assert yaml.safe_load((run / "eval" / "config_test.yaml").read_text())["trainer"]["logger"]["init_args"][
+        "name"] is None  # derived, as the fit's config.yaml leaves it: another run folder's evaluation names its own
+    main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+          "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false", "--trainer.logger.init_args.name=mine"])
+    assert finished[-1]["name"] == "mine"  # a name the command line gives stays
 
 
 @pytest.mark.parametrize("given, job_type", [(None, "fit"), ("pretrain", "pretrain"), ("test", "fit")])
@@ -153,3 +173,37 @@ def test_a_fit_keeps_a_job_type_of_the_user_s(given, job_type, tmp_path):
     cli = main(["--config", str(REPO / "configs/trainer/default.yaml"), *FIT, "--run_root", str(tmp_path), *args],
                run=False)  # a fit prepared, not run (the subcommand's own parser reads the base file itself)
     assert cli.config.trainer.logger.init_args.job_type == job_type
+
+
+@pytest.mark.parametrize("name, kept", [("polynomial/j", False), ("polynomial/j/eval-best-step000004 (test)", False),
+                                        ("polynomial/j/eval (validate)", False), ("polynomial/j (resume 2)", False),
+                                        ("polynomial/j (resume)", True), ("baseline", True),
+                                        ("polynomial/j/eval (ablation)", True), ("images/k/eval (test)", True)])
+def test_a_run_folder_s_config_files_leave_out_the_wandb_name_derived_from_it(name, kept):
+    """config.yaml and config_test.yaml hold no W&B name the CLI derived from their run folder (a fit's, an
+    evaluation's), so that another folder's run started or evaluated with them is named after its own; a name of the
+    user's stays."""
+    from jsonargparse import Namespace
+
+    from pixeltransformer.cli import without_run_folder
+
+    logger = Namespace(class_path="lightning.pytorch.loggers.WandbLogger",
+                       init_args=Namespace(name=name, group="polynomial/j", save_dir="runs/polynomial/j"))
+    config = without_run_folder(Namespace(trainer=Namespace(default_root_dir="runs/polynomial/j", logger=logger)))
+    assert config.trainer.logger.init_args.name == (name if kept else None)
+    assert config.trainer.logger.init_args.group is None and config.trainer.logger.init_args.save_dir is None
+
+
+def test_a_validation_of_a_checkpoint_lies_on_its_fit_s_validation_of_the_same_weights(tmp_path, monkeypatch):
+    """`pixeltransformer validate` of a checkpoint logged its val/nll at step 0 of epoch 0: W&B drew it at the start
+    of the run folder's charts, whatever the weights. It lies on the fit's point for the same weights now (the same
+    step, epoch and number), here past the first epoch (two batches an epoch)."""
+    run = ["--run_root", str(tmp_path), "--run_name", "v", "--data.init_args.train_size=8"]
+    _, fitted, _, _ = fit_with_wandb(["--trainer.max_steps=6", *run], monkeypatch, tmp_path)
+    fit_points = [(r["trainer/global_step"], r["epoch"], r["val/nll"]) for r in fitted if "val/nll" in r]
+    received = record_wandb_logs(monkeypatch, tmp_path)
+    folder = tmp_path / "polynomial" / "v"
+    main(["validate", "--config", str(folder / "config.yaml"), "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"),
+          "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
+    point = [(r["trainer/global_step"], r["epoch"], r["val/nll"]) for r in received if "val/nll" in r]
+    assert fit_points[-1][:2] == (5, 2) and point == [pytest.approx(fit_points[-1])]

@@ -1383,3 +1383,46 @@ def test_a_fit_shorter_than_its_validation_interval_says_it_never_validates(poly
                                     "optimizers": [], "lr_scheduler_configs": [], **trainer})
     m.on_train_start()
     assert capsys.readouterr().out.strip() == ("" if note is None else f"[pixeltransformer] {note}")
+
+
+@pytest.mark.parametrize("fn, hook", [("test", "on_test_start"), ("validate", "on_validation_start")])
+def test_an_evaluation_logs_at_its_checkpoint_s_step_and_epoch_and_puts_the_fit_s_count_back(tiny_module, fn, hook):
+    """Lightning logs at the fit loop's step and epoch, which an evaluation does not restore: its numbers were
+    charted at step 0 of epoch 0 whatever its checkpoint. They go where the fit logged its validation of the same
+    weights (the checkpoint's step less one, its epoch), and the fit loop's count is put back at teardown."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    loop, progress = SimpleNamespace(_batches_that_stepped=0), SimpleNamespace(current=SimpleNamespace(completed=0))
+    tiny_module._trainer = SimpleNamespace(fit_loop=SimpleNamespace(epoch_loop=loop, epoch_progress=progress),
+                                           state=SimpleNamespace(fn=TrainerFn(fn)))
+    tiny_module.trained_steps, tiny_module.trained_epoch = 40, 3
+    try:
+        getattr(tiny_module, hook)()
+        assert (loop._batches_that_stepped, progress.current.completed) == (39, 3)
+        tiny_module.teardown(fn)
+        assert (loop._batches_that_stepped, progress.current.completed) == (0, 0)
+    finally:
+        tiny_module._trainer = None
+
+
+def test_a_validation_after_a_fit_logs_at_the_fit_s_step_not_at_the_checkpoint_it_began_from(tiny_module):
+    """A module loaded from a checkpoint of step 40, trained on in Python and then validated: its weights are the
+    fit's, so the validation logs at the fit's count (7), not at the checkpoint's step."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    loop, progress = SimpleNamespace(_batches_that_stepped=7), SimpleNamespace(current=SimpleNamespace(completed=1))
+    state = SimpleNamespace(fn=TrainerFn.FITTING)
+    tiny_module._trainer = SimpleNamespace(fit_loop=SimpleNamespace(epoch_loop=loop, epoch_progress=progress),
+                                           state=state, is_global_zero=False, optimizers=[], global_step=7)
+    tiny_module.trained_steps, tiny_module.trained_epoch = 40, 3
+    try:
+        tiny_module.on_train_start()
+        state.fn = TrainerFn.VALIDATING
+        tiny_module.on_validation_start()
+        assert (loop._batches_that_stepped, progress.current.completed) == (7, 1)
+    finally:
+        tiny_module._trainer = None
