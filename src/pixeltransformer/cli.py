@@ -139,6 +139,8 @@ class RunConfig(SaveConfigCallback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         quiet_console()  # again in each process ddp_spawn starts afresh, which main() never ran in
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
+        if trainer.is_global_zero:
+            print(setup_line(trainer, pl_module, stage), flush=True)
         if stage == "predict":  # prediction.json records the prediction's options beside its files
             return
         if stage != "fit":  # the folder is named at teardown, once the checkpoint is restored (eval_folder)
@@ -222,6 +224,19 @@ def dashboard_config(config: dict) -> dict:
 def trainable_parameters(module) -> int:
     """The number of parameters a module trains (those that require a gradient)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def setup_line(trainer, module, stage: str) -> str:
+    """What a command runs, under its first [run] line (which names the folder, before anything is built): the
+    domain and dataset, the parameters it trains, the device and the precision, which a log file otherwise never
+    says (Lightning's lines tell whether a GPU is used, not which precision, nor how many devices)."""
+    spec = getattr(module, "spec", None)
+    what = f"{spec.domain}/{spec.dataset}" if spec is not None else type(module).__name__
+    kind, devices, nodes = trainer.strategy.root_device.type, trainer.num_devices, trainer.num_nodes
+    where = kind if devices * nodes == 1 else f"{devices * nodes} {kind} devices" + (
+        f" on {nodes} nodes" if nodes > 1 else "")
+    return (f"[run] {getattr(stage, 'value', stage)} {what}: {trainable_parameters(module):,} parameters, on {where}, "
+            f"precision {trainer.precision}")
 
 
 def without_run_folder(config):

@@ -920,8 +920,9 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, capsys):
         main(args)
     assert not (tmp_path / "runs" / "polynomial" / "x").exists()
     run = tmp_path / "runs" / "polynomial" / "x"
-    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")] == [
-        f"[run] fit: {run}", f"[run] fit: {run} not kept: the fit stopped before its first step"]
+    first, what, last = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")]
+    assert (first, last) == (f"[run] fit: {run}", f"[run] fit: {run} not kept: the fit stopped before its first step")
+    assert re.fullmatch(r"\[run\] fit polynomial/polynomial: [\d,]+ parameters, on cpu, precision 32-true", what), what
 
 
 def test_bad_data_found_after_the_run_line_says_the_folder_was_not_kept(tmp_path, capsys):
@@ -1109,7 +1110,7 @@ def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys
 
 def test_a_fit_ends_on_a_line_naming_its_checkpoints_and_the_command_that_evaluates_the_best(tmp_path, capsys):
     """A long fit's first [run] line has scrolled away when it ends: its last line names the folder, the checkpoints
-    (the best with its val/nll) and an evaluation command, which runs as printed. Without validation: last.ckpt."""
+    (the best with its val/nll), the pictures and an evaluation command, which runs as printed. Without validation: last.ckpt."""
     fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *SETS_SMOKE, *DATA_SMOKE["polynomial"],
            "--run_root", str(tmp_path)]
     cli = main([*fit, "--run_name", "validated"])
@@ -1117,8 +1118,8 @@ def test_a_fit_ends_on_a_line_naming_its_checkpoints_and_the_command_that_evalua
     last = capsys.readouterr().out.strip().splitlines()[-1]
     best = run / "checkpoints" / "best-step000002.ckpt"
     assert last == (f"[run] fit: {run} ended at step 2: checkpoints/last.ckpt, checkpoints/best-step000002.ckpt "
-                    f"(best val/nll {score:.4g}); evaluate with: pixeltransformer test --config {run}/config.yaml "
-                    f"--ckpt_path {best}")
+                    f"(best val/nll {score:.4g}), pictures/ (step 2); evaluate with: pixeltransformer test --config "
+                    f"{run}/config.yaml --ckpt_path {best}")
     main(last.split("evaluate with: pixeltransformer ")[1].split() + ["--trainer.limit_test_batches=1"])
     assert (run / "eval-best-step000002" / "metrics.json").is_file()
     main([*fit, "--run_name", "unvalidated", "--trainer.limit_val_batches=0"])
