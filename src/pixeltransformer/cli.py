@@ -38,7 +38,7 @@ from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
                          option_text, same_items, split_mismatch)
 from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
-from .evaluation import SweepEvaluation, eval_folder
+from .evaluation import SweepEvaluation, eval_folder, evaluation_summary
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
@@ -946,6 +946,8 @@ class PixelTransformerCLI(LightningCLI):
                 if resumed_at is not None and resumed_at == self.trainer.global_step:  # a finished run resumed as it is
                     print(nothing_trained(self.trainer), flush=True)
                 print(fit_summary(self.trainer, self._shown), flush=True)
+            elif replacing is not None and not self.trainer.interrupted:  # a test that wrote its metrics
+                print(evaluation_summary(replacing, Path(str(self._shown)) / replacing.name), flush=True)
         except BaseException as err:
             if replacing is not None:
                 put_back(replacing)

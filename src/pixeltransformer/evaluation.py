@@ -173,6 +173,15 @@ def eval_folder(module: L.LightningModule, ckpt_path: str | Path | None = None) 
     return folder if name == "last" else f"{folder}-{name}"
 
 
+def evaluation_summary(folder: Path, shown: str | Path | None = None) -> str:
+    """The last line of an evaluation, where a log file ends after Lightning's table of test/* numbers: the folder
+    (``shown``: as the first [run] line named it) and what it holds, metrics.json first and its sub-folders
+    (pictures/)."""
+    names = [name for name in ("metrics.json", "metrics_vs_context.png") if (folder / name).is_file()]
+    names += [f"{path.name}/" for path in sorted(folder.iterdir()) if path.is_dir()] if folder.is_dir() else []
+    return f"[run] test: {shown or folder} ended: {', '.join(names) or 'nothing written'}"
+
+
 def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
     """<run>/<eval_folder> for a checkpoint at <run>/checkpoints/x.ckpt (<run>/eval for last.ckpt on its own data);
     else under the trainer's root dir."""

@@ -1122,6 +1122,9 @@ def test_a_fit_ends_on_a_line_naming_its_checkpoints_and_the_command_that_evalua
                     f"{run}/config.yaml --ckpt_path {best}")
     main(last.split("evaluate with: pixeltransformer ")[1].split() + ["--trainer.limit_test_batches=1"])
     assert (run / "eval-best-step000002" / "metrics.json").is_file()
+    # the evaluation's log ended on its config file, after Lightning's table: its last line now names its results
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"[run] test: {run}/eval-best-step000002 ended: metrics.json, metrics_vs_context.png, pictures/")
     main([*fit, "--run_name", "unvalidated", "--trainer.limit_val_batches=0"])
     run = tmp_path / "polynomial" / "unvalidated"
     assert capsys.readouterr().out.strip().splitlines()[-1] == (
