@@ -27,6 +27,7 @@ from .files import write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup, whole_number
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
+from .progress import shows_progress
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
 from .signal import SignalSpec
@@ -482,7 +483,8 @@ class SweepEvaluation(Callback):
         if part is None:
             return
         with stop_when(sigterm_stop(trainer)):  # within seconds of a SIGTERM, not at the end of the batch
-            per_level = self.evaluate_batch(pl_module, part, batch_idx, progress=trainer.is_global_zero)
+            per_level = self.evaluate_batch(pl_module, part, batch_idx,
+                                            progress=trainer.is_global_zero and shows_progress(trainer))
         for k, values in per_level.items():
             for name, v in values.items():
                 self._update(k, name, v, keys)

@@ -5,7 +5,8 @@ Lightning's default bars count batches per epoch: a step-limited run shows "Epoc
 file. :func:`step_progress_bar` picks :class:`StepBar` (a live rich bar, step / total steps of the run) on a
 terminal and :class:`LogLines` (plain lines) otherwise; both print one line per validation with its metrics.
 The CLI puts it in place of Lightning's default bar (:func:`replace_default_bar`); a progress bar of another
-class in trainer.callbacks is kept, and ``trainer.enable_progress_bar=false`` still turns progress off.
+class in trainer.callbacks is kept, and ``trainer.enable_progress_bar=false`` still turns progress off, the
+lines of the loops run under the trainer too (:func:`shows_progress`: pictures, sampling, an evaluation's levels).
 """
 
 from __future__ import annotations
@@ -273,6 +274,13 @@ class LogLines(ProgressBar):
         if processes > 1:  # the distributed sampler gives every process as many batches: this one's count
             batches += f" (each of {processes} processes)"
         self.print(f"[{stage}] {batches} in {format_duration(time.monotonic() - self._eval_start)}")
+
+
+def shows_progress(trainer) -> bool:
+    """Whether the loops run under ``trainer`` (pictures, sampling, an evaluation's |S| levels) print progress: not
+    with trainer.enable_progress_bar=false, which turns progress off, theirs too. Without a trainer (a module used
+    from Python), they do."""
+    return trainer is None or getattr(trainer, "progress_bar_callback", None) is not None
 
 
 def step_progress_bar(stream: TextIO | None = None) -> ProgressBar:

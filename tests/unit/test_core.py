@@ -1383,3 +1383,34 @@ def test_a_fit_shorter_than_its_validation_interval_says_it_never_validates(poly
                                     "optimizers": [], "lr_scheduler_configs": [], **trainer})
     m.on_train_start()
     assert capsys.readouterr().out.strip() == ("" if note is None else f"[pixeltransformer] {note}")
+
+
+def test_loops_under_a_trainer_without_progress_print_no_progress(poly_spec, tmp_path, capsys, monkeypatch):
+    """--trainer.enable_progress_bar=false took the [train] and [val] lines away, and a log still got a [pictures]
+    line per picture context and a [sampling ...] line per tenth of a prediction's steps; the loops run under such
+    a trainer now print none, as a module used from Python (no trainer) and a trainer with progress still do."""
+    import domains.polynomial.domain  # noqa: F401 - the domain that draws the pictures
+    from types import SimpleNamespace
+
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.predict import PredictOptions
+
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64),
+                                    sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
+    signal = torch.randn(2, 1, 64)  # [B, V, L]
+    s = module.draw_sets(signal[:1], num_context=6, generator=torch.Generator().manual_seed(0))
+    batch = {"ctx_pos": s.ctx_pos, "ctx_val": s.ctx_val}
+    module.predict_options = PredictOptions(num_samples=1, n_autoregressive=3)
+    pictures = Pictures(levels=(4,), num_samples=1, n_autoregressive=2)
+    for bar, shown in ((None, False), (object(), True)):
+        module._trainer = SimpleNamespace(progress_bar_callback=bar)
+        try:
+            pictures.draw(module, signal, tmp_path)
+            module.predict_step(batch)
+        finally:
+            module._trainer = None
+        err = capsys.readouterr().err
+        assert ("[pictures] 1/1 context" in err and "[sampling 3 steps x 1 chain]" in err) == shown, err
