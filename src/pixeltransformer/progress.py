@@ -113,9 +113,10 @@ class LogLines(ProgressBar):
     Training prints ``[train] step 400/8000 (5.0%)  train/loss 0.1234  12.3 it/s  elapsed 0:00:32  ETA 0:10:21``
     every ``every_seconds`` of wall time or at every multiple of ``every_n_steps``, whichever comes first, and at
     the last step; every validation prints its metrics (``[val] step ...``); a validation, test or predict prints
-    its batch count every ``every_seconds`` while it runs (``[val] batch 12/50  elapsed 0:00:31``). it/s is
-    measured over the steps since the previous line, leaving out the time spent in validation; the ETA adds the validations still to come at the mean duration of those run so far, or is the
-    end of trainer.max_time where that comes first (``ETA 0:04:30 (max_time)``).
+    its batch count every ``every_seconds`` while it runs, with the batches left at the mean time of those done
+    (``[val] batch 12/50  elapsed 0:00:31  ETA 0:01:38``). it/s is measured over the steps since the previous line,
+    leaving out the time spent in validation; the ETA adds the validations still to come at the mean duration of
+    those run so far, or is the end of trainer.max_time where that comes first (``ETA 0:04:30 (max_time)``).
 
     Args:
         every_seconds: the longest wall time between two training lines (a step longer than that prints once);
@@ -265,8 +266,13 @@ class LogLines(ProgressBar):
         now = time.monotonic()
         if now - self._eval_last >= self.every_seconds:
             total = sum(totals) if isinstance(totals, list) else totals
-            of = f"/{total}" if total and math.isfinite(total) else ""
-            self.print(f"[{stage}] batch {self._eval_batches}{of}  elapsed {format_duration(now - self._eval_start)}")
+            known = bool(total) and math.isfinite(total)
+            elapsed = now - self._eval_start
+            # the batches left at the mean duration of those done: a long evaluation's log says when it ends
+            eta = f"  ETA {format_duration(elapsed / self._eval_batches * max(total - self._eval_batches, 0))}" \
+                if known else ""
+            of = f"/{total}" if known else ""
+            self.print(f"[{stage}] batch {self._eval_batches}{of}  elapsed {format_duration(elapsed)}{eta}")
             self._eval_last = now
 
     def _eval_end(self, stage: str, processes: int = 1) -> None:
