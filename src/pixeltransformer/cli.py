@@ -405,11 +405,13 @@ class _DropLitLoggerTip(logging.Filter):
     torch.set_float32_matmul_precision('medium' | 'high'). That lets torch run fp32 matmuls in TF32, with fp16's
     10-bit mantissa, and the model keeps the distance-bias attention in fp32 because its channels cancel terms of
     size l |x|^2 (model.Attention.keys_values), which that rounds by whole logits. configs/trainer/gpu.yaml's
-    bf16-mixed is the fast path."""
+    bf16-mixed is the fast path. Also its "TPU available: False, using: 0 TPU cores" at every start, on any machine
+    without one: the device that runs is named on the CLI's own line (setup_line), and the GPU's line stays."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return "litlogger" not in message and "set_float32_matmul_precision" not in message
+        return "litlogger" not in message and "set_float32_matmul_precision" not in message and \
+            message != "TPU available: False, using: 0 TPU cores"
 
 
 class _DropOtherRanksSeedLine(logging.Filter):

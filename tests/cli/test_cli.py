@@ -525,10 +525,10 @@ def test_a_shortened_option_is_refused_not_taken_for_the_one_it_begins(tmp_path,
 
 
 def test_console_noise_is_filtered(caplog):
-    """The litlogger tip, Lightning's TF32 advice on a GPU, the LeafSpec deprecation, the false "not resumable"
-    warning, a resume's "checkpoint directory is not empty", the small-epoch logging interval warning (Lightning
-    counts the interval over the run) and the FLOPs total (0: the module has no example input) stay out of the
-    console; other messages still come through."""
+    """The litlogger tip, Lightning's TF32 advice on a GPU, its line that no TPU is there, the LeafSpec deprecation,
+    the false "not resumable" warning, a resume's "checkpoint directory is not empty", the small-epoch logging
+    interval warning (Lightning counts the interval over the run) and the FLOPs total (0: the module has no example
+    input) stay out of the console; other messages still come through."""
     import logging
     import warnings
 
@@ -540,6 +540,8 @@ def test_console_noise_is_filtered(caplog):
     caplog.set_level(logging.INFO)
     rank_zero_info("💡 Tip: For seamless cloud logging and experiment tracking, try installing [litlogger](...)")
     rank_zero_info("a message that matters")
+    rank_zero_info("TPU available: False, using: 0 TPU cores")  # at every start, on any machine without one
+    rank_zero_info("TPU available: True, using: 8 TPU cores")
     # Lightning's advice on a GPU (fabric/accelerators/cuda.py): TF32 would round the fp32 distance-bias attention
     rank_zero_info("You are using a CUDA device ('NVIDIA H200') that has Tensor Cores. To properly utilize them, you "
                    "should set `torch.set_float32_matmul_precision('medium' | 'high')` which will trade-off precision "
@@ -548,6 +550,7 @@ def test_console_noise_is_filtered(caplog):
                             ("FLOPs", ["0"])], 167_000, 167_000, 0.67, {"train": 61, "eval": 0}, 0)
     assert "litlogger" not in caplog.text and "a message that matters" in caplog.text
     assert "Tensor Cores" not in caplog.text
+    assert "TPU available: False" not in caplog.text and "TPU available: True, using: 8 TPU cores" in caplog.text
     assert "Trainable params" in caplog.text and "PixelTransformer" in caplog.text
     assert "FLOPs" not in caplog.text and "Flops" not in caplog.text
     with warnings.catch_warnings(record=True) as seen:
