@@ -171,4 +171,4 @@ def test_pictures_that_take_long_print_a_line_per_context(tmp_path, capsys, monk
     signal = torch.rand(1, 1, 16) * 2 - 1  # [1, 1, 16]
     Pictures(num_examples=1, levels=(2, 4), num_samples=1, n_autoregressive=2).draw(module, signal, tmp_path)
     lines = [line.split(" (")[0] for line in capsys.readouterr().err.splitlines() if line.startswith("[pictures]")]
-    assert lines == ["[pictures] 1/2 context", "[pictures] 2/2 context"]
+    assert lines == ["[pictures] 1/2 contexts", "[pictures] 2/2 contexts"]

@@ -442,13 +442,13 @@ def test_a_completion_over_several_chunks_shows_the_progress_of_its_means(tiny_m
     s = tiny_module.draw_sets(torch.randn(1, 1, 64), num_context=6, generator=torch.Generator().manual_seed(0))
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, chunk=16, progress=True)
     lines = capsys.readouterr().err.splitlines()
-    assert lines[-1].startswith("[mean at 60 points not drawn x 2 chains] 4/4 chunk (100%), ")
-    assert lines[0].startswith("[mean at 64 points] 1/4 chunk (25%), ")
-    assert any(line.startswith("[sampling 4 steps x 2 chains] 4/4 step (100%)") for line in lines)
+    assert lines[-1].startswith("[mean at 60 points not drawn x 2 chains] 4/4 chunks (100%), ")
+    assert lines[0].startswith("[mean at 64 points] 1/4 chunks (25%), ")
+    assert any(line.startswith("[sampling 4 steps x 2 chains] 4/4 steps (100%)") for line in lines)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=1, n_autoregressive=4, chunk=16, progress=True)
     one = capsys.readouterr().err.splitlines()  # one chain, not "1 chains"
-    assert one[-1].startswith("[mean at 60 points not drawn x 1 chain] 4/4 chunk")
-    assert any(line.startswith("[sampling 4 steps x 1 chain] 4/4 step") for line in one)
+    assert one[-1].startswith("[mean at 60 points not drawn x 1 chain] 4/4 chunks")
+    assert any(line.startswith("[sampling 4 steps x 1 chain] 4/4 steps") for line in one)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, chunk=16)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, progress=True)  # one chunk
     assert capsys.readouterr().err.splitlines() == [line for line in lines if line.startswith("[sampling")]
