@@ -468,7 +468,7 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
         raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
     out = np.empty((len(files), channels, size, size), dtype=np.uint8).transpose(0, 2, 3, 1)  # [N, size, size, C]
     kept, skipped, dim, small = 0, [], [], []
-    for p in loop_progress(files, f"reading {Path(root).name}", unit="img", enabled=progress and len(files) >= 500):
+    for p in loop_progress(files, f"reading {Path(root).name}", unit="picture", enabled=progress and len(files) >= 500):
         name = p.relative_to(root) if p.is_relative_to(root) else p.name
         try:
             arr, peak = read_picture(p, channels=channels)  # [h, w, C], the file's size

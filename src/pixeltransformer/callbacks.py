@@ -21,6 +21,7 @@ from .evaluation import resolve_eval_dir
 from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
 from .loopbar import loop_progress
 from .media import log_files, weights_step
+from .progress import shows_progress
 from .stop import check_stop, sigterm_stop, stop_when
 
 
@@ -60,7 +61,8 @@ class Pictures(Callback):
         """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files."""
         grid = tuple(signal.shape[2:]) if self.resolution is None else (self.resolution,) * (signal.dim() - 2)
         completions = {}
-        contexts = loop_progress(list(self.contexts(pl_module, signal).items()), "pictures", unit="context")
+        contexts = loop_progress(list(self.contexts(pl_module, signal).items()), "pictures", unit="context",
+                                 enabled=shows_progress(pl_module._trainer))
         overflow, where = None, suffix_title(suffix)
         for i, (name, (ctx_pos, ctx_val)) in enumerate(contexts):  # progress once they take over a second
             check_stop()  # within stop_when (a test's pictures): a SIGTERM stops them between completions

@@ -356,8 +356,9 @@ def _lightning_s_own(handler, trainer) -> bool:
 
 def fit_summary(trainer, shown) -> str:
     """The last line of a fit, where a long run's first [run] line has scrolled away: its folder, the checkpoints it
-    keeps (the best with its score and step) and the command that evaluates the best; without a checkpoint, the folder
-    (its logs and pictures are there), that none was kept and the option that keeps one."""
+    keeps (the best with its score and step), its pictures (pictures_kept) and the command that evaluates the best;
+    without a checkpoint, the folder (its logs and pictures are there), that none was kept and the option that keeps
+    one."""
     ckpt = trainer.checkpoint_callback
     if ckpt is None:  # trainer.enable_checkpointing=false: the CLI leaves the run's checkpoint callback out
         return _nothing_kept(shown, trainer.global_step,
@@ -384,11 +385,20 @@ def fit_summary(trainer, shown) -> str:
         kept.append(f"{named}/{best.name} (best {ckpt.monitor} {float(score):.4g})")
     if latest is not None:
         kept.append(f"{named}/{latest.name} (the latest step checkpoint)")
+    kept += pictures_kept(trainer)
     step = saved_step(last if last.is_file() else best or latest) if spawned else trainer.global_step
     target = shown_dir / (best or (last if last.is_file() else latest)).name
     # shell words, so that the command runs as printed whatever spaces or quotes the paths hold
     return (f"{_ended(folder, step)}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
             f"{shlex.quote(str(folder / 'config.yaml'))} --ckpt_path {shlex.quote(str(target))}")
+
+
+def pictures_kept(trainer) -> list[str]:
+    """["pictures/ (step N)"] where the fit's validations drew pictures into the run folder (N: the latest), else []:
+    the closing line names them beside the checkpoints."""
+    steps = [int(m.group(1)) for path in (Path(trainer.default_root_dir) / "pictures").glob("*")
+             if (m := re.search(r"(?:^|_)step(\d+)", path.name))]
+    return [f"pictures/ (step {max(steps)})"] if steps else []
 
 
 def _nothing_kept(shown, step: int, why: str) -> str:

@@ -38,7 +38,7 @@ from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
                          option_text, same_items, split_mismatch)
 from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
-from .evaluation import SweepEvaluation, eval_folder
+from .evaluation import SweepEvaluation, eval_folder, evaluation_summary
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
@@ -139,6 +139,8 @@ class RunConfig(SaveConfigCallback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         quiet_console()  # again in each process ddp_spawn starts afresh, which main() never ran in
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
+        if trainer.is_global_zero:
+            print(setup_line(trainer, pl_module, stage), flush=True)
         if stage == "predict":  # prediction.json records the prediction's options beside its files
             return
         if stage != "fit":  # the folder is named at teardown, once the checkpoint is restored (eval_folder)
@@ -222,6 +224,19 @@ def dashboard_config(config: dict) -> dict:
 def trainable_parameters(module) -> int:
     """The number of parameters a module trains (those that require a gradient)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def setup_line(trainer, module, stage: str) -> str:
+    """What a command runs, under its first [run] line (which names the folder, before anything is built): the
+    domain and dataset, the parameters it trains, the device and the precision, which a log file otherwise never
+    says (Lightning's lines tell whether a GPU is used, not which precision, nor how many devices)."""
+    spec = getattr(module, "spec", None)
+    what = f"{spec.domain}/{spec.dataset}" if spec is not None else type(module).__name__
+    kind, devices, nodes = trainer.strategy.root_device.type, trainer.num_devices, trainer.num_nodes
+    where = kind if devices * nodes == 1 else f"{devices * nodes} {kind} devices" + (
+        f" on {nodes} nodes" if nodes > 1 else "")
+    return (f"[run] {getattr(stage, 'value', stage)} {what}: {trainable_parameters(module):,} parameters, on {where}, "
+            f"precision {trainer.precision}")
 
 
 def without_run_folder(config):
@@ -420,11 +435,13 @@ class _DropLitLoggerTip(logging.Filter):
     torch.set_float32_matmul_precision('medium' | 'high'). That lets torch run fp32 matmuls in TF32, with fp16's
     10-bit mantissa, and the model keeps the distance-bias attention in fp32 because its channels cancel terms of
     size l |x|^2 (model.Attention.keys_values), which that rounds by whole logits. configs/trainer/gpu.yaml's
-    bf16-mixed is the fast path."""
+    bf16-mixed is the fast path. Also its "TPU available: False, using: 0 TPU cores" at every start, on any machine
+    without one: the device that runs is named on the CLI's own line (setup_line), and the GPU's line stays."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return "litlogger" not in message and "set_float32_matmul_precision" not in message
+        return "litlogger" not in message and "set_float32_matmul_precision" not in message and \
+            message != "TPU available: False, using: 0 TPU cores"
 
 
 class _DropOtherRanksSeedLine(logging.Filter):
@@ -968,6 +985,8 @@ class PixelTransformerCLI(LightningCLI):
                 if resumed_at is not None and resumed_at == self.trainer.global_step:  # a finished run resumed as it is
                     print(nothing_trained(self.trainer), flush=True)
                 print(fit_summary(self.trainer, self._shown), flush=True)
+            elif replacing is not None and not self.trainer.interrupted:  # a test that wrote its metrics
+                print(evaluation_summary(replacing, Path(str(self._shown)) / replacing.name), flush=True)
         except BaseException as err:
             if replacing is not None:
                 put_back(replacing)

@@ -27,6 +27,7 @@ from .files import write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup, whole_number
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
+from .progress import shows_progress
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
 from .signal import SignalSpec
@@ -171,6 +172,15 @@ def eval_folder(module: L.LightningModule, ckpt_path: str | Path | None = None) 
     folder = module.eval_folder() if hasattr(module, "eval_folder") else "eval"
     name = Path(ckpt_path).stem if ckpt_path else "last"
     return folder if name == "last" else f"{folder}-{name}"
+
+
+def evaluation_summary(folder: Path, shown: str | Path | None = None) -> str:
+    """The last line of an evaluation, where a log file ends after Lightning's table of test/* numbers: the folder
+    (``shown``: as the first [run] line named it) and what it holds, metrics.json first and its sub-folders
+    (pictures/)."""
+    names = [name for name in ("metrics.json", "metrics_vs_context.png") if (folder / name).is_file()]
+    names += [f"{path.name}/" for path in sorted(folder.iterdir()) if path.is_dir()] if folder.is_dir() else []
+    return f"[run] test: {shown or folder} ended: {', '.join(names) or 'nothing written'}"
 
 
 def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
@@ -473,7 +483,8 @@ class SweepEvaluation(Callback):
         if part is None:
             return
         with stop_when(sigterm_stop(trainer)):  # within seconds of a SIGTERM, not at the end of the batch
-            per_level = self.evaluate_batch(pl_module, part, batch_idx, progress=trainer.is_global_zero)
+            per_level = self.evaluate_batch(pl_module, part, batch_idx,
+                                            progress=trainer.is_global_zero and shows_progress(trainer))
         for k, values in per_level.items():
             for name, v in values.items():
                 self._update(k, name, v, keys)

@@ -47,13 +47,19 @@ class LoopLines:
     def set_postfix(self, **values: Any) -> None:
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
 
+    def units(self, count: int) -> str:
+        """The unit in the number of ``count``: "1/1 context", "64/64 steps", "3/3 meshes" (tqdm's "it" as it is)."""
+        if count == 1 or self.unit == "it":
+            return self.unit
+        return self.unit + ("es" if self.unit.endswith(("sh", "ss", "tch", "x")) else "s")
+
     def line(self, done: int, elapsed: float) -> str:
         if self.total:
             left = elapsed / done * (self.total - done) if done else math.inf
-            text = (f"[{self.desc}] {done}/{self.total} {self.unit} ({100 * done / self.total:.0f}%), "
+            text = (f"[{self.desc}] {done}/{self.total} {self.units(self.total)} ({100 * done / self.total:.0f}%), "
                     f"{format_duration(elapsed)} elapsed, ~{format_duration(left)} left")
         else:
-            text = f"[{self.desc}] {done} {self.unit}, {format_duration(elapsed)} elapsed"
+            text = f"[{self.desc}] {done} {self.units(done)}, {format_duration(elapsed)} elapsed"
         return f"{text}, {self.postfix}" if self.postfix else text
 
     def __iter__(self) -> Iterator:

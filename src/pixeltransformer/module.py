@@ -34,6 +34,7 @@ from .inference import (Completion, check_count, check_finite, check_n_autoregre
 from .loading import nonfinite
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
+from .progress import shows_progress
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
                    sampler_hparams)
 from .signal import SignalSpec
@@ -967,7 +968,7 @@ class PixelTransformerModule(L.LightningModule):
         grid = self.domain.predict_grid(self.spec, opts.resolution)
         return self.complete(batch["ctx_pos"], batch["ctx_val"], grid, num_samples=opts.num_samples,
                              n_autoregressive=opts.n_autoregressive, temperature=opts.temperature, seed=opts.seed,
-                             progress=True, signal=signal).cpu()
+                             progress=shows_progress(self._trainer), signal=signal).cpu()
 
 
 def rank_generator_state(states: torch.Tensor, rank: int) -> torch.Tensor | int:

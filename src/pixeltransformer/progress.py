@@ -5,7 +5,8 @@ Lightning's default bars count batches per epoch: a step-limited run shows "Epoc
 file. :func:`step_progress_bar` picks :class:`StepBar` (a live rich bar, step / total steps of the run) on a
 terminal and :class:`LogLines` (plain lines) otherwise; both print one line per validation with its metrics.
 The CLI puts it in place of Lightning's default bar (:func:`replace_default_bar`); a progress bar of another
-class in trainer.callbacks is kept, and ``trainer.enable_progress_bar=false`` still turns progress off.
+class in trainer.callbacks is kept, and ``trainer.enable_progress_bar=false`` still turns progress off, the
+lines of the loops run under the trainer too (:func:`shows_progress`: pictures, sampling, an evaluation's levels).
 """
 
 from __future__ import annotations
@@ -112,9 +113,10 @@ class LogLines(ProgressBar):
     Training prints ``[train] step 400/8000 (5.0%)  train/loss 0.1234  12.3 it/s  elapsed 0:00:32  ETA 0:10:21``
     every ``every_seconds`` of wall time or at every multiple of ``every_n_steps``, whichever comes first, and at
     the last step; every validation prints its metrics (``[val] step ...``); a validation, test or predict prints
-    its batch count every ``every_seconds`` while it runs (``[val] batch 12/50  elapsed 0:00:31``). it/s is
-    measured over the steps since the previous line, leaving out the time spent in validation; the ETA adds the validations still to come at the mean duration of those run so far, or is the
-    end of trainer.max_time where that comes first (``ETA 0:04:30 (max_time)``).
+    its batch count every ``every_seconds`` while it runs, with the batches left at the mean time of those done
+    (``[val] batch 12/50  elapsed 0:00:31  ETA 0:01:38``). it/s is measured over the steps since the previous line,
+    leaving out the time spent in validation; the ETA adds the validations still to come at the mean duration of
+    those run so far, or is the end of trainer.max_time where that comes first (``ETA 0:04:30 (max_time)``).
 
     Args:
         every_seconds: the longest wall time between two training lines (a step longer than that prints once);
@@ -264,8 +266,13 @@ class LogLines(ProgressBar):
         now = time.monotonic()
         if now - self._eval_last >= self.every_seconds:
             total = sum(totals) if isinstance(totals, list) else totals
-            of = f"/{total}" if total and math.isfinite(total) else ""
-            self.print(f"[{stage}] batch {self._eval_batches}{of}  elapsed {format_duration(now - self._eval_start)}")
+            known = bool(total) and math.isfinite(total)
+            elapsed = now - self._eval_start
+            # the batches left at the mean duration of those done: a long evaluation's log says when it ends
+            eta = f"  ETA {format_duration(elapsed / self._eval_batches * max(total - self._eval_batches, 0))}" \
+                if known else ""
+            of = f"/{total}" if known else ""
+            self.print(f"[{stage}] batch {self._eval_batches}{of}  elapsed {format_duration(elapsed)}{eta}")
             self._eval_last = now
 
     def _eval_end(self, stage: str, processes: int = 1) -> None:
@@ -273,6 +280,13 @@ class LogLines(ProgressBar):
         if processes > 1:  # the distributed sampler gives every process as many batches: this one's count
             batches += f" (each of {processes} processes)"
         self.print(f"[{stage}] {batches} in {format_duration(time.monotonic() - self._eval_start)}")
+
+
+def shows_progress(trainer) -> bool:
+    """Whether the loops run under ``trainer`` (pictures, sampling, an evaluation's |S| levels) print progress: not
+    with trainer.enable_progress_bar=false, which turns progress off, theirs too. Without a trainer (a module used
+    from Python), they do."""
+    return trainer is None or getattr(trainer, "progress_bar_callback", None) is not None
 
 
 def step_progress_bar(stream: TextIO | None = None) -> ProgressBar:

@@ -549,10 +549,10 @@ def test_a_shortened_option_is_refused_not_taken_for_the_one_it_begins(tmp_path,
 
 
 def test_console_noise_is_filtered(caplog):
-    """The litlogger tip, Lightning's TF32 advice on a GPU, the LeafSpec deprecation, the false "not resumable"
-    warning, a resume's "checkpoint directory is not empty", the small-epoch logging interval warning (Lightning
-    counts the interval over the run) and the FLOPs total (0: the module has no example input) stay out of the
-    console; other messages still come through."""
+    """The litlogger tip, Lightning's TF32 advice on a GPU, its line that no TPU is there, the LeafSpec deprecation,
+    the false "not resumable" warning, a resume's "checkpoint directory is not empty", the small-epoch logging
+    interval warning (Lightning counts the interval over the run) and the FLOPs total (0: the module has no example
+    input) stay out of the console; other messages still come through."""
     import logging
     import warnings
 
@@ -564,6 +564,8 @@ def test_console_noise_is_filtered(caplog):
     caplog.set_level(logging.INFO)
     rank_zero_info("💡 Tip: For seamless cloud logging and experiment tracking, try installing [litlogger](...)")
     rank_zero_info("a message that matters")
+    rank_zero_info("TPU available: False, using: 0 TPU cores")  # at every start, on any machine without one
+    rank_zero_info("TPU available: True, using: 8 TPU cores")
     # Lightning's advice on a GPU (fabric/accelerators/cuda.py): TF32 would round the fp32 distance-bias attention
     rank_zero_info("You are using a CUDA device ('NVIDIA H200') that has Tensor Cores. To properly utilize them, you "
                    "should set `torch.set_float32_matmul_precision('medium' | 'high')` which will trade-off precision "
@@ -572,6 +574,7 @@ def test_console_noise_is_filtered(caplog):
                             ("FLOPs", ["0"])], 167_000, 167_000, 0.67, {"train": 61, "eval": 0}, 0)
     assert "litlogger" not in caplog.text and "a message that matters" in caplog.text
     assert "Tensor Cores" not in caplog.text
+    assert "TPU available: False" not in caplog.text and "TPU available: True, using: 8 TPU cores" in caplog.text
     assert "Trainable params" in caplog.text and "PixelTransformer" in caplog.text
     assert "FLOPs" not in caplog.text and "Flops" not in caplog.text
     with warnings.catch_warnings(record=True) as seen:
@@ -944,8 +947,9 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, capsys):
         main(args)
     assert not (tmp_path / "runs" / "polynomial" / "x").exists()
     run = tmp_path / "runs" / "polynomial" / "x"
-    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")] == [
-        f"[run] fit: {run}", f"[run] fit: {run} not kept: the fit stopped before its first step"]
+    first, what, last = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")]
+    assert (first, last) == (f"[run] fit: {run}", f"[run] fit: {run} not kept: the fit stopped before its first step")
+    assert re.fullmatch(r"\[run\] fit polynomial/polynomial: [\d,]+ parameters, on cpu, precision 32-true", what), what
 
 
 def test_bad_data_found_after_the_run_line_says_the_folder_was_not_kept(tmp_path, capsys):
@@ -1133,7 +1137,7 @@ def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys
 
 def test_a_fit_ends_on_a_line_naming_its_checkpoints_and_the_command_that_evaluates_the_best(tmp_path, capsys):
     """A long fit's first [run] line has scrolled away when it ends: its last line names the folder, the checkpoints
-    (the best with its val/nll) and an evaluation command, which runs as printed. Without validation: last.ckpt."""
+    (the best with its val/nll), the pictures and an evaluation command, which runs as printed. Without validation: last.ckpt."""
     fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *SETS_SMOKE, *DATA_SMOKE["polynomial"],
            "--run_root", str(tmp_path)]
     cli = main([*fit, "--run_name", "validated"])
@@ -1141,10 +1145,13 @@ def test_a_fit_ends_on_a_line_naming_its_checkpoints_and_the_command_that_evalua
     last = capsys.readouterr().out.strip().splitlines()[-1]
     best = run / "checkpoints" / "best-step000002.ckpt"
     assert last == (f"[run] fit: {run} ended at step 2: checkpoints/last.ckpt, checkpoints/best-step000002.ckpt "
-                    f"(best val/nll {score:.4g}); evaluate with: pixeltransformer test --config {run}/config.yaml "
-                    f"--ckpt_path {best}")
+                    f"(best val/nll {score:.4g}), pictures/ (step 2); evaluate with: pixeltransformer test --config "
+                    f"{run}/config.yaml --ckpt_path {best}")
     main(last.split("evaluate with: pixeltransformer ")[1].split() + ["--trainer.limit_test_batches=1"])
     assert (run / "eval-best-step000002" / "metrics.json").is_file()
+    # the evaluation's log ended on its config file, after Lightning's table: its last line now names its results
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"[run] test: {run}/eval-best-step000002 ended: metrics.json, metrics_vs_context.png, pictures/")
     main([*fit, "--run_name", "unvalidated", "--trainer.limit_val_batches=0"])
     run = tmp_path / "polynomial" / "unvalidated"
     assert capsys.readouterr().out.strip().splitlines()[-1] == (

@@ -134,7 +134,8 @@ def test_an_evaluation_s_last_line_under_ddp_says_its_batches_are_each_process_s
 
 def test_a_fit_s_validation_prints_its_batches_while_it_runs(monkeypatch):
     """A paper-size fit on a loaded CPU validated and drew its pictures for 6 minutes without a line in its log:
-    a fit's validation prints its batch count on the schedule of a test's (not during the sanity check)."""
+    a fit's validation prints its batch count on the schedule of a test's (not during the sanity check), and when it
+    will end: the batch lines of a validation, test or predict had no ETA, which the training lines have."""
     import io
     from types import SimpleNamespace
 
@@ -150,8 +151,9 @@ def test_a_fit_s_validation_prints_its_batches_while_it_runs(monkeypatch):
         bar.on_validation_start(trainer, None)
         for i in range(3):
             bar.on_validation_batch_end(trainer, None, None, None, i)
-    assert out.getvalue().splitlines() == ["[val] batch 1/3  elapsed 0:00:40", "[val] batch 2/3  elapsed 0:01:20",
-                                           "[val] batch 3/3  elapsed 0:02:00"]
+    assert out.getvalue().splitlines() == ["[val] batch 1/3  elapsed 0:00:40  ETA 0:01:20",
+                                           "[val] batch 2/3  elapsed 0:01:20  ETA 0:00:40",
+                                           "[val] batch 3/3  elapsed 0:02:00  ETA 0:00:00"]
 
 
 def test_pictures_that_take_long_print_a_line_per_context(tmp_path, capsys, monkeypatch):
@@ -169,4 +171,4 @@ def test_pictures_that_take_long_print_a_line_per_context(tmp_path, capsys, monk
     signal = torch.rand(1, 1, 16) * 2 - 1  # [1, 1, 16]
     Pictures(num_examples=1, levels=(2, 4), num_samples=1, n_autoregressive=2).draw(module, signal, tmp_path)
     lines = [line.split(" (")[0] for line in capsys.readouterr().err.splitlines() if line.startswith("[pictures]")]
-    assert lines == ["[pictures] 1/2 context", "[pictures] 2/2 context"]
+    assert lines == ["[pictures] 1/2 contexts", "[pictures] 2/2 contexts"]

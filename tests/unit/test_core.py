@@ -442,13 +442,13 @@ def test_a_completion_over_several_chunks_shows_the_progress_of_its_means(tiny_m
     s = tiny_module.draw_sets(torch.randn(1, 1, 64), num_context=6, generator=torch.Generator().manual_seed(0))
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, chunk=16, progress=True)
     lines = capsys.readouterr().err.splitlines()
-    assert lines[-1].startswith("[mean at 60 points not drawn x 2 chains] 4/4 chunk (100%), ")
-    assert lines[0].startswith("[mean at 64 points] 1/4 chunk (25%), ")
-    assert any(line.startswith("[sampling 4 steps x 2 chains] 4/4 step (100%)") for line in lines)
+    assert lines[-1].startswith("[mean at 60 points not drawn x 2 chains] 4/4 chunks (100%), ")
+    assert lines[0].startswith("[mean at 64 points] 1/4 chunks (25%), ")
+    assert any(line.startswith("[sampling 4 steps x 2 chains] 4/4 steps (100%)") for line in lines)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=1, n_autoregressive=4, chunk=16, progress=True)
     one = capsys.readouterr().err.splitlines()  # one chain, not "1 chains"
-    assert one[-1].startswith("[mean at 60 points not drawn x 1 chain] 4/4 chunk")
-    assert any(line.startswith("[sampling 4 steps x 1 chain] 4/4 step") for line in one)
+    assert one[-1].startswith("[mean at 60 points not drawn x 1 chain] 4/4 chunks")
+    assert any(line.startswith("[sampling 4 steps x 1 chain] 4/4 steps") for line in one)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, chunk=16)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, progress=True)  # one chunk
     assert capsys.readouterr().err.splitlines() == [line for line in lines if line.startswith("[sampling")]
@@ -1426,3 +1426,34 @@ def test_a_validation_after_a_fit_logs_at_the_fit_s_step_not_at_the_checkpoint_i
         assert (loop._batches_that_stepped, progress.current.completed) == (7, 1)
     finally:
         tiny_module._trainer = None
+
+
+def test_loops_under_a_trainer_without_progress_print_no_progress(poly_spec, tmp_path, capsys, monkeypatch):
+    """--trainer.enable_progress_bar=false took the [train] and [val] lines away, and a log still got a [pictures]
+    line per picture context and a [sampling ...] line per tenth of a prediction's steps; the loops run under such
+    a trainer now print none, as a module used from Python (no trainer) and a trainer with progress still do."""
+    import domains.polynomial.domain  # noqa: F401 - the domain that draws the pictures
+    from types import SimpleNamespace
+
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.predict import PredictOptions
+
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64),
+                                    sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
+    signal = torch.randn(2, 1, 64)  # [B, V, L]
+    s = module.draw_sets(signal[:1], num_context=6, generator=torch.Generator().manual_seed(0))
+    batch = {"ctx_pos": s.ctx_pos, "ctx_val": s.ctx_val}
+    module.predict_options = PredictOptions(num_samples=1, n_autoregressive=3)
+    pictures = Pictures(levels=(4,), num_samples=1, n_autoregressive=2)
+    for bar, shown in ((None, False), (object(), True)):
+        module._trainer = SimpleNamespace(progress_bar_callback=bar)
+        try:
+            pictures.draw(module, signal, tmp_path)
+            module.predict_step(batch)
+        finally:
+            module._trainer = None
+        err = capsys.readouterr().err
+        assert ("[pictures] 1/1 context" in err and "[sampling 3 steps x 1 chain]" in err) == shown, err

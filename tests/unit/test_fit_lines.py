@@ -1,6 +1,6 @@
-"""The lines a fit ends on and the checkpoint options they depend on: the closing [run] line's evaluation command
-runs as printed, names the checkpoints where they lie, and a resume of a folder that kept only its best
-checkpoint says so."""
+"""The lines a command starts and a fit ends on, and the checkpoint options they depend on: the start says what
+runs; the closing [run] line's evaluation command runs as printed, names the checkpoints where they lie, and a
+resume of a folder that kept only its best checkpoint says so."""
 
 from __future__ import annotations
 
@@ -173,3 +173,37 @@ def test_a_checkpoint_save_that_fails_leaves_the_last_one_and_no_partial_file(tm
         callback._atomic_save(trainer, str(folder / "last.ckpt"))
     assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt"]
     assert (folder / "last.ckpt").read_bytes() == b"step 4"
+
+
+def test_the_closing_line_names_the_pictures_of_the_latest_validation(tmp_path):
+    """A log file's last line named the checkpoints and not the pictures the validations drew; it now names
+    pictures/ and the step of the latest (files named <name>_step<N>.png, or a folder step<N>/ of an SDF's)."""
+    run = tmp_path / "runs" / "polynomial" / "r"
+    trainer = _trainer(run, run / "checkpoints")
+    assert "pictures/" not in fit_summary(trainer, run)  # none drawn: none named
+    (run / "pictures" / "step000002").mkdir(parents=True)
+    for name in ("functions0_step000004.png", "functions0_step000002.png"):
+        (run / "pictures" / name).write_bytes(b"")
+    line = fit_summary(trainer, run)
+    assert line.startswith(f"[run] fit: {run} ended at step 4: checkpoints/last.ckpt, checkpoints/best-step000004.ckpt "
+                           "(best val/nll 1.25), pictures/ (step 4); evaluate with: ")
+
+
+def test_a_command_says_what_it_runs_on_which_device_and_precision(tmp_path, capsys):
+    """A log file said the run folder and whether a GPU was used, never the precision or the number of devices; the
+    first [run] line is now followed by one naming the domain and dataset, the parameters, the device and precision."""
+    from pixeltransformer.cli import RunConfig
+
+    module = torch.nn.Linear(3, 2)  # 8 parameters
+    module.spec = SimpleNamespace(domain="images", dataset="digits")
+    trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")), num_devices=1, num_nodes=1,
+                              precision="bf16-mixed", is_global_zero=True, log_dir=str(tmp_path))
+    RunConfig.__new__(RunConfig).setup(trainer, module, "predict")
+    assert capsys.readouterr().out == "[run] predict images/digits: 8 parameters, on cpu, precision bf16-mixed\n"
+    trainer.strategy.root_device, trainer.num_devices, trainer.num_nodes = torch.device("cuda", 0), 8, 2
+    RunConfig.__new__(RunConfig).setup(trainer, module, "predict")
+    assert capsys.readouterr().out == ("[run] predict images/digits: 8 parameters, on 16 cuda devices on 2 nodes, "
+                                       "precision bf16-mixed\n")
+    trainer.is_global_zero = False  # the other processes of a DDP run say nothing
+    RunConfig.__new__(RunConfig).setup(trainer, module, "predict")
+    assert capsys.readouterr().out == ""

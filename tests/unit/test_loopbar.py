@@ -19,15 +19,15 @@ def clock(step: float):
 
 def test_a_known_length_prints_a_line_per_tenth_and_one_at_the_end():
     out = io.StringIO()
-    loop = LoopLines(range(25), "reading cats", unit="img", stream=out, clock=clock(1.0))
+    loop = LoopLines(range(25), "reading cats", unit="picture", stream=out, clock=clock(1.0))
     assert list(loop) == list(range(25))  # the items, untouched
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue()
     # every ceil(25 / 10) = 3 items, and the end
     assert [line.split()[2] for line in lines] == [f"{n}/25" for n in (3, 6, 9, 12, 15, 18, 21, 24, 25)]
     # the clock is read once at the start and once per item: 12 items took 12 s, 13 are left
-    assert lines[3] == "[reading cats] 12/25 img (48%), 0:00:12 elapsed, ~0:00:13 left"
-    assert lines[-1].startswith("[reading cats] 25/25 img (100%), 0:00:25 elapsed, ~0:00:00 left")
+    assert lines[3] == "[reading cats] 12/25 pictures (48%), 0:00:12 elapsed, ~0:00:13 left"
+    assert lines[-1].startswith("[reading cats] 25/25 pictures (100%), 0:00:25 elapsed, ~0:00:00 left")
 
 
 def test_an_unknown_length_prints_every_30_seconds_with_the_postfix():
@@ -36,8 +36,18 @@ def test_an_unknown_length_prints_every_30_seconds_with_the_postfix():
     for i in loop:
         loop.set_postfix(loss=f"{1 / (i + 1):.3g}")
     lines = out.getvalue().splitlines()
-    assert lines == ["[fit] 3 epoch, 0:00:30 elapsed, loss=0.333", "[fit] 6 epoch, 0:01:00 elapsed, loss=0.167",
-                     "[fit] 9 epoch, 0:01:30 elapsed, loss=0.111", "[fit] 10 epoch, 0:01:40 elapsed, loss=0.1"]
+    assert lines == ["[fit] 3 epochs, 0:00:30 elapsed, loss=0.333", "[fit] 6 epochs, 0:01:00 elapsed, loss=0.167",
+                     "[fit] 9 epochs, 0:01:30 elapsed, loss=0.111", "[fit] 10 epochs, 0:01:40 elapsed, loss=0.1"]
+
+
+def test_the_unit_takes_the_number_of_its_count():
+    """A log read "[sampling 64 steps x 3 chains] 64/64 step" and "[procedural chairs (train)] 600/600 shape": the
+    unit is now in the number of the count it follows (tqdm's "it" as it is)."""
+    for unit, total, shown in (("context", 1, "1/1 context"), ("step", 64, "64/64 steps"), ("mesh", 3, "3/3 meshes"),
+                               ("it", 4, "4/4 it")):
+        out = io.StringIO()
+        list(LoopLines(range(total), "x", unit=unit, stream=out, clock=clock(1.0)))
+        assert out.getvalue().splitlines()[-1].startswith(f"[x] {shown} (100%), "), out.getvalue()
 
 
 def test_a_loop_done_within_a_second_prints_nothing():
@@ -83,7 +93,7 @@ def test_a_baseline_fit_reports_its_loss_in_plain_lines(capsys, monkeypatch):
     fit_epochs(model, lambda idx: ((model(x[idx]) - y[idx]) ** 2).mean(), 8, 3, 4, opt, sched,
                torch.Generator().manual_seed(0), "cpu", "classifier")
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 3 and lines[-1].startswith("[classifier] 3/3 epoch (100%)") and ", loss=" in lines[-1]
+    assert len(lines) == 3 and lines[-1].startswith("[classifier] 3/3 epochs (100%)") and ", loss=" in lines[-1]
 
 
 def test_format_duration():
@@ -111,4 +121,4 @@ def test_a_loop_under_the_live_bar_of_a_run_prints_lines_not_a_second_bar(monkey
     assert "%|" not in shown, shown  # no tqdm bar
     lines = [line for line in shown.replace("\r", "\n").splitlines() if line.strip()]
     assert [line.split(", ")[0] for line in lines if not line.startswith("Testing")] == [
-        f"[eval: |S| levels of batch 1] {i}/3 level ({p}%)" for i, p in ((1, 33), (2, 67), (3, 100))], shown
+        f"[eval: |S| levels of batch 1] {i}/3 levels ({p}%)" for i, p in ((1, 33), (2, 67), (3, 100))], shown
