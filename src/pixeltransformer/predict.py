@@ -23,7 +23,7 @@ import signal as signals  # the module: `signal` names a signal tensor here
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
@@ -246,6 +246,16 @@ def point_count(points: int) -> str:
     return f"{points:,}" if points < 10**9 else f"{points:.3g}"
 
 
+def largest_fitting(resolution: int, need: Callable[[int], int], memory: int) -> int:
+    """The largest resolution below ``resolution`` whose ``need`` (bytes, growing with the resolution) fits in
+    ``memory``; 1 when none of 2 and more does."""
+    lo, hi = 1, resolution
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if need(mid) <= memory else (lo, mid)
+    return lo
+
+
 def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) -> None:
     """Refuse a ``--resolution`` whose grid could not be held, in one line, before anything is written: 100000 on a
     3D model means 1e15 points, and the completion failed after the model had loaded, with a traceback ending in
@@ -270,10 +280,7 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) 
     grid, points, need = needs(options.resolution)
     if need <= memory:
         return
-    lo, hi = 1, options.resolution  # the largest resolution that fits: needs() grows with it
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if needs(mid)[2] <= memory else (lo, mid)
+    lo = largest_fitting(options.resolution, lambda r: needs(r)[2], memory)
     most = f"at most --resolution {lo}" if lo >= 2 else "no --resolution fits"
     shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
     raise ValueError(f"--resolution {options.resolution} means {point_count(points)} points{shape}, whose completion needs at "

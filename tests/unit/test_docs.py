@@ -246,6 +246,10 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/domains/test_polynomial_domain.py", "test_a_prediction_that_cannot_be_written_names_its_folder"),
     '`make train ARGS="--run_root notes.txt"` (a file, not a folder)':
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
+    '`make train DOMAIN=polynomial ARGS="--config pics.yaml"` (a Pictures callback with `resolution: 1000000000`) '
+    'on a machine of 23.5 GiB':
+        ("tests/unit/test_domain_contract.py",
+         "test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_fit_starts"),
     '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--resolution 100000"` on a machine of 8 GiB':
         ("tests/unit/test_predict_options.py", "test_a_resolution_too_large_for_the_machine_is_refused_in_one_line"),
     '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--num_context 100000"` (a 32^3 model)':
