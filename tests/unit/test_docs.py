@@ -250,6 +250,10 @@ ERROR_ROWS_ELSEWHERE = {
     'on a machine of 23.5 GiB':
         ("tests/unit/test_domain_contract.py",
          "test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_fit_starts"),
+    '`make eval DOMAIN=polynomial CKPT=... ARGS="--trainer.callbacks.num_samples=1000000000"` (queries 100) on a '
+    'machine of 23.5 GiB':
+        ("tests/unit/test_domain_contract.py",
+         "test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before_its_first_batch"),
     '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--resolution 100000"` on a machine of 8 GiB':
         ("tests/unit/test_predict_options.py", "test_a_resolution_too_large_for_the_machine_is_refused_in_one_line"),
     '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--num_context 100000"` (a 32^3 model)':

@@ -458,6 +458,31 @@ def test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_f
         Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=7724).on_fit_start(trainer, module)
 
 
+def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before_its_first_batch(monkeypatch):
+    """SweepEvaluation's num_samples (and queries) had no memory check: num_samples 1000000000 met torch's allocator
+    in the first batch's sampling, after the checkpoint had loaded, with a traceback."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.evaluation import SweepEvaluation
+    from pixeltransformer.module import PixelTransformerModule
+
+    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    trainer = SimpleNamespace(is_global_zero=True, datamodule=HeightData(batch_size=16), default_root_dir=".")
+    # a query: 4 bytes x (2 positions + 1 bin x 3 + 1 value x (1 + S)); 30 grid points, 16 signals a batch
+    message = ("SweepEvaluation: num_samples 1000000000 at 30 queries of each of 16 signals of a batch need at least "
+               "1.75 TiB: more than this machine's 8 GiB of memory; at most num_samples 4473918, or a smaller "
+               "data batch_size")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SweepEvaluation(levels=(3,), num_samples=10**9).on_test_start(trainer, module)
+    SweepEvaluation(levels=(3,), num_samples=4473918).check_memory(trainer, module)
+    with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 0 at 1e\+12 queries of each of 16 signals .*"
+                                         r"; at most queries 22369621, or a smaller data batch_size$"):
+        SweepEvaluation(levels=(3,), queries=10**12).on_test_start(trainer, module)
+
+
 def test_what_a_domain_reads_for_a_prediction_is_checked_where_it_enters_the_core(tmp_path):
     """read_input's 8-bit levels failed in torch's grid reading, its values beyond the bins only at the model;
     context_from_rows's positions in the data's own units were only warned of, and its values without their axis
