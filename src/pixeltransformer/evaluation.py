@@ -410,7 +410,7 @@ class SweepEvaluation(Callback):
         from .predict import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count
 
         spec: SignalSpec = pl_module.spec
-        batch = getattr(trainer.datamodule, "batch_size", None) or 1
+        batch = getattr(getattr(trainer, "datamodule", None), "batch_size", None) or 1
         sampled = batch if self.sample_items is None else min(batch, self.sample_items)  # signals a batch samples
         queries = spec.num_points if self.queries == "grid" else int(self.queries)
         memory, have = memory_at_hand()
