@@ -28,16 +28,17 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
     lo, hi = float(ref.min()), float(ref.max())
     pad = 0.25 * (hi - lo + 1e-6)
     for ax, p in zip(axes[0], panels):
-        x = p["x"]
-        ax.fill_between(x, p["mean"] - 2 * p["std"], p["mean"] + 2 * p["std"], color="tab:blue", alpha=0.18,
-                        label="mean ± 2σ")
+        x, starts = drawn_points(p["x"])  # [D], [D // 2] of a curve of over MAX_DRAWN points
+        low = envelope(p["mean"] - 2 * p["std"], starts, np.minimum)  # [D]
+        high = envelope(p["mean"] + 2 * p["std"], starts, np.maximum)  # [D]
+        ax.fill_between(x, low, high, color="tab:blue", alpha=0.18, label="mean ± 2σ")
         n = len(p["samples"])
         for i, s in enumerate(p["samples"]):
-            ax.plot(x, s, color="tab:green", lw=0.9, alpha=0.8,
+            ax.plot(x, envelope(s, starts), color="tab:green", lw=0.9, alpha=0.8,
                     label=(f"{n} samples" if n > 1 else "sample") if i == 0 else None)
         if truth is not None:
             ax.plot(truth[0], truth[1], color="black", lw=1.4, ls="--", label="true")
-        ax.plot(x, p["mean"], color="tab:blue", lw=1.6, label="mean")
+        ax.plot(x, envelope(p["mean"], starts), color="tab:blue", lw=1.6, label="mean")
         ax.scatter(p["ctx_x"], p["ctx_y"], color="red", s=22, zorder=5, label="S")
         ax.set_title(p["title"], fontsize=10 if "\n" in p["title"] else None)  # a second line (a note) fits its panel
         ax.set_ylim(lo - pad, hi + pad)
@@ -47,6 +48,29 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("y")
     return _save(fig, axes, path, title)
+
+
+MAX_DRAWN = 4096  # points a curve is drawn with: a 4.2-inch panel at 110 dpi is 462 pixels wide
+
+
+def drawn_points(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The x [D] a curve on the points x [G] is drawn at, and the first index of each of its D / 2 runs of points
+    (None: every point is drawn, G <= MAX_DRAWN). A curve of 1e8 points took minutes and tens of gigabytes in
+    matplotlib; drawn as each run's lowest and highest value at the run's start it looks the same, spikes included."""
+    if len(x) <= MAX_DRAWN:
+        return x, None
+    starts = np.linspace(0, len(x), MAX_DRAWN // 2, endpoint=False).astype(np.int64)  # [D / 2], increasing
+    return np.repeat(x[starts], 2), starts  # [D]
+
+
+def envelope(y: np.ndarray, starts: np.ndarray | None, reduce: np.ufunc | None = None) -> np.ndarray:
+    """y [G] at the points of :func:`drawn_points` [D]: each run's lowest and highest value, or twice its
+    ``reduce`` (np.minimum for a band's lower edge, np.maximum for its upper)."""
+    if starts is None:
+        return y
+    if reduce is not None:
+        return np.repeat(reduce.reduceat(y, starts), 2)  # [D]
+    return np.stack([np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)], axis=1).reshape(-1)  # [D]
 
 
 def beyond_range(panel: dict, lo: float, hi: float) -> list[str]:

@@ -8,6 +8,7 @@ files out. Only rank zero draws.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import lightning as L
@@ -59,7 +60,7 @@ class Pictures(Callback):
     @torch.no_grad()
     def draw(self, pl_module: L.LightningModule, signal: torch.Tensor, out_dir: Path, suffix: str = "") -> dict:
         """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files."""
-        grid = tuple(signal.shape[2:]) if self.resolution is None else (self.resolution,) * (signal.dim() - 2)
+        grid = self.grid(signal)
         completions = {}
         contexts = loop_progress(list(self.contexts(pl_module, signal).items()), "pictures", unit="context",
                                  enabled=shows_progress(pl_module._trainer))
@@ -83,6 +84,37 @@ class Pictures(Callback):
             warn_rank_zero(f"the pictures{' at ' + where if where else ''} are drawn without samples: {overflow}")
         return checked_files(pl_module.domain, pl_module.domain.pictures(completions, Path(out_dir), suffix))
 
+    def grid(self, signal: torch.Tensor, resolution: int | None = None) -> tuple[int, ...]:
+        """The grid the completions of signal [B, V, *grid] are drawn on: ``resolution`` (the callback's unless
+        given) per axis, or the data's grid."""
+        resolution = resolution or self.resolution
+        return tuple(signal.shape[2:]) if resolution is None else (resolution,) * (signal.dim() - 2)
+
+    def check_memory(self, pl_module: L.LightningModule, signal: torch.Tensor, count: int) -> None:
+        """Refuse a resolution whose ``count`` completions of signal [B, V, *grid] could not be held in this machine's
+        memory (a typo, 100000 for 100), before the fit's first step rather than at its first validation; the
+        bound is predict's, :func:`~pixeltransformer.predict.completion_bytes`, a lower bound."""
+        from .predict import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count
+
+        if self.resolution is None:  # the data's grid, which the training holds too
+            return
+        memory, have = memory_at_hand()
+        batch = signal.shape[0] * count  # every completion of a draw is kept until the domain draws them
+
+        def need(resolution: int) -> int:
+            return batch * completion_bytes(pl_module.spec, math.prod(self.grid(signal, resolution)), self.num_samples)
+
+        if need(self.resolution) <= memory:
+            return
+        grid = self.grid(signal)
+        shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
+        most = largest_fitting(self.resolution, need, memory)
+        raise ValueError(f"Pictures: resolution {self.resolution} means {point_count(math.prod(grid))} points{shape} "
+                         f"for each of {batch} completions ({signal.shape[0]} examples x {count} contexts), which "
+                         f"need at least {in_bytes(need(self.resolution))}: more than {have}; "
+                         + (f"at most resolution {most}, or null (the data's grid)" if most >= 2 else
+                            "set resolution null (the data's grid)"))
+
     def contexts(self, pl_module: L.LightningModule, signal: torch.Tensor) -> dict:
         """The domain's picture contexts of signal [B, V, *grid], each checked where it enters the core:
         {name: (ctx_pos [B, K, P], ctx_val [B, K, V])}."""
@@ -99,12 +131,14 @@ class Pictures(Callback):
         validation, after steps that no checkpoint may keep yet. On every rank: one that stopped alone left the
         others waiting in the first step's all-reduce."""
         if trainer.limit_val_batches != 0:
-            self.contexts(pl_module, self._examples(trainer, "val", "cpu"))
+            signal = self._examples(trainer, "val", "cpu")  # [B, V, *grid]
+            self.check_memory(pl_module, signal, len(self.contexts(pl_module, signal)))
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Likewise before a test's sweep, whose evaluation the pictures at its end would fail."""
         if self.on_test and not trainer.fast_dev_run:
-            self.contexts(pl_module, self._examples(trainer, "test", "cpu"))
+            signal = self._examples(trainer, "test", "cpu")  # [B, V, *grid]
+            self.check_memory(pl_module, signal, len(self.contexts(pl_module, signal)))
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
         return trainer.datamodule.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]

@@ -404,6 +404,7 @@ class SweepEvaluation(Callback):
                              f"points of {spec.domain}/{spec.dataset}, so no query is held out and nothing would be "
                              f"scored: give the evaluation callback levels below {spec.num_points} (its "
                              f"init_args.levels under trainer.callbacks, in a config file)")
+        self.check_memory(trainer, pl_module)
         if (dropped := self.dropped_levels(spec)) and trainer.is_global_zero:  # not only in metrics.json
             them = "it" if len(dropped) == 1 else "them"
             print(left_out_line("test", dropped, spec, "left out (no query would be held out; metrics.json lists "
@@ -411,6 +412,36 @@ class SweepEvaluation(Callback):
         self._values: dict[tuple[int, str], dict[int, float]] = {}  # (|S|, metric) -> {item key: value}
         self.evaluated: set[int] = set()  # the keys of the items evaluated, over every rank once the test has ended
         self._dir = resolve_eval_dir(trainer, self.out_dir)
+
+    def check_memory(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Refuse num_samples or queries whose completion of one test batch at one level could not be held in this
+        machine's memory (a typo, 1000000000 samples), before the first batch rather than in torch's allocator; the
+        bound is predict's :func:`~pixeltransformer.predict.completion_bytes`, a lower bound."""
+        from .predict import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count
+
+        spec: SignalSpec = pl_module.spec
+        batch = getattr(getattr(trainer, "datamodule", None), "batch_size", None) or 1
+        sampled = batch if self.sample_items is None else min(batch, self.sample_items)  # signals a batch samples
+        queries = spec.num_points if self.queries == "grid" else int(self.queries)
+        memory, have = memory_at_hand()
+
+        def need(q: int, s: int) -> int:
+            return (batch - sampled) * completion_bytes(spec, q, 0) + sampled * completion_bytes(spec, q, s)
+
+        if need(queries, self.num_samples) <= memory:
+            return
+        if self.num_samples > 0 and need(queries, 0) <= memory:
+            most = largest_fitting(self.num_samples, lambda s: need(queries, s), memory)
+            remedy = f"at most num_samples {most}, or "
+        elif self.queries != "grid" and (most := largest_fitting(queries, lambda q: need(q, self.num_samples),
+                                                                 memory)) >= 2:
+            remedy = f"at most queries {most}, or "
+        else:
+            remedy = ""
+        raise ValueError(f"{type(self).__name__}: num_samples {self.num_samples} at {point_count(queries)} queries "
+                         f"of each of {batch} signals of a batch need at least "
+                         f"{in_bytes(need(queries, self.num_samples))}: more than {have}; {remedy}a smaller data "
+                         "batch_size")
 
     def _update(self, k: int, name: str, values: torch.Tensor, keys: list[int]) -> None:
         """Record one metric [B] of the items ``keys`` at |S| = k. An item met twice (the copies a distributed

@@ -15,7 +15,7 @@ import contextlib
 import math
 import numbers
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -77,8 +77,10 @@ def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str, me
 
 @torch.no_grad()
 def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, chunk: int = 16384,
-                   progress: str | None = None) -> torch.Tensor:
-    """Decode queries [B, Q, P] in chunks from one memory (model.encode or a cache) -> parameters [B, Q, NP].
+                   progress: str | None = None, read: Callable[[torch.Tensor], torch.Tensor] | None = None
+                   ) -> torch.Tensor:
+    """Decode queries [B, Q, P] in chunks from one memory (model.encode or a cache) -> parameters [B, Q, NP], or
+    what ``read`` makes of each chunk's parameters (dist.mean: [B, Q, V], without holding every query's NP).
 
     The memory holds the decoder's keys/values, projected once for all chunks. ``progress``: the words that name the
     loop in progress lines (loop_progress), where there is more than one chunk; None: no lines."""
@@ -86,15 +88,16 @@ def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, ch
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     q = qry_pos.shape[1]
     check_stop()  # a SIGTERM that came while the memory was made stops before the first chunk (stop.py)
+    read = read or (lambda params: params)
     if q <= chunk:
-        return model.decode(memory, qry_pos)  # [B, Q, NP]
-    out = None  # [B, Q, NP], filled a chunk at a time: no concatenation copy
+        return read(model.decode(memory, qry_pos))  # [B, Q, NP] (read: [B, Q, V])
+    out = None  # [B, Q, NP] (read: [B, Q, V]), filled a chunk at a time: no concatenation copy
     # a whole video or 3D grid decodes for a minute or more on a CPU: as long as the sampled steps beside it
     for s in loop_progress(range(0, q, chunk), progress or "", unit="chunk", enabled=progress is not None,
                            leave=False):
         if s:
             check_stop()  # a whole 3D grid at |S| = 2048 decodes for seconds a chunk on a CPU
-        part = model.decode(memory, qry_pos[:, s : s + chunk])  # [B, chunk, NP]
+        part = read(model.decode(memory, qry_pos[:, s : s + chunk]))  # [B, chunk, NP] (read: [B, chunk, V])
         if out is None:
             out = part.new_empty(part.shape[0], q, part.shape[2])  # [B, Q, NP]
         out[:, s : s + chunk] = part
@@ -395,7 +398,9 @@ def sample(
         mem = model.cached_memory(cache) if use_cache else model.encode(buf_pos, buf_val, observed=observed_rows)
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]
         words = f"mean at {rest.shape[1]} points not drawn x {counted(bs, 'chain')}" if progress else None
-        rest_val = dist.mean(decode_chunked(model, mem, rest_pos, chunk, words))  # [BS, R, V]
+        # the mean a chunk at a time: every chain's parameters [BS, R, NP] at once were 38 GB for 3 samples of an
+        # SDF model (150 bins) at 192^3, S times what the completion's own mean holds
+        rest_val = decode_chunked(model, mem, rest_pos, chunk, words, read=dist.mean)  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
     if not torch.isfinite(out).all():  # a drawn value that overflowed feeds every later step of its chain

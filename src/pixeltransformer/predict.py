@@ -23,7 +23,7 @@ import signal as signals  # the module: `signal` names a signal tensor here
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
@@ -40,6 +40,7 @@ from .signal import SignalSpec
 
 
 DEFAULT_CONTEXT = 64  # --num_context when not given, capped at a quarter of the input's points
+DEFAULT_SAMPLES = 3  # --num_samples when not given
 ASSUMED_MEMORY = 2**40  # bytes taken for the memory of a system that does not report it (os.sysconf): 1 TiB
 
 
@@ -54,7 +55,8 @@ class PredictOptions:
         mask: a mask file, white = observed (domains on a pixel grid); not with context.
         num_context: K random observed samples of the input (without context or mask); default 64, or a quarter
             of the input's points when that is fewer (16 of an 8x8 digit), so that something is left to complete.
-        num_samples: samples to draw (0: the mean only).
+        num_samples: samples to draw (0: the mean only); more than this machine's memory could hold are refused,
+            naming the most that can.
         n_autoregressive: N', the autoregressive steps per sample; the rest is filled with means (null: all).
         temperature: sampling temperature (0: the most likely bin's mean at each step, a greedy
             completion).
@@ -71,7 +73,7 @@ class PredictOptions:
     context: str | None = None
     mask: str | None = None
     num_context: int | None = None
-    num_samples: int = 3
+    num_samples: int = DEFAULT_SAMPLES
     n_autoregressive: int | None = 2048
     temperature: float = 1.0
     resolution: int | None = None
@@ -246,6 +248,16 @@ def point_count(points: int) -> str:
     return f"{points:,}" if points < 10**9 else f"{points:.3g}"
 
 
+def largest_fitting(limit: int, need: Callable[[int], int], memory: int) -> int:
+    """The largest whole number below ``limit`` (a resolution, a number of samples) whose ``need`` (bytes, growing
+    with it) fits in ``memory``; 1 when none of 2 and more does."""
+    lo, hi = 1, limit
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if need(mid) <= memory else (lo, mid)
+    return lo
+
+
 def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) -> None:
     """Refuse a ``--resolution`` whose grid could not be held, in one line, before anything is written: 100000 on a
     3D model means 1e15 points, and the completion failed after the model had loaded, with a traceback ending in
@@ -257,27 +269,34 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) 
     one that can (an SDF model at 128: 2.1 million points, 3.6 GiB at least; the digits model at 256: 26 MiB) goes
     on as before. A fixed cap on the points would refuse a large machine's feasible grids or let a small one's
     fail. A system that does not report its memory is taken to have ``ASSUMED_MEMORY``, more than a workstation's,
-    which still refuses the grids of many terabytes that such a typo means."""
-    if options.resolution is None:
-        return
+    which still refuses the grids of many terabytes that such a typo means. Where the model's grid would fit and
+    the samples make it too much (``--num_samples 1000000000``, refused before only once the model had loaded, as a
+    ``grid_shape``), the line names ``--num_samples`` and the most that fit."""
     memory, have = memory_at_hand()
 
-    def needs(resolution: int) -> tuple[tuple[int, ...], int, int]:
+    def needs(resolution: int | None, samples: int = options.num_samples) -> tuple[tuple[int, ...], int, int]:
         grid = tuple(int(g) for g in domain.predict_grid(spec, resolution))
         points = math.prod(grid)
-        return grid, points, completion_bytes(spec, points, options.num_samples)
+        return grid, points, completion_bytes(spec, points, samples)
 
     grid, points, need = needs(options.resolution)
     if need <= memory:
         return
-    lo, hi = 1, options.resolution  # the largest resolution that fits: needs() grows with it
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if needs(mid)[2] <= memory else (lo, mid)
-    most = f"at most --resolution {lo}" if lo >= 2 else "no --resolution fits"
     shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
-    raise ValueError(f"--resolution {options.resolution} means {point_count(points)} points{shape}, whose completion needs at "
-                     f"least {in_bytes(need)}: more than {have}; {most}")
+    # the samples, not the resolution, are too many: the grid holds the default number of samples
+    usual = min(options.num_samples, DEFAULT_SAMPLES)
+    if options.resolution is None or needs(options.resolution, usual)[2] <= memory:
+        most = largest_fitting(options.num_samples + 1, lambda s: needs(options.resolution, s - 1)[2], memory) - 1
+        if most >= 1:
+            raise ValueError(f"--num_samples {options.num_samples} on {point_count(points)} points{shape} need at "
+                             f"least {in_bytes(need)}: more than {have}; at most --num_samples {most}")
+    if options.resolution is None:  # the model's own grid, without samples
+        raise ValueError(f"the model's grid of {point_count(points)} points{shape} needs at least "
+                         f"{in_bytes(need)} to complete: more than {have}; give a smaller --resolution")
+    lo = largest_fitting(options.resolution, lambda r: needs(r)[2], memory)
+    most = f"at most --resolution {lo}" if lo >= 2 else "no --resolution fits"
+    raise ValueError(f"--resolution {options.resolution} means {point_count(points)} points{shape}, whose completion "
+                     f"needs at least {in_bytes(need)}: more than {have}; {most}")
 
 
 def check_predict_grid(domain: Domain, spec: SignalSpec, resolution: int | None) -> None:
@@ -293,7 +312,7 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -
     """One input to predict: S (ctx_pos [K, P], ctx_val [K, V]) and, with an input file, its signal [V, *grid]."""
     options.check()
     check_predict_grid(domain, spec, options.resolution)
-    check_resolution(domain, spec, options)  # the grid the options ask of this domain's model
+    check_resolution(domain, spec, options)  # the grid and samples the options ask of this domain's model
     item: dict[str, Any] = {"name": options.name}
     signal = domain.read_input(Path(options.input).expanduser(), spec) if options.input else None  # [V, *grid]
     if signal is not None:

@@ -429,3 +429,49 @@ def test_functions_drawn_with_other_options_than_the_checkpoint_s_are_named():
     assert "made with data.init_args.noise_std=0.05, not this evaluation's (noise_std=0.02)" in \
         conversion_mismatch(tnp, PolynomialDataModule("gp_tnp_rbf"))
     assert conversion_mismatch(tnp, PolynomialDataModule("gp_tnp_rbf", noise_std=0.05, scale_range=[0.1, 1])) is None
+
+
+def test_a_curve_of_many_points_is_drawn_with_few_keeping_its_spikes(tmp_path, monkeypatch):
+    """`predict --resolution 100000000` drew every point of its curves in matplotlib: minutes without a line, and
+    tens of gigabytes, after the completion. A curve is drawn at MAX_DRAWN points, each run's lowest and highest."""
+    import numpy as np
+
+    from domains.polynomial import visualize
+
+    drawn = []
+    monkeypatch.setattr(visualize, "_save", lambda fig, axes, path, title: drawn.append(axes[0][0]) or Path(path))
+    n = 200_000
+    x = np.linspace(-1, 1, n)  # [G]
+    mean = np.sin(3 * x).astype(np.float32)  # [G]
+    sample = mean.copy()
+    sample[123_457] = 50.0  # one drawn value far off the mean: a spike one point wide
+    panel = {"title": "|S| = 3", "x": x, "mean": mean, "std": np.full(n, 0.1, np.float32),
+             "samples": sample[None], "ctx_x": np.zeros(3), "ctx_y": np.zeros(3)}
+    visualize.figure_functions([panel], tmp_path / "f.png")
+    lines = drawn[0].get_lines()
+    assert all(len(line.get_xdata()) <= 4096 for line in lines)  # MAX_DRAWN
+    assert max(line.get_ydata().max() for line in lines) == 50.0
+    band = drawn[0].collections[0].get_paths()[0].vertices  # [D] lower edge, [D] upper edge and closing points
+    assert len(band) <= 2 * 4096 + 8
+    assert band[:, 1].min() == pytest.approx(float(mean.min()) - 0.2) and band[:, 1].max() == pytest.approx(1.2)
+
+
+def test_a_long_prediction_csv_is_written_in_blocks_with_progress(tiny_module, tmp_path, monkeypatch, capsys):
+    """prediction.csv was formatted whole in memory: at --resolution 100000000, 1e8 Python strings (over 10 GB) and
+    minutes without a line after the completion's own progress. Rows are now written a block at a time."""
+    import numpy as np
+
+    import domains.polynomial.domain as domain_module
+
+    monkeypatch.setattr(domain_module, "CSV_ROWS", 8, raising=False)
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
+    completion = tiny_module.complete(torch.tensor([[[-0.5], [0.5]]]), torch.tensor([[[1.0], [-1.0]]]), (64,),
+                                      num_samples=2, n_autoregressive=4)
+    capsys.readouterr()
+    files = tiny_module.domain.write_prediction(completion, tmp_path)
+    err = capsys.readouterr().err
+    assert "[writing prediction.csv] 1/8 block" in err and "[writing prediction.csv] 8/8 block" in err
+    panel = tiny_module.domain.function_panel(completion, "")
+    columns = np.stack([panel["x"], panel["mean"], panel["std"], *panel["samples"]], axis=1)  # [G, 5]
+    rows = [",".join([f"{r[0]:.10g}", *(f"{v:.6g}" for v in r[1:])]) for r in columns]  # as it was written whole
+    assert files[1].read_text() == "\n".join(["x,mean,std,sample_1,sample_2", *rows]) + "\n"

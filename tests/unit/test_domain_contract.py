@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -427,6 +428,59 @@ def test_picture_contexts_of_other_units_or_shapes_are_named_before_the_fit_star
         pictures.draw(module, signal, tmp_path)
     module.domain = HeightDomain()
     pictures.on_fit_start(trainer, module)  # the default's contexts pass
+
+
+def test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_fit_starts(monkeypatch):
+    """The Pictures callback's resolution had no check of its own: 100000 on a 2D model was refused only at the first
+    validation, after the training steps before it, as a grid_shape that named no option to change."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+
+    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False,
+                              datamodule=HeightData())
+    # a point: 4 bytes x (2 positions + 1 bin x 3 + 1 value x 4); 2 examples x 2 |S| levels x 3 samples
+    pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100000)
+    message = ("Pictures: resolution 100000 means 1e+10 points (a 100000×100000 grid) for each of 4 completions (2 "
+               "examples x 2 contexts), which need at least 1.31 TiB: more than this machine's 8 GiB of memory; "
+               "at most resolution 7723, or null (the data's grid)")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        pictures.on_fit_start(trainer, module)
+    with pytest.raises(ValueError, match="^Pictures: resolution 100000 means"):
+        pictures.on_test_start(trainer, module)
+    Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=7723).on_fit_start(trainer, module)
+    with pytest.raises(ValueError, match="at most resolution 7723, or null"):
+        Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=7724).on_fit_start(trainer, module)
+
+
+def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before_its_first_batch(monkeypatch):
+    """SweepEvaluation's num_samples (and queries) had no memory check: num_samples 1000000000 met torch's allocator
+    in the first batch's sampling, after the checkpoint had loaded, with a traceback."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.evaluation import SweepEvaluation
+    from pixeltransformer.module import PixelTransformerModule
+
+    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    trainer = SimpleNamespace(is_global_zero=True, datamodule=HeightData(batch_size=16), default_root_dir=".")
+    # a query: 4 bytes x (2 positions + 1 bin x 3 + 1 value x (1 + S)); 30 grid points, 16 signals a batch
+    message = ("SweepEvaluation: num_samples 1000000000 at 30 queries of each of 16 signals of a batch need at least "
+               "1.75 TiB: more than this machine's 8 GiB of memory; at most num_samples 4473918, or a smaller "
+               "data batch_size")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SweepEvaluation(levels=(3,), num_samples=10**9).on_test_start(trainer, module)
+    SweepEvaluation(levels=(3,), num_samples=4473918).check_memory(trainer, module)
+    with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 0 at 1e\+12 queries of each of 16 signals .*"
+                                         r"; at most queries 22369621, or a smaller data batch_size$"):
+        SweepEvaluation(levels=(3,), queries=10**12).on_test_start(trainer, module)
 
 
 def test_what_a_domain_reads_for_a_prediction_is_checked_where_it_enters_the_core(tmp_path):

@@ -1,4 +1,4 @@
-"""Loop progress in a log file: plain lines at every tenth of the loop (or every 30 s), never a carriage return."""
+"""Loop progress in a log file: plain lines at every tenth of the loop and every 30 s, never a carriage return."""
 
 from __future__ import annotations
 
@@ -122,3 +122,13 @@ def test_a_loop_under_the_live_bar_of_a_run_prints_lines_not_a_second_bar(monkey
     lines = [line for line in shown.replace("\r", "\n").splitlines() if line.strip()]
     assert [line.split(", ")[0] for line in lines if not line.startswith("Testing")] == [
         f"[eval: |S| levels of batch 1] {i}/3 levels ({p}%)" for i, p in ((1, 33), (2, 67), (3, 100))], shown
+
+
+def test_a_long_tenth_still_prints_a_line_every_30_seconds():
+    """A known length printed only at its tenths: a 1D prediction at --resolution 100000000 decodes 6,104 chunks,
+    and its first line came after 611 of them, minutes of silence on a CPU."""
+    out = io.StringIO()
+    list(LoopLines(range(100), "mean at 100000000 points", unit="chunk", stream=out, clock=clock(12.0)))
+    counts = [int(line.split()[4].split("/")[0]) for line in out.getvalue().splitlines()]
+    # every 30 s (the third item at 12 s each) as well as every tenth (10 items), and the end
+    assert counts[:6] == [3, 6, 9, 10, 13, 16] and counts[-1] == 100

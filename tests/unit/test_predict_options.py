@@ -201,6 +201,25 @@ def test_a_resolution_too_large_for_the_machine_is_refused_in_one_line(spec, res
         predict.check_resolution(_domain(spec.domain), spec, PredictOptions(context=context, resolution=most + 1))
 
 
+def test_samples_too_many_for_the_machine_are_refused_naming_num_samples(monkeypatch):
+    """`predict --num_samples 1000000000` was refused only once the model had loaded, as "grid_shape (8, 8) means 64
+    points, whose completion of 1 signal needs ...": a name of the Python API, and no option to change."""
+    import pixeltransformer.predict as predict
+    from pixeltransformer.signal import SignalSpec
+
+    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)  # a point: 4 bytes x (2 + 32 x 3 + 1 x (1 + S))
+    spec = SignalSpec(**DIGITS_SPEC)
+    message = ("--num_samples 1000000000 on 64 points (a 8×8 grid) need at least 238 GiB: more than this machine's "
+               "8 GiB of memory; at most --num_samples 33554333")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        predict.prediction_item(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=10**9))
+    predict.check_resolution(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=33554333))
+    with pytest.raises(ValueError, match=r"^--num_samples 1000 on 4,194,304 points \(a 2048×2048 grid\) need .*; at "
+                                         r"most --num_samples 413$"):  # the resolution alone fits, with 3 samples
+        predict.check_resolution(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=1000,
+                                                                          resolution=2048))
+
+
 def test_a_large_resolution_that_fits_is_kept_and_memory_unknown_is_assumed(monkeypatch):
     """An SDF model at 128 (2.1 million points, 3.6 GiB of parameters and samples) and a picture at 256 go on; a
     system that does not report its memory is taken to have 1 TiB, which still refuses a typo's grid."""
