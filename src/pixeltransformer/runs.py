@@ -261,6 +261,7 @@ def check_config_files(argv: list[str]) -> None:
     import yaml
 
     for config in given_configs(argv):
+        check_config_path(config)
         try:
             top, twice = _read_config(config)
             if twice is not None:  # the cached error is shared: raise a copy, which carries this traceback alone
@@ -270,7 +271,7 @@ def check_config_files(argv: list[str]) -> None:
             hint = ": a checkpoint is given as --ckpt_path" if checkpoint else ""
             raise ValueError(f"--config {config} is not a text file (a config is YAML){hint}") from None
         except OSError:
-            continue  # not a file (a missing path, a folder, or a YAML string given as --config): the parser says so
+            continue  # a YAML string given as --config, a URL, a file this user cannot read: the parser's to report
         except yaml.YAMLError as err:
             raise ValueError(f"{config}: not valid YAML: {_yaml_problem(err)}") from None
         if top is None:
@@ -289,6 +290,36 @@ def check_config_files(argv: list[str]) -> None:
             if section is not ... and not isinstance(section, (dict, str)):
                 raise ValueError(f"{config}: {group} must hold its options ({group.rsplit('.', 1)[-1]}: then its "
                                  f"options indented below it), got {_yaml_kind(section)} {section!r}")
+
+
+def check_config_path(config: str) -> None:
+    """A --config that names no file, in one line with what to give (jsonargparse's: ``Parser key "config": File does
+    not exist: '/abs/missing.yaml'``, or "Path is not a file" for a folder). YAML text of options given as --config
+    (``--config '{trainer: {max_steps: 5}}'``) and URLs (``s3://...``) are the parser's to read."""
+    import yaml
+
+    path = Path(config)
+    if not config or "://" in config or path.is_file():
+        return
+    if path.is_dir():
+        found = sorted(p.name for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        found = ["config.yaml"] if "config.yaml" in found else found  # a run folder's own
+        given = ", ".join(str(path / name) for name in found[:3]) + (", ..." if len(found) > 3 else "")
+        raise IsADirectoryError(f"--config {config} is a folder, not a config file: give "
+                                + (f"one of its YAML files: --config {given}" if found else "the path of a YAML file"))
+    try:
+        if isinstance(yaml.safe_load(config), dict):
+            return
+    except yaml.YAMLError:
+        pass
+    where = "" if path.is_absolute() else f" in {Path.cwd()} (the folder the command runs in)"
+    # a shipped config given from outside the repository, or without its domain's folder (configs/gp_rbf.yaml)
+    shipped = REPO_CONFIGS.parent / path
+    same_name = ([shipped] if not path.is_absolute() and shipped.is_file()
+                 else [p for p in sorted(REPO_CONFIGS.rglob("*.yaml")) if p.name == path.name])
+    meant = " or ".join(os.path.relpath(p) if p.is_relative_to(Path.cwd()) else str(p) for p in same_name)
+    raise FileNotFoundError(f"--config {config}: no such file{where}: give the path of a YAML config file"
+                            + (f"; did you mean {meant}?" if meant else ""))
 
 
 def parse_error_key(line: str) -> str | None:

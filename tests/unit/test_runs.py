@@ -304,8 +304,35 @@ def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(
     shipped = sorted((REPO / "configs").rglob("*.yaml"))
     (tmp_path / "net.yaml").write_text("model:\n  net: sizes.yaml\n  sets: null\nseed_everything: null\n")
     check_config_files(["fit", *[a for p in shipped for a in ("--config", str(p))], "--config",
-                        str(tmp_path / "net.yaml"), "--config", str(tmp_path / "missing.yaml"), "--config",
-                        str(tmp_path), "--config", "{trainer: {max_steps: 5}}"])
+                        str(tmp_path / "net.yaml"), "--config", "{trainer: {max_steps: 5}}"])
+
+
+def test_a_config_path_that_is_no_file_is_named_with_what_to_give(tmp_path, monkeypatch):
+    """``--config missing.yaml`` said jsonargparse's ``Parser key "config": File does not exist: '/abs/missing.yaml'``
+    (a folder: "Path is not a file"), once Lightning was imported: one line names the path as given and what to give
+    instead; a config given as YAML text (``--config '{trainer: {max_steps: 5}}'``) is still the parser's."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"^--config missing\.yaml: no such file in "
+                                                rf"{re.escape(str(tmp_path))} \(the folder the command runs in\)"):
+        check_config_files(["fit", "--config", "missing.yaml"])
+    with pytest.raises(FileNotFoundError, match=r"^--config /nowhere/x\.yaml: no such file: give the path of "):
+        check_config_files(["fit", "--config=/nowhere/x.yaml"])
+    # a shipped config by a path that misses its folder, or given from outside the repository
+    for given, meant in (("gp_rbf.yaml", "configs/polynomial/gp_rbf.yaml"),
+                         ("configs/gp_rbf.yaml", "configs/polynomial/gp_rbf.yaml"),
+                         ("configs/polynomial.yaml", "configs/polynomial.yaml")):
+        with pytest.raises(FileNotFoundError, match=rf"; did you mean {re.escape(str(REPO / meant))}\?$"):
+            check_config_files(["fit", "-c", given])
+    run = tmp_path / "runs" / "polynomial" / "r"
+    run.mkdir(parents=True)
+    with pytest.raises(IsADirectoryError, match=r"^--config runs/polynomial/r is a folder, not a config file: give "
+                                                r"the path of a YAML file$"):
+        check_config_files(["fit", "--config", "runs/polynomial/r"])
+    (run / "config.yaml").write_text("seed_everything: 1\n")
+    with pytest.raises(IsADirectoryError, match=r"^--config runs/polynomial/r is a folder, not a config file: give "
+                                                r"one of its YAML files: --config runs/polynomial/r/config\.yaml$"):
+        check_config_files(["fit", "--config", "runs/polynomial/r"])
+    check_config_files(["fit", "--config", "{trainer: {max_steps: 5}}", "--config", str(run / "config.yaml")])
 
 
 def test_a_parser_error_about_an_option_names_the_config_file_that_sets_it(tmp_path):
