@@ -381,8 +381,10 @@ def overridden_options(argv: list[str]) -> list[str]:
     """One note for each option of a command line (``--a.b.c=V`` or ``--a.b.c V``; its last if given twice) that a
     config file given after it sets to another value: options and configs take effect in the order given, so the
     file's value was used without a word (``--trainer.max_steps 1 --config configs/polynomial/gp_tnp_rbf.yaml``
-    trained the overlay's 10 000 steps). A resume's own config.yaml goes first (:func:`with_run_config`), before
-    every option: it overrides none."""
+    trained the overlay's 10 000 steps). A mapping given to a group is named by the keys of it a later file changes
+    (a file changes only the keys it sets), and an option inside a list (``--trainer.callbacks.num_samples``) by a
+    file that gives the list anew. A resume's own config.yaml goes first (:func:`with_run_config`), before every
+    option: it overrides none."""
     configs = [(k, config) for k in range(len(argv)) if (config := _config_at(argv, k)) is not None]
     if not configs:
         return []
@@ -397,27 +399,74 @@ def overridden_options(argv: list[str]) -> list[str]:
         last[key] = (i, name if value is None else f"{name}={value}", value)
     notes = []
     for key, (i, shown, value) in last.items():
-        setter = None  # the last config after the option that sets the key: its value is the one that takes effect
-        for k, config in configs:
-            if k > i and (set_to := _config_value(config, key)) is not ...:
-                setter = config, set_to
-        # a run's config.yaml (ckpt_path: null) after --ckpt_path is refused, in words of its own (config_unsetting)
-        if setter is not None and not _same_setting(value, setter[1]) and (key, setter[1]) != ("ckpt_path", None):
-            notes.append(f"{shown} is overridden by {setter[0]} after it (options take effect in the order given): "
-                         f"give it after the last --config")
+        given = _yaml_or_text(value)
+        # a mapping given to a group sets its keys alone, and a later file changes only the keys it sets: each is
+        # compared on its own (--model.net '{heads: 2}' before a file that sets net's width keeps its 2 heads)
+        leaves = _leaves(given) if isinstance(given, dict) else {"": value}
+        by: dict[str, list[str]] = {}  # a config file after the option: the keys it sets to another value
+        for leaf, set_here in leaves.items():
+            full = f"{key}.{leaf}" if leaf else key
+            setter = None  # the last config after the option that sets the key: its value is the one used
+            for k, config in configs:
+                if k <= i:
+                    continue
+                if (set_to := _config_value(config, full)) is not ...:
+                    setter = config, set_to, None
+                elif (replaced := _list_on_the_way(config, full)) is not None:
+                    setter = config, ..., replaced  # a list the option edited, which the file gives anew
+            if setter is None or (key, setter[1]) == ("ckpt_path", None):
+                continue  # a run's config.yaml (ckpt_path: null) after --ckpt_path: refused in words of its own
+            same = setter[2] is None and (_same_setting(set_here, setter[1]) if not leaf else set_here == setter[1])
+            if not same:
+                by.setdefault(setter[0], []).append(leaf or (setter[2] or ""))
+        for config, keys in by.items():
+            order = "(options take effect in the order given): give it after the last --config"
+            if isinstance(given, dict):
+                notes.append(f"{shown}: its {' and '.join(keys)} {'is' if len(keys) == 1 else 'are'} overridden by "
+                             f"{config} after it {order}")
+            elif keys[0]:
+                notes.append(f"{shown} is overridden by {config} after it, whose {keys[0]} replaces the list it "
+                             f"edits {order}")
+            else:
+                notes.append(f"{shown} is overridden by {config} after it {order}")
     return notes
+
+
+def _yaml_or_text(text: str | None) -> Any:
+    """An option's text as YAML reads it (the text itself where YAML cannot read it; None: given without a value)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text is not None else None
+    except yaml.YAMLError:
+        return text
+
+
+def _leaves(mapping: dict, prefix: str = "") -> dict[str, Any]:
+    """The dotted keys of a nested mapping's values that are not mappings (lists are values), with their values."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _list_on_the_way(config: str | Path, key: str) -> str | None:
+    """The dotted key above ``key`` that a config file gives a list (``trainer.callbacks`` for
+    ``trainer.callbacks.num_samples``, which edits the last callback of the list given before): the file's list
+    replaces that one, edits and all. None where it gives none."""
+    parts = key.split(".")
+    for n in range(1, len(parts)):
+        if isinstance(_config_value(config, ".".join(parts[:n])), list):
+            return ".".join(parts[:n])
+    return None
 
 
 def _same_setting(given: str | None, value: Any) -> bool:
     """Whether an option's text (None: given without a value) sets what a config file's YAML value does."""
-    import yaml
-
-    if given is None:
-        return False
-    try:
-        return given == str(value) or yaml.safe_load(given) == value
-    except yaml.YAMLError:
-        return False
+    return given is not None and (given == str(value) or _yaml_or_text(given) == value)
 
 
 def _read_config(path: str | Path) -> tuple[Any, Exception | None]:

@@ -408,6 +408,35 @@ def test_an_option_that_a_later_config_sets_again_is_named(tmp_path):
     assert overridden_options(["test", "--ckpt_path", "last.ckpt", "--config", str(run / "config.yaml")]) == []
 
 
+def test_an_option_a_later_config_leaves_as_it_was_is_not_named_and_one_it_replaces_is(tmp_path):
+    """A later config changes only the keys it sets: ``--model.net '{heads: 2}' --config b.yaml`` (b.yaml sets net's
+    width alone) trains with 2 heads, and was said to be "overridden by b.yaml"; a mapping given to a group is named
+    by the keys of it the file sets to another value. A list a later file gives is replaced whole:
+    ``--trainer.callbacks.num_samples=2`` edits the config's last callback, which the overlay's callbacks replace, and
+    went unnamed."""
+    width, data = tmp_path / "width.yaml", tmp_path / "data.yaml"
+    width.write_text("model:\n  net:\n    width: 64\n")
+    data.write_text("data:\n  init_args:\n    batch_size: 8\n")
+    quiet = [["fit", "--model.net", "{heads: 2}", "--config", str(width)],
+             ["fit", "--model.net={width: 64, heads: 2}", "--config", str(width)],
+             ["fit", "--data", "{init_args: {num_workers: 1}}", "--config", str(data)],
+             ["fit", "--data={num_workers: 1}", "-c", str(data)],  # init_args left out, as the parser allows
+             ["fit", "--model", "{net: {heads: 2}, optim: {lr: 0.01}}", "--config", str(width)]]
+    for argv in quiet:
+        assert overridden_options(argv) == [], argv
+    assert overridden_options(["fit", "--model.net", "{width: 32, heads: 2}", "--config", str(width)]) == [
+        f"--model.net={{width: 32, heads: 2}}: its width is overridden by {width} after it (options take effect in the "
+        "order given): give it after the last --config"]
+    assert overridden_options(["fit", "--data={init_args: {batch_size: 4}}", "--config", str(data)]) == [
+        f"--data={{init_args: {{batch_size: 4}}}}: its init_args.batch_size is overridden by {data} after it (options "
+        "take effect in the order given): give it after the last --config"]
+    base, overlay = str(REPO / "configs/polynomial.yaml"), str(REPO / "configs/polynomial/gp_tnp_rbf.yaml")
+    assert overridden_options(["fit", "--config", base, "--trainer.callbacks.num_samples=2", "--config",
+                               overlay]) == [
+        f"--trainer.callbacks.num_samples=2 is overridden by {overlay} after it, whose trainer.callbacks replaces the "
+        "list it edits (options take effect in the order given): give it after the last --config"]
+
+
 def make(*variables: str, dry: bool = True) -> subprocess.CompletedProcess:
     """`make` (with -n: what it would run), without installing or running anything."""
     venv = Path(sys.prefix)
