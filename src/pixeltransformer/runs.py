@@ -990,9 +990,28 @@ def _config_domain(paths: list[str]) -> str | None:
     return domain
 
 
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+# what make calls them, and a word for the evaluation: the command that does it
+MEANT = {"train": "fit", "evaluate": "test", "eval": "test", "sample": "predict"}
+
+
+def check_subcommand(argv: list[str]) -> None:
+    """A first word that is no command (``pixeltransformer fitt``): argparse's "invalid choice: 'fitt' (choose from
+    ...)" came once Lightning had loaded, pointing at ``pixeltransformer fitt --help``."""
+    import difflib
+
+    word = argv[0] if argv else ""
+    if not word or word.startswith("-") or word in SUBCOMMANDS:
+        return
+    meant = MEANT.get(word) or next(iter(difflib.get_close_matches(word, SUBCOMMANDS, n=1)), None)
+    raise ValueError(f"unknown command {word!r}: the commands are {', '.join(SUBCOMMANDS[:-1])} and {SUBCOMMANDS[-1]} "
+                     f"(pixeltransformer <command> --help){f'; did you mean {meant}?' if meant else ''}")
+
+
 def check_command_line(argv: list[str]) -> None:
     """The checks of a command line's config files and run options that the CLI makes before parsing it, and
     :func:`preflight` before Lightning is imported (each file is parsed once for both: :func:`_read_config`)."""
+    check_subcommand(argv)
     check_config_files(argv)
     check_config_order(argv)
     check_resume_configs(argv)
@@ -1009,7 +1028,8 @@ def preflight(argv: list[str]) -> None:
         parser.add_argument(flag)
     parser.add_argument("-c", "--config", action="append", default=[])
     args, _ = parser.parse_known_args(argv)
-    if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
+    check_subcommand(argv)
+    if args.subcommand not in SUBCOMMANDS or joins_a_run():
         return
     check_command_line(argv)
     if not (args.resume or args.ckpt_path):  # a new run's folder (an evaluation or resume uses its run's)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_files, check_config_order, check_fit_length, check_resume_length,
-                                  check_resume_name, check_run_name, check_run_root, check_set_by_the_cli,
-                                  config_setting, hold_run_folder, joins_a_run, launched_run_name, overridden_options,
-                                  parse_error_fields, parse_error_key, preflight, readable_run_configs,
-                                  release_run_folder, with_run_config)
+from pixeltransformer.runs import (check_command_line, check_config_files, check_config_order, check_fit_length,
+                                  check_resume_length, check_resume_name, check_run_name, check_run_root,
+                                  check_set_by_the_cli, config_setting, hold_run_folder, joins_a_run,
+                                  launched_run_name, overridden_options, parse_error_fields, parse_error_key, preflight,
+                                  readable_run_configs, release_run_folder, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -435,6 +435,24 @@ def test_an_option_a_later_config_leaves_as_it_was_is_not_named_and_one_it_repla
                                overlay]) == [
         f"--trainer.callbacks.num_samples=2 is overridden by {overlay} after it, whose trainer.callbacks replaces the "
         "list it edits (options take effect in the order given): give it after the last --config"]
+
+
+def test_an_unknown_command_is_named_with_the_commands_there_are():
+    """``pixeltransformer fitt`` said argparse's ``invalid choice: 'fitt' (choose from ...)`` once Lightning had
+    loaded, and pointed at ``pixeltransformer fitt --help``, which does not exist; `evaluate`, `train` and `sample`
+    (make's words) name the command that does what they ask."""
+    commands = "the commands are fit, validate, test and predict (pixeltransformer <command> --help)"
+    cases = {"fitt": f"unknown command 'fitt': {commands}; did you mean fit?",
+             "evaluate": f"unknown command 'evaluate': {commands}; did you mean test?",
+             "train": f"unknown command 'train': {commands}; did you mean fit?",
+             "sample": f"unknown command 'sample': {commands}; did you mean predict?",
+             "configs/polynomial.yaml": f"unknown command 'configs/polynomial.yaml': {commands}"}
+    for word, message in cases.items():
+        for check in (preflight, check_command_line):
+            with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+                check([word, "--config", str(REPO / "configs/polynomial.yaml")])
+    for argv in (["fit"], ["--help"], [], ["predict", "--help"]):
+        check_command_line(argv)
 
 
 def make(*variables: str, dry: bool = True) -> subprocess.CompletedProcess:
