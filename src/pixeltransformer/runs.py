@@ -6,6 +6,7 @@ the CLI applies the same rules to its parsed config.
 from __future__ import annotations
 
 import argparse
+import codecs
 import copy
 import fcntl
 import functools
@@ -266,8 +267,12 @@ def check_config_files(argv: list[str]) -> None:
             top, twice = _read_config(config)
             if twice is not None:  # the cached error is shared: raise a copy, which carries this traceback alone
                 raise copy.copy(twice)
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as err:
             checkpoint = Path(config).suffix in (".ckpt", ".pt", ".pth") or _first_bytes(config, 2) == b"PK"
+            if not checkpoint and (where := _undecodable_byte(config, err.encoding)):
+                encoding = "UTF-8" if codecs.lookup(err.encoding).name == "utf-8" else err.encoding
+                raise ValueError(f"--config {config} is not {encoding} text ({where}): save it as "
+                                 f"{encoding}") from None
             hint = ": a checkpoint is given as --ckpt_path" if checkpoint else ""
             raise ValueError(f"--config {config} is not a text file (a config is YAML){hint}") from None
         except OSError:
@@ -305,8 +310,8 @@ def check_config_path(config: str) -> None:
         found = sorted(p.name for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
         found = ["config.yaml"] if "config.yaml" in found else found  # a run folder's own
         given = ", ".join(str(path / name) for name in found[:3]) + (", ..." if len(found) > 3 else "")
-        raise IsADirectoryError(f"--config {config} is a folder, not a config file: give "
-                                + (f"one of its YAML files: --config {given}" if found else "the path of a YAML file"))
+        instead = f"one of its YAML files: --config {given}" if found else "the path of a YAML file"
+        raise IsADirectoryError(f"--config {config} is a folder, not a config file: give {instead}")
     try:
         if isinstance(yaml.safe_load(config), dict):
             return
@@ -501,6 +506,24 @@ def _parse_config(text: str) -> tuple[Any, Exception | None]:
 def _first_bytes(path: str | Path, n: int) -> bytes:
     with open(path, "rb") as f:
         return f.read(n)
+
+
+def _undecodable_byte(path: str | Path, encoding: str) -> str | None:
+    """Where the first byte of a text file in another encoding (Latin-1, Windows-1252: an accent in a comment) is
+    that ``encoding`` cannot read: "byte 0xe9 at line 3, column 21", in its first 64 KiB. None for a binary file
+    (control characters other than whitespace in its first 4 KiB), or where the byte lies further on."""
+    head = _first_bytes(path, 1 << 16)
+    if re.search(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]", head[:4096]):
+        return None
+    try:
+        head.decode(encoding)
+        return None
+    except UnicodeDecodeError as err:
+        if err.end >= len(head):  # cut inside a character at the end of the head: no position to name
+            return None
+        line, line_start = head.count(b"\n", 0, err.start) + 1, head.rfind(b"\n", 0, err.start) + 1
+        column = len(head[line_start:err.start].decode(encoding)) + 1  # in characters, as an editor counts
+        return f"byte 0x{head[err.start]:02x} at line {line}, column {column}"
 
 
 @functools.cache
@@ -1004,8 +1027,9 @@ def check_subcommand(argv: list[str]) -> None:
     if not word or word.startswith("-") or word in SUBCOMMANDS:
         return
     meant = MEANT.get(word) or next(iter(difflib.get_close_matches(word, SUBCOMMANDS, n=1)), None)
-    raise ValueError(f"unknown command {word!r}: the commands are {', '.join(SUBCOMMANDS[:-1])} and {SUBCOMMANDS[-1]} "
-                     f"(pixeltransformer <command> --help){f'; did you mean {meant}?' if meant else ''}")
+    commands = f"{', '.join(SUBCOMMANDS[:-1])} and {SUBCOMMANDS[-1]}"
+    raise ValueError(f"unknown command {word!r}: the commands are {commands} (pixeltransformer <command> --help)"
+                     + (f"; did you mean {meant}?" if meant else ""))
 
 
 def check_command_line(argv: list[str]) -> None:

@@ -16,8 +16,8 @@ import pytest
 from pixeltransformer.runs import (check_command_line, check_config_files, check_config_order, check_fit_length,
                                   check_resume_length, check_resume_name, check_run_name, check_run_root,
                                   check_set_by_the_cli, config_setting, hold_run_folder, joins_a_run,
-                                  launched_run_name, overridden_options, parse_error_fields, parse_error_key, preflight,
-                                  readable_run_configs, release_run_folder, with_run_config)
+                                  launched_run_name, overridden_options, parse_error_fields, parse_error_key,
+                                  preflight, readable_run_configs, release_run_folder, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -307,6 +307,16 @@ def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(
                         str(tmp_path / "net.yaml"), "--config", "{trainer: {max_steps: 5}}"])
 
 
+def test_a_config_in_another_encoding_is_named_with_its_first_byte_that_is_not_utf8(tmp_path):
+    """A config saved as Latin-1 or Windows-1252 (an accent in a comment) was refused as "not a text file", which it
+    is: the line names the encoding it needs and where the first byte it cannot read is."""
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes("model:\n  net:\n    width: 64  # café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"^--config {re.escape(str(config))} is not UTF-8 text \(byte 0xe9 at "
+                                         r"line 3, column 21\): save it as UTF-8$"):
+        check_config_files(["fit", "--config", str(config)])
+
+
 def test_a_config_path_that_is_no_file_is_named_with_what_to_give(tmp_path, monkeypatch):
     """``--config missing.yaml`` said jsonargparse's ``Parser key "config": File does not exist: '/abs/missing.yaml'``
     (a folder: "Path is not a file"), once Lightning was imported: one line names the path as given and what to give
@@ -425,16 +435,16 @@ def test_an_option_a_later_config_leaves_as_it_was_is_not_named_and_one_it_repla
     for argv in quiet:
         assert overridden_options(argv) == [], argv
     assert overridden_options(["fit", "--model.net", "{width: 32, heads: 2}", "--config", str(width)]) == [
-        f"--model.net={{width: 32, heads: 2}}: its width is overridden by {width} after it (options take effect in the "
-        "order given): give it after the last --config"]
+        f"--model.net={{width: 32, heads: 2}}: its width is overridden by {width} after it (options take effect in "
+        "the order given): give it after the last --config"]
     assert overridden_options(["fit", "--data={init_args: {batch_size: 4}}", "--config", str(data)]) == [
-        f"--data={{init_args: {{batch_size: 4}}}}: its init_args.batch_size is overridden by {data} after it (options "
-        "take effect in the order given): give it after the last --config"]
+        f"--data={{init_args: {{batch_size: 4}}}}: its init_args.batch_size is overridden by {data} after it "
+        "(options take effect in the order given): give it after the last --config"]
     base, overlay = str(REPO / "configs/polynomial.yaml"), str(REPO / "configs/polynomial/gp_tnp_rbf.yaml")
     assert overridden_options(["fit", "--config", base, "--trainer.callbacks.num_samples=2", "--config",
                                overlay]) == [
-        f"--trainer.callbacks.num_samples=2 is overridden by {overlay} after it, whose trainer.callbacks replaces the "
-        "list it edits (options take effect in the order given): give it after the last --config"]
+        f"--trainer.callbacks.num_samples=2 is overridden by {overlay} after it, whose trainer.callbacks replaces "
+        "the list it edits (options take effect in the order given): give it after the last --config"]
 
 
 def test_an_unknown_command_is_named_with_the_commands_there_are():
