@@ -258,9 +258,13 @@ def check_config_files(argv: list[str]) -> None:
     """Each config file a command line gives must be YAML that holds a mapping of options, and each option group in
     it a mapping (or the path of a file of them). The parser said "Problems parsing config: while parsing a flow
     sequence" (no file, no line), "Unexpected config: " for an empty file, and took ``net:`` with its options
-    commented out as null, which ended in a traceback. A file that does not exist is the parser's to report."""
+    commented out as null, which ended in a traceback. A path that names no file is named (check_config_path).
+    Give a resume's command line with its run's config.yaml (:func:`with_run_config`): an empty one is named as the
+    run's."""
     import yaml
 
+    found = resume_arg(argv) if argv and argv[0] == "fit" else None
+    own = [str(Path(found[0]) / "config.yaml")] if found else []  # a resume's (with_run_config)
     for config in given_configs(argv):
         check_config_path(config)
         try:
@@ -280,8 +284,10 @@ def check_config_files(argv: list[str]) -> None:
         except yaml.YAMLError as err:
             raise ValueError(f"{config}: not valid YAML: {_yaml_problem(err)}") from None
         if top is None:
-            raise ValueError(f"{config} holds no options (it is empty, or only comments): give options in it "
-                             f"(model:, data:, trainer:, ...) or leave out --config {config}")
+            instead = (f"give options in it (model:, data:, trainer:, ...) or leave out --config {config}"
+                       if config not in own else "a resume reads its run's settings from it: give them back in it "
+                       f"(the run's {COMMAND_FILE} names the configs its fits were given)")
+            raise ValueError(f"{config} holds no options (it is empty, or only comments): {instead}")
         if not isinstance(top, dict):
             raise ValueError(f"{config} holds a {_yaml_kind(top)}, not options: a config file is a mapping "
                              "(model:, data:, trainer:, ...)")
@@ -1036,7 +1042,7 @@ def check_command_line(argv: list[str]) -> None:
     """The checks of a command line's config files and run options that the CLI makes before parsing it, and
     :func:`preflight` before Lightning is imported (each file is parsed once for both: :func:`_read_config`)."""
     check_subcommand(argv)
-    check_config_files(argv)
+    check_config_files(with_run_config(argv))  # a resume's own config.yaml too
     check_config_order(argv)
     check_resume_configs(argv)
     check_resume_name(argv)

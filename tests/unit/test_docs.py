@@ -166,6 +166,8 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`make train RESUME=runs/polynomial/r` whose config.yaml was emptied (cut short: `not valid YAML: ... at line 3, "
+    "column 1`)": ("tests/unit/test_runs.py", "test_a_resume_s_own_config_that_is_not_options_is_named_with_its_cause"),
     "a config file saved as Latin-1 or Windows-1252: `--config mine.yaml` holding `# café`":
         ("tests/unit/test_runs.py", "test_a_config_in_another_encoding_is_named_with_its_first_byte_that_is_not_utf8"),
     "a command that is not one: `pixeltransformer fitt --config configs/polynomial.yaml` (`evaluate`, `train`, "

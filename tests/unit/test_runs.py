@@ -317,6 +317,22 @@ def test_a_config_in_another_encoding_is_named_with_its_first_byte_that_is_not_u
         check_config_files(["fit", "--config", str(config)])
 
 
+def test_a_resume_s_own_config_that_is_not_options_is_named_with_its_cause(tmp_path):
+    """``fit --resume RUN`` reads RUN/config.yaml first: one cut short or emptied said the parser's "Problems parsing
+    config: while parsing a flow sequence" or "Unexpected config:", naming neither the file nor the line."""
+    run = tmp_path / "runs" / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    config = run / "config.yaml"
+    config.write_text("model:\n  net:\n    width: [64\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(config))}: not valid YAML: .* at line 4, column 1"):
+        check_command_line(["fit", "--resume", str(run), "--trainer.max_steps=9"])
+    config.write_text("# emptied\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(config))} holds no options \(it is empty, or only "
+                                         r"comments\): a resume reads its run's settings from it: give them back in it "
+                                         r"\(the run's command\.txt names the configs its fits were given\)$"):
+        check_command_line(["fit", f"--resume={run}"])
+
+
 def test_a_config_path_that_is_no_file_is_named_with_what_to_give(tmp_path, monkeypatch):
     """``--config missing.yaml`` said jsonargparse's ``Parser key "config": File does not exist: '/abs/missing.yaml'``
     (a folder: "Path is not a file"), once Lightning was imported: one line names the path as given and what to give
