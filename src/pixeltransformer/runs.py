@@ -1038,11 +1038,36 @@ def check_subcommand(argv: list[str]) -> None:
                      + (f"; did you mean {meant}?" if meant else ""))
 
 
+ONE_CLASS = "the model is one class, whose options take no"  # not chosen by class_path, as the data is
+
+
+def check_model_options(argv: list[str]) -> None:
+    """The model's options given as a class's, under init_args (as the data's are): ``--model.init_args.net.width``
+    said "unrecognized arguments", a config file's ``model: init_args:`` "Group 'model' does not accept option
+    'init_args.net.width'"."""
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if name in ("--model.class_path", "--model.init_args") or name.startswith("--model.init_args."):
+            own = name.removeprefix("--model.init_args").lstrip(".")
+            instead = f"--model.{own}" if own else "the model's options as --model.<name>"
+            raise ValueError(f"{name}: {ONE_CLASS} init_args (the data's do): give {instead}")
+    for config in given_configs(argv):
+        model = (_config_top(config) or {}).get("model")
+        keys = [key for key in ("class_path", "init_args") if isinstance(model, dict) and key in model]
+        if keys:
+            init_args = model.get("init_args")
+            leaf = next(iter(_leaves(init_args).items()), None) if isinstance(init_args, dict) else None
+            example = f"model: {': '.join(leaf[0].split('.'))}: {leaf[1]}" if leaf else "model: net: width: 64"
+            raise ValueError(f"{config}: model.{keys[-1]}: {ONE_CLASS} class_path or init_args (the data's do): "
+                             f"give them under model: itself ({example})")
+
+
 def check_command_line(argv: list[str]) -> None:
     """The checks of a command line's config files and run options that the CLI makes before parsing it, and
     :func:`preflight` before Lightning is imported (each file is parsed once for both: :func:`_read_config`)."""
     check_subcommand(argv)
     check_config_files(with_run_config(argv))  # a resume's own config.yaml too
+    check_model_options(argv)
     check_config_order(argv)
     check_resume_configs(argv)
     check_resume_name(argv)

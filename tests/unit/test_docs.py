@@ -166,6 +166,10 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "the model's options under init_args, as the data's: `--model.init_args.net.width=32` (a config file's `model: "
+    "init_args:`: `mine.yaml: model.init_args: the model is one class, whose options take no class_path or init_args "
+    "(the data's do): give them under model: itself (model: net: width: 32)`)":
+        ("tests/unit/test_runs.py", "test_the_model_s_options_given_under_init_args_are_named_with_their_own_names"),
     "`make train RESUME=runs/polynomial/r` whose config.yaml was emptied (cut short: `not valid YAML: ... at line 3, "
     "column 1`)": ("tests/unit/test_runs.py", "test_a_resume_s_own_config_that_is_not_options_is_named_with_its_cause"),
     "a config file saved as Latin-1 or Windows-1252: `--config mine.yaml` holding `# café`":

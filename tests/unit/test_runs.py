@@ -333,6 +333,26 @@ def test_a_resume_s_own_config_that_is_not_options_is_named_with_its_cause(tmp_p
         check_command_line(["fit", f"--resume={run}"])
 
 
+def test_the_model_s_options_given_under_init_args_are_named_with_their_own_names(tmp_path):
+    """The data is a class chosen by class_path, whose options go under init_args; the model is one class, whose
+    options do not: ``--model.init_args.net.width 32`` said ``unrecognized arguments``, and a config file's
+    ``model: init_args: net: ...`` said ``Group 'model' does not accept option 'init_args.net.width'``."""
+    base = str(REPO / "configs/polynomial.yaml")
+    for given in (["--model.init_args.net.width", "32"], ["--model.init_args.net.width=32"]):
+        with pytest.raises(ValueError, match=r"^--model\.init_args\.net\.width: the model is one class, whose options "
+                                             r"take no init_args \(the data's do\): give --model\.net\.width$"):
+            check_command_line(["fit", "--config", base, *given])
+    config = tmp_path / "mine.yaml"
+    config.write_text("model:\n  class_path: pixeltransformer.module.PixelTransformerModule\n  init_args:\n"
+                      "    net:\n      width: 32\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(config))}: model\.init_args: the model is one class, "
+                                         r"whose options take no class_path or init_args \(the data's do\): give "
+                                         r"them under model: itself \(model: net: width: 32\)$"):
+        check_command_line(["fit", "--config", base, "--config", str(config)])
+    # a class the model holds takes them: its set sampler
+    check_command_line(["fit", "--config", base, "--model.sets.init_args.min_context=4", "--data.init_args.x=1"])
+
+
 def test_a_config_path_that_is_no_file_is_named_with_what_to_give(tmp_path, monkeypatch):
     """``--config missing.yaml`` said jsonargparse's ``Parser key "config": File does not exist: '/abs/missing.yaml'``
     (a folder: "Path is not a file"), once Lightning was imported: one line names the path as given and what to give
