@@ -518,6 +518,11 @@ class PixelTransformerCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.get("seed_everything") is True:
             config["seed_everything"] = drawn_seed()
+        seed = config.get("seed_everything")
+        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:  # what numpy takes
+            # Lightning's "-1 is not in bounds, numpy accepts from 0 to 4294967295" named no option
+            raise ValueError(f"seed_everything={seed} is not a seed: give a whole number from 0 to {2**32 - 1} (true: "
+                             "a random one, recorded in config.yaml; false: no seeding)")
         super()._set_seed()
 
     def _parse_ckpt_path(self) -> None:
