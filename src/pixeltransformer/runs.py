@@ -1066,7 +1066,10 @@ def check_command_line(argv: list[str]) -> None:
     """The checks of a command line's config files and run options that the CLI makes before parsing it, and
     :func:`preflight` before Lightning is imported (each file is parsed once for both: :func:`_read_config`)."""
     check_subcommand(argv)
-    check_config_files(with_run_config(argv))  # a resume's own config.yaml too
+    # a resume's own config.yaml too, unless the run has no last.ckpt to go on from, which resume_checkpoint names
+    resumed = resume_arg(argv) if argv and argv[0] == "fit" else None
+    goes_on = resumed is not None and (checkpoint_folder(Path(resumed[0])) / "last.ckpt").is_file()
+    check_config_files(with_run_config(argv) if goes_on else argv)
     check_model_options(argv)
     check_config_order(argv)
     check_resume_configs(argv)

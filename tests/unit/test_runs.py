@@ -323,6 +323,9 @@ def test_a_resume_s_own_config_that_is_not_options_is_named_with_its_cause(tmp_p
     run = tmp_path / "runs" / "polynomial" / "r"
     (run / "checkpoints").mkdir(parents=True)
     config = run / "config.yaml"
+    config.write_text("# a run that never saved\n")
+    check_command_line(["fit", "--resume", str(run)])  # no last.ckpt: the resume says so itself (resume_checkpoint)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
     config.write_text("model:\n  net:\n    width: [64\n")
     with pytest.raises(ValueError, match=rf"^{re.escape(str(config))}: not valid YAML: .* at line 4, column 1"):
         check_command_line(["fit", "--resume", str(run), "--trainer.max_steps=9"])
