@@ -152,14 +152,24 @@ def flag_arg(argv: list[str], flag: str) -> tuple[str, int, int] | None:
 
 
 def check_resume_name(argv: list[str]) -> None:
-    """``fit --resume RUN`` continues RUN in its own folder, under its own name: a --run_name beside it was ignored
-    without a word (and recorded in the run's command.txt), so one that names another run is refused."""
+    """``fit --resume RUN`` continues RUN in its own folder, under its own name, from its own last.ckpt: a --run_name
+    or --ckpt_path beside it was ignored without a word (and recorded in the run's command.txt), so one that names
+    another run or checkpoint is refused."""
     if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return
     run, named = found[0], flag_arg(argv, "--run_name")
     if named is not None and named[0] != Path(run).resolve().name:  # resolved: `--resume .` from inside the run
         raise ValueError(f"--resume {run} continues that run in its own folder, and --run_name {named[0]} would name "
                          f"a new one: give --resume to continue it, or --run_name (without --resume) to start anew")
+    # its checkpoint is the run's last.ckpt (resume_checkpoint): another --ckpt_path was dropped without a word
+    given = flag_arg(argv, "--ckpt_path")
+    last = checkpoint_folder(Path(run)) / "last.ckpt"
+    if given is not None and given[0] and Path(given[0]).resolve() != last.resolve():
+        own = "checkpoints/last.ckpt" if last.parent == Path(run) / "checkpoints" else str(last)
+        config = Path(run) / "config.yaml"
+        raise ValueError(f"--resume {run} goes on from its own {own}, and --ckpt_path {given[0]} names another: "
+                         f"give --resume to continue the run, or --ckpt_path with --config {config} and a new "
+                         "--run_name (without --resume) to start a new run from it")
 
 
 def check_run_name(name: str) -> str:

@@ -166,6 +166,8 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make train RESUME=runs/polynomial/r ARGS="--ckpt_path runs/polynomial/r/checkpoints/best-step000400.ckpt"`':
+        ("tests/unit/test_runs.py", "test_a_resume_given_another_checkpoint_is_refused"),
     "`--seed_everything=-1` (or 2^32 and above, numpy's bounds; on the command line or in a config file)":
         ("tests/cli/test_lightning_flags.py", "test_a_seed_numpy_cannot_take_is_named_as_the_option_it_is"),
     "the model's options under init_args, as the data's: `--model.init_args.net.width=32` (a config file's `model: "

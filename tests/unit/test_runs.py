@@ -101,6 +101,25 @@ def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused(tmp_p
             check_resume_length("runs/images/k1", 134, max_steps)
 
 
+def test_a_resume_given_another_checkpoint_is_refused(tmp_path, monkeypatch):
+    """``fit --resume RUN --ckpt_path best.ckpt`` went on from RUN's last.ckpt, dropping the checkpoint given without
+    a word; a resume goes on from its last.ckpt alone, and a fit from another checkpoint is a new run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs/polynomial/r/checkpoints").mkdir(parents=True)
+    best = "runs/polynomial/r/checkpoints/best-step000400.ckpt"
+    for argv in (["fit", "--resume", "runs/polynomial/r", "--ckpt_path", best],
+                 ["fit", f"--ckpt_path={best}", "--resume=runs/polynomial/r"]):
+        with pytest.raises(ValueError, match=rf"^--resume runs/polynomial/r goes on from its own "
+                                             rf"checkpoints/last\.ckpt, and --ckpt_path {best} names another: give "
+                                             r"--resume to continue the run, or --ckpt_path with --config "
+                                             r"runs/polynomial/r/config\.yaml and a new --run_name \(without "
+                                             r"--resume\) to start a new run from it$"):
+            check_resume_name(argv)
+    # the run's own last.ckpt, as the resume reads it: nothing to refuse
+    check_resume_name(["fit", "--resume", "runs/polynomial/r", "--ckpt_path=runs/polynomial/r/checkpoints/last.ckpt"])
+    check_resume_name(["test", "--resume", "runs/polynomial/r", "--ckpt_path", best])  # fit only
+
+
 def test_every_process_of_a_launch_but_the_first_joins_its_run(tmp_path, monkeypatch):
     """torchrun's and srun's other processes (RANK, SLURM_PROCID > 0; LOCAL_RANK alone is 0 on a second node) join
     the run the first one names: they neither name it (a [run] line each) nor refuse the folder it just made."""
