@@ -241,15 +241,15 @@ def drop_logged_id(config: Path) -> None:
 
 
 def given_configs(argv: list[str]) -> list[str]:
-    """The config files a command line gives (``--config F``, ``--config=F``, ``-c F``), in order."""
+    """The config files a command line gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), in order."""
     return [config for i in range(len(argv)) if (config := _config_at(argv, i)) is not None]
 
 
 def _config_at(argv: list[str], i: int) -> str | None:
-    """The config file that ``argv[i]`` gives (``--config F``, ``--config=F``, ``-c F``), else None."""
+    """The config file that ``argv[i]`` gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), else None."""
     if argv[i] in ("--config", "-c") and i + 1 < len(argv):
         return argv[i + 1]
-    return argv[i].split("=", 1)[1] if argv[i].startswith("--config=") else None
+    return argv[i].split("=", 1)[1] if argv[i].startswith(("--config=", "-c=")) else None
 
 
 def _names_a_data_class(path: Path) -> bool:

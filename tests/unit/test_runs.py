@@ -385,6 +385,8 @@ def test_a_config_path_that_is_no_file_is_named_with_what_to_give(tmp_path, monk
         check_config_files(["fit", "--config", "missing.yaml"])
     with pytest.raises(FileNotFoundError, match=r"^--config /nowhere/x\.yaml: no such file: give the path of "):
         check_config_files(["fit", "--config=/nowhere/x.yaml"])
+    with pytest.raises(FileNotFoundError, match=r"^--config x\.yaml: no such file in "):
+        check_config_files(["fit", "-c=x.yaml"])  # as argparse reads it: -c x.yaml
     # a shipped config by a path that misses its folder, or given from outside the repository
     for given, meant in (("gp_rbf.yaml", "configs/polynomial/gp_rbf.yaml"),
                          ("configs/gp_rbf.yaml", "configs/polynomial/gp_rbf.yaml"),
