@@ -1072,10 +1072,32 @@ def check_model_options(argv: list[str]) -> None:
                              f"give them under model: itself ({example})")
 
 
+def check_config_given(argv: list[str]) -> None:
+    """A command without --config (``pixeltransformer predict --ckpt_path last.ckpt``) said the parser's "the
+    following arguments are required: predict.data": name the config that gives the data and the model's domain, the
+    checkpoint's run's config.yaml where the checkpoint lies in a run folder. A resume reads its run's own
+    (:func:`with_run_config`), and names its own mistakes."""
+    shown = {"-h", "--help", "--print_config"}  # what the parser shows without a config
+    if not argv or argv[0] not in SUBCOMMANDS or resume_arg(argv) is not None or given_configs(argv) \
+            or any(arg.split("=", 1)[0] in shown or arg.startswith("--data") for arg in argv):
+        return
+    found = flag_arg(argv, "--ckpt_path")
+    ckpt = Path(found[0]) if found else None
+    run_config = ckpt.parent.parent / "config.yaml" if ckpt and ckpt.parent.name == "checkpoints" else None
+    if run_config is not None and run_config.is_file():
+        give = f"--config {run_config}, the checkpoint's run's"
+    else:
+        domains = [p.stem for p in sorted(REPO_CONFIGS.glob("*.yaml"))]
+        configs = os.path.relpath(REPO_CONFIGS) if REPO_CONFIGS.is_relative_to(Path.cwd()) else REPO_CONFIGS
+        give = f"--config {configs}/<domain>.yaml (<domain>: {', '.join(domains[:-1])} or {domains[-1]})"
+    raise ValueError(f"{argv[0]} needs a config that names the data and the model's domain: give {give}")
+
+
 def check_command_line(argv: list[str]) -> None:
     """The checks of a command line's config files and run options that the CLI makes before parsing it, and
     :func:`preflight` before Lightning is imported (each file is parsed once for both: :func:`_read_config`)."""
     check_subcommand(argv)
+    check_config_given(argv)
     # a resume's own config.yaml too, unless the run has no last.ckpt to go on from, which resume_checkpoint names
     resumed = resume_arg(argv) if argv and argv[0] == "fit" else None
     goes_on = resumed is not None and (checkpoint_folder(Path(resumed[0])) / "last.ckpt").is_file()

@@ -375,6 +375,27 @@ def test_the_model_s_options_given_under_init_args_are_named_with_their_own_name
     check_command_line(["fit", "--config", base, "--model.sets.init_args.min_context=4", "--data.init_args.x=1"])
 
 
+def test_a_command_without_a_config_is_told_which_to_give(tmp_path, monkeypatch):
+    """``pixeltransformer predict --ckpt_path last.ckpt`` (or any command without --config) said ``the following
+    arguments are required: predict.data``: the config that names the data and the domain is named, the checkpoint's
+    run's config.yaml where the checkpoint lies in a run folder."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=rf"^fit needs a config that names the data and the model's domain: give "
+                                         rf"--config {re.escape(str(REPO))}/configs/<domain>\.yaml \(<domain>: "
+                                         r"images, polynomial, sdf or video\)$"):
+        check_command_line(["fit", "--trainer.max_steps=5"])
+    run = tmp_path / "runs" / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("seed_everything: 0\n")
+    with pytest.raises(ValueError, match=r"^predict needs a config that names the data and the model's domain: give "
+                                         r"--config runs/polynomial/r/config\.yaml, the checkpoint's run's$"):
+        check_command_line(["predict", "--ckpt_path", "runs/polynomial/r/checkpoints/last.ckpt", "--input", "x.png"])
+    # a config, the data given by option, --help, --print_config and a resume (which names its own mistakes) pass
+    for argv in (["test", "-c", "runs/polynomial/r/config.yaml"], ["fit", "--data=domains.polynomial.data.X"],
+                 ["fit", "--help"], ["predict", "-h"], ["fit", "--print_config"], ["fit", "--resume", "runs/gone"]):
+        check_command_line(argv)
+
+
 def test_a_config_path_that_is_no_file_is_named_with_what_to_give(tmp_path, monkeypatch):
     """``--config missing.yaml`` said jsonargparse's ``Parser key "config": File does not exist: '/abs/missing.yaml'``
     (a folder: "Path is not a file"), once Lightning was imported: one line names the path as given and what to give
@@ -521,7 +542,7 @@ def test_an_unknown_command_is_named_with_the_commands_there_are():
         for check in (preflight, check_command_line):
             with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
                 check([word, "--config", str(REPO / "configs/polynomial.yaml")])
-    for argv in (["fit"], ["--help"], [], ["predict", "--help"]):
+    for argv in (["fit", "--config", str(REPO / "configs/polynomial.yaml")], ["--help"], [], ["predict", "--help"]):
         check_command_line(argv)
 
 
