@@ -1073,12 +1073,14 @@ def check_model_options(argv: list[str]) -> None:
 
 
 def check_config_given(argv: list[str]) -> None:
-    """A command without --config (``pixeltransformer predict --ckpt_path last.ckpt``) said the parser's "the
-    following arguments are required: predict.data": name the config that gives the data and the model's domain, the
-    checkpoint's run's config.yaml where the checkpoint lies in a run folder. A resume reads its run's own
-    (:func:`with_run_config`), and names its own mistakes."""
+    """A command without a config that names the data (``pixeltransformer predict --ckpt_path last.ckpt``, or only
+    ``--config configs/model/tiny.yaml``) said the parser's "the following arguments are required: predict.data": name
+    the config that gives the data and the model's domain, the checkpoint's run's config.yaml where the checkpoint
+    lies in a run folder. A resume reads its run's own (:func:`with_run_config`), and names its own mistakes."""
     shown = {"-h", "--help", "--print_config"}  # what the parser shows without a config
-    if not argv or argv[0] not in SUBCOMMANDS or resume_arg(argv) is not None or given_configs(argv) \
+    configs = given_configs(argv)
+    if not argv or argv[0] not in SUBCOMMANDS or resume_arg(argv) is not None \
+            or any(_names_a_data_class(Path(config)) for config in configs) \
             or any(arg.split("=", 1)[0] in shown or arg.startswith("--data") for arg in argv):
         return
     found = flag_arg(argv, "--ckpt_path")
@@ -1088,20 +1090,21 @@ def check_config_given(argv: list[str]) -> None:
         give = f"--config {run_config}, the checkpoint's run's"
     else:
         domains = [p.stem for p in sorted(REPO_CONFIGS.glob("*.yaml"))]
-        configs = os.path.relpath(REPO_CONFIGS) if REPO_CONFIGS.is_relative_to(Path.cwd()) else REPO_CONFIGS
-        give = f"--config {configs}/<domain>.yaml (<domain>: {', '.join(domains[:-1])} or {domains[-1]})"
-    raise ValueError(f"{argv[0]} needs a config that names the data and the model's domain: give {give}")
+        shipped = os.path.relpath(REPO_CONFIGS) if REPO_CONFIGS.is_relative_to(Path.cwd()) else REPO_CONFIGS
+        give = f"--config {shipped}/<domain>.yaml (<domain>: {', '.join(domains[:-1])} or {domains[-1]})"
+    before = f" before --config {configs[0]}" if configs else ""  # a model size or trainer config alone
+    raise ValueError(f"{argv[0]} needs a config that names the data and the model's domain: give {give}{before}")
 
 
 def check_command_line(argv: list[str]) -> None:
     """The checks of a command line's config files and run options that the CLI makes before parsing it, and
     :func:`preflight` before Lightning is imported (each file is parsed once for both: :func:`_read_config`)."""
     check_subcommand(argv)
-    check_config_given(argv)
     # a resume's own config.yaml too, unless the run has no last.ckpt to go on from, which resume_checkpoint names
     resumed = resume_arg(argv) if argv and argv[0] == "fit" else None
     goes_on = resumed is not None and (checkpoint_folder(Path(resumed[0])) / "last.ckpt").is_file()
     check_config_files(with_run_config(argv) if goes_on else argv)
+    check_config_given(argv)
     check_model_options(argv)
     check_config_order(argv)
     check_resume_configs(argv)

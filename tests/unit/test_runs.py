@@ -391,7 +391,11 @@ def test_a_command_without_a_config_is_told_which_to_give(tmp_path, monkeypatch)
                                          r"--config runs/polynomial/r/config\.yaml, the checkpoint's run's$"):
         check_command_line(["predict", "--ckpt_path", "runs/polynomial/r/checkpoints/last.ckpt", "--input", "x.png"])
     # a config, the data given by option, --help, --print_config and a resume (which names its own mistakes) pass
-    for argv in (["test", "-c", "runs/polynomial/r/config.yaml"], ["fit", "--data=domains.polynomial.data.X"],
+    tiny = str(REPO / "configs/model/tiny.yaml")
+    with pytest.raises(ValueError, match=rf"^fit needs a config .* or video\) before --config {re.escape(tiny)}$"):
+        check_command_line(["fit", "--config", tiny])
+    for argv in (["test", "-c", str(REPO / "configs/sdf.yaml"), "-c", tiny],
+                 ["fit", "--data=domains.polynomial.data.X"],
                  ["fit", "--help"], ["predict", "-h"], ["fit", "--print_config"], ["fit", "--resume", "runs/gone"]):
         check_command_line(argv)
 
