@@ -1104,12 +1104,12 @@ def check_command_line(argv: list[str]) -> None:
     resumed = resume_arg(argv) if argv and argv[0] == "fit" else None
     goes_on = resumed is not None and (checkpoint_folder(Path(resumed[0])) / "last.ckpt").is_file()
     check_config_files(with_run_config(argv) if goes_on else argv)
-    check_config_given(argv)
     check_model_options(argv)
     check_config_order(argv)
     check_resume_configs(argv)
     check_resume_name(argv)
     check_set_by_the_cli(argv)
+    check_config_given(argv)  # after the checks that name what the configs given lack more precisely
 
 
 def preflight(argv: list[str]) -> None:
