@@ -46,12 +46,12 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size, check_new_run,
-                   check_node_launch, check_resume_length, check_run_name, check_run_root, check_step_settings,
-                   config_dataset, config_setting, config_unsetting, dataset_overlays, domain_of, drawn_seed,
-                   flag_arg, hold_run_folder, joins_a_run, launched_run_name, missing_domain, overridden_options,
-                   parse_error_fields, predict_in_the_first_process, readable_run_configs, release_run_folder,
-                   resume_checkpoint, run_config_setting, with_run_config)
+from .runs import (COMMAND_FILE, REPO_CONFIGS, SUBCOMMANDS, check_command_line, check_fit_length, check_launch_size,
+                   check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
+                   check_step_settings, config_dataset, config_setting, config_unsetting, dataset_overlays, domain_of,
+                   drawn_seed, flag_arg, hold_run_folder, joins_a_run, launched_run_name, missing_domain,
+                   overridden_options, parse_error_fields, predict_in_the_first_process, readable_run_configs,
+                   release_run_folder, resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -566,6 +566,11 @@ class PixelTransformerCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         if config.get("seed_everything") is True:
             config["seed_everything"] = drawn_seed()
+        seed = config.get("seed_everything")
+        if isinstance(seed, int) and not isinstance(seed, bool) and not 0 <= seed < 2**32:  # what numpy takes
+            # Lightning's "-1 is not in bounds, numpy accepts from 0 to 4294967295" named no option
+            raise ValueError(f"seed_everything={seed} is not a seed: give a whole number from 0 to {2**32 - 1} (true: "
+                             "a random one, recorded in config.yaml; false: no seeding)")
         super()._set_seed()
 
     def _parse_ckpt_path(self) -> None:
@@ -1205,7 +1210,7 @@ def _subcommand_kwargs(exit_on_error: bool = True) -> dict[str, Any]:
     main_kwargs = {**base, "prog": "pixeltransformer"}
     if BASE_CONFIG.is_file():
         base["default_config_files"] = [str(BASE_CONFIG)]
-    return {sub: {**base, "prog": f"pixeltransformer {sub}"} for sub in ("fit", "validate", "test", "predict")} | main_kwargs
+    return {sub: {**base, "prog": f"pixeltransformer {sub}"} for sub in SUBCOMMANDS} | main_kwargs
 
 
 def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = True) -> PixelTransformerCLI:

@@ -26,6 +26,17 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: unreadable, unsafe, or from an incompatible version."""
 
 
+def checkpoint_in(folder: Path) -> str:
+    """": give one in it, as <its last.ckpt>" for a folder given as a checkpoint (a run folder or its checkpoints/;
+    a run folder's also names the resume that continues it); "" where it holds none."""
+    run = (folder / "checkpoints").is_dir()
+    found = sorted((folder / "checkpoints" if run else folder).glob("*.ckpt"),
+                   key=lambda p: (p.name != "last.ckpt", p))  # last.ckpt first
+    if not found:
+        return ""
+    return f": give one in it, as {found[0]}" + (f" (to continue the run: fit --resume {folder})" if run else "")
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:
     """Read a checkpoint with weights_only=True; refuse anything that needs arbitrary pickled code, and the weights
     of a run that had diverged (NaN or Inf).
@@ -37,7 +48,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"a checkpoint is a file path (str or Path), got {type(path).__name__} {path!r}")
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file{checkpoint_in(path)}")
     if not path.is_file() and str(path) in ("best", "last"):  # Lightning's names for a fit in the same process
         raise CheckpointError(f"checkpoint not found: {path} (give the file: runs/<domain>/<run>/checkpoints/last.ckpt "
                               "or best-step*.ckpt; to continue a run, fit --resume runs/<domain>/<run>)")

@@ -6,6 +6,7 @@ the CLI applies the same rules to its parsed config.
 from __future__ import annotations
 
 import argparse
+import codecs
 import copy
 import fcntl
 import functools
@@ -151,14 +152,24 @@ def flag_arg(argv: list[str], flag: str) -> tuple[str, int, int] | None:
 
 
 def check_resume_name(argv: list[str]) -> None:
-    """``fit --resume RUN`` continues RUN in its own folder, under its own name: a --run_name beside it was ignored
-    without a word (and recorded in the run's command.txt), so one that names another run is refused."""
+    """``fit --resume RUN`` continues RUN in its own folder, under its own name, from its own last.ckpt: a --run_name
+    or --ckpt_path beside it was ignored without a word (and recorded in the run's command.txt), so one that names
+    another run or checkpoint is refused."""
     if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return
     run, named = found[0], flag_arg(argv, "--run_name")
     if named is not None and named[0] != Path(run).resolve().name:  # resolved: `--resume .` from inside the run
         raise ValueError(f"--resume {run} continues that run in its own folder, and --run_name {named[0]} would name "
                          f"a new one: give --resume to continue it, or --run_name (without --resume) to start anew")
+    # its checkpoint is the run's last.ckpt (resume_checkpoint): another --ckpt_path was dropped without a word
+    given = flag_arg(argv, "--ckpt_path")
+    last = checkpoint_folder(Path(run)) / "last.ckpt"
+    if given is not None and given[0] and Path(given[0]).resolve() != last.resolve():
+        own = "checkpoints/last.ckpt" if last.parent == Path(run) / "checkpoints" else str(last)
+        config = Path(run) / "config.yaml"
+        raise ValueError(f"--resume {run} goes on from its own {own}, and --ckpt_path {given[0]} names another: "
+                         f"give --resume to continue the run, or --ckpt_path with --config {config} and a new "
+                         "--run_name (without --resume) to start a new run from it")
 
 
 def check_run_name(name: str) -> str:
@@ -230,15 +241,15 @@ def drop_logged_id(config: Path) -> None:
 
 
 def given_configs(argv: list[str]) -> list[str]:
-    """The config files a command line gives (``--config F``, ``--config=F``, ``-c F``), in order."""
+    """The config files a command line gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), in order."""
     return [config for i in range(len(argv)) if (config := _config_at(argv, i)) is not None]
 
 
 def _config_at(argv: list[str], i: int) -> str | None:
-    """The config file that ``argv[i]`` gives (``--config F``, ``--config=F``, ``-c F``), else None."""
+    """The config file that ``argv[i]`` gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), else None."""
     if argv[i] in ("--config", "-c") and i + 1 < len(argv):
         return argv[i + 1]
-    return argv[i].split("=", 1)[1] if argv[i].startswith("--config=") else None
+    return argv[i].split("=", 1)[1] if argv[i].startswith(("--config=", "-c=")) else None
 
 
 def _names_a_data_class(path: Path) -> bool:
@@ -257,25 +268,36 @@ def check_config_files(argv: list[str]) -> None:
     """Each config file a command line gives must be YAML that holds a mapping of options, and each option group in
     it a mapping (or the path of a file of them). The parser said "Problems parsing config: while parsing a flow
     sequence" (no file, no line), "Unexpected config: " for an empty file, and took ``net:`` with its options
-    commented out as null, which ended in a traceback. A file that does not exist is the parser's to report."""
+    commented out as null, which ended in a traceback. A path that names no file is named (check_config_path).
+    Give a resume's command line with its run's config.yaml (:func:`with_run_config`): an empty one is named as the
+    run's."""
     import yaml
 
+    found = resume_arg(argv) if argv and argv[0] == "fit" else None
+    own = [str(Path(found[0]) / "config.yaml")] if found else []  # a resume's (with_run_config)
     for config in given_configs(argv):
+        check_config_path(config)
         try:
             top, twice = _read_config(config)
             if twice is not None:  # the cached error is shared: raise a copy, which carries this traceback alone
                 raise copy.copy(twice)
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as err:
             checkpoint = Path(config).suffix in (".ckpt", ".pt", ".pth") or _first_bytes(config, 2) == b"PK"
+            if not checkpoint and (where := _undecodable_byte(config, err.encoding)):
+                encoding = "UTF-8" if codecs.lookup(err.encoding).name == "utf-8" else err.encoding
+                raise ValueError(f"--config {config} is not {encoding} text ({where}): save it as "
+                                 f"{encoding}") from None
             hint = ": a checkpoint is given as --ckpt_path" if checkpoint else ""
             raise ValueError(f"--config {config} is not a text file (a config is YAML){hint}") from None
         except OSError:
-            continue  # not a file (a missing path, a folder, or a YAML string given as --config): the parser says so
+            continue  # a YAML string given as --config, a URL, a file this user cannot read: the parser's to report
         except yaml.YAMLError as err:
             raise ValueError(f"{config}: not valid YAML: {_yaml_problem(err)}") from None
         if top is None:
-            raise ValueError(f"{config} holds no options (it is empty, or only comments): give options in it "
-                             f"(model:, data:, trainer:, ...) or leave out --config {config}")
+            instead = (f"give options in it (model:, data:, trainer:, ...) or leave out --config {config}"
+                       if config not in own else "a resume reads its run's settings from it: give them back in it "
+                       f"(the run's {COMMAND_FILE} names the configs its fits were given)")
+            raise ValueError(f"{config} holds no options (it is empty, or only comments): {instead}")
         if not isinstance(top, dict):
             raise ValueError(f"{config} holds a {_yaml_kind(top)}, not options: a config file is a mapping "
                              "(model:, data:, trainer:, ...)")
@@ -289,6 +311,36 @@ def check_config_files(argv: list[str]) -> None:
             if section is not ... and not isinstance(section, (dict, str)):
                 raise ValueError(f"{config}: {group} must hold its options ({group.rsplit('.', 1)[-1]}: then its "
                                  f"options indented below it), got {_yaml_kind(section)} {section!r}")
+
+
+def check_config_path(config: str) -> None:
+    """A --config that names no file, in one line with what to give (jsonargparse's: ``Parser key "config": File does
+    not exist: '/abs/missing.yaml'``, or "Path is not a file" for a folder). YAML text of options given as --config
+    (``--config '{trainer: {max_steps: 5}}'``) and URLs (``s3://...``) are the parser's to read."""
+    import yaml
+
+    path = Path(config)
+    if not config or "://" in config or path.is_file():
+        return
+    if path.is_dir():
+        found = sorted(p.name for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        found = ["config.yaml"] if "config.yaml" in found else found  # a run folder's own
+        given = ", ".join(str(path / name) for name in found[:3]) + (", ..." if len(found) > 3 else "")
+        instead = f"one of its YAML files: --config {given}" if found else "the path of a YAML file"
+        raise IsADirectoryError(f"--config {config} is a folder, not a config file: give {instead}")
+    try:
+        if isinstance(yaml.safe_load(config), dict):
+            return
+    except yaml.YAMLError:
+        pass
+    where = "" if path.is_absolute() else f" in {Path.cwd()} (the folder the command runs in)"
+    # a shipped config given from outside the repository, or without its domain's folder (configs/gp_rbf.yaml)
+    shipped = REPO_CONFIGS.parent / path
+    same_name = ([shipped] if not path.is_absolute() and shipped.is_file()
+                 else [p for p in sorted(REPO_CONFIGS.rglob("*.yaml")) if p.name == path.name])
+    meant = " or ".join(os.path.relpath(p) if p.is_relative_to(Path.cwd()) else str(p) for p in same_name)
+    raise FileNotFoundError(f"--config {config}: no such file{where}: give the path of a YAML config file"
+                            + (f"; did you mean {meant}?" if meant else ""))
 
 
 def parse_error_key(line: str) -> str | None:
@@ -350,8 +402,10 @@ def overridden_options(argv: list[str]) -> list[str]:
     """One note for each option of a command line (``--a.b.c=V`` or ``--a.b.c V``; its last if given twice) that a
     config file given after it sets to another value: options and configs take effect in the order given, so the
     file's value was used without a word (``--trainer.max_steps 1 --config configs/polynomial/gp_tnp_rbf.yaml``
-    trained the overlay's 10 000 steps). A resume's own config.yaml goes first (:func:`with_run_config`), before
-    every option: it overrides none."""
+    trained the overlay's 10 000 steps). A mapping given to a group is named by the keys of it a later file changes
+    (a file changes only the keys it sets), and an option inside a list (``--trainer.callbacks.num_samples``) by a
+    file that gives the list anew. A resume's own config.yaml goes first (:func:`with_run_config`), before every
+    option: it overrides none."""
     configs = [(k, config) for k in range(len(argv)) if (config := _config_at(argv, k)) is not None]
     if not configs:
         return []
@@ -366,27 +420,74 @@ def overridden_options(argv: list[str]) -> list[str]:
         last[key] = (i, name if value is None else f"{name}={value}", value)
     notes = []
     for key, (i, shown, value) in last.items():
-        setter = None  # the last config after the option that sets the key: its value is the one that takes effect
-        for k, config in configs:
-            if k > i and (set_to := _config_value(config, key)) is not ...:
-                setter = config, set_to
-        # a run's config.yaml (ckpt_path: null) after --ckpt_path is refused, in words of its own (config_unsetting)
-        if setter is not None and not _same_setting(value, setter[1]) and (key, setter[1]) != ("ckpt_path", None):
-            notes.append(f"{shown} is overridden by {setter[0]} after it (options take effect in the order given): "
-                         f"give it after the last --config")
+        given = _yaml_or_text(value)
+        # a mapping given to a group sets its keys alone, and a later file changes only the keys it sets: each is
+        # compared on its own (--model.net '{heads: 2}' before a file that sets net's width keeps its 2 heads)
+        leaves = _leaves(given) if isinstance(given, dict) else {"": value}
+        by: dict[str, list[str]] = {}  # a config file after the option: the keys it sets to another value
+        for leaf, set_here in leaves.items():
+            full = f"{key}.{leaf}" if leaf else key
+            setter = None  # the last config after the option that sets the key: its value is the one used
+            for k, config in configs:
+                if k <= i:
+                    continue
+                if (set_to := _config_value(config, full)) is not ...:
+                    setter = config, set_to, None
+                elif (replaced := _list_on_the_way(config, full)) is not None:
+                    setter = config, ..., replaced  # a list the option edited, which the file gives anew
+            if setter is None or (key, setter[1]) == ("ckpt_path", None):
+                continue  # a run's config.yaml (ckpt_path: null) after --ckpt_path: refused in words of its own
+            same = setter[2] is None and (_same_setting(set_here, setter[1]) if not leaf else set_here == setter[1])
+            if not same:
+                by.setdefault(setter[0], []).append(leaf or (setter[2] or ""))
+        for config, keys in by.items():
+            order = "(options take effect in the order given): give it after the last --config"
+            if isinstance(given, dict):
+                notes.append(f"{shown}: its {' and '.join(keys)} {'is' if len(keys) == 1 else 'are'} overridden by "
+                             f"{config} after it {order}")
+            elif keys[0]:
+                notes.append(f"{shown} is overridden by {config} after it, whose {keys[0]} replaces the list it "
+                             f"edits {order}")
+            else:
+                notes.append(f"{shown} is overridden by {config} after it {order}")
     return notes
+
+
+def _yaml_or_text(text: str | None) -> Any:
+    """An option's text as YAML reads it (the text itself where YAML cannot read it; None: given without a value)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text is not None else None
+    except yaml.YAMLError:
+        return text
+
+
+def _leaves(mapping: dict, prefix: str = "") -> dict[str, Any]:
+    """The dotted keys of a nested mapping's values that are not mappings (lists are values), with their values."""
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _list_on_the_way(config: str | Path, key: str) -> str | None:
+    """The dotted key above ``key`` that a config file gives a list (``trainer.callbacks`` for
+    ``trainer.callbacks.num_samples``, which edits the last callback of the list given before): the file's list
+    replaces that one, edits and all. None where it gives none."""
+    parts = key.split(".")
+    for n in range(1, len(parts)):
+        if isinstance(_config_value(config, ".".join(parts[:n])), list):
+            return ".".join(parts[:n])
+    return None
 
 
 def _same_setting(given: str | None, value: Any) -> bool:
     """Whether an option's text (None: given without a value) sets what a config file's YAML value does."""
-    import yaml
-
-    if given is None:
-        return False
-    try:
-        return given == str(value) or yaml.safe_load(given) == value
-    except yaml.YAMLError:
-        return False
+    return given is not None and (given == str(value) or _yaml_or_text(given) == value)
 
 
 def _read_config(path: str | Path) -> tuple[Any, Exception | None]:
@@ -421,6 +522,24 @@ def _parse_config(text: str) -> tuple[Any, Exception | None]:
 def _first_bytes(path: str | Path, n: int) -> bytes:
     with open(path, "rb") as f:
         return f.read(n)
+
+
+def _undecodable_byte(path: str | Path, encoding: str) -> str | None:
+    """Where the first byte of a text file in another encoding (Latin-1, Windows-1252: an accent in a comment) is
+    that ``encoding`` cannot read: "byte 0xe9 at line 3, column 21", in its first 64 KiB. None for a binary file
+    (control characters other than whitespace in its first 4 KiB), or where the byte lies further on."""
+    head = _first_bytes(path, 1 << 16)
+    if re.search(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]", head[:4096]):
+        return None
+    try:
+        head.decode(encoding)
+        return None
+    except UnicodeDecodeError as err:
+        if err.end >= len(head):  # cut inside a character at the end of the head: no position to name
+            return None
+        line, line_start = head.count(b"\n", 0, err.start) + 1, head.rfind(b"\n", 0, err.start) + 1
+        column = len(head[line_start:err.start].decode(encoding)) + 1  # in characters, as an editor counts
+        return f"byte 0x{head[err.start]:02x} at line {line}, column {column}"
 
 
 @functools.cache
@@ -914,14 +1033,87 @@ def _config_domain(paths: list[str]) -> str | None:
     return domain
 
 
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+# what make calls them, and a word for the evaluation: the command that does it
+MEANT = {"train": "fit", "evaluate": "test", "eval": "test", "sample": "predict"}
+
+
+def check_subcommand(argv: list[str]) -> None:
+    """A first word that is no command (``pixeltransformer fitt``): argparse's "invalid choice: 'fitt' (choose from
+    ...)" came once Lightning had loaded, pointing at ``pixeltransformer fitt --help``."""
+    import difflib
+
+    word = argv[0] if argv else ""
+    if not word or word.startswith("-") or word in SUBCOMMANDS:
+        return
+    meant = MEANT.get(word) or next(iter(difflib.get_close_matches(word, SUBCOMMANDS, n=1)), None)
+    commands = f"{', '.join(SUBCOMMANDS[:-1])} and {SUBCOMMANDS[-1]}"
+    raise ValueError(f"unknown command {word!r}: the commands are {commands} (pixeltransformer <command> --help)"
+                     + (f"; did you mean {meant}?" if meant else ""))
+
+
+ONE_CLASS = "the model is one class, whose options take no"  # not chosen by class_path, as the data is
+
+
+def check_model_options(argv: list[str]) -> None:
+    """The model's options given as a class's, under init_args (as the data's are): ``--model.init_args.net.width``
+    said "unrecognized arguments", a config file's ``model: init_args:`` "Group 'model' does not accept option
+    'init_args.net.width'"."""
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if name in ("--model.class_path", "--model.init_args") or name.startswith("--model.init_args."):
+            own = name.removeprefix("--model.init_args").lstrip(".")
+            instead = f"--model.{own}" if own else "the model's options as --model.<name>"
+            raise ValueError(f"{name}: {ONE_CLASS} init_args (the data's do): give {instead}")
+    for config in given_configs(argv):
+        model = (_config_top(config) or {}).get("model")
+        keys = [key for key in ("class_path", "init_args") if isinstance(model, dict) and key in model]
+        if keys:
+            init_args = model.get("init_args")
+            leaf = next(iter(_leaves(init_args).items()), None) if isinstance(init_args, dict) else None
+            example = f"model: {': '.join(leaf[0].split('.'))}: {leaf[1]}" if leaf else "model: net: width: 64"
+            raise ValueError(f"{config}: model.{keys[-1]}: {ONE_CLASS} class_path or init_args (the data's do): "
+                             f"give them under model: itself ({example})")
+
+
+def check_config_given(argv: list[str]) -> None:
+    """A command without a config that names the data (``pixeltransformer predict --ckpt_path last.ckpt``, or only
+    ``--config configs/model/tiny.yaml``) said the parser's "the following arguments are required: predict.data": name
+    the config that gives the data and the model's domain, the checkpoint's run's config.yaml where the checkpoint
+    lies in a run folder. A resume reads its run's own (:func:`with_run_config`), and names its own mistakes."""
+    shown = {"-h", "--help", "--print_config"}  # what the parser shows without a config
+    configs = given_configs(argv)
+    if not argv or argv[0] not in SUBCOMMANDS or resume_arg(argv) is not None \
+            or any(_names_a_data_class(Path(config)) for config in configs) \
+            or any(arg.split("=", 1)[0] in shown or arg.startswith("--data") for arg in argv):
+        return
+    found = flag_arg(argv, "--ckpt_path")
+    ckpt = Path(found[0]) if found else None
+    run_config = ckpt.parent.parent / "config.yaml" if ckpt and ckpt.parent.name == "checkpoints" else None
+    if run_config is not None and run_config.is_file():
+        give = f"--config {run_config}, the checkpoint's run's"
+    else:
+        domains = [p.stem for p in sorted(REPO_CONFIGS.glob("*.yaml"))]
+        shipped = os.path.relpath(REPO_CONFIGS) if REPO_CONFIGS.is_relative_to(Path.cwd()) else REPO_CONFIGS
+        give = f"--config {shipped}/<domain>.yaml (<domain>: {', '.join(domains[:-1])} or {domains[-1]})"
+    before = f" before --config {configs[0]}" if configs else ""  # a model size or trainer config alone
+    raise ValueError(f"{argv[0]} needs a config that names the data and the model's domain: give {give}{before}")
+
+
 def check_command_line(argv: list[str]) -> None:
     """The checks of a command line's config files and run options that the CLI makes before parsing it, and
     :func:`preflight` before Lightning is imported (each file is parsed once for both: :func:`_read_config`)."""
-    check_config_files(argv)
+    check_subcommand(argv)
+    # a resume's own config.yaml too, unless the run has no last.ckpt to go on from, which resume_checkpoint names
+    resumed = resume_arg(argv) if argv and argv[0] == "fit" else None
+    goes_on = resumed is not None and (checkpoint_folder(Path(resumed[0])) / "last.ckpt").is_file()
+    check_config_files(with_run_config(argv) if goes_on else argv)
+    check_model_options(argv)
     check_config_order(argv)
     check_resume_configs(argv)
     check_resume_name(argv)
     check_set_by_the_cli(argv)
+    check_config_given(argv)  # after the checks that name what the configs given lack more precisely
 
 
 def preflight(argv: list[str]) -> None:
@@ -933,7 +1125,8 @@ def preflight(argv: list[str]) -> None:
         parser.add_argument(flag)
     parser.add_argument("-c", "--config", action="append", default=[])
     args, _ = parser.parse_known_args(argv)
-    if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
+    check_subcommand(argv)
+    if args.subcommand not in SUBCOMMANDS or joins_a_run():
         return
     check_command_line(argv)
     if not (args.resume or args.ckpt_path):  # a new run's folder (an evaluation or resume uses its run's)

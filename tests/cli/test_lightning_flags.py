@@ -143,6 +143,17 @@ def test_lightning_optimizer_options_are_refused_for_model_optim(tmp_path, given
     assert not (tmp_path / "polynomial").exists()
 
 
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_a_seed_numpy_cannot_take_is_named_as_the_option_it_is(tmp_path, seed):
+    """``--seed_everything -1`` said Lightning's ``-1 is not in bounds, numpy accepts from 0 to 4294967295``, which
+    named no option (the seed may come from a config file); it is named, with what the option takes."""
+    with pytest.raises(ValueError, match=rf"^seed_everything={seed} is not a seed: give a whole number from 0 to "
+                                         r"4294967295 \(true: a random one, recorded in config\.yaml; false: no "
+                                         r"seeding\)$"):
+        main([*FAST, f"--seed_everything={seed}", *runs(tmp_path, "seed")], run=False)
+    assert not (tmp_path / "polynomial").exists()
+
+
 def test_a_run_started_from_another_run_s_config_gets_its_own_wandb_name(tmp_path):
     """`fit --config <run>/config.yaml --run_name b`: the file holds the W&B name derived for run a, which named
     run b's W&B run "polynomial/a" in group "polynomial/b"; a name the user chose is kept, run a's name too when the

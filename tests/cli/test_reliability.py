@@ -253,6 +253,25 @@ def test_truncated_checkpoint_gives_one_line_error(tmp_path, tiny_ckpt):
         load_checkpoint(tmp_path / "missing.ckpt")
 
 
+def test_a_folder_given_as_a_checkpoint_names_the_checkpoint_in_it(tmp_path, monkeypatch):
+    """``--ckpt_path runs/polynomial/r`` (a run folder, or its checkpoints/) said only "is a folder, not a checkpoint
+    file": the line names the checkpoint in it to give, and for a run folder the resume that continues it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs/polynomial/r/checkpoints").mkdir(parents=True)
+    (tmp_path / "runs/polynomial/r/checkpoints/best-step000004.ckpt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"^runs/polynomial/r/checkpoints is a folder, not a checkpoint file: "
+                                              r"give one in it, as "
+                                              r"runs/polynomial/r/checkpoints/best-step000004\.ckpt$"):
+        load_checkpoint("runs/polynomial/r/checkpoints")
+    (tmp_path / "runs/polynomial/r/checkpoints/last.ckpt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"^runs/polynomial/r is a folder, not a checkpoint file: give one in "
+                                              r"it, as runs/polynomial/r/checkpoints/last\.ckpt \(to continue the "
+                                              r"run: fit --resume runs/polynomial/r\)$"):
+        load_checkpoint("runs/polynomial/r")
+    with pytest.raises(CheckpointError, match=r"^runs is a folder, not a checkpoint file$"):
+        load_checkpoint("runs")
+
+
 @pytest.mark.parametrize("path", [3, None, ["last.ckpt"]])
 def test_a_checkpoint_path_that_is_not_a_path_is_one_line(path):
     """load_module(3) stopped in pathlib's "expected str, bytes or os.PathLike object, not int"."""

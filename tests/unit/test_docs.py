@@ -166,6 +166,30 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`make eval CKPT=runs/polynomial/r` (a run folder; its checkpoints/ alike)":
+        ("tests/cli/test_reliability.py", "test_a_folder_given_as_a_checkpoint_names_the_checkpoint_in_it"),
+    "a command without a config: `pixeltransformer predict --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
+    "--input x.npy` (without a run folder's: `give --config configs/<domain>.yaml (<domain>: images, polynomial, sdf "
+    "or video)`)": ("tests/unit/test_runs.py", "test_a_command_without_a_config_is_told_which_to_give"),
+    '`make train RESUME=runs/polynomial/r ARGS="--ckpt_path runs/polynomial/r/checkpoints/best-step000400.ckpt"`':
+        ("tests/unit/test_runs.py", "test_a_resume_given_another_checkpoint_is_refused"),
+    "`--seed_everything=-1` (or 2^32 and above, numpy's bounds; on the command line or in a config file)":
+        ("tests/cli/test_lightning_flags.py", "test_a_seed_numpy_cannot_take_is_named_as_the_option_it_is"),
+    "the model's options under init_args, as the data's: `--model.init_args.net.width=32` (a config file's `model: "
+    "init_args:`: `mine.yaml: model.init_args: the model is one class, whose options take no class_path or init_args "
+    "(the data's do): give them under model: itself (model: net: width: 32)`)":
+        ("tests/unit/test_runs.py", "test_the_model_s_options_given_under_init_args_are_named_with_their_own_names"),
+    "`make train RESUME=runs/polynomial/r` whose config.yaml was emptied (cut short: `not valid YAML: ... at line 3, "
+    "column 1`)": ("tests/unit/test_runs.py", "test_a_resume_s_own_config_that_is_not_options_is_named_with_its_cause"),
+    "a config file saved as Latin-1 or Windows-1252: `--config mine.yaml` holding `# café`":
+        ("tests/unit/test_runs.py", "test_a_config_in_another_encoding_is_named_with_its_first_byte_that_is_not_utf8"),
+    "a command that is not one: `pixeltransformer fitt --config configs/polynomial.yaml` (`evaluate`, `train`, "
+    "`sample`: `did you mean test?`, `fit`, `predict`)":
+        ("tests/unit/test_runs.py", "test_an_unknown_command_is_named_with_the_commands_there_are"),
+    "a config path that names no file: `pixeltransformer fit --config gp_rbf.yaml` (a folder: `--config "
+    "runs/polynomial/r is a folder, not a config file: give one of its YAML files: --config "
+    "runs/polynomial/r/config.yaml`)":
+        ("tests/unit/test_runs.py", "test_a_config_path_that_is_no_file_is_named_with_what_to_give"),
     '`make sample DOMAIN=video CKPT=... INPUT=clip.mp4 ARGS="--mask strip.png"` (a 32x64 PNG: a strip of 2 '
     'frames, as `--input` reads one)':
         ("tests/domains/test_video.py", "test_a_strip_given_as_a_mask_is_read_frame_by_frame_as_an_input_strip_is"),

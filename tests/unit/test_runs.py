@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_config_files, check_config_order, check_fit_length, check_resume_length,
-                                  check_resume_name, check_run_name, check_run_root, check_set_by_the_cli,
-                                  config_setting, hold_run_folder, joins_a_run, launched_run_name, overridden_options,
-                                  parse_error_fields, parse_error_key, preflight, readable_run_configs,
-                                  release_run_folder, with_run_config)
+from pixeltransformer.runs import (check_command_line, check_config_files, check_config_order, check_fit_length,
+                                  check_resume_length, check_resume_name, check_run_name, check_run_root,
+                                  check_set_by_the_cli, config_setting, hold_run_folder, joins_a_run,
+                                  launched_run_name, overridden_options, parse_error_fields, parse_error_key,
+                                  preflight, readable_run_configs, release_run_folder, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -99,6 +99,25 @@ def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused(tmp_p
                                              rf"trainer.max_steps={max_steps}; give a larger one to train on \(e.g. "
                                              rf"--trainer.max_steps=268\)$"):
             check_resume_length("runs/images/k1", 134, max_steps)
+
+
+def test_a_resume_given_another_checkpoint_is_refused(tmp_path, monkeypatch):
+    """``fit --resume RUN --ckpt_path best.ckpt`` went on from RUN's last.ckpt, dropping the checkpoint given without
+    a word; a resume goes on from its last.ckpt alone, and a fit from another checkpoint is a new run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs/polynomial/r/checkpoints").mkdir(parents=True)
+    best = "runs/polynomial/r/checkpoints/best-step000400.ckpt"
+    for argv in (["fit", "--resume", "runs/polynomial/r", "--ckpt_path", best],
+                 ["fit", f"--ckpt_path={best}", "--resume=runs/polynomial/r"]):
+        with pytest.raises(ValueError, match=rf"^--resume runs/polynomial/r goes on from its own "
+                                             rf"checkpoints/last\.ckpt, and --ckpt_path {best} names another: give "
+                                             r"--resume to continue the run, or --ckpt_path with --config "
+                                             r"runs/polynomial/r/config\.yaml and a new --run_name \(without "
+                                             r"--resume\) to start a new run from it$"):
+            check_resume_name(argv)
+    # the run's own last.ckpt, as the resume reads it: nothing to refuse
+    check_resume_name(["fit", "--resume", "runs/polynomial/r", "--ckpt_path=runs/polynomial/r/checkpoints/last.ckpt"])
+    check_resume_name(["test", "--resume", "runs/polynomial/r", "--ckpt_path", best])  # fit only
 
 
 def test_every_process_of_a_launch_but_the_first_joins_its_run(tmp_path, monkeypatch):
@@ -304,8 +323,111 @@ def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(
     shipped = sorted((REPO / "configs").rglob("*.yaml"))
     (tmp_path / "net.yaml").write_text("model:\n  net: sizes.yaml\n  sets: null\nseed_everything: null\n")
     check_config_files(["fit", *[a for p in shipped for a in ("--config", str(p))], "--config",
-                        str(tmp_path / "net.yaml"), "--config", str(tmp_path / "missing.yaml"), "--config",
-                        str(tmp_path), "--config", "{trainer: {max_steps: 5}}"])
+                        str(tmp_path / "net.yaml"), "--config", "{trainer: {max_steps: 5}}"])
+
+
+def test_a_config_in_another_encoding_is_named_with_its_first_byte_that_is_not_utf8(tmp_path):
+    """A config saved as Latin-1 or Windows-1252 (an accent in a comment) was refused as "not a text file", which it
+    is: the line names the encoding it needs and where the first byte it cannot read is."""
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes("model:\n  net:\n    width: 64  # café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"^--config {re.escape(str(config))} is not UTF-8 text \(byte 0xe9 at "
+                                         r"line 3, column 21\): save it as UTF-8$"):
+        check_config_files(["fit", "--config", str(config)])
+
+
+def test_a_resume_s_own_config_that_is_not_options_is_named_with_its_cause(tmp_path):
+    """``fit --resume RUN`` reads RUN/config.yaml first: one cut short or emptied said the parser's "Problems parsing
+    config: while parsing a flow sequence" or "Unexpected config:", naming neither the file nor the line."""
+    run = tmp_path / "runs" / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    config = run / "config.yaml"
+    config.write_text("# a run that never saved\n")
+    check_command_line(["fit", "--resume", str(run)])  # no last.ckpt: the resume says so itself (resume_checkpoint)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    config.write_text("model:\n  net:\n    width: [64\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(config))}: not valid YAML: .* at line 4, column 1"):
+        check_command_line(["fit", "--resume", str(run), "--trainer.max_steps=9"])
+    config.write_text("# emptied\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(config))} holds no options \(it is empty, or only "
+                                         r"comments\): a resume reads its run's settings from it: give them back in it "
+                                         r"\(the run's command\.txt names the configs its fits were given\)$"):
+        check_command_line(["fit", f"--resume={run}"])
+
+
+def test_the_model_s_options_given_under_init_args_are_named_with_their_own_names(tmp_path):
+    """The data is a class chosen by class_path, whose options go under init_args; the model is one class, whose
+    options do not: ``--model.init_args.net.width 32`` said ``unrecognized arguments``, and a config file's
+    ``model: init_args: net: ...`` said ``Group 'model' does not accept option 'init_args.net.width'``."""
+    base = str(REPO / "configs/polynomial.yaml")
+    for given in (["--model.init_args.net.width", "32"], ["--model.init_args.net.width=32"]):
+        with pytest.raises(ValueError, match=r"^--model\.init_args\.net\.width: the model is one class, whose options "
+                                             r"take no init_args \(the data's do\): give --model\.net\.width$"):
+            check_command_line(["fit", "--config", base, *given])
+    config = tmp_path / "mine.yaml"
+    config.write_text("model:\n  class_path: pixeltransformer.module.PixelTransformerModule\n  init_args:\n"
+                      "    net:\n      width: 32\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(config))}: model\.init_args: the model is one class, "
+                                         r"whose options take no class_path or init_args \(the data's do\): give "
+                                         r"them under model: itself \(model: net: width: 32\)$"):
+        check_command_line(["fit", "--config", base, "--config", str(config)])
+    # a class the model holds takes them: its set sampler
+    check_command_line(["fit", "--config", base, "--model.sets.init_args.min_context=4", "--data.init_args.x=1"])
+
+
+def test_a_command_without_a_config_is_told_which_to_give(tmp_path, monkeypatch):
+    """``pixeltransformer predict --ckpt_path last.ckpt`` (or any command without --config) said ``the following
+    arguments are required: predict.data``: the config that names the data and the domain is named, the checkpoint's
+    run's config.yaml where the checkpoint lies in a run folder."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=rf"^fit needs a config that names the data and the model's domain: give "
+                                         rf"--config {re.escape(str(REPO))}/configs/<domain>\.yaml \(<domain>: "
+                                         r"images, polynomial, sdf or video\)$"):
+        check_command_line(["fit", "--trainer.max_steps=5"])
+    run = tmp_path / "runs" / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("seed_everything: 0\n")
+    with pytest.raises(ValueError, match=r"^predict needs a config that names the data and the model's domain: give "
+                                         r"--config runs/polynomial/r/config\.yaml, the checkpoint's run's$"):
+        check_command_line(["predict", "--ckpt_path", "runs/polynomial/r/checkpoints/last.ckpt", "--input", "x.png"])
+    # a config, the data given by option, --help, --print_config and a resume (which names its own mistakes) pass
+    tiny = str(REPO / "configs/model/tiny.yaml")
+    with pytest.raises(ValueError, match=rf"^fit needs a config .* or video\) before --config {re.escape(tiny)}$"):
+        check_command_line(["fit", "--config", tiny])
+    for argv in (["test", "-c", str(REPO / "configs/sdf.yaml"), "-c", tiny],
+                 ["fit", "--data=domains.polynomial.data.X"],
+                 ["fit", "--help"], ["predict", "-h"], ["fit", "--print_config"], ["fit", "--resume", "runs/gone"]):
+        check_command_line(argv)
+
+
+def test_a_config_path_that_is_no_file_is_named_with_what_to_give(tmp_path, monkeypatch):
+    """``--config missing.yaml`` said jsonargparse's ``Parser key "config": File does not exist: '/abs/missing.yaml'``
+    (a folder: "Path is not a file"), once Lightning was imported: one line names the path as given and what to give
+    instead; a config given as YAML text (``--config '{trainer: {max_steps: 5}}'``) is still the parser's."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"^--config missing\.yaml: no such file in "
+                                                rf"{re.escape(str(tmp_path))} \(the folder the command runs in\)"):
+        check_config_files(["fit", "--config", "missing.yaml"])
+    with pytest.raises(FileNotFoundError, match=r"^--config /nowhere/x\.yaml: no such file: give the path of "):
+        check_config_files(["fit", "--config=/nowhere/x.yaml"])
+    with pytest.raises(FileNotFoundError, match=r"^--config x\.yaml: no such file in "):
+        check_config_files(["fit", "-c=x.yaml"])  # as argparse reads it: -c x.yaml
+    # a shipped config by a path that misses its folder, or given from outside the repository
+    for given, meant in (("gp_rbf.yaml", "configs/polynomial/gp_rbf.yaml"),
+                         ("configs/gp_rbf.yaml", "configs/polynomial/gp_rbf.yaml"),
+                         ("configs/polynomial.yaml", "configs/polynomial.yaml")):
+        with pytest.raises(FileNotFoundError, match=rf"; did you mean {re.escape(str(REPO / meant))}\?$"):
+            check_config_files(["fit", "-c", given])
+    run = tmp_path / "runs" / "polynomial" / "r"
+    run.mkdir(parents=True)
+    with pytest.raises(IsADirectoryError, match=r"^--config runs/polynomial/r is a folder, not a config file: give "
+                                                r"the path of a YAML file$"):
+        check_config_files(["fit", "--config", "runs/polynomial/r"])
+    (run / "config.yaml").write_text("seed_everything: 1\n")
+    with pytest.raises(IsADirectoryError, match=r"^--config runs/polynomial/r is a folder, not a config file: give "
+                                                r"one of its YAML files: --config runs/polynomial/r/config\.yaml$"):
+        check_config_files(["fit", "--config", "runs/polynomial/r"])
+    check_config_files(["fit", "--config", "{trainer: {max_steps: 5}}", "--config", str(run / "config.yaml")])
 
 
 def test_a_parser_error_about_an_option_names_the_config_file_that_sets_it(tmp_path):
@@ -379,6 +501,53 @@ def test_an_option_that_a_later_config_sets_again_is_named(tmp_path):
     assert overridden_options(resume) == overridden_options(with_run_config(resume)) == []
     # a run's config.yaml (ckpt_path: null) after --ckpt_path: the CLI refuses it in words of its own
     assert overridden_options(["test", "--ckpt_path", "last.ckpt", "--config", str(run / "config.yaml")]) == []
+
+
+def test_an_option_a_later_config_leaves_as_it_was_is_not_named_and_one_it_replaces_is(tmp_path):
+    """A later config changes only the keys it sets: ``--model.net '{heads: 2}' --config b.yaml`` (b.yaml sets net's
+    width alone) trains with 2 heads, and was said to be "overridden by b.yaml"; a mapping given to a group is named
+    by the keys of it the file sets to another value. A list a later file gives is replaced whole:
+    ``--trainer.callbacks.num_samples=2`` edits the config's last callback, which the overlay's callbacks replace, and
+    went unnamed."""
+    width, data = tmp_path / "width.yaml", tmp_path / "data.yaml"
+    width.write_text("model:\n  net:\n    width: 64\n")
+    data.write_text("data:\n  init_args:\n    batch_size: 8\n")
+    quiet = [["fit", "--model.net", "{heads: 2}", "--config", str(width)],
+             ["fit", "--model.net={width: 64, heads: 2}", "--config", str(width)],
+             ["fit", "--data", "{init_args: {num_workers: 1}}", "--config", str(data)],
+             ["fit", "--data={num_workers: 1}", "-c", str(data)],  # init_args left out, as the parser allows
+             ["fit", "--model", "{net: {heads: 2}, optim: {lr: 0.01}}", "--config", str(width)]]
+    for argv in quiet:
+        assert overridden_options(argv) == [], argv
+    assert overridden_options(["fit", "--model.net", "{width: 32, heads: 2}", "--config", str(width)]) == [
+        f"--model.net={{width: 32, heads: 2}}: its width is overridden by {width} after it (options take effect in "
+        "the order given): give it after the last --config"]
+    assert overridden_options(["fit", "--data={init_args: {batch_size: 4}}", "--config", str(data)]) == [
+        f"--data={{init_args: {{batch_size: 4}}}}: its init_args.batch_size is overridden by {data} after it "
+        "(options take effect in the order given): give it after the last --config"]
+    base, overlay = str(REPO / "configs/polynomial.yaml"), str(REPO / "configs/polynomial/gp_tnp_rbf.yaml")
+    assert overridden_options(["fit", "--config", base, "--trainer.callbacks.num_samples=2", "--config",
+                               overlay]) == [
+        f"--trainer.callbacks.num_samples=2 is overridden by {overlay} after it, whose trainer.callbacks replaces "
+        "the list it edits (options take effect in the order given): give it after the last --config"]
+
+
+def test_an_unknown_command_is_named_with_the_commands_there_are():
+    """``pixeltransformer fitt`` said argparse's ``invalid choice: 'fitt' (choose from ...)`` once Lightning had
+    loaded, and pointed at ``pixeltransformer fitt --help``, which does not exist; `evaluate`, `train` and `sample`
+    (make's words) name the command that does what they ask."""
+    commands = "the commands are fit, validate, test and predict (pixeltransformer <command> --help)"
+    cases = {"fitt": f"unknown command 'fitt': {commands}; did you mean fit?",
+             "evaluate": f"unknown command 'evaluate': {commands}; did you mean test?",
+             "train": f"unknown command 'train': {commands}; did you mean fit?",
+             "sample": f"unknown command 'sample': {commands}; did you mean predict?",
+             "configs/polynomial.yaml": f"unknown command 'configs/polynomial.yaml': {commands}"}
+    for word, message in cases.items():
+        for check in (preflight, check_command_line):
+            with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+                check([word, "--config", str(REPO / "configs/polynomial.yaml")])
+    for argv in (["fit", "--config", str(REPO / "configs/polynomial.yaml")], ["--help"], [], ["predict", "--help"]):
+        check_command_line(argv)
 
 
 def make(*variables: str, dry: bool = True) -> subprocess.CompletedProcess:
