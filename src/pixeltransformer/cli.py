@@ -49,9 +49,9 @@ from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_length, check_launch_size, check_new_run,
                    check_node_launch, check_resume_length, check_run_name, check_run_root, check_step_settings,
                    config_dataset, config_setting, config_unsetting, dataset_overlays, domain_of, drawn_seed,
-                   flag_arg, hold_run_folder, joins_a_run, launched_run_name, missing_domain, overridden_options,
-                   parse_error_fields, predict_in_the_first_process, readable_run_configs, release_run_folder,
-                   resume_checkpoint, run_config_setting, with_run_config)
+                   expand_home, flag_arg, hold_run_folder, joins_a_run, launched_run_name, missing_domain,
+                   overridden_options, parse_error_fields, predict_in_the_first_process, readable_run_configs,
+                   release_run_folder, resume_checkpoint, run_config_setting, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -759,7 +759,7 @@ class PixelTransformerCLI(LightningCLI):
         if cfg.get("resume"):
             if not cfg.get("ckpt_path"):  # set and checked by _parse_ckpt_path on a fit's command line
                 cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
-            return Path(cfg.resume)
+            return Path(cfg.resume).expanduser()
         if _is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
         if self.subcommand in ("test", "validate", "predict") and cfg.get("ckpt_path"):
@@ -1147,6 +1147,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     os.environ.setdefault("WANDB_SILENT", "true")
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
+    argv = expand_home(argv) if argv is not None else None  # --run_root=~/runs: the shell left the "~"
     if argv and argv[0] in ("fit", "validate", "test") and not {"-h", "--help"} & set(argv):
         check_wandb_mode()  # a prediction begins no W&B run (before_instantiate_classes), nor does --help
     check_command_line(argv or [])

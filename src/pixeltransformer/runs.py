@@ -85,7 +85,7 @@ def check_own_name(cls: Any) -> None:
 
 def resume_checkpoint(run: str | Path) -> Path:
     """The last.ckpt a resumed run continues from, checked to be a readable, safe checkpoint."""
-    run = Path(run)
+    run = Path(run).expanduser()
     if run.is_file():  # a checkpoint given for its run folder: name the folder that holds it
         if run.parent.name == "checkpoints":
             raise FileNotFoundError(f"--resume {run}: a checkpoint, not a run folder; a resume continues its run "
@@ -128,7 +128,7 @@ def with_run_config(argv: list[str]) -> list[str]:
     if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return argv
     run, i, n = found
-    config = Path(run) / "config.yaml"
+    config = Path(run).expanduser() / "config.yaml"
     rest, resume = argv[1:i] + argv[i + n:], argv[i:i + n]
     return [argv[0], "--config", str(config), *rest, *resume] if config.is_file() else argv
 
@@ -172,13 +172,38 @@ def check_run_name(name: str) -> str:
 
 
 def check_run_root(root: str | Path) -> Path:
-    """--run_root must be, or be made in, a folder: a file on its path failed with the operating system's errno line."""
-    root = Path(root)
+    """--run_root must be, or be made in, a folder this user can write: a file on its path, or a read-only one,
+    failed with the operating system's errno line after Lightning had set up the trainer. ``~`` is the home folder
+    (a config file's run_root; the command line's: :func:`expand_home`)."""
+    given, root = root, Path(root).expanduser()
     existing = nearest_existing(root)
     if not existing.is_dir():
-        raise NotADirectoryError(f"--run_root {root}: {existing} is a file, not a folder (runs go to "
+        raise NotADirectoryError(f"--run_root {given}: {existing} is a file, not a folder (runs go to "
                                  f"<run_root>/<domain>/<run_name>): give another --run_root")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        why = "a read-only file system" if os.statvfs(existing).f_flag & os.ST_RDONLY else "no write permission"
+        raise PermissionError(f"--run_root {given}: {existing} cannot be written ({why}): runs go to "
+                              f"<run_root>/<domain>/<run_name>; give another --run_root")
     return root
+
+
+# the options that name a run folder or checkpoint: a "~" the shell leaves in them (--run_root=~/runs, a quoted
+# word) put a run below a folder named "~" or was not found
+HOME_OPTIONS = ("--run_root", "--resume", "--ckpt_path")
+
+
+def expand_home(argv: list[str]) -> list[str]:
+    """The command line with a leading ``~`` of each :data:`HOME_OPTIONS` value as the home folder, as the shell
+    expands it in a word of its own but not after ``=``. Config files' values are jsonargparse's (``--config``) or
+    :func:`check_run_root`'s."""
+    out = list(argv)
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in HOME_OPTIONS and eq:
+            out[i] = f"{name}={os.path.expanduser(value)}"
+        elif name in HOME_OPTIONS and i + 1 < len(argv):
+            out[i + 1] = os.path.expanduser(argv[i + 1])
+    return out
 
 
 def readable_run_configs(argv: list[str]) -> None:
@@ -928,6 +953,7 @@ def preflight(argv: list[str]) -> None:
     for flag in ("--ckpt_path", "--resume", "--run_name", "--run_root"):
         parser.add_argument(flag)
     parser.add_argument("-c", "--config", action="append", default=[])
+    argv = expand_home(argv)
     args, _ = parser.parse_known_args(argv)
     if args.subcommand not in ("fit", "validate", "test", "predict") or joins_a_run():
         return

@@ -166,6 +166,9 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make train ARGS="--run_root /mnt/ro/runs"` (a read-only file system; a folder you may not write: `no write '
+    'permission`)':
+        ("tests/unit/test_runs.py", "test_a_run_root_that_cannot_be_written_is_refused_before_the_run_starts"),
     '`make sample DOMAIN=video CKPT=... INPUT=clip.mp4 ARGS="--mask strip.png"` (a 32x64 PNG: a strip of 2 '
     'frames, as `--input` reads one)':
         ("tests/domains/test_video.py", "test_a_strip_given_as_a_mask_is_read_frame_by_frame_as_an_input_strip_is"),

@@ -15,9 +15,9 @@ import pytest
 
 from pixeltransformer.runs import (check_config_files, check_config_order, check_fit_length, check_resume_length,
                                   check_resume_name, check_run_name, check_run_root, check_set_by_the_cli,
-                                  config_setting, hold_run_folder, joins_a_run, launched_run_name, overridden_options,
-                                  parse_error_fields, parse_error_key, preflight, readable_run_configs,
-                                  release_run_folder, with_run_config)
+                                  config_setting, expand_home, hold_run_folder, joins_a_run, launched_run_name,
+                                  overridden_options, parse_error_fields, parse_error_key, preflight,
+                                  readable_run_configs, release_run_folder, resume_checkpoint, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,6 +72,38 @@ def test_a_run_name_is_one_folder_name_and_a_run_root_a_folder(tmp_path):
     with pytest.raises(NotADirectoryError, match=r"is a file, not a folder"):
         preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), f"--run_root={tmp_path / 'afile'}"])
     assert not (tmp_path / "afile").is_dir() and (tmp_path / "afile").read_text() == "x"
+
+
+def test_a_tilde_in_a_run_path_is_the_home_folder(tmp_path, monkeypatch):
+    """--run_root=~/runs (a "~" the shell leaves as it is after "=") put the run's command.txt and wandb_id.txt in a
+    folder named "~" below the working folder and its checkpoints and config.yaml in the home folder, and printed
+    an evaluation command in quotes that kept the "~"; --resume=~/... and --ckpt_path=~/... were not found."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    home = str(tmp_path)
+    argv = ["fit", "--run_root=~/runs", "--resume", "~/runs/p/r", "--ckpt_path=~/c.ckpt", "--run_name=~x", "~/y"]
+    assert expand_home(argv) == ["fit", f"--run_root={home}/runs", "--resume", f"{home}/runs/p/r",
+                                 f"--ckpt_path={home}/c.ckpt", "--run_name=~x", "~/y"]
+    assert check_run_root("~/runs") == tmp_path / "runs"  # a config file's run_root
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("seed_everything: 0\n")
+    assert with_run_config(["fit", "--resume=~/run"])[:3] == ["fit", "--config", f"{home}/run/config.yaml"]
+    with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(home)}/run: no checkpoints/last.ckpt in that"):
+        resume_checkpoint("~/run")  # the folder was found
+
+
+def test_a_run_root_that_cannot_be_written_is_refused_before_the_run_starts(tmp_path, monkeypatch):
+    """A --run_root on a read-only file system (or a folder this user may not write) failed after Lightning had set
+    up the trainer, on the system's line alone: "[Errno 30] Read-only file system: '/mnt/ro/runs'"."""
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path / "ro")
+    (tmp_path / "ro").mkdir()
+    assert check_run_root(tmp_path / "rw" / "runs") == tmp_path / "rw" / "runs"
+    for root in (tmp_path / "ro", tmp_path / "ro" / "runs"):
+        with pytest.raises(PermissionError, match=rf"^--run_root {re.escape(str(root))}: "
+                                                  rf"{re.escape(str(tmp_path / 'ro'))} cannot be written \(no write "
+                                                  r"permission\): runs go to <run_root>/<domain>/<run_name>; give "
+                                                  r"another --run_root$"):
+            check_run_root(root)
+    assert not (tmp_path / "ro" / "runs").exists()
 
 
 def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused(tmp_path, monkeypatch):
