@@ -51,7 +51,7 @@ from .runs import (COMMAND_FILE, REPO_CONFIGS, check_command_line, check_fit_len
                    config_dataset, config_setting, config_unsetting, dataset_overlays, domain_of, drawn_seed,
                    expand_home, flag_arg, hold_run_folder, joins_a_run, launched_run_name, missing_domain,
                    overridden_options, parse_error_fields, predict_in_the_first_process, readable_run_configs,
-                   release_run_folder, resume_checkpoint, run_config_setting, with_run_config)
+                   release_run_folder, resume_checkpoint, run_config_setting, run_group, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -781,8 +781,8 @@ class PixelTransformerCLI(LightningCLI):
         # a run's config.yaml holds the name derived for its own folder (the name of its group): another folder's
         # run started or evaluated with that file gets its own; a name the command line gives is kept
         if not self._given_logger_name and init_args.get("name") in (None, init_args.get("group")):
-            init_args.name = f"{run_dir.parent.name}/{run_dir.name}"
-        init_args.group = f"{run_dir.parent.name}/{run_dir.name}"  # a run folder's fits and evaluations: one group
+            init_args.name = run_group(run_dir)
+        init_args.group = run_group(run_dir)  # a run folder's fits and evaluations: one group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
             # the run id lives in the run folder: an online resume continues the same W&B run
             id_file = run_dir / "wandb_id.txt"

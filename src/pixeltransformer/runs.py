@@ -161,6 +161,13 @@ def check_resume_name(argv: list[str]) -> None:
                          f"a new one: give --resume to continue it, or --run_name (without --resume) to start anew")
 
 
+def run_group(run: Path) -> str:
+    """The W&B group of a run folder's fits and evaluations (and the name of its fits): <domain>/<run_name>, of the
+    folder itself where a symlink leads to it (a fit resumed through ~/latest was grouped as "home/latest")."""
+    run = run.resolve()
+    return f"{run.parent.name}/{run.name}"
+
+
 def check_run_name(name: str) -> str:
     """A run name is one folder name: a path in it put the run outside <run_root>/<domain>/ ('../x') or below another
     folder there ('a/b', where `make sample` reads the domain from the wrong part of the path). An empty name is

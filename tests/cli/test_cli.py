@@ -1240,3 +1240,4 @@ def test_a_config_without_a_domain_is_refused_naming_the_data_domain(tmp_path, c
         main(["fit", "--config", str(tmp_path / "nodomain.yaml"), *SMOKE, *DATA_SMOKE["images"],
               "--run_root", str(tmp_path / "runs"), "--run_name", "nodom"])
     assert not (tmp_path / "runs").exists()
+

@@ -17,7 +17,8 @@ from pixeltransformer.runs import (check_config_files, check_config_order, check
                                   check_resume_name, check_run_name, check_run_root, check_set_by_the_cli,
                                   config_setting, expand_home, hold_run_folder, joins_a_run, launched_run_name,
                                   overridden_options, parse_error_fields, parse_error_key, preflight,
-                                  readable_run_configs, release_run_folder, resume_checkpoint, with_run_config)
+                                  readable_run_configs, release_run_folder, resume_checkpoint, run_group,
+                                  with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -105,6 +106,20 @@ def test_a_run_root_that_cannot_be_written_is_refused_before_the_run_starts(tmp_
     with pytest.raises(PermissionError, match=rf"^--run_root {ro}: {ro}{line}"):
         preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), f"--run_root={tmp_path / 'ro'}"])
     assert not (tmp_path / "ro" / "runs").exists()
+
+
+def test_a_run_folder_reached_through_a_symlink_keeps_its_w_and_b_group(tmp_path):
+    """The W&B group (and name) of a run folder's fits and evaluations is <domain>/<run_name>: a resume or
+    evaluation through a symlink to the folder (--resume ~/latest) logged under the link's parent and name
+    ("home/latest"), apart from the run's other fits."""
+    run = tmp_path / "runs" / "polynomial" / "real"
+    run.mkdir(parents=True)
+    (tmp_path / "latest").symlink_to(run)
+    (tmp_path / "domains").mkdir()
+    (tmp_path / "domains" / "poly").symlink_to(run.parent)
+    assert run_group(run) == run_group(tmp_path / "latest") == run_group(tmp_path / "domains" / "poly" / "real") \
+        == "polynomial/real"
+    assert run_group(tmp_path / "runs" / "images" / "new") == "images/new"  # a new run's, not made yet
 
 
 def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused(tmp_path, monkeypatch):
