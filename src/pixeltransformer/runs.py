@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .errors import import_failure
+from .errors import counted, import_failure
 from .files import nearest_existing
 from .loading import load_checkpoint
 
@@ -86,13 +86,19 @@ def check_own_name(cls: Any) -> None:
 def resume_checkpoint(run: str | Path) -> Path:
     """The last.ckpt a resumed run continues from, checked to be a readable, safe checkpoint."""
     run = Path(run).expanduser()
-    if run.is_file():  # a checkpoint given for its run folder: name the folder that holds it
-        if run.parent.name == "checkpoints":
-            raise FileNotFoundError(f"--resume {run}: a checkpoint, not a run folder; a resume continues its run "
-                                    f"folder's checkpoints/last.ckpt: --resume {run.parent.parent}")
+    # a checkpoint, or a run's checkpoints/ folder, given for its run folder: name the folder that holds it
+    held = run.parent if run.is_file() else run if (run / "last.ckpt").is_file() else None
+    if held is not None and held.name == "checkpoints":
+        what = "a checkpoint" if run.is_file() else "a checkpoints folder"
+        raise FileNotFoundError(f"--resume {run}: {what}, not a run folder; a resume continues its run folder's "
+                                f"checkpoints/last.ckpt: --resume {shlex.quote(str(held.parent))}")
+    if run.is_file():
         raise FileNotFoundError(f"--resume {run}: a file, not a run folder (<run_root>/<domain>/<run_name>)")
     if not run.is_dir():
         raise FileNotFoundError(f"--resume {run}: no such run folder")
+    if not any((run / name).exists() for name in ("config.yaml", COMMAND_FILE, "wandb_id.txt", "checkpoints")):
+        raise FileNotFoundError(f"--resume {run}: not a run folder (one holds config.yaml and checkpoints/)"
+                                f"{runs_below(run)}")
     folder = checkpoint_folder(run)
     last = folder / "last.ckpt"
     # named as the run folder's own, or where its checkpoint.dirpath put them
@@ -109,6 +115,17 @@ def resume_checkpoint(run: str | Path) -> Path:
                                 f"run, with another --run_name")
     load_checkpoint(last, mmap=True)
     return last
+
+
+def runs_below(folder: Path) -> str:
+    """" but a folder of N runs: give one, e.g. the latest: --resume RUN" for a folder of runs (<run_root>/<domain>
+    or <run_root>: run folders with a checkpoints/last.ckpt one or two levels below), else ""."""
+    found = [p for pattern in ("*/checkpoints/last.ckpt", "*/*/checkpoints/last.ckpt") for p in folder.glob(pattern)]
+    if not found:
+        return ""
+    latest = max(found, key=lambda p: p.stat().st_mtime).parent.parent
+    return (f" but a folder of {counted(len(found), 'run')}: give one, e.g. the latest: "
+            f"--resume {shlex.quote(str(latest))}")
 
 
 def checkpoint_folder(run: Path) -> Path:
@@ -731,8 +748,9 @@ def check_new_run(run: Path) -> Path:
             raise FileExistsError(f"run folder {run} already exists, without checkpoints/last.ckpt (its fit stopped "
                                   f"before the first save, or is still running), so it cannot be resumed: choose "
                                   f"another --run_name (or, if no fit runs in it, delete {run} to reuse the name)")
-        raise FileExistsError(f"run folder {run} already exists: continue it with --resume {run} "
-                              f"(make train RESUME={run}) or choose another --run_name")
+        word = shlex.quote(str(run))  # a shell word: a path with a space was split
+        raise FileExistsError(f"run folder {run} already exists: continue it with --resume {word} "
+                              f"(make train RESUME={word}) or choose another --run_name")
     return run
 
 

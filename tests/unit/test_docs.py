@@ -166,6 +166,9 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`pixeltransformer fit --resume runs/polynomial` (a folder of runs, not a run; `runs/` alike; an empty folder: "
+    "the line ends at `checkpoints/)`)":
+        ("tests/unit/test_runs.py", "test_a_resume_of_a_folder_that_is_no_run_folder_names_the_run_folder_to_give"),
     '`make train ARGS="--run_root /mnt/ro/runs"` (a read-only file system; a folder you may not write: `no write '
     'permission`)':
         ("tests/unit/test_runs.py", "test_a_run_root_that_cannot_be_written_is_refused_before_the_run_starts"),

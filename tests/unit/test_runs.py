@@ -122,6 +122,36 @@ def test_a_run_folder_reached_through_a_symlink_keeps_its_w_and_b_group(tmp_path
     assert run_group(tmp_path / "runs" / "images" / "new") == "images/new"  # a new run's, not made yet
 
 
+def test_a_resume_of_a_folder_that_is_no_run_folder_names_the_run_folder_to_give(tmp_path):
+    """--resume of a folder of runs (runs/polynomial, runs/) or of a run's checkpoints/ folder said "no
+    checkpoints/last.ckpt in that folder (its fit stopped before the first save): start a new run", which sent the
+    user away from a run that can be resumed. A command it suggests quotes a path with a space (the shell split
+    it)."""
+    domain = tmp_path / "my runs" / "polynomial"
+    for name in ("20260101-000000", "b run"):
+        (domain / name / "checkpoints").mkdir(parents=True)
+        (domain / name / "checkpoints" / "last.ckpt").write_bytes(b"not read")
+    os.utime(domain / "20260101-000000" / "checkpoints" / "last.ckpt", (0, 0))  # the older of the two
+    latest = shlex.quote(str(domain / "b run"))
+    for given in (domain, domain.parent):
+        with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(str(given))}: not a run folder \(one "
+                                                    r"holds config\.yaml and checkpoints/\) but a folder of 2 runs: "
+                                                    rf"give one, e\.g\. the latest: --resume {re.escape(latest)}$"):
+            resume_checkpoint(given)
+    for given in (domain / "b run" / "checkpoints", domain / "b run" / "checkpoints" / "last.ckpt"):
+        with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(str(given))}: a checkpoint.*: --resume "
+                                                    rf"{re.escape(latest)}$"):
+            resume_checkpoint(given)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(str(tmp_path / 'empty'))}: not a run folder "
+                                                r"\(one holds config\.yaml and checkpoints/\)$"):
+        resume_checkpoint(tmp_path / "empty")
+    (domain / "stopped").mkdir()
+    (domain / "stopped" / "config.yaml").write_text("seed_everything: 0\n")
+    with pytest.raises(FileNotFoundError, match=r"its fit stopped before the first save"):  # a run folder still
+        resume_checkpoint(domain / "stopped")
+
+
 def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused(tmp_path, monkeypatch):
     """--resume continued its run under its own name, ignoring a --run_name beside it without a word; and a resume
     whose max_steps was below its checkpoint's step trained nothing, said only that max_steps was reached, and
