@@ -982,10 +982,16 @@ class PixelTransformerCLI(LightningCLI):
             where = replacing
             kept = (f"; {replacing.name}/ keeps the earlier evaluation, unchanged" if replacing.exists() else
                     "; nothing of the evaluation was kept")
-        elif subcommand == "fit" and (last := Path(getattr(self.trainer.checkpoint_callback, "dirpath", None)
-                                                   or self.run_dir / "checkpoints") / "last.ckpt").is_file():
-            kept = f"; {last} is whole: make room, then continue with --resume {shlex.quote(str(self.run_dir))}"
-        named = f": {err.filename}" if err.filename else ""
+        elif subcommand == "fit":
+            folder = Path(getattr(self.trainer.checkpoint_callback, "dirpath", None) or self.run_dir / "checkpoints")
+            if (folder / "last.ckpt").is_file():
+                kept = (f"; {folder / 'last.ckpt'} is whole: make room, then continue with --resume "
+                        f"{shlex.quote(str(self.run_dir))}")
+            elif not any(folder.glob("*.ckpt")):  # the first save
+                kept = ("; no checkpoint was kept: free some space (or give another --run_root) and start the fit "
+                        "again")
+        # a copy or rename names its destination second: the first is the temporary file written before it
+        named = f": {err.filename2 or err.filename}" if err.filename else ""
         return f"cannot write into {where} ({err.strerror or err}{named}){kept}"
 
     def _release_run_folder(self) -> None:

@@ -166,6 +166,10 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`make train` on a full disk at the fit's first checkpoint (at a later one, the line names the last.ckpt kept "
+    "and the `--resume` that continues the run)":
+        ("tests/unit/test_fit_lines.py",
+         "test_a_fit_that_cannot_write_its_first_checkpoint_names_the_file_and_the_remedy"),
     "`pixeltransformer fit --resume runs/polynomial` (a folder of runs, not a run; `runs/` alike; an empty folder: "
     "the line ends at `checkpoints/)`)":
         ("tests/unit/test_runs.py", "test_a_resume_of_a_folder_that_is_no_run_folder_names_the_run_folder_to_give"),
