@@ -192,7 +192,17 @@ def check_run_name(name: str) -> str:
     if name in (".", "..") or "/" in name or "\\" in name:
         raise ValueError(f"--run_name {name!r} must be one folder name, not '.', '..' or a path: runs go to "
                          f"<run_root>/<domain>/<run_name> (give --run_root to put them elsewhere)")
+    # a name past the file systems' limit failed on the system's "File name too long" once Lightning was set up; a
+    # line break made a folder whose name broke the [run] lines and the evaluation command they print
+    if len(name.encode()) > NAME_MAX:
+        raise ValueError(f"--run_name {name!r} is {len(name.encode())} bytes long, more than a folder name may be "
+                         f"({NAME_MAX}): give a shorter one")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"--run_name {name!r} holds a line break or another control character: give a name without")
     return name
+
+
+NAME_MAX = 255  # bytes of one folder name on Linux's and macOS's file systems
 
 
 def check_run_root(root: str | Path) -> Path:

@@ -152,6 +152,20 @@ def test_a_resume_of_a_folder_that_is_no_run_folder_names_the_run_folder_to_give
         resume_checkpoint(domain / "stopped")
 
 
+def test_a_run_name_too_long_for_a_folder_or_with_a_line_break_is_refused(tmp_path):
+    """A --run_name of over 255 bytes failed after Lightning had set up the trainer, on the system's line "[Errno 36]
+    File name too long: 'runs/polynomial/aaaa...'"; one with a line break (or a tab) made a run folder whose name
+    broke the [run] lines and the evaluation command printed in two."""
+    assert check_run_name("é" * 127) == "é" * 127  # 254 bytes
+    with pytest.raises(ValueError, match=r"^--run_name 'éé.*éé' is 256 bytes long, more than a folder name may be "
+                                         r"\(255\): give a shorter one$"):
+        check_run_name("é" * 128)
+    for name in ("a\nb", "a\tb", "a\rb"):
+        with pytest.raises(ValueError, match=rf"^--run_name {re.escape(repr(name))} holds a line break or another "
+                                             r"control character: give a name without$"):
+            check_run_name(name)
+
+
 def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused(tmp_path, monkeypatch):
     """--resume continued its run under its own name, ignoring a --run_name beside it without a word; and a resume
     whose max_steps was below its checkpoint's step trained nothing, said only that max_steps was reached, and
