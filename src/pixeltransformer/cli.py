@@ -896,10 +896,12 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
-        except BaseException:
+        except BaseException as err:
             if replacing is not None:  # set aside above, then the W&B staging failed (a read-only folder)
                 put_back(replacing)
             self._release_run_folder()
+            if (line := self._write_failure(err, subcommand, None)) is not None:  # a read-only run folder
+                raise OSError(line) from err
             raise
         try:
             super()._run_subcommand(subcommand)
@@ -990,6 +992,9 @@ class PixelTransformerCLI(LightningCLI):
             elif not any(folder.glob("*.ckpt")):  # the first save
                 kept = ("; no checkpoint was kept: free some space (or give another --run_root) and start the fit "
                         "again")
+        elif subcommand in ("test", "validate"):  # before it began (a read-only run folder)
+            kept = ("; an evaluation writes into its run folder: evaluate a copy of the run folder on a disk you can "
+                    "write")
         # a copy or rename names its destination second: the first is the temporary file written before it
         named = f": {err.filename2 or err.filename}" if err.filename else ""
         return f"cannot write into {where} ({err.strerror or err}{named}){kept}"
