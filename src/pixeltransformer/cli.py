@@ -979,7 +979,9 @@ class PixelTransformerCLI(LightningCLI):
         where, kept = self.run_dir, ""
         if subcommand == "predict":
             writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
-            where, kept = (writer.out if writer is not None else where), "; nothing of the prediction was kept"
+            where = writer.out if writer is not None else where
+            kept = ("; nothing of the prediction was kept: free some space there, or give --out a folder on a disk "
+                    "you can write")
         elif replacing is not None:
             where = replacing
             kept = (f"; {replacing.name}/ keeps the earlier evaluation, unchanged" if replacing.exists() else
