@@ -39,7 +39,8 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
     digests = FileDigests(cache_dir / "digests.json")  # each file's bytes read once, not at every start
     key = folder_key(root, files, size, channels, digests)
     digests.save()
-    stem = f"{name_start(root.name) or 'root'}_{size}_{channels}"  # the key tells folders of one name start apart
+    # the key tells folders of one name start apart; the folder's own name, which a symlink to it shares
+    stem = f"{name_start(root.resolve().name) or 'root'}_{size}_{channels}"
     path = cache_dir / f"{stem}_{key}.npy"  # [N, C, size, size]
     notes_path = path.with_suffix(".json")
     # what an entry is the pictures of, whatever they hold: a later entry of the same replaces it (the same decoding:

@@ -845,3 +845,18 @@ def test_a_folder_cache_that_cannot_be_written_names_the_folder_and_the_remedy(t
                                          r"user can write$"):
         images, _ = read_folder(folder, io.list_images(folder), 8, 3, cache, progress=False)
     assert images.shape == (1, 8, 8, 3)  # [N, size, size, C]: read without the cache
+
+
+def test_a_picture_folder_reached_through_a_symlink_shares_its_cache_entry(tmp_path):
+    """The cache entry of a folder was named after the path given: the same pictures read through a symlink
+    (~/cats -> /data/cats) were decoded again and kept twice, one entry per name."""
+    from domains.images.folder_cache import read_folder
+
+    folder, cache = tmp_path / "pics", tmp_path / "cache"
+    folder.mkdir()
+    Image.fromarray(np.zeros((10, 10, 3), dtype=np.uint8)).save(folder / "0.png")
+    (tmp_path / "link").symlink_to(folder)
+    first, _ = read_folder(folder, io.list_images(folder), 8, 3, cache, progress=False)
+    again, _ = read_folder(tmp_path / "link", io.list_images(tmp_path / "link"), 8, 3, cache, progress=False)
+    assert [p.name.split("_")[0] for p in cache.glob("*.npy")] == ["pics"]
+    assert np.array_equal(first, again)
