@@ -178,6 +178,18 @@ def check_resume_name(argv: list[str]) -> None:
                          f"a new one: give --resume to continue it, or --run_name (without --resume) to start anew")
 
 
+def absolute_data_paths(data: Any) -> None:
+    """Make the data's relative paths (init_args ``root``, ``*_root``, ``*_dir``) absolute, in place, as the working
+    folder reads them now: the run's config.yaml records the path the fit read, and a resume or evaluation from
+    another folder read another one ("curve file not found: mydata/curves.npz")."""
+    init_args = getattr(data, "init_args", None)
+    for key in list(vars(init_args)) if init_args is not None else []:
+        value = init_args[key]
+        if (key == "root" or key.endswith(("_root", "_dir"))) and isinstance(value, str) and value.strip() \
+                and not os.path.isabs(os.path.expanduser(value)):
+            init_args[key] = os.path.abspath(value)
+
+
 def run_group(run: Path) -> str:
     """The W&B group of a run folder's fits and evaluations (and the name of its fits): <domain>/<run_name>, of the
     folder itself where a symlink leads to it (a fit resumed through ~/latest was grouped as "home/latest")."""

@@ -1266,3 +1266,20 @@ def test_an_evaluation_of_a_run_folder_it_cannot_write_says_what_to_do(tmp_path,
                                       r"folder: evaluate a copy of the run folder on a disk you can write$"):
         main(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path",
               str(run / "checkpoints" / "last.ckpt"), "--trainer.limit_test_batches=1"])
+
+
+def test_a_relative_data_path_is_recorded_as_the_path_it_named(tmp_path, monkeypatch):
+    """A run trained with --data.init_args.root=mydata/curves.npz recorded that relative path in its config.yaml, so
+    its resume or evaluation from any other folder said "curve file not found: mydata/curves.npz". The run's config
+    records the path the fit read."""
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mydata").mkdir()
+    curves = np.sin(np.linspace(0, 3, 16)[None] * np.arange(1, 41)[:, None]).astype(np.float32)  # [N, L]
+    np.savez(tmp_path / "mydata" / "curves.npz", y=curves)
+    configs = ["--config", str(REPO / "configs/polynomial.yaml"), "--config",
+               str(REPO / "configs/polynomial/file.yaml")]
+    cli = main([*configs, "--data.init_args.root=mydata/curves.npz", "--trainer.logger=false", "--run_root", "runs"],
+               run=False)
+    assert cli.config.data.init_args.root == str(tmp_path / "mydata" / "curves.npz")
