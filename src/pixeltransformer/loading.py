@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import shlex
 import zipfile
 from collections.abc import Iterable
 from importlib.util import find_spec
@@ -36,8 +37,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     if not isinstance(path, (str, os.PathLike)):  # Path(3) says "expected str, bytes or os.PathLike object, not int"
         raise CheckpointError(f"a checkpoint is a file path (str or Path), got {type(path).__name__} {path!r}")
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    if path.is_dir():  # a run folder, or its checkpoints/: the checkpoint in it
+        inside = next((p for p in (path / "checkpoints" / "last.ckpt", path / "last.ckpt") if p.is_file()), None)
+        hint = f": give the checkpoint in it, {shlex.quote(str(inside))}" if inside else ""  # CLI or Python
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file{hint}")
     if not path.is_file() and str(path) in ("best", "last"):  # Lightning's names for a fit in the same process
         raise CheckpointError(f"checkpoint not found: {path} (give the file: runs/<domain>/<run>/checkpoints/last.ckpt "
                               "or best-step*.ckpt; to continue a run, fit --resume runs/<domain>/<run>)")

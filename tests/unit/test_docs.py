@@ -166,6 +166,9 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`pixeltransformer test --config configs/polynomial.yaml --ckpt_path runs/polynomial/r` (the run folder, or its "
+    "`checkpoints/`)":
+        ("tests/unit/test_runs.py", "test_a_run_folder_given_as_a_checkpoint_names_the_checkpoint_in_it"),
     "`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt` of a run folder on a read-only file system (a shared "
     "disk)": ("tests/cli/test_cli.py", "test_an_evaluation_of_a_run_folder_it_cannot_write_says_what_to_do"),
     "`make train ARGS=\"--run_name $(printf 'a%.0s' {1..300})\"` (over 255 bytes; a name with a line break or tab: "

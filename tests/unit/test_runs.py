@@ -166,6 +166,24 @@ def test_a_run_name_too_long_for_a_folder_or_with_a_line_break_is_refused(tmp_pa
             check_run_name(name)
 
 
+def test_a_run_folder_given_as_a_checkpoint_names_the_checkpoint_in_it(tmp_path):
+    """--ckpt_path of a run folder (or its checkpoints/) said "<folder> is a folder, not a checkpoint file" and not
+    which file to give; the run's last.ckpt is named, quoted for the shell."""
+    from pixeltransformer.loading import CheckpointError, load_checkpoint
+
+    run = tmp_path / "my run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"not read")
+    last = re.escape(shlex.quote(str(run / "checkpoints" / "last.ckpt")))
+    for given in (run, run / "checkpoints"):
+        with pytest.raises(CheckpointError, match=rf"^{re.escape(str(given))} is a folder, not a checkpoint file: "
+                                                  rf"give the checkpoint in it, {last}$"):
+            preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(given)])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=r"/empty is a folder, not a checkpoint file$"):
+        load_checkpoint(tmp_path / "empty")
+
+
 def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused(tmp_path, monkeypatch):
     """--resume continued its run under its own name, ignoring a --run_name beside it without a word; and a resume
     whose max_steps was below its checkpoint's step trained nothing, said only that max_steps was reached, and
