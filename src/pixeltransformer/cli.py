@@ -46,7 +46,7 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, REPO_CONFIGS, absolute_data_paths, check_command_line, check_fit_length,
+from .runs import (COMMAND_FILE, REPO_CONFIGS, absolute_paths, check_command_line, check_fit_length,
                    check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
                    check_run_root, check_step_settings, config_dataset, config_setting, config_unsetting,
                    dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder, joins_a_run,
@@ -680,7 +680,7 @@ class PixelTransformerCLI(LightningCLI):
                                 trainer.get("check_val_every_n_epoch"))
         if self.subcommand in ("fit", "validate"):
             self._validation_items(cfg)
-        absolute_data_paths(cfg.get("data"))  # as the run's config.yaml records them
+        absolute_paths(cfg)  # as the run's config.yaml records them
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails

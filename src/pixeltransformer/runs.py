@@ -178,16 +178,21 @@ def check_resume_name(argv: list[str]) -> None:
                          f"a new one: give --resume to continue it, or --run_name (without --resume) to start anew")
 
 
-def absolute_data_paths(data: Any) -> None:
-    """Make the data's relative paths (init_args ``root``, ``*_root``, ``*_dir``) absolute, in place, as the working
-    folder reads them now: the run's config.yaml records the path the fit read, and a resume or evaluation from
-    another folder read another one ("curve file not found: mydata/curves.npz")."""
+def absolute_paths(cfg: Any) -> None:
+    """Make a command's relative paths absolute, in place, as the working folder reads them now: the data's
+    (init_args ``root``, ``*_root``, ``*_dir``) and the checkpoints' folder (``checkpoint.dirpath``). The run's
+    config.yaml records the paths the fit read: a resume or evaluation from another folder read others ("curve file
+    not found: mydata/curves.npz"; a last.ckpt looked for, and saved, in another ckpts/)."""
+    data = cfg.get("data")
     init_args = getattr(data, "init_args", None)
-    for key in list(vars(init_args)) if init_args is not None else []:
-        value = init_args[key]
-        if (key == "root" or key.endswith(("_root", "_dir"))) and isinstance(value, str) and value.strip() \
-                and not os.path.isabs(os.path.expanduser(value)):
-            init_args[key] = os.path.abspath(value)
+    places = [(init_args, key) for key in (list(vars(init_args)) if init_args is not None else [])
+              if key == "root" or key.endswith(("_root", "_dir"))]
+    if cfg.get("checkpoint") is not None:
+        places.append((cfg.checkpoint, "dirpath"))
+    for section, key in places:
+        value = section.get(key)
+        if isinstance(value, str) and value.strip() and not os.path.isabs(os.path.expanduser(value)):
+            section[key] = os.path.abspath(value)
 
 
 def run_group(run: Path) -> str:

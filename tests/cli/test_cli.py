@@ -1283,3 +1283,12 @@ def test_a_relative_data_path_is_recorded_as_the_path_it_named(tmp_path, monkeyp
     cli = main([*configs, "--data.init_args.root=mydata/curves.npz", "--trainer.logger=false", "--run_root", "runs"],
                run=False)
     assert cli.config.data.init_args.root == str(tmp_path / "mydata" / "curves.npz")
+
+
+def test_a_relative_checkpoint_folder_is_recorded_as_the_folder_it_named(tmp_path, monkeypatch):
+    """--checkpoint.dirpath=ckpts went into the run's config.yaml as given: a resume from another folder looked for
+    its last.ckpt in another ckpts/ ("no ckpts/last.ckpt") and would have saved there."""
+    monkeypatch.chdir(tmp_path)
+    cli = main(["--config", str(REPO / "configs/polynomial.yaml"), "--checkpoint.dirpath=ckpts",
+                "--trainer.logger=false", "--run_root", "runs"], run=False)
+    assert cli.config.checkpoint.dirpath == str(tmp_path / "ckpts")
