@@ -238,9 +238,10 @@ def check_run_root(root: str | Path) -> Path:
     return root
 
 
-# the options that name a run folder or checkpoint: a "~" the shell leaves in them (--run_root=~/runs, a quoted
-# word) put a run below a folder named "~" or was not found
-HOME_OPTIONS = ("--run_root", "--resume", "--ckpt_path")
+# the options that name a run folder, checkpoint or config file: a "~" the shell leaves in them (--run_root=~/runs, a
+# quoted word) put a run below a folder named "~", was not found, or (a config file) escaped the checks made before
+# the parser reads it (check_command_line)
+HOME_OPTIONS = ("--run_root", "--resume", "--ckpt_path", "--config", "-c")
 
 
 def expand_home(argv: list[str]) -> list[str]:

@@ -84,6 +84,9 @@ def test_a_tilde_in_a_run_path_is_the_home_folder(tmp_path, monkeypatch):
     argv = ["fit", "--run_root=~/runs", "--resume", "~/runs/p/r", "--ckpt_path=~/c.ckpt", "--run_name=~x", "~/y"]
     assert expand_home(argv) == ["fit", f"--run_root={home}/runs", "--resume", f"{home}/runs/p/r",
                                  f"--ckpt_path={home}/c.ckpt", "--run_name=~x", "~/y"]
+    # the checks made before the parser reads a config file (check_config_files, a domain's overlay order) read it
+    assert expand_home(["fit", "--config=~/a.yaml", "-c", "~/b.yaml"]) == ["fit", f"--config={home}/a.yaml", "-c",
+                                                                           f"{home}/b.yaml"]
     assert check_run_root("~/runs") == tmp_path / "runs"  # a config file's run_root
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.yaml").write_text("seed_everything: 0\n")
