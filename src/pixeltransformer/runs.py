@@ -113,6 +113,9 @@ def resume_checkpoint(run: str | Path) -> Path:
                                     f"--ckpt_path {ckpt} --run_name NEW --checkpoint.save_last=true")
         raise FileNotFoundError(f"--resume {run}: no {named} (its fit stopped before the first save): start a new "
                                 f"run, with another --run_name")
+    if (why := cannot_write(run)) is not None:  # it failed on the system's line at its lock file
+        raise PermissionError(f"--resume {run}: the run folder cannot be written ({why}), and a resume writes its "
+                              f"checkpoints there: resume a copy of the run folder on a disk you can write")
     load_checkpoint(last, mmap=True)
     return last
 
@@ -231,11 +234,18 @@ def check_run_root(root: str | Path) -> Path:
     if not existing.is_dir():
         raise NotADirectoryError(f"--run_root {given}: {existing} is a file, not a folder (runs go to "
                                  f"<run_root>/<domain>/<run_name>): give another --run_root")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        why = "a read-only file system" if os.statvfs(existing).f_flag & os.ST_RDONLY else "no write permission"
+    if (why := cannot_write(existing)) is not None:
         raise PermissionError(f"--run_root {given}: {existing} cannot be written ({why}): runs go to "
                               f"<run_root>/<domain>/<run_name>; give another --run_root")
     return root
+
+
+def cannot_write(folder: Path) -> str | None:
+    """Why this user cannot write into an existing ``folder`` ("a read-only file system", "no write permission"),
+    without writing there; None when it can."""
+    if os.access(folder, os.W_OK | os.X_OK):
+        return None
+    return "a read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "no write permission"
 
 
 # the options that name a run folder, checkpoint or config file: a "~" the shell leaves in them (--run_root=~/runs, a

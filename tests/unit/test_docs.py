@@ -166,6 +166,10 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`make train RESUME=runs/polynomial/r` of a run folder on a read-only file system (a shared disk; one you may not "
+    "write: `no write permission`)":
+        ("tests/unit/test_runs.py",
+         "test_a_resume_of_a_run_folder_that_cannot_be_written_is_refused_saying_what_to_do"),
     "`pixeltransformer test --config configs/polynomial.yaml --ckpt_path runs/polynomial/r` (the run folder, or its "
     "`checkpoints/`)":
         ("tests/unit/test_runs.py", "test_a_run_folder_given_as_a_checkpoint_names_the_checkpoint_in_it"),

@@ -187,6 +187,19 @@ def test_a_run_folder_given_as_a_checkpoint_names_the_checkpoint_in_it(tmp_path)
         load_checkpoint(tmp_path / "empty")
 
 
+def test_a_resume_of_a_run_folder_that_cannot_be_written_is_refused_saying_what_to_do(tmp_path, monkeypatch):
+    """A resume of a run folder on a read-only file system (a shared disk) stopped on the system's line alone,
+    "[Errno 30] Read-only file system: 'runs/polynomial/r/.fit.lock'"."""
+    run = tmp_path / "my runs" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"not read")
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != run)
+    with pytest.raises(PermissionError, match=rf"^--resume {re.escape(str(run))}: the run folder cannot be written "
+                                              r"\(no write permission\), and a resume writes its checkpoints there: "
+                                              r"resume a copy of the run folder on a disk you can write$"):
+        resume_checkpoint(run)
+
+
 def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused(tmp_path, monkeypatch):
     """--resume continued its run under its own name, ignoring a --run_name beside it without a word; and a resume
     whose max_steps was below its checkpoint's step trained nothing, said only that max_steps was reached, and
