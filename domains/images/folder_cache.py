@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, name_start, package_versions, whole_npy
+from pixeltransformer.files import (FileDigests, atomic_write, cache_key, name_start, not_cached, package_versions,
+                                    whole_npy)
 
 from . import io
 
@@ -38,7 +39,8 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
     digests = FileDigests(cache_dir / "digests.json")  # each file's bytes read once, not at every start
     key = folder_key(root, files, size, channels, digests)
     digests.save()
-    stem = f"{name_start(root.name) or 'root'}_{size}_{channels}"  # the key tells folders of one name start apart
+    # the key tells folders of one name start apart; the folder's own name, which a symlink to it shares
+    stem = f"{name_start(root.resolve().name) or 'root'}_{size}_{channels}"
     path = cache_dir / f"{stem}_{key}.npy"  # [N, C, size, size]
     notes_path = path.with_suffix(".json")
     # what an entry is the pictures of, whatever they hold: a later entry of the same replaces it (the same decoding:
@@ -56,7 +58,8 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
             atomic_write(notes_path, lambda tmp: tmp.write_text(json.dumps({**notes, "entry": entry})))
             atomic_write(path, lambda tmp: np.save(tmp, images.transpose(0, 3, 1, 2)))  # C-contiguous
         except OSError as err:
-            warnings.warn(f"decoded pictures not cached ({err}): {root} is decoded again at the next start")
+            again = f"{root} is decoded again at the next start"
+            warnings.warn(not_cached("decoded pictures", cache_dir, err, again))
         else:
             remove_replaced(cache_dir, stem, notes_path, entry)
     io.warn_folder_notes(root, notes)

@@ -34,8 +34,8 @@ from skimage.measure import marching_cubes
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.errors import first_line, warn_rank_zero
-from pixeltransformer.files import (CacheWriteError, FileDigests, atomic_write, check_cache_folder, data_files,
-                                    package_versions, whole_npy, writing_cache)
+from pixeltransformer.files import (CACHE_HINT, CacheWriteError, FileDigests, atomic_write, check_cache_folder,
+                                    data_files, package_versions, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
 
 from .procedural import MARGIN, grid_points
@@ -68,8 +68,7 @@ VOXEL_SUFFIXES = (".npy", ".npy.gz", ".npz", ".binvox")  # what read_voxels read
 def sdf_cache(folder: str | Path) -> tuple[str, str]:
     """What :func:`files.check_cache_folder` and :func:`files.writing_cache` say of an SDF cache folder that cannot be
     written: its grids are read from there (memory-mapped), so there is no run without it."""
-    return (f"write the SDF cache {folder}",
-            "set $PIXELTRANSFORMER_CACHE (or the data's cache_dir) to a folder this user can write")
+    return f"write the SDF cache {folder}", CACHE_HINT
 
 
 def _check_mesh(v: np.ndarray, f: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from pixeltransformer.files import FileDigests, atomic_write, cache_key, name_start, package_versions, whole_npy
+from pixeltransformer.files import (FileDigests, atomic_write, cache_key, name_start, not_cached, package_versions,
+                                    whole_npy)
 
 from .io import decoded_by_pillow, ffmpeg_version, read_video_file
 
@@ -69,7 +70,7 @@ class DecodedVideos:
             atomic_write(entry, lambda tmp: np.save(tmp, frames))
         except OSError as err:
             if not self._warned:
-                warnings.warn(f"decoded videos not cached ({err}): they are decoded again at the next start")
+                warnings.warn(not_cached("decoded videos", self.dir, err, "they are decoded again at the next start"))
                 self._warned = True
         return frames
 

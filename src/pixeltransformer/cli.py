@@ -46,12 +46,13 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, REPO_CONFIGS, SUBCOMMANDS, check_command_line, check_fit_length, check_launch_size,
-                   check_new_run, check_node_launch, check_resume_length, check_run_name, check_run_root,
-                   check_step_settings, config_dataset, config_setting, config_unsetting, dataset_overlays, domain_of,
-                   drawn_seed, flag_arg, hold_run_folder, joins_a_run, launched_run_name, missing_domain,
-                   overridden_options, parse_error_fields, predict_in_the_first_process, readable_run_configs,
-                   release_run_folder, resume_checkpoint, run_config_setting, with_run_config)
+from .runs import (COMMAND_FILE, REPO_CONFIGS, SUBCOMMANDS, absolute_paths, check_command_line, check_fit_length,
+                   check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
+                   check_run_root, check_step_settings, config_dataset, config_setting, config_unsetting,
+                   dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder, joins_a_run,
+                   launched_run_name, missing_domain, overridden_options, parse_error_fields,
+                   predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
+                   run_config_setting, run_group, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -732,6 +733,7 @@ class PixelTransformerCLI(LightningCLI):
                                 trainer.get("check_val_every_n_epoch"))
         if self.subcommand in ("fit", "validate"):
             self._validation_items(cfg)
+        absolute_paths(cfg)  # as the run's config.yaml records them
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails
@@ -812,7 +814,7 @@ class PixelTransformerCLI(LightningCLI):
         if cfg.get("resume"):
             if not cfg.get("ckpt_path"):  # set and checked by _parse_ckpt_path on a fit's command line
                 cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
-            return Path(cfg.resume)
+            return Path(cfg.resume).expanduser()
         if _is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
         if self.subcommand in ("test", "validate", "predict") and cfg.get("ckpt_path"):
@@ -836,8 +838,8 @@ class PixelTransformerCLI(LightningCLI):
         self._derived_wandb_name = not self._given_logger_name and init_args.get("name") in (None,
                                                                                            init_args.get("group"))
         if self._derived_wandb_name:  # an evaluation's is named after its folder as well (_name_evaluation)
-            init_args.name = f"{run_dir.parent.name}/{run_dir.name}"
-        init_args.group = f"{run_dir.parent.name}/{run_dir.name}"  # a run folder's fits and evaluations: one group
+            init_args.name = run_group(run_dir)
+        init_args.group = run_group(run_dir)  # a run folder's fits and evaluations: one group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
             # the run id lives in the run folder: an online resume continues the same W&B run
             id_file = run_dir / "wandb_id.txt"
@@ -955,10 +957,12 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
-        except BaseException:
+        except BaseException as err:
             if replacing is not None:  # set aside above, then the W&B staging failed (a read-only folder)
                 put_back(replacing)
             self._release_run_folder()
+            if (line := self._write_failure(err, subcommand, None)) is not None:  # a read-only run folder
+                raise OSError(line) from err
             raise
         try:
             super()._run_subcommand(subcommand)
@@ -1050,15 +1054,26 @@ class PixelTransformerCLI(LightningCLI):
         where, kept = self.run_dir, ""
         if subcommand == "predict":
             writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
-            where, kept = (writer.out if writer is not None else where), "; nothing of the prediction was kept"
+            where = writer.out if writer is not None else where
+            kept = ("; nothing of the prediction was kept: free some space there, or give --out a folder on a disk "
+                    "you can write")
         elif replacing is not None:
             where = replacing
             kept = (f"; {replacing.name}/ keeps the earlier evaluation, unchanged" if replacing.exists() else
                     "; nothing of the evaluation was kept")
-        elif subcommand == "fit" and (last := Path(getattr(self.trainer.checkpoint_callback, "dirpath", None)
-                                                   or self.run_dir / "checkpoints") / "last.ckpt").is_file():
-            kept = f"; {last} is whole: make room, then continue with --resume {shlex.quote(str(self.run_dir))}"
-        named = f": {err.filename}" if err.filename else ""
+        elif subcommand == "fit":
+            folder = Path(getattr(self.trainer.checkpoint_callback, "dirpath", None) or self.run_dir / "checkpoints")
+            if (folder / "last.ckpt").is_file():
+                kept = (f"; {folder / 'last.ckpt'} is whole: make room, then continue with --resume "
+                        f"{shlex.quote(str(self.run_dir))}")
+            elif not any(folder.glob("*.ckpt")):  # the first save
+                kept = ("; no checkpoint was kept: free some space (or give another --run_root) and start the fit "
+                        "again")
+        elif subcommand in ("test", "validate"):  # before it began (a read-only run folder)
+            kept = ("; an evaluation writes into its run folder: evaluate a copy of the run folder on a disk you can "
+                    "write")
+        # a copy or rename names its destination second: the first is the temporary file written before it
+        named = f": {err.filename2 or err.filename}" if err.filename else ""
         return f"cannot write into {where} ({err.strerror or err}{named}){kept}"
 
     def _release_run_folder(self) -> None:
@@ -1220,6 +1235,7 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
     os.environ.setdefault("WANDB_SILENT", "true")
     quiet_console()
     argv = sys.argv[1:] if args is None else args if isinstance(args, list) else None  # what command.txt records
+    argv = expand_home(argv) if argv is not None else None  # --run_root=~/runs: the shell left the "~"
     if argv and argv[0] in ("fit", "validate", "test") and not {"-h", "--help"} & set(argv):
         check_wandb_mode()  # a prediction begins no W&B run (before_instantiate_classes), nor does --help
     check_command_line(argv or [])

@@ -43,6 +43,18 @@ def cache_root(*parts: str) -> Path:
     return root.expanduser().joinpath(*parts)
 
 
+# how to keep what a cache folder that cannot be written did not keep
+CACHE_HINT = "set $PIXELTRANSFORMER_CACHE (or the data's cache_dir) to a folder this user can write"
+
+
+def not_cached(what: str, folder: str | Path, err: OSError, again: str) -> str:
+    """The warning that ``what`` (decoded pictures, videos) could not be cached in ``folder`` (``err``): which folder
+    and why (:func:`unwritable`'s words where it says, else the error's), what is done ``again`` without it, and how
+    to keep them. It was the bare error, "[Errno 30] Read-only file system: '/home/me/.cache'", with no remedy."""
+    why = unwritable(folder) or err.strerror or str(err)
+    return f"{what} not cached: cannot write {folder} ({why}): {again}; {CACHE_HINT}"
+
+
 def unwritable(folder: str | Path) -> str | None:
     """Make ``folder`` (a cache folder) where missing, and say why files cannot be written into it: "<path> is a file,
     not a folder" for a file on its path (mkdir says "File exists" of the folder itself), else the system's words

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import shlex
 import zipfile
 from collections.abc import Iterable
 from importlib.util import find_spec
@@ -34,7 +35,8 @@ def checkpoint_in(folder: Path) -> str:
                    key=lambda p: (p.name != "last.ckpt", p))  # last.ckpt first
     if not found:
         return ""
-    return f": give one in it, as {found[0]}" + (f" (to continue the run: fit --resume {folder})" if run else "")
+    return (f": give one in it, as {shlex.quote(str(found[0]))}"
+            + (f" (to continue the run: fit --resume {shlex.quote(str(folder))})" if run else ""))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:

@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .errors import import_failure
+from .errors import counted, import_failure
 from .files import nearest_existing
 from .loading import load_checkpoint
 
@@ -86,14 +86,20 @@ def check_own_name(cls: Any) -> None:
 
 def resume_checkpoint(run: str | Path) -> Path:
     """The last.ckpt a resumed run continues from, checked to be a readable, safe checkpoint."""
-    run = Path(run)
-    if run.is_file():  # a checkpoint given for its run folder: name the folder that holds it
-        if run.parent.name == "checkpoints":
-            raise FileNotFoundError(f"--resume {run}: a checkpoint, not a run folder; a resume continues its run "
-                                    f"folder's checkpoints/last.ckpt: --resume {run.parent.parent}")
+    run = Path(run).expanduser()
+    # a checkpoint, or a run's checkpoints/ folder, given for its run folder: name the folder that holds it
+    held = run.parent if run.is_file() else run if (run / "last.ckpt").is_file() else None
+    if held is not None and held.name == "checkpoints":
+        what = "a checkpoint" if run.is_file() else "a checkpoints folder"
+        raise FileNotFoundError(f"--resume {run}: {what}, not a run folder; a resume continues its run folder's "
+                                f"checkpoints/last.ckpt: --resume {shlex.quote(str(held.parent))}")
+    if run.is_file():
         raise FileNotFoundError(f"--resume {run}: a file, not a run folder (<run_root>/<domain>/<run_name>)")
     if not run.is_dir():
         raise FileNotFoundError(f"--resume {run}: no such run folder")
+    if not any((run / name).exists() for name in ("config.yaml", COMMAND_FILE, "wandb_id.txt", "checkpoints")):
+        raise FileNotFoundError(f"--resume {run}: not a run folder (one holds config.yaml and checkpoints/)"
+                                f"{runs_below(run)}")
     folder = checkpoint_folder(run)
     last = folder / "last.ckpt"
     # named as the run folder's own, or where its checkpoint.dirpath put them
@@ -108,8 +114,22 @@ def resume_checkpoint(run: str | Path) -> Path:
                                     f"--ckpt_path {ckpt} --run_name NEW --checkpoint.save_last=true")
         raise FileNotFoundError(f"--resume {run}: no {named} (its fit stopped before the first save): start a new "
                                 f"run, with another --run_name")
+    if (why := cannot_write(run)) is not None:  # it failed on the system's line at its lock file
+        raise PermissionError(f"--resume {run}: the run folder cannot be written ({why}), and a resume writes its "
+                              f"checkpoints there: resume a copy of the run folder on a disk you can write")
     load_checkpoint(last, mmap=True)
     return last
+
+
+def runs_below(folder: Path) -> str:
+    """" but a folder of N runs: give one, e.g. the latest: --resume RUN" for a folder of runs (<run_root>/<domain>
+    or <run_root>: run folders with a checkpoints/last.ckpt one or two levels below), else ""."""
+    found = [p for pattern in ("*/checkpoints/last.ckpt", "*/*/checkpoints/last.ckpt") for p in folder.glob(pattern)]
+    if not found:
+        return ""
+    latest = max(found, key=lambda p: p.stat().st_mtime).parent.parent
+    return (f" but a folder of {counted(len(found), 'run')}: give one, e.g. the latest: "
+            f"--resume {shlex.quote(str(latest))}")
 
 
 def checkpoint_folder(run: Path) -> Path:
@@ -129,7 +149,7 @@ def with_run_config(argv: list[str]) -> list[str]:
     if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return argv
     run, i, n = found
-    config = Path(run) / "config.yaml"
+    config = Path(run).expanduser() / "config.yaml"
     rest, resume = argv[1:i] + argv[i + n:], argv[i:i + n]
     return [argv[0], "--config", str(config), *rest, *resume] if config.is_file() else argv
 
@@ -172,6 +192,30 @@ def check_resume_name(argv: list[str]) -> None:
                          "--run_name (without --resume) to start a new run from it")
 
 
+def absolute_paths(cfg: Any) -> None:
+    """Make a command's relative paths absolute, in place, as the working folder reads them now: the data's
+    (init_args ``root``, ``*_root``, ``*_dir``) and the checkpoints' folder (``checkpoint.dirpath``). The run's
+    config.yaml records the paths the fit read: a resume or evaluation from another folder read others ("curve file
+    not found: mydata/curves.npz"; a last.ckpt looked for, and saved, in another ckpts/)."""
+    data = cfg.get("data")
+    init_args = getattr(data, "init_args", None)
+    places = [(init_args, key) for key in (list(vars(init_args)) if init_args is not None else [])
+              if key == "root" or key.endswith(("_root", "_dir"))]
+    if cfg.get("checkpoint") is not None:
+        places.append((cfg.checkpoint, "dirpath"))
+    for section, key in places:
+        value = section.get(key)
+        if isinstance(value, str) and value.strip() and not os.path.isabs(os.path.expanduser(value)):
+            section[key] = os.path.abspath(value)
+
+
+def run_group(run: Path) -> str:
+    """The W&B group of a run folder's fits and evaluations (and the name of its fits): <domain>/<run_name>, of the
+    folder itself where a symlink leads to it (a fit resumed through ~/latest was grouped as "home/latest")."""
+    run = run.resolve()
+    return f"{run.parent.name}/{run.name}"
+
+
 def check_run_name(name: str) -> str:
     """A run name is one folder name: a path in it put the run outside <run_root>/<domain>/ ('../x') or below another
     folder there ('a/b', where `make sample` reads the domain from the wrong part of the path). An empty name is
@@ -179,17 +223,60 @@ def check_run_name(name: str) -> str:
     if name in (".", "..") or "/" in name or "\\" in name:
         raise ValueError(f"--run_name {name!r} must be one folder name, not '.', '..' or a path: runs go to "
                          f"<run_root>/<domain>/<run_name> (give --run_root to put them elsewhere)")
+    # a name past the file systems' limit failed on the system's "File name too long" once Lightning was set up; a
+    # line break made a folder whose name broke the [run] lines and the evaluation command they print
+    if len(name.encode()) > NAME_MAX:
+        raise ValueError(f"--run_name {name!r} is {len(name.encode())} bytes long, more than a folder name may be "
+                         f"({NAME_MAX}): give a shorter one")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"--run_name {name!r} holds a line break or another control character: give a name without")
     return name
 
 
+NAME_MAX = 255  # bytes of one folder name on Linux's and macOS's file systems
+
+
 def check_run_root(root: str | Path) -> Path:
-    """--run_root must be, or be made in, a folder: a file on its path failed with the operating system's errno line."""
-    root = Path(root)
+    """--run_root must be, or be made in, a folder this user can write: a file on its path, or a read-only one,
+    failed with the operating system's errno line after Lightning had set up the trainer. ``~`` is the home folder
+    (a config file's run_root; the command line's: :func:`expand_home`)."""
+    given, root = root, Path(root).expanduser()
     existing = nearest_existing(root)
     if not existing.is_dir():
-        raise NotADirectoryError(f"--run_root {root}: {existing} is a file, not a folder (runs go to "
+        raise NotADirectoryError(f"--run_root {given}: {existing} is a file, not a folder (runs go to "
                                  f"<run_root>/<domain>/<run_name>): give another --run_root")
+    if (why := cannot_write(existing)) is not None:
+        raise PermissionError(f"--run_root {given}: {existing} cannot be written ({why}): runs go to "
+                              f"<run_root>/<domain>/<run_name>; give another --run_root")
     return root
+
+
+def cannot_write(folder: Path) -> str | None:
+    """Why this user cannot write into an existing ``folder`` ("a read-only file system", "no write permission"),
+    without writing there; None when it can."""
+    if os.access(folder, os.W_OK | os.X_OK):
+        return None
+    return "a read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "no write permission"
+
+
+# the options that name a run folder, checkpoint or config file: a "~" the shell leaves in them (--run_root=~/runs, a
+# quoted word) put a run below a folder named "~", was not found, or (a config file) escaped the checks made before
+# the parser reads it (check_command_line)
+HOME_OPTIONS = ("--run_root", "--resume", "--ckpt_path", "--config", "-c")
+
+
+def expand_home(argv: list[str]) -> list[str]:
+    """The command line with a leading ``~`` of each :data:`HOME_OPTIONS` value as the home folder, as the shell
+    expands it in a word of its own but not after ``=``. Config files' values are jsonargparse's (``--config``) or
+    :func:`check_run_root`'s."""
+    out = list(argv)
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in HOME_OPTIONS and eq:
+            out[i] = f"{name}={os.path.expanduser(value)}"
+        elif name in HOME_OPTIONS and i + 1 < len(argv):
+            out[i + 1] = os.path.expanduser(argv[i + 1])
+    return out
 
 
 def readable_run_configs(argv: list[str]) -> None:
@@ -818,8 +905,9 @@ def check_new_run(run: Path) -> Path:
             raise FileExistsError(f"run folder {run} already exists, without checkpoints/last.ckpt (its fit stopped "
                                   f"before the first save, or is still running), so it cannot be resumed: choose "
                                   f"another --run_name (or, if no fit runs in it, delete {run} to reuse the name)")
-        raise FileExistsError(f"run folder {run} already exists: continue it with --resume {run} "
-                              f"(make train RESUME={run}) or choose another --run_name")
+        word = shlex.quote(str(run))  # a shell word: a path with a space was split
+        raise FileExistsError(f"run folder {run} already exists: continue it with --resume {word} "
+                              f"(make train RESUME={word}) or choose another --run_name")
     return run
 
 
@@ -1124,6 +1212,7 @@ def preflight(argv: list[str]) -> None:
     for flag in ("--ckpt_path", "--resume", "--run_name", "--run_root"):
         parser.add_argument(flag)
     parser.add_argument("-c", "--config", action="append", default=[])
+    argv = expand_home(argv)
     args, _ = parser.parse_known_args(argv)
     check_subcommand(argv)
     if args.subcommand not in SUBCOMMANDS or joins_a_run():

@@ -1271,3 +1271,55 @@ def test_a_config_without_a_domain_is_refused_naming_the_data_domain(tmp_path, c
         main(["fit", "--config", str(tmp_path / "nodomain.yaml"), *SMOKE, *DATA_SMOKE["images"],
               "--run_root", str(tmp_path / "runs"), "--run_name", "nodom"])
     assert not (tmp_path / "runs").exists()
+
+
+
+def test_an_evaluation_of_a_run_folder_it_cannot_write_says_what_to_do(tmp_path, monkeypatch):
+    """`make eval` of a run folder on a read-only file system (a shared disk, a mounted copy) stopped on the system's
+    line alone, "[Errno 30] Read-only file system: 'runs/polynomial/r/.eval.lock'", before any test batch."""
+    import errno
+
+    import pixeltransformer.cli as cli_module
+
+    spec = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [1024], "val_dims": 1,
+            "val_range": [-5.0, 5.0], "num_bins": 1}
+    run = tmp_path / "runs" / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save(untrained_checkpoint(spec, net=dict(value_norm=True, distance_bias=False)),
+               run / "checkpoints" / "last.ckpt")
+
+    def read_only(folder):
+        raise OSError(errno.EROFS, "Read-only file system", str(folder.with_name(f".{folder.name}.lock")))
+
+    monkeypatch.setattr(cli_module, "set_aside", read_only)
+    with pytest.raises(OSError, match=rf"^cannot write into {re.escape(str(run))} \(Read-only file system: "
+                                      rf"{re.escape(str(run / '.eval.lock'))}\); an evaluation writes into its run "
+                                      r"folder: evaluate a copy of the run folder on a disk you can write$"):
+        main(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path",
+              str(run / "checkpoints" / "last.ckpt"), "--trainer.limit_test_batches=1"])
+
+
+def test_a_relative_data_path_is_recorded_as_the_path_it_named(tmp_path, monkeypatch):
+    """A run trained with --data.init_args.root=mydata/curves.npz recorded that relative path in its config.yaml, so
+    its resume or evaluation from any other folder said "curve file not found: mydata/curves.npz". The run's config
+    records the path the fit read."""
+    import numpy as np
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mydata").mkdir()
+    curves = np.sin(np.linspace(0, 3, 16)[None] * np.arange(1, 41)[:, None]).astype(np.float32)  # [N, L]
+    np.savez(tmp_path / "mydata" / "curves.npz", y=curves)
+    configs = ["--config", str(REPO / "configs/polynomial.yaml"), "--config",
+               str(REPO / "configs/polynomial/file.yaml")]
+    cli = main([*configs, "--data.init_args.root=mydata/curves.npz", "--trainer.logger=false", "--run_root", "runs"],
+               run=False)
+    assert cli.config.data.init_args.root == str(tmp_path / "mydata" / "curves.npz")
+
+
+def test_a_relative_checkpoint_folder_is_recorded_as_the_folder_it_named(tmp_path, monkeypatch):
+    """--checkpoint.dirpath=ckpts went into the run's config.yaml as given: a resume from another folder looked for
+    its last.ckpt in another ckpts/ ("no ckpts/last.ckpt") and would have saved there."""
+    monkeypatch.chdir(tmp_path)
+    cli = main(["--config", str(REPO / "configs/polynomial.yaml"), "--checkpoint.dirpath=ckpts",
+                "--trainer.logger=false", "--run_root", "runs"], run=False)
+    assert cli.config.checkpoint.dirpath == str(tmp_path / "ckpts")

@@ -827,3 +827,36 @@ def test_a_folder_of_grey_pictures_read_as_rgb_names_the_channels_option(tmp_pat
         Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / "colour.png")
         ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(4, 1, 1), bins="uniform", num_bins=8,
                         cache_dir=str(tmp_path / "c")).dataset("train")
+
+
+def test_a_folder_cache_that_cannot_be_written_names_the_folder_and_the_remedy(tmp_path):
+    """A cache folder that cannot be written (a read-only home, a file on its path) said only the system's words,
+    "decoded pictures not cached ([Errno 30] Read-only file system: '/home/me/.cache')", and not how to keep them."""
+    from domains.images.folder_cache import read_folder
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    Image.fromarray(np.zeros((10, 10, 3), dtype=np.uint8)).save(folder / "0.png")
+    (tmp_path / "afile").write_text("x")
+    cache = tmp_path / "afile" / "cache"
+    with pytest.warns(UserWarning, match=rf"^decoded pictures not cached: cannot write {re.escape(str(cache))} "
+                                         rf"\(.+\): {re.escape(str(folder))} is decoded again at the next start; set "
+                                         r"\$PIXELTRANSFORMER_CACHE \(or the data's cache_dir\) to a folder this "
+                                         r"user can write$"):
+        images, _ = read_folder(folder, io.list_images(folder), 8, 3, cache, progress=False)
+    assert images.shape == (1, 8, 8, 3)  # [N, size, size, C]: read without the cache
+
+
+def test_a_picture_folder_reached_through_a_symlink_shares_its_cache_entry(tmp_path):
+    """The cache entry of a folder was named after the path given: the same pictures read through a symlink
+    (~/cats -> /data/cats) were decoded again and kept twice, one entry per name."""
+    from domains.images.folder_cache import read_folder
+
+    folder, cache = tmp_path / "pics", tmp_path / "cache"
+    folder.mkdir()
+    Image.fromarray(np.zeros((10, 10, 3), dtype=np.uint8)).save(folder / "0.png")
+    (tmp_path / "link").symlink_to(folder)
+    first, _ = read_folder(folder, io.list_images(folder), 8, 3, cache, progress=False)
+    again, _ = read_folder(tmp_path / "link", io.list_images(tmp_path / "link"), 8, 3, cache, progress=False)
+    assert [p.name.split("_")[0] for p in cache.glob("*.npy")] == ["pics"]
+    assert np.array_equal(first, again)

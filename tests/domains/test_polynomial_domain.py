@@ -239,7 +239,8 @@ def test_predict_refuses_input_files_and_x_out_of_range(tiny_checkpoint, tmp_pat
 def test_a_prediction_that_cannot_be_written_names_its_folder(tiny_checkpoint, tmp_path, monkeypatch):
     """A full disk (or a file-size limit, a quota, a read-only file system) while a prediction's files were written
     stopped it with the system's words alone, "[Errno 28] No space left on device", naming no folder and leaving the
-    files written so far. The line names the folder, and nothing of the prediction is left."""
+    files written so far. The line names the folder, and nothing of the prediction is left; it says what to do, which
+    a run folder on a read-only disk (the default --out is in it) left to guess."""
     import errno
 
     def full(self, completion, out_dir):
@@ -249,7 +250,8 @@ def test_a_prediction_that_cannot_be_written_names_its_folder(tiny_checkpoint, t
     monkeypatch.setattr(PolynomialDomain, "write_prediction", full)
     out = tmp_path / "pred"
     with pytest.raises(OSError, match=rf"^cannot write into {out} \(No space left on device\); nothing of the "
-                                      r"prediction was kept$"):
+                                      r"prediction was kept: free some space there, or give --out a folder on a disk "
+                                      r"you can write$"):
         _predict(tiny_checkpoint, "--context", "[[0.1, 0.5]]", "--out", str(out))
     assert not list(tmp_path.iterdir())
 

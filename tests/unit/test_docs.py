@@ -190,6 +190,25 @@ ERROR_ROWS_ELSEWHERE = {
     "runs/polynomial/r is a folder, not a config file: give one of its YAML files: --config "
     "runs/polynomial/r/config.yaml`)":
         ("tests/unit/test_runs.py", "test_a_config_path_that_is_no_file_is_named_with_what_to_give"),
+    "`make train RESUME=runs/polynomial/r` of a run folder on a read-only file system (a shared disk; one you may not "
+    "write: `no write permission`)":
+        ("tests/unit/test_runs.py",
+         "test_a_resume_of_a_run_folder_that_cannot_be_written_is_refused_saying_what_to_do"),
+    "`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt` of a run folder on a read-only file system (a shared "
+    "disk)": ("tests/cli/test_cli.py", "test_an_evaluation_of_a_run_folder_it_cannot_write_says_what_to_do"),
+    "`make train ARGS=\"--run_name $(printf 'a%.0s' {1..300})\"` (over 255 bytes; a name with a line break or tab: "
+    "`holds a line break or another control character: give a name without`)":
+        ("tests/unit/test_runs.py", "test_a_run_name_too_long_for_a_folder_or_with_a_line_break_is_refused"),
+    "`make train` on a full disk at the fit's first checkpoint (at a later one, the line names the last.ckpt kept "
+    "and the `--resume` that continues the run)":
+        ("tests/unit/test_fit_lines.py",
+         "test_a_fit_that_cannot_write_its_first_checkpoint_names_the_file_and_the_remedy"),
+    "`pixeltransformer fit --resume runs/polynomial` (a folder of runs, not a run; `runs/` alike; an empty folder: "
+    "the line ends at `checkpoints/)`)":
+        ("tests/unit/test_runs.py", "test_a_resume_of_a_folder_that_is_no_run_folder_names_the_run_folder_to_give"),
+    '`make train ARGS="--run_root /mnt/ro/runs"` (a read-only file system; a folder you may not write: `no write '
+    'permission`)':
+        ("tests/unit/test_runs.py", "test_a_run_root_that_cannot_be_written_is_refused_before_the_run_starts"),
     '`make sample DOMAIN=video CKPT=... INPUT=clip.mp4 ARGS="--mask strip.png"` (a 32x64 PNG: a strip of 2 '
     'frames, as `--input` reads one)':
         ("tests/domains/test_video.py", "test_a_strip_given_as_a_mask_is_read_frame_by_frame_as_an_input_strip_is"),

@@ -207,3 +207,25 @@ def test_a_command_says_what_it_runs_on_which_device_and_precision(tmp_path, cap
     trainer.is_global_zero = False  # the other processes of a DDP run say nothing
     RunConfig.__new__(RunConfig).setup(trainer, module, "predict")
     assert capsys.readouterr().out == ""
+
+
+def test_a_fit_that_cannot_write_its_first_checkpoint_names_the_file_and_the_remedy(tmp_path):
+    """A full disk at a fit's first checkpoint said "cannot write into RUN (No space left on device:
+    /tmp/tmpaa6hi09l)": the file named was the temporary one the checkpoint is written to first, on another disk,
+    and the line said neither that nothing was kept nor what to do. A save after an earlier one names that one."""
+    import errno
+
+    from pixeltransformer.cli import PixelTransformerCLI
+
+    run = tmp_path / "my runs" / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    partial = run / "checkpoints" / "last.ckpt.partial"
+    err = OSError(errno.ENOSPC, "No space left on device", "/tmp/tmpaa6hi09l", None, str(partial))
+    cli = SimpleNamespace(run_dir=run, trainer=SimpleNamespace(checkpoint_callback=None, callbacks=[]))
+    assert PixelTransformerCLI._write_failure(cli, err, "fit", None) == (
+        f"cannot write into {run} (No space left on device: {partial}); no checkpoint was kept: free some space (or "
+        f"give another --run_root) and start the fit again")
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"step 4")
+    assert PixelTransformerCLI._write_failure(cli, err, "fit", None).endswith(
+        f"; {run / 'checkpoints' / 'last.ckpt'} is whole: make room, then continue with --resume "
+        f"{shlex.quote(str(run))}")

@@ -15,9 +15,10 @@ import pytest
 
 from pixeltransformer.runs import (check_command_line, check_config_files, check_config_order, check_fit_length,
                                   check_resume_length, check_resume_name, check_run_name, check_run_root,
-                                  check_set_by_the_cli, config_setting, hold_run_folder, joins_a_run,
+                                  check_set_by_the_cli, config_setting, expand_home, hold_run_folder, joins_a_run,
                                   launched_run_name, overridden_options, parse_error_fields, parse_error_key,
-                                  preflight, readable_run_configs, release_run_folder, with_run_config)
+                                  preflight, readable_run_configs, release_run_folder, resume_checkpoint, run_group,
+                                  with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,6 +73,132 @@ def test_a_run_name_is_one_folder_name_and_a_run_root_a_folder(tmp_path):
     with pytest.raises(NotADirectoryError, match=r"is a file, not a folder"):
         preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), f"--run_root={tmp_path / 'afile'}"])
     assert not (tmp_path / "afile").is_dir() and (tmp_path / "afile").read_text() == "x"
+
+
+def test_a_tilde_in_a_run_path_is_the_home_folder(tmp_path, monkeypatch):
+    """--run_root=~/runs (a "~" the shell leaves as it is after "=") put the run's command.txt and wandb_id.txt in a
+    folder named "~" below the working folder and its checkpoints and config.yaml in the home folder, and printed
+    an evaluation command in quotes that kept the "~"; --resume=~/... and --ckpt_path=~/... were not found."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    home = str(tmp_path)
+    argv = ["fit", "--run_root=~/runs", "--resume", "~/runs/p/r", "--ckpt_path=~/c.ckpt", "--run_name=~x", "~/y"]
+    assert expand_home(argv) == ["fit", f"--run_root={home}/runs", "--resume", f"{home}/runs/p/r",
+                                 f"--ckpt_path={home}/c.ckpt", "--run_name=~x", "~/y"]
+    # the checks made before the parser reads a config file (check_config_files, a domain's overlay order) read it
+    assert expand_home(["fit", "--config=~/a.yaml", "-c", "~/b.yaml"]) == ["fit", f"--config={home}/a.yaml", "-c",
+                                                                           f"{home}/b.yaml"]
+    assert check_run_root("~/runs") == tmp_path / "runs"  # a config file's run_root
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("seed_everything: 0\n")
+    assert with_run_config(["fit", "--resume=~/run"])[:3] == ["fit", "--config", f"{home}/run/config.yaml"]
+    with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(home)}/run: no checkpoints/last.ckpt"):
+        resume_checkpoint("~/run")  # the folder was found
+
+
+def test_a_run_root_that_cannot_be_written_is_refused_before_the_run_starts(tmp_path, monkeypatch):
+    """A --run_root on a read-only file system (or a folder this user may not write) failed after Lightning had set
+    up the trainer, on the system's line alone: "[Errno 30] Read-only file system: '/mnt/ro/runs'"."""
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path / "ro")
+    (tmp_path / "ro").mkdir()
+    assert check_run_root(tmp_path / "rw" / "runs") == tmp_path / "rw" / "runs"
+    ro = re.escape(str(tmp_path / "ro"))
+    line = r" cannot be written \(no write permission\): runs go to <run_root>/<domain>/<run_name>; give another " \
+        r"--run_root$"
+    with pytest.raises(PermissionError, match=rf"^--run_root {ro}/runs: {ro}{line}"):  # made in a folder it can't write
+        check_run_root(tmp_path / "ro" / "runs")
+    with pytest.raises(PermissionError, match=rf"^--run_root {ro}: {ro}{line}"):
+        preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), f"--run_root={tmp_path / 'ro'}"])
+    assert not (tmp_path / "ro" / "runs").exists()
+
+
+def test_a_run_folder_reached_through_a_symlink_keeps_its_w_and_b_group(tmp_path):
+    """The W&B group (and name) of a run folder's fits and evaluations is <domain>/<run_name>: a resume or
+    evaluation through a symlink to the folder (--resume ~/latest) logged under the link's parent and name
+    ("home/latest"), apart from the run's other fits."""
+    run = tmp_path / "runs" / "polynomial" / "real"
+    run.mkdir(parents=True)
+    (tmp_path / "latest").symlink_to(run)
+    (tmp_path / "domains").mkdir()
+    (tmp_path / "domains" / "poly").symlink_to(run.parent)
+    assert run_group(run) == run_group(tmp_path / "latest") == run_group(tmp_path / "domains" / "poly" / "real") \
+        == "polynomial/real"
+    assert run_group(tmp_path / "runs" / "images" / "new") == "images/new"  # a new run's, not made yet
+
+
+def test_a_resume_of_a_folder_that_is_no_run_folder_names_the_run_folder_to_give(tmp_path):
+    """--resume of a folder of runs (runs/polynomial, runs/) or of a run's checkpoints/ folder said "no
+    checkpoints/last.ckpt in that folder (its fit stopped before the first save): start a new run", which sent the
+    user away from a run that can be resumed. A command it suggests quotes a path with a space (the shell split
+    it)."""
+    domain = tmp_path / "my runs" / "polynomial"
+    for name in ("20260101-000000", "b run"):
+        (domain / name / "checkpoints").mkdir(parents=True)
+        (domain / name / "checkpoints" / "last.ckpt").write_bytes(b"not read")
+    os.utime(domain / "20260101-000000" / "checkpoints" / "last.ckpt", (0, 0))  # the older of the two
+    latest = shlex.quote(str(domain / "b run"))
+    for given in (domain, domain.parent):
+        with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(str(given))}: not a run folder \(one "
+                                                    r"holds config\.yaml and checkpoints/\) but a folder of 2 runs: "
+                                                    rf"give one, e\.g\. the latest: --resume {re.escape(latest)}$"):
+            resume_checkpoint(given)
+    for given in (domain / "b run" / "checkpoints", domain / "b run" / "checkpoints" / "last.ckpt"):
+        with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(str(given))}: a checkpoint.*: --resume "
+                                                    rf"{re.escape(latest)}$"):
+            resume_checkpoint(given)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(str(tmp_path / 'empty'))}: not a run folder "
+                                                r"\(one holds config\.yaml and checkpoints/\)$"):
+        resume_checkpoint(tmp_path / "empty")
+    (domain / "stopped").mkdir()
+    (domain / "stopped" / "config.yaml").write_text("seed_everything: 0\n")
+    with pytest.raises(FileNotFoundError, match=r"its fit stopped before the first save"):  # a run folder still
+        resume_checkpoint(domain / "stopped")
+
+
+def test_a_run_name_too_long_for_a_folder_or_with_a_line_break_is_refused(tmp_path):
+    """A --run_name of over 255 bytes failed after Lightning had set up the trainer, on the system's line "[Errno 36]
+    File name too long: 'runs/polynomial/aaaa...'"; one with a line break (or a tab) made a run folder whose name
+    broke the [run] lines and the evaluation command printed in two."""
+    assert check_run_name("é" * 127) == "é" * 127  # 254 bytes
+    with pytest.raises(ValueError, match=r"^--run_name 'éé.*éé' is 256 bytes long, more than a folder name may be "
+                                         r"\(255\): give a shorter one$"):
+        check_run_name("é" * 128)
+    for name in ("a\nb", "a\tb", "a\rb"):
+        with pytest.raises(ValueError, match=rf"^--run_name {re.escape(repr(name))} holds a line break or another "
+                                             r"control character: give a name without$"):
+            check_run_name(name)
+
+
+def test_a_run_folder_given_as_a_checkpoint_names_the_checkpoint_in_it(tmp_path):
+    """--ckpt_path of a run folder (or its checkpoints/) said "<folder> is a folder, not a checkpoint file" and not
+    which file to give; the run's last.ckpt is named, and a run folder's resume, quoted for the shell."""
+    from pixeltransformer.loading import CheckpointError, load_checkpoint
+
+    run = tmp_path / "my run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"not read")
+    last = re.escape(shlex.quote(str(run / "checkpoints" / "last.ckpt")))
+    resume = re.escape(f" (to continue the run: fit --resume {shlex.quote(str(run))})")
+    for given, then in ((run, resume), (run / "checkpoints", "")):
+        with pytest.raises(CheckpointError, match=rf"^{re.escape(str(given))} is a folder, not a checkpoint file: "
+                                                  rf"give one in it, as {last}{then}$"):
+            preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(given)])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=r"/empty is a folder, not a checkpoint file$"):
+        load_checkpoint(tmp_path / "empty")
+
+
+def test_a_resume_of_a_run_folder_that_cannot_be_written_is_refused_saying_what_to_do(tmp_path, monkeypatch):
+    """A resume of a run folder on a read-only file system (a shared disk) stopped on the system's line alone,
+    "[Errno 30] Read-only file system: 'runs/polynomial/r/.fit.lock'"."""
+    run = tmp_path / "my runs" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"not read")
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != run)
+    with pytest.raises(PermissionError, match=rf"^--resume {re.escape(str(run))}: the run folder cannot be written "
+                                              r"\(no write permission\), and a resume writes its checkpoints there: "
+                                              r"resume a copy of the run folder on a disk you can write$"):
+        resume_checkpoint(run)
 
 
 def test_a_resume_that_would_train_nothing_or_names_another_run_is_refused(tmp_path, monkeypatch):
