@@ -32,8 +32,8 @@ def test_benchmarks_request_huge_pages_before_torch(preset, want):
 def test_cli_requests_huge_pages_before_torch(tmp_path):
     """python -m pixeltransformer imports the allocator module before anything imports torch (-X importtime
     lists imports in order; a missing checkpoint stops the command before Lightning is imported)."""
-    cmd = [sys.executable, "-X", "importtime", "-m", "pixeltransformer", "test", "--ckpt_path",
-           str(tmp_path / "missing.ckpt")]
+    cmd = [sys.executable, "-X", "importtime", "-m", "pixeltransformer", "test", "--config", "configs/polynomial.yaml",
+           "--ckpt_path", str(tmp_path / "missing.ckpt")]
     out = subprocess.run(cmd, cwd=ROOT, env=_env(None), capture_output=True, text=True)
     assert out.returncode != 0 and "missing.ckpt" in out.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")]
