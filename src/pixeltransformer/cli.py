@@ -243,8 +243,10 @@ def setup_line(trainer, module, stage: str) -> str:
 def without_run_folder(config):
     """A copy of a command's config as its run folder records it: without what the CLI sets from the folder
     (trainer.default_root_dir, the W&B logger's save_dir and group) and the W&B name it derived from it, so that a
-    copy of the file serves another run, and a config that sets them is the user's (runs.check_set_by_the_cli)."""
+    copy of the file serves another run, and a config that sets them is the user's (runs.check_set_by_the_cli). Its
+    relative data paths are absolute (runs.absolute_paths): the command's own keep the words it was given."""
     config = config.clone()
+    absolute_paths(config)
     config.trainer.default_root_dir = None
     for logger in _config_list(config.trainer.get("logger")):
         init_args = logger.get("init_args") if getattr(logger, "class_path", "").endswith("WandbLogger") else None
@@ -733,7 +735,6 @@ class PixelTransformerCLI(LightningCLI):
                                 trainer.get("check_val_every_n_epoch"))
         if self.subcommand in ("fit", "validate"):
             self._validation_items(cfg)
-        absolute_paths(cfg)  # as the run's config.yaml records them
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails
@@ -827,7 +828,7 @@ class PixelTransformerCLI(LightningCLI):
         domain = domain_of(named.class_path if hasattr(named, "class_path") else named)
         name = (cfg.get("run_name") and check_run_name(cfg.run_name)) \
             or (self.subcommand == "fit" and launched_run_name()) or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run = check_run_root(cfg.run_root) / domain / name
+        run = check_run_root(cfg.run_root, domain) / domain / name
         return check_new_run(run) if self.subcommand == "fit" and not joins_a_run() else run
 
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
