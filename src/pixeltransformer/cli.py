@@ -1064,14 +1064,20 @@ class PixelTransformerCLI(LightningCLI):
                     "; nothing of the evaluation was kept")
         elif subcommand == "fit":
             folder = Path(getattr(self.trainer.checkpoint_callback, "dirpath", None) or self.run_dir / "checkpoints")
+            # the run folder is kept (command.txt, config.yaml): the same --run_name is refused (check_new_run)
+            again = (f"free some space and start the fit again under another --run_name (or delete {self.run_dir} "
+                     "first), or give another --run_root")
             if (folder / "last.ckpt").is_file():
                 kept = (f"; {folder / 'last.ckpt'} is whole: make room, then continue with --resume "
                         f"{shlex.quote(str(self.run_dir))}")
-            elif not any(folder.glob("*.ckpt")):  # the first save
-                kept = ("; no checkpoint was kept: free some space (or give another --run_root) and start the fit "
-                        "again")
-        elif subcommand in ("test", "validate"):  # before it began (a read-only run folder)
-            kept = ("; an evaluation writes into its run folder: evaluate a copy of the run folder on a disk you can "
+            elif saved := sorted(folder.glob("*.ckpt")):  # a best-step*.ckpt, then no room for last.ckpt
+                kept = (f"; no last.ckpt was kept, so the run cannot be resumed ({saved[-1]} is whole: evaluate it "
+                        f"with --ckpt_path): {again}")
+            else:  # the first save
+                kept = f"; no checkpoint was kept: {again}"
+        elif subcommand in ("test", "validate"):  # a full disk, or a read-only run folder (before it began)
+            kept = ("; free some space on its disk and evaluate again" if err.errno != errno.EROFS else
+                    "; an evaluation writes into its run folder: evaluate a copy of the run folder on a disk you can "
                     "write")
         # a copy or rename names its destination second: the first is the temporary file written before it
         named = f": {err.filename2 or err.filename}" if err.filename else ""
