@@ -48,9 +48,9 @@ from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_dev
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, SUBCOMMANDS, absolute_paths, check_command_line, check_fit_length,
                    check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
-                   check_run_root, check_step_settings, config_dataset, config_setting, config_unsetting,
-                   dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder, joins_a_run,
-                   launched_run_name, missing_domain, overridden_options, parse_error_fields,
+                   check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
+                   config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
+                   joins_a_run, launched_run_name, missing_domain, overridden_options, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
                    run_config_setting, run_group, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
@@ -819,8 +819,7 @@ class PixelTransformerCLI(LightningCLI):
         if _is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
         if self.subcommand in ("test", "validate", "predict") and cfg.get("ckpt_path"):
-            ckpt = Path(cfg.ckpt_path)
-            return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+            return checkpoint_run(Path(cfg.ckpt_path))
         named = cfg.model.get("domain")
         if named is None:  # its runs went to <run_root>/custom/, its checkpoints named the data's domain
             data = cfg.get("data")

@@ -209,6 +209,16 @@ def absolute_paths(cfg: Any) -> None:
             section[key] = os.path.abspath(value)
 
 
+def checkpoint_run(ckpt: Path) -> Path:
+    """The run folder of a checkpoint: the folder that holds its checkpoints/ (one elsewhere: its own folder)."""
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
+def shown_path(path: Path) -> str:
+    """A path as a line names it: relative to the working folder where it lies below it, else as it is."""
+    return os.path.relpath(path) if path.absolute().is_relative_to(Path.cwd()) else str(path)
+
+
 def run_group(run: Path) -> str:
     """The W&B group of a run folder's fits and evaluations (and the name of its fits): <domain>/<run_name>, of the
     folder itself where a symlink leads to it (a fit resumed through ~/latest was grouped as "home/latest"). A path
@@ -217,7 +227,8 @@ def run_group(run: Path) -> str:
     from .domain import Domain
 
     given = Path(os.path.abspath(run))  # `--resume .` from inside the run: its own name
-    if given.parent.name in Domain.registry:
+    domain = given.parent.name
+    if domain in Domain.registry or domain == _config_domain([str(given / "config.yaml")]):
         return f"{given.parent.name}/{given.name}"
     run = run.resolve()
     return f"{run.parent.name}/{run.name}"
@@ -438,7 +449,7 @@ def check_config_path(config: str) -> None:
     shipped = REPO_CONFIGS.parent / path
     same_name = ([shipped] if not path.is_absolute() and shipped.is_file()
                  else [p for p in sorted(REPO_CONFIGS.rglob("*.yaml")) if p.name == path.name])
-    meant = " or ".join(os.path.relpath(p) if p.is_relative_to(Path.cwd()) else str(p) for p in same_name)
+    meant = " or ".join(map(shown_path, same_name))
     raise FileNotFoundError(f"--config {config}: no such file{where}: give the path of a YAML config file"
                             + (f"; did you mean {meant}?" if meant else ""))
 
@@ -1197,12 +1208,12 @@ def check_config_given(argv: list[str]) -> None:
         return
     found = flag_arg(argv, "--ckpt_path")
     ckpt = Path(found[0]) if found else None
-    run_config = ckpt.parent.parent / "config.yaml" if ckpt and ckpt.parent.name == "checkpoints" else None
+    run_config = checkpoint_run(ckpt) / "config.yaml" if ckpt and ckpt.parent.name == "checkpoints" else None
     if run_config is not None and run_config.is_file():
         give = f"--config {run_config}, the checkpoint's run's"
     else:
         domains = [p.stem for p in sorted(REPO_CONFIGS.glob("*.yaml"))]
-        shipped = os.path.relpath(REPO_CONFIGS) if REPO_CONFIGS.is_relative_to(Path.cwd()) else REPO_CONFIGS
+        shipped = shown_path(REPO_CONFIGS)
         give = f"--config {shipped}/<domain>.yaml (<domain>: {', '.join(domains[:-1])} or {domains[-1]})"
     before = f" before --config {configs[0]}" if configs else ""  # a model size or trainer config alone
     raise ValueError(f"{argv[0]} needs a config that names the data and the model's domain: give {give}{before}")

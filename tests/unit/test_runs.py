@@ -992,9 +992,10 @@ def test_a_model_class_path_is_named_on_its_own():
                               "--model.class_path out and give its options as --model.<name>")
 
 
-def test_a_run_folder_moved_to_another_disk_and_linked_back_keeps_its_group(tmp_path):
+def test_a_run_folder_moved_to_another_disk_and_linked_back_keeps_its_group(tmp_path, monkeypatch):
     """runs/polynomial/r -> /disk/big/r was grouped as "big/r", apart from the run's other fits."""
     import domains.polynomial.domain  # noqa: F401  (registers the domain)
+    from pixeltransformer.domain import Domain
 
     moved = tmp_path / "disk" / "big" / "r"
     moved.mkdir(parents=True)
@@ -1003,6 +1004,10 @@ def test_a_run_folder_moved_to_another_disk_and_linked_back_keeps_its_group(tmp_
     assert run_group(tmp_path / "runs" / "polynomial" / "r") == "polynomial/r"
     (tmp_path / "latest").symlink_to(tmp_path / "runs" / "polynomial" / "r")
     assert run_group(tmp_path / "latest") == "big/r"  # a link outside a domain folder: its target's
+    monkeypatch.setattr(Domain, "registry", {})  # the domain not imported yet: the run's config.yaml names it
+    assert run_group(tmp_path / "runs" / "polynomial" / "r") == "big/r"
+    (moved / "config.yaml").write_text("model:\n  domain: domains.polynomial.domain.PolynomialDomain\n")
+    assert run_group(tmp_path / "runs" / "polynomial" / "r") == "polynomial/r"
 
 
 def test_a_read_only_run_root_with_a_writable_domain_folder_is_accepted(tmp_path, monkeypatch):
