@@ -193,10 +193,12 @@ def check_resume_name(argv: list[str]) -> None:
 
 
 def absolute_paths(cfg: Any) -> None:
-    """Make a command's relative paths absolute, in place, as the working folder reads them now: the data's
-    (init_args ``root``, ``*_root``, ``*_dir``) and the checkpoints' folder (``checkpoint.dirpath``). The run's
-    config.yaml records the paths the fit read: a resume or evaluation from another folder read others ("curve file
-    not found: mydata/curves.npz"; a last.ckpt looked for, and saved, in another ckpts/)."""
+    """Make a recorded config's relative paths absolute, in place, as the working folder reads them now: the data's
+    (init_args ``root``, ``*_root``, ``*_dir``) and the checkpoints' folder (``checkpoint.dirpath``); a URL stays. The
+    run's config.yaml (and an evaluation's config_test.yaml) records the paths the fit read: a resume or evaluation
+    from another folder read others ("curve file not found: mydata/curves.npz"; a last.ckpt looked for, and saved, in
+    another ckpts/). The command itself keeps them as given, as its error lines name them (cli.without_run_folder
+    makes the copy recorded)."""
     data = cfg.get("data")
     init_args = getattr(data, "init_args", None)
     places = [(init_args, key) for key in (list(vars(init_args)) if init_args is not None else [])
@@ -205,7 +207,8 @@ def absolute_paths(cfg: Any) -> None:
         places.append((cfg.checkpoint, "dirpath"))
     for section, key in places:
         value = section.get(key)
-        if isinstance(value, str) and value.strip() and "://" not in value and not os.path.isabs(os.path.expanduser(value)):
+        if isinstance(value, str) and value.strip() and "://" not in value \
+                and not os.path.isabs(os.path.expanduser(value)):  # a URL (s3://bucket/x) is no local path
             section[key] = os.path.abspath(value)
 
 
