@@ -48,9 +48,9 @@ from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_dev
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, REPO_CONFIGS, SUBCOMMANDS, absolute_paths, check_command_line, check_fit_length,
                    check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
-                   check_run_root, check_step_settings, config_dataset, config_setting, config_unsetting,
-                   dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder, joins_a_run,
-                   launched_run_name, missing_domain, overridden_options, parse_error_fields,
+                   check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
+                   config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
+                   joins_a_run, launched_run_name, missing_domain, overridden_options, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
                    run_config_setting, run_group, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
@@ -243,8 +243,10 @@ def setup_line(trainer, module, stage: str) -> str:
 def without_run_folder(config):
     """A copy of a command's config as its run folder records it: without what the CLI sets from the folder
     (trainer.default_root_dir, the W&B logger's save_dir and group) and the W&B name it derived from it, so that a
-    copy of the file serves another run, and a config that sets them is the user's (runs.check_set_by_the_cli)."""
+    copy of the file serves another run, and a config that sets them is the user's (runs.check_set_by_the_cli). Its
+    relative data paths are absolute (runs.absolute_paths): the command's own keep the words it was given."""
     config = config.clone()
+    absolute_paths(config)
     config.trainer.default_root_dir = None
     for logger in _config_list(config.trainer.get("logger")):
         init_args = logger.get("init_args") if getattr(logger, "class_path", "").endswith("WandbLogger") else None
@@ -733,7 +735,6 @@ class PixelTransformerCLI(LightningCLI):
                                 trainer.get("check_val_every_n_epoch"))
         if self.subcommand in ("fit", "validate"):
             self._validation_items(cfg)
-        absolute_paths(cfg)  # as the run's config.yaml records them
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails
@@ -818,8 +819,7 @@ class PixelTransformerCLI(LightningCLI):
         if _is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
         if self.subcommand in ("test", "validate", "predict") and cfg.get("ckpt_path"):
-            ckpt = Path(cfg.ckpt_path)
-            return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+            return checkpoint_run(Path(cfg.ckpt_path))
         named = cfg.model.get("domain")
         if named is None:  # its runs went to <run_root>/custom/, its checkpoints named the data's domain
             data = cfg.get("data")
@@ -827,7 +827,7 @@ class PixelTransformerCLI(LightningCLI):
         domain = domain_of(named.class_path if hasattr(named, "class_path") else named)
         name = (cfg.get("run_name") and check_run_name(cfg.run_name)) \
             or (self.subcommand == "fit" and launched_run_name()) or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run = check_run_root(cfg.run_root) / domain / name
+        run = check_run_root(cfg.run_root, domain) / domain / name
         return check_new_run(run) if self.subcommand == "fit" and not joins_a_run() else run
 
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
@@ -1063,14 +1063,20 @@ class PixelTransformerCLI(LightningCLI):
                     "; nothing of the evaluation was kept")
         elif subcommand == "fit":
             folder = Path(getattr(self.trainer.checkpoint_callback, "dirpath", None) or self.run_dir / "checkpoints")
+            # the run folder is kept (command.txt, config.yaml): the same --run_name is refused (check_new_run)
+            again = (f"free some space and start the fit again under another --run_name (or delete {self.run_dir} "
+                     "first), or give another --run_root")
             if (folder / "last.ckpt").is_file():
                 kept = (f"; {folder / 'last.ckpt'} is whole: make room, then continue with --resume "
                         f"{shlex.quote(str(self.run_dir))}")
-            elif not any(folder.glob("*.ckpt")):  # the first save
-                kept = ("; no checkpoint was kept: free some space (or give another --run_root) and start the fit "
-                        "again")
-        elif subcommand in ("test", "validate"):  # before it began (a read-only run folder)
-            kept = ("; an evaluation writes into its run folder: evaluate a copy of the run folder on a disk you can "
+            elif saved := sorted(folder.glob("*.ckpt")):  # a best-step*.ckpt, then no room for last.ckpt
+                kept = (f"; no last.ckpt was kept, so the run cannot be resumed ({saved[-1]} is whole: evaluate it "
+                        f"with --ckpt_path): {again}")
+            else:  # the first save
+                kept = f"; no checkpoint was kept: {again}"
+        elif subcommand in ("test", "validate"):  # a full disk, or a read-only run folder (before it began)
+            kept = ("; free some space on its disk and evaluate again" if err.errno != errno.EROFS else
+                    "; an evaluation writes into its run folder: evaluate a copy of the run folder on a disk you can "
                     "write")
         # a copy or rename names its destination second: the first is the temporary file written before it
         named = f": {err.filename2 or err.filename}" if err.filename else ""

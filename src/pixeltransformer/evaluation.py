@@ -28,6 +28,7 @@ from .inference import check_n_autoregressive, check_predictions, check_temperat
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .progress import shows_progress
+from .runs import checkpoint_run
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
 from .signal import SignalSpec
@@ -191,9 +192,7 @@ def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
     ckpt = getattr(trainer, "ckpt_path", None)
     folder = eval_folder(trainer.lightning_module, ckpt)
     if ckpt:
-        ckpt = Path(ckpt)
-        run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-        return run / folder
+        return checkpoint_run(Path(ckpt)) / folder
     return Path(trainer.default_root_dir) / folder
 
 

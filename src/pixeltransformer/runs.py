@@ -193,10 +193,12 @@ def check_resume_name(argv: list[str]) -> None:
 
 
 def absolute_paths(cfg: Any) -> None:
-    """Make a command's relative paths absolute, in place, as the working folder reads them now: the data's
-    (init_args ``root``, ``*_root``, ``*_dir``) and the checkpoints' folder (``checkpoint.dirpath``). The run's
-    config.yaml records the paths the fit read: a resume or evaluation from another folder read others ("curve file
-    not found: mydata/curves.npz"; a last.ckpt looked for, and saved, in another ckpts/)."""
+    """Make a recorded config's relative paths absolute, in place, as the working folder reads them now: the data's
+    (init_args ``root``, ``*_root``, ``*_dir``) and the checkpoints' folder (``checkpoint.dirpath``); a URL stays. The
+    run's config.yaml (and an evaluation's config_test.yaml) records the paths the fit read: a resume or evaluation
+    from another folder read others ("curve file not found: mydata/curves.npz"; a last.ckpt looked for, and saved, in
+    another ckpts/). The command itself keeps them as given, as its error lines name them (cli.without_run_folder
+    makes the copy recorded)."""
     data = cfg.get("data")
     init_args = getattr(data, "init_args", None)
     places = [(init_args, key) for key in (list(vars(init_args)) if init_args is not None else [])
@@ -205,13 +207,32 @@ def absolute_paths(cfg: Any) -> None:
         places.append((cfg.checkpoint, "dirpath"))
     for section, key in places:
         value = section.get(key)
-        if isinstance(value, str) and value.strip() and not os.path.isabs(os.path.expanduser(value)):
+        if isinstance(value, str) and value.strip() and "://" not in value \
+                and not os.path.isabs(os.path.expanduser(value)):  # a URL (s3://bucket/x) is no local path
             section[key] = os.path.abspath(value)
+
+
+def checkpoint_run(ckpt: Path) -> Path:
+    """The run folder of a checkpoint: the folder that holds its checkpoints/ (one elsewhere: its own folder)."""
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
+def shown_path(path: Path) -> str:
+    """A path as a line names it: relative to the working folder where it lies below it, else as it is."""
+    return os.path.relpath(path) if path.absolute().is_relative_to(Path.cwd()) else str(path)
 
 
 def run_group(run: Path) -> str:
     """The W&B group of a run folder's fits and evaluations (and the name of its fits): <domain>/<run_name>, of the
-    folder itself where a symlink leads to it (a fit resumed through ~/latest was grouped as "home/latest")."""
+    folder itself where a symlink leads to it (a fit resumed through ~/latest was grouped as "home/latest"). A path
+    whose folder is a domain's keeps its own: a run folder moved to another disk and linked back
+    (runs/polynomial/r -> /disk/big/r) was grouped as "big/r", apart from the run's other fits."""
+    from .domain import Domain
+
+    given = Path(os.path.abspath(run))  # `--resume .` from inside the run: its own name
+    domain = given.parent.name
+    if domain in Domain.registry or domain == _config_domain([str(given / "config.yaml")]):
+        return f"{given.parent.name}/{given.name}"
     run = run.resolve()
     return f"{run.parent.name}/{run.name}"
 
@@ -236,12 +257,14 @@ def check_run_name(name: str) -> str:
 NAME_MAX = 255  # bytes of one folder name on Linux's and macOS's file systems
 
 
-def check_run_root(root: str | Path) -> Path:
+def check_run_root(root: str | Path, domain: str | None = None) -> Path:
     """--run_root must be, or be made in, a folder this user can write: a file on its path, or a read-only one,
-    failed with the operating system's errno line after Lightning had set up the trainer. ``~`` is the home folder
-    (a config file's run_root; the command line's: :func:`expand_home`)."""
+    failed with the operating system's errno line after Lightning had set up the trainer. With the ``domain`` known,
+    the folder checked is the nearest of <run_root>/<domain>, where the fit writes (a read-only run_root may hold
+    writable domain folders). ``~`` is the home folder (a config file's run_root; the command line's:
+    :func:`expand_home`)."""
     given, root = root, Path(root).expanduser()
-    existing = nearest_existing(root)
+    existing = nearest_existing(root / domain if domain else root)
     if not existing.is_dir():
         raise NotADirectoryError(f"--run_root {given}: {existing} is a file, not a folder (runs go to "
                                  f"<run_root>/<domain>/<run_name>): give another --run_root")
@@ -407,9 +430,13 @@ def check_config_path(config: str) -> None:
     import yaml
 
     path = Path(config)
-    if not config or "://" in config or path.is_file():
+    try:
+        if not config or "://" in config or path.is_file():
+            return
+        folder = path.is_dir()
+    except OSError:  # longer than a file name may be ("File name too long"): YAML text, the parser's to read
         return
-    if path.is_dir():
+    if folder:
         found = sorted(p.name for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
         found = ["config.yaml"] if "config.yaml" in found else found  # a run folder's own
         given = ", ".join(str(path / name) for name in found[:3]) + (", ..." if len(found) > 3 else "")
@@ -425,7 +452,7 @@ def check_config_path(config: str) -> None:
     shipped = REPO_CONFIGS.parent / path
     same_name = ([shipped] if not path.is_absolute() and shipped.is_file()
                  else [p for p in sorted(REPO_CONFIGS.rglob("*.yaml")) if p.name == path.name])
-    meant = " or ".join(os.path.relpath(p) if p.is_relative_to(Path.cwd()) else str(p) for p in same_name)
+    meant = " or ".join(map(shown_path, same_name))
     raise FileNotFoundError(f"--config {config}: no such file{where}: give the path of a YAML config file"
                             + (f"; did you mean {meant}?" if meant else ""))
 
@@ -507,7 +534,8 @@ def overridden_options(argv: list[str]) -> list[str]:
         last[key] = (i, name if value is None else f"{name}={value}", value)
     notes = []
     for key, (i, shown, value) in last.items():
-        given = _yaml_or_text(value)
+        appends = shown.startswith(f"--{key}+")  # a later file's list drops the whole item, whatever its keys
+        given = _yaml_or_text(value) if not appends else value
         # a mapping given to a group sets its keys alone, and a later file changes only the keys it sets: each is
         # compared on its own (--model.net '{heads: 2}' before a file that sets net's width keeps its 2 heads)
         leaves = _leaves(given) if isinstance(given, dict) else {"": value}
@@ -529,7 +557,10 @@ def overridden_options(argv: list[str]) -> list[str]:
                 by.setdefault(setter[0], []).append(leaf or (setter[2] or ""))
         for config, keys in by.items():
             order = "(options take effect in the order given): give it after the last --config"
-            if isinstance(given, dict):
+            if appends:
+                notes.append(f"{shown} is overridden by {config} after it, whose {key} replaces the list it appends "
+                             f"to {order}")
+            elif isinstance(given, dict):
                 notes.append(f"{shown}: its {' and '.join(keys)} {'is' if len(keys) == 1 else 'are'} overridden by "
                              f"{config} after it {order}")
             elif keys[0]:
@@ -622,7 +653,7 @@ def _undecodable_byte(path: str | Path, encoding: str) -> str | None:
         head.decode(encoding)
         return None
     except UnicodeDecodeError as err:
-        if err.end >= len(head):  # cut inside a character at the end of the head: no position to name
+        if len(head) == 1 << 16 and err.end >= len(head):  # the read cut a character at its end: no position
             return None
         line, line_start = head.count(b"\n", 0, err.start) + 1, head.rfind(b"\n", 0, err.start) + 1
         column = len(head[line_start:err.start].decode(encoding)) + 1  # in characters, as an editor counts
@@ -1149,7 +1180,10 @@ def check_model_options(argv: list[str]) -> None:
     'init_args.net.width'"."""
     for arg in argv:
         name = arg.split("=", 1)[0]
-        if name in ("--model.class_path", "--model.init_args") or name.startswith("--model.init_args."):
+        if name == "--model.class_path":
+            raise ValueError(f"{name}: the model is one class, chosen by no class_path: leave {name} out and give "
+                             "its options as --model.<name>")
+        if name == "--model.init_args" or name.startswith("--model.init_args."):
             own = name.removeprefix("--model.init_args").lstrip(".")
             instead = f"--model.{own}" if own else "the model's options as --model.<name>"
             raise ValueError(f"{name}: {ONE_CLASS} init_args (the data's do): give {instead}")
@@ -1177,12 +1211,12 @@ def check_config_given(argv: list[str]) -> None:
         return
     found = flag_arg(argv, "--ckpt_path")
     ckpt = Path(found[0]) if found else None
-    run_config = ckpt.parent.parent / "config.yaml" if ckpt and ckpt.parent.name == "checkpoints" else None
+    run_config = checkpoint_run(ckpt) / "config.yaml" if ckpt and ckpt.parent.name == "checkpoints" else None
     if run_config is not None and run_config.is_file():
         give = f"--config {run_config}, the checkpoint's run's"
     else:
         domains = [p.stem for p in sorted(REPO_CONFIGS.glob("*.yaml"))]
-        shipped = os.path.relpath(REPO_CONFIGS) if REPO_CONFIGS.is_relative_to(Path.cwd()) else REPO_CONFIGS
+        shipped = shown_path(REPO_CONFIGS)
         give = f"--config {shipped}/<domain>.yaml (<domain>: {', '.join(domains[:-1])} or {domains[-1]})"
     before = f" before --config {configs[0]}" if configs else ""  # a model size or trainer config alone
     raise ValueError(f"{argv[0]} needs a config that names the data and the model's domain: give {give}{before}")
@@ -1221,8 +1255,8 @@ def preflight(argv: list[str]) -> None:
     if not (args.resume or args.ckpt_path):  # a new run's folder (an evaluation or resume uses its run's)
         if args.run_name:
             check_run_name(args.run_name)
-        if args.run_root:
-            check_run_root(args.run_root)
+        if args.run_root:  # the nearest folder of <run_root>/<domain> it will write into
+            check_run_root(args.run_root, _config_domain(args.config))
     if args.resume:
         resume_checkpoint(args.resume)
     elif args.ckpt_path:

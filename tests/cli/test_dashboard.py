@@ -194,6 +194,22 @@ def test_a_run_folder_s_config_files_leave_out_the_wandb_name_derived_from_it(na
     assert config.trainer.logger.init_args.group is None and config.trainer.logger.init_args.save_dir is None
 
 
+def test_relative_data_paths_are_made_absolute_in_the_recorded_config_alone():
+    """config.yaml records the relative data roots as absolute paths; the run itself kept them as given, so that its
+    error lines name the path the user gave ("float.npz: ..."), not the working folder's absolute one."""
+    import os
+
+    from jsonargparse import Namespace
+
+    from pixeltransformer.cli import without_run_folder
+
+    live = Namespace(trainer=Namespace(default_root_dir="runs/polynomial/j", logger=None),
+                     data=Namespace(class_path="x", init_args=Namespace(root="mydata/c.npz")))
+    config = without_run_folder(live)
+    assert config.data.init_args.root == os.path.abspath("mydata/c.npz")
+    assert live.data.init_args.root == "mydata/c.npz"
+
+
 def test_a_validation_of_a_checkpoint_lies_on_its_fit_s_validation_of_the_same_weights(tmp_path, monkeypatch):
     """`pixeltransformer validate` of a checkpoint logged its val/nll at step 0 of epoch 0: W&B drew it at the start
     of the run folder's charts, whatever the weights. It lies on the fit's point for the same weights now (the same

@@ -177,7 +177,9 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_lightning_flags.py", "test_a_seed_numpy_cannot_take_is_named_as_the_option_it_is"),
     "the model's options under init_args, as the data's: `--model.init_args.net.width=32` (a config file's `model: "
     "init_args:`: `mine.yaml: model.init_args: the model is one class, whose options take no class_path or init_args "
-    "(the data's do): give them under model: itself (model: net: width: 32)`)":
+    "(the data's do): give them under model: itself (model: net: width: 32)`; `--model.class_path=...`: "
+    "`--model.class_path: the model is one class, chosen by no class_path: leave --model.class_path out and give its "
+    "options as --model.<name>`)":
         ("tests/unit/test_runs.py", "test_the_model_s_options_given_under_init_args_are_named_with_their_own_names"),
     "`make train RESUME=runs/polynomial/r` whose config.yaml was emptied (cut short: `not valid YAML: ... at line 3, "
     "column 1`)": ("tests/unit/test_runs.py", "test_a_resume_s_own_config_that_is_not_options_is_named_with_its_cause"),
@@ -195,20 +197,23 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/unit/test_runs.py",
          "test_a_resume_of_a_run_folder_that_cannot_be_written_is_refused_saying_what_to_do"),
     "`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt` of a run folder on a read-only file system (a shared "
-    "disk)": ("tests/cli/test_cli.py", "test_an_evaluation_of_a_run_folder_it_cannot_write_says_what_to_do"),
+    "disk; on a full disk the line ends `; free some space on its disk and evaluate again`)":
+        ("tests/cli/test_cli.py", "test_an_evaluation_of_a_run_folder_it_cannot_write_says_what_to_do"),
     "`make train ARGS=\"--run_name $(printf 'a%.0s' {1..300})\"` (over 255 bytes; a name with a line break or tab: "
     "`holds a line break or another control character: give a name without`)":
         ("tests/unit/test_runs.py", "test_a_run_name_too_long_for_a_folder_or_with_a_line_break_is_refused"),
     "`make train` on a full disk at the fit's first checkpoint (at a later one, the line names the last.ckpt kept "
-    "and the `--resume` that continues the run)":
+    "and the `--resume` that continues the run; a best-step*.ckpt kept without last.ckpt: `no last.ckpt was kept, so "
+    "the run cannot be resumed (.../best-step000400.ckpt is whole: evaluate it with --ckpt_path): free some space and "
+    "...`)":
         ("tests/unit/test_fit_lines.py",
          "test_a_fit_that_cannot_write_its_first_checkpoint_names_the_file_and_the_remedy"),
     "`pixeltransformer fit --resume runs/polynomial` (a folder of runs, not a run; `runs/` alike; an empty folder: "
     "the line ends at `checkpoints/)`)":
         ("tests/unit/test_runs.py", "test_a_resume_of_a_folder_that_is_no_run_folder_names_the_run_folder_to_give"),
     '`make train ARGS="--run_root /mnt/ro/runs"` (a read-only file system; a folder you may not write: `no write '
-    'permission`)':
-        ("tests/unit/test_runs.py", "test_a_run_root_that_cannot_be_written_is_refused_before_the_run_starts"),
+    'permission`; a read-only run_root whose `<domain>/` folder can be written is taken, as the fit writes only '
+    'there)': ("tests/unit/test_runs.py", "test_a_run_root_that_cannot_be_written_is_refused_before_the_run_starts"),
     '`make sample DOMAIN=video CKPT=... INPUT=clip.mp4 ARGS="--mask strip.png"` (a 32x64 PNG: a strip of 2 '
     'frames, as `--input` reads one)':
         ("tests/domains/test_video.py", "test_a_strip_given_as_a_mask_is_read_frame_by_frame_as_an_input_strip_is"),

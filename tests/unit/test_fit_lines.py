@@ -4,6 +4,7 @@ resume of a folder that kept only its best checkpoint says so."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -223,9 +224,44 @@ def test_a_fit_that_cannot_write_its_first_checkpoint_names_the_file_and_the_rem
     err = OSError(errno.ENOSPC, "No space left on device", "/tmp/tmpaa6hi09l", None, str(partial))
     cli = SimpleNamespace(run_dir=run, trainer=SimpleNamespace(checkpoint_callback=None, callbacks=[]))
     assert PixelTransformerCLI._write_failure(cli, err, "fit", None) == (
-        f"cannot write into {run} (No space left on device: {partial}); no checkpoint was kept: free some space (or "
-        f"give another --run_root) and start the fit again")
+        f"cannot write into {run} (No space left on device: {partial}); no checkpoint was kept: free some space and "
+        f"start the fit again under another --run_name (or delete {run} first), or give another --run_root")
     (run / "checkpoints" / "last.ckpt").write_bytes(b"step 4")
     assert PixelTransformerCLI._write_failure(cli, err, "fit", None).endswith(
         f"; {run / 'checkpoints' / 'last.ckpt'} is whole: make room, then continue with --resume "
         f"{shlex.quote(str(run))}")
+
+
+def test_a_fit_that_kept_a_best_checkpoint_but_not_last_ckpt_says_what_to_do(tmp_path):
+    """A full disk at last.ckpt after best-step*.ckpt was written printed no advice: the run cannot be resumed
+    without last.ckpt, and its folder refuses the same --run_name."""
+    import errno
+
+    from pixeltransformer.cli import PixelTransformerCLI
+
+    run = tmp_path / "runs" / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    best = run / "checkpoints" / "best-step4.ckpt"
+    best.write_bytes(b"step 4")
+    err = OSError(errno.ENOSPC, "No space left on device", str(run / "checkpoints" / "last.ckpt"))
+    cli = SimpleNamespace(run_dir=run, trainer=SimpleNamespace(checkpoint_callback=None, callbacks=[]))
+    assert PixelTransformerCLI._write_failure(cli, err, "fit", None).endswith(
+        f"; no last.ckpt was kept, so the run cannot be resumed ({best} is whole: evaluate it with --ckpt_path): "
+        f"free some space and start the fit again under another --run_name (or delete {run} first), or give "
+        "another --run_root")
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EROFS"])
+def test_an_evaluation_that_cannot_write_says_what_to_do_by_the_cause(tmp_path, code):
+    """A full disk during a validate said "evaluate a copy of the run folder on a disk you can write", the advice
+    for a read-only run folder: it says to free some space on the disk of the file named."""
+    import errno
+
+    from pixeltransformer.cli import PixelTransformerCLI
+
+    err = OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(tmp_path / "metrics.json"))
+    cli = SimpleNamespace(run_dir=tmp_path, trainer=SimpleNamespace(checkpoint_callback=None, callbacks=[]))
+    line = PixelTransformerCLI._write_failure(cli, err, "validate", None)
+    assert line.endswith("; free some space on its disk and evaluate again" if code == "ENOSPC" else
+                         "; an evaluation writes into its run folder: evaluate a copy of the run folder on a disk you "
+                         "can write")

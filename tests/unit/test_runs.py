@@ -962,3 +962,82 @@ def test_a_fit_that_fails_before_it_starts_releases_its_run_folder(tmp_path, mon
 def test_the_durations_lightnings_timer_takes_are_taken(value):
     """DD:HH:MM:SS, any of timedelta's keywords, a timedelta and null pass the max_time check."""
     check_fit_length(None, None, None, value)
+
+
+def test_options_given_as_yaml_text_longer_than_a_file_name_are_read_as_yaml():
+    """``--config '{trainer: {...}}'`` over 255 bytes stopped with "[Errno 36] File name too long" (the path checks
+    raised OSError): it is YAML text of options, the parser's to read."""
+    text = "{trainer: {max_steps: 5, " + ", ".join(f"limit_val_batches{i}: 1" for i in range(30)) + "}}"
+    assert len(text.encode()) > 255
+    check_config_files(["fit", "--config", text])
+
+
+def test_a_config_ending_on_a_byte_that_is_not_utf8_names_the_byte(tmp_path):
+    """A Latin-1 file ending on its accent (no final line break) was "not a text file": only a read cut at its 64 KiB
+    limit may end inside a character."""
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes("model:\n  net:\n    width: 64  # café".encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"^--config {re.escape(str(config))} is not UTF-8 text \(byte 0xe9 at "
+                                         r"line 3, column 21\): save it as UTF-8$"):
+        check_config_files(["fit", "--config", str(config)])
+
+
+def test_a_model_class_path_is_named_on_its_own():
+    """``--model.class_path=...`` said "give --model.--model.class_path" and spoke of init_args."""
+    from pixeltransformer.runs import check_model_options
+
+    with pytest.raises(ValueError) as err:
+        check_model_options(["fit", "--model.class_path=pixeltransformer.module.PixelTransformerModule"])
+    assert str(err.value) == ("--model.class_path: the model is one class, chosen by no class_path: leave "
+                              "--model.class_path out and give its options as --model.<name>")
+
+
+def test_a_run_folder_moved_to_another_disk_and_linked_back_keeps_its_group(tmp_path, monkeypatch):
+    """runs/polynomial/r -> /disk/big/r was grouped as "big/r", apart from the run's other fits."""
+    import domains.polynomial.domain  # noqa: F401  (registers the domain)
+    from pixeltransformer.domain import Domain
+
+    moved = tmp_path / "disk" / "big" / "r"
+    moved.mkdir(parents=True)
+    (tmp_path / "runs" / "polynomial").mkdir(parents=True)
+    (tmp_path / "runs" / "polynomial" / "r").symlink_to(moved)
+    assert run_group(tmp_path / "runs" / "polynomial" / "r") == "polynomial/r"
+    (tmp_path / "latest").symlink_to(tmp_path / "runs" / "polynomial" / "r")
+    assert run_group(tmp_path / "latest") == "big/r"  # a link outside a domain folder: its target's
+    monkeypatch.setattr(Domain, "registry", {})  # the domain not imported yet: the run's config.yaml names it
+    assert run_group(tmp_path / "runs" / "polynomial" / "r") == "big/r"
+    (moved / "config.yaml").write_text("model:\n  domain: domains.polynomial.domain.PolynomialDomain\n")
+    assert run_group(tmp_path / "runs" / "polynomial" / "r") == "polynomial/r"
+
+
+def test_a_read_only_run_root_with_a_writable_domain_folder_is_accepted(tmp_path, monkeypatch):
+    """A fit writes only into <run_root>/<domain>/<run_name>: a read-only run_root whose domain folder can be written
+    was refused."""
+    (tmp_path / "ro" / "polynomial").mkdir(parents=True)
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path / "ro")
+    assert check_run_root(tmp_path / "ro", "polynomial") == tmp_path / "ro"
+    with pytest.raises(PermissionError, match="cannot be written"):
+        check_run_root(tmp_path / "ro", "images")
+
+
+def test_relative_data_paths_are_made_absolute_but_urls_are_kept():
+    """``s3://bucket/x`` became ``/cwd/s3:/bucket/x`` in the run's config.yaml."""
+    from jsonargparse import Namespace
+
+    from pixeltransformer.runs import absolute_paths
+
+    cfg = Namespace(data=Namespace(class_path="x", init_args=Namespace(root="s3://bucket/x", cache_dir="c")),
+                    checkpoint=Namespace(dirpath="ckpts"))
+    absolute_paths(cfg)
+    assert cfg.data.init_args.root == "s3://bucket/x"
+    assert cfg.data.init_args.cache_dir == os.path.abspath("c") and cfg.checkpoint.dirpath == os.path.abspath("ckpts")
+
+
+def test_a_mapping_appended_to_a_list_a_later_file_gives_anew_is_named_as_the_list_replaced():
+    """``--trainer.callbacks+={class_path: ..., init_args: {max_items: 8}}`` before a config that gives the callbacks
+    said "its class_path and init_args.max_items are overridden": the file drops the whole appended callback."""
+    base = str(REPO / "configs/polynomial.yaml")
+    given = "--trainer.callbacks+={class_path: pixeltransformer.evaluation.SweepEvaluation, init_args: {max_items: 8}}"
+    assert overridden_options(["fit", given, "--config", base]) == [
+        f"{given} is overridden by {base} after it, whose trainer.callbacks replaces the list it appends to (options "
+        "take effect in the order given): give it after the last --config"]
