@@ -483,6 +483,23 @@ def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before
         SweepEvaluation(levels=(3,), queries=10**12).on_test_start(trainer, module)
 
 
+def test_an_evaluation_where_no_sample_fits_says_num_samples_0_for_one_signal(monkeypatch):
+    """Where the queries fitted without samples and not with one, the line said "at most num_samples 1", which it had
+    just refused, and "each of 1 signals"."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    # a query: 4 bytes x (2 positions + 1 bin x 3 + 1 value x (1 + S)): 100 queries take 2400 bytes, 2800 with a sample
+    monkeypatch.setattr(predict, "host_memory", lambda: 2600)
+    trainer, module = SimpleNamespace(datamodule=HeightData(batch_size=1)), SimpleNamespace(spec=SPEC)
+    with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 5 at 100 queries of each of 1 signal of a "
+                                         r"batch need .*; at most num_samples 0, or a smaller data batch_size$"):
+        SweepEvaluation(levels=(3,), queries=100, num_samples=5).check_memory(trainer, module)
+    SweepEvaluation(levels=(3,), queries=100, num_samples=0).check_memory(trainer, module)
+
+
 def test_what_a_domain_reads_for_a_prediction_is_checked_where_it_enters_the_core(tmp_path):
     """read_input's 8-bit levels failed in torch's grid reading, its values beyond the bins only at the model;
     context_from_rows's positions in the data's own units were only warned of, and its values without their axis
