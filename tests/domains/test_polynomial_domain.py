@@ -435,7 +435,8 @@ def test_functions_drawn_with_other_options_than_the_checkpoint_s_are_named():
 
 def test_a_curve_of_many_points_is_drawn_with_few_keeping_its_spikes(tmp_path, monkeypatch):
     """`predict --resolution 100000000` drew every point of its curves in matplotlib: minutes without a line, and
-    tens of gigabytes, after the completion. A curve is drawn at MAX_DRAWN points, each run's lowest and highest."""
+    tens of gigabytes, after the completion. A curve is drawn at MAX_DRAWN points, each run's lowest and highest,
+    and its last point."""
     import numpy as np
 
     from domains.polynomial import visualize
@@ -456,6 +457,9 @@ def test_a_curve_of_many_points_is_drawn_with_few_keeping_its_spikes(tmp_path, m
     band = drawn[0].collections[0].get_paths()[0].vertices  # [D] lower edge, [D] upper edge and closing points
     assert len(band) <= 2 * 4096 + 8
     assert band[:, 1].min() == pytest.approx(float(mean.min()) - 0.2) and band[:, 1].max() == pytest.approx(1.2)
+    # every curve and the band end at the last x, with its value (they ended at the start of the last run)
+    assert all(line.get_xdata()[-1] == x[-1] for line in lines) and band[:, 0].max() == x[-1]
+    assert lines[-1].get_ydata()[-1] == mean[-1]
 
 
 def test_a_long_prediction_csv_is_written_in_blocks_with_progress(tiny_module, tmp_path, monkeypatch, capsys):
