@@ -420,7 +420,7 @@ class SweepEvaluation(Callback):
         from .predict import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count
 
         spec: SignalSpec = pl_module.spec
-        data = getattr(trainer, "datamodule", None)  # the test loader's batch (SDF's eval_batch_size), 1 without one
+        data = getattr(trainer, "datamodule", None)  # the test loader's batch (test_batch), 1 without one
         batch, option = data.test_batch() if hasattr(data, "test_batch") else (getattr(data, "batch_size", None)
                                                                                 or 1, "batch_size")
         sampled = batch if self.sample_items is None else min(batch, self.sample_items)  # signals a batch samples
