@@ -28,7 +28,7 @@ def figure_functions(panels: Sequence[dict], path: str | Path, truth: tuple[np.n
     lo, hi = float(ref.min()), float(ref.max())
     pad = 0.25 * (hi - lo + 1e-6)
     for ax, p in zip(axes[0], panels):
-        x, starts = drawn_points(p["x"])  # [D], [D // 2] of a curve of over MAX_DRAWN points
+        x, starts = drawn_points(p["x"])  # [D], [(D - 1) // 2] of a curve of over MAX_DRAWN points
         low = envelope(p["mean"] - 2 * p["std"], starts, np.minimum)  # [D]
         high = envelope(p["mean"] + 2 * p["std"], starts, np.maximum)  # [D]
         ax.fill_between(x, low, high, color="tab:blue", alpha=0.18, label="mean ± 2σ")
@@ -54,23 +54,26 @@ MAX_DRAWN = 4096  # points a curve is drawn with: a 4.2-inch panel at 110 dpi is
 
 
 def drawn_points(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """The x [D] a curve on the points x [G] is drawn at, and the first index of each of its D / 2 runs of points
-    (None: every point is drawn, G <= MAX_DRAWN). A curve of 1e8 points took minutes and tens of gigabytes in
-    matplotlib; drawn as each run's lowest and highest value at the run's start it looks the same, spikes included."""
+    """The x [D] a curve on the points x [G] is drawn at, and the first index of each of its (D - 1) / 2 runs of
+    points (None: every point is drawn, G <= MAX_DRAWN). A curve of 1e8 points took minutes and tens of gigabytes in
+    matplotlib; drawn as each run's lowest and highest value at the run's start it looks the same, spikes included,
+    and its last point ends it at the last x."""
     if len(x) <= MAX_DRAWN:
         return x, None
-    starts = np.linspace(0, len(x), MAX_DRAWN // 2, endpoint=False).astype(np.int64)  # [D / 2], increasing
-    return np.repeat(x[starts], 2), starts  # [D]
+    starts = np.linspace(0, len(x), (MAX_DRAWN - 1) // 2, endpoint=False).astype(np.int64)  # [R], increasing
+    return np.append(np.repeat(x[starts], 2), x[-1]), starts  # [D = 2R + 1]
 
 
 def envelope(y: np.ndarray, starts: np.ndarray | None, reduce: np.ufunc | None = None) -> np.ndarray:
     """y [G] at the points of :func:`drawn_points` [D]: each run's lowest and highest value, or twice its
-    ``reduce`` (np.minimum for a band's lower edge, np.maximum for its upper)."""
+    ``reduce`` (np.minimum for a band's lower edge, np.maximum for its upper), then the last point's value."""
     if starts is None:
         return y
     if reduce is not None:
-        return np.repeat(reduce.reduceat(y, starts), 2)  # [D]
-    return np.stack([np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)], axis=1).reshape(-1)  # [D]
+        runs = np.repeat(reduce.reduceat(y, starts), 2)  # [D - 1]
+    else:
+        runs = np.stack([np.minimum.reduceat(y, starts), np.maximum.reduceat(y, starts)], axis=1).reshape(-1)  # [D - 1]
+    return np.append(runs, y[-1])  # [D]
 
 
 def beyond_range(panel: dict, lo: float, hi: float) -> list[str]:

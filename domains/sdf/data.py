@@ -333,8 +333,8 @@ class SDFDataModule(SignalDataModule):
     def spec(self) -> SignalSpec:
         return self._spec
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("test"), shuffle=False, batch_size=self.eval_batch_size)
+    def test_batch(self) -> tuple[int, str]:
+        return self.eval_batch_size or self.batch_size, "eval_batch_size"
 
     def to_float(self, signal: torch.Tensor) -> torch.Tensor:
         """A batch on its device: float16 grids (as the stacked caches store them) become the float32 values of the

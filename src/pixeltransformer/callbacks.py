@@ -90,19 +90,22 @@ class Pictures(Callback):
         resolution = resolution or self.resolution
         return tuple(signal.shape[2:]) if resolution is None else (resolution,) * (signal.dim() - 2)
 
-    def check_memory(self, pl_module: L.LightningModule, signal: torch.Tensor, count: int) -> None:
-        """Refuse a resolution whose ``count`` completions of signal [B, V, *grid] could not be held in this machine's
-        memory (a typo, 100000 for 100), before the fit's first step rather than at its first validation; the
-        bound is predict's, :func:`~pixeltransformer.predict.completion_bytes`, a lower bound."""
+    def check_memory(self, pl_module: L.LightningModule, signal: torch.Tensor, names: list[str]) -> None:
+        """Refuse a resolution whose completions of signal [B, V, *grid] at the picture contexts ``names`` could not
+        be held in this machine's memory (a typo, 100000 for 100), before the fit's first step rather than at its
+        first validation; the bound is predict's, :func:`~pixeltransformer.predict.completion_bytes`, a lower bound.
+        Each context counts the samples :meth:`draw` takes for it (the domain's ``picture_samples``)."""
         from .predict import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count
 
         if self.resolution is None:  # the data's grid, which the training holds too
             return
         memory, have = memory_at_hand()
-        batch = signal.shape[0] * count  # every completion of a draw is kept until the domain draws them
+        batch = signal.shape[0] * len(names)  # every completion of a draw is kept until the domain draws them
+        samples = [pl_module.domain.picture_samples(name, self.num_samples) for name in names]  # as draw takes them
 
         def need(resolution: int) -> int:
-            return batch * completion_bytes(pl_module.spec, math.prod(self.grid(signal, resolution)), self.num_samples)
+            points = math.prod(self.grid(signal, resolution))
+            return signal.shape[0] * sum(completion_bytes(pl_module.spec, points, s) for s in samples)
 
         if need(self.resolution) <= memory:
             return
@@ -110,7 +113,7 @@ class Pictures(Callback):
         shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
         most = largest_fitting(self.resolution, need, memory)
         raise ValueError(f"Pictures: resolution {self.resolution} means {point_count(math.prod(grid))} points{shape} "
-                         f"for each of {batch} completions ({signal.shape[0]} examples x {count} contexts), which "
+                         f"for each of {batch} completions ({signal.shape[0]} examples x {len(names)} contexts), which "
                          f"need at least {in_bytes(need(self.resolution))}: more than {have}; "
                          + (f"at most resolution {most}, or null (the data's grid)" if most >= 2 else
                             "set resolution null (the data's grid)"))
@@ -131,14 +134,22 @@ class Pictures(Callback):
         validation, after steps that no checkpoint may keep yet. On every rank: one that stopped alone left the
         others waiting in the first step's all-reduce."""
         if trainer.limit_val_batches != 0:
-            signal = self._examples(trainer, "val", "cpu")  # [B, V, *grid]
-            self.check_memory(pl_module, signal, len(self.contexts(pl_module, signal)))
+            self.check_split(trainer, pl_module, "val")
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Likewise before a `validate`, whose pictures are drawn at its end (a fit's were checked at its start)."""
+        if trainer.state.fn != TrainerFn.FITTING:
+            self.check_split(trainer, pl_module, "val")
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Likewise before a test's sweep, whose evaluation the pictures at its end would fail."""
         if self.on_test and not trainer.fast_dev_run:
-            signal = self._examples(trainer, "test", "cpu")  # [B, V, *grid]
-            self.check_memory(pl_module, signal, len(self.contexts(pl_module, signal)))
+            self.check_split(trainer, pl_module, "test")
+
+    def check_split(self, trainer: L.Trainer, pl_module: L.LightningModule, split: str) -> None:
+        """The picture contexts of a split's examples, and the memory their completions need (check_memory)."""
+        signal = self._examples(trainer, split, "cpu")  # [B, V, *grid]
+        self.check_memory(pl_module, signal, list(self.contexts(pl_module, signal)))
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
         return trainer.datamodule.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]

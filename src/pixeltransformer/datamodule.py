@@ -1030,8 +1030,13 @@ class SignalDataModule(L.LightningDataModule):
         # val/nll averages over distinct items (module.val_nll_means)
         return self._loader(self.validation_set(), shuffle=False)
 
+    def test_batch(self) -> tuple[int, str]:
+        """The test loader's batch size and the data option that sets it: ``batch_size`` here; a domain whose test
+        loader has a batch size of its own (an evaluation that decodes every grid point) overrides both."""
+        return self.batch_size, "batch_size"
+
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("test"), shuffle=False)
+        return self._loader(self.dataset("test"), shuffle=False, batch_size=self.test_batch()[0])
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_inputs is not None:  # one input per batch: each has its own |S|

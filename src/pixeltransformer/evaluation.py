@@ -419,7 +419,9 @@ class SweepEvaluation(Callback):
         from .predict import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count
 
         spec: SignalSpec = pl_module.spec
-        batch = getattr(getattr(trainer, "datamodule", None), "batch_size", None) or 1
+        data = getattr(trainer, "datamodule", None)  # the test loader's batch (test_batch), 1 without one
+        batch, option = data.test_batch() if hasattr(data, "test_batch") else (getattr(data, "batch_size", None)
+                                                                                or 1, "batch_size")
         sampled = batch if self.sample_items is None else min(batch, self.sample_items)  # signals a batch samples
         queries = spec.num_points if self.queries == "grid" else int(self.queries)
         memory, have = memory_at_hand()
@@ -429,8 +431,8 @@ class SweepEvaluation(Callback):
 
         if need(queries, self.num_samples) <= memory:
             return
-        if self.num_samples > 0 and need(queries, 0) <= memory:
-            most = largest_fitting(self.num_samples, lambda s: need(queries, s), memory)
+        if self.num_samples > 0 and need(queries, 0) <= memory:  # 0: the metrics without samples
+            most = largest_fitting(self.num_samples + 1, lambda s: need(queries, s - 1), memory) - 1
             remedy = f"at most num_samples {most}, or "
         elif self.queries != "grid" and (most := largest_fitting(queries, lambda q: need(q, self.num_samples),
                                                                  memory)) >= 2:
@@ -438,9 +440,9 @@ class SweepEvaluation(Callback):
         else:
             remedy = ""
         raise ValueError(f"{type(self).__name__}: num_samples {self.num_samples} at {point_count(queries)} queries "
-                         f"of each of {batch} signals of a batch need at least "
+                         f"of each of {counted(batch, 'signal')} of a batch need at least "
                          f"{in_bytes(need(queries, self.num_samples))}: more than {have}; {remedy}a smaller data "
-                         "batch_size")
+                         f"{option}")
 
     def _update(self, k: int, name: str, values: torch.Tensor, keys: list[int]) -> None:
         """Record one metric [B] of the items ``keys`` at |S| = k. An item met twice (the copies a distributed

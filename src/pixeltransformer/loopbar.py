@@ -13,6 +13,7 @@ nested in one that shows its own progress (the |S| levels of an evaluation's bat
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -22,6 +23,7 @@ from typing import Any, TextIO
 LINES_PER_LOOP = 10
 SECONDS_PER_LINE = 30.0  # when the loop's length is unknown
 DELAY_SECONDS = 1.0  # nothing is shown before a loop has run this long
+_quiet_blocks = 0  # the quiet_loops(True) blocks running
 
 
 def format_duration(seconds: float) -> str:
@@ -84,7 +86,7 @@ def loop_progress(iterable: Iterable, desc: str, total: int | None = None, unit:
     """``iterable`` with progress: tqdm on a terminal, :class:`LoopLines` when stderr is a file or pipe, nothing
     when not ``enabled`` or before the loop has run ``delay`` seconds (default DELAY_SECONDS). The result iterates
     like ``iterable`` and has ``set_postfix``."""
-    if not enabled:
+    if not enabled or _quiet_blocks:
         return _Quiet(iterable)
     delay = DELAY_SECONDS if delay is None else delay
     if sys.stderr.isatty() and not under_live_display(sys.stderr):
@@ -92,6 +94,18 @@ def loop_progress(iterable: Iterable, desc: str, total: int | None = None, unit:
 
         return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, delay=delay)
     return LoopLines(iterable, desc, total, unit, delay=delay)
+
+
+@contextlib.contextmanager
+def quiet_loops(quiet: bool = True) -> Iterator[None]:
+    """Within it (where ``quiet``), every loop_progress shows nothing: the loops of code that sees no trainer (a
+    domain's write_prediction) follow a command's trainer.enable_progress_bar=false as the loops run under it do."""
+    global _quiet_blocks
+    _quiet_blocks += quiet
+    try:
+        yield
+    finally:
+        _quiet_blocks -= quiet
 
 
 def under_live_display(stream: TextIO) -> bool:

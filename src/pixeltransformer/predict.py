@@ -35,6 +35,8 @@ from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .domain import Domain, checked_context
 from .files import missing_folders, remove_empty, staging_folder, write_json
 from .inference import check_temperature, grid_sizes, item_seeds
+from .loopbar import quiet_loops
+from .progress import shows_progress
 from .sets import draw_context
 from .signal import SignalSpec
 
@@ -528,7 +530,8 @@ class PredictionWriter(BasePredictionWriter):
     def _fill(self, trainer, pl_module, prediction, draft: Path) -> list[Path]:
         """Write the prediction into ``draft`` and publish it (:meth:`_publish`): its files, where they now are."""
         out = draft
-        files = pl_module.domain.write_prediction(prediction, out)
+        with quiet_loops(not shows_progress(trainer)):  # the domain's loops (a long CSV's blocks) follow the trainer
+            files = pl_module.domain.write_prediction(prediction, out)
         if not (isinstance(files, list) and all(isinstance(f, Path) for f in files)):
             # what the domain wrote stays, for its author to see, where it can (another prediction may have taken
             # a given --out meanwhile): the domain's error is the cause either way

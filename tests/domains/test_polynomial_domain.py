@@ -435,7 +435,8 @@ def test_functions_drawn_with_other_options_than_the_checkpoint_s_are_named():
 
 def test_a_curve_of_many_points_is_drawn_with_few_keeping_its_spikes(tmp_path, monkeypatch):
     """`predict --resolution 100000000` drew every point of its curves in matplotlib: minutes without a line, and
-    tens of gigabytes, after the completion. A curve is drawn at MAX_DRAWN points, each run's lowest and highest."""
+    tens of gigabytes, after the completion. A curve is drawn at MAX_DRAWN points, each run's lowest and highest,
+    and its last point."""
     import numpy as np
 
     from domains.polynomial import visualize
@@ -456,6 +457,9 @@ def test_a_curve_of_many_points_is_drawn_with_few_keeping_its_spikes(tmp_path, m
     band = drawn[0].collections[0].get_paths()[0].vertices  # [D] lower edge, [D] upper edge and closing points
     assert len(band) <= 2 * 4096 + 8
     assert band[:, 1].min() == pytest.approx(float(mean.min()) - 0.2) and band[:, 1].max() == pytest.approx(1.2)
+    # every curve and the band end at the last x, with its value (they ended at the start of the last run)
+    assert all(line.get_xdata()[-1] == x[-1] for line in lines) and band[:, 0].max() == x[-1]
+    assert lines[-1].get_ydata()[-1] == mean[-1]
 
 
 def test_a_long_prediction_csv_is_written_in_blocks_with_progress(tiny_module, tmp_path, monkeypatch, capsys):
@@ -465,15 +469,38 @@ def test_a_long_prediction_csv_is_written_in_blocks_with_progress(tiny_module, t
 
     import domains.polynomial.domain as domain_module
 
-    monkeypatch.setattr(domain_module, "CSV_ROWS", 8, raising=False)
+    monkeypatch.setattr(domain_module, "CSV_ROWS", 7, raising=False)  # 64 rows: 9 blocks of 7 and one of 1
     monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
     completion = tiny_module.complete(torch.tensor([[[-0.5], [0.5]]]), torch.tensor([[[1.0], [-1.0]]]), (64,),
                                       num_samples=2, n_autoregressive=4)
     capsys.readouterr()
     files = tiny_module.domain.write_prediction(completion, tmp_path)
     err = capsys.readouterr().err
-    assert "[writing prediction.csv] 1/8 block" in err and "[writing prediction.csv] 8/8 block" in err
+    assert "[writing prediction.csv] 1/10 blocks (10%)" in err, err  # the count's plural, exactly
+    assert "[writing prediction.csv] 10/10 blocks (100%)" in err, err
     panel = tiny_module.domain.function_panel(completion, "")
     columns = np.stack([panel["x"], panel["mean"], panel["std"], *panel["samples"]], axis=1)  # [G, 5]
     rows = [",".join([f"{r[0]:.10g}", *(f"{v:.6g}" for v in r[1:])]) for r in columns]  # as it was written whole
     assert files[1].read_text() == "\n".join(["x,mean,std,sample_1,sample_2", *rows]) + "\n"
+
+
+def test_a_prediction_s_csv_progress_follows_the_trainer_s_progress_bar(tiny_module, tmp_path, monkeypatch, capsys):
+    """`predict --trainer.enable_progress_bar=false` turned the sampling's progress off, and a long prediction.csv
+    still printed its [writing prediction.csv] lines: the domain's loop sees no trainer. It follows it now."""
+    from types import SimpleNamespace
+
+    import domains.polynomial.domain as domain_module
+    from pixeltransformer.predict import PredictionWriter, PredictOptions
+
+    monkeypatch.setattr(domain_module, "CSV_ROWS", 7, raising=False)
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
+    completion = tiny_module.complete(torch.tensor([[[-0.5], [0.5]]]), torch.tensor([[[1.0], [-1.0]]]), (64,),
+                                      num_samples=1, n_autoregressive=4)
+    for i, (bar, shown) in enumerate(((None, False), (object(), True))):
+        trainer = SimpleNamespace(progress_bar_callback=bar, ckpt_path="", precision="32-true")
+        writer = PredictionWriter(PredictOptions(context="[[0, 1]]", out=str(tmp_path / str(i))), tmp_path)
+        capsys.readouterr()
+        writer.write_on_batch_end(trainer, tiny_module, completion, None, None, 0)
+        err = capsys.readouterr().err
+        assert ("[writing prediction.csv] 10/10 blocks" in err) == shown, err
+        assert (tmp_path / str(i) / "prediction.csv").is_file()

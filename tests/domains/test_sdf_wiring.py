@@ -637,3 +637,24 @@ def test_the_evaluated_shapes_name_their_folder_or_file(tmp_path):
     voxels = SDFDataModule(dataset="voxels", root=str(tmp_path / "modelnet" / "chair_vox32.npy.gz"), **kw)
     assert module_spec(voxels).extra["source"] == "chair_vox32.npy.gz"
     assert "source" not in module_spec(SDFDataModule(dataset="procedural", root=str(tmp_path / "x"), **kw)).extra
+
+
+def test_the_evaluation_memory_check_counts_the_test_loader_s_eval_batch_size(monkeypatch):
+    """configs/sdf/shapenet_paper.yaml (batch_size 32, eval_batch_size 2) was refused on a machine of 8 GiB: the
+    check counted test batches of 32 shapes (14.2 GiB), where the test loader's hold 2 (910 MiB), and its remedy
+    named batch_size, which the test loader does not use."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    dm = SDFDataModule(dataset="procedural", resolution=64, batch_size=32, eval_batch_size=2)
+    trainer, module = SimpleNamespace(datamodule=dm), SimpleNamespace(spec=dm.spec)
+    SweepEvaluation(levels=(4,), grid_points=False, num_samples=1).check_memory(trainer, module)
+    with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 10000 at 262,144 queries of each of 2 "
+                                         r"signals of a batch .*; at most num_samples \d+, or a smaller data "
+                                         r"eval_batch_size$"):
+        SweepEvaluation(levels=(4,), grid_points=False, num_samples=10000).check_memory(trainer, module)
+    assert dm.test_batch() == (2, "eval_batch_size")
+    assert SDFDataModule(dataset="procedural", batch_size=3).test_batch() == (3, "eval_batch_size")

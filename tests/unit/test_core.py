@@ -170,25 +170,40 @@ def test_a_signals_samples_do_not_depend_on_the_other_signals_of_its_batch(tiny_
     assert torch.allclose(batch[0], first[0], atol=1e-4)
 
 
-def test_the_mean_of_the_points_not_drawn_is_read_a_chunk_at_a_time(tiny_module, monkeypatch):
+def test_the_mean_of_the_points_not_drawn_is_read_a_chunk_at_a_time(monkeypatch):
     """The samples' points not drawn were decoded into the parameters of every chain at once, [S, R, NP], before
     their mean was read: 38 GB for 3 samples of an SDF model (150 bins) at --resolution 192, past the memory check,
-    which counts the mean's parameters alone. Each chunk's parameters are now read into their mean [S, chunk, V]."""
-    m = tiny_module
-    dist_mean, rows = m.dist.mean, []
+    which counts the mean's parameters alone. Each chunk's parameters are now read into their mean [S, chunk, V],
+    which gives the samples of the path before to float32 rounding (a model of 32 bins)."""
+    import domains.images.domain  # noqa: F401 - the domain the spec names
+    import pixeltransformer.inference as inference
+    from pixeltransformer.module import PixelTransformerModule
+
+    spec = SignalSpec(domain="images", dataset="digits", grid_shape=(8, 8), val_dims=1, val_range=(0.0, 1.0),
+                      num_bins=32)
+    torch.manual_seed(0)
+    m = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64)).eval()
+    decode, dist_mean, rows = inference.decode_chunked, m.dist.mean, []
+
+    def whole_then_mean(model, memory, qry_pos, chunk=16384, progress=None, read=None):
+        """The path before: every chain's parameters [BS, R, NP] first, then their mean."""
+        params = decode(model, memory, qry_pos, chunk, progress)  # [BS, R, NP]
+        return params if read is None else read(params)
 
     def mean(params):  # [..., Q, NP] -> [..., Q, V]
         rows.append(params.shape[-2])
         return dist_mean(params)
 
-    ctx_pos, ctx_val = torch.tensor([[[-0.5], [0.5]]]), torch.tensor([[[1.0], [-1.0]]])  # [1, 2, 1] each
-    whole = m.sample(ctx_pos, ctx_val, grid_positions((64,)).unsqueeze(0), num_samples=2, n_autoregressive=4,
-                     chunk=8)  # [1, 2, 64, 1]
+    ctx_pos, ctx_val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    qry_pos = grid_positions((8, 8)).unsqueeze(0).expand(2, -1, -1)  # [2, 64, 2]
+    options = dict(num_samples=2, n_autoregressive=4, chunk=8, seed=1)
     monkeypatch.setattr(m.dist, "mean", mean)
-    chunked = m.sample(ctx_pos, ctx_val, grid_positions((64,)).unsqueeze(0), num_samples=2, n_autoregressive=4,
-                       chunk=8)  # [1, 2, 64, 1]
+    chunked = m.sample(ctx_pos, ctx_val, qry_pos, **options)  # [2, 2, 64, 1]
     assert rows and max(rows) <= 8  # 60 points not drawn, a chunk of 8 at a time
-    assert torch.equal(chunked, whole)
+    monkeypatch.setattr(inference, "decode_chunked", whole_then_mean)
+    before = m.sample(ctx_pos, ctx_val, qry_pos, **options)  # [2, 2, 64, 1]
+    assert max(rows) == 60  # the path before read them whole
+    assert torch.allclose(chunked, before, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("distance_bias", [False, True])

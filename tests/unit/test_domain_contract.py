@@ -458,6 +458,40 @@ def test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_f
         Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=7724).on_fit_start(trainer, module)
 
 
+def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_runs_before_a_validate(monkeypatch):
+    """The check charged num_samples to every picture context, where the domain's picture_samples gives some none
+    (the images' contexts at each |S| are means only): a resolution that fitted was refused. And `validate` drew the
+    val pictures without the check, which ran only at a fit's and a test's start."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+
+    class MeansAtThree(HeightDomain):
+        def picture_samples(self, name: str, num_samples: int) -> int:
+            return 0 if name == "3" else num_samples
+
+    module = PixelTransformerModule(spec=SPEC, domain=MeansAtThree(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False,
+                              datamodule=HeightData(), state=SimpleNamespace(fn=TrainerFn.VALIDATING))
+    pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100)
+    # 2 examples, each a completion at |S| = 3 without samples and one at |S| = 5 with 3
+    drawn = 2 * (predict.completion_bytes(SPEC, 100 * 100, 0) + predict.completion_bytes(SPEC, 100 * 100, 3))
+    monkeypatch.setattr(predict, "host_memory", lambda: drawn)
+    pictures.on_fit_start(trainer, module)
+    pictures.on_validation_start(trainer, module)
+    monkeypatch.setattr(predict, "host_memory", lambda: drawn - 1)
+    with pytest.raises(ValueError, match=r"^Pictures: resolution 100 means 10,000 points .* 4 completions .*"
+                                         r"; at most resolution 99, or null \(the data's grid\)$"):
+        pictures.on_validation_start(trainer, module)  # a `validate` of a checkpoint
+    trainer.state.fn = TrainerFn.FITTING
+    pictures.on_validation_start(trainer, module)  # a fit's validations: checked once, at its start
+
+
 def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before_its_first_batch(monkeypatch):
     """SweepEvaluation's num_samples (and queries) had no memory check: num_samples 1000000000 met torch's allocator
     in the first batch's sampling, after the checkpoint had loaded, with a traceback."""
@@ -481,6 +515,23 @@ def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before
     with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 0 at 1e\+12 queries of each of 16 signals .*"
                                          r"; at most queries 22369621, or a smaller data batch_size$"):
         SweepEvaluation(levels=(3,), queries=10**12).on_test_start(trainer, module)
+
+
+def test_an_evaluation_where_no_sample_fits_says_num_samples_0_for_one_signal(monkeypatch):
+    """Where the queries fitted without samples and not with one, the line said "at most num_samples 1", which it had
+    just refused, and "each of 1 signals"."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    # a query: 4 bytes x (2 positions + 1 bin x 3 + 1 value x (1 + S)): 100 queries take 2400 bytes, 2800 with a sample
+    monkeypatch.setattr(predict, "host_memory", lambda: 2600)
+    trainer, module = SimpleNamespace(datamodule=HeightData(batch_size=1)), SimpleNamespace(spec=SPEC)
+    with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 5 at 100 queries of each of 1 signal of a "
+                                         r"batch need .*; at most num_samples 0, or a smaller data batch_size$"):
+        SweepEvaluation(levels=(3,), queries=100, num_samples=5).check_memory(trainer, module)
+    SweepEvaluation(levels=(3,), queries=100, num_samples=0).check_memory(trainer, module)
 
 
 def test_what_a_domain_reads_for_a_prediction_is_checked_where_it_enters_the_core(tmp_path):
