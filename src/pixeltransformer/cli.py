@@ -305,7 +305,9 @@ def set_wandb_mode(cfg) -> None:
 
 def without_wandb_loggers(logger):
     """A config's trainer.logger less its W&B loggers, as a prediction runs it (False where none is left: None is
-    Lightning's default logger)."""
+    Lightning's default logger); a trainer.logger without one (true, null: Lightning's default) as it is."""
+    if not any(_is_wandb_logger(lg) for lg in _config_list(logger)):
+        return logger
     return [lg for lg in _config_list(logger) if not _is_wandb_logger(lg)] or False
 
 
@@ -746,7 +748,7 @@ class PixelTransformerCLI(LightningCLI):
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
-        if self.subcommand == "predict" and any(_is_wandb_logger(lg) for lg in _config_list(cfg.trainer.logger)):
+        if self.subcommand == "predict":
             # its record is its folder and prediction.json: its W&B run held nothing, no config, no metric (False,
             # not None: None is Lightning's default logger)
             cfg.trainer.logger = without_wandb_loggers(cfg.trainer.logger)

@@ -472,6 +472,11 @@ def test_print_config_of_a_prediction_shows_no_wandb_logger(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), *given, "--print_config"])
         assert yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"] is False, given
+    for logger in ("true", "null"):  # no W&B logger to drop: the prediction keeps Lightning's default one
+        with pytest.raises(SystemExit):
+            main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), f"--trainer.logger={logger}",
+                  "--print_config"])
+        assert yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"] is {"true": True}.get(logger), logger
     with pytest.raises(SystemExit):  # a fit's printed config keeps its logger
         main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--print_config"])
     assert yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"]["class_path"].endswith("WandbLogger")
