@@ -6,7 +6,8 @@ file. :func:`step_progress_bar` picks :class:`StepBar` (a live rich bar, step / 
 terminal and :class:`LogLines` (plain lines) otherwise; both print one line per validation with its metrics.
 The CLI puts it in place of Lightning's default bar (:func:`replace_default_bar`); a progress bar of another
 class in trainer.callbacks is kept, and ``trainer.enable_progress_bar=false`` still turns progress off, the
-lines of the loops run under the trainer too (:func:`shows_progress`: pictures, sampling, an evaluation's levels).
+lines of the loops run under the trainer too (:func:`shows_progress`: pictures, sampling, an evaluation's levels,
+the first training of the images domain's classifier and VAE).
 """
 
 from __future__ import annotations
