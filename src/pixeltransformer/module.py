@@ -27,7 +27,7 @@ from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
-from .errors import first_line
+from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
                         check_weights, complete, grid_sizes, mean_field, predict_params, sample)
@@ -105,7 +105,7 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
     naming the options to use instead as the command line spells them, or (``python``) as a plain Trainer and a
     DataModule built in Python take them."""
     if batch_limit(limit):
-        what = f"{limit} batch{'es' * (limit != 1)}" if isinstance(limit, int) else f"{limit:g} of the batches"
+        what = counted(limit, "batch") if isinstance(limit, int) else f"{limit:g} of the batches"
         items, off = (("the DataModule's val_items=N", "Trainer(limit_val_batches=0)") if python else
                       ("--data.init_args.val_items=N", "--trainer.limit_val_batches=0"))
         raise ValueError(f"trainer.limit_val_batches={limit} validates {what} on each device, so val/nll would score "

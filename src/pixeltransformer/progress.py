@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from lightning.pytorch.callbacks import RichProgressBar, Timer, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
 
+from .errors import counted
 from .loopbar import format_duration
 
 
@@ -277,7 +278,7 @@ class LogLines(ProgressBar):
             self._eval_last = now
 
     def _eval_end(self, stage: str, processes: int = 1) -> None:
-        batches = f"{self._eval_batches} batch{'es' if self._eval_batches != 1 else ''}"  # a prediction's one batch
+        batches = counted(self._eval_batches, "batch")  # a prediction's one batch
         if processes > 1:  # the distributed sampler gives every process as many batches: this one's count
             batches += f" (each of {processes} processes)"
         self.print(f"[{stage}] {batches} in {format_duration(time.monotonic() - self._eval_start)}")
