@@ -1142,7 +1142,8 @@ def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys
 
 def test_a_fit_ends_on_a_line_naming_its_checkpoints_and_the_command_that_evaluates_the_best(tmp_path, capsys):
     """A long fit's first [run] line has scrolled away when it ends: its last line names the folder, the checkpoints
-    (the best with its val/nll), the pictures and an evaluation command, which runs as printed. Without validation: last.ckpt."""
+    (the best with its val/nll), the pictures and an evaluation command, which runs as printed. Without validation:
+    last.ckpt."""
     fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *SETS_SMOKE, *DATA_SMOKE["polynomial"],
            "--run_root", str(tmp_path)]
     cli = main([*fit, "--run_name", "validated"])
