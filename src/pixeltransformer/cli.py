@@ -140,8 +140,6 @@ class RunConfig(SaveConfigCallback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         quiet_console()  # again in each process ddp_spawn starts afresh, which main() never ran in
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
-        if trainer.is_global_zero:
-            print(setup_line(trainer, pl_module, stage), flush=True)
         if stage == "predict":  # prediction.json records the prediction's options beside its files
             return
         if stage != "fit":  # the folder is named at teardown, once the checkpoint is restored (eval_folder)
@@ -228,9 +226,10 @@ def trainable_parameters(module) -> int:
 
 
 def setup_line(trainer, module, stage: str) -> str:
-    """What a command runs, under its first [run] line (which names the folder, before anything is built): the
-    domain and dataset, the parameters it trains, the device and the precision, which a log file otherwise never
-    says (Lightning's lines tell whether a GPU is used, not which precision, nor how many devices)."""
+    """What a command runs, under its first [run] line (which names the folder, before anything is built), printed
+    once the classes are built: the domain and dataset, the parameters it trains, the device and the precision,
+    which a log file otherwise never says (Lightning's lines tell whether a GPU is used, not which precision, nor how
+    many devices)."""
     spec = getattr(module, "spec", None)
     what = f"{spec.domain}/{spec.dataset}" if spec is not None else type(module).__name__
     kind, devices, nodes = trainer.strategy.root_device.type, trainer.num_devices, trainer.num_nodes
@@ -798,6 +797,8 @@ class PixelTransformerCLI(LightningCLI):
             if self.subcommand != "predict" and hasattr(self.datamodule, "check_data_roots"):
                 # missing data: one line before a run starts (predict reads none; an evaluation, what it reads)
                 self.datamodule.check_data_roots(self.subcommand)
+            if self.subcommand and _first_process():  # here: Lightning adds no RunConfig to a fast_dev_run
+                print(setup_line(self.trainer, self.model, self.subcommand), flush=True)
         except BaseException:  # bad data or options, found after the run folder was named
             self._drop_new_run()
             raise

@@ -957,6 +957,17 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, capsys):
     assert re.fullmatch(r"\[run\] fit polynomial/polynomial: [\d,]+ parameters, on cpu, precision 32-true", what), what
 
 
+def test_a_fast_dev_run_says_what_it_runs_too(tmp_path, capsys):
+    """Lightning adds no config callback to a fast_dev_run, and that callback printed the line naming what a command
+    runs: a fast_dev_run's log went from its folder's line to its end. The CLI prints it itself, for every command."""
+    run = tmp_path / "runs" / "polynomial" / "x"
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+          "--trainer.fast_dev_run=true", "--run_root", str(tmp_path / "runs"), "--run_name", "x"])
+    first, what, last = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")]
+    assert (first, last) == (f"[run] fit: {run}", f"[run] fit: {run} not kept: a fast_dev_run keeps no run folder")
+    assert re.fullmatch(r"\[run\] fit polynomial/polynomial: [\d,]+ parameters, on cpu, precision 32-true", what), what
+
+
 def test_bad_data_found_after_the_run_line_says_the_folder_was_not_kept(tmp_path, capsys):
     """A DataModule option refused while the classes are built, after the [run] line named the folder."""
     args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
