@@ -360,6 +360,10 @@ class PixelTransformerModule(L.LightningModule):
             step, epoch
         self._fit_logger_step = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # its trainer, which Lightning leaves out of a pickled module (ddp_spawn's): a copy charts nothing aside
+        return {**super().__getstate__(), "_fit_logger_step": None}
+
     # ---- training ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
         self._returned_none = False

@@ -1,5 +1,6 @@
 """Model, set sampler and inference: the contracts every domain relies on."""
 
+import pickle
 import re
 
 import numpy as np
@@ -1464,6 +1465,7 @@ def test_an_evaluation_that_failed_puts_the_fit_s_count_back_at_the_next_setup(t
         assert _counts(first) == (100, 7)
 
         tiny_module.on_test_start()  # fails again, and the next evaluation has a trainer of its own
+        assert pickle.loads(pickle.dumps(tiny_module))._fit_logger_step is None  # as Lightning pickles no trainer
         second = _counting_trainer(0, 0)
         tiny_module._trainer = second
         tiny_module.trained_steps, tiny_module.trained_epoch = 80, 5
