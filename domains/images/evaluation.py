@@ -13,6 +13,7 @@ import lightning as L
 import torch
 
 from pixeltransformer.evaluation import SweepEvaluation, SweepItem, masked_mean
+from pixeltransformer.progress import shows_progress
 
 from .baselines.classifier import classify
 from .baselines.vae import LATENT_SIDE, vae_complete
@@ -130,15 +131,16 @@ class ImageEvaluation(SweepEvaluation):
             return
         from .baselines.pretrained import load_classifier, load_vae
 
+        progress = shows_progress(trainer)  # a first training's epochs, as the trainer shows progress
         # Lightning tests under inference mode; the helpers may need training here, and the VAE baseline
         # back-propagates into its latents, so they are built as ordinary tensors.
         with torch.inference_mode(False), torch.enable_grad():
             if self.use_classifier and self.classifier is None:
                 self.classifier = built_on_first_rank(trainer, pl_module, lambda: load_classifier(
-                    dm, self.cache_dir, self.classifier_epochs, pl_module.device))
+                    dm, self.cache_dir, self.classifier_epochs, pl_module.device, progress=progress))
             if self.use_vae and self.vae is None:
-                self.vae = built_on_first_rank(trainer, pl_module, lambda: load_vae(dm, self.cache_dir, self.vae_epochs,
-                                                                             pl_module.device))
+                self.vae = built_on_first_rank(trainer, pl_module, lambda: load_vae(
+                    dm, self.cache_dir, self.vae_epochs, pl_module.device, progress=progress))
 
     # ---- metrics ---------------------------------------------------------------------------------------
     def complete_with_vae(self, item: SweepItem) -> torch.Tensor:

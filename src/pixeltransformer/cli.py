@@ -140,8 +140,6 @@ class RunConfig(SaveConfigCallback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         quiet_console()  # again in each process ddp_spawn starts afresh, which main() never ran in
         run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
-        if trainer.is_global_zero:
-            print(setup_line(trainer, pl_module, stage), flush=True)
         if stage == "predict":  # prediction.json records the prediction's options beside its files
             return
         if stage != "fit":  # the folder is named at teardown, once the checkpoint is restored (eval_folder)
@@ -228,9 +226,10 @@ def trainable_parameters(module) -> int:
 
 
 def setup_line(trainer, module, stage: str) -> str:
-    """What a command runs, under its first [run] line (which names the folder, before anything is built): the
-    domain and dataset, the parameters it trains, the device and the precision, which a log file otherwise never
-    says (Lightning's lines tell whether a GPU is used, not which precision, nor how many devices)."""
+    """What a command runs, under its first [run] line (which names the folder, before anything is built), printed
+    once the classes are built: the domain and dataset, the parameters it trains, the device and the precision,
+    which a log file otherwise never says (Lightning's lines tell whether a GPU is used, not which precision, nor how
+    many devices)."""
     spec = getattr(module, "spec", None)
     what = f"{spec.domain}/{spec.dataset}" if spec is not None else type(module).__name__
     kind, devices, nodes = trainer.strategy.root_device.type, trainer.num_devices, trainer.num_nodes
@@ -272,12 +271,21 @@ def resume_run_name(group: str, k: int) -> str:
 
 
 def derived_run_name(name: str | None, group: str | None) -> bool:
-    """Whether a W&B run name is one the CLI derived from the run folder of the group: a fit's (the group), an
-    offline resume's (:func:`resume_run_name`) or an evaluation's (:func:`evaluation_run_name`)."""
-    if name is None or group is None:
+    """Whether a W&B run name is one the CLI derives (none given) or derived from the run folder of the group: a
+    fit's (the group), an offline resume's (:func:`resume_run_name`) or an evaluation's (:func:`evaluation_run_name`).
+    Either is derived again for the folder a command runs in; any other name is the user's."""
+    if name is None:
+        return True
+    if group is None:
         return False
-    derived = rf"{re.escape(group)}(/[^/]+ \((test|validate)\)| \(resume \d+\))?"
-    return re.fullmatch(derived, name) is not None
+    # each format with a stand-in for what varies, and what that may be
+    formats = ((group,), (resume_run_name(group, "\0"), r"\d+"),
+               (evaluation_run_name(group, "\0", "\0"), r"[^/]+", "test|validate"))
+    for made, *fields in formats:
+        fixed = [re.escape(part) for part in made.split("\0")]
+        if re.fullmatch(fixed[0] + "".join(f"({field}){part}" for field, part in zip(fields, fixed[1:])), name):
+            return True
+    return False
 
 
 def wandb_offline() -> bool:
@@ -307,7 +315,9 @@ def set_wandb_mode(cfg) -> None:
 
 def without_wandb_loggers(logger):
     """A config's trainer.logger less its W&B loggers, as a prediction runs it (False where none is left: None is
-    Lightning's default logger)."""
+    Lightning's default logger); a trainer.logger without one (true, null: Lightning's default) as it is."""
+    if not any(_is_wandb_logger(lg) for lg in _config_list(logger)):
+        return logger
     return [lg for lg in _config_list(logger) if not _is_wandb_logger(lg)] or False
 
 
@@ -747,7 +757,7 @@ class PixelTransformerCLI(LightningCLI):
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
-        if self.subcommand == "predict" and any(_is_wandb_logger(lg) for lg in _config_list(cfg.trainer.logger)):
+        if self.subcommand == "predict":
             # its record is its folder and prediction.json: its W&B run held nothing, no config, no metric (False,
             # not None: None is Lightning's default logger)
             cfg.trainer.logger = without_wandb_loggers(cfg.trainer.logger)
@@ -788,6 +798,8 @@ class PixelTransformerCLI(LightningCLI):
             if self.subcommand != "predict" and hasattr(self.datamodule, "check_data_roots"):
                 # missing data: one line before a run starts (predict reads none; an evaluation, what it reads)
                 self.datamodule.check_data_roots(self.subcommand)
+            if self.subcommand and _first_process():  # here: Lightning adds no RunConfig to a fast_dev_run
+                print(setup_line(self.trainer, self.model, self.subcommand), flush=True)
         except BaseException:  # bad data or options, found after the run folder was named
             self._drop_new_run()
             raise
@@ -833,10 +845,10 @@ class PixelTransformerCLI(LightningCLI):
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
         init_args.save_dir = str(run_dir)
         init_args.offline = wandb_offline()
-        # a run's config.yaml holds the name derived for its own folder (the name of its group): another folder's
-        # run started or evaluated with that file gets its own; a name the command line gives is kept
-        self._derived_wandb_name = not self._given_logger_name and init_args.get("name") in (None,
-                                                                                           init_args.get("group"))
+        # a config that holds a name derived for another folder (an older config.yaml's): this folder's run started
+        # or evaluated with that file gets its own; a name the command line or a config gives is kept
+        self._derived_wandb_name = not self._given_logger_name and derived_run_name(init_args.get("name"),
+                                                                                     init_args.get("group"))
         if self._derived_wandb_name:  # an evaluation's is named after its folder as well (_name_evaluation)
             init_args.name = run_group(run_dir)
         init_args.group = run_group(run_dir)  # a run folder's fits and evaluations: one group
@@ -844,19 +856,19 @@ class PixelTransformerCLI(LightningCLI):
             # the run id lives in the run folder: an online resume continues the same W&B run
             id_file = run_dir / "wandb_id.txt"
             run_id = os.environ.get(WANDB_ID_ENV) if _is_ddp_child() else None
+            resume = 0  # the offline resume this fit is (offline_segment); 0: the run's first segment, or online
             if run_id is None:
                 run_id = id_file.read_text().strip() if id_file.is_file() else _new_wandb_id()
                 if not init_args.offline:
                     os.environ[WANDB_ID_ENV] = run_id
                 else:  # W&B cannot resume offline, and syncing two offline folders of one id keeps only one's history
-                    os.environ[WANDB_ID_ENV] = offline_segment_id(run_id, run_dir / "wandb")
+                    os.environ[WANDB_ID_ENV], resume = offline_segment(run_id, run_dir / "wandb")
             if _first_process():
                 self.wandb_id = run_id  # written into the run folder when the fit starts (_run_subcommand)
             init_args.id = os.environ[WANDB_ID_ENV]
             init_args.resume = "allow"
-            if self._derived_wandb_name and (segment := re.fullmatch(r"[^-]+-(\d+)", init_args.id)):
-                # an offline resume, a W&B run of its own (offline_segment_id): named apart from the run's first
-                init_args.name = resume_run_name(init_args.group, int(segment.group(1)))
+            if self._derived_wandb_name and resume:  # a W&B run of its own: named apart from the run's first
+                init_args.name = resume_run_name(init_args.group, resume)
             # the dashboard tells a run folder's fits from its evaluations by it (a job type of the user's stays; an
             # evaluation's, from its config_test.yaml, is not a fit's)
             if init_args.get("job_type") in (None, "", "test", "validate", "predict"):
@@ -1179,20 +1191,20 @@ def _finish_wandb(exit_code: int = 1) -> None:
         wandb.finish(exit_code=exit_code)
 
 
-def offline_segment_id(run_id: str, wandb_dir: Path) -> str:
-    """The W&B id of an offline fit of a run whose W&B id is run_id: run_id itself for its first segment, and
-    ``<run_id>-<k>`` for the k-th resume (k counts the run's segments already in wandb_dir; its evaluations' W&B
-    runs are not segments), so that `wandb sync` uploads every segment of the run as a run of its own in the run
-    folder's group, none replacing another's history."""
+def offline_segment(run_id: str, wandb_dir: Path) -> tuple[str, int]:
+    """The W&B id of an offline fit of a run whose W&B id is run_id, and which resume of the run it is: run_id itself
+    and 0 for its first segment, ``<run_id>-<k>`` and k for the k-th resume (k counts the run's segments already in
+    wandb_dir; its evaluations' W&B runs are not segments), so that `wandb sync` uploads every segment of the run as
+    a run of its own in the run folder's group, none replacing another's history."""
     folders = wandb_dir.iterdir() if wandb_dir.is_dir() else []  # offline-run-<time>-<id> or run-<time>-<id>
     ids = {m.group(1) for p in folders if (m := re.fullmatch(r"(?:offline-)?run-\d{8}_\d{6}-(.+)", p.name))}
     segments = {i for i in ids if i == run_id or re.fullmatch(re.escape(run_id) + r"-\d+", i)}  # not evaluations'
     if not segments:
-        return run_id
+        return run_id, 0
     k = len(segments)
     while f"{run_id}-{k}" in ids:
         k += 1
-    return f"{run_id}-{k}"
+    return f"{run_id}-{k}", k
 
 
 def _print_config_action():

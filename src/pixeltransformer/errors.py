@@ -54,10 +54,17 @@ def import_failure(class_path: str, cause: str) -> str:
     return f"{class_path}: {cause}{where}"
 
 
+def in_number(n: int, noun: str, plural: str | None = None) -> str:
+    """A noun in the number a count of ``n`` takes: "frame" for 1, else ``plural`` or the noun and an s ("frames"),
+    an es after a hissing sound ("batches", "meshes", "classes", "boxes"; "epochs")."""
+    if n == 1:
+        return noun
+    return plural or noun + ("es" if noun.endswith(("sh", "ss", "tch", "x")) else "s")
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
-    """A count with its noun in the number the count takes: "1 frame", "0 frames", "2 batches" (``plural``; else the
-    noun and an s)."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+    """A count with its noun in the number the count takes: "1 frame", "0 frames", "2 batches" (:func:`in_number`)."""
+    return f"{n} {in_number(n, noun, plural)}"
 
 
 def share_words(share: float) -> str:

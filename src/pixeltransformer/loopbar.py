@@ -20,8 +20,10 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
+from .errors import in_number
+
 LINES_PER_LOOP = 10
-SECONDS_PER_LINE = 30.0  # when the loop's length is unknown
+SECONDS_PER_LINE = 30.0  # the longest wait between two lines, whatever the loop's length
 DELAY_SECONDS = 1.0  # nothing is shown before a loop has run this long
 _quiet_blocks = 0  # the quiet_loops(True) blocks running
 
@@ -51,9 +53,7 @@ class LoopLines:
 
     def units(self, count: int) -> str:
         """The unit in the number of ``count``: "1/1 context", "64/64 steps", "3/3 meshes" (tqdm's "it" as it is)."""
-        if count == 1 or self.unit == "it":
-            return self.unit
-        return self.unit + ("es" if self.unit.endswith(("sh", "ss", "tch", "x")) else "s")
+        return self.unit if self.unit == "it" else in_number(count, self.unit)
 
     def line(self, done: int, elapsed: float) -> str:
         if self.total:

@@ -27,7 +27,7 @@ from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
-from .errors import first_line
+from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
                         check_weights, complete, grid_sizes, mean_field, predict_params, sample)
@@ -105,7 +105,7 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
     naming the options to use instead as the command line spells them, or (``python``) as a plain Trainer and a
     DataModule built in Python take them."""
     if batch_limit(limit):
-        what = f"{limit} batch{'es' * (limit != 1)}" if isinstance(limit, int) else f"{limit:g} of the batches"
+        what = counted(limit, "batch") if isinstance(limit, int) else f"{limit:g} of the batches"
         items, off = (("the DataModule's val_items=N", "Trainer(limit_val_batches=0)") if python else
                       ("--data.init_args.val_items=N", "--trainer.limit_val_batches=0"))
         raise ValueError(f"trainer.limit_val_batches={limit} validates {what} on each device, so val/nll would score "
@@ -253,7 +253,8 @@ class PixelTransformerModule(L.LightningModule):
         self.trained_source: str | None = None  # and the name of the file or folder it was read from, where it says
         self.trained_steps: int | None = None  # and the training step it was saved at
         self.trained_epoch: int | None = None  # and its epoch
-        self._fit_logger_step: tuple[int, int] | None = None  # the fit loop's step and epoch an evaluation set aside
+        # the trainer whose fit loop's step and epoch an evaluation set aside, and those counts
+        self._fit_logger_step: tuple[Any, int, int] | None = None
 
     # ---- sets ---------------------------------------------------------------------------------------
     @property
@@ -288,6 +289,7 @@ class PixelTransformerModule(L.LightningModule):
 
     # ---- numerics: every stage (fit, validate, test, predict) flushes subnormals on its thread (numerics.py) ----
     def setup(self, stage: str) -> None:
+        self.restore_fit_counts()  # an evaluation that raised had no teardown
         trainer = self._trainer
         debugging = trainer is not None and (trainer.fast_dev_run or trainer.overfit_batches)  # they set the limit
         if stage in ("fit", "validate") and trainer is not None and not debugging:
@@ -322,10 +324,7 @@ class PixelTransformerModule(L.LightningModule):
     def teardown(self, stage: str) -> None:
         stop_flushing(getattr(self, "_flushing_started", False))
         self._flushing_started = False
-        if self._fit_logger_step is not None:  # a fit run after this evaluation counts its own steps
-            loop = self.trainer.fit_loop
-            loop.epoch_loop._batches_that_stepped, loop.epoch_progress.current.completed = self._fit_logger_step
-            self._fit_logger_step = None
+        self.restore_fit_counts()
 
     def on_test_start(self) -> None:
         self.chart_at_checkpoint_step()
@@ -339,13 +338,31 @@ class PixelTransformerModule(L.LightningModule):
         and their epoch, where its fit logged the validation of the same weights (media.logger_step): they were
         charted at step 0 of epoch 0, as if untrained, and beside every other evaluation of the run folder. Lightning
         logs at the fit loop's count of stepped batches and epochs, which an evaluation does not restore; set here,
-        they are put back at teardown."""
-        if not self.trained_steps or self._fit_logger_step is not None:
-            return
+        they are put back at teardown, or at the next setup of a run that raised (Lightning calls no teardown then).
+        A Lightning without that count (a private attribute) charts at its own step."""
+        if self._fit_logger_step is not None and self._fit_logger_step[0] is self.trainer:
+            return  # set aside already
+        self.restore_fit_counts()  # another trainer's, whose evaluation raised
         loop, progress = self.trainer.fit_loop.epoch_loop, self.trainer.fit_loop.epoch_progress.current
-        self._fit_logger_step = loop._batches_that_stepped, progress.completed
+        if not self.trained_steps or not hasattr(loop, "_batches_that_stepped"):
+            return
+        self._fit_logger_step = self.trainer, loop._batches_that_stepped, progress.completed
         loop._batches_that_stepped = self.trained_steps - 1
         progress.completed = self.trained_epoch or 0
+
+    def restore_fit_counts(self) -> None:
+        """Put the fit loop's count an evaluation set aside (chart_at_checkpoint_step) back into the trainer it was
+        taken from: a fit run after the evaluation counts its own steps."""
+        if self._fit_logger_step is None:
+            return
+        trainer, step, epoch = self._fit_logger_step
+        trainer.fit_loop.epoch_loop._batches_that_stepped, trainer.fit_loop.epoch_progress.current.completed = \
+            step, epoch
+        self._fit_logger_step = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # its trainer, which Lightning leaves out of a pickled module (ddp_spawn's): a copy charts nothing aside
+        return {**super().__getstate__(), "_fit_logger_step": None}
 
     # ---- training ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:

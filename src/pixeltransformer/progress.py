@@ -6,7 +6,8 @@ file. :func:`step_progress_bar` picks :class:`StepBar` (a live rich bar, step / 
 terminal and :class:`LogLines` (plain lines) otherwise; both print one line per validation with its metrics.
 The CLI puts it in place of Lightning's default bar (:func:`replace_default_bar`); a progress bar of another
 class in trainer.callbacks is kept, and ``trainer.enable_progress_bar=false`` still turns progress off, the
-lines of the loops run under the trainer too (:func:`shows_progress`: pictures, sampling, an evaluation's levels).
+lines of the loops run under the trainer too (:func:`shows_progress`: pictures, sampling, an evaluation's levels,
+the first training of the images domain's classifier and VAE).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, TextIO
 from lightning.pytorch.callbacks import RichProgressBar, Timer, TQDMProgressBar
 from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
 
+from .errors import counted
 from .loopbar import format_duration
 
 
@@ -276,7 +278,7 @@ class LogLines(ProgressBar):
             self._eval_last = now
 
     def _eval_end(self, stage: str, processes: int = 1) -> None:
-        batches = f"{self._eval_batches} batch{'es' if self._eval_batches != 1 else ''}"  # a prediction's one batch
+        batches = counted(self._eval_batches, "batch")  # a prediction's one batch
         if processes > 1:  # the distributed sampler gives every process as many batches: this one's count
             batches += f" (each of {processes} processes)"
         self.print(f"[{stage}] {batches} in {format_duration(time.monotonic() - self._eval_start)}")

@@ -95,22 +95,22 @@ def test_resume_keeps_the_wandb_run_id(tmp_path):
 def test_each_offline_segment_of_a_run_gets_its_own_wandb_id(tmp_path):
     """W&B cannot resume a run offline, and `wandb sync` of two offline folders of one id keeps one's history: each
     resume of an offline run is a W&B run of its own (the run folder's group), never an id that is there already."""
-    from pixeltransformer.cli import offline_segment_id
+    from pixeltransformer.cli import offline_segment
 
     wandb_dir = tmp_path / "wandb"
-    assert offline_segment_id("ab12", wandb_dir) == "ab12"  # no folder: the run's first segment
+    assert offline_segment("ab12", wandb_dir) == ("ab12", 0)  # no folder: the run's first segment
     (wandb_dir / "offline-run-20261201_101010-ab12").mkdir(parents=True)
     (wandb_dir / "latest-run").mkdir()
     (wandb_dir / "offline-run-20261201_102020-zz99").mkdir()  # an evaluation's W&B run: not a segment
-    assert offline_segment_id("ab12", wandb_dir) == "ab12-1"
+    assert offline_segment("ab12", wandb_dir) == ("ab12-1", 1)
     (wandb_dir / "offline-run-20261201_111111-ab12-1").mkdir()
-    assert offline_segment_id("ab12", wandb_dir) == "ab12-2"
+    assert offline_segment("ab12", wandb_dir) == ("ab12-2", 2)
     (wandb_dir / "offline-run-20261201_121212-ab12-2").mkdir()
     (wandb_dir / "offline-run-20261201_131313-ab12-3").mkdir()  # a segment whose folder outlived an earlier one's
-    assert offline_segment_id("ab12", wandb_dir) == "ab12-4"
+    assert offline_segment("ab12", wandb_dir) == ("ab12-4", 4)
     online_first = tmp_path / "online" / "wandb"
     (online_first / "run-20261201_101010-cd34").mkdir(parents=True)  # trained online, resumed offline
-    assert offline_segment_id("cd34", online_first) == "cd34-1"
+    assert offline_segment("cd34", online_first) == ("cd34-1", 1)
 
 
 def test_a_resume_goes_on_with_the_run_s_own_config(tmp_path, monkeypatch):

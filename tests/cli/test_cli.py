@@ -472,6 +472,11 @@ def test_print_config_of_a_prediction_shows_no_wandb_logger(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), *given, "--print_config"])
         assert yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"] is False, given
+    for logger in ("true", "null"):  # no W&B logger to drop: the prediction keeps Lightning's default one
+        with pytest.raises(SystemExit):
+            main(["predict", "--config", str(REPO / "configs/polynomial.yaml"), f"--trainer.logger={logger}",
+                  "--print_config"])
+        assert yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"] is {"true": True}.get(logger), logger
     with pytest.raises(SystemExit):  # a fit's printed config keeps its logger
         main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--print_config"])
     assert yaml.safe_load(capsys.readouterr().out)["trainer"]["logger"]["class_path"].endswith("WandbLogger")
@@ -952,6 +957,17 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, capsys):
     assert re.fullmatch(r"\[run\] fit polynomial/polynomial: [\d,]+ parameters, on cpu, precision 32-true", what), what
 
 
+def test_a_fast_dev_run_says_what_it_runs_too(tmp_path, capsys):
+    """Lightning adds no config callback to a fast_dev_run, and that callback printed the line naming what a command
+    runs: a fast_dev_run's log went from its folder's line to its end. The CLI prints it itself, for every command."""
+    run = tmp_path / "runs" / "polynomial" / "x"
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
+          "--trainer.fast_dev_run=true", "--run_root", str(tmp_path / "runs"), "--run_name", "x"])
+    first, what, last = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")]
+    assert (first, last) == (f"[run] fit: {run}", f"[run] fit: {run} not kept: a fast_dev_run keeps no run folder")
+    assert re.fullmatch(r"\[run\] fit polynomial/polynomial: [\d,]+ parameters, on cpu, precision 32-true", what), what
+
+
 def test_bad_data_found_after_the_run_line_says_the_folder_was_not_kept(tmp_path, capsys):
     """A DataModule option refused while the classes are built, after the [run] line named the folder."""
     args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
@@ -1137,7 +1153,8 @@ def test_wandb_mode_disabled_writes_no_wandb_files(tmp_path, monkeypatch, capsys
 
 def test_a_fit_ends_on_a_line_naming_its_checkpoints_and_the_command_that_evaluates_the_best(tmp_path, capsys):
     """A long fit's first [run] line has scrolled away when it ends: its last line names the folder, the checkpoints
-    (the best with its val/nll), the pictures and an evaluation command, which runs as printed. Without validation: last.ckpt."""
+    (the best with its val/nll), the pictures and an evaluation command, which runs as printed. Without validation:
+    last.ckpt."""
     fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *SETS_SMOKE, *DATA_SMOKE["polynomial"],
            "--run_root", str(tmp_path)]
     cli = main([*fit, "--run_name", "validated"])

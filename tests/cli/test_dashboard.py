@@ -210,6 +210,56 @@ def test_relative_data_paths_are_made_absolute_in_the_recorded_config_alone():
     assert live.data.init_args.root == "mydata/c.npz"
 
 
+def configured_wandb(tmp_path: Path, monkeypatch, mode: str, name: str | None = None, saved: str | None = None,
+                     ids: tuple[str, ...] = ()):
+    """The W&B logger's init_args a fit of run folder <tmp_path>/polynomial/r prepares (the CLI's _configure_wandb),
+    from a config naming the run ``name`` in group polynomial/j, with W&B ``mode``, the run's wandb_id.txt holding
+    ``saved`` and the W&B records of ``ids`` in its wandb/ folder."""
+    from types import SimpleNamespace
+
+    from jsonargparse import Namespace
+
+    from pixeltransformer.cli import WANDB_ID_ENV, PixelTransformerCLI
+
+    monkeypatch.setenv("WANDB_MODE", mode)
+    monkeypatch.setenv(WANDB_ID_ENV, "")  # put back as it was (absent) after the test
+    monkeypatch.delenv(WANDB_ID_ENV)
+    run = tmp_path / "polynomial" / "r"
+    run.mkdir(parents=True)
+    if saved is not None:
+        (run / "wandb_id.txt").write_text(saved + "\n")
+    for i, run_id in enumerate(ids):
+        (run / "wandb" / f"offline-run-20261201_10101{i}-{run_id}").mkdir(parents=True)
+    cli = SimpleNamespace(_given_logger_name=False, _derived_wandb_name=False, subcommand="fit", wandb_id=None)
+    init_args = Namespace(name=name, group="polynomial/j", job_type=None)
+    PixelTransformerCLI._configure_wandb(cli, init_args, run, None)
+    return init_args
+
+
+@pytest.mark.parametrize("mode, saved, ids, name", [
+    ("online", "ab-12", (), "polynomial/r"),  # an online resume goes on in the run's W&B run: not a resume 12
+    ("offline", "ab-12", ("ab-12",), "polynomial/r (resume 1)"),
+    ("offline", "ab12", ("ab12", "ab12-1"), "polynomial/r (resume 2)"),
+    ("offline", None, (), "polynomial/r")])
+def test_an_offline_resume_s_wandb_run_is_named_by_the_segment_it_is(tmp_path, monkeypatch, mode, saved, ids, name):
+    """The resume number was read back from the W&B id: online, a run whose wandb_id.txt held `ab-12` was named
+    `(resume 12)`, and offline its first resume, `ab-12-1`, was named as the run's first segment. It is the
+    number of the offline segment the fit begins, none online."""
+    init_args = configured_wandb(tmp_path, monkeypatch, mode, saved=saved, ids=ids)
+    assert (init_args.name, init_args.group) == (name, "polynomial/r")
+
+
+@pytest.mark.parametrize("name, kept", [(None, False), ("polynomial/j", False), ("polynomial/j (resume 2)", False),
+                                        ("polynomial/j/eval (test)", False), ("baseline", True),
+                                        ("polynomial/j (resume)", True)])
+def test_a_wandb_name_a_config_derived_from_another_run_folder_is_derived_again(tmp_path, monkeypatch, name, kept):
+    """A config that holds a name the CLI derived from another run folder (an older config.yaml's resume or
+    evaluation name) gave that name to the new folder's fit, as a name of the user's: only the other folder's own
+    name was derived again. Any name the CLI derives is (as without_run_folder leaves it out); the user's stays."""
+    init_args = configured_wandb(tmp_path, monkeypatch, "offline", name=name)
+    assert init_args.name == (name if kept else "polynomial/r")
+
+
 def test_a_validation_of_a_checkpoint_lies_on_its_fit_s_validation_of_the_same_weights(tmp_path, monkeypatch):
     """`pixeltransformer validate` of a checkpoint logged its val/nll at step 0 of epoch 0: W&B drew it at the start
     of the run folder's charts, whatever the weights. It lies on the fit's point for the same weights now (the same

@@ -307,6 +307,26 @@ def test_metrics_json_says_how_long_the_helper_networks_were_trained(tmp_path):
     assert sweep.summary([], object())["classifier_epochs"] is None
 
 
+@pytest.mark.parametrize("bar", [None, "a bar"])
+def test_the_helper_networks_train_with_progress_as_the_trainer_shows_it(monkeypatch, bar):
+    """`--trainer.enable_progress_bar=false` took every other loop's progress out of a log, but a first evaluation
+    still printed the classifier's and the VAE's `[classifier] n/N epochs` lines: they follow the option now."""
+    from types import SimpleNamespace
+
+    from domains.images.baselines import pretrained
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    asked = {}
+    monkeypatch.setattr(SweepEvaluation, "on_test_start", lambda *args: None)  # the sweep's own start: not tested
+    for name in ("classifier", "vae"):  # progress=True: their default
+        monkeypatch.setattr(pretrained, f"load_{name}", lambda *args, name=name, progress=True: asked.setdefault(
+            name, progress))
+    dm = SimpleNamespace(image_size=8, num_classes=10, split_arrays=None)
+    trainer = SimpleNamespace(datamodule=dm, world_size=1, progress_bar_callback=bar)
+    ImageEvaluation(levels=(4,)).on_test_start(trainer, SimpleNamespace(device="cpu"))
+    assert asked == {"classifier": bar is not None, "vae": bar is not None}
+
+
 # ---- predict through the CLI ------------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """Model, set sampler and inference: the contracts every domain relies on."""
 
+import pickle
 import re
 
 import numpy as np
@@ -1439,6 +1440,69 @@ def test_an_evaluation_logs_at_its_checkpoint_s_step_and_epoch_and_puts_the_fit_
         assert (loop._batches_that_stepped, progress.current.completed) == (39, 3)
         tiny_module.teardown(fn)
         assert (loop._batches_that_stepped, progress.current.completed) == (0, 0)
+    finally:
+        tiny_module._trainer = None
+
+
+def _counting_trainer(step: int | None, epoch: int, fn: str = "test"):
+    """A stand-in for a trainer as the module's evaluation hooks read it: the fit loop's count of stepped batches
+    (none with step=None, as a Lightning without that attribute) and of epochs, and what it runs."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    loop = SimpleNamespace() if step is None else SimpleNamespace(_batches_that_stepped=step)
+    progress = SimpleNamespace(current=SimpleNamespace(completed=epoch))
+    return SimpleNamespace(fit_loop=SimpleNamespace(epoch_loop=loop, epoch_progress=progress),
+                           state=SimpleNamespace(fn=TrainerFn(fn)), fast_dev_run=0, overfit_batches=0,
+                           limit_val_batches=None, global_rank=0)
+
+
+def _counts(trainer) -> tuple[int, int]:
+    loop = trainer.fit_loop
+    return loop.epoch_loop._batches_that_stepped, loop.epoch_progress.current.completed
+
+
+def test_an_evaluation_that_failed_puts_the_fit_s_count_back_at_the_next_setup(tiny_module):
+    """Lightning calls no teardown when a run raises: an evaluation that failed left its trainer's fit loop at the
+    checkpoint's step, where a later fit on that trainer logged, and the next evaluation with a trainer of its own
+    was charted at 0 and then given the first trainer's count at its teardown. Each trainer gets its own count back,
+    at the next setup or teardown."""
+    first = _counting_trainer(100, 7)
+    tiny_module.trained_steps, tiny_module.trained_epoch = 40, 3
+    try:
+        tiny_module._trainer = first
+        tiny_module.on_test_start()  # and the test fails: no teardown
+        assert _counts(first) == (39, 3)
+        tiny_module.setup("fit")  # a fit on the same trainer
+        assert _counts(first) == (100, 7)
+        tiny_module.teardown("fit")
+        assert _counts(first) == (100, 7)
+
+        tiny_module.on_test_start()  # fails again, and the next evaluation has a trainer of its own
+        assert pickle.loads(pickle.dumps(tiny_module))._fit_logger_step is None  # as Lightning pickles no trainer
+        second = _counting_trainer(0, 0)
+        tiny_module._trainer = second
+        tiny_module.trained_steps, tiny_module.trained_epoch = 80, 5
+        tiny_module.on_test_start()
+        assert (_counts(first), _counts(second)) == ((100, 7), (79, 5))
+        tiny_module.teardown("test")
+        assert (_counts(first), _counts(second)) == ((100, 7), (0, 0))
+    finally:
+        tiny_module._trainer = None
+
+
+def test_an_evaluation_under_a_lightning_without_the_fit_loop_s_count_is_charted_at_its_own_step(tiny_module):
+    """The fit loop's count of stepped batches is Lightning's own attribute: where it has none, an evaluation runs
+    and logs at Lightning's step instead of failing on it."""
+    trainer = _counting_trainer(None, 0)
+    tiny_module.trained_steps, tiny_module.trained_epoch = 40, 3
+    try:
+        tiny_module._trainer = trainer
+        tiny_module.on_test_start()
+        tiny_module.teardown("test")
+        assert not hasattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped")
+        assert trainer.fit_loop.epoch_progress.current.completed == 0
     finally:
         tiny_module._trainer = None
 

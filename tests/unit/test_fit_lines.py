@@ -190,24 +190,20 @@ def test_the_closing_line_names_the_pictures_of_the_latest_validation(tmp_path):
                            "(best val/nll 1.25), pictures/ (step 4); evaluate with: ")
 
 
-def test_a_command_says_what_it_runs_on_which_device_and_precision(tmp_path, capsys):
+def test_a_command_says_what_it_runs_on_which_device_and_precision():
     """A log file said the run folder and whether a GPU was used, never the precision or the number of devices; the
     first [run] line is now followed by one naming the domain and dataset, the parameters, the device and precision."""
-    from pixeltransformer.cli import RunConfig
+    from pixeltransformer.cli import setup_line
 
     module = torch.nn.Linear(3, 2)  # 8 parameters
     module.spec = SimpleNamespace(domain="images", dataset="digits")
     trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")), num_devices=1, num_nodes=1,
-                              precision="bf16-mixed", is_global_zero=True, log_dir=str(tmp_path))
-    RunConfig.__new__(RunConfig).setup(trainer, module, "predict")
-    assert capsys.readouterr().out == "[run] predict images/digits: 8 parameters, on cpu, precision bf16-mixed\n"
+                              precision="bf16-mixed")
+    assert setup_line(trainer, module, "predict") == "[run] predict images/digits: 8 parameters, on cpu, precision " \
+                                                     "bf16-mixed"
     trainer.strategy.root_device, trainer.num_devices, trainer.num_nodes = torch.device("cuda", 0), 8, 2
-    RunConfig.__new__(RunConfig).setup(trainer, module, "predict")
-    assert capsys.readouterr().out == ("[run] predict images/digits: 8 parameters, on 16 cuda devices on 2 nodes, "
-                                       "precision bf16-mixed\n")
-    trainer.is_global_zero = False  # the other processes of a DDP run say nothing
-    RunConfig.__new__(RunConfig).setup(trainer, module, "predict")
-    assert capsys.readouterr().out == ""
+    assert setup_line(trainer, module, "predict") == ("[run] predict images/digits: 8 parameters, on 16 cuda devices "
+                                                      "on 2 nodes, precision bf16-mixed")
 
 
 def test_a_fit_that_cannot_write_its_first_checkpoint_names_the_file_and_the_remedy(tmp_path):
