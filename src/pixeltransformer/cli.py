@@ -126,10 +126,11 @@ def check_one_sweep_per_folder(callbacks) -> None:
 class RunConfig(SaveConfigCallback):
     """Writes the resolved config into the run folder (config.yaml, or config_test.yaml in the evaluation's folder:
     evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
-    resume adds one; a test writes its own into its evaluation's folder); puts the whole config into wandb.config,
-    with the model's trainable parameter count (``model/parameters``). An evaluation's config is written when the
-    evaluation has ended, after its metrics; the CLI sets an earlier evaluation aside meanwhile (files.set_aside), so
-    a folder holds one evaluation's files, and a failed evaluation leaves the earlier one as it was."""
+    resume adds one; a test writes its own into its evaluation's folder); puts the config it records there into
+    wandb.config (without_run_folder: a fit's and an evaluation's alike), with the model's trainable parameter count
+    (``model/parameters``). An evaluation's config is written when the evaluation has ended, after its metrics; the
+    CLI sets an earlier evaluation aside meanwhile (files.set_aside), so a folder holds one evaluation's files, and a
+    failed evaluation leaves the earlier one as it was."""
 
     def __init__(self, *args, command: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -181,8 +182,9 @@ class RunConfig(SaveConfigCallback):
         from .media import wandb_run
 
         run = wandb_run(trainer)
-        if run is not None:  # and the model's size, the "Trainable params" of the model summary, exactly
-            run.config.update({**dashboard_config(self.config.as_dict()),
+        if run is not None:  # as the run folder records it (a fit's is so already; an evaluation's config_test.yaml),
+            # and the model's size, the "Trainable params" of the model summary, exactly
+            run.config.update({**dashboard_config(without_run_folder(self.config).as_dict()),
                                "model/parameters": trainable_parameters(pl_module)}, allow_val_change=True)
 
 

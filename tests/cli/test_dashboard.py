@@ -166,6 +166,24 @@ def test_a_run_folder_s_fit_and_evaluation_are_one_group_told_apart_by_job_type(
     assert finished[-1]["name"] == "mine"  # a name the command line gives stays
 
 
+def test_an_evaluation_s_wandb_config_leaves_out_what_the_cli_set_from_the_run_folder(tmp_path, monkeypatch):
+    """An evaluation's W&B config held the W&B name, group and save_dir and trainer.default_root_dir the CLI set
+    from its run folder (absolute paths of this machine), where the fit's W&B config and config_test.yaml hold
+    null: W&B's runs table told the fit and its evaluations apart by them. It records them as the fit does now."""
+    finished = record_wandb_runs(monkeypatch)
+    fit_with_wandb(["--trainer.max_steps=2", "--run_root", str(tmp_path), "--run_name", "c"], monkeypatch, tmp_path)
+    run = tmp_path / "polynomial" / "c"
+    main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+          "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
+    fit, test = (f["config"]["trainer"] for f in finished)
+    recorded = yaml.safe_load((run / "eval" / "config_test.yaml").read_text())["trainer"]
+    for trainer in (fit, test, recorded):
+        assert trainer["default_root_dir"] is None
+        assert {k: trainer["logger"]["init_args"][k] for k in ("name", "group", "save_dir")} == dict.fromkeys(
+            ("name", "group", "save_dir"))
+    assert finished[1]["name"] == "polynomial/c/eval (test)"  # the W&B run itself is named and grouped as before
+
+
 @pytest.mark.parametrize("given, job_type", [(None, "fit"), ("pretrain", "pretrain"), ("test", "fit")])
 def test_a_fit_keeps_a_job_type_of_the_user_s(given, job_type, tmp_path):
     """A job type the command line gives stays; an evaluation's (a config_test.yaml's `test`) is not a fit's."""
