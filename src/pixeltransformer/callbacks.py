@@ -35,8 +35,9 @@ class Pictures(Callback):
         num_samples: samples per context.
         n_autoregressive: N', the autoregressive steps per sample (the rest is filled with means); null: every
             point not in S is drawn.
-        resolution: grid size per axis of the completions (positions are continuous, so a finer grid than the
-            data's works); null: the data's grid.
+        resolution: grid of the completions, as `predict --resolution` takes it: the size of each axis (a
+            video's frames: their shorter side, the clip's frame count kept); positions are continuous, so a
+            finer grid than the data's works; null: the data's grid.
         seed: fixes the contexts and the samples.
         on_test: also draw the test split's examples at the end of `pixeltransformer test`.
     """
@@ -60,7 +61,7 @@ class Pictures(Callback):
     @torch.no_grad()
     def draw(self, pl_module: L.LightningModule, signal: torch.Tensor, out_dir: Path, suffix: str = "") -> dict:
         """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files."""
-        grid = self.grid(signal)
+        grid = self.grid(pl_module, signal)
         completions = {}
         contexts = loop_progress(list(self.contexts(pl_module, signal).items()), "pictures", unit="context",
                                  enabled=shows_progress(pl_module._trainer))
@@ -84,32 +85,38 @@ class Pictures(Callback):
             warn_rank_zero(f"the pictures{' at ' + where if where else ''} are drawn without samples: {overflow}")
         return checked_files(pl_module.domain, pl_module.domain.pictures(completions, Path(out_dir), suffix))
 
-    def grid(self, signal: torch.Tensor, resolution: int | None = None) -> tuple[int, ...]:
-        """The grid the completions of signal [B, V, *grid] are drawn on: ``resolution`` (the callback's unless
-        given) per axis, or the data's grid."""
+    def grid(self, pl_module: L.LightningModule, signal: torch.Tensor, resolution: int | None = None
+             ) -> tuple[int, ...]:
+        """The grid the completions of signal [B, V, *grid] are drawn on: the data's grid, or the domain's
+        ``predict_grid`` at ``resolution`` (the callback's unless given), the grid of `predict --resolution` (a
+        video keeps its frames and scales their shorter side)."""
         resolution = resolution or self.resolution
-        return tuple(signal.shape[2:]) if resolution is None else (resolution,) * (signal.dim() - 2)
+        if resolution is None:
+            return tuple(signal.shape[2:])
+        return tuple(int(g) for g in pl_module.domain.predict_grid(pl_module.spec, resolution))
 
     def check_memory(self, pl_module: L.LightningModule, signal: torch.Tensor, names: list[str]) -> None:
         """Refuse a resolution whose completions of signal [B, V, *grid] at the picture contexts ``names`` could not
         be held in this machine's memory (a typo, 100000 for 100), before the fit's first step rather than at its
         first validation; the bound is predict's, :func:`~pixeltransformer.predict.completion_bytes`, a lower bound.
         Each context counts the samples :meth:`draw` takes for it (the domain's ``picture_samples``)."""
-        from .predict import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count
+        from .predict import (check_predict_grid, completion_bytes, in_bytes, largest_fitting, memory_at_hand,
+                              point_count)
 
         if self.resolution is None:  # the data's grid, which the training holds too
             return
+        check_predict_grid(pl_module.domain, pl_module.spec, self.resolution)  # the grid draw takes (self.grid)
         memory, have = memory_at_hand()
         batch = signal.shape[0] * len(names)  # every completion of a draw is kept until the domain draws them
         samples = [pl_module.domain.picture_samples(name, self.num_samples) for name in names]  # as draw takes them
 
         def need(resolution: int) -> int:
-            points = math.prod(self.grid(signal, resolution))
+            points = math.prod(self.grid(pl_module, signal, resolution))
             return signal.shape[0] * sum(completion_bytes(pl_module.spec, points, s) for s in samples)
 
         if need(self.resolution) <= memory:
             return
-        grid = self.grid(signal)
+        grid = self.grid(pl_module, signal)
         shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
         most = largest_fitting(self.resolution, need, memory)
         raise ValueError(f"Pictures: resolution {self.resolution} means {point_count(math.prod(grid))} points{shape} "

@@ -943,9 +943,11 @@ class PixelTransformerModule(L.LightningModule):
         mean at each step) and ``seed`` (one int, signal i of the batch then seeded 1_000_003 * seed + i, or one int
         per signal: a signal's samples depend on its seed alone)."""
         kwargs = check_sampling(kwargs, least_samples=1)
+        ctx_pos, ctx_val, qry_pos = self.api_inputs(ctx_pos, ctx_val, qry_pos)  # [B, K, P], [B, K, V], [B, Q, P]
+        self.check_sample_memory(qry_pos.shape[0], qry_pos.shape[1], kwargs.get("num_samples", 1))
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
         with self.trainer_precision():
-            return sample(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos), **kwargs)
+            return sample(self.model, self.dist, ctx_pos, ctx_val, qry_pos, **kwargs)
 
     def complete(self, ctx_pos, ctx_val, grid_shape, **kwargs) -> Completion:
         """Mean and samples on a grid (see inference.complete): [B, V, *grid], [B, S, V, *grid]."""
@@ -974,6 +976,22 @@ class PixelTransformerModule(L.LightningModule):
         if need > memory:
             raise ValueError(f"grid_shape {shape} means {point_count(points)} points, whose completion of {batch} "
                              f"signal{'s' if batch > 1 else ''} needs at least {in_bytes(need)}: more than {have}")
+
+    def check_sample_memory(self, batch: int, queries: int, num_samples: int) -> None:
+        """Refuse samples whose chains could not be held in this machine's memory (a typo, num_samples=10**9, went to
+        torch's allocator), in one line naming the most that fit, as :meth:`check_grid_memory` refuses a grid."""
+        from .predict import in_bytes, largest_fitting, memory_at_hand, sample_bytes
+
+        def need(samples: int) -> int:
+            return batch * sample_bytes(self.spec, queries, samples)
+
+        memory, have = memory_at_hand()
+        if need(num_samples) <= memory:
+            return
+        most = largest_fitting(num_samples, need, memory)
+        remedy = f"at most num_samples {most}" if need(most) <= memory else "give fewer queries or signals a call"
+        raise ValueError(f"num_samples {num_samples} at {queries} queries of {batch} signal{'s' if batch > 1 else ''} "
+                         f"need at least {in_bytes(need(num_samples))}: more than {have}; {remedy}")
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:

@@ -227,6 +227,12 @@ def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     return 4 * points * per_point
 
 
+def sample_bytes(spec: SignalSpec, queries: int, num_samples: int) -> int:
+    """A lower bound on the memory sampling one signal at ``queries`` positions holds at once, in bytes: its chains'
+    float32 query positions [S, Q, P] and samples [S, Q, V] (their orders, draws and buffers are not counted)."""
+    return 4 * queries * num_samples * (spec.pos_dims + spec.val_dims)
+
+
 def in_bytes(n: float) -> str:
     """n bytes in three figures of the largest binary unit that keeps them below 1000 (1000 GiB reads 0.977 TiB)."""
     units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")

@@ -25,6 +25,7 @@ from pixeltransformer.evaluation import SweepEvaluation, SweepItem
 from pixeltransformer.inference import Completion
 from pixeltransformer.module import PixelTransformerModule
 from pixeltransformer.sets import flatten_grid, grid_positions
+from pixeltransformer.signal import SignalSpec
 from wrote_lines import PREFIX, unnamed_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -457,3 +458,29 @@ def test_context_from_mask_and_predict_grid():
     spec = VideoDataModule(num_frames=5, size=(12, 16), bins="uniform", num_bins=8).spec
     assert VideoDomain().predict_grid(spec, None) == (5, 12, 16)
     assert VideoDomain().predict_grid(spec, 24) == (5, 24, 32)  # the shorter side is 24, the frames stay 5
+
+
+def test_pictures_at_a_resolution_keep_the_clips_frames_and_scale_their_shorter_side_as_predict_does(tmp_path):
+    """The Pictures callback's resolution was taken on every axis: `resolution: 8` on 3-frame 12x16 clips drew 8
+    frames of 8x8, where `predict --resolution 8` keeps the 3 frames and scales the shorter side to 8."""
+    from pixeltransformer.callbacks import Pictures
+
+    spec = SignalSpec(domain="video", dataset="toy", grid_shape=(3, 12, 16), val_dims=3, val_range=(0.0, 1.0),
+                      num_bins=8)
+    module = PixelTransformerModule(spec=spec, domain=VideoDomain(gif=False), net=dict(
+        width=16, ffn=32, heads=2, encoder_layers=1, decoder_layers=1)).eval()
+    grids = []
+
+    class Drawn(Exception):
+        pass
+
+    def complete(ctx_pos, ctx_val, grid_shape, **kwargs):
+        grids.append(tuple(grid_shape))
+        raise Drawn
+
+    module.complete = complete
+    signal = torch.rand(1, 3, *spec.grid_shape)  # [B, V, T, H, W]
+    pictures = Pictures(num_examples=1, levels=(4,), num_samples=1, resolution=8)
+    with pytest.raises(Drawn):
+        pictures.draw(module, signal, tmp_path)
+    assert grids == [module.domain.predict_grid(spec, 8)] == [(3, 8, 11)]

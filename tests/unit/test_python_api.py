@@ -427,6 +427,33 @@ def test_a_grid_too_large_for_the_machine_is_refused_in_one_line(module, monkeyp
     assert m.complete(pos, val, (64, 64), num_samples=1, n_autoregressive=4).samples.shape == (3, 1, 1, 64, 64)
 
 
+def test_samples_too_many_for_the_machine_are_refused_in_one_line_naming_the_most_that_fit(module, monkeypatch):
+    """m.sample(..., num_samples=10**9) (a typo) had no memory check, where m.complete has one: its chains [B * S, Q, P]
+    went to torch's allocator, which stops deep in its traceback or takes the machine's memory. Sampling is stubbed
+    here: the check decides before anything is drawn."""
+    from pixeltransformer import module as module_py
+    from pixeltransformer import predict
+
+    m = module
+    pos, val, qry = torch.rand(3, 5, 2) * 2 - 1, torch.rand(3, 5, 1), torch.rand(3, 16, 2) * 2 - 1  # [3, 5, 2], ...
+    drawn = []
+    monkeypatch.setattr(module_py, "sample", lambda *args, num_samples, **kw: drawn.append(num_samples))
+    memory = 3 * 16 * 1000 * 4 * (2 + 1)  # 3 signals x 16 queries x 1000 samples, 4 bytes x (P + V) each: fit
+    monkeypatch.setattr(predict, "host_memory", lambda: memory)
+    message = (f"num_samples 1000000000 at 16 queries of 3 signals need at least {predict.in_bytes(memory * 10**6)}: "
+               f"more than this machine's {predict.in_bytes(memory)} of memory; at most num_samples 1000")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        m.sample(pos, val, qry, num_samples=10**9)
+    with pytest.raises(ValueError, match="at most num_samples 1000$"):
+        m.sample(pos, val, qry, num_samples=1001)
+    m.sample(pos, val, qry, num_samples=1000)
+    assert drawn == [1000]
+    monkeypatch.setattr(predict, "host_memory", lambda: 1)
+    with pytest.raises(ValueError, match=r"^num_samples 1 at 16 queries of 3 signals need at least .*: more than "
+                                         r"this machine's 1 bytes of memory; give fewer queries or signals a call$"):
+        m.sample(pos, val, qry, num_samples=1)
+
+
 def test_training_without_the_cli_names_every_option_group_a_domain_config_sets():
     """docs/python.md listed the options a plain Trainer's module must be given (the sampler, the network, the
     validation levels) but not the head and loss nor the optimiser, which configs/polynomial.yaml sets (a Gaussian
