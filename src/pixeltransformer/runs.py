@@ -229,12 +229,14 @@ def run_group(run: Path) -> str:
     (runs/polynomial/r -> /disk/big/r) was grouped as "big/r", apart from the run's other fits."""
     from .domain import Domain
 
-    given = Path(os.path.abspath(run))  # `--resume .` from inside the run: its own name
-    domain = given.parent.name
-    if domain in Domain.registry or domain == _config_domain([str(given / "config.yaml")]):
-        return f"{given.parent.name}/{given.name}"
-    run = run.resolve()
-    return f"{run.parent.name}/{run.name}"
+    def in_domain_folder(path: Path) -> bool:
+        return path.parent.name in Domain.registry or path.parent.name == _config_domain([str(path / "config.yaml")])
+
+    given, real = Path(os.path.abspath(run)), run.resolve()  # abspath: `--resume .` from inside the run, its name
+    # the folder a link leads to (runs/polynomial/latest -> runs/polynomial/2026...), unless the run was moved out
+    # of its domain's folder and linked back
+    path = real if in_domain_folder(real) or not in_domain_folder(given) else given
+    return f"{path.parent.name}/{path.name}"
 
 
 def check_run_name(name: str) -> str:
@@ -1143,6 +1145,12 @@ def _config_domain(paths: list[str]) -> str | None:
     """The domain of the ``model.domain`` class named by the last of these YAML files that names one (None if unknown)."""
     domain = None
     for path in paths:
+        try:
+            given_file = Path(path).is_file()
+        except OSError:  # YAML text longer than a file name
+            given_file = False
+        if not given_file:
+            continue  # options given as YAML text (the parser reads them), or no file (check_config_path says so)
         readable, named = _config_entry(path, "model", "domain")
         if not readable:
             return None  # the CLI's parser reports unreadable config files

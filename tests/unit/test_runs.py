@@ -125,6 +125,17 @@ def test_a_run_folder_reached_through_a_symlink_keeps_its_w_and_b_group(tmp_path
     assert run_group(tmp_path / "runs" / "images" / "new") == "images/new"  # a new run's, not made yet
 
 
+def test_a_link_beside_its_run_in_the_domain_folder_takes_the_run_s_group(tmp_path):
+    """runs/polynomial/latest -> runs/polynomial/20261205-101500 was grouped as "polynomial/latest" once a domain
+    folder's paths were kept as given (for a run moved away and linked back): the folder it leads to is the run."""
+    import domains.polynomial.domain  # noqa: F401  (registers the domain)
+
+    run = tmp_path / "runs" / "polynomial" / "20261205-101500"
+    run.mkdir(parents=True)
+    (run.parent / "latest").symlink_to(run)
+    assert run_group(run.parent / "latest") == "polynomial/20261205-101500"
+
+
 def test_a_resume_of_a_folder_that_is_no_run_folder_names_the_run_folder_to_give(tmp_path):
     """--resume of a folder of runs (runs/polynomial, runs/) or of a run's checkpoints/ folder said "no
     checkpoints/last.ckpt in that folder (its fit stopped before the first save): start a new run", which sent the
@@ -1018,6 +1029,15 @@ def test_a_read_only_run_root_with_a_writable_domain_folder_is_accepted(tmp_path
     assert check_run_root(tmp_path / "ro", "polynomial") == tmp_path / "ro"
     with pytest.raises(PermissionError, match="cannot be written"):
         check_run_root(tmp_path / "ro", "images")
+
+
+def test_the_domain_of_configs_beside_options_given_as_yaml_text_is_known():
+    """A --config of YAML text beside configs/polynomial.yaml left the domain unknown, so a read-only run_root whose
+    domain folder can be written was refused for its run_root."""
+    from pixeltransformer.runs import _config_domain
+
+    configs = [str(REPO / "configs/polynomial.yaml"), "{trainer: {max_steps: 5}}", "{trainer: {max_steps: 5}}" * 20]
+    assert _config_domain(configs) == "polynomial"
 
 
 def test_relative_data_paths_are_made_absolute_but_urls_are_kept():
