@@ -110,7 +110,7 @@ class GPProtocolEvaluation(SweepEvaluation):
         if dm is None:
             return
         n = len(dm.dataset("test"))
-        size = min(dm.batch_size, n)  # the loader's
+        size = min(dm.test_batch()[0], n)  # the test loader's (SignalDataModule.test_batch)
         batches = math.ceil(n / size)
         read = min(batches, (getattr(trainer, "num_test_batches", None) or [batches])[0])
         sizes = [size] * int(read)

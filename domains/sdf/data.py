@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, MadeOtherwise, SignalDataModule, module_spec,
                                          official_split_indices, split_folders, split_indices, split_sizes_cause,

@@ -52,7 +52,7 @@ from .runs import (COMMAND_FILE, REPO_CONFIGS, SUBCOMMANDS, absolute_paths, chec
                    config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
                    joins_a_run, launched_run_name, missing_domain, overridden_options, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
-                   run_config_setting, run_group, with_run_config)
+                   run_config_setting, run_group, shown_path, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -751,7 +751,7 @@ class PixelTransformerCLI(LightningCLI):
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails
         if self.subcommand and _first_process():
-            shown = os.path.relpath(run_dir) if run_dir.absolute().is_relative_to(Path.cwd()) else run_dir
+            shown = shown_path(run_dir)
             print(f"[run] {self.subcommand}: {shown}", flush=True)  # where to look, first and once per command
             self._shown = shown
         if self.subcommand == "predict" and (asked := one_device(cfg.trainer)):
@@ -784,7 +784,7 @@ class PixelTransformerCLI(LightningCLI):
         items = init.get("val_items") or limit * init.batch_size
         trainer.limit_val_batches, init.val_items = None, items
         if _first_process():
-            print(f"[run] {source} validates trainer.limit_val_batches={counted(limit, 'batch', 'batches')} of "
+            print(f"[run] {source} validates trainer.limit_val_batches={counted(limit, 'batch')} of "
                   f"{init.batch_size}: validation scores the first {items} "
                   f"val items instead (data.init_args.val_items={items}), on any batch size and number of devices",
                   flush=True)
@@ -1089,9 +1089,11 @@ class PixelTransformerCLI(LightningCLI):
             else:  # the first save
                 kept = f"; no checkpoint was kept: {again}"
         elif subcommand in ("test", "validate"):  # a full disk, or a read-only run folder (before it began)
-            kept = ("; free some space on its disk and evaluate again" if err.errno != errno.EROFS else
-                    "; an evaluation writes into its run folder: evaluate a copy of the run folder on a disk you can "
-                    "write")
+            kept = {errno.EROFS: "; an evaluation writes into its run folder: evaluate a copy of the run folder on a "
+                                 "disk you can write",
+                    errno.EFBIG: "; a file there would pass the largest file this process may write (ulimit -f): "
+                                 "raise that limit and evaluate again"}.get(
+                err.errno, "; free some space on its disk and evaluate again")
         # a copy or rename names its destination second: the first is the temporary file written before it
         named = f": {err.filename2 or err.filename}" if err.filename else ""
         return f"cannot write into {where} ({err.strerror or err}{named}){kept}"

@@ -472,7 +472,7 @@ def test_a_long_prediction_csv_is_written_in_blocks_with_progress(tiny_module, t
     monkeypatch.setattr(domain_module, "CSV_ROWS", 7, raising=False)  # 64 rows: 9 blocks of 7 and one of 1
     monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
     completion = tiny_module.complete(torch.tensor([[[-0.5], [0.5]]]), torch.tensor([[[1.0], [-1.0]]]), (64,),
-                                      num_samples=2, n_autoregressive=4)
+                                      num_samples=2, n_autoregressive=4)  # mean [1, 1, 64], samples [1, 2, 1, 64]
     capsys.readouterr()
     files = tiny_module.domain.write_prediction(completion, tmp_path)
     err = capsys.readouterr().err
@@ -495,7 +495,7 @@ def test_a_prediction_s_csv_progress_follows_the_trainer_s_progress_bar(tiny_mod
     monkeypatch.setattr(domain_module, "CSV_ROWS", 7, raising=False)
     monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
     completion = tiny_module.complete(torch.tensor([[[-0.5], [0.5]]]), torch.tensor([[[1.0], [-1.0]]]), (64,),
-                                      num_samples=1, n_autoregressive=4)
+                                      num_samples=1, n_autoregressive=4)  # mean [1, 1, 64], samples [1, 1, 1, 64]
     for i, (bar, shown) in enumerate(((None, False), (object(), True))):
         trainer = SimpleNamespace(progress_bar_callback=bar, ckpt_path="", precision="32-true")
         writer = PredictionWriter(PredictOptions(context="[[0, 1]]", out=str(tmp_path / str(i))), tmp_path)

@@ -247,10 +247,11 @@ def test_a_fit_that_kept_a_best_checkpoint_but_not_last_ckpt_says_what_to_do(tmp
         "another --run_root")
 
 
-@pytest.mark.parametrize("code", ["ENOSPC", "EROFS"])
+@pytest.mark.parametrize("code", ["ENOSPC", "EROFS", "EFBIG"])
 def test_an_evaluation_that_cannot_write_says_what_to_do_by_the_cause(tmp_path, code):
     """A full disk during a validate said "evaluate a copy of the run folder on a disk you can write", the advice
-    for a read-only run folder: it says to free some space on the disk of the file named."""
+    for a read-only run folder: it says to free some space on the disk of the file named (for a file-size limit, to
+    raise it)."""
     import errno
 
     from pixeltransformer.cli import PixelTransformerCLI
@@ -258,6 +259,8 @@ def test_an_evaluation_that_cannot_write_says_what_to_do_by_the_cause(tmp_path, 
     err = OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(tmp_path / "metrics.json"))
     cli = SimpleNamespace(run_dir=tmp_path, trainer=SimpleNamespace(checkpoint_callback=None, callbacks=[]))
     line = PixelTransformerCLI._write_failure(cli, err, "validate", None)
-    assert line.endswith("; free some space on its disk and evaluate again" if code == "ENOSPC" else
-                         "; an evaluation writes into its run folder: evaluate a copy of the run folder on a disk you "
-                         "can write")
+    assert line.endswith({"ENOSPC": "; free some space on its disk and evaluate again",
+                          "EROFS": "; an evaluation writes into its run folder: evaluate a copy of the run folder on a "
+                                   "disk you can write",
+                          "EFBIG": "; a file there would pass the largest file this process may write (ulimit -f): "
+                                   "raise that limit and evaluate again"}[code])
