@@ -110,7 +110,8 @@ class GPProtocolEvaluation(SweepEvaluation):
         if dm is None:
             return
         n = len(dm.dataset("test"))
-        size = min(dm.test_batch()[0], n)  # the test loader's (SignalDataModule.test_batch)
+        loader_batch, option = dm.test_batch()  # the test loader's batch size and the option that sets it
+        size = min(loader_batch, n)
         batches = math.ceil(n / size)
         read = min(batches, (getattr(trainer, "num_test_batches", None) or [batches])[0])
         sizes = [size] * int(read)
@@ -119,8 +120,8 @@ class GPProtocolEvaluation(SweepEvaluation):
         bad = [s for s in sizes if s % self.batch_size]
         if bad:
             raise ValueError(f"the GP protocol evaluation needs test batches of a multiple of {self.batch_size} "
-                             f"functions: test_size {n} in batches of {dm.batch_size} reads a batch of {bad[0]}; set "
-                             f"--data.init_args.batch_size and test_size to multiples of {self.batch_size}")
+                             f"functions: test_size {n} in batches of {loader_batch} reads a batch of {bad[0]}; set "
+                             f"--data.init_args.{option} and test_size to multiples of {self.batch_size}")
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         with stop_when(sigterm_stop(trainer)):  # within seconds of a SIGTERM, not at the end of the batch

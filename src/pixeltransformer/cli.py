@@ -531,7 +531,7 @@ def gives_logger_name(argv: list[str] | None) -> bool:
 class PixelTransformerCLI(LightningCLI):
     def __init__(self, *args, **kwargs) -> None:
         self._checkpoints: dict[str, dict] = {}  # LightningCLI parses and runs inside __init__
-        self._shown: str | Path | None = None  # the run folder as this process's [run] line named it
+        self._shown: str | None = None  # the run folder as this process's [run] line named it
         given = kwargs.get("args")
         self._argv = given if isinstance(given, list) else []
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)

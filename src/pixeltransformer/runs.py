@@ -233,9 +233,9 @@ def run_group(run: Path) -> str:
         return path.parent.name in Domain.registry or path.parent.name == _config_domain([str(path / "config.yaml")])
 
     given, real = Path(os.path.abspath(run)), run.resolve()  # abspath: `--resume .` from inside the run, its name
-    # the folder a link leads to (runs/polynomial/latest -> runs/polynomial/2026...), unless the run was moved out
-    # of its domain's folder and linked back
-    path = real if in_domain_folder(real) or not in_domain_folder(given) else given
+    # the folder a link leads to (~/latest, or runs/polynomial/latest -> runs/polynomial/2026...), unless a domain
+    # folder's run leads out of it: moved to another disk (or a backup folder of another name) and linked back
+    path = given if in_domain_folder(given) and real.parent.name != given.parent.name else real
     return f"{path.parent.name}/{path.name}"
 
 

@@ -136,6 +136,19 @@ def test_a_link_beside_its_run_in_the_domain_folder_takes_the_run_s_group(tmp_pa
     assert run_group(run.parent / "latest") == "polynomial/20261205-101500"
 
 
+def test_a_run_linked_back_from_a_folder_named_as_another_domain_keeps_its_own_group(tmp_path):
+    """runs/polynomial/p -> /backup/images/p (a backup folder that happens to bear another domain's name) was
+    grouped as "images/p", apart from the run's other fits."""
+    import domains.images.domain  # noqa: F401  (registers the domains)
+    import domains.polynomial.domain  # noqa: F401
+
+    backup = tmp_path / "backup" / "images" / "p"
+    backup.mkdir(parents=True)
+    (tmp_path / "runs" / "polynomial").mkdir(parents=True)
+    (tmp_path / "runs" / "polynomial" / "p").symlink_to(backup)
+    assert run_group(tmp_path / "runs" / "polynomial" / "p") == "polynomial/p"
+
+
 def test_a_resume_of_a_folder_that_is_no_run_folder_names_the_run_folder_to_give(tmp_path):
     """--resume of a folder of runs (runs/polynomial, runs/) or of a run's checkpoints/ folder said "no
     checkpoints/last.ckpt in that folder (its fit stopped before the first save): start a new run", which sent the
