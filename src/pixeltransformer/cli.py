@@ -851,9 +851,10 @@ class PixelTransformerCLI(LightningCLI):
         # or evaluated with that file gets its own; a name the command line or a config gives is kept
         self._derived_wandb_name = not self._given_logger_name and derived_run_name(init_args.get("name"),
                                                                                      init_args.get("group"))
+        group = run_group(run_dir)  # a run folder's fits and evaluations: one group
         if self._derived_wandb_name:  # an evaluation's is named after its folder as well (_name_evaluation)
-            init_args.name = run_group(run_dir)
-        init_args.group = run_group(run_dir)  # a run folder's fits and evaluations: one group
+            init_args.name = group
+        init_args.group = group
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
             # the run id lives in the run folder: an online resume continues the same W&B run
             id_file = run_dir / "wandb_id.txt"

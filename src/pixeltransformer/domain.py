@@ -179,7 +179,8 @@ class Domain:
         return pos, read_signal(signal.unsqueeze(0), pos.unsqueeze(0))[0]  # [K, P], [K, V]
 
     def predict_grid(self, spec: SignalSpec, resolution: int | None) -> tuple[int, ...]:
-        """The grid a prediction completes on: the model's, or ``--resolution`` points per axis."""
+        """The grid a prediction completes on, and the Pictures' at their ``resolution``: the model's, or
+        ``--resolution`` points per axis."""
         return spec.grid_shape if resolution is None else (resolution,) * spec.pos_dims
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:

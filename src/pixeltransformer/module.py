@@ -974,8 +974,8 @@ class PixelTransformerModule(L.LightningModule):
         points = math.prod(shape)
         need, (memory, have) = batch * completion_bytes(self.spec, points, num_samples), memory_at_hand()
         if need > memory:
-            raise ValueError(f"grid_shape {shape} means {point_count(points)} points, whose completion of {batch} "
-                             f"signal{'s' if batch > 1 else ''} needs at least {in_bytes(need)}: more than {have}")
+            raise ValueError(f"grid_shape {shape} means {point_count(points)} points, whose completion of "
+                             f"{counted(batch, 'signal')} needs at least {in_bytes(need)}: more than {have}")
 
     def check_sample_memory(self, batch: int, queries: int, num_samples: int) -> None:
         """Refuse samples whose chains could not be held in this machine's memory (a typo, num_samples=10**9, went to
@@ -990,7 +990,7 @@ class PixelTransformerModule(L.LightningModule):
             return
         most = largest_fitting(num_samples, need, memory)
         remedy = f"at most num_samples {most}" if need(most) <= memory else "give fewer queries or signals a call"
-        raise ValueError(f"num_samples {num_samples} at {queries} queries of {batch} signal{'s' if batch > 1 else ''} "
+        raise ValueError(f"num_samples {num_samples} at {queries} queries of {counted(batch, 'signal')} "
                          f"need at least {in_bytes(need(num_samples))}: more than {have}; {remedy}")
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------

@@ -1260,16 +1260,19 @@ def preflight(argv: list[str]) -> None:
     if args.subcommand not in SUBCOMMANDS or joins_a_run():
         return
     check_command_line(argv)
-    if not (args.resume or args.ckpt_path):  # a new run's folder (an evaluation or resume uses its run's)
+    new_run = not (args.resume or args.ckpt_path)  # a new run's folder (an evaluation or resume uses its run's)
+    named_fit = args.subcommand == "fit" and not args.resume and args.run_name
+    # read once, where a check needs it (it imports the domain's module)
+    domain = _config_domain(args.config) if (new_run and args.run_root) or named_fit else None
+    if new_run:
         if args.run_name:
             check_run_name(args.run_name)
         if args.run_root:  # the nearest folder of <run_root>/<domain> it will write into
-            check_run_root(args.run_root, _config_domain(args.config))
+            check_run_root(args.run_root, domain)
     if args.resume:
         resume_checkpoint(args.resume)
     elif args.ckpt_path:
         load_checkpoint(args.ckpt_path, mmap=True)
-    if args.subcommand == "fit" and not args.resume and args.run_name:
-        domain = _config_domain(args.config)
+    if named_fit:
         if domain is not None:
             check_new_run(Path(args.run_root or "runs") / domain / args.run_name)
