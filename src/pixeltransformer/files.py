@@ -36,11 +36,19 @@ def cache_root(*parts: str) -> Path:
     ``$PIXELTRANSFORMER_CACHE``, else ``$XDG_CACHE_HOME/pixeltransformer``, else ``~/.cache/pixeltransformer``;
     ``parts`` name a sub-folder. Data folders are often read-only, so nothing is cached beside the data. A relative
     XDG_CACHE_HOME is ignored, as the XDG base directory spec says: it named another cache in every folder a
-    command ran from."""
-    env = os.environ.get(CACHE_ENV)
+    command ran from; a relative $PIXELTRANSFORMER_CACHE is the user's own choice, made absolute (:func:`env_folder`)."""
+    env = env_folder(CACHE_ENV)
     xdg = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(env) if env else Path(xdg if os.path.isabs(xdg) else "~/.cache") / "pixeltransformer"
-    return root.expanduser().joinpath(*parts)
+    root = env or Path(xdg if os.path.isabs(xdg) else "~/.cache").expanduser() / "pixeltransformer"
+    return root.joinpath(*parts)
+
+
+def env_folder(name: str) -> Path | None:
+    """The folder the environment variable ``name`` names ($PIXELTRANSFORMER_DATA, $PIXELTRANSFORMER_CACHE), None
+    where it is unset or empty: "~" expanded, and a relative path taken from the folder the command runs in and made
+    absolute, so that every line names the folder read or written ("no data at data/mnist" did not say where)."""
+    value = os.environ.get(name)
+    return Path(os.path.abspath(Path(value).expanduser())) if value else None
 
 
 # how to keep what a cache folder that cannot be written did not keep
