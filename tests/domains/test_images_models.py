@@ -338,3 +338,29 @@ def test_classifiers_of_other_epochs_keep_a_cache_file_each(tmp_path):
         path.rename(cache_file(earlier, "classifier", "toy", (1, 8, 8)))
     clf.load_or_train_classifier(earlier, data, "toy", (1, 8, 8), num_classes=3, epochs=2, width=8, progress=False)
     assert len(calls) == 3 and [p.name for p in earlier.iterdir()] == [path.name]
+
+
+def test_a_picture_folder_s_networks_are_named_after_the_folder_itself(tmp_path, monkeypatch):
+    """The classifier and VAE of a picture folder were cached under the name of the root as given: `root: .` (run
+    from inside the folder) named them "folder-", a link to the folder by the link's name, so one folder trained and
+    kept its networks once for each way it was named. They are named after the folder the root leads to."""
+    from PIL import Image
+
+    from domains.images.baselines.pretrained import dataset_key
+    from domains.images.data import ImageDataModule
+
+    faces = tmp_path / "data" / "faces"
+    faces.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(9):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(faces / f"{i}.png")
+    (tmp_path / "latest").symlink_to(faces)
+    monkeypatch.chdir(faces)
+
+    def key(root: str) -> str:
+        return dataset_key(ImageDataModule("folder", root=root, channels=1, image_size=8, bins="uniform",
+                                           cache_dir=str(tmp_path / "pictures"), splits=(5, 2, 2)))
+
+    keys = {root: key(root) for root in (str(faces), ".", "../faces", str(tmp_path / "latest"))}
+    assert keys[str(faces)].startswith("folder-faces-n5-s0-")
+    assert set(keys.values()) == {keys[str(faces)]}, keys
