@@ -188,6 +188,8 @@ ERROR_ROWS_ELSEWHERE = {
     "a command that is not one: `pixeltransformer fitt --config configs/polynomial.yaml` (`evaluate`, `train`, "
     "`sample`: `did you mean test?`, `fit`, `predict`)":
         ("tests/unit/test_runs.py", "test_an_unknown_command_is_named_with_the_commands_there_are"),
+    "an option before the command: `pixeltransformer --trainer.max_steps 3 fit --config configs/polynomial.yaml`":
+        ("tests/unit/test_runs.py", "test_an_option_before_the_command_is_told_to_go_after_it"),
     "a config path that names no file: `pixeltransformer fit --config gp_rbf.yaml` (a folder: `--config "
     "runs/polynomial/r is a folder, not a config file: give one of its YAML files: --config "
     "runs/polynomial/r/config.yaml`)":
