@@ -284,6 +284,29 @@ def test_a_file_size_limit_is_told_apart_from_a_file_system_s_own():
         "limit, or evaluate a copy of the run folder on another disk")
 
 
+def test_an_evaluation_replacing_its_folder_says_why_it_could_not_write_and_what_to_do(tmp_path):
+    """`make eval`, which replaces <run>/eval/ as a whole, said only "cannot write into <run>/eval (File too large);
+    eval/ keeps the earlier evaluation, unchanged": the advice by cause, given where an evaluation adds beside what is
+    there, was left out of the usual evaluation's line. It follows what was kept."""
+    import errno
+
+    from pixeltransformer.cli import PixelTransformerCLI
+
+    run = tmp_path / "r"
+    (run / "eval").mkdir(parents=True)
+    cli = SimpleNamespace(run_dir=run, trainer=SimpleNamespace(checkpoint_callback=None, callbacks=[]))
+    err = OSError(errno.EFBIG, "File too large")
+    assert PixelTransformerCLI._write_failure(cli, err, "test", run / "eval") == (
+        f"cannot write into {run / 'eval'} (File too large); eval/ keeps the earlier evaluation, unchanged; a file "
+        "there would pass the largest file this process may write (ulimit -f) or its file system holds (4 GiB on "
+        "FAT32): raise that limit, or evaluate a copy of the run folder on another disk")
+    (run / "eval").rmdir()
+    err = OSError(errno.ENOSPC, "No space left on device")
+    assert PixelTransformerCLI._write_failure(cli, err, "test", run / "eval") == (
+        f"cannot write into {run / 'eval'} (No space left on device); nothing of the evaluation was kept; free some "
+        "space on its disk and evaluate again")
+
+
 @pytest.mark.parametrize("code", ["ENOSPC", "EROFS", "EFBIG"])
 def test_an_evaluation_that_cannot_write_its_own_out_dir_names_that_folder(tmp_path, code):
     """An evaluation sweep given an out_dir it could not write (a read-only disk) said "cannot write into <run folder>
