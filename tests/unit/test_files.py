@@ -496,7 +496,8 @@ def test_a_relative_data_or_cache_variable_is_named_as_the_absolute_folder_it_na
     monkeypatch.setenv("PIXELTRANSFORMER_CACHE", "../cache")
     assert data_dir() == tmp_path / "here" / "data"
     assert cache_root("sdf") == tmp_path / "cache" / "sdf"
-    with pytest.raises(FileNotFoundError, match=rf"^no data at {re.escape(str(tmp_path / 'here' / 'data' / 'mnist'))}: "):
+    mnist = re.escape(str(tmp_path / "here" / "data" / "mnist"))
+    with pytest.raises(FileNotFoundError, match=rf"^no data at {mnist}: "):
         default_root("mnist")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PIXELTRANSFORMER_DATA", "~/data")
