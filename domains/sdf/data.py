@@ -334,7 +334,8 @@ class SDFDataModule(SignalDataModule):
         return self._spec
 
     def test_batch(self) -> tuple[int, str]:
-        return self.eval_batch_size or self.batch_size, "eval_batch_size"
+        """The test loader's batch and the option it comes from: eval_batch_size where it is set, else batch_size."""
+        return (self.eval_batch_size, "eval_batch_size") if self.eval_batch_size else (self.batch_size, "batch_size")
 
     def to_float(self, signal: torch.Tensor) -> torch.Tensor:
         """A batch on its device: float16 grids (as the stacked caches store them) become the float32 values of the

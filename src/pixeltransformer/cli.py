@@ -1072,10 +1072,6 @@ class PixelTransformerCLI(LightningCLI):
             where = writer.out if writer is not None else where
             kept = ("; nothing of the prediction was kept: free some space there, or give --out a folder on a disk "
                     "you can write")
-        elif replacing is not None:
-            where = replacing
-            kept = (f"; {replacing.name}/ keeps the earlier evaluation, unchanged" if replacing.exists() else
-                    "; nothing of the evaluation was kept")
         elif subcommand == "fit":
             folder = Path(getattr(self.trainer.checkpoint_callback, "dirpath", None) or self.run_dir / "checkpoints")
             # the run folder is kept (command.txt, config.yaml): the same --run_name is refused (check_new_run)
@@ -1090,11 +1086,22 @@ class PixelTransformerCLI(LightningCLI):
             else:  # the first save
                 kept = f"; no checkpoint was kept: {again}"
         elif subcommand in ("test", "validate"):  # a full disk, or a read-only run folder (before it began)
-            kept = {errno.EROFS: "; an evaluation writes into its run folder: evaluate a copy of the run folder on a "
-                                 "disk you can write",
-                    errno.EFBIG: "; a file there would pass the largest file this process may write (ulimit -f): "
-                                 "raise that limit and evaluate again"}.get(
+            # a sweep's own out_dir that the file lies in is the folder that failed, not the run folder
+            failed = Path(os.path.abspath(err.filename2 or err.filename)) if err.filename else None
+            out = next((Path(cb.out_dir) for cb in self.trainer.callbacks if isinstance(cb, SweepEvaluation)
+                        and cb.out_dir and failed and failed.is_relative_to(os.path.abspath(cb.out_dir))), None)
+            where = replacing or out or where
+            move = ("give the evaluation callback's out_dir a folder on {}" if out else
+                    "evaluate a copy of the run folder on {}")
+            kept = {errno.EROFS: ("; " if out else "; an evaluation writes into its run folder: ")
+                    + move.format("a disk you can write"),
+                    errno.EFBIG: "; a file there would pass the largest file this process may write (ulimit -f) or "
+                                 "its file system holds (4 GiB on FAT32): raise that limit, or "
+                                 + move.format("another disk")}.get(
                 err.errno, "; free some space on its disk and evaluate again")
+            if replacing is not None:  # the folder a test replaces as a whole (<run>/eval): what is left of it first
+                kept = (f"; {replacing.name}/ keeps the earlier evaluation, unchanged" if replacing.exists() else
+                        "; nothing of the evaluation was kept") + kept
         # a copy or rename names its destination second: the first is the temporary file written before it
         named = f": {err.filename2 or err.filename}" if err.filename else ""
         return f"cannot write into {where} ({err.strerror or err}{named}){kept}"

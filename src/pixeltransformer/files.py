@@ -36,23 +36,33 @@ def cache_root(*parts: str) -> Path:
     ``$PIXELTRANSFORMER_CACHE``, else ``$XDG_CACHE_HOME/pixeltransformer``, else ``~/.cache/pixeltransformer``;
     ``parts`` name a sub-folder. Data folders are often read-only, so nothing is cached beside the data. A relative
     XDG_CACHE_HOME is ignored, as the XDG base directory spec says: it named another cache in every folder a
-    command ran from."""
-    env = os.environ.get(CACHE_ENV)
+    command ran from; a relative $PIXELTRANSFORMER_CACHE, the user's own choice, is made absolute
+    (:func:`env_folder`)."""
+    env = env_folder(CACHE_ENV)
     xdg = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(env) if env else Path(xdg if os.path.isabs(xdg) else "~/.cache") / "pixeltransformer"
-    return root.expanduser().joinpath(*parts)
+    root = env or Path(xdg if os.path.isabs(xdg) else "~/.cache").expanduser() / "pixeltransformer"
+    return root.joinpath(*parts)
+
+
+def env_folder(name: str) -> Path | None:
+    """The folder the environment variable ``name`` names ($PIXELTRANSFORMER_DATA, $PIXELTRANSFORMER_CACHE), None
+    where it is unset or empty: "~" expanded, and a relative path taken from the folder the command runs in and made
+    absolute, so that every line names the folder read or written ("no data at data/mnist" did not say where)."""
+    value = os.environ.get(name)
+    return Path(os.path.abspath(Path(value).expanduser())) if value else None
 
 
 # how to keep what a cache folder that cannot be written did not keep
 CACHE_HINT = "set $PIXELTRANSFORMER_CACHE (or the data's cache_dir) to a folder this user can write"
 
 
-def not_cached(what: str, folder: str | Path, err: OSError, again: str) -> str:
+def not_cached(what: str, folder: str | Path, err: OSError, again: str, hint: str = CACHE_HINT) -> str:
     """The warning that ``what`` (decoded pictures, videos) could not be cached in ``folder`` (``err``): which folder
     and why (:func:`unwritable`'s words where it says, else the error's), what is done ``again`` without it, and how
-    to keep them. It was the bare error, "[Errno 30] Read-only file system: '/home/me/.cache'", with no remedy."""
+    to keep them (``hint``: where a cache_dir is not the data's). It was the bare error, "[Errno 30] Read-only file
+    system: '/home/me/.cache'", with no remedy."""
     why = unwritable(folder) or err.strerror or str(err)
-    return f"{what} not cached: cannot write {folder} ({why}): {again}; {CACHE_HINT}"
+    return f"{what} not cached: cannot write {folder} ({why}): {again}; {hint}"
 
 
 def unwritable(folder: str | Path) -> str | None:

@@ -1165,12 +1165,23 @@ SUBCOMMANDS = ("fit", "validate", "test", "predict")
 MEANT = {"train": "fit", "evaluate": "test", "eval": "test", "sample": "predict"}
 
 
+# the options of the main parser, which come before the command; every other option comes after it
+MAIN_OPTIONS = ("-h", "--help", "-c", "--config", "--print_config")
+
+
 def check_subcommand(argv: list[str]) -> None:
     """A first word that is no command (``pixeltransformer fitt``): argparse's "invalid choice: 'fitt' (choose from
-    ...)" came once Lightning had loaded, pointing at ``pixeltransformer fitt --help``."""
+    ...)" came once Lightning had loaded, pointing at ``pixeltransformer fitt --help``. An option of the command's
+    before it (``pixeltransformer --trainer.max_steps 3 fit``) got the same words, of its value ("invalid choice:
+    '3'")."""
     import difflib
 
     word = argv[0] if argv else ""
+    if word.startswith("-") and (command := next((w for w in argv if w in SUBCOMMANDS), None)):
+        names = (arg.split("=", 1)[0] for arg in argv[:argv.index(command)] if arg.startswith("-"))
+        if (early := next((name for name in names if name not in MAIN_OPTIONS), None)) is not None:
+            raise ValueError(f"{early} is given before the command {command}: options go after it "
+                             f"(pixeltransformer {command} {early} ...)")
     if not word or word.startswith("-") or word in SUBCOMMANDS:
         return
     meant = MEANT.get(word) or next(iter(difflib.get_close_matches(word, SUBCOMMANDS, n=1)), None)

@@ -223,7 +223,8 @@ def test_a_large_picture_folder_trains_its_vae_for_a_bounded_number_of_pixels(tm
 def test_weights_that_cannot_be_cached_are_still_used(tmp_path, monkeypatch, blocked, full_disk):
     """An evaluation whose cache folder could not be written (a file on its path, a read-only file system) trained
     the classifier or VAE for minutes, then stopped with the OSError of writing it. The network is now used, with
-    one warning said before the training; a write that fails after it (a full disk) warns too."""
+    one warning said before the training; a write that fails after it (a full disk) warns too, in the words of the
+    project's other caches (files.not_cached): it named neither the folder nor what to do."""
     from domains.images.baselines import cache as cache_mod
 
     x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3
@@ -234,7 +235,10 @@ def test_weights_that_cannot_be_cached_are_still_used(tmp_path, monkeypatch, blo
     assert clf.classify(m, x).shape == (12,) and not m.training and blocked.is_file()
 
     monkeypatch.setattr(cache_mod, "atomic_write", full_disk)
-    with pytest.warns(cache_mod.NotCachedWarning, match=r"^vae_toy_1x8x8_e1-[0-9a-f]{8}\.pt not cached \(No space left on device\)"):
+    with pytest.warns(cache_mod.NotCachedWarning, match=r"^vae_toy_1x8x8_e1-[0-9a-f]{8}\.pt not cached: cannot write "
+                      rf"{re.escape(str(tmp_path))} \(No space left on device\): trained again \(\d+ s\) at the "
+                      r"next evaluation; set \$PIXELTRANSFORMER_CACHE \(or cache_dir\) to a folder this user can "
+                      r"write$"):
         v = vae_mod.load_or_train_vae(tmp_path, lambda: x, "toy", (1, 8, 8), epochs=1, width=8, progress=False)
     assert v.decode(v.encode(x)[0]).shape == (12, 1, 8, 8)
     assert not list(tmp_path.glob("vae_*"))
@@ -334,3 +338,29 @@ def test_classifiers_of_other_epochs_keep_a_cache_file_each(tmp_path):
         path.rename(cache_file(earlier, "classifier", "toy", (1, 8, 8)))
     clf.load_or_train_classifier(earlier, data, "toy", (1, 8, 8), num_classes=3, epochs=2, width=8, progress=False)
     assert len(calls) == 3 and [p.name for p in earlier.iterdir()] == [path.name]
+
+
+def test_a_picture_folder_s_networks_are_named_after_the_folder_itself(tmp_path, monkeypatch):
+    """The classifier and VAE of a picture folder were cached under the name of the root as given: `root: .` (run
+    from inside the folder) named them "folder-", a link to the folder by the link's name, so one folder trained and
+    kept its networks once for each way it was named. They are named after the folder the root leads to."""
+    from PIL import Image
+
+    from domains.images.baselines.pretrained import dataset_key
+    from domains.images.data import ImageDataModule
+
+    faces = tmp_path / "data" / "faces"
+    faces.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(9):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(faces / f"{i}.png")
+    (tmp_path / "latest").symlink_to(faces)
+    monkeypatch.chdir(faces)
+
+    def key(root: str) -> str:
+        return dataset_key(ImageDataModule("folder", root=root, channels=1, image_size=8, bins="uniform",
+                                           cache_dir=str(tmp_path / "pictures"), splits=(5, 2, 2)))
+
+    keys = {root: key(root) for root in (str(faces), ".", "../faces", str(tmp_path / "latest"))}
+    assert keys[str(faces)].startswith("folder-faces-n5-s0-")
+    assert set(keys.values()) == {keys[str(faces)]}, keys

@@ -657,4 +657,21 @@ def test_the_evaluation_memory_check_counts_the_test_loader_s_eval_batch_size(mo
                                          r"eval_batch_size$"):
         SweepEvaluation(levels=(4,), grid_points=False, num_samples=10000).check_memory(trainer, module)
     assert dm.test_batch() == (2, "eval_batch_size")
-    assert SDFDataModule(dataset="procedural", batch_size=3).test_batch() == (3, "eval_batch_size")
+
+
+def test_the_evaluation_memory_check_names_batch_size_where_eval_batch_size_is_not_set(monkeypatch):
+    """Without an eval_batch_size (configs/sdf.yaml sets none), the test loader takes batch_size, but the memory
+    check's remedy named eval_batch_size, an option the user had not set and the config does not show beside the
+    batch it counted. It names the option the test loader's batch came from."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    dm = SDFDataModule(dataset="procedural", resolution=64, batch_size=3)
+    assert dm.test_batch() == (3, "batch_size")
+    trainer, module = SimpleNamespace(datamodule=dm), SimpleNamespace(spec=dm.spec)
+    with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 10000 at 262,144 queries of each of 3 "
+                                         r"signals of a batch .*, or a smaller data batch_size$"):
+        SweepEvaluation(levels=(4,), grid_points=False, num_samples=10000).check_memory(trainer, module)

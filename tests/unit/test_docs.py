@@ -188,6 +188,8 @@ ERROR_ROWS_ELSEWHERE = {
     "a command that is not one: `pixeltransformer fitt --config configs/polynomial.yaml` (`evaluate`, `train`, "
     "`sample`: `did you mean test?`, `fit`, `predict`)":
         ("tests/unit/test_runs.py", "test_an_unknown_command_is_named_with_the_commands_there_are"),
+    "an option before the command: `pixeltransformer --trainer.max_steps 3 fit --config configs/polynomial.yaml`":
+        ("tests/unit/test_runs.py", "test_an_option_before_the_command_is_told_to_go_after_it"),
     "a config path that names no file: `pixeltransformer fit --config gp_rbf.yaml` (a folder: `--config "
     "runs/polynomial/r is a folder, not a config file: give one of its YAML files: --config "
     "runs/polynomial/r/config.yaml`)":
@@ -198,8 +200,10 @@ ERROR_ROWS_ELSEWHERE = {
          "test_a_resume_of_a_run_folder_that_cannot_be_written_is_refused_saying_what_to_do"),
     "`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt` of a run folder on a read-only file system (a shared "
     "disk; on a full disk the line ends `; free some space on its disk and evaluate again`, past a file-size limit "
-    "`; a file there would pass the largest file this process may write (ulimit -f): raise that limit and evaluate "
-    "again`)":
+    "`; a file there would pass the largest file this process may write (ulimit -f) or its file system holds (4 GiB "
+    "on FAT32): raise that limit, or evaluate a copy of the run folder on another disk`; an evaluation callback's "
+    "own `out_dir` is named in place of the run folder, with `give the evaluation callback's out_dir a folder on a "
+    "disk you can write`)":
         ("tests/cli/test_cli.py", "test_an_evaluation_of_a_run_folder_it_cannot_write_says_what_to_do"),
     "`make train ARGS=\"--run_name $(printf 'a%.0s' {1..300})\"` (over 255 bytes; a name with a line break or tab: "
     "`holds a line break or another control character: give a name without`)":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -480,3 +481,24 @@ def test_a_staging_folder_is_named_after_its_entry_when_a_killed_writer_s_goes_f
     staged = staging_folder(tmp_path, "context")
     assert [p.name for p in tmp_path.iterdir()] == [staged.name]
     assert staged.name.startswith(f".context.{writer}.") and staged.name.count(".partial") == 1
+
+
+def test_a_relative_data_or_cache_variable_is_named_as_the_absolute_folder_it_names(tmp_path, monkeypatch):
+    """A relative $PIXELTRANSFORMER_DATA or $PIXELTRANSFORMER_CACHE (``data``, ``../cache``) was kept relative, so
+    the same command run from another folder read and wrote elsewhere while its lines named the same relative path
+    ("no data at data/mnist"). Each is read from the folder the command starts in, and named as that absolute path."""
+    from pixeltransformer.datamodule import data_dir, default_root
+    from pixeltransformer.files import cache_root
+
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", "data")
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", "../cache")
+    assert data_dir() == tmp_path / "here" / "data"
+    assert cache_root("sdf") == tmp_path / "cache" / "sdf"
+    mnist = re.escape(str(tmp_path / "here" / "data" / "mnist"))
+    with pytest.raises(FileNotFoundError, match=rf"^no data at {mnist}: "):
+        default_root("mnist")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", "~/data")
+    assert data_dir() == tmp_path / "home" / "data"

@@ -262,5 +262,72 @@ def test_an_evaluation_that_cannot_write_says_what_to_do_by_the_cause(tmp_path, 
     assert line.endswith({"ENOSPC": "; free some space on its disk and evaluate again",
                           "EROFS": "; an evaluation writes into its run folder: evaluate a copy of the run folder on a "
                                    "disk you can write",
-                          "EFBIG": "; a file there would pass the largest file this process may write (ulimit -f): "
-                                   "raise that limit and evaluate again"}[code])
+                          "EFBIG": "; a file there would pass the largest file this process may write (ulimit -f) "
+                                   "or its file system holds (4 GiB on FAT32): raise that limit, or evaluate a copy of "
+                                   "the run folder on another disk"}[code])
+
+
+def test_a_file_size_limit_is_told_apart_from_a_file_system_s_own():
+    """A file too large to write (EFBIG) was put down to this process's limit alone, "(ulimit -f): raise that limit
+    and evaluate again": a file system's own largest file (4 GiB on FAT32) gives the same error, and no limit raised
+    lets it through. The line names both causes, and what to do for each."""
+    import errno
+
+    from pixeltransformer.cli import PixelTransformerCLI
+
+    err = OSError(errno.EFBIG, "File too large", "/media/stick/r/eval/metrics.json")
+    cli = SimpleNamespace(run_dir=Path("/media/stick/r"), trainer=SimpleNamespace(checkpoint_callback=None,
+                                                                                  callbacks=[]))
+    assert PixelTransformerCLI._write_failure(cli, err, "test", None) == (
+        "cannot write into /media/stick/r (File too large: /media/stick/r/eval/metrics.json); a file there would pass "
+        "the largest file this process may write (ulimit -f) or its file system holds (4 GiB on FAT32): raise that "
+        "limit, or evaluate a copy of the run folder on another disk")
+
+
+def test_an_evaluation_replacing_its_folder_says_why_it_could_not_write_and_what_to_do(tmp_path):
+    """`make eval`, which replaces <run>/eval/ as a whole, said only "cannot write into <run>/eval (File too large);
+    eval/ keeps the earlier evaluation, unchanged": the advice by cause, given where an evaluation adds beside what is
+    there, was left out of the usual evaluation's line. It follows what was kept."""
+    import errno
+
+    from pixeltransformer.cli import PixelTransformerCLI
+
+    run = tmp_path / "r"
+    (run / "eval").mkdir(parents=True)
+    cli = SimpleNamespace(run_dir=run, trainer=SimpleNamespace(checkpoint_callback=None, callbacks=[]))
+    err = OSError(errno.EFBIG, "File too large")
+    assert PixelTransformerCLI._write_failure(cli, err, "test", run / "eval") == (
+        f"cannot write into {run / 'eval'} (File too large); eval/ keeps the earlier evaluation, unchanged; a file "
+        "there would pass the largest file this process may write (ulimit -f) or its file system holds (4 GiB on "
+        "FAT32): raise that limit, or evaluate a copy of the run folder on another disk")
+    (run / "eval").rmdir()
+    err = OSError(errno.ENOSPC, "No space left on device")
+    assert PixelTransformerCLI._write_failure(cli, err, "test", run / "eval") == (
+        f"cannot write into {run / 'eval'} (No space left on device); nothing of the evaluation was kept; free some "
+        "space on its disk and evaluate again")
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EROFS", "EFBIG"])
+def test_an_evaluation_that_cannot_write_its_own_out_dir_names_that_folder(tmp_path, code):
+    """An evaluation sweep given an out_dir it could not write (a read-only disk) said "cannot write into <run folder>
+    (Read-only file system: <out_dir>); an evaluation writes into its run folder: evaluate a copy of the run folder":
+    the folder that failed is the out_dir, and a copy of the run folder would not help. The line names the out_dir
+    and the option to change."""
+    import errno
+
+    from pixeltransformer.cli import PixelTransformerCLI
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    run, out = tmp_path / "runs" / "polynomial" / "r", tmp_path / "shared" / "eval"
+    err = OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(out / "metrics.json"))
+    sweep = SweepEvaluation(levels=(4,), out_dir=str(out))
+    cli = SimpleNamespace(run_dir=run, trainer=SimpleNamespace(checkpoint_callback=None, callbacks=[sweep]))
+    line = PixelTransformerCLI._write_failure(cli, err, "test", None)
+    assert line.startswith(f"cannot write into {out} ({os.strerror(getattr(errno, code))}: {out / 'metrics.json'}); ")
+    assert line.endswith({"ENOSPC": "; free some space on its disk and evaluate again",
+                          "EROFS": "; give the evaluation callback's out_dir a folder on a disk you can write",
+                          "EFBIG": "; a file there would pass the largest file this process may write (ulimit -f) "
+                                   "or its file system holds (4 GiB on FAT32): raise that limit, or give the "
+                                   "evaluation callback's out_dir a folder on another disk"}[code])
+    err = OSError(errno.EROFS, "Read-only file system", str(run / "eval" / "config_test.yaml"))  # the run folder's
+    assert PixelTransformerCLI._write_failure(cli, err, "test", None).startswith(f"cannot write into {run} (")

@@ -701,6 +701,25 @@ def test_an_unknown_command_is_named_with_the_commands_there_are():
         check_command_line(argv)
 
 
+def test_an_option_before_the_command_is_told_to_go_after_it():
+    """``pixeltransformer --trainer.max_steps 3 fit ...`` said argparse's "argument subcommand: invalid choice: '3'
+    (choose from 'fit', ...)" (with ``=3``: "unrecognized arguments"), after a warning that the option was overridden
+    by the config after it. Options go after the command; the line says so, naming the option and the command. The
+    main parser's own options (--config, --print_config, --help) stay where they are."""
+    config = str(REPO / "configs/polynomial.yaml")
+    cases = {("--trainer.max_steps", "3", "fit", "--config", config): ("--trainer.max_steps", "fit"),
+             ("--trainer.max_steps=3", "fit", "--config", config): ("--trainer.max_steps", "fit"),
+             ("--ckpt_path", "last.ckpt", "test"): ("--ckpt_path", "test")}
+    for argv, (option, command) in cases.items():
+        for check in (preflight, check_command_line):
+            with pytest.raises(ValueError, match=f"^{re.escape(option)} is given before the command {command}: "
+                                                 f"options go after it \\(pixeltransformer {command} "
+                                                 f"{re.escape(option)} \\.\\.\\.\\)$"):
+                check(list(argv))
+    for argv in (["--help"], ["-h", "fit"], ["--print_config", "fit", "--config", config]):
+        check_command_line(argv)
+
+
 def make(*variables: str, dry: bool = True) -> subprocess.CompletedProcess:
     """`make` (with -n: what it would run), without installing or running anything."""
     venv = Path(sys.prefix)

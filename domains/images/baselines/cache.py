@@ -14,7 +14,12 @@ import torch
 import torch.nn as nn
 
 from pixeltransformer.errors import first_line
-from pixeltransformer.files import CacheWriteError, atomic_write, check_cache_folder
+from pixeltransformer.files import CacheWriteError, atomic_write, check_cache_folder, not_cached
+
+
+# how to keep the networks a cache folder that cannot be written did not keep: the cache_dir is the evaluation's (or
+# make classifier's), not the data's
+NETWORK_HINT = "set $PIXELTRANSFORMER_CACHE (or cache_dir) to a folder this user can write"
 
 
 class NotCachedWarning(UserWarning):
@@ -113,6 +118,6 @@ def load_or_train(path: Path, config: dict[str, Any], model: nn.Module, data_fn:
     try:
         save_cached(path, model.state_dict(), config, {"train_seconds": seconds, "train_size": len(images)})
     except OSError as err:
-        warnings.warn(f"{path.name} not cached ({err.strerror or err}): trained again ({seconds:.0f} s) at the next "
-                      "evaluation", NotCachedWarning, stacklevel=2)
+        warnings.warn(not_cached(path.name, path.parent, err, f"trained again ({seconds:.0f} s) at the next evaluation",
+                                 NETWORK_HINT), NotCachedWarning, stacklevel=2)
     return model

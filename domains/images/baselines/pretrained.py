@@ -52,9 +52,10 @@ def default_vae_epochs(dataset: str, num_train: int, image_size: int) -> int:
 def dataset_key(dm: ImageDataModule) -> str:
     """Names the training data of the cached networks: dataset, folder name, train size and split seed, and a digest
     of the train split's pixels and labels, so two folders of one name and size, or splits of one size drawn
-    otherwise (another split layout), never share a file."""
+    otherwise (another split layout), never share a file. The folder is named as the root leads to it (a root of
+    "." or a link named it "folder-" or by the link's name: one more cache of the same networks)."""
     # a folder's name start: the digest tells folders apart, and a whole long name made a file name never written
-    name = dm.dataset_name if dm.dataset_name != "folder" else f"folder-{name_start(Path(dm.root).name)}"
+    name = dm.dataset_name if dm.dataset_name != "folder" else f"folder-{name_start(Path(dm.root).resolve().name)}"
     return f"{name}-n{len(dm.build_split('train'))}-s{dm.seed}-{dm.split_digest('train')}"
 
 
