@@ -192,7 +192,17 @@ def warn_rank_zero(note: str, stacklevel: int = 1) -> None:
         warnings.warn(note, stacklevel=stacklevel + 1)
 
 
-PROJECT_CODE = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2] / "domains")
+def checkout(package: Path) -> Path | None:
+    """The repository the core package folder ``package`` lies in (<repository>/src/pixeltransformer, beside its
+    configs/, domains/ and data/); None where the project is installed from a wheel: pixeltransformer/ and domains/
+    side by side (in site-packages), the shipped configs in pixeltransformer/configs/."""
+    root = package.parents[1]
+    return root if package.parent.name == "src" and (root / "configs").is_dir() else None
+
+
+PACKAGE = Path(__file__).resolve().parent
+CHECKOUT = checkout(PACKAGE)
+PROJECT_CODE = (PACKAGE, (CHECKOUT or PACKAGE.parent) / "domains")
 
 
 def _library_file(filename: str) -> bool:
