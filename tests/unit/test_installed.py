@@ -3,6 +3,8 @@ domains/ side by side in site-packages, the shipped configs in pixeltransformer/
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,22 @@ def test_the_wheel_ships_every_package_and_the_configs():
     shipped = {p for folder in folders for pattern in setup.get("package-data", {}).get("*", [])
                for p in folder.glob(pattern)}
     assert shipped == set(configs.rglob("*.yaml"))
+
+
+def test_a_domains_package_of_the_user_s_own_is_named(tmp_path, monkeypatch, capsys):
+    """A `domains` package of the user's own found first (a domains/ folder in the working folder, under python -m)
+    hides the project's: the line said only "No module named 'domains.polynomial'"."""
+    own = tmp_path / "domains" / "__init__.py"
+    own.parent.mkdir()
+    own.touch()
+    line = "data: No module named 'domains.polynomial' (PolynomialDataModule)"
+    monkeypatch.setitem(sys.modules, "domains", types.ModuleType("domains"))
+    sys.modules["domains"].__file__ = str(own)
+    with pytest.raises(SystemExit):
+        errors.fail(line)
+    assert capsys.readouterr().err == (f"error: {line}; the domains package imported is {own.parent}, not this "
+                                       f"project's {REPO / 'domains'}: rename yours\n")
+    sys.modules["domains"].__file__ = str(REPO / "domains" / "__init__.py")  # the project's own: as it was
+    with pytest.raises(SystemExit):
+        errors.fail(line)
+    assert capsys.readouterr().err == f"error: {line}\n"
