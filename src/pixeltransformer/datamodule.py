@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
-from .errors import counted, warn_rank_zero
+from .errors import CHECKOUT, counted, warn_rank_zero
 from .files import cache_key, env_folder
 from .signal import SignalSpec
 
@@ -74,9 +74,10 @@ def float_batch(batch: Any, to_float: Callable[[torch.Tensor], torch.Tensor]) ->
 def data_dir() -> Path:
     """Where datasets read from files live unless a config names a root: $PIXELTRANSFORMER_DATA (a relative one
     from the folder the command runs in, made absolute: :func:`~pixeltransformer.files.env_folder`), else data/ at
-    the repository root (git-ignored). Domains look for each dataset at a fixed path below it (data/mnist,
-    data/cats/faces64, ...), the layout of the project's shared sample data."""
-    return env_folder(DATA_ENV) or Path(__file__).resolve().parents[2] / "data"
+    the repository root (git-ignored), or, installed from a wheel, data/ in the working folder (where runs/ goes).
+    Domains look for each dataset at a fixed path below it (data/mnist, data/cats/faces64, ...), the layout of the
+    project's shared sample data."""
+    return env_folder(DATA_ENV) or (CHECKOUT or Path.cwd()) / "data"
 
 
 def default_root(relative: str, must_exist: bool = True, how: str = "", option: str = "root") -> Path:

@@ -192,7 +192,17 @@ def warn_rank_zero(note: str, stacklevel: int = 1) -> None:
         warnings.warn(note, stacklevel=stacklevel + 1)
 
 
-PROJECT_CODE = (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2] / "domains")
+def checkout(package: Path) -> Path | None:
+    """The repository the core package folder ``package`` lies in (<repository>/src/pixeltransformer, beside its
+    configs/, domains/ and data/); None where the project is installed from a wheel: pixeltransformer/ and domains/
+    side by side (in site-packages), the shipped configs in pixeltransformer/configs/."""
+    root = package.parents[1]
+    return root if package.parent.name == "src" and (root / "configs").is_dir() else None
+
+
+PACKAGE = Path(__file__).resolve().parent
+CHECKOUT = checkout(PACKAGE)
+PROJECT_CODE = (PACKAGE, (CHECKOUT or PACKAGE.parent) / "domains")
 
 
 def _library_file(filename: str) -> bool:
@@ -225,6 +235,20 @@ def raised_in_user_code(err: BaseException) -> str:
     return ""
 
 
+def hidden_domains(message: str) -> str:
+    """"; the domains package imported is ..." for a line of a module of this project's ``domains`` package not
+    found because a ``domains`` of the user's own (a domains/ folder in the working folder, under python -m) came
+    first on sys.path and hides the project's (the top-level name is generic); "" otherwise."""
+    found = getattr(sys.modules.get("domains"), "__file__", None)
+    if "No module named 'domains." not in message or not found:
+        return ""
+    own = Path(found).resolve()
+    own = own.parent if own.name == "__init__.py" else own
+    if own == PROJECT_CODE[1]:
+        return ""
+    return f"; the domains package imported is {own}, not this project's {PROJECT_CODE[1]}: rename yours"
+
+
 def fail(err: BaseException | str) -> NoReturn:
     """Print ``error: <cause>`` as one line and exit with status 2 (re-raise with PIXELTRANSFORMER_DEBUG=1). Under
     DDP the first rank to fail prints the line; every rank exits with status 2."""
@@ -232,6 +256,7 @@ def fail(err: BaseException | str) -> NoReturn:
         raise err
     cause = None if isinstance(err, str) else root_cause(err)
     message = "error: " + (err if cause is None else first_line(cause) + raised_in_user_code(cause))
+    message += hidden_domains(message)
     if first_to_report():
         print(message, file=sys.stderr, flush=True)
     raise InputExit(message) from None

@@ -20,11 +20,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .errors import counted, import_failure
+from .errors import CHECKOUT, PACKAGE, counted, import_failure
 from .files import nearest_existing
 from .loading import load_checkpoint
 
-REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the built-in domains' configs
+REPO_CONFIGS = (CHECKOUT or PACKAGE) / "configs"  # the built-in domains' configs (a wheel ships them)
 COMMAND_FILE = "command.txt"  # in a run folder: the command line of each fit of the run, as given (cli.RunConfig)
 
 
@@ -1236,7 +1236,8 @@ def check_config_given(argv: list[str]) -> None:
     else:
         domains = [p.stem for p in sorted(REPO_CONFIGS.glob("*.yaml"))]
         shipped = shown_path(REPO_CONFIGS)
-        give = f"--config {shipped}/<domain>.yaml (<domain>: {', '.join(domains[:-1])} or {domains[-1]})"
+        give = (f"--config {shipped}/<domain>.yaml (<domain>: {', '.join(domains[:-1])} or {domains[-1]})"
+                if domains else "--config <the path of a domain's config>")  # a package built without its configs
     before = f" before --config {configs[0]}" if configs else ""  # a model size or trainer config alone
     raise ValueError(f"{argv[0]} needs a config that names the data and the model's domain: give {give}{before}")
 

@@ -171,6 +171,9 @@ ERROR_ROWS_ELSEWHERE = {
     "a command without a config: `pixeltransformer predict --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
     "--input x.npy` (without a run folder's: `give --config configs/<domain>.yaml (<domain>: images, polynomial, sdf "
     "or video)`)": ("tests/unit/test_runs.py", "test_a_command_without_a_config_is_told_which_to_give"),
+    "a `domains` package of your own found first, installed from a wheel: `python -m pixeltransformer fit --config "
+    "<site-packages>/pixeltransformer/configs/polynomial.yaml` in a folder that holds `domains/__init__.py`":
+        ("tests/unit/test_installed.py", "test_a_domains_package_of_the_user_s_own_is_named"),
     '`make train RESUME=runs/polynomial/r ARGS="--ckpt_path runs/polynomial/r/checkpoints/best-step000400.ckpt"`':
         ("tests/unit/test_runs.py", "test_a_resume_given_another_checkpoint_is_refused"),
     "`--seed_everything=-1` (or 2^32 and above, numpy's bounds; on the command line or in a config file)":

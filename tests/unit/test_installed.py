@@ -1,0 +1,86 @@
+"""The project installed from a wheel (pip install pixeltransformer-*.whl), not run from a clone: pixeltransformer/ and
+domains/ side by side in site-packages, the shipped configs in pixeltransformer/configs/, no repository around them."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from pixeltransformer import datamodule, errors, runs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wheel_tree(root: Path) -> Path:
+    """An installed wheel's layout below ``root``: its core package folder."""
+    package = root / "site-packages" / "pixeltransformer"
+    (package / "configs").mkdir(parents=True)
+    (root / "site-packages" / "domains").mkdir()
+    return package
+
+
+def test_a_clone_and_an_installed_wheel_find_their_own_folders(tmp_path):
+    assert errors.checkout(REPO / "src" / "pixeltransformer") == REPO
+    assert errors.checkout(wheel_tree(tmp_path)) is None  # no repository: the configs shipped in the package
+    assert errors.CHECKOUT == REPO and runs.REPO_CONFIGS == REPO / "configs"  # these tests run from the clone
+    assert errors.PROJECT_CODE == (REPO / "src" / "pixeltransformer", REPO / "domains")
+
+
+def test_an_installed_package_reads_data_from_the_working_folder(tmp_path, monkeypatch):
+    """data/ beside the repository in a clone; installed, data/ in the folder the command runs in, as runs/ is (it
+    was site-packages' parent folder, inside the Python environment)."""
+    monkeypatch.delenv(datamodule.DATA_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert datamodule.data_dir() == REPO / "data"
+    monkeypatch.setattr(datamodule, "CHECKOUT", None, raising=False)
+    assert datamodule.data_dir() == tmp_path / "data"
+    monkeypatch.setenv(datamodule.DATA_ENV, str(tmp_path / "elsewhere"))
+    assert datamodule.data_dir() == tmp_path / "elsewhere"
+
+
+def test_a_command_without_a_config_names_one_where_no_configs_are_shipped(tmp_path, monkeypatch):
+    """A package without configs/ (built without its package data) ended in an IndexError's traceback."""
+    monkeypatch.setattr(runs, "REPO_CONFIGS", tmp_path / "configs")
+    with pytest.raises(ValueError, match=r"^fit needs a config that names the data and the model's domain: give "
+                                         r"--config <the path of a domain's config>$"):
+        runs.check_config_given(["fit", "--trainer.max_steps", "2"])
+
+
+def test_the_wheel_ships_every_package_and_the_configs():
+    """pyproject.toml's packages hold every folder of modules, and the configs as pixeltransformer/configs/: without
+    them an installed CLI dropped configs/trainer/default.yaml (the seed, the W&B logger, config.yaml in the run
+    folder) and could name no config to give."""
+    tomllib = pytest.importorskip("tomllib")
+    setup = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {".".join(p.parent.relative_to(REPO / "src" if p.parts[len(REPO.parts)] == "src" else REPO).parts)
+               for top in (REPO / "src" / "pixeltransformer", REPO / "domains") for p in top.rglob("__init__.py")}
+    assert folders <= set(setup["packages"])
+    assert setup["package-dir"].get("pixeltransformer.configs") == "configs"
+    configs = REPO / "configs"
+    folders = [configs.joinpath(*name.split(".")[2:]) for name in setup["packages"]
+               if name.split(".")[:2] == ["pixeltransformer", "configs"]]
+    shipped = {p for folder in folders for pattern in setup.get("package-data", {}).get("*", [])
+               for p in folder.glob(pattern)}
+    assert shipped == set(configs.rglob("*.yaml"))
+
+
+def test_a_domains_package_of_the_user_s_own_is_named(tmp_path, monkeypatch, capsys):
+    """A `domains` package of the user's own found first (a domains/ folder in the working folder, under python -m)
+    hides the project's: the line said only "No module named 'domains.polynomial'"."""
+    own = tmp_path / "domains" / "__init__.py"
+    own.parent.mkdir()
+    own.touch()
+    line = "data: No module named 'domains.polynomial' (PolynomialDataModule)"
+    monkeypatch.setitem(sys.modules, "domains", types.ModuleType("domains"))
+    sys.modules["domains"].__file__ = str(own)
+    with pytest.raises(SystemExit):
+        errors.fail(line)
+    assert capsys.readouterr().err == (f"error: {line}; the domains package imported is {own.parent}, not this "
+                                       f"project's {REPO / 'domains'}: rename yours\n")
+    sys.modules["domains"].__file__ = str(REPO / "domains" / "__init__.py")  # the project's own: as it was
+    with pytest.raises(SystemExit):
+        errors.fail(line)
+    assert capsys.readouterr().err == f"error: {line}\n"
