@@ -242,17 +242,26 @@ def device_memory(device: torch.device) -> int:
 
 def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     """A lower bound on the memory a completion on ``points`` grid points holds at once, in bytes: its float32 grid
-    positions [N, P], the distribution's parameters there [N, NB * (2 + V)] (a framed model's V + 1 more are not
-    counted), the mean [V, N] and the samples [S, V, N]. Drawing the samples needs more (their chains' parameters, S times the
-    first), so a grid this refuses could not be completed, and one it lets through may still be too large."""
-    per_point = spec.pos_dims + spec.num_bins * (2 + spec.val_dims) + spec.val_dims * (1 + num_samples)
-    return 4 * points * per_point
+    positions [N, P] and the distribution's parameters there [N, NB * (2 + V)] (a framed model's V + 1 more are not
+    counted), held throughout, and the larger of what comes on top of them at two moments: the mean's reading of the
+    parameters (the bins' means [N, NB, V] and sigmas [N, NB], their weights [N, NB], weights times means
+    [N, NB, V] and the mean [N, V], 2.3 times the parameters of a model of 150 bins and V = 1), then the mean and the
+    samples' chains (:func:`sample_bytes`). What is not counted (the model, its activations, the observed points'
+    lookups, the samples' copy in their grid) only adds, so a grid this refuses could not be completed, and one it
+    lets through may still be too large."""
+    nb, v = spec.num_bins, spec.val_dims
+    held = 4 * points * (spec.pos_dims + nb * (2 + v))
+    mean = 4 * points * (nb * (2 * v + 2) + v)
+    return held + max(mean, 4 * points * v + sample_bytes(spec, points, num_samples))
 
 
 def sample_bytes(spec: SignalSpec, queries: int, num_samples: int) -> int:
-    """A lower bound on the memory sampling one signal at ``queries`` positions holds at once, in bytes: its chains'
-    float32 query positions [S, Q, P] and samples [S, Q, V] (their orders, draws and buffers are not counted)."""
-    return 4 * queries * num_samples * (spec.pos_dims + spec.val_dims)
+    """A lower bound on the memory sampling one signal at ``queries`` positions holds at once, in bytes: each chain's
+    float32 query positions [S, Q, P], which queries are observed [S, Q] (bool) and their values [S, Q, V], the
+    visiting order's draws [S, Q] (float32) and the order [S, Q] (int64), and the samples [S, Q, V], all held from
+    the moment the samples' tensor is made (the drawn steps' buffers, the model's caches and activations are not
+    counted)."""
+    return queries * num_samples * (4 * spec.pos_dims + 1 + 4 * spec.val_dims + 4 + 8 + 4 * spec.val_dims)
 
 
 def in_bytes(n: float) -> str:
@@ -314,12 +323,14 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) 
 
     The bound is the memory available now (:func:`memory_at_hand`: what other processes hold is not this one's to
     take) against :func:`completion_bytes`, a lower bound on what the completion holds, which comes back to the host
-    whatever the device; so only a grid that cannot fit is refused, and a large one that can (an SDF model at 128: 2.1 million points, 3.6 GiB at least; the digits model at 256: 26 MiB) goes
-    on as before. A fixed cap on the points would refuse a large machine's feasible grids or let a small one's
-    fail. A system that does not report its memory is taken to have ``ASSUMED_MEMORY``, more than a workstation's,
-    which still refuses the grids of many terabytes that such a typo means. Where the model's grid would fit and
-    the samples make it too much (``--num_samples 1000000000``, refused before only once the model had loaded, as a
-    ``grid_shape``), the line names ``--num_samples`` and the most that fit."""
+    whatever the device; so only a grid that cannot fit is refused, and a large one that can (an SDF model at 128:
+    2.1 million points, 8.23 GiB at least; the digits model at 256: 56.8 MiB) goes on as before (an SDF model at
+    80 without samples, 2.01 GiB at least, took 3.2 GiB more than at 8). A fixed cap on the points would refuse a
+    large machine's feasible grids or let a small one's fail. A system that does not report its memory is taken to
+    have ``ASSUMED_MEMORY``, more than a workstation's, which still refuses the grids of many terabytes that such a
+    typo means. Where the model's grid would fit and the samples make it too much (``--num_samples 1000000000``,
+    refused before only once the model had loaded, as a ``grid_shape``), the line names ``--num_samples`` and the
+    most that fit."""
     memory, have = memory_at_hand()
 
     def needs(resolution: int | None, samples: int = options.num_samples) -> tuple[tuple[int, ...], int, int]:

@@ -177,11 +177,11 @@ def test_a_domain_whose_context_from_rows_drops_a_row_is_named():
 
 @pytest.mark.parametrize("spec, resolution, message", [
     (SDF_SPEC, 100000, "--resolution 100000 means 1e+15 points (a 100000×100000×100000 grid), whose completion needs "
-                       "at least 1.59 EiB: more than the 8 GiB of memory available now; at most --resolution 167"),
+                       "at least 3.66 EiB: more than the 8 GiB of memory available now; at most --resolution 126"),
     (DIGITS_SPEC, 200000, "--resolution 200000 means 4e+10 points (a 200000×200000 grid), whose completion needs at "
-                          "least 14.8 TiB: more than the 8 GiB of memory available now; at most --resolution 4588"),
+                          "least 33 TiB: more than the 8 GiB of memory available now; at most --resolution 3075"),
     (VIDEO_SPEC, 5000, "--resolution 5000 means 166,675,000 points (a 5×5000×6667 grid), whose completion needs at "
-                       "least 804 GiB: more than the 8 GiB of memory available now; at most --resolution 498"),
+                       "least 2.02 TiB: more than the 8 GiB of memory available now; at most --resolution 310"),
 ])
 def test_a_resolution_too_large_for_the_machine_is_refused_in_one_line(spec, resolution, message, monkeypatch):
     """--resolution 100000 on an SDF model asked for 1e15 grid points: the completion failed after the model had
@@ -190,7 +190,8 @@ def test_a_resolution_too_large_for_the_machine_is_refused_in_one_line(spec, res
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
-    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)  # an SDF point: 4 bytes x (3 + 150 x 3 + 1 x 4)
+    # an SDF point: 4 bytes x (3 positions + 150 bins x 3 + the mean's 150 bins x 4 + 1 value)
+    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
     spec = SignalSpec(**spec)
     context = "[[" + ", ".join(["0"] * (spec.pos_dims + spec.val_dims)) + "]]"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
@@ -207,15 +208,16 @@ def test_samples_too_many_for_the_machine_are_refused_naming_num_samples(monkeyp
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
-    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)  # a point: 4 bytes x (2 + 32 x 3 + 1 x (1 + S))
+    # a point: 4 bytes x (2 positions + 32 bins x 3 + 1 value) + 33 bytes a sample's chain (sample_bytes)
+    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
     spec = SignalSpec(**DIGITS_SPEC)
-    message = ("--num_samples 1000000000 on 64 points (a 8×8 grid) need at least 238 GiB: more than the "
-               "8 GiB of memory available now; at most --num_samples 33554333")
+    message = ("--num_samples 1000000000 on 64 points (a 8×8 grid) need at least 1.69 TiB: more than the "
+               "8 GiB of memory available now; at most --num_samples 4628183")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         predict.prediction_item(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=10**9))
-    predict.check_resolution(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=33554333))
+    predict.check_resolution(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=4628183))
     with pytest.raises(ValueError, match=r"^--num_samples 1000 on 4,194,304 points \(a 2048×2048 grid\) need .*; at "
-                                         r"most --num_samples 413$"):  # the resolution alone fits, with 3 samples
+                                         r"most --num_samples 56$"):  # the resolution alone fits, with 3 samples
         predict.check_resolution(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=1000,
                                                                           resolution=2048))
 
@@ -225,10 +227,10 @@ MEMINFO = ("MemTotal:       24683792 kB\nMemFree:        20000000 kB\nMemAvailab
 
 
 def test_a_resolution_under_the_machine_s_total_but_over_what_is_available_is_refused(monkeypatch, tmp_path):
-    """An SDF model's `predict --resolution 240` on a machine of 23.5 GiB needs at least 23.5 GiB, a little less than
-    the machine's total, with which it was compared: it was let through and failed in torch's allocator after the
-    model had loaded, where the processes running (this one's model among them) held some of it. The check compares
-    with the memory available now (MemAvailable and free swap), names it, and keeps what fits in it."""
+    """An SDF model's `predict --resolution 175` on a machine of 23.5 GiB needs at least 21 GiB, less than the
+    machine's total, with which it was compared: it was let through to fail in torch's allocator after the model had
+    loaded, where the processes running (this one's model among them) held some of it. The check compares with the
+    memory available now (MemAvailable and free swap), names it, and keeps what fits in it."""
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
@@ -237,14 +239,16 @@ def test_a_resolution_under_the_machine_s_total_but_over_what_is_available_is_re
     monkeypatch.setattr(predict, "host_memory", lambda: 24683792 * 1024)
     monkeypatch.setattr(predict, "MEMINFO", meminfo, raising=False)
     sdf = SignalSpec(**SDF_SPEC)
-    options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=240)
-    message = ("--resolution 240 means 13,824,000 points (a 240×240×240 grid), whose completion needs at least 23.5 "
-               "GiB: more than the 19.2 GiB of memory available now; at most --resolution 224")
+    options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=175)
+    message = ("--resolution 175 means 5,359,375 points (a 175×175×175 grid), whose completion needs at least 21 "
+               "GiB: more than the 19.2 GiB of memory available now; at most --resolution 169")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         predict.check_resolution(_domain("sdf"), sdf, options)
-    predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=224))
+    predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=169))
     predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=128))
     meminfo.write_text(MEMINFO.format(available=20132659, swap=8 * 2**20))  # free swap counts: 27.2 GiB
+    predict.check_resolution(_domain("sdf"), sdf, options)
+    meminfo.write_text(MEMINFO.format(available=24683792, swap=0))  # all of it available: the total's answer
     predict.check_resolution(_domain("sdf"), sdf, options)
 
 
@@ -281,13 +285,13 @@ def test_largest_fitting_searches_from_its_low_end():
 
 
 def test_a_large_resolution_that_fits_is_kept_and_memory_unknown_is_assumed(monkeypatch):
-    """An SDF model at 128 (2.1 million points, 3.6 GiB of parameters and samples) and a picture at 256 go on; a
+    """An SDF model at 128 (2.1 million points, 8.2 GiB at least) and a picture at 256 go on; a
     system that does not report its memory is taken to have 1 TiB, which still refuses a typo's grid."""
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
     assert predict.host_memory() is None or predict.host_memory() > 2**20  # Linux and macOS say; Windows does not
-    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(predict, "available_memory", lambda: 16 * 2**30)
     sdf, digits = SignalSpec(**SDF_SPEC), SignalSpec(**DIGITS_SPEC)
     predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=128))
     predict.check_resolution(_domain("images"), digits, PredictOptions(context="[[0, 0, 0]]", resolution=256))
@@ -295,7 +299,7 @@ def test_a_large_resolution_that_fits_is_kept_and_memory_unknown_is_assumed(monk
     monkeypatch.setattr(predict, "host_memory", lambda: None)
     predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=128))
     with pytest.raises(ValueError, match=r"^--resolution 100000 means 1e\+15 points .*: more than the 1 TiB of memory "
-                                         r"assumed where the system does not report it; at most --resolution 844$"):
+                                         r"assumed where the system does not report it; at most --resolution 638$"):
         predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=100000))
 
 
