@@ -223,8 +223,8 @@ def available_memory() -> int | None:
     """The bytes a new allocation can still take on this machine now: Linux's MemAvailable (free memory and the
     caches the kernel can drop, less what other processes and this one already hold) plus free swap, or None where
     the system does not report it (macOS, Windows, a kernel before 3.14). What other processes hold is not this
-    command's to take: a completion whose lower bound was under the machine's total but over this failed in torch's
-    allocator after the model had loaded (an SDF model at --resolution 240 on a machine of 23.5 GiB)."""
+    command's to take: a completion whose lower bound was under the machine's total but over this was let through,
+    to fail in torch's allocator after the model had loaded."""
     try:
         fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines() if ":" in line)
         available, swap = (int(fields.get(name, "0 kB").split()[0]) * 1024 for name in ("MemAvailable", "SwapFree"))
@@ -245,8 +245,8 @@ def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     positions [N, P] and the distribution's parameters there [N, NB * (2 + V)] (a framed model's V + 1 more are not
     counted), held throughout, and the larger of what comes on top of them at two moments: the mean's reading of the
     parameters (the bins' means [N, NB, V] and sigmas [N, NB], their weights [N, NB], weights times means
-    [N, NB, V] and the mean [N, V], 2.3 times the parameters of a model of 150 bins and V = 1), then the mean and the
-    samples' chains (:func:`sample_bytes`). What is not counted (the model, its activations, the observed points'
+    [N, NB, V] and the mean [N, V]: with them, a model of 150 bins and V = 1 holds 2.3 times its parameters), then
+    the mean and the samples' chains (:func:`sample_bytes`). What is not counted (the model, its activations, the observed points'
     lookups, the samples' copy in their grid) only adds, so a grid this refuses could not be completed, and one it
     lets through may still be too large."""
     nb, v = spec.num_bins, spec.val_dims
