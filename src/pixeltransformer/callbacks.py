@@ -97,7 +97,7 @@ class Pictures(Callback):
 
     def check_memory(self, pl_module: L.LightningModule, signal: torch.Tensor, names: list[str]) -> None:
         """Refuse a resolution whose completions of signal [B, V, *grid] at the picture contexts ``names`` could not
-        be held in this machine's memory (a typo, 100000 for 100), before the fit's first step rather than at its
+        be held in the memory available now (a typo, 100000 for 100), before the fit's first step rather than at its
         first validation; the bound is predict's, :func:`~pixeltransformer.predict.completion_bytes`, a lower bound.
         Each context counts the samples :meth:`draw` takes for it (the domain's ``picture_samples``)."""
         from .predict import (check_predict_grid, completion_bytes, in_bytes, largest_fitting, memory_at_hand,

@@ -413,10 +413,12 @@ class SweepEvaluation(Callback):
         self._dir = resolve_eval_dir(trainer, self.out_dir)
 
     def check_memory(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Refuse num_samples or queries whose completion of one test batch at one level could not be held in this
-        machine's memory (a typo, 1000000000 samples), before the first batch rather than in torch's allocator; the
-        bound is predict's :func:`~pixeltransformer.predict.completion_bytes`, a lower bound."""
-        from .predict import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count
+        """Refuse num_samples or queries whose completion of one test batch at one level could not be held in the
+        memory available now (a typo, 1000000000 samples), before the first batch rather than in torch's allocator;
+        the bound is predict's :func:`~pixeltransformer.predict.completion_bytes`, a lower bound. Every rank of a
+        distributed test completes its batches at once: the ranks on one machine (the trainer's devices) share its
+        memory."""
+        from .predict import completion_bytes, in_bytes, largest_fitting, local_ranks, memory_at_hand, point_count
 
         spec: SignalSpec = pl_module.spec
         data = getattr(trainer, "datamodule", None)  # the test loader's batch (test_batch), 1 without one
@@ -424,7 +426,7 @@ class SweepEvaluation(Callback):
                                                                                 or 1, "batch_size")
         sampled = batch if self.sample_items is None else min(batch, self.sample_items)  # signals a batch samples
         queries = spec.num_points if self.queries == "grid" else int(self.queries)
-        memory, have = memory_at_hand()
+        memory, have = memory_at_hand(ranks=local_ranks(trainer))
 
         def need(q: int, s: int) -> int:
             return (batch - sampled) * completion_bytes(spec, q, 0) + sampled * completion_bytes(spec, q, s)
@@ -432,7 +434,7 @@ class SweepEvaluation(Callback):
         if need(queries, self.num_samples) <= memory:
             return
         if self.num_samples > 0 and need(queries, 0) <= memory:  # 0: the metrics without samples
-            most = largest_fitting(self.num_samples + 1, lambda s: need(queries, s - 1), memory) - 1
+            most = largest_fitting(self.num_samples, lambda s: need(queries, s), memory, low=0)
             remedy = f"at most num_samples {most}, or "
         elif self.queries != "grid" and (most := largest_fitting(queries, lambda q: need(q, self.num_samples),
                                                                  memory)) >= 2:

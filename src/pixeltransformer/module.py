@@ -944,7 +944,7 @@ class PixelTransformerModule(L.LightningModule):
         per signal: a signal's samples depend on its seed alone)."""
         kwargs = check_sampling(kwargs, least_samples=1)
         ctx_pos, ctx_val, qry_pos = self.api_inputs(ctx_pos, ctx_val, qry_pos)  # [B, K, P], [B, K, V], [B, Q, P]
-        self.check_sample_memory(qry_pos.shape[0], qry_pos.shape[1], kwargs.get("num_samples", 1))
+        self.check_sample_memory(qry_pos.shape[0], qry_pos.shape[1], kwargs.get("num_samples", 1), qry_pos.device)
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
         with self.trainer_precision():
             return sample(self.model, self.dist, ctx_pos, ctx_val, qry_pos, **kwargs)
@@ -961,31 +961,35 @@ class PixelTransformerModule(L.LightningModule):
                              f"{tuple(self.spec.grid_shape)}), got {grid_shape}")
         kwargs = check_sampling(kwargs)
         ctx_pos, ctx_val = self.api_inputs(ctx_pos, ctx_val)  # [B, K, P], [B, K, V]
-        self.check_grid_memory(shape, ctx_pos.shape[0], kwargs.get("num_samples", 0))
+        self.check_grid_memory(shape, ctx_pos.shape[0], kwargs.get("num_samples", 0), ctx_pos.device)
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
         with self.trainer_precision():
             return complete(self.model, self.dist, ctx_pos, ctx_val, shape, **kwargs)
 
-    def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int) -> None:
-        """Refuse a grid whose completion of ``batch`` signals could not be held in this machine's memory (a typo,
-        (100000,) * 3 for (100,) * 3, stopped deep in torch's allocator), as `predict --resolution` is refused."""
+    def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int,
+                          device: torch.device | None = None) -> None:
+        """Refuse a grid whose completion of ``batch`` signals could not be held in the memory available on
+        ``device`` (a typo, (100000,) * 3 for (100,) * 3, stopped deep in torch's allocator), as `predict
+        --resolution` is refused; the completion is held where its tensors are (a GPU's memory for CUDA tensors)."""
         from .predict import completion_bytes, in_bytes, memory_at_hand, point_count
 
         points = math.prod(shape)
-        need, (memory, have) = batch * completion_bytes(self.spec, points, num_samples), memory_at_hand()
+        need, (memory, have) = batch * completion_bytes(self.spec, points, num_samples), memory_at_hand(device)
         if need > memory:
             raise ValueError(f"grid_shape {shape} means {point_count(points)} points, whose completion of "
                              f"{counted(batch, 'signal')} needs at least {in_bytes(need)}: more than {have}")
 
-    def check_sample_memory(self, batch: int, queries: int, num_samples: int) -> None:
-        """Refuse samples whose chains could not be held in this machine's memory (a typo, num_samples=10**9, went to
-        torch's allocator), in one line naming the most that fit, as :meth:`check_grid_memory` refuses a grid."""
+    def check_sample_memory(self, batch: int, queries: int, num_samples: int,
+                            device: torch.device | None = None) -> None:
+        """Refuse samples whose chains could not be held in the memory available on ``device`` (a typo,
+        num_samples=10**9, went to torch's allocator), in one line naming the most that fit, as
+        :meth:`check_grid_memory` refuses a grid."""
         from .predict import in_bytes, largest_fitting, memory_at_hand, sample_bytes
 
         def need(samples: int) -> int:
             return batch * sample_bytes(self.spec, queries, samples)
 
-        memory, have = memory_at_hand()
+        memory, have = memory_at_hand(device)
         if need(num_samples) <= memory:
             return
         most = largest_fitting(num_samples, need, memory)

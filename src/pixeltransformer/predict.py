@@ -44,6 +44,7 @@ from .signal import SignalSpec
 DEFAULT_CONTEXT = 64  # --num_context when not given, capped at a quarter of the input's points
 DEFAULT_SAMPLES = 3  # --num_samples when not given
 ASSUMED_MEMORY = 2**40  # bytes taken for the memory of a system that does not report it (os.sysconf): 1 TiB
+MEMINFO = Path("/proc/meminfo")  # where Linux reports the memory available now (available_memory)
 
 
 @dataclass
@@ -57,14 +58,14 @@ class PredictOptions:
         mask: a mask file, white = observed (domains on a pixel grid); not with context.
         num_context: K random observed samples of the input (without context or mask); default 64, or a quarter
             of the input's points when that is fewer (16 of an 8x8 digit), so that something is left to complete.
-        num_samples: samples to draw (0: the mean only); more than this machine's memory could hold are refused,
+        num_samples: samples to draw (0: the mean only); more than the memory available now could hold are refused,
             naming the most that can.
         n_autoregressive: N', the autoregressive steps per sample; the rest is filled with means (null: all).
         temperature: sampling temperature (0: the most likely bin's mean at each step, a greedy
             completion).
         resolution: grid size per axis of the outputs (default: the model's grid; polynomials: 64 points); for
             videos, the frames' shorter side, their number unchanged (scored against the input read at that size, not
-            scored where its frames are smaller); a grid whose completion could not fit in this machine's memory is
+            scored where its frames are smaller); a grid whose completion could not fit in the memory available now is
             refused, naming the largest that can.
         seed: fixes S and the samples (the first samples of a larger num_samples are the same).
         out: output folder, new or empty (default: <run>/predict/<input name>, numbered -2, -3 ... when
@@ -218,19 +219,49 @@ def host_memory() -> int | None:
     return pages * page if pages > 0 and page > 0 else None
 
 
+def available_memory() -> int | None:
+    """The bytes a new allocation can still take on this machine now: Linux's MemAvailable (free memory and the
+    caches the kernel can drop, less what other processes and this one already hold) plus free swap, or None where
+    the system does not report it (macOS, Windows, a kernel before 3.14). What other processes hold is not this
+    command's to take: a completion whose lower bound was under the machine's total but over this was let through,
+    to fail in torch's allocator after the model had loaded."""
+    try:
+        fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines() if ":" in line)
+        available, swap = (int(fields.get(name, "0 kB").split()[0]) * 1024 for name in ("MemAvailable", "SwapFree"))
+    except (OSError, ValueError, IndexError):
+        return None
+    return available + swap if "MemAvailable" in fields else None
+
+
+def device_memory(device: torch.device) -> int:
+    """The bytes a new allocation can still take on CUDA ``device`` now: its free memory, and what torch's caching
+    allocator holds there without a tensor in it."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
 def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     """A lower bound on the memory a completion on ``points`` grid points holds at once, in bytes: its float32 grid
-    positions [N, P], the distribution's parameters there [N, NB * (2 + V)] (a framed model's V + 1 more are not
-    counted), the mean [V, N] and the samples [S, V, N]. Drawing the samples needs more (their chains' parameters, S times the
-    first), so a grid this refuses could not be completed, and one it lets through may still be too large."""
-    per_point = spec.pos_dims + spec.num_bins * (2 + spec.val_dims) + spec.val_dims * (1 + num_samples)
-    return 4 * points * per_point
+    positions [N, P] and the distribution's parameters there [N, NB * (2 + V)] (a framed model's V + 1 more are not
+    counted), held throughout, and the larger of what comes on top of them at two moments: the mean's reading of the
+    parameters (the bins' means [N, NB, V] and sigmas [N, NB], their weights [N, NB], weights times means
+    [N, NB, V] and the mean [N, V]: with them, a model of 150 bins and V = 1 holds 2.3 times its parameters), then
+    the mean and the samples' chains (:func:`sample_bytes`). What is not counted (the model, its activations, the observed points'
+    lookups, the samples' copy in their grid) only adds, so a grid this refuses could not be completed, and one it
+    lets through may still be too large."""
+    nb, v = spec.num_bins, spec.val_dims
+    held = 4 * points * (spec.pos_dims + nb * (2 + v))
+    mean = 4 * points * (nb * (2 * v + 2) + v)
+    return held + max(mean, 4 * points * v + sample_bytes(spec, points, num_samples))
 
 
 def sample_bytes(spec: SignalSpec, queries: int, num_samples: int) -> int:
-    """A lower bound on the memory sampling one signal at ``queries`` positions holds at once, in bytes: its chains'
-    float32 query positions [S, Q, P] and samples [S, Q, V] (their orders, draws and buffers are not counted)."""
-    return 4 * queries * num_samples * (spec.pos_dims + spec.val_dims)
+    """A lower bound on the memory sampling one signal at ``queries`` positions holds at once, in bytes: each chain's
+    float32 query positions [S, Q, P], which queries are observed [S, Q] (bool) and their values [S, Q, V], the
+    visiting order's draws [S, Q] (float32) and the order [S, Q] (int64), and the samples [S, Q, V], all held from
+    the moment the samples' tensor is made (the drawn steps' buffers, the model's caches and activations are not
+    counted)."""
+    return queries * num_samples * (4 * spec.pos_dims + 1 + 4 * spec.val_dims + 4 + 8 + 4 * spec.val_dims)
 
 
 def in_bytes(n: float) -> str:
@@ -242,13 +273,30 @@ def in_bytes(n: float) -> str:
     return f"{n / 1024 ** i:.3g} {units[i]}"
 
 
-def memory_at_hand() -> tuple[int, str]:
-    """The bytes of memory a completion may take, and how a message names them: this machine's, or ASSUMED_MEMORY
-    where the system does not report it."""
-    memory = host_memory()
-    if memory:
-        return memory, f"this machine's {in_bytes(memory)} of memory"
-    return ASSUMED_MEMORY, f"the {in_bytes(ASSUMED_MEMORY)} of memory assumed where the system does not report it"
+def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[int, str]:
+    """The bytes of memory a completion may take, and how a message names them. The checks compare a lower bound of
+    what it holds with this, so they refuse only what cannot fit: on a CUDA ``device``, its memory free now
+    (:func:`device_memory`); else the memory available now (:func:`available_memory`), else where the system does
+    not report that this machine's total, else ASSUMED_MEMORY. ``ranks``: the processes of a distributed run on this
+    machine that each hold such a completion at once, which share it: each may take its part."""
+    if device is not None and torch.device(device).type == "cuda":
+        memory, words = device_memory(device), f"the {{}} of memory free on {device} now"
+    elif (memory := available_memory()) is not None:
+        words = "the {} of memory available now"
+    elif memory := host_memory():
+        words = "this machine's {} of memory"
+    else:
+        memory, words = ASSUMED_MEMORY, "the {} of memory assumed where the system does not report it"
+    words = words.format(in_bytes(memory))
+    if ranks > 1:
+        memory //= ranks
+        words = f"{in_bytes(memory)}, the share of each of this machine's {ranks} processes in {words}"
+    return memory, words
+
+
+def local_ranks(trainer: Any) -> int:
+    """The processes of the trainer's distributed run on this machine (its devices a node), 1 without one."""
+    return int(getattr(trainer, "num_devices", 1) or 1) if getattr(trainer, "world_size", 1) > 1 else 1
 
 
 def point_count(points: int) -> str:
@@ -256,10 +304,11 @@ def point_count(points: int) -> str:
     return f"{points:,}" if points < 10**9 else f"{points:.3g}"
 
 
-def largest_fitting(limit: int, need: Callable[[int], int], memory: int) -> int:
+def largest_fitting(limit: int, need: Callable[[int], int], memory: int, low: int = 1) -> int:
     """The largest whole number below ``limit`` (a resolution, a number of samples) whose ``need`` (bytes, growing
-    with it) fits in ``memory``; 1 when none of 2 and more does."""
-    lo, hi = 1, limit
+    with it) fits in ``memory``, searched above ``low`` (1: a resolution; 0: samples, where none is a choice);
+    ``low`` when none above it does (its own need is not asked)."""
+    lo, hi = low, limit
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if need(mid) <= memory else (lo, mid)
@@ -272,14 +321,16 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) 
     "DefaultCPUAllocator: can't allocate memory". The options alone do not know the grid: its axes (P of them, or a
     video's T frames with their shorter side scaled) are the domain's ``predict_grid``.
 
-    The bound is this machine's memory against :func:`completion_bytes`, a lower bound on what the completion
-    holds, which comes back to the host whatever the device; so only a grid that cannot fit is refused, and a large
-    one that can (an SDF model at 128: 2.1 million points, 3.6 GiB at least; the digits model at 256: 26 MiB) goes
-    on as before. A fixed cap on the points would refuse a large machine's feasible grids or let a small one's
-    fail. A system that does not report its memory is taken to have ``ASSUMED_MEMORY``, more than a workstation's,
-    which still refuses the grids of many terabytes that such a typo means. Where the model's grid would fit and
-    the samples make it too much (``--num_samples 1000000000``, refused before only once the model had loaded, as a
-    ``grid_shape``), the line names ``--num_samples`` and the most that fit."""
+    The bound is the memory available now (:func:`memory_at_hand`: what other processes hold is not this one's to
+    take) against :func:`completion_bytes`, a lower bound on what the completion holds, which comes back to the host
+    whatever the device; so only a grid that cannot fit is refused, and a large one that can (an SDF model at 128:
+    2.1 million points, 8.23 GiB at least; the digits model at 256: 56.8 MiB) goes on as before (an SDF model at
+    80 without samples, 2.01 GiB at least, took 3.2 GiB more than at 8). A fixed cap on the points would refuse a
+    large machine's feasible grids or let a small one's fail. A system that does not report its memory is taken to
+    have ``ASSUMED_MEMORY``, more than a workstation's, which still refuses the grids of many terabytes that such a
+    typo means. Where the model's grid would fit and the samples make it too much (``--num_samples 1000000000``,
+    refused before only once the model had loaded, as a ``grid_shape``), the line names ``--num_samples`` and the
+    most that fit."""
     memory, have = memory_at_hand()
 
     def needs(resolution: int | None, samples: int = options.num_samples) -> tuple[tuple[int, ...], int, int]:
@@ -294,7 +345,7 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) 
     # the samples, not the resolution, are too many: the grid holds the default number of samples
     usual = min(options.num_samples, DEFAULT_SAMPLES)
     if options.resolution is None or needs(options.resolution, usual)[2] <= memory:
-        most = largest_fitting(options.num_samples + 1, lambda s: needs(options.resolution, s - 1)[2], memory) - 1
+        most = largest_fitting(options.num_samples, lambda s: needs(options.resolution, s)[2], memory, low=0)
         if most >= 1:
             raise ValueError(f"--num_samples {options.num_samples} on {point_count(points)} points{shape} need at "
                              f"least {in_bytes(need)}: more than {have}; at most --num_samples {most}")

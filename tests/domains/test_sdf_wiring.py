@@ -648,7 +648,7 @@ def test_the_evaluation_memory_check_counts_the_test_loader_s_eval_batch_size(mo
     import pixeltransformer.predict as predict
     from pixeltransformer.evaluation import SweepEvaluation
 
-    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
     dm = SDFDataModule(dataset="procedural", resolution=64, batch_size=32, eval_batch_size=2)
     trainer, module = SimpleNamespace(datamodule=dm), SimpleNamespace(spec=dm.spec)
     SweepEvaluation(levels=(4,), grid_points=False, num_samples=1).check_memory(trainer, module)

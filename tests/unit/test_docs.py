@@ -304,16 +304,17 @@ ERROR_ROWS_ELSEWHERE = {
     '`make train ARGS="--run_root notes.txt"` (a file, not a folder)':
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
     '`make train DOMAIN=polynomial ARGS="--config pics.yaml"` (a Pictures callback with `resolution: 1000000000`) '
-    'on a machine of 23.5 GiB':
+    'with 20 GiB of memory available':
         ("tests/unit/test_domain_contract.py",
          "test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_fit_starts"),
-    '`make eval DOMAIN=polynomial CKPT=... ARGS="--trainer.callbacks.num_samples=1000000000"` (queries 100) on a '
-    'machine of 23.5 GiB':
+    '`make eval DOMAIN=polynomial CKPT=... ARGS="--trainer.callbacks.num_samples=1000000000"` (queries 100) with 20 '
+    'GiB of memory available':
         ("tests/unit/test_domain_contract.py",
          "test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before_its_first_batch"),
-    '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--resolution 100000"` on a machine of 8 GiB':
+    '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--resolution 100000"` with 8 GiB of memory available':
         ("tests/unit/test_predict_options.py", "test_a_resolution_too_large_for_the_machine_is_refused_in_one_line"),
-    '`make sample DOMAIN=polynomial CKPT=... CONTEXT=... ARGS="--num_samples 1000000000"` on a machine of 23.5 GiB':
+    '`make sample DOMAIN=polynomial CKPT=... CONTEXT=... ARGS="--num_samples 1000000000"` with 20 GiB of memory '
+    'available':
         ("tests/unit/test_predict_options.py", "test_samples_too_many_for_the_machine_are_refused_naming_num_samples"),
     '`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chair.obj ARGS="--num_context 100000"` (a 32^3 model)':
         ("tests/domains/test_sdf_wiring.py", "test_predict_refuses_more_context_than_the_input_s_points"),

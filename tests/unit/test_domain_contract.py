@@ -439,23 +439,23 @@ def test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_f
     from pixeltransformer.callbacks import Pictures
     from pixeltransformer.module import PixelTransformerModule
 
-    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
     module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
     trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False,
                               datamodule=HeightData())
-    # a point: 4 bytes x (2 positions + 1 bin x 3 + 1 value x 4); 2 examples x 2 |S| levels x 3 samples
+    # a point: 4 bytes x (2 positions + 1 bin x 3 + the mean's 1 bin x 4 + 1 value); 2 examples x 2 |S| levels
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100000)
     message = ("Pictures: resolution 100000 means 1e+10 points (a 100000×100000 grid) for each of 4 completions (2 "
-               "examples x 2 contexts), which need at least 1.31 TiB: more than this machine's 8 GiB of memory; "
-               "at most resolution 7723, or null (the data's grid)")
+               "examples x 2 contexts), which need at least 4.04 TiB: more than the 8 GiB of memory available now; "
+               "at most resolution 4398, or null (the data's grid)")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         pictures.on_fit_start(trainer, module)
     with pytest.raises(ValueError, match="^Pictures: resolution 100000 means"):
         pictures.on_test_start(trainer, module)
-    Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=7723).on_fit_start(trainer, module)
-    with pytest.raises(ValueError, match="at most resolution 7723, or null"):
-        Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=7724).on_fit_start(trainer, module)
+    Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=4398).on_fit_start(trainer, module)
+    with pytest.raises(ValueError, match="at most resolution 4398, or null"):
+        Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=4399).on_fit_start(trainer, module)
 
 
 def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_runs_before_a_validate(monkeypatch):
@@ -481,10 +481,10 @@ def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_run
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100)
     # 2 examples, each a completion at |S| = 3 without samples and one at |S| = 5 with 3
     drawn = 2 * (predict.completion_bytes(SPEC, 100 * 100, 0) + predict.completion_bytes(SPEC, 100 * 100, 3))
-    monkeypatch.setattr(predict, "host_memory", lambda: drawn)
+    monkeypatch.setattr(predict, "available_memory", lambda: drawn)
     pictures.on_fit_start(trainer, module)
     pictures.on_validation_start(trainer, module)
-    monkeypatch.setattr(predict, "host_memory", lambda: drawn - 1)
+    monkeypatch.setattr(predict, "available_memory", lambda: drawn - 1)
     with pytest.raises(ValueError, match=r"^Pictures: resolution 100 means 10,000 points .* 4 completions .*"
                                          r"; at most resolution 99, or null \(the data's grid\)$"):
         pictures.on_validation_start(trainer, module)  # a `validate` of a checkpoint
@@ -501,20 +501,43 @@ def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before
     from pixeltransformer.evaluation import SweepEvaluation
     from pixeltransformer.module import PixelTransformerModule
 
-    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
     module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
     trainer = SimpleNamespace(is_global_zero=True, datamodule=HeightData(batch_size=16), default_root_dir=".")
-    # a query: 4 bytes x (2 positions + 1 bin x 3 + 1 value x (1 + S)); 30 grid points, 16 signals a batch
+    # a query: 4 bytes x (2 positions + 1 bin x 3 + 1 value) + S chains x 29 bytes; 30 grid points, 16 signals a batch
     message = ("SweepEvaluation: num_samples 1000000000 at 30 queries of each of 16 signals of a batch need at least "
-               "1.75 TiB: more than this machine's 8 GiB of memory; at most num_samples 4473918, or a smaller "
+               "12.7 TiB: more than the 8 GiB of memory available now; at most num_samples 617092, or a smaller "
                "data batch_size")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         SweepEvaluation(levels=(3,), num_samples=10**9).on_test_start(trainer, module)
-    SweepEvaluation(levels=(3,), num_samples=4473918).check_memory(trainer, module)
+    SweepEvaluation(levels=(3,), num_samples=617092).check_memory(trainer, module)
     with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 0 at 1e\+12 queries of each of 16 signals .*"
-                                         r"; at most queries 22369621, or a smaller data batch_size$"):
+                                         r"; at most queries 13421772, or a smaller data batch_size$"):
         SweepEvaluation(levels=(3,), queries=10**12).on_test_start(trainer, module)
+
+
+def test_an_evaluation_s_memory_check_shares_the_machine_among_its_local_ranks(monkeypatch):
+    """Under DDP every rank completes its test batches at once, but each compared its own batch with the whole
+    machine's memory: 2 ranks of a node each let through what only one could hold. The ranks on one machine (the
+    trainer's devices) now each get their share; a run of one process keeps the whole."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
+    module = SimpleNamespace(spec=SPEC)
+    # 16 signals x 30 queries x (4 bytes x (2 + 3 + 1) + 29 bytes x S): 617092 samples fit in 8 GiB, 308545 in 4
+    alone = SimpleNamespace(datamodule=HeightData(batch_size=16), world_size=1, num_devices=1)
+    SweepEvaluation(levels=(3,), num_samples=617092).check_memory(alone, module)
+    node = SimpleNamespace(datamodule=HeightData(batch_size=16), world_size=4, num_devices=2)  # 2 nodes of 2 ranks
+    message = ("SweepEvaluation: num_samples 617092 at 30 queries of each of 16 signals of a batch need at least "
+               "8 GiB: more than 4 GiB, the share of each of this machine's 2 processes in the 8 GiB of memory "
+               "available now; at most num_samples 308545, or a smaller data batch_size")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SweepEvaluation(levels=(3,), num_samples=617092).check_memory(node, module)
+    SweepEvaluation(levels=(3,), num_samples=308545).check_memory(node, module)
 
 
 def test_an_evaluation_where_no_sample_fits_says_num_samples_0_for_one_signal(monkeypatch):
@@ -525,8 +548,9 @@ def test_an_evaluation_where_no_sample_fits_says_num_samples_0_for_one_signal(mo
     import pixeltransformer.predict as predict
     from pixeltransformer.evaluation import SweepEvaluation
 
-    # a query: 4 bytes x (2 positions + 1 bin x 3 + 1 value x (1 + S)): 100 queries take 2400 bytes, 2800 with a sample
-    monkeypatch.setattr(predict, "host_memory", lambda: 2600)
+    # a query: 4 bytes x (2 positions + 1 bin x 3 + the mean's 1 bin x 4 + 1 value), 29 bytes more with a sample:
+    # 100 queries take 4000 bytes, 5300 with a sample
+    monkeypatch.setattr(predict, "available_memory", lambda: 4500)
     trainer, module = SimpleNamespace(datamodule=HeightData(batch_size=1)), SimpleNamespace(spec=SPEC)
     with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 5 at 100 queries of each of 1 signal of a "
                                          r"batch need .*; at most num_samples 0, or a smaller data batch_size$"):

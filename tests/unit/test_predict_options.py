@@ -177,11 +177,11 @@ def test_a_domain_whose_context_from_rows_drops_a_row_is_named():
 
 @pytest.mark.parametrize("spec, resolution, message", [
     (SDF_SPEC, 100000, "--resolution 100000 means 1e+15 points (a 100000×100000×100000 grid), whose completion needs "
-                       "at least 1.59 EiB: more than this machine's 8 GiB of memory; at most --resolution 167"),
+                       "at least 3.66 EiB: more than the 8 GiB of memory available now; at most --resolution 126"),
     (DIGITS_SPEC, 200000, "--resolution 200000 means 4e+10 points (a 200000×200000 grid), whose completion needs at "
-                          "least 14.8 TiB: more than this machine's 8 GiB of memory; at most --resolution 4588"),
+                          "least 33 TiB: more than the 8 GiB of memory available now; at most --resolution 3075"),
     (VIDEO_SPEC, 5000, "--resolution 5000 means 166,675,000 points (a 5×5000×6667 grid), whose completion needs at "
-                       "least 804 GiB: more than this machine's 8 GiB of memory; at most --resolution 498"),
+                       "least 2.02 TiB: more than the 8 GiB of memory available now; at most --resolution 310"),
 ])
 def test_a_resolution_too_large_for_the_machine_is_refused_in_one_line(spec, resolution, message, monkeypatch):
     """--resolution 100000 on an SDF model asked for 1e15 grid points: the completion failed after the model had
@@ -190,7 +190,8 @@ def test_a_resolution_too_large_for_the_machine_is_refused_in_one_line(spec, res
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
-    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)  # an SDF point: 4 bytes x (3 + 150 x 3 + 1 x 4)
+    # an SDF point: 4 bytes x (3 positions + 150 bins x 3 + the mean's 150 bins x 4 + 1 value)
+    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
     spec = SignalSpec(**spec)
     context = "[[" + ", ".join(["0"] * (spec.pos_dims + spec.val_dims)) + "]]"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
@@ -207,34 +208,98 @@ def test_samples_too_many_for_the_machine_are_refused_naming_num_samples(monkeyp
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
-    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)  # a point: 4 bytes x (2 + 32 x 3 + 1 x (1 + S))
+    # a point: 4 bytes x (2 positions + 32 bins x 3 + 1 value) + 33 bytes a sample's chain (sample_bytes)
+    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
     spec = SignalSpec(**DIGITS_SPEC)
-    message = ("--num_samples 1000000000 on 64 points (a 8×8 grid) need at least 238 GiB: more than this machine's "
-               "8 GiB of memory; at most --num_samples 33554333")
+    message = ("--num_samples 1000000000 on 64 points (a 8×8 grid) need at least 1.69 TiB: more than the "
+               "8 GiB of memory available now; at most --num_samples 4628183")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         predict.prediction_item(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=10**9))
-    predict.check_resolution(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=33554333))
+    predict.check_resolution(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=4628183))
     with pytest.raises(ValueError, match=r"^--num_samples 1000 on 4,194,304 points \(a 2048×2048 grid\) need .*; at "
-                                         r"most --num_samples 413$"):  # the resolution alone fits, with 3 samples
+                                         r"most --num_samples 56$"):  # the resolution alone fits, with 3 samples
         predict.check_resolution(_domain("images"), spec, PredictOptions(context="[[0, 0, 0]]", num_samples=1000,
                                                                           resolution=2048))
 
 
+MEMINFO = ("MemTotal:       24683792 kB\nMemFree:        20000000 kB\nMemAvailable:   {available} kB\n"
+           "SwapTotal:      {swap} kB\nSwapFree:       {swap} kB\n")  # /proc/meminfo's lines
+
+
+def test_a_resolution_under_the_machine_s_total_but_over_what_is_available_is_refused(monkeypatch, tmp_path):
+    """An SDF model's `predict --resolution 175` on a machine of 23.5 GiB needs at least 21 GiB, less than the
+    machine's total, with which it was compared: it was let through to fail in torch's allocator after the model had
+    loaded, where the processes running (this one's model among them) held some of it. The check compares with the
+    memory available now (MemAvailable and free swap), names it, and keeps what fits in it."""
+    import pixeltransformer.predict as predict
+    from pixeltransformer.signal import SignalSpec
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(MEMINFO.format(available=20132659, swap=0))  # 19.2 GiB available of 23.5 GiB
+    monkeypatch.setattr(predict, "host_memory", lambda: 24683792 * 1024)
+    monkeypatch.setattr(predict, "MEMINFO", meminfo, raising=False)
+    sdf = SignalSpec(**SDF_SPEC)
+    options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=175)
+    message = ("--resolution 175 means 5,359,375 points (a 175×175×175 grid), whose completion needs at least 21 "
+               "GiB: more than the 19.2 GiB of memory available now; at most --resolution 169")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        predict.check_resolution(_domain("sdf"), sdf, options)
+    predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=169))
+    predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=128))
+    meminfo.write_text(MEMINFO.format(available=20132659, swap=8 * 2**20))  # free swap counts: 27.2 GiB
+    predict.check_resolution(_domain("sdf"), sdf, options)
+    meminfo.write_text(MEMINFO.format(available=24683792, swap=0))  # all of it available: the total's answer
+    predict.check_resolution(_domain("sdf"), sdf, options)
+
+
+def test_the_memory_available_is_read_where_the_system_reports_it_else_the_machine_s_total(monkeypatch, tmp_path):
+    """MemAvailable and free swap where /proc/meminfo has them; the machine's total where it does not (macOS, a
+    kernel before 3.14), named as such."""
+    import pixeltransformer.predict as predict
+
+    meminfo = tmp_path / "meminfo"
+    monkeypatch.setattr(predict, "MEMINFO", meminfo)
+    meminfo.write_text(MEMINFO.format(available=1024, swap=2048))
+    assert predict.available_memory() == 3 * 2**20
+    assert predict.memory_at_hand() == (3 * 2**20, "the 3 MiB of memory available now")
+    meminfo.write_text("MemTotal:       24683792 kB\nMemFree:        20000000 kB\n")
+    assert predict.available_memory() is None
+    monkeypatch.setattr(predict, "MEMINFO", tmp_path / "none")
+    assert predict.available_memory() is None
+    monkeypatch.setattr(predict, "available_memory", lambda: None)
+    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    assert predict.memory_at_hand() == (8 * 2**30, "this machine's 8 GiB of memory")
+
+
+def test_largest_fitting_searches_from_its_low_end():
+    """The most samples that fit were searched as largest_fitting(n + 1, lambda s: need(s - 1), memory) - 1 (0 is a
+    number of samples, not of a resolution); low=0 says so, with the same answers."""
+    from pixeltransformer.predict import largest_fitting
+
+    for limit in (1, 2, 3, 10, 1000):
+        for memory in (0, 5, 40, 10**6):
+            need = lambda s: 7 * s + 3  # noqa: E731
+            old = largest_fitting(limit + 1, lambda s: need(s - 1), memory) - 1
+            assert largest_fitting(limit, need, memory, low=0) == old
+    assert largest_fitting(100, lambda r: r * r, 50) == 7 and largest_fitting(100, lambda r: r * r, 1) == 1
+
+
 def test_a_large_resolution_that_fits_is_kept_and_memory_unknown_is_assumed(monkeypatch):
-    """An SDF model at 128 (2.1 million points, 3.6 GiB of parameters and samples) and a picture at 256 go on; a
+    """An SDF model at 128 (2.1 million points, 8.2 GiB at least) and a picture at 256 go on; a
     system that does not report its memory is taken to have 1 TiB, which still refuses a typo's grid."""
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
     assert predict.host_memory() is None or predict.host_memory() > 2**20  # Linux and macOS say; Windows does not
-    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(predict, "available_memory", lambda: 16 * 2**30)
     sdf, digits = SignalSpec(**SDF_SPEC), SignalSpec(**DIGITS_SPEC)
     predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=128))
     predict.check_resolution(_domain("images"), digits, PredictOptions(context="[[0, 0, 0]]", resolution=256))
+    monkeypatch.setattr(predict, "available_memory", lambda: None)
     monkeypatch.setattr(predict, "host_memory", lambda: None)
     predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=128))
     with pytest.raises(ValueError, match=r"^--resolution 100000 means 1e\+15 points .*: more than the 1 TiB of memory "
-                                         r"assumed where the system does not report it; at most --resolution 844$"):
+                                         r"assumed where the system does not report it; at most --resolution 638$"):
         predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=100000))
 
 

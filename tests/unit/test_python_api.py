@@ -419,10 +419,10 @@ def test_a_grid_too_large_for_the_machine_is_refused_in_one_line(module, monkeyp
 
     m = module
     pos, val = torch.rand(3, 5, 2) * 2 - 1, torch.rand(3, 5, 1)  # [3, 5, 2], [3, 5, 1]
-    monkeypatch.setattr(predict, "host_memory", lambda: 2**30)
+    monkeypatch.setattr(predict, "available_memory", lambda: 2**30)
     with pytest.raises(ValueError, match=r"^grid_shape \(10000000, 10000000\) means 1e\+14 points, whose completion "
-                                         r"of 3 signals needs at least 30.9 PiB: more than this machine's 1 GiB of "
-                                         r"memory$"):
+                                         r"of 3 signals needs at least 62.9 PiB: more than the 1 GiB of memory "
+                                         r"available now$"):
         m.complete(pos, val, (10**7, 10**7), num_samples=2)
     assert m.complete(pos, val, (64, 64), num_samples=1, n_autoregressive=4).samples.shape == (3, 1, 1, 64, 64)
 
@@ -438,20 +438,51 @@ def test_samples_too_many_for_the_machine_are_refused_in_one_line_naming_the_mos
     pos, val, qry = torch.rand(3, 5, 2) * 2 - 1, torch.rand(3, 5, 1), torch.rand(3, 16, 2) * 2 - 1  # [3, 5, 2], ...
     drawn = []
     monkeypatch.setattr(module_py, "sample", lambda *args, num_samples, **kw: drawn.append(num_samples))
-    memory = 3 * 16 * 1000 * 4 * (2 + 1)  # 3 signals x 16 queries x 1000 samples, 4 bytes x (P + V) each: fit
-    monkeypatch.setattr(predict, "host_memory", lambda: memory)
+    memory = 3 * 16 * 1000 * 29  # 3 signals x 16 queries x 1000 chains, 29 bytes each (sample_bytes): fit
+    monkeypatch.setattr(predict, "available_memory", lambda: memory)
     message = (f"num_samples 1000000000 at 16 queries of 3 signals need at least {predict.in_bytes(memory * 10**6)}: "
-               f"more than this machine's {predict.in_bytes(memory)} of memory; at most num_samples 1000")
+               f"more than the {predict.in_bytes(memory)} of memory available now; at most num_samples 1000")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         m.sample(pos, val, qry, num_samples=10**9)
     with pytest.raises(ValueError, match="at most num_samples 1000$"):
         m.sample(pos, val, qry, num_samples=1001)
     m.sample(pos, val, qry, num_samples=1000)
     assert drawn == [1000]
-    monkeypatch.setattr(predict, "host_memory", lambda: 1)
+    monkeypatch.setattr(predict, "available_memory", lambda: 1)
     with pytest.raises(ValueError, match=r"^num_samples 1 at 16 queries of 3 signals need at least .*: more than "
-                                         r"this machine's 1 bytes of memory; give fewer queries or signals a call$"):
+                                         r"the 1 bytes of memory available now; give fewer queries or signals a "
+                                         r"call$"):
         m.sample(pos, val, qry, num_samples=1)
+
+
+def test_samples_and_grids_on_a_gpu_are_checked_against_its_free_memory(module, monkeypatch):
+    """m.sample and m.complete compared their chains and grids with the host's memory whatever the device: a model
+    on a GPU of 16 GiB was let through to CUDA's out-of-memory error on a host of 512 GiB. Where the tensors are on
+    a CUDA device, the check compares with what torch.cuda.mem_get_info says is free there (and what torch's caching
+    allocator holds there unused); CPU tensors are checked against the host's memory as before."""
+    from pixeltransformer import predict
+
+    m = module
+    asked = []
+    monkeypatch.setattr(predict, "available_memory", lambda: 2**40)  # the host's: plenty
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: asked.append(device) or (2**30, 16 * 2**30))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 2**30)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 2**29)
+    gpu = torch.device("cuda", 0)
+    with pytest.raises(ValueError, match=r"^num_samples 100000000 at 16 queries of 3 signals need at least 130 GiB: "
+                                         r"more than the 1.5 GiB of memory free on cuda:0 now; at most num_samples "
+                                         r"1157049$"):
+        m.check_sample_memory(3, 16, 10**8, gpu)
+    with pytest.raises(ValueError, match=r"^grid_shape \(10000, 10000\) means 100,000,000 points, whose completion of "
+                                         r"3 signals needs at least .*: more than the 1.5 GiB of memory free on "
+                                         r"cuda:0 now$"):
+        m.check_grid_memory((10000, 10000), 3, 0, gpu)
+    assert asked == [gpu, gpu]
+    m.check_sample_memory(3, 16, 10**8, torch.device("cpu"))  # the host's memory, as before
+    m.check_grid_memory((10000, 10000), 3, 0, torch.device("cpu"))
+    pos, val, qry = torch.rand(3, 5, 2) * 2 - 1, torch.rand(3, 5, 1), torch.rand(3, 16, 2) * 2 - 1  # [3, 5, 2], ...
+    m.sample(pos, val, qry, num_samples=1, n_autoregressive=2)  # CPU tensors: mem_get_info is not asked
+    assert asked == [gpu, gpu]
 
 
 def test_training_without_the_cli_names_every_option_group_a_domain_config_sets():
