@@ -637,7 +637,8 @@ class PixelTransformerModule(L.LightningModule):
         cfg = self.optim_config
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, fused=True)
-        total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
+        stepping = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
+        total = max(1, int(stepping)) if math.isfinite(stepping) else math.inf  # inf: trainer.max_time stops the fit
         warmup, floor = cfg.warmup_steps, cfg.min_lr_ratio
         # said by a fit's first process (a benchmark's stand-in trainer, without ranks, builds its schedule quietly)
         if getattr(self._trainer, "is_global_zero", False) and (note := cfg.short_fit_note(total)):

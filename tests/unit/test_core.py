@@ -1392,6 +1392,32 @@ def test_a_one_step_fit_is_not_told_to_warm_up_for_below_one_step(poly_spec, cap
     assert capsys.readouterr().out == ""
 
 
+def test_a_fit_without_a_step_count_holds_lr_after_its_warmup(poly_spec, capsys):
+    """`--trainer.max_time 00:01:00:00 --trainer.max_steps -1` (or max_epochs -1): Lightning counts inf steps, and the
+    fit stopped at once with OverflowError's traceback (int(inf)) in configure_optimizers. The cosine decay has no
+    last step to end at: the rate warms up and stays at lr, which the fit's first lines say."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=2))
+    m._trainer = SimpleNamespace(estimated_stepping_batches=float("inf"), is_global_zero=True)
+    sched = m.configure_optimizers()["lr_scheduler"]["scheduler"]
+    assert capsys.readouterr().out.strip() == (
+        "[pixeltransformer] this fit has no step count (trainer.max_steps=-1, and trainer.max_epochs=-1 or "
+        "trainer.max_time stops it): the learning rate warms up to lr and stays there, without the cosine decay; "
+        "give --trainer.max_steps for the decay")
+    rates = []
+    for _ in range(1000):
+        rates.append(sched.get_last_lr()[0])
+        sched.optimizer.step(), sched.step()
+    assert rates[0] == pytest.approx(5e-4) and rates[1:] == pytest.approx([1e-3] * 999)
+    m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=2, min_lr_ratio=1.0))
+    m._trainer = SimpleNamespace(estimated_stepping_batches=float("inf"), is_global_zero=True)
+    m.configure_optimizers()
+    assert capsys.readouterr().out == ""  # a constant rate after the warmup is what min_lr_ratio=1 asks for
+
+
 @pytest.mark.parametrize("trainer, note", [
     (dict(max_steps=10), "trainer.val_check_interval=200 training batches is more than this fit's 10 (steps 0 to "
                          "10): it never validates, so it logs no val/nll, draws no pictures and keeps no best "
