@@ -1058,19 +1058,26 @@ def _duration(max_time: Any) -> timedelta | None:
 
 
 def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, gradient_clip_val: Any,
-                        limit_val_batches: Any = None, check_val_every_n_epoch: Any = None) -> None:
+                        limit_val_batches: Any = None, check_val_every_n_epoch: Any = 1) -> None:
     """Trainer settings of a fit's steps that Lightning takes without a word and then misuses: accumulate_grad_batches
     below 1 (0 stopped the first step with ZeroDivisionError; -2 divided each loss by -2 and stepped every 2 batches,
     which climbs the loss), val_check_interval=0 (ZeroDivisionError after the first step, which left a run folder
     without a checkpoint, unless limit_val_batches=0 turns validation off), check_val_every_n_epoch below 1 (0: a
     ZeroDivisionError in the sanity check) and a negative gradient_clip_val (no clipping at all, as 0 means).
-    Refused in one line before the run folder is named."""
+    Refused in one line before the run folder is named, as is a val_check_interval that is a fraction of an epoch
+    while check_val_every_n_epoch is null (the configs' default), which Lightning refused once the folder was named.
+    check_val_every_n_epoch defaults to Lightning's Trainer's 1."""
     if isinstance(accumulate_grad_batches, int) and accumulate_grad_batches < 1:
         raise ValueError(f"trainer.accumulate_grad_batches must be >= 1 batches an optimizer step (1: no "
                          f"accumulation), got {accumulate_grad_batches}")
     if type(val_check_interval) is int and val_check_interval == 0 and limit_val_batches != 0:
         raise ValueError("trainer.val_check_interval must be >= 1 (training batches between validations), got 0; "
                          "--trainer.limit_val_batches=0 turns validation off")
+    if isinstance(val_check_interval, float) and check_val_every_n_epoch is None:
+        raise ValueError(f"trainer.val_check_interval={val_check_interval} is a fraction of an epoch, but "
+                         "trainer.check_val_every_n_epoch is null (configs/trainer/default.yaml: validations every "
+                         "val_check_interval training batches, across epochs): give "
+                         "--trainer.check_val_every_n_epoch=1 with it, or a whole number of batches")
     if isinstance(check_val_every_n_epoch, int) and check_val_every_n_epoch < 1 and limit_val_batches != 0:
         raise ValueError(f"trainer.check_val_every_n_epoch must be >= 1 (epochs between validations; null: every "
                          f"val_check_interval batches), got {check_val_every_n_epoch}; --trainer.limit_val_batches=0 "
