@@ -112,13 +112,23 @@ def resume_checkpoint(run: str | Path) -> Path:
                                     f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
                                     f"no last.ckpt): start a new run from one: pixeltransformer fit --config {config} "
                                     f"--ckpt_path {ckpt} --run_name NEW --checkpoint.save_last=true")
-        raise FileNotFoundError(f"--resume {run}: no {named} (its fit stopped before the first save): start a new "
-                                f"run, with another --run_name")
+        raise FileNotFoundError(f"--resume {run}: no {named} ({_why_unsaved(run)}): start a new run, with another "
+                                f"--run_name")
     if (why := cannot_write(run)) is not None:  # it failed on the system's line at its lock file
         raise PermissionError(f"--resume {run}: the run folder cannot be written ({why}), and a resume writes its "
                               f"checkpoints there: resume a copy of the run folder on a disk you can write")
     load_checkpoint(last, mmap=True)
     return last
+
+
+def _why_unsaved(run: Path) -> str:
+    """Why a run folder holds no checkpoint: the option its config.yaml fitted with that keeps none
+    (trainer.barebones, trainer.enable_checkpointing=false), else that its fit stopped before the first save."""
+    config = run / "config.yaml"
+    for key, keeps_none in (("barebones", True), ("enable_checkpointing", False)):
+        if config.is_file() and _config_entry(config, "trainer", key)[1] is keeps_none:
+            return f"its fit ran with trainer.{key}={str(keeps_none).lower()}, which keeps no checkpoint"
+    return "its fit stopped before the first save"
 
 
 def runs_below(folder: Path) -> str:
