@@ -85,17 +85,25 @@ def batch_limit(limit: Any) -> bool:
 def no_validation_note(trainer: Any) -> str | None:
     """The line saying that a fit of steps never reaches its trainer.val_check_interval (a 10-step try of a config
     that validates every 200): no val/nll, no pictures and no best checkpoint; None when it validates, when
-    validation is off (limit_val_batches=0) or counted in epochs, and for a fit of epochs."""
+    validation is off (limit_val_batches=0) or counted in epochs, and for a fit of no step or epoch limit. A fit of
+    epochs (`--trainer.max_epochs 1 --trainer.limit_train_batches 0.1`) ends at the epochs' batches where they come
+    before max_steps."""
     interval, max_steps = trainer.val_check_interval, trainer.max_steps
-    if (type(interval) is not int or trainer.check_val_every_n_epoch is not None or trainer.limit_val_batches == 0
-            or not isinstance(max_steps, int) or max_steps < 1):
+    if type(interval) is not int or trainer.check_val_every_n_epoch is not None or trainer.limit_val_batches == 0:
         return None
     accumulate = trainer.accumulate_grad_batches
-    start, end = trainer.global_step * accumulate, max_steps * accumulate  # training batches, as the interval counts
+    # the training batches each limit allows, as the interval counts them, and the step that ends them
+    limits = [(max_steps * accumulate, max_steps)] if isinstance(max_steps, int) and max_steps >= 1 else []
+    epochs, per_epoch = getattr(trainer, "max_epochs", None), getattr(trainer, "num_training_batches", None)
+    if isinstance(epochs, int) and epochs >= 1 and isinstance(per_epoch, int):
+        limits.append((epochs * per_epoch, epochs * math.ceil(per_epoch / accumulate)))  # a last short step an epoch
+    if not limits:
+        return None
+    (end, last), start = min(limits), trainer.global_step * accumulate
     if end <= start or end // interval > start // interval:  # a multiple of the interval among the batches it trains
         return None
     return (f"trainer.val_check_interval={interval} training batches is more than this fit's {end - start} (steps "
-            f"{trainer.global_step} to {max_steps}): it never validates, so it logs no val/nll, draws no pictures and "
+            f"{trainer.global_step} to {last}): it never validates, so it logs no val/nll, draws no pictures and "
             f"keeps no best checkpoint (last.ckpt only); give --trainer.val_check_interval={end - start} or fewer to "
             "validate")
 

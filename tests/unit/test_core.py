@@ -1429,7 +1429,16 @@ def test_a_fit_without_a_step_count_holds_lr_after_its_warmup(poly_spec, capsys)
                                            "--trainer.val_check_interval=9 or fewer to validate"),
     (dict(max_steps=100, accumulate_grad_batches=2), None),  # 200 batches: a validation at the fit's end
     (dict(max_steps=10, limit_val_batches=0), None),  # validation turned off on purpose
-    (dict(max_steps=-1), None),  # a fit of epochs: not counted here
+    (dict(max_steps=-1), None),  # no limit: trainer.max_time stops it
+    # `--trainer.max_epochs 1 --trainer.limit_train_batches 0.1` (an epoch of 10 batches): said nothing
+    (dict(max_steps=-1, max_epochs=1, num_training_batches=10), "trainer.val_check_interval=200 training batches is "
+     "more than this fit's 10 (steps 0 to 10): it never validates, so it logs no val/nll, draws no pictures and keeps "
+     "no best checkpoint (last.ckpt only); give --trainer.val_check_interval=10 or fewer to validate"),
+    (dict(max_steps=8000, max_epochs=2, num_training_batches=30, accumulate_grad_batches=4), "trainer."
+     "val_check_interval=200 training batches is more than this fit's 60 (steps 0 to 16): it never validates, so it "
+     "logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
+     "--trainer.val_check_interval=60 or fewer to validate"),  # the epochs stop it first: 2 x ceil(30 / 4) steps
+    (dict(max_steps=-1, max_epochs=20, num_training_batches=10), None),  # 200 batches: a validation at the end
     (dict(max_steps=10, global_step=10), None),  # a resume that trains nothing says so itself
 ])
 def test_a_fit_shorter_than_its_validation_interval_says_it_never_validates(poly_spec, capsys, trainer, note):
