@@ -741,7 +741,8 @@ class PixelTransformerCLI(LightningCLI):
             # a fast_dev_run or overfit_batches sets Lightning's limit_train_batches itself
             limit = None if trainer.get("fast_dev_run") or trainer.get("overfit_batches") else \
                 trainer.get("limit_train_batches")
-            check_fit_length(trainer.get("max_steps"), trainer.get("max_epochs"), limit, trainer.get("max_time"))
+            check_fit_length(trainer.get("max_steps"), trainer.get("max_epochs"), limit, trainer.get("max_time"),
+                             trainer.get("min_steps"), trainer.get("min_epochs"))
             check_step_settings(trainer.get("accumulate_grad_batches"), trainer.get("val_check_interval"),
                                 trainer.get("gradient_clip_val"), trainer.get("limit_val_batches"),
                                 trainer.get("check_val_every_n_epoch"))

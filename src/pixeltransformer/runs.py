@@ -1031,13 +1031,18 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
 
 
 def check_fit_length(max_steps: int | None, max_epochs: int | None,
-                     limit_train_batches: int | float | None = None, max_time: Any = None) -> None:
+                     limit_train_batches: int | float | None = None, max_time: Any = None,
+                     min_steps: int | None = None, min_epochs: int | None = None) -> None:
     """A fit that would stop before its first step (0 steps or epochs, 0 training batches an epoch, or a max_time of
     no time) would leave a run folder without a checkpoint, and a resume would write such a setting into its
-    config.yaml: refused before the folder is named. -1 (or None) means no limit, as in Lightning."""
-    for name, value in (("max_steps", max_steps), ("max_epochs", max_epochs)):
+    config.yaml: refused before the folder is named. -1 (or None) means no limit, as in Lightning. A min_steps above
+    max_steps (min_epochs above max_epochs), which Lightning drops without a word, is refused too."""
+    for name, value, least in (("steps", max_steps, min_steps), ("epochs", max_epochs, min_epochs)):
         if value is not None and value != -1 and value < 1:
-            raise ValueError(f"trainer.{name} must be >= 1 for fit, or -1 for no limit (got {value})")
+            raise ValueError(f"trainer.max_{name} must be >= 1 for fit, or -1 for no limit (got {value})")
+        if value is not None and value >= 1 and isinstance(least, int) and least > value:
+            raise ValueError(f"trainer.min_{name}={least} is above trainer.max_{name}={value}, which stops the fit "
+                             f"first: give --trainer.max_{name}={least} or more, or leave out min_{name}")
     if limit_train_batches is not None and limit_train_batches == 0:
         raise ValueError(f"trainer.limit_train_batches must be above 0 for fit (got {limit_train_batches}): a fit "
                          "of no training batch saves no checkpoint; to validate a checkpoint alone: pixeltransformer "
