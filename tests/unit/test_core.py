@@ -1439,6 +1439,17 @@ def test_a_fit_without_a_step_count_holds_lr_after_its_warmup(poly_spec, capsys)
      "logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
      "--trainer.val_check_interval=60 or fewer to validate"),  # the epochs stop it first: 2 x ceil(30 / 4) steps
     (dict(max_steps=-1, max_epochs=20, num_training_batches=10), None),  # 200 batches: a validation at the end
+    # `--trainer.max_steps 4 --trainer.check_val_every_n_epoch 2` (4 batches an epoch): said nothing
+    (dict(max_steps=4, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=2), "trainer."
+     "check_val_every_n_epoch=2 is more than this fit's 1 epoch (steps 0 to 4): it never validates, so it logs no "
+     "val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
+     "--trainer.check_val_every_n_epoch=1 to validate"),
+    (dict(max_steps=10, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=2), None),  # epoch 2
+    (dict(max_steps=12, global_step=8, check_val_every_n_epoch=2, num_training_batches=4), "trainer."
+     "check_val_every_n_epoch=2 is more than this fit's 1 epoch (steps 8 to 12): it never validates, so it logs no "
+     "val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
+     "--trainer.check_val_every_n_epoch=1 to validate"),  # a resume inside the third epoch, which does not validate
+    (dict(max_steps=4, check_val_every_n_epoch=2, num_training_batches=4, limit_val_batches=0), None),
     (dict(max_steps=10, global_step=10), None),  # a resume that trains nothing says so itself
 ])
 def test_a_fit_shorter_than_its_validation_interval_says_it_never_validates(poly_spec, capsys, trainer, note):
