@@ -1432,8 +1432,8 @@ def test_a_fit_without_a_step_count_holds_lr_after_its_warmup(poly_spec, capsys)
     (dict(max_steps=-1), None),  # no limit: trainer.max_time stops it
     # `--trainer.max_epochs 1 --trainer.limit_train_batches 0.1` (an epoch of 10 batches): said nothing
     (dict(max_steps=-1, max_epochs=1, num_training_batches=10), "trainer.val_check_interval=200 training batches is "
-     "more than this fit's 10 (steps 0 to 10): it never validates, so it logs no val/nll, draws no pictures and keeps "
-     "no best checkpoint (last.ckpt only); give --trainer.val_check_interval=10 or fewer to validate"),
+     "more than this fit's 10 (steps 0 to 10): it never validates, so it logs no val/nll, draws no pictures and "
+     "keeps no best checkpoint (last.ckpt only); give --trainer.val_check_interval=10 or fewer to validate"),
     (dict(max_steps=8000, max_epochs=2, num_training_batches=30, accumulate_grad_batches=4), "trainer."
      "val_check_interval=200 training batches is more than this fit's 60 (steps 0 to 16): it never validates, so it "
      "logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
