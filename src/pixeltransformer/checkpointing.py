@@ -360,9 +360,10 @@ def fit_summary(trainer, shown) -> str:
     without a checkpoint, the folder (its logs and pictures are there), that none was kept and the option that keeps
     one."""
     ckpt = trainer.checkpoint_callback
-    if ckpt is None:  # trainer.enable_checkpointing=false: the CLI leaves the run's checkpoint callback out
-        return _nothing_kept(shown, trainer.global_step,
-                             "trainer.enable_checkpointing=false; without it the fit keeps checkpoints/last.ckpt")
+    if ckpt is None:  # trainer.enable_checkpointing=false (or barebones): the CLI leaves the run's callback out
+        why = "trainer.barebones=true turns checkpoints off" if getattr(trainer, "barebones", False) else \
+            "trainer.enable_checkpointing=false"
+        return _nothing_kept(shown, trainer.global_step, f"{why}; without it the fit keeps checkpoints/last.ckpt")
     # under ddp_spawn this process gets back only the best checkpoint's path from the processes that trained: the
     # callback's folder is its default one (set where it trained), and its best score and the step are in the files
     spawned = not ckpt.dirpath

@@ -741,7 +741,8 @@ class PixelTransformerCLI(LightningCLI):
             # a fast_dev_run or overfit_batches sets Lightning's limit_train_batches itself
             limit = None if trainer.get("fast_dev_run") or trainer.get("overfit_batches") else \
                 trainer.get("limit_train_batches")
-            check_fit_length(trainer.get("max_steps"), trainer.get("max_epochs"), limit, trainer.get("max_time"))
+            check_fit_length(trainer.get("max_steps"), trainer.get("max_epochs"), limit, trainer.get("max_time"),
+                             trainer.get("min_steps"), trainer.get("min_epochs"))
             check_step_settings(trainer.get("accumulate_grad_batches"), trainer.get("val_check_interval"),
                                 trainer.get("gradient_clip_val"), trainer.get("limit_val_batches"),
                                 trainer.get("check_val_every_n_epoch"))
@@ -756,6 +757,10 @@ class PixelTransformerCLI(LightningCLI):
             self._shown = shown
         if self.subcommand == "predict" and (asked := one_device(cfg.trainer)):
             print(f"[run] predict runs on one device, in one process (the config asks for {asked})", flush=True)
+        if cfg.trainer.get("barebones"):  # before the W&B logger, which it leaves out, is set up
+            line = use_barebones(cfg.trainer)
+            if _first_process():
+                print(line, flush=True)
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
         cfg.trainer.default_root_dir = str(run_dir)
@@ -1153,6 +1158,21 @@ def nothing_trained(trainer) -> str:
     else:  # the time limit, whose clock a resume restores
         limit, more = "trainer.max_time", "a longer --trainer.max_time"
     return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"
+
+
+# what Lightning's barebones mode turns off, each refused by it when on: the configs turn on some of them
+BAREBONES = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False, "log_every_n_steps": 0,
+             "enable_model_summary": False, "num_sanity_val_steps": 0}
+
+
+def use_barebones(trainer) -> str:
+    """trainer.barebones=true: Lightning refused the W&B logger, progress bar, log_every_n_steps and the run's
+    checkpoint callback the configs set, one at a time (the first naming a WandbLogger object's repr). They are
+    turned off in ``trainer`` (the config, which config.yaml records), as barebones asks; the line saying so."""
+    for key, off in BAREBONES.items():
+        trainer[key] = off
+    return ("[run] trainer.barebones=true: no logger (W&B), checkpoints, progress lines, model summary or sanity "
+            "check, as Lightning's barebones mode asks")
 
 
 def check_no_optimizer_options(cfg) -> None:

@@ -159,7 +159,8 @@ class OptimConfig:
         weight_decay: AdamW's decoupled weight decay, on the matrices only (not on norms, biases, distance widths).
         warmup_steps: steps of linear warmup from 0 to lr.
         min_lr_ratio: the cosine decay ends at min_lr_ratio * lr at the fit's last step (trainer.max_steps); a fit
-            shorter than its warmup ends inside it, which its first lines say.
+            shorter than its warmup ends inside it, and one of no step count (trainer.max_time alone) holds lr after
+            it, which its first lines say.
         nonfinite: a batch whose loss or gradients hold NaN/Inf: "error" stops the run naming the step and the
             last checkpoint saved (whose weights are finite); "skip" leaves the weights as they are and counts the
             batch (the progress lines show train/skipped_batches), and stops a run that skips 50 batches in a row.
@@ -180,9 +181,14 @@ class OptimConfig:
         if self.nonfinite not in ("error", "skip"):
             raise ValueError(f"model.optim.nonfinite must be 'error' or 'skip', got {self.nonfinite!r}")
 
-    def short_fit_note(self, total_steps: int) -> str | None:
+    def short_fit_note(self, total_steps: int | float) -> str | None:
         """The line saying that a fit of ``total_steps`` optimizer steps ends inside the warmup (the shipped 200 steps
-        of warmup in a 100-step try): its learning rate never reaches lr and never decays; None otherwise."""
+        of warmup in a 100-step try): its learning rate never reaches lr and never decays; or that a fit of no step
+        count (inf: trainer.max_time or no limit stops it) has no last step to decay to; None otherwise."""
+        if math.isinf(total_steps) and self.min_lr_ratio < 1:
+            return ("this fit has no step count (trainer.max_steps=-1, and trainer.max_epochs=-1 or trainer.max_time "
+                    "stops it): the learning rate warms up to lr and stays there, without the cosine decay; give "
+                    "--trainer.max_steps for the decay")
         if total_steps >= self.warmup_steps or total_steps < 1:
             return None
         peak = self.lr * total_steps / self.warmup_steps

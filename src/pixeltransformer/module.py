@@ -84,20 +84,41 @@ def batch_limit(limit: Any) -> bool:
 
 def no_validation_note(trainer: Any) -> str | None:
     """The line saying that a fit of steps never reaches its trainer.val_check_interval (a 10-step try of a config
-    that validates every 200): no val/nll, no pictures and no best checkpoint; None when it validates, when
-    validation is off (limit_val_batches=0) or counted in epochs, and for a fit of epochs."""
-    interval, max_steps = trainer.val_check_interval, trainer.max_steps
-    if (type(interval) is not int or trainer.check_val_every_n_epoch is not None or trainer.limit_val_batches == 0
-            or not isinstance(max_steps, int) or max_steps < 1):
+    that validates every 200), or its check_val_every_n_epoch (a 1-epoch fit that validates every 2): no val/nll,
+    no pictures and no best checkpoint; None when it validates, when validation is off (limit_val_batches=0), and
+    for a fit of no step or epoch limit. A fit of epochs (`--trainer.max_epochs 1 --trainer.limit_train_batches
+    0.1`) ends at the epochs' batches where they come before max_steps."""
+    interval, every, max_steps = trainer.val_check_interval, trainer.check_val_every_n_epoch, trainer.max_steps
+    if trainer.limit_val_batches == 0 or (every is None and type(interval) is not int):
         return None
     accumulate = trainer.accumulate_grad_batches
-    start, end = trainer.global_step * accumulate, max_steps * accumulate  # training batches, as the interval counts
-    if end <= start or end // interval > start // interval:  # a multiple of the interval among the batches it trains
+    # the training batches each limit allows, as the interval counts them, and the step that ends them
+    limits = [(max_steps * accumulate, max_steps)] if isinstance(max_steps, int) and max_steps >= 1 else []
+    epochs, per_epoch = getattr(trainer, "max_epochs", None), getattr(trainer, "num_training_batches", None)
+    per_epoch = per_epoch if isinstance(per_epoch, int) and per_epoch >= 1 else None
+    if isinstance(epochs, int) and epochs >= 1 and per_epoch is not None:
+        limits.append((epochs * per_epoch, epochs * math.ceil(per_epoch / accumulate)))  # a last short step an epoch
+    if not limits:
         return None
-    return (f"trainer.val_check_interval={interval} training batches is more than this fit's {end - start} (steps "
-            f"{trainer.global_step} to {max_steps}): it never validates, so it logs no val/nll, draws no pictures and "
-            f"keeps no best checkpoint (last.ckpt only); give --trainer.val_check_interval={end - start} or fewer to "
-            "validate")
+    (end, last), start = min(limits), trainer.global_step * accumulate
+    if end <= start:
+        return None
+    if every is None:
+        if end // interval > start // interval:  # a multiple of the interval among the batches it trains
+            return None
+        option, trained, remedy = "val_check_interval", f"{end - start}", f"val_check_interval={end - start} or fewer"
+    else:
+        if not isinstance(every, int) or per_epoch is None:
+            return None
+        first, final = start // per_epoch, (end - 1) // per_epoch  # the epochs it trains in, from 0
+        if (final + 1) // every > first // every:  # an epoch among them that validates (epoch + 1: a multiple)
+            return None
+        option, trained, remedy = "check_val_every_n_epoch", counted(final - first + 1, "epoch"), \
+            "check_val_every_n_epoch=1"
+    value = every if every is not None else f"{interval} training batches"
+    return (f"trainer.{option}={value} is more than this fit's {trained} (steps {trainer.global_step} to {last}): it "
+            f"never validates, so it logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt "
+            f"only); give --trainer.{remedy} to validate")
 
 
 def check_val_limit(limit: Any, python: bool = False) -> None:
@@ -637,7 +658,8 @@ class PixelTransformerModule(L.LightningModule):
         cfg = self.optim_config
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, fused=True)
-        total = max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
+        stepping = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
+        total = max(1, int(stepping)) if math.isfinite(stepping) else math.inf  # inf: trainer.max_time stops the fit
         warmup, floor = cfg.warmup_steps, cfg.min_lr_ratio
         # said by a fit's first process (a benchmark's stand-in trainer, without ranks, builds its schedule quietly)
         if getattr(self._trainer, "is_global_zero", False) and (note := cfg.short_fit_note(total)):

@@ -65,11 +65,13 @@ def time_limit_left(trainer) -> float | None:
 
 
 def validations_left(trainer, total: int | float) -> int:
-    """Validations still to come before step ``total`` when they run every n steps across epochs (else 0)."""
+    """Validations still to come before step ``total`` when they run every n training batches across epochs (else
+    0): with accumulate_grad_batches, a step is that many batches."""
     every = getattr(trainer, "val_check_batch", None)
     if trainer.check_val_every_n_epoch is not None or not isinstance(every, int) or every < 1 or not trainer.enable_validation:
         return 0
-    return max(0, int(total) // every - trainer.global_step // every)
+    accumulate = getattr(trainer, "accumulate_grad_batches", 1)
+    return max(0, int(total) * accumulate // every - trainer.global_step * accumulate // every)
 
 
 class StepBar(RichProgressBar):

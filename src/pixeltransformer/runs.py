@@ -112,13 +112,23 @@ def resume_checkpoint(run: str | Path) -> Path:
                                     f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
                                     f"no last.ckpt): start a new run from one: pixeltransformer fit --config {config} "
                                     f"--ckpt_path {ckpt} --run_name NEW --checkpoint.save_last=true")
-        raise FileNotFoundError(f"--resume {run}: no {named} (its fit stopped before the first save): start a new "
-                                f"run, with another --run_name")
+        raise FileNotFoundError(f"--resume {run}: no {named} ({_why_unsaved(run)}): start a new run, with another "
+                                f"--run_name")
     if (why := cannot_write(run)) is not None:  # it failed on the system's line at its lock file
         raise PermissionError(f"--resume {run}: the run folder cannot be written ({why}), and a resume writes its "
                               f"checkpoints there: resume a copy of the run folder on a disk you can write")
     load_checkpoint(last, mmap=True)
     return last
+
+
+def _why_unsaved(run: Path) -> str:
+    """Why a run folder holds no checkpoint: the option its config.yaml fitted with that keeps none
+    (trainer.barebones, trainer.enable_checkpointing=false), else that its fit stopped before the first save."""
+    config = run / "config.yaml"
+    for key, keeps_none in (("barebones", True), ("enable_checkpointing", False)):
+        if config.is_file() and _config_entry(config, "trainer", key)[1] is keeps_none:
+            return f"its fit ran with trainer.{key}={str(keeps_none).lower()}, which keeps no checkpoint"
+    return "its fit stopped before the first save"
 
 
 def runs_below(folder: Path) -> str:
@@ -1021,13 +1031,18 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
 
 
 def check_fit_length(max_steps: int | None, max_epochs: int | None,
-                     limit_train_batches: int | float | None = None, max_time: Any = None) -> None:
+                     limit_train_batches: int | float | None = None, max_time: Any = None,
+                     min_steps: int | None = None, min_epochs: int | None = None) -> None:
     """A fit that would stop before its first step (0 steps or epochs, 0 training batches an epoch, or a max_time of
     no time) would leave a run folder without a checkpoint, and a resume would write such a setting into its
-    config.yaml: refused before the folder is named. -1 (or None) means no limit, as in Lightning."""
-    for name, value in (("max_steps", max_steps), ("max_epochs", max_epochs)):
+    config.yaml: refused before the folder is named. -1 (or None) means no limit, as in Lightning. A min_steps above
+    max_steps (min_epochs above max_epochs), which Lightning drops without a word, is refused too."""
+    for name, value, least in (("steps", max_steps, min_steps), ("epochs", max_epochs, min_epochs)):
         if value is not None and value != -1 and value < 1:
-            raise ValueError(f"trainer.{name} must be >= 1 for fit, or -1 for no limit (got {value})")
+            raise ValueError(f"trainer.max_{name} must be >= 1 for fit, or -1 for no limit (got {value})")
+        if value is not None and value >= 1 and isinstance(least, int) and least > value:
+            raise ValueError(f"trainer.min_{name}={least} is above trainer.max_{name}={value}, which stops the fit "
+                             f"first: give --trainer.max_{name}={least} or more, or leave out min_{name}")
     if limit_train_batches is not None and limit_train_batches == 0:
         raise ValueError(f"trainer.limit_train_batches must be above 0 for fit (got {limit_train_batches}): a fit "
                          "of no training batch saves no checkpoint; to validate a checkpoint alone: pixeltransformer "
@@ -1058,19 +1073,26 @@ def _duration(max_time: Any) -> timedelta | None:
 
 
 def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, gradient_clip_val: Any,
-                        limit_val_batches: Any = None, check_val_every_n_epoch: Any = None) -> None:
+                        limit_val_batches: Any = None, check_val_every_n_epoch: Any = 1) -> None:
     """Trainer settings of a fit's steps that Lightning takes without a word and then misuses: accumulate_grad_batches
     below 1 (0 stopped the first step with ZeroDivisionError; -2 divided each loss by -2 and stepped every 2 batches,
     which climbs the loss), val_check_interval=0 (ZeroDivisionError after the first step, which left a run folder
     without a checkpoint, unless limit_val_batches=0 turns validation off), check_val_every_n_epoch below 1 (0: a
     ZeroDivisionError in the sanity check) and a negative gradient_clip_val (no clipping at all, as 0 means).
-    Refused in one line before the run folder is named."""
+    Refused in one line before the run folder is named, as is a val_check_interval that is a fraction of an epoch
+    while check_val_every_n_epoch is null (the configs' default), which Lightning refused once the folder was named.
+    check_val_every_n_epoch defaults to Lightning's Trainer's 1."""
     if isinstance(accumulate_grad_batches, int) and accumulate_grad_batches < 1:
         raise ValueError(f"trainer.accumulate_grad_batches must be >= 1 batches an optimizer step (1: no "
                          f"accumulation), got {accumulate_grad_batches}")
     if type(val_check_interval) is int and val_check_interval == 0 and limit_val_batches != 0:
         raise ValueError("trainer.val_check_interval must be >= 1 (training batches between validations), got 0; "
                          "--trainer.limit_val_batches=0 turns validation off")
+    if isinstance(val_check_interval, float) and check_val_every_n_epoch is None:
+        raise ValueError(f"trainer.val_check_interval={val_check_interval} is a fraction of an epoch, but "
+                         "trainer.check_val_every_n_epoch is null (configs/trainer/default.yaml: validations every "
+                         "val_check_interval training batches, across epochs): give "
+                         "--trainer.check_val_every_n_epoch=1 with it, or a whole number of batches")
     if isinstance(check_val_every_n_epoch, int) and check_val_every_n_epoch < 1 and limit_val_batches != 0:
         raise ValueError(f"trainer.check_val_every_n_epoch must be >= 1 (epochs between validations; null: every "
                          f"val_check_interval batches), got {check_val_every_n_epoch}; --trainer.limit_val_batches=0 "

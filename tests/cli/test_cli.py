@@ -1033,15 +1033,27 @@ def test_a_max_time_that_is_no_duration_is_refused_before_its_folder(tmp_path, c
     ("--trainer.check_val_every_n_epoch=0", r"trainer.check_val_every_n_epoch must be >= 1 \(epochs between "
                                             r"validations; null: every val_check_interval batches\), got 0; "
                                             r"--trainer.limit_val_batches=0 turns validation off"),
+    ("--trainer.val_check_interval=0.5", r"trainer.val_check_interval=0.5 is a fraction of an epoch, but "
+                                         r"trainer.check_val_every_n_epoch is null \(configs/trainer/default.yaml: "
+                                         r"validations every val_check_interval training batches, across epochs\): "
+                                         r"give --trainer.check_val_every_n_epoch=1 with it, or a whole number of "
+                                         r"batches"),
+    ("--trainer.min_steps=6", r"trainer.min_steps=6 is above trainer.max_steps=2, which stops the fit first: give "
+                              r"--trainer.max_steps=6 or more, or leave out min_steps"),
+    ("--trainer.min_epochs=3", r"trainer.min_epochs=3 is above trainer.max_epochs=1, which stops the fit first: give "
+                               r"--trainer.max_epochs=3 or more, or leave out min_epochs"),
 ])
 def test_step_settings_lightning_misuses_are_refused_before_the_folder(tmp_path, capsys, option, refused):
     """accumulate_grad_batches=-2 divided each loss by -2 (gradient ascent every 2 batches) without a word, 0 stopped
     the first step with ZeroDivisionError; val_check_interval=0 raised ZeroDivisionError after the first step and
     left a run folder without a checkpoint; a negative gradient_clip_val clipped nothing; check_val_every_n_epoch=0
-    stopped the sanity check with a ZeroDivisionError's traceback. Each is refused in one line before the run folder
-    is named."""
-    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"], option,
-            "--run_root", str(tmp_path / "runs"), "--run_name", "bad"]
+    stopped the sanity check with a ZeroDivisionError's traceback; val_check_interval=0.5 (twice an epoch) was refused
+    by Lightning after the run folder was named, for a check_val_every_n_epoch=None the user had not given; a
+    min_steps above max_steps (or min_epochs above max_epochs) was dropped without a word, the maximum stopping the
+    fit. Each is refused in one line before the run folder is named."""
+    epochs = ["--trainer.max_epochs=1"] if "epochs" in option else []
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"], *epochs,
+            option, "--run_root", str(tmp_path / "runs"), "--run_name", "bad"]
     with pytest.raises(ValueError, match=rf"^{refused}$"):
         main(args)
     assert not (tmp_path / "runs").exists()

@@ -319,3 +319,19 @@ def test_a_resume_of_a_finished_run_says_it_trained_nothing(tmp_path, capsys):
     assert lines[-1].startswith(f"[run] fit: {run} ended at step 2: checkpoints/last.ckpt")
     main(["fit", "--resume", str(run), "--trainer.max_steps=3"])  # one that trains says nothing of the kind
     assert "nothing trained" not in capsys.readouterr().out
+
+
+def test_barebones_turns_off_what_the_configs_turn_on(tmp_path, capsys):
+    """--trainer.barebones=true was refused by Lightning for the W&B logger the configs set ("`Trainer(barebones=True,
+    logger=<...WandbLogger object at 0x...>)` was passed"), then, one option at a time, for their progress bar,
+    log_every_n_steps, model summary and the run's checkpoint callback. The CLI turns them off as barebones asks,
+    says so, and the fit ends on a line saying that barebones kept no checkpoint."""
+    cli = main(["fit", *FAST, "--trainer.barebones=true", *runs(tmp_path, "bare")])
+    run = tmp_path / "polynomial" / "bare"
+    assert cli.trainer.global_step == 2 and cli.trainer.checkpoint_callback is None and not cli.trainer.loggers
+    assert not (run / "checkpoints").exists() and not (run / "wandb").exists()
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert ("[run] trainer.barebones=true: no logger (W&B), checkpoints, progress lines, model summary or sanity "
+            "check, as Lightning's barebones mode asks") in lines
+    assert lines[-1] == (f"[run] fit: {run} ended at step 2: no checkpoint kept (trainer.barebones=true turns "
+                         "checkpoints off; without it the fit keeps checkpoints/last.ckpt)")

@@ -172,3 +172,20 @@ def test_pictures_that_take_long_print_a_line_per_context(tmp_path, capsys, monk
     Pictures(num_examples=1, levels=(2, 4), num_samples=1, n_autoregressive=2).draw(module, signal, tmp_path)
     lines = [line.split(" (")[0] for line in capsys.readouterr().err.splitlines() if line.startswith("[pictures]")]
     assert lines == ["[pictures] 1/2 contexts", "[pictures] 2/2 contexts"]
+
+
+def test_the_eta_counts_the_validations_of_an_accumulating_fit():
+    """trainer.val_check_interval counts training batches: `--trainer.accumulate_grad_batches 2` with an interval of
+    2 validates at every step, 4 times in a 4-step fit, but the ETA counted the validations left in steps (2), and
+    so added half of their time."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.progress import validations_left
+
+    trainer = SimpleNamespace(val_check_batch=2, check_val_every_n_epoch=None, enable_validation=True, global_step=0,
+                              accumulate_grad_batches=2)
+    assert validations_left(trainer, 4) == 4
+    trainer.global_step = 1
+    assert validations_left(trainer, 4) == 3
+    trainer.accumulate_grad_batches = 1  # a step a batch: validations at steps 2 and 4
+    assert validations_left(trainer, 4) == 2

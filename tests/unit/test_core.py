@@ -1392,6 +1392,32 @@ def test_a_one_step_fit_is_not_told_to_warm_up_for_below_one_step(poly_spec, cap
     assert capsys.readouterr().out == ""
 
 
+def test_a_fit_without_a_step_count_holds_lr_after_its_warmup(poly_spec, capsys):
+    """`--trainer.max_time 00:01:00:00 --trainer.max_steps -1` (or max_epochs -1): Lightning counts inf steps, and the
+    fit stopped at once with OverflowError's traceback (int(inf)) in configure_optimizers. The cosine decay has no
+    last step to end at: the rate warms up and stays at lr, which the fit's first lines say."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=2))
+    m._trainer = SimpleNamespace(estimated_stepping_batches=float("inf"), is_global_zero=True)
+    sched = m.configure_optimizers()["lr_scheduler"]["scheduler"]
+    assert capsys.readouterr().out.strip() == (
+        "[pixeltransformer] this fit has no step count (trainer.max_steps=-1, and trainer.max_epochs=-1 or "
+        "trainer.max_time stops it): the learning rate warms up to lr and stays there, without the cosine decay; "
+        "give --trainer.max_steps for the decay")
+    rates = []
+    for _ in range(1000):
+        rates.append(sched.get_last_lr()[0])
+        sched.optimizer.step(), sched.step()
+    assert rates[0] == pytest.approx(5e-4) and rates[1:] == pytest.approx([1e-3] * 999)
+    m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=2, min_lr_ratio=1.0))
+    m._trainer = SimpleNamespace(estimated_stepping_batches=float("inf"), is_global_zero=True)
+    m.configure_optimizers()
+    assert capsys.readouterr().out == ""  # a constant rate after the warmup is what min_lr_ratio=1 asks for
+
+
 @pytest.mark.parametrize("trainer, note", [
     (dict(max_steps=10), "trainer.val_check_interval=200 training batches is more than this fit's 10 (steps 0 to "
                          "10): it never validates, so it logs no val/nll, draws no pictures and keeps no best "
@@ -1403,7 +1429,27 @@ def test_a_one_step_fit_is_not_told_to_warm_up_for_below_one_step(poly_spec, cap
                                            "--trainer.val_check_interval=9 or fewer to validate"),
     (dict(max_steps=100, accumulate_grad_batches=2), None),  # 200 batches: a validation at the fit's end
     (dict(max_steps=10, limit_val_batches=0), None),  # validation turned off on purpose
-    (dict(max_steps=-1), None),  # a fit of epochs: not counted here
+    (dict(max_steps=-1), None),  # no limit: trainer.max_time stops it
+    # `--trainer.max_epochs 1 --trainer.limit_train_batches 0.1` (an epoch of 10 batches): said nothing
+    (dict(max_steps=-1, max_epochs=1, num_training_batches=10), "trainer.val_check_interval=200 training batches is "
+     "more than this fit's 10 (steps 0 to 10): it never validates, so it logs no val/nll, draws no pictures and "
+     "keeps no best checkpoint (last.ckpt only); give --trainer.val_check_interval=10 or fewer to validate"),
+    (dict(max_steps=8000, max_epochs=2, num_training_batches=30, accumulate_grad_batches=4), "trainer."
+     "val_check_interval=200 training batches is more than this fit's 60 (steps 0 to 16): it never validates, so it "
+     "logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
+     "--trainer.val_check_interval=60 or fewer to validate"),  # the epochs stop it first: 2 x ceil(30 / 4) steps
+    (dict(max_steps=-1, max_epochs=20, num_training_batches=10), None),  # 200 batches: a validation at the end
+    # `--trainer.max_steps 4 --trainer.check_val_every_n_epoch 2` (4 batches an epoch): said nothing
+    (dict(max_steps=4, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=2), "trainer."
+     "check_val_every_n_epoch=2 is more than this fit's 1 epoch (steps 0 to 4): it never validates, so it logs no "
+     "val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
+     "--trainer.check_val_every_n_epoch=1 to validate"),
+    (dict(max_steps=10, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=2), None),  # epoch 2
+    (dict(max_steps=12, global_step=8, check_val_every_n_epoch=2, num_training_batches=4), "trainer."
+     "check_val_every_n_epoch=2 is more than this fit's 1 epoch (steps 8 to 12): it never validates, so it logs no "
+     "val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
+     "--trainer.check_val_every_n_epoch=1 to validate"),  # a resume inside the third epoch, which does not validate
+    (dict(max_steps=4, check_val_every_n_epoch=2, num_training_batches=4, limit_val_batches=0), None),
     (dict(max_steps=10, global_step=10), None),  # a resume that trains nothing says so itself
 ])
 def test_a_fit_shorter_than_its_validation_interval_says_it_never_validates(poly_spec, capsys, trainer, note):

@@ -351,6 +351,12 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
     "`--trainer.val_check_interval=0`":
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
+    "`make train RESUME=runs/polynomial/off` (a run fitted with `--trainer.enable_checkpointing=false`, or "
+    "`barebones`)": ("tests/unit/test_runs.py", "test_a_resume_of_a_run_that_kept_no_checkpoint_says_why"),
+    "`--trainer.val_check_interval=0.5` (a fraction of an epoch, while the configs count validations in batches)":
+        ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
+    "`--trainer.min_steps=6` above `--trainer.max_steps=4` (also `min_epochs` above `max_epochs`)":
+        ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
     "`--trainer.check_val_every_n_epoch=0` (or below)":
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
     "`--trainer.gradient_clip_val=-1`":

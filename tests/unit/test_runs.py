@@ -179,6 +179,21 @@ def test_a_resume_of_a_folder_that_is_no_run_folder_names_the_run_folder_to_give
         resume_checkpoint(domain / "stopped")
 
 
+@pytest.mark.parametrize("option", ["enable_checkpointing: false", "barebones: true"])
+def test_a_resume_of_a_run_that_kept_no_checkpoint_says_why(tmp_path, option):
+    """--resume of a run fitted with trainer.enable_checkpointing=false (or barebones) said "its fit stopped before
+    the first save", of a fit that ran to its end without saving: the option that kept none is named."""
+    run = tmp_path / "polynomial" / "nockpt"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"seed_everything: 0\ntrainer:\n  {option}\n")
+    key = option.split(":")[0]
+    value = option.split(": ")[1]
+    with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(str(run))}: no checkpoints/last.ckpt in that "
+                                                rf"folder \(its fit ran with trainer.{key}={value}, which keeps no "
+                                                r"checkpoint\): start a new run, with another --run_name$"):
+        resume_checkpoint(run)
+
+
 def test_a_run_name_too_long_for_a_folder_or_with_a_line_break_is_refused(tmp_path):
     """A --run_name of over 255 bytes failed after Lightning had set up the trainer, on the system's line "[Errno 36]
     File name too long: 'runs/polynomial/aaaa...'"; one with a line break (or a tab) made a run folder whose name
