@@ -82,6 +82,15 @@ def batch_limit(limit: Any) -> bool:
     return (isinstance(limit, int) and limit >= 1) or (isinstance(limit, float) and 0 < limit < 1)
 
 
+def ending_epochs(trainer: Any, total_steps: int | float) -> int | None:
+    """The trainer.max_epochs that ends a fit of ``total_steps`` before its max_steps (-1, or more steps than the
+    epochs train), None where max_steps ends it or there is no epoch limit."""
+    epochs, max_steps = getattr(trainer, "max_epochs", None), getattr(trainer, "max_steps", -1)
+    if not isinstance(epochs, int) or epochs < 1 or math.isinf(total_steps):
+        return None
+    return epochs if not isinstance(max_steps, int) or max_steps < 0 or max_steps > total_steps else None
+
+
 def no_validation_note(trainer: Any) -> str | None:
     """The line saying that a fit of steps never reaches its trainer.val_check_interval (a 10-step try of a config
     that validates every 200), or its check_val_every_n_epoch (a 1-epoch fit that validates every 2): no val/nll,
@@ -662,7 +671,8 @@ class PixelTransformerModule(L.LightningModule):
         total = max(1, int(stepping)) if math.isfinite(stepping) else math.inf  # inf: trainer.max_time stops the fit
         warmup, floor = cfg.warmup_steps, cfg.min_lr_ratio
         # said by a fit's first process (a benchmark's stand-in trainer, without ranks, builds its schedule quietly)
-        if getattr(self._trainer, "is_global_zero", False) and (note := cfg.short_fit_note(total)):
+        if getattr(self._trainer, "is_global_zero", False) and (note := cfg.short_fit_note(total, ending_epochs(
+                self._trainer, total))):
             print(f"[pixeltransformer] {note}", flush=True)
 
         def schedule(step: int) -> float:

@@ -1603,3 +1603,23 @@ def test_loops_under_a_trainer_without_progress_print_no_progress(poly_spec, tmp
             module._trainer = None
         err = capsys.readouterr().err
         assert ("[pictures] 1/1 context" in err and "[sampling 3 steps x 1 chain]" in err) == shown, err
+
+
+def test_a_one_step_fit_of_epochs_is_told_to_give_more_epochs(poly_spec, capsys):
+    """`--trainer.max_epochs 1 --trainer.max_steps -1` on a training split of one batch: the 1-step fit was told to
+    give "a --trainer.max_steps above 200", which its epoch still ends; it is told the option that ends it."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=200))
+    for max_steps in (-1, 1000):  # no step limit, or one the epoch ends before
+        m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True, max_epochs=1,
+                                     max_steps=max_steps)
+        m.configure_optimizers()
+        assert capsys.readouterr().out.strip().endswith(
+            "give --model.optim.warmup_steps 0 to take the step at lr, or a --trainer.max_epochs above 200 "
+            "(trainer.max_epochs=1 ends this fit, at 1 step an epoch) to warm up and decay")
+    m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True, max_epochs=-1, max_steps=1)
+    m.configure_optimizers()
+    assert capsys.readouterr().out.strip().endswith("or a --trainer.max_steps above 200 to warm up and decay")
