@@ -314,7 +314,8 @@ class SweepEvaluation(Callback):
         seed: fixes every context and sample, so two runs of the same checkpoint agree.
         max_items: evaluate the test items whose split index is below this (null: all), whatever the batch
             size and the number of devices.
-        out_dir: where metrics.json and plots go (default: <run>/eval next to the checkpoint).
+        out_dir: where metrics.json, plots and the Pictures callback's test pictures go (default: <run>/eval next to
+            the checkpoint).
     """
 
     # keys of summary()'s entries ("<entry>/<key>") that are settings: metrics.json records them, W&B's summary (the
