@@ -30,6 +30,15 @@ if SHARED_DATA.is_dir():
     os.environ["PIXELTRANSFORMER_DATA"] = str(SHARED_DATA)  # subprocesses started by tests inherit it
 
 
+@pytest.fixture(autouse=True)
+def no_container_limit(monkeypatch) -> None:
+    """The memory checks read no control group of the machine the tests run on: a container's memory limit there
+    would replace the memory that the tests give as available (predict.container_memory)."""
+    import pixeltransformer.predict as predict
+
+    monkeypatch.setattr(predict, "OWN_CGROUPS", Path(os.devnull) / "cgroup")
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

@@ -18,7 +18,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 
 from .domain import checked_context, suffix_title
 from .errors import warn_rank_zero
-from .evaluation import resolve_eval_dir
+from .evaluation import sweep_eval_dir
 from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
 from .loopbar import loop_progress
 from .media import log_files, weights_step
@@ -27,7 +27,8 @@ from .stop import check_stop, sigterm_stop, stop_when
 
 
 class Pictures(Callback):
-    """Pictures of completions of fixed examples, in <run>/pictures (training) and <run>/eval/pictures (test).
+    """Pictures of completions of fixed examples, in <run>/pictures (training) and <run>/eval/pictures (test: the
+    evaluation's folder, its out_dir where it has one).
 
     Args:
         num_examples: signals per picture (the first of the split, so every validation shows the same ones).
@@ -172,7 +173,7 @@ class Pictures(Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.on_test or not trainer.is_global_zero or trainer.fast_dev_run:  # a dev run writes no evaluation
             return
-        out_dir = resolve_eval_dir(trainer, None) / "pictures"
+        out_dir = sweep_eval_dir(trainer) / "pictures"
         before = _stamps(out_dir)
         stop = sigterm_stop(trainer)
         stop()  # a SIGTERM in the last test batch, which Lightning's test loop does not look at

@@ -38,7 +38,7 @@ from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
                          option_text, same_items, split_mismatch)
 from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
-from .evaluation import SweepEvaluation, eval_folder, evaluation_summary
+from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
@@ -1016,6 +1016,9 @@ class PixelTransformerCLI(LightningCLI):
                 print(fit_summary(self.trainer, self._shown), flush=True)
             elif replacing is not None and not self.trainer.interrupted:  # a test that wrote its metrics
                 print(evaluation_summary(replacing, Path(str(self._shown)) / replacing.name), flush=True)
+            elif subcommand == "test" and not self.trainer.interrupted and not self.trainer.fast_dev_run and \
+                    _first_process() and ((out := sweep_eval_dir(self.trainer)) / "metrics.json").is_file():
+                print(evaluation_summary(out), flush=True)  # a sweep's own out_dir, pictures/ in it
         except BaseException as err:
             if replacing is not None:
                 put_back(replacing)

@@ -181,10 +181,11 @@ class OptimConfig:
         if self.nonfinite not in ("error", "skip"):
             raise ValueError(f"model.optim.nonfinite must be 'error' or 'skip', got {self.nonfinite!r}")
 
-    def short_fit_note(self, total_steps: int | float) -> str | None:
+    def short_fit_note(self, total_steps: int | float, epochs: int | None = None) -> str | None:
         """The line saying that a fit of ``total_steps`` optimizer steps ends inside the warmup (the shipped 200 steps
         of warmup in a 100-step try): its learning rate never reaches lr and never decays; or that a fit of no step
-        count (inf: trainer.max_time or no limit stops it) has no last step to decay to; None otherwise."""
+        count (inf: trainer.max_time or no limit stops it) has no last step to decay to; None otherwise. ``epochs``:
+        the trainer.max_epochs that ends the fit before its max_steps, the option a longer fit is given then."""
         if math.isinf(total_steps) and self.min_lr_ratio < 1:
             return ("this fit has no step count (trainer.max_steps=-1, and trainer.max_epochs=-1 or trainer.max_time "
                     "stops it): the learning rate warms up to lr and stays there, without the cosine decay; give "
@@ -193,10 +194,13 @@ class OptimConfig:
             return None
         peak = self.lr * total_steps / self.warmup_steps
         if total_steps == 1:  # "warmup_steps below 1" would mean 0, no warmup: named as such
+            # a fit of epochs (max_steps -1, or above what they train) is longer with more of them, not with max_steps
+            longer = (f"--trainer.max_steps above {self.warmup_steps}" if epochs is None else
+                      f"--trainer.max_epochs above {self.warmup_steps} (trainer.max_epochs={epochs} ends this fit, "
+                      "at 1 step an epoch)")
             return (f"model.optim.warmup_steps={self.warmup_steps} is longer than this 1-step fit: its one step runs "
                     f"at 1/{self.warmup_steps} of lr ({peak:.3g}) and the learning rate never reaches its peak; give "
-                    f"--model.optim.warmup_steps 0 to take the step at lr, or a --trainer.max_steps above "
-                    f"{self.warmup_steps} to warm up and decay")
+                    f"--model.optim.warmup_steps 0 to take the step at lr, or a {longer} to warm up and decay")
         return (f"model.optim.warmup_steps={self.warmup_steps} is more than the fit's {total_steps} steps: the "
                 f"learning rate rises to {total_steps}/{self.warmup_steps} of lr ({peak:.3g}) and never decays; give "
                 f"--model.optim.warmup_steps below {total_steps} for the whole schedule")

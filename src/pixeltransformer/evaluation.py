@@ -196,6 +196,15 @@ def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
     return Path(trainer.default_root_dir) / folder
 
 
+def sweep_eval_dir(trainer: L.Trainer) -> Path:
+    """The folder a test's evaluation writes into: its sweep's out_dir where the trainer's evaluation callback has
+    one, else :func:`resolve_eval_dir`'s (<run>/eval). The pictures at the end of a test go there too, beside the
+    metrics: with an out_dir, they went into <run>/eval/, among an earlier evaluation's files."""
+    out_dir = next((cb.out_dir for cb in getattr(trainer, "callbacks", []) if isinstance(cb, SweepEvaluation)
+                    and cb.out_dir), None)
+    return resolve_eval_dir(trainer, out_dir)
+
+
 def method_of(key: str, group: list[str]) -> str:
     """The method a metric key belongs to: its name less the tokens every key of its group shares ("nn_ssim" in
     [ssim, nn_ssim] -> "nn", "iou_rbf" in [iou_mean, iou_rbf] -> "rbf"); the model itself ("ssim", "iou_mean")
@@ -305,7 +314,8 @@ class SweepEvaluation(Callback):
         seed: fixes every context and sample, so two runs of the same checkpoint agree.
         max_items: evaluate the test items whose split index is below this (null: all), whatever the batch
             size and the number of devices.
-        out_dir: where metrics.json and plots go (default: <run>/eval next to the checkpoint).
+        out_dir: where metrics.json, plots and the Pictures callback's test pictures go (default: <run>/eval next to
+            the checkpoint).
     """
 
     # keys of summary()'s entries ("<entry>/<key>") that are settings: metrics.json records them, W&B's summary (the

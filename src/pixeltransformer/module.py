@@ -82,6 +82,15 @@ def batch_limit(limit: Any) -> bool:
     return (isinstance(limit, int) and limit >= 1) or (isinstance(limit, float) and 0 < limit < 1)
 
 
+def ending_epochs(trainer: Any, total_steps: int | float) -> int | None:
+    """The trainer.max_epochs that ends a fit of ``total_steps`` before its max_steps (-1, or more steps than the
+    epochs train), None where max_steps ends it or there is no epoch limit."""
+    epochs, max_steps = getattr(trainer, "max_epochs", None), getattr(trainer, "max_steps", -1)
+    if not isinstance(epochs, int) or epochs < 1 or math.isinf(total_steps):
+        return None
+    return epochs if not isinstance(max_steps, int) or max_steps < 0 or max_steps > total_steps else None
+
+
 def no_validation_note(trainer: Any) -> str | None:
     """The line saying that a fit of steps never reaches its trainer.val_check_interval (a 10-step try of a config
     that validates every 200), or its check_val_every_n_epoch (a 1-epoch fit that validates every 2): no val/nll,
@@ -121,12 +130,29 @@ def no_validation_note(trainer: Any) -> str | None:
             f"only); give --trainer.{remedy} to validate")
 
 
+def batches_words(limit: int | float) -> str:
+    """A trainer's batch limit in words: "1 batch", "0.5 of the batches"."""
+    return counted(limit, "batch") if isinstance(limit, int) else f"{limit:g} of the batches"
+
+
+def overfit_note(trainer: Any) -> str | None:
+    """The line saying that trainer.overfit_batches limits the validation too (Lightning sets limit_val_batches to
+    it): val/nll and the best checkpoint scored the first batches of the val split alone, without a word; None
+    without it, or for a fit that never validates (:func:`no_validation_note` says that)."""
+    overfit = getattr(trainer, "overfit_batches", 0)
+    if not overfit or no_validation_note(trainer) is not None:
+        return None
+    return (f"trainer.overfit_batches={overfit} validates {batches_words(overfit)} of the val split on each device as "
+            "well: val/nll and the best checkpoint score those items alone, not the whole split; to score it, "
+            "validate a checkpoint without it: pixeltransformer validate --ckpt_path CKPT")
+
+
 def check_val_limit(limit: Any, python: bool = False) -> None:
     """Refuse a trainer.limit_val_batches that would make val/nll depend on the batch size and the device count,
     naming the options to use instead as the command line spells them, or (``python``) as a plain Trainer and a
     DataModule built in Python take them."""
     if batch_limit(limit):
-        what = counted(limit, "batch") if isinstance(limit, int) else f"{limit:g} of the batches"
+        what = batches_words(limit)
         items, off = (("the DataModule's val_items=N", "Trainer(limit_val_batches=0)") if python else
                       ("--data.init_args.val_items=N", "--trainer.limit_val_batches=0"))
         raise ValueError(f"trainer.limit_val_batches={limit} validates {what} on each device, so val/nll would score "
@@ -662,7 +688,8 @@ class PixelTransformerModule(L.LightningModule):
         total = max(1, int(stepping)) if math.isfinite(stepping) else math.inf  # inf: trainer.max_time stops the fit
         warmup, floor = cfg.warmup_steps, cfg.min_lr_ratio
         # said by a fit's first process (a benchmark's stand-in trainer, without ranks, builds its schedule quietly)
-        if getattr(self._trainer, "is_global_zero", False) and (note := cfg.short_fit_note(total)):
+        if getattr(self._trainer, "is_global_zero", False) and (note := cfg.short_fit_note(total, ending_epochs(
+                self._trainer, total))):
             print(f"[pixeltransformer] {note}", flush=True)
 
         def schedule(step: int) -> float:
@@ -693,8 +720,11 @@ class PixelTransformerModule(L.LightningModule):
 
     def _say_no_validation(self) -> None:
         """The first process of a fit whose steps never reach its validation says so once, as it starts
-        (:func:`no_validation_note`)."""
+        (:func:`no_validation_note`); so does one whose validation trainer.overfit_batches limits
+        (:func:`overfit_note`)."""
         if getattr(self._trainer, "is_global_zero", False) and (note := no_validation_note(self.trainer)):
+            print(f"[pixeltransformer] {note}", flush=True)
+        if getattr(self._trainer, "is_global_zero", False) and (note := overfit_note(self.trainer)):
             print(f"[pixeltransformer] {note}", flush=True)
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,

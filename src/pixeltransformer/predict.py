@@ -45,6 +45,8 @@ DEFAULT_CONTEXT = 64  # --num_context when not given, capped at a quarter of the
 DEFAULT_SAMPLES = 3  # --num_samples when not given
 ASSUMED_MEMORY = 2**40  # bytes taken for the memory of a system that does not report it (os.sysconf): 1 TiB
 MEMINFO = Path("/proc/meminfo")  # where Linux reports the memory available now (available_memory)
+CGROUPS = Path("/sys/fs/cgroup")  # where Linux mounts the control groups: a container's memory limit
+OWN_CGROUPS = Path("/proc/self/cgroup")  # this process's control group in each hierarchy
 
 
 @dataclass
@@ -233,6 +235,35 @@ def available_memory() -> int | None:
     return available + swap if "MemAvailable" in fields else None
 
 
+def container_memory() -> tuple[int, int] | None:
+    """The bytes left under the tightest memory limit of this process's control group or one above it (a container's
+    limit: cgroup v2's memory.max less memory.current, v1's memory.limit_in_bytes less memory.usage_in_bytes), and
+    that limit; None where none is set or readable. Inside a container /proc/meminfo reports the host's memory: a
+    completion the host had room for, but not the container, was let through to be killed for memory."""
+    try:
+        lines = OWN_CGROUPS.read_text().splitlines()
+    except OSError:
+        return None
+    tightest = None
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":  # the unified (v2) hierarchy
+            root, files = CGROUPS, ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            root, files = CGROUPS / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        folder = root / path.strip().lstrip("/")
+        for group in (folder, *[up for up in folder.parents if up.is_relative_to(root)]):  # a limit above binds too
+            try:
+                limit, used = (int((group / name).read_text().strip()) for name in files)
+            except (OSError, ValueError):  # no such group here ("max": no limit)
+                continue
+            if tightest is None or limit - used < tightest[0]:
+                tightest = (max(0, limit - used), limit)
+    return tightest
+
+
 def device_memory(device: torch.device) -> int:
     """The bytes a new allocation can still take on CUDA ``device`` now: its free memory, and what torch's caching
     allocator holds there without a tensor in it."""
@@ -276,13 +307,16 @@ def in_bytes(n: float) -> str:
 def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[int, str]:
     """The bytes of memory a completion may take, and how a message names them. The checks compare a lower bound of
     what it holds with this, so they refuse only what cannot fit: on a CUDA ``device``, its memory free now
-    (:func:`device_memory`); else the memory available now (:func:`available_memory`), else where the system does
+    (:func:`device_memory`); else the memory available now (:func:`available_memory`, or what is left under a
+    container's memory limit where that is less: :func:`container_memory`), else where the system does
     not report that this machine's total, else ASSUMED_MEMORY. ``ranks``: the processes of a distributed run on this
     machine that each hold such a completion at once, which share it: each may take its part."""
     if device is not None and torch.device(device).type == "cuda":
         memory, words = device_memory(device), f"the {{}} of memory free on {device} now"
     elif (memory := available_memory()) is not None:
         words = "the {} of memory available now"
+        if (container := container_memory()) is not None and container[0] < memory:  # /proc/meminfo: the host's
+            memory, words = container[0], f"the {{}} left of this container's {in_bytes(container[1])} memory limit"
     elif memory := host_memory():
         words = "this machine's {} of memory"
     else:

@@ -1603,3 +1603,52 @@ def test_loops_under_a_trainer_without_progress_print_no_progress(poly_spec, tmp
             module._trainer = None
         err = capsys.readouterr().err
         assert ("[pictures] 1/1 context" in err and "[sampling 3 steps x 1 chain]" in err) == shown, err
+
+
+def test_a_one_step_fit_of_epochs_is_told_to_give_more_epochs(poly_spec, capsys):
+    """`--trainer.max_epochs 1 --trainer.max_steps -1` on a training split of one batch: the 1-step fit was told to
+    give "a --trainer.max_steps above 200", which its epoch still ends; it is told the option that ends it."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=200))
+    for max_steps in (-1, 1000):  # no step limit, or one the epoch ends before
+        m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True, max_epochs=1,
+                                     max_steps=max_steps)
+        m.configure_optimizers()
+        assert capsys.readouterr().out.strip().endswith(
+            "give --model.optim.warmup_steps 0 to take the step at lr, or a --trainer.max_epochs above 200 "
+            "(trainer.max_epochs=1 ends this fit, at 1 step an epoch) to warm up and decay")
+    m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True, max_epochs=-1, max_steps=1)
+    m.configure_optimizers()
+    assert capsys.readouterr().out.strip().endswith("or a --trainer.max_steps above 200 to warm up and decay")
+
+
+def test_a_fit_with_overfit_batches_says_its_validation_scores_part_of_the_val_split(poly_spec, capsys):
+    """`--trainer.overfit_batches 1` makes Lightning validate on 1 batch too: val/nll and the best checkpoint scored
+    the first batch of the val split alone, without a word. The fit's first lines say so, once; a fit without it, or
+    one that never validates, does not."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec)
+    trainer = dict(is_global_zero=True, overfit_batches=1, limit_val_batches=1, val_check_interval=1,
+                   check_val_every_n_epoch=None, max_steps=4, max_epochs=-1, accumulate_grad_batches=1,
+                   num_training_batches=1, global_step=0)
+    m._trainer = SimpleNamespace(**trainer)
+    m._say_no_validation()
+    assert capsys.readouterr().out == (
+        "[pixeltransformer] trainer.overfit_batches=1 validates 1 batch of the val split on each device as well: "
+        "val/nll and the best checkpoint score those items alone, not the whole split; to score it, validate a "
+        "checkpoint without it: pixeltransformer validate --ckpt_path CKPT\n")
+    m._trainer = SimpleNamespace(**{**trainer, "overfit_batches": 0.5, "limit_val_batches": 0.5})
+    m._say_no_validation()
+    assert "trainer.overfit_batches=0.5 validates 0.5 of the batches of the val split" in capsys.readouterr().out
+    m._trainer = SimpleNamespace(**{**trainer, "overfit_batches": 0, "limit_val_batches": 1.0})
+    m._say_no_validation()
+    assert capsys.readouterr().out == ""
+    m._trainer = SimpleNamespace(**{**trainer, "val_check_interval": 1000})  # never validates: that line alone
+    m._say_no_validation()
+    assert "overfit_batches" not in capsys.readouterr().out

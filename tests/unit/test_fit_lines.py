@@ -331,3 +331,31 @@ def test_an_evaluation_that_cannot_write_its_own_out_dir_names_that_folder(tmp_p
                                    "evaluation callback's out_dir a folder on another disk"}[code])
     err = OSError(errno.EROFS, "Read-only file system", str(run / "eval" / "config_test.yaml"))  # the run folder's
     assert PixelTransformerCLI._write_failure(cli, err, "test", None).startswith(f"cannot write into {run} (")
+
+
+def test_a_tests_pictures_go_to_its_evaluations_out_dir(tmp_path, monkeypatch, tiny_module, capsys):
+    """With the evaluation callback's out_dir set to another folder, metrics.json went there and the pictures into
+    <run>/eval/pictures, among an earlier evaluation's files; they now follow the out_dir, and the lines name it."""
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.evaluation import SweepEvaluation, evaluation_summary, sweep_eval_dir
+
+    run, out = tmp_path / "run", tmp_path / "elsewhere"
+    signal = torch.zeros(2, 1, 8)  # [B, V, N]
+    data = SimpleNamespace(fixed_examples=lambda split, n: {"signal": signal[:n]})
+    trainer = SimpleNamespace(is_global_zero=True, fast_dev_run=False, received_sigterm=False, ckpt_path=None,
+                              loggers=[], world_size=1, lightning_module=tiny_module, default_root_dir=str(run),
+                              datamodule=data, callbacks=[SweepEvaluation(levels=(2,), out_dir=str(out))])
+
+    def draw(self, pl_module, signal, out_dir, suffix=""):
+        out_dir.mkdir(parents=True)
+        (out_dir / "functions0.png").write_bytes(b"png")
+        return {"functions0": out_dir / "functions0.png"}
+
+    monkeypatch.setattr(Pictures, "draw", draw)
+    Pictures().on_test_end(trainer, tiny_module)
+    assert capsys.readouterr().out == f"[pixeltransformer] wrote {out / 'pictures' / 'functions0.png'}\n"
+    assert not (run / "eval").exists()
+    (out / "metrics.json").write_text("{}")
+    assert evaluation_summary(sweep_eval_dir(trainer)) == f"[run] test: {out} ended: metrics.json, pictures/"
+    trainer.callbacks = [SweepEvaluation(levels=(2,))]  # no out_dir: the run's eval/ as before
+    assert sweep_eval_dir(trainer) == run / "eval"

@@ -468,3 +468,44 @@ def test_a_callback_option_of_an_int_or_null_given_another_value_says_what_it_ta
                            f"--callbacks.max_items={given}"])
     assert parse_error_line(str(err.value)) == (f"callbacks.init_args.max_items: expected int or null, got {given} "
                                                 "(SweepEvaluation)")
+
+
+def test_a_containers_memory_limit_bounds_the_memory_available(monkeypatch, tmp_path):
+    """Inside a container, /proc/meminfo reports the host's memory: a completion the host had room for but the
+    container's memory limit had not was let through, to be killed for memory. What is left under the tightest
+    cgroup limit (v2 memory.max less memory.current, v1 memory.limit_in_bytes less memory.usage_in_bytes, in this
+    process's group or one above it) is used where it is less, and named; without a limit nothing changes."""
+    import pixeltransformer.predict as predict
+
+    meminfo, own, cgroups = tmp_path / "meminfo", tmp_path / "cgroup", tmp_path / "sys"
+    meminfo.write_text(MEMINFO.format(available=64 * 2**20, swap=0))  # the host's 64 GiB
+    monkeypatch.setattr(predict, "MEMINFO", meminfo)
+    monkeypatch.setattr(predict, "OWN_CGROUPS", own, raising=False)
+    monkeypatch.setattr(predict, "CGROUPS", cgroups, raising=False)
+    host = (64 * 2**30, "the 64 GiB of memory available now")
+    assert predict.memory_at_hand() == host  # no /proc/self/cgroup (not Linux)
+    own.write_text("0::/app\n")
+    group = cgroups / "app"
+    group.mkdir(parents=True)
+    assert predict.memory_at_hand() == host  # no memory controller files
+    (group / "memory.max").write_text("max\n")
+    (group / "memory.current").write_text(f"{2**30}\n")
+    assert predict.memory_at_hand() == host  # no limit
+    (group / "memory.max").write_text(f"{4 * 2**30}\n")
+    left = 4 * 2**30 - int(2**30 * 0.8)
+    (group / "memory.current").write_text(f"{int(2**30 * 0.8)}\n")
+    assert predict.memory_at_hand() == (left, "the 3.2 GiB left of this container's 4 GiB memory limit")
+    assert predict.memory_at_hand(ranks=2) == (left // 2, "1.6 GiB, the share of each of this machine's 2 processes "
+                                               "in the 3.2 GiB left of this container's 4 GiB memory limit")
+    (cgroups / "memory.max").write_text(f"{2 * 2**30}\n")  # the group above binds tighter
+    (cgroups / "memory.current").write_text(f"{2**30}\n")
+    assert predict.memory_at_hand() == (2**30, "the 1 GiB left of this container's 2 GiB memory limit")
+    (group / "memory.max").write_text(f"{128 * 2**30}\n")  # above the host's: the host's answer
+    (cgroups / "memory.max").unlink()
+    assert predict.memory_at_hand() == host
+    own.write_text("4:memory:/docker/x\n0::/\n")  # cgroup v1
+    v1 = cgroups / "memory" / "docker" / "x"
+    v1.mkdir(parents=True)
+    (v1 / "memory.limit_in_bytes").write_text(f"{8 * 2**30}\n")
+    (v1 / "memory.usage_in_bytes").write_text(f"{2 * 2**30}\n")
+    assert predict.memory_at_hand() == (6 * 2**30, "the 6 GiB left of this container's 8 GiB memory limit")
