@@ -193,9 +193,9 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
     """A PixelTransformerModule rebuilt from a checkpoint (eval mode); ``ckpt``: the file, if already read."""
     device = check_device(map_location)
     ckpt = load_checkpoint(path, device) if ckpt is None else ckpt
-    from .module import PixelTransformerModule, format_error
+    from .module import PixelTransformerModule, checkpoint_error
 
-    if message := format_error(ckpt.get("pixeltransformer_format")):
+    if message := checkpoint_error(ckpt):
         raise CheckpointError(f"{path}: {message}")
     # float32 weights, as trained, whatever default dtype the caller set (torch.set_default_dtype(torch.float64) in
     # a notebook built float64 weights, which every inference call then refused)
@@ -206,17 +206,24 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
             module = PixelTransformerModule(**ckpt["hyper_parameters"])
     finally:
         torch.set_default_dtype(default)
-    # weights of another shape than the hyperparameters give (an edited spec or size) stopped in torch's multi-line
-    # "Error(s) in loading state_dict"
-    shapes = {name: list(w.shape) for name, w in module.state_dict().items()}
-    reshaped = [(name, list(w.shape)) for name, w in ckpt["state_dict"].items()
-                if isinstance(w, torch.Tensor) and name in shapes and list(w.shape) != shapes[name]]
-    if reshaped:
-        name, shape = reshaped[0]
-        raise CheckpointError(f"{path}: weights do not match the model its hyper_parameters describe "
-                              f"({len(reshaped)} of another shape, first {name}: {shape} in the file, "
-                              f"{shapes[name]} in the model)")
+    if message := reshaped_weights(module, ckpt["state_dict"]):
+        raise CheckpointError(f"{path}: {message}")
     missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return module.to(device).eval()
+
+
+def reshaped_weights(module: torch.nn.Module, state_dict: dict) -> str | None:
+    """One line when a checkpoint's weights have other shapes than the module its hyperparameters built (an edited
+    spec or size), which stopped in torch's multi-line "Error(s) in loading state_dict" (the command's traceback);
+    None where every shape fits."""
+    shapes = {name: list(w.shape) for name, w in module.state_dict().items()}
+    reshaped = [(name, list(w.shape)) for name, w in state_dict.items()
+                if isinstance(w, torch.Tensor) and name in shapes and list(w.shape) != shapes[name]]
+    if not reshaped:
+        return None
+    name, shape = reshaped[0]
+    return (f"weights do not match the model its hyper_parameters describe ({len(reshaped)} of another shape, first "
+            f"{name}: {shape} in the file, {shapes[name]} in the model): an edited or damaged checkpoint; use the "
+            "file as its run saved it")

@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .config import moved_option
 from .errors import counted, import_failure
 from .files import nearest_existing
 from .loading import load_checkpoint
@@ -469,6 +470,18 @@ def parse_error_key(line: str) -> str | None:
         if m := re.match(pattern, line):
             return ".".join(m.groups())
     return None
+
+
+def moved_note(line: str) -> str:
+    """"; model.encoder is now model.net.encoder" for a parser error line about an option an earlier version named
+    so (a run's config.yaml or a config file written before it moved, or the command line), else ""."""
+    key = parse_error_key(line)
+    if given := re.match(r"unrecognized arguments: --([\w.]+)", line):
+        key = given.group(1)
+    if of_class := re.search(r"Option '(\w+)' is not accepted \((\w+)\)$", line):  # a callback's init_args
+        key = f"{of_class.group(2)}.{of_class.group(1)}"
+    now = moved_option(key)
+    return f"; {key} is now {now}" if now else ""
 
 
 def parse_error_fields(line: str) -> tuple[str | None, str | None]:

@@ -473,3 +473,46 @@ def test_training_without_the_cli_names_every_option_group_a_domain_config_sets(
               for key in yaml.safe_load(path.read_text()).get("model", {})} - {"domain"}  # the domain: by name
     assert groups <= taken
     assert sorted(g for g in groups if not re.search(rf"`{g}(=|`)", told)) == []
+
+
+def test_a_checkpoint_naming_options_this_version_does_not_take_is_refused_in_one_line(tmp_path, poly_spec):
+    """hyper_parameters of another version or edited (an option moved since, or added by a later version) stopped
+    load_module in a TypeError's traceback ("unexpected keyword argument 'encoder'") or a ValueError that named
+    neither the file nor the cause; they are refused by file, each option named, with its new name where it moved."""
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import CheckpointError, load_module
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    ckpt = untrained_checkpoint(poly_spec.to_dict())
+    torch.save(ckpt, tmp_path / "now.ckpt")
+    hp = ckpt["hyper_parameters"]
+    hp["encoder"] = hp["net"].pop("encoder")  # the name of an earlier version
+    hp["net"]["future_knob"] = 3  # a later version's option
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    with pytest.raises(CheckpointError) as refused:
+        load_module(tmp_path / "old.ckpt")
+    assert str(refused.value) == (
+        f"{tmp_path / 'old.ckpt'}: its hyper_parameters hold model.encoder (now model.net.encoder), "
+        "model.net.future_knob, which this version does not take: the checkpoint comes from another version of "
+        "PixelTransformer, or was edited; use it with the version that wrote it, or retrain")
+    del hp["encoder"], hp["net"]["future_knob"], hp["val_levels"]  # an option left out takes its default
+    torch.save(ckpt, tmp_path / "fewer.ckpt")
+    assert load_module(tmp_path / "fewer.ckpt").net_config == load_module(tmp_path / "now.ckpt").net_config
+
+
+def test_weights_of_another_shape_than_the_hyperparameters_are_refused_when_a_trainer_loads_them(poly_spec):
+    """A checkpoint whose hyper_parameters were edited to another size: the command line builds the model from them
+    and Lightning's restore stopped in torch's multi-line "Error(s) in loading state_dict" (exit status 1, a
+    traceback); the module refuses it in one line before the weights are loaded, as load_module does."""
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import CheckpointError
+    from pixeltransformer.module import PixelTransformerModule
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    ckpt = untrained_checkpoint(poly_spec.to_dict())  # width 64
+    hp = {**ckpt["hyper_parameters"], "net": {**ckpt["hyper_parameters"]["net"], "width": 32}}
+    module = PixelTransformerModule(**hp)
+    with pytest.raises(CheckpointError, match=r"^checkpoint: weights do not match the model its hyper_parameters "
+                                              r"describe \(\d+ of another shape, first model\.\S+: \[64, \d+\] in the "
+                                              r"file, \[32, \d+\] in the model\): an edited or damaged checkpoint"):
+        module.on_load_checkpoint({**ckpt, "hyper_parameters": hp})

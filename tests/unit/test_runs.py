@@ -1074,3 +1074,21 @@ def test_a_mapping_appended_to_a_list_a_later_file_gives_anew_is_named_as_the_li
     assert overridden_options(["fit", given, "--config", base]) == [
         f"{given} is overridden by {base} after it, whose trainer.callbacks replaces the list it appends to (options "
         "take effect in the order given): give it after the last --config"]
+
+
+def test_a_parser_error_about_an_option_of_an_earlier_version_names_its_new_name():
+    """A run's config.yaml or a config file written before the options moved into groups (``model: encoder:``),
+    the command line's ``--model.encoder``, and an evaluation callback's ``max_batches`` (now ``max_items``) were
+    told only that the option is not accepted."""
+    from pixeltransformer.runs import moved_note
+
+    assert moved_note("Subcommand 'fit' does not accept option 'model.encoder'") == \
+        "; model.encoder is now model.net.encoder"
+    assert moved_note("unrecognized arguments: --model.query_focus=0.5") == \
+        "; model.query_focus is now model.sets.focus_fraction"
+    assert moved_note("Group 'model' does not accept option 'preset'") == \
+        "; model.preset is now --config configs/model/<size>.yaml"
+    assert moved_note("trainer.callbacks: Option 'max_batches' is not accepted (SweepEvaluation)") == \
+        "; SweepEvaluation.max_batches is now max_items (the first N test items, not batches)"
+    assert moved_note("Subcommand 'fit' does not accept option 'model.net.widht'") == ""
+    assert moved_note("data: Option 'batchsize' is not accepted (PolynomialDataModule)") == ""
