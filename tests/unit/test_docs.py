@@ -154,7 +154,8 @@ def test_every_option_named_exists():
               "sets": set(inspect.signature(SetSampler).parameters)}
     data = set().union(*(inspect.signature(c).parameters for c in (ImageDataModule, PolynomialDataModule,
                                                                     SDFDataModule, VideoDataModule)))
-    misspelt = {("docs/errors.md", "net", "widht")}  # the row that shows what a misspelt option gives
+    # the rows that show what a misspelt option gives, and a checkpoint's option of a later version
+    misspelt = {("docs/errors.md", "net", "widht"), ("docs/errors.md", "net", "future_knob")}
     unknown = {(where, group, name) for where, text in claims()
                for group, name in re.findall(r"\bmodel\.(net|objective|optim|sets)\.(?:init_args\.)?(\w+)", text)
                if name not in groups[group]} - misspelt
