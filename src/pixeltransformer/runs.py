@@ -1021,14 +1021,19 @@ def _is_lock_file(fd: int, lock: Path) -> bool:
         return False
 
 
-def check_resume_length(run: str | Path, step: int | None, max_steps: int | None) -> None:
+def check_resume_length(run: str | Path, step: int | None, max_steps: int | None, new_run: bool = False) -> None:
     """A resume whose trainer.max_steps is below the step its checkpoint holds stopped at once, trained nothing and
     said only that max_steps was reached, while the run's config.yaml took the smaller value: refused before anything
     is written. At its max_steps (a finished run resumed as it was) it still ends at once, on Lightning's line that
     max_steps was reached and the CLI's that nothing was trained (cli.nothing_trained), and its config.yaml keeps the
     same value. -1 (or None) means no limit; other negative
-    values are check_fit_length's."""
-    if step is not None and max_steps is not None and 0 <= max_steps < step:
+    values are check_fit_length's. ``new_run``: a new fit from the checkpoint ``run`` (fit --ckpt_path), which counts
+    on from its step too: at it or below, it left a new run folder without a checkpoint."""
+    if new_run and step is not None and max_steps is not None and 0 <= max_steps <= step:
+        raise ValueError(f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from there, "
+                         f"so trainer.max_steps={max_steps} trains nothing; give a larger one (e.g. "
+                         f"--trainer.max_steps={max(2 * step, step + 1)})")
+    if not new_run and step is not None and max_steps is not None and 0 <= max_steps < step:
         raise ValueError(f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}; give a "
                          f"larger one to train on (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
 

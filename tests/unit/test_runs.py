@@ -1092,3 +1092,17 @@ def test_a_parser_error_about_an_option_of_an_earlier_version_names_its_new_name
         "; SweepEvaluation.max_batches is now max_items (the first N test items, not batches)"
     assert moved_note("Subcommand 'fit' does not accept option 'model.net.widht'") == ""
     assert moved_note("data: Option 'batchsize' is not accepted (PolynomialDataModule)") == ""
+
+
+def test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_its_folder_is_made():
+    """fit --ckpt_path (a new run from a checkpoint's whole state) goes on counting from the checkpoint's step: at a
+    trainer.max_steps at or below it, it trained nothing and left a new run folder of config.yaml, command.txt and
+    wandb_id.txt without a checkpoint ("ended at step 2: no checkpoint kept")."""
+    for max_steps in (-1, None, 3):
+        check_resume_length("runs/polynomial/p/checkpoints/last.ckpt", 2, max_steps, new_run=True)
+    for max_steps in (1, 2):
+        with pytest.raises(ValueError, match=rf"^--ckpt_path runs/polynomial/p/checkpoints/last.ckpt: the checkpoint "
+                                             rf"is at step 2, and a fit from it counts on from there, so "
+                                             rf"trainer.max_steps={max_steps} trains nothing; give a larger one "
+                                             rf"\(e.g. --trainer.max_steps=4\)$"):
+            check_resume_length("runs/polynomial/p/checkpoints/last.ckpt", 2, max_steps, new_run=True)
