@@ -233,17 +233,19 @@ def moved_option(key: str | None) -> str | None:
     return MOVED_OPTIONS.get(str(key).replace("init_args.", ""))
 
 
-def unknown_hparams(hparams: dict, known: Any) -> str | None:
+def unknown_hparams(hparams: dict, known: Any, spec_fields: Any = ()) -> str | None:
     """The one-line refusal of a checkpoint's hyperparameters that name options this version does not take (a
     checkpoint of another version, or edited: they stopped the command in the parser's "does not accept option", or
     in a TypeError's traceback in Python), each with its new name where it moved; None where all are known.
-    ``known``: the module's own arguments."""
-    unknown = [key for key in hparams if key not in known and key != "_instantiator"]  # Lightning's own entry
-    unknown += [f"{group}.{key}" for group, cls in GROUPS.items() if isinstance(hparams.get(group), dict)
+    ``known``: the module's own arguments; ``spec_fields``: the SignalSpec's."""
+    unknown = [f"model.{key}" for key in hparams if key not in known and key != "_instantiator"]  # Lightning's entry
+    unknown += [f"model.{group}.{key}" for group, cls in GROUPS.items() if isinstance(hparams.get(group), dict)
                 for key in hparams[group] if key not in {f.name for f in fields(cls)}]
+    spec = hparams.get("spec")
+    unknown += [f"spec.{key}" for key in (spec if isinstance(spec, dict) and spec_fields else ())
+                if key not in spec_fields]
     if not unknown:
         return None
-    names = ", ".join(f"model.{key}" + (f" (now {now})" if (now := moved_option(f"model.{key}")) else "")
-                      for key in unknown)
+    names = ", ".join(key + (f" (now {now})" if (now := moved_option(key)) else "") for key in unknown)
     return (f"its hyper_parameters hold {names}, which this version does not take: the checkpoint comes from another "
             "version of PixelTransformer, or was edited; use it with the version that wrote it, or retrain")

@@ -59,9 +59,21 @@ def format_error(fmt: Any) -> str | None:
 
 def checkpoint_error(ckpt: dict) -> str | None:
     """The one-line refusal of a checkpoint this version cannot rebuild its model from: another format
-    (:func:`format_error`), or hyperparameters that name options the module does not take; None where it can."""
-    known = inspect.signature(PixelTransformerModule.__init__).parameters
-    return format_error(ckpt.get("pixeltransformer_format")) or unknown_hparams(ckpt["hyper_parameters"], known)
+    (:func:`format_error`), hyperparameters that are not a mapping or whose spec lacks what the signal needs (a
+    KeyError's or TypeError's traceback), or that name options the module does not take; None where it can."""
+    if message := format_error(ckpt.get("pixeltransformer_format")):
+        return message
+    hparams, damaged = ckpt["hyper_parameters"], "a damaged or edited checkpoint; use the file as its run saved it"
+    spec = hparams.get("spec") if isinstance(hparams, dict) else None
+    if not isinstance(spec, dict):
+        what = "hold no spec (the signal's domain, grid and values)" if isinstance(hparams, dict) else \
+            f"are {type(hparams).__name__}, not a mapping of options"
+        return f"its hyper_parameters {what}: {damaged}"
+    fields = {f.name: f for f in dataclasses.fields(SignalSpec)}
+    if lacks := [name for name, f in fields.items() if name not in spec and f.default is dataclasses.MISSING
+                 and f.default_factory is dataclasses.MISSING]:
+        return f"its hyper_parameters' spec lacks {', '.join(lacks)}: {damaged}"
+    return unknown_hparams(hparams, inspect.signature(PixelTransformerModule.__init__).parameters, fields)
 
 
 # Lightning's precisions that cast the module's weights (the weights' dtype under each); "64" is 64-true's alias

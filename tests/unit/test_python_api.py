@@ -516,3 +516,37 @@ def test_weights_of_another_shape_than_the_hyperparameters_are_refused_when_a_tr
                                               r"describe \(\d+ of another shape, first model\.\S+: \[64, \d+\] in the "
                                               r"file, \[32, \d+\] in the model\): an edited or damaged checkpoint"):
         module.on_load_checkpoint({**ckpt, "hyper_parameters": hp})
+
+
+def test_a_checkpoint_whose_hyperparameters_lack_the_spec_or_are_not_options_is_refused_in_one_line(tmp_path,
+                                                                                                    poly_spec):
+    """hyper_parameters damaged or edited: a spec without its grid stopped load_module (and every command) in a
+    KeyError's traceback, a spec entry of a later version or hyper_parameters of None in a TypeError's, and a
+    checkpoint without a spec said the module "needs a SignalSpec (the CLI links it from the DataModule)". A spec of
+    an earlier version, without the entries added since (frame_unit, pos_offset), still loads."""
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import CheckpointError, load_module
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    damaged = "a damaged or edited checkpoint; use the file as its run saved it"
+    for name, edit, message in [
+            ("nogrid", lambda hp: hp["spec"].pop("grid_shape"),
+             f"its hyper_parameters' spec lacks grid_shape: {damaged}"),
+            ("nospec", lambda hp: hp.pop("spec"),
+             f"its hyper_parameters hold no spec (the signal's domain, grid and values): {damaged}"),
+            ("later", lambda hp: hp["spec"].update(future=1), "its hyper_parameters hold spec.future, which this "
+             "version does not take"),
+            ("none", None, f"its hyper_parameters are NoneType, not a mapping of options: {damaged}"),
+            ("earlier", lambda hp: [hp["spec"].pop(key) for key in ("frame_unit", "pos_offset")], None)]:
+        ckpt = untrained_checkpoint(poly_spec.to_dict())
+        if edit is None:
+            ckpt["hyper_parameters"] = None
+        else:
+            edit(ckpt["hyper_parameters"])
+        torch.save(ckpt, tmp_path / f"{name}.ckpt")
+        if message is None:
+            assert load_module(tmp_path / f"{name}.ckpt").spec.grid_shape == (64,)
+            continue
+        with pytest.raises(CheckpointError) as refused:
+            load_module(tmp_path / f"{name}.ckpt")
+        assert str(refused.value).startswith(f"{tmp_path / f'{name}.ckpt'}: {message}"), str(refused.value)
