@@ -167,6 +167,10 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`pixeltransformer predict --config configs/polynomial.yaml --ckpt_path edited.ckpt ...` or "
+    "`load_module(\"edited.ckpt\")` (its hyper_parameters damaged or edited: the spec's grid_shape removed)":
+        ("tests/unit/test_python_api.py", "test_a_checkpoint_whose_hyperparameters_lack_the_spec_or_are_not_options_is_"
+                                          "refused_in_one_line"),
     "`pixeltransformer fit --config configs/polynomial.yaml --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
     "--trainer.max_steps=100` (a new run from a checkpoint at step 134)":
         ("tests/unit/test_runs.py", "test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_its_"
