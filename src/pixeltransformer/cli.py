@@ -52,7 +52,7 @@ from .runs import (COMMAND_FILE, REPO_CONFIGS, SUBCOMMANDS, absolute_paths, chec
                    config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
                    joins_a_run, launched_run_name, missing_domain, moved_note, overridden_options, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
-                   run_config_setting, run_group, shown_path, with_run_config)
+                   run_config_setting, run_group, shown_path, size_config_options, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -535,6 +535,7 @@ class PixelTransformerCLI(LightningCLI):
         given = kwargs.get("args")
         self._argv = given if isinstance(given, list) else []
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)
+        self._size_options = size_config_options(self._argv)  # a configs/model/<size>.yaml's, by the file
         self._given_logger_name = gives_logger_name(given if isinstance(given, list) else None)
         self._derived_wandb_name = False  # the W&B run named by the CLI, not by the user (_configure_wandb)
         self._deferred_print = False  # --print_config once the checkpoint is merged (parse_arguments)
@@ -697,16 +698,23 @@ class PixelTransformerCLI(LightningCLI):
 
     def _keep_given_options(self, given, merged) -> None:
         """A model option the command line names and the checkpoint sets otherwise: a runtime option (the decoding
-        chunk) keeps the command line's value; any other is the checkpoint's, with a warning that says so."""
-        for key in self._given_model_options:
+        chunk) keeps the command line's value; any other is the checkpoint's, with a warning that says so. So are the
+        sizes a configs/model/<size>.yaml asks for (they went unused without a word), one warning a file."""
+        unused: dict[str, list[str]] = {}  # a size config -> its settings the checkpoint's model overrides
+        for key in [*self._given_model_options, *self._size_options]:
             mine, saved = given.get(key), merged.get(key)
             if mine == saved or key not in merged:
                 continue
             if key in RUNTIME_MODEL_OPTIONS:
                 merged[key] = mine
-            else:
+            elif key in self._given_model_options:
                 # each process of a DDP launch parses the command: the first one says so
                 warn_once(f"--{key}={mine} is not used: the checkpoint's model has {key.rsplit('.', 1)[-1]}={saved}")
+            else:
+                unused.setdefault(self._size_options[key], []).append(f"{key}={mine}, the checkpoint's {saved}")
+        for config, settings in unused.items():
+            warn_once(f"--config {config} is not used: the checkpoint's weights set the model's size ("
+                      f"{'; '.join(settings)})")
 
     def _check_domain(self, ckpt: dict, sub: str) -> None:
         """A checkpoint of another domain fails by name here, before its options meet this domain's data (where

@@ -472,6 +472,18 @@ def parse_error_key(line: str) -> str | None:
     return None
 
 
+def size_config_options(argv: list[str]) -> dict[str, str]:
+    """The model options (dotted, "model.net.width") that the size configs of a command line set
+    (configs/model/<size>.yaml, given with --config), each with the last of them that sets it."""
+    sizes = (REPO_CONFIGS / "model").resolve()
+    found: dict[str, str] = {}
+    for config in given_configs(argv):
+        if Path(config).expanduser().resolve().parent == sizes and isinstance(top := _config_top(config), dict):
+            model = top.get("model")
+            found |= {f"model.{key}": config for key in (_leaves(model) if isinstance(model, dict) else {})}
+    return found
+
+
 def moved_note(line: str) -> str:
     """"; model.encoder is now model.net.encoder" for a parser error line about an option an earlier version named
     so (a run's config.yaml or a config file written before it moved, or the command line), else ""."""

@@ -1106,3 +1106,32 @@ def test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_
                                              rf"trainer.max_steps={max_steps} trains nothing; give a larger one "
                                              rf"\(e.g. --trainer.max_steps=4\)$"):
             check_resume_length("runs/polynomial/p/checkpoints/last.ckpt", 2, max_steps, new_run=True)
+
+
+def test_a_size_config_given_with_a_checkpoint_of_another_size_is_said_to_be_unused(tmp_path, monkeypatch):
+    """`--config configs/model/tiny.yaml` with --ckpt_path of a model of another size: the checkpoint's size is built
+    (its weights set it), and the file went unused without a word, where a --model.net.width given says so."""
+    import torch
+
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.cli import main
+    from pixeltransformer.runs import size_config_options
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    tiny = str(REPO / "configs" / "model" / "tiny.yaml")
+    spec = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
+            "val_range": [-5.0, 5.0], "num_bins": 1}
+    import lightning
+
+    torch.save(untrained_checkpoint(spec, net={"width": 32, "ffn": 64},
+                                    **{"pytorch-lightning_version": lightning.__version__}), tmp_path / "small.ckpt")
+    assert size_config_options(["test", "--config", "configs/polynomial.yaml", "--config", tiny]) == {
+        f"model.net.{key}": tiny for key in ("width", "encoder_layers", "decoder_layers", "heads", "ffn")}
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    with pytest.warns(UserWarning, match=rf"^--config {re.escape(tiny)} is not used: the checkpoint's weights set "
+                                         r"the model's size \(model\.net\.width=64, the checkpoint's 32; "
+                                         r"model\.net\.ffn=128, the checkpoint's 64\)$"):
+        cli = main(["validate", "--config", str(REPO / "configs" / "polynomial.yaml"), "--config", tiny,
+                    "--data.init_args.resolution=64", "--data.init_args.val_size=2", "--data.init_args.val_items=2",
+                    "--trainer.callbacks=[]", "--ckpt_path", str(tmp_path / "small.ckpt")])
+    assert cli.model.net_config.width == 32
