@@ -550,3 +550,28 @@ def test_a_checkpoint_whose_hyperparameters_lack_the_spec_or_are_not_options_is_
         with pytest.raises(CheckpointError) as refused:
             load_module(tmp_path / f"{name}.ckpt")
         assert str(refused.value).startswith(f"{tmp_path / f'{name}.ckpt'}: {message}"), str(refused.value)
+
+
+def test_a_checkpoint_saved_on_a_gpu_in_bf16_loads_on_a_cpu_in_float32(tmp_path, poly_spec, monkeypatch):
+    """A checkpoint written on a GPU records its tensors' device ('cuda:0'), which torch.load without map_location
+    refuses on a machine without one; its weights may be bf16 (a bf16-true run elsewhere). load_module reads it onto
+    the CPU and gives float32 weights of the same values."""
+    import torch.serialization
+
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import load_module
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    ckpt = untrained_checkpoint(poly_spec.to_dict())
+    ckpt["state_dict"] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v
+                          for k, v in ckpt["state_dict"].items()}
+    with monkeypatch.context() as patch:  # as torch.save records a CUDA tensor's storage
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(ckpt, tmp_path / "gpu.ckpt")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(tmp_path / "gpu.ckpt", weights_only=True)
+    module = load_module(tmp_path / "gpu.ckpt")
+    head = module.state_dict()["model.head.weight"]
+    assert head.device.type == "cpu" and head.dtype == torch.float32
+    assert torch.equal(head, ckpt["state_dict"]["model.head.weight"].float())
