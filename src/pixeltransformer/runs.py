@@ -517,16 +517,23 @@ def config_setting(argv: list[str], key: str, got: str | None = None) -> str | N
             return None
         if (config := _config_at(argv, i)) is None:
             continue
-        if (section := _config_value(config, key)) is not ... and matches(section):
+        if (section := _config_value(config, key, in_lists=True)) is not ... and matches(section):
             return config
     return None
 
 
-def _config_value(config: str | Path, key: str) -> Any:
+def _config_value(config: str | Path, key: str, in_lists: bool = False) -> Any:
     """The value a YAML config file gives the dotted key (``init_args`` may be left out in the file or in the key, as
-    the parser allows); ``...`` where it gives none or cannot be read."""
-    section: Any = _config_top(config)
-    for part in key.split("."):
+    the parser allows; ``in_lists``: in a list of classes, ``trainer.callbacks.max_items``, the first item that gives
+    it); ``...`` where it gives none or cannot be read."""
+    return _value_in(_config_top(config), key.split("."), in_lists)
+
+
+def _value_in(section: Any, parts: list[str], in_lists: bool) -> Any:
+    for n, part in enumerate(parts):
+        if in_lists and isinstance(section, list):  # the parser names an option of a list's item by the list
+            found = [value for item in section if (value := _value_in(item, parts[n:], in_lists)) is not ...]
+            return found[0] if found else ...
         if isinstance(section, dict) and part not in section and part == "init_args":
             continue
         if isinstance(section, dict) and part not in section and isinstance(section.get("init_args"), dict):

@@ -1135,3 +1135,20 @@ def test_a_size_config_given_with_a_checkpoint_of_another_size_is_said_to_be_unu
                     "--data.init_args.resolution=64", "--data.init_args.val_size=2", "--data.init_args.val_items=2",
                     "--trainer.callbacks=[]", "--ckpt_path", str(tmp_path / "small.ckpt")])
     assert cli.model.net_config.width == 32
+
+
+def test_an_option_of_a_callback_in_a_run_s_config_yaml_is_named_by_its_file(tmp_path):
+    """A run's config.yaml edited with an evaluation callback's option of an earlier version (``max_batches``): the
+    parser's "trainer.callbacks: Option 'max_batches' is not accepted" named no file; the file is found in the
+    callbacks' list, as a top-level option's is."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("trainer:\n  callbacks:\n  - class_path: pixeltransformer.callbacks.Pictures\n"
+                                     "    init_args:\n      num_examples: 2\n"
+                                     "  - class_path: pixeltransformer.evaluation.SweepEvaluation\n"
+                                     "    init_args:\n      max_batches: 4\n")
+    argv = ["test", "--config", str(run / "config.yaml"), "--ckpt_path", "last.ckpt"]
+    key, got = parse_error_fields("trainer.callbacks: Option 'max_batches' is not accepted (SweepEvaluation)")
+    assert config_setting(argv, key, got) == str(run / "config.yaml")
+    assert config_setting(argv, "trainer.callbacks.num_examples", "2") == str(run / "config.yaml")
+    assert config_setting(argv, "trainer.callbacks.max_items") is None
