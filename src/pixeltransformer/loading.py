@@ -5,6 +5,7 @@ so ``python -m pixeltransformer`` can check a checkpoint in seconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
@@ -58,24 +59,30 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"cannot read checkpoint {path}: the file is empty")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one has no central directory
+    archived = zipfile.is_zipfile(path)  # torch.save writes a zip archive; a cut-off one has no central directory
+    if not archived and not legacy_format(path):
         raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint, or truncated")
     try:  # torch.load does not check the archive's CRCs: flipped bytes would load as other weights
-        with zipfile.ZipFile(path) as archive:  # (one saved with torch's compute_crc32 off has none to check)
-            recorded = any(info.CRC for info in archive.infolist() if info.file_size)
+        with zipfile.ZipFile(path) if archived else contextlib.nullcontext() as archive:
+            # (one saved with torch's compute_crc32 off has none to check)
+            recorded = archived and any(info.CRC for info in archive.infolist() if info.file_size)
             damaged = archive.testzip() if recorded else None  # reads the file once
+            pickled = not archived or any(name.endswith("/data.pkl") for name in archive.namelist())
     except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as err:
         raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
     if damaged is not None:
         raise CheckpointError(f"cannot read checkpoint {path}: corrupted (CRC mismatch in {damaged})")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    if not pickled:  # torch's "[enforce fail at inline_container.cc:180] . file in archive is not in a subdirectory"
+        raise CheckpointError(f"cannot read checkpoint {path}: a zip archive of other files, not a PyTorch checkpoint")
+    try:  # torch maps only its zip format: one saved in its format before 1.6 is read
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap and archived)
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))  # torch names the first disallowed global
         raise CheckpointError(f"refusing {path}: it needs code beyond tensors and plain types to load"
                               + (f" ({found.group(1)})" if found else "")) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
+        why = "truncated (the file ends early)" if isinstance(err, EOFError) else first_line(err)  # torch's format
+        raise CheckpointError(f"cannot read checkpoint {path}: {why}") from None  # before 1.6: "EOFError" alone
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path} is not a PixelTransformer checkpoint (no state_dict/hyper_parameters)")
     # a diverged run's weights: every prediction would be NaN, and a resume could not recover
@@ -83,6 +90,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"refusing {path}: its weights hold NaN or Inf ({bad}): the training had diverged when "
                               "it was saved; use an earlier checkpoint")
     return ckpt
+
+
+# how torch.save's format before torch 1.6 (_use_new_zipfile_serialization=False) begins: its pickled magic number
+LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def legacy_format(path: Path) -> bool:
+    """Whether a file is in torch.save's format before torch 1.6, which torch.load still reads (not a zip archive)."""
+    with path.open("rb") as f:
+        return f.read(len(LEGACY_MAGIC)) == LEGACY_MAGIC
 
 
 def nonfinite(weights: Iterable[tuple[str, Any]]) -> str | None:

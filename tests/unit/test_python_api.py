@@ -575,3 +575,27 @@ def test_a_checkpoint_saved_on_a_gpu_in_bf16_loads_on_a_cpu_in_float32(tmp_path,
     head = module.state_dict()["model.head.weight"]
     assert head.device.type == "cpu" and head.dtype == torch.float32
     assert torch.equal(head, ckpt["state_dict"]["model.head.weight"].float())
+
+
+def test_a_checkpoint_in_torch_s_format_before_1_6_loads_and_a_zip_of_other_files_is_named(tmp_path, poly_spec):
+    """A checkpoint re-saved in torch.save's format before 1.6 (``_use_new_zipfile_serialization=False``), which
+    torch.load reads, was refused as "not a PyTorch checkpoint, or truncated"; a zip archive of other files said
+    torch's "[enforce fail at inline_container.cc:180] . file in archive is not in a subdirectory"."""
+    import zipfile
+
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import CheckpointError, load_module
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    ckpt = untrained_checkpoint(poly_spec.to_dict())
+    torch.save(ckpt, tmp_path / "legacy.ckpt", _use_new_zipfile_serialization=False)
+    head = load_module(tmp_path / "legacy.ckpt").state_dict()["model.head.weight"]
+    assert torch.equal(head, ckpt["state_dict"]["model.head.weight"])
+    (tmp_path / "cut.ckpt").write_bytes((tmp_path / "legacy.ckpt").read_bytes()[:3000])
+    with zipfile.ZipFile(tmp_path / "other.ckpt", "w") as archive:
+        archive.writestr("readme.txt", "weights of another program")
+    for name, why in (("cut", "truncated (the file ends early)"),
+                      ("other", "a zip archive of other files, not a PyTorch checkpoint")):
+        with pytest.raises(CheckpointError) as refused:
+            load_module(tmp_path / f"{name}.ckpt")
+        assert str(refused.value) == f"cannot read checkpoint {tmp_path / f'{name}.ckpt'}: {why}"
