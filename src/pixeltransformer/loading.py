@@ -73,7 +73,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     if damaged is not None:
         raise CheckpointError(f"cannot read checkpoint {path}: corrupted (CRC mismatch in {damaged})")
     if not pickled:  # torch's "[enforce fail at inline_container.cc:180] . file in archive is not in a subdirectory"
-        raise CheckpointError(f"cannot read checkpoint {path}: a zip archive of other files, not a PyTorch checkpoint")
+        raise CheckpointError(f"cannot read checkpoint {path}: a zip archive of other files, not a PyTorch "
+                              "checkpoint")
     try:  # torch maps only its zip format: one saved in its format before 1.6 is read
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap and archived)
     except pickle.UnpicklingError as err:
@@ -81,8 +82,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"refusing {path}: it needs code beyond tensors and plain types to load"
                               + (f" ({found.group(1)})" if found else "")) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
-        why = "truncated (the file ends early)" if isinstance(err, EOFError) else first_line(err)  # torch's format
-        raise CheckpointError(f"cannot read checkpoint {path}: {why}") from None  # before 1.6: "EOFError" alone
+        # a file of torch's format before 1.6 cut short says "EOFError" alone
+        why = "truncated (the file ends early)" if isinstance(err, EOFError) else first_line(err)
+        raise CheckpointError(f"cannot read checkpoint {path}: {why}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path} is not a PixelTransformer checkpoint (no state_dict/hyper_parameters)")
     # a diverged run's weights: every prediction would be NaN, and a resume could not recover
