@@ -40,9 +40,9 @@ from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conv
 from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
-from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint
+from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
-                     every_point_sets, format_error, source_name)
+                     checkpoint_error, every_point_sets, source_name)
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
@@ -50,9 +50,9 @@ from .runs import (COMMAND_FILE, REPO_CONFIGS, SUBCOMMANDS, absolute_paths, chec
                    check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
                    check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
                    config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
-                   joins_a_run, launched_run_name, missing_domain, overridden_options, parse_error_fields,
+                   joins_a_run, launched_run_name, missing_domain, moved_note, overridden_options, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
-                   run_config_setting, run_group, shown_path, with_run_config)
+                   run_config_setting, run_group, shown_path, size_config_options, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
@@ -535,6 +535,7 @@ class PixelTransformerCLI(LightningCLI):
         given = kwargs.get("args")
         self._argv = given if isinstance(given, list) else []
         self._given_model_options = given_model_options(given if isinstance(given, list) else None)
+        self._size_options = size_config_options(self._argv)  # a configs/model/<size>.yaml's, by the file
         self._given_logger_name = gives_logger_name(given if isinstance(given, list) else None)
         self._derived_wandb_name = False  # the W&B run named by the CLI, not by the user (_configure_wandb)
         self._deferred_print = False  # --print_config once the checkpoint is merged (parse_arguments)
@@ -613,6 +614,8 @@ class PixelTransformerCLI(LightningCLI):
             # is the folder's last.ckpt, wherever the folder is now (module.check_checkpoint compares the two)
             self.config[sub].ckpt_path = str(resume_checkpoint(self.config[sub].resume))
             ckpt = self._checkpoint(self.config[sub].ckpt_path)
+            if message := checkpoint_error(ckpt):  # before the run's folder is touched, by file
+                raise CheckpointError(f"{self.config[sub].ckpt_path}: {message}")
             check_resume_length(self.config[sub].resume, ckpt.get("global_step"), self.config[sub].trainer.max_steps)
             self._use_split_layout(ckpt, sub)
             self._use_trained_options(ckpt, sub)
@@ -621,9 +624,11 @@ class PixelTransformerCLI(LightningCLI):
             return
         path = self.config[sub].ckpt_path
         ckpt = self._checkpoint(path)
-        if message := format_error(ckpt.get("pixeltransformer_format")):
+        if message := checkpoint_error(ckpt):
             raise CheckpointError(f"{path}: {message}")
         self._check_domain(ckpt, sub)
+        if sub == "fit":  # a new run from the checkpoint
+            check_resume_length(path, ckpt.get("global_step"), self.config[sub].trainer.max_steps, new_run=True)
         # the config chooses the classes: the domain (by class_path, with its options) and the set sampler
         hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if k not in ("sets", "domain", "_instantiator")}
         if hparams:
@@ -693,16 +698,23 @@ class PixelTransformerCLI(LightningCLI):
 
     def _keep_given_options(self, given, merged) -> None:
         """A model option the command line names and the checkpoint sets otherwise: a runtime option (the decoding
-        chunk) keeps the command line's value; any other is the checkpoint's, with a warning that says so."""
-        for key in self._given_model_options:
+        chunk) keeps the command line's value; any other is the checkpoint's, with a warning that says so. So are the
+        sizes a configs/model/<size>.yaml asks for (they went unused without a word), one warning a file."""
+        unused: dict[str, list[str]] = {}  # a size config -> its settings the checkpoint's model overrides
+        for key in [*self._given_model_options, *self._size_options]:
             mine, saved = given.get(key), merged.get(key)
             if mine == saved or key not in merged:
                 continue
             if key in RUNTIME_MODEL_OPTIONS:
                 merged[key] = mine
-            else:
+            elif key in self._given_model_options:
                 # each process of a DDP launch parses the command: the first one says so
                 warn_once(f"--{key}={mine} is not used: the checkpoint's model has {key.rsplit('.', 1)[-1]}={saved}")
+            else:
+                unused.setdefault(self._size_options[key], []).append(f"{key}={mine}, the checkpoint's {saved}")
+        for config, settings in unused.items():
+            warn_once(f"--config {config} is not used: the checkpoint's weights set the model's size ("
+                      f"{'; '.join(settings)})")
 
     def _check_domain(self, ckpt: dict, sub: str) -> None:
         """A checkpoint of another domain fails by name here, before its options meet this domain's data (where
@@ -799,6 +811,7 @@ class PixelTransformerCLI(LightningCLI):
             super().instantiate_classes()
             if isinstance(self.model, PixelTransformerModule):
                 self.model.cli_options = True  # its notes name --model... options, not the module's arguments
+                self._check_weights()
             if self.subcommand == "fit" and isinstance(self.model, PixelTransformerModule) and \
                     (refusal := every_point_sets(self.model.sampler, self.model.spec)):
                 raise ValueError(refusal)  # before the run folder is made (the module's setup refuses it in Python)
@@ -810,6 +823,17 @@ class PixelTransformerCLI(LightningCLI):
         except BaseException:  # bad data or options, found after the run folder was named
             self._drop_new_run()
             raise
+
+    def _check_weights(self) -> None:
+        """Weights of --ckpt_path that do not fit the model its hyper_parameters built (edited to another size): one
+        line before anything is written (Lightning's restore stopped in torch's multi-line "Error(s) in loading
+        state_dict"). A resume builds its model from its config.yaml, which the module compares with the checkpoint
+        by option (check_checkpoint)."""
+        cfg = self.config[self.subcommand] if self.subcommand else self.config
+        path = cfg.get("ckpt_path")
+        if path and not cfg.get("resume") and (message := reshaped_weights(self.model,
+                                                                           self._checkpoint(path)["state_dict"])):
+            raise CheckpointError(f"{path}: {message}")
 
     def _drop_new_run(self) -> None:
         """A new run that stopped before its first step, or a fast_dev_run (which saves no checkpoint or config, as
@@ -1373,7 +1397,8 @@ def cli_main() -> None:
                 continue
             if key and got and "float" in line and (spelled_got := yaml_float(got)) is not None:  # a config file's
                 line = f"{key}: YAML reads {got} as text, not a number: write {spelled_got}"
-            fail(f"{where + ': ' if where else ''}{line} (options: pixeltransformer {sub + ' ' if sub else ''}--help)")
+            fail(f"{where + ': ' if where else ''}{line}{moved_note(line)} (options: pixeltransformer "
+                 f"{sub + ' ' if sub else ''}--help)")
         except Exception as err:
             if isinstance(root_cause(err), MisconfigurationException):  # Lightning's: settings this machine lacks
                 fail(f"trainer settings: {first_line(root_cause(err))}")

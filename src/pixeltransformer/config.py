@@ -225,3 +225,37 @@ def as_config(cls: type[T], value: T | dict | None, name: str) -> T:
 def plain(config: Any) -> dict:
     """A config dataclass as plain types (tuples as lists), as checkpoints store hyperparameters."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+
+
+# the model options of earlier versions (one flat list, and the size presets) and what this version names them
+MOVED_OPTIONS = {"model.preset": "--config configs/model/<size>.yaml",
+                 "model.query_focus": "model.sets.focus_fraction", "model.query_focus_band": "model.sets.focus_band"}
+GROUPS = {"net": NetConfig, "objective": ObjectiveConfig, "optim": OptimConfig}  # the module's option dataclasses
+MOVED_OPTIONS |= {f"model.{f.name}": f"model.{group}.{f.name}" for group, cls in GROUPS.items() for f in fields(cls)}
+MOVED_OPTIONS |= {f"model.{key}": f"model.sets.{key}" for key in ("min_context", "max_context", "num_queries",
+                                                                  "grid_points")}
+MOVED_OPTIONS["SweepEvaluation.max_batches"] = "max_items (the first N test items, not batches)"  # its init_args
+
+
+def moved_option(key: str | None) -> str | None:
+    """What this version names an option key of an earlier version ("model.encoder" -> "model.net.encoder";
+    "init_args." left out), else None."""
+    return MOVED_OPTIONS.get(str(key).replace("init_args.", ""))
+
+
+def unknown_hparams(hparams: dict, known: Any, spec_fields: Any = ()) -> str | None:
+    """The one-line refusal of a checkpoint's hyperparameters that name options this version does not take (a
+    checkpoint of another version, or edited: they stopped the command in the parser's "does not accept option", or
+    in a TypeError's traceback in Python), each with its new name where it moved; None where all are known.
+    ``known``: the module's own arguments; ``spec_fields``: the SignalSpec's."""
+    unknown = [f"model.{key}" for key in hparams if key not in known and key != "_instantiator"]  # Lightning's entry
+    unknown += [f"model.{group}.{key}" for group, cls in GROUPS.items() if isinstance(hparams.get(group), dict)
+                for key in hparams[group] if key not in {f.name for f in fields(cls)}]
+    spec = hparams.get("spec")
+    unknown += [f"spec.{key}" for key in (spec if isinstance(spec, dict) and spec_fields else ())
+                if key not in spec_fields]
+    if not unknown:
+        return None
+    names = ", ".join(key + (f" (now {now})" if (now := moved_option(key)) else "") for key in unknown)
+    return (f"its hyper_parameters hold {names}, which this version does not take: the checkpoint comes from another "
+            "version of PixelTransformer, or was edited; use it with the version that wrote it, or retrain")

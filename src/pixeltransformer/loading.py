@@ -5,6 +5,7 @@ so ``python -m pixeltransformer`` can check a checkpoint in seconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
@@ -58,24 +59,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"cannot read checkpoint {path}: the file is empty")
-    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a cut-off one has no central directory
+    archived = zipfile.is_zipfile(path)  # torch.save writes a zip archive; a cut-off one has no central directory
+    if not archived and not legacy_format(path):
         raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint, or truncated")
     try:  # torch.load does not check the archive's CRCs: flipped bytes would load as other weights
-        with zipfile.ZipFile(path) as archive:  # (one saved with torch's compute_crc32 off has none to check)
-            recorded = any(info.CRC for info in archive.infolist() if info.file_size)
+        with zipfile.ZipFile(path) if archived else contextlib.nullcontext() as archive:
+            # (one saved with torch's compute_crc32 off has none to check)
+            recorded = archived and any(info.CRC for info in archive.infolist() if info.file_size)
             damaged = archive.testzip() if recorded else None  # reads the file once
+            pickled = not archived or any(name.endswith("/data.pkl") for name in archive.namelist())
     except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as err:
         raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
     if damaged is not None:
         raise CheckpointError(f"cannot read checkpoint {path}: corrupted (CRC mismatch in {damaged})")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    if not pickled:  # torch's "[enforce fail at inline_container.cc:180] . file in archive is not in a subdirectory"
+        raise CheckpointError(f"cannot read checkpoint {path}: a zip archive of other files, not a PyTorch "
+                              "checkpoint")
+    try:  # torch maps only its zip format: one saved in its format before 1.6 is read
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap and archived)
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))  # torch names the first disallowed global
         raise CheckpointError(f"refusing {path}: it needs code beyond tensors and plain types to load"
                               + (f" ({found.group(1)})" if found else "")) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
+        # a file of torch's format before 1.6 cut short says "EOFError" alone
+        why = "truncated (the file ends early)" if isinstance(err, EOFError) else first_line(err)
+        raise CheckpointError(f"cannot read checkpoint {path}: {why}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path} is not a PixelTransformer checkpoint (no state_dict/hyper_parameters)")
     # a diverged run's weights: every prediction would be NaN, and a resume could not recover
@@ -83,6 +92,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"refusing {path}: its weights hold NaN or Inf ({bad}): the training had diverged when "
                               "it was saved; use an earlier checkpoint")
     return ckpt
+
+
+# how torch.save's format before torch 1.6 (_use_new_zipfile_serialization=False) begins: its pickled magic number
+LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def legacy_format(path: Path) -> bool:
+    """Whether a file is in torch.save's format before torch 1.6, which torch.load still reads (not a zip archive)."""
+    with path.open("rb") as f:
+        return f.read(len(LEGACY_MAGIC)) == LEGACY_MAGIC
 
 
 def nonfinite(weights: Iterable[tuple[str, Any]]) -> str | None:
@@ -193,9 +212,9 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
     """A PixelTransformerModule rebuilt from a checkpoint (eval mode); ``ckpt``: the file, if already read."""
     device = check_device(map_location)
     ckpt = load_checkpoint(path, device) if ckpt is None else ckpt
-    from .module import PixelTransformerModule, format_error
+    from .module import PixelTransformerModule, checkpoint_error
 
-    if message := format_error(ckpt.get("pixeltransformer_format")):
+    if message := checkpoint_error(ckpt):
         raise CheckpointError(f"{path}: {message}")
     # float32 weights, as trained, whatever default dtype the caller set (torch.set_default_dtype(torch.float64) in
     # a notebook built float64 weights, which every inference call then refused)
@@ -206,17 +225,24 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
             module = PixelTransformerModule(**ckpt["hyper_parameters"])
     finally:
         torch.set_default_dtype(default)
-    # weights of another shape than the hyperparameters give (an edited spec or size) stopped in torch's multi-line
-    # "Error(s) in loading state_dict"
-    shapes = {name: list(w.shape) for name, w in module.state_dict().items()}
-    reshaped = [(name, list(w.shape)) for name, w in ckpt["state_dict"].items()
-                if isinstance(w, torch.Tensor) and name in shapes and list(w.shape) != shapes[name]]
-    if reshaped:
-        name, shape = reshaped[0]
-        raise CheckpointError(f"{path}: weights do not match the model its hyper_parameters describe "
-                              f"({len(reshaped)} of another shape, first {name}: {shape} in the file, "
-                              f"{shapes[name]} in the model)")
+    if message := reshaped_weights(module, ckpt["state_dict"]):
+        raise CheckpointError(f"{path}: {message}")
     missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return module.to(device).eval()
+
+
+def reshaped_weights(module: torch.nn.Module, state_dict: dict) -> str | None:
+    """One line when a checkpoint's weights have other shapes than the module its hyperparameters built (an edited
+    spec or size), which stopped in torch's multi-line "Error(s) in loading state_dict" (the command's traceback);
+    None where every shape fits."""
+    shapes = {name: list(w.shape) for name, w in module.state_dict().items()}
+    reshaped = [(name, list(w.shape)) for name, w in state_dict.items()
+                if isinstance(w, torch.Tensor) and name in shapes and list(w.shape) != shapes[name]]
+    if not reshaped:
+        return None
+    name, shape = reshaped[0]
+    return (f"weights do not match the model its hyper_parameters describe ({len(reshaped)} of another shape, first "
+            f"{name}: {shape} in the file, {shapes[name]} in the model): an edited or damaged checkpoint; use the "
+            "file as its run saved it")

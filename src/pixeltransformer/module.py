@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
-from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain
+from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain, unknown_hparams
 from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
@@ -31,7 +31,7 @@ from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
                         check_weights, complete, grid_sizes, mean_field, predict_params, sample)
-from .loading import nonfinite
+from .loading import CheckpointError, nonfinite, reshaped_weights
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .progress import shows_progress
@@ -55,6 +55,25 @@ def format_error(fmt: Any) -> str | None:
     what = " (flat model options)" if fmt == 1 else ""
     return (f"checkpoint format {fmt!r}{what} is not supported by this version (expects {CHECKPOINT_FORMAT}): "
             f"retrain, or use release 0.1")
+
+
+def checkpoint_error(ckpt: dict) -> str | None:
+    """The one-line refusal of a checkpoint this version cannot rebuild its model from: another format
+    (:func:`format_error`), hyperparameters that are not a mapping or whose spec lacks what the signal needs (a
+    KeyError's or TypeError's traceback), or that name options the module does not take; None where it can."""
+    if message := format_error(ckpt.get("pixeltransformer_format")):
+        return message
+    hparams, damaged = ckpt["hyper_parameters"], "a damaged or edited checkpoint; use the file as its run saved it"
+    spec = hparams.get("spec") if isinstance(hparams, dict) else None
+    if not isinstance(spec, dict):
+        what = "hold no spec (the signal's domain, grid and values)" if isinstance(hparams, dict) else \
+            f"are {type(hparams).__name__}, not a mapping of options"
+        return f"its hyper_parameters {what}: {damaged}"
+    fields = {f.name: f for f in dataclasses.fields(SignalSpec)}
+    if lacks := [name for name, f in fields.items() if name not in spec and f.default is dataclasses.MISSING
+                 and f.default_factory is dataclasses.MISSING]:
+        return f"its hyper_parameters' spec lacks {', '.join(lacks)}: {damaged}"
+    return unknown_hparams(hparams, inspect.signature(PixelTransformerModule.__init__).parameters, fields)
 
 
 # Lightning's precisions that cast the module's weights (the weights' dtype under each); "64" is 64-true's alias
@@ -831,6 +850,8 @@ class PixelTransformerModule(L.LightningModule):
                 raise DataMismatch(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')} with "
                                    f"{key}={saved[key]}, but the data is {data['domain']}/{data['dataset']} with "
                                    f"{key}={data[key]}")
+        if message := reshaped_weights(self, checkpoint.get("state_dict") or {}):  # hyper_parameters edited
+            raise CheckpointError(f"{getattr(self._trainer, 'ckpt_path', None) or 'checkpoint'}: {message}")
 
     def use_checkpoint_bins(self, checkpoint: dict[str, Any]) -> None:
         """The value bins a checkpoint was trained with (its value range and bin centres), where the data's differ:

@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from .config import moved_option
 from .errors import CHECKOUT, PACKAGE, counted, import_failure
 from .files import nearest_existing
 from .loading import load_checkpoint
@@ -481,6 +482,30 @@ def parse_error_key(line: str) -> str | None:
     return None
 
 
+def size_config_options(argv: list[str]) -> dict[str, str]:
+    """The model options (dotted, "model.net.width") that the size configs of a command line set
+    (configs/model/<size>.yaml, given with --config), each with the last of them that sets it."""
+    sizes = (REPO_CONFIGS / "model").resolve()
+    found: dict[str, str] = {}
+    for config in given_configs(argv):
+        if Path(config).expanduser().resolve().parent == sizes and isinstance(top := _config_top(config), dict):
+            model = top.get("model")
+            found |= {f"model.{key}": config for key in (_leaves(model) if isinstance(model, dict) else {})}
+    return found
+
+
+def moved_note(line: str) -> str:
+    """"; model.encoder is now model.net.encoder" for a parser error line about an option an earlier version named
+    so (a run's config.yaml or a config file written before it moved, or the command line), else ""."""
+    key = parse_error_key(line)
+    if given := re.match(r"unrecognized arguments: --([\w.]+)", line):
+        key = given.group(1)
+    if of_class := re.search(r"Option '(\w+)' is not accepted \((\w+)\)$", line):  # a callback's init_args
+        key = f"{of_class.group(2)}.{of_class.group(1)}"
+    now = moved_option(key)
+    return f"; {key} is now {now}" if now else ""
+
+
 def parse_error_fields(line: str) -> tuple[str | None, str | None]:
     """The dotted key a parser error line is about (:func:`parse_error_key`) and the value it names (``... Got value:
     lots``; None where it names none)."""
@@ -502,16 +527,23 @@ def config_setting(argv: list[str], key: str, got: str | None = None) -> str | N
             return None
         if (config := _config_at(argv, i)) is None:
             continue
-        if (section := _config_value(config, key)) is not ... and matches(section):
+        if (section := _config_value(config, key, in_lists=True)) is not ... and matches(section):
             return config
     return None
 
 
-def _config_value(config: str | Path, key: str) -> Any:
+def _config_value(config: str | Path, key: str, in_lists: bool = False) -> Any:
     """The value a YAML config file gives the dotted key (``init_args`` may be left out in the file or in the key, as
-    the parser allows); ``...`` where it gives none or cannot be read."""
-    section: Any = _config_top(config)
-    for part in key.split("."):
+    the parser allows; ``in_lists``: in a list of classes, ``trainer.callbacks.max_items``, the first item that gives
+    it); ``...`` where it gives none or cannot be read."""
+    return _value_in(_config_top(config), key.split("."), in_lists)
+
+
+def _value_in(section: Any, parts: list[str], in_lists: bool) -> Any:
+    for n, part in enumerate(parts):
+        if in_lists and isinstance(section, list):  # the parser names an option of a list's item by the list
+            found = [value for item in section if (value := _value_in(item, parts[n:], in_lists)) is not ...]
+            return found[0] if found else ...
         if isinstance(section, dict) and part not in section and part == "init_args":
             continue
         if isinstance(section, dict) and part not in section and isinstance(section.get("init_args"), dict):
@@ -1018,14 +1050,19 @@ def _is_lock_file(fd: int, lock: Path) -> bool:
         return False
 
 
-def check_resume_length(run: str | Path, step: int | None, max_steps: int | None) -> None:
+def check_resume_length(run: str | Path, step: int | None, max_steps: int | None, new_run: bool = False) -> None:
     """A resume whose trainer.max_steps is below the step its checkpoint holds stopped at once, trained nothing and
     said only that max_steps was reached, while the run's config.yaml took the smaller value: refused before anything
     is written. At its max_steps (a finished run resumed as it was) it still ends at once, on Lightning's line that
     max_steps was reached and the CLI's that nothing was trained (cli.nothing_trained), and its config.yaml keeps the
     same value. -1 (or None) means no limit; other negative
-    values are check_fit_length's."""
-    if step is not None and max_steps is not None and 0 <= max_steps < step:
+    values are check_fit_length's. ``new_run``: a new fit from the checkpoint ``run`` (fit --ckpt_path), which counts
+    on from its step too: at it or below, it left a new run folder without a checkpoint."""
+    if new_run and step is not None and max_steps is not None and 0 <= max_steps <= step:
+        raise ValueError(f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from "
+                         f"there, so trainer.max_steps={max_steps} trains nothing; give a larger one (e.g. "
+                         f"--trainer.max_steps={max(2 * step, step + 1)})")
+    if not new_run and step is not None and max_steps is not None and 0 <= max_steps < step:
         raise ValueError(f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}; give a "
                          f"larger one to train on (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
 

@@ -88,6 +88,12 @@ def build_world(w: Path) -> Path:
     torch.save({"state_dict": torch.nn.Linear(2, 2).state_dict(), "hyper_parameters": {"lr": 1e-3}, "epoch": 0,
                 "global_step": 3}, ck / "lightning.ckpt")  # another project's Lightning checkpoint
     torch.save(untrained_checkpoint(images, callbacks=_Payload(str(w / "pwned"))), ck / "evil.ckpt")
+    newer = untrained_checkpoint(poly)
+    newer["hyper_parameters"]["net"]["future_knob"] = 3  # an option of a later version, or an edit
+    torch.save(newer, ck / "newer.ckpt")
+    resized = untrained_checkpoint(poly)  # width 64, its hyper_parameters edited to another size
+    resized["hyper_parameters"]["net"] = {**resized["hyper_parameters"]["net"], "width": 32}
+    torch.save(resized, ck / "resized.ckpt")
     diverged = untrained_checkpoint(poly)
     diverged["state_dict"]["model.head.weight"][0, 0] = float("nan")
     torch.save(diverged, ck / "diverged.ckpt")
@@ -99,6 +105,7 @@ def build_world(w: Path) -> Path:
     (d / "broken.yaml").write_text("model:\n  net:\n    width: [64\n")  # a bracket never closed
     (d / "empty.yaml").write_text("# trainer:\n#   max_steps: 5\n")  # every line commented out
     (d / "typo.yaml").write_text("model:\n  net:\n    widht: 64\n")  # a misspelt option
+    (d / "old.yaml").write_text("model:\n  encoder: buffered\n")  # an option's name before it moved to model.net
     (d / "nonet.yaml").write_text("model:\n  net:\n    # width: 64\n")  # a group whose options are commented out
     from PIL import Image
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(d / "digit.png")
@@ -219,6 +226,12 @@ ROWS = [
      lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/typo.yaml", *_runs(w)],
      "{w}/input/typo.yaml: Subcommand 'fit' does not accept option 'model.net.widht' (options: pixeltransformer fit "
      "--help)"),
+    ("config-moved-option-in-a-file",
+     "an option by the name an earlier version gave it, in a config file or a run's config.yaml: `--config old.yaml` "
+     "holding `model: encoder: buffered`",
+     lambda w: ["cli", "fit", *POLY, "--config", f"{w}/input/old.yaml", *_runs(w)],
+     "{w}/input/old.yaml: Subcommand 'fit' does not accept option 'model.encoder'; model.encoder is now "
+     "model.net.encoder (options: pixeltransformer fit --help)"),
     ("config-overlay-first",
      '`pixeltransformer fit --config configs/images/mnist.yaml` (an overlay, without `configs/images.yaml` first)',
      lambda w: ["cli", "fit", "--config", str(CONFIGS / "images/mnist.yaml"), *_runs(w)],
@@ -331,6 +344,18 @@ ROWS = [
      lambda w: ["cli", "test", *POLY, "--ckpt_path", f"{w}/ckpt/lightning.ckpt"],
      "{w}/ckpt/lightning.ckpt: not a PixelTransformer checkpoint (it records no pixeltransformer_format: a "
      "Lightning checkpoint of another model?)"),
+    ("ckpt-unknown-option",
+     '`pixeltransformer test --config configs/polynomial.yaml --ckpt_path newer.ckpt` (its hyper_parameters name an '
+     'option this version does not take: a later version\'s, or edited)',
+     lambda w: ["cli", "test", *POLY, "--ckpt_path", f"{w}/ckpt/newer.ckpt"],
+     "{w}/ckpt/newer.ckpt: its hyper_parameters hold model.net.future_knob, which this version does not take: the "
+     "checkpoint comes from another version of PixelTransformer, or was edited; use it with the version that wrote "
+     "it, or retrain"),
+    ("ckpt-resized-hyperparameters",
+     '`pixeltransformer test --config configs/polynomial.yaml --ckpt_path resized.ckpt` (its hyper_parameters '
+     'edited to another width than its weights)',
+     lambda w: ["cli", "test", *POLY, "--ckpt_path", f"{w}/ckpt/resized.ckpt"],
+     "{w}/ckpt/resized.ckpt: weights do not match the model its hyper_parameters describe ("),
     ("ckpt-malicious",
      '`pixeltransformer fit --config configs/polynomial.yaml --ckpt_path evil.ckpt` (carries pickled code)',
      lambda w: ["cli", "fit", *POLY, "--ckpt_path", f"{w}/ckpt/evil.ckpt", *_runs(w)],

@@ -504,3 +504,129 @@ def test_training_without_the_cli_names_every_option_group_a_domain_config_sets(
               for key in yaml.safe_load(path.read_text()).get("model", {})} - {"domain"}  # the domain: by name
     assert groups <= taken
     assert sorted(g for g in groups if not re.search(rf"`{g}(=|`)", told)) == []
+
+
+def test_a_checkpoint_naming_options_this_version_does_not_take_is_refused_in_one_line(tmp_path, poly_spec):
+    """hyper_parameters of another version or edited (an option moved since, or added by a later version) stopped
+    load_module in a TypeError's traceback ("unexpected keyword argument 'encoder'") or a ValueError that named
+    neither the file nor the cause; they are refused by file, each option named, with its new name where it moved."""
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import CheckpointError, load_module
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    ckpt = untrained_checkpoint(poly_spec.to_dict())
+    torch.save(ckpt, tmp_path / "now.ckpt")
+    hp = ckpt["hyper_parameters"]
+    hp["encoder"] = hp["net"].pop("encoder")  # the name of an earlier version
+    hp["net"]["future_knob"] = 3  # a later version's option
+    torch.save(ckpt, tmp_path / "old.ckpt")
+    with pytest.raises(CheckpointError) as refused:
+        load_module(tmp_path / "old.ckpt")
+    assert str(refused.value) == (
+        f"{tmp_path / 'old.ckpt'}: its hyper_parameters hold model.encoder (now model.net.encoder), "
+        "model.net.future_knob, which this version does not take: the checkpoint comes from another version of "
+        "PixelTransformer, or was edited; use it with the version that wrote it, or retrain")
+    del hp["encoder"], hp["net"]["future_knob"], hp["val_levels"]  # an option left out takes its default
+    torch.save(ckpt, tmp_path / "fewer.ckpt")
+    assert load_module(tmp_path / "fewer.ckpt").net_config == load_module(tmp_path / "now.ckpt").net_config
+
+
+def test_weights_of_another_shape_than_the_hyperparameters_are_refused_when_a_trainer_loads_them(poly_spec):
+    """A checkpoint whose hyper_parameters were edited to another size: the command line builds the model from them
+    and Lightning's restore stopped in torch's multi-line "Error(s) in loading state_dict" (exit status 1, a
+    traceback); the module refuses it in one line before the weights are loaded, as load_module does."""
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import CheckpointError
+    from pixeltransformer.module import PixelTransformerModule
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    ckpt = untrained_checkpoint(poly_spec.to_dict())  # width 64
+    hp = {**ckpt["hyper_parameters"], "net": {**ckpt["hyper_parameters"]["net"], "width": 32}}
+    module = PixelTransformerModule(**hp)
+    with pytest.raises(CheckpointError, match=r"^checkpoint: weights do not match the model its hyper_parameters "
+                                              r"describe \(\d+ of another shape, first model\.\S+: \[64, \d+\] in the "
+                                              r"file, \[32, \d+\] in the model\): an edited or damaged checkpoint"):
+        module.on_load_checkpoint({**ckpt, "hyper_parameters": hp})
+
+
+def test_a_checkpoint_whose_hyperparameters_lack_the_spec_or_are_not_options_is_refused_in_one_line(tmp_path,
+                                                                                                    poly_spec):
+    """hyper_parameters damaged or edited: a spec without its grid stopped load_module (and every command) in a
+    KeyError's traceback, a spec entry of a later version or hyper_parameters of None in a TypeError's, and a
+    checkpoint without a spec said the module "needs a SignalSpec (the CLI links it from the DataModule)". A spec of
+    an earlier version, without the entries added since (frame_unit, pos_offset), still loads."""
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import CheckpointError, load_module
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    damaged = "a damaged or edited checkpoint; use the file as its run saved it"
+    for name, edit, message in [
+            ("nogrid", lambda hp: hp["spec"].pop("grid_shape"),
+             f"its hyper_parameters' spec lacks grid_shape: {damaged}"),
+            ("nospec", lambda hp: hp.pop("spec"),
+             f"its hyper_parameters hold no spec (the signal's domain, grid and values): {damaged}"),
+            ("later", lambda hp: hp["spec"].update(future=1), "its hyper_parameters hold spec.future, which this "
+             "version does not take"),
+            ("none", None, f"its hyper_parameters are NoneType, not a mapping of options: {damaged}"),
+            ("earlier", lambda hp: [hp["spec"].pop(key) for key in ("frame_unit", "pos_offset")], None)]:
+        ckpt = untrained_checkpoint(poly_spec.to_dict())
+        if edit is None:
+            ckpt["hyper_parameters"] = None
+        else:
+            edit(ckpt["hyper_parameters"])
+        torch.save(ckpt, tmp_path / f"{name}.ckpt")
+        if message is None:
+            assert load_module(tmp_path / f"{name}.ckpt").spec.grid_shape == (64,)
+            continue
+        with pytest.raises(CheckpointError) as refused:
+            load_module(tmp_path / f"{name}.ckpt")
+        assert str(refused.value).startswith(f"{tmp_path / f'{name}.ckpt'}: {message}"), str(refused.value)
+
+
+def test_a_checkpoint_saved_on_a_gpu_in_bf16_loads_on_a_cpu_in_float32(tmp_path, poly_spec, monkeypatch):
+    """A checkpoint written on a GPU records its tensors' device ('cuda:0'), which torch.load without map_location
+    refuses on a machine without one; its weights may be bf16 (a bf16-true run elsewhere). load_module reads it onto
+    the CPU and gives float32 weights of the same values."""
+    import torch.serialization
+
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import load_module
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    ckpt = untrained_checkpoint(poly_spec.to_dict())
+    ckpt["state_dict"] = {k: v.to(torch.bfloat16) if v.is_floating_point() else v
+                          for k, v in ckpt["state_dict"].items()}
+    with monkeypatch.context() as patch:  # as torch.save records a CUDA tensor's storage
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(ckpt, tmp_path / "gpu.ckpt")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(tmp_path / "gpu.ckpt", weights_only=True)
+    module = load_module(tmp_path / "gpu.ckpt")
+    head = module.state_dict()["model.head.weight"]
+    assert head.device.type == "cpu" and head.dtype == torch.float32
+    assert torch.equal(head, ckpt["state_dict"]["model.head.weight"].float())
+
+
+def test_a_checkpoint_in_torch_s_format_before_1_6_loads_and_a_zip_of_other_files_is_named(tmp_path, poly_spec):
+    """A checkpoint re-saved in torch.save's format before 1.6 (``_use_new_zipfile_serialization=False``), which
+    torch.load reads, was refused as "not a PyTorch checkpoint, or truncated"; a zip archive of other files said
+    torch's "[enforce fail at inline_container.cc:180] . file in archive is not in a subdirectory"."""
+    import zipfile
+
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import CheckpointError, load_module
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    ckpt = untrained_checkpoint(poly_spec.to_dict())
+    torch.save(ckpt, tmp_path / "legacy.ckpt", _use_new_zipfile_serialization=False)
+    head = load_module(tmp_path / "legacy.ckpt").state_dict()["model.head.weight"]
+    assert torch.equal(head, ckpt["state_dict"]["model.head.weight"])
+    (tmp_path / "cut.ckpt").write_bytes((tmp_path / "legacy.ckpt").read_bytes()[:3000])
+    with zipfile.ZipFile(tmp_path / "other.ckpt", "w") as archive:
+        archive.writestr("readme.txt", "weights of another program")
+    for name, why in (("cut", "truncated (the file ends early)"),
+                      ("other", "a zip archive of other files, not a PyTorch checkpoint")):
+        with pytest.raises(CheckpointError) as refused:
+            load_module(tmp_path / f"{name}.ckpt")
+        assert str(refused.value) == f"cannot read checkpoint {tmp_path / f'{name}.ckpt'}: {why}"

@@ -1108,3 +1108,81 @@ def test_a_mapping_appended_to_a_list_a_later_file_gives_anew_is_named_as_the_li
     assert overridden_options(["fit", given, "--config", base]) == [
         f"{given} is overridden by {base} after it, whose trainer.callbacks replaces the list it appends to (options "
         "take effect in the order given): give it after the last --config"]
+
+
+def test_a_parser_error_about_an_option_of_an_earlier_version_names_its_new_name():
+    """A run's config.yaml or a config file written before the options moved into groups (``model: encoder:``),
+    the command line's ``--model.encoder``, and an evaluation callback's ``max_batches`` (now ``max_items``) were
+    told only that the option is not accepted."""
+    from pixeltransformer.runs import moved_note
+
+    assert moved_note("Subcommand 'fit' does not accept option 'model.encoder'") == \
+        "; model.encoder is now model.net.encoder"
+    assert moved_note("unrecognized arguments: --model.query_focus=0.5") == \
+        "; model.query_focus is now model.sets.focus_fraction"
+    assert moved_note("Group 'model' does not accept option 'preset'") == \
+        "; model.preset is now --config configs/model/<size>.yaml"
+    assert moved_note("trainer.callbacks: Option 'max_batches' is not accepted (SweepEvaluation)") == \
+        "; SweepEvaluation.max_batches is now max_items (the first N test items, not batches)"
+    assert moved_note("Subcommand 'fit' does not accept option 'model.net.widht'") == ""
+    assert moved_note("data: Option 'batchsize' is not accepted (PolynomialDataModule)") == ""
+
+
+def test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_its_folder_is_made():
+    """fit --ckpt_path (a new run from a checkpoint's whole state) goes on counting from the checkpoint's step: at a
+    trainer.max_steps at or below it, it trained nothing and left a new run folder of config.yaml, command.txt and
+    wandb_id.txt without a checkpoint ("ended at step 2: no checkpoint kept")."""
+    for max_steps in (-1, None, 3):
+        check_resume_length("runs/polynomial/p/checkpoints/last.ckpt", 2, max_steps, new_run=True)
+    for max_steps in (1, 2):
+        with pytest.raises(ValueError, match=rf"^--ckpt_path runs/polynomial/p/checkpoints/last.ckpt: the checkpoint "
+                                             rf"is at step 2, and a fit from it counts on from there, so "
+                                             rf"trainer.max_steps={max_steps} trains nothing; give a larger one "
+                                             rf"\(e.g. --trainer.max_steps=4\)$"):
+            check_resume_length("runs/polynomial/p/checkpoints/last.ckpt", 2, max_steps, new_run=True)
+
+
+def test_a_size_config_given_with_a_checkpoint_of_another_size_is_said_to_be_unused(tmp_path, monkeypatch):
+    """`--config configs/model/tiny.yaml` with --ckpt_path of a model of another size: the checkpoint's size is built
+    (its weights set it), and the file went unused without a word, where a --model.net.width given says so."""
+    import torch
+
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.cli import main
+    from pixeltransformer.runs import size_config_options
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    tiny = str(REPO / "configs" / "model" / "tiny.yaml")
+    spec = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
+            "val_range": [-5.0, 5.0], "num_bins": 1}
+    import lightning
+
+    torch.save(untrained_checkpoint(spec, net={"width": 32, "ffn": 64},
+                                    **{"pytorch-lightning_version": lightning.__version__}), tmp_path / "small.ckpt")
+    assert size_config_options(["test", "--config", "configs/polynomial.yaml", "--config", tiny]) == {
+        f"model.net.{key}": tiny for key in ("width", "encoder_layers", "decoder_layers", "heads", "ffn")}
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    with pytest.warns(UserWarning, match=rf"^--config {re.escape(tiny)} is not used: the checkpoint's weights set "
+                                         r"the model's size \(model\.net\.width=64, the checkpoint's 32; "
+                                         r"model\.net\.ffn=128, the checkpoint's 64\)$"):
+        cli = main(["validate", "--config", str(REPO / "configs" / "polynomial.yaml"), "--config", tiny,
+                    "--data.init_args.resolution=64", "--data.init_args.val_size=2", "--data.init_args.val_items=2",
+                    "--trainer.callbacks=[]", "--ckpt_path", str(tmp_path / "small.ckpt")])
+    assert cli.model.net_config.width == 32
+
+
+def test_an_option_of_a_callback_in_a_run_s_config_yaml_is_named_by_its_file(tmp_path):
+    """A run's config.yaml edited with an evaluation callback's option of an earlier version (``max_batches``): the
+    parser's "trainer.callbacks: Option 'max_batches' is not accepted" named no file; the file is found in the
+    callbacks' list, as a top-level option's is."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("trainer:\n  callbacks:\n  - class_path: pixeltransformer.callbacks.Pictures\n"
+                                     "    init_args:\n      num_examples: 2\n"
+                                     "  - class_path: pixeltransformer.evaluation.SweepEvaluation\n"
+                                     "    init_args:\n      max_batches: 4\n")
+    argv = ["test", "--config", str(run / "config.yaml"), "--ckpt_path", "last.ckpt"]
+    key, got = parse_error_fields("trainer.callbacks: Option 'max_batches' is not accepted (SweepEvaluation)")
+    assert config_setting(argv, key, got) == str(run / "config.yaml")
+    assert config_setting(argv, "trainer.callbacks.num_examples", "2") == str(run / "config.yaml")
+    assert config_setting(argv, "trainer.callbacks.max_items") is None
