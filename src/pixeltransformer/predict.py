@@ -277,9 +277,9 @@ def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     counted), held throughout, and the larger of what comes on top of them at two moments: the mean's reading of the
     parameters (the bins' means [N, NB, V] and sigmas [N, NB], their weights [N, NB], weights times means
     [N, NB, V] and the mean [N, V]: with them, a model of 150 bins and V = 1 holds 2.3 times its parameters), then
-    the mean and the samples' chains (:func:`sample_bytes`). What is not counted (the model, its activations, the observed points'
-    lookups, the samples' copy in their grid) only adds, so a grid this refuses could not be completed, and one it
-    lets through may still be too large."""
+    the mean and the samples' chains (:func:`sample_bytes`). What is not counted (the model, its activations, the
+    observed points' lookups, the samples' copy in their grid) only adds, so a grid this refuses could not be
+    completed, and one it lets through may still be too large."""
     nb, v = spec.num_bins, spec.val_dims
     held = 4 * points * (spec.pos_dims + nb * (2 + v))
     mean = 4 * points * (nb * (2 * v + 2) + v)
