@@ -500,9 +500,12 @@ def moved_note(line: str) -> str:
     key = parse_error_key(line)
     if given := re.match(r"unrecognized arguments: --([\w.]+)", line):
         key = given.group(1)
+    lookup = key
     if of_class := re.search(r"Option '(\w+)' is not accepted \((\w+)\)$", line):  # a callback's init_args
         key = f"{of_class.group(2)}.{of_class.group(1)}"
-    now = moved_option(key)
+        # the domains' evaluations (ImageEvaluation, ...) are SweepEvaluations, with its options
+        lookup = f"SweepEvaluation.{of_class.group(1)}" if of_class.group(2).endswith("Evaluation") else key
+    now = moved_option(lookup)
     return f"; {key} is now {now}" if now else ""
 
 
@@ -1236,7 +1239,11 @@ def check_subcommand(argv: list[str]) -> None:
     import difflib
 
     word = argv[0] if argv else ""
-    if word.startswith("-") and (command := next((w for w in argv if w in SUBCOMMANDS), None)):
+    # the first command word that is not an option's value (``--run_name test fit``: the command is fit)
+    valued = {i + 1 for i, arg in enumerate(argv) if arg.startswith("-") and "=" not in arg
+              and arg not in ("-h", "--help", "--print_config")}
+    if word.startswith("-") and (command := next((w for i, w in enumerate(argv)
+                                                  if w in SUBCOMMANDS and i not in valued), None)):
         names = (arg.split("=", 1)[0] for arg in argv[:argv.index(command)] if arg.startswith("-"))
         if (early := next((name for name in names if name not in MAIN_OPTIONS), None)) is not None:
             raise ValueError(f"{early} is given before the command {command}: options go after it "

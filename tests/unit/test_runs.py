@@ -724,7 +724,9 @@ def test_an_option_before_the_command_is_told_to_go_after_it():
     config = str(REPO / "configs/polynomial.yaml")
     cases = {("--trainer.max_steps", "3", "fit", "--config", config): ("--trainer.max_steps", "fit"),
              ("--trainer.max_steps=3", "fit", "--config", config): ("--trainer.max_steps", "fit"),
-             ("--ckpt_path", "last.ckpt", "test"): ("--ckpt_path", "test")}
+             ("--ckpt_path", "last.ckpt", "test"): ("--ckpt_path", "test"),
+             # a value that is a command's name is no command
+             ("--config", config, "--run_name", "test", "fit"): ("--run_name", "fit")}
     for argv, (option, command) in cases.items():
         for check in (preflight, check_command_line):
             with pytest.raises(ValueError, match=f"^{re.escape(option)} is given before the command {command}: "
@@ -1124,6 +1126,9 @@ def test_a_parser_error_about_an_option_of_an_earlier_version_names_its_new_name
         "; model.preset is now --config configs/model/<size>.yaml"
     assert moved_note("trainer.callbacks: Option 'max_batches' is not accepted (SweepEvaluation)") == \
         "; SweepEvaluation.max_batches is now max_items (the first N test items, not batches)"
+    # the domains' evaluations took it as well
+    assert moved_note("trainer.callbacks: Option 'max_batches' is not accepted (ImageEvaluation)") == \
+        "; ImageEvaluation.max_batches is now max_items (the first N test items, not batches)"
     assert moved_note("Subcommand 'fit' does not accept option 'model.net.widht'") == ""
     assert moved_note("data: Option 'batchsize' is not accepted (PolynomialDataModule)") == ""
 
