@@ -181,6 +181,8 @@ class PolynomialDataModule(SignalDataModule):
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """
 
+    item_noun = "function"  # the [data] line counts functions
+
     def __init__(
         self,
         dataset: str = "polynomial",

@@ -738,6 +738,8 @@ class SignalDataModule(L.LightningDataModule):
             return attr.fget(self)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    item_noun = "signal"  # what an item of the data is, in the [data] line's counts ("image", "shape", "clip")
+
     # ---- what a domain provides -------------------------------------------------------------
     @property
     def spec(self) -> SignalSpec:  # pragma: no cover - abstract
@@ -870,8 +872,31 @@ class SignalDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",),
                   "predict": () if self.predicts_a_file else ("test",)}
-        for split in wanted.get(stage or "fit", SPLITS):
+        splits = wanted.get(stage or "fit", SPLITS)
+        for split in splits:
             self.dataset(split)
+        trainer = getattr(self, "trainer", None)
+        if splits and (trainer is None or trainer.is_global_zero):
+            print(self.splits_line(splits), flush=True)
+
+    def split_items(self, split: str) -> str:
+        """How many items a built split holds, in words ("3 images"; ``item_noun``); a domain whose split is not
+        its files alone (a mixture's draws) says what it holds."""
+        return counted(len(self.dataset(split)), self.item_noun)
+
+    def splits_line(self, splits: Sequence[str]) -> str:
+        """The line that says what a command reads: each split's item count, the one batch of a train split smaller
+        than batch_size, and the val items validation scores. Nothing said how many of a user's few files went to
+        each split, nor that batch_size 8 on 3 training images trains on one batch of 3 an epoch."""
+        parts = []
+        for split in splits:
+            n, text = len(self.dataset(split)), f"{split} {self.split_items(split)}"
+            if split == "train" and n < self.batch_size:
+                text += f" (one batch of {n} an epoch: batch_size {self.batch_size} is more than it holds)"
+            if split == "val" and self.val_items is not None and self.val_items < n:
+                text += f" (validation scores the first {self.val_items}: val_items)"
+            parts.append(text)
+        return f"[data] {'; '.join(parts)}"
 
     def validation_set(self) -> Dataset:
         """The items validation scores: the val split's first ``val_items`` (by split index), or all of it. Their

@@ -860,3 +860,16 @@ def test_a_picture_folder_reached_through_a_symlink_shares_its_cache_entry(tmp_p
     again, _ = read_folder(tmp_path / "link", io.list_images(tmp_path / "link"), 8, 3, cache, progress=False)
     assert [p.name.split("_")[0] for p in cache.glob("*.npy")] == ["pics"]
     assert np.array_equal(first, again)
+
+
+def test_setup_says_how_many_pictures_each_split_holds_and_the_batches_of_a_small_one(tmp_path, capsys):
+    """Three pictures of a folder: a fit's log said nothing of how they were dealt, nor that batch_size 8 reads batches
+    of 1; a test's names the test split alone."""
+    write_folder(tmp_path, 3)
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, batch_size=8, num_bins=16)
+    dm.setup("fit")
+    assert capsys.readouterr().out.splitlines() == [
+        "[data] train 1 image (one batch of 1 an epoch: batch_size 8 is more than it holds); val 1 image"]
+    dm.setup("test")
+    assert capsys.readouterr().out.splitlines() == [
+        "[data] test 1 image"]
