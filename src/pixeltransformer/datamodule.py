@@ -891,8 +891,11 @@ class SignalDataModule(L.LightningDataModule):
         parts = []
         for split in splits:
             n, text = len(self.dataset(split)), f"{split} {self.split_items(split)}"
-            if split == "train" and n < self.batch_size:
-                text += f" (one batch of {n} an epoch: batch_size {self.batch_size} is more than it holds)"
+            world = getattr(getattr(self, "trainer", None), "world_size", 1)
+            if split == "train" and n // world < self.batch_size:  # a process's share: one batch an epoch
+                each = f" on each of {world} processes" if world > 1 else ""
+                text += (f" (one batch of {n // world} an epoch{each}: batch_size {self.batch_size} is more than "
+                         f"{'its share' if world > 1 else 'it'} holds)")
             if split == "val" and self.val_items is not None and self.val_items < n:
                 text += f" (validation scores the first {self.val_items}: val_items)"
             parts.append(text)
@@ -926,12 +929,17 @@ class SignalDataModule(L.LightningDataModule):
                 sampler.epoch = self._resume_state["epoch"]
                 sampler.start = self._resume_state["samples_done"]
                 self._resume_state = None
+        rows = len(sampler) if sampler is not None else len(ds)  # a process's items an epoch
+        if rows == 0:  # an epoch of no batch: Lightning trained nothing, or waited for a step that never came
+            raise ValueError(f"{type(self).__name__}: the train split's {counted(len(ds), self.item_noun)} cannot "
+                             f"feed {world} processes, which take one each at least: add {self.item_noun}s, or run on "
+                             "fewer devices (--trainer.devices)")
         start = functools.partial(start_worker, rank=rank, fitting=fitting) if self.num_workers > 0 else None
         return DataLoader(
             ds,
-            batch_size=min(batch_size, len(ds)),
+            batch_size=min(batch_size, rows),
             sampler=sampler,
-            drop_last=shuffle and len(ds) >= batch_size,
+            drop_last=shuffle and rows >= batch_size,  # a process's items short of one batch train as one
             num_workers=self.num_workers,
             collate_fn=collate if running else functools.partial(collate, to_float=self.to_float),
             pin_memory=on_gpu,

@@ -166,6 +166,10 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make train DOMAIN=images DATA=cats ARGS="--config configs/trainer/ddp.yaml '
+    '--data.init_args.root=three_cats"` (1 training picture for 2 processes)': (
+        "tests/domains/test_images_data.py",
+        "test_a_train_split_that_a_process_holds_less_than_a_batch_of_still_trains"),
     '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=two_chairs"` (2 '
     "meshes; also voxels)": ("tests/domains/test_sdf.py", "test_a_folder_of_two_meshes_names_the_splits_option"),
     "`make eval CKPT=runs/polynomial/r` (a run folder; its checkpoints/ alike)":
