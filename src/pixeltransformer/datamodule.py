@@ -892,7 +892,7 @@ class SignalDataModule(L.LightningDataModule):
         for split in splits:
             n, text = len(self.dataset(split)), f"{split} {self.split_items(split)}"
             world = getattr(getattr(self, "trainer", None), "world_size", 1)
-            if split == "train" and n // world < self.batch_size:  # a process's share: one batch an epoch
+            if split == "train" and 0 < n // world < self.batch_size:  # a process's share: one batch an epoch
                 each = f" on each of {world} processes" if world > 1 else ""
                 text += (f" (one batch of {n // world} an epoch{each}: batch_size {self.batch_size} is more than "
                          f"{'its share' if world > 1 else 'it'} holds)")
