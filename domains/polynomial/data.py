@@ -181,7 +181,10 @@ class PolynomialDataModule(SignalDataModule):
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """
 
-    item_noun = "function"  # the [data] line counts functions
+    @property
+    def item_noun(self) -> str:
+        """What the [data] line counts: a file's curves, or the functions generated."""
+        return "curve" if self.dataset_name == "file" else "function"
 
     def __init__(
         self,
