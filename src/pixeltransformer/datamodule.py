@@ -876,7 +876,7 @@ class SignalDataModule(L.LightningDataModule):
         for split in splits:
             self.dataset(split)
         trainer = getattr(self, "trainer", None)
-        if splits and (trainer is None or trainer.is_global_zero):
+        if splits and getattr(trainer, "global_rank", 0) == 0:  # once a launch, from its first process
             print(self.splits_line(splits), flush=True)
 
     def split_items(self, split: str) -> str:
