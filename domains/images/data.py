@@ -142,6 +142,8 @@ class ImageDataModule(SignalDataModule):
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """
 
+    item_noun = "image"  # the [data] line counts images
+
     def __init__(
         self,
         dataset: Literal["digits", "mnist", "cifar10", "folder"] = "digits",

@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from pixeltransformer.errors import counted
 from pixeltransformer.evaluation import SweepEvaluation, SweepItem, masked_mean
 from pixeltransformer.progress import shows_progress
 
@@ -21,7 +22,22 @@ from .domain import ImageDomain  # noqa: F401  registers the domain whose metric
 from .metrics import accuracy, completed_images, sample_images, scores
 
 SWEEP_LEVELS = (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+MIN_PER_CLASS = 5  # training images of each class below which no classifier is trained to judge completions
 CLASSIFIER_SIDE = 8  # the smallest pictures the classifier trains on (train_classifier)
+
+
+def too_few_to_judge(labels: torch.Tensor | None, num_classes: int | None) -> str | None:
+    """Why the training images' labels [N] train no classifier fit to judge completions: a class with fewer than
+    :data:`MIN_PER_CLASS` of them (None where there are enough, or no labels). A judge of 16 images, none of some
+    classes, gave acc_mean and acc_gt in metrics.json as any other numbers."""
+    if labels is None or num_classes is None:
+        return None
+    counts = torch.bincount(labels.long(), minlength=num_classes)  # [K]
+    if int(counts.min()) >= MIN_PER_CLASS:
+        return None
+    return (f"the train split's {counted(len(labels), 'labelled image')} hold {int(counts.min())} of class "
+            f"{int(counts.argmin())}, fewer than the {MIN_PER_CLASS} of each of its {num_classes} classes a "
+            "classifier needs to judge completions: add images, or give --trainer.callbacks.classifier=false")
 
 
 def built_on_first_rank(trainer: L.Trainer, pl_module: L.LightningModule, build):
@@ -67,7 +83,8 @@ class ImageEvaluation(SweepEvaluation):
             SweepEvaluation (N' is capped at the unobserved pixels, so 8x8 digits are sampled fully
             autoregressively).
         classifier: score the accuracy of the mean and samples with the cached ResNet (trained on first use;
-            skipped for unlabelled data).
+            skipped for unlabelled data, and with a line for a train split of fewer than ``MIN_PER_CLASS`` images
+            of some class, which metrics.json names as classifier_left_out).
         classifier_epochs: the ResNet's training epochs (null: the dataset's default, see
             domains/images/baselines/pretrained.py).
         vae: complete with the VAE baseline (trained on first use) and score it beside the model.
@@ -102,6 +119,7 @@ class ImageEvaluation(SweepEvaluation):
         self.use_vae, self.vae_epochs, self.vae_steps, self.vae_lr = vae, vae_epochs, vae_steps, vae_lr
         self.cache_dir = cache_dir
         self.classifier: torch.nn.Module | None = None  # set in on_test_start (or by hand, e.g. in tests)
+        self.classifier_left_out: str | None = None  # why the data trains no classifier (metrics.json says it)
         self.vae: torch.nn.Module | None = None
 
     # ---- helper networks ------------------------------------------------------------------------------
@@ -134,8 +152,14 @@ class ImageEvaluation(SweepEvaluation):
         progress = shows_progress(trainer)  # a first training's epochs, as the trainer shows progress
         # Lightning tests under inference mode; the helpers may need training here, and the VAE baseline
         # back-propagates into its latents, so they are built as ordinary tensors.
+        self.classifier_left_out = None
+        if self.use_classifier and self.classifier is None:
+            self.classifier_left_out = too_few_to_judge(dm.split_pixels("train")[1], dm.num_classes)
+            if self.classifier_left_out and trainer.is_global_zero:
+                print(f"[pixeltransformer] ImageEvaluation: no classifier accuracy (acc_*): {self.classifier_left_out}",
+                      flush=True)
         with torch.inference_mode(False), torch.enable_grad():
-            if self.use_classifier and self.classifier is None:
+            if self.use_classifier and self.classifier is None and self.classifier_left_out is None:
                 self.classifier = built_on_first_rank(trainer, pl_module, lambda: load_classifier(
                     dm, self.cache_dir, self.classifier_epochs, pl_module.device, progress=progress))
             if self.use_vae and self.vae is None:
@@ -188,4 +212,5 @@ class ImageEvaluation(SweepEvaluation):
                 "vae_steps": self.vae_steps if self.vae is not None else None,
                 "vae_epochs": getattr(self.vae, "trained_epochs", None),
                 "classifier": self.classifier is not None,
-                "classifier_epochs": getattr(self.classifier, "trained_epochs", None)}
+                "classifier_epochs": getattr(self.classifier, "trained_epochs", None),
+                **({"classifier_left_out": self.classifier_left_out} if self.classifier_left_out else {})}

@@ -181,6 +181,11 @@ class PolynomialDataModule(SignalDataModule):
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """
 
+    @property
+    def item_noun(self) -> str:
+        """What the [data] line counts: a file's curves, or the functions generated."""
+        return "curve" if self.dataset_name == "file" else "function"
+
     def __init__(
         self,
         dataset: str = "polynomial",

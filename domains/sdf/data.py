@@ -234,6 +234,8 @@ class SDFDataModule(SignalDataModule):
             grid point, and the distribution parameters of a 64^3 grid take about 0.5 GB per shape.
     """
 
+    item_noun = "shape"  # the [data] line counts shapes
+
     def __init__(
         self,
         dataset: str = "procedural",
@@ -539,8 +541,17 @@ class SDFDataModule(SignalDataModule):
             # a cached conversion warns no more about what it left out: the line says what that can be
             raise ValueError(f"SDFDataModule: {root} yields only {n} usable shapes (empty or full voxel grids, having "
                              f"no surface, and files that cannot be read or converted are left out); need at least 3 "
-                             f"for 3 splits")
+                             f"for 3 splits: add shapes, or {splits_hint('shapes')}")
         return (-1, held_out, held_out)
+
+    def split_items(self, split: str) -> str:
+        """A mixture's train split in words: its draws an epoch and the shapes of each source they are drawn from."""
+        ds = self.dataset(split)
+        if not (self.mixture and split == "train"):
+            return super().split_items(split)
+        names = [n for n in SOURCES if self.mixture.get(n, 0) > 0]  # _mixture's sources, in its order
+        sources = ", ".join(f"{len(part)} {name}" for name, part in zip(names, ds.sources))
+        return f"{counted(len(ds), 'shape')} an epoch, drawn from {sources}"
 
     def empty_split_cause(self, split: str) -> str:
         """An empty split of the evaluated source's shapes: a split folder of no usable shape named, or for one pool

@@ -106,6 +106,8 @@ class VideoDataModule(SignalDataModule):
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """
 
+    item_noun = "clip"  # the [data] line counts clips
+
     def __init__(
         self,
         dataset: Literal["synthetic", "folder", "npz"] = "synthetic",

@@ -739,6 +739,8 @@ class SignalDataModule(L.LightningDataModule):
             return attr.fget(self)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    item_noun = "signal"  # what an item of the data is, in the [data] line's counts ("image", "shape", "clip")
+
     # ---- what a domain provides -------------------------------------------------------------
     @property
     def spec(self) -> SignalSpec:  # pragma: no cover - abstract
@@ -871,8 +873,34 @@ class SignalDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",),
                   "predict": () if self.predicts_a_file else ("test",)}
-        for split in wanted.get(stage or "fit", SPLITS):
+        splits = wanted.get(stage or "fit", SPLITS)
+        for split in splits:
             self.dataset(split)
+        trainer = getattr(self, "trainer", None)
+        if splits and getattr(trainer, "global_rank", 0) == 0:  # once a launch, from its first process
+            print(self.splits_line(splits), flush=True)
+
+    def split_items(self, split: str) -> str:
+        """How many items a built split holds, in words ("3 images"; ``item_noun``); a domain whose split is not
+        its files alone (a mixture's draws) says what it holds."""
+        return counted(len(self.dataset(split)), self.item_noun)
+
+    def splits_line(self, splits: Sequence[str]) -> str:
+        """The line that says what a command reads: each split's item count, the one batch of a train split smaller
+        than batch_size, and the val items validation scores. Nothing said how many of a user's few files went to
+        each split, nor that batch_size 8 on 3 training images trains on one batch of 3 an epoch."""
+        parts = []
+        for split in splits:
+            n, text = len(self.dataset(split)), f"{split} {self.split_items(split)}"
+            world = getattr(getattr(self, "trainer", None), "world_size", 1)
+            if split == "train" and 0 < n // world < self.batch_size:  # a process's share: one batch an epoch
+                each = f" on each of {world} processes" if world > 1 else ""
+                text += (f" (one batch of {n // world} an epoch{each}: batch_size {self.batch_size} is more than "
+                         f"{'its share' if world > 1 else 'it'} holds)")
+            if split == "val" and self.val_items is not None and self.val_items < n:
+                text += f" (validation scores the first {self.val_items}: val_items)"
+            parts.append(text)
+        return f"[data] {'; '.join(parts)}"
 
     def validation_set(self) -> Dataset:
         """The items validation scores: the val split's first ``val_items`` (by split index), or all of it. Their
@@ -902,12 +930,17 @@ class SignalDataModule(L.LightningDataModule):
                 sampler.epoch = self._resume_state["epoch"]
                 sampler.start = self._resume_state["samples_done"]
                 self._resume_state = None
+        rows = len(sampler) if sampler is not None else len(ds)  # a process's items an epoch
+        if rows == 0:  # an epoch of no batch: Lightning trained nothing, or waited for a step that never came
+            raise ValueError(f"{type(self).__name__}: the train split's {counted(len(ds), self.item_noun)} cannot "
+                             f"feed {world} processes, which take one each at least: add {self.item_noun}s, or run on "
+                             "fewer devices (--trainer.devices)")
         start = functools.partial(start_worker, rank=rank, fitting=fitting) if self.num_workers > 0 else None
         return DataLoader(
             ds,
-            batch_size=min(batch_size, len(ds)),
+            batch_size=min(batch_size, rows),
             sampler=sampler,
-            drop_last=shuffle and len(ds) >= batch_size,
+            drop_last=shuffle and rows >= batch_size,  # a process's items short of one batch train as one
             num_workers=self.num_workers,
             collate_fn=collate if running else functools.partial(collate, to_float=self.to_float),
             pin_memory=on_gpu,

@@ -554,6 +554,8 @@ class SweepEvaluation(Callback):
             "num_samples": self.num_samples,
             "n_autoregressive": self.n_autoregressive,
             "precision": str(trainer.precision),  # the model's (trainer_precision); the baselines run in float32
+            "num_items": len(self.evaluated),  # the test items each mean is over: 3 pictures read as any other result
+            "max_items": self.max_items,
         }
         extra = self.summary(rows, pl_module)
         self.results.update(extra)
@@ -566,7 +568,7 @@ class SweepEvaluation(Callback):
         if trainer.fast_dev_run:  # metrics of a batch or two: never put in place of (or beside) an evaluation's
             print(f"[pixeltransformer] fast_dev_run: {self._dir / 'metrics.json'} and plots not written")
             return
-        if self.max_items is not None and len(self.evaluated) < self.max_items:  # metrics.json keeps no count
+        if self.max_items is not None and len(self.evaluated) < self.max_items:  # metrics.json: num_items
             n = len(self.evaluated)
             print(f"[pixeltransformer] max_items {self.max_items}: {counted(n, 'test item')} "
                   f"{'was' if n == 1 else 'were'} evaluated, "

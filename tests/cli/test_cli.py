@@ -759,7 +759,7 @@ def test_a_second_evaluation_sweep_into_the_same_folder_is_refused(trained_polyn
 
 
 def test_a_max_items_above_the_test_split_says_how_many_were_evaluated(trained_polynomial, tmp_path, capsys):
-    """max_items: 100 on a test split of 4 functions evaluated the 4 without a word, and metrics.json keeps no count:
+    """max_items: 100 on a test split of 4 functions evaluated the 4 without a word, and metrics.json kept no count:
     the means looked like those of 100 items."""
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("trainer:\n  callbacks:\n    - class_path: pixeltransformer.evaluation.SweepEvaluation\n"
@@ -768,6 +768,8 @@ def test_a_max_items_above_the_test_split_says_how_many_were_evaluated(trained_p
           str(sweep), "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")])
     assert ("[pixeltransformer] max_items 100: 4 test items were evaluated, all that the test split (within "
             "trainer.limit_test_batches) holds") in capsys.readouterr().out.splitlines()
+    metrics = json.loads((trained_polynomial / "eval" / "metrics.json").read_text())
+    assert metrics["num_items"] == 4 and metrics["max_items"] == 100  # the count its means are over, in the file too
 
 
 def test_a_failed_evaluation_takes_back_its_own_wandb_record_alone(trained_polynomial, tmp_path, monkeypatch):

@@ -860,3 +860,41 @@ def test_a_picture_folder_reached_through_a_symlink_shares_its_cache_entry(tmp_p
     again, _ = read_folder(tmp_path / "link", io.list_images(tmp_path / "link"), 8, 3, cache, progress=False)
     assert [p.name.split("_")[0] for p in cache.glob("*.npy")] == ["pics"]
     assert np.array_equal(first, again)
+
+
+def test_setup_says_how_many_pictures_each_split_holds_and_the_batches_of_a_small_one(tmp_path, capsys):
+    """Three pictures of a folder: a fit's log said nothing of how they were dealt, nor that batch_size 8 reads batches
+    of 1; a test's names the test split alone."""
+    write_folder(tmp_path, 3)
+    dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, batch_size=8, num_bins=16)
+    dm.setup("fit")
+    assert capsys.readouterr().out.splitlines() == [
+        "[data] train 1 image (one batch of 1 an epoch: batch_size 8 is more than it holds); val 1 image"]
+    dm.setup("test")
+    assert capsys.readouterr().out.splitlines() == [
+        "[data] test 1 image"]
+
+
+def test_a_train_split_that_a_process_holds_less_than_a_batch_of_still_trains(tmp_path):
+    """Under DDP on 2 devices, 12 training pictures at batch_size 8 gave each process 6, which drop_last dropped: an
+    epoch of no training batch. Each now trains on one batch of 6; a train split of fewer pictures than processes is
+    refused in one line."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
+
+    def launched(dm: ImageDataModule, world: int, rank: int) -> ImageDataModule:
+        dm.trainer = SimpleNamespace(world_size=world, global_rank=rank, is_global_zero=rank == 0, strategy=None,
+                                     state=SimpleNamespace(fn=TrainerFn.FITTING, status=TrainerStatus.RUNNING))
+        return dm
+
+    for rank in (0, 1):
+        loader = launched(ImageDataModule("digits", splits=(12, 4, 8), batch_size=8), 2, rank).train_dataloader()
+        assert [len(batch["signal"]) for batch in loader] == [6]
+    loader = launched(ImageDataModule("digits", splits=(12, 4, 8), batch_size=8), 1, 0).train_dataloader()
+    assert [len(batch["signal"]) for batch in loader] == [8]  # one process: whole batches, the rest dropped
+    one = launched(ImageDataModule("digits", splits=(1, 4, 8), batch_size=8), 2, 0)
+    with pytest.raises(ValueError, match=r"^ImageDataModule: the train split's 1 image cannot feed 2 processes, "
+                                         r"which take one each at least: add images, or run on fewer devices "
+                                         r"\(--trainer.devices\)$"):
+        one.train_dataloader()

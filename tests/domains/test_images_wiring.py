@@ -27,7 +27,7 @@ from pixeltransformer.sets import SetSampler, grid_positions, read_signal
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "images.yaml"
-SPLITS = [32, 4, 8]
+SPLITS = [100, 4, 8]  # 7 or more training images of each digit: enough for the classifier
 # configs/images.yaml made tiny: two training steps, small pictures, a quick sweep with one-epoch baselines
 TINY = {
     "model": {"val_levels": [4],
@@ -321,7 +321,8 @@ def test_the_helper_networks_train_with_progress_as_the_trainer_shows_it(monkeyp
     for name in ("classifier", "vae"):  # progress=True: their default
         monkeypatch.setattr(pretrained, f"load_{name}", lambda *args, name=name, progress=True: asked.setdefault(
             name, progress))
-    dm = SimpleNamespace(image_size=8, num_classes=10, split_arrays=None)
+    dm = SimpleNamespace(image_size=8, num_classes=10, split_arrays=None,
+                         split_pixels=lambda split: (None, torch.arange(100) % 10))  # 10 of each digit
     trainer = SimpleNamespace(datamodule=dm, world_size=1, progress_bar_callback=bar)
     ImageEvaluation(levels=(4,)).on_test_start(trainer, SimpleNamespace(device="cpu"))
     assert asked == {"classifier": bar is not None, "vae": bar is not None}
@@ -618,3 +619,35 @@ def test_make_classifier_without_its_data_names_its_own_options(tmp_path, monkey
     with pytest.raises(ZeroDivisionError):  # --download reaches the data, which fetches what is missing
         pretrained.main(["--data", "mnist", "--download", "--cache_dir", str(tmp_path / "c"), "--device", "cpu"])
     assert seen["download"] is True
+
+
+def test_a_classifier_of_too_few_training_images_of_a_class_is_left_out_and_said(monkeypatch, capsys):
+    """16 labelled training images (none of some digits) trained the judge all the same, and metrics.json gave its
+    acc_mean and acc_gt as any other numbers. It is now left out with a line, and metrics.json says why."""
+    from types import SimpleNamespace
+
+    from domains.images import evaluation
+    from domains.images.baselines import pretrained
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    monkeypatch.setattr(SweepEvaluation, "on_test_start", lambda *args: None)
+    monkeypatch.setattr(evaluation, "shows_progress", lambda trainer: False)
+    monkeypatch.setattr(pretrained, "load_classifier", lambda *a, **k: pytest.fail("a judge of 16 images trained"))
+    dm = ImageDataModule("digits", splits=(16, 4, 8))
+    counts = torch.bincount(dm.split_pixels("train")[1], minlength=10)  # [10]
+    sweep = ImageEvaluation(vae=False)
+    sweep.on_test_start(SimpleNamespace(datamodule=dm, is_global_zero=True), object())
+    why = (f"the train split's 16 labelled images hold {int(counts.min())} of class {int(counts.argmin())}, fewer than "
+           "the 5 of each of its 10 classes a classifier needs to judge completions: add images, or give "
+           "--trainer.callbacks.classifier=false")
+    assert capsys.readouterr().out == f"[pixeltransformer] ImageEvaluation: no classifier accuracy (acc_*): {why}\n"
+    assert sweep.classifier is None
+    sweep.evaluated = set()
+    summary = sweep.summary([], object())
+    assert summary["classifier"] is False and summary["classifier_left_out"] == why
+    enough = ImageDataModule("digits", splits=(100, 4, 8))  # 7 or more of each digit: trained as before
+    monkeypatch.setattr(pretrained, "load_classifier", lambda *a, **k: "judge")
+    monkeypatch.setattr(evaluation, "built_on_first_rank", lambda trainer, module, build: build())
+    sweep = ImageEvaluation(vae=False)
+    sweep.on_test_start(SimpleNamespace(datamodule=enough, is_global_zero=True), SimpleNamespace(device="cpu"))
+    assert sweep.classifier == "judge" and capsys.readouterr().out == ""

@@ -519,3 +519,9 @@ def test_an_uneven_x_column_under_a_named_header_is_named_in_a_warning(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert file_module(tmp_path / "plain.csv").pool_sizes() == {"all": 100}
+
+
+def test_setup_counts_a_files_curves_and_generated_functions(tmp_path, capsys):
+    """The [data] line names what a split holds: a file's curves, or functions generated."""
+    file_module(write_npz(tmp_path / "c.npz", sines(40)), batch_size=8).setup("fit")
+    assert capsys.readouterr().out.splitlines() == ["[data] train 32 curves; val 4 curves"]

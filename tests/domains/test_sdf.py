@@ -1729,3 +1729,27 @@ def test_a_negative_seed_of_generated_chairs_is_refused_naming_the_option(datase
     with pytest.raises(ValueError, match=rf"^--data.init_args.seed must be >= 0 for {dataset}, got -1$"):
         SDFDataModule(dataset=dataset, seed=-1, resolution=8, num_shapes=(4, 2, 2), cache_dir=str(tmp_path),
                       mixture={"procedural": 1.0} if dataset == "mixture" else None)
+
+
+def test_a_folder_of_two_meshes_names_the_splits_option(tmp_path):
+    """Two chairs of your own said "need at least 3 for 3 splits" and named nothing to change."""
+    meshes = _mixture_sources(tmp_path)
+    for extra in sorted(meshes.iterdir())[2:]:
+        extra.unlink()
+    dm = SDFDataModule(dataset="meshes", root=str(meshes), resolution=10, cache_dir=str(tmp_path / "c"))
+    with pytest.raises(ValueError, match=rf"^SDFDataModule: {meshes} yields only 2 usable shapes .*; need at least 3 "
+                                         r"for 3 splits: add shapes, or give --data.init_args.splits in shapes "
+                                         r"\(train, val, test; -1: the rest\)$"):
+        dm.setup("fit")
+
+
+def test_setup_says_what_a_mixture_trains_on_and_how_its_meshes_were_split(tmp_path, capsys):
+    """A mixture's fit said nothing of how many of your meshes went to each split, nor that its epoch draws from each
+    source; its train split is its epoch_size draws, not that many shapes of yours."""
+    meshes = _mixture_sources(tmp_path)
+    dm = SDFDataModule(dataset="mixture", mesh_root=str(meshes), voxel_root=str(tmp_path / "vox.npy"),
+                       num_shapes=(3, 1, 1), resolution=10, epoch_size=8, splits=(-1, 1, 1), batch_size=4,
+                       cache_dir=str(tmp_path / "c"), mixture={"procedural": 0.2, "voxels": 0.5, "meshes": 0.3})
+    dm.setup("fit")
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "[data] train 8 shapes an epoch, drawn from 3 procedural, 4 voxels, 3 meshes; val 1 shape")

@@ -178,6 +178,12 @@ ERROR_ROWS_ELSEWHERE = {
     "--trainer.max_steps=100` (a new run from a checkpoint at step 134)":
         ("tests/unit/test_runs.py", "test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_its_"
                                     "folder_is_made"),
+    '`make train DOMAIN=images DATA=cats ARGS="--config configs/trainer/ddp.yaml '
+    '--data.init_args.root=three_cats"` (1 training picture for 2 processes)': (
+        "tests/domains/test_images_data.py",
+        "test_a_train_split_that_a_process_holds_less_than_a_batch_of_still_trains"),
+    '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=two_chairs"` (2 '
+    "meshes; also voxels)": ("tests/domains/test_sdf.py", "test_a_folder_of_two_meshes_names_the_splits_option"),
     "`make eval CKPT=runs/polynomial/r` (a run folder; its checkpoints/ alike)":
         ("tests/cli/test_reliability.py", "test_a_folder_given_as_a_checkpoint_names_the_checkpoint_in_it"),
     "a command without a config: `pixeltransformer predict --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
