@@ -237,9 +237,12 @@ def available_memory() -> int | None:
 
 def container_memory() -> tuple[int, int] | None:
     """The bytes left under the tightest memory limit of this process's control group or one above it (a container's
-    limit: cgroup v2's memory.max less memory.current, v1's memory.limit_in_bytes less memory.usage_in_bytes), and
-    that limit; None where none is set or readable. Inside a container /proc/meminfo reports the host's memory: a
-    completion the host had room for, but not the container, was let through to be killed for memory."""
+    limit: cgroup v2's memory.max less memory.current, v1's memory.limit_in_bytes less memory.usage_in_bytes, plus
+    the page cache of files the kernel drops when a new allocation needs it: memory.stat's active_file and
+    inactive_file, v1's total_ ones), and that limit; None where none is set or readable. Inside a container
+    /proc/meminfo reports the host's memory: a completion the host had room for, but not the container, was let
+    through to be killed for memory. The usage counts the cache of every file read (MemAvailable leaves it out), so
+    without it a container reading its data sat near its limit and every check refused."""
     try:
         lines = OWN_CGROUPS.read_text().splitlines()
     except OSError:
@@ -248,9 +251,10 @@ def container_memory() -> tuple[int, int] | None:
     for line in lines:
         _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
         if controllers == "":  # the unified (v2) hierarchy
-            root, files = CGROUPS, ("memory.max", "memory.current")
+            root, files, cache = CGROUPS, ("memory.max", "memory.current"), ("active_file", "inactive_file")
         elif "memory" in controllers.split(","):
             root, files = CGROUPS / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+            cache = ("total_active_file", "total_inactive_file")  # the group's and its children's, as the usage
         else:
             continue
         folder = root / path.strip().lstrip("/")
@@ -259,9 +263,20 @@ def container_memory() -> tuple[int, int] | None:
                 limit, used = (int((group / name).read_text().strip()) for name in files)
             except (OSError, ValueError):  # no such group here ("max": no limit)
                 continue
-            if tightest is None or limit - used < tightest[0]:
-                tightest = (max(0, limit - used), limit)
+            left = min(limit, max(0, limit - used + file_cache(group / "memory.stat", cache)))
+            if tightest is None or left < tightest[0]:
+                tightest = (left, limit)
     return tightest
+
+
+def file_cache(stat: Path, names: tuple[str, ...]) -> int:
+    """The bytes of a cgroup's memory.stat ``names`` (its file pages, which the kernel drops for a new allocation;
+    shared memory, /dev/shm's, is not among them), 0 where the file is not readable."""
+    try:
+        fields = dict(line.split(None, 1) for line in stat.read_text().splitlines() if line.strip())
+        return sum(int(fields.get(name, 0)) for name in names)
+    except (OSError, ValueError):
+        return 0
 
 
 def device_memory(device: torch.device) -> int:

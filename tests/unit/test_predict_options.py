@@ -509,3 +509,43 @@ def test_a_containers_memory_limit_bounds_the_memory_available(monkeypatch, tmp_
     (v1 / "memory.limit_in_bytes").write_text(f"{8 * 2**30}\n")
     (v1 / "memory.usage_in_bytes").write_text(f"{2 * 2**30}\n")
     assert predict.memory_at_hand() == (6 * 2**30, "the 6 GiB left of this container's 8 GiB memory limit")
+
+
+def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
+    """A container's memory usage (v2 memory.current, v1 memory.usage_in_bytes) counts the cache of every file it
+    read, which the kernel drops when an allocation needs the room (MemAvailable leaves it out): a container that had
+    read its data sat near its limit, and every check refused ("the 12 MiB left of this container's 32 GiB memory
+    limit"), a fit at its first validation's pictures. The file pages of memory.stat (not shared memory, which
+    cannot be dropped) count as left."""
+    import pixeltransformer.predict as predict
+
+    meminfo, own, cgroups = tmp_path / "meminfo", tmp_path / "cgroup", tmp_path / "sys"
+    meminfo.write_text(MEMINFO.format(available=64 * 2**20, swap=0))  # the host's 64 GiB
+    monkeypatch.setattr(predict, "MEMINFO", meminfo)
+    monkeypatch.setattr(predict, "OWN_CGROUPS", own)
+    monkeypatch.setattr(predict, "CGROUPS", cgroups)
+    own.write_text("0::/app\n")
+    group = cgroups / "app"
+    group.mkdir(parents=True)
+    (group / "memory.max").write_text(f"{32 * 2**30}\n")
+    (group / "memory.current").write_text(f"{32 * 2**30 - 12 * 2**20}\n")
+    from pixeltransformer.signal import SignalSpec
+
+    sdf = SignalSpec(**SDF_SPEC)
+    options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=128)  # 8.23 GiB at least
+    (group / "memory.stat").write_text(f"anon {6 * 2**30}\nfile {26 * 2**30}\nactive_file {10 * 2**30}\n"
+                                       f"inactive_file {14 * 2**30}\nshmem {2 * 2**30}\n")
+    assert predict.memory_at_hand() == (24 * 2**30 + 12 * 2**20,
+                                        "the 24 GiB left of this container's 32 GiB memory limit")
+    predict.check_resolution(_domain("sdf"), sdf, options)
+    (group / "memory.stat").write_text(f"anon {32 * 2**30}\n")  # nothing to drop: the usage is what is held
+    with pytest.raises(ValueError, match=r"more than the 12 MiB left of this container's 32 GiB memory limit"):
+        predict.check_resolution(_domain("sdf"), sdf, options)
+    own.write_text("4:memory:/docker/x\n0::/\n")  # cgroup v1
+    v1 = cgroups / "memory" / "docker" / "x"
+    v1.mkdir(parents=True)
+    (v1 / "memory.limit_in_bytes").write_text(f"{8 * 2**30}\n")
+    (v1 / "memory.usage_in_bytes").write_text(f"{8 * 2**30}\n")
+    (v1 / "memory.stat").write_text(f"cache {2**30}\ntotal_cache {5 * 2**30}\ntotal_active_file {2**30}\n"
+                                    f"total_inactive_file {3 * 2**30}\ntotal_shmem {2**30}\n")
+    assert predict.memory_at_hand() == (4 * 2**30, "the 4 GiB left of this container's 8 GiB memory limit")
