@@ -301,6 +301,14 @@ def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     return held + max(mean, 4 * points * v + sample_bytes(spec, points, num_samples))
 
 
+def kept_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
+    """The part of :func:`completion_bytes` a finished completion keeps, in bytes: the distribution's parameters
+    [N, NB * (2 + V)], the mean [N, V] and the samples [S, N, V] (float32), what ``Completion.cpu()`` brings back
+    to the host; the rest (the grid positions, the mean's reading, the chains) lives while it is computed."""
+    nb, v = spec.num_bins, spec.val_dims
+    return 4 * points * (nb * (2 + v) + v * (1 + num_samples))
+
+
 def sample_bytes(spec: SignalSpec, queries: int, num_samples: int) -> int:
     """A lower bound on the memory sampling one signal at ``queries`` positions holds at once, in bytes: each chain's
     float32 query positions [S, Q, P], which queries are observed [S, Q] (bool) and their values [S, Q, V], the

@@ -444,18 +444,19 @@ def test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_f
                                     encoder_layers=1, decoder_layers=1)).eval()
     trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False,
                               datamodule=HeightData())
-    # a point: 4 bytes x (2 positions + 1 bin x 3 + the mean's 1 bin x 4 + 1 value); 2 examples x 2 |S| levels
+    # a point of a completion with 3 samples: 4 bytes x (2 positions + 1 bin x 3) + 4 x 1 mean + 3 chains x 29 =
+    # 111 bytes, of which it keeps 4 x (1 bin x 3 + 1 mean + 3 samples) = 28; 2 examples x (28 + 111) at 2 |S| levels
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100000)
     message = ("Pictures: resolution 100000 means 1e+10 points (a 100000×100000 grid) for each of 4 completions (2 "
-               "examples x 2 contexts), which need at least 4.04 TiB: more than the 8 GiB of memory available now; "
-               "at most resolution 4398, or null (the data's grid)")
+               "examples x 2 contexts), which need at least 2.53 TiB: more than the 8 GiB of memory available now; "
+               "at most resolution 5558, or null (the data's grid)")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         pictures.on_fit_start(trainer, module)
     with pytest.raises(ValueError, match="^Pictures: resolution 100000 means"):
         pictures.on_test_start(trainer, module)
-    Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=4398).on_fit_start(trainer, module)
-    with pytest.raises(ValueError, match="at most resolution 4398, or null"):
-        Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=4399).on_fit_start(trainer, module)
+    Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=5558).on_fit_start(trainer, module)
+    with pytest.raises(ValueError, match="at most resolution 5558, or null"):
+        Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=5559).on_fit_start(trainer, module)
 
 
 def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_runs_before_a_validate(monkeypatch):
@@ -479,8 +480,9 @@ def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_run
     trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False,
                               datamodule=HeightData(), state=SimpleNamespace(fn=TrainerFn.VALIDATING))
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100)
-    # 2 examples, each a completion at |S| = 3 without samples and one at |S| = 5 with 3
-    drawn = 2 * (predict.completion_bytes(SPEC, 100 * 100, 0) + predict.completion_bytes(SPEC, 100 * 100, 3))
+    # 2 examples, each a completion at |S| = 3 without samples, of which the parameters and mean stay, then one at
+    # |S| = 5 with 3
+    drawn = 2 * (predict.kept_bytes(SPEC, 100 * 100, 0) + predict.completion_bytes(SPEC, 100 * 100, 3))
     monkeypatch.setattr(predict, "available_memory", lambda: drawn)
     pictures.on_fit_start(trainer, module)
     pictures.on_validation_start(trainer, module)
@@ -490,6 +492,34 @@ def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_run
         pictures.on_validation_start(trainer, module)  # a `validate` of a checkpoint
     trainer.state.fn = TrainerFn.FITTING
     pictures.on_validation_start(trainer, module)  # a fit's validations: checked once, at its start
+
+
+def test_the_pictures_memory_check_counts_one_completion_s_temporaries_at_a_time(monkeypatch):
+    """The check added up every picture context's whole completion, though a draw makes them one at a time: the
+    grid positions, the mean's reading of the parameters and the sample chains of one are gone before the next
+    starts, and only what a completion keeps (parameters, mean, samples) piles up. With 150 bins at 3 contexts a
+    resolution the machine could draw was refused (on a 150-bin 3D model at 32^3 points, measured 554 MiB at the
+    peak, the check asked 790 MiB)."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.callbacks import Pictures
+
+    spec = SignalSpec(domain="heights", dataset="toy", grid_shape=GRID, val_dims=1, val_range=(-1.0, 1.0),
+                      num_bins=150)
+    module = SimpleNamespace(spec=spec, domain=HeightDomain(), device=torch.device("cpu"))
+    trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData())
+    pictures = Pictures(num_examples=2, levels=(3, 5, 7), num_samples=3, resolution=100)
+    # a point of a completion: 4 bytes x (2 positions + 150 bins x 3) held, 4 x (150 x 4 + 1) for the mean's
+    # reading: 4212 bytes; kept: 4 x (150 x 3 + 1 mean + 3 samples) = 1816. 2 examples x 10,000 points x (2 contexts
+    # kept + one whole) = 156,880,000 bytes (the three whole: 252,720,000)
+    monkeypatch.setattr(predict, "available_memory", lambda: 156_880_000)
+    pictures.on_fit_start(trainer, module)
+    monkeypatch.setattr(predict, "available_memory", lambda: 156_880_000 - 1)
+    with pytest.raises(ValueError, match=r"^Pictures: resolution 100 means 10,000 points \(a 100×100 grid\) for each "
+                                         r"of 6 completions \(2 examples x 3 contexts\), which need at least 150 MiB"
+                                         r": more than the 150 MiB of memory available now; at most resolution 99"):
+        pictures.on_fit_start(trainer, module)
 
 
 def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before_its_first_batch(monkeypatch):
