@@ -105,7 +105,7 @@ class Pictures(Callback):
         the domain draws them: the host holds those of the contexts before one and that one's whole completion, or on
         a GPU, where a completion is made and checked (``check_grid_memory``), only what comes back."""
         from .predict import (check_predict_grid, completion_bytes, in_bytes, kept_bytes, largest_fitting,
-                              memory_at_hand, point_count)
+                              memory_at_hand, on_cuda, point_count)
 
         if self.resolution is None:  # the data's grid, which the training holds too
             return
@@ -113,12 +113,11 @@ class Pictures(Callback):
         memory, have = memory_at_hand()
         batch = signal.shape[0] * len(names)  # every completion of a draw is kept until the domain draws them
         samples = [pl_module.domain.picture_samples(name, self.num_samples) for name in names]  # as draw takes them
-        on_host = torch.device(pl_module.device).type != "cuda"
 
         def need(resolution: int) -> int:
             points = math.prod(self.grid(pl_module, signal, resolution))
             kept = [kept_bytes(pl_module.spec, points, s) for s in samples]
-            if not on_host:
+            if on_cuda(pl_module.device):
                 return signal.shape[0] * sum(kept)
             whole = [completion_bytes(pl_module.spec, points, s) for s in samples]
             return signal.shape[0] * max((sum(kept[:i]) + whole[i] for i in range(len(samples))), default=0)

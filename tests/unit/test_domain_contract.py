@@ -570,6 +570,53 @@ def test_an_evaluation_s_memory_check_shares_the_machine_among_its_local_ranks(m
     SweepEvaluation(levels=(3,), num_samples=308545).check_memory(node, module)
 
 
+def test_an_evaluation_on_gpus_checks_each_rank_s_own_device(monkeypatch):
+    """On GPUs the evaluation's completions are held in each rank's device memory, and the host keeps per-item
+    scores; but its batch was compared with the host's memory, shared among the local ranks: 4 GPUs of 80 GiB on a
+    host of 100 GiB gave each rank 25 GiB, and a batch each GPU could hold was refused. It is compared with the
+    rank's device, which no other rank shares."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    monkeypatch.setattr(predict, "available_memory", lambda: 100 * 2**30)
+    monkeypatch.setattr(predict, "device_memory", lambda device: 80 * 2**30)
+    module = SimpleNamespace(spec=SPEC, device=torch.device("cuda", 0))
+    node = SimpleNamespace(datamodule=HeightData(batch_size=16), world_size=4, num_devices=4)
+    # 16 signals x 30 queries x (4 bytes x (2 + 3 + 1) + 29 bytes x S): 617092 samples need 8 GiB
+    SweepEvaluation(levels=(3,), num_samples=8 * 617092).check_memory(node, module)  # 64 GiB
+    with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 6788012 at 30 queries of each of 16 signals "
+                                         r"of a batch need at least 88 GiB: more than the 80 GiB of memory free on "
+                                         r"cuda:0 now; at most num_samples 6170929, or a smaller data batch_size$"):
+        SweepEvaluation(levels=(3,), num_samples=11 * 617092).check_memory(node, module)
+    module.device = torch.device("cpu")  # CPU ranks share the host's memory
+    with pytest.raises(ValueError, match=r"more than 25 GiB, the share of each of this machine's 4 processes in "
+                                         r"the 100 GiB of memory available now"):
+        SweepEvaluation(levels=(3,), num_samples=8 * 617092).check_memory(node, module)
+
+
+def test_the_pictures_of_a_gpu_fit_check_the_host_for_what_comes_back(monkeypatch):
+    """On a GPU a picture's completion is made in the GPU's memory (and checked there, by complete), and only its
+    parameters, mean and samples come back to the host; the host was checked for every completion whole, refusing
+    pictures it could hold."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.callbacks import Pictures
+
+    module = SimpleNamespace(spec=SPEC, domain=HeightDomain(), device=torch.device("cuda", 0))
+    trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData())
+    pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100)
+    # kept: 4 bytes x (1 bin x 3 + 1 mean + 3 samples) = 28 a point; 2 examples x 2 contexts x 10,000 points
+    monkeypatch.setattr(predict, "available_memory", lambda: 1_120_000)
+    pictures.on_fit_start(trainer, module)
+    monkeypatch.setattr(predict, "available_memory", lambda: 1_120_000 - 1)
+    with pytest.raises(ValueError, match=r"^Pictures: resolution 100 .* need at least 1.07 MiB: more than the "
+                                         r"1.07 MiB of memory available now; at most resolution 99, or null"):
+        pictures.on_fit_start(trainer, module)
+
+
 def test_an_evaluation_where_no_sample_fits_says_num_samples_0_for_one_signal(monkeypatch):
     """Where the queries fitted without samples and not with one, the line said "at most num_samples 1", which it had
     just refused, and "each of 1 signals"."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
 from pixeltransformer.predict import PredictOptions, one_device
 
@@ -549,3 +550,37 @@ def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
     (v1 / "memory.stat").write_text(f"cache {2**30}\ntotal_cache {5 * 2**30}\ntotal_active_file {2**30}\n"
                                     f"total_inactive_file {3 * 2**30}\ntotal_shmem {2**30}\n")
     assert predict.memory_at_hand() == (4 * 2**30, "the 4 GiB left of this container's 8 GiB memory limit")
+
+
+def test_a_prediction_on_a_gpu_checks_the_host_for_what_comes_back(monkeypatch):
+    """On a GPU the completion is made in the GPU's memory (checked there once the model is loaded, by complete);
+    the host holds what comes back, its parameters, mean and samples. The host was checked for the whole
+    completion: an SDF model's --resolution 128 on a GPU with a host of 6 GiB available was refused. On the CPU the
+    whole completion is held on the host, and checked as before."""
+    import pixeltransformer.predict as predict
+    from pixeltransformer.signal import SignalSpec
+
+    sdf = SignalSpec(**SDF_SPEC)
+    options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=128)
+    monkeypatch.setattr(predict, "available_memory", lambda: 6 * 2**30)
+    # 128^3 points x 4 bytes x (150 bins x 3 + 1 mean + 3 samples) = 3.55 GiB kept; 8.23 GiB whole at least
+    predict.check_resolution(_domain("sdf"), sdf, options, torch.device("cuda", 0))
+    with pytest.raises(ValueError, match=r"^--resolution 128 means 2,097,152 points .* needs at least 8.23 GiB: more "
+                                         r"than the 6 GiB of memory available now; at most --resolution 115$"):
+        predict.check_resolution(_domain("sdf"), sdf, options)
+    with pytest.raises(ValueError, match=r"^--resolution 200 means 8,000,000 points .* needs at least 13.5 GiB: more "
+                                         r"than the 6 GiB of memory available now; at most --resolution 152$"):
+        predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=200),
+                                 torch.device("cuda", 0))
+
+
+def test_the_ranks_of_a_gpu_run_do_not_share_a_device_s_memory(monkeypatch):
+    """Each CUDA rank has a device of its own: the local ranks divide the host's memory, not a GPU's."""
+    import pixeltransformer.predict as predict
+
+    monkeypatch.setattr(predict, "available_memory", lambda: 100 * 2**30)
+    monkeypatch.setattr(predict, "device_memory", lambda device: 80 * 2**30)
+    assert predict.memory_at_hand(torch.device("cuda", 1), ranks=4) == (80 * 2**30,
+                                                                         "the 80 GiB of memory free on cuda:1 now")
+    assert predict.memory_at_hand(ranks=4) == (25 * 2**30, "25 GiB, the share of each of this machine's 4 processes "
+                                                           "in the 100 GiB of memory available now")
