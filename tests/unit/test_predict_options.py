@@ -209,7 +209,7 @@ def test_samples_too_many_for_the_machine_are_refused_naming_num_samples(monkeyp
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
-    # a point: 4 bytes x (2 positions + 32 bins x 3 + 1 value) + 33 bytes a sample's chain (sample_bytes)
+    # a point: 4 bytes x (2 positions + 32 bins x 3 + 1 value) + 29 bytes a sample's chain (sample_bytes)
     monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
     spec = SignalSpec(**DIGITS_SPEC)
     message = ("--num_samples 1000000000 on 64 points (a 8×8 grid) need at least 1.69 TiB: more than the "
