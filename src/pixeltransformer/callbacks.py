@@ -100,9 +100,12 @@ class Pictures(Callback):
         """Refuse a resolution whose completions of signal [B, V, *grid] at the picture contexts ``names`` could not
         be held in the memory available now (a typo, 100000 for 100), before the fit's first step rather than at its
         first validation; the bound is predict's, :func:`~pixeltransformer.predict.completion_bytes`, a lower bound.
-        Each context counts the samples :meth:`draw` takes for it (the domain's ``picture_samples``)."""
-        from .predict import (check_predict_grid, completion_bytes, in_bytes, largest_fitting, memory_at_hand,
-                              point_count)
+        Each context counts the samples :meth:`draw` takes for it (the domain's ``picture_samples``). A draw completes
+        the contexts one at a time and keeps what each leaves (:func:`~pixeltransformer.predict.kept_bytes`) until
+        the domain draws them: the host holds those of the contexts before one and that one's whole completion, or on
+        a GPU, where a completion is made and checked (``check_grid_memory``), only what comes back."""
+        from .predict import (check_predict_grid, completion_bytes, in_bytes, kept_bytes, largest_fitting,
+                              memory_at_hand, on_cuda, point_count)
 
         if self.resolution is None:  # the data's grid, which the training holds too
             return
@@ -113,7 +116,11 @@ class Pictures(Callback):
 
         def need(resolution: int) -> int:
             points = math.prod(self.grid(pl_module, signal, resolution))
-            return signal.shape[0] * sum(completion_bytes(pl_module.spec, points, s) for s in samples)
+            kept = [kept_bytes(pl_module.spec, points, s) for s in samples]
+            if on_cuda(pl_module.device):
+                return signal.shape[0] * sum(kept)
+            whole = [completion_bytes(pl_module.spec, points, s) for s in samples]
+            return signal.shape[0] * max((sum(kept[:i]) + whole[i] for i in range(len(samples))), default=0)
 
         if need(self.resolution) <= memory:
             return

@@ -936,7 +936,7 @@ class PixelTransformerCLI(LightningCLI):
         """Read the user's file (one-line errors before anything is written) and add the writer."""
         cfg = self.config.predict
         options = PredictOptions(**{f.name: cfg.get(f.name) for f in fields(PredictOptions)})
-        item = prediction_item(self.model.domain, self.model.spec, options)
+        item = prediction_item(self.model.domain, self.model.spec, options, self.trainer.strategy.root_device)
         self.datamodule.predict_inputs = PredictionInputs([item])
         self.model.predict_options = options
         self.trainer.callbacks.append(PredictionWriter(options, self.run_dir))

@@ -427,7 +427,8 @@ class SweepEvaluation(Callback):
         memory available now (a typo, 1000000000 samples), before the first batch rather than in torch's allocator;
         the bound is predict's :func:`~pixeltransformer.predict.completion_bytes`, a lower bound. Every rank of a
         distributed test completes its batches at once: the ranks on one machine (the trainer's devices) share its
-        memory."""
+        memory; on a GPU the completion is held in the rank's own device's memory, and the host keeps per-item
+        scores."""
         from .predict import completion_bytes, in_bytes, largest_fitting, local_ranks, memory_at_hand, point_count
 
         spec: SignalSpec = pl_module.spec
@@ -436,7 +437,7 @@ class SweepEvaluation(Callback):
                                                                                 or 1, "batch_size")
         sampled = batch if self.sample_items is None else min(batch, self.sample_items)  # signals a batch samples
         queries = spec.num_points if self.queries == "grid" else int(self.queries)
-        memory, have = memory_at_hand(ranks=local_ranks(trainer))
+        memory, have = memory_at_hand(getattr(pl_module, "device", None), ranks=local_ranks(trainer))
 
         def need(q: int, s: int) -> int:
             return (batch - sampled) * completion_bytes(spec, q, 0) + sampled * completion_bytes(spec, q, s)

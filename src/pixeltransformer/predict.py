@@ -237,9 +237,12 @@ def available_memory() -> int | None:
 
 def container_memory() -> tuple[int, int] | None:
     """The bytes left under the tightest memory limit of this process's control group or one above it (a container's
-    limit: cgroup v2's memory.max less memory.current, v1's memory.limit_in_bytes less memory.usage_in_bytes), and
-    that limit; None where none is set or readable. Inside a container /proc/meminfo reports the host's memory: a
-    completion the host had room for, but not the container, was let through to be killed for memory."""
+    limit: cgroup v2's memory.max less memory.current, v1's memory.limit_in_bytes less memory.usage_in_bytes, plus
+    the page cache of files the kernel drops when a new allocation needs it: memory.stat's active_file and
+    inactive_file, v1's total_ ones), and that limit; None where none is set or readable. Inside a container
+    /proc/meminfo reports the host's memory: a completion the host had room for, but not the container, was let
+    through to be killed for memory. The usage counts the cache of every file read (MemAvailable leaves it out), so
+    without it a container reading its data sat near its limit and every check refused."""
     try:
         lines = OWN_CGROUPS.read_text().splitlines()
     except OSError:
@@ -248,9 +251,10 @@ def container_memory() -> tuple[int, int] | None:
     for line in lines:
         _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
         if controllers == "":  # the unified (v2) hierarchy
-            root, files = CGROUPS, ("memory.max", "memory.current")
+            root, files, cache = CGROUPS, ("memory.max", "memory.current"), ("active_file", "inactive_file")
         elif "memory" in controllers.split(","):
             root, files = CGROUPS / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+            cache = ("total_active_file", "total_inactive_file")  # the group's and its children's, as the usage
         else:
             continue
         folder = root / path.strip().lstrip("/")
@@ -259,9 +263,20 @@ def container_memory() -> tuple[int, int] | None:
                 limit, used = (int((group / name).read_text().strip()) for name in files)
             except (OSError, ValueError):  # no such group here ("max": no limit)
                 continue
-            if tightest is None or limit - used < tightest[0]:
-                tightest = (max(0, limit - used), limit)
+            left = min(limit, max(0, limit - used + file_cache(group / "memory.stat", cache)))
+            if tightest is None or left < tightest[0]:
+                tightest = (left, limit)
     return tightest
+
+
+def file_cache(stat: Path, names: tuple[str, ...]) -> int:
+    """The bytes of a cgroup's memory.stat ``names`` (its file pages, which the kernel drops for a new allocation;
+    shared memory, /dev/shm's, is not among them), 0 where the file is not readable."""
+    try:
+        fields = dict(line.split(None, 1) for line in stat.read_text().splitlines() if line.strip())
+        return sum(int(fields.get(name, 0)) for name in names)
+    except (OSError, ValueError):
+        return 0
 
 
 def device_memory(device: torch.device) -> int:
@@ -286,6 +301,14 @@ def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     return held + max(mean, 4 * points * v + sample_bytes(spec, points, num_samples))
 
 
+def kept_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
+    """The part of :func:`completion_bytes` a finished completion keeps, in bytes: the distribution's parameters
+    [N, NB * (2 + V)], the mean [N, V] and the samples [S, N, V] (float32), what ``Completion.cpu()`` brings back
+    to the host; the rest (the grid positions, the mean's reading, the chains) lives while it is computed."""
+    nb, v = spec.num_bins, spec.val_dims
+    return 4 * points * (nb * (2 + v) + v * (1 + num_samples))
+
+
 def sample_bytes(spec: SignalSpec, queries: int, num_samples: int) -> int:
     """A lower bound on the memory sampling one signal at ``queries`` positions holds at once, in bytes: each chain's
     float32 query positions [S, Q, P], which queries are observed [S, Q] (bool) and their values [S, Q, V], the
@@ -304,14 +327,20 @@ def in_bytes(n: float) -> str:
     return f"{n / 1024 ** i:.3g} {units[i]}"
 
 
+def on_cuda(device: torch.device | str | None) -> bool:
+    """Whether ``device`` is a CUDA device, whose memory a completion there is held in (None: the CPU)."""
+    return device is not None and torch.device(device).type == "cuda"
+
+
 def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[int, str]:
     """The bytes of memory a completion may take, and how a message names them. The checks compare a lower bound of
     what it holds with this, so they refuse only what cannot fit: on a CUDA ``device``, its memory free now
     (:func:`device_memory`); else the memory available now (:func:`available_memory`, or what is left under a
     container's memory limit where that is less: :func:`container_memory`), else where the system does
     not report that this machine's total, else ASSUMED_MEMORY. ``ranks``: the processes of a distributed run on this
-    machine that each hold such a completion at once, which share it: each may take its part."""
-    if device is not None and torch.device(device).type == "cuda":
+    machine that each hold such a completion at once, which share its memory (each may take its part) but not a
+    GPU's: each CUDA rank has its own device."""
+    if on_cuda(device):
         memory, words = device_memory(device), f"the {{}} of memory free on {device} now"
     elif (memory := available_memory()) is not None:
         words = "the {} of memory available now"
@@ -322,7 +351,7 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[
     else:
         memory, words = ASSUMED_MEMORY, "the {} of memory assumed where the system does not report it"
     words = words.format(in_bytes(memory))
-    if ranks > 1:
+    if ranks > 1 and not on_cuda(device):
         memory //= ranks
         words = f"{in_bytes(memory)}, the share of each of this machine's {ranks} processes in {words}"
     return memory, words
@@ -349,28 +378,31 @@ def largest_fitting(limit: int, need: Callable[[int], int], memory: int, low: in
     return lo
 
 
-def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions) -> None:
+def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions,
+                     device: torch.device | None = None) -> None:
     """Refuse a ``--resolution`` whose grid could not be held, in one line, before anything is written: 100000 on a
     3D model means 1e15 points, and the completion failed after the model had loaded, with a traceback ending in
     "DefaultCPUAllocator: can't allocate memory". The options alone do not know the grid: its axes (P of them, or a
     video's T frames with their shorter side scaled) are the domain's ``predict_grid``.
 
     The bound is the memory available now (:func:`memory_at_hand`: what other processes hold is not this one's to
-    take) against :func:`completion_bytes`, a lower bound on what the completion holds, which comes back to the host
-    whatever the device; so only a grid that cannot fit is refused, and a large one that can (an SDF model at 128:
-    2.1 million points, 8.23 GiB at least; the digits model at 256: 56.8 MiB) goes on as before (an SDF model at
-    80 without samples, 2.01 GiB at least, took 3.2 GiB more than at 8). A fixed cap on the points would refuse a
-    large machine's feasible grids or let a small one's fail. A system that does not report its memory is taken to
-    have ``ASSUMED_MEMORY``, more than a workstation's, which still refuses the grids of many terabytes that such a
-    typo means. Where the model's grid would fit and the samples make it too much (``--num_samples 1000000000``,
-    refused before only once the model had loaded, as a ``grid_shape``), the line names ``--num_samples`` and the
-    most that fit."""
+    take) against :func:`completion_bytes`, a lower bound on what the completion holds; on a CUDA ``device`` (the
+    trainer's), where it is made and checked against the GPU's memory (``check_grid_memory``), against
+    :func:`kept_bytes`, what comes back to the host. So only a grid that cannot fit is refused, and a large one that
+    can (an SDF model at 128: 2.1 million points, 8.23 GiB at least; the digits model at 256: 56.8 MiB) goes on as
+    before (an SDF model at 80 without samples, 2.01 GiB at least, took 3.2 GiB more than at 8). A fixed cap on the
+    points would refuse a large machine's feasible grids or let a small one's fail. A system that does not report its
+    memory is taken to have ``ASSUMED_MEMORY``, more than a workstation's, which still refuses the grids of many
+    terabytes that such a typo means. Where the model's grid would fit and the samples make it too much
+    (``--num_samples 1000000000``, refused before only once the model had loaded, as a ``grid_shape``), the line names
+    ``--num_samples`` and the most that fit."""
     memory, have = memory_at_hand()
+    held = kept_bytes if on_cuda(device) else completion_bytes
 
     def needs(resolution: int | None, samples: int = options.num_samples) -> tuple[tuple[int, ...], int, int]:
         grid = tuple(int(g) for g in domain.predict_grid(spec, resolution))
         points = math.prod(grid)
-        return grid, points, completion_bytes(spec, points, samples)
+        return grid, points, held(spec, points, samples)
 
     grid, points, need = needs(options.resolution)
     if need <= memory:
@@ -401,11 +433,13 @@ def check_predict_grid(domain: Domain, spec: SignalSpec, resolution: int | None)
                          f"sizes >= 1, one per position axis (the model's grid is {spec.grid_shape})")
 
 
-def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions) -> dict[str, Any]:
-    """One input to predict: S (ctx_pos [K, P], ctx_val [K, V]) and, with an input file, its signal [V, *grid]."""
+def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions,
+                    device: torch.device | None = None) -> dict[str, Any]:
+    """One input to predict: S (ctx_pos [K, P], ctx_val [K, V]) and, with an input file, its signal [V, *grid];
+    ``device``: the one the completion runs on (the CPU unless given)."""
     options.check()
     check_predict_grid(domain, spec, options.resolution)
-    check_resolution(domain, spec, options)  # the grid and samples the options ask of this domain's model
+    check_resolution(domain, spec, options, device)  # the grid and samples the options ask of this domain's model
     item: dict[str, Any] = {"name": options.name}
     signal = domain.read_input(Path(options.input).expanduser(), spec) if options.input else None  # [V, *grid]
     if signal is not None:

@@ -444,18 +444,19 @@ def test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_f
                                     encoder_layers=1, decoder_layers=1)).eval()
     trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False,
                               datamodule=HeightData())
-    # a point: 4 bytes x (2 positions + 1 bin x 3 + the mean's 1 bin x 4 + 1 value); 2 examples x 2 |S| levels
+    # a point of a completion with 3 samples: 4 bytes x (2 positions + 1 bin x 3) + 4 x 1 mean + 3 chains x 29 =
+    # 111 bytes, of which it keeps 4 x (1 bin x 3 + 1 mean + 3 samples) = 28; 2 examples x (28 + 111) at 2 |S| levels
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100000)
     message = ("Pictures: resolution 100000 means 1e+10 points (a 100000×100000 grid) for each of 4 completions (2 "
-               "examples x 2 contexts), which need at least 4.04 TiB: more than the 8 GiB of memory available now; "
-               "at most resolution 4398, or null (the data's grid)")
+               "examples x 2 contexts), which need at least 2.53 TiB: more than the 8 GiB of memory available now; "
+               "at most resolution 5558, or null (the data's grid)")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         pictures.on_fit_start(trainer, module)
     with pytest.raises(ValueError, match="^Pictures: resolution 100000 means"):
         pictures.on_test_start(trainer, module)
-    Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=4398).on_fit_start(trainer, module)
-    with pytest.raises(ValueError, match="at most resolution 4398, or null"):
-        Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=4399).on_fit_start(trainer, module)
+    Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=5558).on_fit_start(trainer, module)
+    with pytest.raises(ValueError, match="at most resolution 5558, or null"):
+        Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=5559).on_fit_start(trainer, module)
 
 
 def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_runs_before_a_validate(monkeypatch):
@@ -479,8 +480,9 @@ def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_run
     trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False,
                               datamodule=HeightData(), state=SimpleNamespace(fn=TrainerFn.VALIDATING))
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100)
-    # 2 examples, each a completion at |S| = 3 without samples and one at |S| = 5 with 3
-    drawn = 2 * (predict.completion_bytes(SPEC, 100 * 100, 0) + predict.completion_bytes(SPEC, 100 * 100, 3))
+    # 2 examples, each a completion at |S| = 3 without samples, of which the parameters and mean stay, then one at
+    # |S| = 5 with 3
+    drawn = 2 * (predict.kept_bytes(SPEC, 100 * 100, 0) + predict.completion_bytes(SPEC, 100 * 100, 3))
     monkeypatch.setattr(predict, "available_memory", lambda: drawn)
     pictures.on_fit_start(trainer, module)
     pictures.on_validation_start(trainer, module)
@@ -490,6 +492,34 @@ def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_run
         pictures.on_validation_start(trainer, module)  # a `validate` of a checkpoint
     trainer.state.fn = TrainerFn.FITTING
     pictures.on_validation_start(trainer, module)  # a fit's validations: checked once, at its start
+
+
+def test_the_pictures_memory_check_counts_one_completion_s_temporaries_at_a_time(monkeypatch):
+    """The check added up every picture context's whole completion, though a draw makes them one at a time: the
+    grid positions, the mean's reading of the parameters and the sample chains of one are gone before the next
+    starts, and only what a completion keeps (parameters, mean, samples) piles up. With 150 bins at 3 contexts a
+    resolution the machine could draw was refused (on a 150-bin 3D model at 32^3 points, measured 554 MiB at the
+    peak, the check asked 790 MiB)."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.callbacks import Pictures
+
+    spec = SignalSpec(domain="heights", dataset="toy", grid_shape=GRID, val_dims=1, val_range=(-1.0, 1.0),
+                      num_bins=150)
+    module = SimpleNamespace(spec=spec, domain=HeightDomain(), device=torch.device("cpu"))
+    trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData())
+    pictures = Pictures(num_examples=2, levels=(3, 5, 7), num_samples=3, resolution=100)
+    # a point of a completion: 4 bytes x (2 positions + 150 bins x 3) held, 4 x (150 x 4 + 1) for the mean's
+    # reading: 4212 bytes; kept: 4 x (150 x 3 + 1 mean + 3 samples) = 1816. 2 examples x 10,000 points x (2 contexts
+    # kept + one whole) = 156,880,000 bytes (the three whole: 252,720,000)
+    monkeypatch.setattr(predict, "available_memory", lambda: 156_880_000)
+    pictures.on_fit_start(trainer, module)
+    monkeypatch.setattr(predict, "available_memory", lambda: 156_880_000 - 1)
+    with pytest.raises(ValueError, match=r"^Pictures: resolution 100 means 10,000 points \(a 100×100 grid\) for each "
+                                         r"of 6 completions \(2 examples x 3 contexts\), which need at least 150 MiB"
+                                         r": more than the 150 MiB of memory available now; at most resolution 99"):
+        pictures.on_fit_start(trainer, module)
 
 
 def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before_its_first_batch(monkeypatch):
@@ -538,6 +568,53 @@ def test_an_evaluation_s_memory_check_shares_the_machine_among_its_local_ranks(m
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         SweepEvaluation(levels=(3,), num_samples=617092).check_memory(node, module)
     SweepEvaluation(levels=(3,), num_samples=308545).check_memory(node, module)
+
+
+def test_an_evaluation_on_gpus_checks_each_rank_s_own_device(monkeypatch):
+    """On GPUs the evaluation's completions are held in each rank's device memory, and the host keeps per-item
+    scores; but its batch was compared with the host's memory, shared among the local ranks: 4 GPUs of 80 GiB on a
+    host of 100 GiB gave each rank 25 GiB, and a batch each GPU could hold was refused. It is compared with the
+    rank's device, which no other rank shares."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    monkeypatch.setattr(predict, "available_memory", lambda: 100 * 2**30)
+    monkeypatch.setattr(predict, "device_memory", lambda device: 80 * 2**30)
+    module = SimpleNamespace(spec=SPEC, device=torch.device("cuda", 0))
+    node = SimpleNamespace(datamodule=HeightData(batch_size=16), world_size=4, num_devices=4)
+    # 16 signals x 30 queries x (4 bytes x (2 + 3 + 1) + 29 bytes x S): 617092 samples need 8 GiB
+    SweepEvaluation(levels=(3,), num_samples=8 * 617092).check_memory(node, module)  # 64 GiB
+    with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 6788012 at 30 queries of each of 16 signals "
+                                         r"of a batch need at least 88 GiB: more than the 80 GiB of memory free on "
+                                         r"cuda:0 now; at most num_samples 6170929, or a smaller data batch_size$"):
+        SweepEvaluation(levels=(3,), num_samples=11 * 617092).check_memory(node, module)
+    module.device = torch.device("cpu")  # CPU ranks share the host's memory
+    with pytest.raises(ValueError, match=r"more than 25 GiB, the share of each of this machine's 4 processes in "
+                                         r"the 100 GiB of memory available now"):
+        SweepEvaluation(levels=(3,), num_samples=8 * 617092).check_memory(node, module)
+
+
+def test_the_pictures_of_a_gpu_fit_check_the_host_for_what_comes_back(monkeypatch):
+    """On a GPU a picture's completion is made in the GPU's memory (and checked there, by complete), and only its
+    parameters, mean and samples come back to the host; the host was checked for every completion whole, refusing
+    pictures it could hold."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.predict as predict
+    from pixeltransformer.callbacks import Pictures
+
+    module = SimpleNamespace(spec=SPEC, domain=HeightDomain(), device=torch.device("cuda", 0))
+    trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData())
+    pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100)
+    # kept: 4 bytes x (1 bin x 3 + 1 mean + 3 samples) = 28 a point; 2 examples x 2 contexts x 10,000 points
+    monkeypatch.setattr(predict, "available_memory", lambda: 1_120_000)
+    pictures.on_fit_start(trainer, module)
+    monkeypatch.setattr(predict, "available_memory", lambda: 1_120_000 - 1)
+    with pytest.raises(ValueError, match=r"^Pictures: resolution 100 .* need at least 1.07 MiB: more than the "
+                                         r"1.07 MiB of memory available now; at most resolution 99, or null"):
+        pictures.on_fit_start(trainer, module)
 
 
 def test_an_evaluation_where_no_sample_fits_says_num_samples_0_for_one_signal(monkeypatch):

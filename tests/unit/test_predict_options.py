@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
 from pixeltransformer.predict import PredictOptions, one_device
 
@@ -208,7 +209,7 @@ def test_samples_too_many_for_the_machine_are_refused_naming_num_samples(monkeyp
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
-    # a point: 4 bytes x (2 positions + 32 bins x 3 + 1 value) + 33 bytes a sample's chain (sample_bytes)
+    # a point: 4 bytes x (2 positions + 32 bins x 3 + 1 value) + 29 bytes a sample's chain (sample_bytes)
     monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
     spec = SignalSpec(**DIGITS_SPEC)
     message = ("--num_samples 1000000000 on 64 points (a 8×8 grid) need at least 1.69 TiB: more than the "
@@ -509,3 +510,77 @@ def test_a_containers_memory_limit_bounds_the_memory_available(monkeypatch, tmp_
     (v1 / "memory.limit_in_bytes").write_text(f"{8 * 2**30}\n")
     (v1 / "memory.usage_in_bytes").write_text(f"{2 * 2**30}\n")
     assert predict.memory_at_hand() == (6 * 2**30, "the 6 GiB left of this container's 8 GiB memory limit")
+
+
+def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
+    """A container's memory usage (v2 memory.current, v1 memory.usage_in_bytes) counts the cache of every file it
+    read, which the kernel drops when an allocation needs the room (MemAvailable leaves it out): a container that had
+    read its data sat near its limit, and every check refused ("the 12 MiB left of this container's 32 GiB memory
+    limit"), a fit at its first validation's pictures. The file pages of memory.stat (not shared memory, which
+    cannot be dropped) count as left."""
+    import pixeltransformer.predict as predict
+
+    meminfo, own, cgroups = tmp_path / "meminfo", tmp_path / "cgroup", tmp_path / "sys"
+    meminfo.write_text(MEMINFO.format(available=64 * 2**20, swap=0))  # the host's 64 GiB
+    monkeypatch.setattr(predict, "MEMINFO", meminfo)
+    monkeypatch.setattr(predict, "OWN_CGROUPS", own)
+    monkeypatch.setattr(predict, "CGROUPS", cgroups)
+    own.write_text("0::/app\n")
+    group = cgroups / "app"
+    group.mkdir(parents=True)
+    (group / "memory.max").write_text(f"{32 * 2**30}\n")
+    (group / "memory.current").write_text(f"{32 * 2**30 - 12 * 2**20}\n")
+    from pixeltransformer.signal import SignalSpec
+
+    sdf = SignalSpec(**SDF_SPEC)
+    options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=128)  # 8.23 GiB at least
+    (group / "memory.stat").write_text(f"anon {6 * 2**30}\nfile {26 * 2**30}\nactive_file {10 * 2**30}\n"
+                                       f"inactive_file {14 * 2**30}\nshmem {2 * 2**30}\n")
+    assert predict.memory_at_hand() == (24 * 2**30 + 12 * 2**20,
+                                        "the 24 GiB left of this container's 32 GiB memory limit")
+    predict.check_resolution(_domain("sdf"), sdf, options)
+    (group / "memory.stat").write_text(f"anon {32 * 2**30}\n")  # nothing to drop: the usage is what is held
+    with pytest.raises(ValueError, match=r"more than the 12 MiB left of this container's 32 GiB memory limit"):
+        predict.check_resolution(_domain("sdf"), sdf, options)
+    own.write_text("4:memory:/docker/x\n0::/\n")  # cgroup v1
+    v1 = cgroups / "memory" / "docker" / "x"
+    v1.mkdir(parents=True)
+    (v1 / "memory.limit_in_bytes").write_text(f"{8 * 2**30}\n")
+    (v1 / "memory.usage_in_bytes").write_text(f"{8 * 2**30}\n")
+    (v1 / "memory.stat").write_text(f"cache {2**30}\ntotal_cache {5 * 2**30}\ntotal_active_file {2**30}\n"
+                                    f"total_inactive_file {3 * 2**30}\ntotal_shmem {2**30}\n")
+    assert predict.memory_at_hand() == (4 * 2**30, "the 4 GiB left of this container's 8 GiB memory limit")
+
+
+def test_a_prediction_on_a_gpu_checks_the_host_for_what_comes_back(monkeypatch):
+    """On a GPU the completion is made in the GPU's memory (checked there once the model is loaded, by complete);
+    the host holds what comes back, its parameters, mean and samples. The host was checked for the whole
+    completion: an SDF model's --resolution 128 on a GPU with a host of 6 GiB available was refused. On the CPU the
+    whole completion is held on the host, and checked as before."""
+    import pixeltransformer.predict as predict
+    from pixeltransformer.signal import SignalSpec
+
+    sdf = SignalSpec(**SDF_SPEC)
+    options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=128)
+    monkeypatch.setattr(predict, "available_memory", lambda: 6 * 2**30)
+    # 128^3 points x 4 bytes x (150 bins x 3 + 1 mean + 3 samples) = 3.55 GiB kept; 8.23 GiB whole at least
+    predict.check_resolution(_domain("sdf"), sdf, options, torch.device("cuda", 0))
+    with pytest.raises(ValueError, match=r"^--resolution 128 means 2,097,152 points .* needs at least 8.23 GiB: more "
+                                         r"than the 6 GiB of memory available now; at most --resolution 115$"):
+        predict.check_resolution(_domain("sdf"), sdf, options)
+    with pytest.raises(ValueError, match=r"^--resolution 200 means 8,000,000 points .* needs at least 13.5 GiB: more "
+                                         r"than the 6 GiB of memory available now; at most --resolution 152$"):
+        predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=200),
+                                 torch.device("cuda", 0))
+
+
+def test_the_ranks_of_a_gpu_run_do_not_share_a_device_s_memory(monkeypatch):
+    """Each CUDA rank has a device of its own: the local ranks divide the host's memory, not a GPU's."""
+    import pixeltransformer.predict as predict
+
+    monkeypatch.setattr(predict, "available_memory", lambda: 100 * 2**30)
+    monkeypatch.setattr(predict, "device_memory", lambda device: 80 * 2**30)
+    assert predict.memory_at_hand(torch.device("cuda", 1), ranks=4) == (80 * 2**30,
+                                                                         "the 80 GiB of memory free on cuda:1 now")
+    assert predict.memory_at_hand(ranks=4) == (25 * 2**30, "25 GiB, the share of each of this machine's 4 processes "
+                                                           "in the 100 GiB of memory available now")
