@@ -40,13 +40,14 @@ from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conv
 from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
+from .layout import CONFIGS
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
                      checkpoint_error, every_point_sets, source_name)
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, REPO_CONFIGS, SUBCOMMANDS, absolute_paths, check_command_line, check_fit_length,
+from .runs import (COMMAND_FILE, SUBCOMMANDS, absolute_paths, check_command_line, check_fit_length,
                    check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
                    check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
                    config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
@@ -55,7 +56,7 @@ from .runs import (COMMAND_FILE, REPO_CONFIGS, SUBCOMMANDS, absolute_paths, chec
                    run_config_setting, run_group, shown_path, size_config_options, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
-BASE_CONFIG = REPO_CONFIGS / "trainer" / "default.yaml"
+BASE_CONFIG = CONFIGS / "trainer" / "default.yaml"
 
 RUN_DIR_ENV = "PIXELTRANSFORMER_RUN_DIR"  # shared with DDP ranks, which re-run this command
 WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
@@ -70,9 +71,9 @@ def own_data(saved: dict, given: dict | None = None) -> str | None:
     choose (the domain given is not named again: "DATA=file on curves.npy", "without DATA=" for the domain's default
     data), None where only other options differ."""
     domain, dataset = saved.get("domain"), saved.get("dataset")
-    if not (REPO_CONFIGS / f"{domain}.yaml").is_file():
+    if not (CONFIGS / f"{domain}.yaml").is_file():
         return f"{domain}/{dataset}"
-    named = [dataset] if dataset and (REPO_CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else []
+    named = [dataset] if dataset and (CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else []
     overlays = " or ".join(f"DATA={name}" for name in named or dataset_overlays(str(domain), str(dataset)))
     source = (saved.get("extra") or {}).get("source")
     on = f" on {source}" if source and source != dataset else ""
@@ -82,7 +83,7 @@ def own_data(saved: dict, given: dict | None = None) -> str | None:
         return source if on and source != (given.get("extra") or {}).get("source") else None
     if overlays:
         return f"{overlays}{on}"
-    if dataset == config_dataset(REPO_CONFIGS / f"{domain}.yaml"):
+    if dataset == config_dataset(CONFIGS / f"{domain}.yaml"):
         return "without DATA="
     return f"--data.init_args.dataset={dataset}{on}"
 
@@ -100,7 +101,7 @@ def data_hint(saved: dict, predict: bool = False, given: dict | None = None) -> 
     bins are the checkpoint's, whatever the data config)."""
     if not saved.get("domain"):
         return ""
-    if not (REPO_CONFIGS / f"{saved['domain']}.yaml").is_file():  # a domain of the user's own: make knows no DOMAIN=
+    if not (CONFIGS / f"{saved['domain']}.yaml").is_file():  # a domain of the user's own: make knows no DOMAIN=
         return " (use the config.yaml of its run folder)"
     if predict:
         return f" (use its domain: DOMAIN={saved['domain']})"

@@ -19,8 +19,9 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
-from .errors import CHECKOUT, counted, warn_rank_zero
+from .errors import counted, warn_rank_zero
 from .files import cache_key, env_folder
+from .layout import CHECKOUT
 from .signal import SignalSpec
 
 SPLITS = ("train", "val", "test")

@@ -17,6 +17,8 @@ import warnings
 from pathlib import Path
 from typing import NoReturn
 
+from .layout import PROJECT_CODE
+
 DEBUG_ENV = "PIXELTRANSFORMER_DEBUG"
 # errors that describe the user's input (files, values, checkpoints); anything else is a bug and keeps its traceback
 INPUT_ERRORS = (ValueError, OSError, FloatingPointError)
@@ -190,19 +192,6 @@ def warn_rank_zero(note: str, stacklevel: int = 1) -> None:
     rank_zero = sys.modules.get("lightning_utilities.core.rank_zero")  # imported with Lightning; never imported here
     if rank_zero is None or getattr(rank_zero.rank_zero_only, "rank", 0) == 0:
         warnings.warn(note, stacklevel=stacklevel + 1)
-
-
-def checkout(package: Path) -> Path | None:
-    """The repository the core package folder ``package`` lies in (<repository>/src/pixeltransformer, beside its
-    configs/, domains/ and data/); None where the project is installed from a wheel: pixeltransformer/ and domains/
-    side by side (in site-packages), the shipped configs in pixeltransformer/configs/."""
-    root = package.parents[1]
-    return root if package.parent.name == "src" and (root / "configs").is_dir() else None
-
-
-PACKAGE = Path(__file__).resolve().parent
-CHECKOUT = checkout(PACKAGE)
-PROJECT_CODE = (PACKAGE, (CHECKOUT or PACKAGE.parent) / "domains")
 
 
 def _library_file(filename: str) -> bool:

@@ -27,7 +27,7 @@ from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
-from .errors import counted, first_line
+from .errors import counted, first_line, in_number
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
                         check_weights, complete, grid_sizes, mean_field, predict_params, sample)
@@ -110,6 +110,21 @@ def ending_epochs(trainer: Any, total_steps: int | float) -> int | None:
     return epochs if not isinstance(max_steps, int) or max_steps < 0 or max_steps > total_steps else None
 
 
+def epochs_validate(start: int, end: int, per_epoch: int, every: int, batch: int) -> bool:
+    """Whether a fit of the training batches ``start`` to ``end`` (counted from the first epoch's first) validates
+    with check_val_every_n_epoch=``every``: Lightning validates inside every ``every``-th epoch after each multiple
+    of ``batch`` (its val_check_batch) among the epoch's batches, so an epoch the fit stops in part-way validates
+    only where the batches it trains reach one (an interval of 1.0 validates at the epoch's end alone)."""
+    first, final = start // per_epoch, (end - 1) // per_epoch  # the epochs it trains in, from 0
+
+    def reached(epoch: int, lo: int, hi: int) -> bool:  # batches lo to hi of the epoch
+        return (epoch + 1) % every == 0 and hi // batch > lo // batch
+
+    return (reached(first, start - first * per_epoch, min(end - first * per_epoch, per_epoch))
+            or (final > first and reached(final, 0, end - final * per_epoch))
+            or final // every > (first + 1) // every)  # a whole epoch between them that validates
+
+
 def no_validation_note(trainer: Any) -> str | None:
     """The line saying that a fit of steps never reaches its trainer.val_check_interval (a 10-step try of a config
     that validates every 200), or its check_val_every_n_epoch (a 1-epoch fit that validates every 2): no val/nll,
@@ -131,19 +146,24 @@ def no_validation_note(trainer: Any) -> str | None:
     (end, last), start = min(limits), trainer.global_step * accumulate
     if end <= start:
         return None
+    option, value, trained = "val_check_interval", f"{interval} training batches", f"{end - start}"
+    remedy = f"val_check_interval={end - start} or fewer"
     if every is None:
         if end // interval > start // interval:  # a multiple of the interval among the batches it trains
             return None
-        option, trained, remedy = "val_check_interval", f"{end - start}", f"val_check_interval={end - start} or fewer"
     else:
-        if not isinstance(every, int) or per_epoch is None:
+        if not isinstance(every, int) or type(interval) not in (int, float) or per_epoch is None:
+            return None  # an interval of time ("00:00:10:00") validates when the time is up
+        # Lightning's trainer.val_check_batch: it validates after each multiple of it among an epoch's batches
+        batch = interval if type(interval) is int else max(1, int(per_epoch * interval))
+        if epochs_validate(start, end, per_epoch, every, batch):
             return None
-        first, final = start // per_epoch, (end - 1) // per_epoch  # the epochs it trains in, from 0
-        if (final + 1) // every > first // every:  # an epoch among them that validates (epoch + 1: a multiple)
-            return None
-        option, trained, remedy = "check_val_every_n_epoch", counted(final - first + 1, "epoch"), \
-            "check_val_every_n_epoch=1"
-    value = every if every is not None else f"{interval} training batches"
+        if every > 1 and epochs_validate(start, end, per_epoch, 1, batch):
+            epochs = (end - start) / per_epoch
+            option, value, trained, remedy = "check_val_every_n_epoch", every, \
+                f"{epochs:g} {in_number(epochs, 'epoch')}", "check_val_every_n_epoch=1"
+        elif type(interval) is not int:  # within one epoch, short of its first validation (1.0: the epoch's end)
+            value = f"{interval} of an epoch ({batch} training batches)"
     return (f"trainer.{option}={value} is more than this fit's {trained} (steps {trainer.global_step} to {last}): it "
             f"never validates, so it logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt "
             f"only); give --trainer.{remedy} to validate")

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import moved_option
-from .errors import CHECKOUT, PACKAGE, counted, import_failure
+from .errors import counted, import_failure
 from .files import nearest_existing
+from .layout import CONFIGS
 from .loading import load_checkpoint
 
-REPO_CONFIGS = (CHECKOUT or PACKAGE) / "configs"  # the built-in domains' configs (a wheel ships them)
 COMMAND_FILE = "command.txt"  # in a run folder: the command line of each fit of the run, as given (cli.RunConfig)
 
 
@@ -80,7 +80,7 @@ def check_own_name(cls: Any) -> None:
     name = getattr(cls, "name", "")
     if not isinstance(name, str) or not name or named_by is None:
         return
-    if (REPO_CONFIGS / f"{name}.yaml").is_file() and not named_by.__module__.startswith(f"domains.{name}."):
+    if (CONFIGS / f"{name}.yaml").is_file() and not named_by.__module__.startswith(f"domains.{name}."):
         raise ValueError(f"{named_by.__module__}.{named_by.__qualname__}: the domain name {name!r} is a built-in "
                          f"domain's (configs/{name}.yaml): give yours a name of its own")
 
@@ -462,9 +462,9 @@ def check_config_path(config: str) -> None:
         pass
     where = "" if path.is_absolute() else f" in {Path.cwd()} (the folder the command runs in)"
     # a shipped config given from outside the repository, or without its domain's folder (configs/gp_rbf.yaml)
-    shipped = REPO_CONFIGS.parent / path
+    shipped = CONFIGS.parent / path
     same_name = ([shipped] if not path.is_absolute() and shipped.is_file()
-                 else [p for p in sorted(REPO_CONFIGS.rglob("*.yaml")) if p.name == path.name])
+                 else [p for p in sorted(CONFIGS.rglob("*.yaml")) if p.name == path.name])
     meant = " or ".join(map(shown_path, same_name))
     raise FileNotFoundError(f"--config {config}: no such file{where}: give the path of a YAML config file"
                             + (f"; did you mean {meant}?" if meant else ""))
@@ -485,7 +485,7 @@ def parse_error_key(line: str) -> str | None:
 def size_config_options(argv: list[str]) -> dict[str, str]:
     """The model options (dotted, "model.net.width") that the size configs of a command line set
     (configs/model/<size>.yaml, given with --config), each with the last of them that sets it."""
-    sizes = (REPO_CONFIGS / "model").resolve()
+    sizes = (CONFIGS / "model").resolve()
     found: dict[str, str] = {}
     for config in given_configs(argv):
         if Path(config).expanduser().resolve().parent == sizes and isinstance(top := _config_top(config), dict):
@@ -1194,7 +1194,7 @@ def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
 def dataset_overlays(domain: str, dataset: str) -> list[str]:
     """The names of the dataset overlays configs/<domain>/<name>.yaml whose data is ``dataset`` (their
     data.init_args.dataset: configs/video/beach.yaml's is "npz"), sorted."""
-    return [path.stem for path in sorted((REPO_CONFIGS / domain).glob("*.yaml")) if config_dataset(path) == dataset]
+    return [path.stem for path in sorted((CONFIGS / domain).glob("*.yaml")) if config_dataset(path) == dataset]
 
 
 def config_dataset(path: Path) -> Any:
@@ -1300,8 +1300,8 @@ def check_config_given(argv: list[str]) -> None:
     if run_config is not None and run_config.is_file():
         give = f"--config {run_config}, the checkpoint's run's"
     else:
-        domains = [p.stem for p in sorted(REPO_CONFIGS.glob("*.yaml"))]
-        shipped = shown_path(REPO_CONFIGS)
+        domains = [p.stem for p in sorted(CONFIGS.glob("*.yaml"))]
+        shipped = shown_path(CONFIGS)
         give = (f"--config {shipped}/<domain>.yaml (<domain>: {', '.join(domains[:-1])} or {domains[-1]})"
                 if domains else "--config <the path of a domain's config>")  # a package built without its configs
     before = f" before --config {configs[0]}" if configs else ""  # a model size or trainer config alone

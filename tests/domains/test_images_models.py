@@ -261,8 +261,8 @@ def test_make_classifier_refuses_a_cache_it_cannot_write_before_training(tmp_pat
     assert exit_info.value.code == 2 and err.count("\n") == 1
     name = re.escape(f"classifier_{pretrained.dataset_key(ImageDataModule('digits'))}_1x8x8_e1-") + "[0-9a-f]{8}"
     assert re.fullmatch(rf"error: cannot cache {name}\.pt in {re.escape(str(blocked / 'nets'))} "
-                        rf"\({re.escape(str(blocked))} is a file, not a folder\): it is trained at every evaluation "
-                        r"until \$PIXELTRANSFORMER_CACHE \(or cache_dir\) names a folder this user can write\n", err), err
+                        rf"\({re.escape(str(blocked))} is a file, not a folder\): it is trained at every evaluation; "
+                        r"set \$PIXELTRANSFORMER_CACHE \(or cache_dir\) to a folder this user can write\n", err), err
 
 
 def test_cached_weights_that_do_not_fit_the_network_are_retrained(tmp_path):

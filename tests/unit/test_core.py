@@ -1445,11 +1445,22 @@ def test_a_fit_without_a_step_count_holds_lr_after_its_warmup(poly_spec, capsys)
      "val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
      "--trainer.check_val_every_n_epoch=1 to validate"),
     (dict(max_steps=10, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=2), None),  # epoch 2
-    (dict(max_steps=12, global_step=8, check_val_every_n_epoch=2, num_training_batches=4), "trainer."
+    (dict(max_steps=12, global_step=8, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=1.0),
+     "trainer."
      "check_val_every_n_epoch=2 is more than this fit's 1 epoch (steps 8 to 12): it never validates, so it logs no "
      "val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
      "--trainer.check_val_every_n_epoch=1 to validate"),  # a resume inside the third epoch, which does not validate
     (dict(max_steps=4, check_val_every_n_epoch=2, num_training_batches=4, limit_val_batches=0), None),
+    # an interval of a whole epoch validates at the epoch's end, which a fit of 1.5 epochs never reaches: said nothing
+    (dict(max_steps=6, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=1.0), "trainer."
+     "check_val_every_n_epoch=2 is more than this fit's 1.5 epochs (steps 0 to 6): it never validates, so it logs no "
+     "val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
+     "--trainer.check_val_every_n_epoch=1 to validate"),
+    (dict(max_steps=6, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=0.5), None),  # batch 2
+    (dict(max_steps=2, check_val_every_n_epoch=1, num_training_batches=4, val_check_interval=1.0), "trainer."
+     "val_check_interval=1.0 of an epoch (4 training batches) is more than this fit's 2 (steps 0 to 2): it never "
+     "validates, so it logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
+     "--trainer.val_check_interval=2 or fewer to validate"),  # Lightning's defaults, half an epoch: said nothing
     (dict(max_steps=10, global_step=10), None),  # a resume that trains nothing says so itself
 ])
 def test_a_fit_shorter_than_its_validation_interval_says_it_never_validates(poly_spec, capsys, trainer, note):

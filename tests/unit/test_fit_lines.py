@@ -250,8 +250,10 @@ def test_a_fit_that_kept_a_best_checkpoint_but_not_last_ckpt_says_what_to_do(tmp
 @pytest.mark.parametrize("code", ["ENOSPC", "EROFS", "EFBIG"])
 def test_an_evaluation_that_cannot_write_says_what_to_do_by_the_cause(tmp_path, code):
     """A full disk during a validate said "evaluate a copy of the run folder on a disk you can write", the advice
-    for a read-only run folder: it says to free some space on the disk of the file named (for a file-size limit, to
-    raise it)."""
+    for a read-only run folder: it says to free some space on the disk of the file named. A file too large to write
+    (EFBIG) was put down to this process's limit alone, "(ulimit -f): raise that limit and evaluate again": a file
+    system's own largest file (4 GiB on FAT32) gives the same error, and no limit raised lets it through. The line
+    names both causes, and what to do for each."""
     import errno
 
     from pixeltransformer.cli import PixelTransformerCLI
@@ -265,23 +267,6 @@ def test_an_evaluation_that_cannot_write_says_what_to_do_by_the_cause(tmp_path, 
                           "EFBIG": "; a file there would pass the largest file this process may write (ulimit -f) "
                                    "or its file system holds (4 GiB on FAT32): raise that limit, or evaluate a copy of "
                                    "the run folder on another disk"}[code])
-
-
-def test_a_file_size_limit_is_told_apart_from_a_file_system_s_own():
-    """A file too large to write (EFBIG) was put down to this process's limit alone, "(ulimit -f): raise that limit
-    and evaluate again": a file system's own largest file (4 GiB on FAT32) gives the same error, and no limit raised
-    lets it through. The line names both causes, and what to do for each."""
-    import errno
-
-    from pixeltransformer.cli import PixelTransformerCLI
-
-    err = OSError(errno.EFBIG, "File too large", "/media/stick/r/eval/metrics.json")
-    cli = SimpleNamespace(run_dir=Path("/media/stick/r"), trainer=SimpleNamespace(checkpoint_callback=None,
-                                                                                  callbacks=[]))
-    assert PixelTransformerCLI._write_failure(cli, err, "test", None) == (
-        "cannot write into /media/stick/r (File too large: /media/stick/r/eval/metrics.json); a file there would pass "
-        "the largest file this process may write (ulimit -f) or its file system holds (4 GiB on FAT32): raise that "
-        "limit, or evaluate a copy of the run folder on another disk")
 
 
 def test_an_evaluation_replacing_its_folder_says_why_it_could_not_write_and_what_to_do(tmp_path):

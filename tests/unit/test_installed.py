@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer import datamodule, errors, runs
+from pixeltransformer import datamodule, errors, layout, runs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,10 +23,30 @@ def wheel_tree(root: Path) -> Path:
 
 
 def test_a_clone_and_an_installed_wheel_find_their_own_folders(tmp_path):
-    assert errors.checkout(REPO / "src" / "pixeltransformer") == REPO
-    assert errors.checkout(wheel_tree(tmp_path)) is None  # no repository: the configs shipped in the package
-    assert errors.CHECKOUT == REPO and runs.REPO_CONFIGS == REPO / "configs"  # these tests run from the clone
-    assert errors.PROJECT_CODE == (REPO / "src" / "pixeltransformer", REPO / "domains")
+    assert layout.checkout(REPO / "src" / "pixeltransformer") == REPO
+    assert layout.checkout(wheel_tree(tmp_path)) is None  # no repository: the configs shipped in the package
+    assert layout.CHECKOUT == REPO and layout.CONFIGS == REPO / "configs"  # these tests run from the clone
+    assert layout.PROJECT_CODE == (REPO / "src" / "pixeltransformer", REPO / "domains")
+
+
+def test_a_package_installed_into_a_src_folder_beside_configs_reads_its_own_configs(tmp_path):
+    """A package installed into a folder named src (pip install --target src .) beside a configs/ was taken for a
+    clone's src/pixeltransformer: it read that configs/ and domains/, not the configs shipped in the package."""
+    (tmp_path / "work" / "configs").mkdir(parents=True)
+    target = wheel_tree(tmp_path).parent.rename(tmp_path / "work" / "src")  # site-packages/ as work/src/
+    assert layout.checkout(target / "pixeltransformer") is None
+
+
+def test_where_the_project_lives_is_read_without_a_library():
+    """errors reads layout at every start-up (python -m pixeltransformer checks a command line before Lightning is
+    imported): layout imports the standard library alone, as errors does."""
+    import ast
+
+    tree = ast.parse((REPO / "src" / "pixeltransformer" / "layout.py").read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported - {"__future__"} <= sys.stdlib_module_names
 
 
 def test_an_installed_package_reads_data_from_the_working_folder(tmp_path, monkeypatch):
@@ -43,7 +63,7 @@ def test_an_installed_package_reads_data_from_the_working_folder(tmp_path, monke
 
 def test_a_command_without_a_config_names_one_where_no_configs_are_shipped(tmp_path, monkeypatch):
     """A package without configs/ (built without its package data) ended in an IndexError's traceback."""
-    monkeypatch.setattr(runs, "REPO_CONFIGS", tmp_path / "configs")
+    monkeypatch.setattr(runs, "CONFIGS", tmp_path / "configs")
     with pytest.raises(ValueError, match=r"^fit needs a config that names the data and the model's domain: give "
                                          r"--config <the path of a domain's config>$"):
         runs.check_config_given(["fit", "--trainer.max_steps", "2"])

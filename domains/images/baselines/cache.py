@@ -100,8 +100,8 @@ def load_or_train(path: Path, config: dict[str, Any], model: nn.Module, data_fn:
             warnings.warn(f"{found}: cached weights do not fit the network ({first_line(err)}); retraining",
                           stacklevel=2)
     try:  # said before minutes of training, not after them
-        check_cache_folder(path.parent, f"cache {path.name} in {path.parent}", "it is trained at every evaluation "
-                           "until $PIXELTRANSFORMER_CACHE (or cache_dir) names a folder this user can write")
+        check_cache_folder(path.parent, f"cache {path.name} in {path.parent}",
+                           f"it is trained at every evaluation; {NETWORK_HINT}")
         cached = True
     except CacheWriteError as err:
         warnings.warn(str(err), NotCachedWarning, stacklevel=2)
