@@ -153,8 +153,8 @@ class ImageEvaluation(SweepEvaluation):
         # Lightning tests under inference mode; the helpers may need training here, and the VAE baseline
         # back-propagates into its latents, so they are built as ordinary tensors.
         self.classifier_left_out = None
-        if self.use_classifier and self.classifier is None:
-            self.classifier_left_out = too_few_to_judge(dm.split_pixels("train")[1], dm.num_classes)
+        if self.use_classifier and self.classifier is None and dm.num_classes is not None:
+            self.classifier_left_out = too_few_to_judge(dm.build_split("train").labels, dm.num_classes)  # [N]
             if self.classifier_left_out and trainer.is_global_zero:
                 print(f"[pixeltransformer] ImageEvaluation: no classifier accuracy (acc_*): {self.classifier_left_out}",
                       flush=True)

@@ -520,11 +520,15 @@ class SDFDataModule(SignalDataModule):
         used = {n for n, w in weights.items() if w > 0} | {self.eval_source}
         return [n for n in SOURCES if n in used and n in ROOT_OPTIONS]
 
+    def _mixture_names(self) -> list[str]:
+        """The sources the mixture trains on (a weight above 0), in SOURCES order: its MixtureDataset's sources'."""
+        return [n for n in SOURCES if self.mixture.get(n, 0) > 0]
+
     def _mixture(self, split: str) -> Dataset:
         roots = {"meshes": self.mesh_root, "voxels": self.voxel_root, "procedural": None}
         if split != "train":
             return self._source(self.eval_source, split, roots[self.eval_source])
-        names = [n for n in SOURCES if self.mixture.get(n, 0) > 0]
+        names = self._mixture_names()
         parts = [self._source(n, "train", roots[n], everything=n != self.eval_source) for n in names]
         for name, part in zip(names, parts):
             if len(part) == 0 and name == self.eval_source:  # val and test took every shape it holds
@@ -549,8 +553,7 @@ class SDFDataModule(SignalDataModule):
         ds = self.dataset(split)
         if not (self.mixture and split == "train"):
             return super().split_items(split)
-        names = [n for n in SOURCES if self.mixture.get(n, 0) > 0]  # _mixture's sources, in its order
-        sources = ", ".join(f"{len(part)} {name}" for name, part in zip(names, ds.sources))
+        sources = ", ".join(f"{len(part)} {name}" for name, part in zip(self._mixture_names(), ds.sources))
         return f"{counted(len(ds), 'shape')} an epoch, drawn from {sources}"
 
     def empty_split_cause(self, split: str) -> str:

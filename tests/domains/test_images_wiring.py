@@ -322,7 +322,7 @@ def test_the_helper_networks_train_with_progress_as_the_trainer_shows_it(monkeyp
         monkeypatch.setattr(pretrained, f"load_{name}", lambda *args, name=name, progress=True: asked.setdefault(
             name, progress))
     dm = SimpleNamespace(image_size=8, num_classes=10, split_arrays=None,
-                         split_pixels=lambda split: (None, torch.arange(100) % 10))  # 10 of each digit
+                         build_split=lambda split: SimpleNamespace(labels=torch.arange(100) % 10))  # 10 of each digit
     trainer = SimpleNamespace(datamodule=dm, world_size=1, progress_bar_callback=bar)
     ImageEvaluation(levels=(4,)).on_test_start(trainer, SimpleNamespace(device="cpu"))
     assert asked == {"classifier": bar is not None, "vae": bar is not None}

@@ -525,3 +525,5 @@ def test_setup_counts_a_files_curves_and_generated_functions(tmp_path, capsys):
     """The [data] line names what a split holds: a file's curves, or functions generated."""
     file_module(write_npz(tmp_path / "c.npz", sines(40)), batch_size=8).setup("fit")
     assert capsys.readouterr().out.splitlines() == ["[data] train 32 curves; val 4 curves"]
+    PolynomialDataModule(train_size=64, val_size=8, batch_size=8).setup("fit")
+    assert capsys.readouterr().out.splitlines() == ["[data] train 64 functions; val 8 functions"]
