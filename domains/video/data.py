@@ -25,6 +25,7 @@ from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule,
                                          splits_hint, splits_with_train_of)
 from pixeltransformer.errors import counted, transparent_mask
 from pixeltransformer.files import cache_root
+from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -442,7 +443,7 @@ def load_user_video(
                                    f"{VIDEO_INPUTS}") from None
     if len(frames) == 1 and span > 1:
         raise ValueError(f"{path}: a still image (one frame), not a video{f', and {not_strip}' if not_strip else ''}; "
-                         f"give {VIDEO_INPUTS}, or complete a picture with DOMAIN=images")
+                         f"give {VIDEO_INPUTS}, or complete a picture with {data_words('images')}")
     if len(frames) < start + span:
         apart = f" {frame_step} apart" if frame_step > 1 else ""
         where, earlier = (f" from frame {start}", ", or an earlier start") if start else ("", "")

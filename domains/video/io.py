@@ -32,6 +32,7 @@ from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.errors import counted, first_line, warn_rank_zero
 from pixeltransformer.files import atomic_write, data_files
+from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".webp")
@@ -608,7 +609,7 @@ def read_video_folder(
     """
     if Path(root).suffix.lower() == ".npz":
         raise ValueError(f"{root} is an .npz of clips, not a video or a folder of videos: read it with "
-                         "--data.init_args.dataset=npz (as DATA=beach does)")
+                         f"--data.init_args.dataset=npz (as {data_words('video', 'beach')} does)")
     files = list_video_files(root)
     if not files:
         raise FileNotFoundError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) or strips of frames "
@@ -671,7 +672,8 @@ def read_video_npz(path: str | Path, key: str = "videos") -> np.ndarray:
     """Clips stored as ``videos`` [N, T, H, W, 3] uint8 in an .npz -> that array."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"{path} is a folder: this dataset reads one .npz of clips (a folder of videos: DATA=folder)")
+        raise ValueError(f"{path} is a folder: this dataset reads one .npz of clips (a folder of videos: "
+                         f"{data_words('video', 'folder')})")
     if not path.is_file():
         raise FileNotFoundError(f"video npz not found: {path}")
     files, arrays = read_npz(path, (key,))

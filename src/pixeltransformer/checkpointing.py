@@ -33,6 +33,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
+from .layout import next_command
 from .media import log_summary
 
 BEST_FILENAME = "best-step{step:06d}"  # the best checkpoint's name (ModelCheckpoint's filename template)
@@ -122,8 +123,8 @@ class RunCheckpoint(ModelCheckpoint):
             self._stopped = f"[run] {why}: stopped at step {step}; nothing saved (checkpoint.save_last=false)"
         elif last.parent.name == "checkpoints":  # a run folder's: --resume takes the folder
             run = shlex.quote(str(last.parent.parent))  # a shell word: the command runs as printed
-            self._stopped = (f"[run] {why}: stopped at step {step} and saved {last}: continue with --resume {run} "
-                             f"(make train RESUME={run})")
+            self._stopped = (f"[run] {why}: stopped at step {step} and saved {last}: continue with --resume {run}"
+                             + next_command(f" (make train RESUME={run})"))
         else:
             self._stopped = f"[run] {why}: stopped at step {step} and saved {last}"
         # after SIGTERM the status a shell gives a process the signal ended (Lightning's own SIGTERM exits 0, so that

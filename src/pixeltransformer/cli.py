@@ -40,7 +40,7 @@ from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conv
 from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
-from .layout import CONFIGS
+from .layout import CONFIGS, data_words, next_command
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
                      checkpoint_error, every_point_sets, source_name)
@@ -73,18 +73,19 @@ def own_data(saved: dict, given: dict | None = None) -> str | None:
     domain, dataset = saved.get("domain"), saved.get("dataset")
     if not (CONFIGS / f"{domain}.yaml").is_file():
         return f"{domain}/{dataset}"
-    named = [dataset] if dataset and (CONFIGS / str(domain) / f"{dataset}.yaml").is_file() else []
-    overlays = " or ".join(f"DATA={name}" for name in named or dataset_overlays(str(domain), str(dataset)))
+    named = ([dataset] if dataset and (CONFIGS / str(domain) / f"{dataset}.yaml").is_file()
+             else dataset_overlays(str(domain), str(dataset)))
+    overlays = " or ".join(data_words(str(domain), name) for name in named)
     source = (saved.get("extra") or {}).get("source")
     on = f" on {source}" if source and source != dataset else ""
     if given is None or given.get("domain") != domain:
-        return f"DOMAIN={domain}{f' {overlays}' if overlays else ''}{on}"
+        return f"{data_words(str(domain))}{f' {overlays}' if overlays else ''}{on}"
     if dataset == given.get("dataset"):  # the dataset given too: its file or folder, if another
         return source if on and source != (given.get("extra") or {}).get("source") else None
     if overlays:
         return f"{overlays}{on}"
     if dataset == config_dataset(CONFIGS / f"{domain}.yaml"):
-        return "without DATA="
+        return next_command("without DATA=", "without a dataset overlay")
     return f"--data.init_args.dataset={dataset}{on}"
 
 
@@ -104,7 +105,7 @@ def data_hint(saved: dict, predict: bool = False, given: dict | None = None) -> 
     if not (CONFIGS / f"{saved['domain']}.yaml").is_file():  # a domain of the user's own: make knows no DOMAIN=
         return " (use the config.yaml of its run folder)"
     if predict:
-        return f" (use its domain: DOMAIN={saved['domain']})"
+        return f" (use its domain: {data_words(saved['domain'])})"
     if (own := own_data(saved, given)) is None:  # the same data, read with other options (a size, a resolution)
         return " (use the config.yaml of its run folder: its data is read otherwise)"
     return f" (use its own data: {own}, or the config.yaml of its run folder)"
@@ -608,8 +609,9 @@ class PixelTransformerCLI(LightningCLI):
         if sub == "predict" and not self.config[sub].get("ckpt_path"):
             raise ValueError("predict needs --ckpt_path: the checkpoint of a trained model")
         if sub == "test" and not self.config[sub].get("ckpt_path"):  # it failed on a lock file of a folder never made
-            raise ValueError("test needs --ckpt_path: the checkpoint to evaluate (make eval CKPT=...); validate "
-                             "without one scores the seeded, untrained model")
+            make = next_command(" (make eval CKPT=...)")
+            raise ValueError(f"test needs --ckpt_path: the checkpoint to evaluate{make}; validate without one scores "
+                             "the seeded, untrained model")
         if sub == "fit" and self.config[sub].get("resume"):
             # the run's own config.yaml (runs.with_run_config) and the command line set the model; its checkpoint
             # is the folder's last.ckpt, wherever the folder is now (module.check_checkpoint compares the two)
@@ -1404,8 +1406,9 @@ def cli_main() -> None:
             if isinstance(root_cause(err), MisconfigurationException):  # Lightning's: settings this machine lacks
                 fail(f"trainer settings: {first_line(root_cause(err))}")
             if type(root_cause(err)).__module__.startswith("wandb."):  # no login, no network: W&B's, not a bug here
-                hint = (" (or run offline, the default: make ... WANDB=offline, else WANDB_MODE=offline; without W&B: "
-                        "WANDB_MODE=disabled)" if os.environ.get("WANDB_MODE") == "online" else "")
+                make = next_command("make ... WANDB=offline, else ")
+                hint = (f" (or run offline, the default: {make}WANDB_MODE=offline; without W&B: WANDB_MODE=disabled)"
+                        if os.environ.get("WANDB_MODE") == "online" else "")
                 fail(f"W&B: {first_line(root_cause(err))}{hint}")
             if not is_input_error(err):
                 raise  # a bug, not bad input: keep the traceback

@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, TypeVar
 
+from .layout import config_shown
+
 T = TypeVar("T")
 
 ENCODERS = ("bidirectional", "buffered", "incremental")  # model.net.encoder (see model.py)
@@ -228,7 +230,7 @@ def plain(config: Any) -> dict:
 
 
 # the model options of earlier versions (one flat list, and the size presets) and what this version names them
-MOVED_OPTIONS = {"model.preset": "--config configs/model/<size>.yaml",
+MOVED_OPTIONS = {"model.preset": f"--config {config_shown('model/<size>.yaml')}",
                  "model.query_focus": "model.sets.focus_fraction", "model.query_focus_band": "model.sets.focus_band"}
 GROUPS = {"net": NetConfig, "objective": ObjectiveConfig, "optim": OptimConfig}  # the module's option dataclasses
 MOVED_OPTIONS |= {f"model.{f.name}": f"model.{group}.{f.name}" for group, cls in GROUPS.items() for f in fields(cls)}

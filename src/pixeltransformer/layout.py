@@ -4,6 +4,7 @@ every start-up, can import it."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 
@@ -22,3 +23,24 @@ PACKAGE = Path(__file__).resolve().parent
 CHECKOUT = checkout(PACKAGE)
 CONFIGS = (CHECKOUT or PACKAGE) / "configs"  # the built-in domains' configs: a clone's configs/, or the shipped ones
 PROJECT_CODE = (PACKAGE, (CHECKOUT or PACKAGE.parent) / "domains")
+
+
+def config_shown(name: str) -> str:
+    """A built-in config (``name``: "polynomial.yaml", "trainer/gpu.yaml") as a printed line names it: configs/<name>
+    in a clone, whose command lines run in the repository; where installed, the shipped file's full path (a shell
+    word), there being no configs/ in the folder an installed command runs in."""
+    return f"configs/{name}" if CHECKOUT is not None else shlex.quote(str(CONFIGS / name))
+
+
+def next_command(clone: str, installed: str = "") -> str:
+    """What a printed line advises running: ``clone`` (a make target or its variables) in a clone; where installed,
+    which has no Makefile, ``installed`` (the pixeltransformer command's words, its configs by
+    :func:`config_shown`; "" where the rest of the line says it all)."""
+    return clone if CHECKOUT is not None else installed
+
+
+def data_words(domain: str, overlay: str | None = None) -> str:
+    """A built-in domain, or with ``overlay`` one of its dataset overlays, as a line names it to be given: make's
+    DOMAIN=<domain> (DATA=<overlay>) in a clone, the --config of its shipped file where installed."""
+    name, variable = (f"{domain}/{overlay}", f"DATA={overlay}") if overlay else (domain, f"DOMAIN={domain}")
+    return next_command(variable, f"--config {config_shown(f'{name}.yaml')}")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .errors import first_line
+from .layout import config_shown
 
 if TYPE_CHECKING:  # the module (and Lightning) is imported only once a checkpoint has passed the checks
     from .module import PixelTransformerModule
@@ -148,8 +149,8 @@ def check_accelerator(name: Any) -> None:
     hides = here == "cuda" and count == 0 and "cuda" in wanted and hidden is not None
     why = f"; CUDA_VISIBLE_DEVICES={hidden!r} leaves none visible" if hides else ""
     # configs/trainer/gpu.yaml (and a run's config.yaml from it) says gpu; cuda or mps is the user's own setting
-    todo = ("leave out configs/trainer/gpu.yaml (a run trained on GPUs: --trainer.accelerator=cpu --trainer.devices=1 "
-            "--trainer.strategy=auto)" if name == "gpu" else CPU_INSTEAD)
+    todo = (f"leave out {config_shown('trainer/gpu.yaml')} (a run trained on GPUs: --trainer.accelerator=cpu "
+            "--trainer.devices=1 --trainer.strategy=auto)" if name == "gpu" else CPU_INSTEAD)
     raise ValueError(f"trainer.accelerator={name}, but torch sees no {'GPU' if name == 'gpu' else name} device here "
                      f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, {todo}")
 

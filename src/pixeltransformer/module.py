@@ -31,6 +31,7 @@ from .errors import counted, first_line, in_number
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
                         check_weights, complete, grid_sizes, mean_field, predict_params, sample)
+from .layout import config_shown
 from .loading import CheckpointError, nonfinite, reshaped_weights
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
@@ -211,7 +212,7 @@ def denser_than_signal(sampler: SetSampler, spec: SignalSpec, python: bool = Tru
         return None
     # P(|S| > n) of the log-uniform |S| (sets.log_uniform_int); every set when even the smallest is larger
     share = min(1.0, (math.log(hi + 1) - math.log(n + 1)) / (math.log(hi + 1) - math.log(lo)))
-    remedy = (f"give the sampler the domain's settings (configs/{spec.domain}.yaml), e.g. "
+    remedy = (f"give the sampler the domain's settings ({config_shown(f'{spec.domain}.yaml')}), e.g. "
               f"sets=SetSampler(max_context={n}, ...)" if python else
               f"give --model.sets.init_args.max_context={n} or less")
     return (f"model.sets.max_context={hi} is above the {n} points of {spec.domain}/{spec.dataset} signals "

@@ -23,7 +23,7 @@ from typing import Any
 from .config import moved_option
 from .errors import counted, import_failure
 from .files import nearest_existing
-from .layout import CONFIGS
+from .layout import CONFIGS, config_shown, next_command
 from .loading import load_checkpoint
 
 COMMAND_FILE = "command.txt"  # in a run folder: the command line of each fit of the run, as given (cli.RunConfig)
@@ -82,7 +82,7 @@ def check_own_name(cls: Any) -> None:
         return
     if (CONFIGS / f"{name}.yaml").is_file() and not named_by.__module__.startswith(f"domains.{name}."):
         raise ValueError(f"{named_by.__module__}.{named_by.__qualname__}: the domain name {name!r} is a built-in "
-                         f"domain's (configs/{name}.yaml): give yours a name of its own")
+                         f"domain's ({config_shown(f'{name}.yaml')}): give yours a name of its own")
 
 
 def resume_checkpoint(run: str | Path) -> Path:
@@ -916,7 +916,8 @@ def check_launch_size(world_size: int) -> None:
     per_node = _rank_variable("LOCAL_WORLD_SIZE") or launched
     raise ValueError(f"torchrun started {launched} processes, but the trainer runs {world_size} (trainer.devices x "
                      f"trainer.num_nodes): give --trainer.devices={per_node} --trainer.num_nodes="
-                     f"{max(launched // per_node, 1)} --trainer.strategy=ddp, or configs/trainer/gpu.yaml on GPUs")
+                     f"{max(launched // per_node, 1)} --trainer.strategy=ddp, or {config_shown('trainer/gpu.yaml')} "
+                     "on GPUs")
 
 
 def check_node_launch(num_nodes: int, environment: str) -> None:
@@ -985,7 +986,7 @@ def check_new_run(run: Path) -> Path:
                                   f"another --run_name (or, if no fit runs in it, delete {run} to reuse the name)")
         word = shlex.quote(str(run))  # a shell word: a path with a space was split
         raise FileExistsError(f"run folder {run} already exists: continue it with --resume {word} "
-                              f"(make train RESUME={word}) or choose another --run_name")
+                              f"{next_command(f'(make train RESUME={word}) ')}or choose another --run_name")
     return run
 
 
@@ -1130,7 +1131,8 @@ def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, g
                          "--trainer.limit_val_batches=0 turns validation off")
     if isinstance(val_check_interval, float) and check_val_every_n_epoch is None:
         raise ValueError(f"trainer.val_check_interval={val_check_interval} is a fraction of an epoch, but "
-                         "trainer.check_val_every_n_epoch is null (configs/trainer/default.yaml: validations every "
+                         f"trainer.check_val_every_n_epoch is null ({config_shown('trainer/default.yaml')}: "
+                         "validations every "
                          "val_check_interval training batches, across epochs): give "
                          "--trainer.check_val_every_n_epoch=1 with it, or a whole number of batches")
     if isinstance(check_val_every_n_epoch, int) and check_val_every_n_epoch < 1 and limit_val_batches != 0:

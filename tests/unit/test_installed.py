@@ -3,6 +3,7 @@ domains/ side by side in site-packages, the shipped configs in pixeltransformer/
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from pathlib import Path
@@ -104,3 +105,49 @@ def test_a_domains_package_of_the_user_s_own_is_named(tmp_path, monkeypatch, cap
     with pytest.raises(SystemExit):
         errors.fail(line)
     assert capsys.readouterr().err == f"error: {line}\n"
+
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch):
+    """The lines' words as an installed package prints them: no clone around it, its configs in site-packages."""
+    from pixeltransformer import cli  # noqa: F401 - imported here first, it would bind the configs moved below
+
+    configs = wheel_tree(tmp_path) / "configs"
+    monkeypatch.setattr(layout, "CHECKOUT", None)
+    monkeypatch.setattr(layout, "CONFIGS", configs)
+    return configs
+
+
+def test_a_checkpoint_for_other_data_names_its_configs_by_their_shipped_paths(installed):
+    """Installed, the data hint said "DOMAIN=images DATA=mnist": make's variables, with no Makefile to give them to."""
+    from pixeltransformer.cli import data_hint, own_data
+
+    assert data_hint({"domain": "images", "dataset": "mnist"}) == (
+        f" (use its own data: --config {installed}/images.yaml --config {installed}/images/mnist.yaml, or the "
+        "config.yaml of its run folder)")
+    assert data_hint({"domain": "images", "dataset": "mnist"}, predict=True) == (
+        f" (use its domain: --config {installed}/images.yaml)")
+    assert own_data({"domain": "sdf", "dataset": "procedural"}, given={"domain": "sdf", "dataset": "mixture"}) == (
+        "without a dataset overlay")
+
+
+def test_a_run_folder_taken_names_the_resume_without_make(tmp_path, installed):
+    """Installed, a run folder already there advised "(make train RESUME=...)" beside --resume."""
+    run = tmp_path / "runs" / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").touch()
+    with pytest.raises(FileExistsError, match=r"^run folder \S+ already exists: continue it with --resume \S+ or "
+                                              r"choose another --run_name$"):
+        runs.check_new_run(run)
+
+
+def test_a_launch_of_another_size_names_the_gpu_config_by_its_shipped_path(installed, monkeypatch):
+    """Installed, the torchrun line advised configs/trainer/gpu.yaml, a path only a clone has."""
+    for name, value in {"RANK": "0", "GROUP_RANK": "0", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2",
+                        "WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=rf"or {re.escape(str(installed))}/trainer/gpu\.yaml on GPUs$"):
+        runs.check_launch_size(1)
+    monkeypatch.setattr(layout, "CHECKOUT", REPO)  # a clone: the line as it was
+    with pytest.raises(ValueError, match=r"--trainer\.strategy=ddp, or configs/trainer/gpu\.yaml on GPUs$"):
+        runs.check_launch_size(1)
