@@ -8,8 +8,9 @@ from .allocator import request_huge_pages
 request_huge_pages()  # before anything imports torch
 
 from .errors import INPUT_ERRORS, fail  # noqa: E402
-from .runs import predict_in_the_first_process, preflight  # noqa: E402
+from .runs import predict_in_the_first_process, preflight, show_version  # noqa: E402
 
+show_version(sys.argv[1:])  # prints the versions and exits
 predict_in_the_first_process(sys.argv[1:])  # torchrun, srun: one prediction, in the first process
 try:
     preflight(sys.argv[1:])

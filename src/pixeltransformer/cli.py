@@ -33,6 +33,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
+from . import version_line
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
@@ -53,7 +54,7 @@ from .runs import (COMMAND_FILE, SUBCOMMANDS, absolute_paths, check_command_line
                    config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
                    joins_a_run, launched_run_name, missing_domain, moved_note, overridden_options, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
-                   run_config_setting, run_group, shown_path, size_config_options, with_run_config)
+                   run_config_setting, run_group, show_version, shown_path, size_config_options, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = CONFIGS / "trainer" / "default.yaml"
@@ -543,6 +544,11 @@ class PixelTransformerCLI(LightningCLI):
         self._deferred_print = False  # --print_config once the checkpoint is merged (parse_arguments)
         super().__init__(*args, **kwargs)
 
+    def setup_parser(self, *args: Any, **kwargs: Any) -> None:
+        super().setup_parser(*args, **kwargs)  # --version is the main parser's own (runs.MAIN_OPTIONS)
+        self.parser.add_argument("--version", action="version", version=version_line(),
+                                 help="print the versions of PixelTransformer, torch and Lightning, and exit")
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         if parser.prog != "pixeltransformer predict":
@@ -834,8 +840,7 @@ class PixelTransformerCLI(LightningCLI):
         by option (check_checkpoint)."""
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         path = cfg.get("ckpt_path")
-        if path and not cfg.get("resume") and (message := reshaped_weights(self.model,
-                                                                           self._checkpoint(path)["state_dict"])):
+        if path and not cfg.get("resume") and (message := reshaped_weights(self.model, self._checkpoint(path))):
             raise CheckpointError(f"{path}: {message}")
 
     def _drop_new_run(self) -> None:
@@ -1375,6 +1380,7 @@ def yaml_spelled(argv: list[str], key: str, got: str) -> list[str] | None:
 
 def cli_main() -> None:
     """Console script: LightningCLI's subcommands fit, validate, test and predict."""
+    show_version(sys.argv[1:])  # prints the versions and exits
     predict_in_the_first_process(sys.argv[1:])  # torchrun, srun: one prediction, in the first process
     set_flushing(True)  # before any thread pool exists, so that its workers inherit the mode (numerics.py)
     keep_freed_memory()  # large temporaries reuse mapped pages (allocator.py)

@@ -245,11 +245,12 @@ def moved_option(key: str | None) -> str | None:
     return MOVED_OPTIONS.get(str(key).replace("init_args.", ""))
 
 
-def unknown_hparams(hparams: dict, known: Any, spec_fields: Any = ()) -> str | None:
+def unknown_hparams(hparams: dict, known: Any, spec_fields: Any = (), wrote: str = "") -> str | None:
     """The one-line refusal of a checkpoint's hyperparameters that name options this version does not take (a
     checkpoint of another version, or edited: they stopped the command in the parser's "does not accept option", or
     in a TypeError's traceback in Python), each with its new name where it moved; None where all are known.
-    ``known``: the module's own arguments; ``spec_fields``: the SignalSpec's."""
+    ``known``: the module's own arguments; ``spec_fields``: the SignalSpec's; ``wrote``: the version that wrote the
+    checkpoint, where it records another (:func:`pixeltransformer.written_by`)."""
     unknown = [f"model.{key}" for key in hparams if key not in known and key != "_instantiator"]  # Lightning's entry
     unknown += [f"model.{group}.{key}" for group, cls in GROUPS.items() if isinstance(hparams.get(group), dict)
                 for key in hparams[group] if key not in {f.name for f in fields(cls)}]
@@ -260,4 +261,5 @@ def unknown_hparams(hparams: dict, known: Any, spec_fields: Any = ()) -> str | N
         return None
     names = ", ".join(key + (f" (now {now})" if (now := moved_option(key)) else "") for key in unknown)
     return (f"its hyper_parameters hold {names}, which this version does not take: the checkpoint comes from another "
-            "version of PixelTransformer, or was edited; use it with the version that wrote it, or retrain")
+            f"version of PixelTransformer{f' ({wrote})' if wrote else ''}, or was edited; use it with the version that "
+            "wrote it, or retrain")

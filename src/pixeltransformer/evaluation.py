@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import Callback
 
 from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES
+from . import versions
 from .errors import counted
 from .files import write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup, whole_number
@@ -557,6 +558,7 @@ class SweepEvaluation(Callback):
             "precision": str(trainer.precision),  # the model's (trainer_precision); the baselines run in float32
             "num_items": len(self.evaluated),  # the test items each mean is over: 3 pictures read as any other result
             "max_items": self.max_items,
+            "versions": versions(),  # of PixelTransformer, torch and Lightning that evaluated
         }
         extra = self.summary(rows, pl_module)
         self.results.update(extra)

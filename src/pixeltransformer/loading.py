@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from . import written_by
 from .errors import first_line
 from .layout import config_shown
 
@@ -226,24 +227,28 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
             module = PixelTransformerModule(**ckpt["hyper_parameters"])
     finally:
         torch.set_default_dtype(default)
-    if message := reshaped_weights(module, ckpt["state_dict"]):
+    if message := reshaped_weights(module, ckpt):
         raise CheckpointError(f"{path}: {message}")
     missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        wrote = f" ({written_by(ckpt)})" if written_by(ckpt) else ""
+        raise CheckpointError(f"{path}: weights do not match the model{wrote} (missing {missing[:3]}, unexpected "
+                              f"{unexpected[:3]})")
     return module.to(device).eval()
 
 
-def reshaped_weights(module: torch.nn.Module, state_dict: dict) -> str | None:
+def reshaped_weights(module: torch.nn.Module, ckpt: dict) -> str | None:
     """One line when a checkpoint's weights have other shapes than the module its hyperparameters built (an edited
     spec or size), which stopped in torch's multi-line "Error(s) in loading state_dict" (the command's traceback);
-    None where every shape fits."""
+    None where every shape fits. It names the version that wrote the checkpoint where that is another."""
     shapes = {name: list(w.shape) for name, w in module.state_dict().items()}
-    reshaped = [(name, list(w.shape)) for name, w in state_dict.items()
+    reshaped = [(name, list(w.shape)) for name, w in (ckpt.get("state_dict") or {}).items()
                 if isinstance(w, torch.Tensor) and name in shapes and list(w.shape) != shapes[name]]
     if not reshaped:
         return None
     name, shape = reshaped[0]
     return (f"weights do not match the model its hyper_parameters describe ({len(reshaped)} of another shape, first "
-            f"{name}: {shape} in the file, {shapes[name]} in the model): an edited or damaged checkpoint; use the "
-            "file as its run saved it")
+            f"{name}: {shape} in the file, {shapes[name]} in the model): "
+            + (f"a checkpoint of another version ({written_by(ckpt)}): use it with that version, or retrain"
+               if written_by(ckpt) else
+               "an edited or damaged checkpoint; use the file as its run saved it"))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
+from . import versions, written_by
 from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain, unknown_hparams
 from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
@@ -74,7 +75,8 @@ def checkpoint_error(ckpt: dict) -> str | None:
     if lacks := [name for name, f in fields.items() if name not in spec and f.default is dataclasses.MISSING
                  and f.default_factory is dataclasses.MISSING]:
         return f"its hyper_parameters' spec lacks {', '.join(lacks)}: {damaged}"
-    return unknown_hparams(hparams, inspect.signature(PixelTransformerModule.__init__).parameters, fields)
+    return unknown_hparams(hparams, inspect.signature(PixelTransformerModule.__init__).parameters, fields,
+                           written_by(ckpt))
 
 
 # Lightning's precisions that cast the module's weights (the weights' dtype under each); "64" is 64-true's alias
@@ -801,6 +803,7 @@ class PixelTransformerModule(L.LightningModule):
                                      f"optimizer step with a finite loss and gradients: lower model.optim.lr (now "
                                      f"{self.optim_config.lr:g}); not saved{self.saved_note()}")
         checkpoint["pixeltransformer_format"] = CHECKPOINT_FORMAT
+        checkpoint["pixeltransformer"] = versions()  # which versions wrote it (none: one before they were recorded)
         # Lightning dumps the checkpoint on every rank (rank zero writes it), so this gather runs on all of them
         states = self.gather_ranks(self.generator.get_state())  # [W, S]
         checkpoint["set_sampler_rng"] = states[0].clone()  # [S]: rank zero's, which earlier versions kept alone
@@ -871,7 +874,7 @@ class PixelTransformerModule(L.LightningModule):
                 raise DataMismatch(f"checkpoint is for {saved.get('domain')}/{saved.get('dataset')} with "
                                    f"{key}={saved[key]}, but the data is {data['domain']}/{data['dataset']} with "
                                    f"{key}={data[key]}")
-        if message := reshaped_weights(self, checkpoint.get("state_dict") or {}):  # hyper_parameters edited
+        if message := reshaped_weights(self, checkpoint):  # hyper_parameters edited
             raise CheckpointError(f"{getattr(self._trainer, 'ckpt_path', None) or 'checkpoint'}: {message}")
 
     def use_checkpoint_bins(self, checkpoint: dict[str, Any]) -> None:
