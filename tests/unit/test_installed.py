@@ -151,3 +151,22 @@ def test_a_launch_of_another_size_names_the_gpu_config_by_its_shipped_path(insta
     monkeypatch.setattr(layout, "CHECKOUT", REPO)  # a clone: the line as it was
     with pytest.raises(ValueError, match=r"--trainer\.strategy=ddp, or configs/trainer/gpu\.yaml on GPUs$"):
         runs.check_launch_size(1)
+
+
+def test_the_console_script_checks_the_command_line_before_lightning():
+    """The ``pixeltransformer`` console script (the README's command) ran cli.cli_main: it imported Lightning before
+    any check and skipped those ``python -m pixeltransformer`` makes first, so an option before the command got
+    argparse's "invalid choice: '3'" seconds later. It now runs what ``python -m`` does."""
+    import subprocess
+    import tomllib
+
+    target = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["pixeltransformer"]
+    module, function = target.split(":")
+    probe = (f"import sys\nsys.argv = ['pixeltransformer', '--trainer.max_steps', '3', 'fit']\n"
+             f"from {module} import {function}\ntry:\n    {function}()\nexcept SystemExit as end:\n"
+             "    print(end.code, 'lightning' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120,
+                          env={**__import__("os").environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
+    assert done.stdout.splitlines() == ["2 False"], done.stderr
+    assert done.stderr.splitlines() == ["error: --trainer.max_steps is given before the command fit: options go after "
+                                        "it (pixeltransformer fit --trainer.max_steps ...)"]
