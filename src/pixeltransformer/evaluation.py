@@ -200,9 +200,13 @@ def sweep_eval_dir(trainer: L.Trainer) -> Path:
     """The folder a test's evaluation writes into: its sweep's out_dir where the trainer's evaluation callback has
     one, else :func:`resolve_eval_dir`'s (<run>/eval). The pictures at the end of a test go there too, beside the
     metrics: with an out_dir, they went into <run>/eval/, among an earlier evaluation's files."""
-    out_dir = next((cb.out_dir for cb in getattr(trainer, "callbacks", []) if isinstance(cb, SweepEvaluation)
-                    and cb.out_dir), None)
-    return resolve_eval_dir(trainer, out_dir)
+    return resolve_eval_dir(trainer, sweep_out_dir(trainer))
+
+
+def sweep_out_dir(trainer: L.Trainer) -> str | None:
+    """The out_dir of the trainer's evaluation callback, where it has one (None: the run's own folder)."""
+    return next((cb.out_dir for cb in getattr(trainer, "callbacks", []) if isinstance(cb, SweepEvaluation)
+                 and cb.out_dir), None)
 
 
 def method_of(key: str, group: list[str]) -> str:
