@@ -393,9 +393,9 @@ class SweepEvaluation(Callback):
         return []
 
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
-        """Extra top-level entries for metrics.json (the domain's)."""
+        """Extra top-level entries for metrics.json (the domain's), its verdicts judged on the per-item values."""
         domain = getattr(pl_module, "domain", None)
-        return domain.summary(rows) if domain is not None else {}
+        return domain.summary(rows, getattr(self, "_values", {})) if domain is not None else {}
 
     # ---- the sweep ---------------------------------------------------------------------------------
     def level_list(self, spec: SignalSpec) -> list[int]:
@@ -578,6 +578,8 @@ class SweepEvaluation(Callback):
             print(f"[pixeltransformer] max_items {self.max_items}: {counted(n, 'test item')} "
                   f"{'was' if n == 1 else 'were'} evaluated, "
                   "all that the test split (within trainer.limit_test_batches) holds", flush=True)
+        if why := self.results.get("verdicts_not_judged"):  # null verdicts, said where the log shows the numbers
+            print(f"[pixeltransformer] metrics.json's verdicts are not judged: {why}", flush=True)
         write_json(self._dir / "metrics.json", self.results)
         groups = self.plot_groups(pl_module)
         plot = plot_sweep(rows, groups, self._dir / "metrics_vs_context.png", title=f"{spec.domain} / {spec.dataset}",
