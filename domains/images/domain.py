@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files, fitted_note, mask_line
+from pixeltransformer.domain import Domain, Files, ItemValues, fitted_note, mask_line
 from pixeltransformer.errors import share_words, transparent_mask
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
@@ -117,7 +117,7 @@ class ImageDomain(Domain):
     def method_names(self) -> dict[str, str]:
         return {**super().method_names(), "gt": "ground truth", "vae": "VAE completion"}
 
-    def summary(self, rows: list[dict]) -> dict:
+    def summary(self, rows: list[dict], items: ItemValues | None = None) -> dict:
         return {
             "nll_units": "nll: nats per channel of the normalised density on [0, 1] values; nll_bpd = nll / ln 2 "
                          "(bits per dimension, continuous; negative where the density exceeds 1); nll_bpd_256 = -log2 "

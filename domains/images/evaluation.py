@@ -26,10 +26,11 @@ MIN_PER_CLASS = 5  # training images of each class below which no classifier is 
 CLASSIFIER_SIDE = 8  # the smallest pictures the classifier trains on (train_classifier)
 
 
-def too_few_to_judge(labels: torch.Tensor | None, num_classes: int | None) -> str | None:
+def too_few_to_judge(labels: torch.Tensor | None, num_classes: int | None,
+                     remedy: str = "add images, or give --trainer.callbacks.classifier=false") -> str | None:
     """Why the training images' labels [N] train no classifier fit to judge completions: a class with fewer than
-    :data:`MIN_PER_CLASS` of them (None where there are enough, or no labels). A judge of 16 images, none of some
-    classes, gave acc_mean and acc_gt in metrics.json as any other numbers."""
+    :data:`MIN_PER_CLASS` of them (None where there are enough, or no labels), ending with ``remedy``. A judge of 16
+    images, none of some classes, gave acc_mean and acc_gt in metrics.json as any other numbers."""
     if labels is None or num_classes is None:
         return None
     counts = torch.bincount(labels.long(), minlength=num_classes)  # [K]
@@ -37,7 +38,7 @@ def too_few_to_judge(labels: torch.Tensor | None, num_classes: int | None) -> st
         return None
     return (f"the train split's {counted(len(labels), 'labelled image')} hold {int(counts.min())} of class "
             f"{int(counts.argmin())}, fewer than the {MIN_PER_CLASS} of each of its {num_classes} classes a "
-            "classifier needs to judge completions: add images, or give --trainer.callbacks.classifier=false")
+            f"classifier needs to judge completions: {remedy}")
 
 
 def built_on_first_rank(trainer: L.Trainer, pl_module: L.LightningModule, build):

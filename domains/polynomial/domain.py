@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files, first_outside
+from pixeltransformer.domain import Domain, Files, ItemValues, first_outside
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.files import atomic_write
 from pixeltransformer.inference import Completion
@@ -172,7 +172,7 @@ class PolynomialDomain(Domain):
         return {**super().method_names(), **({"oracle": "exact Bayes oracle"} if self.has_prior else {}), "gp": gp,
                 **({"gp_train": "RBF GP, kernel learned on the training curves"} if self.gp_train else {})}
 
-    def summary(self, rows: list[dict]) -> dict:
+    def summary(self, rows: list[dict], items: ItemValues | None = None) -> dict:
         """The NLL's units, the oracle's gap (generated functions) and the learned GP's hyperparameters, its
         lengthscale also in x units."""
         out = {"nll_units": NLL_UNITS}

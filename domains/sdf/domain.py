@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files, level_title
+from pixeltransformer.domain import Domain, Files, ItemValues, level_title
 from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, cache_root, write_json
 
@@ -184,8 +184,8 @@ class SdfDomain(Domain):
     def method_names(self) -> dict[str, str]:
         return {**super().method_names(), "prob": "model, P(inside) > 0.5", "rbf": "RBF fill"}
 
-    def summary(self, rows: list[dict]) -> dict:
-        return {**iou_summary(rows), "metric_notes": METRIC_NOTES}
+    def summary(self, rows: list[dict], items: ItemValues | None = None) -> dict:
+        return {**iou_summary(rows, items), "metric_notes": METRIC_NOTES}
 
     # ---- predict ----------------------------------------------------------------------------------------
     def read_input(self, path: Path, spec) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
+from pixeltransformer.domain import ItemValues, beats_paired, verdicts_not_judged
 from pixeltransformer.numerics import flushed_subnormals
 from pixeltransformer.stop import check_stop
 
@@ -115,19 +116,31 @@ METRIC_NOTES = ("iou_*: occupancy (SDF < 0) IoU on the grid, 1 when both are emp
                 "mse on the queries not in S; nn and rbf: the nearest sample of S and a biharmonic RBF fit of S")
 
 
-def iou_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def iou_summary(rows: list[dict[str, Any]], items: ItemValues | None = None) -> dict[str, Any]:
     """metrics.json's verdicts over the |S| rows: the mean's IoU gain from the first to the last level, and the
-    levels where the model's IoU beats the baselines'."""
+    levels where the model's IoU beats the baselines'. With the per-shape values (``items``), a level is listed where
+    the model beats the baseline by more than 2 standard errors of the paired per-shape difference
+    (pixeltransformer.domain.beats_paired), and below VERDICT_MIN_ITEMS shapes the verdicts are null with
+    ``verdicts_not_judged`` saying why; without them (the rows alone), by the means."""
     ious = [(r["num_context"], r.get("iou_mean")) for r in rows if r.get("iou_mean") is not None]
     if len(ious) < 2:
         return {}
+    gain = {"iou_mean_gain": ious[-1][1] - ious[0][1]}
+    if items is not None and (why := verdicts_not_judged(items)):
+        return {**gain, "iou_mean_beats_nn_at": None, "iou_model_beats_baselines_at": None, "verdicts_not_judged": why}
 
     def beats(r: dict[str, Any], mine: tuple[str, ...], others: tuple[str, ...]) -> bool:
-        best = max((r[m] for m in mine if r.get(m) is not None), default=None)
-        rivals = [r[o] for o in others if r.get(o) is not None]
-        return best is not None and bool(rivals) and best > max(rivals)
+        # the best of ``mine`` against the best of ``others``, each the best by its mean
+        best = max((m for m in mine if r.get(m) is not None), key=lambda m: r[m], default=None)
+        rival = max((o for o in others if r.get(o) is not None), key=lambda o: r[o], default=None)
+        if best is None or rival is None:
+            return False
+        if items is None:
+            return r[best] > r[rival]
+        k = r["num_context"]
+        return beats_paired(items.get((k, best), {}), items.get((k, rival), {}))
 
-    return {"iou_mean_gain": ious[-1][1] - ious[0][1],
+    return {**gain,
             "iou_mean_beats_nn_at": [r["num_context"] for r in rows if beats(r, ("iou_mean",), ("iou_nn",))],
             # the better of the two model decisions against the better of the two baselines
             "iou_model_beats_baselines_at": [r["num_context"] for r in rows

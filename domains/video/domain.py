@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from pixeltransformer.domain import Domain, Files, centre_crop, fitted_note, level_title, mask_line
+from pixeltransformer.domain import Domain, Files, ItemValues, centre_crop, fitted_note, level_title, mask_line
 from pixeltransformer.errors import share_words
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.files import write_json
@@ -107,8 +107,8 @@ class VideoDomain(Domain):
         return {"NLL (nats/dim)": ["nll"], "PSNR per frame (dB)": ["psnr", "sample_psnr", "nn_psnr"],
                 "SSIM per frame": ["ssim", "sample_ssim", "nn_ssim"]}
 
-    def summary(self, rows: list[dict]) -> dict:
-        return {**sweep_summary(rows),
+    def summary(self, rows: list[dict], items: ItemValues | None = None) -> dict:
+        return {**sweep_summary(rows, items),
                 "metric_notes": METRIC_NOTES}
 
     # ---- a user's files ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from pixeltransformer.domain import ItemValues, beats_paired, verdicts_not_judged
 from pixeltransformer.evaluation import SweepItem
 
 # SSIM's 11x11 window reflect-pads a frame by 5 pixels, which needs a side of 6 or more: smaller frames have no SSIM
@@ -81,11 +82,22 @@ def sweep_metrics(item: SweepItem) -> dict[str, torch.Tensor]:
     return out
 
 
-def sweep_summary(rows: list[dict]) -> dict:
+def sweep_summary(rows: list[dict], items: ItemValues | None = None) -> dict:
     """metrics.json's video entries: whether PSNR rises with |S| (None below two levels: no trend to tell) and the
-    PSNR gain over the NN fill per |S|."""
+    PSNR gain over the NN fill per |S|. With the per-clip values (``items``), PSNR rises where each level's beats the
+    level before it by more than 2 standard errors of the paired per-clip difference (beats_paired), and below
+    VERDICT_MIN_ITEMS clips the verdict is None with ``verdicts_not_judged`` saying why; without them, by the means."""
     psnr = [r.get("psnr") for r in rows]
-    rising = all(a is not None and b is not None and b > a for a, b in zip(psnr, psnr[1:])) if len(psnr) > 1 else None
     gain = {str(r["num_context"]): r["psnr"] - r["nn_psnr"] for r in rows
             if r.get("psnr") is not None and r.get("nn_psnr") is not None}
+    if len(psnr) < 2:
+        return {"psnr_rises_with_context": None, "mean_psnr_gain_over_nn_db": gain}
+    if items is not None and (why := verdicts_not_judged(items)):
+        return {"psnr_rises_with_context": None, "mean_psnr_gain_over_nn_db": gain, "verdicts_not_judged": why}
+    if items is None:
+        rising = all(a is not None and b is not None and b > a for a, b in zip(psnr, psnr[1:]))
+    else:
+        levels = [r["num_context"] for r in rows]
+        rising = all(beats_paired(items.get((b, "psnr"), {}), items.get((a, "psnr"), {}))
+                     for a, b in zip(levels, levels[1:]))
     return {"psnr_rises_with_context": rising, "mean_psnr_gain_over_nn_db": gain}

@@ -39,7 +39,7 @@ from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
                          option_text, same_items, split_mismatch)
 from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
-from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir
+from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir, sweep_out_dir
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
 from .layout import CONFIGS, data_words, next_command
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
@@ -170,7 +170,10 @@ class RunConfig(SaveConfigCallback):
     def teardown(self, trainer, pl_module, stage: str) -> None:
         if self.eval_config is not None and not self.failed and trainer.is_global_zero:
             run_dir, name = self.eval_config
-            folder = run_dir / eval_folder(pl_module, trainer.ckpt_path)
+            # a test's record goes beside its metrics: into the sweep's own out_dir where it has one (it went into
+            # <run>/eval/, splitting the evaluation over two folders and mixing with an earlier one's files there)
+            out_dir = sweep_out_dir(trainer) if name == "config_test.yaml" else None
+            folder = Path(out_dir) if out_dir else run_dir / eval_folder(pl_module, trainer.ckpt_path)
             folder.mkdir(parents=True, exist_ok=True)
             self.parser.save(without_run_folder(self.config), str(folder / name), skip_none=False, overwrite=True,
                              multifile=self.multifile)

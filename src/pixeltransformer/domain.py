@@ -14,12 +14,14 @@ registry, never imported as a path read from the file.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
+from .errors import counted
 from .sets import grid_positions, read_signal
 
 if TYPE_CHECKING:
@@ -28,8 +30,38 @@ if TYPE_CHECKING:
     from .signal import SignalSpec
 
 Files = dict[str, "Path | list[Path]"]
+# an evaluation's per-item values: (|S|, metric) -> {item key: value}; metrics.json's rows hold their means
+ItemValues = dict[tuple[int, str], dict[int, float]]
+# test items below which metrics.json's verdicts (a method beating another) are not judged: a standard error of fewer
+# paired differences is itself too uncertain to tell a difference from chance (the one-sided t test at 2 standard
+# errors on 4 degrees of freedom is already at the 6 % level)
+VERDICT_MIN_ITEMS = 5
+VERDICT_STANDARD_ERRORS = 2.0  # a method beats another by more than this many standard errors of the paired difference
 # legend names of the core's methods in the metrics-vs-|S| figure (Domain.method_names adds a domain's baselines)
 CORE_METHOD_NAMES = {"model": "model", "sample": "model samples", "nn": "nearest-neighbour fill"}
+
+
+def beats_paired(mine: dict[int, float], theirs: dict[int, float]) -> bool:
+    """Whether one method's per-item values (item key -> value, higher is better) beat another's on the items both
+    score: the mean of the paired differences above :data:`VERDICT_STANDARD_ERRORS` standard errors of it (a
+    difference of means alone named a winner on one test item). NaN values (undefined for an item) are left out."""
+    diffs = [mine[k] - theirs[k] for k in mine.keys() & theirs.keys()
+             if not (math.isnan(mine[k]) or math.isnan(theirs[k]))]
+    if len(diffs) < 2:
+        return False
+    mean = sum(diffs) / len(diffs)
+    spread = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)  # the differences' sample variance
+    return mean > VERDICT_STANDARD_ERRORS * math.sqrt(spread / len(diffs))
+
+
+def verdicts_not_judged(items: ItemValues) -> str | None:
+    """Why metrics.json's verdicts are left unjudged (null): fewer than :data:`VERDICT_MIN_ITEMS` test items (None
+    where there are enough)."""
+    n = len(set().union(*items.values())) if items else 0
+    if n >= VERDICT_MIN_ITEMS:
+        return None
+    return (f"{counted(n, 'test item')}, fewer than the {VERDICT_MIN_ITEMS} a paired comparison of methods needs: "
+            "the verdicts are null; evaluate more test items (trainer.callbacks.max_items) to judge them")
 
 
 def suffix_title(suffix: str) -> str:
@@ -132,8 +164,10 @@ class Domain:
         reads "<name> (<metric key>)". A domain adds its baselines to these."""
         return dict(CORE_METHOD_NAMES)
 
-    def summary(self, rows: list[dict]) -> dict:
-        """Extra top-level entries of metrics.json (units, definitions)."""
+    def summary(self, rows: list[dict], items: ItemValues | None = None) -> dict:
+        """Extra top-level entries of metrics.json (units, definitions, verdicts). ``items``: the per-item values the
+        rows' means are over, for verdicts judged by a paired test (:func:`beats_paired`, :func:`verdicts_not_judged`);
+        None where only the rows are known."""
         return {}
 
     # ---- a user's files (predict) ----------------------------------------------------------------------

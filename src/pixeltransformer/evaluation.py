@@ -201,9 +201,13 @@ def sweep_eval_dir(trainer: L.Trainer) -> Path:
     """The folder a test's evaluation writes into: its sweep's out_dir where the trainer's evaluation callback has
     one, else :func:`resolve_eval_dir`'s (<run>/eval). The pictures at the end of a test go there too, beside the
     metrics: with an out_dir, they went into <run>/eval/, among an earlier evaluation's files."""
-    out_dir = next((cb.out_dir for cb in getattr(trainer, "callbacks", []) if isinstance(cb, SweepEvaluation)
-                    and cb.out_dir), None)
-    return resolve_eval_dir(trainer, out_dir)
+    return resolve_eval_dir(trainer, sweep_out_dir(trainer))
+
+
+def sweep_out_dir(trainer: L.Trainer) -> str | None:
+    """The out_dir of the trainer's evaluation callback, where it has one (None: the run's own folder)."""
+    return next((cb.out_dir for cb in getattr(trainer, "callbacks", []) if isinstance(cb, SweepEvaluation)
+                 and cb.out_dir), None)
 
 
 def method_of(key: str, group: list[str]) -> str:
@@ -390,9 +394,9 @@ class SweepEvaluation(Callback):
         return []
 
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
-        """Extra top-level entries for metrics.json (the domain's)."""
+        """Extra top-level entries for metrics.json (the domain's), its verdicts judged on the per-item values."""
         domain = getattr(pl_module, "domain", None)
-        return domain.summary(rows) if domain is not None else {}
+        return domain.summary(rows, getattr(self, "_values", {})) if domain is not None else {}
 
     # ---- the sweep ---------------------------------------------------------------------------------
     def level_list(self, spec: SignalSpec) -> list[int]:
@@ -576,6 +580,8 @@ class SweepEvaluation(Callback):
             print(f"[pixeltransformer] max_items {self.max_items}: {counted(n, 'test item')} "
                   f"{'was' if n == 1 else 'were'} evaluated, "
                   "all that the test split (within trainer.limit_test_batches) holds", flush=True)
+        if why := self.results.get("verdicts_not_judged"):  # null verdicts, said where the log shows the numbers
+            print(f"[pixeltransformer] metrics.json's verdicts are not judged: {why}", flush=True)
         write_json(self._dir / "metrics.json", self.results)
         groups = self.plot_groups(pl_module)
         plot = plot_sweep(rows, groups, self._dir / "metrics_vs_context.png", title=f"{spec.domain} / {spec.dataset}",

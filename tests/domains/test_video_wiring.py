@@ -98,7 +98,9 @@ def test_test_writes_every_metrics_key_and_test_pictures(run, capsys):
     assert result["sample_clips"] == 1  # of the two test clips, only the first is sampled
     assert result["mean_psnr_gain_over_nn_db"] == {str(r["num_context"]): r["psnr"] - r["nn_psnr"]
                                                    for r in result["rows"]}
-    assert result["psnr_rises_with_context"] == (result["rows"][1]["psnr"] > result["rows"][0]["psnr"])
+    assert result["psnr_rises_with_context"] is None  # 2 test clips: too few to judge, and said
+    assert result["verdicts_not_judged"].startswith("2 test items, fewer than the 5")
+    assert "[pixeltransformer] metrics.json's verdicts are not judged: 2 test items" in out
     assert "metric_notes" in result and (run / "eval" / "metrics_vs_context.png").is_file()
     assert sorted(p.name for p in (run / "eval" / "pictures").iterdir()) == sorted(
         f"video{i}_S16.{x}" for i in (0, 1) for x in ("gif", "mp4", "png"))
@@ -247,6 +249,22 @@ def test_sweep_summary():
                                    "mean_psnr_gain_over_nn_db": {"256": 1.0, "512": -1.0}}
     assert sweep_summary(rows[::-1])["psnr_rises_with_context"] is False
     assert sweep_summary(rows[:1])["psnr_rises_with_context"] is None  # one level: no trend, not a rise
+
+
+def test_psnr_rises_is_judged_by_a_paired_test_and_not_on_too_few_clips():
+    """On 2 test clips psnr_rises_with_context compared two means; with the per-clip values each level must beat the
+    one before by more than 2 standard errors of the paired difference, and below 5 clips the verdict is null."""
+    rows = [{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}, {"num_context": 32, "psnr": 22.0, "nn_psnr": 21.0}]
+
+    def items(low: list[float], high: list[float]) -> dict:
+        return {(8, "psnr"): dict(enumerate(low)), (32, "psnr"): dict(enumerate(high))}
+
+    two = sweep_summary(rows, items([19.0, 21.0], [21.0, 23.0]))
+    assert two["psnr_rises_with_context"] is None and two["verdicts_not_judged"].startswith("2 test items, fewer than")
+    steady = items([19.0, 20.0, 21.0, 20.5, 19.5], [21.0, 22.1, 22.9, 22.4, 21.6])
+    assert sweep_summary(rows, steady)["psnr_rises_with_context"] is True
+    noisy = items([19.0, 25.0, 21.0, 15.0, 20.0], [26.0, 19.0, 27.0, 20.0, 18.0])  # higher by its mean alone
+    assert sweep_summary(rows, noisy)["psnr_rises_with_context"] is False
 
 
 def test_sweep_with_every_pixel_observed_scores_the_cap(run):

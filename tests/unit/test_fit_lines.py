@@ -344,3 +344,32 @@ def test_a_tests_pictures_go_to_its_evaluations_out_dir(tmp_path, monkeypatch, t
     assert evaluation_summary(sweep_eval_dir(trainer)) == f"[run] test: {out} ended: metrics.json, pictures/"
     trainer.callbacks = [SweepEvaluation(levels=(2,))]  # no out_dir: the run's eval/ as before
     assert sweep_eval_dir(trainer) == run / "eval"
+
+
+def test_a_tests_record_goes_to_its_evaluations_out_dir(tmp_path, tiny_module, capsys):
+    """With the evaluation callback's out_dir set, metrics.json went there but config_test.yaml and command.txt into
+    <run>/eval/, splitting one evaluation over two folders (and mixing with an earlier evaluation's files there); the
+    record now goes beside the metrics, and <run>/eval/ is left as it was."""
+    from jsonargparse import Namespace
+
+    from pixeltransformer.cli import RunConfig
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    run, out = tmp_path / "run", tmp_path / "elsewhere"
+    (run / "eval").mkdir(parents=True)
+    (run / "eval" / "command.txt").write_text("earlier\n")
+    saved = []
+    record = object.__new__(RunConfig)
+    record.__dict__.update(command="pixeltransformer test --ckpt_path x", failed=False, multifile=False,
+                           config=Namespace(trainer=Namespace()), eval_config=(run, "config_test.yaml"),
+                           parser=SimpleNamespace(save=lambda cfg, path, **kw: saved.append(path)))
+    trainer = SimpleNamespace(is_global_zero=True, ckpt_path=None, callbacks=[SweepEvaluation(levels=(2,),
+                                                                                              out_dir=str(out))])
+    RunConfig.teardown(record, trainer, tiny_module, "test")
+    assert saved == [str(out / "config_test.yaml")]
+    assert (out / "command.txt").read_text() == "pixeltransformer test --ckpt_path x\n"
+    assert (run / "eval" / "command.txt").read_text() == "earlier\n"  # the earlier evaluation's, untouched
+    assert capsys.readouterr().out == f"[pixeltransformer] wrote {out / 'config_test.yaml'}, command.txt\n"
+    record.eval_config, trainer.callbacks = (run, "config_test.yaml"), [SweepEvaluation(levels=(2,))]
+    RunConfig.teardown(record, trainer, tiny_module, "test")  # no out_dir: the run's eval/ as before
+    assert saved[-1] == str(run / "eval" / "config_test.yaml")

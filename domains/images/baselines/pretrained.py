@@ -98,6 +98,17 @@ def own_options(line: str) -> str:
     return line
 
 
+def check_enough_to_judge(dm: ImageDataModule) -> None:
+    """Refuse, before training, a classifier of a labelled train split with fewer than MIN_PER_CLASS images of some
+    class: it was trained and cached, and every evaluation then left it out (ImageEvaluation)."""
+    from ..evaluation import too_few_to_judge
+
+    if dm.num_classes is not None and (why := too_few_to_judge(
+            dm.build_split("train").labels, dm.num_classes,  # [N]
+            "add images (every evaluation leaves a classifier of so few out)")):
+        raise ValueError(why)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = OneLineParser(prog="python -m domains.images.baselines.pretrained", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="digits", choices=sorted(DATASET_OF), help="the dataset (as DATA= of make)")
@@ -118,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
             warnings.simplefilter("error", NotCachedWarning)  # networks it cannot cache are this command's failure
             dm = ImageDataModule(DATASET_OF[args.data], root=args.root, download=args.download)
             test_x, test_y = dm.split_arrays("test")
+            check_enough_to_judge(dm)
             clf = load_classifier(dm, cache, args.classifier_epochs, args.device)
             if clf is None:
                 print(f"{dm.dataset_name}: no labels, no classifier")
