@@ -877,3 +877,24 @@ def test_context_columns_spread_a_last_name_over_the_values():
     assert context_columns(Rows(), colour) == ["y", "x", "value_1", "value_2", "value_3"]
     assert context_columns(Video(), colour) == ["y", "x", "r", "g", "b"]
     assert context_columns(HeightDomain(), colour) == ["x0", "x1", "value_1", "value_2", "value_3"]
+
+
+def test_a_domain_whose_summary_takes_only_the_rows_still_writes_its_entries():
+    """Domain.summary came to take the per-item values as well (verdicts judged by a paired test); a domain of one's
+    own that overrides summary(rows), as the contract was, failed the evaluation with a TypeError."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    class RowsOnly(Domain):
+        def summary(self, rows):
+            return {"rows": len(rows)}
+
+    class WithItems(Domain):
+        def summary(self, rows, items=None):
+            return {"rows": len(rows), "items": len(items)}
+
+    sweep = SweepEvaluation(levels=(3,))
+    sweep._values = {(3, "nll"): {0: 1.0, 1: 2.0}}
+    assert sweep.summary([{}, {}], SimpleNamespace(domain=RowsOnly())) == {"rows": 2}
+    assert sweep.summary([{}, {}], SimpleNamespace(domain=WithItems())) == {"rows": 2, "items": 1}
