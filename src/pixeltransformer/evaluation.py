@@ -405,6 +405,12 @@ class SweepEvaluation(Callback):
         """Requested levels left out because S would hold every grid point."""
         return sorted(set(self.levels) - set(self.level_list(spec)))
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """A test reads only the items this evaluation scores (max_items): the test loader stops there."""
+        datamodule = getattr(trainer, "datamodule", None)
+        if stage == "test" and self.max_items is not None and hasattr(datamodule, "test_items"):
+            datamodule.test_items = self.max_items
+
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         spec: SignalSpec = pl_module.spec
         if not self.level_list(spec):  # a metrics.json of no rows (and verdicts over none) would look like a result
