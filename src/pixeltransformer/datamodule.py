@@ -717,6 +717,7 @@ class SignalDataModule(L.LightningDataModule):
                              "--trainer.limit_val_batches=0 turns validation off")
         self.batch_size = batch_size
         self.val_items = val_items
+        self.test_items: int | None = None  # the evaluation's max_items (SweepEvaluation.setup): the test loader's
         self.num_workers = num_workers
         self.seed = seed
         self.split_layout = split_layout
@@ -1070,8 +1071,17 @@ class SignalDataModule(L.LightningDataModule):
         loader has a batch size of its own (an evaluation that decodes every grid point) overrides both."""
         return self.batch_size, "batch_size"
 
+    def test_set(self) -> Dataset:
+        """The items a test reads: the test split's first ``test_items`` (the evaluation's max_items), or all of it.
+        The whole split was read, each batch's test/val_nll computed on every item, while the evaluation scored only
+        max_items of them: minutes of forward passes that no metric used."""
+        ds = self.dataset("test")
+        if self.test_items is None or self.test_items >= len(ds):
+            return ds
+        return Subset(ds, range(self.test_items))  # its items keep their split index (the evaluation's keys)
+
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("test"), shuffle=False, batch_size=self.test_batch()[0])
+        return self._loader(self.test_set(), shuffle=False, batch_size=self.test_batch()[0])
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_inputs is not None:  # one input per batch: each has its own |S|

@@ -125,3 +125,28 @@ def test_an_earlier_run_s_limit_becomes_the_items_one_device_validated(tmp_path,
     assert cli.trainer.global_step == 4 and cli.datamodule.val_items == 8 and cli.trainer.limit_val_batches == 1.0
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["data"]["init_args"]["val_items"] == 8 and saved["trainer"]["limit_val_batches"] is None
+
+
+def test_a_test_reads_only_the_items_the_evaluation_scores(capsys):
+    """An evaluation with max_items 2 read the whole test split (13 batches of CIFAR-10's 200 test images) and
+    computed test/val_nll on each: minutes of forward passes that metrics.json never used. The test loader now stops
+    at max_items, the items keeping their split index; a fit, and an evaluation without max_items, read them all."""
+    from types import SimpleNamespace
+
+    from domains.polynomial.data import PolynomialDataModule
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    data = PolynomialDataModule(resolution=64, test_size=20, batch_size=4)
+    trainer = SimpleNamespace(datamodule=data)
+    SweepEvaluation(max_items=6).setup(trainer, None, "fit")
+    assert len(data.test_dataloader().dataset) == 20
+    SweepEvaluation().setup(trainer, None, "test")
+    assert len(data.test_dataloader().dataset) == 20
+    SweepEvaluation(max_items=6).setup(trainer, None, "test")
+    said = "[data] the test reads the first 6 of the 20 functions: the evaluation's max_items\n"
+    assert capsys.readouterr().out == said
+    loader = data.test_dataloader()
+    assert [int(i) for batch in loader for i in batch["index"]] == [0, 1, 2, 3, 4, 5]
+    SweepEvaluation(max_items=50).setup(trainer, None, "test")
+    assert len(data.test_dataloader().dataset) == 20  # more than the split holds: all of it
+    assert capsys.readouterr().out == ""
