@@ -54,7 +54,7 @@ from .runs import (COMMAND_FILE, SUBCOMMANDS, absolute_paths, check_command_line
                    config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
                    joins_a_run, launched_run_name, missing_domain, moved_note, overridden_options, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
-                   run_config_setting, run_group, show_version, shown_path, size_config_options, with_run_config)
+                   run_config_setting, run_group, shown_path, size_config_options, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = CONFIGS / "trainer" / "default.yaml"
@@ -1382,8 +1382,8 @@ def yaml_spelled(argv: list[str], key: str, got: str) -> list[str] | None:
 
 
 def cli_main() -> None:
-    """Console script: LightningCLI's subcommands fit, validate, test and predict."""
-    show_version(sys.argv[1:])  # prints the versions and exits
+    """LightningCLI's subcommands fit, validate, test and predict, on sys.argv: what the ``pixeltransformer`` command
+    (``pixeltransformer.__main__.main``, which handles ``--version`` and the checks before Lightning) runs last."""
     predict_in_the_first_process(sys.argv[1:])  # torchrun, srun: one prediction, in the first process
     set_flushing(True)  # before any thread pool exists, so that its workers inherit the mode (numerics.py)
     keep_freed_memory()  # large temporaries reuse mapped pages (allocator.py)

@@ -46,8 +46,8 @@ def test_version_option_prints_the_versions_before_lightning_is_imported():
 
 
 def test_version_is_a_main_option_of_the_cli(capsys):
-    """The console script (cli_main) and main() of Python take --version as the main parser's own option, before a
-    command, as the checks before Lightning do (runs.MAIN_OPTIONS)."""
+    """The command (show_version, before Lightning) and main() of Python take --version as the main parser's own
+    option, before a command, as the checks before Lightning do (runs.MAIN_OPTIONS)."""
     from pixeltransformer.cli import main
     from pixeltransformer.runs import check_subcommand, show_version
 
