@@ -126,6 +126,17 @@ def check_one_sweep_per_folder(callbacks) -> None:
                          "configs)")
 
 
+def check_out_dir_apart(callbacks, run_dir: Path) -> None:
+    """Refuse an evaluation sweep whose out_dir is the run folder it evaluates: the evaluation's record replaced the
+    run's command.txt, the command line of each of its fits, with the test's."""
+    for cb in callbacks:
+        if isinstance(cb, SweepEvaluation) and cb.out_dir and \
+                Path(cb.out_dir).expanduser().resolve() == run_dir.expanduser().resolve():
+            raise ValueError(f"the evaluation callback's out_dir {cb.out_dir} is the run folder itself, whose "
+                             f"{COMMAND_FILE} (its fits' command lines) the evaluation's record would replace: give "
+                             "out_dir another folder, or null for the run's own evaluation folder")
+
+
 class RunConfig(SaveConfigCallback):
     """Writes the resolved config into the run folder (config.yaml, or config_test.yaml in the evaluation's folder:
     evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
@@ -955,6 +966,7 @@ class PixelTransformerCLI(LightningCLI):
     def _run_subcommand(self, subcommand: str) -> None:
         if subcommand == "test":  # before anything is written
             check_one_sweep_per_folder(self.trainer.callbacks)
+            check_out_dir_apart(self.trainer.callbacks, self.run_dir)
         ckpt = self.config[subcommand].get("ckpt_path")
         spec: dict = {}
         if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written

@@ -54,14 +54,15 @@ def beats_paired(mine: dict[int, float], theirs: dict[int, float]) -> bool:
     return mean > VERDICT_STANDARD_ERRORS * math.sqrt(spread / len(diffs))
 
 
-def verdicts_not_judged(items: ItemValues) -> str | None:
+def verdicts_not_judged(items: ItemValues, whole_split: bool = False) -> str | None:
     """Why metrics.json's verdicts are left unjudged (null): fewer than :data:`VERDICT_MIN_ITEMS` test items (None
-    where there are enough)."""
+    where there are enough); ``whole_split``: they are all the test split holds, so a larger one is named too."""
     n = len(set().union(*items.values())) if items else 0
     if n >= VERDICT_MIN_ITEMS:
         return None
+    larger = ", or a larger test split," if whole_split else ""
     return (f"{counted(n, 'test item')}, fewer than the {VERDICT_MIN_ITEMS} a paired comparison of methods needs: "
-            "the verdicts are null; evaluate more test items (trainer.callbacks.max_items) to judge them")
+            f"the verdicts are null; evaluate more test items (trainer.callbacks.max_items){larger} to judge them")
 
 
 def suffix_title(suffix: str) -> str:

@@ -22,7 +22,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from .distribution import BinnedGaussian
-from .domain import CORE_METHOD_NAMES
+from .domain import CORE_METHOD_NAMES, verdicts_not_judged
 from . import versions
 from .errors import counted
 from .files import write_json
@@ -402,7 +402,11 @@ class SweepEvaluation(Callback):
         # a domain of one's own written for summary(rows), before the per-item values were passed, is called so
         if len(inspect.signature(domain.summary).parameters) < 2:
             return domain.summary(rows)
-        return domain.summary(rows, getattr(self, "_values", {}))
+        values = getattr(self, "_values", {})
+        extra = domain.summary(rows, values)
+        if "verdicts_not_judged" in extra and (self.max_items is None or len(self.evaluated) < self.max_items):
+            extra["verdicts_not_judged"] = verdicts_not_judged(values, whole_split=True)  # max_items alone cannot help
+        return extra
 
     # ---- the sweep ---------------------------------------------------------------------------------
     def level_list(self, spec: SignalSpec) -> list[int]:

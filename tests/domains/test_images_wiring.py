@@ -653,19 +653,30 @@ def test_a_classifier_of_too_few_training_images_of_a_class_is_left_out_and_said
     assert sweep.classifier == "judge" and capsys.readouterr().out == ""
 
 
-def test_make_classifier_refuses_a_train_split_of_too_few_images_of_a_class(monkeypatch, tmp_path, capsys):
+def test_make_classifier_skips_the_classifier_of_a_train_split_of_too_few_images_of_a_class(monkeypatch, tmp_path,
+                                                                                            capsys):
     """`make classifier` on 16 labelled training images (none of some digits) trained and cached a classifier that
-    every evaluation then left out; it is refused before training, in one line, with the evaluation's reason."""
+    every evaluation then left out; it trains none, says why in one line and goes on to the VAE, as before. With
+    --no_vae, nothing is left to build: refused in one line."""
+    from types import SimpleNamespace
+
     from domains.images.baselines import pretrained
 
     dm = ImageDataModule("digits", splits=(16, 4, 8))
     counts = torch.bincount(dm.split_pixels("train")[1], minlength=10)  # [10]
+    why = (f"the train split's 16 labelled images hold {int(counts.min())} of class {int(counts.argmin())}, fewer "
+           "than the 5 of each of its 10 classes a classifier needs to judge completions: add images (every "
+           "evaluation leaves a classifier of so few out)")
+    vaes = []
     monkeypatch.setattr(pretrained, "ImageDataModule", lambda *a, **k: dm)
     monkeypatch.setattr(pretrained, "load_classifier", lambda *a, **k: pytest.fail("a classifier of 16 images trained"))
+    same = SimpleNamespace(encode=lambda x: (x,), decode=lambda z: z)  # a VAE that reconstructs exactly
+    monkeypatch.setattr(pretrained, "load_vae", lambda *a, **k: vaes.append(a) or same)
     with pytest.raises(SystemExit) as exit_:
-        pretrained.main(["--data", "digits", "--cache_dir", str(tmp_path / "c"), "--device", "cpu"])
-    assert exit_.value.code == 2 and not (tmp_path / "c").exists()
-    assert capsys.readouterr().err == (
-        f"error: the train split's 16 labelled images hold {int(counts.min())} of class {int(counts.argmin())}, fewer "
-        "than the 5 of each of its 10 classes a classifier needs to judge completions: add images (every evaluation "
-        "leaves a classifier of so few out)\n")
+        pretrained.main(["--data", "digits", "--cache_dir", str(tmp_path / "c"), "--device", "cpu", "--no_vae"])
+    assert exit_.value.code == 2 and not (tmp_path / "c").exists() and not vaes
+    assert capsys.readouterr().err == f"error: {why}\n"
+    pretrained.main(["--data", "digits", "--cache_dir", str(tmp_path / "c"), "--device", "cpu"])
+    assert len(vaes) == 1 and capsys.readouterr().out == (
+        f"digits: no classifier: {why}\nvae {pretrained.dataset_key(dm)}: test reconstruction L1 0.0000\n"
+        f"cached in {tmp_path / 'c'}\n")

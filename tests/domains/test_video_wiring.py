@@ -252,8 +252,8 @@ def test_sweep_summary():
 
 
 def test_psnr_rises_is_judged_by_a_paired_test_and_not_on_too_few_clips():
-    """On 2 test clips psnr_rises_with_context compared two means; with the per-clip values each level must beat the
-    one before by more than 2 standard errors of the paired difference, and below 5 clips the verdict is null."""
+    """On 2 test clips psnr_rises_with_context compared two means; with the per-clip values the last level must beat
+    the first by more than 2 standard errors of the paired difference, and below 5 clips the verdict is null."""
     rows = [{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}, {"num_context": 32, "psnr": 22.0, "nn_psnr": 21.0}]
 
     def items(low: list[float], high: list[float]) -> dict:
@@ -265,6 +265,20 @@ def test_psnr_rises_is_judged_by_a_paired_test_and_not_on_too_few_clips():
     assert sweep_summary(rows, steady)["psnr_rises_with_context"] is True
     noisy = items([19.0, 25.0, 21.0, 15.0, 20.0], [26.0, 19.0, 27.0, 20.0, 18.0])  # higher by its mean alone
     assert sweep_summary(rows, noisy)["psnr_rises_with_context"] is False
+
+
+def test_psnr_rises_compares_the_last_level_with_the_first():
+    """A sweep whose PSNR clearly rose from the first |S| to the last read false where two close top levels did not
+    each pass the paired test; rising is now the last level beating the first (by the paired test), whatever the
+    steps between; a sweep that ends where it began does not rise."""
+    rows = [{"num_context": s, "psnr": 20.0, "nn_psnr": 19.0} for s in (8, 32, 128)]
+    low, mid = [19.0, 20.0, 21.0, 20.5, 19.5], [23.0, 24.1, 24.9, 24.4, 23.6]
+    close = [23.1, 24.0, 25.0, 24.5, 23.5]  # about the level before it: no step of its own
+    rising = {(8, "psnr"): dict(enumerate(low)), (32, "psnr"): dict(enumerate(mid)),
+              (128, "psnr"): dict(enumerate(close))}
+    assert sweep_summary(rows, rising)["psnr_rises_with_context"] is True
+    back = {**rising, (128, "psnr"): dict(enumerate(low))}
+    assert sweep_summary(rows, back)["psnr_rises_with_context"] is False
 
 
 def test_sweep_with_every_pixel_observed_scores_the_cap(run):

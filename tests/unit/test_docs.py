@@ -167,10 +167,14 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
-    '`make classifier DATA=cifar10 ARGS="--root few.npz"` (a labelled train split with fewer than 5 images of some '
-    'class)':
-        ("tests/domains/test_images_wiring.py", "test_make_classifier_refuses_a_train_split_of_too_few_images_of_a_"
-                                                "class"),
+    '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.callbacks.out_dir runs/polynomial/r"` '
+    '(the run folder itself)':
+        ("tests/unit/test_fit_lines.py", "test_an_evaluation_out_dir_that_is_the_run_folder_is_refused"),
+    '`make classifier DATA=cifar10 ARGS="--root few.npz --no_vae"` (a labelled train split with fewer than 5 images '
+    'of some class; without `--no_vae` the command prints this reason, `cifar10: no classifier: ...`, and goes on to '
+    'the VAE)':
+        ("tests/domains/test_images_wiring.py", "test_make_classifier_skips_the_classifier_of_a_train_split_of_too_few_"
+                                                "images_of_a_class"),
     "`make eval CKPT=weights.zip` (a zip archive of other files; a checkpoint in torch's format before 1.6 is read)":
         ("tests/unit/test_python_api.py", "test_a_checkpoint_in_torch_s_format_before_1_6_loads_and_a_zip_of_other_"
                                           "files_is_named"),

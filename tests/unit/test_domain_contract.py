@@ -898,3 +898,23 @@ def test_a_domain_whose_summary_takes_only_the_rows_still_writes_its_entries():
     sweep._values = {(3, "nll"): {0: 1.0, 1: 2.0}}
     assert sweep.summary([{}, {}], SimpleNamespace(domain=RowsOnly())) == {"rows": 2}
     assert sweep.summary([{}, {}], SimpleNamespace(domain=WithItems())) == {"rows": 2, "items": 1}
+
+
+def test_verdicts_not_judged_on_a_test_split_of_too_few_items_names_a_larger_split():
+    """Below 5 test items the verdicts' remedy said "evaluate more test items (trainer.callbacks.max_items)" even
+    where the test split held no more; it now names a larger test split there, and max_items alone where it cut."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.domain import verdicts_not_judged
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    class Judged(Domain):
+        def summary(self, rows, items=None):
+            return {"verdicts_not_judged": verdicts_not_judged(items)}
+
+    head = "2 test items, fewer than the 5 a paired comparison of methods needs: the verdicts are null; "
+    for max_items, remedy in ((None, ", or a larger test split,"), (3, ", or a larger test split,"), (2, "")):
+        sweep = SweepEvaluation(levels=(3,), max_items=max_items)
+        sweep._values, sweep.evaluated = {(3, "nll"): {0: 1.0, 1: 2.0}}, {0, 1}
+        assert sweep.summary([{}], SimpleNamespace(domain=Judged())) == {"verdicts_not_judged": (
+            f"{head}evaluate more test items (trainer.callbacks.max_items){remedy} to judge them")}

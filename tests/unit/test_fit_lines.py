@@ -373,3 +373,24 @@ def test_a_tests_record_goes_to_its_evaluations_out_dir(tmp_path, tiny_module, c
     record.eval_config, trainer.callbacks = (run, "config_test.yaml"), [SweepEvaluation(levels=(2,))]
     RunConfig.teardown(record, trainer, tiny_module, "test")  # no out_dir: the run's eval/ as before
     assert saved[-1] == str(run / "eval" / "config_test.yaml")
+
+
+def test_an_evaluation_out_dir_that_is_the_run_folder_is_refused(tmp_path):
+    """`--trainer.callbacks.out_dir runs/<domain>/<run>` (the run folder itself) wrote the evaluation's record there:
+    its command.txt, the command line of each of the run's fits, was replaced by the test's. It is refused in one
+    line before anything is written; another folder, or none, is evaluated as before."""
+    from pixeltransformer.cli import check_out_dir_apart
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    run = tmp_path / "runs" / "polynomial" / "r"
+    run.mkdir(parents=True)
+    (run / "command.txt").write_text("pixeltransformer fit\n")
+    given = str(run / ".." / "r")
+    with pytest.raises(ValueError) as err:
+        check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=given)], run)
+    assert str(err.value) == (
+        f"the evaluation callback's out_dir {given} is the run folder itself, whose command.txt (its fits' command "
+        "lines) the evaluation's record would replace: give out_dir another folder, or null for the run's own "
+        "evaluation folder")
+    assert (run / "command.txt").read_text() == "pixeltransformer fit\n"
+    check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=str(run / "eval2")), SweepEvaluation(levels=(2,))], run)

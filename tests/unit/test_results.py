@@ -707,3 +707,20 @@ def test_unknown_keys_of_a_run_json_are_named_in_a_warning(tmp_path, capsys):
     write_folder(tmp_path / "known", "digits", run=RUN | {"figures": []})
     render(tmp_path / "known")
     assert capsys.readouterr().err == ""
+
+
+def test_verdicts_written_before_the_paired_test_say_they_compared_the_means():
+    """docs/results.md gave the verdicts of metrics.json files written before verdicts were judged by a paired test
+    as any other, while docs/design.md says verdicts use one; such a verdict now says it was judged by the means,
+    and one of a metrics.json that records its versions (written with the paired test) reads as it is."""
+    from pixeltransformer.results import metrics_section
+
+    run = {"title": "t", "command": "c", "machine": "m", "date": "d"}
+    old = {"domain": "sdf", "dataset": "d", "rows": [{"num_context": 4, "nll": 1.0}], "seed": 0,
+           "iou_mean_beats_nn_at": [4], "psnr_rises_with_context": True}
+    lines = metrics_section(old, run, "m.json", [])
+    assert "- `iou_mean_beats_nn_at`: 4 (verdicts by the means, before the paired test)" in lines
+    assert "- `psnr_rises_with_context`: true (verdicts by the means, before the paired test)" in lines
+    assert "- `seed`: 0" in lines
+    new = metrics_section({**old, "versions": {"pixeltransformer": "0.1.0"}}, run, "m.json", [])
+    assert "- `iou_mean_beats_nn_at`: 4" in new and not any("paired test" in line for line in new)

@@ -98,15 +98,14 @@ def own_options(line: str) -> str:
     return line
 
 
-def check_enough_to_judge(dm: ImageDataModule) -> None:
-    """Refuse, before training, a classifier of a labelled train split with fewer than MIN_PER_CLASS images of some
-    class: it was trained and cached, and every evaluation then left it out (ImageEvaluation)."""
+def too_few_for_a_classifier(dm: ImageDataModule) -> str | None:
+    """Why no classifier is trained of a labelled train split with fewer than MIN_PER_CLASS images of some class (it
+    was trained and cached, and every evaluation then left it out: ImageEvaluation); None where there are enough."""
     from ..evaluation import too_few_to_judge
 
-    if dm.num_classes is not None and (why := too_few_to_judge(
-            dm.build_split("train").labels, dm.num_classes,  # [N]
-            "add images (every evaluation leaves a classifier of so few out)")):
-        raise ValueError(why)
+    return None if dm.num_classes is None else too_few_to_judge(
+        dm.build_split("train").labels, dm.num_classes,  # [N]
+        "add images (every evaluation leaves a classifier of so few out)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -129,9 +128,12 @@ def main(argv: list[str] | None = None) -> None:
             warnings.simplefilter("error", NotCachedWarning)  # networks it cannot cache are this command's failure
             dm = ImageDataModule(DATASET_OF[args.data], root=args.root, download=args.download)
             test_x, test_y = dm.split_arrays("test")
-            check_enough_to_judge(dm)
-            clf = load_classifier(dm, cache, args.classifier_epochs, args.device)
-            if clf is None:
+            if (why := too_few_for_a_classifier(dm)) and args.no_vae:
+                raise ValueError(why)  # --no_vae: nothing left to build
+            clf = None if why else load_classifier(dm, cache, args.classifier_epochs, args.device)
+            if why:
+                print(f"{dm.dataset_name}: no classifier: {why}")
+            elif clf is None:
                 print(f"{dm.dataset_name}: no labels, no classifier")
             else:
                 print(f"classifier {dataset_key(dm)}: test accuracy {accuracy(clf, test_x, test_y):.4f}")
