@@ -550,11 +550,11 @@ class SDFDataModule(SignalDataModule):
 
     def split_items(self, split: str) -> str:
         """A mixture's train split in words: its draws an epoch and the shapes of each source they are drawn from."""
-        ds = self.dataset(split)
         if not (self.mixture and split == "train"):
             return super().split_items(split)
+        ds = self.dataset(split)
         sources = ", ".join(f"{len(part)} {name}" for name, part in zip(self._mixture_names(), ds.sources))
-        return f"{counted(len(ds), 'shape')} an epoch, drawn from {sources}"
+        return f"{counted(len(ds), self.item_noun)} an epoch, drawn from {sources}"
 
     def empty_split_cause(self, split: str) -> str:
         """An empty split of the evaluated source's shapes: a split folder of no usable shape named, or for one pool

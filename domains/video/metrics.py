@@ -92,13 +92,13 @@ def sweep_summary(rows: list[dict], items: ItemValues | None = None) -> dict:
     psnr = [r.get("psnr") for r in rows]
     gain = {str(r["num_context"]): r["psnr"] - r["nn_psnr"] for r in rows
             if r.get("psnr") is not None and r.get("nn_psnr") is not None}
-    if len(psnr) < 2:
-        return {"psnr_rises_with_context": None, "mean_psnr_gain_over_nn_db": gain}
-    if items is not None and (why := verdicts_not_judged(items)):
-        return {"psnr_rises_with_context": None, "mean_psnr_gain_over_nn_db": gain, "verdicts_not_judged": why}
-    if items is None:
+    why = verdicts_not_judged(items) if items is not None and len(psnr) >= 2 else None
+    if len(psnr) < 2 or why:
+        rising = None
+    elif items is None:
         rising = all(a is not None and b is not None and b > a for a, b in zip(psnr, psnr[1:]))
     else:
         first, last = rows[0]["num_context"], rows[-1]["num_context"]
         rising = beats_paired(items.get((last, "psnr"), {}), items.get((first, "psnr"), {}))
-    return {"psnr_rises_with_context": rising, "mean_psnr_gain_over_nn_db": gain}
+    out = {"psnr_rises_with_context": rising, "mean_psnr_gain_over_nn_db": gain}
+    return {**out, "verdicts_not_judged": why} if why else out

@@ -892,9 +892,9 @@ class SignalDataModule(L.LightningDataModule):
         than batch_size, and the val items validation scores. Nothing said how many of a user's few files went to
         each split, nor that batch_size 8 on 3 training images trains on one batch of 3 an epoch."""
         parts = []
+        world = getattr(getattr(self, "trainer", None), "world_size", 1)
         for split in splits:
             n, text = len(self.dataset(split)), f"{split} {self.split_items(split)}"
-            world = getattr(getattr(self, "trainer", None), "world_size", 1)
             if split == "train" and 0 < n // world < self.batch_size:  # a process's share: one batch an epoch
                 each = f" on each of {world} processes" if world > 1 else ""
                 text += (f" (one batch of {n // world} an epoch{each}: batch_size {self.batch_size} is more than "

@@ -22,7 +22,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from .distribution import BinnedGaussian
-from .domain import CORE_METHOD_NAMES, verdicts_not_judged
+from .domain import CORE_METHOD_NAMES, ItemValues, verdicts_not_judged
 from . import versions
 from .errors import counted
 from .files import write_json
@@ -120,15 +120,14 @@ def select_items(batch: dict[str, Any], rows: list[int]) -> dict[str, Any]:
     return out
 
 
-def gather_item_values(trainer: L.Trainer, values: dict[tuple[int, str], dict[int, float]], keys: set[int]
-                       ) -> tuple[dict[tuple[int, str], dict[int, float]], set[int]]:
+def gather_item_values(trainer: L.Trainer, values: ItemValues, keys: set[int]) -> tuple[ItemValues, set[int]]:
     """Every rank's per-item values, merged by item key (one process: as they are). A distributed sampler gives
     some items to two ranks to even them out; they computed the same values, and the merge keeps one."""
     if trainer.world_size <= 1 or not torch.distributed.is_available() or not torch.distributed.is_initialized():
         return values, keys
     parts: list[Any] = [None] * trainer.world_size
     torch.distributed.all_gather_object(parts, (values, keys))
-    merged: dict[tuple[int, str], dict[int, float]] = {}
+    merged: ItemValues = {}
     all_keys: set[int] = set()
     for part_values, part_keys in parts:
         for metric, per_item in part_values.items():
@@ -443,7 +442,7 @@ class SweepEvaluation(Callback):
             them = "it" if len(dropped) == 1 else "them"
             print(left_out_line("test", dropped, spec, "left out (no query would be held out; metrics.json lists "
                                 f"{them} as dropped_levels)"), flush=True)
-        self._values: dict[tuple[int, str], dict[int, float]] = {}  # (|S|, metric) -> {item key: value}
+        self._values: ItemValues = {}  # (|S|, metric) -> {item key: value}
         self.evaluated: set[int] = set()  # the keys of the items evaluated, over every rank once the test has ended
         self._dir = resolve_eval_dir(trainer, self.out_dir)
 

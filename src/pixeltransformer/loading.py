@@ -231,7 +231,7 @@ def load_module(path: str | Path, map_location: str | torch.device = "cpu", ckpt
         raise CheckpointError(f"{path}: {message}")
     missing, unexpected = module.load_state_dict(ckpt["state_dict"], strict=False)
     if missing or unexpected:
-        wrote = f" ({written_by(ckpt)})" if written_by(ckpt) else ""
+        wrote = f" ({by})" if (by := written_by(ckpt)) else ""
         raise CheckpointError(f"{path}: weights do not match the model{wrote} (missing {missing[:3]}, unexpected "
                               f"{unexpected[:3]})")
     return module.to(device).eval()
@@ -247,8 +247,8 @@ def reshaped_weights(module: torch.nn.Module, ckpt: dict) -> str | None:
     if not reshaped:
         return None
     name, shape = reshaped[0]
+    by = written_by(ckpt)
     return (f"weights do not match the model its hyper_parameters describe ({len(reshaped)} of another shape, first "
             f"{name}: {shape} in the file, {shapes[name]} in the model): "
-            + (f"a checkpoint of another version ({written_by(ckpt)}): use it with that version, or retrain"
-               if written_by(ckpt) else
+            + (f"a checkpoint of another version ({by}): use it with that version, or retrain" if by else
                "an edited or damaged checkpoint; use the file as its run saved it"))

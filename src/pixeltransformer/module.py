@@ -180,9 +180,9 @@ def batches_words(limit: int | float) -> str:
 def overfit_note(trainer: Any) -> str | None:
     """The line saying that trainer.overfit_batches limits the validation too (Lightning sets limit_val_batches to
     it): val/nll and the best checkpoint scored the first batches of the val split alone, without a word; None
-    without it, or for a fit that never validates (:func:`no_validation_note` says that)."""
+    without it. A fit that never validates gets :func:`no_validation_note` in its place (``_say_no_validation``)."""
     overfit = getattr(trainer, "overfit_batches", 0)
-    if not overfit or no_validation_note(trainer) is not None:
+    if not overfit:
         return None
     return (f"trainer.overfit_batches={overfit} validates {batches_words(overfit)} of the val split on each device as "
             "well: val/nll and the best checkpoint score those items alone, not the whole split; to score it, "
@@ -764,9 +764,8 @@ class PixelTransformerModule(L.LightningModule):
         """The first process of a fit whose steps never reach its validation says so once, as it starts
         (:func:`no_validation_note`); so does one whose validation trainer.overfit_batches limits
         (:func:`overfit_note`)."""
-        if getattr(self._trainer, "is_global_zero", False) and (note := no_validation_note(self.trainer)):
-            print(f"[pixeltransformer] {note}", flush=True)
-        if getattr(self._trainer, "is_global_zero", False) and (note := overfit_note(self.trainer)):
+        if getattr(self._trainer, "is_global_zero", False) and (
+                note := no_validation_note(self.trainer) or overfit_note(self.trainer)):
             print(f"[pixeltransformer] {note}", flush=True)
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,

@@ -1230,7 +1230,8 @@ MEANT = {"train": "fit", "evaluate": "test", "eval": "test", "sample": "predict"
 
 
 # the options of the main parser, which come before the command; every other option comes after it
-MAIN_OPTIONS = ("-h", "--help", "-c", "--config", "--print_config", "--version")
+MAIN_FLAGS = ("-h", "--help", "--print_config", "--version")  # those of them that take no value
+MAIN_OPTIONS = (*MAIN_FLAGS, "-c", "--config")
 
 
 def show_version(argv: list[str]) -> None:
@@ -1254,7 +1255,7 @@ def check_subcommand(argv: list[str]) -> None:
     word = argv[0] if argv else ""
     # the first command word that is not an option's value (``--run_name test fit``: the command is fit)
     valued = {i + 1 for i, arg in enumerate(argv) if arg.startswith("-") and "=" not in arg
-              and arg not in ("-h", "--help", "--print_config", "--version")}
+              and arg not in MAIN_FLAGS}
     if word.startswith("-") and (command := next((w for i, w in enumerate(argv)
                                                   if w in SUBCOMMANDS and i not in valued), None)):
         names = (arg.split("=", 1)[0] for arg in argv[:argv.index(command)] if arg.startswith("-"))

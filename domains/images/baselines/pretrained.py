@@ -128,12 +128,11 @@ def main(argv: list[str] | None = None) -> None:
             warnings.simplefilter("error", NotCachedWarning)  # networks it cannot cache are this command's failure
             dm = ImageDataModule(DATASET_OF[args.data], root=args.root, download=args.download)
             test_x, test_y = dm.split_arrays("test")
-            if (why := too_few_for_a_classifier(dm)) and args.no_vae:
-                raise ValueError(why)  # --no_vae: nothing left to build
-            clf = None if why else load_classifier(dm, cache, args.classifier_epochs, args.device)
-            if why:
+            if why := too_few_for_a_classifier(dm):
+                if args.no_vae:
+                    raise ValueError(why)  # nothing left to build
                 print(f"{dm.dataset_name}: no classifier: {why}")
-            elif clf is None:
+            elif (clf := load_classifier(dm, cache, args.classifier_epochs, args.device)) is None:
                 print(f"{dm.dataset_name}: no labels, no classifier")
             else:
                 print(f"classifier {dataset_key(dm)}: test accuracy {accuracy(clf, test_x, test_y):.4f}")
