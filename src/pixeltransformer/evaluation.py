@@ -398,14 +398,13 @@ class SweepEvaluation(Callback):
         domain = getattr(pl_module, "domain", None)
         if domain is None:
             return {}
-        # a domain of one's own written for summary(rows), before the per-item values were passed, is called so
-        if len(inspect.signature(domain.summary).parameters) < 2:
-            return domain.summary(rows)
         values = getattr(self, "_values", {})
-        extra = domain.summary(rows, values)
-        if "verdicts_not_judged" in extra and (self.max_items is None or len(self.evaluated) < self.max_items):
-            extra["verdicts_not_judged"] = verdicts_not_judged(values, whole_split=True)  # max_items alone cannot help
-        return extra
+        why = verdicts_not_judged(values, self.max_items)  # too few items: the domain's verdicts are left null
+        # a domain of one's own written for summary(rows), before the per-item values were passed, is called so
+        takes_items = len(inspect.signature(domain.summary).parameters) >= 2
+        extra = domain.summary(rows, None if why else values) if takes_items else domain.summary(rows)
+        withheld = [key for key in domain.verdict_keys if extra.get(key) is not None] if why else []
+        return {**extra, **dict.fromkeys(withheld), "verdicts_not_judged": why} if withheld else extra
 
     # ---- the sweep ---------------------------------------------------------------------------------
     def level_list(self, spec: SignalSpec) -> list[int]:
