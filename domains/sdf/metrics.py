@@ -127,8 +127,9 @@ def iou_summary(rows: list[dict[str, Any]], items: ItemValues | None = None) -> 
         return {}
     gain = {"iou_mean_gain": ious[-1][1] - ious[0][1]}
 
-    def beats(r: dict[str, Any], mine: tuple[str, ...], others: tuple[str, ...]) -> bool:
-        # the best of ``mine`` against the best of ``others``, each the best by its mean
+    def beats(r: dict[str, Any], mine: tuple[str, ...], others: tuple[str, ...]) -> bool | None:
+        # the best of ``mine`` against the best of ``others``, each the best by its mean; None (fewer than 2 shapes
+        # scored both): the level is not listed, as where the model does not win
         best = max((m for m in mine if r.get(m) is not None), key=lambda m: r[m], default=None)
         rival = max((o for o in others if r.get(o) is not None), key=lambda o: r[o], default=None)
         if best is None or rival is None:

@@ -41,14 +41,15 @@ VERDICT_STANDARD_ERRORS = 2.0  # a method beats another by more than this many s
 CORE_METHOD_NAMES = {"model": "model", "sample": "model samples", "nn": "nearest-neighbour fill"}
 
 
-def beats_paired(mine: dict[int, float], theirs: dict[int, float]) -> bool:
+def beats_paired(mine: dict[int, float], theirs: dict[int, float]) -> bool | None:
     """Whether one method's per-item values (item key -> value, higher is better) beat another's on the items both
     score: the mean of the paired differences above :data:`VERDICT_STANDARD_ERRORS` standard errors of it (a
-    difference of means alone named a winner on one test item). NaN values (undefined for an item) are left out."""
+    difference of means alone named a winner on one test item). NaN values (undefined for an item) are left out;
+    None (not judged) where fewer than 2 pairs remain: no standard error to judge by."""
     diffs = [mine[k] - theirs[k] for k in mine.keys() & theirs.keys()
              if not (math.isnan(mine[k]) or math.isnan(theirs[k]))]
     if len(diffs) < 2:
-        return False
+        return None
     mean = sum(diffs) / len(diffs)
     spread = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)  # the differences' sample variance
     return mean > VERDICT_STANDARD_ERRORS * math.sqrt(spread / len(diffs))

@@ -86,3 +86,12 @@ def test_domains_without_verdicts_say_nothing_of_them():
     for domain in (ImageDomain(), PolynomialDomain()):
         assert summary(domain, means(few), few) == domain.summary(means(few))
         assert "verdicts_not_judged" not in domain.summary(means(few))
+
+
+def test_a_video_verdict_of_too_few_scored_clips_is_null():
+    """Of 5 clips, where the last level's PSNR was a number on one (NaN on the others, a prediction of NaN),
+    psnr_rises_with_context read false: judged, against. It could not be judged: null now."""
+    nan = float("nan")
+    items = per_item({(8, "psnr"): [19.0, 20.0, 21.0, 20.5, 19.5], (32, "psnr"): [25.0, nan, nan, nan, nan]})
+    rows = [{"num_context": 8, "psnr": 20.0}, {"num_context": 32, "psnr": 25.0}]
+    assert summary(VideoDomain(), rows, items)["psnr_rises_with_context"] is None

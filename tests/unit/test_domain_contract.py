@@ -937,3 +937,16 @@ def test_verdicts_not_judged_on_a_test_split_of_too_few_items_names_a_larger_spl
             return {"rises": None}
 
     assert sweep.summary([{}], SimpleNamespace(domain=Unjudged())) == {"rises": None}
+
+
+def test_a_paired_verdict_on_fewer_than_two_pairs_is_null():
+    """beats_paired read False where fewer than 2 items scored both methods (no standard error to judge by): a
+    verdict that could not be judged read as one judged against. It is None now, null in metrics.json."""
+    from pixeltransformer.domain import beats_paired
+
+    nan = float("nan")
+    assert beats_paired({0: 1.0}, {0: 0.5}) is None
+    assert beats_paired({0: 1.0, 1: nan}, {0: 0.5, 1: 0.2}) is None  # a NaN pair is left out
+    assert beats_paired({0: 1.0, 1: 2.0}, {2: 0.5, 3: 0.2}) is None  # no item scored by both
+    assert beats_paired({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.6}) is True
+    assert beats_paired({0: 1.0, 1: 2.0}, {0: 1.5, 1: 1.6}) is False
