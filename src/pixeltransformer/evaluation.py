@@ -418,16 +418,6 @@ class SweepEvaluation(Callback):
         """Requested levels left out because S would hold every grid point."""
         return sorted(set(self.levels) - set(self.level_list(spec)))
 
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        """A test reads only the items this evaluation scores (max_items): the test loader stops there."""
-        datamodule = getattr(trainer, "datamodule", None)
-        if stage == "test" and self.max_items is not None and hasattr(datamodule, "test_items"):
-            datamodule.test_items = self.max_items
-            total = len(datamodule.dataset("test"))
-            if self.max_items < total and getattr(trainer, "global_rank", 0) == 0:  # the [data] line counts them all
-                print(f"[data] the test reads the first {self.max_items} of the {counted(total, datamodule.item_noun)}"
-                      f": the evaluation's max_items", flush=True)
-
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         spec: SignalSpec = pl_module.spec
         if not self.level_list(spec):  # a metrics.json of no rows (and verdicts over none) would look like a result
