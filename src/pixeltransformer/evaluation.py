@@ -394,7 +394,9 @@ class SweepEvaluation(Callback):
         return []
 
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
-        """Extra top-level entries for metrics.json (the domain's), its verdicts judged on the per-item values."""
+        """Extra top-level entries for metrics.json (the domain's), its verdicts judged on the per-item values. Whether
+        they can be judged is decided here, once: on too few items the domain gets none (items=None), and each of its
+        verdict_keys it gives is left null, with ``verdicts_not_judged`` saying why."""
         domain = getattr(pl_module, "domain", None)
         if domain is None:
             return {}
