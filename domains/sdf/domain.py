@@ -120,6 +120,7 @@ class SdfDomain(Domain):
 
     name = "sdf"
     row_names = ("x", "y", "z", "sdf")
+    verdict_keys = ("iou_mean_beats_nn_at", "iou_model_beats_baselines_at")  # iou_summary's
     on_grid = False
     input_help = (f"a mesh ({', '.join(MESH_SUFFIXES)}), an SDF grid (.npy, [R, R, R]) or voxels (.binvox; .npy, "
                   f".npy.gz or .npz of one grid of 0 and 1)")

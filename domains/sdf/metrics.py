@@ -17,7 +17,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
-from pixeltransformer.domain import ItemValues, beats_paired, verdicts_not_judged
+from pixeltransformer.domain import ItemValues, beats_paired
 from pixeltransformer.numerics import flushed_subnormals
 from pixeltransformer.stop import check_stop
 
@@ -120,17 +120,16 @@ def iou_summary(rows: list[dict[str, Any]], items: ItemValues | None = None) -> 
     """metrics.json's verdicts over the |S| rows: the mean's IoU gain from the first to the last level, and the
     levels where the model's IoU beats the baselines'. With the per-shape values (``items``), a level is listed where
     the model beats the baseline by more than 2 standard errors of the paired per-shape difference
-    (pixeltransformer.domain.beats_paired), and below VERDICT_MIN_ITEMS shapes the verdicts are null with
-    ``verdicts_not_judged`` saying why; without them (the rows alone), by the means."""
+    (pixeltransformer.domain.beats_paired); without them (the rows alone), by the means. Below VERDICT_MIN_ITEMS
+    shapes the evaluation leaves these verdicts (SdfDomain.verdict_keys) null and says why."""
     ious = [(r["num_context"], r.get("iou_mean")) for r in rows if r.get("iou_mean") is not None]
     if len(ious) < 2:
         return {}
     gain = {"iou_mean_gain": ious[-1][1] - ious[0][1]}
-    if items is not None and (why := verdicts_not_judged(items)):
-        return {**gain, "iou_mean_beats_nn_at": None, "iou_model_beats_baselines_at": None, "verdicts_not_judged": why}
 
-    def beats(r: dict[str, Any], mine: tuple[str, ...], others: tuple[str, ...]) -> bool:
-        # the best of ``mine`` against the best of ``others``, each the best by its mean
+    def beats(r: dict[str, Any], mine: tuple[str, ...], others: tuple[str, ...]) -> bool | None:
+        # the best of ``mine`` against the best of ``others``, each the best by its mean; None (fewer than 2 shapes
+        # scored both): the level is not listed, as where the model does not win
         best = max((m for m in mine if r.get(m) is not None), key=lambda m: r[m], default=None)
         rival = max((o for o in others if r.get(o) is not None), key=lambda o: r[o], default=None)
         if best is None or rival is None:

@@ -64,6 +64,7 @@ class VideoDomain(Domain):
 
     name = "video"
     row_names = ("t", "y", "x", "r", "g", "b")
+    verdict_keys = ("psnr_rises_with_context",)  # sweep_summary's
     input_help = ("a video file (mp4, avi, mov, mkv, webm), a GIF, an animated PNG or WebP, a JPEG/PNG strip of "
                   "square frames or an .npz of clips")
 

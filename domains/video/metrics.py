@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from pixeltransformer.domain import ItemValues, beats_paired, verdicts_not_judged
+from pixeltransformer.domain import ItemValues, beats_paired
 from pixeltransformer.evaluation import SweepItem
 
 # SSIM's 11x11 window reflect-pads a frame by 5 pixels, which needs a side of 6 or more: smaller frames have no SSIM
@@ -86,19 +86,17 @@ def sweep_summary(rows: list[dict], items: ItemValues | None = None) -> dict:
     """metrics.json's video entries: whether PSNR rises with |S| (None below two levels: no trend to tell) and the
     PSNR gain over the NN fill per |S|. With the per-clip values (``items``), PSNR rises where the last level's beats
     the first's by more than 2 standard errors of the paired per-clip difference (beats_paired: one test, where one
-    for each step failed on close top levels of a clearly rising sweep), and below VERDICT_MIN_ITEMS clips the
-    verdict is None with ``verdicts_not_judged`` saying why; without them (results written before), each level's
-    mean above the one before."""
+    for each step failed on close top levels of a clearly rising sweep); without them (results written before),
+    each level's mean above the one before. Below VERDICT_MIN_ITEMS clips the evaluation leaves the verdict
+    (VideoDomain.verdict_keys) null and says why."""
     psnr = [r.get("psnr") for r in rows]
     gain = {str(r["num_context"]): r["psnr"] - r["nn_psnr"] for r in rows
             if r.get("psnr") is not None and r.get("nn_psnr") is not None}
-    why = verdicts_not_judged(items) if items is not None and len(psnr) >= 2 else None
-    if len(psnr) < 2 or why:
+    if len(psnr) < 2:
         rising = None
     elif items is None:
         rising = all(a is not None and b is not None and b > a for a, b in zip(psnr, psnr[1:]))
     else:
         first, last = rows[0]["num_context"], rows[-1]["num_context"]
         rising = beats_paired(items.get((last, "psnr"), {}), items.get((first, "psnr"), {}))
-    out = {"psnr_rises_with_context": rising, "mean_psnr_gain_over_nn_db": gain}
-    return {**out, "verdicts_not_judged": why} if why else out
+    return {"psnr_rises_with_context": rising, "mean_psnr_gain_over_nn_db": gain}

@@ -383,6 +383,15 @@ def same_split_index(theirs: dict[str, tuple[str, torch.Tensor]], mine: dict[str
     return all(theirs[s][0] == mine[s][0] and torch.equal(theirs[s][1], mine[s][1]) for s in splits)
 
 
+def evaluated_items(trainer: Any) -> int | None:
+    """The test items a test's evaluation scores, which the test loader stops at: its max_items (SweepEvaluation's;
+    the most of them, where several), None where none caps them or there is no evaluation."""
+    from .evaluation import SweepEvaluation  # here: a data module alone (a notebook's) loads none of its modules
+
+    caps = [c.max_items for c in getattr(trainer, "callbacks", None) or () if isinstance(c, SweepEvaluation)]
+    return None if not caps or None in caps else max(caps)
+
+
 def start_worker(worker_id: int, rank: int, fitting: bool = False) -> None:
     """A DataLoader worker's start. Ctrl-C is the main process's to handle: a fit stops at the end of its training
     step and saves it (checkpointing.py), and a worker that took the signal would end, failing the fit's next batch.
@@ -717,7 +726,7 @@ class SignalDataModule(L.LightningDataModule):
                              "--trainer.limit_val_batches=0 turns validation off")
         self.batch_size = batch_size
         self.val_items = val_items
-        self.test_items: int | None = None  # the evaluation's max_items (SweepEvaluation.setup): the test loader's
+        self.test_items: int | None = None  # the test loader's cap: the evaluation's max_items (evaluated_items)
         self.num_workers = num_workers
         self.seed = seed
         self.split_layout = split_layout
@@ -879,6 +888,8 @@ class SignalDataModule(L.LightningDataModule):
         for split in splits:
             self.dataset(split)
         trainer = getattr(self, "trainer", None)
+        if stage == "test":  # before the [data] line, which says it (the callbacks' setup runs after this one)
+            self.test_items = evaluated_items(trainer)
         if splits and getattr(trainer, "global_rank", 0) == 0:  # once a launch, from its first process
             print(self.splits_line(splits), flush=True)
 
@@ -901,6 +912,8 @@ class SignalDataModule(L.LightningDataModule):
                          f"{'its share' if world > 1 else 'it'} holds)")
             if split == "val" and self.val_items is not None and self.val_items < n:
                 text += f" (validation scores the first {self.val_items}: val_items)"
+            if split == "test" and self.test_items is not None and self.test_items < n:
+                text += f" (the test reads the first {self.test_items}: the evaluation's max_items)"
             parts.append(text)
         return f"[data] {'; '.join(parts)}"
 

@@ -41,26 +41,28 @@ VERDICT_STANDARD_ERRORS = 2.0  # a method beats another by more than this many s
 CORE_METHOD_NAMES = {"model": "model", "sample": "model samples", "nn": "nearest-neighbour fill"}
 
 
-def beats_paired(mine: dict[int, float], theirs: dict[int, float]) -> bool:
+def beats_paired(mine: dict[int, float], theirs: dict[int, float]) -> bool | None:
     """Whether one method's per-item values (item key -> value, higher is better) beat another's on the items both
     score: the mean of the paired differences above :data:`VERDICT_STANDARD_ERRORS` standard errors of it (a
-    difference of means alone named a winner on one test item). NaN values (undefined for an item) are left out."""
+    difference of means alone named a winner on one test item). NaN values (undefined for an item) are left out;
+    None (not judged) where fewer than 2 pairs remain: no standard error to judge by."""
     diffs = [mine[k] - theirs[k] for k in mine.keys() & theirs.keys()
              if not (math.isnan(mine[k]) or math.isnan(theirs[k]))]
     if len(diffs) < 2:
-        return False
+        return None
     mean = sum(diffs) / len(diffs)
     spread = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)  # the differences' sample variance
     return mean > VERDICT_STANDARD_ERRORS * math.sqrt(spread / len(diffs))
 
 
-def verdicts_not_judged(items: ItemValues, whole_split: bool = False) -> str | None:
+def verdicts_not_judged(items: ItemValues, max_items: int | None = None) -> str | None:
     """Why metrics.json's verdicts are left unjudged (null): fewer than :data:`VERDICT_MIN_ITEMS` test items (None
-    where there are enough); ``whole_split``: they are all the test split holds, so a larger one is named too."""
+    where there are enough). The evaluation decides it once (SweepEvaluation.summary); ``max_items``: its cap on the
+    items, and where it did not stop them (None, or more), they are all the test split holds: a larger one is named."""
     n = len(set().union(*items.values())) if items else 0
     if n >= VERDICT_MIN_ITEMS:
         return None
-    larger = ", or a larger test split," if whole_split else ""
+    larger = ", or a larger test split," if max_items is None or n < max_items else ""
     return (f"{counted(n, 'test item')}, fewer than the {VERDICT_MIN_ITEMS} a paired comparison of methods needs: "
             f"the verdicts are null; evaluate more test items (trainer.callbacks.max_items){larger} to judge them")
 
@@ -109,12 +111,15 @@ class Domain:
         on_grid: S is drawn at grid points (pixels, frames) rather than continuous positions (an SDF's space).
         input_help: what ``--input`` reads, for messages.
         row_names: the entries of one ``--context`` row, for messages (default x0, x1, ..., value).
+        verdict_keys: the entries of :meth:`summary` that are verdicts (a method beating another), which the core
+            leaves null, and says why, where too few test items were evaluated to judge them.
     """
 
     name: ClassVar[str] = ""
     on_grid: ClassVar[bool] = True
     input_help: ClassVar[str] = "a signal file"
     row_names: ClassVar[tuple[str, ...]] = ()  # a context row's entries, for messages, e.g. ("y", "x", "value")
+    verdict_keys: ClassVar[tuple[str, ...]] = ()  # summary's verdicts, e.g. ("psnr_rises_with_context",)
     registry: ClassVar[dict[str, type[Domain]]] = {}
     spec: SignalSpec | None = None  # the data's spec, set by the module that owns the domain (units, dataset)
 
@@ -167,8 +172,8 @@ class Domain:
 
     def summary(self, rows: list[dict], items: ItemValues | None = None) -> dict:
         """Extra top-level entries of metrics.json (units, definitions, verdicts). ``items``: the per-item values the
-        rows' means are over, for verdicts judged by a paired test (:func:`beats_paired`, :func:`verdicts_not_judged`);
-        None where only the rows are known."""
+        rows' means are over, for verdicts judged by a paired test (:func:`beats_paired`); None where they are too few
+        to judge them (the core then leaves the :attr:`verdict_keys` null and says why) or only the rows are known."""
         return {}
 
     # ---- a user's files (predict) ----------------------------------------------------------------------

@@ -394,18 +394,19 @@ class SweepEvaluation(Callback):
         return []
 
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
-        """Extra top-level entries for metrics.json (the domain's), its verdicts judged on the per-item values."""
+        """Extra top-level entries for metrics.json (the domain's), its verdicts judged on the per-item values. Whether
+        they can be judged is decided here, once: on too few items the domain gets none (items=None), and each of its
+        verdict_keys it gives is left null, with ``verdicts_not_judged`` saying why."""
         domain = getattr(pl_module, "domain", None)
         if domain is None:
             return {}
-        # a domain of one's own written for summary(rows), before the per-item values were passed, is called so
-        if len(inspect.signature(domain.summary).parameters) < 2:
-            return domain.summary(rows)
         values = getattr(self, "_values", {})
-        extra = domain.summary(rows, values)
-        if "verdicts_not_judged" in extra and (self.max_items is None or len(self.evaluated) < self.max_items):
-            extra["verdicts_not_judged"] = verdicts_not_judged(values, whole_split=True)  # max_items alone cannot help
-        return extra
+        why = verdicts_not_judged(values, self.max_items)  # too few items: the domain's verdicts are left null
+        # a domain of one's own written for summary(rows), before the per-item values were passed, is called so
+        takes_items = len(inspect.signature(domain.summary).parameters) >= 2
+        extra = domain.summary(rows, None if why else values) if takes_items else domain.summary(rows)
+        withheld = [key for key in domain.verdict_keys if extra.get(key) is not None] if why else []
+        return {**extra, **dict.fromkeys(withheld), "verdicts_not_judged": why} if withheld else extra
 
     # ---- the sweep ---------------------------------------------------------------------------------
     def level_list(self, spec: SignalSpec) -> list[int]:
@@ -418,16 +419,6 @@ class SweepEvaluation(Callback):
     def dropped_levels(self, spec: SignalSpec) -> list[int]:
         """Requested levels left out because S would hold every grid point."""
         return sorted(set(self.levels) - set(self.level_list(spec)))
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        """A test reads only the items this evaluation scores (max_items): the test loader stops there."""
-        datamodule = getattr(trainer, "datamodule", None)
-        if stage == "test" and self.max_items is not None and hasattr(datamodule, "test_items"):
-            datamodule.test_items = self.max_items
-            total = len(datamodule.dataset("test"))
-            if self.max_items < total and getattr(trainer, "global_rank", 0) == 0:  # the [data] line counts them all
-                print(f"[data] the test reads the first {self.max_items} of the {counted(total, datamodule.item_noun)}"
-                      f": the evaluation's max_items", flush=True)
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         spec: SignalSpec = pl_module.spec

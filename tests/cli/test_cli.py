@@ -772,6 +772,20 @@ def test_a_max_items_above_the_test_split_says_how_many_were_evaluated(trained_p
     assert metrics["num_items"] == 4 and metrics["max_items"] == 100  # the count its means are over, in the file too
 
 
+def test_an_evaluation_of_part_of_the_test_split_says_its_items_in_one_data_line(trained_polynomial, tmp_path, capsys):
+    """max_items: 2 on a test split of 4 functions printed two [data] lines, "[data] test 4 functions", then "[data]
+    the test reads the first 2 of the 4 functions: the evaluation's max_items" correcting it. One line says both."""
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("trainer:\n  callbacks:\n    - class_path: pixeltransformer.evaluation.SweepEvaluation\n"
+                     "      init_args: {levels: [4], queries: 20, max_items: 2, num_samples: 0}\n")
+    capsys.readouterr()
+    main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"], "--config",
+          str(sweep), "--ckpt_path", str(trained_polynomial / "checkpoints" / "last.ckpt")])
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[data]")]
+    assert said == ["[data] test 4 functions (the test reads the first 2: the evaluation's max_items)"]
+    assert json.loads((trained_polynomial / "eval" / "metrics.json").read_text())["num_items"] == 2
+
+
 def test_a_failed_evaluation_takes_back_its_own_wandb_record_alone(trained_polynomial, tmp_path, monkeypatch):
     """A failed evaluation took back every W&B record added to <run>/wandb/ since it began: one that another command
     on the run folder (an evaluation of another checkpoint, begun meanwhile) was still writing went too."""

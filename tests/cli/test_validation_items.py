@@ -136,17 +136,22 @@ def test_a_test_reads_only_the_items_the_evaluation_scores(capsys):
     from domains.polynomial.data import PolynomialDataModule
     from pixeltransformer.evaluation import SweepEvaluation
 
-    data = PolynomialDataModule(resolution=64, test_size=20, batch_size=4)
-    trainer = SimpleNamespace(datamodule=data)
-    SweepEvaluation(max_items=6).setup(trainer, None, "fit")
+    data = PolynomialDataModule(resolution=64, test_size=20, train_size=8, val_size=4, batch_size=4)
+
+    def setup(stage: str, *callbacks) -> str:  # the [data] line
+        data.trainer = SimpleNamespace(callbacks=list(callbacks))
+        data.setup(stage)
+        data.trainer = None  # the loaders below, as a notebook's
+        return capsys.readouterr().out
+
+    setup("fit", SweepEvaluation(max_items=6))
     assert len(data.test_dataloader().dataset) == 20
-    SweepEvaluation().setup(trainer, None, "test")
+    assert setup("test", SweepEvaluation()) == "[data] test 20 functions\n"
     assert len(data.test_dataloader().dataset) == 20
-    SweepEvaluation(max_items=6).setup(trainer, None, "test")
-    said = "[data] the test reads the first 6 of the 20 functions: the evaluation's max_items\n"
-    assert capsys.readouterr().out == said
+    said = "[data] test 20 functions (the test reads the first 6: the evaluation's max_items)\n"
+    assert setup("test", SweepEvaluation(max_items=6)) == said
     loader = data.test_dataloader()
     assert [int(i) for batch in loader for i in batch["index"]] == [0, 1, 2, 3, 4, 5]
-    SweepEvaluation(max_items=50).setup(trainer, None, "test")
+    assert setup("test", SweepEvaluation(max_items=50)) == "[data] test 20 functions\n"
     assert len(data.test_dataloader().dataset) == 20  # more than the split holds: all of it
-    assert capsys.readouterr().out == ""
+    assert setup("test") == "[data] test 20 functions\n"  # no evaluation: all of it

@@ -253,14 +253,13 @@ def test_sweep_summary():
 
 def test_psnr_rises_is_judged_by_a_paired_test_and_not_on_too_few_clips():
     """On 2 test clips psnr_rises_with_context compared two means; with the per-clip values the last level must beat
-    the first by more than 2 standard errors of the paired difference, and below 5 clips the verdict is null."""
+    the first by more than 2 standard errors of the paired difference (below 5 clips the evaluation leaves it null:
+    test_verdict_summaries)."""
     rows = [{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}, {"num_context": 32, "psnr": 22.0, "nn_psnr": 21.0}]
 
     def items(low: list[float], high: list[float]) -> dict:
         return {(8, "psnr"): dict(enumerate(low)), (32, "psnr"): dict(enumerate(high))}
 
-    two = sweep_summary(rows, items([19.0, 21.0], [21.0, 23.0]))
-    assert two["psnr_rises_with_context"] is None and two["verdicts_not_judged"].startswith("2 test items, fewer than")
     steady = items([19.0, 20.0, 21.0, 20.5, 19.5], [21.0, 22.1, 22.9, 22.4, 21.6])
     assert sweep_summary(rows, steady)["psnr_rises_with_context"] is True
     noisy = items([19.0, 25.0, 21.0, 15.0, 20.0], [26.0, 19.0, 27.0, 20.0, 18.0])  # higher by its mean alone

@@ -895,26 +895,58 @@ def test_a_domain_whose_summary_takes_only_the_rows_still_writes_its_entries():
             return {"rows": len(rows), "items": len(items)}
 
     sweep = SweepEvaluation(levels=(3,))
-    sweep._values = {(3, "nll"): {0: 1.0, 1: 2.0}}
+    sweep._values = {(3, "nll"): {i: 1.0 for i in range(5)}}
     assert sweep.summary([{}, {}], SimpleNamespace(domain=RowsOnly())) == {"rows": 2}
     assert sweep.summary([{}, {}], SimpleNamespace(domain=WithItems())) == {"rows": 2, "items": 1}
 
 
 def test_verdicts_not_judged_on_a_test_split_of_too_few_items_names_a_larger_split():
     """Below 5 test items the verdicts' remedy said "evaluate more test items (trainer.callbacks.max_items)" even
-    where the test split held no more; it now names a larger test split there, and max_items alone where it cut."""
+    where the test split held no more; it now names a larger test split there, and max_items alone where it cut.
+    The evaluation decides it, for a domain's verdict_keys: the domain, given no per-item values, only says what it
+    would judge (a domain whose summary takes the rows alone too); a verdict it gives as null is not said."""
     from types import SimpleNamespace
 
-    from pixeltransformer.domain import verdicts_not_judged
     from pixeltransformer.evaluation import SweepEvaluation
 
     class Judged(Domain):
+        verdict_keys = ("wins_at", "rises")
+
         def summary(self, rows, items=None):
-            return {"verdicts_not_judged": verdicts_not_judged(items)}
+            return {"wins_at": [3] if items is None else [], "rises": None, "units": "nats"}
+
+    class RowsOnly(Judged):
+        def summary(self, rows):
+            return {"wins_at": [3], "units": "nats"}
 
     head = "2 test items, fewer than the 5 a paired comparison of methods needs: the verdicts are null; "
     for max_items, remedy in ((None, ", or a larger test split,"), (3, ", or a larger test split,"), (2, "")):
         sweep = SweepEvaluation(levels=(3,), max_items=max_items)
         sweep._values, sweep.evaluated = {(3, "nll"): {0: 1.0, 1: 2.0}}, {0, 1}
-        assert sweep.summary([{}], SimpleNamespace(domain=Judged())) == {"verdicts_not_judged": (
-            f"{head}evaluate more test items (trainer.callbacks.max_items){remedy} to judge them")}
+        why = f"{head}evaluate more test items (trainer.callbacks.max_items){remedy} to judge them"
+        assert sweep.summary([{}], SimpleNamespace(domain=Judged())) == {
+            "wins_at": None, "rises": None, "units": "nats", "verdicts_not_judged": why}
+        assert sweep.summary([{}], SimpleNamespace(domain=RowsOnly())) == {
+            "wins_at": None, "units": "nats", "verdicts_not_judged": why}
+    sweep._values = {(3, "nll"): {i: 1.0 for i in range(5)}}  # enough: the domain judges, on the per-item values
+    assert sweep.summary([{}], SimpleNamespace(domain=Judged())) == {"wins_at": [], "rises": None, "units": "nats"}
+    sweep._values = {(3, "nll"): {0: 1.0}}  # a verdict the domain leaves null (no trend to judge): nothing said
+
+    class Unjudged(Judged):
+        def summary(self, rows, items=None):
+            return {"rises": None}
+
+    assert sweep.summary([{}], SimpleNamespace(domain=Unjudged())) == {"rises": None}
+
+
+def test_a_paired_verdict_on_fewer_than_two_pairs_is_null():
+    """beats_paired read False where fewer than 2 items scored both methods (no standard error to judge by): a
+    verdict that could not be judged read as one judged against. It is None now, null in metrics.json."""
+    from pixeltransformer.domain import beats_paired
+
+    nan = float("nan")
+    assert beats_paired({0: 1.0}, {0: 0.5}) is None
+    assert beats_paired({0: 1.0, 1: nan}, {0: 0.5, 1: 0.2}) is None  # a NaN pair is left out
+    assert beats_paired({0: 1.0, 1: 2.0}, {2: 0.5, 3: 0.2}) is None  # no item scored by both
+    assert beats_paired({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.6}) is True
+    assert beats_paired({0: 1.0, 1: 2.0}, {0: 1.5, 1: 1.6}) is False
