@@ -72,3 +72,15 @@ def test_the_validation_schedule_is_lightnings(per_epoch, options, runs):
     assert (note is not None) == (runs == 0 and options.get("limit_val_batches") != 0)
     if options["check_val_every_n_epoch"] is None:
         assert left == runs
+
+
+def test_the_count_of_validations_is_that_of_each_batch_checked_in_turn():
+    """The closed form agrees with Lightning's rule applied batch by batch (batch b of epoch e validates where e + 1
+    is a multiple of check_val_every_n_epoch and b + 1 one of val_check_batch), fits starting and ending anywhere."""
+    from pixeltransformer.validation_schedule import validations
+
+    for per_epoch, every, batch, start, end in [(p, n, k, s, e) for p in range(1, 7) for n in (None, 1, 2, 3)
+                                                for k in range(1, p + 1) for s in range(0, 15) for e in range(s, 25)]:
+        each = sum((b // per_epoch + 1) % (every or 1) == 0 and ((b if every is None else b % per_epoch) + 1) % batch
+                   == 0 for b in range(start, end))
+        assert validations(start, end, batch, every, per_epoch) == each, (per_epoch, every, batch, start, end)
