@@ -5,7 +5,8 @@
 Lightning validates after each training batch whose number (from 1) is a multiple of trainer.val_check_batch: the
 batches counted across epochs with trainer.check_val_every_n_epoch=null, else those of the epoch, and then in every
 n-th epoch alone. val_check_batch is trainer.val_check_interval where that is an int, else that fraction of an
-epoch's batches (at least 1); an interval of time has none. An optimiser step is accumulate_grad_batches batches.
+epoch's batches (at least 1); an interval of time has none. An optimiser step is accumulate_grad_batches batches,
+the last of an epoch fewer where they do not divide its batches.
 """
 
 from __future__ import annotations
@@ -30,8 +31,12 @@ def check_batch(interval: Any, per_epoch: int | None) -> int | None:
 
 
 def batches_of_steps(steps: int, per_epoch: int | None, accumulate: int) -> int:
-    """The training batches that make ``steps`` optimiser steps, ``accumulate`` batches a step."""
-    return steps * accumulate
+    """The training batches that make ``steps`` optimiser steps, ``accumulate`` batches a step: the last batches of
+    an epoch of ``per_epoch`` make a short step (None: an epoch of unknown length, one that never ends)."""
+    if per_epoch is None:
+        return steps * accumulate
+    epochs, left = divmod(steps, -(-per_epoch // accumulate))  # ceil: the steps of an epoch
+    return epochs * per_epoch + left * accumulate
 
 
 def validations(start: int, end: int, batch: int, every: int | None = None, per_epoch: int | None = None) -> int:

@@ -51,6 +51,11 @@ ACROSS_EPOCHS = [
     (4, dict(max_steps=5, val_check_interval=5, check_val_every_n_epoch=None), 1),  # in the second epoch
     (4, dict(max_steps=4, val_check_interval=5, check_val_every_n_epoch=None), 0),
     (4, dict(max_steps=7, val_check_interval=3, check_val_every_n_epoch=None, limit_val_batches=0), 0),
+    # an epoch of 5 batches makes 3 steps of 2: the ETA counted 2 steps x 2 batches an epoch, and a validation at
+    # batch 12 of the 10 that 2 epochs train; 5 steps end at batch 9, short of 10, and the note said nothing
+    (5, dict(max_steps=-1, max_epochs=2, val_check_interval=6, check_val_every_n_epoch=None, accumulate_grad_batches=2),
+     1),
+    (5, dict(max_steps=5, val_check_interval=10, check_val_every_n_epoch=None, accumulate_grad_batches=2), 0),
 ]
 EVERY_N_EPOCHS = [
     (4, dict(max_steps=6, val_check_interval=0.5, check_val_every_n_epoch=1), 3),  # batches 2, 4; 2
