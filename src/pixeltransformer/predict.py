@@ -326,6 +326,13 @@ def kept_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     return 4 * points * (nb * (2 + v) + v * (1 + num_samples))
 
 
+def host_held(device: torch.device | str | None) -> Callable[[SignalSpec, int, int], int]:
+    """What the host holds of a completion made on ``device`` (bytes, of a spec, points and samples): on a CUDA
+    device, where the completion is made and checked (``check_grid_memory``), what comes back (:func:`kept_bytes`);
+    else the whole completion (:func:`completion_bytes`)."""
+    return kept_bytes if on_cuda(device) else completion_bytes
+
+
 def sample_bytes(spec: SignalSpec, queries: int, num_samples: int) -> int:
     """A lower bound on the memory sampling one signal at ``queries`` positions holds at once, in bytes: each chain's
     float32 query positions [S, Q, P], which queries are observed [S, Q] (bool) and their values [S, Q, V], the
@@ -414,7 +421,7 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions,
     (``--num_samples 1000000000``, refused before only once the model had loaded, as a ``grid_shape``), the line names
     ``--num_samples`` and the most that fit."""
     memory, have = memory_at_hand()
-    held = kept_bytes if on_cuda(device) else completion_bytes
+    held = host_held(device)
 
     def needs(resolution: int | None, samples: int = options.num_samples) -> tuple[tuple[int, ...], int, int]:
         grid = tuple(int(g) for g in domain.predict_grid(spec, resolution))
