@@ -1234,15 +1234,28 @@ MAIN_FLAGS = ("-h", "--help", "--print_config", "--version")  # those of them th
 MAIN_OPTIONS = (*MAIN_FLAGS, "-c", "--config")
 
 
+def print_version() -> None:
+    """``--version``: print :func:`pixeltransformer.version_line` and exit 0."""
+    from . import version_line
+
+    print(version_line(), flush=True)
+    raise SystemExit(0)
+
+
 def show_version(argv: list[str]) -> None:
-    """``--version`` (a main option: before the command, if any): print :func:`pixeltransformer.version_line` and exit
-    0, before Lightning is imported (it said "unrecognized arguments")."""
+    """``--version`` (a main option: before the command, if any): :func:`print_version`, before Lightning is imported
+    (it said "unrecognized arguments")."""
     command = next((i for i, arg in enumerate(argv) if arg in SUBCOMMANDS), len(argv))
     if "--version" in argv[:command]:
-        from . import version_line
+        print_version()
 
-        print(version_line(), flush=True)
-        raise SystemExit(0)
+
+class VersionAction(argparse._VersionAction):  # argparse's class, which the parsers leave out of usage and configs
+    """The main parser's ``--version`` (which ``--help`` lists), :func:`print_version`, for the CLI's ``main`` called
+    without the command's check before Lightning (:func:`show_version`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print_version()
 
 
 def check_subcommand(argv: list[str]) -> None:
