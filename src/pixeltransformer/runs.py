@@ -1062,13 +1062,13 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
     same value. -1 (or None) means no limit; other negative
     values are check_fit_length's. ``new_run``: a new fit from the checkpoint ``run`` (fit --ckpt_path), which counts
     on from its step too: at it or below, it left a new run folder without a checkpoint."""
-    if new_run and step is not None and max_steps is not None and 0 <= max_steps <= step:
-        raise ValueError(f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from "
-                         f"there, so trainer.max_steps={max_steps} trains nothing; give a larger one (e.g. "
-                         f"--trainer.max_steps={max(2 * step, step + 1)})")
-    if not new_run and step is not None and max_steps is not None and 0 <= max_steps < step:
-        raise ValueError(f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}; give a "
-                         f"larger one to train on (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
+    if step is None or max_steps is None or not 0 <= max_steps <= (step if new_run else step - 1):
+        return
+    what, remedy = ((f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from there, "
+                     f"so trainer.max_steps={max_steps} trains nothing", "give a larger one") if new_run else
+                    (f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}",
+                     "give a larger one to train on"))
+    raise ValueError(f"{what}; {remedy} (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
 
 
 def check_fit_length(max_steps: int | None, max_epochs: int | None,
