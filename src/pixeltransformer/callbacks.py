@@ -103,9 +103,10 @@ class Pictures(Callback):
         Each context counts the samples :meth:`draw` takes for it (the domain's ``picture_samples``). A draw completes
         the contexts one at a time and keeps what each leaves (:func:`~pixeltransformer.predict.kept_bytes`) until
         the domain draws them: the host holds those of the contexts before one and that one's whole completion, or on
-        a GPU, where a completion is made and checked (``check_grid_memory``), only what comes back."""
-        from .predict import (check_predict_grid, completion_bytes, in_bytes, kept_bytes, largest_fitting,
-                              memory_at_hand, on_cuda, point_count)
+        a GPU, where a completion is made and checked, only what comes back
+        (:func:`~pixeltransformer.predict.host_held`)."""
+        from .predict import (check_predict_grid, host_held, in_bytes, kept_bytes, largest_fitting, memory_at_hand,
+                              point_count)
 
         if self.resolution is None:  # the data's grid, which the training holds too
             return
@@ -113,14 +114,13 @@ class Pictures(Callback):
         memory, have = memory_at_hand()
         batch = signal.shape[0] * len(names)  # every completion of a draw is kept until the domain draws them
         samples = [pl_module.domain.picture_samples(name, self.num_samples) for name in names]  # as draw takes them
+        held = host_held(pl_module.device)
 
-        def need(resolution: int) -> int:
+        def need(resolution: int) -> int:  # the contexts before one kept, and what the host holds of that one
             points = math.prod(self.grid(pl_module, signal, resolution))
             kept = [kept_bytes(pl_module.spec, points, s) for s in samples]
-            if on_cuda(pl_module.device):
-                return signal.shape[0] * sum(kept)
-            whole = [completion_bytes(pl_module.spec, points, s) for s in samples]
-            return signal.shape[0] * max((sum(kept[:i]) + whole[i] for i in range(len(samples))), default=0)
+            return signal.shape[0] * max((sum(kept[:i]) + held(pl_module.spec, points, samples[i])
+                                          for i in range(len(samples))), default=0)
 
         if need(self.resolution) <= memory:
             return

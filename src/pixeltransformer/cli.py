@@ -33,7 +33,6 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
-from . import version_line
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
@@ -48,7 +47,7 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, SUBCOMMANDS, absolute_paths, check_command_line, check_fit_length,
+from .runs import (COMMAND_FILE, SUBCOMMANDS, VersionAction, absolute_paths, check_command_line, check_fit_length,
                    check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
                    check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
                    config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
@@ -560,7 +559,7 @@ class PixelTransformerCLI(LightningCLI):
 
     def setup_parser(self, *args: Any, **kwargs: Any) -> None:
         super().setup_parser(*args, **kwargs)  # --version is the main parser's own (runs.MAIN_OPTIONS)
-        self.parser.add_argument("--version", action="version", version=version_line(),
+        self.parser.add_argument("--version", action=VersionAction,
                                  help="print the versions of PixelTransformer, torch and Lightning, and exit")
 
     def add_arguments_to_parser(self, parser) -> None:

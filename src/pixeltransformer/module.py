@@ -40,6 +40,7 @@ from .progress import shows_progress
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
                    sampler_hparams)
 from .signal import SignalSpec
+from .validation_schedule import batches_of_steps, check_batch, epoch_batches, validations
 
 # 2: options nested by group (net, objective, sets, optim); 1: one flat list of options
 CHECKPOINT_FORMAT = 2
@@ -113,21 +114,6 @@ def ending_epochs(trainer: Any, total_steps: int | float) -> int | None:
     return epochs if not isinstance(max_steps, int) or max_steps < 0 or max_steps > total_steps else None
 
 
-def epochs_validate(start: int, end: int, per_epoch: int, every: int, batch: int) -> bool:
-    """Whether a fit of the training batches ``start`` to ``end`` (counted from the first epoch's first) validates
-    with check_val_every_n_epoch=``every``: Lightning validates inside every ``every``-th epoch after each multiple
-    of ``batch`` (its val_check_batch) among the epoch's batches, so an epoch the fit stops in part-way validates
-    only where the batches it trains reach one (an interval of 1.0 validates at the epoch's end alone)."""
-    first, final = start // per_epoch, (end - 1) // per_epoch  # the epochs it trains in, from 0
-
-    def reached(epoch: int, lo: int, hi: int) -> bool:  # batches lo to hi of the epoch
-        return (epoch + 1) % every == 0 and hi // batch > lo // batch
-
-    return (reached(first, start - first * per_epoch, min(end - first * per_epoch, per_epoch))
-            or (final > first and reached(final, 0, end - final * per_epoch))
-            or final // every > (first + 1) // every)  # a whole epoch between them that validates
-
-
 def no_validation_note(trainer: Any) -> str | None:
     """The line saying that a fit of steps never reaches its trainer.val_check_interval (a 10-step try of a config
     that validates every 200), or its check_val_every_n_epoch (a 1-epoch fit that validates every 2): no val/nll,
@@ -137,31 +123,30 @@ def no_validation_note(trainer: Any) -> str | None:
     interval, every, max_steps = trainer.val_check_interval, trainer.check_val_every_n_epoch, trainer.max_steps
     if trainer.limit_val_batches == 0 or (every is None and type(interval) is not int):
         return None
-    accumulate = trainer.accumulate_grad_batches
+    accumulate, per_epoch = trainer.accumulate_grad_batches, epoch_batches(trainer)
     # the training batches each limit allows, as the interval counts them, and the step that ends them
-    limits = [(max_steps * accumulate, max_steps)] if isinstance(max_steps, int) and max_steps >= 1 else []
-    epochs, per_epoch = getattr(trainer, "max_epochs", None), getattr(trainer, "num_training_batches", None)
-    per_epoch = per_epoch if isinstance(per_epoch, int) and per_epoch >= 1 else None
+    limits = [(batches_of_steps(max_steps, per_epoch, accumulate), max_steps)] \
+        if isinstance(max_steps, int) and max_steps >= 1 else []
+    epochs = getattr(trainer, "max_epochs", None)
     if isinstance(epochs, int) and epochs >= 1 and per_epoch is not None:
         limits.append((epochs * per_epoch, epochs * math.ceil(per_epoch / accumulate)))  # a last short step an epoch
     if not limits:
         return None
-    (end, last), start = min(limits), trainer.global_step * accumulate
+    (end, last), start = min(limits), batches_of_steps(trainer.global_step, per_epoch, accumulate)
     if end <= start:
         return None
     option, value, trained = "val_check_interval", f"{interval} training batches", f"{end - start}"
     remedy = f"val_check_interval={end - start} or fewer"
     if every is None:
-        if end // interval > start // interval:  # a multiple of the interval among the batches it trains
+        if validations(start, end, interval):  # a multiple of the interval among the batches it trains
             return None
     else:
-        if not isinstance(every, int) or type(interval) not in (int, float) or per_epoch is None:
+        batch = check_batch(interval, per_epoch)
+        if not isinstance(every, int) or batch is None or per_epoch is None:
             return None  # an interval of time ("00:00:10:00") validates when the time is up
-        # Lightning's trainer.val_check_batch: it validates after each multiple of it among an epoch's batches
-        batch = interval if type(interval) is int else max(1, int(per_epoch * interval))
-        if epochs_validate(start, end, per_epoch, every, batch):
+        if validations(start, end, batch, every, per_epoch):
             return None
-        if every > 1 and epochs_validate(start, end, per_epoch, 1, batch):
+        if every > 1 and validations(start, end, batch, 1, per_epoch):
             epochs = (end - start) / per_epoch
             option, value, trained, remedy = "check_val_every_n_epoch", every, \
                 f"{epochs:g} {in_number(epochs, 'epoch')}", "check_val_every_n_epoch=1"

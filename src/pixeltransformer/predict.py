@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import math
 import os
@@ -235,6 +236,32 @@ def available_memory() -> int | None:
     return available + swap if "MemAvailable" in fields else None
 
 
+@functools.cache
+def memory_groups(own: Path, root: Path) -> tuple[tuple[Path, tuple[str, str], tuple[str, str]], ...] | None:
+    """The control groups whose memory limit binds this process, as ``own`` (/proc/self/cgroup) lists its groups
+    under ``root`` (/sys/fs/cgroup): each group with a memory controller and every group above it, with the names of
+    its limit and usage files and of its file cache in memory.stat; None where ``own`` is not readable (not Linux).
+    Read once a process: the groups holding it do not change while it runs, their limit and usage do."""
+    try:
+        lines = own.read_text().splitlines()
+    except OSError:
+        return None
+    groups = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":  # the unified (v2) hierarchy
+            top, files, cache = root, ("memory.max", "memory.current"), ("active_file", "inactive_file")
+        elif "memory" in controllers.split(","):
+            top, files = root / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+            cache = ("total_active_file", "total_inactive_file")  # the group's and its children's, as the usage
+        else:
+            continue
+        folder = top / path.strip().lstrip("/")
+        above = [up for up in folder.parents if up.is_relative_to(top)]  # a limit above binds too
+        groups += [(group, files, cache) for group in (folder, *above)]
+    return tuple(groups)
+
+
 def container_memory() -> tuple[int, int] | None:
     """The bytes left under the tightest memory limit of this process's control group or one above it (a container's
     limit: cgroup v2's memory.max less memory.current, v1's memory.limit_in_bytes less memory.usage_in_bytes, plus
@@ -242,30 +269,20 @@ def container_memory() -> tuple[int, int] | None:
     inactive_file, v1's total_ ones), and that limit; None where none is set or readable. Inside a container
     /proc/meminfo reports the host's memory: a completion the host had room for, but not the container, was let
     through to be killed for memory. The usage counts the cache of every file read (MemAvailable leaves it out), so
-    without it a container reading its data sat near its limit and every check refused."""
-    try:
-        lines = OWN_CGROUPS.read_text().splitlines()
-    except OSError:
+    without it a container reading its data sat near its limit and every check refused. The groups are read once
+    (:func:`memory_groups`), their limit and usage at every call."""
+    groups = memory_groups(OWN_CGROUPS, CGROUPS)
+    if groups is None:
         return None
     tightest = None
-    for line in lines:
-        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        if controllers == "":  # the unified (v2) hierarchy
-            root, files, cache = CGROUPS, ("memory.max", "memory.current"), ("active_file", "inactive_file")
-        elif "memory" in controllers.split(","):
-            root, files = CGROUPS / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
-            cache = ("total_active_file", "total_inactive_file")  # the group's and its children's, as the usage
-        else:
+    for group, files, cache in groups:
+        try:
+            limit, used = (int((group / name).read_text().strip()) for name in files)
+        except (OSError, ValueError):  # no such group here ("max": no limit)
             continue
-        folder = root / path.strip().lstrip("/")
-        for group in (folder, *[up for up in folder.parents if up.is_relative_to(root)]):  # a limit above binds too
-            try:
-                limit, used = (int((group / name).read_text().strip()) for name in files)
-            except (OSError, ValueError):  # no such group here ("max": no limit)
-                continue
-            left = min(limit, max(0, limit - used + file_cache(group / "memory.stat", cache)))
-            if tightest is None or left < tightest[0]:
-                tightest = (left, limit)
+        left = min(limit, max(0, limit - used + file_cache(group / "memory.stat", cache)))
+        if tightest is None or left < tightest[0]:
+            tightest = (left, limit)
     return tightest
 
 
@@ -307,6 +324,13 @@ def kept_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     to the host; the rest (the grid positions, the mean's reading, the chains) lives while it is computed."""
     nb, v = spec.num_bins, spec.val_dims
     return 4 * points * (nb * (2 + v) + v * (1 + num_samples))
+
+
+def host_held(device: torch.device | str | None) -> Callable[[SignalSpec, int, int], int]:
+    """What the host holds of a completion made on ``device`` (bytes, of a spec, points and samples): on a CUDA
+    device, where the completion is made and checked (``check_grid_memory``), what comes back (:func:`kept_bytes`);
+    else the whole completion (:func:`completion_bytes`)."""
+    return kept_bytes if on_cuda(device) else completion_bytes
 
 
 def sample_bytes(spec: SignalSpec, queries: int, num_samples: int) -> int:
@@ -397,7 +421,7 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions,
     (``--num_samples 1000000000``, refused before only once the model had loaded, as a ``grid_shape``), the line names
     ``--num_samples`` and the most that fit."""
     memory, have = memory_at_hand()
-    held = kept_bytes if on_cuda(device) else completion_bytes
+    held = host_held(device)
 
     def needs(resolution: int | None, samples: int = options.num_samples) -> tuple[tuple[int, ...], int, int]:
         grid = tuple(int(g) for g in domain.predict_grid(spec, resolution))

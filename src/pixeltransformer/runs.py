@@ -1062,13 +1062,13 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
     same value. -1 (or None) means no limit; other negative
     values are check_fit_length's. ``new_run``: a new fit from the checkpoint ``run`` (fit --ckpt_path), which counts
     on from its step too: at it or below, it left a new run folder without a checkpoint."""
-    if new_run and step is not None and max_steps is not None and 0 <= max_steps <= step:
-        raise ValueError(f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from "
-                         f"there, so trainer.max_steps={max_steps} trains nothing; give a larger one (e.g. "
-                         f"--trainer.max_steps={max(2 * step, step + 1)})")
-    if not new_run and step is not None and max_steps is not None and 0 <= max_steps < step:
-        raise ValueError(f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}; give a "
-                         f"larger one to train on (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
+    if step is None or max_steps is None or not 0 <= max_steps <= (step if new_run else step - 1):
+        return
+    what, remedy = ((f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from there, "
+                     f"so trainer.max_steps={max_steps} trains nothing", "give a larger one") if new_run else
+                    (f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}",
+                     "give a larger one to train on"))
+    raise ValueError(f"{what}; {remedy} (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
 
 
 def check_fit_length(max_steps: int | None, max_epochs: int | None,
@@ -1234,15 +1234,28 @@ MAIN_FLAGS = ("-h", "--help", "--print_config", "--version")  # those of them th
 MAIN_OPTIONS = (*MAIN_FLAGS, "-c", "--config")
 
 
+def print_version() -> None:
+    """``--version``: print :func:`pixeltransformer.version_line` and exit 0."""
+    from . import version_line
+
+    print(version_line(), flush=True)
+    raise SystemExit(0)
+
+
 def show_version(argv: list[str]) -> None:
-    """``--version`` (a main option: before the command, if any): print :func:`pixeltransformer.version_line` and exit
-    0, before Lightning is imported (it said "unrecognized arguments")."""
+    """``--version`` (a main option: before the command, if any): :func:`print_version`, before Lightning is imported
+    (it said "unrecognized arguments")."""
     command = next((i for i, arg in enumerate(argv) if arg in SUBCOMMANDS), len(argv))
     if "--version" in argv[:command]:
-        from . import version_line
+        print_version()
 
-        print(version_line(), flush=True)
-        raise SystemExit(0)
+
+class VersionAction(argparse._VersionAction):  # argparse's class, which the parsers leave out of usage and configs
+    """The main parser's ``--version`` (which ``--help`` lists), :func:`print_version`, for the CLI's ``main`` called
+    without the command's check before Lightning (:func:`show_version`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print_version()
 
 
 def check_subcommand(argv: list[str]) -> None:

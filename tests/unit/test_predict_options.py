@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -486,6 +487,7 @@ def test_a_containers_memory_limit_bounds_the_memory_available(monkeypatch, tmp_
     host = (64 * 2**30, "the 64 GiB of memory available now")
     assert predict.memory_at_hand() == host  # no /proc/self/cgroup (not Linux)
     own.write_text("0::/app\n")
+    predict.memory_groups.cache_clear()  # another process's groups
     group = cgroups / "app"
     group.mkdir(parents=True)
     assert predict.memory_at_hand() == host  # no memory controller files
@@ -505,6 +507,7 @@ def test_a_containers_memory_limit_bounds_the_memory_available(monkeypatch, tmp_
     (cgroups / "memory.max").unlink()
     assert predict.memory_at_hand() == host
     own.write_text("4:memory:/docker/x\n0::/\n")  # cgroup v1
+    predict.memory_groups.cache_clear()  # another process's groups
     v1 = cgroups / "memory" / "docker" / "x"
     v1.mkdir(parents=True)
     (v1 / "memory.limit_in_bytes").write_text(f"{8 * 2**30}\n")
@@ -512,12 +515,9 @@ def test_a_containers_memory_limit_bounds_the_memory_available(monkeypatch, tmp_
     assert predict.memory_at_hand() == (6 * 2**30, "the 6 GiB left of this container's 8 GiB memory limit")
 
 
-def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
-    """A container's memory usage (v2 memory.current, v1 memory.usage_in_bytes) counts the cache of every file it
-    read, which the kernel drops when an allocation needs the room (MemAvailable leaves it out): a container that had
-    read its data sat near its limit, and every check refused ("the 12 MiB left of this container's 32 GiB memory
-    limit"), a fit at its first validation's pictures. The file pages of memory.stat (not shared memory, which
-    cannot be dropped) count as left."""
+def _container(monkeypatch, tmp_path, limit: int, used: int) -> tuple[Path, Path, Path]:
+    """A host of 64 GiB available, this process in the cgroup v2 group /app of a ``limit`` using ``used`` bytes:
+    /proc/self/cgroup, the cgroup root and the group's folder."""
     import pixeltransformer.predict as predict
 
     meminfo, own, cgroups = tmp_path / "meminfo", tmp_path / "cgroup", tmp_path / "sys"
@@ -528,8 +528,20 @@ def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
     own.write_text("0::/app\n")
     group = cgroups / "app"
     group.mkdir(parents=True)
-    (group / "memory.max").write_text(f"{32 * 2**30}\n")
-    (group / "memory.current").write_text(f"{32 * 2**30 - 12 * 2**20}\n")
+    (group / "memory.max").write_text(f"{limit}\n")
+    (group / "memory.current").write_text(f"{used}\n")
+    return own, cgroups, group
+
+
+def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
+    """A container's memory usage (v2 memory.current, v1 memory.usage_in_bytes) counts the cache of every file it
+    read, which the kernel drops when an allocation needs the room (MemAvailable leaves it out): a container that had
+    read its data sat near its limit, and every check refused ("the 12 MiB left of this container's 32 GiB memory
+    limit"), a fit at its first validation's pictures. The file pages of memory.stat (not shared memory, which
+    cannot be dropped) count as left."""
+    import pixeltransformer.predict as predict
+
+    own, cgroups, group = _container(monkeypatch, tmp_path, 32 * 2**30, 32 * 2**30 - 12 * 2**20)
     from pixeltransformer.signal import SignalSpec
 
     sdf = SignalSpec(**SDF_SPEC)
@@ -543,6 +555,7 @@ def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match=r"more than the 12 MiB left of this container's 32 GiB memory limit"):
         predict.check_resolution(_domain("sdf"), sdf, options)
     own.write_text("4:memory:/docker/x\n0::/\n")  # cgroup v1
+    predict.memory_groups.cache_clear()  # another process's groups
     v1 = cgroups / "memory" / "docker" / "x"
     v1.mkdir(parents=True)
     (v1 / "memory.limit_in_bytes").write_text(f"{8 * 2**30}\n")
@@ -550,6 +563,19 @@ def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
     (v1 / "memory.stat").write_text(f"cache {2**30}\ntotal_cache {5 * 2**30}\ntotal_active_file {2**30}\n"
                                     f"total_inactive_file {3 * 2**30}\ntotal_shmem {2**30}\n")
     assert predict.memory_at_hand() == (4 * 2**30, "the 4 GiB left of this container's 8 GiB memory limit")
+
+
+def test_a_processs_control_groups_are_read_once_and_their_usage_at_each_check(monkeypatch, tmp_path):
+    """Which control groups hold this process does not change while it runs: /proc/self/cgroup is read at the first
+    check alone (each picture of a fit's validations read it again), while the groups' limit and usage are read at
+    every check, as they change."""
+    import pixeltransformer.predict as predict
+
+    own, _, group = _container(monkeypatch, tmp_path, 4 * 2**30, 2**30)
+    assert predict.memory_at_hand() == (3 * 2**30, "the 3 GiB left of this container's 4 GiB memory limit")
+    own.unlink()  # not read again
+    (group / "memory.current").write_text(f"{2 * 2**30}\n")  # read again
+    assert predict.memory_at_hand() == (2 * 2**30, "the 2 GiB left of this container's 4 GiB memory limit")
 
 
 def test_a_prediction_on_a_gpu_checks_the_host_for_what_comes_back(monkeypatch):

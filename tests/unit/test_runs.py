@@ -1147,6 +1147,23 @@ def test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_
             check_resume_length("runs/polynomial/p/checkpoints/last.ckpt", 2, max_steps, new_run=True)
 
 
+@pytest.mark.parametrize("new_run, max_steps, refused", [
+    (False, 133, True), (False, 0, True), (False, 134, False), (False, -1, False), (False, -3, False),
+    (False, None, False), (True, 134, True), (True, 0, True), (True, 135, False), (True, -1, False),
+    (True, -3, False), (True, None, False)])
+def test_resume_and_new_fit_lengths_are_refused_at_their_own_bounds(new_run, max_steps, refused):
+    """A resume is refused below its checkpoint's step (at it, a finished run ends at once), a new fit from the
+    checkpoint at it too; -1 and None are no limit, other negative values check_fit_length's; a checkpoint without a
+    step is left to Lightning."""
+    check_resume_length("r", None, max_steps, new_run=new_run)
+    if not refused:
+        check_resume_length("r", 134, max_steps, new_run=new_run)
+        return
+    with pytest.raises(ValueError, match=r"^--ckpt_path r: the checkpoint is at step 134, and a fit from it counts on"
+                       if new_run else r"^--resume r: the run is at step 134, past trainer"):
+        check_resume_length("r", 134, max_steps, new_run=new_run)
+
+
 def test_a_size_config_given_with_a_checkpoint_of_another_size_is_said_to_be_unused(tmp_path, monkeypatch):
     """`--config configs/model/tiny.yaml` with --ckpt_path of a model of another size: the checkpoint's size is built
     (its weights set it), and the file went unused without a word, where a --model.net.width given says so."""

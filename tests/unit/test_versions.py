@@ -59,6 +59,22 @@ def test_version_is_a_main_option_of_the_cli(capsys):
         assert end.value.code in (0, None) and capsys.readouterr().out == RUNNING + "\n"
 
 
+def test_version_is_listed_in_the_help_and_is_no_option_of_a_command(capsys):
+    """--version is the main parser's (``pixeltransformer --help`` lists it); after a command it is that command's
+    unknown option, refused as any other."""
+    from argparse import ArgumentError
+
+    from pixeltransformer.cli import main
+
+    with pytest.raises(SystemExit) as end:
+        main(["--help"])
+    assert end.value.code in (0, None)
+    shown = capsys.readouterr().out
+    assert "--version" in shown and "[--version]" not in shown.split("\n\n")[0]  # listed, not in the usage line
+    with pytest.raises(ArgumentError, match="unrecognized arguments: --version"):
+        main(["fit", "--config", str(REPO / "configs" / "polynomial.yaml"), "--version"], exit_on_error=False)
+
+
 def test_a_checkpoint_records_the_versions_that_wrote_it(tiny_module):
     checkpoint: dict = {}
     tiny_module.on_save_checkpoint(checkpoint)
