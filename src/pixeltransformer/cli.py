@@ -840,6 +840,8 @@ class PixelTransformerCLI(LightningCLI):
         for lg in _config_list(cfg.trainer.logger):
             if _is_wandb_logger(lg):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
+                if not lg.init_args.offline and _first_process():  # only the first process talks to W&B
+                    check_wandb_reachable()  # before anything is written: wandb.init waited 90 s to fail
 
     def _validation_items(self, cfg) -> None:
         """A trainer.limit_val_batches that validates some of each device's batches is refused in one line
@@ -932,8 +934,6 @@ class PixelTransformerCLI(LightningCLI):
     def _configure_wandb(self, init_args, run_dir: Path, cfg) -> None:
         init_args.save_dir = str(run_dir)
         init_args.offline = wandb_offline()
-        if not init_args.offline and _first_process():  # only the first process talks to W&B
-            check_wandb_reachable()  # before anything is written: wandb.init waited 90 s to fail
         # a config that holds a name derived for another folder (an older config.yaml's): this folder's run started
         # or evaluated with that file gets its own; a name the command line or a config gives is kept
         self._derived_wandb_name = not self._given_logger_name and derived_run_name(init_args.get("name"),
