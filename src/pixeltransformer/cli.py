@@ -323,6 +323,40 @@ def check_wandb_mode() -> None:
                          "disabled")
 
 
+WANDB_PROBE_S = 10  # seconds to wait for W&B's server to take a connection
+
+
+def wandb_fallbacks() -> str:
+    """The ways round a W&B failure online, for its one line: offline (the default) or no W&B at all."""
+    if os.environ.get("WANDB_MODE") != "online":
+        return ""
+    return (f" (or run offline, the default: {next_command('make ... WANDB=offline, else ')}WANDB_MODE=offline; "
+            "without W&B: WANDB_MODE=disabled)")
+
+
+def check_wandb_reachable() -> None:
+    """Online, W&B's server must take a connection: on a machine without a route to it (a cluster's compute node),
+    a key from `wandb login` made wandb.init wait in silence for its 90 s timeout before failing. The server is
+    W&B's own setting (`wandb login --host`, WANDB_BASE_URL); a proxy's route is not probed, W&B's to take."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    import wandb
+
+    settings = wandb.setup().settings  # the settings wandb.init reads: the server a login named among them
+    if settings.https_proxy or settings.http_proxy or urllib.request.getproxies():
+        return
+    url = urllib.parse.urlsplit(settings.base_url)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=WANDB_PROBE_S).close()
+    except OSError as err:
+        why = err.strerror or str(err) or type(err).__name__  # socket.timeout's str is "timed out"
+        raise ConnectionError(f"W&B: {settings.base_url} cannot be reached from this machine ({why}), so nothing can "
+                              f"be logged online{wandb_fallbacks()}") from None
+
+
 def set_wandb_mode(cfg) -> None:
     """Give each W&B logger of a subcommand's config the mode the run will use (``wandb_offline``)."""
     logger = cfg.get("trainer.logger") if "trainer.logger" in cfg else None
@@ -805,6 +839,8 @@ class PixelTransformerCLI(LightningCLI):
         for lg in _config_list(cfg.trainer.logger):
             if _is_wandb_logger(lg):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
+                if not lg.init_args.offline and _first_process():  # only the first process talks to W&B
+                    check_wandb_reachable()  # before anything is written: wandb.init waited 90 s to fail
 
     def _validation_items(self, cfg) -> None:
         """A trainer.limit_val_batches that validates some of each device's batches is refused in one line
@@ -1426,10 +1462,7 @@ def cli_main() -> None:
             if isinstance(root_cause(err), MisconfigurationException):  # Lightning's: settings this machine lacks
                 fail(f"trainer settings: {first_line(root_cause(err))}")
             if type(root_cause(err)).__module__.startswith("wandb."):  # no login, no network: W&B's, not a bug here
-                make = next_command("make ... WANDB=offline, else ")
-                hint = (f" (or run offline, the default: {make}WANDB_MODE=offline; without W&B: WANDB_MODE=disabled)"
-                        if os.environ.get("WANDB_MODE") == "online" else "")
-                fail(f"W&B: {first_line(root_cause(err))}{hint}")
+                fail(f"W&B: {first_line(root_cause(err))}{wandb_fallbacks()}")
             if not is_input_error(err):
                 raise  # a bug, not bad input: keep the traceback
             fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1

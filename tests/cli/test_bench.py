@@ -548,3 +548,25 @@ def test_the_other_plain_commands_refuse_an_option_in_one_line(capsys):
         assert refused.value.code == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith(f"{prog}: error: "), err
+
+
+def test_the_table_says_which_way_its_ratios_read(tmp_path, capsys):
+    """`make bench`'s ratio column held 1.39x beside queries/s, 22.2x beside seconds and 50.4x beside MiB, with no
+    word of which way each reads; docs/results.md writes the memory ratio "× less". The table says so too, and gives
+    no ratio of two memory figures that round to 0 MiB (a smoke run's 0.0x)."""
+    out = tmp_path / "bench.json"
+    bench_run.main(["--smoke", "--only", "memory", "--out", str(out)])
+    capsys.readouterr()
+    results = json.loads(out.read_text())
+    memory = results["memory"]
+    at = memory["sizes"].index(memory["reference_sizes"][-1])
+
+    def memory_row(reference: float, ours: float) -> str:
+        memory["reference_mib"][-1], memory["ours_mib"][at] = reference, ours
+        table = bench_run.table(results)
+        assert ("ratio: how many times better ours is, above 1 ours being faster or smaller (the reference's time or "
+                "memory over ours, ours' queries/s over the reference's)") in table
+        return next(line for line in table.splitlines() if line.startswith("peak memory")).rstrip()
+
+    assert memory_row(517.0, 10.25).split()[-5:] == ["tiny", "517", "10", "50.4x", "less"]
+    assert memory_row(0.2, 0.1).split()[-3:] == ["tiny", "0", "0"]  # no ratio of two figures shown as 0

@@ -638,6 +638,35 @@ def test_a_wandb_error_is_one_line_naming_the_fallbacks(tmp_path, monkeypatch, c
     assert not (tmp_path / "runs" / "polynomial" / "w").exists()
 
 
+def test_online_without_a_route_to_wandb_is_refused_at_once(tmp_path, monkeypatch):
+    """WANDB=online after `wandb login` on a machine that cannot reach W&B's server (a compute node): wandb.init
+    waited its 90 s timeout in silence, then failed. The server is tried first, and refused in one line."""
+    import socket
+
+    import wandb
+
+    def unreachable(address, timeout=None, *args, **kwargs):
+        assert timeout is not None and timeout <= 30  # a short wait, not W&B's 90 s
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setenv("WANDB_MODE", "online")
+    for proxy in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    wandb.teardown()  # W&B's settings as this test's variables give them
+    try:
+        with pytest.raises(ConnectionError) as caught:
+            main(["--config", str(REPO / "configs/trainer/default.yaml"), "--config",  # a fit's, with its W&B logger
+                  str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
+                  "--run_root", str(tmp_path), "--run_name", "w"], run=False)
+    finally:
+        wandb.teardown()
+    assert re.fullmatch(r"W&B: https?://\S+ cannot be reached from this machine \(Name or service not known\), so "
+                        r"nothing can be logged online \(or run offline, the default: .*WANDB_MODE=offline; without "
+                        r"W&B: WANDB_MODE=disabled\)", str(caught.value)), str(caught.value)
+    assert not (tmp_path / "polynomial" / "w").exists()
+
+
 def test_a_rank_whose_error_another_rank_reported_exits_2_without_a_line(monkeypatch, capsys):
     """Under DDP the first rank to fail prints the error (errors.first_to_report); the others exit with status 2."""
     from pixeltransformer import errors

@@ -309,6 +309,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_checkpointing.py", "test_a_resume_that_changes_the_model_fails_before_writing"),
     "`make train WANDB=online` without `wandb login`":
         ("tests/cli/test_cli.py", "test_a_wandb_error_is_one_line_naming_the_fallbacks"),
+    "`make train WANDB=online` after `wandb login`, on a machine without a route to W&B's server":
+        ("tests/cli/test_cli.py", "test_online_without_a_route_to_wandb_is_refused_at_once"),
     "`WANDB_MODE=onlin pixeltransformer fit --config configs/polynomial.yaml` (not a W&B mode)":
         ("tests/cli/test_cli.py", "test_an_unknown_wandb_mode_is_refused_before_the_run"),
     "`make train WANDB=onlin` (not a W&B mode)":
