@@ -173,6 +173,9 @@ ERROR_ROWS_ELSEWHERE = {
     '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.callbacks.out_dir runs/polynomial/r"` '
     '(the run folder itself)':
         ("tests/unit/test_fit_lines.py", "test_an_evaluation_out_dir_that_is_the_run_folder_is_refused"),
+    '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.callbacks.out_dir runs/polynomial/other"` '
+    "(another run's folder)":
+        ("tests/unit/test_fit_lines.py", "test_an_evaluation_out_dir_that_is_another_run_s_folder_is_refused"),
     '`make classifier DATA=cifar10 ARGS="--root few.npz --no_vae"` (a labelled train split with fewer than 5 images '
     'of some class; without `--no_vae` the command prints this reason, `cifar10: no classifier: ...`, and goes on to '
     'the VAE)':
