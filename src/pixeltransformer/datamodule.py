@@ -886,8 +886,8 @@ class SignalDataModule(L.LightningDataModule):
 
     def check_train_fraction(self, limit: int | float, world: int = 1) -> None:
         """Refuse a trainer.limit_train_batches fraction that takes no batch of the train split (0.1 of one batch),
-        here, before the run's files are written: Lightning refused it after the model summary, with an error that
-        named neither the split's size nor a count to give instead."""
+        when the split is built, before the model summary and the run's config.yaml: Lightning refused it after the
+        summary, with an error that named neither the split's size nor a count to give instead."""
         rows = len(self.dataset("train")) // world  # a process's items an epoch (ResumableRandomSampler)
         batches = rows // self.batch_size if rows >= self.batch_size else 1  # as _loader batches them (drop_last)
         if not isinstance(limit, float) or rows == 0 or limit == 0 or int(batches * limit) > 0:
