@@ -47,9 +47,9 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, SUBCOMMANDS, VersionAction, absolute_paths, check_command_line, check_fit_length,
-                   check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
-                   check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
+from .runs import (COMMAND_FILE, RUN_FILES, SUBCOMMANDS, VersionAction, absolute_paths, check_command_line,
+                   check_fit_length, check_launch_size, check_new_run, check_node_launch, check_resume_length,
+                   check_run_name, check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
                    config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
                    joins_a_run, launched_run_name, missing_domain, moved_note, overridden_options, parse_error_fields,
                    predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
@@ -126,14 +126,22 @@ def check_one_sweep_per_folder(callbacks) -> None:
 
 
 def check_out_dir_apart(callbacks, run_dir: Path) -> None:
-    """Refuse an evaluation sweep whose out_dir is the run folder it evaluates: the evaluation's record replaced the
-    run's command.txt, the command line of each of its fits, with the test's."""
+    """Refuse an evaluation sweep whose out_dir is a run folder, the one it evaluates or another run's (one that holds
+    a run's own files, run_files): the evaluation's record replaced the run's command.txt, the command line of each
+    of its fits, with the test's. An earlier evaluation's folder (its command.txt is an evaluation's) is taken."""
     for cb in callbacks:
-        if isinstance(cb, SweepEvaluation) and cb.out_dir and \
-                Path(cb.out_dir).expanduser().resolve() == run_dir.expanduser().resolve():
-            raise ValueError(f"the evaluation callback's out_dir {cb.out_dir} is the run folder itself, whose "
-                             f"{COMMAND_FILE} (its fits' command lines) the evaluation's record would replace: give "
-                             "out_dir another folder, or null for the run's own evaluation folder")
+        if not (isinstance(cb, SweepEvaluation) and cb.out_dir):
+            continue
+        out = Path(cb.out_dir).expanduser().resolve()
+        if out == run_dir.expanduser().resolve():
+            which = "the run folder itself"
+        elif any((out / name).exists() for name in RUN_FILES):
+            which = "another run's folder"
+        else:
+            continue
+        raise ValueError(f"the evaluation callback's out_dir {cb.out_dir} is {which}, whose {COMMAND_FILE} (its fits' "
+                         "command lines) the evaluation's record would replace: give out_dir another folder, or null "
+                         "for the run's own evaluation folder")
 
 
 class RunConfig(SaveConfigCallback):
@@ -901,7 +909,7 @@ class PixelTransformerCLI(LightningCLI):
         if (self.subcommand != "fit" or not self.new_run or self._shown is None
                 or (trainer is not None and ((trainer.global_step > 0 and not dev_run) or not trainer.is_global_zero))):
             return
-        if dev_run and any((self.run_dir / name).exists() for name in ("config.yaml", "checkpoints", "wandb_id.txt")):
+        if dev_run and any((self.run_dir / name).exists() for name in RUN_FILES):
             # a dev run writes none of these: a run started since under the same name (another process) did
             print(f"[run] fit: {self._shown} kept: a run started there while this fast_dev_run ran", flush=True)
             return

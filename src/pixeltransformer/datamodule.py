@@ -890,8 +890,25 @@ class SignalDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         if stage == "test":  # before the [data] line, which says it (the callbacks' setup runs after this one)
             self.test_items = evaluated_items(trainer)
+        if "train" in splits and trainer is not None:
+            self.check_train_fraction(trainer.limit_train_batches, trainer.world_size)
         if splits and getattr(trainer, "global_rank", 0) == 0:  # once a launch, from its first process
             print(self.splits_line(splits), flush=True)
+
+    def check_train_fraction(self, limit: int | float, world: int = 1) -> None:
+        """Refuse a trainer.limit_train_batches fraction that takes no batch of the train split (0.1 of one batch),
+        when the split is built, before the model summary and the run's config.yaml: Lightning refused it after the
+        summary, with an error that named neither the split's size nor a count to give instead."""
+        rows = len(self.dataset("train")) // world  # a process's items an epoch (ResumableRandomSampler)
+        batches = rows // self.batch_size if rows >= self.batch_size else 1  # as _loader batches them (drop_last)
+        if not isinstance(limit, float) or rows == 0 or limit == 0 or int(batches * limit) > 0:
+            return
+        each = f" on each of {world} processes" if world > 1 else ""
+        raise ValueError(f"trainer.limit_train_batches={limit:g} takes no batch of the train split, "
+                         f"{counted(len(self.dataset('train')), self.item_noun)} in {counted(batches, 'batch')} of "
+                         f"batch_size {self.batch_size} an epoch{each}: give a count of batches "
+                         f"(--trainer.limit_train_batches=1), a fraction of at least {1 / batches:.3g}, or more "
+                         f"{self.item_noun}s")
 
     def split_items(self, split: str) -> str:
         """How many items a built split holds, in words ("3 images"; ``item_noun``); a domain whose split is not

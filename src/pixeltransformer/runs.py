@@ -27,6 +27,7 @@ from .layout import CONFIGS, config_shown, next_command
 from .loading import load_checkpoint
 
 COMMAND_FILE = "command.txt"  # in a run folder: the command line of each fit of the run, as given (cli.RunConfig)
+RUN_FILES = ("config.yaml", "checkpoints", "wandb_id.txt")  # a fit writes them in its run folder; an evaluation, none
 
 
 def domain_of(domain_class_path: str | None) -> str:
@@ -98,7 +99,7 @@ def resume_checkpoint(run: str | Path) -> Path:
         raise FileNotFoundError(f"--resume {run}: a file, not a run folder (<run_root>/<domain>/<run_name>)")
     if not run.is_dir():
         raise FileNotFoundError(f"--resume {run}: no such run folder")
-    if not any((run / name).exists() for name in ("config.yaml", COMMAND_FILE, "wandb_id.txt", "checkpoints")):
+    if not any((run / name).exists() for name in (*RUN_FILES, COMMAND_FILE)):
         raise FileNotFoundError(f"--resume {run}: not a run folder (one holds config.yaml and checkpoints/)"
                                 f"{runs_below(run)}")
     folder = checkpoint_folder(run)

@@ -339,6 +339,48 @@ def test_best_checkpoint_is_ranked_by_its_own_validation(tmp_path):
     assert Path(state["best_model_path"]).name == f"best-step{best_step:06d}.ckpt"  # last.ckpt knows the best
 
 
+def test_a_best_checkpoint_and_last_ckpt_of_one_step_share_their_bytes(tmp_path):
+    """A best checkpoint and last.ckpt of the same step were two whole copies on disk. They are one file's bytes
+    under two names now; a later, worse step writes last.ckpt anew and the best file keeps its step."""
+    import os
+
+    from lightning.pytorch.callbacks import Callback
+
+    scores = {2: 1.0, 4: 2.0, 6: 0.5}  # the score each validation logs: 4 is worse, 6 the best
+
+    class Scores(Callback):
+        def on_validation_epoch_end(self, trainer, pl_module):
+            pl_module.log("val/score", scores[trainer.global_step])
+
+    class Files(Callback):  # what the validation before a step left on disk
+        def __init__(self):
+            self.seen: dict[int, tuple[bool, int]] = {}
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            folder = tmp_path / "checkpoints"
+            best = folder / "best-step000002.ckpt"
+            if trainer.global_step in scores:
+                self.seen[trainer.global_step] = (os.path.samefile(best, folder / "last.ckpt"),
+                                                  torch.load(best, weights_only=True)["global_step"])
+
+    cb, files = RunCheckpoint(monitor="val/score", every_n_train_steps=2, every_minutes=None), Files()
+    dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
+    module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128), val_levels=(4,),
+                                    sets=dict(max_context=8, num_queries=8, grid_points=True))
+    trainer = L.Trainer(max_steps=6, logger=False, callbacks=[Scores(), cb, files], enable_progress_bar=False,
+                        val_check_interval=2, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+                        enable_model_summary=False, accelerator="cpu", default_root_dir=str(tmp_path))
+    trainer.fit(module, datamodule=dm)
+    assert files.seen == {2: (True, 2), 4: (False, 2)}  # one file's bytes; then last.ckpt of step 4 beside, not into it
+    folder = tmp_path / "checkpoints"
+    assert sorted(p.name for p in folder.iterdir()) == ["best-step000006.ckpt", "last.ckpt"]
+    assert os.path.samefile(folder / "best-step000006.ckpt", folder / "last.ckpt")
+    best = torch.load(folder / "best-step000006.ckpt", weights_only=True)
+    assert best["global_step"] == 6
+    state = next(v for k, v in best["callbacks"].items() if k.startswith("RunCheckpoint"))
+    assert (Path(state["best_model_path"]).name, state["best_model_step"]) == ("best-step000006.ckpt", 6)
+
+
 # ---- a fit stopped by Ctrl-C or SIGTERM -----------------------------------------------------------------------------
 # 8 steps of 4 batches an epoch, a validation and a save every 4: a signal before step 6 lands mid-epoch, between saves
 STOPPED = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),

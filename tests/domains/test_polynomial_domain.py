@@ -504,3 +504,22 @@ def test_a_prediction_s_csv_progress_follows_the_trainer_s_progress_bar(tiny_mod
         err = capsys.readouterr().err
         assert ("[writing prediction.csv] 10/10 blocks" in err) == shown, err
         assert (tmp_path / str(i) / "prediction.csv").is_file()
+
+
+def test_a_train_fraction_of_no_batch_is_refused_naming_the_split():
+    """--trainer.limit_train_batches 0.1 on a train split of one batch took no batch: Lightning refused it after the
+    model summary with "0.1 * 1 < 1", naming neither the split nor a count to give. It is refused in one line when
+    the split is built, before the run's files, and a fraction that takes a batch, or a count, is taken as before."""
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule(train_size=64, val_size=8, test_size=8, batch_size=64)
+    with pytest.raises(ValueError) as err:
+        dm.check_train_fraction(0.1)
+    assert str(err.value) == (
+        "trainer.limit_train_batches=0.1 takes no batch of the train split, 64 functions in 1 batch of batch_size 64 "
+        "an epoch: give a count of batches (--trainer.limit_train_batches=1), a fraction of at least 1, or more "
+        "functions")
+    with pytest.raises(ValueError, match="on each of 2 processes: .* fraction of at least 0.25,"):
+        PolynomialDataModule(train_size=512, batch_size=64).check_train_fraction(0.2, world=2)  # 4 batches each
+    for limit in (1, 0.25, 1.0):
+        PolynomialDataModule(train_size=256, batch_size=64).check_train_fraction(limit)

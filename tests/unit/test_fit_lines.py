@@ -394,3 +394,27 @@ def test_an_evaluation_out_dir_that_is_the_run_folder_is_refused(tmp_path):
         "evaluation folder")
     assert (run / "command.txt").read_text() == "pixeltransformer fit\n"
     check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=str(run / "eval2")), SweepEvaluation(levels=(2,))], run)
+
+
+def test_an_evaluation_out_dir_that_is_another_run_s_folder_is_refused(tmp_path):
+    """An evaluation whose out_dir named another run's folder (not the one evaluated) replaced that run's command.txt,
+    the command line of each of its fits, with the test's. It is refused in one line before anything is written; an
+    earlier evaluation's folder (its command.txt is an evaluation's) is written into as before."""
+    from pixeltransformer.cli import check_out_dir_apart
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    run, other = tmp_path / "polynomial" / "r", tmp_path / "polynomial" / "other"
+    for folder in (run, other / "checkpoints"):
+        folder.mkdir(parents=True)
+    (other / "command.txt").write_text("pixeltransformer fit\n")
+    with pytest.raises(ValueError) as err:
+        check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=str(other))], run)
+    assert str(err.value) == (
+        f"the evaluation callback's out_dir {other} is another run's folder, whose command.txt (its fits' command "
+        "lines) the evaluation's record would replace: give out_dir another folder, or null for the run's own "
+        "evaluation folder")
+    earlier = tmp_path / "eval-elsewhere"
+    earlier.mkdir()
+    (earlier / "command.txt").write_text("pixeltransformer test\n")
+    (earlier / "config_test.yaml").write_text("{}\n")
+    check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=str(earlier))], run)
