@@ -17,7 +17,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
-from pixeltransformer.domain import ItemValues, beats_paired
+from pixeltransformer.domain import ItemValues, beats_paired, too_few_pairs
 from pixeltransformer.numerics import flushed_subnormals
 from pixeltransformer.stop import check_stop
 
@@ -121,26 +121,37 @@ def iou_summary(rows: list[dict[str, Any]], items: ItemValues | None = None) -> 
     levels where the model's IoU beats the baselines'. With the per-shape values (``items``), a level is listed where
     the model beats the baseline by more than 2 standard errors of the paired per-shape difference
     (pixeltransformer.domain.beats_paired); without them (the rows alone), by the means. Below VERDICT_MIN_ITEMS
-    shapes the evaluation leaves these verdicts (SdfDomain.verdict_keys) null and says why."""
+    shapes the evaluation leaves these verdicts (SdfDomain.verdict_keys) null and says why; with the per-shape
+    values, a list is null where fewer than 2 shapes score both at some level (a level left out would read as a
+    loss there), ``verdicts_not_judged`` naming the levels (pixeltransformer.domain.too_few_pairs)."""
     ious = [(r["num_context"], r.get("iou_mean")) for r in rows if r.get("iou_mean") is not None]
     if len(ious) < 2:
         return {}
     gain = {"iou_mean_gain": ious[-1][1] - ious[0][1]}
 
     def beats(r: dict[str, Any], mine: tuple[str, ...], others: tuple[str, ...]) -> bool | None:
-        # the best of ``mine`` against the best of ``others``, each the best by its mean; None (fewer than 2 shapes
-        # scored both): the level is not listed, as where the model does not win
+        # the best of ``mine`` against the best of ``others``, each the best by its mean; None: fewer than 2 shapes
+        # scored both (beats_paired), or none at all, a level the list cannot be judged at
         best = max((m for m in mine if r.get(m) is not None), key=lambda m: r[m], default=None)
         rival = max((o for o in others if r.get(o) is not None), key=lambda o: r[o], default=None)
         if best is None or rival is None:
-            return False
+            return None if items is not None else False
         if items is None:
             return r[best] > r[rival]
         k = r["num_context"]
         return beats_paired(items.get((k, best), {}), items.get((k, rival), {}))
 
-    return {**gain,
-            "iou_mean_beats_nn_at": [r["num_context"] for r in rows if beats(r, ("iou_mean",), ("iou_nn",))],
-            # the better of the two model decisions against the better of the two baselines
-            "iou_model_beats_baselines_at": [r["num_context"] for r in rows
-                                             if beats(r, ("iou_mean", "iou_prob"), ("iou_nn", "iou_rbf"))]}
+    out: dict[str, Any] = dict(gain)
+    unjudged: dict[str, list[int]] = {}  # the lists left null, and the levels they could not be judged at
+    # the better of the two model decisions against the better of the two baselines for the second
+    for key, mine, others in (("iou_mean_beats_nn_at", ("iou_mean",), ("iou_nn",)),
+                              ("iou_model_beats_baselines_at", ("iou_mean", "iou_prob"), ("iou_nn", "iou_rbf"))):
+        verdicts = {r["num_context"]: beats(r, mine, others) for r in rows}
+        levels = [k for k, verdict in verdicts.items() if verdict is None]
+        out[key] = [k for k, verdict in verdicts.items() if verdict] if not levels else None
+        if levels:
+            unjudged[key] = levels
+    if unjudged:
+        levels = sorted(set().union(*unjudged.values()))
+        out["verdicts_not_judged"] = too_few_pairs(unjudged, f"at |S| = {', '.join(map(str, levels))}")
+    return out

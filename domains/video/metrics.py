@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from pixeltransformer.domain import ItemValues, beats_paired
+from pixeltransformer.domain import ItemValues, beats_paired, too_few_pairs
 from pixeltransformer.evaluation import SweepItem
 
 # SSIM's 11x11 window reflect-pads a frame by 5 pixels, which needs a side of 6 or more: smaller frames have no SSIM
@@ -88,7 +88,8 @@ def sweep_summary(rows: list[dict], items: ItemValues | None = None) -> dict:
     the first's by more than 2 standard errors of the paired per-clip difference (beats_paired: one test, where one
     for each step failed on close top levels of a clearly rising sweep); without them (results written before),
     each level's mean above the one before. Below VERDICT_MIN_ITEMS clips the evaluation leaves the verdict
-    (VideoDomain.verdict_keys) null and says why."""
+    (VideoDomain.verdict_keys) null and says why; with the per-clip values, it is null where fewer than 2 clips
+    have a PSNR at both levels, ``verdicts_not_judged`` saying so (pixeltransformer.domain.too_few_pairs)."""
     psnr = [r.get("psnr") for r in rows]
     gain = {str(r["num_context"]): r["psnr"] - r["nn_psnr"] for r in rows
             if r.get("psnr") is not None and r.get("nn_psnr") is not None}
@@ -99,4 +100,7 @@ def sweep_summary(rows: list[dict], items: ItemValues | None = None) -> dict:
     else:
         first, last = rows[0]["num_context"], rows[-1]["num_context"]
         rising = beats_paired(items.get((last, "psnr"), {}), items.get((first, "psnr"), {}))
+        if rising is None:  # fewer than 2 clips scored at both levels
+            return {"psnr_rises_with_context": None, "mean_psnr_gain_over_nn_db": gain,
+                    "verdicts_not_judged": too_few_pairs(["psnr_rises_with_context"], f"at |S| = {first} and {last}")}
     return {"psnr_rises_with_context": rising, "mean_psnr_gain_over_nn_db": gain}

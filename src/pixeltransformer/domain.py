@@ -17,7 +17,7 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Iterable
 
 import torch
 
@@ -53,6 +53,14 @@ def beats_paired(mine: dict[int, float], theirs: dict[int, float]) -> bool | Non
     mean = sum(diffs) / len(diffs)
     spread = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)  # the differences' sample variance
     return mean > VERDICT_STANDARD_ERRORS * math.sqrt(spread / len(diffs))
+
+
+def too_few_pairs(verdicts: Iterable[str], where: str) -> str:
+    """Why a domain leaves ``verdicts`` null on enough test items: :func:`beats_paired` gave None ``where`` (at which
+    |S| levels), fewer than 2 items having both values. The domain's summary returns it as metrics.json's
+    ``verdicts_not_judged``, which the evaluation prints as it prints its own (too few test items)."""
+    return (f"{' and '.join(verdicts)}: fewer than 2 test items have both values to compare {where} (NaN values left "
+            "out), no standard error to judge by: null")
 
 
 def verdicts_not_judged(items: ItemValues, max_items: int | None = None) -> str | None:
@@ -173,7 +181,9 @@ class Domain:
     def summary(self, rows: list[dict], items: ItemValues | None = None) -> dict:
         """Extra top-level entries of metrics.json (units, definitions, verdicts). ``items``: the per-item values the
         rows' means are over, for verdicts judged by a paired test (:func:`beats_paired`); None where they are too few
-        to judge them (the core then leaves the :attr:`verdict_keys` null and says why) or only the rows are known."""
+        to judge them (the core then leaves the :attr:`verdict_keys` null and says why) or only the rows are known.
+        A verdict the domain leaves null on the items given (:func:`beats_paired`'s None) it says why of itself, in
+        a ``verdicts_not_judged`` entry (:func:`too_few_pairs`), which the evaluation prints."""
         return {}
 
     # ---- a user's files (predict) ----------------------------------------------------------------------

@@ -396,7 +396,8 @@ class SweepEvaluation(Callback):
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
         """Extra top-level entries for metrics.json (the domain's), its verdicts judged on the per-item values. Whether
         they can be judged is decided here, once: on too few items the domain gets none (items=None), and each of its
-        verdict_keys it gives is left null, with ``verdicts_not_judged`` saying why."""
+        verdict_keys it gives is left null, with ``verdicts_not_judged`` saying why. On enough items a domain that
+        leaves a verdict null (too few items scored at a level) gives its own ``verdicts_not_judged``."""
         domain = getattr(pl_module, "domain", None)
         if domain is None:
             return {}

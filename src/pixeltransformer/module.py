@@ -40,7 +40,7 @@ from .progress import shows_progress
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
                    sampler_hparams)
 from .signal import SignalSpec
-from .validation_schedule import batches_of_steps, check_batch, epoch_batches, validations
+from .validation_schedule import epoch_steps, schedule
 
 # 2: options nested by group (net, objective, sets, optim); 1: one flat list of options
 CHECKPOINT_FORMAT = 2
@@ -117,41 +117,32 @@ def ending_epochs(trainer: Any, total_steps: int | float) -> int | None:
 def no_validation_note(trainer: Any) -> str | None:
     """The line saying that a fit of steps never reaches its trainer.val_check_interval (a 10-step try of a config
     that validates every 200), or its check_val_every_n_epoch (a 1-epoch fit that validates every 2): no val/nll,
-    no pictures and no best checkpoint; None when it validates, when validation is off (limit_val_batches=0), and
+    no pictures and no best checkpoint; None when it validates, when validation is off (limit_val_batches=0), for a
+    schedule not known in batches (:func:`~pixeltransformer.validation_schedule.schedule`: an interval of time) and
     for a fit of no step or epoch limit. A fit of epochs (`--trainer.max_epochs 1 --trainer.limit_train_batches
     0.1`) ends at the epochs' batches where they come before max_steps."""
-    interval, every, max_steps = trainer.val_check_interval, trainer.check_val_every_n_epoch, trainer.max_steps
-    if trainer.limit_val_batches == 0 or (every is None and type(interval) is not int):
-        return None
-    accumulate, per_epoch = trainer.accumulate_grad_batches, epoch_batches(trainer)
+    known, max_steps = schedule(trainer), getattr(trainer, "max_steps", -1)
+    if getattr(trainer, "limit_val_batches", None) == 0 or known is None:
+        return None  # an interval of time ("00:00:10:00") validates when the time is up
+    interval, every, per_epoch = known.interval, known.every, known.per_epoch
     # the training batches each limit allows, as the interval counts them, and the step that ends them
-    limits = [(batches_of_steps(max_steps, per_epoch, accumulate), max_steps)] \
-        if isinstance(max_steps, int) and max_steps >= 1 else []
+    limits = [(known.batches(max_steps), max_steps)] if isinstance(max_steps, int) and max_steps >= 1 else []
     epochs = getattr(trainer, "max_epochs", None)
     if isinstance(epochs, int) and epochs >= 1 and per_epoch is not None:
-        limits.append((epochs * per_epoch, epochs * math.ceil(per_epoch / accumulate)))  # a last short step an epoch
+        limits.append((epochs * per_epoch, epochs * epoch_steps(per_epoch, known.accumulate)))
     if not limits:
         return None
-    (end, last), start = min(limits), batches_of_steps(trainer.global_step, per_epoch, accumulate)
-    if end <= start:
+    (end, last), start = min(limits), known.batches(trainer.global_step)
+    if end <= start or known.validations(start, end):  # a multiple of the interval among the batches it trains
         return None
     option, value, trained = "val_check_interval", f"{interval} training batches", f"{end - start}"
     remedy = f"val_check_interval={end - start} or fewer"
-    if every is None:
-        if validations(start, end, interval):  # a multiple of the interval among the batches it trains
-            return None
-    else:
-        batch = check_batch(interval, per_epoch)
-        if not isinstance(every, int) or batch is None or per_epoch is None:
-            return None  # an interval of time ("00:00:10:00") validates when the time is up
-        if validations(start, end, batch, every, per_epoch):
-            return None
-        if every > 1 and validations(start, end, batch, 1, per_epoch):
-            epochs = (end - start) / per_epoch
-            option, value, trained, remedy = "check_val_every_n_epoch", every, \
-                f"{epochs:g} {in_number(epochs, 'epoch')}", "check_val_every_n_epoch=1"
-        elif type(interval) is not int:  # within one epoch, short of its first validation (1.0: the epoch's end)
-            value = f"{interval} of an epoch ({batch} training batches)"
+    if every is not None and every > 1 and known.validations(start, end, every=1):
+        epochs = (end - start) / per_epoch
+        option, value, trained, remedy = "check_val_every_n_epoch", every, \
+            f"{epochs:g} {in_number(epochs, 'epoch')}", "check_val_every_n_epoch=1"
+    elif every is not None and type(interval) is not int:  # within one epoch, short of its first validation
+        value = f"{interval} of an epoch ({known.batch} training batches)"  # 1.0: the epoch's end
     return (f"trainer.{option}={value} is more than this fit's {trained} (steps {trainer.global_step} to {last}): it "
             f"never validates, so it logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt "
             f"only); give --trainer.{remedy} to validate")

@@ -237,15 +237,13 @@ def available_memory() -> int | None:
 
 
 @functools.cache
-def memory_groups(own: Path, root: Path) -> tuple[tuple[Path, tuple[str, str], tuple[str, str]], ...] | None:
+def memory_groups(own: Path, root: Path) -> tuple[tuple[Path, tuple[str, str], tuple[str, str]], ...]:
     """The control groups whose memory limit binds this process, as ``own`` (/proc/self/cgroup) lists its groups
     under ``root`` (/sys/fs/cgroup): each group with a memory controller and every group above it, with the names of
-    its limit and usage files and of its file cache in memory.stat; None where ``own`` is not readable (not Linux).
-    Read once a process: the groups holding it do not change while it runs, their limit and usage do."""
-    try:
-        lines = own.read_text().splitlines()
-    except OSError:
-        return None
+    its limit and usage files and of its file cache in memory.stat. Read once a process: the groups holding it do not
+    change while it runs, their limit and usage do. OSError where ``own`` is not readable (not Linux), which is not
+    kept: the next call reads it again (a read that failed once would have left the container's limit unseen)."""
+    lines = own.read_text().splitlines()
     groups = []
     for line in lines:
         _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
@@ -270,9 +268,10 @@ def container_memory() -> tuple[int, int] | None:
     /proc/meminfo reports the host's memory: a completion the host had room for, but not the container, was let
     through to be killed for memory. The usage counts the cache of every file read (MemAvailable leaves it out), so
     without it a container reading its data sat near its limit and every check refused. The groups are read once
-    (:func:`memory_groups`), their limit and usage at every call."""
-    groups = memory_groups(OWN_CGROUPS, CGROUPS)
-    if groups is None:
+    (:func:`memory_groups`; a read that failed again at the next call), their limit and usage at every call."""
+    try:
+        groups = memory_groups(OWN_CGROUPS, CGROUPS)
+    except OSError:  # no /proc/self/cgroup (not Linux), or a read that failed: tried again at the next call
         return None
     tightest = None
     for group, files, cache in groups:

@@ -23,7 +23,7 @@ from lightning.pytorch.callbacks.progress.progress_bar import ProgressBar
 
 from .errors import counted
 from .loopbar import format_duration
-from .validation_schedule import batches_of_steps, check_batch, epoch_batches, validations
+from .validation_schedule import schedule
 
 
 def total_steps(trainer) -> int | float:
@@ -68,13 +68,10 @@ def time_limit_left(trainer) -> float | None:
 def validations_left(trainer, total: int | float) -> int:
     """Validations still to come before step ``total``, as :mod:`~pixeltransformer.validation_schedule` counts them
     (0 where validation is off, or runs at an interval of time or of an epoch of unknown length)."""
-    every, per_epoch = trainer.check_val_every_n_epoch, epoch_batches(trainer)
-    batch = check_batch(trainer.val_check_interval, per_epoch)
-    if batch is None or batch < 1 or (every is not None and per_epoch is None) or not trainer.enable_validation:
+    known = schedule(trainer)
+    if known is None or not trainer.enable_validation:
         return 0
-    accumulate = getattr(trainer, "accumulate_grad_batches", 1)
-    return validations(batches_of_steps(trainer.global_step, per_epoch, accumulate),
-                       batches_of_steps(int(total), per_epoch, accumulate), batch, every, per_epoch)
+    return known.validations(known.batches(trainer.global_step), known.batches(int(total)))
 
 
 class StepBar(RichProgressBar):

@@ -5,13 +5,15 @@
 Lightning validates after each training batch whose number (from 1) is a multiple of trainer.val_check_batch: the
 batches counted across epochs with trainer.check_val_every_n_epoch=null, else those of the epoch, and then in every
 n-th epoch alone. val_check_batch is trainer.val_check_interval where that is an int, else that fraction of an
-epoch's batches (at least 1); an interval of time has none. An optimiser step is accumulate_grad_batches batches,
-the last of an epoch fewer where they do not divide its batches.
+epoch's batches (at least 1). An interval of time ("00:00:10:00") has none: Lightning keeps it apart
+(trainer._val_check_time_interval) and sets no trainer.val_check_interval, so :func:`schedule` reads the trainer with
+getattr and knows no schedule there. An optimiser step is accumulate_grad_batches batches, the last of an epoch fewer
+where they do not divide its batches (:func:`epoch_steps`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def epoch_batches(trainer: Any) -> int | None:
@@ -30,12 +32,18 @@ def check_batch(interval: Any, per_epoch: int | None) -> int | None:
     return None
 
 
+def epoch_steps(per_epoch: int, accumulate: int) -> int:
+    """The optimiser steps of an epoch of ``per_epoch`` batches, ``accumulate`` batches a step: a last short step
+    where they do not divide."""
+    return -(-per_epoch // accumulate)
+
+
 def batches_of_steps(steps: int, per_epoch: int | None, accumulate: int) -> int:
     """The training batches that make ``steps`` optimiser steps, ``accumulate`` batches a step: the last batches of
     an epoch of ``per_epoch`` make a short step (None: an epoch of unknown length, one that never ends)."""
     if per_epoch is None:
         return steps * accumulate
-    epochs, left = divmod(steps, -(-per_epoch // accumulate))  # ceil: the steps of an epoch
+    epochs, left = divmod(steps, epoch_steps(per_epoch, accumulate))
     return epochs * per_epoch + left * accumulate
 
 
@@ -58,3 +66,39 @@ def validations(start: int, end: int, batch: int, every: int | None = None, per_
     between = final // every - (first + 1) // every  # whole epochs between the two that validate
     return (within(first, start - first * per_epoch, per_epoch) + between * (per_epoch // batch)
             + within(final, 0, end - final * per_epoch))
+
+
+class Schedule(NamedTuple):
+    """A fit's validation schedule in training batches, as :func:`schedule` reads it from its trainer."""
+
+    interval: int | float  # trainer.val_check_interval: batches (an int), or a fraction of an epoch
+    batch: int  # Lightning's val_check_batch
+    every: int | None  # trainer.check_val_every_n_epoch
+    per_epoch: int | None  # the training batches of an epoch, None where unknown
+    accumulate: int  # trainer.accumulate_grad_batches
+
+    def batches(self, steps: int) -> int:
+        """The training batches that make ``steps`` optimiser steps (:func:`batches_of_steps`)."""
+        return batches_of_steps(steps, self.per_epoch, self.accumulate)
+
+    def validations(self, start: int, end: int, every: int | None = None) -> int:
+        """How many times Lightning validates while it trains the batches after ``start`` up to ``end``
+        (:func:`validations`), in every ``every``-th epoch where given in place of the trainer's."""
+        return validations(start, end, self.batch, every or self.every, self.per_epoch)
+
+
+def schedule(trainer: Any) -> Schedule | None:
+    """The validation schedule of the fit ``trainer`` runs, each setting read with getattr; None where it is not
+    known in batches: an interval of time (Lightning sets no trainer.val_check_interval then), a fraction of an epoch
+    of unknown length or across epochs (check_val_every_n_epoch=null, which Lightning refuses), epochs of unknown
+    length, or an interval under 1. Whether validation runs at all (limit_val_batches=0) is the caller's."""
+    if getattr(trainer, "_val_check_time_interval", None) is not None:
+        return None
+    interval, every = getattr(trainer, "val_check_interval", None), getattr(trainer, "check_val_every_n_epoch", None)
+    per_epoch = epoch_batches(trainer)
+    batch = check_batch(interval, per_epoch)
+    if batch is None or batch < 1 or (every is None and type(interval) is not int):
+        return None
+    if every is not None and (not isinstance(every, int) or per_epoch is None):
+        return None
+    return Schedule(interval, batch, every, per_epoch, getattr(trainer, "accumulate_grad_batches", 1))

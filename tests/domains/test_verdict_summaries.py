@@ -95,3 +95,28 @@ def test_a_video_verdict_of_too_few_scored_clips_is_null():
     items = per_item({(8, "psnr"): [19.0, 20.0, 21.0, 20.5, 19.5], (32, "psnr"): [25.0, nan, nan, nan, nan]})
     rows = [{"num_context": 8, "psnr": 20.0}, {"num_context": 32, "psnr": 25.0}]
     assert summary(VideoDomain(), rows, items)["psnr_rises_with_context"] is None
+
+
+def test_an_sdf_verdict_of_too_few_scored_shapes_at_a_level_is_null_and_says_why():
+    """Of 5 shapes, where the nearest-neighbour fill's IoU at |S| = 32 was a number on one (NaN on the others), the
+    paired test gave no answer there and |S| = 32 was left out of iou_mean_beats_nn_at: [4] read as a loss at 32,
+    never judged. Each list is null now, and metrics.json's verdicts_not_judged says why (the evaluation prints it)."""
+    nan = float("nan")
+    ahead, behind = [0.5, 0.6, 0.7, 0.4, 0.55], [0.4, 0.52, 0.6, 0.33, 0.44]  # ahead on every shape
+    items = per_item({(4, "iou_mean"): ahead, (4, "iou_nn"): behind,
+                      (32, "iou_mean"): ahead, (32, "iou_nn"): [0.4, nan, nan, nan, nan]})
+    result = summary(SdfDomain(), means(items), items)
+    assert result["iou_mean_beats_nn_at"] is None and result["iou_model_beats_baselines_at"] is None
+    assert result["verdicts_not_judged"] == (
+        "iou_mean_beats_nn_at and iou_model_beats_baselines_at: fewer than 2 test items have both values to compare "
+        "at |S| = 32 (NaN values left out), no standard error to judge by: null")
+
+
+def test_a_video_verdict_of_too_few_scored_clips_says_why():
+    """The null of too few clips scored at both the first and the last |S| said nothing of why."""
+    nan = float("nan")
+    items = per_item({(8, "psnr"): [19.0, 20.0, 21.0, 20.5, 19.5], (32, "psnr"): [25.0, nan, nan, nan, nan]})
+    rows = [{"num_context": 8, "psnr": 20.0}, {"num_context": 32, "psnr": 25.0}]
+    assert summary(VideoDomain(), rows, items)["verdicts_not_judged"] == (
+        "psnr_rises_with_context: fewer than 2 test items have both values to compare at |S| = 8 and 32 (NaN values "
+        "left out), no standard error to judge by: null")

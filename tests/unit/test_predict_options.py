@@ -578,6 +578,20 @@ def test_a_processs_control_groups_are_read_once_and_their_usage_at_each_check(m
     assert predict.memory_at_hand() == (2 * 2**30, "the 2 GiB left of this container's 4 GiB memory limit")
 
 
+def test_a_failed_read_of_the_control_groups_is_tried_again(monkeypatch, tmp_path):
+    """A read of /proc/self/cgroup that failed once (an OSError of the moment) was kept for the life of the process:
+    every later check ignored the container's memory limit without a word. A failed read is not kept."""
+    import pixeltransformer.predict as predict
+
+    own, _, _ = _container(monkeypatch, tmp_path, 4 * 2**30, 2**30)
+    text = own.read_text()
+    own.unlink()  # the first read fails
+    host = (64 * 2**30, "the 64 GiB of memory available now")
+    assert predict.memory_at_hand() == host
+    own.write_text(text)  # the second succeeds
+    assert predict.memory_at_hand() == (3 * 2**30, "the 3 GiB left of this container's 4 GiB memory limit")
+
+
 def test_a_prediction_on_a_gpu_checks_the_host_for_what_comes_back(monkeypatch):
     """On a GPU the completion is made in the GPU's memory (checked there once the model is loaded, by complete);
     the host holds what comes back, its parameters, mean and samples. The host was checked for the whole

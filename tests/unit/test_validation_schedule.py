@@ -89,3 +89,11 @@ def test_the_count_of_validations_is_that_of_each_batch_checked_in_turn():
         each = sum((b // per_epoch + 1) % (every or 1) == 0 and ((b if every is None else b % per_epoch) + 1) % batch
                    == 0 for b in range(start, end))
         assert validations(start, end, batch, every, per_epoch) == each, (per_epoch, every, batch, start, end)
+
+
+def test_a_fit_that_validates_at_an_interval_of_time_runs():
+    """`--trainer.val_check_interval "00:00:10:00"`: Lightning keeps an interval of time apart and sets no
+    trainer.val_check_interval, which the ETA's count and the never-validates note read: the fit stopped at its start
+    with an AttributeError. The schedule is not known in batches: no validation counted, no note."""
+    _, left, note = _fit(4, max_steps=4, val_check_interval="00:00:10:00")
+    assert (left, note) == (0, None)
