@@ -627,6 +627,38 @@ def test_a_folder_of_meshes_and_binvox_files_says_which_kind_it_reads(tmp_path):
         alone.setup("fit")
 
 
+def test_a_folder_of_meshes_and_binvox_files_is_walked_once(tmp_path, monkeypatch):
+    """A folder holding both kinds was walked twice at every start: once for the kind read, once more to count the
+    other kind for the line that names it (a mixture reading both from it: once for each). ShapeNetCore v2's 6 778
+    chairs nest three files a model, so each walk lists tens of thousands of files: now one walk finds both."""
+    folder = tmp_path / "both"
+    for i in range(3):
+        (folder / f"m{i}").mkdir(parents=True)
+        trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(folder / f"m{i}" / "model.obj")
+        write_binvox(folder / f"m{i}" / "model.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5),
+                                                                     (0.5, 0.5, 0.3)))
+    walks, walk = [], os.walk
+
+    def counted_walk(top, *args, **kwargs):
+        walks.append(Path(top))
+        return walk(top, *args, **kwargs)
+
+    monkeypatch.setattr(os, "walk", counted_walk)
+    kw = dict(resolution=12, splits=(1, 1, 1), cache_dir=str(tmp_path / "c"))
+    modules = {"meshes": SDFDataModule(dataset="meshes", root=str(folder), **kw),
+               "voxels": SDFDataModule(dataset="voxels", root=str(folder), **kw),
+               "mixture": SDFDataModule(dataset="mixture", mixture={"meshes": 1, "voxels": 1}, mesh_root=str(folder),
+                                        voxel_root=str(folder), **kw)}
+    for name, dm in modules.items():
+        walks.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dm.setup("fit")
+            dm.setup("test")
+        assert walks.count(folder) == 1, (name, walks)
+    assert len(modules["mixture"].dataset("train")) > 0
+
+
 def test_a_voxel_dataset_keeps_the_meshes_margin_and_frame(tmp_path):
     """The voxel source of a run (and a mixture's) put ModelNet-like grids, which fill the grid, on the whole cube, the
     border inside, while meshes of the same run keep procedural.grid_margin: the same box as a mesh and as voxels now
