@@ -603,10 +603,18 @@ class SDFDataModule(SignalDataModule):
             if root.is_dir():  # ModelNet's and ShapeNet's voxelisations: a .binvox file a shape, maybe in split folders
                 files = self._folder_files(root)["voxels"]
                 if not files:
-                    raise ValueError(f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of "
-                                     "occupancy grids [N, R, R, R] or from the .binvox files below a folder, and it "
-                                     "holds none; a folder of meshes (ModelNet's .off files) is dataset: meshes (a "
-                                     "mixture's mesh_root), with mesh_up_axis: 2 for z-up models such as ModelNet's")
+                    said = (f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of "
+                            "occupancy grids [N, R, R, R] or from the .binvox files below a folder")
+                    if arrays := self._folder_files(root)["arrays"]:  # the shared ModelNet voxels' folder
+                        option = f"--data.init_args.{'voxel_root' if self.mixture else 'root'}"
+                        named = ", ".join(str(f.relative_to(root)) for f in arrays[:3]) + ", ..." * (len(arrays) > 3)
+                        give = (f"give {option}={arrays[0]}" if len(arrays) == 1 else
+                                f"give one as {option}=<its path>")
+                        raise ValueError(f"{said}; it holds no .binvox file but {counted(len(arrays), 'file')} of "
+                                         f"voxel grids, {named}: {give}")
+                    raise ValueError(f"{said}, and it holds none; a folder of meshes (ModelNet's .off files) is "
+                                     "dataset: meshes (a mixture's mesh_root), with mesh_up_axis: 2 for z-up models "
+                                     "such as ModelNet's")
                 self._voxel_paths = [str(f.relative_to(root)) for f in files]  # every file found, readable or not
                 self._say_other_kind(root, "voxels", len(files))
                 groups = split_folders(files, root) or {"all": files}
@@ -728,14 +736,17 @@ class SDFDataModule(SignalDataModule):
         return self._mesh_files
 
     def _folder_files(self, root: Path) -> dict[str, list[Path]]:
-        """The mesh files and the .binvox voxel files below a folder ("meshes", "voxels"), found in one walk of it
+        """The mesh files, the .binvox voxel files and the .npy or .npy.gz files (of voxel grids, "arrays": a voxel
+        folder holding none but these names them) below a folder ("meshes", "voxels"), found in one walk of it
         and kept: a folder of both kinds (ShapeNetCore v2's) was walked again to count the kind not read, and once
         for each kind a mixture reads from it."""
         key = os.path.realpath(root)
         if key not in self._walked:
-            files = data_files(root, MESH_SUFFIXES + (".binvox",))
-            self._walked[key] = {"meshes": [p for p in files if p.suffix.lower() != ".binvox"],
-                                 "voxels": solid_voxels([p for p in files if p.suffix.lower() == ".binvox"])}
+            files = data_files(root, MESH_SUFFIXES + (".binvox", ".npy", ".gz"))
+            kinds = {p: p.suffix.lower() for p in files}
+            self._walked[key] = {"meshes": [p for p in files if kinds[p] in MESH_SUFFIXES],
+                                 "voxels": solid_voxels([p for p in files if kinds[p] == ".binvox"]),
+                                 "arrays": [p for p in files if p.name.lower().endswith((".npy", ".npy.gz"))]}
         return self._walked[key]
 
     def _say_other_kind(self, root: Path, kind: str, found: int) -> None:

@@ -659,6 +659,25 @@ def test_a_folder_of_meshes_and_binvox_files_is_walked_once(tmp_path, monkeypatc
     assert len(modules["mixture"].dataset("train")) > 0
 
 
+def test_a_folder_holding_a_file_of_voxel_grids_names_the_file_to_give(tmp_path):
+    """The shared ModelNet voxels lie in a folder of one .npy.gz; given the folder (as shapenet.yaml's comment named
+    it), the line said the folder "holds none" and pointed at meshes: it names the file and the option to give."""
+    folder = tmp_path / "modelnet10_vox32"
+    folder.mkdir()
+    with gzip.open(folder / "chairs.npy.gz", "wb") as fh:
+        fh.write(_npy_bytes(_voxel_stack(3)))
+    kw = dict(resolution=8, cache_dir=str(tmp_path / "c"))
+    cases = {"root": SDFDataModule(dataset="voxels", root=str(folder), **kw),
+             "voxel_root": SDFDataModule(dataset="mixture", mixture={"voxels": 1, "procedural": 1},
+                                         eval_source="procedural", voxel_root=str(folder), num_shapes=(2, 1, 1), **kw)}
+    for option, dm in cases.items():
+        with pytest.raises(ValueError) as err:
+            dm.setup("fit")
+        assert str(err.value).endswith(f"it holds no .binvox file but 1 file of voxel grids, chairs.npy.gz: give "
+                                       f"--data.init_args.{option}={folder / 'chairs.npy.gz'}"), str(err.value)
+        assert "\n" not in str(err.value)
+
+
 def test_a_voxel_dataset_keeps_the_meshes_margin_and_frame(tmp_path):
     """The voxel source of a run (and a mixture's) put ModelNet-like grids, which fill the grid, on the whole cube, the
     border inside, while meshes of the same run keep procedural.grid_margin: the same box as a mesh and as voxels now

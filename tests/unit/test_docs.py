@@ -167,6 +167,9 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make train DOMAIN=sdf DATA=shapenet ARGS="--data.init_args.voxel_root=data/shapenet_chairs/modelnet10_vox32"` '
+    "(the voxel file's folder)":
+        ("tests/domains/test_sdf.py", "test_a_folder_holding_a_file_of_voxel_grids_names_the_file_to_give"),
     '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.callbacks.out_dir runs/polynomial/r"` '
     '(the run folder itself)':
         ("tests/unit/test_fit_lines.py", "test_an_evaluation_out_dir_that_is_the_run_folder_is_refused"),
