@@ -368,8 +368,9 @@ class BinnedGaussian(nn.Module):
         z = (t - means) / sigma.unsqueeze(-1)  # [N, NB, V]
         return (q * 0.5 * torch.erfc(-z / math.sqrt(2))).sum(-2).clamp(0.0, 1.0)  # [N, V]
 
-    # cdf and log_prob_box work through the queries in chunks of at most this many [rows, NB, V] elements (a few
-    # temporaries each): 256 RGB bins at every pixel of a batch of images would otherwise take gigabytes
+    # by_rows (the mean, cdf) and log_prob_box work through the queries in chunks of at most this many
+    # [rows, NB, V] elements (a few temporaries each): 256 RGB bins at every pixel of a batch of images, or 150
+    # SDF bins at every point of a 3D grid, would otherwise take gigabytes
     BOX_CHUNK = 1 << 22
 
     def log_prob_box(self, params: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
