@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,7 +30,7 @@ from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
 from .mesh import (CONVERSION_VERSION, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, library_versions, read_voxels,
-                   sdf_cache, voxel_files, voxels_to_sdf)
+                   sdf_cache, solid_voxels, voxels_to_sdf)
 from .procedural import GENERATOR_VERSION, MARGIN, chair_sdf_grid, grid_margin, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
@@ -327,6 +326,7 @@ class SDFDataModule(SignalDataModule):
         )
         self._mesh_paths: list[str] | None = None  # the mesh files under root, as _load_meshes found them
         self._voxel_paths: list[str] | None = None  # a folder's voxel files under root, as _load_voxels found them
+        self._walked: dict[str, dict[str, list[Path]]] = {}  # a folder's files of each kind (_folder_files)
         self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool), or "train", "test" (and "val") folders
         self._voxel_stacks: dict[str, tuple[Path, int]] | None = None  # as _mesh_files: (stacked grid file, count)
         self.num_failed = 0  # meshes or voxel grids skipped while building
@@ -601,12 +601,20 @@ class SDFDataModule(SignalDataModule):
         """The stacked grid file of each pool of voxel grids and how many it holds, built into the cache once."""
         if self._voxel_stacks is None:
             if root.is_dir():  # ModelNet's and ShapeNet's voxelisations: a .binvox file a shape, maybe in split folders
-                files = voxel_files(root)
+                files = self._folder_files(root)["voxels"]
                 if not files:
-                    raise ValueError(f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of "
-                                     "occupancy grids [N, R, R, R] or from the .binvox files below a folder, and it "
-                                     "holds none; a folder of meshes (ModelNet's .off files) is dataset: meshes (a "
-                                     "mixture's mesh_root), with mesh_up_axis: 2 for z-up models such as ModelNet's")
+                    said = (f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of "
+                            "occupancy grids [N, R, R, R] or from the .binvox files below a folder")
+                    if arrays := self._folder_files(root)["arrays"]:  # the shared ModelNet voxels' folder
+                        option = f"--data.init_args.{'voxel_root' if self.mixture else 'root'}"
+                        named = ", ".join(str(f.relative_to(root)) for f in arrays[:3]) + ", ..." * (len(arrays) > 3)
+                        give = (f"give {option}={arrays[0]}" if len(arrays) == 1 else
+                                f"give one as {option}=<its path>")
+                        raise ValueError(f"{said}; it holds no .binvox file but {counted(len(arrays), 'file')} of "
+                                         f"voxel grids, {named}: {give}")
+                    raise ValueError(f"{said}, and it holds none; a folder of meshes (ModelNet's .off files) is "
+                                     "dataset: meshes (a mixture's mesh_root), with mesh_up_axis: 2 for z-up models "
+                                     "such as ModelNet's")
                 self._voxel_paths = [str(f.relative_to(root)) for f in files]  # every file found, readable or not
                 self._say_other_kind(root, "voxels", len(files))
                 groups = split_folders(files, root) or {"all": files}
@@ -712,7 +720,7 @@ class SDFDataModule(SignalDataModule):
         """The cached SDF grid files of each pool of meshes, the meshes converted into the cache once."""
         if self._mesh_files is None:
             # ShapeNet nests one model a folder (v1 <synset>/<id>/model.obj, v2 <id>/models/model_normalized.obj)
-            paths = data_files(root, MESH_SUFFIXES)
+            paths = self._folder_files(root)["meshes"]
             if not paths:
                 raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
             self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
@@ -727,6 +735,20 @@ class SDFDataModule(SignalDataModule):
                 self.num_failed += len(cache.failures)
         return self._mesh_files
 
+    def _folder_files(self, root: Path) -> dict[str, list[Path]]:
+        """The mesh files, the .binvox voxel files and the .npy or .npy.gz files (of voxel grids, "arrays": a voxel
+        folder holding none but these names them) below a folder ("meshes", "voxels"), found in one walk of it
+        and kept: a folder of both kinds (ShapeNetCore v2's) was walked again to count the kind not read, and once
+        for each kind a mixture reads from it."""
+        key = os.path.realpath(root)
+        if key not in self._walked:
+            files = data_files(root, MESH_SUFFIXES + (".binvox", ".npy", ".gz"))
+            kinds = {p: p.suffix.lower() for p in files}
+            self._walked[key] = {"meshes": [p for p in files if kinds[p] in MESH_SUFFIXES],
+                                 "voxels": solid_voxels([p for p in files if kinds[p] == ".binvox"]),
+                                 "arrays": [p for p in files if p.name.lower().endswith((".npy", ".npy.gz"))]}
+        return self._walked[key]
+
     def _say_other_kind(self, root: Path, kind: str, found: int) -> None:
         """A folder read as ``kind`` ("meshes" or "voxels") that holds files of the other kind too (ShapeNetCore v2
         puts model_normalized.solid.binvox beside model_normalized.obj) says so once: how many of each, which it reads
@@ -735,9 +757,7 @@ class SDFDataModule(SignalDataModule):
         if self.mixture and other in self._file_sources(self.mixture) \
                 and os.path.realpath(getattr(self, ROOT_OPTIONS[other])) == os.path.realpath(root):
             return
-        with warnings.catch_warnings():  # its missing links are said where the kind read is listed
-            warnings.simplefilter("ignore")
-            others = len(voxel_files(root) if other == "voxels" else data_files(root, MESH_SUFFIXES))
+        others = len(self._folder_files(root)[other])
         if not others:
             return
         files = {"meshes": "mesh file", "voxels": ".binvox voxel file"}

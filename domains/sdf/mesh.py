@@ -583,7 +583,11 @@ def voxel_files(root: str | Path) -> list[Path]:
     """The .binvox files below a folder, one shape each, sorted (hidden files left out). Where ShapeNetCore v2 puts
     ``model_normalized.solid.binvox`` beside ``model_normalized.surface.binvox``, the solid one is read: a surface
     shell has no inside."""
-    files = data_files(root, (".binvox",))
+    return solid_voxels(data_files(root, (".binvox",)))
+
+
+def solid_voxels(files: Sequence[Path]) -> list[Path]:
+    """The .binvox files of ``files`` that :func:`voxel_files` reads: a surface one beside its solid one is not."""
     solid = {str(p)[: -len(BINVOX_SOLID)] for p in files if p.name.lower().endswith(BINVOX_SOLID)}
     return [p for p in files if not (p.name.lower().endswith(BINVOX_SURFACE)
                                      and str(p)[: -len(BINVOX_SURFACE)] in solid)]

@@ -305,12 +305,15 @@ def device_memory(device: torch.device) -> int:
 def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     """A lower bound on the memory a completion on ``points`` grid points holds at once, in bytes: its float32 grid
     positions [N, P] and the distribution's parameters there [N, NB * (2 + V)] (a framed model's V + 1 more are not
-    counted), held throughout, and the larger of what comes on top of them at two moments: the mean's reading of the
-    parameters (the bins' means [N, NB, V] and sigmas [N, NB], their weights [N, NB], weights times means
-    [N, NB, V] and the mean [N, V]: with them, a model of 150 bins and V = 1 holds 2.3 times its parameters), then
-    the mean and the samples' chains (:func:`sample_bytes`). What is not counted (the model, its activations, the
-    observed points' lookups, the samples' copy in their grid) only adds, so a grid this refuses could not be
-    completed, and one it lets through may still be too large."""
+    counted), held throughout, and the larger of what comes on top of them at two moments: what reading them takes
+    (NB * (2 V + 2) + V floats a point: 2.3 times the parameters at 150 bins and V = 1), then the mean and the
+    samples' chains (:func:`sample_bytes`). The mean, P(v < t | S) and the finite check read the parameters a block
+    at a time (``BinnedGaussian.by_rows``); what a point costs past the parameters is then what the domain makes of
+    the grid (an SDF prediction's meshes and pictures), about as much: the peak resident size of an SDF prediction
+    without samples grew 4.27 kB a point from 40^3 to 64^3, against 4.22 counted here (7.5 kB while the whole grid
+    was read at once, when a 175^3 grid this let through took 33 GiB). What is not counted (the model, its
+    activations, the observed points' lookups, the samples' copy in their grid) only adds, so a grid this refuses
+    could not be completed, and one it lets through may still be too large."""
     nb, v = spec.num_bins, spec.val_dims
     held = 4 * points * (spec.pos_dims + nb * (2 + v))
     mean = 4 * points * (nb * (2 * v + 2) + v)
@@ -413,7 +416,7 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions,
     trainer's), where it is made and checked against the GPU's memory (``check_grid_memory``), against
     :func:`kept_bytes`, what comes back to the host. So only a grid that cannot fit is refused, and a large one that
     can (an SDF model at 128: 2.1 million points, 8.23 GiB at least; the digits model at 256: 56.8 MiB) goes on as
-    before (an SDF model at 80 without samples, 2.01 GiB at least, took 3.2 GiB more than at 8). A fixed cap on the
+    before (an SDF model at 64 without samples, 1.03 GiB at least, took 1.14 GiB more than at 8). A fixed cap on the
     points would refuse a large machine's feasible grids or let a small one's fail. A system that does not report its
     memory is taken to have ``ASSUMED_MEMORY``, more than a workstation's, which still refuses the grids of many
     terabytes that such a typo means. Where the model's grid would fit and the samples make it too much

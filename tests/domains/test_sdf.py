@@ -627,6 +627,57 @@ def test_a_folder_of_meshes_and_binvox_files_says_which_kind_it_reads(tmp_path):
         alone.setup("fit")
 
 
+def test_a_folder_of_meshes_and_binvox_files_is_walked_once(tmp_path, monkeypatch):
+    """A folder holding both kinds was walked twice at every start: once for the kind read, once more to count the
+    other kind for the line that names it (a mixture reading both from it: once for each). ShapeNetCore v2's 6 778
+    chairs nest three files a model, so each walk lists tens of thousands of files: now one walk finds both."""
+    folder = tmp_path / "both"
+    for i in range(3):
+        (folder / f"m{i}").mkdir(parents=True)
+        trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(folder / f"m{i}" / "model.obj")
+        write_binvox(folder / f"m{i}" / "model.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5),
+                                                                     (0.5, 0.5, 0.3)))
+    walks, walk = [], os.walk
+
+    def counted_walk(top, *args, **kwargs):
+        walks.append(Path(top))
+        return walk(top, *args, **kwargs)
+
+    monkeypatch.setattr(os, "walk", counted_walk)
+    kw = dict(resolution=12, splits=(1, 1, 1), cache_dir=str(tmp_path / "c"))
+    modules = {"meshes": SDFDataModule(dataset="meshes", root=str(folder), **kw),
+               "voxels": SDFDataModule(dataset="voxels", root=str(folder), **kw),
+               "mixture": SDFDataModule(dataset="mixture", mixture={"meshes": 1, "voxels": 1}, mesh_root=str(folder),
+                                        voxel_root=str(folder), **kw)}
+    for name, dm in modules.items():
+        walks.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dm.setup("fit")
+            dm.setup("test")
+        assert walks.count(folder) == 1, (name, walks)
+    assert len(modules["mixture"].dataset("train")) > 0
+
+
+def test_a_folder_holding_a_file_of_voxel_grids_names_the_file_to_give(tmp_path):
+    """The shared ModelNet voxels lie in a folder of one .npy.gz; given the folder (as shapenet.yaml's comment named
+    it), the line said the folder "holds none" and pointed at meshes: it names the file and the option to give."""
+    folder = tmp_path / "modelnet10_vox32"
+    folder.mkdir()
+    with gzip.open(folder / "chairs.npy.gz", "wb") as fh:
+        fh.write(_npy_bytes(_voxel_stack(3)))
+    kw = dict(resolution=8, cache_dir=str(tmp_path / "c"))
+    cases = {"root": SDFDataModule(dataset="voxels", root=str(folder), **kw),
+             "voxel_root": SDFDataModule(dataset="mixture", mixture={"voxels": 1, "procedural": 1},
+                                         eval_source="procedural", voxel_root=str(folder), num_shapes=(2, 1, 1), **kw)}
+    for option, dm in cases.items():
+        with pytest.raises(ValueError) as err:
+            dm.setup("fit")
+        assert str(err.value).endswith(f"it holds no .binvox file but 1 file of voxel grids, chairs.npy.gz: give "
+                                       f"--data.init_args.{option}={folder / 'chairs.npy.gz'}"), str(err.value)
+        assert "\n" not in str(err.value)
+
+
 def test_a_voxel_dataset_keeps_the_meshes_margin_and_frame(tmp_path):
     """The voxel source of a run (and a mixture's) put ModelNet-like grids, which fill the grid, on the whole cube, the
     border inside, while meshes of the same run keep procedural.grid_margin: the same box as a mesh and as voxels now

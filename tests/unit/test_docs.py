@@ -170,6 +170,9 @@ ERROR_ROWS_ELSEWHERE = {
     '`--trainer.limit_train_batches 0.1` on a fit whose train split is one batch (`--data.init_args.train_size 64`, '
     'batch_size 64)':
         ("tests/domains/test_polynomial_domain.py", "test_a_train_fraction_of_no_batch_is_refused_naming_the_split"),
+    '`make train DOMAIN=sdf DATA=shapenet ARGS="--data.init_args.voxel_root=data/shapenet_chairs/modelnet10_vox32"` '
+    "(the voxel file's folder)":
+        ("tests/domains/test_sdf.py", "test_a_folder_holding_a_file_of_voxel_grids_names_the_file_to_give"),
     '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.callbacks.out_dir runs/polynomial/r"` '
     '(the run folder itself)':
         ("tests/unit/test_fit_lines.py", "test_an_evaluation_out_dir_that_is_the_run_folder_is_refused"),
