@@ -216,8 +216,10 @@ def table(results: dict) -> str:
         ours_at = dict(zip(m["sizes"], m["ours_mib"]))
         ref_mib, ours_mib = (m["reference_mib"][-1] if ref_last else 0.0), ours_at.get(ref_last, float("nan"))
         shown = ref_mib >= 0.5 and ours_mib >= 0.5  # a ratio of figures shown as 0 MiB (a smoke run's) says nothing
+        less = ref_mib >= ours_mib  # ours the larger: "2.5x more", not "0.4x less"
+        ratio_text = "" if not shown else f"{ref_mib / ours_mib:.1f}x less" if less else f"{ours_mib / ref_mib:.1f}x more"
         rows.append((f"peak memory, |S|={ref_last} (MiB)", m["preset"], f"{ref_mib:.0f}" if ref_last else "",
-                     f"{ours_mib:.0f}", f"{ref_mib / ours_mib:.1f}x less" if shown else "", ""))
+                     f"{ours_mib:.0f}", ratio_text, ""))
         exp_ref = f"{m['reference_exponent']:.2f}" if "reference_exponent" in m else ""
         rows.append((f"  memory growth exponent (|S| up to {big})", m["preset"], exp_ref, f"{m['ours_exponent']:.2f}",
                      "", ""))

@@ -342,26 +342,48 @@ def wandb_fallbacks() -> str:
             "without W&B: WANDB_MODE=disabled)")
 
 
-def check_wandb_reachable() -> None:
+def _wandb_setting(settings, key: str):
+    """One of the W&B settings a logger's init_args give wandb.init (a dict, the config's Namespace or a
+    wandb.Settings), or None where they give none."""
+    if settings is None:
+        return None
+    return settings.get(key) if hasattr(settings, "get") else getattr(settings, key, None)
+
+
+WANDB_NOT_ONLINE = ("offline", "dryrun", "disabled")  # wandb.init's modes that contact no server
+
+
+def check_wandb_reachable(init_args=None) -> None:
     """Online, W&B's server must take a connection: on a machine without a route to it (a cluster's compute node),
-    a key from `wandb login` made wandb.init wait in silence for its 90 s timeout before failing. The server is
-    W&B's own setting (`wandb login --host`, WANDB_BASE_URL); a proxy's route is not probed, W&B's to take."""
+    a key from `wandb login` made wandb.init wait in silence for its 90 s timeout before failing. The server and
+    proxies are those wandb.init uses: the W&B logger's init_args settings (and its mode) first, then W&B's own
+    settings (`wandb login --host`, WANDB_BASE_URL); a proxy's route is not probed, W&B's to take."""
     import socket
     import urllib.parse
     import urllib.request
 
-    import wandb
+    from wandb.sdk.wandb_setup import singleton
 
-    settings = wandb.setup().settings  # the settings wandb.init reads: the server a login named among them
-    if settings.https_proxy or settings.http_proxy or urllib.request.getproxies():
+    init_args = init_args if init_args is not None else {}
+    given = init_args.get("settings")
+    if (init_args.get("mode") or _wandb_setting(given, "mode")) in WANDB_NOT_ONLINE:
         return
-    url = urllib.parse.urlsplit(settings.base_url)
+    settings = singleton().settings  # W&B's own, as wandb.setup reads them, without starting its service process
+
+    def setting(key: str):
+        return _wandb_setting(given, key) or getattr(settings, key)
+
+    # the "no" entry is no_proxy's list of hosts reached directly: no proxy in itself
+    if setting("https_proxy") or setting("http_proxy") or set(urllib.request.getproxies()) - {"no"}:
+        return
+    base_url = setting("base_url")
+    url = urllib.parse.urlsplit(base_url)
     try:
         socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
                                  timeout=WANDB_PROBE_S).close()
     except OSError as err:
         why = err.strerror or str(err) or type(err).__name__  # socket.timeout's str is "timed out"
-        raise ConnectionError(f"W&B: {settings.base_url} cannot be reached from this machine ({why}), so nothing can "
+        raise ConnectionError(f"W&B: {base_url} cannot be reached from this machine ({why}), so nothing can "
                               f"be logged online{wandb_fallbacks()}") from None
 
 
@@ -847,8 +869,9 @@ class PixelTransformerCLI(LightningCLI):
         for lg in _config_list(cfg.trainer.logger):
             if _is_wandb_logger(lg):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
-                if not lg.init_args.offline and _first_process():  # only the first process talks to W&B
-                    check_wandb_reachable()  # before anything is written: wandb.init waited 90 s to fail
+                # only the first process talks to W&B; a fast_dev_run, none (Lightning's DummyLogger in its place)
+                if not lg.init_args.offline and _first_process() and not cfg.trainer.get("fast_dev_run"):
+                    check_wandb_reachable(lg.init_args)  # before anything is written: wandb.init waited 90 s to fail
 
     def _validation_items(self, cfg) -> None:
         """A trainer.limit_val_batches that validates some of each device's batches is refused in one line

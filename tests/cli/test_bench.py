@@ -553,7 +553,8 @@ def test_the_other_plain_commands_refuse_an_option_in_one_line(capsys):
 def test_the_table_says_which_way_its_ratios_read(tmp_path, capsys):
     """`make bench`'s ratio column held 1.39x beside queries/s, 22.2x beside seconds and 50.4x beside MiB, with no
     word of which way each reads; docs/results.md writes the memory ratio "× less". The table says so too, and gives
-    no ratio of two memory figures that round to 0 MiB (a smoke run's 0.0x)."""
+    no ratio of two memory figures that round to 0 MiB (a smoke run's 0.0x). Ours above the reference's reads
+    "x more" (not "0.4x less")."""
     out = tmp_path / "bench.json"
     bench_run.main(["--smoke", "--only", "memory", "--out", str(out)])
     capsys.readouterr()
@@ -569,4 +570,5 @@ def test_the_table_says_which_way_its_ratios_read(tmp_path, capsys):
         return next(line for line in table.splitlines() if line.startswith("peak memory")).rstrip()
 
     assert memory_row(517.0, 10.25).split()[-5:] == ["tiny", "517", "10", "50.4x", "less"]
+    assert memory_row(10.0, 25.0).split()[-5:] == ["tiny", "10", "25", "2.5x", "more"]  # not 0.4x less
     assert memory_row(0.2, 0.1).split()[-3:] == ["tiny", "0", "0"]  # no ratio of two figures shown as 0

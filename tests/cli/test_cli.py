@@ -638,33 +638,107 @@ def test_a_wandb_error_is_one_line_naming_the_fallbacks(tmp_path, monkeypatch, c
     assert not (tmp_path / "runs" / "polynomial" / "w").exists()
 
 
-def test_online_without_a_route_to_wandb_is_refused_at_once(tmp_path, monkeypatch):
-    """WANDB=online after `wandb login` on a machine that cannot reach W&B's server (a compute node): wandb.init
-    waited its 90 s timeout in silence, then failed. The server is tried first, and refused in one line."""
+@pytest.fixture
+def wandb_unreachable(tmp_path, monkeypatch):
+    """WANDB_MODE=online with no proxy, no server named, W&B's settings of an empty config folder, and no route to any
+    server: the addresses the W&B probe tried, whatever the developer's own variables and `wandb login`."""
     import socket
 
     import wandb
 
+    tried = []
+
     def unreachable(address, timeout=None, *args, **kwargs):
         assert timeout is not None and timeout <= 30  # a short wait, not W&B's 90 s
+        tried.append(address)
         raise socket.gaierror(-2, "Name or service not known")
 
     monkeypatch.setenv("WANDB_MODE", "online")
-    for proxy in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(proxy, raising=False)
+    for variable in ("https_proxy", "http_proxy", "all_proxy", "no_proxy", "WANDB_BASE_URL", "WANDB_HTTP_PROXY",
+                     "WANDB_HTTPS_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+        monkeypatch.delenv(variable.upper(), raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb_config"))
     monkeypatch.setattr(socket, "create_connection", unreachable)
     wandb.teardown()  # W&B's settings as this test's variables give them
-    try:
-        with pytest.raises(ConnectionError) as caught:
-            main(["--config", str(REPO / "configs/trainer/default.yaml"), "--config",  # a fit's, with its W&B logger
-                  str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
-                  "--run_root", str(tmp_path), "--run_name", "w"], run=False)
-    finally:
-        wandb.teardown()
-    assert re.fullmatch(r"W&B: https?://\S+ cannot be reached from this machine \(Name or service not known\), so "
-                        r"nothing can be logged online \(or run offline, the default: .*WANDB_MODE=offline; without "
-                        r"W&B: WANDB_MODE=disabled\)", str(caught.value)), str(caught.value)
-    assert not (tmp_path / "polynomial" / "w").exists()
+    yield tried
+    wandb.teardown()
+
+
+def test_online_without_a_route_to_wandb_is_refused_at_once(wandb_unreachable, tmp_path, monkeypatch, capsys):
+    """WANDB=online after `wandb login` on a machine that cannot reach W&B's server (a compute node): wandb.init
+    waited its 90 s timeout in silence, then failed. The server is tried first, and refused in one line."""
+    from pixeltransformer.cli import cli_main
+    from pixeltransformer.errors import InputExit
+
+    monkeypatch.setattr("sys.argv", ["pixeltransformer", "fit", "--config", str(REPO / "configs/trainer/default.yaml"),
+                                     "--config", str(REPO / "configs/polynomial.yaml"),  # a fit's, with its W&B logger
+                                     *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
+                                     "--run_root", str(tmp_path / "runs"), "--run_name", "w"])
+    with pytest.raises(InputExit):
+        cli_main()
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(r"error: W&B: https?://\S+ cannot be reached from this machine \(Name or service not known\), "
+                        r"so nothing can be logged online \(or run offline, the default: .*WANDB_MODE=offline; "
+                        r"without W&B: WANDB_MODE=disabled\)", line), line
+    assert len(wandb_unreachable) == 1
+
+
+def test_the_wandb_probe_tries_the_server_and_proxy_the_logger_names(wandb_unreachable):
+    """The W&B probe read W&B's global settings alone: a self-hosted server or a proxy the logger's
+    init_args.settings named (which wandb.init uses) was refused as W&B's own server, and a logger with mode: offline
+    was probed too."""
+    from wandb.sdk.wandb_settings import Settings
+
+    from pixeltransformer.cli import check_wandb_reachable
+
+    server = {"base_url": "https://wandb.example.org:8443"}
+    for settings in (server, Settings(**server)):  # a dict (the Python API's) or W&B's settings (a config's)
+        with pytest.raises(ConnectionError, match=r"W&B: https://wandb.example.org:8443 cannot be reached"):
+            check_wandb_reachable({"settings": settings})
+    assert wandb_unreachable == [("wandb.example.org", 8443)] * 2
+    check_wandb_reachable({"settings": {**server, "https_proxy": "http://proxy.example.org:3128"}})
+    check_wandb_reachable({"settings": {**server, "http_proxy": "http://proxy.example.org:3128"}})
+    check_wandb_reachable({"mode": "offline"})
+    check_wandb_reachable({"settings": {"mode": "disabled"}})
+    assert len(wandb_unreachable) == 2  # none of these tried a connection
+
+
+def test_no_proxy_alone_leaves_the_wandb_probe_on(wandb_unreachable, monkeypatch):
+    """no_proxy (hosts reached directly) without a proxy turned the W&B probe off: urllib's proxies held its "no"
+    entry, taken for a proxy."""
+    from pixeltransformer.cli import check_wandb_reachable
+
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
+    with pytest.raises(ConnectionError, match="cannot be reached from this machine"):
+        check_wandb_reachable()
+    assert len(wandb_unreachable) == 1
+
+
+def test_the_wandb_probe_starts_no_wandb_service(wandb_unreachable, monkeypatch):
+    """The W&B probe read W&B's settings through wandb.setup(), which starts W&B's background service process (about
+    0.2 s) even where the probe then refused; the settings alone are read now."""
+    from wandb.sdk import wandb_setup
+
+    from pixeltransformer.cli import check_wandb_reachable
+
+    def no_service(self):
+        raise AssertionError("W&B's service process started")
+
+    monkeypatch.setattr(wandb_setup._WandbSetup, "ensure_service", no_service)
+    with pytest.raises(ConnectionError, match="cannot be reached from this machine"):
+        check_wandb_reachable()
+
+
+def test_the_wandb_probe_runs_only_where_wandb_is_contacted(wandb_unreachable, tmp_path, monkeypatch):
+    """A fit with --trainer.fast_dev_run logs to no W&B run (Lightning's DummyLogger), yet its W&B server was probed
+    and the fit refused on a machine without network; a DDP child process, which never talks to W&B, probes none."""
+    fit = ["--config", str(REPO / "configs/trainer/default.yaml"), "--config", str(REPO / "configs/polynomial.yaml"),
+           *SMOKE_WANDB, *DATA_SMOKE["polynomial"], "--run_root", str(tmp_path)]
+    main([*fit, "--trainer.fast_dev_run=true", "--run_name", "dev"], run=False)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    main([*fit, "--run_name", "dev"], run=False)  # the folder the first process made
+    assert wandb_unreachable == []
 
 
 def test_a_rank_whose_error_another_rank_reported_exits_2_without_a_line(monkeypatch, capsys):
