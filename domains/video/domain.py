@@ -15,7 +15,7 @@ from pixeltransformer.files import write_json
 from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
-from .data import load_mask_video, load_user_video
+from .data import load_user_video, read_mask_video
 from .io import (frame_rate, frame_size, read_video_file, read_video_npz, transparent_share, uneven_delays,
                  write_video)
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
@@ -136,13 +136,15 @@ class VideoDomain(Domain):
         return clip
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
-        """As :func:`load_mask_video` reads it; a mask of another frame size or aspect than the model's is read with
-        the line an images mask of another size is (:func:`mask_line`)."""
+        """As :func:`read_mask_video` reads it; a mask of another frame size or aspect than the model's, of colours or
+        of grey levels between black and white is read with the line an images mask is (:func:`mask_line`)."""
         t, h, w = spec.grid_shape
-        mask = load_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [T, H, W]
-        source = frame_size(path)
-        if source is not None and (note := fitted_note(source, (h, w))):
-            print(mask_line(path, source, [note], int(mask.sum()), mask.numel()), flush=True)
+        mask, done = read_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [T, H, W]
+        source = frame_size(path) or (h, w)
+        done = ([note] if (note := fitted_note(source, (h, w))) else []) + done
+        if done:
+            kind = "RGB" if any(step.startswith("read as grey") for step in done) else ""
+            print(mask_line(path, source, done, int(mask.sum()), mask.numel(), kind), flush=True)
         return mask
 
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

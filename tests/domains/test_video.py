@@ -850,12 +850,40 @@ def test_a_mask_of_another_size_is_read_with_the_line_the_images_domain_prints(t
     n = int(mask.sum())
     assert 0 < n < mask.numel() == 4 * 8 * 8
     assert capsys.readouterr().out == (f"[predict] {tmp_path / 'wide.png'}: 20×10 cropped to its centre 10×10, "
-                                       f"resized to 8×8; {n} of 256 pixels observed (white)\n")
+                                       f"resized to 8×8 and thresholded at grey level 128; {n} of 256 pixels observed "
+                                       "(white)\n")  # the resize blurs the band's edges into grey levels
     Image.fromarray(np.ascontiguousarray(wide[:, 5:15])).save(tmp_path / "square.png")
     VideoDomain().read_mask(tmp_path / "square.png", spec)  # 10x10: resized alone
-    assert capsys.readouterr().out.startswith(f"[predict] {tmp_path / 'square.png'}: 10×10 resized to 8×8; ")
+    assert capsys.readouterr().out.startswith(f"[predict] {tmp_path / 'square.png'}: 10×10 resized to 8×8 and ")
     Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "fits.png")
     assert int(VideoDomain().read_mask(tmp_path / "fits.png", spec).sum()) == 256
+    assert capsys.readouterr().out == ""
+
+
+def test_a_colour_or_grey_level_mask_says_it_is_thresholded_as_the_images_domain_does(tmp_path, capsys):
+    """A --mask of the model's frame size holding colours or grey levels between black and white (a clip given as its
+    own mask, an mp4's compression) was read as grey and thresholded without a word, where an images --mask says so:
+    the same line, naming the file, the threshold and how many pixels are observed. A black-and-white mask of the
+    model's size still reads silently."""
+    spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's: 4 frames of 8x8
+    colour = np.zeros((4, 8, 8, 3), np.uint8)  # [F, H, W, 3]
+    colour[:, :, :4] = (250, 200, 40)  # a yellow left half: observed (its mean 163 is past 127.5)
+    colour[:, :, 4:] = (20, 60, 200)  # a blue right half: not observed
+    path = write_video(colour, tmp_path / "colour.gif", upscale_to=None)
+    capsys.readouterr()
+    mask = VideoDomain().read_mask(path, spec)  # [T, H, W]
+    assert mask[:, :, :4].all() and not mask[:, :, 4:].any()
+    assert capsys.readouterr().out == (f"[predict] {path}: 8×8 RGB read as grey (the mean of red, green and blue) and "
+                                       "thresholded at grey level 128; 128 of 256 pixels observed (white)\n")
+    grey = np.zeros((8, 8), np.uint8)  # [H, W]
+    grey[:, :3], grey[:, 3] = 255, 100  # a column of grey 100: not observed
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    assert int(VideoDomain().read_mask(tmp_path / "grey.png", spec).sum()) == 4 * 8 * 3
+    assert capsys.readouterr().out == (f"[predict] {tmp_path / 'grey.png'}: 8×8 thresholded at grey level 128; "
+                                       "96 of 256 pixels observed (white)\n")
+    grey[:, 3] = 0
+    Image.fromarray(grey).save(tmp_path / "black_white.png")
+    VideoDomain().read_mask(tmp_path / "black_white.png", spec)
     assert capsys.readouterr().out == ""
 
 
