@@ -1487,3 +1487,23 @@ def test_a_video_cache_that_cannot_be_written_names_the_folder_and_the_remedy(tm
         r"decoded again at the next start; set \$PIXELTRANSFORMER_CACHE \(or the data's cache_dir\) to a folder this "
         r"user can write", said[0]), said
     np.testing.assert_array_equal(frames[0], read_video_file(tmp_path / "0.gif", size=(8, 8)))
+
+
+def test_context_rows_outside_their_ranges_are_told_the_units_of_a_video_row():
+    """`predict --context` rows of frame and pixel indices or of 0-255 colours (a video's natural units) were refused
+    with "positions must lie in [-1, 1], got 5 in row 1" alone: the units of t, y, x and of r, g, b were written
+    nowhere. The message now says how frame, row and column indices and 0-255 levels map onto a row."""
+    spec = VideoDataModule(num_frames=17, size=64, bins="uniform", num_bins=8).spec  # 17 frames of 64x64
+    units = ("a video row is [t, y, x, r, g, b]: frame i of the 17 at t = 2i/16 - 1 (frame 0 at -1, frame 16 at 1), "
+             "pixel row and column i of the 64 at y, x = 2i/63 - 1 (the top left pixel at -1, -1), and r, g, b in "
+             "[0, 1] (a 0-255 level divided by 255)")
+    pixels = torch.tensor([[0.0, 5, 10, 200, 180, 120]])  # [K, 6]: a frame and pixel indices, 0-255 colours
+    told = f"rows.json: positions must lie in [-1, 1], got 5 in row 1; {units}"
+    with pytest.raises(ValueError, match=re.escape(told)):
+        VideoDomain().context_from_rows(pixels, spec, "rows.json")
+    levels = torch.tensor([[-1.0, -1, -1, 0.5, 0.5, 0.5], [1, 0, 0, 200, 180, 120]])  # [K, 6]: 0-255 colours
+    told = f"rows.json: values must lie in [0, 1], got 200 in row 2; {units}"
+    with pytest.raises(ValueError, match=re.escape(told)):
+        VideoDomain().context_from_rows(levels, spec, "rows.json")
+    pos, val = VideoDomain().context_from_rows(levels[:1], spec, "rows.json")  # [1, 3], [1, 3]
+    assert pos.tolist() == [[-1, -1, -1]] and val.tolist() == [[0.5, 0.5, 0.5]]
