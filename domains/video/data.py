@@ -31,8 +31,8 @@ from pixeltransformer.signal import SignalSpec
 
 from .file_cache import DecodedVideos
 from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size, cut_clips,
-                 is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz, read_video_folder,
-                 resize_and_crop, source_videos, strip_problem, transparent_share)
+                 fewer_frames, is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz,
+                 read_video_folder, resize_and_crop, source_videos, strip_problem, transparent_share)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -221,7 +221,8 @@ class VideoDataModule(SignalDataModule):
         if sum(len(c) for c in per) == 0:
             raise ValueError(
                 f"{self.root}: its {videos.shape[1]}-frame videos are too short for clips of "
-                f"{counted(self.num_frames, 'frame')} with frame_step {self.frame_step}"
+                f"{counted(self.num_frames, 'frame')} with frame_step {self.frame_step}: "
+                f"{fewer_frames(videos.shape[1], self.num_frames, self.frame_step)}"
             )
         owners = np.concatenate([np.full(len(c), i) for i, c in enumerate(per)])
         return np.concatenate(per), owners

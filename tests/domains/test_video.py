@@ -1507,3 +1507,30 @@ def test_context_rows_outside_their_ranges_are_told_the_units_of_a_video_row():
         VideoDomain().context_from_rows(levels, spec, "rows.json")
     pos, val = VideoDomain().context_from_rows(levels[:1], spec, "rows.json")  # [1, 3], [1, 3]
     assert pos.tolist() == [[-1, -1, -1]] and val.tolist() == [[0.5, 0.5, 0.5]]
+
+
+def test_clips_longer_than_every_video_are_refused_saying_how_many_frames_fit(tmp_path):
+    """An .npz of 12-frame videos (or a folder of 10-frame videos) read as 20-frame clips was refused with what was
+    too short alone ("its 12-frame videos are too short for clips of 20 frames with frame_step 1", "no clips of 20
+    frames ... (1 too short, 0 undecodable)"): the line now says how many frames a clip can take and how to ask."""
+    np.savez(tmp_path / "v.npz", videos=moving_digits(3, num_frames=12, size=8, seed=0))
+    dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=20, size=8, splits=(-1, 1, 1),
+                         bins="uniform", num_bins=8)
+    with pytest.raises(ValueError, match=re.escape(
+            f"{tmp_path / 'v.npz'}: its 12-frame videos are too short for clips of 20 frames with frame_step 1: give "
+            "--data.init_args.num_frames=12 or fewer, or videos of 20 frames or more")):
+        dm.setup("fit")
+    dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=8, frame_step=2, size=8,
+                         splits=(-1, 1, 1), bins="uniform", num_bins=8)
+    with pytest.raises(ValueError, match=re.escape(  # frames 0, 2, ..., 14: 15 of them
+            "with frame_step 2: give --data.init_args.num_frames=6 or fewer, or videos of 15 frames or more")):
+        dm.setup("fit")
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write_video(smooth_frames(10), folder / "ten.mp4", upscale_to=None)
+    write_video(smooth_frames(6), folder / "six.mp4", upscale_to=None)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=re.escape(
+            f"no clips of 20 frames from 2 video files under {folder} (2 too short, 0 undecodable): the longest, "
+            f"{folder / 'ten.mp4'}, holds 10 frames: give --data.init_args.num_frames=10 or fewer, or videos of 20 "
+            "frames or more")):
+        read_video_folder(folder, 20, 8, progress=False)
