@@ -1534,3 +1534,17 @@ def test_clips_longer_than_every_video_are_refused_saying_how_many_frames_fit(tm
             f"{folder / 'ten.mp4'}, holds 10 frames: give --data.init_args.num_frames=10 or fewer, or videos of 20 "
             "frames or more")):
         read_video_folder(folder, 20, 8, progress=False)
+
+
+def test_a_video_to_complete_that_cannot_be_decoded_says_what_to_give(tmp_path):
+    """`make sample INPUT=cut.mp4` (a copy cut short, an empty file) named the file and the cause alone; a file of
+    another suffix was told what to give, a video was not. Both now end with a remedy."""
+    whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(30)).read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    for name, cause in (("cut.mp4", "it is damaged or cut short (ffmpeg: moov atom not found)"),
+                        ("empty.mp4", "the file is empty")):
+        with pytest.raises(VideoDecodeError, match=re.escape(
+                f"cannot decode video {tmp_path / name}: {cause}; give another video file, or this one copied or "
+                "exported again whole")):
+            load_user_video(tmp_path / name, num_frames=8, size=16)
