@@ -31,8 +31,8 @@ from pixeltransformer.signal import SignalSpec
 
 from .file_cache import DecodedVideos
 from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size, cut_clips,
-                 is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz, read_video_folder,
-                 resize_and_crop, source_videos, strip_problem, transparent_share)
+                 fewer_frames, is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz,
+                 read_video_folder, resize_and_crop, source_videos, strip_problem, transparent_share)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -221,7 +221,8 @@ class VideoDataModule(SignalDataModule):
         if sum(len(c) for c in per) == 0:
             raise ValueError(
                 f"{self.root}: its {videos.shape[1]}-frame videos are too short for clips of "
-                f"{counted(self.num_frames, 'frame')} with frame_step {self.frame_step}"
+                f"{counted(self.num_frames, 'frame')} with frame_step {self.frame_step}: "
+                f"{fewer_frames(videos.shape[1], self.num_frames, self.frame_step)}"
             )
         owners = np.concatenate([np.full(len(c), i) for i, c in enumerate(per)])
         return np.concatenate(per), owners
@@ -437,8 +438,9 @@ def load_user_video(
         try:
             frames = read_video_file(path, size=size, max_frames=start + span)  # [F, H, W, 3]
         except VideoDecodeError as err:  # ffmpeg's words for a mesh or text file do not say that it is no video
-            if suffix in VIDEO_SUFFIXES:
-                raise
+            if suffix in VIDEO_SUFFIXES:  # a video cut short, empty or damaged: only another copy of it helps
+                raise VideoDecodeError(f"{err}; give another video file, or this one copied or exported again "
+                                       "whole") from None
             raise VideoDecodeError(f"{str(err).rstrip('.')}; a {suffix or 'suffixless'} file is not a video: give "
                                    f"{VIDEO_INPUTS}") from None
     if len(frames) == 1 and span > 1:
@@ -453,9 +455,20 @@ def load_user_video(
     return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
 
 
+MASK_LEVEL = 128  # the grey level (the mean of red, green and blue) from which a mask's pixel is white: observed
+
+
 def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
                     frame_step: int = 1) -> torch.Tensor:
-    """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W].
+    """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W] (:func:`read_mask_video`)."""
+    return read_mask_video(path, num_frames, size, frame_step)[0]
+
+
+def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
+                    frame_step: int = 1) -> tuple[torch.Tensor, list[str]]:
+    """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W] and what reading it did
+    besides fitting its size, in words for :func:`mask_line`: "read as grey (...)" for colours, "thresholded at grey
+    level 128" for levels between black and white; [] for a black-and-white mask.
 
     A single image is used for every frame; a video's frames are those of the input clip (:func:`load_user_video`):
     frames 0, frame_step, 2 * frame_step, ..., so it needs at least (T - 1) * frame_step + 1 of them. A JPEG/PNG
@@ -481,7 +494,12 @@ def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     if len(frames) < span:
         step = f": the clip's {num_frames} frames are {frame_step} apart" if frame_step > 1 else ""
         raise ValueError(f"mask {path}: {len(frames)} frames, need 1 (a still mask) or at least {span}{step}")
-    mask = torch.from_numpy(frames[:span:frame_step]).float().mean(-1) > 127.5  # [T, H, W]
+    frames = frames[:span:frame_step]  # [T, H, W, 3]
+    grey = torch.from_numpy(frames).float().mean(-1)  # [T, H, W]
+    mask = grey > MASK_LEVEL - 0.5  # [T, H, W]
     if not mask.any():
         raise ValueError(f"mask {path} has no white (observed) pixel after resizing to {tuple(mask.shape[1:])}")
-    return mask
+    done = [] if (frames == frames[..., :1]).all() else ["read as grey (the mean of red, green and blue)"]
+    if not np.isin(frames, (0, 255)).all():
+        done.append(f"thresholded at grey level {MASK_LEVEL}")
+    return mask, done

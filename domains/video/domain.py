@@ -15,7 +15,7 @@ from pixeltransformer.files import write_json
 from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
-from .data import load_mask_video, load_user_video
+from .data import load_user_video, read_mask_video
 from .io import (frame_rate, frame_size, read_video_file, read_video_npz, transparent_share, uneven_delays,
                  write_video)
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
@@ -50,6 +50,22 @@ def crop_note(source: tuple[int, int] | None, size: tuple[int, int]) -> str:
         return ""
     h, w = centre_crop(source, size)
     return "" if (h, w) == tuple(source) else f" (their centre {w}×{h})"
+
+
+def index_at(n: int, axis: str) -> str:
+    """Where index i of ``n`` grid points lies on ``axis`` in [-1, 1], in words: "t = 2i/16 - 1" (one point: 0)."""
+    return f"{axis} = 2i/{n - 1} - 1" if n > 1 else f"{axis} = 0"
+
+
+def row_units(grid_shape: tuple[int, ...]) -> str:
+    """The units of a video `--context` row on a model's (T, H, W) grid, in words, for the messages that refuse one:
+    positions are frame and pixel indices mapped onto [-1, 1] (:func:`grid_positions`), colours 0-255 levels / 255."""
+    t, h, w = grid_shape
+    pixels = (f"pixel row and column i of the {h} at {index_at(h, 'y, x')}" if h == w else
+              f"pixel row i of the {h} at {index_at(h, 'y')} and column i of the {w} at {index_at(w, 'x')}")
+    return (f"a video row is [t, y, x, r, g, b]: frame i of the {t} at {index_at(t, 't')} (frame 0 at -1, frame "
+            f"{t - 1} at 1), {pixels} (the top left pixel at -1, -1), and r, g, b in [0, 1] (a 0-255 level divided "
+            "by 255)")
 
 
 class VideoDomain(Domain):
@@ -137,14 +153,24 @@ class VideoDomain(Domain):
         return clip
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
-        """As :func:`load_mask_video` reads it; a mask of another frame size or aspect than the model's is read with
-        the line an images mask of another size is (:func:`mask_line`)."""
+        """As :func:`read_mask_video` reads it; a mask of another frame size or aspect than the model's, of colours or
+        of grey levels between black and white is read with the line an images mask is (:func:`mask_line`)."""
         t, h, w = spec.grid_shape
-        mask = load_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [T, H, W]
-        source = frame_size(path)
-        if source is not None and (note := fitted_note(source, (h, w))):
-            print(mask_line(path, source, [note], int(mask.sum()), mask.numel()), flush=True)
+        mask, done = read_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [T, H, W]
+        source = frame_size(path) or (h, w)
+        done = ([note] if (note := fitted_note(source, (h, w))) else []) + done
+        if done:
+            kind = "RGB" if any(step.startswith("read as grey") for step in done) else ""
+            print(mask_line(path, source, done, int(mask.sum()), mask.numel(), kind), flush=True)
         return mask
+
+    def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows [t, y, x, r, g, b] as the core reads them; a row outside the ranges is refused with the units of a
+        row (:func:`row_units`): frame and pixel indices and 0-255 colours, a clip's own units, are no row's."""
+        try:
+            return super().context_from_rows(rows, spec, source)  # [K, 3], [K, 3]
+        except ValueError as err:
+            raise ValueError(f"{err}; {row_units(spec.grid_shape)}") from None
 
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pos, val = super().context_from_mask(signal, mask)  # [K, 3], [K, 3]

@@ -452,6 +452,14 @@ def num_clips(num_frames_total: int, num_frames: int, stride: int, frame_step: i
     return 0 if num_frames_total < span else (num_frames_total - span) // stride + 1
 
 
+def fewer_frames(length: int, num_frames: int, frame_step: int = 1) -> str:
+    """The remedy for videos of at most ``length`` frames, too short for a clip of ``num_frames`` frames
+    ``frame_step`` apart, in words: the most frames a clip of them can take, or the videos a clip needs."""
+    span = (num_frames - 1) * frame_step + 1
+    return (f"give --data.init_args.num_frames={(length - 1) // frame_step + 1} or fewer, or videos of "
+            f"{counted(span, 'frame')} or more")
+
+
 def cut_clips(
     frames: np.ndarray,
     num_frames: int,
@@ -619,6 +627,7 @@ def read_video_folder(
     needed = (max_clips_per_video - 1) * clips.stride + clips.span if (max_clips_per_video or 0) > 0 else None
     owners, kept = [], []
     short = corrupt = stills = 0
+    longest: tuple[int, Path] | None = None  # the longest video too short for a clip (not a still), and its file
     not_strips = []  # warnings for pictures of one frame, held: a folder of only those ends in one line saying so
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
@@ -647,6 +656,7 @@ def read_video_folder(
                 not_strips.append(message)
             else:
                 warn_rank_zero(message, stacklevel=2)
+                longest = max(longest or (length, path), (length, path), key=lambda pair: pair[0])
             continue
         if max_clips_per_video is not None:
             n = min(n, max_clips_per_video)
@@ -661,6 +671,9 @@ def read_video_folder(
         frames = ("; they are pictures of one frame each: a folder of frames is not read as a video, so make each "
                   "video one file (ffmpeg -i frame_%03d.png clip.mp4) or one strip of its frames stacked top to "
                   "bottom") if stills == len(files) else ""
+        if longest is not None and longest[0] > 1 and not frames:  # videos too short: how many frames a clip can take
+            frames = (f": the longest, {longest[1]}, holds {counted(longest[0], 'frame')}: "
+                      f"{fewer_frames(longest[0], num_frames, frame_step)}")
         raise ValueError(
             f"no clips of {counted(num_frames, 'frame')} from {counted(len(files), 'video file')} under {root} "
             f"({short} too short, {corrupt} undecodable){frames}"

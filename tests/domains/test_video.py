@@ -850,12 +850,40 @@ def test_a_mask_of_another_size_is_read_with_the_line_the_images_domain_prints(t
     n = int(mask.sum())
     assert 0 < n < mask.numel() == 4 * 8 * 8
     assert capsys.readouterr().out == (f"[predict] {tmp_path / 'wide.png'}: 20×10 cropped to its centre 10×10, "
-                                       f"resized to 8×8; {n} of 256 pixels observed (white)\n")
+                                       f"resized to 8×8 and thresholded at grey level 128; {n} of 256 pixels observed "
+                                       "(white)\n")  # the resize blurs the band's edges into grey levels
     Image.fromarray(np.ascontiguousarray(wide[:, 5:15])).save(tmp_path / "square.png")
     VideoDomain().read_mask(tmp_path / "square.png", spec)  # 10x10: resized alone
-    assert capsys.readouterr().out.startswith(f"[predict] {tmp_path / 'square.png'}: 10×10 resized to 8×8; ")
+    assert capsys.readouterr().out.startswith(f"[predict] {tmp_path / 'square.png'}: 10×10 resized to 8×8 and ")
     Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "fits.png")
     assert int(VideoDomain().read_mask(tmp_path / "fits.png", spec).sum()) == 256
+    assert capsys.readouterr().out == ""
+
+
+def test_a_colour_or_grey_level_mask_says_it_is_thresholded_as_the_images_domain_does(tmp_path, capsys):
+    """A --mask of the model's frame size holding colours or grey levels between black and white (a clip given as its
+    own mask, an mp4's compression) was read as grey and thresholded without a word, where an images --mask says so:
+    the same line, naming the file, the threshold and how many pixels are observed. A black-and-white mask of the
+    model's size still reads silently."""
+    spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's: 4 frames of 8x8
+    colour = np.zeros((4, 8, 8, 3), np.uint8)  # [F, H, W, 3]
+    colour[:, :, :4] = (250, 200, 40)  # a yellow left half: observed (its mean 163 is past 127.5)
+    colour[:, :, 4:] = (20, 60, 200)  # a blue right half: not observed
+    path = write_video(colour, tmp_path / "colour.gif", upscale_to=None)
+    capsys.readouterr()
+    mask = VideoDomain().read_mask(path, spec)  # [T, H, W]
+    assert mask[:, :, :4].all() and not mask[:, :, 4:].any()
+    assert capsys.readouterr().out == (f"[predict] {path}: 8×8 RGB read as grey (the mean of red, green and blue) and "
+                                       "thresholded at grey level 128; 128 of 256 pixels observed (white)\n")
+    grey = np.zeros((8, 8), np.uint8)  # [H, W]
+    grey[:, :3], grey[:, 3] = 255, 100  # a column of grey 100: not observed
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    assert int(VideoDomain().read_mask(tmp_path / "grey.png", spec).sum()) == 4 * 8 * 3
+    assert capsys.readouterr().out == (f"[predict] {tmp_path / 'grey.png'}: 8×8 thresholded at grey level 128; "
+                                       "96 of 256 pixels observed (white)\n")
+    grey[:, 3] = 0
+    Image.fromarray(grey).save(tmp_path / "black_white.png")
+    VideoDomain().read_mask(tmp_path / "black_white.png", spec)
     assert capsys.readouterr().out == ""
 
 
@@ -1459,3 +1487,64 @@ def test_a_video_cache_that_cannot_be_written_names_the_folder_and_the_remedy(tm
         r"decoded again at the next start; set \$PIXELTRANSFORMER_CACHE \(or the data's cache_dir\) to a folder this "
         r"user can write", said[0]), said
     np.testing.assert_array_equal(frames[0], read_video_file(tmp_path / "0.gif", size=(8, 8)))
+
+
+def test_context_rows_outside_their_ranges_are_told_the_units_of_a_video_row():
+    """`predict --context` rows of frame and pixel indices or of 0-255 colours (a video's natural units) were refused
+    with "positions must lie in [-1, 1], got 5 in row 1" alone: the units of t, y, x and of r, g, b were written
+    nowhere. The message now says how frame, row and column indices and 0-255 levels map onto a row."""
+    spec = VideoDataModule(num_frames=17, size=64, bins="uniform", num_bins=8).spec  # 17 frames of 64x64
+    units = ("a video row is [t, y, x, r, g, b]: frame i of the 17 at t = 2i/16 - 1 (frame 0 at -1, frame 16 at 1), "
+             "pixel row and column i of the 64 at y, x = 2i/63 - 1 (the top left pixel at -1, -1), and r, g, b in "
+             "[0, 1] (a 0-255 level divided by 255)")
+    pixels = torch.tensor([[0.0, 5, 10, 200, 180, 120]])  # [K, 6]: a frame and pixel indices, 0-255 colours
+    told = f"rows.json: positions must lie in [-1, 1], got 5 in row 1; {units}"
+    with pytest.raises(ValueError, match=re.escape(told)):
+        VideoDomain().context_from_rows(pixels, spec, "rows.json")
+    levels = torch.tensor([[-1.0, -1, -1, 0.5, 0.5, 0.5], [1, 0, 0, 200, 180, 120]])  # [K, 6]: 0-255 colours
+    told = f"rows.json: values must lie in [0, 1], got 200 in row 2; {units}"
+    with pytest.raises(ValueError, match=re.escape(told)):
+        VideoDomain().context_from_rows(levels, spec, "rows.json")
+    pos, val = VideoDomain().context_from_rows(levels[:1], spec, "rows.json")  # [1, 3], [1, 3]
+    assert pos.tolist() == [[-1, -1, -1]] and val.tolist() == [[0.5, 0.5, 0.5]]
+
+
+def test_clips_longer_than_every_video_are_refused_saying_how_many_frames_fit(tmp_path):
+    """An .npz of 12-frame videos (or a folder of 10-frame videos) read as 20-frame clips was refused with what was
+    too short alone ("its 12-frame videos are too short for clips of 20 frames with frame_step 1", "no clips of 20
+    frames ... (1 too short, 0 undecodable)"): the line now says how many frames a clip can take and how to ask."""
+    np.savez(tmp_path / "v.npz", videos=moving_digits(3, num_frames=12, size=8, seed=0))
+    dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=20, size=8, splits=(-1, 1, 1),
+                         bins="uniform", num_bins=8)
+    with pytest.raises(ValueError, match=re.escape(
+            f"{tmp_path / 'v.npz'}: its 12-frame videos are too short for clips of 20 frames with frame_step 1: give "
+            "--data.init_args.num_frames=12 or fewer, or videos of 20 frames or more")):
+        dm.setup("fit")
+    dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=8, frame_step=2, size=8,
+                         splits=(-1, 1, 1), bins="uniform", num_bins=8)
+    with pytest.raises(ValueError, match=re.escape(  # frames 0, 2, ..., 14: 15 of them
+            "with frame_step 2: give --data.init_args.num_frames=6 or fewer, or videos of 15 frames or more")):
+        dm.setup("fit")
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write_video(smooth_frames(10), folder / "ten.mp4", upscale_to=None)
+    write_video(smooth_frames(6), folder / "six.mp4", upscale_to=None)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=re.escape(
+            f"no clips of 20 frames from 2 video files under {folder} (2 too short, 0 undecodable): the longest, "
+            f"{folder / 'ten.mp4'}, holds 10 frames: give --data.init_args.num_frames=10 or fewer, or videos of 20 "
+            "frames or more")):
+        read_video_folder(folder, 20, 8, progress=False)
+
+
+def test_a_video_to_complete_that_cannot_be_decoded_says_what_to_give(tmp_path):
+    """`make sample INPUT=cut.mp4` (a copy cut short, an empty file) named the file and the cause alone; a file of
+    another suffix was told what to give, a video was not. Both now end with a remedy."""
+    whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(30)).read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    for name, cause in (("cut.mp4", "it is damaged or cut short (ffmpeg: moov atom not found)"),
+                        ("empty.mp4", "the file is empty")):
+        with pytest.raises(VideoDecodeError, match=re.escape(
+                f"cannot decode video {tmp_path / name}: {cause}; give another video file, or this one copied or "
+                "exported again whole")):
+            load_user_video(tmp_path / name, num_frames=8, size=16)

@@ -272,6 +272,13 @@ ERROR_ROWS_ELSEWHERE = {
     "`make sample DOMAIN=video CKPT=video.ckpt INPUT=empty.mp4` (0 bytes; in a `DATA=folder` folder: skipped with "
     "`warning: skipping empty.mp4, which cannot be decoded: the file is empty`)":
         ("tests/domains/test_video.py", "test_an_empty_video_file_says_it_is_empty"),
+    "`make sample DOMAIN=video CKPT=beach.ckpt CONTEXT=rows.json` (rows of frame and pixel indices and 0-255 "
+    "colours: `[[0, 5, 10, 200, 180, 120]]`; 17 frames of 64x64)":
+        ("tests/domains/test_video.py", "test_context_rows_outside_their_ranges_are_told_the_units_of_a_video_row"),
+    "`make train DOMAIN=video DATA=beach ARGS=\"--data.init_args.num_frames=32\"` (its videos hold 17 frames; "
+    "`DATA=folder` with every video too short: `error: no clips of 32 frames from 2 video files under clips (2 too "
+    "short, 0 undecodable): the longest, clips/ten.mp4, holds 10 frames: ...`)":
+        ("tests/domains/test_video.py", "test_clips_longer_than_every_video_are_refused_saying_how_many_frames_fit"),
     "`make sample DOMAIN=video CKPT=video.ckpt INPUT=short.mp4` (10 frames; the model's clips are 17)":
         ("tests/domains/test_video.py",
          "test_a_video_shorter_than_the_clip_is_refused_saying_how_long_a_video_to_give"),
