@@ -340,9 +340,12 @@ class RunCheckpoint(ModelCheckpoint):
     def _atomic_save(self, trainer, filepath: str) -> None:
         """Write the checkpoint beside ``filepath`` and rename it over it. A save that fails (a full disk, a second
         Ctrl-C) deletes what it wrote: it stayed as <name>.ckpt.partial, as large as a checkpoint, where the disk was
-        already full, and no later save or resume removed it."""
+        already full, and no later save or resume removed it. A <name>.partial left by a killed fit goes first: it
+        may be a second name of last.ckpt (_share_bytes), whose bytes a plugin that writes into it would change."""
         tmp = f"{filepath}.partial"
         try:
+            if trainer.is_global_zero:
+                Path(tmp).unlink(missing_ok=True)
             trainer.save_checkpoint(tmp, self.save_weights_only)
             if trainer.is_global_zero:
                 os.replace(tmp, filepath)

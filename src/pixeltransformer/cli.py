@@ -47,13 +47,13 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, RUN_FILES, SUBCOMMANDS, VersionAction, absolute_paths, check_command_line,
-                   check_fit_length, check_launch_size, check_new_run, check_node_launch, check_resume_length,
-                   check_run_name, check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
+from .runs import (COMMAND_FILE, SUBCOMMANDS, VersionAction, absolute_paths, check_command_line, check_fit_length,
+                   check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
+                   check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
                    config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
-                   joins_a_run, launched_run_name, missing_domain, moved_note, overridden_options, parse_error_fields,
-                   predict_in_the_first_process, readable_run_configs, release_run_folder, resume_checkpoint,
-                   run_config_setting, run_group, shown_path, size_config_options, with_run_config)
+                   is_run_folder, joins_a_run, launched_run_name, missing_domain, moved_note, overridden_options,
+                   parse_error_fields, predict_in_the_first_process, readable_run_configs, release_run_folder,
+                   resume_checkpoint, run_config_setting, run_group, shown_path, size_config_options, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = CONFIGS / "trainer" / "default.yaml"
@@ -126,22 +126,24 @@ def check_one_sweep_per_folder(callbacks) -> None:
 
 
 def check_out_dir_apart(callbacks, run_dir: Path) -> None:
-    """Refuse an evaluation sweep whose out_dir is a run folder, the one it evaluates or another run's (one that holds
-    a run's own files, run_files): the evaluation's record replaced the run's command.txt, the command line of each
-    of its fits, with the test's. An earlier evaluation's folder (its command.txt is an evaluation's) is taken."""
+    """Refuse an evaluation sweep whose out_dir is a run folder, the one it evaluates or another run's
+    (:func:`is_run_folder`): the evaluation's record replaced the run's command.txt, the command line of each of its
+    fits, with the test's, or lay among the run's own files. An earlier evaluation's folder (a fit's files there:
+    none) is taken."""
     for cb in callbacks:
         if not (isinstance(cb, SweepEvaluation) and cb.out_dir):
             continue
         out = Path(cb.out_dir).expanduser().resolve()
         if out == run_dir.expanduser().resolve():
             which = "the run folder itself"
-        elif any((out / name).exists() for name in RUN_FILES):
+        elif is_run_folder(out):
             which = "another run's folder"
         else:
             continue
-        raise ValueError(f"the evaluation callback's out_dir {cb.out_dir} is {which}, whose {COMMAND_FILE} (its fits' "
-                         "command lines) the evaluation's record would replace: give out_dir another folder, or null "
-                         "for the run's own evaluation folder")
+        why = (f"whose {COMMAND_FILE} (its fits' command lines) the evaluation's record would replace"
+               if (out / COMMAND_FILE).exists() else "where the evaluation's record would lie among the run's files")
+        raise ValueError(f"the evaluation callback's out_dir {cb.out_dir} is {which}, {why}: give out_dir another "
+                         "folder, or null for the run's own evaluation folder")
 
 
 class RunConfig(SaveConfigCallback):
@@ -932,7 +934,7 @@ class PixelTransformerCLI(LightningCLI):
         if (self.subcommand != "fit" or not self.new_run or self._shown is None
                 or (trainer is not None and ((trainer.global_step > 0 and not dev_run) or not trainer.is_global_zero))):
             return
-        if dev_run and any((self.run_dir / name).exists() for name in RUN_FILES):
+        if dev_run and is_run_folder(self.run_dir):
             # a dev run writes none of these: a run started since under the same name (another process) did
             print(f"[run] fit: {self._shown} kept: a run started there while this fast_dev_run ran", flush=True)
             return

@@ -8,6 +8,7 @@ batching, worker seeding and deterministic splits, so no domain writes a DataLoa
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import functools
 import os
 import signal
@@ -70,6 +71,12 @@ def float_batch(batch: Any, to_float: Callable[[torch.Tensor], torch.Tensor]) ->
     if isinstance(batch, dict) and isinstance(batch.get("signal"), torch.Tensor):
         return {**batch, "signal": to_float(batch["signal"])}
     return batch
+
+
+def least_fraction(batches: int) -> str:
+    """The least limit_train_batches fraction, in 3 significant digits, that takes one of ``batches`` batches:
+    1/batches rounded up, as Lightning takes int(batches * fraction) of them (1/3 printed as 0.333 took none)."""
+    return str(decimal.Context(prec=3, rounding=decimal.ROUND_CEILING).divide(1, batches))
 
 
 def data_dir() -> Path:
@@ -890,8 +897,10 @@ class SignalDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         if stage == "test":  # before the [data] line, which says it (the callbacks' setup runs after this one)
             self.test_items = evaluated_items(trainer)
-        if "train" in splits and trainer is not None:
-            self.check_train_fraction(trainer.limit_train_batches, trainer.world_size)
+        # a fast_dev_run or overfit_batches sets Lightning's limit_train_batches itself (stand-in trainers: neither)
+        if "train" in splits and trainer is not None and not getattr(trainer, "fast_dev_run", False) \
+                and not getattr(trainer, "overfit_batches", 0):
+            self.check_train_fraction(getattr(trainer, "limit_train_batches", 1.0), getattr(trainer, "world_size", 1))
         if splits and getattr(trainer, "global_rank", 0) == 0:  # once a launch, from its first process
             print(self.splits_line(splits), flush=True)
 
@@ -899,16 +908,23 @@ class SignalDataModule(L.LightningDataModule):
         """Refuse a trainer.limit_train_batches fraction that takes no batch of the train split (0.1 of one batch),
         when the split is built, before the model summary and the run's config.yaml: Lightning refused it after the
         summary, with an error that named neither the split's size nor a count to give instead."""
-        rows = len(self.dataset("train")) // world  # a process's items an epoch (ResumableRandomSampler)
-        batches = rows // self.batch_size if rows >= self.batch_size else 1  # as _loader batches them (drop_last)
+        rows, batches = self.train_batches(world)
         if not isinstance(limit, float) or rows == 0 or limit == 0 or int(batches * limit) > 0:
             return
-        each = f" on each of {world} processes" if world > 1 else ""
-        raise ValueError(f"trainer.limit_train_batches={limit:g} takes no batch of the train split, "
-                         f"{counted(len(self.dataset('train')), self.item_noun)} in {counted(batches, 'batch')} of "
-                         f"batch_size {self.batch_size} an epoch{each}: give a count of batches "
-                         f"(--trainer.limit_train_batches=1), a fraction of at least {1 / batches:.3g}, or more "
-                         f"{self.item_noun}s")
+        n = len(self.dataset("train"))
+        held = (f"{rows} of the {counted(n, self.item_noun)} on each of {world} processes, " if world > 1
+                else f"{counted(n, self.item_noun)} in ")
+        raise ValueError(f"trainer.limit_train_batches={limit:g} takes no batch of the train split, {held}"
+                         f"{counted(batches, 'batch')} of batch_size {self.batch_size} an epoch: give a count of "
+                         f"batches (--trainer.limit_train_batches=1), a fraction of at least "
+                         f"{least_fraction(batches)}, or more {self.item_noun}s")
+
+    def train_batches(self, world: int = 1) -> tuple[int, int]:
+        """A process's train items an epoch and the batches _loader makes of them, among ``world`` processes: each
+        takes size // world items (ResumableRandomSampler), in batches of batch_size whose remainder is dropped; a
+        share short of one batch trains as one."""
+        rows = len(self.dataset("train")) // world
+        return rows, (rows // self.batch_size if rows >= self.batch_size else min(rows, 1))
 
     def split_items(self, split: str) -> str:
         """How many items a built split holds, in words ("3 images"; ``item_noun``); a domain whose split is not
@@ -923,9 +939,9 @@ class SignalDataModule(L.LightningDataModule):
         world = getattr(getattr(self, "trainer", None), "world_size", 1)
         for split in splits:
             n, text = len(self.dataset(split)), f"{split} {self.split_items(split)}"
-            if split == "train" and 0 < n // world < self.batch_size:  # a process's share: one batch an epoch
+            if split == "train" and 0 < (share := self.train_batches(world)[0]) < self.batch_size:  # one batch
                 each = f" on each of {world} processes" if world > 1 else ""
-                text += (f" (one batch of {n // world} an epoch{each}: batch_size {self.batch_size} is more than "
+                text += (f" (one batch of {share} an epoch{each}: batch_size {self.batch_size} is more than "
                          f"{'its share' if world > 1 else 'it'} holds)")
             if split == "val" and self.val_items is not None and self.val_items < n:
                 text += f" (validation scores the first {self.val_items}: val_items)"

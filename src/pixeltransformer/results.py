@@ -659,8 +659,10 @@ def not_evaluated(run_dir: Path) -> str:
     if run_dir.name == "checkpoints":
         return (f"{run_dir}: a run's checkpoints, not a run folder: give the run folder ({run_dir.parent}) or one of "
                 "its evaluation folders (<run>/eval-<name>)")
-    runs = sorted(p.name for p in run_dir.iterdir() if (p / "checkpoints").is_dir() or (p / "config.yaml").is_file())
-    if runs and not (run_dir / "checkpoints").is_dir():  # <run_root>/<domain>
+    from .runs import is_run_folder  # here: importing runs reads torch, which the rest of this module does without
+
+    runs = sorted(p.name for p in run_dir.iterdir() if is_run_folder(p))
+    if runs and not is_run_folder(run_dir):  # <run_root>/<domain>
         shown = ", ".join(runs[:5]) + (", ..." if len(runs) > 5 else "")
         return f"{run_dir}: a folder of runs, not a run folder: give one of its runs ({shown}), as {run_dir / runs[0]}"
     if any(run_dir.glob("*/*/checkpoints")):  # <run_root>

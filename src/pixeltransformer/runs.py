@@ -30,6 +30,13 @@ COMMAND_FILE = "command.txt"  # in a run folder: the command line of each fit of
 RUN_FILES = ("config.yaml", "checkpoints", "wandb_id.txt")  # a fit writes them in its run folder; an evaluation, none
 
 
+def is_run_folder(folder: Path, besides: str | None = None) -> bool:
+    """Whether a folder is a run folder: it holds one of the files a fit writes there (RUN_FILES), which an
+    evaluation's folder does not. ``besides``: a name not counted (a config.yaml's folder is a run's by its other
+    files: a user's own config may be named config.yaml)."""
+    return any((folder / name).exists() for name in RUN_FILES if name != besides)
+
+
 def domain_of(domain_class_path: str | None) -> str:
     """The run-folder name of a config's ``model.domain``: the Domain class's registry name ("custom" without one).
     The class path comes from the user's own config, which LightningCLI imports anyway."""
@@ -99,7 +106,7 @@ def resume_checkpoint(run: str | Path) -> Path:
         raise FileNotFoundError(f"--resume {run}: a file, not a run folder (<run_root>/<domain>/<run_name>)")
     if not run.is_dir():
         raise FileNotFoundError(f"--resume {run}: no such run folder")
-    if not any((run / name).exists() for name in (*RUN_FILES, COMMAND_FILE)):
+    if not (is_run_folder(run) or (run / COMMAND_FILE).exists()):
         raise FileNotFoundError(f"--resume {run}: not a run folder (one holds config.yaml and checkpoints/)"
                                 f"{runs_below(run)}")
     folder = checkpoint_folder(run)
@@ -327,14 +334,12 @@ def readable_run_configs(argv: list[str]) -> None:
 
 
 def written_into_a_run(config: Path) -> bool:
-    """Whether a config file is one the CLI wrote into a run folder (one that holds checkpoints/ or wandb_id.txt): the
-    run's config.yaml, or an evaluation's config_<stage>.yaml in a folder of the run (eval/, eval-<name>/)."""
-    def run_folder(folder: Path) -> bool:
-        return (folder / "checkpoints").is_dir() or (folder / "wandb_id.txt").is_file()
-
+    """Whether a config file is one the CLI wrote into a run folder (:func:`is_run_folder`, by its files besides the
+    config: checkpoints/ or wandb_id.txt): the run's config.yaml, or an evaluation's config_<stage>.yaml in a folder
+    of the run (eval/, eval-<name>/)."""
     if config.name == "config.yaml":
-        return run_folder(config.parent)
-    return re.fullmatch(r"config_[a-z]+\.yaml", config.name) is not None and run_folder(config.parent.parent)
+        return is_run_folder(config.parent, besides="config.yaml")
+    return re.fullmatch(r"config_[a-z]+\.yaml", config.name) is not None and is_run_folder(config.parent.parent)
 
 
 def drop_logged_id(config: Path) -> None:

@@ -381,6 +381,26 @@ def test_a_best_checkpoint_and_last_ckpt_of_one_step_share_their_bytes(tmp_path)
     assert (Path(state["best_model_path"]).name, state["best_model_step"]) == ("best-step000006.ckpt", 6)
 
 
+
+def test_a_save_over_a_leftover_partial_file_leaves_its_other_name_as_it_was(tmp_path):
+    """A fit killed between linking best-stepN.ckpt.partial to last.ckpt and renaming it left that file as a second
+    name of last.ckpt: a later save of best-stepN.ckpt by a checkpoint plugin that writes into the file it is given
+    (torch.save; Lightning's own writes a new file and renames it) wrote into last.ckpt's bytes. A save removes a
+    leftover <name>.partial first and writes a file of its own."""
+    import os
+    from types import SimpleNamespace
+
+    last, best = tmp_path / "last.ckpt", tmp_path / "best-step000006.ckpt"
+    torch.save({"global_step": 6}, last)
+    os.link(last, f"{best}.partial")  # what the killed fit left
+    trainer = SimpleNamespace(is_global_zero=True, global_step=8, loggers=[],
+                              save_checkpoint=lambda path, weights_only=False: torch.save({"global_step": 8}, path),
+                              strategy=SimpleNamespace(barrier=lambda name: None))
+    RunCheckpoint(dirpath=str(tmp_path))._atomic_save(trainer, str(best))
+    assert torch.load(last, weights_only=True) == {"global_step": 6}
+    assert torch.load(best, weights_only=True) == {"global_step": 8}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best-step000006.ckpt", "last.ckpt"]
+
 # ---- a fit stopped by Ctrl-C or SIGTERM -----------------------------------------------------------------------------
 # 8 steps of 4 batches an epoch, a validation and a save every 4: a signal before step 6 lands mid-epoch, between saves
 STOPPED = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),

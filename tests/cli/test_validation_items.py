@@ -139,7 +139,7 @@ def test_a_test_reads_only_the_items_the_evaluation_scores(capsys):
     data = PolynomialDataModule(resolution=64, test_size=20, train_size=8, val_size=4, batch_size=4)
 
     def setup(stage: str, *callbacks) -> str:  # the [data] line
-        data.trainer = SimpleNamespace(callbacks=list(callbacks), limit_train_batches=1.0, world_size=1)
+        data.trainer = SimpleNamespace(callbacks=list(callbacks))
         data.setup(stage)
         data.trainer = None  # the loaders below, as a notebook's
         return capsys.readouterr().out

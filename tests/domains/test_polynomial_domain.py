@@ -519,7 +519,40 @@ def test_a_train_fraction_of_no_batch_is_refused_naming_the_split():
         "trainer.limit_train_batches=0.1 takes no batch of the train split, 64 functions in 1 batch of batch_size 64 "
         "an epoch: give a count of batches (--trainer.limit_train_batches=1), a fraction of at least 1, or more "
         "functions")
-    with pytest.raises(ValueError, match="on each of 2 processes: .* fraction of at least 0.25,"):
+    with pytest.raises(ValueError) as err:
         PolynomialDataModule(train_size=512, batch_size=64).check_train_fraction(0.2, world=2)  # 4 batches each
+    assert "train split, 256 of the 512 functions on each of 2 processes, 4 batches of batch_size 64 an epoch: " \
+        "give a count of batches (--trainer.limit_train_batches=1), a fraction of at least 0.25," in str(err.value)
     for limit in (1, 0.25, 1.0):
         PolynomialDataModule(train_size=256, batch_size=64).check_train_fraction(limit)
+
+
+def test_the_least_train_fraction_said_takes_a_batch():
+    """On a train split of 3 batches, the refusal of limit_train_batches=0.2 said "a fraction of at least 0.333":
+    1/3 rounded down, which takes int(3 * 0.333) = 0 batches and was refused again. It is rounded up (0.334), and
+    that fraction is taken."""
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule(train_size=192, val_size=8, test_size=8, batch_size=64)
+    with pytest.raises(ValueError, match=r"192 functions in 3 batches .* a fraction of at least 0\.334, ") as err:
+        dm.check_train_fraction(0.2)
+    dm.check_train_fraction(float(str(err.value).split("at least ")[1].split(",")[0]))
+
+
+def test_a_train_fraction_of_no_batch_is_refused_by_the_trainer_s_setup():
+    """The check runs in the data module's setup on the Trainer's own limit_train_batches; an overfit_batches
+    fraction, which Lightning copies into limit_train_batches, was refused as a limit_train_batches the user never
+    gave, and is left to Lightning as a fast_dev_run is."""
+    import lightning as L
+
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule(train_size=64, val_size=8, test_size=8, batch_size=64)
+    dm.trainer = L.Trainer(limit_train_batches=0.1, logger=False, enable_progress_bar=False,
+                           enable_model_summary=False, enable_checkpointing=False)
+    with pytest.raises(ValueError, match=r"^trainer.limit_train_batches=0.1 takes no batch of the train split"):
+        dm.setup("fit")
+    for debugging in ({"overfit_batches": 0.1}, {"fast_dev_run": True}):
+        dm.trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False,
+                               enable_checkpointing=False, **debugging)
+        dm.setup("fit")

@@ -399,7 +399,7 @@ def test_an_evaluation_out_dir_that_is_the_run_folder_is_refused(tmp_path):
 def test_an_evaluation_out_dir_that_is_another_run_s_folder_is_refused(tmp_path):
     """An evaluation whose out_dir named another run's folder (not the one evaluated) replaced that run's command.txt,
     the command line of each of its fits, with the test's. It is refused in one line before anything is written; an
-    earlier evaluation's folder (its command.txt is an evaluation's) is written into as before."""
+    earlier evaluation's folder (none of a fit's files) is written into as before."""
     from pixeltransformer.cli import check_out_dir_apart
     from pixeltransformer.evaluation import SweepEvaluation
 
@@ -418,3 +418,19 @@ def test_an_evaluation_out_dir_that_is_another_run_s_folder_is_refused(tmp_path)
     (earlier / "command.txt").write_text("pixeltransformer test\n")
     (earlier / "config_test.yaml").write_text("{}\n")
     check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=str(earlier))], run)
+
+
+def test_an_out_dir_refused_as_a_run_s_folder_names_what_it_holds(tmp_path):
+    """An out_dir refused as another run's folder (its checkpoints/) was said to hold a command.txt the evaluation
+    would replace when it held none. The line says what the evaluation would do there by what the folder holds."""
+    from pixeltransformer.cli import check_out_dir_apart
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    run, other = tmp_path / "polynomial" / "r", tmp_path / "polynomial" / "other"
+    for folder in (run, other / "checkpoints"):
+        folder.mkdir(parents=True)
+    with pytest.raises(ValueError) as err:
+        check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=str(other))], run)
+    assert str(err.value) == (
+        f"the evaluation callback's out_dir {other} is another run's folder, where the evaluation's record would lie "
+        "among the run's files: give out_dir another folder, or null for the run's own evaluation folder")
