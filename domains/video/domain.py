@@ -156,12 +156,11 @@ class VideoDomain(Domain):
         """As :func:`read_mask_video` reads it; a mask of another frame size or aspect than the model's, of colours or
         of grey levels between black and white is read with the line an images mask is (:func:`mask_line`)."""
         t, h, w = spec.grid_shape
-        mask, done = read_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [T, H, W]
+        mask, done, colour = read_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))
         source = frame_size(path) or (h, w)
         done = ([note] if (note := fitted_note(source, (h, w))) else []) + done
         if done:
-            kind = "RGB" if any(step.startswith("read as grey") for step in done) else ""
-            print(mask_line(path, source, done, int(mask.sum()), mask.numel(), kind), flush=True)
+            print(mask_line(path, source, done, int(mask.sum()), mask.numel(), "RGB" if colour else ""), flush=True)
         return mask
 
     def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -867,14 +867,14 @@ def test_a_colour_or_grey_level_mask_says_it_is_thresholded_as_the_images_domain
     model's size still reads silently."""
     spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's: 4 frames of 8x8
     colour = np.zeros((4, 8, 8, 3), np.uint8)  # [F, H, W, 3]
-    colour[:, :, :4] = (250, 200, 40)  # a yellow left half: observed (its mean 163 is past 127.5)
+    colour[:, :, :4] = (250, 200, 40)  # a yellow left half: observed (its grey level 197 is past 128)
     colour[:, :, 4:] = (20, 60, 200)  # a blue right half: not observed
     path = write_video(colour, tmp_path / "colour.gif", upscale_to=None)
     capsys.readouterr()
     mask = VideoDomain().read_mask(path, spec)  # [T, H, W]
     assert mask[:, :, :4].all() and not mask[:, :, 4:].any()
-    assert capsys.readouterr().out == (f"[predict] {path}: 8×8 RGB read as grey (the mean of red, green and blue) and "
-                                       "thresholded at grey level 128; 128 of 256 pixels observed (white)\n")
+    assert capsys.readouterr().out == (f"[predict] {path}: 8×8 RGB read as grey and thresholded at grey level 128; "
+                                       "128 of 256 pixels observed (white)\n")
     grey = np.zeros((8, 8), np.uint8)  # [H, W]
     grey[:, :3], grey[:, 3] = 255, 100  # a column of grey 100: not observed
     Image.fromarray(grey).save(tmp_path / "grey.png")
@@ -885,6 +885,43 @@ def test_a_colour_or_grey_level_mask_says_it_is_thresholded_as_the_images_domain
     Image.fromarray(grey).save(tmp_path / "black_white.png")
     VideoDomain().read_mask(tmp_path / "black_white.png", spec)
     assert capsys.readouterr().out == ""
+
+
+def test_a_saturated_colour_mask_says_it_is_thresholded(tmp_path, capsys):
+    """A mask of pure red or yellow beside black or white holds only the levels 0 and 255 in each colour, and the note
+    "thresholded" was decided on those: such a mask was read as grey (red 76, yellow 226) and thresholded without
+    saying so. It is decided on the grey levels, as an images --mask's is."""
+    spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's: 4 frames of 8x8
+    for name, left, right, observed in (("red", (255, 0, 0), (255, 255, 255), 128),
+                                        ("yellow", (255, 255, 0), (0, 0, 0), 128)):
+        frames = np.zeros((4, 8, 8, 3), np.uint8)  # [F, H, W, 3]
+        frames[:, :, :4], frames[:, :, 4:] = left, right
+        path = write_video(frames, tmp_path / f"{name}.gif", upscale_to=None)
+        capsys.readouterr()
+        mask = VideoDomain().read_mask(path, spec)  # [T, H, W]
+        assert int(mask.sum()) == observed and mask[:, :, 4:].all() == (name == "red")
+        assert capsys.readouterr().out == (f"[predict] {path}: 8×8 RGB read as grey and thresholded at grey level "
+                                           f"128; {observed} of 256 pixels observed (white)\n")
+
+
+def test_a_green_mask_observes_the_pixels_an_images_mask_does(tmp_path, capsys):
+    """A colour mask was read as grey by the mean of red, green and blue (pure green: 85, unobserved) where an images
+    --mask reads Pillow's grey (0.299 R + 0.587 G + 0.114 B; pure green: 150, observed): a half-green mask observed
+    32 of 64 pixels in images and was refused as "no white (observed) pixel" in video. Both read one grey now."""
+    from domains.images.data import ImageDataModule
+    from domains.images.domain import ImageDomain
+
+    picture = np.zeros((8, 8, 3), np.uint8)  # [H, W, 3]
+    picture[:, :4] = (0, 255, 0)  # a green left half, black beside it
+    Image.fromarray(picture).save(tmp_path / "green.png")
+    images = int(ImageDomain().read_mask(tmp_path / "green.png", ImageDataModule("digits").spec).sum())  # of 8x8
+    video = VideoDomain().read_mask(tmp_path / "green.png",
+                                    VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec)
+    assert images == 32 and [int(frame.sum()) for frame in video] == [images] * 4  # [T, H, W]
+    said = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[1] for line in said] == [
+        "8×8 RGB read as grey and thresholded at grey level 128; 32 of 64 pixels observed (white)",
+        "8×8 RGB read as grey and thresholded at grey level 128; 128 of 256 pixels observed (white)"]
 
 
 def test_a_tinyvideos_strip_to_complete_is_read_as_a_folder_reads_it(tmp_path):
