@@ -439,9 +439,9 @@ def load_user_video(
         try:
             frames = read_video_file(path, size=size, max_frames=start + span)  # [F, H, W, 3]
         except VideoDecodeError as err:  # ffmpeg's words for a mesh or text file do not say that it is no video
-            if suffix in VIDEO_SUFFIXES:  # a video cut short, empty or damaged: only another copy of it helps
-                raise VideoDecodeError(f"{err}; give another video file, or this one copied or exported again "
-                                       "whole") from None
+            if suffix in VIDEO_SUFFIXES:  # a video cut short, empty or damaged: another copy of it may help
+                again = ", or this one copied or exported again whole" if err.damaged else ""
+                raise VideoDecodeError(f"{err}; give another video file{again}") from None
             raise VideoDecodeError(f"{str(err).rstrip('.')}; a {suffix or 'suffixless'} file is not a video: give "
                                    f"{VIDEO_INPUTS}") from None
     if len(frames) == 1 and span > 1:

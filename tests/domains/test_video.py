@@ -1585,3 +1585,15 @@ def test_a_video_to_complete_that_cannot_be_decoded_says_what_to_give(tmp_path):
                 f"cannot decode video {tmp_path / name}: {cause}; give another video file, or this one copied or "
                 "exported again whole")):
             load_user_video(tmp_path / name, num_frames=8, size=16)
+
+
+def test_a_video_to_complete_of_sound_alone_is_not_told_to_be_copied_again(tmp_path):
+    """Every video that could not be decoded was told "give another video file, or this one copied or exported again
+    whole", an mp4 of sound alone too, which no copy of it mends: that remedy is for a file empty, cut short or
+    damaged alone."""
+    sound = tmp_path / "sound.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=0.5",
+                    "-c:a", "aac", str(sound)], check=True)
+    with pytest.raises(VideoDecodeError, match=re.escape(
+            f"cannot decode video {sound}: it holds no video stream, only audio; give another video file") + "$"):
+        load_user_video(sound, num_frames=8, size=16)
