@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from domains.video.data import ClipDataset, VideoDataModule, load_mask_video, load_user_video
-from domains.video.domain import VideoDomain
+from domains.video.domain import VideoDomain, row_units
 from domains.video.io import (
     VideoDecodeError,
     cut_clips,
@@ -1544,6 +1544,22 @@ def test_context_rows_outside_their_ranges_are_told_the_units_of_a_video_row():
         VideoDomain().context_from_rows(levels, spec, "rows.json")
     pos, val = VideoDomain().context_from_rows(levels[:1], spec, "rows.json")  # [1, 3], [1, 3]
     assert pos.tolist() == [[-1, -1, -1]] and val.tolist() == [[0.5, 0.5, 0.5]]
+
+
+def test_the_units_of_a_video_row_say_frame_step_and_leave_out_the_ends_of_a_one_point_axis():
+    """A model of clips frame_step 2 apart was told "frame i of the 17" alone, which a user reads as the video's
+    frames; a grid of one frame or pixel read "frame i of the 1 at t = 0 (frame 0 at -1, frame 0 at 1)", ends that are
+    not there. t is said to count the clip's frames, every 2nd of the video's, and a one-point axis lies at 0 alone."""
+    spec = VideoDataModule(num_frames=17, frame_step=2, size=64, bins="uniform", num_bins=8).spec
+    told = ("frame i of the 17 at t = 2i/16 - 1 (frame 0 at -1, frame 16 at 1; t counts the clip's frames, every 2nd "
+            "frame of the video), pixel row and column i of the 64")
+    with pytest.raises(ValueError, match=re.escape(told)):
+        VideoDomain().context_from_rows(torch.tensor([[0.0, 5, 10, 0.5, 0.5, 0.5]]), spec, "rows.json")  # [K, 6]
+    assert row_units((1, 1, 1)) == ("a video row is [t, y, x, r, g, b]: the one frame at t = 0, the one pixel row and "
+                                    "column at y, x = 0, and r, g, b in [0, 1] (a 0-255 level divided by 255)")
+    assert row_units((5, 1, 8)).startswith("a video row is [t, y, x, r, g, b]: frame i of the 5 at t = 2i/4 - 1 "
+                                           "(frame 0 at -1, frame 4 at 1), the one pixel row at y = 0 and column i of "
+                                           "the 8 at x = 2i/7 - 1, and r, g, b")
 
 
 def test_clips_longer_than_every_video_are_refused_saying_how_many_frames_fit(tmp_path):
