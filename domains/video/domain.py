@@ -168,7 +168,8 @@ class VideoDomain(Domain):
         """As :func:`read_mask_video` reads it; a mask of another frame size or aspect than the model's, of colours or
         of grey levels between black and white is read with the line an images mask is (:func:`mask_line`)."""
         t, h, w = spec.grid_shape
-        mask, done, colour = read_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))
+        step = int(spec.extra.get("frame_step", 1))
+        mask, done, colour = read_mask_video(path, t, (h, w), frame_step=step)  # [T, H, W]
         source = frame_size(path) or (h, w)
         done = ([note] if (note := fitted_note(source, (h, w))) else []) + done
         if done:
