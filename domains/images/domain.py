@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files, ItemValues, fitted_note, mask_line
+from pixeltransformer.domain import Domain, Files, ItemValues, fitted_note, grey_levels, mask_line, threshold_mask
 from pixeltransformer.errors import share_words, transparent_mask
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
@@ -167,25 +167,21 @@ class ImageDomain(Domain):
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
-        """A mask picture -> bool [H, W], True where it is white (grey level >= 128: observed); cropped and resized
-        like the input. A mask of another size, of colours or of grey levels between black and white is read with a
+        """A mask picture -> bool [H, W], True where it is white (grey level >= 128: observed; the grey and threshold
+        of :func:`threshold_mask`, the video domain's too); cropped and resized like the input. A mask of another size, of colours or of grey levels between black and white is read with a
         line that says what was done and how many pixels are observed. A mask with transparent pixels is refused:
         put on white, as pictures are, they would count as observed, whatever was meant by them."""
         size = spec.grid_shape[0]
         if share := io.transparent_share(path):
             raise ValueError(f"{path}: {transparent_mask(share)}")
-        arr, peak, colours = io.read_picture_colours(path, channels=1)  # [h, w, 1] uint8, the file's size
+        arr, peak, colours = io.read_picture_colours(path)  # [h, w, 3] uint8, the file's size
         if peak is not None:
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
-        grey = io.square_array(arr, size)[..., 0]  # [H, W] uint8
-        mask = grey >= 128  # [H, W]
+        grey = io.square_array(grey_levels(arr)[..., None], size)[..., 0]  # [H, W] uint8
+        mask, steps = threshold_mask(grey, colours != "grey")  # [H, W]
         if not mask.any():
             raise ValueError(f"{path}: the mask has no white (observed) pixels")
-        done = [note] if (note := fitted_note(arr.shape[:2], (size, size))) else []
-        if colours != "grey":
-            done.append("read as grey")
-        if not np.isin(grey, (0, 255)).all():
-            done.append("thresholded at grey level 128")
+        done = ([note] if (note := fitted_note(arr.shape[:2], (size, size))) else []) + steps
         if done:
             kind = "" if colours == "grey" else colours
             print(mask_line(path, arr.shape[:2], done, int(mask.sum()), mask.size, kind), flush=True)

@@ -23,6 +23,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, group_split,
                                          official_split_indices, refuse_one_colour, split_folders,
                                          splits_hint, splits_with_train_of)
+from pixeltransformer.domain import grey_levels, threshold_mask
 from pixeltransformer.errors import counted, transparent_mask
 from pixeltransformer.files import cache_root
 from pixeltransformer.layout import data_words
@@ -438,9 +439,9 @@ def load_user_video(
         try:
             frames = read_video_file(path, size=size, max_frames=start + span)  # [F, H, W, 3]
         except VideoDecodeError as err:  # ffmpeg's words for a mesh or text file do not say that it is no video
-            if suffix in VIDEO_SUFFIXES:  # a video cut short, empty or damaged: only another copy of it helps
-                raise VideoDecodeError(f"{err}; give another video file, or this one copied or exported again "
-                                       "whole") from None
+            if suffix in VIDEO_SUFFIXES:  # a video cut short, empty or damaged: another copy of it may help
+                again = ", or this one copied or exported again whole" if err.damaged else ""
+                raise VideoDecodeError(f"{err}; give another video file{again}") from None
             raise VideoDecodeError(f"{str(err).rstrip('.')}; a {suffix or 'suffixless'} file is not a video: give "
                                    f"{VIDEO_INPUTS}") from None
     if len(frames) == 1 and span > 1:
@@ -455,9 +456,6 @@ def load_user_video(
     return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
 
 
-MASK_LEVEL = 128  # the grey level (the mean of red, green and blue) from which a mask's pixel is white: observed
-
-
 def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
                     frame_step: int = 1) -> torch.Tensor:
     """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W] (:func:`read_mask_video`)."""
@@ -465,10 +463,11 @@ def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
 
 
 def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
-                    frame_step: int = 1) -> tuple[torch.Tensor, list[str]]:
-    """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W] and what reading it did
-    besides fitting its size, in words for :func:`mask_line`: "read as grey (...)" for colours, "thresholded at grey
-    level 128" for levels between black and white; [] for a black-and-white mask.
+                    frame_step: int = 1) -> tuple[torch.Tensor, list[str], bool]:
+    """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W], what reading it did
+    besides fitting its size, in words for :func:`mask_line` ("read as grey" for colours, "thresholded at grey level
+    128" for levels between black and white; [] for a black-and-white mask), and whether its frames are in colour.
+    Its pixels are read as grey and thresholded as an images --mask's are (:func:`threshold_mask`).
 
     A single image is used for every frame; a video's frames are those of the input clip (:func:`load_user_video`):
     frames 0, frame_step, 2 * frame_step, ..., so it needs at least (T - 1) * frame_step + 1 of them. A JPEG/PNG
@@ -495,11 +494,8 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
         step = f": the clip's {num_frames} frames are {frame_step} apart" if frame_step > 1 else ""
         raise ValueError(f"mask {path}: {len(frames)} frames, need 1 (a still mask) or at least {span}{step}")
     frames = frames[:span:frame_step]  # [T, H, W, 3]
-    grey = torch.from_numpy(frames).float().mean(-1)  # [T, H, W]
-    mask = grey > MASK_LEVEL - 0.5  # [T, H, W]
+    colour = not (frames == frames[..., :1]).all()
+    mask, done = threshold_mask(grey_levels(frames), colour)  # [T, H, W]
     if not mask.any():
         raise ValueError(f"mask {path} has no white (observed) pixel after resizing to {tuple(mask.shape[1:])}")
-    done = [] if (frames == frames[..., :1]).all() else ["read as grey (the mean of red, green and blue)"]
-    if not np.isin(frames, (0, 255)).all():
-        done.append(f"thresholded at grey level {MASK_LEVEL}")
-    return mask, done
+    return torch.from_numpy(mask), done, colour

@@ -52,20 +52,32 @@ def crop_note(source: tuple[int, int] | None, size: tuple[int, int]) -> str:
     return "" if (h, w) == tuple(source) else f" (their centre {w}×{h})"
 
 
-def index_at(n: int, axis: str) -> str:
-    """Where index i of ``n`` grid points lies on ``axis`` in [-1, 1], in words: "t = 2i/16 - 1" (one point: 0)."""
-    return f"{axis} = 2i/{n - 1} - 1" if n > 1 else f"{axis} = 0"
+def index_at(n: int, what: str, axis: str) -> str:
+    """Where index i of ``n`` grid points (``what``: frame, pixel row, ...) lies on ``axis`` in [-1, 1], in words:
+    "frame i of the 17 at t = 2i/16 - 1"; one point lies at 0: "the one frame at t = 0"."""
+    return f"{what} i of the {n} at {axis} = 2i/{n - 1} - 1" if n > 1 else f"the one {what} at {axis} = 0"
 
 
-def row_units(grid_shape: tuple[int, ...]) -> str:
-    """The units of a video `--context` row on a model's (T, H, W) grid, in words, for the messages that refuse one:
-    positions are frame and pixel indices mapped onto [-1, 1] (:func:`grid_positions`), colours 0-255 levels / 255."""
+def nth(k: int) -> str:
+    """2 -> "2nd", 11 -> "11th"."""
+    return f"{k}{'th' if k % 100 in (11, 12, 13) else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
+
+
+def row_units(grid_shape: tuple[int, ...], frame_step: int = 1) -> str:
+    """The units of a video `--context` row on a model's (T, H, W) grid of clips ``frame_step`` apart, in words, for
+    the messages that refuse one: positions are frame and pixel indices of the model's grid (not of the video's
+    frames or pixels) mapped onto [-1, 1] (:func:`grid_positions`), colours 0-255 levels / 255. The ends of an axis
+    are said where it holds more than one point."""
     t, h, w = grid_shape
-    pixels = (f"pixel row and column i of the {h} at {index_at(h, 'y, x')}" if h == w else
-              f"pixel row i of the {h} at {index_at(h, 'y')} and column i of the {w} at {index_at(w, 'x')}")
-    return (f"a video row is [t, y, x, r, g, b]: frame i of the {t} at {index_at(t, 't')} (frame 0 at -1, frame "
-            f"{t - 1} at 1), {pixels} (the top left pixel at -1, -1), and r, g, b in [0, 1] (a 0-255 level divided "
-            "by 255)")
+    ends = [f"frame 0 at -1, frame {t - 1} at 1"] if t > 1 else []
+    if frame_step > 1 and t > 1:
+        ends.append(f"t counts the clip's frames, every {nth(frame_step)} frame of the video")
+    frames = index_at(t, "frame", "t") + (f" ({'; '.join(ends)})" if ends else "")
+    pixels = (index_at(h, "pixel row and column", "y, x") if h == w else
+              f"{index_at(h, 'pixel row', 'y')} and {index_at(w, 'column', 'x')}")
+    corner = " (the top left pixel at -1, -1)" if h > 1 and w > 1 else ""
+    return (f"a video row is [t, y, x, r, g, b]: {frames}, {pixels}{corner}, and r, g, b in [0, 1] (a 0-255 level "
+            "divided by 255)")
 
 
 class VideoDomain(Domain):
@@ -156,12 +168,12 @@ class VideoDomain(Domain):
         """As :func:`read_mask_video` reads it; a mask of another frame size or aspect than the model's, of colours or
         of grey levels between black and white is read with the line an images mask is (:func:`mask_line`)."""
         t, h, w = spec.grid_shape
-        mask, done = read_mask_video(path, t, (h, w), frame_step=int(spec.extra.get("frame_step", 1)))  # [T, H, W]
+        step = int(spec.extra.get("frame_step", 1))
+        mask, done, colour = read_mask_video(path, t, (h, w), frame_step=step)  # [T, H, W]
         source = frame_size(path) or (h, w)
         done = ([note] if (note := fitted_note(source, (h, w))) else []) + done
         if done:
-            kind = "RGB" if any(step.startswith("read as grey") for step in done) else ""
-            print(mask_line(path, source, done, int(mask.sum()), mask.numel(), kind), flush=True)
+            print(mask_line(path, source, done, int(mask.sum()), mask.numel(), "RGB" if colour else ""), flush=True)
         return mask
 
     def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,7 +182,7 @@ class VideoDomain(Domain):
         try:
             return super().context_from_rows(rows, spec, source)  # [K, 3], [K, 3]
         except ValueError as err:
-            raise ValueError(f"{err}; {row_units(spec.grid_shape)}") from None
+            raise ValueError(f"{err}; {row_units(spec.grid_shape, int(spec.extra.get('frame_step', 1)))}") from None
 
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pos, val = super().context_from_mask(signal, mask)  # [K, 3], [K, 3]

@@ -46,16 +46,18 @@ UNEVEN_DELAYS = 2.0  # a clip whose longest frame delay is more than this many t
 
 class VideoDecodeError(ValueError):
     """A file that exists but cannot be decoded into RGB frames. One of :meth:`undecodable` keeps its ``path`` and
-    ``reason`` apart, which a folder's skip warning words as a sentence."""
+    ``reason`` apart, which a folder's skip warning words as a sentence, and whether the file is ``damaged`` (empty,
+    cut short, broken), which another copy of it may mend, or holds no video a copy would give (sound alone)."""
 
     path: Path | None = None
     reason: str = ""
+    damaged: bool = False
 
     @classmethod
-    def undecodable(cls, path: str | Path, reason: str) -> VideoDecodeError:
+    def undecodable(cls, path: str | Path, reason: str, damaged: bool = False) -> VideoDecodeError:
         """``cannot decode video <path>: <reason>``."""
         err = cls(f"cannot decode video {path}: {reason}")
-        err.path, err.reason = Path(path), reason
+        err.path, err.reason, err.damaged = Path(path), reason, damaged
         return err
 
 
@@ -264,21 +266,21 @@ def transparent_share(path: Path, max_frames: int | None = None) -> float:
     return clear / max(total, 1)
 
 
-def _decode_reason(err: BaseException) -> str:
+def _decode_reason(err: BaseException) -> tuple[str, bool]:
     """Why a file gave no frames, in one line: the reader's first line, or where that is imageio's "Could not load
     meta information" (a damaged file, a file cut short, an audio file: all the same words), ffmpeg's reason from the
-    log imageio appends."""
+    log imageio appends; and whether that reason is damage (:attr:`VideoDecodeError.damaged`)."""
     text = str(err)
     first = (text.strip().splitlines() or [type(err).__name__])[0]
     streams = re.findall(r"Stream #\d+:\d+\S*: (\w+):", text)  # "Stream #0:0[0x1](und): Audio: aac ..."
     if streams and "Video" not in streams:
         kinds = ", ".join(sorted({kind.lower() for kind in streams}))
-        return f"it holds no video stream, only {kinds}"
+        return f"it holds no video stream, only {kinds}", False
     if "moov atom not found" in text:  # an mp4's index, written last: a recording or copy that did not finish
-        return "it is damaged or cut short (ffmpeg: moov atom not found)"
+        return "it is damaged or cut short (ffmpeg: moov atom not found)", True
     if "Invalid data found when processing input" in text:
-        return "ffmpeg finds no video in it (Invalid data found when processing input): not a video, or damaged"
-    return first
+        return "ffmpeg finds no video in it (Invalid data found when processing input): not a video, or damaged", True
+    return first, False
 
 
 def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, chunk: int = 64,
@@ -295,7 +297,7 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     if not path.is_file():
         raise FileNotFoundError(f"video file not found: {path}")
     if path.stat().st_size == 0:  # ffmpeg's words for it are a damaged mp4's, pillow's an unknown format's
-        raise VideoDecodeError.undecodable(path, "the file is empty")
+        raise VideoDecodeError.undecodable(path, "the file is empty", damaged=True)
     out: list[np.ndarray] = []
     pending: list[np.ndarray] = []
 
@@ -321,7 +323,7 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
         if pending:
             flush()
     except Exception as err:  # ffmpeg/pillow raise OSError, RuntimeError, ValueError, ... for broken files
-        raise VideoDecodeError.undecodable(path, _decode_reason(err)) from err
+        raise VideoDecodeError.undecodable(path, *_decode_reason(err)) from err
     if not out:
         raise VideoDecodeError.undecodable(path, "no frames")
     return np.concatenate(out)  # [F, H, W, 3]

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Iterable
 
+import numpy as np
 import torch
 
 from .errors import counted
@@ -101,6 +102,27 @@ def fitted_note(source: tuple[int, int], size: tuple[int, int]) -> str:
     done = ([f"cropped to its centre {crop[1]}×{crop[0]}"] if crop != tuple(source) else []) + (
         [f"resized to {size[1]}×{size[0]}"] if crop != tuple(size) else [])
     return ", ".join(done)
+
+
+MASK_LEVEL = 128  # the grey level from which a --mask's pixel is white: observed
+
+
+def grey_levels(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB pixels [..., 3] -> their grey levels [...] uint8 as Pillow's convert("L") makes them (ITU-R 601-2
+    luma, 0.299 R + 0.587 G + 0.114 B, rounded): the grey a --mask in colour is read as, in every domain."""
+    r, g, b = (rgb[..., c].astype(np.uint32) for c in range(3))  # [...] each
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)  # [...]
+
+
+def threshold_mask(grey: np.ndarray, colour: bool) -> tuple[np.ndarray, list[str]]:
+    """A --mask's grey levels [...] uint8 (:func:`grey_levels` where the mask is in ``colour``) -> bool [...], True
+    where white (grey level >= MASK_LEVEL: observed), and what reading it did in words for :func:`mask_line`: "read
+    as grey" for a mask in colour, "thresholded at grey level 128" where a level lies between black and white ([] for
+    a black-and-white mask), the line then saying "read as grey and thresholded at grey level 128"."""
+    done = ["read as grey"] if colour else []
+    if not np.isin(grey, (0, 255)).all():
+        done.append(f"thresholded at grey level {MASK_LEVEL}")
+    return grey >= MASK_LEVEL, done
 
 
 def mask_line(path: Path, source: tuple[int, int], done: list[str], observed: int, total: int, kind: str = "") -> str:

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from domains.video.data import ClipDataset, VideoDataModule, load_mask_video, load_user_video
-from domains.video.domain import VideoDomain
+from domains.video.domain import VideoDomain, row_units
 from domains.video.io import (
     VideoDecodeError,
     cut_clips,
@@ -867,14 +867,14 @@ def test_a_colour_or_grey_level_mask_says_it_is_thresholded_as_the_images_domain
     model's size still reads silently."""
     spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's: 4 frames of 8x8
     colour = np.zeros((4, 8, 8, 3), np.uint8)  # [F, H, W, 3]
-    colour[:, :, :4] = (250, 200, 40)  # a yellow left half: observed (its mean 163 is past 127.5)
+    colour[:, :, :4] = (250, 200, 40)  # a yellow left half: observed (its grey level 197 is past 128)
     colour[:, :, 4:] = (20, 60, 200)  # a blue right half: not observed
     path = write_video(colour, tmp_path / "colour.gif", upscale_to=None)
     capsys.readouterr()
     mask = VideoDomain().read_mask(path, spec)  # [T, H, W]
     assert mask[:, :, :4].all() and not mask[:, :, 4:].any()
-    assert capsys.readouterr().out == (f"[predict] {path}: 8×8 RGB read as grey (the mean of red, green and blue) and "
-                                       "thresholded at grey level 128; 128 of 256 pixels observed (white)\n")
+    assert capsys.readouterr().out == (f"[predict] {path}: 8×8 RGB read as grey and thresholded at grey level 128; "
+                                       "128 of 256 pixels observed (white)\n")
     grey = np.zeros((8, 8), np.uint8)  # [H, W]
     grey[:, :3], grey[:, 3] = 255, 100  # a column of grey 100: not observed
     Image.fromarray(grey).save(tmp_path / "grey.png")
@@ -885,6 +885,43 @@ def test_a_colour_or_grey_level_mask_says_it_is_thresholded_as_the_images_domain
     Image.fromarray(grey).save(tmp_path / "black_white.png")
     VideoDomain().read_mask(tmp_path / "black_white.png", spec)
     assert capsys.readouterr().out == ""
+
+
+def test_a_saturated_colour_mask_says_it_is_thresholded(tmp_path, capsys):
+    """A mask of pure red or yellow beside black or white holds only the levels 0 and 255 in each colour, and the note
+    "thresholded" was decided on those: such a mask was read as grey (red 76, yellow 226) and thresholded without
+    saying so. It is decided on the grey levels, as an images --mask's is."""
+    spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's: 4 frames of 8x8
+    for name, left, right, observed in (("red", (255, 0, 0), (255, 255, 255), 128),
+                                        ("yellow", (255, 255, 0), (0, 0, 0), 128)):
+        frames = np.zeros((4, 8, 8, 3), np.uint8)  # [F, H, W, 3]
+        frames[:, :, :4], frames[:, :, 4:] = left, right
+        path = write_video(frames, tmp_path / f"{name}.gif", upscale_to=None)
+        capsys.readouterr()
+        mask = VideoDomain().read_mask(path, spec)  # [T, H, W]
+        assert int(mask.sum()) == observed and mask[:, :, 4:].all() == (name == "red")
+        assert capsys.readouterr().out == (f"[predict] {path}: 8×8 RGB read as grey and thresholded at grey level "
+                                           f"128; {observed} of 256 pixels observed (white)\n")
+
+
+def test_a_green_mask_observes_the_pixels_an_images_mask_does(tmp_path, capsys):
+    """A colour mask was read as grey by the mean of red, green and blue (pure green: 85, unobserved) where an images
+    --mask reads Pillow's grey (0.299 R + 0.587 G + 0.114 B; pure green: 150, observed): a half-green mask observed
+    32 of 64 pixels in images and was refused as "no white (observed) pixel" in video. Both read one grey now."""
+    from domains.images.data import ImageDataModule
+    from domains.images.domain import ImageDomain
+
+    picture = np.zeros((8, 8, 3), np.uint8)  # [H, W, 3]
+    picture[:, :4] = (0, 255, 0)  # a green left half, black beside it
+    Image.fromarray(picture).save(tmp_path / "green.png")
+    images = int(ImageDomain().read_mask(tmp_path / "green.png", ImageDataModule("digits").spec).sum())  # of 8x8
+    video = VideoDomain().read_mask(tmp_path / "green.png",
+                                    VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec)
+    assert images == 32 and [int(frame.sum()) for frame in video] == [images] * 4  # [T, H, W]
+    said = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[1] for line in said] == [
+        "8×8 RGB read as grey and thresholded at grey level 128; 32 of 64 pixels observed (white)",
+        "8×8 RGB read as grey and thresholded at grey level 128; 128 of 256 pixels observed (white)"]
 
 
 def test_a_tinyvideos_strip_to_complete_is_read_as_a_folder_reads_it(tmp_path):
@@ -1509,6 +1546,22 @@ def test_context_rows_outside_their_ranges_are_told_the_units_of_a_video_row():
     assert pos.tolist() == [[-1, -1, -1]] and val.tolist() == [[0.5, 0.5, 0.5]]
 
 
+def test_the_units_of_a_video_row_say_frame_step_and_leave_out_the_ends_of_a_one_point_axis():
+    """A model of clips frame_step 2 apart was told "frame i of the 17" alone, which a user reads as the video's
+    frames; a grid of one frame or pixel read "frame i of the 1 at t = 0 (frame 0 at -1, frame 0 at 1)", ends that are
+    not there. t is said to count the clip's frames, every 2nd of the video's, and a one-point axis lies at 0 alone."""
+    spec = VideoDataModule(num_frames=17, frame_step=2, size=64, bins="uniform", num_bins=8).spec
+    told = ("frame i of the 17 at t = 2i/16 - 1 (frame 0 at -1, frame 16 at 1; t counts the clip's frames, every 2nd "
+            "frame of the video), pixel row and column i of the 64")
+    with pytest.raises(ValueError, match=re.escape(told)):
+        VideoDomain().context_from_rows(torch.tensor([[0.0, 5, 10, 0.5, 0.5, 0.5]]), spec, "rows.json")  # [K, 6]
+    assert row_units((1, 1, 1)) == ("a video row is [t, y, x, r, g, b]: the one frame at t = 0, the one pixel row and "
+                                    "column at y, x = 0, and r, g, b in [0, 1] (a 0-255 level divided by 255)")
+    assert row_units((5, 1, 8)).startswith("a video row is [t, y, x, r, g, b]: frame i of the 5 at t = 2i/4 - 1 "
+                                           "(frame 0 at -1, frame 4 at 1), the one pixel row at y = 0 and column i of "
+                                           "the 8 at x = 2i/7 - 1, and r, g, b")
+
+
 def test_clips_longer_than_every_video_are_refused_saying_how_many_frames_fit(tmp_path):
     """An .npz of 12-frame videos (or a folder of 10-frame videos) read as 20-frame clips was refused with what was
     too short alone ("its 12-frame videos are too short for clips of 20 frames with frame_step 1", "no clips of 20
@@ -1548,3 +1601,15 @@ def test_a_video_to_complete_that_cannot_be_decoded_says_what_to_give(tmp_path):
                 f"cannot decode video {tmp_path / name}: {cause}; give another video file, or this one copied or "
                 "exported again whole")):
             load_user_video(tmp_path / name, num_frames=8, size=16)
+
+
+def test_a_video_to_complete_of_sound_alone_is_not_told_to_be_copied_again(tmp_path):
+    """Every video that could not be decoded was told "give another video file, or this one copied or exported again
+    whole", an mp4 of sound alone too, which no copy of it mends: that remedy is for a file empty, cut short or
+    damaged alone."""
+    sound = tmp_path / "sound.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=0.5",
+                    "-c:a", "aac", str(sound)], check=True)
+    with pytest.raises(VideoDecodeError, match=re.escape(
+            f"cannot decode video {sound}: it holds no video stream, only audio; give another video file") + "$"):
+        load_user_video(sound, num_frames=8, size=16)
