@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -29,8 +30,8 @@ from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
-from .mesh import (CONVERSION_VERSION, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, library_versions, read_voxels,
-                   sdf_cache, solid_voxels, voxels_to_sdf)
+from .mesh import (CONVERSION_VERSION, GRID_SUFFIXES, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, grid_files,
+                   library_versions, read_voxels, sdf_cache, solid_voxels, voxels_to_sdf)
 from .procedural import GENERATOR_VERSION, MARGIN, chair_sdf_grid, grid_margin, make_chair
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
@@ -326,7 +327,7 @@ class SDFDataModule(SignalDataModule):
         )
         self._mesh_paths: list[str] | None = None  # the mesh files under root, as _load_meshes found them
         self._voxel_paths: list[str] | None = None  # a folder's voxel files under root, as _load_voxels found them
-        self._walked: dict[str, dict[str, list[Path]]] = {}  # a folder's files of each kind (_folder_files)
+        self._walked: dict[str, dict[str, list[Path]]] = {}  # a folder's files of each kind, relative (_folder_files)
         self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool), or "train", "test" (and "val") folders
         self._voxel_stacks: dict[str, tuple[Path, int]] | None = None  # as _mesh_files: (stacked grid file, count)
         self.num_failed = 0  # meshes or voxel grids skipped while building
@@ -600,29 +601,36 @@ class SDFDataModule(SignalDataModule):
     def _load_voxels(self, root: Path) -> dict[str, tuple[Path, int]]:
         """The stacked grid file of each pool of voxel grids and how many it holds, built into the cache once."""
         if self._voxel_stacks is None:
-            if root.is_dir():  # ModelNet's and ShapeNet's voxelisations: a .binvox file a shape, maybe in split folders
-                files = self._folder_files(root)["voxels"]
-                if not files:
-                    said = (f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of "
-                            "occupancy grids [N, R, R, R] or from the .binvox files below a folder")
-                    if arrays := self._folder_files(root)["arrays"]:  # the shared ModelNet voxels' folder
-                        option = f"--data.init_args.{'voxel_root' if self.mixture else 'root'}"
-                        named = ", ".join(str(f.relative_to(root)) for f in arrays[:3]) + ", ..." * (len(arrays) > 3)
-                        give = (f"give {option}={arrays[0]}" if len(arrays) == 1 else
-                                f"give one as {option}=<its path>")
-                        raise ValueError(f"{said}; it holds no .binvox file but {counted(len(arrays), 'file')} of "
-                                         f"voxel grids, {named}: {give}")
-                    raise ValueError(f"{said}, and it holds none; a folder of meshes (ModelNet's .off files) is "
-                                     "dataset: meshes (a mixture's mesh_root), with mesh_up_axis: 2 for z-up models "
-                                     "such as ModelNet's")
-                self._voxel_paths = [str(f.relative_to(root)) for f in files]  # every file found, readable or not
-                self._say_other_kind(root, "voxels", len(files))
-                groups = split_folders(files, root) or {"all": files}
-                self._voxel_stacks = {name: self._voxel_stack(group[: self.max_shapes], root, name)
-                                      for name, group in groups.items()}
-            else:
-                self._voxel_stacks = {"all": self._voxel_stack([root], root, "all")}
+            with self._walks_forgotten_on_refusal():
+                self._voxel_stacks = self._voxel_pools(root)
         return self._voxel_stacks
+
+    def _voxel_pools(self, root: Path) -> dict[str, tuple[Path, int]]:
+        """The pools :meth:`_load_voxels` keeps, built (a refusal leaves none kept)."""
+        if not root.is_dir():
+            return {"all": self._voxel_stack([root], root, "all")}
+        # ModelNet's and ShapeNet's voxelisations: a .binvox file a shape, maybe in split folders
+        files = self._folder_files(root)["voxels"]
+        if not files:
+            said = (f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of occupancy grids "
+                    "[N, R, R, R] or from the .binvox files below a folder")
+            if arrays := grid_files(root):  # the shared ModelNet voxels' folder
+                option = f"--data.init_args.{'voxel_root' if self.mixture else 'root'}"
+                kinds = {}  # extension -> files
+                for f in arrays:
+                    kinds.setdefault(next(s for s in GRID_SUFFIXES if f.name.lower().endswith(s)), []).append(f)
+                held = ", ".join(counted(len(kinds[s]), f"{s} file") for s in GRID_SUFFIXES if s in kinds)
+                if len(arrays) == 1:
+                    raise ValueError(f"{said}; it holds no .binvox file but {held}: give {option}={arrays[0]}")
+                named = ", ".join(str(f.relative_to(root)) for f in arrays[:3]) + ", ..." * (len(arrays) > 3)
+                raise ValueError(f"{said}; it holds no .binvox file but {held} ({named}): give one as "
+                                 f"{option}=<its path>")
+            raise ValueError(f"{said}, and it holds none; a folder of meshes (ModelNet's .off files) is dataset: "
+                             "meshes (a mixture's mesh_root), with mesh_up_axis: 2 for z-up models such as ModelNet's")
+        self._voxel_paths = [str(f.relative_to(root)) for f in files]  # every file found, readable or not
+        self._say_other_kind(root, "voxels", len(files))
+        groups = split_folders(files, root) or {"all": files}
+        return {name: self._voxel_stack(group[: self.max_shapes], root, name) for name, group in groups.items()}
 
     def _voxel_stack(self, files: list[Path], root: Path, name: str) -> tuple[Path, int]:
         """The grids of voxel files (one file of N grids, or .binvox files of one grid each) as SDFs in one stacked
@@ -719,35 +727,50 @@ class SDFDataModule(SignalDataModule):
     def _load_meshes(self, root: Path) -> dict[str, list[Path]]:
         """The cached SDF grid files of each pool of meshes, the meshes converted into the cache once."""
         if self._mesh_files is None:
-            # ShapeNet nests one model a folder (v1 <synset>/<id>/model.obj, v2 <id>/models/model_normalized.obj)
-            paths = self._folder_files(root)["meshes"]
-            if not paths:
-                raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
-            self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
-            self._say_other_kind(root, "meshes", len(paths))
-            groups = split_folders(paths, root) or {"all": paths}
-            cache = SDFCache(self.cache_dir / "meshes", margin=self.margin, truncation=self.truncation,
-                             shell_voxels=self.shell_voxels, up_axis=self.mesh_up_axis)
-            self._mesh_files = {}
-            for name, group in groups.items():
-                self._mesh_files[name] = cache.build_files(group[: self.max_shapes], self.resolution,
-                                                           workers=cores())
-                self.num_failed += len(cache.failures)
+            with self._walks_forgotten_on_refusal():
+                self._mesh_files = self._mesh_pools(root)
         return self._mesh_files
 
+    def _mesh_pools(self, root: Path) -> dict[str, list[Path]]:
+        """The pools :meth:`_load_meshes` keeps, converted (a refusal leaves none kept)."""
+        # ShapeNet nests one model a folder (v1 <synset>/<id>/model.obj, v2 <id>/models/model_normalized.obj)
+        paths = self._folder_files(root)["meshes"]
+        if not paths:
+            raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
+        self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
+        self._say_other_kind(root, "meshes", len(paths))
+        groups = split_folders(paths, root) or {"all": paths}
+        cache = SDFCache(self.cache_dir / "meshes", margin=self.margin, truncation=self.truncation,
+                         shell_voxels=self.shell_voxels, up_axis=self.mesh_up_axis)
+        pools = {}
+        for name, group in groups.items():
+            pools[name] = cache.build_files(group[: self.max_shapes], self.resolution, workers=cores())
+            self.num_failed += len(cache.failures)
+        return pools
+
+    @contextmanager
+    def _walks_forgotten_on_refusal(self) -> Iterator[None]:
+        """A load that stops (a folder of no file of its kind, files beside its split folders) forgets the folders'
+        walks (:meth:`_folder_files`): the same module's next try, once the folder is filled or fixed, walks it
+        again rather than being refused by the files it held before."""
+        try:
+            yield
+        except BaseException:
+            self._walked.clear()
+            raise
+
     def _folder_files(self, root: Path) -> dict[str, list[Path]]:
-        """The mesh files, the .binvox voxel files and the .npy or .npy.gz files (of voxel grids, "arrays": a voxel
-        folder holding none but these names them) below a folder ("meshes", "voxels"), found in one walk of it
+        """The mesh files and the .binvox voxel files below a folder ("meshes", "voxels"), found in one walk of it
         and kept: a folder of both kinds (ShapeNetCore v2's) was walked again to count the kind not read, and once
-        for each kind a mixture reads from it."""
+        for each kind a mixture reads from it. Kept relative to the folder and given under the caller's ``root``, so
+        one folder spelled two ways (a relative mesh_root and an absolute voxel_root, a link and its target) lists
+        the same files under each spelling."""
         key = os.path.realpath(root)
         if key not in self._walked:
-            files = data_files(root, MESH_SUFFIXES + (".binvox", ".npy", ".gz"))
-            kinds = {p: p.suffix.lower() for p in files}
-            self._walked[key] = {"meshes": [p for p in files if kinds[p] in MESH_SUFFIXES],
-                                 "voxels": solid_voxels([p for p in files if kinds[p] == ".binvox"]),
-                                 "arrays": [p for p in files if p.name.lower().endswith((".npy", ".npy.gz"))]}
-        return self._walked[key]
+            files = [p.relative_to(root) for p in data_files(root, MESH_SUFFIXES + (".binvox",))]
+            self._walked[key] = {"meshes": [p for p in files if p.suffix.lower() in MESH_SUFFIXES],
+                                 "voxels": solid_voxels([p for p in files if p.suffix.lower() == ".binvox"])}
+        return {kind: [root / rel for rel in rels] for kind, rels in self._walked[key].items()}
 
     def _say_other_kind(self, root: Path, kind: str, found: int) -> None:
         """A folder read as ``kind`` ("meshes" or "voxels") that holds files of the other kind too (ShapeNetCore v2

@@ -579,18 +579,22 @@ def binvox_frame(path: str | Path, up_axis: int = 2, margin: float | None = MARG
     return centre, 2 * d / (side * (d - 1)) * voxel_scale(d, margin)
 
 
-def voxel_files(root: str | Path) -> list[Path]:
-    """The .binvox files below a folder, one shape each, sorted (hidden files left out). Where ShapeNetCore v2 puts
-    ``model_normalized.solid.binvox`` beside ``model_normalized.surface.binvox``, the solid one is read: a surface
-    shell has no inside."""
-    return solid_voxels(data_files(root, (".binvox",)))
-
-
 def solid_voxels(files: Sequence[Path]) -> list[Path]:
-    """The .binvox files of ``files`` that :func:`voxel_files` reads: a surface one beside its solid one is not."""
+    """The .binvox files of ``files`` read as shapes, one each: where ShapeNetCore v2 puts
+    ``model_normalized.solid.binvox`` beside ``model_normalized.surface.binvox``, the solid one (a surface shell has
+    no inside)."""
     solid = {str(p)[: -len(BINVOX_SOLID)] for p in files if p.name.lower().endswith(BINVOX_SOLID)}
     return [p for p in files if not (p.name.lower().endswith(BINVOX_SURFACE)
                                      and str(p)[: -len(BINVOX_SURFACE)] in solid)]
+
+
+GRID_SUFFIXES = tuple(s for s in VOXEL_SUFFIXES if s != ".binvox")  # files of N voxel grids [N, R, R, R]
+
+
+def grid_files(root: str | Path) -> list[Path]:
+    """The .npy, .npy.gz and .npz files below a folder, sorted (hidden files left out): what a folder of no .binvox
+    file may hold instead, each a voxel root of its own."""
+    return [p for p in data_files(root, (".npy", ".gz", ".npz")) if p.name.lower().endswith(GRID_SUFFIXES)]
 
 
 VOXEL_NAMES = ("voxels", "occupancy", "data")  # the names an .npz of voxel grids may give its array, in order

@@ -326,37 +326,40 @@ class BinnedGaussian(nn.Module):
         return (F.softmax(logits, dim=-1).unsqueeze(-1) * means).sum(-2)  # [N, V]
 
     def by_rows(self, read: Callable[..., torch.Tensor], params: torch.Tensor,
-                per_row: torch.Tensor | None = None) -> torch.Tensor:
-        """``read`` (rows of params [n, NP], and of ``per_row`` [..., k] where given -> [n, V]) over params [..., NP]
-        -> [..., V], BOX_CHUNK [rows, NB, V] elements at a time: the mean's and the CDF's [N, NB] temporaries over a
-        whole 3D grid at once took 2.4 and 4.2 kB a point at 150 bins, more than the parameters (1.8 kB), and a
+                *per_row: torch.Tensor) -> torch.Tensor:
+        """``read`` (rows of params [n, NP], and of each ``per_row`` [..., k] at their queries -> [n, K]) over params
+        [..., NP] -> [..., K], BOX_CHUNK [rows, NB, V] elements at a time: the mean's and the CDF's [N, NB] temporaries
+        over a whole 3D grid at once took 2.4 and 4.2 kB a point at 150 bins, more than the parameters (1.8 kB), and a
         175^3 SDF prediction that the memory check let through took 33 GiB. One block reads what the whole did."""
         self.check_params(params)
         lead = params.shape[:-1]
         flat = params.reshape(-1, params.shape[-1])  # [N, NP]
+        extra = [t.reshape(flat.shape[0], -1) for t in per_row]  # [N, k] each
         rows = max(1, self.BOX_CHUNK // (self.num_bins * self.val_dims))
         if flat.shape[0] <= rows:
-            out = read(flat) if per_row is None else read(flat, per_row.reshape(flat.shape[0], -1))  # [N, V]
+            out = read(flat, *extra)  # [N, K]
             return out.view(*lead, out.shape[-1])
-        if per_row is not None:
-            per_row = per_row.reshape(flat.shape[0], -1)  # [N, k]
-        parts = [read(flat[i : i + rows]) if per_row is None else read(flat[i : i + rows], per_row[i : i + rows])
-                 for i in range(0, flat.shape[0], rows)]  # [n, V] each
-        out = torch.cat(parts)  # [N, V]
-        return out.view(*lead, out.shape[-1])  # [..., V]
+        parts = [read(flat[i : i + rows], *(t[i : i + rows] for t in extra))
+                 for i in range(0, flat.shape[0], rows)]  # [n, K] each
+        out = torch.cat(parts)  # [N, K]
+        return out.view(*lead, out.shape[-1])  # [..., K]
 
     def cdf(self, params: torch.Tensor, threshold: float | torch.Tensor) -> torch.Tensor:
         """P(v_d < threshold | S) per value dimension, the marginal CDF of the mixture (each component is an
         isotropic Gaussian, so dimension d's marginal is sum_b q_b Phi((t - mean_bd) / sigma_b)).
         params [..., NP], threshold a float or [..., V] -> [..., V]; e.g. P(SDF < 0 | S) with threshold 0.
         Read BOX_CHUNK [rows, NB, V] elements at a time (:meth:`by_rows`)."""
-        t = torch.as_tensor(threshold, dtype=torch.float32, device=params.device)
+        # a number (or list) held in float64, exactly, and read in the dtype of the bins' means (_cdf), as a tensor is
+        t = torch.as_tensor(threshold, device=params.device,
+                            dtype=None if isinstance(threshold, torch.Tensor) else torch.float64)
         if t.dim() > 0 and t.shape[-1] not in (1, self.val_dims):  # [B] broadcast against V = 1 gave [..., B]
             raise ValueError(f"threshold must be a number or [..., V] with V = {self.val_dims} (one per value "
                              f"dimension); got {list(t.shape)}")
         if t.dim() == 0:
             return self.by_rows(lambda rows: self._cdf(rows, t), params)
-        return self.by_rows(self._cdf, params, torch.broadcast_to(t, (*params.shape[:-1], t.shape[-1])))
+        # either side's leading axes may be the larger: T thresholds [T, 1, Q, 1] at the queries of [B, Q, NP]
+        lead = torch.broadcast_shapes(params.shape[:-1], t.shape[:-1])
+        return self.by_rows(self._cdf, params.expand(*lead, params.shape[-1]), t.expand(*lead, t.shape[-1]))
 
     def _cdf(self, params: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """cdf of rows: params [N, NP], threshold t a number or [N, 1 or V] -> [N, V]."""
@@ -368,7 +371,7 @@ class BinnedGaussian(nn.Module):
         z = (t - means) / sigma.unsqueeze(-1)  # [N, NB, V]
         return (q * 0.5 * torch.erfc(-z / math.sqrt(2))).sum(-2).clamp(0.0, 1.0)  # [N, V]
 
-    # by_rows (the mean, cdf) and log_prob_box work through the queries in chunks of at most this many
+    # by_rows (the mean, variance, cdf and log_prob_box) works through the queries in chunks of at most this many
     # [rows, NB, V] elements (a few temporaries each): 256 RGB bins at every pixel of a batch of images, or 150
     # SDF bins at every point of a 3D grid, would otherwise take gigabytes
     BOX_CHUNK = 1 << 22
@@ -380,12 +383,9 @@ class BinnedGaussian(nn.Module):
         narrower than its sigma keeps its digits (Phi(b) - Phi(a) of two values near 1 would cancel); on the CPU for
         a device without float64 (:func:`float64_device`), where the result stays."""
         lead, where = params.shape[:-1], float64_device(params.device)
-        low, high = (t.to(where).expand(*lead, self.val_dims).reshape(-1, self.val_dims) for t in (low, high))  # [N, V]
-        flat = params.reshape(-1, params.shape[-1])  # [N, NP]
-        rows = max(1, self.BOX_CHUNK // (self.num_bins * self.val_dims))
-        parts = [self._log_prob_box(flat[i : i + rows], low[i : i + rows], high[i : i + rows])
-                 for i in range(0, flat.shape[0], rows)]  # [n] each
-        return (torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64, device=where)).view(lead)  # [...]
+        low, high = (t.to(where).expand(*lead, self.val_dims) for t in (low, high))  # [..., V]
+        box = self.by_rows(lambda rows, lo, hi: self._log_prob_box(rows, lo, hi).unsqueeze(-1), params, low, high)
+        return box[..., 0]  # [...]
 
     def _log_prob_box(self, params: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         """log_prob_box of rows: params [N, NP] on their device, low and high [N, V] where float64 runs -> [N] there.
@@ -407,11 +407,16 @@ class BinnedGaussian(nn.Module):
             return torch.logsumexp(log_q + log_cell.sum(-1), dim=-1)  # [N]
 
     def variance(self, params: torch.Tensor) -> torch.Tensor:
-        """Total variance per value dimension of the mixture: [..., NP] -> [..., V]."""
+        """Total variance per value dimension of the mixture: [..., NP] -> [..., V], read BOX_CHUNK [rows, NB, V]
+        elements at a time (:meth:`by_rows`)."""
+        return self.by_rows(self._variance, params)
+
+    def _variance(self, params: torch.Tensor) -> torch.Tensor:
+        """variance of rows: params [N, NP] -> [N, V]."""
         logits, means, sigma = self.split(params)
-        q = F.softmax(logits, dim=-1).unsqueeze(-1)  # [..., NB, 1]
-        m = (q * means).sum(-2, keepdim=True)  # [..., 1, V]
-        return (q * ((means - m) ** 2 + sigma.unsqueeze(-1) ** 2)).sum(-2)  # [..., V]
+        q = F.softmax(logits, dim=-1).unsqueeze(-1)  # [N, NB, 1]
+        m = (q * means).sum(-2, keepdim=True)  # [N, 1, V]
+        return (q * ((means - m) ** 2 + sigma.unsqueeze(-1) ** 2)).sum(-2)  # [N, V]
 
     def sample(self, params: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
                uniform: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:

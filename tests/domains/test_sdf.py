@@ -673,9 +673,95 @@ def test_a_folder_holding_a_file_of_voxel_grids_names_the_file_to_give(tmp_path)
     for option, dm in cases.items():
         with pytest.raises(ValueError) as err:
             dm.setup("fit")
-        assert str(err.value).endswith(f"it holds no .binvox file but 1 file of voxel grids, chairs.npy.gz: give "
+        assert str(err.value).endswith(f"it holds no .binvox file but 1 .npy.gz file: give "
                                        f"--data.init_args.{option}={folder / 'chairs.npy.gz'}"), str(err.value)
         assert "\n" not in str(err.value)
+
+
+def test_a_folder_of_voxel_grid_files_names_them_by_kind_npz_too(tmp_path):
+    """The line that names a voxel folder's grid files said ".npy, .npy.gz or .npz" but looked for no .npz, and called
+    every .npy (a run's results, say) "a file of voxel grids" unread: it counts them by extension, .npz files too."""
+    folder = tmp_path / "grids"
+    folder.mkdir()
+    np.savez(folder / "chairs.npz", voxels=_voxel_stack(3))
+    kw = dict(dataset="voxels", root=str(folder), resolution=8, cache_dir=str(tmp_path / "c"))
+    with pytest.raises(ValueError) as err:
+        SDFDataModule(**kw).setup("fit")
+    assert str(err.value).endswith(f"it holds no .binvox file but 1 .npz file: give "
+                                   f"--data.init_args.root={folder / 'chairs.npz'}"), str(err.value)
+    np.save(folder / "a.npy", _voxel_stack(3))
+    np.save(folder / "b.npy", _voxel_stack(3))
+    with pytest.raises(ValueError) as err:
+        SDFDataModule(**kw).setup("fit")
+    assert str(err.value).endswith("it holds no .binvox file but 2 .npy files, 1 .npz file (a.npy, b.npy, "
+                                   "chairs.npz): give one as --data.init_args.root=<its path>"), str(err.value)
+
+
+def _both_kinds(folder: Path, binvox: bool = True, meshes: bool = True) -> None:
+    """Three shapes in folder/m<i>/: a mesh (model.obj) and a .binvox grid (model.binvox) each."""
+    for i in range(3):
+        (folder / f"m{i}").mkdir(parents=True, exist_ok=True)
+        if meshes:
+            trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(folder / f"m{i}" / "model.obj")
+        if binvox:
+            write_binvox(folder / f"m{i}" / "model.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5),
+                                                                         (0.5, 0.5, 0.3)))
+
+
+def test_a_refused_shape_folder_is_read_again_once_filled(tmp_path):
+    """The walk of a folder was kept after a load refused it ("no mesh files", "holds none"): the same module (a
+    notebook's) refused the folder again once it was filled, where it walked it again before."""
+    kw = dict(resolution=12, splits=(1, 1, 1))
+    modules = {"meshes": lambda root: SDFDataModule(dataset="meshes", root=str(root), **kw),
+               "voxels": lambda root: SDFDataModule(dataset="voxels", root=str(root), **kw),
+               "mixture": lambda root: SDFDataModule(dataset="mixture", mixture={"meshes": 1, "voxels": 1},
+                                                     mesh_root=str(root), voxel_root=str(root), **kw)}
+    for name, make in modules.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        if name == "mixture":  # its meshes load, then its voxels refuse the same folder
+            _both_kinds(folder, binvox=False)
+        dm = make(folder)
+        dm.cache_dir = tmp_path / "c"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises((FileNotFoundError, ValueError)):
+                dm.setup("fit")
+            _both_kinds(folder, meshes=name != "mixture")
+            dm.setup("fit")
+        assert len(dm.dataset("train")) > 0, name
+
+
+def test_a_mixture_reads_one_folder_spelled_two_ways(tmp_path, monkeypatch):
+    """A mixture whose mesh_root and voxel_root are one folder spelled two ways (relative and absolute, a link and its
+    target) stopped in a raw ValueError of relative_to: the walk kept the first spelling's paths."""
+    folder = tmp_path / "both"
+    _both_kinds(folder)
+    os.symlink(folder, tmp_path / "link")
+    monkeypatch.chdir(tmp_path)
+    for mesh_root, voxel_root in (("both", str(folder)), (str(tmp_path / "link"), str(folder))):
+        dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "voxels": 1}, mesh_root=mesh_root,
+                           voxel_root=voxel_root, resolution=12, splits=(1, 1, 1), cache_dir=str(tmp_path / "c"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dm.setup("fit")
+        assert len(dm.dataset("train")) > 0
+        assert dm._mesh_paths == [f"m{i}/model.obj" for i in range(3)]
+
+
+def test_a_shape_folder_warns_of_no_missing_link_of_a_kind_it_does_not_read(tmp_path):
+    """The one walk of a shape folder looked for .npy files too, so a link to a missing .npy (a moved run's results)
+    in a folder of meshes warned, a file of no kind the folder is read for."""
+    folder = tmp_path / "meshes"
+    _both_kinds(folder, binvox=False)
+    os.symlink(tmp_path / "gone.npy", folder / "old_results.npy")
+    os.symlink(tmp_path / "gone.npy.gz", folder / "old_results.npy.gz")
+    dm = SDFDataModule(dataset="meshes", root=str(folder), resolution=12, splits=(1, 1, 1),
+                       cache_dir=str(tmp_path / "c"))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        dm.setup("fit")
+    assert not [w for w in said if "missing file" in str(w.message)], [str(w.message) for w in said]
 
 
 def test_a_voxel_dataset_keeps_the_meshes_margin_and_frame(tmp_path):

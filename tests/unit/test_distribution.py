@@ -209,6 +209,65 @@ def test_the_mean_and_cdf_read_a_block_of_queries_at_a_time(monkeypatch):
                           "grid points")
 
 
+def _whole_cdf(dist, params, threshold):
+    """cdf as it read every query at once (the reference its blocks must give bit for bit)."""
+    logits, means, sigma = dist.split(params)  # [..., NB], [..., NB, V], [..., NB]
+    q = F.softmax(logits.float(), dim=-1).unsqueeze(-1)  # [..., NB, 1]
+    t = torch.as_tensor(threshold, dtype=means.dtype, device=means.device)
+    if t.dim() > 0:
+        t = t.unsqueeze(-2)  # [..., 1, V]
+    z = (t - means) / sigma.unsqueeze(-1)  # [..., NB, V]
+    return (q * 0.5 * torch.erfc(-z / math.sqrt(2))).sum(-2).clamp(0.0, 1.0)  # [..., V]
+
+
+@pytest.mark.parametrize("chunk", [None, 4 * 3 * 2])
+def test_cdf_broadcasts_parameters_against_a_threshold_of_more_queries(monkeypatch, chunk):
+    """A threshold with more or larger leading axes than the parameters (T thresholds [T, 1, Q, 1] at the queries of
+    [B, Q, NP], or B thresholds under one set [1, Q, NP] or [Q, NP]) was broadcast against them; read a block of
+    queries at a time, cdf stopped in an expand. Every answer is the whole-input formula's, bit for bit."""
+    if chunk:
+        monkeypatch.setattr(BinnedGaussian, "BOX_CHUNK", chunk)  # four queries at a time
+    dist = BinnedGaussian.from_spec(_spec(3, 1))
+    torch.manual_seed(9)
+    params = torch.randn(2, 5, dist.num_params)  # [B, Q, NP]
+    cases = [(params[:1], torch.rand(2, 5, 1)), (params[0], torch.rand(2, 5, 1)), (params, torch.rand(4, 1, 5, 1)),
+             (params, torch.rand(5, 1)), (params, 0.3), (params, torch.tensor([0.3]))]
+    for p, t in cases:
+        assert torch.equal(dist.cdf(p, t), _whole_cdf(dist, p, t)), (list(p.shape), list(torch.as_tensor(t).shape))
+
+
+def test_cdf_of_float64_parameters_keeps_a_float64_threshold():
+    """A threshold given as a number was made in float32 and then cast: with float64 parameters P(v < 0.1) moved by
+    3e-9. It is read in the bins' dtype, as the whole-input formula read it (half parameters: float32)."""
+    dist = BinnedGaussian.from_spec(_spec(5, 1))
+    torch.manual_seed(11)
+    params = torch.randn(2, 3, dist.num_params)  # [B, Q, NP]
+    for p, t in ((params.double(), 0.1), (params.double(), [0.1]), (params.double(), torch.tensor([0.1]).double()),
+                 (params.half(), 0.1), (params, 0.1)):
+        expected = _whole_cdf(dist, p, t)
+        got = dist.cdf(p, t)
+        assert got.dtype == expected.dtype and torch.equal(got, expected), (p.dtype, t)
+
+
+def test_the_variance_reads_a_block_of_queries_at_a_time(monkeypatch):
+    """The variance made its [N, NB, V] temporaries over the whole input at once, as the mean and the CDF did: it reads
+    BOX_CHUNK elements at a time too, with the values it had."""
+    dist = BinnedGaussian.from_spec(_spec(3, 2, ((0.1, 0.2), (0.9, 0.8), (0.5, 0.5))))
+    torch.manual_seed(10)
+    params = torch.randn(2, 7, dist.num_params)  # [B, N, NP]
+    logits, means, sigma = dist.split(params)  # the whole-input formula
+    q = F.softmax(logits, dim=-1).unsqueeze(-1)  # [B, N, NB, 1]
+    m = (q * means).sum(-2, keepdim=True)  # [B, N, 1, V]
+    whole = (q * ((means - m) ** 2 + sigma.unsqueeze(-1) ** 2)).sum(-2)  # [B, N, V]
+    assert torch.equal(dist.variance(params), whole)
+    read, softmax = [], F.softmax
+    monkeypatch.setattr(F, "softmax", lambda x, *a, **k: read.append(x.numel()) or softmax(x, *a, **k))
+    monkeypatch.setattr(BinnedGaussian, "BOX_CHUNK", 4 * 3 * 2)  # four queries at a time, the last two
+    assert torch.equal(dist.variance(params), whole)
+    assert read and max(read) <= 4 * 3, read
+    assert dist.variance(params[:, :0]).shape == (2, 0, 2)
+
+
 @pytest.mark.parametrize("kind", ["plain", "anchored", "framed"])
 def test_components_of_chosen_bins_equal_the_full_split(kind):
     """Sampling computes the drawn bin's mean and sigma only; they must be the full split's, anchor and frame included."""
