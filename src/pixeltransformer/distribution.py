@@ -330,7 +330,8 @@ class BinnedGaussian(nn.Module):
         """``read`` (rows of params [n, NP], and of each ``per_row`` [..., k] at their queries -> [n, K]) over params
         [..., NP] -> [..., K], BOX_CHUNK [rows, NB, V] elements at a time: the mean's and the CDF's [N, NB] temporaries
         over a whole 3D grid at once took 2.4 and 4.2 kB a point at 150 bins, more than the parameters (1.8 kB), and a
-        175^3 SDF prediction that the memory check let through took 33 GiB. One block reads what the whole did."""
+        175^3 SDF prediction that the memory check let through took 33 GiB. One block reads what the whole did, to
+        the last float32 place where the anchor's matrix product is one (its rounding depends on the rows it gets)."""
         self.check_params(params)
         lead = params.shape[:-1]
         flat = params.reshape(-1, params.shape[-1])  # [N, NP]
