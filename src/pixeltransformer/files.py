@@ -52,8 +52,13 @@ def env_folder(name: str) -> Path | None:
     return Path(os.path.abspath(Path(value).expanduser())) if value else None
 
 
-# how to keep what a cache folder that cannot be written did not keep
-CACHE_HINT = "set $PIXELTRANSFORMER_CACHE (or the data's cache_dir) to a folder this user can write"
+def cache_hint(cache_dir: str = "the data's cache_dir") -> str:
+    """How to keep what a cache folder that cannot be written did not keep; ``cache_dir``: the option that names the
+    folder besides the environment variable (an evaluation's is not the data's)."""
+    return f"set $PIXELTRANSFORMER_CACHE (or {cache_dir}) to a folder this user can write"
+
+
+CACHE_HINT = cache_hint()
 
 
 def not_cached(what: str, folder: str | Path, err: OSError, again: str, hint: str = CACHE_HINT) -> str:
