@@ -1241,8 +1241,8 @@ class PixelTransformerCLI(LightningCLI):
         step, steps = self.trainer.global_step, self.trainer.max_steps
         nothing = ""
         if step >= steps:
-            nothing = (f"; it trained nothing: the run is at step {step}, past the fast_dev_run's {steps} step"
-                       f"{'s' if steps != 1 else ''} (try the options on a new run: leave out --resume)")
+            nothing = (f"; it trained nothing: the run is at step {step}, past the fast_dev_run's "
+                       f"{counted(steps, 'step')} (try the options on a new run: leave out --resume)")
         print(f"[run] fit: {self._shown} unchanged: a fast_dev_run writes nothing into a run folder{nothing}",
               flush=True)
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import in_number
+
 CACHE_ENV = "PIXELTRANSFORMER_CACHE"
 
 
@@ -287,7 +289,7 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
         for path in others:
             counts[path.suffix.lower()] = counts.get(path.suffix.lower(), 0) + 1
         kinds = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items()))
-        warnings.warn(f"{root}: left out {kinds} file{'s' * (len(others) != 1)} (first: "
+        warnings.warn(f"{root}: left out {kinds} {in_number(len(others), 'file')} (first: "
                       f"{min(others).relative_to(root)}): only {'/'.join(suffixes)} files are read; convert them to "
                       "one of those", stacklevel=2)
     return sorted(found)
