@@ -306,14 +306,8 @@ def derived_run_name(name: str | None, group: str | None) -> bool:
         return True
     if group is None:
         return False
-    # each format with a stand-in for what varies, and what that may be
-    formats = ((group,), (resume_run_name(group, "\0"), r"\d+"),
-               (evaluation_run_name(group, "\0", "\0"), r"[^/]+", "test|validate"))
-    for made, *fields in formats:
-        fixed = [re.escape(part) for part in made.split("\0")]
-        if re.fullmatch(fixed[0] + "".join(f"({field}){part}" for field, part in zip(fields, fixed[1:])), name):
-            return True
-    return False
+    # the group, then nothing (a fit's), " (resume K)" (a resume's) or "/FOLDER (test|validate)" (an evaluation's)
+    return re.fullmatch(rf"{re.escape(group)}( \(resume \d+\)|/[^/]+ \((test|validate)\))?", name) is not None
 
 
 def wandb_offline() -> bool:
