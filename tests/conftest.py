@@ -98,15 +98,16 @@ def two_functions() -> torch.Tensor:
 
 @pytest.fixture
 def under_trainer():
-    """Attach a stand-in Trainer (one process, running a fit, on `device`) to a DataModule: its loaders then send
-    batches as a fit's loaders do, in the dtype the dataset stores (without a running Trainer they make the float32
-    signal)."""
+    """Attach a stand-in Trainer (running a fit, on `device`; process `global_rank` of `world_size`) to a DataModule:
+    its loaders then send batches as a fit's loaders do, in the dtype the dataset stores (without a running Trainer
+    they make the float32 signal), and each process its share of the train split."""
     from types import SimpleNamespace
 
     from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 
-    def attach(dm, device: str = "cpu", status: TrainerStatus = TrainerStatus.RUNNING):
-        dm.trainer = SimpleNamespace(world_size=1, global_rank=0,
+    def attach(dm, device: str = "cpu", status: TrainerStatus = TrainerStatus.RUNNING, world_size: int = 1,
+               global_rank: int = 0):
+        dm.trainer = SimpleNamespace(world_size=world_size, global_rank=global_rank,
                                      state=SimpleNamespace(fn=TrainerFn.FITTING, status=status),
                                      strategy=SimpleNamespace(root_device=torch.device(device)))
         return dm

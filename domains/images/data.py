@@ -29,7 +29,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, pool_split_index,
                                          refuse_one_colour, same_split_index, split_folders, split_sizes_cause,
                                          splits_hint, splits_with_train_of)
-from pixeltransformer.errors import warn_rank_zero
+from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
 
@@ -414,7 +414,7 @@ class ImageDataModule(SignalDataModule):
         if n == 0:  # the sizes left no training picture: said so, not as "too few pixels" with num_bins at most 0
             raise ValueError(f"{type(self).__name__}: the train split is empty{self.empty_split_cause('train')}")
         if n * h * w < self.num_bins:  # k-means would say only "64 values cannot make 256 centres"
-            raise ValueError(f"images/{self.dataset_name}: the train split's {n} image{'s' * (n != 1)} of {h}x{w} "
+            raise ValueError(f"images/{self.dataset_name}: the train split's {counted(n, 'image')} of {h}x{w} "
                              f"hold {n * h * w} pixels, too few for {self.num_bins} k-means colour bins: set "
                              f"--data.init_args.num_bins to at most {n * h * w}, or give more training images")
         take = max(self.kmeans_pixels, self.num_bins)

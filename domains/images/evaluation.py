@@ -124,6 +124,11 @@ class ImageEvaluation(SweepEvaluation):
         self.vae: torch.nn.Module | None = None
 
     # ---- helper networks ------------------------------------------------------------------------------
+    def trains_classifier(self, dm: Any) -> bool:
+        """Whether this sweep would train (or load) a classifier of dm's pictures: one is asked for, none was set by
+        hand (e.g. in tests), and the pictures carry labels."""
+        return self.use_classifier and self.classifier is None and dm.num_classes is not None
+
     def check_picture_size(self, dm: Any) -> None:
         """Refuse pictures too small for a baseline this sweep would train, naming the switch that leaves it out,
         before any network is trained: the classifier needs 8x8 or more (only where the pictures carry labels), the
@@ -131,8 +136,7 @@ class ImageEvaluation(SweepEvaluation):
         size = getattr(dm, "image_size", None)
         if size is None or not hasattr(dm, "split_arrays"):
             return
-        trains = {"classifier": self.use_classifier and self.classifier is None and dm.num_classes is not None,
-                  "vae": self.use_vae and self.vae is None}  # a network set by hand is not trained here
+        trains = {"classifier": self.trains_classifier(dm), "vae": self.use_vae and self.vae is None}  # a network set by hand is not trained here
         for name, side in (("classifier", CLASSIFIER_SIDE), ("vae", LATENT_SIDE)):
             if trains[name] and size < side:
                 raise ValueError(f"ImageEvaluation: the {name} baseline needs pictures of {side}x{side} or more, these "
@@ -154,7 +158,7 @@ class ImageEvaluation(SweepEvaluation):
         # Lightning tests under inference mode; the helpers may need training here, and the VAE baseline
         # back-propagates into its latents, so they are built as ordinary tensors.
         self.classifier_left_out = None
-        if self.use_classifier and self.classifier is None and dm.num_classes is not None:
+        if self.trains_classifier(dm):
             self.classifier_left_out = too_few_to_judge(dm.build_split("train").labels, dm.num_classes)  # [N]
             if self.classifier_left_out and trainer.is_global_zero:
                 print(f"[pixeltransformer] ImageEvaluation: no classifier accuracy (acc_*): {self.classifier_left_out}",

@@ -23,7 +23,7 @@ import numpy as np
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.encoding import MAX_ABS_VALUE
-from pixeltransformer.errors import warn_rank_zero
+from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.files import file_digest
 
 CURVE_SUFFIXES = (".npy", ".npz", ".csv")
@@ -122,7 +122,7 @@ def read_curves(path: Path) -> Curves:
     if n < 1:
         raise ValueError(f"{path}: no curves (an array of shape {list(y.shape)})")
     if length < 2:
-        raise ValueError(f"{path}: curves of {length} point{'s' * (length != 1)}; a curve needs at least 2")
+        raise ValueError(f"{path}: curves of {counted(length, 'point')}; a curve needs at least 2")
     bad = ~np.isfinite(y)
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))

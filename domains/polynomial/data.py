@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, pool_split_index,
                                          same_split_index, splits_hint, splits_with_train_of)
 from pixeltransformer.encoding import MAX_ABS_VALUE
+from pixeltransformer.errors import counted
 from pixeltransformer.signal import SignalSpec
 
 from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, source_names
@@ -358,7 +359,7 @@ class PolynomialDataModule(SignalDataModule):
                     raise ValueError(f"{sources[pool]}: its x differs from that of {sources[first_pool].name}; the "
                                      "split files need the same grid")
             if "all" in curves and (n := curves["all"].y.shape[0]) < 3:
-                raise ValueError(f"{sources['all']}: {n} curve{'s' * (n != 1)}; a file is split into train, val and "
+                raise ValueError(f"{sources['all']}: {counted(n, 'curve')}; a file is split into train, val and "
                                  "test curves, so it needs at least 3")
             self._curves = curves
         return self._curves

@@ -42,11 +42,12 @@ def write_rows(path: Path, header: list[str], columns: list[np.ndarray], name: s
     """A CSV (``name`` in progress lines) of the columns (each [G]: x to 10 digits, a year or a timestamp, the rest
     to 6), CSV_ROWS rows at a time: 1e8 rows formatted at once were over 10 GB of strings, and minutes without a
     word; progress counts the blocks."""
+    formats = ["%.10g"] + ["%.6g"] * (len(columns) - 1)
     with open(path, "w") as f:
         f.write(",".join(header) + "\n")
         for s in loop_progress(range(0, len(columns[0]), CSV_ROWS), f"writing {name}", unit="block"):
             block = np.stack([c[s : s + CSV_ROWS] for c in columns], axis=1)  # [CSV_ROWS, C]
-            f.write("".join(",".join([f"{row[0]:.10g}", *(f"{v:.6g}" for v in row[1:])]) + "\n" for row in block))
+            np.savetxt(f, block, fmt=formats, delimiter=",")
 
 
 class PolynomialDomain(Domain):

@@ -33,7 +33,7 @@ from scipy import ndimage
 from skimage.measure import marching_cubes
 
 from pixeltransformer.arrays import read_npz
-from pixeltransformer.errors import first_line, warn_rank_zero
+from pixeltransformer.errors import counted, first_line, warn_rank_zero
 from pixeltransformer.files import (CACHE_HINT, CacheWriteError, FileDigests, atomic_write, check_cache_folder,
                                     data_files, package_versions, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
@@ -99,7 +99,7 @@ def _check_mesh(v: np.ndarray, f: np.ndarray, path: str | Path) -> tuple[np.ndar
     corners = v[f]  # [F, 3, 3]
     area = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=-1)  # [F]
     if area.sum() <= 1e-12 * extent**2:  # a surface of no area: its SDF was a tube of the shell's width around it
-        raise ValueError(f"{path}: no area in its {len(f)} face{'s' * (len(f) != 1)} (the corners of each lie on a "
+        raise ValueError(f"{path}: no area in its {counted(len(f), 'face')} (the corners of each lie on a "
                          "line), so it has no surface")
     return v, f
 

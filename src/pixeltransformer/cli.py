@@ -306,14 +306,8 @@ def derived_run_name(name: str | None, group: str | None) -> bool:
         return True
     if group is None:
         return False
-    # each format with a stand-in for what varies, and what that may be
-    formats = ((group,), (resume_run_name(group, "\0"), r"\d+"),
-               (evaluation_run_name(group, "\0", "\0"), r"[^/]+", "test|validate"))
-    for made, *fields in formats:
-        fixed = [re.escape(part) for part in made.split("\0")]
-        if re.fullmatch(fixed[0] + "".join(f"({field}){part}" for field, part in zip(fields, fixed[1:])), name):
-            return True
-    return False
+    # the group, then nothing (a fit's), " (resume K)" (a resume's) or "/FOLDER (test|validate)" (an evaluation's)
+    return re.fullmatch(rf"{re.escape(group)}( \(resume \d+\)|/[^/]+ \((test|validate)\))?", name) is not None
 
 
 def wandb_offline() -> bool:
@@ -1241,8 +1235,8 @@ class PixelTransformerCLI(LightningCLI):
         step, steps = self.trainer.global_step, self.trainer.max_steps
         nothing = ""
         if step >= steps:
-            nothing = (f"; it trained nothing: the run is at step {step}, past the fast_dev_run's {steps} step"
-                       f"{'s' if steps != 1 else ''} (try the options on a new run: leave out --resume)")
+            nothing = (f"; it trained nothing: the run is at step {step}, past the fast_dev_run's "
+                       f"{counted(steps, 'step')} (try the options on a new run: leave out --resume)")
         print(f"[run] fit: {self._shown} unchanged: a fast_dev_run writes nothing into a run folder{nothing}",
               flush=True)
 

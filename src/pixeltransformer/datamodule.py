@@ -182,7 +182,7 @@ def split_sizes_cause(where: str | Path, n: int, item: str, sizes: Sequence[int]
     a/b/c (train/val/test); give --data.init_args.splits ...". ``item``: what the sizes count ("image", "shape");
     ``kind``: a word before the count's item ("usable")."""
     counts = "/".join(str(int(s)) for s in sizes)
-    return (f": {where}'s {n} {kind + ' ' if kind else ''}{item}{'s' * (n != 1)} split {counts} (train/val/test); "
+    return (f": {where}'s {counted(n, f'{kind} {item}'.lstrip())} split {counts} (train/val/test); "
             f"{splits_hint(item + 's')}, or add {item}s")
 
 
@@ -193,7 +193,7 @@ def refuse_one_colour(low: torch.Tensor, high: torch.Tensor, count: int, item: s
     if torch.equal(low, high):
         colour = low.tolist()
         value = f"{colour[0]}" if len(colour) == 1 else f"({', '.join(map(str, colour))})"
-        raise ValueError(f"{where}: every pixel of its {count} {item}{'s' * (count != 1)} is {value} of 255: {item}s "
+        raise ValueError(f"{where}: every pixel of its {counted(count, item)} is {value} of 255: {item}s "
                          "of one colour leave nothing to learn")
 
 
@@ -215,7 +215,7 @@ def split_indices(n: int, sizes: tuple[int, int, int], seed: int,
     fixed = sum(s for s in sizes if s != -1)
     if fixed > n:  # named as given: the rest computed for -1 would be negative
         others = f": the sizes besides -1 take {fixed}" if -1 in given else ""
-        raise ValueError(f"split sizes {given} do not fit {n} item{'s' * (n != 1)}{others}")
+        raise ValueError(f"split sizes {given} do not fit {counted(n, 'item')}{others}")
     if -1 in sizes:
         sizes[sizes.index(-1)] = n - fixed
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))  # [n]
@@ -358,8 +358,8 @@ def official_split_indices(counts: dict[str, int], splits: tuple[int, int, int] 
         train, val, _ = draw("train", (tr, va, 0) if -1 in (tr, va) else (tr, va, -1))  # [tr], [va]
         if len(train) == 0 and tr != 0 and n_train > 0:  # val took the whole part (a group goes whole, or one item)
             k = len(torch.unique(groups["train"])) if "train" in groups else 0
-            grouped = f" in {k} group{'s' * (k != 1)}" if k else ""
-            raise ValueError(f"{where}'s train part ({n_train} item{'s' * (n_train != 1)}{grouped}) leaves no train "
+            grouped = f" in {counted(k, 'group')}" if k else ""
+            raise ValueError(f"{where}'s train part ({counted(n_train, 'item')}{grouped}) leaves no train "
                              "split once a val split is drawn from it: add a val part, or make the val split 0")
         out["train"], out["val"] = ("train", train.sort().values), ("train", val.sort().values)
     return {s: out[s] for s in SPLITS}

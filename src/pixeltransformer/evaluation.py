@@ -24,7 +24,7 @@ from lightning.pytorch.callbacks import Callback
 from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES, ItemValues, verdicts_not_judged
 from . import versions
-from .errors import counted
+from .errors import counted, in_number
 from .files import write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup, whole_number
 from .loopbar import loop_progress
@@ -297,8 +297,8 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
 def left_out_line(stage: str, dropped: list[int], spec: SignalSpec, outcome: str) -> str:
     """The console line that names the |S| levels left out because S would hold every point of a signal, said as
     the evaluation (stage "test") or a validation ("fit", "validate") starts; ``outcome``: what becomes of them."""
-    one = len(dropped) == 1
-    return (f"[{stage}] |S| level{'' if one else 's'} {', '.join(map(str, dropped))} observe{'s' if one else ''} "
+    observe = "observes" if len(dropped) == 1 else "observe"
+    return (f"[{stage}] |S| {in_number(len(dropped), 'level')} {', '.join(map(str, dropped))} {observe} "
             f"every one of the {spec.num_points} points of {spec.domain}/{spec.dataset}: {outcome}")
 
 

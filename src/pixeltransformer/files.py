@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import in_number
+
 CACHE_ENV = "PIXELTRANSFORMER_CACHE"
 
 
@@ -52,8 +54,13 @@ def env_folder(name: str) -> Path | None:
     return Path(os.path.abspath(Path(value).expanduser())) if value else None
 
 
-# how to keep what a cache folder that cannot be written did not keep
-CACHE_HINT = "set $PIXELTRANSFORMER_CACHE (or the data's cache_dir) to a folder this user can write"
+def cache_hint(cache_dir: str = "the data's cache_dir") -> str:
+    """How to keep what a cache folder that cannot be written did not keep; ``cache_dir``: the option that names the
+    folder besides the environment variable (an evaluation's is not the data's)."""
+    return f"set $PIXELTRANSFORMER_CACHE (or {cache_dir}) to a folder this user can write"
+
+
+CACHE_HINT = cache_hint()
 
 
 def not_cached(what: str, folder: str | Path, err: OSError, again: str, hint: str = CACHE_HINT) -> str:
@@ -282,7 +289,7 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
         for path in others:
             counts[path.suffix.lower()] = counts.get(path.suffix.lower(), 0) + 1
         kinds = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items()))
-        warnings.warn(f"{root}: left out {kinds} file{'s' * (len(others) != 1)} (first: "
+        warnings.warn(f"{root}: left out {kinds} {in_number(len(others), 'file')} (first: "
                       f"{min(others).relative_to(root)}): only {'/'.join(suffixes)} files are read; convert them to "
                       "one of those", stacklevel=2)
     return sorted(found)

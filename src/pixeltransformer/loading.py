@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import written_by
-from .errors import first_line
+from .errors import first_line, in_number
 from .layout import config_shown
 
 if TYPE_CHECKING:  # the module (and Lightning) is imported only once a checkpoint has passed the checks
@@ -205,7 +205,7 @@ def check_device(map_location: str | torch.device) -> torch.device:
                          "(use 'cpu')")
     if device.index is not None and device.index >= count:
         raise ValueError(f"map_location={map_location!r}: this machine has {count} {device.type.upper()} "
-                         f"device{'s' if count > 1 else ''}, numbered from 0")
+                         f"{in_number(count, 'device')}, numbered from 0")
     return device
 
 

@@ -552,7 +552,8 @@ class PixelTransformerModule(L.LightningModule):
 
     def on_train_end(self) -> None:
         if self.skipped_batches and self.global_rank == 0:
-            warnings.warn(f"{self.skipped_batches} training batch{'es were' if self.skipped_batches > 1 else ' was'} "
+            were = "were" if self.skipped_batches > 1 else "was"
+            warnings.warn(f"{counted(self.skipped_batches, 'training batch')} {were} "
                           "skipped for a non-finite loss or gradients (model.optim.nonfinite=skip)", stacklevel=2)
 
     def finite_signal(self, batch: dict[str, torch.Tensor], batch_idx: int, split: str) -> torch.Tensor:
@@ -1108,7 +1109,7 @@ def ranks_note(saved: int, world: int) -> str:
         what = f"{named(saved, world - 1)} {starts} derived from rank 0's"
     else:
         what = f"the states of {named(world, saved - 1)} are not used"
-    return (f"the checkpoint holds the set sampler's random states of {saved} rank{'s' * (saved != 1)} and this fit "
+    return (f"the checkpoint holds the set sampler's random states of {counted(saved, 'rank')} and this fit "
             f"runs {world}: {what}")
 
 

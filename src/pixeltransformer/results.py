@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import version_line
-from .errors import OneLineParser
+from .errors import OneLineParser, counted, in_number
 from .files import recover, recover_all, running_writer
 
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
@@ -121,7 +121,7 @@ def check_run_entries(run: dict[str, Any], path: Path) -> None:
     if figures is not None and not (isinstance(figures, list) and all(isinstance(f, str) for f in figures)):
         raise ResultsError(f"{path}: \"figures\" is {shown(figures)}; it must be a list of file names in docs/figures/")
     if unknown := sorted(set(run) - set(RUN_KEYS + OPTIONAL_RUN_KEYS)):  # a typo: "wall-time", "figure"
-        note_once(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(json.dumps, unknown))} left "
+        note_once(f"{path}: unknown {in_number(len(unknown), 'key')} {', '.join(map(json.dumps, unknown))} left "
                   f"out (run.json takes {', '.join(RUN_KEYS + OPTIONAL_RUN_KEYS)})")
 
 
@@ -376,7 +376,7 @@ def bench_provenance(bench: dict[str, Any], run: dict[str, Any] | None) -> dict[
     env = bench.get("environment", {})
     threads = env.get("torch_threads")
     machine = (f"{env.get('cpu', '?')} ({env.get('cpu_count', '?')} cores), torch {env.get('torch', '?')}, "
-               f"{threads} thread{'s' if threads != 1 else ''}" + (f", GPU {env['gpu']}" if env.get("gpu") else ""))
+               f"{counted(threads, 'thread')}" + (f", GPU {env['gpu']}" if env.get("gpu") else ""))
     load = env.get("load_average"), env.get("load_average_end")
     gpu = bench_device(bench) == "cuda"
     mode = bench.get("mode", "full")

@@ -202,8 +202,10 @@ def check_resume_name(argv: list[str]) -> None:
                          f"a new one: give --resume to continue it, or --run_name (without --resume) to start anew")
     # its checkpoint is the run's last.ckpt (resume_checkpoint): another --ckpt_path was dropped without a word
     given = flag_arg(argv, "--ckpt_path")
-    last = checkpoint_folder(Path(run)) / "last.ckpt"
-    if given is not None and given[0] and Path(given[0]).resolve() != last.resolve():
+    if given is None or not given[0]:
+        return
+    last = checkpoint_folder(Path(run)) / "last.ckpt"  # read where compared: most resumes give no --ckpt_path
+    if Path(given[0]).resolve() != last.resolve():
         own = "checkpoints/last.ckpt" if last.parent == Path(run) / "checkpoints" else str(last)
         config = Path(run) / "config.yaml"
         raise ValueError(f"--resume {run} goes on from its own {own}, and --ckpt_path {given[0]} names another: "

@@ -875,25 +875,16 @@ def test_setup_says_how_many_pictures_each_split_holds_and_the_batches_of_a_smal
         "[data] test 1 image"]
 
 
-def test_a_train_split_that_a_process_holds_less_than_a_batch_of_still_trains(tmp_path):
+def test_a_train_split_that_a_process_holds_less_than_a_batch_of_still_trains(tmp_path, under_trainer):
     """Under DDP on 2 devices, 12 training pictures at batch_size 8 gave each process 6, which drop_last dropped: an
     epoch of no training batch. Each now trains on one batch of 6; a train split of fewer pictures than processes is
     refused in one line."""
-    from types import SimpleNamespace
-
-    from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
-
-    def launched(dm: ImageDataModule, world: int, rank: int) -> ImageDataModule:
-        dm.trainer = SimpleNamespace(world_size=world, global_rank=rank, is_global_zero=rank == 0, strategy=None,
-                                     state=SimpleNamespace(fn=TrainerFn.FITTING, status=TrainerStatus.RUNNING))
-        return dm
-
     for rank in (0, 1):
-        loader = launched(ImageDataModule("digits", splits=(12, 4, 8), batch_size=8), 2, rank).train_dataloader()
-        assert [len(batch["signal"]) for batch in loader] == [6]
-    loader = launched(ImageDataModule("digits", splits=(12, 4, 8), batch_size=8), 1, 0).train_dataloader()
+        dm = under_trainer(ImageDataModule("digits", splits=(12, 4, 8), batch_size=8), world_size=2, global_rank=rank)
+        assert [len(batch["signal"]) for batch in dm.train_dataloader()] == [6]
+    loader = under_trainer(ImageDataModule("digits", splits=(12, 4, 8), batch_size=8)).train_dataloader()
     assert [len(batch["signal"]) for batch in loader] == [8]  # one process: whole batches, the rest dropped
-    one = launched(ImageDataModule("digits", splits=(1, 4, 8), batch_size=8), 2, 0)
+    one = under_trainer(ImageDataModule("digits", splits=(1, 4, 8), batch_size=8), world_size=2)
     with pytest.raises(ValueError, match=r"^ImageDataModule: the train split's 1 image cannot feed 2 processes, "
                                          r"which take one each at least: add images, or run on fewer devices "
                                          r"\(--trainer.devices\)$"):

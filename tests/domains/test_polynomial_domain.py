@@ -484,6 +484,20 @@ def test_a_long_prediction_csv_is_written_in_blocks_with_progress(tiny_module, t
     assert files[1].read_text() == "\n".join(["x,mean,std,sample_1,sample_2", *rows]) + "\n"
 
 
+def test_prediction_rows_give_x_to_10_digits_and_the_rest_to_6(tmp_path):
+    """write_rows: x as %.10g (a year, a timestamp), the other columns as %.6g, float32 columns as their float64
+    values, and NaN, infinities and -0 as Python spells them."""
+    import numpy as np
+
+    from domains.polynomial.domain import write_rows
+
+    x = np.array([1.7e9, 2024.0, -0.0, 1 / 3, np.nan])  # [5]
+    y = np.array([np.inf, -np.inf, 1.5e-30, 3.4e38, 0.1], dtype=np.float32)  # [5]
+    write_rows(tmp_path / "p.csv", ["x", "y", "z"], [x, y, -y], "p.csv")
+    assert (tmp_path / "p.csv").read_text() == ("x,y,z\n1700000000,inf,-inf\n2024,-inf,inf\n-0,1.5e-30,-1.5e-30\n"
+                                                "0.3333333333,3.4e+38,-3.4e+38\nnan,0.1,-0.1\n")
+
+
 def test_a_prediction_s_csv_progress_follows_the_trainer_s_progress_bar(tiny_module, tmp_path, monkeypatch, capsys):
     """`predict --trainer.enable_progress_bar=false` turned the sampling's progress off, and a long prediction.csv
     still printed its [writing prediction.csv] lines: the domain's loop sees no trainer. It follows it now."""

@@ -1484,26 +1484,21 @@ def test_an_evaluation_logs_at_its_checkpoint_s_step_and_epoch_and_puts_the_fit_
     """Lightning logs at the fit loop's step and epoch, which an evaluation does not restore: its numbers were
     charted at step 0 of epoch 0 whatever its checkpoint. They go where the fit logged its validation of the same
     weights (the checkpoint's step less one, its epoch), and the fit loop's count is put back at teardown."""
-    from types import SimpleNamespace
-
-    from lightning.pytorch.trainer.states import TrainerFn
-
-    loop, progress = SimpleNamespace(_batches_that_stepped=0), SimpleNamespace(current=SimpleNamespace(completed=0))
-    tiny_module._trainer = SimpleNamespace(fit_loop=SimpleNamespace(epoch_loop=loop, epoch_progress=progress),
-                                           state=SimpleNamespace(fn=TrainerFn(fn)))
+    tiny_module._trainer = trainer = _counting_trainer(0, 0, fn)
     tiny_module.trained_steps, tiny_module.trained_epoch = 40, 3
     try:
         getattr(tiny_module, hook)()
-        assert (loop._batches_that_stepped, progress.current.completed) == (39, 3)
+        assert _counts(trainer) == (39, 3)
         tiny_module.teardown(fn)
-        assert (loop._batches_that_stepped, progress.current.completed) == (0, 0)
+        assert _counts(trainer) == (0, 0)
     finally:
         tiny_module._trainer = None
 
 
-def _counting_trainer(step: int | None, epoch: int, fn: str = "test"):
+def _counting_trainer(step: int | None, epoch: int, fn: str = "test", **more):
     """A stand-in for a trainer as the module's evaluation hooks read it: the fit loop's count of stepped batches
-    (none with step=None, as a Lightning without that attribute) and of epochs, and what it runs."""
+    (none with step=None, as a Lightning without that attribute) and of epochs, and what it runs; ``more``: other
+    attributes (a fit's hooks read more)."""
     from types import SimpleNamespace
 
     from lightning.pytorch.trainer.states import TrainerFn
@@ -1512,7 +1507,7 @@ def _counting_trainer(step: int | None, epoch: int, fn: str = "test"):
     progress = SimpleNamespace(current=SimpleNamespace(completed=epoch))
     return SimpleNamespace(fit_loop=SimpleNamespace(epoch_loop=loop, epoch_progress=progress),
                            state=SimpleNamespace(fn=TrainerFn(fn)), fast_dev_run=0, overfit_batches=0,
-                           limit_val_batches=None, global_rank=0)
+                           limit_val_batches=None, global_rank=0, **more)
 
 
 def _counts(trainer) -> tuple[int, int]:
@@ -1567,20 +1562,16 @@ def test_an_evaluation_under_a_lightning_without_the_fit_loop_s_count_is_charted
 def test_a_validation_after_a_fit_logs_at_the_fit_s_step_not_at_the_checkpoint_it_began_from(tiny_module):
     """A module loaded from a checkpoint of step 40, trained on in Python and then validated: its weights are the
     fit's, so the validation logs at the fit's count (7), not at the checkpoint's step."""
-    from types import SimpleNamespace
-
     from lightning.pytorch.trainer.states import TrainerFn
 
-    loop, progress = SimpleNamespace(_batches_that_stepped=7), SimpleNamespace(current=SimpleNamespace(completed=1))
-    state = SimpleNamespace(fn=TrainerFn.FITTING)
-    tiny_module._trainer = SimpleNamespace(fit_loop=SimpleNamespace(epoch_loop=loop, epoch_progress=progress),
-                                           state=state, is_global_zero=False, optimizers=[], global_step=7)
+    trainer = _counting_trainer(7, 1, "fit", is_global_zero=False, optimizers=[], global_step=7)
+    tiny_module._trainer = trainer
     tiny_module.trained_steps, tiny_module.trained_epoch = 40, 3
     try:
         tiny_module.on_train_start()
-        state.fn = TrainerFn.VALIDATING
+        trainer.state.fn = TrainerFn.VALIDATING
         tiny_module.on_validation_start()
-        assert (loop._batches_that_stepped, progress.current.completed) == (7, 1)
+        assert _counts(trainer) == (7, 1)
     finally:
         tiny_module._trainer = None
 

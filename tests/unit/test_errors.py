@@ -27,3 +27,45 @@ def test_a_count_s_noun_takes_one_plural_rule_everywhere():
     assert [counted(2, noun) for noun in ("mesh", "class", "box", "frame")] == ["2 meshes", "2 classes", "2 boxes",
                                                                                  "2 frames"]
     assert counted(3, "person", "people") == "3 people" and in_number(1, "person", "people") == "person"
+
+
+def test_messages_that_count_say_one_thing_and_several_things(monkeypatch, poly_spec, tiny_module):
+    """Lines that count something, in the one and in the many: the noun's number follows the count."""
+    import numpy as np
+    import torch
+
+    from domains.sdf.mesh import _check_mesh
+    from pixeltransformer import loading
+    from pixeltransformer.datamodule import refuse_one_colour, split_indices, split_sizes_cause
+    from pixeltransformer.evaluation import left_out_line
+    from pixeltransformer.module import ranks_note
+    from pixeltransformer.results import bench_provenance
+
+    assert split_sizes_cause("d", 1, "shape", (1, 0, 0), kind="usable").startswith(": d's 1 usable shape split 1/0/0 ")
+    assert split_sizes_cause("d", 2, "image", (2, 0, 0)).startswith(": d's 2 images split 2/0/0 (train/val/test); ")
+    for count, said in ((1, "1 clip"), (3, "3 clips")):
+        with pytest.raises(ValueError, match=rf"^w: every pixel of its {said} is 7 of 255: clips of one colour"):
+            refuse_one_colour(torch.tensor([7]), torch.tensor([7]), count, "clip", "w")
+    for n, said in ((1, "1 item"), (0, "0 items")):
+        with pytest.raises(ValueError, match=rf"^split sizes \(2, 0, 0\) do not fit {said}$"):
+            split_indices(n, (2, 0, 0), 0)
+    every = f"every one of the {poly_spec.num_points} points of {poly_spec.domain}/{poly_spec.dataset}: gone"
+    assert left_out_line("test", [64], poly_spec, "gone") == f"[test] |S| level 64 observes {every}"
+    assert left_out_line("fit", [32, 64], poly_spec, "gone") == f"[fit] |S| levels 32, 64 observe {every}"
+    assert ranks_note(1, 2).startswith("the checkpoint holds the set sampler's random states of 1 rank and this fit ")
+    assert ranks_note(2, 1).startswith("the checkpoint holds the set sampler's random states of 2 ranks and this fit ")
+    for threads, said in ((1, "1 thread"), (4, "4 threads"), (None, "None threads")):
+        machine = bench_provenance({"environment": {"torch_threads": threads}}, None)["machine"]
+        assert machine == f"? (? cores), torch ?, {said}"
+    for count, said in ((1, "1 CUDA device"), (2, "2 CUDA devices")):
+        monkeypatch.setattr(loading, "accelerator", lambda: ("cuda", count))
+        with pytest.raises(ValueError, match=rf"this machine has {said}, numbered from 0$"):
+            loading.check_device(f"cuda:{count}")
+    for skipped, said in ((1, "1 training batch was"), (3, "3 training batches were")):
+        tiny_module.skipped_batches = skipped
+        with pytest.warns(UserWarning, match=rf"^{said} skipped for a non-finite loss or gradients \("):
+            tiny_module.on_train_end()
+    line = np.array([[0.0, 0, 0], [1, 0, 0], [2, 0, 0]])  # [3, 3] on one line
+    for faces, said in (([[0, 1, 2]], "1 face"), ([[0, 1, 2], [2, 1, 0]], "2 faces")):
+        with pytest.raises(ValueError, match=rf"^m: no area in its {said} \(the corners"):
+            _check_mesh(line, np.array(faces), "m")

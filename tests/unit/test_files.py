@@ -502,3 +502,12 @@ def test_a_relative_data_or_cache_variable_is_named_as_the_absolute_folder_it_na
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PIXELTRANSFORMER_DATA", "~/data")
     assert data_dir() == tmp_path / "home" / "data"
+
+
+def test_the_cache_hints_name_the_variable_and_the_option_that_sets_the_folder():
+    """The data's caches and the networks' cache say the same remedy; only the option that names the folder differs."""
+    from domains.images.baselines.cache import NETWORK_HINT
+    from pixeltransformer.files import CACHE_HINT
+
+    assert CACHE_HINT == "set $PIXELTRANSFORMER_CACHE (or the data's cache_dir) to a folder this user can write"
+    assert NETWORK_HINT == "set $PIXELTRANSFORMER_CACHE (or cache_dir) to a folder this user can write"

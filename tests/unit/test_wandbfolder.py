@@ -57,3 +57,23 @@ def test_two_evaluations_staged_in_one_wandb_folder_keep_apart(tmp_path):
     assert publish_record(second) == ["offline-run-20261202_110001-second"]
     assert [p.name for p in folder.iterdir()] == ["offline-run-20261202_110001-second"]
     assert (folder / "offline-run-20261202_110001-second" / "logs" / "debug.log").is_file()
+
+
+def test_the_run_names_the_cli_derives_are_told_from_the_user_s():
+    """derived_run_name: none given, the group itself, a resume's and an evaluation's name of that group are the
+    CLI's (made again for the folder a command runs in); any other name, or any name without a group, the user's."""
+    from pixeltransformer.cli import derived_run_name, evaluation_run_name, resume_run_name
+
+    group = "images/a.b (1)+"  # a group with characters a pattern would read as its own
+    derived = [group, resume_run_name(group, 1), resume_run_name(group, 12), evaluation_run_name(group, "eval", "test"),
+               evaluation_run_name(group, "eval-best-step004000", "validate"), f"{group}/x y (test)"]
+    users = ["mine", "images/aXb (1)+", f"{group} ", f"{group} (resume )", f"{group} (resume x)", f"{group}(resume 1)",
+             f"{group} (resume 1) ", f"{group}/eval (fit)", f"{group}/eval (predict)", f"{group}/a/b (test)",
+             f"{group}/ (test)", f"{group}/eval(test)", f"{group}/eval (test|validate)", f"x{group}", group.upper(),
+             f"{group}/eval (test)\n"]
+    assert derived_run_name(None, group) and derived_run_name(None, None)
+    for name in derived:
+        assert derived_run_name(name, group), name
+        assert not derived_run_name(name, None), name
+    for name in users:
+        assert not derived_run_name(name, group), name

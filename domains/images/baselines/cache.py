@@ -14,12 +14,11 @@ import torch
 import torch.nn as nn
 
 from pixeltransformer.errors import first_line
-from pixeltransformer.files import CacheWriteError, atomic_write, check_cache_folder, not_cached
+from pixeltransformer.files import CacheWriteError, atomic_write, cache_hint, check_cache_folder, not_cached
 
 
-# how to keep the networks a cache folder that cannot be written did not keep: the cache_dir is the evaluation's (or
-# make classifier's), not the data's
-NETWORK_HINT = "set $PIXELTRANSFORMER_CACHE (or cache_dir) to a folder this user can write"
+# the cache_dir is the evaluation's (or make classifier's), not the data's
+NETWORK_HINT = cache_hint("cache_dir")
 
 
 class NotCachedWarning(UserWarning):
