@@ -358,13 +358,16 @@ def check_wandb_reachable(init_args=None) -> None:
     import urllib.parse
     import urllib.request
 
-    from wandb.sdk.wandb_setup import singleton
-
     init_args = init_args if init_args is not None else {}
     given = init_args.get("settings")
     if (init_args.get("mode") or _wandb_setting(given, "mode")) in WANDB_NOT_ONLINE:
         return
-    settings = singleton().settings  # W&B's own, as wandb.setup reads them, without starting its service process
+    try:  # W&B's own settings, as wandb.setup reads them, without starting its service process
+        from wandb.sdk.wandb_setup import singleton
+
+        settings = singleton().settings
+    except (ImportError, AttributeError):  # a W&B release without them: its own timeout, as before the probe
+        return
 
     def setting(key: str):
         return _wandb_setting(given, key) or getattr(settings, key)

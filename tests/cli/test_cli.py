@@ -730,6 +730,20 @@ def test_the_wandb_probe_starts_no_wandb_service(wandb_unreachable, monkeypatch)
         check_wandb_reachable()
 
 
+def test_the_wandb_probe_steps_aside_on_a_wandb_without_its_settings_reader(wandb_unreachable, monkeypatch):
+    """W&B releases the project takes (wandb>=0.16) whose settings reader is missing or not yet set up stopped every
+    online fit with a traceback from the probe; the probe steps aside there, leaving W&B to its own timeout."""
+    from wandb.sdk import wandb_setup
+
+    from pixeltransformer.cli import check_wandb_reachable
+
+    monkeypatch.setattr(wandb_setup, "singleton", lambda: None)  # a release whose singleton is made by wandb.setup
+    check_wandb_reachable()
+    monkeypatch.delattr(wandb_setup, "singleton")  # a release without it
+    check_wandb_reachable()
+    assert wandb_unreachable == []  # nothing probed
+
+
 def test_the_wandb_probe_runs_only_where_wandb_is_contacted(wandb_unreachable, tmp_path, monkeypatch):
     """A fit with --trainer.fast_dev_run logs to no W&B run (Lightning's DummyLogger), yet its W&B server was probed
     and the fit refused on a machine without network; a DDP child process, which never talks to W&B, probes none."""

@@ -310,3 +310,24 @@ def test_sigmas_are_split_s_sigmas(framed):
     dist = BinnedGaussian(centres, unit=0.25, framed=framed)
     params = torch.randn(2, 5, dist.params_width)  # [B, Q, NP (+ V + 1)]
     assert torch.equal(dist.sigmas(params), dist.split(params)[2])  # [B, Q, NB]
+
+
+def test_a_number_threshold_is_held_where_float64_runs(monkeypatch):
+    """Apple's MPS has no float64: a number or list threshold of the CDF (P(SDF < 0 | S) in an SDF evaluation and
+    prediction), held in float64, was made on the bins' device and stopped there with torch's float64 error; it is
+    made where float64 runs (the CPU for MPS) and read on the bins' device in their dtype."""
+    import pixeltransformer.distribution as distribution
+
+    asked = []
+
+    def stand_in(device):  # where float64 runs: asked with the parameters' device
+        asked.append(torch.device(device).type)
+        return torch.device("cpu")
+
+    d = BinnedGaussian.from_spec(_spec(8))
+    params = torch.randn(2, 5, d.num_params, generator=torch.Generator().manual_seed(0))  # [2, 5, NP]
+    expected = d.cdf(params, 0.1), d.cdf(params, [0.1])  # [2, 5, 1] each
+    monkeypatch.setattr(distribution, "float64_device", stand_in)
+    got = d.cdf(params, 0.1), d.cdf(params, [0.1])
+    assert asked == ["cpu", "cpu"]
+    assert all(torch.equal(g, e) for g, e in zip(got, expected))
