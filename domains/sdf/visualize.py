@@ -249,7 +249,7 @@ def sdf_samples_figure(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx
     P(SDF < 0 | S) (prob_mesh); in reading order in a grid of at most MAX_COLUMNS columns, one camera for all."""
     names = panel_names(gt_mesh is not None, len(sample_meshes), prob_mesh is not None)
     fig, panels = samples_panels(names, ctx_pos, ctx_val, size, vmax, title)
-    meshes = [mesh for mesh in (gt_mesh, *sample_meshes, mean_mesh, prob_mesh) if mesh is not None]
+    meshes = [gt_mesh] * (gt_mesh is not None) + [*sample_meshes, mean_mesh] + [prob_mesh] * (prob_mesh is not None)
     for ax, mesh in zip(panels.values(), meshes):
         draw_mesh(ax, mesh)
     return fig
