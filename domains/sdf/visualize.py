@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib
+import matplotlib.image
 import mpl_toolkits.mplot3d  # noqa: F401  (registers the "3d" projection)
 import numpy as np
 import trimesh
@@ -148,10 +149,28 @@ def _figure(width: float, height: float) -> Figure:
 def _finish(fig: Figure, path: str | Path | None) -> np.ndarray:
     """Rasterise the figure: RGB [H, W, 3] uint8, also written as PNG when a path is given."""
     fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # [H, W, 3]
+    return _drawn(fig, path)
+
+
+def _drawn(fig: Figure, path: str | Path | None) -> np.ndarray:
+    """What the figure's canvas holds now (drawn, not drawn again: panels drawn one at a time by :func:`_draw_once`
+    keep no polygons to draw again): RGB [H, W, 3] uint8, also written as PNG when a path is given."""
+    rgba = np.asarray(fig.canvas.buffer_rgba())  # [H, W, 4]
     if path is not None:
-        atomic_write(path, fig.savefig)
-    return img
+        atomic_write(path, lambda tmp: matplotlib.image.imsave(tmp, rgba, format="png", dpi=fig.dpi))
+    return rgba[..., :3].copy()
+
+
+def _draw_once(ax, mesh: trimesh.Trimesh) -> None:
+    """Draw a mesh into a panel of a figure whose canvas was drawn with the panel empty, and drop its polygons: the
+    canvas keeps the picture, nothing keeps the mesh (matplotlib's polygons of a mesh of 190k faces held ~100 MB
+    while the figure was drawn, each mesh of a figure at once)."""
+    ax.title.set_visible(False)  # drawn with the empty panel; twice would darken its edges
+    draw_mesh(ax, mesh)
+    ax.figure.draw_artist(ax)
+    for artist in [*ax.collections, *ax.texts]:
+        artist.remove()
+    ax.title.set_visible(True)
 
 
 def panel_grid(n: int) -> tuple[int, int]:
@@ -198,6 +217,28 @@ def render_mesh_png(meshes: trimesh.Trimesh | Sequence[trimesh.Trimesh], path: s
     return _finish(fig, path)
 
 
+def samples_panels(names: Sequence[str], ctx_pos: np.ndarray, ctx_val: np.ndarray, size: float = 2.6,
+                   vmax: float | None = None, title: str | None = None) -> tuple[Figure, dict]:
+    """The figure of :func:`sdf_samples_figure` with S drawn and the mesh panels titled but empty: ``names`` are the
+    meshes' in :func:`shape_pictures`' words (gt, sample_1, ..., mean, prob) in the order of their panels, the ground
+    truth's before S's. Returns the figure and name -> its panel."""
+    first = int("gt" in names)
+    fig, axes = panel_axes(len(names) + 1, size, title=title, key_under=first)
+    k = len(np.reshape(ctx_val, -1))  # the key under S says which colour is in and which out
+    draw_context_points(axes[first], ctx_pos, ctx_val, f"S ({k} point{'s' * (k != 1)})", vmax)
+    panels = dict(zip(names, axes[:first] + axes[first + 1 :]))
+    for name, ax in panels.items():
+        _setup_axis(ax, mesh_title(name))
+    if title:
+        fig.suptitle(title, fontsize=SUPTITLE_SIZE, y=1 - 0.08 / fig.get_figheight(), va="top")
+    return fig, panels
+
+
+def panel_names(gt: bool, samples: int, prob: bool) -> list[str]:
+    """The mesh panels' names in the figure's order: gt, sample_1, ..., sample_<samples>, mean, prob."""
+    return ["gt"] * gt + [f"sample_{i + 1}" for i in range(samples)] + ["mean"] + ["prob"] * prob
+
+
 def sdf_samples_figure(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx_val: np.ndarray,
                        sample_meshes: Sequence[trimesh.Trimesh], mean_mesh: trimesh.Trimesh, size: float = 2.6,
                        vmax: float | None = None, title: str | None = None,
@@ -206,20 +247,11 @@ def sdf_samples_figure(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx
     bare context), the context set S as coloured points (symmetric colour scale up to vmax, e.g. the truncation,
     with its key below), sampled shapes, the shape of the mean prediction and, when given, the 0.5 level set of
     P(SDF < 0 | S) (prob_mesh); in reading order in a grid of at most MAX_COLUMNS columns, one camera for all."""
-    first = 0 if gt_mesh is None else 1
-    n = first + 2 + len(sample_meshes) + (prob_mesh is not None)
-    fig, axes = panel_axes(n, size, title=title, key_under=first)
-    if gt_mesh is not None:
-        draw_mesh(axes[0], gt_mesh, "ground truth")
-    k = len(np.reshape(ctx_val, -1))  # the key under S says which colour is in and which out
-    draw_context_points(axes[first], ctx_pos, ctx_val, f"S ({k} point{'s' * (k != 1)})", vmax)
-    for i, mesh in enumerate(sample_meshes):
-        draw_mesh(axes[first + 1 + i], mesh, f"sample {i + 1}")
-    draw_mesh(axes[first + 1 + len(sample_meshes)], mean_mesh, "mean")
-    if prob_mesh is not None:
-        draw_mesh(axes[-1], prob_mesh, PROB_TITLE)
-    if title:
-        fig.suptitle(title, fontsize=SUPTITLE_SIZE, y=1 - 0.08 / fig.get_figheight(), va="top")
+    names = panel_names(gt_mesh is not None, len(sample_meshes), prob_mesh is not None)
+    fig, panels = samples_panels(names, ctx_pos, ctx_val, size, vmax, title)
+    meshes = [gt_mesh] * (gt_mesh is not None) + [*sample_meshes, mean_mesh] + [prob_mesh] * (prob_mesh is not None)
+    for ax, mesh in zip(panels.values(), meshes):
+        draw_mesh(ax, mesh)
     return fig
 
 
@@ -254,20 +286,30 @@ def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_p
     if bad or not formats:
         raise ValueError(f"mesh formats must be a non-empty subset of {MESH_FORMATS}, got {list(formats)}")
     out_dir = Path(out_dir)
-    meshes = {} if gt_grid is None else {"gt": sdf_to_mesh(gt_grid)}
-    meshes["mean"] = sdf_to_mesh(mean_grid)
-    for i, grid in enumerate(sample_grids):
-        meshes[f"sample_{i + 1}"] = sdf_to_mesh(grid)
+    grids = {} if gt_grid is None else {"gt": gt_grid}
+    grids["mean"] = mean_grid
+    grids.update((f"sample_{i + 1}", grid) for i, grid in enumerate(sample_grids))
     if prob_grid is not None:
-        meshes["prob"] = sdf_to_mesh(probability_field(prob_grid))
-    files = {name: [export_mesh(mesh, out_dir / f"{prefix}{name}.{fmt}") for fmt in formats]
-             for name, mesh in meshes.items()}
-    samples = [meshes[f"sample_{i + 1}"] for i in range(len(sample_grids))]
+        grids["prob"] = prob_grid  # meshed at its 0.5 level, below
+    names = panel_names(gt_grid is not None, len(sample_grids), prob_grid is not None)
+    fig, panels = samples_panels(names, ctx_pos, ctx_val, vmax=truncation, title=title)
+    fig.canvas.draw()  # S, the titles and the empty mesh panels; each mesh is drawn into its own, then dropped
+    files = {name: _mesh_files(out_dir, prefix, name, grid, formats, panels[name], renders)
+             for name, grid in grids.items()}
     figure = out_dir / f"{prefix}figure.png"
-    figure_sdf_samples(meshes.get("gt"), ctx_pos, ctx_val, samples, meshes["mean"], figure, vmax=truncation,
-                       title=title, prob_mesh=meshes.get("prob"))
-    if renders:
-        for name, mesh in meshes.items():
-            render_mesh_png(mesh, out_dir / f"{prefix}{name}.png", titles=[mesh_title(name)])
-            files[name].append(out_dir / f"{prefix}{name}.png")
+    _drawn(fig, figure)
     return figure, files
+
+
+def _mesh_files(out_dir: Path, prefix: str, name: str, grid: np.ndarray, formats: Sequence[str], panel,
+                renders: bool) -> list[Path]:
+    """One mesh of :func:`shape_pictures` (the level set of its grid; P(inside)'s at 0.5): written in each format,
+    drawn into its panel of the figure and rendered alone when asked, then dropped, so that one mesh is held at a
+    time. Returns its files."""
+    mesh = sdf_to_mesh(probability_field(grid) if name == "prob" else grid)
+    files = [export_mesh(mesh, out_dir / f"{prefix}{name}.{fmt}") for fmt in formats]
+    _draw_once(panel, mesh)
+    if renders:
+        render_mesh_png(mesh, out_dir / f"{prefix}{name}.png", titles=[mesh_title(name)])
+        files.append(out_dir / f"{prefix}{name}.png")
+    return files

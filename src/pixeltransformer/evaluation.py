@@ -607,3 +607,7 @@ class SweepEvaluation(Callback):
             extra_files = self.on_sweep_end(trainer, pl_module, self._dir, rows)
         names = ", ".join(p.name for p in [plot, *extra_files])
         print(f"[pixeltransformer] wrote {self._dir / 'metrics.json'}, {names}")
+        if val_levels := getattr(pl_module, "val_levels", None):  # the module logs test/val_nll@k at its own levels
+            print(f"[pixeltransformer] metrics.json scores |S| = {', '.join(str(row['num_context']) for row in rows)} "
+                  f"(nll: the queries not in S); Lightning's table of test/val_nll@k is the validation's NLL at "
+                  f"model.val_levels (|S| = {', '.join(map(str, val_levels))}) on these test items", flush=True)

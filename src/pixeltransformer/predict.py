@@ -311,9 +311,11 @@ def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
     at a time (``BinnedGaussian.by_rows``); what a point costs past the parameters is then what the domain makes of
     the grid (an SDF prediction's meshes and pictures), about as much: the peak resident size of an SDF prediction
     without samples grew 4.27 kB a point from 40^3 to 64^3, against 4.22 counted here (7.5 kB while the whole grid
-    was read at once, when a 175^3 grid this let through took 33 GiB). What is not counted (the model, its
-    activations, the observed points' lookups, the samples' copy in their grid) only adds, so a grid this refuses
-    could not be completed, and one it lets through may still be too large."""
+    was read at once, when a 175^3 grid this let through took 33 GiB). The SDF figure's meshes drawn one at a time,
+    3 samples at 64^3 added 27 MB to that peak, about what :func:`sample_bytes` counts (26 MB; 604 MB while the
+    figure held every mesh at once). What is not counted (the model, its activations, the observed points' lookups,
+    the samples' copy in their grid) only adds, so a grid this refuses could not be completed, and one it lets
+    through may still be too large."""
     nb, v = spec.num_bins, spec.val_dims
     held = 4 * points * (spec.pos_dims + nb * (2 + v))
     mean = 4 * points * (nb * (2 * v + 2) + v)

@@ -1084,6 +1084,49 @@ def test_each_mesh_render_is_titled_as_the_figure_names_it(tmp_path, monkeypatch
     assert titles == ["ground truth", "mean", "sample 1", "sample 2", "P(SDF < 0 | S) > 0.5"], titles
 
 
+def test_a_shapes_pictures_hold_one_mesh_at_a_time(tmp_path, monkeypatch):
+    """The figure held every mesh (truth, mean, each sample, P(inside)) and matplotlib's polygons of each until it
+    was drawn: 3 samples of a 64^3 prediction took 529 MB more than the --resolution check counts. Each mesh is now
+    written, drawn into its panel and dropped before the next is made, and the figure is the one drawn at once."""
+    import gc
+    import weakref
+
+    from PIL import Image
+
+    from domains.sdf import visualize
+
+    held, polygons, live = [], [], lambda refs: sum(ref() is not None for ref in refs)  # noqa: E731
+
+    def mesh_of(grid):
+        gc.collect()
+        held.append((live(held_refs), live(polygons)))  # what the meshes made before still hold
+        mesh = sdf_to_mesh(grid)
+        held_refs.append(weakref.ref(mesh))
+        return mesh
+
+    class Polygons(visualize.Poly3DCollection):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            polygons.append(weakref.ref(self))
+
+    held_refs = []
+    monkeypatch.setattr(visualize, "sdf_to_mesh", mesh_of)
+    monkeypatch.setattr(visualize, "Poly3DCollection", Polygons)
+    axes = np.stack(np.meshgrid(*[np.linspace(-1, 1, 16)] * 3, indexing="ij"), -1)  # [R, R, R, 3]
+    grids = [np.linalg.norm(axes - c, axis=-1) - r for c, r in [(0, 0.6), (0.2, 0.4), (-0.2, 0.5), (0.1, 0.7)]]
+    pos = np.random.default_rng(0).uniform(-1, 1, (20, 3))  # [K, 3]
+    val = np.clip(pos[:, 0], -0.1, 0.1)  # [K]
+    figure, files = visualize.shape_pictures(tmp_path, "", grids[0], pos, val, grids[1], grids[2:], 0.1,
+                                             formats=("obj",), title="t", prob_grid=(grids[1] < 0) * 1.0)
+    assert held == [(0, 0)] * 5, held  # truth, mean, 2 samples, P(inside)
+    assert list(files) == ["gt", "mean", "sample_1", "sample_2", "prob"]
+    monkeypatch.undo()
+    meshes = [sdf_to_mesh(g) for g in (*grids, visualize.probability_field((grids[1] < 0) * 1.0))]
+    at_once = figure_sdf_samples(meshes[0], pos, val, meshes[2:4], meshes[1], vmax=0.1, title="t",
+                                 prob_mesh=meshes[4])  # [H, W, 3]
+    assert np.array_equal(np.asarray(Image.open(figure).convert("RGB")), at_once)
+
+
 # ---- procedural chairs ------------------------------------------------------------------------------
 
 

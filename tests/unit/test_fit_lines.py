@@ -346,6 +346,25 @@ def test_a_tests_pictures_go_to_its_evaluations_out_dir(tmp_path, monkeypatch, t
     assert sweep_eval_dir(trainer) == run / "eval"
 
 
+def test_an_evaluation_says_which_nll_is_at_which_levels(tmp_path, monkeypatch, tiny_module, capsys):
+    """An SDF evaluation of the sweep |S| = 4, 256 ended on Lightning's table of test/val_nll@4, @32, @256, @2048: the
+    validation's NLL at model.val_levels, with nothing on the console at the sweep's own levels. The evaluation's
+    last line now says which numbers are metrics.json's and which the table's."""
+    from pixeltransformer import evaluation
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    monkeypatch.setattr(evaluation, "plot_sweep", lambda rows, groups, path, **kw: path)
+    sweep = SweepEvaluation(levels=(2, 6), out_dir=str(tmp_path))
+    sweep._values, sweep.evaluated, sweep._dir = {(2, "nll"): {0: 1.0}, (6, "nll"): {0: 0.5}}, {0}, tmp_path
+    trainer = SimpleNamespace(is_global_zero=True, fast_dev_run=False, received_sigterm=False, ckpt_path=None,
+                              world_size=1, precision="32-true", loggers=[])
+    tiny_module.val_levels = [2, 4, 8]
+    sweep.on_test_end(trainer, tiny_module)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "[pixeltransformer] metrics.json scores |S| = 2, 6 (nll: the queries not in S); Lightning's table of "
+        "test/val_nll@k is the validation's NLL at model.val_levels (|S| = 2, 4, 8) on these test items")
+
+
 def test_a_tests_record_goes_to_its_evaluations_out_dir(tmp_path, tiny_module, capsys):
     """With the evaluation callback's out_dir set, metrics.json went there but config_test.yaml and command.txt into
     <run>/eval/, splitting one evaluation over two folders (and mixing with an earlier evaluation's files there); the
