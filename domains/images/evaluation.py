@@ -136,7 +136,7 @@ class ImageEvaluation(SweepEvaluation):
         size = getattr(dm, "image_size", None)
         if size is None or not hasattr(dm, "split_arrays"):
             return
-        trains = {"classifier": self.trains_classifier(dm), "vae": self.use_vae and self.vae is None}  # a network set by hand is not trained here
+        trains = {"classifier": self.trains_classifier(dm), "vae": self.use_vae and self.vae is None}
         for name, side in (("classifier", CLASSIFIER_SIDE), ("vae", LATENT_SIDE)):
             if trains[name] and size < side:
                 raise ValueError(f"ImageEvaluation: the {name} baseline needs pictures of {side}x{side} or more, these "
@@ -164,7 +164,7 @@ class ImageEvaluation(SweepEvaluation):
                 print(f"[pixeltransformer] ImageEvaluation: no classifier accuracy (acc_*): {self.classifier_left_out}",
                       flush=True)
         with torch.inference_mode(False), torch.enable_grad():
-            if self.use_classifier and self.classifier is None and self.classifier_left_out is None:
+            if self.trains_classifier(dm) and self.classifier_left_out is None:
                 self.classifier = built_on_first_rank(trainer, pl_module, lambda: load_classifier(
                     dm, self.cache_dir, self.classifier_epochs, pl_module.device, progress=progress))
             if self.use_vae and self.vae is None:

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d import proj3d
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
+from pixeltransformer.errors import counted
 from pixeltransformer.files import atomic_write
 
 from .mesh import export_mesh, probability_field, sdf_to_mesh
@@ -225,7 +226,7 @@ def samples_panels(names: Sequence[str], ctx_pos: np.ndarray, ctx_val: np.ndarra
     first = int("gt" in names)
     fig, axes = panel_axes(len(names) + 1, size, title=title, key_under=first)
     k = len(np.reshape(ctx_val, -1))  # the key under S says which colour is in and which out
-    draw_context_points(axes[first], ctx_pos, ctx_val, f"S ({k} point{'s' * (k != 1)})", vmax)
+    draw_context_points(axes[first], ctx_pos, ctx_val, f"S ({counted(k, 'point')})", vmax)
     panels = dict(zip(names, axes[:first] + axes[first + 1 :]))
     for name, ax in panels.items():
         _setup_axis(ax, mesh_title(name))
