@@ -158,7 +158,8 @@ def _drawn(fig: Figure, path: str | Path | None) -> np.ndarray:
     keep no polygons to draw again): RGB [H, W, 3] uint8, also written as PNG when a path is given."""
     rgba = np.asarray(fig.canvas.buffer_rgba())  # [H, W, 4]
     if path is not None:
-        atomic_write(path, lambda tmp: matplotlib.image.imsave(tmp, rgba, format="png", dpi=fig.dpi))
+        # origin "upper" whatever a matplotlibrc's image.origin says: the canvas's rows, top first
+        atomic_write(path, lambda tmp: matplotlib.image.imsave(tmp, rgba, format="png", dpi=fig.dpi, origin="upper"))
     return rgba[..., :3].copy()
 
 

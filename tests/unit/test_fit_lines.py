@@ -348,8 +348,8 @@ def test_a_tests_pictures_go_to_its_evaluations_out_dir(tmp_path, monkeypatch, t
 
 def test_an_evaluation_says_which_nll_is_at_which_levels(tmp_path, monkeypatch, tiny_module, capsys):
     """An SDF evaluation of the sweep |S| = 4, 256 ended on Lightning's table of test/val_nll@4, @32, @256, @2048: the
-    validation's NLL at model.val_levels, with nothing on the console at the sweep's own levels. The evaluation's
-    last line now says which numbers are metrics.json's and which the table's."""
+    validation's NLL at model.val_levels, with nothing on the console at the sweep's own levels. A line before the
+    table now says which numbers are metrics.json's and which the table's."""
     from pixeltransformer import evaluation
     from pixeltransformer.evaluation import SweepEvaluation
 
