@@ -627,16 +627,23 @@ def test_a_folder_of_meshes_and_binvox_files_says_which_kind_it_reads(tmp_path):
         alone.setup("fit")
 
 
+def _both_kinds(folder: Path, binvox: bool = True, meshes: bool = True) -> None:
+    """Three shapes in folder/m<i>/: a mesh (model.obj) and a .binvox grid (model.binvox) each."""
+    for i in range(3):
+        (folder / f"m{i}").mkdir(parents=True, exist_ok=True)
+        if meshes:
+            trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(folder / f"m{i}" / "model.obj")
+        if binvox:
+            write_binvox(folder / f"m{i}" / "model.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5),
+                                                                         (0.5, 0.5, 0.3)))
+
+
 def test_a_folder_of_meshes_and_binvox_files_is_walked_once(tmp_path, monkeypatch):
     """A folder holding both kinds was walked twice at every start: once for the kind read, once more to count the
     other kind for the line that names it (a mixture reading both from it: once for each). ShapeNetCore v2's 6 778
     chairs nest three files a model, so each walk lists tens of thousands of files: now one walk finds both."""
     folder = tmp_path / "both"
-    for i in range(3):
-        (folder / f"m{i}").mkdir(parents=True)
-        trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(folder / f"m{i}" / "model.obj")
-        write_binvox(folder / f"m{i}" / "model.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5),
-                                                                     (0.5, 0.5, 0.3)))
+    _both_kinds(folder)
     walks, walk = [], os.walk
 
     def counted_walk(top, *args, **kwargs):
@@ -695,17 +702,6 @@ def test_a_folder_of_voxel_grid_files_names_them_by_kind_npz_too(tmp_path):
         SDFDataModule(**kw).setup("fit")
     assert str(err.value).endswith("it holds no .binvox file but 2 .npy files, 1 .npz file (a.npy, b.npy, "
                                    "chairs.npz): give one as --data.init_args.root=<its path>"), str(err.value)
-
-
-def _both_kinds(folder: Path, binvox: bool = True, meshes: bool = True) -> None:
-    """Three shapes in folder/m<i>/: a mesh (model.obj) and a .binvox grid (model.binvox) each."""
-    for i in range(3):
-        (folder / f"m{i}").mkdir(parents=True, exist_ok=True)
-        if meshes:
-            trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(folder / f"m{i}" / "model.obj")
-        if binvox:
-            write_binvox(folder / f"m{i}" / "model.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5),
-                                                                         (0.5, 0.5, 0.3)))
 
 
 def test_a_refused_shape_folder_is_read_again_once_filled(tmp_path):
