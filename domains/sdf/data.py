@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -617,10 +618,8 @@ class SDFDataModule(SignalDataModule):
                     "[N, R, R, R] or from the .binvox files below a folder")
             if arrays := grid_files(root):  # the shared ModelNet voxels' folder
                 option = f"--data.init_args.{'voxel_root' if self.mixture else 'root'}"
-                kinds = {}  # extension -> files
-                for f in arrays:
-                    kinds.setdefault(next(s for s in GRID_SUFFIXES if f.name.lower().endswith(s)), []).append(f)
-                held = ", ".join(counted(len(kinds[s]), f"{s} file") for s in GRID_SUFFIXES if s in kinds)
+                kinds = Counter(next(s for s in GRID_SUFFIXES if f.name.lower().endswith(s)) for f in arrays)
+                held = ", ".join(counted(kinds[s], f"{s} file") for s in GRID_SUFFIXES if s in kinds)
                 if len(arrays) == 1:
                     raise ValueError(f"{said}; it holds no .binvox file but {held}: give {option}={arrays[0]}")
                 named = ", ".join(str(f.relative_to(root)) for f in arrays[:3]) + ", ..." * (len(arrays) > 3)
