@@ -456,12 +456,6 @@ def load_user_video(
     return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
 
 
-def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
-                    frame_step: int = 1) -> torch.Tensor:
-    """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W] (:func:`read_mask_video`)."""
-    return read_mask_video(path, num_frames, size, frame_step)[0]
-
-
 def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
                     frame_step: int = 1) -> tuple[torch.Tensor, list[str], bool]:
     """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W], what reading it did
