@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -26,7 +27,7 @@ from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, MadeOtherwise, Si
                                          splits_hint, splits_with_train_of)
 from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, check_cache_folder, data_files,
-                                    name_start, whole_npy, writing_cache)
+                                    name_start, warn_missing_links, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
@@ -327,7 +328,8 @@ class SDFDataModule(SignalDataModule):
         )
         self._mesh_paths: list[str] | None = None  # the mesh files under root, as _load_meshes found them
         self._voxel_paths: list[str] | None = None  # a folder's voxel files under root, as _load_voxels found them
-        self._walked: dict[str, dict[str, list[Path]]] = {}  # a folder's files of each kind, relative (_folder_files)
+        # a folder's files of each kind and its links to missing ones, relative (_folder_files)
+        self._walked: dict[str, dict[str, tuple[list[Path], list[Path]]]] = {}
         self._mesh_files: dict[str, list[Path]] | None = None  # "all" (one pool), or "train", "test" (and "val") folders
         self._voxel_stacks: dict[str, tuple[Path, int]] | None = None  # as _mesh_files: (stacked grid file, count)
         self.num_failed = 0  # meshes or voxel grids skipped while building
@@ -610,16 +612,14 @@ class SDFDataModule(SignalDataModule):
         if not root.is_dir():
             return {"all": self._voxel_stack([root], root, "all")}
         # ModelNet's and ShapeNet's voxelisations: a .binvox file a shape, maybe in split folders
-        files = self._folder_files(root)["voxels"]
+        files = self._folder_files(root, read="voxels")["voxels"]
         if not files:
             said = (f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of occupancy grids "
                     "[N, R, R, R] or from the .binvox files below a folder")
             if arrays := grid_files(root):  # the shared ModelNet voxels' folder
                 option = f"--data.init_args.{'voxel_root' if self.mixture else 'root'}"
-                kinds = {}  # extension -> files
-                for f in arrays:
-                    kinds.setdefault(next(s for s in GRID_SUFFIXES if f.name.lower().endswith(s)), []).append(f)
-                held = ", ".join(counted(len(kinds[s]), f"{s} file") for s in GRID_SUFFIXES if s in kinds)
+                kinds = Counter(next(s for s in GRID_SUFFIXES if f.name.lower().endswith(s)) for f in arrays)
+                held = ", ".join(counted(kinds[s], f"{s} file") for s in GRID_SUFFIXES if s in kinds)
                 if len(arrays) == 1:
                     raise ValueError(f"{said}; it holds no .binvox file but {held}: give {option}={arrays[0]}")
                 named = ", ".join(str(f.relative_to(root)) for f in arrays[:3]) + ", ..." * (len(arrays) > 3)
@@ -734,7 +734,7 @@ class SDFDataModule(SignalDataModule):
     def _mesh_pools(self, root: Path) -> dict[str, list[Path]]:
         """The pools :meth:`_load_meshes` keeps, converted (a refusal leaves none kept)."""
         # ShapeNet nests one model a folder (v1 <synset>/<id>/model.obj, v2 <id>/models/model_normalized.obj)
-        paths = self._folder_files(root)["meshes"]
+        paths = self._folder_files(root, read="meshes")["meshes"]
         if not paths:
             raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
         self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
@@ -759,18 +759,25 @@ class SDFDataModule(SignalDataModule):
             self._walked.clear()
             raise
 
-    def _folder_files(self, root: Path) -> dict[str, list[Path]]:
+    def _folder_files(self, root: Path, read: str | None = None) -> dict[str, list[Path]]:
         """The mesh files and the .binvox voxel files below a folder ("meshes", "voxels"), found in one walk of it
         and kept: a folder of both kinds (ShapeNetCore v2's) was walked again to count the kind not read, and once
         for each kind a mixture reads from it. Kept relative to the folder and given under the caller's ``root``, so
         one folder spelled two ways (a relative mesh_root and an absolute voxel_root, a link and its target) lists
-        the same files under each spelling."""
+        the same files under each spelling. read: the kind read, whose links to missing files the walk found are
+        warned of (those of the other kind are files not read)."""
         key = os.path.realpath(root)
         if key not in self._walked:
-            files = [p.relative_to(root) for p in data_files(root, MESH_SUFFIXES + (".binvox",))]
-            self._walked[key] = {"meshes": [p for p in files if p.suffix.lower() in MESH_SUFFIXES],
-                                 "voxels": solid_voxels([p for p in files if p.suffix.lower() == ".binvox"])}
-        return {kind: [root / rel for rel in rels] for kind, rels in self._walked[key].items()}
+            missing: list[Path] = []
+            files = [p.relative_to(root) for p in data_files(root, MESH_SUFFIXES + (".binvox",), missing=missing)]
+            gone = [p.relative_to(root) for p in missing]
+            voxels = {p for p in files + gone if p.suffix.lower() == ".binvox"}  # the rest: mesh files
+            self._walked[key] = {
+                "meshes": ([p for p in files if p not in voxels], [p for p in gone if p not in voxels]),
+                "voxels": (solid_voxels([p for p in files if p in voxels]), [p for p in gone if p in voxels])}
+        if read is not None:
+            warn_missing_links(root, [root / rel for rel in self._walked[key][read][1]], stacklevel=3)
+        return {kind: [root / rel for rel in rels] for kind, (rels, _) in self._walked[key].items()}
 
     def _say_other_kind(self, root: Path, kind: str, found: int) -> None:
         """A folder read as ``kind`` ("meshes" or "voxels") that holds files of the other kind too (ShapeNetCore v2

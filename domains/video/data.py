@@ -31,8 +31,8 @@ from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
 from .file_cache import DecodedVideos
-from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size, cut_clips,
-                 fewer_frames, is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz,
+from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size, clip_span,
+                 cut_clips, fewer_frames, is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz,
                  read_video_folder, resize_and_crop, source_videos, strip_problem, transparent_share)
 from .synthetic import moving_digits
 
@@ -193,7 +193,7 @@ class VideoDataModule(SignalDataModule):
         if self.dataset_name == "synthetic":
             h, w = self.size
             side = max(h, w)  # digits move on a square canvas; a non-square frame is its centre crop
-            span = (self.num_frames - 1) * self.frame_step + 1  # frames drawn; a clip takes every frame_step-th
+            span = clip_span(self.num_frames, self.frame_step)  # frames drawn; a clip takes every frame_step-th
             # [N, span, side, side, 3]
             clips = moving_digits(self.num_clips, span, side, seed=self.seed, n_digits=self.n_digits)
             top, left = (side - h) // 2, (side - w) // 2
@@ -424,7 +424,7 @@ def load_user_video(
     suffix = path.suffix.lower()
     strip = is_strip_file(path)
     not_strip = strip_problem(path) if strip else None
-    span = (num_frames - 1) * frame_step + 1
+    span = clip_span(num_frames, frame_step)
     if start < 0:  # before decoding, which stops where the clip ends
         raise ValueError(f"{path}: start must be >= 0 (the clip's first frame), got {start}")
     if suffix == ".npz":
@@ -456,12 +456,6 @@ def load_user_video(
     return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
 
 
-def load_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
-                    frame_step: int = 1) -> torch.Tensor:
-    """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W] (:func:`read_mask_video`)."""
-    return read_mask_video(path, num_frames, size, frame_step)[0]
-
-
 def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
                     frame_step: int = 1) -> tuple[torch.Tensor, list[str], bool]:
     """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W], what reading it did
@@ -474,7 +468,7 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     strip of square frames stacked top to bottom is a video, as :func:`load_user_video` reads one.
     """
     path = Path(path)
-    span = (num_frames - 1) * frame_step + 1
+    span = clip_span(num_frames, frame_step)
     if is_strip_file(path) and strip_problem(path) is None:
         frames = read_strip(path)  # [F, W, W, 3]
         if len(frames) < span:  # a strip holds 2 frames or more: no still mask

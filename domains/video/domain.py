@@ -16,7 +16,7 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
 from .data import load_user_video, read_mask_video
-from .io import (frame_rate, frame_size, read_video_file, read_video_npz, transparent_share, uneven_delays,
+from .io import (clip_span, frame_rate, frame_size, read_video_file, read_video_npz, transparent_share, uneven_delays,
                  write_video)
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .visualize import context_video, on_grid, to_frames, write_figure10
@@ -150,7 +150,7 @@ class VideoDomain(Domain):
             warnings.warn(f"{path}: frames of {source[1]}×{source[0]}, smaller than the model's {w}×{h}: they are "
                           "upscaled, so S is drawn from interpolated pixels", stacklevel=2)
         self.input_file = (path, step)
-        span = (t - 1) * step + 1  # the frames of the file the clip takes every step-th of
+        span = clip_span(t, step)  # the frames of the file the clip takes every step-th of
         if share := transparent_share(path, span):  # as a picture given to an images model says it
             warnings.warn(f"{path}: {share_words(share)} of the pixels of its first "
                           f"{span} frames are (partly) transparent, composited onto white", stacklevel=2)

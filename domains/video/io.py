@@ -445,19 +445,24 @@ def strip_problem(path: str | Path) -> str | None:
     return None
 
 
+def clip_span(num_frames: int, frame_step: int = 1) -> int:
+    """The frames of a video a clip of ``num_frames`` frames ``frame_step`` apart covers, its first to its last."""
+    return (num_frames - 1) * frame_step + 1
+
+
 def num_clips(num_frames_total: int, num_frames: int, stride: int, frame_step: int = 1) -> int:
     """How many clips of ``num_frames`` frames (``frame_step`` apart), started every ``stride`` frames,
     fit in a video of ``num_frames_total`` frames."""
     if num_frames < 1 or stride < 1 or frame_step < 1:
         raise ValueError(f"num_frames, stride and frame_step must be >= 1, got {num_frames}, {stride}, {frame_step}")
-    span = (num_frames - 1) * frame_step + 1
+    span = clip_span(num_frames, frame_step)
     return 0 if num_frames_total < span else (num_frames_total - span) // stride + 1
 
 
 def fewer_frames(length: int, num_frames: int, frame_step: int = 1) -> str:
     """The remedy for videos of at most ``length`` frames, too short for a clip of ``num_frames`` frames
     ``frame_step`` apart, in words: the most frames a clip of them can take, or the videos a clip needs."""
-    span = (num_frames - 1) * frame_step + 1
+    span = clip_span(num_frames, frame_step)
     return (f"give --data.init_args.num_frames={(length - 1) // frame_step + 1} or fewer, or videos of "
             f"{counted(span, 'frame')} or more")
 
@@ -476,7 +481,7 @@ def cut_clips(
     gives n = 0 (callers warn).
     """
     frames = to_rgb(np.asarray(frames))
-    span = (num_frames - 1) * frame_step + 1
+    span = clip_span(num_frames, frame_step)
     stride = span if stride is None else stride
     n = num_clips(frames.shape[0], num_frames, stride, frame_step)
     th, tw = as_size(size)
@@ -497,7 +502,7 @@ class FolderClips:
 
     def __init__(self, num_frames: int, size: tuple[int, int], stride: int | None = None, frame_step: int = 1):
         self.num_frames, self.size, self.frame_step = num_frames, size, frame_step
-        self.span = (num_frames - 1) * frame_step + 1  # frames one clip covers
+        self.span = clip_span(num_frames, frame_step)  # frames one clip covers
         self.stride = self.span if stride is None else stride
         self.sources: list[Path | np.ndarray] = []  # per file: a strip, or a video's clips [n, T, H, W, 3] uint8
         self.starts = [0]  # the first row of each file's clips, then the number of clips
@@ -658,7 +663,8 @@ def read_video_folder(
                 not_strips.append(message)
             else:
                 warn_rank_zero(message, stacklevel=2)
-                longest = max(longest or (length, path), (length, path), key=lambda pair: pair[0])
+                if longest is None or length > longest[0]:
+                    longest = (length, path)
             continue
         if max_clips_per_video is not None:
             n = min(n, max_clips_per_video)

@@ -250,7 +250,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     return path
 
 
-def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] = ()) -> list[Path]:
+def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] = (),
+               missing: list[Path] | None = None) -> list[Path]:
     """Every file below root (recursively) whose suffix is one of ``suffixes`` (lower case, with the dot), sorted so
     that the order is the same on every machine. Hidden files and folders are left out: macOS copies carry an
     AppleDouble ``._name.jpg`` beside every file, and viewers keep ``.thumbnails/``; neither is data. Linked folders
@@ -258,7 +259,9 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
     a link back up the tree ends. Links to files that are not there (a drive not mounted, a folder moved) are left out
     with one warning that counts them and names the first: without it a folder of such links had "no images".
     ``unread``: suffixes of files of the same kind that are not read (a picture folder's .webp and .tif files), left
-    out with one warning that counts them by suffix and names the first, rather than without a word."""
+    out with one warning that counts them by suffix and names the first, rather than without a word. ``missing``: a
+    list the links to missing files are added to instead of being warned of, for a caller that reads some of the
+    suffixes alone and says only of those (:func:`warn_missing_links`)."""
     root, suffixes, unread = Path(root), tuple(suffixes), tuple(unread)
     found, seen, broken, others = [], set(), [], []
     for folder, dirs, files in os.walk(root, followlinks=True):
@@ -279,11 +282,10 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
                 found.append(path)
             elif path.is_symlink() and not path.exists():
                 broken.append(path)
-    if broken:
-        first = min(broken)
-        warnings.warn(f"{root}: left out {len(broken)} "
-                      f"{'links to missing files' if len(broken) != 1 else 'link to a missing file'} (first: "
-                      f"{first.relative_to(root)} -> {os.readlink(first)})", stacklevel=2)
+    if missing is None:
+        warn_missing_links(root, broken, stacklevel=2)
+    else:
+        missing.extend(broken)
     if others:
         counts: dict[str, int] = {}
         for path in others:
@@ -293,6 +295,16 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
                       f"{min(others).relative_to(root)}): only {'/'.join(suffixes)} files are read; convert them to "
                       "one of those", stacklevel=2)
     return sorted(found)
+
+
+def warn_missing_links(root: Path, broken: list[Path], stacklevel: int = 1) -> None:
+    """One warning, where there are any, that counts the links to missing files below root that were left out and
+    names the first. stacklevel: as warnings.warn's, counted from the caller."""
+    if broken:
+        first = min(broken)
+        warnings.warn(f"{root}: left out {len(broken)} "
+                      f"{'links to missing files' if len(broken) != 1 else 'link to a missing file'} (first: "
+                      f"{first.relative_to(root)} -> {os.readlink(first)})", stacklevel=stacklevel + 1)
 
 
 def nearest_existing(path: Path) -> Path:

@@ -627,16 +627,23 @@ def test_a_folder_of_meshes_and_binvox_files_says_which_kind_it_reads(tmp_path):
         alone.setup("fit")
 
 
+def _both_kinds(folder: Path, binvox: bool = True, meshes: bool = True) -> None:
+    """Three shapes in folder/m<i>/: a mesh (model.obj) and a .binvox grid (model.binvox) each."""
+    for i in range(3):
+        (folder / f"m{i}").mkdir(parents=True, exist_ok=True)
+        if meshes:
+            trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(folder / f"m{i}" / "model.obj")
+        if binvox:
+            write_binvox(folder / f"m{i}" / "model.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5),
+                                                                         (0.5, 0.5, 0.3)))
+
+
 def test_a_folder_of_meshes_and_binvox_files_is_walked_once(tmp_path, monkeypatch):
     """A folder holding both kinds was walked twice at every start: once for the kind read, once more to count the
     other kind for the line that names it (a mixture reading both from it: once for each). ShapeNetCore v2's 6 778
     chairs nest three files a model, so each walk lists tens of thousands of files: now one walk finds both."""
     folder = tmp_path / "both"
-    for i in range(3):
-        (folder / f"m{i}").mkdir(parents=True)
-        trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(folder / f"m{i}" / "model.obj")
-        write_binvox(folder / f"m{i}" / "model.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5),
-                                                                     (0.5, 0.5, 0.3)))
+    _both_kinds(folder)
     walks, walk = [], os.walk
 
     def counted_walk(top, *args, **kwargs):
@@ -697,17 +704,6 @@ def test_a_folder_of_voxel_grid_files_names_them_by_kind_npz_too(tmp_path):
                                    "chairs.npz): give one as --data.init_args.root=<its path>"), str(err.value)
 
 
-def _both_kinds(folder: Path, binvox: bool = True, meshes: bool = True) -> None:
-    """Three shapes in folder/m<i>/: a mesh (model.obj) and a .binvox grid (model.binvox) each."""
-    for i in range(3):
-        (folder / f"m{i}").mkdir(parents=True, exist_ok=True)
-        if meshes:
-            trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(folder / f"m{i}" / "model.obj")
-        if binvox:
-            write_binvox(folder / f"m{i}" / "model.binvox", box_occupancy(10, (-0.5, -0.4 + 0.1 * i, -0.5),
-                                                                         (0.5, 0.5, 0.3)))
-
-
 def test_a_refused_shape_folder_is_read_again_once_filled(tmp_path):
     """The walk of a folder was kept after a load refused it ("no mesh files", "holds none"): the same module (a
     notebook's) refused the folder again once it was filled, where it walked it again before."""
@@ -750,18 +746,26 @@ def test_a_mixture_reads_one_folder_spelled_two_ways(tmp_path, monkeypatch):
 
 
 def test_a_shape_folder_warns_of_no_missing_link_of_a_kind_it_does_not_read(tmp_path):
-    """The one walk of a shape folder looked for .npy files too, so a link to a missing .npy (a moved run's results)
-    in a folder of meshes warned, a file of no kind the folder is read for."""
-    folder = tmp_path / "meshes"
-    _both_kinds(folder, binvox=False)
-    os.symlink(tmp_path / "gone.npy", folder / "old_results.npy")
-    os.symlink(tmp_path / "gone.npy.gz", folder / "old_results.npy.gz")
-    dm = SDFDataModule(dataset="meshes", root=str(folder), resolution=12, splits=(1, 1, 1),
-                       cache_dir=str(tmp_path / "c"))
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        dm.setup("fit")
-    assert not [w for w in said if "missing file" in str(w.message)], [str(w.message) for w in said]
+    """A shape folder is walked once for meshes and .binvox files together, and every link to a missing file the walk
+    found was warned of: a folder read as meshes that held a link to a missing model.binvox said "left out 1 link to
+    a missing file", of a file it does not read (and one read as voxels, of a missing .obj). Each kind read warns of
+    its own missing links alone; a link to a missing .npy (a moved run's results) warns of nothing."""
+    for read, made, other in (("meshes", "obj", "binvox"), ("voxels", "binvox", "obj")):
+        folder = tmp_path / read
+        _both_kinds(folder, binvox=read == "voxels", meshes=read == "meshes")
+        os.symlink(tmp_path / "gone.npy", folder / "old_results.npy")
+        os.symlink(tmp_path / "gone.npy.gz", folder / "old_results.npy.gz")
+        os.symlink(tmp_path / f"gone.{other}", folder / "m0" / f"model.{other}")  # the kind not read
+        (folder / "m9").mkdir()
+        os.symlink(tmp_path / f"gone.{made}", folder / "m9" / f"model.{made}")  # the kind read: still said
+        dm = SDFDataModule(dataset=read, root=str(folder), resolution=12, splits=(1, 1, 1),
+                           cache_dir=str(tmp_path / "c"))
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            dm.setup("fit")
+        lines = [str(w.message) for w in said if "missing file" in str(w.message)]
+        assert lines == [f"{folder}: left out 1 link to a missing file (first: m9/model.{made} -> "
+                         f"{tmp_path / f'gone.{made}'})"], lines
 
 
 def test_a_voxel_dataset_keeps_the_meshes_margin_and_frame(tmp_path):

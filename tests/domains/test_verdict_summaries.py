@@ -85,16 +85,20 @@ def test_domains_without_verdicts_say_nothing_of_them():
     few = per_item({(4, "nll"): [1.0, 2.0], (8, "nll"): [0.5, 1.5]})
     for domain in (ImageDomain(), PolynomialDomain()):
         assert summary(domain, means(few), few) == domain.summary(means(few))
-        assert "verdicts_not_judged" not in domain.summary(means(few))
 
 
-def test_a_video_verdict_of_too_few_scored_clips_is_null():
+def test_a_video_verdict_of_too_few_scored_clips_is_null_and_says_why():
     """Of 5 clips, where the last level's PSNR was a number on one (NaN on the others, a prediction of NaN),
-    psnr_rises_with_context read false: judged, against. It could not be judged: null now."""
+    psnr_rises_with_context read false: judged, against. It could not be judged: null now, and verdicts_not_judged
+    says why."""
     nan = float("nan")
     items = per_item({(8, "psnr"): [19.0, 20.0, 21.0, 20.5, 19.5], (32, "psnr"): [25.0, nan, nan, nan, nan]})
     rows = [{"num_context": 8, "psnr": 20.0}, {"num_context": 32, "psnr": 25.0}]
-    assert summary(VideoDomain(), rows, items)["psnr_rises_with_context"] is None
+    result = summary(VideoDomain(), rows, items)
+    assert result["psnr_rises_with_context"] is None
+    assert result["verdicts_not_judged"] == (
+        "psnr_rises_with_context: fewer than 2 test items have both values to compare at |S| = 8 and 32 (NaN values "
+        "left out), no standard error to judge by: null")
 
 
 def test_an_sdf_verdict_of_too_few_scored_shapes_at_a_level_is_null_and_says_why():
@@ -110,13 +114,3 @@ def test_an_sdf_verdict_of_too_few_scored_shapes_at_a_level_is_null_and_says_why
     assert result["verdicts_not_judged"] == (
         "iou_mean_beats_nn_at and iou_model_beats_baselines_at: fewer than 2 test items have both values to compare "
         "at |S| = 32 (NaN values left out), no standard error to judge by: null")
-
-
-def test_a_video_verdict_of_too_few_scored_clips_says_why():
-    """The null of too few clips scored at both the first and the last |S| said nothing of why."""
-    nan = float("nan")
-    items = per_item({(8, "psnr"): [19.0, 20.0, 21.0, 20.5, 19.5], (32, "psnr"): [25.0, nan, nan, nan, nan]})
-    rows = [{"num_context": 8, "psnr": 20.0}, {"num_context": 32, "psnr": 25.0}]
-    assert summary(VideoDomain(), rows, items)["verdicts_not_judged"] == (
-        "psnr_rises_with_context: fewer than 2 test items have both values to compare at |S| = 8 and 32 (NaN values "
-        "left out), no standard error to judge by: null")

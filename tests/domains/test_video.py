@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from domains.video.data import ClipDataset, VideoDataModule, load_mask_video, load_user_video
+from domains.video.data import ClipDataset, VideoDataModule, load_user_video, read_mask_video
 from domains.video.domain import VideoDomain, row_units
 from domains.video.io import (
     VideoDecodeError,
@@ -786,12 +786,12 @@ def test_load_user_video_and_mask(tmp_path):
     iio.imwrite(tmp_path / "m.png", still)
     with pytest.raises(ValueError, match="m.png: a still image .one frame., not a video"):  # a picture to sample
         load_user_video(tmp_path / "m.png", num_frames=4, size=16)
-    mask = load_mask_video(tmp_path / "m.png", num_frames=4, size=16)
+    mask = read_mask_video(tmp_path / "m.png", num_frames=4, size=16)[0]
     assert mask.shape == (4, 16, 16) and mask.dtype == torch.bool
     assert mask[:, :, 8:].all() and not mask[:, :, :8].any()
     iio.imwrite(tmp_path / "black.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="no white"):
-        load_mask_video(tmp_path / "black.png", 4, 8)
+        read_mask_video(tmp_path / "black.png", 4, 8)
     # a mesh given to a video model was named by ffmpeg alone ("can not handle the given uri"), not as no video
     (tmp_path / "chair.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
     with pytest.raises(ValueError, match=r"^cannot decode video .*chair.obj: .+; a .obj file is not a video: give a "
@@ -813,11 +813,11 @@ def test_a_mask_with_transparent_pixels_is_refused_as_the_images_domain_refuses_
         with pytest.raises(ValueError, match=rf"^mask \S+{name}: 94% of the mask's pixels are \(partly\) transparent, "
                                              r"which a mask has no meaning for: save it opaque, white where observed "
                                              r"and black where not$"):
-            load_mask_video(tmp_path / name, num_frames=4, size=16)
+            read_mask_video(tmp_path / name, num_frames=4, size=16)
     opaque = rgba.copy()
     opaque[..., 3] = 255  # the same mask, opaque: black is not observed
     Image.fromarray(opaque[0], "RGBA").save(tmp_path / "opaque.png")
-    assert int(load_mask_video(tmp_path / "opaque.png", num_frames=4, size=16).sum()) == 4 * 16
+    assert int(read_mask_video(tmp_path / "opaque.png", num_frames=4, size=16)[0].sum()) == 4 * 16
 
 
 def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_step(tmp_path):
@@ -827,14 +827,14 @@ def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_ste
     for i in range(9):
         frames[i, : i + 1] = 255  # frame i observes its top i + 1 rows
     path = write_video(frames, tmp_path / "mask.gif", upscale_to=None)
-    mask = load_mask_video(path, num_frames=5, size=16, frame_step=2)  # [T, H, W]
+    mask = read_mask_video(path, num_frames=5, size=16, frame_step=2)[0]  # [T, H, W]
     assert [int(m[:, 0].sum()) for m in mask] == [1, 3, 5, 7, 9]  # frames 0, 2, 4, 6 and 8
     spec = VideoDataModule(num_frames=5, size=16, frame_step=2, bins="uniform", num_bins=8).spec  # the model's
     assert torch.equal(VideoDomain().read_mask(path, spec), mask)  # --mask, as --input is read
     with pytest.raises(ValueError, match=r"mask.gif: 9 frames, need 1 \(a still mask\) or at least 11: the clip's 6 "
                                          r"frames are 2 apart$"):
-        load_mask_video(path, num_frames=6, size=16, frame_step=2)
-    assert [int(m[:, 0].sum()) for m in load_mask_video(path, num_frames=5, size=16)] == [1, 2, 3, 4, 5]
+        read_mask_video(path, num_frames=6, size=16, frame_step=2)
+    assert [int(m[:, 0].sum()) for m in read_mask_video(path, num_frames=5, size=16)[0]] == [1, 2, 3, 4, 5]
 
 
 def test_a_mask_of_another_size_is_read_with_the_line_the_images_domain_prints(tmp_path, capsys):
@@ -1497,14 +1497,14 @@ def test_a_strip_given_as_a_mask_is_read_frame_by_frame_as_an_input_strip_is(tmp
         frames[i, : i + 1] = 255  # frame i observes its top i + 1 rows
     path = tmp_path / "mask.png"
     iio.imwrite(path, frames.reshape(40, 8, 3))  # a strip: 5 frames of 8x8, first on top
-    mask = load_mask_video(path, num_frames=3, size=8, frame_step=2)  # [T, H, W]
+    mask = read_mask_video(path, num_frames=3, size=8, frame_step=2)[0]  # [T, H, W]
     assert [int(m[:, 0].sum()) for m in mask] == [1, 3, 5]  # frames 0, 2 and 4
-    assert [int(m[:, 0].sum()) for m in load_mask_video(path, num_frames=5, size=16)] == [2, 4, 6, 8, 10]  # upscaled
+    assert [int(m[:, 0].sum()) for m in read_mask_video(path, num_frames=5, size=16)[0]] == [2, 4, 6, 8, 10]  # upscaled
     with pytest.raises(ValueError, match=r"^mask .*mask.png: a strip of 5 square frames \(8x40 pixels\), as --input "
                                          r"reads one, but the clip needs 1 \(a still mask\) or at least 6: give a "
                                          r"strip of 6 frames or more, or a still mask as a picture that is not a strip "
                                          r"\(its height no whole multiple of its width\) or as a one-frame \.gif$"):
-        load_mask_video(path, num_frames=6, size=8)
+        read_mask_video(path, num_frames=6, size=8)
 
 
 def test_a_video_cache_that_cannot_be_written_names_the_folder_and_the_remedy(tmp_path):
