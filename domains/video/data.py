@@ -265,7 +265,7 @@ class VideoDataModule(SignalDataModule):
         except ValueError as err:  # the sizes as given, and what an item is here
             n, n_videos = len(videos), len(np.unique(videos))
             unit = "" if not str(err).startswith("split sizes") else (
-                f"; the items are clips, {n} from {n_videos} video{'s' * (n_videos != 1)}: {splits_hint('clips')}")
+                f"; the items are clips, {n} from {counted(n_videos, 'video')}: {splits_hint('clips')}")
             raise ValueError(f"VideoDataModule: {err}{unit}") from None
         self._clips = clips
         self._parts = parts
