@@ -335,7 +335,7 @@ class BinnedGaussian(nn.Module):
         self.check_params(params)
         lead = params.shape[:-1]
         flat = params.reshape(-1, params.shape[-1])  # [N, NP]
-        extra = [t.reshape(flat.shape[0], -1) for t in per_row]  # [N, k] each
+        extra = [t.reshape(flat.shape[0], t.shape[-1]) for t in per_row]  # [N, k] each (N may be 0)
         rows = max(1, self.BOX_CHUNK // (self.num_bins * self.val_dims))
         if flat.shape[0] <= rows:
             out = read(flat, *extra)  # [N, K]

@@ -331,3 +331,12 @@ def test_a_number_threshold_is_held_where_float64_runs(monkeypatch):
     got = d.cdf(params, 0.1), d.cdf(params, [0.1])
     assert asked == ["cpu", "cpu"]
     assert all(torch.equal(g, e) for g, e in zip(got, expected))
+
+
+def test_a_box_and_a_cdf_of_no_queries_are_empty():
+    """An images evaluation at an |S| that holds out no pixel scores no query: the box probability of no rows stopped
+    it with torch's "cannot reshape tensor of 0 elements" from the per-query bounds read a block at a time."""
+    dist = BinnedGaussian.from_spec(_spec(5, 1))
+    params = torch.zeros(0, dist.num_params)  # [0, NP]
+    assert dist.log_prob_box(params, torch.zeros(0, 1), torch.ones(0, 1)).shape == (0,)
+    assert dist.cdf(params, torch.zeros(0, 1)).shape == (0, 1)
