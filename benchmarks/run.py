@@ -1,7 +1,7 @@
 """``python -m benchmarks.run`` (``make bench``): every benchmark, ours against the reference design, in one
-process; a table on stdout, JSON in bench-results/bench.json (bench-quick.json, bench-smoke.json for those modes,
-bench-partial.json for fewer benchmarks or presets; bench-cuda.json, bench-cuda-quick.json, ... for --device cuda)
-and its picture beside it (bench.png; benchmarks/figure.py).
+process; a table on stdout, JSON in bench-results/bench.json of the working folder (bench-quick.json,
+bench-smoke.json for those modes, bench-partial.json for fewer benchmarks or presets; bench-cuda.json,
+bench-cuda-quick.json, ... for --device cuda) and its picture beside it (bench.png; benchmarks/figure.py).
 
     python -m benchmarks.run                 # the full set, under 10 minutes on a 2-core CPU
     python -m benchmarks.run --quick         # seconds: the tiny preset, smaller problems
@@ -247,10 +247,11 @@ def table(results: dict) -> str:
 
 
 def default_out(mode: str, partial: bool = False, device: str = "cpu", precision: str | None = None) -> Path:
-    """bench-results/bench.json for a full run on the CPU in fp32; a quick or smoke check, or a full-mode run of
-    fewer benchmarks or presets (`--only train`), writes beside it, never over it. A run on another device, or in
-    another precision than its device's default, names them (bench-cuda.json, bench-bf16.json, bench-cuda-fp32.json,
-    bench-cuda-quick.json, ...): a GPU or bf16 run replaced the CPU's fp32 record."""
+    """bench-results/bench.json in the working folder (as runs/ goes there, and a relative --out is read from it;
+    `make bench` runs at the repository root) for a full run on the CPU in fp32; a quick or smoke check, or a
+    full-mode run of fewer benchmarks or presets (`--only train`), writes beside it, never over it. A run on another
+    device, or in another precision than its device's default, names them (bench-cuda.json, bench-bf16.json,
+    bench-cuda-fp32.json, bench-cuda-quick.json, ...): a GPU or bf16 run replaced the CPU's fp32 record."""
     parts = ["bench"]
     if device != "cpu":
         parts.append(device)
@@ -258,8 +259,8 @@ def default_out(mode: str, partial: bool = False, device: str = "cpu", precision
         parts.append(precision)
     stem = "-".join(parts)
     if mode == "full":
-        return REPO / "bench-results" / (f"{stem}-partial.json" if partial else f"{stem}.json")
-    return REPO / "bench-results" / f"{stem}-{mode}.json"
+        return Path("bench-results") / (f"{stem}-partial.json" if partial else f"{stem}.json")
+    return Path("bench-results") / f"{stem}-{mode}.json"
 
 
 def out_problem(out: Path) -> str | None:
@@ -316,11 +317,12 @@ def main(argv: list[str] | None = None) -> dict:
                    help="where training and sampling run (cuda: bf16 autocast, flash SDPA); memory and mean field stay on the CPU")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
                    help="default: bf16 on cuda, fp32 on cpu (bf16 on cpu runs the GPU path's autocast code)")
-    p.add_argument("--out", type=Path, default=None, help="JSON output file (default: bench-results/bench.json for a "
-                   "full run, bench-quick.json, bench-smoke.json or, with fewer benchmarks or presets, "
-                   "bench-partial.json beside it, so a check never replaces a full run; with --device cuda, "
-                   "bench-cuda.json, bench-cuda-quick.json, ...; bench-bf16.json with --precision bf16 on the "
-                   "CPU, so a GPU or bf16 run never replaces the CPU's fp32 one)")
+    p.add_argument("--out", type=Path, default=None, help="JSON output file, its missing folders made (default: "
+                   "bench-results/bench.json in the working folder for a full run, bench-quick.json, "
+                   "bench-smoke.json or, with fewer benchmarks or presets, bench-partial.json beside it, so a "
+                   "check never replaces a full run; with --device cuda, bench-cuda.json, bench-cuda-quick.json, "
+                   "...; bench-bf16.json with --precision bf16 on the CPU, so a GPU or bf16 run never replaces the "
+                   "CPU's fp32 one)")
     a = p.parse_args(argv)
     a.only = list(dict.fromkeys(a.only))  # a name given twice (--only train train) ran, and was tabled, twice
     a.presets = list(dict.fromkeys(a.presets)) if a.presets else a.presets

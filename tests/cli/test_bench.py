@@ -386,6 +386,21 @@ def test_a_check_never_writes_over_the_full_record():
     assert len({bench_run.default_out(m).parent for m in ("full", "quick", "smoke")}) == 1
 
 
+def test_the_record_goes_to_bench_results_in_the_working_folder(tmp_path, monkeypatch):
+    """`python -m benchmarks.run` run from another folder than the clone wrote the clone's bench-results/, not the
+    bench-results/ its help names (a path read from the working folder, as --out's and runs/ are); missing folders
+    of --out are made, as predict's --out makes them."""
+    real_run = bench_run.run
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench_run, "run", lambda mode, only, presets, *a, **k: real_run("smoke", ("meanfield",),
+                                                                                         ("tiny",), *a, **k))
+    assert bench_run.default_out("quick") == bench_run.Path("bench-results/bench-quick.json")
+    bench_run.main(["--smoke", "--only", "meanfield"])
+    assert (tmp_path / "bench-results" / "bench-smoke.json").is_file()
+    bench_run.main(["--smoke", "--only", "meanfield", "--out", "new/folder/x.json"])
+    assert (tmp_path / "new" / "folder" / "x.json").is_file()
+
+
 def test_a_gpu_run_never_writes_over_the_cpu_record():
     """`make bench ARGS="--device cuda"` wrote bench-results/bench.json, the CPU run's record, over it."""
     names = {(mode, partial, device): bench_run.default_out(mode, partial, device).name
@@ -419,7 +434,7 @@ def test_a_run_in_another_precision_never_writes_over_its_devices_record():
 def test_main_names_the_record_by_its_device(tmp_path, monkeypatch):
     """main() passes --device to the default name (the run itself stands in on the CPU: no GPU here)."""
     real_run, real_device = bench_run.run, bench_run.Device
-    monkeypatch.setattr(bench_run, "REPO", tmp_path)
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(bench_run, "Device", lambda name, precision: real_device("cpu", precision))
     monkeypatch.setattr(bench_run, "run", lambda mode, only, presets, *a, **k: real_run("smoke", ("meanfield",),
                                                                                          ("tiny",), *a, **k))
@@ -438,7 +453,7 @@ def test_a_run_of_fewer_benchmarks_never_writes_over_the_full_record(tmp_path, m
     """`python -m benchmarks.run --only train` (as benchmarks/README.md runs it) wrote bench-results/bench.json over
     the last full run, which `make results ARGS="--bench bench-results/bench.json"` then published."""
     real_run = bench_run.run
-    monkeypatch.setattr(bench_run, "REPO", tmp_path)
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(bench_run, "run", lambda mode, only, presets, *a, **k: real_run("smoke", ("meanfield",),
                                                                                          ("tiny",), *a, **k))
     bench_run.main(args)
