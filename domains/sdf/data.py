@@ -750,13 +750,17 @@ class SDFDataModule(SignalDataModule):
 
     @contextmanager
     def _walks_forgotten_on_refusal(self) -> Iterator[None]:
-        """A load that stops (a folder of no file of its kind, files beside its split folders) forgets the folders'
-        walks (:meth:`_folder_files`): the same module's next try, once the folder is filled or fixed, walks it
-        again rather than being refused by the files it held before."""
+        """A load that stops (a folder of no file of its kind, files beside its split folders, an interrupt) forgets
+        the folders' walks (:meth:`_folder_files`): the same module's next try, once the folder is filled or fixed,
+        walks it again rather than being refused by the files it held before. It forgets the files it counted as
+        skipped too (num_failed): the next try converts every folder again and counts them itself, where the folders
+        converted before the stop were counted twice."""
+        failed = self.num_failed
         try:
             yield
         except BaseException:
             self._walked.clear()
+            self.num_failed = failed
             raise
 
     def _folder_files(self, root: Path, read: str | None = None) -> dict[str, list[Path]]:

@@ -391,11 +391,12 @@ def same_split_index(theirs: dict[str, tuple[str, torch.Tensor]], mine: dict[str
 
 
 def evaluated_items(trainer: Any) -> int | None:
-    """The test items a test's evaluation scores, which the test loader stops at: its max_items (SweepEvaluation's;
-    the most of them, where several), None where none caps them or there is no evaluation."""
-    from .evaluation import SweepEvaluation  # here: a data module alone (a notebook's) loads none of its modules
-
-    caps = [c.max_items for c in getattr(trainer, "callbacks", None) or () if isinstance(c, SweepEvaluation)]
+    """The test items a test's evaluations score, which the test loader stops at: the ``test_items_cap`` of each
+    callback that has one (an int, or None for every item: SweepEvaluation's is its max_items), the most of them
+    where several; None where one of them does not cap them or there is none."""
+    missing = object()
+    caps = [cap for c in getattr(trainer, "callbacks", None) or ()
+            if (cap := getattr(c, "test_items_cap", missing)) is not missing]
     return None if not caps or None in caps else max(caps)
 
 
@@ -733,7 +734,7 @@ class SignalDataModule(L.LightningDataModule):
                              "--trainer.limit_val_batches=0 turns validation off")
         self.batch_size = batch_size
         self.val_items = val_items
-        self.test_items: int | None = None  # the test loader's cap: the evaluation's max_items (evaluated_items)
+        self.test_items: int | None = None  # the test loader's cap: the evaluations' test_items_cap (evaluated_items)
         self.num_workers = num_workers
         self.seed = seed
         self.split_layout = split_layout

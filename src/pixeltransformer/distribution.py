@@ -323,7 +323,12 @@ class BinnedGaussian(nn.Module):
     def _mean(self, params: torch.Tensor) -> torch.Tensor:
         """mean of rows: params [N, NP] -> [N, V]."""
         logits, means, _ = self.split(params)
-        return (F.softmax(logits, dim=-1).unsqueeze(-1) * means).sum(-2)  # [N, V]
+        return self.mixture_mean(logits, means)  # [N, V]
+
+    @staticmethod
+    def mixture_mean(logits: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+        """sum_b q_b (c_b + mu_b) of split's logits [..., NB] and means [..., NB, V] -> [..., V]."""
+        return (F.softmax(logits, dim=-1).unsqueeze(-1) * means).sum(-2)  # [..., V]
 
     def by_rows(self, read: Callable[..., torch.Tensor], params: torch.Tensor,
                 *per_row: torch.Tensor) -> torch.Tensor:

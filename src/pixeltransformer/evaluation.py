@@ -365,6 +365,11 @@ class SweepEvaluation(Callback):
         self.out_dir = out_dir
         self.results: dict[str, Any] = {}
 
+    @property
+    def test_items_cap(self) -> int | None:
+        """The test items it scores, read by the data module's test loader (datamodule.evaluated_items): max_items."""
+        return self.max_items
+
     # ---- hooks: the module's Domain supplies its metrics; subclasses add stateful baselines ----------------
     def metrics(self, item: SweepItem, pl_module: L.LightningModule) -> dict[str, torch.Tensor]:
         """Per-signal metrics [B] for one batch at one |S|: MSE of the mean, the samples and NN, then the domain's."""

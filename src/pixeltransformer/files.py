@@ -22,6 +22,7 @@ import socket
 import tempfile
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -287,9 +288,7 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
     else:
         missing.extend(broken)
     if others:
-        counts: dict[str, int] = {}
-        for path in others:
-            counts[path.suffix.lower()] = counts.get(path.suffix.lower(), 0) + 1
+        counts = Counter(path.suffix.lower() for path in others)
         kinds = ", ".join(f"{count} {suffix}" for suffix, count in sorted(counts.items()))
         warnings.warn(f"{root}: left out {kinds} {in_number(len(others), 'file')} (first: "
                       f"{min(others).relative_to(root)}): only {'/'.join(suffixes)} files are read; convert them to "

@@ -61,10 +61,17 @@ def check_predictions(dist: BinnedGaussian, params: torch.Tensor, where: str, me
     a checkpoint saved while its training diverged has. Such predictions are refused before anything reads them: no
     metric is computed from them (metrics.json holds no Infinity or null) and no picture drawn. ``mean`` [B, Q, V]:
     dist.mean(params), where the caller has it; ``items``: the B signals' names in a message (split indices)."""
-    mean = dist.mean(params) if mean is None else mean  # [B, Q, V]
-    # the sigmas a block of queries at a time (dist.by_rows): [B, Q, NB] twice over a whole 3D grid was 1.2 kB a point
-    spread = dist.by_rows(lambda rows: torch.isfinite(dist.sigmas(rows).square()).all(-1, keepdim=True), params)
-    finite = torch.isfinite(mean).all(-1) & spread[..., 0]  # [B, Q]
+    # a block of queries at a time (dist.by_rows): [B, Q, NB] twice over a whole 3D grid was 1.2 kB a point
+    if mean is None:  # the mean's and the sigmas' flags in one pass, each block split and softmaxed once
+        def flags(rows: torch.Tensor) -> torch.Tensor:  # [n, NP] -> [n, 2]
+            logits, means, sigmas = dist.split(rows)  # [n, NB], [n, NB, V], [n, NB]
+            return torch.stack((torch.isfinite(dist.mixture_mean(logits, means)).all(-1),
+                                torch.isfinite(sigmas.square()).all(-1)), -1)  # [n, 2]
+
+        finite = dist.by_rows(flags, params).all(-1)  # [B, Q]
+    else:
+        spread = dist.by_rows(lambda rows: torch.isfinite(dist.sigmas(rows).square()).all(-1, keepdim=True), params)
+        finite = torch.isfinite(mean).all(-1) & spread[..., 0]  # [B, Q]
     if not bool(finite.all()):  # one read of the device, as every other finite check
         bad = int((~finite).sum())  # of the B x Q queries
         shape = f"{params.shape[1]}" if params.shape[0] == 1 else f"{params.shape[0]} x {params.shape[1]}"

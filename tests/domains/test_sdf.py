@@ -1937,3 +1937,46 @@ def test_setup_says_what_a_mixture_trains_on_and_how_its_meshes_were_split(tmp_p
     dm.setup("fit")
     assert capsys.readouterr().out.splitlines()[-1] == (
         "[data] train 8 shapes an epoch, drawn from 3 procedural, 4 voxels, 3 meshes; val 1 shape")
+
+
+@pytest.mark.parametrize("kind", ["meshes", "voxels"])
+def test_a_conversion_stopped_and_tried_again_counts_its_failures_once(tmp_path, monkeypatch, kind):
+    """A conversion of split folders stopped after the train folder's (a KeyboardInterrupt, a refusal) and tried
+    again counted the train folder's skipped files twice in num_failed: the retry converts every folder again."""
+    root = tmp_path / kind
+    for split, n in (("train", 3), ("test", 2)):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            if kind == "meshes":
+                save_npz(root / split / f"s{i}.npz", trimesh.creation.icosphere(1, radius=0.3 + 0.1 * i))
+            else:
+                write_binvox(root / split / f"s{i}.binvox", box_occupancy(10, [-0.5, -0.5, -0.5], [0.1 * i, 0.3, 0.4]))
+    (root / "train" / ("broken.obj" if kind == "meshes" else "broken.binvox")).write_text("garbage\n")
+    dm = SDFDataModule(dataset=kind, root=str(root), resolution=10, cache_dir=str(tmp_path / "c"))
+    builds, stopped = [], []  # the conversion stops at the test folder's, the second, once
+    if kind == "meshes":
+        convert = SDFCache.build_files
+
+        def once(self, paths, *a, **kw):
+            builds.append(1)
+            if len(builds) == 2 and not stopped:
+                stopped.append(1)
+                raise KeyboardInterrupt
+            return convert(self, paths, *a, **kw)
+        monkeypatch.setattr(SDFCache, "build_files", once)
+    else:
+        stack = SDFDataModule._voxel_stack
+
+        def once(self, files, root, split):
+            if split == "test" and not stopped:
+                stopped.append(1)
+                raise KeyboardInterrupt
+            return stack(self, files, root, split)
+        monkeypatch.setattr(SDFDataModule, "_voxel_stack", once)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(KeyboardInterrupt):
+            dm.setup("fit")
+        assert stopped and dm.num_failed == 0  # a stopped load keeps nothing, its count neither
+        dm.setup("fit")
+    assert dm.num_failed == 1

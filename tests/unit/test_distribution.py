@@ -200,9 +200,13 @@ def test_the_mean_and_cdf_read_a_block_of_queries_at_a_time(monkeypatch):
     assert read and max(read) <= 4 * 3 * 2, read
     assert dist.cdf(params[:, :0], 0.4).shape == (2, 0, 2) and dist.mean(params[:, :0]).shape == (2, 0, 2)
     # the check that the predictions are finite reads the sigmas a block at a time too
-    sigmas, rows = BinnedGaussian.sigmas, []
+    split, sigmas, rows = BinnedGaussian.split, BinnedGaussian.sigmas, []
+    monkeypatch.setattr(BinnedGaussian, "split", lambda self, p: rows.append(p.shape[:-1].numel()) or split(self, p))
     monkeypatch.setattr(BinnedGaussian, "sigmas", lambda self, p: rows.append(p.shape[:-1].numel()) or sigmas(self, p))
     check_predictions(dist, params, "grid points")
+    assert rows and max(rows) <= 4, rows
+    rows.clear()
+    check_predictions(dist, params, "grid points", whole_mean)  # the caller's mean: the sigmas alone
     assert rows and max(rows) <= 4, rows
     with pytest.raises(PredictionOverflow, match="at 1 of 2 x 7 grid points"):
         check_predictions(dist, params.index_put((torch.tensor(1), torch.tensor(5)), torch.tensor(1e30)),
@@ -340,3 +344,22 @@ def test_a_box_and_a_cdf_of_no_queries_are_empty():
     params = torch.zeros(0, dist.num_params)  # [0, NP]
     assert dist.log_prob_box(params, torch.zeros(0, 1), torch.ones(0, 1)).shape == (0,)
     assert dist.cdf(params, torch.zeros(0, 1)).shape == (0, 1)
+def test_the_finite_check_reads_the_mean_and_the_spreads_in_one_pass(monkeypatch):
+    """check_predictions without a mean read the parameters twice (the mean's blocks, then the sigmas'), splitting
+    and softmaxing each block again: one pass gives both flags, and the same findings."""
+    dist = BinnedGaussian.from_spec(_spec(3, 2, ((0.1, 0.2), (0.9, 0.8), (0.5, 0.5))))
+    params = torch.randn(2, 7, dist.num_params, generator=torch.Generator().manual_seed(2))  # [B, N, NP]
+    nan_mean = params.index_put((torch.tensor(0), torch.tensor(3), torch.tensor(3)), torch.tensor(float("nan")))
+    inf_sigma = params.index_put((torch.tensor(1), torch.tensor(5), torch.tensor(3 + 3 * 2)), torch.tensor(1e30))
+    by_rows, passes = BinnedGaussian.by_rows, []
+    monkeypatch.setattr(BinnedGaussian, "by_rows", lambda self, *a: passes.append(1) or by_rows(self, *a))
+    monkeypatch.setattr(BinnedGaussian, "BOX_CHUNK", 4 * 3 * 2)  # four queries at a time
+    check_predictions(dist, params, "grid points")
+    assert len(passes) == 1, passes
+    with pytest.raises(PredictionOverflow, match=r"at 1 of 2 x 7 grid points \(items 4\) "):
+        check_predictions(dist, nan_mean, "grid points", items=[4, 8])
+    with pytest.raises(PredictionOverflow, match=r"at 1 of 2 x 7 grid points \(items 8\) "):
+        check_predictions(dist, inf_sigma, "grid points", items=[4, 8])
+    passes.clear()
+    check_predictions(dist, params, "grid points", dist.mean(params))  # the caller's mean: the sigmas' pass alone
+    assert len(passes) == 2, passes

@@ -226,3 +226,28 @@ def test_a_train_part_that_validation_takes_whole_is_refused_naming_it():
     no_val = official_split_indices(counts, (-1, 0, -1), 0, "data/x", groups=one_video)  # asked for: no val split
     assert len(no_val["train"][1]) == 6 and len(no_val["val"][1]) == 0
 
+
+
+def test_the_test_loaders_cap_is_any_callbacks_test_items_cap():
+    """evaluated_items reads test_items_cap from any callback (the sweep's max_items, another capping callback's):
+    the largest where several cap, None where one does not or none is there."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.datamodule import evaluated_items
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    def trainer(*callbacks):
+        return SimpleNamespace(callbacks=list(callbacks))
+
+    class Capping:  # a callback of no evaluation class that scores the first items only
+        def __init__(self, cap):
+            self.test_items_cap = cap
+
+    assert evaluated_items(trainer(Capping(7))) == 7
+    assert evaluated_items(trainer(SweepEvaluation(max_items=3), Capping(9))) == 9
+    assert evaluated_items(trainer(SweepEvaluation(max_items=3), SweepEvaluation(max_items=5))) == 5
+    assert evaluated_items(trainer(SweepEvaluation(max_items=3), Capping(None))) is None
+    assert evaluated_items(trainer(SweepEvaluation(max_items=3), object())) == 3
+    assert evaluated_items(trainer(object())) is None
+    assert evaluated_items(trainer()) is None
+    assert evaluated_items(None) is None

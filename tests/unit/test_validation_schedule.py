@@ -8,9 +8,11 @@ from pixeltransformer.module import no_validation_note
 from pixeltransformer.progress import total_steps, validations_left
 
 
-def _fit(per_epoch: int, **trainer_args) -> tuple[int, int, str | None]:
+def _fit(per_epoch: int, save_at: tuple[int, str] | None = None, ckpt_path: str | None = None,
+         **trainer_args) -> tuple[int, int, str | None]:
     """The validations a fit of ``per_epoch`` batches an epoch runs, with the validations left that the ETA counts
-    and the never-validates note, both as the fit starts."""
+    and the never-validates note, both as the fit starts. save_at (step, path): a checkpoint saved as the fit reaches
+    that step; ckpt_path: the fit resumes from one."""
     import lightning.pytorch as pl
 
     seen = {"runs": 0}
@@ -33,6 +35,10 @@ def _fit(per_epoch: int, **trainer_args) -> tuple[int, int, str | None]:
         def on_validation_end(self):
             seen["runs"] += 1
 
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            if save_at is not None and self.trainer.global_step == save_at[0] and "saved" not in seen:
+                seen["saved"] = self.trainer.save_checkpoint(save_at[1])
+
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
@@ -40,7 +46,8 @@ def _fit(per_epoch: int, **trainer_args) -> tuple[int, int, str | None]:
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                          **trainer_args)
-    trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=1), torch.utils.data.DataLoader(data[:1][0]))
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=1), torch.utils.data.DataLoader(data[:1][0]),
+                ckpt_path=ckpt_path)
     return seen["runs"], seen["left"], seen["note"]
 
 
@@ -97,3 +104,23 @@ def test_a_fit_that_validates_at_an_interval_of_time_runs():
     with an AttributeError. The schedule is not known in batches: no validation counted, no note."""
     _, left, note = _fit(4, max_steps=4, val_check_interval="00:00:10:00")
     assert (left, note) == (0, None)
+
+
+@pytest.mark.parametrize("per_epoch, options, step, runs", [
+    # resumed at step 3 (batch 6 of 8 in epoch 1), validating every 2 batches: batches 8, 10, 12, 14 and 16 of 16
+    (8, dict(max_steps=8, val_check_interval=2, check_val_every_n_epoch=None, accumulate_grad_batches=2), 3, (8, 5)),
+    # 5 batches an epoch make 3 steps of 2: resumed at step 2 (batch 4 of epoch 1), the 3 epochs' ends still to come
+    (5, dict(max_steps=-1, max_epochs=3, val_check_interval=1.0, check_val_every_n_epoch=1, accumulate_grad_batches=2),
+     2, (3, 3)),
+    # and at step 4 (batch 7, in epoch 2): the second and third epochs' ends
+    (5, dict(max_steps=-1, max_epochs=3, val_check_interval=1.0, check_val_every_n_epoch=1, accumulate_grad_batches=2),
+     4, (3, 2)),
+])
+def test_a_fit_resumed_mid_epoch_counts_the_validations_it_runs(tmp_path, per_epoch, options, step, runs):
+    """A fit resumed from a checkpoint saved mid-epoch, steps of several batches: the ETA counts the validations the
+    resumed fit runs, from its global step on (the fits tested before started at step 0)."""
+    ckpt = str(tmp_path / "mid.ckpt")
+    whole, whole_left, _ = _fit(per_epoch, save_at=(step, ckpt), **options)
+    ran, left, note = _fit(per_epoch, ckpt_path=ckpt, **options)
+    assert (whole, ran) == runs and whole_left == whole
+    assert left == ran and note is None
