@@ -864,7 +864,7 @@ def test_prediction_json_names_the_entries_of_its_context_rows(tmp_path):
 
 
 def test_context_columns_spread_a_last_name_over_the_values():
-    from pixeltransformer.predict import context_columns
+    from pixeltransformer.domain import context_columns
 
     colour = SignalSpec(domain="c", dataset="toy", grid_shape=GRID, val_dims=3, val_range=(0.0, 1.0))
 
