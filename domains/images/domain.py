@@ -138,6 +138,10 @@ class ImageDomain(Domain):
         }
 
     # ---- a user's files (predict) ----------------------------------------------------------------------
+    def row_units(self, spec: SignalSpec) -> str:
+        """The core's row units (the model's grid, not the picture's pixels), a value being a 0-255 level / 255."""
+        return f"{super().row_units(spec)} (a 0-255 level divided by 255)"
+
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """A picture -> [C, H, W] in [0, 1], centre-cropped to a square and resized to the model's size; palette,
         alpha and 16-bit pictures are converted. A colour picture for a grey model, or a picture of another size, is

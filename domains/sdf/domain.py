@@ -315,6 +315,14 @@ class SdfDomain(Domain):
         return super().context_from_rows(torch.cat([pos, self.context_values(rows[:, 3:], spec)], dim=1), spec,
                                          source)
 
+    def row_units(self, spec) -> str:
+        """Rows [x, y, z, sdf] in words: positions in the cube, not on a grid, the axis up they are read with, the
+        sdf's sign and its clamp at the truncation (:meth:`context_values`)."""
+        up = ("z up, turned y up (input_up_axis 2)" if self.input_up_axis == 2 else
+              "y up (--model.domain.init_args.input_up_axis=2 reads rows of z up)")
+        return (f"an SDF row is [x, y, z, sdf]: x, y, z in the cube [-1, 1]^3 with {up}, and sdf negative inside and "
+                f"positive outside, a distance beyond +-{truncation_of(spec):g} (the truncation t) clamped to it")
+
     def context_values(self, values: torch.Tensor, spec) -> torch.Tensor:
         """SDF values of a user's S [..., 1] clamped to [-t, t], as the training data is: a distance beyond the
         truncation says "farther than t" on its side of the surface. `predict --context` rows and the Python calls

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from pixeltransformer.domain import Domain, Files, ItemValues, centre_crop, fitted_note, level_title, mask_line
+from pixeltransformer.domain import (Domain, Files, ItemValues, centre_crop, fitted_note, index_at, level_title,
+                                     mask_line)
 from pixeltransformer.errors import share_words
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.files import write_json
@@ -50,12 +51,6 @@ def crop_note(source: tuple[int, int] | None, size: tuple[int, int]) -> str:
         return ""
     h, w = centre_crop(source, size)
     return "" if (h, w) == tuple(source) else f" (their centre {w}×{h})"
-
-
-def index_at(n: int, what: str, axis: str) -> str:
-    """Where index i of ``n`` grid points (``what``: frame, pixel row, ...) lies on ``axis`` in [-1, 1], in words:
-    "frame i of the 17 at t = 2i/16 - 1"; one point lies at 0: "the one frame at t = 0"."""
-    return f"{what} i of the {n} at {axis} = 2i/{n - 1} - 1" if n > 1 else f"the one {what} at {axis} = 0"
 
 
 def nth(k: int) -> str:
@@ -176,13 +171,10 @@ class VideoDomain(Domain):
             print(mask_line(path, source, done, int(mask.sum()), mask.numel(), "RGB" if colour else ""), flush=True)
         return mask
 
-    def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows [t, y, x, r, g, b] as the core reads them; a row outside the ranges is refused with the units of a
-        row (:func:`row_units`): frame and pixel indices and 0-255 colours, a clip's own units, are no row's."""
-        try:
-            return super().context_from_rows(rows, spec, source)  # [K, 3], [K, 3]
-        except ValueError as err:
-            raise ValueError(f"{err}; {row_units(spec.grid_shape, int(spec.extra.get('frame_step', 1)))}") from None
+    def row_units(self, spec: SignalSpec) -> str:
+        """Rows [t, y, x, r, g, b] in words (:func:`row_units`), which the core's refusal of a row ends with: frame
+        and pixel indices and 0-255 colours, a clip's own units, are no row's."""
+        return row_units(spec.grid_shape, int(spec.extra.get("frame_step", 1)))
 
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pos, val = super().context_from_mask(signal, mask)  # [K, 3], [K, 3]

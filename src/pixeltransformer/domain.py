@@ -227,15 +227,31 @@ class Domain:
     def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows [K, P + V] of a user's context as given, a repeated row too (positions in [-1, 1], values in the
         spec's range; a domain with other units converts here) -> positions [K, P], values [K, V]. A message names
-        the first row outside a range as the user counts them: row i + 1 (:func:`first_outside`)."""
+        the first row outside a range as the user counts them, row i + 1 (:func:`first_outside`), and ends with the
+        units of a row (:meth:`row_units`)."""
         p = spec.pos_dims
-        pos, val = rows[:, :p], rows[:, p:]
-        if far := first_outside(pos, pos.abs() > 1):
-            raise ValueError(f"{source}: positions must lie in [-1, 1], got {far}")
+        pos, val = rows[:, :p], rows[:, p:]  # [K, P], [K, V]
         lo, hi = spec.val_range
-        if far := first_outside(val, (val < lo) | (val > hi)):
-            raise ValueError(f"{source}: values must lie in [{lo:g}, {hi:g}], got {far}")
-        return pos, val
+        if far := first_outside(pos, pos.abs() > 1):
+            said = f"positions must lie in [-1, 1], got {far}"
+        elif far := first_outside(val, (val < lo) | (val > hi)):
+            said = f"values must lie in [{lo:g}, {hi:g}], got {far}"
+        else:
+            return pos, val
+        units = self.row_units(spec)
+        raise ValueError(f"{source}: {said}" + (f"; {units}" if units else ""))
+
+    def row_units(self, spec: SignalSpec) -> str:
+        """The units of a `--context` row in words, with which a refused row's message ends: by default where a grid
+        index lies (index i of an axis' n points at 2i/(n - 1) - 1, n the model's grid) and the values' range; a
+        domain whose rows have other units (a 0-255 level, a clip's frames, a 3D shape's up axis) says so; "": none."""
+        names = context_columns(self, spec)
+        p, sizes = spec.pos_dims, tuple(spec.grid_shape)
+        axes = (index_at(sizes[0], "grid point", ", ".join(names[:p])) if len(set(sizes)) == 1 else
+                " and ".join(index_at(n, "grid point", axis) for n, axis in zip(sizes, names[:p])))
+        lo, hi = spec.val_range
+        return (f"a row is [{', '.join(names)}]: on the model's {'x'.join(map(str, sizes))} grid, {axes}, and "
+                f"{', '.join(names[p:])} in [{lo:g}, {hi:g}]")
 
     def context_values(self, values: torch.Tensor, spec: SignalSpec) -> torch.Tensor:
         """Values of a user's S [..., V] as the model reads them, before they are checked against the spec's range:
@@ -280,6 +296,23 @@ def check_method_names(cls: type) -> None:
         if near and getattr(cls, near[0]) is getattr(Domain, near[0]) and not attr.startswith(f"{near[0]}_"):
             raise ValueError(f"{cls.__module__}.{cls.__qualname__}.{attr} is no Domain method: the core calls "
                              f"{near[0]}, so {attr} would never run (a helper of your own: name it _{attr})")
+
+
+def context_columns(domain: Domain, spec: SignalSpec) -> list[str]:
+    """The names of a context row's P + V entries, in the order ``--context`` reads them and prediction.json writes
+    them: the domain's ``row_names`` (a last name ending in "..." stands for the V values: value, or value_1 ...
+    value_V), else x0 ... x{P-1} and the values."""
+    names = list(domain.row_names) or [*(f"x{i}" for i in range(spec.pos_dims)), "value..."]
+    if names[-1].endswith("..."):
+        stem = names.pop().removesuffix("...")
+        names += [stem] if spec.val_dims == 1 else [f"{stem}_{i + 1}" for i in range(spec.val_dims)]
+    return names
+
+
+def index_at(n: int, what: str, axis: str) -> str:
+    """Where index i of ``n`` grid points (``what``: frame, pixel row, ...) lies on ``axis`` in [-1, 1], in words:
+    "frame i of the 17 at t = 2i/16 - 1"; one point lies at 0: "the one frame at t = 0"."""
+    return f"{what} i of the {n} at {axis} = 2i/{n - 1} - 1" if n > 1 else f"the one {what} at {axis} = 0"
 
 
 def first_outside(entries: torch.Tensor, outside: torch.Tensor, digits: int = 3) -> str:

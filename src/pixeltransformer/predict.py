@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from . import loading
 from .checkpointing import SIGTERM_STATUS, give_back_sigterm
-from .domain import Domain, checked_context
+from .domain import Domain, checked_context, context_columns
 from .files import missing_folders, remove_empty, staging_folder, write_json
 from .inference import check_temperature, grid_sizes, item_seeds
 from .loopbar import quiet_loops
@@ -179,17 +179,6 @@ def _one_row_a_position(rows: torch.Tensor, pos_dims: int, source: str) -> list[
             raise ValueError(f"{source}: rows {j + 1} and {i + 1} give position {words(row[:pos_dims])} two values, "
                              f"{words(listed[j][pos_dims:])} and {words(row[pos_dims:])}: give one value a position")
     return keep
-
-
-def context_columns(domain: Domain, spec: SignalSpec) -> list[str]:
-    """The names of a context row's P + V entries, in the order ``--context`` reads them and prediction.json writes
-    them: the domain's ``row_names`` (a last name ending in "..." stands for the V values: value, or value_1 ...
-    value_V), else x0 ... x{P-1} and the values."""
-    names = list(domain.row_names) or [*(f"x{i}" for i in range(spec.pos_dims)), "value..."]
-    if names[-1].endswith("..."):
-        stem = names.pop().removesuffix("...")
-        names += [stem] if spec.val_dims == 1 else [f"{stem}_{i + 1}" for i in range(spec.val_dims)]
-    return names
 
 
 def checked_input(domain: Domain, signal: Any, spec: SignalSpec) -> torch.Tensor:

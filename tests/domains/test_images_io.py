@@ -1,7 +1,9 @@
 """The image readers: MNIST IDX, CIFAR-10 batches and npz, picture folders, digits, single user pictures."""
 
+import dataclasses
 import gzip
 import pickle
+import re
 import tarfile
 import warnings
 
@@ -377,3 +379,24 @@ def test_one_dim_16_bit_picture_of_a_folder_is_counted_in_the_singular(tmp_path)
     with pytest.warns(UserWarning, match=rf"^the one picture read in {tmp_path} is smaller than 8×8, so it was "
                                          r"upscaled to interpolated pixels \(night.png: 4×4\): .* leave it out$"):
         io.read_image_folder(tmp_path, 8, progress=False)  # the "smaller than" line alike
+
+
+def test_context_rows_outside_their_ranges_are_told_the_units_of_an_image_row():
+    """`predict --context` rows of 0-255 levels or pixel indices (a picture's natural units) were refused with "values
+    must lie in [0, 1], got 200 in row 1" alone, the units of a row written only in video's messages. The message now
+    says where a pixel index lies on the model's grid and that a value is a 0-255 level divided by 255."""
+    import torch
+
+    from domains.images.domain import ImageDomain
+    from pixeltransformer.signal import SignalSpec
+
+    grey = SignalSpec(domain="images", dataset="digits", grid_shape=(28, 28), val_dims=1, val_range=(0, 1), num_bins=8)
+    units = ("a row is [y, x, value]: on the model's 28x28 grid, grid point i of the 28 at y, x = 2i/27 - 1, and "
+             "value in [0, 1] (a 0-255 level divided by 255)")
+    with pytest.raises(ValueError, match=re.escape(f"--context: values must lie in [0, 1], got 200 in row 1; {units}")):
+        ImageDomain().context_from_rows(torch.tensor([[0.5, 0.5, 200.0]]), grey, "--context")  # [K, 3]
+    with pytest.raises(ValueError, match=re.escape(f"rows.json: positions must lie in [-1, 1], got 14 in row 2; {units}")):
+        ImageDomain().context_from_rows(torch.tensor([[0.0, 0, 0.5], [14, 3, 0.5]]), grey, "rows.json")  # [K, 3]
+    rgb = dataclasses.replace(grey, val_dims=3)
+    with pytest.raises(ValueError, match=re.escape("and value_1, value_2, value_3 in [0, 1] (a 0-255 level")):
+        ImageDomain().context_from_rows(torch.tensor([[0.0, 0, 0.5, 255, 0.5]]), rgb, "--context")  # [K, 5]

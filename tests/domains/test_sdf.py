@@ -1980,3 +1980,23 @@ def test_a_conversion_stopped_and_tried_again_counts_its_failures_once(tmp_path,
         assert stopped and dm.num_failed == 0  # a stopped load keeps nothing, its count neither
         dm.setup("fit")
     assert dm.num_failed == 1
+
+
+def test_context_rows_outside_the_cube_are_told_the_units_of_an_sdf_row():
+    """A `predict --context` row outside the cube (a mesh's own units, a voxel index) was refused with "positions must
+    lie in [-1, 1], got 12 in row 1" alone: which axis is up and what the sdf column holds were written nowhere a
+    user was told. The message now gives the cube, the up axis the rows are read with and the sdf's sign and clamp."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec(domain="sdf", dataset="meshes", grid_shape=(6,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1})
+    row = torch.tensor([[0.0, 12, 0, 0.05]])  # [K, 4]: a position in a mesh's units
+    told = ("points.json: positions must lie in [-1, 1], got 12 in row 1; an SDF row is [x, y, z, sdf]: x, y, z in the "
+            "cube [-1, 1]^3 with y up (--model.domain.init_args.input_up_axis=2 reads rows of z up), and sdf negative "
+            "inside and positive outside, a distance beyond +-0.1 (the truncation t) clamped to it")
+    with pytest.raises(ValueError, match=re.escape(told)):
+        SdfDomain().context_from_rows(row, spec, "points.json")
+    with pytest.raises(ValueError, match=re.escape("x, y, z in the cube [-1, 1]^3 with z up, turned y up "
+                                                   "(input_up_axis 2), and sdf")):
+        SdfDomain(input_up_axis=2).context_from_rows(row, spec, "points.json")

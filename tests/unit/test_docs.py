@@ -275,6 +275,11 @@ ERROR_ROWS_ELSEWHERE = {
     "`make sample DOMAIN=video CKPT=beach.ckpt CONTEXT=rows.json` (rows of frame and pixel indices and 0-255 "
     "colours: `[[0, 5, 10, 200, 180, 120]]`; 17 frames of 64x64)":
         ("tests/domains/test_video.py", "test_context_rows_outside_their_ranges_are_told_the_units_of_a_video_row"),
+    "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.5, 0.5, 200]]'` (a 0-255 level; a 28x28 model)":
+        ("tests/domains/test_images_io.py",
+         "test_context_rows_outside_their_ranges_are_told_the_units_of_an_image_row"),
+    "`make sample DOMAIN=sdf CKPT=sdf.ckpt CONTEXT=points.json` (a row in a mesh's units: `[[0, 12, 0, 0.05]]`)":
+        ("tests/domains/test_sdf.py", "test_context_rows_outside_the_cube_are_told_the_units_of_an_sdf_row"),
     "`make train DOMAIN=video DATA=beach ARGS=\"--data.init_args.num_frames=32\"` (its videos hold 17 frames; "
     "`DATA=folder` with every video too short: `error: no clips of 32 frames from 2 video files under clips (2 too "
     "short, 0 undecodable): the longest, clips/ten.mp4, holds 10 frames: ...`)":

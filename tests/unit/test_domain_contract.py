@@ -864,7 +864,7 @@ def test_prediction_json_names_the_entries_of_its_context_rows(tmp_path):
 
 
 def test_context_columns_spread_a_last_name_over_the_values():
-    from pixeltransformer.predict import context_columns
+    from pixeltransformer.domain import context_columns
 
     colour = SignalSpec(domain="c", dataset="toy", grid_shape=GRID, val_dims=3, val_range=(0.0, 1.0))
 
@@ -950,3 +950,21 @@ def test_a_paired_verdict_on_fewer_than_two_pairs_is_null():
     assert beats_paired({0: 1.0, 1: 2.0}, {2: 0.5, 3: 0.2}) is None  # no item scored by both
     assert beats_paired({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.6}) is True
     assert beats_paired({0: 1.0, 1: 2.0}, {0: 1.5, 1: 1.6}) is False
+
+
+def test_a_refused_context_row_of_any_grid_domain_is_told_the_units_of_a_row():
+    """Only video's refused `predict --context` rows said where a grid index lies and what a value is; another grid
+    domain's said "positions must lie in [-1, 1], got 4 in row 1" alone. The core's refusal now ends with the
+    domain's ``row_units``, by default the model's grid and each axis' index i of n at 2i/(n - 1) - 1."""
+    class Flat(Domain):
+        pass
+
+    spec = SignalSpec(domain="flat", dataset="t", grid_shape=(5, 8), val_dims=1, val_range=(0.0, 1.0), num_bins=8)
+    told = ("rows.json: positions must lie in [-1, 1], got 4 in row 1; a row is [x0, x1, value]: on the model's 5x8 "
+            "grid, grid point i of the 5 at x0 = 2i/4 - 1 and grid point i of the 8 at x1 = 2i/7 - 1, and value in "
+            "[0, 1]")
+    with pytest.raises(ValueError, match=re.escape(told)):
+        Flat().context_from_rows(torch.tensor([[4.0, 0, 0.5]]), spec, "rows.json")  # [K, 3]
+    one = dataclasses.replace(spec, grid_shape=(1, 1), val_range=(-2.0, 2.0))
+    assert Flat().row_units(one) == ("a row is [x0, x1, value]: on the model's 1x1 grid, the one grid point at x0, "
+                                     "x1 = 0, and value in [-2, 2]")
