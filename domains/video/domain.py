@@ -38,10 +38,13 @@ PICTURE_FPS = 8  # frames a second of the videos written, where no input file gi
 
 def taken_note(span: int, step: int, rate: float | None, source: tuple[int, int] | None,
                size: tuple[int, int]) -> str:
-    """Which frames of an input a clip takes, in words: "frames 0-16 (0.68 s at 25 fps) of 640×272"."""
+    """Which frames of an input a clip takes, in words: "frames 0-16 (0.68 s at 25 fps) of 640×272"; a file of no
+    rate (an .npz) says the rate of the videos written instead."""
     every = f", {step} apart" if step > 1 else ""
     when = f" ({span / rate:.2g} s at {rate:g} fps)" if rate else ""
-    return f"frames 0-{span - 1}{every}{when}" + (f" of {source[1]}×{source[0]}" if source else "")
+    size = f" of {source[1]}×{source[0]}" if source else ""
+    unknown = "" if rate else f" (the file records no frame rate: the videos written play at {PICTURE_FPS} fps)"
+    return f"frames 0-{span - 1}{every}{when}{size}{unknown}"
 
 
 def crop_note(source: tuple[int, int] | None, size: tuple[int, int]) -> str:

@@ -312,9 +312,10 @@ def test_write_prediction_of_a_perfect_completion(tmp_path):
 
 @pytest.mark.parametrize("suffix, fps, frame_step, played", [(".mp4", 25, 1, 25.0), (".mp4", 30, 2, 15.0),
                                                                (".gif", 10, 1, 10.0), (".npz", None, 1, 8.0)])
-def test_predicted_videos_play_at_the_rate_of_the_input_clip(tmp_path, suffix, fps, frame_step, played):
+def test_predicted_videos_play_at_the_rate_of_the_input_clip(tmp_path, suffix, fps, frame_step, played, capsys):
     """gt.mp4 and the completions were written at 8 frames a second whatever the input's rate: a 25 fps clip played
-    three times slower than the input. They now play at the input's rate (over frame_step; 8 where a file has none)."""
+    three times slower than the input. They now play at the input's rate (over frame_step; 8 where a file has none,
+    which the input's line says)."""
     frames = moving_digits(1, num_frames=7, size=12, seed=1)[0]  # [7, 12, 12, 3]
     path = tmp_path / f"in{suffix}"
     if suffix == ".npz":
@@ -324,6 +325,8 @@ def test_predicted_videos_play_at_the_rate_of_the_input_clip(tmp_path, suffix, f
     spec = VideoDataModule(num_frames=3, size=12, frame_step=frame_step, bins="uniform", num_bins=8).spec
     domain = VideoDomain()
     signal = domain.read_input(path, spec)[None]  # [1, 3, T, H, W]
+    said = capsys.readouterr().out
+    assert ("the file records no frame rate: the videos written play at 8 fps" in said) == (fps is None), said
     pos = grid_positions(GRID)[:5].unsqueeze(0)  # [1, 5, 3]
     c = Completion(GRID, pos, flatten_grid(signal)[:, :5], signal, None, None, None, signal)
     domain.write_prediction(c, tmp_path / "out")
