@@ -158,13 +158,14 @@ class ImageEvaluation(SweepEvaluation):
         # Lightning tests under inference mode; the helpers may need training here, and the VAE baseline
         # back-propagates into its latents, so they are built as ordinary tensors.
         self.classifier_left_out = None
-        if self.trains_classifier(dm):
+        trains = self.trains_classifier(dm)
+        if trains:
             self.classifier_left_out = too_few_to_judge(dm.build_split("train").labels, dm.num_classes)  # [N]
             if self.classifier_left_out and trainer.is_global_zero:
                 print(f"[pixeltransformer] ImageEvaluation: no classifier accuracy (acc_*): {self.classifier_left_out}",
                       flush=True)
         with torch.inference_mode(False), torch.enable_grad():
-            if self.trains_classifier(dm) and self.classifier_left_out is None:
+            if trains and self.classifier_left_out is None:
                 self.classifier = built_on_first_rank(trainer, pl_module, lambda: load_classifier(
                     dm, self.cache_dir, self.classifier_epochs, pl_module.device, progress=progress))
             if self.use_vae and self.vae is None:

@@ -775,10 +775,12 @@ class SDFDataModule(SignalDataModule):
             missing: list[Path] = []
             files = [p.relative_to(root) for p in data_files(root, MESH_SUFFIXES + (".binvox",), missing=missing)]
             gone = [p.relative_to(root) for p in missing]
-            voxels = {p for p in files + gone if p.suffix.lower() == ".binvox"}  # the rest: mesh files
+            def voxels(p: Path) -> bool:  # the rest: mesh files
+                return p.suffix.lower() == ".binvox"
+
             self._walked[key] = {
-                "meshes": ([p for p in files if p not in voxels], [p for p in gone if p not in voxels]),
-                "voxels": (solid_voxels([p for p in files if p in voxels]), [p for p in gone if p in voxels])}
+                "meshes": ([p for p in files if not voxels(p)], [p for p in gone if not voxels(p)]),
+                "voxels": (solid_voxels([p for p in files if voxels(p)]), [p for p in gone if voxels(p)])}
         if read is not None:
             warn_missing_links(root, [root / rel for rel in self._walked[key][read][1]], stacklevel=3)
         return {kind: [root / rel for rel in rels] for kind, (rels, _) in self._walked[key].items()}

@@ -344,6 +344,8 @@ def test_a_box_and_a_cdf_of_no_queries_are_empty():
     params = torch.zeros(0, dist.num_params)  # [0, NP]
     assert dist.log_prob_box(params, torch.zeros(0, 1), torch.ones(0, 1)).shape == (0,)
     assert dist.cdf(params, torch.zeros(0, 1)).shape == (0, 1)
+
+
 def test_the_finite_check_reads_the_mean_and_the_spreads_in_one_pass(monkeypatch):
     """check_predictions without a mean read the parameters twice (the mean's blocks, then the sigmas'), splitting
     and softmaxing each block again: one pass gives both flags, and the same findings."""

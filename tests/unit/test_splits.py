@@ -227,7 +227,6 @@ def test_a_train_part_that_validation_takes_whole_is_refused_naming_it():
     assert len(no_val["train"][1]) == 6 and len(no_val["val"][1]) == 0
 
 
-
 def test_the_test_loaders_cap_is_any_callbacks_test_items_cap():
     """evaluated_items reads test_items_cap from any callback (the sweep's max_items, another capping callback's):
     the largest where several cap, None where one does not or none is there."""
