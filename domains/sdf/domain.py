@@ -308,12 +308,13 @@ class SdfDomain(Domain):
         """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3, y up (turned from z up under input_up_axis 2); an SDF
         beyond the truncation is clamped to [-t, t], as the training data is (a distance of 0.3 says "outside,
         farther than t")."""
-        pos = rows[:, :3]  # [K, 3]
+        # checked as the user wrote them (a refusal names their numbers), then turned
+        pos, val = super().context_from_rows(torch.cat([rows[:, :3], self.context_values(rows[:, 3:], spec)], dim=1),
+                                             spec, source)  # [K, 3], [K, 1]
         if self.input_up_axis == 2:  # rows of a z-up scan, turned as a z-up --input file is
             pos = torch.from_numpy(turn_y_up(pos.numpy(), 2)) + 0.0  # [K, 3]; + 0.0: no -0.0 in context.json
             print(f"{source}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
-        return super().context_from_rows(torch.cat([pos, self.context_values(rows[:, 3:], spec)], dim=1), spec,
-                                         source)
+        return pos, val
 
     def row_units(self, spec) -> str:
         """Rows [x, y, z, sdf] in words: positions in the cube, not on a grid, the axis up they are read with, the

@@ -355,12 +355,10 @@ class BinnedGaussian(nn.Module):
         isotropic Gaussian, so dimension d's marginal is sum_b q_b Phi((t - mean_bd) / sigma_b)).
         params [..., NP], threshold a float or [..., V] -> [..., V]; e.g. P(SDF < 0 | S) with threshold 0.
         Read BOX_CHUNK [rows, NB, V] elements at a time (:meth:`by_rows`)."""
-        # a number (or list) held in float64, exactly (on the CPU beside Apple's MPS, which has no float64), a tensor
-        # as it is, each moved to the bins' device and read in the dtype of their means (_cdf)
-        if isinstance(threshold, torch.Tensor):
-            t = threshold.to(params.device)
-        else:
-            t = torch.as_tensor(threshold, device=float64_device(params.device), dtype=torch.float64)
+        # a number (or list) held in float64, exactly, and a tensor as it is, where float64 runs (the CPU beside
+        # Apple's MPS, which has none), each read on the bins' device in the dtype of their means (_cdf)
+        t = torch.as_tensor(threshold, device=float64_device(params.device),
+                            dtype=None if isinstance(threshold, torch.Tensor) else torch.float64)
         if t.dim() > 0 and t.shape[-1] not in (1, self.val_dims):  # [B] broadcast against V = 1 gave [..., B]
             raise ValueError(f"threshold must be a number or [..., V] with V = {self.val_dims} (one per value "
                              f"dimension); got {list(t.shape)}")

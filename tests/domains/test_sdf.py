@@ -1997,6 +1997,6 @@ def test_context_rows_outside_the_cube_are_told_the_units_of_an_sdf_row():
             "inside and positive outside, a distance beyond +-0.1 (the truncation t) clamped to it")
     with pytest.raises(ValueError, match=re.escape(told)):
         SdfDomain().context_from_rows(row, spec, "points.json")
-    with pytest.raises(ValueError, match=re.escape("x, y, z in the cube [-1, 1]^3 with z up, turned y up "
-                                                   "(input_up_axis 2), and sdf")):
-        SdfDomain(input_up_axis=2).context_from_rows(row, spec, "points.json")
+    with pytest.raises(ValueError, match=re.escape("got 12 in row 1; an SDF row is [x, y, z, sdf]: x, y, z in the "
+                                                   "cube [-1, 1]^3 with z up, turned y up (input_up_axis 2), and sdf")):
+        SdfDomain(input_up_axis=2).context_from_rows(row, spec, "points.json")  # the number as the user wrote it
