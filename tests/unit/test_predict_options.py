@@ -506,13 +506,22 @@ def test_a_containers_memory_limit_bounds_the_memory_available(monkeypatch, tmp_
     (group / "memory.max").write_text(f"{128 * 2**30}\n")  # above the host's: the host's answer
     (cgroups / "memory.max").unlink()
     assert predict.memory_at_hand() == host
-    own.write_text("4:memory:/docker/x\n0::/\n")  # cgroup v1
-    predict.memory_groups.cache_clear()  # another process's groups
+    _cgroup_v1(own, cgroups, 8 * 2**30, 2 * 2**30)
+    assert predict.memory_at_hand() == (6 * 2**30, "the 6 GiB left of this container's 8 GiB memory limit")
+
+
+def _cgroup_v1(own: Path, cgroups: Path, limit: int, used: int) -> Path:
+    """This process moved into the cgroup v1 group /docker/x of a ``limit`` using ``used`` bytes (another process's
+    groups: the cached list cleared); the group's folder."""
+    import pixeltransformer.predict as predict
+
+    own.write_text("4:memory:/docker/x\n0::/\n")
+    predict.memory_groups.cache_clear()
     v1 = cgroups / "memory" / "docker" / "x"
     v1.mkdir(parents=True)
-    (v1 / "memory.limit_in_bytes").write_text(f"{8 * 2**30}\n")
-    (v1 / "memory.usage_in_bytes").write_text(f"{2 * 2**30}\n")
-    assert predict.memory_at_hand() == (6 * 2**30, "the 6 GiB left of this container's 8 GiB memory limit")
+    (v1 / "memory.limit_in_bytes").write_text(f"{limit}\n")
+    (v1 / "memory.usage_in_bytes").write_text(f"{used}\n")
+    return v1
 
 
 def _container(monkeypatch, tmp_path, limit: int, used: int) -> tuple[Path, Path, Path]:
@@ -554,12 +563,7 @@ def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
     (group / "memory.stat").write_text(f"anon {32 * 2**30}\n")  # nothing to drop: the usage is what is held
     with pytest.raises(ValueError, match=r"more than the 12 MiB left of this container's 32 GiB memory limit"):
         predict.check_resolution(_domain("sdf"), sdf, options)
-    own.write_text("4:memory:/docker/x\n0::/\n")  # cgroup v1
-    predict.memory_groups.cache_clear()  # another process's groups
-    v1 = cgroups / "memory" / "docker" / "x"
-    v1.mkdir(parents=True)
-    (v1 / "memory.limit_in_bytes").write_text(f"{8 * 2**30}\n")
-    (v1 / "memory.usage_in_bytes").write_text(f"{8 * 2**30}\n")
+    v1 = _cgroup_v1(own, cgroups, 8 * 2**30, 8 * 2**30)
     (v1 / "memory.stat").write_text(f"cache {2**30}\ntotal_cache {5 * 2**30}\ntotal_active_file {2**30}\n"
                                     f"total_inactive_file {3 * 2**30}\ntotal_shmem {2**30}\n")
     assert predict.memory_at_hand() == (4 * 2**30, "the 4 GiB left of this container's 8 GiB memory limit")
