@@ -249,11 +249,12 @@ def sdf_samples_figure(gt_mesh: trimesh.Trimesh | None, ctx_pos: np.ndarray, ctx
     bare context), the context set S as coloured points (symmetric colour scale up to vmax, e.g. the truncation,
     with its key below), sampled shapes, the shape of the mean prediction and, when given, the 0.5 level set of
     P(SDF < 0 | S) (prob_mesh); in reading order in a grid of at most MAX_COLUMNS columns, one camera for all."""
-    names = panel_names(gt_mesh is not None, len(sample_meshes), prob_mesh is not None)
-    fig, panels = samples_panels(names, ctx_pos, ctx_val, size, vmax, title)
-    meshes = [gt_mesh] * (gt_mesh is not None) + [*sample_meshes, mean_mesh] + [prob_mesh] * (prob_mesh is not None)
-    for ax, mesh in zip(panels.values(), meshes):
-        draw_mesh(ax, mesh)
+    meshes = {"gt": gt_mesh, **{f"sample_{i + 1}": m for i, m in enumerate(sample_meshes)}, "mean": mean_mesh,
+              "prob": prob_mesh}  # by panel name: the order is panel_names'
+    fig, panels = samples_panels(panel_names(gt_mesh is not None, len(sample_meshes), prob_mesh is not None),
+                                 ctx_pos, ctx_val, size, vmax, title)
+    for name, ax in panels.items():
+        draw_mesh(ax, meshes[name])
     return fig
 
 

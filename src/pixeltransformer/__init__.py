@@ -5,15 +5,10 @@ __version__ = "0.1.0"  # the one place of the version: pyproject.toml reads it (
 def versions() -> dict[str, str]:
     """This project's version and the installed torch's and Lightning's (their metadata, neither imported), as
     checkpoints and metrics.json record them under "pixeltransformer" and "versions"."""
-    from importlib.metadata import PackageNotFoundError, version
+    from .files import package_versions  # imported here: the package itself stays light
 
-    found = {"version": __version__}
-    for name in ("torch", "lightning"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    found = package_versions(("torch", "lightning"))
+    return {"version": __version__, **{name: v or "not installed" for name, v in found.items()}}
 
 
 def version_line(recorded: dict | None = None) -> str:
