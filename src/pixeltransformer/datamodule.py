@@ -921,10 +921,9 @@ class SignalDataModule(L.LightningDataModule):
                          f"{least_fraction(batches)}, or more {self.item_noun}s")
 
     def train_batches(self, world: int = 1) -> tuple[int, int]:
-        """A process's train items an epoch and the batches _loader makes of them, among ``world`` processes: each
-        takes size // world items (ResumableRandomSampler), in batches of batch_size whose remainder is dropped; a
-        share short of one batch trains as one."""
-        rows = len(self.dataset("train")) // world
+        """A process's train items an epoch (its ResumableRandomSampler's share, among ``world`` processes) and the
+        batches _loader makes of them: batch_size each, the remainder dropped; a share short of one batch is one."""
+        rows = len(ResumableRandomSampler(len(self.dataset("train")), self.seed, world))
         return rows, (rows // self.batch_size if rows >= self.batch_size else min(rows, 1))
 
     def split_items(self, split: str) -> str:

@@ -4,8 +4,8 @@
 
 Lightning validates after each training batch whose number (from 1) is a multiple of trainer.val_check_batch: the
 batches counted across epochs with trainer.check_val_every_n_epoch=null, else those of the epoch, and then in every
-n-th epoch alone. val_check_batch is trainer.val_check_interval where that is an int, else that fraction of an
-epoch's batches (at least 1). An interval of time ("00:00:10:00") has none: Lightning keeps it apart
+n-th epoch alone. Lightning sets val_check_batch as a fit's train loader is set up, from trainer.val_check_interval
+(batches, or a fraction of an epoch's); an interval of time ("00:00:10:00") has none: Lightning keeps it apart
 (trainer._val_check_time_interval) and sets no trainer.val_check_interval, so :func:`schedule` reads the trainer with
 getattr and knows no schedule there. An optimiser step is accumulate_grad_batches batches, the last of an epoch fewer
 where they do not divide its batches (:func:`epoch_steps`).
@@ -20,16 +20,6 @@ def epoch_batches(trainer: Any) -> int | None:
     """The training batches of an epoch (trainer.num_training_batches), None where unknown (an iterable dataset)."""
     per_epoch = getattr(trainer, "num_training_batches", None)
     return per_epoch if isinstance(per_epoch, int) and per_epoch >= 1 else None
-
-
-def check_batch(interval: Any, per_epoch: int | None) -> int | None:
-    """Lightning's trainer.val_check_batch for a trainer.val_check_interval and an epoch of ``per_epoch`` batches:
-    None for an interval of time, or a fraction of an epoch of unknown length."""
-    if type(interval) is int:
-        return interval
-    if type(interval) is float and per_epoch is not None:
-        return max(1, int(per_epoch * interval))
-    return None
 
 
 def epoch_steps(per_epoch: int, accumulate: int) -> int:
@@ -95,9 +85,8 @@ def schedule(trainer: Any) -> Schedule | None:
     if getattr(trainer, "_val_check_time_interval", None) is not None:
         return None
     interval, every = getattr(trainer, "val_check_interval", None), getattr(trainer, "check_val_every_n_epoch", None)
-    per_epoch = epoch_batches(trainer)
-    batch = check_batch(interval, per_epoch)
-    if batch is None or batch < 1 or (every is None and type(interval) is not int):
+    per_epoch, batch = epoch_batches(trainer), getattr(trainer, "val_check_batch", None)  # inf: an endless epoch's
+    if type(batch) is not int or batch < 1 or (every is None and type(interval) is not int):
         return None
     if every is not None and (not isinstance(every, int) or per_epoch is None):
         return None

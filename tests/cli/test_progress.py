@@ -182,8 +182,8 @@ def test_the_eta_counts_the_validations_of_an_accumulating_fit():
 
     from pixeltransformer.progress import validations_left
 
-    trainer = SimpleNamespace(val_check_interval=2, check_val_every_n_epoch=None, enable_validation=True, global_step=0,
-                              accumulate_grad_batches=2)
+    trainer = SimpleNamespace(val_check_interval=2, val_check_batch=2, check_val_every_n_epoch=None,
+                              enable_validation=True, global_step=0, accumulate_grad_batches=2)
     assert validations_left(trainer, 4) == 4
     trainer.global_step = 1
     assert validations_left(trainer, 4) == 3

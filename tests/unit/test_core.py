@@ -1440,24 +1440,30 @@ def test_a_fit_without_a_step_count_holds_lr_after_its_warmup(poly_spec, capsys)
      "--trainer.val_check_interval=60 or fewer to validate"),  # the epochs stop it first: 2 x ceil(30 / 4) steps
     (dict(max_steps=-1, max_epochs=20, num_training_batches=10), None),  # 200 batches: a validation at the end
     # `--trainer.max_steps 4 --trainer.check_val_every_n_epoch 2` (4 batches an epoch): said nothing
-    (dict(max_steps=4, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=2), "trainer."
+    (dict(max_steps=4, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=2, val_check_batch=2),
+     "trainer."
      "check_val_every_n_epoch=2 is more than this fit's 1 epoch (steps 0 to 4): it never validates, so it logs no "
      "val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
      "--trainer.check_val_every_n_epoch=1 to validate"),
-    (dict(max_steps=10, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=2), None),  # epoch 2
-    (dict(max_steps=12, global_step=8, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=1.0),
+    (dict(max_steps=10, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=2, val_check_batch=2),
+     None),  # epoch 2
+    (dict(max_steps=12, global_step=8, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=1.0,
+          val_check_batch=4),
      "trainer."
      "check_val_every_n_epoch=2 is more than this fit's 1 epoch (steps 8 to 12): it never validates, so it logs no "
      "val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
      "--trainer.check_val_every_n_epoch=1 to validate"),  # a resume inside the third epoch, which does not validate
     (dict(max_steps=4, check_val_every_n_epoch=2, num_training_batches=4, limit_val_batches=0), None),
     # an interval of a whole epoch validates at the epoch's end, which a fit of 1.5 epochs never reaches: said nothing
-    (dict(max_steps=6, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=1.0), "trainer."
+    (dict(max_steps=6, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=1.0, val_check_batch=4),
+     "trainer."
      "check_val_every_n_epoch=2 is more than this fit's 1.5 epochs (steps 0 to 6): it never validates, so it logs no "
      "val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
      "--trainer.check_val_every_n_epoch=1 to validate"),
-    (dict(max_steps=6, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=0.5), None),  # batch 2
-    (dict(max_steps=2, check_val_every_n_epoch=1, num_training_batches=4, val_check_interval=1.0), "trainer."
+    (dict(max_steps=6, check_val_every_n_epoch=2, num_training_batches=4, val_check_interval=0.5, val_check_batch=2),
+     None),  # batch 2
+    (dict(max_steps=2, check_val_every_n_epoch=1, num_training_batches=4, val_check_interval=1.0, val_check_batch=4),
+     "trainer."
      "val_check_interval=1.0 of an epoch (4 training batches) is more than this fit's 2 (steps 0 to 2): it never "
      "validates, so it logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt only); give "
      "--trainer.val_check_interval=2 or fewer to validate"),  # Lightning's defaults, half an epoch: said nothing
@@ -1472,9 +1478,10 @@ def test_a_fit_shorter_than_its_validation_interval_says_it_never_validates(poly
     from pixeltransformer.module import PixelTransformerModule
 
     m = PixelTransformerModule(spec=poly_spec)
-    m._trainer = SimpleNamespace(**{"is_global_zero": True, "val_check_interval": 200, "check_val_every_n_epoch": None,
-                                    "limit_val_batches": 1.0, "global_step": 0, "accumulate_grad_batches": 1,
-                                    "optimizers": [], "lr_scheduler_configs": [], **trainer})
+    m._trainer = SimpleNamespace(**{"is_global_zero": True, "val_check_interval": 200, "val_check_batch": 200,
+                                    "check_val_every_n_epoch": None, "limit_val_batches": 1.0, "global_step": 0,
+                                    "accumulate_grad_batches": 1, "optimizers": [], "lr_scheduler_configs": [],
+                                    **trainer})
     m.on_train_start()
     assert capsys.readouterr().out.strip() == ("" if note is None else f"[pixeltransformer] {note}")
 
@@ -1637,8 +1644,8 @@ def test_a_fit_with_overfit_batches_says_its_validation_scores_part_of_the_val_s
 
     m = PixelTransformerModule(spec=poly_spec)
     trainer = dict(is_global_zero=True, overfit_batches=1, limit_val_batches=1, val_check_interval=1,
-                   check_val_every_n_epoch=None, max_steps=4, max_epochs=-1, accumulate_grad_batches=1,
-                   num_training_batches=1, global_step=0)
+                   val_check_batch=1, check_val_every_n_epoch=None, max_steps=4, max_epochs=-1,
+                   accumulate_grad_batches=1, num_training_batches=1, global_step=0)
     m._trainer = SimpleNamespace(**trainer)
     m._say_no_validation()
     assert capsys.readouterr().out == (
@@ -1651,6 +1658,6 @@ def test_a_fit_with_overfit_batches_says_its_validation_scores_part_of_the_val_s
     m._trainer = SimpleNamespace(**{**trainer, "overfit_batches": 0, "limit_val_batches": 1.0})
     m._say_no_validation()
     assert capsys.readouterr().out == ""
-    m._trainer = SimpleNamespace(**{**trainer, "val_check_interval": 1000})  # never validates: that line alone
+    m._trainer = SimpleNamespace(**{**trainer, "val_check_interval": 1000, "val_check_batch": 1000})  # never validates
     m._say_no_validation()
     assert "overfit_batches" not in capsys.readouterr().out
