@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
-import importlib
-import logging
 import os
 import re
 import shlex
@@ -30,31 +28,35 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
-from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
+from .console import ParamSummary, quiet_console
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
                          option_text, same_items, split_mismatch)
-from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
+from .datahints import data_hint, own_data
+from .errors import counted, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir, sweep_out_dir
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
-from .layout import CONFIGS, data_words, next_command
+from .layout import CONFIGS, next_command
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
                      checkpoint_error, every_point_sets, source_name)
 from .numerics import set_flushing
+from .parselog import DROPPED, PARSE_LOG, class_at, dropped_settings_line
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .progress import replace_default_bar
 from .runs import (COMMAND_FILE, SUBCOMMANDS, VersionAction, absolute_paths, check_command_line, check_fit_length,
                    check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
-                   check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
-                   config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
-                   is_run_folder, joins_a_run, launched_run_name, missing_domain, moved_note, overridden_options,
-                   parse_error_fields, predict_in_the_first_process, readable_run_configs, release_run_folder,
-                   resume_checkpoint, run_config_setting, run_group, shown_path, size_config_options, with_run_config)
+                   check_run_root, check_step_settings, checkpoint_run, config_setting, config_unsetting, domain_of,
+                   drawn_seed, expand_home, flag_arg, hold_run_folder, is_run_folder, joins_a_run, launched_run_name,
+                   missing_domain, moved_note, overridden_options, parse_error_fields, predict_in_the_first_process,
+                   readable_run_configs, release_run_folder, resume_checkpoint, run_config_setting, run_group,
+                   shown_path, size_config_options, with_run_config)
 from .wandbfolder import drop_record, publish_record, stage_record
+from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
+from .wandbsetup import (check_wandb_mode, check_wandb_reachable, config_list, dashboard_config, is_wandb_logger,
+                         set_wandb_mode, wandb_fallbacks, wandb_offline, without_wandb_loggers)
 
 BASE_CONFIG = CONFIGS / "trainer" / "default.yaml"
 
@@ -63,52 +65,11 @@ WANDB_ID_ENV = "PIXELTRANSFORMER_WANDB_ID"
 READS = {"test": ("test",), "validate": ("val",)}  # the split an evaluation reads (a resume reads all three)
 
 
-def own_data(saved: dict, given: dict | None = None) -> str | None:
-    """A checkpoint's data as make variables: its saved spec's domain and, where the repository has an overlay of
-    that name, else the overlays that read that dataset ("DOMAIN=video DATA=beach", whose dataset is npz), and the
-    file or folder it read where its spec names one ("on curves.npy"); a domain of the user's own, which make does not
-    know, by its dataset's name. ``given``: the spec of the data given instead; of the same domain, what is left to
-    choose (the domain given is not named again: "DATA=file on curves.npy", "without DATA=" for the domain's default
-    data), None where only other options differ."""
-    domain, dataset = saved.get("domain"), saved.get("dataset")
-    if not (CONFIGS / f"{domain}.yaml").is_file():
-        return f"{domain}/{dataset}"
-    named = ([dataset] if dataset and (CONFIGS / str(domain) / f"{dataset}.yaml").is_file()
-             else dataset_overlays(str(domain), str(dataset)))
-    overlays = " or ".join(data_words(str(domain), name) for name in named)
-    source = (saved.get("extra") or {}).get("source")
-    on = f" on {source}" if source and source != dataset else ""
-    if given is None or given.get("domain") != domain:
-        return f"{data_words(str(domain))}{f' {overlays}' if overlays else ''}{on}"
-    if dataset == given.get("dataset"):  # the dataset given too: its file or folder, if another
-        return source if on and source != (given.get("extra") or {}).get("source") else None
-    if overlays:
-        return f"{overlays}{on}"
-    if dataset == config_dataset(CONFIGS / f"{domain}.yaml"):
-        return next_command("without DATA=", "without a dataset overlay")
-    return f"--data.init_args.dataset={dataset}{on}"
-
-
 def data_spec(datamodule: SignalDataModule) -> dict:
     """The data's SignalSpec as the module's ``spec``, naming the user's file or folder it is read from
     (:func:`module_spec`; a link of the parser; a function of this module, not a lambda, so that ddp_spawn can pickle
     the parser that the config callback holds)."""
     return module_spec(datamodule).to_dict()
-
-
-def data_hint(saved: dict, predict: bool = False, given: dict | None = None) -> str:
-    """Where a checkpoint's data is, for the one-line error of a checkpoint given other data (``given``: its spec,
-    whose domain is not named again, :func:`own_data`); a prediction needs only the checkpoint's domain (its model and
-    bins are the checkpoint's, whatever the data config)."""
-    if not saved.get("domain"):
-        return ""
-    if not (CONFIGS / f"{saved['domain']}.yaml").is_file():  # a domain of the user's own: make knows no DOMAIN=
-        return " (use the config.yaml of its run folder)"
-    if predict:
-        return f" (use its domain: {data_words(saved['domain'])})"
-    if (own := own_data(saved, given)) is None:  # the same data, read with other options (a size, a resolution)
-        return " (use the config.yaml of its run folder: its data is read otherwise)"
-    return f" (use its own data: {own}, or the config.yaml of its run folder)"
 
 
 def check_one_sweep_per_folder(callbacks) -> None:
@@ -179,7 +140,7 @@ class RunConfig(SaveConfigCallback):
         # folder, wherever it has moved, and a new run started from a copy of this file is a new run
         self.config = without_run_folder(self.config)
         self.config.ckpt_path = self.config.resume = None
-        for logger in _config_list(self.config.trainer.get("logger")):  # the W&B id lives in wandb_id.txt alone: an
+        for logger in config_list(self.config.trainer.get("logger")):  # the W&B id lives in wandb_id.txt alone: an
             if "id" in (logger.get("init_args") or {}):  # id of digits (2048e123) would read back as a number
                 logger.init_args.id = None
         super().setup(trainer, pl_module, stage)
@@ -239,15 +200,6 @@ def record_precision(cfg, trainer, subcommand: str | None = "fit") -> str | None
     return f"[run] trainer.precision={given} runs as {ran}{why}: {where} {ran}"
 
 
-def dashboard_config(config: dict) -> dict:
-    """A command's config as W&B shows it: without LightningCLI's top-level optimizer and lr_scheduler, which are
-    always null here (check_no_optimizer_options refuses them; the module's own AdamW and schedule are model.optim),
-    so a dashboard does not read "optimizer: null" beside a run that trained with AdamW; and without the parser's own
-    keys (``__default_config__``: the absolute path of configs/trainer/default.yaml), which config.yaml lacks."""
-    return {k: v for k, v in config.items()
-            if not (k in ("optimizer", "lr_scheduler") and v is None) and not k.startswith("__")}
-
-
 def trainable_parameters(module) -> int:
     """The number of parameters a module trains (those that require a gradient)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
@@ -275,7 +227,7 @@ def without_run_folder(config):
     config = config.clone()
     absolute_paths(config)
     config.trainer.default_root_dir = None
-    for logger in _config_list(config.trainer.get("logger")):
+    for logger in config_list(config.trainer.get("logger")):
         init_args = logger.get("init_args") if getattr(logger, "class_path", "").endswith("WandbLogger") else None
         if init_args is None:
             continue
@@ -285,121 +237,6 @@ def without_run_folder(config):
             if key in init_args:
                 init_args[key] = None
     return config
-
-
-def evaluation_run_name(group: str, folder: str, kind: str) -> str:
-    """An evaluation's W&B run name: the run folder's group, the evaluation's folder in it and what it is
-    (``polynomial/p/eval (test)``, ``images/x/eval-best-step004000 (validate)``)."""
-    return f"{group}/{folder} ({kind})"
-
-
-def resume_run_name(group: str, k: int) -> str:
-    """The W&B run name of a run's k-th offline resume, a W&B run of its own: ``polynomial/p (resume 1)``."""
-    return f"{group} (resume {k})"
-
-
-def derived_run_name(name: str | None, group: str | None) -> bool:
-    """Whether a W&B run name is one the CLI derives (none given) or derived from the run folder of the group: a
-    fit's (the group), an offline resume's (:func:`resume_run_name`) or an evaluation's (:func:`evaluation_run_name`).
-    Either is derived again for the folder a command runs in; any other name is the user's."""
-    if name is None:
-        return True
-    if group is None:
-        return False
-    # the group, then nothing (a fit's), " (resume K)" (a resume's) or "/FOLDER (test|validate)" (an evaluation's)
-    return re.fullmatch(rf"{re.escape(group)}( \(resume \d+\)|/[^/]+ \((test|validate)\))?", name) is not None
-
-
-def wandb_offline() -> bool:
-    """The W&B logger's ``offline``: set from WANDB_MODE (online only with WANDB=online), whatever a config says."""
-    return os.environ.get("WANDB_MODE", "offline") != "online"
-
-
-WANDB_MODES = ("offline", "online", "disabled", "dryrun")  # dryrun: W&B's older name for offline
-
-
-def check_wandb_mode() -> None:
-    """A WANDB_MODE the CLI does not know: any but online ran offline (wandb_offline), so WANDB_MODE=onlin logged
-    nothing online without a word."""
-    mode = os.environ.get("WANDB_MODE", "offline")
-    if mode not in WANDB_MODES:
-        raise ValueError(f"WANDB_MODE={mode} is not a W&B mode the CLI takes: give offline (the default), online or "
-                         "disabled")
-
-
-WANDB_PROBE_S = 10  # seconds to wait for W&B's server to take a connection
-
-
-def wandb_fallbacks() -> str:
-    """The ways round a W&B failure online, for its one line: offline (the default) or no W&B at all."""
-    if os.environ.get("WANDB_MODE") != "online":
-        return ""
-    return (f" (or run offline, the default: {next_command('make ... WANDB=offline, else ')}WANDB_MODE=offline; "
-            "without W&B: WANDB_MODE=disabled)")
-
-
-def _wandb_setting(settings, key: str):
-    """One of the W&B settings a logger's init_args give wandb.init (a dict, the config's Namespace or a
-    wandb.Settings), or None where they give none."""
-    if settings is None:
-        return None
-    return settings.get(key) if hasattr(settings, "get") else getattr(settings, key, None)
-
-
-WANDB_NOT_ONLINE = ("offline", "dryrun", "disabled")  # wandb.init's modes that contact no server
-
-
-def check_wandb_reachable(init_args=None) -> None:
-    """Online, W&B's server must take a connection: on a machine without a route to it (a cluster's compute node),
-    a key from `wandb login` made wandb.init wait in silence for its 90 s timeout before failing. The server and
-    proxies are those wandb.init uses: the W&B logger's init_args settings (and its mode) first, then W&B's own
-    settings (`wandb login --host`, WANDB_BASE_URL); a proxy's route is not probed, W&B's to take."""
-    import socket
-    import urllib.parse
-    import urllib.request
-
-    init_args = init_args if init_args is not None else {}
-    given = init_args.get("settings")
-    if (init_args.get("mode") or _wandb_setting(given, "mode")) in WANDB_NOT_ONLINE:
-        return
-    try:  # W&B's own settings, as wandb.setup reads them, without starting its service process
-        from wandb.sdk.wandb_setup import singleton
-
-        settings = singleton().settings
-    except (ImportError, AttributeError):  # a W&B release without them: its own timeout, as before the probe
-        return
-
-    def setting(key: str):
-        return _wandb_setting(given, key) or getattr(settings, key)
-
-    # the "no" entry is no_proxy's list of hosts reached directly: no proxy in itself
-    if setting("https_proxy") or setting("http_proxy") or set(urllib.request.getproxies()) - {"no"}:
-        return
-    base_url = setting("base_url")
-    url = urllib.parse.urlsplit(base_url)
-    try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
-                                 timeout=WANDB_PROBE_S).close()
-    except OSError as err:
-        why = err.strerror or str(err) or type(err).__name__  # socket.timeout's str is "timed out"
-        raise ConnectionError(f"W&B: {base_url} cannot be reached from this machine ({why}), so nothing can "
-                              f"be logged online{wandb_fallbacks()}") from None
-
-
-def set_wandb_mode(cfg) -> None:
-    """Give each W&B logger of a subcommand's config the mode the run will use (``wandb_offline``)."""
-    logger = cfg.get("trainer.logger") if "trainer.logger" in cfg else None
-    for lg in _config_list(logger):
-        if getattr(lg, "class_path", "").endswith("WandbLogger") and lg.get("init_args") is not None:
-            lg.init_args.offline = wandb_offline()
-
-
-def without_wandb_loggers(logger):
-    """A config's trainer.logger less its W&B loggers, as a prediction runs it (False where none is left: None is
-    Lightning's default logger); a trainer.logger without one (true, null: Lightning's default) as it is."""
-    if not any(_is_wandb_logger(lg) for lg in _config_list(logger)):
-        return logger
-    return [lg for lg in _config_list(logger) if not _is_wandb_logger(lg)] or False
 
 
 class RunParser(LightningArgumentParser):
@@ -414,182 +251,6 @@ class RunParser(LightningArgumentParser):
         if self.prog.rsplit(" ", 1)[-1] == "predict" and "trainer.logger" in cfg:
             cfg.trainer.logger = without_wandb_loggers(cfg.trainer.logger)
         return super().dump(cfg, *args, **kwargs)
-
-
-class DroppedSettings(logging.Handler):
-    """jsonargparse's note, at debug level and so never shown, that a class_path given over another one (a
-    ``--data.class_path=mymodule.MyData`` over the config's ImageDataModule) dropped the init_args the new class does
-    not take: the run went on with that class's defaults for them. Kept here, for :func:`dropped_settings_line`."""
-
-    NOTE = re.compile(r"Due to class_path change from '([^']+)' to '([^']+)', discarding init_args: (\{.*\})\.$",
-                      re.DOTALL)
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.notes: list[tuple[str, str, str]] = []  # (class path given first, class path given over it, settings)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        note = self.NOTE.match(record.getMessage())
-        if note and note.groups() not in self.notes:
-            self.notes.append(note.groups())
-
-
-PARSE_LOG = logging.getLogger("pixeltransformer.parse")  # the parsers' logger: jsonargparse's notes, shown by none
-PARSE_LOG.setLevel(logging.DEBUG)
-PARSE_LOG.propagate = False
-DROPPED = DroppedSettings()
-PARSE_LOG.addHandler(DROPPED)
-
-
-_UNREAD = object()  # a dropped setting whose value the note did not give as a literal
-_NO_DEFAULT = object()  # an option without a default
-
-
-def _class_at(class_path: str) -> Any:
-    """The object a config's ``class_path`` names, or None where it does not import (the parser reports that where
-    it builds the class)."""
-    module, _, name = str(class_path).rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except Exception:  # noqa: BLE001 - a module's own error too: reported where the class is built
-        return None
-
-
-def _default_of(class_path: str, name: str) -> Any:
-    """The default of option ``name`` of the class at ``class_path`` (first in its MRO to take it by name);
-    ``_NO_DEFAULT`` where there is none or the class does not import."""
-    import inspect
-
-    cls = _class_at(class_path)
-    if cls is None:  # then the setting counts as given
-        return _NO_DEFAULT
-    for klass in getattr(cls, "__mro__", ()):
-        param = inspect.signature(klass.__init__).parameters.get(name) if "__init__" in vars(klass) else None
-        if param is not None and param.default is not inspect.Parameter.empty:
-            return param.default
-    return _NO_DEFAULT
-
-
-def dropped_settings_line(cfg, argv: list[str]) -> str | None:
-    """One line naming the settings a config gave a class that a class_path given on the command line (``argv``) does
-    not take (jsonargparse drops them without a word): ``data.class_path=mydata.MyData drops ... dataset=mnist,
-    val_items=64 ...``. A setting at its class's default was not asked for and is not named, nor is what a config file
-    given after another replaces (configs/polynomial/gp_tnp_rbf.yaml's sampler, by design). None when nothing was
-    dropped."""
-    import ast
-
-    parts = []
-    for old, new, text in DROPPED.notes:
-        short = new.rsplit(".", 1)[-1]
-        if not any(new in arg or arg.rpartition("=")[2] == short for arg in argv):
-            continue  # a config file's class
-        try:
-            settings = ast.literal_eval(text)
-        except (ValueError, SyntaxError):  # a value without a literal form: the names alone
-            settings = dict.fromkeys(re.findall(r"(?:^\{|, )'(\w+)': ", text), _UNREAD)
-        # a value at the old class's default, or the null jsonargparse holds for an option it has no value of (the
-        # parser's default class, Optimizer's ``defaults``), was not asked for
-        given = {k: v for k, v in settings.items()
-                 if v != (default := _default_of(old, k)) and not (v is None and default is _NO_DEFAULT)}
-        if not given:
-            continue
-        where = next((f"{key}." for key, value in _class_options(cfg.as_dict()) if value == new), "")
-        shown = ", ".join(k if v is _UNREAD else f"{k}={v}" for k, v in given.items())
-        parts.append(f"{where}class_path={new} drops what the config gave {old.rsplit('.', 1)[-1]} and it does not "
-                     f"take: {shown} (it runs with its own defaults; its options: --{where}init_args.<name>)")
-    return "; ".join(parts) or None
-
-
-def _class_options(cfg, prefix: str = ""):
-    """(option key, class_path) of each class a config chooses, at any depth (``data``, ``model.sets``)."""
-    for key, value in cfg.items():  # a config as a dict
-        key = f"{prefix}{key}"
-        if isinstance(value, dict) and isinstance(value.get("class_path"), str):
-            yield key, value["class_path"]
-            yield from _class_options(value.get("init_args") or {}, f"{key}.init_args.")
-        elif isinstance(value, dict):
-            yield from _class_options(value, f"{key}.")
-
-
-class ParamSummary(ModelSummary):
-    """Lightning's plain model summary without the FLOPs column and total, which are 0 here (the module has no
-    example input to count them on)."""
-
-    @staticmethod
-    def summarize(summary_data, total_parameters, trainable_parameters, model_size, total_training_modes,
-                  total_flops, **kwargs) -> None:
-        columns = [c for c in summary_data if c[0] != "FLOPs"]
-        table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes,
-                                      total_flops, *columns)
-        rank_zero_info("\n" + table.rsplit("\n", 1)[0])  # the last line is "0 Total Flops"
-
-
-class _DropLitLoggerTip(logging.Filter):
-    """Lightning's tips that do not apply here: litlogger's advert, and on a GPU its advice to set
-    torch.set_float32_matmul_precision('medium' | 'high'). That lets torch run fp32 matmuls in TF32, with fp16's
-    10-bit mantissa, and the model keeps the distance-bias attention in fp32 because its channels cancel terms of
-    size l |x|^2 (model.Attention.keys_values), which that rounds by whole logits. configs/trainer/gpu.yaml's
-    bf16-mixed is the fast path. Also its "TPU available: False, using: 0 TPU cores" at every start, on any machine
-    without one: the device that runs is named on the CLI's own line (setup_line), and the GPU's line stays."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return "litlogger" not in message and "set_float32_matmul_precision" not in message and \
-            message != "TPU available: False, using: 0 TPU cores"
-
-
-class _DropOtherRanksSeedLine(logging.Filter):
-    """seed_everything's "[rank: 1] Seed set to 0": every other process of a DDP run repeats the first one's line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return re.match(r"\[rank: [1-9]\d*\] Seed set to", record.getMessage()) is None
-
-
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"warning: {message}\n"
-
-
-def quiet_console() -> None:
-    """Silence messages that say nothing about this project's runs; warnings print as "warning: <message>", without
-    the source file and line (kept with PIXELTRANSFORMER_DEBUG=1)."""
-    if not debugging():
-        warnings.formatwarning = _one_line_warning
-    # SignalDataModule saves and restores its position in the epoch, which Lightning cannot see on a DataLoader
-    warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
-    # a resumed run writes into its own checkpoints/ (a new run never reuses a folder: runs.check_new_run)
-    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-    # earlier versions kept RunCheckpoint's state under a key that names its save options, which its
-    # on_load_checkpoint finds (checkpointing.py): Lightning's "add the following callbacks" would be wrong
-    warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks .* Please add the "
-                            r"following callbacks: \[\"RunCheckpoint\{[^\"]*'every_n_train_steps'[^\"]*\}\"\]\.$")
-    # main() hands LightningCLI the command line itself (a resume adds the run's config.yaml: runs.with_run_config)
-    warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended to run from within Python")
-    # Lightning counts log_every_n_steps over the whole run, not within an epoch, so a small training set (the cat
-    # faces' 5 batches an epoch) is still logged every n steps, whatever this warning says
-    warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
-    # Lightning's config saving and RunConfig pass jsonargparse's skip_none, which 4.49 renamed (the floor, 4.27.7,
-    # has no skip_unset): shown where a run starts as `python -m pixeltransformer.cli` (torchrun), and not the user's
-    warnings.filterwarnings("ignore", message=r"\s*skip_none parameter was deprecated")
-    warnings.filterwarnings("ignore", message=r"\s*By default only one JsonargparseDeprecationWarning per type is shown")
-    # Lightning's all_gather (the validation NLLs and item keys of every rank) calls torch's, which torch 2.13 marks
-    # deprecated: once per rank of every DDP run, and not the user's to act on
-    warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_gather is deprecated")
-    # a DDP validate or test scores each distinct item once (the items every rank saw are gathered and those the
-    # distributed sampler repeats counted once), the same as one device: Lightning's advice to use one device is wrong here
-    warnings.filterwarnings("ignore", message=r"Using `DistributedSampler` with the dataloaders\. During `trainer\.")
-    # mixed precision keeps the weights float32, so the model summary's size at 32 bits is right, whatever this says
-    warnings.filterwarnings("ignore", message=r"Precision (bf16|16)-mixed is not supported by the model summary")
-    # 16-mixed on a CPU runs as bf16-mixed: the CLI says so itself, with what the run records (record_precision)
-    warnings.filterwarnings("ignore", message=r"You passed `Trainer\(accelerator='cpu', precision='16-mixed'\)`")
-    from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
-
-    if not any(isinstance(f, _DropLitLoggerTip) for f in rank_zero.log.filters):
-        rank_zero.log.addFilter(_DropLitLoggerTip())
-    from lightning.fabric.utilities import seed  # seed_everything logs through this module's logger
-
-    if not any(isinstance(f, _DropOtherRanksSeedLine) for f in seed.log.filters):
-        seed.log.addFilter(_DropOtherRanksSeedLine())
 
 
 # how a model runs, not what it computes: a command line's value holds over a checkpoint's
@@ -734,7 +395,7 @@ class PixelTransformerCLI(LightningCLI):
         trained = (ckpt.get("hyper_parameters") or {}).get("spec")
         if sub == "predict" or args is None or not isinstance(trained, dict):
             return  # a prediction converts the user's file by the spec itself
-        cls = _class_at(data.class_path)
+        cls = class_at(data.class_path)
         if not (isinstance(cls, type) and issubclass(cls, SignalDataModule)):
             return
         self._adopted_lines = []
@@ -865,8 +526,8 @@ class PixelTransformerCLI(LightningCLI):
             # its record is its folder and prediction.json: its W&B run held nothing, no config, no metric (False,
             # not None: None is Lightning's default logger)
             cfg.trainer.logger = without_wandb_loggers(cfg.trainer.logger)
-        for lg in _config_list(cfg.trainer.logger):
-            if _is_wandb_logger(lg):
+        for lg in config_list(cfg.trainer.logger):
+            if is_wandb_logger(lg):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
                 # only the first process talks to W&B; a fast_dev_run, none (Lightning's DummyLogger in its place)
                 if not lg.init_args.offline and _first_process() and not cfg.trainer.get("fast_dev_run"):
@@ -1161,8 +822,8 @@ class PixelTransformerCLI(LightningCLI):
         if not self._derived_wandb_name:
             return
         config = self.config[subcommand]
-        for lg in _config_list(config.trainer.logger):  # the config it records (without_run_folder drops it)
-            if _is_wandb_logger(lg):
+        for lg in config_list(config.trainer.logger):  # the config it records (without_run_folder drops it)
+            if is_wandb_logger(lg):
                 lg.init_args.name = evaluation_run_name(lg.init_args.group, folder, subcommand)
         for init in _wandb_inits(self.trainer):  # the logger's, whose run begins as the evaluation sets up
             init["name"] = evaluation_run_name(init.get("group"), folder, subcommand)
@@ -1364,19 +1025,10 @@ def _print_config_action():
     return _ActionPrintConfig
 
 
-def _config_list(value: Any) -> list:
-    """A config entry that may be one item or a list of them (trainer.logger, trainer.callbacks), as a list."""
-    return [] if value is None or isinstance(value, bool) else list(value) if isinstance(value, list) else [value]
-
-
 def _wandb_inits(trainer) -> list[dict]:
     """The wandb.init arguments of the trainer's W&B loggers, which the CLI edits before their run begins (the
     logger keeps them in ``_wandb_init``; fast_dev_run's DummyLogger answers any attribute with a no-op)."""
     return [init for lg in trainer.loggers if isinstance(init := getattr(lg, "_wandb_init", None), dict)]
-
-
-def _is_wandb_logger(logger: Any) -> bool:
-    return getattr(logger, "class_path", "").endswith("WandbLogger")
 
 
 def _new_wandb_id() -> str:

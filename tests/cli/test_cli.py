@@ -563,7 +563,7 @@ def test_console_noise_is_filtered(caplog):
 
     from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
-    from pixeltransformer.cli import ParamSummary, quiet_console
+    from pixeltransformer.console import ParamSummary, quiet_console
 
     quiet_console()
     caplog.set_level(logging.INFO)
@@ -601,7 +601,7 @@ def test_a_ddp_run_prints_the_seed_once(caplog, monkeypatch):
 
     from lightning.fabric.utilities.seed import seed_everything
 
-    from pixeltransformer.cli import quiet_console
+    from pixeltransformer.console import quiet_console
 
     quiet_console()
     caplog.set_level(logging.INFO)
@@ -690,7 +690,7 @@ def test_the_wandb_probe_tries_the_server_and_proxy_the_logger_names(wandb_unrea
     was probed too."""
     from wandb.sdk.wandb_settings import Settings
 
-    from pixeltransformer.cli import check_wandb_reachable
+    from pixeltransformer.wandbsetup import check_wandb_reachable
 
     server = {"base_url": "https://wandb.example.org:8443"}
     for settings in (server, Settings(**server)):  # a dict (the Python API's) or W&B's settings (a config's)
@@ -707,7 +707,7 @@ def test_the_wandb_probe_tries_the_server_and_proxy_the_logger_names(wandb_unrea
 def test_no_proxy_alone_leaves_the_wandb_probe_on(wandb_unreachable, monkeypatch):
     """no_proxy (hosts reached directly) without a proxy turned the W&B probe off: urllib's proxies held its "no"
     entry, taken for a proxy."""
-    from pixeltransformer.cli import check_wandb_reachable
+    from pixeltransformer.wandbsetup import check_wandb_reachable
 
     monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
     with pytest.raises(ConnectionError, match="cannot be reached from this machine"):
@@ -720,7 +720,7 @@ def test_the_wandb_probe_starts_no_wandb_service(wandb_unreachable, monkeypatch)
     0.2 s) even where the probe then refused; the settings alone are read now."""
     from wandb.sdk import wandb_setup
 
-    from pixeltransformer.cli import check_wandb_reachable
+    from pixeltransformer.wandbsetup import check_wandb_reachable
 
     def no_service(self):
         raise AssertionError("W&B's service process started")
@@ -735,7 +735,7 @@ def test_the_wandb_probe_steps_aside_on_a_wandb_without_its_settings_reader(wand
     online fit with a traceback from the probe; the probe steps aside there, leaving W&B to its own timeout."""
     from wandb.sdk import wandb_setup
 
-    from pixeltransformer.cli import check_wandb_reachable
+    from pixeltransformer.wandbsetup import check_wandb_reachable
 
     monkeypatch.setattr(wandb_setup, "singleton", lambda: None)  # a release whose singleton is made by wandb.setup
     check_wandb_reachable()
@@ -1322,7 +1322,7 @@ def test_a_fit_ends_on_a_line_naming_its_checkpoints_and_the_command_that_evalua
 
 
 def test_a_checkpoint_for_other_data_names_where_its_data_is():
-    from pixeltransformer.cli import data_hint
+    from pixeltransformer.datahints import data_hint
 
     assert "DOMAIN=polynomial DATA=gp_tnp_rbf," in data_hint({"domain": "polynomial", "dataset": "gp_tnp_rbf"})
     assert "DOMAIN=polynomial," in data_hint({"domain": "polynomial", "dataset": "polynomial"})  # no overlay
@@ -1336,7 +1336,7 @@ def test_a_checkpoint_for_other_data_of_the_domain_given_names_what_is_left_to_c
     DATA=file", the DOMAIN= it was given; the hint for data of the domain given names what differs: the DATA= (with the
     file or folder it read), no DATA= for the domain's default data, the file alone where the dataset was given too,
     and the run's config.yaml alone where only other options differ."""
-    from pixeltransformer.cli import data_hint, own_data
+    from pixeltransformer.datahints import data_hint, own_data
 
     curves = {"domain": "polynomial", "dataset": "file", "extra": {"source": "curves21.npy"}}
     default = {"domain": "polynomial", "dataset": "polynomial"}

@@ -36,7 +36,7 @@ NEEDED = {
                     "lucidrains/MEGABYTE-pytorch#18: 'not available in Torch versions < 2.3')"),
     },
     "lightning": {
-        "ModelSummary.summarize(..., total_flops) (cli.ParamSummary overrides it)":
+        "ModelSummary.summarize(..., total_flops) (console.ParamSummary overrides it)":
             ("2.6.0", "Lightning-AI/pytorch-lightning tag 2.6.0, src/lightning/pytorch/callbacks/model_summary.py: "
                       "2.5.x calls summarize() without total_flops, a TypeError for the override"),
         "LightningCLI(parser_class=) (cli.main)":

@@ -234,7 +234,7 @@ def test_an_error_a_library_raised_in_the_users_code_says_where():
 
 
 def test_a_checkpoint_of_a_domain_of_the_users_own_points_to_its_run_config():
-    from pixeltransformer.cli import data_hint, own_data
+    from pixeltransformer.datahints import data_hint, own_data
 
     saved = {"domain": "heights", "dataset": "toy"}
     assert data_hint(saved) == data_hint(saved, predict=True) == " (use the config.yaml of its run folder)"
@@ -246,7 +246,7 @@ def test_a_checkpoint_of_a_domain_of_the_users_own_points_to_its_run_config():
 def test_a_checkpoint_of_an_overlay_named_otherwise_than_its_dataset_is_pointed_to_that_overlay():
     """make eval DOMAIN=video CKPT=... of a DATA=beach run (whose dataset is "npz") said "use its own data:
     DOMAIN=video": the DOMAIN= given already, without the DATA= that reads the run's data."""
-    from pixeltransformer.cli import data_hint, own_data
+    from pixeltransformer.datahints import data_hint, own_data
 
     assert data_hint({"domain": "video", "dataset": "npz"}) == (
         " (use its own data: DOMAIN=video DATA=beach, or the config.yaml of its run folder)")

@@ -110,7 +110,7 @@ def test_a_domains_package_of_the_user_s_own_is_named(tmp_path, monkeypatch, cap
 @pytest.fixture
 def installed(tmp_path, monkeypatch):
     """The lines' words as an installed package prints them: no clone around it, its configs in site-packages."""
-    from pixeltransformer import cli  # noqa: F401 - imported here first, it would bind the configs moved below
+    from pixeltransformer import datahints  # noqa: F401 - imported here first, it would bind the configs moved below
 
     configs = wheel_tree(tmp_path) / "configs"
     monkeypatch.setattr(layout, "CHECKOUT", None)
@@ -120,7 +120,7 @@ def installed(tmp_path, monkeypatch):
 
 def test_a_checkpoint_for_other_data_names_its_configs_by_their_shipped_paths(installed):
     """Installed, the data hint said "DOMAIN=images DATA=mnist": make's variables, with no Makefile to give them to."""
-    from pixeltransformer.cli import data_hint, own_data
+    from pixeltransformer.datahints import data_hint, own_data
 
     assert data_hint({"domain": "images", "dataset": "mnist"}) == (
         f" (use its own data: --config {installed}/images.yaml --config {installed}/images/mnist.yaml, or the "

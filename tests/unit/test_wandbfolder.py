@@ -62,7 +62,7 @@ def test_two_evaluations_staged_in_one_wandb_folder_keep_apart(tmp_path):
 def test_the_run_names_the_cli_derives_are_told_from_the_user_s():
     """derived_run_name: none given, the group itself, a resume's and an evaluation's name of that group are the
     CLI's (made again for the folder a command runs in); any other name, or any name without a group, the user's."""
-    from pixeltransformer.cli import derived_run_name, evaluation_run_name, resume_run_name
+    from pixeltransformer.wandbnames import derived_run_name, evaluation_run_name, resume_run_name
 
     group = "images/a.b (1)+"  # a group with characters a pattern would read as its own
     derived = [group, resume_run_name(group, 1), resume_run_name(group, 12), evaluation_run_name(group, "eval", "test"),

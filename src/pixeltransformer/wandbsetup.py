@@ -1,0 +1,123 @@
+"""The W&B logger's settings and the checks made before a run begins: the mode, set from WANDB_MODE whatever a config
+says (offline unless WANDB_MODE=online; a mode W&B does not know is refused), the probe of W&B's server online (a
+machine without a route to it is refused at once, not after wandb.init's 90 s), the ways round a W&B failure that its
+one line names, a prediction's trainer.logger without its W&B loggers, and a command's config as the W&B dashboard
+shows it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .layout import next_command
+
+
+def dashboard_config(config: dict) -> dict:
+    """A command's config as W&B shows it: without LightningCLI's top-level optimizer and lr_scheduler, which are
+    always null here (cli.check_no_optimizer_options refuses them; the module's own AdamW and schedule are model.optim),
+    so a dashboard does not read "optimizer: null" beside a run that trained with AdamW; and without the parser's own
+    keys (``__default_config__``: the absolute path of configs/trainer/default.yaml), which config.yaml lacks."""
+    return {k: v for k, v in config.items()
+            if not (k in ("optimizer", "lr_scheduler") and v is None) and not k.startswith("__")}
+
+
+def wandb_offline() -> bool:
+    """The W&B logger's ``offline``: set from WANDB_MODE (online only with WANDB=online), whatever a config says."""
+    return os.environ.get("WANDB_MODE", "offline") != "online"
+
+
+WANDB_MODES = ("offline", "online", "disabled", "dryrun")  # dryrun: W&B's older name for offline
+
+
+def check_wandb_mode() -> None:
+    """A WANDB_MODE the CLI does not know: any but online ran offline (wandb_offline), so WANDB_MODE=onlin logged
+    nothing online without a word."""
+    mode = os.environ.get("WANDB_MODE", "offline")
+    if mode not in WANDB_MODES:
+        raise ValueError(f"WANDB_MODE={mode} is not a W&B mode the CLI takes: give offline (the default), online or "
+                         "disabled")
+
+
+WANDB_PROBE_S = 10  # seconds to wait for W&B's server to take a connection
+
+
+def wandb_fallbacks() -> str:
+    """The ways round a W&B failure online, for its one line: offline (the default) or no W&B at all."""
+    if os.environ.get("WANDB_MODE") != "online":
+        return ""
+    return (f" (or run offline, the default: {next_command('make ... WANDB=offline, else ')}WANDB_MODE=offline; "
+            "without W&B: WANDB_MODE=disabled)")
+
+
+def _wandb_setting(settings, key: str):
+    """One of the W&B settings a logger's init_args give wandb.init (a dict, the config's Namespace or a
+    wandb.Settings), or None where they give none."""
+    if settings is None:
+        return None
+    return settings.get(key) if hasattr(settings, "get") else getattr(settings, key, None)
+
+
+WANDB_NOT_ONLINE = ("offline", "dryrun", "disabled")  # wandb.init's modes that contact no server
+
+
+def check_wandb_reachable(init_args=None) -> None:
+    """Online, W&B's server must take a connection: on a machine without a route to it (a cluster's compute node),
+    a key from `wandb login` made wandb.init wait in silence for its 90 s timeout before failing. The server and
+    proxies are those wandb.init uses: the W&B logger's init_args settings (and its mode) first, then W&B's own
+    settings (`wandb login --host`, WANDB_BASE_URL); a proxy's route is not probed, W&B's to take."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    init_args = init_args if init_args is not None else {}
+    given = init_args.get("settings")
+    if (init_args.get("mode") or _wandb_setting(given, "mode")) in WANDB_NOT_ONLINE:
+        return
+    try:  # W&B's own settings, as wandb.setup reads them, without starting its service process
+        from wandb.sdk.wandb_setup import singleton
+
+        settings = singleton().settings
+    except (ImportError, AttributeError):  # a W&B release without them: its own timeout, as before the probe
+        return
+
+    def setting(key: str):
+        return _wandb_setting(given, key) or getattr(settings, key)
+
+    # the "no" entry is no_proxy's list of hosts reached directly: no proxy in itself
+    if setting("https_proxy") or setting("http_proxy") or set(urllib.request.getproxies()) - {"no"}:
+        return
+    base_url = setting("base_url")
+    url = urllib.parse.urlsplit(base_url)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=WANDB_PROBE_S).close()
+    except OSError as err:
+        why = err.strerror or str(err) or type(err).__name__  # socket.timeout's str is "timed out"
+        raise ConnectionError(f"W&B: {base_url} cannot be reached from this machine ({why}), so nothing can "
+                              f"be logged online{wandb_fallbacks()}") from None
+
+
+def set_wandb_mode(cfg) -> None:
+    """Give each W&B logger of a subcommand's config the mode the run will use (``wandb_offline``)."""
+    logger = cfg.get("trainer.logger") if "trainer.logger" in cfg else None
+    for lg in config_list(logger):
+        if getattr(lg, "class_path", "").endswith("WandbLogger") and lg.get("init_args") is not None:
+            lg.init_args.offline = wandb_offline()
+
+
+def without_wandb_loggers(logger):
+    """A config's trainer.logger less its W&B loggers, as a prediction runs it (False where none is left: None is
+    Lightning's default logger); a trainer.logger without one (true, null: Lightning's default) as it is."""
+    if not any(is_wandb_logger(lg) for lg in config_list(logger)):
+        return logger
+    return [lg for lg in config_list(logger) if not is_wandb_logger(lg)] or False
+
+
+def config_list(value: Any) -> list:
+    """A config entry that may be one item or a list of them (trainer.logger, trainer.callbacks), as a list."""
+    return [] if value is None or isinstance(value, bool) else list(value) if isinstance(value, list) else [value]
+
+
+def is_wandb_logger(logger: Any) -> bool:
+    return getattr(logger, "class_path", "").endswith("WandbLogger")
