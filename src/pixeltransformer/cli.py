@@ -35,25 +35,29 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
+from .config_files import config_dataset, dataset_overlays
 from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
                          option_text, same_items, split_mismatch)
 from .errors import counted, debugging, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir, sweep_out_dir
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
+from .fit_settings import check_fit_length, check_resume_length, check_step_settings
+from .launch import (check_launch_size, check_node_launch, drawn_seed, joins_a_run, launched_run_name,
+                     predict_in_the_first_process)
 from .layout import CONFIGS, data_words, next_command
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
                      checkpoint_error, every_point_sets, source_name)
 from .numerics import set_flushing
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
+from .preflight import SUBCOMMANDS, check_command_line
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, SUBCOMMANDS, VersionAction, absolute_paths, check_command_line, check_fit_length,
-                   check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
-                   check_run_root, check_step_settings, checkpoint_run, config_dataset, config_setting,
-                   config_unsetting, dataset_overlays, domain_of, drawn_seed, expand_home, flag_arg, hold_run_folder,
-                   is_run_folder, joins_a_run, launched_run_name, missing_domain, moved_note, overridden_options,
-                   parse_error_fields, predict_in_the_first_process, readable_run_configs, release_run_folder,
-                   resume_checkpoint, run_config_setting, run_group, shown_path, size_config_options, with_run_config)
+from .runs import (COMMAND_FILE, absolute_paths, check_new_run, check_run_name, check_run_root, checkpoint_run,
+                   domain_of, expand_home, flag_arg, hold_run_folder, is_run_folder, missing_domain,
+                   readable_run_configs, release_run_folder, resume_checkpoint, run_group, shown_path, with_run_config)
+from .setting_sources import (config_setting, config_unsetting, moved_note, overridden_options, parse_error_fields,
+                              run_config_setting, size_config_options)
+from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 
 BASE_CONFIG = CONFIGS / "trainer" / "default.yaml"
