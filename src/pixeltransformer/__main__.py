@@ -6,14 +6,16 @@ import sys
 
 def main() -> None:
     """The command: huge pages asked for before torch is imported, ``--version``, the checks before Lightning
-    (:func:`~pixeltransformer.runs.preflight`), then LightningCLI's subcommands
+    (:func:`~pixeltransformer.preflight.preflight`), then LightningCLI's subcommands
     (:func:`~pixeltransformer.cli.cli_main`). The console script runs this too: pointed at ``cli_main``, it skipped
     the checks and imported Lightning first."""
     from .allocator import request_huge_pages
 
     request_huge_pages()  # before anything imports torch
     from .errors import INPUT_ERRORS, fail
-    from .runs import predict_in_the_first_process, preflight, show_version
+    from .launch import predict_in_the_first_process
+    from .preflight import preflight
+    from .version import show_version
 
     show_version(sys.argv[1:])  # prints the versions and exits
     predict_in_the_first_process(sys.argv[1:])  # torchrun, srun: one prediction, in the first process

@@ -38,6 +38,9 @@ from .datahints import data_hint, own_data
 from .errors import counted, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir, sweep_out_dir
 from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
+from .fit_settings import check_fit_length, check_resume_length, check_step_settings
+from .launch import (check_launch_size, check_node_launch, drawn_seed, joins_a_run, launched_run_name,
+                     predict_in_the_first_process)
 from .layout import CONFIGS, next_command
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
 from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
@@ -45,14 +48,14 @@ from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_pr
 from .numerics import set_flushing
 from .parselog import DROPPED, PARSE_LOG, class_at, dropped_settings_line
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
+from .preflight import SUBCOMMANDS, check_command_line
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, SUBCOMMANDS, VersionAction, absolute_paths, check_command_line, check_fit_length,
-                   check_launch_size, check_new_run, check_node_launch, check_resume_length, check_run_name,
-                   check_run_root, check_step_settings, checkpoint_run, config_setting, config_unsetting, domain_of,
-                   drawn_seed, expand_home, flag_arg, hold_run_folder, is_run_folder, joins_a_run, launched_run_name,
-                   missing_domain, moved_note, overridden_options, parse_error_fields, predict_in_the_first_process,
-                   readable_run_configs, release_run_folder, resume_checkpoint, run_config_setting, run_group,
-                   shown_path, size_config_options, with_run_config)
+from .runs import (COMMAND_FILE, absolute_paths, check_new_run, check_run_name, check_run_root, checkpoint_run,
+                   domain_of, expand_home, flag_arg, hold_run_folder, is_run_folder, missing_domain,
+                   readable_run_configs, release_run_folder, resume_checkpoint, run_group, shown_path, with_run_config)
+from .setting_sources import (config_setting, config_unsetting, moved_note, overridden_options, parse_error_fields,
+                              run_config_setting, size_config_options)
+from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
 from .wandbsetup import (check_wandb_mode, check_wandb_reachable, config_list, dashboard_config, is_wandb_logger,
@@ -222,7 +225,7 @@ def setup_line(trainer, module, stage: str) -> str:
 def without_run_folder(config):
     """A copy of a command's config as its run folder records it: without what the CLI sets from the folder
     (trainer.default_root_dir, the W&B logger's save_dir and group) and the W&B name it derived from it, so that a
-    copy of the file serves another run, and a config that sets them is the user's (runs.check_set_by_the_cli). Its
+    copy of the file serves another run, and a config that sets them is the user's (preflight.check_set_by_the_cli). Its
     relative data paths are absolute (runs.absolute_paths): the command's own keep the words it was given."""
     config = config.clone()
     absolute_paths(config)
@@ -282,7 +285,7 @@ class PixelTransformerCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def setup_parser(self, *args: Any, **kwargs: Any) -> None:
-        super().setup_parser(*args, **kwargs)  # --version is the main parser's own (runs.MAIN_OPTIONS)
+        super().setup_parser(*args, **kwargs)  # --version is the main parser's own (preflight.MAIN_OPTIONS)
         self.parser.add_argument("--version", action=VersionAction,
                                  help="print the versions of PixelTransformer, torch and Lightning, and exit")
 

@@ -7,7 +7,7 @@ run folder's config.yaml for a domain of the user's own, which neither knows.
 from __future__ import annotations
 
 from .layout import CONFIGS, data_words, next_command
-from .runs import config_dataset, dataset_overlays
+from .config_files import config_dataset, dataset_overlays
 
 
 def own_data(saved: dict, given: dict | None = None) -> str | None:

@@ -8,7 +8,7 @@ context set), ``PixelTransformerModule.predict_step`` completes it on a grid (me
 writes its pictures, meshes or videos, then writes prediction.json beside them. A prediction is one input, so it
 runs in one process on one device: a config that asks for several (configs/trainer/ddp.yaml, gpu.yaml) is narrowed
 to one by :func:`one_device`, and the CLI says so; under a launcher (torchrun, srun) only its first process predicts
-(runs.predict_in_the_first_process).
+(launch.predict_in_the_first_process).
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def test_a_torchrun_launch_larger_than_the_trainer_is_refused_in_one_line(tmp_pa
     """torchrun --nproc-per-node 2 with the CPU's default of one device: each process trained alone into the same run
     folder, and the second stopped at W&B with a traceback ('function' object has no attribute 'update')."""
     from pixeltransformer.cli import main
-    from pixeltransformer.runs import LAUNCHER_VARIABLES, check_launch_size
+    from pixeltransformer.launch import LAUNCHER_VARIABLES, check_launch_size
 
     for name in LAUNCHER_VARIABLES:
         monkeypatch.delenv(name, raising=False)

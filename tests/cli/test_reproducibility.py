@@ -486,7 +486,7 @@ def test_seed_everything_true_draws_a_seed_and_records_it(tmp_path, monkeypatch)
     run with 0: two runs began from the same weights, and each run's config.yaml said 0. Each run draws its own seed
     now and records it, so that a rerun from its config.yaml has its weights. A rank Lightning's DDP started takes its
     launcher's seed (PL_GLOBAL_SEED), and torchrun's processes derive the same one from their launch's id."""
-    from pixeltransformer.runs import drawn_seed
+    from pixeltransformer.launch import drawn_seed
 
     for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS",
                  "SLURM_PROCID", "PL_GLOBAL_SEED", "MASTER_ADDR", "MASTER_PORT"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer import datamodule, errors, layout, runs
+from pixeltransformer import datamodule, errors, launch, layout, preflight, runs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,10 +64,10 @@ def test_an_installed_package_reads_data_from_the_working_folder(tmp_path, monke
 
 def test_a_command_without_a_config_names_one_where_no_configs_are_shipped(tmp_path, monkeypatch):
     """A package without configs/ (built without its package data) ended in an IndexError's traceback."""
-    monkeypatch.setattr(runs, "CONFIGS", tmp_path / "configs")
+    monkeypatch.setattr(preflight, "CONFIGS", tmp_path / "configs")
     with pytest.raises(ValueError, match=r"^fit needs a config that names the data and the model's domain: give "
                                          r"--config <the path of a domain's config>$"):
-        runs.check_config_given(["fit", "--trainer.max_steps", "2"])
+        preflight.check_config_given(["fit", "--trainer.max_steps", "2"])
 
 
 def test_the_wheel_ships_every_package_and_the_configs():
@@ -147,10 +147,10 @@ def test_a_launch_of_another_size_names_the_gpu_config_by_its_shipped_path(insta
                         "WORLD_SIZE": "2"}.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=rf"or {re.escape(str(installed))}/trainer/gpu\.yaml on GPUs$"):
-        runs.check_launch_size(1)
+        launch.check_launch_size(1)
     monkeypatch.setattr(layout, "CHECKOUT", REPO)  # a clone: the line as it was
     with pytest.raises(ValueError, match=r"--trainer\.strategy=ddp, or configs/trainer/gpu\.yaml on GPUs$"):
-        runs.check_launch_size(1)
+        launch.check_launch_size(1)
 
 
 def test_the_console_script_checks_the_command_line_before_lightning():

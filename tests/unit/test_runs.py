@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.runs import (check_command_line, check_config_files, check_config_order, check_fit_length,
-                                  check_resume_length, check_resume_name, check_run_name, check_run_root,
-                                  check_set_by_the_cli, config_setting, expand_home, hold_run_folder, joins_a_run,
-                                  launched_run_name, overridden_options, parse_error_fields, parse_error_key,
-                                  preflight, readable_run_configs, release_run_folder, resume_checkpoint, run_group,
-                                  with_run_config)
+from pixeltransformer.fit_settings import check_fit_length, check_resume_length
+from pixeltransformer.launch import joins_a_run, launched_run_name
+from pixeltransformer.preflight import (check_command_line, check_config_files, check_config_order,
+                                        check_set_by_the_cli, preflight)
+from pixeltransformer.runs import (check_resume_name, check_run_name, check_run_root, expand_home, hold_run_folder,
+                                   readable_run_configs, release_run_folder, resume_checkpoint, run_group,
+                                   with_run_config)
+from pixeltransformer.setting_sources import config_setting, overridden_options, parse_error_fields, parse_error_key
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -932,7 +934,7 @@ def test_make_train_says_data_is_not_used_by_a_resume():
 def test_no_validation_takes_any_interval():
     """val_check_interval=0 is refused (a ZeroDivisionError after the first step), but with validation turned off
     (limit_val_batches=0) Lightning never divides by it: nothing to refuse."""
-    from pixeltransformer.runs import check_step_settings
+    from pixeltransformer.fit_settings import check_step_settings
 
     with pytest.raises(ValueError, match=r"^trainer.val_check_interval must be >= 1"):
         check_step_settings(1, 0, None, None)
@@ -1044,7 +1046,7 @@ def test_a_config_ending_on_a_byte_that_is_not_utf8_names_the_byte(tmp_path):
 
 def test_a_model_class_path_is_named_on_its_own():
     """``--model.class_path=...`` said "give --model.--model.class_path" and spoke of init_args."""
-    from pixeltransformer.runs import check_model_options
+    from pixeltransformer.preflight import check_model_options
 
     with pytest.raises(ValueError) as err:
         check_model_options(["fit", "--model.class_path=pixeltransformer.module.PixelTransformerModule"])
@@ -1116,7 +1118,7 @@ def test_a_parser_error_about_an_option_of_an_earlier_version_names_its_new_name
     """A run's config.yaml or a config file written before the options moved into groups (``model: encoder:``),
     the command line's ``--model.encoder``, and an evaluation callback's ``max_batches`` (now ``max_items``) were
     told only that the option is not accepted."""
-    from pixeltransformer.runs import moved_note
+    from pixeltransformer.setting_sources import moved_note
 
     assert moved_note("Subcommand 'fit' does not accept option 'model.encoder'") == \
         "; model.encoder is now model.net.encoder"
@@ -1171,7 +1173,7 @@ def test_a_size_config_given_with_a_checkpoint_of_another_size_is_said_to_be_unu
 
     import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
     from pixeltransformer.cli import main
-    from pixeltransformer.runs import size_config_options
+    from pixeltransformer.setting_sources import size_config_options
     from tests.cli.checkpoints import untrained_checkpoint
 
     tiny = str(REPO / "configs" / "model" / "tiny.yaml")

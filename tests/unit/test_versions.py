@@ -47,9 +47,10 @@ def test_version_option_prints_the_versions_before_lightning_is_imported():
 
 def test_version_is_a_main_option_of_the_cli(capsys):
     """The command (show_version, before Lightning) and main() of Python take --version as the main parser's own
-    option, before a command, as the checks before Lightning do (runs.MAIN_OPTIONS)."""
+    option, before a command, as the checks before Lightning do (preflight.MAIN_OPTIONS)."""
     from pixeltransformer.cli import main
-    from pixeltransformer.runs import check_subcommand, show_version
+    from pixeltransformer.preflight import check_subcommand
+    from pixeltransformer.version import show_version
 
     check_subcommand(["--version", "fit"])  # not "--version is given before the command fit"
     show_version(["fit", "--version"])  # a command's option: the command's parser names it

@@ -1,0 +1,130 @@
+"""The launch a command runs in, read from the environment variables a multi-process launcher (torchrun, srun) or
+Lightning's DDP sets: whether this process joins a run another one starts, the run name and the seed that every
+process of a launch agrees on, a launch of another size than the trainer's, a node started alone, and a prediction
+made by the launch's first process alone. No Lightning import: ``python -m pixeltransformer`` reads it before Lightning
+is imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+
+from .layout import config_shown
+
+def joins_a_run() -> bool:
+    """True in a process that joins a run another process starts, which finds the run folder already there: any but
+    the first process of a launch (:func:`other_launched_process`): a DDP rank Lightning started, the command on
+    another node, torchrun's or srun's other processes."""
+    return other_launched_process() is not None
+
+
+def launched_run_name() -> str | None:
+    """The run name every process of a torchrun or srun launch agrees on when the command gives none (each process
+    would take its own start time): ``slurm-<job>[-<step>]``, or ``torchrun-<rendezvous id>``. None outside such a
+    launch; a launch that offers neither is refused in one line."""
+    # a shell in an interactive allocation runs one process (Lightning does not take it for a SLURM launch either)
+    interactive = os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive")
+    if (_rank_variable("SLURM_NTASKS") > 1 and "SLURM_PROCID" in os.environ and os.environ.get("SLURM_JOB_ID")
+            and not interactive):
+        step = os.environ.get("SLURM_STEP_ID", "")
+        return f"slurm-{os.environ['SLURM_JOB_ID']}" + (f"-{step}" if step.isdigit() else "")
+    if _rank_variable("WORLD_SIZE") > 1 and "RANK" in os.environ:
+        run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+        if run_id and run_id != "none":
+            return f"torchrun-{run_id}"
+        raise ValueError(f"this fit is one of {os.environ['WORLD_SIZE']} processes a launcher started, and each would "
+                         "name its run folder by its own start time: give --run_name")
+    return None
+
+
+def drawn_seed() -> int:
+    """The seed ``seed_everything: true`` stands for: a random one (Lightning's seed_everything() without a seed takes
+    0, so every such run had the same initial weights), the same in every process of a launch. A rank Lightning's DDP
+    started takes its launcher's (PL_GLOBAL_SEED, which seed_everything set there); torchrun's and srun's processes
+    derive it from the launch's id, which they share, and the processes of a launch without one (torchrun without a
+    rendezvous id, nodes started by hand) from its MASTER_ADDR and MASTER_PORT; any other process draws it."""
+    try:
+        launch = launched_run_name()
+    except ValueError:  # a torchrun launch without a rendezvous id
+        launch = None
+    inherited = os.environ.get("PL_GLOBAL_SEED", "")
+    if launch is None and joins_a_run() and inherited.isdigit():
+        return int(inherited)  # before the address: Lightning gives its ranks MASTER_ADDR and MASTER_PORT too
+    if launch is None and os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT") \
+            and (_rank_variable("WORLD_SIZE") > 1 or "NODE_RANK" in os.environ):
+        launch = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+    if launch is not None:
+        return int.from_bytes(hashlib.sha256(launch.encode()).digest()[:4], "big")
+    return secrets.randbelow(2**32)  # numpy's seed range, as seed_everything checks it
+
+
+def check_launch_size(world_size: int) -> None:
+    """A torchrun launch of more processes than the trainer's world (trainer.devices x trainer.num_nodes, 1 on a CPU
+    by default): each process would train on its own into the same run folder, and all but the first stopped at
+    W&B with a traceback. Refused in one line that gives the trainer settings for the launch. (A DDP trainer's
+    devices Lightning checks against the launch itself; a single-device trainer's it does not.)"""
+    launched = _rank_variable("WORLD_SIZE")
+    torchrun = all(name in os.environ for name in ("RANK", "GROUP_RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE"))
+    if not torchrun or launched <= 1 or world_size == launched:  # (the variables Lightning takes for torchrun's)
+        return
+    per_node = _rank_variable("LOCAL_WORLD_SIZE") or launched
+    raise ValueError(f"torchrun started {launched} processes, but the trainer runs {world_size} (trainer.devices x "
+                     f"trainer.num_nodes): give --trainer.devices={per_node} --trainer.num_nodes="
+                     f"{max(launched // per_node, 1)} --trainer.strategy=ddp, or {config_shown('trainer/gpu.yaml')} "
+                     "on GPUs")
+
+
+def check_node_launch(num_nodes: int, environment: str) -> None:
+    """trainer.num_nodes above 1 in a command started on one machine by hand: Lightning's own environment (no
+    torchrun, srun or other launcher) started this node's processes, which waited for the other nodes' forever
+    after "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2". Refused in one line, unless MASTER_ADDR or
+    NODE_RANK says that the same command is started on each node by hand, as Lightning's cluster guide does it."""
+    if num_nodes <= 1 or environment != "LightningEnvironment" or any(
+            name in os.environ for name in ("MASTER_ADDR", "NODE_RANK")):
+        return
+    raise ValueError(f"trainer.num_nodes={num_nodes}, but no launcher started this command on {num_nodes} nodes "
+                     "(torchrun, srun, or NODE_RANK and MASTER_ADDR on each node), so it would wait for the others "
+                     f"forever: start it on every node (torchrun --nnodes {num_nodes} ...), or leave out "
+                     "--trainer.num_nodes on one machine")
+
+
+def _rank_variable(name: str) -> int:
+    try:
+        return int(os.environ.get(name) or 0)
+    except ValueError:
+        return 0
+
+
+def other_launched_process() -> str | None:
+    """Under a multi-process launcher, the variables that make this process another than the launcher's first, for
+    the line it prints: torchrun's RANK, LOCAL_RANK and GROUP_RANK (of WORLD_SIZE), Lightning's NODE_RANK, SLURM's
+    SLURM_PROCID (of SLURM_NTASKS > 1; an sbatch script alone is task 0). None in the first process, and in a
+    command started as one process."""
+    named = [f"{name}={os.environ[name]}" for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK")
+             if _rank_variable(name) > 0]
+    if _rank_variable("SLURM_NTASKS") > 1 and _rank_variable("SLURM_PROCID") > 0:
+        named.append(f"SLURM_PROCID={os.environ['SLURM_PROCID']} of SLURM_NTASKS={os.environ['SLURM_NTASKS']}")
+    return ", ".join(named) or None
+
+
+# what torchrun and srun tell the processes they start: Lightning would join a predict to that world (and refuses
+# SLURM's --ntasks without --ntasks-per-node)
+LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE",
+                      "TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE", "SLURM_PROCID", "SLURM_LOCALID")
+
+
+def predict_in_the_first_process(argv: list[str]) -> None:
+    """`predict` started by torchrun or srun runs in every process the launcher starts, with the same command line: a
+    prediction is one input, which the first process completes alone, on one device (predict.one_device), as a
+    process of its own (the launcher's variables are removed from its environment). Any other process says so in
+    one line and exits with status 0 (`python -m pixeltransformer`: before Lightning is imported), since a process
+    that failed would make the launcher stop the first one too."""
+    if not argv or argv[0] != "predict":
+        return
+    if (why := other_launched_process()) is not None:
+        print(f"[run] predict runs in the launcher's first process only; this one ({why}) exits", flush=True)
+        raise SystemExit(0)
+    for name in LAUNCHER_VARIABLES:
+        os.environ.pop(name, None)
