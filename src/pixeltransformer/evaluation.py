@@ -302,6 +302,10 @@ def left_out_line(stage: str, dropped: list[int], spec: SignalSpec, outcome: str
             f"every one of the {spec.num_points} points of {spec.domain}/{spec.dataset}: {outcome}")
 
 
+# the settings every evaluation records at the top of metrics.json, which W&B's summary leaves to its config
+EVALUATION_SETTINGS = ("seed", "num_samples", "n_autoregressive", "max_items")
+
+
 class SweepEvaluation(Callback):
     """Evaluate a model across |S| on the test set (used by `pixeltransformer test`).
 
@@ -604,10 +608,11 @@ class SweepEvaluation(Callback):
                           names=self.method_names(pl_module))
         log_media(trainer, {"eval/metrics_vs_context": plot})
         log_table_and_curves(trainer, "eval", rows, "num_context", groups)
-        # one column per number in the W&B runs table, with the step of the checkpoint evaluated (the run's x-axis,
-        # trainer/global_step, is that step less one: module.chart_at_checkpoint_step)
-        log_summary(trainer, summary_scalars(rows, {**extra, "checkpoint_step": self.results["checkpoint_step"]},
-                                             settings=self.summary_settings))
+        # one column per number of metrics.json in the W&B runs table, as the step of the checkpoint evaluated (the
+        # run's x-axis, trainer/global_step, is that step less one: module.chart_at_checkpoint_step) and the items the
+        # means are over; the evaluation's settings are in the run's config (trainer.callbacks)
+        numbers = {k: v for k, v in self.results.items() if k not in ("rows", *EVALUATION_SETTINGS)}
+        log_summary(trainer, summary_scalars(rows, numbers, settings=self.summary_settings))
         with stop_when(sigterm_stop(trainer)):  # a domain's pictures may sample
             extra_files = self.on_sweep_end(trainer, pl_module, self._dir, rows)
         names = ", ".join(p.name for p in [plot, *extra_files])

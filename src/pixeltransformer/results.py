@@ -640,8 +640,7 @@ def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
     if not run_dir.is_dir():
         run = run_dir.parent.parent if run_dir.parent.name == "checkpoints" or (
             run_dir.parent.name.startswith("eval")) else run_dir.parent
-        raise ResultsError(f"{run_dir}: a file, not a run folder: give the run folder ({run}) or one of its "
-                           "evaluation folders (<run>/eval-<name>)")
+        raise ResultsError(f"{run_dir}: a file, not a run folder: {give_run(run)}")
     eval_dir = run_dir / "eval"
     if run_dir.name.startswith("eval") and (run_dir / "metrics.json").is_file():
         eval_dir, run_dir = run_dir, run_dir.parent
@@ -653,12 +652,17 @@ def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
     return run_dir, eval_dir, metrics
 
 
+def give_run(run: Path) -> str:
+    """The remedy of a run's file or folder given for the run: the run folder, or an evaluation folder of it."""
+    return f"give the run folder ({run}) or one of its evaluation folders (<run>/eval-<name>)"
+
+
 def not_evaluated(run_dir: Path) -> str:
     """Why run_dir has no eval/metrics.json to import: a run never evaluated (the `make eval` that evaluates it), or
-    a folder that is no run folder (its checkpoints/, a domain's folder of runs: the runs that are there)."""
+    a folder that is no run folder (its checkpoints/ or another of its folders, a domain's folder of runs: the runs
+    that are there)."""
     if run_dir.name == "checkpoints":
-        return (f"{run_dir}: a run's checkpoints, not a run folder: give the run folder ({run_dir.parent}) or one of "
-                "its evaluation folders (<run>/eval-<name>)")
+        return f"{run_dir}: a run's checkpoints, not a run folder: {give_run(run_dir.parent)}"
     from .runs import is_run_folder  # here: importing runs reads torch, which the rest of this module does without
 
     runs = sorted(p.name for p in run_dir.iterdir() if is_run_folder(p))
@@ -667,6 +671,9 @@ def not_evaluated(run_dir: Path) -> str:
         return f"{run_dir}: a folder of runs, not a run folder: give one of its runs ({shown}), as {run_dir / runs[0]}"
     if any(run_dir.glob("*/*/checkpoints")):  # <run_root>
         return f"{run_dir}: a folder of domains' runs, not a run folder: give one run, as {run_dir}/<domain>/<run>"
+    # a folder of a run (its pictures/, predict/<input>/): it was told to evaluate <run>/pictures/checkpoints/last.ckpt
+    if not is_run_folder(run_dir) and (run := next((p for p in run_dir.parents[:2] if is_run_folder(p)), None)):
+        return f"{run_dir}: a folder inside the run {run}, not a run folder: {give_run(run)}"
     return f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)"
 
 

@@ -17,9 +17,10 @@ def dashboard_config(config: dict) -> dict:
     """A command's config as W&B shows it: without LightningCLI's top-level optimizer and lr_scheduler, which are
     always null here (cli.check_no_optimizer_options refuses them; the module's own AdamW and schedule are model.optim),
     so a dashboard does not read "optimizer: null" beside a run that trained with AdamW; and without the parser's own
-    keys (``__default_config__``: the absolute path of configs/trainer/default.yaml), which config.yaml lacks."""
-    return {k: v for k, v in config.items()
-            if not (k in ("optimizer", "lr_scheduler") and v is None) and not k.startswith("__")}
+    keys (``__default_config__``: the absolute path of configs/trainer/default.yaml), which config.yaml lacks, nor
+    an evaluation's ``model.spec`` (the checkpoint's data, a link: no config file holds it)."""
+    return {k: {m: x for m, x in v.items() if m != "spec"} if k == "model" and isinstance(v, dict) else v
+            for k, v in config.items() if not (k in ("optimizer", "lr_scheduler") and v is None or k.startswith("__"))}
 
 
 def wandb_offline() -> bool:

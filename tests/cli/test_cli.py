@@ -186,6 +186,12 @@ def test_eval_puts_every_number_into_the_wandb_summary(trained_polynomial, tmp_p
     assert summary["eval/nll_gap_to_oracle/4"] == pytest.approx(metrics["nll_gap_to_oracle"]["4"])
     # which weights were evaluated: the W&B run's own steps are 0, and last.ckpt names no step
     assert summary["eval/checkpoint_step"] == metrics["checkpoint_step"] == 6
+    # each number at the top of metrics.json but the evaluation's settings (in the config): num_items was left out,
+    # so the runs table did not say how many test items the numbers are means over
+    settings = ("seed", "num_samples", "n_autoregressive", "max_items")
+    numbers = {k: v for k, v in metrics.items() if type(v) in (int, float) and k not in settings}
+    assert "num_items" in numbers and {k: summary.get(f"eval/{k}") for k in numbers} == pytest.approx(numbers)
+    assert not any(f"eval/{k}" in summary for k in settings)
     # charted at the weights' step, beside the fit's validation of them (after step 6, at 5), not at step 0
     assert {r.get("trainer/global_step") for r in received if any(k.startswith("test/") for k in r)} == {5}
     assert {r.get("trainer/global_step") for r in received if "eval/functions" in r} == {5}

@@ -182,6 +182,10 @@ def test_an_evaluation_s_wandb_config_leaves_out_what_the_cli_set_from_the_run_f
         assert {k: trainer["logger"]["init_args"][k] for k in ("name", "group", "save_dir")} == dict.fromkeys(
             ("name", "group", "save_dir"))
     assert finished[1]["name"] == "polynomial/c/eval (test)"  # the W&B run itself is named and grouped as before
+    # and the model's options as the files record them: an evaluation's also held model.spec, the checkpoint's data
+    # (a link, no option; with RGB bins their 256 colours), which neither config_test.yaml nor the fit's config has
+    saved = yaml.safe_load((run / "eval" / "config_test.yaml").read_text())["model"]
+    assert finished[1]["config"]["model"].keys() == saved.keys() == finished[0]["config"]["model"].keys()
 
 
 @pytest.mark.parametrize("given, job_type", [(None, "fit"), ("pretrain", "pretrain"), ("test", "fit")])

@@ -495,6 +495,8 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
         (runs / "images" / name / "checkpoints").mkdir(parents=True)
     (runs / "images" / "m1" / "eval").mkdir()
     (runs / "images" / "m1" / "eval" / "metrics.json").write_text("{}")
+    (runs / "images" / "m1" / "pictures").mkdir()
+    (runs / "images" / "m1" / "predict" / "x").mkdir(parents=True)
     args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
             "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
     m1 = runs / "images" / "m1"
@@ -506,6 +508,11 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
                                  f"({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
             (m1 / "eval" / "metrics.json", f"{m1 / 'eval' / 'metrics.json'}: a file, not a run folder: give the run "
                                            f"folder ({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
+            # a folder of the run's own (its pictures/, wandb/, a prediction's): told to evaluate .../pictures/checkpoints
+            (m1 / "pictures", f"{m1 / 'pictures'}: a folder inside the run {m1}, not a run folder: give the run "
+                              f"folder ({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
+            (m1 / "predict" / "x", f"{m1 / 'predict' / 'x'}: a folder inside the run {m1}, not a run folder: give "
+                                   f"the run folder ({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
             (runs / "images" / "m2", f"{runs / 'images' / 'm2'}: no eval/metrics.json (run `make eval "
                                      f"CKPT={runs / 'images' / 'm2'}/checkpoints/last.ckpt`)")):
         with pytest.raises(SystemExit) as exc:
