@@ -61,7 +61,7 @@ def nth(k: int) -> str:
     return f"{k}{'th' if k % 100 in (11, 12, 13) else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
-def row_units(grid_shape: tuple[int, ...], frame_step: int = 1) -> str:
+def describe_video_row(grid_shape: tuple[int, ...], frame_step: int = 1) -> str:
     """The units of a video `--context` row on a model's (T, H, W) grid of clips ``frame_step`` apart, in words, for
     the messages that refuse one: positions are frame and pixel indices of the model's grid (not of the video's
     frames or pixels) mapped onto [-1, 1] (:func:`grid_positions`), colours 0-255 levels / 255. The ends of an axis
@@ -175,9 +175,9 @@ class VideoDomain(Domain):
         return mask
 
     def row_units(self, spec: SignalSpec) -> str:
-        """Rows [t, y, x, r, g, b] in words (:func:`row_units`), which the core's refusal of a row ends with: frame
-        and pixel indices and 0-255 colours, a clip's own units, are no row's."""
-        return row_units(spec.grid_shape, int(spec.extra.get("frame_step", 1)))
+        """Rows [t, y, x, r, g, b] in words (:func:`describe_video_row`), which the core's refusal of a row ends with:
+        frame and pixel indices and 0-255 colours, a clip's own units, are no row's."""
+        return describe_video_row(spec.grid_shape, int(spec.extra.get("frame_step", 1)))
 
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pos, val = super().context_from_mask(signal, mask)  # [K, 3], [K, 3]

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from domains.video.data import ClipDataset, VideoDataModule, load_user_video, read_mask_video
-from domains.video.domain import VideoDomain, row_units
+from domains.video.domain import VideoDomain, describe_video_row
 from domains.video.io import (
     VideoDecodeError,
     cut_clips,
@@ -1555,11 +1555,12 @@ def test_the_units_of_a_video_row_say_frame_step_and_leave_out_the_ends_of_a_one
             "frame of the video), pixel row and column i of the 64")
     with pytest.raises(ValueError, match=re.escape(told)):
         VideoDomain().context_from_rows(torch.tensor([[0.0, 5, 10, 0.5, 0.5, 0.5]]), spec, "rows.json")  # [K, 6]
-    assert row_units((1, 1, 1)) == ("a video row is [t, y, x, r, g, b]: the one frame at t = 0, the one pixel row and "
-                                    "column at y, x = 0, and r, g, b in [0, 1] (a 0-255 level divided by 255)")
-    assert row_units((5, 1, 8)).startswith("a video row is [t, y, x, r, g, b]: frame i of the 5 at t = 2i/4 - 1 "
-                                           "(frame 0 at -1, frame 4 at 1), the one pixel row at y = 0 and column i of "
-                                           "the 8 at x = 2i/7 - 1, and r, g, b")
+    assert describe_video_row((1, 1, 1)) == ("a video row is [t, y, x, r, g, b]: the one frame at t = 0, the one pixel "
+                                             "row and column at y, x = 0, and r, g, b in [0, 1] (a 0-255 level "
+                                             "divided by 255)")
+    assert describe_video_row((5, 1, 8)).startswith("a video row is [t, y, x, r, g, b]: frame i of the 5 at t = "
+                                                    "2i/4 - 1 (frame 0 at -1, frame 4 at 1), the one pixel row at y = "
+                                                    "0 and column i of the 8 at x = 2i/7 - 1, and r, g, b")
 
 
 def test_clips_longer_than_every_video_are_refused_saying_how_many_frames_fit(tmp_path):
