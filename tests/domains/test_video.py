@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -322,6 +323,27 @@ def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(
     monkeypatch.setattr(files, "package_version", lambda name: "0.0-other")
     clips(size=8)
     assert decoded.count("a.mp4") == 4 and decoded.count("b.gif") == 4
+
+
+def test_a_folder_s_frame_rates_are_asked_once_and_then_loaded_from_the_cache(tmp_path, monkeypatch):
+    """The rate of each video file (which the pictures play at) is asked of ffmpeg once and kept in the cache beside its
+    frames: a later start runs no ffmpeg for it either, and a strip, which records no rate, is not asked."""
+    from domains.video import file_cache
+
+    folder = tmp_path / "videos"
+    (folder / "s").mkdir(parents=True)
+    write_mp4(folder / "a.mp4", smooth_frames(8))  # 10 fps
+    iio.imwrite(folder / "s" / "0000.png", smooth_frames(8, 8, 8).reshape(64, 8, 3))  # a strip of 8 frames
+    asked = []
+    rate = file_cache.frame_rate
+    monkeypatch.setattr(file_cache, "frame_rate", lambda path, frames=None: asked.append(Path(path).name)
+                        or rate(path, frames))
+    for _ in range(2):
+        dm = VideoDataModule(dataset="folder", root=str(folder), num_frames=4, size=8, splits=(-1, 1, 0),
+                             split_by="clip", bins="uniform", num_bins=8, cache_dir=str(tmp_path / "cache"))
+        assert dm.folder_stats is None and dm.spec.extra["fps"] == 10.0
+        assert dm.folder_stats.rates == [10.0, None]
+    assert asked == ["a.mp4"]
 
 
 def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
@@ -1332,12 +1354,25 @@ def test_a_folder_of_videos_is_named_by_its_last_part_and_synthetic_clips_by_not
     changes); synthetic clips name none, also where a root is given, which they do not read."""
     from pixeltransformer.datamodule import module_spec
 
-    folder = VideoDataModule("folder", root=str(tmp_path / "clips" / "natural"), bins="uniform", num_bins=8)
-    assert module_spec(folder).extra == {"frame_step": 1, "source": "natural"}
+    (tmp_path / "clips" / "natural").mkdir(parents=True)
+    for name in ("a", "b"):
+        write_mp4(tmp_path / "clips" / "natural" / f"{name}.mp4", smooth_frames(4))  # 10 fps, read as the spec is
+    folder = VideoDataModule("folder", root=str(tmp_path / "clips" / "natural"), num_frames=4, splits=(-1, 1, 0),
+                             bins="uniform", num_bins=8)
+    assert module_spec(folder).extra == {"frame_step": 1, "fps": 10.0, "source": "natural"}
     npz = VideoDataModule("npz", root=str(tmp_path / "beach.npz"), bins="uniform", num_bins=8)
     assert module_spec(npz).extra["source"] == "beach.npz"
     synthetic = VideoDataModule("synthetic", root=str(tmp_path / "unread"), bins="uniform", num_bins=8)
     assert "source" not in module_spec(synthetic).extra
+
+
+@pytest.mark.parametrize("fps", [0, -10, math.inf])
+def test_a_frame_rate_of_zero_or_below_is_refused_naming_the_option(fps):
+    """The videos' frame rate, which the pictures play at, is a number of frames a second above 0: null is the rate
+    the files record."""
+    with pytest.raises(ValueError, match=rf"^VideoDataModule: fps must be a number > 0 \(null: the rate its files "
+                                         rf"record\), got {fps}$"):
+        VideoDataModule(fps=fps)
 
 
 @pytest.mark.parametrize("bins", ["kmeans", "uniform"])
