@@ -400,7 +400,7 @@ class VideoDataModule(SignalDataModule):
                     "frames a second of its videos)")
         step = f", over frame_step {self.frame_step}" if self.frame_step > 1 else ""
         if self.fps is not None:
-            source = f"fps {self.fps:g}"
+            source = f"data.init_args.fps={self.fps:g}"
         elif rates[0] == rates[-1]:
             source = f"its videos' {rates[0]:g} fps"
         else:

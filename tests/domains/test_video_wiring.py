@@ -401,7 +401,7 @@ def test_a_folder_of_mixed_rates_plays_at_their_median_and_an_npz_at_the_rate_gi
     given = VideoDataModule(**npz, fps=10)
     assert given.spec.extra["fps"] == 10
     given.setup("fit")
-    assert given.splits_line(["train"]).endswith("; pictures play at 10 fps (fps 10)")
+    assert given.splits_line(["train"]).endswith("; pictures play at 10 fps (data.init_args.fps=10)")
 
 
 def test_a_prediction_without_an_input_of_its_own_rate_plays_at_the_training_clips_rate(tmp_path, capsys):
