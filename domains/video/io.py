@@ -41,6 +41,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # grey pictures of more than 8 bits a value
 GIF_SHORTEST_SHOWN = 100.0  # ms a browser shows a GIF frame of delay 0 or 10 ms for
+GIF_FASTEST_FPS = 50  # 20 ms a frame: a GIF's delays are whole 10 ms steps, and one of 10 ms is shown for 100
 PICTURE_FPS = 8  # frames a second of the videos written where neither the data nor an input file gives its rate
 UNEVEN_DELAYS = 2.0  # a clip whose longest frame delay is more than this many times its shortest is not at one rate
 
@@ -745,7 +746,8 @@ def write_video(
 
     Frames smaller than ``upscale_to`` pixels (shorter side) are enlarged by an integer factor with
     nearest neighbour, so 32x32 clips stay watchable and pixel-sharp; ``None`` keeps the size. yuv420p
-    needs even sides, so an odd side gets one replicated row/column. Returns the path.
+    needs even sides, so an odd side gets one replicated row/column. A GIF plays at most GIF_FASTEST_FPS, every frame
+    kept. Returns the path.
     """
     import imageio_ffmpeg
 
@@ -763,6 +765,7 @@ def write_video(
         # frames (pillow's GIF writer merges identical frames, which changes the frame count)
         graph = "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=none"
         opts = dict(codec="gif", pix_fmt_out="pal8", output_params=["-vf", graph, "-loop", "0"])
+        fps = min(fps, GIF_FASTEST_FPS)  # faster, ffmpeg writes 10 ms delays, which browsers show for 100
     h, w = frames.shape[1:3]
 
     def encode(tmp: Path) -> None:  # beside the file, then renamed: a run killed meanwhile leaves no cut-off video

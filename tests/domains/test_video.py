@@ -557,6 +557,19 @@ def test_write_video_round_trip(tmp_path):
 
 
 # ---- synthetic -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fps, shown", [(25, [40] * 4), (60, [20] * 4), (120, [20] * 4)])
+def test_a_gif_of_a_fast_video_plays_at_most_50_frames_a_second_not_ten(tmp_path, fps, shown):
+    """A GIF's delays are whole 10 ms steps and browsers show a frame of 0 or 10 ms for 100 ms: a GIF of a 120 fps clip
+    (delays of 10 ms) played at 10 fps, twelve times slower, and one of a 60 fps phone video stuttered (10 and 20 ms by
+    turns). A GIF plays at most 50 frames a second (20 ms each), every frame kept; the mp4 keeps the rate."""
+    frames = smooth_frames(4, 16, 16)
+    with Image.open(write_video(frames, tmp_path / "v.gif", fps=fps, upscale_to=None)) as gif:
+        delays = [(gif.seek(i), gif.info["duration"])[1] for i in range(gif.n_frames)]
+    assert delays == shown
+    mp4 = write_video(frames, tmp_path / "v.mp4", fps=fps, upscale_to=None)
+    assert iio.immeta(mp4, plugin="FFMPEG")["fps"] == pytest.approx(fps, abs=0.01)
+
+
 def test_moving_digits_move_and_stay_inside():
     clips, pos, counts = moving_digits(24, num_frames=17, size=32, seed=3, n_digits=(1, 2), return_positions=True)
     assert clips.shape == (24, 17, 32, 32, 3) and clips.dtype == np.uint8
