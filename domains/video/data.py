@@ -10,6 +10,7 @@ strips (TinyVideos' originals) of a folder too large to hold decoded (``in_memor
 from __future__ import annotations
 
 import math
+import statistics
 import warnings
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -31,9 +32,9 @@ from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 
 from .file_cache import DecodedVideos
-from .io import (STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size, clip_span,
-                 cut_clips, fewer_frames, is_strip_file, list_video_files, read_strip, read_video_file, read_video_npz,
-                 read_video_folder, resize_and_crop, source_videos, strip_problem, transparent_share)
+from .io import (PICTURE_FPS, STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size,
+                 clip_span, cut_clips, fewer_frames, is_strip_file, list_video_files, read_strip, read_video_file,
+                 read_video_npz, read_video_folder, resize_and_crop, source_videos, strip_problem, transparent_share)
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -102,6 +103,10 @@ class VideoDataModule(SignalDataModule):
             and decodes a clip when a batch draws it (``num_workers`` then decode in parallel).
         bins: "kmeans" (``num_bins`` RGB centres fitted on training pixels) or "uniform" (an n^3 RGB grid).
         num_bins: NB.
+        fps: frames a second of the videos the clips are cut from, at which (over frame_step) the videos of the
+            pictures and evaluations play; null: the rate a folder's video files record (the median of their rates
+            where they differ); an .npz or synthetic clips record none and play at 8 fps (the TinyVideos beach clips
+            are 10: configs/video/beach.yaml). The spec records the clips' rate, so predictions play at it too.
         cache_dir: where a folder's video files are kept decoded, the frames its clips use at the clip size
             (default ``files.cache_root("video", "files")``), keyed by each file's bytes: later starts, DDP ranks and
             evaluations load them instead of running ffmpeg. Strips are decoded as clips are read, and not cached.
@@ -126,6 +131,7 @@ class VideoDataModule(SignalDataModule):
         in_memory_gb: float = 4.0,
         bins: Literal["kmeans", "uniform"] = "kmeans",
         num_bins: int = 256,
+        fps: float | None = None,
         cache_dir: str | None = None,
         batch_size: int = 16,
         num_workers: int = 0,
@@ -155,6 +161,8 @@ class VideoDataModule(SignalDataModule):
         if max_clips_per_video is not None and max_clips_per_video < 1:  # -1 left out each video's last clip
             raise ValueError(f"VideoDataModule: max_clips_per_video must be >= 1 (null: every clip), got "
                              f"{max_clips_per_video}")
+        if fps is not None and not 0 < fps < math.inf:
+            raise ValueError(f"VideoDataModule: fps must be a number > 0 (null: the rate its files record), got {fps}")
         if dataset == "synthetic" and num_clips < 1:  # met by moving_digits as the data was set up, naming no option
             raise ValueError(f"VideoDataModule: num_clips must be >= 1 (the synthetic clips generated), got "
                              f"{num_clips}")
@@ -172,6 +180,7 @@ class VideoDataModule(SignalDataModule):
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("video", "files")
         self.bins = bins
         self.num_bins = num_bins
+        self.fps = fps
         self.folder_stats: VideoFolder | None = None  # file counts of a "folder" read, for logging
         self._clips: torch.Tensor | FolderClips | None = None  # [N, T, H, W, 3] uint8
         self._parts: tuple[torch.Tensor, ...] | None = None
@@ -202,7 +211,7 @@ class VideoDataModule(SignalDataModule):
         if self.dataset_name == "folder":
             decoded = DecodedVideos(self.cache_dir)  # ffmpeg once a file: later starts load its frames
             self.folder_stats = read_video_folder(self.root, self.num_frames, self.size, self.stride, self.frame_step,
-                                                  self.max_clips_per_video, read=decoded.read)
+                                                  self.max_clips_per_video, read=decoded.read, rate=decoded.rate)
             decoded.save()
             clips = self.folder_stats.clips
             if clips.nbytes <= self.in_memory_gb * 2**30:  # served from memory, from one array: the clips of each
@@ -363,6 +372,46 @@ class VideoDataModule(SignalDataModule):
                 f"({counted(len(test), 'clip')}), as a video's clips stay in one split (a folder of strips is one "
                 f"video); add videos, or give --data.init_args.split_by=clip")
 
+    # ---- frame rate ----------------------------------------------------------------------------------
+    def file_rates(self) -> list[float]:
+        """The frame rates a folder's video files record, those that gave clips (strips and an .npz record none)."""
+        if self.dataset_name != "folder":
+            return []
+        self._prepare()
+        return sorted(rate for rate in self.folder_stats.rates if rate is not None)
+
+    @property
+    def clip_fps(self) -> float | None:
+        """Frames a second of the clips, frame_step frames of their videos apart: ``fps`` given, else the median of a
+        folder's files' rates (the lower middle one of an even count: a rate of one of them); None where the data
+        records none."""
+        rates = self.file_rates() if self.fps is None else [self.fps]
+        return statistics.median_low(rates) / self.frame_step if rates else None
+
+    def rate_words(self) -> str:
+        """The rate the pictures play at and where it comes from, for the [data] line; "" for synthetic clips, whose
+        default rate no data gives."""
+        if self.fps is None and self.dataset_name == "synthetic":
+            return ""
+        fps, rates = self.clip_fps, self.file_rates()
+        if fps is None:
+            what = "an .npz records" if self.dataset_name == "npz" else "its files record"
+            return (f"pictures play at {PICTURE_FPS} fps: {what} no frame rate (give --data.init_args.fps, the "
+                    "frames a second of its videos)")
+        step = f", over frame_step {self.frame_step}" if self.frame_step > 1 else ""
+        if self.fps is not None:
+            source = f"data.init_args.fps={self.fps:g}"
+        elif rates[0] == rates[-1]:
+            source = f"its videos' {rates[0]:g} fps"
+        else:
+            source = f"the median of its videos' {rates[0]:g} to {rates[-1]:g} fps"
+        return f"pictures play at {fps:g} fps ({source}{step})"
+
+    def splits_line(self, splits: Sequence[str]) -> str:
+        """The core's [data] line, then the rate the pictures play at (:meth:`rate_words`)."""
+        line, rate = super().splits_line(splits), self.rate_words()
+        return f"{line}; {rate}" if rate else line
+
     # ---- spec ------------------------------------------------------------------------------------
     def _kmeans(self) -> torch.Tensor:
         """``num_bins`` RGB centres [NB, 3] fitted on a seeded subsample of training pixels."""
@@ -404,7 +453,8 @@ class VideoDataModule(SignalDataModule):
                 val_dims=3,
                 val_range=(0.0, 1.0),
                 num_bins=self.num_bins,
-                extra={"frame_step": self.frame_step},  # the module's spec names its folder (module_spec)
+                # the module's spec names its folder (module_spec); the clips' rate where the data records one
+                extra={"frame_step": self.frame_step, **({} if (fps := self.clip_fps) is None else {"fps": fps})},
             )
             self._spec = spec.with_centres(self._kmeans()) if self.bins == "kmeans" else spec
         return self._spec

@@ -17,8 +17,8 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
 from .data import load_user_video, read_mask_video
-from .io import (clip_span, frame_rate, frame_size, read_video_file, read_video_npz, transparent_share, uneven_delays,
-                 write_video)
+from .io import (PICTURE_FPS, clip_span, frame_rate, frame_size, read_video_file, read_video_npz, transparent_share,
+                 uneven_delays, write_video)
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
@@ -33,17 +33,14 @@ METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetric
                 "steps")
 
 
-PICTURE_FPS = 8  # frames a second of the videos written, where no input file gives its own rate
-
-
 def taken_note(span: int, step: int, rate: float | None, source: tuple[int, int] | None,
-               size: tuple[int, int]) -> str:
+               size: tuple[int, int], played: str = f"{PICTURE_FPS} fps") -> str:
     """Which frames of an input a clip takes, in words: "frames 0-16 (0.68 s at 25 fps) of 640×272"; a file of no
-    rate (an .npz) says the rate of the videos written instead."""
+    rate (an .npz) says the rate of the videos written instead, ``played``."""
     every = f", {step} apart" if step > 1 else ""
     when = f" ({span / rate:.2g} s at {rate:g} fps)" if rate else ""
     size = f" of {source[1]}×{source[0]}" if source else ""
-    unknown = "" if rate else f" (the file records no frame rate: the videos written play at {PICTURE_FPS} fps)"
+    unknown = "" if rate else f" (the file records no frame rate: the videos written play at {played})"
     return f"frames 0-{span - 1}{every}{when}{size}{unknown}"
 
 
@@ -61,7 +58,7 @@ def nth(k: int) -> str:
     return f"{k}{'th' if k % 100 in (11, 12, 13) else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
-def row_units(grid_shape: tuple[int, ...], frame_step: int = 1) -> str:
+def describe_video_row(grid_shape: tuple[int, ...], frame_step: int = 1) -> str:
     """The units of a video `--context` row on a model's (T, H, W) grid of clips ``frame_step`` apart, in words, for
     the messages that refuse one: positions are frame and pixel indices of the model's grid (not of the video's
     frames or pixels) mapped onto [-1, 1] (:func:`grid_positions`), colours 0-255 levels / 255. The ends of an axis
@@ -103,6 +100,13 @@ class VideoDomain(Domain):
         self.input_file: tuple[Path, int] | None = None
 
     # ---- pictures ---------------------------------------------------------------------------------------
+    def picture_fps(self) -> float:
+        """The frames a second of the videos written of the data's clips (a fit's and an evaluation's pictures, a
+        prediction whose input records no rate): the rate the data's spec records (VideoDataModule.clip_fps: a
+        checkpoint keeps it), else PICTURE_FPS."""
+        fps = (self.spec.extra if self.spec is not None else {}).get("fps")
+        return float(fps) if fps else PICTURE_FPS
+
     @staticmethod
     def clips(c: Completion) -> tuple[torch.Tensor | None, torch.Tensor, list[torch.Tensor]]:
         """The clips beside the mean of one completion (batch of 1): the ground truth on the completion's grid
@@ -121,7 +125,7 @@ class VideoDomain(Domain):
                 one = c[i]
                 # the sample rows: only N' of their values drawn, where that applies
                 files = write_figure10(*self.clips(one), one.mean[0], out_dir / f"video{i}_S{name}{suffix}",
-                                       gif=self.gif, title=one.titled(title, sep="; "))
+                                       fps=self.picture_fps(), gif=self.gif, title=one.titled(title, sep="; "))
                 pngs.append(files["png"])
                 mp4s.append(files["mp4"])
         return {"video_frames": pngs, "videos": mp4s}
@@ -135,7 +139,7 @@ class VideoDomain(Domain):
                 "SSIM per frame": ["ssim", "sample_ssim", "nn_ssim"]}
 
     def summary(self, rows: list[dict], items: ItemValues | None = None) -> dict:
-        return {**sweep_summary(rows, items),
+        return {**sweep_summary(rows, items), "picture_fps": self.picture_fps(),  # the rate its videos play at
                 "metric_notes": METRIC_NOTES}
 
     # ---- a user's files ---------------------------------------------------------------------------------
@@ -158,8 +162,10 @@ class VideoDomain(Domain):
             warnings.warn(f"{path}: its first {span} frames are shown for {uneven[0]:g} to {uneven[1]:g} ms each, not "
                           f"at one rate: the clip takes them as evenly spaced frames, and the predicted videos play at "
                           f"their mean rate, {self.input_fps:.3g} fps", stacklevel=2)
-        print(f"[predict] {path}: {taken_note(span, step, rate, source, (h, w))}, read as the model's {t} frames of "
-              f"{w}×{h}{crop_note(source, (h, w))}", flush=True)
+        fps = self.picture_fps()
+        played = f"{fps:g} fps" + (", the rate of the clips the model was trained on" if fps != PICTURE_FPS else "")
+        print(f"[predict] {path}: {taken_note(span, step, rate, source, (h, w), played)}, read as the model's {t} "
+              f"frames of {w}×{h}{crop_note(source, (h, w))}", flush=True)
         return clip
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
@@ -175,9 +181,9 @@ class VideoDomain(Domain):
         return mask
 
     def row_units(self, spec: SignalSpec) -> str:
-        """Rows [t, y, x, r, g, b] in words (:func:`row_units`), which the core's refusal of a row ends with: frame
-        and pixel indices and 0-255 colours, a clip's own units, are no row's."""
-        return row_units(spec.grid_shape, int(spec.extra.get("frame_step", 1)))
+        """Rows [t, y, x, r, g, b] in words (:func:`describe_video_row`), which the core's refusal of a row ends with:
+        frame and pixel indices and 0-255 colours, a clip's own units, are no row's."""
+        return describe_video_row(spec.grid_shape, int(spec.extra.get("frame_step", 1)))
 
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pos, val = super().context_from_mask(signal, mask)  # [K, 3], [K, 3]
@@ -231,11 +237,12 @@ class VideoDomain(Domain):
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
         """gt.mp4 (with an input), context.mp4 (the NN view of S), mean.mp4, sample_<i>.mp4, Fig. 10 as
         figure10.png/.mp4/.gif, and summary.json (grid, fps, PSNR/SSIM of each video against the input). The videos
-        play at the input clip's rate (its file's frame rate over frame_step), else at PICTURE_FPS. On a grid other
-        than the model's (``--resolution``) the input is read again at the grid's size (:meth:`truth_on_grid`); where
-        that would upscale its frames, it is shown upscaled but not scored; summary.json's ``vs_input`` says which."""
+        play at the input clip's rate (its file's frame rate over frame_step), else at :meth:`picture_fps`. On a grid
+        other than the model's (``--resolution``) the input is read again at the grid's size (:meth:`truth_on_grid`);
+        where that would upscale its frames, it is shown upscaled but not scored; summary.json's ``vs_input`` says
+        which."""
         c = completion
-        fps, self.input_fps = self.input_fps or PICTURE_FPS, None  # the next prediction's input gives its own
+        fps, self.input_fps = self.input_fps or self.picture_fps(), None  # the next prediction's input gives its own
         source, self.input_file = self.input_file, None
         gt, ctx_vis, samples = self.clips(c)  # [3, T, H', W'] each (gt may be None), S x [3, T, H', W']
         scored, truth = gt is not None, None

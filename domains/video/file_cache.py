@@ -6,6 +6,7 @@ videos here (two ffmpeg processes each), minutes a start for a folder of a thous
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -13,9 +14,9 @@ from typing import Sequence
 import numpy as np
 
 from pixeltransformer.files import (FileDigests, atomic_write, cache_key, name_start, not_cached, package_versions,
-                                    whole_npy)
+                                    whole_npy, write_json)
 
-from .io import decoded_by_pillow, ffmpeg_version, read_video_file
+from .io import decoded_by_pillow, ffmpeg_version, frame_rate, read_video_file
 
 DECODE_VERSION = 1  # what decoding makes of a file (colour, resize, crop): a change here makes every entry new
 # the libraries whose versions a key holds: pillow decodes GIFs and pictures, ffmpeg (through imageio-ffmpeg) every
@@ -73,6 +74,29 @@ class DecodedVideos:
                 warnings.warn(not_cached("decoded videos", self.dir, err, "they are decoded again at the next start"))
                 self._warned = True
         return frames
+
+    def rate(self, path: str | Path, frames: int | None = None) -> float | None:
+        """:func:`io.frame_rate` of ``path`` (its first ``frames`` frames), kept beside its decoded frames: a later
+        start runs no ffmpeg to ask a file's rate either."""
+        path = Path(path)
+        try:
+            digest = self.digests(path)
+        except OSError:  # its bytes cannot be read: asked, as without the cache
+            return frame_rate(path, frames)
+        key = cache_key(DECODE_VERSION, decoder_versions(path), digest, "rate", frames)
+        entry = self.dir / f"{name_start(path.stem)}_{key}.rate.json"
+        try:
+            known = json.loads(entry.read_text())
+            if known is None or isinstance(known, float):
+                return known
+        except (OSError, ValueError):  # not cached yet, or unreadable: asked again
+            pass
+        rate = frame_rate(path, frames)
+        try:
+            write_json(entry, rate)
+        except OSError:  # the frames' entries say the cache is not written
+            pass
+        return rate
 
     def save(self) -> None:
         self.digests.save()

@@ -41,6 +41,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # grey pictures of more than 8 bits a value
 GIF_SHORTEST_SHOWN = 100.0  # ms a browser shows a GIF frame of delay 0 or 10 ms for
+GIF_FASTEST_FPS = 50  # 20 ms a frame: a GIF's delays are whole 10 ms steps, and one of 10 ms is shown for 100
+PICTURE_FPS = 8  # frames a second of the videos written where neither the data nor an input file gives its rate
 UNEVEN_DELAYS = 2.0  # a clip whose longest frame delay is more than this many times its shortest is not at one rate
 
 
@@ -576,6 +578,7 @@ class VideoFolder:
     n_skipped_short: int = 0
     n_skipped_corrupt: int = 0
     found: list[Path] = field(default_factory=list)  # every file listed, read or skipped
+    rates: list[float | None] = field(default_factory=list)  # frame_rate of each of ``files`` (a strip's: None)
 
 
 def list_video_files(root: str | Path) -> list[Path]:
@@ -609,6 +612,7 @@ def read_video_folder(
     max_clips_per_video: int | None = None,
     progress: bool = True,
     read: Callable[..., np.ndarray] | None = None,
+    rate: Callable[..., float | None] | None = None,
 ) -> VideoFolder:
     """Clips of every video file below ``root``, concatenated in sorted file order. A JPEG or PNG there is a strip
     of square frames stacked top to bottom (:func:`read_strip`, TinyVideos' originals), whose clips are decoded when
@@ -620,7 +624,8 @@ def read_video_folder(
     Files that cannot be decoded (or pictures that are not strips) or hold fewer frames than one clip are skipped
     with a warning and counted, so one bad file never ends a long run. An empty folder (or one where every file was
     skipped) is an error. ``read`` decodes a video file as :func:`read_video_file` does (the default), e.g. through
-    a cache (file_cache.DecodedVideos).
+    a cache (file_cache.DecodedVideos); ``rate`` gives a video file's frame rate as :func:`frame_rate` does (the
+    default), over the frames its clips use.
     """
     if Path(root).suffix.lower() == ".npz":
         raise ValueError(f"{root} is an .npz of clips, not a video or a folder of videos: read it with "
@@ -632,7 +637,7 @@ def read_video_folder(
     clips = FolderClips(num_frames, as_size(size), stride, frame_step)
     # the frames max_clips_per_video clips span, the last starting (max - 1) strides after the first
     needed = (max_clips_per_video - 1) * clips.stride + clips.span if (max_clips_per_video or 0) > 0 else None
-    owners, kept = [], []
+    owners, kept, rates = [], [], []
     short = corrupt = stills = 0
     longest: tuple[int, Path] | None = None  # the longest video too short for a clip (not a still), and its file
     not_strips = []  # warnings for pictures of one frame, held: a folder of only those ends in one line saying so
@@ -671,6 +676,7 @@ def read_video_folder(
             source = source if isinstance(source, Path) else source[:n].copy()  # not a view keeping every clip
         owners.append(np.full(n, len(kept)))
         kept.append(path)
+        rates.append(None if strip else (rate or frame_rate)(path, needed))  # a strip of JPEG frames records none
         clips.add(source, n)
     if stills < len(files):
         for message in not_strips:
@@ -686,7 +692,7 @@ def read_video_folder(
             f"no clips of {counted(num_frames, 'frame')} from {counted(len(files), 'video file')} under {root} "
             f"({short} too short, {corrupt} undecodable){frames}"
         )
-    return VideoFolder(clips, np.concatenate(owners), kept, len(files), short, corrupt, files)
+    return VideoFolder(clips, np.concatenate(owners), kept, len(files), short, corrupt, files, rates)
 
 
 def read_video_npz(path: str | Path, key: str = "videos") -> np.ndarray:
@@ -733,14 +739,15 @@ def enlarge(frames: np.ndarray, upscale_to: int | None) -> np.ndarray:
 def write_video(
     frames: np.ndarray | torch.Tensor,
     path: str | Path,
-    fps: float = 8,
+    fps: float = PICTURE_FPS,
     upscale_to: int | None = 128,
 ) -> Path:
     """Write frames [T, H, W, 3] (uint8, or float in [0, 1]) as mp4 (libx264, yuv420p) or GIF, by suffix.
 
     Frames smaller than ``upscale_to`` pixels (shorter side) are enlarged by an integer factor with
     nearest neighbour, so 32x32 clips stay watchable and pixel-sharp; ``None`` keeps the size. yuv420p
-    needs even sides, so an odd side gets one replicated row/column. Returns the path.
+    needs even sides, so an odd side gets one replicated row/column. A GIF plays at most GIF_FASTEST_FPS, every frame
+    kept. Returns the path.
     """
     import imageio_ffmpeg
 
@@ -758,6 +765,7 @@ def write_video(
         # frames (pillow's GIF writer merges identical frames, which changes the frame count)
         graph = "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=none"
         opts = dict(codec="gif", pix_fmt_out="pal8", output_params=["-vf", graph, "-loop", "0"])
+        fps = min(fps, GIF_FASTEST_FPS)  # faster, ffmpeg writes 10 ms delays, which browsers show for 100
     h, w = frames.shape[1:3]
 
     def encode(tmp: Path) -> None:  # beside the file, then renamed: a run killed meanwhile leaves no cut-off video

@@ -14,7 +14,7 @@ import torch
 from pixeltransformer.files import atomic_write
 from pixeltransformer.sets import grid_positions, nearest_neighbour_fill, read_signal, unflatten_grid
 
-from .io import enlarge, write_video
+from .io import PICTURE_FPS, enlarge, write_video
 
 
 def _check_video(video: torch.Tensor, name: str = "video") -> torch.Tensor:
@@ -158,7 +158,8 @@ def label_band(labels: Sequence[str], tile_w: int, gap: int) -> np.ndarray:
 
 
 def write_side_by_side(
-    videos: Sequence[torch.Tensor], path: str | Path, fps: float = 8, gap: int = 2, upscale_to: int | None = 128,
+    videos: Sequence[torch.Tensor], path: str | Path, fps: float = PICTURE_FPS, gap: int = 2,
+    upscale_to: int | None = 128,
     labels: Sequence[str] | None = None,
 ) -> Path:
     """Tile clips [3, T, H, W] horizontally (white gaps) and write one mp4 or GIF; with ``labels`` (one per clip)
@@ -191,7 +192,7 @@ def write_figure10(
     samples: Sequence[torch.Tensor],
     mean: torch.Tensor,
     stem: str | Path,
-    fps: float = 8,
+    fps: float = PICTURE_FPS,
     every: int = 2,
     context_label: str = "S (NN fill)",
     gif: bool = True,

@@ -88,6 +88,8 @@ class PredictOptions:
 
     def check(self) -> None:
         """What can be checked before the model runs; the domain checks its files."""
+        if self.mask and not self.input:  # before the line for neither, which offers --context, no mask's partner
+            raise ValueError("--mask needs --input (the signal the mask observes)")
         if not self.input and not self.context:
             raise ValueError("predict needs --input (a file to observe) or --context (S itself)")
         for name in ("input", "mask"):
@@ -96,8 +98,6 @@ class PredictOptions:
                 raise FileNotFoundError(f"--{name}: file not found: {value}")
             if value and Path(value).expanduser().is_dir():
                 raise ValueError(f"--{name} {value} is a folder: expected one file")
-        if self.mask and not self.input:
-            raise ValueError("--mask needs --input (the signal the mask observes)")
         if self.mask and self.context:
             raise ValueError("--mask and --context exclude each other: --mask observes the --input where it is white, "
                              "--context gives S itself; pass one")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import torch
 from PIL import Image
 
 from domains.video.data import ClipDataset, VideoDataModule, load_user_video, read_mask_video
-from domains.video.domain import VideoDomain, row_units
+from domains.video.domain import VideoDomain, describe_video_row
 from domains.video.io import (
     VideoDecodeError,
     cut_clips,
@@ -324,6 +325,27 @@ def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(
     assert decoded.count("a.mp4") == 4 and decoded.count("b.gif") == 4
 
 
+def test_a_folder_s_frame_rates_are_asked_once_and_then_loaded_from_the_cache(tmp_path, monkeypatch):
+    """The rate of each video file (which the pictures play at) is asked of ffmpeg once and kept in the cache beside its
+    frames: a later start runs no ffmpeg for it either, and a strip, which records no rate, is not asked."""
+    from domains.video import file_cache
+
+    folder = tmp_path / "videos"
+    (folder / "s").mkdir(parents=True)
+    write_mp4(folder / "a.mp4", smooth_frames(8))  # 10 fps
+    iio.imwrite(folder / "s" / "0000.png", smooth_frames(8, 8, 8).reshape(64, 8, 3))  # a strip of 8 frames
+    asked = []
+    rate = file_cache.frame_rate
+    monkeypatch.setattr(file_cache, "frame_rate", lambda path, frames=None: asked.append(Path(path).name)
+                        or rate(path, frames))
+    for _ in range(2):
+        dm = VideoDataModule(dataset="folder", root=str(folder), num_frames=4, size=8, splits=(-1, 1, 0),
+                             split_by="clip", bins="uniform", num_bins=8, cache_dir=str(tmp_path / "cache"))
+        assert dm.folder_stats is None and dm.spec.extra["fps"] == 10.0
+        assert dm.folder_stats.rates == [10.0, None]
+    assert asked == ["a.mp4"]
+
+
 def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
     # TinyVideos' originals: JPEGs of square frames stacked top to bottom (128 x 128*32 there), first frame on top
     frames = np.stack([np.full((16, 16, 3), 12 * k, np.uint8) for k in range(12)])  # [12, 16, 16, 3]
@@ -535,6 +557,19 @@ def test_write_video_round_trip(tmp_path):
 
 
 # ---- synthetic -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fps, shown", [(25, [40] * 4), (60, [20] * 4), (120, [20] * 4)])
+def test_a_gif_of_a_fast_video_plays_at_most_50_frames_a_second_not_ten(tmp_path, fps, shown):
+    """A GIF's delays are whole 10 ms steps and browsers show a frame of 0 or 10 ms for 100 ms: a GIF of a 120 fps clip
+    (delays of 10 ms) played at 10 fps, twelve times slower, and one of a 60 fps phone video stuttered (10 and 20 ms by
+    turns). A GIF plays at most 50 frames a second (20 ms each), every frame kept; the mp4 keeps the rate."""
+    frames = smooth_frames(4, 16, 16)
+    with Image.open(write_video(frames, tmp_path / "v.gif", fps=fps, upscale_to=None)) as gif:
+        delays = [(gif.seek(i), gif.info["duration"])[1] for i in range(gif.n_frames)]
+    assert delays == shown
+    mp4 = write_video(frames, tmp_path / "v.mp4", fps=fps, upscale_to=None)
+    assert iio.immeta(mp4, plugin="FFMPEG")["fps"] == pytest.approx(fps, abs=0.01)
+
+
 def test_moving_digits_move_and_stay_inside():
     clips, pos, counts = moving_digits(24, num_frames=17, size=32, seed=3, n_digits=(1, 2), return_positions=True)
     assert clips.shape == (24, 17, 32, 32, 3) and clips.dtype == np.uint8
@@ -1332,12 +1367,25 @@ def test_a_folder_of_videos_is_named_by_its_last_part_and_synthetic_clips_by_not
     changes); synthetic clips name none, also where a root is given, which they do not read."""
     from pixeltransformer.datamodule import module_spec
 
-    folder = VideoDataModule("folder", root=str(tmp_path / "clips" / "natural"), bins="uniform", num_bins=8)
-    assert module_spec(folder).extra == {"frame_step": 1, "source": "natural"}
+    (tmp_path / "clips" / "natural").mkdir(parents=True)
+    for name in ("a", "b"):
+        write_mp4(tmp_path / "clips" / "natural" / f"{name}.mp4", smooth_frames(4))  # 10 fps, read as the spec is
+    folder = VideoDataModule("folder", root=str(tmp_path / "clips" / "natural"), num_frames=4, splits=(-1, 1, 0),
+                             bins="uniform", num_bins=8)
+    assert module_spec(folder).extra == {"frame_step": 1, "fps": 10.0, "source": "natural"}
     npz = VideoDataModule("npz", root=str(tmp_path / "beach.npz"), bins="uniform", num_bins=8)
     assert module_spec(npz).extra["source"] == "beach.npz"
     synthetic = VideoDataModule("synthetic", root=str(tmp_path / "unread"), bins="uniform", num_bins=8)
     assert "source" not in module_spec(synthetic).extra
+
+
+@pytest.mark.parametrize("fps", [0, -10, math.inf])
+def test_a_frame_rate_of_zero_or_below_is_refused_naming_the_option(fps):
+    """The videos' frame rate, which the pictures play at, is a number of frames a second above 0: null is the rate
+    the files record."""
+    with pytest.raises(ValueError, match=rf"^VideoDataModule: fps must be a number > 0 \(null: the rate its files "
+                                         rf"record\), got {fps}$"):
+        VideoDataModule(fps=fps)
 
 
 @pytest.mark.parametrize("bins", ["kmeans", "uniform"])
@@ -1555,11 +1603,12 @@ def test_the_units_of_a_video_row_say_frame_step_and_leave_out_the_ends_of_a_one
             "frame of the video), pixel row and column i of the 64")
     with pytest.raises(ValueError, match=re.escape(told)):
         VideoDomain().context_from_rows(torch.tensor([[0.0, 5, 10, 0.5, 0.5, 0.5]]), spec, "rows.json")  # [K, 6]
-    assert row_units((1, 1, 1)) == ("a video row is [t, y, x, r, g, b]: the one frame at t = 0, the one pixel row and "
-                                    "column at y, x = 0, and r, g, b in [0, 1] (a 0-255 level divided by 255)")
-    assert row_units((5, 1, 8)).startswith("a video row is [t, y, x, r, g, b]: frame i of the 5 at t = 2i/4 - 1 "
-                                           "(frame 0 at -1, frame 4 at 1), the one pixel row at y = 0 and column i of "
-                                           "the 8 at x = 2i/7 - 1, and r, g, b")
+    assert describe_video_row((1, 1, 1)) == ("a video row is [t, y, x, r, g, b]: the one frame at t = 0, the one pixel "
+                                             "row and column at y, x = 0, and r, g, b in [0, 1] (a 0-255 level "
+                                             "divided by 255)")
+    assert describe_video_row((5, 1, 8)).startswith("a video row is [t, y, x, r, g, b]: frame i of the 5 at t = "
+                                                    "2i/4 - 1 (frame 0 at -1, frame 4 at 1), the one pixel row at y = "
+                                                    "0 and column i of the 8 at x = 2i/7 - 1, and r, g, b")
 
 
 def test_clips_longer_than_every_video_are_refused_saying_how_many_frames_fit(tmp_path):

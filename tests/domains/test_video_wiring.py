@@ -340,6 +340,88 @@ def test_predicted_videos_play_at_the_rate_of_the_input_clip(tmp_path, suffix, f
     assert json.loads((tmp_path / "again" / "summary.json").read_text())["fps"] == 8
 
 
+def _videos_at(folder: Path, rates: list[float]) -> Path:
+    """A folder of short mp4s (5 frames of 12x12), the i-th written by the project's writer at rates[i] fps."""
+    folder.mkdir()
+    for i, fps in enumerate(rates):
+        write_video(moving_digits(1, num_frames=5, size=12, seed=i)[0], folder / f"v{i}.mp4", fps=fps, upscale_to=None)
+    return folder
+
+
+def _pictures_fps(spec: SignalSpec, out: Path) -> tuple[float, float]:
+    """The rate a fit's Fig. 10 mp4 of data of ``spec`` plays at, and the rate metrics.json records."""
+    domain = VideoDomain(gif=False)
+    domain.spec = spec
+    gt = clips(1)  # [1, 3, T, H, W]
+    c = Completion(GRID, grid_positions(GRID)[:5].unsqueeze(0), flatten_grid(gt)[:, :5], gt, None, None, None, gt)
+    mp4 = domain.pictures({"5": c}, out)["videos"][0]
+    rows = [{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}]
+    return iio.immeta(mp4, plugin="FFMPEG")["fps"], domain.summary(rows)["picture_fps"]
+
+
+@pytest.mark.parametrize("frame_step", [1, 2])
+def test_fit_and_evaluation_pictures_play_at_the_rate_of_a_folder_s_videos(tmp_path, frame_step):
+    """The videos of a fit's and an evaluation's pictures played at 8 frames a second whatever the data's rate: clips
+    of a folder of 12 fps mp4s played at two thirds of their speed. They now play at the videos' rate over
+    frame_step, which the spec carries into the checkpoint, the [data] line says and metrics.json records; the
+    synthetic clips, which have no rate, keep 8."""
+    folder = _videos_at(tmp_path / "videos", [12, 12])
+    dm = VideoDataModule(dataset="folder", root=str(folder), num_frames=3, size=12, frame_step=frame_step,
+                         splits=(-1, 1, 0), split_by="clip", bins="uniform", num_bins=8)
+    played = 12 / frame_step
+    assert dm.spec.extra["fps"] == pytest.approx(played)
+    fps, recorded = _pictures_fps(dm.spec, tmp_path / "pictures")
+    assert fps == pytest.approx(played, abs=0.01) and recorded == pytest.approx(played)
+    step = ", over frame_step 2" if frame_step == 2 else ""
+    assert dm.splits_line(["train"]).endswith(f"; pictures play at {played:g} fps (its videos' 12 fps{step})")
+    synthetic = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8)
+    assert "fps" not in synthetic.spec.extra
+    assert _pictures_fps(synthetic.spec, tmp_path / "synthetic") == (pytest.approx(8.0, abs=0.01), 8)
+    synthetic.setup("fit")
+    assert "fps" not in synthetic.splits_line(["train"])
+
+
+def test_a_folder_of_mixed_rates_plays_at_their_median_and_an_npz_at_the_rate_given(tmp_path):
+    """A folder of videos at 10, 12 and 30 fps plays at the median, 12, saying so once in the [data] line; an .npz,
+    which records no rate, plays at 8 fps, the [data] line saying why and what to give, or at the fps given (the
+    TinyVideos beach clips' 10, configs/video/beach.yaml)."""
+    folder = _videos_at(tmp_path / "videos", [10, 30, 12])
+    dm = VideoDataModule(dataset="folder", root=str(folder), num_frames=3, size=12, splits=(-1, 1, 0),
+                         split_by="clip", bins="uniform", num_bins=8)
+    assert dm.spec.extra["fps"] == pytest.approx(12)
+    assert dm.splits_line(["train"]).endswith("; pictures play at 12 fps (the median of its videos' 10 to 30 fps)")
+    np.savez(tmp_path / "v.npz", videos=moving_digits(4, num_frames=5, size=12, seed=0))
+    npz = dict(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=5, size=12, splits=(-1, 1, 1),
+               bins="uniform", num_bins=8)
+    unknown = VideoDataModule(**npz)
+    assert "fps" not in unknown.spec.extra
+    unknown.setup("fit")
+    assert unknown.splits_line(["train"]).endswith("; pictures play at 8 fps: an .npz records no frame rate (give "
+                                                   "--data.init_args.fps, the frames a second of its videos)")
+    given = VideoDataModule(**npz, fps=10)
+    assert given.spec.extra["fps"] == 10
+    given.setup("fit")
+    assert given.splits_line(["train"]).endswith("; pictures play at 10 fps (data.init_args.fps=10)")
+
+
+def test_a_prediction_without_an_input_of_its_own_rate_plays_at_the_training_clips_rate(tmp_path, capsys):
+    """A prediction from S alone, or of an .npz input, wrote its videos at 8 fps, though the checkpoint's spec
+    records the rate of the clips it was trained on: they play at that rate now, which the input's line says."""
+    spec = VideoDataModule(dataset="folder", root=str(_videos_at(tmp_path / "videos", [12, 12])), num_frames=3,
+                           size=12, splits=(-1, 1, 0), split_by="clip", bins="uniform", num_bins=8).spec
+    domain = VideoDomain(gif=False)
+    domain.spec = spec
+    np.savez(tmp_path / "in.npz", videos=moving_digits(1, num_frames=5, size=12, seed=1))
+    signal = domain.read_input(tmp_path / "in.npz", spec)[None]  # [1, 3, T, H, W]
+    assert ("the file records no frame rate: the videos written play at 12 fps, the rate of the clips the model was "
+            "trained on") in capsys.readouterr().out
+    c = Completion(GRID, grid_positions(GRID)[:5].unsqueeze(0), flatten_grid(signal)[:, :5], signal, None, None, None,
+                   signal)
+    domain.write_prediction(c, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["fps"] == 12
+    assert iio.immeta(tmp_path / "out" / "mean.mp4", plugin="FFMPEG")["fps"] == pytest.approx(12, abs=0.01)
+
+
 def _animated(path: Path, delays: list[int]) -> Path:
     """An animated picture (GIF, APNG or WebP by suffix) of len(delays) 12x12 frames, each shown delays[i] ms."""
     frames = [Image.fromarray(f) for f in moving_digits(1, num_frames=len(delays), size=12, seed=1)[0]]

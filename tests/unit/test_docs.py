@@ -319,6 +319,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/domains/test_video.py", "test_no_synthetic_clips_is_refused_naming_the_option"),
     '`make train DOMAIN=video DATA=folder ARGS="--data.init_args.max_clips_per_video=-1"` (-1 read as "no cap")':
         ("tests/domains/test_video.py", "test_a_clip_cap_below_one_is_refused_not_taken_from_the_end"),
+    '`make train DOMAIN=video DATA=beach ARGS="--data.init_args.fps=0"` (or below)':
+        ("tests/domains/test_video.py", "test_a_frame_rate_of_zero_or_below_is_refused_naming_the_option"),
     '`make train DOMAIN=polynomial ARGS="--data.init_args.val_size=-1"` (-1 read as "the rest")':
         ("tests/cli/test_cli.py", "test_a_negative_number_of_generated_functions_is_refused_in_one_line"),
     "`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chairs.npz` (a stack of 889 voxel grids, as training reads)":

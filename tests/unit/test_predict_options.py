@@ -16,6 +16,8 @@ from pixeltransformer.predict import PredictOptions, one_device
     (dict(input="{w}/in.png", mask="{w}/mask.png"), None),
     (dict(), "predict needs --input (a file to observe) or --context (S itself)"),
     (dict(context="[[0, 0, 1]]", mask="{w}/mask.png"), "--mask needs --input (the signal the mask observes)"),
+    # a mask alone was told to give --input or --context, though a mask takes no --context
+    (dict(mask="{w}/mask.png"), "--mask needs --input (the signal the mask observes)"),
     (dict(input="{w}/in.png", mask="{w}/mask.png", context="[[0, 0, 1]]"),
      "--mask and --context exclude each other: --mask observes the --input where it is white, --context gives S "
      "itself; pass one"),
