@@ -384,6 +384,22 @@ def test_positions_and_values_round_trip_in_the_datas_units(tmp_path):
         domain.context_from_rows(torch.tensor([[0.5, 14.0]]), spec, "--context")
 
 
+def test_prediction_csv_writes_the_datas_own_grid_points(tmp_path):
+    """A prediction on the curves' own grid (20 points, x their index, `--resolution 20`) wrote x = 1.000000149,
+    2.000000298, ...: positions in float32 turned into x units. They are the grid's points, 0, 1, ..., 19."""
+    from pixeltransformer.inference import Completion
+
+    spec = file_module(write_npz(tmp_path / "c.npz", sines(length=20))).spec
+    domain = PolynomialDomain()
+    domain.spec = spec
+    dist = BinnedGaussian.from_spec(spec)
+    completion = Completion((20,), torch.zeros(1, 1, 1), torch.full((1, 1, 1), 15.0), torch.full((1, 1, 20), 15.0),
+                            None, torch.zeros(1, 20, dist.params_width), dist)  # S, mean [1, 1, 20], params
+    domain.write_prediction(completion, tmp_path)
+    with open(tmp_path / "prediction.csv") as f:
+        assert [row["x"] for row in csv.DictReader(f)] == [str(i) for i in range(20)]
+
+
 def test_a_framed_gaussian_is_centred_in_the_frame_whatever_the_value_range(tmp_path):
     """The frame holds (v - m) / s, which has mean 0 for any values: with its centre at the middle of a value range
     of [9, 21], an untrained model's mean sat at m + 15 s, and a picture's autoregressive samples overflowed."""
