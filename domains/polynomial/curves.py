@@ -32,6 +32,7 @@ CURVE_SUFFIXES = (".npy", ".npz", ".csv")
 EVEN_TOLERANCE = 1e-3  # of the mean step: how far a grid's steps may stray (rounding) and still count as even
 CSV_BLOCK = 65536  # lines of a .csv turned into an array at a time
 MISSING = ("", "na", "n/a", "#n/a", "null", "none", "-")  # a missing value's spellings (lower case) besides NaN
+ONE_SERIES = "one curve is y[None, :]; a long series cut into windows of L points is y[:len(y) // L * L].reshape(-1, L)"
 SAVE_UTF8 = "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"
 WHOLE, DIGITS = re.compile(r"[-+]?\d+"), re.compile(r"\d+")  # the halves of "-0,25" split at its decimal comma
 DATE = re.compile(r"\d[-/:.]\d+[-/:]\d|\d{4}-\d\d")  # 2020-01-01, 1/2/2020, 12:30:00, 2020-01
@@ -121,15 +122,16 @@ def read_curves(path: Path) -> Curves:
             raise ValueError(f"{path}: not a readable {suffix} file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
     y = _numbers(y, path, "y")
     if y.ndim == 1:
-        raise ValueError(f"{path}: a 1-D array of {y.shape[0]} values; expected curves [N, L], one per row (one curve "
-                         "is y[None, :]; a long series cut into windows of L points is y[:len(y) // L * L].reshape(-1, L))")
+        raise ValueError(f"{path}: a 1-D array of {y.shape[0]} values; expected curves [N, L], one per row "
+                         f"({ONE_SERIES})")
     if y.ndim != 2:
         raise ValueError(f"{path}: an array of shape {list(y.shape)}; expected curves [N, L], one per row")
     n, length = y.shape
     if n < 1:
         raise ValueError(f"{path}: no curves (an array of shape {list(y.shape)})")
     if length < 2:
-        raise ValueError(f"{path}: curves of {counted(length, 'point')}; a curve needs at least 2")
+        column = f" (one column of {n} values, one series? {ONE_SERIES})" if length == 1 and n > 1 else ""
+        raise ValueError(f"{path}: curves of {counted(length, 'point')}; a curve needs at least 2{column}")
     bad = ~np.isfinite(y)
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))

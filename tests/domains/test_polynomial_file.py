@@ -128,6 +128,9 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
     ("inf.npz", lambda p: write_npz(p, np.where(np.arange(61) == 3, np.inf, sines())), "inf.npz: curve 0 holds inf"),
     ("flat.npy", lambda p: np.save(p, sines()[0]), "flat.npy: a 1-D array of 61 values; expected curves [N, L]"),
     ("point.npy", lambda p: np.save(p, np.ones((5, 1))), "point.npy: curves of 1 point; a curve needs at least 2"),
+    ("column.csv", lambda p: p.write_text("value\n" + "".join(f"{v}\n" for v in sines(1)[0])),  # one series
+     "column.csv: curves of 1 point; a curve needs at least 2 (one column of 61 values, one series? one curve is "
+     "y[None, :]; a long series cut into windows of L points is y[:len(y) // L * L].reshape(-1, L))"),
     ("ragged.csv", lambda p: p.write_text("1,2,3\n4,5,6\n7,8\n"),
      "ragged.csv: line 3 has 2 values, but the first curve has 3; every curve needs the same points"),
     ("word.csv", lambda p: p.write_text("a,b,c\n1,2,3\n4,x,6\n"), "word.csv: line 3, column 2: 'x' is not a number"),
