@@ -6,15 +6,16 @@ Formats:
 - ``.npy``: an array y [N, L], one curve per row, on an evenly spaced grid whose x is the point's index 0..L-1;
 - ``.npz``: ``y`` [N, L] and optionally ``x`` [L], the grid in the data's own units (increasing and evenly spaced:
   an irregular grid is refused, with how to resample it);
-- ``.csv``: one curve per line, numbers separated by commas; a first line with anything but numbers, or the column
-  numbers 0, 1, ..., L-1 (what pandas writes for an array's columns), is a header and is skipped. x is the point's
-  index, as for ``.npy``.
+- ``.csv``: one curve per line, numbers separated by commas, with decimal points; blank lines and lines starting
+  with # are skipped; a first line with a cell that is neither a number nor a missing value, or the column numbers
+  0, 1, ..., L-1 (what pandas writes for an array's columns), is a header and is skipped. x is the point's index, as
+  for ``.npy``.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,12 @@ from pixeltransformer.files import file_digest
 
 CURVE_SUFFIXES = (".npy", ".npz", ".csv")
 EVEN_TOLERANCE = 1e-3  # of the mean step: how far a grid's steps may stray (rounding) and still count as even
+CSV_BLOCK = 65536  # lines of a .csv turned into an array at a time
+MISSING = ("", "na", "n/a", "#n/a", "null", "none", "-")  # a missing value's spellings (lower case) besides NaN
+ONE_SERIES = "one curve is y[None, :]; a long series cut into windows of L points is y[:len(y) // L * L].reshape(-1, L)"
+SAVE_UTF8 = "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"
+WHOLE, DIGITS = re.compile(r"[-+]?\d+"), re.compile(r"\d+")  # the halves of "-0,25" split at its decimal comma
+DATE = re.compile(r"\d[-/:.]\d+[-/:]\d|\d{4}-\d\d")  # 2020-01-01, 1/2/2020, 12:30:00, 2020-01
 
 
 @dataclass
@@ -114,15 +121,16 @@ def read_curves(path: Path) -> Curves:
             raise ValueError(f"{path}: not a readable {suffix} file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
     y = _numbers(y, path, "y")
     if y.ndim == 1:
-        raise ValueError(f"{path}: a 1-D array of {y.shape[0]} values; expected curves [N, L], one per row (one curve "
-                         "is y[None, :]; a long series cut into windows of L points is y[:len(y) // L * L].reshape(-1, L))")
+        raise ValueError(f"{path}: a 1-D array of {y.shape[0]} values; expected curves [N, L], one per row "
+                         f"({ONE_SERIES})")
     if y.ndim != 2:
         raise ValueError(f"{path}: an array of shape {list(y.shape)}; expected curves [N, L], one per row")
     n, length = y.shape
     if n < 1:
         raise ValueError(f"{path}: no curves (an array of shape {list(y.shape)})")
     if length < 2:
-        raise ValueError(f"{path}: curves of {counted(length, 'point')}; a curve needs at least 2")
+        column = f" (one column of {n} values, one series? {ONE_SERIES})" if length == 1 and n > 1 else ""
+        raise ValueError(f"{path}: curves of {counted(length, 'point')}; a curve needs at least 2{column}")
     bad = ~np.isfinite(y)
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))
@@ -196,52 +204,113 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
 
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     """One curve per line of numbers separated by commas -> [N, L] and the header's cells ([] without one); a first
-    line that is not all numbers, or that numbers the columns 0, 1, ..., L-1, is a header. Blank lines are skipped;
-    a line of another length, a cell that is not a number, or a first column of row numbers under an empty header
-    cell (a DataFrame's index) is refused."""
-    rows: list[list[float]] = []
-    first_line = None
+    line with a cell that is neither a number nor a missing value, or that numbers the columns 0, 1, ..., L-1, is a
+    header. Blank lines and lines starting with # are skipped; a line of another length, a cell that is not a number,
+    a first column of row numbers (a DataFrame's index) and one column of numbers with decimal commas are refused.
+    Lines are turned into float64 CSV_BLOCK at a time: a million lines held as Python floats took gigabytes."""
+    blocks: list[np.ndarray] = []
+    block: list[list[float]] = []
+    width = 0
     header: list[str] = []
-    save = "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"
+    header_line = 0
+    whole_pairs = True  # every line two whole numbers, "0,25": one column of numbers written with decimal commas
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with open(path, encoding="utf-8-sig", newline="") as f:  # read a line at a time: no copy of the whole text
+            for number, cells in enumerate(csv.reader(_text_lines(f, path)), start=1):
+                cells = [c.strip() for c in cells]
+                if not any(cells) or cells[0].startswith("#"):
+                    continue
+                if not (width or header) and _is_header(cells):
+                    header_line, header = number, cells
+                    continue
+                try:
+                    values = [float(c) for c in cells]
+                except ValueError:
+                    col = next(i for i, c in enumerate(cells) if not _is_number(c))
+                    raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_a_number(cells, col)}") from None
+                if width and len(values) != width:
+                    raise ValueError(f"{path}: line {number} has {len(values)} values, but the first curve has "
+                                     f"{width}; every curve needs the same points")
+                width = len(values)
+                whole_pairs = whole_pairs and width == 2 and bool(WHOLE.fullmatch(cells[0]) and
+                                                                  DIGITS.fullmatch(cells[1]))
+                block.append(values)
+                if len(block) == CSV_BLOCK:
+                    blocks.append(np.array(block, dtype=np.float64))  # [CSV_BLOCK, L]
+                    block = []
     except UnicodeDecodeError as err:  # UTF-16 (Excel's "Unicode text", PowerShell's default), Latin-1, a binary file
-        raise ValueError(f"{path}: not a readable CSV file ({err}): {save}") from None
-    if "\x00" in text:  # UTF-16 without its byte-order mark decodes as UTF-8, with a NUL beside each character
-        raise ValueError(f"{path}: not a readable CSV file (it holds NUL bytes, as UTF-16 text does): {save}")
-    try:
-        lines = list(csv.reader(io.StringIO(text, newline="")))
+        raise ValueError(f"{path}: not a readable CSV file ({err}): {SAVE_UTF8}") from None
     except csv.Error as err:
         raise ValueError(f"{path}: not a readable CSV file ({err})") from None
-    for number, cells in enumerate(lines, start=1):
-        cells = [c.strip() for c in cells]
-        if not any(cells):
-            continue
-        if first_line is None and not rows and cells == [str(i) for i in range(len(cells))]:
-            first_line, header = number, cells  # column numbers (pandas' to_csv of an array's DataFrame): a header
-            continue
-        try:
-            values = [float(c) for c in cells]
-        except ValueError:
-            if first_line is None and not rows:  # a header
-                first_line, header = number, cells
-                continue
-            col = next(i for i, c in enumerate(cells) if not _is_number(c))
-            cell = cells[col]
-            what = "is empty (a missing value)" if not cell else f"{cell!r} is not a number"
-            hint = " (values are separated by commas)" if any(sep in cell for sep in (";", "\t", " ")) else ""
-            raise ValueError(f"{path}: line {number}, column {col + 1}: {what}{hint}") from None
-        if rows and len(values) != len(rows[0]):
-            raise ValueError(f"{path}: line {number} has {len(values)} values, but the first curve has "
-                             f"{len(rows[0])}; every curve needs the same points")
-        rows.append(values)
-    if not rows:
+    if not width:
         raise ValueError(f"{path}: no curves (expected one curve per line, numbers separated by commas)")
-    y = np.array(rows, dtype=np.float64)  # [N, L]
-    if header[:1] == [""] and all(header[1:]) and np.array_equal(y[:, 0], np.arange(len(y))):
-        raise ValueError(f"{path}: its first column, under an empty header cell, counts the lines 0, 1, 2, ...: a row "
-                         "index, not a point of each curve (pandas writes one: to_csv(..., index=False)); remove it")
+    y = np.concatenate([*blocks, np.array(block, dtype=np.float64).reshape(-1, width)])  # [N, L]
+    if whole_pairs:
+        raise ValueError(f"{path}: every line holds two whole numbers, as one column of numbers written with decimal "
+                         "commas does (0,25 read as 0 and 25): write decimal points (a spreadsheet's CSV in a locale "
+                         "that writes 0.25); a .csv holds one curve a line")
+    _index_column(path, y, header, header_line)
     return y, header
+
+
+def _text_lines(f, path: Path):
+    """The lines of a text file, refused at a NUL: UTF-16 without its byte-order mark decodes as UTF-8, with a NUL
+    beside each character."""
+    for line in f:
+        if "\x00" in line:
+            raise ValueError(f"{path}: not a readable CSV file (it holds NUL bytes, as UTF-16 text does): {SAVE_UTF8}")
+        yield line
+
+
+def _is_header(cells: list[str]) -> bool:
+    """Whether a file's first line of cells is a header: the column numbers 0, 1, ..., a cell that is neither a number
+    nor a missing value ("NA", "-": a curve with a gap is a curve, refused as such), or an empty first cell over
+    numbers, as a DataFrame's index is headed (:func:`_index_column` tells the two apart)."""
+    if cells == [str(i) for i in range(len(cells))]:
+        return True
+    if any(not _is_number(c) and c.lower() not in MISSING for c in cells):
+        return True
+    return cells[0] == "" and all(cells[1:])
+
+
+def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> None:
+    """Refuses a first column that is a row index: under an empty header cell (pandas' to_csv, R's write.csv) or
+    under a name before the column numbers 0, 1, ... (pandas' to_csv of a named index), whatever its numbers (a
+    DataFrame sliced or shuffled numbers its rows 2, 3, ... or 3, 1, 7, ...)."""
+    if len(header) != y.shape[1] or len(header) < 2:
+        return
+    numbered = header[1:] == [str(i) for i in range(len(header) - 1)]
+    if header[0] == "" and not numbered and all(_is_number(c) for c in header[1:]) and \
+            not (y[:, 0] == np.round(y[:, 0])).all():  # a curve whose first value is missing, not a header
+        raise ValueError(f"{path}: line {line}, column 1: {_not_a_number(header, 0)}")
+    if header[0] == "" and all(header[1:]) or numbered and not _is_number(header[0]):
+        under = "an empty header cell" if header[0] == "" else f"the header {header[0]!r} before the column numbers"
+        first = ", ".join(f"{v:g}" for v in y[:3, 0])
+        raise ValueError(f"{path}: its first column, under {under}, is a row index ({first}, ...), not a point of each "
+                         "curve (pandas' to_csv and R's write.csv write one: index=False, row.names=FALSE leave it "
+                         "out); remove it")
+
+
+def _not_a_number(cells: list[str], col: int) -> str:
+    """Why cell ``col`` of a line is not a number, and what to do, for the error naming its line and column."""
+    cell = cells[col]
+    shown = repr(cell if len(cell) <= 40 else cell[:37] + "...")
+    if cell.lower() in MISSING:
+        what = "is empty (a missing value)" if not cell else f"{shown} marks a missing value"
+        return f"{what}; fill or drop them first"
+    for sep, name, fix in ((";", "';'", " (a spreadsheet's CSV where decimals take a comma)"), ("\t", "tabs", ""),
+                           (" ", "spaces", "")):
+        if sep in cell and all(_is_number(part) for part in cell.split(sep) if part.strip()):
+            return (f"{shown} is not a number: values separated by {name}{fix}; a .csv separates them by commas and "
+                    "writes decimal points (np.savetxt(path, y, delimiter=\",\"))")
+    if "," in cell:  # a quoted cell
+        return f"{shown} is not a number: a decimal comma? write decimal points (0.25)"
+    if DATE.search(cell):
+        return (f"{shown} is not a number: a date or time? a .csv holds only numbers, one curve a line, x the point's "
+                "index: remove the column")
+    if col == 0 and all(_is_number(c) for c in cells[1:]):
+        return f"{shown} is not a number: a column of labels? a .csv holds only numbers, one curve a line: remove it"
+    return f"{shown} is not a number"
 
 
 def _is_number(cell: str) -> bool:

@@ -74,6 +74,11 @@ class PolynomialDomain(Domain):
         digits)."""
         return pos.double() * self.pos_scale + self.spec.pos_offset
 
+    def grid_x(self, grid_shape: tuple[int, ...]) -> torch.Tensor:
+        """x in the data's own units of a grid's points [G], float64 from the positions up (float32 positions put
+        the point 2 of a 20-point grid at x = 2.000000298)."""
+        return self.x_units(grid_positions(grid_shape, dtype=torch.float64)[:, 0])  # [G]
+
     @property
     def title(self) -> str:
         """A figure's title: the dataset, and for a user's curves their file."""
@@ -111,7 +116,7 @@ class PolynomialDomain(Domain):
 
     def function_panel(self, completion: Completion, title: str) -> dict:
         """The curves of one completion (batch of one) in x units, for visualize.figure_functions."""
-        x = self.x_units(grid_positions(completion.grid_shape)[:, 0])  # [G]
+        x = self.grid_x(completion.grid_shape)  # [G]
         samples = completion.samples[0, :, 0] if completion.samples is not None else torch.zeros(0, x.shape[0])
         return {"title": title, "x": x.numpy(), "mean": completion.mean[0, 0].numpy(),
                 "std": completion.std()[0, 0].numpy(), "samples": samples.numpy(),  # [G], [G], [S, G]
@@ -125,7 +130,7 @@ class PolynomialDomain(Domain):
         truth = next(iter(completions.values())).signal
         curve = None
         if truth is not None:  # [1, 1, R] on the data's own grid
-            curve = (self.x_units(grid_positions(tuple(truth.shape[2:]))[:, 0]).numpy(), truth[0, 0].numpy())
+            curve = (self.grid_x(tuple(truth.shape[2:])).numpy(), truth[0, 0].numpy())
         return figure_functions(panels, path, truth=curve, title=self.title)
 
     def protocol_figure(self, completions: dict[str, Completion], path: Path,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
+import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -14,6 +16,10 @@ import numpy as np
 import pytest
 import torch
 
+from domains.polynomial import curves
+from domains.polynomial.curves import read_curves
+from domains.polynomial import curves
+from domains.polynomial.curves import read_curves
 from domains.polynomial.data import PolynomialDataModule
 from domains.polynomial.domain import PolynomialDomain
 from domains.polynomial.metrics import reference_metrics
@@ -122,14 +128,17 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
     ("inf.npz", lambda p: write_npz(p, np.where(np.arange(61) == 3, np.inf, sines())), "inf.npz: curve 0 holds inf"),
     ("flat.npy", lambda p: np.save(p, sines()[0]), "flat.npy: a 1-D array of 61 values; expected curves [N, L]"),
     ("point.npy", lambda p: np.save(p, np.ones((5, 1))), "point.npy: curves of 1 point; a curve needs at least 2"),
+    ("column.csv", lambda p: p.write_text("value\n" + "".join(f"{v}\n" for v in sines(1)[0])),  # one series
+     "column.csv: curves of 1 point; a curve needs at least 2 (one column of 61 values, one series? one curve is "
+     "y[None, :]; a long series cut into windows of L points is y[:len(y) // L * L].reshape(-1, L))"),
     ("ragged.csv", lambda p: p.write_text("1,2,3\n4,5,6\n7,8\n"),
      "ragged.csv: line 3 has 2 values, but the first curve has 3; every curve needs the same points"),
     ("word.csv", lambda p: p.write_text("a,b,c\n1,2,3\n4,x,6\n"), "word.csv: line 3, column 2: 'x' is not a number"),
     ("gap.csv", lambda p: p.write_text("1,2,3\n4,,6\n"), "gap.csv: line 2, column 2: is empty (a missing value)"),
     ("index.csv", lambda p: p.write_text(",0,1,2\n0,5,6,7\n1,8,9,9\n2,4,5,6\n"),  # pandas' to_csv(), index and all
-     "index.csv: its first column, under an empty header cell, counts the lines 0, 1, 2, ...: a row index"),
-    ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number "
-                                                          "(values are separated by commas)"),
+     "index.csv: its first column, under an empty header cell, is a row index (0, 1, 2, ...), not a point"),
+    ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number: "
+                                                          "values separated by ';'"),
     ("utf16.csv", lambda p: p.write_text("1,2,3\n4,5,6\n7,8,9\n", encoding="utf-16"),  # Excel's "Unicode text"
      "utf16.csv: not a readable CSV file ('utf-8' codec can't decode byte 0xff in position 0: invalid start byte): "
      "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"),
@@ -165,6 +174,116 @@ def test_bad_curve_files_are_refused_in_one_line_naming_the_file(tmp_path, name,
     with pytest.raises((ValueError, FileNotFoundError)) as err:
         file_module(tmp_path / name).spec
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def eu_csv(path: Path, lines: list[str]) -> Path:
+    """A spreadsheet's CSV as Excel writes it: a UTF-8 byte-order mark and CRLF line ends."""
+    path.write_bytes(b"\xef\xbb\xbf" + "".join(f"{line}\r\n" for line in lines).encode())
+    return path
+
+
+@pytest.mark.parametrize("header", [["value"], []])
+def test_one_column_of_numbers_with_decimal_commas_is_refused(tmp_path, header):
+    """One column of a spreadsheet in a locale that writes 0,25: every line reads as two whole numbers, "0,045174" as
+    0 and 45174, and the file was taken for curves of 2 points, their values wrong, without a word."""
+    values = [f"{v:.6f}".replace(".", ",") for v in sines(1, 30)[0] - 15]
+    eu_csv(tmp_path / "one.csv", header + values)
+    with pytest.raises(ValueError) as err:
+        file_module(tmp_path / "one.csv").spec
+    assert str(err.value) == (f"{tmp_path / 'one.csv'}: every line holds two whole numbers, as one column of numbers "
+                              "written with decimal commas does (0,25 read as 0 and 25): write decimal points (a "
+                              "spreadsheet's CSV in a locale that writes 0.25); a .csv holds one curve a line")
+
+
+@pytest.mark.parametrize("name, head, index, first", [
+    ("sliced.csv", "", [2, 3, 4, 5, 6], "2, 3, 4"),  # pandas' df.iloc[2:].to_csv()
+    ("shuffled.csv", "", [3, 1, 0, 4, 2], "3, 1, 0"),  # pandas' df.sample(frac=1).to_csv()
+    ("r.csv", '""', ['"1"', '"2"', '"3"', '"4"', '"5"'], "1, 2, 3"),  # R's write.csv
+    ("named.csv", "id", [0, 1, 2, 3, 4], "0, 1, 2"),  # pandas' df.rename_axis("id").to_csv()
+])
+def test_a_row_index_is_refused_whatever_its_numbers(tmp_path, name, head, index, first):
+    """Only an index counting 0, 1, 2, ... under an empty header cell was refused: a sliced or shuffled DataFrame's,
+    R's from 1 and a named one were read as each curve's first point."""
+    y = sines(5, 8)
+    names = [str(i) for i in range(8)] if head != '""' else [f'"V{i + 1}"' for i in range(8)]
+    lines = [",".join([head, *names])] + [",".join([str(i), *map(repr, row.tolist())]) for i, row in zip(index, y)]
+    (tmp_path / name).write_text("\n".join(lines) + "\n")
+    under = "an empty header cell" if head != "id" else "the header 'id' before the column numbers"
+    with pytest.raises(ValueError, match=rf"{name}: its first column, under {under}, is a row index \({first}, ...\), "
+                                         r"not a point of each curve \(pandas' to_csv and R's write.csv write one: "
+                                         r"index=False, row.names=FALSE leave it out\); remove it$"):
+        file_module(tmp_path / name).spec
+
+
+@pytest.mark.parametrize("cell", ["", "NA", "N/A", "null", "-"])
+def test_a_first_line_with_a_missing_value_is_a_curve_not_a_header(tmp_path, cell):
+    """A first line of numbers with one missing value was taken for a header and its curve left out without a word;
+    it is a curve, refused for its gap as any other line is."""
+    rows = [[f"{v:.4f}" for v in row] for row in sines(6, 10)]
+    rows[0][3] = cell
+    (tmp_path / "gap.csv").write_text("".join(",".join(row) + "\n" for row in rows))
+    shown = "is empty (a missing value)" if not cell else f"'{cell}' marks a missing value"
+    with pytest.raises(ValueError, match=rf"gap.csv: line 1, column 4: {re.escape(shown)}; fill or drop them first$"):
+        file_module(tmp_path / "gap.csv").spec
+    (tmp_path / "first.csv").write_text(f",{','.join(rows[1][1:])}\n" + "".join(",".join(r) + "\n" for r in rows[2:]))
+    with pytest.raises(ValueError, match=r"first.csv: line 1, column 1: is empty \(a missing value\)"):
+        file_module(tmp_path / "first.csv").spec  # an empty first cell over measured values: not an index's header
+
+
+def test_comment_lines_are_skipped_and_a_spreadsheets_csv_is_read(tmp_path):
+    """Lines starting with # (a logger's notes, before or after the header, between or after the curves) were refused
+    as "'# units: V' is not a number (values are separated by commas)", or taken for the header; they are skipped.
+    Excel's CSV UTF-8 (byte-order mark, CRLF, a header) holds the same numbers."""
+    y = sines(6, 10)
+    rows = [",".join(repr(v) for v in row) for row in y.tolist()]
+    header = ",".join(f"t{i}" for i in range(10))
+    (tmp_path / "notes.csv").write_text("\n".join(["# logger v2", "# units: V", header, *rows[:3], "# pause",
+                                                   *rows[3:], "# end"]) + "\n")
+    eu_csv(tmp_path / "excel.csv", [header, *rows])
+    for name in ("notes.csv", "excel.csv"):
+        np.testing.assert_array_equal(read_curves(tmp_path / name).y, y)
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("excel.csv", "a;b;c\n1,5;2,5;3,5\n4;5;6\n",  # a spreadsheet's ; and decimal commas
+     "excel.csv: line 2, column 2: '5;2' is not a number: values separated by ';' (a spreadsheet's CSV where decimals "
+     "take a comma); a .csv separates them by commas and writes decimal points (np.savetxt(path, y, delimiter=\",\"))"),
+    ("tabs.csv", "1.5\t2.5\t3.5\n" * 3,  # the cell is cut short: a line of thousands of values was shown whole
+     "tabs.csv: line 2, column 1: '1.5\\t2.5\\t3.5' is not a number: values separated by tabs"),
+    ("dates.csv", "date,value\n2020-01-01,1.5\n2020-01-02,1.7\n",
+     "dates.csv: line 2, column 1: '2020-01-01' is not a number: a date or time? a .csv holds only numbers, one "
+     "curve a line, x the point's index: remove the column"),
+    ("labels.csv", "name,1,2,3\nsensor A,1.5,2.5,3.5\n",
+     "labels.csv: line 2, column 1: 'sensor A' is not a number: a column of labels? a .csv holds only numbers, one "
+     "curve a line: remove it"),
+    ("quoted.csv", '"1,5","2,5"\n"3,5","4,5"\n',
+     "quoted.csv: line 2, column 1: '3,5' is not a number: a decimal comma? write decimal points (0.25)"),
+])
+def test_a_cell_that_is_not_a_number_says_why(tmp_path, name, text, message):
+    """A cell was named "not a number", with "(values are separated by commas)" beside one holding a space: a
+    logger's comment, a label and a date alike; it names the likely cause and the remedy."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError) as err:
+        file_module(tmp_path / name).spec
+    assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_a_large_csv_is_read_in_blocks(tmp_path, monkeypatch):
+    """Every line's cells were held as Python strings, then floats, until the last line was read: 2.6 GB to read a
+    million lines of 16 values (a 152 MB file). Lines are turned into arrays a block at a time; the peak of what
+    reading allocates stays under three times the file's size (it was 13 times)."""
+    monkeypatch.setattr(curves, "CSV_BLOCK", 1000, raising=False)
+    y = np.round(np.random.default_rng(0).standard_normal((20000, 16)), 6)
+    np.savetxt(tmp_path / "big.csv", y, delimiter=",", fmt="%.6f")
+    size = (tmp_path / "big.csv").stat().st_size
+    tracemalloc.start()
+    try:
+        read = read_curves(tmp_path / "big.csv").y
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(read, y)
+    assert peak < 3 * size, (peak, size)
 
 
 def test_without_a_root_the_default_place_is_named(tmp_path, monkeypatch):
@@ -266,6 +385,22 @@ def test_positions_and_values_round_trip_in_the_datas_units(tmp_path):
     assert torch.allclose(domain.x_units(grid_positions((61,))[:, 0]), torch.linspace(*YEARS, 61, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"--context: x must lie in \[1990, 2020\] \(the data's x range\)"):
         domain.context_from_rows(torch.tensor([[0.5, 14.0]]), spec, "--context")
+
+
+def test_prediction_csv_writes_the_datas_own_grid_points(tmp_path):
+    """A prediction on the curves' own grid (20 points, x their index, `--resolution 20`) wrote x = 1.000000149,
+    2.000000298, ...: positions in float32 turned into x units. They are the grid's points, 0, 1, ..., 19."""
+    from pixeltransformer.inference import Completion
+
+    spec = file_module(write_npz(tmp_path / "c.npz", sines(length=20))).spec
+    domain = PolynomialDomain()
+    domain.spec = spec
+    dist = BinnedGaussian.from_spec(spec)
+    completion = Completion((20,), torch.zeros(1, 1, 1), torch.full((1, 1, 1), 15.0), torch.full((1, 1, 20), 15.0),
+                            None, torch.zeros(1, 20, dist.params_width), dist)  # S, mean [1, 1, 20], params
+    domain.write_prediction(completion, tmp_path)
+    with open(tmp_path / "prediction.csv") as f:
+        assert [row["x"] for row in csv.DictReader(f)] == [str(i) for i in range(20)]
 
 
 def test_a_framed_gaussian_is_centred_in_the_frame_whatever_the_value_range(tmp_path):
