@@ -231,7 +231,7 @@ def without_run_folder(config):
     absolute_paths(config)
     config.trainer.default_root_dir = None
     for logger in config_list(config.trainer.get("logger")):
-        init_args = logger.get("init_args") if getattr(logger, "class_path", "").endswith("WandbLogger") else None
+        init_args = logger.get("init_args") if is_wandb_logger(logger) else None
         if init_args is None:
             continue
         if derived_run_name(init_args.get("name"), init_args.get("group")):

@@ -1,6 +1,6 @@
 """The YAML config files a command line gives (``--config F``, ``-c F``), read before and beside the CLI's parser: each
 text parsed once, a key given twice in one mapping noted (the parser refuses it), and the value a file gives a dotted
-key (``init_args`` left out, as the parser allows) or a group's key, and the shipped dataset overlays of a dataset.
+key (``init_args`` left out, as the parser allows) or a group's key.
 The checks before Lightning (:mod:`~pixeltransformer.preflight`), the run folders' rules
 (:mod:`~pixeltransformer.runs`) and the CLI's lines read config files through here. No Lightning import; PyYAML is
 imported where a file is read.
@@ -12,25 +12,24 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from .layout import CONFIGS
 
 def given_configs(argv: list[str]) -> list[str]:
     """The config files a command line gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), in order."""
-    return [config for i in range(len(argv)) if (config := _config_at(argv, i)) is not None]
+    return [config for i in range(len(argv)) if (config := config_at(argv, i)) is not None]
 
 
-def _config_at(argv: list[str], i: int) -> str | None:
+def config_at(argv: list[str], i: int) -> str | None:
     """The config file that ``argv[i]`` gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), else None."""
     if argv[i] in ("--config", "-c") and i + 1 < len(argv):
         return argv[i + 1]
     return argv[i].split("=", 1)[1] if argv[i].startswith(("--config=", "-c=")) else None
 
 
-def _config_value(config: str | Path, key: str, in_lists: bool = False) -> Any:
+def config_value(config: str | Path, key: str, in_lists: bool = False) -> Any:
     """The value a YAML config file gives the dotted key (``init_args`` may be left out in the file or in the key, as
     the parser allows; ``in_lists``: in a list of classes, ``trainer.callbacks.max_items``, the first item that gives
     it); ``...`` where it gives none or cannot be read."""
-    return _value_in(_config_top(config), key.split("."), in_lists)
+    return _value_in(config_top(config), key.split("."), in_lists)
 
 
 def _value_in(section: Any, parts: list[str], in_lists: bool) -> Any:
@@ -46,18 +45,18 @@ def _value_in(section: Any, parts: list[str], in_lists: bool) -> Any:
     return section
 
 
-def _leaves(mapping: dict, prefix: str = "") -> dict[str, Any]:
+def config_leaves(mapping: dict, prefix: str = "") -> dict[str, Any]:
     """The dotted keys of a nested mapping's values that are not mappings (lists are values), with their values."""
     out: dict[str, Any] = {}
     for key, value in mapping.items():
         if isinstance(value, dict) and value:
-            out.update(_leaves(value, f"{prefix}{key}."))
+            out.update(config_leaves(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
 
 
-def _read_config(path: str | Path) -> tuple[Any, Exception | None]:
+def read_config(path: str | Path) -> tuple[Any, Exception | None]:
     """A YAML config file's value (the safe loader's: the last of a key given twice), and the error of its first key
     given twice in one mapping (None if none). Raises OSError where it cannot be read, UnicodeDecodeError for a
     binary file (found in its first chunk, before a multi-GB checkpoint is read whole), yaml.YAMLError for bad YAML.
@@ -70,7 +69,7 @@ def _read_config(path: str | Path) -> tuple[Any, Exception | None]:
 
 @functools.lru_cache(maxsize=32)
 def _parse_config(text: str) -> tuple[Any, Exception | None]:
-    """:func:`_read_config` of a file's text. Keyed on the text, not the file's mtime, which Linux keeps to a clock
+    """:func:`read_config` of a file's text. Keyed on the text, not the file's mtime, which Linux keeps to a clock
     tick: a file rewritten within one, at the same size, would read as before. The value is shared: read, never
     change it."""
     import yaml
@@ -115,35 +114,23 @@ def _unique_key_loader():
     return UniqueKeyLoader
 
 
-def _config_top(path: str | Path) -> dict | None:
+def config_top(path: str | Path) -> dict | None:
     """The top level of a YAML config file ({} for an empty one; None where unreadable or not a mapping: the CLI
     parser reports that)."""
     import yaml
 
     try:
-        top = _read_config(path)[0] or {}
+        top = read_config(path)[0] or {}
     except (OSError, yaml.YAMLError):
         return None
     return top if isinstance(top, dict) else None
 
 
-def _config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
+def config_entry(path: str | Path, group: str, key: str) -> tuple[bool, Any]:
     """(readable, config[group][key]) of a YAML config file (None where absent); unreadable files are the CLI
     parser's to report."""
-    top = _config_top(path)
+    top = config_top(path)
     section = top.get(group) if top is not None else None
     if top is None or section is not None and not isinstance(section, dict):
         return False, None
     return True, (section or {}).get(key)
-
-
-def dataset_overlays(domain: str, dataset: str) -> list[str]:
-    """The names of the dataset overlays configs/<domain>/<name>.yaml whose data is ``dataset`` (their
-    data.init_args.dataset: configs/video/beach.yaml's is "npz"), sorted."""
-    return [path.stem for path in sorted((CONFIGS / domain).glob("*.yaml")) if config_dataset(path) == dataset]
-
-
-def config_dataset(path: Path) -> Any:
-    """The data.init_args.dataset a config file sets (None where it sets none or cannot be read)."""
-    _, init = _config_entry(path, "data", "init_args")
-    return init.get("dataset") if isinstance(init, dict) else None

@@ -6,8 +6,11 @@ run folder's config.yaml for a domain of the user's own, which neither knows.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from .config_files import config_entry
 from .layout import CONFIGS, data_words, next_command
-from .config_files import config_dataset, dataset_overlays
 
 
 def own_data(saved: dict, given: dict | None = None) -> str | None:
@@ -49,3 +52,15 @@ def data_hint(saved: dict, predict: bool = False, given: dict | None = None) -> 
     if (own := own_data(saved, given)) is None:  # the same data, read with other options (a size, a resolution)
         return " (use the config.yaml of its run folder: its data is read otherwise)"
     return f" (use its own data: {own}, or the config.yaml of its run folder)"
+
+
+def dataset_overlays(domain: str, dataset: str) -> list[str]:
+    """The names of the dataset overlays configs/<domain>/<name>.yaml whose data is ``dataset`` (their
+    data.init_args.dataset: configs/video/beach.yaml's is "npz"), sorted."""
+    return [path.stem for path in sorted((CONFIGS / domain).glob("*.yaml")) if config_dataset(path) == dataset]
+
+
+def config_dataset(path: Path) -> Any:
+    """The data.init_args.dataset a config file sets (None where it sets none or cannot be read)."""
+    _, init = config_entry(path, "data", "init_args")
+    return init.get("dataset") if isinstance(init, dict) else None

@@ -39,6 +39,7 @@ from .stop import check_stop, sigterm_stop, stop_when
 # a batch's |S| levels show progress once the batch has run this long: the test loop prints its own at batch ends
 LEVELS_DELAY = 10.0
 
+
 @dataclass
 class SweepItem:
     """Everything a domain metric function may need for one batch at one |S|."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from .layout import config_shown
 
+
 def check_resume_length(run: str | Path, step: int | None, max_steps: int | None, new_run: bool = False) -> None:
     """A resume whose trainer.max_steps is below the step its checkpoint holds stopped at once, trained nothing and
     said only that max_steps was reached, while the run's config.yaml took the smaller value: refused before anything

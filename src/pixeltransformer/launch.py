@@ -13,6 +13,7 @@ import secrets
 
 from .layout import config_shown
 
+
 def joins_a_run() -> bool:
     """True in a process that joins a run another process starts, which finds the run folder already there: any but
     the first process of a launch (:func:`other_launched_process`): a DDP rank Lightning started, the command on

@@ -31,6 +31,7 @@ from .encoding import Float32Linear, FourierFeatures, ValueEncoding
 from .kernels import GELU
 from .signal import SignalSpec
 
+
 @dataclass
 class MemoryKV:
     """The decoder's keys/values of one memory, per decoder layer. They depend only on the memory, so

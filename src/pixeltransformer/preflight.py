@@ -14,17 +14,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .config_files import _config_entry, _config_top, _leaves, _read_config, given_configs
+from .config_files import config_entry, config_top, config_leaves, read_config, given_configs
 from .launch import joins_a_run
 from .layout import CONFIGS
 from .loading import load_checkpoint
-from .runs import (COMMAND_FILE, _config_domain, check_new_run, check_resume_name, check_run_name, check_run_root,
+from .runs import (COMMAND_FILE, config_domain, check_new_run, check_resume_name, check_run_name, check_run_root,
                    checkpoint_folder, checkpoint_run, domain_of, expand_home, flag_arg, resume_arg, resume_checkpoint,
                    shown_path, with_run_config, written_into_a_run)
 
+
 def _names_a_data_class(path: Path) -> bool:
     """Whether a config file names the data class (``data: {class_path: ...}``), as a domain's config does."""
-    readable, named = _config_entry(path, "data", "class_path")
+    readable, named = config_entry(path, "data", "class_path")
     return not readable or named is not None  # unreadable: the CLI's parser reports it
 
 
@@ -48,7 +49,7 @@ def check_config_files(argv: list[str]) -> None:
     for config in given_configs(argv):
         check_config_path(config)
         try:
-            top, twice = _read_config(config)
+            top, twice = read_config(config)
             if twice is not None:  # the cached error is shared: raise a copy, which carries this traceback alone
                 raise copy.copy(twice)
         except UnicodeDecodeError as err:
@@ -191,7 +192,7 @@ def check_config_order(argv: list[str]) -> None:
 
 def _data_domain(path: Path) -> str | None:
     """The built-in domain of the data class a config file names (``domains.<domain>.``...), else None."""
-    named = _config_entry(path, "data", "class_path")[1]
+    named = config_entry(path, "data", "class_path")[1]
     return named.split(".")[1] if isinstance(named, str) and named.startswith("domains.") and named.count(".") > 1 \
         else None
 
@@ -203,12 +204,12 @@ def check_resume_configs(argv: list[str]) -> None:
     if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return
     run = found[0]
-    readable, named = _config_entry(Path(run) / "config.yaml", "model", "domain")
+    readable, named = config_entry(Path(run) / "config.yaml", "model", "domain")
     own = named.get("class_path") if isinstance(named, dict) else named
     if not readable or not isinstance(own, str) or not own:
         return  # no run config (yet): the checkpoint's domain is checked once the model is made
     for config in given_configs(argv):
-        readable, named = _config_entry(config, "model", "domain")
+        readable, named = config_entry(config, "model", "domain")
         other = named.get("class_path") if isinstance(named, dict) else named
         if readable and isinstance(other, str) and other and domain_of(other) != domain_of(own):
             raise ValueError(f"--config {config} is for the {domain_of(other)} domain, but --resume {run} continues "
@@ -249,8 +250,8 @@ def check_set_by_the_cli(argv: list[str]) -> None:
 def _keys_set_by_the_cli(path: Path) -> list[str]:
     """The keys of SET_BY_THE_CLI a YAML config file gives a value (the group of a logger entry that names the W&B
     logger or no class); none for a file the parser cannot read, which it reports."""
-    _, root_dir = _config_entry(path, "trainer", "default_root_dir")
-    _, loggers = _config_entry(path, "trainer", "logger")
+    _, root_dir = config_entry(path, "trainer", "default_root_dir")
+    _, loggers = config_entry(path, "trainer", "logger")
     keys = ["trainer.default_root_dir"] if root_dir is not None else []
     for logger in loggers if isinstance(loggers, list) else [loggers]:
         if not isinstance(logger, dict) or not str(logger.get("class_path") or "WandbLogger").endswith("WandbLogger"):
@@ -313,11 +314,11 @@ def check_model_options(argv: list[str]) -> None:
             instead = f"--model.{own}" if own else "the model's options as --model.<name>"
             raise ValueError(f"{name}: {ONE_CLASS} init_args (the data's do): give {instead}")
     for config in given_configs(argv):
-        model = (_config_top(config) or {}).get("model")
+        model = (config_top(config) or {}).get("model")
         keys = [key for key in ("class_path", "init_args") if isinstance(model, dict) and key in model]
         if keys:
             init_args = model.get("init_args")
-            leaf = next(iter(_leaves(init_args).items()), None) if isinstance(init_args, dict) else None
+            leaf = next(iter(config_leaves(init_args).items()), None) if isinstance(init_args, dict) else None
             example = f"model: {': '.join(leaf[0].split('.'))}: {leaf[1]}" if leaf else "model: net: width: 64"
             raise ValueError(f"{config}: model.{keys[-1]}: {ONE_CLASS} class_path or init_args (the data's do): "
                              f"give them under model: itself ({example})")
@@ -352,7 +353,7 @@ def check_config_given(argv: list[str]) -> None:
 def check_command_line(argv: list[str]) -> None:
     """The checks of a command line's config files and run options that the CLI makes before parsing it, and
     :func:`preflight` before Lightning is imported (each file is parsed once for both:
-    :func:`~pixeltransformer.config_files._read_config`)."""
+    :func:`~pixeltransformer.config_files.read_config`)."""
     check_subcommand(argv)
     # a resume's own config.yaml too, unless the run has no last.ckpt to go on from, which resume_checkpoint names
     resumed = resume_arg(argv) if argv and argv[0] == "fit" else None
@@ -383,7 +384,7 @@ def preflight(argv: list[str]) -> None:
     new_run = not (args.resume or args.ckpt_path)  # a new run's folder (an evaluation or resume uses its run's)
     named_fit = args.subcommand == "fit" and not args.resume and args.run_name
     # read once, where a check needs it (it imports the domain's module)
-    domain = _config_domain(args.config) if (new_run and args.run_root) or named_fit else None
+    domain = config_domain(args.config) if (new_run and args.run_root) or named_fit else None
     if new_run:
         if args.run_name:
             check_run_name(args.run_name)

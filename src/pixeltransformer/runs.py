@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from .config_files import _config_entry, given_configs
+from .config_files import config_entry, given_configs
 from .errors import counted, import_failure
 from .files import nearest_existing
 from .layout import CONFIGS, config_shown, next_command
@@ -130,7 +130,7 @@ def _why_unsaved(run: Path) -> str:
     (trainer.barebones, trainer.enable_checkpointing=false), else that its fit stopped before the first save."""
     config = run / "config.yaml"
     for key, keeps_none in (("barebones", True), ("enable_checkpointing", False)):
-        if config.is_file() and _config_entry(config, "trainer", key)[1] is keeps_none:
+        if config.is_file() and config_entry(config, "trainer", key)[1] is keeps_none:
             return f"its fit ran with trainer.{key}={str(keeps_none).lower()}, which keeps no checkpoint"
     return "its fit stopped before the first save"
 
@@ -150,7 +150,7 @@ def checkpoint_folder(run: Path) -> Path:
     """Where a run folder's fits write their checkpoints: its checkpoints/, or the checkpoint.dirpath its config.yaml
     names (a resume of such a run looked in checkpoints/ and said its fit had stopped before the first save)."""
     config = run / "config.yaml"
-    readable, dirpath = _config_entry(config, "checkpoint", "dirpath") if config.is_file() else (False, None)
+    readable, dirpath = config_entry(config, "checkpoint", "dirpath") if config.is_file() else (False, None)
     return Path(dirpath).expanduser() if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
 
 
@@ -246,7 +246,7 @@ def run_group(run: Path) -> str:
     from .domain import Domain
 
     def in_domain_folder(path: Path) -> bool:
-        return path.parent.name in Domain.registry or path.parent.name == _config_domain([str(path / "config.yaml")])
+        return path.parent.name in Domain.registry or path.parent.name == config_domain([str(path / "config.yaml")])
 
     given, real = Path(os.path.abspath(run)), run.resolve()  # abspath: `--resume .` from inside the run, its name
     # the folder a link leads to (~/latest, or runs/polynomial/latest -> runs/polynomial/2026...), unless a domain
@@ -302,7 +302,7 @@ def cannot_write(folder: Path) -> str | None:
 
 # the options that name a run folder, checkpoint or config file: a "~" the shell leaves in them (--run_root=~/runs, a
 # quoted word) put a run below a folder named "~", was not found, or (a config file) escaped the checks made before
-# the parser reads it (check_command_line)
+# the parser reads it (preflight.check_command_line)
 HOME_OPTIONS = ("--run_root", "--resume", "--ckpt_path", "--config", "-c")
 
 
@@ -446,8 +446,9 @@ def _is_lock_file(fd: int, lock: Path) -> bool:
         return False
 
 
-def _config_domain(paths: list[str]) -> str | None:
-    """The domain of the ``model.domain`` class named by the last of these YAML files that names one (None if unknown)."""
+def config_domain(paths: list[str]) -> str | None:
+    """The domain of the ``model.domain`` class named by the last of these YAML files that names one (None if
+    unknown)."""
     domain = None
     for path in paths:
         try:
@@ -455,8 +456,8 @@ def _config_domain(paths: list[str]) -> str | None:
         except OSError:  # YAML text longer than a file name
             given_file = False
         if not given_file:
-            continue  # options given as YAML text (the parser reads them), or no file (check_config_path says so)
-        readable, named = _config_entry(path, "model", "domain")
+            continue  # YAML text (the parser reads it), or no file (preflight.check_config_path says so)
+        readable, named = config_entry(path, "model", "domain")
         if not readable:
             return None  # the CLI's parser reports unreadable config files
         named = named.get("class_path") if isinstance(named, dict) else named

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import moved_option
-from .config_files import _config_at, _config_entry, _config_top, _config_value, _leaves, given_configs
+from .config_files import config_at, config_entry, config_top, config_value, config_leaves, given_configs
 from .layout import CONFIGS
 from .runs import written_into_a_run
+
 
 def parse_error_key(line: str) -> str | None:
     """The dotted key a parser error line is about: an option not accepted (``Group 'model' does not accept option
@@ -33,9 +34,9 @@ def size_config_options(argv: list[str]) -> dict[str, str]:
     sizes = (CONFIGS / "model").resolve()
     found: dict[str, str] = {}
     for config in given_configs(argv):
-        if Path(config).expanduser().resolve().parent == sizes and isinstance(top := _config_top(config), dict):
+        if Path(config).expanduser().resolve().parent == sizes and isinstance(top := config_top(config), dict):
             model = top.get("model")
-            found |= {f"model.{key}": config for key in (_leaves(model) if isinstance(model, dict) else {})}
+            found |= {f"model.{key}": config for key in (config_leaves(model) if isinstance(model, dict) else {})}
     return found
 
 
@@ -73,9 +74,9 @@ def config_setting(argv: list[str], key: str, got: str | None = None) -> str | N
         name, _, value = arg.partition("=")
         if name == f"--{key}" and matches(value if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")):
             return None
-        if (config := _config_at(argv, i)) is None:
+        if (config := config_at(argv, i)) is None:
             continue
-        if (section := _config_value(config, key, in_lists=True)) is not ... and matches(section):
+        if (section := config_value(config, key, in_lists=True)) is not ... and matches(section):
             return config
     return None
 
@@ -92,7 +93,7 @@ def overridden_options(argv: list[str]) -> list[str]:
     (a file changes only the keys it sets), and an option inside a list (``--trainer.callbacks.num_samples``) by a
     file that gives the list anew. A resume's own config.yaml goes first
     (:func:`~pixeltransformer.runs.with_run_config`), before every option: it overrides none."""
-    configs = [(k, config) for k in range(len(argv)) if (config := _config_at(argv, k)) is not None]
+    configs = [(k, config) for k in range(len(argv)) if (config := config_at(argv, k)) is not None]
     if not configs:
         return []
     last: dict[str, tuple[int, str, str | None]] = {}
@@ -110,7 +111,7 @@ def overridden_options(argv: list[str]) -> list[str]:
         given = _yaml_or_text(value) if not appends else value
         # a mapping given to a group sets its keys alone, and a later file changes only the keys it sets: each is
         # compared on its own (--model.net '{heads: 2}' before a file that sets net's width keeps its 2 heads)
-        leaves = _leaves(given) if isinstance(given, dict) else {"": value}
+        leaves = config_leaves(given) if isinstance(given, dict) else {"": value}
         by: dict[str, list[str]] = {}  # a config file after the option: the keys it sets to another value
         for leaf, set_here in leaves.items():
             full = f"{key}.{leaf}" if leaf else key
@@ -118,7 +119,7 @@ def overridden_options(argv: list[str]) -> list[str]:
             for k, config in configs:
                 if k <= i:
                     continue
-                if (set_to := _config_value(config, full)) is not ...:
+                if (set_to := config_value(config, full)) is not ...:
                     setter = config, set_to, None
                 elif (replaced := _list_on_the_way(config, full)) is not None:
                     setter = config, ..., replaced  # a list the option edited, which the file gives anew
@@ -159,7 +160,7 @@ def _list_on_the_way(config: str | Path, key: str) -> str | None:
     replaces that one, edits and all. None where it gives none."""
     parts = key.split(".")
     for n in range(1, len(parts)):
-        if isinstance(_config_value(config, ".".join(parts[:n])), list):
+        if isinstance(config_value(config, ".".join(parts[:n])), list):
             return ".".join(parts[:n])
     return None
 
@@ -178,7 +179,7 @@ def run_config_setting(argv: list[str], group: str, key: str) -> Path | None:
     for i, arg in enumerate(argv):
         if arg == option or arg.startswith(option + "="):
             source = None
-        elif (config := _config_at(argv, i)) is not None and _config_entry(config, group, key)[1] is not None:
+        elif (config := config_at(argv, i)) is not None and config_entry(config, group, key)[1] is not None:
             source = Path(config) if written_into_a_run(Path(config)) else None
     return source
 
@@ -190,7 +191,7 @@ def config_unsetting(argv: list[str], key: str) -> str | None:
     for i, arg in enumerate(argv):
         if arg == f"--{key}" or arg.startswith(f"--{key}="):
             given, source = True, None
-        elif given and (config := _config_at(argv, i)) is not None and \
-                (_config_top(config) or {}).get(key, "absent") is None:
+        elif given and (config := config_at(argv, i)) is not None and \
+                (config_top(config) or {}).get(key, "absent") is None:
             source = config
     return source

@@ -9,6 +9,7 @@ import argparse
 
 from .preflight import SUBCOMMANDS
 
+
 def print_version() -> None:
     """``--version``: print :func:`pixeltransformer.version_line` and exit 0."""
     from . import version_line

@@ -103,7 +103,7 @@ def set_wandb_mode(cfg) -> None:
     """Give each W&B logger of a subcommand's config the mode the run will use (``wandb_offline``)."""
     logger = cfg.get("trainer.logger") if "trainer.logger" in cfg else None
     for lg in config_list(logger):
-        if getattr(lg, "class_path", "").endswith("WandbLogger") and lg.get("init_args") is not None:
+        if is_wandb_logger(lg) and lg.get("init_args") is not None:
             lg.init_args.offline = wandb_offline()
 
 

@@ -1085,10 +1085,10 @@ def test_a_read_only_run_root_with_a_writable_domain_folder_is_accepted(tmp_path
 def test_the_domain_of_configs_beside_options_given_as_yaml_text_is_known():
     """A --config of YAML text beside configs/polynomial.yaml left the domain unknown, so a read-only run_root whose
     domain folder can be written was refused for its run_root."""
-    from pixeltransformer.runs import _config_domain
+    from pixeltransformer.runs import config_domain
 
     configs = [str(REPO / "configs/polynomial.yaml"), "{trainer: {max_steps: 5}}", "{trainer: {max_steps: 5}}" * 20]
-    assert _config_domain(configs) == "polynomial"
+    assert config_domain(configs) == "polynomial"
 
 
 def test_relative_data_paths_are_made_absolute_but_urls_are_kept():
