@@ -159,14 +159,16 @@ class ImageDomain(Domain):
                           "it is upscaled, so S is drawn from interpolated pixels", stacklevel=2)
         model = "RGB" if spec.val_dims == 3 else "grey"
         share = io.transparent_share(path)  # of the pixels, composited onto white
+        frames = io.frame_count(path)  # an animation's: the first is read
         # what was lost: colours (a grey picture is an RGB model's as it is), pixels to the crop and resize (the
-        # warning above says that a smaller picture was upscaled), or transparency
-        if (colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller) or share > 0:
+        # warning above says that a smaller picture was upscaled), transparency, or an animation's later frames
+        if (colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller) or share > 0 or frames > 1:
             centre = f" (its centre {min(h, w)}×{min(h, w)})" if h != w else ""
             white = (f"; {share_words(share)} of its pixels are (partly) transparent, composited onto white"
                      if share else "")
-            print(f"[predict] {path}: {w}×{h} {colours} read as the model's {size}×{size} {model}{centre}{white}",
-                  flush=True)
+            first = f"; the first of its {frames} frames (an images model reads one picture)" if frames > 1 else ""
+            print(f"[predict] {path}: {w}×{h} {colours} read as the model's {size}×{size} {model}{centre}{white}"
+                  f"{first}", flush=True)
         arr = io.square_array(arr, size)  # [size, size, C]
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
 

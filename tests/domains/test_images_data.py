@@ -537,6 +537,23 @@ def test_a_picture_with_transparency_is_read_with_a_line_that_says_it_was_put_on
     assert capsys.readouterr().out == ""
 
 
+def test_an_animated_picture_is_read_with_a_line_that_says_only_its_first_frame_is(tmp_path, capsys):
+    """`make sample INPUT=anim.gif` read the first of the GIF's frames and dropped the others without a word (the
+    picture matched the model in size and colours, so no line was printed). The line now says that only the first
+    frame is read; a GIF of one frame reads silently, as before."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    frames = [Image.fromarray(np.full((8, 8), level, np.uint8)) for level in (30, 120, 210)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(tmp_path / "still.gif")
+    capsys.readouterr()
+    x = ImageDomain().read_input(tmp_path / "anim.gif", digits)  # [1, 8, 8]
+    assert torch.allclose(x, torch.full_like(x, 30 / 255), atol=1e-6)  # the first frame
+    assert capsys.readouterr().out == (f"[predict] {tmp_path / 'anim.gif'}: 8×8 grey read as the model's 8×8 grey; "
+                                       "the first of its 3 frames (an images model reads one picture)\n")
+    ImageDomain().read_input(tmp_path / "still.gif", digits)
+    assert capsys.readouterr().out == ""
+
+
 def test_a_mask_of_other_size_or_colours_is_read_with_a_line_that_says_so(tmp_path, capsys):
     """A colour mask was thresholded, and a 3x5 one cropped and resized, without a word: the line says what was done
     and how many pixels are observed. A black-and-white mask of the model's size (grey or RGB) reads silently."""

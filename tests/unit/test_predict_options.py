@@ -646,6 +646,7 @@ def test_a_context_of_rows_of_another_width_names_the_rows_entries(problem, text
     from pixeltransformer.signal import SignalSpec
 
     rgb = SignalSpec(**{**DIGITS_SPEC, "dataset": "cifar10", "grid_shape": (32, 32), "val_dims": 3, "num_bins": 256})
-    message = f"--context: expected a non-empty list of [y, x, value_1, value_2, value_3] rows (5 numbers each); {problem}"
+    message = ("--context: expected a non-empty list of [y, x, value_1, value_2, value_3] rows (5 numbers each); "
+               f"{problem}")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         prediction_item(_domain("images"), rgb, PredictOptions(context=text))
