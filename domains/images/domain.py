@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files, ItemValues, fitted_note, grey_levels, mask_line, threshold_mask
+from pixeltransformer.domain import (MASK_LEVEL, Domain, Files, ItemValues, fitted_note, grey_levels, mask_line,
+                                     threshold_mask)
 from pixeltransformer.errors import share_words, transparent_mask
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
@@ -32,6 +33,22 @@ def composition_context(top: torch.Tensor, bottom: torch.Tensor, k: int,
     pos, from_top = draw_context(top, k, generator)  # [B, K, 2], [B, K, C]
     upper = pos[..., :1] < 0  # [B, K, 1]; the middle row of an odd-height image goes to the bottom source
     return pos, torch.where(upper, from_top, read_signal(bottom, pos))  # [B, K, 2], [B, K, C]
+
+
+def nothing_observed(levels: np.ndarray, fitted: str, size: int, colour: bool) -> str:
+    """Why a mask of grey levels [h, w] uint8 (a ``colour`` mask's :func:`grey_levels`) observes no pixel once
+    ``fitted`` (:func:`fitted_note`) to the model's size x size, in words: its white pixels lost to the crop or
+    resize, its colours or greys too dark, or no white at all."""
+    white = int((levels >= MASK_LEVEL).sum())
+    if white:
+        return (f"the mask's {white} white pixels (grey level {MASK_LEVEL} or more) are lost once it is {fitted}, "
+                f"where none reaches grey level {MASK_LEVEL}: paint larger white areas, or draw the mask at "
+                f"{size}×{size}")
+    if levels.any():  # colours or greys, all darker than white
+        what = "colours read as grey levels up to" if colour else "grey levels reach only"
+        return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}, below {MASK_LEVEL}: paint "
+                "the observed pixels white")
+    return "the mask has no white (observed) pixels"
 
 
 class ImageDomain(Domain):
@@ -183,11 +200,16 @@ class ImageDomain(Domain):
         arr, peak, colours = io.read_picture_colours(path)  # [h, w, 3] uint8, the file's size
         if peak is not None:
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
-        grey = io.square_array(grey_levels(arr)[..., None], size)[..., 0]  # [H, W] uint8
+        levels = grey_levels(arr)  # [h, w] uint8, the file's size
+        grey = io.square_array(levels[..., None], size)[..., 0]  # [H, W] uint8
         mask, steps = threshold_mask(grey, colours != "grey")  # [H, W]
+        fitted = fitted_note(arr.shape[:2], (size, size))
         if not mask.any():
-            raise ValueError(f"{path}: the mask has no white (observed) pixels")
-        done = ([note] if (note := fitted_note(arr.shape[:2], (size, size))) else []) + steps
+            raise ValueError(f"{path}: {nothing_observed(levels, fitted, size, colours != 'grey')}")
+        if mask.all():  # white where to complete, as some inpainting tools draw a mask?
+            warnings.warn(f"{path}: the mask observes all {mask.size} pixels (white everywhere), so nothing is left to "
+                          "complete: white is observed, black completed", stacklevel=2)
+        done = ([fitted] if fitted else []) + steps
         if done:
             kind = "" if colours == "grey" else colours
             print(mask_line(path, arr.shape[:2], done, int(mask.sum()), mask.size, kind), flush=True)

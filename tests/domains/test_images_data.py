@@ -583,6 +583,43 @@ def test_a_mask_of_other_size_or_colours_is_read_with_a_line_that_says_so(tmp_pa
     assert int(ImageDomain().read_mask(tmp_path / "bw_rgba.png", digits).sum()) == 24
 
 
+def test_a_mask_that_observes_no_pixel_says_why(tmp_path):
+    """A 64x64 mask with a small white square, or one painted in red, was refused as "the mask has no white (observed)
+    pixels": the first has 16 white pixels, lost when it is resized to the model's 8x8, and the second's red reads as
+    grey level 76. The refusal now says which happened; a black mask is refused as before."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    speck = np.zeros((64, 64), np.uint8)
+    speck[10:14, 10:14] = 255  # [64, 64]: 16 white pixels, half of one pixel of the 8x8 grid
+    Image.fromarray(speck).save(tmp_path / "speck.png")
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[:4, :, 0] = 255  # [8, 8, 3]: the top half red
+    Image.fromarray(red).save(tmp_path / "red.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "black.png")
+    Image.fromarray(np.full((8, 8), 100, np.uint8)).save(tmp_path / "dark.png")
+    refusals = {"speck.png": "the mask's 16 white pixels (grey level 128 or more) are lost once it is resized to 8×8, "
+                             "where none reaches grey level 128: paint larger white areas, or draw the mask at 8×8",
+                "red.png": "the mask has no white (observed) pixels: its colours read as grey levels up to 76, below "
+                           "128: paint the observed pixels white",
+                "dark.png": "the mask has no white (observed) pixels: its grey levels reach only 100, below 128: "
+                            "paint the observed pixels white",
+                "black.png": "the mask has no white (observed) pixels"}
+    for name, refusal in refusals.items():
+        with pytest.raises(ValueError, match=f"^{re.escape(f'{tmp_path / name}: {refusal}')}$"):
+            ImageDomain().read_mask(tmp_path / name, digits)
+
+
+def test_a_mask_that_observes_every_pixel_is_warned_of(tmp_path):
+    """An all-white mask observed every pixel, which left nothing to complete, without a word: the prediction's mean
+    and samples were of pixels the user had given. A mask read the other way round (white where to complete, as some
+    inpainting tools draw it) is the likely cause; a warning now says so."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / "white.png")
+    with pytest.warns(UserWarning, match=f"^{re.escape(str(tmp_path / 'white.png'))}: the mask observes all 64 pixels "
+                                         r"\(white everywhere\), so nothing is left to complete: white is observed, "
+                                         "black completed$"):
+        assert ImageDomain().read_mask(tmp_path / "white.png", digits).all()
+
+
 def test_a_mask_with_transparent_pixels_is_refused(tmp_path):
     """A mask's transparent pixels were put on white, as a picture's are, and counted as observed without a word:
     a mask painted black on a transparent top half read 32 of its 64 pixels as observed. A mask has no meaning for
