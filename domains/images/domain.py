@@ -35,6 +35,12 @@ def composition_context(top: torch.Tensor, bottom: torch.Tensor, k: int,
     return pos, torch.where(upper, from_top, read_signal(bottom, pos))  # [B, K, 2], [B, K, C]
 
 
+def other_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two pictures' (h, w) differ in shape (their aspect ratios by more than 1 %, more than a rounding of
+    one's size to the other's): cropped to their centres, they would not show the same part."""
+    return abs(a[0] * b[1] - a[1] * b[0]) > 0.01 * a[1] * b[0]
+
+
 def nothing_observed(levels: np.ndarray, fitted: str, size: int, colour: bool) -> str:
     """Why a mask of grey levels [h, w] uint8 (a ``colour`` mask's :func:`grey_levels`) observes no pixel once
     ``fitted`` (:func:`fitted_note`) to the model's size x size, in words: its white pixels lost to the crop or
@@ -68,6 +74,7 @@ class ImageDomain(Domain):
             raise ValueError(f"ImageDomain: need sample_context >= 1 and composition_context >= 1, got "
                              f"{sample_context}, {composition_context}")
         self.sample_context, self.composition_context = sample_context, composition_context
+        self.input_size: tuple[int, int] | None = None  # (h, w) of the last --input read, upright: its mask's shape
 
     # ---- pictures -------------------------------------------------------------------------------------
     def picture_contexts(self, signal, levels, generator):
@@ -170,6 +177,7 @@ class ImageDomain(Domain):
         else:
             io.warn_if_unscaled(arr, path)
         h, w = arr.shape[:2]
+        self.input_size = (h, w)
         smaller = min(h, w) < size
         if smaller:  # S would be drawn from pixels that interpolation made up
             warnings.warn(f"{path}: a {w}×{h} picture, smaller than the model's {size}×{size}: "
@@ -209,6 +217,11 @@ class ImageDomain(Domain):
         if mask.all():  # white where to complete, as some inpainting tools draw a mask?
             warnings.warn(f"{path}: the mask observes all {mask.size} pixels (white everywhere), so nothing is left to "
                           "complete: white is observed, black completed", stacklevel=2)
+        if self.input_size and other_shape(arr.shape[:2], self.input_size):
+            (mh, mw), (ih, iw) = arr.shape[:2], self.input_size
+            warnings.warn(f"{path}: a {mw}×{mh} mask for the {iw}×{ih} input, of another shape: each is cropped to its "
+                          f"centre and resized to {size}×{size} on its own, so the mask does not lie where it was "
+                          "drawn: give a mask of the input's shape", stacklevel=2)
         done = ([fitted] if fitted else []) + steps
         if done:
             kind = "" if colours == "grey" else colours

@@ -620,6 +620,31 @@ def test_a_mask_that_observes_every_pixel_is_warned_of(tmp_path):
         assert ImageDomain().read_mask(tmp_path / "white.png", digits).all()
 
 
+def test_a_mask_of_another_shape_than_its_input_is_warned_of(tmp_path, capsys):
+    """A 64x48 (landscape) input with a 48x64 (portrait) mask, as a mask drawn on a phone picture's stored pixels
+    is once the picture is turned upright by its EXIF orientation, was cropped and resized apart from the input
+    without a word: the mask did not lie on the pixels it was drawn over. A mask of the input's shape at another
+    size (half of it) reads without a warning."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    Image.fromarray(np.full((48, 64), 90, np.uint8)).save(tmp_path / "photo.png")
+    tall = np.zeros((64, 48), np.uint8)
+    tall[:32] = 255  # [64, 48]: the top half white
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    half = np.zeros((24, 32), np.uint8)
+    half[:, :16] = 255  # [24, 32]: the left half white
+    Image.fromarray(half).save(tmp_path / "half.png")
+    domain = ImageDomain()
+    domain.read_input(tmp_path / "photo.png", digits)
+    with pytest.warns(UserWarning, match=f"^{re.escape(str(tmp_path / 'tall.png'))}: a 48×64 mask for the 64×48 "
+                                         r"input, of another shape: each is cropped to its centre and resized to 8×8 "
+                                         "on its own, so the mask does not lie where it was drawn: give a mask of the "
+                                         "input's shape$"):
+        domain.read_mask(tmp_path / "tall.png", digits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert int(domain.read_mask(tmp_path / "half.png", digits).sum()) == 32
+
+
 def test_a_mask_with_transparent_pixels_is_refused(tmp_path):
     """A mask's transparent pixels were put on white, as a picture's are, and counted as observed without a word:
     a mask painted black on a transparent top half read 32 of its 64 pixels as observed. A mask has no meaning for
