@@ -185,15 +185,20 @@ class ImageDomain(Domain):
         model = "RGB" if spec.val_dims == 3 else "grey"
         share = io.transparent_share(path)  # of the pixels, composited onto white
         frames = io.frame_count(path)  # an animation's: the first is read
+        turned = io.exif_orientation(path)  # 2-8: set upright as a viewer shows it, its size as the file's or swapped
         # what was lost: colours (a grey picture is an RGB model's as it is), pixels to the crop and resize (the
-        # warning above says that a smaller picture was upscaled), transparency, or an animation's later frames
-        if (colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller) or share > 0 or frames > 1:
+        # warning above says that a smaller picture was upscaled), transparency, or an animation's later frames; and
+        # a picture set upright, whose size is not the file's
+        if ((colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller) or share > 0 or frames > 1
+                or turned > 1):
+            stored = f"{h}×{w} in the file, " if turned >= 5 and h != w else ""  # 5-8 swap its width and height
+            upright = f" ({stored}set upright by its EXIF orientation)" if turned > 1 else ""
             centre = f" (its centre {min(h, w)}×{min(h, w)})" if h != w else ""
             white = (f"; {share_words(share)} of its pixels are (partly) transparent, composited onto white"
                      if share else "")
             first = f"; the first of its {frames} frames (an images model reads one picture)" if frames > 1 else ""
-            print(f"[predict] {path}: {w}×{h} {colours} read as the model's {size}×{size} {model}{centre}{white}"
-                  f"{first}", flush=True)
+            print(f"[predict] {path}: {w}×{h} {colours}{upright} read as the model's {size}×{size} {model}{centre}"
+                  f"{white}{first}", flush=True)
         arr = io.square_array(arr, size)  # [size, size, C]
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
 

@@ -554,6 +554,25 @@ def test_an_animated_picture_is_read_with_a_line_that_says_only_its_first_frame_
     assert capsys.readouterr().out == ""
 
 
+def test_a_picture_turned_by_its_exif_orientation_is_read_with_a_line_that_says_so(tmp_path, capsys):
+    """A phone picture stored 8x4 with EXIF orientation 6 was read upright, 4x8, as viewers show it, and told as "4×8"
+    where the file's own size is 8x4, or, at the model's size, without a word. The line now says it was set upright."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    for name, size in (("phone.jpg", (8, 4)), ("square.jpg", (8, 8))):
+        img = Image.fromarray(np.full(size[::-1], 90, np.uint8))
+        exif = img.getexif()
+        exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+        img.save(tmp_path / name, exif=exif, quality=95)
+    capsys.readouterr()
+    ImageDomain().read_input(tmp_path / "phone.jpg", digits)
+    ImageDomain().read_input(tmp_path / "square.jpg", digits)
+    assert capsys.readouterr().out.splitlines() == [
+        f"[predict] {tmp_path / 'phone.jpg'}: 4×8 grey (8×4 in the file, set upright by its EXIF orientation) read as "
+        "the model's 8×8 grey (its centre 4×4)",
+        f"[predict] {tmp_path / 'square.jpg'}: 8×8 grey (set upright by its EXIF orientation) read as the model's 8×8 "
+        "grey"]
+
+
 def test_a_mask_of_other_size_or_colours_is_read_with_a_line_that_says_so(tmp_path, capsys):
     """A colour mask was thresholded, and a 3x5 one cropped and resized, without a word: the line says what was done
     and how many pixels are observed. A black-and-white mask of the model's size (grey or RGB) reads silently."""
