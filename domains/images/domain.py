@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files, ItemValues, fitted_note, grey_levels, mask_line, threshold_mask
+from pixeltransformer.domain import (MASK_LEVEL, Domain, Files, ItemValues, fitted_note, grey_levels, mask_line,
+                                     threshold_mask)
 from pixeltransformer.errors import share_words, transparent_mask
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
@@ -34,6 +35,28 @@ def composition_context(top: torch.Tensor, bottom: torch.Tensor, k: int,
     return pos, torch.where(upper, from_top, read_signal(bottom, pos))  # [B, K, 2], [B, K, C]
 
 
+def other_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two pictures' (h, w) differ in shape (their aspect ratios by more than 1 %, more than a rounding of
+    one's size to the other's): cropped to their centres, they would not show the same part."""
+    return abs(a[0] * b[1] - a[1] * b[0]) > 0.01 * a[1] * b[0]
+
+
+def nothing_observed(levels: np.ndarray, fitted: str, size: int, colour: bool) -> str:
+    """Why a mask of grey levels [h, w] uint8 (a ``colour`` mask's :func:`grey_levels`) observes no pixel once
+    ``fitted`` (:func:`fitted_note`) to the model's size x size, in words: its white pixels lost to the crop or
+    resize, its colours or greys too dark, or no white at all."""
+    white = int((levels >= MASK_LEVEL).sum())
+    if white:
+        return (f"the mask's {white} white pixels (grey level {MASK_LEVEL} or more) are lost once it is {fitted}, "
+                f"where none reaches grey level {MASK_LEVEL}: paint larger white areas, or draw the mask at "
+                f"{size}×{size}")
+    if levels.any():  # colours or greys, all darker than white
+        what = "colours read as grey levels up to" if colour else "grey levels reach only"
+        return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}, below {MASK_LEVEL}: paint "
+                "the observed pixels white")
+    return "the mask has no white (observed) pixels"
+
+
 class ImageDomain(Domain):
     """Images as signals: positions (y, x) in [-1, 1]^2, values [C] in [0, 1].
 
@@ -51,6 +74,7 @@ class ImageDomain(Domain):
             raise ValueError(f"ImageDomain: need sample_context >= 1 and composition_context >= 1, got "
                              f"{sample_context}, {composition_context}")
         self.sample_context, self.composition_context = sample_context, composition_context
+        self.input_size: tuple[int, int] | None = None  # (h, w) of the last --input read, upright: its mask's shape
 
     # ---- pictures -------------------------------------------------------------------------------------
     def picture_contexts(self, signal, levels, generator):
@@ -153,20 +177,28 @@ class ImageDomain(Domain):
         else:
             io.warn_if_unscaled(arr, path)
         h, w = arr.shape[:2]
+        self.input_size = (h, w)
         smaller = min(h, w) < size
         if smaller:  # S would be drawn from pixels that interpolation made up
             warnings.warn(f"{path}: a {w}×{h} picture, smaller than the model's {size}×{size}: "
                           "it is upscaled, so S is drawn from interpolated pixels", stacklevel=2)
         model = "RGB" if spec.val_dims == 3 else "grey"
         share = io.transparent_share(path)  # of the pixels, composited onto white
+        frames = io.frame_count(path)  # an animation's: the first is read
+        turned = io.exif_orientation(path)  # 2-8: set upright as a viewer shows it, its size as the file's or swapped
         # what was lost: colours (a grey picture is an RGB model's as it is), pixels to the crop and resize (the
-        # warning above says that a smaller picture was upscaled), or transparency
-        if (colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller) or share > 0:
+        # warning above says that a smaller picture was upscaled), transparency, or an animation's later frames; and
+        # a picture set upright, whose size is not the file's
+        if ((colours, model) == ("RGB", "grey") or ((h, w) != (size, size) and not smaller) or share > 0 or frames > 1
+                or turned > 1):
+            stored = f"{h}×{w} in the file, " if turned >= 5 and h != w else ""  # 5-8 swap its width and height
+            upright = f" ({stored}set upright by its EXIF orientation)" if turned > 1 else ""
             centre = f" (its centre {min(h, w)}×{min(h, w)})" if h != w else ""
             white = (f"; {share_words(share)} of its pixels are (partly) transparent, composited onto white"
                      if share else "")
-            print(f"[predict] {path}: {w}×{h} {colours} read as the model's {size}×{size} {model}{centre}{white}",
-                  flush=True)
+            first = f"; the first of its {frames} frames (an images model reads one picture)" if frames > 1 else ""
+            print(f"[predict] {path}: {w}×{h} {colours}{upright} read as the model's {size}×{size} {model}{centre}"
+                  f"{white}{first}", flush=True)
         arr = io.square_array(arr, size)  # [size, size, C]
         return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0  # [C, H, W]
 
@@ -181,11 +213,21 @@ class ImageDomain(Domain):
         arr, peak, colours = io.read_picture_colours(path)  # [h, w, 3] uint8, the file's size
         if peak is not None:
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
-        grey = io.square_array(grey_levels(arr)[..., None], size)[..., 0]  # [H, W] uint8
+        levels = grey_levels(arr)  # [h, w] uint8, the file's size
+        grey = io.square_array(levels[..., None], size)[..., 0]  # [H, W] uint8
         mask, steps = threshold_mask(grey, colours != "grey")  # [H, W]
+        fitted = fitted_note(arr.shape[:2], (size, size))
         if not mask.any():
-            raise ValueError(f"{path}: the mask has no white (observed) pixels")
-        done = ([note] if (note := fitted_note(arr.shape[:2], (size, size))) else []) + steps
+            raise ValueError(f"{path}: {nothing_observed(levels, fitted, size, colours != 'grey')}")
+        if mask.all():  # white where to complete, as some inpainting tools draw a mask?
+            warnings.warn(f"{path}: the mask observes all {mask.size} pixels (white everywhere), so nothing is left to "
+                          "complete: white is observed, black completed", stacklevel=2)
+        if self.input_size and other_shape(arr.shape[:2], self.input_size):
+            (mh, mw), (ih, iw) = arr.shape[:2], self.input_size
+            warnings.warn(f"{path}: a {mw}×{mh} mask for the {iw}×{ih} input, of another shape: each is cropped to its "
+                          f"centre and resized to {size}×{size} on its own, so the mask does not lie where it was "
+                          "drawn: give a mask of the input's shape", stacklevel=2)
+        done = ([fitted] if fitted else []) + steps
         if done:
             kind = "" if colours == "grey" else colours
             print(mask_line(path, arr.shape[:2], done, int(mask.sum()), mask.size, kind), flush=True)

@@ -350,6 +350,22 @@ def transparent_share(path: str | Path) -> float:
     return float((alpha < 255).mean())
 
 
+def frame_count(path: str | Path) -> int:
+    """How many frames a picture file holds: more than 1 for an animated GIF, PNG or WebP (or a TIFF of pages), of
+    which :func:`open_image` reads the first; for the line that says so of a prediction's input."""
+    with Image.open(Path(path).expanduser()) as img:
+        return int(getattr(img, "n_frames", 1))
+
+
+def exif_orientation(path: str | Path) -> int:
+    """A picture file's EXIF orientation, 2-8 where :func:`open_image` turns or mirrors it upright (ImageOps'
+    exif_transpose: 5-8 swap its width and height), 1 where it is stored upright or records none (or a value outside
+    1-8, which is not applied); for the line that says so of a prediction's input."""
+    with Image.open(Path(path).expanduser()) as img:
+        value = img.getexif().get(0x0112, 1)
+    return value if isinstance(value, int) and 2 <= value <= 8 else 1
+
+
 def dim_peak(img: Image.Image) -> int | None:
     """The largest value of a 16-bit picture that uses 12 bits or fewer (below ``DIM_16_BIT``: a 12-bit camera's or
     scanner's data), which reads as 0..15 of 255, nearly black; None for any other picture."""

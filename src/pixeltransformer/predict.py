@@ -149,8 +149,8 @@ def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.
             raise ValueError(f"--context {path} is a file, but only a .json file is read (other text is taken for "
                              f"JSON rows): save its rows as {path.with_suffix('.json').name}") from None
         raise ValueError(f"{source}: not valid JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
-    if not isinstance(rows, list) or not rows or any(not isinstance(r, list) or len(r) != width for r in rows):
-        raise ValueError(f"{source}: expected a non-empty list of {names} rows ({width} numbers each)")
+    if problem := _not_rows(rows, width):
+        raise ValueError(f"{source}: expected a non-empty list of {names} rows ({width} numbers each); {problem}")
     for i, row in enumerate(rows):  # JSON's true and false are not numbers, though Python counts them as 1 and 0
         if not_numbers := [v for v in row if isinstance(v, bool) or not isinstance(v, (int, float))]:
             raise ValueError(f"{source}: every entry must be a number, got {json.dumps(not_numbers[0])} in row {i + 1}")
@@ -162,6 +162,27 @@ def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{source}: every entry must be a number") from None
     return arr, _one_row_a_position(arr, pos_dims, source), source  # [K, width], K' rows to keep
+
+
+def _not_rows(rows: Any, width: int) -> str | None:
+    """What keeps parsed JSON from being a non-empty list of rows of ``width`` entries, in words; None when it is."""
+    if not isinstance(rows, list):
+        return f"got {_json_word(rows)}"
+    if not rows:
+        return "got an empty list"
+    if all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in rows):  # one row, no brackets around rows
+        return "got a flat list of numbers: put each row in its own brackets, [[...], [...]]"
+    for i, row in enumerate(rows):
+        if not isinstance(row, list):
+            return f"row {i + 1} is {_json_word(row)}, not a list"
+        if len(row) != width:
+            return f"row {i + 1} has {len(row)}"
+    return None
+
+
+def _json_word(value: Any) -> str:
+    """A JSON value that is not a row, as a message shows it: an object in words, anything else as it was written."""
+    return "a JSON object" if isinstance(value, dict) else json.dumps(value)
 
 
 def _one_row_a_position(rows: torch.Tensor, pos_dims: int, source: str) -> list[int]:
@@ -462,7 +483,7 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions,
     if signal is not None:
         item["signal"] = checked_input(domain, signal, spec)  # [V, *grid]
     if options.context:
-        names = "[" + ", ".join(domain.row_names or context_columns(domain, spec)) + "]"
+        names = "[" + ", ".join(context_columns(domain, spec)) + "]"  # a last "value..." spread over the V values
         rows, keep, source = parse_rows(options.context, spec.pos_dims + spec.val_dims, names, spec.pos_dims)
         # the domain reads every row, a repeated one too, so that a row its messages name is the user's
         pos, val = checked_context(domain, "context_from_rows", domain.context_from_rows(rows, spec, source), spec)

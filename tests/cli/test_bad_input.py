@@ -410,7 +410,7 @@ ROWS = [
     ("sample-context-rows",
      "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.1, 0.2]]'` (a row too short)",
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", "CONTEXT=[[0.1, 0.2]]"],
-     "--context: expected a non-empty list of [y, x, value...] rows (3 numbers each)"),
+     "--context: expected a non-empty list of [y, x, value] rows (3 numbers each); row 1 has 2"),
     ("sample-context-two-values",
      "`make sample DOMAIN=images CKPT=digits.ckpt CONTEXT='[[0.1, 0.2, 0.5], [0.1, 0.2, 0.9]]'` (two values at one "
      "position)",

@@ -537,6 +537,42 @@ def test_a_picture_with_transparency_is_read_with_a_line_that_says_it_was_put_on
     assert capsys.readouterr().out == ""
 
 
+def test_an_animated_picture_is_read_with_a_line_that_says_only_its_first_frame_is(tmp_path, capsys):
+    """`make sample INPUT=anim.gif` read the first of the GIF's frames and dropped the others without a word (the
+    picture matched the model in size and colours, so no line was printed). The line now says that only the first
+    frame is read; a GIF of one frame reads silently, as before."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    frames = [Image.fromarray(np.full((8, 8), level, np.uint8)) for level in (30, 120, 210)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(tmp_path / "still.gif")
+    capsys.readouterr()
+    x = ImageDomain().read_input(tmp_path / "anim.gif", digits)  # [1, 8, 8]
+    assert torch.allclose(x, torch.full_like(x, 30 / 255), atol=1e-6)  # the first frame
+    assert capsys.readouterr().out == (f"[predict] {tmp_path / 'anim.gif'}: 8×8 grey read as the model's 8×8 grey; "
+                                       "the first of its 3 frames (an images model reads one picture)\n")
+    ImageDomain().read_input(tmp_path / "still.gif", digits)
+    assert capsys.readouterr().out == ""
+
+
+def test_a_picture_turned_by_its_exif_orientation_is_read_with_a_line_that_says_so(tmp_path, capsys):
+    """A phone picture stored 8x4 with EXIF orientation 6 was read upright, 4x8, as viewers show it, and told as "4×8"
+    where the file's own size is 8x4, or, at the model's size, without a word. The line now says it was set upright."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    for name, size in (("phone.jpg", (8, 4)), ("square.jpg", (8, 8))):
+        img = Image.fromarray(np.full(size[::-1], 90, np.uint8))
+        exif = img.getexif()
+        exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+        img.save(tmp_path / name, exif=exif, quality=95)
+    capsys.readouterr()
+    ImageDomain().read_input(tmp_path / "phone.jpg", digits)
+    ImageDomain().read_input(tmp_path / "square.jpg", digits)
+    assert capsys.readouterr().out.splitlines() == [
+        f"[predict] {tmp_path / 'phone.jpg'}: 4×8 grey (8×4 in the file, set upright by its EXIF orientation) read as "
+        "the model's 8×8 grey (its centre 4×4)",
+        f"[predict] {tmp_path / 'square.jpg'}: 8×8 grey (set upright by its EXIF orientation) read as the model's 8×8 "
+        "grey"]
+
+
 def test_a_mask_of_other_size_or_colours_is_read_with_a_line_that_says_so(tmp_path, capsys):
     """A colour mask was thresholded, and a 3x5 one cropped and resized, without a word: the line says what was done
     and how many pixels are observed. A black-and-white mask of the model's size (grey or RGB) reads silently."""
@@ -564,6 +600,68 @@ def test_a_mask_of_other_size_or_colours_is_read_with_a_line_that_says_so(tmp_pa
     Image.fromarray(np.dstack([np.repeat(bw[..., None], 3, axis=-1), np.full((8, 8), 255, np.uint8)])).save(
         tmp_path / "bw_rgba.png")
     assert int(ImageDomain().read_mask(tmp_path / "bw_rgba.png", digits).sum()) == 24
+
+
+def test_a_mask_that_observes_no_pixel_says_why(tmp_path):
+    """A 64x64 mask with a small white square, or one painted in red, was refused as "the mask has no white (observed)
+    pixels": the first has 16 white pixels, lost when it is resized to the model's 8x8, and the second's red reads as
+    grey level 76. The refusal now says which happened; a black mask is refused as before."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    speck = np.zeros((64, 64), np.uint8)
+    speck[10:14, 10:14] = 255  # [64, 64]: 16 white pixels, half of one pixel of the 8x8 grid
+    Image.fromarray(speck).save(tmp_path / "speck.png")
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[:4, :, 0] = 255  # [8, 8, 3]: the top half red
+    Image.fromarray(red).save(tmp_path / "red.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "black.png")
+    Image.fromarray(np.full((8, 8), 100, np.uint8)).save(tmp_path / "dark.png")
+    refusals = {"speck.png": "the mask's 16 white pixels (grey level 128 or more) are lost once it is resized to 8×8, "
+                             "where none reaches grey level 128: paint larger white areas, or draw the mask at 8×8",
+                "red.png": "the mask has no white (observed) pixels: its colours read as grey levels up to 76, below "
+                           "128: paint the observed pixels white",
+                "dark.png": "the mask has no white (observed) pixels: its grey levels reach only 100, below 128: "
+                            "paint the observed pixels white",
+                "black.png": "the mask has no white (observed) pixels"}
+    for name, refusal in refusals.items():
+        with pytest.raises(ValueError, match=f"^{re.escape(f'{tmp_path / name}: {refusal}')}$"):
+            ImageDomain().read_mask(tmp_path / name, digits)
+
+
+def test_a_mask_that_observes_every_pixel_is_warned_of(tmp_path):
+    """An all-white mask observed every pixel, which left nothing to complete, without a word: the prediction's mean
+    and samples were of pixels the user had given. A mask read the other way round (white where to complete, as some
+    inpainting tools draw it) is the likely cause; a warning now says so."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / "white.png")
+    with pytest.warns(UserWarning, match=f"^{re.escape(str(tmp_path / 'white.png'))}: the mask observes all 64 pixels "
+                                         r"\(white everywhere\), so nothing is left to complete: white is observed, "
+                                         "black completed$"):
+        assert ImageDomain().read_mask(tmp_path / "white.png", digits).all()
+
+
+def test_a_mask_of_another_shape_than_its_input_is_warned_of(tmp_path, capsys):
+    """A 64x48 (landscape) input with a 48x64 (portrait) mask, as a mask drawn on a phone picture's stored pixels
+    is once the picture is turned upright by its EXIF orientation, was cropped and resized apart from the input
+    without a word: the mask did not lie on the pixels it was drawn over. A mask of the input's shape at another
+    size (half of it) reads without a warning."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    Image.fromarray(np.full((48, 64), 90, np.uint8)).save(tmp_path / "photo.png")
+    tall = np.zeros((64, 48), np.uint8)
+    tall[:32] = 255  # [64, 48]: the top half white
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    half = np.zeros((24, 32), np.uint8)
+    half[:, :16] = 255  # [24, 32]: the left half white
+    Image.fromarray(half).save(tmp_path / "half.png")
+    domain = ImageDomain()
+    domain.read_input(tmp_path / "photo.png", digits)
+    with pytest.warns(UserWarning, match=f"^{re.escape(str(tmp_path / 'tall.png'))}: a 48×64 mask for the 64×48 "
+                                         r"input, of another shape: each is cropped to its centre and resized to 8×8 "
+                                         "on its own, so the mask does not lie where it was drawn: give a mask of the "
+                                         "input's shape$"):
+        domain.read_mask(tmp_path / "tall.png", digits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert int(domain.read_mask(tmp_path / "half.png", digits).sum()) == 32
 
 
 def test_a_mask_with_transparent_pixels_is_refused(tmp_path):

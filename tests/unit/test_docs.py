@@ -167,6 +167,10 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask speck.png"` (a 64x64 mask whose only '
+    "white is a 4x4 square; a mask in a dark colour, red: `the mask has no white (observed) pixels: its colours read "
+    "as grey levels up to 76, below 128: paint the observed pixels white`)":
+        ("tests/domains/test_images_data.py", "test_a_mask_that_observes_no_pixel_says_why"),
     '`--trainer.limit_train_batches 0.1` on a fit whose train split is one batch (`--data.init_args.train_size 64`, '
     'batch_size 64)':
         ("tests/domains/test_polynomial_domain.py", "test_a_train_fraction_of_no_batch_is_refused_naming_the_split"),

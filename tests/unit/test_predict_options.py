@@ -630,3 +630,25 @@ def test_the_ranks_of_a_gpu_run_do_not_share_a_device_s_memory(monkeypatch):
                                                                          "the 80 GiB of memory free on cuda:1 now")
     assert predict.memory_at_hand(ranks=4) == (25 * 2**30, "25 GiB, the share of each of this machine's 4 processes "
                                                            "in the 100 GiB of memory available now")
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[[0.1, 0.2, 0.5]]", "row 1 has 3"),
+    ("[[0.1, 0.2, 0.5, 0.5, 0.5], [0.3, 0.2, 0.5, 0.5]]", "row 2 has 4"),
+    ("[0.1, 0.2, 0.5, 0.5, 0.5]", "got a flat list of numbers: put each row in its own brackets, [[...], [...]]"),
+    ('{"y": 0.1}', "got a JSON object"),
+    ("[]", "got an empty list"),
+    ("0.5", "got 0.5"),
+    ("[[0.1, 0.2, 0.5, 0.5, 0.5], \"0.3\"]", "row 2 is \"0.3\", not a list"),
+])
+def test_a_context_of_rows_of_another_width_names_the_rows_entries(problem, text):
+    """A row of the wrong width was refused with the raw row name `[y, x, value...]` of any images model: an RGB model
+    reads 5 numbers a row, which "value..." left to guess, and which row was wrong, or how, went unsaid."""
+    from pixeltransformer.predict import prediction_item
+    from pixeltransformer.signal import SignalSpec
+
+    rgb = SignalSpec(**{**DIGITS_SPEC, "dataset": "cifar10", "grid_shape": (32, 32), "val_dims": 3, "num_bins": 256})
+    message = ("--context: expected a non-empty list of [y, x, value_1, value_2, value_3] rows (5 numbers each); "
+               f"{problem}")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        prediction_item(_domain("images"), rgb, PredictOptions(context=text))
