@@ -197,8 +197,8 @@ ERROR_ROWS_ELSEWHERE = {
                                           "refused_in_one_line"),
     "`pixeltransformer fit --config configs/polynomial.yaml --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
     "--trainer.max_steps=100` (a new run from a checkpoint at step 134)":
-        ("tests/unit/test_runs.py", "test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_its_"
-                                    "folder_is_made"),
+        ("tests/unit/test_fit_settings.py",
+         "test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_its_folder_is_made"),
     '`make train DOMAIN=images DATA=cats ARGS="--config configs/trainer/ddp.yaml '
     '--data.init_args.root=three_cats"` (1 training picture for 2 processes)': (
         "tests/domains/test_images_data.py",
@@ -209,7 +209,7 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_reliability.py", "test_a_folder_given_as_a_checkpoint_names_the_checkpoint_in_it"),
     "a command without a config: `pixeltransformer predict --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
     "--input x.npy` (without a run folder's: `give --config configs/<domain>.yaml (<domain>: images, polynomial, sdf "
-    "or video)`)": ("tests/unit/test_runs.py", "test_a_command_without_a_config_is_told_which_to_give"),
+    "or video)`)": ("tests/unit/test_preflight.py", "test_a_command_without_a_config_is_told_which_to_give"),
     "a `domains` package of your own found first, installed from a wheel: `python -m pixeltransformer fit --config "
     "<site-packages>/pixeltransformer/configs/polynomial.yaml` in a folder that holds `domains/__init__.py`":
         ("tests/unit/test_installed.py", "test_a_domains_package_of_the_user_s_own_is_named"),
@@ -222,20 +222,23 @@ ERROR_ROWS_ELSEWHERE = {
     "(the data's do): give them under model: itself (model: net: width: 32)`; `--model.class_path=...`: "
     "`--model.class_path: the model is one class, chosen by no class_path: leave --model.class_path out and give its "
     "options as --model.<name>`)":
-        ("tests/unit/test_runs.py", "test_the_model_s_options_given_under_init_args_are_named_with_their_own_names"),
+        ("tests/unit/test_preflight.py",
+         "test_the_model_s_options_given_under_init_args_are_named_with_their_own_names"),
     "`make train RESUME=runs/polynomial/r` whose config.yaml was emptied (cut short: `not valid YAML: ... at line 3, "
-    "column 1`)": ("tests/unit/test_runs.py", "test_a_resume_s_own_config_that_is_not_options_is_named_with_its_cause"),
+    "column 1`)":
+        ("tests/unit/test_preflight.py", "test_a_resume_s_own_config_that_is_not_options_is_named_with_its_cause"),
     "a config file saved as Latin-1 or Windows-1252: `--config mine.yaml` holding `# café`":
-        ("tests/unit/test_runs.py", "test_a_config_in_another_encoding_is_named_with_its_first_byte_that_is_not_utf8"),
+        ("tests/unit/test_preflight.py",
+         "test_a_config_in_another_encoding_is_named_with_its_first_byte_that_is_not_utf8"),
     "a command that is not one: `pixeltransformer fitt --config configs/polynomial.yaml` (`evaluate`, `train`, "
     "`sample`: `did you mean test?`, `fit`, `predict`)":
-        ("tests/unit/test_runs.py", "test_an_unknown_command_is_named_with_the_commands_there_are"),
+        ("tests/unit/test_preflight.py", "test_an_unknown_command_is_named_with_the_commands_there_are"),
     "an option before the command: `pixeltransformer --trainer.max_steps 3 fit --config configs/polynomial.yaml`":
-        ("tests/unit/test_runs.py", "test_an_option_before_the_command_is_told_to_go_after_it"),
+        ("tests/unit/test_preflight.py", "test_an_option_before_the_command_is_told_to_go_after_it"),
     "a config path that names no file: `pixeltransformer fit --config gp_rbf.yaml` (a folder: `--config "
     "runs/polynomial/r is a folder, not a config file: give one of its YAML files: --config "
     "runs/polynomial/r/config.yaml`)":
-        ("tests/unit/test_runs.py", "test_a_config_path_that_is_no_file_is_named_with_what_to_give"),
+        ("tests/unit/test_preflight.py", "test_a_config_path_that_is_no_file_is_named_with_what_to_give"),
     "`make train RESUME=runs/polynomial/r` of a run folder on a read-only file system (a shared disk; one you may not "
     "write: `no write permission`)":
         ("tests/unit/test_runs.py",
@@ -295,7 +298,7 @@ ERROR_ROWS_ELSEWHERE = {
     '94% of its pixels)': ("tests/domains/test_video.py",
                            "test_a_mask_with_transparent_pixels_is_refused_as_the_images_domain_refuses_it"),
     "two domains' configs: `--config configs/polynomial.yaml --config configs/images.yaml`":
-        ("tests/unit/test_runs.py", "test_configs_of_two_domains_are_refused_naming_both"),
+        ("tests/unit/test_preflight.py", "test_configs_of_two_domains_are_refused_naming_both"),
     "a config file without `model.domain`: `pixeltransformer fit --config nodomain.yaml`":
         ("tests/cli/test_cli.py", "test_a_config_without_a_domain_is_refused_naming_the_data_domain"),
     '`make eval CKPT=... ARGS="--trainer.callbacks.classifier_epochs=0"` (images; vae_epochs alike)':
@@ -341,7 +344,7 @@ ERROR_ROWS_ELSEWHERE = {
     "`WANDB_MODE=onlin pixeltransformer fit --config configs/polynomial.yaml` (not a W&B mode)":
         ("tests/cli/test_cli.py", "test_an_unknown_wandb_mode_is_refused_before_the_run"),
     "`make train WANDB=onlin` (not a W&B mode)":
-        ("tests/unit/test_runs.py", "test_make_refuses_an_unknown_wandb_mode"),
+        ("tests/unit/test_makefile.py", "test_make_refuses_an_unknown_wandb_mode"),
     '`make train ARGS="--run_name ../escape"` (a path, not a name)':
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
     '`make train RESUME=runs/polynomial/r ARGS="--trainer.max_steps=100"` (the run is at step 134)':

@@ -1,0 +1,61 @@
+"""A fit's length and step settings: a resume or a new fit from a checkpoint that would train nothing, Lightning's
+durations, a validation interval."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from pixeltransformer.fit_settings import check_fit_length, check_resume_length
+
+
+def test_no_validation_takes_any_interval():
+    """val_check_interval=0 is refused (a ZeroDivisionError after the first step), but with validation turned off
+    (limit_val_batches=0) Lightning never divides by it: nothing to refuse."""
+    from pixeltransformer.fit_settings import check_step_settings
+
+    with pytest.raises(ValueError, match=r"^trainer.val_check_interval must be >= 1"):
+        check_step_settings(1, 0, None, None)
+    with pytest.raises(ValueError, match=r"^trainer.val_check_interval must be >= 1"):
+        check_step_settings(1, 0, None, 1.0)
+    for off in (0, 0.0):
+        check_step_settings(1, 0, None, off)
+    check_step_settings(1, 0.0, None, None)  # a fraction of the epoch: Lightning takes at least one batch
+
+
+@pytest.mark.parametrize("value", ["00:01:00:00", {"weeks": 1, "milliseconds": 5}, timedelta(hours=1), None])
+def test_the_durations_lightnings_timer_takes_are_taken(value):
+    """DD:HH:MM:SS, any of timedelta's keywords, a timedelta and null pass the max_time check."""
+    check_fit_length(None, None, None, value)
+
+
+def test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_its_folder_is_made():
+    """fit --ckpt_path (a new run from a checkpoint's whole state) goes on counting from the checkpoint's step: at a
+    trainer.max_steps at or below it, it trained nothing and left a new run folder of config.yaml, command.txt and
+    wandb_id.txt without a checkpoint ("ended at step 2: no checkpoint kept")."""
+    for max_steps in (-1, None, 3):
+        check_resume_length("runs/polynomial/p/checkpoints/last.ckpt", 2, max_steps, new_run=True)
+    for max_steps in (1, 2):
+        with pytest.raises(ValueError, match=rf"^--ckpt_path runs/polynomial/p/checkpoints/last.ckpt: the checkpoint "
+                                             rf"is at step 2, and a fit from it counts on from there, so "
+                                             rf"trainer.max_steps={max_steps} trains nothing; give a larger one "
+                                             rf"\(e.g. --trainer.max_steps=4\)$"):
+            check_resume_length("runs/polynomial/p/checkpoints/last.ckpt", 2, max_steps, new_run=True)
+
+
+@pytest.mark.parametrize("new_run, max_steps, refused", [
+    (False, 133, True), (False, 0, True), (False, 134, False), (False, -1, False), (False, -3, False),
+    (False, None, False), (True, 134, True), (True, 0, True), (True, 135, False), (True, -1, False),
+    (True, -3, False), (True, None, False)])
+def test_resume_and_new_fit_lengths_are_refused_at_their_own_bounds(new_run, max_steps, refused):
+    """A resume is refused below its checkpoint's step (at it, a finished run ends at once), a new fit from the
+    checkpoint at it too; -1 and None are no limit, other negative values check_fit_length's; a checkpoint without a
+    step is left to Lightning."""
+    check_resume_length("r", None, max_steps, new_run=new_run)
+    if not refused:
+        check_resume_length("r", 134, max_steps, new_run=new_run)
+        return
+    with pytest.raises(ValueError, match=r"^--ckpt_path r: the checkpoint is at step 134, and a fit from it counts on"
+                       if new_run else r"^--resume r: the run is at step 134, past trainer"):
+        check_resume_length("r", 134, max_steps, new_run=new_run)
