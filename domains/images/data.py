@@ -26,12 +26,12 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, pool_split_index,
-                                         refuse_one_colour, same_split_index, split_folders, split_sizes_cause,
-                                         splits_hint, splits_with_train_of)
+from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
 from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
+from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, split_folders,
+                                     split_sizes_cause, splits_hint, splits_with_train_of)
 
 from . import io
 from .folder_cache import read_folder

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, pool_split_index,
-                                         same_split_index, splits_hint, splits_with_train_of)
+from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import counted
 from pixeltransformer.signal import SignalSpec
+from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, splits_hint,
+                                     splits_with_train_of)
 
 from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, source_names
 from .kernels import GP_NUGGET, kernel_matrix

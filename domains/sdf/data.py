@@ -22,14 +22,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, MadeOtherwise, SignalDataModule, module_spec,
-                                         official_split_indices, split_folders, split_indices, split_sizes_cause,
-                                         splits_hint, splits_with_train_of)
+from pixeltransformer.data_mismatch import MadeOtherwise
+from pixeltransformer.datamodule import SignalDataModule, module_spec
 from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, check_cache_folder, data_files,
                                     name_start, warn_missing_links, whole_npy, writing_cache)
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
+from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, official_split_indices, split_folders, split_indices,
+                                     split_sizes_cause, splits_hint, splits_with_train_of)
 
 from .mesh import (CONVERSION_VERSION, GRID_SUFFIXES, MESH_SUFFIXES, VOXEL_LIBRARIES, SDFCache, grid_files,
                    library_versions, read_voxels, sdf_cache, solid_voxels, voxels_to_sdf)

@@ -21,15 +21,15 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
-from pixeltransformer.datamodule import (SPLIT_LAYOUT, SPLITS, SignalDataModule, float_signal, group_split,
-                                         official_split_indices, refuse_one_colour, split_folders,
-                                         splits_hint, splits_with_train_of)
+from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
 from pixeltransformer.domain import grey_levels, threshold_mask
 from pixeltransformer.errors import counted, transparent_mask
 from pixeltransformer.files import cache_root
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
+from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official_split_indices, split_folders,
+                                     splits_hint, splits_with_train_of)
 
 from .file_cache import DecodedVideos
 from .io import (PICTURE_FPS, STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size,

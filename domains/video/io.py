@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
 from pixeltransformer.arrays import read_npz
-from pixeltransformer.datamodule import SPLITS
 from pixeltransformer.errors import counted, first_line, warn_rank_zero
 from pixeltransformer.files import atomic_write, data_files
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
+from pixeltransformer.splits import SPLITS
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".webp")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")

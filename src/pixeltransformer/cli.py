@@ -32,8 +32,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from .allocator import keep_freed_memory
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .console import ParamSummary, quiet_console
-from .datamodule import (SPLITS, SignalDataModule, checkpoint_split_layout, conversion_mismatch, module_spec,
-                         option_text, same_items, split_mismatch)
+from .data_mismatch import checkpoint_split_layout, conversion_mismatch, option_text, same_items, split_mismatch
+from .datamodule import SignalDataModule, module_spec
 from .datahints import data_hint, own_data
 from .errors import counted, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir, sweep_out_dir
@@ -43,8 +43,8 @@ from .launch import (check_launch_size, check_node_launch, drawn_seed, joins_a_r
                      predict_in_the_first_process)
 from .layout import CONFIGS, next_command
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
-from .module import (DataMismatch, PixelTransformerModule, batch_limit, check_precision, check_val_limit,
-                     checkpoint_error, every_point_sets, source_name)
+from .module import (DataMismatch, PixelTransformerModule, check_precision, checkpoint_error, every_point_sets,
+                     source_name)
 from .numerics import set_flushing
 from .parselog import DROPPED, PARSE_LOG, class_at, dropped_settings_line
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
@@ -55,6 +55,8 @@ from .runs import (COMMAND_FILE, absolute_paths, check_new_run, check_run_name, 
                    readable_run_configs, release_run_folder, resume_checkpoint, run_group, shown_path, with_run_config)
 from .setting_sources import (config_setting, config_unsetting, moved_note, overridden_options, parse_error_fields,
                               run_config_setting, size_config_options)
+from .splits import SPLITS
+from .trainer_limits import batch_limit, check_val_limit
 from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
@@ -412,7 +414,7 @@ class PixelTransformerCLI(LightningCLI):
                     f"{option_text(value)})")
 
     def _use_split_layout(self, ckpt: dict, sub: str) -> None:
-        """An evaluation or resume draws its splits as its checkpoint's were drawn (datamodule.split_indices): one
+        """An evaluation or resume draws its splits as its checkpoint's were drawn (splits.split_indices): one
         written before split layout 2 gets layout 1. With layout 2, sizes that fix the train size would draw other
         splits for it, where a resume could train on its test items and an evaluation score it on its training items.
         An evaluation on another dataset than the checkpoint's draws that data's splits as every run does."""
@@ -538,9 +540,9 @@ class PixelTransformerCLI(LightningCLI):
 
     def _validation_items(self, cfg) -> None:
         """A trainer.limit_val_batches that validates some of each device's batches is refused in one line
-        (module.check_val_limit), unless it comes from a run's own config.yaml, written before data.init_args.val_items
-        existed: there its N batches become the N x batch_size items one device validated, so that a resumed run
-        goes on scoring the items of its earlier validations and best checkpoint."""
+        (trainer_limits.check_val_limit), unless it comes from a run's own config.yaml, written before
+        data.init_args.val_items existed: there its N batches become the N x batch_size items one device validated, so
+        that a resumed run goes on scoring the items of its earlier validations and best checkpoint."""
         trainer = cfg.trainer
         limit = trainer.get("limit_val_batches")
         if trainer.get("fast_dev_run") or trainer.get("overfit_batches") or not batch_limit(limit):

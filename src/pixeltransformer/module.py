@@ -28,7 +28,7 @@ from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, domain_for
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
-from .errors import counted, first_line, in_number
+from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
                         check_weights, complete, grid_sizes, mean_field, predict_params, sample)
@@ -40,7 +40,7 @@ from .progress import shows_progress
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
                    sampler_hparams)
 from .signal import SignalSpec
-from .validation_schedule import epoch_steps, schedule
+from .trainer_limits import check_val_limit, ending_epochs, no_validation_note, overfit_note
 
 # 2: options nested by group (net, objective, sets, optim); 1: one flat list of options
 CHECKPOINT_FORMAT = 2
@@ -94,88 +94,6 @@ def check_precision(precision: Any) -> None:
         raise ValueError(f"trainer.precision={precision} casts the model's weights to {dtype}, but they must stay "
                          "float32 (the distance bias and Fourier features run in float32): use 16-mixed or "
                          "bf16-mixed for half precision, or 32-true")
-
-
-def batch_limit(limit: Any) -> bool:
-    """Whether a trainer.limit_val_batches cuts the validation at a number of batches (an int >= 1) or a fraction of
-    them (a float between 0 and 1) on each device: then which items are validated depends on the batch size and the
-    number of devices. 0 (no validation), 1.0 and None (every batch) do not."""
-    if isinstance(limit, bool):
-        return False
-    return (isinstance(limit, int) and limit >= 1) or (isinstance(limit, float) and 0 < limit < 1)
-
-
-def ending_epochs(trainer: Any, total_steps: int | float) -> int | None:
-    """The trainer.max_epochs that ends a fit of ``total_steps`` before its max_steps (-1, or more steps than the
-    epochs train), None where max_steps ends it or there is no epoch limit."""
-    epochs, max_steps = getattr(trainer, "max_epochs", None), getattr(trainer, "max_steps", -1)
-    if not isinstance(epochs, int) or epochs < 1 or math.isinf(total_steps):
-        return None
-    return epochs if not isinstance(max_steps, int) or max_steps < 0 or max_steps > total_steps else None
-
-
-def no_validation_note(trainer: Any) -> str | None:
-    """The line saying that a fit of steps never reaches its trainer.val_check_interval (a 10-step try of a config
-    that validates every 200), or its check_val_every_n_epoch (a 1-epoch fit that validates every 2): no val/nll,
-    no pictures and no best checkpoint; None when it validates, when validation is off (limit_val_batches=0), for a
-    schedule not known in batches (:func:`~pixeltransformer.validation_schedule.schedule`: an interval of time) and
-    for a fit of no step or epoch limit. A fit of epochs (`--trainer.max_epochs 1 --trainer.limit_train_batches
-    0.1`) ends at the epochs' batches where they come before max_steps."""
-    known, max_steps = schedule(trainer), getattr(trainer, "max_steps", -1)
-    if getattr(trainer, "limit_val_batches", None) == 0 or known is None:
-        return None  # an interval of time ("00:00:10:00") validates when the time is up
-    interval, every, per_epoch = known.interval, known.every, known.per_epoch
-    # the training batches each limit allows, as the interval counts them, and the step that ends them
-    limits = [(known.batches(max_steps), max_steps)] if isinstance(max_steps, int) and max_steps >= 1 else []
-    epochs = getattr(trainer, "max_epochs", None)
-    if isinstance(epochs, int) and epochs >= 1 and per_epoch is not None:
-        limits.append((epochs * per_epoch, epochs * epoch_steps(per_epoch, known.accumulate)))
-    if not limits:
-        return None
-    (end, last), start = min(limits), known.batches(trainer.global_step)
-    if end <= start or known.validations(start, end):  # a multiple of the interval among the batches it trains
-        return None
-    option, value, trained = "val_check_interval", f"{interval} training batches", f"{end - start}"
-    remedy = f"val_check_interval={end - start} or fewer"
-    if every is not None and every > 1 and known.validations(start, end, every=1):
-        epochs = (end - start) / per_epoch
-        option, value, trained, remedy = "check_val_every_n_epoch", every, \
-            f"{epochs:g} {in_number(epochs, 'epoch')}", "check_val_every_n_epoch=1"
-    elif every is not None and type(interval) is not int:  # within one epoch, short of its first validation
-        value = f"{interval} of an epoch ({known.batch} training batches)"  # 1.0: the epoch's end
-    return (f"trainer.{option}={value} is more than this fit's {trained} (steps {trainer.global_step} to {last}): it "
-            f"never validates, so it logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt "
-            f"only); give --trainer.{remedy} to validate")
-
-
-def batches_words(limit: int | float) -> str:
-    """A trainer's batch limit in words: "1 batch", "0.5 of the batches"."""
-    return counted(limit, "batch") if isinstance(limit, int) else f"{limit:g} of the batches"
-
-
-def overfit_note(trainer: Any) -> str | None:
-    """The line saying that trainer.overfit_batches limits the validation too (Lightning sets limit_val_batches to
-    it): val/nll and the best checkpoint scored the first batches of the val split alone, without a word; None
-    without it. A fit that never validates gets :func:`no_validation_note` in its place (``_say_no_validation``)."""
-    overfit = getattr(trainer, "overfit_batches", 0)
-    if not overfit:
-        return None
-    return (f"trainer.overfit_batches={overfit} validates {batches_words(overfit)} of the val split on each device as "
-            "well: val/nll and the best checkpoint score those items alone, not the whole split; to score it, "
-            "validate a checkpoint without it: pixeltransformer validate --ckpt_path CKPT")
-
-
-def check_val_limit(limit: Any, python: bool = False) -> None:
-    """Refuse a trainer.limit_val_batches that would make val/nll depend on the batch size and the device count,
-    naming the options to use instead as the command line spells them, or (``python``) as a plain Trainer and a
-    DataModule built in Python take them."""
-    if batch_limit(limit):
-        what = batches_words(limit)
-        items, off = (("the DataModule's val_items=N", "Trainer(limit_val_batches=0)") if python else
-                      ("--data.init_args.val_items=N", "--trainer.limit_val_batches=0"))
-        raise ValueError(f"trainer.limit_val_batches={limit} validates {what} on each device, so val/nll would score "
-                         f"other items at another batch size or device count: choose the items instead with {items} "
-                         f"(the first N val items; null: all of them), or turn validation off with {off}")
 
 
 def denser_than_signal(sampler: SetSampler, spec: SignalSpec, python: bool = True) -> str | None:

@@ -1,6 +1,6 @@
 """When Lightning validates during a fit: the one model of its schedule behind the progress lines' ETA
 (:func:`~pixeltransformer.progress.validations_left`) and the note of a fit that never validates
-(:func:`~pixeltransformer.module.no_validation_note`).
+(:func:`~pixeltransformer.trainer_limits.no_validation_note`).
 
 Lightning validates after each training batch whose number (from 1) is a multiple of trainer.val_check_batch: the
 batches counted across epochs with trainer.check_val_every_n_epoch=null, else those of the epoch, and then in every

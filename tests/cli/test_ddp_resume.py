@@ -97,8 +97,8 @@ def test_a_ddp_resume_continues_each_rank_s_own_sets(tmp_path):
 
 
 def test_a_ddp_resume_on_other_splits_says_so_once(tmp_path):
-    """A resume given another data seed than its checkpoint's warns (datamodule.split_mismatch), and under DDP in one
-    line, not once per rank."""
+    """A resume given another data seed than its checkpoint's warns (data_mismatch.split_mismatch), and under DDP in
+    one line, not once per rank."""
     common = ["--config", "configs/polynomial.yaml", "--config", "configs/trainer/ddp.yaml", *TINY,
               "--data.init_args.batch_size=4", "--data.init_args.train_size=40", "--trainer.limit_val_batches=0",
               "--checkpoint.every_n_train_steps=1", "--trainer.logger=false", "--run_root", str(tmp_path)]

@@ -13,7 +13,7 @@ import yaml
 from PIL import Image
 
 from pixeltransformer.cli import main
-from pixeltransformer.datamodule import split_indices
+from pixeltransformer.splits import split_indices
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = {"polynomial": ["--data.init_args.train_size=24", "--data.init_args.val_size=4", "--data.init_args.test_size=4",

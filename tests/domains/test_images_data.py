@@ -719,7 +719,7 @@ def test_a_test_folder_of_its_own_that_changed_is_named_without_claiming_trainin
     """Pictures in train/ and test/ folders: a picture added to test/ since a checkpoint draws another test subset, but
     never from the training pictures; the line says the test split may hold other items, not training items. A
     resume, which validates on pictures drawn from train/, may train on its validation pictures."""
-    from pixeltransformer.datamodule import split_mismatch
+    from pixeltransformer.data_mismatch import split_mismatch
 
     write_folder(tmp_path / "pics" / "train", 6)
     write_folder(tmp_path / "pics" / "test", 3, seed=1)
@@ -741,7 +741,7 @@ def test_a_validate_names_the_validation_split_it_reads(tmp_path):
     """Pictures in train/ and test/ folders, validation drawn from train/ by the seed: a validate with another seed, or
     on a folder changed since, reads a validation split that may hold the checkpoint's training pictures. Its line
     named the test split, which it does not read, and said it held none of the checkpoint's training items."""
-    from pixeltransformer.datamodule import split_mismatch
+    from pixeltransformer.data_mismatch import split_mismatch
 
     write_folder(tmp_path / "pics" / "train", 6)
     write_folder(tmp_path / "pics" / "test", 3, seed=1)
@@ -767,7 +767,7 @@ def test_another_seed_on_a_changed_folder_names_both(tmp_path):
     """A checkpoint trained with another data seed on a folder that has gained a picture since: the line named the
     seed alone and said that passing it evaluates on the checkpoint's own splits, which the same seed draws from the
     changed folder only as other splits; the changed folder was named only once the seed was passed. It names both."""
-    from pixeltransformer.datamodule import split_mismatch
+    from pixeltransformer.data_mismatch import split_mismatch
 
     write_folder(tmp_path / "pics", 12)
 
@@ -792,7 +792,8 @@ def test_a_train_folder_changed_since_moves_no_test_folder_item(tmp_path):
     test split, the test folder's, as it was, and a `test` said it "may hold other items than its own". It compares
     the pools it reads now: a `validate` (validation drawn from train/) and a resume still say so, and a test folder
     changed is named to a test. A checkpoint that recorded one digest of every file's name compares them all."""
-    from pixeltransformer.datamodule import pool_digests, split_mismatch
+    from pixeltransformer.data_mismatch import split_mismatch
+    from pixeltransformer.splits import pool_digests
     from pixeltransformer.files import cache_key
 
     write_folder(tmp_path / "pics" / "train", 6)

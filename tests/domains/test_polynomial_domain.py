@@ -417,7 +417,7 @@ def test_functions_drawn_with_other_options_than_the_checkpoint_s_are_named():
     another noise) was scored on other functions than its own without a word; the evaluation names each option and
     what to pass. Another family records other options: nothing to compare."""
     from domains.polynomial.data import PolynomialDataModule
-    from pixeltransformer.datamodule import conversion_mismatch
+    from pixeltransformer.data_mismatch import conversion_mismatch
 
     small = dict(train_size=64, resolution=64)
     trained = {"hyper_parameters": {"spec": PolynomialDataModule("gp_rbf", lengthscale=0.2, **small).spec.to_dict()}}

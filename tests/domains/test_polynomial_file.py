@@ -22,10 +22,11 @@ from domains.polynomial.curves import read_curves
 from domains.polynomial.data import PolynomialDataModule
 from domains.polynomial.domain import PolynomialDomain
 from domains.polynomial.metrics import reference_metrics
-from pixeltransformer.datamodule import conversion_mismatch, pool_digests, split_mismatch
+from pixeltransformer.data_mismatch import conversion_mismatch, split_mismatch
 from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.sets import draw_context, grid_positions
+from pixeltransformer.splits import pool_digests
 
 REPO = Path(__file__).resolve().parents[2]
 YEARS = (1990.0, 2020.0)  # the x range of the .npz curves below

@@ -1243,7 +1243,8 @@ def test_data_made_with_other_options_than_the_checkpoint_s_is_named(tmp_path):
     (one without a margin: 0.05, every grid's before grid_margin); the up axes describe the files, so only where the
     checkpoint was trained on the same ones. Nothing compared, no line (an evaluation scored the model on other data
     without a word)."""
-    from pixeltransformer.datamodule import conversion_mismatch, module_spec
+    from pixeltransformer.data_mismatch import conversion_mismatch
+    from pixeltransformer.datamodule import module_spec
 
     def trained(**kw) -> dict:
         return {"hyper_parameters": {"spec": module_spec(SDFDataModule(cache_dir=str(tmp_path), **kw)).to_dict()}}
@@ -1756,7 +1757,8 @@ def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_pat
     """A folder of .binvox files is split as a seeded permutation of its files, as a mesh folder is: one renamed since
     a checkpoint (as many files, sorted elsewhere) draws other splits, and its test split may hold training shapes.
     A checkpoint recorded a digest of a mesh folder's file names, not a voxel folder's, and said nothing."""
-    from pixeltransformer.datamodule import pool_digests, split_mismatch
+    from pixeltransformer.data_mismatch import split_mismatch
+    from pixeltransformer.splits import pool_digests
 
     r = 10
     root = tmp_path / "voxels"

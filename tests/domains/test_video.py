@@ -1282,7 +1282,7 @@ def test_synthetic_clips_of_another_seed_or_count_share_no_item_with_the_checkpo
     never saw one of this run's clips, yet the warning said the test split "may hold items it trained on", and a resume
     that it may train on its own validation and test items. Other split sizes of the same clips still move clips
     between splits, and keep the warning."""
-    from pixeltransformer.datamodule import split_mismatch
+    from pixeltransformer.data_mismatch import split_mismatch
 
     dm = VideoDataModule(dataset="synthetic", num_clips=12, num_frames=4, size=8, splits=(8, 2, 2))
     mine, seed_1 = moving_digits(12, 4, 8, seed=0), moving_digits(12, 4, 8, seed=1)  # [12, 4, 8, 8, 3] each
@@ -1326,7 +1326,7 @@ def test_another_split_by_moves_only_clips_drawn_from_one_pool(tmp_path):
     """Videos in train/ and test/ folders: the test split is the test folder's clips, whole, however they are grouped,
     so a test given another split_by than its checkpoint's reads the same clips; it warned that its test split "may
     then hold other items than its own". Validation, drawn from train/, is grouped by split_by and moves with it."""
-    from pixeltransformer.datamodule import split_mismatch
+    from pixeltransformer.data_mismatch import split_mismatch
 
     for folder in ("train", "test"):
         (tmp_path / folder).mkdir()
@@ -1522,7 +1522,7 @@ def test_no_value_bins_is_refused_naming_the_option(bins):
 def test_clips_cut_with_another_frame_step_than_the_checkpoint_s_are_named():
     """A model trained on clips of every other frame (frame_step=2) and evaluated on clips of every frame was scored
     on motion twice as slow as its own without a word; the evaluation names the option and what to pass."""
-    from pixeltransformer.datamodule import conversion_mismatch
+    from pixeltransformer.data_mismatch import conversion_mismatch
 
     def clips(frame_step: int) -> VideoDataModule:
         return VideoDataModule(dataset="synthetic", bins="uniform", num_bins=216, frame_step=frame_step)

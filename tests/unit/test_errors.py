@@ -36,7 +36,8 @@ def test_messages_that_count_say_one_thing_and_several_things(monkeypatch, poly_
 
     from domains.sdf.mesh import _check_mesh
     from pixeltransformer import loading
-    from pixeltransformer.datamodule import refuse_one_colour, split_indices, split_sizes_cause
+    from pixeltransformer.datamodule import refuse_one_colour
+    from pixeltransformer.splits import split_indices, split_sizes_cause
     from pixeltransformer.evaluation import left_out_line
     from pixeltransformer.module import ranks_note
     from pixeltransformer.results import bench_provenance

@@ -1,4 +1,4 @@
-"""datamodule.py's deterministic splits: group_split, and official_split_indices over a dataset's own train/(val/)test
+"""splits.py's deterministic splits: group_split, and official_split_indices over a dataset's own train/(val/)test
 pools, item by item or a group (a video's clips) at a time."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pixeltransformer.datamodule import group_split, official_split_indices, split_indices
+from pixeltransformer.splits import group_split, official_split_indices, split_indices
 
 
 def _dealt(n: int, sizes: tuple[int, int, int], seed: int, layout: int) -> list[list[int]]:

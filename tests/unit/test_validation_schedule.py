@@ -4,8 +4,8 @@ validates (no_validation_note) against the validations a real, tiny Lightning fi
 import pytest
 import torch
 
-from pixeltransformer.module import no_validation_note
 from pixeltransformer.progress import total_steps, validations_left
+from pixeltransformer.trainer_limits import no_validation_note
 
 
 def _fit(per_epoch: int, save_at: tuple[int, str] | None = None, ckpt_path: str | None = None,

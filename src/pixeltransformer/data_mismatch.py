@@ -1,0 +1,222 @@
+"""A checkpoint's data against the data a command reads: the split options it was trained with
+(:func:`split_mismatch`: a seed or split sizes that may put its training items into the test split), pools changed
+since (:func:`pool_change`: files added, removed or renamed), the options its items were made with
+(:func:`conversion_mismatch`: an SDF's truncation, a video's frame_step) and the split layout its splits were drawn in
+(:func:`checkpoint_split_layout`). Each mismatch is one line naming both values and what to pass, which the command
+line prints where an evaluation or a resume starts; the DataModule's hooks (split_options, same_splits, pool_sizes,
+conversion_options, ...) supply what is compared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or
+from .files import cache_key
+from .splits import SPLITS, pool_digests
+
+SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
+
+
+def option_text(value: Any) -> str:
+    """An option's value as the command line takes it: null, true, 3, [1000,100,200]."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(option_text(v) for v in value) + "]"
+    return str(value)
+
+
+def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", resume: bool = False,
+                   reads: Sequence[str] = ("test",)) -> str | None:
+    """One line when a checkpoint was trained on splits chosen by other options (seed, split sizes) than
+    ``datamodule``'s, naming them and what to pass; None when they agree, when the splits the command ``reads`` hold
+    the same items under both (:meth:`SignalDataModule.same_splits`), or when the checkpoint did not record them.
+    ``resume``: the line of a fit that continues the checkpoint (which reads every split), rather than of an
+    evaluation (its test split, or a validate's val split). Data changed since (:func:`pool_change`) is named too: in
+    its own line where the options agree, after theirs where they differ (passing the checkpoint's options then
+    draws its splits from other data)."""
+    state = checkpoint.get(type(datamodule).__qualname__)
+    trained = state.get("split_options") if isinstance(state, dict) else None
+    if not isinstance(trained, dict):
+        return None
+    mine = datamodule.split_options()
+    differ = [k for k in trained if k in mine and option_text(trained[k]) != option_text(mine[k])]
+    drawn_anew = set(differ) & set(datamodule.data_drawn_by)
+    reads = SPLITS if resume else tuple(reads)
+    # options that cut the pools otherwise from the same files (a video's stride) explain their other sizes
+    shaped = set(differ) & set(datamodule.pool_shaped_by)
+    changed = pool_change(None if shaped else state.get("pool_sizes"), state.get("pool_files"), datamodule, resume,
+                          reads)
+    if not differ or (not drawn_anew and same_items(datamodule, {k: trained[k] for k in differ}, reads)):
+        return changed
+    # the options as trained on draw the checkpoint's splits only from the data it was trained on: a changed one named
+    return other_options(trained, mine, differ, datamodule, resume, reads, drawn_anew) + (
+        f"; besides, {changed}" if changed else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class MadeOtherwise:
+    """What a spec lacking a conversion option meant, where no value of the option makes that data again (SDF voxels
+    from before they were padded to the margin): the line says ``why`` instead of what to pass."""
+
+    why: str
+
+
+def conversion_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule",
+                        resume: bool = False) -> str | None:
+    """One line when a checkpoint's spec records that its data was made with other options than ``datamodule``'s
+    (its :meth:`SignalDataModule.conversion_options`: an SDF's truncation or margin, a video's frame_step), naming
+    each with both values and what to pass; None when they agree, or the checkpoint recorded none of them. The model
+    is then scored (or, ``resume``, trained on) data it was not trained on, which the numbers do not show. What no
+    option sets but the data itself (:meth:`SignalDataModule.spec_mismatch`: a curve file's x step) follows."""
+    trained = (checkpoint.get("hyper_parameters") or {}).get("spec")
+    was_extra = (trained.get("extra") or {}) if isinstance(trained, dict) else None
+    if not isinstance(datamodule, SignalDataModule) or not isinstance(was_extra, dict):
+        return None
+    notes = [_option_mismatch(trained, was_extra, datamodule, resume), datamodule.spec_mismatch(trained, resume)]
+    return "; besides, ".join(n for n in notes if n) or None
+
+
+def _option_mismatch(trained: dict[str, Any], was_extra: dict[str, Any], datamodule: "SignalDataModule",
+                     resume: bool) -> str | None:
+    """conversion_mismatch's line for the options of :meth:`SignalDataModule.conversion_options`."""
+    mine = checked_spec(datamodule).extra
+    was: dict[str, Any] = {}
+    lost: list[str] = []  # options no value of which makes the checkpoint's data again: why
+    for key, missing in datamodule.conversion_options(trained, resume=resume).items():
+        value = was_extra.get(key, missing)  # a spec written before the option was recorded: what it meant
+        if isinstance(value, MadeOtherwise):
+            lost.append(f"data.init_args.{key}: {value.why}")
+        elif key in mine and value is not None and not same_value(value, mine[key]):
+            was[key] = value
+    scored = "it now trains on other data than its own" if resume else "it is scored on data it was not trained on"
+    if lost:
+        return f"the checkpoint was trained on data made otherwise than this {'run' if resume else 'evaluation'} " \
+               f"can make it ({'; '.join(lost)}): {scored}"
+    if not was:
+        return None
+    then = ", ".join(f"data.init_args.{k}={option_text(v)}" for k, v in was.items())
+    now = ", ".join(f"{k}={option_text(mine[k])}" for k in was)
+    fix = " ".join(f"--data.init_args.{k} {option_text(v)}" for k, v in was.items())
+    if resume:
+        return (f"the checkpoint was trained on data made with {then}, not this run's ({now}): {scored}; pass {fix} "
+                f"to continue on its own")
+    return (f"the checkpoint was trained on data made with {then}, not this evaluation's ({now}): {scored}; pass "
+            f"{fix} to evaluate on data made as its own")
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two recorded option values agree: numbers by value (a config's 1 and a spec's 1.0), others as the
+    command line writes them (a tuple and the list a checkpoint kept of it)."""
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    return float(a) == float(b) if numbers else option_text(a) == option_text(b)
+
+
+def same_items(datamodule: "SignalDataModule", options: dict[str, Any], reads: Sequence[str]) -> bool:
+    """:meth:`SignalDataModule.same_splits`, and False where the data is not there or the checkpoint's split sizes do
+    not fit it (or are not numbers: a TypeError)."""
+    return read_or(False, lambda: datamodule.same_splits(options, reads), DATA_ERRORS + (TypeError,))
+
+
+def shared_with_train(datamodule: "SignalDataModule") -> tuple[str, ...]:
+    """:attr:`SignalDataModule.splits_with_train`, and both held-out splits where the data is not there (what may
+    hold training items is not known)."""
+    return read_or(SPLITS[1:], lambda: datamodule.splits_with_train)
+
+
+def other_options(trained: dict[str, Any], mine: dict[str, Any], differ: list[str], datamodule: "SignalDataModule",
+                  resume: bool, reads: Sequence[str], drawn_anew: set[str]) -> str:
+    """split_mismatch's line for split options ``differ`` that hold other items in the splits the command reads."""
+    was = ", ".join(f"data.init_args.{k}={option_text(trained[k])}" for k in differ)
+    now = ", ".join(f"{k}={option_text(mine[k])}" for k in differ)
+    fix = " ".join(f"--data.init_args.{k} {option_text(trained[k])}" for k in differ)
+    # items drawn anew (synthetic clips of another seed): none of the checkpoint's can be in any split
+    shared = () if drawn_anew else shared_with_train(datamodule)
+    if resume:
+        risk = (f"may now train on its own {read_splits(shared)} items" if shared
+                else "now trains on other items than its own")
+        never = [s for s in ("val", "test") if s not in shared]
+        risk += f", never on its {read_splits(never)} items" if never else ""
+        return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it {risk}; pass {fix} to "
+                "continue on its own splits")
+    read = read_splits(reads)  # "test", or a validate's "validation"
+    if set(reads) & set(shared):
+        return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the {read} split "
+                f"may then differ from its own and hold items it trained on; pass {fix} to evaluate on its own")
+    return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the {read} split may "
+            f"then hold other items than its own, none of them its training items; pass {fix} to evaluate on its own")
+
+
+def read_splits(splits: Sequence[str]) -> str:
+    """Held-out splits as a message names them: "test", "validation", "validation and test"."""
+    return " and ".join(SPLIT_WORDS[s] for s in splits)
+
+
+def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule", resume: bool = False,
+                reads: Sequence[str] = ("test",)) -> str | None:
+    """One line when the pools a checkpoint's splits were drawn from held other numbers of items (``trained``, as its
+    state recorded them) than ``datamodule``'s do now, or came from other files (``trained_files``, a digest of their
+    names, a pool's each): files added to, removed from or renamed in a folder since. The same options then draw
+    other splits (a seeded permutation of another length, or of other files), so a test split of a shared pool holds
+    items the checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val
+    split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split.
+    None when they agree, or either is not known."""
+    # asked only of what the checkpoint recorded (one written before records neither): they may read the data
+    mine = read_or(None, datamodule.pool_sizes) if isinstance(trained, dict) else None
+    files = read_or(None, datamodule.pool_files) if isinstance(trained_files, (str, dict)) else None
+    digests = None if files is None else pool_digests(files)
+    compared = None if resume else pools_read(reads, mine or digests or {})  # None: every pool
+    other_sizes = mine is not None and pools_differ(trained, mine, compared)
+    if isinstance(trained_files, str):  # one digest of every file's name (a checkpoint written before pools had theirs)
+        other_files = files is not None and cache_key(files) != trained_files
+    else:
+        other_files = digests is not None and pools_differ(trained_files, digests, compared)
+    if not (other_sizes or other_files):
+        return None
+
+    def items(sizes: dict) -> str:  # "12 items", or "8 items [6 in train/, 2 in test/]" for split folders
+        parts = sorted(sizes.items(), key=lambda kv: SPLITS.index(kv[0]) if kv[0] in SPLITS else -1)
+        each = "" if list(sizes) == ["all"] else f" [{', '.join(f'{n} in {name}/' for name, n in parts)}]"
+        return f"{sum(sizes.values())} items{each}"
+
+    if other_sizes:
+        changed = (f"the checkpoint's splits were drawn from {items(trained)}, but the data now holds {items(mine)} "
+                   "(another folder, or files added or removed since): the same options draw other splits")
+    else:
+        changed = (f"the checkpoint's splits were drawn from {items(mine) + ' of ' if mine else ''}other files than "
+                   "the data's now (another folder, or files renamed, added or removed since): the same options may "
+                   "draw other splits")
+    shared = shared_with_train(datamodule)
+    if resume:
+        risk = f"this run may train on its own {read_splits(shared)} items" if shared else \
+            "this run trains on other items than its own"
+        return f"{changed}, and {risk}; continue on the data it was trained on"
+    read = read_splits(reads)
+    if set(reads) & set(shared):
+        return (f"{changed}, and the {read} split may hold items it trained on; evaluate it on the data it was "
+                "trained on")
+    return (f"{changed}, and the {read} split may hold other items than its own; evaluate it on the data it was "
+            "trained on")
+
+
+def pools_read(splits: Sequence[str], pools: Sequence[str]) -> set[str]:
+    """The pools ``splits`` draw from: one pool ("all"), or split folders' (validation from train/ without val/)."""
+    return {"all"} if "all" in pools else {s if s in pools else "train" for s in splits}
+
+
+def pools_differ(was: Any, now: dict[str, Any], read: set[str] | None) -> bool:
+    """Whether what a checkpoint recorded of each pool (``was``: its size, or its files' digest) differs from ``now``
+    in the pools ``read`` (None: all); pools of another layout (a val/ folder added) differ in all."""
+    if not isinstance(was, dict) or read is None or set(was) != set(now):
+        return was != now
+    return any(was[pool] != now[pool] for pool in read if pool in now)
+
+
+def checkpoint_split_layout(checkpoint: dict[str, Any], datamodule_class: str) -> int:
+    """The split layout (:func:`split_indices`) a checkpoint's splits were drawn with: the one it records under its
+    DataModule ``datamodule_class`` (a class name), or 1 for a checkpoint written before layouts were recorded."""
+    state = checkpoint.get(datamodule_class)
+    trained = state.get("split_options") if isinstance(state, dict) else None
+    return int(trained.get("split_layout", 1)) if isinstance(trained, dict) else 1
