@@ -61,7 +61,8 @@ class GPProtocolEvaluation(SweepEvaluation):
         figure_points: the points each curve of functions.png is drawn at.
     """
 
-    summary_settings = ("gp_protocol/batch_size", "gp_protocol/seed")  # in W&B's config, not its summary
+    # in W&B's config, not its summary, beside the sweep's own settings
+    summary_settings = (*SweepEvaluation.summary_settings, "gp_protocol/batch_size", "gp_protocol/seed")
 
     def __init__(self, batch_size: int = 16, levels: tuple[int, ...] = (3, 5, 10, 20, 30, 46), sweep_batches: int = 8,
                  seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,

@@ -162,7 +162,7 @@ class VideoDataModule(SignalDataModule):
             raise ValueError(f"VideoDataModule: max_clips_per_video must be >= 1 (null: every clip), got "
                              f"{max_clips_per_video}")
         if fps is not None and not 0 < fps < math.inf:
-            raise ValueError(f"VideoDataModule: fps must be a number > 0 (null: the rate its files record), got {fps}")
+            raise ValueError(f"VideoDataModule: fps must be a number > 0 (null: the rate its files record), got {fps:g}")
         if dataset == "synthetic" and num_clips < 1:  # met by moving_digits as the data was set up, naming no option
             raise ValueError(f"VideoDataModule: num_clips must be >= 1 (the synthetic clips generated), got "
                              f"{num_clips}")

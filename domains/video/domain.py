@@ -105,7 +105,7 @@ class VideoDomain(Domain):
         prediction whose input records no rate): the rate the data's spec records (VideoDataModule.clip_fps: a
         checkpoint keeps it), else PICTURE_FPS."""
         fps = (self.spec.extra if self.spec is not None else {}).get("fps")
-        return float(fps) if fps else PICTURE_FPS
+        return float(fps or PICTURE_FPS)  # 8.0 as a folder's 12.0: metrics.json records one kind of number
 
     @staticmethod
     def clips(c: Completion) -> tuple[torch.Tensor | None, torch.Tensor, list[torch.Tensor]]:
@@ -139,8 +139,7 @@ class VideoDomain(Domain):
                 "SSIM per frame": ["ssim", "sample_ssim", "nn_ssim"]}
 
     def summary(self, rows: list[dict], items: ItemValues | None = None) -> dict:
-        return {**sweep_summary(rows, items), "picture_fps": self.picture_fps(),  # the rate its videos play at
-                "metric_notes": METRIC_NOTES}
+        return {**sweep_summary(rows, items), "metric_notes": METRIC_NOTES}
 
     # ---- a user's files ---------------------------------------------------------------------------------
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:

@@ -20,7 +20,8 @@ class VideoEvaluation(SweepEvaluation):
         levels, num_samples, n_autoregressive, temperature, seed, max_items, out_dir: see SweepEvaluation.
     """
 
-    summary_settings = ("picture_fps",)  # the rate its videos play at, in metrics.json, no result in W&B's summary
+    # the rate its videos play at (summary()'s picture_fps): in metrics.json, no result in W&B's summary
+    summary_settings = (*SweepEvaluation.summary_settings, "picture_fps")
 
     def __init__(self, levels: tuple[int, ...] = (256, 512, 1024, 2048, 4096), num_samples: int = 2,
                  n_autoregressive: int = 16, temperature: float = 1.0, sample_clips: int = 2, seed: int = 0,
@@ -33,4 +34,5 @@ class VideoEvaluation(SweepEvaluation):
 
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
         sampled = sum(key < self.sample_items for key in self.evaluated) if self.num_samples > 0 else 0
-        return {**super().summary(rows, pl_module), "sample_clips": sampled}
+        fps = pl_module.domain.picture_fps()  # the rate its videos play at: a setting (summary_settings)
+        return {**super().summary(rows, pl_module), "sample_clips": sampled, "picture_fps": fps}

@@ -146,9 +146,10 @@ def mean_over_items(per_item: dict[int, float]) -> float:
 def summary_scalars(rows: list[dict[str, Any]], extra: dict[str, Any], prefix: str = "eval",
                     settings: tuple[str, ...] = ()) -> dict[str, float]:
     """metrics.json's numbers as flat scalars: ``eval/<metric>@<|S|>`` for every row's metric, and
-    ``eval/<entry>/<key>`` for the numbers in ``extra``'s entries (the domain's summary, the checkpoint's step;
-    nested dicts joined by "/"). Text, lists, switches, undefined values (None) and the ``settings`` (keys of extra
-    as "<entry>/<key>") are left out."""
+    ``eval/<entry>/<key>`` for the numbers in ``extra``'s entries (metrics.json's other entries: the checkpoint's
+    step, the items evaluated, the domain's summary; nested dicts joined by "/"). Text, lists (``extra``'s own
+    "rows" among them), switches, undefined values (None) and the ``settings`` (keys of extra, "<entry>" or
+    "<entry>/<key>": an evaluation's SweepEvaluation.summary_settings) are left out."""
     out: dict[str, float] = {}
     for row in rows:
         for name, value in row.items():
@@ -303,10 +304,6 @@ def left_out_line(stage: str, dropped: list[int], spec: SignalSpec, outcome: str
             f"every one of the {spec.num_points} points of {spec.domain}/{spec.dataset}: {outcome}")
 
 
-# the settings every evaluation records at the top of metrics.json, which W&B's summary leaves to its config
-EVALUATION_SETTINGS = ("seed", "num_samples", "n_autoregressive", "max_items")
-
-
 class SweepEvaluation(Callback):
     """Evaluate a model across |S| on the test set (used by `pixeltransformer test`).
 
@@ -328,9 +325,10 @@ class SweepEvaluation(Callback):
             the checkpoint).
     """
 
-    # keys of summary()'s entries ("<entry>/<key>") that are settings: metrics.json records them, W&B's summary (the
-    # runs table's results) does not, as the run's config has them under trainer.callbacks
-    summary_settings: tuple[str, ...] = ()
+    # metrics.json's numbers that are settings ("<entry>", or "<entry>/<key>" of summary()'s entries): metrics.json
+    # records them, W&B's summary (the runs table's results) does not, as the run's config has them under
+    # trainer.callbacks. Every evaluation's own; a subclass adds its summary()'s: (*SweepEvaluation.summary_settings, x)
+    summary_settings: tuple[str, ...] = ("seed", "num_samples", "n_autoregressive", "max_items")
 
     def __init__(self, levels: tuple[int, ...] = (4, 16, 64, 256), queries: str | int = "grid", grid_points: bool = True,
                  num_samples: int = 0, n_autoregressive: int = 2048, temperature: float = 1.0, seed: int = 0,
@@ -612,8 +610,7 @@ class SweepEvaluation(Callback):
         # one column per number of metrics.json in the W&B runs table, as the step of the checkpoint evaluated (the
         # run's x-axis, trainer/global_step, is that step less one: module.chart_at_checkpoint_step) and the items the
         # means are over; the evaluation's settings are in the run's config (trainer.callbacks)
-        numbers = {k: v for k, v in self.results.items() if k not in ("rows", *EVALUATION_SETTINGS)}
-        log_summary(trainer, summary_scalars(rows, numbers, settings=self.summary_settings))
+        log_summary(trainer, summary_scalars(rows, self.results, settings=self.summary_settings))
         with stop_when(sigterm_stop(trainer)):  # a domain's pictures may sample
             extra_files = self.on_sweep_end(trainer, pl_module, self._dir, rows)
         names = ", ".join(p.name for p in [plot, *extra_files])

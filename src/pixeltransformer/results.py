@@ -658,9 +658,9 @@ def give_run(run: Path) -> str:
 
 
 def not_evaluated(run_dir: Path) -> str:
-    """Why run_dir has no eval/metrics.json to import: a run never evaluated (the `make eval` that evaluates it), or
-    a folder that is no run folder (its checkpoints/ or another of its folders, a domain's folder of runs: the runs
-    that are there)."""
+    """Why run_dir has no eval/metrics.json to import: a run never evaluated (the `make eval` that evaluates it), an
+    evaluation folder of the run whose evaluation did not end (or a validate's, with no metrics), or a folder that is
+    no run folder (its checkpoints/ or another of its folders, a domain's folder of runs: the runs that are there)."""
     if run_dir.name == "checkpoints":
         return f"{run_dir}: a run's checkpoints, not a run folder: {give_run(run_dir.parent)}"
     from .runs import is_run_folder  # here: importing runs reads torch, which the rest of this module does without
@@ -671,6 +671,10 @@ def not_evaluated(run_dir: Path) -> str:
         return f"{run_dir}: a folder of runs, not a run folder: give one of its runs ({shown}), as {run_dir / runs[0]}"
     if any(run_dir.glob("*/*/checkpoints")):  # <run_root>
         return f"{run_dir}: a folder of domains' runs, not a run folder: give one run, as {run_dir}/<domain>/<run>"
+    # an evaluation folder of the run (<run>/eval, eval-<name>) whose evaluation did not end, or a validate's
+    if run_dir.name.startswith("eval") and is_run_folder(run_dir.parent):
+        return (f"{run_dir}: no metrics.json, no evaluation ended there (run `make eval "
+                f"CKPT={run_dir.parent}/checkpoints/<ckpt>`)")
     # a folder of a run (its pictures/, predict/<input>/): it was told to evaluate <run>/pictures/checkpoints/last.ckpt
     if not is_run_folder(run_dir) and (run := next((p for p in run_dir.parents[:2] if is_run_folder(p)), None)):
         return f"{run_dir}: a folder inside the run {run}, not a run folder: {give_run(run)}"

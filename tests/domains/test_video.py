@@ -1379,12 +1379,13 @@ def test_a_folder_of_videos_is_named_by_its_last_part_and_synthetic_clips_by_not
     assert "source" not in module_spec(synthetic).extra
 
 
-@pytest.mark.parametrize("fps", [0, -10, math.inf])
-def test_a_frame_rate_of_zero_or_below_is_refused_naming_the_option(fps):
+@pytest.mark.parametrize("fps, shown", [(0.0, "0"), (-10.0, "-10"), (math.inf, "inf"), (0, "0")])
+def test_a_frame_rate_of_zero_or_below_is_refused_naming_the_option(fps, shown):
     """The videos' frame rate, which the pictures play at, is a number of frames a second above 0: null is the rate
-    the files record."""
+    the files record. The command line gives a float (`--data.init_args.fps=0` is 0.0), said as docs/errors.md
+    writes it, `got 0`."""
     with pytest.raises(ValueError, match=rf"^VideoDataModule: fps must be a number > 0 \(null: the rate its files "
-                                         rf"record\), got {fps}$"):
+                                         rf"record\), got {shown}$"):
         VideoDataModule(fps=fps)
 
 

@@ -96,6 +96,7 @@ def test_test_writes_every_metrics_key_and_test_pictures(run, capsys):
                             "sample_psnr", "sample_ssim"}
         assert all(math.isfinite(v) for v in row.values())
     assert result["sample_clips"] == 1  # of the two test clips, only the first is sampled
+    assert result["picture_fps"] == 8 and type(result["picture_fps"]) is float  # the synthetic clips': no rate
     assert result["mean_psnr_gain_over_nn_db"] == {str(r["num_context"]): r["psnr"] - r["nn_psnr"]
                                                    for r in result["rows"]}
     assert result["psnr_rises_with_context"] is None  # 2 test clips: too few to judge, and said
@@ -251,6 +252,28 @@ def test_sweep_summary():
     assert sweep_summary(rows[:1])["psnr_rises_with_context"] is None  # one level: no trend, not a rise
 
 
+@pytest.mark.parametrize("evaluation", ["SweepEvaluation", "VideoEvaluation"])
+def test_picture_fps_is_recorded_as_a_setting_w_and_b_leaves_out(evaluation):
+    """The rate the videos play at (picture_fps) was a number of VideoDomain.summary that VideoEvaluation alone kept
+    out of W&B's summary: the core SweepEvaluation of a video model logged it as a result, eval/picture_fps. A video
+    evaluation records it in metrics.json now, as a float (8.0 beside a folder's 12.0), and W&B's summary leaves it
+    out as it does every evaluation's settings."""
+    from types import SimpleNamespace
+
+    from domains.video.evaluation import VideoEvaluation
+    from pixeltransformer.evaluation import summary_scalars
+
+    ev = {"SweepEvaluation": SweepEvaluation, "VideoEvaluation": VideoEvaluation}[evaluation]()
+    ev.evaluated = {0, 1}  # the test clips' keys, as its test sets them
+    module = SimpleNamespace(domain=VideoDomain())  # synthetic clips: no rate of their own
+    rows = [{"num_context": 256, "psnr": 20.0, "nn_psnr": 19.0}]
+    results = {"rows": rows, **ev.summary(rows, module)}
+    assert "eval/picture_fps" not in summary_scalars(rows, results, settings=ev.summary_settings)
+    if evaluation == "VideoEvaluation":
+        assert type(results["picture_fps"]) is float and json.dumps(results["picture_fps"]) == "8.0"
+    assert type(module.domain.picture_fps()) is float
+
+
 def test_psnr_rises_is_judged_by_a_paired_test_and_not_on_too_few_clips():
     """On 2 test clips psnr_rises_with_context compared two means; with the per-clip values the last level must beat
     the first by more than 2 standard errors of the paired difference (below 5 clips the evaluation leaves it null:
@@ -355,8 +378,7 @@ def _pictures_fps(spec: SignalSpec, out: Path) -> tuple[float, float]:
     gt = clips(1)  # [1, 3, T, H, W]
     c = Completion(GRID, grid_positions(GRID)[:5].unsqueeze(0), flatten_grid(gt)[:, :5], gt, None, None, None, gt)
     mp4 = domain.pictures({"5": c}, out)["videos"][0]
-    rows = [{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}]
-    return iio.immeta(mp4, plugin="FFMPEG")["fps"], domain.summary(rows)["picture_fps"]
+    return iio.immeta(mp4, plugin="FFMPEG")["fps"], domain.picture_fps()
 
 
 @pytest.mark.parametrize("frame_step", [1, 2])

@@ -1212,6 +1212,22 @@ def test_summary_scalars_flatten_the_numbers_of_an_evaluation():
                                             "eval/gp_protocol/target_ll": 1.25, "eval/nll_gap_to_oracle/4": 0.5}
 
 
+def test_summary_scalars_leave_out_an_evaluation_s_settings():
+    """metrics.json as a whole (its rows among its entries) gives W&B's summary its numbers less the evaluation's
+    summary_settings: those every evaluation records (seed, ...) and a subclass's own (the GP benchmark's)."""
+    from domains.polynomial.evaluation import GPProtocolEvaluation
+    from pixeltransformer.evaluation import SweepEvaluation, summary_scalars
+
+    rows = [{"num_context": 4, "nll": 1.5}]
+    results = {"domain": "polynomial", "rows": rows, "checkpoint_step": 6, "seed": 0, "num_samples": 2,
+               "n_autoregressive": 16, "max_items": 8, "num_items": 8, "gp_protocol": {"seed": 1, "batch_size": 16,
+                                                                                    "target_ll": 0.5}}
+    kept = {"eval/nll@4": 1.5, "eval/checkpoint_step": 6.0, "eval/num_items": 8.0, "eval/gp_protocol/target_ll": 0.5}
+    assert summary_scalars(rows, results, settings=GPProtocolEvaluation.summary_settings) == kept
+    assert summary_scalars(rows, results, settings=SweepEvaluation.summary_settings) == {
+        **kept, "eval/gp_protocol/seed": 1.0, "eval/gp_protocol/batch_size": 16.0}
+
+
 
 def test_max_items_keeps_items_by_split_index_and_means_count_each_item_once():
     from pixeltransformer.evaluation import SweepEvaluation, mean_over_items, select_items

@@ -450,6 +450,9 @@ ERROR_ROWS_ELSEWHERE = {
     "`make results RUNS=runs/images/x/pictures` (a folder of the run, not the run; its `checkpoints/`, a file of it, "
     "a folder of runs alike, each in its own words)":
         ("tests/unit/test_results.py", "test_a_folder_that_is_no_run_folder_is_named_as_such"),
+    "`make results RUNS=runs/images/x/eval-best` (an evaluation folder of the run with no metrics.json: its "
+    "evaluation was stopped, or a validate's `eval/` with `config_validate.yaml` alone)":
+        ("tests/unit/test_results.py", "test_a_folder_that_is_no_run_folder_is_named_as_such"),
     '`make results RUNS="/data/my runs/images/x runs/images/y"` (a path with spaces, unquoted, among others)':
         ("tests/unit/test_results.py", "test_runs_with_spaces_in_their_paths_are_imported"),
     '`make eval DOMAIN=polynomial DATA=gp_tnp_rbf CKPT=... ARGS="--data.init_args.test_size=1000"` (not whole batches '

@@ -489,7 +489,8 @@ def test_a_metrics_json_without_its_domain_or_dataset_is_refused(tmp_path, capsy
 def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
     """`make results RUNS=runs/images` (the domain's folder), `RUNS=runs` or `RUNS=runs/images/m1/checkpoints` was
     told to `make eval CKPT=runs/images/checkpoints/last.ckpt` (or .../checkpoints/checkpoints/last.ckpt), a file
-    that cannot exist; `RUNS=runs/images/m1/eval/metrics.json` was told to give the run folder runs/images/m1/eval."""
+    that cannot exist; `RUNS=runs/images/m1/eval/metrics.json` was told to give the run folder runs/images/m1/eval;
+    `RUNS=runs/images/m1/eval-best` (an evaluation that did not end) was told it is a folder inside the run."""
     runs = tmp_path / "runs"
     for name in ("m1", "m2"):
         (runs / "images" / name / "checkpoints").mkdir(parents=True)
@@ -497,6 +498,9 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
     (runs / "images" / "m1" / "eval" / "metrics.json").write_text("{}")
     (runs / "images" / "m1" / "pictures").mkdir()
     (runs / "images" / "m1" / "predict" / "x").mkdir(parents=True)
+    (runs / "images" / "m1" / "eval-best").mkdir()  # an evaluation that never finished
+    (runs / "images" / "m2" / "eval").mkdir()  # a validate's: config_validate.yaml alone
+    (runs / "images" / "m2" / "eval" / "config_validate.yaml").write_text("seed_everything: 0\n")
     args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
             "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
     m1 = runs / "images" / "m1"
@@ -514,7 +518,13 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
             (m1 / "predict" / "x", f"{m1 / 'predict' / 'x'}: a folder inside the run {m1}, not a run folder: give "
                                    f"the run folder ({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
             (runs / "images" / "m2", f"{runs / 'images' / 'm2'}: no eval/metrics.json (run `make eval "
-                                     f"CKPT={runs / 'images' / 'm2'}/checkpoints/last.ckpt`)")):
+                                     f"CKPT={runs / 'images' / 'm2'}/checkpoints/last.ckpt`)"),
+            # an evaluation folder of the run without metrics.json: was named a folder inside the run
+            (m1 / "eval-best", f"{m1 / 'eval-best'}: no metrics.json, no evaluation ended there (run `make eval "
+                               f"CKPT={m1}/checkpoints/<ckpt>`)"),
+            (runs / "images" / "m2" / "eval", f"{runs / 'images' / 'm2' / 'eval'}: no metrics.json, no evaluation "
+                                              f"ended there (run `make eval CKPT={runs / 'images' / 'm2'}/checkpoints/"
+                                              f"<ckpt>`)")):
         with pytest.raises(SystemExit) as exc:
             results.cli([*args, "--run", str(given)])
         assert exc.value.code == 2
