@@ -17,8 +17,6 @@ import torch
 
 from domains.polynomial import curves
 from domains.polynomial.curves import read_curves
-from domains.polynomial import curves
-from domains.polynomial.curves import read_curves
 from domains.polynomial.data import PolynomialDataModule
 from domains.polynomial.domain import PolynomialDomain
 from domains.polynomial.metrics import reference_metrics
