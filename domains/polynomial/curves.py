@@ -7,9 +7,9 @@ Formats:
 - ``.npz``: ``y`` [N, L] and optionally ``x`` [L], the grid in the data's own units (increasing and evenly spaced:
   an irregular grid is refused, with how to resample it);
 - ``.csv``: one curve per line, numbers separated by commas, with decimal points; blank lines and lines starting
-  with # are skipped; a first line with a cell that is neither a number nor a missing value, or the column numbers
-  0, 1, ..., L-1 (what pandas writes for an array's columns), is a header and is skipped. x is the point's index, as
-  for ``.npy``.
+  with # (not a spreadsheet's #N/A, #DIV/0!, ...: a missing value) are skipped; a first line with a cell that is
+  neither a number nor a missing value, or the column numbers 0, 1, ..., L-1 (what pandas writes for an array's
+  columns), is a header and is skipped. x is the point's index, as for ``.npy``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from pixeltransformer.files import file_digest
 CURVE_SUFFIXES = (".npy", ".npz", ".csv")
 EVEN_TOLERANCE = 1e-3  # of the mean step: how far a grid's steps may stray (rounding) and still count as even
 CSV_BLOCK = 65536  # lines of a .csv turned into an array at a time
-MISSING = ("", "na", "n/a", "#n/a", "null", "none", "-")  # a missing value's spellings (lower case) besides NaN
+SHEET_ERRORS = ("#n/a", "#value!", "#div/0!", "#ref!", "#name?", "#num!", "#null!")  # a spreadsheet's, lower case
+MISSING = ("", "na", "n/a", "null", "none", "-", *SHEET_ERRORS)  # a missing value's spellings (lower case), not NaN
 ONE_SERIES = "one curve is y[None, :]; a long series cut into windows of L points is y[:len(y) // L * L].reshape(-1, L)"
 SAVE_UTF8 = "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"
 WHOLE, DIGITS = re.compile(r"[-+]?\d+"), re.compile(r"\d+")  # the halves of "-0,25" split at its decimal comma
@@ -205,9 +206,9 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     """One curve per line of numbers separated by commas -> [N, L] and the header's cells ([] without one); a first
     line with a cell that is neither a number nor a missing value, or that numbers the columns 0, 1, ..., L-1, is a
-    header. Blank lines and lines starting with # are skipped; a line of another length, a cell that is not a number,
-    a first column of row numbers (a DataFrame's index) and one column of numbers with decimal commas are refused.
-    Lines are turned into float64 CSV_BLOCK at a time: a million lines held as Python floats took gigabytes."""
+    header. Blank lines and comments (:func:`_is_comment`) are skipped; a line of another length, a cell that is not
+    a number, a first column of row numbers (a DataFrame's index) and one column of numbers with decimal commas are
+    refused. Lines are turned into float64 CSV_BLOCK at a time: a million lines held as Python floats took gigabytes."""
     blocks: list[np.ndarray] = []
     block: list[list[float]] = []
     width = 0
@@ -218,7 +219,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
         with open(path, encoding="utf-8-sig", newline="") as f:  # read a line at a time: no copy of the whole text
             for number, cells in enumerate(csv.reader(_text_lines(f, path)), start=1):
                 cells = [c.strip() for c in cells]
-                if not any(cells) or cells[0].startswith("#"):
+                if not any(cells) or _is_comment(cells[0]):
                     continue
                 if not (width or header) and _is_header(cells):
                     header_line, header = number, cells
@@ -254,12 +255,19 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
 
 
 def _text_lines(f, path: Path):
-    """The lines of a text file, refused at a NUL: UTF-16 without its byte-order mark decodes as UTF-8, with a NUL
-    beside each character."""
+    """The lines of a text file, refused at a NUL (UTF-16 without its byte-order mark decodes as UTF-8, with a NUL
+    beside each character), a comment as a blank line: a quote in it does not open a cell that runs on over the
+    lines below."""
     for line in f:
         if "\x00" in line:
             raise ValueError(f"{path}: not a readable CSV file (it holds NUL bytes, as UTF-16 text does): {SAVE_UTF8}")
-        yield line
+        yield "\n" if _is_comment(line.split(",", 1)[0].strip()) else line
+
+
+def _is_comment(cell: str) -> bool:
+    """Whether a line whose first cell is ``cell`` is a comment: it starts with #, and is not a spreadsheet's error
+    value (#N/A, #DIV/0!, ...: a curve's missing value)."""
+    return cell.startswith("#") and cell.lower() not in SHEET_ERRORS
 
 
 def _is_header(cells: list[str]) -> bool:

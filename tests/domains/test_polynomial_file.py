@@ -234,11 +234,26 @@ def test_comment_lines_are_skipped_and_a_spreadsheets_csv_is_read(tmp_path):
     y = sines(6, 10)
     rows = [",".join(repr(v) for v in row) for row in y.tolist()]
     header = ",".join(f"t{i}" for i in range(10))
-    (tmp_path / "notes.csv").write_text("\n".join(["# logger v2", "# units: V", header, *rows[:3], "# pause",
-                                                   *rows[3:], "# end"]) + "\n")
+    (tmp_path / "notes.csv").write_text("\n".join(["# logger v2", "# units: V", header, *rows[:3], '# pause,"cable',
+                                                   *rows[3:], "# end"]) + "\n")  # a quote in a comment: no cell
     eu_csv(tmp_path / "excel.csv", [header, *rows])
     for name in ("notes.csv", "excel.csv"):
         np.testing.assert_array_equal(read_curves(tmp_path / name).y, y)
+
+
+@pytest.mark.parametrize("cell", ["#N/A", "#VALUE!", "#DIV/0!", "#REF!", "#NAME?", "#NUM!", "#NULL!"])
+def test_a_spreadsheet_error_in_a_first_cell_is_a_missing_value_not_a_comment(tmp_path, cell):
+    """A line whose first cell is a spreadsheet's error value starts with # and was skipped as a comment: its curve
+    was left out without a word. It is a curve with a gap, refused as the others are, on the first line too."""
+    rows = [",".join(f"{v:.4f}" for v in row) for row in sines(6, 10)]
+    gap = ",".join([cell, *rows[2].split(",")[1:]])
+    shown = re.escape(f"'{cell}' marks a missing value; fill or drop them first")
+    (tmp_path / "gap.csv").write_text("\n".join(["# logger v2", *rows[:2], gap, *rows[3:]]) + "\n")
+    with pytest.raises(ValueError, match=rf"gap.csv: line 4, column 1: {shown}$"):
+        read_curves(tmp_path / "gap.csv")
+    (tmp_path / "first.csv").write_text("\n".join([gap, *rows[3:]]) + "\n")
+    with pytest.raises(ValueError, match=rf"first.csv: line 1, column 1: {shown}$"):
+        read_curves(tmp_path / "first.csv")
 
 
 @pytest.mark.parametrize("name, text, message", [
