@@ -33,6 +33,7 @@ CSV_BLOCK = 65536  # lines of a .csv turned into an array at a time
 SHEET_ERRORS = ("#n/a", "#value!", "#div/0!", "#ref!", "#name?", "#num!", "#null!")  # a spreadsheet's, lower case
 MISSING = ("", "na", "n/a", "null", "none", "-", *SHEET_ERRORS)  # a missing value's spellings (lower case), not NaN
 ONE_SERIES = "one curve is y[None, :]; a long series cut into windows of L points is y[:len(y) // L * L].reshape(-1, L)"
+DECIMAL_POINTS = "write decimal points (a spreadsheet's CSV in a locale that writes 0.25)"
 SAVE_UTF8 = "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"
 WHOLE, DIGITS = re.compile(r"[-+]?\d+"), re.compile(r"\d+")  # the halves of "-0,25" split at its decimal comma
 DATE = re.compile(r"\d[-/:.]\d+[-/:]\d|\d{4}-\d\d")  # 2020-01-01, 1/2/2020, 12:30:00, 2020-01
@@ -246,10 +247,11 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     if not width:
         raise ValueError(f"{path}: no curves (expected one curve per line, numbers separated by commas)")
     y = np.concatenate([*blocks, np.array(block, dtype=np.float64).reshape(-1, width)])  # [N, L]
-    if whole_pairs:
+    named = len(header) == 2 and not any(_is_number(c) or c.lower() in MISSING for c in header)  # "before,after"
+    if whole_pairs and not named and not _even_rise(y[:, 0]):  # an even rise: x beside y, named in read_curves
         raise ValueError(f"{path}: every line holds two whole numbers, as one column of numbers written with decimal "
-                         "commas does (0,25 read as 0 and 25): write decimal points (a spreadsheet's CSV in a locale "
-                         "that writes 0.25); a .csv holds one curve a line")
+                         f"commas does (0,25 read as 0 and 25): {DECIMAL_POINTS}; a .csv holds one curve a line "
+                         "(curves of 2 whole-number points? write one value as 3.0)")
     _index_column(path, y, header, header_line)
     return y, header
 

@@ -189,7 +189,30 @@ def test_one_column_of_numbers_with_decimal_commas_is_refused(tmp_path, header):
         file_module(tmp_path / "one.csv").spec
     assert str(err.value) == (f"{tmp_path / 'one.csv'}: every line holds two whole numbers, as one column of numbers "
                               "written with decimal commas does (0,25 read as 0 and 25): write decimal points (a "
-                              "spreadsheet's CSV in a locale that writes 0.25); a .csv holds one curve a line")
+                              "spreadsheet's CSV in a locale that writes 0.25); a .csv holds one curve a line (curves "
+                              "of 2 whole-number points? write one value as 3.0)")
+
+
+COUNTS = "".join(f"{2000 + i},{c}\n" for i, c in enumerate([12, 15, 9, 20, 18, 11]))  # a year and a count a line
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("scores.csv", "before,after\n81,27\n90,33\n75,20\n88,41\n", ""),  # a header of two names: curves of 2 points
+    ("counts.csv", "year,count\n" + COUNTS, "counts.csv: its first column rises by even steps down all 6 rows (2000, "
+                                            "2001, 2002, ...), as an x column does: is it x beside y columns"),
+    ("pairs.csv", "3,5\n7,2\n1,4\n", "a .csv holds one curve a line (curves of 2 whole-number points? write one value "
+                                    "as 3.0)"),  # no header: refused, with the way out
+])
+def test_two_whole_numbers_a_line_are_decimal_commas_only_where_likely(tmp_path, name, text, message):
+    """Every file of two whole numbers a line was refused as one column written with decimal commas: curves of 2
+    points under a header of two names were refused, and years beside counts lost their x column's message."""
+    (tmp_path / name).write_text(text)
+    if not message:
+        np.testing.assert_array_equal(read_curves(tmp_path / name).y, [[81, 27], [90, 33], [75, 20], [88, 41]])
+        return
+    with pytest.raises(ValueError) as err:
+        read_curves(tmp_path / name)
+    assert message in str(err.value), str(err.value)
 
 
 @pytest.mark.parametrize("name, head, index, first", [
