@@ -215,7 +215,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     width = 0
     header: list[str] = []
     header_line = 0
-    whole_pairs = True  # every line two whole numbers, "0,25": one column of numbers written with decimal commas
+    whole = True  # every line one or two whole numbers, "1", "0,25": maybe one column written with decimal commas
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:  # read a line at a time: no copy of the whole text
             for number, cells in enumerate(csv.reader(_text_lines(f, path)), start=1):
@@ -230,12 +230,14 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
                 except ValueError:
                     col = next(i for i, c in enumerate(cells) if not _is_number(c))
                     raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_a_number(cells, col)}") from None
+                whole = whole and len(cells) <= 2 and bool(WHOLE.fullmatch(cells[0])) and \
+                    all(DIGITS.fullmatch(c) for c in cells[1:])
                 if width and len(values) != width:
-                    raise ValueError(f"{path}: line {number} has {len(values)} values, but the first curve has "
-                                     f"{width}; every curve needs the same points")
+                    commas = (f" (one column of numbers written with decimal commas? 0,5 reads as 2 values, 1 as 1: "
+                              f"{DECIMAL_POINTS})" if whole and {width, len(values)} == {1, 2} else "")  # 1 and 0,5
+                    raise ValueError(f"{path}: line {number} has {counted(len(values), 'value')}, but the first curve "
+                                     f"has {width}; every curve needs the same points{commas}")
                 width = len(values)
-                whole_pairs = whole_pairs and width == 2 and bool(WHOLE.fullmatch(cells[0]) and
-                                                                  DIGITS.fullmatch(cells[1]))
                 block.append(values)
                 if len(block) == CSV_BLOCK:
                     blocks.append(np.array(block, dtype=np.float64))  # [CSV_BLOCK, L]
@@ -248,7 +250,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
         raise ValueError(f"{path}: no curves (expected one curve per line, numbers separated by commas)")
     y = np.concatenate([*blocks, np.array(block, dtype=np.float64).reshape(-1, width)])  # [N, L]
     named = len(header) == 2 and not any(_is_number(c) or c.lower() in MISSING for c in header)  # "before,after"
-    if whole_pairs and not named and not _even_rise(y[:, 0]):  # an even rise: x beside y, named in read_curves
+    if whole and width == 2 and not named and not _even_rise(y[:, 0]):  # an even rise: x beside y, named in read_curves
         raise ValueError(f"{path}: every line holds two whole numbers, as one column of numbers written with decimal "
                          f"commas does (0,25 read as 0 and 25): {DECIMAL_POINTS}; a .csv holds one curve a line "
                          "(curves of 2 whole-number points? write one value as 3.0)")

@@ -22,6 +22,7 @@ from domains.polynomial.domain import PolynomialDomain
 from domains.polynomial.metrics import reference_metrics
 from pixeltransformer.datamodule import conversion_mismatch, pool_digests, split_mismatch
 from pixeltransformer.distribution import BinnedGaussian
+from pixeltransformer.errors import counted
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.sets import draw_context, grid_positions
 
@@ -191,6 +192,19 @@ def test_one_column_of_numbers_with_decimal_commas_is_refused(tmp_path, header):
                               "written with decimal commas does (0,25 read as 0 and 25): write decimal points (a "
                               "spreadsheet's CSV in a locale that writes 0.25); a .csv holds one curve a line (curves "
                               "of 2 whole-number points? write one value as 3.0)")
+
+
+@pytest.mark.parametrize("lines, first, other", [(["0,5", "1", "1,5"], 2, 1), (["1", "0,5", "1,5"], 1, 2)])
+def test_a_whole_value_beside_decimal_commas_is_named_as_such(tmp_path, lines, first, other):
+    """A spreadsheet writes a whole value without a comma (0,5 then 1): the column read as lines of 2 and 1 values was
+    refused as "line 3 has 1 values, but the first curve has 2", without a word of the decimal commas."""
+    eu_csv(tmp_path / "one.csv", ["value", *lines])
+    with pytest.raises(ValueError) as err:
+        read_curves(tmp_path / "one.csv")
+    assert str(err.value) == (f"{tmp_path / 'one.csv'}: line 3 has {counted(other, 'value')}, but the first curve has "
+                              f"{first}; every curve needs the same points (one column of numbers written with decimal "
+                              "commas? 0,5 reads as 2 values, 1 as 1: write decimal points (a spreadsheet's CSV in a "
+                              "locale that writes 0.25))")
 
 
 COUNTS = "".join(f"{2000 + i},{c}\n" for i, c in enumerate([12, 15, 9, 20, 18, 11]))  # a year and a count a line
