@@ -286,21 +286,27 @@ def _is_header(cells: list[str]) -> bool:
 
 
 def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> None:
-    """Refuses a first column that is a row index: under an empty header cell (pandas' to_csv, R's write.csv) or
-    under a name before the column numbers 0, 1, ... (pandas' to_csv of a named index), whatever its numbers (a
-    DataFrame sliced or shuffled numbers its rows 2, 3, ... or 3, 1, 7, ...)."""
+    """Refuses a first column that is a row index: under a name before the column numbers 0, 1, ... (pandas' to_csv
+    of a named index), or under an empty header cell (pandas' to_csv, R's write.csv) where it counts the rows (distinct
+    whole numbers: a DataFrame sliced or shuffled numbers its rows 2, 3, ... or 3, 1, 7, ...) or rises by even steps
+    (a time index: a few measured values rise by chance). Any other first column under an empty cell is a curve's first point: over numbers the first line
+    is a curve whose first value is missing, refused as such; over names (",t1,t2") the file is read as it is."""
     if len(header) != y.shape[1] or len(header) < 2:
         return
     numbered = header[1:] == [str(i) for i in range(len(header) - 1)]
-    if header[0] == "" and not numbered and all(_is_number(c) for c in header[1:]) and \
-            not (y[:, 0] == np.round(y[:, 0])).all():  # a curve whose first value is missing, not a header
-        raise ValueError(f"{path}: line {line}, column 1: {_not_a_number(header, 0)}")
-    if header[0] == "" and all(header[1:]) or numbered and not _is_number(header[0]):
-        under = "an empty header cell" if header[0] == "" else f"the header {header[0]!r} before the column numbers"
-        first = ", ".join(f"{v:g}" for v in y[:3, 0])
-        raise ValueError(f"{path}: its first column, under {under}, is a row index ({first}, ...), not a point of each "
-                         "curve (pandas' to_csv and R's write.csv write one: index=False, row.names=FALSE leave it "
-                         "out); remove it")
+    if not (header[0] == "" and all(header[1:]) or numbered and not _is_number(header[0])):
+        return
+    first = y[:, 0]  # [N]
+    counts = bool((first == np.round(first)).all()) and len(np.unique(first)) == len(first)
+    if not (numbered or counts or _even_rise(first)):
+        if all(_is_number(c) for c in header[1:]):  # a curve whose first value is missing, not a header
+            raise ValueError(f"{path}: line {line}, column 1: {_not_a_number(header, 0)}")
+        return
+    under = "an empty header cell" if header[0] == "" else f"the header {header[0]!r} before the column numbers"
+    shown = ", ".join(f"{v:g}" for v in first[:3])
+    raise ValueError(f"{path}: its first column, under {under}, is a row index ({shown}, ...), not a point of each "
+                     "curve (pandas' to_csv and R's write.csv write one: index=False, row.names=FALSE leave it out); "
+                     "remove it")
 
 
 def _not_a_number(cells: list[str], col: int) -> str:

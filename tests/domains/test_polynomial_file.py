@@ -235,7 +235,7 @@ def test_two_whole_numbers_a_line_are_decimal_commas_only_where_likely(tmp_path,
     ("r.csv", '""', ['"1"', '"2"', '"3"', '"4"', '"5"'], "1, 2, 3"),  # R's write.csv
     ("named.csv", "id", [0, 1, 2, 3, 4], "0, 1, 2"),  # pandas' df.rename_axis("id").to_csv()
 ])
-def test_a_row_index_is_refused_whatever_its_numbers(tmp_path, name, head, index, first):
+def test_a_row_index_is_refused_wherever_it_starts_and_in_any_order(tmp_path, name, head, index, first):
     """Only an index counting 0, 1, 2, ... under an empty header cell was refused: a sliced or shuffled DataFrame's,
     R's from 1 and a named one were read as each curve's first point."""
     y = sines(5, 8)
@@ -247,6 +247,31 @@ def test_a_row_index_is_refused_whatever_its_numbers(tmp_path, name, head, index
                                          r"not a point of each curve \(pandas' to_csv and R's write.csv write one: "
                                          r"index=False, row.names=FALSE leave it out\); remove it$"):
         file_module(tmp_path / name).spec
+
+
+@pytest.mark.parametrize("name, head, first, message", [
+    ("measured.csv", ",t1,t2,t3,t4", None, ""),  # a blank A1 over names and measured values: each curve's first point
+    ("times.csv", ",400,410,420,430", [0.5, 1, 1.5, 2, 2.5, 3],  # spectra by time: a float index under numeric labels
+     "times.csv: its first column, under an empty header cell, is a row index (0.5, 1, 1.5, ...), not a point of each "
+     "curve"),
+    ("framed.csv", ",0,1,2,3", [0.5, 1, 1.5, 2, 2.5, 3], "framed.csv: its first column, under an empty header cell, is "
+                                                        "a row index (0.5, 1, 1.5, ...)"),  # DataFrame(y, index=t)
+])
+def test_a_first_column_under_an_empty_header_cell_is_an_index_only_where_it_counts_or_rises(tmp_path, name, head,
+                                                                                            first, message):
+    """Any first column under an empty header cell was refused as a row index, real measurements too, and a float
+    time index under numeric labels was named a curve's missing first value. A row index counts the rows (distinct
+    whole numbers) or rises by even steps; any other first column under names is each curve's first point."""
+    y = np.round(sines(6, 5), 3)  # [6, 5]
+    if first is not None:
+        y[:, 0] = first
+    (tmp_path / name).write_text(head + "\n" + "".join(",".join(map(repr, row)) + "\n" for row in y.tolist()))
+    if not message:
+        np.testing.assert_array_equal(read_curves(tmp_path / name).y, y)
+        return
+    with pytest.raises(ValueError) as err:
+        read_curves(tmp_path / name)
+    assert message in str(err.value), str(err.value)
 
 
 @pytest.mark.parametrize("cell", ["", "NA", "N/A", "null", "-"])
