@@ -453,20 +453,29 @@ def test_positions_and_values_round_trip_in_the_datas_units(tmp_path):
         domain.context_from_rows(torch.tensor([[0.5, 14.0]]), spec, "--context")
 
 
-def test_prediction_csv_writes_the_datas_own_grid_points(tmp_path):
+@pytest.mark.parametrize("grid, written", [
+    (None, [str(i) for i in range(20)]),  # x the point's index
+    (np.linspace(0, 1, 1001), [f"{i / 1000:g}" for i in range(1001)]),  # 0.006 came out as 0.006000000000000005
+    (1.6e9 + np.arange(20) / 2, [f"{1600000000 + i // 2}{'.5' * (i % 2)}" for i in range(20)]),  # half seconds
+])
+def test_prediction_csv_writes_the_datas_own_grid_points(tmp_path, grid, written):
     """A prediction on the curves' own grid (20 points, x their index, `--resolution 20`) wrote x = 1.000000149,
-    2.000000298, ...: positions in float32 turned into x units. They are the grid's points, 0, 1, ..., 19."""
+    2.000000298, ...: positions in float32 turned into x units. They are the grid's points, 0, 1, ..., 19; a
+    timestamp's half seconds, which 10 digits wrote as the same x twice, are kept, and a grid's float64 rounding
+    (0.006000000000000005) is not written."""
     from pixeltransformer.inference import Completion
 
-    spec = file_module(write_npz(tmp_path / "c.npz", sines(length=20))).spec
+    length = len(written)
+    spec = file_module(write_npz(tmp_path / "c.npz", sines(length=length), grid)).spec
     domain = PolynomialDomain()
     domain.spec = spec
     dist = BinnedGaussian.from_spec(spec)
-    completion = Completion((20,), torch.zeros(1, 1, 1), torch.full((1, 1, 1), 15.0), torch.full((1, 1, 20), 15.0),
-                            None, torch.zeros(1, 20, dist.params_width), dist)  # S, mean [1, 1, 20], params
+    completion = Completion((length,), torch.zeros(1, 1, 1), torch.full((1, 1, 1), 15.0),
+                            torch.full((1, 1, length), 15.0), None, torch.zeros(1, length, dist.params_width),
+                            dist)  # S, mean [1, 1, L], params
     domain.write_prediction(completion, tmp_path)
     with open(tmp_path / "prediction.csv") as f:
-        assert [row["x"] for row in csv.DictReader(f)] == [str(i) for i in range(20)]
+        assert [row["x"] for row in csv.DictReader(f)] == written
 
 
 def test_a_framed_gaussian_is_centred_in_the_frame_whatever_the_value_range(tmp_path):
