@@ -250,7 +250,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
         raise ValueError(f"{path}: no curves (expected one curve per line, numbers separated by commas)")
     y = np.concatenate([*blocks, np.array(block, dtype=np.float64).reshape(-1, width)])  # [N, L]
     named = len(header) == 2 and not any(_is_number(c) or c.lower() in MISSING for c in header)  # "before,after"
-    if whole and width == 2 and not named and not _even_rise(y[:, 0]):  # an even rise: x beside y, named in read_curves
+    if whole and width == 2 and not named and not _even_rise(y[:, 0]):  # an even rise: x beside y (read_curves)
         raise ValueError(f"{path}: every line holds two whole numbers, as one column of numbers written with decimal "
                          f"commas does (0,25 read as 0 and 25): {DECIMAL_POINTS}; a .csv holds one curve a line "
                          "(curves of 2 whole-number points? write one value as 3.0)")
@@ -289,8 +289,9 @@ def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> No
     """Refuses a first column that is a row index: under a name before the column numbers 0, 1, ... (pandas' to_csv
     of a named index), or under an empty header cell (pandas' to_csv, R's write.csv) where it counts the rows (distinct
     whole numbers: a DataFrame sliced or shuffled numbers its rows 2, 3, ... or 3, 1, 7, ...) or rises by even steps
-    (a time index: a few measured values rise by chance). Any other first column under an empty cell is a curve's first point: over numbers the first line
-    is a curve whose first value is missing, refused as such; over names (",t1,t2") the file is read as it is."""
+    (a time index: a few measured values rise by chance). Any other first column under an empty cell is a curve's
+    first point: over numbers the first line is a curve whose first value is missing, refused as such; over names
+    (",t1,t2") the file is read as it is."""
     if len(header) != y.shape[1] or len(header) < 2:
         return
     numbered = header[1:] == [str(i) for i in range(len(header) - 1)]
