@@ -41,8 +41,8 @@ CSV_ROWS = 65536  # rows of prediction.csv formatted at a time
 
 def write_rows(path: Path, header: list[str], columns: list[np.ndarray], name: str) -> None:
     """A CSV (``name`` in progress lines) of the columns (each [G]: x to 15 digits, a timestamp's half seconds too,
-    the rest to 6), CSV_ROWS rows at a time: 1e8 rows formatted at once were over 10 GB of strings, and minutes without a
-    word; progress counts the blocks."""
+    the rest to 6), CSV_ROWS rows at a time: 1e8 rows formatted at once were over 10 GB of strings, and minutes
+    without a word; progress counts the blocks."""
     formats = ["%.15g"] + ["%.6g"] * (len(columns) - 1)
     with open(path, "w") as f:
         f.write(",".join(header) + "\n")
