@@ -7,9 +7,9 @@ Formats:
 - ``.npz``: ``y`` [N, L] and optionally ``x`` [L], the grid in the data's own units (increasing and evenly spaced:
   an irregular grid is refused, with how to resample it);
 - ``.csv``: one curve per line, numbers separated by commas, with decimal points; blank lines and lines starting
-  with # are skipped; a first line with a cell that is neither a number nor a missing value, or the column numbers
-  0, 1, ..., L-1 (what pandas writes for an array's columns), is a header and is skipped. x is the point's index, as
-  for ``.npy``.
+  with # (not a spreadsheet's #N/A, #DIV/0!, ...: a missing value) are skipped; a first line with a cell that is
+  neither a number nor a missing value, or the column numbers 0, 1, ..., L-1 (what pandas writes for an array's
+  columns), is a header and is skipped. x is the point's index, as for ``.npy``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from pixeltransformer.splits import SPLITS
 CURVE_SUFFIXES = (".npy", ".npz", ".csv")
 EVEN_TOLERANCE = 1e-3  # of the mean step: how far a grid's steps may stray (rounding) and still count as even
 CSV_BLOCK = 65536  # lines of a .csv turned into an array at a time
-MISSING = ("", "na", "n/a", "#n/a", "null", "none", "-")  # a missing value's spellings (lower case) besides NaN
+SHEET_ERRORS = ("#n/a", "#value!", "#div/0!", "#ref!", "#name?", "#num!", "#null!")  # a spreadsheet's, lower case
+MISSING = ("", "na", "n/a", "null", "none", "-", *SHEET_ERRORS)  # a missing value's spellings (lower case), not NaN
 ONE_SERIES = "one curve is y[None, :]; a long series cut into windows of L points is y[:len(y) // L * L].reshape(-1, L)"
+DECIMAL_POINTS = "write decimal points (a spreadsheet's CSV in a locale that writes 0.25)"
 SAVE_UTF8 = "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"
 WHOLE, DIGITS = re.compile(r"[-+]?\d+"), re.compile(r"\d+")  # the halves of "-0,25" split at its decimal comma
 DATE = re.compile(r"\d[-/:.]\d+[-/:]\d|\d{4}-\d\d")  # 2020-01-01, 1/2/2020, 12:30:00, 2020-01
@@ -205,20 +207,20 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     """One curve per line of numbers separated by commas -> [N, L] and the header's cells ([] without one); a first
     line with a cell that is neither a number nor a missing value, or that numbers the columns 0, 1, ..., L-1, is a
-    header. Blank lines and lines starting with # are skipped; a line of another length, a cell that is not a number,
-    a first column of row numbers (a DataFrame's index) and one column of numbers with decimal commas are refused.
-    Lines are turned into float64 CSV_BLOCK at a time: a million lines held as Python floats took gigabytes."""
+    header. Blank lines and comments (:func:`_is_comment`) are skipped; a line of another length, a cell that is not
+    a number, a first column of row numbers (a DataFrame's index) and one column of numbers with decimal commas are
+    refused. Lines are turned into float64 CSV_BLOCK at a time: a million lines held as Python floats took gigabytes."""
     blocks: list[np.ndarray] = []
     block: list[list[float]] = []
     width = 0
     header: list[str] = []
     header_line = 0
-    whole_pairs = True  # every line two whole numbers, "0,25": one column of numbers written with decimal commas
+    whole = True  # every line one or two whole numbers, "1", "0,25": maybe one column written with decimal commas
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:  # read a line at a time: no copy of the whole text
             for number, cells in enumerate(csv.reader(_text_lines(f, path)), start=1):
                 cells = [c.strip() for c in cells]
-                if not any(cells) or cells[0].startswith("#"):
+                if not any(cells) or _is_comment(cells[0]):
                     continue
                 if not (width or header) and _is_header(cells):
                     header_line, header = number, cells
@@ -228,12 +230,14 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
                 except ValueError:
                     col = next(i for i, c in enumerate(cells) if not _is_number(c))
                     raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_a_number(cells, col)}") from None
+                whole = whole and len(cells) <= 2 and bool(WHOLE.fullmatch(cells[0])) and \
+                    all(DIGITS.fullmatch(c) for c in cells[1:])
                 if width and len(values) != width:
-                    raise ValueError(f"{path}: line {number} has {len(values)} values, but the first curve has "
-                                     f"{width}; every curve needs the same points")
+                    commas = (f" (one column of numbers written with decimal commas? 0,5 reads as 2 values, 1 as 1: "
+                              f"{DECIMAL_POINTS})" if whole and {width, len(values)} == {1, 2} else "")  # 1 and 0,5
+                    raise ValueError(f"{path}: line {number} has {counted(len(values), 'value')}, but the first curve "
+                                     f"has {width}; every curve needs the same points{commas}")
                 width = len(values)
-                whole_pairs = whole_pairs and width == 2 and bool(WHOLE.fullmatch(cells[0]) and
-                                                                  DIGITS.fullmatch(cells[1]))
                 block.append(values)
                 if len(block) == CSV_BLOCK:
                     blocks.append(np.array(block, dtype=np.float64))  # [CSV_BLOCK, L]
@@ -245,21 +249,29 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     if not width:
         raise ValueError(f"{path}: no curves (expected one curve per line, numbers separated by commas)")
     y = np.concatenate([*blocks, np.array(block, dtype=np.float64).reshape(-1, width)])  # [N, L]
-    if whole_pairs:
+    named = len(header) == 2 and not any(_is_number(c) or c.lower() in MISSING for c in header)  # "before,after"
+    if whole and width == 2 and not named and not _even_rise(y[:, 0]):  # an even rise: x beside y (read_curves)
         raise ValueError(f"{path}: every line holds two whole numbers, as one column of numbers written with decimal "
-                         "commas does (0,25 read as 0 and 25): write decimal points (a spreadsheet's CSV in a locale "
-                         "that writes 0.25); a .csv holds one curve a line")
+                         f"commas does (0,25 read as 0 and 25): {DECIMAL_POINTS}; a .csv holds one curve a line "
+                         "(curves of 2 whole-number points? write one value as 3.0)")
     _index_column(path, y, header, header_line)
     return y, header
 
 
 def _text_lines(f, path: Path):
-    """The lines of a text file, refused at a NUL: UTF-16 without its byte-order mark decodes as UTF-8, with a NUL
-    beside each character."""
+    """The lines of a text file, refused at a NUL (UTF-16 without its byte-order mark decodes as UTF-8, with a NUL
+    beside each character), a comment as a blank line: a quote in it does not open a cell that runs on over the
+    lines below."""
     for line in f:
         if "\x00" in line:
             raise ValueError(f"{path}: not a readable CSV file (it holds NUL bytes, as UTF-16 text does): {SAVE_UTF8}")
-        yield line
+        yield "\n" if _is_comment(line.split(",", 1)[0].strip()) else line
+
+
+def _is_comment(cell: str) -> bool:
+    """Whether a line whose first cell is ``cell`` is a comment: it starts with #, and is not a spreadsheet's error
+    value (#N/A, #DIV/0!, ...: a curve's missing value)."""
+    return cell.startswith("#") and cell.lower() not in SHEET_ERRORS
 
 
 def _is_header(cells: list[str]) -> bool:
@@ -274,21 +286,28 @@ def _is_header(cells: list[str]) -> bool:
 
 
 def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> None:
-    """Refuses a first column that is a row index: under an empty header cell (pandas' to_csv, R's write.csv) or
-    under a name before the column numbers 0, 1, ... (pandas' to_csv of a named index), whatever its numbers (a
-    DataFrame sliced or shuffled numbers its rows 2, 3, ... or 3, 1, 7, ...)."""
+    """Refuses a first column that is a row index: under a name before the column numbers 0, 1, ... (pandas' to_csv
+    of a named index), or under an empty header cell (pandas' to_csv, R's write.csv) where it counts the rows (distinct
+    whole numbers: a DataFrame sliced or shuffled numbers its rows 2, 3, ... or 3, 1, 7, ...) or rises by even steps
+    (a time index: a few measured values rise by chance). Any other first column under an empty cell is a curve's
+    first point: over numbers the first line is a curve whose first value is missing, refused as such; over names
+    (",t1,t2") the file is read as it is."""
     if len(header) != y.shape[1] or len(header) < 2:
         return
     numbered = header[1:] == [str(i) for i in range(len(header) - 1)]
-    if header[0] == "" and not numbered and all(_is_number(c) for c in header[1:]) and \
-            not (y[:, 0] == np.round(y[:, 0])).all():  # a curve whose first value is missing, not a header
-        raise ValueError(f"{path}: line {line}, column 1: {_not_a_number(header, 0)}")
-    if header[0] == "" and all(header[1:]) or numbered and not _is_number(header[0]):
-        under = "an empty header cell" if header[0] == "" else f"the header {header[0]!r} before the column numbers"
-        first = ", ".join(f"{v:g}" for v in y[:3, 0])
-        raise ValueError(f"{path}: its first column, under {under}, is a row index ({first}, ...), not a point of each "
-                         "curve (pandas' to_csv and R's write.csv write one: index=False, row.names=FALSE leave it "
-                         "out); remove it")
+    if not (header[0] == "" and all(header[1:]) or numbered and not _is_number(header[0])):
+        return
+    first = y[:, 0]  # [N]
+    counts = bool((first == np.round(first)).all()) and len(np.unique(first)) == len(first)
+    if not (numbered or counts or _even_rise(first)):
+        if all(_is_number(c) for c in header[1:]):  # a curve whose first value is missing, not a header
+            raise ValueError(f"{path}: line {line}, column 1: {_not_a_number(header, 0)}")
+        return
+    under = "an empty header cell" if header[0] == "" else f"the header {header[0]!r} before the column numbers"
+    shown = ", ".join(f"{v:g}" for v in first[:3])
+    raise ValueError(f"{path}: its first column, under {under}, is a row index ({shown}, ...), not a point of each "
+                     "curve (pandas' to_csv and R's write.csv write one: index=False, row.names=FALSE leave it out); "
+                     "remove it")
 
 
 def _not_a_number(cells: list[str], col: int) -> str:

@@ -16,6 +16,7 @@ function has no input file to sample from.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +40,10 @@ CSV_ROWS = 65536  # rows of prediction.csv formatted at a time
 
 
 def write_rows(path: Path, header: list[str], columns: list[np.ndarray], name: str) -> None:
-    """A CSV (``name`` in progress lines) of the columns (each [G]: x to 10 digits, a year or a timestamp, the rest
-    to 6), CSV_ROWS rows at a time: 1e8 rows formatted at once were over 10 GB of strings, and minutes without a
-    word; progress counts the blocks."""
-    formats = ["%.10g"] + ["%.6g"] * (len(columns) - 1)
+    """A CSV (``name`` in progress lines) of the columns (each [G]: x to 15 digits, a timestamp's half seconds too,
+    the rest to 6), CSV_ROWS rows at a time: 1e8 rows formatted at once were over 10 GB of strings, and minutes
+    without a word; progress counts the blocks."""
+    formats = ["%.15g"] + ["%.6g"] * (len(columns) - 1)
     with open(path, "w") as f:
         f.write(",".join(header) + "\n")
         for s in loop_progress(range(0, len(columns[0]), CSV_ROWS), f"writing {name}", unit="block"):
@@ -76,8 +77,13 @@ class PolynomialDomain(Domain):
 
     def grid_x(self, grid_shape: tuple[int, ...]) -> torch.Tensor:
         """x in the data's own units of a grid's points [G], float64 from the positions up (float32 positions put
-        the point 2 of a 20-point grid at x = 2.000000298)."""
-        return self.x_units(grid_positions(grid_shape, dtype=torch.float64)[:, 0])  # [G]
+        the point 2 of a 20-point grid at x = 2.000000298), to 14 digits of its largest |x|: the float64 arithmetic's
+        last digits (x = 0.006000000000000005 on a grid of 0 .. 1) are not the grid's."""
+        x = self.x_units(grid_positions(grid_shape, dtype=torch.float64)[:, 0])  # [G]
+        top = float(x.abs().max())
+        if 0 < top < math.inf:
+            x = torch.round(x, decimals=13 - math.floor(math.log10(top)))  # [G]
+        return x
 
     @property
     def title(self) -> str:

@@ -32,8 +32,8 @@ def grid_positions(grid_shape: tuple[int, ...], device: torch.device | str | Non
                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Positions of every grid point, row-major over the grid: [N, P]; float32 whatever torch's default dtype (a
     notebook may set float64), float64 where asked (positions turned into a data's own units keep their digits)."""
-    f32 = dict(device=device, dtype=dtype)
-    axes = [torch.linspace(-1.0, 1.0, n, **f32) if n > 1 else torch.zeros(1, **f32) for n in grid_shape]
+    factory = dict(device=device, dtype=dtype)
+    axes = [torch.linspace(-1.0, 1.0, n, **factory) if n > 1 else torch.zeros(1, **factory) for n in grid_shape]
     mesh = torch.meshgrid(*axes, indexing="ij")
     return torch.stack([m.reshape(-1) for m in mesh], dim=-1)  # [N, P]
 

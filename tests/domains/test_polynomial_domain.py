@@ -480,22 +480,24 @@ def test_a_long_prediction_csv_is_written_in_blocks_with_progress(tiny_module, t
     assert "[writing prediction.csv] 10/10 blocks (100%)" in err, err
     panel = tiny_module.domain.function_panel(completion, "")
     columns = np.stack([panel["x"], panel["mean"], panel["std"], *panel["samples"]], axis=1)  # [G, 5]
-    rows = [",".join([f"{r[0]:.10g}", *(f"{v:.6g}" for v in r[1:])]) for r in columns]  # as it was written whole
+    rows = [",".join([f"{r[0]:.15g}", *(f"{v:.6g}" for v in r[1:])]) for r in columns]  # as it was written whole
     assert files[1].read_text() == "\n".join(["x,mean,std,sample_1,sample_2", *rows]) + "\n"
 
 
-def test_prediction_rows_give_x_to_10_digits_and_the_rest_to_6(tmp_path):
-    """write_rows: x as %.10g (a year, a timestamp), the other columns as %.6g, float32 columns as their float64
-    values, and NaN, infinities and -0 as Python spells them."""
+def test_prediction_rows_give_x_to_15_digits_and_the_rest_to_6(tmp_path):
+    """write_rows: x as %.15g, the other columns as %.6g, float32 columns as their float64 values, and NaN,
+    infinities and -0 as Python spells them. x to 10 digits wrote a timestamp's half seconds (1.6e9 + 0.5 s steps) as
+    the same x, 1600000000, twice; 15 keep them, and a year or a step's float64 rounding still reads 2006, 0.001."""
     import numpy as np
 
     from domains.polynomial.domain import write_rows
 
-    x = np.array([1.7e9, 2024.0, -0.0, 1 / 3, np.nan])  # [5]
-    y = np.array([np.inf, -np.inf, 1.5e-30, 3.4e38, 0.1], dtype=np.float32)  # [5]
+    x = np.array([1.7e9, 2024.0, -0.0, 1 / 3, np.nan, 1.6e9, 1.6e9 + 0.5, 2005.9999999999998, 0.1 / 100])  # [9]
+    y = np.array([np.inf, -np.inf, 1.5e-30, 3.4e38, 0.1, 1, 2, 3, 4], dtype=np.float32)  # [9]
     write_rows(tmp_path / "p.csv", ["x", "y", "z"], [x, y, -y], "p.csv")
     assert (tmp_path / "p.csv").read_text() == ("x,y,z\n1700000000,inf,-inf\n2024,-inf,inf\n-0,1.5e-30,-1.5e-30\n"
-                                                "0.3333333333,3.4e+38,-3.4e+38\nnan,0.1,-0.1\n")
+                                                "0.333333333333333,3.4e+38,-3.4e+38\nnan,0.1,-0.1\n1600000000,1,-1\n"
+                                                "1600000000.5,2,-2\n2006,3,-3\n0.001,4,-4\n")
 
 
 def test_a_prediction_s_csv_progress_follows_the_trainer_s_progress_bar(tiny_module, tmp_path, monkeypatch, capsys):

@@ -17,13 +17,12 @@ import torch
 
 from domains.polynomial import curves
 from domains.polynomial.curves import read_curves
-from domains.polynomial import curves
-from domains.polynomial.curves import read_curves
 from domains.polynomial.data import PolynomialDataModule
 from domains.polynomial.domain import PolynomialDomain
 from domains.polynomial.metrics import reference_metrics
 from pixeltransformer.data_mismatch import conversion_mismatch, split_mismatch
 from pixeltransformer.distribution import BinnedGaussian
+from pixeltransformer.errors import counted
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.sets import draw_context, grid_positions
 from pixeltransformer.splits import pool_digests
@@ -192,7 +191,43 @@ def test_one_column_of_numbers_with_decimal_commas_is_refused(tmp_path, header):
         file_module(tmp_path / "one.csv").spec
     assert str(err.value) == (f"{tmp_path / 'one.csv'}: every line holds two whole numbers, as one column of numbers "
                               "written with decimal commas does (0,25 read as 0 and 25): write decimal points (a "
-                              "spreadsheet's CSV in a locale that writes 0.25); a .csv holds one curve a line")
+                              "spreadsheet's CSV in a locale that writes 0.25); a .csv holds one curve a line (curves "
+                              "of 2 whole-number points? write one value as 3.0)")
+
+
+@pytest.mark.parametrize("lines, first, other", [(["0,5", "1", "1,5"], 2, 1), (["1", "0,5", "1,5"], 1, 2)])
+def test_a_whole_value_beside_decimal_commas_is_named_as_such(tmp_path, lines, first, other):
+    """A spreadsheet writes a whole value without a comma (0,5 then 1): the column read as lines of 2 and 1 values was
+    refused as "line 3 has 1 values, but the first curve has 2", without a word of the decimal commas."""
+    eu_csv(tmp_path / "one.csv", ["value", *lines])
+    with pytest.raises(ValueError) as err:
+        read_curves(tmp_path / "one.csv")
+    assert str(err.value) == (f"{tmp_path / 'one.csv'}: line 3 has {counted(other, 'value')}, but the first curve has "
+                              f"{first}; every curve needs the same points (one column of numbers written with decimal "
+                              "commas? 0,5 reads as 2 values, 1 as 1: write decimal points (a spreadsheet's CSV in a "
+                              "locale that writes 0.25))")
+
+
+COUNTS = "".join(f"{2000 + i},{c}\n" for i, c in enumerate([12, 15, 9, 20, 18, 11]))  # a year and a count a line
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("scores.csv", "before,after\n81,27\n90,33\n75,20\n88,41\n", ""),  # a header of two names: curves of 2 points
+    ("counts.csv", "year,count\n" + COUNTS, "counts.csv: its first column rises by even steps down all 6 rows (2000, "
+                                            "2001, 2002, ...), as an x column does: is it x beside y columns"),
+    ("pairs.csv", "3,5\n7,2\n1,4\n", "a .csv holds one curve a line (curves of 2 whole-number points? write one value "
+                                    "as 3.0)"),  # no header: refused, with the way out
+])
+def test_two_whole_numbers_a_line_are_decimal_commas_only_where_likely(tmp_path, name, text, message):
+    """Every file of two whole numbers a line was refused as one column written with decimal commas: curves of 2
+    points under a header of two names were refused, and years beside counts lost their x column's message."""
+    (tmp_path / name).write_text(text)
+    if not message:
+        np.testing.assert_array_equal(read_curves(tmp_path / name).y, [[81, 27], [90, 33], [75, 20], [88, 41]])
+        return
+    with pytest.raises(ValueError) as err:
+        read_curves(tmp_path / name)
+    assert message in str(err.value), str(err.value)
 
 
 @pytest.mark.parametrize("name, head, index, first", [
@@ -201,7 +236,7 @@ def test_one_column_of_numbers_with_decimal_commas_is_refused(tmp_path, header):
     ("r.csv", '""', ['"1"', '"2"', '"3"', '"4"', '"5"'], "1, 2, 3"),  # R's write.csv
     ("named.csv", "id", [0, 1, 2, 3, 4], "0, 1, 2"),  # pandas' df.rename_axis("id").to_csv()
 ])
-def test_a_row_index_is_refused_whatever_its_numbers(tmp_path, name, head, index, first):
+def test_a_row_index_is_refused_wherever_it_starts_and_in_any_order(tmp_path, name, head, index, first):
     """Only an index counting 0, 1, 2, ... under an empty header cell was refused: a sliced or shuffled DataFrame's,
     R's from 1 and a named one were read as each curve's first point."""
     y = sines(5, 8)
@@ -213,6 +248,31 @@ def test_a_row_index_is_refused_whatever_its_numbers(tmp_path, name, head, index
                                          r"not a point of each curve \(pandas' to_csv and R's write.csv write one: "
                                          r"index=False, row.names=FALSE leave it out\); remove it$"):
         file_module(tmp_path / name).spec
+
+
+@pytest.mark.parametrize("name, head, first, message", [
+    ("measured.csv", ",t1,t2,t3,t4", None, ""),  # a blank A1 over names and measured values: each curve's first point
+    ("times.csv", ",400,410,420,430", [0.5, 1, 1.5, 2, 2.5, 3],  # spectra by time: a float index under numeric labels
+     "times.csv: its first column, under an empty header cell, is a row index (0.5, 1, 1.5, ...), not a point of each "
+     "curve"),
+    ("framed.csv", ",0,1,2,3", [0.5, 1, 1.5, 2, 2.5, 3], "framed.csv: its first column, under an empty header cell, is "
+                                                        "a row index (0.5, 1, 1.5, ...)"),  # DataFrame(y, index=t)
+])
+def test_a_first_column_under_an_empty_header_cell_is_an_index_only_where_it_counts_or_rises(tmp_path, name, head,
+                                                                                            first, message):
+    """Any first column under an empty header cell was refused as a row index, real measurements too, and a float
+    time index under numeric labels was named a curve's missing first value. A row index counts the rows (distinct
+    whole numbers) or rises by even steps; any other first column under names is each curve's first point."""
+    y = np.round(sines(6, 5), 3)  # [6, 5]
+    if first is not None:
+        y[:, 0] = first
+    (tmp_path / name).write_text(head + "\n" + "".join(",".join(map(repr, row)) + "\n" for row in y.tolist()))
+    if not message:
+        np.testing.assert_array_equal(read_curves(tmp_path / name).y, y)
+        return
+    with pytest.raises(ValueError) as err:
+        read_curves(tmp_path / name)
+    assert message in str(err.value), str(err.value)
 
 
 @pytest.mark.parametrize("cell", ["", "NA", "N/A", "null", "-"])
@@ -237,11 +297,26 @@ def test_comment_lines_are_skipped_and_a_spreadsheets_csv_is_read(tmp_path):
     y = sines(6, 10)
     rows = [",".join(repr(v) for v in row) for row in y.tolist()]
     header = ",".join(f"t{i}" for i in range(10))
-    (tmp_path / "notes.csv").write_text("\n".join(["# logger v2", "# units: V", header, *rows[:3], "# pause",
-                                                   *rows[3:], "# end"]) + "\n")
+    (tmp_path / "notes.csv").write_text("\n".join(["# logger v2", "# units: V", header, *rows[:3], '# pause,"cable',
+                                                   *rows[3:], "# end"]) + "\n")  # a quote in a comment: no cell
     eu_csv(tmp_path / "excel.csv", [header, *rows])
     for name in ("notes.csv", "excel.csv"):
         np.testing.assert_array_equal(read_curves(tmp_path / name).y, y)
+
+
+@pytest.mark.parametrize("cell", ["#N/A", "#VALUE!", "#DIV/0!", "#REF!", "#NAME?", "#NUM!", "#NULL!"])
+def test_a_spreadsheet_error_in_a_first_cell_is_a_missing_value_not_a_comment(tmp_path, cell):
+    """A line whose first cell is a spreadsheet's error value starts with # and was skipped as a comment: its curve
+    was left out without a word. It is a curve with a gap, refused as the others are, on the first line too."""
+    rows = [",".join(f"{v:.4f}" for v in row) for row in sines(6, 10)]
+    gap = ",".join([cell, *rows[2].split(",")[1:]])
+    shown = re.escape(f"'{cell}' marks a missing value; fill or drop them first")
+    (tmp_path / "gap.csv").write_text("\n".join(["# logger v2", *rows[:2], gap, *rows[3:]]) + "\n")
+    with pytest.raises(ValueError, match=rf"gap.csv: line 4, column 1: {shown}$"):
+        read_curves(tmp_path / "gap.csv")
+    (tmp_path / "first.csv").write_text("\n".join([gap, *rows[3:]]) + "\n")
+    with pytest.raises(ValueError, match=rf"first.csv: line 1, column 1: {shown}$"):
+        read_curves(tmp_path / "first.csv")
 
 
 @pytest.mark.parametrize("name, text, message", [
@@ -379,20 +454,29 @@ def test_positions_and_values_round_trip_in_the_datas_units(tmp_path):
         domain.context_from_rows(torch.tensor([[0.5, 14.0]]), spec, "--context")
 
 
-def test_prediction_csv_writes_the_datas_own_grid_points(tmp_path):
+@pytest.mark.parametrize("grid, written", [
+    (None, [str(i) for i in range(20)]),  # x the point's index
+    (np.linspace(0, 1, 1001), [f"{i / 1000:g}" for i in range(1001)]),  # 0.006 came out as 0.006000000000000005
+    (1.6e9 + np.arange(20) / 2, [f"{1600000000 + i // 2}{'.5' * (i % 2)}" for i in range(20)]),  # half seconds
+])
+def test_prediction_csv_writes_the_datas_own_grid_points(tmp_path, grid, written):
     """A prediction on the curves' own grid (20 points, x their index, `--resolution 20`) wrote x = 1.000000149,
-    2.000000298, ...: positions in float32 turned into x units. They are the grid's points, 0, 1, ..., 19."""
+    2.000000298, ...: positions in float32 turned into x units. They are the grid's points, 0, 1, ..., 19; a
+    timestamp's half seconds, which 10 digits wrote as the same x twice, are kept, and a grid's float64 rounding
+    (0.006000000000000005) is not written."""
     from pixeltransformer.inference import Completion
 
-    spec = file_module(write_npz(tmp_path / "c.npz", sines(length=20))).spec
+    length = len(written)
+    spec = file_module(write_npz(tmp_path / "c.npz", sines(length=length), grid)).spec
     domain = PolynomialDomain()
     domain.spec = spec
     dist = BinnedGaussian.from_spec(spec)
-    completion = Completion((20,), torch.zeros(1, 1, 1), torch.full((1, 1, 1), 15.0), torch.full((1, 1, 20), 15.0),
-                            None, torch.zeros(1, 20, dist.params_width), dist)  # S, mean [1, 1, 20], params
+    completion = Completion((length,), torch.zeros(1, 1, 1), torch.full((1, 1, 1), 15.0),
+                            torch.full((1, 1, length), 15.0), None, torch.zeros(1, length, dist.params_width),
+                            dist)  # S, mean [1, 1, L], params
     domain.write_prediction(completion, tmp_path)
     with open(tmp_path / "prediction.csv") as f:
-        assert [row["x"] for row in csv.DictReader(f)] == [str(i) for i in range(20)]
+        assert [row["x"] for row in csv.DictReader(f)] == written
 
 
 def test_a_framed_gaussian_is_centred_in_the_frame_whatever_the_value_range(tmp_path):
