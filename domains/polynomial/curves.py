@@ -23,9 +23,9 @@ import numpy as np
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.datamodule import SPLITS
+from pixeltransformer.digests import file_digest
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import counted, warn_rank_zero
-from pixeltransformer.files import file_digest
 
 CURVE_SUFFIXES = (".npy", ".npz", ".csv")
 EVEN_TOLERANCE = 1e-3  # of the mean step: how far a grid's steps may stray (rounding) and still count as even

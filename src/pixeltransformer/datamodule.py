@@ -20,8 +20,9 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
+from .cache import cache_key
 from .errors import counted, warn_rank_zero
-from .files import cache_key, env_folder
+from .files import env_folder
 from .layout import CHECKOUT
 from .signal import SignalSpec
 
