@@ -33,10 +33,10 @@ if SHARED_DATA.is_dir():
 @pytest.fixture(autouse=True)
 def no_container_limit(monkeypatch) -> None:
     """The memory checks read no control group of the machine the tests run on: a container's memory limit there
-    would replace the memory that the tests give as available (predict.container_memory)."""
-    import pixeltransformer.predict as predict
+    would replace the memory that the tests give as available (memory.container_memory)."""
+    import pixeltransformer.memory as memory
 
-    monkeypatch.setattr(predict, "OWN_CGROUPS", Path(os.devnull) / "cgroup")
+    monkeypatch.setattr(memory, "OWN_CGROUPS", Path(os.devnull) / "cgroup")
 
 
 @pytest.fixture

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
+from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
 from pixeltransformer.errors import counted, warn_rank_zero
-from pixeltransformer.files import cache_root
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, split_folders,
                                      split_sizes_cause, splits_hint, splits_with_train_of)
@@ -137,7 +137,7 @@ class ImageDataModule(SignalDataModule):
         download: fetch MNIST/CIFAR-10 when missing (md5-verified); never needed for digits or folders.
         kmeans_pixels: training pixels the k-means bins are fitted on (a seeded subsample, kept small for speed; at
             least num_bins, and every pixel when the train split holds fewer; >= 1).
-        cache_dir: where a folder's decoded pictures are kept (default ``files.cache_root("images", "folders")``),
+        cache_dir: where a folder's decoded pictures are kept (default ``cache.cache_root("images", "folders")``),
             keyed by the files' bytes and the size: later starts, DDP ranks and evaluations read one array.
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """

@@ -93,7 +93,7 @@ class ImageEvaluation(SweepEvaluation):
             30 x 4 000 pictures of 64x64, see pretrained.py).
         vae_steps: the Adam steps that fit the VAE's latents to S, for each completion.
         vae_lr: the learning rate of those steps.
-        cache_dir: where the classifier and VAE weights live (null: files.cache_root("images")).
+        cache_dir: where the classifier and VAE weights live (null: cache.cache_root("images")).
     """
 
     def __init__(self, levels: tuple[int, ...] = SWEEP_LEVELS, num_samples: int = 3, n_autoregressive: int = 256,

@@ -1,4 +1,4 @@
-"""A picture folder decoded once. Its pictures' pixels at one size are kept in the cache (``files.cache_root("images",
+"""A picture folder decoded once. Its pictures' pixels at one size are kept in the cache (``cache.cache_root("images",
 "folders")``), keyed by what the files hold, so a later run, and every DDP rank and evaluation of this one, reads one
 array instead of decoding each picture again: about 0.5 ms a 64x64 PNG and 12 ms a full-size photo here, so minutes
 a start for a folder of 10 000 photos. A folder keeps one entry for each of its pools (all its pictures, or a
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pixeltransformer.files import (FileDigests, atomic_write, cache_key, name_start, not_cached, package_versions,
-                                    whole_npy)
+from pixeltransformer.cache import cache_key, not_cached, package_versions, whole_npy
+from pixeltransformer.digests import FileDigests
+from pixeltransformer.files import atomic_write, name_start
 
 from . import io
 
@@ -67,7 +68,7 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
 
 
 def whole_entry(notes: object, path: Path, size: int, channels: int) -> bool:
-    """Whether an entry's notes and its pixels at path ([N, C, size, size] uint8, :func:`files.whole_npy`) are what
+    """Whether an entry's notes and its pixels at path ([N, C, size, size] uint8, :func:`cache.whole_npy`) are what
     :func:`io.decode_folder` writes: notes of another form (written over, or by hand) stopped a start with a
     KeyError, and pixels of another size, colour or type were served as they were."""
     if not isinstance(notes, dict) or not isinstance(notes.get("files"), int) or notes.get("size") != size or \

@@ -18,8 +18,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from pixeltransformer.arrays import read_npz
+from pixeltransformer.digests import file_digest
 from pixeltransformer.errors import warn_rank_zero
-from pixeltransformer.files import atomic_write, data_files, file_digest, missing_folders, remove_empty
+from pixeltransformer.files import atomic_write, data_files, missing_folders, remove_empty
 from pixeltransformer.loopbar import loop_progress
 
 # the pictures a folder's files are read as: JPEG under its other names (.jpe, .jfif, as browsers save it) and WebP

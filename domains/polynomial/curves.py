@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from pixeltransformer.arrays import read_npz
+from pixeltransformer.digests import file_digest
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import counted, warn_rank_zero
-from pixeltransformer.files import file_digest
 from pixeltransformer.splits import SPLITS
 
 CURVE_SUFFIXES = (".npy", ".npz", ".csv")

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import torch
 
+from pixeltransformer.cache import unwritable
 from pixeltransformer.errors import OneLineParser
-from pixeltransformer.files import missing_folders, remove_empty, unwritable
+from pixeltransformer.files import missing_folders, remove_empty
 
 from . import domain  # noqa: F401  registers the Domain a checkpoint names (load_module finds it by name)
 from .data import GPDataset, PolynomialDataset, split_seed

@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from pixeltransformer.cache import cache_key, cache_root, check_cache_folder, whole_npy, writing_cache
 from pixeltransformer.data_mismatch import MadeOtherwise
 from pixeltransformer.datamodule import SignalDataModule, module_spec
+from pixeltransformer.digests import FileDigests
 from pixeltransformer.errors import counted, warn_rank_zero
-from pixeltransformer.files import (FileDigests, atomic_write, cache_key, cache_root, check_cache_folder, data_files,
-                                    name_start, warn_missing_links, whole_npy, writing_cache)
+from pixeltransformer.files import atomic_write, data_files, name_start, warn_missing_links
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, official_split_indices, split_folders, split_indices,
@@ -214,7 +215,7 @@ class SDFDataModule(SignalDataModule):
         splits: (train, val, test) sizes for meshes/voxels, one may be -1 (the rest); default: 10% each
             for val and test (at least 1), the rest for training.
         max_shapes: use only the first n meshes/voxel grids (quick experiments; of each split folder).
-        cache_dir: where built grids are kept (default ``files.cache_root("sdf")``: data folders are often
+        cache_dir: where built grids are kept (default ``cache.cache_root("sdf")``: data folders are often
             read-only, and cache keys hash contents and settings, so one cache serves every root). Meshes not
             cached yet are converted by one process per CPU core (see ``cores``).
         margin: the room meshes, procedural chairs and voxel grids (padded by whole voxels to leave at least it, see

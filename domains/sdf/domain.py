@@ -12,9 +12,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from pixeltransformer.cache import cache_root
 from pixeltransformer.domain import Domain, Files, ItemValues, level_title
 from pixeltransformer.evaluation import masked_mean
-from pixeltransformer.files import atomic_write, cache_root, write_json
+from pixeltransformer.files import atomic_write, write_json
 
 from .baselines import rbf_interpolate
 from .mesh import (MESH_SUFFIXES, SDFCache, binvox_frame, check_real, probability_field, read_voxels, turn_y_up,

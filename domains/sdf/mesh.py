@@ -33,9 +33,11 @@ from scipy import ndimage
 from skimage.measure import marching_cubes
 
 from pixeltransformer.arrays import read_npz
+from pixeltransformer.cache import (CACHE_HINT, CacheWriteError, check_cache_folder, package_versions, whole_npy,
+                                    writing_cache)
+from pixeltransformer.digests import FileDigests
 from pixeltransformer.errors import counted, first_line, warn_rank_zero
-from pixeltransformer.files import (CACHE_HINT, CacheWriteError, FileDigests, atomic_write, check_cache_folder,
-                                    data_files, package_versions, whole_npy, writing_cache)
+from pixeltransformer.files import atomic_write, data_files
 from pixeltransformer.loopbar import loop_progress
 
 from .procedural import MARGIN, grid_points
@@ -66,7 +68,7 @@ VOXEL_SUFFIXES = (".npy", ".npy.gz", ".npz", ".binvox")  # what read_voxels read
 
 
 def sdf_cache(folder: str | Path) -> tuple[str, str]:
-    """What :func:`files.check_cache_folder` and :func:`files.writing_cache` say of an SDF cache folder that cannot be
+    """What :func:`cache.check_cache_folder` and :func:`cache.writing_cache` say of an SDF cache folder that cannot be
     written: its grids are read from there (memory-mapped), so there is no run without it."""
     return f"write the SDF cache {folder}", CACHE_HINT
 

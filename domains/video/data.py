@@ -21,10 +21,10 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
+from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
 from pixeltransformer.domain import grey_levels, threshold_mask
 from pixeltransformer.errors import counted, transparent_mask
-from pixeltransformer.files import cache_root
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -108,7 +108,7 @@ class VideoDataModule(SignalDataModule):
             where they differ); an .npz or synthetic clips record none and play at 8 fps (the TinyVideos beach clips
             are 10: configs/video/beach.yaml). The spec records the clips' rate, so predictions play at it too.
         cache_dir: where a folder's video files are kept decoded, the frames its clips use at the clip size
-            (default ``files.cache_root("video", "files")``), keyed by each file's bytes: later starts, DDP ranks and
+            (default ``cache.cache_root("video", "files")``), keyed by each file's bytes: later starts, DDP ranks and
             evaluations load them instead of running ffmpeg. Strips are decoded as clips are read, and not cached.
         batch_size, num_workers, seed, val_items, split_layout: see :class:`SignalDataModule`.
     """

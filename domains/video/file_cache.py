@@ -1,5 +1,5 @@
 """Video files decoded once. The frames a folder's clips use, at the clip size, are kept in the cache
-(``files.cache_root("video", "files")``) and keyed by each file's bytes and the decoding asked, so a later start, and
+(``cache.cache_root("video", "files")``) and keyed by each file's bytes and the decoding asked, so a later start, and
 every DDP rank and evaluation of this one, loads an array instead of running ffmpeg: 0.3-0.4 s a file for the sample
 videos here (two ffmpeg processes each), minutes a start for a folder of a thousand.
 """
@@ -13,8 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
-from pixeltransformer.files import (FileDigests, atomic_write, cache_key, name_start, not_cached, package_versions,
-                                    whole_npy, write_json)
+from pixeltransformer.cache import cache_key, not_cached, package_versions, whole_npy
+from pixeltransformer.digests import FileDigests
+from pixeltransformer.files import atomic_write, name_start, write_json
 
 from .io import decoded_by_pillow, ffmpeg_version, frame_rate, read_video_file
 

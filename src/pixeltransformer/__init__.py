@@ -5,7 +5,7 @@ __version__ = "0.1.0"  # the one place of the version: pyproject.toml reads it (
 def versions() -> dict[str, str]:
     """This project's version and the installed torch's and Lightning's (their metadata, neither imported), as
     checkpoints and metrics.json record them under "pixeltransformer" and "versions"."""
-    from .files import package_versions  # imported here: the package itself stays light
+    from .cache import package_versions  # imported here: the package itself stays light
 
     found = package_versions(("torch", "lightning"))
     return {"version": __version__, **{name: v or "not installed" for name, v in found.items()}}

@@ -30,14 +30,16 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .allocator import keep_freed_memory
+from .cache import CacheWriteError
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .console import ParamSummary, quiet_console
 from .data_mismatch import checkpoint_split_layout, conversion_mismatch, option_text, same_items, split_mismatch
 from .datamodule import SignalDataModule, module_spec
 from .datahints import data_hint, own_data
 from .errors import counted, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
+from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir, sweep_out_dir
-from .files import CacheWriteError, drop_aside, missing_folders, put_back, recover_all, remove_empty, set_aside
+from .files import missing_folders, remove_empty
 from .fit_settings import check_fit_length, check_resume_length, check_step_settings
 from .launch import (check_launch_size, check_node_launch, drawn_seed, joins_a_run, launched_run_name,
                      predict_in_the_first_process)
@@ -118,8 +120,8 @@ class RunConfig(SaveConfigCallback):
     resume adds one; a test writes its own into its evaluation's folder); puts the config it records there into
     wandb.config (without_run_folder: a fit's and an evaluation's alike), with the model's trainable parameter count
     (``model/parameters``). An evaluation's config is written when the evaluation has ended, after its metrics; the
-    CLI sets an earlier evaluation aside meanwhile (files.set_aside), so a folder holds one evaluation's files, and a
-    failed evaluation leaves the earlier one as it was."""
+    CLI sets an earlier evaluation aside meanwhile (eval_folders.set_aside), so a folder holds one evaluation's files,
+    and a failed evaluation leaves the earlier one as it was."""
 
     def __init__(self, *args, command: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

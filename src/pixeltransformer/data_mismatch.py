@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
+from .cache import cache_key
 from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or
-from .files import cache_key
 from .splits import SPLITS, pool_digests
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them

@@ -27,7 +27,7 @@ from typing import Any
 
 from . import version_line
 from .errors import OneLineParser, counted, in_number
-from .files import recover, recover_all, running_writer
+from .eval_folders import recover, recover_all, running_writer
 
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
 REQUIRED_RUN_KEYS = ("title", "command", "machine", "date")

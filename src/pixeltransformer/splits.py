@@ -14,8 +14,8 @@ from typing import Sequence
 
 import torch
 
+from .cache import cache_key
 from .errors import counted, warn_rank_zero
-from .files import cache_key
 
 SPLITS = ("train", "val", "test")
 # folder names a dataset may give its splits that are not read as split folders (split_folders names them)

@@ -343,9 +343,9 @@ def test_a_picture_folder_is_decoded_once_and_then_read_from_the_cache(tmp_path,
     pool(size=6)
     assert len(decoded) == 39  # another size: its own entry
     # another pillow may decode or resize otherwise: a cache shared with its machine serves none of its pixels
-    from pixeltransformer import files
+    from pixeltransformer import cache as cache_py
 
-    monkeypatch.setattr(files, "package_version", lambda name: "0.0-other")
+    monkeypatch.setattr(cache_py, "package_version", lambda name: "0.0-other")
     pool(size=6)
     assert len(decoded) == 52
 
@@ -792,9 +792,9 @@ def test_a_train_folder_changed_since_moves_no_test_folder_item(tmp_path):
     test split, the test folder's, as it was, and a `test` said it "may hold other items than its own". It compares
     the pools it reads now: a `validate` (validation drawn from train/) and a resume still say so, and a test folder
     changed is named to a test. A checkpoint that recorded one digest of every file's name compares them all."""
+    from pixeltransformer.cache import cache_key
     from pixeltransformer.data_mismatch import split_mismatch
     from pixeltransformer.splits import pool_digests
-    from pixeltransformer.files import cache_key
 
     write_folder(tmp_path / "pics" / "train", 6)
     write_folder(tmp_path / "pics" / "test", 3, seed=1)

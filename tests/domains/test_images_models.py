@@ -224,7 +224,7 @@ def test_weights_that_cannot_be_cached_are_still_used(tmp_path, monkeypatch, blo
     """An evaluation whose cache folder could not be written (a file on its path, a read-only file system) trained
     the classifier or VAE for minutes, then stopped with the OSError of writing it. The network is now used, with
     one warning said before the training; a write that fails after it (a full disk) warns too, in the words of the
-    project's other caches (files.not_cached): it named neither the folder nor what to do."""
+    project's other caches (cache.not_cached): it named neither the folder nor what to do."""
     from domains.images.baselines import cache as cache_mod
 
     x, y = torch.rand(12, 1, 8, 8), torch.arange(12) % 3

@@ -314,7 +314,7 @@ def test_a_second_start_reads_no_bytes_of_the_meshes_or_voxel_files(tmp_path, mo
     import time
     import types
 
-    import pixeltransformer.files as files_mod
+    import pixeltransformer.digests as digests
 
     meshes, voxels = _sphere_folder(tmp_path), tmp_path / "voxels"
     for i in range(3):
@@ -323,7 +323,7 @@ def test_a_second_start_reads_no_bytes_of_the_meshes_or_voxel_files(tmp_path, mo
     for f in [*meshes.iterdir(), *voxels.iterdir()]:
         os.utime(f, ns=(hour_ago, hour_ago))  # a dataset's files, written before the first start
     # which comes an hour later (their change times are now: a file changed just before it is read is read again)
-    monkeypatch.setattr(files_mod, "time", types.SimpleNamespace(time_ns=lambda: time.time_ns() + 3600 * 10**9))
+    monkeypatch.setattr(digests, "time", types.SimpleNamespace(time_ns=lambda: time.time_ns() + 3600 * 10**9))
 
     def start():
         built = {}
@@ -814,13 +814,13 @@ def test_mesh_and_voxel_caches_are_keyed_by_the_converting_libraries_versions(tm
         dm.setup("test")
         return {f.name for f in (tmp_path / "c" / "voxels").glob("*.npy")}
 
-    from pixeltransformer import files
+    from pixeltransformer import cache
 
-    installed = files.package_version
+    installed = cache.package_version
     key, voxels = SDFCache(tmp_path / "m", MARGIN).key(tri, 32), voxel_caches()
     assert SDFCache(tmp_path / "m", MARGIN).key(tri, 32) == key and voxel_caches() == voxels and len(voxels) == 1
     for library in ("libigl", "trimesh", "scipy"):
-        monkeypatch.setattr(files, "package_version", lambda name, lib=library: "0.0" if name == lib else installed(name))
+        monkeypatch.setattr(cache, "package_version", lambda name, lib=library: "0.0" if name == lib else installed(name))
         assert SDFCache(tmp_path / "m", MARGIN).key(tri, 32) != key, library
     assert len(voxel_caches()) == 2  # scipy's distance transforms: another entry beside the first
 

@@ -645,10 +645,10 @@ def test_the_evaluation_memory_check_counts_the_test_loader_s_eval_batch_size(mo
     named batch_size, which the test loader does not use."""
     from types import SimpleNamespace
 
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
     from pixeltransformer.evaluation import SweepEvaluation
 
-    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
     dm = SDFDataModule(dataset="procedural", resolution=64, batch_size=32, eval_batch_size=2)
     trainer, module = SimpleNamespace(datamodule=dm), SimpleNamespace(spec=dm.spec)
     SweepEvaluation(levels=(4,), grid_points=False, num_samples=1).check_memory(trainer, module)
@@ -665,10 +665,10 @@ def test_the_evaluation_memory_check_names_batch_size_where_eval_batch_size_is_n
     batch it counted. It names the option the test loader's batch came from."""
     from types import SimpleNamespace
 
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
     from pixeltransformer.evaluation import SweepEvaluation
 
-    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "host_memory", lambda: 8 * 2**30)
     dm = SDFDataModule(dataset="procedural", resolution=64, batch_size=3)
     assert dm.test_batch() == (3, "batch_size")
     trainer, module = SimpleNamespace(datamodule=dm), SimpleNamespace(spec=dm.spec)

@@ -40,7 +40,7 @@ from domains.video.visualize import (
     write_side_by_side,
 )
 from domains.video.metrics import psnr_per_frame, ssim_per_frame
-from pixeltransformer import files
+from pixeltransformer import cache as cache_py
 from pixeltransformer.sets import grid_positions
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "videos"
@@ -320,7 +320,7 @@ def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(
     monkeypatch.setattr(file_cache, "ffmpeg_version", lambda: "n0.0-other")
     clips(size=8)
     assert decoded.count("a.mp4") == 3 and decoded.count("b.gif") == 3  # the GIF, which pillow decodes, is kept
-    monkeypatch.setattr(files, "package_version", lambda name: "0.0-other")
+    monkeypatch.setattr(cache_py, "package_version", lambda name: "0.0-other")
     clips(size=8)
     assert decoded.count("a.mp4") == 4 and decoded.count("b.gif") == 4
 
@@ -1303,18 +1303,18 @@ def test_a_video_file_the_cache_cannot_read_is_read_as_without_the_cache(tmp_pat
     """The cache reads a file's bytes for its key; a file it may not read (no read permission) ended the whole folder's
     read with a PermissionError, where it was decoded, or skipped with a warning, as every file the decoder refuses
     is. It is now read as without the cache, and not cached."""
-    import pixeltransformer.files as files
+    import pixeltransformer.digests as digests
 
     write_mp4(tmp_path / "a.mp4", smooth_frames(12))
     iio.imwrite(tmp_path / "b.gif", smooth_frames(9), plugin="pillow", duration=100, loop=0)
-    digest = files.file_digest
+    digest = digests.file_digest
 
     def refusing(path, *args):
         if Path(path).name == "b.gif":
             raise PermissionError(13, "Permission denied", str(path))
         return digest(path, *args)
 
-    monkeypatch.setattr(files, "file_digest", refusing)
+    monkeypatch.setattr(digests, "file_digest", refusing)
     dm = VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, stride=4, splits=(-1, 1, 1),
                          split_by="clip", bins="uniform", num_bins=8, cache_dir=str(tmp_path / "cache"))
     dm.setup("fit")

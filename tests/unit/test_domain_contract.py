@@ -435,11 +435,11 @@ def test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_f
     validation, after the training steps before it, as a grid_shape that named no option to change."""
     from types import SimpleNamespace
 
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
     from pixeltransformer.callbacks import Pictures
     from pixeltransformer.module import PixelTransformerModule
 
-    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
     module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
     trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False,
@@ -467,7 +467,7 @@ def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_run
 
     from lightning.pytorch.trainer.states import TrainerFn
 
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
     from pixeltransformer.callbacks import Pictures
     from pixeltransformer.module import PixelTransformerModule
 
@@ -482,11 +482,11 @@ def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_run
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100)
     # 2 examples, each a completion at |S| = 3 without samples, of which the parameters and mean stay, then one at
     # |S| = 5 with 3
-    drawn = 2 * (predict.kept_bytes(SPEC, 100 * 100, 0) + predict.completion_bytes(SPEC, 100 * 100, 3))
-    monkeypatch.setattr(predict, "available_memory", lambda: drawn)
+    drawn = 2 * (memory.kept_bytes(SPEC, 100 * 100, 0) + memory.completion_bytes(SPEC, 100 * 100, 3))
+    monkeypatch.setattr(memory, "available_memory", lambda: drawn)
     pictures.on_fit_start(trainer, module)
     pictures.on_validation_start(trainer, module)
-    monkeypatch.setattr(predict, "available_memory", lambda: drawn - 1)
+    monkeypatch.setattr(memory, "available_memory", lambda: drawn - 1)
     with pytest.raises(ValueError, match=r"^Pictures: resolution 100 means 10,000 points .* 4 completions .*"
                                          r"; at most resolution 99, or null \(the data's grid\)$"):
         pictures.on_validation_start(trainer, module)  # a `validate` of a checkpoint
@@ -502,7 +502,7 @@ def test_the_pictures_memory_check_counts_one_completion_s_temporaries_at_a_time
     peak, the check asked 790 MiB)."""
     from types import SimpleNamespace
 
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
     from pixeltransformer.callbacks import Pictures
 
     spec = SignalSpec(domain="heights", dataset="toy", grid_shape=GRID, val_dims=1, val_range=(-1.0, 1.0),
@@ -513,9 +513,9 @@ def test_the_pictures_memory_check_counts_one_completion_s_temporaries_at_a_time
     # a point of a completion: 4 bytes x (2 positions + 150 bins x 3) held, 4 x (150 x 4 + 1) for the mean's
     # reading: 4212 bytes; kept: 4 x (150 x 3 + 1 mean + 3 samples) = 1816. 2 examples x 10,000 points x (2 contexts
     # kept + one whole) = 156,880,000 bytes (the three whole: 252,720,000)
-    monkeypatch.setattr(predict, "available_memory", lambda: 156_880_000)
+    monkeypatch.setattr(memory, "available_memory", lambda: 156_880_000)
     pictures.on_fit_start(trainer, module)
-    monkeypatch.setattr(predict, "available_memory", lambda: 156_880_000 - 1)
+    monkeypatch.setattr(memory, "available_memory", lambda: 156_880_000 - 1)
     with pytest.raises(ValueError, match=r"^Pictures: resolution 100 means 10,000 points \(a 100×100 grid\) for each "
                                          r"of 6 completions \(2 examples x 3 contexts\), which need at least 150 MiB"
                                          r": more than the 150 MiB of memory available now; at most resolution 99"):
@@ -527,11 +527,11 @@ def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before
     in the first batch's sampling, after the checkpoint had loaded, with a traceback."""
     from types import SimpleNamespace
 
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
     from pixeltransformer.evaluation import SweepEvaluation
     from pixeltransformer.module import PixelTransformerModule
 
-    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
     module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
     trainer = SimpleNamespace(is_global_zero=True, datamodule=HeightData(batch_size=16), default_root_dir=".")
@@ -553,10 +553,10 @@ def test_an_evaluation_s_memory_check_shares_the_machine_among_its_local_ranks(m
     trainer's devices) now each get their share; a run of one process keeps the whole."""
     from types import SimpleNamespace
 
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
     from pixeltransformer.evaluation import SweepEvaluation
 
-    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
     module = SimpleNamespace(spec=SPEC)
     # 16 signals x 30 queries x (4 bytes x (2 + 3 + 1) + 29 bytes x S): 617092 samples fit in 8 GiB, 308545 in 4
     alone = SimpleNamespace(datamodule=HeightData(batch_size=16), world_size=1, num_devices=1)
@@ -577,11 +577,11 @@ def test_an_evaluation_on_gpus_checks_each_rank_s_own_device(monkeypatch):
     rank's device, which no other rank shares."""
     from types import SimpleNamespace
 
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
     from pixeltransformer.evaluation import SweepEvaluation
 
-    monkeypatch.setattr(predict, "available_memory", lambda: 100 * 2**30)
-    monkeypatch.setattr(predict, "device_memory", lambda device: 80 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 100 * 2**30)
+    monkeypatch.setattr(memory, "device_memory", lambda device: 80 * 2**30)
     module = SimpleNamespace(spec=SPEC, device=torch.device("cuda", 0))
     node = SimpleNamespace(datamodule=HeightData(batch_size=16), world_size=4, num_devices=4)
     # 16 signals x 30 queries x (4 bytes x (2 + 3 + 1) + 29 bytes x S): 617092 samples need 8 GiB
@@ -602,16 +602,16 @@ def test_the_pictures_of_a_gpu_fit_check_the_host_for_what_comes_back(monkeypatc
     pictures it could hold."""
     from types import SimpleNamespace
 
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
     from pixeltransformer.callbacks import Pictures
 
     module = SimpleNamespace(spec=SPEC, domain=HeightDomain(), device=torch.device("cuda", 0))
     trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData())
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100)
     # kept: 4 bytes x (1 bin x 3 + 1 mean + 3 samples) = 28 a point; 2 examples x 2 contexts x 10,000 points
-    monkeypatch.setattr(predict, "available_memory", lambda: 1_120_000)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1_120_000)
     pictures.on_fit_start(trainer, module)
-    monkeypatch.setattr(predict, "available_memory", lambda: 1_120_000 - 1)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1_120_000 - 1)
     with pytest.raises(ValueError, match=r"^Pictures: resolution 100 .* need at least 1.07 MiB: more than the "
                                          r"1.07 MiB of memory available now; at most resolution 99, or null"):
         pictures.on_fit_start(trainer, module)
@@ -622,12 +622,12 @@ def test_an_evaluation_where_no_sample_fits_says_num_samples_0_for_one_signal(mo
     just refused, and "each of 1 signals"."""
     from types import SimpleNamespace
 
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
     from pixeltransformer.evaluation import SweepEvaluation
 
     # a query: 4 bytes x (2 positions + 1 bin x 3 + the mean's 1 bin x 4 + 1 value), 29 bytes more with a sample:
     # 100 queries take 4000 bytes, 5300 with a sample
-    monkeypatch.setattr(predict, "available_memory", lambda: 4500)
+    monkeypatch.setattr(memory, "available_memory", lambda: 4500)
     trainer, module = SimpleNamespace(datamodule=HeightData(batch_size=1)), SimpleNamespace(spec=SPEC)
     with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 5 at 100 queries of each of 1 signal of a "
                                          r"batch need .*; at most num_samples 0, or a smaller data batch_size$"):

@@ -1,4 +1,4 @@
-"""files.py: an evaluation's folder is replaced as a whole, and an evaluation that was killed loses nothing."""
+"""eval_folders.py: an evaluation's folder is replaced as a whole, and an evaluation that was killed loses nothing."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer.files import (REMOVED, FileDigests, data_files, drop_aside, file_digest, put_back, recover,
-                                    recover_all, set_aside)
+from pixeltransformer.digests import FileDigests, file_digest
+from pixeltransformer.eval_folders import REMOVED, drop_aside, put_back, recover, recover_all, set_aside
+from pixeltransformer.files import data_files
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -32,7 +33,7 @@ def _writer(run: Path, name: str, text: str) -> subprocess.Popen:
     """An evaluation in another process: it sets run/eval aside, writes eval/<name>, says what it set aside, and
     runs until it is killed."""
     return subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from pixeltransformer.files import "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from pixeltransformer.eval_folders import "
          "set_aside; run = Path(sys.argv[1]); aside = set_aside(run / 'eval'); (run / 'eval').mkdir(); "
          "(run / 'eval' / sys.argv[2]).write_text(sys.argv[3]); "
          "print('set aside:', aside.name if aside else 'nothing', flush=True); time.sleep(600)", str(run), name, text],
@@ -175,7 +176,7 @@ def test_what_a_writer_leaves_at_any_point_is_read_right(tmp_path, monkeypatch):
     """The lock file is rewritten before each move of a folder: an aside with an empty lock file goes back over
     partial files; a writer that was done, whose aside could not be deleted whole, keeps its lock file saying so,
     and its whole folder is never replaced by what is left of the aside."""
-    from pixeltransformer import files
+    from pixeltransformer import eval_folders
 
     host = socket.gethostname()
     files_before = _earlier(tmp_path)
@@ -183,21 +184,22 @@ def test_what_a_writer_leaves_at_any_point_is_read_right(tmp_path, monkeypatch):
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "metrics.json").write_text("partial")
     (tmp_path / ".eval.lock").write_text("")  # killed as it put its aside back
-    assert [note for _, note in recover_all(tmp_path)] == [files.RESTORED.format(name="eval")]
+    assert [note for _, note in recover_all(tmp_path)] == [eval_folders.RESTORED.format(name="eval")]
     assert _files(tmp_path / "eval") == files_before and _names(tmp_path) == ["eval"]
 
     assert set_aside(tmp_path / "eval") == tmp_path / ".eval.previous"
     (tmp_path / "eval").mkdir()
     (tmp_path / "eval" / "metrics.json").write_text("new")
     real = shutil.rmtree
-    monkeypatch.setattr(files.shutil, "rmtree", lambda path, **kw: [f.unlink() for f in Path(path).glob("*.yaml")])
+    monkeypatch.setattr(eval_folders.shutil, "rmtree",
+                        lambda path, **kw: [f.unlink() for f in Path(path).glob("*.yaml")])
     drop_aside(tmp_path / "eval")  # the aside keeps files it could not delete (NFS, permissions)
     assert (tmp_path / ".eval.lock").read_text().endswith(" done\n") and (tmp_path / ".eval.previous").is_dir()
     assert recover_all(tmp_path) == [] and _files(tmp_path / "eval") == {"metrics.json": "new"}
     with pytest.raises(OSError, match=r"\.eval\.previous holds files of an earlier evaluation that could not be "
                                       r"deleted: delete them$"):
         set_aside(tmp_path / "eval")
-    monkeypatch.setattr(files.shutil, "rmtree", real)
+    monkeypatch.setattr(eval_folders.shutil, "rmtree", real)
     assert recover_all(tmp_path) == [] and _files(tmp_path / "eval") == {"metrics.json": "new"}
     assert _names(tmp_path) == ["eval"]  # the aside went, then the lock file
 
@@ -248,12 +250,12 @@ def test_a_writer_on_another_machine_is_left_alone_by_writers_too(tmp_path):
 def test_without_file_locks_the_recorded_writer_tells(tmp_path, monkeypatch):
     """On a file system without flock, a writer recorded on this machine runs while its process does, and one
     recorded on another machine is taken to run."""
-    from pixeltransformer import files
+    from pixeltransformer import eval_folders
 
     def no_locks(fd, op):
         raise OSError(37, "No locks available")
 
-    monkeypatch.setattr(files.fcntl, "flock", no_locks)
+    monkeypatch.setattr(eval_folders.fcntl, "flock", no_locks)
     files_before = _earlier(tmp_path)
     lock = tmp_path / ".eval.lock"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
@@ -313,9 +315,9 @@ def _hour_later(monkeypatch) -> None:
     """FileDigests' clock an hour ahead: the start comes an hour after the files were written."""
     import types
 
-    import pixeltransformer.files as files_mod
+    import pixeltransformer.digests as digests
 
-    monkeypatch.setattr(files_mod, "time", types.SimpleNamespace(time_ns=lambda: time.time_ns() + 3600 * 10**9))
+    monkeypatch.setattr(digests, "time", types.SimpleNamespace(time_ns=lambda: time.time_ns() + 3600 * 10**9))
 
 
 def test_file_digests_read_a_file_once_and_again_once_it_changes(tmp_path, monkeypatch):
@@ -323,7 +325,7 @@ def test_file_digests_read_a_file_once_and_again_once_it_changes(tmp_path, monke
     ShapeNet's chairs, on every DDP rank. The digest is remembered by path, size, times and inode, so a later start
     reads no bytes of a file that did not change; one that changed, even to the same size and modification time, is
     read again, and so is one modified just before it was read (a coarse clock could miss a rewrite)."""
-    import pixeltransformer.files as files_mod
+    import pixeltransformer.digests as digests
 
     a, b = _aged(tmp_path / "a.obj", "v 0 0 0\n"), _aged(tmp_path / "b.obj", "v 1 1 1\n")
     _hour_later(monkeypatch)
@@ -335,7 +337,7 @@ def test_file_digests_read_a_file_once_and_again_once_it_changes(tmp_path, monke
     assert [first(p) for p in (a, b, fresh)] == truth
     first.save()
     read = []
-    monkeypatch.setattr(files_mod, "file_digest", lambda path, algorithm="sha256": read.append(Path(path).name) or "x")
+    monkeypatch.setattr(digests, "file_digest", lambda path, algorithm="sha256": read.append(Path(path).name) or "x")
     later = FileDigests(tmp_path / "cache" / "digests.json")  # another start
     assert [later(a), later(b)] == truth[:2] and read == []  # neither file's bytes were read
     assert later(fresh) == "x" and read == ["fresh.obj"]  # modified just before the first start read it
@@ -353,7 +355,7 @@ def test_file_digests_read_again_a_file_copied_with_its_times_just_before_it_was
     at the next start, whichever of its times says so."""
     import types
 
-    import pixeltransformer.files as files_mod
+    import pixeltransformer.digests as digests
 
     mesh = _aged(tmp_path / "chair.obj", "v 0 0 0\n")  # cp -p: mtime an hour ago, ctime now
     st = mesh.stat()
@@ -361,8 +363,8 @@ def test_file_digests_read_again_a_file_copied_with_its_times_just_before_it_was
     coarse = types.SimpleNamespace(st_size=st.st_size, st_mtime_ns=st.st_mtime_ns, st_ctime_ns=tick, st_ino=st.st_ino)
     real_stat = Path.stat
     # a clock of whole ticks: both copies have the same size, times and inode
-    monkeypatch.setattr(files_mod.Path, "stat", lambda self, **kw: coarse if self == mesh else real_stat(self, **kw))
-    monkeypatch.setattr(files_mod, "time", types.SimpleNamespace(time_ns=lambda: tick + 10**8))  # read 0.1 s later
+    monkeypatch.setattr(digests.Path, "stat", lambda self, **kw: coarse if self == mesh else real_stat(self, **kw))
+    monkeypatch.setattr(digests, "time", types.SimpleNamespace(time_ns=lambda: tick + 10**8))  # read 0.1 s later
     first = FileDigests(tmp_path / "cache" / "digests.json")
     assert first(mesh) == file_digest(mesh)
     first.save()
@@ -374,7 +376,7 @@ def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path):
     """Why files cannot be written into a cache folder, in words a line can hold, and None where they can (the
     folder made): a file on the path is named as such, not as mkdir's "File exists"; a name past the file system's
     limit is a reason too, not an OSError of its own."""
-    from pixeltransformer.files import unwritable
+    from pixeltransformer.cache import unwritable
 
     assert unwritable(tmp_path / "a" / "b") is None and (tmp_path / "a" / "b").is_dir()
     (tmp_path / "f").write_text("")
@@ -420,7 +422,7 @@ def test_whole_npy_tells_a_whole_cache_entry_from_a_damaged_one(tmp_path):
     shape (None: any size on that axis) and dtype asked."""
     import numpy as np
 
-    from pixeltransformer.files import whole_npy
+    from pixeltransformer.cache import whole_npy
 
     path = tmp_path / "e.npy"
     np.save(path, np.zeros((2, 3, 4), np.uint8))
@@ -439,7 +441,7 @@ def test_a_cache_folder_that_cannot_be_written_is_one_line_in_every_cache_s_word
     as a CacheWriteError, which a worker process hands back whole (pickled)."""
     import pickle
 
-    from pixeltransformer.files import CacheWriteError, check_cache_folder, writing_cache
+    from pixeltransformer.cache import CacheWriteError, check_cache_folder, writing_cache
 
     (tmp_path / "f").write_text("")
     with pytest.raises(CacheWriteError) as info:
@@ -456,7 +458,7 @@ def test_the_cache_folder_follows_the_variables_and_ignores_a_relative_xdg_cache
     """$PIXELTRANSFORMER_CACHE, else $XDG_CACHE_HOME/pixeltransformer, else ~/.cache/pixeltransformer. A relative
     XDG_CACHE_HOME named another cache in every folder a command ran from (SDF grids and networks built again there);
     the XDG base directory spec says to ignore it."""
-    from pixeltransformer.files import cache_root
+    from pixeltransformer.cache import cache_root
 
     monkeypatch.delenv("PIXELTRANSFORMER_CACHE", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -488,7 +490,7 @@ def test_a_relative_data_or_cache_variable_is_named_as_the_absolute_folder_it_na
     the same command run from another folder read and wrote elsewhere while its lines named the same relative path
     ("no data at data/mnist"). Each is read from the folder the command starts in, and named as that absolute path."""
     from pixeltransformer.datamodule import data_dir, default_root
-    from pixeltransformer.files import cache_root
+    from pixeltransformer.cache import cache_root
 
     (tmp_path / "here").mkdir()
     monkeypatch.chdir(tmp_path / "here")
@@ -507,7 +509,7 @@ def test_a_relative_data_or_cache_variable_is_named_as_the_absolute_folder_it_na
 def test_the_cache_hints_name_the_variable_and_the_option_that_sets_the_folder():
     """The data's caches and the networks' cache say the same remedy; only the option that names the folder differs."""
     from domains.images.baselines.cache import NETWORK_HINT
-    from pixeltransformer.files import CACHE_HINT
+    from pixeltransformer.cache import CACHE_HINT
 
     assert CACHE_HINT == "set $PIXELTRANSFORMER_CACHE (or the data's cache_dir) to a folder this user can write"
     assert NETWORK_HINT == "set $PIXELTRANSFORMER_CACHE (or cache_dir) to a folder this user can write"

@@ -191,11 +191,12 @@ def test_a_resolution_too_large_for_the_machine_is_refused_in_one_line(spec, res
     """--resolution 100000 on an SDF model asked for 1e15 grid points: the completion failed after the model had
     loaded, with Lightning's traceback ending in "DefaultCPUAllocator: can't allocate memory". Now the options are
     refused before the input is read or anything written, naming the points and the largest resolution that fits."""
+    import pixeltransformer.memory as memory
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
     # an SDF point: 4 bytes x (3 positions + 150 bins x 3 + the mean's 150 bins x 4 + 1 value)
-    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
     spec = SignalSpec(**spec)
     context = "[[" + ", ".join(["0"] * (spec.pos_dims + spec.val_dims)) + "]]"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
@@ -209,11 +210,12 @@ def test_a_resolution_too_large_for_the_machine_is_refused_in_one_line(spec, res
 def test_samples_too_many_for_the_machine_are_refused_naming_num_samples(monkeypatch):
     """`predict --num_samples 1000000000` was refused only once the model had loaded, as "grid_shape (8, 8) means 64
     points, whose completion of 1 signal needs ...": a name of the Python API, and no option to change."""
+    import pixeltransformer.memory as memory
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
     # a point: 4 bytes x (2 positions + 32 bins x 3 + 1 value) + 29 bytes a sample's chain (sample_bytes)
-    monkeypatch.setattr(predict, "available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
     spec = SignalSpec(**DIGITS_SPEC)
     message = ("--num_samples 1000000000 on 64 points (a 8×8 grid) need at least 1.69 TiB: more than the "
                "8 GiB of memory available now; at most --num_samples 4628183")
@@ -235,13 +237,14 @@ def test_a_resolution_under_the_machine_s_total_but_over_what_is_available_is_re
     machine's total, with which it was compared: it was let through to fail in torch's allocator after the model had
     loaded, where the processes running (this one's model among them) held some of it. The check compares with the
     memory available now (MemAvailable and free swap), names it, and keeps what fits in it."""
+    import pixeltransformer.memory as memory
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
     meminfo = tmp_path / "meminfo"
     meminfo.write_text(MEMINFO.format(available=20132659, swap=0))  # 19.2 GiB available of 23.5 GiB
-    monkeypatch.setattr(predict, "host_memory", lambda: 24683792 * 1024)
-    monkeypatch.setattr(predict, "MEMINFO", meminfo, raising=False)
+    monkeypatch.setattr(memory, "host_memory", lambda: 24683792 * 1024)
+    monkeypatch.setattr(memory, "MEMINFO", meminfo, raising=False)
     sdf = SignalSpec(**SDF_SPEC)
     options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=175)
     message = ("--resolution 175 means 5,359,375 points (a 175×175×175 grid), whose completion needs at least 21 "
@@ -259,26 +262,26 @@ def test_a_resolution_under_the_machine_s_total_but_over_what_is_available_is_re
 def test_the_memory_available_is_read_where_the_system_reports_it_else_the_machine_s_total(monkeypatch, tmp_path):
     """MemAvailable and free swap where /proc/meminfo has them; the machine's total where it does not (macOS, a
     kernel before 3.14), named as such."""
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
 
     meminfo = tmp_path / "meminfo"
-    monkeypatch.setattr(predict, "MEMINFO", meminfo)
+    monkeypatch.setattr(memory, "MEMINFO", meminfo)
     meminfo.write_text(MEMINFO.format(available=1024, swap=2048))
-    assert predict.available_memory() == 3 * 2**20
-    assert predict.memory_at_hand() == (3 * 2**20, "the 3 MiB of memory available now")
+    assert memory.available_memory() == 3 * 2**20
+    assert memory.memory_at_hand() == (3 * 2**20, "the 3 MiB of memory available now")
     meminfo.write_text("MemTotal:       24683792 kB\nMemFree:        20000000 kB\n")
-    assert predict.available_memory() is None
-    monkeypatch.setattr(predict, "MEMINFO", tmp_path / "none")
-    assert predict.available_memory() is None
-    monkeypatch.setattr(predict, "available_memory", lambda: None)
-    monkeypatch.setattr(predict, "host_memory", lambda: 8 * 2**30)
-    assert predict.memory_at_hand() == (8 * 2**30, "this machine's 8 GiB of memory")
+    assert memory.available_memory() is None
+    monkeypatch.setattr(memory, "MEMINFO", tmp_path / "none")
+    assert memory.available_memory() is None
+    monkeypatch.setattr(memory, "available_memory", lambda: None)
+    monkeypatch.setattr(memory, "host_memory", lambda: 8 * 2**30)
+    assert memory.memory_at_hand() == (8 * 2**30, "this machine's 8 GiB of memory")
 
 
 def test_largest_fitting_searches_from_its_low_end():
     """The most samples that fit were searched as largest_fitting(n + 1, lambda s: need(s - 1), memory) - 1 (0 is a
     number of samples, not of a resolution); low=0 says so, with the same answers."""
-    from pixeltransformer.predict import largest_fitting
+    from pixeltransformer.memory import largest_fitting
 
     for limit in (1, 2, 3, 10, 1000):
         for memory in (0, 5, 40, 10**6):
@@ -291,16 +294,17 @@ def test_largest_fitting_searches_from_its_low_end():
 def test_a_large_resolution_that_fits_is_kept_and_memory_unknown_is_assumed(monkeypatch):
     """An SDF model at 128 (2.1 million points, 8.2 GiB at least) and a picture at 256 go on; a
     system that does not report its memory is taken to have 1 TiB, which still refuses a typo's grid."""
+    import pixeltransformer.memory as memory
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
-    assert predict.host_memory() is None or predict.host_memory() > 2**20  # Linux and macOS say; Windows does not
-    monkeypatch.setattr(predict, "available_memory", lambda: 16 * 2**30)
+    assert memory.host_memory() is None or memory.host_memory() > 2**20  # Linux and macOS say; Windows does not
+    monkeypatch.setattr(memory, "available_memory", lambda: 16 * 2**30)
     sdf, digits = SignalSpec(**SDF_SPEC), SignalSpec(**DIGITS_SPEC)
     predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=128))
     predict.check_resolution(_domain("images"), digits, PredictOptions(context="[[0, 0, 0]]", resolution=256))
-    monkeypatch.setattr(predict, "available_memory", lambda: None)
-    monkeypatch.setattr(predict, "host_memory", lambda: None)
+    monkeypatch.setattr(memory, "available_memory", lambda: None)
+    monkeypatch.setattr(memory, "host_memory", lambda: None)
     predict.check_resolution(_domain("sdf"), sdf, PredictOptions(context="[[0, 0, 0, 0]]", resolution=128))
     with pytest.raises(ValueError, match=r"^--resolution 100000 means 1e\+15 points .*: more than the 1 TiB of memory "
                                          r"assumed where the system does not report it; at most --resolution 638$"):
@@ -479,46 +483,46 @@ def test_a_containers_memory_limit_bounds_the_memory_available(monkeypatch, tmp_
     container's memory limit had not was let through, to be killed for memory. What is left under the tightest
     cgroup limit (v2 memory.max less memory.current, v1 memory.limit_in_bytes less memory.usage_in_bytes, in this
     process's group or one above it) is used where it is less, and named; without a limit nothing changes."""
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
 
     meminfo, own, cgroups = tmp_path / "meminfo", tmp_path / "cgroup", tmp_path / "sys"
     meminfo.write_text(MEMINFO.format(available=64 * 2**20, swap=0))  # the host's 64 GiB
-    monkeypatch.setattr(predict, "MEMINFO", meminfo)
-    monkeypatch.setattr(predict, "OWN_CGROUPS", own, raising=False)
-    monkeypatch.setattr(predict, "CGROUPS", cgroups, raising=False)
+    monkeypatch.setattr(memory, "MEMINFO", meminfo)
+    monkeypatch.setattr(memory, "OWN_CGROUPS", own, raising=False)
+    monkeypatch.setattr(memory, "CGROUPS", cgroups, raising=False)
     host = (64 * 2**30, "the 64 GiB of memory available now")
-    assert predict.memory_at_hand() == host  # no /proc/self/cgroup (not Linux)
+    assert memory.memory_at_hand() == host  # no /proc/self/cgroup (not Linux)
     own.write_text("0::/app\n")
-    predict.memory_groups.cache_clear()  # another process's groups
+    memory.memory_groups.cache_clear()  # another process's groups
     group = cgroups / "app"
     group.mkdir(parents=True)
-    assert predict.memory_at_hand() == host  # no memory controller files
+    assert memory.memory_at_hand() == host  # no memory controller files
     (group / "memory.max").write_text("max\n")
     (group / "memory.current").write_text(f"{2**30}\n")
-    assert predict.memory_at_hand() == host  # no limit
+    assert memory.memory_at_hand() == host  # no limit
     (group / "memory.max").write_text(f"{4 * 2**30}\n")
     left = 4 * 2**30 - int(2**30 * 0.8)
     (group / "memory.current").write_text(f"{int(2**30 * 0.8)}\n")
-    assert predict.memory_at_hand() == (left, "the 3.2 GiB left of this container's 4 GiB memory limit")
-    assert predict.memory_at_hand(ranks=2) == (left // 2, "1.6 GiB, the share of each of this machine's 2 processes "
-                                               "in the 3.2 GiB left of this container's 4 GiB memory limit")
+    assert memory.memory_at_hand() == (left, "the 3.2 GiB left of this container's 4 GiB memory limit")
+    assert memory.memory_at_hand(ranks=2) == (left // 2, "1.6 GiB, the share of each of this machine's 2 processes "
+                                              "in the 3.2 GiB left of this container's 4 GiB memory limit")
     (cgroups / "memory.max").write_text(f"{2 * 2**30}\n")  # the group above binds tighter
     (cgroups / "memory.current").write_text(f"{2**30}\n")
-    assert predict.memory_at_hand() == (2**30, "the 1 GiB left of this container's 2 GiB memory limit")
+    assert memory.memory_at_hand() == (2**30, "the 1 GiB left of this container's 2 GiB memory limit")
     (group / "memory.max").write_text(f"{128 * 2**30}\n")  # above the host's: the host's answer
     (cgroups / "memory.max").unlink()
-    assert predict.memory_at_hand() == host
+    assert memory.memory_at_hand() == host
     _cgroup_v1(own, cgroups, 8 * 2**30, 2 * 2**30)
-    assert predict.memory_at_hand() == (6 * 2**30, "the 6 GiB left of this container's 8 GiB memory limit")
+    assert memory.memory_at_hand() == (6 * 2**30, "the 6 GiB left of this container's 8 GiB memory limit")
 
 
 def _cgroup_v1(own: Path, cgroups: Path, limit: int, used: int) -> Path:
     """This process moved into the cgroup v1 group /docker/x of a ``limit`` using ``used`` bytes (another process's
     groups: the cached list cleared); the group's folder."""
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
 
     own.write_text("4:memory:/docker/x\n0::/\n")
-    predict.memory_groups.cache_clear()
+    memory.memory_groups.cache_clear()
     v1 = cgroups / "memory" / "docker" / "x"
     v1.mkdir(parents=True)
     (v1 / "memory.limit_in_bytes").write_text(f"{limit}\n")
@@ -529,13 +533,13 @@ def _cgroup_v1(own: Path, cgroups: Path, limit: int, used: int) -> Path:
 def _container(monkeypatch, tmp_path, limit: int, used: int) -> tuple[Path, Path, Path]:
     """A host of 64 GiB available, this process in the cgroup v2 group /app of a ``limit`` using ``used`` bytes:
     /proc/self/cgroup, the cgroup root and the group's folder."""
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
 
     meminfo, own, cgroups = tmp_path / "meminfo", tmp_path / "cgroup", tmp_path / "sys"
     meminfo.write_text(MEMINFO.format(available=64 * 2**20, swap=0))  # the host's 64 GiB
-    monkeypatch.setattr(predict, "MEMINFO", meminfo)
-    monkeypatch.setattr(predict, "OWN_CGROUPS", own)
-    monkeypatch.setattr(predict, "CGROUPS", cgroups)
+    monkeypatch.setattr(memory, "MEMINFO", meminfo)
+    monkeypatch.setattr(memory, "OWN_CGROUPS", own)
+    monkeypatch.setattr(memory, "CGROUPS", cgroups)
     own.write_text("0::/app\n")
     group = cgroups / "app"
     group.mkdir(parents=True)
@@ -550,6 +554,7 @@ def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
     read its data sat near its limit, and every check refused ("the 12 MiB left of this container's 32 GiB memory
     limit"), a fit at its first validation's pictures. The file pages of memory.stat (not shared memory, which
     cannot be dropped) count as left."""
+    import pixeltransformer.memory as memory
     import pixeltransformer.predict as predict
 
     own, cgroups, group = _container(monkeypatch, tmp_path, 32 * 2**30, 32 * 2**30 - 12 * 2**20)
@@ -559,8 +564,8 @@ def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
     options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=128)  # 8.23 GiB at least
     (group / "memory.stat").write_text(f"anon {6 * 2**30}\nfile {26 * 2**30}\nactive_file {10 * 2**30}\n"
                                        f"inactive_file {14 * 2**30}\nshmem {2 * 2**30}\n")
-    assert predict.memory_at_hand() == (24 * 2**30 + 12 * 2**20,
-                                        "the 24 GiB left of this container's 32 GiB memory limit")
+    assert memory.memory_at_hand() == (24 * 2**30 + 12 * 2**20,
+                                       "the 24 GiB left of this container's 32 GiB memory limit")
     predict.check_resolution(_domain("sdf"), sdf, options)
     (group / "memory.stat").write_text(f"anon {32 * 2**30}\n")  # nothing to drop: the usage is what is held
     with pytest.raises(ValueError, match=r"more than the 12 MiB left of this container's 32 GiB memory limit"):
@@ -568,34 +573,34 @@ def test_a_containers_file_cache_counts_as_memory_left(monkeypatch, tmp_path):
     v1 = _cgroup_v1(own, cgroups, 8 * 2**30, 8 * 2**30)
     (v1 / "memory.stat").write_text(f"cache {2**30}\ntotal_cache {5 * 2**30}\ntotal_active_file {2**30}\n"
                                     f"total_inactive_file {3 * 2**30}\ntotal_shmem {2**30}\n")
-    assert predict.memory_at_hand() == (4 * 2**30, "the 4 GiB left of this container's 8 GiB memory limit")
+    assert memory.memory_at_hand() == (4 * 2**30, "the 4 GiB left of this container's 8 GiB memory limit")
 
 
 def test_a_processs_control_groups_are_read_once_and_their_usage_at_each_check(monkeypatch, tmp_path):
     """Which control groups hold this process does not change while it runs: /proc/self/cgroup is read at the first
     check alone (each picture of a fit's validations read it again), while the groups' limit and usage are read at
     every check, as they change."""
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
 
     own, _, group = _container(monkeypatch, tmp_path, 4 * 2**30, 2**30)
-    assert predict.memory_at_hand() == (3 * 2**30, "the 3 GiB left of this container's 4 GiB memory limit")
+    assert memory.memory_at_hand() == (3 * 2**30, "the 3 GiB left of this container's 4 GiB memory limit")
     own.unlink()  # not read again
     (group / "memory.current").write_text(f"{2 * 2**30}\n")  # read again
-    assert predict.memory_at_hand() == (2 * 2**30, "the 2 GiB left of this container's 4 GiB memory limit")
+    assert memory.memory_at_hand() == (2 * 2**30, "the 2 GiB left of this container's 4 GiB memory limit")
 
 
 def test_a_failed_read_of_the_control_groups_is_tried_again(monkeypatch, tmp_path):
     """A read of /proc/self/cgroup that failed once (an OSError of the moment) was kept for the life of the process:
     every later check ignored the container's memory limit without a word. A failed read is not kept."""
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
 
     own, _, _ = _container(monkeypatch, tmp_path, 4 * 2**30, 2**30)
     text = own.read_text()
     own.unlink()  # the first read fails
     host = (64 * 2**30, "the 64 GiB of memory available now")
-    assert predict.memory_at_hand() == host
+    assert memory.memory_at_hand() == host
     own.write_text(text)  # the second succeeds
-    assert predict.memory_at_hand() == (3 * 2**30, "the 3 GiB left of this container's 4 GiB memory limit")
+    assert memory.memory_at_hand() == (3 * 2**30, "the 3 GiB left of this container's 4 GiB memory limit")
 
 
 def test_a_prediction_on_a_gpu_checks_the_host_for_what_comes_back(monkeypatch):
@@ -603,12 +608,13 @@ def test_a_prediction_on_a_gpu_checks_the_host_for_what_comes_back(monkeypatch):
     the host holds what comes back, its parameters, mean and samples. The host was checked for the whole
     completion: an SDF model's --resolution 128 on a GPU with a host of 6 GiB available was refused. On the CPU the
     whole completion is held on the host, and checked as before."""
+    import pixeltransformer.memory as memory
     import pixeltransformer.predict as predict
     from pixeltransformer.signal import SignalSpec
 
     sdf = SignalSpec(**SDF_SPEC)
     options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=128)
-    monkeypatch.setattr(predict, "available_memory", lambda: 6 * 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 6 * 2**30)
     # 128^3 points x 4 bytes x (150 bins x 3 + 1 mean + 3 samples) = 3.55 GiB kept; 8.23 GiB whole at least
     predict.check_resolution(_domain("sdf"), sdf, options, torch.device("cuda", 0))
     with pytest.raises(ValueError, match=r"^--resolution 128 means 2,097,152 points .* needs at least 8.23 GiB: more "
@@ -622,14 +628,14 @@ def test_a_prediction_on_a_gpu_checks_the_host_for_what_comes_back(monkeypatch):
 
 def test_the_ranks_of_a_gpu_run_do_not_share_a_device_s_memory(monkeypatch):
     """Each CUDA rank has a device of its own: the local ranks divide the host's memory, not a GPU's."""
-    import pixeltransformer.predict as predict
+    import pixeltransformer.memory as memory
 
-    monkeypatch.setattr(predict, "available_memory", lambda: 100 * 2**30)
-    monkeypatch.setattr(predict, "device_memory", lambda device: 80 * 2**30)
-    assert predict.memory_at_hand(torch.device("cuda", 1), ranks=4) == (80 * 2**30,
-                                                                         "the 80 GiB of memory free on cuda:1 now")
-    assert predict.memory_at_hand(ranks=4) == (25 * 2**30, "25 GiB, the share of each of this machine's 4 processes "
-                                                           "in the 100 GiB of memory available now")
+    monkeypatch.setattr(memory, "available_memory", lambda: 100 * 2**30)
+    monkeypatch.setattr(memory, "device_memory", lambda device: 80 * 2**30)
+    assert memory.memory_at_hand(torch.device("cuda", 1), ranks=4) == (80 * 2**30,
+                                                                       "the 80 GiB of memory free on cuda:1 now")
+    assert memory.memory_at_hand(ranks=4) == (25 * 2**30, "25 GiB, the share of each of this machine's 4 processes "
+                                              "in the 100 GiB of memory available now")
 
 
 @pytest.mark.parametrize("text, problem", [

@@ -415,11 +415,11 @@ def test_a_grid_too_large_for_the_machine_is_refused_in_one_line(module, monkeyp
     """m.complete(..., (10**7, 10**7)) (a typo; (100000,) * 3 on a 3D model) stopped deep in torch's allocator,
     "DefaultCPUAllocator: can't allocate memory: you tried to allocate 400000000000000 bytes", as `predict
     --resolution` did before it was refused."""
-    from pixeltransformer import predict
+    from pixeltransformer import memory
 
     m = module
     pos, val = torch.rand(3, 5, 2) * 2 - 1, torch.rand(3, 5, 1)  # [3, 5, 2], [3, 5, 1]
-    monkeypatch.setattr(predict, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**30)
     with pytest.raises(ValueError, match=r"^grid_shape \(10000000, 10000000\) means 1e\+14 points, whose completion "
                                          r"of 3 signals needs at least 62.9 PiB: more than the 1 GiB of memory "
                                          r"available now$"):
@@ -432,23 +432,23 @@ def test_samples_too_many_for_the_machine_are_refused_in_one_line_naming_the_mos
     went to torch's allocator, which stops deep in its traceback or takes the machine's memory. Sampling is stubbed
     here: the check decides before anything is drawn."""
     from pixeltransformer import module as module_py
-    from pixeltransformer import predict
+    from pixeltransformer import memory as memory_py
 
     m = module
     pos, val, qry = torch.rand(3, 5, 2) * 2 - 1, torch.rand(3, 5, 1), torch.rand(3, 16, 2) * 2 - 1  # [3, 5, 2], ...
     drawn = []
     monkeypatch.setattr(module_py, "sample", lambda *args, num_samples, **kw: drawn.append(num_samples))
     memory = 3 * 16 * 1000 * 29  # 3 signals x 16 queries x 1000 chains, 29 bytes each (sample_bytes): fit
-    monkeypatch.setattr(predict, "available_memory", lambda: memory)
-    message = (f"num_samples 1000000000 at 16 queries of 3 signals need at least {predict.in_bytes(memory * 10**6)}: "
-               f"more than the {predict.in_bytes(memory)} of memory available now; at most num_samples 1000")
+    monkeypatch.setattr(memory_py, "available_memory", lambda: memory)
+    message = (f"num_samples 1000000000 at 16 queries of 3 signals need at least {memory_py.in_bytes(memory * 10**6)}: "
+               f"more than the {memory_py.in_bytes(memory)} of memory available now; at most num_samples 1000")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         m.sample(pos, val, qry, num_samples=10**9)
     with pytest.raises(ValueError, match="at most num_samples 1000$"):
         m.sample(pos, val, qry, num_samples=1001)
     m.sample(pos, val, qry, num_samples=1000)
     assert drawn == [1000]
-    monkeypatch.setattr(predict, "available_memory", lambda: 1)
+    monkeypatch.setattr(memory_py, "available_memory", lambda: 1)
     with pytest.raises(ValueError, match=r"^num_samples 1 at 16 queries of 3 signals need at least .*: more than "
                                          r"the 1 bytes of memory available now; give fewer queries or signals a "
                                          r"call$"):
@@ -460,11 +460,11 @@ def test_samples_and_grids_on_a_gpu_are_checked_against_its_free_memory(module, 
     on a GPU of 16 GiB was let through to CUDA's out-of-memory error on a host of 512 GiB. Where the tensors are on
     a CUDA device, the check compares with what torch.cuda.mem_get_info says is free there (and what torch's caching
     allocator holds there unused); CPU tensors are checked against the host's memory as before."""
-    from pixeltransformer import predict
+    from pixeltransformer import memory
 
     m = module
     asked = []
-    monkeypatch.setattr(predict, "available_memory", lambda: 2**40)  # the host's: plenty
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**40)  # the host's: plenty
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: asked.append(device) or (2**30, 16 * 2**30))
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 2**30)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 2**29)

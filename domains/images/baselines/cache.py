@@ -13,8 +13,9 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from pixeltransformer.cache import CacheWriteError, cache_hint, check_cache_folder, not_cached
 from pixeltransformer.errors import first_line
-from pixeltransformer.files import CacheWriteError, atomic_write, cache_hint, check_cache_folder, not_cached
+from pixeltransformer.files import atomic_write
 
 
 # the cache_dir is the evaluation's (or make classifier's), not the data's

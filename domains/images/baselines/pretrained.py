@@ -1,5 +1,5 @@
 """The evaluation's helper networks for one image dataset: the ResNet classifier (the accuracy judge) and the
-VAE baseline, loaded from the cache (``files.cache_root("images")``) or trained there on the DataModule's own
+VAE baseline, loaded from the cache (``cache.cache_root("images")``) or trained there on the DataModule's own
 train split, so the test images are never seen.
 
 ``python -m domains.images.baselines.pretrained --data mnist`` builds both ahead of an evaluation; the
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import torch
 
+from pixeltransformer.cache import cache_root
 from pixeltransformer.errors import OneLineParser, debugging, fail, first_line
-from pixeltransformer.files import cache_root, name_start
+from pixeltransformer.files import name_start
 
 from ..data import ImageDataModule
 from .cache import NotCachedWarning

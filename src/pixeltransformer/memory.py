@@ -1,0 +1,221 @@
+"""The memory a completion holds and the memory at hand for it, compared before anything is computed: a lower bound
+on what a grid completion or a sampling run holds (:func:`completion_bytes`, :func:`sample_bytes`, and what the host
+keeps of one made on a GPU, :func:`kept_bytes`), against the memory a new allocation can take now
+(:func:`memory_at_hand`: a CUDA device's free memory, else the machine's available memory or what is left under a
+container's limit), shared by the ranks of a distributed run on one machine. `predict --resolution` and
+``--num_samples``, the Pictures' resolution, an evaluation's samples and the module's ``complete`` and ``sample``
+refuse what cannot fit in one line naming the most that can (:func:`largest_fitting`), in bytes and points as
+:func:`in_bytes` and :func:`point_count` write them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .signal import SignalSpec
+
+
+ASSUMED_MEMORY = 2**40  # bytes taken for the memory of a system that does not report it (os.sysconf): 1 TiB
+MEMINFO = Path("/proc/meminfo")  # where Linux reports the memory available now (available_memory)
+CGROUPS = Path("/sys/fs/cgroup")  # where Linux mounts the control groups: a container's memory limit
+OWN_CGROUPS = Path("/proc/self/cgroup")  # this process's control group in each hierarchy
+
+
+def host_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not report it (os.sysconf's names
+    are POSIX: Linux and macOS have them, Windows does not)."""
+    try:
+        pages, page = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * page if pages > 0 and page > 0 else None
+
+
+def available_memory() -> int | None:
+    """The bytes a new allocation can still take on this machine now: Linux's MemAvailable (free memory and the
+    caches the kernel can drop, less what other processes and this one already hold) plus free swap, or None where
+    the system does not report it (macOS, Windows, a kernel before 3.14). What other processes hold is not this
+    command's to take: a completion whose lower bound was under the machine's total but over this was let through,
+    to fail in torch's allocator after the model had loaded."""
+    try:
+        fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines() if ":" in line)
+        available, swap = (int(fields.get(name, "0 kB").split()[0]) * 1024 for name in ("MemAvailable", "SwapFree"))
+    except (OSError, ValueError, IndexError):
+        return None
+    return available + swap if "MemAvailable" in fields else None
+
+
+@functools.cache
+def memory_groups(own: Path, root: Path) -> tuple[tuple[Path, tuple[str, str], tuple[str, str]], ...]:
+    """The control groups whose memory limit binds this process, as ``own`` (/proc/self/cgroup) lists its groups
+    under ``root`` (/sys/fs/cgroup): each group with a memory controller and every group above it, with the names of
+    its limit and usage files and of its file cache in memory.stat. Read once a process: the groups holding it do not
+    change while it runs, their limit and usage do. OSError where ``own`` is not readable (not Linux), which is not
+    kept: the next call reads it again (a read that failed once would have left the container's limit unseen)."""
+    lines = own.read_text().splitlines()
+    groups = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":  # the unified (v2) hierarchy
+            top, files, cache = root, ("memory.max", "memory.current"), ("active_file", "inactive_file")
+        elif "memory" in controllers.split(","):
+            top, files = root / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+            cache = ("total_active_file", "total_inactive_file")  # the group's and its children's, as the usage
+        else:
+            continue
+        folder = top / path.strip().lstrip("/")
+        above = [up for up in folder.parents if up.is_relative_to(top)]  # a limit above binds too
+        groups += [(group, files, cache) for group in (folder, *above)]
+    return tuple(groups)
+
+
+def container_memory() -> tuple[int, int] | None:
+    """The bytes left under the tightest memory limit of this process's control group or one above it (a container's
+    limit: cgroup v2's memory.max less memory.current, v1's memory.limit_in_bytes less memory.usage_in_bytes, plus
+    the page cache of files the kernel drops when a new allocation needs it: memory.stat's active_file and
+    inactive_file, v1's total_ ones), and that limit; None where none is set or readable. Inside a container
+    /proc/meminfo reports the host's memory: a completion the host had room for, but not the container, was let
+    through to be killed for memory. The usage counts the cache of every file read (MemAvailable leaves it out), so
+    without it a container reading its data sat near its limit and every check refused. The groups are read once
+    (:func:`memory_groups`; a read that failed again at the next call), their limit and usage at every call."""
+    try:
+        groups = memory_groups(OWN_CGROUPS, CGROUPS)
+    except OSError:  # no /proc/self/cgroup (not Linux), or a read that failed: tried again at the next call
+        return None
+    tightest = None
+    for group, files, cache in groups:
+        try:
+            limit, used = (int((group / name).read_text().strip()) for name in files)
+        except (OSError, ValueError):  # no such group here ("max": no limit)
+            continue
+        left = min(limit, max(0, limit - used + file_cache(group / "memory.stat", cache)))
+        if tightest is None or left < tightest[0]:
+            tightest = (left, limit)
+    return tightest
+
+
+def file_cache(stat: Path, names: tuple[str, ...]) -> int:
+    """The bytes of a cgroup's memory.stat ``names`` (its file pages, which the kernel drops for a new allocation;
+    shared memory, /dev/shm's, is not among them), 0 where the file is not readable."""
+    try:
+        fields = dict(line.split(None, 1) for line in stat.read_text().splitlines() if line.strip())
+        return sum(int(fields.get(name, 0)) for name in names)
+    except (OSError, ValueError):
+        return 0
+
+
+def device_memory(device: torch.device) -> int:
+    """The bytes a new allocation can still take on CUDA ``device`` now: its free memory, and what torch's caching
+    allocator holds there without a tensor in it."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
+def completion_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
+    """A lower bound on the memory a completion on ``points`` grid points holds at once, in bytes: its float32 grid
+    positions [N, P] and the distribution's parameters there [N, NB * (2 + V)] (a framed model's V + 1 more are not
+    counted), held throughout, and the larger of what comes on top of them at two moments: what reading them takes
+    (NB * (2 V + 2) + V floats a point: 2.3 times the parameters at 150 bins and V = 1), then the mean and the
+    samples' chains (:func:`sample_bytes`). The mean, P(v < t | S) and the finite check read the parameters a block
+    at a time (``BinnedGaussian.by_rows``); what a point costs past the parameters is then what the domain makes of
+    the grid (an SDF prediction's meshes and pictures), about as much: the peak resident size of an SDF prediction
+    without samples grew 4.27 kB a point from 40^3 to 64^3, against 4.22 counted here (7.5 kB while the whole grid
+    was read at once, when a 175^3 grid this let through took 33 GiB). The SDF figure's meshes drawn one at a time,
+    3 samples at 64^3 added 27 MB to that peak, about what :func:`sample_bytes` counts (26 MB; 604 MB while the
+    figure held every mesh at once). What is not counted (the model, its activations, the observed points' lookups,
+    the samples' copy in their grid) only adds, so a grid this refuses could not be completed, and one it lets
+    through may still be too large."""
+    nb, v = spec.num_bins, spec.val_dims
+    held = 4 * points * (spec.pos_dims + nb * (2 + v))
+    mean = 4 * points * (nb * (2 * v + 2) + v)
+    return held + max(mean, 4 * points * v + sample_bytes(spec, points, num_samples))
+
+
+def kept_bytes(spec: SignalSpec, points: int, num_samples: int) -> int:
+    """The part of :func:`completion_bytes` a finished completion keeps, in bytes: the distribution's parameters
+    [N, NB * (2 + V)], the mean [N, V] and the samples [S, N, V] (float32), what ``Completion.cpu()`` brings back
+    to the host; the rest (the grid positions, the mean's reading, the chains) lives while it is computed."""
+    nb, v = spec.num_bins, spec.val_dims
+    return 4 * points * (nb * (2 + v) + v * (1 + num_samples))
+
+
+def host_held(device: torch.device | str | None) -> Callable[[SignalSpec, int, int], int]:
+    """What the host holds of a completion made on ``device`` (bytes, of a spec, points and samples): on a CUDA
+    device, where the completion is made and checked (``check_grid_memory``), what comes back (:func:`kept_bytes`);
+    else the whole completion (:func:`completion_bytes`)."""
+    return kept_bytes if on_cuda(device) else completion_bytes
+
+
+def sample_bytes(spec: SignalSpec, queries: int, num_samples: int) -> int:
+    """A lower bound on the memory sampling one signal at ``queries`` positions holds at once, in bytes: each chain's
+    float32 query positions [S, Q, P], which queries are observed [S, Q] (bool) and their values [S, Q, V], the
+    visiting order's draws [S, Q] (float32) and the order [S, Q] (int64), and the samples [S, Q, V], all held from
+    the moment the samples' tensor is made (the drawn steps' buffers, the model's caches and activations are not
+    counted)."""
+    return queries * num_samples * (4 * spec.pos_dims + 1 + 4 * spec.val_dims + 4 + 8 + 4 * spec.val_dims)
+
+
+def in_bytes(n: float) -> str:
+    """n bytes in three figures of the largest binary unit that keeps them below 1000 (1000 GiB reads 0.977 TiB)."""
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    i = min(int(math.log(max(n, 1), 1024)), len(units) - 1)
+    if n / 1024 ** i >= 999.5 and i + 1 < len(units):  # would print as 1e+03
+        i += 1
+    return f"{n / 1024 ** i:.3g} {units[i]}"
+
+
+def on_cuda(device: torch.device | str | None) -> bool:
+    """Whether ``device`` is a CUDA device, whose memory a completion there is held in (None: the CPU)."""
+    return device is not None and torch.device(device).type == "cuda"
+
+
+def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[int, str]:
+    """The bytes of memory a completion may take, and how a message names them. The checks compare a lower bound of
+    what it holds with this, so they refuse only what cannot fit: on a CUDA ``device``, its memory free now
+    (:func:`device_memory`); else the memory available now (:func:`available_memory`, or what is left under a
+    container's memory limit where that is less: :func:`container_memory`), else where the system does
+    not report that this machine's total, else ASSUMED_MEMORY. ``ranks``: the processes of a distributed run on this
+    machine that each hold such a completion at once, which share its memory (each may take its part) but not a
+    GPU's: each CUDA rank has its own device."""
+    if on_cuda(device):
+        memory, words = device_memory(device), f"the {{}} of memory free on {device} now"
+    elif (memory := available_memory()) is not None:
+        words = "the {} of memory available now"
+        if (container := container_memory()) is not None and container[0] < memory:  # /proc/meminfo: the host's
+            memory, words = container[0], f"the {{}} left of this container's {in_bytes(container[1])} memory limit"
+    elif memory := host_memory():
+        words = "this machine's {} of memory"
+    else:
+        memory, words = ASSUMED_MEMORY, "the {} of memory assumed where the system does not report it"
+    words = words.format(in_bytes(memory))
+    if ranks > 1 and not on_cuda(device):
+        memory //= ranks
+        words = f"{in_bytes(memory)}, the share of each of this machine's {ranks} processes in {words}"
+    return memory, words
+
+
+def local_ranks(trainer: Any) -> int:
+    """The processes of the trainer's distributed run on this machine (its devices a node), 1 without one."""
+    return int(getattr(trainer, "num_devices", 1) or 1) if getattr(trainer, "world_size", 1) > 1 else 1
+
+
+def point_count(points: int) -> str:
+    """A grid's number of points for a message: 1,048,576, or 1e+15 past a billion."""
+    return f"{points:,}" if points < 10**9 else f"{points:.3g}"
+
+
+def largest_fitting(limit: int, need: Callable[[int], int], memory: int, low: int = 1) -> int:
+    """The largest whole number below ``limit`` (a resolution, a number of samples) whose ``need`` (bytes, growing
+    with it) fits in ``memory``, searched above ``low`` (1: a resolution; 0: samples, where none is a choice);
+    ``low`` when none above it does (its own need is not asked)."""
+    lo, hi = low, limit
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if need(mid) <= memory else (lo, mid)
+    return lo
