@@ -352,9 +352,10 @@ def transparent_share(path: str | Path) -> float:
 
 def frame_count(path: str | Path) -> int:
     """How many frames a picture file holds: more than 1 for an animated GIF, PNG or WebP (or a TIFF of pages), of
-    which :func:`open_image` reads the first; for the line that says so of a prediction's input."""
+    which :func:`open_image` reads the first; for the line that says so of a prediction's input. A JPEG that carries
+    more pictures (MPO: a phone's gain map, a stereo camera's second view) is one picture, its first."""
     with Image.open(Path(path).expanduser()) as img:
-        return int(getattr(img, "n_frames", 1))
+        return 1 if img.format == "MPO" else int(getattr(img, "n_frames", 1))
 
 
 def exif_orientation(path: str | Path) -> int:

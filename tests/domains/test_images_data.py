@@ -554,6 +554,20 @@ def test_an_animated_picture_is_read_with_a_line_that_says_only_its_first_frame_
     assert capsys.readouterr().out == ""
 
 
+def test_a_phone_jpeg_with_a_second_picture_reads_as_one_picture(tmp_path, capsys):
+    """A phone JPEG that carries a second picture (a gain map; MPO, as Pillow opens it, of 2 frames) was read with a
+    line that said "the first of its 2 frames", as of an animation. Its first picture is the photo: it reads as one."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    photo, gain_map = (Image.fromarray(np.full((8, 8), level, np.uint8)) for level in (90, 200))
+    photo.save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[gain_map], quality=95)
+    with Image.open(tmp_path / "phone.jpg") as img:
+        assert (img.format, img.n_frames) == ("MPO", 2)
+    capsys.readouterr()
+    x = ImageDomain().read_input(tmp_path / "phone.jpg", digits)  # [1, 8, 8]
+    assert abs(float(x.mean()) - 90 / 255) < 0.02  # the photo
+    assert capsys.readouterr().out == ""
+
+
 def test_a_picture_turned_by_its_exif_orientation_is_read_with_a_line_that_says_so(tmp_path, capsys):
     """A phone picture stored 8x4 with EXIF orientation 6 was read upright, 4x8, as viewers show it, and told as "4×8"
     where the file's own size is 8x4, or, at the model's size, without a word. The line now says it was set upright."""
