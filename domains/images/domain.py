@@ -171,7 +171,9 @@ class ImageDomain(Domain):
         alpha and 16-bit pictures are converted. A colour picture for a grey model, or a picture of another size, is
         read with a line that says so."""
         size = spec.grid_shape[0]
-        arr, peak, colours = io.read_picture_colours(path, channels=spec.val_dims)  # [h, w, C] uint8, file's size
+        arr, peak, colours, share, frames, turned = io.read_picture_colours(path, channels=spec.val_dims)
+        # arr [h, w, C] uint8, the file's size; share of its pixels composited onto white, frames of an animation (the
+        # first is read), turned 2-8: set upright as a viewer shows it, its size as the file's or swapped
         if peak is not None:  # 16-bit values of 12 bits or fewer: nearly black
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
         else:
@@ -183,9 +185,6 @@ class ImageDomain(Domain):
             warnings.warn(f"{path}: a {w}×{h} picture, smaller than the model's {size}×{size}: "
                           "it is upscaled, so S is drawn from interpolated pixels", stacklevel=2)
         model = "RGB" if spec.val_dims == 3 else "grey"
-        share = io.transparent_share(path)  # of the pixels, composited onto white
-        frames = io.frame_count(path)  # an animation's: the first is read
-        turned = io.exif_orientation(path)  # 2-8: set upright as a viewer shows it, its size as the file's or swapped
         # what was lost: colours (a grey picture is an RGB model's as it is), pixels to the crop and resize (the
         # warning above says that a smaller picture was upscaled), transparency, or an animation's later frames; and
         # a picture set upright, whose size is not the file's
@@ -208,9 +207,9 @@ class ImageDomain(Domain):
         line that says what was done and how many pixels are observed. A mask with transparent pixels is refused:
         put on white, as pictures are, they would count as observed, whatever was meant by them."""
         size = spec.grid_shape[0]
-        if share := io.transparent_share(path):
+        arr, peak, colours, share, _, _ = io.read_picture_colours(path)  # [h, w, 3] uint8, the file's size
+        if share:
             raise ValueError(f"{path}: {transparent_mask(share)}")
-        arr, peak, colours = io.read_picture_colours(path)  # [h, w, 3] uint8, the file's size
         if peak is not None:
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
         levels = grey_levels(arr)  # [h, w] uint8, the file's size

@@ -568,6 +568,29 @@ def test_a_phone_jpeg_with_a_second_picture_reads_as_one_picture(tmp_path, capsy
     assert capsys.readouterr().out == ""
 
 
+def test_a_picture_to_complete_and_its_mask_are_opened_once(tmp_path, monkeypatch):
+    """An --input was opened four times, its size, colours, transparency, frames and EXIF orientation read apart (a
+    PNG's orientation decoded all of its pixels again), and a --mask twice: each file is opened once now."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / "digit.png")
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "mask.png")
+    opened, open_ = [], Image.open
+    monkeypatch.setattr(Image, "open", lambda fp, *a, **k: opened.append(fp) or open_(fp, *a, **k))
+    domain = ImageDomain()
+    domain.read_input(tmp_path / "digit.png", digits)
+    with pytest.warns(UserWarning, match="observes all 64 pixels"):
+        domain.read_mask(tmp_path / "mask.png", digits)
+    assert opened == [tmp_path / "digit.png", tmp_path / "mask.png"]
+
+
+def test_a_mask_that_is_not_a_picture_is_refused_as_an_input_is(tmp_path):
+    """A --mask that is not a picture (a text file) was refused as "cannot identify image file", its transparency read
+    before it was decoded; it is refused as an --input is, as "not a readable image"."""
+    (tmp_path / "notes.png").write_text("not a picture")
+    with pytest.raises(ValueError, match=r"^\S+notes.png: not a readable image \(expected PNG/JPEG/BMP/WebP; "):
+        ImageDomain().read_mask(tmp_path / "notes.png", ImageDataModule("digits").spec)
+
+
 def test_a_picture_turned_by_its_exif_orientation_is_read_with_a_line_that_says_so(tmp_path, capsys):
     """A phone picture stored 8x4 with EXIF orientation 6 was read upright, 4x8, as viewers show it, and told as "4×8"
     where the file's own size is 8x4, or, at the model's size, without a word. The line now says it was set upright."""
