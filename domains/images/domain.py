@@ -43,13 +43,20 @@ def other_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 def nothing_observed(levels: np.ndarray, fitted: str, size: int, colour: bool) -> str:
     """Why a mask of grey levels [h, w] uint8 (a ``colour`` mask's :func:`grey_levels`) observes no pixel once
-    ``fitted`` (:func:`fitted_note`) to the model's size x size, in words: its white pixels lost to the crop or
-    resize, its colours or greys too dark, or no white at all."""
-    white = int((levels >= MASK_LEVEL).sum())
+    ``fitted`` (:func:`fitted_note`) to the model's size x size, in words: its white pixels lost to the resize (those
+    of its centre square, which is read), lying outside that centre, its colours or greys too dark, or no white at
+    all."""
+    top, left, side = io.centre_box(*levels.shape)
+    white = int((levels[top:top + side, left:left + side] >= MASK_LEVEL).sum())  # in the centre [side, side]
+    where = f" in its centre {side}×{side}" if levels.shape[0] != levels.shape[1] else ""
     if white:
-        return (f"the mask's {white} white pixels (grey level {MASK_LEVEL} or more) are lost once it is {fitted}, "
-                f"where none reaches grey level {MASK_LEVEL}: paint larger white areas, or draw the mask at "
+        return (f"the mask's {white} white pixels{where} (grey level {MASK_LEVEL} or more) are lost once it is "
+                f"{fitted}, where none reaches grey level {MASK_LEVEL}: paint larger white areas, or draw the mask at "
                 f"{size}×{size}")
+    if outside := int((levels >= MASK_LEVEL).sum()):
+        return (f"the mask's {outside} white pixels (grey level {MASK_LEVEL} or more) lie outside its centre "
+                f"{side}×{side}, the part of it that is read: give a mask of the input's shape with white inside that "
+                "centre")
     if levels.any():  # colours or greys, all darker than white
         what = "colours read as grey levels up to" if colour else "grey levels reach only"
         return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}, below {MASK_LEVEL}: paint "

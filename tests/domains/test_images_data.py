@@ -664,6 +664,29 @@ def test_a_mask_that_observes_no_pixel_says_why(tmp_path):
             ImageDomain().read_mask(tmp_path / name, digits)
 
 
+def test_a_mask_whose_white_lies_outside_its_centre_says_so(tmp_path):
+    """A 16x8 mask (portrait) whose white is its top quarter loses it to the crop to its centre 8x8, not to a
+    resize: it was refused with "paint larger white areas, or draw the mask at 8×8", which does not help. The
+    refusal now says the white lies outside the centre that is read. White in the centre of a larger mask, lost in
+    the resize, is counted there alone."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    top = np.zeros((16, 8), np.uint8)
+    top[:4] = 255  # [16, 8]: 32 white pixels, all outside the centre 8x8
+    Image.fromarray(top).save(tmp_path / "top.png")
+    both = np.zeros((64, 128), np.uint8)
+    both[:, :20] = 255  # [64, 128]: 1280 white pixels outside the centre 64x64
+    both[30:32, 62:64] = 255  # and 4 inside it, lost in the resize to 8x8
+    Image.fromarray(both).save(tmp_path / "both.png")
+    refusals = {"top.png": "the mask's 32 white pixels (grey level 128 or more) lie outside its centre 8×8, the part "
+                           "of it that is read: give a mask of the input's shape with white inside that centre",
+                "both.png": "the mask's 4 white pixels in its centre 64×64 (grey level 128 or more) are lost once it "
+                            "is cropped to its centre 64×64, resized to 8×8, where none reaches grey level 128: paint "
+                            "larger white areas, or draw the mask at 8×8"}
+    for name, refusal in refusals.items():
+        with pytest.raises(ValueError, match=f"^{re.escape(f'{tmp_path / name}: {refusal}')}$"):
+            ImageDomain().read_mask(tmp_path / name, digits)
+
+
 def test_a_mask_that_observes_every_pixel_is_warned_of(tmp_path):
     """An all-white mask observed every pixel, which left nothing to complete, without a word: the prediction's mean
     and samples were of pixels the user had given. A mask read the other way round (white where to complete, as some
