@@ -223,16 +223,17 @@ class ImageDomain(Domain):
         grey = io.square_array(levels[..., None], size)[..., 0]  # [H, W] uint8
         mask, steps = threshold_mask(grey, colours != "grey")  # [H, W]
         fitted = fitted_note(arr.shape[:2], (size, size))
-        if not mask.any():
-            raise ValueError(f"{path}: {nothing_observed(levels, fitted, size, colours != 'grey')}")
-        if mask.all():  # white where to complete, as some inpainting tools draw a mask?
-            warnings.warn(f"{path}: the mask observes all {mask.size} pixels (white everywhere), so nothing is left to "
-                          "complete: white is observed, black completed", stacklevel=2)
+        # before a refusal of a mask that observes no pixel: its white may lie outside the centre for that reason
         if self.input_size and other_shape(arr.shape[:2], self.input_size):
             (mh, mw), (ih, iw) = arr.shape[:2], self.input_size
             warnings.warn(f"{path}: a {mw}×{mh} mask for the {iw}×{ih} input, of another shape: each is cropped to its "
                           f"centre and resized to {size}×{size} on its own, so the mask does not lie where it was "
                           "drawn: give a mask of the input's shape", stacklevel=2)
+        if not mask.any():
+            raise ValueError(f"{path}: {nothing_observed(levels, fitted, size, colours != 'grey')}")
+        if mask.all():  # white where to complete, as some inpainting tools draw a mask?
+            warnings.warn(f"{path}: the mask observes all {mask.size} pixels (white everywhere), so nothing is left to "
+                          "complete: white is observed, black completed", stacklevel=2)
         done = ([fitted] if fitted else []) + steps
         if done:
             kind = "" if colours == "grey" else colours

@@ -724,6 +724,21 @@ def test_a_mask_of_another_shape_than_its_input_is_warned_of(tmp_path, capsys):
         assert int(domain.read_mask(tmp_path / "half.png", digits).sum()) == 32
 
 
+def test_a_mask_of_another_shape_that_observes_no_pixel_is_warned_of_first(tmp_path):
+    """A portrait mask for a landscape input whose white lay outside its centre was refused for observing no pixel
+    without the warning that it is of another shape than its input, which is why: the warning now comes first."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    Image.fromarray(np.full((8, 16), 90, np.uint8)).save(tmp_path / "photo.png")
+    tall = np.zeros((16, 8), np.uint8)
+    tall[:4] = 255  # [16, 8]: white in the top quarter, outside the centre 8x8
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    domain = ImageDomain()
+    domain.read_input(tmp_path / "photo.png", digits)
+    with pytest.warns(UserWarning, match="a 8×16 mask for the 16×8 input, of another shape"):
+        with pytest.raises(ValueError, match="white pixels"):
+            domain.read_mask(tmp_path / "tall.png", digits)
+
+
 def test_a_mask_with_transparent_pixels_is_refused(tmp_path):
     """A mask's transparent pixels were put on white, as a picture's are, and counted as observed without a word:
     a mask painted black on a transparent top half read 32 of its 64 pixels as observed. A mask has no meaning for
