@@ -81,7 +81,9 @@ class ImageDomain(Domain):
             raise ValueError(f"ImageDomain: need sample_context >= 1 and composition_context >= 1, got "
                              f"{sample_context}, {composition_context}")
         self.sample_context, self.composition_context = sample_context, composition_context
-        self.input_size: tuple[int, int] | None = None  # (h, w) of the last --input read, upright: its mask's shape
+        # (h, w) of the --input read last, upright: the shape of its mask, which uses it up (a domain used again for
+        # another prediction checks its mask against that prediction's input alone)
+        self.input_size: tuple[int, int] | None = None
 
     # ---- pictures -------------------------------------------------------------------------------------
     def picture_contexts(self, signal, levels, generator):
@@ -210,10 +212,12 @@ class ImageDomain(Domain):
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """A mask picture -> bool [H, W], True where it is white (grey level >= 128: observed; the grey and threshold
-        of :func:`threshold_mask`, the video domain's too); cropped and resized like the input. A mask of another size, of colours or of grey levels between black and white is read with a
-        line that says what was done and how many pixels are observed. A mask with transparent pixels is refused:
-        put on white, as pictures are, they would count as observed, whatever was meant by them."""
+        of :func:`threshold_mask`, the video domain's too); cropped and resized like the input. A mask of another size,
+        of colours or of grey levels between black and white is read with a line that says what was done and how many
+        pixels are observed; one of another shape than its input is warned of. A mask with transparent pixels is
+        refused: put on white, as pictures are, they would count as observed, whatever was meant by them."""
         size = spec.grid_shape[0]
+        input_size, self.input_size = self.input_size, None  # its input's, used up: the next mask's input is its own
         arr, peak, colours, share, _, _ = io.read_picture_colours(path)  # [h, w, 3] uint8, the file's size
         if share:
             raise ValueError(f"{path}: {transparent_mask(share)}")
@@ -224,8 +228,8 @@ class ImageDomain(Domain):
         mask, steps = threshold_mask(grey, colours != "grey")  # [H, W]
         fitted = fitted_note(arr.shape[:2], (size, size))
         # before a refusal of a mask that observes no pixel: its white may lie outside the centre for that reason
-        if self.input_size and other_shape(arr.shape[:2], self.input_size):
-            (mh, mw), (ih, iw) = arr.shape[:2], self.input_size
+        if input_size and other_shape(arr.shape[:2], input_size):
+            (mh, mw), (ih, iw) = arr.shape[:2], input_size
             warnings.warn(f"{path}: a {mw}×{mh} mask for the {iw}×{ih} input, of another shape: each is cropped to its "
                           f"centre and resized to {size}×{size} on its own, so the mask does not lie where it was "
                           "drawn: give a mask of the input's shape", stacklevel=2)

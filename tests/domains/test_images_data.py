@@ -719,9 +719,29 @@ def test_a_mask_of_another_shape_than_its_input_is_warned_of(tmp_path, capsys):
                                          "on its own, so the mask does not lie where it was drawn: give a mask of the "
                                          "input's shape$"):
         domain.read_mask(tmp_path / "tall.png", digits)
+    domain.read_input(tmp_path / "photo.png", digits)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert int(domain.read_mask(tmp_path / "half.png", digits).sum()) == 32
+
+
+def test_a_domain_reused_checks_a_mask_against_its_own_input_alone(tmp_path):
+    """A domain used for a second mask (the Python API) kept the shape of the input read before the first, and
+    warned of a mask of another shape than a picture it was not given with. A mask's input is the one read for it."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    Image.fromarray(np.full((48, 64), 90, np.uint8)).save(tmp_path / "photo.png")
+    wide = np.zeros((48, 64), np.uint8)
+    wide[:24] = 255  # [48, 64]: the top half white
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    tall = np.zeros((64, 48), np.uint8)
+    tall[:, :24] = 255  # [64, 48]: the left half white
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    domain = ImageDomain()
+    domain.read_input(tmp_path / "photo.png", digits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        domain.read_mask(tmp_path / "wide.png", digits)  # of the input's shape
+        assert int(domain.read_mask(tmp_path / "tall.png", digits).sum()) == 32  # of no input's
 
 
 def test_a_mask_of_another_shape_that_observes_no_pixel_is_warned_of_first(tmp_path):
