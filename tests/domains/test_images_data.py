@@ -3,6 +3,8 @@
 import re
 import shutil
 import warnings
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from domains.images import io
 from domains.images.data import ImageDataModule
 from domains.images.domain import ImageDomain
 from images_fixtures import SHARED, write_folder, write_mnist
+from pixeltransformer.domain import context_columns
 
 
 def test_digits_spec_needs_no_data_and_matches_items():
@@ -757,6 +760,15 @@ def test_a_mask_of_another_shape_that_observes_no_pixel_is_warned_of_first(tmp_p
     with pytest.warns(UserWarning, match="a 8×16 mask for the 16×8 input, of another shape"):
         with pytest.raises(ValueError, match="white pixels"):
             domain.read_mask(tmp_path / "tall.png", digits)
+
+
+def test_the_python_page_names_an_images_model_s_context_rows_as_its_messages_do():
+    """docs/python.md gave an images model's --context rows as `[y, x, value...]`, the raw name that its messages
+    spread over the model's values: `[y, x, value]` for a grey model, `[y, x, value_1, value_2, value_3]` for RGB."""
+    page = " ".join((Path(__file__).resolve().parents[2] / "docs" / "python.md").read_text().split())
+    for values, model in ((1, "grey"), (3, "RGB")):
+        columns = context_columns(ImageDomain(), SimpleNamespace(pos_dims=2, val_dims=values))
+        assert f"`[{', '.join(columns)}]` ({model})" in page
 
 
 def test_a_mask_with_transparent_pixels_is_refused(tmp_path):
