@@ -667,19 +667,23 @@ def test_a_mask_that_observes_no_pixel_says_why(tmp_path):
             ImageDomain().read_mask(tmp_path / name, digits)
 
 
+def save_mask(path, shape: tuple[int, int], *white) -> None:
+    """A black mask of ``shape`` (h, w), white where each index of ``white`` says, saved at path."""
+    mask = np.zeros(shape, np.uint8)  # [h, w]
+    for where in white:
+        mask[where] = 255
+    Image.fromarray(mask).save(path)
+
+
 def test_a_mask_whose_white_lies_outside_its_centre_says_so(tmp_path):
     """A 16x8 mask (portrait) whose white is its top quarter loses it to the crop to its centre 8x8, not to a
     resize: it was refused with "paint larger white areas, or draw the mask at 8×8", which does not help. The
     refusal now says the white lies outside the centre that is read. White in the centre of a larger mask, lost in
     the resize, is counted there alone."""
     digits = ImageDataModule("digits").spec  # 8x8 grey
-    top = np.zeros((16, 8), np.uint8)
-    top[:4] = 255  # [16, 8]: 32 white pixels, all outside the centre 8x8
-    Image.fromarray(top).save(tmp_path / "top.png")
-    both = np.zeros((64, 128), np.uint8)
-    both[:, :20] = 255  # [64, 128]: 1280 white pixels outside the centre 64x64
-    both[30:32, 62:64] = 255  # and 4 inside it, lost in the resize to 8x8
-    Image.fromarray(both).save(tmp_path / "both.png")
+    save_mask(tmp_path / "top.png", (16, 8), np.s_[:4])  # 32 white pixels, all outside the centre 8x8
+    # 1280 white pixels outside the centre 64x64, and 4 inside it, lost in the resize to 8x8
+    save_mask(tmp_path / "both.png", (64, 128), np.s_[:, :20], np.s_[30:32, 62:64])
     refusals = {"top.png": "the mask's 32 white pixels (grey level 128 or more) lie outside its centre 8×8, the part "
                            "of it that is read: give a mask of the input's shape with white inside that centre",
                 "both.png": "the mask's 4 white pixels in its centre 64×64 (grey level 128 or more) are lost once it "
@@ -706,15 +710,12 @@ def test_a_mask_of_another_shape_than_its_input_is_warned_of(tmp_path, capsys):
     """A 64x48 (landscape) input with a 48x64 (portrait) mask, as a mask drawn on a phone picture's stored pixels
     is once the picture is turned upright by its EXIF orientation, was cropped and resized apart from the input
     without a word: the mask did not lie on the pixels it was drawn over. A mask of the input's shape at another
-    size (half of it) reads without a warning."""
+    size (half of it) reads without a warning, and so does a mask read with no input of its own (a domain used
+    again, in Python), which was checked against the shape of the input read for another mask before it."""
     digits = ImageDataModule("digits").spec  # 8x8 grey
     Image.fromarray(np.full((48, 64), 90, np.uint8)).save(tmp_path / "photo.png")
-    tall = np.zeros((64, 48), np.uint8)
-    tall[:32] = 255  # [64, 48]: the top half white
-    Image.fromarray(tall).save(tmp_path / "tall.png")
-    half = np.zeros((24, 32), np.uint8)
-    half[:, :16] = 255  # [24, 32]: the left half white
-    Image.fromarray(half).save(tmp_path / "half.png")
+    save_mask(tmp_path / "tall.png", (64, 48), np.s_[:32])  # the top half white
+    save_mask(tmp_path / "half.png", (24, 32), np.s_[:, :16])  # the left half white
     domain = ImageDomain()
     domain.read_input(tmp_path / "photo.png", digits)
     with pytest.warns(UserWarning, match=f"^{re.escape(str(tmp_path / 'tall.png'))}: a 48×64 mask for the 64×48 "
@@ -726,25 +727,7 @@ def test_a_mask_of_another_shape_than_its_input_is_warned_of(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert int(domain.read_mask(tmp_path / "half.png", digits).sum()) == 32
-
-
-def test_a_domain_reused_checks_a_mask_against_its_own_input_alone(tmp_path):
-    """A domain used for a second mask (the Python API) kept the shape of the input read before the first, and
-    warned of a mask of another shape than a picture it was not given with. A mask's input is the one read for it."""
-    digits = ImageDataModule("digits").spec  # 8x8 grey
-    Image.fromarray(np.full((48, 64), 90, np.uint8)).save(tmp_path / "photo.png")
-    wide = np.zeros((48, 64), np.uint8)
-    wide[:24] = 255  # [48, 64]: the top half white
-    Image.fromarray(wide).save(tmp_path / "wide.png")
-    tall = np.zeros((64, 48), np.uint8)
-    tall[:, :24] = 255  # [64, 48]: the left half white
-    Image.fromarray(tall).save(tmp_path / "tall.png")
-    domain = ImageDomain()
-    domain.read_input(tmp_path / "photo.png", digits)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        domain.read_mask(tmp_path / "wide.png", digits)  # of the input's shape
-        assert int(domain.read_mask(tmp_path / "tall.png", digits).sum()) == 32  # of no input's
+        assert int(domain.read_mask(tmp_path / "tall.png", digits).sum()) == 32  # of no input's: that one's used up
 
 
 def test_a_mask_of_another_shape_that_observes_no_pixel_is_warned_of_first(tmp_path):
@@ -752,9 +735,7 @@ def test_a_mask_of_another_shape_that_observes_no_pixel_is_warned_of_first(tmp_p
     without the warning that it is of another shape than its input, which is why: the warning now comes first."""
     digits = ImageDataModule("digits").spec  # 8x8 grey
     Image.fromarray(np.full((8, 16), 90, np.uint8)).save(tmp_path / "photo.png")
-    tall = np.zeros((16, 8), np.uint8)
-    tall[:4] = 255  # [16, 8]: white in the top quarter, outside the centre 8x8
-    Image.fromarray(tall).save(tmp_path / "tall.png")
+    save_mask(tmp_path / "tall.png", (16, 8), np.s_[:4])  # white in the top quarter, outside the centre 8x8
     domain = ImageDomain()
     domain.read_input(tmp_path / "photo.png", digits)
     with pytest.warns(UserWarning, match="a 8×16 mask for the 16×8 input, of another shape"):
