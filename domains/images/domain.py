@@ -43,13 +43,20 @@ def other_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 def nothing_observed(levels: np.ndarray, fitted: str, size: int, colour: bool) -> str:
     """Why a mask of grey levels [h, w] uint8 (a ``colour`` mask's :func:`grey_levels`) observes no pixel once
-    ``fitted`` (:func:`fitted_note`) to the model's size x size, in words: its white pixels lost to the crop or
-    resize, its colours or greys too dark, or no white at all."""
-    white = int((levels >= MASK_LEVEL).sum())
+    ``fitted`` (:func:`fitted_note`) to the model's size x size, in words: its white pixels lost to the resize (those
+    of its centre square, which is read), lying outside that centre, its colours or greys too dark, or no white at
+    all."""
+    top, left, side = io.centre_box(*levels.shape)
+    white = int((levels[top:top + side, left:left + side] >= MASK_LEVEL).sum())  # in the centre [side, side]
+    where = f" in its centre {side}×{side}" if levels.shape[0] != levels.shape[1] else ""
     if white:
-        return (f"the mask's {white} white pixels (grey level {MASK_LEVEL} or more) are lost once it is {fitted}, "
-                f"where none reaches grey level {MASK_LEVEL}: paint larger white areas, or draw the mask at "
+        return (f"the mask's {white} white pixels{where} (grey level {MASK_LEVEL} or more) are lost once it is "
+                f"{fitted}, where none reaches grey level {MASK_LEVEL}: paint larger white areas, or draw the mask at "
                 f"{size}×{size}")
+    if outside := int((levels >= MASK_LEVEL).sum()):
+        return (f"the mask's {outside} white pixels (grey level {MASK_LEVEL} or more) lie outside its centre "
+                f"{side}×{side}, the part of it that is read: give a mask of the input's shape with white inside that "
+                "centre")
     if levels.any():  # colours or greys, all darker than white
         what = "colours read as grey levels up to" if colour else "grey levels reach only"
         return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}, below {MASK_LEVEL}: paint "
@@ -74,7 +81,9 @@ class ImageDomain(Domain):
             raise ValueError(f"ImageDomain: need sample_context >= 1 and composition_context >= 1, got "
                              f"{sample_context}, {composition_context}")
         self.sample_context, self.composition_context = sample_context, composition_context
-        self.input_size: tuple[int, int] | None = None  # (h, w) of the last --input read, upright: its mask's shape
+        # (h, w) of the --input read last, upright: the shape of its mask, which uses it up (a domain used again for
+        # another prediction checks its mask against that prediction's input alone)
+        self.input_size: tuple[int, int] | None = None
 
     # ---- pictures -------------------------------------------------------------------------------------
     def picture_contexts(self, signal, levels, generator):
@@ -171,7 +180,9 @@ class ImageDomain(Domain):
         alpha and 16-bit pictures are converted. A colour picture for a grey model, or a picture of another size, is
         read with a line that says so."""
         size = spec.grid_shape[0]
-        arr, peak, colours = io.read_picture_colours(path, channels=spec.val_dims)  # [h, w, C] uint8, file's size
+        arr, peak, colours, share, frames, turned = io.read_picture_colours(path, channels=spec.val_dims)
+        # arr [h, w, C] uint8, the file's size; share of its pixels composited onto white, frames of an animation (the
+        # first is read), turned 2-8: set upright as a viewer shows it, its size as the file's or swapped
         if peak is not None:  # 16-bit values of 12 bits or fewer: nearly black
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
         else:
@@ -183,9 +194,6 @@ class ImageDomain(Domain):
             warnings.warn(f"{path}: a {w}×{h} picture, smaller than the model's {size}×{size}: "
                           "it is upscaled, so S is drawn from interpolated pixels", stacklevel=2)
         model = "RGB" if spec.val_dims == 3 else "grey"
-        share = io.transparent_share(path)  # of the pixels, composited onto white
-        frames = io.frame_count(path)  # an animation's: the first is read
-        turned = io.exif_orientation(path)  # 2-8: set upright as a viewer shows it, its size as the file's or swapped
         # what was lost: colours (a grey picture is an RGB model's as it is), pixels to the crop and resize (the
         # warning above says that a smaller picture was upscaled), transparency, or an animation's later frames; and
         # a picture set upright, whose size is not the file's
@@ -204,29 +212,32 @@ class ImageDomain(Domain):
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """A mask picture -> bool [H, W], True where it is white (grey level >= 128: observed; the grey and threshold
-        of :func:`threshold_mask`, the video domain's too); cropped and resized like the input. A mask of another size, of colours or of grey levels between black and white is read with a
-        line that says what was done and how many pixels are observed. A mask with transparent pixels is refused:
-        put on white, as pictures are, they would count as observed, whatever was meant by them."""
+        of :func:`threshold_mask`, the video domain's too); cropped and resized like the input. A mask of another size,
+        of colours or of grey levels between black and white is read with a line that says what was done and how many
+        pixels are observed; one of another shape than its input is warned of. A mask with transparent pixels is
+        refused: put on white, as pictures are, they would count as observed, whatever was meant by them."""
         size = spec.grid_shape[0]
-        if share := io.transparent_share(path):
+        input_size, self.input_size = self.input_size, None  # its input's, used up: the next mask's input is its own
+        arr, peak, colours, share, _, _ = io.read_picture_colours(path)  # [h, w, 3] uint8, the file's size
+        if share:
             raise ValueError(f"{path}: {transparent_mask(share)}")
-        arr, peak, colours = io.read_picture_colours(path)  # [h, w, 3] uint8, the file's size
         if peak is not None:
             warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
         levels = grey_levels(arr)  # [h, w] uint8, the file's size
         grey = io.square_array(levels[..., None], size)[..., 0]  # [H, W] uint8
         mask, steps = threshold_mask(grey, colours != "grey")  # [H, W]
         fitted = fitted_note(arr.shape[:2], (size, size))
+        # before a refusal of a mask that observes no pixel: its white may lie outside the centre for that reason
+        if input_size and other_shape(arr.shape[:2], input_size):
+            (mh, mw), (ih, iw) = arr.shape[:2], input_size
+            warnings.warn(f"{path}: a {mw}×{mh} mask for the {iw}×{ih} input, of another shape: each is cropped to its "
+                          f"centre and resized to {size}×{size} on its own, so the mask does not lie where it was "
+                          "drawn: give a mask of the input's shape", stacklevel=2)
         if not mask.any():
             raise ValueError(f"{path}: {nothing_observed(levels, fitted, size, colours != 'grey')}")
         if mask.all():  # white where to complete, as some inpainting tools draw a mask?
             warnings.warn(f"{path}: the mask observes all {mask.size} pixels (white everywhere), so nothing is left to "
                           "complete: white is observed, black completed", stacklevel=2)
-        if self.input_size and other_shape(arr.shape[:2], self.input_size):
-            (mh, mw), (ih, iw) = arr.shape[:2], self.input_size
-            warnings.warn(f"{path}: a {mw}×{mh} mask for the {iw}×{ih} input, of another shape: each is cropped to its "
-                          f"centre and resized to {size}×{size} on its own, so the mask does not lie where it was "
-                          "drawn: give a mask of the input's shape", stacklevel=2)
         done = ([fitted] if fitted else []) + steps
         if done:
             kind = "" if colours == "grey" else colours

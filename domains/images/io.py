@@ -13,6 +13,7 @@ import urllib.request
 import warnings
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
@@ -340,30 +341,27 @@ def has_alpha(img: Image.Image) -> bool:
     return (img.mode == "P" and "transparency" in img.info) or img.mode in ("RGBA", "LA", "PA", "La", "RGBa")
 
 
-def transparent_share(path: str | Path) -> float:
+def transparent_share(img: Image.Image) -> float:
     """The share of a picture's pixels that are not fully opaque (0 for one without transparency), which
-    :func:`image_to_array` composites onto white: for the line that says so of a prediction's input, and a mask's
-    refusal."""
-    with Image.open(Path(path).expanduser()) as img:
-        if not has_alpha(img):
-            return 0.0
-        alpha = np.asarray(img.convert("RGBA"))[..., 3]  # [H, W]
+    :func:`image_to_array` composites onto white."""
+    if not has_alpha(img):
+        return 0.0
+    alpha = np.asarray(img.convert("RGBA"))[..., 3]  # [H, W]
     return float((alpha < 255).mean())
 
 
-def frame_count(path: str | Path) -> int:
-    """How many frames a picture file holds: more than 1 for an animated GIF, PNG or WebP (or a TIFF of pages), of
-    which :func:`open_image` reads the first; for the line that says so of a prediction's input."""
-    with Image.open(Path(path).expanduser()) as img:
-        return int(getattr(img, "n_frames", 1))
+def frame_count(img: Image.Image) -> int:
+    """How many frames a picture holds: more than 1 for an animated GIF, PNG or WebP (or a TIFF of pages), of which
+    :func:`open_image` reads the first. A JPEG that carries more pictures (MPO: a phone's gain map, a stereo camera's
+    second view) is one picture, its first."""
+    return 1 if img.format == "MPO" else int(getattr(img, "n_frames", 1))
 
 
-def exif_orientation(path: str | Path) -> int:
-    """A picture file's EXIF orientation, 2-8 where :func:`open_image` turns or mirrors it upright (ImageOps'
+def exif_orientation(img: Image.Image) -> int:
+    """A picture's EXIF orientation, 2-8 where :func:`open_image` turns or mirrors it upright (ImageOps'
     exif_transpose: 5-8 swap its width and height), 1 where it is stored upright or records none (or a value outside
-    1-8, which is not applied); for the line that says so of a prediction's input."""
-    with Image.open(Path(path).expanduser()) as img:
-        value = img.getexif().get(0x0112, 1)
+    1-8, which is not applied). Read once the picture is loaded: a PNG's getexif decodes it otherwise."""
+    value = img.getexif().get(0x0112, 1)
     return value if isinstance(value, int) and 2 <= value <= 8 else 1
 
 
@@ -382,11 +380,16 @@ def dim_note(peak: int) -> str:
             "nearly black: scale them to the 16-bit range (or save them as 8-bit)")
 
 
+def centre_box(h: int, w: int) -> tuple[int, int, int]:
+    """The centre square of a picture of h x w pixels that :func:`centre_square` keeps: its top row, left column and
+    side."""
+    s = min(w, h)
+    return (h - s) // 2, (w - s) // 2, s
+
+
 def centre_square(img: Image.Image, size: int) -> Image.Image:
     """Centre-crop to a square and resize to size x size (Lanczos, which also antialiases downscaling)."""
-    w, h = img.size
-    s = min(w, h)
-    left, top = (w - s) // 2, (h - s) // 2
+    top, left, s = centre_box(img.height, img.width)
     return img.crop((left, top, left + s, top + s)).resize((size, size), Image.Resampling.LANCZOS)
 
 
@@ -399,23 +402,35 @@ def colours_of(img: Image.Image) -> str:
     return "grey" if (rgb == rgb[..., :1]).all() else "RGB"
 
 
+class Picture(NamedTuple):
+    """A prediction's picture (its input or mask) as :func:`read_picture_colours` reads it, in one opening of its file:
+    what the lines that say how it was read need."""
+    pixels: np.ndarray  # [H, W, channels] uint8, upright (or [size, size, channels])
+    peak: int | None  # its dim_peak: None unless it is a dim 16-bit picture
+    colours: str  # what its pixels held before they were converted to channels: colours_of
+    share: float  # of its pixels not fully opaque, composited onto white: transparent_share
+    frames: int  # an animation's, of which the first is read: frame_count
+    orientation: int  # its EXIF orientation, 2-8 where it was set upright: exif_orientation
+
+
 def read_picture(path: str | Path, size: int | None = None, channels: int = 3) -> tuple[np.ndarray, int | None]:
     """:func:`open_image`, and the :func:`dim_peak` of the picture (None unless it is a dim 16-bit one)."""
-    arr, peak, _ = _decoded(path, size, channels, colours=False)
+    arr, peak, _ = _decoded(path, size, channels, details=False)
     return arr, peak
 
 
-def read_picture_colours(path: str | Path, size: int | None = None,
-                         channels: int = 3) -> tuple[np.ndarray, int | None, str]:
+def read_picture_colours(path: str | Path, size: int | None = None, channels: int = 3) -> Picture:
     """:func:`read_picture`, and what the picture's pixels held before they were converted to ``channels``
-    (:func:`colours_of`): for a prediction's input, not for a folder's pictures (it reads every pixel again)."""
-    return _decoded(path, size, channels, colours=True)  # type: ignore[return-value]: colours=True gives a str
+    (:func:`colours_of`), its transparency, frames and EXIF orientation: for a prediction's input and mask, not for a
+    folder's pictures (it reads every pixel again)."""
+    arr, peak, details = _decoded(path, size, channels, details=True)
+    return Picture(arr, peak, **details)
 
 
 def _decoded(path: str | Path, size: int | None, channels: int,
-             colours: bool) -> tuple[np.ndarray, int | None, str | None]:
-    """A picture file -> its pixels [H, W, channels] uint8 (or [size, size, channels]), its dim_peak, and with
-    ``colours`` its :func:`colours_of` (else None)."""
+             details: bool) -> tuple[np.ndarray, int | None, dict]:
+    """A picture file, opened once -> its pixels [H, W, channels] uint8 (or [size, size, channels]), its dim_peak,
+    and with ``details`` its colours, share, frames and orientation (:class:`Picture`; else {})."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise ValueError(f"{path} is a folder: expected one image file")
@@ -427,7 +442,8 @@ def _decoded(path: str | Path, size: int | None, channels: int,
             # a camera's EXIF orientation turns the picture upright, as viewers show it
             upright = ImageOps.exif_transpose(img)
             arr, peak = image_to_array(upright, channels), dim_peak(upright)  # [H, W, channels]
-            held = colours_of(upright) if colours else None
+            held = {"colours": colours_of(upright), "share": transparent_share(img), "frames": frame_count(img),
+                    "orientation": exif_orientation(img)} if details else {}
     except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:

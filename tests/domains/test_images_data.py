@@ -3,6 +3,8 @@
 import re
 import shutil
 import warnings
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from domains.images import io
 from domains.images.data import ImageDataModule
 from domains.images.domain import ImageDomain
 from images_fixtures import SHARED, write_folder, write_mnist
+from pixeltransformer.domain import context_columns
 
 
 def test_digits_spec_needs_no_data_and_matches_items():
@@ -554,6 +557,43 @@ def test_an_animated_picture_is_read_with_a_line_that_says_only_its_first_frame_
     assert capsys.readouterr().out == ""
 
 
+def test_a_phone_jpeg_with_a_second_picture_reads_as_one_picture(tmp_path, capsys):
+    """A phone JPEG that carries a second picture (a gain map; MPO, as Pillow opens it, of 2 frames) was read with a
+    line that said "the first of its 2 frames", as of an animation. Its first picture is the photo: it reads as one."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    photo, gain_map = (Image.fromarray(np.full((8, 8), level, np.uint8)) for level in (90, 200))
+    photo.save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[gain_map], quality=95)
+    with Image.open(tmp_path / "phone.jpg") as img:
+        assert (img.format, img.n_frames) == ("MPO", 2)
+    capsys.readouterr()
+    x = ImageDomain().read_input(tmp_path / "phone.jpg", digits)  # [1, 8, 8]
+    assert abs(float(x.mean()) - 90 / 255) < 0.02  # the photo
+    assert capsys.readouterr().out == ""
+
+
+def test_a_picture_to_complete_and_its_mask_are_opened_once(tmp_path, monkeypatch):
+    """An --input was opened four times, its size, colours, transparency, frames and EXIF orientation read apart (a
+    PNG's orientation decoded all of its pixels again), and a --mask twice: each file is opened once now."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / "digit.png")
+    Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "mask.png")
+    opened, open_ = [], Image.open
+    monkeypatch.setattr(Image, "open", lambda fp, *a, **k: opened.append(fp) or open_(fp, *a, **k))
+    domain = ImageDomain()
+    domain.read_input(tmp_path / "digit.png", digits)
+    with pytest.warns(UserWarning, match="observes all 64 pixels"):
+        domain.read_mask(tmp_path / "mask.png", digits)
+    assert opened == [tmp_path / "digit.png", tmp_path / "mask.png"]
+
+
+def test_a_mask_that_is_not_a_picture_is_refused_as_an_input_is(tmp_path):
+    """A --mask that is not a picture (a text file) was refused as "cannot identify image file", its transparency read
+    before it was decoded; it is refused as an --input is, as "not a readable image"."""
+    (tmp_path / "notes.png").write_text("not a picture")
+    with pytest.raises(ValueError, match=r"^\S+notes.png: not a readable image \(expected PNG/JPEG/BMP/WebP; "):
+        ImageDomain().read_mask(tmp_path / "notes.png", ImageDataModule("digits").spec)
+
+
 def test_a_picture_turned_by_its_exif_orientation_is_read_with_a_line_that_says_so(tmp_path, capsys):
     """A phone picture stored 8x4 with EXIF orientation 6 was read upright, 4x8, as viewers show it, and told as "4×8"
     where the file's own size is 8x4, or, at the model's size, without a word. The line now says it was set upright."""
@@ -627,6 +667,33 @@ def test_a_mask_that_observes_no_pixel_says_why(tmp_path):
             ImageDomain().read_mask(tmp_path / name, digits)
 
 
+def save_mask(path, shape: tuple[int, int], *white) -> None:
+    """A black mask of ``shape`` (h, w), white where each index of ``white`` says, saved at path."""
+    mask = np.zeros(shape, np.uint8)  # [h, w]
+    for where in white:
+        mask[where] = 255
+    Image.fromarray(mask).save(path)
+
+
+def test_a_mask_whose_white_lies_outside_its_centre_says_so(tmp_path):
+    """A 16x8 mask (portrait) whose white is its top quarter loses it to the crop to its centre 8x8, not to a
+    resize: it was refused with "paint larger white areas, or draw the mask at 8×8", which does not help. The
+    refusal now says the white lies outside the centre that is read. White in the centre of a larger mask, lost in
+    the resize, is counted there alone."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    save_mask(tmp_path / "top.png", (16, 8), np.s_[:4])  # 32 white pixels, all outside the centre 8x8
+    # 1280 white pixels outside the centre 64x64, and 4 inside it, lost in the resize to 8x8
+    save_mask(tmp_path / "both.png", (64, 128), np.s_[:, :20], np.s_[30:32, 62:64])
+    refusals = {"top.png": "the mask's 32 white pixels (grey level 128 or more) lie outside its centre 8×8, the part "
+                           "of it that is read: give a mask of the input's shape with white inside that centre",
+                "both.png": "the mask's 4 white pixels in its centre 64×64 (grey level 128 or more) are lost once it "
+                            "is cropped to its centre 64×64, resized to 8×8, where none reaches grey level 128: paint "
+                            "larger white areas, or draw the mask at 8×8"}
+    for name, refusal in refusals.items():
+        with pytest.raises(ValueError, match=f"^{re.escape(f'{tmp_path / name}: {refusal}')}$"):
+            ImageDomain().read_mask(tmp_path / name, digits)
+
+
 def test_a_mask_that_observes_every_pixel_is_warned_of(tmp_path):
     """An all-white mask observed every pixel, which left nothing to complete, without a word: the prediction's mean
     and samples were of pixels the user had given. A mask read the other way round (white where to complete, as some
@@ -643,15 +710,12 @@ def test_a_mask_of_another_shape_than_its_input_is_warned_of(tmp_path, capsys):
     """A 64x48 (landscape) input with a 48x64 (portrait) mask, as a mask drawn on a phone picture's stored pixels
     is once the picture is turned upright by its EXIF orientation, was cropped and resized apart from the input
     without a word: the mask did not lie on the pixels it was drawn over. A mask of the input's shape at another
-    size (half of it) reads without a warning."""
+    size (half of it) reads without a warning, and so does a mask read with no input of its own (a domain used
+    again, in Python), which was checked against the shape of the input read for another mask before it."""
     digits = ImageDataModule("digits").spec  # 8x8 grey
     Image.fromarray(np.full((48, 64), 90, np.uint8)).save(tmp_path / "photo.png")
-    tall = np.zeros((64, 48), np.uint8)
-    tall[:32] = 255  # [64, 48]: the top half white
-    Image.fromarray(tall).save(tmp_path / "tall.png")
-    half = np.zeros((24, 32), np.uint8)
-    half[:, :16] = 255  # [24, 32]: the left half white
-    Image.fromarray(half).save(tmp_path / "half.png")
+    save_mask(tmp_path / "tall.png", (64, 48), np.s_[:32])  # the top half white
+    save_mask(tmp_path / "half.png", (24, 32), np.s_[:, :16])  # the left half white
     domain = ImageDomain()
     domain.read_input(tmp_path / "photo.png", digits)
     with pytest.warns(UserWarning, match=f"^{re.escape(str(tmp_path / 'tall.png'))}: a 48×64 mask for the 64×48 "
@@ -659,9 +723,33 @@ def test_a_mask_of_another_shape_than_its_input_is_warned_of(tmp_path, capsys):
                                          "on its own, so the mask does not lie where it was drawn: give a mask of the "
                                          "input's shape$"):
         domain.read_mask(tmp_path / "tall.png", digits)
+    domain.read_input(tmp_path / "photo.png", digits)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert int(domain.read_mask(tmp_path / "half.png", digits).sum()) == 32
+        assert int(domain.read_mask(tmp_path / "tall.png", digits).sum()) == 32  # of no input's: that one's used up
+
+
+def test_a_mask_of_another_shape_that_observes_no_pixel_is_warned_of_first(tmp_path):
+    """A portrait mask for a landscape input whose white lay outside its centre was refused for observing no pixel
+    without the warning that it is of another shape than its input, which is why: the warning now comes first."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    Image.fromarray(np.full((8, 16), 90, np.uint8)).save(tmp_path / "photo.png")
+    save_mask(tmp_path / "tall.png", (16, 8), np.s_[:4])  # white in the top quarter, outside the centre 8x8
+    domain = ImageDomain()
+    domain.read_input(tmp_path / "photo.png", digits)
+    with pytest.warns(UserWarning, match="a 8×16 mask for the 16×8 input, of another shape"):
+        with pytest.raises(ValueError, match="white pixels"):
+            domain.read_mask(tmp_path / "tall.png", digits)
+
+
+def test_the_python_page_names_an_images_model_s_context_rows_as_its_messages_do():
+    """docs/python.md gave an images model's --context rows as `[y, x, value...]`, the raw name that its messages
+    spread over the model's values: `[y, x, value]` for a grey model, `[y, x, value_1, value_2, value_3]` for RGB."""
+    page = " ".join((Path(__file__).resolve().parents[2] / "docs" / "python.md").read_text().split())
+    for values, model in ((1, "grey"), (3, "RGB")):
+        columns = context_columns(ImageDomain(), SimpleNamespace(pos_dims=2, val_dims=values))
+        assert f"`[{', '.join(columns)}]` ({model})" in page
 
 
 def test_a_mask_with_transparent_pixels_is_refused(tmp_path):

@@ -347,8 +347,8 @@ def test_only_a_prediction_s_picture_is_read_for_its_colours(tmp_path, monkeypat
     rgb = np.zeros((6, 4, 3), np.uint8)  # [H, W, 3]
     rgb[..., 0] = 200
     Image.fromarray(rgb).save(tmp_path / "red.png")
-    arr, peak, colours = io.read_picture_colours(tmp_path / "red.png", channels=3)
-    assert arr.shape == (6, 4, 3) and peak is None and colours == "RGB"
+    got = io.read_picture_colours(tmp_path / "red.png", channels=3)
+    assert got.pixels.shape == (6, 4, 3) and got.peak is None and got.colours == "RGB"
 
     def unread(img):
         raise AssertionError("read_picture read the colours")

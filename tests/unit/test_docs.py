@@ -169,7 +169,9 @@ def test_every_option_named_exists():
 ERROR_ROWS_ELSEWHERE = {
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask speck.png"` (a 64x64 mask whose only '
     "white is a 4x4 square; a mask in a dark colour, red: `the mask has no white (observed) pixels: its colours read "
-    "as grey levels up to 76, below 128: paint the observed pixels white`)":
+    "as grey levels up to 76, below 128: paint the observed pixels white`; a 48x64 mask white only in its top 8 "
+    "rows: `the mask's 384 white pixels (grey level 128 or more) lie outside its centre 48×48, the part of it that is "
+    "read: give a mask of the input's shape with white inside that centre`)":
         ("tests/domains/test_images_data.py", "test_a_mask_that_observes_no_pixel_says_why"),
     '`--trainer.limit_train_batches 0.1` on a fit whose train split is one batch (`--data.init_args.train_size 64`, '
     'batch_size 64)':
