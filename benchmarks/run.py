@@ -28,7 +28,7 @@ import torch
 from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import nearest_existing
 from pixeltransformer.numerics import flushed_subnormals, flushing
-from pixeltransformer.results import cpu_name
+from pixeltransformer.results_import import cpu_name
 
 from .common import Device, presets as known_presets
 from .figure import draw, figure_panels
@@ -353,7 +353,7 @@ def main(argv: list[str] | None = None) -> dict:
                   tuple(a.presets) if a.presets else None, a.threads, a.compile,
                   log=lambda s: print(s, file=sys.stderr, flush=True), device=device)
     results["args"] = command_args(a)
-    results["partial"] = partial  # make results publishes a full set only (pixeltransformer.results.check_bench)
+    results["partial"] = partial  # make results publishes a full set only (pixeltransformer.results_bench.check_bench)
     out.parent.mkdir(parents=True, exist_ok=True)
     # an earlier record's picture beside this one would pass for its picture (make results publishes it with the
     # record): it goes first, whether or not this record has one to draw

@@ -491,7 +491,8 @@ def test_a_record_names_the_command_that_made_it(tmp_path):
     """`make results --bench` published every record as `make bench` (or `ARGS=--quick`, `--device cuda`): a record
     of `--only meanfield --presets small` (any options that choose what it measures) read as the full set, and
     was published over the full record. A name given twice ran, and was tabled, twice."""
-    from pixeltransformer.results import ResultsError, bench_provenance, check_bench
+    from pixeltransformer.results_bench import bench_provenance, check_bench
+    from pixeltransformer.results_folders import ResultsError
 
     out = tmp_path / "bench.json"
     bench_run.main(["--smoke", "--only", "meanfield", "meanfield", "--presets", "tiny", "tiny", "--threads", "1",

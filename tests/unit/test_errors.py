@@ -40,7 +40,7 @@ def test_messages_that_count_say_one_thing_and_several_things(monkeypatch, poly_
     from pixeltransformer.splits import split_indices, split_sizes_cause
     from pixeltransformer.evaluation import left_out_line
     from pixeltransformer.module import ranks_note
-    from pixeltransformer.results import bench_provenance
+    from pixeltransformer.results_bench import bench_provenance
 
     assert split_sizes_cause("d", 1, "shape", (1, 0, 0), kind="usable").startswith(": d's 1 usable shape split 1/0/0 ")
     assert split_sizes_cause("d", 2, "image", (2, 0, 0)).startswith(": d's 2 images split 2/0/0 (train/val/test); ")

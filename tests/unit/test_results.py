@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer import results
+from pixeltransformer import results, results_import, results_markdown, results_page
+from pixeltransformer.results_folders import ResultsError
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = {"title": "Digits, default config", "command": "make train DOMAIN=images", "machine": "2-core CPU",
@@ -28,7 +29,7 @@ def write_folder(root: Path, name: str, rows=ROWS, run=RUN, **extra) -> Path:
 
 
 def render(root: Path) -> str:
-    return results.render(root / "metrics", root / "figures", root)
+    return results_page.render(root / "metrics", root / "figures", root)
 
 
 def test_table_rows_match_the_json_sorted_by_context(tmp_path):
@@ -53,7 +54,7 @@ def test_columns_group_metrics_then_methods():
     keys = ["vae_ssim", "nn_ssim", "ssim", "sample_ssim", "psnr", "nll_bpd", "iou_rbf", "iou_mean", "iou_sample",
             "acc_gt", "acc_mean", "oracle_nll", "nll", "zeta", "iou_prob", "chamfer_prob", "chamfer_mean",
             "empty_nn", "empty_mean", "bayes_nll"]
-    assert results.columns([{"num_context": 1, **{k: 0.0 for k in keys}}]) == [
+    assert results_page.columns([{"num_context": 1, **{k: 0.0 for k in keys}}]) == [
         "nll", "bayes_nll", "oracle_nll", "nll_bpd", "psnr", "ssim", "sample_ssim", "nn_ssim", "vae_ssim",
         "iou_mean", "iou_sample", "iou_prob", "iou_rbf", "chamfer_mean", "chamfer_prob", "empty_mean", "empty_nn",
         "acc_mean", "acc_gt", "zeta"]
@@ -62,8 +63,8 @@ def test_columns_group_metrics_then_methods():
 def test_a_method_of_two_words_keeps_its_place():
     """gp_train_nll is the NLL of the GP learned on the training curves, beside gp_nll, not a metric "train_nll"."""
     keys = ["gp_train_mse", "gp_train_nll", "mse", "gp_nll", "nll", "oracle_nll", "gp_mse", "nn_mse"]
-    assert results.split_key("gp_train_nll") == ("nll", "gp_train")
-    assert results.columns([{"num_context": 1, **{k: 0.0 for k in keys}}]) == [
+    assert results_page.split_key("gp_train_nll") == ("nll", "gp_train")
+    assert results_page.columns([{"num_context": 1, **{k: 0.0 for k in keys}}]) == [
         "nll", "gp_nll", "gp_train_nll", "oracle_nll", "mse", "nn_mse", "gp_mse", "gp_train_mse"]
 
 
@@ -77,7 +78,7 @@ def refusal(tmp_path: Path, capsys) -> str:
 
 
 def test_number_format():
-    assert [results.fmt(v) for v in (None, True, 0.0, 3, 12345.678, -2.7183, 0.0012345, 2e-8, 1e6)] == [
+    assert [results_markdown.fmt(v) for v in (None, True, 0.0, 3, 12345.678, -2.7183, 0.0012345, 2e-8, 1e6)] == [
         "–", "true", "0", "3", "12346", "-2.718", "0.001234", "2.000e-08", "1.000e+06"]
 
 
@@ -89,7 +90,7 @@ def test_missing_run_json_is_a_one_line_error(tmp_path, capsys):
 
 def test_incomplete_run_json_names_the_missing_keys(tmp_path):
     write_folder(tmp_path, "digits", run={"title": "x", "command": "y"})
-    with pytest.raises(results.ResultsError, match="missing machine, date"):
+    with pytest.raises(ResultsError, match="missing machine, date"):
         render(tmp_path)
 
 
@@ -117,16 +118,16 @@ def test_import_run_folder(tmp_path):
     # a run that recorded its fit commands (command.txt) is reproduced by them
     (run_dir / "command.txt").write_text("pixeltransformer fit --config configs/images.yaml --trainer.max_steps=500 "
                                          "--trainer.val_check_interval=20\n")
-    assert results.default_command(run_dir, metrics, configs) == (
+    assert results_import.default_command(run_dir, metrics, configs) == (
         "pixeltransformer fit --config configs/images.yaml --trainer.max_steps=500 --trainer.val_check_interval=20\n"
         "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/last.ckpt")
     # a run trained under another --run_root is evaluated there, and a rebuilt fit line puts it there again
     (run_dir / "config.yaml").write_text("run_root: /scratch/me/runs\ntrainer:\n  max_steps: 500\ndata:\n  init_args:\n"
                                          "    dataset: mnist\n")
-    assert results.default_command(run_dir, metrics, configs).endswith(
+    assert results_import.default_command(run_dir, metrics, configs).endswith(
         "make eval DOMAIN=images DATA=mnist CKPT=/scratch/me/runs/images/m1/checkpoints/last.ckpt")
     (run_dir / "command.txt").rename(run_dir / "command.keep")
-    assert results.default_command(run_dir, metrics, configs).startswith(
+    assert results_import.default_command(run_dir, metrics, configs).startswith(
         'make train DOMAIN=images DATA=mnist ARGS="--run_name m1 --run_root /scratch/me/runs --trainer.max_steps=500"\n')
     (run_dir / "command.keep").rename(run_dir / "command.txt")
     (run_dir / "config.yaml").write_text("trainer:\n  max_steps: 500\ndata:\n  init_args:\n    dataset: mnist\n"
@@ -153,9 +154,9 @@ def test_import_run_folder(tmp_path):
     ckpt = str(run_dir / "checkpoints" / "best-step000400.ckpt")
     (best / "metrics.json").write_text(json.dumps(metrics | {"checkpoint": ckpt}))
     (best / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
-    assert results.default_command(run_dir, metrics | {"checkpoint": ckpt}, configs, best).endswith(
+    assert results_import.default_command(run_dir, metrics | {"checkpoint": ckpt}, configs, best).endswith(
         "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/best-step000400.ckpt")
-    assert results.default_title(run_dir, metrics | {"checkpoint": ckpt}) == (
+    assert results_import.default_title(run_dir, metrics | {"checkpoint": ckpt}) == (
         "images / mnist: run m1, checkpoint best-step000400")
     results.main([*args[:-4], "--run", str(best)])  # an entry of its own, beside last.ckpt's
     entry = tmp_path / "docs" / "metrics" / "images-mnist-m1-best-step000400"
@@ -176,12 +177,12 @@ def test_import_run_folder(tmp_path):
     # its make eval line reads that folder again, not the run's own (the root the evaluation's config names)
     (run_dir / "eval-mnist-digits_b" / "config_test.yaml").write_text(
         "data:\n  init_args:\n    dataset: mnist\n    root: /data/digits b\n")
-    assert results.default_command(run_dir, metrics, configs, run_dir / "eval-mnist-digits_b").endswith(
+    assert results_import.default_command(run_dir, metrics, configs, run_dir / "eval-mnist-digits_b").endswith(
         "make eval DOMAIN=images DATA=mnist ARGS=\"--data.init_args.root='/data/digits b'\" "
         "CKPT=runs/images/m1/checkpoints/last.ckpt")
     (run_dir / "eval-mnist-digits_b" / "config_test.yaml").write_text(
         "data:\n  init_args:\n    dataset: mnist\n    root: x\n")  # the run's own root: nothing to add
-    assert results.default_command(run_dir, metrics, configs, run_dir / "eval-mnist-digits_b").endswith(
+    assert results_import.default_command(run_dir, metrics, configs, run_dir / "eval-mnist-digits_b").endswith(
         "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/last.ckpt")
 
 
@@ -233,7 +234,7 @@ def test_bench_table_and_ratios(tmp_path):
 
 def test_docs_results_is_up_to_date():
     """docs/results.md is exactly what `make results` makes of docs/metrics/."""
-    page = results.render(REPO / "docs" / "metrics", REPO / "docs" / "figures", REPO / "docs")
+    page = results_page.render(REPO / "docs" / "metrics", REPO / "docs" / "figures", REPO / "docs")
     assert (REPO / "docs" / "results.md").read_text() == page, "docs/results.md is stale: run `make results`"
 
 
@@ -250,7 +251,7 @@ def test_bench_import_publishes_full_runs_with_their_own_provenance(tmp_path):
     other.write_text(json.dumps({"a": 1}))
     for path, message in ((quick, "a quick run; the results page publishes full runs"),
                           (other, "not a `make bench` record")):
-        with pytest.raises(results.ResultsError, match=message):
+        with pytest.raises(ResultsError, match=message):
             results.main([*args, "--bench", str(path)])
         assert json.loads((metrics / "bench" / "bench.json").read_text()) == published  # kept
     results.main([*args, "--bench", str(quick), "--any-mode"])
@@ -304,7 +305,7 @@ def test_a_gpu_record_is_published_beside_the_cpu_one_never_over_it(tmp_path):
     assert any("B=32" in line for line in lines[gpu:]) and not any("B=32" in line for line in lines[cpu:gpu])
     assert "![bench-cuda_summary](../figures/bench-cuda_summary.png)" in lines[gpu:]
     assert "![bench_summary](../figures/bench_summary.png)" in lines[cpu:gpu]
-    with pytest.raises(results.ResultsError, match="a record of device 'mps'"):
+    with pytest.raises(ResultsError, match="a record of device 'mps'"):
         results.main([*args, "--bench", str(records["mps"])])
     assert not (metrics / "bench-mps").exists()
 
@@ -323,10 +324,10 @@ def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
     args = ["--metrics-dir", str(tmp_path / "metrics"), "--figures-dir", str(tmp_path / "figures"),
             "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "results.md"), "--load", "idle"]
     (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 30}))
-    with pytest.raises(results.ResultsError, match=r"metrics\.json is of last\.ckpt at step 30, but last\.ckpt is now "
+    with pytest.raises(ResultsError, match=r"metrics\.json is of last\.ckpt at step 30, but last\.ckpt is now "
                                                    r"at step 60: evaluate it again \(make eval DOMAIN=images "
                                                    r"CKPT=.*last\.ckpt\)$"):
-        results.import_run(run_dir, tmp_path / "metrics", tmp_path / "configs")
+        results_import.import_run(run_dir, tmp_path / "metrics", tmp_path / "configs")
     # an evaluation on other data (eval-<dataset>/) is written again by a make eval with its DATA=: without it, the
     # run's own data would be evaluated, into eval/
     (tmp_path / "configs" / "images").mkdir(parents=True)
@@ -335,9 +336,9 @@ def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
     other.mkdir()
     (other / "metrics.json").write_text(json.dumps(metrics | {"dataset": "mnist", "checkpoint_step": 30}))
     (other / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
-    with pytest.raises(results.ResultsError, match=r"evaluate it again \(make eval DOMAIN=images DATA=mnist "
+    with pytest.raises(ResultsError, match=r"evaluate it again \(make eval DOMAIN=images DATA=mnist "
                                                    r"CKPT=.*last\.ckpt\)$"):
-        results.import_run(other, tmp_path / "metrics", tmp_path / "configs")
+        results_import.import_run(other, tmp_path / "metrics", tmp_path / "configs")
     (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 60}))
     results.main([*args, "--run", str(run_dir)])
     assert (tmp_path / "metrics" / "images-digits-m1" / "metrics.json").is_file()
@@ -579,7 +580,7 @@ def test_a_re_import_keeps_the_figures_added_to_its_run_json(tmp_path):
     assert json.loads(path.read_text())["title"] == "again"
     (tmp_path / "docs" / "figures" / "m1_means.png").unlink()  # a listed picture gone: named before the copy
     published = path.read_bytes()
-    with pytest.raises(results.ResultsError, match=r"^run.json of images-mnist-m1: figure .*m1_means.png not found$"):
+    with pytest.raises(ResultsError, match=r"^run.json of images-mnist-m1: figure .*m1_means.png not found$"):
         results.main([*args, "--title", "once more"])
     assert path.read_bytes() == published
 
@@ -668,10 +669,10 @@ def test_the_page_says_which_way_each_metric_is_better():
     """The page's header gave each metric's units but not its direction: a reader of `empty_mean` 0.25 or
     `chamfer_nn` 0.34 could not tell from the page whether more is better. Every metric of its column order is
     named as lower or higher is better."""
-    header = results.HEADER.replace("\n", " ")
+    header = results_page.HEADER.replace("\n", " ")
     lower = header.split("Lower is better for ")[1].split(";")[0]
     higher = header.split("higher for ")[1].split(".")[0]
-    for metric in results.METRIC_ORDER:
+    for metric in results_page.METRIC_ORDER:
         assert (f"`{metric}`" in lower) != (f"`{metric}`" in higher), (metric, lower, higher)
     assert all(f"`{m}`" in lower for m in ("nll", "nll_bpd", "nll_bpd_256", "mse", "chamfer", "empty"))
     assert all(f"`{m}`" in higher for m in ("psnr", "ssim", "iou", "acc"))
@@ -691,13 +692,13 @@ def test_an_evaluation_that_recorded_its_command_is_reproduced_by_it(tmp_path):
                  "--trainer.callbacks.max_items=8")
     (run_dir / "eval" / "command.txt").write_text(evaluated + "\n")
     configs = tmp_path / "configs"
-    assert results.default_command(run_dir, metrics, configs, run_dir / "eval") == (
+    assert results_import.default_command(run_dir, metrics, configs, run_dir / "eval") == (
         f"pixeltransformer fit --config configs/images.yaml --trainer.max_steps=10\n{evaluated}")
     (run_dir / "command.txt").unlink()  # a fit line rebuilt from config.yaml, and the evaluation's own
-    assert results.default_command(run_dir, metrics, configs, run_dir / "eval") == (
+    assert results_import.default_command(run_dir, metrics, configs, run_dir / "eval") == (
         f'make train DOMAIN=images ARGS="--run_name m1"\n{evaluated}')
     (run_dir / "eval" / "command.txt").unlink()
-    assert results.default_command(run_dir, metrics, configs, run_dir / "eval").endswith(
+    assert results_import.default_command(run_dir, metrics, configs, run_dir / "eval").endswith(
         "\nmake eval DOMAIN=images CKPT=runs/images/m1/checkpoints/last.ckpt")
 
 
@@ -730,7 +731,7 @@ def test_verdicts_written_before_the_paired_test_say_they_compared_the_means():
     """docs/results.md gave the verdicts of metrics.json files written before verdicts were judged by a paired test
     as any other, while docs/design.md says verdicts use one; such a verdict now says it was judged by the means,
     and one of a metrics.json that records its versions (written with the paired test) reads as it is."""
-    from pixeltransformer.results import metrics_section
+    from pixeltransformer.results_page import metrics_section
 
     run = {"title": "t", "command": "c", "machine": "m", "date": "d"}
     old = {"domain": "sdf", "dataset": "d", "rows": [{"num_context": 4, "nll": 1.0}], "seed": 0,

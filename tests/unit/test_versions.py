@@ -94,7 +94,7 @@ def test_an_evaluation_records_the_versions_in_metrics_json(tmp_path, tiny_modul
 
 
 def test_results_page_shows_the_versions_of_an_evaluation_on_a_line(tmp_path):
-    from pixeltransformer import results
+    from pixeltransformer import results_page
 
     folder = tmp_path / "metrics" / "digits"
     folder.mkdir(parents=True)
@@ -103,7 +103,7 @@ def test_results_page_shows_the_versions_of_an_evaluation_on_a_line(tmp_path):
                                                      "rows": [{"num_context": 4, "nll": 1.0}]}))
     (folder / "run.json").write_text(json.dumps({"title": "Digits", "command": "make eval", "machine": "CPU",
                                                  "date": "2026-01-02"}))
-    lines = results.render(tmp_path / "metrics", tmp_path / "figures", tmp_path).splitlines()
+    lines = results_page.render(tmp_path / "metrics", tmp_path / "figures", tmp_path).splitlines()
     assert "- Versions: pixeltransformer 0.2.0 (torch 2.6.0, lightning 2.6.1)" in lines
     assert not [line for line in lines if line.startswith("- `versions`")]
 

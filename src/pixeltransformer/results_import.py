@@ -1,0 +1,311 @@
+"""A run folder imported into docs/metrics/: the run and its evaluation located and checked before anything is
+copied (an evaluation under way, killed, never made, of a checkpoint written over since; a file or folder given for
+the run named with the folder to give), its folder's name, its run.json's defaults (a title, the commands that
+reproduce the run, this machine), the copy itself, and the checks of docs/metrics/ the import would leave broken
+(another run's folder of the same name, a kept run.json's pictures, a broken published folder). Importing reads
+torch (:mod:`pixeltransformer.runs`, the checkpoint's step) only inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .eval_folders import recover, recover_all, running_writer
+from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
+from .results_markdown import figure_links
+from .results_page import read_sections
+
+
+def _load_yaml(path: Path) -> dict:
+    """A YAML file's mapping; {} where it is missing or unreadable."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def _data_args(cfg: dict) -> dict:
+    """A config's ``data: init_args:`` mapping ({} where it has none)."""
+    data = cfg.get("data") or {}
+    return (data.get("init_args") or {}) if isinstance(data, dict) else {}
+
+
+def _dig(cfg: dict, *keys: str) -> Any:
+    for k in keys:
+        cfg = cfg.get(k) if isinstance(cfg, dict) else None
+    return cfg
+
+
+def overlay_of(domain: str, config: dict, configs_dir: Path) -> str | None:
+    """The dataset overlay configs/<domain>/<x>.yaml whose data settings the run's config carries, if any."""
+    run_args = _data_args(config)
+    best, best_n = None, 0
+    for path in sorted((configs_dir / domain).glob("*.yaml")):
+        args = _data_args(_load_yaml(path))
+        if args and all(run_args.get(k) == v for k, v in args.items()) and len(args) > best_n:
+            best, best_n = path.stem, len(args)
+    return best
+
+
+def evaluated_checkpoint(metrics: dict) -> Path:
+    """The checkpoint an evaluation's metrics.json names (last.ckpt when it names none)."""
+    return Path(metrics.get("checkpoint") or "last.ckpt")
+
+
+def evaluated_source(eval_dir: Path, metrics: dict) -> str | None:
+    """The file or folder an eval-<dataset>-<name>/ evaluation read (another of the run's own dataset: a folder of
+    pictures, of meshes, a file of curves), as its folder names it (less a checkpoint's -<name>); None for eval/,
+    eval-<dataset>/ and eval-<checkpoint>/."""
+    folder, ckpt = eval_dir.name, evaluated_checkpoint(metrics).stem
+    if ckpt != "last":
+        folder = folder.removesuffix(f"-{ckpt}")
+    prefix = f"eval-{metrics.get('dataset')}-"
+    return folder[len(prefix):] or None if folder.startswith(prefix) else None
+
+
+def root_options(args: dict) -> list[str]:
+    """The DataModule options of a config's data.init_args that name where data is read: ``root``, then those named
+    ``<what>_root`` (an SDF mixture reads two: mesh_root, voxel_root), by name."""
+    return sorted((k for k in args if k == "root" or k.endswith("_root")), key=lambda k: (k != "root", k))
+
+
+def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: Path) -> str:
+    """" DATA=<overlay>" (or "") for the `make eval` that writes eval_dir: <run>/eval holds the run's own data, and
+    eval-<dataset>/ (other data), eval-<dataset>-<name>/ (another folder or file of the run's dataset) and
+    eval-<checkpoint>/ (another checkpoint) the data their config_test.yaml names, with ' ARGS="--data.init_args.root=
+    ..."' where it read another folder or file than the run's (a user's pictures, meshes, curves, videos)."""
+    config = _load_yaml(run_dir / "config.yaml") if eval_dir.name == "eval" else {}
+    tested = config or _load_yaml(eval_dir / "config_test.yaml")
+    data = overlay_of(domain, tested, configs_dir)
+    own, args = _data_args(_load_yaml(run_dir / "config.yaml")), _data_args(tested)
+    roots = [f"--data.init_args.{k}={shlex.quote(str(args[k]))}" for k in root_options(args)
+             if args[k] is not None and args[k] != own.get(k)]
+    return (f" DATA={data}" if data else "") + (f" ARGS=\"{' '.join(roots)}\"" if roots else "")
+
+
+def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
+    """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
+    `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the evaluation's own command
+    line (eval_dir/command.txt), else the `make eval` that wrote eval_dir (default <run>/eval; eval-<dataset>/ holds
+    an evaluation on other data, with its own overlay, and eval-<checkpoint>/ one of another checkpoint than
+    last.ckpt, the one metrics.json names). The checkpoint's path is under the run root the fit was given
+    (config.yaml's run_root; runs/ by default)."""
+    domain = metrics.get("domain", run_dir.parent.name)
+    eval_dir = eval_dir or run_dir / "eval"
+    config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
+    data = overlay_of(domain, config, configs_dir)
+    data_arg = f" DATA={data}" if data else ""
+    eval_data_arg = evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)
+    from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
+
+    run_root = _dig(config, "run_root") or "runs"  # the fit's --run_root: its run folder is <run_root>/<domain>/<run>
+    ckpt = f"{run_root}/{domain}/{run_dir.name}/checkpoints/{evaluated_checkpoint(metrics).name}"
+    # the evaluation's own command line, as given (its options: fewer items, other levels), where it recorded one
+    evaluated = eval_dir / COMMAND_FILE
+    eval_line = evaluated.read_text().strip() if evaluated.is_file() else ""
+    eval_line = eval_line or f"make eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
+    recorded = run_dir / COMMAND_FILE
+    if recorded.is_file() and recorded.read_text().strip():
+        return f"{recorded.read_text().strip()}\n{eval_line}"
+    args = [f"--run_name {run_dir.name}"] + ([f"--run_root {run_root}"] if run_root != "runs" else [])
+    steps = _dig(config, "trainer", "max_steps")
+    default_steps = None
+    for path in [configs_dir / f"{domain}.yaml"] + ([configs_dir / domain / f"{data}.yaml"] if data else []):
+        default_steps = _dig(_load_yaml(path), "trainer", "max_steps") or default_steps
+    if steps is not None and default_steps is not None and steps != default_steps:
+        args.append(f"--trainer.max_steps={steps}")
+    return f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n{eval_line}"
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return cpu
+
+
+def this_machine() -> str:
+    """A one-line description of the machine this runs on (for runs imported right after they ran)."""
+    cpu = cpu_name()
+    try:
+        from importlib.metadata import version
+
+        torch = f", torch {version('torch')}"
+    except Exception:  # noqa: BLE001 - the description is best effort
+        torch = ""
+    return f"{os.cpu_count()}-core {cpu}{torch}"
+
+
+def default_title(run_dir: Path, metrics: dict, source: str | None = None) -> str:
+    """"domain / dataset: run <name>", with the file or folder evaluated where it is not the run's own (source,
+    :func:`evaluated_source`), the data it was trained on when that is other data (read from the run's config.yaml)
+    and the checkpoint when it is not last.ckpt."""
+    dataset = metrics.get("dataset")
+    trained = _dig(_load_yaml(run_dir / "config.yaml"), "data", "init_args", "dataset")
+    ckpt = evaluated_checkpoint(metrics).stem
+    return (f"{metrics.get('domain')} / {dataset}{f' ({source})' if source else ''}: run {run_dir.name}"
+            + (f", trained on {trained}" if trained and trained != dataset else "")
+            + (f", checkpoint {ckpt}" if ckpt != "last" else ""))
+
+
+def check_current(run_dir: Path, eval_dir: Path, metrics: dict, configs_dir: Path) -> None:
+    """Refuse an evaluation of a checkpoint that has been written over since (a resumed run's last.ckpt): its
+    numbers are not the run's any more, and the error names the `make eval` (its DATA=) that writes eval_dir again.
+    Evaluations that did not record the step pass."""
+    step = metrics.get("checkpoint_step")
+    ckpt = run_dir / "checkpoints" / evaluated_checkpoint(metrics).name
+    if step is None or not ckpt.is_file():
+        return
+    from .loading import load_checkpoint  # here: torch, which the rest of this module does without
+
+    now = load_checkpoint(ckpt, mmap=True).get("global_step")
+    if now is not None and now != step:
+        domain = metrics.get("domain", run_dir.parent.name)
+        again = f"make eval DOMAIN={domain}{evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)} CKPT={ckpt}"
+        raise ResultsError(f"{eval_dir / 'metrics.json'} is of {ckpt.name} at step {step}, but {ckpt.name} is now at "
+                           f"step {now}: evaluate it again ({again})")
+
+
+def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
+    """The run folder, its evaluation folder and that evaluation's metrics, checked, before anything is copied:
+    ``run_dir`` is a run folder or one of its evaluation folders (<run>/eval-<dataset>: an evaluation on other data
+    than the run's own)."""
+    # what an evaluation that was killed (kill -9, SLURM, out of memory) left: the earlier one back, or no partial one
+    # (a killed evaluation of <run>/eval-<name> leaves no such folder until it is put back)
+    named = recover(run_dir) if run_dir.name.startswith("eval") else None  # <run>/eval-<name> itself
+    for folder, note in recover_all(run_dir) + ([(run_dir, named)] if named else []):
+        print(f"[results] {folder}: {note}")
+    # an evaluation under way: its folder holds part of its files, or nothing while the earlier one is set aside
+    evaluating = run_dir if run_dir.name.startswith("eval") else run_dir / "eval"
+    if (busy := running_writer(evaluating)) is not None:  # "... is being replaced by ...: wait for it to end"
+        raise ResultsError(f"{busy}, then import the run")
+    if not run_dir.exists():
+        raise ResultsError(f"{run_dir}: no such run folder")
+    if not run_dir.is_dir():
+        run = run_dir.parent.parent if run_dir.parent.name == "checkpoints" or (
+            run_dir.parent.name.startswith("eval")) else run_dir.parent
+        raise ResultsError(f"{run_dir}: a file, not a run folder: {give_run(run)}")
+    eval_dir = run_dir / "eval"
+    if run_dir.name.startswith("eval") and (run_dir / "metrics.json").is_file():
+        eval_dir, run_dir = run_dir, run_dir.parent
+    src = eval_dir / "metrics.json"
+    if not src.is_file():
+        raise ResultsError(not_evaluated(run_dir))
+    metrics = read_metrics(src.parent)
+    check_current(run_dir, eval_dir, metrics, configs_dir)
+    return run_dir, eval_dir, metrics
+
+
+def give_run(run: Path) -> str:
+    """The remedy of a run's file or folder given for the run: the run folder, or an evaluation folder of it."""
+    return f"give the run folder ({run}) or one of its evaluation folders (<run>/eval-<name>)"
+
+
+def not_evaluated(run_dir: Path) -> str:
+    """Why run_dir has no eval/metrics.json to import: a run never evaluated (the `make eval` that evaluates it), an
+    evaluation folder of the run whose evaluation did not end (or a validate's, with no metrics), or a folder that is
+    no run folder (its checkpoints/ or another of its folders, a domain's folder of runs: the runs that are there)."""
+    if run_dir.name == "checkpoints":
+        return f"{run_dir}: a run's checkpoints, not a run folder: {give_run(run_dir.parent)}"
+    from .runs import is_run_folder  # here: importing runs reads torch, which the rest of this module does without
+
+    runs = sorted(p.name for p in run_dir.iterdir() if is_run_folder(p))
+    if runs and not is_run_folder(run_dir):  # <run_root>/<domain>
+        shown = ", ".join(runs[:5]) + (", ..." if len(runs) > 5 else "")
+        return f"{run_dir}: a folder of runs, not a run folder: give one of its runs ({shown}), as {run_dir / runs[0]}"
+    if any(run_dir.glob("*/*/checkpoints")):  # <run_root>
+        return f"{run_dir}: a folder of domains' runs, not a run folder: give one run, as {run_dir}/<domain>/<run>"
+    # an evaluation folder of the run (<run>/eval, eval-<name>) whose evaluation did not end, or a validate's
+    if run_dir.name.startswith("eval") and is_run_folder(run_dir.parent):
+        return (f"{run_dir}: no metrics.json, no evaluation ended there (run `make eval "
+                f"CKPT={run_dir.parent}/checkpoints/<ckpt>`)")
+    # a folder of a run (its pictures/, predict/<input>/): it was told to evaluate <run>/pictures/checkpoints/last.ckpt
+    if not is_run_folder(run_dir) and (run := next((p for p in run_dir.parents[:2] if is_run_folder(p)), None)):
+        return f"{run_dir}: a folder inside the run {run}, not a run folder: {give_run(run)}"
+    return f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)"
+
+
+def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,
+               overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
+    """Copy <run>/eval/metrics.json into metrics_dir/<name>/ and write its run.json: the overrides first, then
+    an existing run.json's entries, then defaults from the run folder. With figures_dir, the run's
+    eval/metrics_vs_context.png is copied to figures_dir/<name>_metrics.png. ``run_dir`` may also name one of the
+    run's evaluation folders (<run>/eval-<dataset>: an evaluation on other data than the run's own)."""
+    return import_located(locate_run(run_dir, configs_dir), metrics_dir, configs_dir, name, overrides, figures_dir)
+
+
+def import_name(located: tuple[Path, Path, dict]) -> str:
+    """The docs/metrics folder name of a located run (:func:`locate_run`): <domain>-<dataset>-<run>, then -<name> of
+    another folder or file of its dataset, then -<checkpoint> for another checkpoint than last.ckpt."""
+    run_dir, eval_dir, metrics = located
+    ckpt = evaluated_checkpoint(metrics).stem  # another checkpoint's evaluation: its own entry
+    source = evaluated_source(eval_dir, metrics)  # another folder or file of the same dataset: its own entry too
+    return (f"{metrics.get('domain', 'run')}-{metrics.get('dataset', 'data')}-{run_dir.name}"
+            + ("" if source is None else f"-{source}") + ("" if ckpt == "last" else f"-{ckpt}"))
+
+
+def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_dir: Path, name: str | None = None,
+                   overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
+    """import_run of a run :func:`locate_run` has found and checked: (run folder, evaluation folder, metrics)."""
+    run_dir, eval_dir, metrics = located
+    src = eval_dir / "metrics.json"
+    source = evaluated_source(eval_dir, metrics)
+    name = name or import_name(located)
+    dest = metrics_dir / name
+    old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
+    mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
+    defaults = {"title": default_title(run_dir, metrics, source),
+                "command": default_command(run_dir, metrics, configs_dir, eval_dir), "machine": this_machine(),
+                "date": mtime, "load": "", "wall_time": ""}
+    run = {k: (overrides or {}).get(k) or old.get(k) or defaults[k] for k in RUN_KEYS}
+    run |= {k: v for k, v in old.items() if k not in run}  # its "figures", and keys a render warns of, stay
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest / "metrics.json")
+    (dest / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    curve = eval_dir / "metrics_vs_context.png"
+    if figures_dir is not None and curve.is_file():
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(curve, figures_dir / f"{name}_metrics.png")
+    return dest
+
+
+def check_kept_figures(dest: Path, figures_dir: Path, page_dir: Path) -> None:
+    """The "figures" a re-import keeps of its run.json, read as the page will before anything is copied: a picture
+    listed there and missing is named while docs/ is as it was."""
+    old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
+    if isinstance(old, dict) and "figures" in old:
+        check_run_entries({"figures": old["figures"]}, dest / "run.json")
+        figure_links(dest.name, figures_dir, page_dir, old)
+
+
+def check_same_run(dest: Path, located: tuple[Path, Path, dict]) -> None:
+    """Refuse to import a run into a docs/metrics folder that holds another run's evaluation (a run of the same
+    name under another run root, another machine's): its run.json's title, command and machine would be kept for
+    the new numbers. A re-import of the same evaluation (its checkpoint path) keeps them, as documented."""
+    published = read_json(dest / "metrics.json") if (dest / "metrics.json").is_file() else {}
+    old = published.get("checkpoint") if isinstance(published, dict) else None
+    new = located[2].get("checkpoint")
+    if old and new and old != new and Path(old).resolve() != Path(new).resolve():
+        raise ResultsError(f"{dest} holds the evaluation of a checkpoint at another path, {old}, not {new} (another "
+                           f"run of this name, or this run moved): import this one with --name <another folder name>, "
+                           f"or delete {dest} first to replace it")
+
+
+def check_published(metrics_dir: Path, replaced: set[str], figures_dir: Path, page_dir: Path) -> None:
+    """Read every folder of metrics_dir that this command does not replace, as the page will: one that is broken (an
+    import that stopped between its metrics.json and its run.json, a hand edit) is named before anything is copied,
+    not after, when docs/metrics would hold the new entries and docs/results.md not."""
+    read_sections(metrics_dir, figures_dir, page_dir, skip=replaced)
