@@ -103,7 +103,10 @@ def source_names(sources: dict[str, Path], root: Path) -> list[str]:
 
 def read_curves(path: Path) -> Curves:
     """A curve file (the formats of the module docstring) -> its curves, checked: at least one curve of at least 2
-    points, finite values within +-MAX_ABS_VALUE, and an increasing, evenly spaced x where one is given."""
+    points, finite values within +-MAX_ABS_VALUE, and an increasing, evenly spaced x where one is given. Without an x,
+    columns are refused: an x column rising by even steps, and curves of at most COLUMN_POINTS points in COLUMN_ROWS
+    times as many rows or under a named first column that rises (series side by side, x beside y unsorted or
+    repeated), which a fit refused only at the model's min_context, with no word of the file."""
     suffix = path.suffix.lower()
     if suffix not in CURVE_SUFFIXES:
         raise ValueError(f"{path}: unknown curve file type {suffix or '(no extension)'!r}; expected "
