@@ -37,6 +37,10 @@ DECIMAL_POINTS = "write decimal points (a spreadsheet's CSV in a locale that wri
 SAVE_UTF8 = "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"
 WHOLE, DIGITS = re.compile(r"[-+]?\d+"), re.compile(r"\d+")  # the halves of "-0,25" split at its decimal comma
 DATE = re.compile(r"\d[-/:.]\d+[-/:]\d|\d{4}-\d\d")  # 2020-01-01, 1/2/2020, 12:30:00, 2020-01
+AS_ROWS = "save the curves as rows (y.T, without x), or y [N, L] and x [L] in an .npz"  # columns' remedy
+COLUMN_POINTS = 3  # curves of at most this many points, ...
+COLUMN_ROWS = 10  # ... at least this many times as many as their points, are columns read as rows
+SHORT_CURVES = "give them as y [N, {0}] with their x [{0}] in an .npz"  # short curves that are curves
 
 
 @dataclass
@@ -99,7 +103,10 @@ def source_names(sources: dict[str, Path], root: Path) -> list[str]:
 
 def read_curves(path: Path) -> Curves:
     """A curve file (the formats of the module docstring) -> its curves, checked: at least one curve of at least 2
-    points, finite values within +-MAX_ABS_VALUE, and an increasing, evenly spaced x where one is given."""
+    points, finite values within +-MAX_ABS_VALUE, and an increasing, evenly spaced x where one is given. Without an x,
+    columns are refused: an x column rising by even steps, and curves of at most COLUMN_POINTS points in COLUMN_ROWS
+    times as many rows or under a named first column that rises (series side by side, x beside y unsorted or
+    repeated), which a fit refused only at the model's min_context, with no word of the file."""
     suffix = path.suffix.lower()
     if suffix not in CURVE_SUFFIXES:
         raise ValueError(f"{path}: unknown curve file type {suffix or '(no extension)'!r}; expected "
@@ -141,14 +148,21 @@ def read_curves(path: Path) -> Curves:
     if (big := float(np.abs(y).max())) > MAX_ABS_VALUE:
         raise ValueError(f"{path}: values reach {big:.3g}; the model's float32 arithmetic needs them within "
                          f"+-{MAX_ABS_VALUE:g} (rescale them)")
+    # a first column under a name that rises down the rows, as irregular times beside their values do
+    rises = bool(header) and n > length and n >= 5 and not _is_number(header[0]) and bool((np.diff(y[:, 0]) > 0).all())
     if x is not None:
         x = _grid(_numbers(x, path, "x"), length, path)
     elif n > length and _even_rise(y[:, 0]):
         first = ", ".join(f"{v:g}" for v in y[:3, 0])
         raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
                          f"column does: is it x beside y columns, one curve a column? Here each row is a curve of "
-                         f"{length} points; save the curves as rows (y.T, without x), or y [N, L] and x [L] in an .npz")
-    elif n > length and n >= 5 and header and not _is_number(header[0]) and (np.diff(y[:, 0]) > 0).all():
+                         f"{length} points; {AS_ROWS}")
+    elif length <= COLUMN_POINTS and (n >= COLUMN_ROWS * length or rises):  # series in columns
+        raise ValueError(f"{path}: {n} curves of {length} points, one a row: is each column a series (x beside y, or "
+                         f"series side by side)? A curve is a row (a line of a .csv): {AS_ROWS}, an x column sorted, "
+                         f"repeats averaged, resampled evenly (np.interp); curves of {length} points indeed? "
+                         f"{SHORT_CURVES.format(length)}")
+    elif rises:
         first = ", ".join(f"{v:.3g}" for v in y[:3, 0])
         warn_rank_zero(f"{path}: its first column {header[0]!r} rises down all {n} rows ({first}, ...), as an x "
                        f"column does: is it x beside y columns? It is read as {n} curves of {length} points, one a "
@@ -251,9 +265,10 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     y = np.concatenate([*blocks, np.array(block, dtype=np.float64).reshape(-1, width)])  # [N, L]
     named = len(header) == 2 and not any(_is_number(c) or c.lower() in MISSING for c in header)  # "before,after"
     if whole and width == 2 and not named and not _even_rise(y[:, 0]):  # an even rise: x beside y (read_curves)
+        keep = "write one value as 3.0" if len(y) < COLUMN_ROWS * 2 else SHORT_CURVES.format(2)  # as read_curves
         raise ValueError(f"{path}: every line holds two whole numbers, as one column of numbers written with decimal "
                          f"commas does (0,25 read as 0 and 25): {DECIMAL_POINTS}; a .csv holds one curve a line "
-                         "(curves of 2 whole-number points? write one value as 3.0)")
+                         f"(curves of 2 whole-number points? {keep})")
     _index_column(path, y, header, header_line)
     return y, header
 

@@ -192,7 +192,7 @@ def test_one_column_of_numbers_with_decimal_commas_is_refused(tmp_path, header):
     assert str(err.value) == (f"{tmp_path / 'one.csv'}: every line holds two whole numbers, as one column of numbers "
                               "written with decimal commas does (0,25 read as 0 and 25): write decimal points (a "
                               "spreadsheet's CSV in a locale that writes 0.25); a .csv holds one curve a line (curves "
-                              "of 2 whole-number points? write one value as 3.0)")
+                              "of 2 whole-number points? give them as y [N, 2] with their x [2] in an .npz)")
 
 
 @pytest.mark.parametrize("lines, first, other", [(["0,5", "1", "1,5"], 2, 1), (["1", "0,5", "1,5"], 1, 2)])
@@ -595,9 +595,9 @@ def run(tmp_path_factory) -> Path:
     return tmp / "runs" / "polynomial" / "c"
 
 
-def config(tmp: Path) -> list[str]:
+def config(tmp: Path, name: str = "curves.npz") -> list[str]:
     return ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/polynomial/file.yaml"),
-            "--config", str(REPO / "configs/model/tiny.yaml"), "--data.init_args.root", str(tmp / "curves.npz"),
+            "--config", str(REPO / "configs/model/tiny.yaml"), "--data.init_args.root", str(tmp / name),
             "--data.init_args.batch_size=8", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
             "--trainer.enable_model_summary=false"]
 
@@ -715,16 +715,16 @@ def test_a_checkpoint_written_before_the_learned_gp_still_tests_and_gets_it(run,
 
 
 def test_an_uneven_x_column_under_a_named_header_is_named_in_a_warning(tmp_path):
-    """A spreadsheet's columns `time,a,b` with irregular times: read without a word as 100 curves of 3 points (the
-    even x column is refused), and a fit then asked for a smaller min_context. It is still read, as sorted curves are,
-    but a warning names the column and what to do; the same rows under no header stay silent."""
+    """A spreadsheet's columns `time,a,b,c` with irregular times: read without a word as 100 curves of 4 points (the
+    even x column is refused). It is still read, as sorted curves are, but a warning names the column and what to do;
+    the same rows under no header stay silent. (Curves of 2 or 3 points so are refused: series in columns.)"""
     rng = np.random.default_rng(1)
     t = np.sort(rng.uniform(0, 10, 100))  # [100], uneven
-    rows = "".join(f"{a},{np.sin(a)},{np.cos(a)}\n" for a in t)
-    (tmp_path / "series.csv").write_text("time,a,b\n" + rows)
+    rows = "".join(f"{a},{np.sin(a)},{np.cos(a)},{np.sin(2 * a)}\n" for a in t)
+    (tmp_path / "series.csv").write_text("time,a,b,c\n" + rows)
     with pytest.warns(UserWarning, match=r"series.csv: its first column 'time' rises down all 100 rows \(0.0582, "
                                          r"0.0709, 0.245, ...\), as an x column does: is it x beside y columns\? It is "
-                                         r"read as 100 curves of 3 points"):
+                                         r"read as 100 curves of 4 points"):
         assert file_module(tmp_path / "series.csv").pool_sizes() == {"all": 100}
     (tmp_path / "plain.csv").write_text(rows)
     with warnings.catch_warnings():
@@ -738,3 +738,74 @@ def test_setup_counts_a_files_curves_and_generated_functions(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == ["[data] train 32 curves; val 4 curves"]
     PolynomialDataModule(train_size=64, val_size=8, batch_size=8).setup("fit")
     assert capsys.readouterr().out.splitlines() == ["[data] train 64 functions; val 8 functions"]
+
+
+# ---- series in columns ----------------------------------------------------------------------------------
+def columns_csv(path: Path, header: str, columns: np.ndarray) -> Path:
+    """A spreadsheet's columns [rows, C] under ``header`` ("" for none), one row a line."""
+    lines = [header] if header else []
+    path.write_text("".join(f"{line}\n" for line in lines + [",".join(f"{v:.4f}" for v in row) for row in columns]))
+    return path
+
+
+def series_columns(name: str) -> tuple[str, np.ndarray]:
+    """The columns users save their data as: x beside y with x unsorted or repeated, three series side by side with no
+    x, irregular times beside two series (fewer rows)."""
+    rng = np.random.default_rng(3)
+    x = {"xy_unsorted": rng.uniform(0, 10, 200), "xy_repeated": np.repeat(np.arange(100) / 2, 2)}.get(name)
+    if x is not None:
+        return "x,y", np.stack([x, np.sin(x) + 0.1 * rng.standard_normal(200)], axis=1)  # [200, 2]
+    if name == "times":
+        t = np.sort(rng.uniform(0, 10, 12))  # [12], uneven
+        return "time,a,b", np.stack([t, np.sin(t), np.cos(t)], axis=1)  # [12, 3]
+    return ("a,b,c" if name == "abc" else ""), np.cumsum(rng.standard_normal((200, 3)), axis=0)  # [200, 3]
+
+
+@pytest.mark.parametrize("name", ["xy_unsorted", "xy_repeated", "abc", "abc_bare", "times"])
+def test_series_in_columns_are_named_as_such(tmp_path, name):
+    """x and y columns (x unsorted or repeated) or series side by side were read as 200 curves of 2 or 3 points, and a
+    fit then stopped at the model's min_context=3, "at least the 2 grid points ...: give min_context below 2", which
+    sent the user to shrink the model's sets instead of transposing the file."""
+    header, columns = series_columns(name)
+    path = columns_csv(tmp_path / f"{name}.csv", header, columns)
+    n, length = columns.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one message: no warning of an x column beside the refusal
+        with pytest.raises(ValueError) as err:
+            file_module(path).spec
+    assert str(err.value) == (f"{path}: {n} curves of {length} points, one a row: is each column a series (x beside "
+                              "y, or series side by side)? A curve is a row (a line of a .csv): save the curves as "
+                              "rows (y.T, without x), or y [N, L] and x [L] in an .npz, an x column sorted, repeats "
+                              f"averaged, resampled evenly (np.interp); curves of {length} points indeed? give them as "
+                              f"y [N, {length}] with their x [{length}] in an .npz")
+
+
+def test_short_curves_given_with_their_x_or_of_more_points_are_read(tmp_path):
+    """Curves of 3 points with their x [3] in an .npz are curves: read, and a sampler of min_context=2 trains on
+    them; so are 200 curves of 4 points in a .csv, and a few curves of 3 points."""
+    from pixeltransformer.module import every_point_sets
+    from pixeltransformer.sets import SetSampler
+
+    y = sines(200, 4)  # [200, 4]
+    dm = file_module(write_npz(tmp_path / "three.npz", y[:, :3], np.array([0.0, 0.5, 1.0])))
+    assert dm.pool_sizes() == {"all": 200}
+    assert every_point_sets(SetSampler(min_context=2, grid_points=True), dm.spec) is None
+    assert file_module(columns_csv(tmp_path / "four.csv", "", y)).pool_sizes() == {"all": 200}
+    assert file_module(columns_csv(tmp_path / "few.csv", "", y[:29, :3])).pool_sizes() == {"all": 29}
+
+
+def test_a_fit_on_series_in_columns_ends_in_one_line_naming_them(tmp_path, capsys, monkeypatch):
+    """The fit's whole report is the columns' line, not the model's min_context."""
+    from pixeltransformer.cli import cli_main
+    from pixeltransformer.errors import InputExit
+
+    header, columns = series_columns("xy_unsorted")
+    columns_csv(tmp_path / "curves.csv", header, columns)
+    monkeypatch.setattr("sys.argv", ["pixeltransformer", "fit", *config(tmp_path, "curves.csv"),
+                                     "--trainer.max_steps=1", "--run_root", str(tmp_path / "runs")])
+    with pytest.raises(InputExit) as exit_info:
+        cli_main()
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("INFO")]
+    assert exit_info.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"error: {tmp_path / 'curves.csv'}: 200 curves of 2 points, one a row: is each column "
+                             "a series"), err
