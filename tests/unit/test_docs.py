@@ -127,13 +127,26 @@ def test_every_python_m_module_named_exists():
     assert sorted((w, m) for w, m in named if not exists(m)) == []
 
 
-def test_design_lists_every_core_module():
-    """docs/design.md's listing of src/pixeltransformer/ names each of its modules, and no other."""
-    text = (REPO / "docs" / "design.md").read_text()
+def core_map_lines(text: str) -> list[str]:
+    """The module names of docs/design.md's map of src/pixeltransformer/ (its code block): an indented `name.py`
+    opens each module's line; the headings that group them are not indented."""
     block = text.split("```\nsrc/pixeltransformer/\n", 1)[1].split("```", 1)[0]
-    listed = set(re.findall(r"^  (\w+\.py) ", block, flags=re.M))
-    present = {p.name for p in (REPO / "src" / "pixeltransformer").glob("*.py")} - {"__init__.py"}
-    assert listed == present
+    return re.findall(r"^\s+(\w+\.py)(?:\s|$)", block, flags=re.M)
+
+
+def test_core_map_lines():
+    text = "```\nsrc/pixeltransformer/\n\nData\n  a.py    x\n  b.py\nModel\n  a.py  again\n```\n  c.py  outside\n"
+    assert core_map_lines(text) == ["a.py", "b.py", "a.py"]
+
+
+def test_design_lists_every_core_module():
+    """docs/design.md's map of src/pixeltransformer/ has one line for each of its modules (__init__.py and
+    __main__.py too), and none for a module that is not there: a module added without a line fails here."""
+    listed = core_map_lines((REPO / "docs" / "design.md").read_text())
+    present = sorted(p.name for p in (REPO / "src" / "pixeltransformer").glob("*.py"))
+    assert sorted(name for name in set(listed) if listed.count(name) > 1) == [], "listed more than once"
+    assert sorted(set(present) - set(listed)) == [], "modules without a line in docs/design.md"
+    assert sorted(set(listed) - set(present)) == [], "lines of modules that are not in src/pixeltransformer/"
 
 
 def test_every_option_named_exists():
