@@ -511,7 +511,9 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W], what reading it did
     besides fitting its size, in words for :func:`mask_line` ("read as grey" for colours, "thresholded at grey level
     128" for levels between black and white; [] for a black-and-white mask), and whether its frames are in colour.
-    Its pixels are read as grey and thresholded as an images --mask's are (:func:`threshold_mask`).
+    Its pixels are read as grey and thresholded as an images --mask's are (:func:`threshold_mask`); a mask that observes
+    no pixel is refused, and one that observes all of them warned of, in an images --mask's words
+    (:func:`nothing_observed`, :func:`all_observed`).
 
     A single image is used for every frame; a video's frames are those of the input clip (:func:`load_user_video`):
     frames 0, frame_step, 2 * frame_step, ..., so it needs at least (T - 1) * frame_step + 1 of them. A JPEG/PNG

@@ -860,6 +860,9 @@ def test_a_video_mask_that_observes_no_pixel_says_why(tmp_path):
     whatever the cause, where an images --mask's refusal names it: white specks lost in the resize (counted at the
     file's size, in the frames the clip takes), white outside the centre that is read, colours or greys too dark, or
     no white at all. The refusal now says which, as the images domain's does; a black mask is refused as before."""
+    from domains.images.data import ImageDataModule
+    from domains.images.domain import ImageDomain
+
     speck = np.zeros((256, 256), np.uint8)
     speck[100:104, 100:104] = 255  # [256, 256]: 16 white pixels, a quarter of one pixel of the 32x32 frames
     Image.fromarray(speck).save(tmp_path / "speck.png")
@@ -872,23 +875,23 @@ def test_a_video_mask_that_observes_no_pixel_says_why(tmp_path):
     top = np.zeros((12, 8), np.uint8)  # 12 tall: no strip of square frames
     top[:2] = 255  # [12, 8]: 16 white pixels, all above the centre 8x8
     Image.fromarray(top).save(tmp_path / "top.png")
-    refusals = {"speck.png": "the mask's 16 white pixels (grey level 128 or more) are lost once it is resized to "
-                             "32×32, where none reaches grey level 128: paint larger white areas, or draw the mask at "
-                             "32×32",
-                # 16 white pixels in each of the 4 of the GIF's 6 frames that the clip takes
-                "specks.gif": "the mask's 64 white pixels (grey level 128 or more) are lost once it is resized to "
-                              "32×32, where none reaches grey level 128: paint larger white areas, or draw the mask "
-                              "at 32×32",
-                "red.png": "the mask has no white (observed) pixels: its colours read as grey levels up to 76, below "
-                           "128: paint the observed pixels white",
-                "dark.png": "the mask has no white (observed) pixels: its grey levels reach only 100, below 128: "
-                            "paint the observed pixels white",
-                "top.png": "the mask's 16 white pixels (grey level 128 or more) lie outside its centre 8×8, the part "
-                           "of it that is read: give a mask of the input's shape with white inside that centre",
-                "black.png": "the mask has no white (observed) pixels"}
-    for name, refusal in refusals.items():
-        with pytest.raises(ValueError, match=f"^{re.escape(f'mask {tmp_path / name}: {refusal}')}$"):
-            read_mask_video(tmp_path / name, num_frames=4, size=32)  # the red and grey ones upscaled
+    lost = re.escape("white pixels (grey level 128 or more) are lost once it is resized to 32×32, where none reaches "
+                     "grey level 128: paint larger white areas, or draw the mask at 32×32")
+    for name, white in (("speck.png", 16), ("specks.gif", 64)):  # the GIF: 16 in each of the 4 frames the clip takes
+        with pytest.raises(ValueError, match=f"^{re.escape(f'mask {tmp_path / name}: the mask')}'s {white} {lost}$"):
+            read_mask_video(tmp_path / name, num_frames=4, size=32)
+    with pytest.raises(ValueError, match=r"^mask \S+top.png: the mask's 16 white pixels \(grey level 128 or more\) lie "
+                                         r"outside its centre 8×8, the part of it that is read: give a mask of the "
+                                         r"input's shape with white inside that centre$"):
+        read_mask_video(tmp_path / "top.png", num_frames=4, size=32)
+    with pytest.raises(ValueError, match=r"^mask \S+black.png: the mask has no white \(observed\) pixels$"):
+        read_mask_video(tmp_path / "black.png", num_frames=4, size=32)
+    # too dark, in an images --mask's words: "its colours read as grey levels up to 76, below 128: paint ..."
+    for name in ("red.png", "dark.png"):
+        with pytest.raises(ValueError) as images:
+            ImageDomain().read_mask(tmp_path / name, ImageDataModule("digits").spec)
+        with pytest.raises(ValueError, match=f"^{re.escape(f'mask {images.value}')}$"):
+            read_mask_video(tmp_path / name, num_frames=4, size=32)
     # frames of 8 tall and 16 wide read the centre 16x8 of a 16x16 mask, whose top 4 rows lie outside it
     square = np.zeros((16, 16), np.uint8)
     square[:4] = 255  # [16, 16]: 64 white pixels, above rows 4 to 11
