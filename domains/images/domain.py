@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixeltransformer.domain import (MASK_LEVEL, Domain, Files, ItemValues, fitted_note, grey_levels, mask_line,
-                                     threshold_mask)
+from pixeltransformer.domain import (Domain, Files, ItemValues, all_observed, fitted_note, grey_levels, mask_line,
+                                     nothing_observed, threshold_mask)
 from pixeltransformer.errors import share_words, transparent_mask
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
@@ -39,29 +39,6 @@ def other_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
     """Whether two pictures' (h, w) differ in shape (their aspect ratios by more than 1 %, more than a rounding of
     one's size to the other's): cropped to their centres, they would not show the same part."""
     return abs(a[0] * b[1] - a[1] * b[0]) > 0.01 * a[1] * b[0]
-
-
-def nothing_observed(levels: np.ndarray, fitted: str, size: int, colour: bool) -> str:
-    """Why a mask of grey levels [h, w] uint8 (a ``colour`` mask's :func:`grey_levels`) observes no pixel once
-    ``fitted`` (:func:`fitted_note`) to the model's size x size, in words: its white pixels lost to the resize (those
-    of its centre square, which is read), lying outside that centre, its colours or greys too dark, or no white at
-    all."""
-    top, left, side = io.centre_box(*levels.shape)
-    white = int((levels[top:top + side, left:left + side] >= MASK_LEVEL).sum())  # in the centre [side, side]
-    where = f" in its centre {side}×{side}" if levels.shape[0] != levels.shape[1] else ""
-    if white:
-        return (f"the mask's {white} white pixels{where} (grey level {MASK_LEVEL} or more) are lost once it is "
-                f"{fitted}, where none reaches grey level {MASK_LEVEL}: paint larger white areas, or draw the mask at "
-                f"{size}×{size}")
-    if outside := int((levels >= MASK_LEVEL).sum()):
-        return (f"the mask's {outside} white pixels (grey level {MASK_LEVEL} or more) lie outside its centre "
-                f"{side}×{side}, the part of it that is read: give a mask of the input's shape with white inside that "
-                "centre")
-    if levels.any():  # colours or greys, all darker than white
-        what = "colours read as grey levels up to" if colour else "grey levels reach only"
-        return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}, below {MASK_LEVEL}: paint "
-                "the observed pixels white")
-    return "the mask has no white (observed) pixels"
 
 
 class ImageDomain(Domain):
@@ -234,10 +211,9 @@ class ImageDomain(Domain):
                           f"centre and resized to {size}×{size} on its own, so the mask does not lie where it was "
                           "drawn: give a mask of the input's shape", stacklevel=2)
         if not mask.any():
-            raise ValueError(f"{path}: {nothing_observed(levels, fitted, size, colours != 'grey')}")
-        if mask.all():  # white where to complete, as some inpainting tools draw a mask?
-            warnings.warn(f"{path}: the mask observes all {mask.size} pixels (white everywhere), so nothing is left to "
-                          "complete: white is observed, black completed", stacklevel=2)
+            raise ValueError(f"{path}: {nothing_observed(levels, (size, size), colours != 'grey')}")
+        if mask.all():
+            warnings.warn(f"{path}: {all_observed(mask.size)}", stacklevel=2)
         done = ([fitted] if fitted else []) + steps
         if done:
             kind = "" if colours == "grey" else colours

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
-from pixeltransformer.domain import grey_levels, threshold_mask
+from pixeltransformer.domain import all_observed, grey_levels, nothing_observed, threshold_mask
 from pixeltransformer.errors import counted, transparent_mask
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
@@ -511,7 +511,9 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W], what reading it did
     besides fitting its size, in words for :func:`mask_line` ("read as grey" for colours, "thresholded at grey level
     128" for levels between black and white; [] for a black-and-white mask), and whether its frames are in colour.
-    Its pixels are read as grey and thresholded as an images --mask's are (:func:`threshold_mask`).
+    Its pixels are read as grey and thresholded as an images --mask's are (:func:`threshold_mask`); a mask that observes
+    no pixel is refused, and one that observes all of them warned of, in an images --mask's words
+    (:func:`nothing_observed`, :func:`all_observed`).
 
     A single image is used for every frame; a video's frames are those of the input clip (:func:`load_user_video`):
     frames 0, frame_step, 2 * frame_step, ..., so it needs at least (T - 1) * frame_step + 1 of them. A JPEG/PNG
@@ -519,7 +521,8 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     """
     path = Path(path)
     span = clip_span(num_frames, frame_step)
-    if is_strip_file(path) and strip_problem(path) is None:
+    strip = is_strip_file(path) and strip_problem(path) is None
+    if strip:
         frames = read_strip(path)  # [F, W, W, 3]
         if len(frames) < span:  # a strip holds 2 frames or more: no still mask
             w = frames.shape[1]
@@ -540,6 +543,10 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     frames = frames[:span:frame_step]  # [T, H, W, 3]
     colour = not (frames == frames[..., :1]).all()
     mask, done = threshold_mask(grey_levels(frames), colour)  # [T, H, W]
-    if not mask.any():
-        raise ValueError(f"mask {path} has no white (observed) pixel after resizing to {tuple(mask.shape[1:])}")
+    if not mask.any():  # why, told by the levels at the file's size (read again): lost in the resize, or never white
+        whole = read_strip(path) if strip else read_video_file(path, max_frames=span)  # [F, h, w, 3]
+        levels = grey_levels(whole[:span:frame_step])  # [T, h, w] uint8 ([1, h, w]: a still mask)
+        raise ValueError(f"mask {path}: {nothing_observed(levels, as_size(size), colour)}")
+    if mask.all():  # white where to complete, as some inpainting tools draw a mask?
+        warnings.warn(f"mask {path}: {all_observed(mask.size)}", stacklevel=2)
     return torch.from_numpy(mask), done, colour

@@ -125,6 +125,38 @@ def threshold_mask(grey: np.ndarray, colour: bool) -> tuple[np.ndarray, list[str
     return grey >= MASK_LEVEL, done
 
 
+def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool) -> str:
+    """Why a --mask of grey levels [..., h, w] uint8 at its file's size (:func:`grey_levels` where it is in
+    ``colour``; a video's frames first) observes no pixel once cropped to its centre and resized to the model's
+    ``size`` (h, w), in words, in every domain: its white pixels lost to the resize (those of the centre that is read,
+    counted), lying outside that centre, its colours or greys too dark, or no white at all."""
+    h, w = levels.shape[-2:]
+    ch, cw = centre_crop((h, w), size)  # the centre that is read
+    top, left = (h - ch) // 2, (w - cw) // 2
+    white = int((levels[..., top:top + ch, left:left + cw] >= MASK_LEVEL).sum())  # in the centre [..., ch, cw]
+    where = f" in its centre {cw}×{ch}" if (ch, cw) != (h, w) else ""
+    if white:
+        return (f"the mask's {white} white pixels{where} (grey level {MASK_LEVEL} or more) are lost once it is "
+                f"{fitted_note((h, w), size)}, where none reaches grey level {MASK_LEVEL}: paint larger white areas, "
+                f"or draw the mask at {size[1]}×{size[0]}")
+    if outside := int((levels >= MASK_LEVEL).sum()):
+        return (f"the mask's {outside} white pixels (grey level {MASK_LEVEL} or more) lie outside its centre "
+                f"{cw}×{ch}, the part of it that is read: give a mask of the input's shape with white inside that "
+                "centre")
+    if levels.any():  # colours or greys, all darker than white
+        what = "colours read as grey levels up to" if colour else "grey levels reach only"
+        return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}, below {MASK_LEVEL}: paint "
+                "the observed pixels white")
+    return "the mask has no white (observed) pixels"
+
+
+def all_observed(total: int) -> str:
+    """The warning, in words, of a --mask that observes all ``total`` pixels: nothing is left to complete (white
+    where to complete, as some inpainting tools draw a mask?)."""
+    return (f"the mask observes all {total} pixels (white everywhere), so nothing is left to complete: white is "
+            "observed, black completed")
+
+
 def mask_line(path: Path, source: tuple[int, int], done: list[str], observed: int, total: int, kind: str = "") -> str:
     """The line a --mask read with changes says: what was ``done`` to the file of ``source`` (h, w) (``kind``: its
     colours where not grey) and how many of the model's ``total`` pixels are observed."""

@@ -855,6 +855,72 @@ def test_a_mask_with_transparent_pixels_is_refused_as_the_images_domain_refuses_
     assert int(read_mask_video(tmp_path / "opaque.png", num_frames=4, size=16)[0].sum()) == 4 * 16
 
 
+def test_a_video_mask_that_observes_no_pixel_says_why(tmp_path):
+    """A video --mask observing no pixel was refused as "has no white (observed) pixel after resizing to (32, 32)"
+    whatever the cause, where an images --mask's refusal names it: white specks lost in the resize (counted at the
+    file's size, in the frames the clip takes), white outside the centre that is read, colours or greys too dark, or
+    no white at all. The refusal now says which, as the images domain's does; a black mask is refused as before."""
+    from domains.images.data import ImageDataModule
+    from domains.images.domain import ImageDomain
+
+    speck = np.zeros((256, 256), np.uint8)
+    speck[100:104, 100:104] = 255  # [256, 256]: 16 white pixels, a quarter of one pixel of the 32x32 frames
+    Image.fromarray(speck).save(tmp_path / "speck.png")
+    write_video(np.repeat(np.dstack([speck] * 3)[None], 6, axis=0), tmp_path / "specks.gif", upscale_to=None)
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[:4, :, 0] = 255  # [8, 8, 3]: the top half red, grey level 76
+    Image.fromarray(red).save(tmp_path / "red.png")
+    Image.fromarray(np.full((8, 8), 100, np.uint8)).save(tmp_path / "dark.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "black.png")
+    top = np.zeros((12, 8), np.uint8)  # 12 tall: no strip of square frames
+    top[:2] = 255  # [12, 8]: 16 white pixels, all above the centre 8x8
+    Image.fromarray(top).save(tmp_path / "top.png")
+    lost = re.escape("white pixels (grey level 128 or more) are lost once it is resized to 32×32, where none reaches "
+                     "grey level 128: paint larger white areas, or draw the mask at 32×32")
+    for name, white in (("speck.png", 16), ("specks.gif", 64)):  # the GIF: 16 in each of the 4 frames the clip takes
+        with pytest.raises(ValueError, match=f"^{re.escape(f'mask {tmp_path / name}: the mask')}'s {white} {lost}$"):
+            read_mask_video(tmp_path / name, num_frames=4, size=32)
+    with pytest.raises(ValueError, match=r"^mask \S+top.png: the mask's 16 white pixels \(grey level 128 or more\) lie "
+                                         r"outside its centre 8×8, the part of it that is read: give a mask of the "
+                                         r"input's shape with white inside that centre$"):
+        read_mask_video(tmp_path / "top.png", num_frames=4, size=32)
+    with pytest.raises(ValueError, match=r"^mask \S+black.png: the mask has no white \(observed\) pixels$"):
+        read_mask_video(tmp_path / "black.png", num_frames=4, size=32)
+    # too dark, in an images --mask's words: "its colours read as grey levels up to 76, below 128: paint ..."
+    for name in ("red.png", "dark.png"):
+        with pytest.raises(ValueError) as images:
+            ImageDomain().read_mask(tmp_path / name, ImageDataModule("digits").spec)
+        with pytest.raises(ValueError, match=f"^{re.escape(f'mask {images.value}')}$"):
+            read_mask_video(tmp_path / name, num_frames=4, size=32)
+    # frames of 8 tall and 16 wide read the centre 16x8 of a 16x16 mask, whose top 4 rows lie outside it
+    square = np.zeros((16, 16), np.uint8)
+    square[:4] = 255  # [16, 16]: 64 white pixels, above rows 4 to 11
+    Image.fromarray(square).save(tmp_path / "square.png")
+    with pytest.raises(ValueError, match=r"^mask \S+square.png: the mask's 64 white pixels \(grey level 128 or more\) "
+                                         r"lie outside its centre 16×8, the part of it that is read: "):
+        read_mask_video(tmp_path / "square.png", num_frames=4, size=(8, 16))
+    spec = VideoDataModule(num_frames=4, size=32, bins="uniform", num_bins=8).spec  # the model's: 4 frames of 32x32
+    with pytest.raises(ValueError, match=f"^{re.escape(f'mask {tmp_path}')}/speck.png: the mask's 16 white"):
+        VideoDomain().read_mask(tmp_path / "speck.png", spec)  # as predict --mask reads it
+
+
+def test_a_video_mask_that_observes_every_pixel_is_warned_of(tmp_path):
+    """An all-white video --mask observed every pixel of the clip, leaving nothing to complete, without a word, where
+    an images --mask is warned of: the same warning now, as a mask read the other way round (white where to complete)
+    is the likely cause."""
+    Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / "white.png")
+    with pytest.warns(UserWarning, match=f"^{re.escape(f'mask {tmp_path}')}/white.png: the mask observes all 256 "
+                                         r"pixels \(white everywhere\), so nothing is left to complete: white is "
+                                         "observed, black completed$"):
+        assert read_mask_video(tmp_path / "white.png", num_frames=4, size=8)[0].all()  # [T, H, W]
+    half = np.zeros((16, 16), np.uint8)
+    half[:, 8:] = 255
+    Image.fromarray(half).save(tmp_path / "half.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a mask with pixels to complete is read without a warning
+        read_mask_video(tmp_path / "half.png", num_frames=4, size=8)
+
+
 def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_step(tmp_path):
     """A model trained with frame_step=2 reads the input's frames 0, 2, 4, ...; its mask video was read at frames
     0, 1, 2, ..., so each frame's mask was another frame's."""
@@ -891,7 +957,8 @@ def test_a_mask_of_another_size_is_read_with_the_line_the_images_domain_prints(t
     VideoDomain().read_mask(tmp_path / "square.png", spec)  # 10x10: resized alone
     assert capsys.readouterr().out.startswith(f"[predict] {tmp_path / 'square.png'}: 10×10 resized to 8×8 and ")
     Image.fromarray(np.full((8, 8), 255, np.uint8)).save(tmp_path / "fits.png")
-    assert int(VideoDomain().read_mask(tmp_path / "fits.png", spec).sum()) == 256
+    with pytest.warns(UserWarning, match="observes all 256 pixels"):  # white everywhere: nothing to complete
+        assert int(VideoDomain().read_mask(tmp_path / "fits.png", spec).sum()) == 256
     assert capsys.readouterr().out == ""
 
 

@@ -186,6 +186,12 @@ ERROR_ROWS_ELSEWHERE = {
     "rows: `the mask's 384 white pixels (grey level 128 or more) lie outside its centre 48×48, the part of it that is "
     "read: give a mask of the input's shape with white inside that centre`)":
         ("tests/domains/test_images_data.py", "test_a_mask_that_observes_no_pixel_says_why"),
+    '`make sample DOMAIN=video CKPT=video.ckpt INPUT=clip.mp4 ARGS="--mask speck.png"` (a 256x256 mask whose only '
+    "white is a 4x4 square, for frames of 32x32; a mask in a dark colour, red: `the mask has no white (observed) "
+    "pixels: its colours read as grey levels up to 76, below 128: paint the observed pixels white`; a 12x8 mask white "
+    "only in its top 2 rows: `the mask's 16 white pixels (grey level 128 or more) lie outside its centre 8×8, the part "
+    "of it that is read: give a mask of the input's shape with white inside that centre`)":
+        ("tests/domains/test_video.py", "test_a_video_mask_that_observes_no_pixel_says_why"),
     '`--trainer.limit_train_batches 0.1` on a fit whose train split is one batch (`--data.init_args.train_size 64`, '
     'batch_size 64)':
         ("tests/domains/test_polynomial_domain.py", "test_a_train_fraction_of_no_batch_is_refused_naming_the_split"),
