@@ -91,8 +91,8 @@ def check_cache_folder(folder: str | Path, what: str, hint: str) -> None:
 
 @contextlib.contextmanager
 def writing_cache(what: str, hint: str) -> Iterator[None]:
-    """Around a cache write (:func:`atomic_write`): an OSError (a full disk, a folder made read-only meanwhile) comes
-    out as :class:`CacheWriteError`, in the words :func:`check_cache_folder` uses."""
+    """Around a cache write (:func:`files.atomic_write`): an OSError (a full disk, a folder made read-only meanwhile)
+    comes out as :class:`CacheWriteError`, in the words :func:`check_cache_folder` uses."""
     try:
         yield
     except CacheWriteError:

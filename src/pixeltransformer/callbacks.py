@@ -22,6 +22,7 @@ from .evaluation import sweep_eval_dir
 from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
 from .loopbar import loop_progress
 from .media import log_files, weights_step
+from .memory import host_held, in_bytes, kept_bytes, largest_fitting, memory_at_hand, point_count
 from .progress import shows_progress
 from .stop import check_stop, sigterm_stop, stop_when
 
@@ -99,13 +100,12 @@ class Pictures(Callback):
     def check_memory(self, pl_module: L.LightningModule, signal: torch.Tensor, names: list[str]) -> None:
         """Refuse a resolution whose completions of signal [B, V, *grid] at the picture contexts ``names`` could not
         be held in the memory available now (a typo, 100000 for 100), before the fit's first step rather than at its
-        first validation; the bound is predict's, :func:`~pixeltransformer.memory.completion_bytes`, a lower bound.
+        first validation; the bound `predict --resolution` uses too, :func:`memory.completion_bytes`, a lower bound.
         Each context counts the samples :meth:`draw` takes for it (the domain's ``picture_samples``). A draw completes
-        the contexts one at a time and keeps what each leaves (:func:`~pixeltransformer.memory.kept_bytes`) until
+        the contexts one at a time and keeps what each leaves (:func:`memory.kept_bytes`) until
         the domain draws them: the host holds those of the contexts before one and that one's whole completion, or on
         a GPU, where a completion is made and checked, only what comes back
         (:func:`~pixeltransformer.memory.host_held`)."""
-        from .memory import host_held, in_bytes, kept_bytes, largest_fitting, memory_at_hand, point_count
         from .predict import check_predict_grid
 
         if self.resolution is None:  # the data's grid, which the training holds too

@@ -215,8 +215,8 @@ def pools_differ(was: Any, now: dict[str, Any], read: set[str] | None) -> bool:
 
 
 def checkpoint_split_layout(checkpoint: dict[str, Any], datamodule_class: str) -> int:
-    """The split layout (:func:`split_indices`) a checkpoint's splits were drawn with: the one it records under its
-    DataModule ``datamodule_class`` (a class name), or 1 for a checkpoint written before layouts were recorded."""
+    """The split layout (:func:`splits.split_indices`) a checkpoint's splits were drawn with: the one it records under
+    its DataModule ``datamodule_class`` (a class name), or 1 for a checkpoint written before layouts were recorded."""
     state = checkpoint.get(datamodule_class)
     trained = state.get("split_options") if isinstance(state, dict) else None
     return int(trained.get("split_layout", 1)) if isinstance(trained, dict) else 1

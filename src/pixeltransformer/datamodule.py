@@ -262,7 +262,7 @@ class SignalDataModule(L.LightningDataModule):
         val_items: the validation set (val/nll, the best checkpoints): the val items whose split index is below
             this; null, or a number past the split's size, takes the whole val split. The items, and so val/nll,
             are the same whatever the batch size and the number of devices.
-        split_layout: how the split sizes deal a pool the splits share (:func:`split_indices`): 2, where a test
+        split_layout: how the split sizes deal a pool the splits share (:func:`splits.split_indices`): 2, where a test
             split of fixed size does not move with the train size, or 1, the layout of checkpoints that record none,
             which an evaluation or resume of such a checkpoint takes by itself. Domains with shared pools offer it.
     """
@@ -564,14 +564,14 @@ class SignalDataModule(L.LightningDataModule):
     def pool_sizes(self) -> dict[str, int] | None:
         """How many items each pool the splits are drawn from holds ({"all": n} for one pool), for data read from
         files, which can change: a checkpoint records them, and an evaluation or resume on pools of other sizes says
-        so (``pool_change``). None where the items cannot change or are not known (the default)."""
+        so (:func:`data_mismatch.pool_change`). None where the items cannot change or are not known (the default)."""
         return None
 
     def pool_files(self) -> list[str] | None:
         """The files the pools' items are read from, by their paths under the data root (a folder's): a checkpoint
         records a digest of each pool's (:func:`pool_digests`), so that files renamed, or added and removed in equal
-        numbers, since are told from the data it was trained on (``pool_change``). None where not known (the
-        default)."""
+        numbers, since are told from the data it was trained on (:func:`data_mismatch.pool_change`). None where not
+        known (the default)."""
         return None
 
     @property
@@ -600,8 +600,10 @@ class SignalDataModule(L.LightningDataModule):
         """The entries of this module's ``spec.extra`` that record how its items were made from what they are read or
         drawn from (an SDF's truncation and margin, a video's frame_step), each named as the data option that sets
         it, with the value a spec that lacks it meant (an option recorded later: the one every run had before; None:
-        not compared where it is missing; a :class:`MadeOtherwise`: none of its values makes that data again). A checkpoint trained on ``trained`` (its spec, as a dict) with other values
-        is evaluated or resumed on data it was not trained on, which the run then says (``conversion_mismatch``).
+        not compared where it is missing; a :class:`data_mismatch.MadeOtherwise`: none of its values
+        makes that data again). A checkpoint trained on ``trained`` (its spec, as a dict) with other values is
+        evaluated or resumed on data it was not trained on, which the run then says
+        (:func:`data_mismatch.conversion_mismatch`).
         Options that describe the files rather than the items (which axis is up) belong here only where ``trained``
         is the same data. ``resume``: the data a resume reads (every split), else an evaluation's (its split alone,
         which may come from fewer sources). By default: none."""

@@ -29,6 +29,7 @@ from .files import write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup, whole_number
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
+from .memory import completion_bytes, in_bytes, largest_fitting, local_ranks, memory_at_hand, point_count
 from .progress import shows_progress
 from .runs import checkpoint_run
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
@@ -449,11 +450,10 @@ class SweepEvaluation(Callback):
     def check_memory(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Refuse num_samples or queries whose completion of one test batch at one level could not be held in the
         memory available now (a typo, 1000000000 samples), before the first batch rather than in torch's allocator;
-        the bound is predict's :func:`~pixeltransformer.memory.completion_bytes`, a lower bound. Every rank of a
+        the bound `predict --resolution` uses too, :func:`memory.completion_bytes`, a lower bound. Every rank of a
         distributed test completes its batches at once: the ranks on one machine (the trainer's devices) share its
         memory; on a GPU the completion is held in the rank's own device's memory, and the host keeps per-item
         scores."""
-        from .memory import completion_bytes, in_bytes, largest_fitting, local_ranks, memory_at_hand, point_count
 
         spec: SignalSpec = pl_module.spec
         data = getattr(trainer, "datamodule", None)  # the test loader's batch (test_batch), 1 without one

@@ -201,6 +201,7 @@ def remove_empty(folders: Iterable[Path]) -> None:
 
 
 def process_runs(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (signal 0; another user's process counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -34,6 +34,7 @@ from .inference import (Completion, check_count, check_finite, check_n_autoregre
                         check_weights, complete, grid_sizes, mean_field, predict_params, sample)
 from .layout import config_shown
 from .loading import CheckpointError, nonfinite, reshaped_weights
+from .memory import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count, sample_bytes
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .progress import shows_progress
@@ -962,7 +963,6 @@ class PixelTransformerModule(L.LightningModule):
         """Refuse a grid whose completion of ``batch`` signals could not be held in the memory available on
         ``device`` (a typo, (100000,) * 3 for (100,) * 3, stopped deep in torch's allocator), as `predict
         --resolution` is refused; the completion is held where its tensors are (a GPU's memory for CUDA tensors)."""
-        from .memory import completion_bytes, in_bytes, memory_at_hand, point_count
 
         points = math.prod(shape)
         need, (memory, have) = batch * completion_bytes(self.spec, points, num_samples), memory_at_hand(device)
@@ -975,7 +975,6 @@ class PixelTransformerModule(L.LightningModule):
         """Refuse samples whose chains could not be held in the memory available on ``device`` (a typo,
         num_samples=10**9, went to torch's allocator), in one line naming the most that fit, as
         :meth:`check_grid_memory` refuses a grid."""
-        from .memory import in_bytes, largest_fitting, memory_at_hand, sample_bytes
 
         def need(samples: int) -> int:
             return batch * sample_bytes(self.spec, queries, samples)

@@ -227,13 +227,13 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions,
     video's T frames with their shorter side scaled) are the domain's ``predict_grid``.
 
     The bound is the memory available now (:func:`memory_at_hand`: what other processes hold is not this one's to
-    take) against :func:`completion_bytes`, a lower bound on what the completion holds; on a CUDA ``device`` (the
-    trainer's), where it is made and checked against the GPU's memory (``check_grid_memory``), against
-    :func:`kept_bytes`, what comes back to the host. So only a grid that cannot fit is refused, and a large one that
-    can (an SDF model at 128: 2.1 million points, 8.23 GiB at least; the digits model at 256: 56.8 MiB) goes on as
+    take) against :func:`memory.completion_bytes`, a lower bound on what the completion holds; on a CUDA ``device``
+    (the trainer's), where it is made and checked against the GPU's memory (``check_grid_memory``), against
+    :func:`memory.kept_bytes`, what comes back to the host. So only a grid that cannot fit is refused, and a large one
+    that can (an SDF model at 128: 2.1 million points, 8.23 GiB at least; the digits model at 256: 56.8 MiB) goes on as
     before (an SDF model at 64 without samples, 1.03 GiB at least, took 1.14 GiB more than at 8). A fixed cap on the
     points would refuse a large machine's feasible grids or let a small one's fail. A system that does not report its
-    memory is taken to have ``ASSUMED_MEMORY``, more than a workstation's, which still refuses the grids of many
+    memory is taken to have ``memory.ASSUMED_MEMORY``, more than a workstation's, which still refuses the grids of many
     terabytes that such a typo means. Where the model's grid would fit and the samples make it too much
     (``--num_samples 1000000000``, refused before only once the model had loaded, as a ``grid_shape``), the line names
     ``--num_samples`` and the most that fit."""
