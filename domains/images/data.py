@@ -33,7 +33,7 @@ from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, split_folders,
                                      split_sizes_cause, splits_hint, splits_with_train_of)
 
-from . import io
+from . import datasets, io
 from .folder_cache import read_folder
 
 DEFAULT_ROOTS = {"mnist": "mnist", "cifar10": "cifar10", "folder": "cats/faces64"}  # below data_dir()
@@ -235,15 +235,15 @@ class ImageDataModule(SignalDataModule):
         if self.predicts_a_file:
             return
         if self.download and self.dataset_name == "mnist":
-            if not io.mnist_available(self.root, "test"):
-                io.download_mnist(self.root, "test")
-            if not io.mnist_available(self.root, "train"):
-                io.download_mnist(self.root, "train")
+            if not datasets.mnist_available(self.root, "test"):
+                datasets.download_mnist(self.root, "test")
+            if not datasets.mnist_available(self.root, "train"):
+                datasets.download_mnist(self.root, "train")
         elif self.download and self.dataset_name == "cifar10":
             try:
-                io.cifar10_source(self.root)
+                datasets.cifar10_source(self.root)
             except FileNotFoundError:
-                io.download_cifar10(self.root)
+                datasets.download_cifar10(self.root)
 
     def check_data_roots(self, stage: str | None = None) -> None:
         """The default data place holds something (SignalDataModule), and a root given exists, unless download=true
@@ -254,7 +254,7 @@ class ImageDataModule(SignalDataModule):
             return  # digits need no root; what a folder holds is checked as it is read
         if self.download and self.dataset_name in ("mnist", "cifar10"):
             return
-        locate = {"folder": io.list_images, "mnist": io.read_mnist, "cifar10": io.cifar10_source}
+        locate = {"folder": io.list_images, "mnist": datasets.read_mnist, "cifar10": datasets.cifar10_source}
         locate[self.dataset_name](self.root)  # each refuses a root that does not exist in one line
 
     def source_path(self) -> Path | None:
@@ -301,11 +301,11 @@ class ImageDataModule(SignalDataModule):
 
     # ---- loading ------------------------------------------------------------------------------
     def _mnist_native_size(self) -> int:
-        stems = (io.MNIST_FILES["test"][0], io.MNIST_FILES["train"][0])
-        path = next((p for p in (io.find_mnist_file(self.root, s) for s in stems) if p is not None), None)
+        stems = (datasets.MNIST_FILES["test"][0], datasets.MNIST_FILES["train"][0])
+        path = next((p for p in (datasets.find_mnist_file(self.root, s) for s in stems) if p is not None), None)
         if path is None:
             return 28
-        dims = io.read_idx_header(path)
+        dims = datasets.read_idx_header(path)
         if len(dims) != 3 or dims[1] != dims[2]:
             raise ValueError(f"{path}: expected square images [N, H, H], header says {dims}")
         return dims[1]
@@ -320,7 +320,7 @@ class ImageDataModule(SignalDataModule):
             self.prepare_data()
         size, name = self.image_size, self.dataset_name
         if name == "digits":
-            pools = {"all": _to_pool(*io.read_digits(), size)}
+            pools = {"all": _to_pool(*datasets.read_digits(), size)}
         elif name == "folder":  # one pool, or the train/, val/ and test/ folders a dataset ships (cat_combined)
             files = io.list_images(self.root)
             self._pool_files = [str(f.relative_to(self.root)) for f in files]  # every file found, readable or not
@@ -328,18 +328,18 @@ class ImageDataModule(SignalDataModule):
             pools = {s: _to_pool(*read_folder(self.root, group, size, self.channels, self.cache_dir, pool=s), size)
                      for s, group in groups.items()}
         elif name == "mnist":
-            has_train, has_test = (io.mnist_available(self.root, s) for s in ("train", "test"))
+            has_train, has_test = (datasets.mnist_available(self.root, s) for s in ("train", "test"))
             if has_train and has_test:
-                pools = {s: _to_pool(*io.read_mnist(self.root, s), size) for s in ("train", "test")}
+                pools = {s: _to_pool(*datasets.read_mnist(self.root, s), size) for s in ("train", "test")}
             else:  # one file alone (usually the 10k test file): one pool; a missing dataset raises here
-                pools = {"all": _to_pool(*io.read_mnist(self.root, "train" if has_train else "test"), size)}
+                pools = {"all": _to_pool(*datasets.read_mnist(self.root, "train" if has_train else "test"), size)}
         else:  # cifar10
-            kind, where = io.cifar10_source(self.root)
-            present = io.cifar10_splits(where) if kind == "batches" else []
+            kind, where = datasets.cifar10_source(self.root)
+            present = datasets.cifar10_splits(where) if kind == "batches" else []
             if len(present) == 2:
-                pools = {s: _to_pool(*io.read_cifar10(where, s), size) for s in present}
+                pools = {s: _to_pool(*datasets.read_cifar10(where, s), size) for s in present}
             else:
-                pools = {"all": _to_pool(*io.read_cifar10(where, present[0] if present else "train"), size)}
+                pools = {"all": _to_pool(*datasets.read_cifar10(where, present[0] if present else "train"), size)}
         io.warn_if_unscaled(np.array([int(images.max()) for images, _ in pools.values()]), self.root or name)
         check_not_one_colour(pools, self.root or name)
         if name == "folder" and self.channels == 3 and all_grey(pools):  # RGB bins on the grey diagonal, NLL per one

@@ -4,7 +4,7 @@ Sources: "synthetic" (moving digits, generated offline), "folder" (every video f
 "npz" (an .npz holding ``videos`` [N, T, H, W, 3] uint8, e.g. the shared TinyVideos beach clips). Clips are
 kept as uint8 and turned into float signals [3, T, H, W] one item at a time (a quarter of the memory); the JPEG/PNG
 strips (TinyVideos' originals) of a folder too large to hold decoded (``in_memory_gb``) are decoded only then
-(``io.FolderClips``), so DataLoader workers (``num_workers``) decode them in parallel.
+(``clips.FolderClips``), so DataLoader workers (``num_workers``) decode them in parallel.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official_split_indices, split_folders,
                                      splits_hint, splits_with_train_of)
 
+from .clips import (FolderClips, VideoFolder, clip_span, cut_clips, fewer_frames, list_video_files, read_video_folder,
+                    read_video_npz, source_videos)
 from .file_cache import DecodedVideos
-from .io import (PICTURE_FPS, STRIP_SUFFIXES, VIDEO_SUFFIXES, FolderClips, VideoDecodeError, VideoFolder, as_size,
-                 clip_span, cut_clips, fewer_frames, is_strip_file, list_video_files, read_strip, read_video_file,
-                 read_video_npz, read_video_folder, resize_and_crop, source_videos, strip_problem, transparent_share)
+from .io import (PICTURE_FPS, VIDEO_SUFFIXES, VideoDecodeError, as_size, read_video_file, resize_and_crop,
+                 transparent_share)
+from .strips import STRIP_SUFFIXES, is_strip_file, read_strip, strip_problem
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -96,7 +98,7 @@ class VideoDataModule(SignalDataModule):
             about its count. A folder in train/, (val/,) test/ folders: a count takes a seeded subset of its folder's
             videos, -1 all of it, and without val/ validation is drawn from train/.
         split_by: "video" keeps all clips of one video in one split (clips of a folder video overlap or
-            share a scene; JPEG strips that share a folder are one video's, see ``io.source_videos``); "clip"
+            share a scene; JPEG strips that share a folder are one video's, see ``clips.source_videos``); "clip"
             splits clips independently.
         in_memory_gb: a folder whose clips take at most this many GiB decoded is decoded once, at the start, and
             served from memory; a larger one (a full TinyVideos folder of strips) keeps its JPEG/PNG strips encoded

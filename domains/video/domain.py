@@ -16,10 +16,11 @@ from pixeltransformer.files import write_json
 from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
+from .clips import clip_span, read_video_npz
 from .data import load_user_video, read_mask_video
-from .io import (PICTURE_FPS, clip_span, frame_rate, frame_size, read_video_file, read_video_npz, transparent_share,
-                 uneven_delays, write_video)
+from .io import PICTURE_FPS, frame_rate, read_video_file, transparent_share, uneven_delays, write_video
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
+from .strips import frame_size
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
 

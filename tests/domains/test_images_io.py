@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from domains.images import io
+from domains.images import datasets, io
 from domains.images.data import ImageDataModule
 from images_fixtures import SHARED, idx_bytes, write_cifar_batches, write_folder, write_mnist
 
@@ -19,7 +19,7 @@ from images_fixtures import SHARED, idx_bytes, write_cifar_batches, write_folder
 @pytest.mark.parametrize("gz", [True, False])
 def test_read_mnist_gz_and_raw(tmp_path, gz):
     images, labels = write_mnist(tmp_path, "test", 6, gz=gz)
-    x, y = io.read_mnist(tmp_path, "test")
+    x, y = datasets.read_mnist(tmp_path, "test")
     assert x.shape == (6, 28, 28, 1) and x.dtype == np.uint8
     assert np.array_equal(x[..., 0], images)
     assert y.dtype == np.int64 and np.array_equal(y, labels)
@@ -27,7 +27,7 @@ def test_read_mnist_gz_and_raw(tmp_path, gz):
 
 def test_read_mnist_torchvision_layout_and_train_split(tmp_path):
     images, _ = write_mnist(tmp_path / "MNIST" / "raw", "train", 3)
-    x, _ = io.read_mnist(tmp_path, "train")
+    x, _ = datasets.read_mnist(tmp_path, "train")
     assert np.array_equal(x[..., 0], images)
 
 
@@ -35,15 +35,15 @@ def test_read_mnist_dotted_names_and_a_gz_name_on_a_raw_file(tmp_path):
     images, labels = write_mnist(tmp_path, "train", 4, gz=False)
     for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):  # as Kaggle's unpacked copy names them
         (tmp_path / stem).rename(tmp_path / stem.replace("-idx", ".idx"))
-    x, y = io.read_mnist(tmp_path, "train")
+    x, y = datasets.read_mnist(tmp_path, "train")
     assert np.array_equal(x[..., 0], images) and np.array_equal(y, labels)
     # a browser that undid the server's gzip encoding keeps the .gz name on the raw bytes
     images, labels = write_mnist(tmp_path / "browser", "test", 3, gz=False)
     for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (tmp_path / "browser" / stem).rename(tmp_path / "browser" / f"{stem}.gz")
-    x, y = io.read_mnist(tmp_path / "browser", "test")
+    x, y = datasets.read_mnist(tmp_path / "browser", "test")
     assert np.array_equal(x[..., 0], images) and np.array_equal(y, labels)
-    assert io.read_idx_header(tmp_path / "browser" / "t10k-images-idx3-ubyte.gz") == (3, 28, 28)
+    assert datasets.read_idx_header(tmp_path / "browser" / "t10k-images-idx3-ubyte.gz") == (3, 28, 28)
 
 
 def test_truncated_gz_idx_is_a_one_line_error(tmp_path):
@@ -51,7 +51,7 @@ def test_truncated_gz_idx_is_a_one_line_error(tmp_path):
     f = tmp_path / "t10k-images-idx3-ubyte.gz"
     f.write_bytes(f.read_bytes()[:-30])
     with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.gz") as e:
-        io.read_mnist(tmp_path)
+        datasets.read_mnist(tmp_path)
     assert "\n" not in str(e.value)
 
 
@@ -59,40 +59,40 @@ def test_short_raw_idx_and_bad_magic(tmp_path):
     arr = np.zeros((3, 28, 28), np.uint8)
     (tmp_path / "short").write_bytes(idx_bytes(arr)[:-5])
     with pytest.raises(ValueError, match="file holds 2347"):
-        io.read_idx(tmp_path / "short", 3)
+        datasets.read_idx(tmp_path / "short", 3)
     (tmp_path / "labels").write_bytes(idx_bytes(np.zeros(3, np.uint8)))
     with pytest.raises(ValueError, match="magic"):
-        io.read_idx(tmp_path / "labels", 3)  # a labels file where images are expected
+        datasets.read_idx(tmp_path / "labels", 3)  # a labels file where images are expected
 
 
 def test_mnist_label_count_mismatch(tmp_path):
     write_mnist(tmp_path, "test", 4)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(3, np.uint8))))
     with pytest.raises(ValueError, match="3 labels for 4 images"):
-        io.read_mnist(tmp_path)
+        datasets.read_mnist(tmp_path)
 
 
 def test_mnist_without_labels_warns(tmp_path):
     write_mnist(tmp_path, "test", 2)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.warns(UserWarning, match="labels"):
-        x, y = io.read_mnist(tmp_path)
+        x, y = datasets.read_mnist(tmp_path)
     assert y is None and len(x) == 2
 
 
 def test_missing_mnist_names_path_and_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="t10k-images-idx3-ubyte.gz") as e:
-        io.read_mnist(tmp_path / "nowhere")
+        datasets.read_mnist(tmp_path / "nowhere")
     assert "nowhere" in str(e.value)
 
 
 def test_read_cifar_batches_folder_and_parent(tmp_path):
     batches = write_cifar_batches(tmp_path / "cifar-10-batches-py", n_per_batch=3)
     for root in (tmp_path, tmp_path / "cifar-10-batches-py"):
-        x, y = io.read_cifar10(root, "train")
+        x, y = datasets.read_cifar10(root, "train")
         assert x.shape == (15, 32, 32, 3) and y.shape == (15,) and y.dtype == np.int64
     data, labels = batches["test_batch"]
-    xt, yt = io.read_cifar10(tmp_path, "test")
+    xt, yt = datasets.read_cifar10(tmp_path, "test")
     # The official layout is three 1024-byte channel planes, row-major: pixel (y=1, x=2) of image 0.
     assert tuple(xt[0, 1, 2]) == (data[0, 34], data[0, 1024 + 34], data[0, 2048 + 34])
     assert list(yt) == labels
@@ -107,34 +107,34 @@ def test_read_cifar_binary_version_matches_the_python_version(tmp_path):
         (folder / f"{name}.bin").write_bytes(records.tobytes())
     (folder / "batches.meta.txt").write_text("airplane\n")
     for split in ("train", "test"):
-        x, y = io.read_cifar10(tmp_path / "py", split)
+        x, y = datasets.read_cifar10(tmp_path / "py", split)
         for root in (tmp_path / "bin", folder):
-            xb, yb = io.read_cifar10(root, split)
+            xb, yb = datasets.read_cifar10(root, split)
             assert np.array_equal(xb, x) and np.array_equal(yb, y)
     (folder / "test_batch.bin").write_bytes(b"\x03" * 3074)
     with pytest.raises(ValueError, match=r"test_batch.bin: not a CIFAR-10 binary batch \(3074 bytes"):
-        io.read_cifar10(folder, "test")
+        datasets.read_cifar10(folder, "test")
 
 
 def test_cifar_archive_is_named_with_how_to_unpack_it(tmp_path):
     (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b")
     with pytest.raises(ValueError, match=r"cifar-10-python.tar.gz is an archive: unpack it \(tar -xzf"):
-        io.read_cifar10(tmp_path / "cifar-10-python.tar.gz")
+        datasets.read_cifar10(tmp_path / "cifar-10-python.tar.gz")
     with pytest.raises(FileNotFoundError, match="still the archive cifar-10-python.tar.gz: unpack it there"):
-        io.read_cifar10(tmp_path)  # a folder that holds only the archive
+        datasets.read_cifar10(tmp_path)  # a folder that holds only the archive
 
 
 def test_download_unpacks_the_users_archive_and_keeps_it(tmp_path, monkeypatch):
     """The archive-only error points to download=true, which unpacked a user's cifar-10-python.tar.gz and then
     deleted it; an archive that was not gzip stopped in tarfile's ReadError."""
-    monkeypatch.setattr(io, "_fetch", lambda *a: pytest.fail("the archive in root must be used, not fetched"))
+    monkeypatch.setattr(datasets, "_fetch", lambda *a: pytest.fail("the archive in root must be used, not fetched"))
     src = tmp_path / "src"
     write_cifar_batches(src / "cifar-10-batches-py", n_per_batch=2)
     root = tmp_path / "data"
     root.mkdir()
     with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tar:
         tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    x, y = io.read_cifar10(root, "train", download=True)
+    x, y = datasets.read_cifar10(root, "train", download=True)
     assert x.shape == (10, 32, 32, 3) and y.shape == (10,)
     assert (root / "cifar-10-python.tar.gz").is_file()  # the user's file stays
     bad = tmp_path / "bad"
@@ -142,7 +142,7 @@ def test_download_unpacks_the_users_archive_and_keeps_it(tmp_path, monkeypatch):
     (bad / "cifar-10-python.tar.gz").write_bytes(b"not an archive")
     with pytest.raises(ValueError, match=r"cifar-10-python.tar.gz: not a readable CIFAR-10 archive \(.*\); delete it "
                                          r"to download it again, or fetch https://"):
-        io.read_cifar10(bad, "train", download=True)
+        datasets.read_cifar10(bad, "train", download=True)
     assert (bad / "cifar-10-python.tar.gz").read_bytes() == b"not an archive"
 
 
@@ -161,29 +161,29 @@ def test_cifar_missing_batch_and_hostile_pickle(tmp_path):
     write_cifar_batches(folder, 2)
     (folder / "data_batch_3").unlink()
     with pytest.raises(FileNotFoundError, match="data_batch_3"):
-        io.read_cifar10(tmp_path, "train")
+        datasets.read_cifar10(tmp_path, "train")
     with open(folder / "test_batch", "wb") as f:
         pickle.dump({b"data": print, b"labels": []}, f)  # a pickle that names a callable
     with pytest.raises(ValueError, match="test_batch"):
-        io.read_cifar10(tmp_path, "test")
+        datasets.read_cifar10(tmp_path, "test")
 
 
 def test_read_cifar_npz_file_and_folder(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     np.savez(tmp_path / "c.npz", images=images, labels=np.arange(5))
     for root in (tmp_path / "c.npz", tmp_path):
-        x, y = io.read_cifar10(root)
+        x, y = datasets.read_cifar10(root)
         assert np.array_equal(x, images) and list(y) == [0, 1, 2, 3, 4]
     np.savez(tmp_path / "bad.npz", pixels=images)
     with pytest.raises(ValueError, match="images"):
-        io.read_image_npz(tmp_path / "bad.npz")
+        datasets.read_image_npz(tmp_path / "bad.npz")
     with pytest.raises(ValueError, match="several .npz"):
-        io.read_cifar10(tmp_path)
+        datasets.read_cifar10(tmp_path)
 
 
 def test_missing_cifar(tmp_path):
     with pytest.raises(FileNotFoundError, match="data_batch_1..5"):
-        io.read_cifar10(tmp_path)
+        datasets.read_cifar10(tmp_path)
 
 
 def test_read_image_folder_skips_and_counts_corrupt(tmp_path):
@@ -259,7 +259,7 @@ def test_empty_and_missing_folder(tmp_path):
 
 
 def test_read_digits():
-    x, y = io.read_digits()
+    x, y = datasets.read_digits()
     assert x.shape == (1797, 8, 8, 1) and x.dtype == np.uint8 and x.max() == 255 and x.min() == 0
     assert y.shape == (1797,) and set(y.tolist()) == set(range(10))
 
@@ -318,10 +318,10 @@ def test_a_dim_16_bit_input_to_predict_is_named_once(tmp_path):
 def test_shared_samples():
     if not (SHARED / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("shared sample data not present")
-    x, y = io.read_mnist(SHARED / "mnist", "test")
+    x, y = datasets.read_mnist(SHARED / "mnist", "test")
     assert x.shape == (10000, 28, 28, 1) and abs(x.mean() - 33.79) < 0.01
     assert np.bincount(y).tolist()[:3] == [980, 1135, 1032]
-    x, y = io.read_cifar10(SHARED / "cifar10")
+    x, y = datasets.read_cifar10(SHARED / "cifar10")
     assert x.shape == (2000, 32, 32, 3) and y[:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
     x, _ = io.read_image_folder(SHARED / "cats" / "faces64", 64, progress=False)
     assert x.shape == (47, 64, 64, 3)
@@ -332,11 +332,11 @@ def test_fetch_keeps_a_file_only_when_its_checksum_matches(tmp_path):
     src = tmp_path / "src.bin"
     src.write_bytes(b"pixels")
     with pytest.raises(OSError, match="md5"):  # OSError: the CLI reports it in one line, as bad input
-        io._fetch(src.as_uri(), tmp_path / "out" / "a.bin", "0" * 32)
+        datasets._fetch(src.as_uri(), tmp_path / "out" / "a.bin", "0" * 32)
     with pytest.raises(OSError, match="download of .*gone.bin failed"):  # an unreachable source
-        io._fetch((tmp_path / "gone.bin").as_uri(), tmp_path / "out" / "b.bin", "0" * 32)
+        datasets._fetch((tmp_path / "gone.bin").as_uri(), tmp_path / "out" / "b.bin", "0" * 32)
     assert not (tmp_path / "out").exists()  # neither the file, nor a partial one, nor the folder made for them
-    io._fetch(src.as_uri(), tmp_path / "out" / "a.bin", "d399848208da8b80a306af0fd62bb03f")  # md5(b"pixels")
+    datasets._fetch(src.as_uri(), tmp_path / "out" / "a.bin", "d399848208da8b80a306af0fd62bb03f")  # md5(b"pixels")
     assert (tmp_path / "out" / "a.bin").read_bytes() == b"pixels"
 
 

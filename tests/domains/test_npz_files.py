@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from domains.images.io import read_image_npz
+from domains.images.datasets import read_image_npz
 from domains.polynomial.curves import read_curves
 from domains.sdf.mesh import load_mesh, read_voxels
-from domains.video.io import read_video_npz
+from domains.video.clips import read_video_npz
 
 READERS = {  # reader, the names of a good file's arrays
     "images": (read_image_npz, ("images",)),

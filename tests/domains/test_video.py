@@ -18,18 +18,8 @@ from PIL import Image
 
 from domains.video.data import ClipDataset, VideoDataModule, load_user_video, read_mask_video
 from domains.video.domain import VideoDomain, describe_video_row
-from domains.video.io import (
-    VideoDecodeError,
-    cut_clips,
-    num_clips,
-    read_strip,
-    read_video_file,
-    read_video_folder,
-    read_video_npz,
-    resize_and_crop,
-    source_videos,
-    write_video,
-)
+from domains.video.clips import cut_clips, num_clips, read_video_folder, read_video_npz, source_videos
+from domains.video.io import VideoDecodeError, read_video_file, resize_and_crop, write_video
 from domains.video.synthetic import moving_digits
 from domains.video.visualize import (
     context_video,
@@ -40,6 +30,7 @@ from domains.video.visualize import (
     write_side_by_side,
 )
 from domains.video.metrics import psnr_per_frame, ssim_per_frame
+from domains.video.strips import read_strip
 from pixeltransformer import cache as cache_py
 from pixeltransformer.sets import grid_positions
 
@@ -266,7 +257,7 @@ def test_a_png_is_asked_whether_it_is_a_strip_once_until_it_changes(tmp_path, mo
     """A start asked each PNG of a folder whether it is a strip or an animated PNG several times (source_videos,
     read_video_folder, frame_size, load_user_video), opening it each time: it is opened once, and again once it is
     rewritten."""
-    from domains.video.io import is_strip_file
+    from domains.video.strips import is_strip_file
 
     opened = []
     real = Image.open
@@ -379,13 +370,14 @@ def test_folder_strips_are_decoded_when_their_clips_are_read(tmp_path, monkeypat
     """A folder of strips was decoded whole into memory before the first step: TinyVideos' tens of thousands of strips
     do not fit. Listing reads each strip's header; a clip is decoded when it is read, and the bins read a sample."""
     import domains.video.data as video_data
-    from domains.video import io as video_io
+    from domains.video import clips as video_clips, strips as video_strips
 
     for v in range(5):  # strip s<v>: 12 frames of 8x8, frame k of grey level 20 v + 3 k
         frames = np.stack([np.full((8, 8, 3), 20 * v + 3 * k, np.uint8) for k in range(12)])  # [12, 8, 8, 3]
         iio.imwrite(tmp_path / f"s{v}.png", frames.reshape(12 * 8, 8, 3))
-    decoded, read_strip = [], video_io.read_strip
-    monkeypatch.setattr(video_io, "read_strip", lambda path: decoded.append(Path(path).name) or read_strip(path))
+    decoded, read_strip = [], video_strips.read_strip
+    for module in (video_clips, video_strips):  # a strip's clips, and a strip cut short, are decoded by read_strip
+        monkeypatch.setattr(module, "read_strip", lambda path: decoded.append(Path(path).name) or read_strip(path))
     out = read_video_folder(tmp_path, num_frames=4, size=8, stride=4, progress=False)
     assert decoded == [] and out.clips.shape == (15, 4, 8, 8, 3)  # 3 clips a strip, none decoded yet
     clip = out.clips[7]  # [T, H, W, 3], the second clip of s2: its frames 4..7

@@ -1,0 +1,113 @@
+"""Strips of frames: pictures of square frames stacked top to bottom, first frame on top, as TinyVideos stores its
+clips (a JPEG, or a still PNG; an animated PNG is a video). Which file of a folder of videos is a strip
+(:func:`is_strip_file`), its frames decoded (:func:`read_strip`, through io.py's :func:`read_video_file`) or counted
+from its header and last bytes alone (:func:`strip_length`, :func:`strip_problem`), and the size of the frames any
+file of such a folder gives, a strip's or a video's, from its header (:func:`frame_size`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+from PIL import Image
+
+from pixeltransformer.errors import first_line
+
+from .io import VideoDecodeError, _pipes_left_to_gc, decoded_by_pillow, read_video_file
+
+# in a folder of videos: frames stacked top to bottom (TinyVideos); an animated PNG is a video (is_strip_file)
+STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def is_strip_file(path: Path) -> bool:
+    """Whether a file in a folder of videos is a strip of frames (a JPEG or a still PNG) rather than a video: an
+    animated PNG (APNG) is a video, its frames its own. JPEGs are not asked: a camera's (MPO) holds a second picture
+    that is no frame."""
+    suffix = path.suffix.lower()
+    if suffix not in STRIP_SUFFIXES:
+        return False
+    if suffix != ".png":
+        return True
+    try:
+        stat = os.stat(path)
+    except OSError:  # as a PNG that cannot be opened: strip_length names why
+        return True
+    # a start asks of each PNG several times (source_videos, read_video_folder, frame_size, load_user_video): it is
+    # opened once, and again once it changes
+    return _still_png(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=None)  # a folder's PNGs are asked in turn, pass after pass
+def _still_png(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> bool:
+    """Whether the PNG at ``path`` (an absolute path) holds one frame; the rest of the key is its stat, so that a
+    rewritten file is opened again."""
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) < 2
+    except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError):  # strip_length names why
+        return True
+
+
+def frame_size(path: str | Path) -> tuple[int, int] | None:
+    """The (h, w) of a video file's frames as they are decoded (a strip's: its width, square), from its header alone;
+    None for an .npz or a file that does not say."""
+    path = Path(path)
+    try:
+        if decoded_by_pillow(path):
+            with Image.open(path) as image:
+                w, h = image.size
+            return (w, w) if is_strip_file(path) and strip_problem(path) is None else (h, w)
+        if path.suffix.lower() == ".npz":
+            return None
+        with _pipes_left_to_gc():
+            w, h = iio.immeta(path, plugin="FFMPEG")["size"]  # upright, as the frames are handed on
+        return int(h), int(w)
+    except (OSError, ValueError, RuntimeError, EOFError, SyntaxError, KeyError, TypeError):  # read already: unknown
+        return None
+
+
+def _strip_frames(path: str | Path, w: int, h: int) -> int:
+    """The frames of a w x h strip; a picture that is not one is a VideoDecodeError naming its size."""
+    if h % w or h < 2 * w:
+        raise VideoDecodeError(f"{path}: a {w}x{h} picture is not a strip of square frames stacked top to bottom "
+                               "(its height a whole multiple of its width: 2 frames or more)")
+    return h // w
+
+
+def read_strip(path: str | Path) -> np.ndarray:
+    """A picture of square frames stacked top to bottom, first frame on top (TinyVideos' JPEG strips: 32 frames of
+    128x128 in a 128 x 4096 picture) -> uint8 [F, W, W, 3]."""
+    frame = read_video_file(path)[0]  # [H, W, 3]
+    h, w = frame.shape[:2]
+    return frame.reshape(_strip_frames(path, w, h), w, w, 3)  # [F, W, W, 3]
+
+
+END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND\xaeB`\x82"}  # the last bytes of a whole file
+
+
+def strip_length(path: str | Path) -> int:
+    """How many frames a strip holds, from the picture's header and its last bytes (nothing is decoded): what
+    :func:`read_strip` will give, or the VideoDecodeError it would raise for a picture that is not a strip or not a
+    picture. A file that does not end as a whole JPEG or PNG does (a copy cut short) is decoded to tell."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            end = END_MARKERS.get(img.format, b"")
+            img.fp.seek(-len(end), 2)
+            whole = img.fp.read() == end
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # UnidentifiedImageError: OSError
+        raise VideoDecodeError.undecodable(path, first_line(err) or type(err).__name__) from err
+    return _strip_frames(path, w, h) if whole else len(read_strip(path))
+
+
+def strip_problem(path: str | Path) -> str | None:
+    """None when a picture is a strip of square frames (:func:`strip_length`, from its header), else why not."""
+    try:
+        strip_length(path)
+    except VideoDecodeError as err:
+        return str(err).removeprefix(f"{path}: ")
+    return None
