@@ -303,10 +303,12 @@ def _is_header(cells: list[str]) -> bool:
 def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> None:
     """Refuses a first column that is a row index: under a name before the column numbers 0, 1, ... (pandas' to_csv
     of a named index), or under an empty header cell (pandas' to_csv, R's write.csv) where it counts the rows (distinct
-    whole numbers: a DataFrame sliced or shuffled numbers its rows 2, 3, ... or 3, 1, 7, ...) or rises by even steps
-    (a time index: a few measured values rise by chance). Any other first column under an empty cell is a curve's
-    first point: over numbers the first line is a curve whose first value is missing, refused as such; over names
-    (",t1,t2") the file is read as it is."""
+    whole numbers: a DataFrame sliced or shuffled numbers its rows 2, 3, ... or 3, 1, 7, ...; where every column is
+    whole numbers, as counts are, only consecutive ones, 2, 3, 4 in any order) or rises by even steps down at least 5
+    rows (a time index or an offset ramp: a few measured values rise by chance). Any other first column under an empty
+    cell is a curve's first point: over numbers the first line is a curve whose first value is missing, refused as
+    such; over names (",t1,t2") the file is read as it is. Over numbers that are not the column numbers an index is
+    refused naming both readings."""
     if len(header) != y.shape[1] or len(header) < 2:
         return
     numbered = header[1:] == [str(i) for i in range(len(header) - 1)]
@@ -314,15 +316,19 @@ def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> No
         return
     first = y[:, 0]  # [N]
     counts = bool((first == np.round(first)).all()) and len(np.unique(first)) == len(first)
+    if counts and bool((y == np.round(y)).all()):  # whole-number data: an index is a run 1, 2, 3, ... in any order
+        counts = bool((np.diff(np.sort(first)) == 1).all())
+    labels = all(_is_number(c) for c in header[1:]) and not numbered  # numbers over the columns: maybe a curve
     if not (numbered or counts or _even_rise(first)):
-        if all(_is_number(c) for c in header[1:]):  # a curve whose first value is missing, not a header
+        if labels:  # a curve whose first value is missing, not a header
             raise ValueError(f"{path}: line {line}, column 1: {_not_a_number(header, 0)}")
         return
     under = "an empty header cell" if header[0] == "" else f"the header {header[0]!r} before the column numbers"
     shown = ", ".join(f"{v:g}" for v in first[:3])
+    gap = f", or line {line} is a curve whose first value is missing: fill or drop it" if labels else ""
     raise ValueError(f"{path}: its first column, under {under}, is a row index ({shown}, ...), not a point of each "
                      "curve (pandas' to_csv and R's write.csv write one: index=False, row.names=FALSE leave it out); "
-                     "remove it")
+                     f"remove it{gap}")
 
 
 def _not_a_number(cells: list[str], col: int) -> str:

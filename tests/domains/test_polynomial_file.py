@@ -809,3 +809,30 @@ def test_a_fit_on_series_in_columns_ends_in_one_line_naming_them(tmp_path, capsy
     assert exit_info.value.code == 2 and len(err) == 1, err
     assert err[0].startswith(f"error: {tmp_path / 'curves.csv'}: 200 curves of 2 points, one a row: is each column "
                              "a series"), err
+
+
+def test_whole_number_measurements_under_a_blank_a1_are_read(tmp_path):
+    """Whole-number data under an empty A1 (daily counts, ",mon,tue,wed") was refused as a row index: any first column
+    of distinct whole numbers counted as one. Where every column is whole numbers only consecutive ones (1, 2, 3 in
+    any order) are an index."""
+    (tmp_path / "days.csv").write_text(",mon,tue,wed\n21,23,22,25\n18,19,17,20\n25,24,26,27\n")
+    np.testing.assert_array_equal(read_curves(tmp_path / "days.csv").y, [[21, 23, 22, 25], [18, 19, 17, 20],
+                                                                         [25, 24, 26, 27]])
+    counts = [[21, 23, 22], [18, 19, 17], [25, 24, 26], [30, 31, 29], [12, 14, 13]]
+    for index, first in (([0, 1, 2, 3, 4], "0, 1, 2"), ([3, 1, 0, 4, 2], "3, 1, 0"), ([1, 2, 3, 4, 5], "1, 2, 3"),
+                         ([2, 3, 4, 5, 6], "2, 3, 4")):  # pandas', shuffled, R's, sliced: whole data, an index still
+        lines = [",a,b,c"] + [",".join(map(str, [i, *row])) for i, row in zip(index, counts)]
+        (tmp_path / "index.csv").write_text("\n".join(lines) + "\n")
+        with pytest.raises(ValueError, match=rf"index.csv: its first column, under an empty header cell, is a row "
+                                             rf"index \({first}, ...\)"):
+            read_curves(tmp_path / "index.csv")
+
+
+def test_a_first_line_missing_its_first_value_over_whole_numbers_names_both_readings(tmp_path):
+    """A first line whose first value is missing, over a first column of distinct whole numbers, was refused as a row
+    index alone; it may as well be a curve with a gap, and the line names both."""
+    (tmp_path / "gap.csv").write_text(",5.5,7.5\n3,4.5,6.5\n8,2.5,1.5\n")
+    with pytest.raises(ValueError, match=r"gap.csv: its first column, under an empty header cell, is a row index "
+                                         r"\(3, 8, ...\), .*; remove it, or line 1 is a curve whose first value is "
+                                         r"missing: fill or drop it$"):
+        read_curves(tmp_path / "gap.csv")
