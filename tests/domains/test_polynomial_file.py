@@ -458,6 +458,7 @@ def test_positions_and_values_round_trip_in_the_datas_units(tmp_path):
     (None, [str(i) for i in range(20)]),  # x the point's index
     (np.linspace(0, 1, 1001), [f"{i / 1000:g}" for i in range(1001)]),  # 0.006 came out as 0.006000000000000005
     (1.6e9 + np.arange(20) / 2, [f"{1600000000 + i // 2}{'.5' * (i % 2)}" for i in range(20)]),  # half seconds
+    (1.6e9 + np.arange(31) / 3000, [f"{1.6e9 + round(i / 3000, 5):.15g}" for i in range(31)]),  # 3 kHz: to 1e-5 s
 ])
 def test_prediction_csv_writes_the_datas_own_grid_points(tmp_path, grid, written):
     """A prediction on the curves' own grid (20 points, x their index, `--resolution 20`) wrote x = 1.000000149,
