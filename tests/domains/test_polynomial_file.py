@@ -837,3 +837,30 @@ def test_a_first_line_missing_its_first_value_over_whole_numbers_names_both_read
                                          r"\(3, 8, ...\), .*; remove it, or line 1 is a curve whose first value is "
                                          r"missing: fill or drop it$"):
         read_curves(tmp_path / "gap.csv")
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("1,5E-03", "every line holds two whole numbers, as one column of numbers written with decimal commas does"),
+    ("1.234,5", "line 3: '1.234,5' reads as 2 values, 1.234 and 5: a number written with a thousands separator and a "
+                "decimal comma (1234.5)? write decimal points (a spreadsheet's CSV in a locale that writes 0.25), "
+                "without thousands separators"),
+])
+def test_an_exponent_or_a_thousands_separator_in_a_decimal_comma_column_is_named(tmp_path, cell, message):
+    """One cell of a decimal-comma column written with an exponent ("1,5E-03") or a thousands separator ("1.234,5")
+    was no whole number, and the column was read without a word as curves of 2 points."""
+    eu_csv(tmp_path / "one.csv", ["0,5", "2,25", cell, "0,75", "3,125"])
+    with pytest.raises(ValueError) as err:
+        read_curves(tmp_path / "one.csv")
+    assert message in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("cell", ["#SPILL!", "#CALC!", "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#BUSY!", "#UNKNOWN!",
+                                  "#CONNECT!"])
+def test_a_newer_spreadsheet_error_in_a_first_cell_is_a_missing_value_not_a_comment(tmp_path, cell):
+    """Only seven spreadsheet errors were known: a line starting with #SPILL!, #CALC!, ... was skipped as a comment,
+    its curve dropped without a word. Any "#" and capitals followed by ! or ? is a spreadsheet's error value."""
+    rows = [",".join(f"{v:.4f}" for v in row) for row in sines(6, 10)]
+    gap = ",".join([cell, *rows[2].split(",")[1:]])
+    (tmp_path / "gap.csv").write_text("\n".join(["# logger v2", *rows[:2], gap, *rows[3:], "# end!"]) + "\n")
+    with pytest.raises(ValueError, match=rf"gap.csv: line 4, column 1: {re.escape(repr(cell))} marks a missing value"):
+        read_curves(tmp_path / "gap.csv")
