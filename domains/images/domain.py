@@ -157,11 +157,13 @@ class ImageDomain(Domain):
         alpha and 16-bit pictures are converted. A colour picture for a grey model, or a picture of another size, is
         read with a line that says so."""
         size = spec.grid_shape[0]
-        arr, peak, colours, share, frames, turned = io.read_picture_colours(path, channels=spec.val_dims)
-        # arr [h, w, C] uint8, the file's size; share of its pixels composited onto white, frames of an animation (the
-        # first is read), turned 2-8: set upright as a viewer shows it, its size as the file's or swapped
-        if peak is not None:  # 16-bit values of 12 bits or fewer: nearly black
-            warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
+        picture = io.read_picture_colours(path, channels=spec.val_dims)
+        arr = picture.pixels  # [h, w, C] uint8, the file's size
+        # share of its pixels composited onto white, frames of an animation (the first is read), orientation 2-8: set
+        # upright as a viewer shows it, its size as the file's or swapped
+        colours, share, frames, turned = picture.colours, picture.share, picture.frames, picture.orientation
+        if picture.peak is not None:  # 16-bit values of 12 bits or fewer: nearly black
+            warnings.warn(f"{path}: {io.dim_note(picture.peak)}", stacklevel=2)
         else:
             io.warn_if_unscaled(arr, path)
         h, w = arr.shape[:2]
@@ -195,11 +197,12 @@ class ImageDomain(Domain):
         refused: put on white, as pictures are, they would count as observed, whatever was meant by them."""
         size = spec.grid_shape[0]
         input_size, self.input_size = self.input_size, None  # its input's, used up: the next mask's input is its own
-        arr, peak, colours, share, _, _ = io.read_picture_colours(path)  # [h, w, 3] uint8, the file's size
-        if share:
-            raise ValueError(f"{path}: {transparent_mask(share)}")
-        if peak is not None:
-            warnings.warn(f"{path}: {io.dim_note(peak)}", stacklevel=2)
+        picture = io.read_picture_colours(path)
+        arr, colours = picture.pixels, picture.colours  # [h, w, 3] uint8, the file's size; colours_of
+        if picture.share:
+            raise ValueError(f"{path}: {transparent_mask(picture.share)}")
+        if picture.peak is not None:
+            warnings.warn(f"{path}: {io.dim_note(picture.peak)}", stacklevel=2)
         levels = grey_levels(arr)  # [h, w] uint8, the file's size
         grey = io.square_array(levels[..., None], size)[..., 0]  # [H, W] uint8
         mask, steps = threshold_mask(grey, colours != "grey")  # [H, W]

@@ -135,33 +135,31 @@ def colours_of(img: Image.Image) -> str:
 
 class Picture(NamedTuple):
     """A prediction's picture (its input or mask) as :func:`read_picture_colours` reads it, in one opening of its file:
-    what the lines that say how it was read need."""
+    what the lines that say how it was read need (:func:`read_picture` reads the first two, the rest left as here)."""
     pixels: np.ndarray  # [H, W, channels] uint8, upright (or [size, size, channels])
     peak: int | None  # its dim_peak: None unless it is a dim 16-bit picture
-    colours: str  # what its pixels held before they were converted to channels: colours_of
-    share: float  # of its pixels not fully opaque, composited onto white: transparent_share
-    frames: int  # an animation's, of which the first is read: frame_count
-    orientation: int  # its EXIF orientation, 2-8 where it was set upright: exif_orientation
+    colours: str = ""  # what its pixels held before they were converted to channels: colours_of
+    share: float = 0.0  # of its pixels not fully opaque, composited onto white: transparent_share
+    frames: int = 1  # an animation's, of which the first is read: frame_count
+    orientation: int = 1  # its EXIF orientation, 2-8 where it was set upright: exif_orientation
 
 
 def read_picture(path: str | Path, size: int | None = None, channels: int = 3) -> tuple[np.ndarray, int | None]:
     """:func:`open_image`, and the :func:`dim_peak` of the picture (None unless it is a dim 16-bit one)."""
-    arr, peak, _ = _decoded(path, size, channels, details=False)
-    return arr, peak
+    picture = _decoded(path, size, channels, details=False)
+    return picture.pixels, picture.peak
 
 
 def read_picture_colours(path: str | Path, size: int | None = None, channels: int = 3) -> Picture:
     """:func:`read_picture`, and what the picture's pixels held before they were converted to ``channels``
     (:func:`colours_of`), its transparency, frames and EXIF orientation: for a prediction's input and mask, not for a
     folder's pictures (it reads every pixel again)."""
-    arr, peak, details = _decoded(path, size, channels, details=True)
-    return Picture(arr, peak, **details)
+    return _decoded(path, size, channels, details=True)
 
 
-def _decoded(path: str | Path, size: int | None, channels: int,
-             details: bool) -> tuple[np.ndarray, int | None, dict]:
+def _decoded(path: str | Path, size: int | None, channels: int, details: bool) -> Picture:
     """A picture file, opened once -> its pixels [H, W, channels] uint8 (or [size, size, channels]), its dim_peak,
-    and with ``details`` its colours, share, frames and orientation (:class:`Picture`; else {})."""
+    and with ``details`` its colours, share, frames and orientation (else Picture's defaults)."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise ValueError(f"{path} is a folder: expected one image file")
@@ -172,14 +170,16 @@ def _decoded(path: str | Path, size: int | None, channels: int,
             img.load()
             # a camera's EXIF orientation turns the picture upright, as viewers show it
             upright = ImageOps.exif_transpose(img)
-            arr, peak = image_to_array(upright, channels), dim_peak(upright)  # [H, W, channels]
-            held = {"colours": colours_of(upright), "share": transparent_share(img), "frames": frame_count(img),
-                    "orientation": exif_orientation(img)} if details else {}
+            arr = image_to_array(upright, channels)  # [H, W, channels]
+            picture = Picture(arr if size is None else square_array(arr, size), dim_peak(upright))
+            if details:
+                picture = picture._replace(colours=colours_of(upright), share=transparent_share(img),
+                                           frames=frame_count(img), orientation=exif_orientation(img))
     except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"{path}: not a readable image (expected PNG/JPEG/BMP/WebP; {e})") from None
-    return (arr if size is None else square_array(arr, size)), peak, held
+    return picture
 
 
 def square_array(arr: np.ndarray, size: int) -> np.ndarray:

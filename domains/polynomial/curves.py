@@ -30,12 +30,14 @@ from pixeltransformer.splits import SPLITS
 CURVE_SUFFIXES = (".npy", ".npz", ".csv")
 EVEN_TOLERANCE = 1e-3  # of the mean step: how far a grid's steps may stray (rounding) and still count as even
 CSV_BLOCK = 65536  # lines of a .csv turned into an array at a time
-SHEET_ERRORS = ("#n/a", "#value!", "#div/0!", "#ref!", "#name?", "#num!", "#null!")  # a spreadsheet's, lower case
-MISSING = ("", "na", "n/a", "null", "none", "-", *SHEET_ERRORS)  # a missing value's spellings (lower case), not NaN
+SHEET_ERROR = re.compile(r"#(?:[A-Z0-9_/]+[!?]|N/A|GETTING_DATA)", re.IGNORECASE)  # #N/A, #DIV/0!, #SPILL!, ...
+MISSING = ("", "na", "n/a", "null", "none", "-")  # a missing value's spellings (lower case, and SHEET_ERROR), not NaN
 ONE_SERIES = "one curve is y[None, :]; a long series cut into windows of L points is y[:len(y) // L * L].reshape(-1, L)"
 DECIMAL_POINTS = "write decimal points (a spreadsheet's CSV in a locale that writes 0.25)"
 SAVE_UTF8 = "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\")"
-WHOLE, DIGITS = re.compile(r"[-+]?\d+"), re.compile(r"\d+")  # the halves of "-0,25" split at its decimal comma
+WHOLE = re.compile(r"[-+]?\d+")  # the whole part of "-0,25", split at its decimal comma ...
+THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:\.\d{3})+")  # ... or of "1.234,5", with a thousands separator
+DIGITS = re.compile(r"\d+(?:[eE][-+]?\d+)?")  # the decimals of "0,25" or "1,5E-03"
 DATE = re.compile(r"\d[-/:.]\d+[-/:]\d|\d{4}-\d\d")  # 2020-01-01, 1/2/2020, 12:30:00, 2020-01
 AS_ROWS = "save the curves as rows (y.T, without x), or y [N, L] and x [L] in an .npz"  # columns' remedy
 COLUMN_POINTS = 3  # curves of at most this many points, ...
@@ -230,6 +232,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     header: list[str] = []
     header_line = 0
     whole = True  # every line one or two whole numbers, "1", "0,25": maybe one column written with decimal commas
+    thousands: tuple[int, list[str]] | None = None  # the first line of those like "1.234,5", and its cells
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:  # read a line at a time: no copy of the whole text
             for number, cells in enumerate(csv.reader(_text_lines(f, path)), start=1):
@@ -244,8 +247,9 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
                 except ValueError:
                     col = next(i for i, c in enumerate(cells) if not _is_number(c))
                     raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_a_number(cells, col)}") from None
-                whole = whole and len(cells) <= 2 and bool(WHOLE.fullmatch(cells[0])) and \
-                    all(DIGITS.fullmatch(c) for c in cells[1:])
+                whole = whole and _comma_halves(cells)
+                if whole and thousands is None and len(cells) == 2 and THOUSANDS.fullmatch(cells[0]):
+                    thousands = number, cells
                 if width and len(values) != width:
                     commas = (f" (one column of numbers written with decimal commas? 0,5 reads as 2 values, 1 as 1: "
                               f"{DECIMAL_POINTS})" if whole and {width, len(values)} == {1, 2} else "")  # 1 and 0,5
@@ -263,8 +267,13 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
     if not width:
         raise ValueError(f"{path}: no curves (expected one curve per line, numbers separated by commas)")
     y = np.concatenate([*blocks, np.array(block, dtype=np.float64).reshape(-1, width)])  # [N, L]
-    named = len(header) == 2 and not any(_is_number(c) or c.lower() in MISSING for c in header)  # "before,after"
+    named = len(header) == 2 and all(_is_name(c) for c in header)  # "before,after"
     if whole and width == 2 and not named and not _even_rise(y[:, 0]):  # an even rise: x beside y (read_curves)
+        if thousands:
+            number, (high, low) = thousands
+            raise ValueError(f"{path}: line {number}: {high + ',' + low!r} reads as 2 values, {high} and {low}: a "
+                             f"number written with a thousands separator and a decimal comma "
+                             f"({high.replace('.', '')}.{low})? {DECIMAL_POINTS}, without thousands separators")
         keep = "write one value as 3.0" if len(y) < COLUMN_ROWS * 2 else SHORT_CURVES.format(2)  # as read_curves
         raise ValueError(f"{path}: every line holds two whole numbers, as one column of numbers written with decimal "
                          f"commas does (0,25 read as 0 and 25): {DECIMAL_POINTS}; a .csv holds one curve a line "
@@ -285,8 +294,25 @@ def _text_lines(f, path: Path):
 
 def _is_comment(cell: str) -> bool:
     """Whether a line whose first cell is ``cell`` is a comment: it starts with #, and is not a spreadsheet's error
-    value (#N/A, #DIV/0!, ...: a curve's missing value)."""
-    return cell.startswith("#") and cell.lower() not in SHEET_ERRORS
+    value (SHEET_ERROR: #N/A, #DIV/0!, #SPILL!, # and capitals before ! or ?: a curve's missing value)."""
+    return cell.startswith("#") and not SHEET_ERROR.fullmatch(cell)
+
+
+def _is_missing(cell: str) -> bool:
+    """Whether a cell is a missing value: empty, "NA", "-", ... or a spreadsheet's error value (#N/A, #SPILL!, ...)."""
+    return cell.lower() in MISSING or bool(SHEET_ERROR.fullmatch(cell))
+
+
+def _is_name(cell: str) -> bool:
+    """Whether a cell is a name, as a header's are: neither a number nor a missing value."""
+    return not _is_number(cell) and not _is_missing(cell)
+
+
+def _comma_halves(cells: list[str]) -> bool:
+    """Whether a line's cells could be one number written with a decimal comma and split at it: "1", or "-0" and "25",
+    "1" and "5E-03", "1.234" (a thousands separator) and "5"."""
+    return len(cells) <= 2 and bool(WHOLE.fullmatch(cells[0]) or THOUSANDS.fullmatch(cells[0])) and \
+        all(DIGITS.fullmatch(c) for c in cells[1:])
 
 
 def _is_header(cells: list[str]) -> bool:
@@ -295,7 +321,7 @@ def _is_header(cells: list[str]) -> bool:
     numbers, as a DataFrame's index is headed (:func:`_index_column` tells the two apart)."""
     if cells == [str(i) for i in range(len(cells))]:
         return True
-    if any(not _is_number(c) and c.lower() not in MISSING for c in cells):
+    if any(_is_name(c) for c in cells):
         return True
     return cells[0] == "" and all(cells[1:])
 
@@ -303,10 +329,12 @@ def _is_header(cells: list[str]) -> bool:
 def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> None:
     """Refuses a first column that is a row index: under a name before the column numbers 0, 1, ... (pandas' to_csv
     of a named index), or under an empty header cell (pandas' to_csv, R's write.csv) where it counts the rows (distinct
-    whole numbers: a DataFrame sliced or shuffled numbers its rows 2, 3, ... or 3, 1, 7, ...) or rises by even steps
-    (a time index: a few measured values rise by chance). Any other first column under an empty cell is a curve's
-    first point: over numbers the first line is a curve whose first value is missing, refused as such; over names
-    (",t1,t2") the file is read as it is."""
+    whole numbers: a DataFrame sliced or shuffled numbers its rows 2, 3, ... or 3, 1, 7, ...; where every column is
+    whole numbers, as counts are, only consecutive ones, 2, 3, 4 in any order) or rises by even steps down at least 5
+    rows (a time index or an offset ramp: a few measured values rise by chance). Any other first column under an empty
+    cell is a curve's first point: over numbers the first line is a curve whose first value is missing, refused as
+    such; over names (",t1,t2") the file is read as it is. Over numbers that are not the column numbers an index is
+    refused naming both readings."""
     if len(header) != y.shape[1] or len(header) < 2:
         return
     numbered = header[1:] == [str(i) for i in range(len(header) - 1)]
@@ -314,22 +342,26 @@ def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> No
         return
     first = y[:, 0]  # [N]
     counts = bool((first == np.round(first)).all()) and len(np.unique(first)) == len(first)
+    if counts and bool((y == np.round(y)).all()):  # whole-number data: an index is a run 1, 2, 3, ... in any order
+        counts = bool((np.diff(np.sort(first)) == 1).all())
+    labels = all(_is_number(c) for c in header[1:]) and not numbered  # numbers over the columns: maybe a curve
     if not (numbered or counts or _even_rise(first)):
-        if all(_is_number(c) for c in header[1:]):  # a curve whose first value is missing, not a header
+        if labels:  # a curve whose first value is missing, not a header
             raise ValueError(f"{path}: line {line}, column 1: {_not_a_number(header, 0)}")
         return
     under = "an empty header cell" if header[0] == "" else f"the header {header[0]!r} before the column numbers"
     shown = ", ".join(f"{v:g}" for v in first[:3])
+    gap = f", or line {line} is a curve whose first value is missing: fill or drop it" if labels else ""
     raise ValueError(f"{path}: its first column, under {under}, is a row index ({shown}, ...), not a point of each "
                      "curve (pandas' to_csv and R's write.csv write one: index=False, row.names=FALSE leave it out); "
-                     "remove it")
+                     f"remove it{gap}")
 
 
 def _not_a_number(cells: list[str], col: int) -> str:
     """Why cell ``col`` of a line is not a number, and what to do, for the error naming its line and column."""
     cell = cells[col]
     shown = repr(cell if len(cell) <= 40 else cell[:37] + "...")
-    if cell.lower() in MISSING:
+    if _is_missing(cell):
         what = "is empty (a missing value)" if not cell else f"{shown} marks a missing value"
         return f"{what}; fill or drop them first"
     for sep, name, fix in ((";", "';'", " (a spreadsheet's CSV where decimals take a comma)"), ("\t", "tabs", ""),

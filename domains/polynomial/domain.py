@@ -77,12 +77,13 @@ class PolynomialDomain(Domain):
 
     def grid_x(self, grid_shape: tuple[int, ...]) -> torch.Tensor:
         """x in the data's own units of a grid's points [G], float64 from the positions up (float32 positions put
-        the point 2 of a 20-point grid at x = 2.000000298), to 14 digits of its largest |x|: the float64 arithmetic's
-        last digits (x = 0.006000000000000005 on a grid of 0 .. 1) are not the grid's."""
+        the point 2 of a 20-point grid at x = 2.000000298), to 15 significant digits of its largest |x|, as
+        write_rows writes x: the float64 arithmetic's last digits (x = 0.006000000000000005 on a grid of 0 .. 1) are
+        not the grid's, and a 3 kHz grid at x = 1.6e9 s keeps its 1e-5 s."""
         x = self.x_units(grid_positions(grid_shape, dtype=torch.float64)[:, 0])  # [G]
         top = float(x.abs().max())
         if 0 < top < math.inf:
-            x = torch.round(x, decimals=13 - math.floor(math.log10(top)))  # [G]
+            x = torch.round(x, decimals=14 - math.floor(math.log10(top)))  # [G]
         return x
 
     @property

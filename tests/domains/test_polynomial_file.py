@@ -458,6 +458,7 @@ def test_positions_and_values_round_trip_in_the_datas_units(tmp_path):
     (None, [str(i) for i in range(20)]),  # x the point's index
     (np.linspace(0, 1, 1001), [f"{i / 1000:g}" for i in range(1001)]),  # 0.006 came out as 0.006000000000000005
     (1.6e9 + np.arange(20) / 2, [f"{1600000000 + i // 2}{'.5' * (i % 2)}" for i in range(20)]),  # half seconds
+    (1.6e9 + np.arange(31) / 3000, [f"{1.6e9 + round(i / 3000, 5):.15g}" for i in range(31)]),  # 3 kHz: to 1e-5 s
 ])
 def test_prediction_csv_writes_the_datas_own_grid_points(tmp_path, grid, written):
     """A prediction on the curves' own grid (20 points, x their index, `--resolution 20`) wrote x = 1.000000149,
@@ -809,3 +810,57 @@ def test_a_fit_on_series_in_columns_ends_in_one_line_naming_them(tmp_path, capsy
     assert exit_info.value.code == 2 and len(err) == 1, err
     assert err[0].startswith(f"error: {tmp_path / 'curves.csv'}: 200 curves of 2 points, one a row: is each column "
                              "a series"), err
+
+
+def test_whole_number_measurements_under_a_blank_a1_are_read(tmp_path):
+    """Whole-number data under an empty A1 (daily counts, ",mon,tue,wed") was refused as a row index: any first column
+    of distinct whole numbers counted as one. Where every column is whole numbers only consecutive ones (1, 2, 3 in
+    any order) are an index."""
+    (tmp_path / "days.csv").write_text(",mon,tue,wed\n21,23,22,25\n18,19,17,20\n25,24,26,27\n")
+    np.testing.assert_array_equal(read_curves(tmp_path / "days.csv").y, [[21, 23, 22, 25], [18, 19, 17, 20],
+                                                                         [25, 24, 26, 27]])
+    counts = [[21, 23, 22], [18, 19, 17], [25, 24, 26], [30, 31, 29], [12, 14, 13]]
+    for index, first in (([0, 1, 2, 3, 4], "0, 1, 2"), ([3, 1, 0, 4, 2], "3, 1, 0"), ([1, 2, 3, 4, 5], "1, 2, 3"),
+                         ([2, 3, 4, 5, 6], "2, 3, 4")):  # pandas', shuffled, R's, sliced: whole data, an index still
+        lines = [",a,b,c"] + [",".join(map(str, [i, *row])) for i, row in zip(index, counts)]
+        (tmp_path / "index.csv").write_text("\n".join(lines) + "\n")
+        with pytest.raises(ValueError, match=rf"index.csv: its first column, under an empty header cell, is a row "
+                                             rf"index \({first}, ...\)"):
+            read_curves(tmp_path / "index.csv")
+
+
+def test_a_first_line_missing_its_first_value_over_whole_numbers_names_both_readings(tmp_path):
+    """A first line whose first value is missing, over a first column of distinct whole numbers, was refused as a row
+    index alone; it may as well be a curve with a gap, and the line names both."""
+    (tmp_path / "gap.csv").write_text(",5.5,7.5\n3,4.5,6.5\n8,2.5,1.5\n")
+    with pytest.raises(ValueError, match=r"gap.csv: its first column, under an empty header cell, is a row index "
+                                         r"\(3, 8, ...\), .*; remove it, or line 1 is a curve whose first value is "
+                                         r"missing: fill or drop it$"):
+        read_curves(tmp_path / "gap.csv")
+
+
+@pytest.mark.parametrize("cell, message", [
+    ("1,5E-03", "every line holds two whole numbers, as one column of numbers written with decimal commas does"),
+    ("1.234,5", "line 3: '1.234,5' reads as 2 values, 1.234 and 5: a number written with a thousands separator and a "
+                "decimal comma (1234.5)? write decimal points (a spreadsheet's CSV in a locale that writes 0.25), "
+                "without thousands separators"),
+])
+def test_an_exponent_or_a_thousands_separator_in_a_decimal_comma_column_is_named(tmp_path, cell, message):
+    """One cell of a decimal-comma column written with an exponent ("1,5E-03") or a thousands separator ("1.234,5")
+    was no whole number, and the column was read without a word as curves of 2 points."""
+    eu_csv(tmp_path / "one.csv", ["0,5", "2,25", cell, "0,75", "3,125"])
+    with pytest.raises(ValueError) as err:
+        read_curves(tmp_path / "one.csv")
+    assert message in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("cell", ["#SPILL!", "#CALC!", "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#BUSY!", "#UNKNOWN!",
+                                  "#CONNECT!"])
+def test_a_newer_spreadsheet_error_in_a_first_cell_is_a_missing_value_not_a_comment(tmp_path, cell):
+    """Only seven spreadsheet errors were known: a line starting with #SPILL!, #CALC!, ... was skipped as a comment,
+    its curve dropped without a word. Any "#" and capitals followed by ! or ? is a spreadsheet's error value."""
+    rows = [",".join(f"{v:.4f}" for v in row) for row in sines(6, 10)]
+    gap = ",".join([cell, *rows[2].split(",")[1:]])
+    (tmp_path / "gap.csv").write_text("\n".join(["# logger v2", *rows[:2], gap, *rows[3:], "# end!"]) + "\n")
+    with pytest.raises(ValueError, match=rf"gap.csv: line 4, column 1: {re.escape(repr(cell))} marks a missing value"):
+        read_curves(tmp_path / "gap.csv")
