@@ -81,6 +81,12 @@ def transparent_share(img: Image.Image) -> float:
     return float((alpha < 255).mean())
 
 
+def first_frame(frames: int) -> str:
+    """What reading a picture of ``frames`` frames (:func:`frame_count`, more than 1) keeps, in words, for the lines
+    that say how a prediction's input or mask was read."""
+    return f"the first of its {frames} frames (an images model reads one picture)"
+
+
 def frame_count(img: Image.Image) -> int:
     """How many frames a picture holds: more than 1 for an animated GIF, PNG or WebP (or a TIFF of pages), of which
     :func:`open_image` reads the first. A JPEG that carries more pictures (MPO: a phone's gain map, a stereo camera's
