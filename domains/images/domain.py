@@ -183,7 +183,7 @@ class ImageDomain(Domain):
             centre = f" (its centre {min(h, w)}×{min(h, w)})" if h != w else ""
             white = (f"; {share_words(share)} of its pixels are (partly) transparent, composited onto white"
                      if share else "")
-            first = f"; the first of its {frames} frames (an images model reads one picture)" if frames > 1 else ""
+            first = f"; {io.first_frame(frames)}" if frames > 1 else ""
             print(f"[predict] {path}: {w}×{h} {colours}{upright} read as the model's {size}×{size} {model}{centre}"
                   f"{white}{first}", flush=True)
         arr = io.square_array(arr, size)  # [size, size, C]
@@ -217,7 +217,9 @@ class ImageDomain(Domain):
             raise ValueError(f"{path}: {nothing_observed(levels, (size, size), colours != 'grey')}")
         if mask.all():
             warnings.warn(f"{path}: {all_observed(mask.size)}", stacklevel=2)
-        done = ([fitted] if fitted else []) + steps
+        # an animation's first frame (as an input's), then the crop and resize and the threshold
+        done = ([f"read as {io.first_frame(picture.frames)}"] if picture.frames > 1 else []) + (
+            [fitted] if fitted else []) + steps
         if done:
             kind = "" if colours == "grey" else colours
             print(mask_line(path, arr.shape[:2], done, int(mask.sum()), mask.size, kind), flush=True)

@@ -81,6 +81,12 @@ def transparent_share(img: Image.Image) -> float:
     return float((alpha < 255).mean())
 
 
+def first_frame(frames: int) -> str:
+    """What reading a picture of ``frames`` frames (:func:`frame_count`, more than 1) keeps, in words, for the lines
+    that say how a prediction's input or mask was read."""
+    return f"the first of its {frames} frames (an images model reads one picture)"
+
+
 def frame_count(img: Image.Image) -> int:
     """How many frames a picture holds: more than 1 for an animated GIF, PNG or WebP (or a TIFF of pages), of which
     :func:`open_image` reads the first. A JPEG that carries more pictures (MPO: a phone's gain map, a stereo camera's
@@ -96,9 +102,25 @@ def exif_orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) and 2 <= value <= 8 else 1
 
 
-def dim_peak(img: Image.Image) -> int | None:
+class AtMost(int):
+    """A 16-bit picture's peak known to its high byte alone (:func:`wide_colour`): it is at most this."""
+
+
+def wide_colour(img: Image.Image) -> bool:
+    """Whether PIL reads a picture of 16 bits a value as 8-bit, keeping each value's high byte: a 16-bit colour PNG
+    (raw mode RGB;16B, or RGBA;16B and LA;16B with alpha), which has no 16-bit mode in PIL. Asked before the picture
+    is loaded, which drops the tiles that name its raw mode."""
+    raw = [t[3] if isinstance(t[3], str) else (t[3] or ("",))[0] for t in img.tile]  # each tile's raw mode
+    return img.mode not in SIXTEEN_BIT_MODES and any(";16" in str(mode) for mode in raw)
+
+
+def dim_peak(img: Image.Image, wide: bool = False) -> int | None:
     """The largest value of a 16-bit picture that uses 12 bits or fewer (below ``DIM_16_BIT``: a 12-bit camera's or
-    scanner's data), which reads as 0..15 of 255, nearly black; None for any other picture."""
+    scanner's data), which reads as 0..15 of 255, nearly black; None for any other picture. A 16-bit colour picture
+    (``wide``: :func:`wide_colour`), read as its values' high bytes, gives the most its peak can be (:class:`AtMost`)."""
+    if wide:
+        top = int(np.asarray(img.convert("RGB")).max(initial=0))  # the high byte of its largest colour value
+        return AtMost(top * 256 + 255) if top < DIM_16_BIT // 256 else None
     if img.mode not in SIXTEEN_BIT_MODES:
         return None
     peak = int(np.asarray(img).max(initial=0))
@@ -107,7 +129,8 @@ def dim_peak(img: Image.Image) -> int | None:
 
 def dim_note(peak: int) -> str:
     """What a dim 16-bit picture (:func:`dim_peak`) reads as, and what to do."""
-    return (f"16-bit pixels reach only {peak} of 65535 (12-bit data?), so they read as 0..{round(peak / 257)} of 255, "
+    reach, read = (f"at most {peak}", peak // 256) if isinstance(peak, AtMost) else (f"only {peak}", round(peak / 257))
+    return (f"16-bit pixels reach {reach} of 65535 (12-bit data?), so they read as 0..{read} of 255, "
             "nearly black: scale them to the 16-bit range (or save them as 8-bit)")
 
 
@@ -167,11 +190,12 @@ def _decoded(path: str | Path, size: int | None, channels: int, details: bool) -
         raise FileNotFoundError(f"image not found: {path}")
     try:
         with Image.open(path) as img:
+            wide = wide_colour(img)  # before the load, which drops the raw mode that tells it
             img.load()
             # a camera's EXIF orientation turns the picture upright, as viewers show it
             upright = ImageOps.exif_transpose(img)
             arr = image_to_array(upright, channels)  # [H, W, channels]
-            picture = Picture(arr if size is None else square_array(arr, size), dim_peak(upright))
+            picture = Picture(arr if size is None else square_array(arr, size), dim_peak(upright, wide))
             if details:
                 picture = picture._replace(colours=colours_of(upright), share=transparent_share(img),
                                            frames=frame_count(img), orientation=exif_orientation(img))

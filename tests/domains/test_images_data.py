@@ -557,6 +557,25 @@ def test_an_animated_picture_is_read_with_a_line_that_says_only_its_first_frame_
     assert capsys.readouterr().out == ""
 
 
+def test_an_animated_mask_is_read_with_a_line_that_says_only_its_first_frame_is(tmp_path, capsys):
+    """An animated GIF given as --mask was read as its first frame without a word (an --input's line said it), and a
+    black-and-white mask of the model's size printed no line at all. It now says so as an input's line does; a phone
+    JPEG's second picture (MPO) is not a frame, as for an input."""
+    digits = ImageDataModule("digits").spec  # 8x8 grey
+    bw = np.zeros((8, 8), np.uint8)
+    bw[2:6, 1:7] = 255  # 24 white pixels
+    frames = [Image.fromarray(bw), Image.fromarray(255 - bw), Image.fromarray(np.full((8, 8), 255, np.uint8))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    rgb = Image.fromarray(np.repeat(bw[..., None], 3, axis=-1))
+    rgb.save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[rgb], quality=95)
+    capsys.readouterr()
+    assert int(ImageDomain().read_mask(tmp_path / "anim.gif", digits).sum()) == 24  # the first frame
+    assert capsys.readouterr().out == (f"[predict] {tmp_path / 'anim.gif'}: 8×8 read as the first of its 3 frames "
+                                       "(an images model reads one picture); 24 of 64 pixels observed (white)\n")
+    assert int(ImageDomain().read_mask(tmp_path / "phone.jpg", digits).sum()) == 24
+    assert "frames" not in capsys.readouterr().out
+
+
 def test_a_phone_jpeg_with_a_second_picture_reads_as_one_picture(tmp_path, capsys):
     """A phone JPEG that carries a second picture (a gain map; MPO, as Pillow opens it, of 2 frames) was read with a
     line that said "the first of its 2 frames", as of an animation. Its first picture is the photo: it reads as one."""

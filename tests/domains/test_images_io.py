@@ -4,8 +4,10 @@ import dataclasses
 import gzip
 import pickle
 import re
+import struct
 import tarfile
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -299,6 +301,36 @@ def test_16_bit_pictures_share_one_scale_and_a_dim_one_is_named(tmp_path):
     with pytest.warns(UserWarning, match=r"2 of the 3 pictures read in \S+ are 16-bit and nearly black \(first: night"):
         x, _ = io.read_image_folder(tmp_path, 4, progress=False)
     assert sorted(int(v) for v in x.max(axis=(1, 2, 3))) == [1, 16, 156]
+
+
+def write_png_16_bit_colour(path, rgb: np.ndarray) -> None:
+    """uint16 [H, W, 3] -> a 16-bit RGB PNG, written by hand: PIL has no 16-bit colour mode to save it from."""
+    h, w, _ = rgb.shape
+    rows = b"".join(b"\0" + rgb[y].astype(">u2").tobytes() for y in range(h))  # filter 0 (none) on each row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16 bits a value, colour type 2 (RGB)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+                     + chunk(b"IEND", b""))
+
+
+def test_a_dim_16_bit_colour_picture_is_named_as_a_grey_one_is(tmp_path):
+    """A 12-bit camera's colour picture saved as a 16-bit PNG read nearly black without a word, where a grey one is
+    named: PIL reads a 16-bit colour PNG as its values' high bytes, so the peak it shows is at most 15 of 255."""
+    dim = np.zeros((4, 4, 3), np.uint16)
+    dim[..., 0], dim[..., 1], dim[..., 2] = 4000, 100, np.arange(16).reshape(4, 4) * 100
+    write_png_16_bit_colour(tmp_path / "camera.png", dim)
+    with pytest.warns(UserWarning, match=r"camera.png: 16-bit pixels reach at most 4095 of 65535 \(12-bit data\?\), "
+                                         r"so they read as 0..15 of 255"):
+        assert io.open_image(tmp_path / "camera.png").max() == 15
+    write_png_16_bit_colour(tmp_path / "bright.png", np.full((4, 4, 3), 40000, np.uint16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one that uses its range reads without a word
+        assert io.open_image(tmp_path / "bright.png").max() == 156
+    with pytest.warns(UserWarning, match=r"the one picture read in \S+ is 16-bit and nearly black"):
+        io.read_image_folder(tmp_path, 4, progress=False, files=[tmp_path / "camera.png"])
 
 
 def test_a_dim_16_bit_input_to_predict_is_named_once(tmp_path):
