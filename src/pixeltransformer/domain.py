@@ -128,8 +128,9 @@ def threshold_mask(grey: np.ndarray, colour: bool) -> tuple[np.ndarray, list[str
 def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool) -> str:
     """Why a --mask of grey levels [..., h, w] uint8 at its file's size (:func:`grey_levels` where it is in
     ``colour``; a video's frames first) observes no pixel once cropped to its centre and resized to the model's
-    ``size`` (h, w), in words, in every domain: its white pixels lost to the resize (those of the centre that is read,
-    counted), lying outside that centre, its colours or greys too dark, or no white at all."""
+    ``size`` (h, w), in words, in every domain that reads a picture mask (images, video): its white pixels lost to the
+    resize (those of the centre that is read, counted), lying outside that centre, its colours or greys too dark, or
+    no white at all."""
     h, w = levels.shape[-2:]
     ch, cw = centre_crop((h, w), size)  # the centre that is read
     top, left = (h - ch) // 2, (w - cw) // 2
