@@ -151,11 +151,13 @@ def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool) ->
     return "the mask has no white (observed) pixels"
 
 
-def all_observed(total: int) -> str:
-    """The warning, in words, of a --mask that observes all ``total`` pixels: nothing is left to complete (white
-    where to complete, as some inpainting tools draw a mask?)."""
-    return (f"the mask observes all {total} pixels (white everywhere), so nothing is left to complete: white is "
-            "observed, black completed")
+def all_observed(total: int, kept: int | None = None) -> str:
+    """The warning, in words, of a --mask that observes all ``total`` pixels (white where to complete, as some
+    inpainting tools draw a mask?): nothing is left to complete, or, where S holds at most ``kept`` of them, a random
+    ``kept`` are S and the rest completed."""
+    left = (f"S is a random {kept} of them and the rest completed" if kept is not None and kept < total
+            else "nothing is left to complete")
+    return f"the mask observes all {total} pixels (white everywhere), so {left}: white is observed, black completed"
 
 
 def mask_line(path: Path, source: tuple[int, int], done: list[str], observed: int, total: int, kind: str = "") -> str:
