@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
-from pixeltransformer.domain import all_observed, grey_levels, nothing_observed, threshold_mask
+from pixeltransformer.domain import MASK_LEVEL, grey_levels, nothing_observed, threshold_mask
 from pixeltransformer.errors import counted, transparent_mask
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
@@ -514,8 +514,8 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     besides fitting its size, in words for :func:`mask_line` ("read as grey" for colours, "thresholded at grey level
     128" for levels between black and white; [] for a black-and-white mask), and whether its frames are in colour.
     Its pixels are read as grey and thresholded as an images --mask's are (:func:`threshold_mask`); a mask that observes
-    no pixel is refused, and one that observes all of them warned of, in an images --mask's words
-    (:func:`nothing_observed`, :func:`all_observed`).
+    no pixel is refused in an images --mask's words (:func:`nothing_observed`), or as white only in frames the clip
+    skips.
 
     A single image is used for every frame; a video's frames are those of the input clip (:func:`load_user_video`):
     frames 0, frame_step, 2 * frame_step, ..., so it needs at least (T - 1) * frame_step + 1 of them. A JPEG/PNG
@@ -546,9 +546,11 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     colour = not (frames == frames[..., :1]).all()
     mask, done = threshold_mask(grey_levels(frames), colour)  # [T, H, W]
     if not mask.any():  # why, told by the levels at the file's size (read again): lost in the resize, or never white
-        whole = read_strip(path) if strip else read_video_file(path, max_frames=span)  # [F, h, w, 3]
-        levels = grey_levels(whole[:span:frame_step])  # [T, h, w] uint8 ([1, h, w]: a still mask)
+        whole = grey_levels(read_strip(path) if strip else read_video_file(path, max_frames=span))  # [F, h, w] uint8
+        levels = whole[:span:frame_step]  # [T, h, w] uint8 ([1, h, w]: a still mask)
+        if not (levels >= MASK_LEVEL).any() and (skipped := int((whole[:span] >= MASK_LEVEL).sum())):
+            raise ValueError(f"mask {path}: the mask's {skipped} white pixels (grey level {MASK_LEVEL} or more) lie "
+                             f"only in frames the clip skips (frame_step {frame_step} takes frames 0, {frame_step}, "
+                             f"{2 * frame_step}, ...): paint them white in the frames it takes")
         raise ValueError(f"mask {path}: {nothing_observed(levels, as_size(size), colour)}")
-    if mask.all():  # white where to complete, as some inpainting tools draw a mask?
-        warnings.warn(f"mask {path}: {all_observed(mask.size)}", stacklevel=2)
     return torch.from_numpy(mask), done, colour

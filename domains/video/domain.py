@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from pixeltransformer.domain import (Domain, Files, ItemValues, centre_crop, fitted_note, index_at, level_title,
-                                     mask_line)
+from pixeltransformer.domain import (Domain, Files, ItemValues, all_observed, centre_crop, fitted_note, index_at,
+                                     level_title, mask_line)
 from pixeltransformer.errors import share_words
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.files import write_json
@@ -170,7 +170,10 @@ class VideoDomain(Domain):
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """As :func:`read_mask_video` reads it; a mask of another frame size or aspect than the model's, of colours or
-        of grey levels between black and white is read with the line an images mask is (:func:`mask_line`)."""
+        of grey levels between black and white is read with the line an images mask is (:func:`mask_line`), and one
+        that observes every pixel warned of as an images mask is (:func:`all_observed`): where the clip has more pixels
+        than ``max_context``, that S is a random ``max_context`` of them, the rest completed (the one warning:
+        :meth:`context_from_mask` then says nothing of the cap)."""
         t, h, w = spec.grid_shape
         step = int(spec.extra.get("frame_step", 1))
         mask, done, colour = read_mask_video(path, t, (h, w), frame_step=step)  # [T, H, W]
@@ -178,6 +181,8 @@ class VideoDomain(Domain):
         done = ([note] if (note := fitted_note(source, (h, w))) else []) + done
         if done:
             print(mask_line(path, source, done, int(mask.sum()), mask.numel(), "RGB" if colour else ""), flush=True)
+        if mask.all():  # white where to complete, as some inpainting tools draw a mask?
+            warnings.warn(f"mask {path}: {all_observed(mask.numel(), self.max_context)}", stacklevel=2)
         return mask
 
     def row_units(self, spec: SignalSpec) -> str:
@@ -188,8 +193,9 @@ class VideoDomain(Domain):
     def context_from_mask(self, signal: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pos, val = super().context_from_mask(signal, mask)  # [K, 3], [K, 3]
         if len(pos) > self.max_context:
-            warnings.warn(f"the mask observes {len(pos)} pixels; using a random {self.max_context} of them",
-                          stacklevel=2)
+            if not mask.all():  # an all-white mask's warning (read_mask) says it
+                warnings.warn(f"the mask observes {len(pos)} pixels; using a random {self.max_context} of them",
+                              stacklevel=2)
             keep = torch.randperm(len(pos), generator=torch.Generator().manual_seed(0))[: self.max_context]
             keep = keep.sort().values  # [max_context], in grid order
             pos, val = pos[keep], val[keep]

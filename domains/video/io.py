@@ -183,7 +183,7 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
             # the size of the frames ffmpeg hands on: turned upright where the file says so (a phone's portrait
             # video is stored landscape with a display rotation, which recent ffmpeg reports in words imageio's
             # "rotate" does not read), so the aspect kept is the one a player shows
-            with _pipes_left_to_gc():
+            with pipes_left_to_gc():
                 w, h = iio.immeta(path, plugin="FFMPEG")["size"]
             rh, rw = cover_size((h, w), size)
             kwargs = dict(size=(rw, rh), output_params=["-sws_flags", "area", *_every_frame_once()])
@@ -191,7 +191,7 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
 
 
 @contextmanager
-def _pipes_left_to_gc() -> Iterator[None]:
+def pipes_left_to_gc() -> Iterator[None]:
     """imageio-ffmpeg leaves the pipes of a reader that has ended (its ffmpeg process has exited) to the garbage
     collector, which warns for each (ResourceWarning, shown by pytest and ``python -X dev``): not ours to close."""
     with warnings.catch_warnings():
@@ -200,16 +200,16 @@ def _pipes_left_to_gc() -> Iterator[None]:
 
 
 def _closing_pipes(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    """ffmpeg's frames, each step (and the close) under _pipes_left_to_gc, never the caller's code between them."""
+    """ffmpeg's frames, each step (and the close) under pipes_left_to_gc, never the caller's code between them."""
     try:
         while True:
-            with _pipes_left_to_gc():
+            with pipes_left_to_gc():
                 frame = next(frames, None)
             if frame is None:
                 return
             yield frame
     finally:  # closed early (max_frames): ffmpeg is stopped, as `yield from` would have passed the close on
-        with _pipes_left_to_gc():
+        with pipes_left_to_gc():
             frames.close()
 
 
@@ -331,7 +331,7 @@ def frame_rate(path: str | Path, frames: int | None = None) -> float | None:
         elif suffix == ".npz":
             rate = None
         else:
-            with _pipes_left_to_gc():
+            with pipes_left_to_gc():
                 rate = iio.immeta(path, plugin="FFMPEG").get("fps")
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError):  # the frames were read: only the rate is unknown
         return None

@@ -17,7 +17,7 @@ from PIL import Image
 
 from pixeltransformer.errors import first_line
 
-from .io import VideoDecodeError, _pipes_left_to_gc, decoded_by_pillow, read_video_file
+from .io import VideoDecodeError, decoded_by_pillow, pipes_left_to_gc, read_video_file
 
 # in a folder of videos: frames stacked top to bottom (TinyVideos); an animated PNG is a video (is_strip_file)
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -63,7 +63,7 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
             return (w, w) if is_strip_file(path) and strip_problem(path) is None else (h, w)
         if path.suffix.lower() == ".npz":
             return None
-        with _pipes_left_to_gc():
+        with pipes_left_to_gc():
             w, h = iio.immeta(path, plugin="FFMPEG")["size"]  # upright, as the frames are handed on
         return int(h), int(w)
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError, KeyError, TypeError):  # read already: unknown

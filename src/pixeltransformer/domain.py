@@ -128,8 +128,9 @@ def threshold_mask(grey: np.ndarray, colour: bool) -> tuple[np.ndarray, list[str
 def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool) -> str:
     """Why a --mask of grey levels [..., h, w] uint8 at its file's size (:func:`grey_levels` where it is in
     ``colour``; a video's frames first) observes no pixel once cropped to its centre and resized to the model's
-    ``size`` (h, w), in words, in every domain: its white pixels lost to the resize (those of the centre that is read,
-    counted), lying outside that centre, its colours or greys too dark, or no white at all."""
+    ``size`` (h, w), in words, in every domain that reads a picture mask (images, video): its white pixels lost to the
+    resize (those of the centre that is read, counted), lying outside that centre, its colours or greys too dark, or
+    no white at all."""
     h, w = levels.shape[-2:]
     ch, cw = centre_crop((h, w), size)  # the centre that is read
     top, left = (h - ch) // 2, (w - cw) // 2
@@ -150,11 +151,13 @@ def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool) ->
     return "the mask has no white (observed) pixels"
 
 
-def all_observed(total: int) -> str:
-    """The warning, in words, of a --mask that observes all ``total`` pixels: nothing is left to complete (white
-    where to complete, as some inpainting tools draw a mask?)."""
-    return (f"the mask observes all {total} pixels (white everywhere), so nothing is left to complete: white is "
-            "observed, black completed")
+def all_observed(total: int, kept: int | None = None) -> str:
+    """The warning, in words, of a --mask that observes all ``total`` pixels (white where to complete, as some
+    inpainting tools draw a mask?): nothing is left to complete, or, where S holds at most ``kept`` of them, a random
+    ``kept`` are S and the rest completed."""
+    left = (f"S is a random {kept} of them and the rest completed" if kept is not None and kept < total
+            else "nothing is left to complete")
+    return f"the mask observes all {total} pixels (white everywhere), so {left}: white is observed, black completed"
 
 
 def mask_line(path: Path, source: tuple[int, int], done: list[str], observed: int, total: int, kind: str = "") -> str:

@@ -894,17 +894,44 @@ def test_a_video_mask_that_observes_no_pixel_says_why(tmp_path):
     spec = VideoDataModule(num_frames=4, size=32, bins="uniform", num_bins=8).spec  # the model's: 4 frames of 32x32
     with pytest.raises(ValueError, match=f"^{re.escape(f'mask {tmp_path}')}/speck.png: the mask's 16 white"):
         VideoDomain().read_mask(tmp_path / "speck.png", spec)  # as predict --mask reads it
+    # frame_step=2 takes frames 0, 2, 4, ...: a mask white only in frames 1, 3, 5, ... was refused as having no white
+    odd = np.zeros((8, 8, 8, 3), np.uint8)  # [F, H, W, 3]
+    odd[1::2] = 255  # frames 1, 3, 5 and 7 white
+    write_video(odd, tmp_path / "odd.gif", upscale_to=None)
+    with pytest.raises(ValueError, match=r"^mask \S+odd.gif: the mask's 192 white pixels \(grey level 128 or more\) "
+                                         r"lie only in frames the clip skips \(frame_step 2 takes frames 0, 2, 4, "
+                                         r"\.\.\.\): paint them white in the frames it takes$"):
+        read_mask_video(tmp_path / "odd.gif", num_frames=4, size=8, frame_step=2)  # frames 1, 3 and 5 of 0 to 6
+    specks = np.zeros((8, 64, 64, 3), np.uint8)  # [F, H, W, 3]
+    specks[:, 30:32, 30:32] = 255  # a 2x2 speck in every frame, lost in the resize to 8x8
+    write_video(specks, tmp_path / "specks8.gif", upscale_to=None)
+    with pytest.raises(ValueError, match=f"^{re.escape(f'mask {tmp_path}')}/specks8.gif: the mask's 16 "
+                                         f"{lost.replace('32×32', '8×8')}$"):
+        read_mask_video(tmp_path / "specks8.gif", num_frames=4, size=8, frame_step=2)  # 4 in each of frames 0, 2, 4, 6
 
 
 def test_a_video_mask_that_observes_every_pixel_is_warned_of(tmp_path):
     """An all-white video --mask observed every pixel of the clip, leaving nothing to complete, without a word, where
     an images --mask is warned of: the same warning now, as a mask read the other way round (white where to complete)
-    is the likely cause."""
+    is the likely cause. A clip of more pixels than max_context (the default 17 frames of 32x32: 17408 > 4096) was
+    warned of twice, first that nothing was left to complete, which was false (13312 pixels are completed), then that
+    a random 4096 were used: one warning now says both."""
     Image.fromarray(np.full((16, 16), 255, np.uint8)).save(tmp_path / "white.png")
+    spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's: 4 frames of 8x8
     with pytest.warns(UserWarning, match=f"^{re.escape(f'mask {tmp_path}')}/white.png: the mask observes all 256 "
                                          r"pixels \(white everywhere\), so nothing is left to complete: white is "
                                          "observed, black completed$"):
-        assert read_mask_video(tmp_path / "white.png", num_frames=4, size=8)[0].all()  # [T, H, W]
+        assert VideoDomain().read_mask(tmp_path / "white.png", spec).all()  # [T, H, W], as predict --mask reads it
+    spec = VideoDataModule(num_frames=17, size=32, bins="uniform", num_bins=8).spec  # 17408 pixels
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        domain = VideoDomain()
+        mask = domain.read_mask(tmp_path / "white.png", spec)  # [17, 32, 32]
+        pos, _ = domain.context_from_mask(torch.rand(3, *spec.grid_shape), mask)  # [4096, 3], [4096, 3]
+    assert [str(w.message) for w in caught] == [
+        f"mask {tmp_path / 'white.png'}: the mask observes all 17408 pixels (white everywhere), so S is a random 4096 "
+        "of them and the rest completed: white is observed, black completed"]
+    assert len(pos) == 4096
     half = np.zeros((16, 16), np.uint8)
     half[:, 8:] = 255
     Image.fromarray(half).save(tmp_path / "half.png")

@@ -190,7 +190,9 @@ ERROR_ROWS_ELSEWHERE = {
     "white is a 4x4 square, for frames of 32x32; a mask in a dark colour, red: `the mask has no white (observed) "
     "pixels: its colours read as grey levels up to 76, below 128: paint the observed pixels white`; a 12x8 mask white "
     "only in its top 2 rows: `the mask's 16 white pixels (grey level 128 or more) lie outside its centre 8×8, the part "
-    "of it that is read: give a mask of the input's shape with white inside that centre`)":
+    "of it that is read: give a mask of the input's shape with white inside that centre`; for a model of `frame_step` "
+    "2, a mask video white only in its odd frames: `the mask's 192 white pixels (grey level 128 or more) lie only in "
+    "frames the clip skips (frame_step 2 takes frames 0, 2, 4, ...): paint them white in the frames it takes`)":
         ("tests/domains/test_video.py", "test_a_video_mask_that_observes_no_pixel_says_why"),
     '`--trainer.limit_train_batches 0.1` on a fit whose train split is one batch (`--data.init_args.train_size 64`, '
     'batch_size 64)':
