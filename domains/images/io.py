@@ -134,16 +134,11 @@ def dim_note(peak: int) -> str:
             "nearly black: scale them to the 16-bit range (or save them as 8-bit)")
 
 
-def centre_box(h: int, w: int) -> tuple[int, int, int]:
-    """The centre square of a picture of h x w pixels that :func:`centre_square` keeps: its top row, left column and
-    side."""
-    s = min(w, h)
-    return (h - s) // 2, (w - s) // 2, s
-
-
 def centre_square(img: Image.Image, size: int) -> Image.Image:
     """Centre-crop to a square and resize to size x size (Lanczos, which also antialiases downscaling)."""
-    top, left, s = centre_box(img.height, img.width)
+    w, h = img.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
     return img.crop((left, top, left + s, top + s)).resize((size, size), Image.Resampling.LANCZOS)
 
 

@@ -13,6 +13,7 @@ import dataclasses
 from typing import Any, Sequence
 
 from .cache import cache_key
+from .config import is_number
 from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or
 from .splits import SPLITS, pool_digests
 
@@ -110,7 +111,7 @@ def _option_mismatch(trained: dict[str, Any], was_extra: dict[str, Any], datamod
 def same_value(a: Any, b: Any) -> bool:
     """Whether two recorded option values agree: numbers by value (a config's 1 and a spec's 1.0), others as the
     command line writes them (a tuple and the list a checkpoint kept of it)."""
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+    numbers = is_number(a) and is_number(b)
     return float(a) == float(b) if numbers else option_text(a) == option_text(b)
 
 

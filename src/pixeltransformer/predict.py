@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 
 from . import loading
 from .checkpointing import SIGTERM_STATUS, give_back_sigterm
+from .config import is_number
 from .domain import Domain, checked_context, context_columns
 from .files import missing_folders, remove_empty, staging_folder, write_json
 from .inference import check_temperature, grid_sizes, item_seeds
@@ -149,7 +150,7 @@ def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.
     if problem := _not_rows(rows, width):
         raise ValueError(f"{source}: expected a non-empty list of {names} rows ({width} numbers each); {problem}")
     for i, row in enumerate(rows):  # JSON's true and false are not numbers, though Python counts them as 1 and 0
-        if not_numbers := [v for v in row if isinstance(v, bool) or not isinstance(v, (int, float))]:
+        if not_numbers := [v for v in row if not is_number(v)]:
             raise ValueError(f"{source}: every entry must be a number, got {json.dumps(not_numbers[0])} in row {i + 1}")
         if not_finite := [v for v in row if isinstance(v, float) and not math.isfinite(v)]:  # JSON's NaN, 1e400
             raise ValueError(f"{source}: row {i + 1} holds {json.dumps(not_finite[0])}: positions and values must be "
@@ -167,7 +168,7 @@ def _not_rows(rows: Any, width: int) -> str | None:
         return f"got {_json_word(rows)}"
     if not rows:
         return "got an empty list"
-    if all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in rows):  # one row, no brackets around rows
+    if all(is_number(r) for r in rows):  # one row, no brackets around rows
         return "got a flat list of numbers: put each row in its own brackets, [[...], [...]]"
     for i, row in enumerate(rows):
         if not isinstance(row, list):
