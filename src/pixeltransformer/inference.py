@@ -445,7 +445,7 @@ class Completion:
 
     def observed(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The grid points S lies on and S's values there, as the mean keeps them: [B, N] bool, [B, N, V]."""
-        # [N, P]: float32 points cast, as draw_context's are, so that S's grid points match them (not float64's linspace)
+        # [N, P]: float32 points cast as draw_context's are, so that S's grid points match (a float64 linspace differs)
         qry = grid_positions(self.grid_shape, device=self.ctx_pos.device).to(self.ctx_pos.dtype)
         return observed_lookup(self.ctx_pos, self.ctx_val, qry.unsqueeze(0).expand(self.ctx_pos.shape[0], -1, -1))
 
