@@ -24,7 +24,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
 from pixeltransformer.domain import MASK_LEVEL, grey_levels, nothing_observed, threshold_mask
-from pixeltransformer.errors import counted, transparent_mask
+from pixeltransformer.errors import counted, in_number, transparent_mask
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -164,7 +164,8 @@ class VideoDataModule(SignalDataModule):
             raise ValueError(f"VideoDataModule: max_clips_per_video must be >= 1 (null: every clip), got "
                              f"{max_clips_per_video}")
         if fps is not None and not 0 < fps < math.inf:
-            raise ValueError(f"VideoDataModule: fps must be a number > 0 (null: the rate its files record), got {fps:g}")
+            raise ValueError(f"VideoDataModule: fps must be a number > 0 (null: the rate its files record), "
+                             f"got {fps:g}")
         if dataset == "synthetic" and num_clips < 1:  # met by moving_digits as the data was set up, naming no option
             raise ValueError(f"VideoDataModule: num_clips must be >= 1 (the synthetic clips generated), got "
                              f"{num_clips}")
@@ -549,8 +550,9 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
         whole = grey_levels(read_strip(path) if strip else read_video_file(path, max_frames=span))  # [F, h, w] uint8
         levels = whole[:span:frame_step]  # [T, h, w] uint8 ([1, h, w]: a still mask)
         if not (levels >= MASK_LEVEL).any() and (skipped := int((whole[:span] >= MASK_LEVEL).sum())):
-            raise ValueError(f"mask {path}: the mask's {skipped} white pixels (grey level {MASK_LEVEL} or more) lie "
-                             f"only in frames the clip skips (frame_step {frame_step} takes frames 0, {frame_step}, "
-                             f"{2 * frame_step}, ...): paint them white in the frames it takes")
+            raise ValueError(f"mask {path}: the mask's {counted(skipped, 'white pixel')} (grey level {MASK_LEVEL} or "
+                             f"more) {in_number(skipped, 'lies', 'lie')} only in frames the clip skips (frame_step "
+                             f"{frame_step} takes frames 0, {frame_step}, {2 * frame_step}, ...): paint them white in "
+                             "the frames it takes")
         raise ValueError(f"mask {path}: {nothing_observed(levels, as_size(size), colour)}")
     return torch.from_numpy(mask), done, colour

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, ClassVar, Iterable
 import numpy as np
 import torch
 
-from .errors import counted
+from .errors import counted, in_number
 from .sets import grid_positions, read_signal
 
 if TYPE_CHECKING:
@@ -137,13 +137,13 @@ def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool) ->
     white = int((levels[..., top:top + ch, left:left + cw] >= MASK_LEVEL).sum())  # in the centre [..., ch, cw]
     where = f" in its centre {cw}×{ch}" if (ch, cw) != (h, w) else ""
     if white:
-        return (f"the mask's {white} white pixels{where} (grey level {MASK_LEVEL} or more) are lost once it is "
-                f"{fitted_note((h, w), size)}, where none reaches grey level {MASK_LEVEL}: paint larger white areas, "
-                f"or draw the mask at {size[1]}×{size[0]}")
+        return (f"the mask's {counted(white, 'white pixel')}{where} (grey level {MASK_LEVEL} or more) "
+                f"{in_number(white, 'is', 'are')} lost once it is {fitted_note((h, w), size)}, where none reaches grey "
+                f"level {MASK_LEVEL}: paint larger white areas, or draw the mask at {size[1]}×{size[0]}")
     if outside := int((levels >= MASK_LEVEL).sum()):
-        return (f"the mask's {outside} white pixels (grey level {MASK_LEVEL} or more) lie outside its centre "
-                f"{cw}×{ch}, the part of it that is read: give a mask of the input's shape with white inside that "
-                "centre")
+        return (f"the mask's {counted(outside, 'white pixel')} (grey level {MASK_LEVEL} or more) "
+                f"{in_number(outside, 'lies', 'lie')} outside its centre {cw}×{ch}, the part of it that is read: give "
+                "a mask of the input's shape with white inside that centre")
     if levels.any():  # colours or greys, all darker than white
         what = "colours read as grey levels up to" if colour else "grey levels reach only"
         return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}, below {MASK_LEVEL}: paint "
@@ -376,8 +376,8 @@ def checked_context(domain: Domain, method: str, made: object, spec: SignalSpec,
     if not (isinstance(pos, torch.Tensor) and isinstance(val, torch.Tensor)):
         raise ValueError(f"{where} returned {type(pos).__name__} and {type(val).__name__}; it must return tensors: "
                          f"{want}")
-    fits = (pos.dim() == val.dim() == len(lead) + 2 and list(pos.shape[:-2]) == lead and pos.shape[:-1] == val.shape[:-1]
-            and pos.shape[-1] == spec.pos_dims and val.shape[-1] == spec.val_dims)
+    fits = (pos.dim() == val.dim() == len(lead) + 2 and list(pos.shape[:-2]) == lead
+            and pos.shape[:-1] == val.shape[:-1] and pos.shape[-1] == spec.pos_dims and val.shape[-1] == spec.val_dims)
     if not fits:
         raise ValueError(f"{where} returned positions {list(pos.shape)} and values {list(val.shape)}; the model "
                          f"reads {want}")
