@@ -18,11 +18,13 @@ from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import (MESH_SUFFIXES, SDFCache, binvox_frame, check_real, probability_field, read_voxels, turn_y_up,
-                   voxel_padding, voxel_scale, voxels_to_sdf, zup_to_yup)
+from .mesh import MESH_SUFFIXES, turn_y_up
+from .mesh_cache import SDFCache
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .procedural import MARGIN
+from .surface import probability_field
 from .visualize import MESH_FORMATS, shape_pictures
+from .voxels import binvox_frame, check_real, read_voxels, voxel_padding, voxel_scale, voxels_to_sdf, zup_to_yup
 
 
 def mesh_npz(path: Path) -> bool:
@@ -52,7 +54,7 @@ def truncation_of(spec) -> float:
 
 def voxel_units(size: int, margin: float | None) -> str:
     """input_frame's units of a voxel grid D^3 (D = ``size``) without a frame of its own: its grid's cube, padded as
-    :func:`mesh.voxels_to_sdf` pads it for the model's ``margin`` (None: not padded)."""
+    :func:`voxels.voxels_to_sdf` pads it for the model's ``margin`` (None: not padded)."""
     padded = ("not padded, as the training voxels of a model from before voxel padding were" if margin is None else
               f"padded with {voxel_padding(size, margin)} empty voxels a face as the training voxels were")
     return (f"the voxel grid's: the cube [-1, 1]^3 with voxel i's centre on -1 + 2 i / ({size} - 1), turned y up as "
@@ -61,7 +63,7 @@ def voxel_units(size: int, margin: float | None) -> str:
 
 def occupancy_sdf(occ: np.ndarray, path: Path, spec) -> np.ndarray:
     """An occupancy grid [D, D, D] (bool, True = inside) -> its SDF [R, R, R] on the model's grid, padded to the
-    training data's margin as the training voxels were (:func:`mesh.voxels_to_sdf`, :func:`voxel_margin`); a grid
+    training data's margin as the training voxels were (:func:`voxels.voxels_to_sdf`, :func:`voxel_margin`); a grid
     without a surface names the file."""
     try:
         return voxels_to_sdf(occ, spec.grid_shape[0], voxel_margin(spec))  # [R, R, R]
@@ -198,8 +200,8 @@ class SdfDomain(Domain):
         where given, says which axis is up in the file instead. A mesh's box is centred and scaled into the cube (with
         the training data's margin, spec.extra["margin"]: see procedural.grid_margin), as the training meshes were; the
         map is said on stderr and kept in ``input_frame`` (prediction.json), as a .binvox file's is (from its header's
-        translate and scale, :func:`mesh.binvox_frame`). Voxels are padded with empty voxels to the training data's
-        margin as the training voxels were, then resampled to the model's grid (:func:`mesh.voxels_to_sdf`); their
+        translate and scale, :func:`voxels.binvox_frame`). Voxels are padded with empty voxels to the training data's
+        margin as the training voxels were, then resampled to the model's grid (:func:`voxels.voxels_to_sdf`); their
         input_frame holds that scale. An SDF grid (.npy) has no units but its grid's: its input_frame says so, with
         centre 0 and scale 1 (the file's grid is the cube); an occupancy grid's (.npy, .npy.gz, .npz) is its grid's
         cube, padded."""

@@ -21,7 +21,7 @@ from pixeltransformer.domain import ItemValues, beats_paired, too_few_pairs
 from pixeltransformer.numerics import flushed_subnormals
 from pixeltransformer.stop import check_stop
 
-from .mesh import sdf_to_mesh
+from .surface import sdf_to_mesh
 
 # the methods scored: the mean, P(inside) > 0.5, the samples, the nearest-neighbour fill and the RBF fit of S
 METHODS = ("mean", "prob", "sample", "nn", "rbf")

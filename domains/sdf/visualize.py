@@ -27,7 +27,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 from pixeltransformer.errors import counted
 from pixeltransformer.files import atomic_write
 
-from .mesh import export_mesh, probability_field, sdf_to_mesh
+from .surface import export_mesh, probability_field, sdf_to_mesh
 
 ELEV, AZIM = 20.0, -55.0  # camera: slightly above, looking at the front-right of a +z-facing shape
 BASE_COLOUR = np.array([0.62, 0.72, 0.86])

@@ -12,7 +12,8 @@ import pytest
 
 from domains.images.datasets import read_image_npz
 from domains.polynomial.curves import read_curves
-from domains.sdf.mesh import load_mesh, read_voxels
+from domains.sdf.mesh import load_mesh
+from domains.sdf.voxels import read_voxels
 from domains.video.clips import read_video_npz
 
 READERS = {  # reader, the names of a good file's arrays

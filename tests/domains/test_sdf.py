@@ -16,13 +16,16 @@ import torch
 import trimesh
 import yaml
 
-from domains.sdf import mesh as mesh_mod
-from domains.sdf.data import MixtureDataset, SDFDataModule
-from domains.sdf.mesh import (SDFCache, export_mesh, load_mesh, mesh_to_sdf, normalise_mesh, read_voxels, sdf_to_mesh,
-                              split_long_edges, voxel_padding, voxel_scale, voxels_to_sdf, zup_to_yup)
+from domains.sdf import mesh_cache
+from domains.sdf.data import SDFDataModule
+from domains.sdf.datasets import MixtureDataset
+from domains.sdf.mesh import load_mesh, mesh_to_sdf, normalise_mesh, split_long_edges
+from domains.sdf.mesh_cache import SDFCache
 from domains.sdf.metrics import chamfer_l1, mesh_volume, occupancy_iou
 from domains.sdf.procedural import MARGIN, chair_sdf, chair_sdf_grid, grid_margin, grid_points, make_chair
+from domains.sdf.surface import export_mesh, sdf_to_mesh
 from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
+from domains.sdf.voxels import read_voxels, voxel_padding, voxel_scale, voxels_to_sdf, zup_to_yup
 from sdf_grids import border_values
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "shapenet_chairs"
@@ -284,8 +287,8 @@ def test_cache_hits_the_second_time(tmp_path, monkeypatch):
     trimesh.creation.box(extents=[1, 0.5, 0.2]).export(meshes / "b.obj")
     (meshes / "c.obj").write_text("v 0 0 0\n")  # no faces: skipped, counted
     calls = []
-    real = mesh_mod.mesh_to_sdf
-    monkeypatch.setattr(mesh_mod, "mesh_to_sdf", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = mesh_cache.mesh_to_sdf
+    monkeypatch.setattr(mesh_cache, "mesh_to_sdf", lambda *a, **k: calls.append(1) or real(*a, **k))
     cache = SDFCache(tmp_path / "cache", MARGIN, truncation=0.2)
     paths = sorted(meshes.iterdir())
     with pytest.warns(UserWarning) as record:
@@ -342,8 +345,8 @@ def test_a_second_start_reads_no_bytes_of_the_meshes_or_voxel_files(tmp_path, mo
     assert all(torch.equal(x, y) for name in first for x, y in zip(first[name], again[name]))
     save_npz(meshes / "s1.npz", icosphere(0.7))  # changed: read and converted again
     converted = []
-    real_convert = mesh_mod.SDFCache._convert
-    monkeypatch.setattr(mesh_mod.SDFCache, "_convert", lambda self, path, *a: converted.append(path.name)
+    real_convert = mesh_cache.SDFCache._convert
+    monkeypatch.setattr(mesh_cache.SDFCache, "_convert", lambda self, path, *a: converted.append(path.name)
                         or real_convert(self, path, *a))
     SDFDataModule(dataset="meshes", root=str(meshes), resolution=16, splits=(1, 1, 1),
                   cache_dir=str(tmp_path / "cache")).prepare_data()
@@ -1617,7 +1620,7 @@ def test_a_split_folder_of_no_usable_shape_is_named(tmp_path, dataset):
 def _sent_and_items(dm: SDFDataModule, monkeypatch, split: str = "train") -> tuple[torch.Tensor, ...]:
     """A batch of a split as its loader sends it in a fit (no item read one by one; dm has a Trainer), the same
     batch on its device, and the float items it holds stacked: [B, 1, R, R, R] each."""
-    from domains.sdf.data import FileSDFDataset, StackedSDFDataset
+    from domains.sdf.datasets import FileSDFDataset, StackedSDFDataset
 
     def one_by_one(self, i):
         raise AssertionError("a batch was read item by item")
@@ -1651,7 +1654,7 @@ def test_a_batch_is_read_in_one_call_and_sent_as_its_cache_stores_it(tmp_path, m
     grids = np.full((3, 12, 12, 12), 0.2, np.float16)
     grids[:, :6] = -0.2
     np.save(tmp_path / "stacked.npy", grids)
-    from domains.sdf.data import StackedSDFDataset
+    from domains.sdf.datasets import StackedSDFDataset
 
     ds = StackedSDFDataset(tmp_path / "stacked.npy", [2, 0], truncation=0.15)
     sent = ds.__getitems__([0, 1])["signal"]  # [2, 1, 12, 12, 12]
@@ -1838,7 +1841,7 @@ def test_a_cache_folder_that_cannot_be_written_is_named_not_blamed_on_the_meshes
             dm.setup("fit")
             dm.dataset("train")
 
-    monkeypatch.setattr(mesh_mod, "atomic_write", full_disk)
+    monkeypatch.setattr(mesh_cache, "atomic_write", full_disk)
     cache = SDFCache(tmp_path / "cache", MARGIN, truncation=0.1)
     with pytest.raises(OSError, match=r"^cannot write the SDF cache .*/cache \(No space left on device\)"):
         cache.build_files(sorted(meshes.iterdir()), resolution=8, progress=False)

@@ -16,9 +16,10 @@ import yaml
 from domains.sdf.baselines import rbf_interpolate
 from domains.sdf.data import SDFDataModule
 from domains.sdf.domain import GRID_UNITS, SdfDomain, voxel_units
-from domains.sdf.mesh import sdf_to_mesh, voxel_scale
 from domains.sdf.metrics import mesh_volume, occupancy_iou
 from domains.sdf.procedural import grid_margin
+from domains.sdf.surface import sdf_to_mesh
+from domains.sdf.voxels import voxel_scale
 from pixeltransformer.cli import main
 from pixeltransformer.distribution import BinnedGaussian
 from pixeltransformer.evaluation import SweepItem

@@ -311,7 +311,7 @@ def device_batch(name: str, b: int = 3) -> dict[str, torch.Tensor]:
     if name in ("rgb", "video"):
         signal = float_signal(torch.zeros(shape, dtype=torch.uint8, device=META))
     elif name == "sdf":
-        from domains.sdf.data import sdf_values
+        from domains.sdf.datasets import sdf_values
 
         signal = sdf_values(torch.zeros(shape, dtype=torch.float16, device=META), 0.1)
     else:
