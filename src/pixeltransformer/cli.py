@@ -17,32 +17,32 @@ import re
 import shlex
 import shutil
 import sys
-import warnings
 from argparse import ArgumentError
-from collections import Counter
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .allocator import keep_freed_memory
 from .cache import CacheWriteError
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .console import ParamSummary, quiet_console
-from .data_mismatch import checkpoint_split_layout, conversion_mismatch, option_text, same_items, split_mismatch
+from .data_mismatch import (checkpoint_split_layout, option_text, same_items, warn_conversion_mismatch,
+                            warn_split_mismatch)
 from .datamodule import SignalDataModule, module_spec
 from .datahints import data_hint, own_data
 from .errors import counted, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .eval_folders import drop_aside, put_back, recover_all, set_aside
-from .evaluation import SweepEvaluation, eval_folder, evaluation_summary, sweep_eval_dir, sweep_out_dir
+from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
+                         evaluation_summary, sweep_eval_dir)
 from .files import missing_folders, remove_empty
-from .fit_settings import check_fit_length, check_resume_length, check_step_settings
-from .launch import (check_launch_size, check_node_launch, drawn_seed, joins_a_run, launched_run_name,
-                     predict_in_the_first_process)
+from .fit_settings import check_fit_length, check_resume_length, check_step_settings, nothing_trained
+from .launch import (check_launch_size, check_node_launch, drawn_seed, first_process, is_ddp_child, joins_a_run,
+                     launched_run_name, predict_in_the_first_process, warn_once)
 from .layout import CONFIGS, next_command
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
 from .module import (DataMismatch, PixelTransformerModule, check_precision, checkpoint_error, every_point_sets,
@@ -52,18 +52,21 @@ from .parselog import DROPPED, PARSE_LOG, class_at, dropped_settings_line
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
 from .preflight import SUBCOMMANDS, check_command_line
 from .progress import replace_default_bar
-from .runs import (COMMAND_FILE, absolute_paths, check_new_run, check_run_name, check_run_root, checkpoint_run,
-                   domain_of, expand_home, flag_arg, hold_run_folder, is_run_folder, missing_domain,
-                   readable_run_configs, release_run_folder, resume_checkpoint, run_group, shown_path, with_run_config)
-from .setting_sources import (config_setting, config_unsetting, moved_note, overridden_options, parse_error_fields,
-                              run_config_setting, size_config_options)
+from .run_config import RunConfig, record_precision, setup_line
+from .runs import (check_new_run, check_run_name, check_run_root, checkpoint_run, domain_of, expand_home, flag_arg,
+                   hold_run_folder, is_run_folder, missing_domain, readable_run_configs, release_run_folder,
+                   resume_checkpoint, run_group, shown_path, with_run_config)
+from .setting_sources import (config_setting, config_unsetting, given_model_options, gives_logger_name, moved_note,
+                              overridden_options, parse_error_fields, run_config_setting, size_config_options,
+                              yaml_spelled)
 from .splits import SPLITS
 from .trainer_limits import batch_limit, check_val_limit
 from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
-from .wandbsetup import (check_wandb_mode, check_wandb_reachable, config_list, dashboard_config, is_wandb_logger,
-                         set_wandb_mode, wandb_fallbacks, wandb_offline, without_wandb_loggers)
+from .wandbsetup import (check_wandb_mode, check_wandb_reachable, config_list, finish_wandb, is_wandb_logger,
+                         new_wandb_id, offline_segment, set_wandb_mode, wandb_fallbacks, wandb_inits, wandb_offline,
+                         without_wandb_loggers)
 
 BASE_CONFIG = CONFIGS / "trainer" / "default.yaml"
 
@@ -77,173 +80,6 @@ def data_spec(datamodule: SignalDataModule) -> dict:
     (:func:`module_spec`; a link of the parser; a function of this module, not a lambda, so that ddp_spawn can pickle
     the parser that the config callback holds)."""
     return module_spec(datamodule).to_dict()
-
-
-def check_one_sweep_per_folder(callbacks) -> None:
-    """Refuse two evaluation sweeps that write one folder's metrics.json (a config's own and one added with
-    --trainer.callbacks+=): both ran, and the later one's metrics.json and W&B summary replaced the earlier one's."""
-    folders = [str(Path(cb.out_dir).resolve()) if cb.out_dir else None for cb in callbacks
-               if isinstance(cb, SweepEvaluation)]
-    shared, count = Counter(folders).most_common(1)[0] if folders else (None, 0)
-    if count > 1:
-        where = shared or "the evaluation folder"
-        raise ValueError(f"{count} SweepEvaluation callbacks would each write metrics.json in {where}, "
-                         "the later over the earlier: set the config's own sweep's options without adding one, "
-                         "--trainer.callbacks.<option>=... (no +=: it sets the last callback, the sweep in the shipped "
-                         "configs)")
-
-
-def check_out_dir_apart(callbacks, run_dir: Path) -> None:
-    """Refuse an evaluation sweep whose out_dir is a run folder, the one it evaluates or another run's
-    (:func:`is_run_folder`): the evaluation's record replaced the run's command.txt, the command line of each of its
-    fits, with the test's, or lay among the run's own files. An earlier evaluation's folder (a fit's files there:
-    none) is taken."""
-    for cb in callbacks:
-        if not (isinstance(cb, SweepEvaluation) and cb.out_dir):
-            continue
-        out = Path(cb.out_dir).expanduser().resolve()
-        if out == run_dir.expanduser().resolve():
-            which = "the run folder itself"
-        elif is_run_folder(out):
-            which = "another run's folder"
-        else:
-            continue
-        why = (f"whose {COMMAND_FILE} (its fits' command lines) the evaluation's record would replace"
-               if (out / COMMAND_FILE).exists() else "where the evaluation's record would lie among the run's files")
-        raise ValueError(f"the evaluation callback's out_dir {cb.out_dir} is {which}, {why}: give out_dir another "
-                         "folder, or null for the run's own evaluation folder")
-
-
-class RunConfig(SaveConfigCallback):
-    """Writes the resolved config into the run folder (config.yaml, or config_test.yaml in the evaluation's folder:
-    evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
-    resume adds one; a test writes its own into its evaluation's folder); puts the config it records there into
-    wandb.config (without_run_folder: a fit's and an evaluation's alike), with the model's trainable parameter count
-    (``model/parameters``). An evaluation's config is written when the evaluation has ended, after its metrics; the
-    CLI sets an earlier evaluation aside meanwhile (eval_folders.set_aside), so a folder holds one evaluation's files,
-    and a failed evaluation leaves the earlier one as it was."""
-
-    def __init__(self, *args, command: str | None = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.command = command
-        self.eval_config: tuple[Path, str] | None = None  # an evaluation's run folder and file name, for teardown
-        self.failed = False
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        quiet_console()  # again in each process ddp_spawn starts afresh, which main() never ran in
-        run_dir = Path(trainer.log_dir or ".")  # under DDP a broadcast: every rank reads it, or rank zero waits
-        if stage == "predict":  # prediction.json records the prediction's options beside its files
-            return
-        if stage != "fit":  # the folder is named at teardown, once the checkpoint is restored (eval_folder)
-            self.eval_config = run_dir, f"config_{getattr(stage, 'value', stage)}.yaml"
-            if trainer.is_global_zero:
-                self.save_config(trainer, pl_module, stage)
-            return
-        if self.command and trainer.is_global_zero:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            with open(run_dir / COMMAND_FILE, "a") as f:
-                f.write(self.command + "\n")
-        # config.yaml holds the run's settings, not where this fit started from: a resume finds last.ckpt in the run
-        # folder, wherever it has moved, and a new run started from a copy of this file is a new run
-        self.config = without_run_folder(self.config)
-        self.config.ckpt_path = self.config.resume = None
-        for logger in config_list(self.config.trainer.get("logger")):  # the W&B id lives in wandb_id.txt alone: an
-            if "id" in (logger.get("init_args") or {}):  # id of digits (2048e123) would read back as a number
-                logger.init_args.id = None
-        super().setup(trainer, pl_module, stage)
-
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        self.failed = True
-
-    def teardown(self, trainer, pl_module, stage: str) -> None:
-        if self.eval_config is not None and not self.failed and trainer.is_global_zero:
-            run_dir, name = self.eval_config
-            # a test's record goes beside its metrics: into the sweep's own out_dir where it has one (it went into
-            # <run>/eval/, splitting the evaluation over two folders and mixing with an earlier one's files there)
-            out_dir = sweep_out_dir(trainer) if name == "config_test.yaml" else None
-            folder = Path(out_dir) if out_dir else run_dir / eval_folder(pl_module, trainer.ckpt_path)
-            folder.mkdir(parents=True, exist_ok=True)
-            self.parser.save(without_run_folder(self.config), str(folder / name), skip_none=False, overwrite=True,
-                             multifile=self.multifile)
-            wrote = str(folder / name)
-            if self.command and name == "config_test.yaml":  # as given, published by `make results` with its numbers
-                (folder / COMMAND_FILE).write_text(self.command + "\n")
-                wrote += f", {COMMAND_FILE}"
-            print(f"[pixeltransformer] wrote {wrote}", flush=True)  # beside the evaluation's other files
-        self.eval_config = None
-
-    def save_config(self, trainer, pl_module, stage: str) -> None:
-        from .media import wandb_run
-
-        run = wandb_run(trainer)
-        if run is not None:  # as the run folder records it (a fit's is so already; an evaluation's config_test.yaml),
-            # and the model's size, the "Trainable params" of the model summary, exactly
-            run.config.update({**dashboard_config(without_run_folder(self.config).as_dict()),
-                               "model/parameters": trainable_parameters(pl_module)}, allow_val_change=True)
-
-
-# Lightning's aliases of its precisions (the values a config may give for the ones it runs)
-PRECISION_ALIASES = {"16": "16-mixed", "bf16": "bf16-mixed", "32": "32-true", "64": "64-true"}
-
-
-def record_precision(cfg, trainer, subcommand: str | None = "fit") -> str | None:
-    """Make a command's config record the precision the trainer runs, where Lightning runs another than the one
-    given: 16-mixed (or 16) on a CPU runs as bf16-mixed, as float16 autocast needs a GPU, while config.yaml and
-    W&B's config said 16-mixed. Returns the line that says so, naming the file that records it (a prediction's
-    prediction.json), or None where the config already holds what runs. A config that gives none (null: Lightning's
-    default) records the default that runs, 32-true, without a line: config.yaml said null."""
-    given = cfg.trainer.get("precision")
-    ran = str(trainer.precision)
-    if given is None:
-        cfg.trainer.precision = ran
-        return None
-    if PRECISION_ALIASES.get(str(given), str(given)) == ran:
-        return None
-    cfg.trainer.precision = ran
-    why = " on the CPU (float16 mixed precision needs a GPU)" if ran == "bf16-mixed" else ""
-    record = {"predict": "prediction.json records", "test": "config_test.yaml and metrics.json record",
-              "validate": "config_validate.yaml records"}
-    where = record.get(subcommand, "config.yaml records")
-    return f"[run] trainer.precision={given} runs as {ran}{why}: {where} {ran}"
-
-
-def trainable_parameters(module) -> int:
-    """The number of parameters a module trains (those that require a gradient)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def setup_line(trainer, module, stage: str) -> str:
-    """What a command runs, under its first [run] line (which names the folder, before anything is built), printed
-    once the classes are built: the domain and dataset, the parameters it trains, the device and the precision,
-    which a log file otherwise never says (Lightning's lines tell whether a GPU is used, not which precision, nor how
-    many devices)."""
-    spec = getattr(module, "spec", None)
-    what = f"{spec.domain}/{spec.dataset}" if spec is not None else type(module).__name__
-    kind, devices, nodes = trainer.strategy.root_device.type, trainer.num_devices, trainer.num_nodes
-    where = kind if devices * nodes == 1 else f"{devices * nodes} {kind} devices" + (
-        f" on {nodes} nodes" if nodes > 1 else "")
-    return (f"[run] {getattr(stage, 'value', stage)} {what}: {trainable_parameters(module):,} parameters, on {where}, "
-            f"precision {trainer.precision}")
-
-
-def without_run_folder(config):
-    """A copy of a command's config as its run folder records it: without what the CLI sets from the folder
-    (trainer.default_root_dir, the W&B logger's save_dir and group) and the W&B name it derived from it, so that a
-    copy of the file serves another run, and a config that sets them is the user's (preflight.check_set_by_the_cli). Its
-    relative data paths are absolute (runs.absolute_paths): the command's own keep the words it was given."""
-    config = config.clone()
-    absolute_paths(config)
-    config.trainer.default_root_dir = None
-    for logger in config_list(config.trainer.get("logger")):
-        init_args = logger.get("init_args") if is_wandb_logger(logger) else None
-        if init_args is None:
-            continue
-        if derived_run_name(init_args.get("name"), init_args.get("group")):
-            init_args.name = None  # derived (_configure_wandb, _name_evaluation); a name the user gave stays
-        for key in ("save_dir", "group"):
-            if key in init_args:
-                init_args[key] = None
-    return config
 
 
 class RunParser(LightningArgumentParser):
@@ -262,17 +98,6 @@ class RunParser(LightningArgumentParser):
 
 # how a model runs, not what it computes: a command line's value holds over a checkpoint's
 RUNTIME_MODEL_OPTIONS = ("model.net.chunk",)
-
-
-def given_model_options(argv: list[str] | None) -> list[str]:
-    """The model options a command line gives by name (``--model.net.chunk=4096`` or ``--model.net.chunk 4096``)."""
-    return [arg[2:].split("=", 1)[0] for arg in argv or [] if arg.startswith("--model.")]
-
-
-def gives_logger_name(argv: list[str] | None) -> bool:
-    """Whether a command line names the W&B run (``--trainer.logger.init_args.name=x``, ``--trainer.logger.name x``)."""
-    return any(arg.split("=", 1)[0] in ("--trainer.logger.init_args.name", "--trainer.logger.name")
-               for arg in argv or [])
 
 
 class PixelTransformerCLI(LightningCLI):
@@ -438,7 +263,7 @@ class PixelTransformerCLI(LightningCLI):
         checkpoint whose splits were drawn with another layout than a new run's, where the two deal other items into
         the splits the command reads (sizes that fix the train size); nothing where they deal the same (train -1,
         sizes that fill the pool, splits drawn split by split)."""
-        if not _first_process():
+        if not first_process():
             return
         for line in getattr(self, "_adopted_lines", ()):
             print(line, flush=True)
@@ -516,7 +341,7 @@ class PixelTransformerCLI(LightningCLI):
         run_dir = self._run_dir(cfg)
         self.run_dir, self.new_run = run_dir, not run_dir.exists()
         self._new_folders = missing_folders(run_dir)  # removed when the start fails
-        if self.subcommand and _first_process():
+        if self.subcommand and first_process():
             shown = shown_path(run_dir)
             print(f"[run] {self.subcommand}: {shown}", flush=True)  # where to look, first and once per command
             self._shown = shown
@@ -524,7 +349,7 @@ class PixelTransformerCLI(LightningCLI):
             print(f"[run] predict runs on one device, in one process (the config asks for {asked})", flush=True)
         if cfg.trainer.get("barebones"):  # before the W&B logger, which it leaves out, is set up
             line = use_barebones(cfg.trainer)
-            if _first_process():
+            if first_process():
                 print(line, flush=True)
         self.wandb_id: str | None = None
         os.environ[RUN_DIR_ENV] = str(run_dir)
@@ -537,7 +362,7 @@ class PixelTransformerCLI(LightningCLI):
             if is_wandb_logger(lg):
                 self._configure_wandb(lg.init_args, run_dir, cfg)
                 # only the first process talks to W&B; a fast_dev_run, none (Lightning's DummyLogger in its place)
-                if not lg.init_args.offline and _first_process() and not cfg.trainer.get("fast_dev_run"):
+                if not lg.init_args.offline and first_process() and not cfg.trainer.get("fast_dev_run"):
                     check_wandb_reachable(lg.init_args)  # before anything is written: wandb.init waited 90 s to fail
 
     def _validation_items(self, cfg) -> None:
@@ -556,7 +381,7 @@ class PixelTransformerCLI(LightningCLI):
             check_val_limit(limit)
         items = init.get("val_items") or limit * init.batch_size
         trainer.limit_val_batches, init.val_items = None, items
-        if _first_process():
+        if first_process():
             print(f"[run] {source} validates trainer.limit_val_batches={counted(limit, 'batch')} of "
                   f"{init.batch_size}: validation scores the first {items} "
                   f"val items instead (data.init_args.val_items={items}), on any batch size and number of devices",
@@ -574,7 +399,7 @@ class PixelTransformerCLI(LightningCLI):
             if self.subcommand != "predict" and hasattr(self.datamodule, "check_data_roots"):
                 # missing data: one line before a run starts (predict reads none; an evaluation, what it reads)
                 self.datamodule.check_data_roots(self.subcommand)
-            if self.subcommand and _first_process():  # here: Lightning adds no RunConfig to a fast_dev_run
+            if self.subcommand and first_process():  # here: Lightning adds no RunConfig to a fast_dev_run
                 print(setup_line(self.trainer, self.model, self.subcommand), flush=True)
         except BaseException:  # bad data or options, found after the run folder was named
             self._drop_new_run()
@@ -603,7 +428,7 @@ class PixelTransformerCLI(LightningCLI):
             # a dev run writes none of these: a run started since under the same name (another process) did
             print(f"[run] fit: {self._shown} kept: a run started there while this fast_dev_run ran", flush=True)
             return
-        _finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
+        finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
         shutil.rmtree(self.run_dir, ignore_errors=True)
         remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
         why = "a fast_dev_run keeps no run folder" if dev_run else "the fit stopped before its first step"
@@ -614,7 +439,7 @@ class PixelTransformerCLI(LightningCLI):
             if not cfg.get("ckpt_path"):  # set and checked by _parse_ckpt_path on a fit's command line
                 cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
             return Path(cfg.resume).expanduser()
-        if _is_ddp_child() and os.environ.get(RUN_DIR_ENV):
+        if is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
         if self.subcommand in ("test", "validate", "predict") and cfg.get("ckpt_path"):
             return checkpoint_run(Path(cfg.ckpt_path))
@@ -642,15 +467,15 @@ class PixelTransformerCLI(LightningCLI):
         if self.subcommand in ("fit", None):  # None: main(..., run=False), which prepares a fit
             # the run id lives in the run folder: an online resume continues the same W&B run
             id_file = run_dir / "wandb_id.txt"
-            run_id = os.environ.get(WANDB_ID_ENV) if _is_ddp_child() else None
+            run_id = os.environ.get(WANDB_ID_ENV) if is_ddp_child() else None
             resume = 0  # the offline resume this fit is (offline_segment); 0: the run's first segment, or online
             if run_id is None:
-                run_id = id_file.read_text().strip() if id_file.is_file() else _new_wandb_id()
+                run_id = id_file.read_text().strip() if id_file.is_file() else new_wandb_id()
                 if not init_args.offline:
                     os.environ[WANDB_ID_ENV] = run_id
                 else:  # W&B cannot resume offline, and syncing two offline folders of one id keeps only one's history
                     os.environ[WANDB_ID_ENV], resume = offline_segment(run_id, run_dir / "wandb")
-            if _first_process():
+            if first_process():
                 self.wandb_id = run_id  # written into the run folder when the fit starts (_run_subcommand)
             init_args.id = os.environ[WANDB_ID_ENV]
             init_args.resume = "allow"
@@ -672,14 +497,14 @@ class PixelTransformerCLI(LightningCLI):
         trainer = self._instantiate_trainer(config, callbacks)
         if note := record_precision(self.config[self.subcommand] if self.subcommand else self.config, trainer,
                                     self.subcommand):
-            if _first_process():
+            if first_process():
                 print(note, flush=True)
         check_launch_size(trainer.world_size)  # torchrun's processes, each a trainer of its own: refused
         environment = getattr(trainer.strategy, "cluster_environment", None)
         check_node_launch(trainer.num_nodes, type(environment).__name__)  # a second node no one starts: refused
         trainer.callbacks = [ParamSummary(max_depth=cb._max_depth) if type(cb) in (ModelSummary, RichModelSummary)
                              else cb for cb in trainer.callbacks]
-        for init in _wandb_inits(trainer):
+        for init in wandb_inits(trainer):
             if init.get("anonymous", True) is None:  # wandb warns about any value of this deprecated setting
                 del init["anonymous"]
             if os.environ.get("WANDB_MODE") == "disabled":
@@ -721,7 +546,7 @@ class PixelTransformerCLI(LightningCLI):
                 warn_split_mismatch(saved, self.datamodule, resume=True)
                 warn_conversion_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)
-        if subcommand == "fit" and _first_process() and not self.trainer.fast_dev_run:
+        if subcommand == "fit" and first_process() and not self.trainer.fast_dev_run:
             try:  # held until the process ends: a second fit in the folder is refused (a dev run writes nothing)
                 self._run_lock = hold_run_folder(self.run_dir, new=not self.config.fit.get("resume"))
             except FileExistsError:
@@ -730,10 +555,10 @@ class PixelTransformerCLI(LightningCLI):
         try:  # an error before the run starts releases the lock as its end does: a fit run again in this process
             # (from Python) was refused as in use by another fit, naming this process
             replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in
-            if _first_process():
+            if first_process():
                 for folder, note in recover_all(self.run_dir):  # what an evaluation that was killed left
                     print(f"[run] {folder.name}/: {note}", flush=True)
-            if _first_process() and subcommand in ("test", "validate"):
+            if first_process() and subcommand in ("test", "validate"):
                 folder = eval_folder(self.model, ckpt)
                 if self.model.eval_folder() != "eval":
                     theirs, mine = spec.get("dataset"), self.model.spec.dataset
@@ -753,7 +578,7 @@ class PixelTransformerCLI(LightningCLI):
                         print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it "
                               f"fails, the earlier one stays)", flush=True)
             # an evaluation's offline W&B record joins the run's when the evaluation has ended (wandbfolder.py)
-            staged = self._stage_wandb() if subcommand in ("test", "validate") and _first_process() else None
+            staged = self._stage_wandb() if subcommand in ("test", "validate") and first_process() else None
             if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
@@ -780,10 +605,10 @@ class PixelTransformerCLI(LightningCLI):
                 drop_aside(replacing)
             if staged is not None:
                 if self.trainer.interrupted:
-                    _finish_wandb()
+                    finish_wandb()
                     drop_record(*staged)
                 else:
-                    _finish_wandb(exit_code=0)
+                    finish_wandb(exit_code=0)
                     publish_record(staged[0])
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
@@ -797,13 +622,13 @@ class PixelTransformerCLI(LightningCLI):
             elif replacing is not None and not self.trainer.interrupted:  # a test that wrote its metrics
                 print(evaluation_summary(replacing, Path(str(self._shown)) / replacing.name), flush=True)
             elif subcommand == "test" and not self.trainer.interrupted and not self.trainer.fast_dev_run and \
-                    _first_process() and ((out := sweep_eval_dir(self.trainer)) / "metrics.json").is_file():
+                    first_process() and ((out := sweep_eval_dir(self.trainer)) / "metrics.json").is_file():
                 print(evaluation_summary(out), flush=True)  # a sweep's own out_dir, pictures/ in it
         except BaseException as err:
             if replacing is not None:
                 put_back(replacing)
             if staged is not None:
-                _finish_wandb()
+                finish_wandb()
                 drop_record(*staged)
             self._drop_new_run()
             # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
@@ -832,13 +657,13 @@ class PixelTransformerCLI(LightningCLI):
         for lg in config_list(config.trainer.logger):  # the config it records (without_run_folder drops it)
             if is_wandb_logger(lg):
                 lg.init_args.name = evaluation_run_name(lg.init_args.group, folder, subcommand)
-        for init in _wandb_inits(self.trainer):  # the logger's, whose run begins as the evaluation sets up
+        for init in wandb_inits(self.trainer):  # the logger's, whose run begins as the evaluation sets up
             init["name"] = evaluation_run_name(init.get("group"), folder, subcommand)
 
     def _stage_wandb(self) -> tuple[Path, list[Path]] | None:
         """Point an evaluation's offline W&B logger at a staging folder in <run>/wandb/ (wandbfolder.stage_record);
         returns it and the folders made for it, or None without one (online, disabled, no W&B logger)."""
-        inits = _wandb_inits(self.trainer)
+        inits = wandb_inits(self.trainer)
         if not inits or not wandb_offline() or os.environ.get("WANDB_MODE") == "disabled":
             return None
         staged = stage_record(self.run_dir / "wandb")
@@ -919,7 +744,7 @@ class PixelTransformerCLI(LightningCLI):
             writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
             done = f"; wrote {writer.out}" if writer is not None and writer.written else "; nothing was written"
             print(f"[predict] Ctrl-C: stopped{done}", flush=True)
-        if subcommand not in ("test", "validate") or not _first_process():
+        if subcommand not in ("test", "validate") or not first_process():
             return
         kept = (f"{replacing.name}/ keeps the earlier evaluation, unchanged" if replacing is not None
                 and replacing.exists() else "nothing of it was kept")
@@ -928,19 +753,6 @@ class PixelTransformerCLI(LightningCLI):
 
 # what a write that fails for want of room, or of a writable file system, says
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
-
-
-def nothing_trained(trainer) -> str:
-    """The line of a resume that trained nothing (Lightning says only which limit was reached): the limit the run had
-    already reached, and the option that trains on."""
-    step = trainer.global_step
-    if trainer.max_steps is not None and 0 <= trainer.max_steps <= step:
-        limit, more = f"trainer.max_steps={trainer.max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}"
-    elif trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
-        limit, more = f"trainer.max_epochs={trainer.max_epochs}", f"--trainer.max_epochs={trainer.current_epoch + 1}"
-    else:  # the time limit, whose clock a resume restores
-        limit, more = "trainer.max_time", "a longer --trainer.max_time"
-    return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"
 
 
 # what Lightning's barebones mode turns off, each refused by it when on: the configs turn on some of them
@@ -969,59 +781,6 @@ def check_no_optimizer_options(cfg) -> None:
                              ".warmup_steps or .min_lr_ratio")
 
 
-def warn_once(note: str) -> None:
-    """A warning about the command, not a process: from the first process alone (under DDP each rank found it)."""
-    if _first_process():
-        warnings.warn(note)
-
-
-def warn_split_mismatch(checkpoint: dict, datamodule: SignalDataModule, **kwargs: Any) -> None:
-    """split_mismatch's line, from the first process alone, which alone compares: the comparison reads the data (a
-    mesh folder is converted into the cache), and under torchrun or srun every process parses the command at once,
-    before Lightning's prepare_data builds the cache in one process a node."""
-    if _first_process() and (note := split_mismatch(checkpoint, datamodule, **kwargs)):
-        warnings.warn(note)
-
-
-def warn_conversion_mismatch(checkpoint: dict, datamodule: SignalDataModule, resume: bool = False) -> None:
-    """conversion_mismatch's line, from the first process alone (under DDP each rank would find it)."""
-    if _first_process() and (note := conversion_mismatch(checkpoint, datamodule, resume=resume)):
-        warnings.warn(note)
-
-
-def _first_process() -> bool:
-    """The process a command was started as on the first node: the one that names, prints and keeps the run folder."""
-    return not joins_a_run()
-
-
-def _is_ddp_child() -> bool:
-    """True in the processes a DDP launcher started for ranks other than local rank zero."""
-    return os.environ.get("LOCAL_RANK", "0") != "0"
-
-
-def _finish_wandb(exit_code: int = 1) -> None:
-    """End this process's W&B run now, if one was started (by default marked as failed)."""
-    wandb = sys.modules.get("wandb")
-    if wandb is not None and getattr(wandb, "run", None) is not None:
-        wandb.finish(exit_code=exit_code)
-
-
-def offline_segment(run_id: str, wandb_dir: Path) -> tuple[str, int]:
-    """The W&B id of an offline fit of a run whose W&B id is run_id, and which resume of the run it is: run_id itself
-    and 0 for its first segment, ``<run_id>-<k>`` and k for the k-th resume (k counts the run's segments already in
-    wandb_dir; its evaluations' W&B runs are not segments), so that `wandb sync` uploads every segment of the run as
-    a run of its own in the run folder's group, none replacing another's history."""
-    folders = wandb_dir.iterdir() if wandb_dir.is_dir() else []  # offline-run-<time>-<id> or run-<time>-<id>
-    ids = {m.group(1) for p in folders if (m := re.fullmatch(r"(?:offline-)?run-\d{8}_\d{6}-(.+)", p.name))}
-    segments = {i for i in ids if i == run_id or re.fullmatch(re.escape(run_id) + r"-\d+", i)}  # not evaluations'
-    if not segments:
-        return run_id, 0
-    k = len(segments)
-    while f"{run_id}-{k}" in ids:
-        k += 1
-    return f"{run_id}-{k}", k
-
-
 def _print_config_action():
     """jsonargparse's --print_config action (None where a version has it elsewhere: the parser then prints as it
     parses)."""
@@ -1030,18 +789,6 @@ def _print_config_action():
     except ImportError:
         return None
     return _ActionPrintConfig
-
-
-def _wandb_inits(trainer) -> list[dict]:
-    """The wandb.init arguments of the trainer's W&B loggers, which the CLI edits before their run begins (the
-    logger keeps them in ``_wandb_init``; fast_dev_run's DummyLogger answers any attribute with a no-op)."""
-    return [init for lg in trainer.loggers if isinstance(init := getattr(lg, "_wandb_init", None), dict)]
-
-
-def _new_wandb_id() -> str:
-    import secrets
-
-    return secrets.token_hex(4)
 
 
 def _subcommand_kwargs(exit_on_error: bool = True) -> dict[str, Any]:
@@ -1080,41 +827,6 @@ def main(args: list[str] | None = None, run: bool = True, exit_on_error: bool = 
         args=full if full is not None else args,
         run=run,
     )
-
-
-def yaml_spelled(argv: list[str], key: str, got: str) -> list[str] | None:
-    """The command line with the value ``got`` of the option ``key`` (a parser error's, ``init_args`` left out or not)
-    in YAML's spelling where it is Python's spelling of a non-finite number (``--temperature inf`` -> ``--temperature
-    .inf``; ``key`` "--temperature" for ``--temperature -inf`` or ``-1e-3``, which argparse took for two options: the
-    option joined to its value by "="); None where the command line does not give it so."""
-    spelled = yaml_float(got)
-    if key.startswith("--") and spelled is None and got.startswith("-"):  # --temperature -1e-3 alike: a number
-        try:
-            float(got)
-            spelled = got
-        except ValueError:
-            pass
-    if spelled is None:
-        return None
-
-    def plain(name: str) -> str:
-        return ".".join(part for part in name.split(".") if part != "init_args")
-
-    out = list(argv)
-    if key.startswith("--"):  # argparse's "argument --temperature: expected one argument": -inf read as an option
-        i = argv.index(key)
-        return [*argv[:i], f"{key}={spelled}", *argv[i + 2:]]
-    for i, arg in enumerate(argv):
-        name, eq, value = arg.partition("=")
-        if not name.startswith("--") or plain(name[2:]) != plain(key):
-            continue
-        if eq and value == got:
-            out[i] = f"{name}={spelled}"
-            return out
-        if not eq and i + 1 < len(argv) and argv[i + 1] == got:
-            out[i + 1] = spelled
-            return out
-    return None
 
 
 def cli_main() -> None:

@@ -36,7 +36,8 @@ class _DropLitLoggerTip(logging.Filter):
     10-bit mantissa, and the model keeps the distance-bias attention in fp32 because its channels cancel terms of
     size l |x|^2 (model.Attention.keys_values), which that rounds by whole logits. configs/trainer/gpu.yaml's
     bf16-mixed is the fast path. Also its "TPU available: False, using: 0 TPU cores" at every start, on any machine
-    without one: the device that runs is named on the CLI's own line (cli.setup_line), and the GPU's line stays."""
+    without one: the device that runs is named on the CLI's own line (run_config.setup_line), and the GPU's line
+    stays."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -74,8 +75,9 @@ def quiet_console() -> None:
     # Lightning counts log_every_n_steps over the whole run, not within an epoch, so a small training set (the cat
     # faces' 5 batches an epoch) is still logged every n steps, whatever this warning says
     warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging")
-    # Lightning's config saving and cli.RunConfig pass jsonargparse's skip_none, which 4.49 renamed (the floor, 4.27.7,
-    # has no skip_unset): shown where a run starts as `python -m pixeltransformer.cli` (torchrun), and not the user's
+    # Lightning's config saving and run_config.RunConfig pass jsonargparse's skip_none, which 4.49 renamed (the
+    # floor, 4.27.7, has no skip_unset): shown where a run starts as `python -m pixeltransformer.cli` (torchrun),
+    # and not the user's
     warnings.filterwarnings("ignore", message=r"\s*skip_none parameter was deprecated")
     warnings.filterwarnings("ignore", message=r"\s*By default only one JsonargparseDeprecationWarning per type is shown")
     # Lightning's all_gather (the validation NLLs and item keys of every rank) calls torch's, which torch 2.13 marks
@@ -86,7 +88,8 @@ def quiet_console() -> None:
     warnings.filterwarnings("ignore", message=r"Using `DistributedSampler` with the dataloaders\. During `trainer\.")
     # mixed precision keeps the weights float32, so the model summary's size at 32 bits is right, whatever this says
     warnings.filterwarnings("ignore", message=r"Precision (bf16|16)-mixed is not supported by the model summary")
-    # 16-mixed on a CPU runs as bf16-mixed: the CLI says so itself, with what the run records (cli.record_precision)
+    # 16-mixed on a CPU runs as bf16-mixed: the CLI says so itself, with what the run records
+    # (run_config.record_precision)
     warnings.filterwarnings("ignore", message=r"You passed `Trainer\(accelerator='cpu', precision='16-mixed'\)`")
     from lightning_utilities.core import rank_zero  # rank_zero_info logs through this module's logger
 

@@ -3,18 +3,21 @@
 since (:func:`pool_change`: files added, removed or renamed), the options its items were made with
 (:func:`conversion_mismatch`: an SDF's truncation, a video's frame_step) and the split layout its splits were drawn in
 (:func:`checkpoint_split_layout`). Each mismatch is one line naming both values and what to pass, which the command
-line prints where an evaluation or a resume starts; the DataModule's hooks (split_options, same_splits, pool_sizes,
+line prints where an evaluation or a resume starts (:func:`warn_split_mismatch`, :func:`warn_conversion_mismatch`:
+from the launch's first process alone); the DataModule's hooks (split_options, same_splits, pool_sizes,
 conversion_options, ...) supply what is compared.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Sequence
 
 from .cache import cache_key
 from .config import is_number
 from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or
+from .launch import first_process
 from .splits import SPLITS, pool_digests
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
@@ -221,3 +224,17 @@ def checkpoint_split_layout(checkpoint: dict[str, Any], datamodule_class: str) -
     state = checkpoint.get(datamodule_class)
     trained = state.get("split_options") if isinstance(state, dict) else None
     return int(trained.get("split_layout", 1)) if isinstance(trained, dict) else 1
+
+
+def warn_split_mismatch(checkpoint: dict, datamodule: SignalDataModule, **kwargs: Any) -> None:
+    """split_mismatch's line, from the first process alone, which alone compares: the comparison reads the data (a
+    mesh folder is converted into the cache), and under torchrun or srun every process parses the command at once,
+    before Lightning's prepare_data builds the cache in one process a node."""
+    if first_process() and (note := split_mismatch(checkpoint, datamodule, **kwargs)):
+        warnings.warn(note)
+
+
+def warn_conversion_mismatch(checkpoint: dict, datamodule: SignalDataModule, resume: bool = False) -> None:
+    """conversion_mismatch's line, from the first process alone (under DDP each rank would find it)."""
+    if first_process() and (note := conversion_mismatch(checkpoint, datamodule, resume=resume)):
+        warnings.warn(note)

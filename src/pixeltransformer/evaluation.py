@@ -5,7 +5,8 @@ is evaluated at the queries (NLL in nats per value dimension over the queries no
 samples) next to the nearest-neighbour baseline. The module's Domain adds its metrics of each item (the item
 carries its batch, labels included); a domain's evaluation callback may subclass :class:`SweepEvaluation` for
 baselines that need state (a classifier, a VAE). The core writes metrics.json, the curves against |S| and the
-W&B table.
+W&B table; a test's sweeps are checked against the folders they write into (:func:`check_one_sweep_per_folder`,
+:func:`check_out_dir_apart`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .memory import completion_bytes, in_bytes, largest_fitting, local_ranks, memory_at_hand, point_count
 from .progress import shows_progress
-from .runs import checkpoint_run
+from .runs import COMMAND_FILE, checkpoint_run, is_run_folder
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
 from .signal import SignalSpec
@@ -211,6 +213,41 @@ def sweep_out_dir(trainer: L.Trainer) -> str | None:
     """The out_dir of the trainer's evaluation callback, where it has one (None: the run's own folder)."""
     return next((cb.out_dir for cb in getattr(trainer, "callbacks", []) if isinstance(cb, SweepEvaluation)
                  and cb.out_dir), None)
+
+
+def check_one_sweep_per_folder(callbacks) -> None:
+    """Refuse two evaluation sweeps that write one folder's metrics.json (a config's own and one added with
+    --trainer.callbacks+=): both ran, and the later one's metrics.json and W&B summary replaced the earlier one's."""
+    folders = [str(Path(cb.out_dir).resolve()) if cb.out_dir else None for cb in callbacks
+               if isinstance(cb, SweepEvaluation)]
+    shared, count = Counter(folders).most_common(1)[0] if folders else (None, 0)
+    if count > 1:
+        where = shared or "the evaluation folder"
+        raise ValueError(f"{count} SweepEvaluation callbacks would each write metrics.json in {where}, "
+                         "the later over the earlier: set the config's own sweep's options without adding one, "
+                         "--trainer.callbacks.<option>=... (no +=: it sets the last callback, the sweep in the shipped "
+                         "configs)")
+
+
+def check_out_dir_apart(callbacks, run_dir: Path) -> None:
+    """Refuse an evaluation sweep whose out_dir is a run folder, the one it evaluates or another run's
+    (:func:`is_run_folder`): the evaluation's record replaced the run's command.txt, the command line of each of its
+    fits, with the test's, or lay among the run's own files. An earlier evaluation's folder (a fit's files there:
+    none) is taken."""
+    for cb in callbacks:
+        if not (isinstance(cb, SweepEvaluation) and cb.out_dir):
+            continue
+        out = Path(cb.out_dir).expanduser().resolve()
+        if out == run_dir.expanduser().resolve():
+            which = "the run folder itself"
+        elif is_run_folder(out):
+            which = "another run's folder"
+        else:
+            continue
+        why = (f"whose {COMMAND_FILE} (its fits' command lines) the evaluation's record would replace"
+               if (out / COMMAND_FILE).exists() else "where the evaluation's record would lie among the run's files")
+        raise ValueError(f"the evaluation callback's out_dir {cb.out_dir} is {which}, {why}: give out_dir another "
+                         "folder, or null for the run's own evaluation folder")
 
 
 def method_of(key: str, group: list[str]) -> str:

@@ -1,8 +1,9 @@
 """The launch a command runs in, read from the environment variables a multi-process launcher (torchrun, srun) or
 Lightning's DDP sets: whether this process joins a run another one starts, the run name and the seed that every
 process of a launch agrees on, a launch of another size than the trainer's, a node started alone, and a prediction
-made by the launch's first process alone. No Lightning import: ``python -m pixeltransformer`` reads it before Lightning
-is imported.
+made by the launch's first process alone; whether this process is the first (:func:`first_process`), which alone
+warns about the command (:func:`warn_once`), and whether it is a DDP rank's (:func:`is_ddp_child`). No Lightning
+import: ``python -m pixeltransformer`` reads it before Lightning is imported.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import warnings
 
 from .layout import config_shown
 
@@ -129,3 +131,19 @@ def predict_in_the_first_process(argv: list[str]) -> None:
         raise SystemExit(0)
     for name in LAUNCHER_VARIABLES:
         os.environ.pop(name, None)
+
+
+def first_process() -> bool:
+    """The process a command was started as on the first node: the one that names, prints and keeps the run folder."""
+    return not joins_a_run()
+
+
+def is_ddp_child() -> bool:
+    """True in the processes a DDP launcher started for ranks other than local rank zero."""
+    return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+def warn_once(note: str) -> None:
+    """A warning about the command, not a process: from the first process alone (under DDP each rank found it)."""
+    if first_process():
+        warnings.warn(note)

@@ -21,7 +21,7 @@ from .files import nearest_existing
 from .layout import CONFIGS, config_shown, next_command
 from .loading import load_checkpoint
 
-COMMAND_FILE = "command.txt"  # in a run folder: the command line of each fit of the run, as given (cli.RunConfig)
+COMMAND_FILE = "command.txt"  # in a run folder: each fit's command line, as given (run_config.RunConfig)
 RUN_FILES = ("config.yaml", "checkpoints", "wandb_id.txt")  # a fit writes them in its run folder; an evaluation, none
 
 
@@ -213,7 +213,7 @@ def absolute_paths(cfg: Any) -> None:
     (init_args ``root``, ``*_root``, ``*_dir``) and the checkpoints' folder (``checkpoint.dirpath``); a URL stays. The
     run's config.yaml (and an evaluation's config_test.yaml) records the paths the fit read: a resume or evaluation
     from another folder read others ("curve file not found: mydata/curves.npz"; a last.ckpt looked for, and saved, in
-    another ckpts/). The command itself keeps them as given, as its error lines name them (cli.without_run_folder
+    another ckpts/). The command itself keeps them as given, as its error lines name them (run_config.without_run_folder
     makes the copy recorded)."""
     data = cfg.get("data")
     init_args = getattr(data, "init_args", None)

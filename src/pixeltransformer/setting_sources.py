@@ -1,7 +1,9 @@
 """Where a setting of a command line comes from, for the CLI's lines once its parser has read (or refused) the
 command line: the key and value a parser error names and the config file that sets them, an option that a config file
 given after it overrides, the options the model sizes' configs set, a run's config.yaml that sets a key back, and the
-new name of an option that an earlier version named otherwise. No Lightning import.
+new name of an option that an earlier version named otherwise; the options a command line names itself (the
+model's, the W&B run's name), and a command line with a parser error's non-finite number in YAML's spelling
+(:func:`yaml_spelled`). No Lightning import.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from .config import moved_option
 from .config_files import config_at, config_entry, config_top, config_value, config_leaves, given_configs
+from .errors import yaml_float
 from .layout import CONFIGS
 from .runs import written_into_a_run
 
@@ -195,3 +198,49 @@ def config_unsetting(argv: list[str], key: str) -> str | None:
                 (config_top(config) or {}).get(key, "absent") is None:
             source = config
     return source
+
+
+def given_model_options(argv: list[str] | None) -> list[str]:
+    """The model options a command line gives by name (``--model.net.chunk=4096`` or ``--model.net.chunk 4096``)."""
+    return [arg[2:].split("=", 1)[0] for arg in argv or [] if arg.startswith("--model.")]
+
+
+def gives_logger_name(argv: list[str] | None) -> bool:
+    """Whether a command line names the W&B run (``--trainer.logger.init_args.name=x``, ``--trainer.logger.name x``)."""
+    return any(arg.split("=", 1)[0] in ("--trainer.logger.init_args.name", "--trainer.logger.name")
+               for arg in argv or [])
+
+
+def yaml_spelled(argv: list[str], key: str, got: str) -> list[str] | None:
+    """The command line with the value ``got`` of the option ``key`` (a parser error's, ``init_args`` left out or not)
+    in YAML's spelling where it is Python's spelling of a non-finite number (``--temperature inf`` -> ``--temperature
+    .inf``; ``key`` "--temperature" for ``--temperature -inf`` or ``-1e-3``, which argparse took for two options: the
+    option joined to its value by "="); None where the command line does not give it so."""
+    spelled = yaml_float(got)
+    if key.startswith("--") and spelled is None and got.startswith("-"):  # --temperature -1e-3 alike: a number
+        try:
+            float(got)
+            spelled = got
+        except ValueError:
+            pass
+    if spelled is None:
+        return None
+
+    def plain(name: str) -> str:
+        return ".".join(part for part in name.split(".") if part != "init_args")
+
+    out = list(argv)
+    if key.startswith("--"):  # argparse's "argument --temperature: expected one argument": -inf read as an option
+        i = argv.index(key)
+        return [*argv[:i], f"{key}={spelled}", *argv[i + 2:]]
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if not name.startswith("--") or plain(name[2:]) != plain(key):
+            continue
+        if eq and value == got:
+            out[i] = f"{name}={spelled}"
+            return out
+        if not eq and i + 1 < len(argv) and argv[i + 1] == got:
+            out[i + 1] = spelled
+            return out
+    return None

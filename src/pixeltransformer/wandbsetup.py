@@ -2,12 +2,16 @@
 says (offline unless WANDB_MODE=online; a mode W&B does not know is refused), the probe of W&B's server online (a
 machine without a route to it is refused at once, not after wandb.init's 90 s), the ways round a W&B failure that its
 one line names, a prediction's trainer.logger without its W&B loggers, and a command's config as the W&B dashboard
-shows it.
+shows it; a run's W&B ids (a new one, an offline resume's segment: :func:`offline_segment`), the wandb.init arguments
+the CLI edits before a logger's run begins, and a process's W&B run ended (:func:`finish_wandb`).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
+from pathlib import Path
 from typing import Any
 
 from .layout import next_command
@@ -122,3 +126,38 @@ def config_list(value: Any) -> list:
 
 def is_wandb_logger(logger: Any) -> bool:
     return getattr(logger, "class_path", "").endswith("WandbLogger")
+
+
+def finish_wandb(exit_code: int = 1) -> None:
+    """End this process's W&B run now, if one was started (by default marked as failed)."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=exit_code)
+
+
+def offline_segment(run_id: str, wandb_dir: Path) -> tuple[str, int]:
+    """The W&B id of an offline fit of a run whose W&B id is run_id, and which resume of the run it is: run_id itself
+    and 0 for its first segment, ``<run_id>-<k>`` and k for the k-th resume (k counts the run's segments already in
+    wandb_dir; its evaluations' W&B runs are not segments), so that `wandb sync` uploads every segment of the run as
+    a run of its own in the run folder's group, none replacing another's history."""
+    folders = wandb_dir.iterdir() if wandb_dir.is_dir() else []  # offline-run-<time>-<id> or run-<time>-<id>
+    ids = {m.group(1) for p in folders if (m := re.fullmatch(r"(?:offline-)?run-\d{8}_\d{6}-(.+)", p.name))}
+    segments = {i for i in ids if i == run_id or re.fullmatch(re.escape(run_id) + r"-\d+", i)}  # not evaluations'
+    if not segments:
+        return run_id, 0
+    k = len(segments)
+    while f"{run_id}-{k}" in ids:
+        k += 1
+    return f"{run_id}-{k}", k
+
+
+def wandb_inits(trainer) -> list[dict]:
+    """The wandb.init arguments of the trainer's W&B loggers, which the CLI edits before their run begins (the
+    logger keeps them in ``_wandb_init``; fast_dev_run's DummyLogger answers any attribute with a no-op)."""
+    return [init for lg in trainer.loggers if isinstance(init := getattr(lg, "_wandb_init", None), dict)]
+
+
+def new_wandb_id() -> str:
+    import secrets
+
+    return secrets.token_hex(4)

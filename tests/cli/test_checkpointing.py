@@ -95,7 +95,7 @@ def test_resume_keeps_the_wandb_run_id(tmp_path):
 def test_each_offline_segment_of_a_run_gets_its_own_wandb_id(tmp_path):
     """W&B cannot resume a run offline, and `wandb sync` of two offline folders of one id keeps one's history: each
     resume of an offline run is a W&B run of its own (the run folder's group), never an id that is there already."""
-    from pixeltransformer.cli import offline_segment
+    from pixeltransformer.wandbsetup import offline_segment
 
     wandb_dir = tmp_path / "wandb"
     assert offline_segment("ab12", wandb_dir) == ("ab12", 0)  # no folder: the run's first segment

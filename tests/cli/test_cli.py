@@ -1470,7 +1470,7 @@ def test_a_relative_data_path_is_recorded_as_the_path_it_named(tmp_path, monkeyp
     """A run trained with --data.init_args.root=mydata/curves.npz recorded that relative path in its config.yaml, so
     its resume or evaluation from any other folder said "curve file not found: mydata/curves.npz". The run's config
     records the path the fit read; the command itself keeps the path as given, which its error lines name."""
-    from pixeltransformer.cli import without_run_folder
+    from pixeltransformer.run_config import without_run_folder
 
     import numpy as np
 
@@ -1489,7 +1489,7 @@ def test_a_relative_data_path_is_recorded_as_the_path_it_named(tmp_path, monkeyp
 def test_a_relative_checkpoint_folder_is_recorded_as_the_folder_it_named(tmp_path, monkeypatch):
     """--checkpoint.dirpath=ckpts went into the run's config.yaml as given: a resume from another folder looked for
     its last.ckpt in another ckpts/ ("no ckpts/last.ckpt") and would have saved there."""
-    from pixeltransformer.cli import without_run_folder
+    from pixeltransformer.run_config import without_run_folder
 
     monkeypatch.chdir(tmp_path)
     cli = main(["--config", str(REPO / "configs/polynomial.yaml"), "--checkpoint.dirpath=ckpts",

@@ -207,7 +207,7 @@ def test_a_run_folder_s_config_files_leave_out_the_wandb_name_derived_from_it(na
     user's stays."""
     from jsonargparse import Namespace
 
-    from pixeltransformer.cli import without_run_folder
+    from pixeltransformer.run_config import without_run_folder
 
     logger = Namespace(class_path="lightning.pytorch.loggers.WandbLogger",
                        init_args=Namespace(name=name, group="polynomial/j", save_dir="runs/polynomial/j"))
@@ -223,7 +223,7 @@ def test_relative_data_paths_are_made_absolute_in_the_recorded_config_alone():
 
     from jsonargparse import Namespace
 
-    from pixeltransformer.cli import without_run_folder
+    from pixeltransformer.run_config import without_run_folder
 
     live = Namespace(trainer=Namespace(default_root_dir="runs/polynomial/j", logger=None),
                      data=Namespace(class_path="x", init_args=Namespace(root="mydata/c.npz")))

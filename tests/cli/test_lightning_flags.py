@@ -79,7 +79,8 @@ def test_spawn_strategy_can_send_the_run_to_its_processes(tmp_path):
     the parser's link from the data to the model's spec is a function, not a lambda."""
     import pickle
 
-    from pixeltransformer.cli import RunConfig, data_spec
+    from pixeltransformer.cli import data_spec
+    from pixeltransformer.run_config import RunConfig
 
     cli = main([*FAST, "--trainer.logger=false", *runs(tmp_path, "spawn")], run=False)
     trainer, model, data = pickle.loads(pickle.dumps((cli.trainer, cli.model, cli.datamodule)))  # as a process gets

@@ -447,7 +447,7 @@ def test_only_the_first_process_reads_the_data_to_compare_it_with_the_checkpoint
     before prepare_data, to warn from the first alone. Only the first compares now; and a checkpoint that recorded no
     pools (written before they were recorded) has none read for them."""
     from domains.images.data import ImageDataModule
-    from pixeltransformer.cli import warn_split_mismatch
+    from pixeltransformer.data_mismatch import warn_split_mismatch
 
     read = []
 

@@ -193,7 +193,7 @@ def test_the_closing_line_names_the_pictures_of_the_latest_validation(tmp_path):
 def test_a_command_says_what_it_runs_on_which_device_and_precision():
     """A log file said the run folder and whether a GPU was used, never the precision or the number of devices; the
     first [run] line is now followed by one naming the domain and dataset, the parameters, the device and precision."""
-    from pixeltransformer.cli import setup_line
+    from pixeltransformer.run_config import setup_line
 
     module = torch.nn.Linear(3, 2)  # 8 parameters
     module.spec = SimpleNamespace(domain="images", dataset="digits")
@@ -371,7 +371,7 @@ def test_a_tests_record_goes_to_its_evaluations_out_dir(tmp_path, tiny_module, c
     record now goes beside the metrics, and <run>/eval/ is left as it was."""
     from jsonargparse import Namespace
 
-    from pixeltransformer.cli import RunConfig
+    from pixeltransformer.run_config import RunConfig
     from pixeltransformer.evaluation import SweepEvaluation
 
     run, out = tmp_path / "run", tmp_path / "elsewhere"
@@ -398,7 +398,7 @@ def test_an_evaluation_out_dir_that_is_the_run_folder_is_refused(tmp_path):
     """`--trainer.callbacks.out_dir runs/<domain>/<run>` (the run folder itself) wrote the evaluation's record there:
     its command.txt, the command line of each of the run's fits, was replaced by the test's. It is refused in one
     line before anything is written; another folder, or none, is evaluated as before."""
-    from pixeltransformer.cli import check_out_dir_apart
+    from pixeltransformer.evaluation import check_out_dir_apart
     from pixeltransformer.evaluation import SweepEvaluation
 
     run = tmp_path / "runs" / "polynomial" / "r"
@@ -419,7 +419,7 @@ def test_an_evaluation_out_dir_that_is_another_run_s_folder_is_refused(tmp_path)
     """An evaluation whose out_dir named another run's folder (not the one evaluated) replaced that run's command.txt,
     the command line of each of its fits, with the test's. It is refused in one line before anything is written; an
     earlier evaluation's folder (none of a fit's files) is written into as before."""
-    from pixeltransformer.cli import check_out_dir_apart
+    from pixeltransformer.evaluation import check_out_dir_apart
     from pixeltransformer.evaluation import SweepEvaluation
 
     run, other = tmp_path / "polynomial" / "r", tmp_path / "polynomial" / "other"
@@ -442,7 +442,7 @@ def test_an_evaluation_out_dir_that_is_another_run_s_folder_is_refused(tmp_path)
 def test_an_out_dir_refused_as_a_run_s_folder_names_what_it_holds(tmp_path):
     """An out_dir refused as another run's folder (its checkpoints/) was said to hold a command.txt the evaluation
     would replace when it held none. The line says what the evaluation would do there by what the folder holds."""
-    from pixeltransformer.cli import check_out_dir_apart
+    from pixeltransformer.evaluation import check_out_dir_apart
     from pixeltransformer.evaluation import SweepEvaluation
 
     run, other = tmp_path / "polynomial" / "r", tmp_path / "polynomial" / "other"

@@ -259,7 +259,7 @@ def test_a_run_config_records_the_precision_that_ran(given, ran, recorded):
 
     from jsonargparse import Namespace
 
-    from pixeltransformer.cli import record_precision
+    from pixeltransformer.run_config import record_precision
 
     cfg = Namespace(trainer=Namespace(precision=given))
     note = record_precision(cfg, SimpleNamespace(precision=ran))

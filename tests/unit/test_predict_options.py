@@ -431,7 +431,7 @@ def test_python_spellings_of_infinity_and_nan_reach_the_option_check(argv, key, 
     """`predict --temperature inf` ended in `Parser key "temperature": Expected a <class 'float'>. Got value: inf`:
     YAML, which reads the options, takes inf and nan for text, though .inf passed and met the option's own check,
     "--temperature must be a finite number >= 0 (...)". The command line is read again with YAML's spelling."""
-    from pixeltransformer.cli import yaml_spelled
+    from pixeltransformer.setting_sources import yaml_spelled
 
     assert yaml_spelled(argv, key, got) == spelled
 

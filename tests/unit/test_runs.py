@@ -313,7 +313,7 @@ def test_a_fit_that_fails_before_it_starts_releases_its_run_folder(tmp_path, mon
         raise OSError("recovery failed")
 
     monkeypatch.setattr(cli, "recover_all", fails)
-    monkeypatch.setattr(cli, "_first_process", lambda: True)  # as in a launch of one process
+    monkeypatch.setattr(cli, "first_process", lambda: True)  # as in a launch of one process
     run = tmp_path / "runs" / "polynomial" / "again"
     fit = object.__new__(cli.PixelTransformerCLI)
     fit.config, fit.run_dir = Namespace(fit=Namespace(ckpt_path=None, resume=None)), run
