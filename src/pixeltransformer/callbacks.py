@@ -23,6 +23,7 @@ from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressiv
 from .loopbar import loop_progress
 from .media import log_files, weights_step
 from .memory import host_held, in_bytes, kept_bytes, largest_fitting, memory_at_hand, point_count
+from .predict import check_predict_grid
 from .progress import shows_progress
 from .stop import check_stop, sigterm_stop, stop_when
 
@@ -106,8 +107,6 @@ class Pictures(Callback):
         the domain draws them: the host holds those of the contexts before one and that one's whole completion, or on
         a GPU, where a completion is made and checked, only what comes back
         (:func:`~pixeltransformer.memory.host_held`)."""
-        from .predict import check_predict_grid
-
         if self.resolution is None:  # the data's grid, which the training holds too
             return
         check_predict_grid(pl_module.domain, pl_module.spec, self.resolution)  # the grid draw takes (self.grid)
