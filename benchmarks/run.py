@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import sys
@@ -25,10 +24,10 @@ from pathlib import Path
 
 import torch
 
+from pixeltransformer import cpu_name
 from pixeltransformer.errors import OneLineParser
-from pixeltransformer.files import nearest_existing
+from pixeltransformer.files import nearest_existing, write_json
 from pixeltransformer.numerics import flushed_subnormals, flushing
-from pixeltransformer.results_import import cpu_name
 
 from .common import Device, presets as known_presets
 from .figure import draw, figure_panels
@@ -354,11 +353,10 @@ def main(argv: list[str] | None = None) -> dict:
                   log=lambda s: print(s, file=sys.stderr, flush=True), device=device)
     results["args"] = command_args(a)
     results["partial"] = partial  # make results publishes a full set only (pixeltransformer.results_bench.check_bench)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # an earlier record's picture beside this one would pass for its picture (make results publishes it with the
     # record): it goes first, whether or not this record has one to draw
     out.with_suffix(".png").unlink(missing_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_json(out, results)
     picture = draw(results, out.with_suffix(".png")) if figure_panels(results) else None
     print(table(results))
     print(f"\nJSON: {out}" + (f"\npicture: {picture}" if picture else ""))

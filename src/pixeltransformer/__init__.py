@@ -1,4 +1,7 @@
 """PixelTransformer core: one model, one objective, one sampler for every signal domain."""
+import os
+import platform
+
 __version__ = "0.1.0"  # the one place of the version: pyproject.toml reads it (tool.setuptools.dynamic)
 
 
@@ -17,6 +20,26 @@ def version_line(recorded: dict | None = None) -> str:
     found = versions() if recorded is None else recorded
     return (f"pixeltransformer {found.get('version', '?')} (torch {found.get('torch', '?')}, "
             f"lightning {found.get('lightning', '?')})")
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return cpu
+
+
+def this_machine() -> str:
+    """A one-line description of the machine this runs on (for runs imported right after they ran), with the
+    installed torch's version (:func:`versions`' reading)."""
+    from .cache import package_version  # imported here: the package itself stays light
+
+    torch = package_version("torch")
+    return f"{os.cpu_count()}-core {cpu_name()}" + (f", torch {torch}" if torch else "")
 
 
 def written_by(ckpt: dict) -> str:

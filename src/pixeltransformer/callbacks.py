@@ -22,7 +22,8 @@ from .evaluation import sweep_eval_dir
 from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
 from .loopbar import loop_progress
 from .media import log_files, weights_step
-from .memory import host_held, in_bytes, kept_bytes, largest_fitting, memory_at_hand, point_count
+from .memory import host_held, kept_bytes, point_count, shortfall
+from .predict import check_predict_grid
 from .progress import shows_progress
 from .stop import check_stop, sigterm_stop, stop_when
 
@@ -106,12 +107,9 @@ class Pictures(Callback):
         the domain draws them: the host holds those of the contexts before one and that one's whole completion, or on
         a GPU, where a completion is made and checked, only what comes back
         (:func:`~pixeltransformer.memory.host_held`)."""
-        from .predict import check_predict_grid
-
         if self.resolution is None:  # the data's grid, which the training holds too
             return
         check_predict_grid(pl_module.domain, pl_module.spec, self.resolution)  # the grid draw takes (self.grid)
-        memory, have = memory_at_hand()
         batch = signal.shape[0] * len(names)  # every completion of a draw is kept until the domain draws them
         samples = [pl_module.domain.picture_samples(name, self.num_samples) for name in names]  # as draw takes them
         held = host_held(pl_module.device)
@@ -122,14 +120,14 @@ class Pictures(Callback):
             return signal.shape[0] * max((sum(kept[:i]) + held(pl_module.spec, points, samples[i])
                                           for i in range(len(samples))), default=0)
 
-        if need(self.resolution) <= memory:
+        if (short := shortfall(need(self.resolution))) is None:
             return
         grid = self.grid(pl_module, signal)
         shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
-        most = largest_fitting(self.resolution, need, memory)
+        most = short.most(self.resolution, need)
         raise ValueError(f"Pictures: resolution {self.resolution} means {point_count(math.prod(grid))} points{shape} "
                          f"for each of {batch} completions ({signal.shape[0]} examples x {len(names)} contexts), which "
-                         f"need at least {in_bytes(need(self.resolution))}: more than {have}; "
+                         f"need at least {short.words}; "
                          + (f"at most resolution {most}, or null (the data's grid)" if most >= 2 else
                             "set resolution null (the data's grid)"))
 

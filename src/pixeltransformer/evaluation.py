@@ -31,7 +31,7 @@ from .files import write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup, whole_number
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
-from .memory import completion_bytes, in_bytes, largest_fitting, local_ranks, memory_at_hand, point_count
+from .memory import completion_bytes, local_ranks, point_count, shortfall
 from .progress import shows_progress
 from .runs import COMMAND_FILE, checkpoint_run, is_run_folder
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
@@ -498,25 +498,22 @@ class SweepEvaluation(Callback):
                                                                                 or 1, "batch_size")
         sampled = batch if self.sample_items is None else min(batch, self.sample_items)  # signals a batch samples
         queries = spec.num_points if self.queries == "grid" else int(self.queries)
-        memory, have = memory_at_hand(getattr(pl_module, "device", None), ranks=local_ranks(trainer))
 
         def need(q: int, s: int) -> int:
             return (batch - sampled) * completion_bytes(spec, q, 0) + sampled * completion_bytes(spec, q, s)
 
-        if need(queries, self.num_samples) <= memory:
+        short = shortfall(need(queries, self.num_samples), getattr(pl_module, "device", None), local_ranks(trainer))
+        if short is None:
             return
-        if self.num_samples > 0 and need(queries, 0) <= memory:  # 0: the metrics without samples
-            most = largest_fitting(self.num_samples, lambda s: need(queries, s), memory, low=0)
-            remedy = f"at most num_samples {most}, or "
-        elif self.queries != "grid" and (most := largest_fitting(queries, lambda q: need(q, self.num_samples),
-                                                                 memory)) >= 2:
+        if self.num_samples > 0 and need(queries, 0) <= short.memory:  # 0: the metrics without samples
+            remedy = f"at most num_samples {short.most(self.num_samples, lambda s: need(queries, s), low=0)}, or "
+        elif self.queries != "grid" and (most := short.most(queries, lambda q: need(q, self.num_samples))) >= 2:
             remedy = f"at most queries {most}, or "
         else:
             remedy = ""
         raise ValueError(f"{type(self).__name__}: num_samples {self.num_samples} at {point_count(queries)} queries "
-                         f"of each of {counted(batch, 'signal')} of a batch need at least "
-                         f"{in_bytes(need(queries, self.num_samples))}: more than {have}; {remedy}a smaller data "
-                         f"{option}")
+                         f"of each of {counted(batch, 'signal')} of a batch need at least {short.words}; {remedy}a "
+                         f"smaller data {option}")
 
     def _update(self, k: int, name: str, values: torch.Tensor, keys: list[int]) -> None:
         """Record one metric [B] of the items ``keys`` at |S| = k. An item met twice (the copies a distributed

@@ -4,8 +4,8 @@ keeps of one made on a GPU, :func:`kept_bytes`), against the memory a new alloca
 (:func:`memory_at_hand`: a CUDA device's free memory, else the machine's available memory or what is left under a
 container's limit), shared by the ranks of a distributed run on one machine. `predict --resolution` and
 ``--num_samples``, the Pictures' resolution, an evaluation's samples and the module's ``complete`` and ``sample``
-refuse what cannot fit in one line naming the most that can (:func:`largest_fitting`), in bytes and points as
-:func:`in_bytes` and :func:`point_count` write them.
+refuse what cannot fit (:func:`shortfall`) in one line naming the most that can (:meth:`Shortfall.most`), in bytes
+and points as :func:`in_bytes` and :func:`point_count` write them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -219,3 +220,29 @@ def largest_fitting(limit: int, need: Callable[[int], int], memory: int, low: in
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if need(mid) <= memory else (lo, mid)
     return lo
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A lower bound ``need`` (bytes) over the ``memory`` at hand, which :func:`memory_at_hand`'s words ``have``
+    name: what a memory refusal says, each in its own words around :attr:`words`."""
+
+    need: int
+    memory: int
+    have: str
+
+    @property
+    def words(self) -> str:
+        """The refusals' "<need>: more than <have>" (after their "need(s) at least")."""
+        return f"{in_bytes(self.need)}: more than {self.have}"
+
+    def most(self, limit: int, need: Callable[[int], int], low: int = 1) -> int:
+        """:func:`largest_fitting` in this memory: the most below ``limit`` whose ``need`` fits."""
+        return largest_fitting(limit, need, self.memory, low)
+
+
+def shortfall(need: int, device: torch.device | None = None, ranks: int = 1) -> Shortfall | None:
+    """None where ``need`` bytes fit in the memory at hand (:func:`memory_at_hand` of ``device`` and ``ranks``),
+    else how far they do not."""
+    memory, have = memory_at_hand(device, ranks)
+    return None if need <= memory else Shortfall(need, memory, have)

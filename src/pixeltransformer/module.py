@@ -34,7 +34,7 @@ from .inference import (Completion, check_count, check_finite, check_n_autoregre
                         check_weights, complete, grid_sizes, mean_field, predict_params, sample)
 from .layout import config_shown
 from .loading import CheckpointError, nonfinite, reshaped_weights
-from .memory import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count, sample_bytes
+from .memory import completion_bytes, point_count, sample_bytes, shortfall
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .progress import shows_progress
@@ -965,10 +965,9 @@ class PixelTransformerModule(L.LightningModule):
         --resolution` is refused; the completion is held where its tensors are (a GPU's memory for CUDA tensors)."""
 
         points = math.prod(shape)
-        need, (memory, have) = batch * completion_bytes(self.spec, points, num_samples), memory_at_hand(device)
-        if need > memory:
+        if short := shortfall(batch * completion_bytes(self.spec, points, num_samples), device):
             raise ValueError(f"grid_shape {shape} means {point_count(points)} points, whose completion of "
-                             f"{counted(batch, 'signal')} needs at least {in_bytes(need)}: more than {have}")
+                             f"{counted(batch, 'signal')} needs at least {short.words}")
 
     def check_sample_memory(self, batch: int, queries: int, num_samples: int,
                             device: torch.device | None = None) -> None:
@@ -979,13 +978,12 @@ class PixelTransformerModule(L.LightningModule):
         def need(samples: int) -> int:
             return batch * sample_bytes(self.spec, queries, samples)
 
-        memory, have = memory_at_hand(device)
-        if need(num_samples) <= memory:
+        if (short := shortfall(need(num_samples), device)) is None:
             return
-        most = largest_fitting(num_samples, need, memory)
-        remedy = f"at most num_samples {most}" if need(most) <= memory else "give fewer queries or signals a call"
+        most = short.most(num_samples, need)
+        remedy = f"at most num_samples {most}" if need(most) <= short.memory else "give fewer queries or signals a call"
         raise ValueError(f"num_samples {num_samples} at {queries} queries of {counted(batch, 'signal')} "
-                         f"need at least {in_bytes(need(num_samples))}: more than {have}; {remedy}")
+                         f"need at least {short.words}; {remedy}")
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:

@@ -38,7 +38,7 @@ from .domain import Domain, checked_context, context_columns
 from .files import missing_folders, remove_empty, staging_folder, write_json
 from .inference import check_temperature, grid_sizes, item_seeds
 from .loopbar import quiet_loops
-from .memory import host_held, in_bytes, largest_fitting, memory_at_hand, point_count
+from .memory import host_held, in_bytes, point_count, shortfall
 from .progress import shows_progress
 from .sets import draw_context
 from .signal import SignalSpec
@@ -238,7 +238,6 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions,
     terabytes that such a typo means. Where the model's grid would fit and the samples make it too much
     (``--num_samples 1000000000``, refused before only once the model had loaded, as a ``grid_shape``), the line names
     ``--num_samples`` and the most that fit."""
-    memory, have = memory_at_hand()
     held = host_held(device)
 
     def needs(resolution: int | None, samples: int = options.num_samples) -> tuple[tuple[int, ...], int, int]:
@@ -247,23 +246,23 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions,
         return grid, points, held(spec, points, samples)
 
     grid, points, need = needs(options.resolution)
-    if need <= memory:
+    if (short := shortfall(need)) is None:
         return
     shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
     # the samples, not the resolution, are too many: the grid holds the default number of samples
     usual = min(options.num_samples, DEFAULT_SAMPLES)
-    if options.resolution is None or needs(options.resolution, usual)[2] <= memory:
-        most = largest_fitting(options.num_samples, lambda s: needs(options.resolution, s)[2], memory, low=0)
+    if options.resolution is None or needs(options.resolution, usual)[2] <= short.memory:
+        most = short.most(options.num_samples, lambda s: needs(options.resolution, s)[2], low=0)
         if most >= 1:
             raise ValueError(f"--num_samples {options.num_samples} on {point_count(points)} points{shape} need at "
-                             f"least {in_bytes(need)}: more than {have}; at most --num_samples {most}")
+                             f"least {short.words}; at most --num_samples {most}")
     if options.resolution is None:  # the model's own grid, without samples
         raise ValueError(f"the model's grid of {point_count(points)} points{shape} needs at least "
-                         f"{in_bytes(need)} to complete: more than {have}; give a smaller --resolution")
-    lo = largest_fitting(options.resolution, lambda r: needs(r)[2], memory)
+                         f"{in_bytes(need)} to complete: more than {short.have}; give a smaller --resolution")
+    lo = short.most(options.resolution, lambda r: needs(r)[2])
     most = f"at most --resolution {lo}" if lo >= 2 else "no --resolution fits"
     raise ValueError(f"--resolution {options.resolution} means {point_count(points)} points{shape}, whose completion "
-                     f"needs at least {in_bytes(need)}: more than {have}; {most}")
+                     f"needs at least {short.words}; {most}")
 
 
 def check_predict_grid(domain: Domain, spec: SignalSpec, resolution: int | None) -> None:

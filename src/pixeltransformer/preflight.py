@@ -18,9 +18,9 @@ from .config_files import config_entry, config_top, config_leaves, read_config, 
 from .launch import joins_a_run
 from .layout import CONFIGS
 from .loading import load_checkpoint
-from .runs import (COMMAND_FILE, config_domain, check_new_run, check_resume_name, check_run_name, check_run_root,
-                   checkpoint_folder, checkpoint_run, domain_of, expand_home, flag_arg, resume_arg, resume_checkpoint,
-                   shown_path, with_run_config, written_into_a_run)
+from .runs import (COMMAND_FILE, config_domain, config_domain_class, check_new_run, check_resume_name, check_run_name,
+                   check_run_root, checkpoint_folder, checkpoint_run, domain_of, expand_home, flag_arg, resume_arg,
+                   resume_checkpoint, shown_path, with_run_config, written_into_a_run)
 
 
 def _names_a_data_class(path: Path) -> bool:
@@ -204,14 +204,12 @@ def check_resume_configs(argv: list[str]) -> None:
     if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return
     run = found[0]
-    readable, named = config_entry(Path(run) / "config.yaml", "model", "domain")
-    own = named.get("class_path") if isinstance(named, dict) else named
-    if not readable or not isinstance(own, str) or not own:
+    own = config_domain_class(Path(run) / "config.yaml")[1]
+    if own is None:
         return  # no run config (yet): the checkpoint's domain is checked once the model is made
     for config in given_configs(argv):
-        readable, named = config_entry(config, "model", "domain")
-        other = named.get("class_path") if isinstance(named, dict) else named
-        if readable and isinstance(other, str) and other and domain_of(other) != domain_of(own):
+        other = config_domain_class(config)[1]
+        if other is not None and domain_of(other) != domain_of(own):
             raise ValueError(f"--config {config} is for the {domain_of(other)} domain, but --resume {run} continues "
                              f"a {domain_of(own)} run with its own config.yaml: leave it out and give only what "
                              f"changes (as --trainer.max_steps=N)")

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import platform
 import shlex
 import shutil
 from pathlib import Path
 from typing import Any
 
+from . import this_machine
 from .eval_folders import recover, recover_all, running_writer
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
 from .results_markdown import figure_links
@@ -124,29 +123,6 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     if steps is not None and default_steps is not None and steps != default_steps:
         args.append(f"--trainer.max_steps={steps}")
     return f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n{eval_line}"
-
-
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return cpu
-
-
-def this_machine() -> str:
-    """A one-line description of the machine this runs on (for runs imported right after they ran)."""
-    cpu = cpu_name()
-    try:
-        from importlib.metadata import version
-
-        torch = f", torch {version('torch')}"
-    except Exception:  # noqa: BLE001 - the description is best effort
-        torch = ""
-    return f"{os.cpu_count()}-core {cpu}{torch}"
 
 
 def default_title(run_dir: Path, metrics: dict, source: str | None = None) -> str:

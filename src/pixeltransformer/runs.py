@@ -457,10 +457,17 @@ def config_domain(paths: list[str]) -> str | None:
             given_file = False
         if not given_file:
             continue  # YAML text (the parser reads it), or no file (preflight.check_config_path says so)
-        readable, named = config_entry(path, "model", "domain")
+        readable, named = config_domain_class(path)
         if not readable:
             return None  # the CLI's parser reports unreadable config files
-        named = named.get("class_path") if isinstance(named, dict) else named
-        if isinstance(named, str) and named:
+        if named:
             domain = domain_of(named)
     return domain
+
+
+def config_domain_class(path: str | Path) -> tuple[bool, str | None]:
+    """(readable, the class path of a YAML config file's ``model.domain``: its ``class_path``, or the string it is;
+    None where it names none)."""
+    readable, named = config_entry(path, "model", "domain")
+    named = named.get("class_path") if isinstance(named, dict) else named
+    return readable, named if isinstance(named, str) and named else None

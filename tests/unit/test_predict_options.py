@@ -291,6 +291,23 @@ def test_largest_fitting_searches_from_its_low_end():
     assert largest_fitting(100, lambda r: r * r, 50) == 7 and largest_fitting(100, lambda r: r * r, 1) == 1
 
 
+def test_a_shortfall_is_none_where_the_need_fits_and_else_names_both_and_the_most_that_fits(monkeypatch):
+    """The memory refusals' one check (memory.shortfall): a need of exactly the memory at hand fits; one byte more
+    is named with the memory at hand's words, the most that fits searched in that memory, a machine's processes
+    sharing it."""
+    import pixeltransformer.memory as memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(memory, "container_memory", lambda: None)
+    assert memory.shortfall(2**30) is None
+    short = memory.shortfall(2**30 + 1)
+    assert (short.memory, short.words) == (2**30, "1 GiB: more than the 1 GiB of memory available now")
+    assert short.most(10**6, lambda r: r * r) == 2**15 and short.most(10, lambda s: 2**31 * s, low=0) == 0
+    assert memory.shortfall(2**29 + 1, ranks=2).words == (
+        "512 MiB: more than 512 MiB, the share of each of this machine's 2 processes in the 1 GiB of memory available "
+        "now")
+
+
 def test_a_large_resolution_that_fits_is_kept_and_memory_unknown_is_assumed(monkeypatch):
     """An SDF model at 128 (2.1 million points, 8.2 GiB at least) and a picture at 256 go on; a
     system that does not report its memory is taken to have 1 TiB, which still refuses a typo's grid."""

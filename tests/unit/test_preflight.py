@@ -341,3 +341,23 @@ def test_a_model_class_path_is_named_on_its_own():
         check_model_options(["fit", "--model.class_path=pixeltransformer.module.PixelTransformerModule"])
     assert str(err.value) == ("--model.class_path: the model is one class, chosen by no class_path: leave "
                               "--model.class_path out and give its options as --model.<name>")
+
+
+def test_a_resume_refuses_a_config_of_another_domain_whichever_way_each_names_its_domain(tmp_path):
+    """``fit --resume RUN --config F``: F naming another domain than RUN/config.yaml is refused, each naming it by
+    ``model.domain.class_path`` or as a string; a config of the same domain, one naming none, YAML text and a run
+    without a config.yaml pass."""
+    from pixeltransformer.preflight import check_resume_configs
+
+    run, other, same, none = tmp_path / "run", tmp_path / "images.yaml", tmp_path / "poly.yaml", tmp_path / "no.yaml"
+    run.mkdir()
+    (run / "config.yaml").write_text("model:\n  domain:\n    class_path: domains.polynomial.domain.PolynomialDomain\n")
+    other.write_text("model:\n  domain: domains.images.domain.ImageDomain\n")
+    same.write_text("model:\n  domain: domains.polynomial.domain.PolynomialDomain\n")
+    none.write_text("trainer:\n  max_steps: 3\n")
+    for given in (same, none, "{model: {domain: domains.images.domain.ImageDomain}}"):
+        check_resume_configs(["fit", "--resume", str(run), "--config", str(given)])
+    check_resume_configs(["fit", "--resume", str(tmp_path / "new"), "--config", str(other)])  # no config.yaml
+    with pytest.raises(ValueError, match=rf"^--config {re.escape(str(other))} is for the images domain, but --resume "
+                                         rf"{re.escape(str(run))} continues a polynomial run with its own config.yaml"):
+        check_resume_configs(["fit", "--resume", str(run), "--config", str(same), "--config", str(other)])
