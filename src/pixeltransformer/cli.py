@@ -31,10 +31,10 @@ from .allocator import keep_freed_memory
 from .cache import CacheWriteError
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .console import ParamSummary, quiet_console
-from .data_mismatch import (checkpoint_split_layout, option_text, same_items, warn_conversion_mismatch,
+from .data_mismatch import (DataMismatch, checkpoint_split_layout, option_text, same_items, warn_conversion_mismatch,
                             warn_split_mismatch)
 from .datamodule import SignalDataModule, module_spec
-from .datahints import data_hint, own_data
+from .datahints import data_hint, own_data, source_name
 from .errors import counted, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
@@ -45,8 +45,7 @@ from .launch import (check_launch_size, check_node_launch, drawn_seed, first_pro
                      launched_run_name, predict_in_the_first_process, warn_once)
 from .layout import CONFIGS, next_command
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
-from .module import (DataMismatch, PixelTransformerModule, check_precision, checkpoint_error, every_point_sets,
-                     source_name)
+from .module import PixelTransformerModule, check_precision, checkpoint_error
 from .numerics import set_flushing
 from .parselog import DROPPED, PARSE_LOG, class_at, dropped_settings_line
 from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_device, prediction_item
@@ -59,6 +58,7 @@ from .runs import (check_new_run, check_run_name, check_run_root, checkpoint_run
 from .setting_sources import (config_setting, config_unsetting, given_model_options, gives_logger_name, moved_note,
                               overridden_options, parse_error_fields, run_config_setting, size_config_options,
                               yaml_spelled)
+from .sets import every_point_sets
 from .splits import SPLITS
 from .trainer_limits import batch_limit, check_val_limit
 from .version import VersionAction

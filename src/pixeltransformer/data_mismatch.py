@@ -23,6 +23,10 @@ from .splits import SPLITS, pool_digests
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
 
 
+class DataMismatch(ValueError):
+    """A checkpoint whose data (domain, grid, value dimensions, bins) is not the data it is given."""
+
+
 def option_text(value: Any) -> str:
     """An option's value as the command line takes it: null, true, 3, [1000,100,200]."""
     if value is None or isinstance(value, bool):

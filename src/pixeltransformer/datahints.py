@@ -64,3 +64,10 @@ def config_dataset(path: Path) -> Any:
     """The data.init_args.dataset a config file sets (None where it sets none or cannot be read)."""
     _, init = config_entry(path, "data", "init_args")
     return init.get("dataset") if isinstance(init, dict) else None
+
+
+def source_name(spec: dict[str, Any]) -> str | None:
+    """The name of the file or folder a spec's data was read from (its extra's "source", a path or a name: the last
+    part), None where it names none: data moved to another folder keeps its name."""
+    source = (spec.get("extra") or {}).get("source")
+    return Path(str(source)).name or None if source else None

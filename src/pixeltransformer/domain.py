@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Iterable
 
@@ -393,3 +394,24 @@ def domain_for(name: str) -> type[Domain]:
         known = ", ".join(sorted(Domain.registry)) or "none imported"
         raise ValueError(f"no domain named {name!r} is loaded (loaded: {known})")
     return Domain.registry[name]
+
+
+def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
+    """The module's Domain: as given, or by name from the loaded domains (a plain Domain when not loaded); its name
+    must be the data's."""
+    if isinstance(domain, str) or domain is None:
+        name = domain or spec.domain
+        if name in Domain.registry:
+            domain = domain_for(name)()
+        else:
+            warnings.warn(f"no Domain named {name!r} is loaded, so pictures, metrics and file reading do nothing; "
+                          f"import its module first (this repository's: import domains.{name}.domain; one of your own: "
+                          f"the module its config's model.domain.class_path names)", stacklevel=3)
+            domain = Domain()
+    if domain.name and domain.name != spec.domain:
+        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}")
+    if not domain.name and type(domain) is not Domain:  # the plain Domain stands in for one not loaded
+        raise ValueError(f"{type(domain).__name__} has no name: give the class name = {spec.domain!r}, its data's "
+                         f"SignalSpec.domain, which its run folders and checkpoints go by")
+    domain.spec = spec
+    return domain

@@ -17,6 +17,7 @@ import numbers
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -252,6 +253,24 @@ def check_n_autoregressive(n_autoregressive) -> int | None:
     if n_autoregressive is None:
         return None
     return check_count(n_autoregressive, 0, "n_autoregressive must be an int >= 0 or None")
+
+
+def check_sampling(options: dict[str, Any], least_samples: int = 0) -> dict[str, Any]:
+    """The sampling options of the inference conveniences, checked as the command line checks them (counts as
+    ints, a temperature as a number, one-element tensors included; a seed is checked where it is used,
+    inference.item_seeds). ``least_samples``: 1 for sample, which has no mean to give instead (m.sample(...,
+    num_samples=-1) was told "an int >= 0", and 0 then refused)."""
+    options = dict(options)
+    if "num_samples" in options:
+        options["num_samples"] = check_count(options["num_samples"], least_samples, f"num_samples must be an int >= "
+                                             f"{least_samples}{' (the mean: mean_field)' if least_samples else ''}")
+    if "n_autoregressive" in options:
+        options["n_autoregressive"] = check_n_autoregressive(options["n_autoregressive"])
+    if "chunk" in options:  # queries decoded at a time
+        options["chunk"] = check_count(options["chunk"], 1, "chunk must be an int >= 1")
+    if "temperature" in options:
+        options["temperature"] = check_temperature(options["temperature"])
+    return options
 
 
 def check_threshold(threshold) -> float:

@@ -30,6 +30,22 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: unreadable, unsafe, or from an incompatible version."""
 
 
+# 2: options nested by group (net, objective, sets, optim); 1: one flat list of options
+CHECKPOINT_FORMAT = 2
+
+
+def format_error(fmt: Any) -> str | None:
+    """The one-line refusal of a checkpoint written in another format, or None when it is this version's."""
+    if fmt == CHECKPOINT_FORMAT:
+        return None
+    if fmt is None:  # every release records its format (0.1 wrote 1): a checkpoint without one is another model's
+        return ("not a PixelTransformer checkpoint (it records no pixeltransformer_format: a Lightning checkpoint "
+                "of another model?)")
+    what = " (flat model options)" if fmt == 1 else ""
+    return (f"checkpoint format {fmt!r}{what} is not supported by this version (expects {CHECKPOINT_FORMAT}): "
+            f"retrain, or use release 0.1")
+
+
 def checkpoint_in(folder: Path) -> str:
     """": give one in it, as <its last.ckpt>" for a folder given as a checkpoint (a run folder or its checkpoints/;
     a run folder's also names the resume that continues it); "" where it holds none."""

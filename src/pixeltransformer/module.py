@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import inspect
 import math
 import re
@@ -24,41 +23,28 @@ from lightning.pytorch.trainer.states import TrainerFn
 
 from . import versions, written_by
 from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain, unknown_hparams
+from .data_mismatch import DataMismatch
+from .datahints import source_name
 from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
-from .domain import Domain, domain_for
+from .domain import Domain, resolve_domain
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
-from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
-                        check_weights, complete, grid_sizes, mean_field, predict_params, sample)
-from .layout import config_shown
-from .loading import CheckpointError, nonfinite, reshaped_weights
+from .inference import (Completion, check_finite, check_sampling, check_sets, check_weights, complete, grid_sizes,
+                        mean_field, predict_params, sample)
+from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
 from .memory import completion_bytes, point_count, sample_bytes, shortfall
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .progress import shows_progress
-from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, fixed_sets, grid_positions, log_uniform_int,
-                   sampler_hparams)
+from .rank_states import RANK_SEED_OFFSET, rank_generator_state, ranks_note, state_digest
+from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, denser_than_signal, every_point_sets, fixed_sets,
+                   grid_positions, log_uniform_int, sampler_hparams)
 from .signal import SignalSpec
 from .trainer_limits import check_val_limit, ending_epochs, no_validation_note, overfit_note
 
-# 2: options nested by group (net, objective, sets, optim); 1: one flat list of options
-CHECKPOINT_FORMAT = 2
-RANK_SEED_OFFSET = 7919  # DDP rank r seeds its set sampler with seed + RANK_SEED_OFFSET * r
 MAX_SKIPPED_IN_A_ROW = 50  # model.optim.nonfinite=skip stops a run that skips this many batches in a row
-
-
-def format_error(fmt: Any) -> str | None:
-    """The one-line refusal of a checkpoint written in another format, or None when it is this version's."""
-    if fmt == CHECKPOINT_FORMAT:
-        return None
-    if fmt is None:  # every release records its format (0.1 wrote 1): a checkpoint without one is another model's
-        return ("not a PixelTransformer checkpoint (it records no pixeltransformer_format: a Lightning checkpoint "
-                "of another model?)")
-    what = " (flat model options)" if fmt == 1 else ""
-    return (f"checkpoint format {fmt!r}{what} is not supported by this version (expects {CHECKPOINT_FORMAT}): "
-            f"retrain, or use release 0.1")
 
 
 def checkpoint_error(ckpt: dict) -> str | None:
@@ -97,38 +83,6 @@ def check_precision(precision: Any) -> None:
                          "bf16-mixed for half precision, or 32-true")
 
 
-def denser_than_signal(sampler: SetSampler, spec: SignalSpec, python: bool = True) -> str | None:
-    """One line when the training sampler draws sets of more samples than the signal has points, at continuous
-    positions (a SetSampler at grid points stops at the point count): the core sampler's defaults (|S| up to 2048)
-    on 8x8 pictures put more than half the training steps on sets no evaluation asks of the model, each step as
-    dear as such a set. Every shipped config caps max_context at the point count; a module built in Python without
-    ``sets`` did not, without a word. None where the sampler fits the data. The remedy names the option as the
-    module's own argument (``python``), or as the command line spells it."""
-    n, lo, hi = spec.num_points, sampler.min_context, sampler.largest_context(spec.num_points)
-    if hi <= n:  # at grid points, or a sampler of its own sizes (the GP protocol's)
-        return None
-    # P(|S| > n) of the log-uniform |S| (sets.log_uniform_int); every set when even the smallest is larger
-    share = min(1.0, (math.log(hi + 1) - math.log(n + 1)) / (math.log(hi + 1) - math.log(lo)))
-    remedy = (f"give the sampler the domain's settings ({config_shown(f'{spec.domain}.yaml')}), e.g. "
-              f"sets=SetSampler(max_context={n}, ...)" if python else
-              f"give --model.sets.init_args.max_context={n} or less")
-    return (f"model.sets.max_context={hi} is above the {n} points of {spec.domain}/{spec.dataset} signals "
-            f"{tuple(spec.grid_shape)} at continuous positions: {share:.0%} of the training sets would hold more "
-            f"samples than a signal has points; {remedy}")
-
-
-def every_point_sets(sampler: SetSampler, spec: SignalSpec) -> str | None:
-    """One line when a training sampler at grid points can only draw sets of every point: its |S| is capped at the
-    point count (SetSampler.draw_k), so a min_context at or above it made every training set the whole signal, every
-    query one S holds, without a word. None where the sampler leaves points unobserved."""
-    n = spec.num_points
-    if not getattr(sampler, "grid_points", False) or sampler.min_context < n:
-        return None
-    return (f"model.sets.min_context={sampler.min_context} is at least the {n} grid points of "
-            f"{spec.domain}/{spec.dataset} signals {tuple(spec.grid_shape)}: at grid points every training set would "
-            f"hold every point and leave no query unobserved; give min_context below {n}")
-
-
 def grads_finite(grads: list[torch.Tensor]) -> bool:
     """Whether the gradients are finite: every tensor's L2 norm is, which fails for any NaN or Inf entry and for
     entries so large their squares overflow, where AdamW's second moment would overflow too. One fused kernel for
@@ -138,23 +92,12 @@ def grads_finite(grads: list[torch.Tensor]) -> bool:
     return bool(torch.isfinite(torch.stack(norms)).all())  # stack: [len(grads)]
 
 
-class DataMismatch(ValueError):
-    """A checkpoint whose data (domain, grid, value dimensions, bins) is not the data it is given."""
-
-
 def validation_levels(levels, num_points: int, grid_points: bool) -> list[int]:
     """The |S| levels validation scores. At grid points, S of every point leaves no query unobserved: such levels
     are left out (half the grid where none is left); continuous positions are capped at the number of points."""
     if not grid_points:
         return sorted({min(int(k), num_points) for k in levels})
     return sorted({int(k) for k in levels if k < num_points}) or [max(1, num_points // 2)]
-
-
-def source_name(spec: dict[str, Any]) -> str | None:
-    """The name of the file or folder a spec's data was read from (its extra's "source", a path or a name: the last
-    part), None where it names none: data moved to another folder keeps its name."""
-    source = (spec.get("extra") or {}).get("source")
-    return Path(str(source)).name or None if source else None
 
 
 class PixelTransformerModule(L.LightningModule):
@@ -996,72 +939,3 @@ class PixelTransformerModule(L.LightningModule):
         return self.complete(batch["ctx_pos"], batch["ctx_val"], grid, num_samples=opts.num_samples,
                              n_autoregressive=opts.n_autoregressive, temperature=opts.temperature, seed=opts.seed,
                              progress=shows_progress(self._trainer), signal=signal).cpu()
-
-
-def rank_generator_state(states: torch.Tensor, rank: int) -> torch.Tensor | int:
-    """The set-sampler state rank continues from, given the states [W', S] a checkpoint holds by rank: its own where
-    there is one; for a rank beyond them (a fit resumed on more processes, or from a checkpoint that kept rank zero's
-    alone), a seed: a 63-bit digest of rank zero's state plus RANK_SEED_OFFSET * rank, so each such rank draws sets
-    of its own, the same on every resume of that checkpoint."""
-    if rank < len(states):
-        return states[rank].cpu().clone()  # [S] in storage of its own: Generator.set_state crashes on a row view
-    return state_digest(states[0], rank)
-
-
-def state_digest(state: torch.Tensor, rank: int) -> int:
-    """A seed for rank from a generator state [S]: a 63-bit digest of the state plus RANK_SEED_OFFSET * rank."""
-    digest = hashlib.sha256(state.cpu().numpy().tobytes()).digest()
-    return (int.from_bytes(digest[:8], "little") + RANK_SEED_OFFSET * rank) % 2**63
-
-
-def ranks_note(saved: int, world: int) -> str:
-    """One line on a fit resumed on another number of ranks than the checkpoint kept set-sampler states of."""
-    def named(first: int, last: int) -> str:
-        return f"rank {first}" if first == last else f"ranks {first}-{last}"
-
-    if world > saved:
-        starts = "starts from a state" if world - saved == 1 else "start from states"
-        what = f"{named(saved, world - 1)} {starts} derived from rank 0's"
-    else:
-        what = f"the states of {named(world, saved - 1)} are not used"
-    return (f"the checkpoint holds the set sampler's random states of {counted(saved, 'rank')} and this fit "
-            f"runs {world}: {what}")
-
-
-def check_sampling(options: dict[str, Any], least_samples: int = 0) -> dict[str, Any]:
-    """The sampling options of the inference conveniences, checked as the command line checks them (counts as
-    ints, a temperature as a number, one-element tensors included; a seed is checked where it is used,
-    inference.item_seeds). ``least_samples``: 1 for sample, which has no mean to give instead (m.sample(...,
-    num_samples=-1) was told "an int >= 0", and 0 then refused)."""
-    options = dict(options)
-    if "num_samples" in options:
-        options["num_samples"] = check_count(options["num_samples"], least_samples, f"num_samples must be an int >= "
-                                             f"{least_samples}{' (the mean: mean_field)' if least_samples else ''}")
-    if "n_autoregressive" in options:
-        options["n_autoregressive"] = check_n_autoregressive(options["n_autoregressive"])
-    if "chunk" in options:  # queries decoded at a time
-        options["chunk"] = check_count(options["chunk"], 1, "chunk must be an int >= 1")
-    if "temperature" in options:
-        options["temperature"] = check_temperature(options["temperature"])
-    return options
-
-
-def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
-    """The module's Domain: as given, or by name from the loaded domains (a plain Domain when not loaded); its name
-    must be the data's."""
-    if isinstance(domain, str) or domain is None:
-        name = domain or spec.domain
-        if name in Domain.registry:
-            domain = domain_for(name)()
-        else:
-            warnings.warn(f"no Domain named {name!r} is loaded, so pictures, metrics and file reading do nothing; "
-                          f"import its module first (this repository's: import domains.{name}.domain; one of your own: "
-                          f"the module its config's model.domain.class_path names)", stacklevel=3)
-            domain = Domain()
-    if domain.name and domain.name != spec.domain:
-        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}")
-    if not domain.name and type(domain) is not Domain:  # the plain Domain stands in for one not loaded
-        raise ValueError(f"{type(domain).__name__} has no name: give the class name = {spec.domain!r}, its data's "
-                         f"SignalSpec.domain, which its run folders and checkpoints go by")
-    domain.spec = spec
-    return domain

@@ -10,10 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+
+from .layout import config_shown
+
+if TYPE_CHECKING:
+    from .signal import SignalSpec
 
 
 @dataclass
@@ -305,3 +310,35 @@ def batch_keys(batch: dict, batch_idx: int) -> list[int]:
         return [int(i) for i in torch.as_tensor(batch["index"]).tolist()]
     b = batch["signal"].shape[0]
     return [batch_idx * b + i for i in range(b)]
+
+
+def denser_than_signal(sampler: SetSampler, spec: SignalSpec, python: bool = True) -> str | None:
+    """One line when the training sampler draws sets of more samples than the signal has points, at continuous
+    positions (a SetSampler at grid points stops at the point count): the core sampler's defaults (|S| up to 2048)
+    on 8x8 pictures put more than half the training steps on sets no evaluation asks of the model, each step as
+    dear as such a set. Every shipped config caps max_context at the point count; a module built in Python without
+    ``sets`` did not, without a word. None where the sampler fits the data. The remedy names the option as the
+    module's own argument (``python``), or as the command line spells it."""
+    n, lo, hi = spec.num_points, sampler.min_context, sampler.largest_context(spec.num_points)
+    if hi <= n:  # at grid points, or a sampler of its own sizes (the GP protocol's)
+        return None
+    # P(|S| > n) of the log-uniform |S| (sets.log_uniform_int); every set when even the smallest is larger
+    share = min(1.0, (math.log(hi + 1) - math.log(n + 1)) / (math.log(hi + 1) - math.log(lo)))
+    remedy = (f"give the sampler the domain's settings ({config_shown(f'{spec.domain}.yaml')}), e.g. "
+              f"sets=SetSampler(max_context={n}, ...)" if python else
+              f"give --model.sets.init_args.max_context={n} or less")
+    return (f"model.sets.max_context={hi} is above the {n} points of {spec.domain}/{spec.dataset} signals "
+            f"{tuple(spec.grid_shape)} at continuous positions: {share:.0%} of the training sets would hold more "
+            f"samples than a signal has points; {remedy}")
+
+
+def every_point_sets(sampler: SetSampler, spec: SignalSpec) -> str | None:
+    """One line when a training sampler at grid points can only draw sets of every point: its |S| is capped at the
+    point count (SetSampler.draw_k), so a min_context at or above it made every training set the whole signal, every
+    query one S holds, without a word. None where the sampler leaves points unobserved."""
+    n = spec.num_points
+    if not getattr(sampler, "grid_points", False) or sampler.min_context < n:
+        return None
+    return (f"model.sets.min_context={sampler.min_context} is at least the {n} grid points of "
+            f"{spec.domain}/{spec.dataset} signals {tuple(spec.grid_shape)}: at grid points every training set would "
+            f"hold every point and leave no query unobserved; give min_context below {n}")

@@ -784,8 +784,7 @@ def test_series_in_columns_are_named_as_such(tmp_path, name):
 def test_short_curves_given_with_their_x_or_of_more_points_are_read(tmp_path):
     """Curves of 3 points with their x [3] in an .npz are curves: read, and a sampler of min_context=2 trains on
     them; so are 200 curves of 4 points in a .csv, and a few curves of 3 points."""
-    from pixeltransformer.module import every_point_sets
-    from pixeltransformer.sets import SetSampler
+    from pixeltransformer.sets import SetSampler, every_point_sets
 
     y = sines(200, 4)  # [200, 4]
     dm = file_module(write_npz(tmp_path / "three.npz", y[:, :3], np.array([0.0, 0.5, 1.0])))

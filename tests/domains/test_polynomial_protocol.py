@@ -228,7 +228,8 @@ def test_a_protocol_fit_does_not_warn_of_sets_larger_than_its_functions():
     sets would hold more samples than a signal has points; give --model.sets.init_args.max_context=49 or less`, an
     option the protocol never reads."""
     import domains.polynomial.domain  # noqa: F401  (the module's Domain)
-    from pixeltransformer.module import PixelTransformerModule, denser_than_signal
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.sets import denser_than_signal
 
     spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
     sampler = ProtocolSetSampler()

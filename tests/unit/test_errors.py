@@ -39,7 +39,7 @@ def test_messages_that_count_say_one_thing_and_several_things(monkeypatch, poly_
     from pixeltransformer.datamodule import refuse_one_colour
     from pixeltransformer.splits import split_indices, split_sizes_cause
     from pixeltransformer.evaluation import left_out_line
-    from pixeltransformer.module import ranks_note
+    from pixeltransformer.rank_states import ranks_note
     from pixeltransformer.results_bench import bench_provenance
 
     assert split_sizes_cause("d", 1, "shape", (1, 0, 0), kind="usable").startswith(": d's 1 usable shape split 1/0/0 ")

@@ -109,8 +109,8 @@ def test_an_empty_s_is_refused_as_unconditional_sampling(module):
 def test_a_fit_warns_when_the_sampler_draws_sets_larger_than_the_signal(module):
     """A module built in Python without ``sets`` took the core sampler's |S| up to 2048 at continuous positions: on
     a 4x4 signal 3 in 4 of the training sets held more samples than its 16 points, without a word."""
-    from pixeltransformer.module import PixelTransformerModule, denser_than_signal
-    from pixeltransformer.sets import SetSampler
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.sets import SetSampler, denser_than_signal
     from pixeltransformer.signal import SignalSpec
 
     spec = SignalSpec.from_dict(SPEC)
