@@ -501,6 +501,7 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
     (runs / "images" / "m1" / "predict" / "x").mkdir(parents=True)
     (runs / "images" / "m1" / "eval-best").mkdir()  # an evaluation that never finished
     (runs / "images" / "m2" / "eval").mkdir()  # a validate's: config_validate.yaml alone
+    (runs / "images" / "m2" / "checkpoints" / "last.ckpt").write_bytes(b"")
     (runs / "images" / "m2" / "eval" / "config_validate.yaml").write_text("seed_everything: 0\n")
     args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
             "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
@@ -519,13 +520,13 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
             (m1 / "predict" / "x", f"{m1 / 'predict' / 'x'}: a folder inside the run {m1}, not a run folder: give "
                                    f"the run folder ({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
             (runs / "images" / "m2", f"{runs / 'images' / 'm2'}: no eval/metrics.json (run `make eval "
-                                     f"CKPT={runs / 'images' / 'm2'}/checkpoints/last.ckpt`)"),
+                                     f"DOMAIN=images CKPT={runs / 'images' / 'm2'}/checkpoints/last.ckpt`)"),
             # an evaluation folder of the run without metrics.json: was named a folder inside the run
             (m1 / "eval-best", f"{m1 / 'eval-best'}: no metrics.json, no evaluation ended there (run `make eval "
-                               f"CKPT={m1}/checkpoints/<ckpt>`)"),
+                               f"DOMAIN=images CKPT={m1}/checkpoints/<ckpt>`)"),
             (runs / "images" / "m2" / "eval", f"{runs / 'images' / 'm2' / 'eval'}: no metrics.json, no evaluation "
-                                              f"ended there (run `make eval CKPT={runs / 'images' / 'm2'}/checkpoints/"
-                                              f"<ckpt>`)")):
+                                              f"ended there (run `make eval DOMAIN=images "
+                                              f"CKPT={runs / 'images' / 'm2'}/checkpoints/<ckpt>`)")):
         with pytest.raises(SystemExit) as exc:
             results.cli([*args, "--run", str(given)])
         assert exc.value.code == 2
@@ -742,3 +743,30 @@ def test_verdicts_written_before_the_paired_test_say_they_compared_the_means():
     assert "- `seed`: 0" in lines
     new = metrics_section({**old, "versions": {"pixeltransformer": "0.1.0"}}, run, "m.json", [])
     assert "- `iou_mean_beats_nn_at`: 4" in new and not any("paired test" in line for line in new)
+
+
+def test_a_run_never_evaluated_is_named_with_the_make_eval_of_its_own_domain_and_data(tmp_path):
+    """`make results RUNS=runs/sdf/x` before `make eval`: the line said `make eval CKPT=...` alone, which evaluates
+    with the default DOMAIN=polynomial and stops at the checkpoint's other domain; it names the run's domain and
+    dataset overlay, as the line for a checkpoint written over since does. A run whose fit stopped before its
+    first checkpoint (killed, or stopped while it waited for other nodes) has nothing to evaluate, and is named so."""
+    (tmp_path / "configs" / "sdf").mkdir(parents=True)
+    (tmp_path / "configs" / "sdf" / "shapenet.yaml").write_text("data:\n  init_args:\n    dataset: shapenet\n")
+    run_dir = tmp_path / "runs" / "sdf" / "x"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run_dir / "config.yaml").write_text("data:\n  init_args:\n    dataset: shapenet\n    batch_size: 8\n")
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(run_dir, tmp_path / "configs")
+    assert str(err.value) == (f"{run_dir}: no eval/metrics.json (run `make eval DOMAIN=sdf DATA=shapenet "
+                              f"CKPT={run_dir}/checkpoints/last.ckpt`)")
+    (run_dir / "eval-best").mkdir()  # an evaluation of another checkpoint that did not end
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(run_dir / "eval-best", tmp_path / "configs")
+    assert str(err.value) == (f"{run_dir / 'eval-best'}: no metrics.json, no evaluation ended there (run `make eval "
+                              f"DOMAIN=sdf CKPT={run_dir}/checkpoints/<ckpt>`)")
+    (run_dir / "checkpoints" / "last.ckpt").unlink()
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(run_dir, tmp_path / "configs")
+    assert str(err.value) == (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped "
+                              f"before it wrote checkpoints/last.ckpt (train it again)")
