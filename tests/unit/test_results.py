@@ -4,6 +4,7 @@ line of error."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -770,3 +771,15 @@ def test_a_run_never_evaluated_is_named_with_the_make_eval_of_its_own_domain_and
         results_import.locate_run(run_dir, tmp_path / "configs")
     assert str(err.value) == (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped "
                               f"before it wrote checkpoints/last.ckpt (train it again)")
+
+
+def test_the_folders_the_page_is_written_from_and_to_are_explained_in_help(capsys):
+    """`python -m pixeltransformer.results --help` listed --metrics-dir, --figures-dir, --configs-dir and --out with
+    no word on what they are, so a trial import (a scratch page, not the repository's) was found only in the code."""
+    with pytest.raises(SystemExit):
+        results.main(["--help"])
+    entries = re.split(r"\n  (?=-)", capsys.readouterr().out)  # an option's entry: its name, then its help's lines
+    helps = {e.split()[0]: " ".join(e.split()[2:]) for e in entries if e.startswith("--")}
+    for option, says in (("--metrics-dir", "(default docs/metrics)"), ("--figures-dir", "(default docs/figures)"),
+                         ("--configs-dir", "(default configs)"), ("--out", "(default docs/results.md)")):
+        assert helps[option].endswith(says), (option, helps[option])
