@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .errors import in_number
 from .eval_folders import recover, recover_all, running_writer
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
 from .results_markdown import figure_links
@@ -245,8 +246,13 @@ def not_evaluated(run_dir: Path, configs_dir: Path) -> str:
     if not any((run_dir / "checkpoints").glob("*.ckpt")):  # killed, or stopped waiting for other nodes
         return (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped before it wrote "
                 "checkpoints/last.ckpt (train it again)")
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
-    return f"{run_dir}: no eval/metrics.json (run `{make_eval_line(run_dir, run_dir / 'eval', configs_dir, ckpt)}`)"
+    again = make_eval_line(run_dir, run_dir / "eval", configs_dir, run_dir / "checkpoints" / "last.ckpt")
+    # evaluated at another checkpoint only (the fit's closing line offers its best one): <run>/eval-<checkpoint>/
+    if evaluated := sorted(str(p) for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file()):
+        shown = " or ".join(evaluated[:3]) + (", ..." if len(evaluated) > 3 else "")
+        return (f"{run_dir}: no eval/metrics.json (the evaluation of last.ckpt): give its evaluation "
+                f"{in_number(len(evaluated), 'folder')} {shown}, or run `{again}`")
+    return f"{run_dir}: no eval/metrics.json (run `{again}`)"
 
 
 def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,

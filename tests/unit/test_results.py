@@ -791,3 +791,19 @@ def test_the_page_names_the_scale_of_mse():
     header = " ".join(results_page.HEADER.split())
     mse = header.split("MSE on the queries not in S", 1)[1].split(";", 2)
     assert "colour channels in [0, 1]" in mse[0] and "[-1, 1]³ cube" in mse[1], mse
+
+
+def test_a_run_evaluated_only_at_another_checkpoint_names_that_evaluation(tmp_path):
+    """A fit ends with "evaluate with: pixeltransformer test ... --ckpt_path <run>/checkpoints/best-step<N>.ckpt",
+    whose evaluation goes to <run>/eval-best-step<N>/; `make results RUNS=<run>` then said the run had no evaluation
+    and told to run one. It names the evaluation folder to give, beside the `make eval` of last.ckpt."""
+    run_dir = tmp_path / "runs" / "sdf" / "x"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run_dir / "eval-best-step000005").mkdir()
+    (run_dir / "eval-best-step000005" / "metrics.json").write_text("{}")
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(run_dir, tmp_path / "configs")
+    assert str(err.value) == (f"{run_dir}: no eval/metrics.json (the evaluation of last.ckpt): give its evaluation "
+                              f"folder {run_dir / 'eval-best-step000005'}, or run `make eval DOMAIN=sdf "
+                              f"CKPT={run_dir}/checkpoints/last.ckpt`")
