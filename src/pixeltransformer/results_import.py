@@ -274,6 +274,9 @@ def import_name(located: tuple[Path, Path, dict]) -> str:
             + ("" if source is None else f"-{source}") + ("" if ckpt == "last" else f"-{ckpt}"))
 
 
+EVALUATION_KEYS = ("command", "machine", "date", "load", "wall_time")  # run.json's entries of one evaluation's
+
+
 def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_dir: Path, name: str | None = None,
                    overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
     """import_run of a run :func:`locate_run` has found and checked: (run folder, evaluation folder, metrics)."""
@@ -283,6 +286,13 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
     name = name or import_name(located)
     dest = metrics_dir / name
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
+    published = dest / "metrics.json"
+    if old and published.is_file() and published.read_bytes() != src.read_bytes():
+        # another evaluation than the published one (evaluated again since): the entries that describe how and where
+        # that one ran are not this one's; the title and pictures, written for the run, stay
+        old = {k: v for k, v in old.items() if k not in EVALUATION_KEYS}
+        print(f"[results] {dest}: a new evaluation since its last import: run.json's {', '.join(EVALUATION_KEYS)} "
+              "are this one's (the flags given, else read from the run)")
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
     defaults = {"title": default_title(run_dir, metrics, source),
                 "command": default_command(run_dir, metrics, configs_dir, eval_dir), "machine": this_machine(),

@@ -807,3 +807,31 @@ def test_a_run_evaluated_only_at_another_checkpoint_names_that_evaluation(tmp_pa
     assert str(err.value) == (f"{run_dir}: no eval/metrics.json (the evaluation of last.ckpt): give its evaluation "
                               f"folder {run_dir / 'eval-best-step000005'}, or run `make eval DOMAIN=sdf "
                               f"CKPT={run_dir}/checkpoints/last.ckpt`")
+
+
+def test_a_new_evaluation_imported_again_is_published_with_its_own_command_and_date(tmp_path, capsys):
+    """A run evaluated with small caps, imported, evaluated again in full and imported again: the new numbers were
+    published under the first import's run.json, whose command (the first evaluation's, with its caps), date,
+    machine, load and wall time describe the other evaluation. They are this evaluation's now; its title and
+    figures, written for the run, stay, and an import of the same evaluation again still changes nothing."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    metrics = {"domain": "images", "dataset": "mnist", "rows": ROWS, "max_items": 2}
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    (run_dir / "eval" / "command.txt").write_text("pixeltransformer test --trainer.callbacks.max_items=2\n")
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md"),
+            "--run", str(run_dir)]
+    results.main([*args, "--title", "Digits", "--load", "busy", "--wall-time", "eval 1 min"])
+    path = tmp_path / "docs" / "metrics" / "images-mnist-m1" / "run.json"
+    first = json.loads(path.read_text())
+    results.main(args)
+    assert json.loads(path.read_text()) == first  # the same evaluation: run.json as it was
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"max_items": 100}))
+    (run_dir / "eval" / "command.txt").write_text("pixeltransformer test\n")
+    capsys.readouterr()
+    results.main(args)
+    run = json.loads(path.read_text())
+    assert run["title"] == "Digits" and run["command"].endswith("\npixeltransformer test")
+    assert run["load"] == "" and run["wall_time"] == ""
+    assert "a new evaluation" in capsys.readouterr().out
