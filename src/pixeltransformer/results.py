@@ -52,10 +52,15 @@ def main(argv: list[str] | None = None) -> str:
                        help=f"run.json's {key!r} for the imported run(s)")
     p.add_argument("--copy-figure", action="store_true",
                    help="also copy an imported run's eval/metrics_vs_context.png to docs/figures/<name>_metrics.png")
-    p.add_argument("--metrics-dir", type=Path, default=Path("docs/metrics"))
-    p.add_argument("--figures-dir", type=Path, default=Path("docs/figures"))
-    p.add_argument("--configs-dir", type=Path, default=Path("configs"))
-    p.add_argument("--out", type=Path, default=Path("docs/results.md"))
+    # a trial import leaves the repository's page alone: copies of docs/metrics and docs/figures, a page elsewhere
+    p.add_argument("--metrics-dir", type=Path, default=Path("docs/metrics"),
+                   help="the measured-results folders imported into and read (default docs/metrics)")
+    p.add_argument("--figures-dir", type=Path, default=Path("docs/figures"),
+                   help="the pictures shown under the tables, --copy-figure's destination (default docs/figures)")
+    p.add_argument("--configs-dir", type=Path, default=Path("configs"),
+                   help="the configs an imported run's make commands are rebuilt from (default configs)")
+    p.add_argument("--out", type=Path, default=Path("docs/results.md"),
+                   help="the page written, its links relative to its folder (default docs/results.md)")
     a = p.parse_args(argv)
     a.run += split_runs(a.runs) if a.runs is not None else []
     if a.name and len(a.run) != 1:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import this_machine
+from .errors import in_number
 from .eval_folders import recover, recover_all, running_writer
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
 from .results_markdown import figure_links
@@ -91,6 +92,14 @@ def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: 
     return (f" DATA={data}" if data else "") + (f" ARGS=\"{' '.join(roots)}\"" if roots else "")
 
 
+def make_eval_line(run_dir: Path, eval_dir: Path, configs_dir: Path, ckpt: Path | str,
+                   domain: str | None = None) -> str:
+    """The `make eval` that writes eval_dir: the run's domain (its folder's, <run_root>/<domain>/<run>, where the
+    metrics do not name it) and the data that eval_dir holds (:func:`evaluated_data_arg`), of the checkpoint ckpt."""
+    domain = domain or run_dir.parent.name
+    return f"make eval DOMAIN={domain}{evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)} CKPT={ckpt}"
+
+
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
     `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the evaluation's own command
@@ -103,7 +112,6 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
     data = overlay_of(domain, config, configs_dir)
     data_arg = f" DATA={data}" if data else ""
-    eval_data_arg = evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)
     from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
 
     run_root = _dig(config, "run_root") or "runs"  # the fit's --run_root: its run folder is <run_root>/<domain>/<run>
@@ -111,7 +119,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     # the evaluation's own command line, as given (its options: fewer items, other levels), where it recorded one
     evaluated = eval_dir / COMMAND_FILE
     eval_line = evaluated.read_text().strip() if evaluated.is_file() else ""
-    eval_line = eval_line or f"make eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
+    eval_line = eval_line or make_eval_line(run_dir, eval_dir, configs_dir, ckpt, domain)
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
         return f"{recorded.read_text().strip()}\n{eval_line}"
@@ -149,8 +157,7 @@ def check_current(run_dir: Path, eval_dir: Path, metrics: dict, configs_dir: Pat
 
     now = load_checkpoint(ckpt, mmap=True).get("global_step")
     if now is not None and now != step:
-        domain = metrics.get("domain", run_dir.parent.name)
-        again = f"make eval DOMAIN={domain}{evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)} CKPT={ckpt}"
+        again = make_eval_line(run_dir, eval_dir, configs_dir, ckpt, metrics.get("domain"))
         raise ResultsError(f"{eval_dir / 'metrics.json'} is of {ckpt.name} at step {step}, but {ckpt.name} is now at "
                            f"step {now}: evaluate it again ({again})")
 
@@ -179,7 +186,7 @@ def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
         eval_dir, run_dir = run_dir, run_dir.parent
     src = eval_dir / "metrics.json"
     if not src.is_file():
-        raise ResultsError(not_evaluated(run_dir))
+        raise ResultsError(not_evaluated(run_dir, configs_dir))
     metrics = read_metrics(src.parent)
     check_current(run_dir, eval_dir, metrics, configs_dir)
     return run_dir, eval_dir, metrics
@@ -190,10 +197,11 @@ def give_run(run: Path) -> str:
     return f"give the run folder ({run}) or one of its evaluation folders (<run>/eval-<name>)"
 
 
-def not_evaluated(run_dir: Path) -> str:
-    """Why run_dir has no eval/metrics.json to import: a run never evaluated (the `make eval` that evaluates it), an
-    evaluation folder of the run whose evaluation did not end (or a validate's, with no metrics), or a folder that is
-    no run folder (its checkpoints/ or another of its folders, a domain's folder of runs: the runs that are there)."""
+def not_evaluated(run_dir: Path, configs_dir: Path) -> str:
+    """Why run_dir has no eval/metrics.json to import: a run never evaluated (the `make eval` of its domain and data
+    that evaluates it; none where its fit stopped before its first checkpoint), an evaluation folder of the run whose
+    evaluation did not end (or a validate's, with no metrics), or a folder that is no run folder (its checkpoints/ or
+    another of its folders, a domain's folder of runs: the runs that are there)."""
     if run_dir.name == "checkpoints":
         return f"{run_dir}: a run's checkpoints, not a run folder: {give_run(run_dir.parent)}"
     from .runs import is_run_folder  # here: importing runs reads torch, which the rest of this module does without
@@ -206,12 +214,21 @@ def not_evaluated(run_dir: Path) -> str:
         return f"{run_dir}: a folder of domains' runs, not a run folder: give one run, as {run_dir}/<domain>/<run>"
     # an evaluation folder of the run (<run>/eval, eval-<name>) whose evaluation did not end, or a validate's
     if run_dir.name.startswith("eval") and is_run_folder(run_dir.parent):
-        return (f"{run_dir}: no metrics.json, no evaluation ended there (run `make eval "
-                f"CKPT={run_dir.parent}/checkpoints/<ckpt>`)")
+        return (f"{run_dir}: no metrics.json, no evaluation ended there (run "
+                f"`{make_eval_line(run_dir.parent, run_dir, configs_dir, run_dir.parent / 'checkpoints' / '<ckpt>')}`)")
     # a folder of a run (its pictures/, predict/<input>/): it was told to evaluate <run>/pictures/checkpoints/last.ckpt
     if not is_run_folder(run_dir) and (run := next((p for p in run_dir.parents[:2] if is_run_folder(p)), None)):
         return f"{run_dir}: a folder inside the run {run}, not a run folder: {give_run(run)}"
-    return f"{run_dir}: no eval/metrics.json (run `make eval CKPT={run_dir}/checkpoints/last.ckpt`)"
+    if not any((run_dir / "checkpoints").glob("*.ckpt")):  # killed, or stopped waiting for other nodes
+        return (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped before it wrote "
+                "checkpoints/last.ckpt (train it again)")
+    again = make_eval_line(run_dir, run_dir / "eval", configs_dir, run_dir / "checkpoints" / "last.ckpt")
+    # evaluated at another checkpoint only (the fit's closing line offers its best one): <run>/eval-<checkpoint>/
+    if evaluated := sorted(str(p) for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file()):
+        shown = " or ".join(evaluated[:3]) + (", ..." if len(evaluated) > 3 else "")
+        return (f"{run_dir}: no eval/metrics.json (the evaluation of last.ckpt): give its evaluation "
+                f"{in_number(len(evaluated), 'folder')} {shown}, or run `{again}`")
+    return f"{run_dir}: no eval/metrics.json (run `{again}`)"
 
 
 def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,
@@ -233,6 +250,9 @@ def import_name(located: tuple[Path, Path, dict]) -> str:
             + ("" if source is None else f"-{source}") + ("" if ckpt == "last" else f"-{ckpt}"))
 
 
+EVALUATION_KEYS = ("command", "machine", "date", "load", "wall_time")  # run.json's entries of one evaluation's
+
+
 def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_dir: Path, name: str | None = None,
                    overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
     """import_run of a run :func:`locate_run` has found and checked: (run folder, evaluation folder, metrics)."""
@@ -242,6 +262,13 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
     name = name or import_name(located)
     dest = metrics_dir / name
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
+    published = dest / "metrics.json"
+    if old and published.is_file() and published.read_bytes() != src.read_bytes():
+        # another evaluation than the published one (evaluated again since): the entries that describe how and where
+        # that one ran are not this one's; the title and pictures, written for the run, stay
+        old = {k: v for k, v in old.items() if k not in EVALUATION_KEYS}
+        print(f"[results] {dest}: a new evaluation since its last import: run.json's {', '.join(EVALUATION_KEYS)} "
+              "are this one's (the flags given, else read from the run)")
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
     defaults = {"title": default_title(run_dir, metrics, source),
                 "command": default_command(run_dir, metrics, configs_dir, eval_dir), "machine": this_machine(),

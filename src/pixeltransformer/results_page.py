@@ -48,8 +48,9 @@ truth.
 Metrics: NLL in nats per value dimension (colour channels counted) on the queries not in S; `nll_bpd` the same in
 bits (/ ln 2), `nll_bpd_256` -log2 of the probability the model gives the value's 8-bit level, its distribution's
 mass on [v - 1/510, v + 1/510] (the lowest and highest levels' intervals open to ∓∞), per channel: a discrete
-likelihood, never negative. MSE on the queries not in S; PSNR (dB, capped at 100) and SSIM per image or video
-frame, whole with S's pixels kept. SSIM is
+likelihood, never negative. MSE on the queries not in S, per value dimension, on the values' scale (colour
+channels in [0, 1]; SDF values, truncated at ±t, in units of the [-1, 1]³ cube); PSNR (dB, capped at 100) and SSIM
+per image or video frame, whole with S's pixels kept. SSIM is
 torchmetrics' (11×11 Gaussian window, σ 1.5, data range 1) averaged over the whole reflect-padded image;
 scikit-image crops a 5-pixel border, which on pictures with a flat border moves SSIM by far more than the
 "0.005-0.03" of older runs' notes (noisy or low-contrast predictions of digits upscaled to 28×28: 0.03-0.24), and it
