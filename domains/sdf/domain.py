@@ -18,13 +18,14 @@ from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import MESH_SUFFIXES, turn_y_up
+from .mesh import MESH_SUFFIXES
 from .mesh_cache import SDFCache
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .procedural import MARGIN
 from .surface import probability_field
 from .visualize import MESH_FORMATS, shape_pictures
-from .voxels import binvox_frame, check_real, read_voxels, voxel_padding, voxel_scale, voxels_to_sdf, zup_to_yup
+from .voxels import (binvox_frame, check_real, read_voxels, turn_y_up, voxel_padding, voxel_scale, voxels_to_sdf,
+                     zup_to_yup)
 
 
 def mesh_npz(path: Path) -> bool:

@@ -1,6 +1,6 @@
-"""Meshes: read and checked (:func:`load_mesh`), turned y up and normalised into the cube, and -> SDF grids
-(:func:`mesh_to_sdf`). Their disk cache is mesh_cache.py's; voxel grids are voxels.py's; SDF grids -> meshes
-(marching cubes) and their export are surface.py's.
+"""Meshes: read and checked (:func:`load_mesh`), normalised into the cube (turned y up first by
+``voxels.turn_y_up``), and -> SDF grids (:func:`mesh_to_sdf`). Their disk cache is mesh_cache.py's; voxel grids are
+voxels.py's; SDF grids -> meshes (marching cubes) and their export are surface.py's.
 
 Conventions (shared with ``procedural.py``): the SDF is negative inside, positive outside, in units of the
 normalised cube [-1, 1]^3; grid point (i, j, k) of an R^3 grid sits at -1 + 2 (i, j, k) / (R - 1), and array
@@ -116,17 +116,6 @@ def _why_no_faces(path: Path) -> str:
     if points:
         return f"no faces ({points} vertices but no triangles: a point cloud, not a mesh)"
     return f"not a mesh: no vertices or faces found (expected {', '.join(MESH_SUFFIXES)})"
-
-
-def turn_y_up(v: np.ndarray, up_axis: int) -> np.ndarray:
-    """Vertices [N, 3] of a model whose ``up_axis`` is up (1: y, as ShapeNet's; 2: z, as ModelNet's and many scans and
-    CAD exports) -> y up facing +z, this domain's convention: a z-up model is turned (x, y, z) -> (x, z, -y), the
-    rotation :func:`zup_to_yup` turns voxel grids by (proper, so shapes are not mirrored)."""
-    if up_axis == 1:
-        return v
-    if up_axis != 2:
-        raise ValueError(f"turn_y_up: up_axis must be 1 (y up) or 2 (z up), got {up_axis}")
-    return np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1)  # [N, 3]
 
 
 def mesh_frame(v: np.ndarray, margin: float = MARGIN) -> tuple[np.ndarray, float]:

@@ -23,7 +23,8 @@ from pixeltransformer.files import atomic_write
 from pixeltransformer.loopbar import loop_progress
 
 from .mesh import (MESH_CONVERSION_VERSION, MESH_LIBRARIES, SIGN_TYPES, load_mesh, mesh_frame, mesh_to_sdf,
-                   normalise_mesh, turn_y_up)
+                   normalise_mesh)
+from .voxels import turn_y_up
 
 
 def library_versions(names: Sequence[str]) -> str:

@@ -2,7 +2,8 @@
 :func:`read_binvox`), turned y up (:func:`zup_to_yup`), and -> SDF grids padded to the meshes' margin
 (:func:`voxels_to_sdf`); where a .binvox file's grid lies in its model's units (:func:`binvox_frame`), and which
 files of a folder are voxel grids (:func:`solid_voxels`, :func:`grid_files`). The grids follow mesh.py's
-conventions; data.py stacks them into its voxel caches.
+conventions; data.py stacks them into its voxel caches. Points (a mesh's vertices, a context's positions) are
+turned y up by :func:`turn_y_up`, the same rotation as the grids'.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from pixeltransformer.arrays import read_npz
 from pixeltransformer.errors import first_line
 from pixeltransformer.files import data_files
 
-from .mesh import turn_y_up
 from .procedural import MARGIN
 
 # Bump when the voxels -> SDF conversion changes, so that the voxel caches' old entries are not reused (2: each grid
@@ -87,6 +87,17 @@ def voxels_to_sdf(occ: np.ndarray, out_resolution: int | None = None, margin: fl
         # points onto each other, i.e. the align-corners convention.
         sdf = ndimage.zoom(sdf, out_resolution / res, order=1, mode="nearest", output=np.float32)
     return sdf
+
+
+def turn_y_up(v: np.ndarray, up_axis: int) -> np.ndarray:
+    """Vertices [N, 3] of a model whose ``up_axis`` is up (1: y, as ShapeNet's; 2: z, as ModelNet's and many scans and
+    CAD exports) -> y up facing +z, this domain's convention: a z-up model is turned (x, y, z) -> (x, z, -y), the
+    rotation :func:`zup_to_yup` turns voxel grids by (proper, so shapes are not mirrored)."""
+    if up_axis == 1:
+        return v
+    if up_axis != 2:
+        raise ValueError(f"turn_y_up: up_axis must be 1 (y up) or 2 (z up), got {up_axis}")
+    return np.stack([v[:, 0], v[:, 2], -v[:, 1]], axis=1)  # [N, 3]
 
 
 def zup_to_yup(grids: np.ndarray) -> np.ndarray:

@@ -1,6 +1,5 @@
 """PixelTransformer core: one model, one objective, one sampler for every signal domain."""
 import os
-import platform
 
 __version__ = "0.1.0"  # the one place of the version: pyproject.toml reads it (tool.setuptools.dynamic)
 
@@ -24,6 +23,8 @@ def version_line(recorded: dict | None = None) -> str:
 
 def cpu_name() -> str:
     """The CPU's model name from /proc/cpuinfo, else what platform knows."""
+    import platform  # imported here: the package itself stays light
+
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

@@ -40,7 +40,7 @@ from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
                          evaluation_summary, sweep_eval_dir)
 from .files import missing_folders, remove_empty
-from .fit_settings import check_fit_length, check_resume_length, check_step_settings, nothing_trained
+from .fit_settings import check_fit_length, check_resume_length, check_step_settings
 from .launch import (check_launch_size, check_node_launch, drawn_seed, first_process, is_ddp_child, joins_a_run,
                      launched_run_name, predict_in_the_first_process, warn_once)
 from .layout import CONFIGS, next_command
@@ -60,7 +60,7 @@ from .setting_sources import (config_setting, config_unsetting, given_model_opti
                               yaml_spelled)
 from .sets import every_point_sets
 from .splits import SPLITS
-from .trainer_limits import batch_limit, check_val_limit
+from .trainer_limits import batch_limit, check_val_limit, nothing_trained
 from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name

@@ -1,7 +1,8 @@
 """Where a checkpoint's data is, in the words that end the one-line error of a checkpoint given other data than it was
 trained on, or data of another domain, and the [run] line of an evaluation on other data: the checkpoint's own data as
 make variables in a clone (``DOMAIN=video DATA=beach``), as config files where the package is installed, and as its
-run folder's config.yaml for a domain of the user's own, which neither knows.
+run folder's config.yaml for a domain of the user's own, which neither knows; the file or folder a spec's data was
+read from (:func:`source_name`).
 """
 
 from __future__ import annotations

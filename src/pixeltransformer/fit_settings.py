@@ -1,8 +1,7 @@
 """The trainer settings of a fit that are checked before its run folder is named: its length (max_steps, max_epochs,
 max_time, limit_train_batches, min_steps and min_epochs; a resumed run's or a checkpoint's step against max_steps) and
 its steps' settings (accumulate_grad_batches, val_check_interval, check_val_every_n_epoch, gradient_clip_val), which
-Lightning takes without a word and then misuses. Each is refused in one line, before anything is written. A resume
-that trained nothing, its run already at its limit, is told which option trains on (:func:`nothing_trained`).
+Lightning takes without a word and then misuses. Each is refused in one line, before anything is written.
 """
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
     """A resume whose trainer.max_steps is below the step its checkpoint holds stopped at once, trained nothing and
     said only that max_steps was reached, while the run's config.yaml took the smaller value: refused before anything
     is written. At its max_steps (a finished run resumed as it was) it still ends at once, on Lightning's line that
-    max_steps was reached and the CLI's that nothing was trained (:func:`nothing_trained`), and its config.yaml keeps
-    the same value. -1 (or None) means no limit; other negative
-    values are check_fit_length's. ``new_run``: a new fit from the checkpoint ``run`` (fit --ckpt_path), which counts
-    on from its step too: at it or below, it left a new run folder without a checkpoint."""
+    max_steps was reached and the CLI's that nothing was trained (``trainer_limits.nothing_trained``), and its
+    config.yaml keeps the same value. -1 (or None) means no limit; other negative values are check_fit_length's.
+    ``new_run``: a new fit from the checkpoint ``run`` (fit --ckpt_path), which counts on from its step too: at it or
+    below, it left a new run folder without a checkpoint."""
     if step is None or max_steps is None or not 0 <= max_steps <= (step if new_run else step - 1):
         return
     what, remedy = ((f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from there, "
@@ -103,16 +102,3 @@ def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, g
     if isinstance(gradient_clip_val, (int, float)) and gradient_clip_val < 0:
         raise ValueError(f"trainer.gradient_clip_val must be >= 0, got {gradient_clip_val}: a negative value clips "
                          "nothing, as 0 or null (no clipping) does")
-
-
-def nothing_trained(trainer) -> str:
-    """The line of a resume that trained nothing (Lightning says only which limit was reached): the limit the run had
-    already reached, and the option that trains on."""
-    step = trainer.global_step
-    if trainer.max_steps is not None and 0 <= trainer.max_steps <= step:
-        limit, more = f"trainer.max_steps={trainer.max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}"
-    elif trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
-        limit, more = f"trainer.max_epochs={trainer.max_epochs}", f"--trainer.max_epochs={trainer.current_epoch + 1}"
-    else:  # the time limit, whose clock a resume restores
-        limit, more = "trainer.max_time", "a longer --trainer.max_time"
-    return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"

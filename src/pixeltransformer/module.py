@@ -908,7 +908,7 @@ class PixelTransformerModule(L.LightningModule):
         --resolution` is refused; the completion is held where its tensors are (a GPU's memory for CUDA tensors)."""
 
         points = math.prod(shape)
-        if short := shortfall(batch * completion_bytes(self.spec, points, num_samples), device):
+        if (short := shortfall(batch * completion_bytes(self.spec, points, num_samples), device)) is not None:
             raise ValueError(f"grid_shape {shape} means {point_count(points)} points, whose completion of "
                              f"{counted(batch, 'signal')} needs at least {short.words}")
 

@@ -204,11 +204,11 @@ def check_resume_configs(argv: list[str]) -> None:
     if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return
     run = found[0]
-    own = config_domain_class(Path(run) / "config.yaml")[1]
+    _, own = config_domain_class(Path(run) / "config.yaml")
     if own is None:
         return  # no run config (yet): the checkpoint's domain is checked once the model is made
     for config in given_configs(argv):
-        other = config_domain_class(config)[1]
+        _, other = config_domain_class(config)
         if other is not None and domain_of(other) != domain_of(own):
             raise ValueError(f"--config {config} is for the {domain_of(other)} domain, but --resume {run} continues "
                              f"a {domain_of(own)} run with its own config.yaml: leave it out and give only what "

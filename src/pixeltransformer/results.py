@@ -18,7 +18,6 @@ results_bench) and runs imported by results_import.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -26,6 +25,7 @@ import sys
 from pathlib import Path
 
 from .errors import OneLineParser
+from .files import write_json
 from .results_bench import BENCH_FOLDERS, bench_device, check_bench
 from .results_folders import RUN_KEYS, ResultsError, read_json
 from .results_import import (check_kept_figures, check_published, check_same_run, import_located, import_name,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> str:
         # the replaced run's provenance would describe the new one wrongly: bench.json's own is used, and the flags
         (dest / "run.json").unlink(missing_ok=True)
         if overrides:
-            (dest / "run.json").write_text(json.dumps(overrides, indent=2) + "\n")
+            write_json(dest / "run.json", overrides)
         print(f"[results] imported {a.bench} -> {dest / 'bench.json'}")
         # its picture (benchmarks/figure.py writes it beside the record); the replaced record's would be stale
         picture, published = a.bench.with_suffix(".png"), a.figures_dir / f"{bench_folder}_summary.png"

@@ -9,7 +9,6 @@ torch (:mod:`pixeltransformer.runs`, the checkpoint's step) only inside the func
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shlex
 import shutil
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from . import this_machine
 from .errors import in_number
 from .eval_folders import recover, recover_all, running_writer
+from .files import write_json
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
 from .results_markdown import figure_links
 from .results_page import read_sections
@@ -277,7 +277,7 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
     run |= {k: v for k, v in old.items() if k not in run}  # its "figures", and keys a render warns of, stay
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest / "metrics.json")
-    (dest / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    write_json(dest / "run.json", run)
     curve = eval_dir / "metrics_vs_context.png"
     if figures_dir is not None and curve.is_file():
         figures_dir.mkdir(parents=True, exist_ok=True)

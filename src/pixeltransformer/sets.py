@@ -1,4 +1,5 @@
-"""Context and query sets drawn from dense signals, on the signal's device.
+"""Context and query sets drawn from dense signals, on the signal's device, and a set sampler's sizes checked against
+the data's grid (:func:`denser_than_signal`, :func:`every_point_sets`).
 
 Positions live in [-1, 1]^P in the grid's axis order; grid point i of an axis of size n sits at
 -1 + 2 i / (n - 1) (``align_corners=True``), so a set drawn at grid points reads exact values. Continuous

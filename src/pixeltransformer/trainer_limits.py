@@ -1,8 +1,9 @@
 """A trainer's limits as a fit meets them: a limit_val_batches that would make val/nll depend on the batch size and
 the device count is refused (:func:`check_val_limit`, :func:`batch_limit`), a fit whose steps never reach its
 validation (:func:`no_validation_note`) or whose validation trainer.overfit_batches cuts (:func:`overfit_note`) is
-told so as it starts, and the max_epochs that ends a fit before its max_steps is found for its short-fit note
-(:func:`ending_epochs`). Functions of a trainer's settings alone, which the LightningModule and the command line
+told so as it starts, the max_epochs that ends a fit before its max_steps is found for its short-fit note
+(:func:`ending_epochs`), and a resume that trained nothing, its run already at its limit, is told which option trains
+on (:func:`nothing_trained`). Functions of a trainer's settings alone, which the LightningModule and the command line
 call.
 """
 
@@ -95,3 +96,16 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
         raise ValueError(f"trainer.limit_val_batches={limit} validates {what} on each device, so val/nll would score "
                          f"other items at another batch size or device count: choose the items instead with {items} "
                          f"(the first N val items; null: all of them), or turn validation off with {off}")
+
+
+def nothing_trained(trainer) -> str:
+    """The line of a resume that trained nothing (Lightning says only which limit was reached): the limit the run had
+    already reached, and the option that trains on."""
+    step = trainer.global_step
+    if trainer.max_steps is not None and 0 <= trainer.max_steps <= step:
+        limit, more = f"trainer.max_steps={trainer.max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}"
+    elif trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
+        limit, more = f"trainer.max_epochs={trainer.max_epochs}", f"--trainer.max_epochs={trainer.current_epoch + 1}"
+    else:  # the time limit, whose clock a resume restores
+        limit, more = "trainer.max_time", "a longer --trainer.max_time"
+    return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"
