@@ -235,6 +235,16 @@ def grid_sizes(grid, pos_dims: int) -> tuple[int, ...] | None:
     return shape if len(shape) == pos_dims and None not in shape and min(shape) >= 1 else None
 
 
+def missing_axis(shape: list[int], width: int) -> str:
+    """What a shape lacks to be [batch, points, width], for a refusal's end: " (one signal: give it a batch axis,
+    x[None])" for [points, width]; for a width of one, [batch, points] and a one signal's [points]; "" otherwise."""
+    if len(shape) == 2 and shape[-1] == width:
+        return " (one signal: give it a batch axis, x[None])"
+    if len(shape) == 2 and width == 1:
+        return " ([batch, points] without the value axis: x[..., None])"
+    return " (one signal's points: x[None, :, None])" if len(shape) == 1 and width == 1 else ""
+
+
 def check_temperature(temperature) -> float:
     """A sampling temperature as a float: a finite number >= 0 (a one-element real tensor too, as a sweep's
     torch.linspace entry); 0 draws the most likely bin at each step, its mean without noise (a greedy completion)."""

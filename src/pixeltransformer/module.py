@@ -31,7 +31,7 @@ from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
-                        check_weights, complete, grid_sizes, mean_field, predict_params, sample)
+                        check_weights, complete, grid_sizes, mean_field, missing_axis, predict_params, sample)
 from .layout import config_shown
 from .loading import CheckpointError, nonfinite, reshaped_weights
 from .memory import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count, sample_bytes
@@ -849,7 +849,7 @@ class PixelTransformerModule(L.LightningModule):
                                  "unconditional sampling is not supported")
             if x.dim() != 3 or x.shape[-1] != width or x.shape[0] < 1 or x.shape[1] < 1:
                 raise ValueError(f"{name} must be [batch >= 1, points >= 1, {width}] for {self.spec.domain}/"
-                                 f"{self.spec.dataset}, got {list(x.shape)}")
+                                 f"{self.spec.dataset}, got {list(x.shape)}{missing_axis(list(x.shape), width)}")
             if x.is_complex():
                 raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
             if x.is_meta:  # torch's own error names no input ("Cannot copy out of meta tensor; no data!")

@@ -630,3 +630,21 @@ def test_a_checkpoint_in_torch_s_format_before_1_6_loads_and_a_zip_of_other_file
         with pytest.raises(CheckpointError) as refused:
             load_module(tmp_path / f"{name}.ckpt")
         assert str(refused.value) == f"cannot read checkpoint {tmp_path / f'{name}.ckpt'}: {why}"
+
+
+def test_one_signal_without_its_batch_axis_is_told_how_to_add_it(module):
+    """A notebook's one signal, ctx_pos [K, P] and ctx_val [K, V] (or a polynomial's [K] points, or values [B, Q]
+    without their axis of one value), was refused as "must be [batch >= 1, points >= 1, 2] ..., got [5, 2]", which
+    named the shape taken but not the axis missing."""
+    m = module
+    pos, val, qry = torch.rand(5, 2) * 2 - 1, torch.rand(5, 1), torch.rand(7, 2) * 2 - 1  # one signal, no batch axis
+    with pytest.raises(ValueError, match=r"^ctx_pos must be \[batch >= 1, points >= 1, 2\] for toy/t, got \[5, 2\] "
+                                         r"\(one signal: give it a batch axis, x\[None\]\)$"):
+        m.mean_field(pos, val, qry)
+    with pytest.raises(ValueError, match=r"^ctx_val must be \[batch >= 1, points >= 1, 1\] for toy/t, got \[1, 5\] "
+                                         r"\(\[batch, points\] without the value axis: x\[\.\.\., None\]\)$"):
+        m.mean_field(pos[None], val[None, :, 0], qry[None])
+    with pytest.raises(ValueError, match=r"^qry_val must be \[batch >= 1, points >= 1, 1\] for toy/t, got \[7\] "
+                                         r"\(one signal's points: x\[None, :, None\]\)$"):
+        m.log_prob(pos[None], val[None], qry[None], torch.rand(7))
+    assert m.mean_field(pos[None], val[None], qry[None]).shape == (1, 7, 1)  # the remedies, as the lines give them
