@@ -245,6 +245,20 @@ def missing_axis(shape: list[int], width: int) -> str:
     return " (one signal's points: x[None, :, None])" if len(shape) == 1 and width == 1 else ""
 
 
+def stacked_signals(name: str, x):
+    """A batch given as a list or tuple of signals' arrays (or tensors), each [points, width], as one array
+    [batch, points, width] (np.stack's or torch.stack's); x itself when it is anything else. Signals of other shapes
+    (sets of other sizes) are refused in one line."""
+    if not isinstance(x, (list, tuple)) or not x or not (all(isinstance(e, np.ndarray) for e in x)
+                                                         or all(isinstance(e, torch.Tensor) for e in x)):
+        return x
+    other = next((list(e.shape) for e in x if e.shape != x[0].shape), None)
+    if other is not None:
+        raise ValueError(f"{name} is a list of {len(x)} signals of different shapes, {list(x[0].shape)} and {other}: "
+                         "a batch holds sets of one size (call once per signal)")
+    return np.stack(x) if isinstance(x[0], np.ndarray) else torch.stack(x)  # [B, K or Q, P or V]
+
+
 def check_temperature(temperature) -> float:
     """A sampling temperature as a float: a finite number >= 0 (a one-element real tensor too, as a sweep's
     torch.linspace entry); 0 draws the most likely bin at each step, its mean without noise (a greedy completion)."""

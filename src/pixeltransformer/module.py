@@ -31,7 +31,8 @@ from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
-                        check_weights, complete, grid_sizes, mean_field, missing_axis, predict_params, sample)
+                        check_weights, complete, grid_sizes, mean_field, missing_axis, predict_params, sample,
+                        stacked_signals)
 from .layout import config_shown
 from .loading import CheckpointError, nonfinite, reshaped_weights
 from .memory import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count, sample_bytes
@@ -833,6 +834,7 @@ class PixelTransformerModule(L.LightningModule):
         named.update(zip(("qry_pos", "qry_val"), zip(queries, (p, v))))
         out = []
         for name, (x, width) in named.items():
+            x = stacked_signals(name, x)  # a list of signals [K, P] -> [B, K, P]
             if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
                 # views torch cannot share, copied: np.flip's negative strides and another byte order were refused,
                 # read-only memory (np.broadcast_to, a memory map, JAX's arrays) drew torch's warning on writing

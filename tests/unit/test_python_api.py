@@ -648,3 +648,19 @@ def test_one_signal_without_its_batch_axis_is_told_how_to_add_it(module):
                                          r"\(one signal's points: x\[None, :, None\]\)$"):
         m.log_prob(pos[None], val[None], qry[None], torch.rand(7))
     assert m.mean_field(pos[None], val[None], qry[None]).shape == (1, 7, 1)  # the remedies, as the lines give them
+
+
+def test_a_list_of_signals_is_stacked_into_a_batch(module):
+    """A notebook's batch as a list of signals, [pos_a, pos_b], was refused for tensors in torch's words ("got list
+    (only one element tensors can be converted to Python scalars)") and read from numpy arrays with torch's warning
+    "Creating a tensor from a list of numpy.ndarrays is extremely slow"; sets of other sizes are named as such."""
+    m = module
+    pos, val, qry = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1), torch.rand(2, 7, 2) * 2 - 1  # [2, 5 or 7, *]
+    want = m.mean_field(pos, val, qry)  # [2, 7, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(m.mean_field(list(pos), list(val), list(qry)), want)
+        assert torch.equal(m.mean_field([p.numpy() for p in pos], tuple(v.numpy() for v in val), qry.numpy()), want)
+    with pytest.raises(ValueError, match=r"^ctx_pos is a list of 2 signals of different shapes, \[5, 2\] and \[4, 2\]: "
+                                         r"a batch holds sets of one size \(call once per signal\)$"):
+        m.mean_field([pos[0], pos[1, :4]], list(val), list(qry))
