@@ -248,7 +248,11 @@ def missing_axis(shape: list[int], width: int) -> str:
 def stacked_signals(name: str, x):
     """A batch given as a list or tuple of signals' arrays (or tensors), each [points, width], as one array
     [batch, points, width] (np.stack's or torch.stack's); x itself when it is anything else. Signals of other shapes
-    (sets of other sizes) are refused in one line."""
+    (sets of other sizes) are refused in one line, as is a masked array with masked entries (torch reads the numbers
+    under its mask)."""
+    if isinstance(x, np.ma.MaskedArray) and (hidden := int(np.ma.count_masked(x))):
+        raise ValueError(f"{name} is a masked array with {hidden} masked entries, which torch would read as numbers: "
+                         "leave those samples out (the same rows of positions and values)")
     if not isinstance(x, (list, tuple)) or not x or not (all(isinstance(e, np.ndarray) for e in x)
                                                          or all(isinstance(e, torch.Tensor) for e in x)):
         return x

@@ -834,7 +834,7 @@ class PixelTransformerModule(L.LightningModule):
         named.update(zip(("qry_pos", "qry_val"), zip(queries, (p, v))))
         out = []
         for name, (x, width) in named.items():
-            x = stacked_signals(name, x)  # a list of signals [K, P] -> [B, K, P]
+            x = stacked_signals(name, x)  # a list of signals [K, P] -> [B, K, P]; a masked array refused
             if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
                 # views torch cannot share, copied: np.flip's negative strides and another byte order were refused,
                 # read-only memory (np.broadcast_to, a memory map, JAX's arrays) drew torch's warning on writing

@@ -664,3 +664,16 @@ def test_a_list_of_signals_is_stacked_into_a_batch(module):
     with pytest.raises(ValueError, match=r"^ctx_pos is a list of 2 signals of different shapes, \[5, 2\] and \[4, 2\]: "
                                          r"a batch holds sets of one size \(call once per signal\)$"):
         m.mean_field([pos[0], pos[1, :4]], list(val), list(qry))
+
+
+def test_a_masked_array_with_masked_entries_is_refused_not_read_under_its_mask(module):
+    """A numpy masked array (np.ma, a notebook's way to mark missing values) was read with the numbers under its mask,
+    as if observed, without a word: torch ignores the mask."""
+    m = module
+    pos, val, qry = np.random.default_rng(0).uniform(-1, 1, (1, 5, 2)), np.full((1, 5, 1), 0.5), np.zeros((1, 3, 2))
+    hidden = np.ma.masked_array(val, mask=np.arange(5).reshape(1, 5, 1) >= 3)  # [1, 5, 1], the last 2 masked
+    with pytest.raises(ValueError, match=r"^ctx_val is a masked array with 2 masked entries, which torch would read "
+                                         r"as numbers: leave those samples out \(the same rows of positions and "
+                                         r"values\)$"):
+        m.mean_field(pos, hidden, qry)
+    assert torch.equal(m.mean_field(pos, np.ma.masked_array(val), qry), m.mean_field(pos, val, qry))  # none masked
