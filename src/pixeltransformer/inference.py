@@ -143,8 +143,10 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
     if any(len(shape) != 3 for shape in shapes) or ctx_pos.shape[:2] != ctx_val.shape[:2] \
             or qry_pos.shape[0] != ctx_pos.shape[0] or qry_pos.shape[2] != ctx_pos.shape[2] \
             or (p is not None and ctx_pos.shape[2] != p) or (v is not None and ctx_val.shape[2] != v):
+        unbatched = next((missing_axis(shape, width) for shape, width in zip(shapes, (p, v, p))
+                          if len(shape) != 3 and width is not None), "")  # " (one signal: ... x[None])"
         raise ValueError(f"ctx_pos [B, K, P], ctx_val [B, K, V] and qry_pos [B, Q, P] must agree on B, K and P, with "
-                         f"P = {p} and V = {v} for this model; got {shapes}")
+                         f"P = {p} and V = {v} for this model; got {shapes}{unbatched}")
     # torch's own errors name no input: values meet the weights in a linear layer; positions (float64 too, which
     # the cache then holds) meet each other in the distance channels
     check_weights(model)
