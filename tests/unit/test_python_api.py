@@ -78,8 +78,8 @@ def test_the_module_called_with_the_graph_names_bad_input_in_one_line(module):
                                          r"\[\[2, 5, 2\], \[2, 5, 3\], \[2, 5, 2\]\]$"):
         m(pos, torch.rand(2, 5, 3), pos)
     # one signal without its batch axis: the line says how to add it, as the conveniences' do
-    with pytest.raises(ValueError, match=r"; got \[\[5, 2\], \[5, 1\], \[5, 2\]\] \(one signal: give it a batch axis, "
-                                         r"x\[None\]\)$"):
+    with pytest.raises(ValueError, match=r"; got \[\[5, 2\], \[5, 1\], \[5, 2\]\] \(one signal: give it a batch "
+                                         r"axis, x\[None\]\)$"):
         m(pos[0], val[0], pos[0])
     # weights made half, bfloat16 or float64: one line, as the conveniences say it, not torch's "mat1 and mat2 must
     # have the same dtype, but got Float and Half"
