@@ -265,6 +265,17 @@ def stacked_signals(name: str, x):
     return np.stack(x) if isinstance(x[0], np.ndarray) else torch.stack(x)  # [B, K or Q, P or V]
 
 
+def grid_index_hint(pos: torch.Tensor, grid_shape: Sequence[int]) -> str:
+    """Where a grid's index lies, for the end of the warning on positions [B, N, P] beyond [-1, 1] that look like
+    the indices of the model's grid (whole numbers from 0 to its largest index: an image's pixel indices); ""
+    for any others, and on a curve, whose x = 3 is a query beyond its range rather than an index."""
+    sizes = [int(n) for n in grid_shape]
+    if len(sizes) < 2 or float(pos.min()) < 0 or float(pos.max()) > max(sizes) - 1 or not torch.equal(pos, pos.round()):
+        return ""
+    return (f" (grid indices? index i of the model's n points along an axis lies at 2i/(n - 1) - 1, n = "
+            f"{' x '.join(map(str, sizes))}: pixeltransformer.sets.grid_positions)")
+
+
 def check_temperature(temperature) -> float:
     """A sampling temperature as a float: a finite number >= 0 (a one-element real tensor too, as a sweep's
     torch.linspace entry); 0 draws the most likely bin at each step, its mean without noise (a greedy completion)."""

@@ -31,8 +31,8 @@ from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
-                        check_weights, complete, grid_sizes, mean_field, missing_axis, predict_params, sample,
-                        stacked_signals)
+                        check_weights, complete, grid_index_hint, grid_sizes, mean_field, missing_axis,
+                        predict_params, sample, stacked_signals)
 from .layout import config_shown
 from .loading import CheckpointError, nonfinite, reshaped_weights
 from .memory import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count, sample_bytes
@@ -871,8 +871,9 @@ class PixelTransformerModule(L.LightningModule):
                     raise ValueError(f"{name} reaches {far:.3g}: positions must lie within +-{MAX_ABS_POSITION:g} "
                                      f"(beyond that the model's float32 arithmetic overflows); the model was trained "
                                      f"on positions in [-1, 1]{scale}")
+                indices = "" if scale else grid_index_hint(out[-1], self.spec.grid_shape)  # pixel indices, say
                 warnings.warn(f"{name} reaches {far:.3g}: the model was trained on positions in [-1, 1]{scale}; "
-                              "beyond that it extrapolates", stacklevel=3)
+                              f"beyond that it extrapolates{indices}", stacklevel=3)
         if out[0].shape[:2] != out[1].shape[:2] or (len(out) >= 3 and out[2].shape[0] != out[0].shape[0]):
             raise ValueError(f"ctx_pos, ctx_val and qry_pos disagree on batch or |S|: "
                              f"{[list(x.shape) for x in out[:3]]}")

@@ -681,3 +681,23 @@ def test_a_masked_array_with_masked_entries_is_refused_not_read_under_its_mask(m
                                          r"values\)$"):
         m.mean_field(pos, hidden, qry)
     assert torch.equal(m.mean_field(pos, np.ma.masked_array(val), qry), m.mean_field(pos, val, qry))  # none masked
+
+
+def test_positions_given_as_grid_indices_are_told_where_an_index_lies(module, tiny_module):
+    """Pixel indices (0..3 on a 4x4 model), a notebook's first guess at an image's positions, drew only "ctx_pos
+    reaches 3: the model was trained on positions in [-1, 1]; beyond that it extrapolates", which does not say that
+    they are read as positions far outside the picture, nor where an index lies."""
+    m = module
+    rows, cols = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
+    indices = np.stack([rows, cols], -1).reshape(1, 16, 2)[:, ::3]  # [1, 6, 2] pixel indices, whole numbers
+    val = np.full((1, 6, 1), 0.5)
+    with pytest.warns(UserWarning, match=r"^ctx_pos reaches 3: the model was trained on positions in \[-1, 1\]; "
+                                         r"beyond that it extrapolates \(grid indices\? index i of the model's n "
+                                         r"points along an axis lies at 2i/\(n - 1\) - 1, n = 4 x 4: "
+                                         r"pixeltransformer\.sets\.grid_positions\)$"):
+        m.mean_field(indices, val, np.zeros((1, 2, 2)))
+    with pytest.warns(UserWarning, match=r"^ctx_pos reaches 2\.5: the model was trained on positions in \[-1, 1\]; "
+                                         r"beyond that it extrapolates$"):  # not indices
+        m.mean_field(indices + 0.5 - 1, val, np.zeros((1, 2, 2)))
+    with pytest.warns(UserWarning, match=r"^qry_pos reaches 3: .* beyond that it extrapolates$"):  # a curve's x = 3
+        tiny_module.mean_field([[[0.5]]], [[[1.0]]], [[[3.0]]])
