@@ -252,9 +252,11 @@ def stacked_signals(name: str, x):
     [batch, points, width] (np.stack's or torch.stack's); x itself when it is anything else. Signals of other shapes
     (sets of other sizes) are refused in one line, as is a masked array with masked entries (torch reads the numbers
     under its mask)."""
-    if isinstance(x, np.ma.MaskedArray) and (hidden := int(np.ma.count_masked(x))):
-        raise ValueError(f"{name} is a masked array with {hidden} masked entries, which torch would read as numbers: "
-                         "leave those samples out (the same rows of positions and values)")
+    parts = x if isinstance(x, (list, tuple)) else [x]  # np.stack drops the masks of a list of masked arrays
+    if hidden := sum(int(np.ma.count_masked(e)) for e in parts if isinstance(e, np.ma.MaskedArray)):
+        what = "holds masked arrays" if parts is x else "is a masked array"
+        raise ValueError(f"{name} {what} with {hidden} masked entries, which torch would read as numbers: leave those "
+                         "samples out (the same rows of positions and values)")
     if not isinstance(x, (list, tuple)) or not x or not (all(isinstance(e, np.ndarray) for e in x)
                                                          or all(isinstance(e, torch.Tensor) for e in x)):
         return x

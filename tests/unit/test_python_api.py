@@ -680,6 +680,8 @@ def test_a_masked_array_with_masked_entries_is_refused_not_read_under_its_mask(m
                                          r"as numbers: leave those samples out \(the same rows of positions and "
                                          r"values\)$"):
         m.mean_field(pos, hidden, qry)
+    with pytest.raises(ValueError, match=r"^ctx_val holds masked arrays with 2 masked entries"):  # a list of them
+        m.mean_field(pos, list(hidden), qry)
     assert torch.equal(m.mean_field(pos, np.ma.masked_array(val), qry), m.mean_field(pos, val, qry))  # none masked
 
 
