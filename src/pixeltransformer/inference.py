@@ -255,8 +255,8 @@ def stacked_signals(name: str, x):
     parts = x if isinstance(x, (list, tuple)) else [x]  # np.stack drops the masks of a list of masked arrays
     if hidden := sum(int(np.ma.count_masked(e)) for e in parts if isinstance(e, np.ma.MaskedArray)):
         what = "holds masked arrays" if parts is x else "is a masked array"
-        raise ValueError(f"{name} {what} with {hidden} masked entries, which torch would read as numbers: leave those "
-                         "samples out (the same rows of positions and values)")
+        raise ValueError(f"{name} {what} with {hidden} masked entries, which torch would read as numbers: leave "
+                         "those samples out (the same rows of positions and values)")
     if not isinstance(x, (list, tuple)) or not x or not (all(isinstance(e, np.ndarray) for e in x)
                                                          or all(isinstance(e, torch.Tensor) for e in x)):
         return x
