@@ -144,8 +144,10 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
     if any(len(shape) != 3 for shape in shapes) or ctx_pos.shape[:2] != ctx_val.shape[:2] \
             or qry_pos.shape[0] != ctx_pos.shape[0] or qry_pos.shape[2] != ctx_pos.shape[2] \
             or (p is not None and ctx_pos.shape[2] != p) or (v is not None and ctx_val.shape[2] != v):
+        unbatched = next((missing_axis(shape, width) for shape, width in zip(shapes, (p, v, p))
+                          if len(shape) != 3 and width is not None), "")  # " (one signal: ... x[None])"
         raise ValueError(f"ctx_pos [B, K, P], ctx_val [B, K, V] and qry_pos [B, Q, P] must agree on B, K and P, with "
-                         f"P = {p} and V = {v} for this model; got {shapes}")
+                         f"P = {p} and V = {v} for this model; got {shapes}{unbatched}")
     # torch's own errors name no input: values meet the weights in a linear layer; positions (float64 too, which
     # the cache then holds) meet each other in the distance channels
     check_weights(model)
@@ -234,6 +236,48 @@ def grid_sizes(grid, pos_dims: int) -> tuple[int, ...] | None:
     except TypeError:  # not a sequence
         return None
     return shape if len(shape) == pos_dims and None not in shape and min(shape) >= 1 else None
+
+
+def missing_axis(shape: list[int], width: int) -> str:
+    """What a shape lacks to be [batch, points, width], for a refusal's end: " (one signal: give it a batch axis,
+    x[None])" for [points, width]; for a width of one, [batch, points] and a one signal's [points]; "" otherwise."""
+    if len(shape) == 2 and shape[-1] == width:
+        return " (one signal: give it a batch axis, x[None])"
+    if len(shape) == 2 and width == 1:
+        return " ([batch, points] without the value axis: x[..., None])"
+    return " (one signal's points: x[None, :, None])" if len(shape) == 1 and width == 1 else ""
+
+
+def stacked_signals(name: str, x):
+    """A batch given as a list or tuple of signals' arrays (or tensors), each [points, width], as one array
+    [batch, points, width] (np.stack's or torch.stack's); x itself when it is anything else. Signals of other shapes
+    (sets of other sizes) are refused in one line, as is a masked array with masked entries (torch reads the numbers
+    under its mask)."""
+    parts = x if isinstance(x, (list, tuple)) else [x]  # np.stack drops the masks of a list of masked arrays
+    if hidden := sum(int(np.ma.count_masked(e)) for e in parts if isinstance(e, np.ma.MaskedArray)):
+        what = "holds masked arrays" if parts is x else "is a masked array"
+        raise ValueError(f"{name} {what} with {hidden} masked entries, which torch would read as numbers: leave "
+                         "those samples out (the same rows of positions and values)")
+    if not isinstance(x, (list, tuple)) or not x or not (all(isinstance(e, np.ndarray) for e in x)
+                                                         or all(isinstance(e, torch.Tensor) for e in x)):
+        return x
+    other = next((list(e.shape) for e in x if e.shape != x[0].shape), None)
+    if other is not None:
+        raise ValueError(f"{name} is a list of {len(x)} signals of different shapes, {list(x[0].shape)} and {other}: "
+                         "a batch holds sets of one size (call once per signal)")
+    return np.stack(x) if isinstance(x[0], np.ndarray) else torch.stack(x)  # [B, K or Q, P or V]
+
+
+def grid_index_hint(pos: torch.Tensor, grid_shape: Sequence[int]) -> str:
+    """Where a grid's index lies, for the end of the warning on positions [B, N, P] beyond [-1, 1] that look like
+    the indices of the model's grid (whole numbers from 0 to its largest index: an image's pixel indices); ""
+    for any others, and on a curve, whose x = 3 is a query beyond its range rather than an index."""
+    sizes = [int(n) for n in grid_shape]
+    whole = torch.equal(pos, pos.round())
+    if len(sizes) < 2 or float(pos.min()) < 0 or float(pos.max()) > max(sizes) - 1 or not whole:
+        return ""
+    return (f" (grid indices? index i of the model's n points along an axis lies at 2i/(n - 1) - 1, n = "
+            f"{' x '.join(map(str, sizes))}: pixeltransformer.sets.grid_positions)")
 
 
 def check_temperature(temperature) -> float:

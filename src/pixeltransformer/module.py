@@ -31,8 +31,8 @@ from .domain import Domain, resolve_domain
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
-from .inference import (Completion, check_finite, check_sampling, check_sets, check_weights, complete, grid_sizes,
-                        mean_field, predict_params, sample)
+from .inference import (Completion, check_finite, check_sampling, check_sets, check_weights, complete, grid_index_hint,
+                        grid_sizes, mean_field, missing_axis, predict_params, sample, stacked_signals)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
 from .memory import completion_bytes, point_count, sample_bytes, shortfall
 from .model import PixelTransformer
@@ -776,6 +776,7 @@ class PixelTransformerModule(L.LightningModule):
         named.update(zip(("qry_pos", "qry_val"), zip(queries, (p, v))))
         out = []
         for name, (x, width) in named.items():
+            x = stacked_signals(name, x)  # a list of signals [K, P] -> [B, K, P]; a masked array refused
             if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
                 # views torch cannot share, copied: np.flip's negative strides and another byte order were refused,
                 # read-only memory (np.broadcast_to, a memory map, JAX's arrays) drew torch's warning on writing
@@ -792,7 +793,7 @@ class PixelTransformerModule(L.LightningModule):
                                  "unconditional sampling is not supported")
             if x.dim() != 3 or x.shape[-1] != width or x.shape[0] < 1 or x.shape[1] < 1:
                 raise ValueError(f"{name} must be [batch >= 1, points >= 1, {width}] for {self.spec.domain}/"
-                                 f"{self.spec.dataset}, got {list(x.shape)}")
+                                 f"{self.spec.dataset}, got {list(x.shape)}{missing_axis(list(x.shape), width)}")
             if x.is_complex():
                 raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
             if x.is_meta:  # torch's own error names no input ("Cannot copy out of meta tensor; no data!")
@@ -812,8 +813,9 @@ class PixelTransformerModule(L.LightningModule):
                     raise ValueError(f"{name} reaches {far:.3g}: positions must lie within +-{MAX_ABS_POSITION:g} "
                                      f"(beyond that the model's float32 arithmetic overflows); the model was trained "
                                      f"on positions in [-1, 1]{scale}")
+                indices = "" if scale else grid_index_hint(out[-1], self.spec.grid_shape)  # pixel indices, say
                 warnings.warn(f"{name} reaches {far:.3g}: the model was trained on positions in [-1, 1]{scale}; "
-                              "beyond that it extrapolates", stacklevel=3)
+                              f"beyond that it extrapolates{indices}", stacklevel=3)
         if out[0].shape[:2] != out[1].shape[:2] or (len(out) >= 3 and out[2].shape[0] != out[0].shape[0]):
             raise ValueError(f"ctx_pos, ctx_val and qry_pos disagree on batch or |S|: "
                              f"{[list(x.shape) for x in out[:3]]}")

@@ -77,6 +77,10 @@ def test_the_module_called_with_the_graph_names_bad_input_in_one_line(module):
     with pytest.raises(ValueError, match=r"must agree on B, K and P, with P = 2 and V = 1 for this model; got "
                                          r"\[\[2, 5, 2\], \[2, 5, 3\], \[2, 5, 2\]\]$"):
         m(pos, torch.rand(2, 5, 3), pos)
+    # one signal without its batch axis: the line says how to add it, as the conveniences' do
+    with pytest.raises(ValueError, match=r"; got \[\[5, 2\], \[5, 1\], \[5, 2\]\] \(one signal: give it a batch "
+                                         r"axis, x\[None\]\)$"):
+        m(pos[0], val[0], pos[0])
     # weights made half, bfloat16 or float64: one line, as the conveniences say it, not torch's "mat1 and mat2 must
     # have the same dtype, but got Float and Half"
     for dtype in (torch.float16, torch.bfloat16, torch.float64):
@@ -630,3 +634,72 @@ def test_a_checkpoint_in_torch_s_format_before_1_6_loads_and_a_zip_of_other_file
         with pytest.raises(CheckpointError) as refused:
             load_module(tmp_path / f"{name}.ckpt")
         assert str(refused.value) == f"cannot read checkpoint {tmp_path / f'{name}.ckpt'}: {why}"
+
+
+def test_one_signal_without_its_batch_axis_is_told_how_to_add_it(module):
+    """A notebook's one signal, ctx_pos [K, P] and ctx_val [K, V] (or a polynomial's [K] points, or values [B, Q]
+    without their axis of one value), was refused as "must be [batch >= 1, points >= 1, 2] ..., got [5, 2]", which
+    named the shape taken but not the axis missing."""
+    m = module
+    pos, val, qry = torch.rand(5, 2) * 2 - 1, torch.rand(5, 1), torch.rand(7, 2) * 2 - 1  # one signal, no batch axis
+    with pytest.raises(ValueError, match=r"^ctx_pos must be \[batch >= 1, points >= 1, 2\] for toy/t, got \[5, 2\] "
+                                         r"\(one signal: give it a batch axis, x\[None\]\)$"):
+        m.mean_field(pos, val, qry)
+    with pytest.raises(ValueError, match=r"^ctx_val must be \[batch >= 1, points >= 1, 1\] for toy/t, got \[1, 5\] "
+                                         r"\(\[batch, points\] without the value axis: x\[\.\.\., None\]\)$"):
+        m.mean_field(pos[None], val[None, :, 0], qry[None])
+    with pytest.raises(ValueError, match=r"^qry_val must be \[batch >= 1, points >= 1, 1\] for toy/t, got \[7\] "
+                                         r"\(one signal's points: x\[None, :, None\]\)$"):
+        m.log_prob(pos[None], val[None], qry[None], torch.rand(7))
+    assert m.mean_field(pos[None], val[None], qry[None]).shape == (1, 7, 1)  # the remedies, as the lines give them
+
+
+def test_a_list_of_signals_is_stacked_into_a_batch(module):
+    """A notebook's batch as a list of signals, [pos_a, pos_b], was refused for tensors in torch's words ("got list
+    (only one element tensors can be converted to Python scalars)") and read from numpy arrays with torch's warning
+    "Creating a tensor from a list of numpy.ndarrays is extremely slow"; sets of other sizes are named as such."""
+    m = module
+    pos, val, qry = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1), torch.rand(2, 7, 2) * 2 - 1  # [2, 5 or 7, *]
+    want = m.mean_field(pos, val, qry)  # [2, 7, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(m.mean_field(list(pos), list(val), list(qry)), want)
+        assert torch.equal(m.mean_field([p.numpy() for p in pos], tuple(v.numpy() for v in val), qry.numpy()), want)
+    with pytest.raises(ValueError, match=r"^ctx_pos is a list of 2 signals of different shapes, \[5, 2\] and \[4, 2\]: "
+                                         r"a batch holds sets of one size \(call once per signal\)$"):
+        m.mean_field([pos[0], pos[1, :4]], list(val), list(qry))
+
+
+def test_a_masked_array_with_masked_entries_is_refused_not_read_under_its_mask(module):
+    """A numpy masked array (np.ma, a notebook's way to mark missing values) was read with the numbers under its mask,
+    as if observed, without a word: torch ignores the mask."""
+    m = module
+    pos, val, qry = np.random.default_rng(0).uniform(-1, 1, (1, 5, 2)), np.full((1, 5, 1), 0.5), np.zeros((1, 3, 2))
+    hidden = np.ma.masked_array(val, mask=np.arange(5).reshape(1, 5, 1) >= 3)  # [1, 5, 1], the last 2 masked
+    with pytest.raises(ValueError, match=r"^ctx_val is a masked array with 2 masked entries, which torch would read "
+                                         r"as numbers: leave those samples out \(the same rows of positions and "
+                                         r"values\)$"):
+        m.mean_field(pos, hidden, qry)
+    with pytest.raises(ValueError, match=r"^ctx_val holds masked arrays with 2 masked entries"):  # a list of them
+        m.mean_field(pos, list(hidden), qry)
+    assert torch.equal(m.mean_field(pos, np.ma.masked_array(val), qry), m.mean_field(pos, val, qry))  # none masked
+
+
+def test_positions_given_as_grid_indices_are_told_where_an_index_lies(module, tiny_module):
+    """Pixel indices (0..3 on a 4x4 model), a notebook's first guess at an image's positions, drew only "ctx_pos
+    reaches 3: the model was trained on positions in [-1, 1]; beyond that it extrapolates", which does not say that
+    they are read as positions far outside the picture, nor where an index lies."""
+    m = module
+    rows, cols = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
+    indices = np.stack([rows, cols], -1).reshape(1, 16, 2)[:, ::3]  # [1, 6, 2] pixel indices, whole numbers
+    val = np.full((1, 6, 1), 0.5)
+    with pytest.warns(UserWarning, match=r"^ctx_pos reaches 3: the model was trained on positions in \[-1, 1\]; "
+                                         r"beyond that it extrapolates \(grid indices\? index i of the model's n "
+                                         r"points along an axis lies at 2i/\(n - 1\) - 1, n = 4 x 4: "
+                                         r"pixeltransformer\.sets\.grid_positions\)$"):
+        m.mean_field(indices, val, np.zeros((1, 2, 2)))
+    with pytest.warns(UserWarning, match=r"^ctx_pos reaches 2\.5: the model was trained on positions in \[-1, 1\]; "
+                                         r"beyond that it extrapolates$"):  # not indices
+        m.mean_field(indices + 0.5 - 1, val, np.zeros((1, 2, 2)))
+    with pytest.warns(UserWarning, match=r"^qry_pos reaches 3: .* beyond that it extrapolates$"):  # a curve's x = 3
+        tiny_module.mean_field([[[0.5]]], [[[1.0]]], [[[3.0]]])
