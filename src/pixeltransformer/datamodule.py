@@ -306,6 +306,15 @@ class SignalDataModule(L.LightningDataModule):
             return attr.fget(self)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A subclass's own attribute named as a method of the base (``self.dataset = dataset``, the option the
+        overlays set) hid that method, which the core then met as "'str' object is not callable": one line here."""
+        if not callable(value) and callable(getattr(SignalDataModule, name, None)) and \
+                not isinstance(getattr(SignalDataModule, name), type):
+            raise ValueError(f"{type(self).__name__} sets self.{name} to a {type(value).__name__}, which hides "
+                             f"SignalDataModule.{name}(): name the attribute otherwise (self.{name}_name)")
+        super().__setattr__(name, value)
+
     item_noun = "signal"  # what an item of the data is, in the [data] line's counts ("image", "shape", "clip")
 
     # ---- what a domain provides -------------------------------------------------------------

@@ -355,6 +355,24 @@ def test_a_datamodule_whose_init_skips_the_base_is_named():
         Typo().spec  # noqa: B018
 
 
+def test_an_attribute_that_hides_a_method_of_the_base_is_named_where_it_is_set():
+    class Named(HeightData):
+        def __init__(self, dataset: str = "toy", **kwargs):
+            super().__init__(**kwargs)
+            self.dataset = dataset  # the overlays' option, stored under the base's dataset(split)
+
+    with pytest.raises(ValueError, match=r"^Named sets self\.dataset to a str, which hides SignalDataModule\.dataset\(\): "
+                                         r"name the attribute otherwise \(self\.dataset_name\)$"):
+        Named()
+
+    class Kept(HeightData):
+        def __init__(self, size: int = 4, **kwargs):
+            super().__init__(**kwargs)
+            self.size, self.train_dataloader = size, lambda: None  # an attribute of its own; a method replaced
+
+    assert Kept().size == 4
+
+
 def test_a_method_named_almost_as_a_contract_method_is_refused_when_defined():
     """``picture`` for ``pictures`` never ran: the base's default drew nothing, without a word. A helper beside the
     contract method it is close to, or named after it, is the author's own."""
