@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .eval_folders import recover, recover_all, running_writer
+from .layout import CONFIGS
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
 from .results_markdown import figure_links
 from .results_page import read_sections
@@ -92,6 +93,18 @@ def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: 
     return (f" DATA={data}" if data else "") + (f" ARGS=\"{' '.join(roots)}\"" if roots else "")
 
 
+def eval_again(domain: str, run_dir: Path, eval_dir: Path, ckpt: str | Path, configs_dir: Path) -> str:
+    """The command that writes eval_dir again with the checkpoint ``ckpt`` (<run>/checkpoints/<name>): the `make eval`
+    of a built-in domain (its DATA=); for a domain of the user's own, which make's targets do not know,
+    `pixeltransformer test` with the config that evaluation read (the run's config.yaml, or an eval-*/ folder's
+    config_test.yaml)."""
+    if (CONFIGS / f"{domain}.yaml").is_file():
+        return f"make eval DOMAIN={domain}{evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)} CKPT={ckpt}"
+    run = Path(ckpt).parent.parent
+    config = run / "config.yaml" if eval_dir.name == "eval" else run / eval_dir.name / "config_test.yaml"
+    return f"pixeltransformer test --config {shlex.quote(str(config))} --ckpt_path {shlex.quote(str(ckpt))}"
+
+
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
     `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the evaluation's own command
@@ -104,7 +117,6 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
     data = overlay_of(domain, config, configs_dir)
     data_arg = f" DATA={data}" if data else ""
-    eval_data_arg = evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)
     from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
 
     run_root = _dig(config, "run_root") or "runs"  # the fit's --run_root: its run folder is <run_root>/<domain>/<run>
@@ -112,7 +124,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     # the evaluation's own command line, as given (its options: fewer items, other levels), where it recorded one
     evaluated = eval_dir / COMMAND_FILE
     eval_line = evaluated.read_text().strip() if evaluated.is_file() else ""
-    eval_line = eval_line or f"make eval DOMAIN={domain}{eval_data_arg} CKPT={ckpt}"
+    eval_line = eval_line or eval_again(domain, run_dir, eval_dir, ckpt, configs_dir)
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
         return f"{recorded.read_text().strip()}\n{eval_line}"
@@ -174,7 +186,7 @@ def check_current(run_dir: Path, eval_dir: Path, metrics: dict, configs_dir: Pat
     now = load_checkpoint(ckpt, mmap=True).get("global_step")
     if now is not None and now != step:
         domain = metrics.get("domain", run_dir.parent.name)
-        again = f"make eval DOMAIN={domain}{evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)} CKPT={ckpt}"
+        again = eval_again(domain, run_dir, eval_dir, ckpt, configs_dir)
         raise ResultsError(f"{eval_dir / 'metrics.json'} is of {ckpt.name} at step {step}, but {ckpt.name} is now at "
                            f"step {now}: evaluate it again ({again})")
 
