@@ -1061,7 +1061,9 @@ def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
                           f"the module its config's model.domain.class_path names)", stacklevel=3)
             domain = Domain()
     if domain.name and domain.name != spec.domain:
-        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}")
+        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}: "
+                         f"{type(domain).__name__}.name and the DataModule's SignalSpec(domain=...) must be the "
+                         "same name")
     if not domain.name and type(domain) is not Domain:  # the plain Domain stands in for one not loaded
         raise ValueError(f"{type(domain).__name__} has no name: give the class name = {spec.domain!r}, its data's "
                          f"SignalSpec.domain, which its run folders and checkpoints go by")

@@ -393,6 +393,15 @@ def test_a_method_named_almost_as_a_contract_method_is_refused_when_defined():
     domain(write_prediction_gif=draw, read_input_header=draw)  # named after it
 
 
+def test_a_domain_whose_name_is_not_its_datas_names_both_places_to_change():
+    from pixeltransformer.module import resolve_domain
+
+    with pytest.raises(ValueError, match=r"^model\.domain is the 'heights' domain, but the data is 'height': "
+                                         r"HeightDomain\.name and the DataModule's SignalSpec\(domain=\.\.\.\) must "
+                                         r"be the same name$"):
+        resolve_domain(HeightDomain(), dataclasses.replace(SPEC, domain="height"))
+
+
 def test_a_domain_class_without_a_name_is_refused():
     from pixeltransformer.module import PixelTransformerModule
 
