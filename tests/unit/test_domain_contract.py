@@ -117,6 +117,32 @@ def test_pictures_that_return_no_files_are_named(tmp_path):
     assert pictures.draw(module, signal, tmp_path) == {}  # the default draws nothing
 
 
+def test_a_pictures_callback_of_a_domain_that_draws_nothing_says_so_as_the_fit_starts(recwarn):
+    """A domain without pictures() of its own (visualize.py forgotten) under the Pictures callback ended its fit
+    with no pictures/ and no word of why."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+
+    class Drawn(HeightDomain):
+        def pictures(self, completions, out_dir, suffix=""):
+            return {}
+
+    module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, datamodule=HeightData())
+    with pytest.warns(UserWarning, match=r"^HeightDomain draws no pictures \(it defines no pictures\(completions, "
+                                         r"out_dir, suffix\)\): the Pictures callback writes none; define it, or "
+                                         r"leave the callback out of trainer\.callbacks$"):
+        Pictures(levels=(3,), num_samples=0).on_fit_start(trainer, module)
+    module.domain = Drawn()
+    module.domain.spec = SPEC
+    recwarn.clear()
+    Pictures(levels=(3,), num_samples=0).on_fit_start(trainer, module)
+    assert not [w for w in recwarn if "draws no pictures" in str(w.message)]
+
+
 def test_a_domain_name_is_one_class():
     def domain_class(module: str, name: str, base: type = Domain) -> type:
         return type("Terrain", (base,), {"name": name, "__module__": module, "__qualname__": "Terrain"})
