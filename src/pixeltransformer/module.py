@@ -32,7 +32,7 @@ from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, check_count, check_finite, check_n_autoregressive, check_sets, check_temperature,
                         check_weights, complete, grid_sizes, mean_field, predict_params, sample)
-from .layout import config_shown
+from .layout import CONFIGS, config_shown
 from .loading import CheckpointError, nonfinite, reshaped_weights
 from .memory import completion_bytes, in_bytes, largest_fitting, memory_at_hand, point_count, sample_bytes
 from .model import PixelTransformer
@@ -1056,9 +1056,11 @@ def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
         if name in Domain.registry:
             domain = domain_for(name)()
         else:
+            where = (f"import domains.{name}.domain" if (CONFIGS / f"{name}.yaml").is_file() else "import the module "
+                     f"of your own that its config's model.domain.class_path names (no domain of this repository is "
+                     f"named {name!r})")
             warnings.warn(f"no Domain named {name!r} is loaded, so pictures, metrics and file reading do nothing; "
-                          f"import its module first (this repository's: import domains.{name}.domain; one of your own: "
-                          f"the module its config's model.domain.class_path names)", stacklevel=3)
+                          f"import its module first: {where}", stacklevel=3)
             domain = Domain()
     if domain.name and domain.name != spec.domain:
         raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}: "

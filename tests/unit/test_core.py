@@ -732,7 +732,8 @@ def test_a_domain_that_is_not_loaded_is_named_in_a_warning():
 
     spec = {"domain": "nowhere", "dataset": "t", "grid_shape": [4, 4], "val_dims": 1, "val_range": [0.0, 1.0],
             "num_bins": 8}
-    with pytest.warns(UserWarning, match=r"no Domain named 'nowhere' is loaded.*import domains.nowhere.domain"):
+    with pytest.warns(UserWarning, match=r"no Domain named 'nowhere' is loaded.*import the module of your own "
+                                         r"that its config's model\.domain\.class_path names"):
         PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64))
 
 

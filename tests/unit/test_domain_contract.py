@@ -428,6 +428,19 @@ def test_a_domain_whose_name_is_not_its_datas_names_both_places_to_change():
         resolve_domain(HeightDomain(), dataclasses.replace(SPEC, domain="height"))
 
 
+def test_a_checkpoint_of_a_domain_not_loaded_names_the_import_that_loads_it(monkeypatch):
+    from pixeltransformer.module import resolve_domain
+
+    monkeypatch.delitem(Domain.registry, "video", raising=False)  # not loaded in this process
+
+    with pytest.warns(UserWarning, match=r"no Domain named 'heightz' is loaded, .*: import the module of your own "
+                                         r"that its config's model\.domain\.class_path names \(no domain of this "
+                                         r"repository is named 'heightz'\)$"):
+        resolve_domain(None, dataclasses.replace(SPEC, domain="heightz"))
+    with pytest.warns(UserWarning, match=r"no Domain named 'video' is loaded, .*: import domains\.video\.domain$"):
+        resolve_domain(None, dataclasses.replace(SPEC, domain="video"))
+
+
 def test_a_domain_class_without_a_name_is_refused():
     from pixeltransformer.module import PixelTransformerModule
 
