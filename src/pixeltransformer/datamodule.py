@@ -405,8 +405,10 @@ class SignalDataModule(L.LightningDataModule):
         # [V, *grid]; a dataset whose own set sampler reads its layout may carry more channels (signal_channels)
         channels = self.signal_channels()
         if tuple(signal.shape[1:]) != spec.grid_shape or signal.shape[0] != channels:
+            last = list(signal.shape) == [*spec.grid_shape, channels]  # [*grid, V], as pictures are often stored
             raise ValueError(f"{name}: the {split} split yields signals of shape {list(signal.shape)}, but its spec "
-                             f"says [V, *grid_shape] = {[channels, *spec.grid_shape]}")
+                             f"says [V, *grid_shape] = {[channels, *spec.grid_shape]}"
+                             + (": the value axis comes last; move it first (signal.movedim(-1, 0))" if last else ""))
         if signal.dtype != torch.float32:
             raise ValueError(f"{name}: the {split} split yields {signal.dtype} signals; the model reads float32")
         lo, hi = spec.val_range

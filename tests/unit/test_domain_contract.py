@@ -319,6 +319,24 @@ def test_signals_of_other_channels_than_the_spec_are_named_at_the_first_item():
     assert len(HeightData().dataset("train")) == 4
 
 
+def test_signals_with_their_value_axis_last_are_told_to_move_it_first():
+    class Last(Dataset):
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int) -> dict:
+            return {"signal": torch.zeros(*GRID, 1)}  # [6, 5, 1]: [*grid, V], as images are often stored
+
+    class LastData(HeightData):
+        def build_split(self, split):
+            return Last()
+
+    with pytest.raises(ValueError, match=r"^LastData: the train split yields signals of shape \[6, 5, 1\], but its "
+                                         r"spec says \[V, \*grid_shape\] = \[1, 6, 5\]: the value axis comes last; "
+                                         r"move it first \(signal\.movedim\(-1, 0\)\)$"):
+        LastData().dataset("train")
+
+
 def test_items_and_batches_of_the_wrong_structure_are_named_when_the_split_is_built():
     """An item that is no dict, or a batch read at once (``__getitems__``) of another layout, is named when the split
     is built, not met as a TypeError in the loader or a KeyError or shape error in the first step."""
