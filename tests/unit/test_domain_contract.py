@@ -336,6 +336,23 @@ def test_signals_with_their_value_axis_last_are_told_to_move_it_first():
                                          r"move it first \(signal\.movedim\(-1, 0\)\)$"):
         LastData().dataset("train")
 
+    class Batched(Last):
+        def __getitem__(self, i: int) -> dict:
+            return {"signal": torch.zeros(1, *GRID)}  # [1, 6, 5]
+
+        def __getitems__(self, indices: list[int]) -> dict:
+            return {"signal": torch.zeros(len(indices), *GRID, 1)}  # [B, 6, 5, 1]
+
+    class BatchedData(HeightData):
+        def build_split(self, split):
+            return Batched()
+
+    with pytest.raises(ValueError, match=r"^BatchedData: the train split's __getitems__\(\[0\]\) returns signals of "
+                                         r"shape \[1, 6, 5, 1\], but its spec says \[B, V, \*grid_shape\] = "
+                                         r"\[1, 1, 6, 5\]: the value axis comes last; move it after the batch's "
+                                         r"\(signal\.movedim\(-1, 1\)\)$"):
+        BatchedData().dataset("train")
+
 
 def test_items_and_batches_of_the_wrong_structure_are_named_when_the_split_is_built():
     """An item that is no dict, or a batch read at once (``__getitems__``) of another layout, is named when the split
