@@ -16,7 +16,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 
-from .domain import checked_context, suffix_title
+from .domain import Domain, checked_context, suffix_title
 from .errors import warn_rank_zero
 from .evaluation import sweep_eval_dir
 from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
@@ -145,7 +145,13 @@ class Pictures(Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The picture contexts of the val examples, checked before the first step rather than at the first
         validation, after steps that no checkpoint may keep yet. On every rank: one that stopped alone left the
-        others waiting in the first step's all-reduce."""
+        others waiting in the first step's all-reduce. A domain that draws nothing (no pictures() of its own) is
+        named: its fit ended with no pictures/ and no word of why."""
+        domain = type(pl_module.domain)
+        if domain.pictures is Domain.pictures and domain is not Domain:  # the plain Domain: resolve_domain warned
+            warn_rank_zero(f"{domain.__name__} draws no pictures (it defines no pictures(completions, out_dir, "
+                           "suffix)): the Pictures callback writes none; define it, or leave the callback out of "
+                           "trainer.callbacks")
         if trainer.limit_val_batches != 0:
             self.check_split(trainer, pl_module, "val")
 

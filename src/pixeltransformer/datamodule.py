@@ -207,6 +207,16 @@ def read_or(default: Any, read: Callable[[], Any], errors: tuple[type[Exception]
         return default
 
 
+def value_axis_last(shape: list[int], want: list[int], batched: bool) -> str:
+    """Where a signal of ``shape`` is ``want`` ([V, *grid], or [B, V, *grid] ``batched``) with its value axis last
+    ([*grid, V] or [B, *grid, V], as pictures are often stored), how to move it, for the line refusing it; else ""."""
+    lead = int(batched)  # the batch axis, kept
+    if shape != [*want[:lead], *want[lead + 1:], want[lead]]:
+        return ""
+    return (": the value axis comes last; move it after the batch's (signal.movedim(-1, 1))" if batched else
+            ": the value axis comes last; move it first (signal.movedim(-1, 0))")
+
+
 def check_contract(cls: type) -> None:
     """A SignalDataModule subclass defines ``spec`` and ``build_split``: one line naming what it lacks, not
     NotImplementedError from deep in the first command that reads it."""
@@ -306,6 +316,15 @@ class SignalDataModule(L.LightningDataModule):
             return attr.fget(self)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A subclass's own attribute named as a method of the base (``self.dataset = dataset``, the option the
+        overlays set) hid that method, which the core then met as "'str' object is not callable": one line here."""
+        if not callable(value) and callable(getattr(SignalDataModule, name, None)) and \
+                not isinstance(getattr(SignalDataModule, name), type):
+            raise ValueError(f"{type(self).__name__} sets self.{name} to a {type(value).__name__}, which hides "
+                             f"SignalDataModule.{name}(): name the attribute otherwise (self.{name}_name)")
+        super().__setattr__(name, value)
+
     item_noun = "signal"  # what an item of the data is, in the [data] line's counts ("image", "shape", "clip")
 
     # ---- what a domain provides -------------------------------------------------------------
@@ -396,8 +415,10 @@ class SignalDataModule(L.LightningDataModule):
         # [V, *grid]; a dataset whose own set sampler reads its layout may carry more channels (signal_channels)
         channels = self.signal_channels()
         if tuple(signal.shape[1:]) != spec.grid_shape or signal.shape[0] != channels:
+            want = [channels, *spec.grid_shape]
             raise ValueError(f"{name}: the {split} split yields signals of shape {list(signal.shape)}, but its spec "
-                             f"says [V, *grid_shape] = {[channels, *spec.grid_shape]}")
+                             f"says [V, *grid_shape] = {want}"
+                             f"{value_axis_last(list(signal.shape), want, batched=False)}")
         if signal.dtype != torch.float32:
             raise ValueError(f"{name}: the {split} split yields {signal.dtype} signals; the model reads float32")
         lo, hi = spec.val_range
@@ -425,7 +446,8 @@ class SignalDataModule(L.LightningDataModule):
                              f"with a 'signal' tensor [B, V, *grid] = {want}, or a list of items")
         if list(signal.shape) != want:
             raise ValueError(f"{name}: the {split} split's __getitems__([0]) returns signals of shape "
-                             f"{list(signal.shape)}, but its spec says [B, V, *grid_shape] = {want}")
+                             f"{list(signal.shape)}, but its spec says [B, V, *grid_shape] = {want}"
+                             f"{value_axis_last(list(signal.shape), want, batched=True)}")
 
     def signal_channels(self) -> int:
         """How many channels an item's signal holds: the spec's V, or more where the domain's own set sampler reads a

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .errors import counted, in_number
+from .layout import CONFIGS
 from .sets import grid_positions, read_signal
 
 if TYPE_CHECKING:
@@ -404,12 +405,16 @@ def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
         if name in Domain.registry:
             domain = domain_for(name)()
         else:
+            where = (f"import domains.{name}.domain" if (CONFIGS / f"{name}.yaml").is_file() else "import the module "
+                     f"of your own that its config's model.domain.class_path names (no domain of this repository is "
+                     f"named {name!r})")
             warnings.warn(f"no Domain named {name!r} is loaded, so pictures, metrics and file reading do nothing; "
-                          f"import its module first (this repository's: import domains.{name}.domain; one of your own: "
-                          f"the module its config's model.domain.class_path names)", stacklevel=3)
+                          f"import its module first: {where}", stacklevel=3)
             domain = Domain()
     if domain.name and domain.name != spec.domain:
-        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}")
+        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}: "
+                         f"{type(domain).__name__}.name and the DataModule's SignalSpec(domain=...) must be the "
+                         "same name")
     if not domain.name and type(domain) is not Domain:  # the plain Domain stands in for one not loaded
         raise ValueError(f"{type(domain).__name__} has no name: give the class name = {spec.domain!r}, its data's "
                          f"SignalSpec.domain, which its run folders and checkpoints go by")

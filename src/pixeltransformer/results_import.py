@@ -18,6 +18,7 @@ from . import this_machine
 from .errors import in_number
 from .eval_folders import recover, recover_all, running_writer
 from .files import write_json
+from .layout import CONFIGS
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
 from .results_markdown import figure_links
 from .results_page import read_sections
@@ -92,12 +93,19 @@ def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: 
     return (f" DATA={data}" if data else "") + (f" ARGS=\"{' '.join(roots)}\"" if roots else "")
 
 
-def make_eval_line(run_dir: Path, eval_dir: Path, configs_dir: Path, ckpt: Path | str,
-                   domain: str | None = None) -> str:
-    """The `make eval` that writes eval_dir: the run's domain (its folder's, <run_root>/<domain>/<run>, where the
-    metrics do not name it) and the data that eval_dir holds (:func:`evaluated_data_arg`), of the checkpoint ckpt."""
+def eval_again_line(run_dir: Path, eval_dir: Path, configs_dir: Path, ckpt: Path | str,
+                    domain: str | None = None) -> str:
+    """The command that writes eval_dir (again) with the checkpoint ``ckpt``: for a domain of this repository, the
+    `make eval` of the run's domain (its folder's, <run_root>/<domain>/<run>, where the metrics do not name it) and
+    of the data that eval_dir holds (:func:`evaluated_data_arg`); for a domain of the user's own, which make's targets
+    do not know, `pixeltransformer test` with the config that evaluation read (the run's config.yaml, or an eval-*/
+    folder's config_test.yaml)."""
     domain = domain or run_dir.parent.name
-    return f"make eval DOMAIN={domain}{evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)} CKPT={ckpt}"
+    if (CONFIGS / f"{domain}.yaml").is_file():
+        return f"make eval DOMAIN={domain}{evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)} CKPT={ckpt}"
+    run = Path(ckpt).parent.parent  # the run as ckpt names it (relative where the page's commands are)
+    config = run / "config.yaml" if eval_dir.name == "eval" else run / eval_dir.name / "config_test.yaml"
+    return f"pixeltransformer test --config {shlex.quote(str(config))} --ckpt_path {shlex.quote(str(ckpt))}"
 
 
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
@@ -119,7 +127,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     # the evaluation's own command line, as given (its options: fewer items, other levels), where it recorded one
     evaluated = eval_dir / COMMAND_FILE
     eval_line = evaluated.read_text().strip() if evaluated.is_file() else ""
-    eval_line = eval_line or make_eval_line(run_dir, eval_dir, configs_dir, ckpt, domain)
+    eval_line = eval_line or eval_again_line(run_dir, eval_dir, configs_dir, ckpt, domain)
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
         return f"{recorded.read_text().strip()}\n{eval_line}"
@@ -157,7 +165,7 @@ def check_current(run_dir: Path, eval_dir: Path, metrics: dict, configs_dir: Pat
 
     now = load_checkpoint(ckpt, mmap=True).get("global_step")
     if now is not None and now != step:
-        again = make_eval_line(run_dir, eval_dir, configs_dir, ckpt, metrics.get("domain"))
+        again = eval_again_line(run_dir, eval_dir, configs_dir, ckpt, metrics.get("domain"))
         raise ResultsError(f"{eval_dir / 'metrics.json'} is of {ckpt.name} at step {step}, but {ckpt.name} is now at "
                            f"step {now}: evaluate it again ({again})")
 
@@ -215,14 +223,14 @@ def not_evaluated(run_dir: Path, configs_dir: Path) -> str:
     # an evaluation folder of the run (<run>/eval, eval-<name>) whose evaluation did not end, or a validate's
     if run_dir.name.startswith("eval") and is_run_folder(run_dir.parent):
         return (f"{run_dir}: no metrics.json, no evaluation ended there (run "
-                f"`{make_eval_line(run_dir.parent, run_dir, configs_dir, run_dir.parent / 'checkpoints' / '<ckpt>')}`)")
+                f"`{eval_again_line(run_dir.parent, run_dir, configs_dir, run_dir.parent / 'checkpoints' / '<ckpt>')}`)")
     # a folder of a run (its pictures/, predict/<input>/): it was told to evaluate <run>/pictures/checkpoints/last.ckpt
     if not is_run_folder(run_dir) and (run := next((p for p in run_dir.parents[:2] if is_run_folder(p)), None)):
         return f"{run_dir}: a folder inside the run {run}, not a run folder: {give_run(run)}"
     if not any((run_dir / "checkpoints").glob("*.ckpt")):  # killed, or stopped waiting for other nodes
         return (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped before it wrote "
                 "checkpoints/last.ckpt (train it again)")
-    again = make_eval_line(run_dir, run_dir / "eval", configs_dir, run_dir / "checkpoints" / "last.ckpt")
+    again = eval_again_line(run_dir, run_dir / "eval", configs_dir, run_dir / "checkpoints" / "last.ckpt")
     # evaluated at another checkpoint only (the fit's closing line offers its best one): <run>/eval-<checkpoint>/
     if evaluated := sorted(str(p) for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file()):
         shown = " or ".join(evaluated[:3]) + (", ..." if len(evaluated) > 3 else "")

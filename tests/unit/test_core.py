@@ -732,7 +732,8 @@ def test_a_domain_that_is_not_loaded_is_named_in_a_warning():
 
     spec = {"domain": "nowhere", "dataset": "t", "grid_shape": [4, 4], "val_dims": 1, "val_range": [0.0, 1.0],
             "num_bins": 8}
-    with pytest.warns(UserWarning, match=r"no Domain named 'nowhere' is loaded.*import domains.nowhere.domain"):
+    with pytest.warns(UserWarning, match=r"no Domain named 'nowhere' is loaded.*import the module of your own "
+                                         r"that its config's model\.domain\.class_path names"):
         PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64))
 
 
@@ -1186,8 +1187,10 @@ def test_a_batch_keeps_its_split_indices_when_the_dataset_draws_it_in_one_call()
 
 @pytest.mark.parametrize("metrics, cause", [
     ({"nll": torch.zeros(2)}, r"returned 'nll', a name the core's sweep already reports; rename it"),
-    ({"iou": torch.tensor(0.5)}, r"returned 'iou' as \[\]; metrics are \[B\] = \[2\], one per signal"),
-    ({"iou": [0.5, 0.5]}, r"returned 'iou' as list; metrics are \[B\] = \[2\], one per signal"),
+    ({"iou": torch.tensor(0.5)}, r"returned 'iou' as \[\]; metrics are \[B\] = \[2\] tensors, one per signal"),
+    ({"iou": [0.5, 0.5]}, r"returned 'iou' as list; metrics are \[B\] = \[2\] tensors, one per signal"),
+    ({"iou": np.zeros(2)}, r"returned 'iou' as a numpy array \[2\]; metrics are \[B\] = \[2\] tensors, one per "
+                           r"signal \(torch\.from_numpy\)"),
 ])
 def test_a_domain_metric_that_would_be_misread_is_named(metrics, cause):
     """A domain metric named like a core one would replace it in metrics.json; a 0-d one would be averaged per batch,

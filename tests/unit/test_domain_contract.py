@@ -117,6 +117,32 @@ def test_pictures_that_return_no_files_are_named(tmp_path):
     assert pictures.draw(module, signal, tmp_path) == {}  # the default draws nothing
 
 
+def test_a_pictures_callback_of_a_domain_that_draws_nothing_says_so_as_the_fit_starts(recwarn):
+    """A domain without pictures() of its own (visualize.py forgotten) under the Pictures callback ended its fit
+    with no pictures/ and no word of why."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+
+    class Drawn(HeightDomain):
+        def pictures(self, completions, out_dir, suffix=""):
+            return {}
+
+    module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, datamodule=HeightData())
+    with pytest.warns(UserWarning, match=r"^HeightDomain draws no pictures \(it defines no pictures\(completions, "
+                                         r"out_dir, suffix\)\): the Pictures callback writes none; define it, or "
+                                         r"leave the callback out of trainer\.callbacks$"):
+        Pictures(levels=(3,), num_samples=0).on_fit_start(trainer, module)
+    module.domain = Drawn()
+    module.domain.spec = SPEC
+    recwarn.clear()
+    Pictures(levels=(3,), num_samples=0).on_fit_start(trainer, module)
+    assert not [w for w in recwarn if "draws no pictures" in str(w.message)]
+
+
 def test_a_domain_name_is_one_class():
     def domain_class(module: str, name: str, base: type = Domain) -> type:
         return type("Terrain", (base,), {"name": name, "__module__": module, "__qualname__": "Terrain"})
@@ -293,6 +319,41 @@ def test_signals_of_other_channels_than_the_spec_are_named_at_the_first_item():
     assert len(HeightData().dataset("train")) == 4
 
 
+def test_signals_with_their_value_axis_last_are_told_to_move_it_first():
+    class Last(Dataset):
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int) -> dict:
+            return {"signal": torch.zeros(*GRID, 1)}  # [6, 5, 1]: [*grid, V], as images are often stored
+
+    class LastData(HeightData):
+        def build_split(self, split):
+            return Last()
+
+    with pytest.raises(ValueError, match=r"^LastData: the train split yields signals of shape \[6, 5, 1\], but its "
+                                         r"spec says \[V, \*grid_shape\] = \[1, 6, 5\]: the value axis comes last; "
+                                         r"move it first \(signal\.movedim\(-1, 0\)\)$"):
+        LastData().dataset("train")
+
+    class Batched(Last):
+        def __getitem__(self, i: int) -> dict:
+            return {"signal": torch.zeros(1, *GRID)}  # [1, 6, 5]
+
+        def __getitems__(self, indices: list[int]) -> dict:
+            return {"signal": torch.zeros(len(indices), *GRID, 1)}  # [B, 6, 5, 1]
+
+    class BatchedData(HeightData):
+        def build_split(self, split):
+            return Batched()
+
+    with pytest.raises(ValueError, match=r"^BatchedData: the train split's __getitems__\(\[0\]\) returns signals of "
+                                         r"shape \[1, 6, 5, 1\], but its spec says \[B, V, \*grid_shape\] = "
+                                         r"\[1, 1, 6, 5\]: the value axis comes last; move it after the batch's "
+                                         r"\(signal\.movedim\(-1, 1\)\)$"):
+        BatchedData().dataset("train")
+
+
 def test_items_and_batches_of_the_wrong_structure_are_named_when_the_split_is_built():
     """An item that is no dict, or a batch read at once (``__getitems__``) of another layout, is named when the split
     is built, not met as a TypeError in the loader or a KeyError or shape error in the first step."""
@@ -355,6 +416,24 @@ def test_a_datamodule_whose_init_skips_the_base_is_named():
         Typo().spec  # noqa: B018
 
 
+def test_an_attribute_that_hides_a_method_of_the_base_is_named_where_it_is_set():
+    class Named(HeightData):
+        def __init__(self, dataset: str = "toy", **kwargs):
+            super().__init__(**kwargs)
+            self.dataset = dataset  # the overlays' option, stored under the base's dataset(split)
+
+    with pytest.raises(ValueError, match=r"^Named sets self\.dataset to a str, which hides SignalDataModule\.dataset\(\): "
+                                         r"name the attribute otherwise \(self\.dataset_name\)$"):
+        Named()
+
+    class Kept(HeightData):
+        def __init__(self, size: int = 4, **kwargs):
+            super().__init__(**kwargs)
+            self.size, self.train_dataloader = size, lambda: None  # an attribute of its own; a method replaced
+
+    assert Kept().size == 4
+
+
 def test_a_method_named_almost_as_a_contract_method_is_refused_when_defined():
     """``picture`` for ``pictures`` never ran: the base's default drew nothing, without a word. A helper beside the
     contract method it is close to, or named after it, is the author's own."""
@@ -373,6 +452,28 @@ def test_a_method_named_almost_as_a_contract_method_is_refused_when_defined():
     domain(_picture=draw, pictures=draw, draw_grid=draw, name_of=draw)  # helpers of other names, and the contract's
     domain(picture_context=draw, picture_contexts=draw, metric=draw, metrics=draw)  # beside the method it serves
     domain(write_prediction_gif=draw, read_input_header=draw)  # named after it
+
+
+def test_a_domain_whose_name_is_not_its_datas_names_both_places_to_change():
+    from pixeltransformer.module import resolve_domain
+
+    with pytest.raises(ValueError, match=r"^model\.domain is the 'heights' domain, but the data is 'height': "
+                                         r"HeightDomain\.name and the DataModule's SignalSpec\(domain=\.\.\.\) must "
+                                         r"be the same name$"):
+        resolve_domain(HeightDomain(), dataclasses.replace(SPEC, domain="height"))
+
+
+def test_a_checkpoint_of_a_domain_not_loaded_names_the_import_that_loads_it(monkeypatch):
+    from pixeltransformer.module import resolve_domain
+
+    monkeypatch.delitem(Domain.registry, "video", raising=False)  # not loaded in this process
+
+    with pytest.warns(UserWarning, match=r"no Domain named 'heightz' is loaded, .*: import the module of your own "
+                                         r"that its config's model\.domain\.class_path names \(no domain of this "
+                                         r"repository is named 'heightz'\)$"):
+        resolve_domain(None, dataclasses.replace(SPEC, domain="heightz"))
+    with pytest.warns(UserWarning, match=r"no Domain named 'video' is loaded, .*: import domains\.video\.domain$"):
+        resolve_domain(None, dataclasses.replace(SPEC, domain="video"))
 
 
 def test_a_domain_class_without_a_name_is_refused():

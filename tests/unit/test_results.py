@@ -345,6 +345,25 @@ def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
     assert (tmp_path / "metrics" / "images-digits-m1" / "metrics.json").is_file()
 
 
+def test_a_domain_of_the_users_own_is_evaluated_again_by_pixeltransformer_test(tmp_path):
+    """`make eval` knows only the built-in domains (its DOMAIN= names a config of configs/): a run of a domain of the
+    user's own is evaluated again by `pixeltransformer test` with its run's config, as its fit's last line says."""
+    import torch
+
+    run_dir = tmp_path / "runs" / "terrain" / "t1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "checkpoints").mkdir()
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "global_step": 6}, ckpt)
+    metrics = {"domain": "terrain", "dataset": "tiles", "rows": ROWS, "checkpoint": str(ckpt), "checkpoint_step": 5}
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ResultsError, match=r"evaluate it again \(pixeltransformer test --config \S*/runs/terrain/t1/"
+                                           r"config\.yaml --ckpt_path \S*/runs/terrain/t1/checkpoints/last\.ckpt\)$"):
+        results_import.import_run(run_dir, tmp_path / "metrics", tmp_path / "configs")
+    assert results_import.default_command(run_dir, metrics, tmp_path / "configs").splitlines()[-1] == (
+        "pixeltransformer test --config runs/terrain/t1/config.yaml --ckpt_path runs/terrain/t1/checkpoints/last.ckpt")
+
+
 def test_a_bad_run_among_several_imports_none_of_them(tmp_path, capsys):
     """`make results RUNS="good bad"`: the bad run is named in one line and the good one is not copied either, so
     docs/metrics never holds an entry that docs/results.md lacks; a missing folder and a checkpoint given for its run
