@@ -354,8 +354,9 @@ def check_nodes_started(argv: list[str]) -> None:
     cluster's variable says was started on every node (:func:`~pixeltransformer.launch.check_node_launch`): refused
     before Lightning is imported, where it was refused once the trainer was made, 20 to over 60 s later on a busy
     machine, with no line meanwhile. Under a launcher's variables only the trainer's environment tells, and the CLI
-    checks it there. A prediction runs on one node (predict.one_device)."""
-    if not argv or argv[0] not in ("fit", "validate", "test") or (environment := own_environment()) is None:
+    checks it there. A prediction runs on one node (predict.one_device); --help and --print_config start nothing."""
+    if not argv or argv[0] not in ("fit", "validate", "test") or (environment := own_environment()) is None \
+            or any(arg.split("=", 1)[0] in ("-h", "--help", "--print_config") for arg in argv):
         return
     nodes = given_setting(with_run_config(argv), "trainer.num_nodes")
     if isinstance(nodes, int) and not isinstance(nodes, bool):

@@ -113,6 +113,8 @@ def test_more_nodes_than_were_started_are_refused_before_lightning(tmp_path, mon
                  ["--trainer.num_nodes=2", "--config", str(one)], []):
         check_nodes_started(["fit", "--config", polynomial, *argv])
     check_nodes_started(["predict", "--config", polynomial, "--trainer.num_nodes=2"])  # one node: predict.one_device
+    for shown in ("--print_config", "--print_config=skip_null", "--help"):  # they start nothing
+        check_nodes_started(["fit", "--config", polynomial, "--trainer.num_nodes=2", shown])
     monkeypatch.setenv("SLURM_JOB_ID", "7")  # an allocation: Lightning's environment for it tells
     check_nodes_started(["fit", "--config", polynomial, "--trainer.num_nodes=2"])
 
