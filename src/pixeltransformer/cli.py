@@ -42,7 +42,7 @@ from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_
 from .files import missing_folders, remove_empty
 from .fit_settings import check_fit_length, check_resume_length, check_step_settings
 from .launch import (check_launch_size, check_node_launch, drawn_seed, first_process, is_ddp_child, joins_a_run,
-                     launched_run_name, predict_in_the_first_process, warn_once)
+                     launched_run_name, predict_in_the_first_process, waiting_line, warn_once)
 from .layout import CONFIGS, next_command
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
 from .module import PixelTransformerModule, check_precision, checkpoint_error
@@ -590,6 +590,9 @@ class PixelTransformerCLI(LightningCLI):
                 raise OSError(line) from err
             raise
         try:
+            environment = getattr(self.trainer.strategy, "cluster_environment", None)
+            if not is_ddp_child() and (line := waiting_line(self.trainer.num_nodes, type(environment).__name__)):
+                print(line, flush=True)  # each node waits in Lightning's setup until all have joined
             super()._run_subcommand(subcommand)
             if replacing is not None and not self.trainer.interrupted and not (replacing / "metrics.json").is_file():
                 # no test batch ran (limit_test_batches=0): the folder would hold a config and no metrics, in place of

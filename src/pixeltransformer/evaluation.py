@@ -150,17 +150,18 @@ def mean_over_items(per_item: dict[int, float]) -> float:
 
 
 def summary_scalars(rows: list[dict[str, Any]], extra: dict[str, Any], prefix: str = "eval",
-                    settings: tuple[str, ...] = ()) -> dict[str, float]:
+                    settings: tuple[str, ...] = ()) -> dict[str, float | int]:
     """metrics.json's numbers as flat scalars: ``eval/<metric>@<|S|>`` for every row's metric, and
     ``eval/<entry>/<key>`` for the numbers in ``extra``'s entries (metrics.json's other entries: the checkpoint's
     step, the items evaluated, the domain's summary; nested dicts joined by "/"). Text, lists (``extra``'s own
     "rows" among them), switches, undefined values (None) and the ``settings`` (keys of extra, "<entry>" or
-    "<entry>/<key>": an evaluation's SweepEvaluation.summary_settings) are left out."""
-    out: dict[str, float] = {}
+    "<entry>/<key>": an evaluation's SweepEvaluation.summary_settings) are left out. An integer stays one (a step, a
+    count of items: W&B showed them as 5.0 and 2.0)."""
+    out: dict[str, float | int] = {}
     for row in rows:
         for name, value in row.items():
             if name != "num_context" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[f"{prefix}/{name}@{row['num_context']}"] = float(value)
+                out[f"{prefix}/{name}@{row['num_context']}"] = _scalar(value)
     skip = {f"{prefix}/{key}" for key in settings}
 
     def walk(key: str, value: Any) -> None:
@@ -168,11 +169,16 @@ def summary_scalars(rows: list[dict[str, Any]], extra: dict[str, Any], prefix: s
             for k, v in value.items():
                 walk(f"{key}/{k}", v)
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and key not in skip:
-            out[key] = float(value)
+            out[key] = _scalar(value)
 
     for name, value in extra.items():
         walk(f"{prefix}/{name}", value)
     return out
+
+
+def _scalar(value: int | float) -> int | float:
+    """A number of metrics.json as W&B's summary keeps it: an integer as it is, any other as a Python float."""
+    return value if isinstance(value, int) else float(value)
 
 
 def eval_folder(module: L.LightningModule, ckpt_path: str | Path | None = None) -> str:

@@ -79,18 +79,61 @@ def check_launch_size(world_size: int) -> None:
                      "on GPUs")
 
 
+# what each node of a multi-node start by hand needs (Lightning's own environment, LightningEnvironment): its rank
+# (NODE_RANK, else 0 on every node) and where node 0 waits for the others (MASTER_PORT, else each node picks a free
+# port of its own; MASTER_ADDR, else each looks on its own machine, 127.0.0.1)
+BY_HAND = ("NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
 def check_node_launch(num_nodes: int, environment: str) -> None:
     """trainer.num_nodes above 1 in a command started on one machine by hand: Lightning's own environment (no
     torchrun, srun or other launcher) started this node's processes, which waited for the other nodes' forever
-    after "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2". Refused in one line, unless MASTER_ADDR or
-    NODE_RANK says that the same command is started on each node by hand, as Lightning's cluster guide does it."""
-    if num_nodes <= 1 or environment != "LightningEnvironment" or any(
-            name in os.environ for name in ("MASTER_ADDR", "NODE_RANK")):
+    after "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2". Refused in one line, unless NODE_RANK, MASTER_ADDR
+    and MASTER_PORT (:data:`BY_HAND`) say that the same command is started on each node by hand, as Lightning's
+    cluster guide does it (one of them alone let it through, to wait as well)."""
+    if num_nodes <= 1 or environment != "LightningEnvironment" or all(name in os.environ for name in BY_HAND):
         return
+    given = [name for name in BY_HAND if name in os.environ]
+    missing = [name for name in BY_HAND if name not in os.environ]
+    unset = f"; {_listed(given)} {'is' if len(given) == 1 else 'are'} set, {_listed(missing)} not" if given else ""
     raise ValueError(f"trainer.num_nodes={num_nodes}, but no launcher started this command on {num_nodes} nodes "
-                     "(torchrun, srun, or NODE_RANK and MASTER_ADDR on each node), so it would wait for the others "
+                     f"(torchrun, srun, or {_listed(BY_HAND)} on each node{unset}), so it would wait for the others "
                      f"forever: start it on every node (torchrun --nnodes {num_nodes} ...), or leave out "
                      "--trainer.num_nodes on one machine")
+
+
+def waiting_line(num_nodes: int, environment: str) -> str | None:
+    """The line a node started by hand (:data:`BY_HAND`) prints before it waits for the others, where Lightning's
+    "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" was followed by silence until every node had joined; None
+    for one node or a launcher's start."""
+    if num_nodes <= 1 or environment != "LightningEnvironment" or not all(name in os.environ for name in BY_HAND):
+        return None
+    others = num_nodes - 1
+    return (f"[run] waiting for the other {others} node{'s' if others > 1 else ''} at {os.environ['MASTER_ADDR']}:"
+            f"{os.environ['MASTER_PORT']} (node rank {os.environ['NODE_RANK']}) ...")
+
+
+def _listed(names) -> str:
+    """Names in words: "A", "A and B", "A, B and C"."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+# the variables Lightning reads to take a command for a launcher's or a cluster's (torchrun, SLURM, Kubeflow, LSF,
+# MPI) and not its own environment's (LightningEnvironment), or for a process it started itself (LOCAL_RANK)
+CLUSTER_VARIABLES = ("RANK", "LOCAL_RANK", "GROUP_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "TORCHELASTIC_RUN_ID",
+                     "KUBERNETES_PORT")
+CLUSTER_PREFIXES = ("SLURM_", "LSB_", "JSM_", "OMPI_", "PMI_", "PMIX_")
+
+
+def own_environment() -> str | None:
+    """"LightningEnvironment" where Lightning will run a command in its own environment for sure, read before it is
+    imported: no launcher's or cluster's variable is set (:data:`CLUSTER_VARIABLES`); None where only the trainer
+    can tell (its cluster_environment)."""
+    if any(name in os.environ for name in CLUSTER_VARIABLES) or any(name.startswith(CLUSTER_PREFIXES)
+                                                                       for name in os.environ):
+        return None
+    return "LightningEnvironment"
 
 
 def _rank_variable(name: str) -> int:

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from .config_files import config_entry, config_top, config_leaves, read_config, given_configs
-from .launch import joins_a_run
+from .launch import check_node_launch, joins_a_run, own_environment
 from .layout import CONFIGS
 from .loading import load_checkpoint
 from .runs import (COMMAND_FILE, config_domain, config_domain_class, check_new_run, check_resume_name, check_run_name,
                    check_run_root, checkpoint_folder, checkpoint_run, domain_of, expand_home, flag_arg, resume_arg,
                    resume_checkpoint, shown_path, with_run_config, written_into_a_run)
+from .setting_sources import given_setting
 
 
 def _names_a_data_class(path: Path) -> bool:
@@ -348,6 +349,20 @@ def check_config_given(argv: list[str]) -> None:
     raise ValueError(f"{argv[0]} needs a config that names the data and the model's domain: give {give}{before}")
 
 
+def check_nodes_started(argv: list[str]) -> None:
+    """trainer.num_nodes above 1, on the command line or in a config file, in a command that no launcher's or
+    cluster's variable says was started on every node (:func:`~pixeltransformer.launch.check_node_launch`): refused
+    before Lightning is imported, where it was refused once the trainer was made, 20 to over 60 s later on a busy
+    machine, with no line meanwhile. Under a launcher's variables only the trainer's environment tells, and the CLI
+    checks it there. A prediction runs on one node (predict.one_device); --help and --print_config start nothing."""
+    if not argv or argv[0] not in ("fit", "validate", "test") or (environment := own_environment()) is None \
+            or any(arg.split("=", 1)[0] in ("-h", "--help", "--print_config") for arg in argv):
+        return
+    nodes = given_setting(with_run_config(argv), "trainer.num_nodes")
+    if isinstance(nodes, int) and not isinstance(nodes, bool):
+        check_node_launch(nodes, environment)
+
+
 def check_command_line(argv: list[str]) -> None:
     """The checks of a command line's config files and run options that the CLI makes before parsing it, and
     :func:`preflight` before Lightning is imported (each file is parsed once for both:
@@ -392,6 +407,7 @@ def preflight(argv: list[str]) -> None:
         resume_checkpoint(args.resume)
     elif args.ckpt_path:
         load_checkpoint(args.ckpt_path, mmap=True)
+    check_nodes_started(argv)
     if named_fit:
         if domain is not None:
             check_new_run(Path(args.run_root or "runs") / domain / args.run_name)

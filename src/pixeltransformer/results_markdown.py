@@ -13,8 +13,10 @@ from typing import Any
 from .results_folders import ResultsError
 
 
-def fmt(value: Any) -> str:
-    """One table cell: four significant digits, fixed point between 1e-3 and 1e5, '–' for a missing value."""
+def fmt(value: Any, whole: bool = False) -> str:
+    """One table cell: four significant digits, fixed point between 1e-3 and 1e5, '–' for a missing value. ``whole``:
+    a float that is a whole number below 1e5 reads as one (a setting, as a video's 8.0 frames a second: "8", not
+    "8.000"), where a table's measurement keeps its digits."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if isinstance(value, bool):
@@ -25,6 +27,8 @@ def fmt(value: Any) -> str:
         if value == 0 or math.isinf(value):
             return str(value) if math.isinf(value) else "0"
         a = abs(value)
+        if whole and value.is_integer() and a < 1e5:
+            return str(int(value))
         if 1e-3 <= a < 1e5:
             return f"{value:.{max(0, 3 - math.floor(math.log10(a)))}f}"
         return f"{value:.3e}"

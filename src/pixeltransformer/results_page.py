@@ -94,14 +94,14 @@ def columns(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def describe(value: Any) -> str:
-    """An extra top-level entry of metrics.json as one line."""
+    """An extra top-level entry of metrics.json as one line (a whole number as one: picture_fps: 8, not 8.000)."""
     if isinstance(value, dict):
         if all(not isinstance(v, (dict, list)) for v in value.values()):
-            return ", ".join(f"{k}: {fmt(v)}" for k, v in value.items())
+            return ", ".join(f"{k}: {fmt(v, whole=True)}" for k, v in value.items())
         return "`" + json.dumps(value) + "`"
     if isinstance(value, list):
-        return ", ".join(fmt(v) for v in value)
-    return fmt(value)
+        return ", ".join(fmt(v, whole=True) for v in value)
+    return fmt(value, whole=True)
 
 
 def metrics_section(metrics: dict[str, Any], run: dict[str, Any], link: str, figures: list[str]) -> list[str]:

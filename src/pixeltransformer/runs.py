@@ -370,8 +370,9 @@ FIT_LOCK = ".fit.lock"  # in a run folder: locked (flock) by the fit that trains
 
 
 def check_new_run(run: Path) -> Path:
-    """A new run never writes into a folder that holds another run (its W&B id, config or checkpoints)."""
-    if run.is_dir() and any(p.name != FIT_LOCK for p in run.iterdir()):
+    """A new run never writes into a folder that holds another run (its W&B id, config or checkpoints). The folder a
+    fit was killed in before it started (:func:`remove_unstarted`) holds none: it is removed, and the name free."""
+    if run.is_dir() and any(p.name != FIT_LOCK for p in run.iterdir()) and not remove_unstarted(run):
         if not (run / "checkpoints" / "last.ckpt").is_file():  # --resume would refuse it: do not send the user there
             raise FileExistsError(f"run folder {run} already exists, without checkpoints/last.ckpt (its fit stopped "
                                   f"before the first save, or is still running), so it cannot be resumed: choose "
@@ -380,6 +381,38 @@ def check_new_run(run: Path) -> Path:
         raise FileExistsError(f"run folder {run} already exists: continue it with --resume {word} "
                               f"{next_command(f'(make train RESUME={word}) ')}or choose another --run_name")
     return run
+
+
+# what a new fit has written into its folder when it starts (Lightning's setup: the other nodes joining, the data
+# built), before its config.yaml, its W&B run or any step: its lock and the W&B id it will use
+UNSTARTED = (FIT_LOCK, "wandb_id.txt")
+
+
+def remove_unstarted(run: Path) -> bool:
+    """Remove a run folder that holds only what a fit killed before it started left (:data:`UNSTARTED`: SIGTERM or
+    SIGKILL while it waited for the other nodes, whose wait no Python handler interrupts, so that the folder cannot
+    be removed then as a failed start's is): nothing was trained there and nothing else written. The same --run_name
+    was refused ("already exists, without checkpoints/last.ckpt"). Only where no process holds its lock (a fit still
+    starting there does); True where it was removed, with a line that says so."""
+    try:
+        names = {p.name for p in run.iterdir()}
+        fd = os.open(run / FIT_LOCK, os.O_RDWR) if names <= set(UNSTARTED) and FIT_LOCK in names else None
+    except OSError:
+        return False
+    if fd is None:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held (a fit is starting there), or no locks: kept
+        for name in names:
+            (run / name).unlink(missing_ok=True)
+        run.rmdir()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    print(f"[run] {shown_path(run)}: removed what a fit stopped before its start left there (its lock and W&B id: "
+          "it trained nothing), to start this run in its place", flush=True)
+    return True
 
 
 def hold_run_folder(run: Path, new: bool) -> int | None:

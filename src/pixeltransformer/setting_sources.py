@@ -173,6 +173,19 @@ def _same_setting(given: str | None, value: Any) -> bool:
     return given is not None and (given == str(value) or _yaml_or_text(given) == value)
 
 
+def given_setting(argv: list[str], key: str) -> Any:
+    """The value a command line gives the dotted ``key`` (``trainer.num_nodes``), as the parser takes it: that of the
+    last option (its text read as YAML) or config file that sets it, in the order given; ``...`` where none does."""
+    value: Any = ...
+    for i, arg in enumerate(argv):
+        name, eq, text = arg.partition("=")
+        if name == f"--{key}":
+            value = _yaml_or_text(text if eq else (argv[i + 1] if i + 1 < len(argv) else None))
+        elif (config := config_at(argv, i)) is not None and (set_to := config_value(config, key)) is not ...:
+            value = set_to
+    return value
+
+
 def run_config_setting(argv: list[str], group: str, key: str) -> Path | None:
     """The config file a run folder holds (:func:`~pixeltransformer.runs.written_into_a_run`: a resume's own
     config.yaml, or an evaluation's) that sets ``group.key`` last on a command line, when no option or other config

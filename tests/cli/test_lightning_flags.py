@@ -268,14 +268,15 @@ def test_cpu_devices_lightning_takes_pass(monkeypatch):
 
 
 def test_more_nodes_than_the_one_started_are_refused_not_waited_for(tmp_path):
-    """--trainer.num_nodes=2 on one machine, without torchrun, srun or NODE_RANK/MASTER_ADDR: the first process
-    printed "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" and waited for a second node forever. It is
-    refused in one line, and the run folder it named is not kept (a subprocess: the fit would start DDP)."""
+    """--trainer.num_nodes=2 on one machine, without torchrun, srun or NODE_RANK, MASTER_ADDR and MASTER_PORT: the
+    first process printed "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" and waited for a second node
+    forever. It is refused in one line before Lightning is imported (preflight), and no run folder is made (a
+    subprocess: the fit would start DDP)."""
     import os
     import subprocess
     import sys
 
-    launched = ("MASTER_ADDR", "NODE_RANK", "RANK", "WORLD_SIZE", "LOCAL_RANK")  # and SLURM_*, TORCHELASTIC_*
+    launched = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "RANK", "WORLD_SIZE", "LOCAL_RANK")  # and SLURM_*, ...
     env = {k: v for k, v in os.environ.items() if k not in launched and not k.startswith(("SLURM_", "TORCHELASTIC_"))}
     env |= {"WANDB_MODE": "disabled", "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     try:
@@ -285,9 +286,9 @@ def test_more_nodes_than_the_one_started_are_refused_not_waited_for(tmp_path):
         pytest.fail("the fit waited for a second node")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        "error: trainer.num_nodes=2, but no launcher started this command on 2 nodes (torchrun, srun, or NODE_RANK "
-        "and MASTER_ADDR on each node), so it would wait for the others forever: start it on every node (torchrun "
-        "--nnodes 2 ...), or leave out --trainer.num_nodes on one machine")
+        "error: trainer.num_nodes=2, but no launcher started this command on 2 nodes (torchrun, srun, or NODE_RANK, "
+        "MASTER_ADDR and MASTER_PORT on each node), so it would wait for the others forever: start it on every node "
+        "(torchrun --nnodes 2 ...), or leave out --trainer.num_nodes on one machine")
     assert not (tmp_path / "polynomial").exists()
 
 

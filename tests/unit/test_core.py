@@ -1225,11 +1225,23 @@ def test_summary_scalars_leave_out_an_evaluation_s_settings():
     results = {"domain": "polynomial", "rows": rows, "checkpoint_step": 6, "seed": 0, "num_samples": 2,
                "n_autoregressive": 16, "max_items": 8, "num_items": 8, "gp_protocol": {"seed": 1, "batch_size": 16,
                                                                                     "target_ll": 0.5}}
-    kept = {"eval/nll@4": 1.5, "eval/checkpoint_step": 6.0, "eval/num_items": 8.0, "eval/gp_protocol/target_ll": 0.5}
+    kept = {"eval/nll@4": 1.5, "eval/checkpoint_step": 6, "eval/num_items": 8, "eval/gp_protocol/target_ll": 0.5}
     assert summary_scalars(rows, results, settings=GPProtocolEvaluation.summary_settings) == kept
     assert summary_scalars(rows, results, settings=SweepEvaluation.summary_settings) == {
-        **kept, "eval/gp_protocol/seed": 1.0, "eval/gp_protocol/batch_size": 16.0}
+        **kept, "eval/gp_protocol/seed": 1, "eval/gp_protocol/batch_size": 16}
 
+
+
+def test_summary_scalars_keep_integers_integers():
+    """A count (the checkpoint's step, the items evaluated) reached W&B's summary as a float: 5.0, 2.0."""
+    from pixeltransformer.evaluation import summary_scalars
+
+    rows = [{"num_context": 4, "nll": 1.5, "hits": 3}]
+    out = summary_scalars(rows, {"checkpoint_step": 5, "num_items": 2, "psnr": {"4": 20.0}})
+    assert {key: type(value) for key, value in out.items()} == {
+        "eval/nll@4": float, "eval/hits@4": int, "eval/checkpoint_step": int, "eval/num_items": int,
+        "eval/psnr/4": float}
+    assert out["eval/checkpoint_step"] == 5 and out["eval/hits@4"] == 3
 
 
 def test_max_items_keeps_items_by_split_index_and_means_count_each_item_once():

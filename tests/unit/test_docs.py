@@ -459,8 +459,11 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/domains/test_images_models.py", "test_make_classifier_refuses_a_cache_it_cannot_write_before_training"),
     "`--trainer.accelerator=tpu` without torch_xla":
         ("tests/cli/test_reliability.py", "test_a_tpu_without_torch_xla_is_one_line"),
-    "`--trainer.num_nodes=2` on one machine, not started by torchrun or srun":
+    "`--trainer.num_nodes=2` on one machine, not started by torchrun or srun (on the command line or in a config "
+    "file: refused before Lightning is imported)":
         ("tests/cli/test_lightning_flags.py", "test_more_nodes_than_the_one_started_are_refused_not_waited_for"),
+    "`MASTER_ADDR=10.0.0.1 make train ARGS=--trainer.num_nodes=2` (a start by hand without NODE_RANK and MASTER_PORT)":
+        ("tests/unit/test_launch.py", "test_a_start_by_hand_needs_the_node_rank_and_node_0_s_address_and_port"),
     "`python -m domains.polynomial.diagnose runs/polynomial/r/checkpoints/last.ckpt --levels -3` (or 0; also "
     "`--functions`, `--queries`, `--batches`)":
         ("tests/domains/test_polynomial_diagnose.py",

@@ -3,6 +3,7 @@ share one run name."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,69 @@ def test_a_launch_names_one_run_for_all_its_processes(monkeypatch):
     with pytest.raises(ValueError, match=r"^this fit is one of 4 processes a launcher started, and each would name "
                                          r"its run folder by its own start time: give --run_name$"):
         launched_run_name()
+
+
+def clear_launch(monkeypatch) -> None:
+    """No variable of a launcher, a cluster or a start by hand: a command typed on one machine."""
+    import os
+
+    from pixeltransformer.launch import BY_HAND, CLUSTER_PREFIXES, CLUSTER_VARIABLES
+
+    for name in [*LAUNCHER_NAMES, *BY_HAND, *CLUSTER_VARIABLES]:
+        monkeypatch.delenv(name, raising=False)
+    for name in [name for name in os.environ if name.startswith(CLUSTER_PREFIXES)]:
+        monkeypatch.delenv(name)
+
+
+NODES_REFUSED = ("trainer.num_nodes=2, but no launcher started this command on 2 nodes (torchrun, srun, or NODE_RANK, "
+                 "MASTER_ADDR and MASTER_PORT on each node{}), so it would wait for the others forever: start it on "
+                 "every node (torchrun --nnodes 2 ...), or leave out --trainer.num_nodes on one machine")
+
+
+def test_more_nodes_than_were_started_are_refused_before_lightning(tmp_path, monkeypatch):
+    """--trainer.num_nodes=2 (or a config's num_nodes: 2) on one machine was refused once Lightning had been imported
+    and the trainer made, 20 to over 60 s on a busy machine without a line: preflight refuses it from the command line
+    and the config files, the last to set it counting; under a launcher's variables the trainer's environment tells."""
+    from pixeltransformer.preflight import check_nodes_started
+
+    clear_launch(monkeypatch)
+    polynomial = str(REPO / "configs/polynomial.yaml")
+    two = tmp_path / "two_nodes.yaml"
+    two.write_text("trainer:\n  num_nodes: 2\n")
+    one = tmp_path / "one_node.yaml"
+    one.write_text("trainer:\n  num_nodes: 1\n")
+    refused = re.escape(NODES_REFUSED.format(""))
+    for argv in (["--trainer.num_nodes", "2"], ["--trainer.num_nodes=2"], ["--config", str(two)],
+                 ["--trainer.num_nodes=1", "--config", str(two)], ["--config", str(one), "--trainer.num_nodes=2"]):
+        with pytest.raises(ValueError, match=f"^{refused}$"):
+            preflight(["fit", "--config", polynomial, *argv])
+    for argv in (["--trainer.num_nodes=1"], ["--config", str(two), "--trainer.num_nodes=1"],
+                 ["--trainer.num_nodes=2", "--config", str(one)], []):
+        check_nodes_started(["fit", "--config", polynomial, *argv])
+    check_nodes_started(["predict", "--config", polynomial, "--trainer.num_nodes=2"])  # one node: predict.one_device
+    for shown in ("--print_config", "--print_config=skip_null", "--help"):  # they start nothing
+        check_nodes_started(["fit", "--config", polynomial, "--trainer.num_nodes=2", shown])
+    monkeypatch.setenv("SLURM_JOB_ID", "7")  # an allocation: Lightning's environment for it tells
+    check_nodes_started(["fit", "--config", polynomial, "--trainer.num_nodes=2"])
+
+
+def test_a_start_by_hand_needs_the_node_rank_and_node_0_s_address_and_port(monkeypatch, capsys):
+    """MASTER_ADDR alone (or NODE_RANK alone) let --trainer.num_nodes=2 through, where the refusal asked for NODE_RANK
+    and MASTER_ADDR: each node of a start by hand needs all three of Lightning's variables, and the line names those
+    that are missing. A node that has them says what it waits for before Lightning's silent wait."""
+    from pixeltransformer.launch import check_node_launch, waiting_line
+
+    clear_launch(monkeypatch)
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    with pytest.raises(ValueError, match=re.escape(NODES_REFUSED.format("; MASTER_ADDR is set, NODE_RANK and "
+                                                                        "MASTER_PORT not"))):
+        check_node_launch(2, "LightningEnvironment")
+    assert waiting_line(2, "LightningEnvironment") is None
+    monkeypatch.setenv("MASTER_PORT", "29561")
+    monkeypatch.setenv("NODE_RANK", "1")
+    check_node_launch(2, "LightningEnvironment")
+    assert waiting_line(3, "LightningEnvironment") == \
+        "[run] waiting for the other 2 nodes at 127.0.0.1:29561 (node rank 1) ..."
+    assert waiting_line(2, "LightningEnvironment") == \
+        "[run] waiting for the other 1 node at 127.0.0.1:29561 (node rank 1) ..."
+    assert waiting_line(1, "LightningEnvironment") is None and waiting_line(2, "SLURMEnvironment") is None

@@ -83,6 +83,21 @@ def test_number_format():
         "–", "true", "0", "3", "12346", "-2.718", "0.001234", "2.000e-08", "1.000e+06"]
 
 
+def test_a_whole_number_reads_as_one():
+    """A video evaluation's frames a second, 8.0 in metrics.json, read `picture_fps`: 8.000 on the page; a number
+    in a table keeps its four significant digits."""
+    from pixeltransformer.results_page import metrics_section
+
+    run = {"title": "t", "command": "c", "machine": "m", "date": "d"}
+    metrics = {"domain": "video", "dataset": "d", "rows": [{"num_context": 4, "nll": 2.0}], "picture_fps": 8.0,
+               "sample_clips": {"4": 2.0}}
+    lines = metrics_section(metrics, run, "m.json", [])
+    assert "- `picture_fps`: 8" in lines and "- `sample_clips`: 4: 2" in lines and "| 4 | 2.000 |" in lines
+    assert [results_markdown.fmt(v, whole=True) for v in (8.0, -3.0, 99999.0, 8.5, 1e5, 1e6, 0.0012345)] == [
+        "8", "-3", "99999", "8.500", "1.000e+05", "1.000e+06", "0.001234"]
+    assert results_markdown.fmt(8.0) == "8.000"  # a table's measurement keeps its four digits
+
+
 def test_missing_run_json_is_a_one_line_error(tmp_path, capsys):
     write_folder(tmp_path, "digits", run=None)
     err = refusal(tmp_path, capsys)

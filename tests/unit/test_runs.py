@@ -301,6 +301,38 @@ def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     assert not list(run.iterdir())
 
 
+def test_a_folder_a_fit_was_killed_in_before_it_started_is_no_run(tmp_path, capsys):
+    """A fit killed while it waited for the other nodes (SIGTERM, which no Python handler sees in that wait, or
+    SIGKILL) left its folder holding only its lock and wandb_id.txt, and a fit of the same --run_name was refused as
+    "already exists": a new run removes such a folder and starts in its place, unless a fit still holds it or it holds
+    anything else."""
+    import fcntl
+
+    run = tmp_path / "runs" / "polynomial" / "w"
+    run.mkdir(parents=True)
+    (run / ".fit.lock").write_text("host 1\n")
+    (run / "wandb_id.txt").write_text("abc123\n")
+    held = os.open(run / ".fit.lock", os.O_RDWR)  # a fit still starting there
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        with pytest.raises(FileExistsError, match=r"^run folder .* already exists, without checkpoints/last.ckpt"):
+            preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
+                       "--run_name", "w"])
+    finally:
+        os.close(held)
+    (run / "config.yaml").write_text("trainer: {}\n")  # written by a fit that started: a run
+    with pytest.raises(FileExistsError, match=r"^run folder .* already exists"):
+        hold_run_folder(run, new=True)
+    (run / "config.yaml").unlink()
+    (run / ".fit.lock").write_text("host 1\n")  # (the refused fit's own lock went with it)
+    capsys.readouterr()
+    preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
+               "--run_name", "w"])
+    assert not run.exists()
+    assert capsys.readouterr().out == (f"[run] {run}: removed what a fit stopped before its start left there (its lock "
+                                       "and W&B id: it trained nothing), to start this run in its place\n")
+    release_run_folder(run, hold_run_folder(run, new=True))  # the new fit takes the name
+
 def test_a_fit_that_fails_before_it_starts_releases_its_run_folder(tmp_path, monkeypatch):
     """The lock was taken outside what releases it when the fit ends: an error between the two (the recovery of a
     killed evaluation's folder, writing wandb_id.txt) kept it, and a fit run again from Python in the same process was
