@@ -63,7 +63,11 @@ class Pictures(Callback):
 
     @torch.no_grad()
     def draw(self, pl_module: L.LightningModule, signal: torch.Tensor, out_dir: Path, suffix: str = "") -> dict:
-        """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files."""
+        """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files. A
+        domain that draws nothing (no pictures() of its own, named as the fit starts) is given no completions to draw:
+        they would be sampled at every validation for nothing."""
+        if type(pl_module.domain).pictures is Domain.pictures:
+            return {}
         grid = self.grid(pl_module, signal)
         completions = {}
         contexts = loop_progress(list(self.contexts(pl_module, signal).items()), "pictures", unit="context",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .config_files import config_entry
-from .layout import CONFIGS, data_words, next_command
+from .layout import CONFIGS, built_in_domain, data_words, next_command
 
 
 def own_data(saved: dict, given: dict | None = None) -> str | None:
@@ -22,7 +22,7 @@ def own_data(saved: dict, given: dict | None = None) -> str | None:
     choose (the domain given is not named again: "DATA=file on curves.npy", "without DATA=" for the domain's default
     data), None where only other options differ."""
     domain, dataset = saved.get("domain"), saved.get("dataset")
-    if not (CONFIGS / f"{domain}.yaml").is_file():
+    if not built_in_domain(domain):
         return f"{domain}/{dataset}"
     named = ([dataset] if dataset and (CONFIGS / str(domain) / f"{dataset}.yaml").is_file()
              else dataset_overlays(str(domain), str(dataset)))
@@ -46,7 +46,7 @@ def data_hint(saved: dict, predict: bool = False, given: dict | None = None) -> 
     bins are the checkpoint's, whatever the data config)."""
     if not saved.get("domain"):
         return ""
-    if not (CONFIGS / f"{saved['domain']}.yaml").is_file():  # a domain of the user's own: make knows no DOMAIN=
+    if not built_in_domain(saved["domain"]):  # a domain of the user's own: make knows no DOMAIN=
         return " (use the config.yaml of its run folder)"
     if predict:
         return f" (use its domain: {data_words(saved['domain'])})"

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .errors import counted, in_number
-from .layout import CONFIGS
+from .layout import built_in_domain
 from .sets import grid_positions, read_signal
 
 if TYPE_CHECKING:
@@ -405,16 +405,17 @@ def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
         if name in Domain.registry:
             domain = domain_for(name)()
         else:
-            where = (f"import domains.{name}.domain" if (CONFIGS / f"{name}.yaml").is_file() else "import the module "
+            where = (f"import domains.{name}.domain" if built_in_domain(name) else "import the module "
                      f"of your own that its config's model.domain.class_path names (no domain of this repository is "
                      f"named {name!r})")
             warnings.warn(f"no Domain named {name!r} is loaded, so pictures, metrics and file reading do nothing; "
                           f"import its module first: {where}", stacklevel=3)
             domain = Domain()
     if domain.name and domain.name != spec.domain:
-        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}: "
-                         f"{type(domain).__name__}.name and the DataModule's SignalSpec(domain=...) must be the "
-                         "same name")
+        remedy = (f"give model.domain.class_path the Domain of the data (name = {spec.domain!r})"
+                  if built_in_domain(domain.name) else
+                  f"{type(domain).__name__}.name and the DataModule's SignalSpec(domain=...) must be the same name")
+        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}: {remedy}")
     if not domain.name and type(domain) is not Domain:  # the plain Domain stands in for one not loaded
         raise ValueError(f"{type(domain).__name__} has no name: give the class name = {spec.domain!r}, its data's "
                          f"SignalSpec.domain, which its run folders and checkpoints go by")

@@ -105,7 +105,7 @@ def checked_metrics(domain: Any, metrics: dict[str, Any], core: set[str], batch:
         if key in core:
             raise ValueError(f"{name}.metrics returned {key!r}, a name the core's sweep already reports; rename it")
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != (batch,):
-            numpy = type(value).__module__ == "numpy" and hasattr(value, "shape")  # a numpy array of any shape
+            numpy = type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"  # of any shape, not a scalar
             shape = (list(value.shape) if isinstance(value, torch.Tensor) else
                      f"a numpy array {list(value.shape)}" if numpy else type(value).__name__)
             raise ValueError(f"{name}.metrics returned {key!r} as {shape}; metrics are [B] = [{batch}] tensors, one "

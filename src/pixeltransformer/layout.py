@@ -25,6 +25,12 @@ CONFIGS = (CHECKOUT or PACKAGE) / "configs"  # the built-in domains' configs: a 
 PROJECT_CODE = (PACKAGE, (CHECKOUT or PACKAGE.parent) / "domains")
 
 
+def built_in_domain(name: object) -> bool:
+    """Whether ``name`` is a domain of this project (images, polynomial, sdf, video): the domains whose configs ship
+    with it, which make's targets and the printed advice know; a domain of the user's own has no config here."""
+    return isinstance(name, str) and bool(name) and (CONFIGS / f"{name}.yaml").is_file()
+
+
 def config_shown(name: str) -> str:
     """A built-in config (``name``: "polynomial.yaml", "trainer/gpu.yaml") as a printed line names it: configs/<name>
     in a clone, whose command lines run in the repository; where installed, the shipped file's full path (a shell

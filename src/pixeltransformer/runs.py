@@ -18,7 +18,7 @@ from typing import Any
 from .config_files import config_entry, given_configs
 from .errors import counted, import_failure
 from .files import nearest_existing
-from .layout import CONFIGS, config_shown, next_command
+from .layout import built_in_domain, config_shown, next_command
 from .loading import load_checkpoint
 
 COMMAND_FILE = "command.txt"  # in a run folder: each fit's command line, as given (run_config.RunConfig)
@@ -83,7 +83,7 @@ def check_own_name(cls: Any) -> None:
     name = getattr(cls, "name", "")
     if not isinstance(name, str) or not name or named_by is None:
         return
-    if (CONFIGS / f"{name}.yaml").is_file() and not named_by.__module__.startswith(f"domains.{name}."):
+    if built_in_domain(name) and not named_by.__module__.startswith(f"domains.{name}."):
         raise ValueError(f"{named_by.__module__}.{named_by.__qualname__}: the domain name {name!r} is a built-in "
                          f"domain's ({config_shown(f'{name}.yaml')}): give yours a name of its own")
 

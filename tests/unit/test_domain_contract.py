@@ -136,6 +136,10 @@ def test_a_pictures_callback_of_a_domain_that_draws_nothing_says_so_as_the_fit_s
                                          r"out_dir, suffix\)\): the Pictures callback writes none; define it, or "
                                          r"leave the callback out of trainer\.callbacks$"):
         Pictures(levels=(3,), num_samples=0).on_fit_start(trainer, module)
+    completed = []
+    module.complete = lambda *args, **kwargs: completed.append(args)  # what a draw would sample at each validation
+    assert Pictures(levels=(3,), num_samples=0).draw(module, torch.zeros(1, 1, *SPEC.grid_shape), Path("unused")) == {}
+    assert completed == []
     module.domain = Drawn()
     module.domain.spec = SPEC
     recwarn.clear()
@@ -455,7 +459,7 @@ def test_a_method_named_almost_as_a_contract_method_is_refused_when_defined():
 
 
 def test_a_domain_whose_name_is_not_its_datas_names_both_places_to_change():
-    from pixeltransformer.module import resolve_domain
+    from pixeltransformer.domain import resolve_domain
 
     with pytest.raises(ValueError, match=r"^model\.domain is the 'heights' domain, but the data is 'height': "
                                          r"HeightDomain\.name and the DataModule's SignalSpec\(domain=\.\.\.\) must "
@@ -463,8 +467,18 @@ def test_a_domain_whose_name_is_not_its_datas_names_both_places_to_change():
         resolve_domain(HeightDomain(), dataclasses.replace(SPEC, domain="height"))
 
 
+def test_a_built_in_domain_given_data_of_its_own_is_told_to_name_the_datas_domain():
+    from domains.images.domain import ImageDomain
+    from pixeltransformer.domain import resolve_domain
+
+    # configs/images.yaml copied and given one's own data: ImageDomain is not to be renamed
+    with pytest.raises(ValueError, match=r"^model\.domain is the 'images' domain, but the data is 'heights': give "
+                                         r"model\.domain\.class_path the Domain of the data \(name = 'heights'\)$"):
+        resolve_domain(ImageDomain(), SPEC)
+
+
 def test_a_checkpoint_of_a_domain_not_loaded_names_the_import_that_loads_it(monkeypatch):
-    from pixeltransformer.module import resolve_domain
+    from pixeltransformer.domain import resolve_domain
 
     monkeypatch.delitem(Domain.registry, "video", raising=False)  # not loaded in this process
 
@@ -513,6 +527,9 @@ def test_picture_contexts_of_other_units_or_shapes_are_named_before_the_fit_star
     class Flat(HeightDomain):
         def picture_contexts(self, signal, levels, generator):
             return {k: (pos, val[..., 0]) for k, (pos, val) in super().picture_contexts(signal, levels, generator).items()}
+
+        def pictures(self, completions, out_dir, suffix=""):  # a domain that draws: its contexts are completed
+            return {}
 
     module = PixelTransformerModule(spec=SPEC, domain=Pixels(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
