@@ -132,8 +132,7 @@ def default_title(run_dir: Path, metrics: dict, source: str | None = None) -> st
 def check_current(run_dir: Path, eval_dir: Path, metrics: dict) -> None:
     """Refuse an evaluation of a checkpoint that has been written over since (a resumed run's last.ckpt): its
     numbers are not the run's any more, and the error names the command that writes eval_dir again
-    (:func:`eval_again_line`).
-    Evaluations that did not record the step pass."""
+    (:func:`eval_again_line`). Evaluations that did not record the step pass."""
     step = metrics.get("checkpoint_step")
     ckpt = run_dir / "checkpoints" / evaluated_checkpoint(metrics).name
     if step is None or not ckpt.is_file():
