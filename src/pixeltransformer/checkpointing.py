@@ -33,7 +33,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from .layout import next_command
+from .layout import next_command, test_command
 from .media import log_summary
 
 BEST_FILENAME = "best-step{step:06d}"  # the best checkpoint's name (ModelCheckpoint's filename template)
@@ -412,9 +412,7 @@ def fit_summary(trainer, shown) -> str:
     kept += pictures_kept(trainer)
     step = saved_step(last if last.is_file() else best or latest) if spawned else trainer.global_step
     target = shown_dir / (best or (last if last.is_file() else latest)).name
-    # shell words, so that the command runs as printed whatever spaces or quotes the paths hold
-    return (f"{_ended(folder, step)}: {', '.join(kept)}; evaluate with: pixeltransformer test --config "
-            f"{shlex.quote(str(folder / 'config.yaml'))} --ckpt_path {shlex.quote(str(target))}")
+    return f"{_ended(folder, step)}: {', '.join(kept)}; evaluate with: {test_command(folder / 'config.yaml', target)}"
 
 
 def pictures_kept(trainer) -> list[str]:

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> str:
         p.error("--name needs exactly one --run")
     overrides = {k: getattr(a, k) for k in RUN_KEYS if getattr(a, k)}
     # every run and the bench record are checked before the first is copied: a bad one leaves docs/ as it was
-    located = [locate_run(run_dir, a.configs_dir) for run_dir in a.run]
+    located = [locate_run(run_dir) for run_dir in a.run]
     # two runs of one name (runs/images/x, /scratch/runs/images/x) go to one folder: the second replaced the first
     named: dict[str, Path] = {}
     names = [a.name or import_name(found) for found in located]  # each run's folder under docs/metrics
@@ -86,8 +86,7 @@ def main(argv: list[str] | None = None) -> str:
     replaced = set(named) | ({bench_folder} if bench_folder else set())
     check_published(a.metrics_dir, replaced, a.figures_dir, a.out.parent)
     for run_dir, found, name in zip(a.run, located, names):
-        dest = import_located(found, a.metrics_dir, a.configs_dir, name, overrides,
-                              a.figures_dir if a.copy_figure else None)
+        dest = import_located(found, a.metrics_dir, a.configs_dir, name, overrides, a.figures_dir, a.copy_figure)
         print(f"[results] imported {run_dir} -> {dest}")
     if bench_folder is not None:
         dest = a.metrics_dir / bench_folder

@@ -9,7 +9,6 @@ torch (:mod:`pixeltransformer.runs`, the checkpoint's step) only inside the func
 from __future__ import annotations
 
 import datetime as dt
-import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from . import this_machine
 from .errors import in_number
 from .eval_folders import recover, recover_all, running_writer
 from .files import write_json
-from .layout import CONFIGS
+from .layout import test_command
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
 from .results_markdown import figure_links
 from .results_page import read_sections
@@ -73,48 +72,24 @@ def evaluated_source(eval_dir: Path, metrics: dict) -> str | None:
     return folder[len(prefix):] or None if folder.startswith(prefix) else None
 
 
-def root_options(args: dict) -> list[str]:
-    """The DataModule options of a config's data.init_args that name where data is read: ``root``, then those named
-    ``<what>_root`` (an SDF mixture reads two: mesh_root, voxel_root), by name."""
-    return sorted((k for k in args if k == "root" or k.endswith("_root")), key=lambda k: (k != "root", k))
-
-
-def evaluated_data_arg(domain: str, run_dir: Path, eval_dir: Path, configs_dir: Path) -> str:
-    """" DATA=<overlay>" (or "") for the `make eval` that writes eval_dir: <run>/eval holds the run's own data, and
-    eval-<dataset>/ (other data), eval-<dataset>-<name>/ (another folder or file of the run's dataset) and
-    eval-<checkpoint>/ (another checkpoint) the data their config_test.yaml names, with ' ARGS="--data.init_args.root=
-    ..."' where it read another folder or file than the run's (a user's pictures, meshes, curves, videos)."""
-    config = _load_yaml(run_dir / "config.yaml") if eval_dir.name == "eval" else {}
-    tested = config or _load_yaml(eval_dir / "config_test.yaml")
-    data = overlay_of(domain, tested, configs_dir)
-    own, args = _data_args(_load_yaml(run_dir / "config.yaml")), _data_args(tested)
-    roots = [f"--data.init_args.{k}={shlex.quote(str(args[k]))}" for k in root_options(args)
-             if args[k] is not None and args[k] != own.get(k)]
-    return (f" DATA={data}" if data else "") + (f" ARGS=\"{' '.join(roots)}\"" if roots else "")
-
-
-def eval_again_line(run_dir: Path, eval_dir: Path, configs_dir: Path, ckpt: Path | str,
-                    domain: str | None = None) -> str:
-    """The command that writes eval_dir (again) with the checkpoint ``ckpt``: for a domain of this repository, the
-    `make eval` of the run's domain (its folder's, <run_root>/<domain>/<run>, where the metrics do not name it) and
-    of the data that eval_dir holds (:func:`evaluated_data_arg`); for a domain of the user's own, which make's targets
-    do not know, `pixeltransformer test` with the config that evaluation read (the run's config.yaml, or an eval-*/
-    folder's config_test.yaml)."""
-    domain = domain or run_dir.parent.name
-    if (CONFIGS / f"{domain}.yaml").is_file():
-        return f"make eval DOMAIN={domain}{evaluated_data_arg(domain, run_dir, eval_dir, configs_dir)} CKPT={ckpt}"
-    run = Path(ckpt).parent.parent  # the run as ckpt names it (relative where the page's commands are)
-    config = run / "config.yaml" if eval_dir.name == "eval" else run / eval_dir.name / "config_test.yaml"
-    return f"pixeltransformer test --config {shlex.quote(str(config))} --ckpt_path {shlex.quote(str(ckpt))}"
+def eval_again_line(eval_dir: Path, ckpt: Path | str, run: Path | str | None = None) -> str:
+    """The command that writes eval_dir (again) with the checkpoint ``ckpt``, for every domain: the `pixeltransformer
+    test` a fit's closing line prints (:func:`~pixeltransformer.layout.test_command`), with the config that evaluation
+    read: the run's config.yaml for <run>/eval, an eval-*/ folder's config_test.yaml (its data, options and data roots
+    as given), the run's config.yaml where an eval-*/ folder holds none (an evaluation stopped before it wrote one).
+    ``run``: the run folder as the line names it (relative where the page's commands are; default eval_dir's own)."""
+    run = Path(run) if run is not None else eval_dir.parent
+    tested = eval_dir.name != "eval" and (eval_dir / "config_test.yaml").is_file()
+    return test_command(run / eval_dir.name / "config_test.yaml" if tested else run / "config.yaml", ckpt)
 
 
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
     `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the evaluation's own command
-    line (eval_dir/command.txt), else the `make eval` that wrote eval_dir (default <run>/eval; eval-<dataset>/ holds
-    an evaluation on other data, with its own overlay, and eval-<checkpoint>/ one of another checkpoint than
-    last.ckpt, the one metrics.json names). The checkpoint's path is under the run root the fit was given
-    (config.yaml's run_root; runs/ by default)."""
+    line (eval_dir/command.txt), else the `pixeltransformer test` that writes eval_dir (:func:`eval_again_line`;
+    default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own config_test.yaml, and
+    eval-<checkpoint>/ one of another checkpoint than last.ckpt, the one metrics.json names). The run's and the
+    checkpoint's paths are under the run root the fit was given (config.yaml's run_root; runs/ by default)."""
     domain = metrics.get("domain", run_dir.parent.name)
     eval_dir = eval_dir or run_dir / "eval"
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
@@ -123,11 +98,12 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
 
     run_root = _dig(config, "run_root") or "runs"  # the fit's --run_root: its run folder is <run_root>/<domain>/<run>
-    ckpt = f"{run_root}/{domain}/{run_dir.name}/checkpoints/{evaluated_checkpoint(metrics).name}"
+    run = Path(f"{run_root}/{domain}/{run_dir.name}")
+    ckpt = run / "checkpoints" / evaluated_checkpoint(metrics).name
     # the evaluation's own command line, as given (its options: fewer items, other levels), where it recorded one
     evaluated = eval_dir / COMMAND_FILE
     eval_line = evaluated.read_text().strip() if evaluated.is_file() else ""
-    eval_line = eval_line or eval_again_line(run_dir, eval_dir, configs_dir, ckpt, domain)
+    eval_line = eval_line or eval_again_line(eval_dir, ckpt, run)
     recorded = run_dir / COMMAND_FILE
     if recorded.is_file() and recorded.read_text().strip():
         return f"{recorded.read_text().strip()}\n{eval_line}"
@@ -153,10 +129,10 @@ def default_title(run_dir: Path, metrics: dict, source: str | None = None) -> st
             + (f", checkpoint {ckpt}" if ckpt != "last" else ""))
 
 
-def check_current(run_dir: Path, eval_dir: Path, metrics: dict, configs_dir: Path) -> None:
+def check_current(run_dir: Path, eval_dir: Path, metrics: dict) -> None:
     """Refuse an evaluation of a checkpoint that has been written over since (a resumed run's last.ckpt): its
-    numbers are not the run's any more, and the error names the `make eval` (its DATA=) that writes eval_dir again.
-    Evaluations that did not record the step pass."""
+    numbers are not the run's any more, and the error names the command that writes eval_dir again
+    (:func:`eval_again_line`). Evaluations that did not record the step pass."""
     step = metrics.get("checkpoint_step")
     ckpt = run_dir / "checkpoints" / evaluated_checkpoint(metrics).name
     if step is None or not ckpt.is_file():
@@ -165,12 +141,12 @@ def check_current(run_dir: Path, eval_dir: Path, metrics: dict, configs_dir: Pat
 
     now = load_checkpoint(ckpt, mmap=True).get("global_step")
     if now is not None and now != step:
-        again = eval_again_line(run_dir, eval_dir, configs_dir, ckpt, metrics.get("domain"))
+        again = eval_again_line(eval_dir, ckpt)
         raise ResultsError(f"{eval_dir / 'metrics.json'} is of {ckpt.name} at step {step}, but {ckpt.name} is now at "
                            f"step {now}: evaluate it again ({again})")
 
 
-def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
+def locate_run(run_dir: Path) -> tuple[Path, Path, dict]:
     """The run folder, its evaluation folder and that evaluation's metrics, checked, before anything is copied:
     ``run_dir`` is a run folder or one of its evaluation folders (<run>/eval-<dataset>: an evaluation on other data
     than the run's own)."""
@@ -194,9 +170,9 @@ def locate_run(run_dir: Path, configs_dir: Path) -> tuple[Path, Path, dict]:
         eval_dir, run_dir = run_dir, run_dir.parent
     src = eval_dir / "metrics.json"
     if not src.is_file():
-        raise ResultsError(not_evaluated(run_dir, configs_dir))
+        raise ResultsError(not_evaluated(run_dir))
     metrics = read_metrics(src.parent)
-    check_current(run_dir, eval_dir, metrics, configs_dir)
+    check_current(run_dir, eval_dir, metrics)
     return run_dir, eval_dir, metrics
 
 
@@ -205,14 +181,15 @@ def give_run(run: Path) -> str:
     return f"give the run folder ({run}) or one of its evaluation folders (<run>/eval-<name>)"
 
 
-def not_evaluated(run_dir: Path, configs_dir: Path) -> str:
-    """Why run_dir has no eval/metrics.json to import: a run never evaluated (the `make eval` of its domain and data
-    that evaluates it; none where its fit stopped before its first checkpoint), an evaluation folder of the run whose
-    evaluation did not end (or a validate's, with no metrics), or a folder that is no run folder (its checkpoints/ or
-    another of its folders, a domain's folder of runs: the runs that are there)."""
+def not_evaluated(run_dir: Path) -> str:
+    """Why run_dir has no eval/metrics.json to import: a run evaluated at another checkpoint only (its eval-*/
+    folders to give), a run never evaluated (the command that evaluates its checkpoint, :func:`eval_again_line`; none
+    where its fit stopped before its first checkpoint), an evaluation folder of the run whose evaluation did not end
+    (or a validate's, with no metrics), or a folder that is no run folder (its checkpoints/ or another of its folders,
+    a domain's folder of runs: the runs that are there; any other folder)."""
     if run_dir.name == "checkpoints":
         return f"{run_dir}: a run's checkpoints, not a run folder: {give_run(run_dir.parent)}"
-    from .runs import is_run_folder  # here: importing runs reads torch, which the rest of this module does without
+    from .runs import checkpoint_folder, is_run_folder  # here: importing runs reads torch, as default_command says
 
     runs = sorted(p.name for p in run_dir.iterdir() if is_run_folder(p))
     if runs and not is_run_folder(run_dir):  # <run_root>/<domain>
@@ -222,21 +199,34 @@ def not_evaluated(run_dir: Path, configs_dir: Path) -> str:
         return f"{run_dir}: a folder of domains' runs, not a run folder: give one run, as {run_dir}/<domain>/<run>"
     # an evaluation folder of the run (<run>/eval, eval-<name>) whose evaluation did not end, or a validate's
     if run_dir.name.startswith("eval") and is_run_folder(run_dir.parent):
-        return (f"{run_dir}: no metrics.json, no evaluation ended there (run "
-                f"`{eval_again_line(run_dir.parent, run_dir, configs_dir, run_dir.parent / 'checkpoints' / '<ckpt>')}`)")
+        # eval-<checkpoint>/ (eval-best-step000700): that checkpoint, where it is there
+        named = checkpoint_folder(run_dir.parent) / f"{run_dir.name.removeprefix('eval-')}.ckpt"
+        ckpt = named if run_dir.name != "eval" and named.is_file() else run_dir.parent / "checkpoints" / "<ckpt>"
+        return f"{run_dir}: no metrics.json, no evaluation ended there (run `{eval_again_line(run_dir, ckpt)}`)"
     # a folder of a run (its pictures/, predict/<input>/): it was told to evaluate <run>/pictures/checkpoints/last.ckpt
     if not is_run_folder(run_dir) and (run := next((p for p in run_dir.parents[:2] if is_run_folder(p)), None)):
         return f"{run_dir}: a folder inside the run {run}, not a run folder: {give_run(run)}"
-    if not any((run_dir / "checkpoints").glob("*.ckpt")):  # killed, or stopped waiting for other nodes
-        return (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped before it wrote "
-                "checkpoints/last.ckpt (train it again)")
-    again = eval_again_line(run_dir, run_dir / "eval", configs_dir, run_dir / "checkpoints" / "last.ckpt")
-    # evaluated at another checkpoint only (the fit's closing line offers its best one): <run>/eval-<checkpoint>/
-    if evaluated := sorted(str(p) for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file()):
+    # evaluated at another checkpoint only (the fit's closing line offers its best one): <run>/eval-<checkpoint>/,
+    # to give whether or not its checkpoints are still there
+    evaluated = sorted(str(p) for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file())
+    if not evaluated and not is_run_folder(run_dir):  # an empty folder, a docs/metrics/ one
+        return (f"{run_dir}: not a run folder (a fit writes config.yaml and checkpoints/ in its run folder): give "
+                f"one, as <run_root>/<domain>/<run>, or one of its evaluation folders (<run>/eval-<name>)")
+    folder = checkpoint_folder(run_dir)  # checkpoints/, or the checkpoint.dirpath the run's config.yaml names
+    # last.ckpt, else the latest by name of those a fit with checkpoint.save_last=false keeps (best-step<N>.ckpt)
+    kept = folder / "last.ckpt" if (folder / "last.ckpt").is_file() else max(folder.glob("*.ckpt"), default=None)
+    again = f"run `{eval_again_line(run_dir / 'eval', kept)}`" if kept else ""
+    if kept and kept.name != "last.ckpt":  # its evaluation goes to eval-<checkpoint>/, the folder to give then
+        again += f", then give {run_dir / f'eval-{kept.stem}'}"
+    if evaluated:
         shown = " or ".join(evaluated[:3]) + (", ..." if len(evaluated) > 3 else "")
         return (f"{run_dir}: no eval/metrics.json (the evaluation of last.ckpt): give its evaluation "
-                f"{in_number(len(evaluated), 'folder')} {shown}, or run `{again}`")
-    return f"{run_dir}: no eval/metrics.json (run `{again}`)"
+                f"{in_number(len(evaluated), 'folder')} {shown}" + (f", or {again}" if again else ""))
+    if not kept:  # killed, or stopped waiting for other nodes
+        named = "checkpoints/" if folder == run_dir / "checkpoints" else f"{folder}/"
+        return (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped before it wrote "
+                f"{named}last.ckpt (train it again)")
+    return f"{run_dir}: no eval/metrics.json ({again})"
 
 
 def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | None = None,
@@ -245,7 +235,8 @@ def import_run(run_dir: Path, metrics_dir: Path, configs_dir: Path, name: str | 
     an existing run.json's entries, then defaults from the run folder. With figures_dir, the run's
     eval/metrics_vs_context.png is copied to figures_dir/<name>_metrics.png. ``run_dir`` may also name one of the
     run's evaluation folders (<run>/eval-<dataset>: an evaluation on other data than the run's own)."""
-    return import_located(locate_run(run_dir, configs_dir), metrics_dir, configs_dir, name, overrides, figures_dir)
+    return import_located(locate_run(run_dir), metrics_dir, configs_dir, name, overrides, figures_dir,
+                          copy_figure=figures_dir is not None)
 
 
 def import_name(located: tuple[Path, Path, dict]) -> str:
@@ -262,8 +253,12 @@ EVALUATION_KEYS = ("command", "machine", "date", "load", "wall_time")  # run.jso
 
 
 def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_dir: Path, name: str | None = None,
-                   overrides: dict[str, str] | None = None, figures_dir: Path | None = None) -> Path:
-    """import_run of a run :func:`locate_run` has found and checked: (run folder, evaluation folder, metrics)."""
+                   overrides: dict[str, str] | None = None, figures_dir: Path | None = None,
+                   copy_figure: bool = False) -> Path:
+    """import_run of a run :func:`locate_run` has found and checked: (run folder, evaluation folder, metrics). The
+    evaluation's curve goes to figures_dir/<name>_metrics.png with copy_figure, and over one there of the evaluation
+    published before (a new evaluation's numbers under the old curve); where it drew none, the printed line says the
+    old curve is left there."""
     run_dir, eval_dir, metrics = located
     src = eval_dir / "metrics.json"
     source = evaluated_source(eval_dir, metrics)
@@ -271,12 +266,21 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
     dest = metrics_dir / name
     old = read_json(dest / "run.json") if (dest / "run.json").is_file() else {}
     published = dest / "metrics.json"
+    curve = eval_dir / "metrics_vs_context.png"
+    figure = figures_dir / f"{name}_metrics.png" if figures_dir is not None else None
     if old and published.is_file() and published.read_bytes() != src.read_bytes():
         # another evaluation than the published one (evaluated again since): the entries that describe how and where
-        # that one ran are not this one's; the title and pictures, written for the run, stay
+        # that one ran are not this one's, nor is the curve of its numbers; the title and pictures, written for the
+        # run, stay
         old = {k: v for k, v in old.items() if k not in EVALUATION_KEYS}
+        stale = figure is not None and figure.is_file()
+        copy_figure = copy_figure or stale
+        curves = ("" if not stale else f"; {figure} replaced by its {curve.name}" if curve.is_file() else
+                  f"; {figure} is still the earlier evaluation's curve ({eval_dir} has no {curve.name}): delete it, "
+                  "or draw this evaluation's and import it again")
         print(f"[results] {dest}: a new evaluation since its last import: run.json's {', '.join(EVALUATION_KEYS)} "
-              "are this one's (the flags given, else read from the run)")
+              "are this one's (--command, --machine, --date, else the run's command, this machine and the "
+              f"evaluation's date; load and wall time blank unless --load / --wall-time are given){curves}")
     mtime = dt.datetime.fromtimestamp(src.stat().st_mtime, dt.timezone.utc).strftime("%Y-%m-%d")
     defaults = {"title": default_title(run_dir, metrics, source),
                 "command": default_command(run_dir, metrics, configs_dir, eval_dir), "machine": this_machine(),
@@ -286,10 +290,9 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest / "metrics.json")
     write_json(dest / "run.json", run)
-    curve = eval_dir / "metrics_vs_context.png"
-    if figures_dir is not None and curve.is_file():
-        figures_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(curve, figures_dir / f"{name}_metrics.png")
+    if figure is not None and copy_figure and curve.is_file():
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(curve, figure)
     return dest
 
 

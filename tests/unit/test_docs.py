@@ -477,16 +477,24 @@ ERROR_ROWS_ELSEWHERE = {
     "a folder of runs alike, each in its own words)":
         ("tests/unit/test_results.py", "test_a_folder_that_is_no_run_folder_is_named_as_such"),
     "`make results RUNS=runs/images/x/eval-best` (an evaluation folder of the run with no metrics.json: its "
-    "evaluation was stopped, or a validate's `eval/` with `config_validate.yaml` alone)":
+    "evaluation was stopped, or a validate's `eval/` with `config_validate.yaml` alone; `eval-best-step000700/` names "
+    "`--ckpt_path runs/images/x/checkpoints/best-step000700.ckpt` where that file is there, and its "
+    "`config_test.yaml` where it wrote one)":
         ("tests/unit/test_results.py", "test_a_folder_that_is_no_run_folder_is_named_as_such"),
-    "`make results RUNS=runs/sdf/x` (a run never evaluated, trained with `DATA=shapenet`; a run whose fit stopped "
-    "before its first checkpoint: `runs/sdf/x: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped "
-    "before it wrote checkpoints/last.ckpt (train it again)`)":
-        ("tests/unit/test_results.py",
-         "test_a_run_never_evaluated_is_named_with_the_make_eval_of_its_own_domain_and_data"),
+    "`make results RUNS=runs/sdf/x` (a run never evaluated, whatever data it was trained on: an overlay, its keys "
+    "overridden, an option file, data roots of one's own; with `checkpoint.save_last=false` the line names the "
+    "checkpoint it kept, `--ckpt_path runs/sdf/x/checkpoints/best-step000700.ckpt`, then the folder to give, "
+    "`runs/sdf/x/eval-best-step000700`; a run whose fit stopped before its first checkpoint: `runs/sdf/x: no "
+    "eval/metrics.json, and no checkpoint to evaluate: its fit stopped before it wrote checkpoints/last.ckpt (train "
+    "it again)`)":
+        ("tests/unit/test_results.py", "test_a_run_never_evaluated_is_named_with_the_test_line_its_fit_printed"),
     "`make results RUNS=runs/sdf/x` after the evaluation the fit's closing line offers (`--ckpt_path "
-    "runs/sdf/x/checkpoints/best-step000700.ckpt`, into `eval-best-step000700/`)":
+    "runs/sdf/x/checkpoints/best-step000700.ckpt`, into `eval-best-step000700/`; where the run's checkpoints were "
+    "deleted since, the line ends at the folder)":
         ("tests/unit/test_results.py", "test_a_run_evaluated_only_at_another_checkpoint_names_that_evaluation"),
+    "`make results RUNS=docs/metrics/images-mnist-m1` (a folder that is no run folder and holds no evaluation "
+    "folder: an empty one, a published one)":
+        ("tests/unit/test_results.py", "test_a_folder_that_is_no_run_folder_is_named_as_such"),
     '`make results RUNS="/data/my runs/images/x runs/images/y"` (a path with spaces, unquoted, among others)':
         ("tests/unit/test_results.py", "test_runs_with_spaces_in_their_paths_are_imported"),
     '`make eval DOMAIN=polynomial DATA=gp_tnp_rbf CKPT=... ARGS="--data.init_args.test_size=1000"` (not whole batches '

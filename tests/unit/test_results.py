@@ -129,19 +129,21 @@ def test_import_run_folder(tmp_path):
     assert json.loads((dest / "metrics.json").read_text()) == metrics
     run = json.loads((dest / "run.json").read_text())
     assert run["command"] == ('make train DOMAIN=images DATA=mnist ARGS="--run_name m1 --trainer.max_steps=500"\n'
-                              "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/last.ckpt")
+                              "pixeltransformer test --config runs/images/m1/config.yaml "
+                              "--ckpt_path runs/images/m1/checkpoints/last.ckpt")
     assert run["load"] == "idle" and run["title"] and run["machine"] and len(run["date"]) == 10
     # a run that recorded its fit commands (command.txt) is reproduced by them
     (run_dir / "command.txt").write_text("pixeltransformer fit --config configs/images.yaml --trainer.max_steps=500 "
                                          "--trainer.val_check_interval=20\n")
     assert results_import.default_command(run_dir, metrics, configs) == (
         "pixeltransformer fit --config configs/images.yaml --trainer.max_steps=500 --trainer.val_check_interval=20\n"
-        "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/last.ckpt")
+        "pixeltransformer test --config runs/images/m1/config.yaml --ckpt_path runs/images/m1/checkpoints/last.ckpt")
     # a run trained under another --run_root is evaluated there, and a rebuilt fit line puts it there again
     (run_dir / "config.yaml").write_text("run_root: /scratch/me/runs\ntrainer:\n  max_steps: 500\ndata:\n  init_args:\n"
                                          "    dataset: mnist\n")
     assert results_import.default_command(run_dir, metrics, configs).endswith(
-        "make eval DOMAIN=images DATA=mnist CKPT=/scratch/me/runs/images/m1/checkpoints/last.ckpt")
+        "pixeltransformer test --config /scratch/me/runs/images/m1/config.yaml "
+        "--ckpt_path /scratch/me/runs/images/m1/checkpoints/last.ckpt")
     (run_dir / "command.txt").rename(run_dir / "command.keep")
     assert results_import.default_command(run_dir, metrics, configs).startswith(
         'make train DOMAIN=images DATA=mnist ARGS="--run_name m1 --run_root /scratch/me/runs --trainer.max_steps=500"\n')
@@ -153,7 +155,7 @@ def test_import_run_folder(tmp_path):
     results.main(args[:-2])
     assert json.loads((dest / "run.json").read_text())["title"] == "MNIST"
     assert "### MNIST" in out.read_text() and "[metrics.json](metrics/images-mnist-m1/metrics.json)" in out.read_text()
-    # an evaluation on other data (eval-<dataset>/) imports under its own name, with its own make eval line
+    # an evaluation on other data (eval-<dataset>/) imports under its own name, evaluated again with its own config
     (configs / "images" / "cifar10.yaml").write_text("data:\n  init_args:\n    dataset: cifar10\n")
     other = run_dir / "eval-cifar10"
     other.mkdir()
@@ -161,7 +163,8 @@ def test_import_run_folder(tmp_path):
     (other / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: cifar10\n")
     results.main([*args[:-4], "--run", str(other)])
     run = json.loads((tmp_path / "docs" / "metrics" / "images-cifar10-m1" / "run.json").read_text())
-    assert run["command"].endswith("make eval DOMAIN=images DATA=cifar10 CKPT=runs/images/m1/checkpoints/last.ckpt")
+    assert run["command"].endswith("pixeltransformer test --config runs/images/m1/eval-cifar10/config_test.yaml "
+                                   "--ckpt_path runs/images/m1/checkpoints/last.ckpt")
     assert run["title"] == "images / cifar10: run m1, trained on mnist"
     assert json.loads((dest / "metrics.json").read_text()) == metrics  # the run's own evaluation is untouched
     # an evaluation of another checkpoint (eval-<checkpoint>/) is reproduced with that checkpoint
@@ -171,7 +174,8 @@ def test_import_run_folder(tmp_path):
     (best / "metrics.json").write_text(json.dumps(metrics | {"checkpoint": ckpt}))
     (best / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
     assert results_import.default_command(run_dir, metrics | {"checkpoint": ckpt}, configs, best).endswith(
-        "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/best-step000400.ckpt")
+        "pixeltransformer test --config runs/images/m1/eval-best-step000400/config_test.yaml "
+        "--ckpt_path runs/images/m1/checkpoints/best-step000400.ckpt")
     assert results_import.default_title(run_dir, metrics | {"checkpoint": ckpt}) == (
         "images / mnist: run m1, checkpoint best-step000400")
     results.main([*args[:-4], "--run", str(best)])  # an entry of its own, beside last.ckpt's
@@ -190,16 +194,12 @@ def test_import_run_folder(tmp_path):
         assert json.loads((tmp_path / "docs" / "metrics" / entry / "run.json").read_text())["title"].startswith(
             "images / mnist (digits_b): run m1")
     assert json.loads((dest / "metrics.json").read_text()) == metrics
-    # its make eval line reads that folder again, not the run's own (the root the evaluation's config names)
+    # its line reads that folder again, not the run's own: the config that evaluation read names its root
     (run_dir / "eval-mnist-digits_b" / "config_test.yaml").write_text(
         "data:\n  init_args:\n    dataset: mnist\n    root: /data/digits b\n")
     assert results_import.default_command(run_dir, metrics, configs, run_dir / "eval-mnist-digits_b").endswith(
-        "make eval DOMAIN=images DATA=mnist ARGS=\"--data.init_args.root='/data/digits b'\" "
-        "CKPT=runs/images/m1/checkpoints/last.ckpt")
-    (run_dir / "eval-mnist-digits_b" / "config_test.yaml").write_text(
-        "data:\n  init_args:\n    dataset: mnist\n    root: x\n")  # the run's own root: nothing to add
-    assert results_import.default_command(run_dir, metrics, configs, run_dir / "eval-mnist-digits_b").endswith(
-        "make eval DOMAIN=images DATA=mnist CKPT=runs/images/m1/checkpoints/last.ckpt")
+        "pixeltransformer test --config runs/images/m1/eval-mnist-digits_b/config_test.yaml "
+        "--ckpt_path runs/images/m1/checkpoints/last.ckpt")
 
 
 def test_import_puts_back_an_evaluation_that_a_killed_one_set_aside(tmp_path, capsys):
@@ -341,10 +341,10 @@ def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
             "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "results.md"), "--load", "idle"]
     (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 30}))
     with pytest.raises(ResultsError, match=r"metrics\.json is of last\.ckpt at step 30, but last\.ckpt is now "
-                                                   r"at step 60: evaluate it again \(make eval DOMAIN=images "
-                                                   r"CKPT=.*last\.ckpt\)$"):
+                                                   r"at step 60: evaluate it again \(pixeltransformer test "
+                                                   r"--config \S*/m1/config\.yaml --ckpt_path \S*last\.ckpt\)$"):
         results_import.import_run(run_dir, tmp_path / "metrics", tmp_path / "configs")
-    # an evaluation on other data (eval-<dataset>/) is written again by a make eval with its DATA=: without it, the
+    # an evaluation on other data (eval-<dataset>/) is written again with the config it read: with the run's, the
     # run's own data would be evaluated, into eval/
     (tmp_path / "configs" / "images").mkdir(parents=True)
     (tmp_path / "configs" / "images" / "mnist.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
@@ -352,8 +352,8 @@ def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
     other.mkdir()
     (other / "metrics.json").write_text(json.dumps(metrics | {"dataset": "mnist", "checkpoint_step": 30}))
     (other / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
-    with pytest.raises(ResultsError, match=r"evaluate it again \(make eval DOMAIN=images DATA=mnist "
-                                                   r"CKPT=.*last\.ckpt\)$"):
+    with pytest.raises(ResultsError, match=r"evaluate it again \(pixeltransformer test --config "
+                                           r"\S*/m1/eval-mnist/config_test\.yaml --ckpt_path \S*last\.ckpt\)$"):
         results_import.import_run(other, tmp_path / "metrics", tmp_path / "configs")
     (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 60}))
     results.main([*args, "--run", str(run_dir)])
@@ -389,7 +389,7 @@ def test_a_bad_run_among_several_imports_none_of_them(tmp_path, capsys):
     (good / "checkpoints").mkdir()
     (good / "checkpoints" / "last.ckpt").write_bytes(b"")
     unevaluated = tmp_path / "runs" / "images" / "m2"
-    unevaluated.mkdir()
+    (unevaluated / "checkpoints").mkdir(parents=True)
     args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
             "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
     for bad, says in ((unevaluated, f"error: {unevaluated}: no eval/metrics.json"),
@@ -538,6 +538,7 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
     (runs / "images" / "m2" / "eval").mkdir()  # a validate's: config_validate.yaml alone
     (runs / "images" / "m2" / "checkpoints" / "last.ckpt").write_bytes(b"")
     (runs / "images" / "m2" / "eval" / "config_validate.yaml").write_text("seed_everything: 0\n")
+    (runs / "empty").mkdir()
     args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
             "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md")]
     m1 = runs / "images" / "m1"
@@ -554,14 +555,21 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
                               f"folder ({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
             (m1 / "predict" / "x", f"{m1 / 'predict' / 'x'}: a folder inside the run {m1}, not a run folder: give "
                                    f"the run folder ({m1}) or one of its evaluation folders (<run>/eval-<name>)"),
-            (runs / "images" / "m2", f"{runs / 'images' / 'm2'}: no eval/metrics.json (run `make eval "
-                                     f"DOMAIN=images CKPT={runs / 'images' / 'm2'}/checkpoints/last.ckpt`)"),
+            (runs / "images" / "m2", f"{runs / 'images' / 'm2'}: no eval/metrics.json (run `pixeltransformer test "
+                                     f"--config {runs / 'images' / 'm2'}/config.yaml "
+                                     f"--ckpt_path {runs / 'images' / 'm2'}/checkpoints/last.ckpt`)"),
             # an evaluation folder of the run without metrics.json: was named a folder inside the run
-            (m1 / "eval-best", f"{m1 / 'eval-best'}: no metrics.json, no evaluation ended there (run `make eval "
-                               f"DOMAIN=images CKPT={m1}/checkpoints/<ckpt>`)"),
+            (m1 / "eval-best", f"{m1 / 'eval-best'}: no metrics.json, no evaluation ended there (run "
+                               f"`pixeltransformer test --config {m1}/config.yaml "
+                               f"--ckpt_path '{m1}/checkpoints/<ckpt>'`)"),
             (runs / "images" / "m2" / "eval", f"{runs / 'images' / 'm2' / 'eval'}: no metrics.json, no evaluation "
-                                              f"ended there (run `make eval DOMAIN=images "
-                                              f"CKPT={runs / 'images' / 'm2'}/checkpoints/<ckpt>`)")):
+                                              f"ended there (run `pixeltransformer test "
+                                              f"--config {runs / 'images' / 'm2'}/config.yaml "
+                                              f"--ckpt_path '{runs / 'images' / 'm2'}/checkpoints/<ckpt>'`)"),
+            # a folder that is no run's (an empty one, a published docs/metrics/ one): was told to train it again
+            (runs / "empty", f"{runs / 'empty'}: not a run folder (a fit writes config.yaml and checkpoints/ in its "
+                             "run folder): give one, as <run_root>/<domain>/<run>, or one of its evaluation folders "
+                             "(<run>/eval-<name>)")):
         with pytest.raises(SystemExit) as exc:
             results.cli([*args, "--run", str(given)])
         assert exc.value.code == 2
@@ -716,7 +724,7 @@ def test_the_page_says_which_way_each_metric_is_better():
 
 def test_an_evaluation_that_recorded_its_command_is_reproduced_by_it(tmp_path):
     """An evaluation with options of its own (`pixeltransformer test ... --trainer.callbacks.max_items=8`) was
-    published with a rebuilt `make eval DOMAIN=images CKPT=...` line, which evaluates 96 digits, not the 8 its
+    published with a rebuilt line of the run's own config and checkpoint, which evaluates 96 digits, not the 8 its
     numbers are of. The evaluation's own command line (<eval folder>/command.txt) is its line now; an evaluation that
     recorded none keeps the rebuilt one."""
     run_dir = tmp_path / "runs" / "images" / "m1"
@@ -735,7 +743,8 @@ def test_an_evaluation_that_recorded_its_command_is_reproduced_by_it(tmp_path):
         f'make train DOMAIN=images ARGS="--run_name m1"\n{evaluated}')
     (run_dir / "eval" / "command.txt").unlink()
     assert results_import.default_command(run_dir, metrics, configs, run_dir / "eval").endswith(
-        "\nmake eval DOMAIN=images CKPT=runs/images/m1/checkpoints/last.ckpt")
+        "\npixeltransformer test --config runs/images/m1/config.yaml "
+        "--ckpt_path runs/images/m1/checkpoints/last.ckpt")
 
 
 def test_two_rows_of_one_context_size_are_refused_in_one_line(tmp_path, capsys):
@@ -780,31 +789,106 @@ def test_verdicts_written_before_the_paired_test_say_they_compared_the_means():
     assert "- `iou_mean_beats_nn_at`: 4" in new and not any("paired test" in line for line in new)
 
 
-def test_a_run_never_evaluated_is_named_with_the_make_eval_of_its_own_domain_and_data(tmp_path):
-    """`make results RUNS=runs/sdf/x` before `make eval`: the line said `make eval CKPT=...` alone, which evaluates
-    with the default DOMAIN=polynomial and stops at the checkpoint's other domain; it names the run's domain and
-    dataset overlay, as the line for a checkpoint written over since does. A run whose fit stopped before its
-    first checkpoint (killed, or stopped while it waited for other nodes) has nothing to evaluate, and is named so."""
-    (tmp_path / "configs" / "sdf").mkdir(parents=True)
-    (tmp_path / "configs" / "sdf" / "shapenet.yaml").write_text("data:\n  init_args:\n    dataset: shapenet\n")
-    run_dir = tmp_path / "runs" / "sdf" / "x"
+def test_a_run_never_evaluated_is_named_with_the_test_line_its_fit_printed(tmp_path):
+    """`make results RUNS=<run>` before any evaluation: the line once said `make eval CKPT=...` alone, which evaluates
+    the run's domain (make reads it from CKPT's run folder) on that domain's default data, not the data the run was
+    trained on; then `make eval DOMAIN=<d> DATA=<overlay> CKPT=...`, which drops the data of a run whose overlay's
+    data key was overridden (`DATA=gp_tnp_matern ARGS="--data.init_args.batch_size=16"`), of one trained with an
+    option file of data keys or on data roots of one's own. It names the line the fit's closing line prints, with the
+    run's config.yaml, which holds the data the run was trained on. A run whose fit stopped before its first
+    checkpoint (killed, or stopped while it waited for other nodes) has nothing to evaluate, and is named so."""
+    configs = tmp_path / "configs"
+    (configs / "polynomial").mkdir(parents=True)
+    (configs / "polynomial" / "gp_tnp_matern.yaml").write_text(
+        "data:\n  init_args:\n    dataset: gp_matern\n    batch_size: 4\n")
+    run_dir = tmp_path / "runs" / "polynomial" / "x"
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
-    (run_dir / "config.yaml").write_text("data:\n  init_args:\n    dataset: shapenet\n    batch_size: 8\n")
+    (run_dir / "config.yaml").write_text("data:\n  init_args:\n    dataset: gp_matern\n    batch_size: 16\n")
     with pytest.raises(ResultsError) as err:
-        results_import.locate_run(run_dir, tmp_path / "configs")
-    assert str(err.value) == (f"{run_dir}: no eval/metrics.json (run `make eval DOMAIN=sdf DATA=shapenet "
-                              f"CKPT={run_dir}/checkpoints/last.ckpt`)")
+        results_import.locate_run(run_dir)
+    assert str(err.value) == (f"{run_dir}: no eval/metrics.json (run `pixeltransformer test --config "
+                              f"{run_dir}/config.yaml --ckpt_path {run_dir}/checkpoints/last.ckpt`)")
     (run_dir / "eval-best").mkdir()  # an evaluation of another checkpoint that did not end
     with pytest.raises(ResultsError) as err:
-        results_import.locate_run(run_dir / "eval-best", tmp_path / "configs")
-    assert str(err.value) == (f"{run_dir / 'eval-best'}: no metrics.json, no evaluation ended there (run `make eval "
-                              f"DOMAIN=sdf CKPT={run_dir}/checkpoints/<ckpt>`)")
+        results_import.locate_run(run_dir / "eval-best")
+    assert str(err.value) == (f"{run_dir / 'eval-best'}: no metrics.json, no evaluation ended there (run "
+                              f"`pixeltransformer test --config {run_dir}/config.yaml "
+                              f"--ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
     (run_dir / "checkpoints" / "last.ckpt").unlink()
     with pytest.raises(ResultsError) as err:
-        results_import.locate_run(run_dir, tmp_path / "configs")
+        results_import.locate_run(run_dir)
     assert str(err.value) == (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped "
                               f"before it wrote checkpoints/last.ckpt (train it again)")
+
+
+def test_a_run_with_other_checkpoints_than_last_is_named_with_the_one_it_kept(tmp_path):
+    """A run whose fit kept no last.ckpt (checkpoint.save_last=false: best-step<N>.ckpt alone) was told to evaluate
+    checkpoints/last.ckpt; one whose checkpoints were deleted after its evaluation of best-step<N>.ckpt was told to
+    train again, not to give that evaluation's folder; one whose checkpoints are in the checkpoint.dirpath it set
+    was told to train again. Each is named with the checkpoint there is, or its evaluation folder."""
+    run_dir = tmp_path / "runs" / "sdf" / "x"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("data:\n  init_args:\n    dataset: procedural\n")
+    best = run_dir / "checkpoints" / "best-step000700.ckpt"
+    best.write_bytes(b"")
+    (run_dir / "checkpoints" / "best-step000500.ckpt").write_bytes(b"")
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(run_dir)
+    assert str(err.value) == (f"{run_dir}: no eval/metrics.json (run `pixeltransformer test --config "
+                              f"{run_dir}/config.yaml --ckpt_path {best}`, then give "
+                              f"{run_dir}/eval-best-step000700)")
+    evaluated = run_dir / "eval-best-step000700"
+    evaluated.mkdir()
+    (evaluated / "metrics.json").write_text("{}")
+    best.unlink()
+    (run_dir / "checkpoints" / "best-step000500.ckpt").unlink()
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(run_dir)
+    assert str(err.value) == (f"{run_dir}: no eval/metrics.json (the evaluation of last.ckpt): give its evaluation "
+                              f"folder {evaluated}")
+    (evaluated / "metrics.json").unlink()
+    elsewhere = tmp_path / "scratch" / "ckpts"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "last.ckpt").write_bytes(b"")
+    (run_dir / "config.yaml").write_text(f"checkpoint:\n  dirpath: {elsewhere}\n")
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(run_dir)
+    assert str(err.value) == (f"{run_dir}: no eval/metrics.json (run `pixeltransformer test --config "
+                              f"{run_dir}/config.yaml --ckpt_path {elsewhere}/last.ckpt`)")
+
+
+def test_an_evaluation_of_a_checkpoint_that_did_not_end_names_that_checkpoint(tmp_path):
+    """<run>/eval-best-step000700 with no metrics.json and no config_test.yaml (its evaluation stopped before it
+    wrote one) was told to evaluate `<ckpt>` with eval-best-step000700/config_test.yaml, a file not there. The
+    line names the run's config.yaml and the checkpoint the folder is named for, where it is there; the config the
+    evaluation read, where it wrote one."""
+    run_dir = tmp_path / "runs" / "terrain" / "t1"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("data:\n  init_args:\n    dataset: tiles\n")
+    ckpt = run_dir / "checkpoints" / "best-step000700.ckpt"
+    ckpt.write_bytes(b"")
+    stopped = run_dir / "eval-best-step000700"
+    stopped.mkdir()
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(stopped)
+    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer test "
+                              f"--config {run_dir}/config.yaml --ckpt_path {ckpt}`)")
+    (stopped / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: tiles\n")
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(stopped)
+    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer test "
+                              f"--config {stopped}/config_test.yaml --ckpt_path {ckpt}`)")
+
+
+def test_a_fit_s_closing_line_and_the_import_s_line_are_one_command():
+    """The line `make results` names to evaluate a run is the one a fit's closing line prints, as shell words."""
+    from pixeltransformer.layout import test_command
+
+    assert test_command(Path("runs/a b/config.yaml"), Path("runs/a b/checkpoints/last.ckpt")) == (
+        "pixeltransformer test --config 'runs/a b/config.yaml' --ckpt_path 'runs/a b/checkpoints/last.ckpt'")
+    assert results_import.eval_again_line(Path("/r/eval"), "runs/a b/checkpoints/last.ckpt", "runs/a b") == (
+        test_command("runs/a b/config.yaml", "runs/a b/checkpoints/last.ckpt"))
 
 
 def test_the_folders_the_page_is_written_from_and_to_are_explained_in_help(capsys):
@@ -837,10 +921,10 @@ def test_a_run_evaluated_only_at_another_checkpoint_names_that_evaluation(tmp_pa
     (run_dir / "eval-best-step000005").mkdir()
     (run_dir / "eval-best-step000005" / "metrics.json").write_text("{}")
     with pytest.raises(ResultsError) as err:
-        results_import.locate_run(run_dir, tmp_path / "configs")
+        results_import.locate_run(run_dir)
     assert str(err.value) == (f"{run_dir}: no eval/metrics.json (the evaluation of last.ckpt): give its evaluation "
-                              f"folder {run_dir / 'eval-best-step000005'}, or run `make eval DOMAIN=sdf "
-                              f"CKPT={run_dir}/checkpoints/last.ckpt`")
+                              f"folder {run_dir / 'eval-best-step000005'}, or run `pixeltransformer test --config "
+                              f"{run_dir}/config.yaml --ckpt_path {run_dir}/checkpoints/last.ckpt`")
 
 
 def test_a_new_evaluation_imported_again_is_published_with_its_own_command_and_date(tmp_path, capsys):
@@ -869,3 +953,38 @@ def test_a_new_evaluation_imported_again_is_published_with_its_own_command_and_d
     assert run["title"] == "Digits" and run["command"].endswith("\npixeltransformer test")
     assert run["load"] == "" and run["wall_time"] == ""
     assert "a new evaluation" in capsys.readouterr().out
+
+
+def test_a_new_evaluation_imported_again_replaces_its_published_curve(tmp_path, capsys):
+    """A run imported with --copy-figure, evaluated again and imported again without it: its published
+    docs/figures/<name>_metrics.png kept the first evaluation's curve, shown under the new numbers. The new
+    evaluation's curve replaces it; where the new evaluation drew none, the printed line says the old one is left.
+    The line says which entries are left blank."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    metrics = {"domain": "images", "dataset": "mnist", "rows": ROWS, "max_items": 2}
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"first")
+    args = ["--metrics-dir", str(tmp_path / "docs" / "metrics"), "--figures-dir", str(tmp_path / "docs" / "figures"),
+            "--configs-dir", str(tmp_path / "configs"), "--out", str(tmp_path / "docs" / "results.md"),
+            "--run", str(run_dir)]
+    results.main([*args, "--copy-figure"])
+    figure = tmp_path / "docs" / "figures" / "images-mnist-m1_metrics.png"
+    assert figure.read_bytes() == b"first"
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"max_items": 100}))
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"second")
+    capsys.readouterr()
+    results.main(args)
+    assert figure.read_bytes() == b"second"
+    out = capsys.readouterr().out
+    assert "load and wall time blank unless --load / --wall-time are given" in out
+    assert f"{figure} replaced by its metrics_vs_context.png" in out
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"max_items": 50}))
+    (run_dir / "eval" / "metrics_vs_context.png").unlink()
+    results.main(args)
+    assert figure.read_bytes() == b"second"
+    assert (f"{figure} is still the earlier evaluation's curve ({run_dir / 'eval'} has no metrics_vs_context.png)"
+            in capsys.readouterr().out)
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"third")
+    results.main(args)  # the same evaluation again: nothing new, the figure as it was
+    assert figure.read_bytes() == b"second"
