@@ -44,6 +44,9 @@ from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, denser_than_sig
 from .signal import SignalSpec
 from .trainer_limits import check_val_limit, ending_epochs, no_validation_note, overfit_note
 
+# values this many half-widths of val_range from its middle are far from the model's: warned of in a fit's first
+# batch (one Gaussian) and in log_prob's qry_val
+FAR_REACH = 10.0
 MAX_SKIPPED_IN_A_ROW = 50  # model.optim.nonfinite=skip stops a run that skips this many batches in a row
 
 
@@ -441,17 +444,15 @@ class PixelTransformerModule(L.LightningModule):
         return log_uniform_int(min(self.sampler.min_context, num_context - 1), num_context - 1, gen)
 
     @torch.no_grad()
-    def warn_far_values(self, signal: torch.Tensor, reach_limit: float = 10.0) -> float:
+    def warn_far_values(self, signal: torch.Tensor, reach_limit: float = FAR_REACH) -> float:
         """Warn, once a fit, where one Gaussian without a value frame meets values [B, V, *grid] far beyond its
         val_range. With bins the DataModule refuses such values (check_item); one Gaussian's range only normalises,
         so values 1e5 times its half-width gave a loss of 8.5e9 and trained on without a word. Returns how many
         half-widths from the range's middle the values reach."""
         if self.spec.num_bins > 1 or self.net_config.value_norm:
             return 0.0
-        values = signal[:, : self.spec.val_dims]  # [B, V, *grid]
+        low, high, reach = self.spec.value_reach(signal[:, : self.spec.val_dims])  # of values [B, V, *grid]
         lo, hi = self.spec.val_range
-        low, high = float(values.min()), float(values.max())
-        reach = max(abs(low - (lo + hi) / 2), abs(high - (lo + hi) / 2)) / ((hi - lo) / 2)
         if reach > reach_limit:
             warnings.warn(f"the first training batch's values span [{low:.4g}, {high:.4g}], {reach:.3g} times the "
                           f"half-width of val_range [{lo:.4g}, {hi:.4g}], the units one Gaussian without a value "
@@ -868,6 +869,14 @@ class PixelTransformerModule(L.LightningModule):
         that / ln 2). No graph, as the other conveniences; to differentiate, call the module itself:
         ``m.dist.log_prob(m(ctx_pos, ctx_val, qry_pos), qry_val)`` with float32 tensors on its device."""
         ctx_pos, ctx_val, qry_pos, qry_val = self.api_inputs(ctx_pos, ctx_val, qry_pos, qry_val)
+        low, high, reach = self.spec.value_reach(qry_val)  # of qry_val [B, Q, V]
+        if reach > FAR_REACH:  # warned of, not refused: a value beyond the range is one of low density
+            lo, hi = self.spec.val_range
+            cause = ("0-255 levels? divide by 255" if 0 <= lo and hi <= 1 and 0 <= low and high <= 255
+                     else "values in other units than the model's?")
+            warnings.warn(f"qry_val spans [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of the model's "
+                          f"val_range [{lo:.4g}, {hi:.4g}] from its middle: log_prob scores values that far outside "
+                          f"it as all but impossible ({cause})", stacklevel=2)
         with self.trainer_precision():
             params = predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.net_config.chunk)  # [B, Q, NP]
         with torch.no_grad():

@@ -703,3 +703,23 @@ def test_positions_given_as_grid_indices_are_told_where_an_index_lies(module, ti
         m.mean_field(indices + 0.5 - 1, val, np.zeros((1, 2, 2)))
     with pytest.warns(UserWarning, match=r"^qry_pos reaches 3: .* beyond that it extrapolates$"):  # a curve's x = 3
         tiny_module.mean_field([[[0.5]]], [[[1.0]]], [[[3.0]]])
+
+
+def test_log_prob_warns_of_values_far_beyond_the_model_s_range(module, tiny_module):
+    """0-255 levels given as qry_val to an images model (values in [0, 1]) scored about -1e6 nats a query without a
+    word; values that far beyond the model's range (10 half-widths from its middle, the fit's first batch's measure)
+    are warned of, naming the likely cause, and still scored."""
+    m = module
+    pos, levels = grid_positions((4, 4))[None], torch.arange(16.0).reshape(1, 16, 1) * 17  # [1, 16, 2], 0..255
+    with pytest.warns(UserWarning, match=r"^qry_val spans \[0, 255\], 509 times the half-width of the model's "
+                                         r"val_range \[0, 1\] from its middle: log_prob scores values that far "
+                                         r"outside it as all but impossible \(0-255 levels\? divide by 255\)$"):
+        assert torch.isfinite(m.log_prob(pos[:, :4], levels[:, :4] / 255, pos, levels)).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.log_prob(pos[:, :4], levels[:, :4] / 255, pos, levels / 255 * 5)  # 9 half-widths: no warning
+    x = torch.linspace(-1, 1, 5).reshape(1, 5, 1)  # [1, 5, 1]
+    with pytest.warns(UserWarning, match=r"^qry_val spans \[-1000, 1000\], 200 times the half-width of the model's "
+                                         r"val_range \[-5, 5\] from its middle: .* \(values in other units than the "
+                                         r"model's\?\)$"):
+        tiny_module.log_prob(x, x, x, x * 1000)
