@@ -273,8 +273,8 @@ def grid_index_hint(pos: torch.Tensor, grid_shape: Sequence[int]) -> str:
     the indices of the model's grid (whole numbers from 0 to its largest index: an image's pixel indices); ""
     for any others, and on a curve, whose x = 3 is a query beyond its range rather than an index."""
     sizes = [int(n) for n in grid_shape]
-    whole = torch.equal(pos, pos.round())
-    if len(sizes) < 2 or float(pos.min()) < 0 or float(pos.max()) > max(sizes) - 1 or not whole:
+    # the cheap checks first: the comparison with pos.round() copies every position
+    if len(sizes) < 2 or float(pos.min()) < 0 or float(pos.max()) > max(sizes) - 1 or not torch.equal(pos, pos.round()):
         return ""
     return (f" (grid indices? index i of the model's n points along an axis lies at 2i/(n - 1) - 1, n = "
             f"{' x '.join(map(str, sizes))}: pixeltransformer.sets.grid_positions)")
