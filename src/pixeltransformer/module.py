@@ -31,8 +31,8 @@ from .domain import Domain, resolve_domain
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import counted, first_line
 from .evaluation import gather_item_values, left_out_line
-from .inference import (Completion, check_finite, check_sampling, check_sets, check_weights, complete, grid_index_hint,
-                        grid_sizes, mean_field, missing_axis, predict_params, sample, stacked_signals)
+from .inference import (Completion, check_finite, check_sampling, check_sets, check_signals, check_weights, complete,
+                        grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample, stacked_signals)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
 from .memory import completion_bytes, point_count, sample_bytes, shortfall
 from .model import PixelTransformer
@@ -44,6 +44,9 @@ from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, denser_than_sig
 from .signal import SignalSpec
 from .trainer_limits import check_val_limit, ending_epochs, no_validation_note, overfit_note
 
+# values this many half-widths of val_range from its middle are far from the model's: warned of in a fit's first
+# batch (one Gaussian) and in log_prob's qry_val
+FAR_REACH = 10.0
 MAX_SKIPPED_IN_A_ROW = 50  # model.optim.nonfinite=skip stops a run that skips this many batches in a row
 
 
@@ -441,17 +444,15 @@ class PixelTransformerModule(L.LightningModule):
         return log_uniform_int(min(self.sampler.min_context, num_context - 1), num_context - 1, gen)
 
     @torch.no_grad()
-    def warn_far_values(self, signal: torch.Tensor, reach_limit: float = 10.0) -> float:
+    def warn_far_values(self, signal: torch.Tensor, reach_limit: float = FAR_REACH) -> float:
         """Warn, once a fit, where one Gaussian without a value frame meets values [B, V, *grid] far beyond its
         val_range. With bins the DataModule refuses such values (check_item); one Gaussian's range only normalises,
         so values 1e5 times its half-width gave a loss of 8.5e9 and trained on without a word. Returns how many
         half-widths from the range's middle the values reach."""
         if self.spec.num_bins > 1 or self.net_config.value_norm:
             return 0.0
-        values = signal[:, : self.spec.val_dims]  # [B, V, *grid]
+        low, high, reach = self.spec.value_reach(signal[:, : self.spec.val_dims])  # of values [B, V, *grid]
         lo, hi = self.spec.val_range
-        low, high = float(values.min()), float(values.max())
-        reach = max(abs(low - (lo + hi) / 2), abs(high - (lo + hi) / 2)) / ((hi - lo) / 2)
         if reach > reach_limit:
             warnings.warn(f"the first training batch's values span [{low:.4g}, {high:.4g}], {reach:.3g} times the "
                           f"half-width of val_range [{lo:.4g}, {hi:.4g}], the units one Gaussian without a value "
@@ -776,29 +777,35 @@ class PixelTransformerModule(L.LightningModule):
         named.update(zip(("qry_pos", "qry_val"), zip(queries, (p, v))))
         out = []
         for name, (x, width) in named.items():
-            x = stacked_signals(name, x)  # a list of signals [K, P] -> [B, K, P]; a masked array refused
-            if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
-                # views torch cannot share, copied: np.flip's negative strides and another byte order were refused,
-                # read-only memory (np.broadcast_to, a memory map, JAX's arrays) drew torch's warning on writing
-                x = np.require(x, np.float64 if x.dtype.itemsize > 8 else x.dtype.newbyteorder("="),
-                               ["C", "W"])  # as x's shape, 0-d included (ascontiguousarray made it [1])
-            try:  # torch's own errors name no input ("Could not infer dtype of NoneType", "new(): invalid data type")
+            check_signals(name, x)  # a list of signals of other shapes, a masked array: refused
+            given = x
+            # torch's and numpy's own errors name no input ("Could not infer dtype of NoneType", "new(): invalid data
+            # type", a sparse tensor among a list's dense ones in stacking)
+            try:
+                x = stacked_signals(x)  # a list of signals [K, P] -> [B, K, P]
+                if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+                    # views torch cannot share, copied: np.flip's negative strides and another byte order were
+                    # refused, read-only memory (np.broadcast_to, a memory map, JAX's arrays) drew a warning on writing
+                    x = np.require(x, np.float64 if x.dtype.itemsize > 8 else x.dtype.newbyteorder("="),
+                                   ["C", "W"])  # as x's shape, 0-d included (ascontiguousarray made it [1])
                 x = torch.as_tensor(x)
             except (TypeError, ValueError, RuntimeError) as err:
                 why = first_line(err).split(". ")[0]  # numpy's object arrays: the list of dtypes torch takes follows
                 raise TypeError(f"{name} must be a tensor or array of numbers [batch, points, {width}], got "
-                                f"{type(x).__qualname__} ({why})") from None
+                                f"{type(given).__qualname__} ({why})") from None
+            listed = isinstance(given, (list, tuple))
             if name.startswith("ctx") and x.dim() == 3 and x.shape[0] >= 1 and x.shape[1] == 0:
                 raise ValueError(f"S is empty ({name} {list(x.shape)}): the model predicts from at least one sample; "
                                  "unconditional sampling is not supported")
             if x.dim() != 3 or x.shape[-1] != width or x.shape[0] < 1 or x.shape[1] < 1:
+                hint = missing_axis(list(x.shape), name, width, listed)  # "one signal: give it a batch axis, ..."
                 raise ValueError(f"{name} must be [batch >= 1, points >= 1, {width}] for {self.spec.domain}/"
-                                 f"{self.spec.dataset}, got {list(x.shape)}{missing_axis(list(x.shape), width)}")
+                                 f"{self.spec.dataset}, got {list(x.shape)}{hint and f' ({hint})'}")
             if x.is_complex():
                 raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
             if x.is_meta:  # torch's own error names no input ("Cannot copy out of meta tensor; no data!")
-                raise ValueError(f"{name} is a meta tensor, which holds a shape but no values: give it on a real "
-                                 f"device (the model is on {self.device})")
+                raise ValueError(f"{name} {'holds' if listed else 'is'} a meta tensor, which holds a shape but no "
+                                 f"values: give it on a real device (the model is on {self.device})")
             out.append(x.detach().to(self.device, weights))  # [B, K or Q, P or V]; no graph: answers hold none
             check_finite(**{name: out[-1]})
             if name == "ctx_val":
@@ -868,6 +875,14 @@ class PixelTransformerModule(L.LightningModule):
         that / ln 2). No graph, as the other conveniences; to differentiate, call the module itself:
         ``m.dist.log_prob(m(ctx_pos, ctx_val, qry_pos), qry_val)`` with float32 tensors on its device."""
         ctx_pos, ctx_val, qry_pos, qry_val = self.api_inputs(ctx_pos, ctx_val, qry_pos, qry_val)
+        low, high, reach = self.spec.value_reach(qry_val)  # of qry_val [B, Q, V]
+        if reach > FAR_REACH:  # warned of, not refused: a value beyond the range is one of low density
+            lo, hi = self.spec.val_range
+            cause = ("0-255 levels? divide by 255" if 0 <= lo and hi <= 1 and 0 <= low and high <= 255
+                     else "values in other units than the model's?")
+            warnings.warn(f"qry_val spans [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of the model's "
+                          f"val_range [{lo:.4g}, {hi:.4g}] from its middle: log_prob scores values that far outside "
+                          f"it as all but impossible ({cause})", stacklevel=2)
         with self.trainer_precision():
             params = predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.net_config.chunk)  # [B, Q, NP]
         with torch.no_grad():

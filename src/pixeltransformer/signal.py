@@ -76,6 +76,13 @@ class SignalSpec:
         margin = slack * (hi - lo)
         return (low, high) if self.num_bins > 1 and (low < lo - margin or high > hi + margin) else None
 
+    def value_reach(self, values: torch.Tensor) -> tuple[float, float, float]:
+        """(min, max) of values and how far they reach from the middle of val_range, in half-widths of it (1: its
+        ends), the measure by which values are far from the model's."""
+        lo, hi = self.val_range
+        low, high = float(values.min()), float(values.max())
+        return low, high, max(abs(low - (lo + hi) / 2), abs(high - (lo + hi) / 2)) / ((hi - lo) / 2)
+
     @property
     def pos_dims(self) -> int:
         return len(self.grid_shape)

@@ -78,8 +78,8 @@ def test_the_module_called_with_the_graph_names_bad_input_in_one_line(module):
                                          r"\[\[2, 5, 2\], \[2, 5, 3\], \[2, 5, 2\]\]$"):
         m(pos, torch.rand(2, 5, 3), pos)
     # one signal without its batch axis: the line says how to add it, as the conveniences' do
-    with pytest.raises(ValueError, match=r"; got \[\[5, 2\], \[5, 1\], \[5, 2\]\] \(one signal: give it a batch "
-                                         r"axis, x\[None\]\)$"):
+    with pytest.raises(ValueError, match=r"; got \[\[5, 2\], \[5, 1\], \[5, 2\]\] \(ctx_pos holds one signal: give "
+                                         r"it a batch axis, x\[None\]\)$"):
         m(pos[0], val[0], pos[0])
     # weights made half, bfloat16 or float64: one line, as the conveniences say it, not torch's "mat1 and mat2 must
     # have the same dtype, but got Float and Half"
@@ -703,3 +703,87 @@ def test_positions_given_as_grid_indices_are_told_where_an_index_lies(module, ti
         m.mean_field(indices + 0.5 - 1, val, np.zeros((1, 2, 2)))
     with pytest.warns(UserWarning, match=r"^qry_pos reaches 3: .* beyond that it extrapolates$"):  # a curve's x = 3
         tiny_module.mean_field([[[0.5]]], [[[1.0]]], [[[3.0]]])
+
+
+def test_the_module_called_with_the_graph_names_the_input_that_lacks_its_batch_axis(module):
+    """m(...) given S's positions with their batch axis but its values without ended "got [[1, 5, 2], [5, 1],
+    [1, 5, 2]] (one signal: give it a batch axis, x[None])", naming no input, as if the positions lacked it too."""
+    m = module
+    pos, val = torch.rand(1, 5, 2) * 2 - 1, torch.rand(1, 5, 1)  # [1, 5, 2], [1, 5, 1]
+    with pytest.raises(ValueError, match=r"; got \[\[1, 5, 2\], \[5, 1\], \[1, 5, 2\]\] \(ctx_val holds one signal: "
+                                         r"give it a batch axis, x\[None\]\)$"):
+        m(pos, val[0], pos)
+    with pytest.raises(ValueError, match=r"; got \[\[1, 5, 2\], \[1, 5, 1\], \[1, 5\]\]$"):  # no remedy fits [1, 5]
+        m(pos, val, pos[..., 0])
+
+
+def test_a_missing_axis_is_named_as_positions_or_values_with_a_remedy_that_works_on_what_was_given(module,
+                                                                                                 tiny_module):
+    """A curve's positions [B, K] (P = 1) were told "[batch, points] without the value axis", and a list's remedies,
+    x[None] and x[None, :, None], stopped in "list indices must be integers or slices, not NoneType"."""
+    t = tiny_module
+    pos, val = torch.rand(1, 5) * 2 - 1, torch.rand(1, 5, 1)  # a curve's positions without their axis of one
+    with pytest.raises(ValueError, match=r"^ctx_pos must be \[batch >= 1, points >= 1, 1\] for polynomial/polynomial, "
+                                         r"got \[1, 5\] \(\[batch, points\] without the position axis: "
+                                         r"x\[\.\.\., None\]\)$"):
+        t.mean_field(pos, val, pos[..., None])
+    listed = pos.tolist()  # [[x, ...]]
+    with pytest.raises(ValueError, match=r"^qry_pos must be \[batch >= 1, points >= 1, 1\] for polynomial/polynomial, "
+                                         r"got \[1, 5\] \(\[batch, points\] without the position axis: "
+                                         r"np\.asarray\(x\)\[\.\.\., None\]\)$"):
+        t.mean_field(pos[..., None], val, listed)
+    assert t.mean_field(pos[..., None], val, np.asarray(listed)[..., None]).shape == (1, 5, 1)
+    with pytest.raises(ValueError, match=r"^qry_val must be \[batch >= 1, points >= 1, 1\] for polynomial/polynomial, "
+                                         r"got \[5\] \(one signal's points: np\.asarray\(x\)\[None, :, None\]\)$"):
+        t.log_prob(pos[..., None], val, pos[..., None], listed[0])
+    assert t.log_prob(pos[..., None], val, pos[..., None], np.asarray(listed[0])[None, :, None]).shape == (1, 5)
+    m = module
+    points = (torch.rand(5, 2) * 2 - 1).tolist()  # one signal's positions as a list, [[y, x], ...]
+    with pytest.raises(ValueError, match=r"^ctx_pos must be \[batch >= 1, points >= 1, 2\] for toy/t, got \[5, 2\] "
+                                         r"\(one signal: give it a batch axis, np\.asarray\(x\)\[None\]\)$"):
+        m.mean_field(points, torch.rand(1, 5, 1), torch.zeros(1, 3, 2))
+    assert m.mean_field(np.asarray(points)[None], torch.rand(1, 5, 1), torch.zeros(1, 3, 2)).shape == (1, 3, 1)
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_a_list_of_signals_is_stacked_from_any_device_or_array_type_and_else_named_in_one_line(module):
+    """A list of signals was stacked outside the checks, so it stopped in torch's or numpy's words: tensors on two
+    devices ("Tensor on device meta is not on the expected device cpu!"), a list of np.matrix ("shape too large to
+    be a matrix"), and a list torch refuses was named "got ndarray", which is not what was given."""
+    m = module
+    pos, val, qry = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1), torch.rand(2, 7, 2) * 2 - 1  # [2, 5 or 7, *]
+    want = m.mean_field(pos, val, qry)  # [2, 7, 1]
+    matrices = [np.matrix(p.numpy()) for p in pos]  # np.matrix [5, 2] each
+    assert torch.equal(m.mean_field(matrices, [np.matrix(v.numpy()) for v in val], qry), want)
+    if torch.cuda.is_available():  # signals on two devices: stacked on the first's, then moved to the model's
+        assert torch.allclose(m.mean_field([pos[0].cuda(), pos[1]], val, qry), want)
+    for meta in ([pos[0], pos[1].to("meta")], [pos[0].to("meta"), pos[1]]):
+        with pytest.raises(ValueError, match=r"^ctx_pos holds a meta tensor, which holds a shape but no values: give "
+                                             r"it on a real device \(the model is on cpu\)$"):
+            m.mean_field(meta, val, qry)
+    with pytest.raises(TypeError, match=r"^ctx_pos must be a tensor or array of numbers \[batch, points, 2\], got "
+                                        r"list \(can't convert np\.ndarray of type numpy\.str_\)$"):
+        m.mean_field([np.full((5, 2), "a"), np.full((5, 2), "b")], val, qry)
+    with pytest.raises(TypeError, match=r"^qry_pos must be a tensor or array of numbers \[batch, points, 2\], got "
+                                        r"tuple \([^\n]+\)$"):  # a sparse tensor among dense ones: torch's words
+        m.mean_field(pos, val, (qry[0], qry[1].to_sparse()))
+
+
+def test_log_prob_warns_of_values_far_beyond_the_model_s_range(module, tiny_module):
+    """0-255 levels given as qry_val to an images model (values in [0, 1]) scored about -1e6 nats a query without a
+    word; values that far beyond the model's range (10 half-widths from its middle, the fit's first batch's measure)
+    are warned of, naming the likely cause, and still scored."""
+    m = module
+    pos, levels = grid_positions((4, 4))[None], torch.arange(16.0).reshape(1, 16, 1) * 17  # [1, 16, 2], 0..255
+    with pytest.warns(UserWarning, match=r"^qry_val spans \[0, 255\], 509 times the half-width of the model's "
+                                         r"val_range \[0, 1\] from its middle: log_prob scores values that far "
+                                         r"outside it as all but impossible \(0-255 levels\? divide by 255\)$"):
+        assert torch.isfinite(m.log_prob(pos[:, :4], levels[:, :4] / 255, pos, levels)).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.log_prob(pos[:, :4], levels[:, :4] / 255, pos, levels / 255 * 5)  # 9 half-widths: no warning
+    x = torch.linspace(-1, 1, 5).reshape(1, 5, 1)  # [1, 5, 1]
+    with pytest.warns(UserWarning, match=r"^qry_val spans \[-1000, 1000\], 200 times the half-width of the model's "
+                                         r"val_range \[-5, 5\] from its middle: .* \(values in other units than the "
+                                         r"model's\?\)$"):
+        tiny_module.log_prob(x, x, x, x * 1000)
