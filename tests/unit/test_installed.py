@@ -4,6 +4,7 @@ domains/ side by side in site-packages, the shipped configs in pixeltransformer/
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -113,6 +114,7 @@ def installed(tmp_path, monkeypatch):
     from pixeltransformer import datahints  # noqa: F401 - imported here first, it would bind the configs moved below
 
     configs = wheel_tree(tmp_path) / "configs"
+    shutil.copytree(REPO / "configs", configs, dirs_exist_ok=True)  # the configs a wheel ships
     monkeypatch.setattr(layout, "CHECKOUT", None)
     monkeypatch.setattr(layout, "CONFIGS", configs)
     return configs
