@@ -38,7 +38,7 @@ from .datahints import data_hint, own_data, source_name
 from .errors import counted, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
 from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
-                         evaluation_summary, sweep_eval_dir)
+                         evaluation_summary, folder_of_test, swept, sweep_eval_dir)
 from .files import missing_folders, remove_empty
 from .fit_settings import check_fit_length, check_resume_length, check_step_settings
 from .launch import (check_launch_size, check_node_launch, drawn_seed, first_process, is_ddp_child, joins_a_run,
@@ -560,6 +560,8 @@ class PixelTransformerCLI(LightningCLI):
                     print(f"[run] {folder.name}/: {note}", flush=True)
             if first_process() and subcommand in ("test", "validate"):
                 folder = eval_folder(self.model, ckpt)
+                if subcommand == "test":  # one without a sweep writes no metrics: apart from an evaluation's
+                    folder = folder_of_test(folder, self.trainer.callbacks)
                 if self.model.eval_folder() != "eval":
                     theirs, mine = spec.get("dataset"), self.model.spec.dataset
                     if theirs == mine:  # another file or folder of the same kind
@@ -568,11 +570,11 @@ class PixelTransformerCLI(LightningCLI):
                     print(f"[run] the checkpoint was trained on {spec.get('domain')}/{theirs}; this evaluation on "
                           f"{mine} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
                 self._name_evaluation(folder, subcommand)
-                # only an evaluation that writes its metrics there replaces the folder: a validate
-                # (config_validate.yaml alone), or a sweep with its own out_dir, adds beside what is there; a
-                # fast_dev_run writes none
-                if subcommand == "test" and not self.trainer.fast_dev_run and any(
-                        isinstance(cb, SweepEvaluation) and not cb.out_dir for cb in self.trainer.callbacks):
+                # only a test that writes its metrics there, or one without a sweep into its own folder, replaces
+                # the folder: a validate (config_validate.yaml alone), or a sweep with its own out_dir, adds beside
+                # what is there; a fast_dev_run writes none
+                if subcommand == "test" and not self.trainer.fast_dev_run and (not swept(self.trainer.callbacks) or any(
+                        isinstance(cb, SweepEvaluation) and not cb.out_dir for cb in self.trainer.callbacks)):
                     replacing = self.run_dir / folder
                     if set_aside(replacing) is not None:
                         print(f"[run] {folder}/ holds an earlier evaluation: this one replaces it when it ends (if it "
@@ -594,7 +596,8 @@ class PixelTransformerCLI(LightningCLI):
             if not is_ddp_child() and (line := waiting_line(self.trainer.num_nodes, type(environment).__name__)):
                 print(line, flush=True)  # each node waits in Lightning's setup until all have joined
             super()._run_subcommand(subcommand)
-            if replacing is not None and not self.trainer.interrupted and not (replacing / "metrics.json").is_file():
+            if replacing is not None and not self.trainer.interrupted and swept(self.trainer.callbacks) and \
+                    not (replacing / "metrics.json").is_file():
                 # no test batch ran (limit_test_batches=0): the folder would hold a config and no metrics, in place of
                 # the evaluation before it
                 limit = self.trainer.limit_test_batches
@@ -622,8 +625,9 @@ class PixelTransformerCLI(LightningCLI):
                 if resumed_at is not None and resumed_at == self.trainer.global_step:  # a finished run resumed as it is
                     print(nothing_trained(self.trainer), flush=True)
                 print(fit_summary(self.trainer, self._shown), flush=True)
-            elif replacing is not None and not self.trainer.interrupted:  # a test that wrote its metrics
-                print(evaluation_summary(replacing, Path(str(self._shown)) / replacing.name), flush=True)
+            elif replacing is not None and not self.trainer.interrupted:  # a test into a folder of the run
+                print(evaluation_summary(replacing, Path(str(self._shown)) / replacing.name,
+                                         swept(self.trainer.callbacks)), flush=True)
             elif subcommand == "test" and not self.trainer.interrupted and not self.trainer.fast_dev_run and \
                     first_process() and ((out := sweep_eval_dir(self.trainer)) / "metrics.json").is_file():
                 print(evaluation_summary(out), flush=True)  # a sweep's own out_dir, pictures/ in it

@@ -190,13 +190,32 @@ def eval_folder(module: L.LightningModule, ckpt_path: str | Path | None = None) 
     return folder if name == "last" else f"{folder}-{name}"
 
 
-def evaluation_summary(folder: Path, shown: str | Path | None = None) -> str:
+NO_SWEEP = "nosweep"  # the suffix of the folder of a test without a SweepEvaluation (folder_of_test)
+
+
+def swept(callbacks) -> bool:
+    """Whether a test's callbacks hold a SweepEvaluation, which writes metrics.json."""
+    return any(isinstance(cb, SweepEvaluation) for cb in callbacks)
+
+
+def folder_of_test(folder: str, callbacks) -> str:
+    """The folder a test writes into, of its :func:`eval_folder`: <folder>-nosweep for a test without a
+    SweepEvaluation (Pictures alone, or no callback), which writes no metrics.json: in eval/ its config_test.yaml,
+    command.txt and pictures lay beside an earlier evaluation's metrics.json, which `make results` then published
+    under its command line. Apart, it replaces no evaluation's metrics."""
+    return folder if swept(callbacks) else f"{folder}-{NO_SWEEP}"
+
+
+def evaluation_summary(folder: Path, shown: str | Path | None = None, with_sweep: bool = True) -> str:
     """The last line of an evaluation, where a log file ends after Lightning's table of test/* numbers: the folder
     (``shown``: as the first [run] line named it) and what it holds, metrics.json first and its sub-folders
-    (pictures/)."""
-    names = [name for name in ("metrics.json", "metrics_vs_context.png") if (folder / name).is_file()]
+    (pictures/); a test without a sweep (``with_sweep`` false) names its config and command line, and that it
+    wrote no metrics.json."""
+    kept = ("metrics.json", "metrics_vs_context.png") if with_sweep else ("config_test.yaml", "command.txt")
+    names = [name for name in kept if (folder / name).is_file()]
     names += [f"{path.name}/" for path in sorted(folder.iterdir()) if path.is_dir()] if folder.is_dir() else []
-    return f"[run] test: {shown or folder} ended: {', '.join(names) or 'nothing written'}"
+    why = "" if with_sweep else " (no metrics.json: no SweepEvaluation among trainer.callbacks)"
+    return f"[run] test: {shown or folder} ended: {', '.join(names) or 'nothing written'}{why}"
 
 
 def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
@@ -215,7 +234,8 @@ def sweep_eval_dir(trainer: L.Trainer) -> Path:
     """The folder a test's evaluation writes into: its sweep's out_dir where the trainer's evaluation callback has
     one, else :func:`resolve_eval_dir`'s (<run>/eval). The pictures at the end of a test go there too, beside the
     metrics: with an out_dir, they went into <run>/eval/, among an earlier evaluation's files."""
-    return resolve_eval_dir(trainer, sweep_out_dir(trainer))
+    folder = resolve_eval_dir(trainer, sweep_out_dir(trainer))
+    return folder.with_name(folder_of_test(folder.name, getattr(trainer, "callbacks", [])))
 
 
 def sweep_out_dir(trainer: L.Trainer) -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from lightning.pytorch.cli import SaveConfigCallback
 
 from .console import quiet_console
-from .evaluation import eval_folder, sweep_out_dir
+from .evaluation import eval_folder, folder_of_test, sweep_out_dir
 from .runs import COMMAND_FILE, absolute_paths
 from .wandbnames import derived_run_name
 from .wandbsetup import config_list, dashboard_config, is_wandb_logger
@@ -63,9 +63,12 @@ class RunConfig(SaveConfigCallback):
         if self.eval_config is not None and not self.failed and trainer.is_global_zero:
             run_dir, name = self.eval_config
             # a test's record goes beside its metrics: into the sweep's own out_dir where it has one (it went into
-            # <run>/eval/, splitting the evaluation over two folders and mixing with an earlier one's files there)
+            # <run>/eval/, splitting the evaluation over two folders and mixing with an earlier one's files there),
+            # and a test without a sweep's into its own folder (folder_of_test), beside its pictures
             out_dir = sweep_out_dir(trainer) if name == "config_test.yaml" else None
             folder = Path(out_dir) if out_dir else run_dir / eval_folder(pl_module, trainer.ckpt_path)
+            if name == "config_test.yaml":
+                folder = folder.with_name(folder_of_test(folder.name, trainer.callbacks))
             folder.mkdir(parents=True, exist_ok=True)
             self.parser.save(without_run_folder(self.config), str(folder / name), skip_none=False, overwrite=True,
                              multifile=self.multifile)

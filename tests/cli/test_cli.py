@@ -865,6 +865,29 @@ def test_an_evaluation_that_runs_no_test_batch_is_refused_and_keeps_the_earlier_
     assert not list(trained_polynomial.glob(".eval*"))
 
 
+def test_a_test_without_a_sweep_keeps_the_earlier_evaluation_and_writes_apart(trained_polynomial, tmp_path, capsys):
+    """A test whose trainer.callbacks hold no SweepEvaluation (Pictures alone, or none) wrote its config_test.yaml,
+    command.txt and pictures into eval/ beside the earlier evaluation's metrics.json, and its closing line named that
+    metrics.json as its own: `make results` published the earlier numbers under its command line. It writes into
+    eval-nosweep/ now, replaced as a whole as eval/ is, and its closing line names what it wrote."""
+    own, args, before = _evaluated(trained_polynomial)
+    pictures = tmp_path / "nosweep.yaml"
+    pictures.write_text("trainer:\n  callbacks:\n    - class_path: pixeltransformer.callbacks.Pictures\n"
+                        "      init_args: {levels: [4], num_samples: 1, resolution: 16}\n")
+    apart = trained_polynomial / "eval-nosweep"
+    capsys.readouterr()
+    main([*args, "--config", str(pictures)])
+    assert _files(own) == before
+    assert {"config_test.yaml", "command.txt", "pictures/functions0.png"} <= set(_files(apart))
+    assert not (apart / "metrics.json").exists()
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"[run] test: {apart} ended: config_test.yaml, command.txt, pictures/ (no metrics.json: no SweepEvaluation "
+        "among trainer.callbacks)")
+    main([*args, "--trainer.callbacks=[]"])  # again: the earlier test's pictures do not stay beside its files
+    assert set(_files(apart)) == {"config_test.yaml", "command.txt"} and _files(own) == before
+    assert not list(trained_polynomial.glob(".eval*"))
+
+
 def test_a_second_evaluation_sweep_into_the_same_folder_is_refused(trained_polynomial):
     """`--trainer.callbacks+=...SweepEvaluation --trainer.callbacks.max_items=2` (to change the config's evaluation from
     the command line) added a second sweep: both ran, and the second's metrics.json replaced the first's, exit 0."""

@@ -157,9 +157,10 @@ def test_a_run_folder_s_fit_and_evaluation_are_one_group_told_apart_by_job_type(
     main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
           "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
     assert [(f["job_type"], f["group"]) for f in finished] == [("fit", "polynomial/j"), ("test", "polynomial/j")]
-    # named apart in W&B's runs table: the fit after its run folder, the evaluation after its folder and kind
-    assert [f["name"] for f in finished] == ["polynomial/j", "polynomial/j/eval (test)"]
-    assert yaml.safe_load((run / "eval" / "config_test.yaml").read_text())["trainer"]["logger"]["init_args"][
+    # named apart in W&B's runs table: the fit after its run folder, the evaluation after its folder (a test without
+    # a sweep's, evaluation.folder_of_test) and kind
+    assert [f["name"] for f in finished] == ["polynomial/j", "polynomial/j/eval-nosweep (test)"]
+    assert yaml.safe_load((run / "eval-nosweep" / "config_test.yaml").read_text())["trainer"]["logger"]["init_args"][
         "name"] is None  # derived, as the fit's config.yaml leaves it: another run folder's evaluation names its own
     main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
           "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false", "--trainer.logger.init_args.name=mine"])
@@ -176,15 +177,15 @@ def test_an_evaluation_s_wandb_config_leaves_out_what_the_cli_set_from_the_run_f
     main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
           "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
     fit, test = (f["config"]["trainer"] for f in finished)
-    recorded = yaml.safe_load((run / "eval" / "config_test.yaml").read_text())["trainer"]
+    recorded = yaml.safe_load((run / "eval-nosweep" / "config_test.yaml").read_text())["trainer"]
     for trainer in (fit, test, recorded):
         assert trainer["default_root_dir"] is None
         assert {k: trainer["logger"]["init_args"][k] for k in ("name", "group", "save_dir")} == dict.fromkeys(
             ("name", "group", "save_dir"))
-    assert finished[1]["name"] == "polynomial/c/eval (test)"  # the W&B run itself is named and grouped as before
+    assert finished[1]["name"] == "polynomial/c/eval-nosweep (test)"  # the W&B run is named and grouped as before
     # and the model's options as the files record them: an evaluation's also held model.spec, the checkpoint's data
     # (a link, no option; with RGB bins their 256 colours), which neither config_test.yaml nor the fit's config has
-    saved = yaml.safe_load((run / "eval" / "config_test.yaml").read_text())["model"]
+    saved = yaml.safe_load((run / "eval-nosweep" / "config_test.yaml").read_text())["model"]
     assert finished[1]["config"]["model"].keys() == saved.keys() == finished[0]["config"]["model"].keys()
 
 
