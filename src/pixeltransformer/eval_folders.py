@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .files import process_runs
 
-
+NO_SWEEP = "nosweep"  # the suffix of the folder of a test without a SweepEvaluation (evaluation.folder_of_test)
 _WRITING: dict[Path, int] = {}  # the folders this process is replacing: the descriptor that holds each one's lock
 _RECORD = re.compile(r"(\S+) (\d+)( done)?")  # what a writer's lock file says: "host pid", then "host pid done"
 

@@ -27,6 +27,7 @@ from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES, ItemValues, verdicts_not_judged
 from . import versions
 from .errors import counted, in_number
+from .eval_folders import NO_SWEEP
 from .files import write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup, whole_number
 from .loopbar import loop_progress
@@ -188,9 +189,6 @@ def eval_folder(module: L.LightningModule, ckpt_path: str | Path | None = None) 
     folder = module.eval_folder() if hasattr(module, "eval_folder") else "eval"
     name = Path(ckpt_path).stem if ckpt_path else "last"
     return folder if name == "last" else f"{folder}-{name}"
-
-
-NO_SWEEP = "nosweep"  # the suffix of the folder of a test without a SweepEvaluation (folder_of_test)
 
 
 def swept(callbacks) -> bool:

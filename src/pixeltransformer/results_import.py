@@ -15,7 +15,7 @@ from typing import Any
 
 from . import this_machine
 from .errors import in_number
-from .eval_folders import recover, recover_all, running_writer
+from .eval_folders import NO_SWEEP, recover, recover_all, running_writer
 from .files import write_json
 from .layout import test_command
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
@@ -199,6 +199,10 @@ def not_evaluated(run_dir: Path) -> str:
         return f"{run_dir}: a folder of domains' runs, not a run folder: give one run, as {run_dir}/<domain>/<run>"
     # an evaluation folder of the run (<run>/eval, eval-<name>) whose evaluation did not end, or a validate's
     if run_dir.name.startswith("eval") and is_run_folder(run_dir.parent):
+        if run_dir.name.endswith(f"-{NO_SWEEP}"):  # the folder of a test without a sweep
+            swept = eval_again_line(run_dir.parent / "eval", checkpoint_folder(run_dir.parent) / "last.ckpt")
+            return (f"{run_dir}: a test without a SweepEvaluation ended there, which writes no metrics.json: give the "
+                    f"run's evaluation folder, or run `{swept}`")
         # eval-<checkpoint>/ (eval-best-step000700): that checkpoint, where it is there
         named = checkpoint_folder(run_dir.parent) / f"{run_dir.name.removeprefix('eval-')}.ckpt"
         ckpt = named if run_dir.name != "eval" and named.is_file() else run_dir.parent / "checkpoints" / "<ckpt>"

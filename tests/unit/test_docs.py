@@ -481,6 +481,8 @@ ERROR_ROWS_ELSEWHERE = {
     "`--ckpt_path runs/images/x/checkpoints/best-step000700.ckpt` where that file is there, and its "
     "`config_test.yaml` where it wrote one)":
         ("tests/unit/test_results.py", "test_a_folder_that_is_no_run_folder_is_named_as_such"),
+    "`make results RUNS=runs/polynomial/x/eval-nosweep` (the folder of a test without a SweepEvaluation, which writes "
+    "no metrics.json)": ("tests/unit/test_results.py", "test_the_folder_of_a_test_without_a_sweep_is_named_as_such"),
     "`make results RUNS=runs/sdf/x` (a run never evaluated, whatever data it was trained on: an overlay, its keys "
     "overridden, an option file, data roots of one's own; with `checkpoint.save_last=false` the line names the "
     "checkpoint it kept, `--ckpt_path runs/sdf/x/checkpoints/best-step000700.ckpt`, then the folder to give, "

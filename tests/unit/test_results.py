@@ -881,6 +881,23 @@ def test_an_evaluation_of_a_checkpoint_that_did_not_end_names_that_checkpoint(tm
                               f"--config {stopped}/config_test.yaml --ckpt_path {ckpt}`)")
 
 
+def test_the_folder_of_a_test_without_a_sweep_is_named_as_such(tmp_path):
+    """<run>/eval-nosweep (a test without a SweepEvaluation) was told that no evaluation ended there and to run a test
+    with its own config_test.yaml, which holds no sweep either."""
+    run_dir = tmp_path / "runs" / "polynomial" / "t1"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("data: {}\n")
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    folder = run_dir / "eval-nosweep"
+    folder.mkdir()
+    (folder / "config_test.yaml").write_text("trainer: {callbacks: []}\n")
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(folder)
+    assert str(err.value) == (f"{folder}: a test without a SweepEvaluation ended there, which writes no metrics.json: "
+                              f"give the run's evaluation folder, or run `pixeltransformer test --config "
+                              f"{run_dir}/config.yaml --ckpt_path {run_dir}/checkpoints/last.ckpt`")
+
+
 def test_a_fit_s_closing_line_and_the_import_s_line_are_one_command():
     """The line `make results` names to evaluate a run is the one a fit's closing line prints, as shell words."""
     from pixeltransformer.layout import test_command
