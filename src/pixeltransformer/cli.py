@@ -561,7 +561,7 @@ class PixelTransformerCLI(LightningCLI):
             if first_process() and subcommand in ("test", "validate"):
                 folder = eval_folder(self.model, ckpt)
                 if subcommand == "test":  # one without a sweep writes no metrics: apart from an evaluation's
-                    folder = folder_of_test(folder, self.trainer.callbacks)
+                    folder = folder_of_test(Path(folder), self.trainer.callbacks).name
                 if self.model.eval_folder() != "eval":
                     theirs, mine = spec.get("dataset"), self.model.spec.dataset
                     if theirs == mine:  # another file or folder of the same kind

@@ -196,12 +196,13 @@ def swept(callbacks) -> bool:
     return any(isinstance(cb, SweepEvaluation) for cb in callbacks)
 
 
-def folder_of_test(folder: str, callbacks) -> str:
-    """The folder a test writes into, of its :func:`eval_folder`: <folder>-nosweep for a test without a
-    SweepEvaluation (Pictures alone, or no callback), which writes no metrics.json: in eval/ its config_test.yaml,
-    command.txt and pictures lay beside an earlier evaluation's metrics.json, which `make results` then published
-    under its command line. Apart, it replaces no evaluation's metrics."""
-    return folder if swept(callbacks) else f"{folder}-{NO_SWEEP}"
+def folder_of_test(folder: Path, callbacks) -> Path:
+    """The folder a test writes into, of the folder its evaluation would write (its :func:`eval_folder`, or a sweep's
+    out_dir, kept as given: ".", too): <folder>-nosweep for a test without a SweepEvaluation (Pictures alone, or no
+    callback), which writes no metrics.json: in eval/ its config_test.yaml, command.txt and pictures lay beside an
+    earlier evaluation's metrics.json, which `make results` then published under its command line. Apart, it
+    replaces no evaluation's metrics."""
+    return folder if swept(callbacks) else folder.with_name(f"{folder.name}-{NO_SWEEP}")
 
 
 def evaluation_summary(folder: Path, shown: str | Path | None = None, with_sweep: bool = True) -> str:
@@ -230,10 +231,10 @@ def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
 
 def sweep_eval_dir(trainer: L.Trainer) -> Path:
     """The folder a test's evaluation writes into: its sweep's out_dir where the trainer's evaluation callback has
-    one, else :func:`resolve_eval_dir`'s (<run>/eval). The pictures at the end of a test go there too, beside the
-    metrics: with an out_dir, they went into <run>/eval/, among an earlier evaluation's files."""
-    folder = resolve_eval_dir(trainer, sweep_out_dir(trainer))
-    return folder.with_name(folder_of_test(folder.name, getattr(trainer, "callbacks", [])))
+    one, else :func:`resolve_eval_dir`'s (<run>/eval; <run>/eval-nosweep for a test without a sweep,
+    :func:`folder_of_test`). The pictures at the end of a test go there too, beside the metrics: with an out_dir,
+    they went into <run>/eval/, among an earlier evaluation's files."""
+    return folder_of_test(resolve_eval_dir(trainer, sweep_out_dir(trainer)), getattr(trainer, "callbacks", []))
 
 
 def sweep_out_dir(trainer: L.Trainer) -> str | None:

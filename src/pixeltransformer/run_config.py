@@ -68,7 +68,7 @@ class RunConfig(SaveConfigCallback):
             out_dir = sweep_out_dir(trainer) if name == "config_test.yaml" else None
             folder = Path(out_dir) if out_dir else run_dir / eval_folder(pl_module, trainer.ckpt_path)
             if name == "config_test.yaml":
-                folder = folder.with_name(folder_of_test(folder.name, trainer.callbacks))
+                folder = folder_of_test(folder, trainer.callbacks)
             folder.mkdir(parents=True, exist_ok=True)
             self.parser.save(without_run_folder(self.config), str(folder / name), skip_none=False, overwrite=True,
                              multifile=self.multifile)

@@ -344,6 +344,10 @@ def test_a_tests_pictures_go_to_its_evaluations_out_dir(tmp_path, monkeypatch, t
     assert evaluation_summary(sweep_eval_dir(trainer)) == f"[run] test: {out} ended: metrics.json, pictures/"
     trainer.callbacks = [SweepEvaluation(levels=(2,))]  # no out_dir: the run's eval/ as before
     assert sweep_eval_dir(trainer) == run / "eval"
+    trainer.callbacks = [SweepEvaluation(levels=(2,), out_dir=".")]  # the working folder: a name of its own, none
+    assert sweep_eval_dir(trainer) == Path(".")
+    trainer.callbacks = []  # a test without a sweep: apart from the evaluation's folder
+    assert sweep_eval_dir(trainer) == run / "eval-nosweep"
 
 
 def test_an_evaluation_says_which_nll_is_at_which_levels(tmp_path, monkeypatch, tiny_module, capsys):
