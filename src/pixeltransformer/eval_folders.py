@@ -38,7 +38,7 @@ def _aside(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}.previous")
 
 
-def _recorded(lock: Path) -> tuple[str, str, bool]:
+def recorded(lock: Path) -> tuple[str, str, bool]:
     """(host, pid, done) of the writer a lock file names; ("", "", False) when it names none."""
     match = _RECORD.fullmatch(lock.read_text().strip() if lock.is_file() else "")
     return (match[1], match[2], bool(match[3])) if match else ("", "", False)
@@ -75,7 +75,7 @@ def _take_lock(folder: Path) -> int | None:
             if not locked:  # its holder deleted the file after this process opened it: lock the one at the path now
                 os.close(fd)
                 continue
-        host, pid, _ = _recorded(lock)
+        host, pid, _ = recorded(lock)
         if _elsewhere(host, pid) or (pid and not locked and process_runs(int(pid))):
             os.close(fd)
             return None
@@ -83,7 +83,7 @@ def _take_lock(folder: Path) -> int | None:
 
 
 def _elsewhere(host: str, pid: str) -> bool:
-    """Whether a lock file's writer (``_recorded``) ran on another machine: it may still run there."""
+    """Whether a lock file's writer (:func:`recorded`) ran on another machine: it may still run there."""
     return bool(pid) and host != socket.gethostname()
 
 
@@ -97,7 +97,7 @@ def _release(folder: Path, fd: int, unlink: bool = True) -> None:
 
 def writer_of(folder: Path) -> str:
     """The running writer of ``folder``, for messages: "process 123 on host"."""
-    host, pid, _ = _recorded(_lock_file(Path(folder)))
+    host, pid, _ = recorded(_lock_file(Path(folder)))
     return f"process {pid} on {host}" if pid else "a process"
 
 
@@ -106,7 +106,7 @@ def busy_line(folder: Path) -> str:
     machine may run whatever the lock says (:func:`_take_lock`): what to delete if it no longer runs (what
     :func:`recover` would do there)."""
     lock = _lock_file(folder)
-    host, pid, done = _recorded(lock)
+    host, pid, done = recorded(lock)
     if _elsewhere(host, pid):
         path, what = (_aside(folder), "what is left of the evaluation it replaced") if done else \
             (folder, "its partial files")
@@ -178,7 +178,7 @@ def recover(folder: Path) -> str | None:
         return None
     if fd is None:  # its writer runs
         return None
-    _, pid, done = _recorded(_lock_file(folder))
+    _, pid, done = recorded(_lock_file(folder))
     unlink = False
     try:
         note, unlink = _recover_locked(folder, fd, bool(pid), done)
@@ -214,7 +214,7 @@ def set_aside(folder: Path) -> Path | None:
     _WRITING[folder] = fd
     clean = True
     try:
-        _, pid, done = _recorded(_lock_file(folder))
+        _, pid, done = recorded(_lock_file(folder))
         _, clean = _recover_locked(folder, fd, bool(pid), done)
         aside = _aside(folder)
         if not clean:

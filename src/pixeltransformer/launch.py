@@ -85,20 +85,35 @@ def check_launch_size(world_size: int) -> None:
 BY_HAND = ("NODE_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
+# the cluster environment Lightning has for a Kubeflow PyTorchJob, which it does not detect by itself
+KUBEFLOW = "lightning.fabric.plugins.environments.KubeflowEnvironment"
+
+
+def started_by_hand(num_nodes: int, environment: str) -> bool | None:
+    """Whether a command of trainer.num_nodes above 1 in Lightning's own environment was started on each node by
+    hand (all of :data:`BY_HAND` set); None where neither applies (one node, or a launcher's or cluster's start)."""
+    if num_nodes <= 1 or environment != "LightningEnvironment":
+        return None
+    return all(name in os.environ for name in BY_HAND)
+
+
 def check_node_launch(num_nodes: int, environment: str) -> None:
     """trainer.num_nodes above 1 in a command started on one machine by hand: Lightning's own environment (no
     torchrun, srun or other launcher) started this node's processes, which waited for the other nodes' forever
     after "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2". Refused in one line, unless NODE_RANK, MASTER_ADDR
     and MASTER_PORT (:data:`BY_HAND`) say that the same command is started on each node by hand, as Lightning's
-    cluster guide does it (one of them alone let it through, to wait as well)."""
-    if num_nodes <= 1 or environment != "LightningEnvironment" or all(name in os.environ for name in BY_HAND):
+    cluster guide does it (one of them alone let it through, to wait as well). A Kubeflow PyTorchJob without
+    torchrun (RANK and WORLD_SIZE, no NODE_RANK) is told of Kubeflow's environment (:data:`KUBEFLOW`)."""
+    if started_by_hand(num_nodes, environment) is not False:
         return
     given = [name for name in BY_HAND if name in os.environ]
     missing = [name for name in BY_HAND if name not in os.environ]
     unset = f"; {_listed(given)} {'is' if len(given) == 1 else 'are'} set, {_listed(missing)} not" if given else ""
+    kubeflow = all(name in os.environ for name in ("RANK", "WORLD_SIZE")) and "NODE_RANK" not in os.environ
+    job = f"; a Kubeflow PyTorchJob: --trainer.plugins {KUBEFLOW}" if kubeflow else ""
     raise ValueError(f"trainer.num_nodes={num_nodes}, but no launcher started this command on {num_nodes} nodes "
                      f"(torchrun, srun, or {_listed(BY_HAND)} on each node{unset}), so it would wait for the others "
-                     f"forever: start it on every node (torchrun --nnodes {num_nodes} ...), or leave out "
+                     f"forever: start it on every node (torchrun --nnodes {num_nodes} ...{job}), or leave out "
                      "--trainer.num_nodes on one machine")
 
 
@@ -106,7 +121,7 @@ def waiting_line(num_nodes: int, environment: str) -> str | None:
     """The line a node started by hand (:data:`BY_HAND`) prints before it waits for the others, where Lightning's
     "Initializing distributed: GLOBAL_RANK: 0, MEMBER: 1/2" was followed by silence until every node had joined; None
     for one node or a launcher's start."""
-    if num_nodes <= 1 or environment != "LightningEnvironment" or not all(name in os.environ for name in BY_HAND):
+    if not started_by_hand(num_nodes, environment):
         return None
     others = num_nodes - 1
     return (f"[run] waiting for the other {others} node{'s' if others > 1 else ''} at {os.environ['MASTER_ADDR']}:"
@@ -119,10 +134,15 @@ def _listed(names) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-# the variables Lightning reads to take a command for a launcher's or a cluster's (torchrun, SLURM, Kubeflow, LSF,
-# MPI) and not its own environment's (LightningEnvironment), or for a process it started itself (LOCAL_RANK)
-CLUSTER_VARIABLES = ("RANK", "LOCAL_RANK", "GROUP_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "TORCHELASTIC_RUN_ID",
-                     "KUBERNETES_PORT")
+# what torchrun and srun tell the processes they start: Lightning would join a predict to that world (and refuses
+# SLURM's --ntasks without --ntasks-per-node)
+LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE",
+                      "TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE", "SLURM_PROCID", "SLURM_LOCALID")
+# the variables that make a command a launcher's or a cluster's (torchrun, SLURM, LSF, MPI) and not one of Lightning's
+# own environment (LightningEnvironment), or a process Lightning started itself (LOCAL_RANK): a launcher's but those
+# of a start by hand (:data:`BY_HAND`), and KUBERNETES_PORT, which Lightning reads none of, for a cluster we cannot
+# judge before the trainer
+CLUSTER_VARIABLES = (*(name for name in LAUNCHER_VARIABLES if name not in BY_HAND), "KUBERNETES_PORT")
 CLUSTER_PREFIXES = ("SLURM_", "LSB_", "JSM_", "OMPI_", "PMI_", "PMIX_")
 
 
@@ -153,12 +173,6 @@ def other_launched_process() -> str | None:
     if _rank_variable("SLURM_NTASKS") > 1 and _rank_variable("SLURM_PROCID") > 0:
         named.append(f"SLURM_PROCID={os.environ['SLURM_PROCID']} of SLURM_NTASKS={os.environ['SLURM_NTASKS']}")
     return ", ".join(named) or None
-
-
-# what torchrun and srun tell the processes they start: Lightning would join a predict to that world (and refuses
-# SLURM's --ntasks without --ntasks-per-node)
-LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE",
-                      "TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE", "SLURM_PROCID", "SLURM_LOCALID")
 
 
 def predict_in_the_first_process(argv: list[str]) -> None:

@@ -115,7 +115,7 @@ def curve_key(title: str) -> str:
     return title.replace("/", " per ")
 
 
-def log_summary(trainer: L.Trainer, values: dict[str, float]) -> None:
+def log_summary(trainer: L.Trainer, values: dict[str, float | int]) -> None:
     """Set scalars in the W&B run's summary: the numbers its runs table shows and sorts by, one column each."""
     run = wandb_run(trainer)
     if run is None or not values:

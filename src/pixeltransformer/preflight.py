@@ -354,13 +354,32 @@ def check_nodes_started(argv: list[str]) -> None:
     cluster's variable says was started on every node (:func:`~pixeltransformer.launch.check_node_launch`): refused
     before Lightning is imported, where it was refused once the trainer was made, 20 to over 60 s later on a busy
     machine, with no line meanwhile. Under a launcher's variables only the trainer's environment tells, and the CLI
-    checks it there. A prediction runs on one node (predict.one_device); --help and --print_config start nothing."""
+    checks it there; so it does for a cluster environment of the user's (:func:`_trainer_decides`). A prediction
+    runs on one node (predict.one_device); --help and --print_config start nothing."""
     if not argv or argv[0] not in ("fit", "validate", "test") or (environment := own_environment()) is None \
             or any(arg.split("=", 1)[0] in ("-h", "--help", "--print_config") for arg in argv):
         return
-    nodes = given_setting(with_run_config(argv), "trainer.num_nodes")
+    argv = with_run_config(argv)
+    if _trainer_decides(argv):
+        return
+    nodes = given_setting(argv, "trainer.num_nodes")
     if isinstance(nodes, int) and not isinstance(nodes, bool):
         check_node_launch(nodes, environment)
+
+
+def _trainer_decides(argv: list[str]) -> bool:
+    """Whether only the trainer can tell its nodes' start: a whole trainer given at once (``--trainer FILE``,
+    ``--trainer '{num_nodes: 1}'``), whose num_nodes :func:`~pixeltransformer.setting_sources.given_setting` does not
+    read, or a cluster environment of the user's (``trainer.plugins``, a strategy's ``cluster_environment``: a
+    KubeflowEnvironment), under which Lightning's is not its own."""
+    for i, arg in enumerate(argv):
+        name, eq, text = arg.partition("=")
+        value = text if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        if name == "--trainer" or name.startswith("--trainer.plugins") \
+                or name.startswith("--trainer.strategy") and "cluster_environment" in f"{name} {value}":
+            return True
+    return any(given_setting(argv, key) not in (..., None, [])
+               for key in ("trainer.plugins", "trainer.strategy.init_args.cluster_environment"))
 
 
 def check_command_line(argv: list[str]) -> None:
@@ -403,11 +422,11 @@ def preflight(argv: list[str]) -> None:
             check_run_name(args.run_name)
         if args.run_root:  # the nearest folder of <run_root>/<domain> it will write into
             check_run_root(args.run_root, domain)
+    check_nodes_started(argv)  # before a checkpoint is read: it answers sooner
     if args.resume:
         resume_checkpoint(args.resume)
     elif args.ckpt_path:
         load_checkpoint(args.ckpt_path, mmap=True)
-    check_nodes_started(argv)
     if named_fit:
         if domain is not None:
             check_new_run(Path(args.run_root or "runs") / domain / args.run_name)

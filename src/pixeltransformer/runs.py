@@ -17,7 +17,8 @@ from typing import Any
 
 from .config_files import config_entry, given_configs
 from .errors import counted, import_failure
-from .files import nearest_existing
+from .eval_folders import recorded
+from .files import nearest_existing, process_runs
 from .layout import built_in_domain, config_shown, next_command
 from .loading import load_checkpoint
 
@@ -393,7 +394,9 @@ def remove_unstarted(run: Path) -> bool:
     SIGKILL while it waited for the other nodes, whose wait no Python handler interrupts, so that the folder cannot
     be removed then as a failed start's is): nothing was trained there and nothing else written. The same --run_name
     was refused ("already exists, without checkpoints/last.ckpt"). Only where no process holds its lock (a fit still
-    starting there does); True where it was removed, with a line that says so."""
+    starting there does) and its fit ran on this machine and ended (:func:`_ended_here`); True where its files were
+    removed, with a line that says so. A folder that stays (a link to one elsewhere; NFS keeps a file deleted while
+    open as .nfsXXXX) holds nothing of a run: a fit that starts there meanwhile holds it (:func:`hold_run_folder`)."""
     try:
         names = {p.name for p in run.iterdir()}
         fd = os.open(run / FIT_LOCK, os.O_RDWR) if names <= set(UNSTARTED) and FIT_LOCK in names else None
@@ -403,16 +406,29 @@ def remove_unstarted(run: Path) -> bool:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held (a fit is starting there), or no locks: kept
+        if not _ended_here(run / FIT_LOCK):
+            return False
         for name in names:
             (run / name).unlink(missing_ok=True)
-        run.rmdir()
     except OSError:
         return False
     finally:
-        os.close(fd)
+        os.close(fd)  # before the folder goes: NFS keeps a file deleted while open, and the folder with it
+    try:
+        run.rmdir()
+    except OSError:
+        pass
     print(f"[run] {shown_path(run)}: removed what a fit stopped before its start left there (its lock and W&B id: "
           "it trained nothing), to start this run in its place", flush=True)
     return True
+
+
+def _ended_here(lock: Path) -> bool:
+    """Whether the fit a run folder's lock file names ("host pid", :func:`hold_run_folder`) ran on this machine and
+    no longer runs. Where a file system keeps each node's locks to itself (NFS mounted nolock, BeeGFS, Lustre's
+    localflock), a fit starting on another node holds its lock unseen, and one that names no fit may be one."""
+    host, pid, _ = recorded(lock)
+    return bool(pid) and host == socket.gethostname() and not process_runs(int(pid))
 
 
 def hold_run_folder(run: Path, new: bool) -> int | None:

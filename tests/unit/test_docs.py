@@ -464,6 +464,9 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_lightning_flags.py", "test_more_nodes_than_the_one_started_are_refused_not_waited_for"),
     "`MASTER_ADDR=10.0.0.1 make train ARGS=--trainer.num_nodes=2` (a start by hand without NODE_RANK and MASTER_PORT)":
         ("tests/unit/test_launch.py", "test_a_start_by_hand_needs_the_node_rank_and_node_0_s_address_and_port"),
+    "`fit --trainer.num_nodes=2` in a Kubeflow PyTorchJob without torchrun (RANK, WORLD_SIZE, MASTER_ADDR and "
+    "MASTER_PORT set, NODE_RANK not)":
+        ("tests/unit/test_launch.py", "test_a_kubeflow_job_without_torchrun_is_told_of_kubeflow_s_environment"),
     "`python -m domains.polynomial.diagnose runs/polynomial/r/checkpoints/last.ckpt --levels -3` (or 0; also "
     "`--functions`, `--queries`, `--batches`)":
         ("tests/domains/test_polynomial_diagnose.py",

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pixeltransformer.launch import joins_a_run, launched_run_name
 from pixeltransformer.preflight import preflight
@@ -112,6 +113,41 @@ def test_more_nodes_than_were_started_are_refused_before_lightning(tmp_path, mon
     for argv in (["--trainer.num_nodes=1"], ["--config", str(two), "--trainer.num_nodes=1"],
                  ["--trainer.num_nodes=2", "--config", str(one)], []):
         check_nodes_started(["fit", "--config", polynomial, *argv])
+    for stage in ("validate", "test"):  # an evaluation waits for the other nodes as a fit does
+        with pytest.raises(ValueError, match=f"^{refused}$"):
+            check_nodes_started([stage, "--config", polynomial, "--trainer.num_nodes=2"])
+    # a resume whose run's config.yaml sets num_nodes: 2, refused before its checkpoint is read
+    run = tmp_path / "runs" / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    config = yaml.safe_load((REPO / "configs/polynomial.yaml").read_text())
+    config["trainer"]["num_nodes"] = 2
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=f"^{refused}$"):
+        preflight(["fit", "--resume", str(run)])
+    check_nodes_started(["fit", "--resume", str(run), "--trainer.num_nodes=1"])
+    # a whole trainer given at once (a file or YAML text), Lightning's parser reads the last num_nodes: the trainer's
+    # late check tells; so does a cluster environment of the user's (plugins, or the strategy's)
+    trainer = tmp_path / "trainer_one_node.yaml"  # the trainer group's own options
+    trainer.write_text("num_nodes: 1\n")
+    for argv in (["--trainer.num_nodes=2", "--trainer", str(trainer)],
+                 ["--trainer.num_nodes=2", f"--trainer={trainer}"],
+                 ["--trainer.num_nodes=2", "--trainer", "{num_nodes: 1}"],
+                 ["--config", str(two), "--trainer", str(trainer)],
+                 ["--trainer.num_nodes=2", "--trainer.plugins",
+                  "lightning.fabric.plugins.environments.KubeflowEnvironment"],
+                 ["--trainer.num_nodes=2", "--trainer.strategy.init_args.cluster_environment",
+                  "lightning.fabric.plugins.environments.KubeflowEnvironment"]):
+        check_nodes_started(["fit", "--config", polynomial, *argv])
+    plugins = tmp_path / "kubeflow.yaml"
+    plugins.write_text("trainer:\n  num_nodes: 2\n  plugins:\n  - class_path: "
+                       "lightning.fabric.plugins.environments.KubeflowEnvironment\n")
+    strategy = tmp_path / "strategy.yaml"
+    strategy.write_text("trainer:\n  num_nodes: 2\n  strategy:\n    class_path: "
+                        "lightning.pytorch.strategies.DDPStrategy\n    init_args:\n      cluster_environment: "
+                        "lightning.fabric.plugins.environments.KubeflowEnvironment\n")
+    for config in (plugins, strategy):
+        check_nodes_started(["fit", "--config", polynomial, "--config", str(config)])
     check_nodes_started(["predict", "--config", polynomial, "--trainer.num_nodes=2"])  # one node: predict.one_device
     for shown in ("--print_config", "--print_config=skip_null", "--help"):  # they start nothing
         check_nodes_started(["fit", "--config", polynomial, "--trainer.num_nodes=2", shown])
@@ -139,3 +175,26 @@ def test_a_start_by_hand_needs_the_node_rank_and_node_0_s_address_and_port(monke
     assert waiting_line(2, "LightningEnvironment") == \
         "[run] waiting for the other 1 node at 127.0.0.1:29561 (node rank 1) ..."
     assert waiting_line(1, "LightningEnvironment") is None and waiting_line(2, "SLURMEnvironment") is None
+
+
+def test_a_kubeflow_job_without_torchrun_is_told_of_kubeflow_s_environment(monkeypatch):
+    """A Kubeflow PyTorchJob started without torchrun sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT and no
+    NODE_RANK, which Lightning reads as its own environment's start by hand: the refusal names the cluster
+    environment Lightning has for it, which it does not detect by itself."""
+    import importlib
+
+    from pixeltransformer.launch import KUBEFLOW, check_node_launch
+
+    module, _, name = KUBEFLOW.rpartition(".")
+    assert getattr(importlib.import_module(module), name).__name__ == "KubeflowEnvironment"
+    clear_launch(monkeypatch)
+    for name, value in {"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "23456"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match="^" + re.escape(
+            NODES_REFUSED.format("; MASTER_ADDR and MASTER_PORT are set, NODE_RANK not").replace(
+                "(torchrun --nnodes 2 ...)", "(torchrun --nnodes 2 ...; a Kubeflow PyTorchJob: --trainer.plugins "
+                f"{KUBEFLOW})")) + "$"):
+        check_node_launch(2, "LightningEnvironment")
+    monkeypatch.delenv("RANK")  # no launcher's rank: no word of Kubeflow
+    with pytest.raises(ValueError, match=r"^(?!.*Kubeflow)"):
+        check_node_launch(2, "LightningEnvironment")

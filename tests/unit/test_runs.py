@@ -324,7 +324,7 @@ def test_a_folder_a_fit_was_killed_in_before_it_started_is_no_run(tmp_path, caps
     with pytest.raises(FileExistsError, match=r"^run folder .* already exists"):
         hold_run_folder(run, new=True)
     (run / "config.yaml").unlink()
-    (run / ".fit.lock").write_text("host 1\n")  # (the refused fit's own lock went with it)
+    (run / ".fit.lock").write_text(f"{socket.gethostname()} {ended_pid()}\n")  # (the refused fit's own went with it)
     capsys.readouterr()
     preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
                "--run_name", "w"])
@@ -332,6 +332,53 @@ def test_a_folder_a_fit_was_killed_in_before_it_started_is_no_run(tmp_path, caps
     assert capsys.readouterr().out == (f"[run] {run}: removed what a fit stopped before its start left there (its lock "
                                        "and W&B id: it trained nothing), to start this run in its place\n")
     release_run_folder(run, hold_run_folder(run, new=True))  # the new fit takes the name
+
+def ended_pid() -> int:
+    """The id of a process of this machine that has ended."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
+
+
+def test_a_fit_killed_before_it_started_in_a_linked_folder_leaves_the_name_free(tmp_path, capsys):
+    """A run folder that is a link to a folder elsewhere (or one on NFS, which keeps a file deleted while open as
+    .nfsXXXX) could not be removed once its lock and W&B id were deleted: the fit was refused as "already exists"
+    with the files deleted without a word. The name is free once they are, whether or not the folder goes."""
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / ".fit.lock").write_text(f"{socket.gethostname()} {ended_pid()}\n")
+    (target / "wandb_id.txt").write_text("abc123\n")
+    run = tmp_path / "runs" / "polynomial" / "w"
+    run.parent.mkdir(parents=True)
+    run.symlink_to(target)
+    preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
+               "--run_name", "w"])
+    assert run.is_dir() and not list(target.iterdir())
+    assert "removed what a fit stopped before its start left there" in capsys.readouterr().out
+    release_run_folder(run, hold_run_folder(run, new=True))  # the new fit takes the name
+
+
+def test_a_lock_left_by_a_fit_that_may_still_run_elsewhere_keeps_its_folder(tmp_path, capsys):
+    """On a file system whose locks each node keeps to itself (NFS mounted nolock, BeeGFS, Lustre's localflock) a
+    fit still starting on another node holds its lock unseen: its folder was removed, its wandb_id.txt with it. Only
+    a lock whose fit ran on this machine and ended is removed; any other is refused as before."""
+    run = tmp_path / "runs" / "polynomial" / "w"
+    run.mkdir(parents=True)
+    (run / "wandb_id.txt").write_text("abc123\n")
+    argv = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
+            "--run_name", "w"]
+    for record in ("node7 1", f"{socket.gethostname()} {os.getpid()}", ""):  # elsewhere, still running, unsaid
+        (run / ".fit.lock").write_text(f"{record}\n")
+        with pytest.raises(FileExistsError, match=r"^run folder .* already exists, without checkpoints/last.ckpt"):
+            preflight(argv)
+        assert sorted(p.name for p in run.iterdir()) == [".fit.lock", "wandb_id.txt"]
+    (run / ".fit.lock").write_text(f"{socket.gethostname()} {ended_pid()}\n")
+    preflight(argv)
+    assert not run.exists()
+
 
 def test_a_fit_that_fails_before_it_starts_releases_its_run_folder(tmp_path, monkeypatch):
     """The lock was taken outside what releases it when the fit ends: an error between the two (the recovery of a
