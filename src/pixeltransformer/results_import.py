@@ -281,7 +281,7 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
         copy_figure = copy_figure or stale
         curves = ("" if not stale else f"; {figure} replaced by its {curve.name}" if curve.is_file() else
                   f"; {figure} is still the earlier evaluation's curve ({eval_dir} has no {curve.name}): delete it, "
-                  "or draw this evaluation's and import it again")
+                  f"or import it again with --copy-figure once {eval_dir} holds {curve.name}")
         print(f"[results] {dest}: a new evaluation since its last import: run.json's {', '.join(EVALUATION_KEYS)} "
               "are this one's (--command, --machine, --date, else the run's command, this machine and the "
               f"evaluation's date; load and wall time blank unless --load / --wall-time are given){curves}")

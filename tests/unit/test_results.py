@@ -1000,8 +1000,11 @@ def test_a_new_evaluation_imported_again_replaces_its_published_curve(tmp_path, 
     (run_dir / "eval" / "metrics_vs_context.png").unlink()
     results.main(args)
     assert figure.read_bytes() == b"second"
-    assert (f"{figure} is still the earlier evaluation's curve ({run_dir / 'eval'} has no metrics_vs_context.png)"
+    assert (f"{figure} is still the earlier evaluation's curve ({run_dir / 'eval'} has no metrics_vs_context.png): "
+            f"delete it, or import it again with --copy-figure once {run_dir / 'eval'} holds metrics_vs_context.png"
             in capsys.readouterr().out)
     (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"third")
     results.main(args)  # the same evaluation again: nothing new, the figure as it was
     assert figure.read_bytes() == b"second"
+    results.main([*args, "--copy-figure"])  # the remedy the line gives
+    assert figure.read_bytes() == b"third"
