@@ -791,8 +791,8 @@ def test_log_prob_warns_of_values_far_beyond_the_model_s_range(module, tiny_modu
 
 def test_log_prob_of_a_value_norm_model_does_not_warn_of_values_in_the_frame_of_s(poly_spec):
     """A value_norm model (configs/polynomial.yaml) predicts in the frame of S: S and queries 100 times larger score
-    about log 100 less a value, not "all but impossible", so log_prob does not warn of them, as a fit's first batch does
-    not."""
+    about log 100 less a value, not "all but impossible", so log_prob does not warn of them, as a fit's first batch
+    does not."""
     import domains.polynomial.domain  # noqa: F401  (the Domain the spec names)
     from pixeltransformer.module import PixelTransformerModule
 
