@@ -559,9 +559,9 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
                                      f"--config {runs / 'images' / 'm2'}/config.yaml "
                                      f"--ckpt_path {runs / 'images' / 'm2'}/checkpoints/last.ckpt`)"),
             # an evaluation folder of the run without metrics.json: was named a folder inside the run
-            (m1 / "eval-best", f"{m1 / 'eval-best'}: no metrics.json, no evaluation ended there (run "
-                               f"`pixeltransformer test --config {m1}/config.yaml "
-                               f"--ckpt_path '{m1}/checkpoints/<ckpt>'`)"),
+            (m1 / "eval-best", f"{m1 / 'eval-best'}: no metrics.json, no evaluation ended there (run the test "
+                               f"that wrote it again, with the data options it was given: `pixeltransformer test "
+                               f"--config {m1}/config.yaml --config <data> --ckpt_path '{m1}/checkpoints/<ckpt>'`)"),
             (runs / "images" / "m2" / "eval", f"{runs / 'images' / 'm2' / 'eval'}: no metrics.json, no evaluation "
                                               f"ended there (run `pixeltransformer test "
                                               f"--config {runs / 'images' / 'm2'}/config.yaml "
@@ -812,8 +812,9 @@ def test_a_run_never_evaluated_is_named_with_the_test_line_its_fit_printed(tmp_p
     (run_dir / "eval-best").mkdir()  # an evaluation of another checkpoint that did not end
     with pytest.raises(ResultsError) as err:
         results_import.locate_run(run_dir / "eval-best")
-    assert str(err.value) == (f"{run_dir / 'eval-best'}: no metrics.json, no evaluation ended there (run "
-                              f"`pixeltransformer test --config {run_dir}/config.yaml "
+    assert str(err.value) == (f"{run_dir / 'eval-best'}: no metrics.json, no evaluation ended there (run the test "
+                              f"that wrote it again, with the data options it was given: `pixeltransformer test "
+                              f"--config {run_dir}/config.yaml --config <data> "
                               f"--ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
     (run_dir / "checkpoints" / "last.ckpt").unlink()
     with pytest.raises(ResultsError) as err:
@@ -879,6 +880,29 @@ def test_an_evaluation_of_a_checkpoint_that_did_not_end_names_that_checkpoint(tm
         results_import.locate_run(stopped)
     assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer test "
                               f"--config {stopped}/config_test.yaml --ckpt_path {ckpt}`)")
+
+
+def test_an_evaluation_on_other_data_that_did_not_end_asks_for_the_data_options_it_was_given(tmp_path):
+    """<run>/eval-celeba with no metrics.json and no config_test.yaml (written only when an evaluation ends) was told
+    to run the test with the run's config.yaml alone, which evaluates the run's own data into eval/, not what that
+    folder held. The line says the data options that evaluation was given are needed, and where they go; the
+    evaluation's config_test.yaml, where it wrote one, holds them."""
+    run_dir = tmp_path / "runs" / "images" / "x"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run_dir / "config.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
+    stopped = run_dir / "eval-celeba"
+    stopped.mkdir()
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(stopped)
+    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run the test that wrote it "
+                              f"again, with the data options it was given: `pixeltransformer test --config "
+                              f"{run_dir}/config.yaml --config <data> --ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
+    (stopped / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: celeba\n")
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(stopped)
+    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer test "
+                              f"--config {stopped}/config_test.yaml --ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
 
 
 def test_the_folder_of_a_test_without_a_sweep_is_named_as_such(tmp_path):
