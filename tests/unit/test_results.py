@@ -1032,3 +1032,31 @@ def test_a_new_evaluation_imported_again_replaces_its_published_curve(tmp_path, 
     assert figure.read_bytes() == b"second"
     results.main([*args, "--copy-figure"])  # the remedy the line gives
     assert figure.read_bytes() == b"third"
+
+
+def test_a_trial_import_into_another_metrics_folder_leaves_the_repository_s_figures_alone(tmp_path, monkeypatch,
+                                                                                           capsys):
+    """A trial import with --metrics-dir /tmp/r/metrics alone (a copy of the published folder, a new evaluation of
+    its run) replaced docs/figures/<name>_metrics.png in the repository, since a new evaluation's curve replaces
+    the published one. The figures of a metrics folder of one's own are those beside it (/tmp/r/figures), where
+    --copy-figure copies too; the repository's stay as they were."""
+    repo, trial = tmp_path / "repo", tmp_path / "r"
+    published = repo / "docs" / "figures" / "images-mnist-m1_metrics.png"
+    published.parent.mkdir(parents=True)
+    published.write_bytes(b"published")
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    metrics = {"domain": "images", "dataset": "mnist", "rows": ROWS, "max_items": 2}
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"first")
+    monkeypatch.chdir(repo)
+    args = ["--metrics-dir", str(trial / "metrics"), "--out", str(trial / "results.md"), "--configs-dir",
+            str(tmp_path / "configs"), "--run", str(run_dir)]
+    results.main([*args, "--copy-figure"])
+    assert (trial / "figures" / "images-mnist-m1_metrics.png").read_bytes() == b"first"
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"max_items": 100}))
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"second")
+    results.main(args)  # a new evaluation: its curve replaces the trial's, not the repository's
+    assert (trial / "figures" / "images-mnist-m1_metrics.png").read_bytes() == b"second"
+    assert published.read_bytes() == b"published"
+    assert f"{trial / 'figures' / 'images-mnist-m1_metrics.png'} replaced" in capsys.readouterr().out
