@@ -484,6 +484,19 @@ def test_a_built_in_domain_given_data_of_its_own_is_told_to_name_the_datas_domai
         resolve_domain(ImageDomain(), SPEC)
 
 
+def test_a_domain_of_ones_own_given_built_in_data_is_not_told_to_take_the_built_in_name():
+    """A Domain of one's own ('heights') given a built-in domain's data ('images') was told that HeightDomain.name and
+    the data's SignalSpec(domain=...) must be the same name: renaming the class 'images' is refused as a built-in
+    domain's name. It is told to give model.domain the data's Domain, or the data a DataModule of one's own."""
+    from pixeltransformer.domain import resolve_domain
+
+    with pytest.raises(ValueError, match=r"^model\.domain is the 'heights' domain, but the data is 'images', a domain "
+                                         r"of this repository: give model\.domain\.class_path the data's Domain "
+                                         r"\(name = 'images'\), or data\.class_path a DataModule of your own whose "
+                                         r"SignalSpec\(domain='heights'\) names HeightDomain$"):
+        resolve_domain(HeightDomain(), dataclasses.replace(SPEC, domain="images"))
+
+
 def test_a_checkpoint_of_a_domain_not_loaded_names_the_import_that_loads_it(monkeypatch):
     from pixeltransformer.domain import resolve_domain
 
