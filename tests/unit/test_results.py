@@ -871,15 +871,18 @@ def test_an_evaluation_of_a_checkpoint_that_did_not_end_names_that_checkpoint(tm
     ckpt.write_bytes(b"")
     stopped = run_dir / "eval-best-step000700"
     stopped.mkdir()
-    with pytest.raises(ResultsError) as err:
-        results_import.locate_run(stopped)
-    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer test "
-                              f"--config {run_dir}/config.yaml --ckpt_path {ckpt}`)")
+    assert not_located(stopped) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer "
+                                    f"test --config {run_dir}/config.yaml --ckpt_path {ckpt}`)")
     (stopped / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: tiles\n")
+    assert not_located(stopped) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer "
+                                    f"test --config {stopped}/config_test.yaml --ckpt_path {ckpt}`)")
+
+
+def not_located(folder: Path) -> str:
+    """Why `make results RUNS=<folder>` is refused: the line of locate_run's ResultsError."""
     with pytest.raises(ResultsError) as err:
-        results_import.locate_run(stopped)
-    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer test "
-                              f"--config {stopped}/config_test.yaml --ckpt_path {ckpt}`)")
+        results_import.locate_run(folder)
+    return str(err.value)
 
 
 def test_an_evaluation_on_other_data_that_did_not_end_asks_for_the_data_options_it_was_given(tmp_path):
@@ -893,16 +896,14 @@ def test_an_evaluation_on_other_data_that_did_not_end_asks_for_the_data_options_
     (run_dir / "config.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
     stopped = run_dir / "eval-celeba"
     stopped.mkdir()
-    with pytest.raises(ResultsError) as err:
-        results_import.locate_run(stopped)
-    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run the test that wrote it "
-                              f"again, with the data options it was given: `pixeltransformer test --config "
-                              f"{run_dir}/config.yaml --config <data> --ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
+    assert not_located(stopped) == (f"{stopped}: no metrics.json, no evaluation ended there (run the test that wrote "
+                                    f"it again, with the data options it was given: `pixeltransformer test --config "
+                                    f"{run_dir}/config.yaml --config <data> "
+                                    f"--ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
     (stopped / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: celeba\n")
-    with pytest.raises(ResultsError) as err:
-        results_import.locate_run(stopped)
-    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer test "
-                              f"--config {stopped}/config_test.yaml --ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
+    assert not_located(stopped) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer "
+                                    f"test --config {stopped}/config_test.yaml "
+                                    f"--ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
 
 
 def test_the_folder_of_a_test_without_a_sweep_is_named_as_such(tmp_path):
