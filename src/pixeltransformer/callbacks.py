@@ -66,7 +66,7 @@ class Pictures(Callback):
         """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files. A
         domain that draws nothing (no pictures() of its own, named as the fit starts) is given no completions to draw:
         they would be sampled at every validation for nothing."""
-        if type(pl_module.domain).pictures is Domain.pictures:
+        if not draws_pictures(pl_module.domain):
             return {}
         grid = self.grid(pl_module, signal)
         completions = {}
@@ -152,7 +152,7 @@ class Pictures(Callback):
         others waiting in the first step's all-reduce. A domain that draws nothing (no pictures() of its own) is
         named: its fit ended with no pictures/ and no word of why."""
         domain = type(pl_module.domain)
-        if domain.pictures is Domain.pictures and domain is not Domain:  # the plain Domain: resolve_domain warned
+        if not draws_pictures(pl_module.domain) and domain is not Domain:  # the plain Domain: resolve_domain warned
             warn_rank_zero(f"{domain.__name__} draws no pictures (it defines no pictures(completions, out_dir, "
                            "suffix)): the Pictures callback writes none; define it, or leave the callback out of "
                            "trainer.callbacks")
@@ -170,7 +170,10 @@ class Pictures(Callback):
             self.check_split(trainer, pl_module, "test")
 
     def check_split(self, trainer: L.Trainer, pl_module: L.LightningModule, split: str) -> None:
-        """The picture contexts of a split's examples, and the memory their completions need (check_memory)."""
+        """The picture contexts of a split's examples, and the memory their completions need (check_memory); none
+        for a domain that draws nothing, whose contexts are never completed."""
+        if not draws_pictures(pl_module.domain):
+            return
         signal = self._examples(trainer, split, "cpu")  # [B, V, *grid]
         self.check_memory(pl_module, signal, list(self.contexts(pl_module, signal)))
 
@@ -208,6 +211,12 @@ class Pictures(Callback):
         for (folder, suffix), paths in sorted(others.items()):
             print(f"[pixeltransformer] wrote {paths[0]}" if len(paths) == 1 else
                   f"[pixeltransformer] wrote {len(paths)} {suffix or 'other'} files in {folder}/")
+
+
+def draws_pictures(domain: Domain) -> bool:
+    """Whether a domain draws pictures: a pictures() of its own. The Pictures callback completes and checks the
+    picture contexts of those alone."""
+    return type(domain).pictures is not Domain.pictures
 
 
 def checked_files(domain: object, files: object) -> dict:

@@ -412,10 +412,17 @@ def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
                           f"import its module first: {where}", stacklevel=3)
             domain = Domain()
     if domain.name and domain.name != spec.domain:
-        remedy = (f"give model.domain.class_path the Domain of the data (name = {spec.domain!r})"
-                  if built_in_domain(domain.name) else
-                  f"{type(domain).__name__}.name and the DataModule's SignalSpec(domain=...) must be the same name")
-        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}: {remedy}")
+        # a built-in name is not one to rename a domain of one's own to (runs.check_own_name refuses it)
+        if built_in_domain(domain.name):  # configs/images.yaml copied and given data of one's own
+            remedy = f": give model.domain.class_path the Domain of the data (name = {spec.domain!r})"
+        elif built_in_domain(spec.domain):  # a Domain of one's own given a built-in domain's data
+            remedy = (f", a domain of this repository: give model.domain.class_path the data's Domain (name = "
+                      f"{spec.domain!r}), or data.class_path a DataModule of your own whose "
+                      f"SignalSpec(domain={domain.name!r}) names {type(domain).__name__}")
+        else:
+            remedy = (f": {type(domain).__name__}.name and the DataModule's SignalSpec(domain=...) must be the same "
+                      "name")
+        raise ValueError(f"model.domain is the {domain.name!r} domain, but the data is {spec.domain!r}{remedy}")
     if not domain.name and type(domain) is not Domain:  # the plain Domain stands in for one not loaded
         raise ValueError(f"{type(domain).__name__} has no name: give the class name = {spec.domain!r}, its data's "
                          f"SignalSpec.domain, which its run folders and checkpoints go by")

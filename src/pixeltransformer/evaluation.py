@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
@@ -106,7 +107,7 @@ def checked_metrics(domain: Any, metrics: dict[str, Any], core: set[str], batch:
         if key in core:
             raise ValueError(f"{name}.metrics returned {key!r}, a name the core's sweep already reports; rename it")
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != (batch,):
-            numpy = type(value).__module__ == "numpy" and type(value).__name__ == "ndarray"  # of any shape, not a scalar
+            numpy = isinstance(value, np.ndarray)  # of any shape (np.memmap, np.matrix too), not a numpy scalar
             shape = (list(value.shape) if isinstance(value, torch.Tensor) else
                      f"a numpy array {list(value.shape)}" if numpy else type(value).__name__)
             raise ValueError(f"{name}.metrics returned {key!r} as {shape}; metrics are [B] = [{batch}] tensors, one "

@@ -876,10 +876,16 @@ class PixelTransformerModule(L.LightningModule):
         ``m.dist.log_prob(m(ctx_pos, ctx_val, qry_pos), qry_val)`` with float32 tensors on its device."""
         ctx_pos, ctx_val, qry_pos, qry_val = self.api_inputs(ctx_pos, ctx_val, qry_pos, qry_val)
         low, high, reach = self.spec.value_reach(qry_val)  # of qry_val [B, Q, V]
-        if reach > FAR_REACH:  # warned of, not refused: a value beyond the range is one of low density
+        # warned of, not refused: a value beyond the range is one of low density; a value_norm model predicts in the
+        # frame of S, where the range only normalises (as warn_far_values)
+        if reach > FAR_REACH and not self.net_config.value_norm:
             lo, hi = self.spec.val_range
-            cause = ("0-255 levels? divide by 255" if 0 <= lo and hi <= 1 and 0 <= low and high <= 255
-                     else "values in other units than the model's?")
+            if 0 <= lo and hi <= 1 and 0 <= low and high <= 255:
+                cause = "0-255 levels? divide by 255"
+            elif not torch.equal(self.domain.context_values(qry_val, self.spec), qry_val):  # a domain clamping S
+                cause = "clamp them as S is: m.domain.context_values(qry_val, m.spec)"
+            else:
+                cause = "values in other units than the model's?"
             warnings.warn(f"qry_val spans [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of the model's "
                           f"val_range [{lo:.4g}, {hi:.4g}] from its middle: log_prob scores values that far outside "
                           f"it as all but impossible ({cause})", stacklevel=2)

@@ -51,17 +51,21 @@ def main(argv: list[str] | None = None) -> str:
         p.add_argument(f"--{key.replace('_', '-')}", dest=key, default=None,
                        help=f"run.json's {key!r} for the imported run(s)")
     p.add_argument("--copy-figure", action="store_true",
-                   help="also copy an imported run's eval/metrics_vs_context.png to docs/figures/<name>_metrics.png")
+                   help="copy an imported run's eval/metrics_vs_context.png to <figures-dir>/<name>_metrics.png; a "
+                        "new evaluation of a published run replaces its curve there without it")
     # a trial import leaves the repository's page alone: copies of docs/metrics and docs/figures, a page elsewhere
     p.add_argument("--metrics-dir", type=Path, default=Path("docs/metrics"),
                    help="the measured-results folders imported into and read (default docs/metrics)")
-    p.add_argument("--figures-dir", type=Path, default=Path("docs/figures"),
-                   help="the pictures shown under the tables, --copy-figure's destination (default docs/figures)")
+    p.add_argument("--figures-dir", type=Path, default=None,
+                   help="the pictures shown under the tables, where imported curves go: the folder figures/ beside "
+                        "--metrics-dir unless given (default docs/figures)")
     p.add_argument("--configs-dir", type=Path, default=Path("configs"),
                    help="the configs an imported run's make commands are rebuilt from (default configs)")
     p.add_argument("--out", type=Path, default=Path("docs/results.md"),
                    help="the page written, its links relative to its folder (default docs/results.md)")
     a = p.parse_args(argv)
+    # a trial import's curves go beside its metrics, never into the repository's docs/figures
+    a.figures_dir = a.figures_dir or a.metrics_dir.parent / "figures"
     a.run += split_runs(a.runs) if a.runs is not None else []
     if a.name and len(a.run) != 1:
         p.error("--name needs exactly one --run")

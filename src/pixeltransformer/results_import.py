@@ -76,11 +76,22 @@ def eval_again_line(eval_dir: Path, ckpt: Path | str, run: Path | str | None = N
     """The command that writes eval_dir (again) with the checkpoint ``ckpt``, for every domain: the `pixeltransformer
     test` a fit's closing line prints (:func:`~pixeltransformer.layout.test_command`), with the config that evaluation
     read: the run's config.yaml for <run>/eval, an eval-*/ folder's config_test.yaml (its data, options and data roots
-    as given), the run's config.yaml where an eval-*/ folder holds none (an evaluation stopped before it wrote one).
-    ``run``: the run folder as the line names it (relative where the page's commands are; default eval_dir's own)."""
+    as given), the run's config.yaml where an eval-*/ folder holds none (an evaluation stopped before it wrote one),
+    followed by `--config <data>` unless the folder is eval-<checkpoint> of ``ckpt`` (eval-<dataset>/ held other
+    data, whose options config_test.yaml alone records). ``run``: the run folder as the line names it (relative where
+    the page's commands are; default eval_dir's own)."""
     run = Path(run) if run is not None else eval_dir.parent
-    tested = eval_dir.name != "eval" and (eval_dir / "config_test.yaml").is_file()
-    return test_command(run / eval_dir.name / "config_test.yaml" if tested else run / "config.yaml", ckpt)
+    if eval_dir.name != "eval" and (eval_dir / "config_test.yaml").is_file():
+        return test_command(run / eval_dir.name / "config_test.yaml", ckpt)
+    return test_command(run / "config.yaml", ckpt, data="<data>" if of_unknown_data(eval_dir, ckpt) else None)
+
+
+def of_unknown_data(eval_dir: Path, ckpt: Path | str) -> bool:
+    """Whether eval_dir is an evaluation folder of other data than the run's (eval-<dataset>/, eval-<dataset>-<name>/:
+    neither eval/ nor eval-<checkpoint>/ of ``ckpt``) that holds no config_test.yaml, which alone records the data
+    options that evaluation was given."""
+    return (eval_dir.name != "eval" and Path(ckpt).stem != eval_dir.name.removeprefix("eval-")
+            and not (eval_dir / "config_test.yaml").is_file())
 
 
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
@@ -206,7 +217,10 @@ def not_evaluated(run_dir: Path) -> str:
         # eval-<checkpoint>/ (eval-best-step000700): that checkpoint, where it is there
         named = checkpoint_folder(run_dir.parent) / f"{run_dir.name.removeprefix('eval-')}.ckpt"
         ckpt = named if run_dir.name != "eval" and named.is_file() else run_dir.parent / "checkpoints" / "<ckpt>"
-        return f"{run_dir}: no metrics.json, no evaluation ended there (run `{eval_again_line(run_dir, ckpt)}`)"
+        unknown = of_unknown_data(run_dir, ckpt)  # eval-<dataset>/ that did not end: its data options are not here
+        given = "the test that wrote it again, with the data options it was given: " if unknown else ""
+        again = eval_again_line(run_dir, ckpt)
+        return f"{run_dir}: no metrics.json, no evaluation ended there (run {given}`{again}`)"
     # a folder of a run (its pictures/, predict/<input>/): it was told to evaluate <run>/pictures/checkpoints/last.ckpt
     if not is_run_folder(run_dir) and (run := next((p for p in run_dir.parents[:2] if is_run_folder(p)), None)):
         return f"{run_dir}: a folder inside the run {run}, not a run folder: {give_run(run)}"
@@ -281,7 +295,7 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
         copy_figure = copy_figure or stale
         curves = ("" if not stale else f"; {figure} replaced by its {curve.name}" if curve.is_file() else
                   f"; {figure} is still the earlier evaluation's curve ({eval_dir} has no {curve.name}): delete it, "
-                  "or draw this evaluation's and import it again")
+                  f"or import it again with --copy-figure once {eval_dir} holds {curve.name}")
         print(f"[results] {dest}: a new evaluation since its last import: run.json's {', '.join(EVALUATION_KEYS)} "
               "are this one's (--command, --machine, --date, else the run's command, this machine and the "
               f"evaluation's date; load and wall time blank unless --load / --wall-time are given){curves}")

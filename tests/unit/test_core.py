@@ -1192,6 +1192,11 @@ def test_a_batch_keeps_its_split_indices_when_the_dataset_draws_it_in_one_call()
     ({"iou": np.zeros(2)}, r"returned 'iou' as a numpy array \[2\]; metrics are \[B\] = \[2\] tensors, one per "
                            r"signal \(torch\.from_numpy\)"),
     ({"iou": np.float64(0.5)}, r"returned 'iou' as float64; metrics are \[B\] = \[2\] tensors, one per signal"),
+    # numpy's array subclasses were named by their type alone, without the remedy
+    ({"iou": np.zeros(3).view(np.memmap)}, r"returned 'iou' as a numpy array \[3\]; metrics are \[B\] = \[2\] "
+                                           r"tensors, one per signal \(torch\.from_numpy\)"),
+    ({"iou": np.zeros((1, 2)).view(np.matrix)}, r"returned 'iou' as a numpy array \[1, 2\]; metrics are \[B\] = "
+                                                r"\[2\] tensors, one per signal \(torch\.from_numpy\)"),
 ])
 def test_a_domain_metric_that_would_be_misread_is_named(metrics, cause):
     """A domain metric named like a core one would replace it in metrics.json; a 0-d one would be averaged per batch,

@@ -45,6 +45,13 @@ class HeightDomain(Domain):
         return torch.zeros(GRID)  # [6, 5]: the value axis forgotten
 
 
+class DrawnHeights(HeightDomain):
+    """A domain that draws (a pictures() of its own): the Pictures callback completes and checks its contexts."""
+
+    def pictures(self, completions, out_dir, suffix=""):
+        return {}
+
+
 def test_a_datamodule_without_spec_or_build_split_is_named_when_built():
     class OnlySpec(SignalDataModule):
         spec = SPEC
@@ -477,6 +484,19 @@ def test_a_built_in_domain_given_data_of_its_own_is_told_to_name_the_datas_domai
         resolve_domain(ImageDomain(), SPEC)
 
 
+def test_a_domain_of_ones_own_given_built_in_data_is_not_told_to_take_the_built_in_name():
+    """A Domain of one's own ('heights') given a built-in domain's data ('images') was told that HeightDomain.name and
+    the data's SignalSpec(domain=...) must be the same name: renaming the class 'images' is refused as a built-in
+    domain's name. It is told to give model.domain the data's Domain, or the data a DataModule of one's own."""
+    from pixeltransformer.domain import resolve_domain
+
+    with pytest.raises(ValueError, match=r"^model\.domain is the 'heights' domain, but the data is 'images', a domain "
+                                         r"of this repository: give model\.domain\.class_path the data's Domain "
+                                         r"\(name = 'images'\), or data\.class_path a DataModule of your own whose "
+                                         r"SignalSpec\(domain='heights'\) names HeightDomain$"):
+        resolve_domain(HeightDomain(), dataclasses.replace(SPEC, domain="images"))
+
+
 def test_a_checkpoint_of_a_domain_not_loaded_names_the_import_that_loads_it(monkeypatch):
     from pixeltransformer.domain import resolve_domain
 
@@ -520,16 +540,13 @@ def test_picture_contexts_of_other_units_or_shapes_are_named_before_the_fit_star
     from pixeltransformer.callbacks import Pictures
     from pixeltransformer.module import PixelTransformerModule
 
-    class Pixels(HeightDomain):
+    class Pixels(DrawnHeights):
         def picture_contexts(self, signal, levels, generator):
             return {k: (pos * 5, val) for k, (pos, val) in super().picture_contexts(signal, levels, generator).items()}
 
-    class Flat(HeightDomain):
+    class Flat(DrawnHeights):
         def picture_contexts(self, signal, levels, generator):
             return {k: (pos, val[..., 0]) for k, (pos, val) in super().picture_contexts(signal, levels, generator).items()}
-
-        def pictures(self, completions, out_dir, suffix=""):  # a domain that draws: its contexts are completed
-            return {}
 
     module = PixelTransformerModule(spec=SPEC, domain=Pixels(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
@@ -544,8 +561,34 @@ def test_picture_contexts_of_other_units_or_shapes_are_named_before_the_fit_star
                                          r"values \[2, 3\]; the model reads positions \[2, K, 2\] and values "
                                          r"\[2, K, 1\]$"):
         pictures.draw(module, signal, tmp_path)
-    module.domain = HeightDomain()
+    module.domain = DrawnHeights()
     pictures.on_fit_start(trainer, module)  # the default's contexts pass
+
+
+def test_the_picture_contexts_and_resolution_of_a_domain_that_draws_no_pictures_refuse_nothing(monkeypatch):
+    """A domain without a pictures() of its own draws nothing, so its picture contexts are never completed: a fit,
+    a validate or a test was still refused over them (positions in pixels, a resolution too large for the memory),
+    pictures never drawn. The fit warns that the domain draws none, and goes on."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.memory as memory
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+
+    class Pixels(HeightDomain):  # no pictures(): nothing drawn
+        def picture_contexts(self, signal, levels, generator):
+            return {k: (pos * 5, val) for k, (pos, val) in super().picture_contexts(signal, levels, generator).items()}
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
+    module = PixelTransformerModule(spec=SPEC, domain=Pixels(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False, datamodule=HeightData(),
+                              state=SimpleNamespace(fn="validate"))
+    pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100000)
+    with pytest.warns(UserWarning, match=r"^Pixels draws no pictures"):
+        pictures.on_fit_start(trainer, module)
+    pictures.on_validation_start(trainer, module)
+    pictures.on_test_start(trainer, module)
 
 
 def test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_fit_starts(monkeypatch):
@@ -558,7 +601,7 @@ def test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_f
     from pixeltransformer.module import PixelTransformerModule
 
     monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
-    module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
+    module = PixelTransformerModule(spec=SPEC, domain=DrawnHeights(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
     trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False,
                               datamodule=HeightData())
@@ -589,7 +632,7 @@ def test_the_pictures_memory_check_counts_the_samples_each_context_draws_and_run
     from pixeltransformer.callbacks import Pictures
     from pixeltransformer.module import PixelTransformerModule
 
-    class MeansAtThree(HeightDomain):
+    class MeansAtThree(DrawnHeights):
         def picture_samples(self, name: str, num_samples: int) -> int:
             return 0 if name == "3" else num_samples
 
@@ -625,7 +668,7 @@ def test_the_pictures_memory_check_counts_one_completion_s_temporaries_at_a_time
 
     spec = SignalSpec(domain="heights", dataset="toy", grid_shape=GRID, val_dims=1, val_range=(-1.0, 1.0),
                       num_bins=150)
-    module = SimpleNamespace(spec=spec, domain=HeightDomain(), device=torch.device("cpu"))
+    module = SimpleNamespace(spec=spec, domain=DrawnHeights(), device=torch.device("cpu"))
     trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData())
     pictures = Pictures(num_examples=2, levels=(3, 5, 7), num_samples=3, resolution=100)
     # a point of a completion: 4 bytes x (2 positions + 150 bins x 3) held, 4 x (150 x 4 + 1) for the mean's
@@ -723,7 +766,7 @@ def test_the_pictures_of_a_gpu_fit_check_the_host_for_what_comes_back(monkeypatc
     import pixeltransformer.memory as memory
     from pixeltransformer.callbacks import Pictures
 
-    module = SimpleNamespace(spec=SPEC, domain=HeightDomain(), device=torch.device("cuda", 0))
+    module = SimpleNamespace(spec=SPEC, domain=DrawnHeights(), device=torch.device("cuda", 0))
     trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData())
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100)
     # kept: 4 bytes x (1 bin x 3 + 1 mean + 3 samples) = 28 a point; 2 examples x 2 contexts x 10,000 points

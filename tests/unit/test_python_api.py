@@ -787,3 +787,43 @@ def test_log_prob_warns_of_values_far_beyond_the_model_s_range(module, tiny_modu
                                          r"val_range \[-5, 5\] from its middle: .* \(values in other units than the "
                                          r"model's\?\)$"):
         tiny_module.log_prob(x, x, x, x * 1000)
+
+
+def test_log_prob_of_a_value_norm_model_does_not_warn_of_values_in_the_frame_of_s(poly_spec):
+    """A value_norm model (configs/polynomial.yaml) predicts in the frame of S: S and queries 100 times larger score
+    about log 100 less a value, not "all but impossible", so log_prob does not warn of them, as a fit's first batch
+    does not."""
+    import domains.polynomial.domain  # noqa: F401  (the Domain the spec names)
+    from pixeltransformer.module import PixelTransformerModule
+
+    torch.manual_seed(0)
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, value_norm=True),
+                               sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()
+    x = torch.linspace(-1, 1, 9).reshape(1, 9, 1)  # [1, 9, 1]
+    val = x**3 * 4 + 1  # [1, 9, 1], within val_range [-5, 5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        far = m.log_prob(x[:, :5], val[:, :5] * 100, x, val * 100)  # [1, 9]; 100 times the range
+    assert torch.allclose(far, m.log_prob(x[:, :5], val[:, :5], x, val) - np.log(100), atol=0.05)
+
+
+def test_log_prob_names_the_clamp_for_queries_of_a_domain_that_clamps_s():
+    """An SDF model's S is clamped to the truncation t and its queries are not: raw SDF queries far beyond t were told
+    "values in other units than the model's?"; the warning names the clamp S passes instead."""
+    import domains.sdf.domain  # noqa: F401  (the Domain the spec names, which clamps S)
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec("sdf", "procedural", (4, 4, 4), 1, (-0.1, 0.1), extra={"truncation": 0.1})
+    torch.manual_seed(0)
+    m = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64),
+                               sets=dict(min_context=2, max_context=16, num_queries=8)).eval()
+    pos = grid_positions((4, 4, 4))[None]  # [1, 64, 3]
+    sdf = pos.norm(dim=-1, keepdim=True) - 0.5  # [1, 64, 1], a sphere's raw distances, 0.077 to 1.23
+    with pytest.warns(UserWarning, match=r"^qry_val spans \[0\.07735, 1\.232\], 12\.3 times the half-width of the "
+                                         r"model's val_range \[-0\.1, 0\.1\] from its middle: .* \(clamp them as S "
+                                         r"is: m\.domain\.context_values\(qry_val, m\.spec\)\)$"):
+        m.log_prob(pos[:, :8], sdf[:, :8], pos, sdf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.log_prob(pos[:, :8], sdf[:, :8], pos, m.domain.context_values(sdf, m.spec))

@@ -559,9 +559,9 @@ def test_a_folder_that_is_no_run_folder_is_named_as_such(tmp_path, capsys):
                                      f"--config {runs / 'images' / 'm2'}/config.yaml "
                                      f"--ckpt_path {runs / 'images' / 'm2'}/checkpoints/last.ckpt`)"),
             # an evaluation folder of the run without metrics.json: was named a folder inside the run
-            (m1 / "eval-best", f"{m1 / 'eval-best'}: no metrics.json, no evaluation ended there (run "
-                               f"`pixeltransformer test --config {m1}/config.yaml "
-                               f"--ckpt_path '{m1}/checkpoints/<ckpt>'`)"),
+            (m1 / "eval-best", f"{m1 / 'eval-best'}: no metrics.json, no evaluation ended there (run the test "
+                               f"that wrote it again, with the data options it was given: `pixeltransformer test "
+                               f"--config {m1}/config.yaml --config <data> --ckpt_path '{m1}/checkpoints/<ckpt>'`)"),
             (runs / "images" / "m2" / "eval", f"{runs / 'images' / 'm2' / 'eval'}: no metrics.json, no evaluation "
                                               f"ended there (run `pixeltransformer test "
                                               f"--config {runs / 'images' / 'm2'}/config.yaml "
@@ -812,8 +812,9 @@ def test_a_run_never_evaluated_is_named_with_the_test_line_its_fit_printed(tmp_p
     (run_dir / "eval-best").mkdir()  # an evaluation of another checkpoint that did not end
     with pytest.raises(ResultsError) as err:
         results_import.locate_run(run_dir / "eval-best")
-    assert str(err.value) == (f"{run_dir / 'eval-best'}: no metrics.json, no evaluation ended there (run "
-                              f"`pixeltransformer test --config {run_dir}/config.yaml "
+    assert str(err.value) == (f"{run_dir / 'eval-best'}: no metrics.json, no evaluation ended there (run the test "
+                              f"that wrote it again, with the data options it was given: `pixeltransformer test "
+                              f"--config {run_dir}/config.yaml --config <data> "
                               f"--ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
     (run_dir / "checkpoints" / "last.ckpt").unlink()
     with pytest.raises(ResultsError) as err:
@@ -870,15 +871,39 @@ def test_an_evaluation_of_a_checkpoint_that_did_not_end_names_that_checkpoint(tm
     ckpt.write_bytes(b"")
     stopped = run_dir / "eval-best-step000700"
     stopped.mkdir()
-    with pytest.raises(ResultsError) as err:
-        results_import.locate_run(stopped)
-    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer test "
-                              f"--config {run_dir}/config.yaml --ckpt_path {ckpt}`)")
+    assert not_located(stopped) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer "
+                                    f"test --config {run_dir}/config.yaml --ckpt_path {ckpt}`)")
     (stopped / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: tiles\n")
+    assert not_located(stopped) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer "
+                                    f"test --config {stopped}/config_test.yaml --ckpt_path {ckpt}`)")
+
+
+def not_located(folder: Path) -> str:
+    """Why `make results RUNS=<folder>` is refused: the line of locate_run's ResultsError."""
     with pytest.raises(ResultsError) as err:
-        results_import.locate_run(stopped)
-    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer test "
-                              f"--config {stopped}/config_test.yaml --ckpt_path {ckpt}`)")
+        results_import.locate_run(folder)
+    return str(err.value)
+
+
+def test_an_evaluation_on_other_data_that_did_not_end_asks_for_the_data_options_it_was_given(tmp_path):
+    """<run>/eval-celeba with no metrics.json and no config_test.yaml (written only when an evaluation ends) was told
+    to run the test with the run's config.yaml alone, which evaluates the run's own data into eval/, not what that
+    folder held. The line says the data options that evaluation was given are needed, and where they go; the
+    evaluation's config_test.yaml, where it wrote one, holds them."""
+    run_dir = tmp_path / "runs" / "images" / "x"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
+    (run_dir / "config.yaml").write_text("data:\n  init_args:\n    dataset: mnist\n")
+    stopped = run_dir / "eval-celeba"
+    stopped.mkdir()
+    assert not_located(stopped) == (f"{stopped}: no metrics.json, no evaluation ended there (run the test that wrote "
+                                    f"it again, with the data options it was given: `pixeltransformer test --config "
+                                    f"{run_dir}/config.yaml --config <data> "
+                                    f"--ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
+    (stopped / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: celeba\n")
+    assert not_located(stopped) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer "
+                                    f"test --config {stopped}/config_test.yaml "
+                                    f"--ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
 
 
 def test_the_folder_of_a_test_without_a_sweep_is_named_as_such(tmp_path):
@@ -1000,8 +1025,39 @@ def test_a_new_evaluation_imported_again_replaces_its_published_curve(tmp_path, 
     (run_dir / "eval" / "metrics_vs_context.png").unlink()
     results.main(args)
     assert figure.read_bytes() == b"second"
-    assert (f"{figure} is still the earlier evaluation's curve ({run_dir / 'eval'} has no metrics_vs_context.png)"
+    assert (f"{figure} is still the earlier evaluation's curve ({run_dir / 'eval'} has no metrics_vs_context.png): "
+            f"delete it, or import it again with --copy-figure once {run_dir / 'eval'} holds metrics_vs_context.png"
             in capsys.readouterr().out)
     (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"third")
     results.main(args)  # the same evaluation again: nothing new, the figure as it was
     assert figure.read_bytes() == b"second"
+    results.main([*args, "--copy-figure"])  # the remedy the line gives
+    assert figure.read_bytes() == b"third"
+
+
+def test_a_trial_import_into_another_metrics_folder_leaves_the_repository_s_figures_alone(tmp_path, monkeypatch,
+                                                                                           capsys):
+    """A trial import with --metrics-dir /tmp/r/metrics alone (a copy of the published folder, a new evaluation of
+    its run) replaced docs/figures/<name>_metrics.png in the repository, since a new evaluation's curve replaces
+    the published one. The figures of a metrics folder of one's own are those beside it (/tmp/r/figures), where
+    --copy-figure copies too; the repository's stay as they were."""
+    repo, trial = tmp_path / "repo", tmp_path / "r"
+    published = repo / "docs" / "figures" / "images-mnist-m1_metrics.png"
+    published.parent.mkdir(parents=True)
+    published.write_bytes(b"published")
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    metrics = {"domain": "images", "dataset": "mnist", "rows": ROWS, "max_items": 2}
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"first")
+    monkeypatch.chdir(repo)
+    args = ["--metrics-dir", str(trial / "metrics"), "--out", str(trial / "results.md"), "--configs-dir",
+            str(tmp_path / "configs"), "--run", str(run_dir)]
+    results.main([*args, "--copy-figure"])
+    assert (trial / "figures" / "images-mnist-m1_metrics.png").read_bytes() == b"first"
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"max_items": 100}))
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"second")
+    results.main(args)  # a new evaluation: its curve replaces the trial's, not the repository's
+    assert (trial / "figures" / "images-mnist-m1_metrics.png").read_bytes() == b"second"
+    assert published.read_bytes() == b"published"
+    assert f"{trial / 'figures' / 'images-mnist-m1_metrics.png'} replaced" in capsys.readouterr().out
