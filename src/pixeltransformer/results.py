@@ -61,11 +61,13 @@ def main(argv: list[str] | None = None) -> str:
                         "--metrics-dir unless given (default docs/figures)")
     p.add_argument("--configs-dir", type=Path, default=Path("configs"),
                    help="the configs an imported run's make commands are rebuilt from (default configs)")
-    p.add_argument("--out", type=Path, default=Path("docs/results.md"),
-                   help="the page written, its links relative to its folder (default docs/results.md)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="the page written, its links relative to its folder: results.md beside --metrics-dir unless "
+                        "given (default docs/results.md)")
     a = p.parse_args(argv)
-    # a trial import's curves go beside its metrics, never into the repository's docs/figures
+    # a trial import's curves and page go beside its metrics, never into the repository's docs/figures or page
     a.figures_dir = a.figures_dir or a.metrics_dir.parent / "figures"
+    a.out = a.out or a.metrics_dir.parent / "results.md"
     a.run += split_runs(a.runs) if a.runs is not None else []
     if a.name and len(a.run) != 1:
         p.error("--name needs exactly one --run")

@@ -210,17 +210,23 @@ def not_evaluated(run_dir: Path) -> str:
         return f"{run_dir}: a folder of domains' runs, not a run folder: give one run, as {run_dir}/<domain>/<run>"
     # an evaluation folder of the run (<run>/eval, eval-<name>) whose evaluation did not end, or a validate's
     if run_dir.name.startswith("eval") and is_run_folder(run_dir.parent):
-        if run_dir.name.endswith(f"-{NO_SWEEP}"):  # the folder of a test without a sweep
-            swept = eval_again_line(run_dir.parent / "eval", checkpoint_folder(run_dir.parent) / "last.ckpt")
-            return (f"{run_dir}: a test without a SweepEvaluation ended there, which writes no metrics.json: give the "
-                    f"run's evaluation folder, or run `{swept}`")
-        # eval-<checkpoint>/ (eval-best-step000700): that checkpoint, where it is there
-        named = checkpoint_folder(run_dir.parent) / f"{run_dir.name.removeprefix('eval-')}.ckpt"
-        ckpt = named if run_dir.name != "eval" and named.is_file() else run_dir.parent / "checkpoints" / "<ckpt>"
-        unknown = of_unknown_data(run_dir, ckpt)  # eval-<dataset>/ that did not end: its data options are not here
+        # a test without a sweep's folder (<folder>-nosweep) stands beside the evaluation folder of its checkpoint
+        nosweep = run_dir.name.endswith(f"-{NO_SWEEP}")
+        folder = run_dir.with_name(run_dir.name.removesuffix(f"-{NO_SWEEP}"))
+        if nosweep and (folder / "metrics.json").is_file():
+            return (f"{run_dir}: a test without a SweepEvaluation ended there, which writes no metrics.json: give "
+                    f"{folder}, the evaluation beside it")
+        # eval-<checkpoint>/ (eval-best-step000700): that checkpoint, where it is there (eval/: last.ckpt)
+        stem = "last" if nosweep and folder.name == "eval" else folder.name.removeprefix("eval-")
+        named = checkpoint_folder(run_dir.parent) / f"{stem}.ckpt"
+        ckpt = named if stem != "eval" and named.is_file() else run_dir.parent / "checkpoints" / "<ckpt>"
+        unknown = of_unknown_data(folder, ckpt)  # eval-<dataset>/ that did not end: its data options are not here
         given = "the test that wrote it again, with the data options it was given: " if unknown else ""
-        again = eval_again_line(run_dir, ckpt)
-        return f"{run_dir}: no metrics.json, no evaluation ended there (run {given}`{again}`)"
+        again = f"run {given}`{eval_again_line(folder, ckpt)}`"
+        if nosweep:
+            return (f"{run_dir}: a test without a SweepEvaluation ended there, which writes no metrics.json ({again} "
+                    "with a SweepEvaluation among trainer.callbacks)")
+        return f"{run_dir}: no metrics.json, no evaluation ended there ({again})"
     # a folder of a run (its pictures/, predict/<input>/): it was told to evaluate <run>/pictures/checkpoints/last.ckpt
     if not is_run_folder(run_dir) and (run := next((p for p in run_dir.parents[:2] if is_run_folder(p)), None)):
         return f"{run_dir}: a folder inside the run {run}, not a run folder: {give_run(run)}"

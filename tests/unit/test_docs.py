@@ -487,7 +487,8 @@ ERROR_ROWS_ELSEWHERE = {
     "`eval/` names the run's `config.yaml` alone)":
         ("tests/unit/test_results.py", "test_a_folder_that_is_no_run_folder_is_named_as_such"),
     "`make results RUNS=runs/polynomial/x/eval-nosweep` (the folder of a test without a SweepEvaluation, which writes "
-    "no metrics.json)": ("tests/unit/test_results.py", "test_the_folder_of_a_test_without_a_sweep_is_named_as_such"),
+    "no metrics.json; where `eval/metrics.json` is beside it: `give runs/polynomial/x/eval, the evaluation beside "
+    "it`)": ("tests/unit/test_results.py", "test_the_folder_of_a_test_without_a_sweep_is_named_as_such"),
     "`make results RUNS=runs/sdf/x` (a run never evaluated, whatever data it was trained on: an overlay, its keys "
     "overridden, an option file, data roots of one's own; with `checkpoint.save_last=false` the line names the "
     "checkpoint it kept, `--ckpt_path runs/sdf/x/checkpoints/best-step000700.ckpt`, then the folder to give, "

@@ -908,19 +908,28 @@ def test_an_evaluation_on_other_data_that_did_not_end_asks_for_the_data_options_
 
 def test_the_folder_of_a_test_without_a_sweep_is_named_as_such(tmp_path):
     """<run>/eval-nosweep (a test without a SweepEvaluation) was told that no evaluation ended there and to run a test
-    with its own config_test.yaml, which holds no sweep either."""
+    with its own config_test.yaml, which holds no sweep either. It names the evaluation beside it where there is one,
+    else the test of its checkpoint to run with a sweep."""
     run_dir = tmp_path / "runs" / "polynomial" / "t1"
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "config.yaml").write_text("data: {}\n")
-    (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"")
-    folder = run_dir / "eval-nosweep"
-    folder.mkdir()
-    (folder / "config_test.yaml").write_text("trainer: {callbacks: []}\n")
+    for name in ("last", "best-step000700"):
+        (run_dir / "checkpoints" / f"{name}.ckpt").write_bytes(b"")
+    for folder, ckpt in (("eval-nosweep", "last"), ("eval-best-step000700-nosweep", "best-step000700")):
+        nosweep = run_dir / folder
+        nosweep.mkdir()
+        (nosweep / "config_test.yaml").write_text("trainer: {callbacks: []}\n")
+        with pytest.raises(ResultsError) as err:
+            results_import.locate_run(nosweep)
+        assert str(err.value) == (f"{nosweep}: a test without a SweepEvaluation ended there, which writes no "
+                                  f"metrics.json (run `pixeltransformer test --config {run_dir}/config.yaml --ckpt_path "
+                                  f"{run_dir}/checkpoints/{ckpt}.ckpt` with a SweepEvaluation among trainer.callbacks)")
+    (run_dir / "eval").mkdir()
+    (run_dir / "eval" / "metrics.json").write_text("{}")
     with pytest.raises(ResultsError) as err:
-        results_import.locate_run(folder)
-    assert str(err.value) == (f"{folder}: a test without a SweepEvaluation ended there, which writes no metrics.json: "
-                              f"give the run's evaluation folder, or run `pixeltransformer test --config "
-                              f"{run_dir}/config.yaml --ckpt_path {run_dir}/checkpoints/last.ckpt`")
+        results_import.locate_run(run_dir / "eval-nosweep")
+    assert str(err.value) == (f"{run_dir / 'eval-nosweep'}: a test without a SweepEvaluation ended there, which writes "
+                              f"no metrics.json: give {run_dir / 'eval'}, the evaluation beside it")
 
 
 def test_a_fit_s_closing_line_and_the_import_s_line_are_one_command():
@@ -1039,8 +1048,9 @@ def test_a_trial_import_into_another_metrics_folder_leaves_the_repository_s_figu
                                                                                            capsys):
     """A trial import with --metrics-dir /tmp/r/metrics alone (a copy of the published folder, a new evaluation of
     its run) replaced docs/figures/<name>_metrics.png in the repository, since a new evaluation's curve replaces
-    the published one. The figures of a metrics folder of one's own are those beside it (/tmp/r/figures), where
-    --copy-figure copies too; the repository's stay as they were."""
+    the published one, and it wrote the repository's docs/results.md from the trial's folder. The figures and page of
+    a metrics folder of one's own are those beside it (/tmp/r/figures, /tmp/r/results.md), where --copy-figure
+    copies too; the repository's stay as they were."""
     repo, trial = tmp_path / "repo", tmp_path / "r"
     published = repo / "docs" / "figures" / "images-mnist-m1_metrics.png"
     published.parent.mkdir(parents=True)
@@ -1051,10 +1061,11 @@ def test_a_trial_import_into_another_metrics_folder_leaves_the_repository_s_figu
     (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics))
     (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"first")
     monkeypatch.chdir(repo)
-    args = ["--metrics-dir", str(trial / "metrics"), "--out", str(trial / "results.md"), "--configs-dir",
-            str(tmp_path / "configs"), "--run", str(run_dir)]
+    args = ["--metrics-dir", str(trial / "metrics"), "--configs-dir", str(tmp_path / "configs"), "--run", str(run_dir)]
     results.main([*args, "--copy-figure"])
     assert (trial / "figures" / "images-mnist-m1_metrics.png").read_bytes() == b"first"
+    assert "images-mnist-m1" in (trial / "results.md").read_text()
+    assert not (repo / "docs" / "results.md").exists()
     (run_dir / "eval" / "metrics.json").write_text(json.dumps(metrics | {"max_items": 100}))
     (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"second")
     results.main(args)  # a new evaluation: its curve replaces the trial's, not the repository's
