@@ -885,7 +885,7 @@ class PixelTransformerModule(L.LightningModule):
             elif not torch.equal(self.domain.context_values(qry_val, self.spec), qry_val):  # a domain clamping S
                 cause = "clamp them as S is: m.domain.context_values(qry_val, m.spec)"
             else:
-                cause = "values in other units than the model's?"
+                cause = "values in other units than the model's? give them in the units of its val_range"
             warnings.warn(f"qry_val spans [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of the model's "
                           f"val_range [{lo:.4g}, {hi:.4g}] from its middle: log_prob scores values that far outside "
                           f"it as all but impossible ({cause})", stacklevel=2)

@@ -9,6 +9,7 @@ torch (:mod:`pixeltransformer.runs`, the checkpoint's step) only inside the func
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -88,9 +89,12 @@ def eval_again_line(eval_dir: Path, ckpt: Path | str, run: Path | str | None = N
 
 def of_unknown_data(eval_dir: Path, ckpt: Path | str) -> bool:
     """Whether eval_dir is an evaluation folder of other data than the run's (eval-<dataset>/, eval-<dataset>-<name>/:
-    neither eval/ nor eval-<checkpoint>/ of ``ckpt``) that holds no config_test.yaml, which alone records the data
-    options that evaluation was given."""
-    return (eval_dir.name != "eval" and Path(ckpt).stem != eval_dir.name.removeprefix("eval-")
+    neither eval/ nor eval-<checkpoint>/ of ``ckpt``, or of a checkpoint of its name that the run kept once, a
+    best-step<N> one rotated out since) that holds no config_test.yaml, which alone records the data options that
+    evaluation was given."""
+    name = eval_dir.name.removeprefix("eval-")
+    rotated = re.fullmatch(r"best-step\d+", name)  # checkpointing's BEST_FILENAME, read here without torch
+    return (eval_dir.name != "eval" and Path(ckpt).stem != name and not rotated
             and not (eval_dir / "config_test.yaml").is_file())
 
 
@@ -220,9 +224,12 @@ def not_evaluated(run_dir: Path) -> str:
         stem = "last" if nosweep and folder.name == "eval" else folder.name.removeprefix("eval-")
         named = checkpoint_folder(run_dir.parent) / f"{stem}.ckpt"
         ckpt = named if stem != "eval" and named.is_file() else run_dir.parent / "checkpoints" / "<ckpt>"
-        unknown = of_unknown_data(folder, ckpt)  # eval-<dataset>/ that did not end: its data options are not here
+        # the config a test without a sweep recorded holds its data options (eval-<dataset>-nosweep/)
+        own = nosweep and folder.name != "eval" and (run_dir / "config_test.yaml").is_file()
+        source = run_dir if own else folder
+        unknown = of_unknown_data(source, ckpt)  # eval-<dataset>/ that did not end: its data options are not here
         given = "the test that wrote it again, with the data options it was given: " if unknown else ""
-        again = f"run {given}`{eval_again_line(folder, ckpt)}`"
+        again = f"run {given}`{eval_again_line(source, ckpt)}`"
         if nosweep:
             return (f"{run_dir}: a test without a SweepEvaluation ended there, which writes no metrics.json ({again} "
                     "with a SweepEvaluation among trainer.callbacks)")

@@ -445,9 +445,8 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = " ".join(os.pread(fd, 200, 0).decode(errors="replace").split()[:2])
             os.close(fd)
-            host, _, pid = holder.partition(" ")
+            host, pid, _ = recorded(lock)  # what the fit that holds it wrote: "host pid"
             who = f"process {pid} on {host}" if pid else "another process"
             then = "or choose another --run_name" if new else "then resume it"
             raise FileExistsError(f"run folder {run} is in use by another fit ({who}): wait for it to end, "

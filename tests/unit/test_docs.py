@@ -482,8 +482,9 @@ ERROR_ROWS_ELSEWHERE = {
     "`make results RUNS=runs/images/x/eval-best` (an evaluation folder of the run with no metrics.json: its "
     "evaluation was stopped, or a validate's `eval/` with `config_validate.yaml` alone; `eval-best-step000700/` names "
     "`--ckpt_path runs/images/x/checkpoints/best-step000700.ckpt` where that file is there, and its "
-    "`config_test.yaml` where it wrote one; a folder of another dataset, or of a checkpoint no longer there, with no "
-    "`config_test.yaml` (written when an evaluation ends) asks for the data options that evaluation was given; "
+    "`config_test.yaml` where it wrote one; a folder of another dataset (or of a checkpoint no longer there other "
+    "than a `best-step<N>` one) with no `config_test.yaml` (written when an evaluation ends) asks for the data "
+    "options that evaluation was given; "
     "`eval/` names the run's `config.yaml` alone)":
         ("tests/unit/test_results.py", "test_a_folder_that_is_no_run_folder_is_named_as_such"),
     "`make results RUNS=runs/polynomial/x/eval-nosweep` (the folder of a test without a SweepEvaluation, which writes "

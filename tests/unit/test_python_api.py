@@ -785,7 +785,7 @@ def test_log_prob_warns_of_values_far_beyond_the_model_s_range(module, tiny_modu
     x = torch.linspace(-1, 1, 5).reshape(1, 5, 1)  # [1, 5, 1]
     with pytest.warns(UserWarning, match=r"^qry_val spans \[-1000, 1000\], 200 times the half-width of the model's "
                                          r"val_range \[-5, 5\] from its middle: .* \(values in other units than the "
-                                         r"model's\?\)$"):
+                                         r"model's\? give them in the units of its val_range\)$"):
         tiny_module.log_prob(x, x, x, x * 1000)
 
 

@@ -906,6 +906,20 @@ def test_an_evaluation_on_other_data_that_did_not_end_asks_for_the_data_options_
                                     f"--ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
 
 
+def test_an_evaluation_of_a_best_checkpoint_rotated_out_is_not_taken_for_other_data(tmp_path):
+    """eval-best-step000700/ that did not end, its checkpoint deleted since (a better one kept instead), was told to
+    give "the data options it was given", as if it had been evaluated on other data: it was the run's own."""
+    run_dir = tmp_path / "runs" / "images" / "x"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("data: {}\n")
+    stopped = run_dir / "eval-best-step000700"
+    stopped.mkdir()
+    with pytest.raises(ResultsError) as err:
+        results_import.locate_run(stopped)
+    assert str(err.value) == (f"{stopped}: no metrics.json, no evaluation ended there (run `pixeltransformer test "
+                              f"--config {run_dir}/config.yaml --ckpt_path '{run_dir}/checkpoints/<ckpt>'`)")
+
+
 def test_the_folder_of_a_test_without_a_sweep_is_named_as_such(tmp_path):
     """<run>/eval-nosweep (a test without a SweepEvaluation) was told that no evaluation ended there and to run a test
     with its own config_test.yaml, which holds no sweep either. It names the evaluation beside it where there is one,
@@ -915,15 +929,19 @@ def test_the_folder_of_a_test_without_a_sweep_is_named_as_such(tmp_path):
     (run_dir / "config.yaml").write_text("data: {}\n")
     for name in ("last", "best-step000700"):
         (run_dir / "checkpoints" / f"{name}.ckpt").write_bytes(b"")
-    for folder, ckpt in (("eval-nosweep", "last"), ("eval-best-step000700-nosweep", "best-step000700")):
+    for folder, config, ckpt in (("eval-nosweep", "config.yaml", "last"),  # the run's own data: its config.yaml
+                                 ("eval-best-step000700-nosweep", "eval-best-step000700-nosweep/config_test.yaml",
+                                  "best-step000700"),
+                                 ("eval-celeba-nosweep", "eval-celeba-nosweep/config_test.yaml", "<ckpt>")):
         nosweep = run_dir / folder
         nosweep.mkdir()
         (nosweep / "config_test.yaml").write_text("trainer: {callbacks: []}\n")
         with pytest.raises(ResultsError) as err:
             results_import.locate_run(nosweep)
+        shown = f"'{run_dir}/checkpoints/<ckpt>'" if ckpt == "<ckpt>" else f"{run_dir}/checkpoints/{ckpt}.ckpt"
         assert str(err.value) == (f"{nosweep}: a test without a SweepEvaluation ended there, which writes no "
-                                  f"metrics.json (run `pixeltransformer test --config {run_dir}/config.yaml --ckpt_path "
-                                  f"{run_dir}/checkpoints/{ckpt}.ckpt` with a SweepEvaluation among trainer.callbacks)")
+                                  f"metrics.json (run `pixeltransformer test --config {run_dir}/{config} --ckpt_path "
+                                  f"{shown}` with a SweepEvaluation among trainer.callbacks)")
     (run_dir / "eval").mkdir()
     (run_dir / "eval" / "metrics.json").write_text("{}")
     with pytest.raises(ResultsError) as err:
