@@ -875,10 +875,10 @@ class PixelTransformerModule(L.LightningModule):
         that / ln 2). No graph, as the other conveniences; to differentiate, call the module itself:
         ``m.dist.log_prob(m(ctx_pos, ctx_val, qry_pos), qry_val)`` with float32 tensors on its device."""
         ctx_pos, ctx_val, qry_pos, qry_val = self.api_inputs(ctx_pos, ctx_val, qry_pos, qry_val)
-        low, high, reach = self.spec.value_reach(qry_val)  # of qry_val [B, Q, V]
         # warned of, not refused: a value beyond the range is one of low density; a value_norm model predicts in the
-        # frame of S, where the range only normalises (as warn_far_values)
-        if reach > FAR_REACH and not self.net_config.value_norm:
+        # frame of S, where the range only normalises (as warn_far_values), so its values are not measured
+        low, high, reach = (0.0, 0.0, 0.0) if self.net_config.value_norm else self.spec.value_reach(qry_val)
+        if reach > FAR_REACH:
             lo, hi = self.spec.val_range
             if 0 <= lo and hi <= 1 and 0 <= low and high <= 255:
                 cause = "0-255 levels? divide by 255"

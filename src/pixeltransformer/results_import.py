@@ -280,7 +280,7 @@ def import_name(located: tuple[Path, Path, dict]) -> str:
             + ("" if source is None else f"-{source}") + ("" if ckpt == "last" else f"-{ckpt}"))
 
 
-EVALUATION_KEYS = ("command", "machine", "date", "load", "wall_time")  # run.json's entries of one evaluation's
+EVALUATION_KEYS = tuple(k for k in RUN_KEYS if k != "title")  # run.json's entries that describe one evaluation
 
 
 def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_dir: Path, name: str | None = None,
