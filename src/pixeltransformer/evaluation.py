@@ -266,7 +266,7 @@ def check_out_dir_apart(callbacks, run_dir: Path) -> None:
     for cb in callbacks:
         if not (isinstance(cb, SweepEvaluation) and cb.out_dir):
             continue
-        out = Path(cb.out_dir).expanduser().resolve()
+        out = Path(cb.out_dir).resolve()
         if out == run_dir.expanduser().resolve():
             which = "the run folder itself"
         elif is_run_folder(out):
@@ -432,7 +432,8 @@ class SweepEvaluation(Callback):
         self.temperature = temperature
         self.seed = seed
         self.max_items = max_items
-        self.out_dir = out_dir
+        # ~ as the home folder, as the checks read it (a config's or --opt=~/... value reaches here unexpanded)
+        self.out_dir = str(Path(out_dir).expanduser()) if out_dir else out_dir
         self.results: dict[str, Any] = {}
 
     @property

@@ -398,6 +398,18 @@ def test_a_tests_record_goes_to_its_evaluations_out_dir(tmp_path, tiny_module, c
     assert saved[-1] == str(run / "eval" / "config_test.yaml")
 
 
+def test_an_out_dir_under_the_home_folder_is_written_where_it_was_checked(tmp_path, monkeypatch):
+    """out_dir: ~/evals/x (a config file's, or --trainer.callbacks.out_dir=~/..., which the shell leaves as it is) was
+    checked against the home folder but written into a folder named ~ in the working folder."""
+    from pixeltransformer.evaluation import SweepEvaluation, sweep_eval_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    trainer = SimpleNamespace(callbacks=[SweepEvaluation(levels=(2,), out_dir="~/evals/x")], ckpt_path=None,
+                              default_root_dir=str(tmp_path / "run"))
+    assert sweep_eval_dir(trainer) == tmp_path / "home" / "evals" / "x"
+
+
 def test_an_evaluation_out_dir_that_is_the_run_folder_is_refused(tmp_path):
     """`--trainer.callbacks.out_dir runs/<domain>/<run>` (the run folder itself) wrote the evaluation's record there:
     its command.txt, the command line of each of the run's fits, was replaced by the test's. It is refused in one
