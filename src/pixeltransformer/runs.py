@@ -154,6 +154,12 @@ def checkpoint_folder(run: Path) -> Path:
     return Path(dirpath).expanduser() if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
 
 
+def kept_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint to evaluate in a run's checkpoint folder (:func:`checkpoint_folder`): last.ckpt, else the latest
+    by name of those a fit with checkpoint.save_last=false keeps (best-step<N>.ckpt); None where it holds none."""
+    return folder / "last.ckpt" if (folder / "last.ckpt").is_file() else max(folder.glob("*.ckpt"), default=None)
+
+
 def with_run_config(argv: list[str]) -> list[str]:
     """``fit ... --resume RUN``: RUN/config.yaml becomes the first config of the command line, so the run goes on
     with its own settings (data, model, max_steps, schedule); whatever the command line gives applies on top
