@@ -17,7 +17,7 @@ from pathlib import Path
 from .files import process_runs
 from .locks import elsewhere, holder, is_lock_file, record, recorded
 
-NO_SWEEP = "nosweep"  # the suffix of the folder of a test without a SweepEvaluation (evaluation.folder_of_test)
+_NO_SWEEP = "-nosweep"  # the suffix of the folder of a test without a SweepEvaluation (evaluation.folder_of_test)
 _WRITING: dict[Path, int] = {}  # the folders this process is replacing: the descriptor that holds each one's lock
 
 
@@ -31,6 +31,18 @@ def _lock_file(folder: Path) -> Path:
     process reads right. Whoever holds the lock deletes the file when nothing is left to do; a process that locked a
     file deleted meanwhile sees that and locks the new one (_take_lock)."""
     return folder.with_name(f".{folder.name}.lock")
+
+
+def nosweep_folder(folder: Path) -> Path:
+    """<folder>-nosweep: where a test without a SweepEvaluation writes, beside the evaluation folder ``folder``
+    (evaluation.folder_of_test)."""
+    return folder.with_name(f"{folder.name}{_NO_SWEEP}")
+
+
+def beside_nosweep(folder: Path) -> Path:
+    """The evaluation folder that a test without a sweep's folder stands beside (:func:`nosweep_folder` undone);
+    ``folder`` itself where it is no such folder."""
+    return folder.with_name(folder.name.removesuffix(_NO_SWEEP))
 
 
 def _aside(folder: Path) -> Path:

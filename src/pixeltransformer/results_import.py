@@ -16,7 +16,7 @@ from typing import Any
 
 from . import this_machine
 from .errors import in_number
-from .eval_folders import NO_SWEEP, recover, recover_all, running_writer
+from .eval_folders import beside_nosweep, recover, recover_all, running_writer
 from .files import write_json
 from .layout import test_command
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
@@ -216,8 +216,8 @@ def not_evaluated(run_dir: Path) -> str:
     # an evaluation folder of the run (<run>/eval, eval-<name>) whose evaluation did not end, or a validate's
     if run_dir.name.startswith("eval") and is_run_folder(run_dir.parent):
         # a test without a sweep's folder (<folder>-nosweep) stands beside the evaluation folder of its checkpoint
-        nosweep = run_dir.name.endswith(f"-{NO_SWEEP}")
-        folder = run_dir.with_name(run_dir.name.removesuffix(f"-{NO_SWEEP}"))
+        folder = beside_nosweep(run_dir)
+        nosweep = folder != run_dir
         if nosweep and (folder / "metrics.json").is_file():
             return (f"{run_dir}: a test without a SweepEvaluation ended there, which writes no metrics.json: give "
                     f"{folder}, the evaluation beside it")
