@@ -53,8 +53,8 @@ from .preflight import SUBCOMMANDS, check_command_line
 from .progress import replace_default_bar
 from .run_config import RunConfig, record_precision, setup_line
 from .runs import (check_new_run, check_run_name, check_run_root, checkpoint_run, domain_of, expand_home, flag_arg,
-                   hold_run_folder, is_run_folder, missing_domain, readable_run_configs, release_run_folder,
-                   resume_checkpoint, run_group, shown_path, with_run_config)
+                   hold_run_folder, is_run_folder, kept_checkpoint, missing_domain, readable_run_configs,
+                   release_run_folder, resume_checkpoint, run_group, shown_path, with_run_config)
 from .setting_sources import (config_setting, config_unsetting, given_model_options, gives_logger_name, moved_note,
                               overridden_options, parse_error_fields, run_config_setting, size_config_options,
                               yaml_spelled)
@@ -700,8 +700,8 @@ class PixelTransformerCLI(LightningCLI):
             if (folder / "last.ckpt").is_file():
                 kept = (f"; {folder / 'last.ckpt'} is whole: make room, then continue with --resume "
                         f"{shlex.quote(str(self.run_dir))}")
-            elif saved := sorted(folder.glob("*.ckpt")):  # a best-step*.ckpt, then no room for last.ckpt
-                kept = (f"; no last.ckpt was kept, so the run cannot be resumed ({saved[-1]} is whole: evaluate it "
+            elif saved := kept_checkpoint(folder):  # a best-step*.ckpt, then no room for last.ckpt
+                kept = (f"; no last.ckpt was kept, so the run cannot be resumed ({saved} is whole: evaluate it "
                         f"with --ckpt_path): {again}")
             else:  # the first save
                 kept = f"; no checkpoint was kept: {again}"

@@ -319,8 +319,7 @@ class SignalDataModule(L.LightningDataModule):
     def __setattr__(self, name: str, value: Any) -> None:
         """A subclass's own attribute named as a method of the base (``self.dataset = dataset``, the option the
         overlays set) hid that method, which the core then met as "'str' object is not callable": one line here."""
-        if not callable(value) and callable(getattr(SignalDataModule, name, None)) and \
-                not isinstance(getattr(SignalDataModule, name), type):
+        if not callable(value) and callable(getattr(SignalDataModule, name, None)):
             raise ValueError(f"{type(self).__name__} sets self.{name} to a {type(value).__name__}, which hides "
                              f"SignalDataModule.{name}(): name the attribute otherwise (self.{name}_name)")
         super().__setattr__(name, value)

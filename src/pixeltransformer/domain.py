@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, Iterable
 import numpy as np
 import torch
 
-from .errors import counted, in_number
+from .errors import counted, in_number, listed
 from .layout import built_in_domain
 from .sets import grid_positions, read_signal
 
@@ -165,7 +165,7 @@ def all_observed(total: int, kept: int | None = None) -> str:
 def mask_line(path: Path, source: tuple[int, int], done: list[str], observed: int, total: int, kind: str = "") -> str:
     """The line a --mask read with changes says: what was ``done`` to the file of ``source`` (h, w) (``kind``: its
     colours where not grey) and how many of the model's ``total`` pixels are observed."""
-    what = done[0] if len(done) == 1 else f"{', '.join(done[:-1])} and {done[-1]}"
+    what = listed(done)
     kind = f" {kind}" if kind else ""
     return f"[predict] {path}: {source[1]}×{source[0]}{kind} {what}; {observed} of {total} pixels observed (white)"
 

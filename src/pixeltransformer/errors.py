@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NoReturn
 
@@ -67,6 +68,12 @@ def in_number(n: int, noun: str, plural: str | None = None) -> str:
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """A count with its noun in the number the count takes: "1 frame", "0 frames", "2 batches" (:func:`in_number`)."""
     return f"{n} {in_number(n, noun, plural)}"
+
+
+def listed(names: Iterable[str]) -> str:
+    """Names in words: "A", "A and B", "A, B and C"."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def share_words(share: float) -> str:

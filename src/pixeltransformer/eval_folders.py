@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import shutil
 import socket
 from pathlib import Path
 
 from .files import process_runs
+from .locks import elsewhere, holder, is_lock_file, record, recorded
 
-NO_SWEEP = "nosweep"  # the suffix of the folder of a test without a SweepEvaluation (evaluation.folder_of_test)
+_NO_SWEEP = "-nosweep"  # the suffix of the folder of a test without a SweepEvaluation (evaluation.folder_of_test)
 _WRITING: dict[Path, int] = {}  # the folders this process is replacing: the descriptor that holds each one's lock
-_RECORD = re.compile(r"(\S+) (\d+)( done)?")  # what a writer's lock file says: "host pid", then "host pid done"
 
 
 def _lock_file(folder: Path) -> Path:
@@ -34,22 +33,20 @@ def _lock_file(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}.lock")
 
 
+def nosweep_folder(folder: Path) -> Path:
+    """<folder>-nosweep: where a test without a SweepEvaluation writes, beside the evaluation folder ``folder``
+    (evaluation.folder_of_test)."""
+    return folder.with_name(f"{folder.name}{_NO_SWEEP}")
+
+
+def beside_nosweep(folder: Path) -> Path:
+    """The evaluation folder that a test without a sweep's folder stands beside (:func:`nosweep_folder` undone);
+    ``folder`` itself where it is no such folder."""
+    return folder.with_name(folder.name.removesuffix(_NO_SWEEP))
+
+
 def _aside(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}.previous")
-
-
-def recorded(lock: Path) -> tuple[str, str, bool]:
-    """(host, pid, done) of the writer a lock file names; ("", "", False) when it names none."""
-    match = _RECORD.fullmatch(lock.read_text().strip() if lock.is_file() else "")
-    return (match[1], match[2], bool(match[3])) if match else ("", "", False)
-
-
-def _record(fd: int, done: bool = False, blank: bool = False) -> None:
-    """Say in the lock file held through ``fd`` how far this writer got (see :func:`_lock_file`): the new text is
-    written over the old before the file is cut to its length, so it never reads empty on the way."""
-    text = b"" if blank else f"{socket.gethostname()} {os.getpid()}{' done' if done else ''}\n".encode()
-    os.pwrite(fd, text, 0)
-    os.ftruncate(fd, len(text))
 
 
 def _take_lock(folder: Path) -> int | None:
@@ -68,23 +65,15 @@ def _take_lock(folder: Path) -> int | None:
         except OSError:  # no locks on this file system: the recorded writer tells
             locked = False
         else:
-            try:
-                locked = os.fstat(fd).st_ino == os.stat(lock).st_ino
-            except FileNotFoundError:
-                locked = False
+            locked = is_lock_file(fd, lock)
             if not locked:  # its holder deleted the file after this process opened it: lock the one at the path now
                 os.close(fd)
                 continue
         host, pid, _ = recorded(lock)
-        if _elsewhere(host, pid) or (pid and not locked and process_runs(int(pid))):
+        if elsewhere(host, pid) or (pid and not locked and process_runs(int(pid))):
             os.close(fd)
             return None
         return fd
-
-
-def _elsewhere(host: str, pid: str) -> bool:
-    """Whether a lock file's writer (:func:`recorded`) ran on another machine: it may still run there."""
-    return bool(pid) and host != socket.gethostname()
 
 
 def _release(folder: Path, fd: int, unlink: bool = True) -> None:
@@ -97,8 +86,7 @@ def _release(folder: Path, fd: int, unlink: bool = True) -> None:
 
 def writer_of(folder: Path) -> str:
     """The running writer of ``folder``, for messages: "process 123 on host"."""
-    host, pid, _ = recorded(_lock_file(Path(folder)))
-    return f"process {pid} on {host}" if pid else "a process"
+    return holder(_lock_file(Path(folder)), "a process")
 
 
 def busy_line(folder: Path) -> str:
@@ -107,7 +95,7 @@ def busy_line(folder: Path) -> str:
     :func:`recover` would do there)."""
     lock = _lock_file(folder)
     host, pid, done = recorded(lock)
-    if _elsewhere(host, pid):
+    if elsewhere(host, pid):
         path, what = (_aside(folder), "what is left of the evaluation it replaced") if done else \
             (folder, "its partial files")
         first = f"{what}, {path}, then " if path.exists() else ""
@@ -150,16 +138,16 @@ def _recover_locked(folder: Path, fd: int, writing: bool, done: bool) -> tuple[s
         shutil.rmtree(aside, ignore_errors=True)
         if aside.exists():
             return None, False
-        _record(fd, blank=True)
+        record(fd, blank=True)
         return None, True
     if aside.is_dir():
-        _record(fd, blank=True)  # from here the aside is the whole evaluation, whatever the folder holds
+        record(fd, blank=True)  # from here the aside is the whole evaluation, whatever the folder holds
         shutil.rmtree(folder, ignore_errors=True)
         aside.rename(folder)
         return RESTORED.format(name=folder.name), True
     if writing and folder.exists():
         shutil.rmtree(folder, ignore_errors=True)
-        _record(fd, blank=True)
+        record(fd, blank=True)
         return REMOVED, True
     return None, True
 
@@ -223,7 +211,7 @@ def set_aside(folder: Path) -> Path | None:
             folder.rename(aside)  # the lock file is blank: a kill from here puts the aside back
         else:
             aside = None
-        _record(fd)  # from here the folder holds this writer's partial files
+        record(fd)  # from here the folder holds this writer's partial files
         return aside
     except BaseException:
         _release(folder, _WRITING.pop(folder), unlink=clean)
@@ -244,6 +232,6 @@ def drop_aside(folder: Path) -> None:
     folder = Path(folder)
     if folder in _WRITING:
         fd = _WRITING.pop(folder)
-        _record(fd, done=True)  # the folder is whole: a kill from here leaves it, and the aside goes
+        record(fd, done=True)  # the folder is whole: a kill from here leaves it, and the aside goes
         _, unlink = _recover_locked(folder, fd, writing=True, done=True)
         _release(folder, fd, unlink)

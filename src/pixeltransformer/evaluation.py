@@ -28,7 +28,7 @@ from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES, ItemValues, verdicts_not_judged
 from . import versions
 from .errors import counted, in_number
-from .eval_folders import NO_SWEEP
+from .eval_folders import nosweep_folder
 from .files import write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup, whole_number
 from .loopbar import loop_progress
@@ -203,7 +203,7 @@ def folder_of_test(folder: Path, callbacks) -> Path:
     callback), which writes no metrics.json: in eval/ its config_test.yaml, command.txt and pictures lay beside an
     earlier evaluation's metrics.json, which `make results` then published under its command line. Apart, it
     replaces no evaluation's metrics."""
-    return folder if swept(callbacks) else folder.with_name(f"{folder.name}-{NO_SWEEP}")
+    return folder if swept(callbacks) else nosweep_folder(folder)
 
 
 def evaluation_summary(folder: Path, shown: str | Path | None = None, with_sweep: bool = True) -> str:

@@ -13,6 +13,7 @@ import os
 import secrets
 import warnings
 
+from .errors import listed
 from .layout import config_shown
 
 
@@ -108,11 +109,11 @@ def check_node_launch(num_nodes: int, environment: str) -> None:
         return
     given = [name for name in BY_HAND if name in os.environ]
     missing = [name for name in BY_HAND if name not in os.environ]
-    unset = f"; {_listed(given)} {'is' if len(given) == 1 else 'are'} set, {_listed(missing)} not" if given else ""
+    unset = f"; {listed(given)} {'is' if len(given) == 1 else 'are'} set, {listed(missing)} not" if given else ""
     kubeflow = all(name in os.environ for name in ("RANK", "WORLD_SIZE")) and "NODE_RANK" not in os.environ
     job = f"; a Kubeflow PyTorchJob: --trainer.plugins {KUBEFLOW}" if kubeflow else ""
     raise ValueError(f"trainer.num_nodes={num_nodes}, but no launcher started this command on {num_nodes} nodes "
-                     f"(torchrun, srun, or {_listed(BY_HAND)} on each node{unset}), so it would wait for the others "
+                     f"(torchrun, srun, or {listed(BY_HAND)} on each node{unset}), so it would wait for the others "
                      f"forever: start it on every node (torchrun --nnodes {num_nodes} ...{job}), or leave out "
                      "--trainer.num_nodes on one machine")
 
@@ -126,12 +127,6 @@ def waiting_line(num_nodes: int, environment: str) -> str | None:
     others = num_nodes - 1
     return (f"[run] waiting for the other {others} node{'s' if others > 1 else ''} at {os.environ['MASTER_ADDR']}:"
             f"{os.environ['MASTER_PORT']} (node rank {os.environ['NODE_RANK']}) ...")
-
-
-def _listed(names) -> str:
-    """Names in words: "A", "A and B", "A, B and C"."""
-    names = list(names)
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 # what torchrun and srun tell the processes they start: Lightning would join a predict to that world (and refuses

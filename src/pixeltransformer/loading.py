@@ -52,6 +52,7 @@ def checkpoint_in(folder: Path) -> str:
     run = (folder / "checkpoints").is_dir()
     found = sorted((folder / "checkpoints" if run else folder).glob("*.ckpt"),
                    key=lambda p: (p.name != "last.ckpt", p))  # last.ckpt first
+    # else the first by name, not runs.kept_checkpoint's latest: any file there shows the form (runs imports this)
     if not found:
         return ""
     return (f": give one in it, as {shlex.quote(str(found[0]))}"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config_files import config_entry, config_top, config_leaves, read_config, given_configs
+from .errors import listed
 from .launch import check_node_launch, joins_a_run, own_environment
 from .layout import CONFIGS
 from .loading import load_checkpoint
@@ -291,7 +292,7 @@ def check_subcommand(argv: list[str]) -> None:
     if not word or word.startswith("-") or word in SUBCOMMANDS:
         return
     meant = MEANT.get(word) or next(iter(difflib.get_close_matches(word, SUBCOMMANDS, n=1)), None)
-    commands = f"{', '.join(SUBCOMMANDS[:-1])} and {SUBCOMMANDS[-1]}"
+    commands = listed(SUBCOMMANDS)
     raise ValueError(f"unknown command {word!r}: the commands are {commands} (pixeltransformer <command> --help)"
                      + (f"; did you mean {meant}?" if meant else ""))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import this_machine
 from .errors import in_number
-from .eval_folders import NO_SWEEP, recover, recover_all, running_writer
+from .eval_folders import beside_nosweep, recover, recover_all, running_writer
 from .files import write_json
 from .layout import test_command
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
@@ -204,7 +204,8 @@ def not_evaluated(run_dir: Path) -> str:
     a domain's folder of runs: the runs that are there; any other folder)."""
     if run_dir.name == "checkpoints":
         return f"{run_dir}: a run's checkpoints, not a run folder: {give_run(run_dir.parent)}"
-    from .runs import checkpoint_folder, is_run_folder  # here: importing runs reads torch, as default_command says
+    # here: importing runs reads torch, as default_command says
+    from .runs import checkpoint_folder, is_run_folder, kept_checkpoint
 
     runs = sorted(p.name for p in run_dir.iterdir() if is_run_folder(p))
     if runs and not is_run_folder(run_dir):  # <run_root>/<domain>
@@ -215,8 +216,8 @@ def not_evaluated(run_dir: Path) -> str:
     # an evaluation folder of the run (<run>/eval, eval-<name>) whose evaluation did not end, or a validate's
     if run_dir.name.startswith("eval") and is_run_folder(run_dir.parent):
         # a test without a sweep's folder (<folder>-nosweep) stands beside the evaluation folder of its checkpoint
-        nosweep = run_dir.name.endswith(f"-{NO_SWEEP}")
-        folder = run_dir.with_name(run_dir.name.removesuffix(f"-{NO_SWEEP}"))
+        folder = beside_nosweep(run_dir)
+        nosweep = folder != run_dir
         if nosweep and (folder / "metrics.json").is_file():
             return (f"{run_dir}: a test without a SweepEvaluation ended there, which writes no metrics.json: give "
                     f"{folder}, the evaluation beside it")
@@ -244,8 +245,7 @@ def not_evaluated(run_dir: Path) -> str:
         return (f"{run_dir}: not a run folder (a fit writes config.yaml and checkpoints/ in its run folder): give "
                 f"one, as <run_root>/<domain>/<run>, or one of its evaluation folders (<run>/eval-<name>)")
     folder = checkpoint_folder(run_dir)  # checkpoints/, or the checkpoint.dirpath the run's config.yaml names
-    # last.ckpt, else the latest by name of those a fit with checkpoint.save_last=false keeps (best-step<N>.ckpt)
-    kept = folder / "last.ckpt" if (folder / "last.ckpt").is_file() else max(folder.glob("*.ckpt"), default=None)
+    kept = kept_checkpoint(folder)
     again = f"run `{eval_again_line(run_dir / 'eval', kept)}`" if kept else ""
     if kept and kept.name != "last.ckpt":  # its evaluation goes to eval-<checkpoint>/, the folder to give then
         again += f", then give {run_dir / f'eval-{kept.stem}'}"

@@ -11,16 +11,15 @@ import fcntl
 import os
 import re
 import shlex
-import socket
 from pathlib import Path
 from typing import Any
 
 from .config_files import config_entry, given_configs
 from .errors import counted, import_failure
-from .eval_folders import recorded
 from .files import nearest_existing, process_runs
 from .layout import built_in_domain, config_shown, next_command
 from .loading import load_checkpoint
+from .locks import elsewhere, holder, is_lock_file, record, recorded
 
 COMMAND_FILE = "command.txt"  # in a run folder: each fit's command line, as given (run_config.RunConfig)
 RUN_FILES = ("config.yaml", "checkpoints", "wandb_id.txt")  # a fit writes them in its run folder; an evaluation, none
@@ -153,6 +152,12 @@ def checkpoint_folder(run: Path) -> Path:
     config = run / "config.yaml"
     readable, dirpath = config_entry(config, "checkpoint", "dirpath") if config.is_file() else (False, None)
     return Path(dirpath).expanduser() if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
+
+
+def kept_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint to evaluate in a run's checkpoint folder (:func:`checkpoint_folder`): last.ckpt, else the latest
+    by name of those a fit with checkpoint.save_last=false keeps (best-step<N>.ckpt); None where it holds none."""
+    return folder / "last.ckpt" if (folder / "last.ckpt").is_file() else max(folder.glob("*.ckpt"), default=None)
 
 
 def with_run_config(argv: list[str]) -> list[str]:
@@ -428,7 +433,7 @@ def _ended_here(lock: Path) -> bool:
     no longer runs. Where a file system keeps each node's locks to itself (NFS mounted nolock, BeeGFS, Lustre's
     localflock), a fit starting on another node holds its lock unseen, and one that names no fit may be one."""
     host, pid, _ = recorded(lock)
-    return bool(pid) and host == socket.gethostname() and not process_runs(int(pid))
+    return bool(pid) and not elsewhere(host, pid) and not process_runs(int(pid))
 
 
 def hold_run_folder(run: Path, new: bool) -> int | None:
@@ -446,8 +451,7 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            host, pid, _ = recorded(lock)  # what the fit that holds it wrote: "host pid"
-            who = f"process {pid} on {host}" if pid else "another process"
+            who = holder(lock, "another process")  # what the fit that holds it wrote: "host pid"
             then = "or choose another --run_name" if new else "then resume it"
             raise FileExistsError(f"run folder {run} is in use by another fit ({who}): wait for it to end, "
                                   f"{then}") from None
@@ -456,16 +460,14 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
             if new:
                 check_new_run(run)
             return None
-        if not _is_lock_file(fd, lock):  # its holder's failed start removed the folder meanwhile: lock the new one
+        if not is_lock_file(fd, lock):  # its holder's failed start removed the folder meanwhile: lock the new one
             os.close(fd)
             run.mkdir(parents=True, exist_ok=True)
             continue
         try:
             if new:
                 check_new_run(run)  # a fit that held the lock before this one may have ended meanwhile
-            text = f"{socket.gethostname()} {os.getpid()}\n".encode()
-            os.pwrite(fd, text, 0)
-            os.ftruncate(fd, len(text))
+            record(fd)
         except BaseException:  # refused: its lock file goes too (held, so no other fit has it), as when a fit ends
             release_run_folder(run, fd)
             raise
@@ -478,20 +480,12 @@ def release_run_folder(run: Path, fd: int | None) -> None:
     if fd is None:
         return
     try:
-        if _is_lock_file(fd, run / FIT_LOCK):
+        if is_lock_file(fd, run / FIT_LOCK):
             os.unlink(run / FIT_LOCK)
     except OSError:  # removed with a new run's folder that stopped before its first step
         pass
     finally:
         os.close(fd)
-
-
-def _is_lock_file(fd: int, lock: Path) -> bool:
-    """Whether the open descriptor fd is the file at ``lock`` now (False where it was removed or replaced since)."""
-    try:
-        return os.fstat(fd).st_ino == os.stat(lock).st_ino
-    except FileNotFoundError:
-        return False
 
 
 def config_domain(paths: list[str]) -> str | None:

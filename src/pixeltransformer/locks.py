@@ -1,0 +1,48 @@
+"""What a lock file (flock) says of its holder: "host pid" (a fit's run folder, runs.hold_run_folder; an evaluation's
+folder, eval_folders), then "host pid done" where an evaluation's writer finished. A lock tells a process that runs
+from one that was killed (the kernel drops it with its process); the record names who holds it, for messages, and
+for the machines and file systems where the lock alone cannot tell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+
+_RECORD = re.compile(r"(\S+) (\d+)( done)?")  # what a holder's lock file says: "host pid", then "host pid done"
+
+
+def recorded(lock: Path) -> tuple[str, str, bool]:
+    """(host, pid, done) of the holder a lock file names; ("", "", False) when it names none."""
+    match = _RECORD.fullmatch(lock.read_text().strip() if lock.is_file() else "")
+    return (match[1], match[2], bool(match[3])) if match else ("", "", False)
+
+
+def record(fd: int, done: bool = False, blank: bool = False) -> None:
+    """Say in the lock file held through ``fd`` that this process holds it ("host pid", "host pid done" with
+    ``done``; nothing with ``blank``): the new text is written over the old before the file is cut to its length, so
+    it never reads empty on the way."""
+    text = b"" if blank else f"{socket.gethostname()} {os.getpid()}{' done' if done else ''}\n".encode()
+    os.pwrite(fd, text, 0)
+    os.ftruncate(fd, len(text))
+
+
+def elsewhere(host: str, pid: str) -> bool:
+    """Whether a lock file's holder (:func:`recorded`) ran on another machine: it may still run there."""
+    return bool(pid) and host != socket.gethostname()
+
+
+def holder(lock: Path, unnamed: str) -> str:
+    """The holder a lock file names, for messages: "process 123 on host" (``unnamed`` when it names none)."""
+    host, pid, _ = recorded(lock)
+    return f"process {pid} on {host}" if pid else unnamed
+
+
+def is_lock_file(fd: int, lock: Path) -> bool:
+    """Whether the open descriptor fd is the file at ``lock`` now (False where it was removed or replaced since)."""
+    try:
+        return os.fstat(fd).st_ino == os.stat(lock).st_ino
+    except FileNotFoundError:
+        return False
