@@ -231,8 +231,8 @@ def check_set_by_the_cli(argv: list[str]) -> None:
     the CLI sets both for each run from its folder, which it names itself, so the value would be ignored without a
     word. A config the CLI wrote into a run folder records them and is read as it is (configs are now written
     without them)."""
-    for arg in argv:
-        given = arg.split("=", 1)[0].removeprefix("--")
+    for option, _, _ in settings(argv):
+        given = option.removeprefix("--")
         # --trainer.logger.group: jsonargparse's short form of the init argument
         name = "trainer.logger.init_args.group" if given == "trainer.logger.group" else given
         if name in SET_BY_THE_CLI:
