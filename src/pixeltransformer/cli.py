@@ -30,6 +30,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from .allocator import keep_freed_memory
 from .cache import CacheWriteError
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
+from .config_files import settings
 from .console import ParamSummary, quiet_console
 from .data_mismatch import (DataMismatch, checkpoint_split_layout, option_text, same_items, warn_conversion_mismatch,
                             warn_split_mismatch)
@@ -147,7 +148,7 @@ class PixelTransformerCLI(LightningCLI):
         one config_test.yaml records."""
         skip = getattr(_print_config_action(), "skip_print_config", None)
         self._deferred_print = (skip is not None and flag_arg(self._argv, "--ckpt_path") is not None
-                                and any(a.split("=", 1)[0] == "--print_config" for a in self._argv))
+                                and any(name == "--print_config" for name, _, _ in settings(self._argv)))
         if not self._deferred_print:
             return super().parse_arguments(parser, args)
         with skip():

@@ -1,6 +1,7 @@
 """The YAML config files a command line gives (``--config F``, ``-c F``), read before and beside the CLI's parser: each
 text parsed once, a key given twice in one mapping noted (the parser refuses it), and the value a file gives a dotted
-key (``init_args`` left out, as the parser allows) or a group's key.
+key (``init_args`` left out, as the parser allows) or a group's key; and the options of a command line, each with its
+value (:func:`settings`).
 The checks before Lightning (:mod:`~pixeltransformer.preflight`), the run folders' rules
 (:mod:`~pixeltransformer.runs`) and the CLI's lines read config files through here. No Lightning import; PyYAML is
 imported where a file is read.
@@ -9,6 +10,7 @@ imported where a file is read.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,32 @@ def config_at(argv: list[str], i: int) -> str | None:
     if argv[i] in ("--config", "-c") and i + 1 < len(argv):
         return argv[i + 1]
     return argv[i].split("=", 1)[1] if argv[i].startswith(("--config=", "-c=")) else None
+
+
+def settings(argv: list[str]) -> Iterator[tuple[str, str | None, int]]:
+    """Each option of a command line in order, as the name, value and index of every argument that starts with "-"
+    (a value that does is read as an option as well): the value is the text after "=" (``--name=value``), else the
+    next argument (``--name value``, ``-c F``) unless that starts with "--", the next option, as the parser reads it
+    (``--trainer.fast_dev_run --config F``: a flag given alone); None where none is given."""
+    for i, arg in enumerate(argv):
+        if not arg.startswith("-"):
+            continue
+        name, eq, value = arg.partition("=")
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else None
+        yield name, value, i
+
+
+def with_setting(argv: list[str], i: int, value: str) -> list[str]:
+    """The command line with ``value`` for the value of its option at ``i`` (one that has a value: :func:`settings`),
+    where that was given: after "=" (``--name=value``), else as the next argument."""
+    out = list(argv)
+    name, eq, _ = argv[i].partition("=")
+    if eq:
+        out[i] = f"{name}={value}"
+    else:
+        out[i + 1] = value
+    return out
 
 
 def config_value(config: str | Path, key: str, in_lists: bool = False) -> Any:

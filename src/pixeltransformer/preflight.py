@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .config_files import config_entry, config_top, config_leaves, read_config, given_configs
+from .config_files import config_entry, config_top, config_leaves, read_config, given_configs, settings
 from .errors import listed
 from .launch import check_node_launch, joins_a_run, own_environment
 from .layout import CONFIGS
@@ -232,8 +232,8 @@ def check_set_by_the_cli(argv: list[str]) -> None:
     the CLI sets both for each run from its folder, which it names itself, so the value would be ignored without a
     word. A config the CLI wrote into a run folder records them and is read as it is (configs are now written
     without them)."""
-    for arg in argv:
-        given = arg.split("=", 1)[0].removeprefix("--")
+    for option, _, _ in settings(argv):
+        given = option.removeprefix("--")
         # --trainer.logger.group: jsonargparse's short form of the init argument
         name = "trainer.logger.init_args.group" if given == "trainer.logger.group" else given
         if name in SET_BY_THE_CLI:
@@ -304,8 +304,7 @@ def check_model_options(argv: list[str]) -> None:
     """The model's options given as a class's, under init_args (as the data's are): ``--model.init_args.net.width``
     said "unrecognized arguments", a config file's ``model: init_args:`` "Group 'model' does not accept option
     'init_args.net.width'"."""
-    for arg in argv:
-        name = arg.split("=", 1)[0]
+    for name, _, _ in settings(argv):
         if name == "--model.class_path":
             raise ValueError(f"{name}: the model is one class, chosen by no class_path: leave {name} out and give "
                              "its options as --model.<name>")
@@ -334,7 +333,7 @@ def check_config_given(argv: list[str]) -> None:
     configs = given_configs(argv)
     if not argv or argv[0] not in SUBCOMMANDS or resume_arg(argv) is not None \
             or any(_names_a_data_class(Path(config)) for config in configs) \
-            or any(arg.split("=", 1)[0] in shown or arg.startswith("--data") for arg in argv):
+            or any(name in shown or name.startswith("--data") for name, _, _ in settings(argv)):
         return
     found = flag_arg(argv, "--ckpt_path")
     ckpt = Path(found[0]) if found else None
@@ -358,7 +357,7 @@ def check_nodes_started(argv: list[str]) -> None:
     checks it there; so it does for a cluster environment of the user's (:func:`_trainer_decides`). A prediction
     runs on one node (predict.one_device); --help and --print_config start nothing."""
     if not argv or argv[0] not in ("fit", "validate", "test") or (environment := own_environment()) is None \
-            or any(arg.split("=", 1)[0] in ("-h", "--help", "--print_config") for arg in argv):
+            or any(name in ("-h", "--help", "--print_config") for name, _, _ in settings(argv)):
         return
     argv = with_run_config(argv)
     if _trainer_decides(argv):
@@ -373,9 +372,7 @@ def _trainer_decides(argv: list[str]) -> bool:
     ``--trainer '{num_nodes: 1}'``), whose num_nodes :func:`~pixeltransformer.setting_sources.given_setting` does not
     read, or a cluster environment of the user's (``trainer.plugins``, a strategy's ``cluster_environment``: a
     KubeflowEnvironment), under which Lightning's is not its own."""
-    for i, arg in enumerate(argv):
-        name, eq, text = arg.partition("=")
-        value = text if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+    for name, value, _ in settings(argv):
         if name == "--trainer" or name.startswith("--trainer.plugins") \
                 or name.startswith("--trainer.strategy") and "cluster_environment" in f"{name} {value}":
             return True

@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from .config_files import config_entry, given_configs
+from .config_files import config_entry, given_configs, settings, with_setting
 from .errors import counted, import_failure
 from .files import nearest_existing, process_runs
 from .layout import built_in_domain, config_shown, next_command
@@ -183,12 +183,8 @@ def resume_arg(argv: list[str]) -> tuple[str, int, int] | None:
 def flag_arg(argv: list[str], flag: str) -> tuple[str, int, int] | None:
     """The first ``FLAG VALUE`` (or ``FLAG=VALUE``) of a command line: VALUE, where it starts and how many arguments
     it takes; None without one."""
-    for i, arg in enumerate(argv):
-        if arg == flag and i + 1 < len(argv):
-            return argv[i + 1], i, 2
-        if arg.startswith(f"{flag}="):
-            return arg.split("=", 1)[1], i, 1
-    return None
+    return next(((value, i, 1 if "=" in argv[i] else 2) for name, value, i in settings(argv)
+                 if name == flag and value is not None), None)
 
 
 def check_resume_name(argv: list[str]) -> None:
@@ -317,12 +313,9 @@ def expand_home(argv: list[str]) -> list[str]:
     expands it in a word of its own but not after ``=``. Config files' values are jsonargparse's (``--config``) or
     :func:`check_run_root`'s."""
     out = list(argv)
-    for i, arg in enumerate(argv):
-        name, eq, value = arg.partition("=")
-        if name in HOME_OPTIONS and eq:
-            out[i] = f"{name}={os.path.expanduser(value)}"
-        elif name in HOME_OPTIONS and i + 1 < len(argv):
-            out[i + 1] = os.path.expanduser(argv[i + 1])
+    for name, value, i in settings(argv):
+        if name in HOME_OPTIONS and value is not None:
+            out = with_setting(out, i, os.path.expanduser(value))
     return out
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import moved_option
-from .config_files import config_at, config_entry, config_top, config_value, config_leaves, given_configs
+from .config_files import (config_at, config_entry, config_top, config_value, config_leaves, given_configs, settings,
+                           with_setting)
 from .errors import yaml_float
 from .layout import CONFIGS
 from .runs import written_into_a_run
@@ -73,9 +74,8 @@ def config_setting(argv: list[str], key: str, got: str | None = None) -> str | N
     def matches(value: Any) -> bool:
         return got is None or str(value) == got
 
-    for i, arg in enumerate(argv):
-        name, _, value = arg.partition("=")
-        if name == f"--{key}" and matches(value if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")):
+    for name, value, i in settings(argv):
+        if name == f"--{key}" and matches(value or ""):
             return None
         if (config := config_at(argv, i)) is None:
             continue
@@ -100,12 +100,9 @@ def overridden_options(argv: list[str]) -> list[str]:
     if not configs:
         return []
     last: dict[str, tuple[int, str, str | None]] = {}
-    for i, arg in enumerate(argv):
-        name, eq, value = arg.partition("=")
+    for name, value, i in settings(argv):
         if not name.startswith("--") or name in NOT_SETTINGS or len(name) < 3:
             continue
-        if not eq:
-            value = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else None
         key = name[2:].removesuffix("+")  # --trainer.callbacks+=X appends to the list a later file replaces
         last[key] = (i, name if value is None else f"{name}={value}", value)
     notes = []
@@ -177,10 +174,9 @@ def given_setting(argv: list[str], key: str) -> Any:
     """The value a command line gives the dotted ``key`` (``trainer.num_nodes``), as the parser takes it: that of the
     last option (its text read as YAML) or config file that sets it, in the order given; ``...`` where none does."""
     value: Any = ...
-    for i, arg in enumerate(argv):
-        name, eq, text = arg.partition("=")
+    for name, text, i in settings(argv):
         if name == f"--{key}":
-            value = _yaml_or_text(text if eq else (argv[i + 1] if i + 1 < len(argv) else None))
+            value = _yaml_or_text(text)
         elif (config := config_at(argv, i)) is not None and (set_to := config_value(config, key)) is not ...:
             value = set_to
     return value
@@ -192,8 +188,8 @@ def run_config_setting(argv: list[str], group: str, key: str) -> Path | None:
     file after it sets it; None otherwise (the value is the command line's, or a config file's the user gives)."""
     source = None
     option = f"--{group}.{key}"
-    for i, arg in enumerate(argv):
-        if arg == option or arg.startswith(option + "="):
+    for name, _, i in settings(argv):
+        if name == option:
             source = None
         elif (config := config_at(argv, i)) is not None and config_entry(config, group, key)[1] is not None:
             source = Path(config) if written_into_a_run(Path(config)) else None
@@ -204,8 +200,8 @@ def config_unsetting(argv: list[str], key: str) -> str | None:
     """The config file given after the command line's last ``--<key>`` that sets the top-level ``key`` to null (a
     run's config.yaml records ``ckpt_path: null``): it sets back what the option gave. None when there is none."""
     given, source = False, None
-    for i, arg in enumerate(argv):
-        if arg == f"--{key}" or arg.startswith(f"--{key}="):
+    for name, _, i in settings(argv):
+        if name == f"--{key}":
             given, source = True, None
         elif given and (config := config_at(argv, i)) is not None and \
                 (config_top(config) or {}).get(key, "absent") is None:
@@ -215,13 +211,13 @@ def config_unsetting(argv: list[str], key: str) -> str | None:
 
 def given_model_options(argv: list[str] | None) -> list[str]:
     """The model options a command line gives by name (``--model.net.chunk=4096`` or ``--model.net.chunk 4096``)."""
-    return [arg[2:].split("=", 1)[0] for arg in argv or [] if arg.startswith("--model.")]
+    return [name[2:] for name, _, _ in settings(argv or []) if name.startswith("--model.")]
 
 
 def gives_logger_name(argv: list[str] | None) -> bool:
     """Whether a command line names the W&B run (``--trainer.logger.init_args.name=x``, ``--trainer.logger.name x``)."""
-    return any(arg.split("=", 1)[0] in ("--trainer.logger.init_args.name", "--trainer.logger.name")
-               for arg in argv or [])
+    return any(name in ("--trainer.logger.init_args.name", "--trainer.logger.name")
+               for name, _, _ in settings(argv or []))
 
 
 def yaml_spelled(argv: list[str], key: str, got: str) -> list[str] | None:
@@ -242,18 +238,10 @@ def yaml_spelled(argv: list[str], key: str, got: str) -> list[str] | None:
     def plain(name: str) -> str:
         return ".".join(part for part in name.split(".") if part != "init_args")
 
-    out = list(argv)
     if key.startswith("--"):  # argparse's "argument --temperature: expected one argument": -inf read as an option
         i = argv.index(key)
         return [*argv[:i], f"{key}={spelled}", *argv[i + 2:]]
-    for i, arg in enumerate(argv):
-        name, eq, value = arg.partition("=")
-        if not name.startswith("--") or plain(name[2:]) != plain(key):
-            continue
-        if eq and value == got:
-            out[i] = f"{name}={spelled}"
-            return out
-        if not eq and i + 1 < len(argv) and argv[i + 1] == got:
-            out[i + 1] = spelled
-            return out
+    for name, value, i in settings(argv):
+        if name.startswith("--") and plain(name[2:]) == plain(key) and value == got:
+            return with_setting(argv, i, spelled)
     return None

@@ -55,6 +55,16 @@ def test_what_the_cli_sets_is_refused_in_a_config_file_but_not_in_one_a_run_fold
     check_set_by_the_cli(["fit", "--config", str(other)])
 
 
+def test_a_value_that_spells_what_the_cli_sets_is_no_option():
+    """A value of an option (--run_name trainer.default_root_dir, a W&B run named trainer.logger.group) was refused
+    as if it were the option --trainer.default_root_dir ("each run goes to its own folder"); the options still are."""
+    check_set_by_the_cli(["fit", "--run_name", "trainer.default_root_dir", "--trainer.logger.init_args.name",
+                          "trainer.logger.group"])
+    with pytest.raises(ValueError, match=r"^--trainer.logger.group: a run folder's fits and evaluations form one"):
+        check_set_by_the_cli(["fit", "--trainer.logger.init_args.name", "trainer.logger.group",
+                              "--trainer.logger.group=g"])
+
+
 def test_an_overlay_given_before_its_domain_config_is_named():
     """configs/images/mnist.yaml alone, or before configs/images.yaml: one line naming the order, not the parser's
     "Option 'dataset' is not accepted"."""

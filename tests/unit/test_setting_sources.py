@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pixeltransformer.config_files import settings, with_setting
 from pixeltransformer.runs import with_run_config
 from pixeltransformer.setting_sources import config_setting, overridden_options, parse_error_fields, parse_error_key
 
@@ -191,3 +192,16 @@ def test_an_option_of_a_callback_in_a_run_s_config_yaml_is_named_by_its_file(tmp
     assert config_setting(argv, key, got) == str(run / "config.yaml")
     assert config_setting(argv, "trainer.callbacks.num_examples", "2") == str(run / "config.yaml")
     assert config_setting(argv, "trainer.callbacks.max_items") is None
+
+
+def test_the_options_of_a_command_line_are_read_with_their_values_as_the_parser_reads_them():
+    """Each option with its value (after "=", else the next argument), and where it stands: a next argument that
+    starts with "--" is the next option (a flag given alone), one that starts with "-" alone a value (-inf), and an
+    option last on the line has none. A value that starts with "-" is read as an option as well."""
+    argv = ["fit", "-c", "a.yaml", "--config=b.yaml", "--trainer.fast_dev_run", "--model.temperature", "-inf",
+            "--trainer.max_steps=", "--run_name"]
+    assert list(settings(argv)) == [("-c", "a.yaml", 1), ("--config", "b.yaml", 3),
+                                    ("--trainer.fast_dev_run", None, 4), ("--model.temperature", "-inf", 5),
+                                    ("-inf", None, 6), ("--trainer.max_steps", "", 7), ("--run_name", None, 8)]
+    assert with_setting(argv, 5, ".inf")[5:7] == ["--model.temperature", ".inf"]
+    assert with_setting(argv, 3, "c.yaml")[3] == "--config=c.yaml"
