@@ -111,7 +111,7 @@ def resume_checkpoint(run: str | Path) -> Path:
     if not last.is_file():
         others = sorted(folder.glob("*.ckpt"))
         if others:  # a fit with checkpoint.save_last=false keeps its best checkpoints alone: it did save
-            config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(others[-1]))  # shell words
+            config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(kept_checkpoint(folder)))  # shell words
             raise FileNotFoundError(f"--resume {run}: no {named}, only "
                                     f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
                                     f"no last.ckpt): start a new run from one: pixeltransformer fit --config {config} "
