@@ -291,9 +291,9 @@ class PixelTransformerCLI(LightningCLI):
                 warn_once(f"--{key}={mine} is not used: the checkpoint's model has {key.rsplit('.', 1)[-1]}={saved}")
             else:
                 unused.setdefault(self._size_options[key], []).append(f"{key}={mine}, the checkpoint's {saved}")
-        for config, settings in unused.items():
+        for config, overridden in unused.items():
             warn_once(f"--config {config} is not used: the checkpoint's weights set the model's size ("
-                      f"{'; '.join(settings)})")
+                      f"{'; '.join(overridden)})")
 
     def _check_domain(self, ckpt: dict, sub: str) -> None:
         """A checkpoint of another domain fails by name here, before its options meet this domain's data (where

@@ -30,8 +30,9 @@ def config_at(argv: list[str], i: int) -> str | None:
 def settings(argv: list[str]) -> Iterator[tuple[str, str | None, int]]:
     """Each option of a command line in order, as the name, value and index of every argument that starts with "-"
     (a value that does is read as an option as well): the value is the text after "=" (``--name=value``), else the
-    next argument (``--name value``, ``-c F``) unless that starts with "--", the next option, as the parser reads it
-    (``--trainer.fast_dev_run --config F``: a flag given alone); None where none is given."""
+    next argument (``--name value``, ``-c F``) unless that starts with "--", the next option (``--trainer.fast_dev_run
+    --config F``: a flag given alone; argparse itself also takes ``-inf`` for an option, though not ``-1``); None where
+    none is given."""
     for i, arg in enumerate(argv):
         if not arg.startswith("-"):
             continue

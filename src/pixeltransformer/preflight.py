@@ -163,7 +163,7 @@ def check_config_order(argv: list[str]) -> None:
     accepted": a dataset overlay (configs/<domain>/<name>.yaml) given before any config that names the data class
     (its domain's configs/<domain>.yaml), or after another domain's data class; and two domains' configs
     (configs/polynomial.yaml, then configs/images.yaml), whose mix of data, model and other options would not fit."""
-    if any(a == "--resume" or a.startswith("--resume=") for a in argv):
+    if any(name == "--resume" for name, _, _ in settings(argv)):
         return  # a resume's first config is the run's own config.yaml (with_run_config)
     configs = [Path(c) for c in given_configs(argv)]
     for i, config in enumerate(configs):

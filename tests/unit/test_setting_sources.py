@@ -196,8 +196,8 @@ def test_an_option_of_a_callback_in_a_run_s_config_yaml_is_named_by_its_file(tmp
 
 def test_the_options_of_a_command_line_are_read_with_their_values_as_the_parser_reads_them():
     """Each option with its value (after "=", else the next argument), and where it stands: a next argument that
-    starts with "--" is the next option (a flag given alone), one that starts with "-" alone a value (-inf), and an
-    option last on the line has none. A value that starts with "-" is read as an option as well."""
+    starts with "--" is the next option (a flag given alone), one that starts with "-" alone is taken as a value
+    (-inf, which argparse itself refuses there), and an option last on the line has none. A value that starts with "-" is read as an option as well."""
     argv = ["fit", "-c", "a.yaml", "--config=b.yaml", "--trainer.fast_dev_run", "--model.temperature", "-inf",
             "--trainer.max_steps=", "--run_name"]
     assert list(settings(argv)) == [("-c", "a.yaml", 1), ("--config", "b.yaml", 3),
