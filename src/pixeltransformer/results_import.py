@@ -101,10 +101,11 @@ def of_unknown_data(eval_dir: Path, ckpt: Path | str) -> bool:
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
     `make train` line rebuilt from its config.yaml (dataset overlay and steps only; installed, a `pixeltransformer
-    fit` line with the shipped configs); then the evaluation's own command line (eval_dir/command.txt), else the `pixeltransformer test` that writes eval_dir (:func:`eval_again_line`;
-    default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own config_test.yaml, and
-    eval-<checkpoint>/ one of another checkpoint than last.ckpt, the one metrics.json names). The run's and the
-    checkpoint's paths are under the run root the fit was given (config.yaml's run_root; runs/ by default)."""
+    fit` line with the shipped configs); then the evaluation's own command line (eval_dir/command.txt), else the
+    `pixeltransformer test` that writes eval_dir (:func:`eval_again_line`; default <run>/eval; eval-<dataset>/
+    holds an evaluation on other data, with its own config_test.yaml, and eval-<checkpoint>/ one of another
+    checkpoint than last.ckpt, the one metrics.json names). The run's and the checkpoint's paths are under the run
+    root the fit was given (config.yaml's run_root; runs/ by default)."""
     domain = metrics.get("domain", run_dir.parent.name)
     eval_dir = eval_dir or run_dir / "eval"
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")

@@ -156,7 +156,8 @@ def render(metrics_dir: Path, figures_dir: Path, page_dir: Path) -> str:
     folders = relative(readme if readme.is_file() else metrics_dir, page_dir) + ("" if readme.is_file() else "/")
     lines = [HEADER.format(tool=results_command(), folders=folders)]
     if not by_domain and not bench:
-        lines += [f"No measured results yet: `{results_command('runs/<domain>/<run>')}` imports an evaluated run.", ""]
+        importing = results_command("runs/<domain>/<run>")
+        lines += [f"No measured results yet: `{importing}` imports an evaluated run.", ""]
     order = [d for d in DOMAIN_ORDER if d in by_domain] + sorted(d for d in by_domain if d not in DOMAIN_ORDER)
     for domain in order:
         lines += [f"## {domain}", ""]
