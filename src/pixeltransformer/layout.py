@@ -45,6 +45,13 @@ def next_command(clone: str, installed: str = "") -> str:
     return clone if CHECKOUT is not None else installed
 
 
+def results_command(runs: str = "") -> str:
+    """The command that writes the results page, importing the run folder ``runs`` first where given: `make results
+    (RUNS=...)` in a clone; where installed, its module (no Makefile, no console script of its own)."""
+    return next_command(f"make results{f' RUNS={runs}' if runs else ''}",
+                        f"python -m pixeltransformer.results{f' --runs {runs}' if runs else ''}")
+
+
 def data_words(domain: str, overlay: str | None = None) -> str:
     """A built-in domain, or with ``overlay`` one of its dataset overlays, as a line names it to be given: make's
     DOMAIN=<domain> (DATA=<overlay>) in a clone, the --config of its shipped file where installed."""

@@ -24,6 +24,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from . import layout
 from .errors import OneLineParser
 from .files import write_json
 from .results_bench import BENCH_FOLDERS, bench_device, check_bench
@@ -59,8 +60,9 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--figures-dir", type=Path, default=None,
                    help="the pictures shown under the tables, where imported curves go: the folder figures/ beside "
                         "--metrics-dir unless given (default docs/figures)")
-    p.add_argument("--configs-dir", type=Path, default=Path("configs"),
-                   help="the configs an imported run's make commands are rebuilt from (default configs)")
+    p.add_argument("--configs-dir", type=Path, default=None,
+                   help="the configs an imported run's fit command is rebuilt from where it recorded none, the "
+                        "shipped ones where installed (default configs)")
     p.add_argument("--out", type=Path, default=None,
                    help="the page written, its links relative to its folder: results.md beside --metrics-dir unless "
                         "given (default docs/results.md)")
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> str:
     # a trial import's curves and page go beside its metrics, never into the repository's docs/figures or page
     a.figures_dir = a.figures_dir or a.metrics_dir.parent / "figures"
     a.out = a.out or a.metrics_dir.parent / "results.md"
+    a.configs_dir = a.configs_dir or layout.CONFIGS  # read at the call: the tests move it
     a.run += split_runs(a.runs) if a.runs is not None else []
     if a.name and len(a.run) != 1:
         p.error("--name needs exactly one --run")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import in_number
+from .layout import next_command, results_command
 
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
 REQUIRED_RUN_KEYS = ("title", "command", "machine", "date")
@@ -36,7 +37,7 @@ def read_run_json(folder: Path) -> dict[str, str]:
     path = folder / "run.json"
     if not path.is_file():
         raise ResultsError(f"{folder}: no run.json (it must give {', '.join(RUN_KEYS)}; "
-                           f"`make results RUNS=<run folder>` writes one)")
+                           f"`{results_command('<run folder>')}` writes one)")
     run = read_json(path)
     missing = [k for k in REQUIRED_RUN_KEYS if not isinstance(run, dict) or not run.get(k)]
     if missing:
@@ -83,7 +84,8 @@ def read_metrics(folder: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: needs a non-empty list \"rows\" of objects with \"num_context\"")
     missing = [key for key in ("domain", "dataset") if not isinstance(metrics.get(key), str) or not metrics[key]]
     if missing:  # its entry was titled "None / None" and filed under a section of its own
-        raise ResultsError(f"{path}: needs {' and '.join(repr(k) for k in missing)}, the names `make eval` writes "
+        evaluation = next_command("make eval", "pixeltransformer test")
+        raise ResultsError(f"{path}: needs {' and '.join(repr(k) for k in missing)}, the names `{evaluation}` writes "
                            "(the domain and dataset evaluated)")
     first: dict[int, int] = {}  # |S| -> the row that gives it
     for i, row in enumerate(rows):  # each becomes a line of the table: |S|, then a number (or –) per column

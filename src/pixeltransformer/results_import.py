@@ -18,7 +18,7 @@ from . import this_machine
 from .errors import in_number
 from .eval_folders import beside_nosweep, recover, recover_all, running_writer
 from .files import write_json
-from .layout import test_command
+from .layout import data_words, next_command, test_command
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
 from .results_markdown import figure_links
 from .results_page import read_sections
@@ -100,16 +100,16 @@ def of_unknown_data(eval_dir: Path, ckpt: Path | str) -> bool:
 
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
-    `make train` line rebuilt from its config.yaml (dataset overlay and steps only); then the evaluation's own command
-    line (eval_dir/command.txt), else the `pixeltransformer test` that writes eval_dir (:func:`eval_again_line`;
-    default <run>/eval; eval-<dataset>/ holds an evaluation on other data, with its own config_test.yaml, and
-    eval-<checkpoint>/ one of another checkpoint than last.ckpt, the one metrics.json names). The run's and the
-    checkpoint's paths are under the run root the fit was given (config.yaml's run_root; runs/ by default)."""
+    `make train` line rebuilt from its config.yaml (dataset overlay and steps only; installed, a `pixeltransformer
+    fit` line with the shipped configs); then the evaluation's own command line (eval_dir/command.txt), else the
+    `pixeltransformer test` that writes eval_dir (:func:`eval_again_line`; default <run>/eval; eval-<dataset>/
+    holds an evaluation on other data, with its own config_test.yaml, and eval-<checkpoint>/ one of another
+    checkpoint than last.ckpt, the one metrics.json names). The run's and the checkpoint's paths are under the run
+    root the fit was given (config.yaml's run_root; runs/ by default)."""
     domain = metrics.get("domain", run_dir.parent.name)
     eval_dir = eval_dir or run_dir / "eval"
     config = _load_yaml(run_dir / "config.yaml") or _load_yaml(eval_dir / "config_test.yaml")
     data = overlay_of(domain, config, configs_dir)
-    data_arg = f" DATA={data}" if data else ""
     from .runs import COMMAND_FILE  # here: importing runs reads torch, which the rest of this module does without
 
     run_root = _dig(config, "run_root") or "runs"  # the fit's --run_root: its run folder is <run_root>/<domain>/<run>
@@ -129,7 +129,9 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
         default_steps = _dig(_load_yaml(path), "trainer", "max_steps") or default_steps
     if steps is not None and default_steps is not None and steps != default_steps:
         args.append(f"--trainer.max_steps={steps}")
-    return f"make train DOMAIN={domain}{data_arg} ARGS=\"{' '.join(args)}\"\n{eval_line}"
+    words = data_words(domain) + (f" {data_words(domain, data)}" if data else "")  # installed: the shipped configs
+    return next_command(f"make train {words} ARGS=\"{' '.join(args)}\"",
+                        f"pixeltransformer fit {words} {' '.join(args)}") + f"\n{eval_line}"
 
 
 def default_title(run_dir: Path, metrics: dict, source: str | None = None) -> str:
