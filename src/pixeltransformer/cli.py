@@ -176,6 +176,8 @@ class PixelTransformerCLI(LightningCLI):
         # the config: check the file first, for a one-line error, and keep the set sampler the config names (the
         # class path a checkpoint records is never imported)
         sub = self.config.get("subcommand")
+        if sub and isinstance(path := self.config[sub].get("ckpt_path"), str):  # a config file's "~/runs/...", which
+            self.config[sub].ckpt_path = os.path.expanduser(path)  # no shell expanded (runs.expand_home: the command's)
         if sub and not self.config[sub].get("ckpt_path"):  # a --ckpt_path given and undone: validate and fit
             # would go on without one (the seeded model; a new start), test and predict name a missing option
             if (later := config_unsetting(self._argv, "ckpt_path")) is not None:

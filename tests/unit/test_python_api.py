@@ -827,3 +827,17 @@ def test_log_prob_names_the_clamp_for_queries_of_a_domain_that_clamps_s():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m.log_prob(pos[:, :8], sdf[:, :8], pos, m.domain.context_values(sdf, m.spec))
+
+
+def test_load_module_reads_a_path_that_begins_with_the_home_folder(tmp_path, poly_spec, monkeypatch):
+    """load_module("~/runs/x/checkpoints/last.ckpt"), a notebook's path that no shell expands, was refused as
+    "checkpoint not found: ~/runs/..." while the command line's path options expand "~"."""
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import load_checkpoint, load_module
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "runs").mkdir()
+    torch.save(untrained_checkpoint(poly_spec.to_dict()), tmp_path / "runs" / "last.ckpt")
+    assert load_module("~/runs/last.ckpt").spec.domain == "polynomial"
+    assert "state_dict" in load_checkpoint(Path("~/runs/last.ckpt"))
