@@ -10,6 +10,7 @@ first training step leaves no run folder behind.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
+from lightning.pytorch.callbacks import Callback, ModelSummary, RichModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -53,8 +54,8 @@ from .preflight import SUBCOMMANDS, check_command_line
 from .progress import replace_default_bar
 from .run_config import RunConfig, record_precision, setup_line
 from .runs import (check_new_run, check_run_name, check_run_root, checkpoint_run, domain_of, expand_home, flag_arg,
-                   hold_run_folder, is_run_folder, missing_domain, readable_run_configs, release_run_folder,
-                   resume_checkpoint, run_group, shown_path, with_run_config)
+                   hold_run_folder, is_run_folder, missing_domain, readable_run_configs, record_fit,
+                   release_run_folder, resume_checkpoint, run_group, shown_path, with_run_config)
 from .setting_sources import (config_setting, config_unsetting, given_model_options, gives_logger_name, moved_note,
                               overridden_options, parse_error_fields, run_config_setting, size_config_options,
                               yaml_spelled)
@@ -98,6 +99,23 @@ class RunParser(LightningArgumentParser):
 
 # how a model runs, not what it computes: a command line's value holds over a checkpoint's
 RUNTIME_MODEL_OPTIONS = ("model.net.chunk",)
+
+
+class FirstStepMark(Callback):
+    """Rewrites a new run's lock, "host pid untrained", as "host pid" when its fit's first step begins
+    (runs.record_fit). A fit killed before then (SIGKILL, out of memory: no handler removes its folder, as one of a
+    failed start's errors is) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was
+    refused until the folder was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder
+    of one that began to train."""
+
+    def __init__(self, fd: int):
+        self.fd: int | None = fd
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            with contextlib.suppress(OSError):  # a lock file gone meanwhile: nothing left to mark
+                record_fit(fd)
 
 
 class PixelTransformerCLI(LightningCLI):
@@ -586,6 +604,9 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
+            if subcommand == "fit" and getattr(self, "_run_lock", None) is not None and \
+                    not self.config.fit.get("resume"):  # its lock says "untrained" until its first step begins
+                self.trainer.callbacks.append(FirstStepMark(self._run_lock))
         except BaseException as err:
             if replacing is not None:  # set aside above, then the W&B staging failed (a read-only folder)
                 put_back(replacing)

@@ -19,7 +19,9 @@ from .files import process_runs
 
 NO_SWEEP = "nosweep"  # the suffix of the folder of a test without a SweepEvaluation (evaluation.folder_of_test)
 _WRITING: dict[Path, int] = {}  # the folders this process is replacing: the descriptor that holds each one's lock
-_RECORD = re.compile(r"(\S+) (\d+)( done)?")  # what a writer's lock file says: "host pid", then "host pid done"
+# what a writer's lock file says: "host pid", then "host pid done"; a new run's fit (runs.hold_run_folder): "host pid
+# untrained" until its first step
+_RECORD = re.compile(r"(\S+) (\d+)(?: (done|untrained))?")
 
 
 def _lock_file(folder: Path) -> Path:
@@ -41,7 +43,7 @@ def _aside(folder: Path) -> Path:
 def recorded(lock: Path) -> tuple[str, str, bool]:
     """(host, pid, done) of the writer a lock file names; ("", "", False) when it names none."""
     match = _RECORD.fullmatch(lock.read_text().strip() if lock.is_file() else "")
-    return (match[1], match[2], bool(match[3])) if match else ("", "", False)
+    return (match[1], match[2], match[3] == "done") if match else ("", "", False)
 
 
 def _record(fd: int, done: bool = False, blank: bool = False) -> None:
