@@ -360,6 +360,31 @@ def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
     assert (tmp_path / "metrics" / "images-digits-m1" / "metrics.json").is_file()
 
 
+def test_an_evaluation_of_a_checkpoint_given_outside_its_run_is_checked_against_that_file(tmp_path):
+    """`test --ckpt_path folder/last.ckpt` of a checkpoint outside a checkpoints/ folder evaluates into folder/eval:
+    the import looked for folder/checkpoints/last.ckpt instead, so that file written over since was imported without
+    a word, and a checkpoints/last.ckpt beside it at another step refused an evaluation that was current."""
+    import torch
+
+    folder = tmp_path / "kept"
+    (folder / "eval").mkdir(parents=True)
+    (folder / "checkpoints").mkdir()
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "global_step": 60}, folder / "last.ckpt")
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "global_step": 30}, folder / "checkpoints" / "last.ckpt")
+    metrics = {"domain": "images", "dataset": "digits", "rows": ROWS, "checkpoint": str(folder / "last.ckpt")}
+    (folder / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 30}))
+    (folder / "eval" / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: digits\n")
+    with pytest.raises(ResultsError, match=r"metrics\.json is of last\.ckpt at step 30, but last\.ckpt is now at step "
+                                           r"60: evaluate it again \(pixeltransformer test --config "
+                                           rf"{re.escape(str(folder))}/eval/config_test\.yaml --ckpt_path "
+                                           rf"{re.escape(str(folder))}/last\.ckpt\)$"):
+        results_import.import_run(folder, tmp_path / "metrics", tmp_path / "configs")
+    (folder / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 60}))  # current
+    dest = results_import.import_run(folder, tmp_path / "metrics", tmp_path / "configs")
+    assert json.loads((dest / "run.json").read_text())["command"].endswith(
+        "--ckpt_path runs/images/kept/last.ckpt")
+
+
 def test_a_domain_of_the_users_own_is_evaluated_again_by_pixeltransformer_test(tmp_path):
     """`make eval` knows only the built-in domains (its DOMAIN= names a config of configs/): a run of a domain of the
     user's own is evaluated again by `pixeltransformer test` with its run's config, as its fit's last line says."""
