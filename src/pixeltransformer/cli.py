@@ -10,6 +10,7 @@ first training step leaves no run folder behind.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
+from lightning.pytorch.callbacks import Callback, ModelSummary, RichModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -45,6 +46,7 @@ from .fit_settings import check_fit_length, check_resume_length, check_step_sett
 from .launch import (check_launch_size, check_node_launch, drawn_seed, first_process, is_ddp_child, joins_a_run,
                      launched_run_name, predict_in_the_first_process, waiting_line, warn_once)
 from .layout import CONFIGS, next_command
+from .locks import record
 from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
 from .module import PixelTransformerModule, check_precision, checkpoint_error
 from .numerics import set_flushing
@@ -99,6 +101,23 @@ class RunParser(LightningArgumentParser):
 
 # how a model runs, not what it computes: a command line's value holds over a checkpoint's
 RUNTIME_MODEL_OPTIONS = ("model.net.chunk",)
+
+
+class FirstStepMark(Callback):
+    """Rewrites a new run's lock, "host pid untrained", as "host pid" when its fit's first step begins
+    (locks.record). A fit killed before then (SIGKILL, out of memory: no handler removes its folder, as one of a
+    failed start's errors is) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was
+    refused until the folder was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder
+    of one that began to train."""
+
+    def __init__(self, fd: int):
+        self.fd: int | None = fd
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            with contextlib.suppress(OSError):  # a lock file gone meanwhile: nothing left to mark
+                record(fd)
 
 
 class PixelTransformerCLI(LightningCLI):
@@ -177,6 +196,8 @@ class PixelTransformerCLI(LightningCLI):
         # the config: check the file first, for a one-line error, and keep the set sampler the config names (the
         # class path a checkpoint records is never imported)
         sub = self.config.get("subcommand")
+        if sub and isinstance(path := self.config[sub].get("ckpt_path"), str):  # a config file's "~/runs/...", which
+            self.config[sub].ckpt_path = os.path.expanduser(path)  # no shell expanded (runs.expand_home: the command's)
         if sub and not self.config[sub].get("ckpt_path"):  # a --ckpt_path given and undone: validate and fit
             # would go on without one (the seeded model; a new start), test and predict name a missing option
             if (later := config_unsetting(self._argv, "ckpt_path")) is not None:
@@ -585,6 +606,9 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand == "fit" and self.wandb_id is not None and not self.trainer.fast_dev_run:  # no W&B run then
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
+            if subcommand == "fit" and getattr(self, "_run_lock", None) is not None and \
+                    not self.config.fit.get("resume"):  # its lock says "untrained" until its first step begins
+                self.trainer.callbacks.append(FirstStepMark(self._run_lock))
         except BaseException as err:
             if replacing is not None:  # set aside above, then the W&B staging failed (a read-only folder)
                 put_back(replacing)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .distribution import BinnedGaussian
-from .errors import counted
+from .errors import counted, first_line
 from .kernels import native_cpu_kernels
 from .loopbar import loop_progress
 from .model import MemoryKV
@@ -286,6 +286,46 @@ def stacked_signals(x):
         return np.stack([np.asarray(e) for e in x])  # [B, K or Q, P or V]; np.matrix could not be stacked
     device = next((e.device for e in x if e.is_meta), x[0].device)
     return torch.stack([e.to(device) for e in x])  # [B, K or Q, P or V]
+
+
+def ragged(x) -> str:
+    """Where nested lists or tuples differ in length along one axis, as torch and numpy refuse them: "1 and 2 along
+    axis 1" (lists of one depth of other lengths, or lists beside numbers); "" for anything else."""
+    level, axis = [x], 0
+    while level and all(isinstance(e, (list, tuple)) for e in level):
+        lengths = list(dict.fromkeys(len(e) for e in level))  # in order met
+        if len(lengths) > 1:
+            return f"{lengths[0]} and {lengths[1]} along axis {axis}"
+        level, axis = [item for e in level for item in e], axis + 1
+    return f"lists beside numbers along axis {axis}" if any(isinstance(e, (list, tuple)) for e in level) else ""
+
+
+def as_input(name: str, x, shape: str, sets: bool = True) -> torch.Tensor:
+    """An input of the inference conveniences as a tensor (numpy's arrays, nested lists, a list of signals' arrays
+    stacked), on its own device and in its own dtype, or one line naming it: ``shape`` is the one it takes, as
+    "[batch, points, 2]" (``sets``: a set of positions or values, which a ragged list may be of sets of other
+    sizes). A list or tuple of signals of other shapes and masked entries are refused (check_signals), as nested
+    lists of unequal lengths are."""
+    check_signals(name, x)  # a list of signals of other shapes, a masked array: refused
+    given = x
+    # torch's and numpy's own errors name no input ("Could not infer dtype of NoneType", "new(): invalid data
+    # type", "expected sequence of length 1 at dim 1 (got 2)", a sparse tensor among a list's dense ones in stacking)
+    try:
+        x = stacked_signals(x)  # a list of signals [K, P] -> [B, K, P]
+        if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+            # views torch cannot share, copied: np.flip's negative strides and another byte order were refused,
+            # read-only memory (np.broadcast_to, a memory map, JAX's arrays) drew a warning on writing
+            x = np.require(x, np.float64 if x.dtype.itemsize > 8 else x.dtype.newbyteorder("="),
+                           ["C", "W"])  # as x's shape, 0-d included (ascontiguousarray made it [1])
+        return torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        if found := ragged(given):
+            other = " (sets of other sizes: call once per signal)" if sets else ""
+            raise ValueError(f"{name} is a nested list of unequal lengths ({found}): give one array {shape}, or "
+                             f"lists of equal lengths{other}") from None
+        why = first_line(err).split(". ")[0]  # numpy's object arrays: the list of dtypes torch takes follows
+        raise TypeError(f"{name} must be a tensor or array of numbers {shape}, got {type(given).__qualname__} "
+                        f"({why})") from None
 
 
 def grid_index_hint(pos: torch.Tensor, grid_shape: Sequence[int]) -> str:

@@ -1,5 +1,6 @@
 """What a lock file (flock) says of its holder: "host pid" (a fit's run folder, runs.hold_run_folder; an evaluation's
-folder, eval_folders), then "host pid done" where an evaluation's writer finished. A lock tells a process that runs
+folder, eval_folders), then "host pid done" where an evaluation's writer finished; a new run's fit says "host pid
+untrained" until its first step begins (runs.remove_unstarted reads it). A lock tells a process that runs
 from one that was killed (the kernel drops it with its process); the record names who holds it, for messages, and
 for the machines and file systems where the lock alone cannot tell.
 """
@@ -11,20 +12,21 @@ import re
 import socket
 from pathlib import Path
 
-_RECORD = re.compile(r"(\S+) (\d+)( done)?")  # what a holder's lock file says: "host pid", then "host pid done"
+_RECORD = re.compile(r"(\S+) (\d+)(?: (done|untrained))?")  # "host pid", "host pid done" or "host pid untrained"
 
 
 def recorded(lock: Path) -> tuple[str, str, bool]:
     """(host, pid, done) of the holder a lock file names; ("", "", False) when it names none."""
     match = _RECORD.fullmatch(lock.read_text().strip() if lock.is_file() else "")
-    return (match[1], match[2], bool(match[3])) if match else ("", "", False)
+    return (match[1], match[2], match[3] == "done") if match else ("", "", False)
 
 
-def record(fd: int, done: bool = False, blank: bool = False) -> None:
+def record(fd: int, done: bool = False, blank: bool = False, untrained: bool = False) -> None:
     """Say in the lock file held through ``fd`` that this process holds it ("host pid", "host pid done" with
-    ``done``; nothing with ``blank``): the new text is written over the old before the file is cut to its length, so
-    it never reads empty on the way."""
-    text = b"" if blank else f"{socket.gethostname()} {os.getpid()}{' done' if done else ''}\n".encode()
+    ``done``, "host pid untrained" with ``untrained``; nothing with ``blank``): the new text is written over the old
+    before the file is cut to its length, so it never reads empty on the way."""
+    state = " done" if done else " untrained" if untrained else ""
+    text = b"" if blank else f"{socket.gethostname()} {os.getpid()}{state}\n".encode()
     os.pwrite(fd, text, 0)
     os.ftruncate(fd, len(text))
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
@@ -29,10 +28,10 @@ from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, resolve_domain
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
-from .errors import counted, first_line
+from .errors import counted
 from .evaluation import gather_item_values, left_out_line
-from .inference import (Completion, check_finite, check_sampling, check_sets, check_signals, check_weights, complete,
-                        grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample, stacked_signals)
+from .inference import (Completion, as_input, check_finite, check_sampling, check_sets, check_weights, complete,
+                        grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
 from .memory import completion_bytes, point_count, sample_bytes, shortfall
 from .model import PixelTransformer
@@ -776,23 +775,8 @@ class PixelTransformerModule(L.LightningModule):
         named = {"ctx_pos": (ctx_pos, p), "ctx_val": (ctx_val, v)}
         named.update(zip(("qry_pos", "qry_val"), zip(queries, (p, v))))
         out = []
-        for name, (x, width) in named.items():
-            check_signals(name, x)  # a list of signals of other shapes, a masked array: refused
-            given = x
-            # torch's and numpy's own errors name no input ("Could not infer dtype of NoneType", "new(): invalid data
-            # type", a sparse tensor among a list's dense ones in stacking)
-            try:
-                x = stacked_signals(x)  # a list of signals [K, P] -> [B, K, P]
-                if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
-                    # views torch cannot share, copied: np.flip's negative strides and another byte order were
-                    # refused, read-only memory (np.broadcast_to, a memory map, JAX's arrays) drew a warning on writing
-                    x = np.require(x, np.float64 if x.dtype.itemsize > 8 else x.dtype.newbyteorder("="),
-                                   ["C", "W"])  # as x's shape, 0-d included (ascontiguousarray made it [1])
-                x = torch.as_tensor(x)
-            except (TypeError, ValueError, RuntimeError) as err:
-                why = first_line(err).split(". ")[0]  # numpy's object arrays: the list of dtypes torch takes follows
-                raise TypeError(f"{name} must be a tensor or array of numbers [batch, points, {width}], got "
-                                f"{type(given).__qualname__} ({why})") from None
+        for name, (given, width) in named.items():
+            x = as_input(name, given, f"[batch, points, {width}]")  # [B, K or Q, P or V]
             listed = isinstance(given, (list, tuple))
             if name.startswith("ctx") and x.dim() == 3 and x.shape[0] >= 1 and x.shape[1] == 0:
                 raise ValueError(f"S is empty ({name} {list(x.shape)}): the model predicts from at least one sample; "
@@ -919,10 +903,23 @@ class PixelTransformerModule(L.LightningModule):
                              f"{tuple(self.spec.grid_shape)}), got {grid_shape}")
         kwargs = check_sampling(kwargs)
         ctx_pos, ctx_val = self.api_inputs(ctx_pos, ctx_val)  # [B, K, P], [B, K, V]
+        if kwargs.get("signal") is not None:  # the ground truth the pictures show: kept on its device, in its dtype
+            kwargs["signal"] = self.api_signal(kwargs["signal"], ctx_pos.shape[0])  # [B, V, *grid']
         self.check_grid_memory(shape, ctx_pos.shape[0], kwargs.get("num_samples", 0), ctx_pos.device)
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
         with self.trainer_precision():
             return complete(self.model, self.dist, ctx_pos, ctx_val, shape, **kwargs)
+
+    def api_signal(self, signal, batch: int) -> torch.Tensor:
+        """complete's ``signal=``, the ground truth [B, V, *grid'] of the ``batch`` signals of S at its own grid, as a
+        tensor (a list or array read as one), or one line naming what is wrong with it: it was kept as given, a list
+        included, and the completion's ``.cpu()`` or index stopped on it later."""
+        x = as_input("signal", signal, "[batch, V, *grid]", sets=False)
+        if x.dim() != 2 + self.spec.pos_dims or x.shape[0] != batch:
+            raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {batch} signals of S, "
+                             f"{2 + self.spec.pos_dims} axes for {self.spec.domain}/{self.spec.dataset}, got "
+                             f"{list(x.shape)}")
+        return x
 
     def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int,
                           device: torch.device | None = None) -> None:

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from . import layout
-from .errors import OneLineParser
+from .errors import OneLineParser, counted
 from .files import write_json
 from .results_bench import BENCH_FOLDERS, bench_device, check_bench
 from .results_folders import RUN_KEYS, ResultsError, read_json
@@ -120,7 +120,38 @@ def main(argv: list[str] | None = None) -> str:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(page)
     print(f"[results] wrote {a.out}")
+    uncopied = [eval_dir for (_, eval_dir, _), name in zip(located, names) if not a.copy_figure
+                and (eval_dir / "metrics_vs_context.png").is_file()
+                and not (a.figures_dir / f"{name}_metrics.png").is_file()]  # their curves, copied with --copy-figure
+    if note := pictures_left_out(a.out, a.metrics_dir, a.figures_dir, uncopied):
+        print(note)
     return page
+
+
+PUBLISHED_FIGURES = Path("docs/figures")  # the repository's pictures, beside docs/metrics
+
+
+def pictures_left_out(out: Path, metrics_dir: Path, figures_dir: Path, uncopied: list[Path]) -> str | None:
+    """The line that says which pictures a trial import's page (a figures folder other than docs/figures) shows
+    none of, where they are and how to get them: the published folders' pictures in docs/figures that figures_dir
+    lacks (a trial that copied docs/metrics and not docs/figures), and the curves of the imported evaluation folders
+    ``uncopied`` (their metrics_vs_context.png, copied with --copy-figure only). None where it lacks none; a page
+    that said nothing of them looked complete, without a picture."""
+    if figures_dir.resolve() == PUBLISHED_FIGURES.resolve():
+        return None
+    names = [p.name for p in metrics_dir.iterdir() if p.is_dir()] if metrics_dir.is_dir() else []
+    published = sorted(p.name for p in PUBLISHED_FIGURES.iterdir() if p.is_file()
+                       and not (figures_dir / p.name).exists()
+                       and any(p.name.startswith(f"{n}_") for n in names)) if PUBLISHED_FIGURES.is_dir() else []
+    missing = []
+    if published:
+        missing.append(f"the published runs' {counted(len(published), 'picture')}, in {PUBLISHED_FIGURES}/ (to show "
+                       f"them: cp {PUBLISHED_FIGURES}/* {shlex.quote(str(figures_dir))}/)")
+    if uncopied:
+        curves = ", ".join(str(folder / "metrics_vs_context.png") for folder in uncopied)
+        missing.append(f"the imported {'curve' if len(uncopied) == 1 else 'curves'}, {curves} (to show "
+                       f"{'it' if len(uncopied) == 1 else 'them'}: import with --copy-figure)")
+    return f"[results] {out} shows none of these pictures: {'; '.join(missing)}" if missing else None
 
 
 QUOTED_RUNS = "RUNS=\"'my runs/images/x' runs/images/y\""

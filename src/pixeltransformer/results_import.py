@@ -62,6 +62,16 @@ def evaluated_checkpoint(metrics: dict) -> Path:
     return Path(metrics.get("checkpoint") or "last.ckpt")
 
 
+def evaluated_file(run: Path, metrics: dict) -> Path:
+    """The checkpoint an evaluation's metrics.json names, in the run folder ``run`` (where it lies now, or as a page
+    names it): <run>/checkpoints/<name>, or <run>/<name> for one given outside a checkpoints/ folder, whose own folder
+    the evaluation took for its run (runs.checkpoint_run)."""
+    recorded = metrics.get("checkpoint")
+    inside = not recorded or Path(recorded).parent.name == "checkpoints"  # none recorded: the run's last.ckpt
+    name = evaluated_checkpoint(metrics).name
+    return run / "checkpoints" / name if inside else run / name
+
+
 def evaluated_source(eval_dir: Path, metrics: dict) -> str | None:
     """The file or folder an eval-<dataset>-<name>/ evaluation read (another of the run's own dataset: a folder of
     pictures, of meshes, a file of curves), as its folder names it (less a checkpoint's -<name>); None for eval/,
@@ -78,11 +88,14 @@ def eval_again_line(eval_dir: Path, ckpt: Path | str, run: Path | str | None = N
     test` a fit's closing line prints (:func:`~pixeltransformer.layout.test_command`), with the config that evaluation
     read: the run's config.yaml for <run>/eval, an eval-*/ folder's config_test.yaml (its data, options and data roots
     as given), the run's config.yaml where an eval-*/ folder holds none (an evaluation stopped before it wrote one),
-    followed by `--config <data>` unless the folder is eval-<checkpoint> of ``ckpt`` (eval-<dataset>/ held other
-    data, whose options config_test.yaml alone records). ``run``: the run folder as the line names it (relative where
-    the page's commands are; default eval_dir's own)."""
+    and eval/'s config_test.yaml for a checkpoint evaluated outside a run (its folder holds no config.yaml); followed
+    by `--config <data>` unless the folder is eval-<checkpoint> of ``ckpt`` (eval-<dataset>/ held other data, whose
+    options config_test.yaml alone records). ``run``: the run folder as the line names it (relative where the page's
+    commands are; default eval_dir's own)."""
     run = Path(run) if run is not None else eval_dir.parent
-    if eval_dir.name != "eval" and (eval_dir / "config_test.yaml").is_file():
+    # a checkpoint's own folder, outside a run (no config.yaml): its evaluation's config_test.yaml, eval/ too
+    own = eval_dir.name != "eval" or not (eval_dir.parent / "config.yaml").is_file()
+    if own and (eval_dir / "config_test.yaml").is_file():
         return test_command(run / eval_dir.name / "config_test.yaml", ckpt)
     return test_command(run / "config.yaml", ckpt, data="<data>" if of_unknown_data(eval_dir, ckpt) else None)
 
@@ -114,7 +127,7 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
 
     run_root = _dig(config, "run_root") or "runs"  # the fit's --run_root: its run folder is <run_root>/<domain>/<run>
     run = Path(f"{run_root}/{domain}/{run_dir.name}")
-    ckpt = run / "checkpoints" / evaluated_checkpoint(metrics).name
+    ckpt = evaluated_file(run, metrics)
     # the evaluation's own command line, as given (its options: fewer items, other levels), where it recorded one
     evaluated = eval_dir / COMMAND_FILE
     eval_line = evaluated.read_text().strip() if evaluated.is_file() else ""
@@ -151,7 +164,7 @@ def check_current(run_dir: Path, eval_dir: Path, metrics: dict) -> None:
     numbers are not the run's any more, and the error names the command that writes eval_dir again
     (:func:`eval_again_line`). Evaluations that did not record the step pass."""
     step = metrics.get("checkpoint_step")
-    ckpt = run_dir / "checkpoints" / evaluated_checkpoint(metrics).name
+    ckpt = evaluated_file(run_dir, metrics)  # a checkpoint given outside checkpoints/: in the run folder itself
     if step is None or not ckpt.is_file():
         return
     from .loading import load_checkpoint  # here: torch, which the rest of this module does without

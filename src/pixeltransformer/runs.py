@@ -11,6 +11,7 @@ import fcntl
 import os
 import re
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,8 @@ def resume_checkpoint(run: str | Path) -> Path:
     if not last.is_file():
         others = sorted(folder.glob("*.ckpt"))
         if others:  # a fit with checkpoint.save_last=false keeps its best checkpoints alone: it did save
-            config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(kept_checkpoint(folder)))  # shell words
+            # as shell words
+            config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(kept_checkpoint(folder)))
             raise FileNotFoundError(f"--resume {run}: no {named}, only "
                                     f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
                                     f"no last.ckpt): start a new run from one: pixeltransformer fit --config {config} "
@@ -385,19 +387,25 @@ def check_new_run(run: Path) -> Path:
 # what a new fit has written into its folder when it starts (Lightning's setup: the other nodes joining, the data
 # built), before its config.yaml, its W&B run or any step: its lock and the W&B id it will use
 UNSTARTED = (FIT_LOCK, "wandb_id.txt")
+# what it has written before its first step (its config.yaml, command line and W&B run too), where its lock says it
+# trained nothing (locks.record): a fit killed by SIGKILL or out of memory while it read its data or validated first
+BEFORE_FIRST_STEP = (*UNSTARTED, "config.yaml", COMMAND_FILE, "wandb")
 
 
 def remove_unstarted(run: Path) -> bool:
     """Remove a run folder that holds only what a fit killed before it started left (:data:`UNSTARTED`: SIGTERM or
     SIGKILL while it waited for the other nodes, whose wait no Python handler interrupts, so that the folder cannot
-    be removed then as a failed start's is): nothing was trained there and nothing else written. The same --run_name
-    was refused ("already exists, without checkpoints/last.ckpt"). Only where no process holds its lock (a fit still
+    be removed then as a failed start's is): nothing was trained there and nothing else written; or what a fit killed
+    before its first step left (:data:`BEFORE_FIRST_STEP`: its config.yaml, command line and W&B run too, where its
+    lock still says "untrained", locks.record). The same --run_name was refused ("already exists, without
+    checkpoints/last.ckpt"). Only where no process holds its lock (a fit still
     starting there does) and its fit ran on this machine and ended (:func:`_ended_here`); True where its files were
     removed, with a line that says so. A folder that stays (a link to one elsewhere; NFS keeps a file deleted while
     open as .nfsXXXX) holds nothing of a run: a fit that starts there meanwhile holds it (:func:`hold_run_folder`)."""
     try:
         names = {p.name for p in run.iterdir()}
-        fd = os.open(run / FIT_LOCK, os.O_RDWR) if names <= set(UNSTARTED) and FIT_LOCK in names else None
+        fits = names <= set(BEFORE_FIRST_STEP) and FIT_LOCK in names
+        fd = os.open(run / FIT_LOCK, os.O_RDWR) if fits else None
     except OSError:
         return False
     if fd is None:
@@ -406,8 +414,13 @@ def remove_unstarted(run: Path) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held (a fit is starting there), or no locks: kept
         if not _ended_here(run / FIT_LOCK):
             return False
+        if not names <= set(UNSTARTED) and not (run / FIT_LOCK).read_text().rstrip().endswith(" untrained"):
+            return False  # a fit that trained (or one of a version that did not say): its config and W&B run stay
         for name in names:
-            (run / name).unlink(missing_ok=True)
+            if (run / name).is_dir() and not (run / name).is_symlink():
+                shutil.rmtree(run / name)
+            else:
+                (run / name).unlink(missing_ok=True)
     except OSError:
         return False
     finally:
@@ -416,8 +429,12 @@ def remove_unstarted(run: Path) -> bool:
         run.rmdir()
     except OSError:
         pass
-    print(f"[run] {shown_path(run)}: removed what a fit stopped before its start left there (its lock and W&B id: "
-          "it trained nothing), to start this run in its place", flush=True)
+    left = "its lock and W&B id" if names <= set(UNSTARTED) else \
+        ", ".join(f"{n}/" if n == "wandb" else n for n in BEFORE_FIRST_STEP if n in names - set(UNSTARTED)) + \
+        ", its lock and W&B id"
+    when = "its start" if names <= set(UNSTARTED) else "its first step"
+    print(f"[run] {shown_path(run)}: removed what a fit stopped before {when} left there ({left}: it trained "
+          "nothing), to start this run in its place", flush=True)
     return True
 
 

@@ -642,3 +642,23 @@ def test_sigterm_is_the_fit_s_while_it_trains_and_a_handler_of_the_user_s_stays_
         assert called == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_a_config_file_s_checkpoint_path_in_the_home_folder_is_evaluated(tmp_path, monkeypatch, poly_spec):
+    """ckpt_path: ~/... in a config file (which no shell expands; --ckpt_path ~/... on the command line was) read the
+    checkpoint, then stopped on the evaluation's folder: "No such file or directory: '~/.../.eval.lock'"."""
+    from pixeltransformer.cli import main
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    run = tmp_path / "polynomial" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    torch.save(untrained_checkpoint(poly_spec.to_dict(), **{"pytorch-lightning_version": L.__version__}),
+               run / "checkpoints" / "last.ckpt")
+    given = tmp_path / "ckpt.yaml"
+    given.write_text("ckpt_path: ~/polynomial/r/checkpoints/last.ckpt\n")
+    cli = main(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(given),
+                "--data.init_args.resolution=64", "--data.init_args.test_size=4", "--data.init_args.batch_size=4",
+                "--trainer.enable_progress_bar=false"])
+    assert cli.run_dir == run and (run / "eval" / "metrics.json").is_file()

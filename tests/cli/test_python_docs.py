@@ -50,10 +50,11 @@ def test_the_notebook_snippet_and_each_call_of_the_table_give_the_shapes_the_pag
     g = torch.Generator().manual_seed(0)
     scope.update(ctx_pos=torch.rand(b, k, 2, generator=g) * 2 - 1, ctx_val=torch.rand(b, k, 1, generator=g),
                  qry_pos=torch.rand(b, q, 2, generator=g) * 2 - 1, qry_val=torch.rand(b, q, 1, generator=g),
-                 grid=grid, t=0.5)
+                 grid=grid, t=0.5, x=torch.rand(b, 1, 8, 8, generator=g))  # x: the ground truth at its own grid
     sizes = {"B": b, "Q": q, "V": 1, "NP": m.dist.params_width}
+    grids = {"*grid": grid, "*grid'": (8, 8)}
     rows = re.findall(r"^\| `(m[.(][^`]*)` \| (.*) \|$", page, re.M)
-    assert len(rows) == 6, rows
+    assert len(rows) == 7, rows
     for call, gives in rows:
         answer = eval(call, scope)  # noqa: S307 - the page's own call
         for part in gives.split(", `"):  # `.mean` [B, V, *grid], `.std()` [...], ...
@@ -63,5 +64,5 @@ def test_the_notebook_snippet_and_each_call_of_the_table_give_the_shapes_the_pag
             shapes = re.findall(r"\[([^\]]+)\]", part)  # the last: "E[v | S] at any positions [B, Q, V]"
             assert shapes, f"docs/python.md: {call}: {part.strip(' `')} gives no shape"
             want = [d for word in shapes[-1].split(", ")
-                    for d in (grid if word == "*grid" else [sizes.get(word) or int(word)])]
+                    for d in (grids.get(word) or [sizes.get(word) or int(word)])]
             assert list(got.shape) == want, f"{call}: {part.strip(' `')}"

@@ -295,12 +295,9 @@ def test_inputs_that_are_not_numbers_are_named(module):
     got builtins.int"), and a None qry_val in log_prob failed to unpack."""
     m = module
     pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
-    ragged = [[[0.0, 0.0]], [[0.0, 0.0], [1.0, 1.0]]]
     for call, name, width, why in (
             (lambda: m.mean_field(pos, None, pos), "ctx_val", 1, "NoneType (Could not infer dtype of NoneType)"),
             (lambda: m.complete("pos", val, (4, 4)), "ctx_pos", 2, "str (new(): invalid data type 'str')"),
-            (lambda: m.mean_field(ragged, val, pos), "ctx_pos", 2,
-             "list (expected sequence of length 1 at dim 1 (got 2))"),
             (lambda: m.sample(pos, val, np.array([None] * 20).reshape(2, 5, 2)), "qry_pos", 2,
              "ndarray (can't convert np.ndarray of type numpy.object_)"),
             (lambda: m.mean_field(pos, val, None), "qry_pos", 2, "NoneType (Could not infer dtype of NoneType)"),
@@ -827,3 +824,56 @@ def test_log_prob_names_the_clamp_for_queries_of_a_domain_that_clamps_s():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         m.log_prob(pos[:, :8], sdf[:, :8], pos, m.domain.context_values(sdf, m.spec))
+
+
+def test_load_module_reads_a_path_that_begins_with_the_home_folder(tmp_path, poly_spec, monkeypatch):
+    """load_module("~/runs/x/checkpoints/last.ckpt"), a notebook's path that no shell expands, was refused as
+    "checkpoint not found: ~/runs/..." while the command line's path options expand "~"."""
+    import domains.polynomial.domain  # noqa: F401 (the domain the checkpoint names)
+    from pixeltransformer.loading import load_checkpoint, load_module
+    from tests.cli.checkpoints import untrained_checkpoint
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "runs").mkdir()
+    torch.save(untrained_checkpoint(poly_spec.to_dict()), tmp_path / "runs" / "last.ckpt")
+    assert load_module("~/runs/last.ckpt").spec.domain == "polynomial"
+    assert "state_dict" in load_checkpoint(Path("~/runs/last.ckpt"))
+
+
+def test_nested_lists_of_unequal_lengths_are_named_with_the_remedy(module):
+    """A ragged nested list as S, queries or complete's signal was refused in torch's words ("ctx_pos must be a tensor
+    or array of numbers ..., got list (expected sequence of length 1 at dim 1 (got 2))"), which named neither the
+    lengths that differ nor what to give instead."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    with pytest.raises(ValueError, match=r"^ctx_pos is a nested list of unequal lengths \(1 and 2 along axis 1\): give "
+                                         r"one array \[batch, points, 2\], or lists of equal lengths \(sets of other "
+                                         r"sizes: call once per signal\)$"):
+        m.mean_field([[[0.0, 0.0]], [[0.0, 0.0], [1.0, 1.0]]], val, pos)
+    with pytest.raises(ValueError, match=r"^qry_val is a nested list of unequal lengths \(1 and 2 along axis 2\): "):
+        m.log_prob(pos, val, pos, [[[0.5]] * 4 + [[0.5, 0.5]]] * 2)
+    with pytest.raises(ValueError, match=r"^ctx_val is a nested list of unequal lengths \(lists beside numbers along "
+                                         r"axis 2\): "):
+        m.mean_field(pos, [[[0.5]] * 4 + [0.5]] * 2, pos)
+    ragged = [torch.rand(1, 4, 4).tolist(), torch.rand(1, 4, 3).tolist()]  # two pictures of other widths
+    with pytest.raises(ValueError, match=r"^signal is a nested list of unequal lengths \(4 and 3 along axis 3\): give "
+                                         r"one array \[batch, V, \*grid\], or lists of equal lengths$"):
+        m.complete(pos, val, (4, 4), signal=ragged)
+    assert m.mean_field(pos.tolist(), val.tolist(), pos.tolist()).shape == (2, 5, 1)  # lists of equal lengths
+
+
+def test_complete_reads_the_signal_it_keeps_for_the_pictures_as_a_tensor(module):
+    """complete(signal=...) kept whatever it was given: a list or array stayed one, so the completion's .cpu() (which
+    pictures call) stopped in "'list' object has no attribute 'detach'", and a signal of another batch was found only
+    when a picture indexed it."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    truth = torch.rand(2, 1, 8, 8, dtype=torch.float64)  # [B, V, 8, 8]: at its own grid, in its own dtype
+    for given in (truth, truth.numpy(), truth.tolist()):  # a list of Python's floats: torch's float32
+        c = m.complete(pos, val, (4, 4), signal=given).cpu()
+        assert torch.allclose(c.signal.double(), truth) and torch.allclose(c[1].signal.double(), truth[1:])
+    with pytest.raises(ValueError, match=r"^signal must be the ground truth \[batch, V, \*grid\] of the 2 signals of "
+                                         r"S, 4 axes for toy/t, got \[1, 1, 8, 8\]$"):
+        m.complete(pos, val, (4, 4), signal=truth[:1])
+    with pytest.raises(TypeError, match=r"^signal must be a tensor or array of numbers \[batch, V, \*grid\], got str"):
+        m.complete(pos, val, (4, 4), signal="truth")

@@ -360,6 +360,31 @@ def test_an_evaluation_of_a_checkpoint_written_over_since_is_refused(tmp_path):
     assert (tmp_path / "metrics" / "images-digits-m1" / "metrics.json").is_file()
 
 
+def test_an_evaluation_of_a_checkpoint_given_outside_its_run_is_checked_against_that_file(tmp_path):
+    """`test --ckpt_path folder/last.ckpt` of a checkpoint outside a checkpoints/ folder evaluates into folder/eval:
+    the import looked for folder/checkpoints/last.ckpt instead, so that file written over since was imported without
+    a word, and a checkpoints/last.ckpt beside it at another step refused an evaluation that was current."""
+    import torch
+
+    folder = tmp_path / "kept"
+    (folder / "eval").mkdir(parents=True)
+    (folder / "checkpoints").mkdir()
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "global_step": 60}, folder / "last.ckpt")
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "global_step": 30}, folder / "checkpoints" / "last.ckpt")
+    metrics = {"domain": "images", "dataset": "digits", "rows": ROWS, "checkpoint": str(folder / "last.ckpt")}
+    (folder / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 30}))
+    (folder / "eval" / "config_test.yaml").write_text("data:\n  init_args:\n    dataset: digits\n")
+    with pytest.raises(ResultsError, match=r"metrics\.json is of last\.ckpt at step 30, but last\.ckpt is now at step "
+                                           r"60: evaluate it again \(pixeltransformer test --config "
+                                           rf"{re.escape(str(folder))}/eval/config_test\.yaml --ckpt_path "
+                                           rf"{re.escape(str(folder))}/last\.ckpt\)$"):
+        results_import.import_run(folder, tmp_path / "metrics", tmp_path / "configs")
+    (folder / "eval" / "metrics.json").write_text(json.dumps(metrics | {"checkpoint_step": 60}))  # current
+    dest = results_import.import_run(folder, tmp_path / "metrics", tmp_path / "configs")
+    assert json.loads((dest / "run.json").read_text())["command"].endswith(
+        "--ckpt_path runs/images/kept/last.ckpt")
+
+
 def test_a_domain_of_the_users_own_is_evaluated_again_by_pixeltransformer_test(tmp_path):
     """`make eval` knows only the built-in domains (its DOMAIN= names a config of configs/): a run of a domain of the
     user's own is evaluated again by `pixeltransformer test` with its run's config, as its fit's last line says."""
@@ -1090,3 +1115,36 @@ def test_a_trial_import_into_another_metrics_folder_leaves_the_repository_s_figu
     assert (trial / "figures" / "images-mnist-m1_metrics.png").read_bytes() == b"second"
     assert published.read_bytes() == b"published"
     assert f"{trial / 'figures' / 'images-mnist-m1_metrics.png'} replaced" in capsys.readouterr().out
+
+
+def test_a_trial_import_says_which_pictures_its_page_shows_none_of(tmp_path, capsys, monkeypatch):
+    """A trial import (`--metrics-dir /tmp/r/metrics`, its pictures in /tmp/r/figures) of a copy of docs/metrics wrote
+    a page without a picture and said nothing: the published runs' pictures stay in docs/figures, and the imported
+    run's curve is copied with --copy-figure only. One line names both and how to show them."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)  # the repository: docs/metrics, docs/figures
+    write_folder(tmp_path / "docs", "images-digits-pub")
+    (tmp_path / "docs" / "figures").mkdir()
+    (tmp_path / "docs" / "figures" / "images-digits-pub_metrics.png").write_bytes(b"png")
+    (tmp_path / "docs" / "figures" / "other-run_metrics.png").write_bytes(b"png")  # of no folder on the page
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS}))
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"png")
+    trial = tmp_path / "trial"
+    shutil.copytree(tmp_path / "docs" / "metrics", trial / "metrics")
+    args = ["--metrics-dir", str(trial / "metrics"), "--run", str(run_dir), "--load", "idle"]
+    capsys.readouterr()
+    results.main(args)
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"[results] {trial / 'results.md'} shows none of these pictures: the published runs' 1 picture, in "
+        f"docs/figures/ (to show them: cp docs/figures/* {trial / 'figures'}/); the imported curve, "
+        f"{run_dir / 'eval' / 'metrics_vs_context.png'} (to show it: import with --copy-figure)")
+    assert "![" not in (trial / "results.md").read_text()
+    shutil.copytree(tmp_path / "docs" / "figures", trial / "figures")
+    results.main([*args, "--copy-figure"])  # every picture there: nothing to say
+    assert capsys.readouterr().out.splitlines()[-1] == f"[results] wrote {trial / 'results.md'}"
+    assert (trial / "results.md").read_text().count("![") == 2
+    results.main(args[2:])  # the repository's own page and pictures: nothing to say either
+    assert capsys.readouterr().out.splitlines()[-1] == f"[results] wrote {Path('docs/results.md')}"

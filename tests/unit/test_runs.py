@@ -333,6 +333,48 @@ def test_a_folder_a_fit_was_killed_in_before_it_started_is_no_run(tmp_path, caps
                                        "and W&B id: it trained nothing), to start this run in its place\n")
     release_run_folder(run, hold_run_folder(run, new=True))  # the new fit takes the name
 
+def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_that_trained_stays(tmp_path, capsys):
+    """A fit killed before its first step (SIGKILL, out of memory: a user's own domain reading its data, its first
+    validation) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was refused ("already
+    exists, without checkpoints/last.ckpt") until the folder was deleted by hand. A new run's lock says "untrained"
+    until its fit's first step begins: such a folder is removed; one whose fit began to train, or that holds anything
+    more (a checkpoint), stays."""
+    from pixeltransformer.cli import FirstStepMark
+
+    run = tmp_path / "runs" / "polynomial" / "w"
+    fd = hold_run_folder(run, new=True)
+    assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()} untrained\n"
+    mark = FirstStepMark(fd)
+    mark.on_train_batch_start(None, None, None, 0)  # the first step begins
+    assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()}\n"
+    release_run_folder(run, fd)
+    command = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
+               "--run_name", "w"]
+
+    def killed(lock: str, *more: str) -> None:
+        for name in ("wandb_id.txt", "config.yaml", "command.txt", *more):
+            (run / name).parent.mkdir(parents=True, exist_ok=True)
+            (run / name).write_text("x\n")
+        (run / "wandb" / "offline-run-1").mkdir(parents=True, exist_ok=True)
+        (run / ".fit.lock").write_text(f"{socket.gethostname()} {ended_pid()}{lock}\n")
+
+    for lock, more in (("", ()), (" untrained", ("checkpoints/last-partial.ckpt",))):  # trained, or more than that
+        killed(lock, *more)
+        with pytest.raises(FileExistsError, match=r"^run folder .* already exists, without checkpoints/last.ckpt"):
+            preflight(command)
+        assert (run / "config.yaml").is_file() and (run / "wandb" / "offline-run-1").is_dir()
+        for path in sorted(run.rglob("*"), reverse=True):  # a folder after what it holds
+            path.rmdir() if path.is_dir() else path.unlink()
+    killed(" untrained")
+    capsys.readouterr()
+    preflight(command)
+    assert not run.exists()
+    assert capsys.readouterr().out == (
+        f"[run] {run}: removed what a fit stopped before its first step left there (config.yaml, command.txt, wandb/, "
+        "its lock and W&B id: it trained nothing), to start this run in its place\n")
+    release_run_folder(run, hold_run_folder(run, new=True))  # the new fit takes the name
+
+
 def ended_pid() -> int:
     """The id of a process of this machine that has ended."""
     import subprocess
