@@ -477,7 +477,7 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
         try:
             if new:
                 check_new_run(run)  # a fit that held the lock before this one may have ended meanwhile
-            record(fd)
+            record(fd, untrained=new)
         except BaseException:  # refused: its lock file goes too (held, so no other fit has it), as when a fit ends
             release_run_folder(run, fd)
             raise
