@@ -535,17 +535,27 @@ def test_a_test_split_of_no_whole_benchmark_batches_is_refused_before_the_first(
     ("max_batches", 0, "max_batches must be a whole number >= 1, or null for every batch of the test split; got 0"),
     ("sweep_batches", -1, "sweep_batches must be a whole number >= 0 (0: no rows against |S|), got -1"),
     ("figure_points", 0, "figure_points must be a whole number >= 2 (the points each curve of functions.png is drawn "
-                         "at), got 0")])
+                         "at), got 0"),
+    ("batch_size", 0, "batch_size must be a whole number >= 1 (the functions of a benchmark batch; the protocol's "
+                      "16), got 0"),
+    ("figure_levels", (0,), "figure_levels must be one or more whole numbers >= 1 (the |S| of functions.png's "
+                            "panels), got [0]"),
+    ("figure_levels", (3, -3), "figure_levels must be one or more whole numbers >= 1 (the |S| of functions.png's "
+                               "panels), got [3, -3]"),
+    ("figure_levels", (), "figure_levels must be one or more whole numbers >= 1 (the |S| of functions.png's "
+                          "panels), got []")])
 def test_benchmark_batch_counts_that_score_nothing_are_refused(option, value, message):
     """max_batches=-1 (read as "every batch") or 0 scored no batch: metrics.json of no rows replaced the evaluation
     before it, with exit 0; sweep_batches=-1 gave no sweep rows without a word; figure_points=0 stopped on the
-    model's grid_shape once every batch had been scored. Each is refused as the evaluation is configured."""
+    model's grid_shape once every batch had been scored. figure_levels=[0] too, with "S is empty", a message naming
+    no option, and the whole evaluation lost; a level of -3 drew a panel of all but 3 points titled "-3" without a
+    word. batch_size=0 was refused without naming the evaluation. Each is refused as the evaluation is configured."""
     with pytest.raises(ValueError, match=f"^GPProtocolEvaluation: {re.escape(message)}$"):
         GPProtocolEvaluation(**{option: value})
 
 
 @pytest.mark.parametrize("option, value", [("max_batches", None), ("max_batches", 1), ("sweep_batches", 0),
-                                           ("figure_points", 2)])
+                                           ("figure_points", 2), ("batch_size", 1), ("figure_levels", (1,))])
 def test_benchmark_batch_counts_at_their_bounds_are_taken(option, value):
     """The least values that still score or draw something (and null: every batch) pass the check above."""
     assert getattr(GPProtocolEvaluation(**{option: value}), option) == value
