@@ -257,6 +257,24 @@ def test_protocol_datamodule_spec_and_bad_input():
         PolynomialDataModule(dataset="gp_tnp_periodic")
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("lengthscale_range", (0.6, 0.1), "--data.init_args.lengthscale_range must be [low, high], finite numbers with "
+                                      "0 < low <= high, got [0.6, 0.1]"),
+    ("scale_range", (0.0, 1.0), "--data.init_args.scale_range must be [low, high], finite numbers with "
+                                "0 < low <= high, got [0.0, 1.0]"),
+    ("scale_range", (0.1, math.inf), "--data.init_args.scale_range must be [low, high], finite numbers with "
+                                     "0 < low <= high, got [0.1, inf]"),
+    ("max_points", 6, "--data.init_args.max_points must be a whole number >= 10 (a benchmark function's context and "
+                      "target points; the protocol's 50), got 6")])
+def test_a_benchmark_prior_that_is_no_prior_is_refused_naming_the_option(option, value, message):
+    """A reversed range read "need 0 < low <= high for lengthscale_range (0.6, 0.1) and scale_range (0.1, 1.0)",
+    naming neither the option nor which of the two was wrong, and max_points=6 "max_points must be >= 10"; a scale
+    range up to .inf was taken, and the first function drawn stopped on numpy's "high - low range exceeds valid
+    bounds"."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        PolynomialDataModule(dataset="gp_tnp_rbf", **{option: value})
+
+
 def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys):
     """`fit` then `test` through the CLI with the overlay: metrics.json has the gp_protocol block, the
     evaluation's last line names every file it wrote, and W&B gets each of its media under a key of its own."""
