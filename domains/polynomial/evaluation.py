@@ -16,7 +16,7 @@ from pixeltransformer.media import log_media
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
 from .metrics import NLL_UNITS, protocol_scores
-from .protocol import evaluation_sizes, point_set_layout, standard_error
+from .protocol import BENCHMARK_SETTINGS, evaluation_sizes, point_set_layout, standard_error
 
 
 @torch.no_grad()
@@ -62,7 +62,8 @@ class GPProtocolEvaluation(SweepEvaluation):
     """
 
     # in W&B's config, not its summary, beside the sweep's own settings
-    summary_settings = (*SweepEvaluation.summary_settings, "gp_protocol/batch_size", "gp_protocol/seed")
+    summary_settings = (*SweepEvaluation.summary_settings, "gp_protocol/batch_size", "gp_protocol/seed",
+                        "gp_protocol/benchmark/max_points", "gp_protocol/benchmark/noise_std")
 
     def __init__(self, batch_size: int = 16, levels: tuple[int, ...] = (3, 5, 10, 20, 30, 46), sweep_batches: int = 8,
                  seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,
@@ -186,6 +187,9 @@ class GPProtocolEvaluation(SweepEvaluation):
         per = self._per_batch
         n = len(per["target_ll"])
         out: dict[str, Any] = {"num_batches": n, "batch_size": self.batch_size, "seed": self.seed}
+        if pl_module is not None:  # which benchmark: another noise or prior writes the same keys to the same folder
+            extra = pl_module.spec.extra
+            out["benchmark"] = {k: extra[k] for k in BENCHMARK_SETTINGS if k in extra}
         for name, values in per.items():
             out[name] = sum(values) / n if n else None
             out[f"{name}_se"] = standard_error(values)

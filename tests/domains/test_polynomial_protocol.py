@@ -309,7 +309,7 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys
     assert len(keys) == len(set(keys)) and {"eval/functions", "eval/functions_with_oracle"} <= set(keys)
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     gp = metrics["gp_protocol"]
-    assert gp["num_batches"] == 3 and gp["batch_size"] == 16
+    assert gp["num_batches"] == 3 and gp["batch_size"] == 16 and gp["benchmark"]["kernel"] == "rbf"
     for key in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll", "bayes_target_ll",
                 "bayes_context_ll", "bayes_target_ll_gap", "oracle_minus_bayes_target_ll"):
         assert math.isfinite(gp[key]) and gp[f"{key}_se"] >= 0
@@ -577,3 +577,27 @@ def test_benchmark_batch_counts_that_score_nothing_are_refused(option, value, me
 def test_benchmark_batch_counts_at_their_bounds_are_taken(option, value):
     """The least values that still score or draw something (and null: every batch) pass the check above."""
     assert getattr(GPProtocolEvaluation(**{option: value}), option) == value
+
+
+def test_gp_protocol_records_the_benchmark_it_scored():
+    """metrics.json's gp_protocol held the scores but not the benchmark they were scored on: an evaluation with
+    --data.init_args.noise_std=0.1 (or another kernel, or other prior ranges) wrote the same keys to the same eval/
+    folder as the published protocol's, and no file beside config_test.yaml told them apart. It now names the kernel,
+    the points per function, the noise and the priors' ranges, as the checkpoint's data records them."""
+    from types import SimpleNamespace
+
+    from domains.polynomial.evaluation import GPProtocolEvaluation
+
+    evaluation = GPProtocolEvaluation()
+    evaluation._per_batch = {k: [1.0] for k in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll",
+                                                "bayes_target_ll", "bayes_context_ll")}
+    evaluation._sizes = [(3, 10)]
+    spec = PolynomialDataModule(dataset="gp_tnp_matern", noise_std=0.1, scale_range=(0.2, 0.5)).spec
+    gp = evaluation.summary([], SimpleNamespace(spec=spec))["gp_protocol"]
+    assert gp["benchmark"] == {"kernel": "matern", "max_points": 50, "noise_std": 0.1,
+                               "lengthscale_range": [0.1, 0.6], "scale_range": [0.2, 0.5]}
+    json.dumps(gp)  # plain types: metrics.json takes it as it is
+    from pixeltransformer.evaluation import summary_scalars
+
+    scalars = summary_scalars([], {"gp_protocol": gp}, settings=GPProtocolEvaluation.summary_settings)
+    assert "eval/gp_protocol/target_ll" in scalars and not [k for k in scalars if "benchmark" in k]  # W&B: config
