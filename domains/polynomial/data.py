@@ -264,8 +264,8 @@ class PolynomialDataModule(SignalDataModule):
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
                              scale_range=tuple(scale_range), noise_std=noise_std)
         if self.is_protocol and not whole_number(max_points, 10):
-            raise ValueError(f"--data.init_args.max_points must be a whole number >= 10 (a benchmark function's context "
-                             f"and target points; the protocol's 50), got {max_points}")
+            raise ValueError(f"--data.init_args.max_points must be a whole number >= 10 (a benchmark function's "
+                             f"context and target points; the protocol's 50), got {max_points}")
 
     @property
     def is_protocol(self) -> bool:
