@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import counted
+from pixeltransformer.inference import whole_number
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, splits_hint,
                                      splits_with_train_of)
@@ -252,16 +253,19 @@ class PolynomialDataModule(SignalDataModule):
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None  # split -> (pool, sorted rows)
         self._file_spec: SignalSpec | None = None
         self._gp_train: dict | None = None  # the RBF GP learned from the training functions (learned_gp.py)
-        if not (0 < lengthscale_range[0] <= lengthscale_range[1] and 0 < scale_range[0] <= scale_range[1]):
-            raise ValueError(f"need 0 < low <= high for lengthscale_range {lengthscale_range} and scale_range {scale_range}")
+        for name, (low, high) in (("lengthscale_range", lengthscale_range), ("scale_range", scale_range)):
+            if not (0 < low <= high and math.isfinite(high)):
+                raise ValueError(f"--data.init_args.{name} must be [low, high], finite numbers with 0 < low <= high, "
+                                 f"got [{low}, {high}]")
         # the benchmark's draws of 49 close points, its oracle and its Bayes predictor need observation noise
         if self.is_protocol and not noise_std > 0:
             raise ValueError(f"--data.init_args.noise_std must be > 0, got {noise_std}: without observation noise "
                              f"the benchmark's covariance of a function's points is singular")
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
                              scale_range=tuple(scale_range), noise_std=noise_std)
-        if self.is_protocol and max_points < 10:
-            raise ValueError(f"max_points must be >= 10, got {max_points}")
+        if self.is_protocol and not whole_number(max_points, 10):
+            raise ValueError(f"--data.init_args.max_points must be a whole number >= 10 (a benchmark function's "
+                             f"context and target points; the protocol's 50), got {max_points}")
 
     @property
     def is_protocol(self) -> bool:

@@ -16,7 +16,7 @@ from pixeltransformer.media import log_media
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
 from .metrics import NLL_UNITS, protocol_scores
-from .protocol import evaluation_sizes, point_set_layout, standard_error
+from .protocol import BENCHMARK_SETTINGS, evaluation_sizes, point_set_layout, standard_error
 
 
 @torch.no_grad()
@@ -62,15 +62,17 @@ class GPProtocolEvaluation(SweepEvaluation):
     """
 
     # in W&B's config, not its summary, beside the sweep's own settings
-    summary_settings = (*SweepEvaluation.summary_settings, "gp_protocol/batch_size", "gp_protocol/seed")
+    summary_settings = (*SweepEvaluation.summary_settings, "gp_protocol/batch_size", "gp_protocol/seed",
+                        "gp_protocol/benchmark/max_points", "gp_protocol/benchmark/noise_std")
 
     def __init__(self, batch_size: int = 16, levels: tuple[int, ...] = (3, 5, 10, 20, 30, 46), sweep_batches: int = 8,
                  seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,
                  figure_levels: tuple[int, ...] = (3, 10, 30), figure_points: int = 300):
         super().__init__(levels=levels, queries=1, grid_points=False, seed=seed, out_dir=out_dir)
         self.max_batches = max_batches  # the benchmark's batches of batch_size functions, in order
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not whole_number(batch_size, 1):
+            raise ValueError(f"GPProtocolEvaluation: batch_size must be a whole number >= 1 (the functions of a "
+                             f"benchmark batch; the protocol's 16), got {batch_size!r}")
         # -1 (read as "every batch") or 0 scored none: metrics.json of no rows replaced the evaluation before it
         if max_batches is not None and not whole_number(max_batches, 1):
             raise ValueError(f"GPProtocolEvaluation: max_batches must be a whole number >= 1, or null for every batch "
@@ -81,6 +83,11 @@ class GPProtocolEvaluation(SweepEvaluation):
         if not whole_number(figure_points, 2):  # met by the model's grid once every batch was scored
             raise ValueError(f"GPProtocolEvaluation: figure_points must be a whole number >= 2 (the points each curve "
                              f"of functions.png is drawn at), got {figure_points!r}")
+        # 0 stopped the evaluation at functions.png, after every batch was scored, with "S is empty"; -3 drew a
+        # panel of all but 3 points titled "-3"
+        if not figure_levels or not all(whole_number(k, 1) for k in figure_levels):
+            raise ValueError(f"GPProtocolEvaluation: figure_levels must be one or more whole numbers >= 1 (the |S| of "
+                             f"functions.png's panels), got {list(figure_levels)}")
         self.batch_size = batch_size
         self.sweep_batches = sweep_batches
         self.figure_levels, self.figure_points = tuple(figure_levels), figure_points
@@ -180,6 +187,9 @@ class GPProtocolEvaluation(SweepEvaluation):
         per = self._per_batch
         n = len(per["target_ll"])
         out: dict[str, Any] = {"num_batches": n, "batch_size": self.batch_size, "seed": self.seed}
+        if pl_module is not None:  # which benchmark: another noise or prior writes the same keys to the same folder
+            extra = pl_module.spec.extra
+            out["benchmark"] = {k: extra[k] for k in BENCHMARK_SETTINGS if k in extra}
         for name, values in per.items():
             out[name] = sum(values) / n if n else None
             out[f"{name}_se"] = standard_error(values)

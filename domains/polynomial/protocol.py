@@ -130,6 +130,10 @@ class GPProtocolDataset(Dataset):
                 "scale": torch.tensor(scale, dtype=torch.float32)}
 
 
+# what sets one benchmark apart from another in a checkpoint's protocol_extra (metrics.json's gp_protocol names them)
+BENCHMARK_SETTINGS = ("kernel", "max_points", "noise_std", "lengthscale_range", "scale_range")
+
+
 def protocol_extra(kernel: str, max_points: int, noise_std: float, lengthscale_range, scale_range) -> dict:
     """What a checkpoint remembers of the protocol (plain types only)."""
     return {"kernel": kernel, "protocol": "tnp", "max_points": int(max_points), "noise_std": float(noise_std),

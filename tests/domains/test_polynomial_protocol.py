@@ -257,6 +257,24 @@ def test_protocol_datamodule_spec_and_bad_input():
         PolynomialDataModule(dataset="gp_tnp_periodic")
 
 
+@pytest.mark.parametrize("option, value, message", [
+    ("lengthscale_range", (0.6, 0.1), "--data.init_args.lengthscale_range must be [low, high], finite numbers with "
+                                      "0 < low <= high, got [0.6, 0.1]"),
+    ("scale_range", (0.0, 1.0), "--data.init_args.scale_range must be [low, high], finite numbers with "
+                                "0 < low <= high, got [0.0, 1.0]"),
+    ("scale_range", (0.1, math.inf), "--data.init_args.scale_range must be [low, high], finite numbers with "
+                                     "0 < low <= high, got [0.1, inf]"),
+    ("max_points", 6, "--data.init_args.max_points must be a whole number >= 10 (a benchmark function's context and "
+                      "target points; the protocol's 50), got 6")])
+def test_a_benchmark_prior_that_is_no_prior_is_refused_naming_the_option(option, value, message):
+    """A reversed range read "need 0 < low <= high for lengthscale_range (0.6, 0.1) and scale_range (0.1, 1.0)",
+    naming neither the option nor which of the two was wrong, and max_points=6 "max_points must be >= 10"; a scale
+    range up to .inf was taken, and the first function drawn stopped on numpy's "high - low range exceeds valid
+    bounds"."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        PolynomialDataModule(dataset="gp_tnp_rbf", **{option: value})
+
+
 def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys):
     """`fit` then `test` through the CLI with the overlay: metrics.json has the gp_protocol block, the
     evaluation's last line names every file it wrote, and W&B gets each of its media under a key of its own."""
@@ -291,7 +309,7 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys
     assert len(keys) == len(set(keys)) and {"eval/functions", "eval/functions_with_oracle"} <= set(keys)
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     gp = metrics["gp_protocol"]
-    assert gp["num_batches"] == 3 and gp["batch_size"] == 16
+    assert gp["num_batches"] == 3 and gp["batch_size"] == 16 and gp["benchmark"]["kernel"] == "rbf"
     for key in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll", "bayes_target_ll",
                 "bayes_context_ll", "bayes_target_ll_gap", "oracle_minus_bayes_target_ll"):
         assert math.isfinite(gp[key]) and gp[f"{key}_se"] >= 0
@@ -535,17 +553,51 @@ def test_a_test_split_of_no_whole_benchmark_batches_is_refused_before_the_first(
     ("max_batches", 0, "max_batches must be a whole number >= 1, or null for every batch of the test split; got 0"),
     ("sweep_batches", -1, "sweep_batches must be a whole number >= 0 (0: no rows against |S|), got -1"),
     ("figure_points", 0, "figure_points must be a whole number >= 2 (the points each curve of functions.png is drawn "
-                         "at), got 0")])
+                         "at), got 0"),
+    ("batch_size", 0, "batch_size must be a whole number >= 1 (the functions of a benchmark batch; the protocol's "
+                      "16), got 0"),
+    ("figure_levels", (0,), "figure_levels must be one or more whole numbers >= 1 (the |S| of functions.png's "
+                            "panels), got [0]"),
+    ("figure_levels", (3, -3), "figure_levels must be one or more whole numbers >= 1 (the |S| of functions.png's "
+                               "panels), got [3, -3]"),
+    ("figure_levels", (), "figure_levels must be one or more whole numbers >= 1 (the |S| of functions.png's "
+                          "panels), got []")])
 def test_benchmark_batch_counts_that_score_nothing_are_refused(option, value, message):
     """max_batches=-1 (read as "every batch") or 0 scored no batch: metrics.json of no rows replaced the evaluation
     before it, with exit 0; sweep_batches=-1 gave no sweep rows without a word; figure_points=0 stopped on the
-    model's grid_shape once every batch had been scored. Each is refused as the evaluation is configured."""
+    model's grid_shape once every batch had been scored. figure_levels=[0] too, with "S is empty", a message naming
+    no option, and the whole evaluation lost; a level of -3 drew a panel of all but 3 points titled "-3" without a
+    word. batch_size=0 was refused without naming the evaluation. Each is refused as the evaluation is configured."""
     with pytest.raises(ValueError, match=f"^GPProtocolEvaluation: {re.escape(message)}$"):
         GPProtocolEvaluation(**{option: value})
 
 
 @pytest.mark.parametrize("option, value", [("max_batches", None), ("max_batches", 1), ("sweep_batches", 0),
-                                           ("figure_points", 2)])
+                                           ("figure_points", 2), ("batch_size", 1), ("figure_levels", (1,))])
 def test_benchmark_batch_counts_at_their_bounds_are_taken(option, value):
     """The least values that still score or draw something (and null: every batch) pass the check above."""
     assert getattr(GPProtocolEvaluation(**{option: value}), option) == value
+
+
+def test_gp_protocol_records_the_benchmark_it_scored():
+    """metrics.json's gp_protocol held the scores but not the benchmark they were scored on: an evaluation with
+    --data.init_args.noise_std=0.1 (or another kernel, or other prior ranges) wrote the same keys to the same eval/
+    folder as the published protocol's, and no file beside config_test.yaml told them apart. It now names the kernel,
+    the points per function, the noise and the priors' ranges, as the checkpoint's data records them."""
+    from types import SimpleNamespace
+
+    from domains.polynomial.evaluation import GPProtocolEvaluation
+
+    evaluation = GPProtocolEvaluation()
+    evaluation._per_batch = {k: [1.0] for k in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll",
+                                                "bayes_target_ll", "bayes_context_ll")}
+    evaluation._sizes = [(3, 10)]
+    spec = PolynomialDataModule(dataset="gp_tnp_matern", noise_std=0.1, scale_range=(0.2, 0.5)).spec
+    gp = evaluation.summary([], SimpleNamespace(spec=spec))["gp_protocol"]
+    assert gp["benchmark"] == {"kernel": "matern", "max_points": 50, "noise_std": 0.1,
+                               "lengthscale_range": [0.1, 0.6], "scale_range": [0.2, 0.5]}
+    json.dumps(gp)  # plain types: metrics.json takes it as it is
+    from pixeltransformer.evaluation import summary_scalars
+
+    scalars = summary_scalars([], {"gp_protocol": gp}, settings=GPProtocolEvaluation.summary_settings)
+    assert "eval/gp_protocol/target_ll" in scalars and not [k for k in scalars if "benchmark" in k]  # W&B: config

@@ -416,8 +416,13 @@ ERROR_ROWS_ELSEWHERE = {
     '`make eval CKPT=... ARGS="--trainer.callbacks.num_samples=1 --trainer.callbacks.sample_items=-1"` (-1 read as '
     '"every item")':
         ("tests/unit/test_core.py", "test_a_sampled_item_count_below_zero_is_refused"),
+    '`make train DOMAIN=polynomial DATA=gp_tnp_rbf ARGS="--data.init_args.lengthscale_range=[0.6,0.1]"` (also a '
+    'low of 0 or a high of `.inf`, the same for `scale_range`; a `max_points` below 10)':
+        ("tests/domains/test_polynomial_protocol.py",
+         "test_a_benchmark_prior_that_is_no_prior_is_refused_naming_the_option"),
     '`make eval DOMAIN=polynomial DATA=gp_tnp_rbf CKPT=... ARGS="--trainer.callbacks.max_batches=-1"` (-1 read as '
-    '"every batch"; also 0, a `sweep_batches` below 0, a `figure_points` below 2)':
+    '"every batch"; also 0, a `sweep_batches` below 0, a `figure_points` below 2, a `figure_levels` or `batch_size` '
+    'below 1)':
         ("tests/domains/test_polynomial_protocol.py", "test_benchmark_batch_counts_that_score_nothing_are_refused"),
     "`pixeltransformer test --config configs/polynomial.yaml` (no `--ckpt_path`)":
         ("tests/cli/test_cli.py", "test_a_test_without_a_checkpoint_names_the_option"),
