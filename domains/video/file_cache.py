@@ -19,7 +19,7 @@ from pixeltransformer.files import atomic_write, name_start, write_json
 
 from .io import decoded_by_pillow, ffmpeg_version, frame_rate, read_video_file
 
-DECODE_VERSION = 1  # what decoding makes of a file (colour, resize, crop): a change here makes every entry new
+DECODE_VERSION = 2  # what decoding makes of a file (colour, resize, crop): a change here makes every entry new
 # the libraries whose versions a key holds: pillow decodes GIFs and pictures, ffmpeg (through imageio-ffmpeg) every
 # other container, and torch resizes: another version of one may give other frames
 LIBRARIES = ("pillow", "imageio", "imageio-ffmpeg", "torch")

@@ -101,6 +101,23 @@ def test_reading_a_video_leaves_no_pipe_open_nor_ffmpeg_running(tmp_path):
     assert started == set()
 
 
+def test_a_video_of_non_square_pixels_is_read_at_the_aspect_a_player_shows(tmp_path):
+    """A video may store pixels wider than tall (a sample aspect ratio: anamorphic DV and DVD footage, the standard
+    176x144 test sequences), which a player widens. Its frames were read at the stored aspect, squeezed: a 2:1 one
+    read at 32x32 kept the whole stored frame, its red and blue edges, where a player shows its green middle."""
+    from domains.video.strips import frame_size
+
+    bands = np.zeros((4, 32, 32, 3), dtype=np.uint8)  # [F, H, W, 3]: red, green, blue bands of columns
+    bands[:, :, :8, 0] = bands[:, :, 8:24, 1] = bands[:, :, 24:, 2] = 255
+    out = tmp_path / "wide_pixels.mp4"
+    iio.imwrite(out, bands, plugin="FFMPEG", fps=10, codec="libx264", macro_block_size=1,
+                output_params=["-crf", "10", "-vf", "setsar=2"])  # shown 64x32
+    assert frame_size(out) == (32, 64)
+    assert read_video_file(out).shape == (4, 32, 64, 3)  # square pixels, as a player shows them
+    for size in [(32, 32), (16, 16)]:
+        got = read_video_file(out, size=size).astype(int)  # [4, h, w, 3]: the centre of the 64x32 picture
+        assert got[..., [0, 2]].max() < 100 and got[..., 1].mean() > 230  # the squeezed frames: red and blue 255
+
 def test_a_phone_video_stored_sideways_keeps_its_aspect_when_read_at_a_size(tmp_path):
     """A phone stores a portrait video as landscape frames with a display rotation, which ffmpeg applies. Read at a
     size, its frames were scaled to the stored frame's aspect after ffmpeg had turned them upright: squeezed."""
