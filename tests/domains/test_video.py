@@ -678,6 +678,26 @@ def test_datamodule_uniform_bins_and_bad_args(tmp_path, monkeypatch):
         VideoDataModule(num_clips=12, splits=(8, 8, 8), bins="uniform", num_bins=8).setup("fit")
 
 
+def test_videos_smaller_than_the_clips_are_named_as_upscaled(tmp_path):
+    """A folder's videos, or an .npz's, of frames smaller than --data.init_args.size were upscaled without a word, so
+    the model trained and was scored on pixels interpolation made up; a picture folder's small pictures are named."""
+    write_mp4(tmp_path / "small.mp4", smooth_frames(8, 24, 32))
+    write_mp4(tmp_path / "big.mp4", smooth_frames(8, 48, 64))
+    with pytest.warns(UserWarning) as caught:
+        read_video_folder(tmp_path, num_frames=4, size=32, progress=False)
+    said = [str(w.message) for w in caught if "upscaled" in str(w.message)]
+    assert said == [f"1 of the 2 videos read in {tmp_path} is smaller than 32×32 (small.mp4, 32×24), so its frames "
+                    "were upscaled to interpolated pixels: give a smaller --data.init_args.size, or leave it out"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # at a size both cover: nothing to say
+        read_video_folder(tmp_path, num_frames=4, size=(24, 24), progress=False)
+    np.savez(tmp_path / "v.npz", videos=moving_digits(3, num_frames=5, size=20, seed=0))
+    dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=5, size=32, splits=(-1, 1, 1),
+                         bins="uniform", num_bins=8)
+    with pytest.warns(UserWarning, match=r"^3 of the 3 videos read in .*v\.npz are smaller than 32×32 \(first: "
+                                         r"video 0, 20×20\), so their frames were upscaled"):
+        dm.setup("fit")
+
 def test_datamodule_from_npz(tmp_path):
     vids = moving_digits(6, num_frames=12, size=20, seed=0)
     np.savez(tmp_path / "v.npz", videos=vids)
@@ -1473,8 +1493,8 @@ def test_a_folder_of_videos_is_named_by_its_last_part_and_synthetic_clips_by_not
     (tmp_path / "clips" / "natural").mkdir(parents=True)
     for name in ("a", "b"):
         write_mp4(tmp_path / "clips" / "natural" / f"{name}.mp4", smooth_frames(4))  # 10 fps, read as the spec is
-    folder = VideoDataModule("folder", root=str(tmp_path / "clips" / "natural"), num_frames=4, splits=(-1, 1, 0),
-                             bins="uniform", num_bins=8)
+    folder = VideoDataModule("folder", root=str(tmp_path / "clips" / "natural"), num_frames=4, size=16,
+                             splits=(-1, 1, 0), bins="uniform", num_bins=8)
     assert module_spec(folder).extra == {"frame_step": 1, "fps": 10.0, "source": "natural"}
     npz = VideoDataModule("npz", root=str(tmp_path / "beach.npz"), bins="uniform", num_bins=8)
     assert module_spec(npz).extra["source"] == "beach.npz"
