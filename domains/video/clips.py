@@ -188,10 +188,10 @@ def upscaled_note(small: list[str], kept: int, where: str | Path, size: tuple[in
     each ("name, w×h") among the ``kept`` read in ``where``: they were upscaled, so their clips hold pixels that
     interpolation made up, as a picture folder's line says of its small pictures."""
     (h, w), one = size, len(small) == 1
+    leave = "" if len(small) == kept else f", or leave {'it' if one else 'them'} out"  # all of them: the size alone
     return (f"{len(small)} of the {counted(kept, 'video')} read in {where} {'is' if one else 'are'} smaller than "
             f"{w}×{h} ({small[0] if one else f'first: {small[0]}'}), so {'its' if one else 'their'} frames were "
-            f"upscaled to interpolated pixels: give a smaller --data.init_args.size, or leave {'it' if one else 'them'}"
-            " out")
+            f"upscaled to interpolated pixels: give a smaller --data.init_args.size{leave}")
 
 
 def read_video_folder(

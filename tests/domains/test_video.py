@@ -695,7 +695,8 @@ def test_videos_smaller_than_the_clips_are_named_as_upscaled(tmp_path):
     dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=5, size=32, splits=(-1, 1, 1),
                          bins="uniform", num_bins=8)
     with pytest.warns(UserWarning, match=r"^3 of the 3 videos read in .*v\.npz are smaller than 32×32 \(first: "
-                                         r"video 0, 20×20\), so their frames were upscaled"):
+                                         r"video 0, 20×20\), so their frames were upscaled to interpolated "
+                                         r"pixels: give a smaller --data.init_args.size$"):
         dm.setup("fit")
 
 def test_datamodule_from_npz(tmp_path):
