@@ -24,7 +24,7 @@ from pixeltransformer.splits import SPLITS
 
 from .io import (VIDEO_SUFFIXES, VideoDecodeError, as_size, decoded_by_pillow, frame_rate, read_video_file,
                  resize_and_crop, to_rgb)
-from .strips import STRIP_SUFFIXES, is_strip_file, read_strip, strip_length
+from .strips import STRIP_SUFFIXES, frame_size, is_strip_file, read_strip, strip_length
 
 
 def clip_span(num_frames: int, frame_step: int = 1) -> int:
@@ -183,6 +183,17 @@ def source_videos(files: Sequence[Path], root: str | Path) -> np.ndarray:
     return np.array([index[key] for key in keys], dtype=np.int64)  # [n_files]
 
 
+def upscaled_note(small: list[str], kept: int, where: str | Path, size: tuple[int, int]) -> str:
+    """The warning for videos whose frames are smaller than the clips' ``size`` (h, w) on a side, ``small`` naming
+    each ("name, w×h") among the ``kept`` read in ``where``: they were upscaled, so their clips hold pixels that
+    interpolation made up, as a picture folder's line says of its small pictures."""
+    (h, w), one = size, len(small) == 1
+    leave = "" if len(small) == kept else f", or leave {'it' if one else 'them'} out"  # all of them: the size alone
+    return (f"{len(small)} of the {counted(kept, 'video')} read in {where} {'is' if one else 'are'} smaller than "
+            f"{w}×{h} ({small[0] if one else f'first: {small[0]}'}), so {'its' if one else 'their'} frames were "
+            f"upscaled to interpolated pixels: give a smaller --data.init_args.size{leave}")
+
+
 def read_video_folder(
     root: str | Path,
     num_frames: int,
@@ -193,6 +204,7 @@ def read_video_folder(
     progress: bool = True,
     read: Callable[..., np.ndarray] | None = None,
     rate: Callable[..., float | None] | None = None,
+    source_size: Callable[[Path], tuple[int, int] | None] | None = None,
 ) -> VideoFolder:
     """Clips of every video file below ``root``, concatenated in sorted file order. A JPEG or PNG there is a strip
     of square frames stacked top to bottom (:func:`read_strip`, TinyVideos' originals), whose clips are decoded when
@@ -205,7 +217,8 @@ def read_video_folder(
     with a warning and counted, so one bad file never ends a long run. An empty folder (or one where every file was
     skipped) is an error. ``read`` decodes a video file as :func:`read_video_file` does (the default), e.g. through
     a cache (file_cache.DecodedVideos); ``rate`` gives a video file's frame rate as :func:`frame_rate` does (the
-    default), over the frames its clips use.
+    default), over the frames its clips use; ``source_size`` the (h, w) of its frames as :func:`frame_size` does (the
+    default). Videos of frames smaller than ``size`` on a side are named in one warning: their clips are upscaled.
     """
     if Path(root).suffix.lower() == ".npz":
         raise ValueError(f"{root} is an .npz of clips, not a video or a folder of videos: read it with "
@@ -221,6 +234,7 @@ def read_video_folder(
     short = corrupt = stills = 0
     longest: tuple[int, Path] | None = None  # the longest video too short for a clip (not a still), and its file
     not_strips = []  # warnings for pictures of one frame, held: a folder of only those ends in one line saying so
+    small = []  # "name, w×h" of the videos read whose frames are smaller than the clips': upscaled
     for path in loop_progress(files, f"reading videos in {Path(root).name}", unit="file", enabled=progress):
         try:
             strip = is_strip_file(path)
@@ -258,6 +272,10 @@ def read_video_folder(
         kept.append(path)
         rates.append(None if strip else (rate or frame_rate)(path, needed))  # a strip of JPEG frames records none
         clips.add(source, n)
+        if (hw := (source_size or frame_size)(path)) is not None and (hw[0] < clips.size[0] or hw[1] < clips.size[1]):
+            small.append(f"{path.name}, {hw[1]}×{hw[0]}")
+    if small:
+        warn_rank_zero(upscaled_note(small, len(kept), root, clips.size), stacklevel=2)
     if stills < len(files):
         for message in not_strips:
             warn_rank_zero(message, stacklevel=2)

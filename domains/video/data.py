@@ -24,7 +24,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
 from pixeltransformer.domain import MASK_LEVEL, grey_levels, nothing_observed, threshold_mask
-from pixeltransformer.errors import counted, in_number, transparent_mask
+from pixeltransformer.errors import counted, in_number, transparent_mask, warn_rank_zero
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -32,7 +32,7 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official
                                      splits_hint, splits_with_train_of)
 
 from .clips import (FolderClips, VideoFolder, clip_span, cut_clips, fewer_frames, list_video_files, read_video_folder,
-                    read_video_npz, source_videos)
+                    read_video_npz, source_videos, upscaled_note)
 from .file_cache import DecodedVideos
 from .io import (PICTURE_FPS, VIDEO_SUFFIXES, VideoDecodeError, as_size, read_video_file, resize_and_crop,
                  transparent_share)
@@ -214,7 +214,8 @@ class VideoDataModule(SignalDataModule):
         if self.dataset_name == "folder":
             decoded = DecodedVideos(self.cache_dir)  # ffmpeg once a file: later starts load its frames
             self.folder_stats = read_video_folder(self.root, self.num_frames, self.size, self.stride, self.frame_step,
-                                                  self.max_clips_per_video, read=decoded.read, rate=decoded.rate)
+                                                  self.max_clips_per_video, read=decoded.read, rate=decoded.rate,
+                                                  source_size=decoded.size)
             decoded.save()
             clips = self.folder_stats.clips
             if clips.nbytes <= self.in_memory_gb * 2**30:  # served from memory, from one array: the clips of each
@@ -228,6 +229,10 @@ class VideoDataModule(SignalDataModule):
                                "parallel)")
             return clips, self.folder_stats.video_index
         videos = read_video_npz(self.root)  # [N, T0, H0, W0, 3]
+        h0, w0 = videos.shape[2:4]
+        if h0 < self.size[0] or w0 < self.size[1]:  # upscaled, as a folder's small videos are
+            small = [f"video {i}, {w0}×{h0}" for i in range(len(videos))]
+            warn_rank_zero(upscaled_note(small, len(videos), self.root, self.size))
         per = [cut_clips(v, self.num_frames, self.size, self.stride, self.frame_step) for v in videos]
         if self.max_clips_per_video is not None:
             per = [c[: self.max_clips_per_video] for c in per]

@@ -260,8 +260,10 @@ class VideoDomain(Domain):
         videos = {"gt": gt, "context": ctx_vis, "mean": c.mean[0], **named}
         paths = [write_video(to_frames(v), out_dir / f"{name}.mp4", fps=fps) for name, v in videos.items()
                  if v is not None]
+        # its columns name the input's frames, which the clip takes frame_step apart from its first (taken_note)
         paths += write_figure10(gt, ctx_vis, samples, c.mean[0], out_dir / "figure10", fps=fps, gif=self.gif,
-                                title=c.titled(f"|S| = {c.ctx_pos.shape[1]}", sep="; ")).values()
+                                title=c.titled(f"|S| = {c.ctx_pos.shape[1]}", sep="; "),
+                                frame_step=source[1] if source else 1).values()
         summary = {"grid": list(c.grid_shape), "fps": fps, "num_context": int(c.ctx_pos.shape[1]),
                    "num_samples": len(samples)}
         if truth is not None:  # what the input is on another grid than the model's, or why it is not scored

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -18,8 +18,9 @@ from pixeltransformer.digests import FileDigests
 from pixeltransformer.files import atomic_write, name_start, write_json
 
 from .io import decoded_by_pillow, ffmpeg_version, frame_rate, read_video_file
+from .strips import frame_size
 
-DECODE_VERSION = 1  # what decoding makes of a file (colour, resize, crop): a change here makes every entry new
+DECODE_VERSION = 2  # what decoding makes of a file (colour, resize, crop): a change here makes every entry new
 # the libraries whose versions a key holds: pillow decodes GIFs and pictures, ffmpeg (through imageio-ffmpeg) every
 # other container, and torch resizes: another version of one may give other frames
 LIBRARIES = ("pillow", "imageio", "imageio-ffmpeg", "torch")
@@ -79,25 +80,37 @@ class DecodedVideos:
     def rate(self, path: str | Path, frames: int | None = None) -> float | None:
         """:func:`io.frame_rate` of ``path`` (its first ``frames`` frames), kept beside its decoded frames: a later
         start runs no ffmpeg to ask a file's rate either."""
+        return self._kept(path, ("rate", frames), lambda: frame_rate(path, frames),
+                          lambda known: known is None or isinstance(known, float))
+
+    def size(self, path: str | Path) -> tuple[int, int] | None:
+        """:func:`strips.frame_size` of ``path`` (h, w), kept beside its decoded frames as :meth:`rate` is."""
+        known = self._kept(path, ("size",), lambda: frame_size(path),
+                           lambda known: known is None or (isinstance(known, list) and len(known) == 2))
+        return None if known is None else (int(known[0]), int(known[1]))
+
+    def _kept(self, path: str | Path, what: tuple, ask: Callable[[], Any], valid: Callable[[Any], bool]) -> Any:
+        """``ask()``'s answer about ``path``, kept as JSON under ``what`` beside its decoded frames (``valid``: an
+        entry read back that can stand for it)."""
         path = Path(path)
         try:
             digest = self.digests(path)
         except OSError:  # its bytes cannot be read: asked, as without the cache
-            return frame_rate(path, frames)
-        key = cache_key(DECODE_VERSION, decoder_versions(path), digest, "rate", frames)
-        entry = self.dir / f"{name_start(path.stem)}_{key}.rate.json"
+            return ask()
+        key = cache_key(DECODE_VERSION, decoder_versions(path), digest, *what)
+        entry = self.dir / f"{name_start(path.stem)}_{key}.{what[0]}.json"
         try:
             known = json.loads(entry.read_text())
-            if known is None or isinstance(known, float):
+            if valid(known):
                 return known
         except (OSError, ValueError):  # not cached yet, or unreadable: asked again
             pass
-        rate = frame_rate(path, frames)
+        answer = ask()
         try:
-            write_json(entry, rate)
+            write_json(entry, answer)
         except OSError:  # the frames' entries say the cache is not written
             pass
-        return rate
+        return answer
 
     def save(self) -> None:
         self.digests.save()

@@ -143,6 +143,27 @@ def _every_frame_once() -> list[str]:
     return ["-vsync", "passthrough"] if old else ["-fps_mode", "passthrough"]
 
 
+# ffmpeg's output option that widens (or heightens) frames of non-square pixels to the picture a player shows: a
+# video may store its pixels wider than tall (a sample aspect ratio: anamorphic DV and DVD footage, the 176x144 test
+# sequences), which read as stored were squeezed; frames of square pixels pass through as they are
+SQUARE_PIXELS = ["-vf", "scale='if(gt(sar,1),iw*sar,iw)':'if(lt(sar,1),ih/sar,ih)',setsar=1"]
+
+
+def display_size(path: Path) -> tuple[int, int]:
+    """The (w, h) of a container's frames as a player shows them: upright (a phone's display rotation applied, which
+    recent ffmpeg reports in words imageio's "rotate" does not read) and of square pixels (:data:`SQUARE_PIXELS`).
+    ffmpeg reads the header alone; a file it cannot read raises as imageio-ffmpeg's reader does."""
+    import imageio_ffmpeg
+
+    with pipes_left_to_gc(), _quiet_ffmpeg_size_note():  # frames of another size than stored: what is asked
+        reader = imageio_ffmpeg.read_frames(str(path), output_params=SQUARE_PIXELS)
+        try:
+            w, h = next(reader)["size"]  # the first item is the meta of the frames ffmpeg hands on
+        finally:
+            reader.close()
+    return int(w), int(h)
+
+
 def _size_change(path: Path) -> str | None:
     """Where the frames of a GIF (or another picture of several frames) change size, in words; None where they do
     not, or where the file cannot tell."""
@@ -177,14 +198,11 @@ def _iter_frames(path: Path, size: tuple[int, int] | None) -> Iterator[np.ndarra
             raise ValueError(_size_change(path) or str(err)) from err
         yield from (frames if frames.ndim == 4 else frames[None])
         return
-    kwargs = dict(output_params=_every_frame_once())
+    kwargs = dict(output_params=SQUARE_PIXELS + _every_frame_once())
     with _quiet_ffmpeg_size_note():
         if size is not None:
-            # the size of the frames ffmpeg hands on: turned upright where the file says so (a phone's portrait
-            # video is stored landscape with a display rotation, which recent ffmpeg reports in words imageio's
-            # "rotate" does not read), so the aspect kept is the one a player shows
-            with pipes_left_to_gc():
-                w, h = iio.immeta(path, plugin="FFMPEG")["size"]
+            # scaled straight from the stored frames to the size that covers ``size`` at the aspect a player shows
+            w, h = display_size(path)
             rh, rw = cover_size((h, w), size)
             kwargs = dict(size=(rw, rh), output_params=["-sws_flags", "area", *_every_frame_once()])
         yield from _closing_pipes(iio.imiter(path, plugin="FFMPEG", **kwargs))

@@ -11,13 +11,12 @@ import functools
 import os
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
 from pixeltransformer.errors import first_line
 
-from .io import VideoDecodeError, decoded_by_pillow, pipes_left_to_gc, read_video_file
+from .io import VideoDecodeError, decoded_by_pillow, display_size, read_video_file
 
 # in a folder of videos: frames stacked top to bottom (TinyVideos); an animated PNG is a video (is_strip_file)
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -63,9 +62,8 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
             return (w, w) if is_strip_file(path) and strip_problem(path) is None else (h, w)
         if path.suffix.lower() == ".npz":
             return None
-        with pipes_left_to_gc():
-            w, h = iio.immeta(path, plugin="FFMPEG")["size"]  # upright, as the frames are handed on
-        return int(h), int(w)
+        w, h = display_size(path)  # upright and of square pixels, as the frames are handed on
+        return h, w
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError, KeyError, TypeError):  # read already: unknown
         return None
 

@@ -82,9 +82,10 @@ def context_video(
     raise ValueError(f"context_video: mode must be 'nearest' or 'points', got {mode!r}")
 
 
-def frame_labels(num_frames: int, every: int) -> list[str]:
-    """The column labels of a frame strip: the index of each frame shown, in time order ("frame 0", "frame 2", ...)."""
-    return [f"frame {t}" for t in range(0, num_frames, every)]
+def frame_labels(num_frames: int, every: int, frame_step: int = 1) -> list[str]:
+    """The column labels of a frame strip: the index of each frame shown, in time order ("frame 0", "frame 2", ...);
+    with ``frame_step``, the clip's frames being that many frames of a video apart, the video's frame index."""
+    return [f"frame {t * frame_step}" for t in range(0, num_frames, every)]
 
 
 def figure_video_samples(
@@ -96,10 +97,12 @@ def figure_video_samples(
     every: int = 2,
     context_label: str = "S (NN fill)",
     title: str | None = None,
+    frame_step: int = 1,
 ) -> Path:
     """The paper's Fig. 10 layout as a PNG: one row of frames each for the ground truth, the context S,
     every sample, and the mean prediction (all [3, T, H, W]; no ground-truth row when gt is None), each frame
-    labelled above the first row with its index (frame_labels) and, given ``title``, a title. Returns the path."""
+    labelled above the first row with its index (frame_labels: the video's, the clip's frames ``frame_step`` of it
+    apart) and, given ``title``, a title. Returns the path."""
     from matplotlib.figure import Figure
 
     rows = ([] if gt is None else [("ground truth", gt)]) + [(context_label, ctx_vis)]
@@ -112,7 +115,7 @@ def figure_video_samples(
         raise ValueError(f"figure_video_samples: all videos need the same [3, T, H, W] shape, got strips {shapes}")
     h, w, _ = strips[0][1].shape
     _, num_frames, _, frame_w = _check_video(ctx_vis, "ctx_vis").shape
-    labels = frame_labels(num_frames, every)
+    labels = frame_labels(num_frames, every, frame_step)
     row_in, head_in = 0.9, 0.22 + (0.3 if title else 0.0)  # inches per row; above them the frame labels and title
     height = row_in * len(strips) + head_in
     fig = Figure(figsize=(1.2 + row_in * w / h, height), dpi=150)
@@ -197,17 +200,18 @@ def write_figure10(
     context_label: str = "S (NN fill)",
     gif: bool = True,
     title: str | None = None,
+    frame_step: int = 1,
 ) -> dict[str, Path]:
     """The paper's Fig. 10 for one clip, as files next to each other: ``<stem>.png`` (rows of frames: ground truth,
-    S, samples, mean; frames labelled, ``title`` above), ``<stem>.mp4`` (the same clips side by side, playing, each
-    named above it) and, with ``gif``, ``<stem>.gif``.
+    S, samples, mean; frames labelled, as frames ``frame_step`` apart, ``title`` above), ``<stem>.mp4`` (the same
+    clips side by side, playing, each named above it) and, with ``gif``, ``<stem>.gif``.
     All videos are [3, T, H, W] (gt may be None: no GT row). Returns {"png": ..., "mp4": ..., "gif"?: ...}."""
     stem = Path(stem)
     clips = ([] if gt is None else [gt]) + [ctx_vis, *samples, mean]
     labels = (([] if gt is None else ["ground truth"]) + [context_label]
               + [f"sample {i + 1}" for i in range(len(samples))] + ["mean"])
     out = {"png": figure_video_samples(gt, ctx_vis, samples, mean, stem.with_suffix(".png"), every, context_label,
-                                       title),
+                                       title, frame_step),
            "mp4": write_side_by_side(clips, stem.with_suffix(".mp4"), fps=fps, labels=labels)}
     if gif:
         out["gif"] = write_side_by_side(clips, stem.with_suffix(".gif"), fps=fps, labels=labels)

@@ -101,6 +101,23 @@ def test_reading_a_video_leaves_no_pipe_open_nor_ffmpeg_running(tmp_path):
     assert started == set()
 
 
+def test_a_video_of_non_square_pixels_is_read_at_the_aspect_a_player_shows(tmp_path):
+    """A video may store pixels wider than tall (a sample aspect ratio: anamorphic DV and DVD footage, the standard
+    176x144 test sequences), which a player widens. Its frames were read at the stored aspect, squeezed: a 2:1 one
+    read at 32x32 kept the whole stored frame, its red and blue edges, where a player shows its green middle."""
+    from domains.video.strips import frame_size
+
+    bands = np.zeros((4, 32, 32, 3), dtype=np.uint8)  # [F, H, W, 3]: red, green, blue bands of columns
+    bands[:, :, :8, 0] = bands[:, :, 8:24, 1] = bands[:, :, 24:, 2] = 255
+    out = tmp_path / "wide_pixels.mp4"
+    iio.imwrite(out, bands, plugin="FFMPEG", fps=10, codec="libx264", macro_block_size=1,
+                output_params=["-crf", "10", "-vf", "setsar=2"])  # shown 64x32
+    assert frame_size(out) == (32, 64)
+    assert read_video_file(out).shape == (4, 32, 64, 3)  # square pixels, as a player shows them
+    for size in [(32, 32), (16, 16)]:
+        got = read_video_file(out, size=size).astype(int)  # [4, h, w, 3]: the centre of the 64x32 picture
+        assert got[..., [0, 2]].max() < 100 and got[..., 1].mean() > 230  # the squeezed frames: red and blue 255
+
 def test_a_phone_video_stored_sideways_keeps_its_aspect_when_read_at_a_size(tmp_path):
     """A phone stores a portrait video as landscape frames with a display rotation, which ffmpeg applies. Read at a
     size, its frames were scaled to the stored frame's aspect after ffmpeg had turned them upright: squeezed."""
@@ -660,6 +677,27 @@ def test_datamodule_uniform_bins_and_bad_args(tmp_path, monkeypatch):
                                          r"\(train, val, test; -1: the rest\)$"):
         VideoDataModule(num_clips=12, splits=(8, 8, 8), bins="uniform", num_bins=8).setup("fit")
 
+
+def test_videos_smaller_than_the_clips_are_named_as_upscaled(tmp_path):
+    """A folder's videos, or an .npz's, of frames smaller than --data.init_args.size were upscaled without a word, so
+    the model trained and was scored on pixels interpolation made up; a picture folder's small pictures are named."""
+    write_mp4(tmp_path / "small.mp4", smooth_frames(8, 24, 32))
+    write_mp4(tmp_path / "big.mp4", smooth_frames(8, 48, 64))
+    with pytest.warns(UserWarning) as caught:
+        read_video_folder(tmp_path, num_frames=4, size=32, progress=False)
+    said = [str(w.message) for w in caught if "upscaled" in str(w.message)]
+    assert said == [f"1 of the 2 videos read in {tmp_path} is smaller than 32×32 (small.mp4, 32×24), so its frames "
+                    "were upscaled to interpolated pixels: give a smaller --data.init_args.size, or leave it out"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # at a size both cover: nothing to say
+        read_video_folder(tmp_path, num_frames=4, size=(24, 24), progress=False)
+    np.savez(tmp_path / "v.npz", videos=moving_digits(3, num_frames=5, size=20, seed=0))
+    dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=5, size=32, splits=(-1, 1, 1),
+                         bins="uniform", num_bins=8)
+    with pytest.warns(UserWarning, match=r"^3 of the 3 videos read in .*v\.npz are smaller than 32×32 \(first: "
+                                         r"video 0, 20×20\), so their frames were upscaled to interpolated "
+                                         r"pixels: give a smaller --data.init_args.size$"):
+        dm.setup("fit")
 
 def test_datamodule_from_npz(tmp_path):
     vids = moving_digits(6, num_frames=12, size=20, seed=0)
@@ -1456,8 +1494,8 @@ def test_a_folder_of_videos_is_named_by_its_last_part_and_synthetic_clips_by_not
     (tmp_path / "clips" / "natural").mkdir(parents=True)
     for name in ("a", "b"):
         write_mp4(tmp_path / "clips" / "natural" / f"{name}.mp4", smooth_frames(4))  # 10 fps, read as the spec is
-    folder = VideoDataModule("folder", root=str(tmp_path / "clips" / "natural"), num_frames=4, splits=(-1, 1, 0),
-                             bins="uniform", num_bins=8)
+    folder = VideoDataModule("folder", root=str(tmp_path / "clips" / "natural"), num_frames=4, size=16,
+                             splits=(-1, 1, 0), bins="uniform", num_bins=8)
     assert module_spec(folder).extra == {"frame_step": 1, "fps": 10.0, "source": "natural"}
     npz = VideoDataModule("npz", root=str(tmp_path / "beach.npz"), bins="uniform", num_bins=8)
     assert module_spec(npz).extra["source"] == "beach.npz"

@@ -363,6 +363,25 @@ def test_predicted_videos_play_at_the_rate_of_the_input_clip(tmp_path, suffix, f
     assert json.loads((tmp_path / "again" / "summary.json").read_text())["fps"] == 8
 
 
+def test_a_prediction_s_figure_names_the_input_s_frames_it_shows(tmp_path, monkeypatch):
+    """A model of clips every 2nd frame took frames 0-8 of the input (the [predict] line: "frames 0-8, 2 apart"), but
+    figure10.png labelled its columns "frame 0", "frame 2", "frame 4": frames 0, 4 and 8 of the input, named as frames
+    0, 2 and 4 of it. The columns now name the input's frames."""
+    from matplotlib.figure import Figure
+
+    saved, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: saved.append(fig) or save(fig, path, **kw))
+    path = tmp_path / "in.mp4"
+    write_video(moving_digits(1, num_frames=9, size=12, seed=1)[0], path, fps=10, upscale_to=None)
+    spec = VideoDataModule(num_frames=5, size=12, frame_step=2, bins="uniform", num_bins=8).spec
+    domain = VideoDomain(gif=False)
+    signal = domain.read_input(path, spec)[None]  # [1, 3, 5, 12, 12]
+    grid = tuple(signal.shape[2:])
+    pos = grid_positions(grid)[:5].unsqueeze(0)  # [1, 5, 3]
+    domain.write_prediction(Completion(grid, pos, flatten_grid(signal)[:, :5], signal, None, None, None, signal),
+                            tmp_path / "out")
+    assert [t.get_text() for t in saved[0].axes[0].get_xticklabels()] == ["frame 0", "frame 4", "frame 8"]
+
 def _videos_at(folder: Path, rates: list[float]) -> Path:
     """A folder of short mp4s (5 frames of 12x12), the i-th written by the project's writer at rates[i] fps."""
     folder.mkdir()
