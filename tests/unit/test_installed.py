@@ -194,8 +194,9 @@ def test_the_results_page_written_where_installed_names_no_make(tmp_path, instal
 
 def test_a_run_without_its_fit_command_is_reproduced_by_the_shipped_configs(tmp_path, installed):
     """Installed, a run folder without command.txt was published with a `make train DOMAIN=... DATA=...` line, its
-    dataset overlay looked for in a configs/ of the working folder."""
-    from pixeltransformer import results
+    dataset overlay looked for in a configs/ of the working folder; a run of a domain of the user's own, with
+    `--config <site-packages>/pixeltransformer/configs/<domain>.yaml`, a config that is not there."""
+    from pixeltransformer import results, results_import
 
     run_dir = tmp_path / "runs" / "images" / "m1"
     (run_dir / "eval").mkdir(parents=True)
@@ -208,3 +209,10 @@ def test_a_run_without_its_fit_command_is_reproduced_by_the_shipped_configs(tmp_
     assert json.loads(run)["command"].splitlines()[0] == (
         f"pixeltransformer fit --config {installed}/images.yaml --config {installed}/images/mnist.yaml "
         "--run_name m1 --trainer.max_steps=500")
+    # a domain of the user's own ships no config: the run's own config.yaml
+    own = tmp_path / "runs" / "terrain" / "t1"
+    (own / "eval").mkdir(parents=True)
+    (own / "config.yaml").write_text("data:\n  init_args:\n    dataset: tiles\n")
+    metrics = {"domain": "terrain", "dataset": "tiles", "rows": [{"num_context": 4, "nll": 1.0}]}
+    assert results_import.default_command(own, metrics, installed).splitlines()[0] == (
+        "pixeltransformer fit --config runs/terrain/t1/config.yaml --run_name t1")
