@@ -192,12 +192,13 @@ def test_the_results_page_written_where_installed_names_no_make(tmp_path, instal
         read_run_json(tmp_path)
 
 
-def test_a_run_without_its_fit_command_is_reproduced_by_the_shipped_configs(tmp_path, installed):
+def test_a_run_without_its_fit_command_is_reproduced_by_the_shipped_configs(tmp_path, installed, monkeypatch):
     """Installed, a run folder without command.txt was published with a `make train DOMAIN=... DATA=...` line, its
     dataset overlay looked for in a configs/ of the working folder; a run of a domain of the user's own, with
     `--config <site-packages>/pixeltransformer/configs/<domain>.yaml`, a config that is not there."""
     from pixeltransformer import results, results_import
 
+    monkeypatch.chdir(tmp_path)  # not the repository, whose configs/ a default of the working folder's would read
     run_dir = tmp_path / "runs" / "images" / "m1"
     (run_dir / "eval").mkdir(parents=True)
     (run_dir / "config.yaml").write_text("trainer:\n  max_steps: 500\ndata:\n  init_args:\n    dataset: mnist\n"
