@@ -59,10 +59,15 @@ def data_words(domain: str, overlay: str | None = None) -> str:
     return next_command(variable, f"--config {config_shown(f'{name}.yaml')}")
 
 
+def config_word(config) -> str:
+    """`--config <config>`, the file's path as one shell word (whatever spaces or quotes it holds)."""
+    return f"--config {shlex.quote(str(config))}"
+
+
 def test_command(config, ckpt, data: str | None = None) -> str:
     """The `pixeltransformer test` line that evaluates the checkpoint ``ckpt`` with the config ``config`` (a run's
     config.yaml, or an evaluation's config_test.yaml: its data, options and data roots as given), as shell words, so
     that it runs as printed whatever spaces or quotes the paths hold; a fit's closing line and `make results` print
     it. ``data``: a placeholder for data options after the config, as given (`<data>`)."""
     more = f" --config {data}" if data else ""
-    return f"pixeltransformer test --config {shlex.quote(str(config))}{more} --ckpt_path {shlex.quote(str(ckpt))}"
+    return f"pixeltransformer test {config_word(config)}{more} --ckpt_path {shlex.quote(str(ckpt))}"

@@ -18,7 +18,7 @@ from . import this_machine
 from .errors import in_number
 from .eval_folders import beside_nosweep, recover, recover_all, running_writer
 from .files import write_json
-from .layout import data_words, next_command, test_command
+from .layout import built_in_domain, config_word, data_words, next_command, test_command
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
 from .results_markdown import figure_links
 from .results_page import read_sections
@@ -114,7 +114,8 @@ def of_unknown_data(eval_dir: Path, ckpt: Path | str) -> bool:
 def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: Path | None = None) -> str:
     """The lines that reproduce the run: the fit commands it recorded (command.txt, one per fit, as given), else a
     `make train` line rebuilt from its config.yaml (dataset overlay and steps only; installed, a `pixeltransformer
-    fit` line with the shipped configs); then the evaluation's own command line (eval_dir/command.txt), else the
+    fit` line with the shipped configs; for a domain of the user's own, `pixeltransformer fit` with the run's
+    config.yaml); then the evaluation's own command line (eval_dir/command.txt), else the
     `pixeltransformer test` that writes eval_dir (:func:`eval_again_line`; default <run>/eval; eval-<dataset>/
     holds an evaluation on other data, with its own config_test.yaml, and eval-<checkpoint>/ one of another
     checkpoint than last.ckpt, the one metrics.json names). The run's and the checkpoint's paths are under the run
@@ -136,6 +137,8 @@ def default_command(run_dir: Path, metrics: dict, configs_dir: Path, eval_dir: P
     if recorded.is_file() and recorded.read_text().strip():
         return f"{recorded.read_text().strip()}\n{eval_line}"
     args = [f"--run_name {run_dir.name}"] + ([f"--run_root {run_root}"] if run_root != "runs" else [])
+    if not built_in_domain(domain):  # a domain of the user's own: no config of its own ships, make knows no DOMAIN=
+        return f"pixeltransformer fit {config_word(run / 'config.yaml')} {' '.join(args)}\n{eval_line}"
     steps = _dig(config, "trainer", "max_steps")
     default_steps = None
     for path in [configs_dir / f"{domain}.yaml"] + ([configs_dir / domain / f"{data}.yaml"] if data else []):

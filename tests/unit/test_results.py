@@ -404,6 +404,21 @@ def test_a_domain_of_the_users_own_is_evaluated_again_by_pixeltransformer_test(t
         "pixeltransformer test --config runs/terrain/t1/config.yaml --ckpt_path runs/terrain/t1/checkpoints/last.ckpt")
 
 
+def test_a_run_of_the_users_own_domain_without_its_fit_command_is_fitted_again_by_its_config(tmp_path):
+    """A run of a domain of the user's own without command.txt was published with `make train DOMAIN=terrain`: make
+    (and the shipped configs, where installed) know no such domain. Its line gives the run's own config.yaml now."""
+    run_dir = tmp_path / "runs" / "terrain" / "t1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("trainer:\n  max_steps: 500\ndata:\n  init_args:\n    dataset: tiles\n")
+    metrics = {"domain": "terrain", "dataset": "tiles", "rows": ROWS}
+    lines = results_import.default_command(run_dir, metrics, tmp_path / "configs").splitlines()
+    assert lines[0] == "pixeltransformer fit --config runs/terrain/t1/config.yaml --run_name t1"
+    # under another --run_root, a folder with a space: the config's path as one shell word
+    (run_dir / "config.yaml").write_text("run_root: /scratch/my runs\ndata:\n  init_args:\n    dataset: tiles\n")
+    assert results_import.default_command(run_dir, metrics, tmp_path / "configs").startswith(
+        "pixeltransformer fit --config '/scratch/my runs/terrain/t1/config.yaml' --run_name t1 --run_root ")
+
+
 def test_a_bad_run_among_several_imports_none_of_them(tmp_path, capsys):
     """`make results RUNS="good bad"`: the bad run is named in one line and the good one is not copied either, so
     docs/metrics never holds an entry that docs/results.md lacks; a missing folder and a checkpoint given for its run
