@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
+from pixeltransformer.domain import centre_crop
 from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, split_folders,
@@ -92,10 +93,19 @@ class UInt8ImageDataset(Dataset):
         return batch
 
 
-def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int) -> Pool:
+def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int, where: str | Path = "") -> Pool:
     """uint8 [N, H, W, C] -> uint8 [N, C, size, size] (antialiased resize when the native size differs). Pixels already
-    laid out channel by channel (a CIFAR batch, a picture folder's :func:`io.read_image_folder`) are not copied."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # [N, C, H, W]
+    laid out channel by channel (a CIFAR batch, a picture folder's :func:`io.read_image_folder`) are not copied.
+    Pictures that are not square are centre-cropped to a square first, as a folder's are; pictures smaller than size
+    are upscaled with a warning naming ``where`` (a folder's were named as they were read)."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2)  # [N, C, H, W]
+    (full_h, full_w), (h, w) = x.shape[-2:], centre_crop(tuple(x.shape[-2:]), (size, size))  # a square's (h, w)
+    top, left = (full_h - h) // 2, (full_w - w) // 2
+    x = x[..., top : top + h, left : left + w].contiguous()  # [N, C, h, w]
+    if min(h, w) < size:  # every picture interpolated: said once for the dataset (a second pool's line is the same)
+        warn_rank_zero(f"{where}: its pictures of {full_w}×{full_h} are smaller than {size}×{size}, so they were "
+                       f"upscaled to interpolated pixels: give --data.init_args.image_size={min(h, w)} or less",
+                       stacklevel=2)
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         x = x.round().clamp(0, 255).to(torch.uint8)  # [N, C, size, size]
@@ -320,7 +330,7 @@ class ImageDataModule(SignalDataModule):
             self.prepare_data()
         size, name = self.image_size, self.dataset_name
         if name == "digits":
-            pools = {"all": _to_pool(*datasets.read_digits(), size)}
+            pools = {"all": _to_pool(*datasets.read_digits(), size, name)}
         elif name == "folder":  # one pool, or the train/, val/ and test/ folders a dataset ships (cat_combined)
             files = io.list_images(self.root)
             self._pool_files = [str(f.relative_to(self.root)) for f in files]  # every file found, readable or not
@@ -330,16 +340,18 @@ class ImageDataModule(SignalDataModule):
         elif name == "mnist":
             has_train, has_test = (datasets.mnist_available(self.root, s) for s in ("train", "test"))
             if has_train and has_test:
-                pools = {s: _to_pool(*datasets.read_mnist(self.root, s), size) for s in ("train", "test")}
+                pools = {s: _to_pool(*datasets.read_mnist(self.root, s), size, self.root) for s in ("train", "test")}
             else:  # one file alone (usually the 10k test file): one pool; a missing dataset raises here
-                pools = {"all": _to_pool(*datasets.read_mnist(self.root, "train" if has_train else "test"), size)}
+                pools = {"all": _to_pool(*datasets.read_mnist(self.root, "train" if has_train else "test"), size,
+                                          self.root)}
         else:  # cifar10
             kind, where = datasets.cifar10_source(self.root)
             present = datasets.cifar10_splits(where) if kind == "batches" else []
             if len(present) == 2:
-                pools = {s: _to_pool(*datasets.read_cifar10(where, s), size) for s in present}
+                pools = {s: _to_pool(*datasets.read_cifar10(where, s), size, self.root) for s in present}
             else:
-                pools = {"all": _to_pool(*datasets.read_cifar10(where, present[0] if present else "train"), size)}
+                pools = {"all": _to_pool(*datasets.read_cifar10(where, present[0] if present else "train"), size,
+                                          self.root)}
         io.warn_if_unscaled(np.array([int(images.max()) for images, _ in pools.values()]), self.root or name)
         check_not_one_colour(pools, self.root or name)
         if name == "folder" and self.channels == 3 and all_grey(pools):  # RGB bins on the grey diagonal, NLL per one

@@ -263,6 +263,21 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
                             "'labels'; add --data.init_args.download=true to fetch the batches")
 
 
+def cifar10_npz(path: Path) -> Arrays:
+    """:func:`read_image_npz` of a CIFAR-10 .npz, refused where it is not CIFAR-10's kind: grey pictures (the model is
+    built for RGB) or labels outside its 10 classes (the classifier baseline has 10 outputs)."""
+    images, labels = read_image_npz(path)  # [N, H, W, C], [N]
+    if images.shape[-1] != 3:
+        raise ValueError(f"{path}: 'images' {list(images.shape[:3])} are grey pictures, but CIFAR-10 is RGB: give "
+                         "[N, H, W, 3] (grey repeated: np.repeat(images[..., None], 3, -1)), or save them as picture "
+                         "files for --data.init_args.dataset=folder --data.init_args.channels=1")
+    if labels is not None and len(labels) and not 0 <= labels.min() <= labels.max() < 10:
+        raise ValueError(f"{path}: 'labels' span {labels.min()}..{labels.max()}, but CIFAR-10's classes are 0..9: "
+                         "give its class numbers (airplane 0 ... truck 9), or leave 'labels' out (no classifier "
+                         "baseline)")
+    return images, labels
+
+
 def read_cifar10(root: str | Path, split: str = "train", download: bool = False) -> Arrays:
     """CIFAR-10 -> images [N, 32, 32, 3], labels [N].
 
@@ -281,7 +296,7 @@ def read_cifar10(root: str | Path, split: str = "train", download: bool = False)
         download_cifar10(root)
         kind, where = cifar10_source(root)
     if kind == "npz":
-        return read_image_npz(where)
+        return cifar10_npz(where)
     files = cifar10_batches(where, split)
     missing = [p.name for p in files if not p.is_file()]
     if missing:

@@ -1013,6 +1013,39 @@ def test_pictures_smaller_than_the_image_size_are_named_once_not_upscaled_silent
                         cache_dir=str(tmp_path / "c")).dataset("train")
 
 
+def test_mnist_or_cifar_read_larger_than_their_pictures_say_they_were_upscaled(tmp_path):
+    """MNIST or CIFAR-10 at an --data.init_args.image_size above their pictures' own (28 or 32 at 64, a CIFAR .npz
+    of 16x16 at its default 32) trained on interpolated pixels without a word, while a folder's smaller pictures are
+    named. Each says so once; read at their own size or smaller, not a word."""
+    write_mnist(tmp_path / "mnist", "test", 20)
+    said = (rf"^{tmp_path / 'mnist'}: its pictures of 28×28 are smaller than 32×32, so they were upscaled to "
+            r"interpolated pixels: give --data.init_args.image_size=28 or less$")
+    with pytest.warns(UserWarning, match=said):
+        ImageDataModule("mnist", root=str(tmp_path / "mnist"), image_size=32, splits=(10, 5, 5)).dataset("train")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "small.npz", images=rng.integers(0, 256, (20, 16, 16, 3), dtype=np.uint8))
+    with pytest.warns(UserWarning, match=r"small.npz: its pictures of 16×16 are smaller than 32×32, so they were "
+                                         r"upscaled to interpolated pixels: give --data.init_args.image_size=16 or"):
+        ImageDataModule("cifar10", root=str(tmp_path / "small.npz"), splits=(10, 5, 5), bins="uniform",
+                        num_bins=8).dataset("train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for size in (None, 14):
+            ImageDataModule("mnist", root=str(tmp_path / "mnist"), image_size=size, splits=(10, 5, 5)).dataset("train")
+
+
+def test_an_npz_of_pictures_that_are_not_square_is_centre_cropped_as_a_folder_s_are(tmp_path):
+    """A CIFAR-10 .npz of 8x16 pictures was squeezed to 8x8, every shape twice as narrow, while the same pictures in a
+    folder are centre-cropped to a square: it is cropped now, its middle 8 columns kept as they are."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 8, 16, 3), dtype=np.uint8)  # [N, H, W, C], W = 2 H
+    np.savez(tmp_path / "wide.npz", images=images)
+    dm = ImageDataModule("cifar10", root=str(tmp_path / "wide.npz"), image_size=8, splits=(6, 2, 2), bins="uniform",
+                         num_bins=8)
+    pool = dm.build_split("train").pool  # [10, 3, 8, 8]
+    assert torch.equal(pool, torch.from_numpy(images[:, :, 4:12]).permute(0, 3, 1, 2))
+
+
 def test_a_folder_of_grey_pictures_read_as_rgb_names_the_channels_option(tmp_path):
     """A folder whose every picture is grey (exported MNIST digits, X-rays) was read as RGB without a word: its
     k-means colours all lie on the grey diagonal and its NLL is per channel of three equal ones, not a grey model's.

@@ -183,6 +183,20 @@ def test_read_cifar_npz_file_and_folder(tmp_path):
         datasets.read_cifar10(tmp_path)
 
 
+def test_a_cifar_npz_of_grey_pictures_or_other_labels_is_refused_naming_what_cifar_holds(tmp_path):
+    """CIFAR-10 is RGB of 10 classes: an .npz of grey pictures stopped at the model with "SignalSpec: every bin centre
+    needs 3 values"; labels beyond 0..9 left `make eval`'s classifier out, saying class 0 held no image (1..10), or
+    stopped it with a traceback (0..10: a label beyond its 10 outputs)."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "grey.npz", images=rng.integers(0, 256, (5, 32, 32), dtype=np.uint8), labels=np.arange(5))
+    with pytest.raises(ValueError, match=r"grey.npz: 'images' \[5, 32, 32\] are grey pictures, but CIFAR-10 is RGB"):
+        datasets.read_cifar10(tmp_path / "grey.npz")
+    rgb = rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    np.savez(tmp_path / "labels.npz", images=rgb, labels=np.arange(1, 6) * 2)
+    with pytest.raises(ValueError, match=r"labels.npz: 'labels' span 2\.\.10, but CIFAR-10's classes are 0\.\.9"):
+        datasets.read_cifar10(tmp_path / "labels.npz")
+
+
 def test_missing_cifar(tmp_path):
     with pytest.raises(FileNotFoundError, match="data_batch_1..5"):
         datasets.read_cifar10(tmp_path)

@@ -211,6 +211,11 @@ ERROR_ROWS_ELSEWHERE = {
     'the VAE)':
         ("tests/domains/test_images_wiring.py", "test_make_classifier_skips_the_classifier_of_a_train_split_of_too_few_"
                                                 "images_of_a_class"),
+    '`make train DOMAIN=images DATA=cifar10 ARGS="--data.init_args.root=grey.npz"` (`images` [5, 32, 32], grey; '
+    "`labels` 2..10 alike: `labels.npz: 'labels' span 2..10, but CIFAR-10's classes are 0..9: give its class "
+    "numbers (airplane 0 ... truck 9), or leave 'labels' out (no classifier baseline)`)":
+        ("tests/domains/test_images_io.py",
+         "test_a_cifar_npz_of_grey_pictures_or_other_labels_is_refused_naming_what_cifar_holds"),
     "`make eval CKPT=weights.zip` (a zip archive of other files; a checkpoint in torch's format before 1.6 is read)":
         ("tests/unit/test_python_api.py", "test_a_checkpoint_in_torch_s_format_before_1_6_loads_and_a_zip_of_other_"
                                           "files_is_named"),

@@ -82,18 +82,30 @@ def test_loop_progress_writes_lines_to_a_log_and_nothing_when_disabled(capsys, m
     assert err.startswith("[log] 1/4 it (25%)") and "\r" not in err and len(err.splitlines()) == 4
 
 
-def test_a_baseline_fit_reports_its_loss_in_plain_lines(capsys, monkeypatch):
+def baseline_fit_lines(capsys, monkeypatch, n: int, epochs: int, batch_size: int) -> list[str]:
+    """The progress lines of a helper network's fit (a line fitted to n points) as a log shows them."""
     from domains.images.baselines.training import fit_epochs
 
     monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
     model = torch.nn.Linear(2, 1)
-    x, y = torch.randn(8, 2), torch.randn(8, 1)
+    x, y = torch.randn(n, 2), torch.randn(n, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    fit_epochs(model, lambda idx: ((model(x[idx]) - y[idx]) ** 2).mean(), 8, 3, 4, opt, sched,
+    fit_epochs(model, lambda idx: ((model(x[idx]) - y[idx]) ** 2).mean(), n, epochs, batch_size, opt, sched,
                torch.Generator().manual_seed(0), "cpu", "classifier")
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 3 and lines[-1].startswith("[classifier] 3/3 epochs (100%)") and ", loss=" in lines[-1]
+    return capsys.readouterr().err.splitlines()
+
+
+def test_a_baseline_fit_reports_its_loss_in_plain_lines(capsys, monkeypatch):
+    lines = baseline_fit_lines(capsys, monkeypatch, 8, 3, 4)  # 3 epochs of 2 batches
+    assert len(lines) == 6 and lines[-1].startswith("[classifier] 6/6 batches (100%)") and ", loss=" in lines[-1]
+
+
+def test_a_baseline_fit_of_one_long_epoch_shows_progress_within_it(capsys, monkeypatch):
+    """`make eval`'s first MNIST evaluation trains its classifier for 2 epochs of 9000 pictures: minutes without a
+    line on a busy CPU, as progress was counted in epochs. It is counted in batches now, a line every tenth."""
+    lines = baseline_fit_lines(capsys, monkeypatch, 40, 1, 4)
+    assert len(lines) == 10 and lines[0].startswith("[classifier] 1/10 batches (10%)")
 
 
 def test_format_duration():
