@@ -108,13 +108,18 @@ class FirstStepMark(Callback):
     (locks.record). A fit killed before then (SIGKILL, out of memory: no handler removes its folder, as one of a
     failed start's errors is) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was
     refused until the folder was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder
-    of one that began to train."""
+    of one that began to train. Only the process that holds the lock writes: a copy a launcher sent to a process it
+    spawned holds no descriptor (there the number named another file, or none), and a forked one another pid."""
 
     def __init__(self, fd: int):
         self.fd: int | None = fd
+        self.pid = os.getpid()  # the process that holds the lock
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "fd": None}  # a pickled copy (ddp_spawn's processes) never writes
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if self.fd is not None:
+        if self.fd is not None and os.getpid() == self.pid:
             fd, self.fd = self.fd, None
             with contextlib.suppress(OSError):  # a lock file gone meanwhile: nothing left to mark
                 record(fd)
@@ -608,7 +613,10 @@ class PixelTransformerCLI(LightningCLI):
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
             if subcommand == "fit" and getattr(self, "_run_lock", None) is not None and \
                     not self.config.fit.get("resume"):  # its lock says "untrained" until its first step begins
-                self.trainer.callbacks.append(FirstStepMark(self._run_lock))
+                if getattr(getattr(self.trainer.strategy, "launcher", None), "_start_method", None) is not None:
+                    record(self._run_lock)  # ddp_spawn, ddp_fork: processes it starts train, not this one
+                else:
+                    self.trainer.callbacks.append(FirstStepMark(self._run_lock))
         except BaseException as err:
             if replacing is not None:  # set aside above, then the W&B staging failed (a read-only folder)
                 put_back(replacing)

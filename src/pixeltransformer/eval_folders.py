@@ -94,9 +94,9 @@ def busy_line(folder: Path) -> str:
     machine may run whatever the lock says (:func:`_take_lock`): what to delete if it no longer runs (what
     :func:`recover` would do there)."""
     lock = _lock_file(folder)
-    host, pid, done = recorded(lock)
+    host, pid, state = recorded(lock)
     if elsewhere(host, pid):
-        path, what = (_aside(folder), "what is left of the evaluation it replaced") if done else \
+        path, what = (_aside(folder), "what is left of the evaluation it replaced") if state == "done" else \
             (folder, "its partial files")
         first = f"{what}, {path}, then " if path.exists() else ""
         return (f"{folder} is being replaced by an evaluation on another machine ({writer_of(folder)}), which cannot "
@@ -166,10 +166,10 @@ def recover(folder: Path) -> str | None:
         return None
     if fd is None:  # its writer runs
         return None
-    _, pid, done = recorded(_lock_file(folder))
+    _, pid, state = recorded(_lock_file(folder))
     unlink = False
     try:
-        note, unlink = _recover_locked(folder, fd, bool(pid), done)
+        note, unlink = _recover_locked(folder, fd, bool(pid), state == "done")
         return note
     except OSError:  # a file that cannot be moved or deleted: the lock file keeps saying what is left to do
         return None
@@ -202,8 +202,8 @@ def set_aside(folder: Path) -> Path | None:
     _WRITING[folder] = fd
     clean = True
     try:
-        _, pid, done = recorded(_lock_file(folder))
-        _, clean = _recover_locked(folder, fd, bool(pid), done)
+        _, pid, state = recorded(_lock_file(folder))
+        _, clean = _recover_locked(folder, fd, bool(pid), state == "done")
         aside = _aside(folder)
         if not clean:
             raise OSError(f"{aside} holds files of an earlier evaluation that could not be deleted: delete them")

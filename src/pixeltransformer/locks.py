@@ -15,10 +15,11 @@ from pathlib import Path
 _RECORD = re.compile(r"(\S+) (\d+)(?: (done|untrained))?")  # "host pid", "host pid done" or "host pid untrained"
 
 
-def recorded(lock: Path) -> tuple[str, str, bool]:
-    """(host, pid, done) of the holder a lock file names; ("", "", False) when it names none."""
+def recorded(lock: Path) -> tuple[str, str, str]:
+    """(host, pid, state) of the holder a lock file names, state "done", "untrained" or ""; ("", "", "") when it
+    names none."""
     match = _RECORD.fullmatch(lock.read_text().strip() if lock.is_file() else "")
-    return (match[1], match[2], match[3] == "done") if match else ("", "", False)
+    return (match[1], match[2], match[3] or "") if match else ("", "", "")
 
 
 def record(fd: int, done: bool = False, blank: bool = False, untrained: bool = False) -> None:

@@ -139,6 +139,10 @@ def pictures_left_out(out: Path, metrics_dir: Path, figures_dir: Path, uncopied:
     that said nothing of them looked complete, without a picture."""
     if figures_dir.resolve() == PUBLISHED_FIGURES.resolve():
         return None
+
+    def them(items: list) -> str:  # the pronoun for what a remedy shows
+        return "it" if len(items) == 1 else "them"
+
     names = [p.name for p in metrics_dir.iterdir() if p.is_dir()] if metrics_dir.is_dir() else []
     published = sorted(p.name for p in PUBLISHED_FIGURES.iterdir() if p.is_file()
                        and not (figures_dir / p.name).exists()
@@ -146,11 +150,11 @@ def pictures_left_out(out: Path, metrics_dir: Path, figures_dir: Path, uncopied:
     missing = []
     if published:
         missing.append(f"the published runs' {counted(len(published), 'picture')}, in {PUBLISHED_FIGURES}/ (to show "
-                       f"them: cp {PUBLISHED_FIGURES}/* {shlex.quote(str(figures_dir))}/)")
+                       f"{them(published)}: cp {PUBLISHED_FIGURES}/* {shlex.quote(str(figures_dir))}/)")
     if uncopied:
         curves = ", ".join(str(folder / "metrics_vs_context.png") for folder in uncopied)
         missing.append(f"the imported {'curve' if len(uncopied) == 1 else 'curves'}, {curves} (to show "
-                       f"{'it' if len(uncopied) == 1 else 'them'}: import with --copy-figure)")
+                       f"{them(uncopied)}: import with --copy-figure)")
     return f"[results] {out} shows none of these pictures: {'; '.join(missing)}" if missing else None
 
 

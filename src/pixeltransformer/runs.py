@@ -412,9 +412,10 @@ def remove_unstarted(run: Path) -> bool:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held (a fit is starting there), or no locks: kept
-        if not _ended_here(run / FIT_LOCK):
+        host, pid, state = recorded(run / FIT_LOCK)
+        if not _ended_here(host, pid):
             return False
-        if not names <= set(UNSTARTED) and not (run / FIT_LOCK).read_text().rstrip().endswith(" untrained"):
+        if not names <= set(UNSTARTED) and state != "untrained":
             return False  # a fit that trained (or one of a version that did not say): its config and W&B run stay
         for name in names:
             if (run / name).is_dir() and not (run / name).is_symlink():
@@ -429,20 +430,18 @@ def remove_unstarted(run: Path) -> bool:
         run.rmdir()
     except OSError:
         pass
-    left = "its lock and W&B id" if names <= set(UNSTARTED) else \
-        ", ".join(f"{n}/" if n == "wandb" else n for n in BEFORE_FIRST_STEP if n in names - set(UNSTARTED)) + \
-        ", its lock and W&B id"
-    when = "its start" if names <= set(UNSTARTED) else "its first step"
-    print(f"[run] {shown_path(run)}: removed what a fit stopped before {when} left there ({left}: it trained "
-          "nothing), to start this run in its place", flush=True)
+    left = [f"{n}/" if n == "wandb" else n for n in BEFORE_FIRST_STEP[len(UNSTARTED):] if n in names]
+    left.append("its lock and W&B id" if "wandb_id.txt" in names else "its lock")
+    when = "its first step" if left[1:] else "its start"
+    print(f"[run] {shown_path(run)}: removed what a fit stopped before {when} left there ({', '.join(left)}: it "
+          "trained nothing), to start this run in its place", flush=True)
     return True
 
 
-def _ended_here(lock: Path) -> bool:
-    """Whether the fit a run folder's lock file names ("host pid", :func:`hold_run_folder`) ran on this machine and
+def _ended_here(host: str, pid: str) -> bool:
+    """Whether the fit a run folder's lock file names (its "host pid", locks.recorded) ran on this machine and
     no longer runs. Where a file system keeps each node's locks to itself (NFS mounted nolock, BeeGFS, Lustre's
     localflock), a fit starting on another node holds its lock unseen, and one that names no fit may be one."""
-    host, pid, _ = recorded(lock)
     return bool(pid) and not elsewhere(host, pid) and not process_runs(int(pid))
 
 

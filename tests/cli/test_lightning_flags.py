@@ -89,17 +89,27 @@ def test_spawn_strategy_can_send_the_run_to_its_processes(tmp_path):
     assert sent.config == given.config and sent.parser.prog == given.parser.prog  # it writes the same config
 
 
+class LockSaysTrained(L.Callback):
+    """Fails a fit whose run folder's lock still says "untrained" once a step has trained (runs.remove_unstarted
+    would delete the config and W&B run of such a fit killed later)."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        lock = (Path(trainer.default_root_dir) / ".fit.lock").read_text()
+        assert lock.strip() and not lock.rstrip().endswith(" untrained"), f"the lock says {lock!r} after a step"
+
+
 def test_ddp_spawn_processes_print_no_warnings_the_cli_silences(tmp_path):
     """The processes ddp_spawn starts never ran main(): each printed the warnings the CLI silences as not the user's
-    to act on (torch 2.13's all_gather and LeafSpec deprecations, with their source file and line)."""
+    to act on (torch 2.13's all_gather and LeafSpec deprecations, with their source file and line). The run's lock
+    says it trained once they train: the processes, which do not hold it, never wrote it, and it said "untrained"."""
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
     done = subprocess.run([sys.executable, "-m", "pixeltransformer", "fit", *FAST, "--trainer.strategy=ddp_spawn",
-                           "--trainer.devices=2", *runs(tmp_path, "spawn")], env=env, capture_output=True, text=True,
-                          timeout=300)
+                           "--trainer.devices=2", "--trainer.callbacks+=tests.cli.test_lightning_flags.LockSaysTrained",
+                           *runs(tmp_path, "spawn")], env=env, capture_output=True, text=True, timeout=300)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "All distributed processes registered. Starting with 2 processes" in out

@@ -1154,7 +1154,7 @@ def test_a_trial_import_says_which_pictures_its_page_shows_none_of(tmp_path, cap
     results.main(args)
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"[results] {trial / 'results.md'} shows none of these pictures: the published runs' 1 picture, in "
-        f"docs/figures/ (to show them: cp docs/figures/* {trial / 'figures'}/); the imported curve, "
+        f"docs/figures/ (to show it: cp docs/figures/* {trial / 'figures'}/); the imported curve, "
         f"{run_dir / 'eval' / 'metrics_vs_context.png'} (to show it: import with --copy-figure)")
     assert "![" not in (trial / "results.md").read_text()
     shutil.copytree(tmp_path / "docs" / "figures", trial / "figures")

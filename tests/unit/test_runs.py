@@ -333,6 +333,7 @@ def test_a_folder_a_fit_was_killed_in_before_it_started_is_no_run(tmp_path, caps
                                        "and W&B id: it trained nothing), to start this run in its place\n")
     release_run_folder(run, hold_run_folder(run, new=True))  # the new fit takes the name
 
+
 def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_that_trained_stays(tmp_path, capsys):
     """A fit killed before its first step (SIGKILL, out of memory: a user's own domain reading its data, its first
     validation) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was refused ("already
@@ -373,6 +374,42 @@ def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_th
         f"[run] {run}: removed what a fit stopped before its first step left there (config.yaml, command.txt, wandb/, "
         "its lock and W&B id: it trained nothing), to start this run in its place\n")
     release_run_folder(run, hold_run_folder(run, new=True))  # the new fit takes the name
+
+
+def test_the_line_on_a_removed_folder_names_only_what_was_there(tmp_path, capsys):
+    """A fit with --trainer.logger=false writes no wandb_id.txt and no wandb/: the line on its folder, removed after
+    it was killed, said "its lock and W&B id" all the same."""
+    run = tmp_path / "runs" / "polynomial" / "w"
+    run.mkdir(parents=True)
+    for name in ("config.yaml", "command.txt"):
+        (run / name).write_text("x\n")
+    (run / ".fit.lock").write_text(f"{socket.gethostname()} {ended_pid()} untrained\n")
+    preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
+               "--run_name", "w"])
+    assert not run.exists()
+    assert capsys.readouterr().out == (f"[run] {run}: removed what a fit stopped before its first step left there "
+                                       "(config.yaml, command.txt, its lock: it trained nothing), to start this run in "
+                                       "its place\n")
+
+
+def test_a_copy_of_the_first_step_mark_sent_to_another_process_never_writes(tmp_path):
+    """ddp_spawn pickles the trainer's callbacks for each process it starts: the mark's copy wrote through the number
+    of the descriptor this process holds the lock by, which names another file there (or none), and the lock said
+    "untrained" while the fit trained. A copy holds no descriptor; the process that holds the lock marks it."""
+    import pickle
+
+    from pixeltransformer.cli import FirstStepMark
+
+    run = tmp_path / "w"
+    fd = hold_run_folder(run, new=True)
+    try:
+        untrained = (run / ".fit.lock").read_text()
+        sent = pickle.loads(pickle.dumps(FirstStepMark(fd)))
+        assert sent.fd is None
+        sent.on_train_batch_start(None, None, None, 0)
+        assert (run / ".fit.lock").read_text() == untrained
+    finally:
+        release_run_folder(run, fd)
 
 
 def ended_pid() -> int:
